@@ -69,12 +69,16 @@
  * only those), its own rate limit and its budget (429). No or a wrong key is
  * 401 `invalid_api_key`. The admin endpoints (`/metrics`, `/dashboard/data`,
  * `model-load`, `POST /admin/reload`, `/admin/spend`, `/admin/requests`, the keys and teams of `/admin/`) take an
- * admin key (`Options.adminKeys`) instead, 403
- * `admin_key_required` otherwise, whenever the gateway has keys. Without keys
- * the gateway listens on loopback only, and refuses (403 `host_not_allowed`) a
- * request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1`
- * or `[::1]`, with its port or without), so a web page cannot reach it through
- * DNS rebinding; with the 415 above, nor by a cross-site form.
+ * admin key (`Options.adminKeys`) instead, 403 `admin_key_required` otherwise: a gateway without admin keys refuses
+ * them to every caller (`serve` makes one, its data directory's `admin-token`). Whether requests need a key is
+ * decided by the configuration and what was ever made, not by the keys alive now: gateway keys configured, or a
+ * key ever made at run time (revoked or not), or a gateway served beyond loopback. Every request passes one guard
+ * first, whatever the keys, in every configuration served: a gateway listening on loopback refuses (403
+ * `host_not_allowed`) a request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1` or `[::1]`,
+ * with its port or without), so a web page cannot reach it through DNS rebinding; a request that may change
+ * something (not GET or HEAD) from a page of another origin (its `Origin`, or `Sec-Fetch-Site` other than
+ * `same-origin` or `none`) is refused (403 `cross_origin_request`), and one whose body is not declared JSON is a
+ * 415, so a page cannot reach it by a cross-site form or `fetch` either.
  * Prompt caching: a `/v1/messages` block's `cache_control` (with its `ttl`) is carried to Anthropic deployments, and
  * the `prompt_cache_key` of `/v1/chat/completions` and `/v1/responses` to OpenAI's Chat Completions (not a preset's
  * server) and Responses deployments; other deployments are sent neither. Every answer reports the cache in its API's

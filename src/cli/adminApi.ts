@@ -1,15 +1,18 @@
 /**
  * What the commands that ask a running gateway's admin API share (`keys`, `spend`): where the admin key is read
- * from, one request with it, and the one error for a gateway that cannot be reached or refuses.
+ * from (the environment, else the token `serve` keeps in its data directory, for a gateway on this machine), one
+ * request with it, and the one error for a gateway that cannot be reached or refuses.
  *
  * @since 0.5.0
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { defaultPort } from "../Gateway.js"
+import * as AdminToken from "./adminToken.js"
 import type { Io } from "./io.js"
 import { UsageError } from "./usage.js"
 
@@ -36,7 +39,7 @@ export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>
 }) {
   override get message() {
     const hint = this.status === 401 || this.status === 403
-      ? ` (set ${adminKeyVariable} to one of the gateway's admin keys)`
+      ? ` (set ${adminKeyVariable} to one of the gateway's admin keys, or give serve's --data with --data)`
       : ""
     return this.status === undefined
       ? `The gateway at ${this.url} could not be reached: ${this.detail} (start one with effect-llm-router serve, or ` +
@@ -57,11 +60,29 @@ export const gatewayUrl = (flag: string | undefined): string | UsageError => {
   return flag.replace(/\/+$/, "")
 }
 
-/** The admin key of the environment, if it has one. */
-export const adminKeyOf = (io: Io): Redacted.Redacted<string> | undefined => {
+// The names of this machine's loopback, as a URL's `hostname` gives them.
+const loopbackNames: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"])
+
+/**
+ * The admin key to send to the gateway at `url`: the environment's, else, for a gateway on this machine's loopback,
+ * the token `serve` keeps in the data directory `data` (`AdminToken`), if it is there. The token is never sent
+ * elsewhere: a gateway on another machine has its own.
+ */
+export const adminKey = (
+  io: Io,
+  url: string,
+  data: string | undefined
+): Effect.Effect<Redacted.Redacted<string> | undefined, AdminToken.AdminTokenError> => {
   const variable = io.env[adminKeyVariable]
-  return variable === undefined || variable === "" ? undefined : Redacted.make(variable)
+  if (variable !== undefined && variable !== "") return Effect.succeed(Redacted.make(variable))
+  if (!loopbackNames.has(new URL(url).hostname)) return Effect.succeed(undefined)
+  return AdminToken.read(AdminToken.dataDirectory(data, io.env)).pipe(Effect.provide(NodeFileSystem.layer))
 }
+
+/** Why a command has no admin key, and where it would find one. */
+export const noAdminKey = (command: string, data: string | undefined, io: Io): string =>
+  `${command} needs an admin key: set ${adminKeyVariable}, or, for a gateway on this machine, start it with serve ` +
+  `(its token is kept in ${AdminToken.pathIn(AdminToken.dataDirectory(data, io.env))}; give its --data with --data)`
 
 // The gateway's error message, from its OpenAI-shaped error JSON, or the body's start.
 const detailOf = (text: string): string => {

@@ -1,6 +1,7 @@
 /**
  * `effect-llm-router keys create|list|revoke|rotate`: the gateway's admin API of keys made at run time, against a
- * running gateway (`--url`), with the admin key from the environment (`EFFECT_LLM_ROUTER_ADMIN_KEY`). A key made or
+ * running gateway (`--url`), with the admin key from the environment (`EFFECT_LLM_ROUTER_ADMIN_KEY`) or, for a gateway
+ * on this machine, the token `serve` keeps in its data directory (`--data`). A key made or
  * rotated is printed once, alone on stdout's first line, so a script can take it; the rest goes to stderr. A gateway
  * that refuses or cannot be reached is `GatewayRequestError: <its message>` (exit 1).
  *
@@ -15,6 +16,7 @@ import { keysUsage, listFlag, numberFlag, parseFlags, UsageError } from "./usage
 
 const flags = {
   url: { type: "string" },
+  data: { type: "string" },
   team: { type: "string" },
   models: { type: "string" },
   budget: { type: "string" },
@@ -34,6 +36,8 @@ type Action =
 interface Parsed {
   readonly action: Action
   readonly url: string
+  /** The data directory of the `serve` whose token is the admin key, unless the environment gives one. */
+  readonly data: string | undefined
   readonly json: boolean
 }
 
@@ -53,7 +57,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   if (rest.length > 0) return new UsageError({ reason: `unexpected argument "${rest[0]}"` })
   const url = AdminApi.gatewayUrl(values.url)
   if (url instanceof UsageError) return url
-  const common = { url, json: values.json === true }
+  const common = { url, data: values.data, json: values.json === true }
   switch (verb) {
     case "create": {
       if (argument === undefined) return new UsageError({ reason: "keys create needs the key's NAME" })
@@ -191,18 +195,17 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
   const parsed = parse(argv)
-  const adminKey = AdminApi.adminKeyOf(io)
-  const secrets = () => adminKey === undefined ? [] : [adminKey]
+  const secrets: Array<Redacted.Redacted<string>> = []
   return Effect.gen(function*() {
     if (parsed instanceof UsageError) return yield* parsed
     if (parsed === "help") {
       io.stdout(keysUsage)
       return ExitCode.ok
     }
-    if (adminKey === undefined) {
-      return yield* new UsageError({ reason: `keys needs an admin key in ${AdminApi.adminKeyVariable}` })
-    }
+    const adminKey = yield* AdminApi.adminKey(io, parsed.url, parsed.data)
+    if (adminKey === undefined) return yield* new UsageError({ reason: AdminApi.noAdminKey("keys", parsed.data, io) })
+    secrets.push(adminKey)
     yield* perform(parsed, adminKey, io).pipe(Effect.provide(UndiciHttpClient.layer()))
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, keysUsage, secrets))
+  }).pipe(exitCodeOf(io, keysUsage, () => secrets))
 }

@@ -17,12 +17,12 @@ import * as Logger from "effect/Logger"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Gateway from "../Gateway.js"
 import { describe } from "../internal/sql/location.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import * as AdminToken from "./adminToken.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import {
@@ -54,15 +54,6 @@ interface Args {
   readonly options: Omit<Gateway.Options, "config">
 }
 
-/**
- * The data directory: `--data`, else `$XDG_DATA_HOME/effect-llm-router`, else `~/.local/share/effect-llm-router`
- * (the XDG Base Directory Specification's default for user data).
- */
-const dataDirectory = (flag: string | undefined, env: Io["env"]): string =>
-  flag ?? (env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== ""
-    ? Path.join(env.XDG_DATA_HOME, "effect-llm-router")
-    : Path.join(env.HOME ?? Os.homedir(), ".local", "share", "effect-llm-router"))
-
 const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Args | "help" | UsageError => {
   const parsed = parseFlags(argv, flags)
   if (parsed instanceof UsageError) return parsed
@@ -84,7 +75,7 @@ const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Args | "help" | Usa
   const gracePeriod = number(grace)
   return {
     config: values.config,
-    data: dataDirectory(values.data, env),
+    data: AdminToken.dataDirectory(values.data, env),
     options: {
       port: number(port) ?? Gateway.defaultPort,
       ...(values.host !== undefined ? { host: values.host } : {}),
@@ -166,9 +157,15 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
     const load = (path: string) => ProviderConfig.load(path).pipe(Effect.provide(NodeFileSystem.layer))
     const { config, notice } = file === undefined ? yield* simulated : { config: yield* load(file), notice: "" }
     const gatewayConfig = served(config, args, secrets)
+    // The admin API is never open: without an admin key in provider.json, the data directory's token is one.
+    const token = (config.gateway?.adminKeys ?? []).length > 0
+      ? undefined
+      : yield* AdminToken.ensure(args.data).pipe(Effect.provide(NodeFileSystem.layer))
+    if (token !== undefined) secrets.push(token)
     const gateway = yield* Gateway.make({
       config: gatewayConfig,
       ...args.options,
+      ...(token === undefined ? {} : { adminKeys: [{ name: AdminToken.keyName, key: token }] }),
       // A reload reads the file again, with the environment it started with.
       ...(file === undefined ? {} : { source: Effect.map(load(file), (next) => served(next, args, secrets)) }),
       logRequests: true
@@ -180,7 +177,6 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
     io.stdout(`${gateway.url}\n`)
     io.stderr(notice)
     const keys = gateway.keys.filter((key) => !key.admin).map((key) => key.name)
-    const admins = gateway.keys.some((key) => key.admin)
     io.stderr(
       `${programName}: gateway listening at ${gateway.url} (OpenAI-compatible base URL ${gateway.url}/v1), ` +
         (keys.length === 0
@@ -188,12 +184,10 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
           : `on ${gateway.host}; every request but /health, /ready and the dashboard needs a gateway key (${
             keys.join(", ")
           }). `) +
-        `Dashboard: ${gateway.url}/dashboard` +
-        (admins
-          ? " (its data and /metrics take an admin key)"
-          : keys.length > 0
-          ? " (its data and /metrics take an admin key: add gateway.admin_keys)"
-          : "") +
+        `Dashboard: ${gateway.url}/dashboard (its data, /metrics and the admin API take an admin key` +
+        (token === undefined
+          ? ": one of provider.json's gateway.admin_keys)"
+          : `: the token in ${AdminToken.pathIn(args.data)}, which keys and spend read there)`) +
         `. Models: ${gateway.models.join(", ")}. Data: ${describe(gatewayConfig.database)}. Ctrl-C to stop.\n`
     )
     return yield* Effect.never

@@ -21,12 +21,15 @@ const flags = {
   from: { type: "string" },
   to: { type: "string" },
   url: { type: "string" },
+  data: { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" }
 } as const
 
 interface Args {
   readonly url: string
+  /** The data directory of the `serve` whose token is the admin key, unless the environment gives one. */
+  readonly data: string | undefined
   readonly groupBy: string
   readonly from: string | undefined
   readonly to: string | undefined
@@ -65,6 +68,7 @@ const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageE
   for (const value of [from, to]) if (value instanceof UsageError) return value
   return {
     url,
+    data: values.data,
     groupBy,
     from: from as string | undefined,
     to: to as string | undefined,
@@ -135,20 +139,19 @@ const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
  * @since 0.5.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
-  Effect.gen(function*() {
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
+  const secrets: Array<Redacted.Redacted<string>> = []
+  return Effect.gen(function*() {
     const args = parse(argv, yield* Clock.currentTimeMillis)
     if (args === "help") {
       io.stdout(spendUsage)
       return ExitCode.ok
     }
     if (args instanceof UsageError) return yield* args
-    const text = yield* fetchSpend(args, AdminApi.adminKeyOf(io)).pipe(Effect.provide(UndiciHttpClient.layer()))
+    const key = yield* AdminApi.adminKey(io, args.url, args.data)
+    if (key !== undefined) secrets.push(key)
+    const text = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
     io.stdout(args.json ? `${text}\n` : table(JSON.parse(text) as Answer))
     return ExitCode.ok
-  }).pipe(
-    exitCodeOf(io, spendUsage, () => {
-      const key = AdminApi.adminKeyOf(io)
-      return key === undefined ? [] : [key]
-    })
-  )
+  }).pipe(exitCodeOf(io, spendUsage, () => secrets))
+}

@@ -181,8 +181,10 @@ logged as a JSON line on stderr.
                            routers, a deployment (provider/model_name), a model
                            or a group
   --host H                 interface to listen on (default 127.0.0.1); beyond
-                           loopback (0.0.0.0) only with gateway keys (the
-                           provider.json's gateway section)
+                           loopback (0.0.0.0) every request needs a gateway
+                           key (provider.json's gateway section, or one made
+                           with keys create); on loopback, a request naming
+                           another Host is refused
   --port N                 port; 0 picks a free one (default 4000)
   --max-body-bytes N       the largest request body; larger get 413
                            (default 8388608)
@@ -190,7 +192,9 @@ logged as a JSON line on stderr.
                            shutdown (default 20)
   --data DIR               the gateway's data directory: its SQLite database
                            (gateway.db) of keys, spend and the request log,
-                           unless the provider.json's store names a Postgres
+                           unless the provider.json's store names a Postgres,
+                           and, when provider.json names no admin key, the
+                           admin token (admin-token, made at first start)
                            (default $XDG_DATA_HOME/effect-llm-router, else
                            ~/.local/share/effect-llm-router)
   -h, --help               this help
@@ -204,7 +208,8 @@ export const keysUsage = `Usage: ${programName} keys ACTION [options]
 
 Manages the keys a running gateway made at run time (it needs a database:
 serve --data, or provider.json's "store": {"sql": ...}), through its admin
-API. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY.
+API. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY, else, for a
+gateway on this machine, from the token serve keeps in its data directory.
 
 Actions:
   create NAME           make a key; it is printed once, alone on stdout
@@ -224,6 +229,8 @@ Actions:
 
 Options:
   --url URL             the gateway (default http://127.0.0.1:4000)
+  --data DIR            the data directory of serve, whose admin-token file
+                        is read for a gateway on loopback (default: serve's)
   --json                print the gateway's JSON answer instead
   -h, --help            this help
 
@@ -239,11 +246,15 @@ export const spendUsage = `Usage: ${programName} spend [options]
 
 Prints a running gateway's spend from its request log (GET /admin/spend):
 calls, cost and tokens per group over a time range, the costliest first,
-and their total. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY (a
-gateway without keys, on loopback, needs none).
+and their total. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY,
+else, for a gateway on this machine, from the token serve keeps in its data
+directory.
 
   --url URL                the gateway's URL (what serve prints first; default
                            http://127.0.0.1:4000)
+  --data DIR               the data directory of serve, whose admin-token
+                           file is read for a gateway on loopback (default:
+                           serve's)
   --group-by GROUP         key, team, model (default) or deployment
   --from TIME              the range's start: an ISO 8601 time, Unix
                            seconds, or a time ago such as 24h or 7d

@@ -11,6 +11,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
 const key = "sk-continue-gateway-0001"
@@ -75,7 +76,12 @@ const fixture = Layer.effect(
       }
     })
     const lines: Array<string> = []
-    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, logRequests: true })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      adminKeys: testAdmins,
+      logRequests: true
+    })
       .pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
     return {
       gateway,
@@ -179,9 +185,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const { gateway, lines, openAi } = yield* Fixture
           const continued = (samples: ReadonlyArray<Sample>) =>
             valueOf(samples, "llm_gateway_streams_continued_total", { model: "cut-then-chat" })
-          const counted = continued((yield* scrape(gateway.url)).samples)
+          const counted = continued((yield* scrape(gateway.url, testAdminKey)).samples)
           const { after, before, stream } = yield* split(openAi, "cut-then-chat")
-          expect(continued((yield* scrape(gateway.url)).samples)).toBe(counted + 1)
+          expect(continued((yield* scrape(gateway.url, testAdminKey)).samples)).toBe(counted + 1)
           const whole = yield* answerTo(openAi, "sim/gpt-4o-mini")
           expect(before.length).toBeGreaterThan(0)
           expect(whole.startsWith(before) && whole !== before).toBe(true)

@@ -277,15 +277,19 @@ describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {
       }
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
-  it.live("without any key (loopback only) every admin path is open; with admin keys only, they take one", () =>
+  it.live("without an admin key every admin path is closed to every caller; with admin keys only, they take one", () =>
     Effect.gen(function*() {
-      const open = yield* serve(undefined, { modelLoadDetails: true })
+      const closed = yield* serve(undefined, { modelLoadDetails: true })
       for (const path of ["/metrics", "/dashboard/data", "/llm/model-load/sim/gpt-4o-mini"]) {
-        expect((yield* get(open, path)).status).toBe(200)
+        const answer = yield* get(closed, path)
+        expect([path, answer.status, errorOf(answer).code]).toEqual([path, 403, "admin_key_required"])
+        expect(errorOf(answer).message).toContain("admin-token")
       }
-      const adminOnly = yield* serve({ admin_keys: keyed.admin_keys })
+      const adminOnly = yield* serve({ admin_keys: keyed.admin_keys }, { modelLoadDetails: true })
       expect((yield* get(adminOnly, "/metrics")).status).toBe(401)
-      expect((yield* get(adminOnly, "/metrics", adminKey)).status).toBe(200)
+      for (const path of ["/metrics", "/dashboard/data", "/llm/model-load/sim/gpt-4o-mini"]) {
+        expect([path, (yield* get(adminOnly, path, adminKey)).status]).toEqual([path, 200])
+      }
       // The API itself stays open there: no gateway key is configured.
       expect(yield* Effect.promise(() => chat(adminOnly, "sim/gpt-4o-mini", false).then((response) => response.status)))
         .toBe(200)

@@ -16,6 +16,8 @@ import { faulty, type Raw, rejection, send } from "../utils/gatewayHarness.js"
 
 const key = "sk-gateway-http-key-0001"
 const gatewayKey = "gw-http-key-0002"
+const adminKey = "gw-http-admin-0003"
+const admin = { authorization: `Bearer ${adminKey}` }
 
 interface LogLine {
   readonly message: string
@@ -58,6 +60,7 @@ const fixture = Layer.effect(
       open: Gateway.make({
         config: ProviderConfig.gatewayConfig(config),
         port: 0,
+        adminKeys: [{ name: "admin", key: Redacted.make(adminKey) }],
         logRequests: true,
         modelLoadDetails: true
       }),
@@ -124,7 +127,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP e
       expect(charset.status).toBe(200)
     }))
 
-  it.effect("without gateway keys, a Host other than the gateway's loopback names is refused (403) on every path", () =>
+  it.effect("on loopback, a Host other than the gateway's loopback names is refused (403) on every path", () =>
     Effect.gen(function*() {
       const { open, simulator } = yield* Fixture
       const before = (yield* simulator.stats).requests
@@ -145,16 +148,19 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP e
       expect((yield* simulator.stats).requests).toBe(before)
       const own = ["localhost", `localhost:${open.port}`, "127.0.0.1", `[::1]:${open.port}`, `LOCALHOST:${open.port}`]
       for (const host of own) {
-        const answer = yield* send(open, { method: "GET", path: "/metrics", headers: { host } })
+        const answer = yield* send(open, { method: "GET", path: "/metrics", headers: { host, ...admin } })
         expect([host, answer.status]).toEqual([host, 200])
       }
     }))
 
-  it.effect("with gateway keys, any Host is served (the key guards it)", () =>
+  it.effect("with gateway keys too, a loopback gateway serves its own names only: a key does not lift the rule", () =>
     Effect.gen(function*() {
       const { keyed } = yield* Fixture
-      const headers = { ...json, host: "gateway.internal.example", authorization: `Bearer ${gatewayKey}` }
-      expect((yield* post(keyed, "/v1/chat/completions", headers)).status).toBe(200)
+      const key = { ...json, authorization: `Bearer ${gatewayKey}` }
+      const foreign = yield* post(keyed, "/v1/chat/completions", { ...key, host: "gateway.internal.example" })
+      expect(foreign.status).toBe(403)
+      expect(errorOf(foreign)).toMatchObject({ code: "host_not_allowed" })
+      expect((yield* post(keyed, "/v1/chat/completions", { ...key, host: `localhost:${keyed.port}` })).status).toBe(200)
     }))
 
   it.effect("the official clients still work: they send JSON and Host 127.0.0.1:port", () =>
@@ -171,14 +177,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP e
     Effect.gen(function*() {
       const { open } = yield* Fixture
       for (const name of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
-        const answer = yield* send(open, { method: "GET", path: `/llm/model-load/${name}` })
+        const answer = yield* send(open, { method: "GET", path: `/llm/model-load/${name}`, headers: admin })
         expect([name, answer.status]).toEqual([name, 404])
         expect(errorOf(answer)).toMatchObject({ code: "model_not_found" })
         expect(answer.headers["x-request-id"]).toBeDefined()
         const model = yield* send(open, { method: "GET", path: `/v1/models/${name}` })
         expect([name, model.status]).toEqual([name, 404])
       }
-      expect((yield* send(open, { method: "GET", path: "/llm/model-load/sim%2Fgpt-4o-mini" })).status).toBe(200)
+      const found = yield* send(open, { method: "GET", path: "/llm/model-load/sim%2Fgpt-4o-mini", headers: admin })
+      expect(found.status).toBe(200)
     }))
 
   it.effect("a refused connection is a 502 naming no address, deployment or upstream id; the log has them", () =>

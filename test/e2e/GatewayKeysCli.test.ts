@@ -32,7 +32,7 @@ describe("serve with gateway keys", () => {
         )
         const running = yield* startInProcess(
           (io) => Serve.run(["--config", file, "--host", "0.0.0.0", "--port", "0"], io),
-          { env: { TEAM_GATEWAY_KEY: gatewayKey } }
+          { env: { TEAM_GATEWAY_KEY: gatewayKey, XDG_DATA_HOME: process.env.XDG_DATA_HOME! } }
         )
         const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
         expect(url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/)
@@ -40,7 +40,7 @@ describe("serve with gateway keys", () => {
           "on 0.0.0.0; every request but /health, /ready and the dashboard needs a gateway key (team)"
         )
         expect(running.stderr()).toContain(
-          `Dashboard: ${url}/dashboard (its data and /metrics take an admin key: add gateway.admin_keys).`
+          `Dashboard: ${url}/dashboard (its data, /metrics and the admin API take an admin key: the token in `
         )
         const local = url.replace("0.0.0.0", "127.0.0.1")
         const post = (headers: Record<string, string>) =>

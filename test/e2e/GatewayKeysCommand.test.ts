@@ -5,16 +5,21 @@
  * there exit 1 with the error's tag, bad flags and a missing admin key exit 2; the admin key never reaches the output.
  * The built binary runs it too, and lists it in its help.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as AdminApi from "../../src/cli/adminApi.js"
+import * as AdminToken from "../../src/cli/adminToken.js"
 import * as Keys from "../../src/cli/keys.js"
+import * as Serve from "../../src/cli/serve.js"
+import * as Spend from "../../src/cli/spend.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { adminKey, chat, gatewayOn, providerKey } from "../utils/adminApi.js"
-import { captureIo, envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
+import { awaitFirstLine, captureIo, envWithoutKeys, spawnCli, startInProcess } from "../utils/cliHarness.js"
 import { freePort } from "../utils/freePort.js"
 
 const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [AdminApi.adminKeyVariable]: adminKey }) =>
@@ -26,12 +31,14 @@ const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [Admi
     return captured
   })
 
+const directory = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "keys-command-"))),
+  (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+)
+
 const gateway = Effect.gen(function*() {
   const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
-  const dir = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "keys-command-"))),
-    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-  )
+  const dir = yield* directory
   return yield* gatewayOn(simulator, { sqlite: join(dir, "gateway.db") })
 })
 
@@ -105,7 +112,7 @@ describe("effect-llm-router keys", () => {
       const stray = yield* keys(["list", "--grace", "5"])
       assert.strictEqual(stray.code, 2)
       assert.include(stray.stderr, "keys list does not take --grace")
-      const noKey = yield* keys(["list"], {})
+      const noKey = yield* keys(["list", "--data", yield* directory], {})
       assert.strictEqual(noKey.code, 2)
       assert.include(noKey.stderr, AdminApi.adminKeyVariable)
       const port = yield* Effect.promise(freePort)
@@ -113,4 +120,35 @@ describe("effect-llm-router keys", () => {
       assert.strictEqual(away.code, 1)
       assert.match(away.stderr, /^GatewayRequestError: The gateway at http:\/\/127\.0\.0\.1:\d+ could not be reached/)
     }), 60_000)
+
+  it.live(
+    "without an admin key in the environment, keys and spend use serve's token for a gateway on loopback only",
+    () =>
+      Effect.gen(function*() {
+        const data = yield* directory
+        const running = yield* startInProcess((io) => Serve.run(["--port", "0", "--data", data], io))
+        const url = yield* awaitFirstLine(running, "serve's URL")
+        const token = yield* AdminToken.read(data).pipe(Effect.provide(NodeFileSystem.layer))
+        assert.isDefined(token)
+        assert.include(running.stderr(), `the token in ${join(data, "admin-token")}`)
+        assert.notInclude(running.stderr(), Redacted.value(token!))
+        const flags = ["--url", url, "--data", data]
+        const made = yield* keys(["create", "from-token", ...flags], {})
+        assert.strictEqual(made.code, 0)
+        const listed = yield* keys(["list", ...flags], {})
+        assert.strictEqual(listed.code, 0)
+        assert.include(listed.stdout, "from-token")
+        const { io, result } = captureIo({ env: {} })
+        const spent = result(yield* Spend.run([...flags, "--json"], io))
+        assert.strictEqual(spent.code, 0)
+        for (const output of [made, listed, spent]) {
+          assert.notInclude(output.stdout + output.stderr, Redacted.value(token!))
+        }
+        // A gateway elsewhere is not sent this machine's token.
+        const elsewhere = yield* keys(["list", "--url", "http://192.0.2.1:4000", "--data", data], {})
+        assert.strictEqual(elsewhere.code, 2)
+        assert.include(elsewhere.stderr, "keys needs an admin key")
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

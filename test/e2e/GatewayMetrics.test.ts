@@ -5,6 +5,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
 const key = "sk-gateway-metrics-key-0001"
@@ -42,9 +43,13 @@ describe("Gateway GET /metrics over loopback", () => {
           broken: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stream-error=3" } }],
           stall: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stall=2" } }]
         })
-        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+        const gateway = yield* Gateway.make({
+          config: ProviderConfig.gatewayConfig(config),
+          port: 0,
+          adminKeys: testAdmins
+        })
         const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: clientKey, maxRetries: 0 })
-        const before = (yield* scrape(gateway.url)).samples
+        const before = (yield* scrape(gateway.url, testAdminKey)).samples
         const delta = (name: string, labels: Record<string, string> = {}) => (after: ReadonlyArray<Sample>) =>
           valueOf(after, name, labels) - valueOf(before, name, labels)
 
@@ -90,11 +95,11 @@ describe("Gateway GET /metrics over loopback", () => {
           client.chat.completions.create({ ...ask, model: stall, stream: true }, { signal: abort.signal })
         )
         yield* Effect.promise(() => stalled[Symbol.asyncIterator]().next())
-        expect(gauges((yield* scrape(gateway.url)).samples)).toEqual([1, 1])
+        expect(gauges((yield* scrape(gateway.url, testAdminKey)).samples)).toEqual([1, 1])
         abort.abort()
         const freed = yield* Effect.gen(function*() {
           for (let i = 0; i < 500; i++) {
-            const samples = (yield* scrape(gateway.url)).samples
+            const samples = (yield* scrape(gateway.url, testAdminKey)).samples
             if (gauges(samples)[0] === 0) return gauges(samples)
             yield* Effect.sleep("10 millis")
           }
@@ -102,7 +107,7 @@ describe("Gateway GET /metrics over loopback", () => {
         })
         expect(freed).toEqual([0, 0])
 
-        const { samples: after, text } = yield* scrape(gateway.url)
+        const { samples: after, text } = yield* scrape(gateway.url, testAdminKey)
         const requests = (model: string, status: string, route = chat) =>
           delta("llm_gateway_requests_total", { route, model, status })(after)
         expect(requests(sim, "200")).toBe(3)
@@ -177,15 +182,23 @@ describe("Gateway GET /metrics over loopback", () => {
         const config = yield* ProviderConfig.fromJson({
           sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }]
         })
-        const one = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
-        const two = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+        const one = yield* Gateway.make({
+          config: ProviderConfig.gatewayConfig(config),
+          port: 0,
+          adminKeys: testAdmins
+        })
+        const two = yield* Gateway.make({
+          config: ProviderConfig.gatewayConfig(config),
+          port: 0,
+          adminKeys: testAdmins
+        })
         const client = new OpenAI({ baseURL: `${one.url}/v1`, apiKey: clientKey, maxRetries: 0 })
         yield* Effect.promise(() =>
           client.chat.completions.create({ model: sim, messages: [{ role: "user", content: "Hi" }] })
         )
         const labels = { route: chat, model: sim, status: "200" }
-        expect(valueOf((yield* scrape(one.url)).samples, "llm_gateway_requests_total", labels)).toBe(1)
-        expect(valueOf((yield* scrape(two.url)).samples, "llm_gateway_requests_total", labels)).toBe(0)
+        expect(valueOf((yield* scrape(one.url, testAdminKey)).samples, "llm_gateway_requests_total", labels)).toBe(1)
+        expect(valueOf((yield* scrape(two.url, testAdminKey)).samples, "llm_gateway_requests_total", labels)).toBe(0)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

@@ -17,6 +17,7 @@ import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
 const providerKey = "sk-gateway-caching-provider-01"
@@ -50,7 +51,11 @@ const fixture = Layer.effect(
       claude: deployment("claude-sonnet-4-5", "anthropic", simulator.url),
       google: deployment("gemini-2.5-flash", "gemini", simulator.url)
     })
-    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      adminKeys: testAdmins
+    })
     const options = { apiKey: clientKey, maxRetries: 0 }
     return {
       url: gateway.url,
@@ -102,7 +107,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             prompt_cache_key: "review-bot",
             messages: [{ role: "system" as const, content: rules }, { role: "user" as const, content: question }]
           })
-          const before = (yield* scrape(url)).samples
+          const before = (yield* scrape(url, testAdminKey)).samples
           const first = yield* promise(() => openai.chat.completions.create(ask("Is this loop safe?")))
           const second = yield* promise(() => openai.chat.completions.create(ask("And this one?")))
           const streamed = yield* promise(async () => {
@@ -123,7 +128,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             completionTokens: usage.completion_tokens,
             cachedPromptTokens: usage.prompt_tokens_details?.cached_tokens ?? 0
           }))
-          const after = counted(before, (yield* scrape(url)).samples, model)
+          const after = counted(before, (yield* scrape(url, testAdminKey)).samples, model)
           expect(after.read).toBe(1000)
           expect(after.written).toBe(0)
           // gpt-4o-mini's cached input is half its input price: the repeats cost less than the first.
@@ -140,12 +145,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         const model = "responses/gpt-4o-mini"
         const ask = (input: string) =>
           promise(() => openai.responses.create({ model, instructions: rules, input, prompt_cache_key: "review-bot" }))
-        const before = (yield* scrape(url)).samples
+        const before = (yield* scrape(url, testAdminKey)).samples
         const first = yield* ask("Is this loop safe?")
         const second = yield* ask("And this one?")
         expect(first.usage?.input_tokens_details.cached_tokens).toBe(0)
         expect(second.usage?.input_tokens_details.cached_tokens).toBe(500)
-        const after = counted(before, (yield* scrape(url)).samples, model)
+        const after = counted(before, (yield* scrape(url, testAdminKey)).samples, model)
         expect(after.read).toBe(500)
         expect(after.cost).toBeCloseTo(
           priced(
@@ -178,7 +183,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             text,
             ...(cached ? { cache_control: { type: "ephemeral" as const } } : {})
           })
-          const before = (yield* scrape(url)).samples
+          const before = (yield* scrape(url, testAdminKey)).samples
           const first = yield* promise(() =>
             anthropic.messages.create({
               model,
@@ -220,7 +225,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             cacheWriteTokens: usage.cache_creation_input_tokens ?? 0,
             cacheWrite1hTokens: usage.cache_creation?.ephemeral_1h_input_tokens ?? 0
           }))
-          const after = counted(before, (yield* scrape(url)).samples, model)
+          const after = counted(before, (yield* scrape(url, testAdminKey)).samples, model)
           expect(after.read).toBe(510)
           expect(after.written).toBe(510 + 21)
           expect(after.cost).toBeCloseTo(priced("claude-sonnet-4-5", usages), 12)
@@ -262,12 +267,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         const systemInstruction = rules + "x".repeat(2400)
         const ask = (text: string) =>
           promise(() => gemini.models.generateContent({ model, contents: text, config: { systemInstruction } }))
-        const before = (yield* scrape(url)).samples
+        const before = (yield* scrape(url, testAdminKey)).samples
         const first = yield* ask("Is this loop safe?")
         const second = yield* ask("And this one?")
         expect(first.usageMetadata?.cachedContentTokenCount).toBeUndefined()
         expect(second.usageMetadata?.cachedContentTokenCount).toBe(1100)
-        const after = counted(before, (yield* scrape(url)).samples, model)
+        const after = counted(before, (yield* scrape(url, testAdminKey)).samples, model)
         expect(after.read).toBe(1100)
         expect(after.cost).toBeCloseTo(
           priced(

@@ -27,13 +27,18 @@ const sections = (): ReadonlyArray<string> => [
   between(`\n${read("docs/gateway.md")}`, "# Gateway", "## Gateway keys")
 ]
 
+// The lines of those sections' shell blocks.
+const shellLines = (): ReadonlyArray<string> =>
+  sections().flatMap((section) => [...section.matchAll(/^ *```sh\n([\s\S]*?)^ *```$/gm)].map((match) => match[1]!))
+    .flatMap((block) => block.split("\n"))
+
+// The docs' line reading the admin token `serve` made in its data directory, which the admin requests send.
+const adminTokenLine = (): string => shellLines().find((line) => /^\s*ADMIN_TOKEN=/.test(line))!.trim()
+
 /** The `curl` commands of those sections, each as written. */
 const gatewayCurls = (): ReadonlyArray<string> => {
-  const blocks = sections().flatMap((section) =>
-    [...section.matchAll(/^ *```sh\n([\s\S]*?)^ *```$/gm)].map((match) => match[1]!)
-  )
   const commands: Array<string> = []
-  for (const line of blocks.flatMap((block) => block.split("\n"))) {
+  for (const line of shellLines()) {
     if (/^\s*curl /.test(line)) commands.push(line.trim())
     // A line of the command before it: a `\` continuation, or a quoted body going on.
     else if (commands.length > 0 && (/\\$/.test(commands.at(-1)!) || /^\s+["{]/.test(line))) {
@@ -108,7 +113,8 @@ describe("the gateway requests of the README and docs/gateway.md", () => {
       for (const command of gatewayCurls()) {
         const expectation = expectations[requestOf(command)]
         expect(expectation, `an expectation for ${requestOf(command)}`).toBeDefined()
-        const run = yield* spawnProcess("sh", ["-c", command.replaceAll("localhost:4000", `localhost:${port}`)], {
+        const script = `${adminTokenLine()}\n${command.replaceAll("localhost:4000", `localhost:${port}`)}`
+        const run = yield* spawnProcess("sh", ["-c", script], {
           timeoutMs: 30_000
         })
         expect({ command, code: run.code, stderr: run.stderr }).toEqual({ command, code: 0, stderr: "" })

@@ -138,7 +138,7 @@ describe("serve reloads its provider.json", () => {
         const notAdmin = yield* reloadRequest(url, appKey)
         expect(notAdmin.status).toBe(403)
         expect(JSON.parse(notAdmin.text).error.code).toBe("admin_key_required")
-        expect((yield* reloadRequest(url, adminKey, "")).status).toBe(415)
+        expect((yield* reloadRequest(url, adminKey, "text/plain")).status).toBe(415)
 
         const broken = {
           "not valid JSON": "{ \"sim\": [",
@@ -232,8 +232,13 @@ describe("serve reloads its provider.json", () => {
         expect(first.done).toBe(false)
 
         write({ sim: [entry(fast, newKey)] })
-        // No gateway keys: on loopback, the admin paths are open.
-        expect((yield* reloadRequest(url, undefined)).status).toBe(200)
+        // No admin key in provider.json: the admin paths take the token serve made in its data directory, a file only
+        // its owner reads.
+        expect((yield* reloadRequest(url, undefined)).status).toBe(401)
+        const token = path.join(dir, "data", "admin-token")
+        expect(fs.statSync(token).mode & 0o777).toBe(0o600)
+        expect(running.stderr()).toContain(`the token in ${token}`)
+        expect((yield* reloadRequest(url, fs.readFileSync(token, "utf8").trim())).status).toBe(200)
         expect((yield* ask(openai, "gpt-4o-mini")).object).toBe("chat.completion")
         expect(yield* requestsOf(fast)).toBe(1)
 

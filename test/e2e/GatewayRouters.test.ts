@@ -12,7 +12,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
-import { get } from "../utils/gatewayHarness.js"
+import { get, testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 
 const providerKey = "sk-gateway-routers-3d8e1a6f"
 
@@ -40,7 +40,7 @@ const serve = Effect.gen(function*() {
       flaky: { deployments: ["down"], cooldown: { failures: 3 } }
     }
   })
-  return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+  return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, adminKeys: testAdmins })
 })
 
 const post = (gateway: Gateway.Service, path: string, body: unknown, signal?: AbortSignal) =>
@@ -54,7 +54,7 @@ const post = (gateway: Gateway.Service, path: string, body: unknown, signal?: Ab
   )
 
 const json = (gateway: Gateway.Service, path: string) =>
-  Effect.map(get(gateway, path), (answer) => JSON.parse(answer.text))
+  Effect.map(get(gateway, path, testAdminKey), (answer) => JSON.parse(answer.text))
 
 // The in-flight gauge of `deployment` in `/metrics`.
 const inFlightGauge = (text: string, deployment: string): number | undefined => {
@@ -78,7 +78,7 @@ const figures = (gateway: Gateway.Service, deployment: string) =>
   Effect.gen(function*() {
     const load = (yield* json(gateway, "/llm/system-load")).load_percent as number
     const current = (yield* json(gateway, "/llm/system-capacity")).details[deployment].current as number
-    const metric = inFlightGauge((yield* get(gateway, "/metrics")).text, deployment)
+    const metric = inFlightGauge((yield* get(gateway, "/metrics", testAdminKey)).text, deployment)
     const dashboard = (yield* dashboardOf(gateway, deployment)).inFlight as number
     return { load, current, metric, dashboard }
   })
@@ -141,13 +141,13 @@ describe("Gateway: the figures count calls through provider.json's routers", () 
       Effect.gen(function*() {
         const gateway = yield* serve
         const deployment = "sim/down"
-        expect(breakerGauge((yield* get(gateway, "/metrics")).text, deployment)).toBe(0)
+        expect(breakerGauge((yield* get(gateway, "/metrics", testAdminKey)).text, deployment)).toBe(0)
         for (let i = 0; i < 3; i++) {
           const response = yield* post(gateway, "/v1/chat/completions", { ...hello, model: "flaky" })
           expect(response.status).toBe(503)
           yield* Effect.promise(() => response.text())
         }
-        expect(breakerGauge((yield* get(gateway, "/metrics")).text, deployment)).toBe(2)
+        expect(breakerGauge((yield* get(gateway, "/metrics", testAdminKey)).text, deployment)).toBe(2)
         const dashboard = yield* dashboardOf(gateway, deployment)
         expect(dashboard).toMatchObject({ breaker: "open", requests: 3, failures: 3 })
         expect((yield* gateway.status).details[deployment]!.cooldown.state).toBe("open")

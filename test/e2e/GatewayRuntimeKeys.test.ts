@@ -11,7 +11,17 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type * as Dashboard from "../../src/internal/gateway/dashboard.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { adminKey, type Answer, call, cappedKey, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import {
+  adminKey,
+  type Answer,
+  call,
+  cappedKey,
+  chat,
+  chatWithoutKey,
+  configKey,
+  gatewayOn,
+  providerKey
+} from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 
 const temporary = Effect.acquireRelease(
@@ -283,20 +293,29 @@ describe("keys made at run time", () => {
   )
 
   it.live(
-    "on a loopback gateway without keys of its own, calls need a key once one is made",
+    "on a loopback gateway without keys of its own, calls need a key once one is made, and still after it is " +
+      "revoked and after a restart: the keys alive now do not decide it",
     () =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
         const file = yield* temporary
-        const gateway = yield* gatewayOn(simulator, { sqlite: file }, {
-          gateway: { admin_keys: [{ name: "ops", key: adminKey }] }
-        })
-        assert.strictEqual((yield* chat(gateway, "anything")).status, 200)
-        const made = yield* call(gateway.url, "POST", "/admin/keys", { name: "first" })
-        assert.strictEqual((yield* chat(gateway, "anything")).status, 401)
-        assert.strictEqual((yield* chat(gateway, made.body.key!)).status, 200)
-        yield* call(gateway.url, "DELETE", `/admin/keys/${made.body.id!}`)
-        assert.strictEqual((yield* chat(gateway, "anything")).status, 200)
+        const admins = { gateway: { admin_keys: [{ name: "ops", key: adminKey }] } }
+        const made = yield* Effect.scoped(Effect.gen(function*() {
+          const gateway = yield* gatewayOn(simulator, { sqlite: file }, admins)
+          assert.strictEqual((yield* chat(gateway, "anything")).status, 200)
+          const made = yield* call(gateway.url, "POST", "/admin/keys", { name: "first" })
+          assert.strictEqual((yield* chat(gateway, "anything")).status, 401)
+          assert.strictEqual((yield* chat(gateway, made.body.key!)).status, 200)
+          yield* call(gateway.url, "DELETE", `/admin/keys/${made.body.id!}`)
+          // The last key revoked: the gateway stays closed, to it and to a request with no key.
+          assert.strictEqual((yield* chat(gateway, made.body.key!)).status, 401)
+          assert.strictEqual((yield* chat(gateway, "anything")).status, 401)
+          assert.strictEqual((yield* chatWithoutKey(gateway)).status, 401)
+          return made.body.key!
+        }))
+        const restarted = yield* gatewayOn(simulator, { sqlite: file }, admins)
+        assert.strictEqual((yield* chat(restarted, made)).status, 401)
+        assert.strictEqual((yield* chatWithoutKey(restarted)).status, 401)
       }),
     60_000
   )

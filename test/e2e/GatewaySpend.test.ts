@@ -251,7 +251,8 @@ describe("effect-llm-router spend", () => {
       expect(badGroup.stderr).toContain("--group-by needs one of key, team, model, deployment")
       expect((yield* run(["--url", gateway.url, "--from", "last tuesday"])).code).toBe(2)
 
-      const noKey = yield* run(["--url", gateway.url], {})
+      // The test's own data home, where no serve keeps a token.
+      const noKey = yield* run(["--url", gateway.url], { XDG_DATA_HOME: process.env.XDG_DATA_HOME! })
       expect(noKey.code).toBe(1)
       expect(noKey.stderr.split("\n")[0]).toMatch(
         /^GatewayRequestError: The gateway at .* answered 401: .*set EFFECT_LLM_ROUTER_ADMIN_KEY/

@@ -44,4 +44,59 @@ describe("gateway intake", () => {
       expect(Intake.isJson(other)).toBe(false)
     }
   })
+
+  it("an Origin is the same origin only when its name and port are the request's Host", () => {
+    expect(Intake.sameOrigin("http://127.0.0.1:4000", "127.0.0.1:4000")).toBe(true)
+    expect(Intake.sameOrigin("http://LOCALHOST:4000", "localhost:4000")).toBe(true)
+    expect(Intake.sameOrigin("http://gateway.example", "gateway.example")).toBe(true)
+    expect(Intake.sameOrigin("http://gateway.example", "gateway.example:80")).toBe(true)
+    expect(Intake.sameOrigin("https://gateway.example", "gateway.example:443")).toBe(true)
+    for (
+      const [origin, host] of [
+        ["http://127.0.0.1:4001", "127.0.0.1:4000"],
+        ["http://localhost:4000", "127.0.0.1:4000"],
+        ["null", "127.0.0.1:4000"],
+        ["file://", "127.0.0.1:4000"],
+        ["not a url", "127.0.0.1:4000"],
+        ["http://127.0.0.1:4000", undefined]
+      ] as const
+    ) {
+      expect([origin, host, Intake.sameOrigin(origin, host)]).toEqual([origin, host, false])
+    }
+  })
+
+  it("the guard: a rebound Host on loopback, a page of another origin, a body not JSON", () => {
+    const hosts = Intake.loopbackHosts(4000)
+    const own = { host: "127.0.0.1:4000" }
+    const json = { ...own, "content-type": "application/json", "content-length": "2" }
+    expect(Intake.guard("GET", { host: "attacker.example:4000" }, hosts)).toBe("host_not_allowed")
+    expect(Intake.guard("GET", { host: "attacker.example:4000" }, undefined)).toBeUndefined()
+    expect(Intake.guard("GET", { ...own, origin: "http://attacker.example" }, hosts)).toBeUndefined()
+    expect(Intake.guard("POST", json, hosts)).toBeUndefined()
+    expect(Intake.guard("POST", { ...json, origin: "http://127.0.0.1:4000" }, hosts)).toBeUndefined()
+    expect(Intake.guard("DELETE", { ...own, "sec-fetch-site": "same-origin" }, hosts)).toBeUndefined()
+    expect(Intake.guard("POST", { ...json, origin: "http://attacker.example" }, hosts)).toBe("cross_origin_request")
+    expect(Intake.guard("DELETE", { ...own, "sec-fetch-site": "same-site" }, hosts)).toBe("cross_origin_request")
+    expect(Intake.guard("POST", { ...own, "content-type": "text/plain" }, hosts)).toBe("unsupported_media_type")
+    expect(Intake.guard("PATCH", { ...own, "content-length": "5" }, hosts)).toBe("unsupported_media_type")
+    expect(Intake.guard("POST", { ...own, "transfer-encoding": "chunked" }, hosts)).toBe("unsupported_media_type")
+    // No body at all: nothing to declare.
+    expect(Intake.guard("POST", { ...own, "content-length": "0" }, hosts)).toBeUndefined()
+  })
+
+  it("no Origin but the request's own passes the guard on a method that changes something", () => {
+    const name = fc.constantFrom("127.0.0.1", "localhost", "attacker.example", "[::1]", "gateway.example")
+    const port = fc.constantFrom("", ":4000", ":4001", ":80")
+    fc.assert(
+      fc.property(name, port, name, port, fc.constantFrom("http", "https"), (a, p, b, q, scheme) => {
+        const origin = `${scheme}://${a}${p}`
+        const host = `${b}${q}`
+        const refused = Intake.guard("POST", { host, origin }, undefined) === "cross_origin_request"
+        expect(refused).toBe(!Intake.sameOrigin(origin, host))
+        // Only the same name and port are one origin.
+        if (!refused) expect(a).toBe(b)
+      }),
+      { numRuns: 300 }
+    )
+  })
 })

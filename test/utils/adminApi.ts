@@ -97,6 +97,18 @@ export const gatewayOn = (
 export const client = (gateway: Gateway.Service, key: string) =>
   new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 })
 
+/** A chat with no key at all: no `Authorization` header. */
+export const chatWithoutKey = (gateway: Gateway.Service) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }], max_tokens: 10 })
+    })
+    await response.text()
+    return { status: response.status }
+  })
+
 /** A short chat with `key`: its status (200, or the refusal's) and, when answered, its cost at `pricing`. */
 export const chat = (gateway: Gateway.Service, key: string, maxTokens = 10) =>
   Effect.promise(async () => {

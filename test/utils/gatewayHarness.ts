@@ -4,10 +4,17 @@
  * and the check that a client that went away freed its call.
  */
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as Http from "node:http"
 import type * as Gateway from "../../src/Gateway.js"
 import type * as Simulator from "../../src/simulator/Simulator.js"
 import { eventually } from "./eventually.js"
+
+/** The admin key of the tests' gateways: a gateway without one refuses its admin paths to every caller. */
+export const testAdminKey = "gw-test-admin-key-0000"
+
+/** `Gateway.Options.adminKeys` holding `testAdminKey`. */
+export const testAdmins: ReadonlyArray<Gateway.AdminKey> = [{ name: "test-admin", key: Redacted.make(testAdminKey) }]
 
 /** A `gpt-4o-mini` deployment on the simulator sending `fault` (its fault header) with `key`, plus `extra` fields. */
 export const faulty = (

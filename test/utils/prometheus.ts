@@ -35,10 +35,10 @@ export const valueOf = (samples: ReadonlyArray<Sample>, name: string, labels: Re
   return found[0]?.value ?? 0
 }
 
-/** `GET {url}/metrics`: its text and samples. */
-export const scrape = (url: string) =>
+/** `GET {url}/metrics` with the admin key `key`: its text and samples. */
+export const scrape = (url: string, key: string) =>
   Effect.promise(async () => {
-    const response = await fetch(`${url}/metrics`)
+    const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${key}` } })
     expect(response.status).toBe(200)
     expect(response.headers.get("content-type")).toContain("text/plain; version=0.0.4")
     const text = await response.text()

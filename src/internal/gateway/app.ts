@@ -6,8 +6,9 @@
  * `/v1/chat/completions` when the provider gave it none); every failure is OpenAI's error JSON, except under
  * `/v1/messages`, which answers in Anthropic's wire, and on Google's paths, in Google's, over the same stream path.
  * A request is
- * refused before anything is sent when, without gateway keys, its `Host` is
- * not the gateway's loopback name (403), its path is unknown (404) or does not
+ * refused before anything is sent when the guard refuses it (`Intake.guard`: on
+ * a gateway listening on loopback, a `Host` that is not its loopback name; a
+ * request from a page of another origin: 403), its path is unknown (404) or does not
  * take its method (405 with `Allow`), its body is not declared JSON (415), is
  * too large (413), not JSON or not the wire's shape (400 naming the field), or
  * names no model of the configuration (404); the engine's own check of the
@@ -19,7 +20,7 @@
  * stream, never a clean end (`chatAnswer.ts`).
  *
  * This module is the route table: every route is served through `serving.ts`
- * (the log entry, the `Host` and key checks, the body, admission); OpenAI's
+ * (the log entry, the guard and the key check, the body, admission); OpenAI's
  * routes are `openAiRoutes.ts` and `responsesRoute.ts`, Anthropic's `anthropicRoute.ts`, Google's `geminiRoutes.ts`
  * and `geminiModels.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
@@ -125,24 +126,22 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   const gemini = GeminiRoutes.route(serving)
 
   // `POST /admin/reload`: the configuration read again and served, or 400 naming why not (the running one stays).
-  const reload = served(({ entry, request }) =>
+  const reload = served(({ entry }) =>
     adminOnly(
-      Intake.isJson(request.headers["content-type"])
-        ? Effect.match(options.reload, {
-          onFailure: (error) => {
-            const answer = Errors.answer(
-              400,
-              `The configuration was not reloaded; the running one stays. ${error.message}`,
-              "invalid_request_error",
-              null,
-              "invalid_configuration"
-            )
-            Logs.failed(entry, answer.code ?? undefined, answer)
-            return errorResponse(answer)
-          },
-          onSuccess: (models) => json(200, JSON.stringify({ status: "reloaded", models }))
-        })
-        : Effect.succeed(refusal(entry, Serving.notJson))
+      Effect.match(options.reload, {
+        onFailure: (error) => {
+          const answer = Errors.answer(
+            400,
+            `The configuration was not reloaded; the running one stays. ${error.message}`,
+            "invalid_request_error",
+            null,
+            "invalid_configuration"
+          )
+          Logs.failed(entry, answer.code ?? undefined, answer)
+          return errorResponse(answer)
+        },
+        onSuccess: (models) => json(200, JSON.stringify({ status: "reloaded", models }))
+      })
     )
   )
 

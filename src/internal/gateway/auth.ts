@@ -107,8 +107,9 @@ export interface KeyBudget {
 
 export interface Auth {
   /**
-   * Whether requests need a key: some gateway key is configured, or made at run time, or the gateway is served beyond
-   * loopback with a database and admin keys to make them with.
+   * Whether requests need a key, decided by the configuration and what was ever made, never by the keys alive now:
+   * some gateway key is configured, or a key was ever made at run time (revoked or not), or the gateway is served
+   * beyond loopback with a database and admin keys to make them with.
    */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
@@ -231,24 +232,23 @@ const adminMissing = Errors.answer(
 
 const noAdminKeys = Errors.answer(
   403,
-  "This is an admin endpoint and this gateway has keys but no admin key: add `admin_keys` to provider.json's " +
-    "`gateway` section (or `Gateway.Options.adminKeys`) and send one as `Authorization: Bearer <key>`.",
+  "This is an admin endpoint and this gateway has no admin key, so it is closed: add `admin_keys` to provider.json's " +
+    "`gateway` section (or `Gateway.Options.adminKeys`) and send one as `Authorization: Bearer <key>`. `serve` " +
+    "without admin keys makes one at its first start: the `admin-token` file of its data directory.",
   "invalid_request_error",
   null,
   "admin_key_required"
 )
 
 /**
- * The answer refusing an admin path to a request's `headers`, or `undefined` when they may have it: a gateway without
- * any key (served on loopback only) opens it to every caller; otherwise it takes an admin key.
+ * The answer refusing an admin path to a request's `headers`, or `undefined` when they may have it: an admin key's.
+ * A gateway without admin keys refuses every caller: whoever reaches its port is not thereby its admin.
  */
 export const adminRefusal = (
   auth: Auth,
   headers: Readonly<Record<string, string | undefined>>
 ): Errors.ErrorAnswer | undefined => {
-  const admins = auth.keys.some((key) => key.admin)
-  // Keys made at run time leave a loopback gateway's admin paths open: they are how those keys are managed.
-  if (!admins) return auth.keys.length > 0 ? noAdminKeys : undefined
+  if (!auth.keys.some((key) => key.admin)) return noAdminKeys
   const key = presented(headers)
   if (key === undefined) return adminMissing
   return auth.isAdmin(Redacted.make(key)) ? undefined : adminRequired
@@ -491,7 +491,7 @@ export const make = (
     const always = callers.length > 0 || database?.keysRequired === true
     return {
       get required() {
-        return always || (database !== undefined && database.runtime.live() > 0)
+        return always || (database !== undefined && database.runtime.everMade())
       },
       keys: infos,
       budgets,

@@ -33,8 +33,11 @@ export const limitOf = (scope: string, budget: KeyRecord["budget"]): Budget.Limi
 })
 
 export interface RuntimeKeys {
-  /** How many live (unrevoked) keys there are. */
-  readonly live: () => number
+  /**
+   * Whether a key was ever made here, revoked or not: from then on every request needs a key, so revoking the last
+   * one does not open the gateway again.
+   */
+  readonly everMade: () => boolean
   /** The callers of the live keys with a budget of their own, for the dashboard's budgets. */
   readonly budgeted: () => ReadonlyArray<Caller>
   /** The caller `digest` names at `now`, the refusal of an expired key, or `undefined`. */
@@ -134,7 +137,7 @@ export const make = (
     store.onChange(rebuild)
 
     return {
-      live: () => entries.length,
+      everMade: () => store.keys().length > 0,
       budgeted: () => entries.filter((entry) => entry.budgeted).map((entry) => entry.caller),
       find: (digest, now) => {
         let found: Entry | undefined

@@ -42,6 +42,7 @@ import * as Auth from "./auth.js"
 import * as Drain from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Generation from "./generation.js"
+import * as Intake from "./intake.js"
 import * as KeyLimits from "./keyLimits.js"
 import * as KeyStore from "./keyStore.js"
 import * as RuntimeKeys from "./runtimeKeys.js"
@@ -249,7 +250,7 @@ export const make = (
       secrets: () => current().secrets
     })
 
-    // Built once the port is bound: without keys, a request's `Host` names it.
+    // Built once the port is bound: on loopback, a request's `Host` names it.
     const build =
       (config: Config) => (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
         Effect.gen(function*() {
@@ -274,7 +275,7 @@ export const make = (
             auth,
             logRequests: options.logRequests ?? false,
             modelLoadDetails: options.modelLoadDetails ?? config.keys?.modelLoadDetails ?? false,
-            port: bound,
+            hosts: loopback.has(host) ? Intake.loopbackHosts(bound) : undefined,
             database: sql,
             managedKeys,
             reload

@@ -1,8 +1,9 @@
 /**
- * What every route of the gateway is served through: the request's log entry begun and its `x-request-id`, its
- * `Host` and key checked, its body read within the limit (`withBody`), its model admitted for its key (`admitted`),
- * the admin paths' check (`adminOnly`), and the refusals these give, in Anthropic's shape under `/v1/messages`,
- * Google's on Google's paths and OpenAI's elsewhere.
+ * What every route of the gateway is served through: the request's log entry begun and its `x-request-id`, the
+ * guard every request passes (`Intake.guard`: its `Host`, its origin, its body's type) and its key checked, its body
+ * read within the limit (`withBody`), its model admitted for its key (`admitted`), the admin paths' check
+ * (`adminOnly`), and the refusals these give, in Anthropic's shape under `/v1/messages`, Google's on Google's paths
+ * and OpenAI's elsewhere.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -40,8 +41,8 @@ export interface AppOptions {
   readonly logRequests: boolean
   /** Whether `GET /llm/model-load/<model>` is served (to admin keys). */
   readonly modelLoadDetails: boolean
-  /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
-  readonly port: number
+  /** The `Host` values served, on a gateway listening on loopback (`Intake.loopbackHosts`); any, elsewhere. */
+  readonly hosts: ReadonlySet<string> | undefined
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
@@ -97,23 +98,37 @@ export const refusal = (entry: Logs.Entry, answer: Errors.ErrorAnswer) =>
       : answer
   )
 
-const foreignHost = Errors.answer(
-  403,
-  "This gateway has no keys and serves its own loopback names only (localhost, 127.0.0.1, [::1], with its port); " +
-    "a request naming another host (a page's DNS rebinding) is refused. To serve other names, configure gateway keys.",
-  "invalid_request_error",
-  null,
-  "host_not_allowed"
-)
-
-/** A POST whose body is not declared JSON: 415. */
-export const notJson = Errors.answer(
+// A body not declared JSON: 415.
+const notJson = Errors.answer(
   415,
   "The request body must be JSON, sent with `content-type: application/json`.",
   "invalid_request_error",
   null,
   "unsupported_media_type"
 )
+
+// What the guard refuses (`Intake.guard`), each with its answer.
+const guarded: Readonly<Record<Intake.Refusal, Errors.ErrorAnswer>> = {
+  host_not_allowed: Errors.answer(
+    403,
+    "This gateway listens on loopback and serves its own loopback names only (localhost, 127.0.0.1, [::1], with " +
+      "its port): a request naming another host (a page's DNS rebinding) is refused. To serve other names, listen " +
+      "on another address (with gateway keys), or have a proxy send one of these as `Host`.",
+    "invalid_request_error",
+    null,
+    "host_not_allowed"
+  ),
+  cross_origin_request: Errors.answer(
+    403,
+    "This request came from a web page of another origin (its `Origin` or `Sec-Fetch-Site` says so): the gateway " +
+      "takes requests that change anything only from programs and from its own pages, so a page you open cannot " +
+      "act on it.",
+    "invalid_request_error",
+    null,
+    "cross_origin_request"
+  ),
+  unsupported_media_type: notJson
+}
 
 /** A path decoded; left as sent when its escapes are malformed. */
 export const decodePath = (text: string): string => {
@@ -173,8 +188,6 @@ export type Serving = ReturnType<typeof make>
 export const make = ({ engine, metrics, now, options, requestLog, stats }: ServingInput) => {
   const { auth } = options
   const known = engine.models.map((model) => model.id)
-  // Without gateway keys, the `Host` values served.
-  const hosts = auth.required ? undefined : Intake.loopbackHosts(options.port)
 
   // A key limited to some models is told of those only.
   function notFoundAnswer(model: string, caller?: Auth.Caller) {
@@ -226,8 +239,8 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
     })
   }
 
-  // Every request: its log entry begun (its id the client's `x-request-id` when that is one), its `Host` checked
-  // (without keys), its key checked (but on the open paths), then `handle`'s answer, given the request, its entry,
+  // Every request: its log entry begun (its id the client's `x-request-id` when that is one), the guard passed
+  // (`Intake.guard`), its key checked (but on the open paths), then `handle`'s answer, given the request, its entry,
   // its scope and, on a route counted in the metrics (`route`), its tally; the answer carries `x-request-id` and
   // its log line is written (a stream's when its scope closes; 499 for a client gone before the answer). Each route
   // is served through this, so the entry is handed on, not put in the fiber's context.
@@ -240,8 +253,9 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
       const start = now()
       const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
       // The caller (none on an open path or without keys), or the request's refusal.
-      const checked = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
-        ? foreignHost
+      const refusedByGuard = Intake.guard(request.method, request.headers, options.hosts)
+      const checked = refusedByGuard !== undefined
+        ? guarded[refusedByGuard]
         : auth.required && !Auth.open.has(Logs.pathOf(request.url))
         ? auth.authenticate(Auth.withQueryKey(request.headers, request.url))
         : undefined
@@ -305,10 +319,6 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
     handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
   ) {
     return served(({ entry, request, scope, tally }) => {
-      if (!Intake.isJson(request.headers["content-type"])) {
-        Logs.failed(entry, notJson.code ?? undefined, notJson)
-        return Effect.succeed(refusal(entry, notJson))
-      }
       const declared = Number(request.headers["content-length"])
       if (declared > options.maxBodyBytes) return Effect.succeed(refusal(entry, tooLarge(options.maxBodyBytes)))
       return Effect.matchEffect(request.text, {

@@ -1,0 +1,111 @@
+/**
+ * The admin token `serve` keeps in its data directory when provider.json names no admin key, so that the admin API
+ * is never open to whoever reaches the port: made at the first start (a file only its owner reads, mode 0600, in a
+ * directory only its owner enters), kept across restarts, and found there by `keys` and `spend` on this machine.
+ * Jupyter keeps its token the same way; as there, the file's path is printed, never the token.
+ *
+ * @since 0.3.0
+ */
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { randomBytes } from "node:crypto"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { Io } from "./io.js"
+
+/**
+ * The token's file name in the data directory.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const fileName = "admin-token"
+
+/**
+ * The name the token is given among the gateway's admin keys (`GET /admin/keys` lists it so).
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const keyName = "admin-token"
+
+/**
+ * The data directory: `--data`, else `$XDG_DATA_HOME/effect-llm-router`, else `~/.local/share/effect-llm-router`
+ * (the XDG Base Directory Specification's default for user data).
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const dataDirectory = (flag: string | undefined, env: Io["env"]): string =>
+  flag ?? (env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== ""
+    ? Path.join(env.XDG_DATA_HOME, "effect-llm-router")
+    : Path.join(env.HOME ?? Os.homedir(), ".local", "share", "effect-llm-router"))
+
+/**
+ * The token's file could not be made or read: `path` names it, `reason` says why.
+ *
+ * @since 0.3.0
+ * @category Errors
+ */
+export class AdminTokenError extends Schema.TaggedError<AdminTokenError>()("AdminTokenError", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `The admin token at ${this.path} could not be used: ${this.reason}`
+  }
+}
+
+/**
+ * The token file's path in `directory`.
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const pathIn = (directory: string): string => Path.join(directory, fileName)
+
+// 32 random bytes: as hard to guess as a key the admin API makes.
+const fresh = (): string => `elr-admin-${randomBytes(32).toString("base64url")}`
+
+const failed = (path: string) => (error: { readonly message: string }) =>
+  new AdminTokenError({ path, reason: error.message })
+
+/**
+ * The token in `directory`, if the file is there (its surrounding whitespace dropped); an empty file is an error.
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const read = Effect.fnUntraced(function*(directory: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = pathIn(directory)
+  if (!(yield* Effect.mapError(fs.exists(path), failed(path)))) return undefined
+  const token = (yield* Effect.mapError(fs.readFileString(path), failed(path))).trim()
+  if (token === "") return yield* new AdminTokenError({ path, reason: "the file is empty (delete it to make another)" })
+  return Redacted.make(token)
+})
+
+/**
+ * The token in `directory`, made there first when there is none: the directory made if missing (mode 0700), the
+ * file written only if it does not exist yet (so two processes starting together keep one token), mode 0600.
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const ensure = Effect.fnUntraced(function*(directory: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = pathIn(directory)
+  const kept = yield* read(directory)
+  if (kept !== undefined) return kept
+  yield* Effect.mapError(fs.makeDirectory(directory, { recursive: true, mode: 0o700 }), failed(path))
+  yield* fs.writeFileString(path, `${fresh()}\n`, { flag: "wx", mode: 0o600 }).pipe(
+    // Another process made it first: its token is the one.
+    Effect.catchIf((error) => error.reason._tag === "AlreadyExists", () => Effect.void),
+    Effect.mapError(failed(path))
+  )
+  const token = yield* read(directory)
+  if (token === undefined) return yield* new AdminTokenError({ path, reason: "it vanished as it was made" })
+  return token
+})
