@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -42,7 +43,8 @@ describe("the SQL budget ledger", () => {
         (calls, limit) =>
           Effect.runPromise(Effect.scoped(Effect.gen(function*() {
             const instances = yield* twoInstances()
-            const limits = [{ scope: `key:run-${run++}`, limit, period: "1 day" as const }]
+            // A window of a hundred years: the live clock never crosses its end during the run.
+            const limits = [{ scope: `key:run-${run++}`, limit, period: "36500 days" as const }]
             const budgets = instances.map((ledger) => ledger.budget(limits))
             const outcomes = yield* Effect.forEach(calls, (call) => {
               const budget = budgets[call.instance]!
@@ -53,7 +55,7 @@ describe("the SQL budget ledger", () => {
             }, { concurrency: "unbounded" })
             const charged = outcomes.filter(Result.isSuccess).reduce((sum, outcome) => sum + outcome.success, 0)
             assert.isAtMost(charged, limit + 1e-9)
-            const read = yield* instances[1].spend(limits[0]!.scope, "1 day")
+            const read = yield* instances[1].spend(limits[0]!.scope, "36500 days")
             assert.closeTo(read.spent, charged, 1e-9)
             assert.strictEqual(read.reserved, 0)
             for (const outcome of outcomes) {
@@ -85,8 +87,10 @@ describe("the SQL budget ledger", () => {
       assert.strictEqual(still._tag, "BudgetExceededError")
       yield* budget.check({ estimate: 0.2 })
     }))
-  it.live("reads the spend of many scopes and periods together in one transaction", () =>
+  it.effect("reads the spend of many scopes and periods together in one transaction", () =>
     Effect.gen(function*() {
+      // 00:30 UTC: the hour's window and the day's start at the same instant, and are still two windows.
+      yield* TestClock.setTime(Date.UTC(2026, 4, 12, 0, 30))
       let transactions = 0
       const client = yield* Database.connect({ sqlite: file })
       const counted = new Proxy(client, {
@@ -126,6 +130,30 @@ describe("the SQL budget ledger", () => {
       const status = yield* reader.budget([daily, monthly]).status
       assert.strictEqual(transactions, 1)
       assert.deepStrictEqual(status.map(({ reserved, spent }) => [spent, reserved]), [[1.25, 0.5], [1.25, 0.5]])
+    }))
+
+  it.effect("keeps an hour's and a day's window of one scope apart across 00:00 UTC", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 4, 12, 23, 30))
+      const [ledger] = yield* twoInstances()
+      const scope = "key:two-periods"
+      // One scope budgeted by the day, then by the hour (a budget whose period was changed).
+      const daily = ledger.budget([{ scope, limit: 5, period: "1 day" }])
+      const hourly = ledger.budget([{ scope, limit: 1, period: "1 hour" }])
+      yield* daily.charge(yield* daily.check({ estimate: 2 }), 2)
+      yield* hourly.charge(yield* hourly.check({ estimate: 0.5 }), 0.5)
+      const spent = (period: "1 day" | "1 hour") => Effect.map(ledger.spend(scope, period), (read) => read.spent)
+      assert.deepStrictEqual([yield* spent("1 day"), yield* spent("1 hour")], [2, 0.5])
+      // Past midnight both start again, each at 00:00, and each counts only its own.
+      yield* TestClock.setTime(Date.UTC(2026, 4, 13, 0, 10))
+      assert.deepStrictEqual([yield* spent("1 day"), yield* spent("1 hour")], [0, 0])
+      yield* daily.charge(yield* daily.check({ estimate: 3 }), 3)
+      assert.deepStrictEqual([yield* spent("1 day"), yield* spent("1 hour")], [3, 0])
+      // The hour's budget is whole: the day's 3 dollars are not its own.
+      yield* hourly.charge(yield* hourly.check({ estimate: 0.9 }), 0.9)
+      assert.deepStrictEqual([yield* spent("1 day"), yield* spent("1 hour")], [3, 0.9])
+      yield* TestClock.setTime(Date.UTC(2026, 4, 13, 1, 0))
+      assert.deepStrictEqual([yield* spent("1 day"), yield* spent("1 hour")], [3, 0])
     }))
 
   it.live("writes a charge the database would not take before its close lets it go", () =>

@@ -62,6 +62,49 @@ const sqliteTables = (file: string) => {
   }
 }
 
+/**
+ * A database as a version before spend was keyed by period left it (migrations 1 to 3), with the spend of a key
+ * budgeted by the hour, of a team budgeted by the month, and of two scopes the database has no budget for (a
+ * provider.json key's): one of a window starting at 00:00 UTC, one at 14:00.
+ */
+const beforeSpendByPeriod = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const { "1_keys_and_spend": one, "2_request_log": two, "3_spend_record": three } = migrations
+  yield* Migrator.make({})({
+    loader: Migrator.fromRecord({ "1_keys_and_spend": one, "2_request_log": two, "3_spend_record": three })
+  })
+  yield* sql`INSERT INTO teams (id, name, budget_limit, budget_period, created_at, updated_at)
+    VALUES ('t1', 'research', 10, 'month', 1, 1)`
+  yield* sql`INSERT INTO keys (id, name, sha256, budget_limit, budget_period, created_at, updated_at)
+    VALUES ('k1', 'alice', 'digest', 1, '1 hour', 1, 1)`
+  const rows: ReadonlyArray<readonly [string, number, number]> = [
+    ["key:k1", Date.UTC(2026, 4, 13, 0), 0.5],
+    ["team:t1", Date.UTC(2026, 4, 1), 4],
+    ["key:from-file-daily", Date.UTC(2026, 4, 13), 2],
+    ["key:from-file-hourly", Date.UTC(2026, 4, 13, 14), 0.25]
+  ]
+  for (const [scope, start, spent] of rows) {
+    yield* sql`INSERT INTO spend (scope, window_start, spent) VALUES (${scope}, ${start}, ${spent})`
+  }
+})
+
+/** Every spend row after the gateway migrated them, by scope. */
+const spendRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
+    sql<{ scope: string; period: string; window_start: unknown; spent: unknown }>`SELECT scope, period, window_start,
+      spent FROM spend ORDER BY scope`,
+    (rows) => rows.map((row) => [row.scope, row.period, Number(row.window_start), Number(row.spent)])
+  ))
+
+const hour = 3_600_000
+const migratedSpend = [
+  ["key:from-file-daily", String(24 * hour), Date.UTC(2026, 4, 13), 2],
+  ["key:from-file-hourly", String(hour), Date.UTC(2026, 4, 13, 14), 0.25],
+  // The database's own budget's period, though its window starts at 00:00 UTC as a day's would.
+  ["key:k1", String(hour), Date.UTC(2026, 4, 13, 0), 0.5],
+  ["team:t1", "month", Date.UTC(2026, 4, 1), 4]
+]
+
 describe("the gateway's SQLite database", () => {
   it.live("is made at start, its directory too, with the whole schema; a second start keeps it", () =>
     Effect.gen(function*() {
@@ -81,7 +124,7 @@ describe("the gateway's SQLite database", () => {
       const versions = reopened.prepare("SELECT migration_id FROM effect_sql_migrations").all()
       reopened.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3, 4])
       assert.deepStrictEqual(identities(file), [identity])
     }))
 
@@ -105,9 +148,23 @@ describe("the gateway's SQLite database", () => {
       const versions = db.prepare("SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id").all()
       db.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3, 4])
       assert.include(sqliteTables(file), "requests")
       assert.strictEqual(identities(file).length, 1)
+    }))
+
+  it.live("keeps every window's spend when it keys spend by period, each given its budget's period", () =>
+    Effect.gen(function*() {
+      const dir = yield* temporary
+      const file = join(dir, "gateway.db")
+      const onFile = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+        Effect.scoped(
+          Effect.flatMap(Sqlite.make(file), (sql) => Effect.provideService(effect, SqlClient.SqlClient, sql))
+        )
+          .pipe(Effect.provide(Reactivity.layer))
+      yield* onFile(beforeSpendByPeriod)
+      yield* Effect.scoped(gatewayOn({ sqlite: file }))
+      assert.deepStrictEqual(yield* onFile(spendRows), migratedSpend)
     }))
 
   // Separate processes, as `serve` instances sharing one data directory are: node:sqlite is synchronous, so
@@ -149,7 +206,7 @@ describe("the gateway's SQLite database", () => {
       assert.strictEqual(error?._tag, "Fail")
       const failure = error?._tag === "Fail" ? error.error : undefined
       assert.instanceOf(failure, Gateway.DatabaseError)
-      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(3\)/)
+      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(4\)/)
     }))
 
   it.live("that cannot be made (its directory is a file) is refused at start", () =>
@@ -182,8 +239,29 @@ describe("the gateway's Postgres database", () => {
         return { names: names.map((row) => row.tablename), versions: versions.map((row) => row.migration_id) }
       })).pipe(Effect.provide(Reactivity.layer))
       for (const table of tables) assert.include(rows.names, table)
-      assert.deepStrictEqual(rows.versions, [1, 2, 3])
+      assert.deepStrictEqual(rows.versions, [1, 2, 3, 4])
     }), 60_000)
+
+  it.live(
+    "keeps every window's spend when it keys spend by period, each given its budget's period",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* postgresServer
+        const url = yield* server.database("spend_by_period")
+        const PgClient = yield* Effect.promise(() => import("@effect/sql-pg/PgClient"))
+        const onServer = <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+          Effect.scoped(
+            Effect.flatMap(
+              PgClient.make({ url: Redacted.make(url) }),
+              (sql) => Effect.provideService(effect, SqlClient.SqlClient, sql)
+            )
+          ).pipe(Effect.provide(Reactivity.layer))
+        yield* onServer(beforeSpendByPeriod)
+        yield* Effect.scoped(gatewayOn({ postgres: Redacted.make(url) }))
+        assert.deepStrictEqual(yield* onServer(spendRows), migratedSpend)
+      }),
+    60_000
+  )
 
   // Within the test's time limit: connecting gives up after its timeout, never hangs.
   it.live("that is down refuses the start, naming the server but never the password", () =>

@@ -3,7 +3,8 @@
  * for provider.json keys' budgets when the gateway has a database, so a restart of the gateway, or of its database,
  * gives nothing back. It keeps `Budget`'s semantics (reserve the estimate in every limit, then replace it with the
  * real cost; fixed windows from `window.ts`; a refusal names its `periodEnd`) over two tables: `spend`, a window's
- * spend per scope, and `reservations`, the estimates of calls in flight, one row per call and scope.
+ * spend per scope, keyed by the window's period and start (an hour's and a day's window of one scope may start at
+ * the same instant), and `reservations`, the estimates of calls in flight, one row per call and scope.
  *
  * ## Concurrency
  *
@@ -122,23 +123,27 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
         )
       )
 
-    const lockRow = (scope: string, start: number) =>
+    const lockRow = (scope: string, window: Window) =>
       sql.onDialectOrElse({
-        pg: () => sql<Row>`SELECT spent FROM spend WHERE scope = ${scope} AND window_start = ${start} FOR UPDATE`,
-        orElse: () => sql<Row>`SELECT spent FROM spend WHERE scope = ${scope} AND window_start = ${start}`
+        pg: () =>
+          sql<Row>`SELECT spent FROM spend
+            WHERE scope = ${scope} AND period = ${window.period} AND window_start = ${window.start} FOR UPDATE`,
+        orElse: () =>
+          sql<Row>`SELECT spent FROM spend
+            WHERE scope = ${scope} AND period = ${window.period} AND window_start = ${window.start}`
       })
 
     /** The scope's window row, made when missing and locked, with its lapsed reservations charged to it. */
     const lockedSpend = Effect.fnUntraced(function*(scope: string, window: Window, now: number) {
-      yield* sql`INSERT INTO spend (scope, window_start, spent) VALUES (${scope}, ${window.start}, 0)
-        ON CONFLICT (scope, window_start) DO NOTHING`
-      const [row] = yield* lockRow(scope, window.start)
+      yield* sql`INSERT INTO spend (scope, period, window_start, spent) VALUES (${scope}, ${window.period},
+        ${window.start}, 0) ON CONFLICT (scope, period, window_start) DO NOTHING`
+      const [row] = yield* lockRow(scope, window)
       const lapsed = yield* sql<Row>`DELETE FROM reservations WHERE scope = ${scope} AND expires_at <= ${now}
         RETURNING estimate`
       const charged = lapsed.reduce((sum, reservation) => sum + numberOf(reservation, "estimate"), 0)
       if (charged > 0) {
         yield* sql`UPDATE spend SET spent = spent + ${charged}
-          WHERE scope = ${scope} AND window_start = ${window.start}`
+          WHERE scope = ${scope} AND period = ${window.period} AND window_start = ${window.start}`
       }
       const [reserved] = yield* sql<Row>`SELECT COALESCE(SUM(estimate), 0) AS reserved FROM reservations
         WHERE scope = ${scope}`
@@ -180,8 +185,9 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
               const limit = limits.get(scope)
               if (limit === undefined || cost === 0) continue
               const window = windowAt(limit.period, now)
-              yield* sql`INSERT INTO spend (scope, window_start, spent) VALUES (${scope}, ${window.start}, ${cost})
-              ON CONFLICT (scope, window_start) DO UPDATE SET spent = spend.spent + ${cost}`
+              yield* sql`INSERT INTO spend (scope, period, window_start, spent)
+                VALUES (${scope}, ${window.period}, ${window.start}, ${cost})
+                ON CONFLICT (scope, period, window_start) DO UPDATE SET spent = spend.spent + ${cost}`
             }
           })
         )
@@ -273,7 +279,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
         const read = bounded(
           "a spend read",
           Effect.all([
-            sql<Row>`SELECT scope, window_start, spent FROM spend
+            sql<Row>`SELECT scope, period, window_start, spent FROM spend
               WHERE ${sql.in("scope", scopes)} AND window_start >= ${earliest}`,
             sql<Row>`SELECT scope,
               COALESCE(SUM(CASE WHEN expires_at > ${now} THEN estimate ELSE 0 END), 0) AS live,
@@ -284,12 +290,14 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
         return Effect.match(read, {
           onFailure: (error) => entries.forEach((entry) => entry.completeUnsafe(Exit.fail(error))),
           onSuccess: ([spent, held]) => {
-            const windowRows = new Map(spent.map((row) => [`${row["scope"]}@${numberOf(row, "window_start")}`, row]))
+            const windowRows = new Map(
+              spent.map((row) => [`${row["scope"]}@${row["period"]}@${numberOf(row, "window_start")}`, row])
+            )
             const heldRows = new Map(held.map((row) => [String(row["scope"]), row]))
             entries.forEach((entry, i) => {
               const { scope } = entry.request
               const window = windows[i]!
-              const row = windowRows.get(`${scope}@${window.start}`)
+              const row = windowRows.get(`${scope}@${window.period}@${window.start}`)
               const reservations = heldRows.get(scope)
               entry.completeUnsafe(Exit.succeed({
                 spent: numberOf(row, "spent") + numberOf(reservations, "lapsed"),

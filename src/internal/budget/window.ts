@@ -30,7 +30,16 @@ export const exceeded = (call: Call, limit: Limit, committed: number, periodEnd:
 export interface Window {
   readonly start: number
   readonly end: number
+  /**
+   * Its period's key (`periodKey`): windows of two periods may start at the same instant (an hour's and a day's at
+   * 00:00 UTC), so a window is named by its period and its start together.
+   */
+  readonly period: string
 }
+
+/** A period's key: `month`, or its length in milliseconds; one key per length, however it was written. */
+export const periodKey = (period: Period): string =>
+  period === "month" ? "month" : String(Duration.toMillis(Duration.fromInputUnsafe(period)))
 
 /** A period as a budget's status and errors name it: `month`, or its duration formatted. */
 export const periodName = (period: Period): string =>
@@ -41,10 +50,11 @@ export const windowAt = (period: Period, now: number): Window => {
     const date = new Date(now)
     return {
       start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
-      end: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1)
+      end: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
+      period: "month"
     }
   }
-  const length = Duration.toMillis(period)
+  const length = Duration.toMillis(Duration.fromInputUnsafe(period))
   const start = Math.floor(now / length) * length
-  return { start, end: start + length }
+  return { start, end: start + length, period: String(length) }
 }
