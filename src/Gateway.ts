@@ -218,6 +218,12 @@ export interface Keys {
    */
   readonly responsesMaxChain?: number | undefined
   /**
+   * How many seconds a request has to arrive in, its headers and its whole body (`request_body_timeout_seconds`):
+   * past it, it is answered 408 and its connection closed (its headers alone have 10 seconds at most). Taken at
+   * start. Default 30.
+   */
+  readonly requestBodyTimeoutSeconds?: number | undefined
+  /**
    * How many sessions each of the gateway's routers keeps pinned in memory at most (`affinity_max_sessions`), unless
    * its own `affinity.maxSessions` says: past it, the least recently answered goes first. Each pin is kept under its
    * session's SHA-256 digest. Default 10,000.

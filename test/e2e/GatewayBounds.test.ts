@@ -119,6 +119,51 @@ describe("requests refused before authentication", () => {
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     30_000
   )
+  it.live(
+    "request_body_timeout_seconds: a body trickled past it is answered 408 and closed; headers trickled are closed",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* temporary
+        const gateway = yield* serveOn(
+          yield* simulator,
+          { sqlite: join(dir, "gateway.db") },
+          gatewaySection({ request_body_timeout_seconds: 1 })
+        )
+        const head = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+          `Content-Length: 1000\r\nAuthorization: Bearer ${alphaKey}\r\n\r\n`
+        // The body (after the whole head), or the head itself, sent a byte every 100 ms: what the gateway answered
+        // before it closed the connection. Without a deadline the connection would stay open for minutes.
+        const trickled = (sent: string, before: string) =>
+          Effect.promise(() =>
+            new Promise<string>((resolve, reject) => {
+              let received = ""
+              const socket = connect(gateway.port, "127.0.0.1", () => {
+                socket.write(before)
+                let index = 0
+                const timer = setInterval(() => {
+                  if (socket.writable && index < sent.length) socket.write(sent[index++]!)
+                }, 100)
+                socket.on("close", () => {
+                  clearInterval(timer)
+                  resolve(received)
+                })
+              })
+              socket.on("data", (chunk) => {
+                received += chunk.toString("latin1")
+              })
+              socket.on("error", (error: NodeJS.ErrnoException) =>
+                error.code === "ECONNRESET" || error.code === "EPIPE" ? undefined : reject(error))
+            })
+          ).pipe(Effect.timeout("4 seconds"))
+        const body = yield* trickled("x".repeat(1000), head)
+        expect(body.slice(0, body.indexOf("\r\n"))).toBe("HTTP/1.1 408 Request Timeout")
+        // A head never finished: the connection is closed within the deadline too.
+        yield* trickled(head.slice(20), head.slice(0, 20))
+        // The deadline is the whole request's: a prompt one is answered as ever.
+        expect((yield* chat(gateway, "still here")).choices[0]!.message.content).toBeTruthy()
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    30_000
+  )
 })
 
 describe("the request log's retention by rows and bytes", () => {

@@ -64,6 +64,22 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }
       }))
 
+    it.effect("a response's id is the gateway's own: a client's x-request-id neither chooses nor reaches one", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const asked = (params: Parameters<typeof create>[1], id: string) =>
+          promise(() => client.responses.create(params, { headers: { "x-request-id": id } }))
+        const first = yield* asked({ model: "sim/gpt-4o-mini", input: "Remember the number 7." }, "trace-1")
+        const again = yield* asked({ model: "sim/gpt-4o-mini", input: "Remember the number 8." }, "trace-1")
+        expect(again.id).not.toBe(first.id)
+        expect(first.id).toMatch(/^resp_[0-9a-f]{32}$/)
+        // A request whose x-request-id is the first response's id makes another response, the first one untouched.
+        const claimed = yield* asked({ model: "sim/gpt-4o-mini", input: "Forget it." }, first.id.slice(5))
+        expect(claimed.id).not.toBe(first.id)
+        const kept = yield* promise(() => client.responses.retrieve(first.id))
+        expect(kept.output_text).toBe(first.output_text)
+      }))
+
     it.effect("an unknown previous_response_id is 404, as is one not stored (store: false)", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture

@@ -1,7 +1,7 @@
 /**
  * Anthropic's `POST /v1/messages`: the same engine, admission and streams as OpenAI's chat route, in Anthropic's
  * wire (`anthropicWire.ts`, `anthropicRender.ts`); every failure in Anthropic's error shape (`anthropicErrors.ts`).
- * A reply's id is `msg_` and the request's id without its dashes.
+ * A reply's id is `msg_` and a random UUID of the gateway's without its dashes (never the client's `x-request-id`).
  *
  * And `POST /v1/messages/count_tokens` (Anthropic's token counting reference): the prompt's tokens as
  * `{"input_tokens": N}`, counted by the provider of the deployment the model routes to where it has an endpoint
@@ -9,6 +9,7 @@
  * deployment able to take the call) is its error, never a made-up number.
  */
 import * as Effect from "effect/Effect"
+import { randomUUID } from "node:crypto"
 import { estimatedPromptTokens } from "../tokens/promptSize.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicRender from "./anthropicRender.js"
@@ -30,7 +31,7 @@ function answer(serving: Serving, body: WithBody) {
   if (decoded._tag === "Problem") {
     return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
   }
-  const id = `msg_${body.entry.id.replaceAll("-", "")}`
+  const id = `msg_${randomUUID().replaceAll("-", "")}`
   return ChatAnswer.answered(serving, body, {
     model: decoded.model,
     request: decoded.request,

@@ -7,12 +7,13 @@
  * (`Llm.countTokens`: the count of the deployment's provider where it has an endpoint for it, as Gemini and Anthropic
  * do, else a local estimate; a count that cannot be made is its error, never a made-up number), `embedContent` and
  * `batchEmbedContents`. Any other method is a 404.
- * A reply's id is the request's.
+ * A reply's id is a random UUID of the gateway's (never the client's `x-request-id`).
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import { randomUUID } from "node:crypto"
 import * as ChatAnswer from "./chatAnswer.js"
 import * as EmbeddingAnswer from "./embeddingAnswer.js"
 import * as Failures from "./failures.js"
@@ -55,7 +56,7 @@ export const route = (serving: Serving) => {
   function generated(model: string, stream: boolean, body: WithBody) {
     const request = GeminiWire.generate(body.text)
     if (request instanceof GeminiWire.Problem) return problem(request)
-    const id = body.entry.id
+    const id = randomUUID()
     return ChatAnswer.answered(serving, body, {
       model,
       request,

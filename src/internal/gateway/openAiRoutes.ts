@@ -1,9 +1,11 @@
 /**
  * OpenAI's routes: `POST /v1/chat/completions` (streamed or whole), `POST /v1/embeddings`, and `GET /v1/models` and
- * `/v1/models/{id}`, in OpenAI's wire (`wire.ts`, `render.ts`). A reply's id is `chatcmpl-` and the request's id.
+ * `/v1/models/{id}`, in OpenAI's wire (`wire.ts`, `render.ts`). A reply's id is `chatcmpl-` and a random UUID of
+ * the gateway's (never the client's `x-request-id`, which it may choose).
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
+import { randomUUID } from "node:crypto"
 import * as ChatAnswer from "./chatAnswer.js"
 import * as EmbeddingAnswer from "./embeddingAnswer.js"
 import type { ModelEntry } from "./engine.js"
@@ -22,7 +24,7 @@ export const routes = (serving: Serving) => {
   function chatCompletion(body: WithBody) {
     const decoded = Wire.chat(body.text)
     if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-    const id = `chatcmpl-${body.entry.id}`
+    const id = `chatcmpl-${randomUUID()}`
     return ChatAnswer.answered(serving, body, {
       model: decoded.model,
       request: decoded.request,

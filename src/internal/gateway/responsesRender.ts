@@ -4,7 +4,8 @@
  * call), its `usage`, its `status` (`incomplete` when the reply's limit or a content filter cut it), and the
  * request's settings echoed as OpenAI echoes them. The stream (`responsesStream.ts`) ends with the same object.
  *
- * Ids are Responses' shapes, made of the request's id: `resp_…` for the response, `msg_…`, `fc_…` and
+ * Ids are Responses' shapes, made of a random UUID of the gateway's (never the client's `x-request-id`, which it
+ * may choose, so no client can name another's response before it is made): `resp_…` for the response, `msg_…`, `fc_…` and
  * `rs_…` for its items (each with its output index). A function call's `call_id` is the provider's call
  * id, which the client sends back in its `function_call_output`. A Responses deployment's reasoning items,
  * kept in the reply's provider metadata with their `encrypted_content`, go out with it, so a client
@@ -25,9 +26,9 @@ export interface Ids {
   readonly item: (kind: "msg" | "fc" | "rs", index: number) => string
 }
 
-/** The ids of the response to the request `requestId` (a UUID), created at `createdAt` seconds. */
-export const idsOf = (requestId: string, createdAt: number): Ids => {
-  const hex = requestId.replaceAll("-", "")
+/** The ids of the response of id `uuid` (a random UUID), created at `createdAt` seconds. */
+export const idsOf = (uuid: string, createdAt: number): Ids => {
+  const hex = uuid.replaceAll("-", "")
   return { response: `resp_${hex}`, createdAt, item: (kind, index) => `${kind}_${hex}${index}` }
 }
 

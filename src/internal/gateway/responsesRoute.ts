@@ -13,6 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Message } from "../../Message.js"
 import type { StoreUnavailableError } from "../../Store.js"
@@ -191,7 +192,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       }
       const request = continuing(ResponsesWire.toRequest(body, conversation), conversation, previous)
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
-      const ids = ResponsesRender.idsOf(entry.id, seconds())
+      const ids = ResponsesRender.idsOf(randomUUID(), seconds())
       const session = sessionOf(body, withBody, request, previous, ids.response)
       const echo = ResponsesRender.echoOf(body)
       // Kept, unless the body says not to, with its conversation for a later turn; a store that fails leaves the

@@ -4,7 +4,7 @@
  * `instructions`, which a later turn does not inherit, then its reply's), which a request naming it as its
  * `previous_response_id` continues on whichever deployment answers that one. A response is kept for `ttl` after it
  * completed; a response is its key's: with gateway keys, another key is told it does not exist, and cannot replace
- * it (a response's id repeats its request's `x-request-id`, which the client may choose).
+ * it (its id is random: `responsesRender.ts`).
  *
  * A response a Responses deployment answered and keeps upstream (`store` on it) is kept with that deployment's own id
  * of it, its provider and the key that made it (`Upstream`): a request continuing it carries them as its

@@ -51,6 +51,9 @@ const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
 export const defaultMaxBodyBytes = 8 * 1024 * 1024
 const defaultGracePeriod = Duration.seconds(20)
+/** The seconds a request has to arrive in (its headers, at most `headersTimeoutMillis` of it, and its body). */
+export const defaultRequestBodyTimeoutSeconds = 30
+const headersTimeoutMillis = 10_000
 
 const loopback = new Set(["127.0.0.1", "::1", "localhost"])
 
@@ -109,7 +112,8 @@ const boundFields = [
   "requestLogMaxBytes",
   "responsesMaxBytes",
   "responsesMaxResponseBytes",
-  "responsesMaxChain"
+  "responsesMaxChain",
+  "requestBodyTimeoutSeconds"
 ] as const
 
 // A bound that is not a positive integer, or one response allowed more than the whole store.
@@ -219,7 +223,15 @@ export const make = (
     const keyLimits = yield* KeyLimits.make(store, record)
     const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!)
     const drain = new Drain.Drain()
-    const server = Http.createServer()
+    // A request not whole within its deadline is answered 408 by node:http and its connection closed, so a client
+    // trickling its body cannot hold a connection (Node's own deadline is 300 s). Node looks for late requests every
+    // `connectionsCheckingInterval`, a quarter of the deadline at most.
+    const requestTimeout = (options.config.keys?.requestBodyTimeoutSeconds ?? defaultRequestBodyTimeoutSeconds) * 1000
+    const server = Http.createServer({
+      requestTimeout,
+      headersTimeout: Math.min(headersTimeoutMillis, requestTimeout),
+      connectionsCheckingInterval: Math.min(1000, requestTimeout / 4)
+    })
     // The drain is ours (below), so that streams are cut with an error event before the server interrupts them.
     const httpServer = yield* NodeHttpServer.make(() => server, { host, port, disablePreemptiveShutdown: true }).pipe(
       Effect.mapError((error) => {

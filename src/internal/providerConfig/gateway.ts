@@ -64,7 +64,9 @@ export const GatewayEntry = Schema.Struct({
   /** Responses one chain of `previous_response_id`s holds at most. */
   responses_max_chain: optional(PositiveInt),
   /** Sessions each of the gateway's routers keeps pinned in memory at most, unless its `affinity` says. */
-  affinity_max_sessions: optional(PositiveInt)
+  affinity_max_sessions: optional(PositiveInt),
+  /** Seconds a request (its headers and whole body) has to arrive in. */
+  request_body_timeout_seconds: optional(PositiveInt)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -87,7 +89,10 @@ const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
     ? { responsesMaxResponseBytes: entry.responses_max_response_bytes }
     : {}),
   ...(entry.responses_max_chain !== undefined ? { responsesMaxChain: entry.responses_max_chain } : {}),
-  ...(entry.affinity_max_sessions !== undefined ? { affinityMaxSessions: entry.affinity_max_sessions } : {})
+  ...(entry.affinity_max_sessions !== undefined ? { affinityMaxSessions: entry.affinity_max_sessions } : {}),
+  ...(entry.request_body_timeout_seconds !== undefined
+    ? { requestBodyTimeoutSeconds: entry.request_body_timeout_seconds }
+    : {})
 })
 
 /**
