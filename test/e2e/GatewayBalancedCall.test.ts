@@ -17,6 +17,7 @@ import { answerOf, get } from "../utils/gatewayHarness.js"
 const providerKey = "sk-balanced-call-e2e-7f31"
 const gatewayKey = "gw-balanced-5c2e8a1d7b3f"
 const adminKey = "gw-balanced-admin-9e4a6c0b2d8f"
+const limitedKey = "gw-balanced-limited-4b7d1e9c3a60"
 
 class Fixture extends Context.Service<Fixture, {
   /** Opted in to `model-load`; every deployment answers. */
@@ -44,7 +45,11 @@ const fixture = Layer.effect(
     })
     const openConfig = yield* ProviderConfig.fromJson({
       sim: [capped("gpt-4o-mini"), capped("gpt-4o")],
-      gateway: { ...gateway, model_load_details: true }
+      gateway: {
+        ...gateway,
+        keys: [...gateway.keys, { name: "limited", key: limitedKey, models: ["gpt-4o"] }],
+        model_load_details: true
+      }
     })
     const heldConfig = yield* ProviderConfig.fromJson({
       slow: [
@@ -149,6 +154,22 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
       expect(capacity.text).not.toContain(providerKey)
       // The endpoints take a gateway key like every other when the gateway has keys.
       expect((yield* get(open, "/llm/system-load")).status).toBe(401)
+    }))
+
+  it.effect("to a key limited to some models, system-capacity shows only their deployments, without keys or endpoints", () =>
+    Effect.gen(function*() {
+      const { open } = yield* Fixture
+      const capacity = yield* get(open, "/llm/system-capacity", limitedKey)
+      expect(capacity.status).toBe(200)
+      expect(capacity.text).not.toContain("sk-")
+      expect(capacity.text).not.toContain("127.0.0.1")
+      const json = JSON.parse(capacity.text)
+      expect(Object.keys(json.details)).toEqual(["sim/gpt-4o"])
+      expect(json.details["sim/gpt-4o"]).toMatchObject({ keys: [], endpoint: null, max: 4 })
+      // The totals are over its deployments alone.
+      expect(json.total_max).toEqual({ concurrency: 4, qps: 0 })
+      const load = yield* get(open, "/llm/system-load", limitedKey)
+      expect(JSON.parse(load.text)).toEqual({ load_percent: 0 })
     }))
 
   it.effect("system-load and system-capacity count a stream held open, and return to zero once its client leaves", () =>

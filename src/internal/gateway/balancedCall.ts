@@ -13,6 +13,7 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { DeploymentLoad, Status } from "../../Router.js"
 import { checkChatBody, type MaxTokensField, maxTokensField, Problem, toRequest } from "../openAiWire/request.js"
+import { statusOf } from "../router/status.js"
 import { BodyText, bytesOf } from "./bodyText.js"
 import * as Errors from "./errors.js"
 import type { Encoded, StreamEncoder } from "./render.js"
@@ -71,6 +72,17 @@ export const streamEncoder = (): StreamEncoder => {
   return { contentType: "text/plain; charset=utf-8", batch, error: (body) => bytesOf(`\n[error] ${body}\n`) }
 }
 
+/**
+ * What a key limited to some models is shown of `status`: the deployments among `visible`, their load summed, and
+ * none of their provider keys or endpoints.
+ */
+export const shownTo = (status: Status, visible: ReadonlySet<string>): Status =>
+  statusOf(Object.fromEntries(
+    Object.entries(status.details)
+      .filter(([name]) => visible.has(name))
+      .map(([name, load]): [string, DeploymentLoad] => [name, { ...load, keys: [], endpoint: null }])
+  ))
+
 /** `GET /llm/system-load`. */
 export const systemLoad = (status: Status): string => JSON.stringify({ load_percent: status.loadPercent })
 
@@ -85,11 +97,11 @@ const capacityOf = (load: DeploymentLoad) => ({
 })
 
 /** `GET /llm/system-capacity`: the bounded totals and each deployment's load, keys masked. */
-export const systemCapacity = (status: Status): string => {
-  const details: Record<string, ReturnType<typeof capacityOf>> = {}
-  for (const [name, load] of Object.entries(status.details)) details[name] = capacityOf(load)
-  return JSON.stringify({ total_max: status.totalMax, details })
-}
+export const systemCapacity = (status: Status): string =>
+  JSON.stringify({
+    total_max: status.totalMax,
+    details: Object.fromEntries(Object.entries(status.details).map(([name, load]) => [name, capacityOf(load)]))
+  })
 
 /** `GET /llm/model-load/<model>`: one deployment's load, each masked key with its cap, cooldown and state. */
 export const modelLoad = (load: DeploymentLoad): string =>

@@ -1,10 +1,12 @@
 /**
  * LLM-API-BalancedCall's routes (`balancedCall.ts` is their wire): `POST /llm/chat` and `/llm/chat/stream` through
  * the same admission and answers as `/v1/chat/completions`, `GET /llm/system-load` and `/llm/system-capacity` from
- * the router's status, and the opt-in, admin-only `GET /llm/model-load/<deployment>`.
+ * the router's status (to a key limited to some models, only the deployments they reach, without their provider keys
+ * or endpoints), and the opt-in, admin-only `GET /llm/model-load/<deployment>`.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
+import type { Status } from "../../Router.js"
 import * as Auth from "./auth.js"
 import * as BalancedCall from "./balancedCall.js"
 import * as ChatAnswer from "./chatAnswer.js"
@@ -46,19 +48,25 @@ export const routes = (serving: Serving) => {
     }))
   })
 
+  // The router's status as the request's key may see it: whole (the seed's shape) to a key allowed every model, or
+  // without keys; to a key limited to some models, only the deployments they reach, without their provider keys or
+  // endpoints (`BalancedCall.shownTo`).
+  function visibleStatus(render: (status: Status) => string) {
+    return serving.served(({ entry }) =>
+      Effect.map(engine.status, (status) => {
+        const models = entry.caller?.models
+        if (models === undefined) return json(200, render(status))
+        const visible = new Set([...models].flatMap((model) => engine.resolve(model)?.deployments ?? []))
+        return json(200, render(BalancedCall.shownTo(status, visible)))
+      })
+    )
+  }
+
   return [
     HttpRouter.route("POST", "/llm/chat", chat("/llm/chat", false)),
     HttpRouter.route("POST", "/llm/chat/stream", chat("/llm/chat/stream", true)),
-    HttpRouter.route(
-      "GET",
-      "/llm/system-load",
-      serving.plain(Effect.map(engine.status, (status) => json(200, BalancedCall.systemLoad(status))))
-    ),
-    HttpRouter.route(
-      "GET",
-      "/llm/system-capacity",
-      serving.plain(Effect.map(engine.status, (status) => json(200, BalancedCall.systemCapacity(status))))
-    ),
+    HttpRouter.route("GET", "/llm/system-load", visibleStatus(BalancedCall.systemLoad)),
+    HttpRouter.route("GET", "/llm/system-capacity", visibleStatus(BalancedCall.systemCapacity)),
     HttpRouter.route("GET", `${Auth.adminPrefix}*`, serving.plain(modelLoad))
   ]
 }

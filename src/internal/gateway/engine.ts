@@ -37,6 +37,8 @@ export interface Target {
   readonly price: Pricing.Price | undefined
   /** Whether every deployment its calls can reach (its address's and its fallbacks') speaks the Responses API. */
   readonly speaksResponses: boolean
+  /** The names of the deployments its calls can reach: what a key limited to it is shown the load of. */
+  readonly deployments: ReadonlyArray<string>
 }
 
 /** One entry of `GET /v1/models`. */
@@ -121,9 +123,15 @@ export const worstPrice = (
   return deployments.length === 0 ? undefined : { input, cacheWrite, cacheWrite1h, output }
 }
 
-/** What a target's reach says of it: its worst price, and whether it speaks the Responses API throughout. */
-const reachOf = (deployments: ReadonlyArray<Deployment>): Pick<Target, "price" | "speaksResponses"> => ({
+/**
+ * What a target's reach says of it: its worst price, whether it speaks the Responses API throughout, and its
+ * deployments' names.
+ */
+const reachOf = (
+  deployments: ReadonlyArray<Deployment>
+): Pick<Target, "price" | "speaksResponses" | "deployments"> => ({
   price: worstPrice(deployments),
+  deployments: deployments.map((deployment) => deployment.name),
   speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses")
 })
 

@@ -47,7 +47,7 @@ export const make = (
   )
 
 /** The load percent and bounded totals of `details`. */
-const statusOf = (details: Readonly<Record<string, DeploymentLoad>>): Status => {
+export const statusOf = (details: Readonly<Record<string, DeploymentLoad>>): Status => {
   let concurrency = 0
   let qps = 0
   let used = 0
