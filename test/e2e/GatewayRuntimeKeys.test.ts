@@ -106,6 +106,27 @@ describe("keys made at run time", () => {
         assert.strictEqual(field(stray), "colour")
         const halfRate = yield* call(gateway.url, "POST", "/admin/keys", { name: "b", rate_limit_capacity: 3 })
         assert.strictEqual(field(halfRate), "rate_limit_refill_rate")
+        // Bounded: a budget's period from a minute to a year, a name without a terminal's escape codes, metadata of
+        // 16 KiB, an expiry before the year 10000, a rate a million a second, a grace period of 30 days.
+        const bounded = [
+          ["budget.period", { name: "b", budget: { limit: 1, period: "1 millis" } }],
+          ["budget.period", { name: "b", budget: { limit: 1, period: "1000 days" } }],
+          ["budget.limit", { name: "b", budget: { limit: 1e308, period: "month" } }],
+          ["name", { name: "\u001b[2J\u001b[31mroot" }],
+          ["metadata", { name: "b", metadata: { note: "x".repeat(17_000) } }],
+          ["expires_at", { name: "b", expires_at: 1e308 }],
+          ["rate_limit_capacity", { name: "b", rate_limit_capacity: 1e300, rate_limit_refill_rate: 1 }],
+          ["models", { name: "b", models: Array.from({ length: 1001 }, () => "gpt-4o-mini") }]
+        ] as const
+        for (const [param, body] of bounded) {
+          const answer = yield* call(gateway.url, "POST", "/admin/keys", body)
+          assert.deepStrictEqual([answer.status, field(answer)], [400, param])
+        }
+        const made = yield* call(gateway.url, "POST", "/admin/keys", { name: "rotated" })
+        const forever = yield* call(gateway.url, "POST", `/admin/keys/${made.body.id!}/rotate`, {
+          grace_seconds: 1e308
+        })
+        assert.deepStrictEqual([forever.status, field(forever)], [400, "grace_seconds"])
         for (const answer of [badBudget, badPeriod, unknownModel, unpriced, stray, halfRate]) {
           assert.strictEqual(answer.status, 400)
         }

@@ -57,7 +57,8 @@ describe("provider.json's gateway section", () => {
         ...models,
         gateway: {
           keys: [
-            { name: "", key: "gw-literal-key-0001", rate_limit_capacity: 0 },
+            // A budget of one second's period is a rate limit: a period is a minute at least.
+            { name: "", key: "gw-literal-key-0001", rate_limit_capacity: 0, budget: { limit: 1, period: 1 } },
             {
               key: "gw-literal-key-0002",
               models: "gpt-4o-mini",
@@ -84,6 +85,7 @@ describe("provider.json's gateway section", () => {
       expect(issues.map((issue) => issue.path)).toEqual([
         `${keys}[0].name`,
         `${keys}[0].rate_limit_capacity`,
+        `${keys}[0].budget.period`,
         `${keys}[1].name`,
         `${keys}[1].models`,
         `${keys}[1].budget.limit`,
@@ -99,10 +101,11 @@ describe("provider.json's gateway section", () => {
       expect(issues.map((issue) => issue.message)).toEqual([
         "expected a non-empty string",
         "expected a positive number",
+        "expected seconds, a duration such as \"1 day\" (from 1 minute to 366 days), or \"month\"",
         "is missing",
         "Expected array",
         "expected a positive number",
-        "expected seconds (a positive number), a duration such as \"1 day\", or \"month\"",
+        "expected seconds, a duration such as \"1 day\" (from 1 minute to 366 days), or \"month\"",
         "expected a positive whole number",
         "is missing",
         "the environment variable MISSING_GATEWAY_KEY is not set",

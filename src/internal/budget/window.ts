@@ -37,6 +37,15 @@ export interface Window {
   readonly period: string
 }
 
+/**
+ * Whether a period's length is one a budget takes: a minute at least (a shorter one is a rate limit) and a year (366
+ * days) at most.
+ */
+export const periodInBounds = (millis: number): boolean => millis >= 60_000 && millis <= 366 * 86_400_000
+
+/** The bounds `periodInBounds` takes, in words. */
+export const periodBounds = "from 1 minute to 366 days"
+
 /** A period's key: `month`, or its length in milliseconds; one key per length, however it was written. */
 export const periodKey = (period: Period): string =>
   period === "month" ? "month" : String(Duration.toMillis(Duration.fromInputUnsafe(period)))

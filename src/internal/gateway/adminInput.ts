@@ -7,6 +7,7 @@
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import { periodBounds, periodInBounds } from "../budget/window.js"
 import type { BudgetLimit } from "./keyStore.js"
 
 /** A time as the admin API writes it: Unix seconds, to the millisecond, of epoch milliseconds. */
@@ -75,15 +76,32 @@ const unknownField = (body: Body, known: ReadonlyArray<string>): Invalid | undef
     : new Invalid({ field: field, message: `\`${field}\` is not a field here; the fields are ${known.join(", ")}.` })
 }
 
+// Control characters (a terminal's escape codes among them) are never part of a name: a name is printed by `keys
+// list`, `spend` and the dashboard.
+// eslint-disable-next-line no-control-regex
+const control = /[\u0000-\u001f\u007f-\u009f]/
+
 const nameOf = (value: unknown, field: string): string | Invalid =>
-  typeof value === "string" && value.trim() !== "" && value.length <= 200
+  typeof value === "string" && value.trim() !== "" && value.length <= 200 && !control.test(value)
     ? value
-    : new Invalid({ field: field, message: `\`${field}\` must be a non-empty string of at most 200 characters.` })
+    : new Invalid({
+      field: field,
+      message: `\`${field}\` must be a non-empty string of at most 200 characters, without control characters.`
+    })
+
+/** The most a key's or team's `metadata` takes, as JSON. */
+export const maxMetadataBytes = 16 * 1024
 
 const metadataOf = (value: unknown): Body | null | Invalid =>
-  value === null || isRecord(value)
+  value === null || (isRecord(value) && Buffer.byteLength(JSON.stringify(value)) <= maxMetadataBytes)
     ? value
-    : new Invalid({ field: "metadata", message: "`metadata` must be a JSON object." })
+    : new Invalid({
+      field: "metadata",
+      message: `\`metadata\` must be a JSON object of at most ${maxMetadataBytes} bytes.`
+    })
+
+/** The most a budget's limit may be, in US dollars. */
+const largestLimit = 1e9
 
 /** `{ "limit": dollars, "period": "month" | a duration such as "1 day" }`. */
 const budgetOf = (value: unknown): BudgetLimit | null | Invalid => {
@@ -97,27 +115,37 @@ const budgetOf = (value: unknown): BudgetLimit | null | Invalid => {
   const stray = unknownField(value, ["limit", "period"])
   if (stray !== undefined) return new Invalid({ field: `budget.${stray.field}`, message: stray.message })
   const limit = value["limit"]
-  if (typeof limit !== "number" || !Number.isFinite(limit) || limit < 0) {
-    return new Invalid({ field: "budget.limit", message: "`budget.limit` must be 0 or more US dollars." })
+  if (typeof limit !== "number" || !Number.isFinite(limit) || limit < 0 || limit > largestLimit) {
+    return new Invalid({
+      field: "budget.limit",
+      message: `\`budget.limit\` must be 0 or more US dollars, at most ${largestLimit}.`
+    })
   }
   const period = value["period"]
   if (period === "month") return { limit, period }
   const length = typeof period === "string" ? Duration.fromInput(period as Duration.Input) : Option.none()
-  if (Option.isNone(length) || !(Duration.toMillis(length.value) > 0) || !Duration.isFinite(length.value)) {
+  if (Option.isNone(length) || !periodInBounds(Duration.toMillis(length.value))) {
     return new Invalid({
       field: "budget.period",
-      message:
-        "`budget.period` must be \"month\" (the UTC calendar month) or a positive duration such as \"1 day\" or " +
-        "\"12 hours\"."
+      message: `\`budget.period\` must be "month" (the UTC calendar month) or a duration ${periodBounds} such as ` +
+        "\"1 day\" or \"12 hours\"."
     })
   }
   return { limit, period: period as Duration.Input }
 }
 
+/** The most a key's rate limit takes: calls at once, and calls a second. */
+const largestRate = 1e6
+
 const positive = (value: unknown, field: string): number | Invalid =>
-  typeof value === "number" && Number.isFinite(value) && value > 0
+  typeof value === "number" && Number.isFinite(value) && value > 0 && value <= largestRate
     ? value
-    : new Invalid({ field: field, message: `\`${field}\` must be a positive number.` })
+    : new Invalid({ field: field, message: `\`${field}\` must be a positive number, at most ${largestRate}.` })
+
+/** The latest time the admin API takes (the end of year 9999, in Unix seconds). */
+const latestSeconds = 253_402_300_799
+/** The most models one key may be limited to. */
+const maxModels = 1000
 
 const invalid = (value: unknown): value is Invalid => value instanceof Invalid
 
@@ -136,7 +164,7 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
   }
   if ("team" in body) {
     const team = body["team"]
-    if (team !== null && typeof team !== "string") {
+    if (team !== null && (typeof team !== "string" || team.length > 200)) {
       return new Invalid({
         field: "team",
         message: "`team` must be a team's id (POST /admin/teams makes one), or null."
@@ -146,10 +174,15 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
   }
   if ("models" in body) {
     const models = body["models"]
-    if (models !== null && !(Array.isArray(models) && models.every((model) => typeof model === "string"))) {
+    if (
+      models !== null &&
+      !(Array.isArray(models) && models.length <= maxModels &&
+        models.every((model) => typeof model === "string" && model.length <= 200))
+    ) {
       return new Invalid({
         field: "models",
-        message: "`models` must be a list of model names, or null for every model."
+        message: `\`models\` must be a list of at most ${maxModels} model names (each at most 200 characters), or ` +
+          "null for every model."
       })
     }
     input.models = models
@@ -180,10 +213,10 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
   }
   if ("expires_at" in body) {
     const at = body["expires_at"]
-    if (at !== null && !(typeof at === "number" && Number.isFinite(at) && millisOf(at) > now)) {
+    if (at !== null && !(typeof at === "number" && at <= latestSeconds && millisOf(at) > now)) {
       return new Invalid({
         field: "expires_at",
-        message: "`expires_at` must be a time in the future, in Unix seconds, or null."
+        message: "`expires_at` must be a time in the future, in Unix seconds (at most the end of year 9999), or null."
       })
     }
     input.expiresAt = at === null ? null : millisOf(at)
@@ -225,12 +258,18 @@ export const teamInput = (body: Body, mode: "create" | "update"): TeamInput | In
 /** How long a rotated key's predecessor stays valid unless the request says (`grace_seconds`). */
 export const defaultGraceSeconds = 3600
 
+/** The longest a rotated key's predecessor may stay valid: 30 days. */
+export const maxGraceSeconds = 30 * 24 * 3600
+
 /** A rotation's grace period in milliseconds, from `{ "grace_seconds": n }` (0 ends the old key at once). */
 export const graceOf = (body: Body): number | Invalid => {
   const stray = unknownField(body, ["grace_seconds"])
   if (stray !== undefined) return stray
   const grace = body["grace_seconds"] ?? defaultGraceSeconds
-  return typeof grace === "number" && Number.isFinite(grace) && grace >= 0
+  return typeof grace === "number" && grace >= 0 && grace <= maxGraceSeconds
     ? grace * 1000
-    : new Invalid({ field: "grace_seconds", message: "`grace_seconds` must be 0 or more seconds." })
+    : new Invalid({
+      field: "grace_seconds",
+      message: `\`grace_seconds\` must be 0 to ${maxGraceSeconds} seconds (30 days).`
+    })
 }

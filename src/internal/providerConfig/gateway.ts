@@ -14,14 +14,20 @@ import * as Schema from "effect/Schema"
 import type * as Budget from "../../Budget.js"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
+import { periodBounds, periodInBounds } from "../budget/window.js"
 import { NonEmpty, optional, Positive, PositiveInt } from "./fields.js"
 import { DurationEntry, toDuration } from "./router.js"
 
-// Seconds, a duration string such as "1 day", or "month" (the UTC calendar month).
+// Seconds, a duration string such as "1 day", or "month" (the UTC calendar month), within a budget's bounds.
 const Period = Schema.Union([Schema.Number, Schema.String]).check(
-  Schema.makeFilter((value: number | string) => value === "month" || toDuration(value) !== undefined, {
-    message: "expected seconds (a positive number), a duration such as \"1 day\", or \"month\""
-  })
+  Schema.makeFilter(
+    (value: number | string) => {
+      if (value === "month") return true
+      const length = toDuration(value)
+      return length !== undefined && periodInBounds(Duration.toMillis(length))
+    },
+    { message: `expected seconds, a duration such as "1 day" (${periodBounds}), or "month"` }
+  )
 )
 
 const KeyEntry = Schema.Struct({
