@@ -84,15 +84,26 @@ export const noAdminKey = (command: string, data: string | undefined, io: Io): s
   `${command} needs an admin key: set ${adminKeyVariable}, or, for a gateway on this machine, start it with serve ` +
   `(its token is kept in ${AdminToken.pathIn(AdminToken.dataDirectory(data, io.env))}; give its --data with --data)`
 
-// The gateway's error message, from its OpenAI-shaped error JSON, or the body's start.
+// Control characters: a terminal's escape codes among them.
+// eslint-disable-next-line no-control-regex
+const control = /[\u0000-\u001f\u007f-\u009f]/g
+
+/**
+ * `text` from a gateway (a name, a message) as a terminal may show it: each control character written as its JSON
+ * escape (`\u001b`, `\t`), so a name cannot move the cursor, recolour the terminal or break a table's columns.
+ */
+export const printable = (text: string): string =>
+  text.replace(control, (character) => JSON.stringify(character).slice(1, -1))
+
+// The gateway's error message, from its OpenAI-shaped error JSON, or the body's start; printable.
 const detailOf = (text: string): string => {
   try {
     const message = (JSON.parse(text) as { readonly error?: { readonly message?: unknown } }).error?.message
-    if (typeof message === "string") return message
+    if (typeof message === "string") return printable(message)
   } catch {
     // Not JSON: its start below.
   }
-  return text.slice(0, 200)
+  return printable(text.slice(0, 200))
 }
 
 /**

@@ -147,7 +147,8 @@ const decoded = (text: string): Answer => {
 const describeKey = (key: KeyView): string => {
   const budget = key.budget === null || key.budget === undefined ? "-" : `$${key.budget.limit}/${key.budget.period}`
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
-  return [key.id, key.name, key.source, key.team ?? "-", models, budget].join("\t")
+  return [key.id, key.name, key.source, key.team ?? "-", models, budget].map((cell) => AdminApi.printable(String(cell)))
+    .join("\t")
 }
 
 const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
@@ -157,7 +158,9 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
       case "create": {
         const made = yield* request(parsed, key, "POST", "/admin/keys", action.body)
         io.stdout(`${parsed.json ? JSON.stringify(made) : made.key}\n`)
-        io.stderr(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.\n`)
+        io.stderr(
+          AdminApi.printable(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.`) + "\n"
+        )
         return
       }
       case "list": {
@@ -180,7 +183,12 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
         const old = until === null || until === undefined
           ? "The old key no longer works."
           : `The old key works until ${new Date(until * 1000).toISOString()}.`
-        io.stderr(`rotated the key ${rotated.name} (id ${action.id}); the new key is shown only now. ${old}\n`)
+        io.stderr(
+          AdminApi.printable(
+            `rotated the key ${rotated.name} (id ${action.id}); the new key is shown only now. ${old}`
+          ) +
+            "\n"
+        )
         return
       }
     }

@@ -109,7 +109,7 @@ const table = (answer: Answer): string => {
   const rows = [
     header,
     ...answer.groups.map((group) => [
-      group.group ?? "(none)",
+      group.group === null ? "(none)" : AdminApi.printable(group.group),
       String(group.calls),
       dollars(group.cost),
       String(group.input_tokens),

@@ -18,7 +18,7 @@ import * as Keys from "../../src/cli/keys.js"
 import * as Serve from "../../src/cli/serve.js"
 import * as Spend from "../../src/cli/spend.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { adminKey, chat, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { adminKey, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { awaitFirstLine, captureIo, envWithoutKeys, spawnCli, startInProcess } from "../utils/cliHarness.js"
 import { freePort } from "../utils/freePort.js"
 
@@ -90,6 +90,39 @@ describe("effect-llm-router keys", () => {
       const readOnly = yield* keys(["revoke", "config:fixed", ...url])
       assert.match(readOnly.stderr, /^GatewayRequestError: The gateway at \S+ answered 403: .*provider\.json/)
     }), 60_000)
+
+  it.live(
+    "prints names as text: a name's terminal escape codes and tabs are shown escaped, in list and spend",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const dir = yield* directory
+        // A provider.json key named to retitle the terminal, clear it and break the table's columns.
+        const hostile = "\u001b]0;owned\u0007\u001b[2Jmallory\tx"
+        const hostileKey = "gw-keys-command-hostile-3c5e7a9b"
+        const served = yield* gatewayOn(simulator, { sqlite: join(dir, "gateway.db") }, {
+          gateway: {
+            keys: [{ name: "fixed", key: configKey }, { name: hostile, key: hostileKey }],
+            admin_keys: [{ name: "ops", key: adminKey }]
+          }
+        })
+        assert.strictEqual((yield* chat(served, hostileKey)).status, 200)
+        const listed = yield* keys(["list", "--url", served.url])
+        const spent = yield* Effect.gen(function*() {
+          const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
+          return result(yield* Spend.run(["--url", served.url, "--group-by", "key"], io))
+        })
+        for (const printed of [listed, spent]) {
+          assert.strictEqual(printed.code, 0)
+          for (const raw of ["\u001b", "\u0007"]) assert.notInclude(printed.stdout, raw)
+          assert.include(printed.stdout, "\\u001b]0;owned\\u0007\\u001b[2Jmallory\\tx")
+        }
+        // Still one row per key, six columns each.
+        const row = listed.stdout.split("\n").find((line) => line.includes("mallory"))!
+        assert.lengthOf(row.split("\t"), 6)
+      }),
+    60_000
+  )
 
   it.live("is a command of the binary, listed in its help", () =>
     Effect.gen(function*() {
