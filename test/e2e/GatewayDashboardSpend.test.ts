@@ -27,6 +27,9 @@ import {
 
 const budgetKey = "gw-dashboard-budget-6c8e0a2b4d"
 process.env["GATEWAY_DASHBOARD_BUDGET_KEY"] = budgetKey
+// A key named as an object's prototype: the page's sums must take it as a name like any other.
+const protoKey = "gw-dashboard-proto-1f3b5d7a9c"
+process.env["GATEWAY_DASHBOARD_PROTO_KEY"] = protoKey
 
 // What the spend chart shows: its bars (group, bucket, value), its legend's groups, and the budgets table's rows.
 interface SpendReading {
@@ -98,7 +101,8 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
               key: "env:GATEWAY_DASHBOARD_BUDGET_KEY",
               models: ["sim/gpt-4o-mini"],
               budget: { limit: 2, period: "month" }
-            }
+            },
+            { name: "__proto__", key: "env:GATEWAY_DASHBOARD_PROTO_KEY" }
           ],
           admin_keys: keyed.admin_keys
         }, { database: { sqlite: Path.join(dir, "gateway.db") } })
@@ -112,10 +116,11 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
           Promise.all([
             ...Array.from({ length: 3 }, () => call(appKey, "sim/gpt-4o-mini")),
             call(appKey, "flaky/sim-small"),
-            ...Array.from({ length: 2 }, () => call(budgetKey, "sim/gpt-4o-mini"))
+            ...Array.from({ length: 2 }, () => call(budgetKey, "sim/gpt-4o-mini")),
+            call(protoKey, "sim/gpt-4o-mini")
           ])
         )
-        expect(statuses.filter((status) => status === 200)).toHaveLength(5)
+        expect(statuses.filter((status) => status === 200)).toHaveLength(6)
 
         const { context } = yield* browser
         const page = yield* Effect.promise(() => context.newPage())
@@ -140,9 +145,10 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
         yield* select(page, "spend-measure", "calls")
         yield* select(page, "spend-group", "key")
         const byKey = yield* readSpendUntil(page, (reading) => reading.legend.includes("budgeted"))
-        expect(byKey.legend).toEqual(["app", "budgeted"])
+        expect(byKey.legend).toEqual(["app", "budgeted", "__proto__"])
         expect(totalOf(byKey, "app")).toBe(4)
         expect(totalOf(byKey, "budgeted")).toBe(2)
+        expect(totalOf(byKey, "__proto__")).toBe(1)
 
         // The budgeted key's budget: $2 a month, what its two calls cost spent.
         const budgets = yield* readSpendUntil(
@@ -156,7 +162,7 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
         expect(budget["left"]!.value).toBeCloseTo(2 - budget["spent"]!.value!, 10)
         expect(budget["team"]!.text).toBe("–")
         const html = yield* Effect.promise(() => page.content())
-        for (const secret of [providerKey, appKey, adminKey, budgetKey]) expect(html).not.toContain(secret)
+        for (const secret of [providerKey, appKey, adminKey, budgetKey, protoKey]) expect(html).not.toContain(secret)
         yield* screenshot(page, "spend.png")
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     180_000

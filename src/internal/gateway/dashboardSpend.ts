@@ -80,21 +80,22 @@ export const spendScript = `
 
   var draw = function (answer, first) {
     var span = spans[range.value];
-    var byGroup = {}, names = [];
+    // A Map, not an object: a group is named by whoever named a key, and "__proto__" or "constructor" is a name.
+    var byGroup = new Map(), names = [];
     answer.groups.forEach(function (g) {
       var name = nameOf(g);
-      if (!(name in byGroup)) {
-        byGroup[name] = { total: 0, calls: 0, cost: 0, input: 0, output: 0 };
+      if (!byGroup.has(name)) {
+        byGroup.set(name, { total: 0, calls: 0, cost: 0, input: 0, output: 0 });
         names.push(name);
       }
-      var t = byGroup[name];
+      var t = byGroup.get(name);
       t.total += valueOf(g);
       t.calls += g.calls;
       t.cost += g.cost;
       t.input += g.input_tokens;
       t.output += g.output_tokens;
     });
-    names.sort(function (a, b) { return byGroup[b].total - byGroup[a].total || (a < b ? -1 : 1); });
+    names.sort(function (a, b) { return byGroup.get(b).total - byGroup.get(a).total || (a < b ? -1 : 1); });
     // The costliest groups each get a colour; the rest are drawn together as "other".
     var shown = names.slice(0, palette.length - 1);
     var colourOf = function (name) {
@@ -144,14 +145,14 @@ export const spendScript = `
       var text = document.createElement("span");
       swatch.className = "swatch";
       swatch.style.background = colourOf(name);
-      text.textContent = name + " " + label(byGroup[name].total);
+      text.textContent = name + " " + label(byGroup.get(name).total);
       item.dataset.testid = "spend-legend-item";
       item.dataset.group = name;
       item.append(swatch, text);
       return item;
     }));
     totals.replaceChildren.apply(totals, names.map(function (name) {
-      var t = byGroup[name], tr = document.createElement("tr");
+      var t = byGroup.get(name), tr = document.createElement("tr");
       tr.dataset.testid = "spend-total";
       tr.dataset.group = name;
       [[name, "text"], [String(t.calls)], ["$" + t.cost.toFixed(6)], [String(t.input)], [String(t.output)]]

@@ -34,14 +34,15 @@ export const make = (
       ]),
       ([snapshots, totals, limits, pins]): Status => {
         const now = clock.currentTimeMillisUnsafe()
-        const details: Record<string, DeploymentLoad> = {}
-        states.forEach((state, i) => {
+        // Built by entries, never by assignment: a deployment's name is the configuration's, "__proto__" included.
+        return statusOf(Object.fromEntries(states.map((state, i) => {
           const [keys, limiter] = snapshots[i]!
-          const spend = totals === undefined ? null : totals.byDeployment[state.name]?.cost ?? 0
+          const spend = totals === undefined ? null : Object.hasOwn(totals.byDeployment, state.name)
+            ? totals.byDeployment[state.name]!.cost
+            : 0
           const pinnedSessions = pins === undefined ? null : pins.get(state.name) ?? 0
-          details[state.name] = deploymentLoad(state, { keys, limiter, spend, pinnedSessions }, now, limits)
-        })
-        return statusOf(details)
+          return [state.name, deploymentLoad(state, { keys, limiter, spend, pinnedSessions }, now, limits)]
+        })))
       }
     )
   )
@@ -123,15 +124,14 @@ const addLoads = (a: DeploymentLoad, b: DeploymentLoad): DeploymentLoad => ({
  * (each router keeps its own), the load percent and totals over the result.
  */
 export const combine = (statuses: ReadonlyArray<Status>): Status => {
-  const details: Record<string, DeploymentLoad> = {}
+  const details = new Map<string, DeploymentLoad>()
   for (const status of statuses) {
-    for (const name in status.details) {
-      const load = status.details[name]!
-      const known = details[name]
-      details[name] = known === undefined ? load : addLoads(known, load)
+    for (const [name, load] of Object.entries(status.details)) {
+      const known = details.get(name)
+      details.set(name, known === undefined ? load : addLoads(known, load))
     }
   }
-  return statusOf(details)
+  return statusOf(Object.fromEntries(details))
 }
 
 /** What `make` read for one deployment: its key pool's and limiter's status, and its spend in the ledger. */
