@@ -78,6 +78,8 @@ const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageE
 
 interface Group {
   readonly group: string | null
+  /** Grouped by key: the key's name (`group` is its id). */
+  readonly name?: string | null
   readonly calls: number
   readonly cost: number
   readonly input_tokens: number
@@ -92,9 +94,15 @@ interface Answer {
   readonly groups: ReadonlyArray<Group>
 }
 
-/** The answer as a table: a row per group, the costliest first, and their total. */
+/**
+ * The answer as a table: a row per group, the costliest first, and their total. By key, a key's row is named by its
+ * name and its id (two keys may have had one name).
+ */
 const table = (answer: Answer): string => {
-  const header = [answer.group_by.toUpperCase(), "CALLS", "COST", "INPUT", "OUTPUT", "CACHED"]
+  const byKey = answer.group_by === "key"
+  const header = [answer.group_by.toUpperCase(), ...(byKey ? ["ID"] : []), "CALLS", "COST", "INPUT", "OUTPUT", "CACHED"]
+  const text = (value: string | null | undefined) =>
+    value === null || value === undefined ? "(none)" : AdminApi.printable(value)
   const total = answer.groups.reduce(
     (sum, group) => ({
       calls: sum.calls + group.calls,
@@ -109,18 +117,28 @@ const table = (answer: Answer): string => {
   const rows = [
     header,
     ...answer.groups.map((group) => [
-      group.group === null ? "(none)" : AdminApi.printable(group.group),
+      ...(byKey ? [text(group.name), text(group.group)] : [text(group.group)]),
       String(group.calls),
       dollars(group.cost),
       String(group.input_tokens),
       String(group.output_tokens),
       String(group.cached_tokens)
     ]),
-    ["TOTAL", String(total.calls), dollars(total.cost), String(total.input), String(total.output), String(total.cached)]
+    [
+      "TOTAL",
+      ...(byKey ? [""] : []),
+      String(total.calls),
+      dollars(total.cost),
+      String(total.input),
+      String(total.output),
+      String(total.cached)
+    ]
   ]
   const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
   const line = (row: ReadonlyArray<string>) =>
-    row.map((cell, column) => column === 0 ? cell.padEnd(widths[0]!) : cell.padStart(widths[column]!)).join("  ")
+    row.map((cell, column) =>
+      column === 0 || (byKey && column === 1) ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)
+    ).join("  ").trimEnd()
   const range = `${new Date(answer.from * 1000).toISOString()} to ${new Date(answer.to * 1000).toISOString()}`
   return `Spend by ${answer.group_by}, ${range}\n${rows.map(line).join("\n")}\n`
 }

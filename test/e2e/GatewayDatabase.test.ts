@@ -86,7 +86,24 @@ const beforeSpendByPeriod = Effect.gen(function*() {
   for (const [scope, start, spent] of rows) {
     yield* sql`INSERT INTO spend (scope, window_start, spent) VALUES (${scope}, ${start}, ${spent})`
   }
+  // The request log's rows of the key made at run time and of a provider.json key, by name: recent, as the
+  // retention at start keeps them.
+  const at = Date.now()
+  for (const [id, name] of [["r1", "alice"], ["r2", "fixed"], ["r3", null]] as const) {
+    yield* sql`INSERT INTO requests (id, request_id, at, key_name, route, status, latency_ms)
+      VALUES (${id}, ${id}, ${at}, ${name}, '/v1/chat/completions', 200, 1)`
+  }
 })
+
+/** The request log's rows' key ids after the gateway migrated them, by row id. */
+const keyIds = Effect.flatMap(SqlClient.SqlClient, (sql) =>
+  Effect.map(
+    sql<{ id: string; key_id: string | null }>`SELECT id, key_id FROM requests ORDER BY id`,
+    (rows) => rows.map((row) => [row.id, row.key_id])
+  ))
+
+// Each row given its key's id: the key made at run time's, provider.json's `config:<name>`, none without a key.
+const migratedKeyIds = [["r1", "k1"], ["r2", "config:fixed"], ["r3", null]]
 
 /** Every spend row after the gateway migrated them, by scope. */
 const spendRows = Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -124,7 +141,7 @@ describe("the gateway's SQLite database", () => {
       const versions = reopened.prepare("SELECT migration_id FROM effect_sql_migrations").all()
       reopened.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3, 4])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3, 4, 5])
       assert.deepStrictEqual(identities(file), [identity])
     }))
 
@@ -148,12 +165,12 @@ describe("the gateway's SQLite database", () => {
       const versions = db.prepare("SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id").all()
       db.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3, 4])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3, 4, 5])
       assert.include(sqliteTables(file), "requests")
       assert.strictEqual(identities(file).length, 1)
     }))
 
-  it.live("keeps every window's spend when it keys spend by period, each given its budget's period", () =>
+  it.live("keeps every window's spend keyed by its period, and every logged row owned by its key's id", () =>
     Effect.gen(function*() {
       const dir = yield* temporary
       const file = join(dir, "gateway.db")
@@ -165,6 +182,7 @@ describe("the gateway's SQLite database", () => {
       yield* onFile(beforeSpendByPeriod)
       yield* Effect.scoped(gatewayOn({ sqlite: file }))
       assert.deepStrictEqual(yield* onFile(spendRows), migratedSpend)
+      assert.deepStrictEqual(yield* onFile(keyIds), migratedKeyIds)
     }))
 
   // Separate processes, as `serve` instances sharing one data directory are: node:sqlite is synchronous, so
@@ -206,7 +224,7 @@ describe("the gateway's SQLite database", () => {
       assert.strictEqual(error?._tag, "Fail")
       const failure = error?._tag === "Fail" ? error.error : undefined
       assert.instanceOf(failure, Gateway.DatabaseError)
-      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(4\)/)
+      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(5\)/)
     }))
 
   it.live("that cannot be made (its directory is a file) is refused at start", () =>
@@ -239,7 +257,7 @@ describe("the gateway's Postgres database", () => {
         return { names: names.map((row) => row.tablename), versions: versions.map((row) => row.migration_id) }
       })).pipe(Effect.provide(Reactivity.layer))
       for (const table of tables) assert.include(rows.names, table)
-      assert.deepStrictEqual(rows.versions, [1, 2, 3, 4])
+      assert.deepStrictEqual(rows.versions, [1, 2, 3, 4, 5])
     }), 60_000)
 
   it.live(
@@ -259,6 +277,7 @@ describe("the gateway's Postgres database", () => {
         yield* onServer(beforeSpendByPeriod)
         yield* Effect.scoped(gatewayOn({ postgres: Redacted.make(url) }))
         assert.deepStrictEqual(yield* onServer(spendRows), migratedSpend)
+        assert.deepStrictEqual(yield* onServer(keyIds), migratedKeyIds)
       }),
     60_000
   )

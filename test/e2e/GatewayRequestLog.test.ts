@@ -232,11 +232,15 @@ describe("the request log on Postgres", () => {
         )
         expect(hourly.groups.reduce((total, group) => total + group.calls, 0)).toBe(4)
         for (const group of hourly.groups) expect(group.bucket % 3600).toBe(0)
-        const costs = yield* admin<{ readonly groups: ReadonlyArray<{ group: string; cost: number }> }>(
+        const costs = yield* admin<
+          { readonly groups: ReadonlyArray<{ group: string; name: string; cost: number }> }
+        >(
           gateway,
           "/admin/spend?group_by=key"
         )
-        expect(costs.groups.find((group) => group.group === "beta")!.cost).toBeCloseTo(
+        // A key's group is its id, named by its name.
+        expect(costs.groups.find((group) => group.group === "config:beta")!.name).toBe("beta")
+        expect(costs.groups.find((group) => group.group === "config:beta")!.cost).toBeCloseTo(
           logged.find((row) => row.key_name === "beta")!.cost!,
           12
         )

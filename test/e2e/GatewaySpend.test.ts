@@ -31,6 +31,7 @@ import {
 
 interface SpendGroup {
   readonly group: string | null
+  readonly name?: string | null
   readonly bucket?: number
   readonly calls: number
   readonly cost: number
@@ -77,15 +78,17 @@ describe("GET /admin/spend", () => {
       const logged = yield* rows(gateway, 7)
       const byKey = yield* admin<SpendAnswer>(gateway, "/admin/spend?group_by=key")
       expect(byKey.group_by).toBe("key")
-      const alpha = byKey.groups.find((group) => group.group === "alpha")!
+      // A key's group is its id (provider.json's key `alpha` is `config:alpha`), named by its name.
+      const alpha = byKey.groups.find((group) => group.group === "config:alpha")!
+      expect(alpha.name).toBe("alpha")
       const alphaRows = logged.filter((row) => row.key_name === "alpha")
       expect(alpha.calls).toBe(5)
       expect(alpha.cost).toBeCloseTo(sum(alphaRows, (row) => row.cost), 12)
       expect(alpha.input_tokens).toBe(sum(alphaRows, (row) => row.input_tokens))
       expect(alpha.output_tokens).toBe(sum(alphaRows, (row) => row.output_tokens))
-      expect(byKey.groups.find((group) => group.group === "beta")!.calls).toBe(2)
+      expect(byKey.groups.find((group) => group.group === "config:beta")!.calls).toBe(2)
       // The costliest first.
-      expect(byKey.groups.map((group) => group.group)).toEqual(["alpha", "beta"])
+      expect(byKey.groups.map((group) => group.group)).toEqual(["config:alpha", "config:beta"])
 
       // By model by default.
       const byModel = yield* admin<SpendAnswer>(gateway, "/admin/spend")
@@ -162,13 +165,14 @@ describe("GET /admin/requests", () => {
       expect(pages.flatMap((page) => page.data)).toEqual(all)
       expect(new Set(all.map((row) => row.id)).size).toBe(7)
 
-      const beta = yield* admin<Page>(gateway, "/admin/requests?key=beta")
+      // `key` is a key's id.
+      const beta = yield* admin<Page>(gateway, "/admin/requests?key=config:beta")
       expect(beta.data.map((row) => row.key_name)).toEqual(["beta", "beta"])
       const embeddings = yield* admin<Page>(gateway, `/admin/requests?model=${embeddingModel}&status=200`)
       expect(embeddings.data).toHaveLength(1)
-      const failures = yield* admin<Page>(gateway, `/admin/requests?key=alpha&model=sim-small`)
+      const failures = yield* admin<Page>(gateway, `/admin/requests?key=config:alpha&model=sim-small`)
       expect(failures.data[0]!.error).toBe("ProviderUnavailableError")
-      expect((yield* admin<Page>(gateway, "/admin/requests?status=200&key=alpha")).data).toHaveLength(4)
+      expect((yield* admin<Page>(gateway, "/admin/requests?status=200&key=config:alpha")).data).toHaveLength(4)
 
       for (const query of ["cursor=not-a-cursor", "limit=0", "limit=ten", "status=99", "sort=asc"]) {
         const refused = yield* get(gateway, `/admin/requests?${query}`, adminKey)
@@ -226,9 +230,9 @@ describe("effect-llm-router spend", () => {
       expect(table.code).toBe(0)
       const lines = table.stdout.trim().split("\n")
       expect(lines[0]).toMatch(/^Spend by key, \d{4}-.* to \d{4}-/)
-      expect(lines[1]).toMatch(/^KEY\s+CALLS\s+COST\s+INPUT\s+OUTPUT\s+CACHED$/)
-      expect(lines[2]).toMatch(/^alpha\s+5\s+\$0\.\d{6}\s+\d+\s+\d+\s+0$/)
-      expect(lines[3]).toMatch(/^beta\s+2\s+/)
+      expect(lines[1]).toMatch(/^KEY\s+ID\s+CALLS\s+COST\s+INPUT\s+OUTPUT\s+CACHED$/)
+      expect(lines[2]).toMatch(/^alpha\s+config:alpha\s+5\s+\$0\.\d{6}\s+\d+\s+\d+\s+0$/)
+      expect(lines[3]).toMatch(/^beta\s+config:beta\s+2\s+/)
       expect(lines[4]).toMatch(/^TOTAL\s+7\s+/)
 
       const json = yield* run(["--url", `${gateway.url}/`, "--json"])

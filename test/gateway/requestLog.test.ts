@@ -65,6 +65,7 @@ const rowOf = (index: number, at: number, payload: number): Requests.Row => ({
   id: `row-${String(index).padStart(4, "0")}`,
   request_id: `request-${index}`,
   at,
+  key_id: null,
   key_name: null,
   team_id: null,
   route: "/v1/chat/completions",

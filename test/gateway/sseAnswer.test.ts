@@ -21,7 +21,8 @@ import { finish, text } from "../utils/encoderChunks.js"
 const failures: SseAnswer.Failures = {
   answer: (error) => Errors.fromLlmError(error, 0),
   restarted: `{"error":{"message":"restarted"}}`,
-  shutdown: `{"error":{"message":"shutting down"}}`
+  shutdown: `{"error":{"message":"shutting down"}}`,
+  revoked: `{"error":{"message":"revoked"}}`
 }
 
 const hello: Batch = [{ _tag: "TextDelta", text: "Hello" }]

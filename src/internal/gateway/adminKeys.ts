@@ -29,7 +29,6 @@ export interface Managed {
 
 type Refusal = Errors.ErrorAnswer
 
-const configPrefix = "config:"
 const fresh = (prefix: string, bytes: number) => `${prefix}${randomBytes(bytes).toString("base64url")}`
 
 const notFound = (what: string, id: string): Refusal =>
@@ -82,7 +81,7 @@ const keyView = (key: KeyRecord) => ({
 })
 
 const configView = (key: { readonly name: string; readonly models: ReadonlyArray<string> | undefined }) => ({
-  id: `${configPrefix}${key.name}`,
+  id: Auth.configKeyId(key.name),
   object: "gateway.key",
   name: key.name,
   source: "provider.json",
@@ -164,8 +163,8 @@ export const routes = (serving: Serving, managed: Managed) => {
   const reload = Effect.mapError(store.reload, unavailable)
 
   const liveKey = (id: string) => {
-    if (id.startsWith(configPrefix)) {
-      const name = id.slice(configPrefix.length)
+    if (id.startsWith(Auth.configKeyPrefix)) {
+      const name = id.slice(Auth.configKeyPrefix.length)
       return Effect.fail(configNames().has(name) ? readOnly(name) : notFound("key", id))
     }
     const key = store.keys().find((candidate) => candidate.id === id && candidate.revokedAt === undefined)
@@ -264,8 +263,8 @@ export const routes = (serving: Serving, managed: Managed) => {
 
   const getKey = admin((id) =>
     Effect.gen(function*() {
-      if (id.startsWith(configPrefix)) {
-        const found = auth.keys.find((key) => !key.admin && `${configPrefix}${key.name}` === id)
+      if (id.startsWith(Auth.configKeyPrefix)) {
+        const found = auth.keys.find((key) => !key.admin && Auth.configKeyId(key.name) === id)
         if (found === undefined) return yield* Effect.fail(notFound("key", id))
         // Its budget as the gateway keeps it (in the ledger, the store or memory), if it has one.
         const budget = (yield* auth.budgetStatus).find((held) => held.team === undefined && held.key === found.name)

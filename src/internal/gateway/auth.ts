@@ -74,6 +74,11 @@ export const find = <A extends { readonly digest: Uint8Array }>(
 
 /** An authenticated gateway key: its name, digest and limits. */
 export interface Caller {
+  /**
+   * What the key owns its stored responses, session pins, spend and request-log rows by: a key made at run time's id
+   * (`key_…`), never reused; `config:<name>` for a key of provider.json, whose name is its identity there.
+   */
+  readonly id: string
   readonly name: string
   readonly digest: Buffer
   /** The team id of a key made at run time; undefined for keys of provider.json. */
@@ -91,6 +96,12 @@ export type Settle = (cost: number | undefined) => Effect.Effect<void>
 
 /** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
 const defaultMaxTokens = 4096
+
+/** What the ids of provider.json's keys begin with. */
+export const configKeyPrefix = "config:"
+
+/** The id of provider.json's key `name`, as the admin API lists it. */
+export const configKeyId = (name: string): string => `${configKeyPrefix}${name}`
 
 /** The ledger scope of a provider.json key's budget, when the gateway has a database. */
 export const configKeyScope = (name: string): string => `config-key:${name}`
@@ -342,6 +353,17 @@ export const make = (
       const field = `keys[${index}]`
       const hash = add(field, key.name, key.key)
       if (!Buffer.isBuffer(hash)) return yield* hash
+      // A name is one key's: a key made at run time of this name would share the name in every answer and log line.
+      const made = database?.runtime.named(key.name)
+      if (made !== undefined) {
+        return yield* OptionsErrors.make(
+          "Gateway",
+          `${field}.name`,
+          key.name,
+          `a name no key made at run time has: the key ${made} (made through the admin API) is named so; rename one ` +
+            "of them"
+        )
+      }
       for (const [m, model] of (key.models ?? []).entries()) {
         if (!known(model)) {
           return yield* OptionsErrors.make(
@@ -385,6 +407,7 @@ export const make = (
         budget = held.budget
       }
       callers.push({
+        id: configKeyId(key.name),
         name: key.name,
         digest: hash,
         team: undefined,

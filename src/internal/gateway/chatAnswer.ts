@@ -77,7 +77,7 @@ export interface Chat {
 export function answered(serving: Serving, { entry, scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
     model: chat.model,
-    request: Session.withSession(chat.request, sessionHeader),
+    request: Session.withSession(chat.request, sessionHeader, entry.caller?.id),
     entry,
     handle: (target, request) => {
       tally.model(chat.model)

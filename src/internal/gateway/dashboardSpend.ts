@@ -56,7 +56,8 @@ export const spendScript = `
   var spans = { hour: { millis: 3600000, slots: 24 }, day: { millis: 86400000, slots: 30 } };
   var width = 760, height = 240, left = 64, bottom = 28, top = 12;
 
-  var nameOf = function (g) { return g.group === null ? "(none)" : g.group; };
+  // A key's group is its id; it is shown by its name.
+  var nameOf = function (g) { var name = g.name || g.group; return name === null ? "(none)" : name; };
   var valueOf = function (g) {
     return measure.value === "tokens" ? g.input_tokens + g.output_tokens : measure.value === "calls" ? g.calls : g.cost;
   };

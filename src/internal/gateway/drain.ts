@@ -7,7 +7,8 @@
  * the error, so a client sees a failed answer rather than a connection
  * dropped mid-answer. What is still running a moment after the cut is
  * interrupted by the server, as is a whole reply the grace period did not see
- * through.
+ * through. A key revoked while its streams are open has them cut the same way,
+ * each ending with the revocation's error event.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -19,12 +20,15 @@ import type { Entry } from "./logs.js"
 // How long cut streams have to write their error event before what is left is interrupted.
 const cutAllowance = Duration.seconds(1)
 
+/** Why a stream is cut: the gateway shuts down, or the key it was asked with was revoked. */
+export type CutReason = "shutdown" | "revoked"
+
 /** The streams in flight, each by its request's log entry, with what cuts it. */
 export class Drain {
-  private readonly streams = new Map<Entry, Effect.Effect<void>>()
+  private readonly streams = new Map<Entry, (reason: CutReason) => Effect.Effect<void>>()
 
-  /** A stream's answer has begun; `cut` ends it with an error event. */
-  opened(entry: Entry, cut: Effect.Effect<void>): void {
+  /** A stream's answer has begun; `cut` ends it with the error event of its reason. */
+  opened(entry: Entry, cut: (reason: CutReason) => Effect.Effect<void>): void {
     this.streams.set(entry, cut)
   }
 
@@ -35,8 +39,19 @@ export class Drain {
 
   /** Cuts every stream in flight. */
   readonly cut: Effect.Effect<void> = Effect.suspend(() =>
-    Effect.forEach([...this.streams.values()], (cut) => cut, { concurrency: "unbounded", discard: true })
+    Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
   )
+
+  /** Cuts the streams in flight asked with the keys of `ids` (`Auth.Caller.id`), revoked. */
+  revoked(ids: ReadonlySet<string>): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      Effect.forEach(
+        [...this.streams].filter(([entry]) => entry.caller !== undefined && ids.has(entry.caller.id)),
+        ([, cut]) => cut("revoked"),
+        { concurrency: "unbounded", discard: true }
+      )
+    )
+  }
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * How each wire answers the engine's failures (`SseAnswer.Failures`): OpenAI's error JSON, the engine's request
  * paths named as the body named them, and Anthropic's; with each, the error event of a stream whose provider
- * restarted it after part of the answer went out, and of a stream cut at shutdown; and Google's, for the Gemini
+ * restarted it after part of the answer went out, of a stream cut at shutdown and of one whose key was revoked; and
+ * Google's, for the Gemini
  * routes.
  */
 import { openAiErrorJson } from "../openAiWire/errorJson.js"
@@ -33,18 +34,28 @@ const shutdownAnswer = Errors.answer(
 // In Anthropic's shape, as any of the gateway's 503s: its 529 `overloaded_error`.
 const anthropicShutdown = AnthropicErrors.fromAnswer(shutdownAnswer).body
 
+const revokedAnswer = Errors.answer(
+  401,
+  "This stream's gateway key was revoked while it was open; the answer is incomplete.",
+  "invalid_request_error",
+  null,
+  "key_revoked"
+)
+
 /** OpenAI's failures at the time `now` reads, the reply's limit named by `maxTokens`. */
 export const openAi = (now: () => number, maxTokens: Wire.MaxTokensField): SseAnswer.Failures => ({
   answer: (error) => Errors.fromLlmError(error, now(), (path) => Wire.wirePath(path, maxTokens)),
   restarted: restartedBody,
-  shutdown: shutdownAnswer.body
+  shutdown: shutdownAnswer.body,
+  revoked: revokedAnswer.body
 })
 
 /** Anthropic's failures at the time `now` reads, the engine's paths placed back in `body`. */
 export const anthropic = (now: () => number, body: AnthropicWire.Count["body"]): SseAnswer.Failures => ({
   answer: (error) => AnthropicErrors.fromLlmError(error, now(), (path) => AnthropicWire.anthropicPath(path, body)),
   restarted: anthropicRestarted,
-  shutdown: anthropicShutdown
+  shutdown: anthropicShutdown,
+  revoked: AnthropicErrors.fromAnswer(revokedAnswer).body
 })
 
 /** OpenAI's failures for the name of the reply's limit a body gave, made once for each name. */
@@ -58,12 +69,14 @@ export const openAiByField = (now: () => number): (maxTokens: Wire.MaxTokensFiel
 export const responses = (now: () => number): SseAnswer.Failures => ({
   answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
   restarted: restartedBody,
-  shutdown: shutdownAnswer.body
+  shutdown: shutdownAnswer.body,
+  revoked: revokedAnswer.body
 })
 
 /** Google's failures at the time `now` reads. */
 export const gemini = (now: () => number): SseAnswer.Failures => ({
   answer: (error) => GeminiErrors.fromLlmError(error, now()),
   restarted: GeminiErrors.errorJson(500, restartedMessage),
-  shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body
+  shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body,
+  revoked: GeminiErrors.fromAnswer(revokedAnswer).body
 })

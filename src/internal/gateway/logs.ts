@@ -202,7 +202,7 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
       path: entry.path,
       status: entry.status,
       latency_ms: now - entry.start,
-      ...(entry.caller !== undefined ? { key_name: entry.caller.name } : {}),
+      ...(entry.caller !== undefined ? { key_id: entry.caller.id, key_name: entry.caller.name } : {}),
       ...(entry.model !== undefined ? { model: entry.model } : {}),
       ...(entry.deployment !== undefined ? { deployment: entry.deployment } : {}),
       ...(entry.firstToken !== undefined ? { first_token_ms: entry.firstToken } : {}),

@@ -88,6 +88,7 @@ const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests
   id: randomUUID(),
   request_id: entry.id,
   at: entry.start,
+  key_id: entry.caller?.id ?? null,
   key_name: entry.caller?.name ?? null,
   team_id: entry.caller?.team ?? null,
   route: entry.path,

@@ -104,7 +104,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     return answer
   }
   // The response `id` kept for the request's key, or the answer of a store that failed.
-  const read = (id: string, entry: Logs.Entry) => Effect.mapError(store.get(id, entry.caller?.name), away(entry))
+  const read = (id: string, entry: Logs.Entry) => Effect.mapError(store.get(id, entry.caller?.id), away(entry))
 
   // A checked body's previous response, when it names one; or the refusal (unknown, or the store away).
   function previousOf(
@@ -157,10 +157,8 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     response: string
   ): string {
     const named = previous?.session ?? body.prompt_cache_key ?? undefined
-    const session =
-      Session.withSession(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader)
-        .session
-    return session ?? response
+    return Session.named(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader) ??
+      response
   }
 
   // The refusal of a body's tools and items that only a Responses deployment runs, when its model reaches another;
@@ -210,7 +208,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
           upstream,
           chain: previous === undefined ? 1 : (previous.chain ?? 1) + 1
         }
-        return store.put(ids.response, entry.caller?.name, kept).pipe(
+        return store.put(ids.response, entry.caller?.id, kept).pipe(
           Effect.flatMap((stored) =>
             stored ? Effect.void : Effect.logWarning(
               "a response larger than the gateway keeps was not kept; a later turn naming it will not find it"
@@ -288,7 +286,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     retrieve: byId((id, entry) => Effect.map(read(id, entry), (stored) => stored?.body)),
     remove: byId((id, entry) =>
       Effect.map(
-        Effect.mapError(store.remove(id, entry.caller?.name), away(entry)),
+        Effect.mapError(store.remove(id, entry.caller?.id), away(entry)),
         (removed) => removed ? JSON.stringify({ id, object: "response", deleted: true }) : undefined
       )
     )

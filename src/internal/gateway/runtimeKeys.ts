@@ -4,7 +4,8 @@
  * one, under the key's id) and a budget in the SQL ledger (`../budget/sql.ts`) over its own scope (`key:<id>`) and,
  * in a team, its team's (`team:<id>`), so a call must fit both. A key or team without a budget still has its spend
  * counted, by the month, against no limit. A key is found by its digest (or, within its rotation's grace period, by
- * the digest of the key it replaced); one that expired is refused with the time it did.
+ * the digest of the key it replaced); one that expired is refused with the time it did. A key revoked, here or by
+ * another instance on the database, has its streams in flight cut (`revoked`) as soon as the store reads it.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -40,6 +41,8 @@ export interface RuntimeKeys {
   readonly everMade: () => boolean
   /** The callers of the live keys with a budget of their own, for the dashboard's budgets. */
   readonly budgeted: () => ReadonlyArray<Caller>
+  /** The id of the live key made at run time named `name`, if there is one. */
+  readonly named: (name: string) => string | undefined
   /** The caller `digest` names at `now`, the refusal of an expired key, or `undefined`. */
   readonly find: (digest: Buffer, now: number) => Caller | Errors.ErrorAnswer | undefined
 }
@@ -67,11 +70,15 @@ const expired = (at: number) =>
     "expired_api_key"
   )
 
-/** The callers of `store`'s keys, rebuilt on its every change, for the scope's life. */
+/**
+ * The callers of `store`'s keys, rebuilt on its every change, for the scope's life; `revoked` is told the ids of the
+ * keys each change took away.
+ */
 export const make = (
   store: KeyStore,
   ledger: Ledger,
-  shared: Store.Store | undefined
+  shared: Store.Store | undefined,
+  revoked: (ids: ReadonlySet<string>) => Effect.Effect<void>
 ): Effect.Effect<RuntimeKeys, never, Scope.Scope> =>
   Effect.gen(function*() {
     const outer = yield* Effect.scope
@@ -106,6 +113,7 @@ export const make = (
       if (team !== undefined) limits.push(limitOf(teamScope(team.id), team.budget))
       const budgeted = key.budget !== undefined || team?.budget !== undefined
       const caller: Caller = {
+        id: key.id,
         name: key.name,
         digest: Buffer.from(key.sha256, "hex"),
         models: key.models === undefined ? undefined : new Set(key.models),
@@ -130,7 +138,10 @@ export const make = (
           yield* Scope.close(kept.scope, Exit.void)
         }
       }
+      const gone = new Set(entries.map((entry) => entry.caller.id))
+      for (const key of live) gone.delete(key.id)
       entries = yield* Effect.forEach(live, (key) => entryOf(key, teams))
+      if (gone.size > 0) yield* revoked(gone)
     })
 
     yield* rebuild
@@ -139,6 +150,7 @@ export const make = (
     return {
       everMade: () => store.keys().length > 0,
       budgeted: () => entries.filter((entry) => entry.budgeted).map((entry) => entry.caller),
+      named: (name) => entries.find((entry) => entry.caller.name === name)?.caller.id,
       find: (digest, now) => {
         let found: Entry | undefined
         // Every digest compared, whichever matches (`Auth.find`).

@@ -65,7 +65,12 @@ const adminKeysOf = (config: Config, options: Options) => [
 ]
 
 // The keys and teams of the database, their callers, and the spend ledger, kept for the gateway's life.
-const manage = (sql: SqlClient.SqlClient, store: Store.Store | undefined, database: DatabaseOption) =>
+const manage = (
+  sql: SqlClient.SqlClient,
+  store: Store.Store | undefined,
+  database: DatabaseOption,
+  drain: Drain.Drain
+) =>
   Effect.gen(function*() {
     const ledger = yield* Ledger.make(sql)
     const keyStore = yield* KeyStore.make(sql).pipe(
@@ -73,7 +78,7 @@ const manage = (sql: SqlClient.SqlClient, store: Store.Store | undefined, databa
         new DatabaseError({ database: describe(database), reason: `its keys could not be read (${error.reason})` })
       )
     )
-    const runtime = yield* RuntimeKeys.make(keyStore, ledger, store)
+    const runtime = yield* RuntimeKeys.make(keyStore, ledger, store, (ids) => drain.revoked(ids))
     return { ledger, store: keyStore, runtime }
   })
 
@@ -221,8 +226,8 @@ export const make = (
       )
     )
     const keyLimits = yield* KeyLimits.make(store, record)
-    const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!)
     const drain = new Drain.Drain()
+    const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!, drain)
     // A request not whole within its deadline is answered 408 by node:http and its connection closed, so a client
     // trickling its body cannot hold a connection (Node's own deadline is 300 s). Node looks for late requests every
     // `connectionsCheckingInterval`, a quarter of the deadline at most.

@@ -4,6 +4,7 @@
  * (a Responses `previous_response_id`'s session, `prompt_cache_key`, Anthropic's `metadata.user_id`), the client's
  * `x-session-id` header, and a hash of the prompt's shared prefix (its system messages and first user message) when
  * it is long enough for a provider to cache it. A call with none of these has no session and is routed as any other.
+ * A session is its key's: the router sees it prefixed with the key's id.
  */
 import { createHash } from "node:crypto"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
@@ -32,9 +33,20 @@ const prefixSession = (request: ChatRequest): string | undefined => {
   return length < minPrefixChars ? undefined : `prefix:${hash.digest("base64url")}`
 }
 
-/** The request with its session: the body's, else the client's header, else its long prefix's hash. */
-export const withSession = (request: ChatRequest, headerValue: string | undefined): ChatRequest => {
-  if (request.session !== undefined) return request
-  const session = headerValue !== undefined && headerValue !== "" ? headerValue : prefixSession(request)
-  return session === undefined ? request : { ...request, session }
+/** The request's session as its client names it: the body's, else the client's header, else its long prefix's hash. */
+export const named = (request: ChatRequest, headerValue: string | undefined): string | undefined =>
+  request.session ?? (headerValue !== undefined && headerValue !== "" ? headerValue : prefixSession(request))
+
+/**
+ * The request with its session (`named`) scoped to the key that made it (`owner`, its id): a session one key names is
+ * never another's, so no key can steer, or learn from the routing of, another's conversations by naming them.
+ */
+export const withSession = (
+  request: ChatRequest,
+  headerValue: string | undefined,
+  owner: string | undefined
+): ChatRequest => {
+  const session = named(request, headerValue)
+  if (session === undefined) return request
+  return { ...request, session: owner === undefined ? session : `${owner}\u0000${session}` }
 }

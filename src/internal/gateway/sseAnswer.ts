@@ -21,23 +21,24 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { LlmError } from "../../LlmError.js"
 import type { Batch } from "../transport/chunkSource.js"
-import type { Drain } from "./drain.js"
+import type { CutReason, Drain } from "./drain.js"
 import type * as Errors from "./errors.js"
 import * as Logs from "./logs.js"
 import type * as Metrics from "./metrics.js"
 import type * as Render from "./render.js"
 
-// The log's and the metrics' name for a stream cut at shutdown.
-const shutdownTag = "ServerShutdown"
+// The log's and the metrics' name for a stream cut, by why it was cut.
+const cutTags: Record<CutReason, string> = { shutdown: "ServerShutdown", revoked: "KeyRevoked" }
 
 /**
  * How a route answers a failure: the error answer to an engine failure, the body of a restart's error event, and the
- * body of the error event that ends a stream cut at shutdown.
+ * bodies of the error events that end a stream cut at shutdown, or because its key was revoked.
  */
 export interface Failures {
   readonly answer: (error: LlmError) => Errors.ErrorAnswer
   readonly restarted: string
   readonly shutdown: string
+  readonly revoked: string
 }
 
 /** A stream whose first batch is in: what its answer is made of. */
@@ -77,7 +78,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   // Whether the answer's `Finish` went out; whether the stream is being cut; whether the body's writer waits on a
   // pull of `rest` (nothing but the request's interruption stops that pull, and that drops the connection).
   let complete = false
-  let cutting = false
+  let cutting: CutReason | undefined
   let waiting = false
   // A batch noted in the log entry, and in the metrics when it ends the stream.
   const noted = (batch: Batch): void => {
@@ -96,23 +97,23 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     tally.restarted()
     return [encoded.bytes, encoder.error(failures.restarted)]
   }
-  // The end of a stream cut at shutdown: its error event, none when its answer is whole or it has ended already.
+  // The end of a cut stream: its reason's error event, none when its answer is whole or it has ended already.
   const cutShort = (): Writes | undefined => {
-    if (ended) return undefined
+    if (ended || cutting === undefined) return undefined
     ended = true
     if (complete) return undefined
-    entry.error = shutdownTag
-    tally.cut(shutdownTag)
-    return [encoder.error(failures.shutdown)]
+    entry.error = cutTags[cutting]
+    tally.cut(cutTags[cutting])
+    return [encoder.error(failures[cutting])]
   }
   const written = (batch: Batch): Writes | undefined => {
-    if (cutting) return cutShort()
+    if (cutting !== undefined) return cutShort()
     noted(batch)
     return writes(encoder.batch(batch))
   }
   // The stream's failure as an error event, which ends it.
   const failed = (error: LlmError): Writes | undefined => {
-    if (cutting) return cutShort()
+    if (cutting !== undefined) return cutShort()
     ended = true
     tally.end()
     const answer = failures.answer(error)
@@ -122,22 +123,24 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   }
   // The writes of the next pull of `rest`; none when the stream has ended.
   const following = Effect.match(rest, {
-    onFailure: (error): Writes | undefined => Cause.isDone(error) ? (cutting ? cutShort() : undefined) : failed(error),
+    onFailure: (error): Writes | undefined =>
+      Cause.isDone(error) ? (cutting !== undefined ? cutShort() : undefined) : failed(error),
     onSuccess: written
   })
   // A pull that failed as the cut closed the stream's scope under it ends as the cut does.
   const brokenOff = (cause: Cause.Cause<never>): Effect.Effect<Writes | undefined> =>
-    cutting ? Effect.sync(cutShort) : Effect.failCause(cause)
+    cutting !== undefined ? Effect.sync(cutShort) : Effect.failCause(cause)
   // The cut: the upstream call let go of, and the error event written by the body's writer at its next pull, or at
   // once, with the response's end, when the writer waits on a pull of `rest`.
   opened.drain.opened(
     entry,
-    Effect.suspend(() => {
-      if (ended) return Effect.void
-      cutting = true
-      if (waiting) opened.endNow(cutShort()?.[0])
-      return Scope.close(scope, Exit.interrupt())
-    })
+    (reason) =>
+      Effect.suspend(() => {
+        if (ended || cutting !== undefined) return Effect.void
+        cutting = reason
+        if (waiting) opened.endNow(cutShort()?.[0])
+        return Scope.close(scope, Exit.interrupt())
+      })
   )
   noted(first)
   // The first batch's writes, then those of each pull of `rest` until it ends or fails.
@@ -155,7 +158,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
       queued = undefined
       return after(head)
     }
-    const pulled = cutting ? Effect.sync(cutShort) : ended ? undefined : following
+    const pulled = cutting !== undefined ? Effect.sync(cutShort) : ended ? undefined : following
     if (pulled === undefined) return Cause.done()
     waiting = true
     return Effect.flatMap(Effect.catchCause(pulled, brokenOff), (next) => {

@@ -139,7 +139,18 @@ export const migrations = {
       }
       yield* sql.unsafe("DROP TABLE spend")
       yield* sql.unsafe("ALTER TABLE spend_by_period RENAME TO spend")
-    }))
+    })),
+  // The request log's rows owned by their key's id, not its name: a name can be given up and taken again, an id is
+  // never reused. A row written before is given the id of the key made at run time of its name, else of provider.json's
+  // key of its name (`config:<name>`).
+  "5_request_log_key_id": statements(
+    "ALTER TABLE requests ADD COLUMN key_id TEXT",
+    `UPDATE requests SET key_id = (SELECT keys.id FROM keys WHERE keys.name = requests.key_name)
+      WHERE key_name IS NOT NULL`,
+    "UPDATE requests SET key_id = 'config:' || key_name WHERE key_id IS NULL AND key_name IS NOT NULL",
+    "DROP INDEX requests_by_key",
+    "CREATE INDEX requests_by_key_id ON requests (key_id, at)"
+  )
 }
 
 // A budget period as the keys and teams tables hold it (`keyStore.ts`): `month`, or a duration's text such as

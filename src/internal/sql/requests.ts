@@ -1,5 +1,5 @@
 /**
- * The statements of the request log's table (`requests`, migration `2_request_log`): rows written in batches, rows
+ * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`): rows written in batches, rows
  * past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over
  * a time range (and per hour or day, for a chart), and rows read newest first a page at a time, the page after a row
  * found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The same statements serve
@@ -16,6 +16,9 @@ export type Row = {
   readonly request_id: string
   /** Epoch milliseconds when the request came in. */
   readonly at: number
+  /** The key's id (`Auth.Caller.id`): what the row is the key's by. */
+  readonly key_id: string | null
+  /** The key's name when the call was made. */
   readonly key_name: string | null
   readonly team_id: string | null
   /** The path asked (`/v1/chat/completions`). */
@@ -41,7 +44,7 @@ export type Row = {
 
 /** The groups spend is summed by, and the column each reads. */
 export const groupColumns = {
-  key: "key_name",
+  key: "key_id",
   team: "team_id",
   model: "model",
   deployment: "deployment"
@@ -68,6 +71,7 @@ const textColumns = [
   "id",
   "request_id",
   "route",
+  "key_id",
   "key_name",
   "team_id",
   "model",
@@ -115,6 +119,8 @@ export interface SpendQuery {
 /** One group's sums (within one bucket, when asked per bucket). */
 export interface SpendRow {
   readonly group: string | null
+  /** Grouped by key: the key's name in its newest row. */
+  readonly name?: string | null
   /** Epoch milliseconds of the bucket's start, when asked per bucket. */
   readonly bucket?: number
   readonly calls: number
@@ -125,7 +131,7 @@ export interface SpendRow {
 }
 
 type Sums = Record<
-  "grp" | "bucket_start" | "calls" | "cost" | "input_tokens" | "output_tokens" | "cached_tokens",
+  "grp" | "name" | "bucket_start" | "calls" | "cost" | "input_tokens" | "output_tokens" | "cached_tokens",
   unknown
 >
 
@@ -140,7 +146,13 @@ export const spend = (
   // Whole milliseconds of a fixed list: written into the statement, so both databases divide integers.
   const size = query.bucket === undefined ? undefined : sql.literal(String(buckets[query.bucket]))
   const bucket = size === undefined ? sql.literal("0") : sql`(at / ${size}) * ${size}`
-  const statement = sql<Sums>`SELECT ${column} AS grp, ${bucket} AS bucket_start, COUNT(*) AS calls,
+  // A key's group is its id; its name is the one its newest row gives.
+  const byKey = query.groupBy === "key"
+  const name = byKey
+    ? sql`(SELECT named.key_name FROM requests AS named WHERE named.key_id = requests.key_id
+      ORDER BY named.at DESC LIMIT 1)`
+    : sql.literal("NULL")
+  const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${bucket} AS bucket_start, COUNT(*) AS calls,
       COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
       COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_tokens), 0) AS cached_tokens
     FROM requests WHERE at >= ${query.from} AND at < ${query.to}
@@ -149,6 +161,7 @@ export const spend = (
   return Effect.map(statement, (rows) =>
     rows.map((row): SpendRow => ({
       group: row.grp === null || row.grp === undefined ? null : String(row.grp),
+      ...(byKey ? { name: row.name === null || row.name === undefined ? null : String(row.name) } : {}),
       ...(size === undefined ? {} : { bucket: count(row.bucket_start) }),
       calls: count(row.calls),
       cost: count(row.cost),
@@ -160,6 +173,7 @@ export const spend = (
 
 /** A page of rows: the filters, how many, and the row the page follows (the last of the page before). */
 export interface ListQuery {
+  /** A key's id. */
   readonly key?: string | undefined
   readonly team?: string | undefined
   readonly model?: string | undefined
@@ -175,6 +189,7 @@ const fromDatabase = (row: Record<string, unknown>): Row => ({
   id: String(row.id),
   request_id: String(row.request_id),
   at: Number(row.at),
+  key_id: (row.key_id ?? null) as string | null,
   key_name: (row.key_name ?? null) as string | null,
   team_id: (row.team_id ?? null) as string | null,
   route: String(row.route),
@@ -196,7 +211,7 @@ const fromDatabase = (row: Record<string, unknown>): Row => ({
 export const list = (sql: SqlClient.SqlClient, query: ListQuery): Effect.Effect<ReadonlyArray<Row>, SqlError> => {
   const { after } = query
   const clauses = [
-    ...(query.key === undefined ? [] : [sql`key_name = ${query.key}`]),
+    ...(query.key === undefined ? [] : [sql`key_id = ${query.key}`]),
     ...(query.team === undefined ? [] : [sql`team_id = ${query.team}`]),
     ...(query.model === undefined ? [] : [sql`model = ${query.model}`]),
     ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),

@@ -1,0 +1,244 @@
+/**
+ * What a gateway key owns is owned by its id, never its name (over loopback, SQLite database, the simulator): a key
+ * renamed and a new key given its old name each keep their own stored responses, spend and request-log rows, and
+ * session pins; a provider.json key named like a key made at run time is refused at start and at reload, naming both;
+ * and a key revoked while its stream is open has the stream end with the revocation's error event.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import {
+  adminKey,
+  call,
+  chat,
+  client,
+  configJson,
+  configKey,
+  gatewayOn,
+  pricing,
+  providerKey
+} from "../utils/adminApi.js"
+
+const directory = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "key-ownership-"))),
+  (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+)
+
+/** A key made through the admin API: its id and its key. */
+const made = (url: string, name: string) =>
+  Effect.map(call(url, "POST", "/admin/keys", { name }), (answer) => {
+    assert.strictEqual(answer.status, 201)
+    return { id: answer.body.id!, key: answer.body.key! }
+  })
+
+/** `GET /v1/responses/{id}` with `key`: its status. */
+const readResponse = (gateway: Gateway.Service, id: string, key: string) =>
+  Effect.promise(() =>
+    fetch(`${gateway.url}/v1/responses/${id}`, { headers: { authorization: `Bearer ${key}` } }).then((response) =>
+      response.text().then(() => response.status)
+    )
+  )
+
+interface SpendGroup {
+  readonly group: string
+  readonly name: string
+  readonly calls: number
+}
+
+describe("a gateway key owns what it made by its id", () => {
+  it.live(
+    "a key renamed, and a new key of its old name: stored responses, spend and the log stay apart",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const gateway = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") })
+        const first = yield* made(gateway.url, "alice")
+        const stored = yield* Effect.promise(() =>
+          client(gateway, first.key).responses.create({ model: "gpt-4o-mini", input: "Remember this", store: true })
+        )
+        assert.strictEqual(yield* readResponse(gateway, stored.id, first.key), 200)
+        const renamed = yield* call(gateway.url, "PATCH", `/admin/keys/${first.id}`, { name: "alice-old" })
+        assert.strictEqual(renamed.status, 200)
+        const second = yield* made(gateway.url, "alice")
+        assert.notStrictEqual(second.id, first.id)
+        // The new "alice" neither reads nor continues the old one's response; its owner still does.
+        assert.strictEqual(yield* readResponse(gateway, stored.id, second.key), 404)
+        const continued = yield* Effect.promise(() =>
+          client(gateway, second.key).responses.create({
+            model: "gpt-4o-mini",
+            input: "And now?",
+            previous_response_id: stored.id
+          }).then(() => 200, (error: { status?: number }) => error.status)
+        )
+        assert.strictEqual(continued, 404)
+        assert.strictEqual(yield* readResponse(gateway, stored.id, first.key), 200)
+        assert.strictEqual((yield* chat(gateway, second.key)).status, 200)
+
+        // Spend by key: one group per id (each key's three requests), each named by its name in its newest row.
+        const spend = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/admin/spend?group_by=key`, { headers: { authorization: `Bearer ${adminKey}` } })
+            .then((response) => response.json() as Promise<{ readonly groups: ReadonlyArray<SpendGroup> }>)
+        )
+        const byId = new Map(spend.groups.map((group) => [group.group, group]))
+        assert.deepStrictEqual(
+          [first.id, second.id].map((id) => [byId.get(id)?.calls, byId.get(id)?.name]),
+          [[3, "alice-old"], [3, "alice"]]
+        )
+        // The log's rows, by the key's id.
+        const rows = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/admin/requests?key=${second.id}`, { headers: { authorization: `Bearer ${adminKey}` } })
+            .then((response) =>
+              response.json() as Promise<{ readonly data: ReadonlyArray<{ key_id: string; key_name: string }> }>
+            )
+        )
+        assert.deepStrictEqual(
+          rows.data.map((row) => [row.key_id, row.key_name]),
+          Array.from({ length: 3 }, () => [second.id, "alice"])
+        )
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live("one session named by two keys is two sessions: each key's pin is its own", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+      const gateway = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") })
+      const other = yield* made(gateway.url, "other")
+      for (const key of [configKey, other.key]) {
+        const answer = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${key}`,
+              "content-type": "application/json",
+              "x-session-id": "shared-session"
+            },
+            body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }], max_tokens: 4 })
+          }).then((response) => response.text().then(() => response.status))
+        )
+        assert.strictEqual(answer, 200)
+      }
+      const details = Object.values((yield* gateway.status).details)
+      assert.strictEqual(details.reduce((total, detail) => total + (detail.pinnedSessions ?? 0), 0), 2)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+
+  it.live(
+    "a provider.json key named like a key made at run time is refused at start and at reload, naming both",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const file = join(yield* directory, "gateway.db")
+        const colliding = configJson(simulator, {
+          gateway: {
+            keys: [{ name: "fixed", key: configKey }, { name: "bob", key: "gw-key-ownership-bob-5d7f9b1c" }],
+            admin_keys: [{ name: "ops", key: adminKey }]
+          }
+        })
+        const config = ProviderConfig.gatewayConfig(yield* ProviderConfig.fromJson(colliding))
+        const bob = yield* Effect.scoped(Effect.gen(function*() {
+          const gateway = yield* gatewayOn(simulator, { sqlite: file })
+          const bob = yield* made(gateway.url, "bob")
+          // Another instance on the database, whose provider.json is changed to name a key "bob" and reloaded.
+          const base = ProviderConfig.gatewayConfig(yield* ProviderConfig.fromJson(configJson(simulator)))
+          const other = yield* Gateway.make({
+            config: base,
+            port: 0,
+            database: { sqlite: file },
+            source: Effect.succeed(config)
+          })
+          const refused = yield* Effect.flip(other.reload)
+          // The running configuration stays.
+          assert.strictEqual((yield* chat(other, configKey)).status, 200)
+          return { id: bob.id, message: refused.message }
+        }))
+        assert.include(bob.message, "keys[1].name")
+        assert.include(bob.message, bob.id)
+        // At start, on the same database: refused before it serves.
+        const atStart = yield* Effect.flip(gatewayOn(simulator, { sqlite: file }, {
+          gateway: {
+            keys: [{ name: "bob", key: "gw-key-ownership-bob-5d7f9b1c" }],
+            admin_keys: [{ name: "ops", key: adminKey }]
+          }
+        }))
+        assert.include(atStart.message, "keys[0].name")
+        assert.include(atStart.message, bob.id)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})
+
+describe("a key revoked while its stream is open", () => {
+  it.live(
+    "has the stream end with the revocation's error event; another key's stream goes on",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({
+          apiKeys: [providerKey],
+          replyTokens: 8,
+          models: [...Simulator.defaultModels, "held"]
+        })
+        const gateway = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") }, {
+          sim: [{
+            model_name: "gpt-4o-mini",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            max_retries: 0,
+            pricing
+          }, {
+            model_name: "held",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            max_retries: 0,
+            pricing,
+            headers: { "x-simulator-fault": "stall=2" }
+          }]
+        })
+        const revoked = yield* made(gateway.url, "leaving")
+        const kept = yield* made(gateway.url, "staying")
+        const open = (key: string) =>
+          Effect.promise(async () => {
+            const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+              body: JSON.stringify({ model: "held", stream: true, messages: [{ role: "user", content: "Hi" }] })
+            })
+            const reader = response.body!.getReader()
+            // The first chunk is in: the stream is open.
+            const first = await reader.read()
+            return { reader, first: new TextDecoder().decode(first.value) }
+          })
+        const leaving = yield* open(revoked.key)
+        const staying = yield* open(kept.key)
+        assert.include(leaving.first, "data: ")
+        assert.strictEqual((yield* call(gateway.url, "DELETE", `/admin/keys/${revoked.id}`)).status, 200)
+        const rest = yield* Effect.promise(async () => {
+          let text = ""
+          for (;;) {
+            const { done, value } = await leaving.reader.read()
+            if (done) return text
+            text += new TextDecoder().decode(value)
+          }
+        })
+        const last = rest.trimEnd().split("\n\n").at(-1)!
+        assert.match(last, /^data: \{"error":/)
+        assert.strictEqual(JSON.parse(last.slice("data: ".length)).error.code, "key_revoked")
+        assert.notInclude(rest, "[DONE]")
+        // The other key's stream is still open: nothing more came, and it has not ended.
+        const next = yield* Effect.promise(() =>
+          Promise.race([
+            staying.reader.read().then(({ done }) => done ? "ended" : "more"),
+            new Promise<string>((resolve) => setTimeout(() => resolve("open"), 300))
+          ])
+        )
+        assert.strictEqual(next, "open")
+        yield* Effect.promise(() => staying.reader.cancel())
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})
