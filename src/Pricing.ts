@@ -51,7 +51,7 @@
 import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
-import { mostPromptTokens } from "./internal/tokens/promptSize.js"
+import { imagesOf, mostPromptTokens } from "./internal/tokens/promptSize.js"
 import type { CacheBreakpoint } from "./Message.js"
 
 /**
@@ -73,6 +73,9 @@ export const PerMillion = Schema.Number.check(
  * `cacheWrite1h` for the ones written for an hour (Anthropic's `ttl: "1h"`;
  * default: `cacheWrite`). Providers that cache on their own (OpenAI, Gemini,
  * DeepSeek) charge no write premium and report no writes: leave both unset.
+ * `imageTokens` is the most prompt tokens one image can cost on the model, as
+ * its provider's vision guide reckons them (default: `defaultImageTokens`),
+ * which `estimate` counts each image at.
  *
  * @since 0.1.0
  * @category Models
@@ -82,8 +85,29 @@ export const Price = Schema.Struct({
   cachedInput: Schema.optionalKey(PerMillion),
   cacheWrite: Schema.optionalKey(PerMillion),
   cacheWrite1h: Schema.optionalKey(PerMillion),
-  output: PerMillion
+  output: PerMillion,
+  imageTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0)))
 })
+
+/**
+ * The prompt tokens `estimate` counts an image at when its price does not say (`Price.imageTokens`): more than any
+ * image costs under the vision rules its providers publish. The largest is OpenAI's for gpt-4o-mini (2,833 tokens and
+ * 5,667 for each of at most eight 512-pixel tiles: 48,169); gpt-4o's is 1,445, Claude's about 1,600 (4,784 on its
+ * newest models), Gemini's 258 a tile.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultImageTokens = 50_000
+
+/**
+ * The prompt tokens `estimate` counts for the prompt a provider adds of its own when a request has tools (Anthropic's
+ * tool-use system prompt is 346 tokens at most; OpenAI and Google do not publish theirs).
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const toolPromptTokens = 1_000
 
 /**
  * @since 0.1.0
@@ -307,9 +331,9 @@ const mostPerPromptToken = (price: Price, request: ChatRequest.Input): number =>
  * at the highest price a prompt token of it can be billed at (the input price,
  * a cache read's if higher, and a cache write's when the request has a cache
  * breakpoint of that lifetime), plus `maxTokens` (or `defaultMaxTokens`) at the
- * output price.
- * Images, and a prompt a provider adds of its own (as for tool use), are not
- * counted.
+ * output price. Each image counts as `imageTokens` of the price (default
+ * `defaultImageTokens`), and a request with tools `toolPromptTokens` more, for
+ * the prompt a provider adds of its own for tool use.
  *
  * @example
  * ```ts
@@ -324,7 +348,9 @@ const mostPerPromptToken = (price: Price, request: ChatRequest.Input): number =>
  */
 export const estimate = (price: Price, request: ChatRequest.Input, options?: EstimateOptions): number => {
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  return (mostPromptTokens(request) * mostPerPromptToken(price, request) + reply * price.output) * perToken
+  const prompt = mostPromptTokens(request) + imagesOf(request) * (price.imageTokens ?? defaultImageTokens) +
+    (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
+  return (prompt * mostPerPromptToken(price, request) + reply * price.output) * perToken
 }
 
 /**
@@ -352,10 +378,12 @@ export const fromPerMtok = (pricing: {
   readonly cache_write_per_mtok?: number | undefined
   readonly cache_write_1h_per_mtok?: number | undefined
   readonly output_per_mtok: number
+  readonly image_tokens?: number | undefined
 }): Price => ({
   input: pricing.input_per_mtok,
   ...(pricing.cached_input_per_mtok === undefined ? {} : { cachedInput: pricing.cached_input_per_mtok }),
   ...(pricing.cache_write_per_mtok === undefined ? {} : { cacheWrite: pricing.cache_write_per_mtok }),
   ...(pricing.cache_write_1h_per_mtok === undefined ? {} : { cacheWrite1h: pricing.cache_write_1h_per_mtok }),
-  output: pricing.output_per_mtok
+  output: pricing.output_per_mtok,
+  ...(pricing.image_tokens === undefined ? {} : { imageTokens: pricing.image_tokens })
 })

@@ -261,6 +261,34 @@ describe("Pricing.estimate", () => {
     )
   })
 
+  it("counts each image at the price's imageTokens (default Pricing.defaultImageTokens), tools' own prompt too", () => {
+    const images = (count: number) => ({
+      messages: [Message.user([
+        { type: "text" as const, text: "a".repeat(400) },
+        ...Array.from({ length: count }, () => Message.image("https://example.com/cat.png"))
+      ])],
+      maxTokens: 50
+    })
+    closeTo(Pricing.estimate({ input: 2, output: 8 }, images(0)), (promptAtMost * 2 + 50 * 8) / 1e6)
+    closeTo(
+      Pricing.estimate({ input: 2, output: 8 }, images(400)),
+      ((promptAtMost + 400 * Pricing.defaultImageTokens) * 2 + 50 * 8) / 1e6
+    )
+    closeTo(
+      Pricing.estimate({ input: 2, output: 8, imageTokens: 1_600 }, images(3)),
+      ((promptAtMost + 3 * 1_600) * 2 + 50 * 8) / 1e6
+    )
+    // A provider's own prompt for tool use, besides the tools' definitions.
+    const tools = [{ name: "t", parameters: { type: "object" } }]
+    closeTo(
+      Pricing.estimate({ input: 2, output: 8 }, { ...request, tools }) - Pricing.estimate({ input: 2, output: 8 }, {
+        ...request,
+        tools: []
+      }),
+      (Buffer.byteLength(JSON.stringify(tools)) - 2 + Pricing.toolPromptTokens) * 2 / 1e6
+    )
+  })
+
   it("counts a text by its UTF-8 bytes, not its characters: a character outside ASCII may be several tokens", () => {
     const text = "预算" + "🙂"
     const cost = Pricing.estimate({ input: 1e6, output: 0 }, { messages: [Message.user(text)] })

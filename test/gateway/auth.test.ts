@@ -102,7 +102,13 @@ describe("a budgeted call's worst case", () => {
   it("a name with an unpriced deployment has no worst case; embeddings (no request) reserve nothing", () => {
     expect(Engine.worstPrice([{ price: { input: 1, output: 2 } }, {}])).toBeUndefined()
     expect(Engine.worstPrice([{ price: { input: 1, cachedInput: 3, output: 2 } }, { price: { input: 2, output: 1 } }]))
-      .toEqual({ input: 3, cacheWrite: 2, cacheWrite1h: 2, output: 2 })
+      .toEqual({ input: 3, cacheWrite: 2, cacheWrite1h: 2, output: 2, imageTokens: Pricing.defaultImageTokens })
+    // An image costs the most any of them counts it at; one that does not say, the default.
+    expect(
+      Engine.worstPrice([{ price: { input: 1, output: 2, imageTokens: 1_600 } }, {
+        price: { input: 1, output: 2, imageTokens: 1_445 }
+      }])?.imageTokens
+    ).toBe(1_600)
     expect(Auth.worstCase({ price: { input: 1, output: 2 } }, undefined)).toBe(0)
   })
 

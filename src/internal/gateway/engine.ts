@@ -104,7 +104,7 @@ export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "n
 /**
  * The highest prices among `deployments`, each of its kind: input (a cached token's price included), cache writes
  * (for five minutes and for an hour, each at the price a deployment charges for it, its input price when it charges
- * no premium) and output; `undefined` when one has none.
+ * no premium) and output, and the most tokens an image costs; `undefined` when one has none.
  */
 export const worstPrice = (
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
@@ -113,14 +113,16 @@ export const worstPrice = (
   let cacheWrite = 0
   let cacheWrite1h = 0
   let output = 0
+  let imageTokens = 0
   for (const { price } of deployments) {
     if (price === undefined) return undefined
     input = Math.max(input, price.input, price.cachedInput ?? 0)
     cacheWrite = Math.max(cacheWrite, Pricing.cacheWritePrice(price))
     cacheWrite1h = Math.max(cacheWrite1h, Pricing.cacheWritePrice(price, "1h"))
     output = Math.max(output, price.output)
+    imageTokens = Math.max(imageTokens, price.imageTokens ?? Pricing.defaultImageTokens)
   }
-  return deployments.length === 0 ? undefined : { input, cacheWrite, cacheWrite1h, output }
+  return deployments.length === 0 ? undefined : { input, cacheWrite, cacheWrite1h, output, imageTokens }
 }
 
 /**

@@ -20,7 +20,9 @@ export const PricingEntry = Schema.Struct({
   cached_input_per_mtok: optional(Pricing.PerMillion),
   cache_write_per_mtok: optional(Pricing.PerMillion),
   cache_write_1h_per_mtok: optional(Pricing.PerMillion),
-  output_per_mtok: Pricing.PerMillion
+  output_per_mtok: Pricing.PerMillion,
+  /** The most prompt tokens one image costs on the model (`Pricing.Price.imageTokens`). */
+  image_tokens: optional(PositiveInt)
 })
 
 const prefillStyles = ["continue_final_message", "prefix"] as const

@@ -1,0 +1,114 @@
+/**
+ * A budgeted key's reservation bounds every billable input, over loopback against the simulator: images counted at
+ * the most an image costs (`Pricing.defaultImageTokens` unless the model's pricing says `image_tokens`), a request
+ * with tools the provider's own tool prompt too; a request of 400 images on a $0.01 budget is refused before the
+ * provider is called, one image fits; an input the gateway cannot bound (audio, a file) is refused as it cannot be
+ * read.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { adminKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+
+const tinyKey = "gw-budget-inputs-tiny-7a9c1e3f5b"
+// A one-pixel PNG, as a data URL.
+const pixel =
+  "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+
+const served = Effect.gen(function*() {
+  const simulator = yield* Simulator.make({
+    apiKeys: [providerKey],
+    replyTokens: 1,
+    models: [...Simulator.defaultModels, "vision-priced"]
+  })
+  const gateway = yield* gatewayOn(simulator, undefined, {
+    sim: [{
+      model_name: "gpt-4o-mini",
+      base_url: `${simulator.url}/v1`,
+      api_keys: [providerKey],
+      max_retries: 0,
+      pricing: { input_per_mtok: 0.15, output_per_mtok: 0.6 }
+    }, {
+      model_name: "vision-priced",
+      base_url: `${simulator.url}/v1`,
+      api_keys: [providerKey],
+      max_retries: 0,
+      pricing: { input_per_mtok: 0.15, output_per_mtok: 0.6, image_tokens: 1_445 }
+    }],
+    gateway: {
+      keys: [{ name: "tiny", key: tinyKey, budget: { limit: 0.01, period: "1 day" } }],
+      admin_keys: [{ name: "ops", key: adminKey }]
+    }
+  })
+  return { simulator, gateway }
+})
+
+/** A chat with `parts` as its user message's content, with the tiny key: its status and error code. */
+const ask = (url: string, model: string, parts: ReadonlyArray<unknown>) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tinyKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model, max_tokens: 1, messages: [{ role: "user", content: parts }] })
+    })
+    const body = await response.json() as { readonly error?: { readonly code?: string; readonly message?: string } }
+    return { status: response.status, code: body.error?.code, message: body.error?.message }
+  })
+
+const images = (count: number) => [
+  { type: "text", text: "What is in these?" },
+  ...Array.from({ length: count }, () => ({ type: "image_url", image_url: { url: pixel } }))
+]
+
+describe("a budgeted key's reservation bounds every billable input", () => {
+  it.live(
+    "400 images on a $0.01 budget are refused before the provider is called; one image fits",
+    () =>
+      Effect.gen(function*() {
+        const { gateway, simulator } = yield* served
+        const before = (yield* simulator.stats).requests
+        const many = yield* ask(gateway.url, "gpt-4o-mini", images(400))
+        assert.deepStrictEqual([many.status, many.code], [429, "insufficient_quota"])
+        assert.strictEqual((yield* simulator.stats).requests, before)
+        // One image, counted at 50,000 tokens of $0.15 a million: $0.0075, within the budget.
+        const one = yield* ask(gateway.url, "gpt-4o-mini", images(1))
+        assert.strictEqual(one.status, 200)
+        assert.strictEqual((yield* simulator.stats).requests, before + 1)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a model whose pricing says image_tokens is reserved by it: six images fit where one did",
+    () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* served
+        // 6 × 1,445 tokens at $0.15 a million is $0.0013; at the default bound it would be $0.045.
+        assert.strictEqual((yield* ask(gateway.url, "vision-priced", images(6))).status, 200)
+        assert.strictEqual((yield* ask(gateway.url, "gpt-4o-mini", images(6))).status, 429)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "audio and files, which the gateway cannot bound, are refused (400) before the provider is called",
+    () =>
+      Effect.gen(function*() {
+        const { gateway, simulator } = yield* served
+        const before = (yield* simulator.stats).requests
+        for (
+          const part of [
+            { type: "input_audio", input_audio: { data: "AAAA", format: "wav" } },
+            { type: "file", file: { file_id: "file-abc" } }
+          ]
+        ) {
+          const answer = yield* ask(gateway.url, "gpt-4o-mini", [{ type: "text", text: "Listen" }, part])
+          assert.strictEqual(answer.status, 400)
+          assert.include(answer.message, "messages[0].content[1]")
+        }
+        assert.strictEqual((yield* simulator.stats).requests, before)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})
