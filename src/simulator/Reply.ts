@@ -113,7 +113,22 @@ export interface Prompt {
    * `continue_final_message`, DeepSeek's `prefix` on that message. Default: none.
    */
   readonly prefillFlags?: ReadonlyArray<PrefillFlag> | undefined
+  /**
+   * When the messages end with an assistant's reply and then a user message (a continuation turn, as a router asks
+   * for the rest of a cut reply): the user text that reply answered, and the reply. Default: none.
+   */
+  readonly continued?: { readonly userText: string; readonly assistantText: string } | undefined
 }
+
+/**
+ * How a continuation turn is answered (`Knobs.continuation`): `continue` goes on from the cut reply, `restart` starts
+ * it again word for word, `repeat` repeats its last six words, `reword` gives it again with its words pairwise swapped;
+ * each then goes on.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type ContinuationMode = "continue" | "restart" | "repeat" | "reword"
 
 /**
  * A vendor flag that asks an OpenAI-compatible server to go on from a last assistant message.
@@ -149,6 +164,8 @@ export interface Knobs {
    * a tool after a tool result too, so an agent's loop never ends on its own.
    */
   readonly output?: OutputMode | undefined
+  /** How a continuation turn (`Prompt.continued`) is answered; default: as any request. */
+  readonly continuation?: ContinuationMode | undefined
 }
 
 /**
@@ -327,6 +344,24 @@ const words = (seed: number, n: number, continuing = false): Array<string> => {
   return out
 }
 
+/** A continuation turn's answer to the cut reply `cut`, in `mode`, going on with `rest`. */
+const continuation = (mode: ContinuationMode, cut: string, rest: Array<string>): Array<string> => {
+  const pieces = cut.match(/\s*\S+/g) ?? []
+  switch (mode) {
+    case "continue":
+      return rest
+    case "restart":
+      return [...pieces, ...rest]
+    case "repeat":
+      return [...pieces.slice(-6).map((piece, i) => (i === 0 ? ` ${piece.trimStart()}` : piece)), ...rest]
+    case "reword": {
+      const words = pieces.map((piece) => piece.trim())
+      const swapped = words.map((_, i) => words[i % 2 === 0 ? Math.min(i + 1, words.length - 1) : i - 1]!)
+      return [...swapped.map((word, i) => (i === 0 ? word : ` ${word}`)), ...rest]
+    }
+  }
+}
+
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 const callId = (seed: number, index: number): string => {
@@ -438,6 +473,8 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
       wanted = Math.max(wanted - content.length, 0)
       if (wanted > 0) content.push(...words(seed, wanted, true))
       else content[content.length - 1] = `${content[content.length - 1]!}.`
+    } else if (knobs.continuation !== undefined && prompt.continued !== undefined) {
+      content = continuation(knobs.continuation, prompt.continued.assistantText, words(seed, wanted, true))
     } else {
       // After an assistant prefill the reply goes on from it: no capital, a space before its first word.
       content = words(seed, wanted, prompt.lastRole === "assistant")

@@ -90,6 +90,14 @@
  *                       assistant prefill) is refused with a 400
  *                       invalid_request_error, as models without prefill
  *                       support answer; any other request is answered normally
+ * continuation=<mode>   how the model answers a continuation turn (the messages
+ *                       end with its own cut reply, then a user message asking
+ *                       for the rest): `continue` goes on from the cut, `restart`
+ *                       starts the reply again word for word then goes on,
+ *                       `repeat` repeats the reply's last six words then goes on,
+ *                       `reword` gives the reply again in other words (its words
+ *                       pairwise swapped) then goes on; without it the turn is
+ *                       answered as any request (words of its own)
  * prefill=<flag>        `continue_final_message` (vLLM) or `prefix` (DeepSeek):
  *                       a Chat Completions server that goes on from a last
  *                       assistant message only when the request carries that
@@ -259,6 +267,8 @@ export type Fault =
   /** `bytes` of one event (line, body) that never ends. */
   | { readonly _tag: "Flood"; readonly bytes: number }
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" | "loop" }
+  /** How a continuation turn is answered (`Reply.ContinuationMode`). */
+  | { readonly _tag: "Continuation"; readonly mode: Reply.ContinuationMode }
   /** A last assistant message (a prefill) refused with a 400. */
   | { readonly _tag: "RefusePrefill" }
   /** A last assistant message gone on from only when the request carries `flag`; else a new message answers it. */

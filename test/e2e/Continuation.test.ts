@@ -221,6 +221,64 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       })
   )
 
+  // Fallbacks that do not go on as asked (the simulator's `continuation=<mode>`): the answer is read once, or restarts.
+  const once = (answer: string, part: string) => answer.indexOf(part) === answer.lastIndexOf(part)
+  it.live("a fallback that starts its answer again word for word is forwarded from where the text sent stopped", () =>
+    Effect.gen(function*() {
+      const run = yield* continued(
+        "reset=8",
+        (simulator) => chat(simulator, "sim-large", "continuation=restart"),
+        "TransportError"
+      )
+      const rest = yield* answerTo(run.llm, Message.assistant(run.before), Message.user(instruction))
+      // The fallback said the sent text again, then went on; only what it added is forwarded.
+      expect(rest.text.startsWith(run.before)).toBe(true)
+      expect(run.answer.text).toBe(run.before + rest.text.slice(run.before.length))
+      expect(once(run.answer.text, run.before)).toBe(true)
+    }))
+
+  it.live("a fallback that repeats the last words sent first is forwarded without the repeat", () =>
+    Effect.gen(function*() {
+      const run = yield* continued(
+        "reset=10",
+        (simulator) => chat(simulator, "sim-large", "continuation=repeat"),
+        "TransportError"
+      )
+      const tail = run.before.split(" ").slice(-4).join(" ")
+      expect(tail.length).toBeGreaterThan(16)
+      expect(once(run.answer.text, tail)).toBe(true)
+      expect(run.answer.text.startsWith(run.before)).toBe(true)
+    }))
+
+  it.live("a fallback that gives the answer again in other words restarts the stream: never the two as one", () =>
+    Effect.gen(function*() {
+      const { llm } = yield* routed(
+        "reset=10",
+        (simulator) => chat(simulator, "sim-large", "continuation=reword"),
+        "TransportError"
+      )
+      const chunks = yield* Stream.runCollect(llm.chatStream(ask))
+      const tags = chunks.map((chunk) => chunk._tag)
+      expect(tags).toContain("Continue")
+      const restart = tags.indexOf("Restart")
+      expect(restart).toBeGreaterThan(tags.indexOf("Continue"))
+      // What a consumer folds is the fallback's own answer alone, from the Restart on.
+      const answer = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+      expect(answer.text).toBe(textOf(chunks.slice(restart + 1)))
+      expect(answer.text.startsWith(textOf(chunks.slice(0, tags.indexOf("Continue"))))).toBe(false)
+    }))
+
+  it.live("a fallback that goes on as asked is forwarded as it is", () =>
+    Effect.gen(function*() {
+      const run = yield* continued(
+        "reset=8",
+        (simulator) => chat(simulator, "sim-large", "continuation=continue"),
+        "TransportError"
+      )
+      const rest = yield* answerTo(run.llm, Message.assistant(run.before), Message.user(instruction))
+      expect(run.answer.text).toBe(run.before + rest.text)
+    }))
+
   it.live("a stalled stream (idle limit) is continued the same way", () =>
     Effect.gen(function*() {
       const run = yield* continued("stall=4", (simulator) => chat(simulator, "sim-large"), "TimeoutError", {

@@ -58,6 +58,12 @@ const fixture = Layer.effect(
       stalled: chat(simulator, "gpt-4o-mini", "stall=4", { idle_timeout: 0.3 }),
       down: chat(simulator, "gpt-4o-mini", "status=503;retry-after=none"),
       fallback: chat(simulator, "sim-large"),
+      // Fallbacks that do not go on as asked: they start again word for word, repeat the last words sent, or give the
+      // answer again in other words (the simulator's `continuation=<mode>`).
+      restarting: chat(simulator, "sim-large", "continuation=restart"),
+      repeating: chat(simulator, "sim-large", "continuation=repeat"),
+      rewording: chat(simulator, "sim-large", "continuation=reword"),
+      cutLate: chat(simulator, "gpt-4o-mini", "reset=10"),
       refusingAll: chat(simulator, "sim-large", "status=400"),
       claude: messagesApi(simulator),
       refusing: messagesApi(simulator, "prefill=refuse"),
@@ -72,7 +78,10 @@ const fixture = Layer.effect(
         "cut-then-refusing": inOrder("cut/gpt-4o-mini", "refusing/sim-large"),
         "cut-then-vllm": inOrder("cut/gpt-4o-mini", "vllm/sim-large"),
         "cut-then-refusing-all": inOrder("cut/gpt-4o-mini", "refusingAll/sim-large"),
-        "cut-then-chat-restarting": { ...inOrder("cut/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" }
+        "cut-then-chat-restarting": { ...inOrder("cut/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" },
+        "cut-then-restarting": inOrder("cut/gpt-4o-mini", "restarting/sim-large"),
+        "cut-late-then-repeating": inOrder("cutLate/gpt-4o-mini", "repeating/sim-large"),
+        "cut-then-rewording": inOrder("cut/gpt-4o-mini", "rewording/sim-large")
       }
     })
     const lines: Array<string> = []
@@ -339,6 +348,72 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           })
         })
     )
+
+    // Read once: `part` appears in `text` at most once.
+    const once = (text: string, part: string) => text.indexOf(part) === text.lastIndexOf(part)
+
+    it.effect("openai client: a fallback that starts its answer again gets only what it added forwarded", () =>
+      Effect.gen(function*() {
+        const { openAi } = yield* Fixture
+        const { after, before, stream } = yield* split(openAi, "cut-then-restarting")
+        const rest = yield* answerTo(
+          openAi,
+          "restarting/sim-large",
+          { role: "assistant", content: before },
+          { role: "user", content: instruction }
+        )
+        expect(rest.startsWith(before)).toBe(true)
+        expect(after).toBe(rest.slice(before.length))
+        expect(once(textOf(stream.chunks), before)).toBe(true)
+      }))
+
+    it.effect("openai client: a fallback that repeats the last words sent gets them dropped", () =>
+      Effect.gen(function*() {
+        const { openAi } = yield* Fixture
+        const { before, stream } = yield* split(openAi, "cut-late-then-repeating")
+        const tail = before.split(" ").slice(-4).join(" ")
+        const text = textOf(stream.chunks)
+        expect(text.startsWith(before)).toBe(true)
+        expect(once(text, tail)).toBe(true)
+      }))
+
+    it.effect(
+      "openai client and @anthropic-ai/sdk: a fallback that answers again in other words ends the stream with an " +
+        "error event after the part sent, never the two answers as one",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, openAi } = yield* Fixture
+          const { before } = yield* split(openAi, "cut-then-chat")
+          const failed = yield* failedStream(openAi, "cut-then-rewording")
+          expect(failed.error).toBeInstanceOf(Error)
+          expect(failed.text).toBe(before)
+          const raised = yield* promise(() =>
+            anthropic.messages.stream({
+              model: "cut-then-rewording",
+              max_tokens: 256,
+              messages: [{ role: "user", content: question }]
+            }).finalMessage().then(() => undefined, (error: unknown) => error)
+          )
+          expect(raised).toBeInstanceOf(Error)
+        })
+    )
+
+    it.effect("@anthropic-ai/sdk: a fallback that starts its answer again gives one answer", () =>
+      Effect.gen(function*() {
+        const { anthropic, openAi } = yield* Fixture
+        const { before } = yield* split(openAi, "cut-then-chat")
+        const message = yield* promise(() =>
+          anthropic.messages.stream({
+            model: "cut-then-restarting",
+            max_tokens: 256,
+            messages: [{ role: "user", content: question }]
+          }).finalMessage()
+        )
+        const text = message.content.map((block) => block.type === "text" ? block.text : "").join("")
+        expect(text.startsWith(before)).toBe(true)
+        expect(once(text, before)).toBe(true)
+        expect(message.stop_reason).toBe("end_turn")
+      }))
 
     it.effect("@anthropic-ai/sdk: a fallback that refuses the prefill (400) answers the continuation turn instead", () =>
       Effect.gen(function*() {

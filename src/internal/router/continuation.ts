@@ -7,8 +7,14 @@
  * continuation turn: the text as an assistant message, then a user message
  * asking for the rest. A prefill the deployment refuses (an
  * `InvalidRequestError`, a 400) is asked again by the turn, in the same attempt.
+ *
+ * A turn's reply is checked before any of it is forwarded (`judge`): models
+ * asked to go on often start again, or repeat the last sentence first. Such an
+ * opening is dropped; an answer given again in other words is not passed off
+ * as the rest of the first.
  */
 import * as Effect from "effect/Effect"
+import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { emptyUsage, type Usage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
@@ -40,6 +46,12 @@ export const prefilled = (request: ChatRequest, sent: Sent): ChatRequest => ({
   messages: [...request.messages, Message.assistant(prefillOf(sent.text))]
 })
 
+/** Whether `request` asks for the rest by a continuation turn (`turn`). */
+export const isTurn = (request: ChatRequest): boolean => {
+  const last = request.messages.at(-1)
+  return last?.role === "user" && last.content === instruction
+}
+
 /** The request that asks for the rest by a continuation turn. */
 export const turn = (request: ChatRequest, sent: Sent): ChatRequest => ({
   ...request,
@@ -64,6 +76,138 @@ export const send = <A>(
     (error) => error._tag === "InvalidRequestError",
     () => attempt(turn(request, sent))
   )
+}
+
+/**
+ * What a continuation turn's opening says of it (`judge`): not yet known (`Undecided`: hold it and read on); it goes on
+ * from the text sent, once its first `drop` characters (a restarted opening, a repeated tail) are dropped
+ * (`Continues`); or it is another answer (`Restarted`: the answer restarted in other words, or one that ended within
+ * a repeat of what was sent), which must not be forwarded as the rest of the first.
+ */
+export type Verdict =
+  | { readonly _tag: "Undecided" }
+  | { readonly _tag: "Continues"; readonly drop: number }
+  | { readonly _tag: "Restarted" }
+
+/** The text as compared: lower case, each run of anything but letters and digits one space, none at either end. */
+interface Normalised {
+  readonly text: string
+  /** For each character of `text`, the index in the original just after what gave it. */
+  readonly ends: ReadonlyArray<number>
+}
+
+const wordCharacter = /[\p{L}\p{N}]/u
+
+const normalised = (text: string): Normalised => {
+  let out = ""
+  const ends: Array<number> = []
+  let separated = false
+  let index = 0
+  for (const character of text) {
+    index += character.length
+    if (!wordCharacter.test(character)) {
+      separated = out.length > 0
+      continue
+    }
+    if (separated) {
+      out += " "
+      ends.push(index - character.length)
+      separated = false
+    }
+    for (const lower of character.toLowerCase()) {
+      out += lower
+      ends.push(index)
+    }
+  }
+  return { text: out, ends }
+}
+
+/** The normalised characters of an opening read before it is judged, unless it ends first. */
+export const openingWindow = 64
+/** The shortest repeat of the sent text's tail taken as one (a shorter match may be chance). */
+export const minimumOverlap = 16
+/**
+ * The share of the sent text's first words (of four letters or more: short ones are common to any two texts) that an
+ * opening's first words hold, beyond which it is the same answer in other words.
+ */
+const rewordedShare = 0.5
+const comparedWords = 12
+
+const firstWords = (text: string): ReadonlySet<string> =>
+  new Set(text.split(" ").filter((word) => word.length >= 4).slice(0, comparedWords))
+
+// The share of the fewer first words of the two that the other holds too (the overlap coefficient); none on fewer
+// than two words. The sent text's last word may be cut short: it is left out.
+const sharedWords = (sent: string, endsInWord: boolean, opening: string): number => {
+  const one = firstWords(endsInWord ? sent.slice(0, Math.max(0, sent.lastIndexOf(" "))) : sent)
+  const other = firstWords(opening)
+  const fewer = Math.min(one.size, other.size)
+  if (fewer < 2) return 0
+  let common = 0
+  for (const word of one) if (other.has(word)) common++
+  return common / fewer
+}
+
+/**
+ * Whether a continuation turn's `opening` (its text so far; `ended`: all of it) goes on from `sent`, compared
+ * normalised (case, punctuation and white space aside): an opening that starts the sent text again word for word
+ * continues once that is dropped, one that repeats the sent text's tail ( `minimumOverlap` characters at least) once
+ * the repeat is dropped; one that shares neither continues as it is, unless its first words are mostly the sent
+ * text's first words (the answer again in other words), or it ended within a repeat of the sent text.
+ */
+export const judge = (sent: string, opening: string, ended: boolean): Verdict => {
+  const before = normalised(sent).text
+  const after = normalised(opening)
+  const text = after.text
+  // The opening's first `characters` (normalised) dropped, and, when the sent text ended between words, the
+  // separator after them too: the sent text has its own.
+  const dropped = (characters: number): Verdict => {
+    if (characters === 0) return { _tag: "Continues", drop: 0 }
+    let drop = after.ends[characters - 1]!
+    if (!wordCharacter.test(sent.slice(-1))) {
+      while (drop < opening.length) {
+        const character = String.fromCodePoint(opening.codePointAt(drop)!)
+        if (wordCharacter.test(character)) break
+        drop += character.length
+      }
+    }
+    return { _tag: "Continues", drop }
+  }
+  if (before === "") return dropped(0)
+  // The answer from its start again, so far: read on while it may be, as long as the sent text.
+  if (before.startsWith(text)) {
+    if (!ended) return { _tag: "Undecided" }
+    return text === "" ? dropped(0) : { _tag: "Restarted" }
+  }
+  if (text.startsWith(before)) return dropped(before.length)
+  // The sent text's tail again: the longest repeat, read on while the opening is all repeat.
+  const tail = before.slice(-Math.max(openingWindow * 4, 2048))
+  for (let length = Math.min(tail.length, text.length); length >= minimumOverlap; length--) {
+    if (tail.endsWith(text.slice(0, length))) {
+      return length === text.length && !ended ? { _tag: "Undecided" } : dropped(length)
+    }
+  }
+  if (!ended && text.length < openingWindow) return { _tag: "Undecided" }
+  const endsInWord = wordCharacter.test(sent.slice(-1))
+  return sharedWords(before, endsInWord, text) > rewordedShare ? { _tag: "Restarted" } : dropped(0)
+}
+
+/** `chunks` without the first `drop` characters of their text. */
+export const withoutText = (
+  chunks: ReadonlyArray<ChatChunk.ChatChunk>,
+  drop: number
+): Array<ChatChunk.ChatChunk> => {
+  let left = drop
+  const kept: Array<ChatChunk.ChatChunk> = []
+  for (const chunk of chunks) {
+    if (chunk._tag !== "TextDelta" || left === 0) kept.push(chunk)
+    else if (chunk.text.length <= left) left -= chunk.text.length
+    else {
+      kept.push({ ...chunk, text: chunk.text.slice(left) })
+      left = 0
+    }
+  }
+  return kept
 }
 
 /** Two usages as one: every count added, estimated when either is. */

@@ -48,6 +48,8 @@ interface Opened {
   readonly scope: Scope.Closeable
   readonly state: State
   readonly span: Tracer.Span | undefined
+  /** Whether it was asked for the rest of a broken reply by a continuation turn (`Continuation.turn`). */
+  readonly byTurn: boolean
 }
 
 // Frees the deployment an opened stream holds and closes its scope with `exit` (and ends its attempt's span).
@@ -82,7 +84,7 @@ const openSend = (
           model: state.model,
           detail: "the stream ended before any chunk"
         }),
-      (first, rest): Opened => ({ first, rest, scope, state, span })
+      (first, rest): Opened => ({ first, rest, scope, state, span, byTurn: Continuation.isTurn(routed) })
     )),
     (cause) => Scope.close(scope, Exit.failCause(cause))
   )
@@ -149,6 +151,15 @@ const routedSource = (
   let toolCalled = false
   let reported: Usage | undefined
   let carried: Continuation.Sent | undefined
+  // A continuation turn's reply, held back until its opening is judged (`Continuation.judge`): the chunks held, their
+  // text, and the break it follows.
+  let judging:
+    | {
+      readonly held: Array<ChatChunk.ChatChunk>
+      opening: string
+      readonly failed: { readonly state: State; readonly error: LlmError }
+    }
+    | undefined
   // Runs as the consumer's pull does; the next attempt is opened in an
   // uninterruptible region of its own, so an opened stream is always `current`.
   // `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
@@ -169,6 +180,9 @@ const routedSource = (
               rest = opened.rest
               longestWait = 0
               reported = undefined
+              if (marker === "Continue" && opened.byTurn && carried !== undefined && carried.text !== "") {
+                judging = { held: [], opening: "", failed: { state: failed, error } }
+              }
               return [markerOf(marker, routing.tried.length, opened, { state: failed, error })]
             }
           )
@@ -212,6 +226,42 @@ const routedSource = (
       else if (item._tag === "Usage") reported = item.usage
     }
   }
+  // A continuation turn's batch judged with those held before it: what is given out now (none while undecided). Its
+  // opening, when it starts the answer again or repeats the sent tail, is dropped; an answer given again in other
+  // words follows a `Restart` chunk, so a consumer that can start over does, and one that cannot ends with an error.
+  const judged = (
+    held: NonNullable<typeof judging>,
+    batch: ReadonlyArray<ChatChunk.ChatChunk>,
+    ended: boolean
+  ): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>> => {
+    for (const item of batch) {
+      held.held.push(item)
+      if (item._tag === "TextDelta") held.opening += item.text
+    }
+    const sent = carried!.text
+    const verdict = Continuation.judge(sent, held.opening, ended)
+    if (verdict._tag === "Undecided") return Effect.succeed([])
+    judging = undefined
+    const deployment = current!.state.name
+    const annotations = { from: held.failed.state.name, deployment, dropped: 0 }
+    if (verdict._tag === "Restarted") {
+      text = ""
+      carried = { ...carried!, text: "" }
+      return Effect.as(
+        Effect.logWarning("A continuation gave the answer again in other words: it restarts the stream.").pipe(
+          Effect.annotateLogs(annotations)
+        ),
+        [markerOf("Restart", routing.tried.length, current!, held.failed), ...held.held]
+      )
+    }
+    const log = verdict.drop === 0
+      ? Effect.logDebug("A continuation goes on from the text sent.")
+      : Effect.logInfo("A continuation repeated text already sent: the repeat is dropped.")
+    return Effect.as(
+      log.pipe(Effect.annotateLogs({ ...annotations, dropped: verdict.drop })),
+      Continuation.withoutText(held.held, verdict.drop)
+    )
+  }
   // A continued reply's chunks: its usage and cost count the broken attempts' too (a broken attempt on a deployment
   // without a price adds no cost).
   const withCarried = (batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch =>
@@ -221,62 +271,86 @@ const routedSource = (
         : item._tag === "Finish" && item.cost !== undefined
         ? { ...item, cost: item.cost + sent.cost }
         : item)
-  return {
-    pull: Effect.matchEffect(
-      Effect.suspend(() => {
-        if (head === undefined) {
-          pulledAt = clock.currentTimeMillisUnsafe()
-          return rest
-        }
-        const batch = head
-        head = undefined
-        return Effect.succeed(batch)
-      }),
-      {
-        onFailure: (error): Pull.Pull<ChunkSources.Batch, LlmError> => {
-          if (Cause.isDone(error)) return Effect.fail(error)
-          const failed = current!.state
-          settleStreamFailure(settings, failed, clock, error)
-          if (failed.shared !== undefined) {
-            return Effect.andThen(
-              Shared.reportStreamFailure(settings, failed, error),
-              Effect.suspend(() => afterBreak(failed, error))
-            )
-          }
-          return afterBreak(failed, error)
-        },
-        onSuccess: (batch): Pull.Pull<ChunkSources.Batch, LlmError> => {
-          if (pulledAt !== undefined) {
-            longestWait = Math.max(longestWait, clock.currentTimeMillisUnsafe() - pulledAt)
-            pulledAt = undefined
-          }
-          if (continues) noteSent(batch)
-          const chunk = carried === undefined ? batch : withCarried(batch, carried)
-          for (const item of chunk) {
-            if (span !== undefined && item._tag === "Usage") usage = item.usage
-            if (item._tag !== "Finish") continue
-            finished = true
-            current!.state.learned?.gap.add(longestWait)
-            if (span !== undefined) {
-              Telemetry.annotateReply(span, item)
-              if (usage !== undefined) Telemetry.annotateUsage(span, usage)
-              Telemetry.annotate(span, "llm_router.deployment", current!.state.name)
-              Telemetry.annotate(span, "llm_router.attempts", routing.tried.length)
-            }
-            if (item.rateLimit !== undefined) {
-              holdFor(
-                settings,
-                current!.state,
-                item.rateLimit,
-                clock.currentTimeMillisUnsafe()
-              )
-            }
-            if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
-          }
-          return Effect.succeed(chunk)
-        }
+  // A batch given out: noted for a continuation, its usage and cost with the broken attempts', its Finish learned from.
+  const given = (batch: ChunkSources.Batch): ChunkSources.Batch => {
+    if (continues) noteSent(batch)
+    const chunk = carried === undefined ? batch : withCarried(batch, carried)
+    for (const item of chunk) {
+      if (span !== undefined && item._tag === "Usage") usage = item.usage
+      if (item._tag !== "Finish") continue
+      finished = true
+      current!.state.learned?.gap.add(longestWait)
+      if (span !== undefined) {
+        Telemetry.annotateReply(span, item)
+        if (usage !== undefined) Telemetry.annotateUsage(span, usage)
+        Telemetry.annotate(span, "llm_router.deployment", current!.state.name)
+        Telemetry.annotate(span, "llm_router.attempts", routing.tried.length)
       }
-    ),
+      if (item.rateLimit !== undefined) {
+        holdFor(
+          settings,
+          current!.state,
+          item.rateLimit,
+          clock.currentTimeMillisUnsafe()
+        )
+      }
+      if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
+    }
+    return chunk
+  }
+  // Whether the reply ended while its opening was judged: what was held goes out, then the stream ends.
+  let ended = false
+  const pull: Pull.Pull<ChunkSources.Batch, LlmError> = Effect.matchEffect(
+    Effect.suspend(() => {
+      if (head === undefined) {
+        if (ended) return Cause.done()
+        pulledAt = clock.currentTimeMillisUnsafe()
+        return rest
+      }
+      const batch = head
+      head = undefined
+      return Effect.succeed(batch)
+    }),
+    {
+      onFailure: (error): Pull.Pull<ChunkSources.Batch, LlmError> => {
+        if (Cause.isDone(error)) {
+          const held = judging
+          if (held === undefined) return Effect.fail(error)
+          // The reply ended before its opening was judged: judged as it is.
+          ended = true
+          return Effect.flatMap(
+            judged(held, [], true),
+            (released) => Arr.isReadonlyArrayNonEmpty(released) ? Effect.succeed(given(released)) : Cause.done()
+          )
+        }
+        judging = undefined
+        const failed = current!.state
+        settleStreamFailure(settings, failed, clock, error)
+        if (failed.shared !== undefined) {
+          return Effect.andThen(
+            Shared.reportStreamFailure(settings, failed, error),
+            Effect.suspend(() => afterBreak(failed, error))
+          )
+        }
+        return afterBreak(failed, error)
+      },
+      onSuccess: (batch): Pull.Pull<ChunkSources.Batch, LlmError> => {
+        if (pulledAt !== undefined) {
+          longestWait = Math.max(longestWait, clock.currentTimeMillisUnsafe() - pulledAt)
+          pulledAt = undefined
+        }
+        const held = judging
+        if (held === undefined) return Effect.succeed(given(batch))
+        const ends = batch.some((item) => item._tag === "Finish" || item._tag === "ToolCallDelta")
+        return Effect.flatMap(
+          judged(held, batch, ends),
+          (released) => Arr.isReadonlyArrayNonEmpty(released) ? Effect.succeed(given(released)) : pull
+        )
+      }
+    }
+  )
+  return {
+    pull,
     close: Effect.suspend(() => Effect.andThen(letGo(outcome), Telemetry.end(span, outcome)))
   }
 }

@@ -31,7 +31,8 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
       maxTokens: read.maxTokens,
       responseSchema: read.responseSchema,
       jsonObject: read.jsonObject,
-      prefillFlags: read.prefillFlags
+      prefillFlags: read.prefillFlags,
+      continued: read.continued
     },
     stream,
     requestedTokens: promptTokens + (read.maxTokens ?? 0),
@@ -40,7 +41,7 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
 }
 
 /** What a {@link Transcript} holds of a prompt. */
-type Tallied = "chars" | "media" | "lastUserText" | "lastRole" | "toolResult"
+type Tallied = "chars" | "media" | "lastUserText" | "lastRole" | "toolResult" | "continued"
 
 /**
  * The messages of a request as a format reads them, in order: the prompt's
@@ -53,6 +54,9 @@ export class Transcript {
   lastUserText = ""
   lastRole = ""
   lastText = ""
+  // The user text the last assistant message answered, and, when a user message follows it, that reply.
+  answered = ""
+  continued: Reply.Prompt["continued"] = undefined
 
   /**
    * A message of `role` with `text` and `media` non-text parts. A system or developer message is an instruction,
@@ -62,7 +66,13 @@ export class Transcript {
     this.chars += text.length
     this.media += media
     if (role === "system" || role === "developer") return
-    if (role === "user") this.lastUserText = text
+    if (role === "assistant") this.answered = this.lastUserText
+    if (role === "user") {
+      this.continued = this.lastRole === "assistant"
+        ? { userText: this.answered, assistantText: this.lastText }
+        : undefined
+      this.lastUserText = text
+    }
     this.lastRole = role
     this.lastText = text
   }
@@ -76,7 +86,8 @@ export class Transcript {
         media: this.media,
         lastUserText: this.lastUserText,
         lastRole: this.lastRole,
-        toolResult: this.lastRole === "tool" ? this.lastText : undefined
+        toolResult: this.lastRole === "tool" ? this.lastText : undefined,
+        continued: this.lastRole === "user" ? this.continued : undefined
       },
       stream,
       extra

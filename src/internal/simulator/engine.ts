@@ -219,6 +219,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       readonly out: Record<string, string>
       readonly fault: ReplyFault | undefined
       readonly output: Reply.OutputMode | undefined
+      readonly continuation: Reply.ContinuationMode | undefined
       /** `prefill=...`: what a request that ends with an assistant message gets. */
       readonly prefill: Extract<Admitted, { readonly _tag: "RefusePrefill" | "PrefillOnFlag" }> | undefined
       readonly decoded: T
@@ -234,11 +235,12 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const admitted = admit(format, input.headers, input.now, out)
     if (isPlan(admitted)) return admitted
     const prefill = admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" ? admitted : undefined
-    const fault =
-      admitted?._tag === "Output" || admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag"
-        ? undefined
-        : admitted
+    const fault = admitted?._tag === "Output" || admitted?._tag === "Continuation" ||
+        admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag"
+      ? undefined
+      : admitted
     const output = admitted?._tag === "Output" ? admitted.mode : undefined
+    const continuation = admitted?._tag === "Continuation" ? admitted.mode : undefined
     let body: unknown
     try {
       body = JSON.parse(bodyText)
@@ -259,6 +261,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       out,
       fault,
       output,
+      continuation,
       prefill,
       decoded,
       body,
@@ -269,7 +272,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
   const generate = <X>(format: WireFormat<X>, input: RouteInput): Plan => {
     const opened = open(format, format.decode, promptModel, input)
     if (!("decoded" in opened)) return opened
-    const { body, fault, id, out, output, window } = opened
+    const { body, continuation, fault, id, out, output, window } = opened
     const decoded = storedReplies.continued(opened.decoded)
     if (isApiError(decoded)) return errorPlan(format, decoded, out)
     const { headers, now } = input
@@ -307,7 +310,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       cachedTokens: cachedTokens ?? cache?.read ?? 0,
       cacheWriteTokens: cacheWriteTokens ?? cache?.written ?? 0,
       cacheWrite1hTokens: cacheWriteTokens === undefined ? cache?.writtenForAnHour ?? 0 : 0,
-      output
+      output,
+      continuation
     })
     if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }

@@ -26,6 +26,7 @@ const faultParams = {
   stall: [],
   flood: [],
   output: [],
+  continuation: [],
   prefill: [],
   chaos: ["seed"]
 } as const satisfies Readonly<Record<string, ReadonlyArray<string>>>
@@ -181,6 +182,8 @@ export const parseFault = (value: string): Fault | string => {
     }
     case "output":
       return word(["nonconforming", "text", "loop"], (mode) => ({ _tag: "Output", mode }))
+    case "continuation":
+      return word(["continue", "restart", "repeat", "reword"], (mode) => ({ _tag: "Continuation", mode }))
     case "prefill":
       return word(
         ["refuse", "continue_final_message", "prefix"],
@@ -254,6 +257,7 @@ export type ReplyFault = Exclude<
       | "Empty"
       | "Down"
       | "Output"
+      | "Continuation"
       | "RefusePrefill"
       | "PrefillOnFlag"
       | "Chaos"
@@ -262,7 +266,9 @@ export type ReplyFault = Exclude<
 >
 
 /** A fault the gate lets through: one that changes the reply's delivery, its content or what the request may be. */
-export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" | "RefusePrefill" | "PrefillOnFlag" }>
+export type Admitted =
+  | ReplyFault
+  | Extract<Fault, { readonly _tag: "Output" | "Continuation" | "RefusePrefill" | "PrefillOnFlag" }>
 
 /** A stream's events as a fault leaves them: the events, what follows them, and how the connection ends. */
 export interface FaultedStream {
