@@ -125,7 +125,7 @@ export interface Options {
  * total per counter (a limit of the budget) and window, in a place that
  * outlives the store (the gateway's database).
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Models
  */
 export interface SpendRecord {
@@ -140,7 +140,7 @@ export interface SpendRecord {
 /**
  * A `SpendRecord` could not be read or written: `reason` says why.
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Errors
  */
 export class SpendRecordError extends Schema.TaggedError<SpendRecordError>()("SpendRecordError", {

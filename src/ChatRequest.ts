@@ -126,7 +126,7 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
  * messages after them, when it is called as that provider with that key; any other client, or the same one with
  * another key, sends every message.
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Models
  */
 export const PreviousResponse = Schema.Struct({
@@ -137,7 +137,7 @@ export const PreviousResponse = Schema.Struct({
 })
 
 /**
- * @since 0.5.0
+ * @since 0.3.0
  * @category Models
  */
 export type PreviousResponse = typeof PreviousResponse.Type

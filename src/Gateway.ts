@@ -234,7 +234,7 @@ export interface Keys {
 /**
  * A named router of a gateway: the names of its deployments, in order, and its other `Router.Options`.
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Models
  */
 export interface NamedRouter {
@@ -245,7 +245,7 @@ export interface NamedRouter {
 /**
  * A deployment of a gateway: a router's deployment, and the wire API its provider speaks.
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Models
  */
 export interface Deployment extends Router.Deployment<OptionsError, HttpClient.HttpClient> {
@@ -261,7 +261,7 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
  * Where a gateway keeps the keys and teams made at run time, the spend ledger and the request log: a SQLite file
  * (created when missing, with its directory), or a Postgres server several instances share (`postgres://` URL).
  * Opened at start and its schema brought up to date; a database made by a newer version is refused.
- * @since 0.5.0
+ * @since 0.3.0
  * @category Models
  */
 export type Database = { readonly sqlite: string } | { readonly postgres: Redacted.Redacted<string> }
@@ -270,7 +270,7 @@ export type Database = { readonly sqlite: string } | { readonly postgres: Redact
  * What a gateway serves: its deployments and named routers, its store and its keys, as plain records
  * (`ProviderConfig.gatewayConfig` reads them from a `provider.json`).
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Models
  */
 export interface Config {
@@ -295,7 +295,7 @@ export interface Config {
  * Why `Options.source` gave no configuration: for a `provider.json`, the `ProviderConfigError` that names every
  * problem of the file, as at start.
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Errors
  */
 export interface SourceError {
@@ -472,7 +472,7 @@ const startError = (description: string, cause: unknown) => new GatewayStartErro
  * The gateway's database could not be opened, migrated or read at start: `database` says which (never a
  * password), `reason` what went wrong.
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Errors
  */
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {

@@ -277,7 +277,7 @@ export interface Service {
    * A router with `affinity` asks for the key a session's last call used, so the provider's prompt cache for that
    * key stays warm. Give the key back with `release`, as a `tryTake`'s.
    *
-   * @since 0.4.0
+   * @since 0.3.0
    */
   readonly tryTakeKey: (keyId: string) => Effect.Effect<Lease | undefined>
   /**

@@ -448,7 +448,7 @@ export const deployments: (
  * `groups`, `context_window` and price; with a `store` section, the breakers are `shared` there (a connected
  * `shared.store` given serves the deployments' limits too). Filter `deployments` for a router over some of them.
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Constructors
  */
 export const routerOptions: (
@@ -470,7 +470,7 @@ export const routerOptions: (
  *   ProviderConfig.routerLayer(config, { strategy: "lowest-latency" }))).pipe(Layer.provide(NodeFileSystem.layer))
  * ```
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Layers
  */
 export const routerLayer: (
@@ -494,7 +494,7 @@ export const routerLayer: (
  * const main = Layer.unwrap(Effect.map(ProviderConfig.namedRouterOptions(config, "main"), Router.layer))
  * ```
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Constructors
  */
 export const namedRouterOptions: (
@@ -507,7 +507,7 @@ export const namedRouterOptions: (
  * What a gateway serves from a configuration (`Gateway.make`'s `config`): every model, the named routers, the
  * `store` section and the `gateway` section's keys.
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Constructors
  */
 export const gatewayConfig: (config: ProviderConfig) => Gateway.Config = internalRouterOptions.gatewayConfig

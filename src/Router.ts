@@ -36,6 +36,7 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "./Budget.js"
@@ -44,6 +45,7 @@ import * as Llm from "./Llm.js"
 import type { LlmError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as Pricing from "./Pricing.js"
+import type * as ProviderConfig from "./ProviderConfig.js"
 import type * as RateLimiter from "./RateLimiter.js"
 import type * as Store from "./Store.js"
 import type * as UsageLedger from "./UsageLedger.js"
@@ -154,7 +156,7 @@ export interface LearnedLimitsOptions {
 /**
  * Session affinity (`Options.affinity`): how long a session stays pinned and how many sessions are kept.
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Models
  */
 export interface AffinityOptions {
@@ -514,3 +516,46 @@ export const layer = <D extends Deployment<unknown, unknown>>(
   Layer.effectContext(
     Effect.map(make(options), (service) => Context.make(Llm.Llm, service).pipe(Context.add(Router, service)))
   )
+
+// The configuration side builds routers from provider.json (`ProviderConfig`); the deprecated entry points below load
+// it when called, so this module never imports it.
+const configSide = Effect.promise(() => import("./internal/providerConfig/routerOptions.js"))
+
+/**
+ * Router options built from a provider.json.
+ *
+ * @deprecated since 0.3.0: use `ProviderConfig.routerOptions`, which this calls. Removed in 0.4.0.
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const fromConfig = (
+  config: ProviderConfig.ProviderConfig,
+  options?: Omit<Options, "deployments">
+): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>> =>
+  Effect.flatMap(configSide, (side) => side.routerOptions(config, options))
+
+/**
+ * A router over every model of a provider.json.
+ *
+ * @deprecated since 0.3.0: use `ProviderConfig.routerLayer`, which this calls. Removed in 0.4.0.
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerConfig = (
+  config: ProviderConfig.ProviderConfig,
+  options?: Omit<Options, "deployments">
+): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> =>
+  Layer.unwrap(Effect.map(configSide, (side) => side.routerLayer(config, options)))
+
+/**
+ * Router options for the router `name` of a provider.json's `router` section.
+ *
+ * @deprecated since 0.3.0: use `ProviderConfig.namedRouterOptions`, which this calls. Removed in 0.4.0.
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const fromConfigNamed = (
+  config: ProviderConfig.ProviderConfig,
+  name: string
+): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>, ProviderConfig.ProviderConfigError> =>
+  Effect.flatMap(configSide, (side) => side.namedRouterOptions(config, name))

@@ -95,7 +95,7 @@ export interface Store {
  * A store's connection: what the shared limiters, key pools, breakers, budgets and cache run their Redis scripts
  * through. `make` builds it; a hand-written `Store` (a wrapper that counts or traces commands, say) gives its own.
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Models
  */
 export interface Connection {
@@ -137,7 +137,7 @@ export interface Connection {
  * A script run with arguments already strings: the number of keys, then the
  * keys and the other arguments, as `Redis.script` lists them.
  *
- * @since 0.4.0
+ * @since 0.3.0
  * @category Models
  */
 export interface Bound<A> {

@@ -3,7 +3,7 @@
  * from (the environment, else the token `serve` keeps in its data directory, for a gateway on this machine), one
  * request with it, and the one error for a gateway that cannot be reached or refuses.
  *
- * @since 0.5.0
+ * @since 0.3.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
@@ -20,7 +20,7 @@ import { UsageError } from "./usage.js"
  * The variable the admin key is read from, never a flag (a flag would show in the process list and the shell's
  * history).
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Constants
  */
 export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
@@ -29,7 +29,7 @@ export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
  * The gateway could not be reached, or refused the request: `status` is its HTTP status when it answered, `detail`
  * its message or the transport's.
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Errors
  */
 export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>()("GatewayRequestError", {

@@ -5,7 +5,7 @@
  * rotated is printed once, alone on stdout's first line, so a script can take it; the rest goes to stderr. A gateway
  * that refuses or cannot be reached is `GatewayRequestError: <its message>` (exit 1).
  *
- * @since 0.5.0
+ * @since 0.3.0
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -198,7 +198,7 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
  * Runs `keys` with its arguments (those after the word `keys`): 0 done, 1 refused or unreachable, 2 bad flags or no
  * admin key in the environment.
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {

@@ -4,7 +4,7 @@
  * from `EFFECT_LLM_ROUTER_ADMIN_KEY` (a gateway without keys, on loopback, needs none), never from a flag, so it stays
  * out of the shell's history and the process list.
  *
- * @since 0.5.0
+ * @since 0.3.0
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -154,7 +154,7 @@ const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
  * Runs `spend` with its arguments (those after the word `spend`): prints the table (or the JSON) on stdout. Gives 2
  * for bad flags, 1 when the gateway cannot be reached or refuses.
  *
- * @since 0.5.0
+ * @since 0.3.0
  * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {

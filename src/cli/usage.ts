@@ -201,7 +201,7 @@ logged as a JSON line on stderr.
 `
 
 /**
- * @since 0.5.0
+ * @since 0.3.0
  * @category Constants
  */
 export const keysUsage = `Usage: ${programName} keys ACTION [options]
@@ -239,7 +239,7 @@ stderr line is "<ErrorTag>: <message>"), 2 bad flags or no admin key.
 `
 
 /**
- * @since 0.5.0
+ * @since 0.3.0
  * @category Constants
  */
 export const spendUsage = `Usage: ${programName} spend [options]
