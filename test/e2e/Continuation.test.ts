@@ -64,7 +64,7 @@ const routed = (
         fallbacks: { [primary]: [{ to: "fallback/sim-large", on: [on] }] }
       }).pipe(Layer.provide(NodeHttpClient.layerUndici))
     )
-    return { llm: Context.get(context, Llm.Llm), router: Context.get(context, Router.Router) }
+    return { llm: Context.get(context, Llm.Llm), router: Context.get(context, Router.Router), simulator }
   })
 
 const textOf = (chunks: ReadonlyArray<ChatChunk.ChatChunk>) =>
@@ -277,6 +277,25 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       )
       const rest = yield* answerTo(run.llm, Message.assistant(run.before), Message.user(instruction))
       expect(run.answer.text).toBe(run.before + rest.text)
+    }))
+
+  it.live("a fallback that refused a prefill (400) is asked by the turn from then on, without a prefill first", () =>
+    Effect.gen(function*() {
+      const { llm, simulator } = yield* routed(
+        "reset=5",
+        (simulator) => anthropic(simulator, "prefill=refuse"),
+        "TransportError"
+      )
+      // The fallback's requests for one broken stream: the prefill refused and the turn, then the turn alone.
+      const requestsFor = Effect.gen(function*() {
+        const before = (yield* simulator.stats).requests
+        const answer = yield* ChatChunk.collect(llm.chatStream(ask))
+        expect(answer.model).toBe("sim-large")
+        // The primary's cut stream is one of them.
+        return (yield* simulator.stats).requests - before - 1
+      })
+      expect(yield* requestsFor).toBe(2)
+      expect(yield* requestsFor).toBe(1)
     }))
 
   it.live("a stalled stream (idle limit) is continued the same way", () =>

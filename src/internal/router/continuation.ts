@@ -6,7 +6,8 @@
  * that says so) gets the text as the start of its own reply; any other gets a
  * continuation turn: the text as an assistant message, then a user message
  * asking for the rest. A prefill the deployment refuses (an
- * `InvalidRequestError`, a 400) is asked again by the turn, in the same attempt.
+ * `InvalidRequestError`, a 400) is asked again by the turn, in the same attempt,
+ * and is not asked by prefill again (`refused`).
  *
  * A turn's reply is checked before any of it is forwarded (`judge`): models
  * asked to go on often start again, or repeat the last sentence first. Such an
@@ -22,8 +23,9 @@ import * as Message from "../../Message.js"
 import { estimateUsage } from "../tokens/estimate.js"
 
 /** What a continuation turn asks after the text already sent. */
-export const instruction = "Your previous message was cut off. Continue it from exactly where it stopped, " +
-  "without repeating any of it and without any preamble."
+export const instruction = "Your previous reply was cut off. Write only the rest of it, starting exactly where " +
+  "it stopped (mid-word if it stopped mid-word): it will be appended to what you wrote. Do not repeat any of it, " +
+  "do not start over, and add no preamble or comment."
 
 /**
  * What a broken stream had sent when it is continued: its text (the router's
@@ -67,14 +69,15 @@ export const send = <A>(
   request: ChatRequest,
   sent: Sent,
   prefill: boolean,
-  attempt: (request: ChatRequest) => Effect.Effect<A, LlmError>
+  attempt: (request: ChatRequest) => Effect.Effect<A, LlmError>,
+  refused: () => void
 ): Effect.Effect<A, LlmError> => {
   if (sent.text === "") return attempt(request)
   if (!prefill || prefillOf(sent.text) === "") return attempt(turn(request, sent))
   return Effect.catchIf(
     attempt(prefilled(request, sent)),
     (error) => error._tag === "InvalidRequestError",
-    () => attempt(turn(request, sent))
+    () => Effect.andThen(Effect.sync(refused), attempt(turn(request, sent)))
   )
 }
 

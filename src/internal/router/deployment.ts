@@ -40,8 +40,11 @@ export interface State extends Strategy.Candidate {
   readonly endpoint: string | undefined
   /** What its client's `embed` takes, when its layer provides the client (`ProviderClient.embeddingInput`). */
   readonly embeddingInput: "none" | "text" | "tokens" | undefined
-  /** Whether a broken stream is continued on it by assistant prefill (`Deployment.prefill`). */
-  readonly prefill: boolean
+  /**
+   * Whether a broken stream is continued on it by assistant prefill (`Deployment.prefill`): learned false once it
+   * refuses one (a 400), for the router's life (a gateway's reload makes a new router).
+   */
+  prefill: boolean
   readonly breaker: Cooldown.Breaker
   /** The breaker in the store (`Options.shared`), which `breaker` mirrors; undefined: in memory. */
   readonly shared: SharedBreaker | undefined

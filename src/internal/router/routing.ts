@@ -286,7 +286,9 @@ export class Routing<A> implements Call, Onward {
     const continuing = this.continuing
     const attempt = continuing === undefined
       ? send(this.routed(state))
-      : Continuation.send(this.routed(state), continuing, state.prefill, send)
+      : Continuation.send(this.routed(state), continuing, state.prefill, send, () => {
+        state.prefill = false
+      })
     const sent = Effect.provideService(
       Telemetry.under(attempt, span),
       RouterCall,
