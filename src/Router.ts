@@ -151,6 +151,15 @@ export interface LearnedLimitsOptions {
   readonly minSamples?: number
   /** The recent streams a limit is learned from, at least `minSamples`. Default 200. */
   readonly window?: number
+  /**
+   * The first-token limit of a deployment's stream before its own is learned, while another deployment or a fallback
+   * could take the call (the last one left is never cut by it); `false`: none. Default 15 seconds: a chat model's
+   * first token comes within a few seconds, so one that has not come by then is better sought elsewhere than waited
+   * for. A router over reasoning models that stream nothing until they answer sets it higher.
+   *
+   * @since 0.3.0
+   */
+  readonly initialFirstToken?: Duration.Input | false
 }
 
 /**

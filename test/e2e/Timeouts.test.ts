@@ -48,7 +48,7 @@ const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 // A router over a primary with `fault` and `limits` (its own policy retrying three
 // times) and a healthy fallback `sim-large`, falling back on TimeoutError, restarting
 // broken streams; `settled`: every deployment's in-flight count and keys back to zero.
-const routed = (fault: string, limits: Record<string, number>) =>
+const routed = (fault: string, limits: Record<string, number>, learnedLimits?: Router.LearnedLimitsOptions) =>
   Effect.gen(function*() {
     const primary = yield* Simulator.make({ fault })
     const healthy = yield* Simulator.make({})
@@ -59,14 +59,18 @@ const routed = (fault: string, limits: Record<string, number>) =>
     const context = yield* Layer.build(
       ProviderConfig.routerLayer(config, {
         midStream: "restart",
-        fallbacks: { "gpt-4o-mini": [{ to: "sim-large", on: ["TimeoutError"] }] }
+        fallbacks: { "gpt-4o-mini": [{ to: "sim-large", on: ["TimeoutError"] }] },
+        ...(learnedLimits === undefined ? {} : { learnedLimits })
       }).pipe(Layer.provide(NodeHttpClient.layerUndici))
     )
     const router = Context.get(context, Router.Router)
-    const settled = Effect.map(router.status, (status) =>
-      Object.values(status.details).every((load) =>
-        load.inFlight === 0 && load.keys.every((key) => key.current === 0)
-      ))
+    const settled = Effect.map(
+      router.status,
+      (status) =>
+        Object.values(status.details).every((load) =>
+          load.inFlight === 0 && load.keys.every((key) => key.current === 0)
+        )
+    )
     return { llm: Context.get(context, Llm.Llm), primary, settled }
   })
 
@@ -152,6 +156,25 @@ describe("timeouts with phases, over loopback", () => {
       expect(yield* primary.requestCount).toBe(1)
       expect(yield* settled).toBe(true)
     }))
+
+  it.live(
+    "through a Router: a fresh deployment whose first token is late (nothing learned of it yet) is left for the " +
+      "fallback at the initial first-token limit; with none, it is waited for",
+    () =>
+      Effect.gen(function*() {
+        // The default initial limit is 15 seconds (`learnedLimits.test.ts`); here 300 ms against a token at 2 s.
+        const late = "first-token=2000"
+        const { llm, primary, settled } = yield* routed(late, {}, { initialFirstToken: "300 millis" })
+        const [answer, millis] = yield* elapsed(ChatChunk.collect(llm.chatStream({ model: "gpt-4o-mini", ...request })))
+        expect(answer.model).toBe("sim-large")
+        expect(millis).toBeLessThan(1_500)
+        expect(yield* primary.requestCount).toBe(1)
+        expect(yield* settled).toBe(true)
+        const patient = yield* routed(late, {}, { initialFirstToken: false })
+        const waited = yield* ChatChunk.collect(patient.llm.chatStream({ model: "gpt-4o-mini", ...request }))
+        expect(waited.model).toBe("gpt-4o-mini")
+      })
+  )
 
   it.live(
     "through a Router: a stalled stream fails its attempt with TimeoutError(idle) and restarts on the " +

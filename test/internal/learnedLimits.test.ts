@@ -13,9 +13,15 @@ const settingsArb = fc.record({
   floorMillis: fc.integer({ min: 0, max: 10_000 }),
   minSamples: fc.integer({ min: 1, max: 50 })
 }).chain((settings) =>
-  fc.integer({ min: settings.minSamples, max: 300 }).map((window): LearnedLimits.Settings => ({ ...settings, window }))
+  fc.integer({ min: settings.minSamples, max: 300 }).map((window): LearnedLimits.Settings => ({
+    ...settings,
+    window,
+    initialFirstTokenMillis: undefined
+  }))
 )
 const latency = fc.double({ min: 0, max: 120_000, noNaN: true })
+// The call has no other deployment to go to.
+const nowhere = () => false
 
 describe("learned limits", () => {
   it("none before minSamples streams, then never under the floor", () =>
@@ -25,7 +31,7 @@ describe("learned limits", () => {
         streams.forEach(([first, gap], i) => {
           learned.firstChunk.add(first)
           learned.gap.add(gap)
-          const limits = learned.limits()
+          const limits = learned.limits(nowhere)
           if (i + 1 < settings.minSamples) return assert.isUndefined(limits)
           assert(limits !== undefined)
           assert.isAtLeast(limits.firstToken!, settings.floorMillis)
@@ -40,7 +46,7 @@ describe("learned limits", () => {
     fc.assert(fc.property(settingsArb, fc.array(latency, { minLength: 1, maxLength: 400 }), (settings, samples) => {
       const learned = new LearnedLimits.Learned(settings)
       samples.forEach((sample) => learned.firstChunk.add(sample))
-      const firstToken = learned.limits()?.firstToken
+      const firstToken = learned.limits(nowhere)?.firstToken
       if (samples.length < settings.minSamples) return assert.isUndefined(firstToken)
       const slowest = Math.max(...samples.slice(-settings.window))
       assert.isAtMost(firstToken!, Math.max(settings.floorMillis, slowest * settings.factor))
@@ -50,16 +56,34 @@ describe("learned limits", () => {
     fc.assert(fc.property(settingsArb, fc.array(latency, { maxLength: 400 }), latency, (settings, before, steady) => {
       const learned = new LearnedLimits.Learned(settings)
       before.forEach((sample) => learned.firstChunk.add(sample))
-      learned.limits()
+      learned.limits(nowhere)
       for (let i = 0; i < settings.window; i++) learned.firstChunk.add(steady)
-      assert.strictEqual(learned.limits()?.firstToken, Math.max(settings.floorMillis, steady * settings.factor))
+      assert.strictEqual(learned.limits(nowhere)?.firstToken, Math.max(settings.floorMillis, steady * settings.factor))
     })))
 
   it("the quantile is of the window's samples: a 0.5 quantile of 1..100 is 50", () => {
-    const learned = new LearnedLimits.Learned({ quantile: 0.5, factor: 1, floorMillis: 0, minSamples: 1, window: 100 })
+    const learned = new LearnedLimits.Learned({
+      quantile: 0.5,
+      factor: 1,
+      floorMillis: 0,
+      minSamples: 1,
+      window: 100,
+      initialFirstTokenMillis: undefined
+    })
     for (let i = 100; i >= 1; i--) learned.firstChunk.add(i)
-    assert.strictEqual(learned.limits()?.firstToken, 50)
-    assert.isUndefined(learned.limits()?.idle)
+    assert.strictEqual(learned.limits(nowhere)?.firstToken, 50)
+    assert.isUndefined(learned.limits(nowhere)?.idle)
+  })
+
+  it("before its first-token limit is learned, an attempt that could go elsewhere has the initial one; the last none", () => {
+    const learned = new LearnedLimits.Learned(LearnedLimits.resolve(undefined)!)
+    assert.deepStrictEqual(learned.limits(() => true), { headers: 15_000, firstToken: 15_000, idle: undefined })
+    assert.isUndefined(learned.limits(nowhere))
+    // Once learned, its own, wherever the call could go.
+    for (let i = 0; i < 20; i++) learned.firstChunk.add(1_000)
+    assert.strictEqual(learned.limits(() => true)?.firstToken, 4_000)
+    const off = new LearnedLimits.Learned(LearnedLimits.resolve({ initialFirstToken: false })!)
+    assert.isUndefined(off.limits(() => true))
   })
 
   it("resolves the defaults, and off is off", () => {

@@ -55,7 +55,8 @@ export const RouterEntry = Schema.Struct({
       factor: optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
       floor: optional(DurationEntry),
       min_samples: optional(PositiveInt),
-      window: optional(PositiveInt)
+      window: optional(PositiveInt),
+      initial_first_token: optional(Schema.Union([Schema.Literal(false), DurationEntry]))
     })
   ])),
   /** The address of requests that name no model. */
@@ -141,7 +142,10 @@ const learnedLimits = (entry: NonNullable<RouterEntry["learned_limits"]>): Learn
     ...(entry.factor !== undefined ? { factor: entry.factor } : {}),
     ...(entry.floor !== undefined ? { floor: duration(entry.floor) } : {}),
     ...(entry.min_samples !== undefined ? { minSamples: entry.min_samples } : {}),
-    ...(entry.window !== undefined ? { window: entry.window } : {})
+    ...(entry.window !== undefined ? { window: entry.window } : {}),
+    ...(entry.initial_first_token !== undefined
+      ? { initialFirstToken: entry.initial_first_token === false ? false : duration(entry.initial_first_token) }
+      : {})
   }
 
 const toOptions = (entry: RouterEntry): Omit<Options, "deployments"> => {

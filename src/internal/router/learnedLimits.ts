@@ -22,9 +22,18 @@ export interface Settings {
   readonly floorMillis: number
   readonly minSamples: number
   readonly window: number
+  /** The first-token limit before one is learned, while the call could go elsewhere; undefined: none. */
+  readonly initialFirstTokenMillis: number | undefined
 }
 
-export const defaults = { quantile: 0.99, factor: 4, floorMillis: 2_000, minSamples: 20, window: 200 } as const
+export const defaults = {
+  quantile: 0.99,
+  factor: 4,
+  floorMillis: 2_000,
+  minSamples: 20,
+  window: 200,
+  initialFirstTokenMillis: 15_000
+} as const
 
 /** The settings of valid options; `undefined` when learning is off. */
 export const resolve = (options: LearnedLimitsOptions | false | undefined): Settings | undefined => {
@@ -36,7 +45,12 @@ export const resolve = (options: LearnedLimitsOptions | false | undefined): Sett
       ? defaults.floorMillis
       : Duration.toMillis(Duration.fromInputUnsafe(options.floor)),
     minSamples: options?.minSamples ?? defaults.minSamples,
-    window: options?.window ?? Math.max(defaults.window, options?.minSamples ?? defaults.minSamples)
+    window: options?.window ?? Math.max(defaults.window, options?.minSamples ?? defaults.minSamples),
+    initialFirstTokenMillis: options?.initialFirstToken === false
+      ? undefined
+      : options?.initialFirstToken === undefined
+      ? defaults.initialFirstTokenMillis
+      : Duration.toMillis(Duration.fromInputUnsafe(options.initialFirstToken))
   }
 }
 
@@ -91,9 +105,14 @@ export class Learned {
     return quantile === undefined ? undefined : Math.max(this.settings.floorMillis, quantile * this.settings.factor)
   }
 
-  /** What a stream's attempt is told; `undefined` while nothing is learned. */
-  limits(): PhaseLimits | undefined {
-    const firstToken = this.limit(this.firstChunk)
+  /**
+   * What a stream's attempt is told; `undefined` while nothing is learned. Before its first-token limit is learned,
+   * an attempt the call could leave for another deployment (`elsewhere`) has the initial one.
+   */
+  limits(elsewhere: () => boolean): PhaseLimits | undefined {
+    const initial = this.settings.initialFirstTokenMillis
+    const firstToken = this.limit(this.firstChunk) ??
+      (initial !== undefined && elsewhere() ? initial : undefined)
     const idle = this.limit(this.gap)
     if (firstToken === undefined && idle === undefined) return undefined
     // The headers come before the first chunk: its limit bounds them too.

@@ -265,7 +265,7 @@ export class Routing<A> implements Call, Onward {
     taken: Affinity.TakenKey | undefined
   ): RouterCall {
     const call = this.call
-    const limits = this.sender.held ? state.learned?.limits() : undefined
+    const limits = this.sender.held ? state.learned?.limits(() => this.elsewhere("TimeoutError")) : undefined
     const adjusted = (probe && !call.oneAttempt) || (span !== undefined && !call.inAttemptSpan) || limits !== undefined
       ? {
         ...call,

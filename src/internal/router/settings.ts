@@ -133,6 +133,10 @@ const invalidLearning = (options: Options["learnedLimits"]): OptionsError | unde
     ? undefined
     : Invalid.duration("Router", "learnedLimits.floor", options.floor)
   if (floor !== undefined) return floor
+  const initial = options.initialFirstToken === undefined || options.initialFirstToken === false
+    ? undefined
+    : Invalid.duration("Router", "learnedLimits.initialFirstToken", options.initialFirstToken)
+  if (initial !== undefined) return initial
   const minSamples = options.minSamples ?? LearnedLimits.defaults.minSamples
   const samples = Invalid.positive("Router", "learnedLimits.minSamples", minSamples, { integer: true })
   if (samples !== undefined) return samples

@@ -70,7 +70,8 @@ export const statusOf = (details: Readonly<Record<string, DeploymentLoad>>): Sta
 const learnedOf = (state: State): DeploymentLoad["learnedLimits"] => {
   const learned = state.learned
   if (learned === undefined) return null
-  const limits = learned.limits()
+  // What it has learned itself: the initial first-token limit is no figure of its own.
+  const limits = learned.limits(() => false)
   return {
     firstTokenMillis: limits?.firstToken === undefined ? null : Math.round(limits.firstToken),
     idleMillis: limits?.idle === undefined ? null : Math.round(limits.idle),
