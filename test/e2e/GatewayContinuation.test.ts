@@ -1,5 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk"
 import { expect, layer } from "@effect/vitest"
+import { GoogleGenAI } from "@google/genai"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -20,6 +21,7 @@ class Fixture extends Context.Service<Fixture, {
   readonly gateway: Gateway.Service
   readonly openAi: OpenAI
   readonly anthropic: Anthropic
+  readonly google: GoogleGenAI
   readonly lines: ReadonlyArray<string>
 }>()("test/GatewayContinuationFixture") {}
 
@@ -96,7 +98,13 @@ const fixture = Layer.effect(
       gateway,
       lines,
       openAi: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 }),
-      anthropic: new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 })
+      anthropic: new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 }),
+      // Google's clients add `/v1beta/...` to the host's root.
+      google: new GoogleGenAI({
+        apiKey: "unused",
+        apiVersion: "v1beta",
+        httpOptions: { baseUrl: new URL(gateway.url).origin, retryOptions: { attempts: 1 } }
+      })
     }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
@@ -395,6 +403,33 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             }).finalMessage().then(() => undefined, (error: unknown) => error)
           )
           expect(raised).toBeInstanceOf(Error)
+        })
+    )
+
+    it.effect(
+      "@google/genai: a fallback that starts again gives one answer; one that answers in other words raises",
+      () =>
+        Effect.gen(function*() {
+          const { google, openAi } = yield* Fixture
+          const { before } = yield* split(openAi, "cut-then-chat")
+          const streamedText = (model: string) =>
+            promise(async () => {
+              let text = ""
+              try {
+                const stream = await google.models.generateContentStream({ model, contents: question })
+                for await (const chunk of stream) text += chunk.text ?? ""
+                return { text, error: undefined }
+              } catch (error) {
+                return { text, error }
+              }
+            })
+          const restarted = yield* streamedText("cut-then-restarting")
+          expect(restarted.error).toBeUndefined()
+          expect(restarted.text.startsWith(before)).toBe(true)
+          expect(once(restarted.text, before)).toBe(true)
+          const reworded = yield* streamedText("cut-then-rewording")
+          expect(reworded.error).toBeInstanceOf(Error)
+          expect(reworded.text).toBe(before)
         })
     )
 
