@@ -259,8 +259,9 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
 
 /**
  * Where a gateway keeps the keys and teams made at run time, the spend ledger and the request log: a SQLite file
- * (created when missing, with its directory), or a Postgres server several instances share (`postgres://` URL).
- * Opened at start and its schema brought up to date; a database made by a newer version is refused.
+ * (created when missing, with its directory), or a Postgres server several instances share (`postgres://` URL;
+ * it needs the optional peer dependency `@effect/sql-pg` installed, and the start fails with `DatabaseError` naming
+ * it when it is not). Opened at start and its schema brought up to date; a database made by a newer version is refused.
  * @since 0.3.0
  * @category Models
  */

@@ -228,6 +228,30 @@ describe("the packed package", () => {
       })
   )
 
+  it.live(
+    "installs without the optional @effect/sql-pg; a gateway on Postgres then refuses to start, naming the package",
+    () =>
+      Effect.gen(function*() {
+        expect(fs.existsSync(path.join(app(), "node_modules", "@effect", "sql-pg"))).toBe(false)
+        expect(fs.existsSync(path.join(app(), "node_modules", "pg"))).toBe(false)
+        const config = path.join(app(), "provider.json")
+        fs.writeFileSync(
+          config,
+          JSON.stringify({
+            sim: [{ model_name: "gpt-4o-mini", base_url: "http://127.0.0.1:1/v1", api_keys: ["sk-packed-test-key"] }],
+            store: { sql: "postgres://packed:secret-password@127.0.0.1:1/gateway" }
+          })
+        )
+        const bin = path.join(app(), "node_modules", ".bin", "effect-llm-router")
+        const serve = yield* nodeInApp([bin, "serve", "--config", config, "--port", "0"])
+        expect({ code: serve.code, stdout: serve.stdout }).toEqual({ code: 1, stdout: "" })
+        expect(serve.stderr).toContain(
+          "Postgres needs the optional package @effect/sql-pg, which is not installed (npm install @effect/sql-pg)"
+        )
+        expect(serve.stderr).not.toContain("secret-password")
+      })
+  )
+
   const oldNodeTitle = oldNode === undefined
     ? "on an old Node (skipped: none older than 22 on the PATH)"
     : "on an old Node"

@@ -1,6 +1,7 @@
 /**
  * The gateway's database, where keys and teams made at run time, the spend ledger and the request log are kept:
- * a SQLite file (`node:sqlite`, `sqlite.ts`), or a Postgres server (`@effect/sql-pg`) that several instances share.
+ * a SQLite file (`node:sqlite`, `sqlite.ts`), or a Postgres server (`@effect/sql-pg`, an optional peer dependency
+ * loaded only then) that several instances share.
  * `connect` opens it for the scope and brings its schema up to date (`migrations.ts`, through `effect/sql`'s
  * `Migrator`: on Postgres under a table lock, so instances starting together migrate once; on SQLite the one that
  * loses the race for the file's write lock migrates again after the winner); a database whose schema
@@ -34,9 +35,18 @@ const client = (database: Database) =>
       }),
       Sqlite.make(database.sqlite)
     )
-    // Loaded only here: a gateway on SQLite does not load the Postgres client.
+    // Loaded only here: a gateway on SQLite does not load the Postgres client, nor need it installed.
     : Effect.flatMap(
-      Effect.promise(() => import("@effect/sql-pg/PgClient")),
+      Effect.tryPromise({
+        try: () => import("@effect/sql-pg/PgClient"),
+        catch: (cause) =>
+          new DatabaseError({
+            database: describe(database),
+            reason: "Postgres needs the optional package @effect/sql-pg, which is not installed " +
+              "(npm install @effect/sql-pg)",
+            cause
+          })
+      }),
       (PgClient) => PgClient.make({ url: database.postgres, connectTimeout })
     )
 
@@ -58,7 +68,10 @@ export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, 
   Effect.gen(function*() {
     const where = describe(database)
     const failed = (reason: string) => (cause: unknown) => new DatabaseError({ database: where, reason, cause })
-    const sql = yield* Effect.mapError(client(database), failed("it could not be opened"))
+    const sql = yield* Effect.mapError(
+      client(database),
+      (error) => error._tag === "DatabaseError" ? error : failed("it could not be opened")(error)
+    )
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
       Effect.retry({ while: contended, schedule: lockWait, times: 20 }),
