@@ -1,27 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import {
-  Budget,
-  CacheStore,
-  KeyPool,
-  Llm,
-  LlmError,
-  Message,
-  ProviderConfig,
-  RateLimiter,
-  Store
-} from "effect-llm-router"
-import { LlmTest } from "effect-llm-router/testing"
+import { Budget, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import { connect, createServer, type Socket } from "node:net"
 import { createClient } from "redis"
 import * as Leases from "../src/internal/store/leases.js"
 import { type Grant, overRunBound, overWindowBound, slackThatFails } from "./utils/bucketBound.js"
@@ -29,6 +16,7 @@ import { eventually } from "./utils/eventually.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { stallWithin, undisturbed, withLoopStalls } from "./utils/loopStalls.js"
 import { expectOptionsError } from "./utils/optionsError.js"
+import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected, instance, mortal, onInstances, untilShared } from "./utils/sharedStore.js"
 
@@ -75,51 +63,6 @@ const rawClient = (url: string) =>
       return client
     }),
     (client) => Effect.promise(() => client.close())
-  )
-
-/**
- * A TCP proxy in front of Redis whose replies can be held back (`pause`) and
- * let through again (`resume`): a Redis that stops answering without closing.
- */
-const pausableProxy = (port: number) =>
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      new Promise<{ url: string; pause: () => void; resume: () => void; close: () => void }>((resolve) => {
-        let paused = false
-        const held: Array<() => void> = []
-        const sockets = new Set<Socket>()
-        const server = createServer((client) => {
-          const upstream = connect(port, "127.0.0.1")
-          sockets.add(client).add(upstream)
-          client.pipe(upstream)
-          upstream.on("data", (chunk) => paused ? held.push(() => client.write(chunk)) : client.write(chunk))
-          const end = () => {
-            client.destroy()
-            upstream.destroy()
-          }
-          client.on("error", end).on("close", end)
-          upstream.on("error", end).on("close", end)
-        })
-        server.listen(0, "127.0.0.1", () => {
-          const address = server.address()
-          resolve({
-            url: `redis://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`,
-            pause: () => {
-              paused = true
-            },
-            resume: () => {
-              paused = false
-              for (const write of held.splice(0)) write()
-            },
-            close: () => {
-              for (const socket of sockets) socket.destroy()
-              server.close()
-            }
-          })
-        })
-      })
-    ),
-    (proxy) => Effect.sync(proxy.close)
   )
 
 const rateLimited = (retryAfter?: Duration.Input) =>
@@ -818,38 +761,6 @@ describe("Store: limits shared through a real redis-server", () => {
         expect((yield* Effect.flip(other.check({ estimate: 0.1 })))._tag).toBe("NoCapacityError")
         yield* open.check({ estimate: 0.25 })
         expect((yield* Effect.flip(open.check({ estimate: 0.01 })))._tag).toBe("BudgetExceededError")
-      }),
-    30_000
-  )
-
-  it.live(
-    "a shared cache store: a reply one instance stores, another reads, until its time to live; Redis away is a " +
-      "CacheStoreError",
-    () =>
-      Effect.gen(function*() {
-        const { redis } = yield* connectedStore()
-        const [first, second] = yield* onInstances(redis.url, 2, (store) =>
-          Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: "replies" })))
-        const reply = LlmTest.reply("Paris", {
-          usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 },
-          reasoning: "think"
-        })
-        // Two seconds to live: the reads below come well within it, however loaded the machine.
-        yield* first!.set("capital", reply, "2 seconds")
-        yield* first!.set("other", LlmTest.reply("Rome"), "1 minute")
-        const read = yield* second!.get("capital")
-        expect(Option.getOrUndefined(read)).toEqual(reply)
-        expect(yield* second!.size).toBe(2)
-        expect(yield* second!.delete("other")).toBe(true)
-        expect(yield* first!.delete("other")).toBe(false)
-        // Slept after the set: past its time to live on Redis' clock too.
-        yield* Effect.sleep("2100 millis")
-        expect(yield* second!.get("capital")).toStrictEqual(Option.none())
-        expect(yield* first!.size).toBe(0)
-
-        yield* redis.stop
-        const failed = yield* Effect.flip(second!.get("capital"))
-        expect(failed).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
       }),
     30_000
   )

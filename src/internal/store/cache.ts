@@ -67,11 +67,11 @@ export const make = (shared: Store.Shared): Service => {
       ),
     set: (key, value, ttl) =>
       Effect.mapError(
-        connection.eval(setScript)(
+        Effect.asVoid(connection.eval(setScript)(
           [entry(key), index],
           encode(value),
           Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl))))
-        ),
+        )),
         failed("set")
       ),
     delete: (key) =>

@@ -1,0 +1,53 @@
+/**
+ * A TCP proxy in front of a redis-server whose replies can be held back (`pause`) and let through again (`resume`):
+ * a Redis that stops answering without closing its connections.
+ */
+import * as Effect from "effect/Effect"
+import { connect, createServer, type Socket } from "node:net"
+
+export interface RedisProxy {
+  readonly url: string
+  readonly pause: () => void
+  readonly resume: () => void
+}
+
+export const pausableProxy = (port: number) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<RedisProxy & { readonly close: () => void }>((resolve) => {
+        let paused = false
+        const held: Array<() => void> = []
+        const sockets = new Set<Socket>()
+        const server = createServer((client) => {
+          const upstream = connect(port, "127.0.0.1")
+          sockets.add(client).add(upstream)
+          client.pipe(upstream)
+          upstream.on("data", (chunk) => paused ? held.push(() => client.write(chunk)) : client.write(chunk))
+          const end = () => {
+            client.destroy()
+            upstream.destroy()
+          }
+          client.on("error", end).on("close", end)
+          upstream.on("error", end).on("close", end)
+        })
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          resolve({
+            url: `redis://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`,
+            pause: () => {
+              paused = true
+            },
+            resume: () => {
+              paused = false
+              for (const write of held.splice(0)) write()
+            },
+            close: () => {
+              for (const socket of sockets) socket.destroy()
+              server.close()
+            }
+          })
+        })
+      })
+    ),
+    (proxy) => Effect.sync(proxy.close)
+  )
