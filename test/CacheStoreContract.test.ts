@@ -13,6 +13,7 @@ import { connected, untilShared } from "./utils/sharedStore.js"
 cacheStoreContract({
   name: "memory",
   clock: "test",
+  server: false,
   connect: Effect.sync(() => {
     const stores = new Map<string, CacheStore.Service>()
     return {
@@ -32,6 +33,7 @@ cacheStoreContract({
 cacheStoreContract({
   name: "Redis",
   clock: "live",
+  server: true,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
     const proxy = yield* pausableProxy(redis.port)

@@ -40,6 +40,8 @@ export interface CacheBackend {
   readonly name: string
   /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
   readonly clock: "test" | "live"
+  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
+  readonly server: boolean
   readonly connect: Effect.Effect<Backend, never, Scope.Scope>
 }
 
@@ -162,7 +164,7 @@ export const cacheStoreContract = (backend: CacheBackend) => {
       60_000
     )
 
-    if (backend.clock === "live") {
+    if (backend.server) {
       it.live(
         "down: each operation fails with a CacheStoreError naming it; back up, empty, it serves again",
         () =>

@@ -1,0 +1,217 @@
+/**
+ * The contract every backend of a `Budget` keeps, run against each (`test/BudgetContract.test.ts`): a check reserves
+ * its estimate and a charge replaces it with the cost, once, seen by every instance; a check that would pass a limit
+ * fails naming it; a window's spend does not count in the next; concurrent checks are granted exactly what is left;
+ * and, for a backend on a server, the server down and back. A new backend is one more `budgetContract(...)` line there.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import type { Budget } from "effect-llm-router"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as fc from "fast-check"
+import { windowAt } from "../../src/internal/budget/window.js"
+
+/** A limit of the contract: the backend names its scope (one of its own for each call of `instances`). */
+export interface ContractLimit {
+  readonly limit: number
+  readonly period: Budget.Period
+}
+
+/** A backend's server going away and coming back. */
+export interface Faults {
+  /** Takes the server down and waits until it is. */
+  readonly stop: Effect.Effect<void>
+  /** Brings it back (a Redis empty, a database with its data) and waits until it accepts connections. */
+  readonly start: Effect.Effect<void>
+}
+
+/** One test's backend. */
+export interface Backend {
+  /** Two instances' budgets over `limits`, which apply to every call, in a namespace no other call shares. */
+  readonly instances: (
+    limits: ReadonlyArray<ContractLimit>
+  ) => Effect.Effect<readonly [Budget.Service, Budget.Service]>
+  /** Lets time pass as the backend sees it. */
+  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
+  /** A period the test waits past. */
+  readonly shortPeriod: Duration.Input
+  readonly faults: Faults | undefined
+}
+
+export interface BudgetBackend {
+  readonly name: string
+  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
+  readonly clock: "test" | "live"
+  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
+  readonly server: boolean
+  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
+}
+
+// A window of a hundred years: no clock crosses its end during a run.
+const long = "36500 days"
+
+const levels = (budget: Budget.Service) =>
+  Effect.map(budget.status, ([status]) => ({ spent: status!.spent, reserved: status!.reserved }))
+
+interface Batch {
+  /** Calls checked at once, each of `estimate`, each on the instance it names. */
+  readonly calls: ReadonlyArray<0 | 1>
+  readonly estimate: number
+  /** The cost each granted call is charged, as a share of its estimate (whole dollars, rounded down). */
+  readonly shares: ReadonlyArray<number>
+  readonly readOn: 0 | 1
+}
+
+const on = fc.constantFrom(0 as const, 1 as const)
+// Whole dollars: every backend sums them exactly, so a model can say what each must read.
+const batches: fc.Arbitrary<ReadonlyArray<Batch>> = fc.array(
+  fc.record({
+    calls: fc.array(on, { minLength: 1, maxLength: 6 }),
+    estimate: fc.integer({ min: 1, max: 4 }),
+    shares: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 6, maxLength: 6 }),
+    readOn: on
+  }),
+  { minLength: 1, maxLength: 6 }
+)
+
+const faultsOf = (backend: Backend): Faults => {
+  if (backend.faults === undefined) throw new Error("a backend on a server gives its faults")
+  return backend.faults
+}
+
+export const budgetContract = (backend: BudgetBackend) => {
+  const test = backend.clock === "test" ? it.effect : it.live
+  describe(`Budget contract: ${backend.name}`, () => {
+    test(
+      "a check reserves its estimate and a charge replaces it with the cost, once; the other instance sees both",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const [first, second] = yield* instances([{ limit: 10, period: long }])
+          const reservation = yield* first.check({ estimate: 4 })
+          expect(yield* levels(second)).toEqual({ spent: 0, reserved: 4 })
+          yield* first.charge(reservation, 3)
+          expect(yield* levels(second)).toEqual({ spent: 3, reserved: 0 })
+          yield* first.charge(reservation, 5)
+          expect(yield* levels(second)).toEqual({ spent: 3, reserved: 0 })
+          // No cost known: the estimate is the cost.
+          yield* second.charge(yield* second.check({ estimate: 2 }), undefined)
+          expect(yield* levels(first)).toEqual({ spent: 5, reserved: 0 })
+        }),
+      30_000
+    )
+
+    test(
+      "a check that would pass a limit fails naming it, what is committed of it and its window's end",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const [first, second] = yield* instances([{ limit: 10, period: long }])
+          yield* first.check({ estimate: 6 })
+          const now = yield* Clock.currentTimeMillis
+          const refused = yield* Effect.flip(second.check({ estimate: 5, model: "gpt-4o", provider: "openai" }))
+          expect(refused).toMatchObject({
+            _tag: "BudgetExceededError",
+            limit: 10,
+            spent: 6,
+            estimate: 5,
+            model: "gpt-4o",
+            provider: "openai",
+            periodEnd: windowAt(long, now).end
+          })
+          // What is left is granted to the cent.
+          yield* second.check({ estimate: 4 })
+          expect(yield* levels(first)).toEqual({ spent: 0, reserved: 10 })
+          const [none] = yield* instances([{ limit: 0, period: long }])
+          expect((yield* Effect.flip(none.check({ estimate: 0 })))._tag).toBe("BudgetExceededError")
+        }),
+      30_000
+    )
+
+    test(
+      "a window's spend does not count in the next",
+      () =>
+        Effect.gen(function*() {
+          const { elapse, instances, shortPeriod } = yield* backend.connect
+          const [first, second] = yield* instances([{ limit: 10, period: shortPeriod }])
+          yield* first.charge(yield* first.check({ estimate: 8 }), 8)
+          expect((yield* Effect.flip(second.check({ estimate: 5 })))._tag).toBe("BudgetExceededError")
+          yield* elapse(Duration.sum(Duration.fromInputUnsafe(shortPeriod), Duration.millis(100)))
+          yield* second.charge(yield* second.check({ estimate: 5 }), 5)
+          expect(yield* levels(first)).toEqual({ spent: 5, reserved: 0 })
+        }),
+      30_000
+    )
+
+    test(
+      "concurrent checks from two instances are granted exactly what is left; the charges add up",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const run = (limit: number, plan: ReadonlyArray<Batch>) =>
+            Effect.gen(function*() {
+              const budgets = yield* instances([{ limit, period: long }])
+              let spent = 0
+              for (const batch of plan) {
+                const outcomes = yield* Effect.forEach(
+                  batch.calls,
+                  (instance) =>
+                    Effect.result(
+                      Effect.map(budgets[instance].check({ estimate: batch.estimate }), (r) => ({ r, instance }))
+                    ),
+                  { concurrency: "unbounded" }
+                )
+                const granted = outcomes.flatMap((outcome) => outcome._tag === "Success" ? [outcome.success] : [])
+                const left = Math.max(0, Math.floor((limit - spent) / batch.estimate))
+                expect(granted.length).toBe(spent >= limit ? 0 : Math.min(batch.calls.length, left))
+                for (const [index, { instance, r }] of granted.entries()) {
+                  const cost = Math.floor(batch.estimate * batch.shares[index]!)
+                  yield* budgets[instance].charge(r, cost)
+                  spent += cost
+                }
+                expect(yield* levels(budgets[batch.readOn])).toEqual({ spent, reserved: 0 })
+              }
+            })
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.integer({ min: 1, max: 20 }),
+                batches,
+                (limit, plan) => Effect.runPromise(run(limit, plan))
+              ),
+              { numRuns: 20 }
+            )
+          )
+        }),
+      120_000
+    )
+
+    if (backend.server) {
+      it.live(
+        "down: a check fails with NoCapacityError, never passing a limit; back, it serves again",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const faults = faultsOf(connected)
+            const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
+            yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            yield* faults.stop
+            expect((yield* Effect.flip(second.check({ estimate: 1 })))._tag).toBe("NoCapacityError")
+            yield* faults.start
+            // The first calls after the return may find connections the restart broke.
+            const again = yield* Effect.retry(second.check({ estimate: 1 }), {
+              while: (error) => error._tag === "NoCapacityError",
+              schedule: Schedule.spaced("100 millis"),
+              times: 100
+            })
+            yield* second.charge(again, 1)
+            expect(yield* levels(first)).toEqual({ spent: 3, reserved: 0 })
+          }),
+        60_000
+      )
+    }
+  })
+}
