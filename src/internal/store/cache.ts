@@ -67,11 +67,13 @@ export const make = (shared: Store.Shared): Service => {
       ),
     set: (key, value, ttl) =>
       Effect.mapError(
-        Effect.asVoid(connection.eval(setScript)(
-          [entry(key), index],
-          encode(value),
-          Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl))))
-        )),
+        Effect.asVoid(
+          connection.eval(setScript)(
+            [entry(key), index],
+            encode(value),
+            Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl))))
+          )
+        ),
         failed("set")
       ),
     delete: (key) =>
