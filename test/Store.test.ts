@@ -4,10 +4,12 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Redis from "effect/persistence/Redis"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { createClient } from "redis"
 import * as Leases from "../src/internal/store/leases.js"
@@ -777,6 +779,31 @@ describe("Store: limits shared through a real redis-server", () => {
       yield* Effect.scoped(limiter.consume())
       return { proxy, store, limiter }
     })
+
+  it.effect(
+    "a command's wait is kept on the Clock: under TestClock, a silent Redis fails it once commandTimeout has passed " +
+      "there, not a millisecond before",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const proxy = yield* pausableProxy(redis.port)
+        const store = yield* instance(proxy.url, { commandTimeout: "2 seconds" })
+        yield* TestClock.withLive(untilShared(store))
+        proxy.pause()
+        const waiting = yield* Effect.forkChild(store.connection.send<string>("PING"), { startImmediately: true })
+        yield* TestClock.adjust("1999 millis")
+        expect(waiting.pollUnsafe()).toBeUndefined()
+        yield* TestClock.adjust("1 millis")
+        // Failed by then: no real time passed, no timer of its own waited.
+        const exit = waiting.pollUnsafe()
+        expect(exit !== undefined && Exit.isFailure(exit)).toBe(true)
+        const failed = yield* Effect.flip(Fiber.join(waiting))
+        expect(failed).toMatchObject({ _tag: "StoreUnavailableError", reason: "no reply within 2000 ms" })
+        proxy.resume()
+        expect(yield* store.connection.send<string>("PING")).toBe("PONG")
+      }),
+    30_000
+  )
 
   it.live(
     "a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it " +

@@ -7,9 +7,10 @@
  * Scripts are `effect/persistence` `Redis.script` descriptors, run here by
  * `EVALSHA` of their SHA1 (computed once), and by `EVAL` when Redis does not
  * know them yet. Each command is bounded by `commandTimeout`, kept by the
- * store (one timer for all the commands in flight, `InFlight`) instead of
- * node-redis' own per-command timeout (an `AbortSignal.timeout` each, firing
- * after the reply too, which costs more than the command itself:
+ * store on the `Clock`'s watchdog as every other bound is (one bound for all
+ * the commands in flight, `InFlight`: `TestClock` moves it in tests) instead
+ * of node-redis' own per-command timeout (an `AbortSignal.timeout` each,
+ * firing after the reply too, which costs more than the command itself:
  * docs/performance.md).
  */
 import type * as NodeRedis from "@effect/platform-node/NodeRedis"
@@ -27,6 +28,7 @@ import { createHash } from "node:crypto"
 import type * as Store from "../../Store.js"
 import type { Bound, Connection } from "../../Store.js"
 import { publishMillis, StoreUnavailableError } from "../../Store.js"
+import { type Bound as WatchedBound, type Watchdog, watchdogOf } from "../time/watchdog.js"
 import { argsOf } from "./script.js"
 
 // Host and port only: a URL may hold a password.
@@ -87,21 +89,23 @@ class Sent {
 }
 
 // A connection's commands waiting for their replies, in the order sent (so
-// by deadline), each failed `millis` after it was sent: one timer, for the
-// oldest's deadline, instead of one a command.
+// by deadline), each failed `millis` after it was sent: one bound on the
+// `Clock`'s watchdog, looked at when the oldest is due, instead of one a
+// command; none while nothing is in flight.
 class InFlight {
   first: Sent | undefined = undefined
   last: Sent | undefined = undefined
-  timer: ReturnType<typeof setTimeout> | undefined = undefined
-  constructor(readonly millis: number, readonly noReply: string) {}
+  release: (() => void) | undefined = undefined
+  expiring = false
+  constructor(readonly watchdog: Watchdog, readonly millis: number, readonly noReply: string) {}
   add(sent: Sent) {
-    sent.due = performance.now() + this.millis
+    sent.due = this.watchdog.clock.currentTimeMillisUnsafe() + this.millis
     sent.linked = true
     sent.prev = this.last
     if (this.last === undefined) this.first = sent
     else this.last.next = sent
     this.last = sent
-    this.timer ??= setTimeout(this.expire, this.millis)
+    this.release ??= this.watchdog.keep(this.bound, noop)
   }
   remove(sent: Sent) {
     if (!sent.linked) return
@@ -112,20 +116,26 @@ class InFlight {
     else sent.next.prev = sent.prev
     sent.prev = undefined
     sent.next = undefined
-    if (this.first === undefined && this.timer !== undefined) {
-      clearTimeout(this.timer)
-      this.timer = undefined
+    // While the bound is being looked at, it ends itself (`expire`).
+    if (this.first === undefined && this.release !== undefined && !this.expiring) {
+      this.release()
+      this.release = undefined
     }
   }
-  // Fails the commands past their deadline, oldest first; the timer then waits for the next one's.
-  readonly expire = () => {
-    this.timer = undefined
-    const now = performance.now()
-    while (this.first !== undefined && this.first.due <= now) this.first.end(undefined, this.noReply)
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = this.first === undefined ? undefined : setTimeout(this.expire, this.first.due - now)
+  // Fails the commands past their deadline, oldest first; then the next one's deadline, or the bound ends.
+  readonly bound: WatchedBound<"idle"> = {
+    check: (now) => {
+      this.expiring = true
+      while (this.first !== undefined && this.first.due <= now) this.first.end(undefined, this.noReply)
+      this.expiring = false
+      if (this.first !== undefined) return this.first.due
+      this.release = undefined
+      return "idle"
+    }
   }
 }
+
+const noop = () => {}
 
 // How a command goes out on `client`: its reply to `onReply`, its failure to `onFailure`.
 type Send = (client: Client, onReply: (reply: unknown) => void, onFailure: (cause: unknown) => void) => void
@@ -259,7 +269,8 @@ export const make = Effect.fnUntraced(
       return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), sent.reply)
     }
 
-    const inFlight = new InFlight(commandTimeout, `no reply within ${commandTimeout} ms`)
+    const watchdog = yield* Effect.withFiber((fiber) => Effect.succeed(watchdogOf(fiber)))
+    const inFlight = new InFlight(watchdog, commandTimeout, `no reply within ${commandTimeout} ms`)
 
     // Sends at once; the store's commands in flight bound the wait for the reply.
     const begin = (send: Send): Sent => {
