@@ -414,35 +414,6 @@ describe("Store: limits shared through a real redis-server", () => {
       yield* holdsOne(pool, "3 seconds")
     }), 30_000)
 
-  it.live("a rate limit one instance sees cools the key for every instance", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const keys = ["sk-shared-key-one-0001"]
-      const pools = yield* onInstances(redis.url, 2, (store) =>
-        KeyPool.make({
-          providerId: "openai",
-          keys,
-          whenExhausted: { _tag: "Fail" },
-          shared: { store, key: "openai" }
-        }))
-      // Stamped before the report: the cooldown (2 s, 80% of it at least with jitter) runs from a later moment.
-      const reported = Date.now()
-      yield* Effect.scoped(
-        Effect.flatMap(pools[0]!.acquire, (lease) => pools[0]!.report(lease, rateLimited("2 seconds")))
-      )
-      // A key without a cap: the other instance learns of the cooldown at its next publish.
-      const seen = (yield* eventually(
-        "the other instance seeing the cooldown",
-        pools[1]!.status,
-        ([key]) => key!.coolingUntil !== undefined,
-        { every: "20 millis", within: "5 seconds" }
-      ))[0]!
-      expect(seen.share).toBe(0)
-      const error = yield* Effect.flip(Effect.scoped(pools[1]!.acquire))
-      expect(error._tag).toBe("NoCapacityError")
-      expect(error.availableAt).toBeGreaterThan(reported + 1_000)
-    }), 30_000)
-
   it.live(
     "fail-open: a consume that must not wait checks its tokens against the local share too, and settles them there",
     () =>
