@@ -229,7 +229,26 @@ export interface Keys {
    * session's SHA-256 digest. Default 10,000.
    */
   readonly affinityMaxSessions?: number | undefined
+  /**
+   * What a `/v1/responses` request's tools that OpenAI runs itself (`web_search`, `file_search`, `code_interpreter`,
+   * `image_generation`, `mcp`) do when its model reaches deployments of another API (`hosted_tools`): `"omit"` leaves
+   * them out, naming them in the answer's `x-omitted-tools` header and the request's log line (the model answers
+   * without them), and refuses (400) only a request whose `tool_choice` requires one; `"refuse"` refuses (400) every
+   * request with one. Default `"omit"`.
+   *
+   * @since 0.3.0
+   */
+  readonly hostedTools?: HostedTools | undefined
 }
+
+/**
+ * What the gateway does with a Responses request's tools that OpenAI runs itself, for a model reaching another API
+ * (`Keys.hostedTools`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type HostedTools = "omit" | "refuse"
 
 /**
  * A named router of a gateway: the names of its deployments, in order, and its other `Router.Options`.

@@ -313,13 +313,17 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         const { client } = yield* Fixture
         const error = apiError(
           yield* rejection(() =>
-            client.responses.create({ model: "sim/gpt-4o-mini", input: "Search", tools: [{ type: "web_search" }] })
+            client.responses.create({
+              model: "sim/gpt-4o-mini",
+              input: "Search",
+              tools: [{ type: "custom", name: "apply_patch" }]
+            })
           )
         )
         expect(error.status).toBe(400)
         expect(error.type).toBe("invalid_request_error")
         expect(error.param).toBe("tools[0].type")
-        expect(error.message).toContain("'web_search'")
+        expect(error.message).toContain("'custom'")
       }))
 
     it.effect("a bad body is 400 naming the field, in OpenAI's error shape", () =>

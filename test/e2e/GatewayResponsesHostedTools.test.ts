@@ -16,7 +16,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { rejection } from "../utils/gatewayHarness.js"
 import { serve } from "../utils/loopbackServer.js"
-import { apiError, create, events, replayed, tools as functionTools } from "../utils/responsesHarness.js"
+import { apiError, create, events, promise, replayed, tools as functionTools } from "../utils/responsesHarness.js"
 
 const providerKey = "sk-gateway-hosted-tools-01"
 
@@ -90,6 +90,8 @@ const standIn = (bodies: Array<Record<string, unknown>>): Http.RequestListener =
 
 class Fixture extends Context.Service<Fixture, {
   readonly client: OpenAI
+  /** A client of a gateway whose `hosted_tools` is `"refuse"`. */
+  readonly strict: OpenAI
   /** The bodies the stand-in got, in order. */
   readonly bodies: ReadonlyArray<Record<string, unknown>>
 }>()("test/GatewayResponsesHostedToolsFixture") {}
@@ -100,7 +102,7 @@ const fixture = Layer.effect(
     const bodies: Array<Record<string, unknown>> = []
     const upstream = yield* serve(standIn(bodies))
     const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8 })
-    const config = yield* ProviderConfig.fromJson({
+    const providers = {
       // `gpt-4o-mini` reaches both: a Chat Completions deployment and a Responses one.
       sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }],
       hosted: [{
@@ -110,10 +112,16 @@ const fixture = Layer.effect(
         api_keys: [providerKey],
         max_retries: 0
       }]
-    })
-    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
-    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
-    return { client, bodies }
+    }
+    const clientOf = (json: Record<string, unknown>) =>
+      Effect.gen(function*() {
+        const config = yield* ProviderConfig.fromJson(json)
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+        return new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+      })
+    const client = yield* clientOf(providers)
+    const strict = yield* clientOf({ ...providers, gateway: { hosted_tools: "refuse" } })
+    return { client, strict, bodies }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 
@@ -193,35 +201,96 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(continued).toContainEqual({ type: "custom_tool_call_output", call_id: "call_custom_1", output: "done" })
       }))
 
-    it.effect("for a model that reaches another API, refused with 400 naming every such tool and item type", () =>
+    it.effect(
+      "for a model that reaches another API, hosted tools are left out, named in x-omitted-tools, and it answers",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const whole = yield* promise(() =>
+            client.responses.create({ model: "sim/gpt-4o-mini", input: "Search", tools: hostedTools }).withResponse()
+          )
+          expect(whole.response.status).toBe(200)
+          expect(whole.response.headers.get("x-omitted-tools")).toBe("web_search, mcp")
+          expect(whole.data.status).toBe("completed")
+          expect(whole.data.output.length).toBeGreaterThan(0)
+          const streamed = yield* promise(() =>
+            client.responses.create({ model: "sim/gpt-4o-mini", input: "Search", tools: hostedTools, stream: true })
+              .withResponse()
+          )
+          expect(streamed.response.headers.get("x-omitted-tools")).toBe("web_search, mcp")
+          const seen: Array<string> = []
+          yield* promise(async () => {
+            for await (const event of streamed.data) seen.push(event.type)
+          })
+          expect(seen[seen.length - 1]).toBe("response.completed")
+          // Only function tools ask nothing of the deployment: no header.
+          const plain = yield* promise(() =>
+            client.responses.create({ model: "sim/gpt-4o-mini", input: "Hi", tools: functionTools }).withResponse()
+          )
+          expect(plain.response.headers.get("x-omitted-tools")).toBeNull()
+        })
+    )
+
+    it.effect(
+      "for a model that reaches another API, refused with 400: a hosted tool the tool choice requires, a client's tool of " +
+        "another type, an item of another type",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const choice = apiError(
+            yield* rejection(() =>
+              client.responses.create({
+                model: "sim/gpt-4o-mini",
+                input: "Search",
+                tools: [{ type: "file_search", vector_store_ids: ["vs_1"] }],
+                tool_choice: { type: "file_search" }
+              })
+            )
+          )
+          expect(choice.status).toBe(400)
+          expect(choice.param).toBe("tool_choice.type")
+          expect(choice.message).toContain("'file_search' is required by tool_choice")
+          expect(choice.message).toContain("'sim/gpt-4o-mini'")
+          const custom = apiError(
+            yield* rejection(() =>
+              client.responses.create({
+                model: "gpt-4o-mini",
+                input: "Patch it",
+                tools: [...hostedTools, { type: "custom", name: "apply_patch", description: "Applies a patch." }]
+              })
+            )
+          )
+          expect(custom.status).toBe(400)
+          expect(custom.param).toBe("tools[3].type")
+          expect(custom.message).toContain("'custom'")
+          const item = apiError(
+            yield* rejection(() =>
+              client.responses.create({
+                model: "sim/gpt-4o-mini",
+                input: [{ type: "custom_tool_call_output", call_id: "call_custom_1", output: "done" }]
+              })
+            )
+          )
+          expect(item.status).toBe(400)
+          expect(item.param).toBe("input[0].type")
+          expect(item.message).toContain("'custom_tool_call_output'")
+        })
+    )
+
+    it.effect("with hosted_tools \"refuse\", a hosted tool for a model that reaches another API is refused naming each", () =>
       Effect.gen(function*() {
-        const { client } = yield* Fixture
+        const { strict } = yield* Fixture
         const tools = apiError(
-          yield* rejection(() => client.responses.create({ model: "gpt-4o-mini", input: "Search", tools: hostedTools }))
+          yield* rejection(() => strict.responses.create({ model: "gpt-4o-mini", input: "Search", tools: hostedTools }))
         )
         expect(tools.status).toBe(400)
         expect(tools.type).toBe("invalid_request_error")
         expect(tools.param).toBe("tools[1].type")
         expect(tools.message).toContain("'web_search', 'mcp'")
         expect(tools.message).toContain("'gpt-4o-mini'")
-        const item = apiError(
-          yield* rejection(() =>
-            client.responses.create({
-              model: "sim/gpt-4o-mini",
-              input: [{ type: "custom_tool_call_output", call_id: "call_custom_1", output: "done" }]
-            })
-          )
-        )
-        expect(item.status).toBe(400)
-        expect(item.param).toBe("input[0].type")
-        expect(item.message).toContain("'custom_tool_call_output'")
-        const choice = apiError(
-          yield* rejection(() =>
-            client.responses.create({ model: "sim/gpt-4o-mini", input: "Search", tool_choice: { type: "file_search" } })
-          )
-        )
-        expect(choice.status).toBe(400)
-        expect(choice.param).toBe("tool_choice.type")
+        // To a model whose deployments all speak the Responses API, they go as ever.
+        const hosted = yield* create(strict, { model: "hosted/gpt-4o-mini", input: "Weather?", tools: hostedTools })
+        expect(hosted.output_text).toBe(answer)
       }))
   }
 )

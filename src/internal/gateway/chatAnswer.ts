@@ -143,7 +143,7 @@ export const streamed = (serving: Serving, call: StreamedCall) => {
         entry.streaming = true
         entry.firstToken = serving.now() - entry.start
         tally.stream()
-        const headers = { "cache-control": "no-cache", "x-request-id": entry.id }
+        const headers = { "cache-control": "no-cache", ...Logs.answerHeaders(entry) }
         return Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
           SseAnswer.answer({
             encoder: call.newEncoder(),

@@ -61,6 +61,8 @@ export interface Engine {
   readonly status: Router.Service["status"]
   /** Whether some deployment can take a call now: its breaker not open, and a key not disabled. */
   readonly ready: Effect.Effect<boolean>
+  /** What a Responses request's hosted tools do for a model reaching another API (`Gateway.Keys.hostedTools`). */
+  readonly hostedTools: Gateway.HostedTools
 }
 
 type Deployment = Gateway.Deployment
@@ -202,7 +204,8 @@ export const make = (
       balanced: { llm: all, address: undefined, ...reachOf(reachable(everything, undefined)) },
       models,
       status: statuses.length === 1 ? all.status : Effect.map(Effect.all(statuses), RouterStatus.combine),
-      ready
+      ready,
+      hostedTools: config.keys?.hostedTools ?? "omit"
     }
   })
 

@@ -68,6 +68,8 @@ export interface Entry {
    */
   failedDeployment: string | undefined
   midStream: "restarted" | "continued" | undefined
+  /** The types of a Responses request's hosted tools left out for its deployment (`responsesHosted.ts`). */
+  omittedTools: ReadonlyArray<string> | undefined
   /** Whether a batch of the stream was noted already. */
   started: boolean
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
@@ -118,6 +120,7 @@ export const begin = ({ id, key, log, method, requestLog, start, stats, url }: B
   errorMessage: undefined,
   failedDeployment: undefined,
   midStream: undefined,
+  omittedTools: undefined,
   started: false,
   streaming: false,
   settle: settleNothing
@@ -188,6 +191,12 @@ export const gone = (entry: Entry, now: number): Effect.Effect<void> => {
  * The request's end, `now` in Clock millis: its outcome recorded in the live figures and its row queued for the
  * request log, its line written.
  */
+/** The headers an answer to `entry` carries: its request id, and the hosted tools left out of it. */
+export const answerHeaders = (entry: Entry): Readonly<Record<string, string>> =>
+  entry.omittedTools === undefined
+    ? { "x-request-id": entry.id }
+    : { "x-request-id": entry.id, "x-omitted-tools": entry.omittedTools.join(", ") }
+
 export const write = (entry: Entry, now: number): Effect.Effect<void> => {
   entry.stats?.record(entry.deployment, now - entry.start, entry.firstToken, entry.cost)
   entry.requestLog?.record(entry, now)
@@ -219,6 +228,7 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
       ...(entry.error !== undefined ? { error: entry.error } : {}),
       ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {}),
       ...(entry.failedDeployment !== undefined ? { failed_deployment: entry.failedDeployment } : {}),
-      ...(entry.midStream !== undefined ? { mid_stream: entry.midStream } : {})
+      ...(entry.midStream !== undefined ? { mid_stream: entry.midStream } : {}),
+      ...(entry.omittedTools !== undefined ? { omitted_tools: entry.omittedTools.join(",") } : {})
     })
   )

@@ -16,6 +16,7 @@ import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ToolCall } from "../../Message.js"
 import { isRecord, type JsonRecord, outputItemsOf, reasoningItemsOf } from "../providers/openAiResponses/wire.js"
 import { envelope } from "./carried.js"
+import { callFields, type Names } from "./responsesNamespace.js"
 import type { Body } from "./responsesWire.js"
 
 /** What names a response: its `resp_…` id, the seconds of its creation, and the ids of its items. */
@@ -113,9 +114,10 @@ export const messageItem = (
   content: ReadonlyArray<JsonRecord>
 ): JsonRecord => ({ id: ids.item("msg", index), type: "message", status, role: "assistant", content })
 
-/** The `function_call` item at `index` of `call`. */
+/** The `function_call` item at `index` of `call`, named as the request's tools (`names`) named its function. */
 export const functionCallItem = (
   ids: Ids,
+  names: Names,
   index: number,
   status: "in_progress" | "completed",
   call: ToolCall
@@ -125,7 +127,7 @@ export const functionCallItem = (
   status,
   arguments: call.arguments,
   call_id: call.id,
-  name: call.name
+  ...callFields(names, call.name)
 })
 
 /** The `reasoning` item at `index` of `summary`. */
@@ -165,7 +167,7 @@ export const passedItems = (metadata: ChatResponse["providerMetadata"]): Readonl
  * call), its message (unless it is only tool calls), its function calls, and the carrier of its provider's state
  * when it has any.
  */
-export const outputItems = (response: ChatResponse, ids: Ids): Array<JsonRecord> => {
+export const outputItems = (response: ChatResponse, ids: Ids, names: Names): Array<JsonRecord> => {
   const output = [...reasoningItems(response, ids), ...passedItems(response.providerMetadata)]
   const content: Array<JsonRecord> = []
   if (response.text !== "" || (response.toolCalls.length === 0 && response.refusal === undefined)) {
@@ -173,7 +175,7 @@ export const outputItems = (response: ChatResponse, ids: Ids): Array<JsonRecord>
   }
   if (response.refusal !== undefined) content.push({ type: "refusal", refusal: response.refusal })
   if (content.length > 0) output.push(messageItem(ids, output.length, "completed", content))
-  for (const call of response.toolCalls) output.push(functionCallItem(ids, output.length, "completed", call))
+  for (const call of response.toolCalls) output.push(functionCallItem(ids, names, output.length, "completed", call))
   const carried = envelope(
     response.providerMetadata,
     response.toolCalls.map((call) => [call.id, call.providerMetadata])
@@ -188,13 +190,16 @@ export const carrierItem = (ids: Ids, index: number, carried: string): JsonRecor
   encrypted_content: carried
 })
 
-/** A whole reply as the `response` object of `ids`, echoing the request's `echo`; completed at `now` seconds. */
-export const response = (reply: ChatResponse, ids: Ids, echo: JsonRecord, now: number): Finished => {
+/**
+ * A whole reply as the `response` object of `ids`, its calls named as the request's tools (`names`), echoing the
+ * request's `echo`; completed at `now` seconds.
+ */
+export const response = (reply: ChatResponse, ids: Ids, names: Names, echo: JsonRecord, now: number): Finished => {
   const { incomplete, status } = statusOf(reply.finishReason)
   return finished(responseObject(ids, echo, {
     status,
     model: reply.model,
-    output: outputItems(reply, ids),
+    output: outputItems(reply, ids, names),
     usage: reply.usage,
     incomplete,
     completedAt: now

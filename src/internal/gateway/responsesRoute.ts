@@ -23,6 +23,7 @@ import * as Errors from "./errors.js"
 import * as Failures from "./failures.js"
 import * as Logs from "./logs.js"
 import * as ResponsesHosted from "./responsesHosted.js"
+import type { Placed } from "./responsesNamespace.js"
 import * as ResponsesRender from "./responsesRender.js"
 import * as ResponsesStore from "./responsesStore.js"
 import * as ResponsesStream from "./responsesStream.js"
@@ -161,16 +162,19 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       response
   }
 
-  // The refusal of a body's tools and items that only a Responses deployment runs, when its model reaches another;
-  // none when it has none, or when its model is one admission refuses (unknown, or not the key's).
-  function notRun(body: ResponsesWire.Body, entry: Logs.Entry): ResponsesWire.Problem | undefined {
-    const parts = ResponsesHosted.responsesOnly(body)
-    if (parts.length === 0) return undefined
+  // The tools a body's model is sent (its namespaces flattened): all of them for a model whose deployments all speak the
+  // Responses API (or one admission refuses: unknown, or not the key's); for another, all but the hosted tools left
+  // out (`responsesHosted.ts`), or the refusal of what it cannot run.
+  function served(
+    body: ResponsesWire.Body,
+    tools: ReadonlyArray<Placed<ResponsesWire.FlatTool>>,
+    entry: Logs.Entry
+  ): ResponsesHosted.Served | ResponsesWire.Problem {
     const target = serving.engine.resolve(body.model)
     if (target === undefined || target.speaksResponses || !serving.options.auth.allows(entry.caller, body.model)) {
-      return undefined
+      return { tools, omitted: [] }
     }
-    return ResponsesHosted.refusedFor(body.model, parts)
+    return ResponsesHosted.servedElsewhere(body.model, body, tools, serving.engine.hostedTools)
   }
 
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
@@ -178,8 +182,12 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     const { entry, text } = withBody
     const body = ResponsesWire.checked(text)
     if (body instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(body))
-    const unrun = notRun(body, entry)
-    if (unrun !== undefined) return Effect.succeed(problemResponse(unrun))
+    const flat = ResponsesWire.flatTools(body)
+    if (flat instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(flat))
+    const sent = served(body, flat.tools, entry)
+    if (sent instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(sent))
+    if (sent.omitted.length > 0) entry.omittedTools = sent.omitted
+    const { names } = flat
     return Effect.flatMap(conversationOf(body, entry), ({ messages: conversation, previous }) => {
       const past = previous === undefined || body.store === false
         ? undefined
@@ -188,7 +196,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
         Logs.failed(entry, past.code ?? undefined, past)
         return Effect.succeed(errorResponse(past))
       }
-      const request = continuing(ResponsesWire.toRequest(body, conversation), conversation, previous)
+      const request = continuing(ResponsesWire.toRequest(body, conversation, sent.tools), conversation, previous)
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
       const ids = ResponsesRender.idsOf(randomUUID(), seconds())
       const session = sessionOf(body, withBody, request, previous, ids.response)
@@ -234,11 +242,12 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
         request: { ...request, session },
         stream: body.stream === true,
         failures,
-        newEncoder: () => ResponsesStream.streamEncoder(ids, body.model, echo, seconds, keep),
-        render: (response) => ResponsesRender.response(response, ids, echo, seconds()).body,
+        newEncoder: () =>
+          ResponsesStream.streamEncoder({ ids, names, model: body.model, echo, now: seconds, onFinished: keep }),
+        render: (response) => ResponsesRender.response(response, ids, names, echo, seconds()).body,
         beforeAnswer: (response, rendered) =>
           keep(
-            { body: rendered, output: ResponsesRender.outputItems(response, ids) },
+            { body: rendered, output: ResponsesRender.outputItems(response, ids, names) },
             ResponsesStore.upstreamOf(response)
           )
       })
@@ -258,8 +267,10 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       }
       entry.model = model
     }
+    const flat = ResponsesWire.flatTools(body)
+    if (flat instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(flat))
     return Effect.flatMap(conversationOf(body, entry), ({ messages }) => {
-      const request = ResponsesWire.toRequest(body, messages)
+      const request = ResponsesWire.toRequest(body, messages, flat.tools)
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
       return Effect.map(
         promptTokens(request),

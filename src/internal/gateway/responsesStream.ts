@@ -25,6 +25,7 @@ import { isRecord, type JsonRecord } from "../providers/openAiResponses/wire.js"
 import { bytesOf } from "./bodyText.js"
 import { envelope } from "./carried.js"
 import { answeringModel, type Encoded, type StreamEncoder } from "./render.js"
+import type { Names } from "./responsesNamespace.js"
 import {
   carrierItem,
   encryptedReasoning,
@@ -80,13 +81,15 @@ const failureOf = (body: string): JsonRecord => {
  * upstream (`upstreamOf`; nothing for a reply continued mid-way, which no deployment holds whole): what it returns
  * is done before the terminal event is written. One per stream: it keeps the output items and what was forwarded.
  */
-export const streamEncoder = (
-  ids: Ids,
-  model: string,
-  echo: JsonRecord,
-  now: () => number,
-  onFinished: (response: Finished, upstream: Upstream | undefined) => Effect.Effect<void>
-): StreamEncoder => {
+export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
+  readonly ids: Ids
+  /** The request's namespaced functions, which its calls are named as. */
+  readonly names: Names
+  readonly model: string
+  readonly echo: JsonRecord
+  readonly now: () => number
+  readonly onFinished: (response: Finished, upstream: Upstream | undefined) => Effect.Effect<void>
+}): StreamEncoder => {
   // The model that produces what follows: the one asked for, until a `Restart` or `Continue` names another.
   let producing = model
   let sequence = 0
@@ -208,7 +211,7 @@ export const streamEncoder = (
     let call = calls.get(chunk.index)
     if (call === undefined) {
       const index = output.length
-      const started = functionCallItem(ids, index, "in_progress", {
+      const started = functionCallItem(ids, names, index, "in_progress", {
         id: chunk.id ?? "",
         name: chunk.name ?? "",
         arguments: ""

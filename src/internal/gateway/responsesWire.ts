@@ -44,6 +44,7 @@ import {
 } from "../providers/openAiResponses/wire.js"
 import { checker, Refused } from "../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "./carried.js"
+import { flatten, type Flattened, nameOf, type Placed } from "./responsesNamespace.js"
 import { decodeBody } from "./wire.js"
 
 export { Problem } from "../openAiWire/request.js"
@@ -78,6 +79,8 @@ const FunctionCallItem = Schema.Struct({
   type: Schema.Literal("function_call"),
   call_id: Schema.String,
   name: Schema.String,
+  /** The namespace of a namespace tool's function (`responsesNamespace.ts`). */
+  namespace: maybe(Schema.String),
   arguments: Schema.String
 })
 
@@ -114,9 +117,13 @@ const Item = Schema.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem
   .annotate({ expected: "a message, function_call, function_call_output, reasoning or other typed item" })
 
 // Any tool type is read, so that one only a Responses deployment runs is passed to it as it came, or refused by name.
-const WireTool = Schema.StructWithRest(
+const OneTool = Schema.StructWithRest(
   Schema.Struct({
-    type: Schema.String,
+    type: Schema.String.check(
+      Schema.makeFilter((type: string) => type !== "namespace", {
+        message: "expected a tool type other than namespace"
+      })
+    ),
     name: maybe(Schema.String),
     description: maybe(Schema.String),
     parameters: maybe(JsonObject),
@@ -125,10 +132,34 @@ const WireTool = Schema.StructWithRest(
   rest
 )
 
-// A function's by name, or a hosted tool's (`{"type": "web_search"}`, `allowed_tools`, `mcp`, `custom`...).
+// A group of tools under one name (`responsesNamespace.ts`).
+const NamespaceTool = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.Literal("namespace"),
+    name: Schema.String,
+    description: maybe(Schema.String),
+    tools: Schema.Array(OneTool)
+  }),
+  rest
+)
+
+const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
+  expected: "a tool (a function, a hosted tool) or a namespace of tools"
+})
+
+/** A tool of a body as the wire reads it. */
+export type WireTool = typeof WireTool.Type
+
+/** A tool of a body once its namespaces are flattened (`responsesNamespace.ts`). */
+export type FlatTool = typeof OneTool.Type
+
+// A function's by name (and namespace), or a hosted tool's (`{"type": "web_search"}`, `allowed_tools`, `mcp`...).
 const WireToolChoice = Schema.Union([
   Schema.Literals(["auto", "none", "required"]),
-  Schema.StructWithRest(Schema.Struct({ type: Schema.String, name: maybe(Schema.String) }), rest)
+  Schema.StructWithRest(
+    Schema.Struct({ type: Schema.String, name: maybe(Schema.String), namespace: maybe(Schema.String) }),
+    rest
+  )
 ]).annotate({ expected: `"auto", "none", "required" or {"type": "function", "name"}` })
 
 const WireFormat = Schema.Union([
@@ -284,7 +315,7 @@ const knownItem = (wire: KnownItem, at: string, turn: Turn): Problem | undefined
   switch (wire.type) {
     case "function_call": {
       const message = assistantOf(turn)
-      const call: ToolCall = { id: wire.call_id, name: wire.name, arguments: wire.arguments }
+      const call: ToolCall = { id: wire.call_id, name: nameOf(wire.name, wire.namespace), arguments: wire.arguments }
       message.toolCalls = [...(message.toolCalls ?? []), call]
       return undefined
     }
@@ -333,7 +364,7 @@ const withOutputItem = (metadata: ProviderMetadata | undefined, item: JsonRecord
   }
 }
 
-const tool = (wire: typeof WireTool.Type, at: string): ToolDefinition | Problem => {
+const tool = (wire: FlatTool, at: string): ToolDefinition | Problem => {
   if (wire.name === null || wire.name === undefined) return new Problem(`${at}.name`, `${at}.name: missing`)
   return functionTool({ ...wire, name: wire.name })
 }
@@ -349,7 +380,7 @@ const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice | Problem =>
   if (choice.name === null || choice.name === undefined) {
     return new Problem("tool_choice.name", "tool_choice.name: missing")
   }
-  return { tool: choice.name }
+  return { tool: nameOf(choice.name, choice.namespace) }
 }
 
 const responseFormat = (format: typeof WireFormat.Type): ResponseFormat => {
@@ -399,28 +430,37 @@ export const outputMessages = (output: ReadonlyArray<unknown>): Array<Message> =
   return turn.messages
 }
 
+/** A body's tools with their namespaces flattened (`responsesNamespace.ts`), or the problem with a qualified name. */
+export const flatTools = (body: CountBody): Flattened<FlatTool> | Problem =>
+  flatten<FlatTool | typeof NamespaceTool.Type>(body.tools ?? []) as Flattened<FlatTool> | Problem
+
 /**
  * A checked body as the engine's request, its messages `instructions` (which a later turn does not inherit) then
- * `conversation` (an earlier response's, then the input's); or what is wrong with it (a tool type it cannot run).
+ * `conversation` (an earlier response's, then the input's), its tools `tools` (`flatTools`); or what is wrong with
+ * it (a tool type it cannot run).
  */
-export const toRequest = (body: CountBody, conversation: ReadonlyArray<Message>): ChatRequest | Problem => {
+export const toRequest = (
+  body: CountBody,
+  conversation: ReadonlyArray<Message>,
+  tools: ReadonlyArray<Placed<FlatTool>>
+): ChatRequest | Problem => {
   const instructions = body.instructions
   const messages = instructions === null || instructions === undefined
     ? conversation
     : [{ role: "system" as const, content: instructions }, ...conversation]
   const request: Mutable<ChatRequest> = { messages }
-  const tools = body.tools ?? []
   const definitions: Array<ToolDefinition> = []
-  for (let i = 0; i < tools.length; i++) {
-    if (tools[i]!.type !== "function") continue
-    const definition = tool(tools[i]!, `tools[${i}]`)
+  for (const { at, tool: one } of tools) {
+    if (one.type !== "function") continue
+    const definition = tool(one, at)
     if (definition instanceof Problem) return definition
     definitions.push(definition)
   }
   if (definitions.length > 0) request.tools = definitions
-  // The whole list as it came, and a hosted tool's choice, for the Responses deployment the route checked it has.
+  // The whole list (namespaces flattened), and a hosted tool's choice, for the Responses deployment the route checked
+  // it has.
   const passed: Record<string, unknown> = {}
-  if (definitions.length < tools.length) passed["tools"] = tools
+  if (definitions.length < tools.length) passed["tools"] = tools.map((placed) => placed.tool)
   const choice = body.tool_choice
   if (isHostedChoice(choice)) passed["tool_choice"] = choice
   else if (choice !== null && choice !== undefined) {

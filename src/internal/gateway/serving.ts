@@ -296,7 +296,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
           // here.
           const answered = entry.streaming
             ? response
-            : HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+            : HttpServerResponse.setHeaders(response, Logs.answerHeaders(entry))
           return entry.streaming
             ? Effect.succeed(answered)
             : Effect.as(Logs.write(entry, now()), answered)

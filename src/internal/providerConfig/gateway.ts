@@ -15,7 +15,7 @@ import type * as Budget from "../../Budget.js"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
 import { periodBounds, periodInBounds } from "../budget/window.js"
-import { NonEmpty, optional, Positive, PositiveInt } from "./fields.js"
+import { NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
 import { DurationEntry, toDuration } from "./router.js"
 
 // Seconds, a duration string such as "1 day", or "month" (the UTC calendar month), within a budget's bounds.
@@ -72,7 +72,9 @@ export const GatewayEntry = Schema.Struct({
   /** Sessions each of the gateway's routers keeps pinned in memory at most, unless its `affinity` says. */
   affinity_max_sessions: optional(PositiveInt),
   /** Seconds a request (its headers and whole body) has to arrive in. */
-  request_body_timeout_seconds: optional(PositiveInt)
+  request_body_timeout_seconds: optional(PositiveInt),
+  /** A Responses request's tools OpenAI runs itself, for a model reaching another API: left out, or refused. */
+  hosted_tools: optional(oneOf(["omit", "refuse"]))
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -189,7 +191,8 @@ export const resolve = (
           ? { requestLogRetention: Duration.days(entry.request_log_retention) }
           : {}),
         ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {}),
-        ...bounds(entry)
+        ...bounds(entry),
+        ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {})
       }
     }
   })
