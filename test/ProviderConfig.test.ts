@@ -707,6 +707,19 @@ describe("ProviderConfig: api and preset", () => {
       }
     }))
 
+  it.effect("gateway.hosted_tools: omit or refuse, as Gateway.Keys.hostedTools; another value named", () =>
+    Effect.gen(function*() {
+      const model = { m: [{ model_name: "m", api_keys: [key] }] }
+      for (const written of ["omit", "refuse"] as const) {
+        const config = yield* ProviderConfig.fromJson({ ...model, gateway: { hosted_tools: written } })
+        expect(ProviderConfig.gatewayConfig(config).keys?.hostedTools).toBe(written)
+      }
+      const unset = yield* ProviderConfig.fromJson({ ...model, gateway: {} })
+      expect(ProviderConfig.gatewayConfig(unset).keys?.hostedTools).toBeUndefined()
+      const error = yield* Effect.flip(ProviderConfig.fromJson({ ...model, gateway: { hosted_tools: "drop" } }))
+      expect(error.issues).toEqual([{ path: "gateway.hosted_tools", message: "expected one of omit, refuse" }])
+    }))
+
   it.effect("a keyless model (api ollama, the ollama preset) gets the key none", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson({

@@ -1,0 +1,74 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import * as Namespace from "../../src/internal/gateway/responsesNamespace.js"
+import { Problem } from "../../src/internal/openAiWire/request.js"
+
+const identifier = fc.stringMatching(/^[a-z][a-z0-9_]{0,12}$/).filter((name) => !name.includes("__"))
+
+describe("Responses namespace tools", () => {
+  it("property: a namespace's functions are flattened in place under qualified names, and each call named back", () =>
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(identifier, { minLength: 1, maxLength: 4 }),
+        fc.uniqueArray(identifier, { minLength: 1, maxLength: 4 }),
+        fc.uniqueArray(identifier.map((name) => `plain_${name}`), { maxLength: 3 }),
+        (namespaces, members, plain) => {
+          const tools: Array<Namespace.Tool> = [
+            ...plain.map((name) => ({ type: "function", name })),
+            ...namespaces.map((namespace) => ({
+              type: "namespace",
+              name: namespace,
+              tools: members.map((name) => ({ type: "function", name }))
+            })),
+            { type: "web_search" }
+          ]
+          const flat = Namespace.flatten(tools)
+          if (flat instanceof Problem) throw flat
+          expect(flat.tools.map(({ tool }) => tool.name)).toEqual([
+            ...plain,
+            ...namespaces.flatMap((namespace) => members.map((name) => `${namespace}__${name}`)),
+            undefined
+          ])
+          expect(flat.tools.every(({ tool }) => tool.type !== "namespace")).toBe(true)
+          expect(flat.tools[plain.length]!.at).toBe(`tools[${plain.length}].tools[0]`)
+          for (const namespace of namespaces) {
+            for (const name of members) {
+              expect(Namespace.callFields(flat.names, Namespace.qualified(namespace, name))).toEqual({
+                name,
+                namespace
+              })
+            }
+          }
+          for (const name of plain) expect(Namespace.callFields(flat.names, name)).toEqual({ name })
+        }
+      )
+    ))
+
+  it("a list without a namespace is kept as it is, with no names", () => {
+    const tools = [{ type: "function", name: "run" }, { type: "web_search" }]
+    const flat = Namespace.flatten(tools)
+    if (flat instanceof Problem) throw flat
+    expect(flat.tools.map(({ tool }) => tool)).toEqual(tools)
+    expect(flat.names.size).toBe(0)
+  })
+
+  it("a qualified name another tool has, or one a provider would refuse, is a problem naming where", () => {
+    const taken = Namespace.flatten([
+      { type: "namespace", name: "ns", tools: [{ type: "function", name: "run" }] },
+      { type: "function", name: "ns__run" }
+    ])
+    expect(taken).toBeInstanceOf(Problem)
+    expect((taken as Problem).message).toBe("tools[1].name: 'ns__run' is also the name of tools[0].tools[0]")
+    const long = Namespace.flatten([
+      { type: "namespace", name: "n".repeat(40), tools: [{ type: "function", name: "f".repeat(30) }] }
+    ])
+    expect(long).toBeInstanceOf(Problem)
+    expect((long as Problem).param).toBe("tools[0].tools[0].name")
+    const dotted = Namespace.flatten([{
+      type: "namespace",
+      name: "mcp.docs",
+      tools: [{ type: "function", name: "f" }]
+    }])
+    expect((dotted as Problem).message).toContain("'mcp.docs__f' (the namespace's name, '__' and the tool's)")
+  })
+})
