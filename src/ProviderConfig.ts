@@ -127,8 +127,9 @@ export const StoreEntry = internalStore.StoreEntry
  * or a duration such as `"2 hours"`; default one hour), `responses_max_bytes` (the responses kept in memory; default
  * 64 MiB), `responses_max_response_bytes` (one response; default 4 MiB) and `responses_max_chain` (responses in one
  * `previous_response_id` chain; default 100), `affinity_max_sessions` (sessions each of the gateway's routers
- * keeps pinned in memory; default 10,000) and `request_body_timeout_seconds` (the seconds a request's headers and
- * body have to arrive in; default 30): `Gateway.Keys`.
+ * keeps pinned in memory; default 10,000), `request_body_timeout_seconds` (the seconds a request's headers and
+ * body have to arrive in; default 30) and `hosted_tools` (`"omit"` or `"refuse"`: what a Responses request's tools
+ * that OpenAI runs itself do for a model reaching another API; default `"omit"`): `Gateway.Keys`.
  * @since 0.3.0
  * @category Schemas
  */
