@@ -82,6 +82,13 @@ import type { OptionsError } from "../src/OptionsError.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { gatewayCaseNames, type GatewayResult, measureGateway } from "./cases/gateway.js"
 import { cases } from "./cases/index.js"
+import {
+  measureStreamCapacity,
+  reply,
+  type StreamCapacityResult,
+  streamCapacityResultName,
+  streamCounts
+} from "./cases/streamCapacity.js"
 import { measureStreamsMemory, type MemoryResult, streamsMemoryResultName } from "./cases/streamsMemory.js"
 import type { BenchCase, Side } from "./cases/types.js"
 import { measureKeyPool } from "./keyPool.js"
@@ -122,14 +129,15 @@ interface Server {
  * A simulator on `server`, its streamed reply paced at `tokensPerSecond` (as `BENCH_TOKENS_PER_SECOND` takes it) when
  * given, else as `BENCH_TOKENS_PER_SECOND` says.
  */
-const startSimulator = async (server: string, tokensPerSecond?: string): Promise<Server> => {
+const startSimulator = async (server: string, tokensPerSecond?: string, replyTokens?: number): Promise<Server> => {
   const given = process.env["SIMULATOR_URL"]
   if (given !== undefined && given !== "") return { url: given, stop: () => Promise.resolve() }
   const paced = tokensPerSecond === undefined ? {} : { BENCH_TOKENS_PER_SECOND: tokensPerSecond }
+  const length = replyTokens === undefined ? {} : { BENCH_REPLY_TOKENS: String(replyTokens) }
   const child = spawnNode({
     args: nodeArgs("simulatorProcess"),
     core: 0,
-    env: { ...process.env, BENCH_SIMULATOR_SERVER: server, ...paced }
+    env: { ...process.env, BENCH_SIMULATOR_SERVER: server, ...paced, ...length }
   })
   const url = await firstLine(child, "the simulator")
   return { url, stop: () => stopChild(child) }
@@ -383,7 +391,7 @@ const main = async () => {
   pinSelf(1)
   const runtimes = https.map((http) => ManagedRuntime.make(httpLayers[http]!))
   const dispatcher = new Agent()
-  const results: Array<Result | GatewayResult | MemoryResult | CaseFailure> = []
+  const results: Array<Result | GatewayResult | StreamCapacityResult | MemoryResult | CaseFailure> = []
   console.log(
     `concurrency ${concurrency}; warm-up ${warmupSeconds}s; ${rounds} rounds of ${seconds}s per side, ` +
       `best round kept; simulator servers: ${servers.join(", ")}; HttpClient: ${
@@ -422,6 +430,16 @@ const main = async () => {
           concurrency,
           name,
           startSimulator: (tokensPerSecond) => startSimulator("node", tokensPerSecond)
+        }))
+    }
+    // Streams held at once through the gateway and the pass-through, after the gateway cases.
+    const capacityNames = streamCounts(process.env["STREAM_CAPACITY_COUNTS"]).map((count) =>
+      `${streamCapacityResultName}-${count}`
+    )
+    if (capacityNames.some(selected)) {
+      await attempt(results, capacityNames, () =>
+        measureStreamCapacity({
+          startSimulator: () => startSimulator("node", String(reply.tokensPerSecond), reply.tokens)
         }))
     }
     // Its own processes, after the throughput cases, so it disturbs none of them.

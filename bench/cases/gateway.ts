@@ -118,8 +118,12 @@ export interface GatewayResult {
   readonly engine_p99_added_ms: number
 }
 
-interface Side {
-  readonly label: "ours" | "baseline" | "floor" | "decoder" | "engine"
+/** A side of the gateway bench: `ours` the gateway, `baseline` the `node:http` pass-through, and the others. */
+export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine"
+
+/** A side's process: its base URL, its CPU time so far (microseconds), and how to stop it. */
+export interface Side {
+  readonly label: SideLabel
   readonly url: string
   readonly cpu: () => Promise<number>
   readonly stop: () => Promise<void>
@@ -127,7 +131,8 @@ interface Side {
 
 const sideNames = { ours: "gateway", baseline: "proxy", floor: "floor", decoder: "decoder", engine: "engine" } as const
 
-const startSide = async (label: Side["label"], upstream: string): Promise<Side> => {
+/** The side `label` in a process of its own on core 1, in front of the simulator at `upstream`. */
+export const startSide = async (label: SideLabel, upstream: string): Promise<Side> => {
   const child = spawnNode({
     args: nodeArgs("gateway/sideProcess"),
     core: 1,
