@@ -156,7 +156,8 @@ const sharedWords = (sent: string, endsInWord: boolean, opening: string): number
  * normalised (case, punctuation and white space aside): an opening that starts the sent text again word for word
  * continues once that is dropped, one that repeats the sent text's tail ( `minimumOverlap` characters at least) once
  * the repeat is dropped; one that shares neither continues as it is, unless its first words are mostly the sent
- * text's first words (the answer again in other words), or it ended within a repeat of the sent text.
+ * text's first words (the answer again in other words), or it ended within a repeat of the sent text's start (whole
+ * words, `minimumOverlap` characters at least).
  */
 export const judge = (sent: string, opening: string, ended: boolean): Verdict => {
   const before = normalised(sent).text
@@ -177,10 +178,13 @@ export const judge = (sent: string, opening: string, ended: boolean): Verdict =>
     return { _tag: "Continues", drop }
   }
   if (before === "") return dropped(0)
-  // The answer from its start again, so far: read on while it may be, as long as the sent text.
+  // The answer from its start again, so far: read on while it may be, as long as the sent text. Ended there, it is
+  // a restart when it is whole words of the start, `minimumOverlap` characters at least; a shorter one (" call."
+  // after a text that begins "Caller") is too little to tell, and goes on as it is.
   if (before.startsWith(text)) {
     if (!ended) return { _tag: "Undecided" }
-    return text === "" ? dropped(0) : { _tag: "Restarted" }
+    const wholeWords = text.length === before.length || before[text.length] === " "
+    return text !== "" && wholeWords && text.length >= minimumOverlap ? { _tag: "Restarted" } : dropped(0)
   }
   if (text.startsWith(before)) return dropped(before.length)
   // The sent text's tail again: the longest repeat, read on while the opening is all repeat.
