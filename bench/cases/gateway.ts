@@ -121,11 +121,22 @@ export interface GatewayResult {
 /** A side of the gateway bench: `ours` the gateway, `baseline` the `node:http` pass-through, and the others. */
 export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine"
 
-/** A side's process: its base URL, its CPU time so far (microseconds), and how to stop it. */
+/** A side process's event loop delay since it was last asked, in milliseconds. */
+export interface LoopDelay {
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+}
+
+/**
+ * A side's process: its base URL, its CPU time so far (microseconds), its event loop's delay since the last ask, and
+ * how to stop it. Ask one thing at a time: each answer is the process' next message.
+ */
 export interface Side {
   readonly label: SideLabel
   readonly url: string
   readonly cpu: () => Promise<number>
+  readonly delay: () => Promise<LoopDelay>
   readonly stop: () => Promise<void>
 }
 
@@ -144,13 +155,19 @@ export const startSide = async (label: SideLabel, upstream: string): Promise<Sid
   child.once("exit", (code, signal) => {
     exited = `the ${sideNames[label]} side exited (${code ?? signal})`
   })
-  const cpu = () =>
-    new Promise<number>((resolve, reject) => {
+  const ask = <A>(question: "cpu" | "delay", read: (answer: unknown) => A) =>
+    new Promise<A>((resolve, reject) => {
       if (exited !== undefined) return reject(new Error(exited))
-      child.once("message", (micros) => resolve(Number(micros)))
-      child.send("cpu", (error) => error === null ? undefined : reject(error))
+      child.once("message", (answer) => resolve(read(answer)))
+      child.send(question, (error) => error === null ? undefined : reject(error))
     })
-  return { label, url, cpu, stop: () => stopChild(child) }
+  return {
+    label,
+    url,
+    cpu: () => ask("cpu", Number),
+    delay: () => ask("delay", (answer) => answer as LoopDelay),
+    stop: () => stopChild(child)
+  }
 }
 
 const body = (stream: boolean) =>

@@ -9,14 +9,14 @@
  * a warm-up round of 128 streams: all the streams started at once, each read to its end with undici. A stream is
  * stall-free when no two reads of its body (from its first byte to its end) are more than 200 ms apart; its first
  * byte is the time from its request to the first read of its body. Per side: stall-free streams, first byte p50
- * and p99, and the side process's CPU time over the round; as ratios, ours over the pass-through's (stall-free the
- * higher the better, first byte and CPU the lower).
+ * and p99, the side process's CPU time over the round and its event loop's delay (p99 and max); as ratios, ours
+ * over the pass-through's (stall-free the higher the better, first byte and CPU the lower).
  *
  * `bench/main.ts` runs it after the gateway cases, as `measureStreamCapacity`.
  */
 import { Agent, request } from "undici"
 import { pinSelf } from "../nodeArgs.js"
-import { type SideLabel, startSide } from "./gateway.js"
+import { type LoopDelay, type SideLabel, startSide } from "./gateway.js"
 
 export const streamCapacityResultName = "stream-capacity"
 
@@ -132,6 +132,11 @@ export interface StreamCapacityResult {
   readonly baseline_cpu_s: number
   /** ours / baseline CPU seconds over the round: the lower the better (goal at 512: at most 1.25). */
   readonly cpu_ratio: number
+  /** The side's event loop delay over the round, p99 and max, milliseconds. */
+  readonly ours_loop_delay_p99_ms: number
+  readonly ours_loop_delay_max_ms: number
+  readonly baseline_loop_delay_p99_ms: number
+  readonly baseline_loop_delay_max_ms: number
 }
 
 /** What `bench/main.ts` lends the case. */
@@ -142,6 +147,13 @@ export interface StreamCapacitySettings {
 
 const round2 = (n: number) => Math.round(n * 100) / 100
 
+/** A side's round at one count: what the client saw, the side's CPU time and its event loop's delay. */
+interface Measured {
+  readonly round: Round
+  readonly cpuMicros: number
+  readonly delay: LoopDelay
+}
+
 /** Each count's round on each side, the pass-through first, each after a warm-up round; one result per count. */
 export const measureStreamCapacity = async (
   settings: StreamCapacitySettings
@@ -150,25 +162,27 @@ export const measureStreamCapacity = async (
   const simulator = await settings.startSimulator()
   pinSelf(0)
   try {
-    const measured = new Map<SideLabel, Map<number, { readonly round: Round; readonly cpuMicros: number }>>()
+    const measured = new Map<SideLabel, Map<number, Measured>>()
     for (const label of ["baseline", "ours"] as const) {
       const side = await startSide(label, simulator.url)
       try {
         await round(side.url, warmupStreams)
-        const byCount = new Map<number, { readonly round: Round; readonly cpuMicros: number }>()
+        const byCount = new Map<number, Measured>()
         for (const count of counts) {
+          await side.delay()
           const before = await side.cpu()
           const seen = await round(side.url, count)
           const cpuMicros = (await side.cpu()) - before
+          const delay = await side.delay()
           const figures = roundOf(seen)
           console.log(
             `${streamCapacityResultName} ${count} ${label}: ${figures.stallFree} stall-free, ${figures.failed} failed, ` +
               `first byte p50 ${Math.round(figures.firstByteP50)} ms p99 ${Math.round(figures.firstByteP99)} ms, ` +
-              `CPU ${round2(cpuMicros / 1e6)} s`
+              `CPU ${round2(cpuMicros / 1e6)} s, event loop delay p50 ${delay.p50} p99 ${delay.p99} max ${delay.max} ms`
           )
           const failure = seen.find((one) => one._tag === "Failed")
           if (failure !== undefined) console.log(`  first failure: ${failure.error}`)
-          byCount.set(count, { round: figures, cpuMicros })
+          byCount.set(count, { round: figures, cpuMicros, delay })
         }
         measured.set(label, byCount)
       } finally {
@@ -193,7 +207,11 @@ export const measureStreamCapacity = async (
         baseline_first_byte_p99_ms: Math.round(baseline.round.firstByteP99),
         ours_cpu_s: round2(ours.cpuMicros / 1e6),
         baseline_cpu_s: round2(baseline.cpuMicros / 1e6),
-        cpu_ratio: round2(ours.cpuMicros / baseline.cpuMicros)
+        cpu_ratio: round2(ours.cpuMicros / baseline.cpuMicros),
+        ours_loop_delay_p99_ms: ours.delay.p99,
+        ours_loop_delay_max_ms: ours.delay.max,
+        baseline_loop_delay_p99_ms: baseline.delay.p99,
+        baseline_loop_delay_max_ms: baseline.delay.max
       }
     })
   } finally {

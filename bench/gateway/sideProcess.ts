@@ -29,8 +29,9 @@
  *
  * Prints its base URL (without `/v1`) as the first line of stdout. Over the
  * IPC channel, a `"cpu"` message is answered with this process's CPU time
- * (user + system, microseconds) so far; it serves until the channel closes
- * or a signal arrives.
+ * (user + system, microseconds) so far, and a `"delay"` message with its event
+ * loop's delay since the last one (`monitorEventLoopDelay`: p50, p99 and max,
+ * in milliseconds); it serves until the channel closes or a signal arrives.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Clock from "effect/Clock"
@@ -47,6 +48,7 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { pipeline } from "node:stream"
 import { Agent, type Dispatcher, request } from "undici"
 import type * as ChatRequest from "../../src/ChatRequest.js"
@@ -316,10 +318,20 @@ const main = async () => {
   } else {
     throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (gateway, proxy, floor, decoder, engine)`)
   }
+  const delay = monitorEventLoopDelay({ resolution: 10 })
+  delay.enable()
   process.on("message", (message) => {
     if (message === "cpu") {
       const cpu = process.cpuUsage()
       process.send?.(cpu.user + cpu.system)
+    } else if (message === "delay") {
+      const millis = (nanos: number) => Math.round(nanos / 1e4) / 100
+      process.send?.({
+        p50: millis(delay.percentile(50)),
+        p99: millis(delay.percentile(99)),
+        max: millis(delay.max)
+      })
+      delay.reset()
     }
   })
   const stop = () => {
