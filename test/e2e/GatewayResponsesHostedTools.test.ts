@@ -1,8 +1,9 @@
 /**
  * `/v1/responses` with the tools only OpenAI's Responses API runs (`web_search`, `mcp`, custom tools...), with the
  * official `openai` client: passed as they came to a model whose deployments all speak the Responses API (here a
- * loopback stand-in for OpenAI that runs a web search), their output items passed back as it gave them; refused,
- * naming them, for a model that reaches any other API.
+ * loopback stand-in for OpenAI that runs a web search), their output items passed back as it gave them; sent to the
+ * Responses deployments of a model (or router) that reaches both kinds; left out, or refused, naming them, for a
+ * model that reaches only other APIs.
  */
 import { expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -111,7 +112,8 @@ const fixture = Layer.effect(
         base_url: `${upstream.url}/v1`,
         api_keys: [providerKey],
         max_retries: 0
-      }]
+      }],
+      router: { mixed: { deployments: ["sim/gpt-4o-mini", "hosted/gpt-4o-mini"], strategy: "priority" } }
     }
     const clientOf = (json: Record<string, unknown>) =>
       Effect.gen(function*() {
@@ -254,7 +256,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const custom = apiError(
             yield* rejection(() =>
               client.responses.create({
-                model: "gpt-4o-mini",
+                model: "sim/gpt-4o-mini",
                 input: "Patch it",
                 tools: [...hostedTools, { type: "custom", name: "apply_patch", description: "Applies a patch." }]
               })
@@ -277,17 +279,62 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         })
     )
 
+    it.effect(
+      "a model or router reaching both kinds sends a request with hosted tools to its Responses deployment, whole " +
+        "tools and all, even a tool choice requiring one; other requests go anywhere",
+      () =>
+        Effect.gen(function*() {
+          const { bodies, client, strict } = yield* Fixture
+          for (
+            const [gateway, model] of [[client, "gpt-4o-mini"], [strict, "gpt-4o-mini"], [client, "mixed"]] as const
+          ) {
+            const before = bodies.length
+            const whole = yield* promise(() =>
+              gateway.responses.create({
+                model,
+                input: "Weather in Rome?",
+                tools: hostedTools,
+                tool_choice: { type: "mcp", server_label: "docs" }
+              }).withResponse()
+            )
+            expect(whole.response.headers.get("x-omitted-tools")).toBeNull()
+            expect(whole.data.output[0]).toEqual(searchItem)
+            expect(bodies.length).toBe(before + 1)
+            expect(bodies[before]!["tools"]).toEqual(hostedTools)
+            expect(bodies[before]!["tool_choice"]).toEqual({ type: "mcp", server_label: "docs" })
+            const seen = yield* events(gateway, { model, input: "Weather in Rome?", tools: hostedTools })
+            expect(seen[seen.length - 1]?.type).toBe("response.completed")
+            expect(bodies.length).toBe(before + 2)
+            expect(bodies[before + 1]!["stream"]).toBe(true)
+          }
+          // A client's tool of another type goes there too, rather than being refused.
+          const custom = yield* create(client, {
+            model: "gpt-4o-mini",
+            input: "Patch it",
+            tools: [...hostedTools, { type: "custom", name: "apply_patch", description: "Applies a patch." }]
+          })
+          expect(custom.output_text).toBe(answer)
+          // Without them, the router named `mixed` picks by its strategy: its first deployment, the simulator.
+          const before = bodies.length
+          const plain = yield* create(client, { model: "mixed", input: "Hi", tools: functionTools })
+          expect(plain.status).toBe("completed")
+          expect(bodies.length).toBe(before)
+        })
+    )
+
     it.effect("with hosted_tools \"refuse\", a hosted tool for a model that reaches another API is refused naming each", () =>
       Effect.gen(function*() {
         const { strict } = yield* Fixture
         const tools = apiError(
-          yield* rejection(() => strict.responses.create({ model: "gpt-4o-mini", input: "Search", tools: hostedTools }))
+          yield* rejection(() =>
+            strict.responses.create({ model: "sim/gpt-4o-mini", input: "Search", tools: hostedTools })
+          )
         )
         expect(tools.status).toBe(400)
         expect(tools.type).toBe("invalid_request_error")
         expect(tools.param).toBe("tools[1].type")
         expect(tools.message).toContain("'web_search', 'mcp'")
-        expect(tools.message).toContain("'gpt-4o-mini'")
+        expect(tools.message).toContain("'sim/gpt-4o-mini'")
         // To a model whose deployments all speak the Responses API, they go as ever.
         const hosted = yield* create(strict, { model: "hosted/gpt-4o-mini", input: "Weather?", tools: hostedTools })
         expect(hosted.output_text).toBe(answer)

@@ -2,7 +2,9 @@
  * What the gateway serves, built once at start from a `provider.json`: each
  * deployment's `Llm` (with its key pool and limiter) built once, a router over
  * every model (addressed by deployment, model or group name) and one per named
- * router of the `router` section, all over those same `Llm`s, so a key's load
+ * router of the `router` section, and one over the Responses deployments of a
+ * target that reaches both kinds (where a Responses request with hosted tools
+ * goes), all over those same `Llm`s, so a key's load
  * and cooldowns are the same whichever name a request uses. Each router
  * continues a stream broken mid-way (`midStream: "continue"`) unless its
  * `mid_stream` says otherwise. A request's
@@ -37,6 +39,11 @@ export interface Target {
   readonly price: Pricing.Price | undefined
   /** Whether every deployment its calls can reach (its address's and its fallbacks') speaks the Responses API. */
   readonly speaksResponses: boolean
+  /**
+   * For a target reaching deployments of both kinds, the same narrowed to those that speak the Responses API: where a
+   * request with tools only that API runs goes (`responsesHosted.ts`).
+   */
+  readonly responses?: Target | undefined
   /** The names of the deployments its calls can reach: what a key limited to it is shown the load of. */
   readonly deployments: ReadonlyArray<string>
 }
@@ -174,23 +181,46 @@ export const make = (
     const targets = new Map<string, Target>()
     const models: Array<ModelEntry> = []
     const statuses: Array<Effect.Effect<Router.Status>> = [all.status]
+    // The routers over a target's Responses deployments, by the router narrowed and their names: one per set.
+    const narrowed = new Map<string, Target>()
+    // What a target reaching `reach` through a router of `options` (`router`: its name, "" for the one over every
+    // deployment) says of it; with, when it reaches deployments of both kinds, a router over those of the Responses API,
+    // with `options`' settings and no fallbacks.
+    const reachThrough = (router: string, options: Router.Options<Deployment>, reach: ReadonlyArray<Deployment>) =>
+      Effect.gen(function*() {
+        const reached = reachOf(reach)
+        const speaking = reach.filter((deployment) => deployment.api === "responses")
+        if (speaking.length === 0 || reached.speaksResponses) return reached
+        const key = [router, ...speaking.map((deployment) => deployment.name)].join("\n")
+        let responses = narrowed.get(key)
+        if (responses === undefined) {
+          const { fallbacks: _fallbacks, model: _model, ...settings } = options
+          const narrow = yield* Router.make(shared({ ...settings, deployments: speaking }))
+          statuses.push(narrow.status)
+          responses = { llm: narrow, address: undefined, ...reachOf(speaking) }
+          narrowed.set(key, responses)
+        }
+        return { ...reached, responses }
+      })
     for (const [name, named] of Object.entries(config.routers ?? {})) {
       const options = yield* namedOptions(everything.deployments, name, named)
       const router = yield* Router.make(shared(options))
       statuses.push(router.status)
-      targets.set(name, { llm: router, address: undefined, ...reachOf(reachable(options, undefined)) })
+      const reached = yield* reachThrough(name, options, reachable(options, undefined))
+      targets.set(name, { llm: router, address: undefined, ...reached })
       models.push({ id: name, ownedBy: "router" })
     }
-    const address = (name: string, ownedBy: string) => {
+    const address = Effect.fnUntraced(function*(name: string, ownedBy: string) {
       // A router's name wins over a model of the same name; each name is listed once.
       if (targets.has(name)) return
-      targets.set(name, { llm: all, address: name, ...reachOf(reachable(everything, name)) })
+      const reached = yield* reachThrough("", everything, reachable(everything, name))
+      targets.set(name, { llm: all, address: name, ...reached })
       models.push({ id: name, ownedBy })
-    }
-    for (const deployment of everything.deployments) address(deployment.name, deployment.provider ?? "gateway")
-    for (const deployment of everything.deployments) address(deployment.model, deployment.provider ?? "gateway")
+    })
+    for (const deployment of everything.deployments) yield* address(deployment.name, deployment.provider ?? "gateway")
+    for (const deployment of everything.deployments) yield* address(deployment.model, deployment.provider ?? "gateway")
     for (const deployment of everything.deployments) {
-      for (const group of deployment.groups ?? []) address(group, "group")
+      for (const group of deployment.groups ?? []) yield* address(group, "group")
     }
     const ready = Effect.map(
       all.status,

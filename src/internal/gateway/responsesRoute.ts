@@ -19,6 +19,7 @@ import type { Message } from "../../Message.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import { promptTokens } from "../tokens/estimate.js"
 import * as ChatAnswer from "./chatAnswer.js"
+import type { Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import * as Failures from "./failures.js"
 import * as Logs from "./logs.js"
@@ -162,17 +163,22 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       response
   }
 
-  // The tools a body's model is sent (its namespaces flattened): all of them for a model whose deployments all speak the
-  // Responses API (or one admission refuses: unknown, or not the key's); for another, all but the hosted tools left
-  // out (`responsesHosted.ts`), or the refusal of what it cannot run.
+  // The tools a body's model is sent (its namespaces flattened), and the target sent them when it is not the model's:
+  // all of them for a model whose deployments all speak the Responses API (or one admission refuses: unknown, or not
+  // the key's); for a model reaching both kinds, all of them, to its Responses deployments, when the body has what
+  // only they run; for another, all but the hosted tools left out (`responsesHosted.ts`), or the refusal of what it
+  // cannot run.
   function served(
     body: ResponsesWire.Body,
     tools: ReadonlyArray<Placed<ResponsesWire.FlatTool>>,
     entry: Logs.Entry
-  ): ResponsesHosted.Served | ResponsesWire.Problem {
+  ): (ResponsesHosted.Served & { readonly target?: Target | undefined }) | ResponsesWire.Problem {
     const target = serving.engine.resolve(body.model)
     if (target === undefined || target.speaksResponses || !serving.options.auth.allows(entry.caller, body.model)) {
       return { tools, omitted: [] }
+    }
+    if (target.responses !== undefined && ResponsesHosted.responsesOnly(body, tools).length > 0) {
+      return { tools, omitted: [], target: target.responses }
     }
     return ResponsesHosted.servedElsewhere(body.model, body, tools, serving.engine.hostedTools)
   }
@@ -249,7 +255,8 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
           keep(
             { body: rendered, output: ResponsesRender.outputItems(response, ids, names) },
             ResponsesStore.upstreamOf(response)
-          )
+          ),
+        target: sent.target
       })
     }).pipe(Effect.catch(refused))
   }
