@@ -5,8 +5,10 @@
  * (`cases/gateway.ts`'s sides), the simulator and this process (the client) on core 0.
  *
  * Each stream is a chat completion whose reply is 100 tokens paced 20 ms apart (the simulator's pace, 50 tokens a
- * second). For each count of concurrent streams (`STREAM_CAPACITY_COUNTS`, default `512,768`) and each side, after
- * a warm-up round of 128 streams: all the streams started at once, each read to its end with undici. A stream is
+ * second). Both sides are started and warmed up (a round of 128 streams each); then for each count of concurrent
+ * streams (`STREAM_CAPACITY_COUNTS`, default `512,768`), `STREAM_CAPACITY_REPEATS` times (default 3), each side in
+ * turn, the first alternating: all the streams started at once, each read to its end with undici. Each figure is
+ * the median of the repeats, and each ratio's range over them is reported: one round moves a lot on a shared machine. A stream is
  * stall-free when no two reads of its body (from its first byte to its end) are more than 200 ms apart; its first
  * byte is the time from its request to the first read of its body. Per side: stall-free streams, first byte p50
  * and p99, the side process's CPU time over the round and its event loop's delay (p99 and max); as ratios, ours
@@ -16,7 +18,7 @@
  */
 import { Agent, request } from "undici"
 import { pinSelf } from "../nodeArgs.js"
-import { type LoopDelay, type SideLabel, startSide } from "./gateway.js"
+import { type LoopDelay, type Side, startSide } from "./gateway.js"
 
 export const streamCapacityResultName = "stream-capacity"
 
@@ -112,27 +114,33 @@ const round = async (base: string, count: number): Promise<ReadonlyArray<Seen>> 
   }
 }
 
-/** One count's figures for both sides, and their ratios. */
+/** One count's figures for both sides, each the median of its repeats, and their ratios. */
 export interface StreamCapacityResult {
   readonly name: string
   readonly streams: number
+  /** How many times each side carried the count (`STREAM_CAPACITY_REPEATS`). */
+  readonly repeats: number
   readonly ours_stall_free: number
   readonly baseline_stall_free: number
-  /** ours / baseline stall-free streams: the higher the better (goal at 768: at least 0.98). */
+  /** ours / baseline stall-free streams, medians: the higher the better (goal at 768: at least 0.98). */
   readonly stall_free_ratio: number
+  /** The lowest and highest of the repeats' own ratios. */
+  readonly stall_free_ratio_range: readonly [number, number]
   readonly ours_failed: number
   readonly baseline_failed: number
   readonly ours_first_byte_p50_ms: number
   readonly baseline_first_byte_p50_ms: number
-  /** ours / baseline first byte p50: the lower the better (goal at 512: at most 1.3). */
+  /** ours / baseline first byte p50, medians: the lower the better (goal at 512: at most 1.3). */
   readonly first_byte_p50_ratio: number
+  readonly first_byte_p50_ratio_range: readonly [number, number]
   readonly ours_first_byte_p99_ms: number
   readonly baseline_first_byte_p99_ms: number
   readonly ours_cpu_s: number
   readonly baseline_cpu_s: number
-  /** ours / baseline CPU seconds over the round: the lower the better (goal at 512: at most 1.25). */
+  /** ours / baseline CPU seconds over a round, medians: the lower the better (goal at 512: at most 1.25). */
   readonly cpu_ratio: number
-  /** The side's event loop delay over the round, p99 and max, milliseconds. */
+  readonly cpu_ratio_range: readonly [number, number]
+  /** The side's event loop delay over a round, p99 and max, milliseconds, medians. */
   readonly ours_loop_delay_p99_ms: number
   readonly ours_loop_delay_max_ms: number
   readonly baseline_loop_delay_p99_ms: number
@@ -148,74 +156,127 @@ export interface StreamCapacitySettings {
 const round2 = (n: number) => Math.round(n * 100) / 100
 
 /** A side's round at one count: what the client saw, the side's CPU time and its event loop's delay. */
-interface Measured {
+export interface Measured {
   readonly round: Round
   readonly cpuMicros: number
   readonly delay: LoopDelay
 }
 
-/** Each count's round on each side, the pass-through first, each after a warm-up round; one result per count. */
+/** One repeat of a count: both sides' rounds. */
+export interface Pair {
+  readonly ours: Measured
+  readonly baseline: Measured
+}
+
+/** The times each side carries each count: `STREAM_CAPACITY_REPEATS`, else 3. */
+export const repeatsOf = (given: string | undefined): number => {
+  if (given === undefined || given.trim() === "") return 3
+  const repeats = Number(given)
+  if (!(Number.isInteger(repeats) && repeats > 0)) {
+    throw new Error(`STREAM_CAPACITY_REPEATS must be a positive whole number, got "${given}"`)
+  }
+  return repeats
+}
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}
+
+const range = (values: ReadonlyArray<number>): readonly [number, number] => [
+  round2(Math.min(...values)),
+  round2(Math.max(...values))
+]
+
+/** A count's result from its repeats: each figure the median of its repeats, each ratio's range over them. */
+export const resultOf = (count: number, pairs: ReadonlyArray<Pair>): StreamCapacityResult => {
+  const of = (side: keyof Pair, figure: (measured: Measured) => number) =>
+    median(pairs.map((pair) => figure(pair[side])))
+  const ratios = (figure: (measured: Measured) => number) =>
+    range(pairs.map((pair) => figure(pair.ours) / figure(pair.baseline)))
+  const stallFree = (measured: Measured) => measured.round.stallFree
+  const firstByte = (measured: Measured) => measured.round.firstByteP50
+  const cpu = (measured: Measured) => measured.cpuMicros
+  return {
+    name: `${streamCapacityResultName}-${count}`,
+    streams: count,
+    repeats: pairs.length,
+    ours_stall_free: of("ours", stallFree),
+    baseline_stall_free: of("baseline", stallFree),
+    stall_free_ratio: round2(of("ours", stallFree) / of("baseline", stallFree)),
+    stall_free_ratio_range: ratios(stallFree),
+    ours_failed: of("ours", (measured) => measured.round.failed),
+    baseline_failed: of("baseline", (measured) => measured.round.failed),
+    ours_first_byte_p50_ms: Math.round(of("ours", firstByte)),
+    baseline_first_byte_p50_ms: Math.round(of("baseline", firstByte)),
+    first_byte_p50_ratio: round2(of("ours", firstByte) / of("baseline", firstByte)),
+    first_byte_p50_ratio_range: ratios(firstByte),
+    ours_first_byte_p99_ms: Math.round(of("ours", (measured) => measured.round.firstByteP99)),
+    baseline_first_byte_p99_ms: Math.round(of("baseline", (measured) => measured.round.firstByteP99)),
+    ours_cpu_s: round2(of("ours", cpu) / 1e6),
+    baseline_cpu_s: round2(of("baseline", cpu) / 1e6),
+    cpu_ratio: round2(of("ours", cpu) / of("baseline", cpu)),
+    cpu_ratio_range: ratios(cpu),
+    ours_loop_delay_p99_ms: of("ours", (measured) => measured.delay.p99),
+    ours_loop_delay_max_ms: of("ours", (measured) => measured.delay.max),
+    baseline_loop_delay_p99_ms: of("baseline", (measured) => measured.delay.p99),
+    baseline_loop_delay_max_ms: of("baseline", (measured) => measured.delay.max)
+  }
+}
+
+/** One round of `count` streams through `side`, with its CPU time and event loop delay, logged. */
+const measureOnce = async (side: Side, count: number): Promise<Measured> => {
+  await side.delay()
+  const before = await side.cpu()
+  const seen = await round(side.url, count)
+  const cpuMicros = (await side.cpu()) - before
+  const delay = await side.delay()
+  const figures = roundOf(seen)
+  console.log(
+    `${streamCapacityResultName} ${count} ${side.label}: ${figures.stallFree} stall-free, ${figures.failed} failed, ` +
+      `first byte p50 ${Math.round(figures.firstByteP50)} ms p99 ${Math.round(figures.firstByteP99)} ms, ` +
+      `CPU ${round2(cpuMicros / 1e6)} s, event loop delay p50 ${delay.p50} p99 ${delay.p99} max ${delay.max} ms`
+  )
+  const failure = seen.find((one) => one._tag === "Failed")
+  if (failure !== undefined) console.log(`  first failure: ${failure.error}`)
+  return { round: figures, cpuMicros, delay }
+}
+
+/**
+ * Both sides started and warmed up, then each count carried by each side `STREAM_CAPACITY_REPEATS` times, the sides
+ * alternating which goes first; one result per count, of medians (`resultOf`).
+ */
 export const measureStreamCapacity = async (
   settings: StreamCapacitySettings
 ): Promise<ReadonlyArray<StreamCapacityResult>> => {
   const counts = streamCounts(process.env["STREAM_CAPACITY_COUNTS"])
+  const repeats = repeatsOf(process.env["STREAM_CAPACITY_REPEATS"])
   const simulator = await settings.startSimulator()
+  const sides: Array<Side> = []
   pinSelf(0)
   try {
-    const measured = new Map<SideLabel, Map<number, Measured>>()
-    for (const label of ["baseline", "ours"] as const) {
-      const side = await startSide(label, simulator.url)
-      try {
-        await round(side.url, warmupStreams)
-        const byCount = new Map<number, Measured>()
-        for (const count of counts) {
-          await side.delay()
-          const before = await side.cpu()
-          const seen = await round(side.url, count)
-          const cpuMicros = (await side.cpu()) - before
-          const delay = await side.delay()
-          const figures = roundOf(seen)
-          console.log(
-            `${streamCapacityResultName} ${count} ${label}: ${figures.stallFree} stall-free, ${figures.failed} failed, ` +
-              `first byte p50 ${Math.round(figures.firstByteP50)} ms p99 ${Math.round(figures.firstByteP99)} ms, ` +
-              `CPU ${round2(cpuMicros / 1e6)} s, event loop delay p50 ${delay.p50} p99 ${delay.p99} max ${delay.max} ms`
-          )
-          const failure = seen.find((one) => one._tag === "Failed")
-          if (failure !== undefined) console.log(`  first failure: ${failure.error}`)
-          byCount.set(count, { round: figures, cpuMicros, delay })
-        }
-        measured.set(label, byCount)
-      } finally {
-        await side.stop()
+    const baseline = await startSide("baseline", simulator.url)
+    sides.push(baseline)
+    const ours = await startSide("ours", simulator.url)
+    sides.push(ours)
+    for (const side of sides) await round(side.url, warmupStreams)
+    const pairs = new Map<number, Array<Pair>>(counts.map((count) => [count, []]))
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      for (const count of counts) {
+        const first = repeat % 2 === 0 ? baseline : ours
+        const firstMeasured = await measureOnce(first, count)
+        const secondMeasured = await measureOnce(first === baseline ? ours : baseline, count)
+        pairs.get(count)!.push(
+          first === baseline
+            ? { baseline: firstMeasured, ours: secondMeasured }
+            : { ours: firstMeasured, baseline: secondMeasured }
+        )
       }
     }
-    return counts.map((count) => {
-      const ours = measured.get("ours")!.get(count)!
-      const baseline = measured.get("baseline")!.get(count)!
-      return {
-        name: `${streamCapacityResultName}-${count}`,
-        streams: count,
-        ours_stall_free: ours.round.stallFree,
-        baseline_stall_free: baseline.round.stallFree,
-        stall_free_ratio: round2(ours.round.stallFree / baseline.round.stallFree),
-        ours_failed: ours.round.failed,
-        baseline_failed: baseline.round.failed,
-        ours_first_byte_p50_ms: Math.round(ours.round.firstByteP50),
-        baseline_first_byte_p50_ms: Math.round(baseline.round.firstByteP50),
-        first_byte_p50_ratio: round2(ours.round.firstByteP50 / baseline.round.firstByteP50),
-        ours_first_byte_p99_ms: Math.round(ours.round.firstByteP99),
-        baseline_first_byte_p99_ms: Math.round(baseline.round.firstByteP99),
-        ours_cpu_s: round2(ours.cpuMicros / 1e6),
-        baseline_cpu_s: round2(baseline.cpuMicros / 1e6),
-        cpu_ratio: round2(ours.cpuMicros / baseline.cpuMicros),
-        ours_loop_delay_p99_ms: ours.delay.p99,
-        ours_loop_delay_max_ms: ours.delay.max,
-        baseline_loop_delay_p99_ms: baseline.delay.p99,
-        baseline_loop_delay_max_ms: baseline.delay.max
-      }
-    })
+    return counts.map((count) => resultOf(count, pairs.get(count)!))
   } finally {
-    await simulator.stop()
+    await Promise.all([...sides.map((side) => side.stop()), simulator.stop()])
     pinSelf(1)
   }
 }

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { roundOf, type Seen, stallMillis, streamCounts } from "../../bench/cases/streamCapacity.js"
+import {
+  type Measured,
+  repeatsOf,
+  resultOf,
+  roundOf,
+  type Seen,
+  stallMillis,
+  streamCounts
+} from "../../bench/cases/streamCapacity.js"
 
 const read = (firstByteMillis: number, longestGapMillis: number): Seen => ({
   _tag: "Read",
@@ -24,5 +32,41 @@ describe("bench/cases/streamCapacity", () => {
     expect(streamCounts("64, 256")).toEqual([64, 256])
     expect(() => streamCounts("64,many")).toThrow(/STREAM_CAPACITY_COUNTS/)
     expect(() => streamCounts("0")).toThrow(/positive whole numbers/)
+  })
+
+  it("a count's result is the median of its repeats, each ratio's range over them", () => {
+    const measured = (stallFree: number, firstByte: number, cpuMicros: number): Measured => ({
+      round: { streams: 512, stallFree, failed: 0, firstByteP50: firstByte, firstByteP99: firstByte * 2 },
+      cpuMicros,
+      delay: { p50: 10, p99: 50, max: 100 }
+    })
+    const result = resultOf(512, [
+      { ours: measured(512, 600, 3e6), baseline: measured(512, 300, 2e6) },
+      { ours: measured(500, 900, 5e6), baseline: measured(510, 450, 2.5e6) },
+      { ours: measured(256, 300, 4e6), baseline: measured(512, 300, 2e6) }
+    ])
+    expect(result).toMatchObject({
+      name: "stream-capacity-512",
+      repeats: 3,
+      ours_stall_free: 500,
+      baseline_stall_free: 512,
+      stall_free_ratio: 0.98,
+      stall_free_ratio_range: [0.5, 1],
+      ours_first_byte_p50_ms: 600,
+      baseline_first_byte_p50_ms: 300,
+      first_byte_p50_ratio: 2,
+      first_byte_p50_ratio_range: [1, 2],
+      ours_cpu_s: 4,
+      baseline_cpu_s: 2,
+      cpu_ratio: 2,
+      cpu_ratio_range: [1.5, 2]
+    })
+  })
+
+  it("the repeats are STREAM_CAPACITY_REPEATS, else 3; anything but a positive whole number is refused", () => {
+    expect(repeatsOf(undefined)).toBe(3)
+    expect(repeatsOf("5")).toBe(5)
+    expect(() => repeatsOf("0")).toThrow(/STREAM_CAPACITY_REPEATS/)
+    expect(() => repeatsOf("two")).toThrow(/positive whole number/)
   })
 })
