@@ -29,11 +29,14 @@
  * `cases/gateway.ts`), SIMULATOR_URL (use a running simulator instead of
  * starting them).
  *
- * Each case is warmed up (ours, then baseline), then measured in rounds that
- * alternate ours and baseline; the score of each side is its BEST round, in
- * requests per second (the machine is shared, so the best round is the one
- * least disturbed). On Linux with `taskset`, the simulator runs on core 0 and
- * this process on core 1.
+ * Each case runs in a process of its own (this script again, `BENCH_UNIT`
+ * naming the case), so no case inherits another's heap, JIT state or open
+ * sockets, and a case measured in a whole run meets what it meets alone. It
+ * is warmed up (ours, then baseline), then measured in rounds that alternate
+ * ours and baseline; each figure is the MEDIAN of the rounds', and each ratio
+ * comes with its range over them (`ratio_range`: the lowest and the highest
+ * of a round's own ratio; `stats.ts`). On Linux with `taskset`, the simulator
+ * runs on core 0 and the case's process on core 1.
  *
  * A case whose baseline is `{ effect }` (`router-overhead`: the router over
  * two deployments versus one `Llm`) measures both sides like "ours".
@@ -59,10 +62,12 @@
  *
  * The last line printed is one JSON object:
  * `{"results":[{"name","ours_rps","baseline_rps","ratio","ours_cpu_us","baseline_cpu_us","cpu_ratio"}]}`,
- * ratio = ours / baseline of the best rounds' requests per second (higher is
- * better for ours); `*_cpu_us`, this process's CPU time per call in each side's
- * cheapest round, and cpu_ratio = baseline / ours of those (higher is better
- * for ours), a figure that moves less with the machine's other load. The memory result is
+ * ratio = ours / baseline of the median requests per second (higher is
+ * better for ours); `*_cpu_us`, the case's process's CPU time per call, the
+ * median of each side's rounds, and cpu_ratio = baseline / ours of those
+ * (higher is better for ours), a figure that moves less with the machine's
+ * other load; `ratio_range` and `cpu_ratio_range`, each ratio's range over the
+ * rounds. The memory result is
  * `{"name","streams","ours_rss_mb","baseline_rss_mb","ratio","ours_heap_mb","baseline_heap_mb","heap_ratio",...}`,
  * its ratios ours / baseline of the peaks (lower is better for ours).
  * A case that fails (throws, a child process of its exits before reporting,
@@ -77,6 +82,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scope from "effect/Scope"
+import { createInterface } from "node:readline"
 import { Agent } from "undici"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
@@ -94,6 +100,7 @@ import type { BenchCase, Side } from "./cases/types.js"
 import { measureKeyPool } from "./keyPool.js"
 import { firstLine, hasTaskset, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
 import { attempt, type CaseFailure, caseFilter, summary } from "./report.js"
+import { median, range, round2 } from "./stats.js"
 
 const keyPoolResultName = "keypool-acquire-release-10k-vs-10-keys"
 
@@ -233,29 +240,29 @@ const score = async (side: Measured, millis: number, label: string): Promise<Sco
   }
 }
 
-const round2 = (n: number) => Math.round(n * 100) / 100
-
 // A side's figures in a round's line: calls a second, and CPU a call here (and in its Redis).
 const describe = (score: Score, cpuLabel: string) =>
   `${score.rps.toFixed(0)} rps (${score.cpuMicros.toFixed(1)} us${cpuLabel}` +
   (score.redisCpuMicros === undefined ? ")" : `, ${score.redisCpuMicros.toFixed(1)} us in Redis)`)
 
 /**
- * A side's score over its rounds: the best requests per second, the least CPU a call (here, in its Redis, and both
- * together in one round).
+ * A side's score over its rounds, each figure the median of the rounds': requests per second, CPU a call (here, in
+ * its Redis, and both together in one round).
  */
-const best = (scores: ReadonlyArray<Score>) => ({
-  rps: Math.max(0, ...scores.map((s) => s.rps)),
-  cpuMicros: Math.min(...scores.map((s) => s.cpuMicros)),
+const medianOf = (scores: ReadonlyArray<Score>) => ({
+  rps: median(scores.map((s) => s.rps)),
+  cpuMicros: median(scores.map((s) => s.cpuMicros)),
   redisCpuMicros: scores.some((s) => s.redisCpuMicros === undefined)
     ? undefined
-    : Math.min(...scores.map((s) => s.redisCpuMicros!)),
-  allCpuMicros: Math.min(...scores.map((s) => s.cpuMicros + (s.redisCpuMicros ?? 0)))
+    : median(scores.map((s) => s.redisCpuMicros!)),
+  allCpuMicros: median(scores.map((s) => s.cpuMicros + (s.redisCpuMicros ?? 0)))
 })
 
 /**
- * One result. A case with a floor adds `floor_rps`, `floor_ratio` (floor /
- * baseline of the best rounds' requests per second: the most any design the
+ * One result: each figure the median of the rounds', each ratio of those
+ * medians, with its range over the rounds (`ratio_range`, `cpu_ratio_range`:
+ * the lowest and highest of a round's own ratio). A case with a floor adds
+ * `floor_rps`, `floor_ratio` (floor / baseline of the requests per second: the most any design the
  * floor stands for reaches here), `ours_vs_floor` (ours / floor) and
  * `floor_cpu_us`; a side with a `redis-server` of its own adds its CPU a call,
  * the least of its rounds, read from `INFO cpu` around each
@@ -268,9 +275,11 @@ interface Result {
   readonly ours_rps: number
   readonly baseline_rps: number
   readonly ratio: number
+  readonly ratio_range?: readonly [number, number]
   readonly ours_cpu_us?: number
   readonly baseline_cpu_us?: number
   readonly cpu_ratio?: number
+  readonly cpu_ratio_range?: readonly [number, number]
   readonly floor_rps?: number
   readonly floor_ratio?: number
   readonly ours_vs_floor?: number
@@ -331,30 +340,33 @@ const measurePair = async ({ benchCase, dispatcher, name, runtime, url }: PairSe
   } finally {
     await runtime.runPromise(Scope.close(scope, Exit.void))
   }
-  const bestOurs = best(scores.ours)
-  const bestBaseline = best(scores.baseline)
-  const bestFloor = scores.floor.length === 0 ? undefined : best(scores.floor)
+  const ours = medianOf(scores.ours)
+  const baseline = medianOf(scores.baseline)
+  const floor = scores.floor.length === 0 ? undefined : medianOf(scores.floor)
+  const paired = scores.ours.map((ours, i) => ({ ours, baseline: scores.baseline[i]! }))
   return {
     name,
-    ours_rps: Math.round(bestOurs.rps),
-    baseline_rps: Math.round(bestBaseline.rps),
-    ratio: round2(bestBaseline.rps === 0 ? 0 : bestOurs.rps / bestBaseline.rps),
-    ours_cpu_us: round2(bestOurs.cpuMicros),
-    baseline_cpu_us: round2(bestBaseline.cpuMicros),
-    cpu_ratio: round2(bestBaseline.cpuMicros / bestOurs.cpuMicros),
-    ...(bestFloor === undefined ? {} : {
-      floor_rps: Math.round(bestFloor.rps),
-      floor_ratio: round2(bestBaseline.rps === 0 ? 0 : bestFloor.rps / bestBaseline.rps),
-      ours_vs_floor: round2(bestFloor.rps === 0 ? 0 : bestOurs.rps / bestFloor.rps),
-      floor_cpu_us: round2(bestFloor.cpuMicros)
+    ours_rps: Math.round(ours.rps),
+    baseline_rps: Math.round(baseline.rps),
+    ratio: round2(baseline.rps === 0 ? 0 : ours.rps / baseline.rps),
+    ratio_range: range(paired.map((one) => one.baseline.rps === 0 ? 0 : one.ours.rps / one.baseline.rps)),
+    ours_cpu_us: round2(ours.cpuMicros),
+    baseline_cpu_us: round2(baseline.cpuMicros),
+    cpu_ratio: round2(baseline.cpuMicros / ours.cpuMicros),
+    cpu_ratio_range: range(paired.map((one) => one.baseline.cpuMicros / one.ours.cpuMicros)),
+    ...(floor === undefined ? {} : {
+      floor_rps: Math.round(floor.rps),
+      floor_ratio: round2(baseline.rps === 0 ? 0 : floor.rps / baseline.rps),
+      ours_vs_floor: round2(floor.rps === 0 ? 0 : ours.rps / floor.rps),
+      floor_cpu_us: round2(floor.cpuMicros)
     }),
-    ...(bestOurs.redisCpuMicros === undefined ? {} : {
-      ours_redis_cpu_us: round2(bestOurs.redisCpuMicros),
-      cpu_ratio_with_redis: round2(bestBaseline.cpuMicros / bestOurs.allCpuMicros)
+    ...(ours.redisCpuMicros === undefined ? {} : {
+      ours_redis_cpu_us: round2(ours.redisCpuMicros),
+      cpu_ratio_with_redis: round2(baseline.cpuMicros / ours.allCpuMicros)
     }),
-    ...(bestFloor?.redisCpuMicros === undefined ? {} : {
-      floor_redis_cpu_us: round2(bestFloor.redisCpuMicros),
-      floor_cpu_ratio_with_redis: round2(bestBaseline.cpuMicros / bestFloor.allCpuMicros)
+    ...(floor?.redisCpuMicros === undefined ? {} : {
+      floor_redis_cpu_us: round2(floor.redisCpuMicros),
+      floor_cpu_ratio_with_redis: round2(baseline.cpuMicros / floor.allCpuMicros)
     })
   }
 }
@@ -387,42 +399,49 @@ const withSimulator = async <A>(server: string, run: (url: string) => Promise<A>
   }
 }
 
-const main = async () => {
-  pinSelf(1)
-  const runtimes = https.map((http) => ManagedRuntime.make(httpLayers[http]!))
-  const dispatcher = new Agent()
-  const results: Array<Result | GatewayResult | StreamCapacityResult | MemoryResult | CaseFailure> = []
-  console.log(
-    `concurrency ${concurrency}; warm-up ${warmupSeconds}s; ${rounds} rounds of ${seconds}s per side, ` +
-      `best round kept; simulator servers: ${servers.join(", ")}; HttpClient: ${
-        https.join(", ")
-      }; pinned to separate cores: ${hasTaskset}`
-  )
-  try {
-    for (const server of servers) {
-      for (const benchCase of cases) {
-        for (const [h, http] of https.entries()) {
-          const plain = server === "node" ? benchCase.name : `${benchCase.name}@${server}-server`
-          const name = h === 0 ? plain : `${plain}@${http}-http`
-          if (!selected(name)) continue
-          const unavailable = benchCase.unavailable?.()
-          if (unavailable !== undefined) {
-            console.log(`${name}: skipped, ${unavailable}`)
-            continue
-          }
-          const runtime = runtimes[h]!
-          await attempt(
-            results,
-            [name],
-            () => withSimulator(server, (url) => measurePair({ name, benchCase, runtime, dispatcher, url }))
-          )
-        }
+/** Every result a run can report. */
+type AnyResult = Result | GatewayResult | StreamCapacityResult | MemoryResult | CaseFailure
+
+/**
+ * What a run is made of: a case (or, for `stream-capacity`, the counts it carries in one go), by the names of its
+ * results, measured in a child process of its own (`BENCH_UNIT`, its first name).
+ */
+interface Unit {
+  readonly names: ReadonlyArray<string>
+  /** Why it cannot run on this machine, when it cannot: it is skipped, not failed. */
+  readonly unavailable?: (() => string | undefined) | undefined
+  readonly run: (clients: Clients) => Promise<AnyResult | ReadonlyArray<AnyResult>>
+}
+
+/** What a unit's process calls with: a runtime per `BENCH_HTTP` client for "ours", raw undici's dispatcher. */
+interface Clients {
+  readonly runtimes: ReadonlyArray<ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, OptionsError>>
+  readonly dispatcher: Agent
+}
+
+/** Every unit of a run, in the order they run. */
+const units = (): ReadonlyArray<Unit> => {
+  const all: Array<Unit> = []
+  for (const server of servers) {
+    for (const benchCase of cases) {
+      for (const [h, http] of https.entries()) {
+        const plain = server === "node" ? benchCase.name : `${benchCase.name}@${server}-server`
+        const name = h === 0 ? plain : `${plain}@${http}-http`
+        all.push({
+          names: [name],
+          unavailable: benchCase.unavailable,
+          run: ({ dispatcher, runtimes }) =>
+            withSimulator(server, (url) => measurePair({ name, benchCase, runtime: runtimes[h]!, dispatcher, url }))
+        })
       }
     }
-    if (selected(keyPoolResultName)) await attempt(results, [keyPoolResultName], () => keyPoolResult(runtimes[0]!))
-    // The gateway cases: HTTP servers in processes of their own, driven by autocannon, each case with its own.
-    for (const name of gatewayCaseNames.filter(selected)) {
-      await attempt(results, [name], () =>
+  }
+  all.push({ names: [keyPoolResultName], run: ({ runtimes }) => keyPoolResult(runtimes[0]!) })
+  // The gateway cases: HTTP servers in processes of their own, driven by autocannon, each case with its own.
+  for (const name of gatewayCaseNames) {
+    all.push({
+      names: [name],
+      run: () =>
         measureGateway({
           seconds,
           rounds,
@@ -430,23 +449,76 @@ const main = async () => {
           concurrency,
           name,
           startSimulator: (tokensPerSecond) => startSimulator("node", tokensPerSecond)
-        }))
-    }
-    // Streams held at once through the gateway and the pass-through, after the gateway cases.
-    const capacityNames = streamCounts(process.env["STREAM_CAPACITY_COUNTS"]).map((count) =>
-      `${streamCapacityResultName}-${count}`
-    )
-    if (capacityNames.some(selected)) {
-      await attempt(results, capacityNames, () =>
-        measureStreamCapacity({
-          startSimulator: () => startSimulator("node", String(reply.tokensPerSecond), reply.tokens)
-        }))
-    }
-    // Its own processes, after the throughput cases, so it disturbs none of them.
-    if (selected(streamsMemoryResultName)) await attempt(results, [streamsMemoryResultName], measureStreamsMemory)
+        })
+    })
+  }
+  // Streams held at once through the gateway and the pass-through, every count in one unit.
+  all.push({
+    names: streamCounts(process.env["STREAM_CAPACITY_COUNTS"]).map((count) => `${streamCapacityResultName}-${count}`),
+    run: () =>
+      measureStreamCapacity({
+        startSimulator: () => startSimulator("node", String(reply.tokensPerSecond), reply.tokens)
+      })
+  })
+  // Its own processes, after the throughput cases, so it disturbs none of them.
+  all.push({ names: [streamsMemoryResultName], run: measureStreamsMemory })
+  return all
+}
+
+/** The unit named by `BENCH_UNIT`, measured in this process: its results printed as the last line. */
+const runUnit = async (wanted: string) => {
+  pinSelf(1)
+  const runtimes = https.map((http) => ManagedRuntime.make(httpLayers[http]!))
+  const dispatcher = new Agent()
+  const results: Array<AnyResult> = []
+  try {
+    const unit = units().find((one) => one.names[0] === wanted)
+    if (unit === undefined) throw new Error(`BENCH_UNIT: no case ${wanted}`)
+    await attempt(results, unit.names, () => unit.run({ runtimes, dispatcher }))
   } finally {
     for (const runtime of runtimes) await runtime.dispose()
     await dispatcher.close()
+  }
+  const { exitCode, line } = summary(results)
+  console.log(line)
+  process.exitCode = exitCode
+}
+
+/**
+ * A unit measured in a child process of its own, on core 1, its lines relayed as they come; its results, the last
+ * line it prints; fails when it exits without them.
+ */
+const inChild = (unit: Unit): Promise<ReadonlyArray<AnyResult>> =>
+  new Promise((resolve, reject) => {
+    const child = spawnNode({ args: nodeArgs("main"), core: 1, env: { ...process.env, BENCH_UNIT: unit.names[0]! } })
+    let last = ""
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (line.startsWith("{\"results\":")) last = line
+      else console.log(line)
+    })
+    child.once("close", (code, signal) => {
+      if (last === "") return reject(new Error(`its process exited (${code ?? signal}) without results`))
+      resolve((JSON.parse(last) as { readonly results: ReadonlyArray<AnyResult> }).results)
+    })
+  })
+
+const main = async () => {
+  const wanted = process.env["BENCH_UNIT"]
+  if (wanted !== undefined && wanted !== "") return runUnit(wanted)
+  console.log(
+    `concurrency ${concurrency}; warm-up ${warmupSeconds}s; ${rounds} rounds of ${seconds}s per side, ` +
+      `median of the rounds kept; each case in a process of its own; simulator servers: ${servers.join(", ")}; ` +
+      `HttpClient: ${https.join(", ")}; pinned to separate cores: ${hasTaskset}`
+  )
+  const results: Array<AnyResult> = []
+  for (const unit of units()) {
+    if (!unit.names.some(selected)) continue
+    const unavailable = unit.unavailable?.()
+    if (unavailable !== undefined) {
+      console.log(`${unit.names.join(", ")}: skipped, ${unavailable}`)
+      continue
+    }
+    await attempt(results, unit.names, () => inChild(unit))
   }
   const { exitCode, line } = summary(results)
   console.log(line)

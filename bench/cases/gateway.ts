@@ -30,15 +30,17 @@
  *
  * Per case: every side warmed up, then measured in rounds alternating the
  * sides at full load (autocannon at the bench's concurrency for
- * BENCH_SECONDS); the best round's requests per second, and the side
- * process's CPU time per request in its cheapest round. Then latency at a
- * fixed 1,000 requests per second (autocannon's `overallRate`), for each side
- * and for the simulator alone, in rounds; a side's added latency is its p50
- * (p99) minus the simulator's, each the lowest of the rounds, from every
+ * BENCH_SECONDS); the median of the rounds' requests per second, and of the
+ * side process's CPU time per request, each ratio with its range over the
+ * rounds. Then latency at a fixed 1,000 requests per second (autocannon's
+ * `overallRate`), for each side and for the simulator alone, in rounds; a
+ * side's added latency is its p50 (p99) minus the simulator's, each the
+ * median of the rounds, from every
  * response's own time (autocannon's histogram keeps whole milliseconds).
  */
 import autocannon from "autocannon"
 import { firstLine, nodeArgs, pinSelf, spawnNode, stopChild } from "../nodeArgs.js"
+import { median, range, round2 } from "../stats.js"
 
 export const gatewayCaseNames = ["gateway-nonstream", "gateway-stream"] as const
 
@@ -86,9 +88,12 @@ export interface GatewayResult {
   readonly ours_rps: number
   readonly baseline_rps: number
   readonly ratio: number
+  /** The lowest and highest of a round's own ratio. */
+  readonly ratio_range: readonly [number, number]
   readonly ours_cpu_us: number
   readonly baseline_cpu_us: number
   readonly cpu_ratio: number
+  readonly cpu_ratio_range: readonly [number, number]
   readonly floor_rps: number
   /** floor / baseline requests per second: the most `effect/http` allows. */
   readonly floor_ratio: number
@@ -214,14 +219,22 @@ const load = async (
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
 
-const round2 = (n: number) => Math.round(n * 100) / 100
 const round3 = (n: number) => Math.round(n * 1000) / 1000
 
-interface Best {
-  rps: number
-  cpuMicros: number
-  p50: number
-  p99: number
+/** A side's figures, one a round of each kind. */
+interface Rounds {
+  readonly rps: Array<number>
+  readonly cpuMicros: Array<number>
+  readonly p50: Array<number>
+  readonly p99: Array<number>
+}
+
+/** A side's figures over its rounds, each the median (`../stats.ts`). */
+interface Medians {
+  readonly rps: number
+  readonly cpuMicros: number
+  readonly p50: number
+  readonly p99: number
 }
 
 const measureCase = async (
@@ -231,9 +244,10 @@ const measureCase = async (
   simulator: string,
   sides: ReadonlyArray<Side>
 ) => {
-  const best = new Map<string, Best>()
-  for (const side of sides) best.set(side.label, { rps: 0, cpuMicros: Infinity, p50: Infinity, p99: Infinity })
-  best.set("simulator", { rps: 0, cpuMicros: Infinity, p50: Infinity, p99: Infinity })
+  const seen = new Map<string, Rounds>()
+  for (const label of ["simulator", ...sides.map((side) => side.label)]) {
+    seen.set(label, { rps: [], cpuMicros: [], p50: [], p99: [] })
+  }
   for (const side of sides) await load(side.url, stream, settings.warmupSeconds, settings.concurrency)
   for (let i = 0; i < settings.rounds; i++) {
     const line: Array<string> = []
@@ -242,9 +256,8 @@ const measureCase = async (
       const run = await load(side.url, stream, settings.seconds, settings.concurrency)
       const cpuMicros = (await side.cpu() - before) / run.ok
       const rps = run.ok / run.seconds
-      const b = best.get(side.label)!
-      b.rps = Math.max(b.rps, rps)
-      b.cpuMicros = Math.min(b.cpuMicros, cpuMicros)
+      seen.get(side.label)!.rps.push(rps)
+      seen.get(side.label)!.cpuMicros.push(cpuMicros)
       line.push(`${side.label} ${rps.toFixed(0)} rps (${cpuMicros.toFixed(1)} us CPU a request)`)
     }
     console.log(`${name} round ${i + 1}: ${line.join(", ")}`)
@@ -257,27 +270,40 @@ const measureCase = async (
       const sorted = run.times.sort((a, b) => a - b)
       const p50 = percentile(sorted, 0.5)
       const p99 = percentile(sorted, 0.99)
-      const b = best.get(target.label)!
-      b.p50 = Math.min(b.p50, p50)
-      b.p99 = Math.min(b.p99, p99)
+      seen.get(target.label)!.p50.push(p50)
+      seen.get(target.label)!.p99.push(p99)
       line.push(`${target.label} p50 ${p50.toFixed(3)} ms p99 ${p99.toFixed(3)} ms`)
     }
     console.log(`${name} at ${latencyRate} rps, round ${i + 1}: ${line.join(", ")}`)
   }
-  const ours = best.get("ours")!
-  const baseline = best.get("baseline")!
-  const floor = best.get("floor")!
-  const decoder = best.get("decoder")!
-  const engine = best.get("engine")!
-  const alone = best.get("simulator")!
+  const medians = (label: string): Medians => {
+    const rounds = seen.get(label)!
+    return {
+      rps: median(rounds.rps),
+      cpuMicros: median(rounds.cpuMicros),
+      p50: median(rounds.p50),
+      p99: median(rounds.p99)
+    }
+  }
+  // A ratio of ours to the pass-through in each round of throughput.
+  const perRound = (figure: (rounds: Rounds, i: number) => number) =>
+    range(seen.get("ours")!.rps.map((_, i) => figure(seen.get("ours")!, i) / figure(seen.get("baseline")!, i)))
+  const ours = medians("ours")
+  const baseline = medians("baseline")
+  const floor = medians("floor")
+  const decoder = medians("decoder")
+  const engine = medians("engine")
+  const alone = medians("simulator")
   const result: GatewayResult = {
     name,
     ours_rps: Math.round(ours.rps),
     baseline_rps: Math.round(baseline.rps),
     ratio: round2(ours.rps / baseline.rps),
+    ratio_range: perRound((rounds, i) => rounds.rps[i]!),
     ours_cpu_us: round2(ours.cpuMicros),
     baseline_cpu_us: round2(baseline.cpuMicros),
     cpu_ratio: round2(baseline.cpuMicros / ours.cpuMicros),
+    cpu_ratio_range: perRound((rounds, i) => 1 / rounds.cpuMicros[i]!),
     floor_rps: Math.round(floor.rps),
     floor_ratio: round2(floor.rps / baseline.rps),
     ours_vs_floor: round2(ours.rps / floor.rps),

@@ -8,8 +8,7 @@
  * second). Both sides are started and warmed up (a round of 128 streams each); then for each count of concurrent
  * streams (`STREAM_CAPACITY_COUNTS`, default `512,768`), `STREAM_CAPACITY_REPEATS` times (default 3), each side in
  * turn, the first alternating: all the streams started at once, each read to its end with undici. Each figure is
- * the median of the repeats, and each ratio's range over them is reported: one round moves a lot on a shared machine. A stream is
- * stall-free when no two reads of its body (from its first byte to its end) are more than 200 ms apart; its first
+ * the median of the repeats, and each ratio's range over them is reported (`../stats.ts`). A stream is stall-free when no two reads of its body (from its first byte to its end) are more than 200 ms apart; its first
  * byte is the time from its request to the first read of its body. Per side: stall-free streams, first byte p50
  * and p99, the side process's CPU time over the round and its event loop's delay (p99 and max); as ratios, ours
  * over the pass-through's (stall-free the higher the better, first byte and CPU the lower).
@@ -18,6 +17,7 @@
  */
 import { Agent, request } from "undici"
 import { pinSelf } from "../nodeArgs.js"
+import { median, range, round2 } from "../stats.js"
 import { type LoopDelay, type Side, startSide } from "./gateway.js"
 
 export const streamCapacityResultName = "stream-capacity"
@@ -153,8 +153,6 @@ export interface StreamCapacitySettings {
   readonly startSimulator: () => Promise<{ readonly url: string; readonly stop: () => Promise<void> }>
 }
 
-const round2 = (n: number) => Math.round(n * 100) / 100
-
 /** A side's round at one count: what the client saw, the side's CPU time and its event loop's delay. */
 export interface Measured {
   readonly round: Round
@@ -177,17 +175,6 @@ export const repeatsOf = (given: string | undefined): number => {
   }
   return repeats
 }
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
-}
-
-const range = (values: ReadonlyArray<number>): readonly [number, number] => [
-  round2(Math.min(...values)),
-  round2(Math.max(...values))
-]
 
 /** A count's result from its repeats: each figure the median of its repeats, each ratio's range over them. */
 export const resultOf = (count: number, pairs: ReadonlyArray<Pair>): StreamCapacityResult => {
