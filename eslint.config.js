@@ -38,6 +38,23 @@ export default tseslint.config(
     files: ["bin/**/*.js", "scripts/**/*.mjs", "eslint.config.js"],
     ...tseslint.configs.disableTypeChecked
   },
+  // The dashboard's scripts run in the browser (typechecked against the DOM by tsconfig.browser.json).
+  {
+    files: ["src/internal/gateway/dashboard/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: "script",
+      globals: {
+        document: "readonly",
+        sessionStorage: "readonly",
+        fetch: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        CustomEvent: "readonly"
+      }
+    }
+  },
   {
     files: ["src/cli/**", "bench/**", "examples/**", "bin/**", "scripts/**"],
     rules: { "no-console": "off" }
