@@ -2,6 +2,7 @@
 // plain browser JavaScript) beside the compiled gateway in the output folder given (`dist`, `.bench-build/src`).
 import { cpSync } from "node:fs"
 import * as path from "node:path"
+import process from "node:process"
 
 const out = process.argv[2]
 if (out === undefined) throw new Error("usage: node scripts/copy-dashboard.mjs <compiled src folder>")
