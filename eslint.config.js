@@ -40,7 +40,7 @@ export default tseslint.config(
   },
   // The dashboard's scripts run in the browser (typechecked against the DOM by tsconfig.browser.json).
   {
-    files: ["src/internal/gateway/dashboard/*.js"],
+    files: ["src/internal/gateway/observe/dashboard/browser/*.js"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

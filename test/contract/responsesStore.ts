@@ -15,7 +15,7 @@ import {
   type ResponsesStore,
   type StoredResponse,
   type StoreOptions
-} from "../../src/internal/gateway/responsesStore.js"
+} from "../../src/internal/gateway/responses/store.js"
 import type { Message } from "../../src/Message.js"
 
 /** One test's backend. */

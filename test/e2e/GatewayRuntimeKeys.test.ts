@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type * as Dashboard from "../../src/internal/gateway/dashboard.js"
+import type * as Dashboard from "../../src/internal/gateway/observe/dashboard/dashboard.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adminKey,

@@ -143,8 +143,8 @@ describe("the packed package", () => {
         "dist/testing.js",
         "dist/testing.d.ts",
         "dist/cli/main.js",
-        "dist/internal/gateway/dashboard/live.js",
-        "dist/internal/gateway/dashboard/spend.js",
+        "dist/internal/gateway/observe/dashboard/browser/live.js",
+        "dist/internal/gateway/observe/dashboard/browser/spend.js",
         "docs/gateway.md"
       ]
     ) {
@@ -155,7 +155,8 @@ describe("the packed package", () => {
     const maps = packed.filter((file) => file.endsWith(".js.map"))
     // Every compiled file has its map; the dashboard's browser scripts are copied as written, their own sources.
     const compiled = packed.filter((file) =>
-      file.startsWith("dist/") && file.endsWith(".js") && !file.startsWith("dist/internal/gateway/dashboard/")
+      file.startsWith("dist/") && file.endsWith(".js") &&
+      !file.startsWith("dist/internal/gateway/observe/dashboard/browser/")
     )
     expect(maps.length).toBe(compiled.length)
     for (const map of maps) {

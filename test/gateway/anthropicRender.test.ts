@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import { message, streamEncoder } from "../../src/internal/gateway/anthropicRender.js"
+import { message, streamEncoder } from "../../src/internal/gateway/anthropic/render.js"
 import { finish, restart, text } from "../utils/encoderChunks.js"
 
 // 7 uncached prompt tokens, 3 read from the cache and 10 written to it, 6 of them for an hour.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { fromLlmError } from "../../src/internal/gateway/errors.js"
+import { fromLlmError } from "../../src/internal/gateway/openai/errors.js"
 import { NoCapacityError } from "../../src/LlmError.js"
 
 describe("gateway errors", () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
-import * as Render from "../../src/internal/gateway/geminiRender.js"
+import * as Render from "../../src/internal/gateway/gemini/render.js"
 import { statusName } from "../../src/internal/providers/gemini/wire.js"
 
 const usage: Usage = {

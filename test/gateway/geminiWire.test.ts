@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
-import * as Wire from "../../src/internal/gateway/geminiWire.js"
+import * as Wire from "../../src/internal/gateway/gemini/wire.js"
 
 const generate = (body: unknown) => Wire.generate(JSON.stringify(body))
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import * as KeyLimits from "../../src/internal/gateway/keyLimits.js"
+import * as KeyLimits from "../../src/internal/gateway/keys/limits.js"
 
 const monthly = { limit: 10, period: "month" } as const
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { streamEncoder } from "../../src/internal/gateway/render.js"
+import { streamEncoder } from "../../src/internal/gateway/openai/render.js"
 import { finish, restart, text } from "../utils/encoderChunks.js"
 
 // The JSON events of an SSE text, `[DONE]` as the string.

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
-import * as ResponsesStore from "../../src/internal/gateway/responsesStore.js"
+import * as ResponsesStore from "../../src/internal/gateway/responses/store.js"
 import type { Message } from "../../src/Message.js"
 import { effectProp } from "../utils/effectProp.js"
 

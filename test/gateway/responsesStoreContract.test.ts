@@ -4,8 +4,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/testing/TestClock"
-import * as ResponsesStore from "../../src/internal/gateway/responsesStore.js"
-import * as ResponsesStoreRedis from "../../src/internal/gateway/responsesStoreRedis.js"
+import * as ResponsesStore from "../../src/internal/gateway/responses/store.js"
+import * as ResponsesStoreRedis from "../../src/internal/gateway/responses/storeRedis.js"
 import { responsesStoreContract } from "../contract/responsesStore.js"
 import { redisServer } from "../utils/redisServer.js"
 import { connected } from "../utils/sharedStore.js"

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
-import * as Wire from "../../src/internal/gateway/wire.js"
+import * as Wire from "../../src/internal/gateway/openai/wire.js"
 import { bracketedSegments, junk, leadsInto, loose } from "../utils/nearMiss.js"
 
 const schemaIsChat = Schema.is(Wire.WireChatRequest)

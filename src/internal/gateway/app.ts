@@ -21,10 +21,10 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the guard and the key check, the body, admission); OpenAI's
- * routes are `openAiRoutes.ts` and `responsesRoute.ts`, Anthropic's `anthropicRoute.ts`, Google's `geminiRoutes.ts`
- * and `geminiModels.ts`
+ * routes are `openai/routes.ts` and `responses/route.ts`, Anthropic's `anthropic/route.ts`, Google's `gemini/routes.ts`
+ * and `gemini/models.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
- * LLM-API-BalancedCall's `balancedCallRoutes.ts`; here are the open and admin
+ * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
  * paths, the 404 and the 405s.
  */
 import * as Clock from "effect/Clock"
@@ -39,23 +39,23 @@ import type * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
-import * as AdminKeys from "./adminKeys.js"
-import * as AdminSpend from "./adminSpend.js"
-import * as AnthropicRoute from "./anthropicRoute.js"
-import * as BalancedCallRoutes from "./balancedCallRoutes.js"
-import * as Dashboard from "./dashboard.js"
+import * as AdminKeys from "./admin/keys.js"
+import * as AdminSpend from "./admin/spend.js"
+import * as AnthropicRoute from "./anthropic/route.js"
+import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine } from "./engine.js"
-import * as Errors from "./errors.js"
-import * as GeminiModels from "./geminiModels.js"
-import * as GeminiRoutes from "./geminiRoutes.js"
+import * as GeminiModels from "./gemini/models.js"
+import * as GeminiRoutes from "./gemini/routes.js"
 import * as Intake from "./intake.js"
-import * as Logs from "./logs.js"
-import * as Metrics from "./metrics.js"
-import * as OpenAiRoutes from "./openAiRoutes.js"
-import * as RequestLog from "./requestLog.js"
-import * as ResponsesRoute from "./responsesRoute.js"
-import * as ResponsesStore from "./responsesStore.js"
-import * as ResponsesStoreRedis from "./responsesStoreRedis.js"
+import * as Dashboard from "./observe/dashboard/dashboard.js"
+import * as Logs from "./observe/logs.js"
+import * as Metrics from "./observe/metrics.js"
+import * as RequestLog from "./observe/requestLog.js"
+import * as Errors from "./openai/errors.js"
+import * as OpenAiRoutes from "./openai/routes.js"
+import * as ResponsesRoute from "./responses/route.js"
+import * as ResponsesStore from "./responses/store.js"
+import * as ResponsesStoreRedis from "./responses/storeRedis.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
 

@@ -15,7 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Http from "node:http"
-import type { Entry } from "./logs.js"
+import type { Entry } from "./observe/logs.js"
 
 // How long cut streams have to write their error event before what is left is interrupted.
 const cutAllowance = Duration.seconds(1)

@@ -41,7 +41,7 @@ export interface Target {
   readonly speaksResponses: boolean
   /**
    * For a target reaching deployments of both kinds, the same narrowed to those that speak the Responses API: where a
-   * request with tools only that API runs goes (`responsesHosted.ts`).
+   * request with tools only that API runs goes (`responses/hosted.ts`).
    */
   readonly responses?: Target | undefined
   /** The names of the deployments its calls can reach: what a key limited to it is shown the load of. */

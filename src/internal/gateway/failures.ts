@@ -6,13 +6,13 @@
  * routes.
  */
 import { openAiErrorJson } from "../openAiWire/errorJson.js"
-import * as AnthropicErrors from "./anthropicErrors.js"
-import * as AnthropicWire from "./anthropicWire.js"
-import * as Errors from "./errors.js"
-import * as GeminiErrors from "./geminiErrors.js"
-import * as ResponsesWire from "./responsesWire.js"
+import * as AnthropicErrors from "./anthropic/errors.js"
+import * as AnthropicWire from "./anthropic/wire.js"
+import * as GeminiErrors from "./gemini/errors.js"
+import * as Errors from "./openai/errors.js"
+import * as Wire from "./openai/wire.js"
+import * as ResponsesWire from "./responses/wire.js"
 import type * as SseAnswer from "./sseAnswer.js"
-import * as Wire from "./wire.js"
 
 const restartedMessage =
   "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +

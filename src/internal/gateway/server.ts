@@ -5,7 +5,7 @@
  * still open are cut, each ending with an error event, whatever is left is interrupted (freeing its upstream call)
  * and the deployments are closed. A reload reads the configuration again (`Options.source`) and builds it whole
  * before serving it; what a reload keeps, besides the store and the database opened at start, is the metrics, the
- * stored responses and the keys' limiters and budgets (`keyLimits.ts`); the routers, their breakers and the key pools
+ * stored responses and the keys' limiters and budgets (`keys/limits.ts`); the routers, their breakers and the key pools
  * are the new configuration's own (in the store, when there is one, their shared state stays).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -38,14 +38,14 @@ import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
 import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
-import * as Auth from "./auth.js"
 import * as Drain from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Generation from "./generation.js"
 import * as Intake from "./intake.js"
-import * as KeyLimits from "./keyLimits.js"
-import * as KeyStore from "./keyStore.js"
-import * as RuntimeKeys from "./runtimeKeys.js"
+import * as Auth from "./keys/auth.js"
+import * as KeyLimits from "./keys/limits.js"
+import * as RuntimeKeys from "./keys/runtime.js"
+import * as KeyStore from "./keys/store.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */

@@ -22,10 +22,10 @@ import * as Stream from "effect/Stream"
 import type { LlmError } from "../../LlmError.js"
 import type { Batch } from "../transport/chunkSource.js"
 import type { CutReason, Drain } from "./drain.js"
-import type * as Errors from "./errors.js"
-import * as Logs from "./logs.js"
-import type * as Metrics from "./metrics.js"
-import type * as Render from "./render.js"
+import * as Logs from "./observe/logs.js"
+import type * as Metrics from "./observe/metrics.js"
+import type * as Errors from "./openai/errors.js"
+import type * as Render from "./openai/render.js"
 
 // The log's and the metrics' name for a stream cut, by why it was cut.
 const cutTags: Record<CutReason, string> = { shutdown: "ServerShutdown", revoked: "KeyRevoked" }

@@ -153,7 +153,7 @@ export const migrations = {
   )
 }
 
-// A budget period as the keys and teams tables hold it (`keyStore.ts`): `month`, or a duration's text such as
+// A budget period as the keys and teams tables hold it (`keys/store.ts`): `month`, or a duration's text such as
 // `1 day`, as the admin API took it.
 const storedPeriodKey = (text: string): string => periodKey(text as Budget.Period)
 

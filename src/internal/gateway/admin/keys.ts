@@ -1,0 +1,449 @@
+/**
+ * The admin API of the keys and teams made at run time, for admin keys (`Auth.adminRefusal`), on a gateway with a
+ * database: `POST/GET /admin/keys`, `GET/PATCH/DELETE /admin/keys/{id}`, `POST /admin/keys/{id}/rotate`, and
+ * `POST/GET /admin/teams`, `GET/PATCH/DELETE /admin/teams/{id}`. A key is shown once, when it is made or rotated;
+ * afterwards only its id and name. provider.json's keys are listed too (ids `config:<name>`), read-only: a change or a
+ * revocation of one is refused naming where to make it. A change is in force on this instance before its answer
+ * (the store reloads first) and on the others within `KeyStore.refreshEvery`. Refusals are OpenAI's error JSON: 400
+ * naming the field, 404, 409 for a name another key or team has, 503 when the database does not answer.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import { randomBytes } from "node:crypto"
+import type { LedgerUnavailable } from "../../budget/sql.js"
+import { type Ledger } from "../../budget/sql.js"
+import { periodName } from "../../budget/window.js"
+import * as Auth from "../keys/auth.js"
+import { keyScope, limitOf, teamScope } from "../keys/runtime.js"
+import type { BudgetLimit, KeyRecord, KeyStore, NameTaken, TeamRecord } from "../keys/store.js"
+import * as Errors from "../openai/errors.js"
+import { decodePath, errorResponse, json, type Serving } from "../serving.js"
+import { graceOf, Invalid, keyInput, parse, teamInput, unixSeconds } from "./input.js"
+
+/** What the admin API of keys works on: the database's keys and teams, and the spend ledger. */
+export interface Managed {
+  readonly store: KeyStore
+  readonly ledger: Ledger
+}
+
+type Refusal = Errors.ErrorAnswer
+
+const fresh = (prefix: string, bytes: number) => `${prefix}${randomBytes(bytes).toString("base64url")}`
+
+const notFound = (what: string, id: string): Refusal =>
+  Errors.answer(404, `No ${what} has the id \`${id}\`.`, "invalid_request_error", "id", `${what}_not_found`)
+
+const nameTaken = (what: string, name: string): Refusal =>
+  Errors.answer(
+    409,
+    `The name \`${name}\` is taken (by a key of provider.json, or one made here, revoked ones included): choose ` +
+      `another for the ${what}.`,
+    "invalid_request_error",
+    "name",
+    "name_taken"
+  )
+
+const readOnly = (name: string): Refusal =>
+  Errors.answer(
+    403,
+    `The key \`${name}\` is defined in provider.json, which this API does not change: edit provider.json (and ` +
+      "restart the gateway), or make a key here instead.",
+    "invalid_request_error",
+    "id",
+    "key_read_only"
+  )
+
+const unavailable = (error: LedgerUnavailable): Refusal => Errors.databaseUnavailable(error.reason)
+
+const fromInvalid = (invalid: Invalid): Refusal => Errors.invalidRequest(invalid.message, invalid.field)
+
+const seconds = (millis: number | undefined) => millis === undefined ? null : unixSeconds(millis)
+const budgetView = (budget: BudgetLimit | undefined) =>
+  budget === undefined ? null : { limit: budget.limit, period: periodName(budget.period) }
+
+const keyView = (key: KeyRecord) => ({
+  id: key.id,
+  object: "gateway.key",
+  name: key.name,
+  source: "api",
+  read_only: false,
+  team: key.teamId ?? null,
+  models: key.models ?? null,
+  budget: budgetView(key.budget),
+  rate_limit_capacity: key.rateLimit?.capacity ?? null,
+  rate_limit_refill_rate: key.rateLimit?.refillRate ?? null,
+  expires_at: seconds(key.expiresAt),
+  metadata: key.metadata ?? null,
+  created_at: seconds(key.createdAt),
+  revoked_at: seconds(key.revokedAt),
+  previous_key_valid_until: key.previousValidUntil === undefined ? null : seconds(key.previousValidUntil)
+})
+
+const configView = (key: { readonly name: string; readonly models: ReadonlyArray<string> | undefined }) => ({
+  id: Auth.configKeyId(key.name),
+  object: "gateway.key",
+  name: key.name,
+  source: "provider.json",
+  read_only: true,
+  models: key.models ?? null
+})
+
+const teamView = (team: TeamRecord) => ({
+  id: team.id,
+  object: "gateway.team",
+  name: team.name,
+  budget: budgetView(team.budget),
+  metadata: team.metadata ?? null,
+  created_at: seconds(team.createdAt)
+})
+
+type Operation =
+  | "createKey"
+  | "listKeys"
+  | "getKey"
+  | "updateKey"
+  | "revokeKey"
+  | "rotateKey"
+  | "createTeam"
+  | "listTeams"
+  | "getTeam"
+  | "updateTeam"
+  | "deleteTeam"
+
+/** The admin API's paths and what each serves. */
+const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `/${string}`, Operation]> = [
+  ["POST", "/admin/keys", "createKey"],
+  ["GET", "/admin/keys", "listKeys"],
+  ["GET", "/admin/keys/:id", "getKey"],
+  ["PATCH", "/admin/keys/:id", "updateKey"],
+  ["DELETE", "/admin/keys/:id", "revokeKey"],
+  ["POST", "/admin/keys/:id/rotate", "rotateKey"],
+  ["POST", "/admin/teams", "createTeam"],
+  ["GET", "/admin/teams", "listTeams"],
+  ["GET", "/admin/teams/:id", "getTeam"],
+  ["PATCH", "/admin/teams/:id", "updateTeam"],
+  ["DELETE", "/admin/teams/:id", "deleteTeam"]
+]
+
+/** The admin routes of keys and teams over `serving`, on `managed`. */
+export const routes = (serving: Serving, managed: Managed) => {
+  const { engine, options } = serving
+  const { ledger, store } = managed
+  const auth = options.auth
+  const configNames = () => new Set(auth.keys.map((key) => key.name))
+
+  // An admin route: the request's id and body, answered, or refused.
+  const admin = (
+    handle: (id: string, body: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, Refusal>
+  ) =>
+    serving.served(({ request }) => {
+      const refused = Auth.adminRefusal(auth, request.headers)
+      if (refused !== undefined) return Effect.succeed(errorResponse(refused))
+      return Effect.gen(function*() {
+        const params = yield* HttpRouter.params
+        const body = request.method === "GET" || request.method === "DELETE"
+          ? ""
+          : yield* Effect.mapError(
+            request.text,
+            () => Errors.invalidRequest("The request body could not be read.", undefined)
+          )
+        return yield* handle(decodePath(params["id"] ?? ""), body)
+      }).pipe(Effect.catch((refusal: Refusal) => Effect.succeed(errorResponse(refusal))))
+    })
+
+  const bodyOf = (text: string) => {
+    const body = parse(text)
+    return body instanceof Invalid ? Effect.fail(fromInvalid(body)) : Effect.succeed(body)
+  }
+  const checked = <A>(value: A | Invalid): Effect.Effect<A, Refusal> =>
+    value instanceof Invalid ? Effect.fail(fromInvalid(value)) : Effect.succeed(value)
+  const saved = <A>(effect: Effect.Effect<A, LedgerUnavailable | NameTaken>, name: () => string, what: string) =>
+    Effect.mapError(effect, (error) => error._tag === "NameTaken" ? nameTaken(what, name()) : unavailable(error))
+  const reload = Effect.mapError(store.reload, unavailable)
+
+  const liveKey = (id: string) => {
+    if (id.startsWith(Auth.configKeyPrefix)) {
+      const name = id.slice(Auth.configKeyPrefix.length)
+      return Effect.fail(configNames().has(name) ? readOnly(name) : notFound("key", id))
+    }
+    const key = store.keys().find((candidate) => candidate.id === id && candidate.revokedAt === undefined)
+    return key === undefined ? Effect.fail(notFound("key", id)) : Effect.succeed(key)
+  }
+  const teamOf = (id: string) => {
+    const team = store.teams().find((candidate) => candidate.id === id)
+    return team === undefined ? Effect.fail(notFound("team", id)) : Effect.succeed(team)
+  }
+
+  // A key's models and team as they would be: every model known, and priced when a budget binds the key.
+  const vet = (
+    models: ReadonlyArray<string> | undefined,
+    budget: BudgetLimit | undefined,
+    teamId: string | undefined
+  ) =>
+    Effect.gen(function*() {
+      const team = teamId === undefined ? undefined : store.teams().find((candidate) => candidate.id === teamId)
+      if (teamId !== undefined && team === undefined) {
+        return yield* Effect.fail(
+          Errors.invalidRequest(`No team has the id \`${teamId}\` (GET /admin/teams lists them).`, "team")
+        )
+      }
+      for (const [index, model] of (models ?? []).entries()) {
+        if (engine.resolve(model) === undefined) {
+          return yield* Effect.fail(Errors.invalidRequest(
+            `\`${model}\` is not a model of this gateway (GET /v1/models lists them).`,
+            `models[${index}]`
+          ))
+        }
+      }
+      if (budget === undefined && team?.budget === undefined) return
+      const unpriced = (models ?? engine.models.map((model) => model.id))
+        .find((model) => engine.resolve(model)?.price === undefined)
+      if (unpriced !== undefined) {
+        return yield* Effect.fail(Errors.invalidRequest(
+          `A budget (the key's or its team's) counts dollars, and \`${unpriced}\` has no price: give it \`pricing\` ` +
+            "in provider.json, or limit the key's `models` to priced ones.",
+          budget === undefined ? "team" : "budget"
+        ))
+      }
+    })
+
+  const spendOf = (scope: string, budget: BudgetLimit | undefined) =>
+    Effect.map(Effect.mapError(ledger.spend(scope, limitOf(scope, budget).period), unavailable), (found) => ({
+      spent: found.spent,
+      reserved: found.reserved,
+      limit: budget?.limit ?? null,
+      period: periodName(limitOf(scope, budget).period),
+      period_start: seconds(found.window.start),
+      period_end: seconds(found.window.end)
+    }))
+
+  const createKey = admin((_, text) =>
+    Effect.gen(function*() {
+      const now = serving.now()
+      const input = yield* checked(keyInput(yield* bodyOf(text), "create", now))
+      const name = input.name!
+      if (configNames().has(name)) return yield* Effect.fail(nameTaken("key", name))
+      yield* vet(input.models ?? undefined, input.budget ?? undefined, input.team ?? undefined)
+      const key = fresh("elr-", 24)
+      const record: KeyRecord = {
+        id: fresh("key_", 12),
+        name,
+        sha256: Auth.digest(key).toString("hex"),
+        previousSha256: undefined,
+        previousValidUntil: undefined,
+        teamId: input.team ?? undefined,
+        models: input.models ?? undefined,
+        budget: input.budget ?? undefined,
+        rateLimit: input.rateLimit ?? undefined,
+        expiresAt: input.expiresAt ?? undefined,
+        metadata: input.metadata ?? undefined,
+        createdAt: now,
+        updatedAt: now,
+        revokedAt: undefined
+      }
+      yield* saved(store.insertKey(record), () => name, "key")
+      yield* reload
+      return json(201, JSON.stringify({ ...keyView(record), key }))
+    })
+  )
+
+  const listKeys = admin(() =>
+    Effect.succeed(json(
+      200,
+      JSON.stringify({
+        object: "list",
+        data: [
+          ...auth.keys.filter((key) => !key.admin).map(configView),
+          ...store.keys().filter((key) => key.revokedAt === undefined).map(keyView)
+        ]
+      })
+    ))
+  )
+
+  const getKey = admin((id) =>
+    Effect.gen(function*() {
+      if (id.startsWith(Auth.configKeyPrefix)) {
+        const found = auth.keys.find((key) => !key.admin && Auth.configKeyId(key.name) === id)
+        if (found === undefined) return yield* Effect.fail(notFound("key", id))
+        // Its budget as the gateway keeps it (in the ledger, the store or memory), if it has one.
+        const budget = (yield* auth.budgetStatus).find((held) => held.team === undefined && held.key === found.name)
+        const spend = budget === undefined ? null : {
+          spent: budget.status.spent,
+          reserved: budget.status.reserved,
+          limit: budget.status.limit,
+          period: budget.status.period,
+          period_start: seconds(budget.status.periodStart),
+          period_end: seconds(budget.status.periodEnd)
+        }
+        return json(200, JSON.stringify({ ...configView(found), spend }))
+      }
+      const key = store.keys().find((candidate) => candidate.id === id)
+      if (key === undefined) return yield* Effect.fail(notFound("key", id))
+      const team = key.teamId === undefined ? undefined : store.teams().find((found) => found.id === key.teamId)
+      const spend = yield* spendOf(keyScope(key.id), key.budget)
+      const teamSpend = team === undefined ? null : yield* spendOf(teamScope(team.id), team.budget)
+      return json(200, JSON.stringify({ ...keyView(key), spend, team_spend: teamSpend }))
+    })
+  )
+
+  const updateKey = admin((id, text) =>
+    Effect.gen(function*() {
+      const key = yield* liveKey(id)
+      const input = yield* checked(keyInput(yield* bodyOf(text), "update", serving.now()))
+      if (input.name !== undefined && input.name !== key.name && configNames().has(input.name)) {
+        return yield* Effect.fail(nameTaken("key", input.name))
+      }
+      const models = input.models === undefined ? key.models : input.models ?? undefined
+      const budget = input.budget === undefined ? key.budget : input.budget ?? undefined
+      const teamId = input.team === undefined ? key.teamId : input.team ?? undefined
+      yield* vet(models, budget, teamId)
+      const change = {
+        ...(input.name === undefined ? {} : { name: input.name }),
+        ...(input.team === undefined ? {} : { teamId: input.team ?? undefined }),
+        ...(input.models === undefined ? {} : { models: input.models ?? undefined }),
+        ...(input.budget === undefined ? {} : { budget: input.budget ?? undefined }),
+        ...(input.rateLimit === undefined ? {} : { rateLimit: input.rateLimit ?? undefined }),
+        ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt ?? undefined }),
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata ?? undefined })
+      }
+      yield* saved(store.updateKey(id, change), () => input.name ?? key.name, "key")
+      yield* reload
+      const updated = store.keys().find((candidate) => candidate.id === id)!
+      return json(200, JSON.stringify(keyView(updated)))
+    })
+  )
+
+  const rotateKey = admin((id, text) =>
+    Effect.gen(function*() {
+      const key = yield* liveKey(id)
+      const grace = yield* checked(graceOf(yield* bodyOf(text)))
+      const replacement = fresh("elr-", 24)
+      const validUntil = serving.now() + grace
+      yield* saved(
+        store.updateKey(id, {
+          sha256: Auth.digest(replacement).toString("hex"),
+          previousSha256: grace > 0 ? key.sha256 : undefined,
+          previousValidUntil: grace > 0 ? validUntil : undefined
+        }),
+        () => key.name,
+        "key"
+      )
+      yield* reload
+      const rotated = store.keys().find((candidate) => candidate.id === id)!
+      return json(200, JSON.stringify({ ...keyView(rotated), key: replacement }))
+    })
+  )
+
+  const revokeKey = admin((id) =>
+    Effect.gen(function*() {
+      yield* liveKey(id)
+      yield* saved(store.updateKey(id, { revokedAt: serving.now() }), () => id, "key")
+      yield* reload
+      return json(200, JSON.stringify({ id, object: "gateway.key", deleted: true }))
+    })
+  )
+
+  const createTeam = admin((_, text) =>
+    Effect.gen(function*() {
+      const now = serving.now()
+      const input = yield* checked(teamInput(yield* bodyOf(text), "create"))
+      const record: TeamRecord = {
+        id: fresh("team_", 12),
+        name: input.name!,
+        budget: input.budget ?? undefined,
+        metadata: input.metadata ?? undefined,
+        createdAt: now,
+        updatedAt: now
+      }
+      yield* saved(store.insertTeam(record), () => record.name, "team")
+      yield* reload
+      return json(201, JSON.stringify(teamView(record)))
+    })
+  )
+
+  const listTeams = admin(() =>
+    Effect.succeed(json(200, JSON.stringify({ object: "list", data: store.teams().map(teamView) })))
+  )
+
+  const membersOf = (id: string) => store.keys().filter((key) => key.teamId === id && key.revokedAt === undefined)
+
+  const getTeam = admin((id) =>
+    Effect.gen(function*() {
+      const team = yield* teamOf(id)
+      const spend = yield* spendOf(teamScope(team.id), team.budget)
+      const keys = membersOf(id).map((key) => ({ id: key.id, name: key.name }))
+      return json(200, JSON.stringify({ ...teamView(team), spend, keys }))
+    })
+  )
+
+  const updateTeam = admin((id, text) =>
+    Effect.gen(function*() {
+      const team = yield* teamOf(id)
+      const input = yield* checked(teamInput(yield* bodyOf(text), "update"))
+      if (input.budget !== undefined && input.budget !== null) {
+        for (const key of membersOf(id)) yield* vet(key.models, input.budget, undefined)
+      }
+      const change = {
+        ...(input.name === undefined ? {} : { name: input.name }),
+        ...(input.budget === undefined ? {} : { budget: input.budget ?? undefined }),
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata ?? undefined })
+      }
+      yield* saved(store.updateTeam(id, change), () => input.name ?? team.name, "team")
+      yield* reload
+      return json(200, JSON.stringify(teamView(store.teams().find((candidate) => candidate.id === id)!)))
+    })
+  )
+
+  const deleteTeam = admin((id) =>
+    Effect.gen(function*() {
+      yield* teamOf(id)
+      const members = membersOf(id)
+      if (members.length > 0) {
+        return yield* Effect.fail(Errors.answer(
+          409,
+          `The team still has ${members.length} key(s) (${members.map((key) => key.name).join(", ")}): revoke them ` +
+            "or move them to another team first.",
+          "invalid_request_error",
+          "id",
+          "team_not_empty"
+        ))
+      }
+      yield* Effect.mapError(store.deleteTeam(id), unavailable)
+      yield* reload
+      return json(200, JSON.stringify({ id, object: "gateway.team", deleted: true }))
+    })
+  )
+
+  const handlers: Record<Operation, ReturnType<typeof admin>> = {
+    createKey,
+    listKeys,
+    getKey,
+    updateKey,
+    revokeKey,
+    rotateKey,
+    createTeam,
+    listTeams,
+    getTeam,
+    updateTeam,
+    deleteTeam
+  }
+  return operations.map(([method, path, operation]) => HttpRouter.route(method, path, handlers[operation]))
+}
+
+const noDatabase = Errors.answer(
+  404,
+  "This gateway has no database, where keys and teams made at run time are kept: start it with `serve --data DIR` " +
+    "(or provider.json's `\"store\": {\"sql\": \"postgres://...\"}`).",
+  "invalid_request_error",
+  null,
+  "no_database"
+)
+
+/** The same paths on a gateway without a database: refused, saying why, to admin keys. */
+export const unmanaged = (serving: Serving) => {
+  const refused = serving.served(({ request }) =>
+    Effect.succeed(errorResponse(Auth.adminRefusal(serving.options.auth, request.headers) ?? noDatabase))
+  )
+  return operations.map(([method, path]) => HttpRouter.route(method, path, refused))
+}

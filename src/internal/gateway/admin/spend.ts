@@ -1,0 +1,200 @@
+/**
+ * The request log's admin paths (admin keys, as every admin path: `Auth.adminRefusal`):
+ *
+ * - `GET /admin/spend?group_by=key|team|model|deployment&from=&to=&bucket=hour|day`: the calls, cost and tokens
+ *   per group over `[from, to)` (Unix seconds or ISO 8601 times; by default everything up to now), the
+ *   costliest first, or per hour or day (oldest first) with `bucket`, for a chart.
+ * - `GET /admin/requests?key=&team=&model=&status=&limit=&cursor=`: the rows, newest first, `limit` a page (50 by
+ *   default, at most 500), and `next_cursor` to ask for the page after (opaque: the last row's time and id).
+ *
+ * A parameter that does not read, or one these paths do not take, is 400 naming every such parameter; a gateway
+ * without a database is 404 saying so; a database that fails the query is 503 (its reason in a warning log line).
+ */
+import * as Effect from "effect/Effect"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import * as Requests from "../../sql/requests.js"
+import * as Errors from "../openai/errors.js"
+import { errorResponse, json } from "../serving.js"
+import { timeOf, unixSeconds } from "./input.js"
+
+/** A page of rows when `limit` is not given. */
+export const defaultLimit = 50
+/** The largest page: a larger `limit` is served this many. */
+export const maxLimit = 500
+
+// A parameter read: its value, or why it does not read.
+type Read<A> = { readonly value: A } | { readonly problem: string }
+
+const problem = (name: string, expected: string, got: string): { readonly problem: string } => ({
+  problem: `${name} (expected ${expected}, got "${got}")`
+})
+
+const timeParameter = (name: string, text: string | null): Read<number | undefined> => {
+  if (text === null) return { value: undefined }
+  const millis = timeOf(text)
+  return millis === undefined ? problem(name, "Unix seconds or an ISO 8601 time", text) : { value: millis }
+}
+
+const oneOf = <K extends string>(name: string, text: string | null, options: ReadonlyArray<K>): Read<K | undefined> =>
+  text === null || (options as ReadonlyArray<string>).includes(text)
+    ? { value: (text ?? undefined) as K | undefined }
+    : problem(name, options.join(", "), text)
+
+const integer = (name: string, text: string | null, min: number, max: number): Read<number | undefined> => {
+  if (text === null) return { value: undefined }
+  const value = Number(text)
+  return /^\d+$/.test(text) && value >= min && value <= max
+    ? { value }
+    : problem(name, `an integer from ${min} to ${max}`, text)
+}
+
+/** A cursor: the last row's time and id, as base64url JSON. */
+const cursorOf = (row: Requests.Row): string => Buffer.from(JSON.stringify([row.at, row.id])).toString("base64url")
+
+const afterOf = (text: string | null): Read<{ readonly at: number; readonly id: string } | undefined> => {
+  if (text === null) return { value: undefined }
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
+    if (
+      Array.isArray(decoded) && decoded.length === 2 && Number.isFinite(decoded[0]) && typeof decoded[1] === "string"
+    ) {
+      return { value: { at: decoded[0], id: decoded[1] } }
+    }
+  } catch {
+    // Not a cursor this gateway gave: named below.
+  }
+  return problem("cursor", "a next_cursor this gateway gave", text)
+}
+
+// Every parameter a path takes, read; or the 400 naming each one that does not read or is not taken.
+const readAll = <R extends Record<string, Read<unknown>>>(
+  params: URLSearchParams,
+  reads: (get: (name: string) => string | null) => R
+):
+  | { readonly values: { readonly [K in keyof R]: R[K] extends Read<infer A> ? A : never } }
+  | { readonly refusal: Errors.ErrorAnswer } =>
+{
+  const taken = new Set<string>()
+  const read = reads((name) => {
+    taken.add(name)
+    return params.get(name)
+  })
+  const problems: Array<string> = []
+  const names: Array<string> = []
+  for (const name of new Set(params.keys())) {
+    if (!taken.has(name)) {
+      problems.push(`${name} (not a parameter of this path; it takes ${[...taken].join(", ")})`)
+      names.push(name)
+    }
+  }
+  const values: Record<string, unknown> = {}
+  for (const [name, result] of Object.entries(read)) {
+    if ("problem" in result) {
+      problems.push(result.problem)
+      names.push(name)
+    } else values[name] = result.value
+  }
+  if (problems.length > 0) {
+    return { refusal: Errors.invalidRequest(`Bad parameters: ${problems.join("; ")}.`, names[0]) }
+  }
+  return { values: values as never }
+}
+
+const noDatabase = Errors.answer(
+  404,
+  "This gateway keeps no request log: it has no database (serve keeps one in its --data directory; give a library " +
+    "gateway `Gateway.Options.database`, or provider.json `store.sql`).",
+  "invalid_request_error",
+  null,
+  "request_log_unavailable"
+)
+
+const unavailable = Errors.answer(
+  503,
+  "The request log's database could not be read; retry later.",
+  "server_error",
+  null,
+  "database_unavailable"
+)
+
+const answerOf = <A>(
+  query: Effect.Effect<A, SqlError>,
+  render: (value: A) => unknown
+): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
+  Effect.matchEffect(query, {
+    onFailure: (error) =>
+      Effect.as(
+        Effect.logWarning("request log query failed").pipe(Effect.annotateLogs({ reason: error.message })),
+        errorResponse(unavailable)
+      ),
+    onSuccess: (value) => Effect.succeed(json(200, JSON.stringify(render(value))))
+  })
+
+const groups = Object.keys(Requests.groupColumns) as ReadonlyArray<Requests.GroupBy>
+const buckets = Object.keys(Requests.buckets) as ReadonlyArray<Requests.Bucket>
+
+/** `GET /admin/spend`'s answer to `request`, its caller checked by the route; `now` in Clock milliseconds. */
+export const spend = (
+  sql: SqlClient.SqlClient | undefined,
+  now: () => number,
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  if (sql === undefined) return Effect.succeed(errorResponse(noDatabase))
+  const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
+    group_by: oneOf("group_by", get("group_by"), groups),
+    from: timeParameter("from", get("from")),
+    to: timeParameter("to", get("to")),
+    bucket: oneOf("bucket", get("bucket"), buckets)
+  }))
+  if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
+  const read = parsed.values
+  const from = read.from ?? 0
+  const to = read.to ?? now() + 1
+  if (from > to) {
+    const refusal = Errors.invalidRequest(
+      `Bad parameters: from (${unixSeconds(from)}) is after to (${unixSeconds(to)}).`,
+      "from"
+    )
+    return Effect.succeed(errorResponse(refusal))
+  }
+  const groupBy = read.group_by ?? "model"
+  return answerOf(Requests.spend(sql, { groupBy, from, to, bucket: read.bucket }), (rows) => ({
+    group_by: groupBy,
+    from: unixSeconds(from),
+    to: unixSeconds(to),
+    ...(read.bucket === undefined ? {} : { bucket: read.bucket }),
+    groups: rows.map((row) => row.bucket === undefined ? row : { ...row, bucket: unixSeconds(row.bucket) })
+  }))
+}
+
+/** `GET /admin/requests`' answer to `request`, its caller checked by the route. */
+export const requests = (
+  sql: SqlClient.SqlClient | undefined,
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  if (sql === undefined) return Effect.succeed(errorResponse(noDatabase))
+  const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
+    key: { value: get("key") ?? undefined },
+    team: { value: get("team") ?? undefined },
+    model: { value: get("model") ?? undefined },
+    status: integer("status", get("status"), 100, 599),
+    limit: integer("limit", get("limit"), 1, Number.MAX_SAFE_INTEGER),
+    cursor: afterOf(get("cursor"))
+  }))
+  if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
+  const query = parsed.values
+  const limit = Math.min(query.limit ?? defaultLimit, maxLimit)
+  // One row more than the page: whether there is a page after.
+  const page = Requests.list(sql, { ...query, after: query.cursor, limit: limit + 1 })
+  return answerOf(page, (rows) => ({
+    data: rows.slice(0, limit).map((row) => ({
+      ...row,
+      at: unixSeconds(row.at),
+      payload: row.payload === null ? null : JSON.parse(row.payload)
+    })),
+    next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
+  }))
+}

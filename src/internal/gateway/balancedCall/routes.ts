@@ -1,0 +1,72 @@
+/**
+ * LLM-API-BalancedCall's routes (`balancedCall/wire.ts` is their wire): `POST /llm/chat` and `/llm/chat/stream` through
+ * the same admission and answers as `/v1/chat/completions`, `GET /llm/system-load` and `/llm/system-capacity` from
+ * the router's status (to a key limited to some models, only the deployments they reach, without their provider keys
+ * or endpoints), and the opt-in, admin-only `GET /llm/model-load/<deployment>`.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import type { Status } from "../../../Router.js"
+import * as ChatAnswer from "../chatAnswer.js"
+import * as Failures from "../failures.js"
+import * as Auth from "../keys/auth.js"
+import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
+import * as BalancedCall from "./wire.js"
+
+/** The `/llm/*` routes over `serving`. */
+export const routes = (serving: Serving) => {
+  const { engine } = serving
+  const openAi = Failures.openAiByField(serving.now)
+
+  // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
+  function chat(route: string, stream: boolean) {
+    return serving.withBody(route, (body: WithBody) => {
+      const decoded = BalancedCall.chat(body.text)
+      if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+      return ChatAnswer.answered(serving, body, {
+        model: decoded.model,
+        request: decoded.request,
+        stream,
+        failures: openAi(decoded.maxTokensField),
+        newEncoder: BalancedCall.streamEncoder,
+        render: BalancedCall.reply,
+        target: decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model)
+      })
+    })
+  }
+
+  // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and as an admin path.
+  const modelLoad = Effect.flatMap(HttpRouter.params, (params) => {
+    if (!serving.options.modelLoadDetails) return Effect.succeed(errorResponse(BalancedCall.disabled))
+    const name = decodePath(params["*"] ?? "")
+    return serving.adminOnly(Effect.map(engine.status, (status) => {
+      // A client's name is never a key of a plain object: `__proto__` would be found there.
+      const load = new Map(Object.entries(status.details)).get(name)
+      return load === undefined
+        ? errorResponse(BalancedCall.noDeployment(name, Object.keys(status.details)))
+        : json(200, BalancedCall.modelLoad(load))
+    }))
+  })
+
+  // The router's status as the request's key may see it: whole (the seed's shape) to a key allowed every model, or
+  // without keys; to a key limited to some models, only the deployments they reach, without their provider keys or
+  // endpoints (`BalancedCall.shownTo`).
+  function visibleStatus(render: (status: Status) => string) {
+    return serving.served(({ entry }) =>
+      Effect.map(engine.status, (status) => {
+        const models = entry.caller?.models
+        if (models === undefined) return json(200, render(status))
+        const visible = new Set([...models].flatMap((model) => engine.resolve(model)?.deployments ?? []))
+        return json(200, render(BalancedCall.shownTo(status, visible)))
+      })
+    )
+  }
+
+  return [
+    HttpRouter.route("POST", "/llm/chat", chat("/llm/chat", false)),
+    HttpRouter.route("POST", "/llm/chat/stream", chat("/llm/chat/stream", true)),
+    HttpRouter.route("GET", "/llm/system-load", visibleStatus(BalancedCall.systemLoad)),
+    HttpRouter.route("GET", "/llm/system-capacity", visibleStatus(BalancedCall.systemCapacity)),
+    HttpRouter.route("GET", `${Auth.adminPrefix}*`, serving.plain(modelLoad))
+  ]
+}

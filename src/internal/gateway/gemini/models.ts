@@ -1,0 +1,65 @@
+/**
+ * Google's model routes (the Gemini API's `models.list` and `models.get`): `GET /v1beta/models`, a page of
+ * `{models: [Model], nextPageToken?}` (`pageSize`, default 50, at most 1000, and the `pageToken` of the page
+ * before), and `GET /v1beta/models/{model}`, one `Model`, as `@google/genai` reads them. The models are the names
+ * `GET /v1/models` lists (a key limited to some names sees those only), each `models/<name>`; an unknown one is 404
+ * in Google's error shape.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import type { ModelEntry } from "../engine.js"
+import * as Errors from "../openai/errors.js"
+import { decodePath, json, refusal, type Serving } from "../serving.js"
+import { modelOf, queryOf } from "./routes.js"
+
+const defaultPageSize = 50
+const maxPageSize = 1000
+
+// What the gateway serves for every model under `/v1beta/models/{model}:`; embeddings depend on the deployment.
+const supportedGenerationMethods = ["generateContent", "streamGenerateContent", "countTokens"]
+
+/** A name the gateway serves as a Gemini API `Model`. */
+export const modelObject = (model: ModelEntry) => ({
+  name: `models/${model.id}`,
+  baseModelId: model.id,
+  displayName: model.id,
+  supportedGenerationMethods
+})
+
+// The page `query` asks for (its first model and its size), or what is wrong with it.
+const pageOf = (query: URLSearchParams): { readonly start: number; readonly size: number } | string => {
+  const size = query.get("pageSize")
+  const token = query.get("pageToken")
+  const pageSize = size === null ? defaultPageSize : Number(size)
+  if (!Number.isInteger(pageSize) || pageSize < 0) return `pageSize: expected a whole number, got '${size}'`
+  const start = token === null || token === "" ? 0 : Number(token)
+  if (!Number.isInteger(start) || start < 0) return `pageToken: '${token}' is not a page token of this gateway`
+  return { start, size: pageSize === 0 ? defaultPageSize : Math.min(pageSize, maxPageSize) }
+}
+
+/** `GET /v1beta/models` and `GET /v1beta/models/{model}` over `serving`. */
+export const route = (serving: Serving) =>
+  serving.served(({ entry }) =>
+    Effect.map(Effect.all([HttpRouter.params, HttpServerRequest.HttpServerRequest]), ([params, request]) => {
+      const caller = entry.caller
+      const visible = serving.visibleModels(caller)
+      const id = modelOf(decodePath(params["*"] ?? ""))
+      if (id !== "") {
+        const model = visible.find((model) => model.id === id)
+        return model === undefined
+          ? refusal(entry, serving.notFoundAnswer(id, caller))
+          : json(200, JSON.stringify(modelObject(model)))
+      }
+      const page = pageOf(queryOf(request.url))
+      if (typeof page === "string") return refusal(entry, Errors.invalidRequest(page, undefined))
+      const end = page.start + page.size
+      return json(
+        200,
+        JSON.stringify({
+          models: visible.slice(page.start, end).map(modelObject),
+          ...(end < visible.length ? { nextPageToken: String(end) } : {})
+        })
+      )
+    })
+  )

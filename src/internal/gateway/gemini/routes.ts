@@ -1,0 +1,146 @@
+/**
+ * Google's Gemini API (`POST /v1beta/models/{model}:{method}`, and `/v1/models/...`), the same engine, admission and
+ * streams as OpenAI's chat route, in Gemini's wire (`gemini/wire.ts`, `gemini/render.ts`, `gemini/embeddings.ts`); every
+ * failure in Google's error shape (`gemini/errors.ts`). `{model}` names the gateway's model or router as a chat
+ * completion's `model` does (`models/` before it, as Google's clients write it, is not part of it). The methods:
+ * `generateContent`, `streamGenerateContent` (`?alt=sse`, the SSE stream every Google client asks for), `countTokens`
+ * (`Llm.countTokens`: the count of the deployment's provider where it has an endpoint for it, as Gemini and Anthropic
+ * do, else a local estimate; a count that cannot be made is its error, never a made-up number), `embedContent` and
+ * `batchEmbedContents`. Any other method is a 404.
+ * A reply's id is a random UUID of the gateway's (never the client's `x-request-id`).
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import { randomUUID } from "node:crypto"
+import * as ChatAnswer from "../chatAnswer.js"
+import * as EmbeddingAnswer from "../embeddingAnswer.js"
+import * as Failures from "../failures.js"
+import { decodePath, errorResponse, json, refusal, type Serving, type WithBody } from "../serving.js"
+import * as GeminiEmbeddings from "./embeddings.js"
+import * as GeminiErrors from "./errors.js"
+import * as GeminiRender from "./render.js"
+import * as GeminiWire from "./wire.js"
+
+/**
+ * The paths every Gemini method is served under: `v1beta`, as Gemini CLI asks, and `v1`, the default of
+ * `@google/genai` (POST only: `GET /v1/models/{id}` is OpenAI's).
+ */
+export const paths = ["/v1beta/models/*", "/v1/models/*"] as const
+
+/** A model named in a path after `/v1beta/models/`, without the `models/` a client may repeat. */
+export const modelOf = (name: string): string => name.startsWith("models/") ? name.slice(7) : name
+
+// `{model}:{method}` of a path's segment after `/v1beta/models/`.
+const target = (segment: string): { readonly model: string; readonly method: string } => {
+  const colon = segment.lastIndexOf(":")
+  return {
+    model: modelOf(colon < 0 ? segment : segment.slice(0, colon)),
+    method: colon < 0 ? "" : segment.slice(colon + 1)
+  }
+}
+
+/** The query of a request's URL. */
+export const queryOf = (url: string): URLSearchParams => {
+  const start = url.indexOf("?")
+  return new URLSearchParams(start < 0 ? "" : url.slice(start + 1))
+}
+
+/** The Gemini route over `serving`: one handler for `POST /v1beta/models/*` (and `/v1/...`), by the method. */
+export const route = (serving: Serving) => {
+  const failures = Failures.gemini(serving.now)
+  const problem = (refused: GeminiWire.Problem) => Effect.succeed(errorResponse(GeminiErrors.problem(refused)))
+
+  // A `generateContent` or `streamGenerateContent` body's answer: refused, or streamed or whole once admitted.
+  function generated(model: string, stream: boolean, body: WithBody) {
+    const request = GeminiWire.generate(body.text)
+    if (request instanceof GeminiWire.Problem) return problem(request)
+    const id = randomUUID()
+    return ChatAnswer.answered(serving, body, {
+      model,
+      request,
+      stream,
+      failures,
+      newEncoder: () => GeminiRender.streamEncoder(id, model),
+      render: (response) => GeminiRender.response(response, id, model)
+    })
+  }
+
+  // A `countTokens` body's answer: refused, or the count once its model is admitted (a count takes a request of the
+  // key's rate limit, and nothing of its budget): the provider's where it has an endpoint for it, else the estimate.
+  function counted(model: string, { entry, tally, text }: WithBody) {
+    const decoded = GeminiWire.count(text)
+    if (decoded instanceof GeminiWire.Problem) return problem(decoded)
+    return serving.admitted({
+      model,
+      request: undefined,
+      entry,
+      handle: (target) => {
+        tally.model(model)
+        const request = target.address === undefined ? decoded : { ...decoded, model: target.address }
+        return Effect.matchEffect(target.llm.countTokens(request), {
+          onFailure: (error) => {
+            tally.failed(error)
+            return Effect.succeed(serving.failed(entry, failures, error))
+          },
+          onSuccess: (count) => Effect.succeed(json(200, JSON.stringify({ totalTokens: count.inputTokens })))
+        })
+      }
+    })
+  }
+
+  // An `embedContent` or `batchEmbedContents` body's answer, over the embeddings path.
+  function embedded(model: string, batch: boolean, body: WithBody) {
+    const request = GeminiEmbeddings.request(body.text, batch)
+    if (request instanceof GeminiWire.Problem) return problem(request)
+    return EmbeddingAnswer.answered(serving, body, {
+      model,
+      request,
+      failures,
+      render: (response) => GeminiEmbeddings.reply(response, batch)
+    })
+  }
+
+  const withBody = <R>(
+    method: string,
+    handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
+  ) => serving.withBody(`/v1beta/models/{model}:${method}`, handle)
+
+  const unknownMethod = serving.served(({ entry }) =>
+    Effect.succeed(refusal(entry, GeminiErrors.answer(404, `Method not found: POST ${entry.path}`)))
+  )
+
+  const notSse = serving.served(({ entry }) =>
+    Effect.succeed(refusal(
+      entry,
+      GeminiErrors.answer(
+        400,
+        "streamGenerateContent is served as server-sent events only: add `?alt=sse` to the URL, as Google's " +
+          "clients do."
+      )
+    ))
+  )
+
+  return Effect.flatMap(
+    Effect.all([HttpRouter.params, HttpServerRequest.HttpServerRequest]),
+    ([params, request]) => {
+      const { method, model } = target(decodePath(params["*"] ?? ""))
+      switch (method) {
+        case "generateContent":
+          return withBody(method, (body) => generated(model, false, body))
+        case "streamGenerateContent":
+          return queryOf(request.url).get("alt") === "sse"
+            ? withBody(method, (body) => generated(model, true, body))
+            : notSse
+        case "countTokens":
+          return withBody(method, (body) => counted(model, body))
+        case "embedContent":
+        case "batchEmbedContents":
+          return withBody(method, (body) => embedded(model, method === "batchEmbedContents", body))
+        default:
+          return unknownMethod
+      }
+    }
+  )
+}

@@ -1,0 +1,528 @@
+/**
+ * Gateway keys: who may call the gateway and what each caller may do. A key is kept only as its SHA-256 digest; a
+ * presented key (`Authorization: Bearer <key>`, as OpenAI's clients send it, `x-api-key`, as Anthropic's do, or
+ * `x-goog-api-key` or `?key=`, as Google's do) is hashed and compared with every digest by `crypto.timingSafeEqual`,
+ * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came. Each key
+ * may be limited to some model names, have its own token bucket (`RateLimiter`) and a spend limit (`Budget`); a
+ * request past one is refused before anything is sent. With a store, both are shared by every instance under
+ * `gateway-key/<name>`; across a reload, both are handed on (`keys/limits.ts`); with a database, the budgets are its
+ * ledger's (`budget/sql.ts`), and keys made at run time (`keys/runtime.ts`) are found beside the configuration's. A
+ * budgeted call reserves its worst case (`Pricing.estimate` of its prompt and `maxTokens`, the key's default set on
+ * a request without one, at the highest price its model can reach) for as long as the request's scope is open, and
+ * is charged its real cost: on an error before any output nothing, when interrupted the reservation. Embeddings
+ * reserve their inputs counted at most (a token per UTF-8 byte) at the input price, and are charged the reported
+ * usage's cost. Admin keys are kept the same way, for the admin endpoints.
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { createHash, timingSafeEqual } from "node:crypto"
+import type * as Budget from "../../../Budget.js"
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import type { Input as EmbeddingRequest } from "../../../Embedding.js"
+import type { AdminKey, Key, KeyInfo } from "../../../Gateway.js"
+import type { BudgetExceededError, NoCapacityError } from "../../../LlmError.js"
+import type { OptionsError } from "../../../OptionsError.js"
+import * as Pricing from "../../../Pricing.js"
+import type * as RateLimiter from "../../../RateLimiter.js"
+import type { Ledger } from "../../budget/sql.js"
+import * as OptionsErrors from "../../optionsError.js"
+import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
+import type { Engine, Target } from "../engine.js"
+import * as Errors from "../openai/errors.js"
+import type * as KeyLimits from "./limits.js"
+import type { RuntimeKeys } from "./runtime.js"
+
+// `/dashboard` is a page without data: a browser opening it sends no key; the data it polls is an admin path.
+const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard", "/metrics", "/dashboard/data"])
+
+/** The prefix of `model-load`'s paths, an admin path as `/metrics` and `/dashboard/data` are. */
+export const adminPrefix = "/llm/model-load/"
+
+/** The prefix of the admin API's paths (`/admin/reload`, `/admin/spend`, `/admin/requests`, keys and teams). */
+export const adminApiPrefix = "/admin/"
+
+/**
+ * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose
+ * routes ask for an admin key instead (`adminRefusal`). A path is asked of this as the router matches it: once
+ * `intake.ts` has normalised it.
+ */
+export const open = {
+  has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
+}
+
+/** A key's SHA-256 digest. */
+export const digest = (key: string): Buffer => createHash("sha256").update(key, "utf8").digest()
+
+/** Whether two digests are equal, in a time that does not depend on where they differ. */
+export const sameDigest = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && timingSafeEqual(a, b)
+
+/** The digest among `digests` equal to that of `presented`: every one compared, whichever matches. */
+export const find = <A extends { readonly digest: Uint8Array }>(
+  items: ReadonlyArray<A>,
+  presented: string | Buffer
+): A | undefined => {
+  const wanted = typeof presented === "string" ? digest(presented) : presented
+  let found: A | undefined
+  for (const item of items) if (sameDigest(item.digest, wanted)) found = item
+  return found
+}
+
+/** An authenticated gateway key: its name, digest and limits. */
+export interface Caller {
+  /**
+   * What the key owns its stored responses, session pins, spend and request-log rows by: a key made at run time's id
+   * (`key_…`), never reused; `config:<name>` for a key of provider.json, whose name is its identity there.
+   */
+  readonly id: string
+  readonly name: string
+  readonly digest: Buffer
+  /** The team id of a key made at run time; undefined for keys of provider.json. */
+  readonly team: string | undefined
+  /** The names it may call; `undefined`: every name. */
+  readonly models: ReadonlySet<string> | undefined
+  readonly limiter: RateLimiter.Service | undefined
+  readonly budget: Budget.Service | undefined
+  /** With a spend limit: the `maxTokens` a request without one is sent (and reserved) with. */
+  readonly defaultMaxTokens: number | undefined
+}
+
+/** Charges an admitted call's cost to its key's budget (`undefined`: its reservation). */
+export type Settle = (cost: number | undefined) => Effect.Effect<void>
+
+/** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
+const defaultMaxTokens = 4096
+
+/** What the ids of provider.json's keys begin with. */
+export const configKeyPrefix = "config:"
+
+/** The id of provider.json's key `name`, as the admin API lists it. */
+export const configKeyId = (name: string): string => `${configKeyPrefix}${name}`
+
+/** The ledger scope of a provider.json key's budget, when the gateway has a database. */
+export const configKeyScope = (name: string): string => `config-key:${name}`
+
+const settled: Settle = () => Effect.void
+const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
+
+/** A gateway key's budget as it stands: the key's name (and team), and its limit's state. */
+export interface KeyBudget {
+  readonly key: string
+  readonly team: string | undefined
+  readonly status: Budget.LimitStatus
+}
+
+export interface Auth {
+  /**
+   * Whether requests need a key, decided by the configuration and what was ever made, never by the keys alive now:
+   * some gateway key is configured, or a key was ever made at run time (revoked or not), or the gateway is served
+   * beyond loopback with a database and admin keys to make them with.
+   */
+  readonly required: boolean
+  readonly keys: ReadonlyArray<KeyInfo>
+  /** Every key's budget by key name, those of keys this configuration no longer has included (`KeyLimits`). */
+  readonly budgets: ReadonlyMap<string, KeyLimits.KeptBudget>
+  readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
+  /** The caller a request's headers name, or the 401 answer to give. */
+  readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Caller | Errors.ErrorAnswer
+  /** Whether `caller` may call `model`; with no caller (no keys), every model. */
+  readonly allows: (caller: Caller | undefined, model: string) => boolean
+  /** The request as it is sent for `caller`: a budgeted key's chat without `maxTokens` gets its `defaultMaxTokens`. */
+  readonly bounded: <Q extends Request | undefined>(caller: Caller | undefined, request: Q) => Q
+  /**
+   * Checks the caller's models, rate limit and budget for a call of `model` to `target` (`request`: a chat's,
+   * bounded, or embeddings'): its worst case is reserved until the request's scope closes. What settles its cost.
+   */
+  readonly admit: (
+    caller: Caller | undefined,
+    model: string,
+    target: Pick<Target, "price">,
+    request: Request | undefined
+  ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
+  /** The budget of every key that has one, of this configuration or made at run time, as it stands. */
+  readonly budgetStatus: Effect.Effect<ReadonlyArray<KeyBudget>>
+}
+
+const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
+
+/**
+ * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store (its Redis, or the
+ * database holding its ledger: `inDatabase`) is away.
+ */
+const overBudget = (
+  error: BudgetExceededError | NoCapacityError,
+  now: number,
+  inDatabase: boolean
+): Errors.ErrorAnswer => {
+  if (error._tag === "NoCapacityError") {
+    return inDatabase
+      ? Errors.databaseUnavailable("the budget ledger could not be read")
+      : Errors.storeUnavailable(error.message)
+  }
+  const spent = error.spent >= error.limit
+  const whose = error.scope.startsWith("team:") ? "This gateway key's team's budget" : "This gateway key's budget"
+  return Errors.answer(
+    429,
+    spent
+      ? `${whose} is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
+      : `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
+        `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
+        `model's highest price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight ` +
+        `end or the period renews.`,
+    "insufficient_quota",
+    null,
+    "insufficient_quota",
+    error.periodEnd !== undefined ? Errors.seconds(error.periodEnd - now) : undefined
+  )
+}
+
+/** A request to the engine: a chat's, or embeddings'. */
+export type Request = ChatRequest | EmbeddingRequest
+
+const isChat = (request: Request): request is ChatRequest => "messages" in request
+
+/**
+ * A call's worst case through `target`, at its highest price: a chat's prompt estimate and `maxTokens`, embeddings'
+ * inputs counted at most (one token per UTF-8 byte).
+ */
+export const worstCase = (target: Pick<Target, "price">, request: Request | undefined): number => {
+  if (request === undefined || target.price === undefined) return 0
+  if (isChat(request)) return Pricing.estimate(target.price, request)
+  const inputs = { promptTokens: mostEmbeddingTokens(request), completionTokens: 0, cachedPromptTokens: 0 }
+  return Pricing.cost(target.price, inputs)!
+}
+
+const missing = Errors.answer(
+  401,
+  "You didn't provide an API key. Send a gateway key as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`, " +
+    "or `x-goog-api-key: YOUR_KEY`).",
+  "invalid_request_error",
+  null,
+  "invalid_api_key"
+)
+
+const wrong = Errors.answer(
+  401,
+  "Incorrect API key provided. Use one of this gateway's keys (not a provider's key).",
+  "invalid_request_error",
+  null,
+  "invalid_api_key"
+)
+
+const forbidden = (model: string) =>
+  Errors.answer(
+    403,
+    `This key may not use the model \`${model}\` (GET /v1/models lists the models it may use).`,
+    "invalid_request_error",
+    "model",
+    "model_not_allowed"
+  )
+
+// An admin path with a key that is not an admin key.
+const adminRequired = Errors.answer(
+  403,
+  "This is an admin endpoint: it takes an admin key (provider.json's `gateway.admin_keys`), as `Authorization: " +
+    "Bearer <key>`.",
+  "invalid_request_error",
+  null,
+  "admin_key_required"
+)
+
+const adminMissing = Errors.answer(
+  401,
+  "You didn't provide an API key. This is an admin endpoint: send an admin key as `Authorization: Bearer " +
+    "YOUR_ADMIN_KEY`.",
+  "invalid_request_error",
+  null,
+  "invalid_api_key"
+)
+
+const noAdminKeys = Errors.answer(
+  403,
+  "This is an admin endpoint and this gateway has no admin key, so it is closed: add `admin_keys` to provider.json's " +
+    "`gateway` section (or `Gateway.Options.adminKeys`) and send one as `Authorization: Bearer <key>`. `serve` " +
+    "without admin keys makes one at its first start: the `admin-token` file of its data directory.",
+  "invalid_request_error",
+  null,
+  "admin_key_required"
+)
+
+/**
+ * The answer refusing an admin path to a request's `headers`, or `undefined` when they may have it: an admin key's.
+ * A gateway without admin keys refuses every caller: whoever reaches its port is not thereby its admin.
+ */
+export const adminRefusal = (
+  auth: Auth,
+  headers: Readonly<Record<string, string | undefined>>
+): Errors.ErrorAnswer | undefined => {
+  if (!auth.keys.some((key) => key.admin)) return noAdminKeys
+  const key = presented(headers)
+  if (key === undefined) return adminMissing
+  return auth.isAdmin(Redacted.make(key)) ? undefined : adminRequired
+}
+
+const bearer = /^bearer\s+/i
+
+/** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`, else `x-goog-api-key`. */
+export const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+  const authorization = headers["authorization"]
+  if (authorization !== undefined && bearer.test(authorization)) return authorization.replace(bearer, "").trim()
+  const apiKey = headers["x-api-key"] ?? headers["x-goog-api-key"]
+  return apiKey === undefined || apiKey === "" ? undefined : apiKey.trim()
+}
+
+/**
+ * A request's headers with the key of its URL's `?key=` (as Google's clients may send it) as `x-goog-api-key`, when
+ * its headers present none.
+ */
+export const withQueryKey = (
+  headers: Readonly<Record<string, string | undefined>>,
+  url: string
+): Readonly<Record<string, string | undefined>> => {
+  const query = url.indexOf("?")
+  if (query < 0 || presented(headers) !== undefined) return headers
+  const key = new URLSearchParams(url.slice(query + 1)).get("key")
+  return key === null || key === "" ? headers : { ...headers, "x-goog-api-key": key }
+}
+
+const info = (name: string, hash: Buffer, admin: boolean, models: ReadonlyArray<string> | undefined): KeyInfo => ({
+  name,
+  sha256: hash.toString("hex"),
+  admin,
+  models
+})
+
+/**
+ * The keys checked (names given and unique, no key listed twice, every model
+ * name one of the engine's, every model of a budgeted key priced) and hashed,
+ * each with its limiter and budget from `limits`, a budget handed on from `kept` (the budgets of the configuration
+ * served before, by key name) when it has one.
+ */
+export const make = (
+  keys: ReadonlyArray<Key>,
+  adminKeys: ReadonlyArray<AdminKey>,
+  engine: {
+    readonly resolve: (model: string) => Pick<Target, "price"> | undefined
+    readonly models: Engine["models"]
+  },
+  limits: KeyLimits.KeyLimits,
+  kept: ReadonlyMap<string, KeyLimits.KeptBudget>,
+  database?: {
+    /** Where budgets are kept, provider.json keys' too. */
+    readonly ledger: Ledger
+    readonly runtime: RuntimeKeys
+    /** Whether every request needs a key even before one is made: a gateway served beyond loopback. */
+    readonly keysRequired: boolean
+    /**
+     * Whether provider.json keys' budgets are kept in the ledger: on Postgres, or without a store; with a store and a
+     * SQLite file (each instance its own), the store, which every instance shares, keeps them, each instance's part
+     * recorded in its file (`keys/limits.ts`).
+     */
+    readonly configBudgets: boolean
+  }
+): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Clock.Clock
+    const known = (model: string) => engine.resolve(model) !== undefined
+    const budgets = new Map(kept)
+    const callers: Array<Caller> = []
+    const admins: Array<{ readonly name: string; readonly digest: Buffer }> = []
+    const infos: Array<KeyInfo> = []
+    const names = new Set<string>()
+    const digests = new Set<string>()
+    const add = (field: string, name: string, key: Redacted.Redacted<string>): Buffer | OptionsError => {
+      if (name === "" || names.has(`${field}:${name}`)) {
+        return OptionsErrors.make("Gateway", `${field}.name`, name, "a name of its own (names are unique)")
+      }
+      names.add(`${field}:${name}`)
+      const hash = digest(Redacted.value(key))
+      if (Redacted.value(key) === "" || digests.has(hash.toString("hex"))) {
+        return OptionsErrors.make("Gateway", `${field}.key`, key, "a non-empty key of its own (a key is listed once)")
+      }
+      digests.add(hash.toString("hex"))
+      return hash
+    }
+    // The first name of `models` (every name, when undefined) with no price.
+    const unpriced = (models: ReadonlyArray<string> | undefined): string | undefined =>
+      (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
+    for (const [index, key] of keys.entries()) {
+      const field = `keys[${index}]`
+      const hash = add(field, key.name, key.key)
+      if (!Buffer.isBuffer(hash)) return yield* hash
+      // A name is one key's: a key made at run time of this name would share the name in every answer and log line.
+      const made = database?.runtime.named(key.name)
+      if (made !== undefined) {
+        return yield* OptionsErrors.make(
+          "Gateway",
+          `${field}.name`,
+          key.name,
+          `a name no key made at run time has: the key ${made} (made through the admin API) is named so; rename one ` +
+            "of them"
+        )
+      }
+      for (const [m, model] of (key.models ?? []).entries()) {
+        if (!known(model)) {
+          return yield* OptionsErrors.make(
+            "Gateway",
+            `${field}.models[${m}]`,
+            model,
+            "a router, deployment, model or group of the configuration (GET /v1/models lists them)"
+          )
+        }
+      }
+      const priceless = key.budget === undefined ? undefined : unpriced(key.models)
+      if (priceless !== undefined) {
+        return yield* OptionsErrors.make(
+          "Gateway",
+          `${field}.budget`,
+          priceless,
+          "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
+            "provider.json, or limit the key's `models` to priced ones)"
+        )
+      }
+      const replyTokens = OptionsErrors.positive(
+        "Gateway",
+        `${field}.budget.defaultMaxTokens`,
+        key.budget?.defaultMaxTokens,
+        {
+          integer: true,
+          optional: true
+        }
+      )
+      if (replyTokens !== undefined) return yield* replyTokens
+      const limiter = key.rateLimit === undefined ? undefined : yield* limits.limiter(key.name, key.rateLimit)
+      let budget: Budget.Service | undefined
+      if (key.budget !== undefined && database?.configBudgets === true) {
+        // The database's spend, whichever configuration reads it: a reload's budget of the key reads the same scope.
+        budget = database.ledger.budget([
+          { scope: configKeyScope(key.name), limit: key.budget.limit, period: key.budget.period }
+        ])
+      } else if (key.budget !== undefined) {
+        const held = yield* limits.budget(kept, key.name, key.budget)
+        budgets.set(key.name, held)
+        budget = held.budget
+      }
+      callers.push({
+        id: configKeyId(key.name),
+        name: key.name,
+        digest: hash,
+        team: undefined,
+        models: key.models === undefined ? undefined : new Set(key.models),
+        limiter,
+        budget,
+        defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens
+      })
+      infos.push(info(key.name, hash, false, key.models))
+    }
+    for (const [index, key] of adminKeys.entries()) {
+      const hash = add(`adminKeys[${index}]`, key.name, key.key)
+      if (!Buffer.isBuffer(hash)) return yield* hash
+      admins.push({ name: key.name, digest: hash })
+      infos.push(info(key.name, hash, true, undefined))
+    }
+
+    const authenticate = (headers: Readonly<Record<string, string | undefined>>): Caller | Errors.ErrorAnswer => {
+      const key = presented(headers)
+      if (key === undefined) return missing
+      const wanted = digest(key)
+      // Both lists searched, whichever holds the key.
+      const configured = find(callers, wanted)
+      const made = database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
+      return configured ?? made ?? wrong
+    }
+
+    const allows = (caller: Caller | undefined, model: string) =>
+      caller?.models === undefined || caller.models.has(model)
+
+    const limited = (limiter: RateLimiter.Service) =>
+      Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(
+        Effect.mapError((error) =>
+          error._tag === "StoreUnavailableError"
+            ? Errors.storeUnavailable(error.message)
+            : Errors.answer(
+              429,
+              "This gateway key's rate limit is reached. Retry after the time in the Retry-After header.",
+              "requests",
+              null,
+              "rate_limit_exceeded",
+              error._tag === "RateLimiterExceededError" && error.retryAfter !== undefined
+                ? Errors.seconds(Duration.toMillis(error.retryAfter))
+                : 1
+            )
+        )
+      )
+
+    // The worst case reserved for the request's scope: charged the real cost by `Settle`, else when the scope
+    // closes nothing (an error before any output; a stream's end settles first) or, interrupted, the reservation.
+    const spend = (budget: Budget.Service, model: string, estimate: number, inDatabase: boolean) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.acquireRelease(
+          Effect.mapError(
+            budget.check({ estimate, provider: "gateway", model }),
+            (error) => overBudget(error, now, inDatabase)
+          ),
+          (reservation, exit) =>
+            budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
+        ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
+
+    // Whether the caller's budget is the database's: a key made at run time, or, kept there, a provider.json key's.
+    const inLedger = (caller: Caller) => database !== undefined && (database.configBudgets || !callers.includes(caller))
+
+    const bounded = <Q extends Request | undefined>(caller: Caller | undefined, request: Q): Q =>
+      request === undefined || caller?.defaultMaxTokens === undefined || !isChat(request) ||
+        request.maxTokens !== undefined
+        ? request
+        : { ...request, maxTokens: caller.defaultMaxTokens }
+
+    const admit = (
+      caller: Caller | undefined,
+      model: string,
+      target: Pick<Target, "price">,
+      request: Request | undefined
+    ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
+      if (caller === undefined) return admittedFree
+      if (!allows(caller, model)) return Effect.fail(forbidden(model))
+      const budgeted = caller.budget === undefined
+        ? admittedFree
+        : spend(caller.budget, model, worstCase(target, request), inLedger(caller))
+      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
+    }
+
+    // The configuration's budgeted keys and those made at run time now, each with its own limit (a budget the
+    // database cannot read now has none to show).
+    const budgetStatus = Effect.suspend(() =>
+      Effect.map(
+        Effect.forEach(
+          [...callers.filter((caller) => caller.budget !== undefined), ...(database?.runtime.budgeted() ?? [])],
+          (caller) =>
+            Effect.map(
+              caller.budget!.status,
+              ([own]): ReadonlyArray<KeyBudget> =>
+                own === undefined ? [] : [{ key: caller.name, team: caller.team, status: own }]
+            ),
+          // Together, so the ledger's reads are one transaction (`budget/sql.ts`).
+          { concurrency: "unbounded" }
+        ),
+        (found) => found.flat()
+      )
+    )
+
+    const always = callers.length > 0 || database?.keysRequired === true
+    return {
+      get required() {
+        return always || (database !== undefined && database.runtime.everMade())
+      },
+      keys: infos,
+      budgets,
+      budgetStatus,
+      isAdmin: (key) => find(admins, Redacted.value(key)) !== undefined,
+      authenticate,
+      allows,
+      bounded,
+      admit
+    }
+  })

@@ -1,0 +1,168 @@
+/**
+ * The callers of the keys made at run time (`keys/store.ts`), rebuilt whenever the store reads a change: each with its
+ * models, its token bucket (kept across reloads while its figures stay; in the shared store, when the gateway has
+ * one, under the key's id) and a budget in the SQL ledger (`../budget/sql.ts`) over its own scope (`key:<id>`) and,
+ * in a team, its team's (`team:<id>`), so a call must fit both. A key or team without a budget still has its spend
+ * counted, by the month, against no limit. A key is found by its digest (or, within its rotation's grace period, by
+ * the digest of the key it replaced); one that expired is refused with the time it did. A key revoked, here or by
+ * another instance on the database, has its streams in flight cut (`revoked`) as soon as the store reads it.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type * as Budget from "../../../Budget.js"
+import * as RateLimiter from "../../../RateLimiter.js"
+import type * as Store from "../../../Store.js"
+import type { Ledger } from "../../budget/sql.js"
+import * as Errors from "../openai/errors.js"
+import { type Caller, sameDigest } from "./auth.js"
+import type { KeyRecord, KeyStore, TeamRecord } from "./store.js"
+
+/** The reply tokens of a budgeted request without `maxTokens`, as provider.json's keys have by default. */
+const defaultMaxTokens = 4096
+
+/** The ledger scope of a key's spend. */
+export const keyScope = (id: string): string => `key:${id}`
+/** The ledger scope of a team's spend. */
+export const teamScope = (id: string): string => `team:${id}`
+
+/** A scope's limit: its budget, or none (its spend counted by the month). */
+export const limitOf = (scope: string, budget: KeyRecord["budget"]): Budget.Limit => ({
+  scope,
+  limit: budget?.limit ?? Infinity,
+  period: budget?.period ?? "month"
+})
+
+export interface RuntimeKeys {
+  /**
+   * Whether a key was ever made here, revoked or not: from then on every request needs a key, so revoking the last
+   * one does not open the gateway again.
+   */
+  readonly everMade: () => boolean
+  /** The callers of the live keys with a budget of their own, for the dashboard's budgets. */
+  readonly budgeted: () => ReadonlyArray<Caller>
+  /** The id of the live key made at run time named `name`, if there is one. */
+  readonly named: (name: string) => string | undefined
+  /** The caller `digest` names at `now`, the refusal of an expired key, or `undefined`. */
+  readonly find: (digest: Buffer, now: number) => Caller | Errors.ErrorAnswer | undefined
+}
+
+interface Entry {
+  readonly caller: Caller
+  /** Whether the key has a budget of its own (besides its team's). */
+  readonly budgeted: boolean
+  readonly digests: ReadonlyArray<{ readonly digest: Buffer; readonly until: number }>
+  readonly expiresAt: number | undefined
+}
+
+interface Limiter {
+  readonly figures: string
+  readonly limiter: RateLimiter.Service
+  readonly scope: Scope.Closeable
+}
+
+const expired = (at: number) =>
+  Errors.answer(
+    401,
+    `This gateway key expired at ${new Date(at).toISOString()}. Ask the gateway's operator for a new one.`,
+    "invalid_request_error",
+    null,
+    "expired_api_key"
+  )
+
+/**
+ * The callers of `store`'s keys, rebuilt on its every change, for the scope's life; `revoked` is told the ids of the
+ * keys each change took away.
+ */
+export const make = (
+  store: KeyStore,
+  ledger: Ledger,
+  shared: Store.Store | undefined,
+  revoked: (ids: ReadonlySet<string>) => Effect.Effect<void>
+): Effect.Effect<RuntimeKeys, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const outer = yield* Effect.scope
+    const limiters = new Map<string, Limiter>()
+    let entries: ReadonlyArray<Entry> = []
+
+    // The key's token bucket: the one it had while its figures are the same, else a new one.
+    const limiterOf = Effect.fnUntraced(function*(key: KeyRecord) {
+      const rate = key.rateLimit
+      const figures = rate === undefined ? "" : `${rate.capacity}/${rate.refillRate}`
+      const kept = limiters.get(key.id)
+      if (kept !== undefined && kept.figures === figures) return kept.limiter
+      if (kept !== undefined) {
+        limiters.delete(key.id)
+        yield* Scope.close(kept.scope, Exit.void)
+      }
+      if (rate === undefined) return undefined
+      const scope = yield* Scope.fork(outer)
+      // Checked on the way in (`admin/keys.ts`): positive figures make a limiter.
+      const limiter = yield* RateLimiter.make({
+        capacity: rate.capacity,
+        refillRate: rate.refillRate,
+        ...(shared === undefined ? {} : { shared: { store: shared, key: `gateway-runtime-key/${key.id}` } })
+      }).pipe(Scope.provide(scope), Effect.orDie)
+      limiters.set(key.id, { figures, limiter, scope })
+      return limiter
+    })
+
+    const entryOf = Effect.fnUntraced(function*(key: KeyRecord, teams: ReadonlyMap<string, TeamRecord>) {
+      const team = key.teamId === undefined ? undefined : teams.get(key.teamId)
+      const limits = [limitOf(keyScope(key.id), key.budget)]
+      if (team !== undefined) limits.push(limitOf(teamScope(team.id), team.budget))
+      const budgeted = key.budget !== undefined || team?.budget !== undefined
+      const caller: Caller = {
+        id: key.id,
+        name: key.name,
+        digest: Buffer.from(key.sha256, "hex"),
+        models: key.models === undefined ? undefined : new Set(key.models),
+        limiter: yield* limiterOf(key),
+        budget: ledger.budget(limits),
+        defaultMaxTokens: budgeted ? defaultMaxTokens : undefined,
+        team: key.teamId
+      }
+      const digests = [{ digest: caller.digest, until: Infinity }]
+      if (key.previousSha256 !== undefined && key.previousValidUntil !== undefined) {
+        digests.push({ digest: Buffer.from(key.previousSha256, "hex"), until: key.previousValidUntil })
+      }
+      return { caller, budgeted: key.budget !== undefined, digests, expiresAt: key.expiresAt }
+    })
+
+    const rebuild = Effect.gen(function*() {
+      const teams = new Map(store.teams().map((team) => [team.id, team]))
+      const live = store.keys().filter((key) => key.revokedAt === undefined)
+      for (const [id, kept] of limiters) {
+        if (!live.some((key) => key.id === id)) {
+          limiters.delete(id)
+          yield* Scope.close(kept.scope, Exit.void)
+        }
+      }
+      const gone = new Set(entries.map((entry) => entry.caller.id))
+      for (const key of live) gone.delete(key.id)
+      entries = yield* Effect.forEach(live, (key) => entryOf(key, teams))
+      if (gone.size > 0) yield* revoked(gone)
+    })
+
+    yield* rebuild
+    store.onChange(rebuild)
+
+    return {
+      everMade: () => store.keys().length > 0,
+      budgeted: () => entries.filter((entry) => entry.budgeted).map((entry) => entry.caller),
+      named: (name) => entries.find((entry) => entry.caller.name === name)?.caller.id,
+      find: (digest, now) => {
+        let found: Entry | undefined
+        // Every digest compared, whichever matches (`Auth.find`).
+        for (const entry of entries) {
+          for (const candidate of entry.digests) {
+            if (candidate.until > now && sameDigest(candidate.digest, digest)) {
+              found = entry
+            }
+          }
+        }
+        if (found === undefined) return undefined
+        return found.expiresAt !== undefined && found.expiresAt <= now ? expired(found.expiresAt) : found.caller
+      }
+    }
+  })

@@ -1,0 +1,277 @@
+/**
+ * The keys and teams made at run time (the admin API, `admin/keys.ts`), kept in the gateway's database (tables `keys`
+ * and `teams`), with a copy in memory that requests are authenticated against without a query.
+ *
+ * Every instance on the database re-reads a cheap fingerprint of both tables (their row counts and the sum of their
+ * `updated_at`, which every change moves forward, even within a millisecond) every `refreshEvery` (500 ms), and the
+ * tables themselves only when it changed: a key revoked on one instance is refused by the others within about that
+ * time, and at once by the instance that revoked it, which reloads before it answers. A key is stored as its SHA-256
+ * digest, never itself; a revoked key's row stays (its name stays taken), so its spend can still be read.
+ */
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Budget from "../../../Budget.js"
+import { LedgerUnavailable } from "../../budget/sql.js"
+import { timeoutFail } from "../../time/watchdog.js"
+
+/** A spend limit as the database keeps it. */
+export interface BudgetLimit {
+  readonly limit: number
+  readonly period: Budget.Period
+}
+
+export interface TeamRecord {
+  readonly id: string
+  readonly name: string
+  readonly budget: BudgetLimit | undefined
+  readonly metadata: Readonly<Record<string, unknown>> | undefined
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export interface KeyRecord {
+  readonly id: string
+  readonly name: string
+  /** The key's SHA-256 digest, as hex. */
+  readonly sha256: string
+  /** After a rotation: the replaced key's digest, valid until `previousValidUntil` (epoch ms). */
+  readonly previousSha256: string | undefined
+  readonly previousValidUntil: number | undefined
+  readonly teamId: string | undefined
+  readonly models: ReadonlyArray<string> | undefined
+  readonly budget: BudgetLimit | undefined
+  readonly rateLimit: { readonly capacity: number; readonly refillRate: number } | undefined
+  /** Epoch ms. */
+  readonly expiresAt: number | undefined
+  readonly metadata: Readonly<Record<string, unknown>> | undefined
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly revokedAt: number | undefined
+}
+
+/** What a change of a key writes: the columns given, `undefined` for those left as they are. */
+export type KeyChange = Partial<Omit<KeyRecord, "id" | "createdAt" | "updatedAt">>
+
+/** What a change of a team writes. */
+export type TeamChange = Partial<Omit<TeamRecord, "id" | "createdAt" | "updatedAt">>
+
+export interface KeyStore {
+  /** Every key made at run time, revoked ones included, as last read. */
+  readonly keys: () => ReadonlyArray<KeyRecord>
+  readonly teams: () => ReadonlyArray<TeamRecord>
+  /** Runs `listener` after each reload that found a change, before the reload is done. */
+  readonly onChange: (listener: Effect.Effect<void>) => void
+  /** Reads both tables again now. */
+  readonly reload: Effect.Effect<void, LedgerUnavailable>
+  readonly insertKey: (key: KeyRecord) => Effect.Effect<void, LedgerUnavailable | NameTaken>
+  readonly updateKey: (id: string, change: KeyChange) => Effect.Effect<void, LedgerUnavailable | NameTaken>
+  readonly insertTeam: (team: TeamRecord) => Effect.Effect<void, LedgerUnavailable | NameTaken>
+  readonly updateTeam: (id: string, change: TeamChange) => Effect.Effect<void, LedgerUnavailable | NameTaken>
+  /** Deletes a team without live keys; its revoked keys are detached from it. */
+  readonly deleteTeam: (id: string) => Effect.Effect<void, LedgerUnavailable>
+}
+
+/** A name another key or team has. */
+export class NameTaken extends Data.TaggedError("NameTaken")<{}> {}
+
+/** How often every instance looks for changes made by the others. */
+export const refreshEvery = Duration.millis(500)
+
+interface Row {
+  readonly [column: string]: unknown
+}
+
+const text = (value: unknown): string | undefined => value === null || value === undefined ? undefined : String(value)
+const num = (value: unknown): number | undefined => value === null || value === undefined ? undefined : Number(value)
+const json = <A>(value: unknown): A | undefined =>
+  value === null || value === undefined ? undefined : JSON.parse(String(value))
+
+const budgetOf = (row: Row): BudgetLimit | undefined => {
+  const limit = num(row["budget_limit"])
+  const period = text(row["budget_period"])
+  return limit === undefined || period === undefined ? undefined : { limit, period: period as Budget.Period }
+}
+
+const keyOf = (row: Row): KeyRecord => {
+  const capacity = num(row["rate_limit_capacity"])
+  const refillRate = num(row["rate_limit_refill_rate"])
+  return {
+    id: String(row["id"]),
+    name: String(row["name"]),
+    sha256: String(row["sha256"]),
+    previousSha256: text(row["previous_sha256"]),
+    previousValidUntil: num(row["previous_valid_until"]),
+    teamId: text(row["team_id"]),
+    models: json(row["models"]),
+    budget: budgetOf(row),
+    rateLimit: capacity === undefined || refillRate === undefined ? undefined : { capacity, refillRate },
+    expiresAt: num(row["expires_at"]),
+    metadata: json(row["metadata"]),
+    createdAt: Number(row["created_at"]),
+    updatedAt: Number(row["updated_at"]),
+    revokedAt: num(row["revoked_at"])
+  }
+}
+
+const teamOf = (row: Row): TeamRecord => ({
+  id: String(row["id"]),
+  name: String(row["name"]),
+  budget: budgetOf(row),
+  metadata: json(row["metadata"]),
+  createdAt: Number(row["created_at"]),
+  updatedAt: Number(row["updated_at"])
+})
+
+const orNull = <A>(value: A | undefined): A | null => value ?? null
+const jsonOrNull = (value: unknown): string | null => value === undefined ? null : JSON.stringify(value)
+
+/** A key's columns as written. */
+const keyColumns = (change: KeyChange): Record<string, unknown> => {
+  const columns: Record<string, unknown> = {}
+  if ("name" in change) columns["name"] = change.name
+  if ("sha256" in change) columns["sha256"] = change.sha256
+  if ("previousSha256" in change) columns["previous_sha256"] = orNull(change.previousSha256)
+  if ("previousValidUntil" in change) columns["previous_valid_until"] = orNull(change.previousValidUntil)
+  if ("teamId" in change) columns["team_id"] = orNull(change.teamId)
+  if ("models" in change) columns["models"] = jsonOrNull(change.models)
+  if ("budget" in change) {
+    columns["budget_limit"] = orNull(change.budget?.limit)
+    columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
+  }
+  if ("rateLimit" in change) {
+    columns["rate_limit_capacity"] = orNull(change.rateLimit?.capacity)
+    columns["rate_limit_refill_rate"] = orNull(change.rateLimit?.refillRate)
+  }
+  if ("expiresAt" in change) columns["expires_at"] = orNull(change.expiresAt)
+  if ("metadata" in change) columns["metadata"] = jsonOrNull(change.metadata)
+  if ("revokedAt" in change) columns["revoked_at"] = orNull(change.revokedAt)
+  return columns
+}
+
+const teamColumns = (change: TeamChange): Record<string, unknown> => {
+  const columns: Record<string, unknown> = {}
+  if ("name" in change) columns["name"] = change.name
+  if ("budget" in change) {
+    columns["budget_limit"] = orNull(change.budget?.limit)
+    columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
+  }
+  if ("metadata" in change) columns["metadata"] = jsonOrNull(change.metadata)
+  return columns
+}
+
+/** The store over `sql`, loaded, and kept fresh for the scope's life. */
+export const make = (
+  sql: SqlClient.SqlClient,
+  options: { readonly statementTimeout?: Duration.Input | undefined } = {}
+): Effect.Effect<KeyStore, LedgerUnavailable, Scope.Scope> =>
+  Effect.gen(function*() {
+    const timeout = Duration.fromInputUnsafe(options.statementTimeout ?? Duration.seconds(5))
+    let keys: ReadonlyArray<KeyRecord> = []
+    let teams: ReadonlyArray<TeamRecord> = []
+    let fingerprint = ""
+    const listeners: Array<Effect.Effect<void>> = []
+
+    const late = (what: string) => () =>
+      new LedgerUnavailable({ reason: `${what}: no answer within ${Duration.format(timeout)}` })
+
+    const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
+      timeoutFail(effect, timeout, late(what)).pipe(
+        Effect.mapError((error) =>
+          error._tag === "SqlError" ? new LedgerUnavailable({ reason: `${what}: ${error.message}` }) : error
+        )
+      )
+
+    // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
+    const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
+      timeoutFail(effect, timeout, late(what)).pipe(
+        Effect.mapError((error) =>
+          error._tag !== "SqlError"
+            ? error
+            : error.reason._tag === "UniqueViolation"
+            ? new NameTaken()
+            : new LedgerUnavailable({ reason: `${what}: ${error.message}` })
+        )
+      )
+
+    const current = sql<Row>`SELECT
+      (SELECT COUNT(*) FROM keys) AS key_count, (SELECT COALESCE(SUM(updated_at), 0) FROM keys) AS key_version,
+      (SELECT COUNT(*) FROM teams) AS team_count, (SELECT COALESCE(SUM(updated_at), 0) FROM teams) AS team_version`
+
+    const load = (force: boolean) =>
+      bounded(
+        "reading the keys",
+        Effect.gen(function*() {
+          const [row] = yield* current
+          const seen = [row?.["key_count"], row?.["key_version"], row?.["team_count"], row?.["team_version"]]
+            .map(String).join(":")
+          if (!force && seen === fingerprint) return
+          const [keyRows, teamRows] = yield* Effect.all([
+            sql<Row>`SELECT * FROM keys ORDER BY created_at, id`,
+            sql<Row>`SELECT * FROM teams ORDER BY created_at, id`
+          ])
+          keys = keyRows.map(keyOf)
+          teams = teamRows.map(teamOf)
+          fingerprint = seen
+          yield* Effect.forEach(listeners, (listener) => listener, { discard: true })
+        })
+      )
+
+    // A change's `updated_at`: now, or one past the row's last when the clock has not moved on since.
+    const stamp = (now: number) => sql`CASE WHEN updated_at >= ${now} THEN updated_at + 1 ELSE ${now} END`
+
+    const updateKey = (id: string, change: KeyChange) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        named(
+          "changing a key",
+          sql`UPDATE keys SET ${sql.update(keyColumns(change))}, updated_at = ${stamp(now)} WHERE id = ${id}`
+        ))
+
+    const updateTeam = (id: string, change: TeamChange) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const columns = teamColumns(change)
+        const set = Object.keys(columns).length === 0 ? sql`` : sql`${sql.update(columns)},`
+        return named("changing a team", sql`UPDATE teams SET ${set} updated_at = ${stamp(now)} WHERE id = ${id}`)
+      })
+
+    const store: KeyStore = {
+      keys: () => keys,
+      teams: () => teams,
+      onChange: (listener) => {
+        listeners.push(listener)
+      },
+      reload: load(false),
+      insertKey: (key) =>
+        named(
+          "making a key",
+          sql`INSERT INTO keys ${
+            sql.insert({ id: key.id, ...keyColumns(key), created_at: key.createdAt, updated_at: key.updatedAt })
+          }`
+        ),
+      updateKey: (id, change) => Object.keys(keyColumns(change)).length === 0 ? Effect.void : updateKey(id, change),
+      insertTeam: (team) =>
+        named(
+          "making a team",
+          sql`INSERT INTO teams ${
+            sql.insert({ id: team.id, ...teamColumns(team), created_at: team.createdAt, updated_at: team.updatedAt })
+          }`
+        ),
+      updateTeam,
+      deleteTeam: (id) =>
+        bounded(
+          "deleting a team",
+          sql.withTransaction(Effect.andThen(
+            sql`UPDATE keys SET team_id = NULL WHERE team_id = ${id} AND revoked_at IS NOT NULL`,
+            sql`DELETE FROM teams WHERE id = ${id}`
+          )).pipe(Effect.asVoid)
+        )
+    }
+    yield* load(true)
+    yield* Effect.forkScoped(Effect.repeat(Effect.ignore(load(false)), Schedule.spaced(refreshEvery)))
+    return store
+  })

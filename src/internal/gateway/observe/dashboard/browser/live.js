@@ -1,0 +1,160 @@
+/*
+ * The dashboard's live tables, run by the page (`../page.ts`): it polls `dashboard/data` every second and
+ * draws the deployments, keys and budgets with `textContent` (no markup is built from data). When the data answers
+ * 401 or 403 it shows the answer's message and a field for an admin key, keeps the key in `sessionStorage` (gone
+ * with the tab), sends it as `Authorization: Bearer`, and tells the spend chart (`spend.js`) with an `admin-key`
+ * event. Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ */
+;(function() {
+  "use strict"
+  var storageKey = "effect-llm-router.dashboard.adminKey"
+  var byId = function(id) {
+    return document.getElementById(id)
+  }
+  var status = byId("status"), form = byId("key-form"), message = byId("key-message")
+  var input = /** @type {HTMLInputElement} */ (byId("key-input"))
+  var live = byId("live"), load = byId("load"), deployments = byId("deployments"), keys = byId("keys")
+  var budgets = byId("budgets")
+  var none = "\u2013"
+
+  var millis = function(value) {
+    if (value === null || value === undefined) return none
+    return value < 1000 ? Math.round(value) + " ms" : (value / 1000).toFixed(2) + " s"
+  }
+  var dollars = function(value) {
+    return "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(6) : value.toFixed(4))
+  }
+  var cell = function(testId, text, value, className) {
+    var td = document.createElement("td")
+    td.dataset.testid = testId
+    td.textContent = text
+    if (value !== undefined && value !== null) td.dataset.value = String(value)
+    if (className) td.className = className
+    return td
+  }
+  var row = function(testId, cells) {
+    var tr = document.createElement("tr")
+    tr.dataset.testid = testId
+    cells.forEach(function(td) {
+      tr.appendChild(td)
+    })
+    return tr
+  }
+  var quantile = function(quantiles, which) {
+    return quantiles === null ? null : quantiles[which]
+  }
+  var learned = function(d, which) {
+    return d.learnedLimits === null ? null : d.learnedLimits[which]
+  }
+
+  var render = function(data) {
+    load.textContent = data.loadPercent.toFixed(1) + " %"
+    load.dataset.value = String(data.loadPercent)
+    var deploymentRows = [], keyRows = []
+    data.deployments.forEach(function(d) {
+      var tr = row("deployment", [
+        cell("name", d.name, undefined, "text"),
+        cell("breaker", d.breaker, undefined, "text " + d.breaker),
+        cell("in-flight", String(d.inFlight), d.inFlight),
+        cell("requests", String(d.requests), d.requests),
+        cell("failures", String(d.failures), d.failures),
+        cell("request-rate", d.requestRate.toFixed(1) + "/s", d.requestRate),
+        cell("error-rate", d.errorRate === null ? none : (d.errorRate * 100).toFixed(1) + " %", d.errorRate),
+        cell("latency-p50", millis(quantile(d.latency, "p50")), quantile(d.latency, "p50")),
+        cell("latency-p95", millis(quantile(d.latency, "p95")), quantile(d.latency, "p95")),
+        cell("ttft-p50", millis(quantile(d.firstToken, "p50")), quantile(d.firstToken, "p50")),
+        cell("ttft-p95", millis(quantile(d.firstToken, "p95")), quantile(d.firstToken, "p95")),
+        cell("first-token-limit", millis(learned(d, "firstTokenMillis")), learned(d, "firstTokenMillis")),
+        cell("idle-limit", millis(learned(d, "idleMillis")), learned(d, "idleMillis")),
+        cell("cost", dollars(d.cost), d.cost),
+        cell("sessions", d.pinnedSessions === null ? none : String(d.pinnedSessions), d.pinnedSessions)
+      ])
+      tr.dataset.name = d.name
+      deploymentRows.push(tr)
+      d.keys.forEach(function(k) {
+        var state = k.disabled !== null ?
+          "disabled: " + k.disabled
+          : k.coolingUntil !== null && k.coolingUntil > data.now
+          ? "cooling " + Math.ceil((k.coolingUntil - data.now) / 1000) + " s" :
+          "ready"
+        var kr = row("key", [
+          cell("deployment", d.name, undefined, "text"),
+          cell("key", k.key, undefined, "text"),
+          cell("load", k.current + " / " + (k.max === null ? "\u221e" : k.max), k.current),
+          cell("state", state, undefined, "text " + state.split(/[: ]/)[0])
+        ])
+        kr.dataset.deployment = d.name
+        keyRows.push(kr)
+      })
+    })
+    deployments.replaceChildren.apply(deployments, deploymentRows)
+    keys.replaceChildren.apply(keys, keyRows)
+    byId("no-keys").hidden = keyRows.length > 0
+    budgets.replaceChildren.apply(
+      budgets,
+      data.budgets.map(function(b) {
+        var br = row("budget", [
+          cell("key", b.key, undefined, "text"),
+          cell("team", b.team === null ? none : b.team, undefined, "text"),
+          cell("limit", dollars(b.limit) + " / " + b.period, b.limit),
+          cell("spent", dollars(b.spent), b.spent),
+          cell("reserved", dollars(b.reserved), b.reserved),
+          cell("left", dollars(b.left), b.left),
+          cell("renews", new Date(b.periodEnd).toISOString().slice(0, 16).replace("T", " "), b.periodEnd)
+        ])
+        br.dataset.key = b.key
+        return br
+      })
+    )
+    byId("budgets-section").hidden = data.budgets.length === 0
+    live.hidden = false
+    form.hidden = true
+    status.textContent = "updated " + new Date(data.now).toLocaleTimeString()
+  }
+
+  var timer
+  var askKey = function(text) {
+    sessionStorage.removeItem(storageKey)
+    message.textContent = text
+    form.hidden = false
+    live.hidden = true
+    status.textContent = "waiting for an admin key"
+    input.focus()
+  }
+  var poll = function() {
+    clearTimeout(timer)
+    /** @type {Record<string, string>} */
+    var headers = {}
+    var key = sessionStorage.getItem(storageKey)
+    if (key) headers.authorization = "Bearer " + key
+    fetch("dashboard/data", { headers: headers, cache: "no-store" }).then(function(response) {
+      if (response.status === 401 || response.status === 403) {
+        return response.json().catch(function() {
+          return null
+        }).then(function(body) {
+          askKey(body && body.error && body.error.message ? body.error.message : "The dashboard takes an admin key.")
+          return false
+        })
+      }
+      if (!response.ok) throw new Error("HTTP " + response.status)
+      return response.json().then(function(data) {
+        render(data)
+        return true
+      })
+    }).catch(function(error) {
+      status.textContent = "gateway unreachable (" + error.message + "), retrying"
+      return true
+    }).then(function(again) {
+      if (again) timer = setTimeout(poll, 1000)
+    })
+  }
+  form.addEventListener("submit", function(event) {
+    event.preventDefault()
+    sessionStorage.setItem(storageKey, input.value.trim())
+    input.value = ""
+    status.textContent = "checking the key"
+    poll()
+    document.dispatchEvent(new CustomEvent("admin-key"))
+  })
+  poll()
+})()

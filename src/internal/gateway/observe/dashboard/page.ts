@@ -1,0 +1,97 @@
+/**
+ * The dashboard's page (`GET /dashboard`): plain HTML, CSS and script, no
+ * build step. It carries no data: its script (`browser/live.js`) polls `dashboard/data` every
+ * second and draws the tables from it (deployments, keys, budgets) with `textContent` (no markup is built
+ * from data), and its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend. When
+ * the data answers 401 or 403 it shows the answer's message
+ * and a field for an admin key, keeps the key in `sessionStorage` (gone with
+ * the tab) and sends it as `Authorization: Bearer`.
+ */
+import { readFileSync } from "node:fs"
+import { spendSection, spendStyle } from "./spend.js"
+
+const style = `
+  :root {
+    --fg: #1f2937; --muted: #6b7280; --line: #e5e7eb; --head: #f3f4f6; --ok: #15803d; --warn: #b45309; --bad: #b91c1c;
+  }
+  body {
+    font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px 32px; color: var(--fg);
+    background: #fafafa;
+  }
+  header { display: flex; align-items: baseline; gap: 32px; flex-wrap: wrap; }
+  h1 { font-size: 20px; margin: 0; }
+  h2 { font-size: 15px; margin: 28px 0 8px; }
+  .load { font-size: 26px; font-weight: 600; }
+  .muted { color: var(--muted); }
+  table { border-collapse: collapse; background: #fff; border: 1px solid var(--line); }
+  th, td { padding: 6px 12px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap;
+    font-variant-numeric: tabular-nums; }
+  th { background: var(--head); font-size: 12px; font-weight: 600; color: #374151; }
+  th:first-child, td:first-child, td.text, th.text { text-align: left; }
+  .closed, .ready { color: var(--ok); }
+  .half-open, .cooling { color: var(--warn); }
+  .open, .disabled { color: var(--bad); font-weight: 600; }
+  form { margin: 20px 0; padding: 14px 16px; background: #fff; border: 1px solid var(--line); max-width: 560px; }
+  form p { margin: 0 0 10px; }
+  input { font: inherit; padding: 4px 8px; width: 280px; }
+  button { font: inherit; padding: 4px 12px; margin-left: 6px; }
+`
+
+// The page's scripts: plain browser JavaScript beside this module (`dashboard/`), typechecked against the DOM and
+// linted as the rest of the code is, read once when the gateway loads.
+const script = (name: string) => readFileSync(new URL(`./browser/${name}`, import.meta.url), "utf8")
+
+/** The page's HTML. */
+export const page = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>effect-llm-router gateway</title>
+<style>${style}${spendStyle}</style>
+</head>
+<body>
+<header>
+  <h1>effect-llm-router gateway</h1>
+  <div>Load <span class="load" id="load" data-testid="load-percent">\u2013</span></div>
+  <div class="muted" id="status" data-testid="status">connecting</div>
+</header>
+<form id="key-form" data-testid="admin-key-form" hidden>
+  <p id="key-message" data-testid="admin-key-message"></p>
+  <label>Admin key
+    <input id="key-input" data-testid="admin-key-input" type="password" autocomplete="off" required></label>
+  <button type="submit" data-testid="admin-key-submit">Use key</button>
+</form>
+<main id="live" hidden>
+  <h2>Deployments</h2>
+  <table>
+    <thead><tr>
+      <th>Deployment</th><th class="text">Breaker</th><th>In flight</th><th>Requests</th><th>Failed</th><th>Rate</th>
+      <th>Errors</th><th>Latency p50</th><th>p95</th><th>First token p50</th><th>p95</th>
+      <th>First-token limit</th><th>Idle limit</th><th>Cost</th><th>Sessions</th>
+    </tr></thead>
+    <tbody id="deployments" data-testid="deployments"></tbody>
+  </table>
+  <h2>Keys</h2>
+  <table>
+    <thead><tr><th>Deployment</th><th class="text">Key</th><th>Load</th><th class="text">State</th></tr></thead>
+    <tbody id="keys" data-testid="keys"></tbody>
+  </table>
+  <p id="no-keys" class="muted" hidden>No deployment lists its keys.</p>
+  <div id="budgets-section" hidden>
+    <h2>Budgets</h2>
+    <table>
+      <thead><tr>
+        <th class="text">Key</th><th class="text">Team</th><th>Limit</th><th>Spent</th><th>Held</th><th>Left</th>
+        <th>Renews (UTC)</th>
+      </tr></thead>
+      <tbody id="budgets" data-testid="budgets"></tbody>
+    </table>
+  </div>
+  ${spendSection}
+</main>
+<script>${script("live.js")}</script>
+<script>${script("spend.js")}</script>
+</body>
+</html>
+`

@@ -1,0 +1,210 @@
+/**
+ * The gateway's request log in its database: a row per call, made from the same log entry as the log line and the
+ * live figures (`observe/logs.ts`), when the entry is written. A request's own fiber only puts its row on a bounded queue,
+ * never waiting: one fiber writes the queue to the database in batches, so neither a slow database nor one that is
+ * gone delays or fails a call. A row the queue has no room for, or whose batch the database refuses, is dropped,
+ * counted (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber deletes, hourly
+ * and whenever a tenth of either bound was written since, the rows older than the retention and then the oldest rows
+ * past the bounds on their count and their bytes, so the database stays bounded whatever comes. On shutdown the queue
+ * is closed and written out before the database closes, so a clean stop loses nothing.
+ *
+ * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
+ * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
+ * deployments' provider keys, and the key the request came with) masked as the gateway masks keys elsewhere.
+ * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row, nor do the
+ * requests refused before they are authenticated (`serving.ts` counts them instead).
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
+import { randomUUID } from "node:crypto"
+import { scrub } from "../../llmError/errorInfo.js"
+import * as Requests from "../../sql/requests.js"
+import * as Auth from "../keys/auth.js"
+import type * as Logs from "./logs.js"
+
+/** How long rows are kept unless told otherwise. */
+export const defaultRetention = Duration.days(30)
+/** How many rows are kept at most unless told otherwise: the oldest beyond go. */
+export const defaultMaxRows = 100_000
+/** How many bytes of rows (`Requests.bytesOf`) are kept at most unless told otherwise: the oldest beyond go. */
+export const defaultMaxBytes = 256 * 1024 * 1024
+
+/** Rows waiting to be written at most by default; more are dropped. */
+const defaultCapacity = 10_000
+/** Rows written in one statement at most. */
+const batchSize = 200
+/** How often rows past the retention are deleted. */
+const sweepInterval = Duration.hours(1)
+/** The share of the row or byte bound whose writing brings the next sweep forward, so the bounds are kept closely. */
+const sweepShare = 0.1
+/** How long one batch may take to write before it is dropped. */
+const writeTimeout = Duration.seconds(10)
+/** How long the rows left at shutdown may take to write. */
+const flushTimeout = Duration.seconds(15)
+
+export interface RequestLogOptions {
+  readonly sql: SqlClient.SqlClient
+  /** Whether a row holds the request's body and the reply's text (keys masked). */
+  readonly logPayloads: boolean
+  /** How long rows are kept. Default `defaultRetention`. */
+  readonly retention?: Duration.Input | undefined
+  /** How many rows are kept at most (the oldest beyond are deleted). Default `defaultMaxRows`. */
+  readonly maxRows?: number | undefined
+  /** How many bytes of rows (`Requests.bytesOf`) are kept at most (the oldest beyond go). Default `defaultMaxBytes`. */
+  readonly maxBytes?: number | undefined
+  /** The keys masked in a payload (besides the request's own key): the configuration's served now. */
+  readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>
+  /** Counts rows dropped (the metric). */
+  readonly dropped: (count: number) => void
+  /** Rows waiting to be written at most; more are dropped. Default 10,000. */
+  readonly capacity?: number | undefined
+}
+
+export interface RequestLog {
+  /** Whether rows hold payloads: the entries then gather the request's body and the reply's text. */
+  readonly logPayloads: boolean
+  /** Queues the row of `entry`'s request, which ended at `now` (Clock millis); never waits. */
+  readonly record: (entry: Logs.Entry, now: number) => void
+}
+
+/** Whether a request to `path` is a call, which gets a row (not a health check, a scrape or an admin path). */
+const isCall = (path: string): boolean => !Auth.open.has(path)
+
+// A failure in a line: the error's message (its stack would swamp the log).
+const why = (cause: Cause.Cause<unknown>): string => {
+  const error = Cause.squash(cause)
+  return error instanceof Error ? error.message : String(error)
+}
+
+const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests.Row => ({
+  id: randomUUID(),
+  request_id: entry.id,
+  at: entry.start,
+  key_id: entry.caller?.id ?? null,
+  key_name: entry.caller?.name ?? null,
+  team_id: entry.caller?.team ?? null,
+  route: entry.path,
+  model: entry.model ?? null,
+  deployment: entry.deployment ?? null,
+  status: entry.status,
+  input_tokens: entry.usage?.promptTokens ?? null,
+  output_tokens: entry.usage?.completionTokens ?? null,
+  cached_tokens: entry.usage?.cachedPromptTokens ?? null,
+  cache_write_tokens: entry.usage?.cacheWriteTokens ?? null,
+  cost: entry.cost ?? null,
+  latency_ms: now - entry.start,
+  first_token_ms: entry.firstToken ?? null,
+  error: entry.error ?? null,
+  payload
+})
+
+/** The request log on `options.sql`, its writer running for the scope and flushed when it closes. */
+export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { sql } = options
+    const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? defaultRetention))
+    const bounds: Requests.Bounds = {
+      rows: options.maxRows ?? defaultMaxRows,
+      bytes: options.maxBytes ?? defaultMaxBytes
+    }
+    // What was written since the last sweep: a share of either bound brings the next one forward.
+    let writtenRows = 0
+    let writtenBytes = 0
+    const queue = yield* Queue.make<Requests.Row, Cause.Done>({
+      capacity: options.capacity ?? defaultCapacity,
+      strategy: "dropping"
+    })
+    // Rows dropped since the last warning, and why the last of them was.
+    let unreported = 0
+    let reason = "the queue was full"
+    const drop = (count: number, because: string) => {
+      unreported += count
+      reason = because
+      options.dropped(count)
+    }
+    const report = Effect.suspend(() => {
+      if (unreported === 0) return Effect.void
+      const count = unreported
+      unreported = 0
+      return Effect.logWarning("request log rows dropped").pipe(Effect.annotateLogs({ dropped: count, reason }))
+    })
+    const write = (rows: ReadonlyArray<Requests.Row>) =>
+      Requests.insert(sql, rows).pipe(
+        Effect.timeout(writeTimeout),
+        Effect.andThen(Effect.sync(() => {
+          writtenRows += rows.length
+          for (const row of rows) writtenBytes += Requests.bytesOf(row)
+        })),
+        Effect.catchCause((cause) => Effect.sync(() => drop(rows.length, `the database refused them: ${why(cause)}`)))
+      )
+    const sweepDue = (now: number, nextSweep: number): boolean =>
+      now >= nextSweep || writtenRows >= bounds.rows * sweepShare || writtenBytes >= bounds.bytes * sweepShare
+    const sweep = (now: number) =>
+      Requests.deleteBefore(sql, now - retention).pipe(
+        Effect.andThen(Requests.trim(sql, bounds)),
+        Effect.andThen(Effect.sync(() => {
+          writtenRows = 0
+          writtenBytes = 0
+        })),
+        Effect.timeout(writeTimeout),
+        Effect.catchCause((cause) =>
+          Effect.logWarning("request log retention not applied").pipe(Effect.annotateLogs({ reason: why(cause) }))
+        )
+      )
+    const sweepMillis = Duration.toMillis(sweepInterval)
+    // Batches as they come, and a sweep each interval (the first at start); ends once the queue is closed and empty.
+    const writer = Effect.gen(function*() {
+      let nextSweep = 0
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        if (sweepDue(now, nextSweep)) {
+          yield* sweep(now)
+          nextSweep = now + sweepMillis
+        }
+        const taken = yield* Effect.timeoutOption(
+          Queue.takeBetween(queue, 1, batchSize),
+          Duration.millis(Math.max(1, nextSweep - now))
+        )
+        if (Option.isSome(taken)) yield* write(taken.value)
+        yield* report
+      }
+    }).pipe(Effect.catchCause(() => report))
+    const fiber = yield* Effect.forkDetach(writer)
+    yield* Effect.addFinalizer(() =>
+      Queue.end(queue).pipe(
+        Effect.andThen(Fiber.join(fiber)),
+        Effect.timeout(flushTimeout),
+        Effect.catchCause(() =>
+          Effect.flatMap(Queue.size(queue), (left) => {
+            drop(left, "the database did not take them before shutdown")
+            return report
+          })
+        ),
+        Effect.ensuring(Fiber.interrupt(fiber))
+      )
+    )
+
+    const payloadOf = (entry: Logs.Entry): string | null => {
+      const payload = entry.payload
+      if (payload === undefined) return null
+      const text = JSON.stringify({ request: payload.request ?? null, reply: payload.reply })
+      const secrets = options.secrets()
+      return scrub(text, payload.key === undefined ? secrets : [...secrets, payload.key])
+    }
+
+    return {
+      logPayloads: options.logPayloads,
+      record: (entry, now) => {
+        if (!isCall(entry.path)) return
+        if (!Queue.offerUnsafe(queue, rowOf(entry, now, payloadOf(entry)))) drop(1, "the queue was full")
+      }
+    }
+  })

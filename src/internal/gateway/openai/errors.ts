@@ -1,0 +1,223 @@
+/**
+ * Failures as OpenAI answers them: `{"error": {"message", "type", "param",
+ * "code"}}` with the status the official clients turn into their own error
+ * classes (429 `RateLimitError`, 401 `AuthenticationError`, 404
+ * `NotFoundError`, 400 `BadRequestError`, 5xx `InternalServerError`), and a
+ * `Retry-After` in whole seconds where a wait is known.
+ *
+ * This module decides what a client is told of a failure (the Anthropic route
+ * renders the same decision in its shape): an engine failure's own message
+ * names deployments, upstream addresses and the provider's request ids, which
+ * are the operator's, so the client gets the gateway's words for what
+ * happened and what to do (with the provider's words only where they are
+ * about the client's request: a 400), and the request log keeps the full
+ * message (`ErrorAnswer.logged`).
+ */
+import * as Duration from "effect/Duration"
+import type { LlmError } from "../../../LlmError.js"
+import { formatDuration, formatWait } from "../../llmError/describe.js"
+import { openAiErrorJson } from "../../openAiWire/errorJson.js"
+import { wirePath } from "./wire.js"
+
+/** An error answer: its status, its JSON body and the seconds of its `Retry-After`, if any. */
+export interface ErrorAnswer {
+  readonly status: number
+  readonly body: string
+  readonly retryAfter: number | undefined
+  /** The body's `code`, for the request log. */
+  readonly code: string | null
+  /** What the request log says of the failure beyond the body: its full message, which the client is not shown. */
+  readonly logged?: string | undefined
+}
+
+export const answer = (
+  status: number,
+  message: string,
+  type: string,
+  param: string | null,
+  code: string | null,
+  retryAfter?: number
+): ErrorAnswer => ({ status, body: openAiErrorJson(message, type, param, code), retryAfter, code })
+
+/** A request the gateway refuses before anything is sent. */
+export const invalidRequest = (message: string, param: string | undefined): ErrorAnswer =>
+  answer(400, message, "invalid_request_error", param ?? null, null)
+
+/** A `model` that names no router, deployment, model or group of the configuration. */
+export const modelNotFound = (model: string, known: ReadonlyArray<string>): ErrorAnswer =>
+  answer(
+    404,
+    `The model \`${model}\` does not exist on this gateway. Known: ${known.join(", ")} (GET /v1/models lists them).`,
+    "invalid_request_error",
+    "model",
+    "model_not_found"
+  )
+
+/** Whole seconds, at least one: `Retry-After` takes no fractions, and 0 invites a storm. */
+export const seconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000))
+
+const waitOf = (duration: Duration.Duration | undefined): number | undefined =>
+  duration === undefined ? undefined : seconds(Duration.toMillis(duration))
+
+/**
+ * Limits shared through a Redis that is away, failing closed: the service, not the caller's rate, is the cause;
+ * `logged`, the store's own message (it names the store's address).
+ */
+export const storeUnavailable = (logged: string): ErrorAnswer => ({
+  ...answer(
+    503,
+    "The shared store that holds this gateway's limits is unreachable, and the gateway fails closed. Retry shortly.",
+    "server_error",
+    null,
+    "store_unavailable",
+    1
+  ),
+  logged
+})
+
+// The provider's words, where they are about the client's request.
+const providerSaid = (detail: string | undefined): string => {
+  const said = detail?.trim() ?? ""
+  return said === "" ? "" : `: ${said}`
+}
+
+const timedOut = (error: Extract<LlmError, { readonly _tag: "TimeoutError" }>): string => {
+  const after = error.timeout === undefined ? "" : ` within ${formatDuration(error.timeout)}`
+  switch (error.phase) {
+    case "headers":
+      return `The provider sent no answer${after}. Retry, or use another model.`
+    case "firstToken":
+      return `The provider sent no first token${after}. Retry, or use another model.`
+    case "idle":
+      return "The provider's stream stalled. Retry, or use another model."
+    case "deadline":
+      return `No provider answered${after}, retries included. Retry, or use another model.`
+    default:
+      return `The provider did not answer${after}. Retry, or use another model.`
+  }
+}
+
+/** What a client is told of an engine failure other than the engine's own check of the request. */
+const told = (error: LlmError): string => {
+  switch (error._tag) {
+    case "RateLimitError":
+      return `The provider rate-limited the call. Retry${formatWait(error.retryAfter)}, or use another model.`
+    case "NoCapacityError":
+      return "No key of the provider can take the call now. Retry after the time in the Retry-After header."
+    case "BudgetExceededError":
+      return "The call would pass a spend limit of this gateway. Retry when its period renews, or use another model."
+    case "AuthError":
+      return "The provider refused this gateway's own key for the model (not the key you sent): the gateway's " +
+        "configuration needs a working key."
+    case "ModelNotFoundError":
+      return "The provider does not know the model this name is served by: the gateway's configuration needs fixing."
+    case "ContextLengthError":
+      return `The provider rejected the prompt as too long for the model's context window${
+        providerSaid(error.detail)
+      }. Shorten the messages or max_tokens, or use a model with a larger context.`
+    case "ContentFilterError":
+      return `The provider's safety system refused the content${
+        providerSaid(error.detail)
+      }. Rephrase, or use another model.`
+    case "InvalidRequestError":
+      return `The provider rejected the request${error.param === undefined ? "" : ` (field ${error.param})`}${
+        providerSaid(error.detail)
+      }. Fix the request; retrying it unchanged will fail again.`
+    case "ProviderUnavailableError":
+      return `The provider is unavailable or failed. Retry${formatWait(error.retryAfter)}, or use another model.`
+    case "TimeoutError":
+      return timedOut(error)
+    case "TransportError":
+      return error.responseStarted === true
+        ? "The connection to the provider broke while its reply was coming; the partial reply is not reliable. Retry."
+        : "The provider could not be reached. Retry, or use another model."
+    case "StreamTruncatedError":
+      return "The provider's stream ended before the reply was complete. Retry."
+    case "OutputDecodeError":
+      return "The provider sent a reply that could not be decoded. Retry, or use another model."
+  }
+}
+
+const rendered = (error: LlmError, now: number, path: (engine: string) => string): ErrorAnswer => {
+  const message = told(error)
+  switch (error._tag) {
+    case "RateLimitError":
+      return answer(429, message, "rate_limit_error", null, "rate_limit_exceeded", waitOf(error.retryAfter) ?? 1)
+    case "NoCapacityError":
+      if (error.storeUnavailable === true) return storeUnavailable(error.message)
+      return answer(
+        429,
+        message,
+        "rate_limit_error",
+        null,
+        "rate_limit_exceeded",
+        error.availableAt === undefined ? 1 : seconds(error.availableAt - now)
+      )
+    case "BudgetExceededError":
+      return answer(
+        429,
+        message,
+        "insufficient_quota",
+        null,
+        "insufficient_quota",
+        error.periodEnd === undefined ? undefined : seconds(error.periodEnd - now)
+      )
+    case "AuthError":
+      // The provider refused the gateway's own key for the deployment.
+      return answer(401, message, "authentication_error", null, "invalid_api_key")
+    case "ModelNotFoundError":
+      return answer(404, message, "invalid_request_error", "model", "model_not_found")
+    case "ContextLengthError":
+      return answer(400, message, "invalid_request_error", "messages", "context_length_exceeded")
+    case "ContentFilterError":
+      return answer(400, message, "invalid_request_error", null, "content_filter")
+    case "InvalidRequestError":
+      // No status: the engine's own check of the request (`ChatRequest`), whose paths are the engine's names.
+      return error.status === undefined
+        ? answer(
+          400,
+          path(error.detail ?? error.message).replace(/ \(nothing was sent\)$/, ""),
+          "invalid_request_error",
+          error.param === undefined ? null : path(error.param),
+          null
+        )
+        : answer(400, message, "invalid_request_error", error.param ?? null, error.code ?? null)
+    case "ProviderUnavailableError":
+      return answer(503, message, "server_error", null, null, waitOf(error.retryAfter))
+    case "TimeoutError":
+      return answer(504, message, "server_error", null, "timeout")
+    case "TransportError":
+    case "StreamTruncatedError":
+    case "OutputDecodeError":
+      return answer(502, message, "server_error", null, null)
+  }
+}
+
+/**
+ * The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`, `path` names the
+ * engine's request paths as the body did (`wirePath`).
+ */
+export const fromLlmError = (
+  error: LlmError,
+  now: number,
+  path: (engine: string) => string = wirePath
+): ErrorAnswer => ({
+  ...rendered(error, now, path),
+  logged: error.message
+})
+
+/**
+ * The gateway's database (keys made at run time, the spend ledger) did not answer in time or failed: nothing was
+ * sent, and no spend is lost; `logged`, what failed.
+ */
+export const databaseUnavailable = (logged: string): ErrorAnswer => ({
+  ...answer(
+    503,
+    "The database that holds this gateway's keys and spend is unreachable; nothing was sent. Retry shortly.",
+    "server_error",
+    null,
+    "database_unavailable",
+    1
+  ),
+  logged
+})

@@ -1,0 +1,203 @@
+/**
+ * The engine's replies in OpenAI's wire shapes: a `ChatResponse` as a
+ * `chat.completion`, `ChatChunk` batches as `chat.completion.chunk` SSE events
+ * ending in `data: [DONE]`, and an `EmbeddingResponse` as an embeddings list
+ * (floats or OpenAI's base64 of little-endian float32s).
+ *
+ * A stream's encoder keeps what it has forwarded. The engine's `Restart` (a
+ * router that moved a broken stream to another deployment) is invisible to an
+ * OpenAI client while nothing of the answer has been forwarded (the stream
+ * goes on from the new deployment); once something has, the two answers
+ * cannot be told apart on the wire, so the stream ends with an error event
+ * instead (the gateway buffers nothing to replay). A `Continue` (the router
+ * asked another deployment for the rest of the same answer) is forwarded as
+ * the stream going on. Each chunk names the model that produces it: the one
+ * asked for until a `Restart` or `Continue` names another deployment's, and
+ * the `Finish` chunk's on the last ones.
+ */
+import type * as Effect from "effect/Effect"
+import type { ChatChunk, Restart } from "../../../ChatChunk.js"
+import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
+import type { EmbeddingResponse } from "../../../Embedding.js"
+import { asciiJson, BodyText, bytesOf } from "../bodyText.js"
+
+const finishReason = (reason: FinishReason): string => (reason === "other" ? "stop" : reason)
+
+const usageObject = (usage: Usage) => ({
+  prompt_tokens: usage.promptTokens,
+  completion_tokens: usage.completionTokens,
+  total_tokens: usage.totalTokens,
+  prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens },
+  completion_tokens_details: { reasoning_tokens: usage.reasoningTokens }
+})
+
+/** A whole reply as a `chat.completion` body. `id` is used when the provider gave none. */
+export const completion = (response: ChatResponse, id: string, created: number): string => {
+  const calls = response.toolCalls
+  const message: Record<string, unknown> = {
+    role: "assistant",
+    content: calls.length > 0 && response.text === "" ? null : response.text
+  }
+  if (response.reasoning !== undefined) message["reasoning_content"] = response.reasoning
+  message["refusal"] = response.refusal ?? null
+  if (calls.length > 0) {
+    message["tool_calls"] = calls.map((call) => ({
+      id: call.id,
+      type: "function",
+      function: { name: call.name, arguments: call.arguments }
+    }))
+  }
+  return JSON.stringify({
+    id: response.id === "" ? id : response.id,
+    object: "chat.completion",
+    created,
+    model: response.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(response.finishReason) }],
+    usage: usageObject(response.usage)
+  })
+}
+
+/**
+ * The model a stream's first batch is produced by: a router's reply whose first deployments failed before their
+ * first chunk starts with a `Continue` chunk naming the deployment that answers; else `asked`.
+ */
+export const answeringModel = (first: ReadonlyArray<ChatChunk>, asked: string): string => {
+  const head = first[0]
+  return head?._tag === "Continue" ? head.model : asked
+}
+
+/** What one batch of a stream becomes: the bytes to write, and whether the stream must end there with an error. */
+export interface Encoded {
+  readonly bytes: Uint8Array
+  /** A `Restart` after part of the answer went out: the stream ends after `bytes`, with an error event. */
+  readonly restarted: Restart | undefined
+  /**
+   * What is done before `bytes` are written, if anything: the Responses stream keeps its response before its
+   * `response.completed` tells the client of it.
+   */
+  readonly before?: Effect.Effect<void> | undefined
+}
+
+/**
+ * Turns a stream's batches into the route's stream (SSE events, or the seed's plain text), each batch into the
+ * bytes of one write; one per stream (it keeps what was forwarded).
+ */
+export interface StreamEncoder {
+  /** The response's content type: `text/event-stream` for SSE. */
+  readonly contentType: string
+  readonly batch: (chunks: ReadonlyArray<ChatChunk>) => Encoded
+  /** An error event (`data: {"error": ...}`) of the error JSON `body`, which the official clients raise. */
+  readonly error: (body: string) => Uint8Array
+}
+
+/** An encoder for the stream `id` of `model`, with OpenAI's final usage chunk when `includeUsage`. */
+export const streamEncoder = (id: string, model: string, created: number, includeUsage: boolean): StreamEncoder => {
+  // The events' fixed parts for the model that produces them.
+  const templatesOf = (model: string) => {
+    const head = `data: {"id":${asciiJson(id)},"object":"chat.completion.chunk","created":${created},"model":${
+      asciiJson(model)
+    },"choices":`
+    // An event with one choice: `open` + its delta + `close`.
+    const open = `${head}[{"index":0,"delta":`
+    const close = `,"logprobs":null,"finish_reason":null}]}\n\n`
+    return {
+      model,
+      head,
+      open,
+      role: `${open}{"role":"assistant","content":""}${close}`,
+      content: `${open}{"content":`,
+      reasoning: `${open}{"reasoning_content":`,
+      closeText: `}${close}`,
+      tools: `${open}{"tool_calls":[`,
+      closeTools: `]}${close}`
+    }
+  }
+  let templates = templatesOf(model)
+  const producedBy = (next: string): void => {
+    if (next !== templates.model) templates = templatesOf(next)
+  }
+  let started = false
+  let forwarded = false
+  let usage: Usage | undefined
+
+  const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
+    const out = new BodyText()
+    if (!started) {
+      started = true
+      producedBy(answeringModel(chunks, templates.model))
+      out.template(templates.role)
+    }
+    for (const chunk of chunks) {
+      switch (chunk._tag) {
+        case "TextDelta":
+        case "ReasoningDelta":
+          if (chunk.text === "") break
+          forwarded = true
+          out.template(chunk._tag === "TextDelta" ? templates.content : templates.reasoning)
+          out.json(chunk.text)
+          out.template(templates.closeText)
+          break
+        case "ToolCallDelta": {
+          forwarded = true
+          const call: Record<string, unknown> = { index: chunk.index }
+          if (chunk.id !== undefined) {
+            call["id"] = chunk.id
+            call["type"] = "function"
+          }
+          call["function"] = chunk.name === undefined
+            ? { arguments: chunk.arguments }
+            : { name: chunk.name, arguments: chunk.arguments }
+          out.template(templates.tools)
+          out.text(JSON.stringify(call))
+          out.template(templates.closeTools)
+          break
+        }
+        case "Usage":
+          usage = chunk.usage
+          break
+        case "Finish":
+          producedBy(chunk.model)
+          out.template(
+            `${templates.open}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`
+          )
+          if (includeUsage && usage !== undefined) {
+            out.template(`${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)
+          }
+          out.template("data: [DONE]\n\n")
+          break
+        case "Restart":
+          if (forwarded) return { bytes: out.bytes(), restarted: chunk }
+          // Nothing of the broken attempt went out: the new one's reply follows as if it were the first.
+          usage = undefined
+          producedBy(chunk.model)
+          break
+        case "Continue":
+          producedBy(chunk.model)
+          break
+      }
+    }
+    return { bytes: out.bytes(), restarted: undefined }
+  }
+
+  return { contentType: "text/event-stream", batch, error: (body) => bytesOf(`data: ${body}\n\n`) }
+}
+
+// OpenAI's `encoding_format: "base64"` (what its official clients ask for): little-endian float32s.
+const base64 = (vector: ReadonlyArray<number>): string => {
+  const view = new DataView(new ArrayBuffer(vector.length * 4))
+  vector.forEach((value, i) => view.setFloat32(i * 4, value, true))
+  return Buffer.from(view.buffer).toString("base64")
+}
+
+/** An `EmbeddingResponse` as OpenAI's embeddings list, under the model the client asked for. */
+export const embeddings = (response: EmbeddingResponse, model: string, asBase64: boolean): string =>
+  JSON.stringify({
+    object: "list",
+    data: response.embeddings.map((vector, index) => ({
+      object: "embedding",
+      index,
+      embedding: asBase64 ? base64(vector) : vector
+    })),
+    model,
+    usage: { prompt_tokens: response.usage.promptTokens, total_tokens: response.usage.totalTokens }
+  })

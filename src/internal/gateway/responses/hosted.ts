@@ -1,0 +1,96 @@
+/**
+ * What of a Responses body only a deployment speaking OpenAI's Responses API runs: its tools other than functions
+ * (`web_search`, `file_search`, `mcp`, `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`,
+ * custom tools...), a hosted tool's `tool_choice`, and its input items of other types (those tools' calls and
+ * outputs). For a model whose deployments all speak it, they go as they came (`responses/wire.ts`), and so they do to
+ * the Responses deployments of a model reaching both kinds (`engine.ts`). For a model that reaches only other APIs,
+ * a tool OpenAI runs itself (`hostedTypes`) is left out, named in the answer's
+ * `x-omitted-tools` header and the request's log line, unless the request's `tool_choice` requires it or the
+ * gateway's `hosted_tools` is `"refuse"`; anything else of them is refused, naming every type: a client's own tool
+ * of another type, or a call or output of one, cannot be run or replayed by that deployment.
+ */
+import type * as Gateway from "../../../Gateway.js"
+import type { Placed } from "./namespace.js"
+import { type CountBody, type FlatTool, isHostedChoice, isOtherItem, Problem } from "./wire.js"
+
+/** A part of a body only a Responses deployment takes: a tool, the tool choice or an input item, by type. */
+export interface ResponsesOnly {
+  /** Where it is in the body (`tools[1].type`). */
+  readonly at: string
+  readonly type: string
+}
+
+/**
+ * The tools OpenAI runs on its side (OpenAI's Responses API reference, "Built-in tools"), which a deployment of
+ * another API leaves out rather than fails on: the model answers without them, as a model not given them would.
+ */
+export const hostedTypes: ReadonlySet<string> = new Set([
+  "web_search",
+  "web_search_preview",
+  "file_search",
+  "code_interpreter",
+  "image_generation",
+  "mcp"
+])
+
+/**
+ * The tools (other than functions, namespaces flattened), the tool choice (a hosted tool's) and the input items
+ * (other than messages, function calls and outputs, and reasoning) of a body that only a deployment speaking OpenAI's
+ * Responses API takes, as they came; none when the body has none.
+ */
+export const responsesOnly = (
+  body: CountBody,
+  tools: ReadonlyArray<Placed<FlatTool>>
+): ReadonlyArray<ResponsesOnly> => {
+  const out: Array<ResponsesOnly> = []
+  for (const { at, tool } of tools) if (tool.type !== "function") out.push({ at: `${at}.type`, type: tool.type })
+  const choice = body.tool_choice
+  if (isHostedChoice(choice)) out.push({ at: "tool_choice.type", type: choice.type })
+  const input = typeof body.input === "object" && body.input !== null ? body.input : []
+  for (let i = 0; i < input.length; i++) {
+    const one = input[i]!
+    if (isOtherItem(one)) out.push({ at: `input[${i}].type`, type: one.type })
+  }
+  return out
+}
+
+/** The refusal of `parts` (`responsesOnly`) for `model`, some of whose deployments do not speak the Responses API. */
+export const refusedFor = (model: string, parts: ReadonlyArray<ResponsesOnly>): Problem => {
+  const types = [...new Set(parts.map((part) => `'${part.type}'`))].join(", ")
+  const required = parts[0]!.at === "tool_choice.type" ? "required by tool_choice and " : ""
+  return new Problem(
+    parts[0]!.at,
+    `${parts[0]!.at}: ${types} ${parts.length === 1 ? "is" : "are"} ${required}run by OpenAI's Responses API, and ` +
+      `'${model}' reaches deployments that do not speak it: this gateway runs function tools only (type 'function') ` +
+      `there. Name a model whose deployments all have api "responses".`
+  )
+}
+
+/** The tools a deployment of another API is sent, and the types of those left out. */
+export interface Served {
+  readonly tools: ReadonlyArray<Placed<FlatTool>>
+  readonly omitted: ReadonlyArray<string>
+}
+
+/**
+ * What of a body's `tools` a model reaching another API than the Responses one is sent: all of them but the hosted
+ * ones (`hostedTypes`), unless `policy` is `"refuse"`; or the refusal of what it cannot run (another tool type, a
+ * hosted tool the tool choice requires, an input item of another type).
+ */
+export const servedElsewhere = (
+  model: string,
+  body: CountBody,
+  tools: ReadonlyArray<Placed<FlatTool>>,
+  policy: Gateway.HostedTools
+): Served | Problem => {
+  const parts = responsesOnly(body, tools)
+  if (parts.length === 0) return { tools, omitted: [] }
+  const omittable = (part: ResponsesOnly) =>
+    policy === "omit" && part.at.startsWith("tools[") && hostedTypes.has(part.type)
+  const refused = parts.filter((part) => !omittable(part))
+  if (refused.length > 0) return refusedFor(model, refused)
+  return {
+    tools: tools.filter(({ tool }) => !hostedTypes.has(tool.type)),
+    omitted: [...new Set(parts.map((part) => part.type))]
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * A Responses `namespace` tool (OpenAI's Responses API reference: a group of tools under one name, whose calls the
+ * model makes as `function_call` items naming the `namespace` beside the tool's `name`), served on every deployment
+ * by one path: each function of a namespace is offered under its qualified name, `<namespace>__<name>`, a function
+ * name every provider takes; a call of a qualified name is given back to the client as the namespace's call
+ * (`name` and `namespace`), and a namespaced call the client sends back is read under its qualified name. A Responses
+ * deployment is offered the qualified names too, so its calls come back the same way.
+ */
+import { Problem } from "../../openAiWire/request.js"
+
+/** Between a namespace and a tool's name in a qualified name. */
+export const separator = "__"
+
+/** A function of a namespace, as the client named it. */
+export interface Namespaced {
+  readonly namespace: string
+  readonly name: string
+}
+
+/** The functions of a request's namespaces, by qualified name. */
+export type Names = ReadonlyMap<string, Namespaced>
+
+/** A name with no namespace. */
+export const none: Names = new Map()
+
+/** The qualified name of `name` in `namespace`. */
+export const qualified = (namespace: string, name: string): string => `${namespace}${separator}${name}`
+
+/** The name of a tool read from the wire: qualified when it names a namespace. */
+export const nameOf = (name: string, namespace: string | null | undefined): string =>
+  namespace === null || namespace === undefined ? name : qualified(namespace, name)
+
+// What OpenAI, Anthropic and Gemini all take as a function's name.
+const takenEverywhere = /^[A-Za-z0-9_-]{1,64}$/
+
+/** A tool as `flatten` reads it: its type and name, and any other field, passed on as it came. */
+export interface Tool {
+  readonly type: string
+  readonly name?: string | null | undefined
+  readonly tools?: ReadonlyArray<Tool> | null | undefined
+}
+
+/** A tool of a request's list, where the client's body has it (`tools[4].tools[1]`). */
+export interface Placed<T> {
+  readonly tool: T
+  readonly at: string
+}
+
+/** A request's tools with its namespaces in their place (`flatten`), and the names of their functions. */
+export interface Flattened<T> {
+  readonly tools: ReadonlyArray<Placed<T>>
+  readonly names: Names
+}
+
+/**
+ * `tools` with each namespace replaced by its tools, in place, under their qualified names, and the names of its
+ * functions; or the problem with a qualified name: one a provider would refuse, or one another tool has.
+ */
+export const flatten = <T extends Tool>(tools: ReadonlyArray<T>): Flattened<T> | Problem => {
+  const out: Array<Placed<T>> = []
+  const names = new Map<string, Namespaced>()
+  const where = new Map<string, string>()
+  const claim = (name: string, at: string): Problem | undefined => {
+    const other = where.get(name)
+    if (other !== undefined) {
+      return new Problem(`${at}.name`, `${at}.name: '${name}' is also the name of ${other}`)
+    }
+    where.set(name, at)
+    return undefined
+  }
+  for (let i = 0; i < tools.length; i++) {
+    const tool = tools[i]!
+    if (tool.type !== "namespace") {
+      const taken = typeof tool.name === "string" ? claim(tool.name, `tools[${i}]`) : undefined
+      if (taken !== undefined) return taken
+      out.push({ tool, at: `tools[${i}]` })
+      continue
+    }
+    const namespace = tool.name ?? ""
+    const inner = tool.tools ?? []
+    for (let j = 0; j < inner.length; j++) {
+      const member = inner[j]!
+      const at = `tools[${i}].tools[${j}]`
+      const name = qualified(namespace, member.name ?? "")
+      if (!takenEverywhere.test(name)) {
+        return new Problem(
+          `${at}.name`,
+          `${at}.name: '${name}' (the namespace's name, '${separator}' and the tool's) is not a name every provider ` +
+            "takes: letters, digits, '_' and '-', at most 64 characters. Shorten the namespace's or the tool's name."
+        )
+      }
+      const taken = claim(name, at)
+      if (taken !== undefined) return taken
+      if (member.type === "function") names.set(name, { namespace, name: member.name ?? "" })
+      out.push({ tool: { ...member, name } as T, at })
+    }
+  }
+  return { tools: out, names }
+}
+
+/** A call's `name`, and its `namespace` when it is a namespace's function, as the client's request named it. */
+export const callFields = (
+  names: Names,
+  name: string
+): { readonly name: string; readonly namespace?: string } => {
+  const namespaced = names.get(name)
+  return namespaced === undefined ? { name } : { name: namespaced.name, namespace: namespaced.namespace }
+}
