@@ -18,13 +18,16 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as ChatRequest from "./ChatRequest.js"
 import { formatDuration } from "./internal/llmError/describe.js"
 import * as Invalid from "./internal/optionsError.js"
 import * as Internal from "./internal/rateLimiter/limiter.js"
-import * as Shared from "./internal/rateLimiter/shared.js"
+import * as Memory from "./internal/rateLimiter/memory.js"
+import * as Redis from "./internal/rateLimiter/redis.js"
+import { uniqueId } from "./internal/store/leases.js"
 import { estimatedPromptTokens } from "./internal/tokens/promptSize.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as Store from "./Store.js"
@@ -50,11 +53,17 @@ export interface Options {
    */
   readonly tokensPerMinute?: number | undefined
   /**
+   * The name of the limiter's state in its stores (`BucketStore`, `SlotStore`): limiters that give the same key over
+   * stores kept in one place (`layerStoreRedis` on one Redis) draw from one limit: across all of them, no window `t`
+   * admits more than `capacity + refillRate * t`. A non-empty string. Default: a name of its own, shared with nobody.
+   */
+  readonly key?: string | undefined
+  /**
    * Keeps the bucket, the budget and the in-flight cap in a shared store
-   * (`Store.make`) under `key`, so every instance naming the same store and
-   * key draws from one limit: across all of them, no window `t` admits more
-   * than `capacity + refillRate * t`. Calls then wait in the order they reach
-   * Redis. Default: in this process's memory.
+   * (`Store.make`) under `key`: the same as `key` with the stores of
+   * `layerStoreRedis(store)`.
+   *
+   * @deprecated since 0.3.0: provide `layerStoreRedis(store)` and give `key`. Removed in 0.4.0.
    */
   readonly shared?: Store.Shared | undefined
 }
@@ -266,11 +275,164 @@ export interface Service {
  */
 export class RateLimiter extends Context.Service<RateLimiter, Service>()("effect-llm-router/RateLimiter") {}
 
+/**
+ * A bucket's options in a `BucketStore`.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface BucketOptions {
+  /** Where the bucket is kept: buckets under one key of one store are one bucket. */
+  readonly key: string
+  /** Tokens the bucket holds; a bucket never seen before is full. */
+  readonly capacity: number
+  /** Tokens added per second, continuously. */
+  readonly refillRate: number
+}
+
+/**
+ * What a bucket step saw.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface BucketResult {
+  /** Whether the step got what it asked (a `tryTake` may not). */
+  readonly granted: boolean
+  /** The level after the step, to a millionth of a token; below zero while reservations wait. */
+  readonly level: number
+  /** How long a `take` waits for its tokens, or a refused `tryTake` would have; to a microsecond, rounded up. */
+  readonly waitMillis: number
+}
+
+/**
+ * A token bucket in a store: each step one atomic change of its level, refilled first on the store's clock.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Bucket {
+  /** Reserves `amount` tokens at once, the level going below zero when they are not there; says how long to wait. */
+  readonly take: (amount: number) => Effect.Effect<BucketResult, Store.StoreUnavailableError>
+  /** Takes `amount` tokens only if they are there now. */
+  readonly tryTake: (amount: number) => Effect.Effect<BucketResult, Store.StoreUnavailableError>
+  /** Puts tokens back, never above the capacity. */
+  readonly give: (amount: number) => Effect.Effect<BucketResult, Store.StoreUnavailableError>
+  /** Takes tokens at once, into debt. */
+  readonly charge: (amount: number) => Effect.Effect<BucketResult, Store.StoreUnavailableError>
+  /** Fills the bucket. */
+  readonly reset: Effect.Effect<BucketResult, Store.StoreUnavailableError>
+  /** Reads the level. */
+  readonly peek: Effect.Effect<BucketResult, Store.StoreUnavailableError>
+}
+
+/**
+ * Where limiters keep their token buckets: `layerStoreMemory` or `layerStoreRedis`. Every backend gives the same
+ * results for the same steps (the contract suite runs each).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export class BucketStore extends Context.Service<BucketStore, {
+  readonly bucket: (options: BucketOptions) => Effect.Effect<Bucket>
+}>()("effect-llm-router/RateLimiter/BucketStore") {}
+
+/**
+ * In-flight slots' options in a `SlotStore`.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface SlotsOptions {
+  /** Where the slots are kept: slots under one key of one store are one set. */
+  readonly key: string
+  /** How many may be held at once. */
+  readonly limit: number
+}
+
+/**
+ * A set of in-flight slots in a store.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Slots {
+  /** Takes a slot if one is free, giving the effect that frees it (once); none when all are held. */
+  readonly tryAcquire: Effect.Effect<Option.Option<Effect.Effect<void>>, Store.StoreUnavailableError>
+}
+
+/**
+ * Where limiters keep their in-flight slots (`maxConcurrency`). A store of its own beside `BucketStore`: a slot has
+ * a holder and must lapse when its holder dies (a lease in Redis), where a bucket refills by time alone.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export class SlotStore extends Context.Service<SlotStore, {
+  readonly slots: (options: SlotsOptions) => Effect.Effect<Slots>
+}>()("effect-llm-router/RateLimiter/SlotStore") {}
+
+/**
+ * Both stores in this process' memory: limiters given the same `key` share a limit. What `make` uses when no store
+ * is provided (each limiter then with stores of its own).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { RateLimiter } from "effect-llm-router"
+ *
+ * // Two limiters of one process drawing from one bucket.
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const first = yield* RateLimiter.make({ capacity: 10, refillRate: 2, key: "openai" })
+ *   const second = yield* RateLimiter.make({ capacity: 10, refillRate: 2, key: "openai" })
+ *   return [first, second] as const
+ * })).pipe(Effect.provide(RateLimiter.layerStoreMemory))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreMemory: Layer.Layer<BucketStore | SlotStore> = Layer.mergeAll(
+  Layer.sync(BucketStore, Memory.bucketStore),
+  Layer.sync(SlotStore, Memory.slotStore)
+)
+
+/**
+ * Both stores in a shared `Store` (Redis): every instance giving the same `key` draws from one limit, its calls
+ * waiting in the order they reach Redis. The store's `onUnavailable` decides what happens while Redis is away:
+ * `"fail-closed"` fails `consume` with `StoreUnavailableError`; `"fail-open"` serves from memory with `1 / instances`
+ * of each limit, and from Redis again at the first step that succeeds there.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { RateLimiter, Store } from "effect-llm-router"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
+ *   return yield* RateLimiter.make({ capacity: 20, refillRate: 5, key: "openai" }).pipe(
+ *     Effect.provide(RateLimiter.layerStoreRedis(store))
+ *   )
+ * }))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreRedis = (store: Store.Store): Layer.Layer<BucketStore | SlotStore> =>
+  Layer.effectContext(Effect.sync(() => {
+    const { buckets, slots } = Redis.stores(store)
+    return Context.make(BucketStore, buckets).pipe(Context.add(SlotStore, slots))
+  }))
+
 const validate = (options: Options): OptionsError | undefined =>
   Invalid.positive("RateLimiter", "capacity", options.capacity) ??
     Invalid.positive("RateLimiter", "refillRate", options.refillRate) ??
     Invalid.positive("RateLimiter", "maxConcurrency", options.maxConcurrency, { integer: true, optional: true }) ??
     Invalid.positive("RateLimiter", "tokensPerMinute", options.tokensPerMinute, { optional: true }) ??
+    (options.key === undefined || (typeof options.key === "string" && options.key !== "")
+      ? undefined
+      : Invalid.make("RateLimiter", "key", options.key, "a non-empty string")) ??
     (options.shared === undefined || (typeof options.shared.key === "string" && options.shared.key !== "")
       ? undefined
       : Invalid.make("RateLimiter", "shared.key", options.shared.key, "a non-empty string"))
@@ -301,8 +463,16 @@ export const make = Effect.fnUntraced(
   function*(options: Options): Effect.fn.Return<Service, OptionsError, Scope.Scope> {
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
-    // Chosen once here: the in-memory limiter pays nothing for the store option.
-    return yield* (options.shared === undefined ? Internal.make(options) : Shared.make(options, options.shared))
+    // The deprecated `shared` read in the one place it is: it names the Redis stores and the key.
+    if (options.shared !== undefined) {
+      return yield* Internal.make(options, options.shared.key, Redis.stores(options.shared.store))
+    }
+    const buckets = yield* Effect.serviceOption(BucketStore)
+    const slots = yield* Effect.serviceOption(SlotStore)
+    return yield* Internal.make(options, options.key ?? uniqueId(), {
+      buckets: Option.isSome(buckets) ? buckets.value : Memory.bucketStore(),
+      slots: Option.isSome(slots) ? slots.value : Memory.slotStore()
+    })
   }
 )
 

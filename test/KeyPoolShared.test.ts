@@ -274,7 +274,7 @@ describe("The token bucket during a rolling upgrade", () => {
             fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 25 }), async (ops) => {
               const key = `upgrade-${run++}`
               const full = `effect-llm-router:bucket:${key}`
-              const bucket = Bucket.make(store.connection, key, capacity, perSecond)
+              const bucket = Bucket.make(store.connection, { key, capacity, refillRate: perSecond })
               for (const { amount, earlier, name, pause } of ops) {
                 await new Promise((resolve) => setTimeout(resolve, pause))
                 const earlierOp = (op: string, n: number) =>

@@ -1,58 +1,104 @@
 /**
- * The limiter behind `RateLimiter`: `consume`, over a request bucket, an
- * optional budget bucket and optional concurrency slots (`rateLimiter/bucket.ts`).
+ * The one limiter behind `RateLimiter`, written over its two stores: a request bucket and an optional budget bucket
+ * (`BucketStore`), and optional in-flight slots (`SlotStore`). It never asks which backend it runs on.
+ *
+ * Each bucket has a line of this limiter's callers, served first come, first served. Only the head of a line holds a
+ * reservation in the store: its `take` reserves the tokens (the level going below zero when they are not there) and
+ * answers how long until they have refilled, and the head sleeps that long. The next caller reserves once the head
+ * is served, so the heads of every instance's lines are served in the order they reached the store, each the moment
+ * a bucket of `capacity` refilling at `refillRate` could grant it. A step here that makes tokens due sooner (a
+ * reset, a refund, a cancelled head) wakes the head, which gives its reservation back and reserves again. The slots'
+ * head tries for a slot, and tries again when this limiter frees one or every `slotPollMillis`.
  */
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../../RateLimiter.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import * as Bucket from "./bucket.js"
 
-/** Model tokens held for one call by `reserve`, until `reconcile` settles them. */
-export interface Reservation {
+/** What a limiter keeps its state in. */
+export interface Stores {
+  readonly buckets: RateLimiter.BucketStore["Service"]
+  readonly slots: RateLimiter.SlotStore["Service"]
+}
+
+// How often the head of the slots' line looks again for a slot another instance freed.
+const slotPollMillis = 20
+
+interface Waiter {
+  readonly cost: number
+  /** Done when the waiter reaches the head of its line; absent for one that joined an empty line. */
+  readonly turn: Deferred.Deferred<void> | undefined
+  /** Done to wake the head early; present while it sleeps. */
+  wake: Deferred.Deferred<void> | undefined
+  /** Whether its tokens are reserved in the store. */
+  reserved: boolean
+}
+
+/** A line of this limiter's callers for one bucket or for the slots, in arrival order. */
+class Line {
+  readonly waiters: Array<Waiter> = []
+  /** The cost of every waiter, together. */
+  queued = 0
+  join(cost: number): Waiter {
+    const waiter: Waiter = {
+      cost,
+      turn: this.waiters.length === 0 ? undefined : Deferred.makeUnsafe<void>(),
+      wake: undefined,
+      reserved: false
+    }
+    this.waiters.push(waiter)
+    this.queued += cost
+    return waiter
+  }
+  leave(waiter: Waiter): void {
+    const index = this.waiters.indexOf(waiter)
+    if (index < 0) return
+    this.waiters.splice(index, 1)
+    this.queued -= waiter.cost
+    const next = this.waiters[0]
+    if (index === 0 && next?.turn !== undefined) Deferred.doneUnsafe(next.turn, Exit.void)
+  }
+  wakeHead(): void {
+    const head = this.waiters[0]
+    if (head?.wake === undefined) return
+    Deferred.doneUnsafe(head.wake, Exit.void)
+    head.wake = undefined
+  }
+  /** The tokens the head holds reserved in the store. */
+  get reserved(): number {
+    const head = this.waiters[0]
+    return head !== undefined && head.reserved ? head.cost : 0
+  }
+  /** Waiters outlive the limiter only if they were forked elsewhere: interrupted rather than left hanging. */
+  close(): void {
+    for (const waiter of this.waiters.splice(0)) {
+      if (waiter.turn !== undefined) Deferred.doneUnsafe(waiter.turn, Exit.interrupt())
+      if (waiter.wake !== undefined) Deferred.doneUnsafe(waiter.wake, Exit.interrupt())
+    }
+    this.queued = 0
+  }
+}
+
+/** Model tokens held for one call, until `reconcile` settles them. */
+interface Reservation {
   readonly estimate: number
   settled: boolean
 }
 
-/**
- * What a limiter's `consume` is made of, for the shared limiter to fall back
- * on piece by piece while its store is away (`rateLimiter/shared.ts`).
- */
-export interface Permits {
-  /**
-   * Takes a slot (with `maxConcurrency`) and then `cost` tokens, waiting for
-   * each in arrival order, and gives the effect that frees the slot, to run
-   * exactly once. Call it uninterruptibly (its waits stay interruptible).
-   */
-  readonly takePermit: (
-    cost: number
-  ) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError | StoreUnavailableError>
-  /** Waits, in arrival order, until the budget holds `estimate` model tokens and holds them. */
-  readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError | StoreUnavailableError>
-  /** `ConsumeResult.reconcile` of a reservation. */
-  readonly reconcile: (reservation: Reservation, actualTokens: number) => Effect.Effect<void>
-}
-
-/** A limiter and what its `consume` is made of. */
-export interface Local {
-  readonly service: RateLimiter.Service
-  readonly permits: Permits
-}
-
 /** Why `cost` can never be granted by a bucket of `capacity`, or undefined. */
-export const costError = (cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) =>
+const costError = (cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) =>
   Number.isFinite(cost) && cost >= 0 && cost <= capacity
     ? undefined
     : new RateLimiterCostError({ cost, capacity, bucket })
 
-/**
- * What a `consume` asks of a limiter with `options`: its cost, its tokens (0 without a budget), and why it can never be
- * granted.
- */
-export const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) => {
+/** What a `consume` asks: its cost, its tokens (0 without a budget), and why it can never be granted. */
+const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) => {
   const cost = consume?.cost ?? 1
   const tokens = options.tokensPerMinute === undefined ? 0 : consume?.tokens ?? 0
   const error = costError(cost, options.capacity, "requests") ??
@@ -60,8 +106,7 @@ export const consumed = (consume: RateLimiter.ConsumeOptions | undefined, option
   return { cost, tokens, error }
 }
 
-/** A limiter's `status` from its buckets' levels and waiters. */
-export const statusOf = (
+const statusOf = (
   options: RateLimiter.Options,
   requests: { readonly available: number; readonly waiting: number },
   inFlight: number,
@@ -81,64 +126,169 @@ export const statusOf = (
 // The `reconcile` of a consume that took nothing from the budget.
 const settledAlready = (_actualTokens: number): Effect.Effect<void> => Effect.void
 
-const millisUntil = (tokens: number, perSecond: number) => Duration.millis(Math.max(0, tokens) / perSecond * 1000)
+/** A bucket of the store with this limiter's line for it. */
+interface Tokens {
+  readonly bucket: RateLimiter.Bucket
+  readonly line: Line
+  readonly capacity: number
+  /** Tokens per millisecond. */
+  readonly perMilli: number
+}
 
-/** A limiter over options `RateLimiter.make` has checked. */
-export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Service, never, Scope.Scope> =>
-  Effect.map(makeLocal(options), (local) => local.service)
+const tokensOf = Effect.fnUntraced(function*(buckets: Stores["buckets"], options: RateLimiter.BucketOptions) {
+  const tokens: Tokens = {
+    bucket: yield* buckets.bucket(options),
+    line: new Line(),
+    capacity: options.capacity,
+    perMilli: options.refillRate / 1000
+  }
+  return tokens
+})
 
-/** `make`, with what its `consume` is made of. */
-export const makeLocal = Effect.fnUntraced(
-  function*(options: RateLimiter.Options): Effect.fn.Return<Local, never, Scope.Scope> {
+/**
+ * As the head of the line: reserves `waiter.cost` and sleeps until it is due, reserving again when woken early.
+ * Gives the level the bucket has when the tokens are granted.
+ */
+const reserve = (tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUnavailableError> =>
+  Effect.flatMap(tokens.bucket.take(waiter.cost), (result) => {
+    waiter.reserved = true
+    if (result.waitMillis <= 0) return Effect.succeed(result.level)
+    const wake = Deferred.makeUnsafe<void>()
+    waiter.wake = wake
+    const due = Effect.as(Effect.sleep(Duration.millis(result.waitMillis)), false)
+    return Effect.flatMap(
+      Effect.interruptible(Effect.raceFirst(due, Effect.as(Deferred.await(wake), true))),
+      (woken) => {
+        waiter.wake = undefined
+        if (!woken) return Effect.succeed(result.level + result.waitMillis * tokens.perMilli)
+        return Effect.andThen(
+          tokens.bucket.give(waiter.cost),
+          Effect.suspend(() => {
+            waiter.reserved = false
+            return reserve(tokens, waiter)
+          })
+        )
+      }
+    )
+  })
+
+/**
+ * Waits in line for `cost` tokens and takes them; gives the level left. Interrupted or failed, it leaves the line
+ * and gives back a reservation it held.
+ */
+const takeTokens = (tokens: Tokens, cost: number): Effect.Effect<number, StoreUnavailableError> =>
+  Effect.uninterruptible(Effect.suspend(() => {
+    const waiter = tokens.line.join(cost)
+    const served = waiter.turn === undefined
+      ? reserve(tokens, waiter)
+      : Effect.andThen(Effect.interruptible(Deferred.await(waiter.turn)), reserve(tokens, waiter))
+    return Effect.onExit(served, (exit) =>
+      Exit.isSuccess(exit) || !waiter.reserved
+        ? Effect.sync(() => tokens.line.leave(waiter))
+        : Effect.andThen(Effect.ignore(tokens.bucket.give(cost)), Effect.sync(() => tokens.line.leave(waiter))))
+  }))
+
+/** `cost` tokens now, if nobody in this limiter's line is ahead and the store has them: the store's answer. */
+const tryTokens = (tokens: Tokens, cost: number): Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError> => {
+  const { line } = tokens
+  if (line.waiters.length === 0) return tokens.bucket.tryTake(cost)
+  return Effect.map(tokens.bucket.peek, (result) => {
+    const available = result.level + line.reserved
+    return { granted: false, level: available, waitMillis: (line.queued + cost - available) / tokens.perMilli }
+  })
+}
+
+const exceeded = (bucket: "requests" | "tokensPerMinute", limit: number, result: RateLimiter.BucketResult) =>
+  new RateLimiterExceededError({
+    bucket,
+    limit,
+    remaining: Math.max(0, result.level),
+    retryAfter: Duration.millis(Math.max(0, result.waitMillis))
+  })
+
+/** The in-flight slots of the store with this limiter's line for them. */
+interface Slots {
+  readonly slots: RateLimiter.Slots
+  readonly line: Line
+}
+
+/** As the head of the slots' line: tries for a slot until it has one; gives its release. */
+const acquire = (slots: Slots, waiter: Waiter): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> =>
+  Effect.flatMap(slots.slots.tryAcquire, (release) => {
+    if (Option.isSome(release)) return Effect.succeed(release.value)
+    const wake = Deferred.makeUnsafe<void>()
+    waiter.wake = wake
+    const poll = Effect.sleep(Duration.millis(slotPollMillis))
+    return Effect.andThen(Effect.interruptible(Effect.raceFirst(poll, Deferred.await(wake))), acquire(slots, waiter))
+  })
+
+/** Waits in line for a slot and takes it; gives its release. */
+const takeSlot = (slots: Slots): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> =>
+  Effect.uninterruptible(Effect.suspend(() => {
+    const waiter = slots.line.join(1)
+    const served = waiter.turn === undefined
+      ? acquire(slots, waiter)
+      : Effect.andThen(Effect.interruptible(Deferred.await(waiter.turn)), acquire(slots, waiter))
+    return Effect.ensuring(served, Effect.sync(() => slots.line.leave(waiter)))
+  }))
+
+/** What a call holds once its permit is granted, and the level the request bucket had then. */
+interface Permit {
+  readonly release: Effect.Effect<void>
+  readonly level: number
+}
+
+/** A limiter over options `RateLimiter.make` has checked, keeping its state in `stores` under `key`. */
+export const make = Effect.fnUntraced(
+  function*(options: RateLimiter.Options, key: string, stores: Stores): Effect.fn.Return<
+    RateLimiter.Service,
+    never,
+    Scope.Scope
+  > {
     const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
     const clock = yield* Clock.Clock
-
-    // Refunds and cancels, which can make the first waiter due sooner than the
-    // serving fiber planned, are rare here; poll about once per token's time.
-    const requests = yield* Bucket.make({
-      capacity,
-      refillPerSecond: refillRate,
-      pollMillis: Math.min(Math.max(1000 / refillRate, 10), 1000)
-    })
-    // Every call refunds part of its estimate, so poll often enough for that.
+    const requests = yield* tokensOf(stores.buckets, { key: `${key}:requests`, capacity, refillRate })
     const budget = tokensPerMinute === undefined
       ? undefined
-      : yield* Bucket.make({ capacity: tokensPerMinute, refillPerSecond: tokensPerMinute / 60, pollMillis: 250 })
-    // Concurrency slots: a bucket that never refills, given back as calls end
-    // (FIFO like the tokens, and tried without waiting like them).
-    const slots = maxConcurrency === undefined
+      : yield* tokensOf(stores.buckets, {
+        key: `${key}:tokens`,
+        capacity: tokensPerMinute,
+        refillRate: tokensPerMinute / 60
+      })
+    const slots: Slots | undefined = maxConcurrency === undefined
       ? undefined
-      : yield* Bucket.make({ capacity: maxConcurrency, refillPerSecond: 0, pollMillis: 1000 })
+      : { slots: yield* stores.slots.slots({ key, limit: maxConcurrency }), line: new Line() }
     let inFlight = 0
 
-    const leave = Effect.sync(() => {
-      inFlight--
-    })
-    const leaveSlot = slots === undefined ? leave : Effect.andThen(leave, slots.give(1))
-    const entered = Effect.sync(() => {
-      inFlight++
-      return leaveSlot
-    })
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        requests.line.close()
+        budget?.line.close()
+        slots?.line.close()
+      })
+    )
 
-    // Slot first, token second: a call then starts the moment it gets its
-    // token, so the bucket's bound holds for call starts, not only for grants.
-    // The waits are interruptible; a slot taken before an interrupted token
-    // wait goes back.
-    const takePermit = (cost: number): Effect.Effect<Effect.Effect<void>, RateLimiterCostError> => {
-      const error = costError(cost, capacity, "requests")
-      if (error !== undefined) return Effect.fail(error)
-      const token = Effect.andThen(Effect.interruptible(requests.take(cost)), entered)
-      return slots === undefined
-        ? token
-        : Effect.andThen(Effect.interruptible(slots.take(1)), Effect.onInterrupt(token, () => slots.give(1)))
+    // A slot given back wakes the next in line for one.
+    const freed = (slot: Effect.Effect<void>) => Effect.andThen(slot, Effect.sync(() => slots?.line.wakeHead()))
+    // A call holding its permit; leaving frees its slot.
+    const entered = (slot: Effect.Effect<void> | undefined): Effect.Effect<void> => {
+      inFlight++
+      const leave = Effect.sync(() => {
+        inFlight--
+      })
+      return slot === undefined ? leave : Effect.andThen(leave, freed(slot))
     }
 
-    const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiterCostError> =>
-      Effect.suspend(() => {
-        if (budget === undefined || tokensPerMinute === undefined) return Effect.succeed({ estimate, settled: false })
-        const error = costError(estimate, tokensPerMinute, "tokensPerMinute")
-        return error === undefined ? Effect.as(budget.take(estimate), { estimate, settled: false }) : Effect.fail(error)
-      })
+    // Slot first, token second: a call then starts the moment it gets its token, so the bucket's bound holds for call
+    // starts, not only for grants. A slot taken before a failed or interrupted token wait goes back.
+    const takePermit = (cost: number): Effect.Effect<Permit, StoreUnavailableError> =>
+      slots === undefined
+        ? Effect.map(takeTokens(requests, cost), (level) => ({ release: entered(undefined), level }))
+        : Effect.flatMap(takeSlot(slots), (slot) =>
+          Effect.map(
+            Effect.onError(takeTokens(requests, cost), () => freed(slot)),
+            (level) => ({ release: entered(slot), level })
+          ))
 
     const reconcile = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -146,117 +296,121 @@ export const makeLocal = Effect.fnUntraced(
         reservation.settled = true
         if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
         const unused = reservation.estimate - actualTokens
-        // Debt rather than a clamp: the provider counts every token it served,
-        // so forgetting the excess would let the next minute overshoot its limit.
-        if (unused > 0) return budget.give(unused)
-        if (unused < 0) return budget.charge(-unused)
-        return Effect.void
+        // Debt rather than a clamp: the provider counts every token it served, so forgetting the excess would let the
+        // next minute overshoot its limit. A settlement lost to an outage errs on the safe side: the estimate stays
+        // spent.
+        const settle = unused > 0 ? budget.bucket.give(unused) : unused < 0 ? budget.bucket.charge(-unused) : undefined
+        return settle === undefined
+          ? Effect.void
+          : Effect.andThen(Effect.ignore(settle), Effect.sync(() => budget.line.wakeHead()))
       })
 
-    // `onExceeded: "fail"`: everything or nothing, at once; what was taken
-    // before the bucket that refused goes back.
-    const tryHold = (cost: number, tokens: number): RateLimiterExceededError | undefined => {
-      if (budget !== undefined && tokensPerMinute !== undefined && tokens > 0 && !budget.tryTakeUnsafe(tokens)) {
-        const { available, queued } = budget.snapshotUnsafe()
-        return new RateLimiterExceededError({
-          bucket: "tokensPerMinute",
-          limit: tokensPerMinute,
-          remaining: available,
-          retryAfter: millisUntil(queued + tokens - available, tokensPerMinute / 60)
-        })
-      }
-      const refund = () => {
-        if (budget !== undefined && tokens > 0) budget.giveUnsafe(tokens)
-      }
-      if (slots !== undefined && maxConcurrency !== undefined && !slots.tryTakeUnsafe(1)) {
-        refund()
-        return new RateLimiterExceededError({ bucket: "concurrency", limit: maxConcurrency, remaining: 0 })
-      }
-      if (!requests.tryTakeUnsafe(cost)) {
-        if (slots !== undefined) slots.giveUnsafe(1)
-        refund()
-        const { available, queued } = requests.snapshotUnsafe()
-        return new RateLimiterExceededError({
-          bucket: "requests",
-          limit: capacity,
-          remaining: available,
-          retryAfter: millisUntil(queued + cost - available, refillRate)
-        })
-      }
-      inFlight++
-      return undefined
-    }
-
-    const resultOf = (start: number, reservation: Reservation | undefined): RateLimiter.ConsumeResult => {
-      const { available, queued } = requests.snapshotUnsafe()
+    const resultOf = (
+      start: number,
+      reservation: Reservation | undefined,
+      level: number
+    ): RateLimiter.ConsumeResult => {
       const waited = clock.currentTimeMillisUnsafe() - start
       return {
         delay: waited === 0 ? Duration.zero : Duration.millis(waited),
         limit: capacity,
-        remaining: available,
-        resetAfter: millisUntil(capacity - available + queued, refillRate),
+        remaining: level,
+        resetAfter: Duration.millis(Math.max(0, capacity - level + requests.line.queued) / refillRate * 1000),
         reconcile: reservation === undefined ? settledAlready : (actualTokens) => reconcile(reservation, actualTokens)
       }
     }
 
-    // The permit held until the scope closes, and what the call got.
-    const held = (
-      scope: Scope.Scope,
-      release: Effect.Effect<void>,
-      start: number,
-      reservation: Reservation | undefined
-    ) => Effect.as(Scope.addFinalizer(scope, release), resultOf(start, reservation))
+    const held = (permit: Permit, start: number, reservation: Reservation | undefined) =>
+      Effect.flatMap(
+        Effect.scope,
+        (scope) => Effect.as(Scope.addFinalizer(scope, permit.release), resultOf(start, reservation, permit.level))
+      )
 
-    // `onExceeded: "fail"` takes all it takes at once, within one step: nothing to interrupt.
-    const consumeNow = (
-      consumeOptions: RateLimiter.ConsumeOptions
-    ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
-      Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope): Effect.Effect<
+    // `onExceeded: "fail"`: everything or nothing, at once; what was taken before the bucket that refused goes back.
+    const tryHold = (cost: number, tokens: number) =>
+      Effect.gen(function*() {
+        let giveBudget: Effect.Effect<void> = Effect.void
+        if (budget !== undefined && tokensPerMinute !== undefined && tokens > 0) {
+          const result = yield* tryTokens(budget, tokens)
+          if (!result.granted) return yield* Effect.fail(exceeded("tokensPerMinute", tokensPerMinute, result))
+          giveBudget = Effect.ignore(budget.bucket.give(tokens))
+        }
+        let slot: Effect.Effect<void> | undefined
+        if (slots !== undefined && maxConcurrency !== undefined) {
+          const taken = slots.line.waiters.length === 0
+            ? yield* Effect.onError(slots.slots.tryAcquire, () => giveBudget)
+            : Option.none()
+          if (Option.isNone(taken)) {
+            yield* giveBudget
+            return yield* Effect.fail(
+              new RateLimiterExceededError({ bucket: "concurrency", limit: maxConcurrency, remaining: 0 })
+            )
+          }
+          slot = taken.value
+        }
+        const giveBack = Effect.andThen(slot === undefined ? Effect.void : freed(slot), giveBudget)
+        const result = yield* Effect.onError(tryTokens(requests, cost), () => giveBack)
+        if (!result.granted) {
+          yield* giveBack
+          return yield* Effect.fail(exceeded("requests", capacity, result))
+        }
+        return { release: entered(slot), level: result.level } satisfies Permit
+      })
+
+    const consume = (
+      consumeOptions?: RateLimiter.ConsumeOptions
+    ): Effect.Effect<
+      RateLimiter.ConsumeResult,
+      RateLimiterCostError | RateLimiterExceededError | StoreUnavailableError,
+      Scope.Scope
+    > =>
+      Effect.uninterruptible(Effect.suspend((): Effect.Effect<
         RateLimiter.ConsumeResult,
-        RateLimiterCostError | RateLimiterExceededError
+        RateLimiterCostError | RateLimiterExceededError | StoreUnavailableError,
+        Scope.Scope
       > => {
         const { cost, error, tokens } = consumed(consumeOptions, options)
         if (error !== undefined) return Effect.fail(error)
         const start = clock.currentTimeMillisUnsafe()
-        const exceeded = tryHold(cost, tokens)
-        if (exceeded !== undefined) return Effect.fail(exceeded)
-        return held(scope, leaveSlot, start, tokens > 0 ? { estimate: tokens, settled: false } : undefined)
+        const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
+        if (consumeOptions?.onExceeded === "fail") {
+          return Effect.flatMap(tryHold(cost, tokens), (permit) => held(permit, start, reservation))
+        }
+        const permit = budget === undefined || reservation === undefined
+          ? takePermit(cost)
+          // Interrupted or failed while it waits for the permit: the call never started, so its estimate goes back.
+          : Effect.andThen(
+            takeTokens(budget, tokens),
+            Effect.onError(takePermit(cost), () => reconcile(reservation, 0))
+          )
+        return Effect.flatMap(permit, (permit) => held(permit, start, reservation))
       }))
 
-    const consume = (
-      consumeOptions?: RateLimiter.ConsumeOptions
-    ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
-      consumeOptions?.onExceeded === "fail" ?
-        consumeNow(consumeOptions) :
-        Effect.uninterruptibleMask((restore) =>
-          Effect.suspend(() => {
-            const { cost, error, tokens } = consumed(consumeOptions, options)
-            if (error !== undefined) return Effect.fail(error)
-            const start = clock.currentTimeMillisUnsafe()
-            const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
-            const permit: Effect.Effect<Effect.Effect<void>, RateLimiterCostError> =
-              budget === undefined || reservation === undefined
-                ? takePermit(cost)
-                // Interrupted while it waits for the permit: the call never
-                // started, so its estimate goes back.
-                : Effect.andThen(
-                  restore(budget.take(tokens)),
-                  Effect.onInterrupt(takePermit(cost), () => reconcile(reservation, 0))
-                )
-            return Effect.flatMap(permit, (release) =>
-              Effect.flatMap(Effect.scope, (scope) =>
-                Effect.suspend(() => held(scope, release, start, reservation))))
-          })
+    // Without the store (fail-closed), an empty bucket. Waiters are this limiter's; the store knows only how far below
+    // zero other instances' reservations took the level.
+    const status: Effect.Effect<RateLimiter.Status> = Effect.catchTag(
+      Effect.gen(function*() {
+        const main = yield* requests.bucket.peek
+        const spent = budget === undefined ? undefined : yield* budget.bucket.peek
+        return statusOf(
+          options,
+          { available: main.level + requests.line.reserved, waiting: requests.line.waiters.length },
+          inFlight,
+          budget === undefined || spent === undefined
+            ? undefined
+            : { available: spent.level + budget.line.reserved, waiting: budget.line.waiters.length }
         )
+      }),
+      "StoreUnavailableError",
+      () =>
+        Effect.succeed(statusOf(options, { available: 0, waiting: requests.line.waiters.length }, inFlight, undefined))
+    )
 
-    const status = Effect.gen(function*() {
-      const main = yield* requests.snapshot
-      return statusOf(options, main, inFlight, budget === undefined ? undefined : yield* budget.snapshot)
-    })
+    const resetOf = (tokens: Tokens) =>
+      Effect.andThen(Effect.ignore(tokens.bucket.reset), Effect.sync(() => tokens.line.wakeHead()))
+    const reset = Effect.andThen(resetOf(requests), budget === undefined ? Effect.void : resetOf(budget))
 
-    const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)
-
-    return { service: { consume, status, reset }, permits: { takePermit, reserve, reconcile } }
+    return { consume, status, reset }
   }
 )
 

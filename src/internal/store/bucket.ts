@@ -11,10 +11,9 @@
  * effect/persistence's `RateLimiter` store refills in whole tokens on the
  * caller's clock, which would make the bound depend on the instances' clocks.
  */
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
-import type { StoreUnavailableError } from "../../Store.js"
+import type * as RateLimiter from "../../RateLimiter.js"
 import type { Connection } from "../../Store.js"
 import { open, template } from "./script.js"
 
@@ -82,58 +81,27 @@ return { granted, math.floor(level * 1000000 + 0.5), math.ceil(wait * 1000) }
   }
 ).withReturnType<readonly [granted: 0 | 1, microLevel: number, waitMicros: number]>()
 
-/** What a bucket operation saw. */
-export interface Result {
-  readonly granted: boolean
-  /** The level after the operation; below zero while takes wait. */
-  readonly level: number
-  /** How long the take waits (`take`), or would have waited (`try`, refused). */
-  readonly waitMillis: number
-}
-
-/** A bucket under `key` of the store. */
-export interface Bucket {
-  /** Reserves `cost` tokens; the result says how long to wait before they are due. */
-  readonly take: (cost: number) => Effect.Effect<Result, StoreUnavailableError>
-  /** Takes `cost` tokens only if they are there now and nobody waits ahead. */
-  readonly tryTake: (cost: number) => Effect.Effect<Result, StoreUnavailableError>
-  /** `tryTake`, sent when run; the returned effect waits for its result (`Store.Bound.start`). */
-  readonly startTryTake: (cost: number) => Effect.Effect<Effect.Effect<Result, StoreUnavailableError>>
-  readonly give: (amount: number) => Effect.Effect<Result, StoreUnavailableError>
-  /** Takes tokens at once, into debt. */
-  readonly charge: (amount: number) => Effect.Effect<Result, StoreUnavailableError>
-  readonly reset: Effect.Effect<Result, StoreUnavailableError>
-  readonly peek: Effect.Effect<Result, StoreUnavailableError>
-}
-
-const parse = ([granted, microLevel, waitMicros]: readonly [0 | 1, number, number]): Result => ({
+const parse = ([granted, microLevel, waitMicros]: readonly [0 | 1, number, number]): RateLimiter.BucketResult => ({
   granted: granted === 1,
   level: microLevel / 1_000_000,
   waitMillis: waitMicros / 1000
 })
 
-export const make = (connection: Connection, key: string, capacity: number, perSecond: number): Bucket => {
-  const fullKey = `${connection.prefix}:bucket:${key}`
+/** The bucket under `key` of the store: `RateLimiter.layerStoreRedis`'s `BucketStore`. */
+export const make = (connection: Connection, options: RateLimiter.BucketOptions): RateLimiter.Bucket => {
+  const fullKey = `${connection.prefix}:bucket:${options.key}`
   const script = connection.bind(bucketScript)
   // Each operation's arguments made strings once, the amount left open.
-  const argsOf = (name: Op) => template(bucketScript, fullKey, name, capacity, perSecond / 1000, open)
   const op = (name: Op) => {
-    const args = argsOf(name)
+    const args = template(bucketScript, fullKey, name, options.capacity, options.refillRate / 1000, open)
     return (amount: number) => Effect.map(script.eval(args(String(amount))), parse)
   }
-  const tryArgs = argsOf("try")
-  const startTryTake = (cost: number) =>
-    Effect.map(script.start(tryArgs(String(cost))), (reply) => Effect.map(reply, parse))
   return {
     take: op("take"),
-    tryTake: (cost) => Effect.flatten(startTryTake(cost)),
-    startTryTake,
+    tryTake: op("try"),
     give: op("give"),
     charge: op("charge"),
     reset: op("reset")(0),
     peek: op("peek")(0)
   }
 }
-
-/** How long a reservation's caller sleeps. */
-export const delayOf = (result: Result): Duration.Duration => Duration.millis(Math.ceil(result.waitMillis))
