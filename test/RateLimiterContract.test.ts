@@ -1,12 +1,14 @@
 /**
  * Every backend of a `RateLimiter` against one contract (`contract/rateLimiter.ts`): in memory, and in Redis
- * (`shared`, two instances each with its own connection, under the default `onUnavailable: "fail-closed"`).
+ * (`shared`, two instances each with its own connection, under the default `onUnavailable: "fail-closed"`); and the
+ * stores under it (`BucketStore`, `SlotStore`) against one contract of their steps, in memory and in Redis.
  */
-import { RateLimiter } from "effect-llm-router"
+import { RateLimiter, type Store } from "effect-llm-router"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
-import { rateLimiterContract } from "./contract/rateLimiter.js"
+import { bucketStoreContract, rateLimiterContract } from "./contract/rateLimiter.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected, untilShared } from "./utils/sharedStore.js"
 
@@ -44,6 +46,44 @@ rateLimiterContract({
           Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
         )
       }
+    }
+  })
+})
+
+bucketStoreContract({
+  name: "memory",
+  clock: "test",
+  connect: Effect.sync(() => ({
+    // One store in memory: both instances are limiters of one process.
+    instances: Effect.map(Layer.build(RateLimiter.layerStoreMemory), (stores) => [stores, stores] as const),
+    elapse: TestClock.adjust,
+    faulty: undefined
+  }))
+})
+
+bucketStoreContract({
+  name: "Redis",
+  clock: "live",
+  connect: Effect.gen(function*() {
+    const redis = yield* redisServer
+    const storesOn = (store: Store.Store) => Layer.build(RateLimiter.layerStoreRedis(store))
+    return {
+      instances: Effect.all([
+        Effect.flatMap(Effect.orDie(connected(redis.url)), storesOn),
+        Effect.flatMap(Effect.orDie(connected(redis.url)), storesOn)
+      ]),
+      elapse: Effect.sleep,
+      faulty: (options) =>
+        Effect.gen(function*() {
+          const store = yield* Effect.orDie(connected(redis.url, options))
+          return {
+            stores: yield* storesOn(store),
+            faults: {
+              stop: redis.stop,
+              start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store))))
+            }
+          }
+        })
     }
   })
 })

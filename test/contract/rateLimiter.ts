@@ -6,10 +6,12 @@
  * backend is one more `rateLimiterContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { RateLimiter } from "effect-llm-router"
+import { RateLimiter } from "effect-llm-router"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
@@ -226,6 +228,274 @@ export const rateLimiterContract = (backend: RateLimiterBackend) => {
               times: 100
             })
             yield* again
+          }),
+        60_000
+      )
+    }
+  })
+}
+
+/** One test's stores: two instances' `BucketStore` and `SlotStore` over one place, as separate processes would have. */
+export interface StoreBackend {
+  readonly instances: Effect.Effect<
+    readonly [
+      Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
+      Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
+    ],
+    never,
+    Scope.Scope
+  >
+  /** Lets time pass as the backend sees it. */
+  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
+  /**
+   * For a backend on a server: stores of one instance of `instances` under `onUnavailable`, with the server's faults.
+   */
+  readonly faulty:
+    | ((options: { readonly onUnavailable: "fail-open" | "fail-closed"; readonly instances: number }) => Effect.Effect<
+      { readonly stores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>; readonly faults: Faults },
+      never,
+      Scope.Scope
+    >)
+    | undefined
+}
+
+export interface BucketStoreBackend {
+  readonly name: string
+  readonly clock: "test" | "live"
+  readonly connect: Effect.Effect<StoreBackend, never, Scope.Scope>
+}
+
+type Step = "take" | "tryTake" | "give" | "charge" | "reset" | "peek"
+
+/** Steps made at once by several callers, each on the instance it names: one kind and one amount, so the results, as a multiset, do not depend on the order they reach the store. */
+interface StepBatch {
+  readonly step: Step
+  readonly amount: number
+  readonly callers: ReadonlyArray<0 | 1>
+}
+
+/** What a step saw, the wait as the tokens it stands for (`waitMillis` times the refill rate). */
+interface Seen {
+  readonly granted: boolean
+  readonly level: number
+  readonly waitTokens: number
+}
+
+/**
+ * The bucket's steps with no time passing: what every backend must answer. Levels and amounts are whole tokens, so
+ * a refill too slow to add a hundredth of a token during the test cannot change a decision on any backend's clock.
+ */
+const modelStep = (capacity: number, level: number, step: Step, amount: number): Seen => {
+  switch (step) {
+    case "take":
+      return { granted: true, level: level - amount, waitTokens: Math.max(0, amount - level) }
+    case "tryTake":
+      return level >= amount
+        ? { granted: true, level: level - amount, waitTokens: 0 }
+        : { granted: false, level, waitTokens: amount - level }
+    case "give":
+      return { granted: true, level: Math.min(capacity, level + amount), waitTokens: 0 }
+    case "charge":
+      return { granted: true, level: level - amount, waitTokens: 0 }
+    case "reset":
+      return { granted: true, level: capacity, waitTokens: 0 }
+    case "peek":
+      return { granted: true, level, waitTokens: 0 }
+  }
+}
+
+const stepOf = (bucket: RateLimiter.Bucket, step: Step, amount: number) =>
+  step === "take"
+    ? bucket.take(amount)
+    : step === "tryTake"
+    ? bucket.tryTake(amount)
+    : step === "give"
+    ? bucket.give(amount)
+    : step === "charge"
+    ? bucket.charge(amount)
+    : step === "reset"
+    ? bucket.reset
+    : bucket.peek
+
+const byValue = (a: Seen, b: Seen) =>
+  Number(a.granted) - Number(b.granted) || a.level - b.level || a.waitTokens - b.waitTokens
+
+const stepBatches: fc.Arbitrary<ReadonlyArray<StepBatch>> = fc.array(
+  fc.record({
+    step: fc.constantFrom<Step>("take", "tryTake", "tryTake", "give", "charge", "reset", "peek"),
+    amount: fc.integer({ min: 0, max: 6 }),
+    callers: fc.array(on, { minLength: 1, maxLength: 5 })
+  }),
+  { minLength: 1, maxLength: 12 }
+)
+
+// A tenth of a token per ten thousand seconds: during a test, far below the hundredth the comparison allows.
+const slow = 0.00001
+
+// Within a hundredth of a token: the Redis script rounds to a millionth and reads Redis' clock.
+const tolerance = 0.01
+
+let storeKeys = 0
+
+export const bucketStoreContract = (backend: BucketStoreBackend) => {
+  const test = backend.clock === "test" ? it.effect : it.live
+  describe(`BucketStore and SlotStore contract: ${backend.name}`, () => {
+    test(
+      "property: any batches of steps from concurrent callers on two instances see what the model bucket answers",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const [first, second] = yield* instances
+          const run = (capacity: number, plan: ReadonlyArray<StepBatch>) =>
+            Effect.gen(function*() {
+              const options = { key: `contract-${storeKeys++}`, capacity, refillRate: slow }
+              const buckets = [
+                yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), first),
+                yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), second)
+              ] as const
+              let level = capacity
+              for (const { amount, callers, step } of plan) {
+                const results = yield* Effect.forEach(
+                  callers,
+                  (caller) => Effect.orDie(stepOf(buckets[caller], step, amount)),
+                  { concurrency: "unbounded" }
+                )
+                const seen = results.map((result) => ({
+                  granted: result.granted,
+                  level: result.level,
+                  waitTokens: result.waitMillis * slow / 1000
+                })).sort(byValue)
+                const expected = callers.map(() => {
+                  const next = modelStep(capacity, level, step, amount)
+                  level = next.level
+                  return next
+                }).sort(byValue)
+                expect(seen.map((s) => s.granted)).toEqual(expected.map((s) => s.granted))
+                seen.forEach((s, i) => {
+                  expect(Math.abs(s.level - expected[i]!.level)).toBeLessThan(tolerance)
+                  expect(Math.abs(s.waitTokens - expected[i]!.waitTokens)).toBeLessThan(tolerance)
+                })
+              }
+            })
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.integer({ min: 1, max: 12 }),
+                stepBatches,
+                (capacity, plan) => Effect.runPromise(run(capacity, plan))
+              ),
+              { numRuns: 30 }
+            )
+          )
+        }),
+      120_000
+    )
+
+    test(
+      "a take that must wait says how long, to when the bucket has refilled its tokens",
+      () =>
+        Effect.gen(function*() {
+          const { elapse, instances } = yield* backend.connect
+          const [first, second] = yield* instances
+          const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: 10 }
+          const one = yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), first)
+          const two = yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), second)
+          expect((yield* Effect.orDie(one.take(4))).waitMillis).toBe(0)
+          const waited = yield* Effect.orDie(two.take(2))
+          // Two tokens at ten a second; a live clock may have refilled a little since.
+          expect(waited.waitMillis).toBeGreaterThan(150)
+          expect(waited.waitMillis).toBeLessThanOrEqual(200)
+          yield* elapse("1 second")
+          // Both reservations paid back and four tokens refilled, never past the capacity.
+          expect((yield* Effect.orDie(one.peek)).level).toBeCloseTo(4, 1)
+          expect((yield* Effect.orDie(two.tryTake(5))).granted).toBe(false)
+        }),
+      30_000
+    )
+
+    test(
+      "slots: at most the limit held across instances, each freed once",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const [first, second] = yield* instances
+          const options = { key: `contract-${storeKeys++}`, limit: 2 }
+          const one = yield* Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots(options)), first)
+          const two = yield* Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots(options)), second)
+          const a = yield* Effect.orDie(one.tryAcquire)
+          const b = yield* Effect.orDie(two.tryAcquire)
+          expect(Option.isSome(a) && Option.isSome(b)).toBe(true)
+          expect(Option.isNone(yield* Effect.orDie(one.tryAcquire))).toBe(true)
+          if (Option.isNone(a)) return
+          yield* a.value
+          yield* a.value
+          const c = yield* Effect.orDie(two.tryAcquire)
+          expect(Option.isSome(c)).toBe(true)
+          // Freed twice, the first slot counted once: the limit is held again.
+          expect(Option.isNone(yield* Effect.orDie(one.tryAcquire))).toBe(true)
+        }),
+      30_000
+    )
+
+    if (backend.clock === "live") {
+      it.live(
+        "down: fail-closed steps fail with StoreUnavailableError; restarted empty, the bucket reads full",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, stores } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
+            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
+            const bucket = yield* Effect.provide(
+              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
+              stores
+            )
+            const slots = yield* Effect.provide(
+              Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots({ key: options.key, limit: 2 })),
+              stores
+            )
+            yield* Effect.orDie(bucket.take(3))
+            yield* faults.stop
+            for (const step of [bucket.take(1), bucket.tryTake(1), bucket.give(1), bucket.peek, bucket.reset]) {
+              expect(yield* Effect.flip(step)).toMatchObject({ _tag: "StoreUnavailableError" })
+            }
+            expect(yield* Effect.flip(slots.tryAcquire)).toMatchObject({ _tag: "StoreUnavailableError" })
+            yield* faults.start
+            // Restarted empty: the bucket the store kept is gone, and reads as a full one.
+            expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(4, 3)
+          }),
+        60_000
+      )
+
+      it.live(
+        "down: fail-open serves each instance's share (1 / instances of each limit) from memory, then the shared one",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, stores } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
+            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
+            const bucket = yield* Effect.provide(
+              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
+              stores
+            )
+            const slots = yield* Effect.provide(
+              Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots({ key: options.key, limit: 4 })),
+              stores
+            )
+            yield* Effect.orDie(bucket.take(3))
+            yield* faults.stop
+            // Half the capacity, full: two tokens and no more.
+            expect((yield* Effect.orDie(bucket.tryTake(2))).granted).toBe(true)
+            expect((yield* Effect.orDie(bucket.tryTake(1))).granted).toBe(false)
+            // Half the slots.
+            expect(Option.isSome(yield* Effect.orDie(slots.tryAcquire))).toBe(true)
+            expect(Option.isSome(yield* Effect.orDie(slots.tryAcquire))).toBe(true)
+            expect(Option.isNone(yield* Effect.orDie(slots.tryAcquire))).toBe(true)
+            yield* faults.start
+            // Back on Redis, restarted empty: the shared bucket reads full.
+            expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(4, 3)
+            expect((yield* Effect.orDie(bucket.tryTake(4))).granted).toBe(true)
           }),
         60_000
       )
