@@ -3,8 +3,8 @@
  * so N instances behind a load balancer admit what one would, not N times it.
  *
  * Memory is the default: every layer keeps its state in the process. Given a
- * `Store` (Redis), `RateLimiter` shares its token buckets and in-flight cap,
- * and `KeyPool` its capped keys' leases, every key's cooldown and disabled
+ * `Store` (Redis), `RateLimiter` shares its token buckets and in-flight cap
+ * (`RateLimiter.layerStoreRedis`), and `KeyPool` its capped keys' leases, every key's cooldown and disabled
  * state, and the calls in flight on its uncapped keys (published by each
  * instance every `publishPeriod`), with every instance that names the same
  * store and key. Everything Redis does for them is one Lua script, with the
@@ -79,7 +79,7 @@ export interface Options {
 }
 
 /**
- * A connected store, to give to `RateLimiter` and `KeyPool` options (`shared`).
+ * A connected store, to give to `RateLimiter.layerStoreRedis` and to `KeyPool` options (`shared`).
  *
  * @since 0.3.0
  * @category Models
@@ -238,7 +238,9 @@ const validate = (options: Options): OptionsError | undefined => {
  * // Every instance runs this: they share one bucket and one pool.
  * const program = Effect.scoped(Effect.gen(function*() {
  *   const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
- *   const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai" } })
+ *   const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, key: "openai" }).pipe(
+ *     Effect.provide(RateLimiter.layerStoreRedis(store))
+ *   )
  *   const pool = yield* KeyPool.make({
  *     providerId: "openai",
  *     keys: ["sk-one", "sk-two"],
