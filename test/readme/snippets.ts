@@ -114,9 +114,18 @@ export const configured = Effect.gen(function*() {
   return { answered, models, cached, router, reply, status }
 })
 
+const local = Effect.scoped(Effect.gen(function*() {
+  const first = yield* RateLimiter.make({ capacity: 20, refillRate: 5, key: "openai/gpt-4o" })
+  const second = yield* RateLimiter.make({ capacity: 20, refillRate: 5, key: "openai/gpt-4o" })
+  return [first, second]
+})).pipe(Effect.provide(RateLimiter.layerStoreMemory))
+export { local as localStores }
+
 const shared = Effect.scoped(Effect.gen(function*() {
   const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
-  const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai/gpt-4o" } })
+  const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, key: "openai/gpt-4o" }).pipe(
+    Effect.provide(RateLimiter.layerStoreRedis(store))
+  )
   const pool = yield* KeyPool.make({
     providerId: "openai",
     keys: ["sk-one", "sk-two"],
