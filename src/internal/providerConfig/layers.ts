@@ -86,17 +86,20 @@ const limits = (
 ): Layer.Layer<KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, ProviderClient> => {
   const { entry, provider } = settings
   const shared = (key: string) => store === undefined ? {} : { shared: { store, key } }
+  const limited = RateLimiter.layer({
+    // A bucket of one second's refill when only one side is given.
+    capacity: entry.rate_limit_capacity ?? entry.rate_limit_refill_rate ?? Number.MAX_SAFE_INTEGER,
+    refillRate: entry.rate_limit_refill_rate ?? entry.rate_limit_capacity ?? Number.MAX_SAFE_INTEGER,
+    maxConcurrency: entry.max_concurrency,
+    tokensPerMinute: entry.tokens_per_minute,
+    key: `${provider}/${entry.model_name}`
+  })
   const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
       entry.max_concurrency === undefined && entry.tokens_per_minute === undefined
     ? RateLimiter.unlimited
-    : RateLimiter.layer({
-      // A bucket of one second's refill when only one side is given.
-      capacity: entry.rate_limit_capacity ?? entry.rate_limit_refill_rate ?? Number.MAX_SAFE_INTEGER,
-      refillRate: entry.rate_limit_refill_rate ?? entry.rate_limit_capacity ?? Number.MAX_SAFE_INTEGER,
-      maxConcurrency: entry.max_concurrency,
-      tokensPerMinute: entry.tokens_per_minute,
-      ...shared(`${provider}/${entry.model_name}`)
-    })
+    : store === undefined
+    ? limited
+    : Layer.provide(limited, RateLimiter.layerStoreRedis(store))
   return Layer.mergeAll(keyPool(settings, registry, shared(provider)), limiter)
 }
 

@@ -81,7 +81,8 @@ export const make = (
     const limiters = yield* RcMap.make({
       lookup: (wanted: string) => {
         const [name, capacity, refillRate] = JSON.parse(wanted) as [string, number, number]
-        return RateLimiter.make({ capacity, refillRate, ...shared(name) })
+        const limiter = RateLimiter.make({ capacity, refillRate, key: sharedKey(name) })
+        return store === undefined ? limiter : Effect.provide(limiter, RateLimiter.layerStoreRedis(store))
       }
     })
     return {

@@ -98,11 +98,13 @@ export const make = (
       if (rate === undefined) return undefined
       const scope = yield* Scope.fork(outer)
       // Checked on the way in (`admin/keys.ts`): positive figures make a limiter.
-      const limiter = yield* RateLimiter.make({
+      const made = RateLimiter.make({
         capacity: rate.capacity,
         refillRate: rate.refillRate,
-        ...(shared === undefined ? {} : { shared: { store: shared, key: `gateway-runtime-key/${key.id}` } })
-      }).pipe(Scope.provide(scope), Effect.orDie)
+        key: `gateway-runtime-key/${key.id}`
+      })
+      const limiter = yield* (shared === undefined ? made : Effect.provide(made, RateLimiter.layerStoreRedis(shared)))
+        .pipe(Scope.provide(scope), Effect.orDie)
       limiters.set(key.id, { figures, limiter, scope })
       return limiter
     })
