@@ -270,12 +270,12 @@ export const make = Effect.fnUntraced(
 
     // A slot given back wakes the next in line for one.
     const freed = (slot: Effect.Effect<void>) => Effect.andThen(slot, Effect.sync(() => slots?.line.wakeHead()))
+    const leave = Effect.sync(() => {
+      inFlight--
+    })
     // A call holding its permit; leaving frees its slot.
     const entered = (slot: Effect.Effect<void> | undefined): Effect.Effect<void> => {
       inFlight++
-      const leave = Effect.sync(() => {
-        inFlight--
-      })
       return slot === undefined ? leave : Effect.andThen(leave, freed(slot))
     }
 
@@ -327,35 +327,54 @@ export const make = Effect.fnUntraced(
       )
 
     // `onExceeded: "fail"`: everything or nothing, at once; what was taken before the bucket that refused goes back.
-    const tryHold = (cost: number, tokens: number) =>
-      Effect.gen(function*() {
-        let giveBudget: Effect.Effect<void> = Effect.void
-        if (budget !== undefined && tokensPerMinute !== undefined && tokens > 0) {
-          const result = yield* tryTokens(budget, tokens)
-          if (!result.granted) return yield* Effect.fail(exceeded("tokensPerMinute", tokensPerMinute, result))
-          giveBudget = Effect.ignore(budget.bucket.give(tokens))
-        }
-        let slot: Effect.Effect<void> | undefined
-        if (slots !== undefined && maxConcurrency !== undefined) {
-          const taken = slots.line.waiters.length === 0
-            ? yield* Effect.onError(slots.slots.tryAcquire, () => giveBudget)
-            : Option.none()
-          if (Option.isNone(taken)) {
-            yield* giveBudget
-            return yield* Effect.fail(
-              new RateLimiterExceededError({ bucket: "concurrency", limit: maxConcurrency, remaining: 0 })
-            )
-          }
-          slot = taken.value
-        }
-        const giveBack = Effect.andThen(slot === undefined ? Effect.void : freed(slot), giveBudget)
-        const result = yield* Effect.onError(tryTokens(requests, cost), () => giveBack)
-        if (!result.granted) {
-          yield* giveBack
-          return yield* Effect.fail(exceeded("requests", capacity, result))
-        }
-        return { release: entered(slot), level: result.level } satisfies Permit
-      })
+    // `onExceeded: "fail"` takes the request tokens last; refused, what was taken before goes back.
+    const tryRequests = (
+      cost: number,
+      slot: Effect.Effect<void> | undefined,
+      giveBudget: Effect.Effect<void> | undefined
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+      const giveBack = slot === undefined ? giveBudget : giveBudget === undefined
+        ? freed(slot)
+        : Effect.andThen(freed(slot), giveBudget)
+      const granted = (result: RateLimiter.BucketResult) =>
+        result.granted
+          ? Effect.sync((): Permit => ({ release: entered(slot), level: result.level }))
+          : giveBack === undefined
+          ? Effect.fail(exceeded("requests", capacity, result))
+          : Effect.andThen(giveBack, Effect.fail(exceeded("requests", capacity, result)))
+      const tried = tryTokens(requests, cost)
+      return Effect.flatMap(giveBack === undefined ? tried : Effect.onError(tried, () => giveBack), granted)
+    }
+
+    // Then a slot, before the request tokens.
+    const trySlot = (
+      cost: number,
+      giveBudget: Effect.Effect<void> | undefined
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+      if (slots === undefined || maxConcurrency === undefined) return tryRequests(cost, undefined, giveBudget)
+      const refused = Effect.andThen(
+        giveBudget ?? Effect.void,
+        Effect.fail(new RateLimiterExceededError({ bucket: "concurrency", limit: maxConcurrency, remaining: 0 }))
+      )
+      // Calls waiting for a slot here go first.
+      if (slots.line.waiters.length > 0) return refused
+      const tried = giveBudget === undefined
+        ? slots.slots.tryAcquire
+        : Effect.onError(slots.slots.tryAcquire, () => giveBudget)
+      return Effect.flatMap(tried, (slot) => Option.isSome(slot) ? tryRequests(cost, slot.value, giveBudget) : refused)
+    }
+
+    // `onExceeded: "fail"`: everything or nothing, at once, the budget first.
+    const tryHold = (
+      cost: number,
+      tokens: number
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+      if (budget === undefined || tokensPerMinute === undefined || tokens <= 0) return trySlot(cost, undefined)
+      return Effect.flatMap(tryTokens(budget, tokens), (result) =>
+        result.granted
+          ? trySlot(cost, Effect.ignore(budget.bucket.give(tokens)))
+          : Effect.fail(exceeded("tokensPerMinute", tokensPerMinute, result)))
+    }
 
     const consume = (
       consumeOptions?: RateLimiter.ConsumeOptions
