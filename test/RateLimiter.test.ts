@@ -6,6 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as References from "effect/References"
 import * as Scope from "effect/Scope"
@@ -477,6 +478,21 @@ describe("RateLimiter tokens-per-minute budget", () => {
       expect((yield* limiter.status).budget?.available).toBe(0)
     }))
 
+  it.effect("a refund serves a call waiting for the budget at once", () =>
+    Effect.gen(function*() {
+      // 600 per minute: 10 tokens per second.
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const first = yield* spend(limiter, 600)
+      const next = yield* Effect.forkChild(spend(limiter, 300))
+      yield* advance(1000)
+      expect(yield* isPending(next)).toBe(true)
+      // 590 tokens back (10 refilled meanwhile): enough for the waiter now, not in 29 more seconds.
+      yield* first.reconcile(10)
+      yield* settle
+      expect(Duration.toMillis((yield* Fiber.join(next)).delay)).toBe(1000)
+      expect((yield* limiter.status).budget).toEqual({ available: 300, capacity: 600, waiting: 0 })
+    }))
+
   it.effect("a usage that is not a count leaves the estimate spent", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
@@ -553,6 +569,40 @@ describe("RateLimiter tokens-per-minute budget", () => {
       RateLimiter.estimateTokens({ messages: [Message.user("hi")] })
     )
   })
+})
+
+describe("RateLimiter stores", () => {
+  it.effect("limiters given one key over one memory store draw from one bucket; other keys from their own", () =>
+    Effect.gen(function*() {
+      const stores = yield* Layer.build(RateLimiter.layerStoreMemory)
+      const make = (key: string) => Effect.provide(RateLimiter.make({ capacity: 3, refillRate: 1, key }), stores)
+      const [first, second, other] = [yield* make("a"), yield* make("a"), yield* make("b")]
+      expect(yield* tryTake(first, 2)).toBe(true)
+      expect(yield* tryTake(second, 2)).toBe(false)
+      expect(yield* tryTake(second, 1)).toBe(true)
+      expect(yield* tryTake(other, 3)).toBe(true)
+      // A waiter on one is served when the shared bucket has refilled its tokens.
+      const waiter = yield* Effect.forkChild(take(second, 2))
+      yield* advance(1999)
+      expect(yield* isPending(waiter)).toBe(true)
+      yield* advance(1)
+      yield* Fiber.join(waiter)
+      expect((yield* first.status).available).toBe(0)
+    }))
+
+  it.effect("without a store in context each limiter has its own, whatever its key", () =>
+    Effect.gen(function*() {
+      const first = yield* RateLimiter.make({ capacity: 2, refillRate: 1, key: "same" })
+      const second = yield* RateLimiter.make({ capacity: 2, refillRate: 1, key: "same" })
+      expect(yield* tryTake(first, 2)).toBe(true)
+      expect(yield* tryTake(second, 2)).toBe(true)
+    }))
+
+  it.effect("an empty key fails make with a typed error naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(RateLimiter.make({ capacity: 1, refillRate: 1, key: "" })))
+      expect(error).toMatchObject({ _tag: "OptionsError", module: "RateLimiter", option: "key" })
+    }))
 })
 
 describe("RateLimiter layers", () => {

@@ -1,6 +1,7 @@
 /**
- * Every backend of a `RateLimiter` against one contract (`contract/rateLimiter.ts`): in memory, and in Redis
- * (`shared`, two instances each with its own connection, under the default `onUnavailable: "fail-closed"`); and the
+ * Every backend of a `RateLimiter` against one contract (`contract/rateLimiter.ts`): in memory (one limiter, and two
+ * on one key of one memory store), and in Redis (`layerStoreRedis`, two instances each with its own connection, under
+ * the default `onUnavailable: "fail-closed"`; `Store.test.ts` runs the deprecated `shared` option); and the
  * stores under it (`BucketStore`, `SlotStore`) against one contract of their steps, in memory and in Redis.
  */
 import { RateLimiter, type Store } from "effect-llm-router"
@@ -25,6 +26,23 @@ rateLimiterContract({
 })
 
 rateLimiterContract({
+  name: "memory, two limiters on one key of layerStoreMemory",
+  clock: "test",
+  server: false,
+  connect: Effect.succeed({
+    instances: (options) =>
+      Effect.gen(function*() {
+        const stores = yield* Layer.build(RateLimiter.layerStoreMemory)
+        const key = randomUUID()
+        const one = Effect.orDie(Effect.provide(RateLimiter.make({ ...options, key }), stores))
+        return [yield* one, yield* one] as const
+      }),
+    elapse: TestClock.adjust,
+    faults: undefined
+  })
+})
+
+rateLimiterContract({
   name: "Redis",
   clock: "live",
   server: true,
@@ -35,7 +53,7 @@ rateLimiterContract({
       instances: (options) => {
         const key = randomUUID()
         const one = (store: (typeof stores)[number]) =>
-          Effect.orDie(RateLimiter.make({ ...options, shared: { store, key } }))
+          Effect.orDie(RateLimiter.make({ ...options, key }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store))))
         return Effect.all([one(stores[0]), one(stores[1])])
       },
       elapse: Effect.sleep,
