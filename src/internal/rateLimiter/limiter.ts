@@ -130,7 +130,6 @@ const settledAlready = (_actualTokens: number): Effect.Effect<void> => Effect.vo
 interface Tokens {
   readonly bucket: RateLimiter.Bucket
   readonly line: Line
-  readonly capacity: number
   /** Tokens per millisecond. */
   readonly perMilli: number
 }
@@ -139,7 +138,6 @@ const tokensOf = Effect.fnUntraced(function*(buckets: Stores["buckets"], options
   const tokens: Tokens = {
     bucket: yield* buckets.bucket(options),
     line: new Line(),
-    capacity: options.capacity,
     perMilli: options.refillRate / 1000
   }
   return tokens
