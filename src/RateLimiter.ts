@@ -11,6 +11,10 @@
  * have refilled. Time is read only through Effect's `Clock`, so `TestClock`
  * drives it in tests.
  *
+ * The state lives in two stores, `BucketStore` and `SlotStore`, read from the
+ * context: `layerStoreMemory` (the default) or `layerStoreRedis`, for limits
+ * shared by every instance. The limiter is the same over either.
+ *
  * @since 0.1.0
  */
 import type * as Config from "effect/Config"
@@ -228,7 +232,7 @@ export interface Service {
    * closes, which suits a stream that must keep its slot while it is read;
    * the tokens are spent. Fails with `RateLimiterCostError` when the cost or
    * the tokens could never be granted, and with `StoreUnavailableError` when
-   * a `shared` limiter's store is unavailable under `onUnavailable: "fail-closed"`.
+   * its store (`layerStoreRedis`) is unavailable under `onUnavailable: "fail-closed"`.
    *
    * @example
    * ```ts
@@ -249,7 +253,10 @@ export interface Service {
     RateLimiterCostError | RateLimiterExceededError | Store.StoreUnavailableError,
     Scope.Scope
   >
-  /** With `shared`: the store's levels, and this instance's calls in flight and waiting. */
+  /**
+   * The store's levels (less what other instances' waiting calls hold there), and this limiter's calls in flight
+   * and waiting.
+   */
   readonly status: Effect.Effect<Status>
   /** Fills the bucket (and the budget, forgiving any debt) and serves waiters. */
   readonly reset: Effect.Effect<void>
