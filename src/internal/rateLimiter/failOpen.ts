@@ -1,18 +1,14 @@
 /**
- * Fail-open, as a decorator over `RateLimiter`'s stores: every step goes to the shared store, and while that fails
- * with `StoreUnavailableError`, to a local store holding `1 / instances` of each limit; the next step that succeeds
- * on the shared store is served there again. A slot is given back where it was taken; tokens given back (a cancelled
- * wait, a settled budget) go to the store serving at that moment.
+ * Fail-open, as a decorator over `RateLimiter`'s stores (the shared part is `persistence/failOpen.ts`): every step
+ * goes to the shared store, and while that fails with `StoreUnavailableError`, to a local store holding
+ * `1 / instances` of each limit; the next step that succeeds on the shared store is served there again. A slot is
+ * given back where it was taken; tokens given back (a cancelled wait, a settled budget) go to the store serving at
+ * that moment.
  */
 import * as Effect from "effect/Effect"
 import type * as RateLimiter from "../../RateLimiter.js"
-import type { StoreUnavailableError } from "../../Store.js"
+import { countShareOf, orLocal, shareOf } from "../persistence/failOpen.js"
 import type { Stores } from "./limiter.js"
-
-const orLocal = <A>(
-  shared: Effect.Effect<A, StoreUnavailableError>,
-  local: Effect.Effect<A, StoreUnavailableError>
-): Effect.Effect<A, StoreUnavailableError> => Effect.catchTag(shared, "StoreUnavailableError", () => local)
 
 const bucketOf = (shared: RateLimiter.Bucket, local: RateLimiter.Bucket): RateLimiter.Bucket => ({
   take: (amount) => orLocal(shared.take(amount), local.take(amount)),
@@ -31,8 +27,8 @@ export const failOpen = (shared: Stores, local: Stores, instances: number): Stor
         shared.buckets.bucket(options),
         local.buckets.bucket({
           ...options,
-          capacity: options.capacity / instances,
-          refillRate: options.refillRate / instances
+          capacity: shareOf(options.capacity, instances),
+          refillRate: shareOf(options.refillRate, instances)
         }),
         bucketOf
       )
@@ -41,7 +37,7 @@ export const failOpen = (shared: Stores, local: Stores, instances: number): Stor
     slots: (options) =>
       Effect.zipWith(
         shared.slots.slots(options),
-        local.slots.slots({ ...options, limit: Math.max(1, Math.floor(options.limit / instances)) }),
+        local.slots.slots({ ...options, limit: countShareOf(options.limit, instances) }),
         (sharedSlots, localSlots) => ({ tryAcquire: orLocal(sharedSlots.tryAcquire, localSlots.tryAcquire) })
       )
   }
