@@ -1,7 +1,12 @@
 /**
  * `streams-10k-memory`: the memory of 10,000 `Llm.chatStream` calls held open
  * at once, versus raw undici holding the same 10,000 streams (`Sse.makeDecoder`
- * plus `JSON.parse` per event, as the `openai-chat-stream` baseline parses).
+ * plus `JSON.parse` per event, as the `openai-chat-stream` baseline parses), and
+ * versus the floor of an Effect stream: Effect's `HttpClient` (this library's
+ * undici client) with each response's `stream` run by `Stream.runForEach`
+ * through the same decoder and `JSON.parse`, a fiber per call and nothing else
+ * (no key pool, limiter, retry, deadline or chunk type), the least an Effect
+ * program holds for an open stream.
  *
  * Not a throughput pair: each side runs in a process of its own (so neither
  * the other side's garbage nor the throughput cases' heap is counted), against
@@ -21,6 +26,8 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { ChildProcess } from "node:child_process"
@@ -83,6 +90,14 @@ export interface MemoryResult {
   readonly ours_live_heap_mb: number
   readonly baseline_live_heap_mb: number
   readonly live_heap_ratio: number
+  /** The Effect floor's peak RSS and live heap, and its ratios to the baseline (what any Effect stream costs). */
+  readonly floor_rss_mb: number
+  readonly floor_ratio: number
+  readonly floor_live_heap_mb: number
+  readonly floor_live_heap_ratio: number
+  /** Ours over the floor: what the library adds to an Effect stream. */
+  readonly ours_vs_floor_rss: number
+  readonly ours_vs_floor_live_heap: number
 }
 
 // ---------------------------------------------------------------------------
@@ -202,6 +217,56 @@ const ours = async (url: string): Promise<Sample> => {
   return memory.stop()
 }
 
+const floor = async (url: string): Promise<Sample> => {
+  const body = {
+    model,
+    messages: [{ role: "user", content: prompt }],
+    stream: true,
+    stream_options: { include_usage: true }
+  }
+  const progress = allStarted()
+  const memory = sampler()
+  const program = Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const one = Effect.suspend(() => {
+      const decoder = Sse.makeDecoder()
+      let first = true
+      const request = HttpClientRequest.post(`${url}/chat/completions`).pipe(
+        HttpClientRequest.setHeader("authorization", `Bearer ${keys[0]}`),
+        HttpClientRequest.bodyJsonUnsafe(body)
+      )
+      return client.execute(request).pipe(
+        Effect.flatMap((response) =>
+          Stream.runForEach(response.stream, (bytes) =>
+            Effect.sync(() => {
+              for (const event of decoder.push(bytes)) {
+                const chunk = JSON.parse(event.data) as { choices?: Array<{ delta?: { content?: string | null } }> }
+                const content = chunk.choices?.[0]?.delta?.content
+                if (first && typeof content === "string" && content !== "") {
+                  first = false
+                  progress.started()
+                }
+              }
+            }))
+        ),
+        Effect.scoped,
+        Effect.tapCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => progress.failed(Cause.squash(cause)))
+        )
+      )
+    })
+    const fiber = yield* Effect.forkChild(
+      Effect.forEach(Array.from({ length: count }), () => one, { concurrency: "unbounded", discard: true })
+    )
+    yield* Effect.promise(() => waitOrTimeout(progress.done, () => progress.count))
+    memory.opened()
+    yield* Effect.sleep(holdMillis)
+    yield* Fiber.interrupt(fiber)
+  })
+  await Effect.runPromise(Effect.provide(program, UndiciHttpClient.layer()))
+  return memory.stop()
+}
+
 const baseline = async (url: string): Promise<Sample> => {
   const agent = new Agent()
   const target = new URL(`${url}/chat/completions`)
@@ -276,7 +341,7 @@ const serveSimulator = async () => {
 const script = fileURLToPath(import.meta.url)
 
 // A server on core 0 and what loads it on core 1, as the throughput cases run (`bench/nodeArgs.ts`).
-const cores = { simulator: 0, ours: 1, baseline: 1 } as const
+const cores = { simulator: 0, ours: 1, floor: 1, baseline: 1 } as const
 
 /** Runs this file with `mode` (and `args`) in a child process on its core. */
 const child = (mode: keyof typeof cores, args: ReadonlyArray<string> = []): ChildProcess =>
@@ -285,7 +350,11 @@ const child = (mode: keyof typeof cores, args: ReadonlyArray<string> = []): Chil
 /** A side's line: its sample, or why it failed. */
 type Report = Sample | { readonly error: string }
 
-const side = async (name: "ours" | "baseline", url: string): Promise<Sample> => {
+type Side = "ours" | "floor" | "baseline"
+
+const sides: Record<Side, (url: string) => Promise<Sample>> = { ours, floor, baseline }
+
+const side = async (name: Side, url: string): Promise<Sample> => {
   const proc = child(name, [url])
   try {
     const report = JSON.parse(await firstLine(proc, `bench: ${name}`)) as Report
@@ -305,7 +374,7 @@ const round2 = (n: number) => Math.round(n * 100) / 100
  */
 export const measureStreamsMemory = async (): Promise<MemoryResult> => {
   // Each side meets a fresh simulator of its own, so neither inherits the other's warm-up or load.
-  const withSimulator = async (name: "ours" | "baseline"): Promise<Sample> => {
+  const withSimulator = async (name: Side): Promise<Sample> => {
     const simulator = child("simulator")
     try {
       return await side(name, await firstLine(simulator, "bench: the simulator"))
@@ -314,8 +383,9 @@ export const measureStreamsMemory = async (): Promise<MemoryResult> => {
     }
   }
   const o = await withSimulator("ours")
+  const f = await withSimulator("floor")
   const b = await withSimulator("baseline")
-  for (const [label, s] of [["ours", o], ["baseline", b]] as const) {
+  for (const [label, s] of [["ours", o], ["floor", f], ["baseline", b]] as const) {
     console.log(
       `${streamsMemoryResultName} ${label}: ${count} streams open in ${(s.openMillis / 1000).toFixed(1)} s; ` +
         `RSS ${mb(s.startRss)} -> peak ${mb(s.peakRss)} MB, heap ${mb(s.startHeap)} -> peak ${mb(s.peakHeap)} MB ` +
@@ -333,7 +403,13 @@ export const measureStreamsMemory = async (): Promise<MemoryResult> => {
     heap_ratio: round2(o.peakHeap / b.peakHeap),
     ours_live_heap_mb: mb(o.liveHeap),
     baseline_live_heap_mb: mb(b.liveHeap),
-    live_heap_ratio: round2(o.liveHeap / b.liveHeap)
+    live_heap_ratio: round2(o.liveHeap / b.liveHeap),
+    floor_rss_mb: mb(f.peakRss),
+    floor_ratio: round2(f.peakRss / b.peakRss),
+    floor_live_heap_mb: mb(f.liveHeap),
+    floor_live_heap_ratio: round2(f.liveHeap / b.liveHeap),
+    ours_vs_floor_rss: round2(o.peakRss / f.peakRss),
+    ours_vs_floor_live_heap: round2(o.liveHeap / f.liveHeap)
   }
 }
 
@@ -341,9 +417,9 @@ if (process.argv[1] === script) {
   const [mode, url] = process.argv.slice(2)
   const run = mode === "simulator"
     ? serveSimulator()
-    : mode === "ours" || mode === "baseline"
+    : mode === "ours" || mode === "floor" || mode === "baseline"
     // A side reports on its one line, its sample or its error, then exits.
-    ? (mode === "ours" ? ours : baseline)(url ?? fail("no simulator URL")).then(
+    ? sides[mode](url ?? fail("no simulator URL")).then(
       (sample) => console.log(JSON.stringify(sample)),
       (error: unknown) => {
         console.error(error)
