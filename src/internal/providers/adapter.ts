@@ -8,8 +8,10 @@
  * body the codec cannot write (`RequestError` -> `InvalidRequestError`), an
  * error payload in a 2xx body, a reply of the wrong shape (`ShapeError` ->
  * `OutputDecodeError`), a stream request answered with one JSON body (replayed
- * as chunks) or with an HTML page (a proxy's login page), and the embedding call.
+ * as chunks) or with an HTML page (a proxy's login page), and the embedding call; and every failure of a call
+ * leaves it with the call's key masked (below).
  */
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
@@ -24,11 +26,11 @@ import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
+import { masked } from "../llmError/mask.js"
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
 import * as Batches from "./embeddingBatches.js"
-import * as Masking from "./masking.js"
 import { type JsonRecord, RequestError, ShapeError } from "./wire.js"
 
 /** A whole reply as a codec reads it; the template adds provider, latency and key. */
@@ -361,15 +363,39 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     baseUrl: definition.baseUrl,
     timeout: transport.timeout,
     // Every failure leaves with the key masked in every field, whichever part built it.
-    chat: (request, credentials) => Masking.effect(chat(request, credentials), credentials),
-    chatStream: (request, credentials) =>
-      streamFromSource(Masking.source(openSource(request, credentials), credentials)),
-    embed: (request, credentials) => Masking.effect(embed(request, credentials), credentials),
+    chat: (request, credentials) => maskedEffect(chat(request, credentials), credentials),
+    chatStream: (request, credentials) => streamFromSource(maskedSource(openSource(request, credentials), credentials)),
+    embed: (request, credentials) => maskedEffect(embed(request, credentials), credentials),
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
     embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text",
     prefill: definition.prefill === true,
     ...(countTokens === undefined
       ? {}
-      : { countTokens: (request, credentials) => Masking.effect(countTokens(request, credentials), credentials) })
+      : { countTokens: (request, credentials) => maskedEffect(countTokens(request, credentials), credentials) })
   })
+}
+
+// A call's failures with its key masked: every failure of a call passes through these before it leaves the adapter,
+// whichever part of it (transport, codec, stream parser) built the error, so a provider that echoes the key back (in
+// a message, a `param`, a raw body) cannot put it in a message, `Cause.pretty`, JSON or a log line.
+
+function maskWith(credentials: Credentials): (error: LlmError) => LlmError {
+  return (error) => masked(error, [credentials.key])
+}
+
+/** A call's failure with its key masked. */
+function maskedEffect<A>(call: Effect.Effect<A, LlmError>, credentials: Credentials): Effect.Effect<A, LlmError> {
+  return Effect.mapError(call, maskWith(credentials))
+}
+
+/** A stream's source whose opening and every pull fail with its key masked (the end of the stream passes as it is). */
+function maskedSource(
+  open: Effect.Effect<ChunkSource, LlmError>,
+  credentials: Credentials
+): Effect.Effect<ChunkSource, LlmError> {
+  const mask = maskWith(credentials)
+  return Effect.map(Effect.mapError(open, mask), (opened) => ({
+    close: opened.close,
+    pull: Effect.mapError(opened.pull, (error) => Cause.isDone(error) ? error : mask(error))
+  }))
 }
