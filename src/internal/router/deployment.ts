@@ -22,10 +22,18 @@ import { shownBaseUrl } from "../transport/baseUrl.js"
 import * as Cooldown from "./cooldown.js"
 import * as LearnedLimits from "./learnedLimits.js"
 import { replyTokensDefault, type Settings } from "./settings.js"
-import * as Strategy from "./strategy.js"
+
+/** What the picking rules (`picking.ts`) read of a deployment. */
+export interface Candidate {
+  readonly weight: number
+  /** Calls in flight through the router. */
+  readonly inFlight: number
+  /** Exponentially weighted mean latency in milliseconds; undefined before the first success. */
+  readonly latencyMillis: number | undefined
+}
 
 /** A deployment's fixed facts and running counters. */
-export interface State extends Strategy.Candidate {
+export interface State extends Candidate {
   readonly name: string
   readonly provider: string
   readonly model: string
@@ -197,7 +205,7 @@ export const settleSuccess = (settings: Settings, state: State, success: Success
   const { held, now, reply, startMillis } = success
   if (!held) state.inFlight--
   Cooldown.onSuccess(state.breaker)
-  state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, settings.alpha)
+  state.latencyMillis = ewma(state.latencyMillis, now - startMillis, settings.alpha)
   // A stream is settled at its first chunk.
   if (held) state.learned?.firstChunk.add(now - startMillis)
   const { rateLimit, skippedEvents } = reply as Partial<ChatResponse>
@@ -246,3 +254,7 @@ export const settleStreamFailure = (settings: Settings, state: State, clock: Clo
 export const release = (state: State): void => {
   state.inFlight--
 }
+
+/** The next mean after a sample: `alpha` is the weight of the newest sample. */
+export const ewma = (previous: number | undefined, sample: number, alpha: number): number =>
+  previous === undefined ? sample : previous + alpha * (sample - previous)
