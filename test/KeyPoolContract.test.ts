@@ -31,6 +31,23 @@ keyPoolContract({
 })
 
 keyPoolContract({
+  name: "memory, two pools on one key of layerStoreMemory",
+  clock: "test",
+  server: false,
+  connect: Effect.succeed({
+    instances: (options) =>
+      Effect.gen(function*() {
+        const store = yield* Layer.build(KeyPool.layerStoreMemory)
+        const key = randomUUID()
+        const one = Effect.orDie(Effect.provide(KeyPool.make({ ...options, key }), store))
+        return [yield* one, yield* one] as const
+      }),
+    elapse: TestClock.adjust,
+    faults: undefined
+  })
+})
+
+keyPoolContract({
   name: "Redis",
   clock: "live",
   server: true,
