@@ -12,6 +12,9 @@
  *
  * Pools built with `layer` share one state per `providerId` and `endpoint`
  * through `KeyPoolRegistry`, as SimpleLLMFunc's `APIKeyPool` does per provider.
+ * Where a `LeaseStore` is provided (`layerStoreMemory`, `layerStoreRedis`), a
+ * pool keeps its keys' leases, cooldowns and disables there under its `key`,
+ * shared with every pool, in any instance, naming that key of that store.
  *
  * @since 0.1.0
  */
