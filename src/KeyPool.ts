@@ -12,6 +12,9 @@
  *
  * Pools built with `layer` share one state per `providerId` and `endpoint`
  * through `KeyPoolRegistry`, as SimpleLLMFunc's `APIKeyPool` does per provider.
+ * Where a `LeaseStore` is provided (`layerStoreMemory`, `layerStoreRedis`), a
+ * pool keeps its keys' leases, cooldowns and disables there under its `key`,
+ * shared with every pool, in any instance, naming that key of that store.
  *
  * @since 0.1.0
  */
@@ -22,6 +25,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Tag from "./internal/keyPool/leaseStore.js"
+import * as Memory from "./internal/keyPool/memory.js"
+import * as Redis from "./internal/keyPool/redis.js"
 import * as Registry from "./internal/keyPool/registry.js"
 import * as PoolService from "./internal/keyPool/service.js"
 import type { LlmError, NoCapacityError } from "./LlmError.js"
@@ -114,6 +120,14 @@ export interface Options {
    */
   readonly whenExhausted?: WhenExhausted
   /**
+   * Where the pool is kept in a provided `LeaseStore` (`layerStoreMemory`, `layerStoreRedis`): pools naming the same
+   * key (and `endpoint`) of one store are one pool, as instances sharing a Redis store are. Ignored without a
+   * provided store. Default: a key no other pool names.
+   *
+   * @since 0.3.0
+   */
+  readonly key?: string | undefined
+  /**
    * Keeps each key's in-flight leases, cooldown and disabled state in a shared
    * store (`Store.make`) under `key` (and `endpoint`), so every instance naming the same store,
    * key and endpoint sees one pool: a 429 on one instance cools the key for all, and
@@ -126,6 +140,8 @@ export interface Options {
    * they are gone), and a cooldown or disable another instance reports reaches
    * this one at its next publish. Such a pool does not join a `KeyPoolRegistry`'s state:
    * the store is what it shares. Default: in this process's memory.
+   *
+   * @deprecated Since 0.3.0, removed in 0.4.0: provide `layerStoreRedis(store)` and name the pool with `key`.
    */
   readonly shared?: Store.Shared | undefined
 }
@@ -381,6 +397,278 @@ export type ScopedService = Pick<Service, "providerId" | "acquire" | "report" | 
  * @category Constructors
  */
 export const fromAcquire: (scoped: ScopedService) => Service = PoolService.fromAcquire
+
+/**
+ * One key of a lease group, as the store knows it: by masked id, never the key.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LeaseCandidate {
+  /** A masked key id (`KeyStatus.keyId`). */
+  readonly id: string
+  readonly weight: number
+  /** `Infinity`: unbounded. */
+  readonly maxConcurrency: number
+}
+
+/**
+ * Where a pool's keys are kept in a `LeaseStore`: groups under one key of one store are one group.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LeasesOptions {
+  readonly key: string
+  readonly candidates: ReadonlyArray<LeaseCandidate>
+  /** The warm-up after a cooldown (`Options.slowStart`), in milliseconds; 0: none. */
+  readonly slowStartMillis: number
+}
+
+/**
+ * A lease a pick took: `lease` names it to `release`.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LeaseTaken {
+  readonly _tag: "Taken"
+  readonly index: number
+  readonly lease: string
+}
+
+/**
+ * Why a pick handed out nothing.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LeaseBlocked {
+  readonly _tag: "Blocked"
+  readonly allDisabled: boolean
+  /** The earliest cooldown end (the store's epoch ms), when some enabled key cools. */
+  readonly availableAt: number | undefined
+  /** Some enabled key is at its cap, so a release may free one. */
+  readonly releasable: boolean
+  /** The store's time when it looked (epoch ms), to measure `availableAt` against. */
+  readonly now: number
+}
+
+/**
+ * Why `pickBelow` handed out nothing: the key picked elsewhere is no more loaded than the least loaded here.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LeaseDeclined {
+  readonly _tag: "Declined"
+}
+
+/**
+ * A key's load as `pickBelow` compares it: calls in flight, and its weight times its warm-up share.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LeaseLoad {
+  readonly inFlight: number
+  readonly share: number
+}
+
+/**
+ * A rate limit told to the store: the cooldown asked for, and how one without `askedMillis` is drawn
+ * (`Options.rateLimitCooldown`, the jitter already drawn).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface RateLimitedVerdict {
+  readonly askedMillis: number | undefined
+  readonly initialMillis: number
+  readonly maxMillis: number
+  readonly jitterFactor: number
+  readonly capMillis: number
+}
+
+/**
+ * What a release tells of its key: a success clears its rate-limit count, a rate limit counts and extends its
+ * cooldown, a disable is for good.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export type LeaseVerdict = "success" | { readonly disabled: string } | RateLimitedVerdict
+
+/**
+ * One key as the store counts it.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LeaseKeyState {
+  /** Leases held. */
+  readonly inFlight: number
+  /** The store's epoch ms; 0: never cooled. */
+  readonly coolingUntil: number
+  readonly disabled: string | undefined
+}
+
+/**
+ * The leases of one group of keys: each step is atomic, whichever instance takes it.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Leases {
+  /** The least loaded usable key (in flight over weight times warm-up share, ties to the one picked longest ago). */
+  readonly pick: Effect.Effect<LeaseTaken | LeaseBlocked, Store.StoreUnavailableError>
+  /** `pick`, declining when the least loaded key is no less loaded than `bar`. */
+  readonly pickBelow: (bar: LeaseLoad) => Effect.Effect<
+    LeaseTaken | LeaseBlocked | LeaseDeclined,
+    Store.StoreUnavailableError
+  >
+  /** A lease of key `index` when it is usable now, whatever its load; `undefined` otherwise. */
+  readonly pickOne: (index: number) => Effect.Effect<LeaseTaken | undefined, Store.StoreUnavailableError>
+  /**
+   * Drops the lease (`""`: none) and applies the verdict to key `index`; gives the key's cooldown end and the store's
+   * time (0, 0: none).
+   */
+  readonly release: (
+    index: number,
+    lease: string,
+    verdict: LeaseVerdict | undefined
+  ) => Effect.Effect<readonly [coolingUntil: number, now: number], Store.StoreUnavailableError>
+  /** Every key's state, with the store's time. */
+  readonly status: Effect.Effect<
+    { readonly now: number; readonly keys: ReadonlyArray<LeaseKeyState> },
+    Store.StoreUnavailableError
+  >
+}
+
+/**
+ * Where the loads of a pool's keys without a cap are published: its `LeasesOptions.key`, and the keys' masked ids.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LoadsOptions {
+  readonly key: string
+  readonly ids: ReadonlyArray<string>
+}
+
+/**
+ * A key's shared state, as a publish reads it.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface PublishedKeyState {
+  readonly disabled: string | undefined
+  /** The store's epoch ms; 0: never cooled. */
+  readonly coolingUntil: number
+  /** Rate limits since the key's last success. */
+  readonly rateLimits: number
+}
+
+/**
+ * What a publish read.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LoadsView {
+  /** The store's time when it read (epoch ms). */
+  readonly now: number
+  /** The other instances' calls in flight, per key. */
+  readonly elsewhere: ReadonlyArray<number>
+  /** The keys' states, when they changed since this publisher last read them. */
+  readonly keys: ReadonlyArray<PublishedKeyState> | undefined
+}
+
+/**
+ * One instance's published loads of a pool's keys without a cap: its counts lapse once it stops publishing.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Loads {
+  /** Publishes this instance's `counts` (per key, in the order of `LoadsOptions.ids`) and reads the others'. */
+  readonly publish: (counts: ReadonlyArray<number>) => Effect.Effect<LoadsView, Store.StoreUnavailableError>
+  /** Tells the store a verdict on key `index`; gives its cooldown end and the store's time (0, 0: none). */
+  readonly tell: (
+    index: number,
+    verdict: LeaseVerdict
+  ) => Effect.Effect<readonly [coolingUntil: number, now: number], Store.StoreUnavailableError>
+  /** `tell` without waiting. */
+  readonly post: (index: number, verdict: LeaseVerdict) => Effect.Effect<void>
+  /** Runs `step` every publish period of the store, for as long as the store lives. */
+  readonly every: (step: Effect.Effect<void>) => Effect.Effect<void>
+}
+
+/**
+ * Where pools keep what every instance of them shares: each key's leases, cooldown, rate-limit count and disable,
+ * and the loads instances publish of the keys without a cap. One store for both: a publish reads the keys' states in
+ * the same step, and a verdict on any key writes the same state. A pool made (`make`, `layer`) where one is provided
+ * keeps its state there, under its `Options.key`.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export const LeaseStore: typeof Tag.LeaseStore = Tag.LeaseStore
+
+/**
+ * @since 0.3.0
+ * @category Stores
+ */
+export type LeaseStore = Tag.LeaseStore
+
+/**
+ * A `LeaseStore` in this process' memory, on the `Clock` (`TestClock` drives its cooldowns): pools naming one key of
+ * it share their keys as instances sharing a Redis store do.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyPool } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* KeyPool.LeaseStore
+ *   const leases = yield* store.leases({
+ *     key: "openai",
+ *     candidates: [{ id: "sk-…f3a9", weight: 1, maxConcurrency: 2 }],
+ *     slowStartMillis: 0
+ *   })
+ *   return yield* leases.pick
+ * }).pipe(Effect.provide(KeyPool.layerStoreMemory))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreMemory: Layer.Layer<LeaseStore> = Layer.effect(
+  LeaseStore,
+  Effect.map(Effect.scope, Memory.leaseStore)
+)
+
+/**
+ * A `LeaseStore` in Redis (`Store.make`): leases renewed while held and lapsing within the store's `leaseTtl` once
+ * their instance is gone, published loads lapsing within its `publishTtl`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { KeyPool, Store } from "effect-llm-router"
+ *
+ * const Leases = Layer.unwrap(
+ *   Effect.map(Store.make({ redis: "redis://localhost:6379" }), KeyPool.layerStoreRedis)
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreRedis = (store: Store.Store): Layer.Layer<LeaseStore> =>
+  Layer.sync(LeaseStore, () => Redis.leaseStore(store))
 
 /**
  * @since 0.1.0

@@ -241,11 +241,9 @@ const validate = (options: Options): OptionsError | undefined => {
  *   const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, key: "openai" }).pipe(
  *     Effect.provide(RateLimiter.layerStoreRedis(store))
  *   )
- *   const pool = yield* KeyPool.make({
- *     providerId: "openai",
- *     keys: ["sk-one", "sk-two"],
- *     shared: { store, key: "openai" }
- *   })
+ *   const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], key: "openai" }).pipe(
+ *     Effect.provide(KeyPool.layerStoreRedis(store))
+ *   )
  *   return { limiter, pool }
  * }))
  * ```

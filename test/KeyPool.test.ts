@@ -1130,3 +1130,30 @@ describe("KeyPool properties", () => {
     100
   )
 })
+
+describe("KeyPool over a provided LeaseStore", () => {
+  const capped = { providerId: "openai", keys: [{ key: "sk-stored-key-0001", maxConcurrency: 1 }] }
+  const fail = { _tag: "Fail" } as const
+
+  it.effect("pools share a key's leases only when they name one key of the store", () =>
+    Effect.gen(function*() {
+      const store = yield* Layer.build(KeyPool.layerStoreMemory)
+      const pool = (key?: string) =>
+        Effect.provide(KeyPool.make({ ...capped, whenExhausted: fail, ...(key === undefined ? {} : { key }) }), store)
+      const [a, b] = [yield* pool("openai"), yield* pool("openai")]
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* a.acquire
+        expect((yield* Effect.flip(b.acquire))._tag).toBe("NoCapacityError")
+        // Without a key each pool is its own.
+        yield* (yield* pool()).acquire
+        yield* (yield* pool()).acquire
+      }))
+      yield* Effect.scoped(b.acquire)
+    }))
+
+  it.effect("an empty key is refused, naming the option", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(KeyPool.make({ ...capped, key: "" }))
+      expect(error).toMatchObject({ _tag: "OptionsError", module: "KeyPool", option: "key" })
+    }))
+})

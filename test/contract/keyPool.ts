@@ -6,7 +6,7 @@
  * backend on a server, the server down and back. A new backend is one more `keyPoolContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { KeyPool } from "effect-llm-router"
+import type { KeyPool, Store } from "effect-llm-router"
 import { LlmError } from "effect-llm-router"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -306,6 +306,348 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
               })
               yield* second.release(lease)
             }
+          }),
+        60_000
+      )
+    }
+  })
+}
+
+/** One test's lease stores: two instances' `LeaseStore` over one place, as separate processes would have. */
+export interface LeaseStoreBackend {
+  readonly name: string
+  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
+  readonly clock: "test" | "live"
+  readonly connect: Effect.Effect<
+    {
+      readonly instances: Effect.Effect<
+        readonly [KeyPool.LeaseStore["Service"], KeyPool.LeaseStore["Service"]],
+        never,
+        Scope.Scope
+      >
+      /**
+       * For a backend on a server: the store of one instance of `instances` under `onUnavailable`, with the server's
+       * faults.
+       */
+      readonly faulty:
+        | ((
+          options: { readonly onUnavailable: "fail-open" | "fail-closed"; readonly instances: number }
+        ) => Effect.Effect<
+          { readonly store: KeyPool.LeaseStore["Service"]; readonly faults: Faults },
+          never,
+          Scope.Scope
+        >)
+        | undefined
+    },
+    never,
+    Scope.Scope
+  >
+}
+
+type LeaseStep =
+  | { readonly _tag: "pick" }
+  | { readonly _tag: "pickOne"; readonly index: number }
+  | { readonly _tag: "release"; readonly verdict: "none" | "success" | "rate" | "disable" }
+  | { readonly _tag: "status" }
+
+/** One kind of step made at once by several callers, each on the instance it names. */
+interface LeaseBatch {
+  readonly step: LeaseStep
+  readonly callers: ReadonlyArray<0 | 1>
+}
+
+/** What a step saw, as every backend must answer it whatever the order its callers reached the store in. */
+type LeaseSeen =
+  | { readonly taken: number }
+  | { readonly blocked: { readonly allDisabled: boolean; readonly releasable: boolean; readonly cooling: boolean } }
+  | { readonly none: true }
+  | { readonly cooled: boolean }
+  | { readonly status: ReadonlyArray<{ inFlight: number; cooling: boolean; disabled: boolean }> }
+
+/** The model group: each key's leases held, whether it cools (long past any test) or is disabled, when last picked. */
+interface ModelKey {
+  inFlight: number
+  cooling: boolean
+  disabled: boolean
+  picked: number
+}
+
+// A cooldown no test outlives, so no backend's clock sees one end.
+const longCooldown: KeyPool.RateLimitedVerdict = {
+  askedMillis: 600_000,
+  initialMillis: 1_000,
+  maxMillis: 30_000,
+  jitterFactor: 1,
+  capMillis: 600_000
+}
+
+const verdictOf = (verdict: "none" | "success" | "rate" | "disable"): KeyPool.LeaseVerdict | undefined =>
+  verdict === "none" ? undefined : verdict === "success" ? "success" : verdict === "rate"
+    ? longCooldown
+    : { disabled: "revoked" }
+
+/** The least loaded usable key taken, as the stores pick (in flight over weight, ties to the one picked longest ago). */
+const modelPick = (
+  keys: Array<ModelKey>,
+  candidates: ReadonlyArray<KeyPool.LeaseCandidate>,
+  sequence: { n: number },
+  only?: number
+): LeaseSeen => {
+  let best = -1
+  for (let c = 0; c < keys.length; c++) {
+    const key = keys[c]!
+    if (only !== undefined && c !== only) continue
+    if (key.disabled || key.cooling || key.inFlight >= candidates[c]!.maxConcurrency) continue
+    if (best < 0) {
+      best = c
+      continue
+    }
+    const x = key.inFlight * candidates[best]!.weight
+    const y = keys[best]!.inFlight * candidates[c]!.weight
+    if (x < y || (x === y && key.picked < keys[best]!.picked)) best = c
+  }
+  if (best < 0) {
+    if (only !== undefined) return { none: true }
+    const enabled = keys.filter((key) => !key.disabled)
+    return {
+      blocked: {
+        allDisabled: enabled.length === 0,
+        releasable: keys.some((key, c) =>
+          !key.disabled && !key.cooling && key.inFlight >= candidates[c]!.maxConcurrency
+        ),
+        cooling: enabled.some((key) => key.cooling)
+      }
+    }
+  }
+  keys[best]!.inFlight++
+  keys[best]!.picked = ++sequence.n
+  return { taken: best }
+}
+
+const leaseBatches: fc.Arbitrary<ReadonlyArray<LeaseBatch>> = fc.array(
+  fc.record({
+    step: fc.oneof(
+      { arbitrary: fc.constant<LeaseStep>({ _tag: "pick" }), weight: 4 },
+      { arbitrary: fc.integer({ min: 0, max: 2 }).map((index): LeaseStep => ({ _tag: "pickOne", index })), weight: 1 },
+      {
+        arbitrary: fc.constantFrom("none", "none", "success", "rate", "disable").map((verdict): LeaseStep => ({
+          _tag: "release",
+          verdict
+        })),
+        weight: 3
+      },
+      { arbitrary: fc.constant<LeaseStep>({ _tag: "status" }), weight: 1 }
+    ),
+    callers: fc.array(fc.constantFrom(0 as const, 1 as const), { minLength: 1, maxLength: 4 })
+  }),
+  { minLength: 1, maxLength: 14 }
+)
+
+const bySeen = (a: LeaseSeen, b: LeaseSeen) => JSON.stringify(a).localeCompare(JSON.stringify(b))
+
+let leaseKeys = 0
+
+export const leaseStoreContract = (backend: LeaseStoreBackend) => {
+  const test = backend.clock === "test" ? it.effect : it.live
+  describe(`LeaseStore contract: ${backend.name}`, () => {
+    test(
+      "property: any batches of steps from concurrent callers on two instances see what the model group answers",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const stores = yield* instances
+          const run = (candidates: ReadonlyArray<KeyPool.LeaseCandidate>, plan: ReadonlyArray<LeaseBatch>) =>
+            Effect.gen(function*() {
+              const options = { key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 }
+              const groups = [yield* stores[0].leases(options), yield* stores[1].leases(options)] as const
+              const keys: Array<ModelKey> = candidates.map(() => ({
+                inFlight: 0,
+                cooling: false,
+                disabled: false,
+                picked: 0
+              }))
+              const sequence = { n: 0 }
+              // The leases held, oldest first, with the instance that took each.
+              const held: Array<{ readonly taken: KeyPool.LeaseTaken; readonly on: 0 | 1 }> = []
+              for (const { callers, step } of plan) {
+                let seen: ReadonlyArray<LeaseSeen>
+                let expected: ReadonlyArray<LeaseSeen>
+                if (step._tag === "pick" || step._tag === "pickOne") {
+                  // A named key among those the group has.
+                  const only = step._tag === "pickOne" ? step.index % candidates.length : undefined
+                  const results = yield* Effect.forEach(callers, (caller) =>
+                    Effect.map(
+                      Effect.orDie(step._tag === "pick" ? groups[caller].pick : groups[caller].pickOne(only!)),
+                      (picked) => ({ picked, caller })
+                    ), { concurrency: "unbounded" })
+                  seen = results.map(({ caller, picked }): LeaseSeen => {
+                    if (picked === undefined) return { none: true }
+                    if (picked._tag === "Taken") {
+                      held.push({ taken: picked, on: caller })
+                      return { taken: picked.index }
+                    }
+                    return {
+                      blocked: {
+                        allDisabled: picked.allDisabled,
+                        releasable: picked.releasable,
+                        cooling: picked.availableAt !== undefined
+                      }
+                    }
+                  })
+                  expected = callers.map(() => modelPick(keys, candidates, sequence, only))
+                } else if (step._tag === "release") {
+                  // Each caller gives back one of the oldest leases, on the instance it names (a lease taken on one
+                  // instance may be given back on another: the store does not care who holds it).
+                  const leases = held.splice(0, callers.length)
+                  const verdict = verdictOf(step.verdict)
+                  const results = yield* Effect.forEach(
+                    leases,
+                    ({ taken }, i) => Effect.orDie(groups[callers[i]!].release(taken.index, taken.lease, verdict)),
+                    { concurrency: "unbounded" }
+                  )
+                  seen = results.map(([until]): LeaseSeen => ({ cooled: until > 0 }))
+                  expected = leases.map(({ taken }): LeaseSeen => {
+                    const key = keys[taken.index]!
+                    key.inFlight--
+                    if (step.verdict === "disable") key.disabled = true
+                    if (step.verdict === "rate" && !key.disabled) key.cooling = true
+                    return { cooled: step.verdict === "rate" && !key.disabled }
+                  })
+                } else {
+                  const results = yield* Effect.forEach(callers, (caller) => Effect.orDie(groups[caller].status), {
+                    concurrency: "unbounded"
+                  })
+                  seen = results.map((read): LeaseSeen => ({
+                    status: read.keys.map((key) => ({
+                      inFlight: key.inFlight,
+                      cooling: key.disabled === undefined && key.coolingUntil > read.now,
+                      disabled: key.disabled !== undefined
+                    }))
+                  }))
+                  expected = callers.map((): LeaseSeen => ({
+                    status: keys.map((key) => ({
+                      inFlight: key.inFlight,
+                      cooling: !key.disabled && key.cooling,
+                      disabled: key.disabled
+                    }))
+                  }))
+                }
+                expect([...seen].sort(bySeen)).toEqual([...expected].sort(bySeen))
+              }
+            })
+          const candidate = fc.record({
+            weight: fc.constantFrom(1, 2),
+            maxConcurrency: fc.integer({ min: 1, max: 3 })
+          })
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.array(candidate, { minLength: 1, maxLength: 3 }),
+                leaseBatches,
+                (shapes, plan) => Effect.runPromise(run(shapes.map((shape, i) => ({ id: `key-${i}`, ...shape })), plan))
+              ),
+              { numRuns: 40 }
+            )
+          )
+        }),
+      120_000
+    )
+
+    test(
+      "loads: each instance reads the others' published counts, and the keys' states once they change",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const [first, second] = yield* instances
+          const options = { key: `contract-${leaseKeys++}`, ids: ["key-0", "key-1"] }
+          const one = yield* first.loads(options)
+          const two = yield* second.loads(options)
+          const opening = yield* Effect.orDie(one.publish([2, 0]))
+          expect(opening.elsewhere).toEqual([0, 0])
+          // A first read gives the keys' states.
+          expect(opening.keys).toEqual([
+            { disabled: undefined, coolingUntil: 0, rateLimits: 0 },
+            { disabled: undefined, coolingUntil: 0, rateLimits: 0 }
+          ])
+          expect((yield* Effect.orDie(two.publish([1, 3]))).elsewhere).toEqual([2, 0])
+          const unchanged = yield* Effect.orDie(one.publish([2, 0]))
+          expect(unchanged).toMatchObject({ elsewhere: [1, 3], keys: undefined })
+          const [until] = yield* Effect.orDie(two.tell(1, longCooldown))
+          expect(until).toBeGreaterThan(0)
+          yield* Effect.orDie(two.tell(0, { disabled: "revoked" }))
+          const changed = yield* Effect.orDie(one.publish([0, 0]))
+          expect(changed.keys).toEqual([
+            { disabled: "revoked", coolingUntil: 0, rateLimits: 0 },
+            { disabled: undefined, coolingUntil: until, rateLimits: 1 }
+          ])
+          expect((yield* Effect.orDie(two.publish([0, 0]))).elsewhere).toEqual([0, 0])
+        }),
+      30_000
+    )
+
+    if (backend.clock === "live") {
+      it.live(
+        "down: fail-closed steps fail with StoreUnavailableError; restarted empty, every key is free again",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, store } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
+            const candidates = [{ id: "key-0", weight: 1, maxConcurrency: 2 }]
+            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
+            const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+            const taken = yield* Effect.orDie(group.pick)
+            yield* Effect.orDie(group.release(0, "", longCooldown))
+            yield* faults.stop
+            const steps: ReadonlyArray<Effect.Effect<unknown, Store.StoreUnavailableError>> = [
+              group.pick,
+              group.pickOne(0),
+              group.pickBelow({ inFlight: 5, share: 1 }),
+              group.release(0, taken._tag === "Taken" ? taken.lease : "", undefined),
+              group.status,
+              loads.publish([1]),
+              loads.tell(0, "success")
+            ]
+            for (const step of steps) {
+              expect(yield* Effect.flip(step)).toMatchObject({ _tag: "StoreUnavailableError" })
+            }
+            yield* faults.start
+            // Restarted empty: no lease held, no cooldown.
+            expect((yield* Effect.orDie(group.status)).keys).toEqual([
+              { inFlight: 0, coolingUntil: 0, disabled: undefined }
+            ])
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 0 })
+          }),
+        60_000
+      )
+
+      it.live(
+        "down: fail-open serves each instance's share (1 / instances of each cap) from memory, then the shared one",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, store } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
+            const candidates = [{ id: "key-0", weight: 1, maxConcurrency: 4 }]
+            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
+            const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+            const shared = yield* Effect.orDie(group.pick)
+            yield* faults.stop
+            // Half the cap, locally: two leases and no more.
+            const one = yield* Effect.orDie(group.pick)
+            expect(one).toMatchObject({ _tag: "Taken", index: 0 })
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 0 })
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Blocked", releasable: true })
+            // A local lease goes back to the local store, freeing its place there.
+            if (one._tag === "Taken") yield* Effect.orDie(group.release(0, one.lease, undefined))
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 0 })
+            // Loads published while away reach no one: no other instance's counts.
+            expect((yield* Effect.orDie(loads.publish([1]))).elsewhere).toEqual([0])
+            yield* faults.start
+            // Back on Redis, restarted empty: the lease taken there before is gone, every slot of the cap free.
+            expect((yield* Effect.orDie(group.status)).keys[0]!.inFlight).toBe(0)
+            if (shared._tag === "Taken") yield* Effect.orDie(group.release(0, shared.lease, undefined))
+            for (let i = 0; i < 4; i++) expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken" })
           }),
         60_000
       )

@@ -126,14 +126,28 @@ const shared = Effect.scoped(Effect.gen(function*() {
   const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, key: "openai/gpt-4o" }).pipe(
     Effect.provide(RateLimiter.layerStoreRedis(store))
   )
-  const pool = yield* KeyPool.make({
-    providerId: "openai",
-    keys: ["sk-one", "sk-two"],
-    shared: { store, key: "openai" }
-  })
+  const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], key: "openai" }).pipe(
+    Effect.provide(KeyPool.layerStoreRedis(store))
+  )
   return { limiter, pool }
 }))
 export { shared as scaleOut }
+
+const localPools = Effect.scoped(Effect.gen(function*() {
+  const options = { providerId: "openai", keys: [{ key: "sk-one", maxConcurrency: 2 }], key: "openai" }
+  const first = yield* KeyPool.make(options)
+  const second = yield* KeyPool.make(options)
+  return [first, second]
+})).pipe(Effect.provide(KeyPool.layerStoreMemory))
+export { localPools }
+
+const sharedPools = Effect.scoped(Effect.gen(function*() {
+  const store = yield* Store.make({ redis: "redis://127.0.0.1:6379" })
+  return yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], key: "openai" }).pipe(
+    Effect.provide(KeyPool.layerStoreRedis(store))
+  )
+}))
+export { sharedPools }
 
 export const testing = Effect.gen(function*() {
   const test = LlmTest.layer([

@@ -154,6 +154,9 @@ export const invalidOptions = (options: KeyPool.Options): OptionsError | undefin
     Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
     Invalid.duration("KeyPool", "slowStart", options.slowStart)
   if (timing !== undefined) return timing
+  if (options.key !== undefined && (typeof options.key !== "string" || options.key === "")) {
+    return Invalid.make("KeyPool", "key", options.key, "a non-empty string")
+  }
   if (options.shared !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
     return Invalid.make("KeyPool", "shared.key", options.shared.key, "a non-empty string")
   }

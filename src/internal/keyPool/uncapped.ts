@@ -1,27 +1,24 @@
 /**
- * A shared pool's keys without a cap: picked in this process, by the state
+ * A stored pool's keys without a cap: picked in this process, by the state
  * machine of the in-memory pool (`keyPool/state.ts`), over this instance's
  * calls plus the other instances' as they last published them
- * (`store/published.ts`). A call on such a key costs no round trip to the
+ * (`KeyPool.Loads`). A call on such a key costs no round trip to the
  * store; a cooldown or a disable it reports is told to the store at once
  * (a cooldown's end is the store's, so every instance cools alike), and the
- * other instances learn it at their next publish. Every `publishPeriod` a
- * fiber in the store's scope publishes this instance's counts and takes in
- * the others' and the keys' states.
+ * other instances learn it at their next publish. Every publish period of
+ * the store this instance's counts are published and the others' and the
+ * keys' states taken in.
  *
- * While the store is away the others' counts stand until the publish TTL has
- * passed since the last publish that reached it, then count as none: the keys
- * are picked by this instance's calls alone.
+ * While the store is away the others' counts count as none: the keys are
+ * picked by this instance's calls alone.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import type * as KeyPool from "../../KeyPool.js"
-import type { Connection, StoreUnavailableError } from "../../Store.js"
-import * as Published from "../store/published.js"
+import type { StoreUnavailableError } from "../../Store.js"
 import { sharedVerdictOf, verdictOf } from "./outcome.js"
 import { makeService, type Settings } from "./service.js"
 import { coolUntil, disable, LeaseImpl, makeState, setElsewhere, type State } from "./state.js"
@@ -45,7 +42,7 @@ const wake = (deferred: Deferred.Deferred<void> | undefined): void => {
 
 /** The keys `keys` (none with a cap) of the pool whose lease group is under `key`. */
 export const make = (
-  connection: Connection,
+  store: KeyPool.LeaseStore["Service"],
   key: string,
   keys: KeyPool.Options["keys"],
   settings: Settings
@@ -54,17 +51,16 @@ export const make = (
     const state = makeState(settings.providerId, keys)
     const ref = Ref.makeUnsafe(state)
     const local = makeService(ref, settings)
-    const published = Published.make(connection, key, state.slots.map((slot) => slot.credentials.keyId))
+    const published = yield* store.loads({ key, ids: state.slots.map((slot) => slot.credentials.keyId) })
     // Rate limits since the key's last success, as the store counts them: a success clears them there only when
     // there are some.
     const rateLimits = state.slots.map(() => 0)
     let unavailable: StoreUnavailableError | undefined
-    let lastPublished = 0
 
     // The store's epoch milliseconds `at`, read by it at `storeNow`, on this process' clock at `now`.
     const localTime = (at: number, storeNow: number, now: number) => now + (at - storeNow)
 
-    const takeIn = (view: Published.View, now: number) => {
+    const takeIn = (view: KeyPool.LoadsView, now: number) => {
       for (let i = 0; i < state.slots.length; i++) {
         const slot = state.slots[i]!
         setElsewhere(state, slot, view.elsewhere[i]!)
@@ -84,19 +80,16 @@ export const make = (
         {
           onSuccess: (view) => {
             unavailable = undefined
-            lastPublished = now
             takeIn(view, now)
           },
           onFailure: (error) => {
             unavailable = error
-            if (now - lastPublished < connection.publishTtlMillis) return
             for (const slot of state.slots) setElsewhere(state, slot, 0)
           }
         }
       ))
     yield* publish
-    const period = Duration.millis(connection.publishPeriodMillis)
-    yield* Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(period), publish)), connection.scope)
+    yield* published.every(publish)
 
     const owns = (lease: KeyPool.Lease) => lease instanceof LeaseImpl && lease.pool === state.token
 

@@ -68,12 +68,13 @@ export const clientLayer = (
 const keyPool = (
   settings: ModelConfig,
   registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
-  shared: { readonly shared?: Store.Shared }
+  store: Store.Store | undefined
 ): Layer.Layer<KeyPool.KeyPool, OptionsError, ProviderClient> =>
   Layer.unwrap(Effect.map(ProviderClient, (client) => {
     const baseUrl = client.baseUrl === undefined ? "" : normalBaseUrl(client.baseUrl)
     const endpoint = `${settings.entry.api ?? "chat-completions"} ${baseUrl}`
-    return KeyPool.layer({ providerId: settings.provider, endpoint, keys: settings.keys, ...shared })
+    const pool = KeyPool.layer({ providerId: settings.provider, endpoint, keys: settings.keys, key: settings.provider })
+    return store === undefined ? pool : Layer.provide(pool, KeyPool.layerStoreRedis(store))
   })).pipe(Layer.provide(registry))
 
 // The model's key pool and limiter, in memory or in the store of the file's
@@ -85,7 +86,6 @@ const limits = (
   store: Store.Store | undefined
 ): Layer.Layer<KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, ProviderClient> => {
   const { entry, provider } = settings
-  const shared = (key: string) => store === undefined ? {} : { shared: { store, key } }
   const limited = RateLimiter.layer({
     // A bucket of one second's refill when only one side is given.
     capacity: entry.rate_limit_capacity ?? entry.rate_limit_refill_rate ?? Number.MAX_SAFE_INTEGER,
@@ -100,7 +100,7 @@ const limits = (
     : store === undefined
     ? limited
     : Layer.provide(limited, RateLimiter.layerStoreRedis(store))
-  return Layer.mergeAll(keyPool(settings, registry, shared(provider)), limiter)
+  return Layer.mergeAll(keyPool(settings, registry, store), limiter)
 }
 
 const llmLayer = (

@@ -25,19 +25,13 @@
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Schedule from "effect/Schedule"
-import type { StoreUnavailableError } from "../../Store.js"
-import type { Connection } from "../../Store.js"
+import type * as KeyPool from "../../KeyPool.js"
+import type { Connection, StoreUnavailableError } from "../../Store.js"
 import { argsOf, open, overKeys, template } from "./script.js"
 import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
-/** One candidate of `pick`. */
-export interface Candidate {
-  /** The member name in the state hash: a masked key id, never a key. */
-  readonly id: string
-  readonly weight: number
-  /** `Infinity`: unbounded. */
-  readonly maxConcurrency: number
-}
+/** One candidate of `pick`: its member name in the state hash is a masked key id, never a key. */
+export type Candidate = KeyPool.LeaseCandidate
 
 // KEYS: the state hash, the lease set. ARGV: ttl, lease id, slow start (ms),
 // the bar (the load of a key picked elsewhere, in flight and share; -1: none),
@@ -256,65 +250,14 @@ export const renewer = Effect.fnUntraced(
 /** A member name no other instance or call uses. */
 export const uniqueId = (): string => `${instance}:${++counter}`
 
-/** Why `pickBelow` handed out nothing: the key picked elsewhere is no more loaded than the least loaded here. */
-export interface Declined {
-  readonly _tag: "Declined"
-}
-
-/** A key's load as `pickBelow` compares it: calls in flight, and its weight times its warm-up share. */
-export interface Load {
-  readonly inFlight: number
-  readonly share: number
-}
-
-/** Why `pick` handed out nothing. */
-export interface Blocked {
-  readonly _tag: "Blocked"
-  readonly allDisabled: boolean
-  /** The earliest cooldown end (Redis epoch ms), when some enabled key cools. */
-  readonly availableAt: number | undefined
-  /** Some enabled key is at its cap, so a release may free one. */
-  readonly releasable: boolean
-  /** Redis' time when it looked (epoch ms), to measure `availableAt` against. */
-  readonly now: number
-}
-
-/** A lease `pick` took. */
-export interface Taken {
-  readonly _tag: "Taken"
-  readonly index: number
-  readonly lease: string
-}
-
-/** One candidate's shared state, as `status` reads it. */
-interface KeyState {
-  readonly inFlight: number
-  readonly coolingUntil: number
-  readonly disabled: string | undefined
-}
+export type Declined = KeyPool.LeaseDeclined
+export type Load = KeyPool.LeaseLoad
+export type Blocked = KeyPool.LeaseBlocked
+export type Taken = KeyPool.LeaseTaken
+type KeyState = KeyPool.LeaseKeyState
 
 /** The leases of one group of candidates (a key pool's keys, or a limiter's one slot) under `key`. */
-export interface Group {
-  readonly pick: Effect.Effect<Taken | Blocked, StoreUnavailableError>
-  /** `pick`, declining when the least loaded candidate is no less loaded than `bar`. */
-  readonly pickBelow: (bar: Load) => Effect.Effect<Taken | Blocked | Declined, StoreUnavailableError>
-  /** A lease of candidate `index` when it is usable now, whatever its load; `undefined` otherwise. */
-  readonly pickOne: (index: number) => Effect.Effect<Taken | undefined, StoreUnavailableError>
-  /**
-   * Drops the lease (if any, `""` for none) and applies the verdict to
-   * candidate `index`, waited for: another instance may be waiting for the
-   * slot it frees.
-   */
-  readonly release: (
-    index: number,
-    lease: string,
-    verdict: Verdict | undefined
-  ) => Effect.Effect<void, StoreUnavailableError>
-  readonly status: Effect.Effect<
-    { readonly now: number; readonly keys: ReadonlyArray<KeyState> },
-    StoreUnavailableError
-  >
-}
+export type Group = KeyPool.Leases
 
 const declined: Declined = { _tag: "Declined" }
 
@@ -421,7 +364,7 @@ export const group = (
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
         held.drop(lease)
-        return Effect.asVoid(releasing.eval(releaseArgs(index, lease, verdictArgs(verdict))))
+        return releasing.eval(releaseArgs(index, lease, verdictArgs(verdict)))
       })
 
     const status = Effect.map(connection.eval(statusScript)(keys, ids), (out) => {

@@ -11,8 +11,10 @@
  * when its version (bumped by every cooldown and disable) moved since the
  * caller last read them.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { Connection, StoreUnavailableError } from "../../Store.js"
+import type * as KeyPool from "../../KeyPool.js"
+import type { Connection } from "../../Store.js"
 import * as Leases from "./leases.js"
 import { argsOf, overKeys } from "./script.js"
 import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
@@ -74,40 +76,10 @@ return out
 `
 ).withReturnType<ReadonlyArray<number | string>>()
 
-/** A key's shared state, as a publish reads it. */
-export interface KeyState {
-  readonly disabled: string | undefined
-  /** Redis epoch ms; 0: never cooled. */
-  readonly coolingUntil: number
-  /** Rate limits since the key's last success. */
-  readonly rateLimits: number
-}
-
-/** What a publish read. */
-export interface View {
-  /** Redis' time when it read (epoch ms). */
-  readonly now: number
-  /** The other instances' calls in flight, per key. */
-  readonly elsewhere: ReadonlyArray<number>
-  /** The keys' states, when they changed since the last read. */
-  readonly keys: ReadonlyArray<KeyState> | undefined
-}
-
-/** The published counts of one pool's keys without a cap. */
-export interface Published {
-  /** Publishes this instance's `counts` (per key, in the order given to `make`) and reads the others'. */
-  readonly publish: (counts: ReadonlyArray<number>) => Effect.Effect<View, StoreUnavailableError>
-  /** Tells the store a verdict on key `index`; returns its cooldown end and Redis' time (0, 0: none). */
-  readonly tell: (
-    index: number,
-    verdict: Verdict
-  ) => Effect.Effect<readonly [coolingUntil: number, now: number], StoreUnavailableError>
-  /** `tell` without waiting: a success's clean-up of the key's rate-limit count. */
-  readonly post: (index: number, verdict: Verdict) => Effect.Effect<void>
-}
+export type View = KeyPool.LoadsView
 
 /** The published counts under `key` (the key of the pool's lease group) for keys of masked ids `ids`. */
-export const make = (connection: Connection, key: string, ids: ReadonlyArray<string>): Published => {
+export const make = (connection: Connection, key: string, ids: ReadonlyArray<string>): KeyPool.Loads => {
   const { set, state } = Leases.keysOf(connection, key)
   const keys = [`${connection.prefix}:leases:${key}:counts`, state]
   const instance = Leases.uniqueId()
@@ -126,7 +98,7 @@ export const make = (connection: Connection, key: string, ids: ReadonlyArray<str
     const elsewhere = new Array<number>(n)
     for (let c = 0; c < n; c++) elsewhere[c] = Number(out[c + 1])
     if (!changed) return { now: Number(out[0]), elsewhere, keys: undefined }
-    const states = new Array<KeyState>(n)
+    const states = new Array<KeyPool.PublishedKeyState>(n)
     for (let c = 0; c < n; c++) {
       const reason = String(out[n + 2 + c * 3])
       states[c] = {
@@ -144,6 +116,13 @@ export const make = (connection: Connection, key: string, ids: ReadonlyArray<str
         Effect.map(publishing.eval(argsOf(publishScript, [keys, instance, ttl, seen, ids, counts])), viewOf)
       ),
     tell: (index, verdict) => Effect.suspend(() => releasing.eval(releaseArgs(index, verdict))),
-    post: (index, verdict) => Effect.suspend(() => releasing.post(releaseArgs(index, verdict)))
+    post: (index, verdict) => Effect.suspend(() => releasing.post(releaseArgs(index, verdict))),
+    every: (step) =>
+      Effect.asVoid(
+        Effect.forkIn(
+          Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(connection.publishPeriodMillis)), step)),
+          connection.scope
+        )
+      )
   }
 }

@@ -5,6 +5,7 @@
  * cooldown, an auth failure disables it.
  */
 import * as Redis from "effect/persistence/Redis"
+import type * as KeyPool from "../../KeyPool.js"
 
 // KEYS: the lease set, the state hash. ARGV: lease member ("" none), its key's
 // count field, key id, verdict, then per verdict: "rate" asked-ms (or -1),
@@ -63,17 +64,8 @@ return { 0, 0 }
   }
 ).withReturnType<readonly [coolingUntil: number, now: number]>()
 
-/** A rate limit reported with a lease: the cooldown it asks for, and how one without `askedMillis` is drawn. */
-export interface RateLimited {
-  readonly askedMillis: number | undefined
-  readonly initialMillis: number
-  readonly maxMillis: number
-  readonly jitterFactor: number
-  readonly capMillis: number
-}
-
 /** What `release` tells of the key besides dropping the lease; `undefined`: nothing. */
-export type Verdict = "success" | { readonly disabled: string } | RateLimited
+export type Verdict = KeyPool.LeaseVerdict
 
 const noVerdict = ["none"]
 const succeeded = ["success"]

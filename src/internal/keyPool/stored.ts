@@ -1,19 +1,13 @@
 /**
- * The key pool behind `KeyPool` with `shared`. Keys with a cap keep their
- * in-flight leases, cooldown, rate-limit count and disabled reason in Redis
- * (`store/leases.ts`): the cap holds across every instance, exactly. Keys
- * without one are picked in this process over the counts every instance
- * publishes (`keyPool/uncapped.ts`): no round trip per call, and a load
- * balance as close as the publish period lets it be. A pool with both takes
- * a capped key only when it is less loaded than the least loaded uncapped
- * one. A 429 one instance sees cools the key for all; totals and failure
- * counts in `status` are this instance's.
+ * The key pool over a `KeyPool.LeaseStore`, which never asks which backend keeps it. Keys with a cap keep their
+ * in-flight leases, cooldown, rate-limit count and disabled reason in the store's leases: the cap holds across every
+ * instance, exactly. Keys without one are picked in this process over the loads every instance publishes
+ * (`keyPool/uncapped.ts`): no round trip per call, and a load balance as close as the publish period lets it be. A
+ * pool with both takes a capped key only when it is less loaded than the least loaded uncapped one. A 429 one
+ * instance sees cools the key for all; totals and failure counts in `status` are this instance's.
  *
- * While Redis is unavailable: `"fail-open"` hands out keys without a cap as
- * before, over this instance's counts once the others' have lapsed, and
- * capped keys from a local pool whose caps are `1 / instances` of the
- * configured ones; `"fail-closed"` fails with `NoCapacityError`, the error a
- * pool with no usable key fails with.
+ * While the store is unavailable the pool fails with `NoCapacityError` (`storeUnavailable`), the error a pool with
+ * no usable key fails with; a store that fails open (`keyPool/failOpen.ts`) never is.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -24,11 +18,9 @@ import { createHash } from "node:crypto"
 import type * as KeyPool from "../../KeyPool.js"
 import { NoCapacityError } from "../../LlmError.js"
 import type * as ProviderClient from "../../ProviderClient.js"
-import type * as Store from "../../Store.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import * as Leases from "../store/leases.js"
 import { type Settled, sharedVerdictOf, verdictOf } from "./outcome.js"
-import { acquireOf, makeService, type Settings } from "./service.js"
+import { acquireOf, type Settings } from "./service.js"
 import { leastLoaded, levels, makeState, status as localStatus, tryAcquire, tryAcquireKey } from "./state.js"
 import * as Uncapped from "./uncapped.js"
 
@@ -50,15 +42,6 @@ class SharedLease implements KeyPool.Lease {
   ) {}
 }
 
-const localKeys = (keys: KeyPool.Options["keys"], instances: number): KeyPool.Options["keys"] =>
-  instances === 1 ?
-    keys :
-    keys.map((entry) =>
-      typeof entry === "object" && "key" in entry && entry.maxConcurrency !== undefined
-        ? { ...entry, maxConcurrency: Math.max(1, Math.floor(entry.maxConcurrency / instances)) }
-        : entry
-    )
-
 /** What one attempt at a key found: a lease, or why none (times on this process' clock). */
 type Attempt =
   | { readonly _tag: "Taken"; readonly lease: KeyPool.Lease }
@@ -69,8 +52,14 @@ type Attempt =
     readonly releasable: boolean
   }
 
+/** Where a pool keeps what its instances share: a lease store, and the key naming the pool in it. */
+export interface Backend {
+  readonly store: KeyPool.LeaseStore["Service"]
+  readonly key: string
+}
+
 /**
- * The name of a pool's state in the store: its `shared.key`, and a digest of its endpoint when it names one, so pools
+ * The name of a pool's state in the store: its key, and a digest of its endpoint when it names one, so pools
  * of one key but distinct endpoints keep apart. A digest, not the endpoint: a base URL may hold credentials.
  */
 function groupKeyOf(key: string, endpoint: string | undefined): string {
@@ -79,47 +68,38 @@ function groupKeyOf(key: string, endpoint: string | undefined): string {
     : `pool:${key}@${createHash("sha256").update(endpoint).digest("hex").slice(0, 16)}`
 }
 
-/** A pool over options `KeyPool.make` has checked, kept in `shared.store`. */
+/** A pool over options `KeyPool.make` has checked, kept in `backend`. */
 export const make = (
   options: KeyPool.Options,
-  shared: Store.Shared,
+  backend: Backend,
   settings: Settings
 ): Effect.Effect<KeyPool.Service> =>
   Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
-    const connection = shared.store.connection
-    const failOpen = connection.onUnavailable === "fail-open"
     const slots = makeState(providerId, options.keys).slots
     const isCapped = slots.map((slot) => slot.maxConcurrency !== Infinity)
     const capped = slots.filter((_, i) => isCapped[i])
     const uncappedSlots = slots.filter((_, i) => !isCapped[i])
-    const groupKey = groupKeyOf(shared.key, options.endpoint)
+    const groupKey = groupKeyOf(backend.key, options.endpoint)
     // The pool's index of each capped key, by its place in the lease group; and of each uncapped one.
     const cappedAt = slots.flatMap((_, i) => isCapped[i] ? [i] : [])
     const uncappedAt = slots.flatMap((_, i) => isCapped[i] ? [] : [i])
-    const group = capped.length === 0 ? undefined : yield* Leases.group(
-      connection,
-      groupKey,
-      capped.map((slot) => ({ id: slot.credentials.keyId, weight: slot.weight, maxConcurrency: slot.maxConcurrency })),
+    const group = capped.length === 0 ? undefined : yield* backend.store.leases({
+      key: groupKey,
+      candidates: capped.map((slot) => ({
+        id: slot.credentials.keyId,
+        weight: slot.weight,
+        maxConcurrency: slot.maxConcurrency
+      })),
       slowStartMillis
-    )
+    })
     const uncapped = uncappedSlots.length === 0 ? undefined : yield* Uncapped.make(
-      connection,
+      backend.store,
       groupKey,
       uncappedSlots.map((slot) => ({ key: slot.credentials.key, weight: slot.weight })),
       settings
     )
     const uncappedState = uncapped === undefined ? undefined : Ref.getUnsafe(uncapped.ref)
-    // Capped keys while Redis is away, under fail-open.
-    const fallback = failOpen && capped.length > 0
-      ? makeService(
-        Ref.makeUnsafe(makeState(
-          providerId,
-          localKeys(options.keys.filter((_, i) => isCapped[i]), connection.instances)
-        )),
-        settings
-      )
-      : undefined
     const token = {}
     const totals = capped.map(() => 0)
     const failures = capped.map(() => 0)
@@ -134,7 +114,7 @@ export const make = (
       )
     const storeUnavailable = new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 
-    const leaseOf = (taken: Leases.Taken): KeyPool.Lease => {
+    const leaseOf = (taken: KeyPool.LeaseTaken): KeyPool.Lease => {
       totals[taken.index]!++
       holding[taken.index]!++
       const at = cappedAt[taken.index]!
@@ -158,8 +138,7 @@ export const make = (
     const attempt: Effect.Effect<Attempt, StoreUnavailableError> = Effect.clockWith((clock) => {
       const now = clock.currentTimeMillisUnsafe()
       if (group === undefined) {
-        const taking = Effect.sync(() => takeUncapped(now))
-        return failOpen ? taking : Effect.andThen(uncapped!.check, taking)
+        return Effect.andThen(uncapped!.check, Effect.sync(() => takeUncapped(now)))
       }
       const best = uncappedState === undefined ? undefined : leastLoaded(uncappedState, now, slowStartMillis)
       const pick = best === undefined
@@ -183,15 +162,6 @@ export const make = (
       })
     })
 
-    // Without the store: under fail-open an uncapped key as ever, else a capped one from the local fallback.
-    const withoutStore = (cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        if (!failOpen) return Effect.fail(storeUnavailable)
-        const local = takeUncapped(now)
-        if (local._tag === "Taken") return Effect.succeed(local.lease)
-        return fallback === undefined ? Effect.fail(noCapacity(local.availableAt)) : fallback.take({ cooledBy })
-      })
-
     // As the in-memory pool waits: for a release (polled: it may come from
     // another instance) or a cooldown's end, within `maxWait`; a cooling key only
     // when it cools by `cooledBy`.
@@ -200,7 +170,7 @@ export const make = (
         Effect.flatMap(
           Effect.catchTag(attempt, "StoreUnavailableError", () => Effect.succeed(undefined)),
           (result) => {
-            if (result === undefined) return withoutStore(cooledBy)
+            if (result === undefined) return Effect.fail(storeUnavailable)
             if (result._tag === "Taken") return Effect.succeed(result.lease)
             const availableAt = result.availableAt
             if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
@@ -224,19 +194,10 @@ export const make = (
 
     const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.flatMap(
       Effect.catchTag(attempt, "StoreUnavailableError", () => Effect.succeed(undefined)),
-      (result) =>
-        result === undefined
-          ? failOpen
-            ? Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              const local = takeUncapped(now)
-              if (local._tag === "Taken") return Effect.succeed(local.lease)
-              return fallback === undefined ? Effect.succeed(undefined) : fallback.tryTake
-            })
-            : Effect.succeed(undefined)
-          : Effect.succeed(result._tag === "Taken" ? result.lease : undefined)
+      (result) => Effect.succeed(result?._tag === "Taken" ? result.lease : undefined)
     )
 
-    // The named key: an uncapped one here, a capped one in Redis (without the store, in the fail-open local pool).
+    // The named key: an uncapped one here, a capped one in the store.
     const tryTakeKey = (keyId: string): Effect.Effect<KeyPool.Lease | undefined> => {
       const index = slots.findIndex((slot) => slot.credentials.keyId === keyId)
       if (index < 0) return Effect.succeed(undefined)
@@ -244,18 +205,13 @@ export const make = (
         return Effect.clockWith((clock) => {
           const slot = () =>
             tryAcquireKey(uncappedState!, keyId, clock.currentTimeMillisUnsafe(), slowStartMillis)?.lease
-          return failOpen
-            ? Effect.sync(slot)
-            : Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: slot })
+          return Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: slot })
         })
       }
-      return Effect.flatMap(
-        Effect.catchTag(group!.pickOne(cappedAt.indexOf(index)), "StoreUnavailableError", () => Effect.succeed(null)),
-        (taken) =>
-          taken === null
-            ? fallback === undefined ? Effect.succeed(undefined) : fallback.tryTakeKey(keyId)
-            : Effect.succeed(taken === undefined ? undefined : leaseOf(taken))
-      )
+      return Effect.match(group!.pickOne(cappedAt.indexOf(index)), {
+        onFailure: () => undefined,
+        onSuccess: (taken) => taken === undefined ? undefined : leaseOf(taken)
+      })
     }
 
     const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
@@ -276,7 +232,7 @@ export const make = (
 
     const release = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> => {
       if (uncapped !== undefined && uncapped.owns(lease)) return uncapped.release(lease, options)
-      if (!(lease instanceof SharedLease)) return fallback === undefined ? foreign : fallback.release(lease, options)
+      if (!(lease instanceof SharedLease)) return foreign
       if (lease.pool === token && lease.held) {
         lease.held = false
         if (options?.unused === true) totals[lease.index]!--
@@ -288,7 +244,7 @@ export const make = (
     // disable the key for every instance.
     const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> => {
       if (uncapped !== undefined && uncapped.owns(lease)) return uncapped.report(lease, outcome)
-      if (!(lease instanceof SharedLease)) return fallback === undefined ? foreign : fallback.report(lease, outcome)
+      if (!(lease instanceof SharedLease)) return foreign
       if (outcome === "success" && lease.pool === token && lease.held) {
         lease.succeeded = true
         failures[lease.index] = 0
@@ -302,8 +258,7 @@ export const make = (
       : Effect.flatMap(
         Effect.catchTag(group.status, "StoreUnavailableError", () => Effect.succeed(undefined)),
         (read) => {
-          if (read === undefined && fallback !== undefined) return fallback.status
-          // Fail-closed without the store: no key is usable; the leases shown are this instance's.
+          // Without the store no key is usable; the leases shown are this instance's.
           const unknown = (i: number) => ({ inFlight: holding[i]!, coolingUntil: 0, disabled: undefined })
           const now = read?.now ?? 0
           return Effect.succeed(capped.map((slot, i): KeyPool.KeyStatus => {
@@ -334,8 +289,8 @@ export const make = (
       Effect.clockWith((clock) => {
         const now = clock.currentTimeMillisUnsafe()
         const uncappedKeys = uncappedState === undefined ? [] : localStatus(uncappedState, now, slowStartMillis)
-        // Fail-closed without the store: no key is usable.
-        const usable = failOpen || uncapped === undefined || !uncapped.unavailable()
+        // Without the store no key is usable.
+        const usable = uncapped === undefined || !uncapped.unavailable()
         const out = new Array<KeyPool.KeyStatus>(slots.length)
         cappedAt.forEach((at, i) => out[at] = cappedKeys[i]!)
         uncappedAt.forEach((at, i) => out[at] = usable ? uncappedKeys[i]! : { ...uncappedKeys[i]!, share: 0 })
