@@ -33,6 +33,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import * as Request from "../internal/codec/openAiChat/request.js"
 import * as Adapter from "../internal/providers/adapter.js"
 import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
 import { ChatStreamParser } from "../internal/providers/openAiChat/stream.js"
@@ -110,7 +111,7 @@ export interface Options extends HttpOptions {
  * @since 0.1.0
  * @category Models
  */
-export type Prefill = Wire.Prefill
+export type Prefill = Request.Prefill
 
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
 
@@ -128,7 +129,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     provider,
     model: options.model,
     baseUrl: options.baseUrl,
-    headers: Wire.headers(options),
+    headers: Request.headers(options),
     // A custom `auth` takes the time the request is sent (Zhipu signs a JWT with it).
     auth: options.auth === undefined ? Adapter.bearer : () => undefined,
     timedAuth: options.auth,
@@ -138,7 +139,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {
-        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
+        return Request.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
       } catch (error) {
         throw new RequestError(
           `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`

@@ -32,7 +32,8 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { functionTool, maybe, Problem, set } from "../../openAiWire/request.js"
+import { functionTool } from "../../codec/openAiChat/request.js"
+import { maybe, Problem, set } from "../../codec/problem.js"
 import {
   isRecord,
   type JsonRecord,
@@ -47,7 +48,7 @@ import { type Carried, opened, restoreCalls } from "../carried.js"
 import { decodeBody } from "../openai/wire.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
-export { Problem } from "../../openAiWire/request.js"
+export { Problem } from "../../codec/problem.js"
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 
