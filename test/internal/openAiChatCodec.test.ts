@@ -1,8 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
+import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
+import { completion, reply } from "../../src/internal/codec/openAiChat/reply.js"
 import {
   type BodyOptions,
   CreateRequest,
@@ -170,5 +173,60 @@ describe("internal/codec/openAiChat: the request both ways", () => {
       stream_options: { include_usage: true }
     }
     expect(encoded).toEqual(params)
+  })
+})
+
+const count = fc.nat({ max: 100_000 })
+
+// `other` has no name on the wire: it goes out as `stop`.
+const response = fc.record({
+  id: name,
+  model: name,
+  text: word,
+  reasoning: fc.option(word, { nil: undefined }),
+  refusal: fc.option(word, { nil: undefined }),
+  toolCalls: fc.array(toolCall, { maxLength: 2 }),
+  finishReason: fc.constantFrom<FinishReason>("stop", "length", "tool_calls", "content_filter"),
+  prompt: count,
+  completion: count,
+  cached: count,
+  reasoningTokens: count
+}).map((r): ChatResponse => ({
+  id: r.id,
+  model: r.model,
+  provider: "openai",
+  text: r.text,
+  ...(r.reasoning !== undefined ? { reasoning: r.reasoning } : {}),
+  ...(r.refusal !== undefined ? { refusal: r.refusal } : {}),
+  toolCalls: r.toolCalls,
+  finishReason: r.finishReason,
+  usage: {
+    promptTokens: r.prompt,
+    completionTokens: r.completion,
+    totalTokens: r.prompt + r.completion,
+    cachedPromptTokens: r.cached,
+    reasoningTokens: r.reasoningTokens,
+    estimated: false
+  },
+  latency: Duration.millis(5)
+}))
+
+describe("internal/codec/openAiChat: the reply both ways", () => {
+  it("a reply written as a chat.completion reads back as itself", () => {
+    fc.assert(fc.property(response, (original) => {
+      const body: OpenAI.ChatCompletion = JSON.parse(completion(original, "chatcmpl-x", 1))
+      expect(body.object).toBe("chat.completion")
+      expect(body.choices[0]?.message.role).toBe("assistant")
+      expect(reply(body as unknown as Record<string, unknown>)).toEqual({
+        id: original.id,
+        model: original.model,
+        text: original.text,
+        reasoning: original.reasoning,
+        refusal: original.refusal,
+        toolCalls: original.toolCalls,
+        finishReason: original.finishReason,
+        usage: original.usage
+      })
+    }))
   })
 })

@@ -284,7 +284,8 @@ function encodePart(part: ContentPart): JsonRecord {
     }
 }
 
-function encodeToolCall(call: ToolCall): JsonRecord {
+/** A tool call as the wire writes it, in a request's history and in a reply. */
+export function encodeToolCall(call: ToolCall): JsonRecord {
   return { id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }
 }
 

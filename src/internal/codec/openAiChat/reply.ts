@@ -1,15 +1,17 @@
 /**
- * Chat Completions wire mapping, the reading side: the
- * non-streaming response, usage and finish reasons (the request body is
- * `internal/codec/openAiChat/request.ts`'s). Plain functions over
- * `JSON.parse` output, checked with `typeof`: decoding a schema union per call
- * or per stream event costs more than the HTTP round trip on loopback.
+ * The Chat Completions reply (`chat.completion`, OpenAI's API reference "The
+ * chat completion object"), both ways: `reply` reads one for the client,
+ * `completion` writes one for the gateway; with the usage and finish reasons
+ * the stream shares. The reader is plain functions over `JSON.parse` output,
+ * checked with `typeof`: decoding a schema union per call or per stream event
+ * costs more than the HTTP round trip on loopback.
  */
-import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ToolCall } from "../../../Message.js"
-import type { Reply } from "../adapter.js"
-import { openAiUsage, openAiUsageFields } from "../usage.js"
-import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
+import type { Reply } from "../../providers/adapter.js"
+import { openAiUsage, openAiUsageFields } from "../../providers/usage.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { encodeToolCall } from "./request.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
@@ -115,3 +117,39 @@ export const maxRaw = 2_000
 
 /** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
 export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
+
+/** The library's finish reason as the wire's: `other` has no name there, and a client reads `stop` as done. */
+export function wireFinishReason(reason: FinishReason): string {
+  return reason === "other" ? "stop" : reason
+}
+
+/** `usage` as the wire writes it, in a reply and in a stream's last chunk. */
+export function usageObject(usage: Usage) {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.totalTokens,
+    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens },
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens }
+  }
+}
+
+/** A whole reply as a `chat.completion` body. `id` is used when the provider gave none. */
+export function completion(response: ChatResponse, id: string, created: number): string {
+  const calls = response.toolCalls
+  const message: Record<string, unknown> = {
+    role: "assistant",
+    content: calls.length > 0 && response.text === "" ? null : response.text
+  }
+  if (response.reasoning !== undefined) message["reasoning_content"] = response.reasoning
+  message["refusal"] = response.refusal ?? null
+  if (calls.length > 0) message["tool_calls"] = calls.map(encodeToolCall)
+  return JSON.stringify({
+    id: response.id === "" ? id : response.id,
+    object: "chat.completion",
+    created,
+    model: response.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: wireFinishReason(response.finishReason) }],
+    usage: usageObject(response.usage)
+  })
+}
