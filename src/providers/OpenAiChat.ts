@@ -33,8 +33,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import * as Wire from "../internal/codec/openAiChat/reply.js"
-import * as Request from "../internal/codec/openAiChat/request.js"
+import * as Wire from "../internal/codec/openAiChat.js"
 import * as Adapter from "../internal/providers/adapter.js"
 import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
 import { ChatStreamParser } from "../internal/providers/openAiChat/stream.js"
@@ -111,7 +110,7 @@ export interface Options extends HttpOptions {
  * @since 0.1.0
  * @category Models
  */
-export type Prefill = Request.Prefill
+export type Prefill = Wire.Prefill
 
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
 
@@ -129,7 +128,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     provider,
     model: options.model,
     baseUrl: options.baseUrl,
-    headers: Request.headers(options),
+    headers: Wire.headers(options),
     // A custom `auth` takes the time the request is sent (Zhipu signs a JWT with it).
     auth: options.auth === undefined ? Adapter.bearer : () => undefined,
     timedAuth: options.auth,
@@ -139,7 +138,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {
-        return Request.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
+        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
       } catch (error) {
         throw new RequestError(
           `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
-import { CreateRequest } from "../../src/internal/codec/openAiChat/request.js"
+import { CreateRequest } from "../../src/internal/codec/openAiChat.js"
 import * as Wire from "../../src/internal/gateway/openai/wire.js"
 import { bracketedSegments, junk, leadsInto, loose } from "../utils/nearMiss.js"
 

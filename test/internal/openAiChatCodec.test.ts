@@ -5,7 +5,7 @@ import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
-import { completion, reply } from "../../src/internal/codec/openAiChat/reply.js"
+import { completion, reply } from "../../src/internal/codec/openAiChat.js"
 import {
   type BodyOptions,
   CreateRequest,
@@ -13,8 +13,8 @@ import {
   maxTokensField,
   requestBody,
   toRequest
-} from "../../src/internal/codec/openAiChat/request.js"
-import { Problem } from "../../src/internal/codec/problem.js"
+} from "../../src/internal/codec/openAiChat.js"
+import { Problem } from "../../src/internal/schemaCheck.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 
 const word = fc.string({ maxLength: 6 })

@@ -15,7 +15,7 @@
  */
 import * as Duration from "effect/Duration"
 import type { LlmError } from "../../../LlmError.js"
-import { openAiErrorJson } from "../../codec/openAiChat/errors.js"
+import { openAiErrorJson } from "../../codec/openAiChat.js"
 import { formatDuration, formatWait } from "../../llmError/describe.js"
 import { wirePath } from "./wire.js"
 

@@ -1,6 +1,6 @@
 /**
  * The engine's replies in OpenAI's wire shapes (a `ChatResponse` as a
- * `chat.completion` is the codec's, `internal/codec/openAiChat/reply.ts`):
+ * `chat.completion` is the codec's, `internal/codec/openAiChat.ts`):
  * `ChatChunk` batches as `chat.completion.chunk` SSE events
  * ending in `data: [DONE]`, and an `EmbeddingResponse` as an embeddings list
  * (floats or OpenAI's base64 of little-endian float32s).
@@ -20,7 +20,7 @@ import type * as Effect from "effect/Effect"
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
 import type { EmbeddingResponse } from "../../../Embedding.js"
-import { usageObject, wireFinishReason } from "../../codec/openAiChat/reply.js"
+import { usageObject, wireFinishReason } from "../../codec/openAiChat.js"
 import { asciiJson, BodyText, bytesOf } from "../bodyText.js"
 
 /**

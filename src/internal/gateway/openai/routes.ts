@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import { randomUUID } from "node:crypto"
-import { completion } from "../../codec/openAiChat/reply.js"
+import { completion } from "../../codec/openAiChat.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import type { ModelEntry } from "../engine.js"

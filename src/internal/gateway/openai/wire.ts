@@ -3,7 +3,7 @@
  * `POST /v1/embeddings`, their text parsed as JSON and checked against Effect
  * Schemas of the wire (snake_case, unknown fields ignored), then turned into
  * the library's `ChatRequest` and `EmbeddingRequest`. The chat body and its
- * mapping are the Chat Completions codec's (`internal/codec/openAiChat/`),
+ * mapping are the Chat Completions codec's (`internal/codec/openAiChat.ts`),
  * shared with `batch` and the client.
  * The wire schemas check shapes and types and name the wire field that is
  * wrong; the ranges (a `temperature` of 5, no messages) are the `ChatRequest`
@@ -15,12 +15,11 @@
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import { EmbeddingRequest, type Input as EmbeddingInput } from "../../../Embedding.js"
-import { CreateRequest, type MaxTokensField, maxTokensField, toRequest } from "../../codec/openAiChat/request.js"
-import { maybe, Problem, problemOf, set } from "../../codec/problem.js"
-import { checker, Refused } from "../../schemaCheck.js"
+import { CreateRequest, type MaxTokensField, maxTokensField, toRequest } from "../../codec/openAiChat.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 
-export { type MaxTokensField } from "../../codec/openAiChat/request.js"
-export { Problem } from "../../codec/problem.js"
+export { type MaxTokensField } from "../../codec/openAiChat.js"
+export { Problem } from "../../schemaCheck.js"
 
 /** The embeddings body. */
 export const WireEmbeddingRequest = Schema.Struct({

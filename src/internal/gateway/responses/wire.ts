@@ -32,8 +32,7 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { functionTool } from "../../codec/openAiChat/request.js"
-import { maybe, Problem, set } from "../../codec/problem.js"
+import { functionTool } from "../../codec/openAiChat.js"
 import {
   isRecord,
   type JsonRecord,
@@ -43,12 +42,12 @@ import {
   outputItemsOf,
   reasoningSeparator
 } from "../../providers/openAiResponses/wire.js"
-import { checker, Refused } from "../../schemaCheck.js"
+import { checker, maybe, Problem, Refused, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { decodeBody } from "../openai/wire.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
-export { Problem } from "../../codec/problem.js"
+export { Problem } from "../../schemaCheck.js"
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 

@@ -12,7 +12,7 @@
 import * as Base64 from "effect/encoding/Base64"
 import * as Result from "effect/Result"
 import type { EmbeddingUsage } from "../../../Embedding.js"
-import { isErrorPayload, isRecord } from "../../codec/openAiChat/reply.js"
+import { isErrorPayload, isRecord } from "../../codec/openAiChat.js"
 import type * as Adapter from "../adapter.js"
 import * as Batches from "../embeddingBatches.js"
 import { replyModel } from "../wire.js"

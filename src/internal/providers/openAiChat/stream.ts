@@ -27,7 +27,7 @@ import {
   ShapeError,
   textOf,
   usage as usageOf
-} from "../../codec/openAiChat/reply.js"
+} from "../../codec/openAiChat.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import type * as Adapter from "../adapter.js"
 import { replyId, replyModel } from "../wire.js"

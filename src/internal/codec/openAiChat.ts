@@ -1,26 +1,37 @@
 /**
- * The Chat Completions request body (`POST /v1/chat/completions`, OpenAI's API
- * reference "Create chat completion"), both ways: the Effect Schema of the wire
- * (snake_case, unknown fields ignored, `null` taken as unset) and its mapping to
- * the library's `ChatRequest`, read by the gateway and the `batch` command's
- * input lines; and `requestBody`, the same mapping the other way, written by
- * the client. A body that does not fit is a `Problem` naming its wire path
- * (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
- * `ChatRequest` schema's, which the `Llm` checks before sending, failing with
- * `InvalidRequestError`.
+ * The Chat Completions wire (`POST /v1/chat/completions`, OpenAI's API
+ * reference "Create chat completion" and "The chat completion object"), one
+ * module used in both directions:
  *
- * The schema is the check (`internal/schemaCheck.ts`): its guard accepts a
- * body as it is, and its decode runs only for a body it refuses, to name the
- * field. The encoder builds the body by hand: it runs on every call.
+ * - the request body: the Effect Schema of the wire (snake_case, unknown fields
+ *   ignored, `null` taken as unset) and its mapping to the library's
+ *   `ChatRequest`, read by the gateway and the `batch` command's input lines;
+ *   and `requestBody`, the same mapping the other way, written by the client.
+ *   A body that does not fit is a `Problem` naming its wire path
+ *   (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
+ *   `ChatRequest` schema's, which the `Llm` checks before sending, failing with
+ *   `InvalidRequestError`. The schema is the check (`internal/schemaCheck.ts`):
+ *   its guard accepts a body as it is, and its decode runs only for a body it
+ *   refuses, to name the field.
+ * - the reply (`chat.completion`): `reply` reads one for the client,
+ *   `completion` writes one for the gateway; with the usage and finish reasons
+ *   the streams share. The reader is plain functions over `JSON.parse` output,
+ *   checked with `typeof`: decoding a schema union per call or per stream event
+ *   costs more than the HTTP round trip on loopback.
+ * - OpenAI's error body, which the Responses API shares.
  */
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
-import type { JsonRecord } from "../../providers/wire.js"
-import { checker, Refused } from "../../schemaCheck.js"
-import { maybe, Problem, problemOf, set } from "../problem.js"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
+import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import type { Reply } from "../providers/adapter.js"
+import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
+
+export { isRecord, type JsonRecord, ShapeError }
 
 const Part = Schema.Union([
   Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
@@ -109,13 +120,8 @@ export const CreateRequest = Schema.Struct({
 
 type WireContent = typeof Content.Type | null | undefined
 
-const textOf = (content: WireContent): string => {
-  if (content === null || content === undefined) return ""
-  if (typeof content === "string") return content
-  let out = ""
-  for (const part of content) if (part.type === "text") out += part.text
-  return out
-}
+// A message's text: its text parts joined (the reply's reader, which takes the same shapes).
+const messageText = (content: WireContent): string => textOf(content, "content") ?? ""
 
 const userContent = (content: WireContent): string | ReadonlyArray<ContentPart> => {
   if (content === null || content === undefined || typeof content === "string") return content ?? ""
@@ -138,7 +144,7 @@ const messageOf = (wire: typeof WireMessage.Type, index: number): Message | Prob
   switch (wire.role) {
     case "system":
     case "developer":
-      return { role: "system", content: textOf(wire.content) }
+      return { role: "system", content: messageText(wire.content) }
     case "user":
       return { role: "user", content: userContent(wire.content) }
     case "assistant": {
@@ -146,7 +152,7 @@ const messageOf = (wire: typeof WireMessage.Type, index: number): Message | Prob
       const reasoning = wire.reasoning_content ?? undefined
       return {
         role: "assistant",
-        content: textOf(wire.content),
+        content: messageText(wire.content),
         ...(calls.length > 0 ? { toolCalls: calls.map(toolCallOf) } : {}),
         ...(reasoning !== undefined ? { reasoning } : {})
       }
@@ -161,7 +167,7 @@ const messageOf = (wire: typeof WireMessage.Type, index: number): Message | Prob
           role: "tool",
           toolCallId: wire.tool_call_id,
           ...(wire.name !== undefined && wire.name !== null ? { name: wire.name } : {}),
-          content: textOf(wire.content)
+          content: messageText(wire.content)
         }
   }
 }
@@ -394,3 +400,152 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
 }
+
+// ---------------------------------------------------------------------------
+// The reply
+
+export const finishReason = (reason: string | undefined): FinishReason => {
+  switch (reason) {
+    case "stop":
+    case "length":
+    case "tool_calls":
+    case "content_filter":
+      return reason
+    case "function_call":
+      return "tool_calls"
+    default:
+      return "other"
+  }
+}
+
+const usageFields = openAiUsageFields("prompt", "completion")
+
+/** Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`); undefined when it is not an object. */
+export const usage = (value: unknown): Usage | undefined => openAiUsage(value, usageFields)
+
+/** `content`: a string, null, or (some compatible servers) an array of text parts. */
+export const textOf = (value: unknown, field: string): string | undefined => {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === "string") return value
+  if (Array.isArray(value)) {
+    let out = ""
+    for (const part of value) {
+      if (isRecord(part) && typeof part["text"] === "string") out += part["text"]
+    }
+    return out
+  }
+  throw new ShapeError(`${field} is neither a string nor null`)
+}
+
+const optionalString = (value: unknown, field: string): string | undefined => {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === "string") return value
+  throw new ShapeError(`${field} is not a string`)
+}
+
+/** Tool-call arguments are a JSON string; a few servers send the object itself. */
+export const argumentsOf = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : value === undefined || value === null ? undefined : JSON.stringify(value)
+
+/**
+ * Reasoning text: `reasoning_content` (DeepSeek, older vLLM) or `reasoning`
+ * (OpenRouter, Ollama, Groq, newer vLLM). Servers in transition send both with
+ * the same text, so only one is read. `contentField` is the path of
+ * `reasoning_content` an error names (a constant: a stream reads it per event).
+ */
+export const reasoningOf = (record: JsonRecord, contentField: string): string | undefined => {
+  const content = textOf(record["reasoning_content"], contentField)
+  if (content !== undefined && content !== "") return content
+  const reasoning = record["reasoning"]
+  // OpenRouter may also send `reasoning` as structured details in some modes; only text counts.
+  return typeof reasoning === "string" && reasoning !== "" ? reasoning : content
+}
+
+/** Whether a parsed body or event is an error object: an `error` field, or vLLM's flat `object: "error"`. */
+export const isErrorPayload = (value: JsonRecord): boolean => {
+  const error = value["error"]
+  return (error !== undefined && error !== null) || value["object"] === "error"
+}
+
+/** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
+export const reply = (body: JsonRecord): Reply => {
+  const choices = body["choices"]
+  if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
+  const choice: unknown = choices[0]
+  if (!isRecord(choice)) throw new ShapeError("choices[0] is not an object")
+  const message = choice["message"]
+  if (!isRecord(message)) throw new ShapeError("choices[0].message is not an object")
+  const rawCalls = message["tool_calls"]
+  const toolCalls: Array<ToolCall> = []
+  if (rawCalls !== undefined && rawCalls !== null) {
+    if (!Array.isArray(rawCalls)) throw new ShapeError("message.tool_calls is not an array")
+    for (const raw of rawCalls) {
+      const fn = isRecord(raw) ? raw["function"] : undefined
+      if (!isRecord(raw) || !isRecord(fn)) throw new ShapeError("a tool call has no function object")
+      toolCalls.push({
+        id: optionalString(raw["id"], "tool_calls[].id") ?? "",
+        name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
+        arguments: argumentsOf(fn["arguments"]) ?? ""
+      })
+    }
+  }
+  const reason = choice["finish_reason"]
+  return {
+    id: replyId(body["id"]),
+    model: replyModel(body["model"]),
+    text: textOf(message["content"], "message.content") ?? "",
+    reasoning: reasoningOf(message, "message.reasoning_content"),
+    refusal: optionalString(message["refusal"], "message.refusal"),
+    toolCalls,
+    finishReason: finishReason(typeof reason === "string" ? reason : undefined),
+    usage: usage(body["usage"])
+  }
+}
+
+export const maxRaw = 2_000
+
+/** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
+export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
+
+/** The library's finish reason as the wire's: `other` has no name there, and a client reads `stop` as done. */
+export function wireFinishReason(reason: FinishReason): string {
+  return reason === "other" ? "stop" : reason
+}
+
+/** `usage` as the wire writes it, in a reply and in a stream's last chunk. */
+export function usageObject(usage: Usage) {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.totalTokens,
+    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens },
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens }
+  }
+}
+
+/** A whole reply as a `chat.completion` body. `id` is used when the provider gave none. */
+export function completion(response: ChatResponse, id: string, created: number): string {
+  const calls = response.toolCalls
+  const message: Record<string, unknown> = {
+    role: "assistant",
+    content: calls.length > 0 && response.text === "" ? null : response.text
+  }
+  if (response.reasoning !== undefined) message["reasoning_content"] = response.reasoning
+  message["refusal"] = response.refusal ?? null
+  if (calls.length > 0) message["tool_calls"] = calls.map(encodeToolCall)
+  return JSON.stringify({
+    id: response.id === "" ? id : response.id,
+    object: "chat.completion",
+    created,
+    model: response.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: wireFinishReason(response.finishReason) }],
+    usage: usageObject(response.usage)
+  })
+}
+
+// ---------------------------------------------------------------------------
+// The error body
+
+/** The JSON text of OpenAI's error body. */
+export const openAiErrorJson = (message: string, type: string, param: string | null, code: string | null): string =>
+  JSON.stringify({ error: { message, type, param, code } })
