@@ -21,7 +21,7 @@
  *   gateway's engine builds it (`ProviderConfig.deployments`: key pool, rate
  *   limiter, retry policy), its `chatStream` batches each encoded by the
  *   gateway's OpenAI SSE encoder into one write, its `chat` reply rendered by
- *   the gateway's OpenAI JSON render. The request's messages are mapped
+ *   the Chat Completions codec's reply. The request's messages are mapped
  *   role and content as the wire gives them (cheaper than the gateway's wire
  *   decoding), the model compared with the deployment's (404 otherwise); no
  *   router, gateway keys, logs, metrics or further checks: the least a
@@ -53,6 +53,7 @@ import { pipeline } from "node:stream"
 import { Agent, type Dispatcher, request } from "undici"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import * as Gateway from "../../src/Gateway.js"
+import { completion } from "../../src/internal/codec/openAiChat.js"
 import * as Errors from "../../src/internal/gateway/openai/errors.js"
 import * as Render from "../../src/internal/gateway/openai/render.js"
 import * as Llm from "../../src/Llm.js"
@@ -269,7 +270,7 @@ const engine = Effect.gen(function*() {
           return Effect.match(llm.chat(chat.request), {
             onFailure: (error) => errorAnswer(Errors.fromLlmError(error, now())),
             onSuccess: (response) =>
-              HttpServerResponse.text(Render.completion(response, id, created), { contentType: "application/json" })
+              HttpServerResponse.text(completion(response, id, created), { contentType: "application/json" })
           })
         }
         const encoder = Render.streamEncoder(id, chat.model, created, chat.includeUsage)

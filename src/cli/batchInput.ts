@@ -10,7 +10,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "../ChatRequest.js"
-import { toChatRequest } from "../internal/openAiWire/request.js"
+import { toChatRequest } from "../internal/codec/openAiChat.js"
 
 /**
  * A request's id as the input wrote it: a string or a number.

@@ -56,9 +56,9 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "../ChatRequest.js"
+import { headers } from "../internal/codec/openAiChat.js"
 import * as Adapter from "../internal/providers/adapter.js"
 import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
-import * as ChatWire from "../internal/providers/openAiChat/wire.js"
 import { ResponsesStreamParser } from "../internal/providers/openAiResponses/stream.js"
 import * as Wire from "../internal/providers/openAiResponses/wire.js"
 import type { LlmError } from "../LlmError.js"
@@ -105,7 +105,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     provider,
     model: options.model,
     baseUrl: options.baseUrl,
-    headers: ChatWire.headers(options),
+    headers: headers(options),
     auth: Adapter.bearer,
     requestId: requestIdOf,
     ...Adapter.limitsOf(options),

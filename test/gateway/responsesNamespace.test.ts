@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import * as Namespace from "../../src/internal/gateway/responses/namespace.js"
-import { Problem } from "../../src/internal/openAiWire/request.js"
+import { Problem } from "../../src/internal/schemaCheck.js"
 
 const identifier = fc.stringMatching(/^[a-z][a-z0-9_]{0,12}$/).filter((name) => !name.includes("__"))
 

@@ -2,10 +2,11 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
+import { CreateRequest } from "../../src/internal/codec/openAiChat.js"
 import * as Wire from "../../src/internal/gateway/openai/wire.js"
 import { bracketedSegments, junk, leadsInto, loose } from "../utils/nearMiss.js"
 
-const schemaIsChat = Schema.is(Wire.WireChatRequest)
+const schemaIsChat = Schema.is(CreateRequest)
 const schemaIsEmbedding = Schema.is(Wire.WireEmbeddingRequest)
 
 const text = fc.string({ maxLength: 4 })
@@ -80,7 +81,7 @@ const namesItsPlace = (body: unknown, refused: Wire.Problem): boolean =>
   leadsInto(body, bracketedSegments(refused.param), refused.message.endsWith(": missing"))
 
 describe("the gateway's check of a body: its wire schema", () => {
-  it.prop("takes every chat body the wire schema makes", [Arbitrary.schema(Wire.WireChatRequest)], ([body]) => {
+  it.prop("takes every chat body the wire schema makes", [Arbitrary.schema(CreateRequest)], ([body]) => {
     const decoded = Wire.chat(sent(body))
     // A tool message without its call's id fits the schema; the mapping refuses it, by its path.
     if (decoded._tag === "Problem") expect(decoded.param).toMatch(/^messages\[\d+\]\.tool_call_id$/)

@@ -5,7 +5,7 @@
  * Google's, for the Gemini
  * routes.
  */
-import { openAiErrorJson } from "../openAiWire/errorJson.js"
+import { openAiErrorJson } from "../codec/openAiChat.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
 import * as AnthropicWire from "./anthropic/wire.js"
 import * as GeminiErrors from "./gemini/errors.js"

@@ -33,12 +33,11 @@
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort } from "../../../ChatRequest.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
-import { maybe, Problem, problemOf, set } from "../../openAiWire/request.js"
 import { type JsonRecord, metadataOf, thinkingBudgets } from "../../providers/anthropic/wire.js"
-import { checker, Refused } from "../../schemaCheck.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import { type Carried, opened as openedCarrier, restoreCall } from "../carried.js"
 
-export { Problem } from "../../openAiWire/request.js"
+export { Problem } from "../../schemaCheck.js"
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 

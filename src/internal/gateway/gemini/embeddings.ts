@@ -7,8 +7,7 @@
  */
 import * as Schema from "effect/Schema"
 import type { EmbeddingResponse, Input as EmbeddingInput } from "../../../Embedding.js"
-import { maybe, Problem } from "../../openAiWire/request.js"
-import { checker } from "../../schemaCheck.js"
+import { checker, maybe, Problem } from "../../schemaCheck.js"
 import { decodeBody } from "../openai/wire.js"
 
 const WireEmbedContent = Schema.Struct({

@@ -21,13 +21,12 @@
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
 import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
-import { maybe, Problem, problemOf, set } from "../../openAiWire/request.js"
 import { jsonSchemaOf } from "../../providers/gemini/schema.js"
 import { isMadeCallId, madeCallId, metadataKey, thinkingBudgets } from "../../providers/gemini/wire.js"
-import { checker, Refused } from "../../schemaCheck.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import { decodeBody } from "../openai/wire.js"
 
-export { Problem } from "../../openAiWire/request.js"
+export { Problem } from "../../schemaCheck.js"
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 

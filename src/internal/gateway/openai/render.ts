@@ -1,6 +1,7 @@
 /**
- * The engine's replies in OpenAI's wire shapes: a `ChatResponse` as a
- * `chat.completion`, `ChatChunk` batches as `chat.completion.chunk` SSE events
+ * The engine's replies in OpenAI's wire shapes (a `ChatResponse` as a
+ * `chat.completion` is the codec's, `internal/codec/openAiChat.ts`):
+ * `ChatChunk` batches as `chat.completion.chunk` SSE events
  * ending in `data: [DONE]`, and an `EmbeddingResponse` as an embeddings list
  * (floats or OpenAI's base64 of little-endian float32s).
  *
@@ -17,45 +18,10 @@
  */
 import type * as Effect from "effect/Effect"
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
-import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
+import type { Usage } from "../../../ChatResponse.js"
 import type { EmbeddingResponse } from "../../../Embedding.js"
+import { usageObject, wireFinishReason } from "../../codec/openAiChat.js"
 import { asciiJson, BodyText, bytesOf } from "../bodyText.js"
-
-const finishReason = (reason: FinishReason): string => (reason === "other" ? "stop" : reason)
-
-const usageObject = (usage: Usage) => ({
-  prompt_tokens: usage.promptTokens,
-  completion_tokens: usage.completionTokens,
-  total_tokens: usage.totalTokens,
-  prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens },
-  completion_tokens_details: { reasoning_tokens: usage.reasoningTokens }
-})
-
-/** A whole reply as a `chat.completion` body. `id` is used when the provider gave none. */
-export const completion = (response: ChatResponse, id: string, created: number): string => {
-  const calls = response.toolCalls
-  const message: Record<string, unknown> = {
-    role: "assistant",
-    content: calls.length > 0 && response.text === "" ? null : response.text
-  }
-  if (response.reasoning !== undefined) message["reasoning_content"] = response.reasoning
-  message["refusal"] = response.refusal ?? null
-  if (calls.length > 0) {
-    message["tool_calls"] = calls.map((call) => ({
-      id: call.id,
-      type: "function",
-      function: { name: call.name, arguments: call.arguments }
-    }))
-  }
-  return JSON.stringify({
-    id: response.id === "" ? id : response.id,
-    object: "chat.completion",
-    created,
-    model: response.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(response.finishReason) }],
-    usage: usageObject(response.usage)
-  })
-}
 
 /**
  * The model a stream's first batch is produced by: a router's reply whose first deployments failed before their
@@ -158,7 +124,7 @@ export const streamEncoder = (id: string, model: string, created: number, includ
         case "Finish":
           producedBy(chunk.model)
           out.template(
-            `${templates.open}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`
+            `${templates.open}{},"logprobs":null,"finish_reason":"${wireFinishReason(chunk.finishReason)}"}]}\n\n`
           )
           if (includeUsage && usage !== undefined) {
             out.template(`${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)

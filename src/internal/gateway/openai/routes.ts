@@ -6,6 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import { randomUUID } from "node:crypto"
+import { completion } from "../../codec/openAiChat.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import type { ModelEntry } from "../engine.js"
@@ -31,7 +32,7 @@ export const routes = (serving: Serving) => {
       stream: decoded.stream,
       failures: openAi(decoded.maxTokensField),
       newEncoder: () => Render.streamEncoder(id, decoded.model, seconds(), decoded.includeUsage),
-      render: (response) => Render.completion(response, id, seconds())
+      render: (response) => completion(response, id, seconds())
     })
   }
 

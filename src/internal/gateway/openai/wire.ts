@@ -3,8 +3,8 @@
  * `POST /v1/embeddings`, their text parsed as JSON and checked against Effect
  * Schemas of the wire (snake_case, unknown fields ignored), then turned into
  * the library's `ChatRequest` and `EmbeddingRequest`. The chat body and its
- * mapping are `internal/openAiWire/request.ts`'s, shared with `batch`; the gateway
- * adds its `model` (required: the address), `stream` and `stream_options`.
+ * mapping are the Chat Completions codec's (`internal/codec/openAiChat.ts`),
+ * shared with `batch` and the client.
  * The wire schemas check shapes and types and name the wire field that is
  * wrong; the ranges (a `temperature` of 5, no messages) are the `ChatRequest`
  * schema's, checked by the `Llm` before anything is sent, and its
@@ -15,28 +15,11 @@
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import { EmbeddingRequest, type Input as EmbeddingInput } from "../../../Embedding.js"
-import {
-  ChatBody,
-  type MaxTokensField,
-  maxTokensField,
-  maybe,
-  Problem,
-  problemOf,
-  set,
-  toRequest
-} from "../../openAiWire/request.js"
-import { checker, Refused } from "../../schemaCheck.js"
+import { CreateRequest, type MaxTokensField, maxTokensField, toRequest } from "../../codec/openAiChat.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 
-export { type MaxTokensField, Problem } from "../../openAiWire/request.js"
-
-/** The chat completions body, as far as the gateway reads it. */
-export const WireChatRequest = Schema.Struct({
-  ...ChatBody.fields,
-  // In `ChatBody`'s place (first), so a body without one is named at `model`.
-  model: Schema.String,
-  stream: maybe(Schema.Boolean),
-  stream_options: maybe(Schema.Struct({ include_usage: maybe(Schema.Boolean) }))
-})
+export { type MaxTokensField } from "../../codec/openAiChat.js"
+export { Problem } from "../../schemaCheck.js"
 
 /** The embeddings body. */
 export const WireEmbeddingRequest = Schema.Struct({
@@ -82,7 +65,7 @@ export interface Embeddings {
   readonly base64: boolean
 }
 
-const checkChat = checker(WireChatRequest, { errors: "first" })
+const checkChat = checker(CreateRequest, { errors: "first" })
 const checkEmbedding = checker(WireEmbeddingRequest, { errors: "first" })
 
 /** A chat completions body (its text) as the engine's request, or what is wrong with it. */

@@ -32,7 +32,7 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { functionTool, maybe, Problem, set } from "../../openAiWire/request.js"
+import { functionTool } from "../../codec/openAiChat.js"
 import {
   isRecord,
   type JsonRecord,
@@ -42,12 +42,12 @@ import {
   outputItemsOf,
   reasoningSeparator
 } from "../../providers/openAiResponses/wire.js"
-import { checker, Refused } from "../../schemaCheck.js"
+import { checker, maybe, Problem, Refused, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { decodeBody } from "../openai/wire.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
-export { Problem } from "../../openAiWire/request.js"
+export { Problem } from "../../schemaCheck.js"
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 

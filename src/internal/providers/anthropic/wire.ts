@@ -1,7 +1,7 @@
 /**
  * Anthropic Messages wire mapping (`anthropic-version: 2023-06-01`): the
  * request body, the whole reply, usage and stop reasons. Plain functions over
- * `JSON.parse` output, checked with `typeof`, as `openAiChat/wire.ts` does.
+ * `JSON.parse` output, checked with `typeof`, as `codec/openAiChat.ts` does.
  */
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"

@@ -12,10 +12,10 @@
 import * as Base64 from "effect/encoding/Base64"
 import * as Result from "effect/Result"
 import type { EmbeddingUsage } from "../../../Embedding.js"
+import { isErrorPayload, isRecord } from "../../codec/openAiChat.js"
 import type * as Adapter from "../adapter.js"
 import * as Batches from "../embeddingBatches.js"
 import { replyModel } from "../wire.js"
-import { isErrorPayload, isRecord } from "./wire.js"
 
 /** How vectors travel on the wire. */
 export type EncodingFormat = "float" | "base64"

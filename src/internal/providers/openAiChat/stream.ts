@@ -16,9 +16,6 @@ import {
   TransportError
 } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
-import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
-import type * as Adapter from "../adapter.js"
-import { replyId, replyModel } from "../wire.js"
 import {
   argumentsOf,
   excerpt,
@@ -30,7 +27,10 @@ import {
   ShapeError,
   textOf,
   usage as usageOf
-} from "./wire.js"
+} from "../../codec/openAiChat.js"
+import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
+import type * as Adapter from "../adapter.js"
+import { replyId, replyModel } from "../wire.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {

@@ -2,7 +2,7 @@
  * Responses API wire mapping: the request body, the response
  * object, usage, finish reasons and the reasoning items carried across turns.
  * Plain functions over `JSON.parse` output, checked with `typeof`, as in
- * `openAiChat/wire.ts`.
+ * `codec/openAiChat.ts`.
  */
 import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"

@@ -6,7 +6,7 @@ import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
-import { openAiErrorJson as errorBody } from "../../openAiWire/errorJson.js"
+import { openAiErrorJson as errorBody } from "../../codec/openAiChat.js"
 import { renderError as chatError } from "../openAiChat/errors.js"
 import { quoteToken } from "../quoteToken.js"
 

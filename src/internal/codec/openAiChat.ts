@@ -1,0 +1,551 @@
+/**
+ * The Chat Completions wire (`POST /v1/chat/completions`, OpenAI's API
+ * reference "Create chat completion" and "The chat completion object"), one
+ * module used in both directions:
+ *
+ * - the request body: the Effect Schema of the wire (snake_case, unknown fields
+ *   ignored, `null` taken as unset) and its mapping to the library's
+ *   `ChatRequest`, read by the gateway and the `batch` command's input lines;
+ *   and `requestBody`, the same mapping the other way, written by the client.
+ *   A body that does not fit is a `Problem` naming its wire path
+ *   (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
+ *   `ChatRequest` schema's, which the `Llm` checks before sending, failing with
+ *   `InvalidRequestError`. The schema is the check (`internal/schemaCheck.ts`):
+ *   its guard accepts a body as it is, and its decode runs only for a body it
+ *   refuses, to name the field.
+ * - the reply (`chat.completion`): `reply` reads one for the client,
+ *   `completion` writes one for the gateway; with the usage and finish reasons
+ *   the streams share. The reader is plain functions over `JSON.parse` output,
+ *   checked with `typeof`: decoding a schema union per call or per stream event
+ *   costs more than the HTTP round trip on loopback.
+ * - OpenAI's error body, which the Responses API shares.
+ */
+import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
+import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import type { Reply } from "../providers/adapter.js"
+import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
+
+export { isRecord, type JsonRecord, ShapeError }
+
+const Part = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
+  Schema.Struct({
+    type: Schema.Literal("image_url"),
+    image_url: Schema.Struct({ url: Schema.String, detail: maybe(Schema.Literals(["auto", "low", "high"])) })
+  })
+]).annotate({ expected: "a text or image_url part" })
+
+const Content = Schema.Union([Schema.String, Schema.Array(Part)]).annotate({
+  expected: "a string or an array of parts"
+})
+
+const WireToolCall = Schema.Struct({
+  id: Schema.String,
+  type: maybe(Schema.Literal("function")),
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+
+// One struct with the role as a literal, so a bad role is named at `messages[i].role`.
+const WireMessage = Schema.Struct({
+  role: Schema.Literals(["system", "developer", "user", "assistant", "tool"]),
+  content: maybe(Content),
+  tool_calls: maybe(Schema.Array(WireToolCall)),
+  tool_call_id: maybe(Schema.String),
+  name: maybe(Schema.String),
+  reasoning_content: maybe(Schema.String)
+})
+
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
+
+const WireTool = Schema.Struct({
+  type: Schema.Literal("function"),
+  function: Schema.Struct({
+    name: Schema.String,
+    description: maybe(Schema.String),
+    parameters: maybe(JsonObject),
+    strict: maybe(Schema.Boolean)
+  })
+})
+
+const WireToolChoice = Schema.Union([
+  Schema.Literals(["auto", "none", "required"]),
+  Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) })
+])
+
+const WireResponseFormat = Schema.Union([
+  Schema.Struct({ type: Schema.Literals(["text", "json_object"]) }),
+  Schema.Struct({
+    type: Schema.Literal("json_schema"),
+    json_schema: Schema.Struct({
+      name: Schema.String,
+      description: maybe(Schema.String),
+      schema: maybe(JsonObject),
+      strict: maybe(Schema.Boolean)
+    })
+  })
+])
+
+/** The chat completions body, as far as the library reads it; `model` may be absent. */
+export const ChatBody = Schema.Struct({
+  model: maybe(Schema.String),
+  messages: Schema.Array(WireMessage),
+  temperature: maybe(Schema.Number),
+  top_p: maybe(Schema.Number),
+  max_tokens: maybe(Schema.Number),
+  max_completion_tokens: maybe(Schema.Number),
+  stop: maybe(Schema.Union([Schema.String, Schema.Array(Schema.String)])),
+  tools: maybe(Schema.Array(WireTool)),
+  tool_choice: maybe(WireToolChoice),
+  response_format: maybe(WireResponseFormat),
+  reasoning_effort: maybe(Schema.String),
+  seed: maybe(Schema.Number),
+  user: maybe(Schema.String),
+  prompt_cache_key: maybe(Schema.String)
+})
+
+/** The body a server reads: `ChatBody` with `model` required (the address) and the stream's fields. */
+export const CreateRequest = Schema.Struct({
+  ...ChatBody.fields,
+  // In `ChatBody`'s place (first), so a body without one is named at `model`.
+  model: Schema.String,
+  stream: maybe(Schema.Boolean),
+  stream_options: maybe(Schema.Struct({ include_usage: maybe(Schema.Boolean) }))
+})
+
+type WireContent = typeof Content.Type | null | undefined
+
+// A message's text: its text parts joined (the reply's reader, which takes the same shapes).
+const messageText = (content: WireContent): string => textOf(content, "content") ?? ""
+
+const userContent = (content: WireContent): string | ReadonlyArray<ContentPart> => {
+  if (content === null || content === undefined || typeof content === "string") return content ?? ""
+  return content.map((part): ContentPart => {
+    if (part.type === "text") return { type: "text", text: part.text }
+    const detail = part.image_url.detail
+    return detail === null || detail === undefined
+      ? { type: "image", url: part.image_url.url }
+      : { type: "image", url: part.image_url.url, detail }
+  })
+}
+
+const toolCallOf = (call: typeof WireToolCall.Type): ToolCall => ({
+  id: call.id,
+  name: call.function.name,
+  arguments: call.function.arguments
+})
+
+const messageOf = (wire: typeof WireMessage.Type, index: number): Message | Problem => {
+  switch (wire.role) {
+    case "system":
+    case "developer":
+      return { role: "system", content: messageText(wire.content) }
+    case "user":
+      return { role: "user", content: userContent(wire.content) }
+    case "assistant": {
+      const calls = wire.tool_calls ?? []
+      const reasoning = wire.reasoning_content ?? undefined
+      return {
+        role: "assistant",
+        content: messageText(wire.content),
+        ...(calls.length > 0 ? { toolCalls: calls.map(toolCallOf) } : {}),
+        ...(reasoning !== undefined ? { reasoning } : {})
+      }
+    }
+    case "tool":
+      return wire.tool_call_id === undefined || wire.tool_call_id === null
+        ? new Problem(
+          `messages[${index}].tool_call_id`,
+          `messages[${index}].tool_call_id: missing (a tool message answers a tool call by its id)`
+        )
+        : {
+          role: "tool",
+          toolCallId: wire.tool_call_id,
+          ...(wire.name !== undefined && wire.name !== null ? { name: wire.name } : {}),
+          content: messageText(wire.content)
+        }
+  }
+}
+
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
+/** An OpenAI function tool (of chat completions or of the Responses API) as a `ToolDefinition`. */
+export const functionTool = (fn: {
+  readonly name: string
+  readonly description?: string | null | undefined
+  readonly parameters?: ToolDefinition["parameters"] | null | undefined
+  readonly strict?: boolean | null | undefined
+}): ToolDefinition => {
+  // OpenAI takes a function without parameters as one without arguments.
+  const out: Mutable<ToolDefinition> = {
+    name: fn.name,
+    parameters: fn.parameters ?? { type: "object", properties: {} }
+  }
+  set(out, "description", fn.description)
+  set(out, "strict", fn.strict)
+  return out
+}
+
+const toolOf = (wire: typeof WireTool.Type): ToolDefinition => functionTool(wire.function)
+
+const toolChoiceOf = (choice: typeof WireToolChoice.Type): ToolChoice =>
+  typeof choice === "string" ? choice : { tool: choice.function.name }
+
+const responseFormatOf = (format: typeof WireResponseFormat.Type): ResponseFormat => {
+  if (format.type !== "json_schema") return { type: format.type }
+  const { description, name, schema, strict } = format.json_schema
+  const out: Mutable<Extract<ResponseFormat, { readonly type: "json_schema" }>> = {
+    type: "json_schema",
+    name,
+    schema: schema ?? {}
+  }
+  set(out, "description", description)
+  set(out, "strict", strict)
+  return out
+}
+
+/**
+ * A checked body as the engine's request, or what is wrong with it (a tool
+ * message without its call's id). The body's `model` is left out: the gateway
+ * reads it as its address, `batch` as the line's model.
+ */
+export const toRequest = (body: typeof ChatBody.Type): ChatRequest | Problem => {
+  const messages: Array<Message> = []
+  for (let i = 0; i < body.messages.length; i++) {
+    const converted = messageOf(body.messages[i]!, i)
+    if (converted instanceof Problem) return converted
+    messages.push(converted)
+  }
+  const request: Mutable<ChatRequest> = { messages }
+  set(request, "temperature", body.temperature)
+  set(request, "topP", body.top_p)
+  set(request, "maxTokens", body.max_completion_tokens ?? body.max_tokens)
+  set(request, "stop", typeof body.stop === "string" ? [body.stop] : body.stop)
+  if (body.tools !== null && body.tools !== undefined && body.tools.length > 0) request.tools = body.tools.map(toolOf)
+  if (body.tool_choice !== null && body.tool_choice !== undefined) request.toolChoice = toolChoiceOf(body.tool_choice)
+  if (body.response_format !== null && body.response_format !== undefined) {
+    request.responseFormat = responseFormatOf(body.response_format)
+  }
+  // Checked against `ReasoningEffort` with the rest of the request, by the `Llm`.
+  set(request, "reasoningEffort", body.reasoning_effort as ReasoningEffort | null | undefined)
+  set(request, "seed", body.seed)
+  set(request, "user", body.user)
+  // The conversation a router with affinity keeps on the deployment whose cache it warmed.
+  set(request, "session", body.prompt_cache_key)
+  set(request, "promptCacheKey", body.prompt_cache_key)
+  return request
+}
+
+/** Which name of the reply's limit `toRequest` took from the body (`max_completion_tokens` when it gave both). */
+export const maxTokensField = (body: typeof ChatBody.Type): MaxTokensField =>
+  body.max_completion_tokens === null || body.max_completion_tokens === undefined
+    ? "max_tokens"
+    : "max_completion_tokens"
+
+/** `ChatBody`'s check: a parsed JSON body as itself (not a copy), or what the schema finds wrong with it. */
+export const checkChatBody = checker(ChatBody, { errors: "first" })
+
+/**
+ * A parsed JSON body as a `ChatRequest` (its `model` kept when set), or what
+ * is wrong with it in one line naming the wire field.
+ */
+export const toChatRequest = (json: unknown): Result.Result<ChatRequest, string> => {
+  const body = checkChatBody(json)
+  if (body instanceof Refused) return Result.fail(problemOf(body).message)
+  const request = toRequest(body)
+  if (request instanceof Problem) return Result.fail(request.message)
+  return Result.succeed(body.model === null || body.model === undefined ? request : { ...request, model: body.model })
+}
+
+/** The wire's names of the engine's `maxTokens`: OpenAI's current one and the one it replaced. */
+export type MaxTokensField = "max_completion_tokens" | "max_tokens"
+
+// ---------------------------------------------------------------------------
+// Encoding: the library's request as the body a client sends
+
+/** `OpenAI-Organization` and `OpenAI-Project` when set, then the client's own headers. */
+export function headers(options: {
+  readonly organization?: string | undefined
+  readonly project?: string | undefined
+  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
+}): Readonly<Record<string, string | Redacted.Redacted<string>>> {
+  return {
+    ...(options.organization !== undefined ? { "openai-organization": options.organization } : {}),
+    ...(options.project !== undefined ? { "openai-project": options.project } : {}),
+    ...options.headers
+  }
+}
+
+function encodePart(part: ContentPart): JsonRecord {
+  return part.type === "text"
+    ? { type: "text", text: part.text }
+    : {
+      type: "image_url",
+      image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail }
+    }
+}
+
+/** A tool call as the wire writes it, in a request's history and in a reply. */
+export function encodeToolCall(call: ToolCall): JsonRecord {
+  return { id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }
+}
+
+function encodeMessage(message: Message): JsonRecord {
+  switch (message.role) {
+    case "system":
+      return { role: "system", content: message.content }
+    case "user":
+      return {
+        role: "user",
+        content: typeof message.content === "string" ? message.content : message.content.map(encodePart)
+      }
+    case "assistant": {
+      const calls = message.toolCalls
+      if (calls === undefined || calls.length === 0) return { role: "assistant", content: message.content }
+      const out: JsonRecord = {
+        role: "assistant",
+        // OpenAI documents null content beside tool calls; some compatible servers reject "".
+        content: message.content === "" ? null : message.content,
+        tool_calls: calls.map(encodeToolCall)
+      }
+      // DeepSeek's thinking mode requires the reasoning back on tool-call turns
+      // and ignores it elsewhere; older servers reject it, so send it only there.
+      if (message.reasoning !== undefined) out["reasoning_content"] = message.reasoning
+      return out
+    }
+    case "tool":
+      return { role: "tool", tool_call_id: message.toolCallId, content: message.content }
+  }
+}
+
+function encodeTool(tool: ToolDefinition): JsonRecord {
+  const fn: JsonRecord = { name: tool.name }
+  if (tool.description !== undefined) fn["description"] = tool.description
+  fn["parameters"] = tool.parameters
+  if (tool.strict !== undefined) fn["strict"] = tool.strict
+  return { type: "function", function: fn }
+}
+
+function encodeToolChoice(choice: ToolChoice): unknown {
+  return typeof choice === "string" ? choice : { type: "function", function: { name: choice.tool } }
+}
+
+function encodeResponseFormat(format: ResponseFormat): JsonRecord {
+  if (format.type !== "json_schema") return { type: format.type }
+  const schema: JsonRecord = { name: format.name }
+  if (format.description !== undefined) schema["description"] = format.description
+  schema["schema"] = format.schema
+  schema["strict"] = format.strict ?? true
+  return { type: "json_schema", json_schema: schema }
+}
+
+/**
+ * How a server is asked to go on from a last assistant message (`OpenAiChat.Options.prefill`): `true`, the message
+ * alone; `"continue_final_message"`, vLLM's flags; `"prefix"`, `prefix: true` on the message; `false`, never asked.
+ */
+export type Prefill = boolean | "continue_final_message" | "prefix"
+
+// A last assistant message (without tool calls) is a prefill; the flags the server's style wants go with it.
+function askToContinue(request: ChatRequest, body: JsonRecord, messages: Array<JsonRecord>, prefill: Prefill) {
+  const last = request.messages.at(-1)
+  if (last?.role !== "assistant" || (last.toolCalls?.length ?? 0) > 0) return
+  if (prefill === "continue_final_message") {
+    // vLLM's OpenAI-compatible server docs (Chat API extra parameters): `continue_final_message` leaves the final
+    // message open for the model to continue; it cannot go with `add_generation_prompt`, which is true by default.
+    body["continue_final_message"] = true
+    body["add_generation_prompt"] = false
+  } else if (prefill === "prefix") {
+    // DeepSeek's "Chat Prefix Completion (Beta)": the last message is the assistant's, with `prefix: true`.
+    messages[messages.length - 1] = { ...messages[messages.length - 1], prefix: true }
+  }
+}
+
+/** What the request body needs besides the request. */
+export interface BodyOptions {
+  readonly model: string
+  readonly stream: boolean
+  readonly includeUsage: boolean
+  readonly maxTokensField: MaxTokensField
+  /** Whether `promptCacheKey` is sent (`OpenAiChat.Options.sendPromptCacheKey`). */
+  readonly promptCacheKey: boolean
+  /** How a last assistant message is sent (`OpenAiChat.Options.prefill`). */
+  readonly prefill: Prefill
+}
+
+/** The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. */
+export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
+  const messages = request.messages.map(encodeMessage)
+  const body: JsonRecord = { model: options.model, messages }
+  askToContinue(request, body, messages, options.prefill)
+  if (request.temperature !== undefined) body["temperature"] = request.temperature
+  if (request.topP !== undefined) body["top_p"] = request.topP
+  if (request.maxTokens !== undefined) body[options.maxTokensField] = request.maxTokens
+  if (request.stop !== undefined) body["stop"] = request.stop
+  if (request.tools !== undefined && request.tools.length > 0) body["tools"] = request.tools.map(encodeTool)
+  if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
+  if (request.responseFormat !== undefined) body["response_format"] = encodeResponseFormat(request.responseFormat)
+  if (request.reasoningEffort !== undefined) body["reasoning_effort"] = request.reasoningEffort
+  if (request.seed !== undefined) body["seed"] = request.seed
+  if (request.user !== undefined) body["user"] = request.user
+  if (options.promptCacheKey && request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
+  if (options.stream) {
+    body["stream"] = true
+    if (options.includeUsage) body["stream_options"] = { include_usage: true }
+  }
+  if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// The reply
+
+export const finishReason = (reason: string | undefined): FinishReason => {
+  switch (reason) {
+    case "stop":
+    case "length":
+    case "tool_calls":
+    case "content_filter":
+      return reason
+    case "function_call":
+      return "tool_calls"
+    default:
+      return "other"
+  }
+}
+
+const usageFields = openAiUsageFields("prompt", "completion")
+
+/** Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`); undefined when it is not an object. */
+export const usage = (value: unknown): Usage | undefined => openAiUsage(value, usageFields)
+
+/** `content`: a string, null, or (some compatible servers) an array of text parts. */
+export const textOf = (value: unknown, field: string): string | undefined => {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === "string") return value
+  if (Array.isArray(value)) {
+    let out = ""
+    for (const part of value) {
+      if (isRecord(part) && typeof part["text"] === "string") out += part["text"]
+    }
+    return out
+  }
+  throw new ShapeError(`${field} is neither a string nor null`)
+}
+
+const optionalString = (value: unknown, field: string): string | undefined => {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === "string") return value
+  throw new ShapeError(`${field} is not a string`)
+}
+
+/** Tool-call arguments are a JSON string; a few servers send the object itself. */
+export const argumentsOf = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : value === undefined || value === null ? undefined : JSON.stringify(value)
+
+/**
+ * Reasoning text: `reasoning_content` (DeepSeek, older vLLM) or `reasoning`
+ * (OpenRouter, Ollama, Groq, newer vLLM). Servers in transition send both with
+ * the same text, so only one is read. `contentField` is the path of
+ * `reasoning_content` an error names (a constant: a stream reads it per event).
+ */
+export const reasoningOf = (record: JsonRecord, contentField: string): string | undefined => {
+  const content = textOf(record["reasoning_content"], contentField)
+  if (content !== undefined && content !== "") return content
+  const reasoning = record["reasoning"]
+  // OpenRouter may also send `reasoning` as structured details in some modes; only text counts.
+  return typeof reasoning === "string" && reasoning !== "" ? reasoning : content
+}
+
+/** Whether a parsed body or event is an error object: an `error` field, or vLLM's flat `object: "error"`. */
+export const isErrorPayload = (value: JsonRecord): boolean => {
+  const error = value["error"]
+  return (error !== undefined && error !== null) || value["object"] === "error"
+}
+
+/** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
+export const reply = (body: JsonRecord): Reply => {
+  const choices = body["choices"]
+  if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
+  const choice: unknown = choices[0]
+  if (!isRecord(choice)) throw new ShapeError("choices[0] is not an object")
+  const message = choice["message"]
+  if (!isRecord(message)) throw new ShapeError("choices[0].message is not an object")
+  const rawCalls = message["tool_calls"]
+  const toolCalls: Array<ToolCall> = []
+  if (rawCalls !== undefined && rawCalls !== null) {
+    if (!Array.isArray(rawCalls)) throw new ShapeError("message.tool_calls is not an array")
+    for (const raw of rawCalls) {
+      const fn = isRecord(raw) ? raw["function"] : undefined
+      if (!isRecord(raw) || !isRecord(fn)) throw new ShapeError("a tool call has no function object")
+      toolCalls.push({
+        id: optionalString(raw["id"], "tool_calls[].id") ?? "",
+        name: optionalString(fn["name"], "tool_calls[].function.name") ?? "",
+        arguments: argumentsOf(fn["arguments"]) ?? ""
+      })
+    }
+  }
+  const reason = choice["finish_reason"]
+  return {
+    id: replyId(body["id"]),
+    model: replyModel(body["model"]),
+    text: textOf(message["content"], "message.content") ?? "",
+    reasoning: reasoningOf(message, "message.reasoning_content"),
+    refusal: optionalString(message["refusal"], "message.refusal"),
+    toolCalls,
+    finishReason: finishReason(typeof reason === "string" ? reason : undefined),
+    usage: usage(body["usage"])
+  }
+}
+
+export const maxRaw = 2_000
+
+/** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
+export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
+
+/** The library's finish reason as the wire's: `other` has no name there, and a client reads `stop` as done. */
+export function wireFinishReason(reason: FinishReason): string {
+  return reason === "other" ? "stop" : reason
+}
+
+/** `usage` as the wire writes it, in a reply and in a stream's last chunk. */
+export function usageObject(usage: Usage) {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.totalTokens,
+    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens },
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens }
+  }
+}
+
+/** A whole reply as a `chat.completion` body. `id` is used when the provider gave none. */
+export function completion(response: ChatResponse, id: string, created: number): string {
+  const calls = response.toolCalls
+  const message: Record<string, unknown> = {
+    role: "assistant",
+    content: calls.length > 0 && response.text === "" ? null : response.text
+  }
+  if (response.reasoning !== undefined) message["reasoning_content"] = response.reasoning
+  message["refusal"] = response.refusal ?? null
+  if (calls.length > 0) message["tool_calls"] = calls.map(encodeToolCall)
+  return JSON.stringify({
+    id: response.id === "" ? id : response.id,
+    object: "chat.completion",
+    created,
+    model: response.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: wireFinishReason(response.finishReason) }],
+    usage: usageObject(response.usage)
+  })
+}
+
+// ---------------------------------------------------------------------------
+// The error body
+
+/** The JSON text of OpenAI's error body. */
+export const openAiErrorJson = (message: string, type: string, param: string | null, code: string | null): string =>
+  JSON.stringify({ error: { message, type, param, code } })
