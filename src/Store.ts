@@ -166,19 +166,21 @@ export interface Shared {
 }
 
 /**
- * The store was unreachable, or a command failed or took longer than
- * `commandTimeout`, under `onUnavailable: "fail-closed"`.
+ * The store was unreachable, or a command or transaction failed or took longer
+ * than its bound (`commandTimeout` for Redis, the statement timeout for a
+ * database), under `onUnavailable: "fail-closed"`.
  *
  * @since 0.3.0
  * @category Errors
  */
 export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableError>()("StoreUnavailableError", {
-  /** Host and port of the Redis server. */
+  /** Where the store is: host and port of the Redis server, or the database (as its location is described). */
   address: Schema.String,
+  /** What was asked and what went wrong. */
   reason: Schema.String
 }) {
   override get message() {
-    return `The shared store (Redis at ${this.address}) is unavailable: ${this.reason}. Calls fail until it is back ` +
+    return `The store at ${this.address} is unavailable: ${this.reason}. Calls fail until it is back ` +
       `(onUnavailable: "fail-closed"); use "fail-open" to keep serving with local limits meanwhile.`
   }
 }

@@ -88,8 +88,12 @@ const onLedgers = (ledgers: readonly [Ledger.Ledger, Ledger.Ledger]) => (limits:
 
 const ledgersOn = (database: Gateway.Database) =>
   Effect.gen(function*() {
-    const one = yield* Ledger.make(yield* Effect.orDie(Database.connect(database)))
-    const other = yield* Ledger.make(yield* Effect.orDie(Database.connect(database)))
+    const one = yield* Ledger.make(yield* Effect.orDie(Database.connect(database)), {
+      address: "the contract's database"
+    })
+    const other = yield* Ledger.make(yield* Effect.orDie(Database.connect(database)), {
+      address: "the contract's database"
+    })
     return [one, other] as const
   })
 

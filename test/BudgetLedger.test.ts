@@ -19,10 +19,10 @@ const dir = mkdtempSync(join(tmpdir(), "budget-ledger-"))
 const file = join(dir, "gateway.db")
 let run = 0
 
-const twoInstances = (options?: Ledger.Options) =>
+const twoInstances = (options: Partial<Ledger.Options> = {}) =>
   Effect.gen(function*() {
-    const one = yield* Ledger.make(yield* Database.connect({ sqlite: file }), options)
-    const other = yield* Ledger.make(yield* Database.connect({ sqlite: file }), options)
+    const one = yield* Ledger.make(yield* Database.connect({ sqlite: file }), { address: file, ...options })
+    const other = yield* Ledger.make(yield* Database.connect({ sqlite: file }), { address: file, ...options })
     return [one, other] as const
   })
 
@@ -103,7 +103,7 @@ describe("the SQL budget ledger", () => {
             : Reflect.get(target, property, receiver)
       })
       // One instance reads (its transactions counted); the other spends and holds a reservation.
-      const reader = yield* Ledger.make(counted)
+      const reader = yield* Ledger.make(counted, { address: file })
       const [spender] = yield* twoInstances()
       const daily = { scope: "key:read-daily", limit: 5, period: "1 day" as const }
       const monthly = { scope: "team:read-monthly", limit: 5, period: "month" as const }

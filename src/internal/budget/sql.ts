@@ -32,7 +32,6 @@
  * never lands leaves the reservation to lapse into its estimate: the spend is never lost.
  */
 import * as Clock from "effect/Clock"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -46,11 +45,9 @@ import type { SqlError } from "effect/sql/SqlError"
 import { randomUUID } from "node:crypto"
 import type * as Budget from "../../Budget.js"
 import { type BudgetExceededError, NoCapacityError } from "../../LlmError.js"
+import { StoreUnavailableError } from "../../Store.js"
 import { timeoutFail } from "../time/watchdog.js"
 import { exceeded, periodName, refuses, type Window, windowAt } from "./window.js"
-
-/** The database did not answer within the bound, or failed: `reason` says what was asked and what went wrong. */
-export class LedgerUnavailable extends Data.TaggedError("LedgerUnavailable")<{ readonly reason: string }> {}
 
 /** A scope's spend in its current window. */
 export interface ScopeSpend {
@@ -63,10 +60,12 @@ export interface Ledger {
   /** A budget over `limits`, each naming a scope of the ledger (`key:<id>`, `team:<id>`): all apply to every check. */
   readonly budget: (limits: ReadonlyArray<Budget.Limit>) => Budget.Service
   /** A scope's spend and reservations in the window of `period` that holds now (lapsed reservations as spent). */
-  readonly spend: (scope: string, period: Budget.Period) => Effect.Effect<ScopeSpend, LedgerUnavailable>
+  readonly spend: (scope: string, period: Budget.Period) => Effect.Effect<ScopeSpend, StoreUnavailableError>
 }
 
 export interface Options {
+  /** The database as `StoreUnavailableError.address` names it. */
+  readonly address: string
   /** How long a reservation lives unless its instance renews it. Default 30 seconds. */
   readonly leaseTtl?: Duration.Input | undefined
   /** How long a transaction may take before it counts as the database being away. Default 5 seconds. */
@@ -80,7 +79,7 @@ const flushTimeout = Duration.seconds(15)
 class SpendRead extends Request.Class<
   { readonly scope: string; readonly period: Budget.Period },
   ScopeSpend,
-  LedgerUnavailable
+  StoreUnavailableError
 > {}
 
 interface Row {
@@ -96,13 +95,13 @@ class SqlReservation implements Budget.Reservation {
 }
 
 // Retried at once: the transaction was rolled back, and another attempt orders itself after its competitor.
-const isContention = (error: SqlError | LedgerUnavailable): boolean =>
+const isContention = (error: SqlError | StoreUnavailableError): boolean =>
   error._tag === "SqlError" &&
   (error.reason._tag === "DeadlockError" || error.reason._tag === "SerializationError" ||
     error.reason._tag === "LockTimeoutError")
 
 /** The ledger over `sql`, its leases renewed and its pending charges retried for the scope's life. */
-export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Effect<Ledger, never, Scope.Scope> =>
+export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<Ledger, never, Scope.Scope> =>
   Effect.gen(function*() {
     const ttl = Duration.toMillis(options.leaseTtl ?? Duration.seconds(30))
     const timeout = Duration.fromInputUnsafe(options.statementTimeout ?? Duration.seconds(5))
@@ -110,16 +109,22 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
     // The ids of the reservations of this instance's calls in flight (and of charges not yet written).
     const held = new Set<string>()
 
-    /** `transaction` bounded, retried on contention, its failures as `LedgerUnavailable`. */
+    /** `transaction` bounded, retried on contention, its failures as `StoreUnavailableError`. */
     const bounded = <A>(what: string, transaction: Effect.Effect<A, SqlError>) =>
       timeoutFail(
         sql.withTransaction(transaction),
         timeout,
-        () => new LedgerUnavailable({ reason: `${what}: no answer within ${Duration.format(timeout)}` })
+        () =>
+          new StoreUnavailableError({
+            address: options.address,
+            reason: `${what}: no answer within ${Duration.format(timeout)}`
+          })
       ).pipe(
         Effect.retry({ while: isContention, times: 5 }),
         Effect.mapError((error) =>
-          error._tag === "SqlError" ? new LedgerUnavailable({ reason: `${what}: ${error.message}` }) : error
+          error._tag === "SqlError"
+            ? new StoreUnavailableError({ address: options.address, reason: `${what}: ${error.message}` })
+            : error
         )
       )
 
@@ -310,7 +315,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
       })
     )
 
-    const spend = (scope: string, period: Budget.Period): Effect.Effect<ScopeSpend, LedgerUnavailable> =>
+    const spend = (scope: string, period: Budget.Period): Effect.Effect<ScopeSpend, StoreUnavailableError> =>
       Effect.request(new SpendRead({ scope, period }), reads)
 
     // The leases of this instance's reservations, renewed well before they lapse.

@@ -72,8 +72,8 @@ const manage = (
   drain: Drain.Drain
 ) =>
   Effect.gen(function*() {
-    const ledger = yield* Ledger.make(sql)
-    const keyStore = yield* KeyStore.make(sql).pipe(
+    const ledger = yield* Ledger.make(sql, { address: describe(database) })
+    const keyStore = yield* KeyStore.make(sql, { address: describe(database) }).pipe(
       Effect.mapError((error) =>
         new DatabaseError({ database: describe(database), reason: `its keys could not be read (${error.reason})` })
       )

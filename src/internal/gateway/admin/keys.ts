@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { randomBytes } from "node:crypto"
-import type { LedgerUnavailable } from "../../budget/sql.js"
+import type { StoreUnavailableError } from "../../../Store.js"
 import { type Ledger } from "../../budget/sql.js"
 import { periodName } from "../../budget/window.js"
 import * as Auth from "../keys/auth.js"
@@ -54,7 +54,7 @@ const readOnly = (name: string): Refusal =>
     "key_read_only"
   )
 
-const unavailable = (error: LedgerUnavailable): Refusal => Errors.databaseUnavailable(error.reason)
+const unavailable = (error: StoreUnavailableError): Refusal => Errors.databaseUnavailable(error.reason)
 
 const fromInvalid = (invalid: Invalid): Refusal => Errors.invalidRequest(invalid.message, invalid.field)
 
@@ -158,7 +158,7 @@ export const routes = (serving: Serving, managed: Managed) => {
   }
   const checked = <A>(value: A | Invalid): Effect.Effect<A, Refusal> =>
     value instanceof Invalid ? Effect.fail(fromInvalid(value)) : Effect.succeed(value)
-  const saved = <A>(effect: Effect.Effect<A, LedgerUnavailable | NameTaken>, name: () => string, what: string) =>
+  const saved = <A>(effect: Effect.Effect<A, StoreUnavailableError | NameTaken>, name: () => string, what: string) =>
     Effect.mapError(effect, (error) => error._tag === "NameTaken" ? nameTaken(what, name()) : unavailable(error))
   const reload = Effect.mapError(store.reload, unavailable)
 

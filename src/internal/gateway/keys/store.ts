@@ -17,7 +17,7 @@ import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Budget from "../../../Budget.js"
-import { LedgerUnavailable } from "../../budget/sql.js"
+import { StoreUnavailableError } from "../../../Store.js"
 import { timeoutFail } from "../../time/watchdog.js"
 
 /** A spend limit as the database keeps it. */
@@ -68,13 +68,13 @@ export interface KeyStore {
   /** Runs `listener` after each reload that found a change, before the reload is done. */
   readonly onChange: (listener: Effect.Effect<void>) => void
   /** Reads both tables again now. */
-  readonly reload: Effect.Effect<void, LedgerUnavailable>
-  readonly insertKey: (key: KeyRecord) => Effect.Effect<void, LedgerUnavailable | NameTaken>
-  readonly updateKey: (id: string, change: KeyChange) => Effect.Effect<void, LedgerUnavailable | NameTaken>
-  readonly insertTeam: (team: TeamRecord) => Effect.Effect<void, LedgerUnavailable | NameTaken>
-  readonly updateTeam: (id: string, change: TeamChange) => Effect.Effect<void, LedgerUnavailable | NameTaken>
+  readonly reload: Effect.Effect<void, StoreUnavailableError>
+  readonly insertKey: (key: KeyRecord) => Effect.Effect<void, StoreUnavailableError | NameTaken>
+  readonly updateKey: (id: string, change: KeyChange) => Effect.Effect<void, StoreUnavailableError | NameTaken>
+  readonly insertTeam: (team: TeamRecord) => Effect.Effect<void, StoreUnavailableError | NameTaken>
+  readonly updateTeam: (id: string, change: TeamChange) => Effect.Effect<void, StoreUnavailableError | NameTaken>
   /** Deletes a team without live keys; its revoked keys are detached from it. */
-  readonly deleteTeam: (id: string) => Effect.Effect<void, LedgerUnavailable>
+  readonly deleteTeam: (id: string) => Effect.Effect<void, StoreUnavailableError>
 }
 
 /** A name another key or team has. */
@@ -168,8 +168,12 @@ const teamColumns = (change: TeamChange): Record<string, unknown> => {
 /** The store over `sql`, loaded, and kept fresh for the scope's life. */
 export const make = (
   sql: SqlClient.SqlClient,
-  options: { readonly statementTimeout?: Duration.Input | undefined } = {}
-): Effect.Effect<KeyStore, LedgerUnavailable, Scope.Scope> =>
+  options: {
+    /** The database as `StoreUnavailableError.address` names it. */
+    readonly address: string
+    readonly statementTimeout?: Duration.Input | undefined
+  }
+): Effect.Effect<KeyStore, StoreUnavailableError, Scope.Scope> =>
   Effect.gen(function*() {
     const timeout = Duration.fromInputUnsafe(options.statementTimeout ?? Duration.seconds(5))
     let keys: ReadonlyArray<KeyRecord> = []
@@ -178,12 +182,17 @@ export const make = (
     const listeners: Array<Effect.Effect<void>> = []
 
     const late = (what: string) => () =>
-      new LedgerUnavailable({ reason: `${what}: no answer within ${Duration.format(timeout)}` })
+      new StoreUnavailableError({
+        address: options.address,
+        reason: `${what}: no answer within ${Duration.format(timeout)}`
+      })
 
     const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
       timeoutFail(effect, timeout, late(what)).pipe(
         Effect.mapError((error) =>
-          error._tag === "SqlError" ? new LedgerUnavailable({ reason: `${what}: ${error.message}` }) : error
+          error._tag === "SqlError"
+            ? new StoreUnavailableError({ address: options.address, reason: `${what}: ${error.message}` })
+            : error
         )
       )
 
@@ -195,7 +204,7 @@ export const make = (
             ? error
             : error.reason._tag === "UniqueViolation"
             ? new NameTaken()
-            : new LedgerUnavailable({ reason: `${what}: ${error.message}` })
+            : new StoreUnavailableError({ address: options.address, reason: `${what}: ${error.message}` })
         )
       )
 
