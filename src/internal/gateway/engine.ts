@@ -184,8 +184,8 @@ export const make = (
     // The routers over a target's Responses deployments, by the router narrowed and their names: one per set.
     const narrowed = new Map<string, Target>()
     // What a target reaching `reach` through a router of `options` (`router`: its name, "" for the one over every
-    // deployment) says of it; with, when it reaches deployments of both kinds, a router over those of the Responses API,
-    // with `options`' settings and no fallbacks.
+    // deployment) says of it; with, when it reaches deployments of both kinds, a router over those of the Responses
+    // API, with `options`' settings and no fallbacks.
     const reachThrough = (router: string, options: Router.Options<Deployment>, reach: ReadonlyArray<Deployment>) =>
       Effect.gen(function*() {
         const reached = reachOf(reach)

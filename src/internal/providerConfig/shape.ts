@@ -25,8 +25,9 @@ export const protoName =
   "__proto__ cannot be a name here: a JavaScript object takes it for its prototype (the entry would vanish); rename it"
 
 /**
- * The problems of a parsed file's shape: a `__proto__` name anywhere, and nesting deeper than `maxDepth` (reported once,
- * at the first `deepPathShown` steps of its path). Walked with a stack of its own, so a deep file does not overflow.
+ * The problems of a parsed file's shape: a `__proto__` name anywhere, and nesting deeper than `maxDepth` (reported
+ * once, at the first `deepPathShown` steps of its path). Walked with a stack of its own, so a deep file does not
+ * overflow.
  */
 export function shapeIssues(json: unknown): ReadonlyArray<ShapeIssue> {
   const issues: Array<ShapeIssue> = []

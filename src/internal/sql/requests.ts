@@ -1,9 +1,9 @@
 /**
- * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`): rows written in batches, rows
- * past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over
- * a time range (and per hour or day, for a chart), and rows read newest first a page at a time, the page after a row
- * found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The same statements serve
- * SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
+ * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`): rows
+ * written in batches, rows past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend
+ * summed per group over a time range (and per hour or day, for a chart), and rows read newest first a page at a time,
+ * the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The
+ * same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
  */
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"

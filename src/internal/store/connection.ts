@@ -32,7 +32,10 @@ import { type Bound as WatchedBound, type Watchdog, watchdogOf } from "../time/w
 import { argsOf } from "./script.js"
 
 // Host and port only: a URL may hold a password.
-/** The Redis URL of `options`, plain or `Redacted` there: for the client only, never to show (it may hold a password). */
+/**
+ * The Redis URL of `options`, plain or `Redacted` there: for the client only, never to show (it may hold a
+ * password).
+ */
 export const urlOf = (options: Store.Options): string =>
   Redacted.isRedacted(options.redis) ? Redacted.value(options.redis) : options.redis
 

@@ -1,13 +1,13 @@
 /**
  * Google's Gemini API (`POST /v1beta/models/{model}:{method}`, and `/v1/models/...`), the same engine, admission and
- * streams as OpenAI's chat route, in Gemini's wire (`gemini/wire.ts`, `gemini/render.ts`, `gemini/embeddings.ts`); every
- * failure in Google's error shape (`gemini/errors.ts`). `{model}` names the gateway's model or router as a chat
+ * streams as OpenAI's chat route, in Gemini's wire (`gemini/wire.ts`, `gemini/render.ts`, `gemini/embeddings.ts`);
+ * every failure in Google's error shape (`gemini/errors.ts`). `{model}` names the gateway's model or router as a chat
  * completion's `model` does (`models/` before it, as Google's clients write it, is not part of it). The methods:
  * `generateContent`, `streamGenerateContent` (`?alt=sse`, the SSE stream every Google client asks for), `countTokens`
  * (`Llm.countTokens`: the count of the deployment's provider where it has an endpoint for it, as Gemini and Anthropic
  * do, else a local estimate; a count that cannot be made is its error, never a made-up number), `embedContent` and
- * `batchEmbedContents`. Any other method is a 404.
- * A reply's id is a random UUID of the gateway's (never the client's `x-request-id`).
+ * `batchEmbedContents`. Any other method is a 404. A reply's id is a random UUID of the gateway's (never the client's
+ * `x-request-id`).
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"

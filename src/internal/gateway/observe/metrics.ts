@@ -5,20 +5,16 @@
  * gateway's own, so two gateways in one process do not add up, and whatever
  * else the program records in Effect's default registry is not served.
  *
- * Per request: `requests_total{route,model,status}` and
- * `request_duration_seconds{route,model}` when the answer is made (a stream's
- * when it ends or its client leaves), `errors_total{tag}` for a failed call,
- * `tokens_total{model,direction}`, `cache_tokens_total{model,operation}` (the
- * prompt tokens read from and written to the provider's prompt cache, a part of
- * the input) and `cost_usd_total{model}` from the reply's
- * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
- * ready; `request_log_dropped_total` for the request log's rows dropped (`observe/requestLog.ts`); `refused_total{reason}` for
- * the requests refused before they were authenticated, which get no row in the request log (`reason` is the
- * refusal's code, a fixed set). `model` is the name
- * the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
- * configuration bounds the label values. Each label set's metrics are built once and kept,
- * so a request does a few map lookups and counter additions, no label
- * building.
+ * Per request: `requests_total{route,model,status}` and `request_duration_seconds{route,model}` when the answer is made
+ * (a stream's when it ends or its client leaves), `errors_total{tag}` for a failed call,
+ * `tokens_total{model,direction}`, `cache_tokens_total{model,operation}` (the prompt tokens read from and written to
+ * the provider's prompt cache, a part of the input) and `cost_usd_total{model}` from the reply's usage,
+ * `time_to_first_token_seconds{model}` when a stream's first batch is ready; `request_log_dropped_total` for the
+ * request log's rows dropped (`observe/requestLog.ts`); `refused_total{reason}` for the requests refused before they
+ * were authenticated, which get no row in the request log (`reason` is the refusal's code, a fixed set). `model` is the
+ * name the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
+ * configuration bounds the label values. Each label set's metrics are built once and kept, so a request does a few map
+ * lookups and counter additions, no label building.
  *
  * The gauges (`responses_kept` and `responses_kept_bytes`, what the responses kept in memory hold;
  * `in_flight{deployment}`, `key_in_flight{deployment,key}` with

@@ -1,12 +1,12 @@
 /**
- * The gateway's request log in its database: a row per call, made from the same log entry as the log line and the
- * live figures (`observe/logs.ts`), when the entry is written. A request's own fiber only puts its row on a bounded queue,
- * never waiting: one fiber writes the queue to the database in batches, so neither a slow database nor one that is
- * gone delays or fails a call. A row the queue has no room for, or whose batch the database refuses, is dropped,
- * counted (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber deletes, hourly
- * and whenever a tenth of either bound was written since, the rows older than the retention and then the oldest rows
- * past the bounds on their count and their bytes, so the database stays bounded whatever comes. On shutdown the queue
- * is closed and written out before the database closes, so a clean stop loses nothing.
+ * The gateway's request log in its database: a row per call, made from the same log entry as the log line and the live
+ * figures (`observe/logs.ts`), when the entry is written. A request's own fiber only puts its row on a bounded queue,
+ * never waiting: one fiber writes the queue to the database in batches, so neither a slow database nor one that is gone
+ * delays or fails a call. A row the queue has no room for, or whose batch the database refuses, is dropped, counted
+ * (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber deletes, hourly and
+ * whenever a tenth of either bound was written since, the rows older than the retention and then the oldest rows past
+ * the bounds on their count and their bytes, so the database stays bounded whatever comes. On shutdown the queue is
+ * closed and written out before the database closes, so a clean stop loses nothing.
  *
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the

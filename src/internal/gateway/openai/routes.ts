@@ -1,7 +1,7 @@
 /**
  * OpenAI's routes: `POST /v1/chat/completions` (streamed or whole), `POST /v1/embeddings`, and `GET /v1/models` and
- * `/v1/models/{id}`, in OpenAI's wire (`openai/wire.ts`, `openai/render.ts`). A reply's id is `chatcmpl-` and a random UUID of
- * the gateway's (never the client's `x-request-id`, which it may choose).
+ * `/v1/models/{id}`, in OpenAI's wire (`openai/wire.ts`, `openai/render.ts`). A reply's id is `chatcmpl-` and a random
+ * UUID of the gateway's (never the client's `x-request-id`, which it may choose).
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"

@@ -1,10 +1,10 @@
 /**
- * The dashboard's spend chart, its style and markup (its script is `browser/spend.js`): spend over time by key, team or model (cost, calls or tokens), over the last day by
- * hour or the last 30 days by day, drawn by the page itself as SVG (no external script), with its legend and each
- * group's totals. Its data is the request log's, through `GET /admin/spend?bucket=...` (`admin/spend.ts`), asked
- * with the admin key the page keeps; the main script tells it (an `admin-key` event) when a key was entered. Every
- * name from the data is set with `textContent`; no markup is built from data. A gateway without a database answers
- * 404, and the section says it keeps no request log.
+ * The dashboard's spend chart, its style and markup (its script is `browser/spend.js`): spend over time by key, team or
+ * model (cost, calls or tokens), over the last day by hour or the last 30 days by day, drawn by the page itself as SVG
+ * (no external script), with its legend and each group's totals. Its data is the request log's, through
+ * `GET /admin/spend?bucket=...` (`admin/spend.ts`), asked with the admin key the page keeps; the main script tells it
+ * (an `admin-key` event) when a key was entered. Every name from the data is set with `textContent`; no markup is built
+ * from data. A gateway without a database answers 404, and the section says it keeps no request log.
  */
 
 export const spendStyle = `
