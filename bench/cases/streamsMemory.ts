@@ -172,110 +172,106 @@ const waitOrTimeout = (done: Promise<void>, progress: () => number) =>
   })
 
 // ---------------------------------------------------------------------------
-// The two sides.
+// The three sides.
 
-const ours = async (url: string): Promise<Sample> => {
-  const llm = Llm.layer({ model }).pipe(
-    Layer.provide(Layer.mergeAll(
-      OpenAiChat.layer({ baseUrl: url, model }),
-      KeyPool.layer({ providerId: "bench", keys }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-      RateLimiter.unlimited
-    )),
-    Layer.provide(UndiciHttpClient.layer())
-  )
-  const request = { messages: [Message.user(prompt)] }
+/**
+ * An Effect side: `count` calls of `one` at once, each telling `started` at its first text, held open for
+ * `holdMillis` once all have started, then interrupted (which aborts the requests). A call that fails fails the side
+ * at once, with its own error.
+ */
+const effectSide = async <R, E>(
+  one: (started: () => void) => Effect.Effect<void, unknown, R>,
+  layer: Layer.Layer<R, E>
+): Promise<Sample> => {
   const progress = allStarted()
   const memory = sampler()
+  const call = Effect.suspend(() => one(progress.started)).pipe(
+    Effect.tapCause((cause) =>
+      Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => progress.failed(Cause.squash(cause)))
+    )
+  )
   const program = Effect.gen(function*() {
-    const one = Effect.suspend(() => {
+    const fiber = yield* Effect.forkChild(
+      Effect.forEach(Array.from({ length: count }), () => call, { concurrency: "unbounded", discard: true })
+    )
+    yield* Effect.promise(() => waitOrTimeout(progress.done, () => progress.count))
+    memory.opened()
+    yield* Effect.sleep(holdMillis)
+    yield* Fiber.interrupt(fiber)
+  })
+  await Effect.runPromise(Effect.provide(program, layer))
+  return memory.stop()
+}
+
+/** The request body every side sends (the floor's and the baseline's as JSON, ours through `Llm`). */
+const body = {
+  model,
+  messages: [{ role: "user", content: prompt }],
+  stream: true,
+  stream_options: { include_usage: true }
+}
+
+const ours = (url: string): Promise<Sample> => {
+  const request = { messages: [Message.user(prompt)] }
+  return effectSide(
+    (started) => {
       let first = true
       return Llm.chatStream(request).pipe(
         Stream.runForEach((chunk) =>
           Effect.sync(() => {
             if (first && chunk._tag === "TextDelta") {
               first = false
-              progress.started()
+              started()
             }
           })
-        ),
-        // The side fails with a stream's own error as it happens, not when the open timeout ends.
-        Effect.tapCause((cause) =>
-          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => progress.failed(Cause.squash(cause)))
         )
       )
-    })
-    const fiber = yield* Effect.forkChild(
-      Effect.forEach(Array.from({ length: count }), () => one, { concurrency: "unbounded", discard: true })
+    },
+    Llm.layer({ model }).pipe(
+      Layer.provide(Layer.mergeAll(
+        OpenAiChat.layer({ baseUrl: url, model }),
+        KeyPool.layer({ providerId: "bench", keys }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        RateLimiter.unlimited
+      )),
+      Layer.provide(UndiciHttpClient.layer())
     )
-    yield* Effect.promise(() => waitOrTimeout(progress.done, () => progress.count))
-    memory.opened()
-    yield* Effect.sleep(holdMillis)
-    // Stopping them aborts the 10,000 requests.
-    yield* Fiber.interrupt(fiber)
-  })
-  await Effect.runPromise(Effect.provide(program, llm))
-  return memory.stop()
+  )
 }
 
-const floor = async (url: string): Promise<Sample> => {
-  const body = {
-    model,
-    messages: [{ role: "user", content: prompt }],
-    stream: true,
-    stream_options: { include_usage: true }
-  }
-  const progress = allStarted()
-  const memory = sampler()
-  const program = Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const one = Effect.suspend(() => {
-      const decoder = Sse.makeDecoder()
-      let first = true
-      const request = HttpClientRequest.post(`${url}/chat/completions`).pipe(
-        HttpClientRequest.setHeader("authorization", `Bearer ${keys[0]}`),
-        HttpClientRequest.bodyJsonUnsafe(body)
-      )
-      return client.execute(request).pipe(
-        Effect.flatMap((response) =>
+/** Counts a stream as started at its first non-empty text (the first event's content is ""). */
+const firstText = (data: string): boolean => {
+  const chunk = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string | null } }> }
+  const content = chunk.choices?.[0]?.delta?.content
+  return typeof content === "string" && content !== ""
+}
+
+const floor = (url: string): Promise<Sample> =>
+  effectSide(
+    (started) =>
+      Effect.flatMap(HttpClient.HttpClient, (client) => {
+        const decoder = Sse.makeDecoder()
+        let first = true
+        const request = HttpClientRequest.post(`${url}/chat/completions`).pipe(
+          HttpClientRequest.setHeader("authorization", `Bearer ${keys[0]}`),
+          HttpClientRequest.bodyJsonUnsafe(body)
+        )
+        return Effect.scoped(Effect.flatMap(client.execute(request), (response) =>
           Stream.runForEach(response.stream, (bytes) =>
             Effect.sync(() => {
               for (const event of decoder.push(bytes)) {
-                const chunk = JSON.parse(event.data) as { choices?: Array<{ delta?: { content?: string | null } }> }
-                const content = chunk.choices?.[0]?.delta?.content
-                if (first && typeof content === "string" && content !== "") {
+                if (first && firstText(event.data)) {
                   first = false
-                  progress.started()
+                  started()
                 }
               }
-            }))
-        ),
-        Effect.scoped,
-        Effect.tapCause((cause) =>
-          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => progress.failed(Cause.squash(cause)))
-        )
-      )
-    })
-    const fiber = yield* Effect.forkChild(
-      Effect.forEach(Array.from({ length: count }), () => one, { concurrency: "unbounded", discard: true })
-    )
-    yield* Effect.promise(() => waitOrTimeout(progress.done, () => progress.count))
-    memory.opened()
-    yield* Effect.sleep(holdMillis)
-    yield* Fiber.interrupt(fiber)
-  })
-  await Effect.runPromise(Effect.provide(program, UndiciHttpClient.layer()))
-  return memory.stop()
-}
+            }))))
+      }),
+    UndiciHttpClient.layer()
+  )
 
 const baseline = async (url: string): Promise<Sample> => {
   const agent = new Agent()
   const target = new URL(`${url}/chat/completions`)
-  const body = JSON.stringify({
-    model,
-    messages: [{ role: "user", content: prompt }],
-    stream: true,
-    stream_options: { include_usage: true }
-  })
   const headers = { "content-type": "application/json", authorization: `Bearer ${keys[0]}` }
   const controller = new AbortController()
   const progress = allStarted()
@@ -286,7 +282,7 @@ const baseline = async (url: string): Promise<Sample> => {
       path: target.pathname,
       method: "POST",
       headers,
-      body,
+      body: JSON.stringify(body),
       signal: controller.signal
     })
     if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
@@ -295,10 +291,8 @@ const baseline = async (url: string): Promise<Sample> => {
     for await (const bytes of response.body) {
       for (const event of decoder.push(bytes as Uint8Array)) {
         if (event.data.startsWith("[DONE]")) return
-        const chunk = JSON.parse(event.data) as { choices: Array<{ delta?: { content?: string | null } }> }
-        // Counted on the first text, as ours counts its first TextDelta (the first event's content is "").
-        const content = chunk.choices[0]?.delta?.content
-        if (first && typeof content === "string" && content !== "") {
+        // Counted on the first text, as ours counts its first TextDelta.
+        if (first && firstText(event.data)) {
           first = false
           progress.started()
         }

@@ -70,7 +70,7 @@ const cluster = Effect.gen(function*() {
   const file = yield* providerFile({
     // A stopped redis-server refuses at once; the command timeout only bounds a busy one, and on a loaded machine
     // (CI runs the suite's files side by side, three gateways and a simulator here) a command answered in time can
-    // still be read past 2 s: one of 600 calls was a 503 once at a load of 6 on two cores.
+    // still be read seconds later.
     store: { redis: redis.url, on_unavailable: "fail-closed", instances: 3, command_timeout: 5 },
     sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }],
     gateway: {
