@@ -17,9 +17,8 @@ import type { StoreUnavailableError } from "../../Store.js"
 import { outcomeOf } from "../keyPool/outcome.js"
 import { goesElsewhere, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { bounded, type Due, withinDeadline } from "./due.js"
 import type { Attempted, Env } from "./env.js"
-import type { Failures } from "./retry.js"
+import { bounded, type Due, type Failures, withinDeadline } from "./retry.js"
 import { isMissing } from "./usage.js"
 
 // The request bucket is charged one token per attempt.

@@ -13,9 +13,8 @@ import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { estimatedPromptTokens } from "../tokens/promptSize.js"
 import { attemptCall } from "./attempt.js"
-import { dueOf } from "./due.js"
 import { type Env, withModel } from "./env.js"
-import { retrying } from "./retry.js"
+import { dueOf, retrying } from "./retry.js"
 import { invalidChat } from "./validateRequest.js"
 
 // Counting generates nothing: no model tokens are taken from a tokens-per-minute budget.
