@@ -229,11 +229,11 @@ describe("Router: breakers shared through Router.layerStoreMemory", () => {
     Effect.gen(function*() {
       const flaky: Flaky = { healthy: false, answer: undefined, gate: undefined, calls: [] }
       const stores = yield* Layer.build(Router.layerStoreMemory)
-      const options = (key: string): Router.Options => ({
-        strategy: "priority",
+      const options = (key: string) => ({
+        strategy: "priority" as const,
         key,
-        cooldown: { failures: 2, window: "1 minute", period: "2 seconds" },
-        retryOn: ["ProviderUnavailableError"],
+        cooldown: { failures: 2, window: "1 minute", period: "2 seconds" } as const,
+        retryOn: ["ProviderUnavailableError" as const],
         deployments: [
           {
             name: "flaky",
