@@ -26,10 +26,11 @@
  * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
  * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
  * call while they can take it, so the provider's prompt cache stays warm. One `deadline` bounds a call with every
- * deployment's own retries. `budget` and `ledger` check and record spend per deployment. `status` reports
- * LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
- * span with a `Router.attempt` span per deployment tried (docs/telemetry.md). docs/router.md says how each of these
- * works.
+ * deployment's own retries. Breakers and pins are kept in the stores provided (`layerStoreMemory`, `layerStoreRedis`:
+ * instances on one Redis share them), else in the router's memory. `budget` and `ledger` check and record spend per
+ * deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced,
+ * a call is a `chat {model}` span with a `Router.attempt` span per deployment tried (docs/telemetry.md).
+ * docs/router.md says how each of these works.
  *
  * @since 0.1.0
  */
@@ -611,8 +612,8 @@ export interface Breaker {
 /**
  * Where routers keep their deployments' breakers and rate-limit holds: `layerStoreMemory`, `layerStoreRedis`. A router
  * keeps each deployment's under `Options.key` and its name, and reads them on its hot path from a mirror of the
- * store's last answer, refreshed four times a second: a closed breaker with no failure costs no step. Without one in
- * context, a router keeps its breakers in memory of its own.
+ * store's last answer, refreshed from a provided store four times a second: a closed breaker with no failure costs no
+ * step. Without one in context, a router keeps its breakers in memory of its own.
  *
  * @example
  * ```ts

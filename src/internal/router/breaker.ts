@@ -84,7 +84,10 @@ export const reportStreamFailure = (
 ): Effect.Effect<unknown> | undefined =>
   counts(settings, error) ? mirrored(state, state.store.failure(false)) : undefined
 
-/** Reads every deployment's breaker into its mirror every `refreshMillis`, in the scope. */
+/**
+ * Reads every deployment's breaker into its mirror every `refreshMillis`, in the scope: for stores other routers may
+ * write (a router's own memory store changes only by its own steps, whose answers its mirrors take already).
+ */
 export const refresh = (states: ReadonlyArray<State>): Effect.Effect<void, never, Scope.Scope> => {
   const once = Effect.forEach(states, (state) => mirrored(state, state.store.peek), { discard: true })
   return Effect.asVoid(Effect.forkScoped(Effect.repeat(once, Schedule.spaced(refreshMillis))))

@@ -129,13 +129,13 @@ export const make = <D extends Deployment<unknown, unknown>>(
             (context): Deployments.Built => ({ deployment, context })
           ))
         // The stores are chosen once here; each deployment's breaker is kept under its name.
-        const { affinity, breakers, key } = yield* chosen(options as Options)
+        const { affinity, breakers, key, own } = yield* chosen(options as Options)
         const states = yield* Effect.forEach(built, (entry) =>
           Effect.map(
             breakers.breaker({ key: `${key}:${entry.deployment.name}`, ...settings.cooldown }),
             (breaker) => Deployments.make(options as Options, settings, entry, breaker)
           ))
-        yield* Breaker.refresh(states)
+        if (!own) yield* Breaker.refresh(states)
         const names = states.map((state) => state.name)
         const pins = settings.affinity === undefined
           ? undefined

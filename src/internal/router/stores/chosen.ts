@@ -18,6 +18,8 @@ export interface Chosen {
   readonly breakers: Router.BreakerStore["Service"]
   readonly affinity: Router.AffinityStore["Service"]
   readonly key: string
+  /** Whether they are the router's own, which no other router writes: its mirrors then need no refresh. */
+  readonly own: boolean
 }
 
 /** The stores of a router of `options` (checked). */
@@ -28,7 +30,8 @@ export const chosen = (options: Router.Options): Effect.Effect<Chosen, OptionsEr
     return Effect.map(store, (connected) => ({
       breakers: Redis.breakerStore(connected),
       affinity: Redis.affinityStore(connected),
-      key: shared.key ?? options.key ?? "router"
+      key: shared.key ?? options.key ?? "router",
+      own: false
     }))
   }
   return Effect.map(
@@ -36,7 +39,8 @@ export const chosen = (options: Router.Options): Effect.Effect<Chosen, OptionsEr
     ([breakers, affinity]) => ({
       breakers: Option.getOrElse(breakers, Memory.breakerStore),
       affinity: Option.getOrElse(affinity, Memory.affinityStore),
-      key: options.key ?? "router"
+      key: options.key ?? "router",
+      own: Option.isNone(breakers)
     })
   )
 }
