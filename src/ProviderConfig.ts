@@ -446,8 +446,9 @@ export const deployments: (
 
 /**
  * Router options over every model of a configuration (`deployments`), named `provider/model_name`, with its `weight`,
- * `groups`, `context_window` and price; with a `store` section, the breakers are `shared` there (a connected
- * `shared.store` given serves the deployments' limits too). Filter `deployments` for a router over some of them.
+ * `groups`, `context_window` and price; with a `store` section, each deployment's limits are kept there (its layer
+ * connects when built). The router's breakers and pins are where the provided stores are (`Router.layerStoreRedis`);
+ * `routerLayer` provides them in the file's store. Filter `deployments` for a router over some of them.
  *
  * @since 0.3.0
  * @category Constructors
@@ -459,7 +460,8 @@ export const routerOptions: (
   internalRouterOptions.routerOptions
 
 /**
- * A router over every model of a configuration (see `routerOptions`), on one connection to its store.
+ * A router over every model of a configuration (see `routerOptions`), on one connection to its store: the
+ * deployments' limits and the router's breakers and pins (`Router.layerStoreRedis`) are all kept there.
  *
  * @example
  * ```ts

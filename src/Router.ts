@@ -26,10 +26,11 @@
  * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
  * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
  * call while they can take it, so the provider's prompt cache stays warm. One `deadline` bounds a call with every
- * deployment's own retries. `budget` and `ledger` check and record spend per deployment. `status` reports
- * LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
- * span with a `Router.attempt` span per deployment tried (docs/telemetry.md). docs/router.md says how each of these
- * works.
+ * deployment's own retries. Breakers and pins are kept in the stores provided (`layerStoreMemory`, `layerStoreRedis`:
+ * instances on one Redis share them), else in the router's memory. `budget` and `ledger` check and record spend per
+ * deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced,
+ * a call is a `chat {model}` span with a `Router.attempt` span per deployment tried (docs/telemetry.md).
+ * docs/router.md says how each of these works.
  *
  * @since 0.1.0
  */
@@ -41,6 +42,9 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "./Budget.js"
 import * as internal from "./internal/router/service.js"
+import * as StoresMemory from "./internal/router/stores/memory.js"
+import * as StoresRedis from "./internal/router/stores/redis.js"
+import * as Tags from "./internal/router/stores/tags.js"
 import * as Llm from "./Llm.js"
 import type { LlmError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
@@ -273,9 +277,20 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    */
   readonly maxRateLimitWait?: Duration.Input
   /**
+   * Where the router keeps its breakers and its sessions' pins in the provided stores (`BreakerStore`,
+   * `AffinityStore`): routers naming the same key of one store share the breakers of the deployments they name alike,
+   * and the pins of the same deployments, as instances sharing a Redis store (`layerStoreRedis`) do. Default
+   * `"router"`.
+   *
+   * @since 0.3.0
+   */
+  readonly key?: string | undefined
+  /**
    * Shares the breakers and rate-limit holds, per deployment name, with every router of the same `store` and `key`
    * (default `"router"`): a deployment one instance sees failing cools for all, one instance probes it
-   * (docs/store.md). `ProviderConfig.routerOptions` sets it from a provider.json's `store` section. Default: in memory.
+   * (docs/store.md). Default: in memory.
+   *
+   * @deprecated since 0.3.0: provide `layerStoreRedis(store)` and give `key`. Removed in 0.4.0.
    */
   readonly shared?: { readonly store: Store.Store | Store.Options; readonly key?: string } | undefined
   /**
@@ -284,8 +299,8 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * so the provider's prompt cache for the session stays warm. Failover is unchanged: a pinned deployment cooling
    * down, with its breaker open or rate-limited is left as any other, and the session is pinned to wherever the call
    * is answered; a pinned key that is cooling, disabled or at its cap gives way to the least-loaded one. Kept in the
-   * `shared` store when the router has one (every instance reads the same pins), else in memory. `true`: the
-   * defaults of `AffinityOptions`. Default: off.
+   * provided `AffinityStore` under `key` (with `layerStoreRedis`, every instance reads the same pins), else in this
+   * router's memory. `true`: the defaults of `AffinityOptions`. Default: off.
    */
   readonly affinity?: boolean | AffinityOptions | undefined
 }
@@ -525,6 +540,243 @@ export const layer = <D extends Deployment<unknown, unknown>>(
   Layer.effectContext(
     Effect.map(make(options), (service) => Context.make(Llm.Llm, service).pipe(Context.add(Router, service)))
   )
+
+/**
+ * A breaker's state (`DeploymentLoad.cooldown.state`): `closed` lets calls through, `open` skips the deployment until
+ * its period is over, `half-open` lets one call (the probe) through.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export type BreakerState = "closed" | "open" | "half-open"
+
+/**
+ * A deployment's breaker in a `BreakerStore`: under `key`, with the router's cooldown rules (`CooldownOptions`) in
+ * milliseconds. Breakers under one key of one store are one breaker.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface BreakerOptions {
+  readonly key: string
+  /** Failures within `windowMillis` that open the breaker. */
+  readonly failures: number
+  readonly windowMillis: number
+  /** How long an open breaker stays open before its probe may go. */
+  readonly periodMillis: number
+}
+
+/**
+ * What a breaker's store says after a step, its times in milliseconds from the store's now (each router sets its own
+ * clock's deadlines from them, whatever the instances' clocks say).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface BreakerReply {
+  readonly state: BreakerState
+  /** While open: how long until the probe may go; else 0. */
+  readonly openMillis: number
+  /** While half-open: whether a probe is out. */
+  readonly probing: boolean
+  /** While closed: the failures counted in the window; else 0. */
+  readonly failures: number
+  /** How long a rate limit holds the deployment back; 0 when none does. */
+  readonly heldMillis: number
+  /** `send`'s answer: whether the attempt may go (the probe taken, or no breaker in the way); true after the others. */
+  readonly granted: boolean
+}
+
+/**
+ * A deployment's breaker: its atomic steps, each answering the state it leaves. A step never fails: a breaker only
+ * spares a failing deployment, so a backend that cannot reach its server answers from memory (`layerStoreRedis`).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Breaker {
+  /** An attempt goes out: refused while open, or half-open with the probe out; once the period is over, takes it. */
+  readonly send: Effect.Effect<BreakerReply>
+  /** A success: closes the breaker and forgets its failures. */
+  readonly success: Effect.Effect<BreakerReply>
+  /** A failure that counts: `failures` within the window open the breaker; the probe's (`probe`) opens it again. */
+  readonly failure: (probe: boolean) => Effect.Effect<BreakerReply>
+  /** A probe that ended with no verdict (interrupted, or an error that is the caller's): the next call may probe. */
+  readonly release: Effect.Effect<BreakerReply>
+  /** A rate limit holds the deployment back for `millis` more (the longer of this and a hold already set). */
+  readonly hold: (millis: number) => Effect.Effect<BreakerReply>
+  /** The breaker as it is, unchanged. */
+  readonly peek: Effect.Effect<BreakerReply>
+}
+
+/**
+ * Where routers keep their deployments' breakers and rate-limit holds: `layerStoreMemory`, `layerStoreRedis`. A router
+ * keeps each deployment's under `Options.key` and its name, and reads them on its hot path from a mirror of the
+ * store's last answer, refreshed from a provided store four times a second: a closed breaker with no failure costs no
+ * step. Without one in context, a router keeps its breakers in memory of its own.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* Router.BreakerStore
+ *   const breaker = yield* store.breaker({
+ *     key: "router:openai",
+ *     failures: 3,
+ *     windowMillis: 60_000,
+ *     periodMillis: 30_000
+ *   })
+ *   yield* breaker.failure(false)
+ *   return yield* breaker.peek // { state: "closed", failures: 1, ... }
+ * }).pipe(Effect.provide(Router.layerStoreMemory))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export const BreakerStore: typeof Tags.BreakerStore = Tags.BreakerStore
+
+/**
+ * @since 0.3.0
+ * @category Stores
+ */
+export type BreakerStore = Tags.BreakerStore
+
+/**
+ * Where a session's calls go first (`Options.affinity`): the deployment that answered its last call, and the key it
+ * took there.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Pin {
+  readonly deployment: string
+  /** The key's masked id (`KeyPool.KeyStatus.keyId`); undefined when the deployment's layer names none. */
+  readonly key: string | undefined
+}
+
+/**
+ * A router's pins in an `AffinityStore`: under `key`, each living `ttlMillis` after its last answer; in memory, at
+ * most `maxSessions` (the least recently answered dropped first); `counts` over `deployments`.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface PinsOptions {
+  readonly key: string
+  readonly ttlMillis: number
+  readonly maxSessions: number
+  readonly deployments: ReadonlyArray<string>
+}
+
+/**
+ * A router's sessions' pins, kept under each session's SHA-256 digest, never the session itself. A step never fails:
+ * a pin only saves cost, so a backend that cannot reach its server keeps them in memory (`layerStoreRedis`).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Pins {
+  /** The session's pin, while it lives. */
+  readonly lookup: (session: string) => Effect.Effect<Pin | undefined>
+  /** Pins the session for another time to live. */
+  readonly pin: (session: string, pin: Pin) => Effect.Effect<void>
+  /** The sessions pinned now, by deployment name (a deployment with none is absent). */
+  readonly counts: Effect.Effect<ReadonlyMap<string, number>>
+}
+
+/**
+ * Where routers keep their sessions' pins (`Options.affinity`): `layerStoreMemory`, `layerStoreRedis`. Routers over
+ * the same deployments naming one key of one store share their pins. Without one in context, a router keeps its pins
+ * in memory of its own.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* Router.AffinityStore
+ *   const pins = yield* store.pins({ key: "router", ttlMillis: 300_000, maxSessions: 10_000, deployments: ["a", "b"] })
+ *   yield* pins.pin("session-1", { deployment: "a", key: undefined })
+ *   return yield* pins.lookup("session-1") // { deployment: "a", key: undefined }
+ * }).pipe(Effect.provide(Router.layerStoreMemory))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export const AffinityStore: typeof Tags.AffinityStore = Tags.AffinityStore
+
+/**
+ * @since 0.3.0
+ * @category Stores
+ */
+export type AffinityStore = Tags.AffinityStore
+
+/**
+ * Both stores in this process' memory, on the `Clock` (`TestClock` drives the breakers' periods): routers given the
+ * same `key` share the breakers of the deployments they name alike, as instances sharing a Redis store do.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-router"
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * // Two routers of one process: a deployment one sees failing cools down for both.
+ * const deployments = [{ name: "a", model: "model-a", llm: LlmTest.layer([LlmTest.reply("from a")]) }]
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const first = yield* Router.make({ deployments, key: "main" })
+ *   const second = yield* Router.make({ deployments, key: "main" })
+ *   return [first, second] as const
+ * })).pipe(Effect.provide(Router.layerStoreMemory))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreMemory: Layer.Layer<BreakerStore | AffinityStore> = Layer.effectContext(
+  Effect.sync(() =>
+    Context.make(BreakerStore, StoresMemory.breakerStore()).pipe(
+      Context.add(AffinityStore, StoresMemory.affinityStore())
+    )
+  )
+)
+
+/**
+ * Both stores in a shared `Store` (Redis): every instance's router giving the same `key` shares each deployment's
+ * breaker (a deployment one instance sees failing cools for all, one instance probes it) and its sessions' pins.
+ * While Redis is away each instance keeps its own breakers and pins in memory, whatever the store's
+ * `onUnavailable` (they spare failing deployments and cold caches, never a limit), and uses Redis again at the first
+ * step that succeeds there; the outage is logged once.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Router, Store } from "effect-llm-router"
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* Store.make({ redis: "redis://127.0.0.1:6379" })
+ *   return yield* Router.make({
+ *     deployments: [{ name: "a", model: "model-a", llm: LlmTest.layer([LlmTest.reply("from a")]) }],
+ *     affinity: true
+ *   }).pipe(Effect.provide(Router.layerStoreRedis(store)))
+ * }))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreRedis = (store: Store.Store): Layer.Layer<BreakerStore | AffinityStore> =>
+  Layer.effectContext(Effect.sync(() =>
+    Context.make(BreakerStore, StoresRedis.breakerStore(store)).pipe(
+      Context.add(AffinityStore, StoresRedis.affinityStore(store))
+    )
+  ))
 
 // The configuration side builds routers from provider.json (`ProviderConfig`); the deprecated entry points below load
 // it when called, so this module never imports it.

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
-import * as Affinity from "../src/internal/router/affinity.js"
+import * as StoresMemory from "../src/internal/router/stores/memory.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
 import * as LlmError from "../src/LlmError.js"
@@ -177,7 +177,7 @@ describe("Router affinity", () => {
 
   it.effect("a pin of a 1 MB session keeps only its SHA-256 digest, and finds it again", () =>
     Effect.gen(function*() {
-      const pins = Affinity.memory(60_000, 2)
+      const pins = StoresMemory.pins(60_000, 2)
       const huge = "s".repeat(1024 * 1024)
       const pin = { deployment: "a", key: "sk-…0001" }
       yield* pins.pin(huge, pin)

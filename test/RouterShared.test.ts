@@ -6,6 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as TestClock from "effect/testing/TestClock"
 import { eventually } from "./utils/eventually.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
@@ -25,34 +26,39 @@ interface Flaky {
   readonly calls: Array<string>
 }
 
+/** How an instance's router is given its store: the stores' layer, or the deprecated `shared` option. */
+type Via = "layerStoreRedis" | "shared"
+
 /** One instance's router: "flaky" first (`priority`), then "steady", the breakers in the store. */
-const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
+const router = (instanceName: string, store: Store.Store, flaky: Flaky, via: Via) =>
   Effect.map(
-    Layer.build(Router.layer({
-      strategy: "priority",
-      // A period of 2 s: the steps a test takes while a breaker is open come well within it on a loaded machine.
-      cooldown: { failures: 2, window: "1 minute", period: "2 seconds" },
-      retryOn: ["ProviderUnavailableError", "RateLimitError"],
-      shared: { store, key: "shared-breakers" },
-      deployments: [
-        {
-          name: "flaky",
-          model: "flaky-model",
-          llm: LlmTest.fromHandler(() =>
-            Effect.suspend(() => {
-              flaky.calls.push(instanceName)
-              const answer = flaky.answer ?? (flaky.healthy ? LlmTest.reply("flaky") : unavailable)
-              return flaky.gate === undefined ? Effect.succeed(answer) : Effect.as(Deferred.await(flaky.gate), answer)
-            })
-          )
-        },
-        {
-          name: "steady",
-          model: "steady-model",
-          llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("steady")))
-        }
-      ]
-    })),
+    Layer.build(
+      Router.layer({
+        strategy: "priority",
+        // A period of 2 s: the steps a test takes while a breaker is open come well within it on a loaded machine.
+        cooldown: { failures: 2, window: "1 minute", period: "2 seconds" },
+        retryOn: ["ProviderUnavailableError", "RateLimitError"],
+        ...(via === "shared" ? { shared: { store, key: "shared-breakers" } } : { key: "shared-breakers" }),
+        deployments: [
+          {
+            name: "flaky",
+            model: "flaky-model",
+            llm: LlmTest.fromHandler(() =>
+              Effect.suspend(() => {
+                flaky.calls.push(instanceName)
+                const answer = flaky.answer ?? (flaky.healthy ? LlmTest.reply("flaky") : unavailable)
+                return flaky.gate === undefined ? Effect.succeed(answer) : Effect.as(Deferred.await(flaky.gate), answer)
+              })
+            )
+          },
+          {
+            name: "steady",
+            model: "steady-model",
+            llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("steady")))
+          }
+        ]
+      }).pipe(Layer.provide(via === "shared" ? Layer.empty : Router.layerStoreRedis(store)))
+    ),
     (context) => ({
       chat: Effect.map(Effect.provide(Llm.chat(ask), context), (reply) => reply.text),
       breaker: Effect.map(Effect.provide(Router.status, context), (status) => status.details["flaky"]!.cooldown),
@@ -64,12 +70,12 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
   )
 
 /** A redis-server and two instances' routers on it, each on its own Redis connection, over one flaky deployment. */
-const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}) =>
+const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}, via: Via = "layerStoreRedis") =>
   Effect.gen(function*() {
     const redis = yield* redisServer
     const stores = yield* Effect.forEach([0, 1], () => connected(redis.url, store))
     const flaky: Flaky = { healthy, answer: undefined, gate: undefined, calls: [] }
-    return { flaky, a: yield* router("a", stores[0]!, flaky), b: yield* router("b", stores[1]!, flaky) }
+    return { flaky, a: yield* router("a", stores[0]!, flaky, via), b: yield* router("b", stores[1]!, flaky, via) }
   })
 
 /** How the tests wait for a state another instance wrote: a refresh reads the store every 250 ms. */
@@ -99,11 +105,11 @@ describe("Router: breakers shared through a real redis-server", () => {
       }))
   )
 
-  it.live(
-    "a breaker one instance opens is open on the other; once the period is over only one instance probes",
-    () =>
+  it.live.each<Via>(["layerStoreRedis", "shared"])(
+    "a breaker one instance opens is open on the other; once the period is over only one instance probes (%s)",
+    (via) =>
       Effect.scoped(Effect.gen(function*() {
-        const { a, b, flaky } = yield* twoInstances(false)
+        const { a, b, flaky } = yield* twoInstances(false, {}, via)
 
         // One failure on each instance: two within the window, across them, open the breaker.
         expect(yield* a.chat).toBe("steady")
@@ -216,4 +222,44 @@ describe("Router: breakers shared through a real redis-server", () => {
       })),
     60_000
   )
+})
+
+describe("Router: breakers shared through Router.layerStoreMemory", () => {
+  it.effect("two routers naming one key of one memory store share a deployment's breaker; another key does not", () =>
+    Effect.gen(function*() {
+      const flaky: Flaky = { healthy: false, answer: undefined, gate: undefined, calls: [] }
+      const stores = yield* Layer.build(Router.layerStoreMemory)
+      const options = (key: string) => ({
+        strategy: "priority" as const,
+        key,
+        cooldown: { failures: 2, window: "1 minute", period: "2 seconds" } as const,
+        retryOn: ["ProviderUnavailableError" as const],
+        deployments: [
+          {
+            name: "flaky",
+            model: "flaky-model",
+            llm: LlmTest.fromHandler(() => Effect.sync(() => (flaky.calls.push("x"), unavailable)))
+          },
+          { name: "steady", model: "steady-model", llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("s"))) }
+        ]
+      })
+      const [one, two, apart] = yield* Effect.forEach(
+        ["main", "main", "other"],
+        (key) => Effect.provide(Router.make(options(key)), stores)
+      )
+      yield* one!.chat(ask)
+      yield* two!.chat(ask)
+      // Two failures across the two routers open the one breaker.
+      expect((yield* two!.status).details["flaky"]!.cooldown.state).toBe("open")
+      // The first router reads it at its next refresh (every 250 ms), without a call of its own.
+      expect((yield* one!.status).details["flaky"]!.cooldown).toMatchObject({ state: "closed", recentFailures: 1 })
+      yield* TestClock.adjust("250 millis")
+      expect((yield* one!.status).details["flaky"]!.cooldown.state).toBe("open")
+      expect(yield* Effect.map(one!.chat(ask), (reply) => reply.text)).toBe("s")
+      expect(flaky.calls).toHaveLength(2)
+      // A router on another key keeps its own breaker, closed.
+      yield* apart!.chat(ask)
+      expect(flaky.calls).toHaveLength(3)
+      expect((yield* apart!.status).details["flaky"]!.cooldown.state).toBe("closed")
+    }).pipe(Effect.scoped))
 })

@@ -170,14 +170,18 @@ export const make = (
       chosen === false || maxSessions === undefined
         ? chosen ?? true
         : { maxSessions, ...(chosen === undefined || chosen === true ? {} : chosen) }
-    const shared = (options: Router.Options<Deployment>): Router.Options<Router.Deployment> => ({
-      ...options,
-      affinity: affinity(options.affinity),
-      midStream: options.midStream ?? "continue",
-      ...(store === undefined ? {} : { shared: { ...options.shared, store } }),
-      deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
-    })
-    const all = yield* Router.make(shared(everything))
+    // With a store, every router keeps its breakers and pins there, the instances sharing them.
+    const stores = store === undefined ? undefined : yield* Layer.build(Router.layerStoreRedis(store))
+    const routerOf = (options: Router.Options<Deployment>) => {
+      const router = Router.make({
+        ...options,
+        affinity: affinity(options.affinity),
+        midStream: options.midStream ?? "continue",
+        deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
+      })
+      return stores === undefined ? router : Effect.provide(router, stores)
+    }
+    const all = yield* routerOf(everything)
     const targets = new Map<string, Target>()
     const models: Array<ModelEntry> = []
     const statuses: Array<Effect.Effect<Router.Status>> = [all.status]
@@ -195,7 +199,7 @@ export const make = (
         let responses = narrowed.get(key)
         if (responses === undefined) {
           const { fallbacks: _fallbacks, model: _model, ...settings } = options
-          const narrow = yield* Router.make(shared({ ...settings, deployments: speaking }))
+          const narrow = yield* routerOf({ ...settings, deployments: speaking })
           statuses.push(narrow.status)
           responses = { llm: narrow, address: undefined, ...reachOf(speaking) }
           narrowed.set(key, responses)
@@ -204,7 +208,7 @@ export const make = (
       })
     for (const [name, named] of Object.entries(config.routers ?? {})) {
       const options = yield* namedOptions(everything.deployments, name, named)
-      const router = yield* Router.make(shared(options))
+      const router = yield* routerOf(options)
       statuses.push(router.status)
       const reached = yield* reachThrough(name, options, reachable(options, undefined))
       targets.set(name, { llm: router, address: undefined, ...reached })

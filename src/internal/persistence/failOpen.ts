@@ -7,10 +7,10 @@ import * as Effect from "effect/Effect"
 import type { StoreUnavailableError } from "../../Store.js"
 
 /** `shared`, or `local` when the shared store is unavailable. */
-export const orLocal = <A>(
+export const orLocal = <A, E = StoreUnavailableError>(
   shared: Effect.Effect<A, StoreUnavailableError>,
-  local: Effect.Effect<A, StoreUnavailableError>
-): Effect.Effect<A, StoreUnavailableError> => Effect.catchTag(shared, "StoreUnavailableError", () => local)
+  local: Effect.Effect<A, E>
+): Effect.Effect<A, E> => Effect.catchTag(shared, "StoreUnavailableError", () => local)
 
 /** One instance's part of an amount shared by `instances` (a refill rate, a spend limit). */
 export const shareOf = (amount: number, instances: number): number => amount / instances

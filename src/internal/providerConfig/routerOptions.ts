@@ -18,12 +18,6 @@ import { priceOf } from "./lookup.js"
 
 type Options = Router.Options<Router.Deployment<OptionsError, HttpClient.HttpClient>>
 
-// A connected store given for the breakers serves the deployments' limiters and pools too: one connection for all.
-function connected(options: Omit<Router.Options, "deployments"> | undefined): Store.Store | undefined {
-  const store = options?.shared?.store
-  return store === undefined || "redis" in store ? undefined : store
-}
-
 /** Every model of `config` as a router's deployment, its `Llm` built on `store` when given. */
 function routerDeployments(
   config: ProviderConfig,
@@ -49,28 +43,27 @@ function routerDeployments(
     }))
 }
 
-/** `ProviderConfig.routerOptions`. */
+/** `ProviderConfig.routerOptions`: each deployment's layer connects to the file's store when built. */
 export function routerOptions(
   config: ProviderConfig,
   options?: Omit<Router.Options, "deployments">
 ): Effect.Effect<Options> {
-  return Effect.map(routerDeployments(config, connected(options)), (deployments) => ({
-    ...(config.store !== undefined ? { shared: { store: config.store } } : {}),
-    ...options,
-    deployments
-  }))
+  return Effect.map(routerDeployments(config, undefined), (deployments) => ({ ...options, deployments }))
 }
 
-/** `ProviderConfig.routerLayer`: the config's store connected once, for the breakers and every deployment. */
+/**
+ * `ProviderConfig.routerLayer`: the config's store connected once, for every deployment's limits and, provided as
+ * `Router.layerStoreRedis`, the router's breakers and pins.
+ */
 export function routerLayer(
   config: ProviderConfig,
   options?: Omit<Router.Options, "deployments">
 ): Layer.Layer<Llm.Llm | Router.Router, OptionsError, HttpClient.HttpClient> {
   return Layer.unwrap(Effect.gen(function*() {
-    const wanted = options?.shared?.store ?? config.store
-    const store = wanted === undefined || !("redis" in wanted) ? wanted : yield* Store.make(wanted)
-    const shared = store === undefined ? {} : { shared: { ...options?.shared, store } }
-    return Router.layer(yield* routerOptions(config, { ...options, ...shared }))
+    const store = config.store === undefined ? undefined : yield* Store.make(config.store)
+    const deployments = yield* routerDeployments(config, store)
+    const router = Router.layer({ ...options, deployments })
+    return store === undefined ? router : Layer.provide(router, Router.layerStoreRedis(store))
   }))
 }
 

@@ -1,7 +1,7 @@
 /**
- * A deployment's circuit breaker, on plain numbers (epoch milliseconds read
- * from `Clock` by the caller), so the router's hot path mutates one object
- * instead of going through a `Ref`.
+ * A deployment's circuit breaker: its rules, which the memory `Router.BreakerStore` runs (the Redis one runs the same
+ * in Lua, internal/store/breaker.ts), and the mirror a router reads synchronously on its hot path, which only ever
+ * takes what the store answers (internal/router/breaker.ts).
  *
  * closed --(N failures within the window)--> open --(period over)--> half-open
  * half-open: one request (the probe) is let through, as one attempt of the
@@ -9,6 +9,7 @@
  * failure opens it again for another period, and a probe that is interrupted
  * leaves it half-open for the next request.
  */
+import type { BreakerReply, BreakerState } from "../../Router.js"
 
 export interface Settings {
   /** Failures within `windowMillis` that open the breaker. */
@@ -18,22 +19,21 @@ export interface Settings {
   readonly periodMillis: number
 }
 
-export type State = "closed" | "open" | "half-open"
-
-export interface Breaker {
-  state: State
-  /** Times of the failures counted while closed, oldest first. */
-  readonly recent: Array<number>
+/** A breaker as the router reads it: the last reply of its store, its times on this process' clock. */
+export interface Mirror {
+  state: BreakerState
   /** While open: when the probe may go. */
   openUntil: number
   /** While half-open: whether the probe is out. */
   probing: boolean
+  /** Failures counted in the window while closed. */
+  failures: number
 }
 
-export const make = (): Breaker => ({ state: "closed", recent: [], openUntil: 0, probing: false })
+export const mirror = (): Mirror => ({ state: "closed", openUntil: 0, probing: false, failures: 0 })
 
-/** Whether a request may be sent now (without taking the probe). */
-export const isAvailable = (breaker: Breaker, now: number): boolean => {
+/** Whether a request may be sent now, as the mirror says. */
+export const isAvailable = (breaker: Mirror, now: number): boolean => {
   switch (breaker.state) {
     case "closed":
       return true
@@ -44,21 +44,52 @@ export const isAvailable = (breaker: Breaker, now: number): boolean => {
   }
 }
 
-/**
- * Records that a request goes out. Returns true when it is the probe of a
- * half-open breaker (its outcome decides the breaker's state).
- */
-export const onSend = (breaker: Breaker, now: number): boolean => {
-  if (breaker.state === "open" && now >= breaker.openUntil) breaker.state = "half-open"
-  if (breaker.state !== "half-open") return false
-  breaker.probing = true
+/** Whether a request sent now would be the probe, which the store has to grant. */
+export const probeDue = (breaker: Mirror, now: number): boolean =>
+  breaker.state === "half-open" ? !breaker.probing : breaker.state === "open" && now >= breaker.openUntil
+
+/** Whether the mirror is closed with no failure counted: a success then has nothing to tell the store. */
+export const isClear = (breaker: Mirror): boolean => breaker.state === "closed" && breaker.failures === 0
+
+/** A breaker as the memory store keeps it, on epoch milliseconds read from `Clock`. */
+export interface Breaker {
+  state: BreakerState
+  /** Times of the failures counted while closed, oldest first. */
+  readonly recent: Array<number>
+  /** While open: when the probe may go. */
+  openUntil: number
+  /** While half-open: whether the probe is out. */
+  probing: boolean
+  /** Until when a rate limit holds the deployment back. */
+  heldUntil: number
+}
+
+export const make = (): Breaker => ({ state: "closed", recent: [], openUntil: 0, probing: false, heldUntil: 0 })
+
+/** What the breaker says now, its times from `now`; `granted`: a `send`'s answer. */
+export const replyOf = (breaker: Breaker, now: number, granted: boolean): BreakerReply => ({
+  state: breaker.state,
+  openMillis: breaker.state === "open" ? Math.max(0, breaker.openUntil - now) : 0,
+  probing: breaker.state === "half-open" && breaker.probing,
+  failures: breaker.state === "closed" ? breaker.recent.length : 0,
+  heldMillis: Math.max(0, breaker.heldUntil - now),
+  granted
+})
+
+/** An attempt goes out: grants it unless the breaker is open, or half-open with its probe out (then takes it). */
+export const send = (breaker: Breaker, now: number): boolean => {
+  if (breaker.state === "open" && now >= breaker.openUntil) {
+    breaker.state = "half-open"
+    breaker.probing = false
+  }
+  if (breaker.state === "open" || (breaker.state === "half-open" && breaker.probing)) return false
+  if (breaker.state === "half-open") breaker.probing = true
   return true
 }
 
-export const onSuccess = (breaker: Breaker): void => {
+export const success = (breaker: Breaker): void => {
   breaker.state = "closed"
-  // Called on every success: setting an array's length is a runtime call even when it is 0 already.
-  if (breaker.recent.length !== 0) breaker.recent.length = 0
+  breaker.recent.length = 0
   breaker.probing = false
 }
 
@@ -69,8 +100,8 @@ const open = (breaker: Breaker, now: number, settings: Settings): void => {
   breaker.probing = false
 }
 
-/** A failure that counts against the deployment. `probe`: what `onSend` returned. */
-export const onFailure = (breaker: Breaker, now: number, settings: Settings, probe: boolean): void => {
+/** A failure that counts against the deployment; `probe`: the probe's own. */
+export const failure = (breaker: Breaker, now: number, settings: Settings, probe: boolean): void => {
   if (probe || breaker.state === "half-open") return open(breaker, now, settings)
   if (breaker.state === "open") return
   const recent = breaker.recent
@@ -81,7 +112,12 @@ export const onFailure = (breaker: Breaker, now: number, settings: Settings, pro
   if (recent.length >= settings.failures) open(breaker, now, settings)
 }
 
-/** A request that ended with no verdict on the deployment (interrupted, or a failure that is the caller's). */
-export const onNeutral = (breaker: Breaker, probe: boolean): void => {
-  if (probe && breaker.state === "half-open") breaker.probing = false
+/** A probe that ended with no verdict on the deployment (interrupted, or a failure that is the caller's). */
+export const release = (breaker: Breaker): void => {
+  if (breaker.state === "half-open") breaker.probing = false
+}
+
+/** A rate limit holds the deployment back for `millis` more, unless it is held longer already. */
+export const hold = (breaker: Breaker, now: number, millis: number): void => {
+  breaker.heldUntil = Math.max(breaker.heldUntil, now + millis)
 }

@@ -4,7 +4,6 @@
  * the bookkeeping of each attempt on it. Plain mutable fields: a call's
  * bookkeeping is a few synchronous writes, not a `Ref` update.
  */
-import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Budget from "../../Budget.js"
@@ -15,9 +14,8 @@ import type { LlmError } from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
-import type { Deployment, Options } from "../../Router.js"
+import type { Breaker, Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
-import type { Breaker as SharedBreaker } from "../store/breaker.js"
 import { shownBaseUrl } from "../transport/baseUrl.js"
 import * as Cooldown from "./cooldown.js"
 import * as LearnedLimits from "./learnedLimits.js"
@@ -53,9 +51,10 @@ export interface State extends Candidate {
    * refuses one (a 400), for the router's life (a gateway's reload makes a new router).
    */
   prefill: boolean
-  readonly breaker: Cooldown.Breaker
-  /** The breaker in the store (`Options.shared`), which `breaker` mirrors; undefined: in memory. */
-  readonly shared: SharedBreaker | undefined
+  /** Its breaker as the router reads it: what `store` answered last (`breaker.ts`). */
+  readonly breaker: Cooldown.Mirror
+  /** Its breaker in the router's `BreakerStore`. */
+  readonly store: Breaker
   inFlight: number
   latencyMillis: number | undefined
   limitedUntil: number
@@ -110,15 +109,12 @@ export const embeds = (state: State, tokens: boolean): boolean =>
   state.embeddingInput === undefined || state.embeddingInput === "tokens" ||
   (!tokens && state.embeddingInput === "text")
 
-/**
- * The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `shared`: its breaker in the
- * store.
- */
+/** The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `store`: its breaker. */
 export const make = (
   options: Options,
   settings: Settings,
   { context, deployment }: Built,
-  shared: SharedBreaker | undefined
+  store: Breaker
 ): State => {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
   const client = Context.getOrUndefined(context as Context.Context<unknown>, ProviderClient.ProviderClient)
@@ -136,8 +132,8 @@ export const make = (
     endpoint: client?.baseUrl === undefined ? undefined : shownBaseUrl(client.baseUrl),
     embeddingInput: embeddingInputOf(client),
     prefill: deployment.prefill ?? client?.prefill === true,
-    breaker: Cooldown.make(),
-    shared,
+    breaker: Cooldown.mirror(),
+    store,
     inFlight: 0,
     latencyMillis: undefined,
     limitedUntil: 0,
@@ -176,9 +172,9 @@ export const holdFor = (settings: Settings, state: State, rateLimit: RateLimitSn
   holdUntil(settings, state, now, Math.max(requests, tokens))
 }
 
-/** Bookkeeping when an attempt starts; says whether it is a cooldown's probe. */
+/** Bookkeeping when an attempt starts; says whether it would be a cooldown's probe, which the store has to grant. */
 export const enter = (state: State, now: number): boolean => {
-  const probe = Cooldown.onSend(state.breaker, now)
+  const probe = Cooldown.probeDue(state.breaker, now)
   state.inFlight++
   state.requests++
   if (now - state.secondStart >= 1000) {
@@ -204,7 +200,6 @@ export interface Success {
 export const settleSuccess = (settings: Settings, state: State, success: Success): void => {
   const { held, now, reply, startMillis } = success
   if (!held) state.inFlight--
-  Cooldown.onSuccess(state.breaker)
   state.latencyMillis = ewma(state.latencyMillis, now - startMillis, settings.alpha)
   // A stream is settled at its first chunk.
   if (held) state.learned?.firstChunk.add(now - startMillis)
@@ -214,18 +209,12 @@ export const settleSuccess = (settings: Settings, state: State, success: Success
 }
 
 /**
- * Bookkeeping when an attempt fails; `error` is undefined when it was
- * interrupted or died, which counts neither way for the breaker.
+ * Bookkeeping when an attempt fails; `error` is undefined when it was interrupted or died. Its verdict on the breaker
+ * goes to the store (`Breaker.report`).
  */
-export const settleFailure = (
-  settings: Settings,
-  state: State,
-  probe: boolean,
-  now: number,
-  error: LlmError | undefined
-): void => {
+export const settleFailure = (settings: Settings, state: State, now: number, error: LlmError | undefined): void => {
   state.inFlight--
-  if (error === undefined) return Cooldown.onNeutral(state.breaker, probe)
+  if (error === undefined) return
   state.failures++
   if (error._tag === "RateLimitError" && error.retryAfter !== undefined) {
     holdUntil(settings, state, now, now + Duration.toMillis(error.retryAfter))
@@ -233,21 +222,14 @@ export const settleFailure = (
     // Its keys all cool until then (its `Llm` left them at once): no call tries it before.
     holdUntil(settings, state, now, error.availableAt)
   }
-  // A shared store away says nothing of the deployment's health: no breaker opens on it.
-  const storeAway = error._tag === "NoCapacityError" && error.storeUnavailable === true
-  if (!storeAway && settings.cooldownOn.has(error._tag)) {
-    Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
-  } else Cooldown.onNeutral(state.breaker, probe)
 }
 
 /**
  * A stream that fails after its first chunk: its call has succeeded already,
  * so only an error that says something of the deployment's health counts.
  */
-export const settleStreamFailure = (settings: Settings, state: State, clock: Clock.Clock, error: LlmError): void => {
-  if (!settings.cooldownOn.has(error._tag)) return
-  state.failures++
-  Cooldown.onFailure(state.breaker, clock.currentTimeMillisUnsafe(), settings.cooldown, false)
+export const settleStreamFailure = (settings: Settings, state: State, error: LlmError): void => {
+  if (settings.cooldownOn.has(error._tag)) state.failures++
 }
 
 /** The end of a stream's hold on its deployment (its consumer closed it). */

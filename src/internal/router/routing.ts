@@ -11,17 +11,18 @@ import type * as Tracer from "effect/Tracer"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type Attempt, type LlmError, TimeoutError } from "../../LlmError.js"
 import type { ErrorTag, Fallback } from "../../Router.js"
+import type { Pin, Pins } from "../../Router.js"
 import { withAttempts } from "../llmError/withAttempts.js"
 import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { timeoutFail } from "../time/watchdog.js"
 import * as Affinity from "./affinity.js"
+import * as Breaker from "./breaker.js"
 import * as Continuation from "./continuation.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import * as Hedge from "./hedge.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
-import * as Shared from "./shared.js"
 
 /** What every call of one router shares. */
 export interface Core {
@@ -31,7 +32,7 @@ export interface Core {
   readonly everyone: ReadonlyArray<State>
   readonly pick: Pick
   /** The sessions' pins (`Options.affinity`); undefined: off. */
-  readonly affinity: Affinity.Affinity | undefined
+  readonly affinity: Pins | undefined
 }
 
 /** Gives an effect back the interruptibility of a caller that runs in an uninterruptible region. */
@@ -143,7 +144,7 @@ export class Routing<A> implements Call, Onward {
   /** The request's session, when the router keeps pins (`Options.affinity`). */
   readonly session: string | undefined
   /** Where the session's last call was answered, read by `attempt`: the first pick goes there when it is usable. */
-  pin: Affinity.Pin | undefined = undefined
+  pin: Pin | undefined = undefined
   /** A stream continued mid-stream (`midStream: "continue"`): what it sent, for each attempt to go on from. */
   continuing: Continuation.Sent | undefined = undefined
   constructor(options: RoutingOptions<A>) {
@@ -210,17 +211,17 @@ export class Routing<A> implements Call, Onward {
   ): Effect.Effect<A, LlmError> {
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      if (!probe || state.shared === undefined) return this.traceAttempt({ state, now, chain, claim, restore, probe })
-      // A shared breaker's probe (`Options.shared`) goes only when Redis grants it to this instance.
+      if (!probe) return this.traceAttempt({ state, now, chain, claim, restore, probe })
+      // A breaker's probe goes only when its store grants it to this call.
       return Effect.flatMap(
-        Shared.claimProbe(state),
+        Breaker.claimProbe(state),
         (granted) =>
           granted ? this.traceAttempt({ state, now, chain, claim, restore, probe: true }) : this.refused(state, restore)
       )
     })
   }
 
-  // A probe Redis refused (another instance probes): the attempt is taken back and the call picks again.
+  // A probe the store refused (another call or instance probes): the attempt is taken back and the call picks again.
   refused(state: State, restore: Restore): Effect.Effect<A, LlmError> {
     state.inFlight--
     state.requests--
@@ -294,18 +295,18 @@ export class Routing<A> implements Call, Onward {
       RouterCall,
       this.attemptCall(probe, span, state, taken)
     )
-    // Shared (`Options.shared`): settled locally as in memory, then the transition goes to the store
-    // before the call goes on, so its next pick sees what Redis says.
-    const before = state.shared === undefined ? undefined : Shared.before(state)
+    // Settled here, then the breaker's step goes to its store before the call goes on, so its next pick sees what the
+    // store says.
+    const heldUntil = state.limitedUntil
     this.running.push(state)
     return Effect.matchCauseEffect(restore(sent), {
       onFailure: (cause) => {
         const error = cause.reasons.find(Cause.isFailReason)?.error
         const now = this.clock.currentTimeMillisUnsafe()
         this.stopped(state, error === undefined && now >= this.deadlineAt)
-        settleFailure(settings, state, probe, now, error)
-        if (before === undefined) return Effect.failCause(cause)
-        return Effect.andThen(Shared.report(settings, state, probe, before, error), Effect.failCause(cause))
+        settleFailure(settings, state, now, error)
+        const reported = Breaker.report(settings, state, probe, heldUntil, error)
+        return reported === undefined ? Effect.failCause(cause) : Effect.andThen(reported, Effect.failCause(cause))
       },
       onSuccess: (value) => {
         const now = this.clock.currentTimeMillisUnsafe()
@@ -315,9 +316,13 @@ export class Routing<A> implements Call, Onward {
         const pinned = taken === undefined
           ? undefined
           : this.core.affinity!.pin(this.session!, { deployment: state.name, key: taken.key })
-        if (before === undefined) return pinned === undefined ? Effect.succeed(value) : Effect.as(pinned, value)
-        const reported = Shared.report(settings, state, probe, before, "success")
-        return Effect.as(pinned === undefined ? reported : Effect.andThen(pinned, reported), value)
+        const reported = Breaker.report(settings, state, probe, heldUntil, "success")
+        const steps = reported === undefined
+          ? pinned
+          : pinned === undefined
+          ? reported
+          : Effect.andThen(pinned, reported)
+        return steps === undefined ? Effect.succeed(value) : Effect.as(steps, value)
       }
     })
   }

@@ -6,22 +6,23 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import { createHash } from "node:crypto"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import { type EmbeddingResponse, type Input as EmbeddingRequest, isTokens } from "../../Embedding.js"
 import type * as Llm from "../../Llm.js"
 import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
-import type { Deployment, Options, Service } from "../../Router.js"
+import type { Deployment, Options, Pins, Service } from "../../Router.js"
 import * as Telemetry from "../telemetry.js"
-import type { Affinity } from "./affinity.js"
+import * as Breaker from "./breaker.js"
 import * as Deployments from "./deployment.js"
 import { addressesOf, picker } from "./picking.js"
 import type { Core, Sender } from "./routing.js"
 import { run } from "./run.js"
 import * as Settings from "./settings.js"
-import * as Shared from "./shared.js"
 import * as Status from "./status.js"
+import { chosen } from "./stores/chosen.js"
 import { chatStream } from "./stream.js"
 
 const chatSender: Sender<ChatResponse> = {
@@ -67,7 +68,7 @@ const makeService = (
   options: Options,
   settings: Settings.Settings,
   states: ReadonlyArray<Deployments.State>,
-  affinity: Affinity | undefined
+  affinity: Pins | undefined
 ): Service => {
   const addresses = addressesOf(states)
   const core: Core = {
@@ -107,6 +108,11 @@ const makeService = (
   return { chat, chatStream: chatStream(core), embed, countTokens, status: Status.make(options, states, affinity) }
 }
 
+// Routers over the same deployments (one per instance) share their pins; routers of one process over different ones
+// (a gateway's named routers) keep theirs apart, as in memory, so their counts add up.
+const routerId = (names: ReadonlyArray<string>): string =>
+  createHash("sha256").update(names.join("\n")).digest("base64url").slice(0, 16)
+
 /** `Router.make`: invalid options fail with `OptionsError`. */
 export const make = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
@@ -122,19 +128,19 @@ export const make = <D extends Deployment<unknown, unknown>>(
             Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
             (context): Deployments.Built => ({ deployment, context })
           ))
-        // The store is chosen once here: without `shared`, every state's breaker is in memory only.
-        const place = yield* Shared.connect(options as Options)
-        const states = built.map((entry) =>
-          Deployments.make(
-            options as Options,
-            settings,
-            entry,
-            place === undefined ? undefined : Shared.breakerOf(place, settings, entry.deployment.name)
-          )
-        )
-        yield* Shared.refresh(states)
-        const affinity = Shared.affinityOf(place, settings, states.map((state) => state.name))
-        return makeService(options as Options, settings, states, affinity)
+        // The stores are chosen once here; each deployment's breaker is kept under its name.
+        const { affinity, breakers, key, own } = yield* chosen(options as Options)
+        const states = yield* Effect.forEach(built, (entry) =>
+          Effect.map(
+            breakers.breaker({ key: `${key}:${entry.deployment.name}`, ...settings.cooldown }),
+            (breaker) => Deployments.make(options as Options, settings, entry, breaker)
+          ))
+        if (!own) yield* Breaker.refresh(states)
+        const names = states.map((state) => state.name)
+        const pins = settings.affinity === undefined
+          ? undefined
+          : yield* affinity.pins({ key: `${key}:${routerId(names)}`, ...settings.affinity, deployments: names })
+        return makeService(options as Options, settings, states, pins)
       })
     }
   )

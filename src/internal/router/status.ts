@@ -7,8 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Budget from "../../Budget.js"
 import type * as KeyPool from "../../KeyPool.js"
 import type * as RateLimiter from "../../RateLimiter.js"
-import type { DeploymentLoad, Options, Status } from "../../Router.js"
-import type { Affinity } from "./affinity.js"
+import type { DeploymentLoad, Options, Pins, Status } from "../../Router.js"
 import type { State } from "./deployment.js"
 
 /**
@@ -18,7 +17,7 @@ import type { State } from "./deployment.js"
 export const make = (
   options: Options,
   states: ReadonlyArray<State>,
-  affinity: Affinity | undefined
+  affinity: Pins | undefined
 ): Effect.Effect<Status> =>
   Effect.clockWith((clock) =>
     Effect.map(
@@ -184,7 +183,7 @@ const deploymentLoad = (
       state: breaker.state === "open" && now >= breaker.openUntil ? "half-open" : breaker.state,
       until: breaker.state === "open" && now < breaker.openUntil ? breaker.openUntil : null,
       probing: breaker.state === "half-open" && breaker.probing,
-      recentFailures: breaker.recent.length
+      recentFailures: breaker.failures
     },
     hedges: { started: state.hedges, cancelled: state.hedgesCancelled },
     skippedEvents: state.skippedEvents,

@@ -31,11 +31,11 @@ import { withAttempts } from "../llmError/withAttempts.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import * as ChunkSources from "../transport/chunkSource.js"
+import * as Breaker from "./breaker.js"
 import * as Continuation from "./continuation.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
 import type { Core, Restore, Routing, Sender } from "./routing.js"
 import { callSpan, membersOf, routing as routingOf, unknownAddress } from "./run.js"
-import * as Shared from "./shared.js"
 
 /**
  * A deployment's stream after its first chunk: that batch, the pull of the
@@ -325,14 +325,10 @@ const routedSource = (
         }
         judging = undefined
         const failed = current!.state
-        settleStreamFailure(settings, failed, clock, error)
-        if (failed.shared !== undefined) {
-          return Effect.andThen(
-            Shared.reportStreamFailure(settings, failed, error),
-            Effect.suspend(() => afterBreak(failed, error))
-          )
-        }
-        return afterBreak(failed, error)
+        settleStreamFailure(settings, failed, error)
+        const reported = Breaker.reportStreamFailure(settings, failed, error)
+        if (reported === undefined) return afterBreak(failed, error)
+        return Effect.andThen(reported, Effect.suspend(() => afterBreak(failed, error)))
       },
       onSuccess: (batch): Pull.Pull<ChunkSources.Batch, LlmError> => {
         if (pulledAt !== undefined) {

@@ -1,5 +1,5 @@
 /**
- * A router deployment's circuit breaker and rate-limit hold in Redis, shared
+ * The Redis backend of `Router.BreakerStore`: a router deployment's circuit breaker and rate-limit hold, shared
  * by every router that names the same store, key and deployment: a hash (the
  * state, when an open breaker lets its probe go, the probe's lease, the hold)
  * and a list of the recent failures' times. Every transition is one Lua
@@ -13,15 +13,15 @@
  * its own clock's deadlines from them, whatever the instances' clocks say.
  */
 import * as Effect from "effect/Effect"
-import type { StoreUnavailableError } from "../../Store.js"
-import type { Connection } from "../../Store.js"
+import type { BreakerOptions, BreakerReply } from "../../Router.js"
+import type { Connection, StoreUnavailableError } from "../../Store.js"
 import { overKeys } from "./script.js"
 
 /**
  * A transition: `send` (an attempt goes out; takes the probe when one is due), `success`, `failure`, `release` (a probe
  * with no verdict), `hold`, `peek`.
  */
-export type Op = "send" | "success" | "failure" | "release" | "hold" | "peek"
+type Op = "send" | "success" | "failure" | "release" | "hold" | "peek"
 
 // KEYS: the state hash, the failures list. ARGV: op, failures, window, period,
 // probe lease (ms), amount (failure: 1 when the probe failed; hold: its ms).
@@ -92,60 +92,64 @@ if op ~= "peek" then
     redis.call("PEXPIRE", KEYS[1], math.max(openUntil, probeUntil, held, now) - now + period + window)
   end
 end
-return { state, math.max(0, openUntil - now), probeUntil > now and 1 or 0, math.max(0, held - now), granted }
+local counted = 0
+if state == "closed" then counted = redis.call("LLEN", KEYS[2]) end
+local openMillis = 0
+if state == "open" then openMillis = math.max(0, openUntil - now) end
+local probing = 0
+if state == "half-open" and probeUntil > now then probing = 1 end
+return { state, openMillis, probing, counted, math.max(0, held - now), granted }
 `
 ).withReturnType<
   readonly [
     state: "closed" | "open" | "half-open",
     openMillis: number,
     probing: 0 | 1,
+    failures: number,
     heldMillis: number,
     granted: 0 | 1
   ]
 >()
 
-/** The breaker as Redis has it after a transition, its times in milliseconds from now. */
-export interface Reply {
-  readonly state: "closed" | "open" | "half-open"
-  /** While open: how long until the probe may go. */
-  readonly openMillis: number
-  /** While half-open: whether an instance is probing. */
-  readonly probing: boolean
-  /** How long the deployment is held back by a rate limit. */
-  readonly heldMillis: number
-  /** `send`: whether the attempt may go (a half-open breaker's probe taken, or no breaker in the way). */
-  readonly granted: boolean
+/** A breaker's steps as Redis answers them: each fails with `StoreUnavailableError` while Redis is away. */
+export interface Breaker {
+  readonly send: Effect.Effect<BreakerReply, StoreUnavailableError>
+  readonly success: Effect.Effect<BreakerReply, StoreUnavailableError>
+  readonly failure: (probe: boolean) => Effect.Effect<BreakerReply, StoreUnavailableError>
+  readonly release: Effect.Effect<BreakerReply, StoreUnavailableError>
+  readonly hold: (millis: number) => Effect.Effect<BreakerReply, StoreUnavailableError>
+  readonly peek: Effect.Effect<BreakerReply, StoreUnavailableError>
 }
 
-/** What the breaker's rules are, as `Cooldown.Settings`. */
-export interface Rules {
-  readonly failures: number
-  readonly windowMillis: number
-  readonly periodMillis: number
-}
-
-/** A deployment's breaker under `key` of the store. */
-export type Breaker = (op: Op, amount?: number) => Effect.Effect<Reply, StoreUnavailableError>
-
-export const make = (connection: Connection, key: string, rules: Rules): Breaker => {
-  const keys = [`${connection.prefix}:breaker:${key}`, `${connection.prefix}:breaker:${key}:failures`]
-  return (op, amount = 0) =>
+/** The breaker of `options.key` in the store. */
+export const make = (connection: Connection, options: BreakerOptions): Breaker => {
+  const keys = [`${connection.prefix}:breaker:${options.key}`, `${connection.prefix}:breaker:${options.key}:failures`]
+  const step = (op: Op, amount: number) =>
     Effect.map(
       connection.eval(breakerScript)(
         keys,
         op,
-        rules.failures,
-        rules.windowMillis,
-        rules.periodMillis,
+        options.failures,
+        options.windowMillis,
+        options.periodMillis,
         connection.leaseTtlMillis,
         amount
       ),
-      ([state, openMillis, probing, heldMillis, granted]): Reply => ({
+      ([state, openMillis, probing, failures, heldMillis, granted]): BreakerReply => ({
         state,
         openMillis: Number(openMillis),
         probing: probing === 1,
+        failures: Number(failures),
         heldMillis: Number(heldMillis),
         granted: granted === 1
       })
     )
+  return {
+    send: step("send", 0),
+    success: step("success", 0),
+    failure: (probe) => step("failure", probe ? 1 : 0),
+    release: step("release", 0),
+    hold: (millis) => step("hold", millis),
+    peek: step("peek", 0)
+  }
 }

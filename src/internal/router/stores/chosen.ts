@@ -1,0 +1,46 @@
+/**
+ * Where a router keeps its breakers and pins, chosen once when it is built: the deprecated `Options.shared` read in
+ * the one place it is (its Redis store, as `Router.layerStoreRedis` gives, and its key), else the provided
+ * `Router.BreakerStore` and `Router.AffinityStore`, else memory stores of the router's own.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type { OptionsError } from "../../../OptionsError.js"
+import type * as Router from "../../../Router.js"
+import * as Store from "../../../Store.js"
+import * as Memory from "./memory.js"
+import * as Redis from "./redis.js"
+import { AffinityStore, BreakerStore } from "./tags.js"
+
+/** A router's stores and its key in them. */
+export interface Chosen {
+  readonly breakers: Router.BreakerStore["Service"]
+  readonly affinity: Router.AffinityStore["Service"]
+  readonly key: string
+  /** Whether they are the router's own, which no other router writes: its mirrors then need no refresh. */
+  readonly own: boolean
+}
+
+/** The stores of a router of `options` (checked). */
+export const chosen = (options: Router.Options): Effect.Effect<Chosen, OptionsError, Scope.Scope> => {
+  const shared = options.shared
+  if (shared !== undefined) {
+    const store = "redis" in shared.store ? Store.make(shared.store) : Effect.succeed(shared.store)
+    return Effect.map(store, (connected) => ({
+      breakers: Redis.breakerStore(connected),
+      affinity: Redis.affinityStore(connected),
+      key: shared.key ?? options.key ?? "router",
+      own: false
+    }))
+  }
+  return Effect.map(
+    Effect.all([Effect.serviceOption(BreakerStore), Effect.serviceOption(AffinityStore)]),
+    ([breakers, affinity]) => ({
+      breakers: Option.getOrElse(breakers, Memory.breakerStore),
+      affinity: Option.getOrElse(affinity, Memory.affinityStore),
+      key: options.key ?? "router",
+      own: Option.isNone(breakers)
+    })
+  )
+}

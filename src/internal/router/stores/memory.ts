@@ -1,0 +1,92 @@
+/**
+ * The memory backends of `Router.BreakerStore` and `Router.AffinityStore`: breakers kept by the rules of
+ * `router/cooldown.ts` on the `Clock` (`TestClock` drives their periods), pins in a map bounded by `maxSessions`.
+ * Breakers (pins) under one key of one store are one breaker (one set of pins), as they are in Redis.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Router from "../../../Router.js"
+import { digestOf } from "../affinity.js"
+import * as Cooldown from "../cooldown.js"
+
+/** A `BreakerStore` in this process' memory. */
+export const breakerStore = (): Router.BreakerStore["Service"] => {
+  const breakers = new Map<string, Cooldown.Breaker>()
+  const breaker = Effect.fnUntraced(function*(options: Router.BreakerOptions) {
+    const clock = yield* Clock.Clock
+    let kept = breakers.get(options.key)
+    if (kept === undefined) {
+      kept = Cooldown.make()
+      breakers.set(options.key, kept)
+    }
+    const state = kept
+    const step = (change: (now: number) => boolean | void) =>
+      Effect.sync(() => {
+        const now = clock.currentTimeMillisUnsafe()
+        return Cooldown.replyOf(state, now, change(now) !== false)
+      })
+    return {
+      send: step((now) => Cooldown.send(state, now)),
+      success: step(() => Cooldown.success(state)),
+      failure: (probe) => step((now) => Cooldown.failure(state, now, options, probe)),
+      release: step(() => Cooldown.release(state)),
+      hold: (millis) => step((now) => Cooldown.hold(state, now, millis)),
+      peek: step(() => undefined)
+    } satisfies Router.Breaker
+  })
+  return { breaker }
+}
+
+/** Pins in this process: at most `maxSessions`, each living `ttlMillis` after its last answer. */
+export const pins = (ttlMillis: number, maxSessions: number): Router.Pins & {
+  /** The keys the pins are kept under (`digestOf` their sessions), the least recently answered first. */
+  readonly keys: () => ReadonlyArray<string>
+} => {
+  // In insertion order, which a pin renews: the first entry is the least recently answered.
+  const kept = new Map<string, { readonly pin: Router.Pin; readonly until: number }>()
+  return {
+    lookup: (session) =>
+      Effect.clockWith((clock) => {
+        const key = digestOf(session)
+        const entry = kept.get(key)
+        if (entry === undefined) return Effect.undefined
+        if (entry.until > clock.currentTimeMillisUnsafe()) return Effect.succeed(entry.pin)
+        kept.delete(key)
+        return Effect.undefined
+      }),
+    pin: (session, pin) =>
+      Effect.clockWith((clock) => {
+        const key = digestOf(session)
+        kept.delete(key)
+        kept.set(key, { pin, until: clock.currentTimeMillisUnsafe() + ttlMillis })
+        if (kept.size > maxSessions) kept.delete(kept.keys().next().value!)
+        return Effect.void
+      }),
+    keys: () => [...kept.keys()],
+    counts: Effect.clockWith((clock) => {
+      const now = clock.currentTimeMillisUnsafe()
+      const counts = new Map<string, number>()
+      for (const [session, entry] of kept) {
+        if (entry.until <= now) kept.delete(session)
+        else counts.set(entry.pin.deployment, (counts.get(entry.pin.deployment) ?? 0) + 1)
+      }
+      return Effect.succeed(counts)
+    })
+  }
+}
+
+/** An `AffinityStore` in this process' memory. */
+export const affinityStore = (): Router.AffinityStore["Service"] => {
+  const sets = new Map<string, Router.Pins>()
+  return {
+    pins: (options) =>
+      Effect.sync(() => {
+        let kept = sets.get(options.key)
+        if (kept === undefined) {
+          kept = pins(options.ttlMillis, options.maxSessions)
+          sets.set(options.key, kept)
+        }
+        return kept
+      })
+  }
+}

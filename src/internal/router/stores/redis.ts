@@ -1,0 +1,18 @@
+/**
+ * The Redis backends of `Router.BreakerStore` and `Router.AffinityStore` (`store/breaker.ts`, `store/affinity.ts`),
+ * each wrapped in the fail-open decorator (`failOpen.ts`) over a memory store of its own.
+ */
+import type * as Router from "../../../Router.js"
+import type * as Store from "../../../Store.js"
+import * as Pins from "../../store/affinity.js"
+import * as Breakers from "../../store/breaker.js"
+import * as FailOpen from "./failOpen.js"
+import * as Memory from "./memory.js"
+
+/** Breakers kept in `store`, each instance on its own breakers while it is unavailable. */
+export const breakerStore = (store: Store.Store): Router.BreakerStore["Service"] =>
+  FailOpen.breakerStore((options) => Breakers.make(store.connection, options), Memory.breakerStore())
+
+/** Pins kept in `store`, each instance on its own pins while it is unavailable. */
+export const affinityStore = (store: Store.Store): Router.AffinityStore["Service"] =>
+  FailOpen.affinityStore((options) => Pins.make(store.connection, options), Memory.affinityStore())

@@ -1,0 +1,14 @@
+/** `Router.BreakerStore`'s and `Router.AffinityStore`'s tags, here so the router's internals can read them. */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Router from "../../../Router.js"
+
+/** `Router.BreakerStore`. */
+export class BreakerStore extends Context.Service<BreakerStore, {
+  readonly breaker: (options: Router.BreakerOptions) => Effect.Effect<Router.Breaker>
+}>()("effect-llm-router/Router/BreakerStore") {}
+
+/** `Router.AffinityStore`. */
+export class AffinityStore extends Context.Service<AffinityStore, {
+  readonly pins: (options: Router.PinsOptions) => Effect.Effect<Router.Pins>
+}>()("effect-llm-router/Router/AffinityStore") {}
