@@ -4,11 +4,9 @@
  * which reports no usage.
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
+import { embeddingReply, maxEmbeddingInputs as maxEmbeddingRequests } from "../../codec/gemini.js"
 import { invalid, isRecord } from "../requestChecks.js"
 import { badValue } from "./request.js"
-
-/** The most requests one `batchEmbedContents` call takes. */
-const maxEmbeddingRequests = 100
 
 /** The text of one `EmbedContentRequest`'s content, and its `outputDimensionality`, or what is wrong with it. */
 const embedContentOf = (
@@ -80,7 +78,6 @@ export const decodeEmbedding = (
 }
 
 /** Gemini reports no usage for embeddings. */
-export const renderEmbedding = (vectors: ReadonlyArray<ReadonlyArray<number>>, request: EmbeddingRequest): string =>
-  request.single
-    ? JSON.stringify({ embedding: { values: vectors[0] } })
-    : JSON.stringify({ embeddings: vectors.map((values) => ({ values })) })
+export function renderEmbedding(vectors: ReadonlyArray<ReadonlyArray<number>>, request: EmbeddingRequest): string {
+  return embeddingReply(vectors, request.single)
+}
