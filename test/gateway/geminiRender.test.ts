@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
-import * as Render from "../../src/internal/gateway/gemini/render.js"
 import * as Codec from "../../src/internal/codec/gemini.js"
+import * as Render from "../../src/internal/gateway/gemini/render.js"
 
 const usage: Usage = {
   promptTokens: 12,

@@ -447,8 +447,10 @@ const renamed: Readonly<Record<string, string>> = {
  */
 export function geminiPath(path: string): string {
   return path.replace(/^messages(\[\d+\]\S*)?/, "contents")
-    .replace(/^(temperature|topP|maxTokens|stop|seed|reasoningEffort|responseFormat|toolChoice)\b/, (name) =>
-      renamed[name]!)
+    .replace(
+      /^(temperature|topP|maxTokens|stop|seed|reasoningEffort|responseFormat|toolChoice)\b/,
+      (name) => renamed[name]!
+    )
     .replace(/^tools\[(\d+)\]\.parameters/, "tools[0].functionDeclarations[$1].parameters")
 }
 

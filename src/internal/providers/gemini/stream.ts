@@ -17,7 +17,6 @@ import {
   StreamTruncatedError
 } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
-import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import {
   blockedDetail,
   candidateOf,
@@ -31,6 +30,7 @@ import {
   usage as usageOf
 } from "../../codec/gemini.js"
 import { excerpt } from "../../codec/openAiChat.js"
+import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import type * as Adapter from "../adapter.js"
 import { replyId, replyModel } from "../wire.js"
 
