@@ -299,7 +299,8 @@ function modelTurn(parts: ReadonlyArray<WirePart>, at: string, pending: Array<Pe
   }
 }
 
-const checkFunctions = checker(Schema.Array(FunctionDeclaration), { errors: "first" })
+/** The check of a tool's `functionDeclarations`. */
+export const checkFunctionDeclarations = checker(Schema.Array(FunctionDeclaration), { errors: "first" })
 
 // The function declarations of `tools`, or the refusal of the kinds Google runs itself.
 function toolsOf(tools: ReadonlyArray<Readonly<Record<string, unknown>>>): Array<ToolDefinition> | Problem {
@@ -314,7 +315,7 @@ function toolsOf(tools: ReadonlyArray<Readonly<Record<string, unknown>>>): Array
           "which this gateway cannot run for every deployment; only functionDeclarations are served"
       )
     }
-    const declarations = checkFunctions(tool["functionDeclarations"] ?? [])
+    const declarations = checkFunctionDeclarations(tool["functionDeclarations"] ?? [])
     if (declarations instanceof Refused) {
       const refused = problemOf(declarations)
       const param = `tools[${i}].functionDeclarations${refused.param ?? ""}`
