@@ -62,7 +62,7 @@ import {
 import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
 import { tokenCount } from "../tokens/count.js"
 
-export { isRecord, type JsonRecord, Problem, RequestError, ShapeError }
+export { isRecord, type JsonRecord, Problem, ShapeError }
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -110,7 +110,7 @@ export function madeCallId(index: number): string {
 const madeCallIdShape = /^call_\d+$/
 
 /** Whether `id` is one `madeCallId` made rather than Gemini's own, which is never sent back to Gemini. */
-export function isMadeCallId(id: string): boolean {
+function isMadeCallId(id: string): boolean {
   return madeCallIdShape.test(id)
 }
 
@@ -118,7 +118,7 @@ export function isMadeCallId(id: string): boolean {
  * `reasoningEffort` as a thinking budget in tokens (Gemini 2.5 budgets; Gemini 3 models accept them too). `none`
  * turns thinking off where the model allows it; `xhigh` and `max` ask for the largest budget every 2.5 model accepts.
  */
-export const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
+const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
   none: 0,
   minimal: 128,
   low: 1024,
@@ -620,7 +620,7 @@ function responseFormat(format: ResponseFormat, config: JsonRecord): void {
  * Merges `providerOptions` into the body: objects merge key by key (so `{generationConfig: {topK: 40}}` keeps the
  * other generation settings), a `null` removes a key, anything else replaces it.
  */
-export function mergeOptions(target: JsonRecord, options: Readonly<Record<string, unknown>>): JsonRecord {
+function mergeOptions(target: JsonRecord, options: Readonly<Record<string, unknown>>): JsonRecord {
   for (const key of Object.keys(options)) {
     const value = options[key]
     const current = target[key]

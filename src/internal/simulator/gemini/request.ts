@@ -28,8 +28,8 @@ function snakeCase(path: string): string {
   return path.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
 }
 
-// The schema's first refusal, at `at` (the path of the value checked), as Google words a bad value.
-function refusal(refused: Refused, at = ""): ApiError {
+/** The schema's first refusal, at `at` (the path of the value checked), as Google words a bad value. */
+export function refusal(refused: Refused, at = ""): ApiError {
   const { message, path } = refused.refusals[0]
   const inner = bracketed(path)
   const where = snakeCase(at === "" ? inner : inner === "" ? at : inner.startsWith("[") ? at + inner : `${at}.${inner}`)
