@@ -38,7 +38,7 @@
  *   format sets `responseMimeType: "application/json"` and, for a schema,
  *   `responseSchema` (translated as tool parameters are). `reasoningEffort` becomes
  *   `thinkingConfig`: `none` is `thinkingBudget: 0`, the others a budget
- *   ( 128, 1024, 8192, 16384, then 24576 for `xhigh`
+ *   (128, 1024, 8192, 16384, then 24576 for `xhigh`
  *   and `max`) with `includeThoughts: true`, so thought summaries come back as
  *   reasoning. `user` has no Gemini field and is not sent.
  * - `providerOptions` are merged last, objects key by key (so
