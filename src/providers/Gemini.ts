@@ -38,7 +38,7 @@
  *   format sets `responseMimeType: "application/json"` and, for a schema,
  *   `responseSchema` (translated as tool parameters are). `reasoningEffort` becomes
  *   `thinkingConfig`: `none` is `thinkingBudget: 0`, the others a budget
- *   (`Wire.thinkingBudgets`: 128, 1024, 8192, 16384, then 24576 for `xhigh`
+ *   (128, 1024, 8192, 16384, then 24576 for `xhigh`
  *   and `max`) with `includeThoughts: true`, so thought summaries come back as
  *   reasoning. `user` has no Gemini field and is not sent.
  * - `providerOptions` are merged last, objects key by key (so
@@ -71,10 +71,9 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Wire from "../internal/codec/gemini.js"
 import * as Adapter from "../internal/providers/adapter.js"
-import * as Embeddings from "../internal/providers/gemini/embeddings.js"
 import { GeminiStreamParser } from "../internal/providers/gemini/stream.js"
-import * as Wire from "../internal/providers/gemini/wire.js"
 import { ContentFilterError } from "../LlmError.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
@@ -134,7 +133,14 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
         : new ContentFilterError({ provider, model, detail: blocked })
     },
     stream: (context) => new GeminiStreamParser({ ...context, maxEventSize }),
-    embeddings: Embeddings.wire(version),
+    embeddings: {
+      maxInputs: Wire.maxEmbeddingInputs,
+      tokens: false,
+      path: (model) => `/${version}/${Wire.resourceOf(model)}:batchEmbedContents`,
+      body: (model, inputs, request) => Wire.embeddingBody(Wire.resourceOf(model), inputs, request.dimensions),
+      read: Wire.readEmbeddings,
+      isError: Wire.isErrorPayload
+    },
     countTokens: {
       path: (model) => `/${version}/${Wire.resourceOf(model)}:countTokens`,
       // The whole request, so its system instruction and tools are counted too.

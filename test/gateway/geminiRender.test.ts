@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
+import * as Codec from "../../src/internal/codec/gemini.js"
 import * as Render from "../../src/internal/gateway/gemini/render.js"
-import { statusName } from "../../src/internal/providers/gemini/wire.js"
 
 const usage: Usage = {
   promptTokens: 12,
@@ -40,7 +40,7 @@ describe("the gateway's Gemini replies", () => {
       latency: Duration.zero,
       keyId: "sk-…0001"
     }
-    expect(JSON.parse(Render.response(response, "req-1", "sim/gpt-4o-mini"))).toEqual({
+    expect(JSON.parse(Codec.response(response, "req-1", "sim/gpt-4o-mini"))).toEqual({
       candidates: [{
         content: {
           role: "model",
@@ -119,7 +119,7 @@ describe("the gateway's Gemini replies", () => {
 
 describe("Google's error status names", () => {
   it("name each HTTP status by its gRPC code, as Google's APIs do", () => {
-    expect([400, 401, 404, 412, 429, 501, 503, 418, 502].map(statusName)).toEqual([
+    expect([400, 401, 404, 412, 429, 501, 503, 418, 502].map(Codec.statusName)).toEqual([
       "INVALID_ARGUMENT",
       "UNAUTHENTICATED",
       "NOT_FOUND",

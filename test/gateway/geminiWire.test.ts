@@ -1,8 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
-import * as Wire from "../../src/internal/gateway/gemini/wire.js"
+import * as Wire from "../../src/internal/codec/gemini.js"
+import { count, generate as generateText } from "../../src/internal/gateway/gemini/routes.js"
 
-const generate = (body: unknown) => Wire.generate(JSON.stringify(body))
+const generate = (body: unknown) => generateText(JSON.stringify(body))
 
 const decoded = (body: unknown): ChatRequest => {
   const request = generate(body)
@@ -168,14 +169,14 @@ describe("the gateway's Gemini request body", () => {
   })
 
   it("countTokens: the contents alone, or a whole generateContentRequest", () => {
-    expect(Wire.count(JSON.stringify({ contents: [ask] }))).toEqual({
+    expect(count(JSON.stringify({ contents: [ask] }))).toEqual({
       messages: [{ role: "user", content: [{ type: "text", text: "What is the weather in Paris?" }] }]
     })
-    const whole = Wire.count(JSON.stringify({
+    const whole = count(JSON.stringify({
       generateContentRequest: { model: "models/x", contents: [ask], systemInstruction: { parts: [{ text: "Hi" }] } }
     }))
     expect(whole).toMatchObject({ messages: [{ role: "system", content: "Hi" }, { role: "user" }] })
-    expect(Wire.count("{not json")).toBeInstanceOf(Wire.Problem)
+    expect(count("{not json")).toBeInstanceOf(Wire.Problem)
   })
 
   it("the engine's request paths as the Gemini body names them", () => {

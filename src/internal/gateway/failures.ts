@@ -5,6 +5,7 @@
  * Google's, for the Gemini
  * routes.
  */
+import { errorJson } from "../codec/gemini.js"
 import { openAiErrorJson } from "../codec/openAiChat.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
 import * as AnthropicWire from "./anthropic/wire.js"
@@ -76,7 +77,7 @@ export const responses = (now: () => number): SseAnswer.Failures => ({
 /** Google's failures at the time `now` reads. */
 export const gemini = (now: () => number): SseAnswer.Failures => ({
   answer: (error) => GeminiErrors.fromLlmError(error, now()),
-  restarted: GeminiErrors.errorJson(500, restartedMessage),
+  restarted: errorJson(500, restartedMessage),
   shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body,
   revoked: GeminiErrors.fromAnswer(revokedAnswer).body
 })

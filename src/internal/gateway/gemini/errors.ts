@@ -5,10 +5,10 @@
  * `openai/errors.ts`; this module renders that decision in Google's shape.
  */
 import type { LlmError } from "../../../LlmError.js"
-import { statusName } from "../../providers/gemini/wire.js"
+import { errorJson, geminiPath } from "../../codec/gemini.js"
+import type { Problem } from "../../schemaCheck.js"
 import type { ErrorAnswer } from "../openai/errors.js"
 import { fromLlmError as openAiAnswer } from "../openai/errors.js"
-import { geminiPath, type Problem } from "./wire.js"
 
 /**
  * Whether a request is one of Google's, answered in Google's shapes: under `/v1beta`, or a POST under `/v1/models/`
@@ -16,10 +16,6 @@ import { geminiPath, type Problem } from "./wire.js"
  */
 export const isGeminiRequest = (method: string, path: string): boolean =>
   path === "/v1beta" || path.startsWith("/v1beta/") || (method === "POST" && path.startsWith("/v1/models/"))
-
-/** The JSON text of Google's error body. */
-export const errorJson = (code: number, message: string): string =>
-  JSON.stringify({ error: { code, message, status: statusName(code) } })
 
 /** An answer with `message` at `status`, in Google's shape; `code`, the OpenAI route's, for the request log. */
 export const answer = (

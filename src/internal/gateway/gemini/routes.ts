@@ -1,6 +1,6 @@
 /**
  * Google's Gemini API (`POST /v1beta/models/{model}:{method}`, and `/v1/models/...`), the same engine, admission and
- * streams as OpenAI's chat route, in Gemini's wire (`gemini/wire.ts`, `gemini/render.ts`, `gemini/embeddings.ts`);
+ * streams as OpenAI's chat route, in Gemini's wire (`codec/gemini.ts`, the stream's encoder in `gemini/render.ts`);
  * every failure in Google's error shape (`gemini/errors.ts`). `{model}` names the gateway's model or router as a chat
  * completion's `model` does (`models/` before it, as Google's clients write it, is not part of it). The methods:
  * `generateContent`, `streamGenerateContent` (`?alt=sse`, the SSE stream every Google client asks for), `countTokens`
@@ -14,14 +14,17 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { randomUUID } from "node:crypto"
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import type { Input as EmbeddingInput } from "../../../Embedding.js"
+import * as Codec from "../../codec/gemini.js"
+import { Problem } from "../../schemaCheck.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import * as Failures from "../failures.js"
+import { decodeBody } from "../openai/wire.js"
 import { decodePath, errorResponse, json, refusal, type Serving, type WithBody } from "../serving.js"
-import * as GeminiEmbeddings from "./embeddings.js"
 import * as GeminiErrors from "./errors.js"
 import * as GeminiRender from "./render.js"
-import * as GeminiWire from "./wire.js"
 
 /**
  * The paths every Gemini method is served under: `v1beta`, as Gemini CLI asks, and `v1`, the default of
@@ -47,15 +50,37 @@ export const queryOf = (url: string): URLSearchParams => {
   return new URLSearchParams(start < 0 ? "" : url.slice(start + 1))
 }
 
+/** A `generateContent` body (its text) as the engine's request, or what is wrong with it. */
+export function generate(text: string): ChatRequest | Problem {
+  const body = decodeBody(text, Codec.checkGenerateContent)
+  return body instanceof Problem ? body : Codec.toRequest(body)
+}
+
+/** A `countTokens` body (its text) as the request whose prompt is counted, or what is wrong with it. */
+export function count(text: string): ChatRequest | Problem {
+  const body = decodeBody(text, Codec.checkCountTokens)
+  return body instanceof Problem ? body : Codec.countRequest(body)
+}
+
+/** An embedding body (its text; `batch` for `:batchEmbedContents`) as the engine's request, or what is wrong. */
+export function embedding(text: string, batch: boolean): EmbeddingInput | Problem {
+  if (!batch) {
+    const one = decodeBody(text, Codec.checkEmbedContent)
+    return one instanceof Problem ? one : Codec.toEmbeddingRequest([one])
+  }
+  const body = decodeBody(text, Codec.checkBatchEmbedContents)
+  return body instanceof Problem ? body : Codec.toEmbeddingRequest(body.requests)
+}
+
 /** The Gemini route over `serving`: one handler for `POST /v1beta/models/*` (and `/v1/...`), by the method. */
 export const route = (serving: Serving) => {
   const failures = Failures.gemini(serving.now)
-  const problem = (refused: GeminiWire.Problem) => Effect.succeed(errorResponse(GeminiErrors.problem(refused)))
+  const problem = (refused: Problem) => Effect.succeed(errorResponse(GeminiErrors.problem(refused)))
 
   // A `generateContent` or `streamGenerateContent` body's answer: refused, or streamed or whole once admitted.
   function generated(model: string, stream: boolean, body: WithBody) {
-    const request = GeminiWire.generate(body.text)
-    if (request instanceof GeminiWire.Problem) return problem(request)
+    const request = generate(body.text)
+    if (request instanceof Problem) return problem(request)
     const id = randomUUID()
     return ChatAnswer.answered(serving, body, {
       model,
@@ -63,15 +88,15 @@ export const route = (serving: Serving) => {
       stream,
       failures,
       newEncoder: () => GeminiRender.streamEncoder(id, model),
-      render: (response) => GeminiRender.response(response, id, model)
+      render: (response) => Codec.response(response, id, model)
     })
   }
 
   // A `countTokens` body's answer: refused, or the count once its model is admitted (a count takes a request of the
   // key's rate limit, and nothing of its budget): the provider's where it has an endpoint for it, else the estimate.
   function counted(model: string, { entry, tally, text }: WithBody) {
-    const decoded = GeminiWire.count(text)
-    if (decoded instanceof GeminiWire.Problem) return problem(decoded)
+    const decoded = count(text)
+    if (decoded instanceof Problem) return problem(decoded)
     return serving.admitted({
       model,
       request: undefined,
@@ -92,13 +117,13 @@ export const route = (serving: Serving) => {
 
   // An `embedContent` or `batchEmbedContents` body's answer, over the embeddings path.
   function embedded(model: string, batch: boolean, body: WithBody) {
-    const request = GeminiEmbeddings.request(body.text, batch)
-    if (request instanceof GeminiWire.Problem) return problem(request)
+    const request = embedding(body.text, batch)
+    if (request instanceof Problem) return problem(request)
     return EmbeddingAnswer.answered(serving, body, {
       model,
       request,
       failures,
-      render: (response) => GeminiEmbeddings.reply(response, batch)
+      render: (response) => Codec.embeddingReply(response.embeddings, !batch)
     })
   }
 

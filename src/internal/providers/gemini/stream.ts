@@ -17,13 +17,9 @@ import {
   StreamTruncatedError
 } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
-import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
-import type * as Adapter from "../adapter.js"
-import { replyId, replyModel } from "../wire.js"
 import {
   blockedDetail,
   candidateOf,
-  excerpt,
   finishReason,
   isErrorPayload,
   isRecord,
@@ -32,7 +28,11 @@ import {
   partsOf,
   replyMetadata,
   usage as usageOf
-} from "./wire.js"
+} from "../../codec/gemini.js"
+import { excerpt } from "../../codec/openAiChat.js"
+import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
+import type * as Adapter from "../adapter.js"
+import { replyId, replyModel } from "../wire.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {

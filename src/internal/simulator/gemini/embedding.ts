@@ -1,46 +1,40 @@
 /**
- * Gemini's embeddings (`:batchEmbedContents`, `:embedContent`):
- * the request, each of its contents naming the URL's model, and the reply,
- * which reports no usage.
+ * Gemini's embeddings (`:batchEmbedContents`, `:embedContent`): the request, checked against the codec's schema
+ * (`codec/gemini.ts`) and then for what the API refuses beyond types, each of its contents naming the URL's model; and
+ * the reply, which reports no usage.
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
+import { checkEmbedContent, embeddingReply, maxEmbeddingInputs as maxEmbeddingRequests } from "../../codec/gemini.js"
+import { Refused } from "../../schemaCheck.js"
 import { invalid, isRecord } from "../requestChecks.js"
-import { badValue } from "./request.js"
-
-/** The most requests one `batchEmbedContents` call takes. */
-const maxEmbeddingRequests = 100
+import { badValue, refusal } from "./request.js"
 
 /** The text of one `EmbedContentRequest`'s content, and its `outputDimensionality`, or what is wrong with it. */
-const embedContentOf = (
-  request: unknown,
+function embedContentOf(
+  json: unknown,
   path: string,
   resource: string
-): { readonly text: string; readonly dimensions: number | undefined } | ApiError => {
-  if (!isRecord(request)) return badValue(path, "an EmbedContentRequest object", request)
-  if (request.model !== undefined && request.model !== resource) {
+): { readonly text: string; readonly dimensions: number | undefined } | ApiError {
+  if (!isRecord(json)) return badValue(path, "an EmbedContentRequest object", json)
+  const request = checkEmbedContent(json)
+  if (request instanceof Refused) return refusal(request, path)
+  if (request.model !== undefined && request.model !== null && request.model !== resource) {
     return invalid(
-      `${path}.model: the model "${String(request.model)}" does not match the URL's "${resource}".`,
+      `${path}.model: the model "${request.model}" does not match the URL's "${resource}".`,
       `${path}.model`
     )
   }
-  const content = request.content
-  if (!isRecord(content) || !Array.isArray(content.parts) || content.parts.length === 0) {
-    return invalid(`${path}.content: must have at least one part.`, `${path}.content`)
-  }
+  const parts = request.content.parts
+  if (parts.length === 0) return invalid(`${path}.content: must have at least one part.`, `${path}.content`)
   let text = ""
-  for (let i = 0; i < content.parts.length; i++) {
-    const part: unknown = content.parts[i]
-    if (!isRecord(part) || typeof part.text !== "string") {
-      return badValue(`${path}.content.parts[${i}].text`, "a string", isRecord(part) ? part.text : part)
-    }
-    text += part.text
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!.text
+    if (typeof part !== "string") return badValue(`${path}.content.parts[${i}].text`, "a string", part)
+    text += part
   }
   if (text === "") return invalid(`${path}.content: the text is empty.`, `${path}.content`)
-  const dimensions = request.outputDimensionality
-  if (
-    dimensions !== undefined &&
-    !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= 3072)
-  ) {
+  const dimensions = request.outputDimensionality ?? undefined
+  if (dimensions !== undefined && !(Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= 3072)) {
     return badValue(`${path}.outputDimensionality`, "an integer from 1 to 3072", dimensions)
   }
   return { text, dimensions }
@@ -80,7 +74,6 @@ export const decodeEmbedding = (
 }
 
 /** Gemini reports no usage for embeddings. */
-export const renderEmbedding = (vectors: ReadonlyArray<ReadonlyArray<number>>, request: EmbeddingRequest): string =>
-  request.single
-    ? JSON.stringify({ embedding: { values: vectors[0] } })
-    : JSON.stringify({ embeddings: vectors.map((values) => ({ values })) })
+export function renderEmbedding(vectors: ReadonlyArray<ReadonlyArray<number>>, request: EmbeddingRequest): string {
+  return embeddingReply(vectors, request.single)
+}

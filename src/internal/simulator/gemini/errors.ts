@@ -4,12 +4,7 @@
  * `RetryInfo` of a rate limit), and the one error event of a stream.
  */
 import type { ApiError } from "../../../simulator/WireFormat.js"
-import { statusName } from "../../providers/gemini/wire.js"
-
-const errorBody = (code: number, message: string, details?: ReadonlyArray<unknown>): string =>
-  JSON.stringify({
-    error: { code, message, status: statusName(code), ...(details !== undefined ? { details } : {}) }
-  })
+import { errorJson as errorBody } from "../../codec/gemini.js"
 
 const errorInfo = (reason: string) => ({
   "@type": "type.googleapis.com/google.rpc.ErrorInfo",
@@ -149,6 +144,4 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
   }
 }
 
-export const streamErrorJson =
-  `{"error":{"code":500,"message":"An internal error has occurred. Please retry or report in ` +
-  `https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}}`
+export const streamErrorJson = errorBody(500, injected[500]!)

@@ -5,20 +5,24 @@
 import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
+import { usageMetadata, wireFinishReason } from "../../codec/gemini.js"
 import { quoteToken } from "../quoteToken.js"
 
 /** A stable signature for a call: opaque base64, as Gemini's are. */
 const signatureOf = (call: Reply.ToolCall): string => Buffer.from(`sim-thought-signature:${call.id}`).toString("base64")
 
-const finishReasonOf = (reason: Reply.FinishReason): string => (reason === "length" ? "MAX_TOKENS" : "STOP")
-
-/** `usageMetadata` after `candidates` visible and `thoughts` reasoning tokens. */
-const usageJson = (usage: Reply.Usage, candidates: number, thoughts: number): string => {
-  let json = `{"promptTokenCount":${usage.promptTokens},"candidatesTokenCount":${candidates}` +
-    `,"totalTokenCount":${usage.promptTokens + candidates + thoughts}`
-  if (usage.cachedTokens > 0) json += `,"cachedContentTokenCount":${usage.cachedTokens}`
-  if (thoughts > 0) json += `,"thoughtsTokenCount":${thoughts}`
-  return `${json},"promptTokensDetails":[{"modality":"TEXT","tokenCount":${usage.promptTokens}}]}`
+/** `usageMetadata` after `candidates` visible and `thoughts` reasoning tokens, with the prompt's modality. */
+function usageJson(usage: Reply.Usage, candidates: number, thoughts: number): string {
+  return JSON.stringify({
+    ...usageMetadata({
+      promptTokens: usage.promptTokens,
+      completionTokens: candidates + thoughts,
+      totalTokens: usage.promptTokens + candidates + thoughts,
+      cachedPromptTokens: usage.cachedTokens,
+      reasoningTokens: thoughts
+    }),
+    promptTokensDetails: [{ modality: "TEXT", tokenCount: usage.promptTokens }]
+  })
 }
 
 const finalUsage = (reply: Reply.Reply): string =>
@@ -43,7 +47,7 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
   reply.toolCalls.forEach((call, i) => parts.push(callPart(call, i === 0)))
   if (parts.length === 0) parts.push(`{"text":""}`)
   return `{"candidates":[{"content":{"parts":[${parts.join(",")}],"role":"model"},` +
-    `"finishReason":"${finishReasonOf(reply.finishReason)}","index":0}],"usageMetadata":${finalUsage(reply)}${
+    `"finishReason":"${wireFinishReason(reply.finishReason)}","index":0}],"usageMetadata":${finalUsage(reply)}${
       trailer(meta)
     }`
 }
@@ -76,7 +80,7 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
   }
   return {
     events,
-    tail: `${head}{"text":""}],"role":"model"},"finishReason":"${finishReasonOf(reply.finishReason)}","index":0}],` +
+    tail: `${head}{"text":""}],"role":"model"},"finishReason":"${wireFinishReason(reply.finishReason)}","index":0}],` +
       `"usageMetadata":${finalUsage(reply)}${close}`
   }
 }

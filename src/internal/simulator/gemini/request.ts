@@ -1,13 +1,15 @@
 /**
- * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked by
- * hand with the API's messages, with the function-call signature rule of
- * Gemini 3, and reduced to a `Reply.Prompt`; the model and method come from
- * the URL (`params`).
+ * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
+ * (`codec/gemini.ts`), then by hand for what the API refuses beyond its types, with the API's messages and the
+ * function-call signature rule of Gemini 3, and reduced to a `Reply.Prompt`; the model and method come from the URL
+ * (`params`).
  */
 import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import * as Codec from "../../codec/gemini.js"
 import { schemaKeywords } from "../../providers/gemini/schema.js"
+import { bracketed, Refused } from "../../schemaCheck.js"
 import { decoded } from "../decoded.js"
 import { invalid, isRecord, typeName } from "../requestChecks.js"
 
@@ -21,6 +23,19 @@ export const blockedPromptMarker = "[simulator:block]"
 export const badValue = (path: string, expected: string, got: unknown): ApiError =>
   invalid(`Invalid value at '${path}': expected ${expected}, got ${typeName(got)}.`, path)
 
+// A path as Google's errors write it: the proto's snake_case names (`generation_config.max_output_tokens`).
+function snakeCase(path: string): string {
+  return path.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+}
+
+/** The schema's first refusal, at `at` (the path of the value checked), as Google words a bad value. */
+export function refusal(refused: Refused, at = ""): ApiError {
+  const { message, path } = refused.refusals[0]
+  const inner = bracketed(path)
+  const where = snakeCase(at === "" ? inner : inner === "" ? at : inner.startsWith("[") ? at + inner : `${at}.${inner}`)
+  return invalid(`Invalid value at '${where}': ${message}.`, where)
+}
+
 const signatureMissing = (name: string, position: number): ApiError =>
   invalid(
     `Function call is missing a thought_signature in functionCall parts. This is required for tools to work ` +
@@ -30,21 +45,21 @@ const signatureMissing = (name: string, position: number): ApiError =>
     "contents"
   )
 
-const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
-  if (tools === undefined || tools === null) return []
-  if (!Array.isArray(tools)) return badValue("tools", "a list", tools)
+type Body = typeof Codec.GenerateContentRequest.Type
+type Part = typeof Codec.Part.Type
+
+// Google's own tools (googleSearch, codeExecution, urlContext...) are accepted and ignored.
+function decodeTools(tools: Body["tools"]): ReadonlyArray<Reply.Tool> | ApiError {
   const out: Array<Reply.Tool> = []
-  for (let i = 0; i < tools.length; i++) {
-    const tool: unknown = tools[i]
-    if (!isRecord(tool)) return badValue(`tools[${i}]`, "an object", tool)
-    const declarations = tool.functionDeclarations
-    // googleSearch, codeExecution, urlContext... are accepted and ignored.
-    if (declarations === undefined) continue
-    if (!Array.isArray(declarations)) return badValue(`tools[${i}].function_declarations`, "a list", declarations)
+  for (let i = 0; i < (tools ?? []).length; i++) {
+    const functions = tools![i]!["functionDeclarations"]
+    if (functions === undefined) continue
+    const declarations = Codec.checkFunctionDeclarations(functions)
+    if (declarations instanceof Refused) return refusal(declarations, `tools[${i}].functionDeclarations`)
     for (let j = 0; j < declarations.length; j++) {
-      const declaration: unknown = declarations[j]
+      const declaration = declarations[j]!
       const path = `tools[${i}].function_declarations[${j}]`
-      if (!isRecord(declaration) || typeof declaration.name !== "string" || declaration.name === "") {
+      if (declaration.name === "") {
         return invalid(`* GenerateContentRequest.${path}.name: Name cannot be empty.`, `${path}.name`)
       }
       out.push({ name: declaration.name, parameters: declaration.parameters ?? declaration.parametersJsonSchema })
@@ -53,17 +68,10 @@ const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
   return out
 }
 
-const decodeToolChoice = (config: unknown, tools: ReadonlyArray<Reply.Tool>): Reply.ToolChoice | ApiError => {
-  if (config === undefined || config === null) return { _tag: "Auto" }
-  if (!isRecord(config)) return badValue("tool_config", "an object", config)
-  const calling = config.functionCallingConfig
+function decodeToolChoice(config: Body["toolConfig"], tools: ReadonlyArray<Reply.Tool>): Reply.ToolChoice | ApiError {
+  const calling = config?.functionCallingConfig
   if (calling === undefined || calling === null) return { _tag: "Auto" }
-  if (!isRecord(calling)) return badValue("tool_config.function_calling_config", "an object", calling)
-  const allowed = calling.allowedFunctionNames
-  if (allowed !== undefined && !(Array.isArray(allowed) && allowed.every((name) => typeof name === "string"))) {
-    return badValue("tool_config.function_calling_config.allowed_function_names", "a list of strings", allowed)
-  }
-  const names = (allowed ?? []) as ReadonlyArray<string>
+  const names = calling.allowedFunctionNames ?? []
   switch (calling.mode ?? "AUTO") {
     case "AUTO":
     case "MODE_UNSPECIFIED":
@@ -83,25 +91,36 @@ const decodeToolChoice = (config: unknown, tools: ReadonlyArray<Reply.Tool>): Re
       }
       return names.length === 1 ? { _tag: "Named", name: names[0]! } : { _tag: "Required" }
     }
-    default:
-      return invalid(
-        "Invalid value at 'tool_config.function_calling_config.mode' " +
-          `(type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), ${
-            JSON.stringify(calling.mode)
-          }`,
-        "tool_config.function_calling_config.mode"
-      )
   }
 }
 
 /** The text a function response stands for: its `result` or `output` string, or its JSON. */
-const responseText = (response: unknown): string => {
+function responseText(response: Readonly<Record<string, unknown>> | null | undefined): string {
   if (isRecord(response)) {
-    const inner = response.result ?? response.output
+    const inner = response["result"] ?? response["output"]
     if (typeof inner === "string") return inner
     if (inner !== undefined && Object.keys(response).length === 1) return JSON.stringify(inner)
   }
   return JSON.stringify(response ?? {})
+}
+
+/**
+ * What a part weighs in the prompt: its characters (text but not thoughts, which are not prompt text the reply
+ * answers; a function call's name and arguments, a function response's name and text) and its media parts.
+ */
+export function partSize(part: Part): { readonly chars: number; readonly media: number } {
+  if (typeof part.text === "string") return { chars: part.thought === true ? 0 : part.text.length, media: 0 }
+  if (part.inlineData !== null && part.inlineData !== undefined) return { chars: 0, media: 1 }
+  if (part.fileData !== null && part.fileData !== undefined) return { chars: 0, media: 1 }
+  const call = part.functionCall
+  if (call !== null && call !== undefined) {
+    return { chars: call.name.length + JSON.stringify(call.args ?? {}).length, media: 0 }
+  }
+  const response = part.functionResponse
+  if (response !== null && response !== undefined) {
+    return { chars: response.name.length + responseText(response.response).length, media: 0 }
+  }
+  return { chars: 0, media: 0 }
 }
 
 interface Turn {
@@ -117,18 +136,15 @@ interface Turn {
   readonly toolResult: string | undefined
 }
 
-const decodeContent = (content: unknown, path: string): Turn | ApiError => {
-  if (!isRecord(content)) return badValue(path, "an object", content)
-  const role = content.role ?? "user"
-  if (role !== "user" && role !== "model") {
-    return invalid(`Please use a valid role: user, model.`, `${path}.role`)
-  }
-  const parts = content.parts
-  if (!Array.isArray(parts) || parts.length === 0) {
-    return invalid(
-      `* GenerateContentRequest.${path}.parts: contents.parts must not be empty.`,
-      `${path}.parts`
-    )
+function decodeContent(
+  role: "user" | "model" | "function" | null | undefined,
+  parts: ReadonlyArray<Part>,
+  path: string
+): Turn | ApiError {
+  const turnRole = role ?? "user"
+  if (turnRole === "function") return invalid(`Please use a valid role: user, model.`, `${path}.role`)
+  if (parts.length === 0) {
+    return invalid(`* GenerateContentRequest.${path}.parts: contents.parts must not be empty.`, `${path}.parts`)
   }
   let text = ""
   let hasText = false
@@ -137,43 +153,37 @@ const decodeContent = (content: unknown, path: string): Turn | ApiError => {
   let toolResult: string | undefined
   const calls: Array<{ readonly name: string; readonly signed: boolean }> = []
   for (let i = 0; i < parts.length; i++) {
-    const part: unknown = parts[i]
+    const part = parts[i]!
     const at = `${path}.parts[${i}]`
-    if (!isRecord(part)) return badValue(at, "an object", part)
+    const size = partSize(part)
+    media += size.media
     if (typeof part.text === "string") {
-      // Thought summaries sent back are not prompt text the reply answers.
       if (part.thought !== true) {
         text += part.text
         hasText = true
       }
-    } else if (isRecord(part.inlineData) || isRecord(part.fileData)) {
-      media++
-    } else if (isRecord(part.functionCall)) {
-      const call = part.functionCall
-      if (typeof call.name !== "string" || call.name === "") {
+    } else if (size.media > 0) {
+      continue
+    } else if (part.functionCall !== null && part.functionCall !== undefined) {
+      const name = part.functionCall.name
+      if (name === "") {
         return invalid(
           `* GenerateContentRequest.${at}.function_call.name: Name cannot be empty.`,
           `${at}.function_call.name`
         )
       }
-      if (call.args !== undefined && !isRecord(call.args)) {
-        return badValue(`${at}.function_call.args`, "an object", call.args)
-      }
-      toolChars += call.name.length + JSON.stringify(call.args ?? {}).length
-      calls.push({ name: call.name, signed: typeof part.thoughtSignature === "string" && part.thoughtSignature !== "" })
-    } else if (isRecord(part.functionResponse)) {
-      const response = part.functionResponse
-      if (typeof response.name !== "string" || response.name === "") {
+      toolChars += size.chars
+      calls.push({ name, signed: typeof part.thoughtSignature === "string" && part.thoughtSignature !== "" })
+    } else if (part.functionResponse !== null && part.functionResponse !== undefined) {
+      const name = part.functionResponse.name
+      if (name === "") {
         return invalid(
           `* GenerateContentRequest.${at}.function_response.name: Name cannot be empty.`,
           `${at}.function_response.name`
         )
       }
-      if (response.response !== undefined && !isRecord(response.response)) {
-        return badValue(`${at}.function_response.response`, "an object", response.response)
-      }
-      toolResult = responseText(response.response)
-      toolChars += response.name.length + toolResult.length
+      toolResult = responseText(part.functionResponse.response)
+      toolChars += size.chars
     } else {
       return invalid(
         `* GenerateContentRequest.${at}.data: required oneof field 'data' must have one initialized field`,
@@ -181,7 +191,7 @@ const decodeContent = (content: unknown, path: string): Turn | ApiError => {
       )
     }
   }
-  return { role, text, hasText, media, toolChars, calls, toolResult }
+  return { role: turnRole, text, hasText, media, toolChars, calls, toolResult }
 }
 
 /** The first keyword outside Gemini's `Schema`, with its path, as the API names it. */
@@ -204,36 +214,34 @@ const unknownKeyword = (schema: unknown, path: string): ApiError | undefined => 
   return undefined
 }
 
-const decodeGenerationConfig = (config: unknown): {
+function decodeGenerationConfig(config: Body["generationConfig"]): {
   readonly maxTokens: number | undefined
   readonly reasoning: boolean
   readonly responseSchema: unknown
   readonly jsonObject: boolean
-} | ApiError => {
+} | ApiError {
   if (config === undefined || config === null) {
     return { maxTokens: undefined, reasoning: false, responseSchema: undefined, jsonObject: false }
   }
-  if (!isRecord(config)) return badValue("generation_config", "an object", config)
-  const max = config.maxOutputTokens
-  if (max !== undefined && !(typeof max === "number" && Number.isInteger(max) && max >= 1)) {
+  const max = config.maxOutputTokens ?? undefined
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
     return invalid(
       `Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), ${JSON.stringify(max)}`,
       "generation_config.max_output_tokens"
     )
   }
-  const temperature = config.temperature
-  if (temperature !== undefined && !(typeof temperature === "number" && temperature >= 0 && temperature <= 2)) {
+  const temperature = config.temperature ?? undefined
+  if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) {
     return invalid(
       `* GenerateContentRequest.generation_config.temperature: temperature must be in the range [0.0, 2.0]`,
       "generation_config.temperature"
     )
   }
   const thinking = config.thinkingConfig
-  if (thinking !== undefined && !isRecord(thinking)) {
-    return badValue("generation_config.thinking_config", "an object", thinking)
-  }
-  const reasoning = isRecord(thinking) && thinking.includeThoughts === true && thinking.thinkingBudget !== 0
-  const { responseJsonSchema, responseSchema } = config
+  const reasoning = thinking !== null && thinking !== undefined && thinking.includeThoughts === true &&
+    thinking.thinkingBudget !== 0
+  const responseSchema = config.responseSchema ?? undefined
+  const responseJsonSchema = config.responseJsonSchema ?? undefined
   if (responseSchema !== undefined && responseJsonSchema !== undefined) {
     return invalid("responseSchema and responseJsonSchema cannot both be set.", "generation_config.response_schema")
   }
@@ -251,13 +259,13 @@ const decodeGenerationConfig = (config: unknown): {
   const schema = responseSchema ?? responseJsonSchema
   // A JSON MIME type without a schema is JSON mode: any JSON.
   const jsonObject = schema === undefined && config.responseMimeType === "application/json"
-  return { maxTokens: max as number | undefined, reasoning, responseSchema: schema, jsonObject }
+  return { maxTokens: max, reasoning, responseSchema: schema, jsonObject }
 }
 
-export const decode = (
-  body: unknown,
+export function decode(
+  json: unknown,
   params?: Readonly<Record<string, string | undefined>>
-): Decoded<Extra> | ApiError => {
+): Decoded<Extra> | ApiError {
   const model = params?.model ?? ""
   const method = params?.method
   if (method === "streamGenerateContent" && params?.alt !== "sse") {
@@ -266,24 +274,26 @@ export const decode = (
       "alt"
     )
   }
-  if (!isRecord(body)) return invalid(`Invalid JSON payload received. Expected an object, got ${typeName(body)}.`)
-  const contents = body.contents
+  if (!isRecord(json)) return invalid(`Invalid JSON payload received. Expected an object, got ${typeName(json)}.`)
+  const contents = json["contents"]
   if (contents === undefined || contents === null || (Array.isArray(contents) && contents.length === 0)) {
     return invalid("* GenerateContentRequest.contents: contents is not specified", "contents")
   }
-  if (!Array.isArray(contents)) return badValue("contents", "a list", contents)
+  const body = Codec.checkGenerateContent(json)
+  if (body instanceof Refused) return refusal(body)
 
   let chars = 0
   let media = 0
   const system = body.systemInstruction
   if (system !== undefined && system !== null) {
-    const turn = decodeContent({ role: "user", ...(isRecord(system) ? system : {}) }, "system_instruction")
+    const turn = decodeContent("user", system.parts, "system_instruction")
     if ("_tag" in turn) return turn
     chars += turn.text.length
   }
   const turns: Array<Turn> = []
-  for (let i = 0; i < contents.length; i++) {
-    const turn = decodeContent(contents[i], `contents[${i}]`)
+  for (let i = 0; i < body.contents.length; i++) {
+    const content = body.contents[i]!
+    const turn = decodeContent(content.role, content.parts, `contents[${i}]`)
     if ("_tag" in turn) return turn
     turns.push(turn)
     chars += turn.text.length + turn.toolChars

@@ -1,0 +1,1097 @@
+/**
+ * The Gemini API wire (the Gemini API reference: `generateContent`, `streamGenerateContent?alt=sse`, `countTokens`,
+ * `embedContent`, `batchEmbedContents`), one module used in both directions by the client, the gateway and the
+ * simulator:
+ *
+ * - the request body (`GenerateContentRequest`): the Effect Schema of the wire (camelCase, unknown fields ignored,
+ *   `null` taken as unset) and its mapping to the library's `ChatRequest` (`toRequest`), read by the gateway; and
+ *   `requestBody`, the mapping the other way, written by the client. A body that does not fit is a `Problem` naming
+ *   its wire path (`contents[1].role`).
+ * - the reply (`GenerateContentResponse`) and the streamed chunk, which is a whole `GenerateContentResponse` holding
+ *   only the new parts: `reply`, `candidateOf`, `partOf` read them for the client, `response` and `chunk` write them
+ *   for the gateway; with the finish reasons and `usageMetadata` both ways. The readers are plain functions over
+ *   `JSON.parse` output, checked with `typeof` (decoding a schema per stream event costs more than the event);
+ *   `GenerateContentResponse` is the schema they are checked against.
+ * - Google's error body (`google.rpc.Status`: `{"error": {code, message, status, details?}}`).
+ * - the embedding bodies, both ways.
+ *
+ * The request mapping, read by the gateway: `systemInstruction`'s text parts become system messages; a `user` turn's
+ * `functionResponse` parts become tool messages (their `response` object as the result's JSON), its text,
+ * `inlineData` and `fileData` parts one user message; a `model` turn's text (`thought` parts as reasoning), and
+ * `functionCall` parts as tool calls, with their thought signatures and Gemini's own call ids kept in
+ * `providerMetadata` so the client sends them back unchanged. A result is matched to its call by id, else by name.
+ * `tools` take `functionDeclarations` only (their `parameters` in Gemini's schema subset, or `parametersJsonSchema`);
+ * Google's own tools (`googleSearch`, `codeExecution`, ...) run on Google's servers only and are refused.
+ * `toolConfig`'s mode is the tool choice (`ANY` with one allowed name: that tool; with several: the tools kept to
+ * those). `generationConfig`: `temperature`, `topP`, `maxOutputTokens`, `stopSequences`, `seed`, a JSON
+ * `responseMimeType` with `responseSchema` or `responseJsonSchema` as the response format, and `thinkingConfig` (a
+ * level, or a budget, as a reasoning effort; the dynamic budget, `-1`, leaves the effort to the deployment). Not
+ * carried: `safetySettings`, `cachedContent`, `topK`, `candidateCount`, penalties, `responseModalities`.
+ *
+ * The reply's finish reasons: Gemini has no tool-call reason (a reply with function calls ends with `STOP`); safety,
+ * recitation, blocklist and similar reasons are `content_filter`. Written back, `stop` and `tool_calls` are `STOP`,
+ * `length` `MAX_TOKENS`, `content_filter` `SAFETY`, `other` `OTHER`. `candidatesTokenCount` leaves out the thoughts,
+ * which are `thoughtsTokenCount`.
+ */
+import * as Schema from "effect/Schema"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
+import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
+import type { EmbeddingResponse, Input as EmbeddingInput } from "../../Embedding.js"
+import type {
+  AssistantMessage,
+  ContentPart,
+  Message,
+  ProviderMetadata,
+  ToolCall,
+  ToolDefinition,
+  ToolMessage
+} from "../../Message.js"
+import type { Reply } from "../providers/adapter.js"
+import { isVector } from "../providers/embeddingBatches.js"
+import { geminiSchema, jsonSchemaOf } from "../providers/gemini/schema.js"
+import { reportedUsage } from "../providers/usage.js"
+import {
+  argumentsObject,
+  isRecord,
+  type JsonRecord,
+  replyId,
+  replyModel,
+  RequestError,
+  ShapeError
+} from "../providers/wire.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
+import { tokenCount } from "../tokens/count.js"
+
+export { isRecord, type JsonRecord, Problem, ShapeError }
+
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
+// ---------------------------------------------------------------------------
+// What the two directions share: resource names, call ids, thought signatures
+
+/** `models/{id}` for a bare id; a resource name (`tunedModels/x`) as it is. */
+export function resourceOf(model: string): string {
+  return model.includes("/") ? model : `models/${model}`
+}
+
+/** What the library keeps in `providerMetadata.gemini` of a tool call or a reply. */
+export interface GeminiMetadata {
+  /** Sent back unchanged on the same part (the Gemini API docs, thought signatures). */
+  readonly thoughtSignature?: string
+  /** The call's own id, when the model gave one; echoed in the call and its `functionResponse`. */
+  readonly id?: string
+}
+
+/** The key of Gemini's entry in `providerMetadata`. */
+export const metadataKey = "gemini"
+
+/** Gemini's entry in a message's or a call's `providerMetadata`, when there is one. */
+export function metadataOf(metadata: ProviderMetadata | undefined): GeminiMetadata | undefined {
+  const value = metadata?.[metadataKey]
+  return isRecord(value) ? value as GeminiMetadata : undefined
+}
+
+function withMetadata(signature: string | undefined, id: string | undefined): ProviderMetadata | undefined {
+  return signature === undefined && id === undefined
+    ? undefined
+    : {
+      [metadataKey]: {
+        ...(signature !== undefined ? { thoughtSignature: signature } : {}),
+        ...(id !== undefined ? { id } : {})
+      }
+    }
+}
+
+/** The id of a call Gemini gave none (newer models do): its index in the reply, the same in stream and whole reply. */
+export function madeCallId(index: number): string {
+  return `call_${index}`
+}
+
+const madeCallIdShape = /^call_\d+$/
+
+/** Whether `id` is one `madeCallId` made rather than Gemini's own, which is never sent back to Gemini. */
+function isMadeCallId(id: string): boolean {
+  return madeCallIdShape.test(id)
+}
+
+/**
+ * `reasoningEffort` as a thinking budget in tokens (Gemini 2.5 budgets; Gemini 3 models accept them too). `none`
+ * turns thinking off where the model allows it; `xhigh` and `max` ask for the largest budget every 2.5 model accepts.
+ */
+const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
+  none: 0,
+  minimal: 128,
+  low: 1024,
+  medium: 8192,
+  high: 16384,
+  xhigh: 24576,
+  max: 24576
+}
+
+// ---------------------------------------------------------------------------
+// The request body: its schema, and its mapping to the library's request
+
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
+
+/** A `Part`, of a request's contents and of a reply's candidate alike: one data field, and its metadata. */
+export const Part = Schema.Struct({
+  text: maybe(Schema.String),
+  thought: maybe(Schema.Boolean),
+  thoughtSignature: maybe(Schema.String),
+  inlineData: maybe(Schema.Struct({ mimeType: Schema.String, data: Schema.String })),
+  fileData: maybe(Schema.Struct({ mimeType: maybe(Schema.String), fileUri: Schema.String })),
+  functionCall: maybe(Schema.Struct({ id: maybe(Schema.String), name: Schema.String, args: maybe(JsonObject) })),
+  functionResponse: maybe(
+    Schema.Struct({ id: maybe(Schema.String), name: Schema.String, response: maybe(JsonObject) })
+  )
+})
+
+// `function`, the role older clients give a turn of function responses, is a user turn.
+const Content = Schema.Struct({
+  role: maybe(Schema.Literals(["user", "model", "function"])),
+  parts: Schema.Array(Part)
+})
+
+// Its role, if any, is not read.
+const SystemInstruction = Schema.Struct({ parts: Schema.Array(Part) })
+
+const FunctionDeclaration = Schema.Struct({
+  name: Schema.String,
+  description: maybe(Schema.String),
+  parameters: maybe(JsonObject),
+  parametersJsonSchema: maybe(JsonObject)
+})
+
+const GenerationConfig = Schema.Struct({
+  temperature: maybe(Schema.Number),
+  topP: maybe(Schema.Number),
+  maxOutputTokens: maybe(Schema.Number),
+  stopSequences: maybe(Schema.Array(Schema.String)),
+  seed: maybe(Schema.Number),
+  responseMimeType: maybe(Schema.String),
+  responseSchema: maybe(JsonObject),
+  responseJsonSchema: maybe(JsonObject),
+  thinkingConfig: maybe(Schema.Struct({
+    thinkingBudget: maybe(Schema.Number),
+    thinkingLevel: maybe(Schema.Literals(["THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH"])),
+    includeThoughts: maybe(Schema.Boolean)
+  }))
+})
+
+/** A `GenerateContentRequest`, as far as the library reads it. */
+export const GenerateContentRequest = Schema.Struct({
+  contents: Schema.Array(Content),
+  systemInstruction: maybe(SystemInstruction),
+  // Each tool's kinds are checked one by one (`toolsOf`), so that a kind Google runs itself is named.
+  tools: maybe(Schema.Array(JsonObject)),
+  toolConfig: maybe(Schema.Struct({
+    functionCallingConfig: maybe(Schema.Struct({
+      mode: maybe(Schema.Literals(["MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"])),
+      allowedFunctionNames: maybe(Schema.Array(Schema.String))
+    }))
+  })),
+  generationConfig: maybe(GenerationConfig)
+})
+
+/** A `countTokens` body: the contents alone, or a whole `generateContentRequest`. */
+export const CountTokensRequest = Schema.Struct({
+  contents: maybe(Schema.Array(Content)),
+  generateContentRequest: maybe(GenerateContentRequest)
+})
+
+type Body = typeof GenerateContentRequest.Type
+type WirePart = typeof Part.Type
+
+/** `GenerateContentRequest`'s check: a parsed body as itself, or what the schema finds wrong with it. */
+export const checkGenerateContent = checker(GenerateContentRequest, { errors: "first" })
+
+/** `CountTokensRequest`'s check. */
+export const checkCountTokens = checker(CountTokensRequest, { errors: "first" })
+
+function problem(param: string, detail: string): Problem {
+  return new Problem(param, `${param}: ${detail}`)
+}
+
+// A call of a model turn not answered yet: its id (Gemini's or made) and its name.
+interface Pending {
+  readonly id: string
+  readonly name: string
+}
+
+// Gemini's own id is kept to be sent back; one `madeCallId` made is not Gemini's.
+function ownMetadata(signature: string | null | undefined, id: string | undefined): ProviderMetadata | undefined {
+  return withMetadata(signature ?? undefined, id !== undefined && !isMadeCallId(id) ? id : undefined)
+}
+
+// A user turn: its function responses as tool messages, then the rest as one user message.
+function userTurn(
+  parts: ReadonlyArray<WirePart>,
+  at: string,
+  into: Array<Message>,
+  pending: Array<Pending>
+): Problem | undefined {
+  const content: Array<ContentPart> = []
+  let results = 0
+  for (let j = 0; j < parts.length; j++) {
+    const part = parts[j]!
+    const where = `${at}.parts[${j}]`
+    if (part.functionResponse !== null && part.functionResponse !== undefined) {
+      const { id, name, response } = part.functionResponse
+      const index = pending.findIndex((call) => (id !== null && id !== undefined ? call.id === id : call.name === name))
+      if (index < 0 && (id === null || id === undefined)) {
+        return problem(`${where}.functionResponse`, `no earlier functionCall of "${name}" is left to answer`)
+      }
+      const callId = index < 0 ? id! : pending[index]!.id
+      if (index >= 0) pending.splice(index, 1)
+      into.push({ role: "tool", toolCallId: callId, name, content: JSON.stringify(response ?? {}) })
+      results++
+    } else if (typeof part.text === "string") {
+      content.push({ type: "text", text: part.text })
+    } else if (part.inlineData !== null && part.inlineData !== undefined) {
+      // A non-image type goes on as a data URL too: a deployment that cannot read it refuses it.
+      content.push({ type: "image", url: `data:${part.inlineData.mimeType};base64,${part.inlineData.data}` })
+    } else if (part.fileData !== null && part.fileData !== undefined) {
+      content.push({ type: "image", url: part.fileData.fileUri })
+    } else if (part.functionCall !== null && part.functionCall !== undefined) {
+      return problem(`${where}.functionCall`, "a functionCall part belongs in a model turn")
+    } else {
+      return problem(where, "expected a text, inlineData, fileData or functionResponse part")
+    }
+  }
+  if (content.length > 0 || results === 0) into.push({ role: "user", content })
+  return undefined
+}
+
+// A model turn: its text, thoughts and function calls as one assistant message.
+function modelTurn(parts: ReadonlyArray<WirePart>, at: string, pending: Array<Pending>): Message | Problem {
+  let text = ""
+  let reasoning: string | undefined
+  let signature: string | undefined
+  const calls: Array<ToolCall> = []
+  for (let j = 0; j < parts.length; j++) {
+    const part = parts[j]!
+    const call = part.functionCall
+    if (call !== null && call !== undefined) {
+      const id = call.id ?? madeCallId(calls.length)
+      const meta = ownMetadata(part.thoughtSignature, call.id ?? undefined)
+      const arguments_ = JSON.stringify(call.args ?? {})
+      calls.push(
+        meta === undefined
+          ? { id, name: call.name, arguments: arguments_ }
+          : { id, name: call.name, arguments: arguments_, providerMetadata: meta }
+      )
+      pending.push({ id, name: call.name })
+    } else if (typeof part.text === "string") {
+      if (part.thought === true) reasoning = (reasoning ?? "") + part.text
+      else text += part.text
+      if (typeof part.thoughtSignature === "string") signature = part.thoughtSignature
+    } else {
+      return problem(`${at}.parts[${j}]`, "a model turn takes text and functionCall parts")
+    }
+  }
+  const meta = ownMetadata(signature, undefined)
+  return {
+    role: "assistant",
+    content: text,
+    ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    ...(reasoning !== undefined ? { reasoning } : {}),
+    ...(meta !== undefined ? { providerMetadata: meta } : {})
+  }
+}
+
+/** The check of a tool's `functionDeclarations`. */
+export const checkFunctionDeclarations = checker(Schema.Array(FunctionDeclaration), { errors: "first" })
+
+// The function declarations of `tools`, or the refusal of the kinds Google runs itself.
+function toolsOf(tools: ReadonlyArray<Readonly<Record<string, unknown>>>): Array<ToolDefinition> | Problem {
+  const out: Array<ToolDefinition> = []
+  for (let i = 0; i < tools.length; i++) {
+    const tool = tools[i]!
+    const others = Object.keys(tool).filter((kind) => kind !== "functionDeclarations" && tool[kind] != null)
+    if (others.length > 0) {
+      return problem(
+        `tools[${i}]`,
+        `${others.join(", ")} ${others.length > 1 ? "are tools" : "is a tool"} that Google runs on its own servers, ` +
+          "which this gateway cannot run for every deployment; only functionDeclarations are served"
+      )
+    }
+    const declarations = checkFunctionDeclarations(tool["functionDeclarations"] ?? [])
+    if (declarations instanceof Refused) {
+      const refused = problemOf(declarations)
+      const param = `tools[${i}].functionDeclarations${refused.param ?? ""}`
+      return new Problem(param, `${param}: ${declarations.refusals[0].message}`)
+    }
+    for (const declaration of declarations) {
+      const definition: Mutable<ToolDefinition> = {
+        name: declaration.name,
+        parameters: (declaration.parametersJsonSchema ?? jsonSchemaOf(declaration.parameters) ??
+          { type: "object", properties: {} }) as ToolDefinition["parameters"]
+      }
+      set(definition, "description", declaration.description)
+      out.push(definition)
+    }
+  }
+  return out
+}
+
+// The effort whose budget is the largest not above `budget`; `-1`, Gemini's "as the model decides", none at all.
+function effortOfBudget(budget: number): ReasoningEffort | undefined {
+  if (budget < 0) return undefined
+  if (budget === 0) return "none"
+  let effort: ReasoningEffort = "minimal"
+  for (const [name, tokens] of Object.entries(thinkingBudgets)) {
+    if (tokens > 0 && tokens <= budget) effort = name as ReasoningEffort
+  }
+  return effort
+}
+
+function generationConfig(config: NonNullable<Body["generationConfig"]>, request: Mutable<ChatRequest>) {
+  set(request, "temperature", config.temperature)
+  set(request, "topP", config.topP)
+  set(request, "maxTokens", config.maxOutputTokens)
+  if (config.stopSequences !== null && config.stopSequences !== undefined && config.stopSequences.length > 0) {
+    request.stop = config.stopSequences
+  }
+  set(request, "seed", config.seed)
+  if (config.responseMimeType === "application/json") {
+    const schema = config.responseJsonSchema ?? jsonSchemaOf(config.responseSchema)
+    request.responseFormat = schema === null || schema === undefined
+      ? { type: "json_object" }
+      : { type: "json_schema", name: "response", schema: schema as Readonly<Record<string, unknown>> }
+  }
+  const thinking = config.thinkingConfig
+  if (thinking !== null && thinking !== undefined) {
+    const level = thinking.thinkingLevel
+    if (level !== null && level !== undefined && level !== "THINKING_LEVEL_UNSPECIFIED") {
+      request.reasoningEffort = level.toLowerCase() as ReasoningEffort
+    } else if (typeof thinking.thinkingBudget === "number") {
+      set(request, "reasoningEffort", effortOfBudget(thinking.thinkingBudget))
+    }
+  }
+}
+
+function toolChoiceOf(
+  config: NonNullable<Body["toolConfig"]>["functionCallingConfig"],
+  request: Mutable<ChatRequest>
+) {
+  if (config === null || config === undefined) return
+  const allowed = config.allowedFunctionNames ?? []
+  let choice: ToolChoice | undefined
+  switch (config.mode) {
+    case "NONE":
+      choice = "none"
+      break
+    case "ANY":
+      choice = allowed.length === 1 ? { tool: allowed[0]! } : "required"
+      if (allowed.length > 1) request.tools = request.tools?.filter((tool) => allowed.includes(tool.name))
+      break
+    case "AUTO":
+    case "VALIDATED":
+      choice = "auto"
+  }
+  if (choice !== undefined) request.toolChoice = choice
+}
+
+/** A checked body as the library's request, or what is wrong with it. */
+export function toRequest(body: Body): ChatRequest | Problem {
+  const messages: Array<Message> = []
+  for (const part of body.systemInstruction?.parts ?? []) {
+    if (typeof part.text === "string") messages.push({ role: "system", content: part.text })
+  }
+  const pending: Array<Pending> = []
+  for (let i = 0; i < body.contents.length; i++) {
+    const { parts, role } = body.contents[i]!
+    const at = `contents[${i}]`
+    if (role === "model") {
+      const turn = modelTurn(parts, at, pending)
+      if (turn instanceof Problem) return turn
+      messages.push(turn)
+    } else {
+      const refused = userTurn(parts, at, messages, pending)
+      if (refused !== undefined) return refused
+    }
+  }
+  const request: Mutable<ChatRequest> = { messages }
+  if (body.tools !== null && body.tools !== undefined) {
+    const tools = toolsOf(body.tools)
+    if (tools instanceof Problem) return tools
+    if (tools.length > 0) request.tools = tools
+  }
+  toolChoiceOf(body.toolConfig?.functionCallingConfig, request)
+  if (body.generationConfig !== null && body.generationConfig !== undefined) {
+    generationConfig(body.generationConfig, request)
+  }
+  return request
+}
+
+/** A checked `countTokens` body as the request whose prompt is counted, or what is wrong with it. */
+export function countRequest(body: typeof CountTokensRequest.Type): ChatRequest | Problem {
+  const inner = body.generateContentRequest
+  return toRequest(inner !== null && inner !== undefined ? inner : { contents: body.contents ?? [] })
+}
+
+// The request's fields as the wire names them, where the library's differ.
+const renamed: Readonly<Record<string, string>> = {
+  temperature: "generationConfig.temperature",
+  topP: "generationConfig.topP",
+  maxTokens: "generationConfig.maxOutputTokens",
+  stop: "generationConfig.stopSequences",
+  seed: "generationConfig.seed",
+  reasoningEffort: "generationConfig.thinkingConfig",
+  responseFormat: "generationConfig.responseSchema",
+  toolChoice: "toolConfig"
+}
+
+/**
+ * A path of the library's request (`maxTokens`, `tools[0].parameters`) as the Gemini body writes it; a message's path
+ * is `contents` (the library's messages do not follow the body's turns one to one).
+ */
+export function geminiPath(path: string): string {
+  return path.replace(/^messages(\[\d+\]\S*)?/, "contents")
+    .replace(
+      /^(temperature|topP|maxTokens|stop|seed|reasoningEffort|responseFormat|toolChoice)\b/,
+      (name) => renamed[name]!
+    )
+    .replace(/^tools\[(\d+)\]\.parameters/, "tools[0].functionDeclarations[$1].parameters")
+}
+
+// ---------------------------------------------------------------------------
+// The request body, written: the library's request as the body a client sends
+
+const imageTypes: Readonly<Record<string, string>> = {
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  webp: "image/webp",
+  gif: "image/gif",
+  heic: "image/heic",
+  heif: "image/heif",
+  pdf: "application/pdf"
+}
+
+/**
+ * An image part: a `data:` URL becomes `inlineData` (base64); any other URL `fileData` with the URL as `fileUri` and
+ * the MIME type guessed from its extension (left out when the extension is unknown, as for Files API URIs).
+ */
+function imagePart(url: string, where: string): JsonRecord {
+  if (url.startsWith("data:")) {
+    const comma = url.indexOf(",")
+    if (comma < 0) throw new RequestError("an image data: URL has no data", where)
+    const meta = url.slice(5, comma).split(";")
+    const mimeType = meta[0] === "" || meta[0] === undefined ? "application/octet-stream" : meta[0]
+    const payload = url.slice(comma + 1)
+    let data: string
+    if (meta.includes("base64")) {
+      data = payload
+    } else {
+      try {
+        data = Buffer.from(decodeURIComponent(payload), "utf8").toString("base64")
+      } catch {
+        throw new RequestError("an image data: URL is not valid percent-encoded text", where)
+      }
+    }
+    return { inlineData: { mimeType, data } }
+  }
+  const path = url.split(/[?#]/, 1)[0] ?? ""
+  const dot = path.lastIndexOf(".")
+  const mimeType = dot < 0 ? undefined : imageTypes[path.slice(dot + 1).toLowerCase()]
+  return { fileData: mimeType === undefined ? { fileUri: url } : { mimeType, fileUri: url } }
+}
+
+function userParts(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonRecord> {
+  if (typeof content === "string") return [{ text: content }]
+  const parts: Array<JsonRecord> = []
+  content.forEach((part, i) => {
+    parts.push(part.type === "text" ? { text: part.text } : imagePart(part.url, `${where}.content[${i}].url`))
+  })
+  return parts.length === 0 ? [{ text: "" }] : parts
+}
+
+/**
+ * The signature the Gemini API docs (thought signatures) name for a call it did not sign, as from another model or a
+ * client that cannot keep signatures: without one, the API refuses the first function call of a step.
+ */
+const unsignedCallSignature = "skip_thought_signature_validator"
+
+function modelParts(message: AssistantMessage, where: string): Array<JsonRecord> {
+  const parts: Array<JsonRecord> = []
+  const signature = metadataOf(message.providerMetadata)?.thoughtSignature
+  if (message.content !== "" || (signature !== undefined && (message.toolCalls?.length ?? 0) === 0)) {
+    parts.push(
+      signature === undefined ? { text: message.content } : { text: message.content, thoughtSignature: signature }
+    )
+  }
+  message.toolCalls?.forEach((call, i) => {
+    const meta = metadataOf(call.providerMetadata)
+    const functionCall: JsonRecord = {
+      name: call.name,
+      args: argumentsObject(call, "Gemini", `${where}.toolCalls[${i}].arguments`)
+    }
+    if (meta?.id !== undefined) functionCall["id"] = meta.id
+    // The first call of a step must be signed.
+    const thoughtSignature = meta?.thoughtSignature ?? (i === 0 ? unsignedCallSignature : undefined)
+    parts.push(thoughtSignature === undefined ? { functionCall } : { functionCall, thoughtSignature })
+  })
+  return parts.length === 0 ? [{ text: "" }] : parts
+}
+
+/** The call a tool result answers: the nearest earlier assistant call with its id. */
+function callOf(messages: ReadonlyArray<Message>, index: number, id: string): ToolCall | undefined {
+  for (let i = index - 1; i >= 0; i--) {
+    const message = messages[i]!
+    if (message.role !== "assistant" || message.toolCalls === undefined) continue
+    const call = message.toolCalls.find((c) => c.id === id)
+    if (call !== undefined) return call
+  }
+  return undefined
+}
+
+/** `response` must be an object: a JSON object result is sent as it is, anything else as `{result}`. */
+function responseOf(content: string): JsonRecord {
+  const trimmed = content.trim()
+  if (
+    trimmed.startsWith("{") || trimmed.startsWith("[") || trimmed === "true" || trimmed === "false" ||
+    /^-?\d/.test(trimmed)
+  ) {
+    try {
+      const value: unknown = JSON.parse(trimmed)
+      return isRecord(value) ? value : { result: value }
+    } catch {
+      // Not JSON after all: sent as text.
+    }
+  }
+  return { result: content }
+}
+
+function functionResponse(messages: ReadonlyArray<Message>, index: number, message: ToolMessage): JsonRecord {
+  const call = callOf(messages, index, message.toolCallId)
+  const name = message.name ?? call?.name
+  if (name === undefined) {
+    throw new RequestError(
+      `the tool result for call ${message.toolCallId} names no tool and no earlier assistant message has that call; ` +
+        `Gemini matches results by name`,
+      `messages[${index}].name`
+    )
+  }
+  const id = metadataOf(call?.providerMetadata)?.id
+  const out: JsonRecord = { name, response: responseOf(message.content) }
+  if (id !== undefined) out["id"] = id
+  return { functionResponse: out }
+}
+
+function hasProperties(schema: JsonRecord): boolean {
+  const properties = schema["properties"]
+  return isRecord(properties) && Object.keys(properties).length > 0
+}
+
+function declarationOf(tool: ToolDefinition, index: number): JsonRecord {
+  const declaration: JsonRecord = { name: tool.name }
+  if (tool.description !== undefined) declaration["description"] = tool.description
+  const parameters = geminiSchema(tool.parameters, `tools[${index}].parameters`)
+  // Gemini rejects an object schema with no properties: a tool without arguments declares none.
+  if (isRecord(parameters) && !(parameters["type"] === "object" && !hasProperties(parameters))) {
+    declaration["parameters"] = parameters
+  }
+  return declaration
+}
+
+function toolConfig(choice: ToolChoice): JsonRecord {
+  if (typeof choice !== "string") {
+    return { functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.tool] } }
+  }
+  const mode = choice === "auto" ? "AUTO" : choice === "none" ? "NONE" : "ANY"
+  return { functionCallingConfig: { mode } }
+}
+
+/**
+ * `json_object` asks for JSON (`responseMimeType`); `json_schema` adds `responseSchema`, the schema converted to
+ * Gemini's OpenAPI subset by `geminiSchema` (`$ref`s inlined, `$schema`, `$defs`, `additionalProperties` dropped,
+ * `null` as `nullable`; a recursive schema, or one that expands past its bounds, refused before anything is sent).
+ * `responseSchema` rather than `responseJsonSchema`: every Gemini model takes it, where the JSON Schema field is newer
+ * and not on every model; the conversion is the one tool parameters already go through.
+ */
+function responseFormat(format: ResponseFormat, config: JsonRecord): void {
+  if (format.type === "text") return
+  config["responseMimeType"] = "application/json"
+  if (format.type === "json_schema") config["responseSchema"] = geminiSchema(format.schema, "responseFormat.schema")
+}
+
+/**
+ * Merges `providerOptions` into the body: objects merge key by key (so `{generationConfig: {topK: 40}}` keeps the
+ * other generation settings), a `null` removes a key, anything else replaces it.
+ */
+function mergeOptions(target: JsonRecord, options: Readonly<Record<string, unknown>>): JsonRecord {
+  for (const key of Object.keys(options)) {
+    const value = options[key]
+    const current = target[key]
+    if (value === null) delete target[key]
+    else if (isRecord(value) && isRecord(current)) target[key] = mergeOptions({ ...current }, value)
+    else target[key] = value
+  }
+  return target
+}
+
+/** The JSON body of `:generateContent` and `:streamGenerateContent`; throws `RequestError` for what Gemini cannot be sent. */
+export function requestBody(request: ChatRequest): JsonRecord {
+  const messages = request.messages
+  const system: Array<JsonRecord> = []
+  const contents: Array<JsonRecord> = []
+  // The user content that holds the latest run of tool results, while it lasts.
+  let results: Array<JsonRecord> | undefined
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!
+    const where = `messages[${i}]`
+    switch (message.role) {
+      case "system":
+        system.push({ text: message.content })
+        continue
+      case "user":
+        contents.push({ role: "user", parts: userParts(message.content, where) })
+        break
+      case "assistant":
+        contents.push({ role: "model", parts: modelParts(message, where) })
+        break
+      case "tool": {
+        const part = functionResponse(messages, i, message)
+        if (results !== undefined) {
+          results.push(part)
+        } else {
+          results = [part]
+          contents.push({ role: "user", parts: results })
+        }
+        continue
+      }
+    }
+    results = undefined
+  }
+  const body: JsonRecord = { contents }
+  if (system.length > 0) body["systemInstruction"] = { parts: system }
+  if (request.tools !== undefined && request.tools.length > 0) {
+    body["tools"] = [{ functionDeclarations: request.tools.map(declarationOf) }]
+  }
+  if (request.toolChoice !== undefined) body["toolConfig"] = toolConfig(request.toolChoice)
+  const config: JsonRecord = {}
+  if (request.temperature !== undefined) config["temperature"] = request.temperature
+  if (request.topP !== undefined) config["topP"] = request.topP
+  if (request.maxTokens !== undefined) config["maxOutputTokens"] = request.maxTokens
+  if (request.stop !== undefined && request.stop.length > 0) config["stopSequences"] = request.stop
+  if (request.seed !== undefined) config["seed"] = request.seed
+  if (request.responseFormat !== undefined) responseFormat(request.responseFormat, config)
+  if (request.reasoningEffort !== undefined) {
+    const budget = thinkingBudgets[request.reasoningEffort]
+    config["thinkingConfig"] = budget === 0 ? { thinkingBudget: 0 } : { thinkingBudget: budget, includeThoughts: true }
+  }
+  if (Object.keys(config).length > 0) body["generationConfig"] = config
+  if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// The reply and the streamed chunk: the schema, finish reasons and usage both ways
+
+const UsageMetadata = Schema.Struct({
+  promptTokenCount: maybe(Schema.Number),
+  candidatesTokenCount: maybe(Schema.Number),
+  thoughtsTokenCount: maybe(Schema.Number),
+  cachedContentTokenCount: maybe(Schema.Number),
+  totalTokenCount: maybe(Schema.Number)
+})
+
+const Candidate = Schema.Struct({
+  content: maybe(Schema.Struct({ role: maybe(Schema.String), parts: maybe(Schema.Array(Part)) })),
+  finishReason: maybe(Schema.String),
+  index: maybe(Schema.Number)
+})
+
+/**
+ * A `GenerateContentResponse`, a whole reply or one streamed chunk, as far as the library reads it: the schema the
+ * hand readers below are checked against.
+ */
+export const GenerateContentResponse = Schema.Struct({
+  candidates: maybe(Schema.Array(Candidate)),
+  promptFeedback: maybe(Schema.Struct({ blockReason: maybe(Schema.String), blockReasonMessage: maybe(Schema.String) })),
+  usageMetadata: maybe(UsageMetadata),
+  modelVersion: maybe(Schema.String),
+  responseId: maybe(Schema.String)
+})
+
+const filterReasons: ReadonlySet<string> = new Set([
+  "SAFETY",
+  "RECITATION",
+  "BLOCKLIST",
+  "PROHIBITED_CONTENT",
+  "SPII",
+  "IMAGE_SAFETY",
+  "IMAGE_PROHIBITED_CONTENT",
+  "IMAGE_RECITATION"
+])
+
+/** Gemini has no tool-call reason: a reply with function calls ends with `STOP`. */
+export function finishReason(reason: string | undefined, hasCalls: boolean): FinishReason {
+  if (reason === "STOP") return hasCalls ? "tool_calls" : "stop"
+  if (reason === "MAX_TOKENS") return "length"
+  if (reason !== undefined && filterReasons.has(reason)) return "content_filter"
+  return "other"
+}
+
+/** The library's finish reason as the wire's: `stop` and `tool_calls` are both `STOP`. */
+export function wireFinishReason(reason: FinishReason): string {
+  switch (reason) {
+    case "length":
+      return "MAX_TOKENS"
+    case "content_filter":
+      return "SAFETY"
+    case "other":
+      return "OTHER"
+    default:
+      return "STOP"
+  }
+}
+
+/** Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning. */
+export function usage(value: unknown): Usage | undefined {
+  if (!isRecord(value)) return undefined
+  const promptTokens = tokenCount(value["promptTokenCount"])
+  const reasoningTokens = tokenCount(value["thoughtsTokenCount"])
+  const completionTokens = tokenCount(value["candidatesTokenCount"]) + reasoningTokens
+  return reportedUsage(
+    promptTokens,
+    completionTokens,
+    value["totalTokenCount"],
+    tokenCount(value["cachedContentTokenCount"]),
+    reasoningTokens
+  )
+}
+
+/** The counts `usageMetadata` writes. */
+export type UsageCounts = Pick<
+  Usage,
+  "promptTokens" | "completionTokens" | "totalTokens" | "cachedPromptTokens" | "reasoningTokens"
+>
+
+/**
+ * `usage` as `usageMetadata`: `candidatesTokenCount` leaves out the thoughts; `cachedContentTokenCount` and
+ * `thoughtsTokenCount` only when there are some, as Gemini leaves zeros out.
+ */
+export function usageMetadata(usage: UsageCounts): typeof UsageMetadata.Type {
+  return {
+    promptTokenCount: usage.promptTokens,
+    candidatesTokenCount: usage.completionTokens - usage.reasoningTokens,
+    totalTokenCount: usage.totalTokens,
+    ...(usage.cachedPromptTokens > 0 ? { cachedContentTokenCount: usage.cachedPromptTokens } : {}),
+    ...(usage.reasoningTokens > 0 ? { thoughtsTokenCount: usage.reasoningTokens } : {})
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The reply and the streamed chunk, read
+
+/** The count of a `countTokens` reply (`{totalTokens}`); throws `ShapeError` when it has none. */
+export function totalTokensOf(body: JsonRecord): number {
+  const total = body["totalTokens"]
+  if (typeof total !== "number" || !Number.isInteger(total) || total < 0) {
+    throw new ShapeError("totalTokens is not a count")
+  }
+  return total
+}
+
+/** Whether a parsed body or event is `{"error": {...}}`. */
+export function isErrorPayload(value: JsonRecord): boolean {
+  const error = value["error"]
+  return error !== undefined && error !== null
+}
+
+/** The first candidate, or undefined when there is none. */
+export function candidateOf(body: JsonRecord): JsonRecord | undefined {
+  const candidates = body["candidates"]
+  if (candidates === undefined || candidates === null) return undefined
+  if (!Array.isArray(candidates)) throw new ShapeError("candidates is not an array")
+  const first: unknown = candidates[0]
+  if (first === undefined) return undefined
+  if (!isRecord(first)) throw new ShapeError("candidates[0] is not an object")
+  return first
+}
+
+/** Why the prompt was blocked (`promptFeedback.blockReason`), with Gemini's message when it sent one. */
+export function blockedDetail(body: JsonRecord): string | undefined {
+  const feedback = body["promptFeedback"]
+  if (!isRecord(feedback)) return undefined
+  const reason = feedback["blockReason"]
+  if (typeof reason !== "string" || reason === "") return undefined
+  const message = feedback["blockReasonMessage"]
+  return `the prompt was blocked (${reason})${typeof message === "string" && message !== "" ? `: ${message}` : ""}`
+}
+
+/** The parts of a candidate's content (an empty list when it has none, as after SAFETY). */
+export function partsOf(candidate: JsonRecord): ReadonlyArray<unknown> {
+  const content = candidate["content"]
+  if (content === undefined || content === null) return []
+  if (!isRecord(content)) throw new ShapeError("candidate.content is not an object")
+  const parts = content["parts"]
+  if (parts === undefined || parts === null) return []
+  if (!Array.isArray(parts)) throw new ShapeError("candidate.content.parts is not an array")
+  return parts
+}
+
+/** What one part is, for the reply and for stream chunks alike. */
+export type ReadPart =
+  | { readonly _tag: "Text"; readonly text: string; readonly thought: boolean; readonly signature: string | undefined }
+  | { readonly _tag: "Call"; readonly call: (index: number) => ToolCall }
+  | { readonly _tag: "Other"; readonly signature: string | undefined }
+
+function optionalSignature(part: JsonRecord): string | undefined {
+  const signature = part["thoughtSignature"]
+  return typeof signature === "string" && signature !== "" ? signature : undefined
+}
+
+/** Reads a part; a function call is turned into a `ToolCall` once its index in the reply is known. */
+export function partOf(raw: unknown): ReadPart {
+  if (!isRecord(raw)) throw new ShapeError("a part is not an object")
+  const signature = optionalSignature(raw)
+  const text = raw["text"]
+  if (typeof text === "string") return { _tag: "Text", text, thought: raw["thought"] === true, signature }
+  const fn = raw["functionCall"]
+  if (isRecord(fn)) {
+    const name = fn["name"]
+    if (typeof name !== "string") throw new ShapeError("functionCall.name is not a string")
+    const args = fn["args"]
+    const id = typeof fn["id"] === "string" && fn["id"] !== "" ? fn["id"] : undefined
+    const json = args === undefined || args === null ? "{}" : JSON.stringify(args)
+    return {
+      _tag: "Call",
+      call: (index) => {
+        const metadata = withMetadata(signature, id)
+        return metadata === undefined
+          ? { id: id ?? madeCallId(index), name, arguments: json }
+          : { id: id ?? madeCallId(index), name, arguments: json, providerMetadata: metadata }
+      }
+    }
+  }
+  return { _tag: "Other", signature }
+}
+
+/** The reply-level metadata: the signature Gemini put on a part other than a function call. */
+export function replyMetadata(signature: string | undefined): ProviderMetadata | undefined {
+  return signature === undefined ? undefined : { [metadataKey]: { thoughtSignature: signature } }
+}
+
+/** Reads a non-streaming reply with a candidate; throws `ShapeError` when it is not one. */
+export function reply(body: JsonRecord, candidate: JsonRecord): Reply {
+  let text = ""
+  let reasoning: string | undefined
+  let signature: string | undefined
+  const toolCalls: Array<ToolCall> = []
+  for (const raw of partsOf(candidate)) {
+    const part = partOf(raw)
+    switch (part._tag) {
+      case "Text":
+        if (part.thought) reasoning = (reasoning ?? "") + part.text
+        else text += part.text
+        if (part.signature !== undefined) signature = part.signature
+        break
+      case "Call":
+        toolCalls.push(part.call(toolCalls.length))
+        break
+      case "Other":
+        if (part.signature !== undefined) signature = part.signature
+    }
+  }
+  const reason = candidate["finishReason"]
+  return {
+    id: replyId(body["responseId"]),
+    model: replyModel(body["modelVersion"]),
+    text,
+    reasoning,
+    toolCalls,
+    finishReason: finishReason(typeof reason === "string" ? reason : undefined, toolCalls.length > 0),
+    usage: usage(body["usageMetadata"]),
+    providerMetadata: replyMetadata(signature)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The reply and the streamed chunk, written
+
+/** A part as the writers build it. */
+export type WrittenPart = Record<string, unknown>
+
+// A tool call's arguments as `functionCall`'s `args` object; arguments that are not one are kept under `arguments`.
+function argsOf(call: Pick<ToolCall, "arguments">): unknown {
+  if (call.arguments.trim() === "") return {}
+  try {
+    const value: unknown = JSON.parse(call.arguments)
+    return isRecord(value) ? value : { arguments: call.arguments }
+  } catch {
+    return { arguments: call.arguments }
+  }
+}
+
+/** `part` with the thought signature `metadata` holds, if any, on it. */
+export function signed(part: WrittenPart, metadata: ProviderMetadata | undefined): WrittenPart {
+  const signature = metadataOf(metadata)?.thoughtSignature
+  return signature === undefined ? part : { ...part, thoughtSignature: signature }
+}
+
+/** A tool call as a `functionCall` part, its arguments as an object, its signature beside it. */
+export function callPart(call: Pick<ToolCall, "id" | "name" | "arguments" | "providerMetadata">): WrittenPart {
+  return signed({ functionCall: { id: call.id, name: call.name, args: argsOf(call) } }, call.providerMetadata)
+}
+
+/** How a reply ends: the last chunk's finish reason and usage. */
+export interface End {
+  readonly reason: FinishReason
+  readonly usage: UsageCounts
+}
+
+/** A `GenerateContentResponse` of `parts` (a whole reply, or a chunk of only new parts), with its end if it ends. */
+export function chunk(parts: ReadonlyArray<WrittenPart>, id: string, model: string, end?: End): string {
+  return JSON.stringify({
+    candidates: [{
+      content: { role: "model", parts },
+      ...(end !== undefined ? { finishReason: wireFinishReason(end.reason) } : {}),
+      index: 0
+    }],
+    ...(end !== undefined ? { usageMetadata: usageMetadata(end.usage) } : {}),
+    modelVersion: model,
+    responseId: id
+  })
+}
+
+/** A whole reply as a `GenerateContentResponse` of id `id`, under the model the client asked for. */
+export function response(reply: ChatResponse, id: string, model: string): string {
+  const parts: Array<WrittenPart> = []
+  if (reply.reasoning !== undefined) parts.push({ text: reply.reasoning, thought: true })
+  if (reply.text !== "" || reply.toolCalls.length === 0) {
+    parts.push(signed({ text: reply.text }, reply.providerMetadata))
+  }
+  for (const call of reply.toolCalls) parts.push(callPart(call))
+  return chunk(parts, id, model, { reason: reply.finishReason, usage: reply.usage })
+}
+
+// ---------------------------------------------------------------------------
+// The error body (`google.rpc.Status`)
+
+/** Google's error body, as far as the library reads it. */
+export const ErrorBody = Schema.Struct({
+  error: Schema.Struct({
+    code: Schema.Number,
+    message: Schema.String,
+    status: Schema.String,
+    details: maybe(Schema.Array(JsonObject))
+  })
+})
+
+const statusNames: Readonly<Record<number, string>> = {
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  409: "ABORTED",
+  412: "FAILED_PRECONDITION",
+  429: "RESOURCE_EXHAUSTED",
+  499: "CANCELLED",
+  500: "INTERNAL",
+  501: "UNIMPLEMENTED",
+  503: "UNAVAILABLE",
+  504: "DEADLINE_EXCEEDED"
+}
+
+/**
+ * The gRPC code name Google's APIs give an HTTP status in an error body (`error.status`): a request they cannot take
+ * is `INVALID_ARGUMENT`, an unnamed server failure `INTERNAL`.
+ */
+export function statusName(code: number): string {
+  return statusNames[code] ?? (code >= 500 ? "INTERNAL" : "INVALID_ARGUMENT")
+}
+
+/** The JSON text of Google's error body for HTTP status `code`, with its `details` (`google.rpc.ErrorInfo`, ...). */
+export function errorJson(code: number, message: string, details?: ReadonlyArray<unknown>): string {
+  return JSON.stringify({
+    error: { code, message, status: statusName(code), ...(details !== undefined ? { details } : {}) }
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Embeddings: `embedContent` and `batchEmbedContents`
+
+/** The most requests one `batchEmbedContents` call takes: the limit Google's clients and docs cite. */
+export const maxEmbeddingInputs = 100
+
+/** An `EmbedContentRequest`, as far as the library reads it. */
+export const EmbedContentRequest = Schema.Struct({
+  model: maybe(Schema.String),
+  content: Schema.Struct({ parts: Schema.Array(Schema.Struct({ text: maybe(Schema.String) })) }),
+  outputDimensionality: maybe(Schema.Number)
+})
+
+/** A `BatchEmbedContentsRequest`. */
+export const BatchEmbedContentsRequest = Schema.Struct({ requests: Schema.Array(EmbedContentRequest) })
+
+const Embedding = Schema.Struct({ values: Schema.Array(Schema.Number) })
+
+/** `embedContent`'s reply. */
+export const EmbedContentResponse = Schema.Struct({ embedding: Embedding })
+
+/** `batchEmbedContents`' reply, in request order; Gemini reports no usage. */
+export const BatchEmbedContentsResponse = Schema.Struct({ embeddings: Schema.Array(Embedding) })
+
+/** `EmbedContentRequest`'s check. */
+export const checkEmbedContent = checker(EmbedContentRequest, { errors: "first" })
+
+/** `BatchEmbedContentsRequest`'s check. */
+export const checkBatchEmbedContents = checker(BatchEmbedContentsRequest, { errors: "first" })
+
+/** The body of `batchEmbedContents` for the model `resource`; each request repeats it. */
+export function embeddingBody(
+  resource: string,
+  inputs: ReadonlyArray<string>,
+  dimensions: number | undefined
+): JsonRecord {
+  return {
+    requests: inputs.map((text) => {
+      const request: JsonRecord = { model: resource, content: { parts: [{ text }] } }
+      if (dimensions !== undefined) request["outputDimensionality"] = dimensions
+      return request
+    })
+  }
+}
+
+/** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. */
+export function readEmbeddings(body: Readonly<JsonRecord>) {
+  const embeddings = body["embeddings"]
+  if (!Array.isArray(embeddings)) return "embeddings is not an array"
+  const vectors: Array<ReadonlyArray<number>> = []
+  for (let i = 0; i < embeddings.length; i++) {
+    const item: unknown = embeddings[i]
+    const values = isRecord(item) ? item["values"] : undefined
+    if (!isVector(values)) return `embeddings[${i}].values is not an array of numbers`
+    vectors.push(values)
+  }
+  return { embeddings: vectors }
+}
+
+/**
+ * Checked embedding requests (one `embedContent`, or a batch's) as the library's request, or what is wrong with them.
+ * A content's text parts are embedded as one text; `taskType` and `title` are Gemini's own and not carried, and the
+ * requests must share one `outputDimensionality`.
+ */
+export function toEmbeddingRequest(
+  requests: ReadonlyArray<typeof EmbedContentRequest.Type>
+): EmbeddingInput | Problem {
+  const dimensions = requests[0]?.outputDimensionality ?? undefined
+  if (requests.some((embed) => (embed.outputDimensionality ?? undefined) !== dimensions)) {
+    return new Problem(
+      "requests",
+      "requests: every request of a batch must ask for the same outputDimensionality on this gateway"
+    )
+  }
+  const input = requests.map((embed) => embed.content.parts.map((part) => part.text ?? "").join(""))
+  return dimensions === undefined ? { input } : { input, dimensions }
+}
+
+/** Vectors as `embedContent`'s reply (`single`, the first one) or `batchEmbedContents`'. */
+export function embeddingReply(vectors: EmbeddingResponse["embeddings"], single: boolean): string {
+  return single
+    ? JSON.stringify({ embedding: { values: vectors[0] ?? [] } })
+    : JSON.stringify({ embeddings: vectors.map((values) => ({ values })) })
+}
