@@ -7,7 +7,7 @@
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { takesMidConversationSystem } from "../../providers/anthropic/wire.js"
+import { takesMidConversationSystem } from "../../codec/anthropic/request.js"
 import { decoded } from "../decoded.js"
 import { bareTypeName, invalid, isRecord } from "../requestChecks.js"
 import { signatureOf } from "./render.js"
