@@ -115,7 +115,8 @@ export class AnthropicStreamParser extends SseParser {
       case "content_block_start":
         return this.start(value, out, raw)
       case "content_block_stop":
-        return this.stop(value, out)
+        // Nothing ends with a block: a call's input is whole at the message's end (`noInputs`).
+        return undefined
       case "message_start": {
         const message = value["message"]
         if (!isRecord(message)) return this.context.decodeError("message_start has no message object", raw)
@@ -256,22 +257,24 @@ export class AnthropicStreamParser extends SseParser {
     }
   }
 
-  private stop(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
-    const index = value["index"]
-    const block = typeof index === "number" ? this.blocks[index] : undefined
-    // A call with no input streams no JSON; the whole reply says `{}` for it.
-    if (block !== undefined && block.kind === "tool" && !block.json) {
+  // A call with no input streams no JSON; the whole reply says `{}` for it. Said at the end, not at the block's stop:
+  // a gateway passing on a provider whose calls interleave may send a call's pieces after the next call opened.
+  private noInputs(out: Array<ChatChunk>): void {
+    for (const block of this.blocks) {
+      if (block === undefined || block.kind !== "tool" && block.kind !== "output" || block.json) continue
       block.json = true
-      out.push({ _tag: "ToolCallDelta", index: block.index, arguments: "{}" })
-    } else if (block !== undefined && block.kind === "output" && !block.json) {
-      block.json = true
-      out.push({ _tag: "TextDelta", text: "{}" })
+      out.push(
+        block.kind === "tool" ? { _tag: "ToolCallDelta", index: block.index, arguments: "{}" } : {
+          _tag: "TextDelta",
+          text: "{}"
+        }
+      )
     }
-    return undefined
   }
 
   private finish(out: Array<ChatChunk>): void {
     this.done = true
+    this.noInputs(out)
     if (this.sawUsage) out.push({ _tag: "Usage", usage: usageOf(this.usage) })
     const providerMetadata = metadataOf(this.thinking)
     out.push({
