@@ -21,7 +21,7 @@ export { isRecord, type JsonRecord, ShapeError }
 export const metadataKey = "anthropic"
 
 /** The signed thinking blocks a reply left in its `providerMetadata`, to send back unchanged. */
-export const thinkingBlocksOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<JsonRecord> => {
+export function thinkingBlocksOf(metadata: ProviderMetadata | undefined): ReadonlyArray<JsonRecord> {
   const ours = metadata?.[metadataKey]
   const blocks = isRecord(ours) ? ours["thinking"] : undefined
   if (!Array.isArray(blocks)) return []
@@ -31,8 +31,9 @@ export const thinkingBlocksOf = (metadata: ProviderMetadata | undefined): Readon
 }
 
 /** `{anthropic: {thinking: blocks}}`, or undefined when there are none. */
-export const metadataOf = (thinking: ReadonlyArray<JsonRecord>): ProviderMetadata | undefined =>
-  thinking.length === 0 ? undefined : { [metadataKey]: { thinking } }
+export function metadataOf(thinking: ReadonlyArray<JsonRecord>): ProviderMetadata | undefined {
+  return thinking.length === 0 ? undefined : { [metadataKey]: { thinking } }
+}
 
 // ---------------------------------------------------------------------------
 // Stop reasons

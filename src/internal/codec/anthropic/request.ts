@@ -36,8 +36,6 @@ import { argumentsObject, RequestError } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
-export { Problem, RequestError }
-
 // ---------------------------------------------------------------------------
 // The schema, and decoding
 
