@@ -44,9 +44,11 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import { isErrorPayload } from "../internal/codec/anthropic/errors.js"
+import { reply } from "../internal/codec/anthropic/reply.js"
+import * as Wire from "../internal/codec/anthropic/request.js"
+import { AnthropicStreamParser } from "../internal/codec/anthropic/stream.js"
 import * as Adapter from "../internal/providers/adapter.js"
-import { AnthropicStreamParser } from "../internal/providers/anthropic/stream.js"
-import * as Wire from "../internal/providers/anthropic/wire.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
@@ -145,8 +147,8 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     path: () => "/v1/messages",
     body: (request, model, stream) =>
       Wire.requestBody(request, { model, stream, maxTokens, systemInPlace: systemInPlace(model) }),
-    failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
-    reply: (body, { request }) => Wire.reply(body, Wire.outputTool(request)),
+    failureOf: (body) => isErrorPayload(body) ? body : undefined,
+    reply: (body, { request }) => reply(body, Wire.outputTool(request)),
     stream: (context) =>
       new AnthropicStreamParser({ ...context, outputTool: Wire.outputTool(context.request), maxEventSize }),
     countTokens: {

@@ -46,14 +46,9 @@
  *
  * @since 0.1.0
  */
+import { event } from "../internal/codec/anthropic/stream.js"
 import { cachePrefixes } from "../internal/simulator/anthropic/cachePrefixes.js"
-import {
-  event,
-  renderError,
-  renderReply,
-  renderStream,
-  streamErrorJson
-} from "../internal/simulator/anthropic/render.js"
+import { renderError, renderReply, renderStream, streamErrorJson } from "../internal/simulator/anthropic/render.js"
 import { decode } from "../internal/simulator/anthropic/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
 import type { WireFormat } from "./WireFormat.js"

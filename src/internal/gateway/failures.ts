@@ -5,10 +5,11 @@
  * Google's, for the Gemini
  * routes.
  */
+import { errorJson as anthropicErrorJson } from "../codec/anthropic/errors.js"
+import * as AnthropicWire from "../codec/anthropic/request.js"
 import { errorJson } from "../codec/gemini.js"
 import { openAiErrorJson } from "../codec/openAiChat.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
-import * as AnthropicWire from "./anthropic/wire.js"
 import * as GeminiErrors from "./gemini/errors.js"
 import * as Errors from "./openai/errors.js"
 import * as Wire from "./openai/wire.js"
@@ -21,7 +22,7 @@ const restartedMessage =
 
 const restartedBody = openAiErrorJson(restartedMessage, "server_error", null, "stream_restarted")
 
-const anthropicRestarted = AnthropicErrors.errorJson("api_error", restartedMessage)
+const anthropicRestarted = anthropicErrorJson("api_error", restartedMessage)
 
 const shutdownAnswer = Errors.answer(
   503,

@@ -8,39 +8,15 @@
  * 504 `timeout_error`, other 5xx `api_error`.
  *
  * Which status and message a failure gets is decided once, by the OpenAI
- * route's `openai/errors.ts`; this module renders that decision in Anthropic's shape,
+ * route's `openai/errors.ts`; this module renders that decision in Anthropic's shape (`codec/anthropic/errors.ts`),
  * except for the engine's own check of a request, whose paths are renamed to
  * the Messages body's (`anthropicPath`).
  */
 import type { LlmError } from "../../../LlmError.js"
+import { errorJson, errorType } from "../../codec/anthropic/errors.js"
+import type { Problem } from "../../schemaCheck.js"
 import type { ErrorAnswer } from "../openai/errors.js"
 import { fromLlmError as openAiAnswer } from "../openai/errors.js"
-import type { Problem } from "./wire.js"
-
-/** The JSON text of Anthropic's error body. */
-export const errorJson = (type: string, message: string): string =>
-  JSON.stringify({ type: "error", error: { type, message } })
-
-const typeOf = (status: number): string => {
-  switch (status) {
-    case 401:
-      return "authentication_error"
-    case 403:
-      return "permission_error"
-    case 404:
-      return "not_found_error"
-    case 413:
-      return "request_too_large"
-    case 429:
-      return "rate_limit_error"
-    case 504:
-      return "timeout_error"
-    case 529:
-      return "overloaded_error"
-    default:
-      return status >= 500 ? "api_error" : "invalid_request_error"
-  }
-}
 
 /** An answer with `message` at `status`, in Anthropic's shape; `code`, the OpenAI route's, for the request log. */
 export const answer = (
@@ -50,7 +26,7 @@ export const answer = (
   code: string | null = null
 ): ErrorAnswer => ({
   status,
-  body: errorJson(typeOf(status), message),
+  body: errorJson(errorType(status), message),
   retryAfter,
   code
 })

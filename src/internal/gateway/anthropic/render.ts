@@ -19,16 +19,11 @@
  * The whole message carries the signed blocks as they came, and the carrier
  * for the rest.
  *
- * Stop reasons: `stop` is `end_turn`, `length` `max_tokens`, `tool_calls`
- * `tool_use`, `content_filter` `refusal`. The engine's `stop` does not say
- * whether a stop sequence ended the reply, so `stop_sequence` is not sent.
- *
- * Usage reports the cache reads and writes the provider reported (`cache_read_input_tokens`,
- * `cache_creation_input_tokens`, and the writes by lifetime in `cache_creation`), out of `input_tokens` as
- * Anthropic counts them.
+ * Stop reasons and usage are written as the codec writes them (`codec/anthropic/reply.ts`), and so are the
+ * events (`codec/anthropic/stream.ts`); this module decides which blocks a reply has.
  *
  * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool
- * use's `toolu_…` (`anthropic/wire.ts`'s `toolUseId`). `message_start`
+ * use's `toolu_…` (`anthropic/carrier.ts`'s `toolUseId`). `message_start`
  * reports the prompt's tokens, estimated when the provider has not said yet.
  *
  * As the OpenAI encoder does, a stream's encoder keeps what it has forwarded:
@@ -41,46 +36,35 @@
  * over later is named in the gateway's log line only.
  */
 import type { ChatChunk } from "../../../ChatChunk.js"
-import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../../ChatResponse.js"
+import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
-import { isRecord, metadataKey, thinkingBlocksOf } from "../../providers/anthropic/wire.js"
+import {
+  isRecord,
+  messageJson,
+  metadataKey,
+  stopReason,
+  textBlock,
+  thinkingBlock,
+  thinkingBlocksOf,
+  toolUseBlock,
+  wireUsage
+} from "../../codec/anthropic/reply.js"
+import {
+  blockStart,
+  blockStop,
+  deltaHead,
+  deltaTail,
+  event,
+  messageEnd,
+  messageStart
+} from "../../codec/anthropic/stream.js"
 import { asciiJson, BodyText, bytesOf } from "../bodyText.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type StreamEncoder } from "../openai/render.js"
-import { toolUseId } from "./wire.js"
-
-const stopReason = (reason: FinishReason): string => {
-  switch (reason) {
-    case "length":
-      return "max_tokens"
-    case "tool_calls":
-      return "tool_use"
-    case "content_filter":
-      return "refusal"
-    default:
-      return "end_turn"
-  }
-}
-
-// Anthropic's `input_tokens` leaves out the tokens read from and written to the cache, which it reports apart, the
-// writes also by lifetime (`cache_creation`).
-const usageObject = (usage: Usage) => {
-  const written = usage.cacheWriteTokens ?? 0
-  const writtenForAnHour = usage.cacheWrite1hTokens ?? 0
-  return {
-    input_tokens: usage.promptTokens - usage.cachedPromptTokens - written,
-    cache_creation_input_tokens: written,
-    cache_read_input_tokens: usage.cachedPromptTokens,
-    cache_creation: {
-      ephemeral_5m_input_tokens: written - writtenForAnHour,
-      ephemeral_1h_input_tokens: writtenForAnHour
-    },
-    output_tokens: usage.completionTokens
-  }
-}
+import { carrierBlock, toolUseId } from "./carrier.js"
 
 // A tool call's arguments as `tool_use`'s `input` object; arguments that are not one are kept under `arguments`.
-const input = (call: ToolCall): unknown => {
+function input(call: ToolCall): unknown {
   if (call.arguments.trim() === "") return {}
   try {
     const value: unknown = JSON.parse(call.arguments)
@@ -90,51 +74,44 @@ const input = (call: ToolCall): unknown => {
   }
 }
 
-/** The thinking block that carries `carried`, the provider's state for the next turn (see the module's docs). */
-const carrierBlock = (carried: string) => ({ type: "thinking", thinking: "", signature: carried })
-
 /** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
-export const message = (response: ChatResponse, id: string): string => {
-  const content: Array<unknown> = []
+export function message(response: ChatResponse, id: string): string {
+  const blocks: Array<string> = []
   // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no
   // signature.
   const { [metadataKey]: ownMetadata, ...rest } = response.providerMetadata ?? {}
   const signed = ownMetadata === undefined ? [] : thinkingBlocksOf(response.providerMetadata)
-  if (signed.length > 0) content.push(...signed)
-  else if (response.reasoning !== undefined) {
-    content.push({ type: "thinking", thinking: response.reasoning, signature: "" })
-  }
-  if (response.text !== "" || response.toolCalls.length === 0) content.push({ type: "text", text: response.text })
+  if (signed.length > 0) { for (const block of signed) blocks.push(JSON.stringify(block)) }
+  else if (response.reasoning !== undefined) blocks.push(thinkingBlock(JSON.stringify(response.reasoning), `""`))
+  if (response.text !== "" || response.toolCalls.length === 0) blocks.push(textBlock(JSON.stringify(response.text)))
   for (const call of response.toolCalls) {
-    content.push({ type: "tool_use", id: toolUseId(call.id), name: call.name, input: input(call) })
+    blocks.push(
+      toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(input(call)))
+    )
   }
   const carried = response.toolCalls.length === 0 ? undefined : envelopeOf(
     Object.keys(rest).length === 0 ? undefined : rest,
     response.toolCalls.map((call) => [call.id, call.providerMetadata])
   )
-  if (carried !== undefined) content.push(carrierBlock(carried))
-  return JSON.stringify({
-    id,
-    type: "message",
-    role: "assistant",
-    model: response.model,
-    content,
-    stop_reason: stopReason(response.finishReason),
-    stop_sequence: null,
-    usage: usageObject(response.usage)
+  if (carried !== undefined) blocks.push(JSON.stringify(carrierBlock(carried)))
+  return messageJson({
+    id: JSON.stringify(id),
+    model: JSON.stringify(response.model),
+    blocks,
+    stopReason: stopReason(response.finishReason),
+    usage: wireUsage(response.usage)
   })
 }
 
-// An event's lines up to its data.
-const eventHead = (name: string): string => `event: ${name}\ndata: `
-const event = (name: string, data: string): string => `${eventHead(name)}${data}\n\n`
+const emptyText = textBlock(`""`)
+const emptyThinking = thinkingBlock(`""`, `""`)
 
 /**
  * An encoder for the stream `id` of `model`; one per stream (it keeps the open block and what was forwarded).
  * `message_start` reports the prompt's tokens: the provider's when its first batch has them, else
  * `estimatedInput()`, an estimate from the request.
  */
-export const streamEncoder = (id: string, model: string, estimatedInput: () => number): StreamEncoder => {
+export function streamEncoder(id: string, model: string, estimatedInput: () => number): StreamEncoder {
   let started = false
   let forwarded = false
   let usage: Usage | undefined
@@ -150,7 +127,7 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
 
   const stop = (): void => {
     if (open === -1) return
-    out.template(event("content_block_stop", `{"type":"content_block_stop","index":${open}}`))
+    out.template(blockStop(open))
     open = -1
   }
   // Opens a block of `next` whose JSON is `block` (once a block: checked as any text).
@@ -159,15 +136,13 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
     open = blocks++
     kind = next
     forwarded = true
-    out.template(`${eventHead("content_block_start")}{"type":"content_block_start","index":${open},"content_block":`)
-    out.text(block)
-    out.template("}\n\n")
+    out.text(blockStart(open, block))
   }
-  // A delta of block `index`: `head`, the JSON string of `value`, and the delta's end.
-  const delta = (index: number, head: string, value: string): void => {
-    out.template(`${eventHead("content_block_delta")}{"type":"content_block_delta","index":${index},"delta":${head}`)
+  // A delta of block `index`: its head, the JSON string of `value`, and the delta's end.
+  const delta = (index: number, type: Parameters<typeof deltaHead>[1], value: string): void => {
+    out.template(deltaHead(index, type))
     out.json(value)
-    out.template("}}\n\n")
+    out.template(deltaTail)
   }
 
   // The batch's bytes, and a fresh text for the next one (none kept between batches).
@@ -183,33 +158,27 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
       let reported: Usage | undefined
       for (const chunk of chunks) if (chunk._tag === "Usage") reported = chunk.usage
       const prompt = reported === undefined
-        ? { ...usageObject(emptyUsage), input_tokens: estimatedInput() }
-        : { ...usageObject(reported), output_tokens: 0 }
-      out.template(event(
-        "message_start",
-        `{"type":"message_start","message":{"id":${asciiJson(id)},"type":"message","role":"assistant","model":${
-          asciiJson(answeringModel(chunks, model))
-        },"content":[],"stop_reason":null,"stop_sequence":null,"usage":${JSON.stringify(prompt)}}}`
-      ))
+        ? { ...wireUsage(emptyUsage), input: estimatedInput() }
+        : { ...wireUsage(reported), output: 0, thinking: 0 }
+      out.template(messageStart(asciiJson(id), asciiJson(answeringModel(chunks, model)), prompt))
     }
     for (const chunk of chunks) {
       switch (chunk._tag) {
         case "TextDelta":
           if (chunk.text === "") break
-          if (open === -1 || kind !== "text") start("text", `{"type":"text","text":""}`)
-          delta(open, `{"type":"text_delta","text":`, chunk.text)
+          if (open === -1 || kind !== "text") start("text", emptyText)
+          delta(open, "text_delta", chunk.text)
           break
         case "ReasoningDelta":
           if (chunk.text === "") break
-          if (open === -1 || kind !== "thinking") start("thinking", `{"type":"thinking","thinking":"","signature":""}`)
-          delta(open, `{"type":"thinking_delta","thinking":`, chunk.text)
+          if (open === -1 || kind !== "thinking") start("thinking", emptyThinking)
+          delta(open, "thinking_delta", chunk.text)
           break
         case "ToolCallDelta": {
           let index = tools[chunk.index]
           if (index === undefined) {
             const use = chunk.id === undefined ? "" : toolUseId(chunk.id)
-            const name = JSON.stringify(chunk.name ?? "")
-            start("tool", `{"type":"tool_use","id":${JSON.stringify(use)},"name":${name},"input":{}}`)
+            start("tool", toolUseBlock(JSON.stringify(use), JSON.stringify(chunk.name ?? ""), "{}"))
             index = open
             tools[chunk.index] = index
             calls[chunk.index] = [chunk.id ?? "", undefined]
@@ -217,7 +186,7 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
           if (chunk.providerMetadata !== undefined) {
             calls[chunk.index] = [calls[chunk.index]![0], chunk.providerMetadata]
           }
-          if (chunk.arguments !== "") delta(index, `{"type":"input_json_delta","partial_json":`, chunk.arguments)
+          if (chunk.arguments !== "") delta(index, "input_json_delta", chunk.arguments)
           break
         }
         case "Usage":
@@ -231,18 +200,11 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
             : envelopeOf(chunk.providerMetadata, calls.filter((call) => call !== undefined))
           if (carried !== undefined) {
             // As Anthropic streams a signature: a `signature_delta` before the block's stop, which clients read.
-            start("thinking", `{"type":"thinking","thinking":"","signature":""}`)
-            delta(open, `{"type":"signature_delta","signature":`, carried)
+            start("thinking", emptyThinking)
+            delta(open, "signature_delta", carried)
           }
           stop()
-          out.template(
-            event(
-              "message_delta",
-              `{"type":"message_delta","delta":{"stop_reason":"${
-                stopReason(chunk.finishReason)
-              }","stop_sequence":null},"usage":${JSON.stringify(usageObject(usage ?? emptyUsage))}}`
-            ) + event("message_stop", `{"type":"message_stop"}`)
-          )
+          out.template(messageEnd(stopReason(chunk.finishReason), wireUsage(usage ?? emptyUsage)))
           break
         }
         case "Restart":

@@ -1,6 +1,7 @@
 /**
  * Anthropic's `POST /v1/messages`: the same engine, admission and streams as OpenAI's chat route, in Anthropic's
- * wire (`anthropic/wire.ts`, `anthropic/render.ts`); every failure in Anthropic's error shape (`anthropic/errors.ts`).
+ * wire (`codec/anthropic/`, with the gateway's own ids and carrier block, `anthropic/carrier.ts`, and
+ * `anthropic/render.ts`); every failure in Anthropic's error shape (`anthropic/errors.ts`).
  * A reply's id is `msg_` and a random UUID of the gateway's without its dashes (never the client's `x-request-id`).
  *
  * And `POST /v1/messages/count_tokens` (Anthropic's token counting reference): the prompt's tokens as
@@ -10,13 +11,14 @@
  */
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
+import * as AnthropicWire from "../../codec/anthropic/request.js"
 import { estimatedPromptTokens } from "../../tokens/promptSize.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Failures from "../failures.js"
 import { errorResponse, json, type Serving, type WithBody } from "../serving.js"
+import { restoredRequest } from "./carrier.js"
 import * as AnthropicErrors from "./errors.js"
 import * as AnthropicRender from "./render.js"
-import * as AnthropicWire from "./wire.js"
 
 /** The `/v1/messages` route over `serving`. */
 export const messages = (serving: Serving) => serving.withBody("/v1/messages", (body) => answer(serving, body))
@@ -34,7 +36,7 @@ function answer(serving: Serving, body: WithBody) {
   const id = `msg_${randomUUID().replaceAll("-", "")}`
   return ChatAnswer.answered(serving, body, {
     model: decoded.model,
-    request: decoded.request,
+    request: restoredRequest(decoded.request),
     stream: decoded.stream,
     failures: Failures.anthropic(serving.now, decoded.body),
     newEncoder: (request) => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
@@ -54,7 +56,8 @@ function count(serving: Serving, { entry, tally, text }: WithBody) {
     entry,
     handle: (target) => {
       tally.model(decoded.model)
-      const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
+      const restored = restoredRequest(decoded.request)
+      const request = target.address === undefined ? restored : { ...restored, model: target.address }
       return Effect.matchEffect(target.llm.countTokens(request), {
         onFailure: (error) => {
           tally.failed(error)

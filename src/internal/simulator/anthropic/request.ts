@@ -7,13 +7,10 @@
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { takesMidConversationSystem } from "../../providers/anthropic/wire.js"
+import { minThinkingBudget, takesMidConversationSystem } from "../../codec/anthropic/request.js"
 import { decoded } from "../decoded.js"
 import { bareTypeName, invalid, isRecord } from "../requestChecks.js"
 import { signatureOf } from "./render.js"
-
-/** The least thinking budget the API accepts. */
-const minThinkingBudget = 1024
 
 interface Counted {
   chars: number

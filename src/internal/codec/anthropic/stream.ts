@@ -1,7 +1,11 @@
 /**
- * The Anthropic Messages stream as a plain mutable state machine: bytes in,
- * `ChatChunk`s out, one whole network chunk at a time. It
- * follows the `push` / `end` / `done` contract of `providerHttp.StreamParser`.
+ * The Messages stream (Anthropic's Messages API reference, "Streaming Messages"): SSE events named by their
+ * `type`: `message_start`, per content block `content_block_start`, its deltas and `content_block_stop`, then
+ * `message_delta` (stop reason and cumulative usage) and `message_stop`; `ping` anywhere, and `error` in place of
+ * the end. The gateway and the simulator write them (the writers below); the client reads them with
+ * `AnthropicStreamParser`, a plain mutable state machine (bytes in, `ChatChunk`s out, one whole network chunk at a
+ * time, per the `push` / `end` / `done` contract of `providerHttp.StreamParser`) whose readers are plain `typeof`
+ * checks over `JSON.parse` output; `StreamEvent` is the schema they are checked against.
  *
  * Content blocks are tracked by their wire `index`, which counts text and
  * thinking blocks too; tool calls get their own dense index in opening order,
@@ -10,11 +14,12 @@
  * as `TextDelta`s, and its `tool_use` stop reason is `stop`.
  */
 import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
+import type * as Adapter from "../../providers/adapter.js"
 import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
-import type * as Adapter from "../adapter.js"
 import {
   finishReason,
   isRecord,
@@ -22,13 +27,14 @@ import {
   metadataOf,
   outputFinishReason,
   readUsage,
+  usageObject,
   usageOf,
   type WireUsage
-} from "./wire.js"
+} from "./reply.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
-  /** The forced tool whose input is the reply's text (`wire.outputTool`), if any. */
+  /** The forced tool whose input is the reply's text (`request.ts`'s `outputTool`), if any. */
   readonly outputTool?: string | undefined
   readonly maxEventSize: number | undefined
 }
@@ -109,7 +115,8 @@ export class AnthropicStreamParser extends SseParser {
       case "content_block_start":
         return this.start(value, out, raw)
       case "content_block_stop":
-        return this.stop(value, out)
+        // Nothing ends with a block: a call's input is whole at the message's end (`noInputs`).
+        return undefined
       case "message_start": {
         const message = value["message"]
         if (!isRecord(message)) return this.context.decodeError("message_start has no message object", raw)
@@ -250,22 +257,24 @@ export class AnthropicStreamParser extends SseParser {
     }
   }
 
-  private stop(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
-    const index = value["index"]
-    const block = typeof index === "number" ? this.blocks[index] : undefined
-    // A call with no input streams no JSON; the whole reply says `{}` for it.
-    if (block !== undefined && block.kind === "tool" && !block.json) {
+  // A call with no input streams no JSON; the whole reply says `{}` for it. Said at the end, not at the block's stop:
+  // a gateway passing on a provider whose calls interleave may send a call's pieces after the next call opened.
+  private noInputs(out: Array<ChatChunk>): void {
+    for (const block of this.blocks) {
+      if (block === undefined || block.kind !== "tool" && block.kind !== "output" || block.json) continue
       block.json = true
-      out.push({ _tag: "ToolCallDelta", index: block.index, arguments: "{}" })
-    } else if (block !== undefined && block.kind === "output" && !block.json) {
-      block.json = true
-      out.push({ _tag: "TextDelta", text: "{}" })
+      out.push(
+        block.kind === "tool" ? { _tag: "ToolCallDelta", index: block.index, arguments: "{}" } : {
+          _tag: "TextDelta",
+          text: "{}"
+        }
+      )
     }
-    return undefined
   }
 
   private finish(out: Array<ChatChunk>): void {
     this.done = true
+    this.noInputs(out)
     if (this.sawUsage) out.push({ _tag: "Usage", usage: usageOf(this.usage) })
     const providerMetadata = metadataOf(this.thinking)
     out.push({
@@ -280,3 +289,112 @@ export class AnthropicStreamParser extends SseParser {
     })
   }
 }
+
+// ---------------------------------------------------------------------------
+// Writing the events, for the gateway and the simulator. Ids, models and names are JSON text, so that each writer
+// quotes them its own way (the gateway in ASCII, the simulator from its token cache).
+
+/** An event's lines up to its data. */
+export function eventHead(name: string): string {
+  return `event: ${name}\ndata: `
+}
+
+/** A whole event. */
+export function event(name: string, data: string): string {
+  return `${eventHead(name)}${data}\n\n`
+}
+
+/** `message_start`: the message without content or stop reason, and the prompt's usage. */
+export function messageStart(id: string, model: string, usage: WireUsage): string {
+  return event(
+    "message_start",
+    `{"type":"message_start","message":{"id":${id},"type":"message","role":"assistant","model":${model},` +
+      `"content":[],"stop_reason":null,"stop_sequence":null,"usage":${JSON.stringify(usageObject(usage))}}}`
+  )
+}
+
+/** `content_block_start` of block `index`, its empty block (`reply.ts`'s `textBlock`...) as JSON text. */
+export function blockStart(index: number, block: string): string {
+  return event("content_block_start", `{"type":"content_block_start","index":${index},"content_block":${block}}`)
+}
+
+/** The delta types the writers send, and the field of each that holds its piece. */
+const deltaFields = {
+  text_delta: "text",
+  thinking_delta: "thinking",
+  input_json_delta: "partial_json",
+  signature_delta: "signature"
+} as const
+
+/** A `content_block_delta` of block `index` up to its piece, a JSON string that `deltaTail` follows. */
+export function deltaHead(index: number, type: keyof typeof deltaFields): string {
+  return `${eventHead("content_block_delta")}{"type":"content_block_delta","index":${index},` +
+    `"delta":{"type":"${type}","${deltaFields[type]}":`
+}
+
+/** What closes a `deltaHead` and its piece. */
+export const deltaTail = "}}\n\n"
+
+/** `content_block_stop` of block `index`. */
+export function blockStop(index: number): string {
+  return event("content_block_stop", `{"type":"content_block_stop","index":${index}}`)
+}
+
+/** The end of a message: `message_delta` with its stop reason and the whole usage, then `message_stop`. */
+export function messageEnd(stopReason: string, usage: WireUsage): string {
+  return event(
+    "message_delta",
+    `{"type":"message_delta","delta":{"stop_reason":"${stopReason}","stop_sequence":null},"usage":${
+      JSON.stringify(usageObject(usage))
+    }}`
+  ) + event("message_stop", `{"type":"message_stop"}`)
+}
+
+/** A `ping`. */
+export const ping = event("ping", `{"type":"ping"}`)
+
+// ---------------------------------------------------------------------------
+// The schema the reader is checked against: what `AnthropicStreamParser` accepts (unknown event, block and delta
+// types, and unknown fields, are ignored), and so what the writers must give it.
+
+const Index = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThan(65536))
+
+const otherType = (known: ReadonlyArray<string>) =>
+  Schema.Struct({ type: Schema.optional(Schema.Unknown) }).check(
+    Schema.makeFilter((value: { readonly type?: unknown }) => !known.includes(value.type as string))
+  )
+
+const StartBlock = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("tool_use"), id: Schema.String, name: Schema.String }),
+  otherType(["tool_use"])
+])
+
+const Delta = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("text_delta"), text: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("input_json_delta"), partial_json: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("thinking_delta"), thinking: Schema.String }),
+  otherType(["text_delta", "input_json_delta", "thinking_delta"])
+])
+
+/**
+ * A stream event's data as the reader takes it, by its type (the `event:` name, or the data's `type` under the
+ * default name). `input_json_delta` also needs its block started, which is the stream's order, not an event's shape.
+ */
+export const StreamEvent = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("message_start"), message: Schema.Record(Schema.String, Schema.Unknown) }),
+  Schema.Struct({ type: Schema.Literal("content_block_start"), index: Index, content_block: StartBlock }),
+  Schema.Struct({ type: Schema.Literal("content_block_delta"), index: Index, delta: Delta }),
+  Schema.Struct({
+    type: Schema.Literals(["content_block_stop", "message_delta", "message_stop", "ping", "error"])
+  }),
+  otherType([
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "ping",
+    "error"
+  ])
+])

@@ -1,0 +1,293 @@
+/**
+ * The Messages reply (Anthropic's Messages API reference, "Messages" and its
+ * streaming events share these shapes): stop reasons and usage both ways, the
+ * signed thinking blocks a reply leaves for the next turn, and the `message`
+ * object, read by the client (`reply`) and written by the gateway and the
+ * simulator (`messageJson`). The reader is plain functions over `JSON.parse`
+ * output, checked with `typeof`, as `codec/openAiChat.ts` reads its replies;
+ * `Message` is the schema it is checked against.
+ */
+import * as Schema from "effect/Schema"
+import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { ProviderMetadata, ToolCall } from "../../../Message.js"
+import type { Reply } from "../../providers/adapter.js"
+import { reportedUsage } from "../../providers/usage.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { tokenCount } from "../../tokens/count.js"
+
+export { isRecord, type JsonRecord, ShapeError }
+
+/** The key of this API in `providerMetadata`. */
+export const metadataKey = "anthropic"
+
+/** The signed thinking blocks a reply left in its `providerMetadata`, to send back unchanged. */
+export function thinkingBlocksOf(metadata: ProviderMetadata | undefined): ReadonlyArray<JsonRecord> {
+  const ours = metadata?.[metadataKey]
+  const blocks = isRecord(ours) ? ours["thinking"] : undefined
+  if (!Array.isArray(blocks)) return []
+  return blocks.filter((block): block is JsonRecord =>
+    isRecord(block) && (block["type"] === "thinking" || block["type"] === "redacted_thinking")
+  )
+}
+
+/** `{anthropic: {thinking: blocks}}`, or undefined when there are none. */
+export function metadataOf(thinking: ReadonlyArray<JsonRecord>): ProviderMetadata | undefined {
+  return thinking.length === 0 ? undefined : { [metadataKey]: { thinking } }
+}
+
+// ---------------------------------------------------------------------------
+// Stop reasons
+
+/**
+ * `stop_reason` to the domain's finish reason. `model_context_window_exceeded`
+ * is `length`: the request was accepted and the reply is valid up to where the
+ * context window filled, as with `max_tokens`; failing would throw away output
+ * a stream has already delivered. `pause_turn` (a server-tool loop paused) is
+ * `other`.
+ */
+export function finishReason(reason: string | undefined): FinishReason {
+  switch (reason) {
+    case "end_turn":
+    case "stop_sequence":
+      return "stop"
+    case "max_tokens":
+    case "model_context_window_exceeded":
+      return "length"
+    case "tool_use":
+      return "tool_calls"
+    case "refusal":
+      return "content_filter"
+    default:
+      return "other"
+  }
+}
+
+/**
+ * `stop_reason` for a reply whose forced output tool was called: the model
+ * answered, so `tool_use` is `stop`.
+ */
+export function outputFinishReason(reason: string | undefined): FinishReason {
+  return reason === "tool_use" ? "stop" : finishReason(reason)
+}
+
+/**
+ * The domain's finish reason as `stop_reason`: `stop` is `end_turn` (the domain does not say whether a stop
+ * sequence ended the reply), `length` `max_tokens`, `tool_calls` `tool_use`, `content_filter` `refusal`, `other`
+ * `end_turn`.
+ */
+export function stopReason(reason: FinishReason): string {
+  switch (reason) {
+    case "length":
+      return "max_tokens"
+    case "tool_calls":
+      return "tool_use"
+    case "content_filter":
+      return "refusal"
+    default:
+      return "end_turn"
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Usage
+
+/** The token counts of a usage object, as sent (each absent one undefined). */
+export interface WireUsage {
+  input?: number
+  cacheCreation?: number
+  /** Of `cacheCreation`, the tokens written for an hour (`cache_creation.ephemeral_1h_input_tokens`). */
+  cacheCreation1h?: number
+  cacheRead?: number
+  output?: number
+  thinking?: number
+}
+
+/** Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added). */
+export function readUsage(value: unknown, into: WireUsage): void {
+  if (!isRecord(value)) return
+  const input = value["input_tokens"]
+  if (typeof input === "number") into.input = tokenCount(input)
+  const creation = value["cache_creation_input_tokens"]
+  if (typeof creation === "number") into.cacheCreation = tokenCount(creation)
+  const byTtl = value["cache_creation"]
+  if (isRecord(byTtl) && typeof byTtl["ephemeral_1h_input_tokens"] === "number") {
+    into.cacheCreation1h = tokenCount(byTtl["ephemeral_1h_input_tokens"])
+  }
+  const read = value["cache_read_input_tokens"]
+  if (typeof read === "number") into.cacheRead = tokenCount(read)
+  const output = value["output_tokens"]
+  if (typeof output === "number") into.output = tokenCount(output)
+  const details = value["output_tokens_details"]
+  if (isRecord(details) && typeof details["thinking_tokens"] === "number") {
+    into.thinking = tokenCount(details["thinking_tokens"])
+  }
+}
+
+/**
+ * The domain's usage: `input_tokens` leaves out cached tokens, so the prompt is
+ * input + cache writes + cache reads, of which the reads are `cachedPromptTokens`,
+ * the writes `cacheWriteTokens` and the one-hour writes `cacheWrite1hTokens`.
+ */
+export function usageOf(wire: WireUsage): Usage {
+  const promptTokens = (wire.input ?? 0) + (wire.cacheCreation ?? 0) + (wire.cacheRead ?? 0)
+  const usage = reportedUsage(promptTokens, wire.output ?? 0, undefined, wire.cacheRead ?? 0, wire.thinking ?? 0)
+  if (wire.cacheCreation === undefined) return usage
+  return wire.cacheCreation1h === undefined
+    ? { ...usage, cacheWriteTokens: wire.cacheCreation }
+    : { ...usage, cacheWriteTokens: wire.cacheCreation, cacheWrite1hTokens: wire.cacheCreation1h }
+}
+
+/** The domain's usage as the wire's counts (`usageOf`'s inverse). */
+export function wireUsage(usage: Usage): WireUsage {
+  const written = usage.cacheWriteTokens ?? 0
+  return {
+    input: usage.promptTokens - usage.cachedPromptTokens - written,
+    cacheCreation: written,
+    cacheCreation1h: usage.cacheWrite1hTokens ?? 0,
+    cacheRead: usage.cachedPromptTokens,
+    output: usage.completionTokens,
+    thinking: usage.reasoningTokens
+  }
+}
+
+/**
+ * `usage` as a reply and a stream's `message_delta` write it: the prompt's counts as Anthropic splits them
+ * (`input_tokens` leaves out the cache reads and writes, and `cache_creation` splits the writes by lifetime), the
+ * output, and the thinking part of it when there is one.
+ */
+export function usageObject(wire: WireUsage): JsonRecord {
+  const written = wire.cacheCreation ?? 0
+  const writtenForAnHour = wire.cacheCreation1h ?? 0
+  const out: JsonRecord = {
+    input_tokens: wire.input ?? 0,
+    cache_creation_input_tokens: written,
+    cache_read_input_tokens: wire.cacheRead ?? 0,
+    cache_creation: {
+      ephemeral_5m_input_tokens: written - writtenForAnHour,
+      ephemeral_1h_input_tokens: writtenForAnHour
+    },
+    output_tokens: wire.output ?? 0
+  }
+  if ((wire.thinking ?? 0) > 0) out["output_tokens_details"] = { thinking_tokens: wire.thinking }
+  return out
+}
+
+// ---------------------------------------------------------------------------
+// The message object
+
+const readBlockTypes: ReadonlySet<string> = new Set(["text", "tool_use", "thinking", "redacted_thinking"])
+
+// The reader's tolerance: unknown block types and fields are ignored, `input` may be missing.
+const ReplyBlock = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
+  Schema.Struct({
+    type: Schema.Literal("tool_use"),
+    id: Schema.String,
+    name: Schema.String,
+    input: Schema.optional(Schema.NullOr(Schema.Unknown))
+  }),
+  Schema.Struct({ type: Schema.Literal("thinking"), thinking: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("redacted_thinking") }),
+  // Server-tool blocks, future types, and a block without a string type: skipped.
+  Schema.Struct({ type: Schema.optional(Schema.Unknown) }).check(
+    Schema.makeFilter((block: { readonly type?: unknown }) => !readBlockTypes.has(block.type as string))
+  )
+])
+
+/** A `message` as far as `reply` reads it; what it accepts, `reply` reads. */
+export const Message = Schema.Struct({ content: Schema.Array(ReplyBlock) })
+
+/**
+ * Reads a whole `message`; throws `ShapeError` when it is not one. The input
+ * of a `tool_use` of `outputTool` (the forced tool of a `json_schema`
+ * response format) is the reply's text, as JSON, not a tool call.
+ */
+export function reply(body: JsonRecord, outputTool?: string): Reply {
+  const content = body["content"]
+  if (!Array.isArray(content)) throw new ShapeError("content is not an array")
+  let text = ""
+  let reasoning: string | undefined
+  const toolCalls: Array<ToolCall> = []
+  const thinking: Array<JsonRecord> = []
+  for (let i = 0; i < content.length; i++) {
+    const block: unknown = content[i]
+    if (!isRecord(block)) throw new ShapeError(`content[${i}] is not an object`)
+    switch (block["type"]) {
+      case "text": {
+        const value = block["text"]
+        if (typeof value !== "string") throw new ShapeError(`content[${i}].text is not a string`)
+        text += value
+        break
+      }
+      case "tool_use": {
+        const { id, name, input } = block
+        if (typeof id !== "string" || typeof name !== "string") {
+          throw new ShapeError(`content[${i}] (tool_use) has no string id and name`)
+        }
+        const json = input === undefined || input === null ? "{}" : JSON.stringify(input)
+        if (name === outputTool) text += json
+        else toolCalls.push({ id, name, arguments: json })
+        break
+      }
+      case "thinking": {
+        const value = block["thinking"]
+        if (typeof value !== "string") throw new ShapeError(`content[${i}].thinking is not a string`)
+        reasoning = (reasoning ?? "") + value
+        thinking.push(block)
+        break
+      }
+      case "redacted_thinking":
+        thinking.push(block)
+        break
+        // Server-tool blocks and future types carry nothing the response holds.
+    }
+  }
+  const wire: WireUsage = {}
+  readUsage(body["usage"], wire)
+  const reason = body["stop_reason"]
+  return {
+    id: replyId(body["id"]),
+    model: replyModel(body["model"]),
+    text,
+    reasoning,
+    toolCalls,
+    finishReason: (outputTool === undefined ? finishReason : outputFinishReason)(
+      typeof reason === "string" ? reason : undefined
+    ),
+    usage: usageOf(wire),
+    providerMetadata: metadataOf(thinking)
+  }
+}
+
+/** What a `message` object holds, its blocks already JSON text (`textBlock`, `toolUseBlock`...). */
+export interface MessageFields {
+  /** `msg_…`, as JSON text. */
+  readonly id: string
+  /** The model, as JSON text. */
+  readonly model: string
+  readonly blocks: ReadonlyArray<string>
+  readonly stopReason: string
+  readonly usage: WireUsage
+}
+
+/** A whole `message` body. */
+export function messageJson(fields: MessageFields): string {
+  return `{"id":${fields.id},"type":"message","role":"assistant","model":${fields.model},` +
+    `"content":[${fields.blocks.join(",")}],"stop_reason":"${fields.stopReason}","stop_sequence":null,` +
+    `"usage":${JSON.stringify(usageObject(fields.usage))}}`
+}
+
+/** A `text` block of `text` (JSON text). */
+export function textBlock(text: string): string {
+  return `{"type":"text","text":${text}}`
+}
+
+/** A `thinking` block; `thinking` and `signature` are JSON text. */
+export function thinkingBlock(thinking: string, signature: string): string {
+  return `{"type":"thinking","thinking":${thinking},"signature":${signature}}`
+}
+
+/** A `tool_use` block; `id` and `name` are JSON text, `input` an object's JSON text. */
+export function toolUseBlock(id: string, name: string, input: string): string {
+  return `{"type":"tool_use","id":${id},"name":${name},"input":${input}}`
+}

@@ -1,0 +1,771 @@
+/**
+ * The Messages request (`POST /v1/messages`, Anthropic's Messages API reference, and
+ * `POST /v1/messages/count_tokens`, its token counting reference), one module used in both directions:
+ *
+ * - decoding, for the gateway: the body's text parsed as JSON and checked against an Effect Schema of the wire
+ *   (snake_case, unknown fields ignored, `null` taken as unset), then turned into the library's `ChatRequest`. A body
+ *   that does not fit is a `Problem` naming the field as Anthropic does (`messages.2.role`). Ranges (a `max_tokens`
+ *   of 0, a `temperature` of 5) are the `ChatRequest` schema's, checked by the `Llm` before anything is sent;
+ *   `anthropicPath` renames its paths to the wire's. The schema is its own check (`internal/schemaCheck.ts`).
+ * - encoding, for the client: `requestBody` writes a `ChatRequest` as the body, `countBody` as `count_tokens`'.
+ *
+ * The decoding: `system` (a string or text blocks) becomes system messages first, and a `system` turn among the
+ * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's
+ * `tool_result` blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text and
+ * image blocks a user message; an assistant turn's text, `tool_use` blocks (their `input` as the arguments' JSON) and
+ * thinking, whose signed blocks are kept in `providerMetadata` so that `requestBody` sends them back unchanged (an
+ * unsigned one is kept as reasoning only). `thinking` becomes a `reasoningEffort` (`enabled` by its budget per
+ * `thinkingBudgets`, `adaptive` and `between_tools` `output_config.effort` or else medium, `disabled` none),
+ * `output_config.format` a `json_schema` response format, `metadata.user_id` the `user`. A block's `cache_control`
+ * becomes its part's, system message's, tool result's or tool's `cache` breakpoint (an assistant turn's on the turn's
+ * last block); the top-level `cache_control` (automatic caching, which the API applies to the last cacheable block)
+ * the last message's, on its last part. Not carried: `top_k`, `disable_parallel_tool_use`, a tool result's
+ * `is_error`, `context_management` and any other field not read (accepted and left out).
+ */
+import * as Schema from "effect/Schema"
+import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
+import type {
+  AssistantMessage,
+  CacheBreakpoint,
+  ContentPart,
+  Message,
+  ToolCall,
+  ToolDefinition
+} from "../../../Message.js"
+import { argumentsObject, RequestError } from "../../providers/wire.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
+
+// ---------------------------------------------------------------------------
+// The schema, and decoding
+
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
+
+const CacheControl = Schema.Struct({
+  type: Schema.Literal("ephemeral"),
+  ttl: maybe(Schema.Literals(["5m", "1h"]))
+})
+
+const optionalCache = maybe(CacheControl)
+
+const TextBlock = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String, cache_control: optionalCache })
+
+const ImageSource = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("base64"), media_type: Schema.String, data: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("url"), url: Schema.String })
+]).annotate({ expected: "a base64 or url image source" })
+
+const Block = Schema.Union([
+  TextBlock,
+  Schema.Struct({ type: Schema.Literal("image"), source: ImageSource, cache_control: optionalCache }),
+  Schema.Struct({
+    type: Schema.Literal("tool_use"),
+    id: Schema.String,
+    name: Schema.String,
+    input: JsonObject,
+    cache_control: optionalCache
+  }),
+  Schema.Struct({
+    type: Schema.Literal("tool_result"),
+    tool_use_id: Schema.String,
+    content: maybe(Schema.Union([Schema.String, Schema.Array(TextBlock)])),
+    is_error: maybe(Schema.Boolean),
+    cache_control: optionalCache
+  }),
+  Schema.Struct({ type: Schema.Literal("thinking"), thinking: Schema.String, signature: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("redacted_thinking"), data: Schema.String })
+]).annotate({ expected: "a text, image, tool_use, tool_result, thinking or redacted_thinking block" })
+
+// One struct with the role as a literal, so a bad role is named at `messages.N.role`.
+const WireMessage = Schema.Struct({
+  role: Schema.Literals(["user", "assistant", "system"]),
+  content: Schema.Union([Schema.String, Schema.Array(Block)]).annotate({ expected: "a string or an array of blocks" })
+})
+
+const WireTool = Schema.Struct({
+  // Server tools (`web_search_…`) are Anthropic's own, which no other provider runs.
+  type: maybe(Schema.Literal("custom")),
+  name: Schema.String,
+  description: maybe(Schema.String),
+  input_schema: JsonObject,
+  strict: maybe(Schema.Boolean),
+  cache_control: optionalCache
+})
+
+const WireToolChoice = Schema.Union([
+  Schema.Struct({ type: Schema.Literals(["auto", "any", "none"]), disable_parallel_tool_use: maybe(Schema.Boolean) }),
+  Schema.Struct({ type: Schema.Literal("tool"), name: Schema.String, disable_parallel_tool_use: maybe(Schema.Boolean) })
+])
+
+const WireThinking = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("enabled"), budget_tokens: Schema.Number }),
+  Schema.Struct({ type: Schema.Literals(["disabled", "adaptive", "between_tools"]) })
+])
+
+// `effort` is a string: a level this gateway does not know yet is left out, not refused.
+const WireOutputConfig = Schema.Struct({
+  effort: maybe(Schema.String),
+  format: maybe(Schema.Struct({ type: Schema.Literal("json_schema"), schema: JsonObject }))
+})
+
+// The prompt's fields, which `count_tokens` takes as `/v1/messages` does.
+const promptFields = {
+  messages: Schema.Array(WireMessage),
+  system: maybe(Schema.Union([Schema.String, Schema.Array(TextBlock)])),
+  tools: maybe(Schema.Array(WireTool)),
+  tool_choice: maybe(WireToolChoice),
+  thinking: maybe(WireThinking),
+  output_config: maybe(WireOutputConfig),
+  cache_control: optionalCache
+}
+
+/** The Messages body, as far as the gateway reads it. */
+export const WireMessagesRequest = Schema.Struct({
+  model: Schema.String,
+  max_tokens: Schema.Number,
+  ...promptFields,
+  temperature: maybe(Schema.Number),
+  top_p: maybe(Schema.Number),
+  stop_sequences: maybe(Schema.Array(Schema.String)),
+  stream: maybe(Schema.Boolean),
+  metadata: maybe(Schema.Struct({ user_id: maybe(Schema.String) }))
+})
+
+/** The `count_tokens` body: a Messages body's prompt; the fields that shape a reply are not read. */
+export const WireCountRequest = Schema.Struct({ model: Schema.String, ...promptFields })
+
+type Body = typeof WireMessagesRequest.Type
+/** A checked body of either route: the prompt, and a Messages body's other fields when it has them. */
+type AnyBody = typeof WireCountRequest.Type & { readonly [K in Exclude<keyof Body, "model">]?: Body[K] | undefined }
+type WireBlock = typeof Block.Type
+
+/** A decoded Messages body: the request for the engine (its `model` the address), and how to answer it. */
+export interface Messages {
+  readonly _tag: "Messages"
+  readonly model: string
+  readonly request: ChatRequest
+  readonly stream: boolean
+  /** The body as checked, from which `anthropicPath` places the engine's messages. */
+  readonly body: Body
+}
+
+/** A decoded `count_tokens` body: the request whose prompt to count (its `model` the address). */
+export interface Count {
+  readonly _tag: "Count"
+  readonly model: string
+  readonly request: ChatRequest
+  readonly body: AnyBody
+}
+
+// A path as Anthropic writes it: `messages.2.role`.
+const dotted = (path: ReadonlyArray<PropertyKey>): string => path.map(String).join(".")
+
+// `messages[2].role` (as the engine's errors write paths) as Anthropic writes it.
+const dottedText = (path: string): string => path.replace(/\[(\d+)\]/g, ".$1")
+
+const problem = (param: string, detail: string) => new Problem(param, `${param}: ${detail}`)
+
+type WireCache = typeof CacheControl.Type | null | undefined
+
+// `value` with the breakpoint of a block's `cache_control`, when it has one.
+const withCache = <A extends object>(value: A, wire: WireCache): A & { readonly cache?: CacheBreakpoint } => {
+  if (wire === null || wire === undefined) return value
+  return { ...value, cache: wire.ttl === null || wire.ttl === undefined ? {} : { ttl: wire.ttl } }
+}
+
+/**
+ * `message` with the breakpoint of the top-level `cache_control` on its last block (automatic caching): a user
+ * message's on its last part, its string content taken as one text part to carry it.
+ */
+const withLastBreakpoint = (message: Message, wire: WireCache): Message => {
+  if (wire === null || wire === undefined) return message
+  if (message.role !== "user") return withCache(message, wire)
+  const parts: ReadonlyArray<ContentPart> = typeof message.content === "string"
+    ? [{ type: "text", text: message.content }]
+    : message.content
+  if (parts.length === 0) return message
+  return { ...message, content: [...parts.slice(0, -1), withCache(parts.at(-1)!, wire)] }
+}
+
+const image = (source: Extract<WireBlock, { type: "image" }>["source"]): ContentPart => ({
+  type: "image",
+  url: source.type === "url" ? source.url : `data:${source.media_type};base64,${source.data}`
+})
+
+const resultText = (content: string | ReadonlyArray<{ readonly text: string }> | null | undefined): string => {
+  if (content === null || content === undefined) return ""
+  if (typeof content === "string") return content
+  let out = ""
+  for (const block of content) out += block.text
+  return out
+}
+
+// A user turn: its tool results as tool messages, then the rest as one user message.
+const userTurn = (
+  content: ReadonlyArray<WireBlock>,
+  at: string,
+  into: Array<Message>,
+  origins: Array<string> | undefined
+): Problem | undefined => {
+  const parts: Array<ContentPart> = []
+  let results = 0
+  for (let j = 0; j < content.length; j++) {
+    const block = content[j]!
+    switch (block.type) {
+      case "text":
+        parts.push(withCache({ type: "text", text: block.text }, block.cache_control))
+        break
+      case "image":
+        parts.push(withCache(image(block.source), block.cache_control))
+        break
+      case "tool_result":
+        into.push(withCache(
+          { role: "tool", toolCallId: block.tool_use_id, content: resultText(block.content) },
+          block.cache_control
+        ))
+        results++
+        origins?.push(`${at}.content.${j}`)
+        break
+      default:
+        return problem(`${at}.content.${j}.type`, `${block.type} blocks are only allowed in assistant messages`)
+    }
+  }
+  if (parts.length > 0 || results === 0) {
+    into.push({ role: "user", content: parts })
+    origins?.push(`${at}.content`)
+  }
+  return undefined
+}
+
+// A system turn among the messages: a system message of each text block, in its place.
+const systemTurn = (
+  content: ReadonlyArray<WireBlock>,
+  at: string,
+  into: Array<Message>,
+  origins: Array<string> | undefined
+): Problem | undefined => {
+  for (let j = 0; j < content.length; j++) {
+    const block = content[j]!
+    if (block.type !== "text") {
+      return problem(`${at}.content.${j}.type`, `${block.type} blocks are not allowed in system messages`)
+    }
+    into.push(withCache({ role: "system", content: block.text }, block.cache_control))
+    origins?.push(`${at}.content.${j}`)
+  }
+  return undefined
+}
+
+// An assistant turn as one message; a `cache_control` on any of its blocks is the message's breakpoint.
+const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message | Problem => {
+  let cache: WireCache
+  let text = ""
+  let reasoning: string | undefined
+  const calls: Array<ToolCall> = []
+  const thinking: Array<JsonRecord> = []
+  for (let j = 0; j < content.length; j++) {
+    const block = content[j]!
+    switch (block.type) {
+      case "text":
+        text += block.text
+        cache = block.cache_control ?? cache
+        break
+      case "tool_use":
+        calls.push({ id: block.id, name: block.name, arguments: JSON.stringify(block.input) })
+        cache = block.cache_control ?? cache
+        break
+      case "thinking":
+        if (block.thinking !== "") reasoning = (reasoning ?? "") + block.thinking
+        // Unsigned (as a stream that never got its signature leaves it): Anthropic would refuse it back.
+        if (block.signature !== "") thinking.push(block)
+        break
+      case "redacted_thinking":
+        thinking.push(block)
+        break
+      default:
+        return problem(`${at}.content.${j}.type`, `${block.type} blocks are only allowed in user messages`)
+    }
+  }
+  const metadata = metadataOf(thinking)
+  return withCache({
+    role: "assistant",
+    content: text,
+    ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    ...(reasoning !== undefined ? { reasoning } : {}),
+    ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+  }, cache)
+}
+
+// `output_config.effort` as a reasoning effort, when it names one.
+const knownEffort = (effort: string | null | undefined): ReasoningEffort | undefined =>
+  effort !== null && effort !== undefined && effort in thinkingBudgets
+    ? effort as ReasoningEffort
+    : undefined
+
+// The effort whose budget is the largest not above `budget` (the least one below them all).
+const effortOf = (budget: number): ReasoningEffort => {
+  let effort: ReasoningEffort = "minimal"
+  for (const [name, tokens] of Object.entries(thinkingBudgets)) if (tokens <= budget) effort = name as ReasoningEffort
+  return effort
+}
+
+const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
+  const out: { -readonly [K in keyof ToolDefinition]: ToolDefinition[K] } = {
+    name: wire.name,
+    parameters: wire.input_schema
+  }
+  set(out, "description", wire.description)
+  set(out, "strict", wire.strict)
+  return withCache(out, wire.cache_control)
+}
+
+/**
+ * A checked body as the engine's request, or what is wrong with it (a block in
+ * the wrong role's turn). `origins`, when given, gets the wire path of each
+ * engine message, in order.
+ */
+export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest | Problem => {
+  const messages: Array<Message> = []
+  const system = body.system
+  if (typeof system === "string") {
+    messages.push({ role: "system", content: system })
+    origins?.push("system")
+  } else if (system !== null && system !== undefined) {
+    for (let i = 0; i < system.length; i++) {
+      messages.push(withCache({ role: "system", content: system[i]!.text }, system[i]!.cache_control))
+      origins?.push(`system.${i}`)
+    }
+  }
+  for (let i = 0; i < body.messages.length; i++) {
+    const { content, role } = body.messages[i]!
+    const at = `messages.${i}`
+    if (typeof content === "string") {
+      messages.push({ role, content })
+      origins?.push(`${at}.content`)
+    } else if (role === "system") {
+      const refused = systemTurn(content, at, messages, origins)
+      if (refused !== undefined) return refused
+    } else if (role === "user") {
+      const refused = userTurn(content, at, messages, origins)
+      if (refused !== undefined) return refused
+    } else {
+      const turn = assistantTurn(content, at)
+      if (turn instanceof Problem) return turn
+      messages.push(turn)
+      origins?.push(`${at}.content`)
+    }
+  }
+  if (messages.length > 0) messages.push(withLastBreakpoint(messages.pop()!, body.cache_control))
+  const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages }
+  set(request, "maxTokens", body.max_tokens)
+  set(request, "temperature", body.temperature)
+  set(request, "topP", body.top_p)
+  set(request, "stop", body.stop_sequences)
+  if (body.tools !== null && body.tools !== undefined && body.tools.length > 0) request.tools = body.tools.map(toolOf)
+  const choice = body.tool_choice
+  if (choice !== null && choice !== undefined) {
+    request.toolChoice = choice.type === "tool"
+      ? { tool: choice.name }
+      : choice.type === "any"
+      ? "required"
+      : choice.type
+  }
+  const thinking = body.thinking
+  if (thinking !== null && thinking !== undefined) {
+    request.reasoningEffort = thinking.type === "enabled"
+      ? effortOf(thinking.budget_tokens)
+      : thinking.type === "disabled"
+      ? "none"
+      : knownEffort(body.output_config?.effort) ?? "medium"
+  }
+  const format = body.output_config?.format
+  if (format !== null && format !== undefined) {
+    request.responseFormat = { type: "json_schema", name: "output", schema: format.schema }
+  }
+  set(request, "user", body.metadata?.user_id)
+  // Claude Code names its session there: the conversation a router with affinity keeps on one deployment.
+  set(request, "session", body.metadata?.user_id)
+  return request
+}
+
+const checkMessages = checker(WireMessagesRequest, { errors: "first" })
+const checkCount = checker(WireCountRequest, { errors: "first" })
+
+const notJson = new Problem(undefined, "The request body is not valid JSON: it must be a JSON object.")
+
+// A body's text checked by `check`, then as the engine's request; or what is wrong with it.
+const decodeWith = <B extends AnyBody>(
+  text: string,
+  check: (input: unknown) => B | Refused
+): { readonly body: B; readonly request: ChatRequest } | Problem => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return notJson
+  }
+  const body = check(json)
+  if (body instanceof Refused) return problemOf(body, dotted)
+  const request = toRequest(body)
+  return request instanceof Problem ? request : { body, request }
+}
+
+/** A Messages body (its text) as the engine's request, or what is wrong with it. */
+export const messages = (text: string): Messages | Problem => {
+  const decoded = decodeWith(text, checkMessages)
+  if (decoded instanceof Problem) return decoded
+  const { body, request } = decoded
+  return { _tag: "Messages", model: body.model, request, stream: body.stream === true, body }
+}
+
+/** A `count_tokens` body (its text) as the request whose prompt to count, or what is wrong with it. */
+export const countTokens = (text: string): Count | Problem => {
+  const decoded = decodeWith(text, checkCount)
+  if (decoded instanceof Problem) return decoded
+  return { _tag: "Count", model: decoded.body.model, request: decoded.request, body: decoded.body }
+}
+
+// The request's fields as the wire names them, where the engine's differ.
+const renamed: Readonly<Record<string, string>> = {
+  topP: "top_p",
+  maxTokens: "max_tokens",
+  stop: "stop_sequences",
+  toolChoice: "tool_choice",
+  reasoningEffort: "thinking",
+  responseFormat: "output_config.format",
+  user: "metadata.user_id"
+}
+
+/**
+ * A path of the engine's request (`messages[3].toolCallId`, `tools[0].parameters`,
+ * `maxTokens`) as the wire body `body` writes it (`messages.1.content.0`,
+ * `tools.0.input_schema`, `max_tokens`). The engine's message `i` is placed
+ * back in the wire's turn (or `system`) it came from.
+ */
+export const anthropicPath = (path: string, body: AnyBody): string => {
+  const message = /^messages\[(\d+)\](.*)$/.exec(path)
+  if (message !== null) {
+    const origins: Array<string> = []
+    toRequest(body, origins)
+    return origins[Number(message[1])] ?? "messages"
+  }
+  return dottedText(
+    path.replace(/^(topP|maxTokens|stop|toolChoice|reasoningEffort|responseFormat|user)\b/, (name) => renamed[name]!)
+      .replace(/^tools\[(\d+)\]\.parameters/, "tools[$1].input_schema")
+  )
+}
+
+// ---------------------------------------------------------------------------
+// Encoding: the library's request as the body a client sends
+
+/**
+ * `thinking.budget_tokens` per reasoning effort. `none` sends no `thinking`
+ * (the API's default, disabled). The API's least budget is 1024.
+ */
+export const thinkingBudgets: Readonly<Record<Exclude<ReasoningEffort, "none">, number>> = {
+  minimal: 1024,
+  low: 2048,
+  medium: 8192,
+  high: 16384,
+  xhigh: 32768,
+  max: 63999
+}
+
+/** The least `thinking.budget_tokens` the API accepts. */
+export const minThinkingBudget = 1024
+
+const dataUrl = /^data:([^;,]+);base64,(.*)$/s
+
+/** A cache breakpoint as the block's `cache_control` (Anthropic's prompt caching reference). */
+export const cacheControl = (cache: CacheBreakpoint): JsonRecord =>
+  cache.ttl === undefined ? { type: "ephemeral" } : { type: "ephemeral", ttl: cache.ttl }
+
+// `block` with the `cache_control` of `cache`, when there is one.
+const cached = (block: JsonRecord, cache: CacheBreakpoint | undefined): JsonRecord =>
+  cache === undefined ? block : { ...block, cache_control: cacheControl(cache) }
+
+const contentPart = (part: ContentPart): JsonRecord => {
+  if (part.type === "text") return cached({ type: "text", text: part.text }, part.cache)
+  const inline = dataUrl.exec(part.url)
+  return cached(
+    inline === null
+      ? { type: "image", source: { type: "url", url: part.url } }
+      : { type: "image", source: { type: "base64", media_type: inline[1], data: inline[2] } },
+    part.cache
+  )
+}
+
+const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonRecord> => {
+  const thinking = thinkingBlocksOf(message.providerMetadata)
+  const calls = message.toolCalls ?? []
+  if (thinking.length === 0 && calls.length === 0 && (message.cache === undefined || message.content === "")) {
+    return message.content
+  }
+  // Thinking first, then text, then tool_use: the order the API produced and expects back.
+  const blocks: Array<JsonRecord> = [...thinking]
+  if (message.content !== "") blocks.push({ type: "text", text: message.content })
+  for (const call of calls) {
+    blocks.push({
+      type: "tool_use",
+      id: call.id,
+      name: call.name,
+      input: argumentsObject(call, "Anthropic", `messages[${at}].toolCalls`)
+    })
+  }
+  const last = blocks.length - 1
+  if (message.cache !== undefined && last >= 0) blocks[last] = cached(blocks[last]!, message.cache)
+  return blocks
+}
+
+/** A system message's text and its cache breakpoint. */
+interface SystemText {
+  readonly text: string
+  readonly cache: CacheBreakpoint | undefined
+}
+
+type Turn =
+  | {
+    readonly role: "user" | "assistant"
+    content: string | Array<JsonRecord>
+    /** A user turn opened by tool results, which a following user message joins. */
+    readonly results: boolean
+  }
+  | { readonly role: "system"; readonly texts: Array<SystemText>; readonly results: false }
+
+/**
+ * The model ids that take a `system` message among the messages (Anthropic's mid-conversation system messages
+ * reference names Claude Opus 4.8 only; another model refuses one with a 400).
+ */
+export const takesMidConversationSystem = (model: string): boolean => model.startsWith("claude-opus-4-8")
+
+/** The system texts as the top-level `system` or a system turn's content: a string when one text without a cache. */
+const systemContent = (texts: ReadonlyArray<SystemText>): string | Array<JsonRecord> =>
+  texts.length === 1 && texts[0]!.cache === undefined
+    ? texts[0]!.text
+    : texts.map(({ cache, text }) => cached({ type: "text", text }, cache))
+
+/**
+ * A system turn where the API's placement rules allow one (right after a user turn, and last or before an
+ * assistant turn; consecutive ones are merged already); the others' texts join the top-level `system`.
+ */
+const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): Array<Turn> =>
+  turns.filter((turn, k) => {
+    if (turn.role !== "system") return true
+    const next = turns[k + 1]
+    if (turns[k - 1]?.role === "user" && (next === undefined || next.role === "assistant")) return true
+    system.push(...turn.texts)
+    return false
+  })
+
+/**
+ * Messages with the system prompt hoisted out: the leading system messages form the top-level `system`, as do
+ * later ones unless `inPlace` (a model that takes them, `takesMidConversationSystem`) and their place is one the
+ * API takes a `system` message in. Tool results become
+ * `tool_result` blocks of one user turn (consecutive results merged, as every
+ * `tool_use` of a turn must be answered in the very next message), and a user
+ * message right after them joins that turn behind them.
+ */
+const messagesOf = (
+  messages: ReadonlyArray<Message>,
+  inPlace: boolean
+): { system: Array<SystemText>; turns: Array<Turn> } => {
+  const system: Array<SystemText> = []
+  const turns: Array<Turn> = []
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!
+    const last = turns[turns.length - 1]
+    switch (message.role) {
+      case "system": {
+        const text = { text: message.content, cache: message.cache }
+        if (!inPlace || last === undefined) system.push(text)
+        else if (last.role === "system") last.texts.push(text)
+        else turns.push({ role: "system", texts: [text], results: false })
+        break
+      }
+      case "user": {
+        if (last !== undefined && last.results && Array.isArray(last.content)) {
+          if (typeof message.content === "string") {
+            if (message.content !== "") last.content.push({ type: "text", text: message.content })
+          } else {
+            for (const part of message.content) last.content.push(contentPart(part))
+          }
+        } else {
+          turns.push({
+            role: "user",
+            content: typeof message.content === "string" ? message.content : message.content.map(contentPart),
+            results: false
+          })
+        }
+        break
+      }
+      case "assistant":
+        turns.push({ role: "assistant", content: assistantContent(message, i), results: false })
+        break
+      case "tool": {
+        const block = cached(
+          { type: "tool_result", tool_use_id: message.toolCallId, content: message.content },
+          message.cache
+        )
+        if (last !== undefined && last.results && Array.isArray(last.content)) {
+          last.content.push(block)
+        } else {
+          turns.push({ role: "user", content: [block], results: true })
+        }
+      }
+    }
+  }
+  return { system, turns: inPlace ? placed(system, turns) : turns }
+}
+
+const encodeTool = (tool: ToolDefinition): JsonRecord => {
+  const out: JsonRecord = { name: tool.name }
+  if (tool.description !== undefined) out["description"] = tool.description
+  out["input_schema"] = tool.parameters
+  if (tool.strict !== undefined) out["strict"] = tool.strict
+  if (tool.cache !== undefined) out["cache_control"] = cacheControl(tool.cache)
+  return out
+}
+
+const encodeToolChoice = (choice: ToolChoice): JsonRecord =>
+  typeof choice === "string"
+    ? { type: choice === "required" ? "any" : choice }
+    : { type: "tool", name: choice.tool }
+
+/**
+ * The name of the forced tool a `json_schema` response format is sent as (the
+ * format's `name`), or undefined when the request asks for no schema.
+ */
+export const outputTool = (request: ChatRequest): string | undefined => {
+  const format = request.responseFormat
+  return format === undefined || format.type !== "json_schema" ? undefined : format.name
+}
+
+/** What the request body needs besides the request. */
+export interface BodyOptions {
+  readonly model: string
+  readonly stream: boolean
+  /** `max_tokens` when the request sets none (the API requires it). */
+  readonly maxTokens: number
+  /** Whether a system message that is not first may be sent in its place (`takesMidConversationSystem`). */
+  readonly systemInPlace: boolean
+}
+
+/**
+ * Whether thinking may be on for `messages`: Anthropic refuses it when the last assistant turn called tools without
+ * its signed thinking (its extended thinking with tool use reference), as a turn of another provider's, or of a client
+ * that does not send thinking back, has none.
+ */
+const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!
+    if (message.role !== "assistant") continue
+    return (message.toolCalls?.length ?? 0) === 0 || thinkingBlocksOf(message.providerMetadata).length > 0
+  }
+  return true
+}
+
+/**
+ * The JSON body of `POST /v1/messages`; `providerOptions` are merged last, so
+ * they win. Throws `RequestError` for a request this format cannot carry.
+ *
+ * - `reasoningEffort` becomes `thinking: {type: "enabled", budget_tokens}`
+ *   per `thinkingBudgets` (`none`: no thinking). The API wants `max_tokens`
+ *   above the budget: without `maxTokens`, `max_tokens` is the budget plus the
+ *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024).
+ *   Thinking stays off while the last assistant turn's tool calls came without
+ *   signed thinking (`thinkingAllowed`), which Anthropic would refuse.
+ * - `responseFormat` `json_schema` becomes a forced tool (`outputTool`): a
+ *   tool named after the format whose `input_schema` is the schema, and
+ *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply
+ *   (see `reply` and the stream parser). Every model with tool use supports
+ *   this, unlike `output_config.format`. It cannot be combined with `tools`
+ *   (the forced tool would shut them out) nor with thinking (the API refuses
+ *   a forced tool with thinking on): both throw `RequestError`. `json_object`
+ *   has no equivalent and is not sent (ask for JSON in the prompt).
+ * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
+ * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
+ *   mid-conversation system message) when `systemInPlace` and the API's placement rules allow it there;
+ *   otherwise it joins the top-level `system`, after the leading ones.
+ * - A `cache` breakpoint becomes `cache_control` on its block: a system message's text block (the system is then
+ *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block.
+ */
+export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
+  const { system, turns } = messagesOf(request.messages, options.systemInPlace)
+  const effort = request.reasoningEffort
+  const budget = effort === undefined || effort === "none" || !thinkingAllowed(request.messages)
+    ? undefined
+    : thinkingBudgets[effort]
+  const body: JsonRecord = {
+    model: options.model,
+    max_tokens: request.maxTokens ?? (budget === undefined ? options.maxTokens : budget + options.maxTokens)
+  }
+  if (system.length > 0) body["system"] = systemContent(system)
+  body["messages"] = turns.map((turn) =>
+    turn.role === "system"
+      ? { role: "system", content: systemContent(turn.texts) }
+      : { role: turn.role, content: turn.content }
+  )
+  if (budget !== undefined) {
+    const cap = request.maxTokens === undefined
+      ? budget
+      : Math.max(minThinkingBudget, Math.min(budget, request.maxTokens - 1))
+    body["thinking"] = { type: "enabled", budget_tokens: cap }
+  }
+  if (request.temperature !== undefined) body["temperature"] = request.temperature
+  if (request.topP !== undefined) body["top_p"] = request.topP
+  if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop
+  const output = outputTool(request)
+  if (output !== undefined) {
+    if (request.tools !== undefined && request.tools.length > 0) {
+      throw new RequestError(
+        "a json_schema response format is sent to Anthropic as a forced tool, which would shut out the request's " +
+          "tools; ask for the structured answer in a call without tools",
+        "responseFormat"
+      )
+    }
+    if (budget !== undefined) {
+      throw new RequestError(
+        "a json_schema response format is sent to Anthropic as a forced tool, and Anthropic refuses a forced tool " +
+          "with thinking on; drop reasoningEffort (or set it to none)",
+        "reasoningEffort"
+      )
+    }
+    const format = request.responseFormat as Extract<ChatRequest["responseFormat"], { readonly type: "json_schema" }>
+    body["tools"] = [{
+      name: output,
+      description: format.description ?? "Give the answer as this tool's input, which follows the required schema.",
+      input_schema: format.schema
+    }]
+    body["tool_choice"] = { type: "tool", name: output }
+  } else if (request.tools !== undefined && request.tools.length > 0) {
+    body["tools"] = request.tools.map(encodeTool)
+    if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
+  }
+  if (request.user !== undefined) body["metadata"] = { user_id: request.user }
+  if (options.stream) body["stream"] = true
+  if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
+  return body
+}
+
+// The fields of a Messages body that `count_tokens` takes too; it refuses the others (`max_tokens`, `stream`...).
+const countedFields = ["model", "messages", "system", "tools", "tool_choice", "thinking"] as const
+
+/**
+ * The JSON body of `POST /v1/messages/count_tokens` (Anthropic's token counting
+ * reference): the Messages body's prompt, as `requestBody` writes it, without
+ * the fields that only shape the reply.
+ */
+export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stream">): JsonRecord => {
+  const whole = requestBody(request, { ...options, stream: false })
+  const body: JsonRecord = {}
+  for (const field of countedFields) if (whole[field] !== undefined) body[field] = whole[field]
+  return body
+}
+
+/** The `input_tokens` of a `count_tokens` reply; throws `ShapeError` when it has none. */
+export const countOf = (body: JsonRecord): number => {
+  const count = body["input_tokens"]
+  if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
+    throw new ShapeError("input_tokens is not a count")
+  }
+  return count
+}

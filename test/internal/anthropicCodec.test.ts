@@ -1,0 +1,460 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import type { ChatChunk } from "../../src/ChatChunk.js"
+import type { Input as ChatRequest, ReasoningEffort } from "../../src/ChatRequest.js"
+import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
+import { emptyUsage } from "../../src/ChatResponse.js"
+import { errorJson, errorType, isErrorPayload } from "../../src/internal/codec/anthropic/errors.js"
+import { Message, metadataOf, reply, ShapeError } from "../../src/internal/codec/anthropic/reply.js"
+import { requestBody, toRequest, WireMessagesRequest } from "../../src/internal/codec/anthropic/request.js"
+import { AnthropicStreamParser, StreamEvent } from "../../src/internal/codec/anthropic/stream.js"
+import { message, streamEncoder } from "../../src/internal/gateway/anthropic/render.js"
+import { Problem } from "../../src/internal/schemaCheck.js"
+import type { LlmError } from "../../src/LlmError.js"
+import type * as Domain from "../../src/Message.js"
+import { junk, loose } from "../utils/nearMiss.js"
+
+const word = fc.string({ maxLength: 6 })
+const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
+const cache = fc.option(fc.constantFrom<Domain.CacheBreakpoint>({}, { ttl: "5m" }, { ttl: "1h" }), { nil: undefined })
+
+// `value` with `cache` when there is one (an absent field, not an undefined one).
+const cached = <A extends object>(value: A, breakpoint: Domain.CacheBreakpoint | undefined): A =>
+  breakpoint === undefined ? value : { ...value, cache: breakpoint }
+
+// Arguments as the wire gives them back: the JSON text of an object, as `JSON.stringify` writes it.
+const argumentsText = fc.dictionary(name, fc.oneof(fc.integer(), word, fc.boolean()), { maxKeys: 2 })
+  .map((input) => JSON.stringify(input))
+
+const part: fc.Arbitrary<Domain.ContentPart> = fc.oneof(
+  fc.tuple(word, cache).map(([text, at]) => cached({ type: "text" as const, text }, at)),
+  fc.tuple(fc.constantFrom("https://x/a.png", "data:image/png;base64,iVBORw0"), cache)
+    .map(([url, at]) => cached({ type: "image" as const, url }, at))
+)
+
+const toolCall: fc.Arbitrary<Domain.ToolCall> = fc.record({ id: name, name, arguments: argumentsText })
+
+// Signed thinking, as a reply leaves it; the reasoning a turn decodes to is its text.
+const thinking: fc.Arbitrary<ReadonlyArray<Record<string, string>>> = fc.array(
+  fc.oneof(
+    fc.record({ type: fc.constant("thinking"), thinking: word, signature: name }),
+    fc.record({ type: fc.constant("redacted_thinking"), data: name })
+  ),
+  { maxLength: 2 }
+)
+
+const assistant: fc.Arbitrary<Domain.Message> = fc.record({
+  content: word,
+  toolCalls: fc.array(toolCall, { maxLength: 2 }),
+  thinking,
+  cache
+}).map(({ cache: at, content, thinking, toolCalls }) => {
+  const reasoning = thinking.map((block) => block["thinking"] ?? "").join("")
+  const blocks = content !== "" || toolCalls.length > 0
+  return {
+    role: "assistant" as const,
+    content,
+    ...(toolCalls.length > 0 ? { toolCalls } : {}),
+    ...(reasoning !== "" ? { reasoning } : {}),
+    ...(thinking.length > 0 ? { providerMetadata: metadataOf(thinking)! } : {}),
+    // A breakpoint goes on the turn's last text or tool_use block; a turn without one has no place for it.
+    ...(at !== undefined && blocks ? { cache: at } : {})
+  }
+})
+
+const user: fc.Arbitrary<Domain.Message> = fc.oneof(word, fc.array(part, { maxLength: 3 }))
+  .map((content) => ({ role: "user" as const, content }))
+
+const toolResult: fc.Arbitrary<Domain.Message> = fc.tuple(name, word, cache)
+  .map(([toolCallId, content, at]) => cached({ role: "tool" as const, toolCallId, content }, at))
+
+// A conversation the wire carries one to one: the system prompt first, and no user message right after tool results
+// (it would join their turn, as Anthropic wants it, and come back as parts).
+const messages: fc.Arbitrary<ReadonlyArray<Domain.Message>> = fc.tuple(
+  fc.array(fc.tuple(word, cache).map(([content, at]) => cached({ role: "system" as const, content }, at)), {
+    maxLength: 2
+  }),
+  fc.array(fc.oneof(user, assistant, fc.array(toolResult, { minLength: 1, maxLength: 2 })), {
+    minLength: 1,
+    maxLength: 4
+  })
+).map(([system, turns]) => {
+  const out: Array<Domain.Message> = [...system]
+  for (const turn of turns) {
+    if (Array.isArray(turn)) out.push(...turn)
+    else if (turn.role === "user" && out.at(-1)?.role === "tool") out.push({ role: "assistant", content: "" }, turn)
+    else out.push(turn)
+  }
+  return out
+})
+
+const tool: fc.Arbitrary<Domain.ToolDefinition> = fc.record({
+  name,
+  description: word,
+  parameters: fc.constant({ type: "object", properties: { city: { type: "string" } } }),
+  strict: fc.boolean(),
+  cache: fc.constantFrom<Domain.CacheBreakpoint>({}, { ttl: "1h" })
+}, { requiredKeys: ["name", "parameters"] })
+
+const request: fc.Arbitrary<ChatRequest> = fc.record({
+  messages,
+  // Above every thinking budget, which it would otherwise lower.
+  maxTokens: fc.integer({ min: 64_000, max: 200_000 }),
+  temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+  topP: fc.double({ min: 0, max: 1, noNaN: true }),
+  stop: fc.array(word, { minLength: 1, maxLength: 4 }),
+  tools: fc.array(tool, { minLength: 1, maxLength: 2 }),
+  toolChoice: fc.oneof(
+    fc.constantFrom("auto" as const, "none" as const, "required" as const),
+    name.map((tool) => ({ tool }))
+  ),
+  reasoningEffort: fc.constantFrom<ReasoningEffort>("minimal", "low", "medium", "high", "xhigh", "max"),
+  user: word
+}, { requiredKeys: ["messages", "maxTokens"] })
+
+// What a request decodes back to: the tool choice goes with tools only; thinking stays off after a tool call sent
+// without its signed thinking (Anthropic refuses it); the user is the session too.
+const expected = (original: ChatRequest): ChatRequest => {
+  const { reasoningEffort, toolChoice, user, ...rest } = original
+  const last = [...original.messages].reverse().find((message) => message.role === "assistant")
+  const thinkingOff = last !== undefined && (last.toolCalls?.length ?? 0) > 0 && last.providerMetadata === undefined
+  return {
+    ...rest,
+    ...(toolChoice !== undefined && original.tools !== undefined ? { toolChoice } : {}),
+    ...(reasoningEffort !== undefined && !thinkingOff ? { reasoningEffort } : {}),
+    ...(user !== undefined ? { user, session: user } : {})
+  }
+}
+
+const isMessagesRequest = Schema.is(WireMessagesRequest)
+
+describe("internal/codec/anthropic: the request both ways", () => {
+  it("a request encoded for the wire decodes back to itself", () => {
+    fc.assert(fc.property(request, (original) => {
+      const body = requestBody(original, { model: "claude-test", stream: true, maxTokens: 4096, systemInPlace: false })
+      expect(isMessagesRequest(body)).toBe(true)
+      if (!isMessagesRequest(body)) return
+      expect(toRequest(body)).toEqual(expected(original))
+      expect(body.stream).toBe(true)
+    }))
+  })
+
+  it("a system message in its place comes back in its place", () => {
+    const original: ChatRequest = {
+      messages: [
+        { role: "user", content: "Hi" },
+        { role: "system", content: "Be brief." },
+        { role: "assistant", content: "Hello" }
+      ],
+      maxTokens: 100
+    }
+    const body = requestBody(original, {
+      model: "claude-opus-4-8",
+      stream: false,
+      maxTokens: 4096,
+      systemInPlace: true
+    })
+    expect(body["messages"]).toEqual([
+      { role: "user", content: "Hi" },
+      { role: "system", content: "Be brief." },
+      { role: "assistant", content: "Hello" }
+    ])
+    expect(isMessagesRequest(body) && toRequest(body)).toEqual(original)
+  })
+
+  it("a tool_use block in a user turn is a Problem at its type", () => {
+    const refused = toRequest({
+      model: "m",
+      max_tokens: 10,
+      messages: [{ role: "user", content: [{ type: "tool_use", id: "t", name: "f", input: {} }] }]
+    })
+    expect(refused).toBeInstanceOf(Problem)
+    expect(refused).toMatchObject({ param: "messages.0.content.0.type" })
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The reply
+
+const usage: fc.Arbitrary<Usage> = fc.record({
+  input: fc.nat(1000),
+  read: fc.nat(1000),
+  written: fc.nat(1000),
+  forAnHour: fc.nat(1000),
+  output: fc.nat(1000),
+  thinking: fc.nat(1000)
+}).map(({ forAnHour, input, output, read, thinking, written }) => ({
+  promptTokens: input + read + written + forAnHour,
+  completionTokens: output + thinking,
+  totalTokens: input + read + written + forAnHour + output + thinking,
+  cachedPromptTokens: read,
+  cacheWriteTokens: written + forAnHour,
+  cacheWrite1hTokens: forAnHour,
+  reasoningTokens: thinking,
+  estimated: false
+}))
+
+// Finish reasons with a `stop_reason` of their own (`other` is written as `end_turn`, which reads back as `stop`).
+const finishReason = fc.constantFrom<FinishReason>("stop", "length", "tool_calls", "content_filter")
+
+const response: fc.Arbitrary<ChatResponse> = fc.record({
+  id: name.map((id) => `msg_${id}`),
+  model: name,
+  text: word,
+  // Anthropic's own ids, which the gateway keeps.
+  toolCalls: fc.array(toolCall.map((call) => ({ ...call, id: `toolu_${call.id}` })), { maxLength: 2 }),
+  thinking: thinking.map((blocks) =>
+    blocks.filter((block) => block["type"] === "redacted_thinking" || block["thinking"] !== "")
+  ),
+  finishReason,
+  usage
+}).map(({ thinking, ...fields }) => ({
+  ...fields,
+  provider: "anthropic",
+  latency: Duration.millis(1),
+  keyId: "k",
+  ...(thinking.some((block) => block["type"] === "thinking")
+    ? { reasoning: thinking.map((block) => block["thinking"] ?? "").join("") }
+    : {}),
+  ...(thinking.length > 0 ? { providerMetadata: metadataOf(thinking)! } : {})
+}))
+
+describe("internal/codec/anthropic: the reply", () => {
+  it("a reply written as a message reads back as itself", () => {
+    fc.assert(fc.property(response, (original) => {
+      const body = JSON.parse(message(original, original.id)) as Record<string, unknown>
+      expect(Schema.is(Message)(body)).toBe(true)
+      expect(reply(body)).toEqual({
+        id: original.id,
+        model: original.model,
+        // A reply with neither text nor calls still has its (empty) text block.
+        text: original.text,
+        reasoning: original.reasoning,
+        toolCalls: original.toolCalls,
+        finishReason: original.finishReason,
+        usage: original.usage,
+        providerMetadata: original.providerMetadata
+      })
+    }))
+  })
+
+  const block = fc.oneof(
+    loose({ type: fc.constant("text"), text: word }),
+    loose({ type: fc.constant("tool_use"), id: name, name, input: fc.object({ maxDepth: 1 }) }),
+    loose({ type: fc.constant("thinking"), thinking: word, signature: word }),
+    loose({ type: fc.constantFrom("redacted_thinking", "server_tool_use"), data: word }),
+    junk
+  )
+
+  it("the reader throws exactly for the messages the schema refuses", () => {
+    fc.assert(fc.property(loose({ content: fc.array(block, { maxLength: 3 }) }), (body) => {
+      let threw = false
+      try {
+        reply(body)
+      } catch (error) {
+        expect(error).toBeInstanceOf(ShapeError)
+        threw = true
+      }
+      expect(threw).toBe(!Schema.is(Message)(body))
+    }))
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The stream
+
+class DecodeFailure {
+  readonly _tag = "DecodeFailure"
+  constructor(readonly detail: string) {}
+}
+
+class ErrorEvent {
+  readonly _tag = "ErrorEvent"
+  constructor(readonly body: unknown) {}
+}
+
+const parser = () =>
+  new AnthropicStreamParser({
+    provider: "anthropic",
+    model: "claude-test",
+    keyId: "k",
+    secret: Redacted.make("sk"),
+    request: { messages: [] },
+    startMillis: 0,
+    now: () => 0,
+    requestId: () => undefined,
+    errorOf: (body) => new ErrorEvent(body) as unknown as LlmError,
+    decodeError: (detail) => new DecodeFailure(detail) as unknown as LlmError,
+    maxResponseBytes: 1 << 24,
+    maxEventSize: undefined
+  })
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+
+// What a stream's chunks amount to: the text, the reasoning, each call whole, the usage and the finish reason.
+const collected = (chunks: ReadonlyArray<ChatChunk>) => {
+  let text = ""
+  let reasoning = ""
+  const calls: Array<{ id: string; name: string; arguments: string }> = []
+  let usage: Usage | undefined
+  let finish: FinishReason | undefined
+  for (const chunk of chunks) {
+    switch (chunk._tag) {
+      case "TextDelta":
+        text += chunk.text
+        break
+      case "ReasoningDelta":
+        reasoning += chunk.text
+        break
+      case "ToolCallDelta": {
+        const call = calls[chunk.index] ??= { id: "", name: "", arguments: "" }
+        if (chunk.id !== undefined) call.id = chunk.id
+        if (chunk.name !== undefined) call.name = chunk.name
+        call.arguments += chunk.arguments
+        break
+      }
+      case "Usage":
+        usage = chunk.usage
+        break
+      case "Finish":
+        finish = chunk.finishReason
+        break
+    }
+  }
+  return { text, reasoning, calls, usage, finish }
+}
+
+// A reply's chunks as a provider streams them: text and reasoning pieces, calls opened in order and their arguments
+// in pieces (a call's pieces may come after the next call opened), the usage, and the end.
+const replyChunks: fc.Arbitrary<ReadonlyArray<ChatChunk>> = fc.record({
+  pieces: fc.array(
+    fc.oneof(
+      word.map((text): ChatChunk => ({ _tag: "TextDelta", text })),
+      word.map((text): ChatChunk => ({ _tag: "ReasoningDelta", text }))
+    ),
+    { maxLength: 6 }
+  ),
+  calls: fc.array(fc.tuple(name, name, fc.array(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 3 })), {
+    maxLength: 3
+  }),
+  usage: fc.option(usage, { nil: undefined }),
+  finishReason
+}).map(({ calls, finishReason, pieces, usage }) => {
+  const chunks: Array<ChatChunk> = [...pieces]
+  calls.forEach(([id, callName], index) =>
+    chunks.push({ _tag: "ToolCallDelta", index, id: `toolu_${id}`, name: callName, arguments: "" })
+  )
+  calls.forEach(([, , args], index) => {
+    for (const piece of args) chunks.push({ _tag: "ToolCallDelta", index, arguments: piece })
+  })
+  if (usage !== undefined) chunks.push({ _tag: "Usage", usage })
+  chunks.push({
+    _tag: "Finish",
+    finishReason,
+    id: "r",
+    model: "m",
+    provider: "p",
+    latency: Duration.millis(1)
+  })
+  return chunks
+})
+
+describe("internal/codec/anthropic: the stream", () => {
+  it("events the gateway writes read back as the chunks they were written from", () => {
+    fc.assert(fc.property(replyChunks, (chunks) => {
+      const written = streamEncoder("msg_1", "claude-test", () => 7).batch(chunks).bytes
+      const out: Array<ChatChunk> = []
+      const read = parser()
+      expect(read.push([written], out)).toBeUndefined()
+      expect(read.done).toBe(true)
+      const sent = collected(chunks)
+      const got = collected(out)
+      expect(got.text).toBe(sent.text)
+      expect(got.reasoning).toBe(sent.reasoning)
+      // A call that streamed no arguments is `{}`, as the whole reply says.
+      expect(got.calls).toEqual(sent.calls.map((call) => ({ ...call, arguments: call.arguments || "{}" })))
+      expect(got.finish).toBe(sent.finish)
+      expect(got.usage).toEqual({ cacheWriteTokens: 0, cacheWrite1hTokens: 0, ...(sent.usage ?? emptyUsage) })
+    }))
+  })
+
+  const index = fc.constantFrom<unknown>(0, 1, -1, 2.5, "0", 70_000)
+  const event = fc.oneof(
+    loose({ type: fc.constant("message_start"), message: fc.oneof(fc.constant({ id: "msg_1" }), junk) }),
+    loose({
+      type: fc.constant("content_block_start"),
+      index,
+      content_block: fc.oneof(
+        loose({ type: fc.constantFrom("text", "thinking", "redacted_thinking", "tool_use"), id: name, name }),
+        junk
+      )
+    }),
+    loose({
+      type: fc.constant("content_block_delta"),
+      index,
+      delta: fc.oneof(
+        loose({
+          type: fc.constantFrom(
+            "text_delta",
+            "input_json_delta",
+            "thinking_delta",
+            "signature_delta",
+            "citations_delta"
+          ),
+          text: word,
+          partial_json: word,
+          thinking: word,
+          signature: word
+        }),
+        junk
+      )
+    }),
+    loose({ type: fc.constantFrom("content_block_stop", "message_delta", "ping", "error", "future_event"), index })
+  )
+
+  // Blocks 0 (text) and 1 (a tool's) are open, so that a delta's index is either started or not a valid one.
+  const opened = [
+    `{"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":1}}}`,
+    `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+    `{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}}`
+  ].map((data) => `data: ${data}\n\n`).join("")
+
+  it("the reader refuses exactly the events the schema refuses", () => {
+    fc.assert(fc.property(event, (value) => {
+      const read = parser()
+      const out: Array<ChatChunk> = []
+      expect(read.push([bytes(opened)], out)).toBeUndefined()
+      const failure: unknown = read.push([bytes(`data: ${JSON.stringify(value)}\n\n`)], out)
+      expect(failure instanceof DecodeFailure).toBe(!Schema.is(StreamEvent)(value))
+      if (value["type"] === "error") expect(failure).toBeInstanceOf(ErrorEvent)
+    }))
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The error body
+
+describe("internal/codec/anthropic: the error body", () => {
+  it("is Anthropic's shape, with the type of its status, and the client takes it for one", () => {
+    fc.assert(fc.property(fc.integer({ min: 400, max: 599 }), word, (status, text) => {
+      const body = JSON.parse(errorJson(errorType(status), text)) as Record<string, unknown>
+      expect(body).toEqual({ type: "error", error: { type: errorType(status), message: text } })
+      expect(isErrorPayload(body)).toBe(true)
+    }))
+    expect([400, 401, 402, 403, 404, 413, 429, 500, 504, 529].map(errorType)).toEqual([
+      "invalid_request_error",
+      "authentication_error",
+      "billing_error",
+      "permission_error",
+      "not_found_error",
+      "request_too_large",
+      "rate_limit_error",
+      "api_error",
+      "timeout_error",
+      "overloaded_error"
+    ])
+  })
+})
