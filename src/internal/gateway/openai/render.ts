@@ -2,8 +2,7 @@
  * The engine's replies in OpenAI's wire shapes (a `ChatResponse` as a
  * `chat.completion` is the codec's, `internal/codec/openAiChat.ts`):
  * `ChatChunk` batches as `chat.completion.chunk` SSE events
- * ending in `data: [DONE]`, and an `EmbeddingResponse` as an embeddings list
- * (floats or OpenAI's base64 of little-endian float32s).
+ * ending in `data: [DONE]`, in the codec's templates.
  *
  * A stream's encoder keeps what it has forwarded. The engine's `Restart` (a
  * router that moved a broken stream to another deployment) is invisible to an
@@ -19,7 +18,6 @@
 import type * as Effect from "effect/Effect"
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
-import type { EmbeddingResponse } from "../../../Embedding.js"
 import { chunkTemplates, endEvents, toolCallFragmentJson } from "../../codec/openAiChat.js"
 import { BodyText, bytesOf } from "../bodyText.js"
 
@@ -113,23 +111,3 @@ export const streamEncoder = (id: string, model: string, created: number, includ
 
   return { contentType: "text/event-stream", batch, error: (body) => bytesOf(`data: ${body}\n\n`) }
 }
-
-// OpenAI's `encoding_format: "base64"` (what its official clients ask for): little-endian float32s.
-const base64 = (vector: ReadonlyArray<number>): string => {
-  const view = new DataView(new ArrayBuffer(vector.length * 4))
-  vector.forEach((value, i) => view.setFloat32(i * 4, value, true))
-  return Buffer.from(view.buffer).toString("base64")
-}
-
-/** An `EmbeddingResponse` as OpenAI's embeddings list, under the model the client asked for. */
-export const embeddings = (response: EmbeddingResponse, model: string, asBase64: boolean): string =>
-  JSON.stringify({
-    object: "list",
-    data: response.embeddings.map((vector, index) => ({
-      object: "embedding",
-      index,
-      embedding: asBase64 ? base64(vector) : vector
-    })),
-    model,
-    usage: { prompt_tokens: response.usage.promptTokens, total_tokens: response.usage.totalTokens }
-  })
