@@ -27,6 +27,7 @@ import {
   toRequest
 } from "../../src/internal/codec/openAiChat.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 
 const word = fc.string({ maxLength: 6 })
@@ -434,5 +435,30 @@ describe("internal/codec/openAiChat: the stream both ways", () => {
       }),
       { numRuns: 500 }
     )
+  })
+})
+
+describe("internal/codec/openAiChat: the simulator reads what the client writes", () => {
+  // The simulator checks a body by hand, with OpenAI's words; it must take every body the codec writes. A named tool
+  // choice names one of the tools, as OpenAI requires.
+  const sent = request.map((original) =>
+    original.toolChoice !== undefined && typeof original.toolChoice !== "string" && original.tools !== undefined
+      ? { ...original, toolChoice: { tool: original.tools[0]!.name } }
+      : original.toolChoice !== undefined && original.toolChoice !== "none" && original.tools === undefined
+      ? { ...original, toolChoice: "none" as const }
+      : original
+  )
+
+  it("a body the client writes is one the simulator takes, with its model, tools, stream and limit", () => {
+    fc.assert(fc.property(sent, fc.boolean(), (original, stream) => {
+      const decoded = decodeSimulated(requestBody(original, { ...options("max_completion_tokens"), stream }))
+      expect("_tag" in decoded ? decoded : undefined).toBeUndefined()
+      if ("_tag" in decoded) return
+      expect(decoded.stream).toBe(stream)
+      expect(decoded.extra.includeUsage).toBe(stream)
+      expect(decoded.prompt.model).toBe("gpt-test")
+      expect(decoded.prompt.maxTokens).toBe(original.maxTokens)
+      expect(decoded.prompt.tools.map((tool) => tool.name)).toEqual((original.tools ?? []).map((tool) => tool.name))
+    }))
   })
 })
