@@ -22,6 +22,15 @@
  *
  * @since 0.1.0
  */
+import {
+  embeddingsJson,
+  errorJson,
+  type Metrics,
+  objectHead,
+  replyJson,
+  streamLines,
+  toolCallsJson
+} from "../internal/codec/ollama.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
@@ -164,52 +173,41 @@ const nanosPerPromptToken = 250_000
 const nanosPerEvalToken = 20_000_000
 const loadNanos = 1_500_000
 
-const metricsJson = (reply: Reply.Reply): string => {
+function metricsOf(reply: Reply.Reply): Metrics {
   const usage = reply.usage
   const evaluated = Math.max(0, usage.promptTokens - usage.cachedTokens)
   const promptNanos = evaluated * nanosPerPromptToken
   const evalNanos = usage.completionTokens * nanosPerEvalToken
-  // Ollama's done_reason stays "stop" when tool calls were made.
-  const reason = reply.finishReason === "length" ? "length" : "stop"
-  let out = `"done":true,"done_reason":"${reason}","total_duration":${loadNanos + promptNanos + evalNanos},` +
-    `"load_duration":${loadNanos}`
-  // Counts and their durations are omitempty in Ollama.
-  if (evaluated > 0) out += `,"prompt_eval_count":${evaluated},"prompt_eval_duration":${promptNanos}`
-  if (usage.completionTokens > 0) out += `,"eval_count":${usage.completionTokens},"eval_duration":${evalNanos}`
-  return out
-}
-
-const toolCallsJson = (calls: ReadonlyArray<Reply.ToolCall>): string =>
-  `[${
-    calls.map((call, index) =>
-      `{"id":"${call.id}","function":{"index":${index},"name":${
-        JSON.stringify(call.name)
-      },"arguments":${call.arguments}}}`
-    ).join(",")
-  }]`
-
-const head = (meta: ReplyMeta): string =>
-  `{"model":${JSON.stringify(meta.model)},"created_at":"${new Date(meta.created * 1000).toISOString()}",`
-
-const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
-  let message = `{"role":"assistant","content":${JSON.stringify(reply.content.join(""))}`
-  if (reply.reasoning.length > 0) message += `,"thinking":${JSON.stringify(reply.reasoning.join(""))}`
-  if (reply.toolCalls.length > 0) message += `,"tool_calls":${toolCallsJson(reply.toolCalls)}`
-  return `${head(meta)}"message":${message}},${metricsJson(reply)}}`
-}
-
-const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
-  const start = `${head(meta)}"message":{"role":"assistant","content":`
-  const events: Array<string> = []
-  for (const token of reply.reasoning) events.push(`${start}"","thinking":${quoteToken(token)}},"done":false}\n`)
-  for (const token of reply.content) events.push(`${start}${quoteToken(token)}},"done":false}\n`)
-  if (reply.toolCalls.length > 0) {
-    events.push(`${start}"","tool_calls":${toolCallsJson(reply.toolCalls)}},"done":false}\n`)
+  return {
+    // Ollama's done_reason stays "stop" when tool calls were made.
+    doneReason: reply.finishReason === "length" ? "length" : "stop",
+    totalDuration: loadNanos + promptNanos + evalNanos,
+    loadDuration: loadNanos,
+    promptEvalCount: evaluated,
+    promptEvalDuration: promptNanos,
+    evalCount: usage.completionTokens,
+    evalDuration: evalNanos
   }
-  return { events, tail: `${start}""},${metricsJson(reply)}}\n` }
 }
 
-const errorBody = (message: string): string => JSON.stringify({ error: message })
+function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
+  return replyJson(objectHead(meta.model, meta.created), {
+    text: reply.content.join(""),
+    reasoning: reply.reasoning.join(""),
+    toolCalls: reply.toolCalls
+  }, metricsOf(reply))
+}
+
+function renderStream(reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
+  const lines = streamLines(objectHead(meta.model, meta.created))
+  const events: Array<string> = []
+  for (const token of reply.reasoning) events.push(lines.start + lines.thinking + quoteToken(token) + lines.textEnd)
+  for (const token of reply.content) events.push(lines.start + quoteToken(token) + lines.textEnd)
+  if (reply.toolCalls.length > 0) {
+    events.push(lines.start + lines.toolCalls + toolCallsJson(reply.toolCalls) + lines.textEnd)
+  }
+  return { events, tail: lines.last(metricsOf(reply)) }
+}
 
 const injected: Readonly<Record<number, string>> = {
   400: "the simulator rejected this request (injected fault)",
@@ -225,33 +223,33 @@ const injected: Readonly<Record<number, string>> = {
 const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
   switch (error._tag) {
     case "InvalidRequest":
-      return { status: error.status ?? 400, body: errorBody(error.message) }
+      return { status: error.status ?? 400, body: errorJson(error.message) }
     case "InvalidKey":
-      return { status: 401, body: errorBody("unauthorized") }
+      return { status: 401, body: errorJson("unauthorized") }
     case "RateLimited":
       return {
         status: 429,
-        body: errorBody(
+        body: errorJson(
           `too many requests: limit ${error.limit} per minute, retry in ${Math.ceil(error.retryAfterMs)}ms`
         )
       }
     case "ModelNotFound":
-      return { status: 404, body: errorBody(`model '${error.model}' not found`) }
+      return { status: 404, body: errorJson(`model '${error.model}' not found`) }
     case "ContextLength":
       return {
         status: 400,
-        body: errorBody(
+        body: errorJson(
           `input exceeds maximum context length: ${error.promptTokens} prompt tokens and ${error.completionTokens} ` +
             `to predict, the context length is ${error.limit}`
         )
       }
     case "NotFound":
-      return { status: 404, body: errorBody(`${error.method} ${error.path}: 404 page not found`) }
+      return { status: 404, body: errorJson(`${error.method} ${error.path}: 404 page not found`) }
     case "Injected": {
       const { fault } = error
       return {
         status: fault.status,
-        body: errorBody(
+        body: errorJson(
           fault.message ?? injected[fault.status] ??
             `simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status})`
         )
@@ -260,7 +258,7 @@ const renderError = (error: ApiError): { readonly status: number; readonly body:
   }
 }
 
-const streamError = errorBody("an error was encountered while running the model: simulated failure")
+const streamError = errorJson("an error was encountered while running the model: simulated failure")
 
 /**
  * The Ollama `/api/chat` wire format.
@@ -309,14 +307,7 @@ const renderEmbedding = (
   vectors: ReadonlyArray<ReadonlyArray<number>>,
   request: EmbeddingRequest,
   promptTokens: number
-): string =>
-  JSON.stringify({
-    model: request.model,
-    embeddings: vectors,
-    total_duration: 1_000_000,
-    load_duration: 0,
-    prompt_eval_count: promptTokens
-  })
+): string => embeddingsJson(request.model, vectors, promptTokens, 1_000_000)
 
 /**
  * The Ollama `/api/embed` wire format, with the errors of `/api/chat`.

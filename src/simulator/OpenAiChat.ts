@@ -7,8 +7,9 @@
  * Requests are checked by hand, field by field, rather than with a Schema: the
  * simulator must never be what limits a benchmark, and it has to name the
  * offending field the way OpenAI does (`Invalid 'messages': empty array…`).
- * Responses are built by string concatenation around the generated tokens.
- * The implementation is in `internal/simulator/openAiChat/`.
+ * Replies, chunks and embeddings lists are the Chat Completions and embeddings
+ * codecs' (`internal/codec/`), written around the generated tokens. The
+ * implementation is in `internal/simulator/openAiChat/`.
  *
  * Prompt tokens are counted over message text: string contents, text parts,
  * and assistant tool-call names and arguments (`Reply.countTokens`), plus 85

@@ -1,11 +1,23 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
-import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
-import { completion, reply } from "../../src/internal/codec/openAiChat.js"
+import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
+import {
+  Chunk,
+  chunkTemplates,
+  completion,
+  endEvents,
+  finishReason,
+  readChunk,
+  reply,
+  ShapeError,
+  toolCallFragmentJson,
+  usage as readUsage
+} from "../../src/internal/codec/openAiChat.js"
 import {
   type BodyOptions,
   CreateRequest,
@@ -15,6 +27,7 @@ import {
   toRequest
 } from "../../src/internal/codec/openAiChat.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 
 const word = fc.string({ maxLength: 6 })
@@ -227,6 +240,225 @@ describe("internal/codec/openAiChat: the reply both ways", () => {
         finishReason: original.finishReason,
         usage: original.usage
       })
+    }))
+  })
+})
+
+// The JSON of each event of an SSE text, `[DONE]` as the string.
+const sseEvents = (text: string): Array<unknown> =>
+  text.split("\n\n").filter((event) => event !== "").map((event) => {
+    expect(event.startsWith("data: ")).toBe(true)
+    const data = event.slice("data: ".length)
+    return data === "[DONE]" ? data : JSON.parse(data)
+  })
+
+const usage = fc.record({ prompt: count, completion: count, cached: count, reasoningTokens: count }).map((
+  r
+): Usage => ({
+  promptTokens: r.prompt,
+  completionTokens: r.completion,
+  totalTokens: r.prompt + r.completion,
+  cachedPromptTokens: r.cached,
+  reasoningTokens: r.reasoningTokens,
+  estimated: false
+}))
+
+type Piece =
+  | { readonly _tag: "Text"; readonly text: string }
+  | { readonly _tag: "Reasoning"; readonly text: string }
+  | {
+    readonly _tag: "ToolCall"
+    readonly index: number
+    readonly id?: string
+    readonly name?: string
+    readonly arguments: string
+  }
+
+const piece: fc.Arbitrary<Piece> = fc.oneof(
+  fc.string({ minLength: 1, maxLength: 8 }).map((text): Piece => ({ _tag: "Text", text })),
+  fc.string({ minLength: 1, maxLength: 8 }).map((text): Piece => ({ _tag: "Reasoning", text })),
+  fc.record({ index: fc.nat({ max: 3 }), id: name, name, arguments: fc.string({ maxLength: 8 }) }, {
+    requiredKeys: ["index", "arguments"]
+  }).map((call): Piece => ({ _tag: "ToolCall", ...call }))
+)
+
+const finishReasons = fc.constantFrom<FinishReason>("stop", "length", "tool_calls", "content_filter", "other")
+
+describe("internal/codec/openAiChat: the stream both ways", () => {
+  it("chunks written with the templates read back as what was written", () => {
+    fc.assert(fc.property(
+      fc.record({
+        id: name,
+        model: fc.string({ minLength: 1, maxLength: 8 }),
+        created: fc.nat(),
+        includeUsage: fc.boolean(),
+        pieces: fc.array(piece, { maxLength: 6 }),
+        reason: finishReasons,
+        usage: fc.option(usage, { nil: undefined })
+      }),
+      ({ created, id, includeUsage, model, pieces, reason, usage }) => {
+        const templates = chunkTemplates({ id, created, model, includeUsage })
+        let text = templates.role
+        for (const piece of pieces) {
+          text += piece._tag === "ToolCall"
+            ? templates.tools + toolCallFragmentJson(piece) + templates.closeTools
+            : (piece._tag === "Text" ? templates.content : templates.reasoning) + JSON.stringify(piece.text) +
+              templates.closeText
+        }
+        text += endEvents(templates, reason, usage)
+        const events = sseEvents(text)
+        expect(events.at(-1)).toBe("[DONE]")
+        const chunks = (events.slice(0, -1) as Array<OpenAI.ChatCompletionChunk>).map((chunk) => {
+          expect(chunk).toMatchObject({ id, object: "chat.completion.chunk", created, model })
+          return readChunk(chunk as unknown as Record<string, unknown>)
+        })
+        for (const chunk of chunks) {
+          expect(chunk).toMatchObject({ id, model, failure: undefined })
+        }
+        expect(chunks[0]).toMatchObject({ text: "", toolCalls: [], finishReason: undefined })
+        pieces.forEach((piece, i) => {
+          const chunk = chunks[i + 1]!
+          if (piece._tag === "Text") expect(chunk).toMatchObject({ text: piece.text, reasoning: undefined })
+          if (piece._tag === "Reasoning") expect(chunk).toMatchObject({ reasoning: piece.text, text: undefined })
+          if (piece._tag === "ToolCall") {
+            const { _tag, ...fragment } = piece
+            expect(chunk.toolCalls).toEqual([{ id: undefined, name: undefined, ...fragment }])
+          }
+        })
+        const end = chunks[pieces.length + 1]!
+        expect(finishReason(end.finishReason)).toBe(reason === "other" ? "stop" : reason)
+        const withUsage = includeUsage && usage !== undefined
+        expect(chunks).toHaveLength(pieces.length + (withUsage ? 3 : 2))
+        if (withUsage) expect(chunks.at(-1)).toMatchObject({ usage, toolCalls: [], finishReason: undefined })
+        else expect(chunks.every((chunk) => chunk.usage === undefined)).toBe(true)
+      }
+    ))
+  })
+
+  // Wire chunks within the reader's tolerance, and a few it refuses (a content that is a number, choices or tool
+  // calls that are no array, a choice that is no object).
+  const optional = <A>(arb: fc.Arbitrary<A>) => fc.option(arb, { nil: undefined, freq: 3 })
+  const nullable = <A>(arb: fc.Arbitrary<A>) => fc.oneof(arb, fc.constant(null), fc.constant(undefined))
+  const text = fc.string({ maxLength: 4 })
+  const wireToolCall = fc.record({
+    index: nullable(fc.nat({ max: 2 })),
+    id: nullable(fc.oneof(text, name)),
+    function: nullable(fc.record({ name: nullable(fc.oneof(text, name)), arguments: nullable(text) }))
+  })
+  // The schema checks every choice, the reader only the first: a choice it skips is one the schema takes.
+  const wireDelta = (refusable: boolean) =>
+    fc.record({
+      content: nullable(
+        refusable ? fc.oneof(text, fc.array(fc.record({ text: nullable(text) })), fc.integer()) : text
+      ),
+      reasoning_content: nullable(text),
+      reasoning: nullable(text),
+      refusal: nullable(text),
+      tool_calls: nullable(
+        refusable ? fc.oneof(fc.array(wireToolCall, { maxLength: 2 }), fc.constant({})) : fc.constant([])
+      )
+    }, { requiredKeys: [] })
+  const wireChoice = fc.oneof(
+    fc.record({
+      index: nullable(fc.constant(0)),
+      delta: nullable(wireDelta(true)),
+      finish_reason: nullable(fc.constantFrom("stop", "length", "tool_calls", "error"))
+    }, { requiredKeys: [] }),
+    fc.record({ index: fc.constant(1), delta: wireDelta(false), finish_reason: fc.constant("error") }),
+    fc.constant("choice")
+  )
+  const wireUsage = fc.record({ prompt_tokens: fc.nat(), completion_tokens: fc.nat(), total_tokens: fc.nat() })
+  const wireChunk = fc.record({
+    id: nullable(name),
+    model: nullable(name),
+    choices: nullable(fc.oneof(fc.array(wireChoice, { maxLength: 2 }), fc.constant("none"))),
+    usage: nullable(wireUsage),
+    x_groq: nullable(fc.record({ usage: nullable(wireUsage), error: nullable(text) }, { requiredKeys: [] })),
+    error: optional(fc.record({ message: text })),
+    object: optional(fc.constantFrom("chat.completion.chunk", "error"))
+  }, { requiredKeys: [] })
+
+  const decodeChunk = Schema.decodeUnknownResult(Chunk)
+
+  // What `readChunk` should read from a chunk the schema decoded: the API reference's meaning, written plainly.
+  const meaning = (chunk: typeof Chunk.Type) => {
+    const choices = (chunk.choices ?? []).filter((choice) => (choice.index ?? 0) === 0)
+    const deltas = choices.flatMap((choice) => choice.delta ? [choice.delta] : [])
+    const some = (texts: ReadonlyArray<string | undefined>) =>
+      texts.some((piece) => piece !== undefined) ? texts.join("") : undefined
+    const contentText = (content: (typeof deltas)[number]["content"]) =>
+      content === null || content === undefined
+        ? undefined
+        : typeof content === "string"
+        ? content
+        : content.map((part) => part.text ?? "").join("")
+    const reasoningText = (delta: (typeof deltas)[number]) =>
+      delta.reasoning_content !== undefined && delta.reasoning_content !== null && delta.reasoning_content !== ""
+        ? delta.reasoning_content
+        : delta.reasoning !== undefined && delta.reasoning !== null && delta.reasoning !== ""
+        ? delta.reasoning
+        : delta.reasoning_content ?? undefined
+    const groqError = chunk.x_groq?.error
+    const isError = (chunk.error !== undefined && chunk.error !== null) || chunk.object === "error"
+    const nonEmptyText = (value: string | null | undefined) => value === null || value === "" ? undefined : value
+    const reasons = choices.flatMap((choice) => choice.finish_reason ? [choice.finish_reason] : [])
+    return {
+      id: chunk.id ?? "",
+      model: nonEmptyText(chunk.model),
+      usage: readUsage(chunk.x_groq?.usage) ?? readUsage(chunk.usage),
+      failed: isError || (groqError !== undefined && groqError !== null) || reasons.includes("error"),
+      reasoning: some(deltas.map(reasoningText)),
+      text: some(deltas.map((delta) => contentText(delta.content))),
+      refusal: some(deltas.map((delta) => delta.refusal ?? undefined)),
+      toolCalls: deltas.flatMap((delta) =>
+        (delta.tool_calls ?? []).map((call) => ({
+          index: call.index ?? undefined,
+          id: nonEmptyText(call.id),
+          name: nonEmptyText(call.function?.name),
+          arguments: call.function?.arguments ?? ""
+        }))
+      ),
+      finishReason: reasons.at(-1)
+    }
+  }
+
+  it("the hand-written reader reads what the schema decodes, and refuses what it refuses", () => {
+    fc.assert(
+      fc.property(wireChunk, (wire) => {
+        const decoded = decodeChunk(wire)
+        if (Result.isFailure(decoded)) {
+          expect(() => readChunk(wire)).toThrow(ShapeError)
+          return
+        }
+        const { failure, ...read } = readChunk(wire)
+        expect({ ...read, failed: failure !== undefined }).toEqual(meaning(decoded.success))
+      }),
+      { numRuns: 500 }
+    )
+  })
+})
+
+describe("internal/codec/openAiChat: the simulator reads what the client writes", () => {
+  // The simulator checks a body by hand, with OpenAI's words; it must take every body the codec writes. A named tool
+  // choice names one of the tools, as OpenAI requires.
+  const sent = request.map((original) =>
+    original.toolChoice !== undefined && typeof original.toolChoice !== "string" && original.tools !== undefined
+      ? { ...original, toolChoice: { tool: original.tools[0]!.name } }
+      : original.toolChoice !== undefined && original.toolChoice !== "none" && original.tools === undefined
+      ? { ...original, toolChoice: "none" as const }
+      : original
+  )
+
+  it("a body the client writes is one the simulator takes, with its model, tools, stream and limit", () => {
+    fc.assert(fc.property(sent, fc.boolean(), (original, stream) => {
+      const decoded = decodeSimulated(requestBody(original, { ...options("max_completion_tokens"), stream }))
+      expect("_tag" in decoded ? decoded : undefined).toBeUndefined()
+      if ("_tag" in decoded) return
+      expect(decoded.stream).toBe(stream)
+      expect(decoded.extra.includeUsage).toBe(stream)
+      expect(decoded.prompt.model).toBe("gpt-test")
+      expect(decoded.prompt.maxTokens).toBe(original.maxTokens)
+      expect(decoded.prompt.tools.map((tool) => tool.name)).toEqual((original.tools ?? []).map((tool) => tool.name))
     }))
   })
 })

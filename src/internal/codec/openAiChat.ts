@@ -26,6 +26,7 @@ import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import { asciiJson } from "../gateway/bodyText.js"
 import type { Reply } from "../providers/adapter.js"
 import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
 import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
@@ -512,19 +513,30 @@ export function wireFinishReason(reason: FinishReason): string {
   return reason === "other" ? "stop" : reason
 }
 
-/** `usage` as the wire writes it, in a reply and in a stream's last chunk. */
+/** `usage` as the wire writes it, in a reply and in a stream's last chunk, with the details OpenAI reports. */
 export function usageObject(usage: Usage) {
   return {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
     total_tokens: usage.totalTokens,
-    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens },
-    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens }
+    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: usage.reasoningTokens,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0
+    }
   }
 }
 
-/** A whole reply as a `chat.completion` body. `id` is used when the provider gave none. */
-export function completion(response: ChatResponse, id: string, created: number): string {
+/** What a `chat.completion` body says: the gateway writes a `ChatResponse`, the simulator its generated reply. */
+export type Completion = Pick<
+  ChatResponse,
+  "id" | "model" | "text" | "reasoning" | "refusal" | "toolCalls" | "finishReason" | "usage"
+>
+
+/** A whole reply as a `chat.completion` body. `id` is used when the reply has none. */
+export function completion(response: Completion, id: string, created: number): string {
   const calls = response.toolCalls
   const message: Record<string, unknown> = {
     role: "assistant",
@@ -542,6 +554,242 @@ export function completion(response: ChatResponse, id: string, created: number):
     usage: usageObject(response.usage)
   })
 }
+
+// ---------------------------------------------------------------------------
+// The stream: `chat.completion.chunk` events (OpenAI's API reference, "The chat completion chunk object"),
+// each `data: <chunk>`, ending with `data: [DONE]`
+
+const ChunkToolCall = Schema.Struct({
+  index: maybe(Schema.Number),
+  id: maybe(Schema.String),
+  function: maybe(Schema.Struct({ name: maybe(Schema.String), arguments: maybe(Schema.String) }))
+})
+
+const Delta = Schema.Struct({
+  content: maybe(Schema.Union([Schema.String, Schema.Array(Schema.Struct({ text: maybe(Schema.String) }))])),
+  reasoning_content: maybe(Schema.String),
+  reasoning: maybe(Schema.String),
+  refusal: maybe(Schema.String),
+  tool_calls: maybe(Schema.Array(ChunkToolCall))
+})
+
+/**
+ * One `chat.completion.chunk`, as far as a client reads it: the first choice's delta and finish reason, the usage
+ * (on the last chunk with `stream_options.include_usage`, on every one from vLLM), Groq's `x_groq`, and the error a
+ * server sends in place of a chunk.
+ * `readChunk` reads the same fields by hand; a property test holds the two to agree.
+ */
+export const Chunk = Schema.Struct({
+  id: maybe(Schema.String),
+  model: maybe(Schema.String),
+  choices: maybe(Schema.Array(Schema.Struct({
+    index: maybe(Schema.Number),
+    delta: maybe(Delta),
+    finish_reason: maybe(Schema.String)
+  }))),
+  usage: maybe(Schema.Unknown),
+  x_groq: maybe(Schema.Struct({ usage: maybe(Schema.Unknown), error: maybe(Schema.String) })),
+  // An error body in place of a chunk (`isErrorPayload`).
+  error: maybe(Schema.Unknown),
+  object: maybe(Schema.String)
+})
+
+/** A fragment of a streamed tool call: the first names the call, the next ones carry pieces of its arguments. */
+export interface ChunkToolCallRead {
+  /** Which call the fragment belongs to; some compatible servers send none, or reuse one for another call. */
+  readonly index: number | undefined
+  readonly id: string | undefined
+  readonly name: string | undefined
+  readonly arguments: string
+}
+
+/** What one chunk says of the first choice, and the chunk's own fields. */
+export interface ChunkRead {
+  /** `""` when the chunk names no id. */
+  readonly id: string
+  readonly model: string | undefined
+  readonly usage: Usage | undefined
+  /** The error body the chunk carries instead of an answer (OpenAI's, vLLM's, OpenRouter's, Groq's). */
+  readonly failure: unknown
+  readonly reasoning: string | undefined
+  readonly text: string | undefined
+  readonly refusal: string | undefined
+  readonly toolCalls: ReadonlyArray<ChunkToolCallRead>
+  readonly finishReason: string | undefined
+}
+
+const noToolCalls: ReadonlyArray<ChunkToolCallRead> = []
+
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined
+}
+
+function toolCallFragment(raw: unknown): ChunkToolCallRead {
+  if (!isRecord(raw)) throw new ShapeError("a tool call fragment is not an object")
+  const fn = raw["function"]
+  const index = raw["index"]
+  return {
+    index: typeof index === "number" ? index : undefined,
+    id: nonEmpty(raw["id"]),
+    name: isRecord(fn) ? nonEmpty(fn["name"]) : undefined,
+    arguments: (isRecord(fn) ? argumentsOf(fn["arguments"]) : undefined) ?? ""
+  }
+}
+
+function joined(a: string | undefined, b: string | undefined): string | undefined {
+  return a === undefined ? b : b === undefined ? a : a + b
+}
+
+/**
+ * Reads one chunk parsed from an event's data; throws `ShapeError` when it is not one. Usage may sit on any chunk
+ * (OpenAI's last, vLLM's running totals, Groq's `x_groq`): the caller keeps the last. Only the first choice is read
+ * (`n` > 1 is not supported); a server that splits it over several entries has them joined.
+ */
+export function readChunk(value: JsonRecord): ChunkRead {
+  let failure: unknown = isErrorPayload(value) ? value : undefined
+  let usageRead = value["usage"] === undefined || value["usage"] === null ? undefined : usage(value["usage"])
+  const groq = value["x_groq"]
+  if (isRecord(groq)) {
+    if (typeof groq["error"] === "string") failure ??= { error: { message: groq["error"] } }
+    usageRead = usage(groq["usage"]) ?? usageRead
+  }
+  let reasoning: string | undefined
+  let text: string | undefined
+  let refusal: string | undefined
+  let toolCalls = noToolCalls
+  let reason: string | undefined
+  const choices = value["choices"]
+  if (choices !== undefined && choices !== null) {
+    if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
+    for (let i = 0; i < choices.length; i++) {
+      const choice: unknown = choices[i]
+      if (!isRecord(choice)) throw new ShapeError("a choice is not an object")
+      const index = choice["index"]
+      if (typeof index === "number" && index !== 0) continue
+      const finish = choice["finish_reason"]
+      // OpenRouter marks a failed generation this way, usually with a top-level `error` too.
+      if (finish === "error") failure ??= value
+      if (typeof finish === "string") reason = finish
+      const delta = choice["delta"]
+      if (!isRecord(delta)) continue
+      reasoning = joined(reasoning, reasoningOf(delta, "delta.reasoning_content"))
+      text = joined(text, textOf(delta["content"], "delta.content"))
+      const refused = delta["refusal"]
+      if (typeof refused === "string") refusal = joined(refusal, refused)
+      const calls = delta["tool_calls"]
+      if (calls === undefined || calls === null) continue
+      if (!Array.isArray(calls)) throw new ShapeError("delta.tool_calls is not an array")
+      const fragments = toolCalls === noToolCalls ? [] : [...toolCalls]
+      for (let c = 0; c < calls.length; c++) fragments.push(toolCallFragment(calls[c]))
+      toolCalls = fragments
+    }
+  }
+  return {
+    id: replyId(value["id"]),
+    model: replyModel(value["model"]),
+    usage: usageRead,
+    failure,
+    reasoning,
+    text,
+    refusal,
+    toolCalls,
+    finishReason: reason
+  }
+}
+
+/** What names a stream's chunks. */
+export interface ChunkMeta {
+  readonly id: string
+  /** Unix seconds. */
+  readonly created: number
+  /** The model producing the chunks. */
+  readonly model: string
+  /** `system_fingerprint`, when the server names its configuration. */
+  readonly systemFingerprint?: string | undefined
+  /** `stream_options.include_usage`: `"usage": null` on every chunk but a last one with `choices: []` and the usage. */
+  readonly includeUsage: boolean
+}
+
+/**
+ * The fixed text of one stream's chunk events, around what each carries (a delta's text as a JSON string, a tool
+ * call fragment as `toolCallFragmentJson`): built once per stream and model, so a chunk costs a concatenation. ASCII
+ * whatever the id and model hold, as the gateway writes ASCII templates without checking them.
+ */
+export interface ChunkTemplates {
+  readonly meta: ChunkMeta
+  /** An event up to its `choices`. */
+  readonly head: string
+  /** An event with one choice, up to its delta. */
+  readonly open: string
+  /** The end of an event after its delta, with no finish reason yet. */
+  readonly close: string
+  /** The first event: the assistant's role. */
+  readonly role: string
+  /** `open` and a delta up to the JSON string of its text; `closeText` ends the event. */
+  readonly content: string
+  readonly reasoning: string
+  readonly closeText: string
+  /** `open` and a delta up to its tool call fragments; `closeTools` ends the event. */
+  readonly tools: string
+  readonly closeTools: string
+}
+
+/** The templates of the chunks of `meta`'s stream. */
+export function chunkTemplates(meta: ChunkMeta): ChunkTemplates {
+  const fingerprint = meta.systemFingerprint === undefined
+    ? ""
+    : `"system_fingerprint":${asciiJson(meta.systemFingerprint)},`
+  const head = `data: {"id":${asciiJson(meta.id)},"object":"chat.completion.chunk","created":${meta.created},` +
+    `"model":${asciiJson(meta.model)},${fingerprint}"choices":`
+  const open = `${head}[{"index":0,"delta":`
+  const close = `,"logprobs":null,"finish_reason":null}]${meta.includeUsage ? `,"usage":null` : ""}}\n\n`
+  return {
+    meta,
+    head,
+    open,
+    close,
+    role: `${open}{"role":"assistant","content":"","refusal":null}${close}`,
+    content: `${open}{"content":`,
+    reasoning: `${open}{"reasoning_content":`,
+    closeText: `}${close}`,
+    tools: `${open}{"tool_calls":[`,
+    closeTools: `]}${close}`
+  }
+}
+
+/** A fragment of a streamed tool call as JSON: its `id` and `name` on the first, then pieces of its arguments. */
+export function toolCallFragmentJson(fragment: {
+  readonly index: number
+  readonly id?: string | undefined
+  readonly name?: string | undefined
+  readonly arguments: string
+}): string {
+  const call: Record<string, unknown> = { index: fragment.index }
+  if (fragment.id !== undefined) {
+    call["id"] = fragment.id
+    call["type"] = "function"
+  }
+  call["function"] = fragment.name === undefined
+    ? { arguments: fragment.arguments }
+    : { name: fragment.name, arguments: fragment.arguments }
+  return JSON.stringify(call)
+}
+
+/**
+ * The stream's last events: the finish reason, the usage when the client asked for it (`usage` undefined when the
+ * reply had none), and `[DONE]`.
+ */
+export function endEvents(templates: ChunkTemplates, reason: FinishReason, usage: Usage | undefined): string {
+  const { head, meta, open } = templates
+  let out = `${open}{},"logprobs":null,"finish_reason":"${wireFinishReason(reason)}"}]${
+    meta.includeUsage ? `,"usage":null` : ""
+  }}\n\n`
+  if (meta.includeUsage && usage !== undefined) out += `${head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`
+  return out + doneEvent
+}
+
+/** The stream's end marker. */
+export const doneEvent = "data: [DONE]\n\n"
 
 // ---------------------------------------------------------------------------
 // The error body

@@ -2,8 +2,7 @@
  * The engine's replies in OpenAI's wire shapes (a `ChatResponse` as a
  * `chat.completion` is the codec's, `internal/codec/openAiChat.ts`):
  * `ChatChunk` batches as `chat.completion.chunk` SSE events
- * ending in `data: [DONE]`, and an `EmbeddingResponse` as an embeddings list
- * (floats or OpenAI's base64 of little-endian float32s).
+ * ending in `data: [DONE]`, in the codec's templates.
  *
  * A stream's encoder keeps what it has forwarded. The engine's `Restart` (a
  * router that moved a broken stream to another deployment) is invisible to an
@@ -19,9 +18,8 @@
 import type * as Effect from "effect/Effect"
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
-import type { EmbeddingResponse } from "../../../Embedding.js"
-import { usageObject, wireFinishReason } from "../../codec/openAiChat.js"
-import { asciiJson, BodyText, bytesOf } from "../bodyText.js"
+import { chunkTemplates, endEvents, toolCallFragmentJson } from "../../codec/openAiChat.js"
+import { BodyText, bytesOf } from "../bodyText.js"
 
 /**
  * The model a stream's first batch is produced by: a router's reply whose first deployments failed before their
@@ -59,28 +57,9 @@ export interface StreamEncoder {
 /** An encoder for the stream `id` of `model`, with OpenAI's final usage chunk when `includeUsage`. */
 export const streamEncoder = (id: string, model: string, created: number, includeUsage: boolean): StreamEncoder => {
   // The events' fixed parts for the model that produces them.
-  const templatesOf = (model: string) => {
-    const head = `data: {"id":${asciiJson(id)},"object":"chat.completion.chunk","created":${created},"model":${
-      asciiJson(model)
-    },"choices":`
-    // An event with one choice: `open` + its delta + `close`.
-    const open = `${head}[{"index":0,"delta":`
-    const close = `,"logprobs":null,"finish_reason":null}]}\n\n`
-    return {
-      model,
-      head,
-      open,
-      role: `${open}{"role":"assistant","content":""}${close}`,
-      content: `${open}{"content":`,
-      reasoning: `${open}{"reasoning_content":`,
-      closeText: `}${close}`,
-      tools: `${open}{"tool_calls":[`,
-      closeTools: `]}${close}`
-    }
-  }
-  let templates = templatesOf(model)
+  let templates = chunkTemplates({ id, created, model, includeUsage })
   const producedBy = (next: string): void => {
-    if (next !== templates.model) templates = templatesOf(next)
+    if (next !== templates.meta.model) templates = chunkTemplates({ id, created, model: next, includeUsage })
   }
   let started = false
   let forwarded = false
@@ -90,7 +69,7 @@ export const streamEncoder = (id: string, model: string, created: number, includ
     const out = new BodyText()
     if (!started) {
       started = true
-      producedBy(answeringModel(chunks, templates.model))
+      producedBy(answeringModel(chunks, templates.meta.model))
       out.template(templates.role)
     }
     for (const chunk of chunks) {
@@ -103,33 +82,18 @@ export const streamEncoder = (id: string, model: string, created: number, includ
           out.json(chunk.text)
           out.template(templates.closeText)
           break
-        case "ToolCallDelta": {
+        case "ToolCallDelta":
           forwarded = true
-          const call: Record<string, unknown> = { index: chunk.index }
-          if (chunk.id !== undefined) {
-            call["id"] = chunk.id
-            call["type"] = "function"
-          }
-          call["function"] = chunk.name === undefined
-            ? { arguments: chunk.arguments }
-            : { name: chunk.name, arguments: chunk.arguments }
           out.template(templates.tools)
-          out.text(JSON.stringify(call))
+          out.text(toolCallFragmentJson(chunk))
           out.template(templates.closeTools)
           break
-        }
         case "Usage":
           usage = chunk.usage
           break
         case "Finish":
           producedBy(chunk.model)
-          out.template(
-            `${templates.open}{},"logprobs":null,"finish_reason":"${wireFinishReason(chunk.finishReason)}"}]}\n\n`
-          )
-          if (includeUsage && usage !== undefined) {
-            out.template(`${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)
-          }
-          out.template("data: [DONE]\n\n")
+          out.template(endEvents(templates, chunk.finishReason, usage))
           break
         case "Restart":
           if (forwarded) return { bytes: out.bytes(), restarted: chunk }
@@ -147,23 +111,3 @@ export const streamEncoder = (id: string, model: string, created: number, includ
 
   return { contentType: "text/event-stream", batch, error: (body) => bytesOf(`data: ${body}\n\n`) }
 }
-
-// OpenAI's `encoding_format: "base64"` (what its official clients ask for): little-endian float32s.
-const base64 = (vector: ReadonlyArray<number>): string => {
-  const view = new DataView(new ArrayBuffer(vector.length * 4))
-  vector.forEach((value, i) => view.setFloat32(i * 4, value, true))
-  return Buffer.from(view.buffer).toString("base64")
-}
-
-/** An `EmbeddingResponse` as OpenAI's embeddings list, under the model the client asked for. */
-export const embeddings = (response: EmbeddingResponse, model: string, asBase64: boolean): string =>
-  JSON.stringify({
-    object: "list",
-    data: response.embeddings.map((vector, index) => ({
-      object: "embedding",
-      index,
-      embedding: asBase64 ? base64(vector) : vector
-    })),
-    model,
-    usage: { prompt_tokens: response.usage.promptTokens, total_tokens: response.usage.totalTokens }
-  })

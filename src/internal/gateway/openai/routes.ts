@@ -1,12 +1,14 @@
 /**
  * OpenAI's routes: `POST /v1/chat/completions` (streamed or whole), `POST /v1/embeddings`, and `GET /v1/models` and
- * `/v1/models/{id}`, in OpenAI's wire (`openai/wire.ts`, `openai/render.ts`). A reply's id is `chatcmpl-` and a random
+ * `/v1/models/{id}`, in OpenAI's wire (the codecs `codec/openAiChat.ts` and `codec/openAiEmbeddings.ts`, read by `openai/wire.ts`,
+ * a stream written by `openai/render.ts`). A reply's id is `chatcmpl-` and a random
  * UUID of the gateway's (never the client's `x-request-id`, which it may choose).
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import { randomUUID } from "node:crypto"
 import { completion } from "../../codec/openAiChat.js"
+import { embeddingList } from "../../codec/openAiEmbeddings.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import type { ModelEntry } from "../engine.js"
@@ -46,7 +48,7 @@ export const routes = (serving: Serving) => {
       model: decoded.model,
       request: decoded.request,
       failures: openAi("max_tokens"),
-      render: (response) => Render.embeddings(response, decoded.model, decoded.base64)
+      render: (response) => embeddingList(response.embeddings, decoded.model, response.usage, decoded.base64)
     })
   }
 

@@ -12,22 +12,22 @@
  *
  * Each schema is its own check (`internal/schemaCheck.ts`).
  */
-import * as Schema from "effect/Schema"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
-import { EmbeddingRequest, type Input as EmbeddingInput } from "../../../Embedding.js"
-import { CreateRequest, type MaxTokensField, maxTokensField, toRequest } from "../../codec/openAiChat.js"
-import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import type { Input as EmbeddingInput } from "../../../Embedding.js"
+import {
+  CreateRequest,
+  type MaxTokensField,
+  maxTokensField,
+  toRequest as toChatRequest
+} from "../../codec/openAiChat.js"
+import { EmbeddingsBody, toRequest } from "../../codec/openAiEmbeddings.js"
+import { checker, Problem, problemOf, Refused } from "../../schemaCheck.js"
 
 export { type MaxTokensField } from "../../codec/openAiChat.js"
 export { Problem } from "../../schemaCheck.js"
 
-/** The embeddings body. */
-export const WireEmbeddingRequest = Schema.Struct({
-  model: Schema.String,
-  input: EmbeddingRequest.fields.input,
-  dimensions: maybe(Schema.Number),
-  encoding_format: maybe(Schema.Literals(["float", "base64"]))
-})
+/** The embeddings body (the codec's). */
+export const WireEmbeddingRequest = EmbeddingsBody
 
 const notJson = new Problem(
   undefined,
@@ -73,7 +73,7 @@ export const chat = (text: string): Chat | Problem => {
   const wire = decodeBody(text, checkChat)
   if (wire instanceof Problem) return wire
   // The model is the gateway's address, not the engine's: the handler sets it.
-  const request = toRequest(wire)
+  const request = toChatRequest(wire)
   if (request instanceof Problem) return request
   return {
     _tag: "Chat",
@@ -89,12 +89,10 @@ export const chat = (text: string): Chat | Problem => {
 export const embeddings = (text: string): Embeddings | Problem => {
   const wire = decodeBody(text, checkEmbedding)
   if (wire instanceof Problem) return wire
-  const request: { -readonly [K in keyof EmbeddingInput]: EmbeddingInput[K] } = { input: wire.input }
-  set(request, "dimensions", wire.dimensions)
   return {
     _tag: "Embeddings",
     model: wire.model,
-    request,
+    request: toRequest(wire),
     base64: wire.encoding_format === "base64"
   }
 }

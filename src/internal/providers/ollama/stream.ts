@@ -9,13 +9,13 @@
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Duration from "effect/Duration"
-import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
+import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
+import { finishReason, fragment, isRecord, type JsonRecord, ShapeError, usage } from "../../codec/ollama.js"
 import { SkippedEvents } from "../../sse/skippedEvents.js"
 import { eventLimit, eventTooLarge } from "../../transport/providerHttp.js"
 import type * as Adapter from "../adapter.js"
 import * as Ndjson from "./ndjson.js"
-import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./wire.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -98,38 +98,13 @@ export class OllamaStreamParser {
   }
 
   private fragment(value: JsonRecord, out: Array<ChatChunk>): void {
-    const model = value["model"]
-    if (typeof model === "string" && model !== "") this.model = model
-    const message = value["message"]
-    if (isRecord(message)) {
-      const thinking = message["thinking"]
-      if (typeof thinking === "string") {
-        if (thinking !== "") out.push({ _tag: "ReasoningDelta", text: thinking })
-      } else if (thinking !== undefined && thinking !== null) {
-        throw new ShapeError("message.thinking is not a string")
-      }
-      const content = message["content"]
-      if (typeof content === "string") {
-        if (content !== "") out.push({ _tag: "TextDelta", text: content })
-      } else if (content !== undefined && content !== null) {
-        throw new ShapeError("message.content is not a string")
-      }
-      const calls = message["tool_calls"]
-      if (calls !== undefined && calls !== null) {
-        // Ollama sends each call whole, so one delta per call carries everything.
-        for (const call of toolCalls(calls, this.calls)) {
-          const delta: ToolCallDelta = {
-            _tag: "ToolCallDelta",
-            index: this.calls++,
-            id: call.id,
-            name: call.name,
-            arguments: call.arguments
-          }
-          out.push(delta)
-        }
-      }
-    } else if (message !== undefined && message !== null) {
-      throw new ShapeError("message is not an object")
+    const line = fragment(value, this.calls)
+    if (line.model !== undefined) this.model = line.model
+    if (line.reasoning !== "") out.push({ _tag: "ReasoningDelta", text: line.reasoning })
+    if (line.text !== "") out.push({ _tag: "TextDelta", text: line.text })
+    // Ollama sends each call whole, so one delta per call carries everything.
+    for (const call of line.toolCalls) {
+      out.push({ _tag: "ToolCallDelta", index: this.calls++, id: call.id, name: call.name, arguments: call.arguments })
     }
     if (value["done"] === true) this.finish(value, out)
   }

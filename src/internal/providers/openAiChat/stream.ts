@@ -16,21 +16,9 @@ import {
   TransportError
 } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
-import {
-  argumentsOf,
-  excerpt,
-  finishReason,
-  isErrorPayload,
-  isRecord,
-  type JsonRecord,
-  reasoningOf,
-  ShapeError,
-  textOf,
-  usage as usageOf
-} from "../../codec/openAiChat.js"
+import { type ChunkToolCallRead, excerpt, finishReason, type JsonRecord, readChunk } from "../../codec/openAiChat.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import type * as Adapter from "../adapter.js"
-import { replyId, replyModel } from "../wire.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -46,8 +34,6 @@ interface ToolCallState {
   pending: string
   announced: boolean
 }
-
-const nonEmpty = (value: unknown): string | undefined => typeof value === "string" && value !== "" ? value : undefined
 
 /**
  * One stream's state. `push` and `end` append chunks to `out` and return the
@@ -130,48 +116,19 @@ export class ChatStreamParser extends JsonSseParser {
 
   /** One chunk object. */
   protected readEvent(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
-    if (isErrorPayload(value)) return this.providerError(value)
-    if (this.id === "") this.id = replyId(value["id"])
-    this.model = replyModel(value["model"]) ?? this.model
-    // Usage sits on any chunk (OpenAI's last, vLLM's running totals, Groq's x_groq); the last one wins.
-    const usage = value["usage"]
-    if (usage !== undefined && usage !== null) this.usage = usageOf(usage) ?? this.usage
-    const groq = value["x_groq"]
-    if (isRecord(groq)) {
-      if (typeof groq["error"] === "string") return this.providerError({ error: { message: groq["error"] } })
-      this.usage = usageOf(groq["usage"]) ?? this.usage
+    const chunk = readChunk(value)
+    if (chunk.failure !== undefined) return this.providerError(chunk.failure)
+    if (this.id === "") this.id = chunk.id
+    this.model = chunk.model ?? this.model
+    this.usage = chunk.usage ?? this.usage
+    if (chunk.reasoning !== undefined && chunk.reasoning !== "") {
+      out.push({ _tag: "ReasoningDelta", text: chunk.reasoning })
     }
-    const choices = value["choices"]
-    if (choices === undefined || choices === null) return undefined
-    if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
-    for (let i = 0; i < choices.length; i++) {
-      const choice: unknown = choices[i]
-      if (!isRecord(choice)) throw new ShapeError("a choice is not an object")
-      const index = choice["index"]
-      // Only the first choice is read (`n` > 1 is not supported).
-      if (typeof index === "number" && index !== 0) continue
-      const reason = choice["finish_reason"]
-      // OpenRouter marks a failed generation this way, usually with a top-level `error` too.
-      if (reason === "error") return this.providerError(value)
-      const delta = choice["delta"]
-      if (isRecord(delta)) this.delta(delta, out)
-      if (typeof reason === "string") this.reason = reason
-    }
+    if (chunk.text !== undefined && chunk.text !== "") out.push({ _tag: "TextDelta", text: chunk.text })
+    if (chunk.refusal !== undefined) this.refusal = (this.refusal ?? "") + chunk.refusal
+    for (let i = 0; i < chunk.toolCalls.length; i++) this.toolCall(chunk.toolCalls[i]!, out)
+    if (chunk.finishReason !== undefined) this.reason = chunk.finishReason
     return undefined
-  }
-
-  private delta(delta: JsonRecord, out: Array<ChatChunk>): void {
-    const reasoning = reasoningOf(delta, "delta.reasoning_content")
-    if (reasoning !== undefined && reasoning !== "") out.push({ _tag: "ReasoningDelta", text: reasoning })
-    const text = textOf(delta["content"], "delta.content")
-    if (text !== undefined && text !== "") out.push({ _tag: "TextDelta", text })
-    const refusal = delta["refusal"]
-    if (typeof refusal === "string") this.refusal = (this.refusal ?? "") + refusal
-    const calls = delta["tool_calls"]
-    if (calls !== undefined && calls !== null) {
-      if (!Array.isArray(calls)) throw new ShapeError("delta.tool_calls is not an array")
-      for (let i = 0; i < calls.length; i++) this.toolCall(calls[i], out)
-    }
   }
 
   private open(wireIndex: number | undefined): ToolCallState {
@@ -189,15 +146,11 @@ export class ChatStreamParser extends JsonSseParser {
   }
 
   /** Assembles a fragment: by `index` (a new `id` at a known one opens a call), else by `id`, `name` or order. */
-  private toolCall(raw: unknown, out: Array<ChatChunk>): void {
-    if (!isRecord(raw)) throw new ShapeError("a tool call fragment is not an object")
-    const fn = raw["function"]
-    const id = nonEmpty(raw["id"])
-    const name = isRecord(fn) ? nonEmpty(fn["name"]) : undefined
-    const args = (isRecord(fn) ? argumentsOf(fn["arguments"]) : undefined) ?? ""
-    const wireIndex = raw["index"]
+  private toolCall(fragment: ChunkToolCallRead, out: Array<ChatChunk>): void {
+    const { id, index: wireIndex, name } = fragment
+    const args = fragment.arguments
     let call: ToolCallState
-    if (typeof wireIndex === "number") {
+    if (wireIndex !== undefined) {
       const known = this.byIndex.get(wireIndex)
       // A different id at a known index is another call from a server that reuses indexes.
       call = known === undefined || (id !== undefined && known.id !== undefined && known.id !== id)

@@ -1,8 +1,9 @@
 /**
  * OpenAI embeddings (`POST /v1/embeddings`): the request, checked
- * with OpenAI's messages, and the reply, its vectors as numbers or base64.
+ * with OpenAI's messages, and the reply, the codec's embeddings list.
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
+import { embeddingList } from "../../codec/openAiEmbeddings.js"
 import { invalidType, missingParameter } from "../openAiErrors.js"
 import { invalid, isRecord, typeName } from "../requestChecks.js"
 import { modelOf } from "./request.js"
@@ -86,25 +87,8 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
 
 const isTokenId = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
 
-/** A vector as base64 of little-endian float32s, as OpenAI sends it. */
-const base64Floats = (vector: ReadonlyArray<number>): string => {
-  const bytes = Buffer.alloc(vector.length * 4)
-  for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i]!, i * 4)
-  return bytes.toString("base64")
-}
-
 export const renderEmbedding = (
   vectors: ReadonlyArray<ReadonlyArray<number>>,
   request: EmbeddingRequest,
   promptTokens: number
-): string =>
-  JSON.stringify({
-    object: "list",
-    data: vectors.map((vector, index) => ({
-      object: "embedding",
-      index,
-      embedding: request.base64 ? base64Floats(vector) : vector
-    })),
-    model: request.model,
-    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens }
-  })
+): string => embeddingList(vectors, request.model, { promptTokens, totalTokens: promptTokens }, request.base64)

@@ -1,78 +1,61 @@
 /**
- * The Chat Completions reply: the `chat.completion` object, and the stream of
- * `chat.completion.chunk` events, built by string concatenation around the
- * generated tokens.
+ * The Chat Completions reply, in the codec's shapes (`internal/codec/openAiChat.ts`): the `chat.completion` object,
+ * and the stream of `chat.completion.chunk` events, the codec's templates around the generated tokens.
  */
+import type { Usage } from "../../../ChatResponse.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
+import { chunkTemplates, completion, endEvents, toolCallFragmentJson } from "../../codec/openAiChat.js"
 import { quoteToken } from "../quoteToken.js"
 
-const usageJson = (usage: Reply.Usage): string =>
-  `{"prompt_tokens":${usage.promptTokens},"completion_tokens":${usage.completionTokens},` +
-  `"total_tokens":${usage.totalTokens},` +
-  `"prompt_tokens_details":{"cached_tokens":${usage.cachedTokens},"audio_tokens":0},` +
-  `"completion_tokens_details":{"reasoning_tokens":${usage.reasoningTokens},"audio_tokens":0,` +
-  `"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`
-
-export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
-  const hasCalls = reply.toolCalls.length > 0
-  let message = `{"role":"assistant","content":${hasCalls ? "null" : JSON.stringify(reply.content.join(""))}`
-  if (reply.reasoning.length > 0) message += `,"reasoning_content":${JSON.stringify(reply.reasoning.join(""))}`
-  message += `,"refusal":null`
-  if (hasCalls) {
-    message += `,"tool_calls":[${
-      reply.toolCalls.map((call) =>
-        `{"id":"${call.id}","type":"function","function":{"name":${JSON.stringify(call.name)},"arguments":${
-          JSON.stringify(call.arguments)
-        }}}`
-      ).join(",")
-    }]`
+/** A reply's counts as the library's usage, which the codec writes. */
+function usageOf(usage: Reply.Usage): Usage {
+  return {
+    promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens,
+    totalTokens: usage.totalTokens,
+    cachedPromptTokens: usage.cachedTokens,
+    reasoningTokens: usage.reasoningTokens,
+    estimated: false
   }
-  message += `,"annotations":[]}`
-  return `{"id":"${meta.id}","object":"chat.completion","created":${meta.created},"model":${
-    JSON.stringify(meta.model)
-  },` +
-    `"choices":[{"index":0,"message":${message},"logprobs":null,"finish_reason":"${reply.finishReason}"}],` +
-    `"usage":${usageJson(reply.usage)},"service_tier":"default","system_fingerprint":"fp_sim"}`
 }
 
-export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream => {
-  const head = `data: {"id":"${meta.id}","object":"chat.completion.chunk","created":${meta.created},` +
-    `"model":${JSON.stringify(meta.model)},"system_fingerprint":"fp_sim","choices":[{"index":0,"delta":`
-  const usageNull = extra.includeUsage ? `,"usage":null` : ""
-  const mid = `,"logprobs":null,"finish_reason":null}]${usageNull}}\n\n`
-  const calls = reply.toolCalls
-  const events: Array<string> = [
-    `${head}{"role":"assistant","content":${calls.length > 0 ? "null" : `""`},"refusal":null}${mid}`
-  ]
-  for (const token of reply.reasoning) events.push(`${head}{"reasoning_content":${quoteToken(token)}}${mid}`)
-  for (const token of reply.content) events.push(`${head}{"content":${quoteToken(token)}}${mid}`)
+export function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
+  return completion(
+    {
+      id: meta.id,
+      model: meta.model,
+      text: reply.content.join(""),
+      ...(reply.reasoning.length > 0 ? { reasoning: reply.reasoning.join("") } : {}),
+      toolCalls: reply.toolCalls,
+      finishReason: reply.finishReason,
+      usage: usageOf(reply.usage)
+    },
+    meta.id,
+    meta.created
+  )
+}
+
+export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
+  const templates = chunkTemplates({ ...meta, systemFingerprint: "fp_sim", includeUsage: extra.includeUsage })
+  const events: Array<string> = [templates.role]
+  for (const token of reply.reasoning) events.push(templates.reasoning + quoteToken(token) + templates.closeText)
+  for (const token of reply.content) events.push(templates.content + quoteToken(token) + templates.closeText)
   // Parallel calls interleave: every call's opening fragment, then argument
   // pieces round-robin, so a client must merge by index.
-  for (let i = 0; i < calls.length; i++) {
-    const call = calls[i]!
-    events.push(
-      `${head}{"tool_calls":[{"index":${i},"id":"${call.id}","type":"function","function":{"name":${
-        JSON.stringify(call.name)
-      },"arguments":""}}]}${mid}`
-    )
+  const calls = reply.toolCalls
+  for (let index = 0; index < calls.length; index++) {
+    const { id, name } = calls[index]!
+    events.push(templates.tools + toolCallFragmentJson({ index, id, name, arguments: "" }) + templates.closeTools)
   }
   const rounds = calls.reduce((n, call) => Math.max(n, call.fragments.length), 0)
   for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < calls.length; i++) {
-      const piece = calls[i]!.fragments[r]
+    for (let index = 0; index < calls.length; index++) {
+      const piece = calls[index]!.fragments[r]
       if (piece === undefined) continue
-      events.push(`${head}{"tool_calls":[{"index":${i},"function":{"arguments":${JSON.stringify(piece)}}}]}${mid}`)
+      events.push(templates.tools + toolCallFragmentJson({ index, arguments: piece }) + templates.closeTools)
     }
   }
-  let tail = `${head}{},"logprobs":null,"finish_reason":"${reply.finishReason}"}]${usageNull}}\n\n`
-  if (extra.includeUsage) {
-    tail += `data: {"id":"${meta.id}","object":"chat.completion.chunk","created":${meta.created},` +
-      `"model":${JSON.stringify(meta.model)},"system_fingerprint":"fp_sim","choices":[],"usage":${
-        usageJson(reply.usage)
-      }}\n\n`
-  }
-  tail += "data: [DONE]\n\n"
-  return { events, tail }
+  return { events, tail: endEvents(templates, reply.finishReason, usageOf(reply.usage)) }
 }

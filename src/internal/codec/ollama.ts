@@ -1,15 +1,16 @@
 /**
- * Ollama native chat wire mapping: the `/api/chat` request body,
- * the whole reply, usage and finish reasons. Plain functions over `JSON.parse`
- * output checked with `typeof`, as for Chat Completions.
+ * Ollama's native wire (`POST /api/chat` and `POST /api/embed`, Ollama's API docs), one module used in both
+ * directions: the request body the client writes; the reply, whole or one NDJSON line at a time, the simulator
+ * writes and the client reads (plain functions over `JSON.parse` output checked with `typeof`), with its usage and
+ * finish reasons; the error body; and the embeddings request and reply.
  */
-import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
-import type { FinishReason, Usage } from "../../../ChatResponse.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
-import { tokenCount } from "../../tokens/count.js"
-import { isVector } from "../embeddingBatches.js"
-import { reportedUsage } from "../usage.js"
-import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../ChatResponse.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import { isVector } from "../providers/embeddingBatches.js"
+import { reportedUsage } from "../providers/usage.js"
+import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../providers/wire.js"
+import { tokenCount } from "../tokens/count.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -54,12 +55,7 @@ const message = (message: Message, index: number, names: Map<string, string>): J
       if (calls !== undefined && calls.length > 0) {
         out["tool_calls"] = calls.map((call, i) => {
           names.set(call.id, call.name)
-          const fn = {
-            index: i,
-            name: call.name,
-            arguments: argumentsObject(call, "Ollama", `${param}.toolCalls[${i}].arguments`)
-          }
-          return call.id === "" ? { function: fn } : { id: call.id, function: fn }
+          return toolCallObject(call, i, argumentsObject(call, "Ollama", `${param}.toolCalls[${i}].arguments`))
         })
       }
       return out
@@ -73,6 +69,12 @@ const message = (message: Message, index: number, names: Map<string, string>): J
       return out
     }
   }
+}
+
+/** A tool call as Ollama writes it, in a request's history and in a reply: its arguments an object, not JSON text. */
+export function toolCallObject(call: Pick<ToolCall, "id" | "name">, index: number, args: unknown): JsonRecord {
+  const fn = { index, name: call.name, arguments: args }
+  return call.id === "" ? { function: fn } : { id: call.id, function: fn }
 }
 
 const tool = (tool: ToolDefinition): JsonRecord => {
@@ -248,6 +250,78 @@ export const reply = (body: JsonRecord): Reply => {
   return { ...parts, finishReason: finishReason(body["done_reason"], parts.toolCalls.length > 0), usage: usage(body) }
 }
 
+// ---------------------------------------------------------------------------
+// Writing a reply (the simulator): the whole body, or a stream of lines of the same shape
+
+/** A reply's last object's counts and durations (nanoseconds); a zero count is left out, as Ollama's `omitempty`. */
+export interface Metrics {
+  /** Ollama's `done_reason` stays `stop` when tool calls were made. */
+  readonly doneReason: "stop" | "length"
+  readonly totalDuration: number
+  readonly loadDuration: number
+  readonly promptEvalCount: number
+  readonly promptEvalDuration: number
+  readonly evalCount: number
+  readonly evalDuration: number
+}
+
+/** The fields that end a reply: `done`, its reason, counts and durations (without the braces). */
+export function doneFields(metrics: Metrics): string {
+  let out = `"done":true,"done_reason":"${metrics.doneReason}","total_duration":${metrics.totalDuration},` +
+    `"load_duration":${metrics.loadDuration}`
+  if (metrics.promptEvalCount > 0) {
+    out += `,"prompt_eval_count":${metrics.promptEvalCount},"prompt_eval_duration":${metrics.promptEvalDuration}`
+  }
+  if (metrics.evalCount > 0) out += `,"eval_count":${metrics.evalCount},"eval_duration":${metrics.evalDuration}`
+  return out
+}
+
+/** Tool calls as the JSON of `message.tool_calls`; their arguments are JSON object text. */
+export function toolCallsJson(calls: ReadonlyArray<Pick<ToolCall, "id" | "name" | "arguments">>): string {
+  return JSON.stringify(calls.map((call, index) => toolCallObject(call, index, JSON.parse(call.arguments))))
+}
+
+/** An object's opening up to its `message`: the model and `created_at` (RFC 3339) of `created`, Unix seconds. */
+export function objectHead(model: string, created: number): string {
+  return `{"model":${JSON.stringify(model)},"created_at":"${new Date(created * 1000).toISOString()}",`
+}
+
+/** What a whole reply's message holds. */
+export interface MessageWritten {
+  readonly text: string
+  readonly reasoning: string
+  readonly toolCalls: ReadonlyArray<Pick<ToolCall, "id" | "name" | "arguments">>
+}
+
+/** A whole (non-streamed) reply of `model` as its JSON body. */
+export function replyJson(head: string, message: MessageWritten, metrics: Metrics): string {
+  let json = `{"role":"assistant","content":${JSON.stringify(message.text)}`
+  if (message.reasoning !== "") json += `,"thinking":${JSON.stringify(message.reasoning)}`
+  if (message.toolCalls.length > 0) json += `,"tool_calls":${toolCallsJson(message.toolCalls)}`
+  return `${head}"message":${json}},${doneFields(metrics)}}`
+}
+
+/**
+ * The lines of a stream, around its JSON strings: `start` and a quoted text token and `textEnd`; `start`, `""`,
+ * `thinking` and a quoted reasoning token and `textEnd`; `start`, `""`, `toolCalls` and calls' JSON and `textEnd`
+ * (each call whole); the last line is `last(metrics)`.
+ */
+export function streamLines(head: string) {
+  const start = `${head}"message":{"role":"assistant","content":`
+  return {
+    start,
+    thinking: `"","thinking":`,
+    toolCalls: `"","tool_calls":`,
+    textEnd: `},"done":false}\n`,
+    last: (metrics: Metrics): string => `${start}""},${doneFields(metrics)}}\n`
+  }
+}
+
+/** Ollama's error body. */
+export function errorJson(message: string): string {
+  return JSON.stringify({ error: message })
+}
+
 /** Whether a parsed body or line is Ollama's `{"error": …}`. */
 export const isErrorPayload = (value: JsonRecord): boolean => value["error"] !== undefined && value["error"] !== null
 
@@ -280,6 +354,22 @@ export const embeddingBody = (
   if (dimensions !== undefined) body["dimensions"] = dimensions
   if (keepAlive !== undefined) body["keep_alive"] = keepAlive
   return body
+}
+
+/** An `/api/embed` reply; `totalDuration` in nanoseconds. */
+export function embeddingsJson(
+  model: string,
+  vectors: ReadonlyArray<ReadonlyArray<number>>,
+  promptTokens: number,
+  totalDuration: number
+): string {
+  return JSON.stringify({
+    model,
+    embeddings: vectors,
+    total_duration: totalDuration,
+    load_duration: 0,
+    prompt_eval_count: promptTokens
+  })
 }
 
 /** The vectors, model and usage (`prompt_eval_count`) of an `/api/embed` reply, or the reason it is not one. */

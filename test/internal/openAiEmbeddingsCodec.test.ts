@@ -1,0 +1,54 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import {
+  embeddingList,
+  EmbeddingsBody,
+  readReply,
+  requestBody,
+  toRequest
+} from "../../src/internal/codec/openAiEmbeddings.js"
+
+const isBody = Schema.is(EmbeddingsBody)
+
+// A batch is texts or token ids, never both.
+const inputs = fc.oneof(
+  fc.array(fc.string({ minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 4 }),
+  fc.array(fc.array(fc.nat({ max: 100_000 }), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 })
+)
+
+describe("internal/codec/openAiEmbeddings", () => {
+  it("a request written by the client reads back as the same inputs and dimensions", () => {
+    fc.assert(fc.property(
+      inputs,
+      fc.option(fc.integer({ min: 1, max: 4096 }), { nil: undefined }),
+      fc.constantFrom("float" as const, "base64" as const),
+      (inputs, dimensions, encoding) => {
+        const body = requestBody("text-embedding-3-small", inputs, dimensions, encoding)
+        expect(isBody(body)).toBe(true)
+        if (!isBody(body)) return
+        expect(body.encoding_format).toBe(encoding)
+        expect(toRequest(body)).toEqual(dimensions === undefined ? { input: inputs } : { input: inputs, dimensions })
+      }
+    ))
+  })
+
+  it("an embeddings list, floats or base64, reads back as its vectors (float32s) in order", () => {
+    const float32 = fc.float({ noNaN: true, noDefaultInfinity: true })
+    fc.assert(fc.property(
+      fc.array(fc.array(float32, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 4 }),
+      fc.nat({ max: 10_000 }),
+      fc.boolean(),
+      (vectors, tokens, base64) => {
+        const body = JSON.parse(embeddingList(vectors, "m", { promptTokens: tokens, totalTokens: tokens }, base64))
+        // JSON writes -0 as 0; base64 keeps it.
+        const written = base64 ? vectors : vectors.map((vector) => vector.map((value) => value === 0 ? 0 : value))
+        expect(readReply(body, vectors.length)).toEqual({
+          embeddings: written,
+          model: "m",
+          usage: { promptTokens: tokens, totalTokens: tokens, estimated: false }
+        })
+      }
+    ))
+  })
+})
