@@ -6,12 +6,12 @@
  * routes.
  */
 import { openAiErrorJson } from "../codec/openAiChat.js"
+import * as ResponsesWire from "../codec/openAiResponses.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
 import * as AnthropicWire from "./anthropic/wire.js"
 import * as GeminiErrors from "./gemini/errors.js"
 import * as Errors from "./openai/errors.js"
 import * as Wire from "./openai/wire.js"
-import * as ResponsesWire from "./responses/wire.js"
 import type * as SseAnswer from "./sseAnswer.js"
 
 const restartedMessage =

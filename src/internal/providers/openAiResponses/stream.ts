@@ -20,9 +20,6 @@ import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type { ProviderMetadata } from "../../../Message.js"
 import type * as Sse from "../../../Sse.js"
-import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
-import type * as Adapter from "../adapter.js"
-import { replyId, replyModel } from "../wire.js"
 import {
   argumentsOf,
   failureOf,
@@ -36,7 +33,10 @@ import {
   reasoningSeparator,
   ShapeError,
   usage as usageOf
-} from "./wire.js"
+} from "../../codec/openAiResponses.js"
+import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import type * as Adapter from "../adapter.js"
+import { replyId, replyModel } from "../wire.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
