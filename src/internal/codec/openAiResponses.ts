@@ -727,12 +727,14 @@ const OutputItem = Schema.Union([MessageOutput, FunctionCallOutput, ReasoningOut
 /** An output item as the wire writes it; one of another type (a hosted tool's call) is passed on as it came. */
 export type OutputItem = typeof OutputItem.Encoded
 
+const Tokens = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
 const ResponseUsage = Schema.Struct({
-  input_tokens: Schema.Number,
-  input_tokens_details: Schema.Struct({ cached_tokens: Schema.Number }),
-  output_tokens: Schema.Number,
-  output_tokens_details: Schema.Struct({ reasoning_tokens: Schema.Number }),
-  total_tokens: Schema.Number
+  input_tokens: Tokens,
+  input_tokens_details: Schema.Struct({ cached_tokens: Tokens }),
+  output_tokens: Tokens,
+  output_tokens_details: Schema.Struct({ reasoning_tokens: Tokens }),
+  total_tokens: Tokens
 })
 
 const ResponseStatus = Schema.Literals(["in_progress", "completed", "incomplete", "failed", "cancelled", "queued"])
