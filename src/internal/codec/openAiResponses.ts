@@ -221,14 +221,14 @@ type WireContent = typeof Content.Type
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
-const textOf = (content: WireContent): string => {
+function textOf(content: WireContent): string {
   if (typeof content === "string") return content
   let out = ""
   for (const part of content) if (part.type === "input_text" || part.type === "output_text") out += part.text
   return out
 }
 
-const userContent = (content: WireContent, at: string): string | ReadonlyArray<ContentPart> | Problem => {
+function userContent(content: WireContent, at: string): string | ReadonlyArray<ContentPart> | Problem {
   if (typeof content === "string") return content
   const parts: Array<ContentPart> = []
   for (let j = 0; j < content.length; j++) {
@@ -258,10 +258,12 @@ interface Turn {
   readonly calls: Map<string, ProviderMetadata>
 }
 
-const newTurn = (): Turn => ({ messages: [], reasoning: [], calls: new Map() })
+function newTurn(): Turn {
+  return { messages: [], reasoning: [], calls: new Map() }
+}
 
 // A carrier of the gateway's: its reply's metadata back on the last assistant message, its calls' kept for theirs.
-const carriedInto = (carried: Carried, turn: Turn): void => {
+function carriedInto(carried: Carried, turn: Turn): void {
   for (const [id, metadata] of Object.entries(carried.calls ?? {})) turn.calls.set(id, metadata)
   if (carried.message === undefined) return
   for (let i = turn.messages.length - 1; i >= 0; i--) {
@@ -272,7 +274,7 @@ const carriedInto = (carried: Carried, turn: Turn): void => {
   }
 }
 
-const reasoningOf = (items: ReadonlyArray<typeof ReasoningItem.Type>): Partial<Mutable<AssistantMessage>> => {
+function reasoningOf(items: ReadonlyArray<typeof ReasoningItem.Type>): Partial<Mutable<AssistantMessage>> {
   if (items.length === 0) return {}
   const summaries = items.flatMap((item) => item.summary.map((part) => part.text))
   const kept = items.flatMap((item) => {
@@ -287,7 +289,7 @@ const reasoningOf = (items: ReadonlyArray<typeof ReasoningItem.Type>): Partial<M
 }
 
 // The assistant message an item of the assistant's adds to: the last one, unless reasoning opens a new turn.
-const assistantOf = (turn: Turn): Mutable<AssistantMessage> => {
+function assistantOf(turn: Turn): Mutable<AssistantMessage> {
   const last = turn.messages[turn.messages.length - 1]
   if (turn.reasoning.length === 0 && last?.role === "assistant") return last as Mutable<AssistantMessage>
   const message: Mutable<AssistantMessage> = { role: "assistant", content: "", ...reasoningOf(turn.reasoning) }
@@ -303,10 +305,11 @@ type KnownItem =
   | typeof ReasoningItem.Type
 
 /** Whether an item is of a type only a Responses deployment takes (a hosted tool's call, a custom tool's output...). */
-export const isOtherItem = (wire: WireItem): wire is typeof OtherItem.Type =>
-  typeof wire.type === "string" && !modelledItems.has(wire.type)
+export function isOtherItem(wire: WireItem): wire is typeof OtherItem.Type {
+  return typeof wire.type === "string" && !modelledItems.has(wire.type)
+}
 
-const item = (wire: WireItem, at: string, turn: Turn): Problem | undefined => {
+function item(wire: WireItem, at: string, turn: Turn): Problem | undefined {
   if (isOtherItem(wire)) {
     // Kept on the assistant's turn as the library's Responses adapter sends such items back, in order.
     const message = assistantOf(turn)
@@ -316,7 +319,7 @@ const item = (wire: WireItem, at: string, turn: Turn): Problem | undefined => {
   return knownItem(wire as KnownItem, at, turn)
 }
 
-const knownItem = (wire: KnownItem, at: string, turn: Turn): Problem | undefined => {
+function knownItem(wire: KnownItem, at: string, turn: Turn): Problem | undefined {
   switch (wire.type) {
     case "function_call": {
       const message = assistantOf(turn)
@@ -361,7 +364,7 @@ const knownItem = (wire: KnownItem, at: string, turn: Turn): Problem | undefined
 }
 
 // `metadata` with `item` after the output items it keeps (`outputItemsOf`).
-const withOutputItem = (metadata: ProviderMetadata | undefined, item: JsonRecord): ProviderMetadata => {
+function withOutputItem(metadata: ProviderMetadata | undefined, item: JsonRecord): ProviderMetadata {
   const entry = metadata?.[metadataKey]
   return {
     ...metadata,
@@ -369,18 +372,19 @@ const withOutputItem = (metadata: ProviderMetadata | undefined, item: JsonRecord
   }
 }
 
-const tool = (wire: FlatTool, at: string): ToolDefinition | Problem => {
+function tool(wire: FlatTool, at: string): ToolDefinition | Problem {
   if (wire.name === null || wire.name === undefined) return new Problem(`${at}.name`, `${at}.name: missing`)
   return functionTool({ ...wire, name: wire.name })
 }
 
 /** Whether a tool choice is a hosted tool's (any but a function's). */
-export const isHostedChoice = (
+export function isHostedChoice(
   choice: typeof WireToolChoice.Type | null | undefined
-): choice is Exclude<typeof WireToolChoice.Type, string> =>
-  typeof choice === "object" && choice !== null && choice.type !== "function"
+): choice is Exclude<typeof WireToolChoice.Type, string> {
+  return typeof choice === "object" && choice !== null && choice.type !== "function"
+}
 
-const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice | Problem => {
+function toolChoice(choice: typeof WireToolChoice.Type): ToolChoice | Problem {
   if (typeof choice === "string") return choice
   if (choice.name === null || choice.name === undefined) {
     return new Problem("tool_choice.name", "tool_choice.name: missing")
@@ -388,7 +392,7 @@ const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice | Problem =>
   return { tool: nameOf(choice.name, choice.namespace) }
 }
 
-const responseFormat = (format: typeof WireFormat.Type): ResponseFormat => {
+function responseFormat(format: typeof WireFormat.Type): ResponseFormat {
   if (format.type !== "json_schema") return { type: format.type }
   const out: Mutable<Extract<ResponseFormat, { readonly type: "json_schema" }>> = {
     type: "json_schema",
@@ -401,7 +405,7 @@ const responseFormat = (format: typeof WireFormat.Type): ResponseFormat => {
 }
 
 // The messages of `items` (a body's input, a stored response's output) folded into `turn`.
-const itemsInto = (items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefined => {
+function itemsInto(items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefined {
   for (let i = 0; i < items.length; i++) {
     const refused = item(items[i]!, `input[${i}]`, turn)
     if (refused !== undefined) return refused
@@ -411,7 +415,7 @@ const itemsInto = (items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefi
 }
 
 /** The messages of a body's `input`: a string is one user message; each item in place. */
-export const inputMessages = (body: CountBody): Array<Message> | Problem => {
+export function inputMessages(body: CountBody): Array<Message> | Problem {
   if (body.input === null || body.input === undefined) return []
   if (typeof body.input === "string") return [{ role: "user", content: body.input }]
   const turn = newTurn()
@@ -424,7 +428,7 @@ const checkItem = checker(Item, { errors: "first" })
  * The messages of a response's output items, as a later turn replays them (an item that is not one the gateway
  * reads, which it never renders, is left out).
  */
-export const outputMessages = (output: ReadonlyArray<unknown>): Array<Message> => {
+export function outputMessages(output: ReadonlyArray<unknown>): Array<Message> {
   const items: Array<WireItem> = []
   for (const one of output) {
     const checked = checkItem(one)
@@ -436,19 +440,20 @@ export const outputMessages = (output: ReadonlyArray<unknown>): Array<Message> =
 }
 
 /** A body's tools with their namespaces flattened (`responses/namespace.ts`), or the problem with a qualified name. */
-export const flatTools = (body: CountBody): Flattened<FlatTool> | Problem =>
-  flatten<FlatTool | typeof NamespaceTool.Type>(body.tools ?? []) as Flattened<FlatTool> | Problem
+export function flatTools(body: CountBody): Flattened<FlatTool> | Problem {
+  return flatten<FlatTool | typeof NamespaceTool.Type>(body.tools ?? []) as Flattened<FlatTool> | Problem
+}
 
 /**
  * A checked body as the engine's request, its messages `instructions` (which a later turn does not inherit) then
  * `conversation` (an earlier response's, then the input's), its tools `tools` (`flatTools`); or what is wrong with
  * it (a tool type it cannot run).
  */
-export const toRequest = (
+export function toRequest(
   body: CountBody,
   conversation: ReadonlyArray<Message>,
   tools: ReadonlyArray<Placed<FlatTool>>
-): ChatRequest | Problem => {
+): ChatRequest | Problem {
   const instructions = body.instructions
   const messages = instructions === null || instructions === undefined
     ? conversation
@@ -503,10 +508,11 @@ const renamed: Readonly<Record<string, string>> = {
  * A path of the engine's request as the Responses body writes it: `maxTokens` is `max_output_tokens`,
  * `responseFormat` `text.format`; a message's path is `input` (items and messages do not map one to one).
  */
-export const responsesPath = (path: string): string =>
-  path.startsWith("messages")
+export function responsesPath(path: string): string {
+  return path.startsWith("messages")
     ? "input"
     : path.replace(/^(topP|maxTokens|toolChoice|responseFormat|reasoningEffort)\b/, (name) => renamed[name]!)
+}
 
 // ---------------------------------------------------------------------------
 // The request body: encoding
@@ -519,7 +525,7 @@ function encodeInputPart(part: ContentPart): JsonRecord {
 }
 
 // The items under `field` of this API's entry in `metadata`.
-const keptItems = (metadata: ProviderMetadata | undefined, field: string): ReadonlyArray<unknown> => {
+function keptItems(metadata: ProviderMetadata | undefined, field: string): ReadonlyArray<unknown> {
   const entry = metadata?.[metadataKey]
   if (!isRecord(entry)) return []
   const items = entry[field]
@@ -527,23 +533,25 @@ const keptItems = (metadata: ProviderMetadata | undefined, field: string): Reado
 }
 
 /** The reasoning items an earlier reply left in its provider metadata, to send back first. */
-export const reasoningItemsOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> =>
-  keptItems(metadata, "reasoningItems")
+export function reasoningItemsOf(metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> {
+  return keptItems(metadata, "reasoningItems")
+}
 
 /**
  * The output items of types this library does not model (the calls of tools the API runs itself, `web_search_call`,
  * `mcp_call`..., and of client tools other than functions, `computer_call`, `custom_tool_call`..., with their
  * outputs) that an earlier reply left in its provider metadata, in order, to send back as they came.
  */
-export const outputItemsOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<OutputItem> =>
-  keptItems(metadata, "outputItems").filter(isTyped)
+export function outputItemsOf(metadata: ProviderMetadata | undefined): ReadonlyArray<OutputItem> {
+  return keptItems(metadata, "outputItems").filter(isTyped)
+}
 
 // An item kept to pass on as it came: an object naming its type.
 function isTyped(value: unknown): value is OutputItem {
   return isRecord(value) && typeof value["type"] === "string"
 }
 
-const assistantItems = (message: AssistantMessage, items: Array<unknown>): void => {
+function assistantItems(message: AssistantMessage, items: Array<unknown>): void {
   const calls = message.toolCalls ?? []
   const others = outputItemsOf(message.providerMetadata)
   // Reasoning first: the API pairs each reasoning item with the items that
@@ -565,10 +573,10 @@ const assistantItems = (message: AssistantMessage, items: Array<unknown>): void 
  * `instructions` (the system messages, joined) and the input items of the other messages from the `from`-th on (the
  * ones before it are a kept response's, which the API does not need again; its `instructions` it does not keep).
  */
-export const input = (
+export function input(
   messages: ChatRequest["messages"],
   from = 0
-): { instructions: string | undefined; items: Array<unknown> } => {
+): { instructions: string | undefined; items: Array<unknown> } {
   let instructions: string | undefined
   const items: Array<unknown> = []
   for (const [index, message] of messages.entries()) {
@@ -631,10 +639,10 @@ export interface BodyOptions {
  * The request's `previousResponse` when a client that keeps responses (`store`) may continue it: made by `provider`
  * with the key `keyId`, the call's, and holding no more messages than the request has.
  */
-export const previousFor = (
+export function previousFor(
   request: ChatRequest,
   context: { readonly provider: string; readonly keyId: string; readonly store: boolean }
-): PreviousResponse | undefined => {
+): PreviousResponse | undefined {
   const previous = request.previousResponse
   return context.store && previous !== undefined && previous.provider === context.provider &&
       previous.keyId === context.keyId && previous.messages <= request.messages.length
@@ -893,28 +901,29 @@ export function finishReason(response: JsonRecord, hasToolCalls: boolean): Finis
  * The error payload of a failed response (`status: "failed"` with `error`),
  * or of a bare `{error}` body, shaped for `fromHttpFailure`; undefined otherwise.
  */
-export const failureOf = (response: JsonRecord): JsonRecord | undefined => {
+export function failureOf(response: JsonRecord): JsonRecord | undefined {
   const error = response["error"]
   if (isRecord(error)) return { error }
   if (response["status"] === "failed") return { error: { message: "the response failed without an error" } }
   return undefined
 }
 
-const optionalString = (value: unknown, field: string): string | undefined => {
+function optionalString(value: unknown, field: string): string | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value === "string") return value
   throw new ShapeError(`${field} is not a string`)
 }
 
 /** Arguments are a JSON string; a few servers send the object itself. */
-export const argumentsOf = (value: unknown): string =>
-  typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value)
+export function argumentsOf(value: unknown): string {
+  return typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value)
+}
 
 /** Separates reasoning summary parts, in whole replies and streams alike. */
 export const reasoningSeparator = "\n\n"
 
 /** The reasoning text of a reasoning item: its summary parts, or raw `reasoning_text` content. */
-const reasoningTexts = (item: JsonRecord, out: Array<string>): void => {
+function reasoningTexts(item: JsonRecord, out: Array<string>): void {
   for (const field of ["summary", "content"] as const) {
     const parts = item[field]
     if (!Array.isArray(parts)) continue
@@ -932,7 +941,7 @@ const reasoningTexts = (item: JsonRecord, out: Array<string>): void => {
  * ("Item with id 'rs_…' not found. Items are not persisted when `store` is set
  * to false"), while the encrypted content alone carries the reasoning.
  */
-export const keptReasoning = (item: JsonRecord, store: boolean): JsonRecord | undefined => {
+export function keptReasoning(item: JsonRecord, store: boolean): JsonRecord | undefined {
   const id = item["id"]
   const encrypted = item["encrypted_content"]
   const summary = Array.isArray(item["summary"]) ? item["summary"] : []
@@ -946,34 +955,38 @@ export const keptReasoning = (item: JsonRecord, store: boolean): JsonRecord | un
 }
 
 /** Whether an output item is of a type this library reads (text, function calls, reasoning). */
-export const isModelled = (type: unknown): boolean =>
-  type === "message" || type === "function_call" || type === "reasoning"
+export function isModelled(type: unknown): boolean {
+  return type === "message" || type === "function_call" || type === "reasoning"
+}
 
 /**
  * `providerMetadata` carrying reasoning items, the output items of other types (`outputItemsOf`) and whether the API
  * keeps the response (`storedOf`), or undefined when there is none of these.
  */
-export const metadataOf = (
+export function metadataOf(
   reasoningItems: ReadonlyArray<JsonRecord>,
   outputItems: ReadonlyArray<JsonRecord> = [],
   stored = false
-): ProviderMetadata | undefined =>
-  reasoningItems.length === 0 && outputItems.length === 0 && !stored ? undefined : {
+): ProviderMetadata | undefined {
+  return reasoningItems.length === 0 && outputItems.length === 0 && !stored ? undefined : {
     [metadataKey]: {
       ...(reasoningItems.length > 0 ? { reasoningItems } : {}),
       ...(outputItems.length > 0 ? { outputItems } : {}),
       ...(stored ? { stored } : {})
     }
   }
+}
 
 /**
  * Whether the API keeps a reply under its id, so that a later call may continue it (`ChatRequest.previousResponse`):
  * it was asked to (`store`), and its response object does not say otherwise.
  */
-export const keptUpstream = (response: JsonRecord, store: boolean): boolean => store && response["store"] !== false
+export function keptUpstream(response: JsonRecord, store: boolean): boolean {
+  return store && response["store"] !== false
+}
 
 /** Whether a reply's `providerMetadata` says the API keeps it under its id (`keptUpstream`). */
-export const storedOf = (metadata: ProviderMetadata | undefined): boolean => {
+export function storedOf(metadata: ProviderMetadata | undefined): boolean {
   const entry = metadata?.[metadataKey]
   return isRecord(entry) && entry["stored"] === true
 }
