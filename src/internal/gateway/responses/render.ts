@@ -44,31 +44,35 @@ export interface Ids {
 }
 
 /** The ids of the response of id `uuid` (a random UUID), created at `createdAt` seconds. */
-export const idsOf = (uuid: string, createdAt: number): Ids => {
+export function idsOf(uuid: string, createdAt: number): Ids {
   const hex = uuid.replaceAll("-", "")
   return { response: `resp_${hex}`, createdAt, item: (kind, index) => `${kind}_${hex}${index}` }
 }
 
-const orNull = <A>(value: A | null | undefined): A | null => value ?? null
+function orNull<A>(value: A | null | undefined): A | null {
+  return value ?? null
+}
 
 /** The request's settings as a response echoes them (OpenAI's defaults where the body left them out). */
-export const echoOf = (body: Body): JsonRecord => ({
-  instructions: orNull(body.instructions),
-  max_output_tokens: orNull(body.max_output_tokens),
-  metadata: body.metadata ?? {},
-  parallel_tool_calls: body.parallel_tool_calls ?? true,
-  previous_response_id: orNull(body.previous_response_id),
-  prompt_cache_key: orNull(body.prompt_cache_key),
-  reasoning: { effort: orNull(body.reasoning?.effort), summary: orNull(body.reasoning?.summary) },
-  store: body.store ?? true,
-  temperature: body.temperature ?? 1,
-  text: { format: body.text?.format ?? { type: "text" } },
-  tool_choice: body.tool_choice ?? "auto",
-  tools: body.tools ?? [],
-  top_p: body.top_p ?? 1,
-  truncation: "disabled",
-  user: orNull(body.user)
-})
+export function echoOf(body: Body): JsonRecord {
+  return {
+    instructions: orNull(body.instructions),
+    max_output_tokens: orNull(body.max_output_tokens),
+    metadata: body.metadata ?? {},
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: orNull(body.previous_response_id),
+    prompt_cache_key: orNull(body.prompt_cache_key),
+    reasoning: { effort: orNull(body.reasoning?.effort), summary: orNull(body.reasoning?.summary) },
+    store: body.store ?? true,
+    temperature: body.temperature ?? 1,
+    text: { format: body.text?.format ?? { type: "text" } },
+    tool_choice: body.tool_choice ?? "auto",
+    tools: body.tools ?? [],
+    top_p: body.top_p ?? 1,
+    truncation: "disabled",
+    user: orNull(body.user)
+  }
+}
 
 /** The `function_call` item at `index` of `call`, named as the request's tools (`names`) named its function. */
 export function callItem(
@@ -82,7 +86,7 @@ export function callItem(
 }
 
 /** A reply's metadata that is not a Responses deployment's (whose reasoning items carry themselves). */
-export const foreignMetadata = (metadata: ProviderMetadata | undefined): ProviderMetadata | undefined => {
+export function foreignMetadata(metadata: ProviderMetadata | undefined): ProviderMetadata | undefined {
   if (metadata === undefined) return undefined
   const { [metadataKey]: _responses, ...rest } = metadata
   return Object.keys(rest).length === 0 ? undefined : rest
@@ -92,16 +96,19 @@ export const foreignMetadata = (metadata: ProviderMetadata | undefined): Provide
  * The carried state of a reply's metadata (a Responses deployment's left out: its reasoning items carry themselves)
  * and its calls' (by id), as `encrypted_content`; none when there is none.
  */
-export const envelope = (
+export function envelope(
   message: ProviderMetadata | undefined,
   calls: Iterable<readonly [string, ProviderMetadata | undefined]>
-): string | undefined => envelopeOf(foreignMetadata(message), calls)
+): string | undefined {
+  return envelopeOf(foreignMetadata(message), calls)
+}
 
 /** The `encrypted_content` of each reasoning item a Responses deployment left in the reply's metadata, in order. */
-export const encryptedReasoning = (metadata: ChatResponse["providerMetadata"]): ReadonlyArray<string | undefined> =>
-  reasoningItemsOf(metadata).map((item) =>
+export function encryptedReasoning(metadata: ChatResponse["providerMetadata"]): ReadonlyArray<string | undefined> {
+  return reasoningItemsOf(metadata).map((item) =>
     isRecord(item) && typeof item["encrypted_content"] === "string" ? item["encrypted_content"] : undefined
   )
+}
 
 // The reasoning items of a whole reply: a Responses deployment's, as it gave them, or one of the reply's reasoning.
 function reasoningItems(response: ChatResponse, ids: Ids): Array<OutputItem> {

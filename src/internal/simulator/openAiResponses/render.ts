@@ -234,8 +234,8 @@ export function renderStreamError(shape: StreamErrorShape, meta: ReplyMeta): str
     : event("response.failed", 0, { response: failed(meta) })
 }
 
-export const renderError = (error: ApiError): { readonly status: number; readonly body: string } =>
-  error._tag === "ContextLength"
+export function renderError(error: ApiError): { readonly status: number; readonly body: string } {
+  return error._tag === "ContextLength"
     ? {
       status: 400,
       body: errorBody(
@@ -248,3 +248,4 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
     }
     // The other errors are the same as Chat Completions'.
     : chatError(error)
+}
