@@ -82,7 +82,7 @@ const FunctionCallItem = Schema.Struct({
   type: Schema.Literal("function_call"),
   call_id: Schema.String,
   name: Schema.String,
-  /** The namespace of a namespace tool's function (`responses/namespace.ts`). */
+  /** The namespace of a namespace tool's function (`gateway/responses/namespace.ts`). */
   namespace: maybe(Schema.String),
   arguments: Schema.String
 })
@@ -135,7 +135,7 @@ const OneTool = Schema.StructWithRest(
   rest
 )
 
-// A group of tools under one name (`responses/namespace.ts`).
+// A group of tools under one name (`gateway/responses/namespace.ts`).
 const NamespaceTool = Schema.StructWithRest(
   Schema.Struct({
     type: Schema.Literal("namespace"),
@@ -153,7 +153,7 @@ const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
 /** A tool of a body as the wire reads it. */
 export type WireTool = typeof WireTool.Type
 
-/** A tool of a body once its namespaces are flattened (`responses/namespace.ts`). */
+/** A tool of a body once its namespaces are flattened (`gateway/responses/namespace.ts`). */
 export type FlatTool = typeof OneTool.Type
 
 // A function's by name (and namespace), or a hosted tool's (`{"type": "web_search"}`, `allowed_tools`, `mcp`...).
@@ -254,7 +254,7 @@ function userContent(content: WireContent, at: string): string | ReadonlyArray<C
 interface Turn {
   readonly messages: Array<Message>
   reasoning: Array<typeof ReasoningItem.Type>
-  /** The carried metadata of calls (`carried.ts`), by call id. */
+  /** The carried metadata of calls (`gateway/carried.ts`), by call id. */
   readonly calls: Map<string, ProviderMetadata>
 }
 
@@ -439,7 +439,10 @@ export function outputMessages(output: ReadonlyArray<unknown>): Array<Message> {
   return turn.messages
 }
 
-/** A body's tools with their namespaces flattened (`responses/namespace.ts`), or the problem with a qualified name. */
+/**
+ * A body's tools with their namespaces flattened (`gateway/responses/namespace.ts`), or the problem with a qualified
+ * name.
+ */
 export function flatTools(body: CountBody): Flattened<FlatTool> | Problem {
   return flatten<FlatTool | typeof NamespaceTool.Type>(body.tools ?? []) as Flattened<FlatTool> | Problem
 }
@@ -489,7 +492,8 @@ export function toRequest(
   set(request, "promptCacheKey", body.prompt_cache_key)
   return request
 }
-/** `WireResponsesRequest`'s check: a parsed JSON body as itself (not a copy), or what the schema finds wrong with it. */
+
+/** `WireResponsesRequest`'s check: a parsed body as itself (not a copy), or what the schema finds wrong with it. */
 export const checkBody = checker(WireResponsesRequest, { errors: "first" })
 
 /** `WireInputTokensRequest`'s check, as `checkBody`. */
