@@ -5,10 +5,10 @@
  * (block) at the end of a reply's output when the reply has any, and reads it back from the input (an envelope of the
  * gateway's, marked `gw1.`, never sent to a provider): the reply's metadata goes back on the assistant message before
  * it, each call's on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves
- * (`responses/wire.ts`).
+ * (`codec/openAiResponses.ts`).
  */
 import type { AssistantMessage, Message, ProviderMetadata, ToolCall } from "../../Message.js"
-import { isRecord, metadataKey } from "../providers/openAiResponses/wire.js"
+import { isRecord } from "../providers/wire.js"
 
 /** What a reply leaves for its next turn: its own metadata, and each call's by its id. */
 export interface Carried {
@@ -17,22 +17,6 @@ export interface Carried {
 }
 
 const mark = "gw1."
-
-/** A reply's metadata that is not a Responses deployment's (whose reasoning items carry themselves). */
-export const foreignMetadata = (metadata: ProviderMetadata | undefined): ProviderMetadata | undefined => {
-  if (metadata === undefined) return undefined
-  const { [metadataKey]: _responses, ...rest } = metadata
-  return Object.keys(rest).length === 0 ? undefined : rest
-}
-
-/**
- * The carried state of a reply's metadata (a Responses deployment's left out: its reasoning items carry themselves)
- * and its calls' (by id), as `encrypted_content`; none when there is none.
- */
-export const envelope = (
-  message: ProviderMetadata | undefined,
-  calls: Iterable<readonly [string, ProviderMetadata | undefined]>
-): string | undefined => envelopeOf(foreignMetadata(message), calls)
 
 /** The carried state of `own`, a reply's metadata, and its calls' (by id); none when there is none. */
 export const envelopeOf = (

@@ -9,11 +9,11 @@ import { errorJson as anthropicErrorJson } from "../codec/anthropic/errors.js"
 import * as AnthropicWire from "../codec/anthropic/request.js"
 import { errorJson } from "../codec/gemini.js"
 import { openAiErrorJson } from "../codec/openAiChat.js"
+import * as ResponsesWire from "../codec/openAiResponses.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
 import * as GeminiErrors from "./gemini/errors.js"
 import * as Errors from "./openai/errors.js"
 import * as Wire from "./openai/wire.js"
-import * as ResponsesWire from "./responses/wire.js"
 import type * as SseAnswer from "./sseAnswer.js"
 
 const restartedMessage =

@@ -2,16 +2,16 @@
  * What of a Responses body only a deployment speaking OpenAI's Responses API runs: its tools other than functions
  * (`web_search`, `file_search`, `mcp`, `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`,
  * custom tools...), a hosted tool's `tool_choice`, and its input items of other types (those tools' calls and
- * outputs). For a model whose deployments all speak it, they go as they came (`responses/wire.ts`), and so they do to
- * the Responses deployments of a model reaching both kinds (`engine.ts`). For a model that reaches only other APIs,
- * a tool OpenAI runs itself (`hostedTypes`) is left out, named in the answer's
- * `x-omitted-tools` header and the request's log line, unless the request's `tool_choice` requires it or the
- * gateway's `hosted_tools` is `"refuse"`; anything else of them is refused, naming every type: a client's own tool
- * of another type, or a call or output of one, cannot be run or replayed by that deployment.
+ * outputs). For a model whose deployments all speak it, they go as they came (`codec/openAiResponses.ts`), and so
+ * they do to the Responses deployments of a model reaching both kinds (`engine.ts`). For a model that reaches only
+ * other APIs, a tool OpenAI runs itself (`hostedTypes`) is left out, named in the answer's `x-omitted-tools` header
+ * and the request's log line, unless the request's `tool_choice` requires it or the gateway's `hosted_tools` is
+ * `"refuse"`; anything else of them is refused, naming every type: a client's own tool of another type, or a call or
+ * output of one, cannot be run or replayed by that deployment.
  */
 import type * as Gateway from "../../../Gateway.js"
+import { type CountBody, type FlatTool, isHostedChoice, isOtherItem, Problem } from "../../codec/openAiResponses.js"
 import type { Placed } from "./namespace.js"
-import { type CountBody, type FlatTool, isHostedChoice, isOtherItem, Problem } from "./wire.js"
 
 /** A part of a body only a Responses deployment takes: a tool, the tool choice or an input item, by type. */
 export interface ResponsesOnly {

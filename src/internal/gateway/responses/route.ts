@@ -1,7 +1,7 @@
 /**
  * OpenAI's Responses routes over any deployment: `POST /v1/responses` (streamed or whole), through the same engine,
- * admission and stream path as the chat route, in the Responses wire (`responses/wire.ts`, `responses/render.ts`,
- * `responses/stream.ts`); `POST /v1/responses/input_tokens`, the input's tokens counted with the library's
+ * admission and stream path as the chat route, in the Responses wire (`codec/openAiResponses.ts`,
+ * `responses/render.ts`, `responses/stream.ts`); `POST /v1/responses/input_tokens`, the input's tokens counted with the library's
  * tokenizer, as the engine counts a prompt whose provider reports none; and `GET` and `DELETE /v1/responses/{id}`
  * of the responses kept (`responses/store.ts`: in memory, or in the shared store's Redis), which a
  * `previous_response_id` continues. Every failure is in OpenAI's error shape; an unknown, expired or another key's
@@ -17,12 +17,14 @@ import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
+import * as ResponsesWire from "../../codec/openAiResponses.js"
 import { promptTokens } from "../../tokens/estimate.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import type { Target } from "../engine.js"
 import * as Failures from "../failures.js"
 import * as Logs from "../observe/logs.js"
 import * as Errors from "../openai/errors.js"
+import { decodeBody } from "../openai/wire.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
 import * as Session from "../session.js"
 import * as ResponsesHosted from "./hosted.js"
@@ -30,7 +32,6 @@ import type { Placed } from "./namespace.js"
 import * as ResponsesRender from "./render.js"
 import * as ResponsesStore from "./store.js"
 import * as ResponsesStream from "./stream.js"
-import * as ResponsesWire from "./wire.js"
 
 const previousNotFound = (id: string) =>
   Errors.answer(
@@ -186,7 +187,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
   function create(withBody: WithBody) {
     const { entry, text } = withBody
-    const body = ResponsesWire.checked(text)
+    const body = decodeBody(text, ResponsesWire.checkBody)
     if (body instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(body))
     const flat = ResponsesWire.flatTools(body)
     if (flat instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(flat))
@@ -264,7 +265,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
   // A `/v1/responses/input_tokens` body's count, for a model the request's key may call when it names one (the
   // tokenizer is the same for every model).
   function inputTokens({ entry, text }: WithBody) {
-    const body = ResponsesWire.checkedCount(text)
+    const body = decodeBody(text, ResponsesWire.checkCountBody)
     if (body instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(body))
     const { model } = body
     const models = entry.caller?.models

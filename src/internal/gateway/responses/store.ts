@@ -24,7 +24,7 @@ import type { PreviousResponse } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { storedOf } from "../../providers/openAiResponses/wire.js"
+import { storedOf } from "../../codec/openAiResponses.js"
 
 /** A response as the deployment that answered it keeps it: its own id, its provider and the key that made it. */
 export type Upstream = Omit<PreviousResponse, "messages">

@@ -21,33 +21,32 @@ import type * as Effect from "effect/Effect"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata } from "../../../Message.js"
-import { isRecord, type JsonRecord } from "../../providers/openAiResponses/wire.js"
-import { bytesOf } from "../bodyText.js"
-import { envelope } from "../carried.js"
-import { answeringModel, type Encoded, type StreamEncoder } from "../openai/render.js"
-import type { Names } from "./namespace.js"
 import {
-  carrierItem,
-  encryptedReasoning,
-  type Finished,
-  finished,
-  functionCallItem,
-  type Ids,
+  event,
+  type EventFields,
+  type EventType,
+  isRecord,
+  type JsonRecord,
   messageItem,
+  type OutputItem,
+  outputItemsOf,
   outputText,
-  passedItems,
   reasoningItem,
   responseObject,
   statusOf,
   summaryText
-} from "./render.js"
+} from "../../codec/openAiResponses.js"
+import { bytesOf } from "../bodyText.js"
+import { answeringModel, type Encoded, type StreamEncoder } from "../openai/render.js"
+import type { Names } from "./namespace.js"
+import { callItem, carrierItem, encryptedReasoning, envelope, type Finished, finished, type Ids } from "./render.js"
 import { type Upstream, upstreamOf } from "./store.js"
 
 // An item being filled: its place in the output, its record (kept up to date) and its text so far.
 interface OpenItem {
   readonly index: number
   readonly id: string
-  readonly item: JsonRecord
+  readonly item: OutputItem
   text: string
 }
 
@@ -57,11 +56,11 @@ interface OpenCall {
   readonly id: string
   /** The provider's metadata for the call (the last seen), carried to the next turn. */
   metadata: ProviderMetadata | undefined
-  readonly item: { -readonly [K in "arguments" | "call_id" | "name" | "status"]: string } & JsonRecord
+  readonly item: { -readonly [K in "arguments" | "call_id" | "name" | "status"]: string } & OutputItem
 }
 
 // The `{error: {message, type, code}}` of an error answer's body as a failed response's `error`.
-const failureOf = (body: string): JsonRecord => {
+function failureOf(body: string): { readonly code: string; readonly message: string } {
   try {
     const parsed: unknown = JSON.parse(body)
     const error = isRecord(parsed) ? parsed["error"] : undefined
@@ -98,20 +97,29 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
   // A `Continue` after items went out: the finishing deployment holds only the rest of the reply.
   let continuedMidway = false
   let usage: Usage | undefined
-  let output: Array<JsonRecord> = []
+  let output: Array<OutputItem> = []
   let text: OpenItem | undefined
   let reasoning: OpenItem | undefined
   let calls = new Map<number, OpenCall>()
   let out = ""
   let before: Effect.Effect<void> | undefined
 
-  const emit = (type: string, fields: JsonRecord): void => {
-    out += `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`
+  const emit = <T extends EventType>(type: T, fields: EventFields<T>): void => {
+    out += event(type, sequence++, fields)
   }
-  const snapshot = (status: "in_progress" | "failed", error?: JsonRecord) =>
-    responseObject(ids, echo, { status, model: producing, output, usage: undefined, error })
+  const snapshot = (status: "in_progress" | "failed", error?: { readonly code: string; readonly message: string }) =>
+    responseObject({
+      id: ids.response,
+      createdAt: ids.createdAt,
+      echo,
+      status,
+      model: producing,
+      output,
+      usage: undefined,
+      error
+    })
 
-  const added = (index: number, item: JsonRecord): void => {
+  const added = (index: number, item: OutputItem): void => {
     forwarded = true
     output.push(item)
     emit("response.output_item.added", { output_index: index, item })
@@ -128,7 +136,7 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
       logprobs: []
     })
     emit("response.content_part.done", { item_id: id, output_index: index, content_index: 0, part })
-    output[index] = messageItem(ids, index, "completed", [part])
+    output[index] = messageItem(id, "completed", [part])
     emit("response.output_item.done", { output_index: index, item: output[index]! })
     text = undefined
   }
@@ -143,7 +151,7 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
       text: part.text
     })
     emit("response.reasoning_summary_part.done", { item_id: id, output_index: index, summary_index: 0, part })
-    output[index] = reasoningItem(ids, index, [part])
+    output[index] = reasoningItem(id, [part])
     emit("response.output_item.done", { output_index: index, item: output[index]! })
     reasoning = undefined
   }
@@ -166,7 +174,8 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
     closeReasoning()
     if (text === undefined) {
       const index = output.length
-      text = { index, id: ids.item("msg", index), item: messageItem(ids, index, "in_progress", []), text: "" }
+      const id = ids.item("msg", index)
+      text = { index, id, item: messageItem(id, "in_progress", []), text: "" }
       added(index, text.item)
       emit("response.content_part.added", {
         item_id: text.id,
@@ -188,7 +197,8 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
     closeText()
     if (reasoning === undefined) {
       const index = output.length
-      reasoning = { index, id: ids.item("rs", index), item: reasoningItem(ids, index, []), text: "" }
+      const id = ids.item("rs", index)
+      reasoning = { index, id, item: reasoningItem(id, []), text: "" }
       added(index, reasoning.item)
       emit("response.reasoning_summary_part.added", {
         item_id: reasoning.id,
@@ -211,7 +221,7 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
     let call = calls.get(chunk.index)
     if (call === undefined) {
       const index = output.length
-      const started = functionCallItem(ids, names, index, "in_progress", {
+      const started = callItem(ids, names, index, "in_progress", {
         id: chunk.id ?? "",
         name: chunk.name ?? "",
         arguments: ""
@@ -230,7 +240,7 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
     })
   }
   // An item that comes whole: announced and closed at once.
-  const whole = (item: JsonRecord): void => {
+  const whole = (item: OutputItem): void => {
     const index = output.length
     added(index, item)
     emit("response.output_item.done", { output_index: index, item })
@@ -252,10 +262,13 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
       return content === undefined ? item : { ...item, encrypted_content: content }
     })
     // A Responses deployment's items of other types (a hosted tool's call), known from its terminal event only.
-    for (const item of passedItems(chunk.providerMetadata)) whole(item)
+    for (const item of outputItemsOf(chunk.providerMetadata)) whole(item)
     if (carried !== undefined) whole(carrierItem(ids, output.length, carried))
     const { incomplete, status } = statusOf(chunk.finishReason)
-    const response = responseObject(ids, echo, {
+    const response = responseObject({
+      id: ids.response,
+      createdAt: ids.createdAt,
+      echo,
       status,
       model: chunk.model,
       output,

@@ -18,25 +18,19 @@
 import * as Duration from "effect/Duration"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
-import type { ProviderMetadata } from "../../../Message.js"
 import type * as Sse from "../../../Sse.js"
-import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
-import type * as Adapter from "../adapter.js"
-import { replyId, replyModel } from "../wire.js"
 import {
   argumentsOf,
   failureOf,
   finishReason,
-  isModelled,
   isRecord,
   type JsonRecord,
-  keptReasoning,
-  keptUpstream,
-  metadataOf,
   reasoningSeparator,
-  ShapeError,
-  usage as usageOf
-} from "./wire.js"
+  reply,
+  ShapeError
+} from "../../codec/openAiResponses.js"
+import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -246,78 +240,38 @@ export class ResponsesStreamParser extends SseParser {
     this.settle(call, argumentsOf(item["arguments"]), out)
   }
 
+  // The whole reply, read by the codec's reader (a response of the wrong shape fails the stream); a call no delta
+  // announced is announced here, and one the deltas left short is completed.
   private finish(response: JsonRecord, out: Array<ChatChunk>): void {
     this.done = true
-    const output = response["output"]
-    const reasoningItems: Array<JsonRecord> = []
-    const outputItems: Array<JsonRecord> = []
-    let text = ""
-    const reasoning: Array<string> = []
+    const whole = reply(response, this.context.store)
+    const output = response["output"] as ReadonlyArray<unknown>
     let hasCalls = this.calls.length > 0
-    if (Array.isArray(output)) {
-      for (let i = 0; i < output.length; i++) {
-        const item: unknown = output[i]
-        if (!isRecord(item)) continue
-        if (!isModelled(item["type"])) outputItems.push(item)
-        switch (item["type"]) {
-          case "function_call": {
-            hasCalls = true
-            const known = this.find(item["id"], i)
-            if (known === undefined) this.open(item, { output_index: i }, out)
-            else this.complete(known, item, out)
-            break
-          }
-          case "message": {
-            const content = item["content"]
-            if (!Array.isArray(content)) break
-            for (const part of content) {
-              if (!isRecord(part)) continue
-              if (part["type"] === "output_text" && typeof part["text"] === "string") text += part["text"]
-              else if (
-                part["type"] === "refusal" && this.refusal === undefined && typeof part["refusal"] === "string"
-              ) {
-                this.refusal = part["refusal"]
-              }
-            }
-            break
-          }
-          case "reasoning": {
-            for (const field of ["summary", "content"] as const) {
-              const parts = item[field]
-              if (!Array.isArray(parts)) continue
-              for (const part of parts) {
-                if (isRecord(part) && typeof part["text"] === "string") reasoning.push(part["text"])
-              }
-            }
-            const kept = keptReasoning(item, this.context.store)
-            if (kept !== undefined) reasoningItems.push(kept)
-          }
-        }
-      }
+    for (let i = 0; i < output.length; i++) {
+      const item = output[i]
+      if (!isRecord(item) || item["type"] !== "function_call") continue
+      hasCalls = true
+      const known = this.find(item["id"], i)
+      if (known === undefined) this.open(item, { output_index: i }, out)
+      else this.complete(known, item, out)
     }
     // A server that sent only the finished response (no deltas) still gives the whole reply.
-    if (this.reasoningKey === undefined && reasoning.length > 0) {
-      out.push({ _tag: "ReasoningDelta", text: reasoning.join(reasoningSeparator) })
+    if (this.reasoningKey === undefined && whole.reasoning !== undefined) {
+      out.push({ _tag: "ReasoningDelta", text: whole.reasoning })
     }
-    if (!this.textSeen && text !== "") out.push({ _tag: "TextDelta", text })
-    const usage = usageOf(response["usage"])
-    if (usage !== undefined) out.push({ _tag: "Usage", usage })
-    const refusal = this.refusal
-    const metadata: ProviderMetadata | undefined = metadataOf(
-      reasoningItems,
-      outputItems,
-      keptUpstream(response, this.context.store)
-    )
+    if (!this.textSeen && whole.text !== "") out.push({ _tag: "TextDelta", text: whole.text })
+    if (whole.usage !== undefined) out.push({ _tag: "Usage", usage: whole.usage })
+    const refusal = this.refusal ?? whole.refusal
     out.push({
       _tag: "Finish",
       finishReason: finishReason(response, hasCalls),
-      id: replyId(response["id"]),
-      model: replyModel(response["model"]) ?? this.context.model,
+      id: whole.id,
+      model: whole.model ?? this.context.model,
       provider: this.context.provider,
       latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
       ...(refusal !== undefined ? { refusal } : {}),
       keyId: this.context.keyId,
-      ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+      ...(whole.providerMetadata !== undefined ? { providerMetadata: whole.providerMetadata } : {})
     })
   }
 }

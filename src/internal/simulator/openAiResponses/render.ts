@@ -1,154 +1,180 @@
 /**
  * The Responses reply: the response object, the stream of named events, and
- * the failures (a failed response, the `error` event, OpenAI's error bodies).
+ * the failures (a failed response, the `error` event, OpenAI's error bodies),
+ * written with the Responses codec's writers.
  */
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import { openAiErrorJson as errorBody } from "../../codec/openAiChat.js"
+import {
+  event,
+  type EventFields,
+  type EventType,
+  functionCallItem,
+  messageItem,
+  type OutputItem,
+  outputText,
+  reasoningItem,
+  responseObject,
+  statusOf,
+  summaryText
+} from "../../codec/openAiResponses.js"
 import { renderError as chatError } from "../openAiChat/errors.js"
 import { quoteToken } from "../quoteToken.js"
 
-const usageJson = (usage: Reply.Usage): string =>
-  `{"input_tokens":${usage.promptTokens},"input_tokens_details":{"cached_tokens":${usage.cachedTokens}},` +
-  `"output_tokens":${usage.completionTokens},"output_tokens_details":{"reasoning_tokens":${usage.reasoningTokens}},` +
-  `"total_tokens":${usage.totalTokens}}`
-
 /** Output item ids, derived from the response id (`resp_sim7` -> `msg_sim7`). */
-const itemIds = (meta: ReplyMeta) => {
+function itemIds(meta: ReplyMeta) {
   const suffix = meta.id.startsWith("resp_") ? meta.id.slice(5) : meta.id
   return { message: `msg_${suffix}`, reasoning: `rs_${suffix}` }
 }
 
-const functionCallId = (call: Reply.ToolCall): string =>
-  `fc_${call.id.startsWith("call_") ? call.id.slice(5) : call.id}`
-
-/** Opaque, deterministic stand-in for OpenAI's encrypted reasoning. */
-const encrypted = (id: string, tokens: number): string =>
-  `gAAAAB${Buffer.from(`simulated reasoning ${id} ${tokens}`).toString("base64")}`
-
-const reasoningItem = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra, done: boolean): string => {
-  const id = itemIds(meta).reasoning
-  const summary = done && extra.summary
-    ? `[{"type":"summary_text","text":${JSON.stringify(reply.reasoning.join(""))}}]`
-    : "[]"
-  const content = done && extra.encryptedReasoning
-    ? `,"encrypted_content":${JSON.stringify(encrypted(id, reply.reasoning.length))}`
-    : extra.encryptedReasoning
-    ? `,"encrypted_content":null`
-    : ""
-  return `{"id":"${id}","type":"reasoning","summary":${summary}${content}}`
+function functionCallId(call: Reply.ToolCall): string {
+  return `fc_${call.id.startsWith("call_") ? call.id.slice(5) : call.id}`
 }
 
-const hasMessage = (reply: Reply.Reply): boolean => reply.content.length > 0 || reply.toolCalls.length === 0
+/** Opaque, deterministic stand-in for OpenAI's encrypted reasoning. */
+function encrypted(id: string, tokens: number): string {
+  return `gAAAAB${Buffer.from(`simulated reasoning ${id} ${tokens}`).toString("base64")}`
+}
 
-const messageStatus = (reply: Reply.Reply): string => reply.finishReason === "length" ? "incomplete" : "completed"
+function reasoningOutput(reply: Reply.Reply, meta: ReplyMeta, extra: Extra, done: boolean): OutputItem {
+  const id = itemIds(meta).reasoning
+  const summary = done && extra.summary ? [summaryText(reply.reasoning.join(""))] : []
+  // Sent only when `include` asks for it, and known once the item is done.
+  const content = !extra.encryptedReasoning ? undefined : done ? encrypted(id, reply.reasoning.length) : null
+  return reasoningItem(id, summary, content)
+}
 
-const messageItem = (reply: Reply.Reply, meta: ReplyMeta, text: string | undefined): string =>
-  `{"id":"${itemIds(meta).message}","type":"message","status":"${
-    text === undefined ? "in_progress" : messageStatus(reply)
-  }",` +
-  `"role":"assistant","content":${
-    text === undefined ? "[]" : `[{"type":"output_text","text":${JSON.stringify(text)},"annotations":[],"logprobs":[]}]`
-  }}`
+function hasMessage(reply: Reply.Reply): boolean {
+  return reply.content.length > 0 || reply.toolCalls.length === 0
+}
 
-const functionCallItem = (call: Reply.ToolCall, done: boolean): string =>
-  `{"id":"${functionCallId(call)}","type":"function_call","status":"${done ? "completed" : "in_progress"}",` +
-  `"arguments":${done ? JSON.stringify(call.arguments) : `""`},"call_id":"${call.id}","name":${
-    JSON.stringify(call.name)
-  }}`
+function messageOutput(reply: Reply.Reply, meta: ReplyMeta, text: string | undefined): OutputItem {
+  const id = itemIds(meta).message
+  if (text === undefined) return messageItem(id, "in_progress", [])
+  return messageItem(id, reply.finishReason === "length" ? "incomplete" : "completed", [outputText(text)])
+}
 
-const outputItems = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Array<string> => {
-  const items: Array<string> = []
-  if (reply.reasoning.length > 0) items.push(reasoningItem(reply, meta, extra, true))
-  if (hasMessage(reply)) items.push(messageItem(reply, meta, reply.content.join("")))
-  for (const call of reply.toolCalls) items.push(functionCallItem(call, true))
+function functionCallOutput(call: Reply.ToolCall, done: boolean): OutputItem {
+  return functionCallItem(
+    functionCallId(call),
+    done ? "completed" : "in_progress",
+    { id: call.id, name: call.name, arguments: done ? call.arguments : "" },
+    { name: call.name }
+  )
+}
+
+function outputItems(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Array<OutputItem> {
+  const items: Array<OutputItem> = []
+  if (reply.reasoning.length > 0) items.push(reasoningOutput(reply, meta, extra, true))
+  if (hasMessage(reply)) items.push(messageOutput(reply, meta, reply.content.join("")))
+  for (const call of reply.toolCalls) items.push(functionCallOutput(call, true))
   return items
 }
 
-type Status = "in_progress" | "completed" | "incomplete" | "failed"
+// The request's settings as the response echoes them (OpenAI's defaults for what the simulator does not read).
+function echoOf(extra: Extra) {
+  return {
+    background: false,
+    instructions: null,
+    max_output_tokens: null,
+    parallel_tool_calls: true,
+    previous_response_id: extra.previous ?? null,
+    reasoning: { effort: extra.effort ?? null, summary: extra.summary ? "auto" : null },
+    store: extra.store,
+    temperature: 1.0,
+    text: { format: { type: "text" }, verbosity: "medium" },
+    tool_choice: "auto",
+    tools: [],
+    top_p: 1.0,
+    truncation: "disabled",
+    user: null,
+    metadata: {}
+  }
+}
 
-const responseJson = (
-  meta: ReplyMeta,
-  extra: Extra,
-  status: Status,
-  output: string,
-  usage: string,
-  error = "null"
-): string =>
-  `{"id":"${meta.id}","object":"response","created_at":${meta.created},"status":"${status}","background":false,` +
-  `"completed_at":${status === "completed" ? meta.created : "null"},"error":${error},` +
-  `"incomplete_details":${status === "incomplete" ? `{"reason":"max_output_tokens"}` : "null"},` +
-  `"instructions":null,"max_output_tokens":null,"model":${JSON.stringify(meta.model)},"output":${output},` +
-  `"parallel_tool_calls":true,"previous_response_id":${JSON.stringify(extra.previous ?? null)},` +
-  `"reasoning":{"effort":${extra.effort === undefined ? "null" : JSON.stringify(extra.effort)},"summary":${
-    extra.summary ? `"auto"` : "null"
-  }},` +
-  `"store":${extra.store},"temperature":1.0,"text":{"format":{"type":"text"},"verbosity":"medium"},` +
-  `"tool_choice":"auto",` +
-  `"tools":[],"top_p":1.0,"truncation":"disabled","usage":${usage},"user":null,"metadata":{}}`
+function responseOf(meta: ReplyMeta, extra: Extra, reply: Reply.Reply | undefined, error?: FailedWith) {
+  const { incomplete, status } = reply === undefined
+    ? { incomplete: null, status: error === undefined ? "in_progress" as const : "failed" as const }
+    : statusOf(reply.finishReason)
+  return responseObject({
+    id: meta.id,
+    createdAt: meta.created,
+    echo: echoOf(extra),
+    status,
+    completedAt: status === "completed" ? meta.created : null,
+    error,
+    incomplete,
+    model: meta.model,
+    output: reply === undefined ? [] : outputItems(reply, meta, extra),
+    usage: reply === undefined ? undefined : usageOf(reply.usage)
+  })
+}
 
-const finalStatus = (reply: Reply.Reply): Status => reply.finishReason === "length" ? "incomplete" : "completed"
+interface FailedWith {
+  readonly code: string
+  readonly message: string
+}
 
-export const renderReply = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string =>
-  responseJson(
-    meta,
-    extra,
-    finalStatus(reply),
-    `[${outputItems(reply, meta, extra).join(",")}]`,
-    usageJson(reply.usage)
-  )
+function usageOf(usage: Reply.Usage) {
+  return { ...usage, cachedPromptTokens: usage.cachedTokens }
+}
 
-const event = (type: string, seq: number, fields: string): string =>
-  `event: ${type}\ndata: {"type":"${type}","sequence_number":${seq}${fields === "" ? "" : `,${fields}`}}\n\n`
+export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
+  return JSON.stringify(responseOf(meta, extra, reply))
+}
 
-export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream => {
+// A delta event, the one sent per token: its `data` written around the token quoted once (`quoteToken`), with the
+// fields `event` would give it, in its order.
+function deltaEvent(type: EventType, sequence: number, at: string, token: string, tail: string): string {
+  return `event: ${type}\ndata: {"type":"${type}","sequence_number":${sequence},${at},"delta":${
+    quoteToken(token)
+  }${tail}}\n\n`
+}
+
+export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
   const events: Array<string> = []
   let seq = 0
-  const push = (type: string, fields: string) => {
+  const push = <T extends EventType>(type: T, fields: EventFields<T>) => {
     events.push(event(type, seq++, fields))
   }
-  const snapshot = responseJson(meta, extra, "in_progress", "[]", "null")
-  push("response.created", `"response":${snapshot}`)
-  push("response.in_progress", `"response":${snapshot}`)
+  const snapshot = responseOf(meta, extra, undefined)
+  push("response.created", { response: snapshot })
+  push("response.in_progress", { response: snapshot })
   const ids = itemIds(meta)
   let index = 0
 
   if (reply.reasoning.length > 0) {
-    const at = `"item_id":"${ids.reasoning}","output_index":${index}`
-    push("response.output_item.added", `"output_index":${index},"item":${reasoningItem(reply, meta, extra, false)}`)
+    push("response.output_item.added", { output_index: index, item: reasoningOutput(reply, meta, extra, false) })
     if (extra.summary) {
-      const part = `${at},"summary_index":0`
-      push("response.reasoning_summary_part.added", `${part},"part":{"type":"summary_text","text":""}`)
+      const at = { item_id: ids.reasoning, output_index: index, summary_index: 0 }
+      push("response.reasoning_summary_part.added", { ...at, part: summaryText("") })
+      const written = `"item_id":"${ids.reasoning}","output_index":${index},"summary_index":0`
       for (const token of reply.reasoning) {
-        push("response.reasoning_summary_text.delta", `${part},"delta":${quoteToken(token)}`)
+        events.push(deltaEvent("response.reasoning_summary_text.delta", seq++, written, token, ""))
       }
-      const text = JSON.stringify(reply.reasoning.join(""))
-      push("response.reasoning_summary_text.done", `${part},"text":${text}`)
-      push("response.reasoning_summary_part.done", `${part},"part":{"type":"summary_text","text":${text}}`)
+      const text = reply.reasoning.join("")
+      push("response.reasoning_summary_text.done", { ...at, text })
+      push("response.reasoning_summary_part.done", { ...at, part: summaryText(text) })
     }
-    push("response.output_item.done", `"output_index":${index},"item":${reasoningItem(reply, meta, extra, true)}`)
+    push("response.output_item.done", { output_index: index, item: reasoningOutput(reply, meta, extra, true) })
     index++
   }
 
   if (hasMessage(reply)) {
-    const at = `"item_id":"${ids.message}","output_index":${index},"content_index":0`
-    push("response.output_item.added", `"output_index":${index},"item":${messageItem(reply, meta, undefined)}`)
-    push("response.content_part.added", `${at},"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}`)
+    const at = { item_id: ids.message, output_index: index, content_index: 0 }
+    push("response.output_item.added", { output_index: index, item: messageOutput(reply, meta, undefined) })
+    push("response.content_part.added", { ...at, part: outputText("") })
+    const written = `"item_id":"${ids.message}","output_index":${index},"content_index":0`
     for (const token of reply.content) {
-      push("response.output_text.delta", `${at},"delta":${quoteToken(token)},"logprobs":[]`)
+      events.push(deltaEvent("response.output_text.delta", seq++, written, token, `,"logprobs":[]`))
     }
-    const text = JSON.stringify(reply.content.join(""))
-    push("response.output_text.done", `${at},"text":${text},"logprobs":[]`)
-    push(
-      "response.content_part.done",
-      `${at},"part":{"type":"output_text","text":${text},"annotations":[],"logprobs":[]}`
-    )
-    push(
-      "response.output_item.done",
-      `"output_index":${index},"item":${messageItem(reply, meta, reply.content.join(""))}`
-    )
+    const text = reply.content.join("")
+    push("response.output_text.done", { ...at, text, logprobs: [] })
+    push("response.content_part.done", { ...at, part: outputText(text) })
+    push("response.output_item.done", { output_index: index, item: messageOutput(reply, meta, text) })
     index++
   }
 
@@ -157,62 +183,59 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
   const calls = reply.toolCalls
   const first = index
   for (let i = 0; i < calls.length; i++) {
-    push("response.output_item.added", `"output_index":${first + i},"item":${functionCallItem(calls[i]!, false)}`)
+    push("response.output_item.added", { output_index: first + i, item: functionCallOutput(calls[i]!, false) })
   }
   const rounds = calls.reduce((n, call) => Math.max(n, call.fragments.length), 0)
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < calls.length; i++) {
       const piece = calls[i]!.fragments[r]
       if (piece === undefined) continue
-      push(
-        "response.function_call_arguments.delta",
-        `"item_id":"${functionCallId(calls[i]!)}","output_index":${first + i},"delta":${JSON.stringify(piece)}`
-      )
+      push("response.function_call_arguments.delta", {
+        item_id: functionCallId(calls[i]!),
+        output_index: first + i,
+        delta: piece
+      })
     }
   }
   for (let i = 0; i < calls.length; i++) {
     const call = calls[i]!
-    push(
-      "response.function_call_arguments.done",
-      `"item_id":"${functionCallId(call)}","output_index":${first + i},"name":${
-        JSON.stringify(call.name)
-      },"arguments":${JSON.stringify(call.arguments)}`
-    )
-    push("response.output_item.done", `"output_index":${first + i},"item":${functionCallItem(call, true)}`)
+    push("response.function_call_arguments.done", {
+      item_id: functionCallId(call),
+      output_index: first + i,
+      name: call.name,
+      arguments: call.arguments
+    })
+    push("response.output_item.done", { output_index: first + i, item: functionCallOutput(call, true) })
   }
 
-  const status = finalStatus(reply)
-  const tail = event(
-    status === "completed" ? "response.completed" : "response.incomplete",
-    seq,
-    `"response":${renderReply(reply, meta, extra)}`
-  )
+  const response = responseOf(meta, extra, reply)
+  const tail = event(response.status === "completed" ? "response.completed" : "response.incomplete", seq, { response })
   return { events, tail }
 }
 
-const failureMessage = "The server had an error while processing your request. Sorry about that!"
+const failure: FailedWith = {
+  code: "server_error",
+  message: "The server had an error while processing your request. Sorry about that!"
+}
 
 const failedExtra: Extra = { store: false, encryptedReasoning: false, summary: false, effort: undefined }
 
-export const failedResponse = (meta: ReplyMeta): string =>
-  responseJson(
-    meta,
-    failedExtra,
-    "failed",
-    "[]",
-    "null",
-    `{"code":"server_error","message":${JSON.stringify(failureMessage)}}`
-  )
+function failed(meta: ReplyMeta) {
+  return responseOf(meta, failedExtra, undefined, failure)
+}
 
-export const renderStreamError = (shape: StreamErrorShape, meta: ReplyMeta): string =>
-  shape === "openai"
-    ? `event: error\ndata: {"type":"error","sequence_number":0,"code":"server_error","message":${
-      JSON.stringify(failureMessage)
-    },"param":null}\n\n`
-    : event("response.failed", 0, `"response":${failedResponse(meta)}`)
+export function failedResponse(meta: ReplyMeta): string {
+  return JSON.stringify(failed(meta))
+}
 
-export const renderError = (error: ApiError): { readonly status: number; readonly body: string } =>
-  error._tag === "ContextLength"
+export function renderStreamError(shape: StreamErrorShape, meta: ReplyMeta): string {
+  return shape === "openai"
+    ? event("error", 0, { ...failure, param: null })
+    : event("response.failed", 0, { response: failed(meta) })
+}
+
+export function renderError(error: ApiError): { readonly status: number; readonly body: string } {
+  return error._tag === "ContextLength"
     ? {
       status: 400,
       body: errorBody(
@@ -225,3 +248,4 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
     }
     // The other errors are the same as Chat Completions'.
     : chatError(error)
+}

@@ -1,0 +1,1157 @@
+/**
+ * The Responses wire (`POST /v1/responses`, OpenAI's Responses API reference: "Create a model response", "The
+ * response object" and "Streaming events"), one module used in both directions:
+ *
+ * - the request body: the Effect Schema of the wire (snake_case, unknown fields ignored, `null` taken as unset) and
+ *   its mapping to the library's `ChatRequest`, read by the gateway; and `requestBody`, the same mapping the other way,
+ *   written by the client. The decoding: `instructions` and `system`/`developer` messages become system messages, in
+ *   place; `input` as a string is one user message; a user message's `input_text` and `input_image` parts its
+ *   content; an assistant message's text, the `function_call` items after it (its tool calls, by `call_id`) and the
+ *   `reasoning` item before it (its summaries as the reasoning) make one assistant message; a `function_call_output`
+ *   is a tool message. A reasoning item's `encrypted_content` is kept in the message's provider metadata as the
+ *   client sends it back, so a Responses deployment gets it back unchanged and every other one leaves it out; a
+ *   reasoning item the gateway made to carry another provider's state (`gateway/carried.ts`) gives that state back.
+ *   Tools other than functions, a hosted tool's `tool_choice` and input items of other types are passed on as they
+ *   came (the tools and the choice in `providerOptions`, the items in the assistant's provider metadata), for the
+ *   gateway to give to a Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
+ * - the response object: its schema; `reply` reads one for the client (whole, or from a terminal stream event), and
+ *   `responseObject` and the item writers write one for the gateway and the simulator; with the usage and the status,
+ *   which stands for the finish reason the API does not send.
+ * - the stream's events: their schema and `event`, which frames one as the gateway and the simulator send it. The
+ *   client's parser (`providers/openAiResponses/stream.ts`) reads them with the readers here.
+ *
+ * The readers on the hot path (a reply, a stream event) are plain functions over `JSON.parse` output, checked with
+ * `typeof` (decoding a schema union per event costs more than the HTTP round trip on loopback); a property test
+ * checks them against the schemas. The error body is Chat Completions' (`codec/openAiChat.ts`).
+ */
+import * as Schema from "effect/Schema"
+import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
+import { ReasoningEffort } from "../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../ChatResponse.js"
+import type {
+  AssistantMessage,
+  ContentPart,
+  Message,
+  ProviderMetadata,
+  ToolCall,
+  ToolDefinition
+} from "../../Message.js"
+import { type Carried, opened, restoreCalls } from "../gateway/carried.js"
+import { flatten, type Flattened, nameOf, type Placed } from "../gateway/responses/namespace.js"
+import type { Reply } from "../providers/adapter.js"
+import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
+import { checker, maybe, Problem, Refused, set } from "../schemaCheck.js"
+import { functionTool } from "./openAiChat.js"
+
+export { isRecord, type JsonRecord, Problem, ShapeError }
+
+/** The key of this API's entry in `providerMetadata`. */
+export const metadataKey = "openaiResponses"
+
+// ---------------------------------------------------------------------------
+// The request body: its schema
+
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
+
+const TextPart = Schema.Struct({ type: Schema.Literals(["input_text", "output_text"]), text: Schema.String })
+
+const Part = Schema.Union([
+  TextPart,
+  Schema.Struct({ type: Schema.Literal("refusal"), refusal: Schema.String }),
+  Schema.Struct({
+    type: Schema.Literal("input_image"),
+    image_url: maybe(Schema.String),
+    file_id: maybe(Schema.String),
+    detail: maybe(Schema.Literals(["auto", "low", "high", "original"]))
+  })
+]).annotate({ expected: "an input_text, output_text, refusal or input_image part" })
+
+const Content = Schema.Union([Schema.String, Schema.Array(Part)]).annotate({
+  expected: "a string or an array of content parts"
+})
+
+// One struct with the role as a literal, so a bad role is named at `input[i].role`.
+const MessageItem = Schema.Struct({
+  type: maybe(Schema.Literal("message")),
+  role: Schema.Literals(["user", "assistant", "system", "developer"]),
+  content: Content
+})
+
+const FunctionCallItem = Schema.Struct({
+  type: Schema.Literal("function_call"),
+  call_id: Schema.String,
+  name: Schema.String,
+  /** The namespace of a namespace tool's function (`gateway/responses/namespace.ts`). */
+  namespace: maybe(Schema.String),
+  arguments: Schema.String
+})
+
+const FunctionCallOutputItem = Schema.Struct({
+  type: Schema.Literal("function_call_output"),
+  call_id: Schema.String,
+  output: Content
+})
+
+const ReasoningItem = Schema.Struct({
+  type: Schema.Literal("reasoning"),
+  id: maybe(Schema.String),
+  summary: Schema.Array(Schema.Struct({ type: maybe(Schema.String), text: Schema.String })),
+  encrypted_content: maybe(Schema.String)
+})
+
+// Every field of an object the gateway passes on as it came, beside those it reads.
+const rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
+
+const modelledItems: ReadonlySet<string> = new Set(["message", "function_call", "function_call_output", "reasoning"])
+
+// An item of another type (a hosted tool's call, a client tool's call or output other than a function's): passed
+// as it came to a Responses deployment, refused by name for any other.
+const OtherItem = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.String.check(
+      Schema.makeFilter((type: string) => !modelledItems.has(type), { message: "expected another item type" })
+    )
+  }),
+  rest
+)
+
+const Item = Schema.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, OtherItem])
+  .annotate({ expected: "a message, function_call, function_call_output, reasoning or other typed item" })
+
+// Any tool type is read, so that one only a Responses deployment runs is passed to it as it came, or refused by name.
+const OneTool = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.String.check(
+      Schema.makeFilter((type: string) => type !== "namespace", {
+        message: "expected a tool type other than namespace"
+      })
+    ),
+    name: maybe(Schema.String),
+    description: maybe(Schema.String),
+    parameters: maybe(JsonObject),
+    strict: maybe(Schema.Boolean)
+  }),
+  rest
+)
+
+// A group of tools under one name (`gateway/responses/namespace.ts`).
+const NamespaceTool = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.Literal("namespace"),
+    name: Schema.String,
+    description: maybe(Schema.String),
+    tools: Schema.Array(OneTool)
+  }),
+  rest
+)
+
+const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
+  expected: "a tool (a function, a hosted tool) or a namespace of tools"
+})
+
+/** A tool of a body as the wire reads it. */
+export type WireTool = typeof WireTool.Type
+
+/** A tool of a body once its namespaces are flattened (`gateway/responses/namespace.ts`). */
+export type FlatTool = typeof OneTool.Type
+
+// A function's by name (and namespace), or a hosted tool's (`{"type": "web_search"}`, `allowed_tools`, `mcp`...).
+const WireToolChoice = Schema.Union([
+  Schema.Literals(["auto", "none", "required"]),
+  Schema.StructWithRest(
+    Schema.Struct({ type: Schema.String, name: maybe(Schema.String), namespace: maybe(Schema.String) }),
+    rest
+  )
+]).annotate({ expected: `"auto", "none", "required" or {"type": "function", "name"}` })
+
+const WireFormat = Schema.Union([
+  Schema.Struct({ type: Schema.Literals(["text", "json_object"]) }),
+  Schema.Struct({
+    type: Schema.Literal("json_schema"),
+    name: Schema.String,
+    schema: JsonObject,
+    description: maybe(Schema.String),
+    strict: maybe(Schema.Boolean)
+  })
+]).annotate({ expected: "a text, json_object or json_schema format" })
+
+/** The Responses body, as far as the gateway reads it. */
+export const WireResponsesRequest = Schema.Struct({
+  model: Schema.String,
+  input: Schema.Union([Schema.String, Schema.Array(Item)]).annotate({ expected: "a string or an array of items" }),
+  instructions: maybe(Schema.String),
+  tools: maybe(Schema.Array(WireTool)),
+  tool_choice: maybe(WireToolChoice),
+  text: maybe(Schema.Struct({ format: maybe(WireFormat) })),
+  reasoning: maybe(Schema.Struct({
+    effort: maybe(ReasoningEffort),
+    summary: maybe(Schema.Literals(["auto", "concise", "detailed"]))
+  })),
+  max_output_tokens: maybe(Schema.Number),
+  temperature: maybe(Schema.Number),
+  top_p: maybe(Schema.Number),
+  parallel_tool_calls: maybe(Schema.Boolean),
+  store: maybe(Schema.Boolean),
+  metadata: maybe(Schema.Record(Schema.String, Schema.String)),
+  user: maybe(Schema.String),
+  prompt_cache_key: maybe(Schema.String),
+  stream: maybe(Schema.Boolean),
+  previous_response_id: maybe(Schema.String)
+})
+
+/** A checked Responses body. */
+export type Body = typeof WireResponsesRequest.Type
+
+/** The body of `POST /v1/responses/input_tokens`: a Responses body whose `model` and `input` may be left out. */
+export const WireInputTokensRequest = Schema.Struct({
+  ...WireResponsesRequest.fields,
+  model: maybe(Schema.String),
+  input: maybe(WireResponsesRequest.fields.input)
+})
+
+/** A checked `input_tokens` body. */
+export type CountBody = typeof WireInputTokensRequest.Type
+
+/** An input item as the wire reads it. */
+export type WireItem = typeof Item.Type
+type WireContent = typeof Content.Type
+// ---------------------------------------------------------------------------
+// The request body: decoding
+
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
+
+function textOf(content: WireContent): string {
+  if (typeof content === "string") return content
+  let out = ""
+  for (const part of content) if (part.type === "input_text" || part.type === "output_text") out += part.text
+  return out
+}
+
+function userContent(content: WireContent, at: string): string | ReadonlyArray<ContentPart> | Problem {
+  if (typeof content === "string") return content
+  const parts: Array<ContentPart> = []
+  for (let j = 0; j < content.length; j++) {
+    const part = content[j]!
+    if (part.type === "input_text" || part.type === "output_text") parts.push({ type: "text", text: part.text })
+    else if (part.type === "input_image") {
+      const url = part.image_url
+      if (url === null || url === undefined) {
+        return new Problem(
+          `${at}.content[${j}].image_url`,
+          `${at}.content[${j}].image_url: missing (this gateway takes images by URL or data URL, not by file_id)`
+        )
+      }
+      // `original` has no counterpart in the library's details: the provider's default applies.
+      const detail = part.detail === "original" ? undefined : part.detail
+      parts.push(detail === null || detail === undefined ? { type: "image", url } : { type: "image", url, detail })
+    }
+  }
+  return parts
+}
+
+// The assistant turn being built: the last message when it is the assistant's, and reasoning waiting for its turn.
+interface Turn {
+  readonly messages: Array<Message>
+  reasoning: Array<typeof ReasoningItem.Type>
+  /** The carried metadata of calls (`gateway/carried.ts`), by call id. */
+  readonly calls: Map<string, ProviderMetadata>
+}
+
+function newTurn(): Turn {
+  return { messages: [], reasoning: [], calls: new Map() }
+}
+
+// A carrier of the gateway's: its reply's metadata back on the last assistant message, its calls' kept for theirs.
+function carriedInto(carried: Carried, turn: Turn): void {
+  for (const [id, metadata] of Object.entries(carried.calls ?? {})) turn.calls.set(id, metadata)
+  if (carried.message === undefined) return
+  for (let i = turn.messages.length - 1; i >= 0; i--) {
+    const message = turn.messages[i]!
+    if (message.role !== "assistant") continue
+    turn.messages[i] = { ...message, providerMetadata: { ...message.providerMetadata, ...carried.message } }
+    return
+  }
+}
+
+function reasoningOf(items: ReadonlyArray<typeof ReasoningItem.Type>): Partial<Mutable<AssistantMessage>> {
+  if (items.length === 0) return {}
+  const summaries = items.flatMap((item) => item.summary.map((part) => part.text))
+  const kept = items.flatMap((item) => {
+    const one = keptReasoning(item, false)
+    return one === undefined ? [] : [one]
+  })
+  const metadata = metadataOf(kept)
+  return {
+    ...(summaries.length > 0 ? { reasoning: summaries.join(reasoningSeparator) } : {}),
+    ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+  }
+}
+
+// The assistant message an item of the assistant's adds to: the last one, unless reasoning opens a new turn.
+function assistantOf(turn: Turn): Mutable<AssistantMessage> {
+  const last = turn.messages[turn.messages.length - 1]
+  if (turn.reasoning.length === 0 && last?.role === "assistant") return last as Mutable<AssistantMessage>
+  const message: Mutable<AssistantMessage> = { role: "assistant", content: "", ...reasoningOf(turn.reasoning) }
+  turn.reasoning = []
+  turn.messages.push(message)
+  return message
+}
+
+type KnownItem =
+  | typeof MessageItem.Type
+  | typeof FunctionCallItem.Type
+  | typeof FunctionCallOutputItem.Type
+  | typeof ReasoningItem.Type
+
+/** Whether an item is of a type only a Responses deployment takes (a hosted tool's call, a custom tool's output...). */
+export function isOtherItem(wire: WireItem): wire is typeof OtherItem.Type {
+  return typeof wire.type === "string" && !modelledItems.has(wire.type)
+}
+
+function item(wire: WireItem, at: string, turn: Turn): Problem | undefined {
+  if (isOtherItem(wire)) {
+    // Kept on the assistant's turn as the library's Responses adapter sends such items back, in order.
+    const message = assistantOf(turn)
+    message.providerMetadata = withOutputItem(message.providerMetadata, wire)
+    return undefined
+  }
+  return knownItem(wire as KnownItem, at, turn)
+}
+
+function knownItem(wire: KnownItem, at: string, turn: Turn): Problem | undefined {
+  switch (wire.type) {
+    case "function_call": {
+      const message = assistantOf(turn)
+      const call: ToolCall = { id: wire.call_id, name: nameOf(wire.name, wire.namespace), arguments: wire.arguments }
+      message.toolCalls = [...(message.toolCalls ?? []), call]
+      return undefined
+    }
+    case "function_call_output":
+      turn.messages.push({ role: "tool", toolCallId: wire.call_id, content: textOf(wire.output) })
+      return undefined
+    case "reasoning": {
+      const carried = opened(wire.encrypted_content)
+      if (carried === undefined) turn.reasoning.push(wire)
+      else carriedInto(carried, turn)
+      return undefined
+    }
+    default:
+      break
+  }
+  switch (wire.role) {
+    case "system":
+    case "developer":
+      turn.messages.push({ role: "system", content: textOf(wire.content) })
+      return undefined
+    case "user": {
+      const content = userContent(wire.content, at)
+      if (content instanceof Problem) return content
+      turn.messages.push({ role: "user", content })
+      return undefined
+    }
+    case "assistant": {
+      const message = assistantOf(turn)
+      // Text after the turn's tool calls is a new message: a provider reads a turn's text before its calls.
+      if (message.toolCalls !== undefined) {
+        turn.messages.push({ role: "assistant", content: textOf(wire.content) })
+      } else {
+        message.content += textOf(wire.content)
+      }
+      return undefined
+    }
+  }
+}
+
+// `metadata` with `item` after the output items it keeps (`outputItemsOf`).
+function withOutputItem(metadata: ProviderMetadata | undefined, item: JsonRecord): ProviderMetadata {
+  const entry = metadata?.[metadataKey]
+  return {
+    ...metadata,
+    [metadataKey]: { ...(isRecord(entry) ? entry : {}), outputItems: [...outputItemsOf(metadata), item] }
+  }
+}
+
+function tool(wire: FlatTool, at: string): ToolDefinition | Problem {
+  if (wire.name === null || wire.name === undefined) return new Problem(`${at}.name`, `${at}.name: missing`)
+  return functionTool({ ...wire, name: wire.name })
+}
+
+/** Whether a tool choice is a hosted tool's (any but a function's). */
+export function isHostedChoice(
+  choice: typeof WireToolChoice.Type | null | undefined
+): choice is Exclude<typeof WireToolChoice.Type, string> {
+  return typeof choice === "object" && choice !== null && choice.type !== "function"
+}
+
+function toolChoice(choice: typeof WireToolChoice.Type): ToolChoice | Problem {
+  if (typeof choice === "string") return choice
+  if (choice.name === null || choice.name === undefined) {
+    return new Problem("tool_choice.name", "tool_choice.name: missing")
+  }
+  return { tool: nameOf(choice.name, choice.namespace) }
+}
+
+function responseFormat(format: typeof WireFormat.Type): ResponseFormat {
+  if (format.type !== "json_schema") return { type: format.type }
+  const out: Mutable<Extract<ResponseFormat, { readonly type: "json_schema" }>> = {
+    type: "json_schema",
+    name: format.name,
+    schema: format.schema
+  }
+  set(out, "description", format.description)
+  set(out, "strict", format.strict)
+  return out
+}
+
+// The messages of `items` (a body's input, a stored response's output) folded into `turn`.
+function itemsInto(items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefined {
+  for (let i = 0; i < items.length; i++) {
+    const refused = item(items[i]!, `input[${i}]`, turn)
+    if (refused !== undefined) return refused
+  }
+  restoreCalls(turn.messages, turn.calls)
+  return undefined
+}
+
+/** The messages of a body's `input`: a string is one user message; each item in place. */
+export function inputMessages(body: CountBody): Array<Message> | Problem {
+  if (body.input === null || body.input === undefined) return []
+  if (typeof body.input === "string") return [{ role: "user", content: body.input }]
+  const turn = newTurn()
+  return itemsInto(body.input, turn) ?? turn.messages
+}
+
+const checkItem = checker(Item, { errors: "first" })
+
+/**
+ * The messages of a response's output items, as a later turn replays them (an item that is not one the gateway
+ * reads, which it never renders, is left out).
+ */
+export function outputMessages(output: ReadonlyArray<unknown>): Array<Message> {
+  const items: Array<WireItem> = []
+  for (const one of output) {
+    const checked = checkItem(one)
+    if (!(checked instanceof Refused)) items.push(checked)
+  }
+  const turn = newTurn()
+  itemsInto(items, turn)
+  return turn.messages
+}
+
+/**
+ * A body's tools with their namespaces flattened (`gateway/responses/namespace.ts`), or the problem with a qualified
+ * name.
+ */
+export function flatTools(body: CountBody): Flattened<FlatTool> | Problem {
+  return flatten<FlatTool | typeof NamespaceTool.Type>(body.tools ?? []) as Flattened<FlatTool> | Problem
+}
+
+/**
+ * A checked body as the engine's request, its messages `instructions` (which a later turn does not inherit) then
+ * `conversation` (an earlier response's, then the input's), its tools `tools` (`flatTools`); or what is wrong with
+ * it (a tool type it cannot run).
+ */
+export function toRequest(
+  body: CountBody,
+  conversation: ReadonlyArray<Message>,
+  tools: ReadonlyArray<Placed<FlatTool>>
+): ChatRequest | Problem {
+  const instructions = body.instructions
+  const messages = instructions === null || instructions === undefined
+    ? conversation
+    : [{ role: "system" as const, content: instructions }, ...conversation]
+  const request: Mutable<ChatRequest> = { messages }
+  const definitions: Array<ToolDefinition> = []
+  for (const { at, tool: one } of tools) {
+    if (one.type !== "function") continue
+    const definition = tool(one, at)
+    if (definition instanceof Problem) return definition
+    definitions.push(definition)
+  }
+  if (definitions.length > 0) request.tools = definitions
+  // The whole list (namespaces flattened), and a hosted tool's choice, for the Responses deployment the route checked
+  // it has.
+  const passed: Record<string, unknown> = {}
+  if (definitions.length < tools.length) passed["tools"] = tools.map((placed) => placed.tool)
+  const choice = body.tool_choice
+  if (isHostedChoice(choice)) passed["tool_choice"] = choice
+  else if (choice !== null && choice !== undefined) {
+    const chosen = toolChoice(choice)
+    if (chosen instanceof Problem) return chosen
+    request.toolChoice = chosen
+  }
+  if (Object.keys(passed).length > 0) request.providerOptions = passed
+  const format = body.text?.format
+  if (format !== null && format !== undefined) request.responseFormat = responseFormat(format)
+  set(request, "reasoningEffort", body.reasoning?.effort)
+  set(request, "maxTokens", body.max_output_tokens)
+  set(request, "temperature", body.temperature)
+  set(request, "topP", body.top_p)
+  set(request, "user", body.user)
+  set(request, "promptCacheKey", body.prompt_cache_key)
+  return request
+}
+
+/** `WireResponsesRequest`'s check: a parsed body as itself (not a copy), or what the schema finds wrong with it. */
+export const checkBody = checker(WireResponsesRequest, { errors: "first" })
+
+/** `WireInputTokensRequest`'s check, as `checkBody`. */
+export const checkCountBody = checker(WireInputTokensRequest, { errors: "first" })
+
+// The request's fields as the wire names them, where the engine's differ.
+const renamed: Readonly<Record<string, string>> = {
+  topP: "top_p",
+  maxTokens: "max_output_tokens",
+  toolChoice: "tool_choice",
+  responseFormat: "text.format",
+  reasoningEffort: "reasoning.effort"
+}
+
+/**
+ * A path of the engine's request as the Responses body writes it: `maxTokens` is `max_output_tokens`,
+ * `responseFormat` `text.format`; a message's path is `input` (items and messages do not map one to one).
+ */
+export function responsesPath(path: string): string {
+  return path.startsWith("messages")
+    ? "input"
+    : path.replace(/^(topP|maxTokens|toolChoice|responseFormat|reasoningEffort)\b/, (name) => renamed[name]!)
+}
+
+// ---------------------------------------------------------------------------
+// The request body: encoding
+
+function encodeInputPart(part: ContentPart): JsonRecord {
+  return part.type === "text"
+    ? { type: "input_text", text: part.text }
+    // `detail` is required by the API's input image type.
+    : { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
+}
+
+// The items under `field` of this API's entry in `metadata`.
+function keptItems(metadata: ProviderMetadata | undefined, field: string): ReadonlyArray<unknown> {
+  const entry = metadata?.[metadataKey]
+  if (!isRecord(entry)) return []
+  const items = entry[field]
+  return Array.isArray(items) ? items : []
+}
+
+/** The reasoning items an earlier reply left in its provider metadata, to send back first. */
+export function reasoningItemsOf(metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> {
+  return keptItems(metadata, "reasoningItems")
+}
+
+/**
+ * The output items of types this library does not model (the calls of tools the API runs itself, `web_search_call`,
+ * `mcp_call`..., and of client tools other than functions, `computer_call`, `custom_tool_call`..., with their
+ * outputs) that an earlier reply left in its provider metadata, in order, to send back as they came.
+ */
+export function outputItemsOf(metadata: ProviderMetadata | undefined): ReadonlyArray<OutputItem> {
+  return keptItems(metadata, "outputItems").filter(isTyped)
+}
+
+// An item kept to pass on as it came: an object naming its type.
+function isTyped(value: unknown): value is OutputItem {
+  return isRecord(value) && typeof value["type"] === "string"
+}
+
+function assistantItems(message: AssistantMessage, items: Array<unknown>): void {
+  const calls = message.toolCalls ?? []
+  const others = outputItemsOf(message.providerMetadata)
+  // Reasoning first: the API pairs each reasoning item with the items that
+  // follow it, and refuses one followed by nothing, as a reply cut off while
+  // reasoning would leave it.
+  if (message.content !== "" || calls.length > 0 || others.length > 0) {
+    for (const item of reasoningItemsOf(message.providerMetadata)) items.push(item)
+  }
+  for (const item of others) items.push(item)
+  if (message.content !== "") {
+    items.push({ type: "message", role: "assistant", content: [{ type: "output_text", text: message.content }] })
+  }
+  for (const call of calls) {
+    items.push({ type: "function_call", call_id: call.id, name: call.name, arguments: call.arguments })
+  }
+}
+
+/**
+ * `instructions` (the system messages, joined) and the input items of the other messages from the `from`-th on (the
+ * ones before it are a kept response's, which the API does not need again; its `instructions` it does not keep).
+ */
+export function input(
+  messages: ChatRequest["messages"],
+  from = 0
+): { instructions: string | undefined; items: Array<unknown> } {
+  let instructions: string | undefined
+  const items: Array<unknown> = []
+  for (const [index, message] of messages.entries()) {
+    if (message.role !== "system" && index < from) continue
+    switch (message.role) {
+      case "system":
+        instructions = instructions === undefined ? message.content : `${instructions}\n\n${message.content}`
+        break
+      case "user":
+        items.push({
+          type: "message",
+          role: "user",
+          content: typeof message.content === "string"
+            ? [{ type: "input_text", text: message.content }]
+            : message.content.map(encodeInputPart)
+        })
+        break
+      case "assistant":
+        assistantItems(message, items)
+        break
+      case "tool":
+        items.push({ type: "function_call_output", call_id: message.toolCallId, output: message.content })
+    }
+  }
+  return { instructions, items }
+}
+
+function encodeTool(tool: ToolDefinition): JsonRecord {
+  const out: JsonRecord = { type: "function", name: tool.name }
+  if (tool.description !== undefined) out["description"] = tool.description
+  out["parameters"] = tool.parameters
+  // The Responses API treats an absent `strict` as true; the domain's default is off.
+  out["strict"] = tool.strict ?? false
+  return out
+}
+
+function encodeToolChoice(choice: ToolChoice): unknown {
+  return typeof choice === "string" ? choice : { type: "function", name: choice.tool }
+}
+
+function encodeTextFormat(format: ResponseFormat): JsonRecord {
+  if (format.type !== "json_schema") return { type: format.type }
+  const out: JsonRecord = { type: "json_schema", name: format.name }
+  if (format.description !== undefined) out["description"] = format.description
+  out["schema"] = format.schema
+  out["strict"] = format.strict ?? true
+  return out
+}
+
+/** What the request body needs besides the request. */
+export interface BodyOptions {
+  readonly model: string
+  readonly stream: boolean
+  readonly store: boolean
+  /** The kept response the call continues (`previousFor`): sent by id, with only the messages after it. */
+  readonly previous?: PreviousResponse | undefined
+}
+
+/**
+ * The request's `previousResponse` when a client that keeps responses (`store`) may continue it: made by `provider`
+ * with the key `keyId`, the call's, and holding no more messages than the request has.
+ */
+export function previousFor(
+  request: ChatRequest,
+  context: { readonly provider: string; readonly keyId: string; readonly store: boolean }
+): PreviousResponse | undefined {
+  const previous = request.previousResponse
+  return context.store && previous !== undefined && previous.provider === context.provider &&
+      previous.keyId === context.keyId && previous.messages <= request.messages.length
+    ? previous
+    : undefined
+}
+
+/**
+ * The JSON body of `POST /responses`; `providerOptions` are merged last, so
+ * they win. `stop` and `seed` have no Responses counterpart and are not sent.
+ */
+export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
+  const { previous } = options
+  const { instructions, items } = input(request.messages, previous?.messages)
+  const body: JsonRecord = { model: options.model }
+  if (instructions !== undefined) body["instructions"] = instructions
+  if (previous !== undefined) body["previous_response_id"] = previous.id
+  body["input"] = items
+  body["store"] = options.store
+  if (request.temperature !== undefined) body["temperature"] = request.temperature
+  if (request.topP !== undefined) body["top_p"] = request.topP
+  if (request.maxTokens !== undefined) body["max_output_tokens"] = request.maxTokens
+  if (request.tools !== undefined && request.tools.length > 0) body["tools"] = request.tools.map(encodeTool)
+  if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
+  if (request.responseFormat !== undefined) body["text"] = { format: encodeTextFormat(request.responseFormat) }
+  const effort = request.reasoningEffort
+  if (effort !== undefined) {
+    if (effort === "none") {
+      body["reasoning"] = { effort }
+    } else {
+      // A summary is the only reasoning text OpenAI returns; without one, reasoning stays hidden.
+      body["reasoning"] = { effort, summary: "auto" }
+      // Without stored state, the next turn needs the reasoning back, encrypted (OpenAI's reasoning guide).
+      if (!options.store) body["include"] = ["reasoning.encrypted_content"]
+    }
+  }
+  if (request.user !== undefined) body["user"] = request.user
+  if (request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
+  if (options.stream) body["stream"] = true
+  if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// The response object: its schema and its writers
+
+const OutputText = Schema.Struct({
+  type: Schema.Literal("output_text"),
+  text: Schema.String,
+  annotations: Schema.Array(Schema.Unknown),
+  logprobs: Schema.optional(Schema.Array(Schema.Unknown))
+})
+
+const RefusalPart = Schema.Struct({ type: Schema.Literal("refusal"), refusal: Schema.String })
+
+const SummaryText = Schema.Struct({ type: Schema.Literal("summary_text"), text: Schema.String })
+
+const ItemStatus = Schema.Literals(["in_progress", "completed", "incomplete"])
+
+/** An item's status. */
+export type ItemStatus = typeof ItemStatus.Type
+
+const MessageOutput = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("message"),
+  status: ItemStatus,
+  role: Schema.Literal("assistant"),
+  content: Schema.Array(Schema.Union([OutputText, RefusalPart]))
+})
+
+const FunctionCallOutput = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("function_call"),
+  status: ItemStatus,
+  arguments: Schema.String,
+  call_id: Schema.String,
+  name: Schema.String,
+  namespace: Schema.optional(Schema.String)
+})
+
+const ReasoningOutput = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("reasoning"),
+  summary: Schema.Array(SummaryText),
+  encrypted_content: maybe(Schema.String)
+})
+
+const OutputItem = Schema.Union([MessageOutput, FunctionCallOutput, ReasoningOutput, OtherItem])
+
+/** An output item as the wire writes it; one of another type (a hosted tool's call) is passed on as it came. */
+export type OutputItem = typeof OutputItem.Encoded
+
+const Tokens = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+const ResponseUsage = Schema.Struct({
+  input_tokens: Tokens,
+  input_tokens_details: Schema.Struct({ cached_tokens: Tokens }),
+  output_tokens: Tokens,
+  output_tokens_details: Schema.Struct({ reasoning_tokens: Tokens }),
+  total_tokens: Tokens
+})
+
+const ResponseStatus = Schema.Literals(["in_progress", "completed", "incomplete", "failed", "cancelled", "queued"])
+
+/**
+ * The response object, as far as the library reads and writes it (the settings a response echoes are written by
+ * each writer, `Outcome.echo`).
+ */
+export const ResponseObject = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("response"),
+  created_at: Schema.Number,
+  status: ResponseStatus,
+  completed_at: maybe(Schema.Number),
+  error: Schema.NullOr(Schema.Struct({ code: Schema.String, message: Schema.String })),
+  incomplete_details: Schema.NullOr(Schema.Struct({ reason: Schema.String })),
+  model: Schema.String,
+  output: Schema.Array(OutputItem),
+  usage: Schema.NullOr(ResponseUsage)
+})
+
+/** A response object as the wire writes it. */
+export type ResponseObject = typeof ResponseObject.Encoded & JsonRecord
+
+/** A response's status, and why it is incomplete when it is: the finish reason, which the API does not send. */
+export function statusOf(
+  reason: FinishReason
+): { readonly status: "completed" | "incomplete"; readonly incomplete: { readonly reason: string } | null } {
+  return reason === "length"
+    ? { status: "incomplete", incomplete: { reason: "max_output_tokens" } }
+    : reason === "content_filter"
+    ? { status: "incomplete", incomplete: { reason: "content_filter" } }
+    : { status: "completed", incomplete: null }
+}
+
+/** The token counts `usageObject` writes (the library's `Usage`, or the simulator's). */
+export type UsageCounts = Pick<
+  Usage,
+  "promptTokens" | "completionTokens" | "totalTokens" | "cachedPromptTokens" | "reasoningTokens"
+>
+
+/** Usage as the Responses API reports it. */
+export function usageObject(usage: UsageCounts): typeof ResponseUsage.Encoded {
+  return {
+    input_tokens: usage.promptTokens,
+    input_tokens_details: { cached_tokens: usage.cachedPromptTokens },
+    output_tokens: usage.completionTokens,
+    output_tokens_details: { reasoning_tokens: usage.reasoningTokens },
+    total_tokens: usage.totalTokens
+  }
+}
+
+/** What a response object says of its run: where it stands, what it holds, and why it failed or stopped. */
+export interface Outcome {
+  readonly id: string
+  /** The seconds of its creation. */
+  readonly createdAt: number
+  readonly status: typeof ResponseStatus.Type
+  readonly model: string
+  readonly output: ReadonlyArray<OutputItem>
+  readonly usage: UsageCounts | undefined
+  /** The request's settings as the response echoes them. */
+  readonly echo: JsonRecord
+  readonly error?: { readonly code: string; readonly message: string } | undefined
+  readonly incomplete?: { readonly reason: string } | null | undefined
+  /** The seconds of its completion, once it has completed. */
+  readonly completedAt?: number | null | undefined
+}
+
+/** A `response` object as `outcome` says. */
+export function responseObject(outcome: Outcome): ResponseObject {
+  return {
+    id: outcome.id,
+    object: "response",
+    created_at: outcome.createdAt,
+    status: outcome.status,
+    ...(outcome.completedAt !== undefined ? { completed_at: outcome.completedAt } : {}),
+    error: outcome.error ?? null,
+    incomplete_details: outcome.incomplete ?? null,
+    model: outcome.model,
+    output: outcome.output,
+    ...outcome.echo,
+    usage: outcome.usage === undefined ? null : usageObject(outcome.usage)
+  }
+}
+
+/** An `output_text` part of `text`. */
+export function outputText(text: string): typeof OutputText.Encoded {
+  return { type: "output_text", text, annotations: [], logprobs: [] }
+}
+
+/** A `summary_text` part of `text`. */
+export function summaryText(text: string): typeof SummaryText.Encoded {
+  return { type: "summary_text", text }
+}
+
+/** A `refusal` part of `refusal`. */
+export function refusalPart(refusal: string): typeof RefusalPart.Encoded {
+  return { type: "refusal", refusal }
+}
+
+/** The assistant's `message` item `id` of `content` parts. */
+export function messageItem(
+  id: string,
+  status: ItemStatus,
+  content: ReadonlyArray<typeof OutputText.Encoded | typeof RefusalPart.Encoded>
+): typeof MessageOutput.Encoded {
+  return { id, type: "message", status, role: "assistant", content }
+}
+
+/** The `function_call` item `id` of `call`, named as `fields` name it (a namespace's function with its namespace). */
+export function functionCallItem(
+  id: string,
+  status: ItemStatus,
+  call: ToolCall,
+  fields: { readonly name: string; readonly namespace?: string }
+): typeof FunctionCallOutput.Encoded {
+  return { id, type: "function_call", status, arguments: call.arguments, call_id: call.id, ...fields }
+}
+
+/** The `reasoning` item `id` of `summary`, with its `encrypted_content` when it has one. */
+export function reasoningItem(
+  id: string,
+  summary: ReadonlyArray<typeof SummaryText.Encoded>,
+  encrypted?: string | null
+): typeof ReasoningOutput.Encoded {
+  return encrypted === undefined
+    ? { id, type: "reasoning", summary }
+    : { id, type: "reasoning", summary, encrypted_content: encrypted }
+}
+
+// ---------------------------------------------------------------------------
+// The response object: its reader
+
+const usageFields = openAiUsageFields("input", "output")
+
+/** Usage from `response.usage`; undefined when it is not an object. */
+export function usage(value: unknown): Usage | undefined {
+  return openAiUsage(value, usageFields)
+}
+
+/**
+ * The finish reason, which the API does not send: an incomplete response says
+ * why; a response with function calls stopped for them; anything else stopped.
+ */
+export function finishReason(response: JsonRecord, hasToolCalls: boolean): FinishReason {
+  if (response["status"] === "incomplete") {
+    const details = response["incomplete_details"]
+    const reason = isRecord(details) ? details["reason"] : undefined
+    return reason === "max_output_tokens" ? "length" : reason === "content_filter" ? "content_filter" : "other"
+  }
+  return hasToolCalls ? "tool_calls" : "stop"
+}
+
+/**
+ * The error payload of a failed response (`status: "failed"` with `error`),
+ * or of a bare `{error}` body, shaped for `fromHttpFailure`; undefined otherwise.
+ */
+export function failureOf(response: JsonRecord): JsonRecord | undefined {
+  const error = response["error"]
+  if (isRecord(error)) return { error }
+  if (response["status"] === "failed") return { error: { message: "the response failed without an error" } }
+  return undefined
+}
+
+function optionalString(value: unknown, field: string): string | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === "string") return value
+  throw new ShapeError(`${field} is not a string`)
+}
+
+/** Arguments are a JSON string; a few servers send the object itself. */
+export function argumentsOf(value: unknown): string {
+  return typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value)
+}
+
+/** Separates reasoning summary parts, in whole replies and streams alike. */
+export const reasoningSeparator = "\n\n"
+
+/** The reasoning text of a reasoning item: its summary parts, or raw `reasoning_text` content. */
+function reasoningTexts(item: JsonRecord, out: Array<string>): void {
+  for (const field of ["summary", "content"] as const) {
+    const parts = item[field]
+    if (!Array.isArray(parts)) continue
+    for (const part of parts) {
+      if (isRecord(part) && typeof part["text"] === "string") out.push(part["text"])
+    }
+  }
+}
+
+/**
+ * A reasoning item as it is sent back. With `store`, by id (the API finds it),
+ * with its encrypted content when it has one. Without `store`, only an item
+ * that carries its encrypted content is kept, and it is sent without its id:
+ * the id points at nothing stored, and servers have been seen to reject it
+ * ("Item with id 'rs_…' not found. Items are not persisted when `store` is set
+ * to false"), while the encrypted content alone carries the reasoning.
+ */
+export function keptReasoning(item: JsonRecord, store: boolean): JsonRecord | undefined {
+  const id = item["id"]
+  const encrypted = item["encrypted_content"]
+  const summary = Array.isArray(item["summary"]) ? item["summary"] : []
+  if (!store) {
+    return typeof encrypted === "string" ? { type: "reasoning", summary, encrypted_content: encrypted } : undefined
+  }
+  if (typeof id !== "string") return undefined
+  const kept: JsonRecord = { type: "reasoning", id, summary }
+  if (typeof encrypted === "string") kept["encrypted_content"] = encrypted
+  return kept
+}
+
+/** Whether an output item is of a type this library reads (text, function calls, reasoning). */
+export function isModelled(type: unknown): boolean {
+  return type === "message" || type === "function_call" || type === "reasoning"
+}
+
+/**
+ * `providerMetadata` carrying reasoning items, the output items of other types (`outputItemsOf`) and whether the API
+ * keeps the response (`storedOf`), or undefined when there is none of these.
+ */
+export function metadataOf(
+  reasoningItems: ReadonlyArray<JsonRecord>,
+  outputItems: ReadonlyArray<JsonRecord> = [],
+  stored = false
+): ProviderMetadata | undefined {
+  return reasoningItems.length === 0 && outputItems.length === 0 && !stored ? undefined : {
+    [metadataKey]: {
+      ...(reasoningItems.length > 0 ? { reasoningItems } : {}),
+      ...(outputItems.length > 0 ? { outputItems } : {}),
+      ...(stored ? { stored } : {})
+    }
+  }
+}
+
+/**
+ * Whether the API keeps a reply under its id, so that a later call may continue it (`ChatRequest.previousResponse`):
+ * it was asked to (`store`), and its response object does not say otherwise.
+ */
+export function keptUpstream(response: JsonRecord, store: boolean): boolean {
+  return store && response["store"] !== false
+}
+
+/** Whether a reply's `providerMetadata` says the API keeps it under its id (`keptUpstream`). */
+export function storedOf(metadata: ProviderMetadata | undefined): boolean {
+  const entry = metadata?.[metadataKey]
+  return isRecord(entry) && entry["stored"] === true
+}
+
+/** Reads a response object (whole, or from a terminal stream event); throws `ShapeError` when it is not one. */
+export function reply(response: JsonRecord, store: boolean): Reply {
+  const output = response["output"]
+  if (!Array.isArray(output)) throw new ShapeError("output is not an array")
+  let text = ""
+  let refusal: string | undefined
+  const reasoning: Array<string> = []
+  const reasoningItems: Array<JsonRecord> = []
+  const toolCalls: Array<ToolCall> = []
+  const outputItems: Array<JsonRecord> = []
+  for (const item of output) {
+    if (!isRecord(item)) throw new ShapeError("an output item is not an object")
+    if (!isModelled(item["type"])) outputItems.push(item)
+    switch (item["type"]) {
+      case "message": {
+        const content = item["content"]
+        if (!Array.isArray(content)) throw new ShapeError("a message item's content is not an array")
+        for (const part of content) {
+          if (!isRecord(part)) continue
+          if (part["type"] === "output_text") text += optionalString(part["text"], "output_text.text") ?? ""
+          else if (part["type"] === "refusal") {
+            refusal = (refusal ?? "") + (optionalString(part["refusal"], "refusal") ?? "")
+          }
+        }
+        break
+      }
+      case "function_call":
+        toolCalls.push({
+          id: optionalString(item["call_id"], "function_call.call_id") ?? "",
+          name: optionalString(item["name"], "function_call.name") ?? "",
+          arguments: argumentsOf(item["arguments"])
+        })
+        break
+      case "reasoning": {
+        reasoningTexts(item, reasoning)
+        const kept = keptReasoning(item, store)
+        if (kept !== undefined) reasoningItems.push(kept)
+        break
+      }
+    }
+  }
+  return {
+    id: replyId(response["id"]),
+    model: replyModel(response["model"]),
+    text,
+    reasoning: reasoning.length === 0 ? undefined : reasoning.join(reasoningSeparator),
+    refusal,
+    toolCalls,
+    finishReason: finishReason(response, toolCalls.length > 0),
+    usage: usage(response["usage"]),
+    providerMetadata: metadataOf(reasoningItems, outputItems, keptUpstream(response, store))
+  }
+}
+// ---------------------------------------------------------------------------
+// The stream's events
+
+const At = { item_id: Schema.String, output_index: Schema.Number }
+const InContent = { ...At, content_index: Schema.Number }
+const InSummary = { ...At, summary_index: Schema.Number }
+const Numbered = { sequence_number: Schema.Number }
+
+/**
+ * The stream's events the library reads or writes, each an `event:` line naming its `type` and its `data`. Unknown
+ * events and fields are the reader's to skip.
+ */
+export const StreamEvent = Schema.Union([
+  Schema.Struct({
+    type: Schema.Literals([
+      "response.created",
+      "response.in_progress",
+      "response.queued",
+      "response.completed",
+      "response.incomplete",
+      "response.failed"
+    ]),
+    ...Numbered,
+    response: ResponseObject
+  }),
+  Schema.Struct({
+    type: Schema.Literals(["response.output_item.added", "response.output_item.done"]),
+    ...Numbered,
+    output_index: Schema.Number,
+    item: OutputItem
+  }),
+  Schema.Struct({
+    type: Schema.Literals(["response.content_part.added", "response.content_part.done"]),
+    ...Numbered,
+    ...InContent,
+    part: Schema.Union([OutputText, RefusalPart])
+  }),
+  Schema.Struct({
+    type: Schema.Literals(["response.output_text.delta", "response.refusal.delta", "response.reasoning_text.delta"]),
+    ...Numbered,
+    ...InContent,
+    delta: Schema.String,
+    logprobs: Schema.optional(Schema.Array(Schema.Unknown))
+  }),
+  Schema.Struct({
+    type: Schema.Literal("response.output_text.done"),
+    ...Numbered,
+    ...InContent,
+    text: Schema.String,
+    logprobs: Schema.optional(Schema.Array(Schema.Unknown))
+  }),
+  Schema.Struct({
+    type: Schema.Literals(["response.reasoning_summary_part.added", "response.reasoning_summary_part.done"]),
+    ...Numbered,
+    ...InSummary,
+    part: SummaryText
+  }),
+  Schema.Struct({
+    type: Schema.Literal("response.reasoning_summary_text.delta"),
+    ...Numbered,
+    ...InSummary,
+    delta: Schema.String
+  }),
+  Schema.Struct({
+    type: Schema.Literal("response.reasoning_summary_text.done"),
+    ...Numbered,
+    ...InSummary,
+    text: Schema.String
+  }),
+  Schema.Struct({
+    type: Schema.Literal("response.function_call_arguments.delta"),
+    ...Numbered,
+    ...At,
+    delta: Schema.String
+  }),
+  Schema.Struct({
+    type: Schema.Literal("response.function_call_arguments.done"),
+    ...Numbered,
+    ...At,
+    arguments: Schema.String,
+    name: Schema.optional(Schema.String)
+  }),
+  // The fields are top-level, not under `error`.
+  Schema.Struct({
+    type: Schema.Literal("error"),
+    ...Numbered,
+    code: Schema.NullOr(Schema.String),
+    message: Schema.String,
+    param: Schema.NullOr(Schema.String)
+  })
+])
+
+/** A stream event as the wire writes it. */
+export type StreamEvent = typeof StreamEvent.Encoded
+
+/** A stream event's name. */
+export type EventType = StreamEvent["type"]
+
+/** The fields of the event named `T`, besides its name and number. */
+export type EventFields<T extends EventType> = StreamEvent extends infer E
+  ? E extends StreamEvent ? T extends E["type"] ? Omit<E, "type" | "sequence_number"> : never : never
+  : never
+
+/** One event as the stream sends it: its `event:` line, and its `data` with its `type` and `sequence_number`. */
+export function event<T extends EventType>(type: T, sequence: number, fields: EventFields<T>): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence, ...fields })}\n\n`
+}

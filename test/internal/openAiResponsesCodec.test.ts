@@ -1,0 +1,371 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type { Input as ChatRequest } from "../../src/ChatRequest.js"
+import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
+import * as Codec from "../../src/internal/codec/openAiResponses.js"
+import { none } from "../../src/internal/gateway/responses/namespace.js"
+import * as Render from "../../src/internal/gateway/responses/render.js"
+import { streamEncoder } from "../../src/internal/gateway/responses/stream.js"
+import { Problem, Refused } from "../../src/internal/schemaCheck.js"
+import { renderReply, renderStream } from "../../src/internal/simulator/openAiResponses/render.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
+import type * as Reply from "../../src/simulator/Reply.js"
+import { adapterHarness } from "../utils/adapterHarness.js"
+import { effectProp } from "../utils/effectProp.js"
+import { streamResponse } from "../utils/fakeHttpClient.js"
+
+const word = fc.string({ maxLength: 6 })
+const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
+
+// ---------------------------------------------------------------------------
+// The request both ways
+
+// The parts the encoder writes as they decode: an image's detail is always sent (`auto` when unset).
+const part: fc.Arbitrary<ContentPart> = fc.oneof(
+  word.map((text): ContentPart => ({ type: "text", text })),
+  fc.record({ url: fc.webUrl(), detail: fc.constantFrom("auto" as const, "low" as const, "high" as const) })
+    .map((image): ContentPart => ({ type: "image", ...image }))
+)
+
+const toolCall: fc.Arbitrary<ToolCall> = fc.record({ id: name, name, arguments: fc.json({ maxDepth: 1 }) })
+
+// The messages as the decoder gives them back: a user's content as parts (a string goes out as one `input_text`),
+// an assistant's turn with text or calls, a tool result by its call's id.
+const message: fc.Arbitrary<Message> = fc.oneof(
+  fc.array(part, { maxLength: 3 }).map((content): Message => ({ role: "user", content })),
+  fc.string({ minLength: 1, maxLength: 6 }).map((content): Message => ({ role: "assistant", content })),
+  fc.record({ content: word, toolCalls: fc.array(toolCall, { minLength: 1, maxLength: 2 }) })
+    .map((fields): Message => ({ role: "assistant", ...fields })),
+  fc.record({ toolCallId: name, content: word }).map((fields): Message => ({ role: "tool", ...fields }))
+)
+
+// Two assistant messages in a row are one turn on the wire.
+const conversation = fc.array(message, { minLength: 1, maxLength: 5 }).filter((messages) =>
+  messages.every((one, i) => i === 0 || one.role !== "assistant" || messages[i - 1]!.role !== "assistant")
+)
+
+const tool: fc.Arbitrary<ToolDefinition> = fc.record({
+  name,
+  description: word,
+  parameters: fc.constant({ type: "object", properties: { city: { type: "string" } } }),
+  // Sent always: the API's default (true) is not the library's (false).
+  strict: fc.boolean()
+}, { requiredKeys: ["name", "parameters", "strict"] })
+
+const request: fc.Arbitrary<ChatRequest> = fc.record({
+  system: fc.option(word, { nil: undefined }),
+  messages: conversation,
+  temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+  topP: fc.double({ min: 0, max: 1, noNaN: true }),
+  maxTokens: fc.integer({ min: 16, max: 100_000 }),
+  // A name is one tool's (the decoder refuses two of one name).
+  tools: fc.uniqueArray(tool, { minLength: 1, maxLength: 2, selector: (one) => one.name }),
+  toolChoice: fc.oneof(
+    fc.constantFrom("auto" as const, "none" as const, "required" as const),
+    name.map((tool) => ({ tool }))
+  ),
+  responseFormat: fc.oneof(
+    fc.constantFrom({ type: "text" as const }, { type: "json_object" as const }),
+    fc.record({
+      type: fc.constant("json_schema" as const),
+      name,
+      description: word,
+      schema: fc.constant({ type: "object" }),
+      strict: fc.boolean()
+    }, { requiredKeys: ["type", "name", "schema", "strict"] })
+  ),
+  reasoningEffort: fc.constantFrom("none", "minimal", "low", "medium", "high", "xhigh", "max"),
+  user: word,
+  promptCacheKey: word
+}, { requiredKeys: ["messages"] }).map(({ system, ...rest }): ChatRequest =>
+  // `instructions` comes first, whatever the place of the system message.
+  system === undefined ? rest : { ...rest, messages: [{ role: "system", content: system }, ...rest.messages] }
+)
+
+function decoded(json: unknown): ChatRequest | Problem {
+  const body = Codec.checkBody(json)
+  if (body instanceof Refused) throw new Error("the encoded body does not fit the request schema")
+  const messages = Codec.inputMessages(body)
+  if (messages instanceof Problem) return messages
+  const flat = Codec.flatTools(body)
+  if (flat instanceof Problem) return flat
+  return Codec.toRequest(body, messages, flat.tools)
+}
+
+describe("internal/codec/openAiResponses: the request both ways", () => {
+  it("a request encoded for the wire decodes back to itself", () => {
+    fc.assert(fc.property(request, fc.boolean(), fc.boolean(), (original, stream, store) => {
+      const body = Codec.requestBody(original, { model: "gpt-test", stream, store })
+      expect(body["model"]).toBe("gpt-test")
+      expect(body["store"]).toBe(store)
+      expect(body["stream"]).toBe(stream ? true : undefined)
+      expect(decoded(JSON.parse(JSON.stringify(body)))).toEqual(original)
+    }))
+  })
+
+  it("a string input is one user message, and a bad role is named where it is", () => {
+    expect(decoded({ model: "m", input: "Hi", instructions: "Be brief." })).toEqual({
+      messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }]
+    })
+    const refused = Codec.checkBody({ model: "m", input: [{ role: "robot", content: "x" }] })
+    expect(refused).toBeInstanceOf(Refused)
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The response object both ways
+
+const count = fc.nat({ max: 100_000 })
+
+// A reply as the wire can say it: tool calls finish as `tool_calls` unless the reply was cut.
+const response = fc.record({
+  model: name,
+  text: word,
+  reasoning: fc.option(word, { nil: undefined }),
+  refusal: fc.option(word, { nil: undefined }),
+  toolCalls: fc.array(toolCall, { maxLength: 2 }),
+  cut: fc.constantFrom<FinishReason | undefined>(undefined, "length", "content_filter"),
+  prompt: count,
+  completion: count,
+  cached: count,
+  reasoningTokens: count
+}).map((r): ChatResponse => ({
+  id: "upstream",
+  model: r.model,
+  provider: "openai",
+  text: r.text,
+  ...(r.reasoning !== undefined ? { reasoning: r.reasoning } : {}),
+  ...(r.refusal !== undefined ? { refusal: r.refusal } : {}),
+  toolCalls: r.toolCalls,
+  finishReason: r.cut ?? (r.toolCalls.length > 0 ? "tool_calls" : "stop"),
+  usage: {
+    promptTokens: r.prompt,
+    completionTokens: r.completion,
+    totalTokens: r.prompt + r.completion,
+    cachedPromptTokens: r.cached,
+    reasoningTokens: r.reasoningTokens,
+    estimated: false
+  },
+  latency: Duration.millis(5)
+}))
+
+const ids = Render.idsOf("0e8d3c2a-1b4f-4a5e-9c6d-7f8e9a0b1c2d", 1_700_000_000)
+
+const isResponseObject = Schema.is(Codec.ResponseObject)
+const isStreamEvent = Schema.is(Codec.StreamEvent)
+
+describe("internal/codec/openAiResponses: the response object both ways", () => {
+  it("a reply written as a response object fits its schema and reads back as itself", () => {
+    fc.assert(fc.property(response, (original) => {
+      const body: unknown = JSON.parse(Render.response(original, ids, none, {}, 1_700_000_001).body)
+      expect(isResponseObject(body)).toBe(true)
+      expect(Codec.reply(body as Codec.JsonRecord, false)).toEqual({
+        id: ids.response,
+        model: original.model,
+        text: original.text,
+        reasoning: original.reasoning,
+        refusal: original.refusal,
+        toolCalls: original.toolCalls,
+        finishReason: original.finishReason,
+        usage: original.usage
+      })
+    }))
+  })
+
+  it("the simulator's response object fits its schema and reads back as the reply it rendered", () => {
+    fc.assert(fc.property(simulated, (reply) => {
+      const body: unknown = JSON.parse(renderReply(reply, meta, extra))
+      expect(isResponseObject(body)).toBe(true)
+      expect(Codec.reply(body as Codec.JsonRecord, false)).toMatchObject({
+        id: meta.id,
+        text: reply.content.join(""),
+        toolCalls: reply.toolCalls.map(({ arguments: args, id, name }) => ({ id, name, arguments: args })),
+        finishReason: reply.finishReason
+      })
+    }))
+  })
+
+  it.effect.prop(
+    "the client's reader reads any response object the schema takes as the schema says",
+    [Arbitrary.schema(Codec.ResponseObject)],
+    ([object]) =>
+      Effect.sync(() => {
+        const read = Codec.reply(object as unknown as Codec.JsonRecord, false)
+        let text = ""
+        const calls: Array<ToolCall> = []
+        // An item of another type may take any name but these (`OtherItem`): its type says which it is.
+        for (const item of object.output as ReadonlyArray<Codec.OutputItem>) {
+          if (item.type === "message") {
+            for (const part of (item as Extract<Codec.OutputItem, { readonly role: "assistant" }>).content) {
+              if (part.type === "output_text") text += part.text
+            }
+          } else if (item.type === "function_call") {
+            const call = item as Extract<Codec.OutputItem, { readonly call_id: string }>
+            calls.push({ id: call.call_id, name: call.name, arguments: call.arguments })
+          }
+        }
+        expect(read.id).toBe(object.id)
+        // An empty name is none: the model asked for stands.
+        expect(read.model).toBe(object.model === "" ? undefined : object.model)
+        expect(read.text).toBe(text)
+        expect(read.toolCalls).toEqual(calls)
+        const reason = object.incomplete_details?.reason
+        expect(read.finishReason).toBe(
+          object.status === "incomplete"
+            ? reason === "max_output_tokens" ? "length" : reason === "content_filter" ? "content_filter" : "other"
+            : calls.length > 0
+            ? "tool_calls"
+            : "stop"
+        )
+        const usage = object.usage
+        expect(read.usage === undefined).toBe(usage === null)
+        if (usage !== null) {
+          // `+ 0`: a count of -0 is read as 0.
+          expect(read.usage).toEqual({
+            promptTokens: usage.input_tokens + 0,
+            completionTokens: usage.output_tokens + 0,
+            totalTokens: usage.total_tokens + 0,
+            cachedPromptTokens: usage.input_tokens_details.cached_tokens + 0,
+            reasoningTokens: usage.output_tokens_details.reasoning_tokens + 0,
+            estimated: false
+          })
+        }
+      }),
+    { arbitrary: { runs: 100 } }
+  )
+})
+
+// ---------------------------------------------------------------------------
+// The stream's events both ways
+
+const harness = adapterHarness({
+  make: OpenAiResponses.make,
+  defaults: { baseUrl: "https://api.test/v1/", model: "gpt-test" },
+  credentials: ProviderClient.credentials("sk-test-0123456789abcdef")
+})
+
+// A reply as the engine streams it: its reasoning, text and calls in pieces, its usage, its end.
+function chunksOf(reply: ChatResponse): Array<ChatChunk.ChatChunk> {
+  const chunks: Array<ChatChunk.ChatChunk> = []
+  if (reply.reasoning !== undefined && reply.reasoning !== "") {
+    chunks.push({ _tag: "ReasoningDelta", text: reply.reasoning })
+  }
+  for (const piece of reply.text.match(/.{1,3}/gsu) ?? []) chunks.push({ _tag: "TextDelta", text: piece })
+  reply.toolCalls.forEach((call, index) => {
+    chunks.push({ _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: "" })
+    for (const piece of call.arguments.match(/.{1,4}/gsu) ?? []) {
+      chunks.push({ _tag: "ToolCallDelta", index, arguments: piece })
+    }
+  })
+  chunks.push({ _tag: "Usage", usage: reply.usage })
+  chunks.push({
+    _tag: "Finish",
+    finishReason: reply.finishReason,
+    id: reply.id,
+    model: reply.model,
+    provider: reply.provider,
+    latency: reply.latency
+  })
+  return chunks
+}
+
+// The `data` of each event of an SSE text, checked against its `event:` line.
+function eventsOf(text: string): Array<unknown> {
+  return text.split("\n\n").filter((event) => event !== "").map((event) => {
+    const [named, data] = event.split("\n")
+    const value: { readonly type?: unknown } = JSON.parse(data!.slice("data: ".length))
+    expect(named).toBe(`event: ${String(value.type)}`)
+    return value
+  })
+}
+
+const simulated: fc.Arbitrary<Reply.Reply> = fc.record({
+  reasoning: fc.array(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 3 }),
+  content: fc.array(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 4 }),
+  calls: fc.array(fc.array(fc.string({ minLength: 1, maxLength: 4 }), { minLength: 2, maxLength: 3 }), {
+    maxLength: 2
+  }),
+  truncated: fc.boolean()
+}).map(({ calls, content, reasoning, truncated }): Reply.Reply => ({
+  reasoning,
+  content,
+  toolCalls: calls.map((fragments, i) => ({
+    id: `call_${i}`,
+    name: `tool_${i}`,
+    arguments: fragments.join(""),
+    fragments
+  })),
+  finishReason: calls.length > 0 ? "tool_calls" : truncated ? "length" : "stop",
+  usage: {
+    promptTokens: 10,
+    completionTokens: 20,
+    totalTokens: 30,
+    cachedTokens: 2,
+    cacheWriteTokens: 0,
+    cacheWrite1hTokens: 0,
+    reasoningTokens: reasoning.length
+  }
+}))
+
+const meta = { id: "resp_sim1", created: 1_700_000_000, model: "gpt-sim" }
+const extra = { store: false, encryptedReasoning: false, summary: true, effort: "low" }
+
+describe("internal/codec/openAiResponses: the stream both ways", () => {
+  effectProp(
+    "a reply the gateway streams fits the events' schema and the client folds it back to the reply",
+    response,
+    (original) =>
+      Effect.gen(function*() {
+        const encoder = streamEncoder({
+          ids,
+          names: none,
+          model: original.model,
+          echo: {},
+          now: () => 1_700_000_001,
+          onFinished: () => Effect.void
+        })
+        const text = new TextDecoder().decode(encoder.batch(chunksOf(original)).bytes)
+        for (const event of eventsOf(text)) expect(isStreamEvent(event)).toBe(true)
+        const folded = yield* ChatChunk.collect(harness.streamWith(() => streamResponse([text])).stream)
+        expect({
+          text: folded.text,
+          reasoning: folded.reasoning === "" ? undefined : folded.reasoning,
+          toolCalls: folded.toolCalls,
+          finishReason: folded.finishReason,
+          usage: folded.usage
+        }).toEqual({
+          text: original.text,
+          reasoning: original.reasoning === "" ? undefined : original.reasoning,
+          toolCalls: original.toolCalls,
+          finishReason: original.finishReason,
+          usage: original.usage
+        })
+      })
+  )
+
+  effectProp(
+    "a reply the simulator streams fits the events' schema and the client folds it back to the reply",
+    simulated,
+    (reply) =>
+      Effect.gen(function*() {
+        const rendered = renderStream(reply, meta, extra)
+        const text = [...rendered.events, rendered.tail].join("")
+        for (const event of eventsOf(text)) expect(isStreamEvent(event)).toBe(true)
+        const folded = yield* ChatChunk.collect(harness.streamWith(() => streamResponse([text])).stream)
+        expect(folded).toMatchObject({
+          id: meta.id,
+          text: reply.content.join(""),
+          toolCalls: reply.toolCalls.map(({ arguments: args, id, name }) => ({ id, name, arguments: args })),
+          finishReason: reply.finishReason
+        })
+        expect(folded.reasoning).toBe(reply.reasoning.length > 0 ? reply.reasoning.join("") : undefined)
+      })
+  )
+})
