@@ -8,6 +8,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
 import { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/AzureOpenAi.js"
+import * as Invalid from "../../optionsError.js"
 import type * as Adapter from "../adapter.js"
 import { definition as chatDefinition } from "../openAiChat/definition.js"
 import * as Embeddings from "../openAiChat/embeddings.js"
@@ -33,6 +34,14 @@ export const definition = (
   options: Options,
   token: Adapter.Definition["token"]
 ): Adapter.Definition | OptionsError => {
+  if (!URL.canParse(options.baseUrl)) {
+    return Invalid.make(
+      "AzureOpenAi",
+      "baseUrl",
+      options.baseUrl,
+      "the resource's endpoint, an absolute URL such as https://my-resource.openai.azure.com"
+    )
+  }
   const chat = chatDefinition({
     ...options,
     provider: options.provider ?? "azure",
