@@ -42,7 +42,10 @@ export interface Options
   readonly baseUrl: string
   /** The provider's name in responses and errors. Default: `"azure"`. */
   readonly provider?: string | undefined
-  /** The deployment every request goes to. Default: the request's model (or `model`). */
+  /**
+   * The deployment every request goes to, and the model of requests that name none when `model` is not set. Default:
+   * the request's model (or `model`).
+   */
   readonly deployment?: string | undefined
   /**
    * The API version of the deployment's path (`2024-10-21`), sent as `api-version`. Default: none, the v1 API

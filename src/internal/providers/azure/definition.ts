@@ -44,6 +44,7 @@ export const definition = (
   }
   const chat = chatDefinition({
     ...options,
+    model: options.model ?? options.deployment,
     provider: options.provider ?? "azure",
     // Azure takes the prompt cache key only from some API versions on; it caches by prefix without one.
     sendPromptCacheKey: false
