@@ -83,7 +83,11 @@ const keyPool = (
 ): Layer.Layer<KeyPool.KeyPool, OptionsError, ProviderClient> =>
   Layer.unwrap(Effect.map(ProviderClient, (client) => {
     const baseUrl = client.baseUrl === undefined ? "" : normalBaseUrl(client.baseUrl)
-    const endpoint = `${settings.entry.api ?? "chat-completions"} ${baseUrl}`
+    // An Azure entry without keys signs in with Entra ID: its stand-in key is no key of the endpoint's others.
+    const api = settings.entry.api === "azure" && settings.entry.api_keys === undefined
+      ? "azure-entra-id"
+      : settings.entry.api ?? "chat-completions"
+    const endpoint = `${api} ${baseUrl}`
     const pool = KeyPool.layer({ providerId: settings.provider, endpoint, keys: settings.keys, key: settings.provider })
     return store === undefined ? pool : Layer.provide(pool, KeyPool.layerStoreRedis(store))
   })).pipe(Layer.provide(registry))
