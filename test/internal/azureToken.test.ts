@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
-import { nameOf, scope, tokenSource } from "../../src/internal/providers/azure/token.js"
+import { DefaultAzureCredential, nameOf, scope, tokenSource } from "../../src/internal/providers/azure/token.js"
 import type * as AzureOpenAi from "../../src/providers/AzureOpenAi.js"
 
 const minute = 60_000
@@ -73,8 +73,10 @@ describe("Entra ID token source", () => {
       assert.strictEqual(yield* Effect.flip(source), "Scripted: the token service is down")
     }))
 
-  it.effect("a credential that answers no token fails", () =>
+  it.effect("a credential that answers no token fails; a credential is named by its class", () =>
     Effect.gen(function*() {
+      // Made, never asked: nothing of @azure/identity is imported until a token is.
+      assert.strictEqual(nameOf(new DefaultAzureCredential()), "DefaultAzureCredential")
       const none: AzureOpenAi.TokenCredential = { getToken: () => Promise.resolve(null) }
       assert.strictEqual(nameOf(none), "the Entra ID credential provided")
       assert.strictEqual(
