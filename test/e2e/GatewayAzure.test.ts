@@ -98,6 +98,30 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Azure OpenAI dep
       expect(credential.asked).toBe(1)
     }))
 
+  it.effect("an Entra ID deployment whose credential gives no token: 401, saying the gateway's credential failed", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ models: ["gpt-4.1"] })
+      const config = yield* ProviderConfig.fromJson({
+        azure: [{ model_name: "gpt-4.1", api: "azure", base_url: simulator.url, max_retries: 0 }]
+      })
+      const signedOut: AzureOpenAi.TokenCredential = {
+        getToken: () => Promise.reject(new Error("no account is signed in"))
+      }
+      const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }).pipe(
+        Effect.provideService(AzureOpenAi.Credential, signedOut)
+      )
+      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+      const error = yield* Effect.promise(() =>
+        client.chat.completions.create({ model: "gpt-4.1", messages: [{ role: "user", content: "Hi" }] }).then(
+          () => undefined,
+          (failure: unknown) => failure as { readonly status: number; readonly message: string }
+        )
+      )
+      expect(error?.status).toBe(401)
+      expect(error?.message).toContain("no token from its credential")
+      expect((yield* simulator.stats).requests).toBe(0)
+    })).pipe(Effect.provide(UndiciHttpClient.layer())))
+
   it.effect("provider.json: an azure entry needs base_url; deployment and api_version are for the azure api", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(ProviderConfig.fromJson({
