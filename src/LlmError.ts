@@ -93,16 +93,24 @@ export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLi
 }
 
 /**
- * Why a key was rejected.
+ * Why a key was rejected; `credential_unavailable` (since 0.3.0): a deployment authenticated by a cloud's credential
+ * (Azure OpenAI's Microsoft Entra ID) got no token from it.
  *
  * @since 0.1.0
  * @category Errors
  */
-export const AuthReason = Schema.Literals(["invalid_key", "forbidden", "quota_exhausted", "payment_required"])
+export const AuthReason = Schema.Literals([
+  "invalid_key",
+  "forbidden",
+  "quota_exhausted",
+  "payment_required",
+  "credential_unavailable"
+])
 
 /**
  * The key was rejected (401, 403), or its account is out of quota or credit
- * (429 `insufficient_quota`, 402). Retrying with the same key will not help.
+ * (429 `insufficient_quota`, 402), or no token came from the deployment's
+ * credential. Retrying with the same key will not help.
  *
  * @since 0.1.0
  * @category Errors
@@ -119,7 +127,11 @@ export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
         "reports the key's quota is exhausted",
         "Add billing or quota to the account, or use another key."
       ],
-      payment_required: ["reports the account has no credit left", "Add credit, or use another key."]
+      payment_required: ["reports the account has no credit left", "Add credit, or use another key."],
+      credential_unavailable: [
+        "could not be called: no token from its credential",
+        "Sign in or configure the credential the detail names, or give the deployment API keys."
+      ]
     }[this.reason]
     return describe(this, what[0]!, what[1]!)
   }

@@ -12,6 +12,9 @@ import "./internal/nodeVersion.js"
 /** @since 0.1.0 */
 export * as Anthropic from "./providers/Anthropic.js"
 
+/** @since 0.3.0 */
+export * as AzureOpenAi from "./providers/AzureOpenAi.js"
+
 /** @since 0.1.0 */
 export * as Budget from "./Budget.js"
 

@@ -30,15 +30,11 @@
 import type * as Config from "effect/Config"
 import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import * as Wire from "../internal/codec/openAiChat.js"
-import * as Embeddings from "../internal/codec/openAiEmbeddings.js"
+import type * as Wire from "../internal/codec/openAiChat.js"
 import * as Adapter from "../internal/providers/adapter.js"
-import { ChatStreamParser } from "../internal/providers/openAiChat/stream.js"
-import { RequestError } from "../internal/providers/wire.js"
-import { causeText } from "../internal/transport/providerHttp.js"
+import { definition } from "../internal/providers/openAiChat/definition.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
@@ -111,48 +107,6 @@ export interface Options extends HttpOptions {
  * @category Models
  */
 export type Prefill = Wire.Prefill
-
-const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
-
-const definition = (options: Options): Adapter.Definition | OptionsError => {
-  const provider = options.provider ?? "openai"
-  const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
-  const includeUsage = options.includeUsage ?? true
-  const promptCacheKey = options.sendPromptCacheKey ?? true
-  const maxEventSize = options.maxEventSize
-  const prefill = options.prefill ?? false
-  const invalid = Adapter.checkPositive("OpenAiChat", "maxEventSize", maxEventSize) ??
-    Adapter.checkPositive("OpenAiChat", "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
-  return {
-    provider,
-    model: options.model,
-    baseUrl: options.baseUrl,
-    headers: Wire.headers(options),
-    // A custom `auth` takes the time the request is sent (Zhipu signs a JWT with it).
-    auth: options.auth === undefined ? Adapter.bearer : () => undefined,
-    timedAuth: options.auth,
-    requestId: requestIdOf,
-    maxRawExcerpt: Wire.maxRaw,
-    ...Adapter.limitsOf(options),
-    path: () => "/chat/completions",
-    body: (request, model, stream) => {
-      try {
-        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
-      } catch (error) {
-        throw new RequestError(
-          `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
-        )
-      }
-    },
-    failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
-    failureHeaders: "response",
-    reply: Wire.reply,
-    stream: (context) => new ChatStreamParser({ ...context, maxEventSize }),
-    embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
-    prefill: prefill !== false
-  }
-}
 
 /**
  * Builds the client over the `HttpClient` in the context. It holds no

@@ -7,7 +7,7 @@
  * options, the service, the fault grammar and the shapes every wire format
  * shares; the server, routing, auth, rate limits, pacing and fault injection
  * are in `src/internal/simulator/`. Each wire format (`OpenAiChat`,
- * `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`, all on the same port) is a
+ * `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`, `AzureOpenAi`, all on the same port) is a
  * `WireFormat` (`simulator/WireFormat.ts`): pure functions that decode a request into a `Reply.Prompt`
  * and render a `Reply.Reply` or an error as bytes.
  *

@@ -4,6 +4,7 @@ import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Duration, Effect, Layer, Schema } from "effect"
 import {
+  AzureOpenAi,
   Budget,
   CacheStore,
   type ChatRequest,
@@ -173,3 +174,13 @@ const reply = LanguageModel.generateText({ prompt: "Summarize Effect in a line."
   Effect.provide(Model)
 )
 export { reply }
+
+// A deployment's path, dated by its API version; keys from the pool go as `api-key`.
+const keyed = AzureOpenAi.layer({
+  baseUrl: "https://my-resource.openai.azure.com",
+  deployment: "gpt4o-prod",
+  apiVersion: "2024-10-21"
+})
+// The v1 API with Microsoft Entra ID; the pool holds one stand-in key, "none".
+const entra = AzureOpenAi.layer({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })
+export { entra as azureEntraId, keyed as azureKeyed }

@@ -56,7 +56,11 @@ export const reasonOf = (error: LlmError, nowMillis: number): AiError.AiErrorRea
       return error.reason === "quota_exhausted" || error.reason === "payment_required"
         ? new AiError.QuotaExhaustedError({ metadata })
         : new AiError.AuthenticationError({
-          kind: error.reason === "invalid_key" ? "InvalidKey" : "InsufficientPermissions",
+          kind: error.reason === "invalid_key"
+            ? "InvalidKey"
+            : error.reason === "credential_unavailable"
+            ? "MissingKey"
+            : "InsufficientPermissions",
           description,
           metadata
         })

@@ -129,7 +129,10 @@ const classify = (failure: HttpFailure): LlmError => {
     return new ContextLengthError(contextWindow === undefined ? fields : { ...fields, contextWindow })
   }
   if (contentFilterSignals.some((signal) => signals.includes(signal))) return new ContentFilterError(fields)
-  if (code === "model_not_found" || (status === 404 && /model/.test(signals))) return new ModelNotFoundError(fields)
+  // Azure OpenAI names a deployment where OpenAI names a model (Azure OpenAI's REST API reference).
+  if (code === "model_not_found" || code === "deploymentnotfound" || (status === 404 && /model/.test(signals))) {
+    return new ModelNotFoundError(fields)
+  }
   if (status === 408) return new TimeoutError(fields)
   // An error event inside a 200 stream that names no other cause is the provider failing.
   if (status === undefined || status >= 500 || status === 409 || status === 498) {

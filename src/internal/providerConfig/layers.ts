@@ -12,6 +12,7 @@ import type { OptionsError } from "../../OptionsError.js"
 import { ProviderClient } from "../../ProviderClient.js"
 import type { Deployment, ModelConfig, ModelEntry, ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
 import * as Anthropic from "../../providers/Anthropic.js"
+import * as AzureOpenAi from "../../providers/AzureOpenAi.js"
 import * as Gemini from "../../providers/Gemini.js"
 import * as Ollama from "../../providers/Ollama.js"
 import * as OpenAiChat from "../../providers/OpenAiChat.js"
@@ -57,6 +58,16 @@ export const clientLayer = (
       return Gemini.layer(common)
     case "ollama":
       return Ollama.layer(common)
+    case "azure":
+      return AzureOpenAi.layer({
+        ...common,
+        // The file's check requires it (`read.ts`); a config built without one fails as the adapter's `OptionsError`.
+        baseUrl: entry.base_url ?? "",
+        deployment: entry.deployment,
+        apiVersion: entry.api_version,
+        maxTokensField: entry.max_tokens_field,
+        entraId: entry.api_keys === undefined
+      })
   }
 }
 
@@ -72,7 +83,11 @@ const keyPool = (
 ): Layer.Layer<KeyPool.KeyPool, OptionsError, ProviderClient> =>
   Layer.unwrap(Effect.map(ProviderClient, (client) => {
     const baseUrl = client.baseUrl === undefined ? "" : normalBaseUrl(client.baseUrl)
-    const endpoint = `${settings.entry.api ?? "chat-completions"} ${baseUrl}`
+    // An Azure entry without keys signs in with Entra ID: its stand-in key is no key of the endpoint's others.
+    const api = settings.entry.api === "azure" && settings.entry.api_keys === undefined
+      ? "azure-entra-id"
+      : settings.entry.api ?? "chat-completions"
+    const endpoint = `${api} ${baseUrl}`
     const pool = KeyPool.layer({ providerId: settings.provider, endpoint, keys: settings.keys, key: settings.provider })
     return store === undefined ? pool : Layer.provide(pool, KeyPool.layerStoreRedis(store))
   })).pipe(Layer.provide(registry))

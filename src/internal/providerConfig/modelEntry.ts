@@ -36,11 +36,14 @@ export const Prefill = Schema.Unknown.pipe(
   )
 )
 
-export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama"])
+export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama", "azure"])
 
 export const ModelEntry = Schema.Struct({
   model_name: NonEmpty,
-  /** Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets). */
+  /**
+   * Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets) or another credential
+   * serves (`api: "azure"`: Microsoft Entra ID).
+   */
   api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
   /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
   base_url: optional(NonEmpty.check(
@@ -72,6 +75,13 @@ export const ModelEntry = Schema.Struct({
   idle_timeout: optional(Positive),
   /** The largest reply read, in bytes (`HttpOptions.maxResponseBytes`). Default 64 MiB. */
   max_response_bytes: optional(PositiveInt),
+  /** With `api: "azure"`: the deployment requests go to (`AzureOpenAi.Options.deployment`). Default: `model_name`. */
+  deployment: optional(NonEmpty),
+  /**
+   * With `api: "azure"`: the API version of the deployment's path (`AzureOpenAi.Options.apiVersion`). Default: none,
+   * the v1 API.
+   */
+  api_version: optional(NonEmpty),
   organization: optional(NonEmpty),
   project: optional(NonEmpty),
   max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),

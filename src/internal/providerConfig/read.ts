@@ -235,10 +235,22 @@ export const fromJson = (
               `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
           })
         }
+        for (const field of ["deployment", "api_version"] as const) {
+          if (entry[field] !== undefined && api !== "azure") {
+            issues.push({ path: `${at}.${field}`, message: `is for the azure api, not ${api}` })
+          }
+        }
+        if (api === "azure" && entry.base_url === undefined) {
+          issues.push({
+            path: `${at}.base_url`,
+            message: "the azure api needs base_url (the resource's endpoint, https://RESOURCE.openai.azure.com)"
+          })
+        }
         if (entry.store !== undefined && api !== "responses") {
           issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
         }
-        const keyless = api === "ollama" || (preset !== undefined && !preset.needsKey)
+        // An Azure entry without keys authenticates with Microsoft Entra ID.
+        const keyless = api === "ollama" || api === "azure" || (preset !== undefined && !preset.needsKey)
         if (entry.api_keys === undefined && !keyless) {
           issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
         }

@@ -6,6 +6,7 @@
 import type * as HttpRouter from "effect/http/HttpRouter"
 import type * as Http from "node:http"
 import * as Anthropic from "../../simulator/Anthropic.js"
+import * as AzureOpenAi from "../../simulator/AzureOpenAi.js"
 import * as Gemini from "../../simulator/Gemini.js"
 import * as Ollama from "../../simulator/Ollama.js"
 import * as OpenAiChat from "../../simulator/OpenAiChat.js"
@@ -47,6 +48,21 @@ const embeddingRoute = (path: HttpRouter.PathInput, format: EmbeddingFormat): Ro
   plan: (engine, input) => engine.embed(format, input)
 })
 
+/** An Azure deployment's route: `answer` with the `api-version` it needs, else 404 as Azure answers. */
+const azureDeploymentRoute = (
+  operation: string,
+  answer: (engine: Engine, input: RouteInput) => Plan
+): Route => ({
+  method: "POST",
+  path: `/openai/deployments/:deployment/${operation}`,
+  plan: (engine, input) => {
+    const params = AzureOpenAi.deploymentParams(input.params, input.url)
+    return params === undefined
+      ? engine.notFound(AzureOpenAi.format, "POST", input.url)
+      : answer(engine, { ...input, params })
+  }
+})
+
 /** Every endpoint, for both servers. Each new wire format adds its routes here. */
 export const routes: ReadonlyArray<Route> = [
   {
@@ -81,6 +97,14 @@ export const routes: ReadonlyArray<Route> = [
       engine.countTokens(Anthropic.format, decodeCount, (tokens) => JSON.stringify({ input_tokens: tokens }), input)
   },
   embeddingRoute("/v1/embeddings", OpenAiChat.embeddingFormat),
+  azureDeploymentRoute("chat/completions", (engine, input) => engine.generate(AzureOpenAi.format, input)),
+  azureDeploymentRoute("embeddings", (engine, input) => engine.embed(AzureOpenAi.embeddingFormat, input)),
+  {
+    method: "POST",
+    path: "/openai/v1/chat/completions",
+    plan: (engine, input) => engine.generate(AzureOpenAi.format, input)
+  },
+  embeddingRoute("/openai/v1/embeddings", AzureOpenAi.embeddingFormat),
   embeddingRoute("/api/embed", Ollama.embeddingFormat),
   {
     method: "POST",

@@ -30,6 +30,7 @@ import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import {
+  AuthError,
   fromHttpFailure,
   InvalidRequestError,
   type LlmError,
@@ -312,6 +313,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
   const baseUrl = options.baseUrl.replace(/\/+$/, "")
   const timedAuth = options.timedAuth
+  const token = options.token
   const requestIdOf = options.requestId
   const rawMax = options.maxRawExcerpt ?? maxRawExcerpt
   const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
@@ -484,14 +486,18 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     answered: (response: HttpClientResponse.HttpClientResponse, startMillis: number) => Effect.Effect<A, LlmError>
   ): Effect.Effect<A, LlmError> => {
     const startMillis = watch.clock.currentTimeMillisUnsafe()
+    const request = timedAuth === undefined
+      ? call.request
+      : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, startMillis))
+    const sent = (outgoing: HttpClientRequest.HttpClientRequest) =>
+      Effect.mapError(execute(outgoing), httpTransportError(call, false))
     return Effect.flatMap(
-      Effect.mapError(
-        execute(
-          timedAuth === undefined
-            ? call.request
-            : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, startMillis))
+      token === undefined ? sent(request) : Effect.flatMap(
+        Effect.mapError(
+          token,
+          (detail) => new AuthError({ provider, model: call.model, reason: "credential_unavailable", detail })
         ),
-        httpTransportError(call, false)
+        (bearer) => sent(HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(bearer)}`))
       ),
       (response) => {
         watch.headersIn()

@@ -51,6 +51,12 @@ export interface Options extends HttpOptions {
   readonly timedAuth?:
     | ((key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>>)
     | undefined
+  /**
+   * A bearer token asked for per request (Microsoft Entra ID's), sent as `Authorization: Bearer <token>` in place of
+   * the key: `auth` then sends none. Its failure, a detail naming the credential tried, fails the call with `AuthError`
+   * of reason `credential_unavailable`. Default: none.
+   */
+  readonly token?: Effect.Effect<Redacted.Redacted<string>, string> | undefined
   /** The request id of a response, for the errors `json` builds. Default: none. */
   readonly requestId?: ((response: HttpClientResponse.HttpClientResponse) => string | undefined) | undefined
   /** How many characters of a raw body an `OutputDecodeError` keeps. Default: 500. */

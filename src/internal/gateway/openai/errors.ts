@@ -107,8 +107,11 @@ const told = (error: LlmError): string => {
     case "BudgetExceededError":
       return "The call would pass a spend limit of this gateway. Retry when its period renews, or use another model."
     case "AuthError":
-      return "The provider refused this gateway's own key for the model (not the key you sent): the gateway's " +
-        "configuration needs a working key."
+      return error.reason === "credential_unavailable"
+        ? "The gateway got no token from its credential for the model's provider (not the key you sent): its " +
+          "configuration or environment needs a working credential."
+        : "The provider refused this gateway's own key for the model (not the key you sent): the gateway's " +
+          "configuration needs a working key."
     case "ModelNotFoundError":
       return "The provider does not know the model this name is served by: the gateway's configuration needs fixing."
     case "ContextLengthError":

@@ -1,0 +1,71 @@
+/**
+ * Azure OpenAI's table (Azure OpenAI's REST API reference): the Chat Completions adapter's, with Azure's paths (a
+ * deployment's, dated by `api-version`, or the v1 API's), its `api-key` header, or a Microsoft Entra ID bearer token.
+ * Bodies, replies, streams and errors are Chat Completions', which skip Azure's content-filter fields
+ * (`prompt_filter_results`, `content_filter_results`, a first stream chunk without choices).
+ */
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Redacted from "effect/Redacted"
+import { OptionsError } from "../../../OptionsError.js"
+import type { Options } from "../../../providers/AzureOpenAi.js"
+import * as Embeddings from "../../codec/openAiEmbeddings.js"
+import * as Invalid from "../../optionsError.js"
+import type * as Adapter from "../adapter.js"
+import { definition as chatDefinition } from "../openAiChat/definition.js"
+
+/** Azure's key header. */
+export const apiKey = (key: Redacted.Redacted<string>) => ["api-key", Redacted.value(key)] as const
+
+const requestIdOf = (response: HttpClientResponse.HttpClientResponse) =>
+  response.headers["x-request-id"] ?? response.headers["apim-request-id"]
+
+/**
+ * The path of `operation` (`chat/completions`, `embeddings`) for a deployment: the deployment's own, dated by
+ * `apiVersion`, or without one the v1 API's, which names the deployment in the body's `model`.
+ */
+export const pathOf = (apiVersion: string | undefined) =>
+  apiVersion === undefined
+    ? (_deployment: string, operation: string) => `/openai/v1/${operation}`
+    : (deployment: string, operation: string) =>
+      `/openai/deployments/${encodeURIComponent(deployment)}/${operation}?api-version=${encodeURIComponent(apiVersion)}`
+
+/** Azure's table for `options`, its token (Entra ID) when it has one, else its key sent as `api-key`. */
+export const definition = (
+  options: Options,
+  token: Adapter.Definition["token"]
+): Adapter.Definition | OptionsError => {
+  if (!URL.canParse(options.baseUrl)) {
+    return Invalid.make(
+      "AzureOpenAi",
+      "baseUrl",
+      options.baseUrl,
+      "the resource's endpoint, an absolute URL such as https://my-resource.openai.azure.com"
+    )
+  }
+  const chat = chatDefinition({
+    ...options,
+    model: options.model ?? options.deployment,
+    provider: options.provider ?? "azure",
+    // Azure takes the prompt cache key only from some API versions on; it caches by prefix without one.
+    sendPromptCacheKey: false
+  }, "AzureOpenAi")
+  if (chat instanceof OptionsError) return chat
+  const deploymentOf = (model: string) => options.deployment ?? model
+  const path = pathOf(options.apiVersion)
+  const encoding = options.embeddingEncoding ?? "base64"
+  return {
+    ...chat,
+    auth: token === undefined ? apiKey : () => undefined,
+    token,
+    requestId: requestIdOf,
+    path: (model) => path(deploymentOf(model), "chat/completions"),
+    body: (request, model, stream, keyId) => chat.body(request, deploymentOf(model), stream, keyId),
+    embeddings: {
+      ...Embeddings.wire(encoding),
+      path: (model) => path(deploymentOf(model), "embeddings"),
+      tokens: true,
+      body: (model, inputs, request) =>
+        Embeddings.requestBody(deploymentOf(model), inputs, request.dimensions, encoding)
+    }
+  }
+}

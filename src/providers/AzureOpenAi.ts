@@ -1,0 +1,195 @@
+/**
+ * Azure OpenAI (Azure OpenAI's REST API reference) as a `ProviderClient`: Chat Completions, streamed and not, with
+ * tools, images and structured output as `OpenAiChat` sends them, and embeddings, on a resource's endpoint.
+ *
+ * - With `apiVersion`: `POST {baseUrl}/openai/deployments/{deployment}/chat/completions?api-version={apiVersion}`.
+ * - Without: the v1 API, `POST {baseUrl}/openai/v1/chat/completions`, the deployment named in the body's `model`.
+ *
+ * The deployment is `deployment`, else the request's model. A key goes as `api-key: KEY` (a header traces redact);
+ * with `entraId`, every request carries `Authorization: Bearer <token>` from Microsoft Entra ID instead, a token of
+ * the `Credential` in context (by default `@azure/identity`'s `DefaultAzureCredential`) for the scope
+ * `https://cognitiveservices.azure.com/.default`, asked for again before it expires.
+ *
+ * Azure's content-filter fields (`prompt_filter_results`, `content_filter_results`, a first stream chunk without
+ * choices) are skipped; a reply cut by the filter finishes with `"content_filter"`. Errors map as OpenAI's do: 429
+ * is a `RateLimitError` with the `retry-after` Azure sends, 401 and 403 an `AuthError`, 404 `DeploymentNotFound` a
+ * `ModelNotFoundError`.
+ *
+ * @since 0.3.0
+ */
+import type * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as Layer from "effect/Layer"
+import * as Adapter from "../internal/providers/adapter.js"
+import { definition } from "../internal/providers/azure/definition.js"
+import { DefaultAzureCredential, nameOf, tokenSource } from "../internal/providers/azure/token.js"
+import type { OptionsError } from "../OptionsError.js"
+import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
+import type * as OpenAiChat from "./OpenAiChat.js"
+
+/**
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Options
+  extends
+    HttpOptions,
+    Pick<OpenAiChat.Options, "model" | "maxTokensField" | "includeUsage" | "maxEventSize" | "embeddingEncoding">
+{
+  /** The resource's endpoint, without `/openai`: `https://my-resource.openai.azure.com`. */
+  readonly baseUrl: string
+  /** The provider's name in responses and errors. Default: `"azure"`. */
+  readonly provider?: string | undefined
+  /**
+   * The deployment every request goes to, and the model of requests that name none when `model` is not set. Default:
+   * the request's model (or `model`).
+   */
+  readonly deployment?: string | undefined
+  /**
+   * The API version of the deployment's path (`2024-10-21`), sent as `api-version`. Default: none, the v1 API
+   * (`/openai/v1/...`), which takes no version.
+   */
+  readonly apiVersion?: string | undefined
+  /**
+   * Authenticate with Microsoft Entra ID instead of keys: a token of the `Credential` in context as `Authorization:
+   * Bearer`, the key a call is given not sent (a pool of one stand-in key, `"none"`, serves). No token fails the
+   * call with `AuthError` of reason `credential_unavailable` naming the credential. Default: `false`, the key is
+   * sent as `api-key`.
+   */
+  readonly entraId?: boolean | undefined
+}
+
+/**
+ * An access token as Microsoft Entra ID credentials give it (`@azure/core-auth`'s `AccessToken`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface AccessToken {
+  readonly token: string
+  /** When it expires, in Unix milliseconds. */
+  readonly expiresOnTimestamp: number
+  /** When the credential advises asking for a new one, in Unix milliseconds. */
+  readonly refreshAfterTimestamp?: number | undefined
+}
+
+/**
+ * What gives Entra ID tokens: the shape of `@azure/core-auth`'s `TokenCredential`, so every `@azure/identity`
+ * credential is one (`ManagedIdentityCredential`, `AzureCliCredential`, `ClientSecretCredential`...).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface TokenCredential {
+  getToken(
+    scopes: string | Array<string>,
+    options?: { readonly abortSignal?: AbortSignal }
+  ): Promise<AccessToken | null>
+}
+
+/**
+ * The credential of `entraId` clients (and of `provider.json`'s Azure entries without `api_keys`). Default:
+ * `@azure/identity`'s `DefaultAzureCredential` (environment, workload identity, managed identity, Azure CLI...),
+ * the package (an optional peer dependency) imported when the first token is asked for; without it, calls fail with
+ * `AuthError` saying to install it.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { AzureOpenAi } from "effect-llm-router"
+ *
+ * // A token of a managed identity's (or any `@azure/identity` credential's) in place of the default chain.
+ * declare const managedIdentity: AzureOpenAi.TokenCredential
+ * const Client = AzureOpenAi.layer({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })
+ *   .pipe(Layer.provide(Layer.succeed(AzureOpenAi.Credential, managedIdentity)))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Services
+ */
+export const Credential: Context.Reference<TokenCredential> = Context.Reference<TokenCredential>(
+  "effect-llm-router/AzureOpenAi/Credential",
+  { defaultValue: () => new DefaultAzureCredential() }
+)
+
+/**
+ * Builds the client over the `HttpClient` in the context (and, with `entraId`, the `Credential`). It holds no
+ * resources but the Entra ID token it shares between calls.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { AzureOpenAi, Message, ProviderClient, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // One call with one key, under no pool, limiter or retry (what `Llm` adds).
+ * const reply = Effect.gen(function*() {
+ *   const client = yield* AzureOpenAi.make({
+ *     baseUrl: "https://my-resource.openai.azure.com",
+ *     deployment: "gpt4o-prod",
+ *     apiVersion: "2024-10-21",
+ *     model: "gpt-4o"
+ *   })
+ *   return yield* client.chat(
+ *     { messages: [Message.user("Hi")] },
+ *     ProviderClient.credentials(process.env.AZURE_OPENAI_API_KEY!)
+ *   )
+ * }).pipe(Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
+  options.entraId === true
+    ? Effect.flatMap(
+      Credential,
+      (credential) =>
+        Adapter.make((given: Options) => definition(given, tokenSource(credential, nameOf(credential))), options)
+    )
+    : Adapter.make((given: Options) => definition(given, undefined), options)
+
+/**
+ * The client as a layer.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { AzureOpenAi, KeyPool, Llm, RateLimiter, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // The v1 API with Entra ID: the default credential, a pool of one stand-in key.
+ * const Azure = Llm.layer().pipe(
+ *   Layer.provide(AzureOpenAi.layer({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })),
+ *   Layer.provide(KeyPool.layer({ providerId: "azure", keys: ["none"] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layer: (options: Options) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> = Adapter
+  .layer(make)
+
+/**
+ * The client as a layer, its options read from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { AzureOpenAi } from "effect-llm-router"
+ *
+ * const Client = AzureOpenAi.layerConfig({
+ *   baseUrl: Config.String("AZURE_OPENAI_ENDPOINT"),
+ *   deployment: Config.String("AZURE_OPENAI_DEPLOYMENT"),
+ *   apiVersion: Config.String("OPENAI_API_VERSION")
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerConfig: (
+  options: Config.Wrap<Options>
+) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> = Adapter.layerConfig(make)

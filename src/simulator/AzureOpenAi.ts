@@ -1,0 +1,155 @@
+/**
+ * The simulator's Azure OpenAI wire format (Azure OpenAI's REST API reference): Chat Completions and embeddings at a
+ * deployment's paths and at the v1 API's, answered by the Chat Completions format (`OpenAiChat`) with Azure's own
+ * additions.
+ *
+ * - Paths: `POST /openai/deployments/{deployment}/chat/completions?api-version=...` (and `/embeddings`), the
+ *   deployment standing for the body's `model` (which may be absent); without `api-version`, 404 `Resource not
+ *   found`, as Azure answers. `POST /openai/v1/chat/completions` (and `/embeddings`): the deployment is the body's
+ *   `model`. Deployments are the simulator's `models`.
+ * - Auth: the `api-key` header, or an `authorization: Bearer` token (Microsoft Entra ID's), checked against the
+ *   simulator's `apiKeys` alike.
+ * - Replies carry Azure's content-filter fields: `prompt_filter_results` on the body and `content_filter_results` on
+ *   its choice; a stream opens with a chunk of no choices that holds the prompt's results, and each chunk's choice
+ *   has its own.
+ * - Errors: 401 and 429 in Azure's words with a numeric `code`, an unknown deployment 404 `DeploymentNotFound`; the
+ *   others as OpenAI's.
+ *
+ * @since 0.3.0
+ */
+import type * as Http from "node:http"
+import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
+import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
+import { bearerKey, isRecord } from "../internal/simulator/requestChecks.js"
+import * as OpenAiChat from "./OpenAiChat.js"
+import type { ApiError, EmbeddingFormat, RenderedStream, WireFormat } from "./WireFormat.js"
+
+type Params = Readonly<Record<string, string | undefined>>
+
+/**
+ * The key of a request: its `api-key` header, else its bearer token.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const apiKey = (headers: Http.IncomingHttpHeaders): string | undefined => {
+  const key = headers["api-key"]
+  return typeof key === "string" ? key : bearerKey(headers)
+}
+
+/**
+ * The body with the route's deployment as its `model` (a deployment's path names it); as it is on the v1 path.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const withDeployment = (body: unknown, params?: Params): unknown =>
+  params?.deployment === undefined || !isRecord(body) ? body : { ...body, model: params.deployment }
+
+/**
+ * The route parameters of a deployment's path, its `api-version` query taken with them; undefined without one.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const deploymentParams = (params: Params, url: string): Params | undefined => {
+  const query = url.indexOf("?")
+  const version = query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get("api-version")
+  return version === null || version === "" ? undefined : { ...params, "api-version": version }
+}
+
+const filtered = { filtered: false, severity: "safe" }
+const contentFilterResults = { hate: filtered, self_harm: filtered, sexual: filtered, violence: filtered }
+const promptFilterResults = [{ prompt_index: 0, content_filter_results: contentFilterResults }]
+
+const azureError = (status: number, code: string, message: string) => ({
+  status,
+  body: JSON.stringify({ error: { code, message } })
+})
+
+const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
+  switch (error._tag) {
+    case "InvalidKey":
+      return azureError(
+        401,
+        "401",
+        "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for " +
+          "an active subscription and use a correct regional API endpoint for your resource."
+      )
+    case "RateLimited":
+      return azureError(
+        429,
+        "429",
+        `Requests to the ChatCompletions_Create Operation have exceeded the rate limit of ${error.limit} per minute. ` +
+          `Please retry after ${Math.max(1, Math.ceil(error.retryAfterMs / 1000))} seconds.`
+      )
+    case "ModelNotFound":
+      return azureError(
+        404,
+        "DeploymentNotFound",
+        "The API deployment for this resource does not exist. If you created the deployment within the last 5 " +
+          "minutes, please wait a moment and try again."
+      )
+    case "NotFound":
+      return azureError(404, "404", "Resource not found")
+    default:
+      return OpenAiChat.format.renderError(error)
+  }
+}
+
+// Every choice of a chunk or body with its content-filter results.
+const withChoiceResults = (body: Record<string, unknown>): Record<string, unknown> =>
+  Array.isArray(body.choices)
+    ? {
+      ...body,
+      choices: body.choices.map((choice: unknown) =>
+        isRecord(choice) ? { ...choice, content_filter_results: contentFilterResults } : choice
+      )
+    }
+    : body
+
+// An SSE event `data: {...}` of a chunk, with its choices' results; other events as they are.
+const filteredEvent = (event: string): string => {
+  const data = /^data: (\{.*\})\n\n$/s.exec(event)
+  if (data === null) return event
+  return `data: ${JSON.stringify(withChoiceResults(JSON.parse(data[1]!) as Record<string, unknown>))}\n\n`
+}
+
+const promptResultsEvent = `data: ${
+  JSON.stringify({ choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: promptFilterResults })
+}\n\n`
+
+/**
+ * The Azure OpenAI Chat Completions wire format.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const format: WireFormat<OpenAiChat.Extra> = {
+  ...OpenAiChat.format,
+  apiKey,
+  decode: (body, params) => OpenAiChat.format.decode(withDeployment(body, params)),
+  cachePrefixes: (body, params) => OpenAiChat.format.cachePrefixes?.(withDeployment(body, params)) ?? [],
+  renderError,
+  renderReply: (reply, meta, extra) =>
+    JSON.stringify({
+      ...withChoiceResults(JSON.parse(OpenAiChat.format.renderReply(reply, meta, extra)) as Record<string, unknown>),
+      prompt_filter_results: promptFilterResults
+    }),
+  renderStream: (reply, meta, extra): RenderedStream => {
+    const { events, tail } = OpenAiChat.format.renderStream(reply, meta, extra)
+    return { events: [promptResultsEvent, ...events.map(filteredEvent)], tail }
+  }
+}
+
+/**
+ * Azure OpenAI embeddings, with the errors and keys of its Chat Completions.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const embeddingFormat: EmbeddingFormat = embeddingFormatOf(
+  format,
+  (body, params) => internalEmbedding.decodeEmbedding(withDeployment(body, params)),
+  internalEmbedding.renderEmbedding
+)
