@@ -35,6 +35,13 @@
  * estimate would pass the limit by more than a billionth of a dollar (float
  * sums of cents are not exact), or when the limit is already reached.
  *
+ * ## Stores
+ *
+ * Spend and reservations live in a store, `BudgetStore`, read from the
+ * context: `layerStoreMemory` (the default), `layerStoreRedis` or
+ * `layerStoreSql`, for budgets shared by every instance. The budget is the
+ * same over each; budgets giving the same `key` over one store hold one budget.
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
@@ -449,7 +456,7 @@ export interface SqlStoreOptions {
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import { Effect, type Layer } from "effect"
  * import type { SqlClient } from "effect/sql/SqlClient"
  * import { Budget } from "effect-llm-router"
  *
