@@ -32,7 +32,6 @@
  * is idempotent (it adds the cost only with the reservation it deletes), so a retry of a settle whose commit was
  * acknowledged late counts once, and a settle that never lands leaves the reservation to lapse into its estimate: the
  * spend is never lost.
- *
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -46,6 +45,7 @@ import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Budget from "../../Budget.js"
 import { StoreUnavailableError } from "../../Store.js"
+import * as Renewal from "../persistence/leases.js"
 import { bounded, type Bounds, transaction } from "../persistence/sql.js"
 import { migrate } from "../sql/migrations.js"
 import { refuses, type Window, windowAt } from "./window.js"
@@ -80,9 +80,19 @@ export const make = (
       address: options?.address ?? "the SQL database",
       timeout: Duration.fromInputUnsafe(options?.statementTimeout ?? Duration.seconds(5))
     }
-    const scope = yield* Effect.scope
-    // The ids of the reservations of this instance's calls in flight (and of settles not yet written).
-    const held = new Set<string>()
+    // The leases of this instance's reservations (its calls in flight, and settles not yet written), renewed well
+    // before they lapse.
+    const held = yield* Renewal.renewer<void>({
+      ttlMillis: ttl,
+      scope: yield* Effect.scope,
+      renew: (leases) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          bounded(
+            bounds,
+            "a lease renewal",
+            sql`UPDATE reservations SET expires_at = ${now + ttl} WHERE ${sql.in("id", [...leases.keys()])}`
+          ))
+    })
 
     const lockRow = (name: string, window: Window) =>
       sql.onDialectOrElse({
@@ -132,7 +142,7 @@ export const make = (
           }
           return { _tag: "Reserved" } as const
         })
-      ).pipe(Effect.tap((reserved) => Effect.sync(() => reserved._tag === "Reserved" && held.add(id))))
+      ).pipe(Effect.tap((reserved) => Effect.sync(() => reserved._tag === "Reserved" && held.hold(id, undefined))))
     }
 
     /** The cost in each window the call ends in, its reservations gone; nothing when they are gone already. */
@@ -174,7 +184,7 @@ export const make = (
 
     const settle = (reservation: Budget.Held, cost: number): Effect.Effect<void> => {
       const write = written(reservation, cost)
-      const done = Effect.sync(() => held.delete(reservation.id))
+      const done = Effect.sync(() => held.drop(reservation.id))
       return Effect.matchEffect(write, {
         onSuccess: () => done,
         onFailure: (error) =>
@@ -233,25 +243,6 @@ export const make = (
       Effect.forEach(counters, (counter) => Effect.request(new SpendRead({ counter }), reads), {
         concurrency: "unbounded"
       })
-
-    // The leases of this instance's reservations, renewed well before they lapse.
-    const renew = Effect.suspend(() => {
-      if (held.size === 0) return Effect.void
-      const ids = [...held]
-      return Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now) =>
-          bounded(
-            bounds,
-            "a lease renewal",
-            sql`UPDATE reservations SET expires_at = ${now + ttl} WHERE ${sql.in("id", ids)}`
-          )
-      )
-    })
-    yield* Effect.forkIn(
-      Effect.repeat(Effect.ignore(renew), Schedule.spaced(Duration.millis(ttl / 3))),
-      scope
-    )
 
     return { reserve, settle, release: (reservation) => settle(reservation, 0), spend }
   })

@@ -6,7 +6,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { StoreUnavailableError } from "../../Store.js"
 import { timeoutFail } from "../time/watchdog.js"
 
@@ -20,14 +20,20 @@ export interface Bounds {
 const unavailable = (bounds: Bounds, what: string, reason: string) =>
   new StoreUnavailableError({ address: bounds.address, reason: `${what}: ${reason}` })
 
-/** `effect` within `bounds.timeout`, its failures as `StoreUnavailableError`; `what` names it in the reason. */
-export const bounded = <A>(
+/**
+ * `effect` within `bounds.timeout`, its `SqlError`s as `StoreUnavailableError` (`what` names it in the reason); a
+ * failure the caller made of a `SqlError` it expects (a name already taken) is left as it is.
+ */
+export const bounded = <A, E>(
   bounds: Bounds,
   what: string,
-  effect: Effect.Effect<A, SqlError>
-): Effect.Effect<A, StoreUnavailableError> =>
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailableError> =>
   timeoutFail(
-    Effect.mapError(effect, (error) => unavailable(bounds, what, error.message)),
+    Effect.mapError(
+      effect,
+      (error) => isSqlError(error) ? unavailable(bounds, what, error.message) : error as Exclude<E, SqlError>
+    ),
     bounds.timeout,
     () => unavailable(bounds, what, `no answer within ${Duration.format(bounds.timeout)}`)
   )
