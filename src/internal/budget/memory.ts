@@ -23,7 +23,8 @@ const reservedIn = (count: Count): number => {
 /** A `BudgetStore` in this process' memory. */
 export const budgetStore = (): Budget.BudgetStore["Service"] => {
   const counts = new Map<string, Count>()
-  // The counter's count, its window the one that holds `now` (a window's spend starts again from zero).
+  // The counter's count, its window the one that holds `now` (a window's spend starts again from zero), or a later
+  // one already opened: an instant read before another fiber's step is never taken back to an ended window.
   const countAt = (counter: Budget.Counter, now: number): Count => {
     const window = windowAt(counter.period, now)
     const count = counts.get(counter.name)
@@ -32,7 +33,7 @@ export const budgetStore = (): Budget.BudgetStore["Service"] => {
       counts.set(counter.name, made)
       return made
     }
-    if (count.window.start !== window.start || count.window.period !== window.period) {
+    if (window.start > count.window.start || count.window.period !== window.period) {
       count.window = window
       count.spent = 0
     }
