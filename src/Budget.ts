@@ -35,21 +35,32 @@
  * estimate would pass the limit by more than a billionth of a dollar (float
  * sums of cents are not exact), or when the limit is already reached.
  *
+ * ## Stores
+ *
+ * Spend and reservations live in a store, `BudgetStore`, read from the
+ * context: `layerStoreMemory` (the default), `layerStoreRedis` or
+ * `layerStoreSql`, for budgets shared by every instance. The budget is the
+ * same over each; budgets giving the same `key` over one store hold one budget.
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
-import * as Shared from "./internal/budget/shared.js"
-import { exceeded, periodName, refuses, type Window, windowAt } from "./internal/budget/window.js"
+import * as Memory from "./internal/budget/memory.js"
+import * as Redis from "./internal/budget/redis.js"
+import * as Sql from "./internal/budget/sql.js"
+import * as Internal from "./internal/budget/stored.js"
 import * as Invalid from "./internal/optionsError.js"
+import { uniqueId } from "./internal/store/leases.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 import type { BudgetExceededError, NoCapacityError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
@@ -104,18 +115,22 @@ export interface Limit {
 export interface Options {
   readonly limits: ReadonlyArray<Limit>
   /**
-   * Keeps spend and reservations in a shared store (`Store.make`) under `key`,
-   * so the instances naming the same store and key hold one budget: a limit is
-   * never passed, whatever the concurrency across them. A reservation is
-   * renewed while its call runs and lapses within the store's `leaseTtl` once
-   * its instance is gone. Windows are read from each instance's clock.
-   * Default: in this process's memory.
+   * The name of the budget's state in its store (`BudgetStore`): budgets that give the same key over stores kept in
+   * one place (`layerStoreRedis` on one Redis, `layerStoreSql` on one database) hold one budget, a limit never passed
+   * whatever the concurrency across them. A non-empty string. Default: a name of its own, shared with nobody.
+   */
+  readonly key?: string | undefined
+  /**
+   * Keeps spend and reservations in a shared store (`Store.make`) under `key`: the same as `key` with the store of
+   * `layerStoreRedis(store)`.
+   *
+   * @deprecated since 0.3.0: provide `layerStoreRedis(store)` and give `key`. Removed in 0.4.0.
    */
   readonly shared?: Store.Shared | undefined
   /**
-   * With `shared`: where this instance records what it charges, so its part of
-   * the store's spend is rebuilt (at its next check or status) when the store
-   * has lost it, as a Redis restarted without persistence does. Default: none.
+   * With `shared`: the record of `layerStoreRedis(store, { record })`.
+   *
+   * @deprecated since 0.3.0: provide `layerStoreRedis(store, { record })`. Removed in 0.4.0.
    */
   readonly record?: SpendRecord | undefined
 }
@@ -239,20 +254,228 @@ export interface Service {
  */
 export class Budget extends Context.Service<Budget, Service>()("effect-llm-router/Budget") {}
 
-interface State {
-  readonly limit: Limit
-  readonly periodName: string
-  window: Window
-  spent: number
-  reserved: number
+/**
+ * A limit as a store counts it: its spend and reservations under `name`, in the windows of `period`.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Counter {
+  /** Where the count is kept: counters of one name in one store are one count. */
+  readonly name: string
+  readonly period: Period
 }
 
-const roll = (state: State, now: number) => {
-  if (now >= state.window.end || now < state.window.start) {
-    state.window = windowAt(state.limit.period, now)
-    state.spent = 0
-  }
+/**
+ * A counter and the limit a reservation in it may not pass.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface LimitedCounter extends Counter {
+  /** US dollars per window. */
+  readonly limit: number
 }
+
+/**
+ * A reservation as a store holds it, from `reserve` until `settle` or `release`.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Held {
+  /** Unique to this reservation, across instances. */
+  readonly id: string
+  /** The counters of the limits the call is under. */
+  readonly counters: ReadonlyArray<LimitedCounter>
+  /** US dollars. */
+  readonly estimate: number
+  /** When it was asked for (epoch ms, the instance's `Clock`): it is weighed in the windows that hold this instant. */
+  readonly at: number
+}
+
+/**
+ * What `reserve` did: reserved in every counter, or in none, refused by the counter at `index`, which had
+ * `committed` (spent and reserved) of its limit gone in a window ending at `periodEnd` (epoch ms).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export type Reserved =
+  | { readonly _tag: "Reserved" }
+  | { readonly _tag: "Refused"; readonly index: number; readonly committed: number; readonly periodEnd: number }
+
+/**
+ * A counter's window that holds now, as a store reads it.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface CounterSpend {
+  /** Settled in the window. */
+  readonly spent: number
+  /** Estimates of reservations not yet settled. */
+  readonly reserved: number
+  /** Epoch milliseconds. */
+  readonly periodStart: number
+  readonly periodEnd: number
+}
+
+/**
+ * Where budgets keep their spend and reservations: `layerStoreMemory`, `layerStoreRedis` or `layerStoreSql`. Each
+ * operation is one atomic step of the store (one Lua script, one SQL transaction); every backend gives the same
+ * results for the same steps (the contract suite runs each). A budget settles or releases each reservation once.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Budget } from "effect-llm-router"
+ *
+ * // A store that counts every step it is asked, over the memory one.
+ * const Counted = Layer.effect(
+ *   Budget.BudgetStore,
+ *   Effect.map(Budget.BudgetStore, (store) => {
+ *     let steps = 0
+ *     const counted = <A, E>(step: Effect.Effect<A, E>) => Effect.andThen(Effect.sync(() => steps++), step)
+ *     return Budget.BudgetStore.of({
+ *       reserve: (held) => counted(store.reserve(held)),
+ *       settle: (held, cost) => counted(store.settle(held, cost)),
+ *       release: (held) => counted(store.release(held)),
+ *       spend: (counters) => counted(store.spend(counters))
+ *     })
+ *   })
+ * ).pipe(Layer.provide(Budget.layerStoreMemory))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export class BudgetStore extends Context.Service<BudgetStore, {
+  /**
+   * Reserves `held.estimate` in the window of each of its counters that holds `held.at`, all or none: refused by
+   * the first counter whose spend, plus reservations, plus the estimate would pass its limit (`Reserved`).
+   */
+  readonly reserve: (held: Held) => Effect.Effect<Reserved, Store.StoreUnavailableError>
+  /** Replaces the reservation's estimate with `cost`, counted in each counter's window that holds now. */
+  readonly settle: (held: Held, cost: number) => Effect.Effect<void, Store.StoreUnavailableError>
+  /** Drops the reservation: nothing is spent. */
+  readonly release: (held: Held) => Effect.Effect<void, Store.StoreUnavailableError>
+  /** Each counter's window that holds now. */
+  readonly spend: (
+    counters: ReadonlyArray<Counter>
+  ) => Effect.Effect<ReadonlyArray<CounterSpend>, Store.StoreUnavailableError>
+}>()("effect-llm-router/Budget/BudgetStore") {}
+
+/**
+ * A `BudgetStore` in this process' memory, on the `Clock` (`TestClock` drives its windows): budgets giving the same
+ * `key` hold one budget. What `make` uses when no store is provided (each budget then with a store of its own).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Budget } from "effect-llm-router"
+ *
+ * // Two budgets of one process holding one limit.
+ * const program = Effect.gen(function*() {
+ *   const limits = [{ scope: Budget.overall, limit: 10, period: "1 day" as const }]
+ *   const first = yield* Budget.make({ limits, key: "team" })
+ *   const second = yield* Budget.make({ limits, key: "team" })
+ *   yield* first.charge(yield* first.check({ estimate: 4 }), 4)
+ *   return yield* second.status // spent: 4
+ * }).pipe(Effect.provide(Budget.layerStoreMemory))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreMemory: Layer.Layer<BudgetStore> = Layer.sync(BudgetStore, Memory.budgetStore)
+
+/**
+ * Options of `layerStoreRedis`.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface RedisStoreOptions {
+  /**
+   * Where this instance records what it charges, so its part of the store's spend is rebuilt (at its next check or
+   * status) when the store has lost it, as a Redis restarted without persistence does. Default: none.
+   */
+  readonly record?: SpendRecord | undefined
+}
+
+/**
+ * A `BudgetStore` in a shared `Store` (Redis): every instance giving the same `key` holds one budget. A reservation
+ * is renewed while its call runs and lapses within the store's `leaseTtl` once its instance is gone. Windows are
+ * read from each instance's clock. While Redis is away, the store's `onUnavailable` decides: `"fail-closed"` refuses
+ * checks with `NoCapacityError`; `"fail-open"` checks against `1 / instances` of each limit in memory (a `record`
+ * takes those charges too, and brings them into the store's count at its next raise).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Budget, Store } from "effect-llm-router"
+ *
+ * // $100 a day across every instance.
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* Store.make({ redis: "redis://127.0.0.1:6379" })
+ *   return yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }], key: "app" }).pipe(
+ *     Effect.provide(Budget.layerStoreRedis(store))
+ *   )
+ * }))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreRedis = (store: Store.Store, options?: RedisStoreOptions): Layer.Layer<BudgetStore> =>
+  Layer.effect(BudgetStore, Redis.budgetStore(store, options?.record))
+
+/**
+ * Options of `layerStoreSql`.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface SqlStoreOptions {
+  /** The database as `StoreUnavailableError` names it (never a password). Default: `the SQL database`. */
+  readonly address?: string | undefined
+  /** How long a reservation lives unless its instance renews it. Default: 30 seconds. */
+  readonly leaseTtl?: Duration.Input | undefined
+  /** How long a transaction may take before the database counts as unavailable. Default: 5 seconds. */
+  readonly statementTimeout?: Duration.Input | undefined
+}
+
+/**
+ * A `BudgetStore` in a SQL database (`effect/sql`'s `SqlClient`: SQLite, or Postgres for several instances), in the
+ * tables of the gateway's schema, which the layer brings up to date: a restart of an instance, or of the database,
+ * gives nothing back. Each step is one transaction, bounded by `statementTimeout` and retried on contention. A
+ * reservation is renewed while its call runs; one whose instance died lapses after `leaseTtl` into its estimate
+ * (the call may have been billed). A settle the database does not take is retried in the background for as long as
+ * the layer lives.
+ *
+ * @example
+ * ```ts
+ * import { Effect, type Layer } from "effect"
+ * import type { SqlClient } from "effect/sql/SqlClient"
+ * import { Budget } from "effect-llm-router"
+ *
+ * declare const Database: Layer.Layer<SqlClient>
+ *
+ * // $20 a month for the team, kept in the database every instance shares.
+ * const program = Budget.make({ limits: [{ scope: Budget.overall, limit: 20, period: "month" }], key: "team" }).pipe(
+ *   Effect.provide(Budget.layerStoreSql({ address: "postgres on db.internal" })),
+ *   Effect.provide(Database)
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerStoreSql = (
+  options?: SqlStoreOptions
+): Layer.Layer<BudgetStore, Store.StoreUnavailableError, SqlClient.SqlClient> =>
+  Layer.effect(BudgetStore, Effect.flatMap(SqlClient.SqlClient, (sql) => Sql.budgetStore(sql, options)))
 
 const validate = (limit: Limit, index: number): OptionsError | undefined => {
   if (!(Number.isFinite(limit.limit) && limit.limit >= 0)) {
@@ -265,9 +488,14 @@ const validate = (limit: Limit, index: number): OptionsError | undefined => {
   return undefined
 }
 
+const nonEmpty = (option: string, key: string | undefined): OptionsError | undefined =>
+  key === undefined || (typeof key === "string" && key !== "")
+    ? undefined
+    : Invalid.make("Budget", option, key, "a non-empty string")
+
 /**
- * An in-memory budget. A limit with a negative amount, or a period that is not
- * a positive finite duration or `"month"`, fails with `OptionsError`.
+ * A budget over the `BudgetStore` in context, or one of its own in memory when none is provided. A limit with a
+ * negative amount, or a period that is not a positive finite duration or `"month"`, fails with `OptionsError`.
  *
  * @example
  * ```ts
@@ -291,11 +519,9 @@ export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Ret
     const problem = validate(limit, index)
     if (problem !== undefined) return yield* problem
   }
-  if (options.shared !== undefined) {
-    if (options.shared.key === "") return yield* Invalid.make("Budget", "shared.key", "", "a non-empty string")
-    return yield* Shared.make(options.limits, options.shared, options.record, inMemory)
-  }
-  if (options.record !== undefined) {
+  const problem = nonEmpty("key", options.key) ?? nonEmpty("shared.key", options.shared?.key)
+  if (problem !== undefined) return yield* problem
+  if (options.record !== undefined && options.shared === undefined) {
     return yield* Invalid.make(
       "Budget",
       "record",
@@ -303,73 +529,20 @@ export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Ret
       "given with `shared` only (it records a store's part)"
     )
   }
-  return yield* inMemory(options.limits)
+  // The deprecated `shared` and `record` read in the one place they are: they name the Redis store and the key.
+  const store = options.shared !== undefined
+    ? yield* Redis.budgetStore(options.shared.store, options.record)
+    : Option.getOrElse(yield* Effect.serviceOption(BudgetStore), Memory.budgetStore)
+  const key = options.shared?.key ?? options.key ?? uniqueId()
+  return Internal.make(store, {
+    limits: options.limits,
+    names: options.limits.map((_, index) => `budget:${key}:${index}`),
+    applying: Internal.byScope(options.limits)
+  })
 })
 
-const inMemory = (limits: ReadonlyArray<Limit>): Effect.Effect<Service> =>
-  Effect.gen(function*() {
-    const start = yield* Clock.currentTimeMillis
-    const states: Array<State> = limits.map((limit) => ({
-      limit,
-      periodName: periodName(limit.period),
-      window: windowAt(limit.period, start),
-      spent: 0,
-      reserved: 0
-    }))
-    const held = new WeakMap<Reservation, ReadonlyArray<State>>()
-
-    const check = (call: Call) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.suspend((): Effect.Effect<Reservation, BudgetExceededError> => {
-          const scopes = call.scopes ?? []
-          const applying = states.filter((state) =>
-            state.limit.scope === overall || scopes.includes(state.limit.scope)
-          )
-          for (const state of applying) {
-            roll(state, now)
-            const committed = state.spent + state.reserved
-            if (refuses(committed, call.estimate, state.limit.limit)) {
-              return Effect.fail(exceeded(call, state.limit, committed, state.window.end))
-            }
-          }
-          for (const state of applying) state.reserved += call.estimate
-          const reservation: Reservation = { estimate: call.estimate }
-          held.set(reservation, applying)
-          return Effect.succeed(reservation)
-        }))
-
-    const charge = (reservation: Reservation, cost: number | undefined) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() => {
-          const applying = held.get(reservation)
-          if (applying === undefined) return
-          held.delete(reservation)
-          for (const state of applying) {
-            state.reserved -= reservation.estimate
-            roll(state, now)
-            state.spent += cost ?? reservation.estimate
-          }
-        }))
-
-    const status = Effect.map(Clock.currentTimeMillis, (now) =>
-      states.map((state): LimitStatus => {
-        roll(state, now)
-        return {
-          scope: state.limit.scope,
-          limit: state.limit.limit,
-          period: state.periodName,
-          spent: state.spent,
-          reserved: state.reserved,
-          periodStart: state.window.start,
-          periodEnd: state.window.end
-        }
-      }))
-
-    return Budget.of({ check, charge, status })
-  })
-
 /**
- * An in-memory `Budget`.
+ * `make` as a layer, over the `BudgetStore` in context (memory when none).
  *
  * @example
  * ```ts

@@ -13,6 +13,7 @@ import { ProviderUnavailableError } from "../src/LlmError.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as Message from "../src/Message.js"
 import * as Pricing from "../src/Pricing.js"
+import { StoreUnavailableError } from "../src/Store.js"
 
 const hour = 3_600_000
 
@@ -175,6 +176,63 @@ describe("Budget.check and charge", () => {
         limits: [{ scope: "east", limit: Number.NaN, period: "month" }]
       }))))
       expect(layered).toMatchObject({ _tag: "OptionsError", option: "limits[0].limit", value: "NaN" })
+    }))
+})
+
+describe("Budget's store", () => {
+  const limits = [{ scope: Budget.overall, limit: 10, period: "1 day" as const }]
+
+  it.effect("budgets giving one key over one store hold one budget; another key, or none, is apart", () =>
+    Effect.gen(function*() {
+      const first = yield* Budget.make({ limits, key: "team" })
+      const second = yield* Budget.make({ limits, key: "team" })
+      const other = yield* Budget.make({ limits, key: "other" })
+      const unnamed = yield* Budget.make({ limits })
+      yield* first.charge(yield* first.check({ estimate: 6 }), 6)
+      const [shared] = yield* second.status
+      expect(shared).toMatchObject({ spent: 6, reserved: 0 })
+      expect((yield* refused(second, { estimate: 5 })).spent).toBe(6)
+      expect((yield* other.status)[0]).toMatchObject({ spent: 0 })
+      expect((yield* unnamed.status)[0]).toMatchObject({ spent: 0 })
+    }).pipe(Effect.provide(Budget.layerStoreMemory)))
+
+  it.effect("a call charged 0 is released: nothing spent, nothing left reserved, once", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits })
+      const reservation = yield* budget.check({ estimate: 4 })
+      yield* budget.charge(reservation, 0)
+      yield* budget.charge(reservation, 3)
+      expect((yield* budget.status)[0]).toMatchObject({ spent: 0, reserved: 0 })
+    }))
+
+  it.effect("a store that is unavailable refuses a check with NoCapacityError, and its status is empty", () =>
+    Effect.gen(function*() {
+      const away = Effect.fail(new StoreUnavailableError({ address: "the test's store", reason: "away" }))
+      const budget = yield* Budget.make({ limits }).pipe(
+        Effect.provideService(
+          Budget.BudgetStore,
+          Budget.BudgetStore.of({
+            reserve: () => away,
+            settle: () => away,
+            release: () => away,
+            spend: () => away
+          })
+        )
+      )
+      const error = yield* Effect.flip(budget.check({ estimate: 1, provider: "openai", model: "gpt-4o" }))
+      expect(error).toMatchObject({
+        _tag: "NoCapacityError",
+        provider: "openai",
+        model: "gpt-4o",
+        storeUnavailable: true
+      })
+      expect(yield* budget.status).toEqual([])
+    }))
+
+  it.effect("an empty key fails with OptionsError naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Budget.make({ limits, key: "" }))
+      expect(error).toMatchObject({ _tag: "OptionsError", module: "Budget", option: "key" })
     }))
 })
 

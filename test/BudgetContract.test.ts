@@ -1,18 +1,20 @@
 /**
- * Every backend of a `Budget` against one contract (`contract/budget.ts`): in memory; in Redis (`shared`, two
- * instances each with its own connection and its own record of what it charged); in the gateway's SQL ledger on a SQLite file and on a real Postgres server
- * (two ledgers on one database, as two gateway instances).
+ * One budget, `Budget.make`, against one contract (`contract/budget.ts`) over every backend layer of its store: memory
+ * (`layerStoreMemory`); Redis (`layerStoreRedis`, two instances each with its own connection and its own record of
+ * what it charged); SQL (`layerStoreSql`) on a SQLite file and on a real Postgres server, two clients on one database
+ * as two gateway instances.
  */
 import { Budget, type Gateway } from "effect-llm-router"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Ledger from "../src/internal/budget/sql.js"
 import * as Database from "../src/internal/sql/database.js"
 import { budgetContract, type ContractLimit } from "./contract/budget.js"
 import { postgresServer } from "./utils/postgresServer.js"
@@ -21,16 +23,28 @@ import { connected, untilShared } from "./utils/sharedStore.js"
 
 const overall = (limits: ReadonlyArray<ContractLimit>) => limits.map((limit) => ({ ...limit, scope: Budget.overall }))
 
+/** Two instances' budgets, each over its own store (or one store twice), under one key no other call gives. */
+const onStores =
+  (stores: readonly [Context.Context<Budget.BudgetStore>, Context.Context<Budget.BudgetStore>]) =>
+  (limits: ReadonlyArray<ContractLimit>) => {
+    const key = randomUUID()
+    const one = (store: Context.Context<Budget.BudgetStore>) =>
+      Effect.orDie(Effect.provide(Budget.make({ limits: overall(limits), key }), store))
+    return Effect.all([one(stores[0]), one(stores[1])] as const)
+  }
+
 budgetContract({
   name: "memory",
   clock: "test",
   server: false,
-  connect: Effect.succeed({
-    instances: (limits) =>
-      Effect.map(Effect.orDie(Budget.make({ limits: overall(limits) })), (budget) => [budget, budget] as const),
-    elapse: TestClock.adjust,
-    shortPeriod: "1 hour",
-    faults: undefined
+  connect: Effect.gen(function*() {
+    const store = yield* Layer.build(Budget.layerStoreMemory)
+    return {
+      instances: onStores([store, store]),
+      elapse: TestClock.adjust,
+      shortPeriod: "1 hour",
+      faults: undefined
+    }
   })
 })
 
@@ -59,14 +73,10 @@ budgetContract({
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
     const stores = [yield* Effect.orDie(connected(redis.url)), yield* Effect.orDie(connected(redis.url))] as const
-    const scope = yield* Effect.scope
+    const layerOf = (store: (typeof stores)[number]) =>
+      Layer.build(Budget.layerStoreRedis(store, { record: inMemoryRecord() }))
     return {
-      instances: (limits) => {
-        const key = randomUUID()
-        const one = (store: (typeof stores)[number]) =>
-          Effect.orDie(Budget.make({ limits: overall(limits), shared: { store, key }, record: inMemoryRecord() }))
-        return Effect.provideService(Effect.all([one(stores[0]), one(stores[1])]), Scope.Scope, scope)
-      },
+      instances: onStores([yield* layerOf(stores[0]), yield* layerOf(stores[1])]),
       elapse: Effect.sleep,
       shortPeriod: "2 seconds",
       faults: {
@@ -80,22 +90,16 @@ budgetContract({
   })
 })
 
-/** Two ledgers on one database, as two gateway instances; each call's limits in a scope of their own. */
-const onLedgers = (ledgers: readonly [Ledger.Ledger, Ledger.Ledger]) => (limits: ReadonlyArray<ContractLimit>) => {
-  const scoped = limits.map((limit) => ({ ...limit, scope: `key:${randomUUID()}` }))
-  return Effect.succeed([ledgers[0].budget(scoped), ledgers[1].budget(scoped)] as const)
-}
-
-const ledgersOn = (database: Gateway.Database) =>
-  Effect.gen(function*() {
-    const one = yield* Ledger.make(yield* Effect.orDie(Database.connect(database)), {
-      address: "the contract's database"
-    })
-    const other = yield* Ledger.make(yield* Effect.orDie(Database.connect(database)), {
-      address: "the contract's database"
-    })
-    return [one, other] as const
-  })
+/** A SQL store on its own client of `database`, as a gateway instance has. */
+const sqlStoreOn = (database: Gateway.Database) =>
+  Effect.flatMap(Effect.orDie(Database.connect(database)), (sql) =>
+    Effect.orDie(
+      Layer.build(
+        Budget.layerStoreSql({ address: "the contract's database" }).pipe(
+          Layer.provide(Layer.succeed(SqlClient.SqlClient, sql))
+        )
+      )
+    ))
 
 budgetContract({
   name: "SQLite",
@@ -106,8 +110,9 @@ budgetContract({
       Effect.sync(() => mkdtempSync(join(tmpdir(), "budget-contract-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     )
+    const database = { sqlite: join(dir, "gateway.db") }
     return {
-      instances: onLedgers(yield* ledgersOn({ sqlite: join(dir, "gateway.db") })),
+      instances: onStores([yield* sqlStoreOn(database), yield* sqlStoreOn(database)]),
       elapse: TestClock.adjust,
       shortPeriod: "1 hour",
       faults: undefined
@@ -121,9 +126,9 @@ budgetContract({
   server: true,
   connect: Effect.gen(function*() {
     const postgres = yield* postgresServer
-    const url = yield* postgres.database(`budget_${randomUUID().replaceAll("-", "")}`)
+    const database = { postgres: Redacted.make(yield* postgres.database(`budget_${randomUUID().replaceAll("-", "")}`)) }
     return {
-      instances: onLedgers(yield* ledgersOn({ postgres: Redacted.make(url) })),
+      instances: onStores([yield* sqlStoreOn(database), yield* sqlStoreOn(database)]),
       elapse: Effect.sleep,
       shortPeriod: "2 seconds",
       faults: { stop: postgres.stop, start: postgres.start }

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import * as Ledger from "../src/internal/budget/sql.js"
+import * as Ledger from "../src/internal/gateway/keys/ledger.js"
 import * as Database from "../src/internal/sql/database.js"
 
 const dir = mkdtempSync(join(tmpdir(), "budget-ledger-"))

@@ -23,6 +23,7 @@ import {
 } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
 import { LanguageModel } from "effect/ai"
+import type * as SqlClient from "effect/sql/SqlClient"
 
 declare const request: ChatRequest.Input
 declare const program: Effect.Effect<void, LlmError.LlmError, Llm.Llm>
@@ -149,6 +150,28 @@ const sharedPools = Effect.scoped(Effect.gen(function*() {
   )
 }))
 export { sharedPools }
+
+const limits = [{ scope: Budget.overall, limit: 50, period: "month" as const }]
+const localBudgets = Effect.gen(function*() {
+  const first = yield* Budget.make({ limits, key: "team" })
+  const second = yield* Budget.make({ limits, key: "team" })
+  return [first, second]
+}).pipe(Effect.provide(Budget.layerStoreMemory))
+export { localBudgets }
+
+const sharedBudget = Effect.scoped(Effect.gen(function*() {
+  const store = yield* Store.make({ redis: "redis://127.0.0.1:6379" })
+  return yield* Budget.make({ limits, key: "team" }).pipe(Effect.provide(Budget.layerStoreRedis(store)))
+}))
+export { sharedBudget }
+
+declare const Database: Layer.Layer<SqlClient.SqlClient>
+
+const sqlBudget = Budget.make({ limits, key: "team" }).pipe(
+  Effect.provide(Budget.layerStoreSql({ address: "postgres on db.internal" })),
+  Effect.provide(Database)
+)
+export { sqlBudget }
 
 export const testing = Effect.gen(function*() {
   const test = LlmTest.layer([

@@ -11,16 +11,13 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as Migrator from "effect/sql/Migrator"
-import * as SqlClient from "effect/sql/SqlClient"
-import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { type Database, DatabaseError } from "../../Gateway.js"
 import { describe } from "./location.js"
-import { latest, migrations } from "./migrations.js"
+import { latest, migrate } from "./migrations.js"
 import * as Sqlite from "./sqlite.js"
 
 /** How long connecting to Postgres may take before the start (or a call needing a new connection) fails. */
@@ -50,19 +47,6 @@ const client = (database: Database) =>
       (PgClient) => PgClient.make({ url: database.postgres, connectTimeout })
     )
 
-/**
- * Whether a migration lost the race for a SQLite file's write lock to another process starting on it: a
- * transaction that read the schema before the other wrote it fails at once (SQLite does not wait for a lock that
- * would upgrade a stale read), and is run again, finding what the other wrote. On Postgres the `Migrator` takes a
- * table lock first, so a competitor waits instead.
- */
-const contended = (error: Migrator.MigrationError | SqlError): boolean => {
-  const cause = error._tag === "SqlError" ? error : error.cause
-  return isSqlError(cause) && cause.reason._tag === "LockTimeoutError"
-}
-
-const lockWait = Schedule.jittered(Schedule.min([Schedule.exponential("10 millis"), Schedule.spaced("200 millis")]))
-
 /** The database, opened for the scope, its schema migrated to this version's. */
 export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -72,9 +56,7 @@ export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, 
       client(database),
       (error) => error._tag === "DatabaseError" ? error : failed("it could not be opened")(error)
     )
-    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
-      Effect.provideService(SqlClient.SqlClient, sql),
-      Effect.retry({ while: contended, schedule: lockWait, times: 20 }),
+    yield* migrate(sql).pipe(
       Effect.mapError(failed("its schema could not be brought up to date"))
     )
     const [row] = yield* Effect.mapError(

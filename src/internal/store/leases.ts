@@ -24,9 +24,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
-import * as Schedule from "effect/Schedule"
 import type * as KeyPool from "../../KeyPool.js"
 import type { Connection, StoreUnavailableError } from "../../Store.js"
+import * as Renewal from "../persistence/leases.js"
 import { argsOf, open, overKeys, template } from "./script.js"
 import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
@@ -220,29 +220,24 @@ export interface Renewer {
 }
 
 /**
- * A renewer whose fiber, in the store's scope, pushes the expiry of every held
- * member a TTL ahead every third of the TTL, in one script, while any is held;
- * and, unless `expireSets` is false, the expiry of the sets themselves to two
- * TTLs ahead.
+ * A renewer (`persistence/leases.ts`, in the store's scope) that pushes the expiry of every held member a TTL ahead
+ * in one script; and, unless `expireSets` is false, the expiry of the sets themselves to two TTLs ahead.
  */
 export const renewer = Effect.fnUntraced(
   function*(connection: Connection, expireSets = true): Effect.fn.Return<Renewer> {
     const ttl = connection.leaseTtlMillis
-    const held = new Map<string, ReadonlyArray<string>>()
-    const renew = Effect.suspend(() => {
-      if (held.size === 0) return Effect.void
-      const pairs: Array<string> = []
-      for (const [member, sets] of held) for (const set of sets) pairs.push(set, member)
-      return Effect.ignore(connection.eval(renewScript)(ttl, expireSets ? 1 : 0, pairs))
-    })
-    yield* Effect.forkIn(Effect.repeat(renew, Schedule.spaced(Math.max(1, Math.floor(ttl / 3)))), connection.scope)
-    return {
-      hold: (member, ...sets) => {
-        held.set(member, sets)
-      },
-      drop: (member) => {
-        held.delete(member)
+    const leases = yield* Renewal.renewer<ReadonlyArray<string>>({
+      ttlMillis: ttl,
+      scope: connection.scope,
+      renew: (held) => {
+        const pairs: Array<string> = []
+        for (const [member, sets] of held) for (const set of sets) pairs.push(set, member)
+        return connection.eval(renewScript)(ttl, expireSets ? 1 : 0, pairs)
       }
+    })
+    return {
+      hold: (member, ...sets) => leases.hold(member, sets),
+      drop: leases.drop
     }
   }
 )

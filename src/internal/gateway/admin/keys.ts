@@ -12,9 +12,9 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { type Ledger } from "../../budget/sql.js"
 import { periodName } from "../../budget/window.js"
 import * as Auth from "../keys/auth.js"
+import type { Ledger } from "../keys/ledger.js"
 import { keyScope, limitOf, teamScope } from "../keys/runtime.js"
 import type { BudgetLimit, KeyRecord, KeyStore, NameTaken, TeamRecord } from "../keys/store.js"
 import * as Errors from "../openai/errors.js"
@@ -214,8 +214,8 @@ export const routes = (serving: Serving, managed: Managed) => {
       reserved: found.reserved,
       limit: budget?.limit ?? null,
       period: periodName(limitOf(scope, budget).period),
-      period_start: seconds(found.window.start),
-      period_end: seconds(found.window.end)
+      period_start: seconds(found.periodStart),
+      period_end: seconds(found.periodEnd)
     }))
 
   const createKey = admin((_, text) =>

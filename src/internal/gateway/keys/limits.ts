@@ -12,7 +12,9 @@
  * from the record when the store has lost it. A key removed by a reload keeps its budget for the configurations after
  * it, should it come back.
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as RcMap from "effect/RcMap"
 import type * as Scope from "effect/Scope"
 import * as Budget from "../../../Budget.js"
@@ -75,9 +77,10 @@ export const make = (
   record?: Budget.SpendRecord
 ): Effect.Effect<KeyLimits, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const shared = (name: string): { readonly shared?: Store.Shared } =>
-      store === undefined ? {} : { shared: { store, key: sharedKey(name) } }
-    const recorded = store === undefined || record === undefined ? {} : { record }
+    // One budget store for every key's budget: in the store when there is one, else each budget in its own memory.
+    const budgets = store === undefined
+      ? Context.empty()
+      : yield* Layer.build(Budget.layerStoreRedis(store, { record }))
     const limiters = yield* RcMap.make({
       lookup: (wanted: string) => {
         const [name, capacity, refillRate] = JSON.parse(wanted) as [string, number, number]
@@ -93,11 +96,10 @@ export const make = (
           const settings = JSON.stringify([limit, periodName(period)])
           const before = kept.get(name)
           if (before?.settings === settings) return before
-          const budget = yield* Budget.make({
-            limits: [{ scope: Budget.overall, limit, period }],
-            ...shared(name),
-            ...recorded
-          })
+          const budget = yield* Effect.provide(
+            Budget.make({ limits: [{ scope: Budget.overall, limit, period }], key: sharedKey(name) }),
+            budgets
+          )
           if (before !== undefined && store === undefined) yield* carrySpend(before.budget, budget)
           return { settings, budget }
         })

@@ -13,9 +13,9 @@ import * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import type * as Store from "../../../Store.js"
-import type { Ledger } from "../../budget/sql.js"
 import * as Errors from "../openai/errors.js"
 import { type Caller, sameDigest } from "./auth.js"
+import type { Ledger } from "./ledger.js"
 import type { KeyRecord, KeyStore, TeamRecord } from "./store.js"
 
 /** The reply tokens of a budgeted request without `maxTokens`, as provider.json's keys have by default. */

@@ -17,8 +17,8 @@ import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Budget from "../../../Budget.js"
-import { StoreUnavailableError } from "../../../Store.js"
-import { timeoutFail } from "../../time/watchdog.js"
+import { type StoreUnavailableError } from "../../../Store.js"
+import * as Sql from "../../persistence/sql.js"
 
 /** A spend limit as the database keeps it. */
 export interface BudgetLimit {
@@ -181,30 +181,18 @@ export const make = (
     let fingerprint = ""
     const listeners: Array<Effect.Effect<void>> = []
 
-    const late = (what: string) => () =>
-      new StoreUnavailableError({
-        address: options.address,
-        reason: `${what}: no answer within ${Duration.format(timeout)}`
-      })
-
-    const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
-      timeoutFail(effect, timeout, late(what)).pipe(
-        Effect.mapError((error) =>
-          error._tag === "SqlError"
-            ? new StoreUnavailableError({ address: options.address, reason: `${what}: ${error.message}` })
-            : error
-        )
-      )
+    const bounds: Sql.Bounds = { address: options.address, timeout }
+    const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) => Sql.bounded(bounds, what, effect)
 
     // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
     const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
-      timeoutFail(effect, timeout, late(what)).pipe(
-        Effect.mapError((error) =>
-          error._tag !== "SqlError"
-            ? error
-            : error.reason._tag === "UniqueViolation"
-            ? new NameTaken()
-            : new StoreUnavailableError({ address: options.address, reason: `${what}: ${error.message}` })
+      Sql.bounded(
+        bounds,
+        what,
+        Effect.catchIf(
+          effect,
+          (error) => error.reason._tag === "UniqueViolation",
+          () => Effect.fail(new NameTaken())
         )
       )
 

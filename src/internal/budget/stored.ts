@@ -1,0 +1,97 @@
+/**
+ * The budget over a `Budget.BudgetStore`, which never asks which backend keeps it: a check reserves the call's
+ * estimate in the counters of every limit it is under, all or none, in one step of the store; a charge settles the
+ * reservation with its cost (or releases it, for a call that was not billed), once; a status reads the counters'
+ * windows. A store that is unavailable refuses a check with `NoCapacityError` (`storeUnavailable`); a store that
+ * fails open (`budget/failOpen.ts`) never is.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Budget from "../../Budget.js"
+import { type BudgetExceededError, NoCapacityError } from "../../LlmError.js"
+import { uniqueId } from "../store/leases.js"
+import { exceeded, periodName } from "./window.js"
+
+/** What a budget is over: its limits, each with its counter's name in the store, and which of them a call is under. */
+export interface Plan {
+  readonly limits: ReadonlyArray<Budget.Limit>
+  /** Each limit's counter name, by position: limits of one name in one store are one count. */
+  readonly names: ReadonlyArray<string>
+  /** The positions of the limits `call` is under. */
+  readonly applying: (call: Budget.Call) => ReadonlyArray<number>
+}
+
+/** The limits of scope `overall` and of the scopes a call lists: `Budget.make`'s rule. */
+export const byScope = (limits: ReadonlyArray<Budget.Limit>) => (call: Budget.Call): ReadonlyArray<number> => {
+  const scopes = call.scopes ?? []
+  return limits.flatMap((limit, index) => limit.scope === "overall" || scopes.includes(limit.scope) ? [index] : [])
+}
+
+/** A budget over `plan`, kept in `store`. */
+export const make = (store: Budget.BudgetStore["Service"], plan: Plan): Budget.Service => {
+  const { limits, names } = plan
+  const counters: ReadonlyArray<Budget.LimitedCounter> = limits.map((limit, index) => ({
+    name: names[index]!,
+    limit: limit.limit,
+    period: limit.period
+  }))
+  // The reservations not yet charged, as the store holds them: a second charge finds none.
+  const held = new WeakMap<Budget.Reservation, Budget.Held>()
+
+  const unavailable = (call: Budget.Call, reason: string) =>
+    Effect.andThen(
+      Effect.logWarning(`A budget's store did not take a check (${reason}).`),
+      Effect.fail(
+        new NoCapacityError({ provider: call.provider ?? "unknown", model: call.model ?? "", storeUnavailable: true })
+      )
+    )
+
+  const check = Effect.fnUntraced(function*(
+    call: Budget.Call
+  ): Effect.fn.Return<Budget.Reservation, BudgetExceededError | NoCapacityError> {
+    const applying = plan.applying(call)
+    const reserved: Budget.Held = {
+      id: uniqueId(),
+      counters: applying.map((index) => counters[index]!),
+      estimate: call.estimate,
+      at: yield* Clock.currentTimeMillis
+    }
+    const answer = yield* Effect.catchTag(
+      store.reserve(reserved),
+      "StoreUnavailableError",
+      (error) => unavailable(call, error.reason)
+    )
+    if (answer._tag === "Refused") {
+      return yield* exceeded(call, limits[applying[answer.index]!]!, answer.committed, answer.periodEnd)
+    }
+    const reservation: Budget.Reservation = { estimate: call.estimate }
+    held.set(reservation, reserved)
+    return reservation
+  })
+
+  // A settle the store did not take leaves the reservation to its store (a lease lapses, a SQL store retries).
+  const charge = (reservation: Budget.Reservation, cost: number | undefined): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const reserved = held.get(reservation)
+      if (reserved === undefined) return Effect.void
+      held.delete(reservation)
+      return Effect.ignore(cost === 0 ? store.release(reserved) : store.settle(reserved, cost ?? reserved.estimate))
+    })
+
+  const status: Effect.Effect<ReadonlyArray<Budget.LimitStatus>> = store.spend(counters).pipe(
+    Effect.map((found) =>
+      limits.map((limit, index): Budget.LimitStatus => ({
+        scope: limit.scope,
+        limit: limit.limit,
+        period: periodName(limit.period),
+        spent: found[index]!.spent,
+        reserved: found[index]!.reserved,
+        periodStart: found[index]!.periodStart,
+        periodEnd: found[index]!.periodEnd
+      }))
+    ),
+    Effect.orElseSucceed((): ReadonlyArray<Budget.LimitStatus> => [])
+  )
+
+  return { check, charge, status }
+}
