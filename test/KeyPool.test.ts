@@ -345,6 +345,17 @@ describe("KeyPool", () => {
         expect((yield* statusOf(pool, idA)).coolingUntil).toBeUndefined()
       }))
 
+    it.effect("a cloud credential that gave no token leaves the key usable: the next call asks it again", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const unavailable = new LlmError.AuthError({ provider: "test", model: "m", reason: "credential_unavailable" })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), unavailable)
+        const status = yield* statusOf(pool, idA)
+        expect(status.disabled).toBeUndefined()
+        expect(status.share).toBe(1)
+        expect(yield* cycle(pool)).toBe(idA)
+      }))
+
     it.effect("with every key disabled, even Wait fails at once, with no availableAt", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 hour") })

@@ -55,7 +55,8 @@ export interface Options
   /**
    * Authenticate with Microsoft Entra ID instead of keys: a token of the `Credential` in context as `Authorization:
    * Bearer`, the key a call is given not sent (a pool of one stand-in key, `"none"`, serves). No token fails the
-   * call with `AuthError` of reason `credential_unavailable` naming the credential. Default: `false`, the key is
+   * call with `AuthError` of reason `credential_unavailable` naming the credential; the key pool holds it against
+   * no key, so the next call asks the credential again. Default: `false`, the key is
    * sent as `api-key`.
    */
   readonly entraId?: boolean | undefined

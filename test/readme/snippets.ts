@@ -151,6 +151,21 @@ const sharedPools = Effect.scoped(Effect.gen(function*() {
 }))
 export { sharedPools }
 
+declare const deployments: ReadonlyArray<Router.Deployment>
+
+const localRouters = Effect.scoped(Effect.gen(function*() {
+  const first = yield* Router.make({ deployments, key: "main" })
+  const second = yield* Router.make({ deployments, key: "main" })
+  return [first, second] as const
+})).pipe(Effect.provide(Router.layerStoreMemory))
+export { localRouters }
+
+const sharedRouter = Effect.scoped(Effect.gen(function*() {
+  const store = yield* Store.make({ redis: "redis://127.0.0.1:6379" })
+  return yield* Router.make({ deployments, affinity: true }).pipe(Effect.provide(Router.layerStoreRedis(store)))
+}))
+export { sharedRouter }
+
 const limits = [{ scope: Budget.overall, limit: 50, period: "month" as const }]
 const localBudgets = Effect.gen(function*() {
   const first = yield* Budget.make({ limits, key: "team" })

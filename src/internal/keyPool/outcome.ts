@@ -81,7 +81,9 @@ const verdictOfError = (error: LlmError): Verdict => {
         retryAfterMillis: error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
       }
     case "AuthError":
-      return { _tag: "Rejected", reason: error.reason }
+      // A cloud credential that gave no token (a managed identity timing out, say) says nothing of the key: the
+      // next call asks the credential again.
+      return error.reason === "credential_unavailable" ? { _tag: "Failed" } : { _tag: "Rejected", reason: error.reason }
     default:
       return { _tag: "Failed" }
   }
