@@ -26,10 +26,11 @@
  * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
  * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
  * call while they can take it, so the provider's prompt cache stays warm. One `deadline` bounds a call with every
- * deployment's own retries. Breakers and pins are kept in the stores provided (`layerStoreMemory`, `layerStoreRedis`:
- * instances on one Redis share them), else in the router's memory. `budget` and `ledger` check and record spend per
- * deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced,
- * a call is a `chat {model}` span with a `Router.attempt` span per deployment tried (docs/telemetry.md).
+ * deployment's own retries. Breakers, learned limits and pins are kept in the stores provided (`layerStoreMemory`,
+ * `layerStoreRedis`: instances on one Redis share them), else in the router's memory. `budget` and `ledger` check and
+ * record spend per deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in camelCase, with keys
+ * masked. Traced, a call is a `chat {model}` span with a `Router.attempt` span per deployment tried
+ * (docs/telemetry.md).
  * docs/router.md says how each of these works.
  *
  * @since 0.1.0
@@ -717,8 +718,104 @@ export const AffinityStore: typeof Tags.AffinityStore = Tags.AffinityStore
 export type AffinityStore = Tags.AffinityStore
 
 /**
- * Both stores in this process' memory, on the `Clock` (`TestClock` drives the breakers' periods): routers given the
- * same `key` share the breakers of the deployments they name alike, as instances sharing a Redis store do.
+ * A phase of a stream whose times a deployment's learned limits come from (`Options.learnedLimits`): the time to its
+ * first chunk (`"firstChunk"`) and its longest wait between chunks (`"gap"`).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export type StreamPhase = "firstChunk" | "gap"
+
+/**
+ * A deployment's stream samples in a `LearnedLimitStore`: under `key`, each phase's latest `window` samples, whose
+ * `quantile` is answered once `minSamples` are in. Samples under one key of one store are one set: routers sharing a
+ * key give the same options (a router's come from its `Options.learnedLimits`).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface SamplesOptions {
+  readonly key: string
+  /** In (0, 1]. */
+  readonly quantile: number
+  readonly minSamples: number
+  /** At least `minSamples`. */
+  readonly window: number
+}
+
+/**
+ * What a store says of one phase's samples: how many it keeps (at most the window), and their quantile in
+ * milliseconds once `minSamples` are in (the sample at `ceil(quantile * count)` in order); undefined before.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface PhaseSamples {
+  readonly count: number
+  readonly quantile: number | undefined
+}
+
+/**
+ * What a deployment's samples are after a step: both phases'.
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface SamplesReply {
+  readonly firstChunk: PhaseSamples
+  readonly gap: PhaseSamples
+}
+
+/**
+ * A deployment's stream samples: its atomic steps, each answering both phases. A step never fails: a learned limit
+ * only cuts a silent stream sooner, so a backend that cannot reach its server answers from memory
+ * (`layerStoreRedis`).
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export interface Samples {
+  /** One stream's sample of `phase`, in milliseconds: the oldest of a full window leaves it. */
+  readonly add: (phase: StreamPhase, millis: number) => Effect.Effect<SamplesReply>
+  /** The samples as they are, unchanged. */
+  readonly peek: Effect.Effect<SamplesReply>
+}
+
+/**
+ * Where routers keep what their deployments' streams taught them (`Options.learnedLimits`): `layerStoreMemory`,
+ * `layerStoreRedis`. A router keeps each deployment's samples under `Options.key` and its name, and reads its limits
+ * on its hot path from a mirror of the store's last answer: a stream's samples go to the store without the stream
+ * waiting for them, and a provided store is read every second, so routers on one Redis learn from every instance's
+ * streams. Without one in context, a router keeps its samples in memory of its own.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Router } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* Router.LearnedLimitStore
+ *   const samples = yield* store.samples({ key: "router:openai", quantile: 0.5, minSamples: 1, window: 200 })
+ *   yield* samples.add("firstChunk", 800)
+ *   return yield* samples.peek // { firstChunk: { count: 1, quantile: 800 }, gap: { count: 0, quantile: undefined } }
+ * }).pipe(Effect.provide(Router.layerStoreMemory))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Stores
+ */
+export const LearnedLimitStore: typeof Tags.LearnedLimitStore = Tags.LearnedLimitStore
+
+/**
+ * @since 0.3.0
+ * @category Stores
+ */
+export type LearnedLimitStore = Tags.LearnedLimitStore
+
+/**
+ * The router's three stores in this process' memory, on the `Clock` (`TestClock` drives the breakers' periods):
+ * routers given the same `key` share the breakers and learned limits of the deployments they name alike, as instances
+ * sharing a Redis store do.
  *
  * @example
  * ```ts
@@ -738,20 +835,22 @@ export type AffinityStore = Tags.AffinityStore
  * @since 0.3.0
  * @category Layers
  */
-export const layerStoreMemory: Layer.Layer<BreakerStore | AffinityStore> = Layer.effectContext(
+export const layerStoreMemory: Layer.Layer<BreakerStore | AffinityStore | LearnedLimitStore> = Layer.effectContext(
   Effect.sync(() =>
     Context.make(BreakerStore, StoresMemory.breakerStore()).pipe(
-      Context.add(AffinityStore, StoresMemory.affinityStore())
+      Context.add(AffinityStore, StoresMemory.affinityStore()),
+      Context.add(LearnedLimitStore, StoresMemory.learnedLimitStore())
     )
   )
 )
 
 /**
- * Both stores in a shared `Store` (Redis): every instance's router giving the same `key` shares each deployment's
- * breaker (a deployment one instance sees failing cools for all, one instance probes it) and its sessions' pins.
- * While Redis is away each instance keeps its own breakers and pins in memory, whatever the store's
- * `onUnavailable` (they spare failing deployments and cold caches, never a limit), and uses Redis again at the first
- * step that succeeds there; the outage is logged once.
+ * The router's three stores in a shared `Store` (Redis): every instance's router giving the same `key` shares each
+ * deployment's breaker (a deployment one instance sees failing cools for all, one instance probes it), what its
+ * streams taught it (`Options.learnedLimits`: every instance learns from all their streams) and its sessions' pins.
+ * While Redis is away each instance keeps its own breakers, samples and pins in memory, whatever the store's
+ * `onUnavailable` (they spare failing deployments, silent streams and cold caches, never a limit), and uses Redis
+ * again at the first step that succeeds there; the outage is logged once. Samples not added for a week are dropped.
  *
  * @example
  * ```ts
@@ -771,10 +870,13 @@ export const layerStoreMemory: Layer.Layer<BreakerStore | AffinityStore> = Layer
  * @since 0.3.0
  * @category Layers
  */
-export const layerStoreRedis = (store: Store.Store): Layer.Layer<BreakerStore | AffinityStore> =>
+export const layerStoreRedis = (
+  store: Store.Store
+): Layer.Layer<BreakerStore | AffinityStore | LearnedLimitStore> =>
   Layer.effectContext(Effect.sync(() =>
     Context.make(BreakerStore, StoresRedis.breakerStore(store)).pipe(
-      Context.add(AffinityStore, StoresRedis.affinityStore(store))
+      Context.add(AffinityStore, StoresRedis.affinityStore(store)),
+      Context.add(LearnedLimitStore, StoresRedis.learnedLimitStore(store))
     )
   ))
 

@@ -4,9 +4,12 @@
  * as the test says: after streams that answer at once, a deployment gone
  * silent (headers and no token) or stalled (a token and then nothing) is left
  * at the learned floor, not at its adapter's minutes, and the stream goes on
- * the other deployment; with learning off, the adapter's limits hold.
+ * the other deployment; with learning off, the adapter's limits hold. Routers
+ * on one store (`Router.LearnedLimitStore`: memory under `TestClock`, a real
+ * Redis on the wall clock) learn from each other's streams.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -21,8 +24,11 @@ import * as Message from "../src/Message.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as Router from "../src/Router.js"
+import { eventually } from "./utils/eventually.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { chunk, sse, stalling } from "./utils/openAiChatWire.js"
+import { redisServer } from "./utils/redisServer.js"
+import { connected } from "./utils/sharedStore.js"
 
 const whole = sse(
   chunk({ role: "assistant", content: "Hel" }),
@@ -58,7 +64,7 @@ const deployment = (name: string, mode: () => Mode) => {
 
 const hello = { model: "gpt-test", messages: [Message.user("hi")] }
 
-const routerOf = (mode: () => Mode, options: Pick<Router.Options, "learnedLimits"> = {}) =>
+const routerOf = (mode: () => Mode, options: Pick<Router.Options, "learnedLimits" | "key"> = {}) =>
   Effect.map(
     Layer.build(Router.layer({
       strategy: "priority",
@@ -67,6 +73,18 @@ const routerOf = (mode: () => Mode, options: Pick<Router.Options, "learnedLimits
     })),
     (context) => Context.get(context, Router.Router)
   )
+
+const learnedOf = (router: Router.Service) => Effect.map(router.status, (status) => status.details.fast!.learnedLimits)
+
+// Twenty quick streams through `router`: its fast deployment's limits learned at the floor.
+const learnTwenty = (router: Router.Service) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 20; i++) {
+      assert.strictEqual((yield* ChatChunk.collect(router.chatStream(hello))).text, "Hello")
+    }
+  })
+
+const atFloor = { firstTokenMillis: 2_000, idleMillis: 2_000, streams: 20 }
 
 /** The streamed text, forked: still running after `quiet` under `TestClock`, answered after `more`. */
 const answersAfter = (router: Llm.Service, quiet: Duration.Input, more: Duration.Input) =>
@@ -119,6 +137,59 @@ describe("Router.Options.learnedLimits", () => {
       const reply = yield* answersAfter(router, "119 seconds", "1 seconds")
       assert.strictEqual(reply.text, "Hello")
     })))
+
+  it.effect("two routers on one memory store: the other learns from the first's streams at its next read", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const stores = yield* Layer.build(Router.layerStoreMemory)
+      const first = yield* Effect.provide(routerOf(() => "answers", { key: "shared" }), stores)
+      let mode: Mode = "answers"
+      const second = yield* Effect.provide(routerOf(() => mode, { key: "shared" }), stores)
+      yield* learnTwenty(first)
+      assert.deepStrictEqual(yield* learnedOf(first), atFloor)
+      // The second reads the store every second.
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(yield* learnedOf(second), atFloor)
+      mode = "silent"
+      const reply = yield* answersAfter(second, "1999 millis", "1 millis")
+      assert.strictEqual(reply.text, "Hello")
+      assert.strictEqual((yield* second.status).details.backup!.requests, 1)
+    })))
+
+  it.live(
+    "two routers on one Redis, each with its own connection: one's streams teach the other, which cuts a silent " +
+      "stream at the shared floor",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const redis = yield* redisServer
+        const routerOn = (mode: () => Mode) =>
+          Effect.flatMap(
+            connected(redis.url),
+            (store) => Effect.provide(routerOf(mode, { key: "learned" }), Router.layerStoreRedis(store))
+          )
+        const first = yield* routerOn(() => "answers")
+        let mode: Mode = "answers"
+        const second = yield* routerOn(() => mode)
+        assert.deepStrictEqual(yield* learnedOf(second), { firstTokenMillis: null, idleMillis: null, streams: 0 })
+        yield* learnTwenty(first)
+        yield* eventually(
+          "the second router's read of what the first learned",
+          learnedOf(second),
+          (learned) => learned?.streams === 20,
+          { within: "10 seconds" }
+        )
+        assert.deepStrictEqual(yield* learnedOf(second), atFloor)
+        mode = "silent"
+        const started = yield* Clock.currentTimeMillis
+        const reply = yield* ChatChunk.collect(second.chatStream(hello))
+        const waited = (yield* Clock.currentTimeMillis) - started
+        assert.strictEqual(reply.text, "Hello")
+        assert.strictEqual((yield* second.status).details.backup!.requests, 1)
+        // Its adapter's own first-token limit is two minutes; the initial one (nothing learned) 15 seconds.
+        assert.isAtLeast(waited, 1_900)
+        assert.isBelow(waited, 10_000)
+      })),
+    30_000
+  )
 
   it.effect("refuses a quantile out of (0, 1] and a window under minSamples, naming them", () =>
     Effect.gen(function*() {

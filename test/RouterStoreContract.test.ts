@@ -1,8 +1,9 @@
 /**
- * Every backend of the router's stores (`Router.BreakerStore`, `Router.AffinityStore`) against one contract
- * (`contract/routerStores.ts`): in memory (`layerStoreMemory`, one store for both instances, as routers of one
- * process), and in Redis (`layerStoreRedis`, two instances each with its own connection). `RouterShared.test.ts` runs
- * routers over them, and the deprecated `shared` option.
+ * Every backend of the router's stores (`Router.BreakerStore`, `Router.AffinityStore`, `Router.LearnedLimitStore`)
+ * against one contract (`contract/routerStores.ts`): in memory (`layerStoreMemory`, one store for both instances, as
+ * routers of one process), and in Redis (`layerStoreRedis`, two instances each with its own connection).
+ * `RouterShared.test.ts` runs routers over them, and the deprecated `shared` option; `RouterLearnedLimits.test.ts`
+ * routers sharing what they learned.
  */
 import { Router } from "effect-llm-router"
 import * as Effect from "effect/Effect"

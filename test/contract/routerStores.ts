@@ -2,9 +2,11 @@
  * The contract every backend of the router's stores keeps, run against each (`test/RouterStoreContract.test.ts`):
  * a `BreakerStore` opens a breaker after its failures within the window, on every instance, grants one probe once the
  * period is over, closes on its success and opens again on its failure, and keeps the longest hold; an
- * `AffinityStore` finds a pin on every instance until its time to live passes and counts it where it was last pinned.
- * A property plays random steps on the backend and on the memory store and asks for the same answers. For a backend on
- * a server, the server down: each instance answers from memory, the outage logged once. A new backend is one more
+ * `AffinityStore` finds a pin on every instance until its time to live passes and counts it where it was last pinned;
+ * a `LearnedLimitStore` counts every instance's samples, answers their quantile once `minSamples` are in, and drops
+ * the oldest from a full window. Properties play random steps on the backend and on the memory store and ask for the
+ * same answers (samples also added concurrently from both instances). For a backend on a server, the server down: each
+ * instance answers from memory, the outage logged once; back up, restarted empty. A new backend is one more
  * `routerStoresContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -19,7 +21,7 @@ import { randomUUID } from "node:crypto"
 import { withWarnings } from "../utils/warnings.js"
 
 /** What the router's store layers provide. */
-export type Stores = Context.Context<Router.BreakerStore | Router.AffinityStore>
+export type Stores = Context.Context<Router.BreakerStore | Router.AffinityStore | Router.LearnedLimitStore>
 
 /** A backend's server going away and coming back. */
 export interface Faults {
@@ -53,6 +55,16 @@ const breakerOn = (stores: Stores, options: Router.BreakerOptions) =>
 
 const pinsOn = (stores: Stores, options: Router.PinsOptions) =>
   Effect.provide(Effect.flatMap(Router.AffinityStore, (store) => store.pins(options)), stores)
+
+const samplesOn = (stores: Stores, options: Router.SamplesOptions) =>
+  Effect.provide(Effect.flatMap(Router.LearnedLimitStore, (store) => store.samples(options)), stores)
+
+const learning = (minSamples: number, window: number, quantile = 0.5): Router.SamplesOptions => ({
+  key: `contract-${randomUUID()}`,
+  quantile,
+  minSamples,
+  window
+})
 
 const rules = (failures: number, periodMillis: number): Router.BreakerOptions => ({
   key: `contract-${randomUUID()}`,
@@ -118,9 +130,28 @@ const pinSteps = fc.array(
 
 const countsOf = (counts: ReadonlyMap<string, number>) => Object.fromEntries([...counts].sort())
 
+interface SampleStep {
+  readonly on: 0 | 1
+  /** Undefined: a peek. */
+  readonly phase: Router.StreamPhase | undefined
+  readonly millis: number
+}
+
+// Milliseconds as a clock gives them, and fractions: every backend answers the number it was given.
+const millis = fc.oneof(fc.integer({ min: 0, max: 120_000 }), fc.double({ min: 0, max: 120_000, noNaN: true }))
+
+const sampleSteps: fc.Arbitrary<ReadonlyArray<SampleStep>> = fc.array(
+  fc.record({
+    on: fc.constantFrom(0 as const, 1 as const),
+    phase: fc.constantFrom<Router.StreamPhase | undefined>("firstChunk", "firstChunk", "gap", undefined),
+    millis
+  }),
+  { minLength: 1, maxLength: 40 }
+)
+
 export const routerStoresContract = (backend: RouterStoresBackend) => {
   const test = backend.clock === "test" ? it.effect : it.live
-  describe(`Router.BreakerStore and Router.AffinityStore contract: ${backend.name}`, () => {
+  describe(`Router.BreakerStore, Router.AffinityStore and Router.LearnedLimitStore contract: ${backend.name}`, () => {
     test(
       "failures within the window open the breaker on every instance, counted on both; an open breaker refuses sends",
       () =>
@@ -286,9 +317,114 @@ export const routerStoresContract = (backend: RouterStoresBackend) => {
       120_000
     )
 
+    test(
+      "samples one instance adds count on every instance; their quantile once minSamples are in; a full window drops " +
+        "the oldest",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const [first, second] = yield* instances
+          const options = learning(3, 4)
+          const one = yield* samplesOn(first, options)
+          const two = yield* samplesOn(second, options)
+          expect(yield* two.peek).toEqual({
+            firstChunk: { count: 0, quantile: undefined },
+            gap: { count: 0, quantile: undefined }
+          })
+          yield* one.add("firstChunk", 300)
+          expect((yield* two.add("firstChunk", 100)).firstChunk).toEqual({ count: 2, quantile: undefined })
+          expect((yield* one.add("firstChunk", 200)).firstChunk).toEqual({ count: 3, quantile: 200 })
+          expect((yield* two.add("firstChunk", 1_000.5)).firstChunk).toEqual({ count: 4, quantile: 200 })
+          // Full: 300, the oldest, leaves.
+          expect((yield* one.add("firstChunk", 50)).firstChunk).toEqual({ count: 4, quantile: 100 })
+          expect(yield* two.peek).toEqual({
+            firstChunk: { count: 4, quantile: 100 },
+            gap: { count: 0, quantile: undefined }
+          })
+          // The phases are apart; the highest quantile is the slowest sample.
+          const gaps = yield* samplesOn(first, learning(3, 4, 1))
+          yield* gaps.add("gap", 7)
+          yield* gaps.add("gap", 9)
+          expect((yield* gaps.add("gap", 8)).gap).toEqual({ count: 3, quantile: 9 })
+        }),
+      30_000
+    )
+
+    test(
+      "property: any samples and peeks on two instances answer as the memory store does",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const [first, second] = yield* instances
+          const run = (options: Router.SamplesOptions, plan: ReadonlyArray<SampleStep>) =>
+            Effect.scoped(Effect.gen(function*() {
+              const reference = yield* samplesOn(yield* Layer.build(Router.layerStoreMemory), options)
+              const samples = [yield* samplesOn(first, options), yield* samplesOn(second, options)] as const
+              for (const { millis, on, phase } of plan) {
+                const seen = yield* (phase === undefined ? samples[on].peek : samples[on].add(phase, millis))
+                expect(seen).toEqual(yield* (phase === undefined ? reference.peek : reference.add(phase, millis)))
+              }
+            }))
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.integer({ min: 1, max: 5 }).chain((minSamples) =>
+                  fc.record({
+                    minSamples: fc.constant(minSamples),
+                    window: fc.integer({ min: minSamples, max: 8 }),
+                    quantile: fc.constantFrom(0.01, 0.5, 0.9, 0.99, 1)
+                  })
+                ),
+                sampleSteps,
+                ({ minSamples, quantile, window }, plan) =>
+                  Effect.runPromise(run({ key: `contract-${randomUUID()}`, quantile, minSamples, window }, plan))
+              ),
+              { numRuns: 30 }
+            )
+          )
+        }),
+      120_000
+    )
+
+    test(
+      "property: samples added at once from two instances are all counted, their quantile the memory store's",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const [first, second] = yield* instances
+          const run = (plan: ReadonlyArray<{ readonly on: 0 | 1; readonly millis: number }>) =>
+            Effect.scoped(Effect.gen(function*() {
+              // A window none of them overflows: which one would leave depends on the order they land in.
+              const options = learning(1, 100, 0.9)
+              const reference = yield* samplesOn(yield* Layer.build(Router.layerStoreMemory), options)
+              const samples = [yield* samplesOn(first, options), yield* samplesOn(second, options)] as const
+              yield* Effect.forEach(plan, ({ millis, on }) => samples[on].add("gap", millis), {
+                concurrency: "unbounded"
+              })
+              for (const { millis } of plan) yield* reference.add("gap", millis)
+              expect(yield* samples[0].peek).toEqual(yield* reference.peek)
+              expect(yield* samples[1].peek).toEqual(yield* reference.peek)
+            }))
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(
+                fc.array(fc.record({ on: fc.constantFrom(0 as const, 1 as const), millis }), {
+                  minLength: 1,
+                  maxLength: 60
+                }),
+                (plan) => Effect.runPromise(run(plan))
+              ),
+              { numRuns: 20 }
+            )
+          )
+        }),
+      120_000
+    )
+
     if (backend.clock === "live") {
       it.live(
-        "down: each instance's breakers and pins answer from memory, the outage logged once; back up, from the server",
+        "down: each instance's breakers, samples and pins answer from memory, the outage logged once; back up, from " +
+          "the server",
         () =>
           Effect.gen(function*() {
             const { faulty } = yield* backend.connect
@@ -301,7 +437,9 @@ export const routerStoresContract = (backend: RouterStoresBackend) => {
               maxSessions: 100,
               deployments: ["a"]
             })
+            const samples = yield* samplesOn(stores, learning(1, 10))
             expect((yield* breaker.failure(false)).failures).toBe(1)
+            expect((yield* samples.add("firstChunk", 500)).firstChunk).toEqual({ count: 1, quantile: 500 })
             yield* faults.stop
             const [local, warnings] = yield* withWarnings(Effect.gen(function*() {
               // The memory breaker starts closed: what Redis counted is not there.
@@ -309,18 +447,23 @@ export const routerStoresContract = (backend: RouterStoresBackend) => {
               const opened = yield* breaker.failure(false)
               expect((yield* breaker.send).granted).toBe(false)
               yield* pins.pin("session", { deployment: "a", key: undefined })
-              return { opened, pin: yield* pins.lookup("session"), counts: countsOf(yield* pins.counts) }
+              // The memory samples start empty: what Redis kept is not there.
+              const learned = (yield* samples.add("firstChunk", 700)).firstChunk
+              return { opened, pin: yield* pins.lookup("session"), counts: countsOf(yield* pins.counts), learned }
             }))
             expect(local).toEqual({
               opened: expect.objectContaining({ state: "open" }),
               pin: { deployment: "a", key: undefined },
-              counts: { a: 1 }
+              counts: { a: 1 },
+              learned: { count: 1, quantile: 700 }
             })
             expect(warnings.filter((warning) => warning.message.includes("is unavailable"))).toHaveLength(1)
             yield* faults.start
-            // Restarted empty: the breaker Redis keeps is closed again, and the pin is gone.
+            // Restarted empty: the breaker Redis keeps is closed again, the pin and the samples are gone.
             expect((yield* breaker.peek).state).toBe("closed")
             expect(yield* pins.lookup("session")).toBeUndefined()
+            expect((yield* samples.peek).firstChunk).toEqual({ count: 0, quantile: undefined })
+            expect((yield* samples.add("firstChunk", 900)).firstChunk).toEqual({ count: 1, quantile: 900 })
           }),
         60_000
       )

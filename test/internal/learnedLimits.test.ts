@@ -1,11 +1,13 @@
 /**
- * The limits a deployment learns from its streams (`router/learnedLimits`):
+ * The limits a deployment learns from its streams (`router/learnedLimits`), over a memory store:
  * none before `minSamples`, never under the floor, and on a steady latency
  * the quantile of that latency times the factor, whatever came before.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import * as LearnedLimits from "../../src/internal/router/learnedLimits.js"
+import * as Memory from "../../src/internal/router/stores/memory.js"
 
 const settingsArb = fc.record({
   quantile: fc.double({ min: 0.01, max: 1, noNaN: true }),
@@ -20,6 +22,10 @@ const settingsArb = fc.record({
   }))
 )
 const latency = fc.double({ min: 0, max: 120_000, noNaN: true })
+// A deployment's learned limits over a memory store of its own, whose steps answer at once.
+const learnedOf = (settings: LearnedLimits.Settings) =>
+  Effect.runSync(LearnedLimits.make(settings, Memory.learnedLimitStore(), "deployment"))
+
 // The call has no other deployment to go to.
 const nowhere = () => false
 
@@ -27,7 +33,7 @@ describe("learned limits", () => {
   it("none before minSamples streams, then never under the floor", () =>
     fc.assert(
       fc.property(settingsArb, fc.array(fc.tuple(latency, latency), { maxLength: 400 }), (settings, streams) => {
-        const learned = new LearnedLimits.Learned(settings)
+        const learned = learnedOf(settings)
         streams.forEach(([first, gap], i) => {
           learned.firstChunk.add(first)
           learned.gap.add(gap)
@@ -44,7 +50,7 @@ describe("learned limits", () => {
 
   it("never over the factor times the slowest stream in the window", () =>
     fc.assert(fc.property(settingsArb, fc.array(latency, { minLength: 1, maxLength: 400 }), (settings, samples) => {
-      const learned = new LearnedLimits.Learned(settings)
+      const learned = learnedOf(settings)
       samples.forEach((sample) => learned.firstChunk.add(sample))
       const firstToken = learned.limits(nowhere)?.firstToken
       if (samples.length < settings.minSamples) return assert.isUndefined(firstToken)
@@ -54,7 +60,7 @@ describe("learned limits", () => {
 
   it("converges on a steady latency: a window of it gives its limit, whatever came before", () =>
     fc.assert(fc.property(settingsArb, fc.array(latency, { maxLength: 400 }), latency, (settings, before, steady) => {
-      const learned = new LearnedLimits.Learned(settings)
+      const learned = learnedOf(settings)
       before.forEach((sample) => learned.firstChunk.add(sample))
       learned.limits(nowhere)
       for (let i = 0; i < settings.window; i++) learned.firstChunk.add(steady)
@@ -62,7 +68,7 @@ describe("learned limits", () => {
     })))
 
   it("the quantile is of the window's samples: a 0.5 quantile of 1..100 is 50", () => {
-    const learned = new LearnedLimits.Learned({
+    const learned = learnedOf({
       quantile: 0.5,
       factor: 1,
       floorMillis: 0,
@@ -76,13 +82,13 @@ describe("learned limits", () => {
   })
 
   it("before its first-token limit is learned, an attempt that could go elsewhere has the initial one; the last none", () => {
-    const learned = new LearnedLimits.Learned(LearnedLimits.resolve(undefined)!)
+    const learned = learnedOf(LearnedLimits.resolve(undefined)!)
     assert.deepStrictEqual(learned.limits(() => true), { headers: 15_000, firstToken: 15_000, idle: undefined })
     assert.isUndefined(learned.limits(nowhere))
     // Once learned, its own, wherever the call could go.
     for (let i = 0; i < 20; i++) learned.firstChunk.add(1_000)
     assert.strictEqual(learned.limits(() => true)?.firstToken, 4_000)
-    const off = new LearnedLimits.Learned(LearnedLimits.resolve({ initialFirstToken: false })!)
+    const off = learnedOf(LearnedLimits.resolve({ initialFirstToken: false })!)
     assert.isUndefined(off.limits(() => true))
   })
 

@@ -18,7 +18,7 @@ import type { Breaker, Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
 import { shownBaseUrl } from "../transport/baseUrl.js"
 import * as Cooldown from "./cooldown.js"
-import * as LearnedLimits from "./learnedLimits.js"
+import type * as LearnedLimits from "./learnedLimits.js"
 import { replyTokensDefault, type Settings } from "./settings.js"
 
 /** What the picking rules (`picking.ts`) read of a deployment. */
@@ -109,12 +109,15 @@ export const embeds = (state: State, tokens: boolean): boolean =>
   state.embeddingInput === undefined || state.embeddingInput === "tokens" ||
   (!tokens && state.embeddingInput === "text")
 
-/** The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `store`: its breaker. */
+/**
+ * The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `store`: its breaker;
+ * `learned`: its learned limits, undefined when learning is off.
+ */
 export const make = (
   options: Options,
-  settings: Settings,
   { context, deployment }: Built,
-  store: Breaker
+  store: Breaker,
+  learned: LearnedLimits.Learned | undefined
 ): State => {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
   const client = Context.getOrUndefined(context as Context.Context<unknown>, ProviderClient.ProviderClient)
@@ -145,7 +148,7 @@ export const make = (
     hedges: 0,
     hedgesCancelled: 0,
     skippedEvents: 0,
-    learned: settings.learnedLimits === undefined ? undefined : new LearnedLimits.Learned(settings.learnedLimits)
+    learned
   }
 }
 

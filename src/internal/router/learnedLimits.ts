@@ -1,18 +1,33 @@
 /**
- * Phase limits a deployment learns from its own streams (`Options.learnedLimits`):
- * the time to a stream's first chunk and the longest wait between its chunks,
- * each over a window of the latest streams. Once a window holds `minSamples`,
- * its limit is a high quantile of it times a factor, never under the floor;
- * the router tells each attempt these limits (`RouterCall.limits`) and the
- * transport keeps the sooner of them and the adapter's own. A provider that is
- * usually fast is then left in seconds when it goes silent or stalls, and a
- * slow one (a reasoning model) is never cut sooner than its own history says.
+ * Phase limits a deployment learns from its own streams (`Options.learnedLimits`): the time to a stream's first chunk
+ * and the longest wait between its chunks, each over a window of the latest streams. Once a window holds `minSamples`,
+ * its limit is a high quantile of it times a factor, never under the floor; the router tells each attempt these limits
+ * (`RouterCall.limits`) and the transport keeps the sooner of them and the adapter's own. A provider that is usually
+ * fast is then left in seconds when it goes silent or stalls, and a slow one (a reasoning model) is never cut sooner
+ * than its own history says.
  *
- * Unstreamed calls keep the adapter's limits: the wait for an unstreamed
- * reply's headers grows with the reply's length, which is not known before it.
+ * The samples are kept in the router's `Router.LearnedLimitStore` (memory: `stores/memory.ts`, over `Window`; Redis:
+ * one script per step, `store/learned.ts`), under the deployment's key, so routers on one store learn from all their
+ * streams. What a deployment's attempts read, synchronously, is a mirror of the store's last answer: each sample is
+ * one step of the store, run in a fiber of its own that the stream never waits for, whose answer the mirror takes;
+ * and a store other routers write is read every `refreshMillis`.
+ *
+ * Unstreamed calls keep the adapter's limits: the wait for an unstreamed reply's headers grows with the reply's
+ * length, which is not known before it.
  */
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
-import type { LearnedLimitsOptions } from "../../Router.js"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type {
+  LearnedLimitsOptions,
+  LearnedLimitStore,
+  PhaseSamples,
+  Samples,
+  SamplesReply,
+  StreamPhase
+} from "../../Router.js"
 import type { PhaseLimits } from "../routerCall.js"
 
 /** The options with their defaults. */
@@ -54,55 +69,125 @@ export const resolve = (options: LearnedLimitsOptions | false | undefined): Sett
   }
 }
 
-/** The latest samples, in milliseconds, and a quantile of them, sorted again only every few samples. */
+/**
+ * The latest samples of one phase, in milliseconds, and their quantile: the rules of a `Router.LearnedLimitStore`,
+ * which the memory store runs (the Redis one runs the same in Lua over a sorted set, `store/learned.ts`). The samples
+ * are kept in arrival order (which one leaves a full window) and sorted (which one is the quantile): a sample costs a
+ * binary search and a shift of the window, never a sort.
+ */
 export class Window {
-  private readonly samples: Float64Array
+  private readonly arrived: Float64Array
+  private readonly sorted: Float64Array
   private count = 0
   private next = 0
-  private sinceSorted = 0
-  private value: number | undefined = undefined
 
-  constructor(private readonly settings: Settings) {
-    this.samples = new Float64Array(settings.window)
-  }
-
-  get size(): number {
-    return this.count
+  constructor(private readonly options: Pick<Settings, "quantile" | "minSamples" | "window">) {
+    this.arrived = new Float64Array(options.window)
+    this.sorted = new Float64Array(options.window)
   }
 
   add(millis: number): void {
-    this.samples[this.next] = millis
-    this.next = (this.next + 1) % this.samples.length
-    if (this.count < this.samples.length) this.count++
-    this.sinceSorted++
+    const { arrived, sorted } = this
+    if (this.count === arrived.length) {
+      // The oldest sample leaves the sorted ones.
+      const at = firstAtLeast(sorted, this.count, arrived[this.next]!)
+      sorted.copyWithin(at, at + 1, this.count)
+      this.count--
+    }
+    const at = firstAbove(sorted, this.count, millis)
+    sorted.copyWithin(at + 1, at, this.count)
+    sorted[at] = millis
+    this.count++
+    arrived[this.next] = millis
+    this.next = (this.next + 1) % arrived.length
   }
 
-  /** The quantile, once `minSamples` are in; sorted again after a tenth of the window is new. */
-  quantile(): number | undefined {
-    const { minSamples, quantile, window } = this.settings
-    if (this.count < minSamples) return undefined
-    if (this.value === undefined || this.sinceSorted * 10 >= window) {
-      const sorted = this.samples.slice(0, this.count).sort()
-      this.value = sorted[Math.min(this.count - 1, Math.ceil(quantile * this.count) - 1)]
-      this.sinceSorted = 0
+  /** The samples kept and, once `minSamples` are in, the one at `ceil(quantile * count)` in order. */
+  reply(): PhaseSamples {
+    const { minSamples, quantile } = this.options
+    const count = this.count
+    return {
+      count,
+      quantile: count < minSamples ? undefined : this.sorted[Math.min(count, Math.ceil(quantile * count)) - 1]
     }
-    return this.value
   }
 }
 
-/** A deployment's learned limits: its streams' first chunks and their longest waits between chunks. */
-export class Learned {
-  readonly firstChunk: Window
-  readonly gap: Window
+// The first of the `count` sorted values at least (above) `value`: where it is (goes after its equals).
+const firstAtLeast = (sorted: Float64Array, count: number, value: number): number => {
+  let low = 0
+  let high = count
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (sorted[middle]! < value) low = middle + 1
+    else high = middle
+  }
+  return low
+}
 
-  constructor(private readonly settings: Settings) {
-    this.firstChunk = new Window(settings)
-    this.gap = new Window(settings)
+const firstAbove = (sorted: Float64Array, count: number, value: number): number => {
+  let low = 0
+  let high = count
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (sorted[middle]! <= value) low = middle + 1
+    else high = middle
+  }
+  return low
+}
+
+/** How often a router reads its deployments' samples from a store other routers write. */
+const refreshMillis = 1_000
+
+const nothing: SamplesReply = {
+  firstChunk: { count: 0, quantile: undefined },
+  gap: { count: 0, quantile: undefined }
+}
+
+/** One phase of a deployment's learned limits, as its streams tell it. */
+export interface Phase {
+  /** One stream's sample, in milliseconds, sent to the store; the stream does not wait for it. */
+  readonly add: (millis: number) => void
+  /** The samples the store keeps, as it answered last. */
+  readonly size: number
+}
+
+/** A deployment's learned limits: a mirror of its samples in the store, and the limits they give. */
+export class Learned {
+  readonly firstChunk: Phase
+  readonly gap: Phase
+  /** Reads the store's samples into the mirror. */
+  readonly refresh: Effect.Effect<void>
+  private reply: SamplesReply = nothing
+
+  constructor(
+    private readonly settings: Settings,
+    samples: Samples,
+    /** Runs a step of the store in a fiber of its own, at once. */
+    run: (step: Effect.Effect<void>) => void
+  ) {
+    const mirrored = (step: Effect.Effect<SamplesReply>) =>
+      Effect.map(step, (reply) => {
+        this.reply = reply
+      })
+    const phase = (name: StreamPhase): Phase => {
+      const kept = () => this.reply[name].count
+      return {
+        add: (millis) => run(mirrored(samples.add(name, millis))),
+        get size() {
+          return kept()
+        }
+      }
+    }
+    this.firstChunk = phase("firstChunk")
+    this.gap = phase("gap")
+    this.refresh = mirrored(samples.peek)
   }
 
-  private limit(window: Window): number | undefined {
-    const quantile = window.quantile()
-    return quantile === undefined ? undefined : Math.max(this.settings.floorMillis, quantile * this.settings.factor)
+  private limit(phase: PhaseSamples): number | undefined {
+    return phase.quantile === undefined
+      ? undefined
+      : Math.max(this.settings.floorMillis, phase.quantile * this.settings.factor)
   }
 
   /**
@@ -111,11 +196,42 @@ export class Learned {
    */
   limits(elsewhere: () => boolean): PhaseLimits | undefined {
     const initial = this.settings.initialFirstTokenMillis
-    const firstToken = this.limit(this.firstChunk) ??
+    const firstToken = this.limit(this.reply.firstChunk) ??
       (initial !== undefined && elsewhere() ? initial : undefined)
-    const idle = this.limit(this.gap)
+    const idle = this.limit(this.reply.gap)
     if (firstToken === undefined && idle === undefined) return undefined
     // The headers come before the first chunk: its limit bounds them too.
     return { headers: firstToken, firstToken, idle }
   }
+}
+
+/**
+ * The learned limits of the deployment under `key` in `store`: its steps run in fibers on the services of the
+ * router being built (its logger, its `Clock`).
+ */
+export const make = (
+  settings: Settings,
+  store: LearnedLimitStore["Service"],
+  key: string
+): Effect.Effect<Learned> =>
+  Effect.flatMap(
+    Effect.all([
+      store.samples({ key, quantile: settings.quantile, minSamples: settings.minSamples, window: settings.window }),
+      Effect.context<never>()
+    ]),
+    ([samples, context]: readonly [Samples, Context.Context<never>]) =>
+      Effect.sync(() =>
+        new Learned(settings, samples, (step) => {
+          Effect.runForkWith(context)(step)
+        })
+      )
+  )
+
+/**
+ * Reads every deployment's samples into its mirror every `refreshMillis`, in the scope: for stores other routers may
+ * write (a router's own memory store changes only by its own steps, whose answers its mirrors take already).
+ */
+export const refresh = (learned: ReadonlyArray<Learned>): Effect.Effect<void, never, Scope.Scope> => {
+  const once = Effect.forEach(learned, (each) => each.refresh, { discard: true })
+  return Effect.asVoid(Effect.forkScoped(Effect.repeat(once, Schedule.spaced(refreshMillis))))
 }

@@ -17,6 +17,7 @@ import type { Deployment, Options, Pins, Service } from "../../Router.js"
 import * as Telemetry from "../telemetry.js"
 import * as Breaker from "./breaker.js"
 import * as Deployments from "./deployment.js"
+import * as LearnedLimits from "./learnedLimits.js"
 import { addressesOf, picker } from "./picking.js"
 import type { Core, Sender } from "./routing.js"
 import { run } from "./run.js"
@@ -128,14 +129,21 @@ export const make = <D extends Deployment<unknown, unknown>>(
             Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
             (context): Deployments.Built => ({ deployment, context })
           ))
-        // The stores are chosen once here; each deployment's breaker is kept under its name.
-        const { affinity, breakers, key, own } = yield* chosen(options as Options)
-        const states = yield* Effect.forEach(built, (entry) =>
-          Effect.map(
-            breakers.breaker({ key: `${key}:${entry.deployment.name}`, ...settings.cooldown }),
-            (breaker) => Deployments.make(options as Options, settings, entry, breaker)
-          ))
-        if (!own) yield* Breaker.refresh(states)
+        // The stores are chosen once here; each deployment's breaker and learned limits are kept under its name.
+        const { affinity, breakers, key, learned, own } = yield* chosen(options as Options)
+        const learning = settings.learnedLimits
+        const states = yield* Effect.forEach(built, (entry) => {
+          const at = `${key}:${entry.deployment.name}`
+          return Effect.map(
+            Effect.all([
+              breakers.breaker({ key: at, ...settings.cooldown }),
+              learning === undefined ? Effect.undefined : LearnedLimits.make(learning, learned, at)
+            ]),
+            ([breaker, limits]) => Deployments.make(options as Options, entry, breaker, limits)
+          )
+        })
+        if (!own.breakers) yield* Breaker.refresh(states)
+        if (!own.learned) yield* LearnedLimits.refresh(states.flatMap((state) => state.learned ?? []))
         const names = states.map((state) => state.name)
         const pins = settings.affinity === undefined
           ? undefined

@@ -1,7 +1,8 @@
 /**
- * Where a router keeps its breakers and pins, chosen once when it is built: the deprecated `Options.shared` read in
- * the one place it is (its Redis store, as `Router.layerStoreRedis` gives, and its key), else the provided
- * `Router.BreakerStore` and `Router.AffinityStore`, else memory stores of the router's own.
+ * Where a router keeps its breakers, learned limits and pins, chosen once when it is built: the deprecated
+ * `Options.shared` read in the one place it is (its Redis store, as `Router.layerStoreRedis` gives, and its key), else
+ * the provided `Router.BreakerStore`, `Router.LearnedLimitStore` and `Router.AffinityStore`, else memory stores of the
+ * router's own.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -11,15 +12,19 @@ import type * as Router from "../../../Router.js"
 import * as Store from "../../../Store.js"
 import * as Memory from "./memory.js"
 import * as Redis from "./redis.js"
-import { AffinityStore, BreakerStore } from "./tags.js"
+import { AffinityStore, BreakerStore, LearnedLimitStore } from "./tags.js"
 
 /** A router's stores and its key in them. */
 export interface Chosen {
   readonly breakers: Router.BreakerStore["Service"]
+  readonly learned: Router.LearnedLimitStore["Service"]
   readonly affinity: Router.AffinityStore["Service"]
   readonly key: string
-  /** Whether they are the router's own, which no other router writes: its mirrors then need no refresh. */
-  readonly own: boolean
+  /**
+   * Of its breakers and of its learned limits, whether the store is the router's own, which no other router writes:
+   * its mirrors then need no refresh.
+   */
+  readonly own: { readonly breakers: boolean; readonly learned: boolean }
 }
 
 /** The stores of a router of `options` (checked). */
@@ -29,18 +34,24 @@ export const chosen = (options: Router.Options): Effect.Effect<Chosen, OptionsEr
     const store = "redis" in shared.store ? Store.make(shared.store) : Effect.succeed(shared.store)
     return Effect.map(store, (connected) => ({
       breakers: Redis.breakerStore(connected),
+      learned: Redis.learnedLimitStore(connected),
       affinity: Redis.affinityStore(connected),
       key: shared.key ?? options.key ?? "router",
-      own: false
+      own: { breakers: false, learned: false }
     }))
   }
   return Effect.map(
-    Effect.all([Effect.serviceOption(BreakerStore), Effect.serviceOption(AffinityStore)]),
-    ([breakers, affinity]) => ({
+    Effect.all([
+      Effect.serviceOption(BreakerStore),
+      Effect.serviceOption(LearnedLimitStore),
+      Effect.serviceOption(AffinityStore)
+    ]),
+    ([breakers, learned, affinity]) => ({
       breakers: Option.getOrElse(breakers, Memory.breakerStore),
+      learned: Option.getOrElse(learned, Memory.learnedLimitStore),
       affinity: Option.getOrElse(affinity, Memory.affinityStore),
       key: options.key ?? "router",
-      own: Option.isNone(breakers)
+      own: { breakers: Option.isNone(breakers), learned: Option.isNone(learned) }
     })
   )
 }

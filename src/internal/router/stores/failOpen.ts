@@ -1,15 +1,17 @@
 /**
  * Fail-open, as decorators over the router's stores (the shared part is `persistence/failOpen.ts`): every step goes to
- * the shared store, and while that fails with `StoreUnavailableError`, to a local one in memory. A breaker or a pin
- * only spares a failing deployment or a cold cache, never a limit that must hold, so the router's stores fail open
- * whatever the store's `onUnavailable`: each instance then keeps its own breakers and pins, as in memory, until a step
- * succeeds on the shared store again. The outage itself is logged once, by the store's connection.
+ * the shared store, and while that fails with `StoreUnavailableError`, to a local one in memory. A breaker, a learned
+ * limit or a pin only spares a failing deployment, a silent stream or a cold cache, never a limit that must hold, so
+ * the router's stores fail open whatever the store's `onUnavailable`: each instance then keeps its own breakers,
+ * samples and pins, as in memory, until a step succeeds on the shared store again. The outage itself is logged once,
+ * by the store's connection.
  */
 import * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"
 import { orLocal } from "../../persistence/failOpen.js"
 import type * as Pins from "../../store/affinity.js"
 import type * as Breakers from "../../store/breaker.js"
+import type * as Learned from "../../store/learned.js"
 
 const breakerOf = (shared: Breakers.Breaker, local: Router.Breaker): Router.Breaker => ({
   send: orLocal(shared.send, local.send),
@@ -40,4 +42,17 @@ export const affinityStore = (
   local: Router.AffinityStore["Service"]
 ): Router.AffinityStore["Service"] => ({
   pins: (options) => Effect.map(local.pins(options), (kept) => pinsOf(shared(options), kept))
+})
+
+const samplesOf = (shared: Learned.RedisSamples, local: Router.Samples): Router.Samples => ({
+  add: (phase, millis) => orLocal(shared.add(phase, millis), local.add(phase, millis)),
+  peek: orLocal(shared.peek, local.peek)
+})
+
+/** Stream samples in `shared`, falling back on `local` while it is unavailable. */
+export const learnedLimitStore = (
+  shared: (options: Router.SamplesOptions) => Learned.RedisSamples,
+  local: Router.LearnedLimitStore["Service"]
+): Router.LearnedLimitStore["Service"] => ({
+  samples: (options) => Effect.map(local.samples(options), (kept) => samplesOf(shared(options), kept))
 })

@@ -1,13 +1,15 @@
 /**
- * The memory backends of `Router.BreakerStore` and `Router.AffinityStore`: breakers kept by the rules of
- * `router/cooldown.ts` on the `Clock` (`TestClock` drives their periods), pins in a map bounded by `maxSessions`.
- * Breakers (pins) under one key of one store are one breaker (one set of pins), as they are in Redis.
+ * The memory backends of `Router.BreakerStore`, `Router.AffinityStore` and `Router.LearnedLimitStore`: breakers kept by
+ * the rules of `router/cooldown.ts` on the `Clock` (`TestClock` drives their periods), pins in a map bounded by
+ * `maxSessions`, stream samples in windows of `router/learnedLimits.ts`. Breakers (pins, samples) under one key of one
+ * store are one breaker (one set of pins, of samples), as they are in Redis.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"
 import { digestOf } from "../affinity.js"
 import * as Cooldown from "../cooldown.js"
+import { Window } from "../learnedLimits.js"
 
 /** A `BreakerStore` in this process' memory. */
 export const breakerStore = (): Router.BreakerStore["Service"] => {
@@ -87,6 +89,37 @@ export const affinityStore = (): Router.AffinityStore["Service"] => {
           sets.set(options.key, kept)
         }
         return kept
+      })
+  }
+}
+
+/**
+ * A `LearnedLimitStore` in this process' memory: each key's two windows, made with the options of the first to ask for
+ * them.
+ */
+export const learnedLimitStore = (): Router.LearnedLimitStore["Service"] => {
+  const kept = new Map<string, Router.Samples>()
+  const samplesOf = (options: Router.SamplesOptions): Router.Samples => {
+    const windows = { firstChunk: new Window(options), gap: new Window(options) }
+    const reply = (): Router.SamplesReply => ({ firstChunk: windows.firstChunk.reply(), gap: windows.gap.reply() })
+    return {
+      add: (phase, millis) =>
+        Effect.sync(() => {
+          windows[phase].add(millis)
+          return reply()
+        }),
+      peek: Effect.sync(reply)
+    }
+  }
+  return {
+    samples: (options) =>
+      Effect.sync(() => {
+        let samples = kept.get(options.key)
+        if (samples === undefined) {
+          samples = samplesOf(options)
+          kept.set(options.key, samples)
+        }
+        return samples
       })
   }
 }

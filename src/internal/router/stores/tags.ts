@@ -1,4 +1,7 @@
-/** `Router.BreakerStore`'s and `Router.AffinityStore`'s tags, here so the router's internals can read them. */
+/**
+ * `Router.BreakerStore`'s, `Router.AffinityStore`'s and `Router.LearnedLimitStore`'s tags, here so the router's internals
+ * can read them.
+ */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"
@@ -12,3 +15,8 @@ export class BreakerStore extends Context.Service<BreakerStore, {
 export class AffinityStore extends Context.Service<AffinityStore, {
   readonly pins: (options: Router.PinsOptions) => Effect.Effect<Router.Pins>
 }>()("effect-llm-router/Router/AffinityStore") {}
+
+/** `Router.LearnedLimitStore`. */
+export class LearnedLimitStore extends Context.Service<LearnedLimitStore, {
+  readonly samples: (options: Router.SamplesOptions) => Effect.Effect<Router.Samples>
+}>()("effect-llm-router/Router/LearnedLimitStore") {}
