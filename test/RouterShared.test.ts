@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type ChatRequest as Request, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
+import { ChatChunk, type ChatRequest as Request, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -262,4 +262,45 @@ describe("Router: breakers shared through Router.layerStoreMemory", () => {
       expect(flaky.calls).toHaveLength(3)
       expect((yield* apart!.status).details["flaky"]!.cooldown.state).toBe("closed")
     }).pipe(Effect.scoped))
+
+  it.effect(
+    "a hold a stream's last chunk sets (its rate-limit headers: no tokens left) holds the deployment back on the " +
+      "other router too",
+    () =>
+      Effect.gen(function*() {
+        const stores = yield* Layer.build(Router.layerStoreMemory)
+        let limitedCalls = 0
+        const spent = ChatChunk.fromResponse({
+          ...LlmTest.reply("limited"),
+          rateLimit: { remainingTokens: 0, resetTokens: Duration.seconds(30) }
+        })
+        const options = {
+          strategy: "priority" as const,
+          key: "main",
+          deployments: [
+            {
+              name: "limited",
+              model: "limited-model",
+              llm: LlmTest.fromHandler(() => Effect.sync(() => (limitedCalls++, { chunks: spent })))
+            },
+            {
+              name: "steady",
+              model: "steady-model",
+              llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("steady")))
+            }
+          ]
+        }
+        const [one, two] = yield* Effect.forEach([0, 1], () => Effect.provide(Router.make(options), stores))
+        const streamed = (router: Router.Service) =>
+          Effect.map(ChatChunk.collect(router.chatStream(ask)), (reply) => reply.text)
+        expect(yield* streamed(one!)).toBe("limited")
+        expect((yield* one!.status).details["limited"]!.limitedUntil).not.toBeNull()
+        // The second router reads the hold from the store at its next refresh, without a call of its own.
+        yield* TestClock.adjust("250 millis")
+        const held = (yield* two!.status).details["limited"]!.limitedUntil
+        expect(held).toBeGreaterThan(Duration.toMillis("29 seconds"))
+        expect(yield* streamed(two!)).toBe("steady")
+        expect(limitedCalls).toBe(1)
+      }).pipe(Effect.scoped)
+  )
 })

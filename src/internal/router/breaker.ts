@@ -69,11 +69,25 @@ export const report = (
     : probe
     ? store.release
     : undefined
-  const held = state.limitedUntil > heldUntil
-    ? Effect.flatMap(Clock.currentTimeMillis, (now) => store.hold(Math.max(0, state.limitedUntil - now)))
-    : undefined
+  const held = holdStep(state, heldUntil)
   const steps = verdict === undefined ? held : held === undefined ? verdict : Effect.andThen(verdict, held)
   return steps === undefined ? undefined : mirrored(state, steps)
+}
+
+// The store's step for a hold set past `heldUntil` (the deployment's `limitedUntil` when it was read); undefined: none.
+const holdStep = (state: State, heldUntil: number): Effect.Effect<BreakerReply> | undefined =>
+  state.limitedUntil > heldUntil
+    ? Effect.flatMap(Clock.currentTimeMillis, (now) => state.store.hold(Math.max(0, state.limitedUntil - now)))
+    : undefined
+
+/**
+ * A hold a stream set after its first chunk (its last chunk's rate-limit headers: the deployment's `limitedUntil`
+ * past `heldUntil`, what it was before), told to the store as `report` tells an attempt's, so every router on the
+ * store holds the deployment back. Undefined: no hold was set.
+ */
+export const reportHold = (state: State, heldUntil: number): Effect.Effect<unknown> | undefined => {
+  const held = holdStep(state, heldUntil)
+  return held === undefined ? undefined : mirrored(state, held)
 }
 
 /** A stream's failure after its first chunk that counts against its deployment; undefined: one that does not. */

@@ -271,10 +271,12 @@ const routedSource = (
         : item._tag === "Finish" && item.cost !== undefined
         ? { ...item, cost: item.cost + sent.cost }
         : item)
-  // A batch given out: noted for a continuation, its usage and cost with the broken attempts', its Finish learned from.
-  const given = (batch: ChunkSources.Batch): ChunkSources.Batch => {
+  // A batch given out: noted for a continuation, its usage and cost with the broken attempts', its Finish learned from
+  // (a hold its rate-limit headers set goes to the breaker's store before the batch does).
+  const given = (batch: ChunkSources.Batch): Effect.Effect<ChunkSources.Batch> => {
     if (continues) noteSent(batch)
     const chunk = carried === undefined ? batch : withCarried(batch, carried)
+    let held: Effect.Effect<unknown> | undefined
     for (const item of chunk) {
       if (span !== undefined && item._tag === "Usage") usage = item.usage
       if (item._tag !== "Finish") continue
@@ -287,16 +289,18 @@ const routedSource = (
         Telemetry.annotate(span, "llm_router.attempts", routing.tried.length)
       }
       if (item.rateLimit !== undefined) {
+        const heldUntil = current!.state.limitedUntil
         holdFor(
           settings,
           current!.state,
           item.rateLimit,
           clock.currentTimeMillisUnsafe()
         )
+        held = Breaker.reportHold(current!.state, heldUntil)
       }
       if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
     }
-    return chunk
+    return held === undefined ? Effect.succeed(chunk) : Effect.as(held, chunk)
   }
   // Whether the reply ended while its opening was judged: what was held goes out, then the stream ends.
   let ended = false
@@ -320,7 +324,7 @@ const routedSource = (
           ended = true
           return Effect.flatMap(
             judged(held, [], true),
-            (released) => Arr.isReadonlyArrayNonEmpty(released) ? Effect.succeed(given(released)) : Cause.done()
+            (released) => Arr.isReadonlyArrayNonEmpty(released) ? given(released) : Cause.done()
           )
         }
         judging = undefined
@@ -336,11 +340,11 @@ const routedSource = (
           pulledAt = undefined
         }
         const held = judging
-        if (held === undefined) return Effect.succeed(given(batch))
+        if (held === undefined) return given(batch)
         const ends = batch.some((item) => item._tag === "Finish" || item._tag === "ToolCallDelta")
         return Effect.flatMap(
           judged(held, batch, ends),
-          (released) => Arr.isReadonlyArrayNonEmpty(released) ? Effect.succeed(given(released)) : pull
+          (released) => Arr.isReadonlyArrayNonEmpty(released) ? given(released) : pull
         )
       }
     }
