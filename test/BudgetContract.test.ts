@@ -1,10 +1,10 @@
 /**
  * One budget, `Budget.make`, against one contract (`contract/budget.ts`) over every backend layer of its store: memory
  * (`layerStoreMemory`); Redis (`layerStoreRedis`, two instances each with its own connection and its own record of
- * what it charged); SQL (`layerStoreSql`) on a SQLite file and on a real Postgres server, two clients on one database
+ * what it charged, fail-closed, and fail-open for its outage case); SQL (`layerStoreSql`) on a SQLite file and on a real Postgres server, two clients on one database
  * as two gateway instances.
  */
-import { Budget, type Gateway } from "effect-llm-router"
+import { Budget, type Gateway, type Store } from "effect-llm-router"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -18,7 +18,7 @@ import { join } from "node:path"
 import * as Database from "../src/internal/sql/database.js"
 import { budgetContract, type ContractLimit } from "./contract/budget.js"
 import { postgresServer } from "./utils/postgresServer.js"
-import { redisServer } from "./utils/redisServer.js"
+import { type RedisServer, redisServer } from "./utils/redisServer.js"
 import { connected, untilShared } from "./utils/sharedStore.js"
 
 const overall = (limits: ReadonlyArray<ContractLimit>) => limits.map((limit) => ({ ...limit, scope: Budget.overall }))
@@ -37,6 +37,7 @@ budgetContract({
   name: "memory",
   clock: "test",
   server: false,
+  failOpen: undefined,
   connect: Effect.gen(function*() {
     const store = yield* Layer.build(Budget.layerStoreMemory)
     return {
@@ -66,6 +67,13 @@ const inMemoryRecord = (): Budget.SpendRecord => {
   }
 }
 
+/** An instance's Redis store, with its own record. */
+const layerOf = (store: Store.Store) => Layer.build(Budget.layerStoreRedis(store, { record: inMemoryRecord() }))
+
+/** The server back, and each of `stores` reading it again. */
+const restarted = (redis: RedisServer, stores: ReadonlyArray<Store.Store>) =>
+  Effect.andThen(redis.start, Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true }))))
+
 budgetContract({
   name: "Redis",
   clock: "live",
@@ -73,19 +81,22 @@ budgetContract({
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
     const stores = [yield* Effect.orDie(connected(redis.url)), yield* Effect.orDie(connected(redis.url))] as const
-    const layerOf = (store: (typeof stores)[number]) =>
-      Layer.build(Budget.layerStoreRedis(store, { record: inMemoryRecord() }))
     return {
       instances: onStores([yield* layerOf(stores[0]), yield* layerOf(stores[1])]),
       elapse: Effect.sleep,
       shortPeriod: "2 seconds",
-      faults: {
-        stop: redis.stop,
-        start: Effect.andThen(
-          redis.start,
-          Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-        )
-      }
+      faults: { stop: redis.stop, start: restarted(redis, stores) }
+    }
+  }),
+  failOpen: Effect.gen(function*() {
+    const redis = yield* redisServer
+    const share = 2
+    const open = { onUnavailable: "fail-open", instances: share } as const
+    const stores = [yield* Effect.orDie(connected(redis.url, open)), yield* Effect.orDie(connected(redis.url, open))]
+    return {
+      instances: onStores([yield* layerOf(stores[0]!), yield* layerOf(stores[1]!)]),
+      share,
+      faults: { stop: redis.stop, start: restarted(redis, stores) }
     }
   })
 })
@@ -105,6 +116,7 @@ budgetContract({
   name: "SQLite",
   clock: "test",
   server: false,
+  failOpen: undefined,
   connect: Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "budget-contract-"))),
@@ -124,6 +136,7 @@ budgetContract({
   name: "Postgres",
   clock: "live",
   server: true,
+  failOpen: undefined,
   connect: Effect.gen(function*() {
     const postgres = yield* postgresServer
     const database = { postgres: Redacted.make(yield* postgres.database(`budget_${randomUUID().replaceAll("-", "")}`)) }

@@ -2,7 +2,10 @@
  * The contract every backend of a `Budget` keeps, run against each (`test/BudgetContract.test.ts`): a check reserves
  * its estimate and a charge replaces it with the cost, once, seen by every instance; a check that would pass a limit
  * fails naming it; a window's spend does not count in the next; concurrent checks are granted exactly what is left;
- * and, for a backend on a server, the server down and back. A new backend is one more `budgetContract(...)` line there.
+ * and, for a backend on a server, the server down and back; for one that can fail open (Redis under
+ * `onUnavailable: "fail-open"`), the server stopped mid-run: checks go on against each instance's share in memory, the
+ * charges taken there recorded, and the server used again once it is back. A new backend is one more
+ * `budgetContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Budget } from "effect-llm-router"
@@ -41,6 +44,17 @@ export interface Backend {
   readonly faults: Faults | undefined
 }
 
+/** A backend's instances that fail open while its server is away. */
+export interface FailOpen {
+  /** As `Backend.instances`. */
+  readonly instances: (
+    limits: ReadonlyArray<ContractLimit>
+  ) => Effect.Effect<readonly [Budget.Service, Budget.Service]>
+  /** The instances the stores say share them: each keeps `1 / instances` of a limit while the server is away. */
+  readonly share: number
+  readonly faults: Faults
+}
+
 export interface BudgetBackend {
   readonly name: string
   /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
@@ -48,6 +62,11 @@ export interface BudgetBackend {
   /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
   readonly server: boolean
   readonly connect: Effect.Effect<Backend, never, Scope.Scope>
+  /**
+   * Two instances' budgets on stores that fail open, each with a record of what it charges, on a server of their own;
+   * undefined: the backend does not fail open.
+   */
+  readonly failOpen: Effect.Effect<FailOpen, never, Scope.Scope> | undefined
 }
 
 // A window of a hundred years: no clock crosses its end during a run.
@@ -209,6 +228,47 @@ export const budgetContract = (backend: BudgetBackend) => {
             })
             yield* second.charge(again, 1)
             expect(yield* levels(first)).toEqual({ spent: 3, reserved: 0 })
+          }),
+        60_000
+      )
+    }
+
+    if (backend.failOpen !== undefined) {
+      const failOpen = backend.failOpen
+      it.live(
+        "fail-open, stopped mid-run: checks go on against each instance's share in memory, its charges recorded; " +
+          "back (restarted empty), the store is used again and counts what was charged before and during the outage",
+        () =>
+          Effect.gen(function*() {
+            const { faults, instances, share } = yield* failOpen
+            const limit = 10
+            const local = limit / share
+            const [first, second] = yield* instances([{ limit, period: long }])
+            yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
+            yield* faults.stop
+            // Each instance on its own share, which knows nothing of what the store had counted.
+            const outage = yield* second.check({ estimate: local - 1 })
+            const refused = yield* Effect.flip(second.check({ estimate: 2 }))
+            // Refused on the share; the error names the limit as configured, and what the share has committed.
+            expect(refused).toMatchObject({ _tag: "BudgetExceededError", limit, spent: local - 1, estimate: 2 })
+            expect(yield* levels(second)).toEqual({ spent: 0, reserved: local - 1 })
+            yield* second.charge(outage, 3)
+            expect(yield* levels(second)).toEqual({ spent: 3, reserved: 0 })
+            // The other instance's share is its own.
+            const whole = yield* first.check({ estimate: local })
+            expect((yield* Effect.flip(first.check({ estimate: 1 })))._tag).toBe("BudgetExceededError")
+            yield* first.charge(whole, 0)
+            yield* faults.start
+            // Back, empty: a check reserves in the store, each instance's part (before the outage and during it, as
+            // its record kept it) written back at its next use.
+            const after = yield* second.check({ estimate: 1 })
+            expect(yield* levels(first)).toEqual({ spent: 2 + 3, reserved: 1 })
+            yield* second.charge(after, 1)
+            expect(yield* levels(second)).toEqual({ spent: 6, reserved: 0 })
+            // The store's limit again, not a share: what is left of it is granted, and no more.
+            expect((yield* Effect.flip(first.check({ estimate: limit - 5 })))._tag).toBe("BudgetExceededError")
+            yield* first.check({ estimate: limit - 6 })
           }),
         60_000
       )
