@@ -232,6 +232,7 @@ export const make = (
  * write (a router's own memory store changes only by its own steps, whose answers its mirrors take already).
  */
 export const refresh = (learned: ReadonlyArray<Learned>): Effect.Effect<void, never, Scope.Scope> => {
+  if (learned.length === 0) return Effect.void
   const once = Effect.forEach(learned, (each) => each.refresh, { discard: true })
   return Effect.asVoid(Effect.forkScoped(Effect.repeat(once, Schedule.spaced(refreshMillis))))
 }
