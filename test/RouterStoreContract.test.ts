@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { routerStoresContract } from "./contract/routerStores.js"
+import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected, untilShared } from "./utils/sharedStore.js"
 
@@ -33,13 +34,17 @@ routerStoresContract({
     return {
       instances: Effect.all([storesOn(redis.url), storesOn(redis.url)]),
       elapse: Effect.sleep,
+      // Through a proxy that can hold Redis' replies back.
       faulty: Effect.gen(function*() {
-        const store = yield* Effect.orDie(connected(redis.url))
+        const proxy = yield* pausableProxy(redis.port)
+        const store = yield* Effect.orDie(connected(proxy.url))
         return {
           stores: yield* Layer.build(Router.layerStoreRedis(store)),
           faults: {
             stop: redis.stop,
-            start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store))))
+            start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store)))),
+            pause: Effect.sync(proxy.pause),
+            resume: Effect.sync(proxy.resume)
           }
         }
       })

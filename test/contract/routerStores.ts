@@ -6,7 +6,8 @@
  * a `LearnedLimitStore` counts every instance's samples, answers their quantile once `minSamples` are in, and drops
  * the oldest from a full window. Properties play random steps on the backend and on the memory store and ask for the
  * same answers (samples also added concurrently from both instances). For a backend on a server, the server down: each
- * instance answers from memory, the outage logged once; back up, restarted empty. A new backend is one more
+ * instance answers from memory, the outage logged once; back up, restarted empty; not answering, from memory within the
+ * command timeout. A new backend is one more
  * `routerStoresContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -29,6 +30,10 @@ export interface Faults {
   readonly stop: Effect.Effect<void>
   /** Brings it back and waits until the backend uses it again. */
   readonly start: Effect.Effect<void>
+  /** Holds the server's replies back: a server that stops answering, its connections open. */
+  readonly pause: Effect.Effect<void>
+  /** Lets them through again. */
+  readonly resume: Effect.Effect<void>
 }
 
 /** One test's backend. */
@@ -464,6 +469,33 @@ export const routerStoresContract = (backend: RouterStoresBackend) => {
             expect(yield* pins.lookup("session")).toBeUndefined()
             expect((yield* samples.peek).firstChunk).toEqual({ count: 0, quantile: undefined })
             expect((yield* samples.add("firstChunk", 900)).firstChunk).toEqual({ count: 1, quantile: 900 })
+          }),
+        60_000
+      )
+
+      it.live(
+        "not answering: each step answers from memory within the command timeout; answering again, from the server, " +
+          "which kept its state and applied the steps it did not answer",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, stores } = yield* faulty
+            const breaker = yield* breakerOn(stores, rules(3, hour))
+            const samples = yield* samplesOn(stores, learning(1, 10))
+            expect((yield* breaker.failure(false)).failures).toBe(1)
+            expect((yield* samples.add("gap", 400)).gap).toEqual({ count: 1, quantile: 400 })
+            yield* faults.pause
+            const local = yield* Effect.all([breaker.failure(false), samples.add("gap", 600)]).pipe(
+              Effect.timeout("10 seconds")
+            )
+            // The memory stores start empty: what the server counted is not there.
+            expect(local[0].failures).toBe(1)
+            expect(local[1].gap).toEqual({ count: 1, quantile: 600 })
+            yield* faults.resume
+            // The steps whose answers were held back reached the server, which applied them.
+            expect((yield* breaker.peek).failures).toBe(2)
+            expect((yield* samples.peek).gap).toEqual({ count: 2, quantile: 400 })
           }),
         60_000
       )
