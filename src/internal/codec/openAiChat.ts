@@ -26,11 +26,11 @@ import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
-import { asciiJson } from "../gateway/bodyText.js"
 import type { Reply } from "../providers/adapter.js"
 import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
 import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
+import { asciiJson } from "./asciiJson.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
