@@ -4,10 +4,12 @@
  * tool's name and parameters in `function`, Responses keeps them flat), and
  * the structured-output format (`response_format`, `text.format`).
  */
+import type { ToolChoice } from "../../ChatRequest.js"
+import type { ToolDefinition } from "../../Message.js"
 import type * as Reply from "../../simulator/Reply.js"
 import type { ApiError } from "../../simulator/WireFormat.js"
 import { invalidType } from "./openAiErrors.js"
-import { invalid, isRecord } from "./requestChecks.js"
+import { invalid, type InvalidRequest, isRecord } from "./requestChecks.js"
 
 /**
  * The tools offered: none when `tools` is absent or `null`, OpenAI's error when
@@ -39,6 +41,60 @@ export interface OutputFormat {
   readonly jsonObject?: boolean
 }
 
+/** The tools a codec read, as the reply's generator offers them. */
+export const toolsOf = (tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> =>
+  tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
+
+/** A codec's tool choice as the generator's, or OpenAI's error when it names a function not in `tools`. */
+export const toolChoiceOf = (
+  choice: ToolChoice | undefined,
+  tools: ReadonlyArray<Reply.Tool>
+): Reply.ToolChoice | InvalidRequest => {
+  switch (choice) {
+    case undefined:
+    case "auto":
+      return { _tag: "Auto" }
+    case "none":
+      return { _tag: "None" }
+    case "required":
+      return { _tag: "Required" }
+    default: {
+      const name = choice.tool
+      return tools.some((tool) => tool.name === name)
+        ? { _tag: "Named", name }
+        : invalid(`Invalid value for 'tool_choice': function '${name}' is not in 'tools'.`, "tool_choice")
+    }
+  }
+}
+
+/**
+ * What is wrong with a structured-output format at `path`, as OpenAI words it: not an object, a `type` it does not
+ * take, or (`schemaError`) a `json_schema` format without what it needs; undefined when nothing is.
+ */
+export const outputFormatError = (
+  format: unknown,
+  path: string,
+  schemaError: (format: Readonly<Record<string, unknown>>) => ApiError | undefined
+): ApiError | undefined => {
+  if (format === undefined || format === null) return undefined
+  if (!isRecord(format)) return invalid(`Invalid type for '${path}': expected an object.`, path)
+  switch (format.type) {
+    case "text":
+    case "json_object":
+      return undefined
+    case "json_schema":
+      return schemaError(format)
+    default:
+      return invalid(
+        `Invalid value: ${
+          JSON.stringify(format.type) ?? "nothing"
+        }. Supported values are: 'text', 'json_object' and 'json_schema'.`,
+        `${path}.type`,
+        "invalid_value"
+      )
+  }
+}
+
 const noSchema: OutputFormat = { schema: undefined }
 
 const jsonObject: OutputFormat = { schema: undefined, jsonObject: true }
@@ -53,22 +109,11 @@ export const decodeOutputFormat = (
   path: string,
   schemaOf: (format: Readonly<Record<string, unknown>>) => OutputFormat | ApiError
 ): OutputFormat | ApiError => {
-  if (format === undefined || format === null) return noSchema
-  if (!isRecord(format)) return invalid(`Invalid type for '${path}': expected an object.`, path)
-  switch (format.type) {
-    case "text":
-      return noSchema
-    case "json_object":
-      return jsonObject
-    case "json_schema":
-      return schemaOf(format)
-    default:
-      return invalid(
-        `Invalid value: ${
-          JSON.stringify(format.type) ?? "nothing"
-        }. Supported values are: 'text', 'json_object' and 'json_schema'.`,
-        `${path}.type`,
-        "invalid_value"
-      )
-  }
+  let read: OutputFormat | ApiError = noSchema
+  const error = outputFormatError(format, path, (schemaFormat) => {
+    read = schemaOf(schemaFormat)
+    return "_tag" in read ? read : undefined
+  })
+  if (error !== undefined) return error
+  return (format as Readonly<Record<string, unknown>> | null | undefined)?.type === "json_object" ? jsonObject : read
 }

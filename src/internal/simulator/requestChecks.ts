@@ -25,8 +25,11 @@ export const typeName = (u: unknown): string =>
 export const bareTypeName = (u: unknown): string =>
   u === null ? "null" : Array.isArray(u) ? "array" : typeof u === "object" ? "object" : typeof u
 
+/** The failure of a request the format rejects. */
+export type InvalidRequest = Extract<ApiError, { readonly _tag: "InvalidRequest" }>
+
 /** A request the format rejects; `param` names the offending field. */
-export const invalid = (message: string, param?: string, code?: string): ApiError => ({
+export const invalid = (message: string, param?: string, code?: string): InvalidRequest => ({
   _tag: "InvalidRequest",
   message,
   param,
