@@ -2,14 +2,13 @@
  * What both of OpenAI's wire formats read the same way, each placing the
  * fields its own way: the function tools of `tools` (Chat Completions nests a
  * tool's name and parameters in `function`, Responses keeps them flat), and
- * the structured-output format (`response_format`, `text.format`).
+ * the structured-output format (`response_format`, `text.format`), with
+ * OpenAI's wording of what is wrong with it.
  */
-import type { ToolChoice } from "../../ChatRequest.js"
-import type { ToolDefinition } from "../../Message.js"
 import type * as Reply from "../../simulator/Reply.js"
 import type { ApiError } from "../../simulator/WireFormat.js"
 import { invalidType } from "./openAiErrors.js"
-import { invalid, type InvalidRequest, isRecord } from "./requestChecks.js"
+import { invalid, isRecord } from "./requestChecks.js"
 
 /**
  * The tools offered: none when `tools` is absent or `null`, OpenAI's error when
@@ -39,32 +38,6 @@ export const decodeTools = (
 export interface OutputFormat {
   readonly schema: unknown
   readonly jsonObject?: boolean
-}
-
-/** The tools a codec read, as the reply's generator offers them. */
-export const toolsOf = (tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> =>
-  tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
-
-/** A codec's tool choice as the generator's, or OpenAI's error when it names a function not in `tools`. */
-export const toolChoiceOf = (
-  choice: ToolChoice | undefined,
-  tools: ReadonlyArray<Reply.Tool>
-): Reply.ToolChoice | InvalidRequest => {
-  switch (choice) {
-    case undefined:
-    case "auto":
-      return { _tag: "Auto" }
-    case "none":
-      return { _tag: "None" }
-    case "required":
-      return { _tag: "Required" }
-    default: {
-      const name = choice.tool
-      return tools.some((tool) => tool.name === name)
-        ? { _tag: "Named", name }
-        : invalid(`Invalid value for 'tool_choice': function '${name}' is not in 'tools'.`, "tool_choice")
-    }
-  }
 }
 
 /**
@@ -109,11 +82,8 @@ export const decodeOutputFormat = (
   path: string,
   schemaOf: (format: Readonly<Record<string, unknown>>) => OutputFormat | ApiError
 ): OutputFormat | ApiError => {
-  let read: OutputFormat | ApiError = noSchema
-  const error = outputFormatError(format, path, (schemaFormat) => {
-    read = schemaOf(schemaFormat)
-    return "_tag" in read ? read : undefined
-  })
+  const error = outputFormatError(format, path, () => undefined)
   if (error !== undefined) return error
-  return (format as Readonly<Record<string, unknown>> | null | undefined)?.type === "json_object" ? jsonObject : read
+  if (!isRecord(format)) return noSchema
+  return format.type === "json_object" ? jsonObject : format.type === "json_schema" ? schemaOf(format) : noSchema
 }

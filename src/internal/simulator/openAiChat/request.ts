@@ -7,7 +7,8 @@
  * `tools`), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
  * words it, naming the offending field.
  */
-import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
+import type { ToolDefinition } from "../../../Message.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
@@ -15,8 +16,8 @@ import { checkCreateRequest, type CreateRequest, toRequest } from "../../codec/o
 import { bracketed, Problem, Refused } from "../../schemaCheck.js"
 import { Transcript } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField, valueAt } from "../openAiErrors.js"
-import { outputFormatError, toolChoiceOf, toolsOf } from "../openAiRequest.js"
-import { invalid, isRecord, typeName } from "../requestChecks.js"
+import { outputFormatError } from "../openAiRequest.js"
+import { invalid, type InvalidRequest, isRecord, typeName } from "../requestChecks.js"
 
 type Wire = typeof CreateRequest.Type
 
@@ -156,6 +157,32 @@ const prefillFlagsOf = (wire: Wire): ReadonlyArray<Reply.PrefillFlag> => {
   const last = wire.messages.at(-1)
   if (last?.role === "assistant" && last.prefix === true) flags.push("prefix")
   return flags
+}
+
+/** The tools the codec read, as the reply's generator offers them. */
+export const toolsOf = (tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> =>
+  tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
+
+/** The codec's tool choice as the generator's, or OpenAI's error when it names a function not in `tools`. */
+export const toolChoiceOf = (
+  choice: ToolChoice | undefined,
+  tools: ReadonlyArray<Reply.Tool>
+): Reply.ToolChoice | InvalidRequest => {
+  switch (choice) {
+    case undefined:
+    case "auto":
+      return { _tag: "Auto" }
+    case "none":
+      return { _tag: "None" }
+    case "required":
+      return { _tag: "Required" }
+    default: {
+      const name = choice.tool
+      return tools.some((tool) => tool.name === name)
+        ? { _tag: "Named", name }
+        : invalid(`Invalid value for 'tool_choice': function '${name}' is not in 'tools'.`, "tool_choice")
+    }
+  }
 }
 
 /** A checked body (its limits, rules and tool message ids held) as the prompt it asks about. */
