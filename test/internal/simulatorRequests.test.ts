@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { decode as decodeChat } from "../../src/internal/simulator/openAiChat/request.js"
+import * as Ollama from "../../src/simulator/Ollama.js"
 
 const hi = [{ role: "user", content: "hi" }]
 const f = [{ type: "function", function: { name: "f" } }]
@@ -166,6 +167,89 @@ const badChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string,
   }]
 ]
 
+/** A body and the error it gets: Ollama's message (Go's `encoding/json` where it decodes), and the field. */
+const badOllamaChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
+  ["not an object", [1], { message: "json: cannot unmarshal array into Go value of type api.ChatRequest" }],
+  ["no model", { messages: hi }, { message: "model is required", param: "model" }],
+  ["an empty model", { model: "", messages: hi }, { message: "model is required", param: "model" }],
+  ["a model of another type", { model: 1, messages: hi }, {
+    message: "json: cannot unmarshal number into Go struct field ChatRequest.model of type string",
+    param: "model"
+  }],
+  ["messages of another type", { model: "m", messages: "x" }, {
+    message: "json: cannot unmarshal string into Go struct field ChatRequest.messages of type []api.Message",
+    param: "messages"
+  }],
+  ["no message", { model: "m", messages: [] }, {
+    message: "messages must not be empty (the simulator does not load models)",
+    param: "messages"
+  }],
+  ["a message of another type", { model: "m", messages: [1] }, {
+    message: "json: cannot unmarshal number into Go struct field ChatRequest.messages of type api.Message",
+    param: "messages"
+  }],
+  ["a role it does not take", { model: "m", messages: [{ role: "robot" }] }, {
+    message: "messages[0].role: invalid role \"robot\"",
+    param: "messages[0].role"
+  }],
+  ["content of another type", { model: "m", messages: [{ role: "user", content: 42 }] }, {
+    message: "json: cannot unmarshal number into Go struct field ChatRequest.messages.content of type string",
+    param: "messages.content"
+  }],
+  ["images of another type", { model: "m", messages: [{ role: "user", content: "a", images: [1] }] }, {
+    message: "json: cannot unmarshal array into Go struct field ChatRequest.messages.images of type []api.ImageData",
+    param: "messages.images"
+  }],
+  ["an image by URL", { model: "m", messages: [{ role: "user", content: "a", images: ["http://x"] }] }, {
+    message: "illegal base64 data in images",
+    param: "messages[0].images"
+  }],
+  ["tool calls on a user message", { model: "m", messages: [{ role: "user", content: "a", tool_calls: [] }] }, {
+    message: "json: cannot unmarshal array into Go struct field ChatRequest.messages.tool_calls of type []api.ToolCall",
+    param: "messages.tool_calls"
+  }],
+  ["a tool call without its name", {
+    model: "m",
+    messages: [{ role: "assistant", content: "a", tool_calls: [{ function: {} }] }]
+  }, { message: "messages[0].tool_calls: a tool call needs function.name", param: "messages[0].tool_calls" }],
+  ["arguments as a JSON string", {
+    model: "m",
+    messages: [{ role: "assistant", content: "a", tool_calls: [{ function: { name: "f", arguments: "{}" } }] }]
+  }, {
+    message:
+      "json: cannot unmarshal string into Go struct field ChatRequest.messages.tool_calls.function.arguments of type api.ToolCallFunctionArguments",
+    param: "messages.tool_calls.function.arguments"
+  }],
+  ["tools of another type", { model: "m", messages: hi, tools: 3 }, {
+    message: "json: cannot unmarshal number into Go struct field ChatRequest.tools of type api.Tools",
+    param: "tools"
+  }],
+  ["a tool without its name", { model: "m", messages: hi, tools: [{ function: {} }] }, {
+    message: "tools[0]: a tool needs function.name",
+    param: "tools[0]"
+  }],
+  ["stream of another type", { model: "m", messages: hi, stream: "yes" }, {
+    message: "json: cannot unmarshal string into Go struct field ChatRequest.stream of type bool",
+    param: "stream"
+  }],
+  ["options of another type", { model: "m", messages: hi, options: 3 }, {
+    message: "json: cannot unmarshal number into Go struct field ChatRequest.options of type map[string]interface {}",
+    param: "options"
+  }],
+  ["a num_predict that is not an integer", { model: "m", messages: hi, options: { num_predict: 1.5 } }, {
+    message: "option \"num_predict\" must be of type integer",
+    param: "options.num_predict"
+  }],
+  ["a think of another type", { model: "m", messages: hi, think: 3 }, {
+    message: "invalid think value: 3",
+    param: "think"
+  }],
+  ["a format it does not take", { model: "m", messages: hi, format: "xml" }, {
+    message: "invalid format: \"xml\"",
+    param: "format"
+  }]
+]
+
 describe("the simulator's request errors", () => {
   it("Chat Completions: each bad body gets OpenAI's error naming its field", () => {
     for (const [name, body, error] of badChats) {
@@ -195,6 +279,39 @@ describe("the simulator's request errors", () => {
       stream: true,
       requestedTokens: 96,
       extra: { includeUsage: true }
+    })
+  })
+
+  it("Ollama: each bad body gets Ollama's error naming its field", () => {
+    for (const [name, body, error] of badOllamaChats) {
+      expect(Ollama.format.decode(body, {}), name).toEqual({
+        _tag: "InvalidRequest",
+        param: undefined,
+        code: undefined,
+        ...error
+      })
+    }
+  })
+
+  it("Ollama: a body that fits is read, not refused", () => {
+    const decoded = Ollama.format.decode({
+      model: "m",
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "a", images: ["aGk="] },
+        { role: "assistant", content: "", tool_calls: [{ function: { name: "f", arguments: { x: 1 } } }] },
+        { role: "tool", content: "r", tool_name: "f" }
+      ],
+      tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }],
+      options: { num_predict: 7 },
+      think: "high",
+      format: "json"
+    }, {})
+    expect(decoded).toMatchObject({
+      // 9 + 1 + 1 + 7 + 1 characters (the call's name and arguments too), 5 tokens, and an image's 85.
+      prompt: { model: "m", promptTokens: 90, lastUserText: "a", lastRole: "tool", toolResult: "r", reasoning: true },
+      stream: true,
+      requestedTokens: 97
     })
   })
 })

@@ -40,16 +40,6 @@ export const requiredArray = (param: string, value: unknown, expected: string): 
   return value
 }
 
-/** The value at `path` in a parsed JSON body (`undefined` where there is none). */
-export const valueAt = (body: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
-  let value = body
-  for (const key of path) {
-    if (typeof value !== "object" || value === null) return undefined
-    value = (value as Readonly<Record<PropertyKey, unknown>>)[key]
-  }
-  return value
-}
-
 const articles: Readonly<Record<string, string>> = {
   string: "a string",
   number: "a number",

@@ -15,9 +15,9 @@ import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { checkCreateRequest, type CreateRequest, toRequest } from "../../codec/openAiChat.js"
 import { bracketed, Problem, Refused } from "../../schemaCheck.js"
 import { Transcript } from "../decoded.js"
-import { emptyArray, invalidType, missingParameter, modelError, refusedField, valueAt } from "../openAiErrors.js"
+import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { outputFormatError } from "../openAiRequest.js"
-import { invalid, type InvalidRequest, isRecord, typeName } from "../requestChecks.js"
+import { invalid, type InvalidRequest, isRecord, typeName, valueAt } from "../requestChecks.js"
 
 type Wire = typeof CreateRequest.Type
 
