@@ -66,11 +66,15 @@ const unmarshal = (value: unknown, field: string, expected: string): ApiError =>
 
 type Wire = typeof ChatBody.Type
 
+const modelRequired = invalid("model is required", "model")
+
+const formatError = (format: unknown): ApiError => invalid(`invalid format: ${JSON.stringify(format)}`, "format")
+
 const toolCallError = (message: number): ApiError =>
   invalid(`messages[${message}].tool_calls: a tool call needs function.name`, `messages[${message}].tool_calls`)
 
 /** What is wrong with `messages[i]` at `path` (below it), as Ollama's server (Go's `encoding/json`) words it. */
-const messageError = (body: unknown, path: ReadonlyArray<PropertyKey>): ApiError => {
+function messageError(body: unknown, path: ReadonlyArray<PropertyKey>): ApiError {
   const value = valueAt(body, path.slice(0, 3))
   const at = `messages[${String(path[1])}]`
   switch (path.length === 2 ? undefined : path[2]) {
@@ -95,7 +99,7 @@ const messageError = (body: unknown, path: ReadonlyArray<PropertyKey>): ApiError
 }
 
 /** What the codec's schema refused (its first refusal), worded as Ollama's server words it. */
-const refusalError = (body: unknown, refused: Refused): ApiError => {
+function refusalError(body: unknown, refused: Refused): ApiError {
   const { path } = refused.refusals[0]
   if (path.length === 0) {
     return invalid(`json: cannot unmarshal ${bareTypeName(body)} into Go value of type api.ChatRequest`)
@@ -123,12 +127,8 @@ const refusalError = (body: unknown, refused: Refused): ApiError => {
   }
 }
 
-const modelRequired = invalid("model is required", "model")
-
-const formatError = (format: unknown): ApiError => invalid(`invalid format: ${JSON.stringify(format)}`, "format")
-
 /** What Ollama's server refuses in a body that fits the wire: its rules past the shape. */
-const ruleError = (wire: Wire): ApiError | undefined => {
+function ruleError(wire: Wire): ApiError | undefined {
   if (wire.model === "") return modelRequired
   const messages = wire.messages ?? []
   // Ollama answers an empty `messages` with a load (done_reason "load"); the simulator has no model to load.
@@ -155,7 +155,7 @@ const ruleError = (wire: Wire): ApiError | undefined => {
   return undefined
 }
 
-const decode = (body: unknown): Decoded<Extra> | ApiError => {
+function decode(body: unknown): Decoded<Extra> | ApiError {
   const wire = checkChatBody(body)
   if (wire instanceof Refused) return refusalError(body, wire)
   const broken = ruleError(wire)

@@ -42,7 +42,7 @@ const maxTokensError = (name: string, value: unknown): ApiError =>
   )
 
 /** What is wrong with a message at `path` (below `messages[i]`), as OpenAI words it. */
-const messageError = (body: unknown, path: ReadonlyArray<PropertyKey>, message: string): ApiError => {
+function messageError(body: unknown, path: ReadonlyArray<PropertyKey>, message: string): ApiError {
   const param = bracketed(path)
   const value = valueAt(body, path)
   if (path.length === 2) return invalidType(param, "an object", value)
@@ -71,7 +71,7 @@ const messageError = (body: unknown, path: ReadonlyArray<PropertyKey>, message: 
 }
 
 /** What the codec's schema refused (its first refusal) worded as OpenAI words it. */
-const refusalError = (body: unknown, refused: Refused): ApiError => {
+function refusalError(body: unknown, refused: Refused): ApiError {
   const { message, path } = refused.refusals[0]
   if (path.length === 0) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
   const param = bracketed(path)
@@ -110,7 +110,7 @@ const refusalError = (body: unknown, refused: Refused): ApiError => {
 }
 
 // A `json_schema` response format's schema is nested in a `json_schema` wrapper, unlike the Responses API's `text.format`.
-const nestedSchemaName = (format: Readonly<Record<string, unknown>>): ApiError | undefined => {
+function nestedSchemaName(format: Readonly<Record<string, unknown>>): ApiError | undefined {
   const wrapper = format.json_schema
   return isRecord(wrapper) && typeof wrapper.name === "string"
     ? undefined
@@ -118,7 +118,7 @@ const nestedSchemaName = (format: Readonly<Record<string, unknown>>): ApiError |
 }
 
 /** What OpenAI's server refuses in a body that fits the wire: its rules past the shape. */
-const ruleError = (wire: Wire): ApiError | undefined => {
+function ruleError(wire: Wire): ApiError | undefined {
   if (wire.messages.length === 0) return emptyArray("messages")
   if (wire.stream_options !== undefined && wire.stream_options !== null && wire.stream !== true) {
     return streamOptionsError
@@ -151,7 +151,7 @@ const ruleError = (wire: Wire): ApiError | undefined => {
  * The flags asking to go on from the last message, the assistant's: vLLM's `continue_final_message` and DeepSeek's
  * `prefix: true` on that message ("Chat Prefix Completion (Beta)").
  */
-const prefillFlagsOf = (wire: Wire): ReadonlyArray<Reply.PrefillFlag> => {
+function prefillFlagsOf(wire: Wire): ReadonlyArray<Reply.PrefillFlag> {
   const flags: Array<Reply.PrefillFlag> = []
   if (wire.continue_final_message === true) flags.push("continue_final_message")
   const last = wire.messages.at(-1)
@@ -160,14 +160,15 @@ const prefillFlagsOf = (wire: Wire): ReadonlyArray<Reply.PrefillFlag> => {
 }
 
 /** The tools the codec read, as the reply's generator offers them. */
-export const toolsOf = (tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> =>
-  tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
+function toolsOf(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> {
+  return tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
+}
 
 /** The codec's tool choice as the generator's, or OpenAI's error when it names a function not in `tools`. */
-export const toolChoiceOf = (
+function toolChoiceOf(
   choice: ToolChoice | undefined,
   tools: ReadonlyArray<Reply.Tool>
-): Reply.ToolChoice | InvalidRequest => {
+): Reply.ToolChoice | InvalidRequest {
   switch (choice) {
     case undefined:
     case "auto":
@@ -186,7 +187,7 @@ export const toolChoiceOf = (
 }
 
 /** A checked body (its limits, rules and tool message ids held) as the prompt it asks about. */
-const promptOf = (wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError => {
+function promptOf(wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError {
   const tools = toolsOf(request.tools)
   const toolChoice = toolChoiceOf(request.toolChoice, tools)
   if (toolChoice._tag === "InvalidRequest") return toolChoice
@@ -210,7 +211,7 @@ const promptOf = (wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError =
   )
 }
 
-export const decode = (body: unknown): Decoded<Extra> | ApiError => {
+export function decode(body: unknown): Decoded<Extra> | ApiError {
   const wire = checkCreateRequest(body)
   if (wire instanceof Refused) return refusalError(body, wire)
   const broken = ruleError(wire)
