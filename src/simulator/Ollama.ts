@@ -1,7 +1,8 @@
 /**
  * The simulator's Ollama native wire format (`POST /api/chat`), per Ollama's API docs:
- * request decoding, the whole-reply body, the NDJSON stream and `{"error": "…"}`
- * errors; and `POST /api/embed`.
+ * request decoding (with the Ollama codec's schema, what it refuses worded as
+ * Ollama's server words it), the whole-reply body, the NDJSON stream and
+ * `{"error": "…"}` errors; and `POST /api/embed`.
  *
  * As Ollama does, a request streams unless it says `"stream": false`. A stream
  * is one JSON object per line: a line per reasoning (`message.thinking`) or
@@ -23,6 +24,8 @@
  * @since 0.1.0
  */
 import {
+  type ChatBody,
+  checkChatBody,
   embeddingsJson,
   errorJson,
   type Metrics,
@@ -31,10 +34,11 @@ import {
   streamLines,
   toolCallsJson
 } from "../internal/codec/ollama.js"
+import { Refused } from "../internal/schemaCheck.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
-import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
 import type {
   ApiError,
@@ -60,110 +64,125 @@ const unmarshal = (value: unknown, field: string, expected: string): ApiError =>
     field
   )
 
-const roles = new Set(["system", "user", "assistant", "tool"])
+type Wire = typeof ChatBody.Type
 
-const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
-  if (tools === undefined || tools === null) return []
-  if (!Array.isArray(tools)) return unmarshal(tools, "tools", "api.Tools")
-  const out: Array<Reply.Tool> = []
-  for (let i = 0; i < tools.length; i++) {
-    const tool: unknown = tools[i]
-    if (!isRecord(tool) || !isRecord(tool.function) || typeof tool.function.name !== "string") {
-      return invalid(`tools[${i}]: a tool needs function.name`, `tools[${i}]`)
+const modelRequired = invalid("model is required", "model")
+
+const formatError = (format: unknown): ApiError => invalid(`invalid format: ${JSON.stringify(format)}`, "format")
+
+const toolCallError = (message: number): ApiError =>
+  invalid(`messages[${message}].tool_calls: a tool call needs function.name`, `messages[${message}].tool_calls`)
+
+/** What is wrong with `messages[i]` at `path` (below it), as Ollama's server (Go's `encoding/json`) words it. */
+function messageError(body: unknown, path: ReadonlyArray<PropertyKey>): ApiError {
+  const value = valueAt(body, path.slice(0, 3))
+  const at = `messages[${String(path[1])}]`
+  switch (path.length === 2 ? undefined : path[2]) {
+    case undefined:
+      return unmarshal(value, "messages", "api.Message")
+    case "role":
+      return invalid(`${at}.role: invalid role ${JSON.stringify(value) ?? "nothing"}`, `${at}.role`)
+    case "content":
+      return unmarshal(value, "messages.content", "string")
+    case "images":
+      return unmarshal(value, "messages.images", "[]api.ImageData")
+    case "tool_calls": {
+      if (path.length === 3) return unmarshal(value, "messages.tool_calls", "[]api.ToolCall")
+      const args = valueAt(body, path.slice(0, 6))
+      return path[5] === "arguments"
+        ? unmarshal(args, "messages.tool_calls.function.arguments", "api.ToolCallFunctionArguments")
+        : toolCallError(path[1] as number)
     }
-    out.push({ name: tool.function.name, parameters: tool.function.parameters })
+    default:
+      return unmarshal(value, `messages.${String(path[2])}`, "string")
   }
-  return out
 }
 
-const decode = (body: unknown): Decoded<Extra> | ApiError => {
-  if (!isRecord(body)) {
+/** What the codec's schema refused (its first refusal), worded as Ollama's server words it. */
+function refusalError(body: unknown, refused: Refused): ApiError {
+  const { path } = refused.refusals[0]
+  if (path.length === 0) {
     return invalid(`json: cannot unmarshal ${bareTypeName(body)} into Go value of type api.ChatRequest`)
   }
-  const model = body.model
-  if (model === undefined || model === null || model === "") return invalid("model is required", "model")
-  if (typeof model !== "string") return unmarshal(model, "model", "string")
-  const messages = body.messages ?? []
-  if (!Array.isArray(messages)) return unmarshal(messages, "messages", "[]api.Message")
+  const value = valueAt(body, path.slice(0, 1))
+  switch (path[0]) {
+    case "model":
+      return value === undefined || value === null ? modelRequired : unmarshal(value, "model", "string")
+    case "messages":
+      return path.length === 1 ? unmarshal(value, "messages", "[]api.Message") : messageError(body, path)
+    case "tools":
+      return path.length === 1
+        ? unmarshal(value, "tools", "api.Tools")
+        : invalid(`tools[${String(path[1])}]: a tool needs function.name`, `tools[${String(path[1])}]`)
+    case "format":
+      return formatError(value)
+    case "options":
+      return unmarshal(value, "options", "map[string]interface {}")
+    case "stream":
+      return unmarshal(value, "stream", "bool")
+    case "think":
+      return invalid(`invalid think value: ${JSON.stringify(value)}`, "think")
+    default:
+      return invalid(`invalid ${String(path[0])}: ${JSON.stringify(value)}`, String(path[0]))
+  }
+}
+
+/** What Ollama's server refuses in a body that fits the wire: its rules past the shape. */
+function ruleError(wire: Wire): ApiError | undefined {
+  if (wire.model === "") return modelRequired
+  const messages = wire.messages ?? []
   // Ollama answers an empty `messages` with a load (done_reason "load"); the simulator has no model to load.
   if (messages.length === 0) {
     return invalid("messages must not be empty (the simulator does not load models)", "messages")
   }
-  const transcript = new Transcript()
   for (let i = 0; i < messages.length; i++) {
-    const message: unknown = messages[i]
-    const path = `messages[${i}]`
-    if (!isRecord(message)) return unmarshal(message, "messages", "api.Message")
-    const role = message.role
-    if (typeof role !== "string" || !roles.has(role)) {
-      return invalid(`${path}.role: invalid role ${JSON.stringify(role) ?? "nothing"}`, `${path}.role`)
+    const message = messages[i]!
+    // Go decodes `[]byte` from base64; a URL is not base64.
+    if (message.images?.some((image) => !/^[A-Za-z0-9+/]*={0,2}$/.test(image))) {
+      return invalid("illegal base64 data in images", `messages[${i}].images`)
     }
-    const content = message.content ?? ""
-    if (typeof content !== "string") return unmarshal(content, "messages.content", "string")
-    const imageList = message.images ?? []
-    if (!Array.isArray(imageList) || !imageList.every((image) => typeof image === "string")) {
-      return unmarshal(imageList, "messages.images", "[]api.ImageData")
-    }
-    for (const image of imageList as ReadonlyArray<string>) {
-      // Go decodes `[]byte` from base64; a URL is not base64.
-      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(image)) return invalid("illegal base64 data in images", `${path}.images`)
-    }
-    transcript.add(role, content, imageList.length)
     const calls = message.tool_calls
-    if (calls !== undefined && calls !== null) {
-      if (role !== "assistant" || !Array.isArray(calls)) {
-        return unmarshal(calls, "messages.tool_calls", "[]api.ToolCall")
-      }
-      for (const call of calls as ReadonlyArray<unknown>) {
-        if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== "string") {
-          return invalid(`${path}.tool_calls: a tool call needs function.name`, `${path}.tool_calls`)
-        }
-        const args = call.function.arguments ?? {}
-        // Ollama's arguments are an object; a JSON string fails to unmarshal.
-        if (!isRecord(args)) {
-          return unmarshal(args, "messages.tool_calls.function.arguments", "api.ToolCallFunctionArguments")
-        }
-        transcript.chars += call.function.name.length + JSON.stringify(args).length
-      }
+    if (calls !== undefined && calls !== null && message.role !== "assistant") {
+      return unmarshal(calls, "messages.tool_calls", "[]api.ToolCall")
     }
   }
-
-  const stream = body.stream
-  if (stream !== undefined && stream !== null && typeof stream !== "boolean") return unmarshal(stream, "stream", "bool")
-  const options = body.options ?? {}
-  if (!isRecord(options)) return unmarshal(options, "options", "map[string]interface {}")
-  const numPredict = options.num_predict
-  if (
-    numPredict !== undefined && numPredict !== null && !(typeof numPredict === "number" && Number.isInteger(numPredict))
-  ) {
+  const numPredict = wire.options?.num_predict
+  if (numPredict !== undefined && numPredict !== null && !Number.isInteger(numPredict)) {
     return invalid(`option "num_predict" must be of type integer`, "options.num_predict")
   }
-  const maxTokens = typeof numPredict === "number" && numPredict > 0 ? numPredict : undefined
-  const think = body.think
-  if (think !== undefined && think !== null && typeof think !== "boolean" && typeof think !== "string") {
-    return invalid(`invalid think value: ${JSON.stringify(think)}`, "think")
-  }
-  const tools = decodeTools(body.tools)
-  if ("_tag" in tools) return tools
-  // `format` is "json" (JSON mode: any JSON) or a JSON Schema object.
-  const format = body.format
-  if (format !== undefined && format !== null && format !== "" && format !== "json" && !isRecord(format)) {
-    return invalid(`invalid format: ${JSON.stringify(format)}`, "format")
-  }
+  const format = wire.format
+  if (typeof format === "string" && format !== "" && format !== "json") return formatError(format)
+  return undefined
+}
 
+function decode(body: unknown): Decoded<Extra> | ApiError {
+  const wire = checkChatBody(body)
+  if (wire instanceof Refused) return refusalError(body, wire)
+  const broken = ruleError(wire)
+  if (broken !== undefined) return broken
+  const transcript = new Transcript()
+  for (const message of wire.messages ?? []) {
+    transcript.add(message.role, message.content ?? "", message.images?.length ?? 0)
+    for (const call of message.tool_calls ?? []) {
+      transcript.chars += call.function.name.length + JSON.stringify(call.function.arguments ?? {}).length
+    }
+  }
+  const numPredict = wire.options?.num_predict
+  const think = wire.think
+  const format = wire.format
   return transcript.decoded(
     {
-      model,
-      tools,
+      model: wire.model,
+      tools: (wire.tools ?? []).map((tool) => ({ name: tool.function.name, parameters: tool.function.parameters })),
       // Ollama has no tool choice: offered tools may be called.
       toolChoice: { _tag: "Auto" },
       parallelToolCalls: true,
       reasoning: think === true || (typeof think === "string" && think !== "" && think !== "none"),
-      maxTokens,
-      responseSchema: isRecord(format) ? format : undefined,
+      maxTokens: typeof numPredict === "number" && numPredict > 0 ? numPredict : undefined,
+      responseSchema: typeof format === "object" && format !== null ? format : undefined,
       jsonObject: format === "json"
     },
-    stream !== false,
+    wire.stream !== false,
     {}
   )
 }

@@ -4,16 +4,16 @@
  * chunk shapes, errors; and OpenAI embeddings (`POST /v1/embeddings`) with the
  * same errors.
  *
- * Requests are checked by hand, field by field, rather than with a Schema: the
- * simulator must never be what limits a benchmark, and it has to name the
- * offending field the way OpenAI does (`Invalid 'messages': empty array…`).
- * Replies, chunks and embeddings lists are the Chat Completions and embeddings
- * codecs' (`internal/codec/`), written around the generated tokens. The
- * implementation is in `internal/simulator/openAiChat/`.
+ * Requests are read with the Chat Completions codec (`internal/codec/`), the
+ * schema and mapping the gateway reads the same wire with; what it refuses is
+ * worded the way OpenAI words it, naming the offending field (`Invalid
+ * 'messages': empty array…`). Replies, chunks and embeddings lists are the Chat
+ * Completions and embeddings codecs' too, written around the generated tokens.
+ * The implementation is in `internal/simulator/openAiChat/`.
  *
  * Prompt tokens are counted over message text: string contents, text parts,
  * and assistant tool-call names and arguments (`Reply.countTokens`), plus 85
- * per image, audio or file part. Tool definitions are not counted.
+ * per image part. Tool definitions are not counted.
  *
  * @since 0.1.0
  */

@@ -2,9 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
+import { asciiJson } from "../../src/internal/codec/asciiJson.js"
 import * as AnthropicRender from "../../src/internal/gateway/anthropic/render.js"
 import * as BalancedCall from "../../src/internal/gateway/balancedCall/wire.js"
-import { asciiJson, BodyText, bytesOf } from "../../src/internal/gateway/bodyText.js"
+import { BodyText, bytesOf } from "../../src/internal/gateway/bodyText.js"
 import * as Render from "../../src/internal/gateway/openai/render.js"
 
 const utf8 = new TextEncoder()

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import * as Namespace from "../../src/internal/gateway/responses/namespace.js"
+import * as Namespace from "../../src/internal/codec/responsesNamespace.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
 
 const identifier = fc.stringMatching(/^[a-z][a-z0-9_]{0,12}$/).filter((name) => !name.includes("__"))

@@ -1,16 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import {
+  checkChatBody,
   finishReason,
   fragment,
   type Metrics,
   objectHead,
   reply,
   replyJson,
+  requestBody,
   streamLines,
   toolCallsJson,
   usage
 } from "../../src/internal/codec/ollama.js"
+import { Refused } from "../../src/internal/schemaCheck.js"
 
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
 const count = fc.nat({ max: 100_000 })
@@ -100,5 +103,35 @@ describe("internal/codec/ollama: the reply both ways", () => {
         )
       }
     ))
+  })
+})
+
+describe("internal/codec/ollama: the request both ways", () => {
+  it("a body the client writes fits the schema the simulator reads it with", () => {
+    const body = requestBody({
+      messages: [
+        { role: "system", content: "Be brief." },
+        {
+          role: "user",
+          content: [{ type: "text", text: "What is this?" }, { type: "image", url: "data:image/png;base64,aGk=" }]
+        },
+        { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "look", arguments: "{\"at\":1}" }] },
+        { role: "tool", toolCallId: "c1", content: "a cat" }
+      ],
+      tools: [{ name: "look", parameters: { type: "object", properties: { at: { type: "number" } } } }],
+      responseFormat: { type: "json_schema", name: "answer", schema: { type: "object" } },
+      reasoningEffort: "high",
+      maxTokens: 64,
+      temperature: 0.5
+    }, { model: "llama3", stream: false, keepAlive: "5m", numCtx: 8192 })
+    const checked = checkChatBody(body)
+    expect(checked).not.toBeInstanceOf(Refused)
+    expect(checked).toBe(body)
+  })
+
+  it("a body that does not fit is refused at the field that is wrong", () => {
+    const refused = checkChatBody({ model: "llama3", messages: [{ role: "user", content: "hi", images: [1] }] })
+    expect(refused).toBeInstanceOf(Refused)
+    expect((refused as Refused).refusals[0].path).toEqual(["messages", 0, "images", 0])
   })
 })

@@ -439,8 +439,8 @@ describe("internal/codec/openAiChat: the stream both ways", () => {
 })
 
 describe("internal/codec/openAiChat: the simulator reads what the client writes", () => {
-  // The simulator checks a body by hand, with OpenAI's words; it must take every body the codec writes. A named tool
-  // choice names one of the tools, as OpenAI requires.
+  // The simulator reads a body with the codec's schema and holds it to OpenAI's rules past it; it must take every
+  // body the codec writes. A named tool choice names one of the tools, as OpenAI requires.
   const sent = request.map((original) =>
     original.toolChoice !== undefined && typeof original.toolChoice !== "string" && original.tools !== undefined
       ? { ...original, toolChoice: { tool: original.tools[0]!.name } }

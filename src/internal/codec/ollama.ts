@@ -1,21 +1,62 @@
 /**
  * Ollama's native wire (`POST /api/chat` and `POST /api/embed`, Ollama's API docs), one module used in both
- * directions: the request body the client writes; the reply, whole or one NDJSON line at a time, the simulator
+ * directions: the request body the client writes and its schema, which the simulator reads it with; the reply, whole or one NDJSON line at a time, the simulator
  * writes and the client reads (plain functions over `JSON.parse` output checked with `typeof`), with its usage and
  * finish reasons; the error body; and the embeddings request and reply.
  */
+import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
 import { isVector } from "../providers/embeddingBatches.js"
 import { reportedUsage } from "../providers/usage.js"
 import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../providers/wire.js"
+import { checker, maybe } from "../schemaCheck.js"
 import { tokenCount } from "../tokens/count.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
 // ---------------------------------------------------------------------------
-// Request
+// Request: its schema (Ollama's API docs, "Generate a chat completion"; unknown fields ignored, `null` as unset)
+
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
+
+const WireToolCall = Schema.Struct({
+  function: Schema.Struct({ name: Schema.String, arguments: maybe(JsonObject) })
+})
+
+// One struct with the role as a literal, so a bad role is named at `messages[i].role`.
+const WireMessage = Schema.Struct({
+  role: Schema.Literals(["system", "user", "assistant", "tool"]),
+  content: maybe(Schema.String),
+  // Base64, as Go decodes a `[]byte`.
+  images: maybe(Schema.Array(Schema.String)),
+  tool_calls: maybe(Schema.Array(WireToolCall)),
+  thinking: maybe(Schema.String),
+  tool_name: maybe(Schema.String)
+})
+
+const WireTool = Schema.Struct({
+  type: maybe(Schema.String),
+  function: Schema.Struct({ name: Schema.String, description: maybe(Schema.String), parameters: maybe(Schema.Unknown) })
+})
+
+/** The `/api/chat` body. `format` is `"json"` (any JSON) or a JSON Schema; `think` a boolean or a level. */
+export const ChatBody = Schema.Struct({
+  model: Schema.String,
+  messages: maybe(Schema.Array(WireMessage)),
+  tools: maybe(Schema.Array(WireTool)),
+  format: maybe(Schema.Union([Schema.String, JsonObject])),
+  options: maybe(JsonObject),
+  stream: maybe(Schema.Boolean),
+  think: maybe(Schema.Union([Schema.Boolean, Schema.String]))
+})
+
+/** `ChatBody`'s check: a parsed JSON body as itself, or what the schema finds wrong with it (the first thing). */
+export const checkChatBody = checker(ChatBody, { errors: "first" })
+
+// ---------------------------------------------------------------------------
+// Request: the body a client writes
 
 /** `data:<type>;base64,<payload>` -> the payload; Ollama takes images as bare base64 strings. */
 const imageData = (part: Extract<ContentPart, { readonly type: "image" }>, param: string): string => {

@@ -5,7 +5,7 @@
  *
  * - the request body: the Effect Schema of the wire (snake_case, unknown fields
  *   ignored, `null` taken as unset) and its mapping to the library's
- *   `ChatRequest`, read by the gateway and the `batch` command's input lines;
+ *   `ChatRequest`, read by the gateway, the simulator and the `batch` command's input lines;
  *   and `requestBody`, the same mapping the other way, written by the client.
  *   A body that does not fit is a `Problem` naming its wire path
  *   (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
@@ -26,11 +26,11 @@ import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
-import { asciiJson } from "../gateway/bodyText.js"
 import type { Reply } from "../providers/adapter.js"
 import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
 import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
+import { asciiJson } from "./asciiJson.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
@@ -59,7 +59,9 @@ const WireMessage = Schema.Struct({
   tool_calls: maybe(Schema.Array(WireToolCall)),
   tool_call_id: maybe(Schema.String),
   name: maybe(Schema.String),
-  reasoning_content: maybe(Schema.String)
+  reasoning_content: maybe(Schema.String),
+  // DeepSeek's "Chat Prefix Completion (Beta)": a last assistant message to go on from (`requestBody`'s prefill).
+  prefix: maybe(Schema.Boolean)
 })
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
@@ -107,7 +109,11 @@ export const ChatBody = Schema.Struct({
   reasoning_effort: maybe(Schema.String),
   seed: maybe(Schema.Number),
   user: maybe(Schema.String),
-  prompt_cache_key: maybe(Schema.String)
+  prompt_cache_key: maybe(Schema.String),
+  parallel_tool_calls: maybe(Schema.Boolean),
+  // vLLM's flags for going on from a last assistant message (`requestBody`'s prefill).
+  continue_final_message: maybe(Schema.Boolean),
+  add_generation_prompt: maybe(Schema.Boolean)
 })
 
 /** The body a server reads: `ChatBody` with `model` required (the address) and the stream's fields. */
@@ -118,6 +124,9 @@ export const CreateRequest = Schema.Struct({
   stream: maybe(Schema.Boolean),
   stream_options: maybe(Schema.Struct({ include_usage: maybe(Schema.Boolean) }))
 })
+
+/** `CreateRequest`'s check: a parsed JSON body as itself, or what the schema finds wrong with it (the first thing). */
+export const checkCreateRequest = checker(CreateRequest, { errors: "first" })
 
 type WireContent = typeof Content.Type | null | undefined
 

@@ -10,7 +10,7 @@
  *   `reasoning` item before it (its summaries as the reasoning) make one assistant message; a `function_call_output`
  *   is a tool message. A reasoning item's `encrypted_content` is kept in the message's provider metadata as the
  *   client sends it back, so a Responses deployment gets it back unchanged and every other one leaves it out; a
- *   reasoning item the gateway made to carry another provider's state (`gateway/carried.ts`) gives that state back.
+ *   reasoning item the gateway made to carry another provider's state (`codec/carried.ts`) gives that state back.
  *   Tools other than functions, a hosted tool's `tool_choice` and input items of other types are passed on as they
  *   came (the tools and the choice in `providerOptions`, the items in the assistant's provider metadata), for the
  *   gateway to give to a Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
@@ -36,13 +36,13 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../Message.js"
-import { type Carried, opened, restoreCalls } from "../gateway/carried.js"
-import { flatten, type Flattened, nameOf, type Placed } from "../gateway/responses/namespace.js"
 import type { Reply } from "../providers/adapter.js"
 import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
 import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem, Refused, set } from "../schemaCheck.js"
+import { type Carried, opened, restoreCalls } from "./carried.js"
 import { functionTool } from "./openAiChat.js"
+import { flatten, type Flattened, nameOf, type Placed } from "./responsesNamespace.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
 
@@ -82,7 +82,7 @@ const FunctionCallItem = Schema.Struct({
   type: Schema.Literal("function_call"),
   call_id: Schema.String,
   name: Schema.String,
-  /** The namespace of a namespace tool's function (`gateway/responses/namespace.ts`). */
+  /** The namespace of a namespace tool's function (`codec/responsesNamespace.ts`). */
   namespace: maybe(Schema.String),
   arguments: Schema.String
 })
@@ -135,7 +135,7 @@ const OneTool = Schema.StructWithRest(
   rest
 )
 
-// A group of tools under one name (`gateway/responses/namespace.ts`).
+// A group of tools under one name (`codec/responsesNamespace.ts`).
 const NamespaceTool = Schema.StructWithRest(
   Schema.Struct({
     type: Schema.Literal("namespace"),
@@ -153,7 +153,7 @@ const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
 /** A tool of a body as the wire reads it. */
 export type WireTool = typeof WireTool.Type
 
-/** A tool of a body once its namespaces are flattened (`gateway/responses/namespace.ts`). */
+/** A tool of a body once its namespaces are flattened (`codec/responsesNamespace.ts`). */
 export type FlatTool = typeof OneTool.Type
 
 // A function's by name (and namespace), or a hosted tool's (`{"type": "web_search"}`, `allowed_tools`, `mcp`...).
@@ -254,7 +254,7 @@ function userContent(content: WireContent, at: string): string | ReadonlyArray<C
 interface Turn {
   readonly messages: Array<Message>
   reasoning: Array<typeof ReasoningItem.Type>
-  /** The carried metadata of calls (`gateway/carried.ts`), by call id. */
+  /** The carried metadata of calls (`codec/carried.ts`), by call id. */
   readonly calls: Map<string, ProviderMetadata>
 }
 
@@ -440,7 +440,7 @@ export function outputMessages(output: ReadonlyArray<unknown>): Array<Message> {
 }
 
 /**
- * A body's tools with their namespaces flattened (`gateway/responses/namespace.ts`), or the problem with a qualified
+ * A body's tools with their namespaces flattened (`codec/responsesNamespace.ts`), or the problem with a qualified
  * name.
  */
 export function flatTools(body: CountBody): Flattened<FlatTool> | Problem {

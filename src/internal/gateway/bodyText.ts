@@ -1,32 +1,20 @@
 /**
  * The text of one write of a streamed answer (a batch's events), built in
- * pieces and turned into UTF-8 bytes once, and JSON string literals that are
- * ASCII whatever they hold.
+ * pieces and turned into UTF-8 bytes once.
  *
  * A `BodyText` keeps whether all of it is ASCII. An ASCII string's Latin-1
  * bytes are its UTF-8 bytes, which V8 copies rather than encodes
  * (docs/performance.md has the cost of each). The wire's templates are ASCII (the
- * model and id they name are written with `asciiJson`); what comes from the
+ * model and id they name are written with `codec/asciiJson.ts`); what comes from the
  * reply (its text, a tool call's arguments) is added with `json` or `text`,
  * which check it.
  */
+import { plain } from "../codec/asciiJson.js"
 
 // Any character outside ASCII.
 const nonAscii = /[\u0080-\uffff]/
-const nonAsciiAll = /[\u0080-\uffff]/g
-// Text that is its own JSON string literal between quotes: printable ASCII without `"` and `\`.
-const plain = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
 
 const utf8 = new TextEncoder()
-
-const escape = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
-
-/**
- * `JSON.stringify(value)` with every non-ASCII character escaped (`"é"` is `"\u00e9"`): the same string to a JSON
- * reader, in ASCII.
- */
-export const asciiJson = (value: string): string =>
-  plain.test(value) ? `"${value}"` : JSON.stringify(value).replace(nonAsciiAll, escape)
 
 /** UTF-8 bytes of text built in pieces; one per write. */
 export class BodyText {

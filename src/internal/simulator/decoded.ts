@@ -3,6 +3,7 @@
  * counted, and the tokens it asks for, which the engine checks against the
  * model's context window; and the transcript a format tallies its messages in.
  */
+import type { Message } from "../../Message.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
 
@@ -75,6 +76,30 @@ export class Transcript {
     }
     this.lastRole = role
     this.lastText = text
+  }
+
+  /**
+   * The messages of a request a codec read: text parts are text, image parts media, and an assistant's tool calls
+   * count by their names and arguments.
+   */
+  addMessages(messages: ReadonlyArray<Message>): void {
+    for (const message of messages) {
+      const content = message.content
+      if (typeof content !== "string") {
+        let text = ""
+        let media = 0
+        for (const part of content) {
+          if (part.type === "text") text += part.text
+          else media++
+        }
+        this.add(message.role, text, media)
+        continue
+      }
+      this.add(message.role, content, 0)
+      if (message.role === "assistant" && message.toolCalls !== undefined) {
+        for (const call of message.toolCalls) this.chars += call.name.length + call.arguments.length
+      }
+    }
   }
 
   /** The request decoded: the transcript's prompt with the rest the format read. */

@@ -2,7 +2,8 @@
  * What both of OpenAI's wire formats read the same way, each placing the
  * fields its own way: the function tools of `tools` (Chat Completions nests a
  * tool's name and parameters in `function`, Responses keeps them flat), and
- * the structured-output format (`response_format`, `text.format`).
+ * the structured-output format (`response_format`, `text.format`), with
+ * OpenAI's wording of what is wrong with it.
  */
 import type * as Reply from "../../simulator/Reply.js"
 import type { ApiError } from "../../simulator/WireFormat.js"
@@ -39,6 +40,34 @@ export interface OutputFormat {
   readonly jsonObject?: boolean
 }
 
+/**
+ * What is wrong with a structured-output format at `path`, as OpenAI words it: not an object, a `type` it does not
+ * take, or (`schemaError`) a `json_schema` format without what it needs; undefined when nothing is.
+ */
+export const outputFormatError = (
+  format: unknown,
+  path: string,
+  schemaError: (format: Readonly<Record<string, unknown>>) => ApiError | undefined
+): ApiError | undefined => {
+  if (format === undefined || format === null) return undefined
+  if (!isRecord(format)) return invalid(`Invalid type for '${path}': expected an object.`, path)
+  switch (format.type) {
+    case "text":
+    case "json_object":
+      return undefined
+    case "json_schema":
+      return schemaError(format)
+    default:
+      return invalid(
+        `Invalid value: ${
+          JSON.stringify(format.type) ?? "nothing"
+        }. Supported values are: 'text', 'json_object' and 'json_schema'.`,
+        `${path}.type`,
+        "invalid_value"
+      )
+  }
+}
+
 const noSchema: OutputFormat = { schema: undefined }
 
 const jsonObject: OutputFormat = { schema: undefined, jsonObject: true }
@@ -53,22 +82,8 @@ export const decodeOutputFormat = (
   path: string,
   schemaOf: (format: Readonly<Record<string, unknown>>) => OutputFormat | ApiError
 ): OutputFormat | ApiError => {
-  if (format === undefined || format === null) return noSchema
-  if (!isRecord(format)) return invalid(`Invalid type for '${path}': expected an object.`, path)
-  switch (format.type) {
-    case "text":
-      return noSchema
-    case "json_object":
-      return jsonObject
-    case "json_schema":
-      return schemaOf(format)
-    default:
-      return invalid(
-        `Invalid value: ${
-          JSON.stringify(format.type) ?? "nothing"
-        }. Supported values are: 'text', 'json_object' and 'json_schema'.`,
-        `${path}.type`,
-        "invalid_value"
-      )
-  }
+  const error = outputFormatError(format, path, () => undefined)
+  if (error !== undefined) return error
+  if (!isRecord(format)) return noSchema
+  return format.type === "json_object" ? jsonObject : format.type === "json_schema" ? schemaOf(format) : noSchema
 }

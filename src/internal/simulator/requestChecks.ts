@@ -2,7 +2,8 @@
  * What the simulator's wire formats share in checking a request by hand
  * (field by field, so an error names the offending field as the real API does):
  * the key of a bearer `authorization` header, the JSON-object guard, a value's
- * type as error messages name it, and the `InvalidRequest` failure.
+ * type as error messages name it, the value at the path a codec's schema
+ * refused, and the `InvalidRequest` failure.
  */
 import type * as Http from "node:http"
 import type { ApiError } from "../../simulator/WireFormat.js"
@@ -25,10 +26,23 @@ export const typeName = (u: unknown): string =>
 export const bareTypeName = (u: unknown): string =>
   u === null ? "null" : Array.isArray(u) ? "array" : typeof u === "object" ? "object" : typeof u
 
+/** The failure of a request the format rejects. */
+export type InvalidRequest = Extract<ApiError, { readonly _tag: "InvalidRequest" }>
+
 /** A request the format rejects; `param` names the offending field. */
-export const invalid = (message: string, param?: string, code?: string): ApiError => ({
+export const invalid = (message: string, param?: string, code?: string): InvalidRequest => ({
   _tag: "InvalidRequest",
   message,
   param,
   code
 })
+
+/** The value at `path` in a parsed JSON body (`undefined` where there is none). */
+export const valueAt = (body: unknown, path: ReadonlyArray<PropertyKey>): unknown => {
+  let value = body
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined
+    value = (value as Readonly<Record<PropertyKey, unknown>>)[key]
+  }
+  return value
+}

@@ -14,7 +14,7 @@
  * blocks, Gemini's thought signatures on calls) ends a reply with tool calls
  * (the turns that go on, where providers want it back) in a thinking
  * block of its own, empty, whose signature (a `signature_delta`, as Anthropic
- * streams one) is the gateway's envelope (`carried.ts`): clients send
+ * streams one) is the gateway's envelope (`codec/carried.ts`): clients send
  * thinking blocks back as they came.
  * The whole message carries the signed blocks as they came, and the carrier
  * for the rest.
@@ -58,8 +58,9 @@ import {
   messageEnd,
   messageStart
 } from "../../codec/anthropic/stream.js"
-import { asciiJson, BodyText, bytesOf } from "../bodyText.js"
-import { envelopeOf } from "../carried.js"
+import { asciiJson } from "../../codec/asciiJson.js"
+import { envelopeOf } from "../../codec/carried.js"
+import { BodyText, bytesOf } from "../bodyText.js"
 import { answeringModel, type Encoded, type StreamEncoder } from "../openai/render.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
 

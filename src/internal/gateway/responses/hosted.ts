@@ -11,7 +11,7 @@
  */
 import type * as Gateway from "../../../Gateway.js"
 import { type CountBody, type FlatTool, isHostedChoice, isOtherItem, Problem } from "../../codec/openAiResponses.js"
-import type { Placed } from "./namespace.js"
+import type { Placed } from "../../codec/responsesNamespace.js"
 
 /** A part of a body only a Responses deployment takes: a tool, the tool choice or an input item, by type. */
 export interface ResponsesOnly {

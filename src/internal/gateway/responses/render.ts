@@ -14,6 +14,7 @@
  */
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
+import { envelopeOf } from "../../codec/carried.js"
 import {
   type Body,
   functionCallItem,
@@ -32,8 +33,7 @@ import {
   statusOf,
   summaryText
 } from "../../codec/openAiResponses.js"
-import { envelopeOf } from "../carried.js"
-import { callFields, type Names } from "./namespace.js"
+import { callFields, type Names } from "../../codec/responsesNamespace.js"
 
 /** What names a response: its `resp_…` id, the seconds of its creation, and the ids of its items. */
 export interface Ids {
@@ -148,7 +148,7 @@ export function outputItems(response: ChatResponse, ids: Ids, names: Names): Arr
   return output
 }
 
-/** The `reasoning` item at `index` that carries a provider's state for the next turn (`carried.ts`). */
+/** The `reasoning` item at `index` that carries a provider's state for the next turn (`codec/carried.ts`). */
 export function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
   return reasoningItem(ids.item("rs", index), [], carried)
 }

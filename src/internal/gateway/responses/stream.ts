@@ -9,7 +9,7 @@
  * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
  * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
  * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
- * reasoning item that carries the provider's state for the next turn when there is any (`carried.ts`).
+ * reasoning item that carries the provider's state for the next turn when there is any (`codec/carried.ts`).
  * `response.completed` (or `response.incomplete`) ends it with the whole response, as a whole reply renders it,
  * once the route has kept it; a failure after the stream began ends it with `response.failed`, carrying the error.
  *
@@ -36,9 +36,9 @@ import {
   statusOf,
   summaryText
 } from "../../codec/openAiResponses.js"
+import type { Names } from "../../codec/responsesNamespace.js"
 import { bytesOf } from "../bodyText.js"
 import { answeringModel, type Encoded, type StreamEncoder } from "../openai/render.js"
-import type { Names } from "./namespace.js"
 import { callItem, carrierItem, encryptedReasoning, envelope, type Finished, finished, type Ids } from "./render.js"
 import { type Upstream, upstreamOf } from "./store.js"
 

@@ -4,9 +4,8 @@
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
 import { embeddingList } from "../../codec/openAiEmbeddings.js"
-import { invalidType, missingParameter } from "../openAiErrors.js"
+import { invalidType, missingParameter, modelError } from "../openAiErrors.js"
 import { invalid, isRecord, typeName } from "../requestChecks.js"
-import { modelOf } from "./request.js"
 
 /** The most inputs OpenAI takes in one embeddings request. */
 const maxEmbeddingInputs = 2048
@@ -21,8 +20,8 @@ const maxDimensions = 8192
  */
 export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
   if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
-  const model = modelOf(body)
-  if (typeof model !== "string") return model
+  const model = body.model
+  if (typeof model !== "string") return modelError(model)
   const input = body.input
   if (input === undefined || input === null) return missingParameter("input")
   const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []

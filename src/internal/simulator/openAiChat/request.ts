@@ -1,222 +1,223 @@
 /**
- * The Chat Completions request (`POST /v1/chat/completions`), checked by hand,
- * field by field, naming the offending field as OpenAI does, and reduced to a
- * `Reply.Prompt`.
+ * The Chat Completions request (`POST /v1/chat/completions`), read with the
+ * Chat Completions codec (`codec/openAiChat.ts`: its schema checks the body,
+ * its mapping makes the library's request), then held to the rules OpenAI's
+ * server adds past the wire's shape (one message at least, a positive integer
+ * limit, `stream_options` only with `stream`, a `tool_choice` among the
+ * `tools`), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
+ * words it, naming the offending field.
  */
+import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
+import type { ToolDefinition } from "../../../Message.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import { checkCreateRequest, type CreateRequest, toRequest } from "../../codec/openAiChat.js"
+import { bracketed, Problem, Refused } from "../../schemaCheck.js"
 import { Transcript } from "../decoded.js"
-import { invalidType, missingParameter, requiredArray } from "../openAiErrors.js"
-import { decodeOutputFormat, decodeTools } from "../openAiRequest.js"
-import { invalid, isRecord, typeName } from "../requestChecks.js"
+import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
+import { outputFormatError } from "../openAiRequest.js"
+import { invalid, type InvalidRequest, isRecord, typeName, valueAt } from "../requestChecks.js"
 
-const roles = new Set(["system", "developer", "user", "assistant", "tool", "function"])
+type Wire = typeof CreateRequest.Type
 
-/** Text and non-text parts of a message's `content`; a string result is what is wrong with it. */
-const contentOf = (
-  content: unknown,
-  path: string
-): { readonly text: string; readonly media: number } | ApiError => {
-  if (typeof content === "string") return { text: content, media: 0 }
-  if (content === null || content === undefined) return { text: "", media: 0 }
-  if (!Array.isArray(content)) return invalidType(path, "one of a string or array of objects", content)
-  let text = ""
-  let media = 0
-  for (let i = 0; i < content.length; i++) {
-    const part: unknown = content[i]
-    if (!isRecord(part) || typeof part.type !== "string") {
-      return invalid(`Invalid '${path}[${i}]': expected an object with a 'type'.`, `${path}[${i}]`)
+const toolChoiceError = invalid(
+  "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {type: 'function', function: {name}}.",
+  "tool_choice"
+)
+
+const streamOptionsError = invalid(
+  "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+  "stream_options"
+)
+
+const toolCallIdError = (param: string): ApiError =>
+  invalid(`Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.`, param)
+
+const maxTokensError = (name: string, value: unknown): ApiError =>
+  invalid(
+    `Invalid '${name}': expected an integer of at least 1, but got ${JSON.stringify(value)} instead.`,
+    name,
+    "invalid_value"
+  )
+
+/** What is wrong with a message at `path` (below `messages[i]`), as OpenAI words it. */
+function messageError(body: unknown, path: ReadonlyArray<PropertyKey>, message: string): ApiError {
+  const param = bracketed(path)
+  const value = valueAt(body, path)
+  if (path.length === 2) return invalidType(param, "an object", value)
+  switch (path[2]) {
+    case "role":
+      return invalid(
+        `Invalid value for '${param}': expected one of 'system', 'developer', 'user', 'assistant', 'tool', got ${
+          JSON.stringify(value) ?? "nothing"
+        }.`,
+        param
+      )
+    case "content": {
+      if (path.length === 3) return invalidType(param, "one of a string or array of objects", value)
+      const partParam = bracketed(path.slice(0, 4))
+      const part = valueAt(body, path.slice(0, 4))
+      if (!isRecord(part) || typeof part.type !== "string") {
+        return invalid(`Invalid '${partParam}': expected an object with a 'type'.`, partParam)
+      }
+      return part.type === "text" ? missingParameter(`${partParam}.text`) : refusedField(param, value, message)
     }
-    if (part.type === "text") {
-      if (typeof part.text !== "string") return missingParameter(`${path}[${i}].text`)
-      text += part.text
-    } else {
-      media++
-    }
+    case "tool_call_id":
+      return toolCallIdError(param)
+    default:
+      return refusedField(param, value, message)
   }
-  return { text, media }
 }
 
-/** A Chat Completions tool: a `function` with its name; `custom` (free-form) tools are never called. */
-const functionOf = (tool: Readonly<Record<string, unknown>>, path: string): Reply.Tool | ApiError | undefined => {
-  if (tool.type === "custom") return undefined
-  if (tool.type !== "function" || !isRecord(tool.function) || typeof tool.function.name !== "string") {
-    return missingParameter(`${path}.function.name`)
+/** What the codec's schema refused (its first refusal) worded as OpenAI words it. */
+function refusalError(body: unknown, refused: Refused): ApiError {
+  const { message, path } = refused.refusals[0]
+  if (path.length === 0) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
+  const param = bracketed(path)
+  const value = valueAt(body, path)
+  switch (path[0]) {
+    case "model":
+      return modelError(value)
+    case "messages":
+      if (path.length > 1) return messageError(body, path, message)
+      return value === undefined ? missingParameter("messages") : invalidType("messages", "an array", value)
+    case "stream":
+      return invalidType("stream", "a boolean", value)
+    case "stream_options":
+      if (valueAt(body, ["stream"]) !== true) return streamOptionsError
+      return path.length === 1
+        ? invalid(`Invalid type for 'stream_options': expected an object.`, "stream_options")
+        : refusedField(param, value, message)
+    case "max_tokens":
+    case "max_completion_tokens":
+      return maxTokensError(path[0], value)
+    case "tools":
+      if (path.length === 1) return invalidType("tools", "an array", value)
+      if (path.length === 2) return invalid(`Invalid type for '${param}': expected an object.`, param)
+      // A tool that is not a function, or a function without its name.
+      return path[2] === "type" || path.length === 3 || path[3] === "name"
+        ? missingParameter(`${bracketed(path.slice(0, 2))}.function.name`)
+        : refusedField(param, value, message)
+    case "tool_choice":
+      return toolChoiceError
+    case "response_format":
+      return outputFormatError(valueAt(body, ["response_format"]), "response_format", nestedSchemaName)
+        ?? refusedField(param, value, message)
+    default:
+      return refusedField(param, value, message)
   }
-  return { name: tool.function.name, parameters: tool.function.parameters }
 }
 
-const decodeToolChoice = (
-  choice: unknown,
-  tools: ReadonlyArray<Reply.Tool>,
-  anyTools: boolean
-): Reply.ToolChoice | ApiError => {
-  if (choice === undefined || choice === null) return { _tag: "Auto" }
-  if (!anyTools && choice !== "none") {
+// A `json_schema` response format's schema is nested in a `json_schema` wrapper, unlike the Responses API's `text.format`.
+function nestedSchemaName(format: Readonly<Record<string, unknown>>): ApiError | undefined {
+  const wrapper = format.json_schema
+  return isRecord(wrapper) && typeof wrapper.name === "string"
+    ? undefined
+    : missingParameter("response_format.json_schema.name")
+}
+
+/** What OpenAI's server refuses in a body that fits the wire: its rules past the shape. */
+function ruleError(wire: Wire): ApiError | undefined {
+  if (wire.messages.length === 0) return emptyArray("messages")
+  if (wire.stream_options !== undefined && wire.stream_options !== null && wire.stream !== true) {
+    return streamOptionsError
+  }
+  for (const name of ["max_completion_tokens", "max_tokens"] as const) {
+    const value = wire[name]
+    if (value !== undefined && value !== null && (!Number.isInteger(value) || value < 1)) {
+      return maxTokensError(name, value)
+    }
+  }
+  const anyTools = (wire.tools?.length ?? 0) > 0
+  const choice = wire.tool_choice
+  if (!anyTools && choice !== undefined && choice !== null && choice !== "none") {
     return invalid(
       "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
       "tool_choice"
     )
   }
-  if (choice === "auto") return { _tag: "Auto" }
-  if (choice === "none") return { _tag: "None" }
-  if (choice === "required") return { _tag: "Required" }
-  if (isRecord(choice)) {
-    if (choice.type === "function" && isRecord(choice.function) && typeof choice.function.name === "string") {
-      const name = choice.function.name
-      if (!tools.some((tool) => tool.name === name)) {
-        return invalid(`Invalid value for 'tool_choice': function '${name}' is not in 'tools'.`, "tool_choice")
-      }
-      return { _tag: "Named", name }
-    }
-    if (choice.type === "allowed_tools") return { _tag: "Auto" }
+  // vLLM's OpenAI-compatible server: `continue_final_message` cannot go with `add_generation_prompt`, true by default.
+  if (wire.continue_final_message === true && wire.add_generation_prompt !== false) {
+    return invalid(
+      "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
+      "continue_final_message"
+    )
   }
-  return invalid(
-    "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {type: 'function', function: {name}}.",
-    "tool_choice"
-  )
+  return undefined
 }
 
 /**
- * A `json_schema` response format's schema: nested in a `json_schema` wrapper, unlike the Responses API's flat
- * `text.format`.
+ * The flags asking to go on from the last message, the assistant's: vLLM's `continue_final_message` and DeepSeek's
+ * `prefix: true` on that message ("Chat Prefix Completion (Beta)").
  */
-const nestedSchema = (format: Readonly<Record<string, unknown>>): { readonly schema: unknown } | ApiError => {
-  const wrapper = format.json_schema
-  if (!isRecord(wrapper) || typeof wrapper.name !== "string") {
-    return missingParameter("response_format.json_schema.name")
-  }
-  return { schema: wrapper.schema ?? {} }
-}
-
-/**
- * The flags asking to go on from the last message, the assistant's: vLLM's `continue_final_message` (which, as vLLM's
- * OpenAI-compatible server, cannot go with `add_generation_prompt`, true by default) and DeepSeek's `prefix: true` on
- * that message ("Chat Prefix Completion (Beta)").
- */
-const prefillFlagsOf = (
-  body: Readonly<Record<string, unknown>>,
-  messages: ReadonlyArray<unknown>
-): ReadonlyArray<Reply.PrefillFlag> | ApiError => {
+function prefillFlagsOf(wire: Wire): ReadonlyArray<Reply.PrefillFlag> {
   const flags: Array<Reply.PrefillFlag> = []
-  if (body.continue_final_message === true) {
-    if (body.add_generation_prompt !== false) {
-      return invalid(
-        "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
-        "continue_final_message"
-      )
-    }
-    flags.push("continue_final_message")
-  }
-  const last = messages.at(-1)
-  if (isRecord(last) && last.role === "assistant" && last.prefix === true) flags.push("prefix")
+  if (wire.continue_final_message === true) flags.push("continue_final_message")
+  const last = wire.messages.at(-1)
+  if (last?.role === "assistant" && last.prefix === true) flags.push("prefix")
   return flags
 }
 
-/** The `model` of a request body, or what is wrong with it. */
-export const modelOf = (body: Readonly<Record<string, unknown>>): string | ApiError => {
-  const model = body.model
-  if (model === undefined || model === null) return invalid("you must provide a model parameter", "model")
-  return typeof model === "string"
-    ? model
-    : invalidType("model", "a string", model)
+/** The tools the codec read, as the reply's generator offers them. */
+function toolsOf(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> {
+  return tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
 }
 
-export const decode = (body: unknown): Decoded<Extra> | ApiError => {
-  if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
-  const model = modelOf(body)
-  if (typeof model !== "string") return model
-  const messages = requiredArray("messages", body.messages, "an array")
-  if (!Array.isArray(messages)) return messages
+/** The codec's tool choice as the generator's, or OpenAI's error when it names a function not in `tools`. */
+function toolChoiceOf(
+  choice: ToolChoice | undefined,
+  tools: ReadonlyArray<Reply.Tool>
+): Reply.ToolChoice | InvalidRequest {
+  switch (choice) {
+    case undefined:
+    case "auto":
+      return { _tag: "Auto" }
+    case "none":
+      return { _tag: "None" }
+    case "required":
+      return { _tag: "Required" }
+    default: {
+      const name = choice.tool
+      return tools.some((tool) => tool.name === name)
+        ? { _tag: "Named", name }
+        : invalid(`Invalid value for 'tool_choice': function '${name}' is not in 'tools'.`, "tool_choice")
+    }
+  }
+}
+
+/** A checked body (its limits, rules and tool message ids held) as the prompt it asks about. */
+function promptOf(wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError {
+  const tools = toolsOf(request.tools)
+  const toolChoice = toolChoiceOf(request.toolChoice, tools)
+  if (toolChoice._tag === "InvalidRequest") return toolChoice
+  const format = request.responseFormat
   const transcript = new Transcript()
-  for (let i = 0; i < messages.length; i++) {
-    const message: unknown = messages[i]
-    const path = `messages[${i}]`
-    if (!isRecord(message)) return invalidType(path, "an object", message)
-    const role = message.role
-    if (typeof role !== "string" || !roles.has(role)) {
-      return invalid(
-        `Invalid value for '${path}.role': expected one of 'system', 'developer', 'user', 'assistant', 'tool', got ${
-          JSON.stringify(role) ?? "nothing"
-        }.`,
-        `${path}.role`
-      )
-    }
-    const content = contentOf(message.content, `${path}.content`)
-    if ("_tag" in content) return content
-    if (role === "tool" && typeof message.tool_call_id !== "string") {
-      return invalid(
-        `Missing parameter 'tool_call_id': messages with role 'tool' must have a 'tool_call_id'.`,
-        `${path}.tool_call_id`
-      )
-    }
-    transcript.add(role, content.text, content.media)
-    if (role === "assistant" && Array.isArray(message.tool_calls)) {
-      for (const call of message.tool_calls as ReadonlyArray<unknown>) {
-        if (isRecord(call) && isRecord(call.function)) {
-          const fn = call.function
-          transcript.chars += (typeof fn.name === "string" ? fn.name.length : 0) +
-            (typeof fn.arguments === "string" ? fn.arguments.length : 0)
-        }
-      }
-    }
-  }
-
-  const stream = body.stream
-  if (stream !== undefined && stream !== null && typeof stream !== "boolean") {
-    return invalidType("stream", "a boolean", stream)
-  }
-  const streamOptions = body.stream_options
-  let includeUsage = false
-  if (streamOptions !== undefined && streamOptions !== null) {
-    if (stream !== true) {
-      return invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
-    }
-    if (!isRecord(streamOptions)) {
-      return invalid(`Invalid type for 'stream_options': expected an object.`, "stream_options")
-    }
-    includeUsage = streamOptions.include_usage === true
-  }
-
-  let maxTokens: number | undefined
-  for (const name of ["max_completion_tokens", "max_tokens"] as const) {
-    const value = body[name]
-    if (value === undefined || value === null) continue
-    if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-      return invalid(
-        `Invalid '${name}': expected an integer of at least 1, but got ${JSON.stringify(value)} instead.`,
-        name,
-        "invalid_value"
-      )
-    }
-    maxTokens ??= value
-  }
-
-  const tools = decodeTools(body.tools, functionOf)
-  if ("_tag" in tools) return tools
-  const toolChoice = decodeToolChoice(body.tool_choice, tools, Array.isArray(body.tools) && body.tools.length > 0)
-  if ("_tag" in toolChoice && toolChoice._tag === "InvalidRequest") return toolChoice
-  const responseFormat = decodeOutputFormat(body.response_format, "response_format", nestedSchema)
-  if ("_tag" in responseFormat) return responseFormat
-  const effort = body.reasoning_effort ?? (isRecord(body.reasoning) ? body.reasoning.effort : undefined)
-  const reasoning = typeof effort === "string" && effort !== "none"
-  const prefillFlags = prefillFlagsOf(body, messages)
-  if ("_tag" in prefillFlags) return prefillFlags
-
+  transcript.addMessages(request.messages)
   return transcript.decoded(
     {
-      model,
+      model: wire.model,
       tools,
-      toolChoice: toolChoice as Reply.ToolChoice,
-      parallelToolCalls: body.parallel_tool_calls !== false,
-      reasoning,
-      maxTokens,
-      responseSchema: responseFormat.schema,
-      jsonObject: responseFormat.jsonObject,
-      prefillFlags
+      toolChoice,
+      parallelToolCalls: wire.parallel_tool_calls !== false,
+      reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
+      maxTokens: request.maxTokens,
+      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
+      jsonObject: format?.type === "json_object" ? true : undefined,
+      prefillFlags: prefillFlagsOf(wire)
     },
-    stream === true,
-    { includeUsage }
+    wire.stream === true,
+    { includeUsage: wire.stream_options?.include_usage === true }
   )
+}
+
+export function decode(body: unknown): Decoded<Extra> | ApiError {
+  const wire = checkCreateRequest(body)
+  if (wire instanceof Refused) return refusalError(body, wire)
+  const broken = ruleError(wire)
+  if (broken !== undefined) return broken
+  const request = toRequest(wire)
+  // The mapping refuses one thing the schema lets through: a tool message without its call's id.
+  if (request instanceof Problem) return toolCallIdError(request.param ?? "messages")
+  return promptOf(wire, request)
 }
