@@ -66,3 +66,9 @@ export const heldToken = (
       : lock.withPermit(renew)
   )
 }
+
+/** What a credential is called in errors: its class's name (`ManagedIdentityCredential`, `JWT`), else `fallback`. */
+export const credentialName = (credential: object, fallback: string): string => {
+  const name: unknown = (credential as { readonly constructor?: { readonly name?: unknown } }).constructor?.name
+  return typeof name === "string" && name !== "" && name !== "Object" ? name : fallback
+}

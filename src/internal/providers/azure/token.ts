@@ -7,16 +7,14 @@ import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type { TokenCredential } from "../../../providers/AzureOpenAi.js"
 import { causeText } from "../../transport/providerHttp.js"
-import { heldToken } from "../accessToken.js"
+import { credentialName, heldToken } from "../accessToken.js"
 
 /** The scope of Azure OpenAI's tokens (Azure OpenAI's REST API reference, "Microsoft Entra ID authentication"). */
 export const scope = "https://cognitiveservices.azure.com/.default"
 
 /** What a credential is called in errors: its class's name (`ManagedIdentityCredential`), or a plain description. */
-export const nameOf = (credential: TokenCredential): string => {
-  const name: unknown = (credential as { readonly constructor?: { readonly name?: unknown } }).constructor?.name
-  return typeof name === "string" && name !== "" && name !== "Object" ? name : "the Entra ID credential provided"
-}
+export const nameOf = (credential: TokenCredential): string =>
+  credentialName(credential, "the Entra ID credential provided")
 
 /**
  * The bearer token of `credential` for each call, held while it is fresh (`accessToken.ts`), asked for again when the
