@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Stream from "effect/Stream"
+import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Vertex from "../src/providers/Vertex.js"
 import { adapterHarness, hello } from "./utils/adapterHarness.js"
@@ -139,4 +140,10 @@ describe("Vertex requests", () => {
         expectOptionsError(error, { module: "Vertex", option })
       }
     }))
+
+  it("Vertex's model ids price through the built-in table (a `@date` version as its model)", () => {
+    assert.deepStrictEqual(Pricing.lookup("claude-sonnet-4-5@20250929"), Pricing.lookup("claude-sonnet-4-5"))
+    assert.isDefined(Pricing.lookup("claude-sonnet-4-5"))
+    assert.isDefined(Pricing.lookup("gemini-2.5-flash"))
+  })
 })
