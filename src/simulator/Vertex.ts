@@ -10,7 +10,8 @@
  * - Auth: an `authorization: Bearer` token (a Google access token), checked against the simulator's `apiKeys`; no
  *   other header is read.
  * - Errors as Google's front end answers them, for both publishers: a bad or missing token 401 `UNAUTHENTICATED`, an
- *   unknown model 404 `NOT_FOUND` ("Publisher Model ... was not found"), a rate limit 429 `RESOURCE_EXHAUSTED`; an
+ *   injected `status=403` `PERMISSION_DENIED`, an unknown model 404 `NOT_FOUND` ("Publisher Model ... was not
+ *   found"), a rate limit 429 `RESOURCE_EXHAUSTED`; an
  *   Anthropic request the model refuses in Anthropic's words (`invalid_request_error`), a Gemini one in Google's.
  *
  * @since 0.3.0
@@ -76,6 +77,18 @@ export const frontEndError = (error: ApiError): { readonly status: number; reado
       }
     case "NotFound":
       return { status: 404, body: errorJson(404, `The requested URL ${error.path} was not found on this server.`) }
+    case "Injected":
+      // A permission Google's IAM refuses is answered by the front end, for either publisher.
+      return error.fault.status === 403
+        ? {
+          status: 403,
+          body: errorJson(
+            403,
+            error.fault.message ??
+              "Permission 'aiplatform.endpoints.predict' denied on resource (or it may not exist). (injected fault)"
+          )
+        }
+        : undefined
     default:
       return undefined
   }

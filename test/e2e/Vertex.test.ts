@@ -130,7 +130,7 @@ describe("Vertex over the simulator", () => {
       })
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
 
-  it.live("errors: a token the server refuses, a rate limit, an unknown model, on both publishers", () =>
+  it.live("errors: a token the server refuses, a rate limit, a permission denied, an unknown model, on both publishers", () =>
     Effect.gen(function*() {
       const refusing = yield* Simulator.make({ apiKeys: ["another-token-0123456789"], models: [gemini, claude] })
       for (const model of [gemini, claude]) {
@@ -150,6 +150,14 @@ describe("Vertex over the simulator", () => {
       }
       yield* simulated((simulator) =>
         Effect.gen(function*() {
+          for (const model of [gemini, claude]) {
+            const denied = yield* vertexClient(simulator, { model, ...AdapterE2e.simulatorFault("status=403") })
+            yield* AdapterE2e.failsWholeAndStreamed(denied, hello, none, (error) => {
+              assert(error._tag === "AuthError")
+              assert.strictEqual(error.status, 403)
+              assert.include(error.detail, "aiplatform.endpoints.predict")
+            })
+          }
           for (const model of ["gemini-0-gone", "claude-0-gone"]) {
             const missing = yield* Effect.flip((yield* vertexClient(simulator, { model })).chat(hello, none))
             assert(missing._tag === "ModelNotFoundError")
