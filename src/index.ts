@@ -96,3 +96,6 @@ export * as UndiciHttpClient from "./UndiciHttpClient.js"
 
 /** @since 0.1.0 */
 export * as UsageLedger from "./UsageLedger.js"
+
+/** @since 0.3.0 */
+export * as Vertex from "./providers/Vertex.js"

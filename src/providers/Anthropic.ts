@@ -41,14 +41,9 @@
 import type * as Config from "effect/Config"
 import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import { isErrorPayload } from "../internal/codec/anthropic/errors.js"
-import { reply } from "../internal/codec/anthropic/reply.js"
-import * as Wire from "../internal/codec/anthropic/request.js"
-import { AnthropicStreamParser } from "../internal/codec/anthropic/stream.js"
 import * as Adapter from "../internal/providers/adapter.js"
+import * as internal from "../internal/providers/anthropic/definition.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
@@ -119,50 +114,6 @@ export interface Options extends HttpOptions {
   readonly maxEventSize?: number | undefined
 }
 
-const apiKey = (key: Redacted.Redacted<string>) => ["x-api-key", Redacted.value(key)] as const
-
-const requestIdOf = (response: HttpClientResponse.HttpClientResponse) =>
-  response.headers["request-id"] ?? response.headers["x-request-id"]
-
-const definition = (options: Options): Adapter.Definition | OptionsError => {
-  const maxTokens = options.maxTokens ?? defaultMaxTokens
-  const maxEventSize = options.maxEventSize
-  const invalid = Adapter.checkPositive("Anthropic", "maxTokens", maxTokens, true) ??
-    Adapter.checkPositive("Anthropic", "maxEventSize", maxEventSize) ??
-    Adapter.checkPositive("Anthropic", "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
-  const systemInPlace = (model: string) => options.midConversationSystem ?? Wire.takesMidConversationSystem(model)
-  return {
-    provider: options.provider ?? "anthropic",
-    model: options.model,
-    baseUrl: (options.baseUrl ?? "https://api.anthropic.com").replace(/\/+$/, "").replace(/\/v1$/, ""),
-    headers: {
-      "anthropic-version": options.version ?? apiVersion,
-      ...(options.beta !== undefined && options.beta.length > 0 ? { "anthropic-beta": options.beta.join(",") } : {}),
-      ...options.headers
-    },
-    auth: apiKey,
-    requestId: requestIdOf,
-    ...Adapter.limitsOf(options),
-    path: () => "/v1/messages",
-    body: (request, model, stream) =>
-      Wire.requestBody(request, { model, stream, maxTokens, systemInPlace: systemInPlace(model) }),
-    failureOf: (body) => isErrorPayload(body) ? body : undefined,
-    reply: (body, { request }) => reply(body, Wire.outputTool(request)),
-    stream: (context) =>
-      new AnthropicStreamParser({ ...context, outputTool: Wire.outputTool(context.request), maxEventSize }),
-    countTokens: {
-      path: () => "/v1/messages/count_tokens",
-      body: (request, model) => Wire.countBody(request, { model, maxTokens, systemInPlace: systemInPlace(model) }),
-      count: Wire.countOf
-    },
-    // Anthropic has no embeddings API (it points to Voyage AI).
-    // Anthropic's Messages API continues a last assistant message (its "prefill").
-    prefill: true,
-    embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client"
-  }
-}
-
 /**
  * Builds the client over the `HttpClient` in the context.
  *
@@ -185,7 +136,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  * @category Constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
-  Adapter.make(definition, options)
+  Adapter.make((given: Options) => internal.definition(given), options)
 
 /**
  * The client as a layer.

@@ -70,11 +70,8 @@ import type * as Config from "effect/Config"
 import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as Wire from "../internal/codec/gemini.js"
 import * as Adapter from "../internal/providers/adapter.js"
-import { GeminiStreamParser } from "../internal/providers/gemini/stream.js"
-import { ContentFilterError } from "../LlmError.js"
+import * as internal from "../internal/providers/gemini/definition.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
@@ -105,53 +102,6 @@ export interface Options extends HttpOptions {
   readonly maxEventSize?: number | undefined
 }
 
-const apiKey = (key: Redacted.Redacted<string>) => ["x-goog-api-key", Redacted.value(key)] as const
-
-const definition = (options: Options): Adapter.Definition | OptionsError => {
-  const version = (options.apiVersion ?? "v1beta").replace(/^\/+|\/+$/g, "")
-  const maxEventSize = options.maxEventSize
-  const invalid = Adapter.checkPositive("Gemini", "maxEventSize", maxEventSize) ??
-    Adapter.checkPositive("Gemini", "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
-  return {
-    provider: options.provider ?? "gemini",
-    model: options.model,
-    baseUrl: options.baseUrl ?? "https://generativelanguage.googleapis.com",
-    headers: options.headers,
-    auth: apiKey,
-    ...Adapter.limitsOf(options),
-    path: (model, stream) =>
-      `/${version}/${Wire.resourceOf(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
-    body: (request) => Wire.requestBody(request),
-    failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
-    reply: (body, { decodeError, model, provider }) => {
-      const candidate = Wire.candidateOf(body)
-      if (candidate !== undefined) return Wire.reply(body, candidate)
-      const blocked = Wire.blockedDetail(body)
-      return blocked === undefined
-        ? decodeError("the response has no candidates")
-        : new ContentFilterError({ provider, model, detail: blocked })
-    },
-    stream: (context) => new GeminiStreamParser({ ...context, maxEventSize }),
-    embeddings: {
-      maxInputs: Wire.maxEmbeddingInputs,
-      tokens: false,
-      path: (model) => `/${version}/${Wire.resourceOf(model)}:batchEmbedContents`,
-      body: (model, inputs, request) => Wire.embeddingBody(Wire.resourceOf(model), inputs, request.dimensions),
-      read: Wire.readEmbeddings,
-      isError: Wire.isErrorPayload
-    },
-    countTokens: {
-      path: (model) => `/${version}/${Wire.resourceOf(model)}:countTokens`,
-      // The whole request, so its system instruction and tools are counted too.
-      body: (request, model) => ({
-        generateContentRequest: { model: Wire.resourceOf(model), ...Wire.requestBody(request) }
-      }),
-      count: Wire.totalTokensOf
-    }
-  }
-}
-
 /**
  * Builds the client over the `HttpClient` in the context.
  *
@@ -174,7 +124,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  * @category Constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
-  Adapter.make(definition, options)
+  Adapter.make((given: Options) => internal.definition(given), options)
 
 /**
  * The client as a layer.

@@ -19,7 +19,8 @@ import {
   RetryPolicy,
   Router,
   Store,
-  UsageLedger
+  UsageLedger,
+  Vertex
 } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
 import { LanguageModel } from "effect/ai"
@@ -222,3 +223,9 @@ const keyed = AzureOpenAi.layer({
 // The v1 API with Microsoft Entra ID; the pool holds one stand-in key, "none".
 const entra = AzureOpenAi.layer({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })
 export { entra as azureEntraId, keyed as azureKeyed }
+
+// Gemini on a region; a claude- model named by a request goes to Anthropic's path on its own.
+const flash = Vertex.layer({ project: "my-proj", location: "us-central1", model: "gemini-2.5-flash" })
+// Claude on the global endpoint; the pool holds one stand-in key, "none".
+const claude = Vertex.layer({ project: "my-proj", location: "global", model: "claude-sonnet-4-5@20250929" })
+export { claude as vertexClaude, flash as vertexFlash }

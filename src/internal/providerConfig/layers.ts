@@ -18,6 +18,7 @@ import * as Ollama from "../../providers/Ollama.js"
 import * as OpenAiChat from "../../providers/OpenAiChat.js"
 import * as OpenAiResponses from "../../providers/OpenAiResponses.js"
 import * as Presets from "../../providers/Presets.js"
+import * as Vertex from "../../providers/Vertex.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import * as Store from "../../Store.js"
@@ -67,6 +68,14 @@ export const clientLayer = (
         apiVersion: entry.api_version,
         maxTokensField: entry.max_tokens_field,
         entraId: entry.api_keys === undefined
+      })
+    case "vertex":
+      return Vertex.layer({
+        ...common,
+        // The file's check requires both (`read.ts`); a config built without fails as the adapter's `OptionsError`.
+        project: entry.project ?? "",
+        location: entry.location ?? "",
+        publisher: entry.publisher
       })
   }
 }

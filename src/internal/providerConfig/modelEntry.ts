@@ -36,13 +36,13 @@ export const Prefill = Schema.Unknown.pipe(
   )
 )
 
-export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama", "azure"])
+export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama", "azure", "vertex"])
 
 export const ModelEntry = Schema.Struct({
   model_name: NonEmpty,
   /**
    * Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets) or another credential
-   * serves (`api: "azure"`: Microsoft Entra ID).
+   * serves (`api: "azure"`: Microsoft Entra ID; `api: "vertex"`, which takes none: Application Default Credentials).
    */
   api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
   /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
@@ -83,7 +83,12 @@ export const ModelEntry = Schema.Struct({
    */
   api_version: optional(NonEmpty),
   organization: optional(NonEmpty),
+  /** OpenAI's project (`OpenAI-Project`); with `api: "vertex"`, the Google Cloud project (`Vertex.Options.project`). */
   project: optional(NonEmpty),
+  /** With `api: "vertex"`: the location, a region or `global` (`Vertex.Options.location`). */
+  location: optional(NonEmpty),
+  /** With `api: "vertex"`: who publishes the model (`Vertex.Options.publisher`). Default: by the model's name. */
+  publisher: optional(Schema.Literals(["google", "anthropic"])),
   max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),
   /**
    * With `api: "responses"`: whether OpenAI keeps each response (`OpenAiResponses.Options.store`), so a follow-up the

@@ -246,11 +246,33 @@ export const fromJson = (
             message: "the azure api needs base_url (the resource's endpoint, https://RESOURCE.openai.azure.com)"
           })
         }
+        for (const field of ["location", "publisher"] as const) {
+          if (entry[field] !== undefined && api !== "vertex") {
+            issues.push({ path: `${at}.${field}`, message: `is for the vertex api, not ${api}` })
+          }
+        }
+        if (api === "vertex") {
+          for (const field of ["project", "location"] as const) {
+            if (entry[field] === undefined) {
+              issues.push({
+                path: `${at}.${field}`,
+                message: `the vertex api needs ${field} (the Google Cloud ${field})`
+              })
+            }
+          }
+          if (entry.api_keys !== undefined) {
+            issues.push({
+              path: `${at}.api_keys`,
+              message: "the vertex api signs in with Application Default Credentials, not keys; leave api_keys out"
+            })
+          }
+        }
         if (entry.store !== undefined && api !== "responses") {
           issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
         }
-        // An Azure entry without keys authenticates with Microsoft Entra ID.
-        const keyless = api === "ollama" || api === "azure" || (preset !== undefined && !preset.needsKey)
+        // An Azure entry without keys authenticates with Microsoft Entra ID; a Vertex entry with Google's credentials.
+        const keyless = api === "ollama" || api === "azure" || api === "vertex" ||
+          (preset !== undefined && !preset.needsKey)
         if (entry.api_keys === undefined && !keyless) {
           issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
         }

@@ -11,6 +11,7 @@ import * as Gemini from "../../simulator/Gemini.js"
 import * as Ollama from "../../simulator/Ollama.js"
 import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as OpenAiResponses from "../../simulator/OpenAiResponses.js"
+import * as Vertex from "../../simulator/Vertex.js"
 import type { EmbeddingFormat } from "../../simulator/WireFormat.js"
 import { decodeCount } from "./anthropic/request.js"
 import type { Engine } from "./engine.js"
@@ -62,6 +63,13 @@ const azureDeploymentRoute = (
       : answer(engine, { ...input, params })
   }
 })
+
+/** Vertex AI's models of `publisher`: one segment, `{model}:{method}`, after a project's location. */
+const vertexModels = (publisher: string): HttpRouter.PathInput =>
+  `/:version/projects/:project/locations/:location/publishers/${publisher}/models/:model`
+
+/** Vertex's API versions: `v1`, and `v1beta1`, which Google's own clients call. */
+const vertexVersions = new Set(["v1", "v1beta1"])
 
 /** Every endpoint, for both servers. Each new wire format adds its routes here. */
 export const routes: ReadonlyArray<Route> = [
@@ -124,6 +132,32 @@ export const routes: ReadonlyArray<Route> = [
         : target.params.method === "countTokens"
         ? engine.countTokens(Gemini.format, Gemini.decodeCount, Gemini.countReply, targeted)
         : engine.generate(Gemini.format, targeted)
+    }
+  },
+  {
+    method: "POST",
+    path: vertexModels("google"),
+    plan: (engine, input) => {
+      const target = Gemini.target(input.params.model ?? "", input.url, input.headers)
+      if (
+        target === undefined || Gemini.isEmbedding(target.params) || !vertexVersions.has(input.params.version ?? "")
+      ) {
+        return engine.notFound(Vertex.geminiFormat, "POST", input.url)
+      }
+      const targeted = { ...input, params: target.params }
+      return target.params.method === "countTokens"
+        ? engine.countTokens(Vertex.geminiFormat, Gemini.decodeCount, Gemini.countReply, targeted)
+        : engine.generate(Vertex.geminiFormat, targeted)
+    }
+  },
+  {
+    method: "POST",
+    path: vertexModels("anthropic"),
+    plan: (engine, input) => {
+      const params = Vertex.anthropicTarget(input.params.model ?? "")
+      return params === undefined || !vertexVersions.has(input.params.version ?? "")
+        ? engine.notFound(Vertex.anthropicFormat, "POST", input.url)
+        : engine.generate(Vertex.anthropicFormat, { ...input, params })
     }
   }
 ]

@@ -1,0 +1,95 @@
+/**
+ * The Anthropic Messages adapter's table (`Anthropic`), which Vertex AI (`Vertex`) fills in with its own paths
+ * (`:rawPredict`, `:streamRawPredict`), its bearer token and the body it takes (the version in `anthropic_version`,
+ * no `model`).
+ */
+import type * as Effect from "effect/Effect"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Redacted from "effect/Redacted"
+import type { OptionsError } from "../../../OptionsError.js"
+import { apiVersion, defaultMaxTokens, type Options } from "../../../providers/Anthropic.js"
+import { isErrorPayload } from "../../codec/anthropic/errors.js"
+import { reply } from "../../codec/anthropic/reply.js"
+import * as Wire from "../../codec/anthropic/request.js"
+import { AnthropicStreamParser } from "../../codec/anthropic/stream.js"
+import * as Adapter from "../adapter.js"
+import type { JsonRecord } from "../wire.js"
+
+const apiKey = (key: Redacted.Redacted<string>) => ["x-api-key", Redacted.value(key)] as const
+
+const requestIdOf = (response: HttpClientResponse.HttpClientResponse) =>
+  response.headers["request-id"] ?? response.headers["x-request-id"]
+
+/** Where a cloud serves Anthropic's models, and how it differs from Anthropic's API. */
+export interface Cloud {
+  /** Names the options' owner in an `OptionsError`. */
+  readonly adapter: string
+  readonly provider: string
+  readonly baseUrl: string
+  readonly path: (model: string, stream: boolean) => string
+  /** The bearer token of each request, in place of a key. */
+  readonly token: Effect.Effect<Redacted.Redacted<string>, string>
+  /** The `anthropic_version` of the body, which names no `model` (the path does). */
+  readonly bodyVersion: string
+}
+
+/** Anthropic's table for `options`, or a cloud's (`cloud`): its paths, token and body. */
+export const definition = (options: Options, cloud?: Cloud): Adapter.Definition | OptionsError => {
+  const adapter = cloud?.adapter ?? "Anthropic"
+  const maxTokens = options.maxTokens ?? defaultMaxTokens
+  const maxEventSize = options.maxEventSize
+  const invalid = Adapter.checkPositive(adapter, "maxTokens", maxTokens, true) ??
+    Adapter.checkPositive(adapter, "maxEventSize", maxEventSize) ??
+    Adapter.checkPositive(adapter, "maxResponseBytes", options.maxResponseBytes, true)
+  if (invalid !== undefined) return invalid
+  const systemInPlace = (model: string) => options.midConversationSystem ?? Wire.takesMidConversationSystem(model)
+  const beta = options.beta !== undefined && options.beta.length > 0 ? { "anthropic-beta": options.beta.join(",") } : {}
+  const common = {
+    model: options.model,
+    requestId: requestIdOf,
+    ...Adapter.limitsOf(options),
+    failureOf: (body: JsonRecord) => isErrorPayload(body) ? body : undefined,
+    reply: (body: JsonRecord, { request }: Adapter.ReplyContext) => reply(body, Wire.outputTool(request)),
+    stream: (context: Adapter.StreamContext) =>
+      new AnthropicStreamParser({ ...context, outputTool: Wire.outputTool(context.request), maxEventSize }),
+    // Anthropic has no embeddings API (it points to Voyage AI).
+    embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client",
+    // Anthropic's Messages API continues a last assistant message (its "prefill").
+    prefill: true
+  }
+  if (cloud !== undefined) {
+    return {
+      ...common,
+      provider: options.provider ?? cloud.provider,
+      baseUrl: cloud.baseUrl,
+      headers: { ...beta, ...options.headers },
+      auth: () => undefined,
+      token: cloud.token,
+      path: cloud.path,
+      body: (request, model, stream) => {
+        const { model: _, ...body } = Wire.requestBody(request, {
+          model,
+          stream,
+          maxTokens,
+          systemInPlace: systemInPlace(model)
+        })
+        return { anthropic_version: cloud.bodyVersion, ...body }
+      }
+    }
+  }
+  return {
+    ...common,
+    provider: options.provider ?? "anthropic",
+    baseUrl: (options.baseUrl ?? "https://api.anthropic.com").replace(/\/+$/, "").replace(/\/v1$/, ""),
+    headers: { "anthropic-version": options.version ?? apiVersion, ...beta, ...options.headers },
+    auth: apiKey,
+    path: () => "/v1/messages",
+    body: (request, model, stream) =>
+      Wire.requestBody(request, { model, stream, maxTokens, systemInPlace: systemInPlace(model) }),
+    countTokens: {
+      path: () => "/v1/messages/count_tokens",
+      body: (request, model) => Wire.countBody(request, { model, maxTokens, systemInPlace: systemInPlace(model) }),
+      count: Wire.countOf
+    }
+  }
+}

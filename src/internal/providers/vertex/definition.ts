@@ -1,0 +1,97 @@
+/**
+ * Vertex AI's table (Vertex AI's REST reference): a model's publisher picks the wire. Google's models (Gemini) take the
+ * Gemini adapter's table on Vertex's paths (`:generateContent`, `:streamGenerateContent?alt=sse`); Anthropic's take the
+ * Anthropic adapter's on `:rawPredict` and `:streamRawPredict`, the body's version `vertex-2023-10-16` and no `model`.
+ * Both send a Google access token as `Authorization: Bearer`.
+ */
+import type * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import { OptionsError } from "../../../OptionsError.js"
+import type { Options } from "../../../providers/Vertex.js"
+import * as Invalid from "../../optionsError.js"
+import type * as Adapter from "../adapter.js"
+import { definition as anthropicDefinition } from "../anthropic/definition.js"
+import { definition as geminiDefinition } from "../gemini/definition.js"
+import { RequestError } from "../wire.js"
+
+/** The `anthropic_version` of Anthropic's models on Vertex AI (Anthropic's "Claude on Vertex AI"). */
+export const anthropicVersion = "vertex-2023-10-16"
+
+/** The host of a location's endpoint: regional, or the global endpoint's for `global`. */
+export const hostOf = (location: string): string =>
+  location === "global" ? "https://aiplatform.googleapis.com" : `https://${location}-aiplatform.googleapis.com`
+
+/** Who publishes a model on Vertex: the option, else Anthropic for `claude-` models, else Google. */
+export const publisherOf = (options: Pick<Options, "publisher">, model: string): "google" | "anthropic" =>
+  options.publisher ?? (model.startsWith("claude-") ? "anthropic" : "google")
+
+const embeddings =
+  "Vertex AI's embeddings (`:predict`) are not supported; embed with a Gemini or OpenAI-compatible client"
+
+/** Google's models' `:countTokens`; Anthropic's models are counted at another path, not asked here. */
+const countingOf = (options: Options, gemini: Adapter.TokenCounting): Adapter.TokenCounting => ({
+  ...gemini,
+  body: (request, model) => {
+    if (publisherOf(options, model) === "anthropic") {
+      throw new RequestError("the Vertex client counts the tokens of Google's models only, not Anthropic's")
+    }
+    return gemini.body(request, model)
+  }
+})
+
+/** Vertex's table for `options`, every request with `token`. */
+export const definition = (
+  options: Options,
+  token: Effect.Effect<Redacted.Redacted<string>, string>
+): Adapter.Definition | OptionsError => {
+  for (const option of ["project", "location"] as const) {
+    if (typeof options[option] !== "string" || !/^[a-z0-9][a-z0-9.:_-]*$/i.test(options[option])) {
+      return Invalid.make(
+        "Vertex",
+        option,
+        options[option],
+        `a Google Cloud ${option} id, such as my-proj or us-central1`
+      )
+    }
+  }
+  const baseUrl = options.baseUrl ?? hostOf(options.location)
+  if (!URL.canParse(baseUrl)) {
+    return Invalid.make(
+      "Vertex",
+      "baseUrl",
+      baseUrl,
+      "an absolute URL such as https://us-central1-aiplatform.googleapis.com"
+    )
+  }
+  const models = (publisher: string) =>
+    `/v1/projects/${options.project}/locations/${options.location}/publishers/${publisher}/models/`
+  const cloud = { adapter: "Vertex", provider: "vertex", baseUrl, token }
+  const gemini = geminiDefinition(options, {
+    ...cloud,
+    resource: (model) => `${models("google")}${encodeURIComponent(model)}`,
+    embeddings
+  })
+  if (gemini instanceof OptionsError) return gemini
+  const anthropic = anthropicDefinition(options, {
+    ...cloud,
+    path: (model, stream) =>
+      `${models("anthropic")}${encodeURIComponent(model)}:${stream ? "streamRawPredict" : "rawPredict"}`,
+    bodyVersion: anthropicVersion
+  })
+  if (anthropic instanceof OptionsError) return anthropic
+  const of = (model: string) => publisherOf(options, model) === "anthropic" ? anthropic : gemini
+  return {
+    ...gemini,
+    // `anthropic-beta`, when asked for, and the user's headers; Gemini paths ignore the beta header.
+    headers: anthropic.headers,
+    requestId: anthropic.requestId,
+    path: (model, stream) => of(model).path(model, stream),
+    body: (request, model, stream, keyId) => of(model).body(request, model, stream, keyId),
+    // Google's own errors (`{error: {code, status}}`) come from either publisher's paths; Anthropic's pass through.
+    failureOf: (body) => gemini.failureOf(body) ?? anthropic.failureOf(body),
+    reply: (body, context) => of(context.model).reply(body, context),
+    stream: (context) => of(context.model).stream(context),
+    countTokens: gemini.countTokens === undefined ? undefined : countingOf(options, gemini.countTokens),
+    prefill: options.model !== undefined && publisherOf(options, options.model) === "anthropic"
+  }
+}

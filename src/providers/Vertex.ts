@@ -1,0 +1,169 @@
+/**
+ * Google Cloud's Vertex AI (Vertex AI's REST reference) as a `ProviderClient`: Google's models (Gemini) and Anthropic's
+ * models (Claude) on a project's location, each in its own publisher's wire, with a Google access token.
+ *
+ * - Google's models: `POST {baseUrl}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}
+ *   :generateContent` and `:streamGenerateContent?alt=sse`, the Gemini API's bodies, replies, streams and errors
+ *   (`Gemini`'s mapping, which this shares); `countTokens` asks `:countTokens`.
+ * - Anthropic's models (`publisher: "anthropic"`, or a model named `claude-…`): `POST
+ *   {baseUrl}/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{model}:rawPredict` and
+ *   `:streamRawPredict`, Anthropic's Messages body (`Anthropic`'s mapping) with `anthropic_version:
+ *   "vertex-2023-10-16"` and no `model`.
+ * - `baseUrl` defaults to the location's endpoint, `https://{location}-aiplatform.googleapis.com`
+ *   (`https://aiplatform.googleapis.com` for `global`).
+ * - Every request carries `Authorization: Bearer <token>`, a token of the `Credential` in context (by default
+ *   Application Default Credentials through `google-auth-library`) for the `cloud-platform` scope, held and asked for
+ *   again before it expires. The key a call is given is not sent (a pool of one stand-in key, `"none"`, serves). No
+ *   token fails the call with `AuthError` of reason `credential_unavailable` naming the credential and what it tried.
+ * - Errors map as the Gemini and Anthropic adapters' do: 429 `RESOURCE_EXHAUSTED` is a `RateLimitError`, 401 and 403
+ *   an `AuthError`, 404 a `ModelNotFoundError`.
+ * - Embeddings (Vertex's `:predict`) are not served: `embed` fails with `InvalidRequestError`.
+ *
+ * @since 0.3.0
+ */
+import type * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as Layer from "effect/Layer"
+import * as Adapter from "../internal/providers/adapter.js"
+import { definition } from "../internal/providers/vertex/definition.js"
+import { ApplicationDefaultCredentials, nameOf, tokenSource } from "../internal/providers/vertex/token.js"
+import type { OptionsError } from "../OptionsError.js"
+import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
+import type * as Anthropic from "./Anthropic.js"
+
+/**
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Options
+  extends HttpOptions, Pick<Anthropic.Options, "maxTokens" | "midConversationSystem" | "beta" | "maxEventSize">
+{
+  /** The Google Cloud project: `my-proj`. */
+  readonly project: string
+  /** The location of the endpoint: a region (`us-central1`, `us-east5`, `europe-west1`) or `global`. */
+  readonly location: string
+  /**
+   * The endpoint's root, for a private endpoint or a proxy. Default: `https://{location}-aiplatform.googleapis.com`,
+   * `https://aiplatform.googleapis.com` for `global`.
+   */
+  readonly baseUrl?: string | undefined
+  /**
+   * Who publishes the models, which picks the wire: `"google"` (Gemini's) or `"anthropic"` (Anthropic's Messages on
+   * `rawPredict`). Default: `"anthropic"` for models named `claude-…`, else `"google"`, per request.
+   */
+  readonly publisher?: "google" | "anthropic" | undefined
+  /** The provider's name in responses and errors. Default: `"vertex"`. */
+  readonly provider?: string | undefined
+  /** The model for requests that name none (`gemini-2.5-flash`, `claude-sonnet-4-5@20250929`). Default: none. */
+  readonly model?: string | undefined
+}
+
+/**
+ * What gives Google access tokens: the shape of `google-auth-library`'s `AuthClient`, so every client of it is one
+ * (`JWT`, `Compute`, `UserRefreshClient`, `Impersonated`, `ExternalAccountClient`, or `new GoogleAuth().getClient()`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface AuthClient {
+  getAccessToken(): Promise<{ readonly token?: string | null | undefined }>
+  /** The token's expiry (`expiry_date`, Unix milliseconds), read after `getAccessToken`; without it, none is held. */
+  readonly credentials?: { readonly expiry_date?: number | null | undefined } | undefined
+}
+
+/**
+ * The credential of Vertex clients (and of `provider.json`'s Vertex entries). Default: Application Default
+ * Credentials, `google-auth-library`'s `GoogleAuth` for the scope `https://www.googleapis.com/auth/cloud-platform`
+ * (the file `GOOGLE_APPLICATION_CREDENTIALS` names, gcloud's `application-default login`, the metadata server), the
+ * package (an optional peer dependency) imported when the first token is asked for; without it, calls fail with
+ * `AuthError` saying to install it.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Vertex } from "effect-llm-router"
+ *
+ * // A service account's client (any google-auth-library AuthClient) in place of Application Default Credentials.
+ * declare const serviceAccount: Vertex.AuthClient
+ * const Client = Vertex.layer({ project: "my-proj", location: "us-central1", model: "gemini-2.5-flash" })
+ *   .pipe(Layer.provide(Layer.succeed(Vertex.Credential, serviceAccount)))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Services
+ */
+export const Credential: Context.Reference<AuthClient> = Context.Reference<AuthClient>(
+  "effect-llm-router/Vertex/Credential",
+  { defaultValue: () => new ApplicationDefaultCredentials() }
+)
+
+/**
+ * Builds the client over the `HttpClient` and the `Credential` in the context. It holds no resources but the access
+ * token it shares between calls.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, ProviderClient, UndiciHttpClient, Vertex } from "effect-llm-router"
+ *
+ * // One call, under no pool, limiter or retry (what `Llm` adds); the token is the credential's, not the key's.
+ * const reply = Effect.gen(function*() {
+ *   const client = yield* Vertex.make({ project: "my-proj", location: "us-east5", model: "claude-sonnet-4-5@20250929" })
+ *   return yield* client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("none"))
+ * }).pipe(Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
+  Effect.flatMap(
+    Credential,
+    (credential) =>
+      Adapter.make((given: Options) => definition(given, tokenSource(credential, nameOf(credential))), options)
+  )
+
+/**
+ * The client as a layer.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { KeyPool, Llm, RateLimiter, UndiciHttpClient, Vertex } from "effect-llm-router"
+ *
+ * // Application Default Credentials, a pool of one stand-in key.
+ * const Flash = Llm.layer({ model: "gemini-2.5-flash" }).pipe(
+ *   Layer.provide(Vertex.layer({ project: "my-proj", location: "global" })),
+ *   Layer.provide(KeyPool.layer({ providerId: "vertex", keys: ["none"] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layer: (options: Options) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> = Adapter
+  .layer(make)
+
+/**
+ * The client as a layer, its options read from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { Vertex } from "effect-llm-router"
+ *
+ * const Client = Vertex.layerConfig({
+ *   project: Config.String("GOOGLE_CLOUD_PROJECT"),
+ *   location: Config.String("GOOGLE_CLOUD_LOCATION").pipe(Config.withDefault("global"))
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerConfig: (
+  options: Config.Wrap<Options>
+) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> = Adapter.layerConfig(make)

@@ -1,0 +1,152 @@
+/**
+ * The simulator's Vertex AI wire formats (Vertex AI's REST reference): Google's models and Anthropic's on a project's
+ * location, answered by the Gemini and Anthropic formats (`Gemini`, `Anthropic`) with Vertex's paths, auth and errors.
+ *
+ * - Paths: `POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent`,
+ *   `:streamGenerateContent?alt=sse` and `:countTokens`; `POST .../publishers/anthropic/models/{model}:rawPredict` and
+ *   `:streamRawPredict`, the Messages body with `anthropic_version` (required) and no `model` (the path names it).
+ *   Models are the simulator's `models`, the `claude-` ones Anthropic's and the others Google's (a model on the other
+ *   publisher's path is 404); any project and location are served, under `v1` and `v1beta1`.
+ * - Auth: an `authorization: Bearer` token (a Google access token), checked against the simulator's `apiKeys`; no
+ *   other header is read.
+ * - Errors as Google's front end answers them, for both publishers: a bad or missing token 401 `UNAUTHENTICATED`, an
+ *   injected `status=403` `PERMISSION_DENIED`, an unknown model 404 `NOT_FOUND` ("Publisher Model ... was not
+ *   found"), a rate limit 429 `RESOURCE_EXHAUSTED`; an
+ *   Anthropic request the model refuses in Anthropic's words (`invalid_request_error`), a Gemini one in Google's.
+ *
+ * @since 0.3.0
+ */
+import { errorJson } from "../internal/codec/gemini.js"
+import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import * as Anthropic from "./Anthropic.js"
+import * as Gemini from "./Gemini.js"
+import type { ApiError, WireFormat } from "./WireFormat.js"
+
+type Params = Readonly<Record<string, string | undefined>>
+
+/**
+ * A route's model segment (`gemini-2.5-flash:generateContent`, `claude-sonnet-4-5:rawPredict`) split into the model
+ * and the method; undefined for a method `publisher` does not serve.
+ *
+ * @since 0.3.0
+ * @category Routes
+ */
+export const anthropicTarget = (segment: string): Params | undefined => {
+  const colon = segment.lastIndexOf(":")
+  const method = segment.slice(colon + 1)
+  return colon < 0 || (method !== "rawPredict" && method !== "streamRawPredict")
+    ? undefined
+    : { model: segment.slice(0, colon), method }
+}
+
+/**
+ * Google's error body for the failures Vertex's front end answers itself (auth, unknown model, rate limit, unknown
+ * path); undefined for the others, which the publisher's format renders.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const frontEndError = (error: ApiError): { readonly status: number; readonly body: string } | undefined => {
+  switch (error._tag) {
+    case "InvalidKey":
+      return {
+        status: 401,
+        body: errorJson(
+          401,
+          "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other " +
+            "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+        )
+      }
+    case "ModelNotFound":
+      return {
+        status: 404,
+        body: errorJson(
+          404,
+          `Publisher Model \`${error.model}\` was not found or your project does not have access to it. Please ensure ` +
+            "you are using a valid model version."
+        )
+      }
+    case "RateLimited":
+      return {
+        status: 429,
+        body: errorJson(
+          429,
+          "Resource exhausted. Please try again later. Please refer to " +
+            "https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details."
+        )
+      }
+    case "NotFound":
+      return { status: 404, body: errorJson(404, `The requested URL ${error.path} was not found on this server.`) }
+    case "Injected":
+      // A permission Google's IAM refuses is answered by the front end, for either publisher.
+      return error.fault.status === 403
+        ? {
+          status: 403,
+          body: errorJson(
+            403,
+            error.fault.message ??
+              "Permission 'aiplatform.endpoints.predict' denied on resource (or it may not exist). (injected fault)"
+          )
+        }
+        : undefined
+    default:
+      return undefined
+  }
+}
+
+// Anthropic publishes the `claude-` models, Google the others.
+const isAnthropics = (model: string | undefined): boolean => model?.startsWith("claude-") === true
+
+/**
+ * Google's models on Vertex: the Gemini format with a bearer token and Vertex's errors.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const geminiFormat: WireFormat<Gemini.Extra> = {
+  ...Gemini.format,
+  apiKey: bearerKey,
+  decode: (body, params) =>
+    isAnthropics(params?.model)
+      ? { _tag: "ModelNotFound", model: params?.model ?? "" }
+      : Gemini.format.decode(body, params),
+  renderError: (error) => frontEndError(error) ?? Gemini.format.renderError(error)
+}
+
+/**
+ * The Messages body of a `rawPredict` route: with its `anthropic_version`, without a `model`, the path's model put in.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const messagesBody = (body: unknown, params?: Params): { readonly messages: unknown } | ApiError => {
+  if (!isRecord(body)) return { messages: body }
+  if (typeof body.anthropic_version !== "string") {
+    return invalid("anthropic_version: Field required", "anthropic_version")
+  }
+  if (body.model !== undefined) return invalid("model: Extra inputs are not permitted", "model")
+  const { anthropic_version: _version, ...rest } = body
+  return { messages: { ...rest, model: params?.model } }
+}
+
+/**
+ * Anthropic's models on Vertex: the Anthropic Messages format on `rawPredict`, with a bearer token and Vertex's
+ * front-end errors.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const anthropicFormat: WireFormat<Anthropic.Extra> = {
+  ...Anthropic.format,
+  apiKey: bearerKey,
+  decode: (body, params) => {
+    if (!isAnthropics(params?.model)) return { _tag: "ModelNotFound", model: params?.model ?? "" }
+    const read = messagesBody(body, params)
+    return "_tag" in read ? read : Anthropic.format.decode(read.messages, params)
+  },
+  cachePrefixes: (body, params) => {
+    const read = messagesBody(body, params)
+    return "_tag" in read ? [] : Anthropic.format.cachePrefixes?.(read.messages, params) ?? []
+  },
+  renderError: (error) => frontEndError(error) ?? Anthropic.format.renderError(error)
+}

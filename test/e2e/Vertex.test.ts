@@ -1,0 +1,254 @@
+/**
+ * The Vertex adapter over the simulator speaking Vertex AI: Google's models on the Gemini paths and Anthropic's on
+ * `rawPredict`, whole and streamed, tools, errors, a test credential's token as the bearer; and the official
+ * `@google/genai` (Vertex mode) and `@anthropic-ai/vertex-sdk` clients against the same simulator.
+ */
+import AnthropicVertex from "@anthropic-ai/vertex-sdk"
+import { assert, describe, it } from "@effect/vitest"
+import { GoogleGenAI } from "@google/genai"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { OAuth2Client } from "google-auth-library"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type * as ChatRequest from "../../src/ChatRequest.js"
+import * as Message from "../../src/Message.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Vertex from "../../src/providers/Vertex.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
+
+const TOKEN = "ya29.vertex-e2e-token-0123456789abcdef"
+const project = "my-proj"
+const location = "us-central1"
+const gemini = "gemini-2.5-flash"
+const claude = "claude-sonnet-4-5"
+// The stand-in key of a keyless pool: never sent, the simulator would refuse it.
+const none = ProviderClient.credentials("none")
+const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
+
+/** An AuthClient that hands out `TOKEN`, counting the times it is asked, valid an hour from `Date.now()`. */
+class CountingClient implements Vertex.AuthClient {
+  asked = 0
+  credentials: { expiry_date?: number } = {}
+  getAccessToken() {
+    this.asked += 1
+    this.credentials = { expiry_date: Date.now() + 3_600_000 }
+    return Promise.resolve({ token: TOKEN })
+  }
+}
+
+class SignedOutClient implements Vertex.AuthClient {
+  getAccessToken() {
+    return Promise.reject(new Error("no account is signed in"))
+  }
+}
+
+/** A google-auth-library client holding `token`, valid an hour: what the official clients take in place of ADC. */
+const signedIn = (token: string) => {
+  const client = new OAuth2Client()
+  client.setCredentials({ access_token: token, expiry_date: Date.now() + 3_600_000 })
+  return client
+}
+
+const simulated = <A, E, R>(body: (simulator: Simulator.Simulator) => Effect.Effect<A, E, R>, options = {}) =>
+  Effect.flatMap(Simulator.make({ apiKeys: [TOKEN], models: [gemini, claude], replyTokens: 12, ...options }), body)
+
+const vertexClient = (
+  simulator: Simulator.Simulator,
+  options: Partial<Vertex.Options> = {},
+  credential: Vertex.AuthClient = new CountingClient()
+) =>
+  Vertex.make({ project, location, baseUrl: simulator.url, model: gemini, ...options }).pipe(
+    Effect.provideService(Vertex.Credential, credential)
+  )
+
+const comparable = (response: Parameters<typeof AdapterE2e.comparable>[0]) => AdapterE2e.comparable(response)
+
+describe("Vertex over the simulator", () => {
+  it.live("Google's and Anthropic's models: whole and streamed replies are the same, the token asked once", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const credential = new CountingClient()
+        for (const model of [gemini, claude]) {
+          const chat = yield* vertexClient(simulator, { model }, credential)
+          const { streamed, whole } = yield* AdapterE2e.sameStreamedAndWhole(chat, hello, none, comparable)
+          assert.strictEqual(whole.provider, "vertex")
+          assert.strictEqual(whole.model, model)
+          assert.strictEqual(whole.usage.completionTokens, 12)
+          assert.strictEqual(streamed.text, whole.text)
+          assert.strictEqual(whole.finishReason, "stop")
+        }
+        // One client per model, each with its own held token.
+        assert.strictEqual(credential.asked, 2)
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a claude- model named by the request goes to rawPredict; publisher pins the wire", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const chat = yield* vertexClient(simulator)
+        const streamed = yield* ChatChunk.collect(chat.chatStream({ ...hello, model: claude }, none))
+        assert.strictEqual(streamed.model, claude)
+        assert.isAbove(streamed.text.length, 0)
+        // Google publishes no claude- model: pinned to Google, the request is sent to Google's path and not found.
+        const pinned = yield* vertexClient(simulator, { model: claude, publisher: "google" })
+        const error = yield* Effect.flip(pinned.chat(hello, none))
+        assert(error._tag === "ModelNotFoundError")
+        assert.strictEqual(error.status, 404)
+        assert.include(error.detail, "Publisher Model")
+        assert.strictEqual(chat.prefill, false)
+        assert.strictEqual((yield* vertexClient(simulator, { model: claude })).prefill, true)
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("tools on both publishers, and Google's countTokens", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        for (const model of [gemini, claude]) {
+          const chat = yield* vertexClient(simulator, { model })
+          const tools = { ...hello, tools: AdapterE2e.weatherAndTimeTools, toolChoice: { tool: "get_weather" } }
+          const call = yield* AdapterE2e.aNamedToolCallStreamedAndWhole(chat, tools, none, comparable)
+          assert.property(JSON.parse(call.arguments), "city")
+          const followUp = {
+            ...tools,
+            toolChoice: "none" as const,
+            messages: [
+              ...tools.messages,
+              Message.assistant("", { toolCalls: [call] }),
+              Message.toolResult(call, { celsius: 21 })
+            ]
+          }
+          const answer = yield* chat.chat(followUp, none)
+          assert.strictEqual(answer.finishReason, "stop")
+        }
+        const counting = yield* vertexClient(simulator)
+        const whole = yield* counting.chat(hello, none)
+        assert.strictEqual(yield* counting.countTokens!(hello, none), whole.usage.promptTokens)
+        const refused = yield* Effect.flip(counting.countTokens!({ ...hello, model: claude }, none))
+        assert.strictEqual(refused._tag, "InvalidRequestError")
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("errors: a token the server refuses, a rate limit, a permission denied, an unknown model, on both publishers", () =>
+    Effect.gen(function*() {
+      const refusing = yield* Simulator.make({ apiKeys: ["another-token-0123456789"], models: [gemini, claude] })
+      for (const model of [gemini, claude]) {
+        const limiting = yield* Simulator.make({ apiKeys: [TOKEN], models: [model], requestsPerMinute: 1 })
+        yield* AdapterE2e.failsWholeAndStreamed(yield* vertexClient(refusing, { model }), hello, none, (error) => {
+          assert(error._tag === "AuthError")
+          assert.strictEqual(error.status, 401)
+          assert.strictEqual(error.provider, "vertex")
+          AdapterE2e.noKeyAssertion(TOKEN)(error)
+        })
+        const limited = yield* AdapterE2e.perKeyRateLimitIsRateLimitError(
+          yield* vertexClient(limiting, { model }),
+          hello,
+          none
+        )
+        assert.strictEqual(limited.provider, "vertex")
+      }
+      yield* simulated((simulator) =>
+        Effect.gen(function*() {
+          for (const model of [gemini, claude]) {
+            const denied = yield* vertexClient(simulator, { model, ...AdapterE2e.simulatorFault("status=403") })
+            yield* AdapterE2e.failsWholeAndStreamed(denied, hello, none, (error) => {
+              assert(error._tag === "AuthError")
+              assert.strictEqual(error.status, 403)
+              assert.include(error.detail, "aiplatform.endpoints.predict")
+            })
+          }
+          for (const model of ["gemini-0-gone", "claude-0-gone"]) {
+            const missing = yield* Effect.flip((yield* vertexClient(simulator, { model })).chat(hello, none))
+            assert(missing._tag === "ModelNotFoundError")
+            assert.strictEqual(missing.model, model)
+          }
+        })
+      )
+    }).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a credential that gives no token fails the call with AuthError naming it, before any HTTP", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const before = (yield* simulator.stats).requests
+        for (const model of [gemini, claude]) {
+          const chat = yield* vertexClient(simulator, { model }, new SignedOutClient())
+          yield* AdapterE2e.failsWholeAndStreamed(chat, hello, none, (error) => {
+            assert(error._tag === "AuthError")
+            assert.strictEqual(error.reason, "credential_unavailable")
+            assert.strictEqual(error.provider, "vertex")
+            assert.strictEqual(error.detail, "SignedOutClient: no account is signed in")
+          })
+        }
+        assert.strictEqual((yield* simulator.stats).requests, before)
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("the stream ends with Usage and Finish on both publishers", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        for (const model of [gemini, claude]) {
+          const chunks = yield* Stream.runCollect((yield* vertexClient(simulator, { model })).chatStream(hello, none))
+          assert.strictEqual(chunks.at(-1)?._tag, "Finish")
+          assert.isTrue(chunks.some((chunk) => chunk._tag === "Usage"))
+        }
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("the official Vertex clients against the simulator", () => {
+  it.live("@google/genai in Vertex mode: whole and streamed, the token of a google-auth-library client", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const authClient = signedIn(TOKEN)
+        const ai = new GoogleGenAI({
+          vertexai: true,
+          project,
+          location,
+          googleAuthOptions: { authClient },
+          httpOptions: { baseUrl: simulator.url }
+        })
+        const whole = await ai.models.generateContent({ model: gemini, contents: "Hello" })
+        assert.isAbove(whole.text!.length, 0)
+        assert.strictEqual(whole.usageMetadata?.candidatesTokenCount, 12)
+        let text = ""
+        for await (const chunk of await ai.models.generateContentStream({ model: gemini, contents: "Hello" })) {
+          text += chunk.text ?? ""
+        }
+        assert.strictEqual(text, whole.text)
+        const counted = await ai.models.countTokens({ model: gemini, contents: "Hello" })
+        assert.isAbove(counted.totalTokens!, 0)
+        const missing = await ai.models.generateContent({ model: "gemini-0-gone", contents: "Hello" }).catch((e) => e)
+        assert.strictEqual(missing.status, 404)
+      })
+    ))
+
+  it.live("@anthropic-ai/vertex-sdk: whole and streamed, the token of a google-auth-library client; a wrong one is 401", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const client = new AnthropicVertex({
+          baseURL: `${simulator.url}/v1`,
+          region: location,
+          projectId: project,
+          authClient: signedIn(TOKEN)
+        })
+        const messages = [{ role: "user" as const, content: "Hello" }]
+        const whole = await client.messages.create({ model: claude, max_tokens: 256, messages })
+        const block = whole.content[0]
+        assert(block?.type === "text")
+        assert.isAbove(block.text.length, 0)
+        assert.strictEqual(whole.usage.output_tokens, 12)
+        const stream = client.messages.stream({ model: claude, max_tokens: 256, messages })
+        const final = await stream.finalMessage()
+        assert.deepStrictEqual(final.content, whole.content)
+        const wrong = new AnthropicVertex({
+          baseURL: `${simulator.url}/v1`,
+          region: location,
+          projectId: project,
+          authClient: signedIn("ya29.wrong-token-0000")
+        })
+        const denied = await wrong.messages.create({ model: claude, max_tokens: 16, messages }).catch((e) => e)
+        assert.strictEqual(denied.status, 401)
+      })
+    ))
+})
