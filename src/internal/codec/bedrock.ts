@@ -11,7 +11,7 @@
  *   `metadata`): `StreamReader` reads them into `ChatChunk`s for the client, `streamEvents` writes them for the
  *   simulator. Their framing (`application/vnd.amazon.eventstream`) is `providers/bedrock/eventStream.ts`'.
  * - the error body (`{"message": ...}`, its type in the `x-amzn-errortype` header or a stream exception's
- *   `:exception-type`).
+ *   `:exception-type`, which `LlmError.fromHttpFailure` reads).
  *
  * The request mapping: system messages are `system` text blocks; a tool message is a `toolResult` block of the user
  * turn that follows the calls (the results of one turn, and a user message after them, share that turn, as Converse
@@ -704,14 +704,6 @@ export class StreamReader {
 
 // ---------------------------------------------------------------------------
 // Errors
-
-/** An error's type as AWS names it (`ThrottlingException`), from the `x-amzn-errortype` header or a `__type` field. */
-export function errorType(value: string | undefined): string | undefined {
-  if (value === undefined || value === "") return undefined
-  const name = value.split(":", 1)[0]!
-  const hash = name.lastIndexOf("#")
-  return hash < 0 ? name : name.slice(hash + 1)
-}
 
 /** An error body as Bedrock writes it. */
 export function errorJson(message: string): string {

@@ -36,13 +36,13 @@ export const Prefill = Schema.Unknown.pipe(
   )
 )
 
-export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama", "azure"])
+export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama", "azure", "bedrock"])
 
 export const ModelEntry = Schema.Struct({
   model_name: NonEmpty,
   /**
    * Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets) or another credential
-   * serves (`api: "azure"`: Microsoft Entra ID).
+   * serves (`api: "azure"`: Microsoft Entra ID; `api: "bedrock"`: SigV4 with AWS's credential chain).
    */
   api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
   /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
@@ -82,6 +82,8 @@ export const ModelEntry = Schema.Struct({
    * the v1 API.
    */
   api_version: optional(NonEmpty),
+  /** With `api: "bedrock"`: the AWS region (`Bedrock.Options.region`); needed unless `base_url` is given. */
+  region: optional(NonEmpty),
   organization: optional(NonEmpty),
   project: optional(NonEmpty),
   max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),
