@@ -30,7 +30,9 @@ const contextSignals = [
   "input length exceeds the context length",
   "reduce the length of the messages",
   "request_too_large",
-  "too many tokens"
+  "too many tokens",
+  // Bedrock's ValidationException for a prompt past the model's window.
+  "input is too long"
 ]
 
 const isContextOverflow = (signals: string): boolean =>
