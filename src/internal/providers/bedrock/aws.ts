@@ -4,16 +4,15 @@
  * SHA-256), the event-stream framing (`@smithy/eventstream-codec`), and the default credential chain
  * (`@aws-sdk/credential-providers`' `fromNodeProviderChain`, imported when credentials are first asked for).
  *
- * Credentials are held and shared by every call, and asked for again before they expire, on the `Clock`.
+ * Credentials are held and shared by every call, and asked for again before they expire, on the `Clock` (`renewing`).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type { SignatureV4 } from "@smithy/signature-v4"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
-import * as Semaphore from "effect/Semaphore"
 import type { AwsCredentials, CredentialProvider } from "../../../providers/Bedrock.js"
 import { causeText } from "../../transport/providerHttp.js"
+import { refreshAtOf, renewing } from "../renewing.js"
 
 /** The SigV4 service name of Bedrock's runtime (Amazon Bedrock API reference). */
 export const service = "bedrock"
@@ -99,61 +98,26 @@ export function defaultCredentialChain(): CredentialProvider {
   }
 }
 
-// How long before they expire credentials are replaced, at most: AWS's own clients refresh within 5 minutes of it.
-const refreshMarginMillis = 5 * 60 * 1000
-
-interface Held {
-  readonly credentials: AwsCredentials
-  /** Infinity: they never expire (long-term keys). */
-  readonly expiresAt: number
-  readonly refreshAt: number
-}
-
-const heldOf = (credentials: AwsCredentials, now: number): Held => {
-  const expiresAt = credentials.expiration?.getTime() ?? Infinity
-  return {
-    credentials,
-    expiresAt,
-    refreshAt: expiresAt === Infinity
-      ? Infinity
-      : Math.max(expiresAt - refreshMarginMillis, now + (expiresAt - now) / 2)
-  }
-}
-
 /**
- * The credentials of `provider` for each call: those held while fresh, else new ones, asked for by one call while the
- * others wait. A failure is a detail naming the provider (`name`); held credentials that have not expired still
- * serve when asking for their successors fails.
+ * The credentials of `provider` for each call, held while fresh and asked for again before they expire
+ * (`renewing`). A failure is a detail naming the provider (`name`).
  */
 export const credentialSource = (
   provider: CredentialProvider,
   name: string
 ): Effect.Effect<AwsCredentials, string> => {
-  let held: Held | undefined
-  const lock = Semaphore.makeUnsafe(1)
   const ask = Effect.tryPromise({ try: () => provider(), catch: (error) => `${name}: ${causeText(error)}` })
-  const renew = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    // Another call renewed them while this one waited.
-    if (held !== undefined && now < held.refreshAt) return Effect.succeed(held.credentials)
-    return ask.pipe(
-      Effect.flatMap((credentials) =>
+  return renewing((now) =>
+    Effect.flatMap(ask, (credentials) => {
+      if (
         typeof credentials?.accessKeyId !== "string" || credentials.accessKeyId === "" ||
-          typeof credentials.secretAccessKey !== "string"
-          ? Effect.fail(`${name}: no credentials`)
-          : Effect.sync(() => {
-            held = heldOf(credentials, now)
-            return credentials
-          })
-      ),
-      Effect.catch((detail) =>
-        held !== undefined && now < held.expiresAt ? Effect.succeed(held.credentials) : Effect.fail(detail)
-      )
-    )
-  })
-  return Effect.clockWith((clock) =>
-    held !== undefined && clock.currentTimeMillisUnsafe() < held.refreshAt
-      ? Effect.succeed(held.credentials)
-      : lock.withPermit(renew)
+        typeof credentials.secretAccessKey !== "string"
+      ) {
+        return Effect.fail(`${name}: no credentials`)
+      }
+      const expiresAt = credentials.expiration?.getTime() ?? Infinity
+      return Effect.succeed({ value: credentials, expiresAt, refreshAt: refreshAtOf(expiresAt, now) })
+    })
   )
 }
 
