@@ -273,7 +273,16 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
    * OpenAI's Responses API runs (`web_search`, `mcp`...) to a model whose every deployment speaks `"responses"`, and
    * refuses them for any other. Default: unknown, as an API other than `"responses"`.
    */
-  readonly api?: "chat-completions" | "responses" | "anthropic" | "gemini" | "ollama" | "azure" | "vertex" | undefined
+  readonly api?:
+    | "chat-completions"
+    | "responses"
+    | "anthropic"
+    | "gemini"
+    | "ollama"
+    | "azure"
+    | "vertex"
+    | "bedrock"
+    | undefined
 }
 
 /**

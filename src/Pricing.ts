@@ -180,7 +180,20 @@ export const builtIn: Readonly<Record<string, Price>> = {
   "gemini-2.5-flash-lite": price(0.1, 0.01, 0.4),
   // DeepSeek
   "deepseek-chat": deepSeekV32,
-  "deepseek-reasoner": deepSeekV32
+  "deepseek-reasoner": deepSeekV32,
+  // Amazon Bedrock, by model id (on-demand, us-east-1)
+  "anthropic.claude-3-5-haiku-20241022-v1:0": claude(0.8, 0.08, 1, 1.6, 4),
+  "anthropic.claude-haiku-4-5-20251001-v1:0": claude(1, 0.1, 1.25, 2, 5),
+  "anthropic.claude-3-7-sonnet-20250219-v1:0": claudeSonnet,
+  "anthropic.claude-sonnet-4-20250514-v1:0": claudeSonnet,
+  "anthropic.claude-sonnet-4-5-20250929-v1:0": claudeSonnet,
+  "anthropic.claude-opus-4-1-20250805-v1:0": claudeOpus4,
+  "meta.llama3-1-8b-instruct-v1:0": price(0.22, 0.22, 0.22),
+  "meta.llama3-1-70b-instruct-v1:0": price(0.72, 0.72, 0.72),
+  "meta.llama3-3-70b-instruct-v1:0": price(0.72, 0.72, 0.72),
+  "amazon.nova-micro-v1:0": price(0.035, 0.00875, 0.14),
+  "amazon.nova-lite-v1:0": price(0.06, 0.015, 0.24),
+  "amazon.nova-pro-v1:0": price(0.8, 0.2, 3.2)
 }
 
 const dateSuffix = /(?:[-@]\d{4}-\d{2}-\d{2}|[-@]\d{8}|-latest)$/

@@ -15,6 +15,9 @@ export * as Anthropic from "./providers/Anthropic.js"
 /** @since 0.3.0 */
 export * as AzureOpenAi from "./providers/AzureOpenAi.js"
 
+/** @since 0.3.0 */
+export * as Bedrock from "./providers/Bedrock.js"
+
 /** @since 0.1.0 */
 export * as Budget from "./Budget.js"
 

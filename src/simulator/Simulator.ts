@@ -7,7 +7,7 @@
  * options, the service, the fault grammar and the shapes every wire format
  * shares; the server, routing, auth, rate limits, pacing and fault injection
  * are in `src/internal/simulator/`. Each wire format (`OpenAiChat`,
- * `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`, `AzureOpenAi`, all on the same port) is a
+ * `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`, `AzureOpenAi`, `Bedrock`, all on the same port) is a
  * `WireFormat` (`simulator/WireFormat.ts`): pure functions that decode a request into a `Reply.Prompt`
  * and render a `Reply.Reply` or an error as bytes.
  *
@@ -144,6 +144,7 @@ import * as internalConfig from "../internal/simulator/config.js"
 import * as internalFault from "../internal/simulator/fault.js"
 import * as internalServer from "../internal/simulator/server.js"
 import { OptionsError } from "../OptionsError.js"
+import * as Bedrock from "./Bedrock.js"
 import type * as Reply from "./Reply.js"
 
 // ---------------------------------------------------------------------------
@@ -293,6 +294,28 @@ export type Fault =
  * @category Faults
  */
 export const faultHeader: "x-simulator-fault" = internalFault.faultHeader
+
+/**
+ * The AWS credentials the simulator's Bedrock routes verify SigV4 signatures for: give them to a `Bedrock` client (as
+ * its `Bedrock.Credentials`) or to AWS's SDK pointed at the simulator.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Bedrock } from "effect-llm-router"
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * const Client = (url: string) =>
+ *   Bedrock.layer({ baseUrl: url, region: "us-east-1", model: "amazon.nova-micro-v1:0" }).pipe(
+ *     Layer.provide(Layer.succeed(Bedrock.Credentials, async () => Simulator.bedrockCredentials))
+ *   )
+ * ```
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const bedrockCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string } =
+  Bedrock.testCredentials
 
 /**
  * Parses an `x-simulator-fault` value (grammar in the module docs); a `string`

@@ -135,6 +135,11 @@ export interface WireFormat<Extra> {
   /** An event that does not decode. */
   readonly malformedEvent: string
   readonly streamContentType: string
+  /**
+   * Whether the stream's events are binary frames (Bedrock's event stream), each string's characters its bytes
+   * (`latin1`). Default: false, UTF-8 text.
+   */
+  readonly binaryStream?: boolean | undefined
   /** The prefix of response ids (`chatcmpl-`). */
   readonly idPrefix: string
   /** The header that carries the request id (Anthropic's `request-id`). Default `x-request-id`. */

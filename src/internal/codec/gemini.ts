@@ -620,7 +620,7 @@ function responseFormat(format: ResponseFormat, config: JsonRecord): void {
  * Merges `providerOptions` into the body: objects merge key by key (so `{generationConfig: {topK: 40}}` keeps the
  * other generation settings), a `null` removes a key, anything else replaces it.
  */
-function mergeOptions(target: JsonRecord, options: Readonly<Record<string, unknown>>): JsonRecord {
+export function mergeOptions(target: JsonRecord, options: Readonly<Record<string, unknown>>): JsonRecord {
   for (const key of Object.keys(options)) {
     const value = options[key]
     const current = target[key]

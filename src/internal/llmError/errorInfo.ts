@@ -16,6 +16,8 @@ export interface ErrorInfo {
   readonly param: string | undefined
   readonly details: unknown
   readonly requestId: string | undefined
+  /** An AWS error's `__type` (`com.amazon.coral.service#UnrecognizedClientException`). */
+  readonly awsType: string | undefined
   readonly text: string
 }
 
@@ -49,6 +51,7 @@ export const errorInfo = (body: unknown): ErrorInfo => {
       param: undefined,
       details: undefined,
       requestId: undefined,
+      awsType: undefined,
       text
     }
   }
@@ -67,6 +70,7 @@ export const errorInfo = (body: unknown): ErrorInfo => {
     param: asString(source["param"]),
     details: source["details"] ?? (isRecord(source["metadata"]) ? source["metadata"] : undefined),
     requestId: asString(parsed["request_id"]),
+    awsType: asString(parsed["__type"]),
     text: JSON.stringify(parsed)
   }
 }

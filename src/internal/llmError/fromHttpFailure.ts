@@ -30,7 +30,9 @@ const contextSignals = [
   "input length exceeds the context length",
   "reduce the length of the messages",
   "request_too_large",
-  "too many tokens"
+  "too many tokens",
+  // Bedrock's ValidationException for a prompt past the model's window.
+  "input is too long"
 ]
 
 const isContextOverflow = (signals: string): boolean =>
@@ -39,7 +41,24 @@ const isContextOverflow = (signals: string): boolean =>
 
 const contentFilterSignals = ["content_filter", "content_policy", "safety system", "moderation", "flagged", "guardrail"]
 
-const rateLimitCodes = ["rate_limit_exceeded", "rate_limit_error", "resource_exhausted", "rate_limited"]
+const rateLimitCodes = [
+  "rate_limit_exceeded",
+  "rate_limit_error",
+  "resource_exhausted",
+  "rate_limited",
+  // AWS (Amazon Bedrock API reference, "Common Errors"), as a stream's exception names it, with no status.
+  "throttlingexception"
+]
+
+/**
+ * An AWS error's type (`ThrottlingException`): the `x-amzn-errortype` header's name before its `:` (AWS's JSON
+ * protocols), or the body's `__type` after its `#`.
+ */
+const awsErrorType = (value: string | undefined): string | undefined => {
+  if (value === undefined || value === "") return undefined
+  const name = value.split(":", 1)[0]!
+  return name.slice(name.lastIndexOf("#") + 1)
+}
 
 const contextWindowOf = (message: string | undefined): number | undefined => {
   const match = message?.match(
@@ -88,7 +107,8 @@ const classify = (failure: HttpFailure): LlmError => {
   const status = failure.status ??
     (info.numericCode !== undefined && info.numericCode >= 400 ? info.numericCode : undefined)
   const detailText = info.message ?? (info.text === "" ? undefined : excerpt(info.text))
-  const requestId = header("x-request-id") ?? header("request-id") ?? header("x-generation-id") ?? info.requestId
+  const requestId = header("x-request-id") ?? header("request-id") ?? header("x-generation-id") ??
+    header("x-amzn-requestid") ?? info.requestId
   const fields: Fields = {
     provider: failure.provider,
     model: failure.model,
@@ -97,7 +117,7 @@ const classify = (failure: HttpFailure): LlmError => {
     ...(detailText !== undefined ? { detail: excerpt(detailText) } : {})
   }
   const code = (info.code ?? "").toLowerCase()
-  const type = (info.type ?? "").toLowerCase()
+  const type = (info.type ?? awsErrorType(header("x-amzn-errortype") ?? info.awsType) ?? "").toLowerCase()
   const signals = `${code} ${type} ${(info.message ?? info.text).toLowerCase()}`
   const retryAfter = () =>
     RetryAfter.fromHeaders(header, failure.nowMillis) ?? RetryAfter.fromGoogleDetails(info.details)
@@ -110,6 +130,7 @@ const classify = (failure: HttpFailure): LlmError => {
   if (status === 402) return new AuthError({ ...fields, reason: "payment_required" })
   if (
     status === 401 || code === "invalid_api_key" || type === "authentication_error" ||
+    type === "unrecognizedclientexception" ||
     signals.includes("api_key_invalid") || signals.includes("api key not valid") || isInvalidGoogleKey(info.details)
   ) {
     return new AuthError({ ...fields, reason: "invalid_key" })
@@ -130,7 +151,12 @@ const classify = (failure: HttpFailure): LlmError => {
   }
   if (contentFilterSignals.some((signal) => signals.includes(signal))) return new ContentFilterError(fields)
   // Azure OpenAI names a deployment where OpenAI names a model (Azure OpenAI's REST API reference).
-  if (code === "model_not_found" || code === "deploymentnotfound" || (status === 404 && /model/.test(signals))) {
+  // Bedrock answers an unknown model id with a 404 `ResourceNotFoundException` or a 400 `ValidationException` whose
+  // message names the model identifier (Amazon Bedrock API reference, Converse).
+  if (
+    code === "model_not_found" || code === "deploymentnotfound" || (status === 404 && /model/.test(signals)) ||
+    type === "resourcenotfoundexception" || (type === "validationexception" && /model identifier/.test(signals))
+  ) {
     return new ModelNotFoundError(fields)
   }
   if (status === 408) return new TimeoutError(fields)

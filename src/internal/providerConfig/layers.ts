@@ -13,6 +13,7 @@ import { ProviderClient } from "../../ProviderClient.js"
 import type { Deployment, ModelConfig, ModelEntry, ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
 import * as Anthropic from "../../providers/Anthropic.js"
 import * as AzureOpenAi from "../../providers/AzureOpenAi.js"
+import * as Bedrock from "../../providers/Bedrock.js"
 import * as Gemini from "../../providers/Gemini.js"
 import * as Ollama from "../../providers/Ollama.js"
 import * as OpenAiChat from "../../providers/OpenAiChat.js"
@@ -77,6 +78,12 @@ export const clientLayer = (
         location: entry.location ?? "",
         publisher: entry.publisher
       })
+    case "bedrock":
+      return Bedrock.layer({
+        ...common,
+        region: entry.region,
+        auth: entry.api_keys === undefined ? "sigv4" : "api-key"
+      })
   }
 }
 
@@ -95,6 +102,8 @@ const keyPool = (
     // An Azure entry without keys signs in with Entra ID: its stand-in key is no key of the endpoint's others.
     const api = settings.entry.api === "azure" && settings.entry.api_keys === undefined
       ? "azure-entra-id"
+      : settings.entry.api === "bedrock" && settings.entry.api_keys === undefined
+      ? "bedrock-sigv4"
       : settings.entry.api ?? "chat-completions"
     const endpoint = `${api} ${baseUrl}`
     const pool = KeyPool.layer({ providerId: settings.provider, endpoint, keys: settings.keys, key: settings.provider })

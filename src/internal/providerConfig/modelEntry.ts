@@ -36,13 +36,23 @@ export const Prefill = Schema.Unknown.pipe(
   )
 )
 
-export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama", "azure", "vertex"])
+export const Api = oneOf([
+  "chat-completions",
+  "responses",
+  "anthropic",
+  "gemini",
+  "ollama",
+  "azure",
+  "vertex",
+  "bedrock"
+])
 
 export const ModelEntry = Schema.Struct({
   model_name: NonEmpty,
   /**
    * Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets) or another credential
-   * serves (`api: "azure"`: Microsoft Entra ID; `api: "vertex"`, which takes none: Application Default Credentials).
+   * serves (`api: "azure"`: Microsoft Entra ID; `api: "vertex"`, which takes none: Application Default Credentials;
+   * `api: "bedrock"`: SigV4 with AWS's credential chain).
    */
   api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
   /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
@@ -82,6 +92,8 @@ export const ModelEntry = Schema.Struct({
    * the v1 API.
    */
   api_version: optional(NonEmpty),
+  /** With `api: "bedrock"`: the AWS region (`Bedrock.Options.region`); needed unless `base_url` is given. */
+  region: optional(NonEmpty),
   organization: optional(NonEmpty),
   /** OpenAI's project (`OpenAI-Project`); with `api: "vertex"`, the Google Cloud project (`Vertex.Options.project`). */
   project: optional(NonEmpty),

@@ -267,11 +267,18 @@ export const fromJson = (
             })
           }
         }
+        if (entry.region !== undefined && api !== "bedrock") {
+          issues.push({ path: `${at}.region`, message: `is for the bedrock api, not ${api}` })
+        }
+        if (api === "bedrock" && entry.region === undefined && entry.base_url === undefined) {
+          issues.push({ path: `${at}.region`, message: "the bedrock api needs region (us-east-1) or base_url" })
+        }
         if (entry.store !== undefined && api !== "responses") {
           issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
         }
-        // An Azure entry without keys authenticates with Microsoft Entra ID; a Vertex entry with Google's credentials.
-        const keyless = api === "ollama" || api === "azure" || api === "vertex" ||
+        // An Azure entry without keys authenticates with Microsoft Entra ID, a Vertex one with Google's credentials, a
+        // Bedrock one with SigV4.
+        const keyless = api === "ollama" || api === "azure" || api === "vertex" || api === "bedrock" ||
           (preset !== undefined && !preset.needsKey)
         if (entry.api_keys === undefined && !keyless) {
           issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })

@@ -325,7 +325,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       const pacing = fault?._tag === "FirstToken"
         ? { ttftMs: config.ttftMs + fault.ms, tokenGapMs: config.tokenGapMs }
         : config
-      return streamPlan(pacing, out, stream, fault?._tag === "Silent" ? fault.ms ?? 0 : 0)
+      const plan = streamPlan(pacing, out, stream, fault?._tag === "Silent" ? fault.ms ?? 0 : 0)
+      return format.binaryStream === true && plan._tag === "Stream" ? { ...plan, encoding: "latin1" } : plan
     }
 
     // A non-streamed reply takes as long as its stream would have.
@@ -428,7 +429,10 @@ export const makeEngine = (config: Config, startedAt: number) => {
       message: "The request body could not be read, or is larger than 32 MiB."
     }, requestIdHeaders(format, nextId++))
 
-  return { generate, embed, countTokens, models, notFound, injected: chaos.injected }
+  /** The answer to a request a route refused before the engine read it (a signature that does not verify). */
+  const refuse = (format: Gate, error: ApiError): Plan => errorPlan(format, error, requestIdHeaders(format, nextId++))
+
+  return { generate, embed, countTokens, models, notFound, refuse, injected: chaos.injected }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

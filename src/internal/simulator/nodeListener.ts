@@ -47,12 +47,13 @@ export const nodeListener = (
       res.flushHeaders()
       const groups = plan.then === "reset" ? plan.groups.slice(0, -1) : plan.groups
       const last = plan.then === "reset" ? plan.groups[plan.groups.length - 1]?.text ?? "" : ""
+      const encoding = plan.encoding ?? "utf8"
       return Effect.andThen(
         Effect.forEach(groups, (group) =>
           Effect.andThen(
             group.delayMs > 0 ? sleep(group.delayMs) : Effect.void,
             Effect.sync(() => {
-              res.write(group.text)
+              res.write(group.text, encoding)
             })
           ), { discard: true }),
         plan.then === "end"
@@ -60,7 +61,7 @@ export const nodeListener = (
             res.end()
           })
           : plan.then === "reset"
-          ? Effect.sync(() => resetAfter(res, last, closing))
+          ? Effect.sync(() => resetAfter(res, last, closing, encoding))
           : Effect.never
       )
     })
@@ -77,7 +78,7 @@ export const nodeListener = (
         if (before === 0 && only !== undefined && only.delayMs === 0 && plan.then === "end") {
           // The fast path: the whole stream as one chunked body.
           res.writeHead(200, plan.headers)
-          return res.end(only.text)
+          return res.end(only.text, plan.encoding ?? "utf8")
         }
         return later(res, before > 0 ? Effect.andThen(sleep(before), writeStream(res, plan)) : writeStream(res, plan))
       }
@@ -102,7 +103,7 @@ export const nodeListener = (
   const answer = (req: Http.IncomingMessage, res: Http.ServerResponse, body: string | undefined) => {
     const matched = matchRoute(req.method, req.url)
     const now = clock.currentTimeMillisUnsafe()
-    let plan: Plan
+    let plan: Plan | Effect.Effect<Plan>
     try {
       plan = matched === undefined
         ? engine.notFound(chat, req.method ?? "", req.url ?? "")
@@ -118,7 +119,11 @@ export const nodeListener = (
         delayMs: 0
       }
     }
-    execute(res, plan)
+    if (Effect.isEffect(plan)) {
+      later(res, Effect.flatMap(plan, (ready) => Effect.sync(() => execute(res, ready))))
+    } else {
+      execute(res, plan)
+    }
   }
 
   return (req: Http.IncomingMessage, res: Http.ServerResponse) => {

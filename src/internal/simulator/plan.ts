@@ -33,6 +33,8 @@ export type Plan =
     readonly delayMs: number
     readonly groups: ReadonlyArray<Group>
     readonly then: "end" | "reset" | "stall"
+    /** How the groups' text is written: `latin1` for binary frames. Default: UTF-8. */
+    readonly encoding?: "latin1" | undefined
   }
   /** A 200 announcing `declaredLength` bytes, sending `body` (fewer), then reset. */
   | {
@@ -76,9 +78,14 @@ export const streamPlan = (
 export const sleep = (ms: number) => Effect.sleep(Duration.millis(ms))
 
 /** Writes the last bytes, and once the kernel has them, resets the connection. */
-export const resetAfter = (res: Http.ServerResponse, text: string, closing: (res: Http.ServerResponse) => void) => {
+export const resetAfter = (
+  res: Http.ServerResponse,
+  text: string,
+  closing: (res: Http.ServerResponse) => void,
+  encoding: BufferEncoding = "utf8"
+) => {
   closing(res)
-  res.write(text, () => {
+  res.write(text, encoding, () => {
     const socket = res.socket
     if (socket !== null && !socket.destroyed) socket.resetAndDestroy()
   })

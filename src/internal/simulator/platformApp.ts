@@ -34,6 +34,9 @@ export const platformApp = (
   closing: (res: Http.ServerResponse) => void
 ) => {
   const encoder = new TextEncoder()
+  // A group's bytes: its text as UTF-8, or, for binary frames, its characters as bytes.
+  const bytesOf = (text: string, encoding: "latin1" | undefined): Uint8Array =>
+    encoding === "latin1" ? Buffer.from(text, "latin1") : encoder.encode(text)
 
   const respond = (
     res: Http.ServerResponse,
@@ -51,18 +54,20 @@ export const platformApp = (
       case "Stream": {
         const only = plan.groups.length === 1 ? plan.groups[0]! : undefined
         if (plan.delayMs === 0 && only !== undefined && only.delayMs === 0 && plan.then === "end") {
-          return HttpServerResponse.raw(only.text, { headers: plan.headers })
+          return HttpServerResponse.raw(bytesOf(only.text, plan.encoding), { headers: plan.headers })
         }
         const groups = plan.then === "reset" ? plan.groups.slice(0, -1) : plan.groups
         const last = plan.then === "reset" ? plan.groups[plan.groups.length - 1]?.text ?? "" : ""
         const body = Stream.fromIterable(groups).pipe(
           Stream.mapEffect((group) => {
-            const bytes = encoder.encode(group.text)
+            const bytes = bytesOf(group.text, plan.encoding)
             return group.delayMs > 0 ? Effect.as(sleep(group.delayMs), bytes) : Effect.succeed(bytes)
           }),
           Stream.concat(
             plan.then === "reset"
-              ? Stream.fromEffect(Effect.andThen(Effect.sync(() => resetAfter(res, last, closing)), Effect.never))
+              ? Stream.fromEffect(
+                Effect.andThen(Effect.sync(() => resetAfter(res, last, closing, plan.encoding)), Effect.never)
+              )
               : plan.then === "stall"
               ? Stream.never
               : Stream.empty
@@ -140,10 +145,10 @@ export const platformApp = (
           return Effect.flatMap(
             route.method === "POST" ? readBody(req) : Effect.succeed(""),
             (body) =>
-              Effect.map(
-                HttpRouter.params,
-                (params) => route.plan(engine, { headers: req.headers, body, now, params, url: request.url })
-              )
+              Effect.flatMap(HttpRouter.params, (params) => {
+                const plan = route.plan(engine, { headers: req.headers, body, now, params, url: request.url })
+                return Effect.isEffect(plan) ? plan : Effect.succeed(plan)
+              })
           )
         })
       )

@@ -3,6 +3,7 @@
  * servers serve (`HttpRouter` routes it for the platform server; `matchRoute`
  * matches it by hand for the plain listener).
  */
+import type * as Effect from "effect/Effect"
 import type * as HttpRouter from "effect/http/HttpRouter"
 import type * as Http from "node:http"
 import * as Anthropic from "../../simulator/Anthropic.js"
@@ -14,6 +15,7 @@ import * as OpenAiResponses from "../../simulator/OpenAiResponses.js"
 import * as Vertex from "../../simulator/Vertex.js"
 import type { EmbeddingFormat } from "../../simulator/WireFormat.js"
 import { decodeCount } from "./anthropic/request.js"
+import * as BedrockRoute from "./bedrock/route.js"
 import type { Engine } from "./engine.js"
 import type { Plan } from "./plan.js"
 
@@ -40,7 +42,8 @@ export interface Route {
   readonly method: "GET" | "POST"
   /** As `HttpRouter` writes it: `/`-separated segments, `:name` capturing one. */
   readonly path: HttpRouter.PathInput
-  readonly plan: (engine: Engine, input: RouteInput) => Plan
+  /** The plan, or the work that makes it (a signature checked with AWS's libraries). */
+  readonly plan: (engine: Engine, input: RouteInput) => Plan | Effect.Effect<Plan>
 }
 
 const embeddingRoute = (path: HttpRouter.PathInput, format: EmbeddingFormat): Route => ({
@@ -113,6 +116,16 @@ export const routes: ReadonlyArray<Route> = [
     plan: (engine, input) => engine.generate(AzureOpenAi.format, input)
   },
   embeddingRoute("/openai/v1/embeddings", AzureOpenAi.embeddingFormat),
+  {
+    method: "POST",
+    path: "/model/:modelId/converse",
+    plan: (engine, input) => BedrockRoute.plan(engine, input, false)
+  },
+  {
+    method: "POST",
+    path: "/model/:modelId/converse-stream",
+    plan: (engine, input) => BedrockRoute.plan(engine, input, true)
+  },
   embeddingRoute("/api/embed", Ollama.embeddingFormat),
   {
     method: "POST",

@@ -314,6 +314,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const baseUrl = options.baseUrl.replace(/\/+$/, "")
   const timedAuth = options.timedAuth
   const token = options.token
+  const sign = options.sign
   const requestIdOf = options.requestId
   const rawMax = options.maxRawExcerpt ?? maxRawExcerpt
   const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
@@ -491,14 +492,17 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, startMillis))
     const sent = (outgoing: HttpClientRequest.HttpClientRequest) =>
       Effect.mapError(execute(outgoing), httpTransportError(call, false))
+    const unavailable = (detail: string) =>
+      new AuthError({ provider, model: call.model, reason: "credential_unavailable", detail })
     return Effect.flatMap(
-      token === undefined ? sent(request) : Effect.flatMap(
-        Effect.mapError(
-          token,
-          (detail) => new AuthError({ provider, model: call.model, reason: "credential_unavailable", detail })
+      sign !== undefined
+        ? Effect.flatMap(Effect.mapError(sign(request, startMillis), unavailable), sent)
+        : token === undefined
+        ? sent(request)
+        : Effect.flatMap(
+          Effect.mapError(token, unavailable),
+          (bearer) => sent(HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(bearer)}`))
         ),
-        (bearer) => sent(HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(bearer)}`))
-      ),
       (response) => {
         watch.headersIn()
         return isOk(response.status)

@@ -57,6 +57,17 @@ export interface Options extends HttpOptions {
    * of reason `credential_unavailable`. Default: none.
    */
   readonly token?: Effect.Effect<Redacted.Redacted<string>, string> | undefined
+  /**
+   * Signs each request as it is sent (AWS Signature Version 4), with the `Clock`'s time: the request with its
+   * signature's headers, or, when no credentials could be had, a detail naming the credentials tried, which fails the
+   * call with `AuthError` of reason `credential_unavailable`. Default: none.
+   */
+  readonly sign?:
+    | ((request: HttpClientRequest.HttpClientRequest, nowMillis: number) => Effect.Effect<
+      HttpClientRequest.HttpClientRequest,
+      string
+    >)
+    | undefined
   /** The request id of a response, for the errors `json` builds. Default: none. */
   readonly requestId?: ((response: HttpClientResponse.HttpClientResponse) => string | undefined) | undefined
   /** How many characters of a raw body an `OutputDecodeError` keeps. Default: 500. */

@@ -1,0 +1,717 @@
+/**
+ * The Amazon Bedrock Converse wire (the Amazon Bedrock API reference: `Converse`, `ConverseStream`), one module used
+ * in both directions by the client, the gateway and the simulator:
+ *
+ * - the request body (`ConverseRequest`): its Effect Schema (unknown fields ignored) and its mapping to the library's
+ *   `ChatRequest` (`toRequest`), read by the simulator; and `requestBody`, the mapping the other way, written by the
+ *   client. The model is the path's (`/model/{modelId}/converse`), never the body's.
+ * - the reply (`ConverseResponse`): `reply` reads it for the client, `response` writes it for the simulator; with
+ *   the stop reasons and `usage` (cache reads and writes included) both ways.
+ * - the stream's events (`messageStart`, `contentBlockStart`, `contentBlockDelta`, `contentBlockStop`, `messageStop`,
+ *   `metadata`): `StreamReader` reads them into `ChatChunk`s for the client, `streamEvents` writes them for the
+ *   simulator. Their framing (`application/vnd.amazon.eventstream`) is `providers/bedrock/eventStream.ts`'.
+ * - the error body (`{"message": ...}`, its type in the `x-amzn-errortype` header or a stream exception's
+ *   `:exception-type`, which `LlmError.fromHttpFailure` reads).
+ *
+ * The request mapping: system messages are `system` text blocks; a tool message is a `toolResult` block of the user
+ * turn that follows the calls (the results of one turn, and a user message after them, share that turn, as Converse
+ * wants roles to alternate); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
+ * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
+ * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL). A
+ * `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a part, a tool
+ * result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
+ * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
+ * tool choice (`auto`, `any`, `tool`; `none`, which Converse lacks, sends the tools only when the history holds tool
+ * blocks, as Converse needs them then, else none). Not carried: `seed`, `user`, `reasoningEffort`, `promptCacheKey`;
+ * a JSON response format is refused (Converse has none: use a tool). `providerOptions` merge into the body
+ * (`additionalModelRequestFields`...).
+ *
+ * The stop reasons: `end_turn` and `stop_sequence` are `stop`, `tool_use` `tool_calls`, `max_tokens` and
+ * `model_context_window_exceeded` `length`, `guardrail_intervened` and `content_filtered` `content_filter`. Usage:
+ * `inputTokens` leaves out the cache reads and writes, so the prompt is all three, of which the reads are
+ * `cachedPromptTokens` and the writes `cacheWriteTokens`.
+ */
+import * as Schema from "effect/Schema"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../ChatResponse.js"
+import type {
+  AssistantMessage,
+  CacheBreakpoint,
+  ContentPart,
+  Message,
+  ProviderMetadata,
+  ToolCall,
+  ToolDefinition
+} from "../../Message.js"
+import type { Reply } from "../providers/adapter.js"
+import { reportedUsage } from "../providers/usage.js"
+import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../providers/wire.js"
+import { checker, maybe, Problem } from "../schemaCheck.js"
+import { tokenCount } from "../tokens/count.js"
+import { mergeOptions } from "./gemini.js"
+
+export { isRecord, type JsonRecord, Problem, ShapeError }
+
+// ---------------------------------------------------------------------------
+// What the two directions share
+
+/** The key of Bedrock's entry in `providerMetadata`: the signature of a reply's reasoning. */
+export const metadataKey = "bedrock"
+
+/** What the library keeps in `providerMetadata.bedrock` of a reply. */
+export interface BedrockMetadata {
+  /** The `reasoningText` signature, sent back with the reasoning in the next turn. */
+  readonly reasoningSignature?: string
+}
+
+function signatureOf(metadata: ProviderMetadata | undefined): string | undefined {
+  const value = metadata?.[metadataKey]
+  return isRecord(value) && typeof value["reasoningSignature"] === "string" ? value["reasoningSignature"] : undefined
+}
+
+/** The reply's `providerMetadata` for a reasoning signature, when there is one. */
+export function replyMetadata(signature: string | undefined): ProviderMetadata | undefined {
+  return signature === undefined ? undefined : { [metadataKey]: { reasoningSignature: signature } }
+}
+
+/** The image formats Converse takes, by MIME type. */
+const imageFormats: Readonly<Record<string, string>> = {
+  "image/png": "png",
+  "image/jpeg": "jpeg",
+  "image/jpg": "jpeg",
+  "image/gif": "gif",
+  "image/webp": "webp"
+}
+
+// ---------------------------------------------------------------------------
+// The request body: its schema, and its mapping to the library's request
+
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
+
+const CachePoint = Schema.Struct({ type: Schema.Literal("default") })
+
+const ToolResultContent = Schema.Struct({ text: maybe(Schema.String), json: maybe(Schema.Unknown) })
+
+/** A content block of a message: one of its fields is set. */
+export const ContentBlock = Schema.Struct({
+  text: maybe(Schema.String),
+  image: maybe(Schema.Struct({
+    format: Schema.Literals(["png", "jpeg", "gif", "webp"]),
+    source: Schema.Struct({ bytes: Schema.String })
+  })),
+  toolUse: maybe(Schema.Struct({ toolUseId: Schema.String, name: Schema.String, input: Schema.Unknown })),
+  toolResult: maybe(Schema.Struct({
+    toolUseId: Schema.String,
+    content: Schema.Array(ToolResultContent),
+    status: maybe(Schema.Literals(["success", "error"]))
+  })),
+  reasoningContent: maybe(Schema.Struct({
+    reasoningText: maybe(Schema.Struct({ text: Schema.String, signature: maybe(Schema.String) })),
+    redactedContent: maybe(Schema.String)
+  })),
+  cachePoint: maybe(CachePoint)
+})
+
+const WireMessage = Schema.Struct({
+  role: Schema.Literals(["user", "assistant"]),
+  content: Schema.Array(ContentBlock)
+})
+
+const SystemBlock = Schema.Struct({ text: maybe(Schema.String), cachePoint: maybe(CachePoint) })
+
+const Tool = Schema.Struct({
+  toolSpec: maybe(Schema.Struct({
+    name: Schema.String,
+    description: maybe(Schema.String),
+    inputSchema: Schema.Struct({ json: JsonObject })
+  })),
+  cachePoint: maybe(CachePoint)
+})
+
+/** A `Converse` (and `ConverseStream`) body, as far as the library reads it. */
+export const ConverseRequest = Schema.Struct({
+  messages: Schema.Array(WireMessage),
+  system: maybe(Schema.Array(SystemBlock)),
+  inferenceConfig: maybe(Schema.Struct({
+    maxTokens: maybe(Schema.Number),
+    temperature: maybe(Schema.Number),
+    topP: maybe(Schema.Number),
+    stopSequences: maybe(Schema.Array(Schema.String))
+  })),
+  toolConfig: maybe(Schema.Struct({
+    tools: Schema.Array(Tool),
+    toolChoice: maybe(Schema.Struct({
+      auto: maybe(JsonObject),
+      any: maybe(JsonObject),
+      tool: maybe(Schema.Struct({ name: Schema.String }))
+    }))
+  }))
+})
+
+/** A `Converse` body as its schema reads it. */
+export type Body = typeof ConverseRequest.Type
+type Block = typeof ContentBlock.Type
+
+/** The body checked against `ConverseRequest`: the body, or what is wrong with it. */
+export const checkConverse = checker(ConverseRequest, { errors: "first" })
+
+const cacheMark: CacheBreakpoint = {}
+
+function resultText(content: ReadonlyArray<typeof ToolResultContent.Type>): string {
+  let text = ""
+  for (const part of content) {
+    if (typeof part.text === "string") text += part.text
+    else if (part.json !== undefined && part.json !== null) text += JSON.stringify(part.json)
+  }
+  return text
+}
+
+/** The messages of one user turn: its tool results first, then its text and images as one user message. */
+function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>): Problem | undefined {
+  const parts: Array<ContentPart> = []
+  // Where the last block went, for the cache point after it.
+  let last: { readonly kind: "part" | "message"; readonly index: number } | undefined
+  for (let i = 0; i < blocks.length; i++) {
+    const block = blocks[i]!
+    if (typeof block.text === "string") {
+      parts.push({ type: "text", text: block.text })
+      last = { kind: "part", index: parts.length - 1 }
+    } else if (block.image !== undefined && block.image !== null) {
+      const image = block.image
+      parts.push({ type: "image", url: `data:image/${image.format};base64,${image.source.bytes}` })
+      last = { kind: "part", index: parts.length - 1 }
+    } else if (block.toolResult !== undefined && block.toolResult !== null) {
+      if (parts.length > 0) {
+        return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a toolResult comes before the turn's text`)
+      }
+      const result = block.toolResult
+      out.push({ role: "tool", toolCallId: result.toolUseId, content: resultText(result.content) })
+      last = { kind: "message", index: out.length - 1 }
+    } else if (block.cachePoint !== undefined && block.cachePoint !== null) {
+      if (last === undefined) {
+        return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a cachePoint closes no block`)
+      }
+      if (last.kind === "part") parts[last.index] = { ...parts[last.index]!, cache: cacheMark }
+      else out[last.index] = { ...out[last.index]!, cache: cacheMark } as Message
+    } else {
+      return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a user turn holds text, image and toolResult`)
+    }
+  }
+  if (parts.length === 0) return undefined
+  const only = parts[0]!
+  out.push({
+    role: "user",
+    content: parts.length === 1 && only.type === "text" && only.cache === undefined ? only.text : parts
+  })
+  return undefined
+}
+
+function assistantTurn(blocks: ReadonlyArray<Block>, at: string): AssistantMessage | Problem {
+  let text = ""
+  let reasoning: string | undefined
+  let signature: string | undefined
+  let cache = false
+  const toolCalls: Array<ToolCall> = []
+  for (let i = 0; i < blocks.length; i++) {
+    const block = blocks[i]!
+    if (typeof block.text === "string") text += block.text
+    else if (block.toolUse !== undefined && block.toolUse !== null) {
+      const use = block.toolUse
+      toolCalls.push({ id: use.toolUseId, name: use.name, arguments: JSON.stringify(use.input ?? {}) })
+    } else if (block.reasoningContent !== undefined && block.reasoningContent !== null) {
+      const thought = block.reasoningContent.reasoningText
+      if (thought !== undefined && thought !== null) {
+        reasoning = (reasoning ?? "") + thought.text
+        if (typeof thought.signature === "string") signature = thought.signature
+      }
+    } else if (block.cachePoint !== undefined && block.cachePoint !== null) cache = true
+    else return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: an assistant turn holds text and toolUse`)
+  }
+  const metadata = replyMetadata(signature)
+  return {
+    role: "assistant",
+    content: text,
+    ...(toolCalls.length > 0 ? { toolCalls } : {}),
+    ...(reasoning !== undefined ? { reasoning } : {}),
+    ...(metadata !== undefined ? { providerMetadata: metadata } : {}),
+    ...(cache ? { cache: cacheMark } : {})
+  }
+}
+
+function toolsOf(tools: ReadonlyArray<typeof Tool.Type>): Array<ToolDefinition> | Problem {
+  const out: Array<ToolDefinition> = []
+  for (let i = 0; i < tools.length; i++) {
+    const tool = tools[i]!
+    const spec = tool.toolSpec
+    if (spec !== undefined && spec !== null) {
+      out.push({
+        name: spec.name,
+        ...(typeof spec.description === "string" ? { description: spec.description } : {}),
+        parameters: spec.inputSchema.json
+      })
+    } else if (tool.cachePoint !== undefined && tool.cachePoint !== null && out.length > 0) {
+      out[out.length - 1] = { ...out[out.length - 1]!, cache: cacheMark }
+    } else {
+      return new Problem(`toolConfig.tools[${i}]`, `toolConfig.tools[${i}]: a tool is a toolSpec or a cachePoint`)
+    }
+  }
+  return out
+}
+
+function toolChoiceOf(choice: NonNullable<NonNullable<Body["toolConfig"]>["toolChoice"]>): ToolChoice | undefined {
+  if (choice.tool !== undefined && choice.tool !== null) return { tool: choice.tool.name }
+  if (choice.any !== undefined && choice.any !== null) return "required"
+  if (choice.auto !== undefined && choice.auto !== null) return "auto"
+  return undefined
+}
+
+/** The library's request of a checked body for `model` (the path's), or the `Problem` of a body that does not fit. */
+export function toRequest(body: Body, model: string): ChatRequest | Problem {
+  const messages: Array<Message> = []
+  const system = body.system ?? []
+  for (let i = 0; i < system.length; i++) {
+    const block = system[i]!
+    if (typeof block.text === "string") messages.push({ role: "system", content: block.text })
+    else if (block.cachePoint !== undefined && block.cachePoint !== null && messages.length > 0) {
+      messages[messages.length - 1] = { ...messages[messages.length - 1]!, cache: cacheMark } as Message
+    } else return new Problem(`system[${i}]`, `system[${i}]: a system block is text or a cachePoint after one`)
+  }
+  for (let i = 0; i < body.messages.length; i++) {
+    const message = body.messages[i]!
+    const at = `messages[${i}]`
+    if (message.role === "user") {
+      const problem = userTurn(message.content, at, messages)
+      if (problem !== undefined) return problem
+    } else {
+      const turn = assistantTurn(message.content, at)
+      if (turn instanceof Problem) return turn
+      messages.push(turn)
+    }
+  }
+  const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages, model }
+  const config = body.inferenceConfig
+  if (config !== undefined && config !== null) {
+    if (typeof config.maxTokens === "number") request.maxTokens = config.maxTokens
+    if (typeof config.temperature === "number") request.temperature = config.temperature
+    if (typeof config.topP === "number") request.topP = config.topP
+    if (config.stopSequences !== undefined && config.stopSequences !== null && config.stopSequences.length > 0) {
+      request.stop = config.stopSequences
+    }
+  }
+  const toolConfig = body.toolConfig
+  if (toolConfig !== undefined && toolConfig !== null) {
+    const tools = toolsOf(toolConfig.tools)
+    if (tools instanceof Problem) return tools
+    if (tools.length > 0) request.tools = tools
+    const choice = toolConfig.toolChoice === undefined || toolConfig.toolChoice === null
+      ? undefined
+      : toolChoiceOf(toolConfig.toolChoice)
+    if (choice !== undefined) request.toolChoice = choice
+  }
+  return request
+}
+
+// ---------------------------------------------------------------------------
+// The request body, written: the library's request as the body a client sends
+
+/** An image part as an `image` block: a `data:` URL's bytes (base64) and its format. */
+function imageBlock(url: string, where: string): JsonRecord {
+  const match = /^data:([^;,]*)((?:;[^;,]*)*),(.*)$/s.exec(url)
+  if (match === null) {
+    throw new RequestError(
+      "Bedrock's Converse API takes an image as its bytes: give a data: URL (it reads no http or https URL)",
+      where
+    )
+  }
+  const format = imageFormats[match[1]!.toLowerCase()]
+  if (format === undefined) {
+    throw new RequestError(`Bedrock's Converse API takes png, jpeg, gif and webp images, not "${match[1]}"`, where)
+  }
+  const bytes = match[2]!.split(";").includes("base64")
+    ? match[3]!
+    : Buffer.from(decodeURIComponent(match[3]!), "utf8").toString("base64")
+  return { image: { format, source: { bytes } } }
+}
+
+const cachePoint: JsonRecord = { cachePoint: { type: "default" } }
+
+function userBlocks(content: string | ReadonlyArray<ContentPart>, where: string, into: Array<JsonRecord>): void {
+  if (typeof content === "string") {
+    into.push({ text: content })
+    return
+  }
+  content.forEach((part, i) => {
+    into.push(part.type === "text" ? { text: part.text } : imageBlock(part.url, `${where}.content[${i}].url`))
+    if (part.cache !== undefined) into.push(cachePoint)
+  })
+}
+
+function assistantBlocks(message: AssistantMessage, where: string): Array<JsonRecord> {
+  const blocks: Array<JsonRecord> = []
+  const signature = signatureOf(message.providerMetadata)
+  // Bedrock takes reasoning back only with the signature it gave it.
+  if (message.reasoning !== undefined && signature !== undefined) {
+    blocks.push({ reasoningContent: { reasoningText: { text: message.reasoning, signature } } })
+  }
+  if (message.content !== "") blocks.push({ text: message.content })
+  message.toolCalls?.forEach((call, j) => {
+    blocks.push({
+      toolUse: {
+        toolUseId: call.id,
+        name: call.name,
+        input: argumentsObject(call, "Bedrock", `${where}.toolCalls[${j}].arguments`)
+      }
+    })
+  })
+  if (message.cache !== undefined) blocks.push(cachePoint)
+  return blocks
+}
+
+function toolSpec(tool: ToolDefinition): JsonRecord {
+  return {
+    toolSpec: {
+      name: tool.name,
+      ...(tool.description !== undefined ? { description: tool.description } : {}),
+      inputSchema: { json: tool.parameters }
+    }
+  }
+}
+
+function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
+  if (typeof choice === "object") return { tool: { name: choice.tool } }
+  return choice === "auto" ? { auto: {} } : choice === "required" ? { any: {} } : undefined
+}
+
+function hasToolBlocks(messages: ReadonlyArray<Message>): boolean {
+  return messages.some((message) => message.role === "tool" || (message.role === "assistant" && message.toolCalls))
+}
+
+/** The JSON body of `Converse` and `ConverseStream`; throws `RequestError` for what Bedrock cannot be sent. */
+export function requestBody(request: ChatRequest): JsonRecord {
+  const messages = request.messages
+  const system: Array<JsonRecord> = []
+  const turns: Array<{ readonly role: "user" | "assistant"; readonly content: Array<JsonRecord> }> = []
+  // The user turn open for more blocks: after tool results, the next user message joins their turn.
+  let open: Array<JsonRecord> | undefined
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!
+    const where = `messages[${i}]`
+    switch (message.role) {
+      case "system":
+        system.push({ text: message.content })
+        if (message.cache !== undefined) system.push(cachePoint)
+        break
+      case "user":
+        if (open === undefined) turns.push({ role: "user", content: open = [] })
+        userBlocks(message.content, where, open)
+        open = undefined
+        break
+      case "tool":
+        if (open === undefined) turns.push({ role: "user", content: open = [] })
+        open.push({ toolResult: { toolUseId: message.toolCallId, content: [{ text: message.content }] } })
+        if (message.cache !== undefined) open.push(cachePoint)
+        break
+      case "assistant":
+        open = undefined
+        turns.push({ role: "assistant", content: assistantBlocks(message, where) })
+    }
+  }
+  const body: JsonRecord = { messages: turns }
+  if (system.length > 0) body["system"] = system
+  const config: JsonRecord = {}
+  if (request.maxTokens !== undefined) config["maxTokens"] = request.maxTokens
+  if (request.temperature !== undefined) config["temperature"] = request.temperature
+  if (request.topP !== undefined) config["topP"] = request.topP
+  if (request.stop !== undefined && request.stop.length > 0) config["stopSequences"] = request.stop
+  if (Object.keys(config).length > 0) body["inferenceConfig"] = config
+  const tools = request.tools ?? []
+  if (tools.length > 0 && (request.toolChoice !== "none" || hasToolBlocks(messages))) {
+    const specs: Array<JsonRecord> = []
+    for (const tool of tools) {
+      specs.push(toolSpec(tool))
+      if (tool.cache !== undefined) specs.push(cachePoint)
+    }
+    const choice = request.toolChoice === undefined ? undefined : toolChoiceBody(request.toolChoice)
+    body["toolConfig"] = choice === undefined ? { tools: specs } : { tools: specs, toolChoice: choice }
+  }
+  if (request.responseFormat !== undefined && request.responseFormat.type !== "text") {
+    throw new RequestError(
+      "Bedrock's Converse API has no JSON response format; describe the output as a tool the model must call",
+      "responseFormat"
+    )
+  }
+  if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// The reply: schema, stop reasons and usage both ways
+
+const WireUsage = Schema.Struct({
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  totalTokens: Schema.Number,
+  cacheReadInputTokens: maybe(Schema.Number),
+  cacheWriteInputTokens: maybe(Schema.Number)
+})
+
+/** A `Converse` reply, as far as the library reads it. */
+export const ConverseResponse = Schema.Struct({
+  output: Schema.Struct({ message: WireMessage }),
+  stopReason: Schema.String,
+  usage: maybe(WireUsage),
+  metrics: maybe(Schema.Struct({ latencyMs: Schema.Number }))
+})
+
+const stopReasons: Readonly<Record<string, FinishReason>> = {
+  end_turn: "stop",
+  stop_sequence: "stop",
+  tool_use: "tool_calls",
+  max_tokens: "length",
+  model_context_window_exceeded: "length",
+  guardrail_intervened: "content_filter",
+  content_filtered: "content_filter"
+}
+
+/** The finish reason of a `stopReason`. */
+export function finishReason(reason: string): FinishReason {
+  return stopReasons[reason] ?? "other"
+}
+
+/** The `stopReason` of a finish reason (`other` is an ended turn). */
+export function stopReason(reason: FinishReason): string {
+  switch (reason) {
+    case "tool_calls":
+      return "tool_use"
+    case "length":
+      return "max_tokens"
+    case "content_filter":
+      return "content_filtered"
+    default:
+      return "end_turn"
+  }
+}
+
+/** The domain's usage of a `usage` object; undefined when there is none. */
+export function usageOf(value: unknown): Usage | undefined {
+  if (!isRecord(value)) return undefined
+  const read = tokenCount(value["cacheReadInputTokens"])
+  const written = value["cacheWriteInputTokens"]
+  const writes = tokenCount(written)
+  const usage = reportedUsage(
+    tokenCount(value["inputTokens"]) + read + writes,
+    tokenCount(value["outputTokens"]),
+    value["totalTokens"],
+    read,
+    0
+  )
+  return typeof written === "number" ? { ...usage, cacheWriteTokens: writes } : usage
+}
+
+/** `usage` as the wire counts it (`usageOf`'s inverse). */
+export function wireUsage(usage: Usage): JsonRecord {
+  const written = usage.cacheWriteTokens ?? 0
+  const out: JsonRecord = {
+    inputTokens: Math.max(0, usage.promptTokens - usage.cachedPromptTokens - written),
+    outputTokens: usage.completionTokens,
+    totalTokens: usage.totalTokens
+  }
+  if (usage.cachedPromptTokens > 0 || usage.cacheWriteTokens !== undefined) {
+    out["cacheReadInputTokens"] = usage.cachedPromptTokens
+    out["cacheWriteInputTokens"] = written
+  }
+  return out
+}
+
+function recordAt(value: unknown, key: string, what: string): JsonRecord {
+  const inner = isRecord(value) ? value[key] : undefined
+  if (!isRecord(inner)) throw new ShapeError(`${what} is not an object`)
+  return inner
+}
+
+/** A whole `Converse` reply for the client; throws `ShapeError` when the body is not one. */
+export function reply(body: JsonRecord): Reply {
+  const message = recordAt(recordAt(body, "output", "output"), "message", "output.message")
+  const content = message["content"]
+  if (!Array.isArray(content)) throw new ShapeError("output.message.content is not an array")
+  if (typeof body["stopReason"] !== "string") throw new ShapeError("stopReason is not a string")
+  let text = ""
+  let reasoning: string | undefined
+  let signature: string | undefined
+  const toolCalls: Array<ToolCall> = []
+  for (const block of content) {
+    if (!isRecord(block)) continue
+    if (typeof block["text"] === "string") text += block["text"]
+    const use = block["toolUse"]
+    if (isRecord(use) && typeof use["toolUseId"] === "string" && typeof use["name"] === "string") {
+      toolCalls.push({ id: use["toolUseId"], name: use["name"], arguments: JSON.stringify(use["input"] ?? {}) })
+    }
+    const thought = isRecord(block["reasoningContent"]) ? block["reasoningContent"]["reasoningText"] : undefined
+    if (isRecord(thought) && typeof thought["text"] === "string") {
+      reasoning = (reasoning ?? "") + thought["text"]
+      if (typeof thought["signature"] === "string") signature = thought["signature"]
+    }
+  }
+  const metadata = replyMetadata(signature)
+  return {
+    // Converse names no reply; its request id is the response's `x-amzn-requestid` header.
+    id: "",
+    model: undefined,
+    text,
+    ...(reasoning !== undefined ? { reasoning } : {}),
+    toolCalls,
+    finishReason: finishReason(body["stopReason"]),
+    usage: usageOf(body["usage"]),
+    ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+  }
+}
+
+/** What a reply is written from (a `ChatResponse`'s content, or the simulator's reply). */
+export interface ReplyContent {
+  readonly text: string
+  readonly reasoning?: string | undefined
+  readonly toolCalls: ReadonlyArray<Pick<ToolCall, "id" | "name" | "arguments">>
+  readonly finishReason: FinishReason
+  readonly usage: Usage
+  readonly providerMetadata?: ProviderMetadata | undefined
+}
+
+function inputOf(call: Pick<ToolCall, "arguments">): unknown {
+  return call.arguments.trim() === "" ? {} : JSON.parse(call.arguments)
+}
+
+/** A `Converse` reply of `content`, taking `latencyMs` to answer. */
+export function response(content: ReplyContent, latencyMs: number): JsonRecord {
+  const blocks: Array<JsonRecord> = []
+  if (content.reasoning !== undefined) {
+    const signature = signatureOf(content.providerMetadata)
+    blocks.push({
+      reasoningContent: {
+        reasoningText: signature === undefined ? { text: content.reasoning } : { text: content.reasoning, signature }
+      }
+    })
+  }
+  if (content.text !== "" || content.toolCalls.length === 0) blocks.push({ text: content.text })
+  for (const call of content.toolCalls) {
+    blocks.push({ toolUse: { toolUseId: call.id, name: call.name, input: inputOf(call) } })
+  }
+  return {
+    output: { message: { role: "assistant", content: blocks } },
+    stopReason: stopReason(content.finishReason),
+    usage: wireUsage(content.usage),
+    metrics: { latencyMs }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The stream's events, both ways
+
+/** One event of a `ConverseStream`: its `:event-type` and its JSON payload. */
+export interface StreamEvent {
+  readonly type: string
+  readonly payload: JsonRecord
+}
+
+/**
+ * The events of a streamed reply, each text or reasoning piece a delta of its own (`pieces`: the reply's text as it
+ * is streamed, joined it is `content.text`).
+ */
+export function streamEvents(
+  content: ReplyContent,
+  pieces: { readonly text: ReadonlyArray<string>; readonly reasoning: ReadonlyArray<string> },
+  latencyMs: number
+): Array<StreamEvent> {
+  const events: Array<StreamEvent> = [{ type: "messageStart", payload: { role: "assistant" } }]
+  let index = 0
+  const block = (deltas: ReadonlyArray<JsonRecord>, start?: JsonRecord) => {
+    if (start !== undefined) events.push({ type: "contentBlockStart", payload: { start, contentBlockIndex: index } })
+    for (const delta of deltas) events.push({ type: "contentBlockDelta", payload: { delta, contentBlockIndex: index } })
+    events.push({ type: "contentBlockStop", payload: { contentBlockIndex: index } })
+    index++
+  }
+  if (pieces.reasoning.length > 0) {
+    const signature = signatureOf(content.providerMetadata)
+    const deltas: Array<JsonRecord> = pieces.reasoning.map((text) => ({ reasoningContent: { text } }))
+    if (signature !== undefined) deltas.push({ reasoningContent: { signature } })
+    block(deltas)
+  }
+  if (pieces.text.length > 0) block(pieces.text.map((text) => ({ text })))
+  for (const call of content.toolCalls) {
+    block([{ toolUse: { input: call.arguments } }], { toolUse: { toolUseId: call.id, name: call.name } })
+  }
+  events.push({ type: "messageStop", payload: { stopReason: stopReason(content.finishReason) } })
+  events.push({ type: "metadata", payload: { usage: wireUsage(content.usage), metrics: { latencyMs } } })
+  return events
+}
+
+/**
+ * One stream's reading: each event's chunks appended to `out`; the stop reason, usage and reasoning signature kept
+ * for the stream's end. Tool calls are numbered in the order their blocks start.
+ */
+export class StreamReader {
+  stopReason: string | undefined
+  usage: Usage | undefined
+  signature: string | undefined
+  private readonly calls = new Map<number, number>()
+
+  /** Reads one event; throws `ShapeError` for an event of the wrong shape. Unknown events are skipped. */
+  read(type: string, payload: JsonRecord, out: Array<ChatChunk>): void {
+    switch (type) {
+      case "contentBlockDelta": {
+        const delta = recordAt(payload, "delta", "contentBlockDelta.delta")
+        if (typeof delta["text"] === "string") {
+          if (delta["text"] !== "") out.push({ _tag: "TextDelta", text: delta["text"] })
+          return
+        }
+        const use = delta["toolUse"]
+        if (isRecord(use)) {
+          const call = this.calls.get(Number(payload["contentBlockIndex"]))
+          if (call === undefined) throw new ShapeError("a toolUse delta of a block that did not start")
+          out.push({
+            _tag: "ToolCallDelta",
+            index: call,
+            arguments: typeof use["input"] === "string" ? use["input"] : ""
+          })
+          return
+        }
+        const thought = delta["reasoningContent"]
+        if (isRecord(thought)) {
+          if (typeof thought["text"] === "string" && thought["text"] !== "") {
+            out.push({ _tag: "ReasoningDelta", text: thought["text"] })
+          }
+          if (typeof thought["signature"] === "string") this.signature = thought["signature"]
+        }
+        return
+      }
+      case "contentBlockStart": {
+        const use = recordAt(payload, "start", "contentBlockStart.start")["toolUse"]
+        if (!isRecord(use) || typeof use["toolUseId"] !== "string" || typeof use["name"] !== "string") return
+        const index = this.calls.size
+        this.calls.set(Number(payload["contentBlockIndex"]), index)
+        out.push({ _tag: "ToolCallDelta", index, id: use["toolUseId"], name: use["name"], arguments: "" })
+        return
+      }
+      case "messageStop":
+        if (typeof payload["stopReason"] !== "string") throw new ShapeError("messageStop.stopReason is not a string")
+        this.stopReason = payload["stopReason"]
+        return
+      case "metadata":
+        this.usage = usageOf(payload["usage"])
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/** An error body as Bedrock writes it. */
+export function errorJson(message: string): string {
+  return JSON.stringify({ message })
+}
+
+/** A stream exception's payload as the error mapping reads it: its type (`:exception-type`) and message. */
+export function exceptionBody(type: string, payload: JsonRecord): JsonRecord {
+  const name = type.charAt(0).toUpperCase() + type.slice(1)
+  return { __type: name, message: typeof payload["message"] === "string" ? payload["message"] : name }
+}

@@ -1,0 +1,166 @@
+/**
+ * What Bedrock needs of AWS's own libraries, all optional peer dependencies imported only when a Bedrock client (or
+ * the simulator's Bedrock routes) is built: SigV4 signing (`@smithy/signature-v4` with `@smithy/hash-node`'s
+ * SHA-256), the event-stream framing (`@smithy/eventstream-codec`), and the default credential chain
+ * (`@aws-sdk/credential-providers`' `fromNodeProviderChain`, imported when credentials are first asked for).
+ *
+ * Credentials are held and shared by every call, and asked for again before they expire, on the `Clock` (`renewing`).
+ */
+import type { EventStreamCodec } from "@smithy/eventstream-codec"
+import type { SignatureV4 } from "@smithy/signature-v4"
+import * as Effect from "effect/Effect"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type { AwsCredentials, CredentialProvider } from "../../../providers/Bedrock.js"
+import { causeText } from "../../transport/providerHttp.js"
+import { refreshAtOf, renewing } from "../renewing.js"
+
+/** The SigV4 service name of Bedrock's runtime (Amazon Bedrock API reference). */
+export const service = "bedrock"
+
+/** The loaded libraries. */
+export interface Aws {
+  readonly codec: EventStreamCodec
+  readonly signer: (credentials: AwsCredentials, region: string) => SignatureV4
+}
+
+const utf8Encoder = new TextEncoder()
+const utf8Decoder = new TextDecoder()
+
+/** Whether an import failed because the package is not installed. */
+const notInstalled = (error: unknown): boolean => (error as { readonly code?: unknown }).code === "ERR_MODULE_NOT_FOUND"
+
+let loading: Promise<Aws> | undefined
+
+function importAws(): Promise<Aws> {
+  return Promise.all([
+    import("@smithy/eventstream-codec"),
+    import("@smithy/signature-v4"),
+    import("@smithy/hash-node")
+  ]).then(([codec, signature, hash]) => ({
+    codec: new codec.EventStreamCodec((bytes) => utf8Decoder.decode(bytes), (text) => utf8Encoder.encode(text)),
+    signer: (credentials, region) =>
+      new signature.SignatureV4({
+        service,
+        region,
+        credentials: {
+          accessKeyId: credentials.accessKeyId,
+          secretAccessKey: credentials.secretAccessKey,
+          ...(credentials.sessionToken !== undefined ? { sessionToken: credentials.sessionToken } : {})
+        },
+        // As AWS's SDKs build their SHA-256 in Node.
+        sha256: hash.Hash.bind(null, "sha256"),
+        uriEscapePath: true
+      })
+  }))
+}
+
+/**
+ * The libraries, imported once; a failure names the packages to install (the import is tried again next time).
+ */
+export const load: Effect.Effect<Aws, string> = Effect.tryPromise({
+  try: () =>
+    loading ??= importAws().catch((error: unknown) => {
+      loading = undefined
+      throw error
+    }),
+  catch: (error) =>
+    notInstalled(error)
+      ? "Bedrock needs the optional peer dependencies @smithy/signature-v4, @smithy/hash-node and " +
+        "@smithy/eventstream-codec; install them (npm install @smithy/signature-v4 @smithy/hash-node " +
+        "@smithy/eventstream-codec)"
+      : `AWS's libraries could not be loaded (${causeText(error)})`
+})
+
+/** Whether `provider` is the default chain (`defaultCredentialChain`'s, by its function's name). */
+export const isDefaultChain = (provider: CredentialProvider): boolean => provider.name === "awsDefaultCredentialChain"
+
+/** What the default chain is called in errors. */
+export const defaultChainName = "the AWS default credential chain (fromNodeProviderChain: environment, SSO, " +
+  "shared config and credentials files, web identity, process, container and instance metadata)"
+
+/** `@aws-sdk/credential-providers`' `fromNodeProviderChain()`, the package imported when credentials are asked for. */
+export function defaultCredentialChain(): CredentialProvider {
+  let chain: Promise<CredentialProvider> | undefined
+  return function awsDefaultCredentialChain() {
+    const loaded = chain ??= import("@aws-sdk/credential-providers").then(
+      (providers): CredentialProvider => providers.fromNodeProviderChain(),
+      (error: unknown) => {
+        chain = undefined
+        throw new Error(
+          notInstalled(error)
+            ? "the optional peer dependency @aws-sdk/credential-providers is not installed; install it " +
+              "(npm install @aws-sdk/credential-providers), or give the deployment Bedrock API keys"
+            : `@aws-sdk/credential-providers could not be loaded (${causeText(error)})`
+        )
+      }
+    )
+    return loaded.then((provider) => provider())
+  }
+}
+
+/**
+ * The credentials of `provider` for each call, held while fresh and asked for again before they expire
+ * (`renewing`). A failure is a detail naming the provider (`name`).
+ */
+export const credentialSource = (
+  provider: CredentialProvider,
+  name: string
+): Effect.Effect<AwsCredentials, string> => {
+  const ask = Effect.tryPromise({ try: () => provider(), catch: (error) => `${name}: ${causeText(error)}` })
+  return renewing((now) =>
+    Effect.flatMap(ask, (credentials) => {
+      if (
+        typeof credentials?.accessKeyId !== "string" || credentials.accessKeyId === "" ||
+        typeof credentials.secretAccessKey !== "string"
+      ) {
+        return Effect.fail(`${name}: no credentials`)
+      }
+      const expiresAt = credentials.expiration?.getTime() ?? Infinity
+      return Effect.succeed({ value: credentials, expiresAt, refreshAt: refreshAtOf(expiresAt, now) })
+    })
+  )
+}
+
+/** The body of a request as the bytes it sends. */
+function bodyBytes(request: HttpClientRequest.HttpClientRequest): Uint8Array | string {
+  const body = request.body
+  return body._tag === "Uint8Array" ? body.body : ""
+}
+
+/**
+ * The request signed with SigV4 for `region` at `nowMillis`: its headers and body as they go out, the path as it is
+ * written (the model id already URL-encoded; the signer encodes it again, as AWS's SDKs do).
+ */
+export const sign = (
+  aws: Aws,
+  credentials: Effect.Effect<AwsCredentials, string>,
+  region: string
+) =>
+(request: HttpClientRequest.HttpClientRequest, nowMillis: number): Effect.Effect<
+  HttpClientRequest.HttpClientRequest,
+  string
+> =>
+  Effect.flatMap(credentials, (held) =>
+    Effect.tryPromise({
+      try: () => {
+        const url = new URL(request.url)
+        const query: Record<string, string> = {}
+        url.searchParams.forEach((value, key) => {
+          query[key] = value
+        })
+        return aws.signer(held, region).sign({
+          method: request.method,
+          protocol: url.protocol,
+          hostname: url.hostname,
+          ...(url.port !== "" ? { port: Number(url.port) } : {}),
+          path: url.pathname,
+          query,
+          headers: { ...request.headers, host: url.host },
+          body: bodyBytes(request)
+        }, { signingDate: new Date(nowMillis) })
+      },
+      catch: (error) => `SigV4 signing failed: ${causeText(error)}`
+    }).pipe(Effect.map((signed) => {
+      const { host: _host, ...headers } = signed.headers
+      return HttpClientRequest.setHeaders(request, headers)
+    })))

@@ -1,0 +1,123 @@
+/**
+ * The `ConverseStream` body (`application/vnd.amazon.eventstream`): binary frames, each a 4-byte total length, its
+ * headers (`:message-type`, `:event-type`, `:exception-type`) and a JSON payload, checked by their CRCs
+ * (`@smithy/eventstream-codec`). Frames are cut from the bytes as they come (a network chunk may end anywhere in
+ * one), their events read by the codec's `StreamReader`; an `exception` frame ends the stream with its typed error.
+ * The reply is whole once its `metadata` event came: a body that ends before it is truncated.
+ */
+import type { EventStreamCodec, Message, MessageHeaders } from "@smithy/eventstream-codec"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Duration from "effect/Duration"
+import type { ChatChunk } from "../../../ChatChunk.js"
+import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
+import * as Codec from "../../codec/bedrock.js"
+import { concat } from "../../transport/bytes.js"
+import { causeText, overLimit, type StreamParser } from "../../transport/providerHttp.js"
+import type * as Adapter from "../adapter.js"
+
+const utf8 = new TextDecoder()
+
+/** A header's value when it is a string. */
+export function headerText(headers: MessageHeaders, name: string): string | undefined {
+  const header = headers[name]
+  return header?.type === "string" ? header.value : undefined
+}
+
+/** A frame's payload as JSON text; undefined when it is not a JSON object. */
+function payloadOf(message: Message): Codec.JsonRecord | undefined {
+  try {
+    const value: unknown = JSON.parse(utf8.decode(message.body))
+    return Codec.isRecord(value) ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The parser of one `ConverseStream` body. */
+export class EventStreamParser implements StreamParser {
+  done = false
+  private buffer: Uint8Array = new Uint8Array(0)
+  private readonly reader = new Codec.StreamReader()
+
+  constructor(private readonly codec: EventStreamCodec, private readonly context: Adapter.StreamContext) {}
+
+  push(parts: NonEmptyReadonlyArray<Uint8Array>, out: Array<ChatChunk>): LlmError | undefined {
+    this.buffer = this.buffer.length === 0 && parts.length === 1 ? parts[0] : concat([this.buffer, ...parts])
+    let offset = 0
+    while (this.buffer.length - offset >= 4) {
+      const view = new DataView(this.buffer.buffer, this.buffer.byteOffset + offset, 4)
+      const length = view.getUint32(0)
+      if (length > this.context.maxResponseBytes) {
+        return this.context.decodeError(
+          overLimit("an event-stream frame", "maxResponseBytes", `${this.context.maxResponseBytes} bytes`),
+          ""
+        )
+      }
+      if (this.buffer.length - offset < length) break
+      const frame = this.buffer.subarray(offset, offset + length)
+      offset += length
+      const failure = this.frame(frame, out)
+      if (failure !== undefined) return failure
+    }
+    this.buffer = this.buffer.subarray(offset)
+    return undefined
+  }
+
+  end(out: Array<ChatChunk>): LlmError | undefined {
+    const { context, reader } = this
+    if (reader.stopReason === undefined || !this.done) {
+      return new StreamTruncatedError({
+        provider: context.provider,
+        model: context.model,
+        detail: reader.stopReason === undefined
+          ? "the stream ended without a messageStop event"
+          : "the stream ended without its metadata event"
+      })
+    }
+    if (reader.usage !== undefined) out.push({ _tag: "Usage", usage: reader.usage })
+    const metadata = Codec.replyMetadata(reader.signature)
+    out.push({
+      _tag: "Finish",
+      finishReason: Codec.finishReason(reader.stopReason),
+      id: context.requestId() ?? "",
+      model: context.model,
+      provider: context.provider,
+      latency: Duration.millis(Math.max(0, context.now() - context.startMillis)),
+      keyId: context.keyId,
+      ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+    })
+    return undefined
+  }
+
+  private frame(frame: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+    let message: Message
+    try {
+      message = this.codec.decode(frame)
+    } catch (error) {
+      return this.context.decodeError(`an event-stream frame does not decode: ${causeText(error)}`, "")
+    }
+    const kind = headerText(message.headers, ":message-type")
+    const payload = payloadOf(message)
+    if (kind === "exception") {
+      const type = headerText(message.headers, ":exception-type") ?? "internalServerException"
+      return this.context.errorOf(Codec.exceptionBody(type, payload ?? {}))
+    }
+    if (kind === "error") {
+      const code = headerText(message.headers, ":error-code") ?? "InternalServerException"
+      return this.context.errorOf({ __type: code, message: headerText(message.headers, ":error-message") ?? code })
+    }
+    const type = headerText(message.headers, ":event-type")
+    if (type === undefined) return undefined
+    if (payload === undefined) {
+      return this.context.decodeError(`the ${type} event's payload is not a JSON object`, utf8.decode(message.body))
+    }
+    try {
+      this.reader.read(type, payload, out)
+    } catch (error) {
+      if (!(error instanceof Codec.ShapeError)) throw error
+      return this.context.decodeError(`the ${type} event has the wrong shape: ${error.reason}`, JSON.stringify(payload))
+    }
+    if (type === "metadata") this.done = true
+    return undefined
+  }
+}

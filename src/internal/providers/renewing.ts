@@ -1,0 +1,53 @@
+/**
+ * A cloud credential held and shared by every call, and asked for again before it expires, on the `Clock`: Azure's
+ * Entra ID tokens and Bedrock's AWS credentials alike. One call asks while the others wait for its answer; what is
+ * held still serves, until it expires, when asking for its successor fails.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Semaphore from "effect/Semaphore"
+
+/** A credential got, and when it expires and when to ask for the next one, in `Clock` milliseconds. */
+export interface Held<A> {
+  readonly value: A
+  /** Infinity: it never expires. */
+  readonly expiresAt: number
+  readonly refreshAt: number
+}
+
+// How long before its expiry a credential is replaced, at most: Azure's and AWS's own clients refresh within 5 minutes
+// of it.
+const refreshMarginMillis = 5 * 60 * 1000
+
+/**
+ * When a credential got at `now` that expires at `expiresAt` is asked for again: 5 minutes before it expires, or
+ * halfway to its expiry for one that lives less than twice that; never for one that never expires.
+ */
+export const refreshAtOf = (expiresAt: number, now: number): number =>
+  expiresAt === Infinity ? Infinity : Math.max(expiresAt - refreshMarginMillis, now + (expiresAt - now) / 2)
+
+/**
+ * The credential `ask` gets (given the `Clock`'s time), held while fresh: a failure is a detail naming the credential.
+ */
+export const renewing = <A>(ask: (now: number) => Effect.Effect<Held<A>, string>): Effect.Effect<A, string> => {
+  let held: Held<A> | undefined
+  const lock = Semaphore.makeUnsafe(1)
+  const renew = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    // Another call renewed it while this one waited.
+    if (held !== undefined && now < held.refreshAt) return Effect.succeed(held.value)
+    return ask(now).pipe(
+      Effect.map((next) => {
+        held = next
+        return next.value
+      }),
+      Effect.catch((detail) =>
+        held !== undefined && now < held.expiresAt ? Effect.succeed(held.value) : Effect.fail(detail)
+      )
+    )
+  })
+  return Effect.clockWith((clock) =>
+    held !== undefined && clock.currentTimeMillisUnsafe() < held.refreshAt
+      ? Effect.succeed(held.value)
+      : lock.withPermit(renew)
+  )
+}

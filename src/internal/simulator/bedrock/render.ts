@@ -1,0 +1,128 @@
+/**
+ * The Bedrock replies: the `Converse` body and the `ConverseStream` event-stream frames, both written by the
+ * codec (`codec/bedrock.ts`), the frames by `@smithy/eventstream-codec`; and errors in Bedrock's shape, a
+ * `{"message"}` body with its AWS type as `__type` (which AWS's SDKs read as the header `x-amzn-errortype`).
+ */
+import type { EventStreamCodec } from "@smithy/eventstream-codec"
+import type { Usage } from "../../../ChatResponse.js"
+import type * as Reply from "../../../simulator/Reply.js"
+import type { ApiError, RenderedStream } from "../../../simulator/WireFormat.js"
+import * as Codec from "../../codec/bedrock.js"
+
+const encoder = new TextEncoder()
+
+/** A frame as the simulator's stream writes it: its bytes as the characters of a `latin1` string. */
+const binary = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
+
+/** An `event` frame. */
+function eventFrame(codec: EventStreamCodec, event: Codec.StreamEvent): string {
+  return binary(codec.encode({
+    headers: {
+      ":event-type": { type: "string", value: event.type },
+      ":content-type": { type: "string", value: "application/json" },
+      ":message-type": { type: "string", value: "event" }
+    },
+    body: encoder.encode(JSON.stringify(event.payload))
+  }))
+}
+
+/** An `exception` frame of `type` (`throttlingException`). */
+export function exceptionFrame(codec: EventStreamCodec, type: string, message: string): string {
+  return binary(codec.encode({
+    headers: {
+      ":exception-type": { type: "string", value: type },
+      ":content-type": { type: "string", value: "application/json" },
+      ":message-type": { type: "string", value: "exception" }
+    },
+    body: encoder.encode(Codec.errorJson(message))
+  }))
+}
+
+/** A frame whose CRC does not match its bytes. */
+export function corruptFrame(codec: EventStreamCodec): string {
+  const bytes = codec.encode({
+    headers: { ":event-type": { type: "string", value: "contentBlockDelta" } },
+    body: encoder.encode("{not json")
+  })
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
+  return binary(bytes)
+}
+
+function usageOf(usage: Reply.Usage): Usage {
+  return {
+    promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens,
+    totalTokens: usage.totalTokens,
+    cachedPromptTokens: usage.cachedTokens,
+    ...(usage.cacheWriteTokens > 0 ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
+    reasoningTokens: usage.reasoningTokens,
+    estimated: false
+  }
+}
+
+function contentOf(reply: Reply.Reply): Codec.ReplyContent {
+  return {
+    text: reply.content.join(""),
+    ...(reply.reasoning.length > 0 ? { reasoning: reply.reasoning.join("") } : {}),
+    toolCalls: reply.toolCalls,
+    finishReason: reply.finishReason,
+    usage: usageOf(reply.usage)
+  }
+}
+
+// The time the simulator reports a reply took, in `metrics.latencyMs`.
+const latencyMs = 1
+
+/** The `Converse` body of a reply. */
+export const renderReply = (reply: Reply.Reply): string => JSON.stringify(Codec.response(contentOf(reply), latencyMs))
+
+/** The `ConverseStream` frames of a reply, one per token; its `messageStop` and `metadata` frames its tail. */
+export const renderStream = (codec: EventStreamCodec, reply: Reply.Reply): RenderedStream => {
+  const events = Codec.streamEvents(
+    contentOf(reply),
+    { text: reply.content, reasoning: reply.reasoning },
+    latencyMs
+  ).map((event) => eventFrame(codec, event))
+  return { events: events.slice(0, -2), tail: events.slice(-2).join("") }
+}
+
+const awsError = (status: number, type: string, message: string) => ({
+  status,
+  body: JSON.stringify({ __type: type, message })
+})
+
+const typeOfStatus: Readonly<Record<number, string>> = {
+  400: "ValidationException",
+  403: "AccessDeniedException",
+  404: "ResourceNotFoundException",
+  408: "ModelTimeoutException",
+  424: "ModelErrorException",
+  429: "ThrottlingException",
+  503: "ServiceUnavailableException"
+}
+
+/** An error in Bedrock's words (Amazon Bedrock API reference, Converse, "Errors"). */
+export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
+  switch (error._tag) {
+    case "InvalidKey":
+      return awsError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+    case "RateLimited":
+      return awsError(429, "ThrottlingException", "Too many requests, please wait before trying again.")
+    case "ModelNotFound":
+      return awsError(400, "ValidationException", "The provided model identifier is invalid.")
+    case "ContextLength":
+      return awsError(400, "ValidationException", "Input is too long for requested model.")
+    case "NotFound":
+      return awsError(404, "UnknownOperationException", `No operation at ${error.method} ${error.path}`)
+    case "InvalidRequest": {
+      const status = error.status ?? 400
+      return awsError(status, error.code ?? typeOfStatus[status] ?? "ValidationException", error.message)
+    }
+    case "Injected": {
+      const status = error.fault.status
+      const type = typeOfStatus[status] ?? "InternalServerException"
+      return awsError(status, type, `The simulator answered ${status} (${type}) as asked.`)
+    }
+  }
+}

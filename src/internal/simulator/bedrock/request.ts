@@ -1,0 +1,90 @@
+/**
+ * The Bedrock `Converse` request, checked against the codec's schema of the wire (`codec/bedrock.ts`), read into the
+ * library's request by the codec (`toRequest`) and reduced to a `Reply.Prompt`; the model comes from the path.
+ */
+import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
+import type * as Reply from "../../../simulator/Reply.js"
+import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import * as Codec from "../../codec/bedrock.js"
+import { bracketed, Refused } from "../../schemaCheck.js"
+import { Transcript } from "../decoded.js"
+import { invalid } from "../requestChecks.js"
+
+const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
+  choice === undefined || choice === "auto"
+    ? { _tag: "Auto" }
+    : choice === "none"
+    ? { _tag: "None" }
+    : choice === "required"
+    ? { _tag: "Required" }
+    : { _tag: "Named", name: choice.tool }
+
+/** The prompt of a request the codec read. */
+function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded<undefined> {
+  const transcript = new Transcript()
+  for (const message of request.messages) {
+    switch (message.role) {
+      case "user": {
+        const parts = typeof message.content === "string" ? [] : message.content
+        const text = typeof message.content === "string"
+          ? message.content
+          : parts.map((part) => part.type === "text" ? part.text : "").join("")
+        transcript.add("user", text, parts.filter((part) => part.type === "image").length)
+        break
+      }
+      case "assistant": {
+        const calls = (message.toolCalls ?? []).map((call) => call.name + call.arguments).join("")
+        transcript.add("assistant", message.content + calls, 0)
+        break
+      }
+      default:
+        transcript.add(message.role, message.content, 0)
+    }
+  }
+  return transcript.decoded(
+    {
+      model,
+      tools: (request.tools ?? []).map((tool) => ({ name: tool.name, parameters: tool.parameters })),
+      toolChoice: toolChoiceOf(request.toolChoice),
+      parallelToolCalls: true,
+      reasoning: false,
+      maxTokens: request.maxTokens
+    },
+    stream,
+    undefined
+  )
+}
+
+/** A `Converse` body for the path's model (`params.modelId`), streamed when `params.stream` is set. */
+export const decode = (
+  body: unknown,
+  params?: Readonly<Record<string, string | undefined>>
+): Decoded<undefined> | ApiError => {
+  const checked = Codec.checkConverse(body)
+  if (checked instanceof Refused) {
+    const { message, path } = checked.refusals[0]
+    const where = bracketed(path)
+    return invalid(`1 validation error detected: Value at '${where}' failed to satisfy constraint: ${message}`, where)
+  }
+  if (checked.messages.length === 0) return invalid("A conversation must start with a user message.", "messages")
+  if (checked.messages[0]!.role !== "user") {
+    return invalid(
+      "A conversation must start with a user message. Try again with a conversation that starts " +
+        "with a user message.",
+      "messages"
+    )
+  }
+  for (let i = 1; i < checked.messages.length; i++) {
+    if (checked.messages[i]!.role === checked.messages[i - 1]!.role) {
+      return invalid(
+        "A conversation must alternate between user and assistant roles. Make sure the conversation alternates " +
+          "between user and assistant roles and try again.",
+        `messages[${i}]`
+      )
+    }
+  }
+  const model = params?.modelId ?? ""
+  const request = Codec.toRequest(checked, model)
+  if (request instanceof Codec.Problem) return invalid(request.message, request.param)
+  return promptOf(request, model, params?.stream === "true")
+}

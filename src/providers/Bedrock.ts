@@ -1,0 +1,194 @@
+/**
+ * Amazon Bedrock's Converse API (the Amazon Bedrock API reference: `Converse`, `ConverseStream`) as a
+ * `ProviderClient`: text, system prompts, images, tools and prompt-cache points, streamed and not, for every model
+ * Converse serves (Anthropic Claude, Meta Llama, Amazon Nova, Mistral...), by model id, inference profile id or ARN.
+ *
+ * - `POST {baseUrl}/model/{modelId}/converse` and `/converse-stream`, the model id URL-encoded; `baseUrl` defaults to
+ *   the region's runtime endpoint, `https://bedrock-runtime.{region}.amazonaws.com`.
+ * - Auth (`auth`): by default every request is signed with AWS Signature Version 4 (service `bedrock`) with the
+ *   credentials of the `Credentials` provider in context (by default AWS's default chain, `fromNodeProviderChain`),
+ *   held and asked for again before they expire; the key a call is given is not sent. With `auth: "api-key"`, the
+ *   key is a Bedrock API key sent as `Authorization: Bearer`, and nothing is signed.
+ * - Streams are `application/vnd.amazon.eventstream` frames; an exception frame fails the stream with its typed
+ *   error.
+ * - Errors: `ThrottlingException` (429) is a `RateLimitError`, `AccessDeniedException` and
+ *   `UnrecognizedClientException` (403) an `AuthError`, `ResourceNotFoundException` or a `ValidationException`
+ *   naming the model identifier a `ModelNotFoundError`; credentials that cannot be had an `AuthError` of reason
+ *   `credential_unavailable` naming the provider tried.
+ *
+ * Signing, the frames and the default chain use AWS's libraries, optional peer dependencies imported when a client is
+ * built (`@smithy/signature-v4`, `@smithy/hash-node`, `@smithy/eventstream-codec`) or when credentials are first
+ * asked of the default chain (`@aws-sdk/credential-providers`).
+ *
+ * @since 0.3.0
+ */
+import type * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as Layer from "effect/Layer"
+import * as Invalid from "../internal/optionsError.js"
+import * as Adapter from "../internal/providers/adapter.js"
+import * as Aws from "../internal/providers/bedrock/aws.js"
+import { definition } from "../internal/providers/bedrock/definition.js"
+import type { OptionsError } from "../OptionsError.js"
+import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
+
+/**
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Options extends HttpOptions {
+  /** The model of requests that name none: a model id, an inference profile id or an ARN. Default: none. */
+  readonly model?: string | undefined
+  /** The AWS region (`us-east-1`): the runtime endpoint's and the signature's. Required unless `baseUrl` is set. */
+  readonly region?: string | undefined
+  /**
+   * The runtime endpoint (a VPC endpoint, a proxy). Default: `https://bedrock-runtime.{region}.amazonaws.com`. With
+   * SigV4 a `region` is still needed to sign; without one, `us-east-1`.
+   */
+  readonly baseUrl?: string | undefined
+  /** The provider's name in responses and errors. Default: `"bedrock"`. */
+  readonly provider?: string | undefined
+  /**
+   * How requests are authenticated: `"sigv4"` signs them with the `Credentials` in context (a pool of one stand-in
+   * key, `"none"`, serves); `"api-key"` sends the call's key as a Bedrock API key (`Authorization: Bearer`).
+   * Default: `"sigv4"`.
+   */
+  readonly auth?: "sigv4" | "api-key" | undefined
+}
+
+/**
+ * AWS credentials, as AWS's SDKs give them (`@smithy/types`' `AwsCredentialIdentity`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface AwsCredentials {
+  readonly accessKeyId: string
+  readonly secretAccessKey: string
+  readonly sessionToken?: string | undefined
+  /** When they expire; never when absent. */
+  readonly expiration?: Date | undefined
+}
+
+/**
+ * What gives AWS credentials: the shape of AWS's credential providers (`AwsCredentialIdentityProvider`), so every
+ * `@aws-sdk/credential-providers` provider is one (`fromIni`, `fromSSO`, `fromTemporaryCredentials`...).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type CredentialProvider = () => Promise<AwsCredentials>
+
+/**
+ * The credentials SigV4 clients sign with (and `provider.json`'s Bedrock entries without `api_keys`). Default: AWS's
+ * default chain, `@aws-sdk/credential-providers`' `fromNodeProviderChain()` (environment, SSO, shared config and
+ * credentials files, web identity, process, container and instance metadata), the package (an optional peer
+ * dependency) imported when credentials are first asked for.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Bedrock } from "effect-llm-router"
+ *
+ * // Fixed credentials (in tests, or from a secret store) in place of the default chain.
+ * const Client = Bedrock.layer({ region: "us-east-1", model: "amazon.nova-micro-v1:0" }).pipe(
+ *   Layer.provide(Layer.succeed(Bedrock.Credentials, async () => ({
+ *     accessKeyId: "AKIDEXAMPLE",
+ *     secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+ *   })))
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category Services
+ */
+export const Credentials: Context.Reference<CredentialProvider> = Context.Reference<CredentialProvider>(
+  "effect-llm-router/Bedrock/Credentials",
+  { defaultValue: Aws.defaultCredentialChain }
+)
+
+/** What a provider is called in errors: the default chain by its name, another by its function's name. */
+const nameOf = (provider: CredentialProvider): string =>
+  Aws.isDefaultChain(provider)
+    ? Aws.defaultChainName
+    : provider.name !== ""
+    ? `the AWS credential provider ${provider.name}`
+    : "the AWS credential provider given"
+
+/**
+ * Builds the client over the `HttpClient` in the context (and, with SigV4, the `Credentials`), importing AWS's
+ * libraries; it holds no resources but the credentials it shares between calls.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Bedrock, Message, ProviderClient, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // One call, signed with the default credential chain, under no pool, limiter or retry (what `Llm` adds).
+ * const reply = Effect.gen(function*() {
+ *   const client = yield* Bedrock.make({ region: "us-east-1", model: "anthropic.claude-3-5-haiku-20241022-v1:0" })
+ *   return yield* client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("none"))
+ * }).pipe(Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const aws = yield* Effect.mapError(
+      Aws.load,
+      (detail) => Invalid.make("Bedrock", "auth", options.auth ?? "sigv4", detail)
+    )
+    if (options.auth === "api-key") {
+      return yield* Adapter.make((given: Options) => definition(given, aws, undefined), options)
+    }
+    const provider = yield* Credentials
+    const sign = Aws.sign(aws, Aws.credentialSource(provider, nameOf(provider)), options.region ?? "us-east-1")
+    return yield* Adapter.make((given: Options) => definition(given, aws, sign), options)
+  })
+
+/**
+ * The client as a layer.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Bedrock, KeyPool, Llm, RateLimiter, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // SigV4 with the default credential chain: a pool of one stand-in key.
+ * const Claude = Llm.layer().pipe(
+ *   Layer.provide(Bedrock.layer({ region: "us-east-1", model: "anthropic.claude-3-5-haiku-20241022-v1:0" })),
+ *   Layer.provide(KeyPool.layer({ providerId: "bedrock", keys: ["none"] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layer: (options: Options) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> = Adapter
+  .layer(make)
+
+/**
+ * The client as a layer, its options read from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { Bedrock } from "effect-llm-router"
+ *
+ * const Client = Bedrock.layerConfig({
+ *   region: Config.String("AWS_REGION"),
+ *   model: Config.String("BEDROCK_MODEL_ID")
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerConfig: (
+  options: Config.Wrap<Options>
+) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> = Adapter.layerConfig(make)

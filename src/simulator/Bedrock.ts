@@ -1,0 +1,110 @@
+/**
+ * The simulator's Amazon Bedrock wire format (Amazon Bedrock API reference: `Converse`, `ConverseStream`), so the
+ * library's `Bedrock` client and AWS's own SDK (`@aws-sdk/client-bedrock-runtime`, its endpoint set to the simulator)
+ * can be tested with no AWS account.
+ *
+ * - Paths: `POST /model/{modelId}/converse` (JSON) and `/model/{modelId}/converse-stream`
+ *   (`application/vnd.amazon.eventstream` frames, one per token, written with `@smithy/eventstream-codec`). Models
+ *   are the simulator's `models`, by model id.
+ * - Auth: a SigV4 `authorization` header is verified (the request signed again with `@smithy/signature-v4`) for the
+ *   simulator's `testCredentials`; a signature by any other access key is refused (`UnrecognizedClientException`),
+ *   one that does not match is `InvalidSignatureException`. A Bedrock API key (`Authorization: Bearer`) is taken as
+ *   any other key. With the simulator's `apiKeys` set, a signed request's access key id must be one of them.
+ * - Errors are Bedrock's: a `{"message"}` body with the AWS error type as `__type` (`ThrottlingException` 429,
+ *   `ValidationException` 400 for an unknown model or a prompt past the window, `UnrecognizedClientException` 403);
+ *   a `stream-error` fault is an `exception` frame.
+ *
+ * Signing and the frames use AWS's libraries, optional peer dependencies imported at the first Bedrock request.
+ *
+ * @since 0.3.0
+ */
+import type { EventStreamCodec } from "@smithy/eventstream-codec"
+import * as Effect from "effect/Effect"
+import type * as Http from "node:http"
+import * as Aws from "../internal/providers/bedrock/aws.js"
+import {
+  corruptFrame,
+  exceptionFrame,
+  renderError,
+  renderReply,
+  renderStream
+} from "../internal/simulator/bedrock/render.js"
+import { decode } from "../internal/simulator/bedrock/request.js"
+import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
+import { bearerKey } from "../internal/simulator/requestChecks.js"
+import type { ApiError, WireFormat } from "./WireFormat.js"
+
+/**
+ * The AWS credentials the simulator verifies SigV4 signatures for: give them to the client (`Bedrock.Credentials`,
+ * or the AWS SDK's `credentials`).
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const testCredentials: { readonly accessKeyId: string; readonly secretAccessKey: string } = {
+  accessKeyId: "AKIASIMULATOR0000000",
+  secretAccessKey: "simulator+secret+access+key/0000000000000"
+}
+
+/**
+ * The key of a request: a Bedrock API key (`Authorization: Bearer`), or a SigV4 signature's access key id.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const apiKey = (headers: Http.IncomingHttpHeaders): string | undefined =>
+  authorizationOf(headers)?.accessKeyId ?? bearerKey(headers)
+
+/**
+ * The Bedrock Converse wire format, its frames written with `codec` (`@smithy/eventstream-codec`'s).
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const format = (codec: EventStreamCodec): WireFormat<undefined> => ({
+  apiKey,
+  decode,
+  renderError,
+  renderReply,
+  renderStream: (reply) => renderStream(codec, reply),
+  renderStreamError: () =>
+    exceptionFrame(
+      codec,
+      "modelStreamErrorException",
+      "The system encountered an unexpected error during processing. Try your request again."
+    ),
+  renderBodyError: () =>
+    JSON.stringify({ __type: "InternalServerException", message: "The server encountered an internal error." }),
+  malformedEvent: corruptFrame(codec),
+  streamContentType: "application/vnd.amazon.eventstream",
+  binaryStream: true,
+  idPrefix: "",
+  requestIdHeader: "x-amzn-requestid"
+})
+
+/**
+ * The request's signature checked (when it has one) for `testCredentials`: undefined when it verifies or is not
+ * SigV4, else the error Bedrock answers.
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const checkSignature = (
+  headers: Http.IncomingHttpHeaders,
+  url: string,
+  body: string
+): Effect.Effect<ApiError | undefined, string> => {
+  const authorization = authorizationOf(headers)
+  if (authorization === undefined) return Effect.succeed(undefined)
+  return Effect.flatMap(Aws.load, (aws) =>
+    Effect.tryPromise({
+      try: () =>
+        verify(
+          aws,
+          authorization,
+          { headers, url, body },
+          (id) => id === testCredentials.accessKeyId ? testCredentials.secretAccessKey : undefined
+        ),
+      catch: (error) => `the signature could not be checked: ${String(error)}`
+    }))
+}

@@ -1,0 +1,279 @@
+import {
+  BedrockRuntimeClient,
+  ConverseCommand,
+  ConverseStreamCommand,
+  type ConverseStreamCommandOutput
+} from "@aws-sdk/client-bedrock-runtime"
+import { assert, describe, it } from "@effect/vitest"
+// The SDK's HTTP/1.1 handler (a dependency of the client): it streams over HTTP/2 by default, which the simulator
+// does not speak.
+import { NodeHttpHandler } from "@smithy/node-http-handler"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type * as ChatRequest from "../../src/ChatRequest.js"
+import * as Message from "../../src/Message.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Bedrock from "../../src/providers/Bedrock.js"
+import * as SimulatedBedrock from "../../src/simulator/Bedrock.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
+
+const MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
+const API_KEY = "bedrock-api-key-0123456789abcdef"
+const region = "us-east-1"
+const none = ProviderClient.credentials("none")
+const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
+const testCredentials = SimulatedBedrock.testCredentials
+
+const simulated = <A, E, R>(body: (simulator: Simulator.Simulator) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    Simulator.make({
+      apiKeys: [API_KEY, testCredentials.accessKeyId],
+      models: [MODEL, "amazon.nova-micro-v1:0"],
+      replyTokens: 12
+    }),
+    body
+  )
+
+/** A provider of the simulator's test credentials, counting the times it is asked. */
+const counting = () => {
+  const asked = { count: 0 }
+  const provider: Bedrock.CredentialProvider = () => {
+    asked.count++
+    return Promise.resolve(testCredentials)
+  }
+  return { asked, provider }
+}
+
+const signedClient = (
+  simulator: Simulator.Simulator,
+  provider: Bedrock.CredentialProvider,
+  options: Partial<Bedrock.Options> = {}
+) =>
+  Bedrock.make({ baseUrl: simulator.url, region, model: MODEL, ...options }).pipe(
+    Effect.provideService(Bedrock.Credentials, provider)
+  )
+
+const comparable = (response: Parameters<typeof AdapterE2e.comparable>[0]) => AdapterE2e.comparable(response)
+
+describe("Bedrock over the simulator", () => {
+  it.live("SigV4: whole and streamed replies are the same; credentials asked once while fresh", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const { asked, provider } = counting()
+        const chat = yield* signedClient(simulator, provider)
+        const { streamed, whole } = yield* AdapterE2e.sameStreamedAndWhole(chat, hello, none, comparable)
+        assert.strictEqual(whole.provider, "bedrock")
+        assert.strictEqual(whole.model, MODEL)
+        assert.strictEqual(whole.usage.completionTokens, 12)
+        assert.strictEqual(whole.finishReason, "stop")
+        assert.strictEqual(streamed.text, whole.text)
+        const chunks = yield* Stream.runCollect(chat.chatStream(hello, none))
+        assert.isAbove(chunks.filter((chunk) => chunk._tag === "TextDelta").length, 1)
+        assert.deepStrictEqual(chunks.slice(-2).map((chunk) => chunk._tag), ["Usage", "Finish"])
+        assert.strictEqual(asked.count, 1)
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a Bedrock API key as a bearer, nothing signed", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const chat = yield* Bedrock.make({ baseUrl: simulator.url, model: MODEL, auth: "api-key" })
+        const streamed = yield* ChatChunk.collect(chat.chatStream(hello, ProviderClient.credentials(API_KEY)))
+        assert.isAbove(streamed.text.length, 0)
+        const wrong = "bedrock-wrong-key-0123456789"
+        yield* AdapterE2e.rejectedKeyIsAuthError(chat, hello, ProviderClient.credentials(wrong), {
+          status: 403,
+          provider: "bedrock",
+          key: wrong
+        })
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("tools: a named call streamed and whole, then its result answered", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const chat = yield* signedClient(simulator, counting().provider)
+        const tools = { ...hello, tools: AdapterE2e.weatherAndTimeTools, toolChoice: { tool: "get_weather" } }
+        const call = yield* AdapterE2e.aNamedToolCallStreamedAndWhole(chat, tools, none, comparable)
+        assert.property(JSON.parse(call.arguments), "city")
+        const answered = yield* chat.chat({
+          ...tools,
+          toolChoice: "auto",
+          messages: [
+            ...hello.messages,
+            Message.assistant("", { toolCalls: [call] }),
+            Message.toolResult(call, { temperature: 21 })
+          ]
+        }, none)
+        assert.strictEqual(answered.finishReason, "stop")
+        const image = {
+          messages: [
+            Message.user([Message.text("What is in it?"), Message.image("data:image/png;base64,iVBORw0KGgo=")])
+          ]
+        }
+        assert.isAbove((yield* chat.chat(image, none)).usage.promptTokens, 85)
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("errors: a wrong secret, an unknown access key, an unknown model, throttling, an exception frame", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const wrongSecret = yield* signedClient(
+          simulator,
+          () => Promise.resolve({ ...testCredentials, secretAccessKey: "not-the-secret" })
+        )
+        const forged = yield* Effect.flip(wrongSecret.chat(hello, none))
+        assert(forged._tag === "AuthError")
+        assert.strictEqual(forged.status, 403)
+        assert.include(forged.detail, "signature we calculated does not match")
+        const stranger = yield* signedClient(
+          simulator,
+          () => Promise.resolve({ accessKeyId: "AKIASTRANGER00000000", secretAccessKey: "x" })
+        )
+        const unknown = yield* Effect.flip(stranger.chat(hello, none))
+        assert(unknown._tag === "AuthError")
+        assert.strictEqual(unknown.reason, "invalid_key")
+        const chat = yield* signedClient(simulator, counting().provider)
+        const missing = yield* Effect.flip(chat.chat({ ...hello, model: "anthropic.claude-gone-v9:0" }, none))
+        assert(missing._tag === "ModelNotFoundError")
+        assert.strictEqual(missing.status, 400)
+        const throttled = yield* Effect.flip(
+          (yield* signedClient(simulator, counting().provider, AdapterE2e.simulatorFault("status=429"))).chat(
+            hello,
+            none
+          )
+        )
+        assert(throttled._tag === "RateLimitError")
+        assert.isDefined(throttled.retryAfter)
+        const midStream = yield* signedClient(
+          simulator,
+          counting().provider,
+          AdapterE2e.simulatorFault("stream-error=3")
+        )
+        const broken = yield* Effect.flip(ChatChunk.collect(midStream.chatStream(hello, none)))
+        assert(broken._tag === "ProviderUnavailableError")
+        assert.include(broken.detail, "unexpected error during processing")
+        const corrupt = yield* signedClient(simulator, counting().provider, AdapterE2e.simulatorFault("malformed=2"))
+        const undecodable = yield* Effect.flip(ChatChunk.collect(corrupt.chatStream(hello, none)))
+        assert(undecodable._tag === "OutputDecodeError")
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a credential provider that yields nothing fails with AuthError naming it, before any HTTP", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const chat = yield* signedClient(
+          simulator,
+          function ssoProfile() {
+            return Promise.reject(new Error("Could not load credentials from any providers"))
+          }
+        )
+        const before = (yield* simulator.stats).requests
+        yield* AdapterE2e.failsWholeAndStreamed(chat, hello, none, (error) => {
+          assert(error._tag === "AuthError")
+          assert.strictEqual(error.reason, "credential_unavailable")
+          assert.strictEqual(
+            error.detail,
+            "the AWS credential provider ssoProfile: Could not load credentials from any providers"
+          )
+        })
+        assert.strictEqual((yield* simulator.stats).requests, before)
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("the official BedrockRuntimeClient against the simulator", () => {
+  const sdk = (simulator: Simulator.Simulator) =>
+    new BedrockRuntimeClient({
+      endpoint: simulator.url,
+      region,
+      credentials: testCredentials,
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler()
+    })
+
+  it.live("ConverseCommand and ConverseStreamCommand, with a tool", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const client = sdk(simulator)
+        const messages = [{ role: "user" as const, content: [{ text: "Hello" }] }]
+        const whole = await client.send(
+          new ConverseCommand({
+            modelId: MODEL,
+            messages,
+            system: [{ text: "Be brief." }],
+            inferenceConfig: { maxTokens: 50 }
+          })
+        )
+        const text = whole.output?.message?.content?.map((block) => block.text ?? "").join("") ?? ""
+        assert.isAbove(text.length, 0)
+        assert.strictEqual(whole.stopReason, "end_turn")
+        assert.strictEqual(whole.usage?.outputTokens, 12)
+        const streamed: ConverseStreamCommandOutput = await client.send(
+          new ConverseStreamCommand({ modelId: MODEL, messages })
+        )
+        let streamedText = ""
+        let stopReason: string | undefined
+        let outputTokens: number | undefined
+        for await (const event of streamed.stream!) {
+          streamedText += event.contentBlockDelta?.delta?.text ?? ""
+          stopReason = event.messageStop?.stopReason ?? stopReason
+          outputTokens = event.metadata?.usage?.outputTokens ?? outputTokens
+        }
+        assert.strictEqual(streamedText, text)
+        assert.strictEqual(stopReason, "end_turn")
+        assert.strictEqual(outputTokens, 12)
+        const tools = await client.send(
+          new ConverseCommand({
+            modelId: MODEL,
+            messages,
+            toolConfig: {
+              tools: [{
+                toolSpec: {
+                  name: "get_weather",
+                  inputSchema: {
+                    json: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+                  }
+                }
+              }],
+              toolChoice: { tool: { name: "get_weather" } }
+            }
+          })
+        )
+        assert.strictEqual(tools.stopReason, "tool_use")
+        const use = tools.output?.message?.content?.find((block) => block.toolUse !== undefined)?.toolUse
+        assert.strictEqual(use?.name, "get_weather")
+        assert.property(use?.input, "city")
+      })
+    ))
+
+  it.live("errors as the SDK names them: a wrong secret, an unknown model, throttling", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const messages = [{ role: "user" as const, content: [{ text: "Hello" }] }]
+        const wrong = new BedrockRuntimeClient({
+          endpoint: simulator.url,
+          region,
+          credentials: { ...testCredentials, secretAccessKey: "not-the-secret" },
+          requestHandler: new NodeHttpHandler()
+        })
+        const denied = await wrong.send(new ConverseCommand({ modelId: MODEL, messages })).catch((error) => error)
+        assert.strictEqual(denied.$metadata.httpStatusCode, 403)
+        assert.include(denied.message, "signature we calculated does not match")
+        const client = sdk(simulator)
+        const missing = await client.send(new ConverseCommand({ modelId: "gone", messages })).catch((error) => error)
+        assert.strictEqual(missing.name, "ValidationException")
+        client.middlewareStack.add((next) => (args) => {
+          ;(args.request as { headers: Record<string, string> }).headers["x-simulator-fault"] = "status=429"
+          return next(args)
+        }, { step: "build" })
+        const throttled = await client.send(new ConverseCommand({ modelId: MODEL, messages }), {}).catch((error) =>
+          error
+        )
+        assert.strictEqual(throttled.name, "ThrottlingException")
+      })
+    ))
+})

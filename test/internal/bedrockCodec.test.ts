@@ -1,0 +1,278 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import type { ChatChunk } from "../../src/ChatChunk.js"
+import type { Input as ChatRequest, ToolChoice } from "../../src/ChatRequest.js"
+import type { FinishReason, Usage } from "../../src/ChatResponse.js"
+import * as Codec from "../../src/internal/codec/bedrock.js"
+import { RequestError } from "../../src/internal/providers/wire.js"
+import { Refused } from "../../src/internal/schemaCheck.js"
+import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
+
+const word = fc.string({ minLength: 1, maxLength: 6 })
+const name = fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9_]{0,11}$/)
+const toolUseId = fc.stringMatching(/^tooluse_[a-zA-Z0-9]{1,8}$/)
+const argumentsJson = fc.dictionary(name, fc.oneof(fc.integer(), word, fc.boolean()), { maxKeys: 3 })
+  .map((args) => JSON.stringify(args))
+const cache = fc.option(fc.constant<CacheBreakpoint>({}), { nil: undefined })
+const withCache = <A extends object>(value: A, mark: CacheBreakpoint | undefined): A =>
+  mark === undefined ? value : { ...value, cache: mark }
+
+// ---------------------------------------------------------------------------
+// The request
+
+// What a user turn can hold and read back as itself: text, and images as base64 data URLs of Converse's formats.
+const userPart: fc.Arbitrary<ContentPart> = fc.tuple(
+  fc.oneof(
+    word.map((text): ContentPart => ({ type: "text", text })),
+    fc.tuple(fc.constantFrom("png", "jpeg", "gif", "webp"), fc.base64String({ minLength: 4, maxLength: 12 })).map((
+      [format, data]
+    ): ContentPart => ({ type: "image", url: `data:image/${format};base64,${data}` }))
+  ),
+  cache
+).map(([part, mark]) => withCache(part, mark))
+
+// One text part without a cache point reads back as a string.
+const userContent: fc.Arbitrary<string | ReadonlyArray<ContentPart>> = fc.oneof(
+  word,
+  fc.array(userPart, { minLength: 1, maxLength: 3 }).filter((parts) =>
+    parts.length > 1 || parts[0]!.type === "image" || parts[0]!.cache !== undefined
+  )
+)
+
+const calls: fc.Arbitrary<ReadonlyArray<ToolCall>> = fc.uniqueArray(
+  fc.record({ id: toolUseId, name, arguments: argumentsJson }).map((call): ToolCall => ({ ...call })),
+  { minLength: 1, maxLength: 3, selector: (call) => call.id }
+)
+
+const signature = fc.base64String({ minLength: 4, maxLength: 16 })
+
+// A step: a user turn, then a model turn of text (maybe with signed reasoning), or of calls answered one by one
+// (and maybe a user message in the results' turn).
+const step: fc.Arbitrary<ReadonlyArray<Message>> = fc.tuple(
+  userContent,
+  fc.oneof(
+    fc.record({ content: word, reasoning: fc.option(fc.tuple(word, signature), { nil: undefined }), mark: cache }).map(
+      ({ content, mark, reasoning }): ReadonlyArray<Message> => [
+        withCache(
+          reasoning === undefined
+            ? { role: "assistant", content }
+            : {
+              role: "assistant",
+              content,
+              reasoning: reasoning[0],
+              providerMetadata: Codec.replyMetadata(reasoning[1])!
+            },
+          mark
+        )
+      ]
+    ),
+    fc.tuple(fc.constantFrom("", "Let me look."), calls, fc.array(fc.tuple(argumentsJson, cache), { minLength: 3 }))
+      .map(
+        ([content, toolCalls, results]): ReadonlyArray<Message> => [
+          { role: "assistant", content, toolCalls },
+          ...toolCalls.map((call, i): Message =>
+            withCache({ role: "tool", toolCallId: call.id, content: results[i]![0] }, results[i]![1])
+          )
+        ]
+      )
+  )
+).map(([content, model]): ReadonlyArray<Message> => [{ role: "user", content }, ...model])
+
+const tool: fc.Arbitrary<ToolDefinition> = fc.record({
+  name,
+  description: fc.option(word, { nil: undefined }),
+  parameters: fc.constant({ type: "object", properties: { city: { type: "string" } } }),
+  mark: cache
+}).map(({ description, mark, name, parameters }) =>
+  withCache(description === undefined ? { name, parameters } : { name, description, parameters }, mark)
+)
+
+const request: fc.Arbitrary<ChatRequest> = fc.record({
+  system: fc.array(fc.tuple(word, cache), { maxLength: 2 }),
+  steps: fc.array(step, { minLength: 1, maxLength: 3 }),
+  maxTokens: fc.option(fc.integer({ min: 1, max: 4096 }), { nil: undefined }),
+  temperature: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+  topP: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+  stop: fc.option(fc.array(word, { minLength: 1, maxLength: 2 }), { nil: undefined }),
+  tools: fc.option(fc.array(tool, { minLength: 1, maxLength: 2 }), { nil: undefined }),
+  toolChoice: fc.option(
+    fc.oneof(fc.constantFrom<ToolChoice>("auto", "required"), name.map((tool): ToolChoice => ({ tool }))),
+    { nil: undefined }
+  )
+}).map((drawn) => {
+  const out: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = {
+    messages: [
+      ...drawn.system.map(([content, mark]): Message => withCache({ role: "system", content }, mark)),
+      ...drawn.steps.flat()
+    ],
+    model: "anthropic.claude-3-5-haiku-20241022-v1:0"
+  }
+  if (drawn.maxTokens !== undefined) out.maxTokens = drawn.maxTokens
+  if (drawn.temperature !== undefined) out.temperature = drawn.temperature
+  if (drawn.topP !== undefined) out.topP = drawn.topP
+  if (drawn.stop !== undefined) out.stop = drawn.stop
+  // A tool choice goes in the tool configuration: with tools only.
+  if (drawn.tools !== undefined) {
+    out.tools = drawn.tools
+    if (drawn.toolChoice !== undefined) out.toolChoice = drawn.toolChoice
+  }
+  return out
+})
+
+/** The body as it crosses the wire, checked by the schema the simulator reads it with. */
+const readBack = (body: Codec.JsonRecord, model: string) => {
+  const checked = Codec.checkConverse(JSON.parse(JSON.stringify(body)))
+  if (checked instanceof Refused) throw new Error(`refused: ${JSON.stringify(checked.refusals)}`)
+  return Codec.toRequest(checked, model)
+}
+
+describe("Bedrock Converse codec", () => {
+  it("a request written and read back is itself", () => {
+    fc.assert(fc.property(request, (drawn) => {
+      expect(readBack(Codec.requestBody(drawn), drawn.model!)).toStrictEqual(drawn)
+    }))
+  })
+
+  it("tool results and the user message after them share one user turn; roles alternate", () => {
+    const body = Codec.requestBody({
+      messages: [
+        { role: "user", content: "Weather?" },
+        { role: "assistant", content: "", toolCalls: [{ id: "t1", name: "get", arguments: "{\"city\":\"Oslo\"}" }] },
+        { role: "tool", toolCallId: "t1", content: "sunny" },
+        { role: "user", content: "And tomorrow?" }
+      ]
+    })
+    expect(body["messages"]).toStrictEqual([
+      { role: "user", content: [{ text: "Weather?" }] },
+      { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "get", input: { city: "Oslo" } } }] },
+      {
+        role: "user",
+        content: [{ toolResult: { toolUseId: "t1", content: [{ text: "sunny" }] } }, { text: "And tomorrow?" }]
+      }
+    ])
+  })
+
+  it("refuses what Converse cannot take: an https image, a JSON response format", () => {
+    const image = () =>
+      Codec.requestBody({ messages: [{ role: "user", content: [{ type: "image", url: "https://x.test/a.png" }] }] })
+    expect(image).toThrow(RequestError)
+    try {
+      image()
+    } catch (error) {
+      expect((error as RequestError).param).toBe("messages[0].content[0].url")
+    }
+    expect(() =>
+      Codec.requestBody({ messages: [{ role: "user", content: "x" }], responseFormat: { type: "json_object" } })
+    ).toThrow(RequestError)
+  })
+
+  it("tool choice none sends no tools unless the history holds tool blocks", () => {
+    const tools = [{ name: "get", parameters: { type: "object" } }]
+    expect(Codec.requestBody({ messages: [{ role: "user", content: "x" }], tools, toolChoice: "none" })).not
+      .toHaveProperty("toolConfig")
+  })
+
+  it("a body of the wrong shape is a refusal naming its path", () => {
+    const refused = Codec.checkConverse({ messages: [{ role: "system", content: [] }] })
+    expect(refused).toBeInstanceOf(Refused)
+    expect((refused as Refused).refusals[0].path).toStrictEqual(["messages", 0, "role"])
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The reply and the stream
+
+const finishReason = fc.constantFrom<FinishReason>("stop", "length", "tool_calls", "content_filter")
+
+const usage: fc.Arbitrary<Usage> = fc.record({
+  input: fc.nat(5000),
+  output: fc.nat(5000),
+  read: fc.nat(5000),
+  written: fc.option(fc.nat(5000), { nil: undefined })
+}).map(({ input, output, read, written }) => {
+  const promptTokens = input + read + (written ?? 0)
+  const base: Usage = {
+    promptTokens,
+    completionTokens: output,
+    totalTokens: promptTokens + output,
+    cachedPromptTokens: read,
+    reasoningTokens: 0,
+    estimated: false
+  }
+  // The wire carries cache writes with cache reads: a reply that read its cache names the writes too.
+  return written === undefined && read === 0 ? base : { ...base, cacheWriteTokens: written ?? 0 }
+})
+
+const content: fc.Arbitrary<Codec.ReplyContent & { readonly pieces: ReadonlyArray<string> }> = fc.record({
+  pieces: fc.array(word, { maxLength: 4 }),
+  reasoning: fc.option(fc.tuple(fc.array(word, { minLength: 1, maxLength: 3 }), signature), { nil: undefined }),
+  toolCalls: fc.array(fc.record({ id: toolUseId, name, arguments: argumentsJson }).map((call) => ({ ...call })), {
+    maxLength: 2
+  }),
+  finishReason,
+  usage
+}).map(({ finishReason, pieces, reasoning, toolCalls, usage }) => ({
+  pieces,
+  text: pieces.join(""),
+  toolCalls,
+  finishReason,
+  usage,
+  ...(reasoning === undefined
+    ? {}
+    : { reasoning: reasoning[0].join(""), providerMetadata: Codec.replyMetadata(reasoning[1])! })
+}))
+
+describe("Bedrock Converse replies", () => {
+  it("a reply written and read back is itself", () => {
+    fc.assert(fc.property(content, (drawn) => {
+      const read = Codec.reply(JSON.parse(JSON.stringify(Codec.response(drawn, 12))))
+      expect(read.text).toBe(drawn.text)
+      expect(read.reasoning).toBe(drawn.reasoning)
+      expect(read.providerMetadata).toStrictEqual(drawn.providerMetadata)
+      expect(read.toolCalls).toStrictEqual(drawn.toolCalls)
+      expect(read.finishReason).toBe(drawn.finishReason)
+      expect(read.usage).toStrictEqual(drawn.usage)
+    }))
+  })
+
+  it("a stream's events read back as the reply's chunks", () => {
+    fc.assert(fc.property(content, (drawn) => {
+      const reasoningPieces = drawn.reasoning === undefined ? [] : [drawn.reasoning]
+      const events = Codec.streamEvents(drawn, { text: drawn.pieces, reasoning: reasoningPieces }, 5)
+      const reader = new Codec.StreamReader()
+      const out: Array<ChatChunk> = []
+      for (const event of events) reader.read(event.type, JSON.parse(JSON.stringify(event.payload)), out)
+      let text = ""
+      let reasoning = ""
+      const calls: Array<{ id?: string; name?: string; arguments: string }> = []
+      for (const chunk of out) {
+        if (chunk._tag === "TextDelta") text += chunk.text
+        else if (chunk._tag === "ReasoningDelta") reasoning += chunk.text
+        else if (chunk._tag === "ToolCallDelta") {
+          const call = calls[chunk.index] ??= { arguments: "" }
+          if (chunk.id !== undefined) call.id = chunk.id
+          if (chunk.name !== undefined) call.name = chunk.name
+          call.arguments += chunk.arguments
+        }
+      }
+      expect(text).toBe(drawn.text)
+      expect(reasoning).toBe(drawn.reasoning ?? "")
+      expect(calls).toStrictEqual(drawn.toolCalls)
+      expect(Codec.finishReason(reader.stopReason!)).toBe(drawn.finishReason)
+      expect(reader.usage).toStrictEqual(drawn.usage)
+      expect(Codec.replyMetadata(reader.signature)).toStrictEqual(drawn.providerMetadata)
+    }))
+  })
+
+  it("a reply of the wrong shape throws ShapeError", () => {
+    expect(() => Codec.reply({ output: {} })).toThrow(Codec.ShapeError)
+    expect(() => Codec.reply({ output: { message: { content: [] } } })).toThrow(Codec.ShapeError)
+  })
+
+  it("a stream exception reads as an AWS error body", () => {
+    expect(Codec.exceptionBody("throttlingException", { message: "slow down" })).toStrictEqual({
+      __type: "ThrottlingException",
+      message: "slow down"
+    })
+  })
+})
