@@ -82,8 +82,9 @@ export interface Group {
    * price of no FIFO order among them.
    */
   wake: Deferred.Deferred<void> | undefined
-  /** Leases held, by name. */
+  /** Leases held, by name (a number of the group's, as a string: short to hash). */
   readonly held: Map<string, Slot>
+  leases: number
   /** The loads each publisher last published, and when they lapse. */
   readonly loads: Map<string, { readonly lapsesAt: number; readonly counts: ReadonlyMap<string, number> }>
 }
@@ -118,6 +119,7 @@ export const makeGroup = (): Group => ({
   version: 0,
   wake: undefined,
   held: new Map(),
+  leases: 0,
   loads: new Map()
 })
 
@@ -361,7 +363,7 @@ export const leasesOf = (group: Group, options: KeyPool.LeasesOptions): KeyPool.
 
   const leased = (slot: Slot): KeyPool.LeaseTaken => {
     take(group, slot)
-    const lease = uniqueId()
+    const lease = String(++group.leases)
     group.held.set(lease, slot)
     return { _tag: "Taken", index: at[slot.index]!, lease }
   }
@@ -395,6 +397,7 @@ export const leasesOf = (group: Group, options: KeyPool.LeasesOptions): KeyPool.
     return leased(found)
   }
 
+  // Each step reads the `Clock` as it runs; the steps without arguments are made once.
   const pick = Effect.clockWith((clock) =>
     Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), undefined) as KeyPool.LeaseTaken | KeyPool.LeaseBlocked)
   )

@@ -48,11 +48,13 @@ export type Verdict =
   | { readonly _tag: "Failed" }
   | { readonly _tag: "Ignored" }
 
+const success: Verdict = { _tag: "Success" }
+
 /** The verdict of an outcome: interruptions and defects are `Ignored`. */
 export const verdictOf = (outcome: Settled): Verdict => {
-  if (outcome === "success") return { _tag: "Success" }
+  if (outcome === "success") return success
   if (Exit.isExit(outcome)) {
-    if (Exit.isSuccess(outcome)) return { _tag: "Success" }
+    if (Exit.isSuccess(outcome)) return success
     // Interruption and defects say nothing about the key.
     return Option.match(Cause.findErrorOption(outcome.cause), {
       onNone: () => ({ _tag: "Ignored" }),

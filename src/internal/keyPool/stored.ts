@@ -102,16 +102,23 @@ class StoredLease implements KeyPool.Lease {
   ) {}
 }
 
-/** What one attempt at a key found: a lease, or why none (times on this process' clock). */
-type Attempt =
-  | { readonly _tag: "Taken"; readonly lease: KeyPool.Lease }
-  | {
-    readonly _tag: "Blocked"
-    readonly allDisabled: boolean
-    readonly availableAt: number | undefined
-    readonly releasable: boolean
-    readonly wake: Effect.Effect<void> | undefined
-  }
+/** Why an attempt found no key: `availableAt` on the clock that read `now` (the store's, or this process'). */
+interface Blocked {
+  readonly _tag: "Blocked"
+  readonly allDisabled: boolean
+  readonly availableAt: number | undefined
+  readonly releasable: boolean
+  readonly now: number
+  readonly wake?: Effect.Effect<void> | undefined
+}
+
+/** What one attempt at a key found: a lease, or why none. */
+type Attempt = KeyPool.Lease | Blocked
+
+const isBlocked = (attempt: Attempt): attempt is Blocked => (attempt as Blocked)._tag === "Blocked"
+
+// A step whose result and failure are dropped: a lease the store lost lapses within its TTL.
+const ignored = { onFailure: () => undefined, onSuccess: () => undefined }
 
 /** Where a pool keeps what its instances share: a lease store, and the key naming the pool in it. */
 export interface Backend {
@@ -281,92 +288,98 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
       return lease
     }
 
-    const noneHere: Attempt = {
+    // Why no uncapped key from this process' group (none at a cap); `now`: this process' clock.
+    const noneHere = (now: number): Blocked => ({
       _tag: "Blocked",
-      allDisabled: true,
-      availableAt: undefined,
+      allDisabled: local === undefined || local.enabled === 0,
+      availableAt: local?.cooling.peek()?.coolingUntil,
       releasable: false,
-      wake: undefined
-    }
-
-    // An uncapped key from this process' group: taken, or why none (never at a cap).
-    const takeUncapped = (now: number): Attempt => {
-      if (local === undefined) return noneHere
-      const slot = Memory.leastLoaded(local, now, slowStartMillis)
-      if (slot !== undefined) return { _tag: "Taken", lease: localLease(slot) }
-      return {
-        _tag: "Blocked",
-        allDisabled: local.enabled === 0,
-        availableAt: local.cooling.peek()?.coolingUntil,
-        releasable: false,
-        wake: undefined
-      }
-    }
-
-    // The least loaded key: an uncapped one without a round trip when the pool leases none; otherwise a leased one
-    // when it is less loaded than the best uncapped one.
-    const attempt: Effect.Effect<Attempt, StoreUnavailableError> = Effect.clockWith((clock) => {
-      const now = clock.currentTimeMillisUnsafe()
-      const group = view.leases
-      if (group === undefined) {
-        return Effect.andThen(uncapped!.check, Effect.sync(() => takeUncapped(now)))
-      }
-      const best = local === undefined ? undefined : Memory.leastLoaded(local, now, slowStartMillis)
-      const pick = best === undefined
-        ? group.pick
-        : group.pickBelow({ inFlight: best.inFlight + best.elsewhere, share: Memory.shareOf(best) })
-      return Effect.map(pick, (result): Attempt => {
-        if (result._tag === "Taken") return { _tag: "Taken", lease: leaseOf(result) }
-        const here = takeUncapped(now)
-        if (result._tag === "Declined" || here._tag === "Taken") return here
-        const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
-        return {
-          _tag: "Blocked",
-          allDisabled: result.allDisabled && here.allDisabled,
-          availableAt: here.availableAt === undefined || availableAt === undefined
-            ? here.availableAt ?? availableAt
-            : Math.min(here.availableAt, availableAt),
-          releasable: result.releasable,
-          wake: result.wake
-        }
-      })
+      now
     })
+
+    // An uncapped key from this process' group: taken, or why none.
+    const takeUncapped = (now: number): Attempt => {
+      const slot = local === undefined ? undefined : Memory.leastLoaded(local, now, slowStartMillis)
+      return slot === undefined ? noneHere(now) : localLease(slot)
+    }
+
+    const fromStore = (result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked): Attempt =>
+      result._tag === "Taken" ? leaseOf(result) : result
+
+    // The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
+    // the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
+    const attempt: Effect.Effect<Attempt, StoreUnavailableError> = local === undefined
+      ? Effect.suspend(() => Effect.map(view.leases!.pick, fromStore))
+      : Effect.clockWith((clock) => {
+        const now = clock.currentTimeMillisUnsafe()
+        const group = view.leases
+        if (group === undefined) {
+          return Effect.andThen(uncapped!.check, Effect.sync(() => takeUncapped(now)))
+        }
+        const best = Memory.leastLoaded(local, now, slowStartMillis)
+        const pick = best === undefined
+          ? group.pick
+          : group.pickBelow({ inFlight: best.inFlight + best.elsewhere, share: Memory.shareOf(best) })
+        return Effect.map(pick, (result): Attempt => {
+          if (result._tag === "Taken") return leaseOf(result)
+          const here = takeUncapped(now)
+          if (result._tag === "Declined" || !isBlocked(here)) return here
+          const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+          return {
+            _tag: "Blocked",
+            allDisabled: result.allDisabled && here.allDisabled,
+            availableAt: here.availableAt === undefined || availableAt === undefined
+              ? here.availableAt ?? availableAt
+              : Math.min(here.availableAt, availableAt),
+            releasable: result.releasable,
+            now,
+            wake: result.wake
+          }
+        })
+      })
 
     // Waits for a release (on the store's signal, else polled: it may come from another instance) or a cooldown's
     // end, within `maxWait`; for a cooling key only when it cools by `cooledBy`. The waits are interruptible,
     // whatever region `take` runs in: a key is only ever counted in the step that returns it.
     const takeLoop = (deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.flatMap(
-          Effect.catchTag(attempt, "StoreUnavailableError", () => Effect.succeed(undefined)),
-          (result) => {
-            if (result === undefined) return Effect.fail(storeUnavailable)
-            if (result._tag === "Taken") return Effect.succeed(result.lease)
-            const availableAt = result.availableAt
-            if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
-            const until = deadline ?? now + maxWaitMillis
-            const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy)
-              ? availableAt
-              : undefined
-            if (now >= until || (!result.releasable && cooled === undefined)) {
-              return Effect.fail(noCapacity(availableAt))
-            }
-            const poll = result.releasable && result.wake === undefined
-            const wakeAt = Math.min(until, cooled ?? Infinity, poll ? now + pollMillis : Infinity)
-            const sleep = Effect.sleep(Duration.millis(Math.max(1, wakeAt - now)))
-            return Effect.andThen(
-              Effect.interruptible(result.wake === undefined ? sleep : Effect.race(result.wake, sleep)),
-              takeLoop(until, cooledBy)
-            )
-          }
-        ))
+      Effect.matchEffect(attempt, {
+        onFailure: () => Effect.fail(storeUnavailable),
+        onSuccess: (result) =>
+          isBlocked(result)
+            ? Effect.flatMap(Clock.currentTimeMillis, (now) => waitFor(result, now, deadline, cooledBy))
+            : Effect.succeed(result)
+      })
 
+    // After a blocked attempt at `now`: fail, or wait and try again.
+    const waitFor = (
+      result: Blocked,
+      now: number,
+      deadline: number | undefined,
+      cooledBy: number
+    ): Effect.Effect<KeyPool.Lease, NoCapacityError> => {
+      // On this process' clock.
+      const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+      if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
+      const until = deadline ?? now + maxWaitMillis
+      const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy) ? availableAt : undefined
+      if (now >= until || (!result.releasable && cooled === undefined)) return Effect.fail(noCapacity(availableAt))
+      const poll = result.releasable && result.wake === undefined
+      const wakeAt = Math.min(until, cooled ?? Infinity, poll ? now + pollMillis : Infinity)
+      const sleep = Effect.sleep(Duration.millis(Math.max(1, wakeAt - now)))
+      return Effect.andThen(
+        Effect.interruptible(result.wake === undefined ? sleep : Effect.race(result.wake, sleep)),
+        takeLoop(until, cooledBy)
+      )
+    }
+
+    // A take without `cooledBy`, made once.
+    const takeAny = takeLoop(undefined, Infinity)
     const take = (options?: KeyPool.TakeOptions) =>
-      Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
+      options?.cooledBy === undefined ? takeAny : takeLoop(undefined, options.cooledBy)
 
     const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.match(attempt, {
       onFailure: () => undefined,
-      onSuccess: (result) => result._tag === "Taken" ? result.lease : undefined
+      onSuccess: (result) => isBlocked(result) ? undefined : result
     })
 
     // The named key: an uncapped one here, a leased one in the store.
@@ -409,7 +422,7 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
         if (verdict !== undefined) count(lease.slot, verdict)
         const told = verdict === undefined ? undefined : sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random))
         if (leaseName === "" && told === undefined) return Effect.void
-        return Effect.ignore(view.leases!.release(lease.index, leaseName, told))
+        return Effect.match(view.leases!.release(lease.index, leaseName, told), ignored)
       })
 
     const owned = (lease: KeyPool.Lease): lease is Uncapped.LocalLease =>
