@@ -308,8 +308,17 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     // The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
     // the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
+    // The store's pick as an attempt, made again only when the view is (a registry's state grew).
+    let picked: KeyPool.Leases | undefined
+    let fromPick: Effect.Effect<Attempt, StoreUnavailableError> = Effect.never
     const attempt: Effect.Effect<Attempt, StoreUnavailableError> = local === undefined
-      ? Effect.suspend(() => Effect.map(view.leases!.pick, fromStore))
+      ? Effect.suspend(() => {
+        if (picked !== view.leases) {
+          picked = view.leases!
+          fromPick = Effect.map(picked.pick, fromStore)
+        }
+        return fromPick
+      })
       : Effect.clockWith((clock) => {
         const now = clock.currentTimeMillisUnsafe()
         const group = view.leases
