@@ -632,7 +632,9 @@ export type LeaseStore = Tag.LeaseStore
 
 /**
  * A `LeaseStore` in this process' memory, on the `Clock` (`TestClock` drives its cooldowns): pools naming one key of
- * it share their keys as instances sharing a Redis store do.
+ * it share their keys as instances sharing a Redis store do. It is the store of every pool made without one (a
+ * registry's pools share one per registry): it keeps each group's usable keys in a heap, leases keys without a cap too
+ * (a lease costs no round trip here), and wakes a waiting call at the release it waits for (`LeaseBlocked.wake`).
  *
  * @example
  * ```ts
