@@ -1179,6 +1179,57 @@ describe("KeyPool over a provided LeaseStore", () => {
       yield* Effect.scoped(b.acquire)
     }))
 
+  it.effect("a take waiting on a key another pool of the store holds wakes at its release, without the clock moving", () =>
+    Effect.gen(function*() {
+      const store = yield* Layer.build(KeyPool.layerStoreMemory)
+      const pool = Effect.provide(
+        KeyPool.make({ ...capped, key: "openai", whenExhausted: waitUpTo("1 minute") }),
+        store
+      )
+      const [a, b] = [yield* pool, yield* pool]
+      const held = yield* a.take()
+      const fiber = yield* Effect.forkChild(b.take())
+      yield* settle
+      expect(fiber.pollUnsafe()).toBeUndefined()
+      yield* a.release(held)
+      const lease = yield* Fiber.join(fiber)
+      expect(lease.credentials.keyId).toBe(held.credentials.keyId)
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      yield* b.release(lease)
+    }))
+
+  it.effect("a blocked pick of the memory store hands out a wake that completes at the next release", () =>
+    Effect.gen(function*() {
+      const store = Context.get(yield* Layer.build(KeyPool.layerStoreMemory), KeyPool.LeaseStore)
+      const leases = yield* store.leases({
+        key: "openai",
+        candidates: [{ id: idA, weight: 1, maxConcurrency: 1 }],
+        slowStartMillis: 0
+      })
+      const taken = yield* Effect.orDie(leases.pick)
+      const blocked = yield* Effect.orDie(leases.pick)
+      if (taken._tag !== "Taken" || blocked._tag !== "Blocked") throw new Error("expected a lease, then none")
+      expect(blocked).toMatchObject({ allDisabled: false, availableAt: undefined, releasable: true })
+      const woken = yield* Effect.forkChild(blocked.wake!)
+      yield* settle
+      expect(woken.pollUnsafe()).toBeUndefined()
+      yield* Effect.orDie(leases.release(taken.index, taken.lease, undefined))
+      yield* Fiber.join(woken)
+    }))
+
+  it.effect("pools on one key of the memory store count each other's calls on a key without a cap at once", () =>
+    Effect.gen(function*() {
+      const store = yield* Layer.build(KeyPool.layerStoreMemory)
+      const pool = Effect.provide(KeyPool.make({ providerId: "openai", keys: [keyA, keyB], key: "openai" }), store)
+      const [a, b] = [yield* pool, yield* pool]
+      const lease = yield* a.take()
+      expect(inFlightById(yield* b.status)).toEqual({
+        [lease.credentials.keyId]: 1,
+        [lease.credentials.keyId === idA ? idB : idA]: 0
+      })
+      expect((yield* b.take()).credentials.keyId).not.toBe(lease.credentials.keyId)
+    }))
+
   it.effect("an empty key is refused, naming the option", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(KeyPool.make({ ...capped, key: "" }))
