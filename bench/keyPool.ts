@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { pathToFileURL } from "node:url"
-import * as Internal from "../src/internal/keyPool/state.js"
+import * as Memory from "../src/internal/keyPool/memory.js"
 import * as KeyPool from "../src/KeyPool.js"
 
 const keysOf = (n: number) => Array.from({ length: n }, (_, i) => `sk-bench-${String(i).padStart(8, "0")}-key`)
@@ -92,14 +92,17 @@ const scopeFloor = (pairs: number, rounds: number) =>
  * shows, since a scoped Effect costs far more than a heap of 10,000 keys.
  */
 const heapOnly = (keys: number, pairs: number, rounds: number): number => {
-  const state = Internal.makeState(`heap-${keys}`, keysOf(keys))
-  for (let i = 0; i < Math.floor(keys / 4); i++) Internal.tryAcquire(state, 0, 0)
+  const group = Memory.makeGroup()
+  Memory.join(group, keysOf(keys).map((id) => ({ id, weight: 1, maxConcurrency: Infinity })))
+  const pick = () => {
+    const slot = Memory.leastLoaded(group, 0, 0)
+    if (slot === undefined) throw new Error("no key")
+    Memory.take(group, slot)
+    return slot
+  }
+  for (let i = 0; i < Math.floor(keys / 4); i++) pick()
   const run = () => {
-    for (let i = 0; i < pairs; i++) {
-      const slot = Internal.tryAcquire(state, 0, 0)
-      if (slot._tag !== "Slot") throw new Error("no key")
-      Internal.release(state, slot)
-    }
+    for (let i = 0; i < pairs; i++) Memory.drop(group, pick())
   }
   run()
   let best = 0

@@ -1,20 +1,23 @@
 /**
  * The keys of one provider, least-loaded first.
  *
- * A `Ref` holds a binary min-heap of the usable keys ordered by requests in
- * flight divided by weight, ties going to the key picked longest ago (so idle
- * traffic rotates through every key). `acquire` is scoped: closing the scope
+ * The least-loaded usable key goes first: requests in flight divided by
+ * weight, ties going to the key picked longest ago (so idle traffic rotates
+ * through every key). `acquire` is scoped: closing the scope
  * (success, failure or interruption) returns the key. `report` tells the pool
  * how a call went: a `RateLimitError` cools the key down (briefly, longer
  * at each consecutive one), an `AuthError` disables it, success clears its
  * failure count. A key back from a cooldown warms up: its share of the
  * traffic grows over `slowStart`.
  *
- * Pools built with `layer` share one state per `providerId` and `endpoint`
- * through `KeyPoolRegistry`, as SimpleLLMFunc's `APIKeyPool` does per provider.
- * Where a `LeaseStore` is provided (`layerStoreMemory`, `layerStoreRedis`), a
- * pool keeps its keys' leases, cooldowns and disables there under its `key`,
- * shared with every pool, in any instance, naming that key of that store.
+ * Every pool is one algorithm over a `LeaseStore`, which keeps its keys'
+ * leases, cooldowns and disables. Where one is provided (`layerStoreMemory`,
+ * `layerStoreRedis`), a pool keeps them there under its `key`, shared with
+ * every pool, in any instance, naming that key of that store. Without one a
+ * pool keeps them in a memory store of its own (a binary min-heap of the
+ * usable keys: a pick is O(log n)); pools built with `layer` share one state
+ * per `providerId` and `endpoint` through `KeyPoolRegistry`, as
+ * SimpleLLMFunc's `APIKeyPool` does per provider.
  *
  * @since 0.1.0
  */
@@ -29,7 +32,6 @@ import * as Tag from "./internal/keyPool/leaseStore.js"
 import * as Memory from "./internal/keyPool/memory.js"
 import * as Redis from "./internal/keyPool/redis.js"
 import * as Registry from "./internal/keyPool/registry.js"
-import * as PoolService from "./internal/keyPool/service.js"
 import type { LlmError, NoCapacityError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderClient from "./ProviderClient.js"
@@ -396,7 +398,7 @@ export type ScopedService = Pick<Service, "providerId" | "acquire" | "report" | 
  * @since 0.3.0
  * @category Constructors
  */
-export const fromAcquire: (scoped: ScopedService) => Service = PoolService.fromAcquire
+export const fromAcquire: (scoped: ScopedService) => Service = Registry.fromAcquire
 
 /**
  * One key of a lease group, as the store knows it: by masked id, never the key.
@@ -452,6 +454,12 @@ export interface LeaseBlocked {
   readonly releasable: boolean
   /** The store's time when it looked (epoch ms), to measure `availableAt` against. */
   readonly now: number
+  /**
+   * Completes at the store's next change that may free a key (a release of a key at its cap, a cooldown, a disable,
+   * a key added), where the store can tell (in memory): a pool waiting for a release waits for it. Without it a pool
+   * looks again every 50 ms.
+   */
+  readonly wake?: Effect.Effect<void> | undefined
 }
 
 /**
@@ -624,7 +632,9 @@ export type LeaseStore = Tag.LeaseStore
 
 /**
  * A `LeaseStore` in this process' memory, on the `Clock` (`TestClock` drives its cooldowns): pools naming one key of
- * it share their keys as instances sharing a Redis store do.
+ * it share their keys as instances sharing a Redis store do. It is the store of every pool made without one (a
+ * registry's pools share one per registry): it keeps each group's usable keys in a heap, leases keys without a cap too
+ * (a lease costs no round trip here), and wakes a waiting call at the release it waits for (`LeaseBlocked.wake`).
  *
  * @example
  * ```ts

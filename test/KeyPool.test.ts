@@ -17,9 +17,9 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import * as Memory from "../src/internal/keyPool/memory.js"
 import * as Outcome from "../src/internal/keyPool/outcome.js"
-import * as Service from "../src/internal/keyPool/service.js"
-import * as Internal from "../src/internal/keyPool/state.js"
+import * as Stored from "../src/internal/keyPool/stored.js"
 import { effectProp } from "./utils/effectProp.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 
@@ -967,25 +967,28 @@ describe("KeyPool properties", () => {
     ([initial, max, outcomes, cap]) =>
       Effect.sync(() => {
         const cooldown = { initialMillis: initial, maxMillis: max, jitter: false, capMillis: cap }
-        const state = Internal.makeState("prop", [keyA])
-        const slot = state.slots[0]!
+        const group = Memory.makeGroup()
+        const [slot] = Memory.join(group, [{ id: idA, weight: 1, maxConcurrency: Infinity }])
+        const tell = (outcome: KeyPool.Outcome, now: number) =>
+          Memory.apply(group, slot!, Outcome.sharedVerdictOf(Outcome.verdictOf(outcome), cooldown, noJitter)!, now)
         let now = 0
         let streak = 0
         for (const outcome of outcomes) {
-          const taken = Internal.tryAcquire(state, now, 0)
+          const taken = Memory.leastLoaded(group, now, 0)
           expect(taken).toBe(slot)
+          Memory.take(group, slot!)
           if (outcome === "success") {
-            Internal.report(state, slot, "success", { now, cooldown, random: noJitter })
+            tell("success", now)
             streak = 0
           } else {
-            Internal.report(state, slot, rateLimit(), { now, cooldown, random: noJitter })
+            tell(rateLimit(), now)
             streak++
-            const length = slot.coolingUntil! - now
+            const length = slot!.coolingUntil - now
             expect(length).toBe(Math.min(cap, max, initial * 2 ** (streak - 1)))
-            now = slot.coolingUntil!
+            now = slot!.coolingUntil
           }
-          Internal.release(state, slot)
-          expect(Internal.invariantViolation(state)).toBeUndefined()
+          Memory.drop(group, slot!)
+          expect(Memory.invariantViolation(group)).toBeUndefined()
         }
       })
   )
@@ -1001,7 +1004,15 @@ describe("KeyPool properties", () => {
       Effect.sync(() => {
         const cooldown = { initialMillis: 1_000, maxMillis: max, jitter: true, capMillis: Number.POSITIVE_INFINITY }
         const step = Math.min(max, 1_000 * 2 ** (rateLimits - 1))
-        const length = Outcome.cooldownMillis(rateLimits, cooldown, { nextDoubleUnsafe: () => draw })
+        const group = Memory.makeGroup()
+        const [slot] = Memory.join(group, [{ id: idA, weight: 1, maxConcurrency: Infinity }])
+        const verdict = Outcome.sharedVerdictOf(Outcome.verdictOf(rateLimit()), cooldown, {
+          nextDoubleUnsafe: () => draw
+        })!
+        // The `rateLimits`th rate limit in a row: each earlier one reported once its cooldown ended.
+        let now = 0
+        for (let i = 1; i < rateLimits; i++) now = Memory.apply(group, slot!, verdict, now)[0]
+        const length = Memory.apply(group, slot!, verdict, now)[0] - now
         expect(length).toBeLessThanOrEqual(max)
         expect(length).toBeGreaterThanOrEqual(Math.floor(step * 0.8))
         expect(length).toBeLessThanOrEqual(Math.ceil(step * 1.2))
@@ -1017,14 +1028,14 @@ describe("KeyPool properties", () => {
     ([window, times]) =>
       Effect.sync(() => {
         const sorted = [...times].sort((a, b) => a - b)
-        const shares = sorted.map((t) => Internal.levelAt(t, window) / Internal.levels)
+        const shares = sorted.map((t) => Memory.levelAt(t, window) / Memory.levels)
         for (let i = 1; i < shares.length; i++) expect(shares[i]!).toBeGreaterThanOrEqual(shares[i - 1]!)
         for (const [i, t] of sorted.entries()) {
           expect(shares[i]! === 1).toBe(t >= window)
           expect(shares[i]!).toBeGreaterThanOrEqual(0.1)
         }
-        expect(Internal.levelAt(0, window)).toBe(1)
-        expect(Internal.levelAt(window, window)).toBe(Internal.levels)
+        expect(Memory.levelAt(0, window)).toBe(1)
+        expect(Memory.levelAt(window, window)).toBe(Memory.levels)
       })
   )
 
@@ -1048,16 +1059,22 @@ describe("KeyPool properties", () => {
             ? { _tag: "Fail" }
             : { _tag: "Wait", maxWait: Duration.millis(config.wait) }
         }
-        const state = Internal.makeState(options.providerId, options.keys)
-        const ref = yield* Ref.make(state)
-        const pool = Service.makeService(ref, Service.settingsOf(options))
+        // The pool over a memory store whose group the test reads.
+        const group = Memory.makeGroup()
+        const store: KeyPool.LeaseStore["Service"] = {
+          leases: (leases) => Effect.sync(() => Memory.leasesOf(group, leases)),
+          loads: () => Effect.die("a store leasing every key publishes no loads"),
+          leaseUncapped: true
+        }
+        const core = yield* Stored.makeCore(options.providerId, options.keys, undefined, { store, key: "prop" })
+        const pool = yield* Stored.service(core, Stored.settingsOf(options))
         const holders: Array<Holder> = []
         // A disabled key's request count is frozen from the moment it is disabled.
         const frozen = new Map<number, number>()
 
         const check = () => {
-          expect(Internal.invariantViolation(state)).toBeUndefined()
-          for (const [slot, total] of frozen) expect(state.slots[slot]!.totalRequests).toBe(total)
+          expect(Memory.invariantViolation(group)).toBeUndefined()
+          for (const [slot, total] of frozen) expect(core.totals[slot]).toBe(total)
         }
 
         for (const command of commands) {
@@ -1087,7 +1104,7 @@ describe("KeyPool properties", () => {
               if (lease !== undefined) {
                 yield* pool.report(lease, outcomeOf(command))
                 if (command.outcome === "auth" && !frozen.has(lease.slot)) {
-                  frozen.set(lease.slot, state.slots[lease.slot]!.totalRequests)
+                  frozen.set(lease.slot, core.totals[lease.slot]!)
                 }
               }
               break
@@ -1102,14 +1119,14 @@ describe("KeyPool properties", () => {
 
         yield* Fiber.interruptAll(holders.map((h) => h.fiber))
         check()
-        expect(state.slots.map((slot) => slot.inFlight)).toEqual(state.slots.map(() => 0))
-        expect(state.saturated).toBe(0)
+        expect(group.slots.map((slot) => slot.inFlight)).toEqual(group.slots.map(() => 0))
+        expect(group.saturated).toBe(0)
 
         // Once every cooldown has passed, any enabled key is usable again at once.
         yield* TestClock.adjust("1 hour")
-        const failing = Service.makeService(ref, Service.settingsOf({ ...options, whenExhausted: { _tag: "Fail" } }))
+        const failing = yield* Stored.service(core, Stored.settingsOf({ ...options, whenExhausted: { _tag: "Fail" } }))
         const after = yield* Effect.exit(cycle(failing))
-        expect(Exit.isSuccess(after)).toBe(state.enabled > 0)
+        expect(Exit.isSuccess(after)).toBe(group.enabled > 0)
         check()
       }),
     150
@@ -1160,6 +1177,57 @@ describe("KeyPool over a provided LeaseStore", () => {
         yield* (yield* pool()).acquire
       }))
       yield* Effect.scoped(b.acquire)
+    }))
+
+  it.effect("a take waiting on a key another pool of the store holds wakes at its release, without the clock moving", () =>
+    Effect.gen(function*() {
+      const store = yield* Layer.build(KeyPool.layerStoreMemory)
+      const pool = Effect.provide(
+        KeyPool.make({ ...capped, key: "openai", whenExhausted: waitUpTo("1 minute") }),
+        store
+      )
+      const [a, b] = [yield* pool, yield* pool]
+      const held = yield* a.take()
+      const fiber = yield* Effect.forkChild(b.take())
+      yield* settle
+      expect(fiber.pollUnsafe()).toBeUndefined()
+      yield* a.release(held)
+      const lease = yield* Fiber.join(fiber)
+      expect(lease.credentials.keyId).toBe(held.credentials.keyId)
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      yield* b.release(lease)
+    }))
+
+  it.effect("a blocked pick of the memory store hands out a wake that completes at the next release", () =>
+    Effect.gen(function*() {
+      const store = Context.get(yield* Layer.build(KeyPool.layerStoreMemory), KeyPool.LeaseStore)
+      const leases = yield* store.leases({
+        key: "openai",
+        candidates: [{ id: idA, weight: 1, maxConcurrency: 1 }],
+        slowStartMillis: 0
+      })
+      const taken = yield* Effect.orDie(leases.pick)
+      const blocked = yield* Effect.orDie(leases.pick)
+      if (taken._tag !== "Taken" || blocked._tag !== "Blocked") throw new Error("expected a lease, then none")
+      expect(blocked).toMatchObject({ allDisabled: false, availableAt: undefined, releasable: true })
+      const woken = yield* Effect.forkChild(blocked.wake!)
+      yield* settle
+      expect(woken.pollUnsafe()).toBeUndefined()
+      yield* Effect.orDie(leases.release(taken.index, taken.lease, undefined))
+      yield* Fiber.join(woken)
+    }))
+
+  it.effect("pools on one key of the memory store count each other's calls on a key without a cap at once", () =>
+    Effect.gen(function*() {
+      const store = yield* Layer.build(KeyPool.layerStoreMemory)
+      const pool = Effect.provide(KeyPool.make({ providerId: "openai", keys: [keyA, keyB], key: "openai" }), store)
+      const [a, b] = [yield* pool, yield* pool]
+      const lease = yield* a.take()
+      expect(inFlightById(yield* b.status)).toEqual({
+        [lease.credentials.keyId]: 1,
+        [lease.credentials.keyId === idA ? idB : idA]: 0
+      })
+      expect((yield* b.take()).credentials.keyId).not.toBe(lease.credentials.keyId)
     }))
 
   it.effect("an empty key is refused, naming the option", () =>

@@ -10,13 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import {
-  invariantViolation,
-  makeState,
-  setElsewhere,
-  tryAcquire,
-  tryAcquireKey
-} from "../src/internal/keyPool/state.js"
+import * as Memory from "../src/internal/keyPool/memory.js"
 import * as Bucket from "../src/internal/store/bucket.js"
 import { earlierBucketScript } from "./utils/earlierBucket.js"
 import { eventually } from "./utils/eventually.js"
@@ -61,20 +55,22 @@ describe("KeyPool over published counts: picking", () => {
         ),
         fc.nat(20),
         (entries, takes) => {
-          const state = makeState(
-            "openai",
-            entries.map((entry, i) => ({ key: `sk-picking-${i}-0123456789`, weight: entry.weight }))
+          const group = Memory.makeGroup()
+          const slots = Memory.join(
+            group,
+            entries.map((entry, i) => ({ id: `sk-…${i}`, weight: entry.weight, maxConcurrency: Infinity }))
           )
-          state.slots.forEach((slot, i) => {
-            for (let k = 0; k < entries[i]!.mine; k++) tryAcquireKey(state, slot.credentials.keyId, 0, 0)
-            setElsewhere(state, slot, entries[i]!.elsewhere)
+          slots.forEach((slot, i) => {
+            for (let k = 0; k < entries[i]!.mine; k++) Memory.take(group, slot)
+            Memory.setElsewhere(group, slot, entries[i]!.elsewhere)
           })
           for (let t = 0; t < takes; t++) {
-            const loads = state.slots.map((slot) => (slot.inFlight + slot.elsewhere) / slot.weight)
-            const taken = tryAcquire(state, 0, 0)
-            if (taken._tag !== "Slot") throw new Error("no key taken from a pool without cooldowns")
-            expect(loads[taken.id]).toBe(Math.min(...loads))
-            expect(invariantViolation(state)).toBeUndefined()
+            const loads = slots.map((slot) => (slot.inFlight + slot.elsewhere) / slot.weight)
+            const taken = Memory.leastLoaded(group, 0, 0)
+            if (taken === undefined) throw new Error("no key taken from a pool without cooldowns")
+            Memory.take(group, taken)
+            expect(loads[taken.index]).toBe(Math.min(...loads))
+            expect(Memory.invariantViolation(group)).toBeUndefined()
           }
         }
       )

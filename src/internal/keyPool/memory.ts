@@ -1,37 +1,346 @@
 /**
- * The memory backend of `KeyPool.LeaseStore`: the steps of the Redis lease scripts (`store/leases.ts`,
- * `store/verdict.ts`, `store/published.ts`) on state kept in this process and read on the `Clock`, so `TestClock`
- * drives cooldowns, warm-ups and lapsing loads. Groups of one store under one key are one group, as they are in
- * Redis. A lease held here never lapses: its holder is this process, which cannot die without it.
+ * The memory backend of `KeyPool.LeaseStore`, and the store of every pool made without one: the steps of the Redis
+ * lease scripts (`store/leases.ts`, `store/verdict.ts`, `store/published.ts`) on state kept in this process and read
+ * on the `Clock`, so `TestClock` drives cooldowns, warm-ups and lapsing loads. A lease held here never lapses: its
+ * holder is this process, which cannot die without it.
+ *
+ * The keys under one key of the store are a group: the union of every pool's keys naming it (by masked id; a key
+ * keeps the weight and cap it was first listed with). A group keeps its usable keys in a binary min-heap by calls in
+ * flight over weight times warm-up share, ties to the key picked longest ago, so a pick is O(log n) whatever the
+ * number of keys. Every step is synchronous and runs in one effect, so under any concurrency each sees and leaves a
+ * consistent group; the group is mutable on purpose, as copying a heap of 10,000 keys per pick would make a pick
+ * linear. A pick that finds no key hands out a signal completed at the next change that may free one (a release of
+ * a key at its cap, a cooldown, a disable, a key added), so a pool waits for a release without polling.
  */
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as KeyPool from "../../KeyPool.js"
+import * as Heap from "../heap.js"
 import { uniqueId } from "../store/leases.js"
 
-/** One key's shared state, as the Redis state hash keeps it. */
-interface KeyFields {
-  disabled: string | undefined
-  /** When its last cooldown ends (kept after it, for the warm-up); 0: never cooled. */
-  coolingUntil: number
-  /** The pool's pick sequence number when it was last picked. */
-  picked: number
+/** How finely a warming key's share grows: from 1/levels to full in `levels - 1` steps. */
+export const levels = 10
+
+/**
+ * The level of a key `elapsed` milliseconds into a slow start of `window`:
+ * 1 at its start, growing in equal steps, `levels` (full) at its end.
+ */
+export const levelAt = (elapsed: number, window: number): number =>
+  elapsed >= window ? levels : 1 + Math.floor(Math.max(0, elapsed) * (levels - 1) / window)
+
+/** One key of a group and its counters. */
+export interface Slot {
+  /** Its place in the group (the heaps' id). */
+  readonly index: number
+  /** Its masked id. */
+  readonly id: string
+  readonly weight: number
+  /** `Infinity`: unbounded. */
+  readonly maxConcurrency: number
   inFlight: number
-  /** Rate limits since its last success. */
+  /** Other instances' calls in flight on this key, as they last published them (`keyPool/uncapped.ts`). */
+  elsewhere: number
+  /** When its last cooldown ends (kept after it, for the warm-up); 0: never cooled. It cools while in `cooling`. */
+  coolingUntil: number
+  disabled: string | undefined
+  /** The group's pick sequence number when this key was last picked: the oldest wins ties. */
+  lastPicked: number
+  /** Rate limits since its last success, one per cooldown (a rate limit while it cools adds none). */
   rateLimits: number
+  /** Its share of its weight, in `levels`ths: below `levels` while it warms up after a cooldown. */
+  level: number
+  /** While warming up: when the cooldown ended, the window, and when the next level is due (epoch ms). */
+  rampFrom: number
+  rampWindow: number
+  rampNext: number
 }
 
-/** What one key of the store keeps. */
-interface Pool {
-  readonly keys: Map<string, KeyFields>
+/**
+ * The keys under one key of the store. A slot is in `ready` exactly when it is enabled, not cooling and below its
+ * cap, so the top of `ready` is the key to hand out; in `cooling` exactly when it is enabled and its cooldown has not
+ * been seen to end (cooldowns are compared with the clock at pick time, when the ended tops move back to `ready`).
+ */
+export interface Group {
+  readonly slots: Array<Slot>
+  readonly byId: Map<string, Slot>
+  readonly ready: Heap.Heap<Slot>
+  readonly cooling: Heap.Heap<Slot>
+  /** Enabled slots warming up after a cooldown, soonest next level first. */
+  readonly ramping: Heap.Heap<Slot>
   sequence: number
-  /** Bumped by every cooldown and disable, so publishers know to read the keys' states again. */
+  /** Slots not disabled. */
+  enabled: number
+  /** Enabled slots at their cap: a release of one may free capacity. */
+  saturated: number
+  /** Bumped by every rate limit and disable, so publishers know to read the keys' states again. */
   version: number
-  /** Leases held, by name: the key each counts on. */
-  readonly held: Map<string, string>
+  /**
+   * Completed (and cleared) on every change that could let a waiter through; made only when a pick finds no key.
+   * Every waiter wakes and picks again: cheaper than a queue of waiters kept consistent under interruption, at the
+   * price of no FIFO order among them.
+   */
+  wake: Deferred.Deferred<void> | undefined
+  /** Leases held, by name (a number of the group's, as a string: short to hash). */
+  readonly held: Map<string, Slot>
+  leases: number
   /** The loads each publisher last published, and when they lapse. */
   readonly loads: Map<string, { readonly lapsesAt: number; readonly counts: ReadonlyMap<string, number> }>
+}
+
+const byLoad = (a: Slot, b: Slot): boolean => {
+  // Cross-multiplied so equal loads compare equal exactly (no rounding of inFlight / (weight * share)).
+  const x = (a.inFlight + a.elsewhere) * b.weight * b.level
+  const y = (b.inFlight + b.elsewhere) * a.weight * a.level
+  if (x !== y) return x < y
+  if (a.lastPicked !== b.lastPicked) return a.lastPicked < b.lastPicked
+  return a.index < b.index
+}
+
+const byCooldownEnd = (a: Slot, b: Slot): boolean =>
+  a.coolingUntil !== b.coolingUntil ? a.coolingUntil < b.coolingUntil : a.index < b.index
+
+const byNextLevel = (a: Slot, b: Slot): boolean =>
+  a.rampNext !== b.rampNext ? a.rampNext < b.rampNext : a.index < b.index
+
+const indexOf = (slot: Slot): number => slot.index
+
+/** A group with no keys yet. */
+export const makeGroup = (): Group => ({
+  slots: [],
+  byId: new Map(),
+  ready: Heap.make(byLoad, indexOf),
+  cooling: Heap.make(byCooldownEnd, indexOf),
+  ramping: Heap.make(byNextLevel, indexOf),
+  sequence: 0,
+  enabled: 0,
+  saturated: 0,
+  version: 0,
+  wake: undefined,
+  held: new Map(),
+  leases: 0,
+  loads: new Map()
+})
+
+const wakeAll = (group: Group): void => {
+  const wake = group.wake
+  if (wake === undefined) return
+  group.wake = undefined
+  Deferred.doneUnsafe(wake, Effect.void)
+}
+
+/**
+ * The slots of `candidates`, in their order: the ones the group lacks added (waking its waiters), the others as they
+ * are (their first weight and cap).
+ */
+export const join = (group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandidate>): Array<Slot> => {
+  let added = false
+  const slots = candidates.map((candidate) => {
+    const present = group.byId.get(candidate.id)
+    if (present !== undefined) return present
+    const slot: Slot = {
+      index: group.slots.length,
+      id: candidate.id,
+      weight: candidate.weight,
+      maxConcurrency: candidate.maxConcurrency,
+      inFlight: 0,
+      elsewhere: 0,
+      coolingUntil: 0,
+      disabled: undefined,
+      lastPicked: 0,
+      rateLimits: 0,
+      level: levels,
+      rampFrom: 0,
+      rampWindow: 0,
+      rampNext: 0
+    }
+    group.slots.push(slot)
+    group.byId.set(slot.id, slot)
+    group.enabled++
+    group.ready.push(slot)
+    added = true
+    return slot
+  })
+  if (added) wakeAll(group)
+  return slots
+}
+
+// The time the slot's next level is due, from its current one.
+const nextLevelAt = (slot: Slot): number => slot.rampFrom + Math.ceil(slot.level * slot.rampWindow / (levels - 1))
+
+// Moves the slots whose cooldown ended back to `ready`, warming up over `slowStartMillis`, and raises the share of
+// the warming slots whose next level is due: only those are touched.
+const catchUp = (group: Group, now: number, slowStartMillis: number): void => {
+  const { cooling, ramping, ready } = group
+  for (let top = cooling.peek(); top !== undefined && top.coolingUntil <= now; top = cooling.peek()) {
+    cooling.pop()
+    // The warm-up counts from the cooldown's end, however late this pick notices it.
+    const ended = top.coolingUntil
+    top.level = slowStartMillis > 0 ? levelAt(now - ended, slowStartMillis) : levels
+    if (top.level < levels) {
+      top.rampFrom = ended
+      top.rampWindow = slowStartMillis
+      top.rampNext = nextLevelAt(top)
+      ramping.push(top)
+    }
+    if (top.inFlight < top.maxConcurrency) ready.push(top)
+  }
+  for (let top = ramping.peek(); top !== undefined && top.rampNext <= now; top = ramping.peek()) {
+    top.level = levelAt(now - top.rampFrom, top.rampWindow)
+    ready.update(top)
+    if (top.level < levels) {
+      top.rampNext = nextLevelAt(top)
+      ramping.update(top)
+    } else {
+      ramping.pop()
+    }
+  }
+}
+
+/** The slot a pick would take at `now`, left where it is; `undefined` when none is usable. */
+export const leastLoaded = (group: Group, now: number, slowStartMillis: number): Slot | undefined => {
+  if (group.cooling.size > 0 || group.ramping.size > 0) catchUp(group, now, slowStartMillis)
+  return group.ready.peek()
+}
+
+/** A slot's weight times its warm-up share. */
+export const shareOf = (slot: Slot): number => slot.weight * slot.level / levels
+
+/** Why the group hands out nothing at `now`, with the signal of the next change that may free a key. */
+const blocked = (group: Group, now: number): KeyPool.LeaseBlocked => {
+  group.wake ??= Deferred.makeUnsafe<void>()
+  return {
+    _tag: "Blocked",
+    allDisabled: group.enabled === 0,
+    availableAt: group.cooling.peek()?.coolingUntil,
+    releasable: group.saturated > 0,
+    now,
+    wake: Deferred.await(group.wake)
+  }
+}
+
+/** Counts a lease of a usable slot: out of `ready` once at its cap. */
+export const take = (group: Group, slot: Slot): void => {
+  slot.inFlight++
+  slot.lastPicked = ++group.sequence
+  if (slot.inFlight >= slot.maxConcurrency) {
+    group.ready.remove(slot)
+    group.saturated++
+  } else {
+    group.ready.update(slot)
+  }
+}
+
+/** Drops a lease of `slot`, waking the waiters when that made it usable. */
+export const drop = (group: Group, slot: Slot): void => {
+  const wasSaturated = slot.inFlight >= slot.maxConcurrency
+  slot.inFlight--
+  if (slot.disabled !== undefined) return
+  if (wasSaturated) group.saturated--
+  if (group.cooling.has(slot)) return
+  group.ready.push(slot)
+  if (wasSaturated) wakeAll(group)
+}
+
+// A key that cools or is disabled stops warming up.
+const stopRamp = (group: Group, slot: Slot): void => {
+  slot.level = levels
+  group.ramping.remove(slot)
+}
+
+/**
+ * Cools an enabled key until `until` (epoch ms), unless it already cools as long: a later report never shortens a
+ * cooldown the provider asked for. Wakes the waiters, who re-plan: it may end before the one they sleep on.
+ */
+export const coolUntil = (group: Group, slot: Slot, until: number): void => {
+  if (slot.disabled !== undefined || slot.coolingUntil >= until) return
+  slot.coolingUntil = until
+  stopRamp(group, slot)
+  group.ready.remove(slot)
+  group.cooling.push(slot)
+  wakeAll(group)
+}
+
+/** Disables a key for `reason`, unless it already is; wakes the waiters, who must learn when the last key goes. */
+export const disable = (group: Group, slot: Slot, reason: string): void => {
+  if (slot.disabled !== undefined) return
+  slot.disabled = reason
+  stopRamp(group, slot)
+  group.enabled--
+  if (slot.inFlight >= slot.maxConcurrency) group.saturated--
+  group.ready.remove(slot)
+  group.cooling.remove(slot)
+  wakeAll(group)
+}
+
+/** Sets the other instances' calls in flight on a key, which its place among the ready keys follows. */
+export const setElsewhere = (group: Group, slot: Slot, count: number): void => {
+  if (slot.elsewhere === count) return
+  slot.elsewhere = count
+  group.ready.update(slot)
+}
+
+const none = [0, 0] as const
+
+/**
+ * Applies a verdict to `slot` at `now`, as `store/verdict.ts`'s script does: a success clears its rate-limit count, a
+ * rate limit counts (unless the key already cools: a call sent before) and cools it as asked or by the exponential
+ * cooldown, at most `capMillis`, a disable is for good. Gives its cooldown end and `now` (0, 0: none).
+ */
+export const apply = (
+  group: Group,
+  slot: Slot,
+  verdict: KeyPool.LeaseVerdict,
+  now: number
+): readonly [number, number] => {
+  if (verdict === "success") {
+    slot.rateLimits = 0
+    return none
+  }
+  group.version++
+  if ("disabled" in verdict) {
+    disable(group, slot, verdict.disabled)
+    return none
+  }
+  if (slot.disabled !== undefined) return [0, now]
+  const cool = slot.coolingUntil
+  if (cool <= now) slot.rateLimits++
+  const asked = verdict.askedMillis ?? Math.min(
+    verdict.maxMillis,
+    Math.floor(
+      Math.min(verdict.maxMillis, verdict.initialMillis * 2 ** (slot.rateLimits - 1)) * verdict.jitterFactor + 0.5
+    )
+  )
+  const until = now + Math.min(verdict.capMillis, Math.max(0, asked))
+  if (cool >= until) return [cool, now]
+  coolUntil(group, slot, until)
+  return [until, now]
+}
+
+/** For tests: why the group is inconsistent (heap order, heap membership, counters), or `undefined`. O(n). */
+export const invariantViolation = (group: Group): string | undefined => {
+  const heaps = Heap.invariantViolation(group.ready) ?? Heap.invariantViolation(group.cooling) ??
+    Heap.invariantViolation(group.ramping)
+  if (heaps !== undefined) return heaps
+  let enabled = 0
+  let saturated = 0
+  for (const slot of group.slots) {
+    const name = `slot ${slot.index}`
+    if (slot.inFlight < 0 || slot.inFlight > slot.maxConcurrency) return `${name} has ${slot.inFlight} in flight`
+    const isEnabled = slot.disabled === undefined
+    if (isEnabled) enabled++
+    if (isEnabled && slot.inFlight >= slot.maxConcurrency) saturated++
+    const cooling = group.cooling.has(slot)
+    if (cooling && !isEnabled) return `${name} wrongly in cooling`
+    const shouldBeReady = isEnabled && !cooling && slot.inFlight < slot.maxConcurrency
+    if (group.ready.has(slot) !== shouldBeReady) return `${name} ${shouldBeReady ? "missing from" : "wrongly in"} ready`
+    const shouldRamp = isEnabled && !cooling && slot.level < levels
+    if (group.ramping.has(slot) !== shouldRamp) return `${name} ${shouldRamp ? "missing from" : "wrongly in"} ramping`
+  }
+  if (enabled !== group.enabled) return `enabled is ${group.enabled}, counted ${enabled}`
+  if (saturated !== group.saturated) return `saturated is ${group.saturated}, counted ${saturated}`
+  return undefined
 }
 
 // A publisher publishes as often as Store's default `publishPeriod`, and its loads count as long as its default
@@ -39,181 +348,108 @@ interface Pool {
 const publishPeriod = Duration.millis(100)
 const publishTtlMillis = 1000
 
-const fieldsOf = (pool: Pool, id: string): KeyFields => {
-  let fields = pool.keys.get(id)
-  if (fields === undefined) {
-    fields = { disabled: undefined, coolingUntil: 0, picked: 0, inFlight: 0, rateLimits: 0 }
-    pool.keys.set(id, fields)
-  }
-  return fields
-}
+const declined: KeyPool.LeaseDeclined = { _tag: "Declined" }
 
-const none = [0, 0] as const
+/**
+ * The steps of a pool naming `options.key` over `group`. Its candidates are usually every key of the group, picked
+ * from the heap; a pool naming fewer (pools of one key listing different keys) picks the least loaded of its own.
+ */
+export const leasesOf = (group: Group, options: KeyPool.LeasesOptions): KeyPool.Leases => {
+  const { slowStartMillis } = options
+  const slots = join(group, options.candidates)
+  // Each group slot's place among the candidates (-1: not one).
+  const at: Array<number> = []
+  slots.forEach((slot, c) => at[slot.index] = c)
 
-// The lease (if any) dropped and the verdict applied to key `id`, as `store/verdict.ts`'s script does.
-const settle = (
-  pool: Pool,
-  id: string,
-  lease: string,
-  verdict: KeyPool.LeaseVerdict | undefined,
-  now: number
-): readonly [number, number] => {
-  const fields = fieldsOf(pool, id)
-  if (lease !== "" && pool.held.delete(lease)) fields.inFlight--
-  if (verdict === undefined) return none
-  if (verdict === "success") {
-    fields.rateLimits = 0
-    return none
+  const leased = (slot: Slot): KeyPool.LeaseTaken => {
+    take(group, slot)
+    const lease = String(++group.leases)
+    group.held.set(lease, slot)
+    return { _tag: "Taken", index: at[slot.index]!, lease }
   }
-  if ("disabled" in verdict) {
-    fields.disabled = verdict.disabled
-    pool.version++
-    return none
+
+  // The least loaded of the candidates, when they are fewer than the group's keys.
+  const leastOfMine = (now: number): Slot | KeyPool.LeaseBlocked => {
+    catchUp(group, now, slowStartMillis)
+    let best: Slot | undefined
+    let earliest: number | undefined
+    let releasable = false
+    let enabled = false
+    for (const slot of slots) {
+      if (slot.disabled !== undefined) continue
+      enabled = true
+      if (group.cooling.has(slot)) earliest = Math.min(earliest ?? Infinity, slot.coolingUntil)
+      else if (slot.inFlight >= slot.maxConcurrency) releasable = true
+      else if (best === undefined || byLoad(slot, best)) best = slot
+    }
+    if (best !== undefined) return best
+    return { ...blocked(group, now), allDisabled: !enabled, availableAt: earliest, releasable }
   }
-  if (fields.disabled !== undefined) return [0, now]
-  pool.version++
-  const cool = fields.coolingUntil
-  // A rate limit reported while the key cools (a call sent before) does not count again.
-  if (cool <= now) fields.rateLimits++
-  const asked = verdict.askedMillis ?? Math.min(
-    verdict.maxMillis,
-    Math.floor(
-      Math.min(verdict.maxMillis, verdict.initialMillis * 2 ** (fields.rateLimits - 1)) * verdict.jitterFactor + 0.5
-    )
+
+  const pickAt = (now: number, bar: KeyPool.LeaseLoad | undefined) => {
+    const found = slots.length === group.slots.length
+      ? leastLoaded(group, now, slowStartMillis) ?? blocked(group, now)
+      : leastOfMine(now)
+    if ("_tag" in found) return found
+    if (bar !== undefined && bar.inFlight * shareOf(found) <= (found.inFlight + found.elsewhere) * bar.share) {
+      return declined
+    }
+    return leased(found)
+  }
+
+  // Each step reads the `Clock` as it runs; the steps without arguments are made once.
+  const pick = Effect.clockWith((clock) =>
+    Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), undefined) as KeyPool.LeaseTaken | KeyPool.LeaseBlocked)
   )
-  const until = now + Math.min(verdict.capMillis, Math.max(0, asked))
-  // A cooldown is only ever extended.
-  if (cool >= until) return [cool, now]
-  fields.coolingUntil = until
-  return [until, now]
-}
 
-// The lease of a usable key: its count and pick sequence moved on.
-const taken = (pool: Pool, fields: KeyFields, id: string, index: number, inFlight: number): KeyPool.LeaseTaken => {
-  const lease = uniqueId()
-  fields.picked = ++pool.sequence
-  fields.inFlight = inFlight + 1
-  pool.held.set(lease, id)
-  return { _tag: "Taken", index, lease }
+  const pickBelow = (bar: KeyPool.LeaseLoad) =>
+    Effect.clockWith((clock) => Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), bar)))
+
+  const pickOne = (index: number) =>
+    Effect.clockWith((clock) => {
+      const slot = slots[index]!
+      catchUp(group, clock.currentTimeMillisUnsafe(), slowStartMillis)
+      return Effect.succeed(group.ready.has(slot) ? leased(slot) : undefined)
+    })
+
+  const release = (index: number, lease: string, verdict: KeyPool.LeaseVerdict | undefined) =>
+    Effect.clockWith((clock) => {
+      const slot = slots[index]!
+      if (lease !== "" && group.held.delete(lease)) drop(group, slot)
+      return Effect.succeed(verdict === undefined ? none : apply(group, slot, verdict, clock.currentTimeMillisUnsafe()))
+    })
+
+  const status = Effect.clockWith((clock) =>
+    Effect.succeed({
+      now: clock.currentTimeMillisUnsafe(),
+      keys: slots.map((slot): KeyPool.LeaseKeyState => ({
+        inFlight: slot.inFlight + slot.elsewhere,
+        coolingUntil: slot.coolingUntil,
+        disabled: slot.disabled
+      }))
+    })
+  )
+
+  return { pick, pickBelow, pickOne, release, status }
 }
 
 /** A `LeaseStore` in this process' memory; publishers publish in `scope`. */
 export const leaseStore = (scope: Scope.Scope): KeyPool.LeaseStore["Service"] => {
-  const pools = new Map<string, Pool>()
-  const poolOf = (key: string): Pool => {
-    let pool = pools.get(key)
-    if (pool === undefined) {
-      pool = { keys: new Map(), sequence: 0, version: 0, held: new Map(), loads: new Map() }
-      pools.set(key, pool)
+  const groups = new Map<string, Group>()
+  const groupOf = (key: string): Group => {
+    let group = groups.get(key)
+    if (group === undefined) {
+      group = makeGroup()
+      groups.set(key, group)
     }
-    return pool
+    return group
   }
-
-  const leases = (options: KeyPool.LeasesOptions): Effect.Effect<KeyPool.Leases> =>
-    Effect.sync(() => {
-      const { candidates, slowStartMillis } = options
-      const pool = poolOf(options.key)
-
-      // The least loaded usable candidate (in flight over weight times warm-up share, ties to the one picked
-      // longest ago), or why none; declined when `bar` is no more loaded.
-      const pickAt = (now: number, bar: KeyPool.LeaseLoad | undefined) => {
-        let best = -1
-        let bestIn = 0
-        let bestShare = 1
-        let bestPick = 0
-        let earliest = -1
-        let releasable = false
-        let enabled = 0
-        for (let c = 0; c < candidates.length; c++) {
-          const candidate = candidates[c]!
-          const fields = fieldsOf(pool, candidate.id)
-          if (fields.disabled !== undefined) continue
-          enabled++
-          const cool = fields.coolingUntil
-          if (cool > now) {
-            if (earliest < 0 || cool < earliest) earliest = cool
-            continue
-          }
-          const inFlight = Math.max(0, fields.inFlight)
-          if (inFlight >= candidate.maxConcurrency) {
-            releasable = true
-            continue
-          }
-          const share = slowStartMillis > 0 && cool > 0 && now - cool < slowStartMillis
-            ? candidate.weight * (1 + Math.floor((now - cool) * 9 / slowStartMillis)) / 10
-            : candidate.weight
-          const x = inFlight * bestShare
-          const y = bestIn * share
-          if (best < 0 || x < y || (x === y && fields.picked < bestPick)) {
-            best = c
-            bestIn = inFlight
-            bestShare = share
-            bestPick = fields.picked
-          }
-        }
-        if (best < 0) {
-          return {
-            _tag: "Blocked",
-            allDisabled: enabled === 0,
-            availableAt: earliest < 0 ? undefined : earliest,
-            releasable,
-            now
-          } satisfies KeyPool.LeaseBlocked
-        }
-        if (bar !== undefined && bar.inFlight * bestShare <= bestIn * bar.share) {
-          return { _tag: "Declined" } satisfies KeyPool.LeaseDeclined
-        }
-        const id = candidates[best]!.id
-        return taken(pool, fieldsOf(pool, id), id, best, bestIn)
-      }
-
-      const pick = Effect.clockWith((clock) =>
-        Effect.sync(() =>
-          pickAt(clock.currentTimeMillisUnsafe(), undefined) as KeyPool.LeaseTaken | KeyPool.LeaseBlocked
-        )
-      )
-
-      const pickBelow = (bar: KeyPool.LeaseLoad) =>
-        Effect.clockWith((clock) => Effect.sync(() => pickAt(clock.currentTimeMillisUnsafe(), bar)))
-
-      const pickOne = (index: number) =>
-        Effect.clockWith((clock) =>
-          Effect.sync(() => {
-            const candidate = candidates[index]!
-            const fields = fieldsOf(pool, candidate.id)
-            if (fields.disabled !== undefined || fields.coolingUntil > clock.currentTimeMillisUnsafe()) return undefined
-            const inFlight = Math.max(0, fields.inFlight)
-            if (inFlight >= candidate.maxConcurrency) return undefined
-            return taken(pool, fields, candidate.id, index, inFlight)
-          })
-        )
-
-      const release = (index: number, lease: string, verdict: KeyPool.LeaseVerdict | undefined) =>
-        Effect.clockWith((clock) =>
-          Effect.sync(() => settle(pool, candidates[index]!.id, lease, verdict, clock.currentTimeMillisUnsafe()))
-        )
-
-      const status = Effect.clockWith((clock) =>
-        Effect.sync(() => ({
-          now: clock.currentTimeMillisUnsafe(),
-          keys: candidates.map((candidate): KeyPool.LeaseKeyState => {
-            const fields = fieldsOf(pool, candidate.id)
-            return {
-              inFlight: Math.max(0, fields.inFlight),
-              coolingUntil: fields.coolingUntil,
-              disabled: fields.disabled
-            }
-          })
-        }))
-      )
-
-      return { pick, pickBelow, pickOne, release, status }
-    })
 
   const loads = (options: KeyPool.LoadsOptions): Effect.Effect<KeyPool.Loads> =>
     Effect.sync(() => {
       const { ids } = options
-      const pool = poolOf(options.key)
+      const group = groupOf(options.key)
+      const slots = join(group, ids.map((id) => ({ id, weight: 1, maxConcurrency: Infinity })))
       const publisher = uniqueId()
       let seen = -1
 
@@ -225,31 +461,32 @@ export const leaseStore = (scope: Scope.Scope): KeyPool.LeaseStore["Service"] =>
             ids.forEach((id, c) => {
               if (counts[c]! !== 0) mine.set(id, counts[c]!)
             })
-            pool.loads.set(publisher, { lapsesAt: now + publishTtlMillis, counts: mine })
+            group.loads.set(publisher, { lapsesAt: now + publishTtlMillis, counts: mine })
             const elsewhere = ids.map(() => 0)
-            for (const [other, load] of pool.loads) {
+            for (const [other, load] of group.loads) {
               if (other === publisher) continue
               if (load.lapsesAt <= now) {
-                pool.loads.delete(other)
+                group.loads.delete(other)
                 continue
               }
               ids.forEach((id, c) => {
                 elsewhere[c]! += load.counts.get(id) ?? 0
               })
             }
-            if (pool.version === seen) return { now, elsewhere, keys: undefined }
-            seen = pool.version
-            const keys = ids.map((id): KeyPool.PublishedKeyState => {
-              const fields = fieldsOf(pool, id)
-              return { disabled: fields.disabled, coolingUntil: fields.coolingUntil, rateLimits: fields.rateLimits }
-            })
+            if (group.version === seen) return { now, elsewhere, keys: undefined }
+            seen = group.version
+            const keys = slots.map((slot): KeyPool.PublishedKeyState => ({
+              disabled: slot.disabled,
+              coolingUntil: slot.coolingUntil,
+              rateLimits: slot.rateLimits
+            }))
             return { now, elsewhere, keys }
           })
         )
 
       const tell = (index: number, verdict: KeyPool.LeaseVerdict) =>
         Effect.clockWith((clock) =>
-          Effect.sync(() => settle(pool, ids[index]!, "", verdict, clock.currentTimeMillisUnsafe()))
+          Effect.sync(() => apply(group, slots[index]!, verdict, clock.currentTimeMillisUnsafe()))
         )
 
       return {
@@ -261,5 +498,9 @@ export const leaseStore = (scope: Scope.Scope): KeyPool.LeaseStore["Service"] =>
       }
     })
 
-  return { leases, loads }
+  return {
+    leases: (options) => Effect.sync(() => leasesOf(groupOf(options.key), options)),
+    loads,
+    leaseUncapped: true
+  }
 }

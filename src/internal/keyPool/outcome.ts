@@ -1,7 +1,6 @@
 /**
- * What a call's outcome does to its key: the verdict `report` acts on, and
- * how long a key rate-limited without `retryAfter` cools. The local state
- * machine (`keyPool/state.ts`) and the shared pool (`keyPool/shared.ts`) both read them.
+ * What a call's outcome does to its key: the verdict `report` acts on, and what the pool tells its store of it
+ * (`keyPool/stored.ts`), the jitter of a cooldown without `retryAfter` drawn.
  */
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -23,16 +22,6 @@ export interface Cooldown {
 /** What `report` draws jitter from (Effect's `Random` service). */
 export interface RandomSource {
   readonly nextDoubleUnsafe: () => number
-}
-
-/**
- * The cooldown after the `rateLimits`th consecutive rate limit: `initial`
- * doubled per earlier one, capped at `max`; with jitter, 80% to 120% of that,
- * still at most `max`.
- */
-export const cooldownMillis = (rateLimits: number, cooldown: Cooldown, random: RandomSource): number => {
-  const nominal = Math.min(cooldown.maxMillis, cooldown.initialMillis * 2 ** Math.max(0, rateLimits - 1))
-  return cooldown.jitter ? Math.min(cooldown.maxMillis, Math.round(nominal * jitterFactor(cooldown, random))) : nominal
 }
 
 /** What a cooldown is multiplied by: 80% to 120% with jitter, else 1. */
@@ -59,11 +48,13 @@ export type Verdict =
   | { readonly _tag: "Failed" }
   | { readonly _tag: "Ignored" }
 
+const success: Verdict = { _tag: "Success" }
+
 /** The verdict of an outcome: interruptions and defects are `Ignored`. */
 export const verdictOf = (outcome: Settled): Verdict => {
-  if (outcome === "success") return { _tag: "Success" }
+  if (outcome === "success") return success
   if (Exit.isExit(outcome)) {
-    if (Exit.isSuccess(outcome)) return { _tag: "Success" }
+    if (Exit.isSuccess(outcome)) return success
     // Interruption and defects say nothing about the key.
     return Option.match(Cause.findErrorOption(outcome.cause), {
       onNone: () => ({ _tag: "Ignored" }),

@@ -1,23 +1,74 @@
 /**
- * How pools are made once their options are checked: a standalone pool over a state of its own, or a registry's,
- * over one state per provider id and endpoint (a later pool of them adds the keys the state lacks); a pool with
- * `shared` keeps its state in that store (`keyPool/stored.ts`) either way. The registry's tag,
- * `KeyPool.KeyPoolRegistry`, is here.
+ * How pools are made once their options are checked, all by the one algorithm over a lease store
+ * (`keyPool/stored.ts`): over a provided `KeyPool.LeaseStore` (or the deprecated `shared`); else a standalone pool
+ * over a memory store of its own (`keyPool/memory.ts`), or a registry's, over one state per provider id and endpoint
+ * in the registry's memory store (a later pool of them adds the keys the state lacks). Also the service
+ * `KeyPool.fromAcquire` builds, and the registry's tag, `KeyPool.KeyPoolRegistry`.
  */
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import type * as KeyPool from "../../KeyPool.js"
-import type { OptionsError } from "../../OptionsError.js"
+import { OptionsError } from "../../OptionsError.js"
+import type * as ProviderClient from "../../ProviderClient.js"
+import * as Invalid from "../optionsError.js"
 import { uniqueId } from "../store/leases.js"
 import { LeaseStore } from "./leaseStore.js"
+import * as Memory from "./memory.js"
 import * as Redis from "./redis.js"
-import { makeService, settingsOf } from "./service.js"
-import { addKeys, invalidOptions, makeState, type State } from "./state.js"
 import * as Stored from "./stored.js"
+
+// An entry without a usable key, as its error shows it: a missing one (an unset variable's `undefined`) as such, else
+// masked.
+const badKey = (entry: unknown): string | undefined => {
+  const key = typeof entry === "object" && entry !== null && !Redacted.isRedacted(entry)
+    ? (entry as { readonly key?: unknown }).key
+    : entry
+  const value = Redacted.isRedacted(key) ? Redacted.value(key) : key
+  return typeof value === "string" && value !== ""
+    ? undefined
+    : value === undefined || value === null
+    ? String(value)
+    : "<redacted>"
+}
+
+/** Why the options cannot make a pool, or undefined. The error never shows a key. */
+export const invalidOptions = (options: KeyPool.Options): OptionsError | undefined => {
+  const cooldown = options.rateLimitCooldown
+  const timing = Invalid.duration("KeyPool", "rateLimitCooldown.initial", cooldown?.initial, true) ??
+    Invalid.duration("KeyPool", "rateLimitCooldown.max", cooldown?.max, true) ??
+    Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
+    Invalid.duration("KeyPool", "slowStart", options.slowStart)
+  if (timing !== undefined) return timing
+  if (options.key !== undefined && (typeof options.key !== "string" || options.key === "")) {
+    return Invalid.make("KeyPool", "key", options.key, "a non-empty string")
+  }
+  if (options.shared !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
+    return Invalid.make("KeyPool", "shared.key", options.shared.key, "a non-empty string")
+  }
+  // A pool without keys could only ever fail its calls with NoCapacityError.
+  if (options.keys.length === 0) {
+    return new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })
+  }
+  for (const [index, entry] of options.keys.entries()) {
+    const bad = badKey(entry)
+    if (bad !== undefined) {
+      return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
+    }
+    const key = Stored.normalize(entry)
+    const problem = Invalid.positive("KeyPool", `keys[${index}].weight`, key.weight) ??
+      (key.maxConcurrency === Infinity
+        ? undefined
+        : Invalid.positive("KeyPool", `keys[${index}].maxConcurrency`, key.maxConcurrency, { integer: true }))
+    if (problem !== undefined) return problem
+  }
+  return undefined
+}
 
 // `options` checked: `OptionsError` when they are invalid.
 const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> => {
@@ -26,9 +77,9 @@ const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> 
 }
 
 /**
- * Where a pool keeps its state when not in this process' heap: the deprecated `shared` read in the one place it is
- * (it names the Redis store and the key), else a provided `KeyPool.LeaseStore` under `options.key` (by default a key
- * no other pool names).
+ * Where a pool keeps its state when it is given one: the deprecated `shared` read in the one place it is (it names
+ * the Redis store and the key), else a provided `KeyPool.LeaseStore` under `options.key` (by default a key no other
+ * pool names).
  */
 const backendOf = (options: KeyPool.Options): Effect.Effect<Stored.Backend | undefined> =>
   options.shared !== undefined
@@ -41,51 +92,87 @@ const backendOf = (options: KeyPool.Options): Effect.Effect<Stored.Backend | und
       })
     )
 
-/** A standalone pool with its own state (`KeyPool.make`), or over the provided store. */
+// A memory store of a pool (or registry) of its own: its pools lease every key, so it publishes no loads and the
+// scope it would publish them in is never used.
+const memoryStore = (): KeyPool.LeaseStore["Service"] => Memory.leaseStore(Scope.makeUnsafe())
+
+/** A standalone pool (`KeyPool.make`): over the provided store, else over a memory store of its own. */
 export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, OptionsError> =>
   Effect.andThen(
     validated(options),
-    Effect.flatMap(backendOf(options), (backend) => {
-      const settings = settingsOf(options)
-      if (backend !== undefined) return Stored.make(options, backend, settings)
-      return Effect.map(Ref.make(makeState(options.providerId, options.keys)), (ref) => makeService(ref, settings))
-    })
+    Effect.flatMap(
+      backendOf(options),
+      (backend) => Stored.make(options, backend ?? { store: memoryStore(), key: "pool" }, Stored.settingsOf(options))
+    )
   )
 
 /** A registry with no pools yet (`KeyPool.makeRegistry`). */
 export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(() => {
-  // By provider id, then endpoint (`undefined`: none given).
-  const states = new Map<string, Map<string | undefined, Ref.Ref<State>>>()
+  // One state by provider id and endpoint, in one memory store; made one pool at a time.
+  const cores = new Map<string, Stored.Core>()
+  let store: KeyPool.LeaseStore["Service"] | undefined
+  const lock = Semaphore.makeUnsafe(1)
   return {
     pool: (options) =>
       Effect.andThen(
         validated(options),
         Effect.flatMap(backendOf(options), (backend) => {
-          const settings = settingsOf(options)
+          const settings = Stored.settingsOf(options)
           if (backend !== undefined) return Stored.make(options, backend, settings)
-          let endpoints = states.get(options.providerId)
-          if (endpoints === undefined) {
-            endpoints = new Map()
-            states.set(options.providerId, endpoints)
-          }
-          const existing = endpoints.get(options.endpoint)
-          if (existing === undefined) {
-            const ref = Ref.makeUnsafe(makeState(options.providerId, options.keys))
-            endpoints.set(options.endpoint, ref)
-            return Effect.succeed(makeService(ref, settings))
-          }
-          return Effect.flatMap(
-            Ref.modify(existing, (state) => [addKeys(state, options.keys), state]),
-            (wake) =>
-              Effect.as(
-                wake === undefined ? Effect.void : Deferred.succeed(wake, undefined),
-                makeService(existing, settings)
-              )
-          )
+          const name = JSON.stringify([options.providerId, options.endpoint ?? null])
+          return lock.withPermits(1)(Effect.suspend(() => {
+            const existing = cores.get(name)
+            if (existing !== undefined) {
+              return Effect.andThen(Stored.grow(existing, options.keys), Stored.service(existing, settings))
+            }
+            store ??= memoryStore()
+            return Effect.flatMap(
+              Stored.makeCore(options.providerId, options.keys, undefined, { store, key: name }),
+              (core) => {
+                cores.set(name, core)
+                return Stored.service(core, settings)
+              }
+            )
+          }))
         })
       )
   }
 })
+
+/** A lease of a pool built by `fromAcquire`, with the scope its `acquire` runs in. */
+class ScopedLease implements KeyPool.Lease {
+  readonly credentials: ProviderClient.Credentials
+  readonly slot: number
+  constructor(readonly lease: KeyPool.Lease, readonly scope: Scope.Closeable) {
+    this.credentials = lease.credentials
+    this.slot = lease.slot
+  }
+}
+
+/**
+ * `KeyPool.fromAcquire`: each `take` acquires in a scope of its own, closed by `release`. Such a pool cannot be
+ * tried without waiting, so `tryTake` (and `tryTakeKey`) always says no, nor told how long to wait, so `take` waits
+ * as its `acquire` does.
+ */
+export const fromAcquire = (scoped: KeyPool.ScopedService): KeyPool.Service => {
+  const foreign = Effect.die(new Error(`KeyPool ${scoped.providerId}: a lease this pool did not issue was given to it`))
+  const take = Effect.flatMap(Scope.make(), (scope) =>
+    Effect.map(
+      Effect.onError(Scope.provide(scoped.acquire, scope), (cause) => Scope.close(scope, Exit.failCause(cause))),
+      (lease): KeyPool.Lease => new ScopedLease(lease, scope)
+    ))
+  return {
+    providerId: scoped.providerId,
+    acquire: scoped.acquire,
+    take: () => take,
+    tryTake: Effect.succeed(undefined),
+    tryTakeKey: () => Effect.succeed(undefined),
+    release: (lease) => lease instanceof ScopedLease ? Scope.close(lease.scope, Exit.void) : foreign,
+    report: (lease, outcome) =>
+      lease instanceof ScopedLease ? scoped.report(lease.lease, outcome) : scoped.report(lease, outcome),
+    status: scoped.status
+  }
+}
 
 /** `KeyPool.KeyPoolRegistry`: the registry pools built with `KeyPool.layer` share state through. */
 export class KeyPoolRegistry extends Context.Service<KeyPoolRegistry, KeyPool.RegistryService>()(

@@ -1,37 +1,97 @@
 /**
- * The key pool over a `KeyPool.LeaseStore`, which never asks which backend keeps it. Keys with a cap keep their
- * in-flight leases, cooldown, rate-limit count and disabled reason in the store's leases: the cap holds across every
- * instance, exactly. Keys without one are picked in this process over the loads every instance publishes
- * (`keyPool/uncapped.ts`): no round trip per call, and a load balance as close as the publish period lets it be. A
- * pool with both takes a capped key only when it is less loaded than the least loaded uncapped one. A 429 one
- * instance sees cools the key for all; totals and failure counts in `status` are this instance's.
+ * The key pool: one algorithm over a `KeyPool.LeaseStore`, which never asks which backend keeps it. A pool made
+ * without a store runs it over a store in memory of its own (a registry's pools, over one of the registry's:
+ * `keyPool/registry.ts`). Keys leased in the store keep their in-flight leases, cooldown, rate-limit count and
+ * disabled reason there: a cap holds across every instance, exactly. A store that publishes loads rather than lease
+ * keys without a cap (Redis: a lease costs a round trip) has those picked in this process over the loads every
+ * instance publishes (`keyPool/uncapped.ts`): no round trip per call, and a load balance as close as the publish
+ * period lets it be; a pool with both takes a leased key only when it is less loaded than the least loaded uncapped
+ * one. A 429 one instance sees cools the key for all; totals and failure counts in `status` are this instance's.
  *
- * While the store is unavailable the pool fails with `NoCapacityError` (`storeUnavailable`), the error a pool with
- * no usable key fails with; a store that fails open (`keyPool/failOpen.ts`) never is.
+ * A take that finds no key waits, within `maxWait`, for a cooldown's end or a release: for the store's signal of
+ * its next change where it gives one (memory), else looking again every 50 ms (another instance's release is not
+ * seen otherwise). While the store is unavailable the pool fails with `NoCapacityError` (`storeUnavailable`), the
+ * error a pool with no usable key fails with; a store that fails open (`keyPool/failOpen.ts`) never is.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import * as Ref from "effect/Ref"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import type * as KeyPool from "../../KeyPool.js"
 import { NoCapacityError } from "../../LlmError.js"
-import type * as ProviderClient from "../../ProviderClient.js"
+import * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { type Settled, sharedVerdictOf, verdictOf } from "./outcome.js"
-import { acquireOf, type Settings } from "./service.js"
-import { leastLoaded, levels, makeState, status as localStatus, tryAcquire, tryAcquireKey } from "./state.js"
+import * as Memory from "./memory.js"
+import { type Cooldown, type Settled, sharedVerdictOf, verdictOf } from "./outcome.js"
 import * as Uncapped from "./uncapped.js"
 
-// How often a call waiting for a key another instance holds looks again.
+// How often a call waiting for a key another instance holds looks again, where the store gives no signal.
 const pollMillis = 50
 
-/** A lease taken in Redis: `lease` names it there, `index` is its key's place in the lease group. */
-class SharedLease implements KeyPool.Lease {
+/** What a pool reads of its options besides its keys. */
+export interface Settings {
+  readonly providerId: string
+  readonly cooldown: Cooldown
+  readonly slowStartMillis: number
+  /** `undefined`: fail at once when exhausted. */
+  readonly maxWaitMillis: number | undefined
+}
+
+/** Defaults documented on `KeyPool.Options`. */
+const defaultInitialCooldown = Duration.seconds(1)
+const defaultMaxCooldown = Duration.seconds(30)
+const defaultCooldownCap = Duration.minutes(5)
+const defaultSlowStart = Duration.seconds(10)
+const defaultMaxWait = Duration.seconds(60)
+
+const millisOf = (input: Duration.Input) => Duration.toMillis(Duration.fromInputUnsafe(input))
+
+export const settingsOf = (options: KeyPool.Options): Settings => {
+  const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
+  const cooldown = options.rateLimitCooldown
+  const initialMillis = millisOf(cooldown?.initial ?? defaultInitialCooldown)
+  return {
+    providerId: options.providerId,
+    cooldown: {
+      initialMillis,
+      // A max below the initial cooldown caps it: every cooldown is then the max.
+      maxMillis: millisOf(cooldown?.max ?? Duration.max(defaultMaxCooldown, Duration.millis(initialMillis))),
+      jitter: cooldown?.jitter ?? true,
+      capMillis: millisOf(options.maxCooldown ?? defaultCooldownCap)
+    },
+    slowStartMillis: millisOf(options.slowStart ?? defaultSlowStart),
+    maxWaitMillis: exhausted._tag === "Fail" ? undefined : millisOf(exhausted.maxWait)
+  }
+}
+
+/** One key of a pool, as listed. */
+export interface Key {
+  readonly key: Redacted.Redacted<string>
+  readonly weight: number
+  readonly maxConcurrency: number
+}
+
+/** A key as listed, plain or with options, with its defaults. */
+export const normalize = (entry: KeyPool.Options["keys"][number]): Key => {
+  if (typeof entry === "string") return { key: Redacted.make(entry), weight: 1, maxConcurrency: Infinity }
+  if (Redacted.isRedacted(entry)) {
+    return { key: entry as Redacted.Redacted<string>, weight: 1, maxConcurrency: Infinity }
+  }
+  return {
+    key: typeof entry.key === "string" ? Redacted.make(entry.key) : entry.key,
+    weight: entry.weight ?? 1,
+    maxConcurrency: entry.maxConcurrency ?? Infinity
+  }
+}
+
+/** A lease taken in the store: `lease` names it there, `index` is its key's place in the lease group. */
+class StoredLease implements KeyPool.Lease {
   /** Until released. */
   held = true
-  /** A success reported while held, told to Redis with the release: one command for both. */
+  /** A success reported while held, told to the store with the release: one step for both. */
   succeeded = false
   constructor(
     readonly credentials: ProviderClient.Credentials,
@@ -42,20 +102,55 @@ class SharedLease implements KeyPool.Lease {
   ) {}
 }
 
-/** What one attempt at a key found: a lease, or why none (times on this process' clock). */
-type Attempt =
-  | { readonly _tag: "Taken"; readonly lease: KeyPool.Lease }
-  | {
-    readonly _tag: "Blocked"
-    readonly allDisabled: boolean
-    readonly availableAt: number | undefined
-    readonly releasable: boolean
-  }
+/** Why an attempt found no key: `availableAt` on the clock that read `now` (the store's, or this process'). */
+interface Blocked {
+  readonly _tag: "Blocked"
+  readonly allDisabled: boolean
+  readonly availableAt: number | undefined
+  readonly releasable: boolean
+  readonly now: number
+  readonly wake?: Effect.Effect<void> | undefined
+}
+
+/** What one attempt at a key found: a lease, or why none. */
+type Attempt = KeyPool.Lease | Blocked
+
+const isBlocked = (attempt: Attempt): attempt is Blocked => (attempt as Blocked)._tag === "Blocked"
+
+// A step whose result and failure are dropped: a lease the store lost lapses within its TTL.
+const ignored = { onFailure: () => undefined, onSuccess: () => undefined }
 
 /** Where a pool keeps what its instances share: a lease store, and the key naming the pool in it. */
 export interface Backend {
   readonly store: KeyPool.LeaseStore["Service"]
   readonly key: string
+}
+
+/** One pool's view of the lease group: its warm-up, and the steps over the group's keys as they are now. */
+interface View {
+  readonly slowStartMillis: number
+  leases: KeyPool.Leases | undefined
+}
+
+/** What the pools of one state share (a registry's pools of one provider id and endpoint). */
+export interface Core {
+  readonly providerId: string
+  readonly store: KeyPool.LeaseStore["Service"]
+  readonly groupKey: string
+  /** The identity leases carry, to reject a lease issued by another state. */
+  readonly token: object
+  readonly keys: Array<Key & { readonly credentials: ProviderClient.Credentials }>
+  /** Per key: its place in the lease group, or -1 when it is picked here (`uncapped`). */
+  readonly placeOf: Array<number>
+  /** By place in the lease group: the key's place in `keys`. */
+  readonly leased: Array<number>
+  readonly uncapped: Uncapped.Uncapped | undefined
+  /** Per key: leases handed out, and failures since its last success, as this instance counts them. */
+  readonly totals: Array<number>
+  readonly failures: Array<number>
+  /** By place in the lease group: this instance's leases, for `status` while the store is away. */
+  readonly holding: Array<number>
+  readonly views: Array<View>
 }
 
 /**
@@ -68,43 +163,108 @@ function groupKeyOf(key: string, endpoint: string | undefined): string {
     : `pool:${key}@${createHash("sha256").update(endpoint).digest("hex").slice(0, 16)}`
 }
 
+// The keys of `entries` not in `core` yet (a key listed twice counts once, its first listing winning), added.
+const addKeys = (core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean): Array<number> => {
+  const added: Array<number> = []
+  for (const entry of entries) {
+    const key = normalize(entry)
+    const credentials = ProviderClient.credentials(key.key)
+    if (core.keys.some((known) => known.credentials.keyId === credentials.keyId)) continue
+    const at = core.keys.length
+    core.keys.push({ ...key, credentials })
+    core.totals.push(0)
+    core.failures.push(0)
+    added.push(at)
+    if (leaseAll || key.maxConcurrency !== Infinity) {
+      core.placeOf.push(core.leased.length)
+      core.leased.push(at)
+      core.holding.push(0)
+    } else {
+      core.placeOf.push(-1)
+    }
+  }
+  return added
+}
+
+const candidatesOf = (core: Core): Array<KeyPool.LeaseCandidate> =>
+  core.leased.map((at) => {
+    const key = core.keys[at]!
+    return { id: key.credentials.keyId, weight: key.weight, maxConcurrency: key.maxConcurrency }
+  })
+
+// Each view over the lease group as it is now: the store adds the keys it lacks.
+const renew = (core: Core): Effect.Effect<void> =>
+  core.leased.length === 0 ? Effect.void : Effect.forEach(core.views, (view) =>
+    Effect.map(
+      core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis: view.slowStartMillis }),
+      (leases) => {
+        view.leases = leases
+      }
+    ), { discard: true })
+
+/** The state of the keys `keys` (checked by `KeyPool.make`), kept in `backend`. */
+export const makeCore = (
+  providerId: string,
+  keys: KeyPool.Options["keys"],
+  endpoint: string | undefined,
+  backend: Backend
+): Effect.Effect<Core> =>
+  Effect.suspend(() => {
+    const core: Core = {
+      providerId,
+      store: backend.store,
+      groupKey: groupKeyOf(backend.key, endpoint),
+      token: {},
+      keys: [],
+      placeOf: [],
+      leased: [],
+      uncapped: undefined,
+      totals: [],
+      failures: [],
+      holding: [],
+      views: []
+    }
+    addKeys(core, keys, backend.store.leaseUncapped === true)
+    const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
+    if (uncappedAt.length === 0) return Effect.succeed(core)
+    return Effect.map(
+      Uncapped.make(backend.store, core.groupKey, uncappedAt.map((at) => core.keys[at]!), uncappedAt, core.token),
+      (uncapped): Core => ({ ...core, uncapped })
+    )
+  })
+
+/**
+ * Adds the keys of `entries` that `core` lacks, leased in its store (for a core whose store leases every key: a
+ * registry's); a key already present keeps its first weight and cap. Waiters are woken by the store.
+ */
+export const grow = (core: Core, entries: KeyPool.Options["keys"]): Effect.Effect<void> =>
+  Effect.suspend(() => addKeys(core, entries, true).length === 0 ? Effect.void : renew(core))
+
 /** A pool over options `KeyPool.make` has checked, kept in `backend`. */
 export const make = (
   options: KeyPool.Options,
   backend: Backend,
   settings: Settings
 ): Effect.Effect<KeyPool.Service> =>
+  Effect.flatMap(
+    makeCore(options.providerId, options.keys, options.endpoint, backend),
+    (core) => service(core, settings)
+  )
+
+/** A pool over `core`, with its own cooldown, warm-up and waits. */
+export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.Service> =>
   Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
-    const slots = makeState(providerId, options.keys).slots
-    const isCapped = slots.map((slot) => slot.maxConcurrency !== Infinity)
-    const capped = slots.filter((_, i) => isCapped[i])
-    const uncappedSlots = slots.filter((_, i) => !isCapped[i])
-    const groupKey = groupKeyOf(backend.key, options.endpoint)
-    // The pool's index of each capped key, by its place in the lease group; and of each uncapped one.
-    const cappedAt = slots.flatMap((_, i) => isCapped[i] ? [i] : [])
-    const uncappedAt = slots.flatMap((_, i) => isCapped[i] ? [] : [i])
-    const group = capped.length === 0 ? undefined : yield* backend.store.leases({
-      key: groupKey,
-      candidates: capped.map((slot) => ({
-        id: slot.credentials.keyId,
-        weight: slot.weight,
-        maxConcurrency: slot.maxConcurrency
-      })),
-      slowStartMillis
-    })
-    const uncapped = uncappedSlots.length === 0 ? undefined : yield* Uncapped.make(
-      backend.store,
-      groupKey,
-      uncappedSlots.map((slot) => ({ key: slot.credentials.key, weight: slot.weight })),
-      settings
-    )
-    const uncappedState = uncapped === undefined ? undefined : Ref.getUnsafe(uncapped.ref)
-    const token = {}
-    const totals = capped.map(() => 0)
-    const failures = capped.map(() => 0)
-    // This instance's shared leases, for `status` while the store is away.
-    const holding = capped.map(() => 0)
+    const { failures, holding, keys, leased, placeOf, token, totals, uncapped } = core
+    const view: View = { slowStartMillis, leases: undefined }
+    core.views.push(view)
+    if (leased.length > 0) {
+      view.leases = yield* core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis })
+    }
+    const local = uncapped?.group
+    // Per key: its lease when it is picked here.
+    const localOf: Array<Uncapped.LocalLease | undefined> = []
+    uncapped?.leases.forEach((lease) => localOf[lease.slot] = lease)
 
     const noCapacity = (availableAt: number | undefined) =>
       new NoCapacityError(
@@ -115,127 +275,179 @@ export const make = (
     const storeUnavailable = new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 
     const leaseOf = (taken: KeyPool.LeaseTaken): KeyPool.Lease => {
-      totals[taken.index]!++
+      const at = leased[taken.index]!
+      totals[at]!++
       holding[taken.index]!++
-      const at = cappedAt[taken.index]!
-      return new SharedLease(slots[at]!.credentials, at, taken.index, taken.lease, token)
+      return new StoredLease(keys[at]!.credentials, at, taken.index, taken.lease, token)
     }
 
-    // An uncapped key from this process' state: taken, or why none.
-    const takeUncapped = (now: number): Attempt => {
-      if (uncappedState === undefined) {
-        return { _tag: "Blocked", allDisabled: true, availableAt: undefined, releasable: false }
-      }
-      const result = tryAcquire(uncappedState, now, slowStartMillis)
-      if (result._tag === "Slot") {
-        return { _tag: "Taken", lease: result.lease }
-      }
-      return { _tag: "Blocked", allDisabled: result.allDisabled, availableAt: result.availableAt, releasable: false }
+    const localLease = (slot: Memory.Slot): KeyPool.Lease => {
+      Memory.take(local!, slot)
+      const lease = uncapped!.leases[slot.index]!
+      totals[lease.slot]!++
+      return lease
     }
 
-    // The least loaded key: an uncapped one without a round trip when the pool has no capped keys; otherwise a
-    // capped one from Redis when it is less loaded than the best uncapped one.
-    const attempt: Effect.Effect<Attempt, StoreUnavailableError> = Effect.clockWith((clock) => {
-      const now = clock.currentTimeMillisUnsafe()
-      if (group === undefined) {
-        return Effect.andThen(uncapped!.check, Effect.sync(() => takeUncapped(now)))
-      }
-      const best = uncappedState === undefined ? undefined : leastLoaded(uncappedState, now, slowStartMillis)
-      const pick = best === undefined
-        ? group.pick
-        : group.pickBelow({ inFlight: best.inFlight + best.elsewhere, share: best.weight * best.level / levels })
-      return Effect.map(pick, (result): Attempt => {
-        if (result._tag === "Taken") {
-          return { _tag: "Taken", lease: leaseOf(result) }
-        }
-        const local = takeUncapped(now)
-        if (result._tag === "Declined" || local._tag === "Taken") return local
-        const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
-        return {
-          _tag: "Blocked",
-          allDisabled: result.allDisabled && local.allDisabled,
-          availableAt: local.availableAt === undefined || availableAt === undefined
-            ? local.availableAt ?? availableAt
-            : Math.min(local.availableAt, availableAt),
-          releasable: result.releasable
-        }
-      })
+    // Why no uncapped key from this process' group (none at a cap); `now`: this process' clock.
+    const noneHere = (now: number): Blocked => ({
+      _tag: "Blocked",
+      allDisabled: local === undefined || local.enabled === 0,
+      availableAt: local?.cooling.peek()?.coolingUntil,
+      releasable: false,
+      now
     })
 
-    // As the in-memory pool waits: for a release (polled: it may come from
-    // another instance) or a cooldown's end, within `maxWait`; a cooling key only
-    // when it cools by `cooledBy`.
-    const takeLoop = (deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.flatMap(
-          Effect.catchTag(attempt, "StoreUnavailableError", () => Effect.succeed(undefined)),
-          (result) => {
-            if (result === undefined) return Effect.fail(storeUnavailable)
-            if (result._tag === "Taken") return Effect.succeed(result.lease)
-            const availableAt = result.availableAt
-            if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
-            const until = deadline ?? now + maxWaitMillis
-            const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy)
-              ? availableAt
-              : undefined
-            if (now >= until || (!result.releasable && cooled === undefined)) {
-              return Effect.fail(noCapacity(availableAt))
-            }
-            const wakeAt = Math.min(until, cooled ?? Infinity, result.releasable ? now + pollMillis : Infinity)
-            return Effect.andThen(
-              Effect.interruptible(Effect.sleep(Duration.millis(Math.max(1, wakeAt - now)))),
-              takeLoop(until, cooledBy)
-            )
+    // An uncapped key from this process' group: taken, or why none.
+    const takeUncapped = (now: number): Attempt => {
+      const slot = local === undefined ? undefined : Memory.leastLoaded(local, now, slowStartMillis)
+      return slot === undefined ? noneHere(now) : localLease(slot)
+    }
+
+    const fromStore = (result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked): Attempt =>
+      result._tag === "Taken" ? leaseOf(result) : result
+
+    // The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
+    // the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
+    // The store's pick as an attempt, made again only when the view is (a registry's state grew).
+    let picked: KeyPool.Leases | undefined
+    let fromPick: Effect.Effect<Attempt, StoreUnavailableError> = Effect.never
+    const attempt: Effect.Effect<Attempt, StoreUnavailableError> = local === undefined
+      ? Effect.suspend(() => {
+        if (picked !== view.leases) {
+          picked = view.leases!
+          fromPick = Effect.map(picked.pick, fromStore)
+        }
+        return fromPick
+      })
+      : Effect.clockWith((clock) => {
+        const now = clock.currentTimeMillisUnsafe()
+        const group = view.leases
+        if (group === undefined) {
+          return Effect.andThen(uncapped!.check, Effect.sync(() => takeUncapped(now)))
+        }
+        const best = Memory.leastLoaded(local, now, slowStartMillis)
+        const pick = best === undefined
+          ? group.pick
+          : group.pickBelow({ inFlight: best.inFlight + best.elsewhere, share: Memory.shareOf(best) })
+        return Effect.map(pick, (result): Attempt => {
+          if (result._tag === "Taken") return leaseOf(result)
+          const here = takeUncapped(now)
+          if (result._tag === "Declined" || !isBlocked(here)) return here
+          const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+          return {
+            _tag: "Blocked",
+            allDisabled: result.allDisabled && here.allDisabled,
+            availableAt: here.availableAt === undefined || availableAt === undefined
+              ? here.availableAt ?? availableAt
+              : Math.min(here.availableAt, availableAt),
+            releasable: result.releasable,
+            now,
+            wake: result.wake
           }
-        ))
+        })
+      })
 
+    // Waits for a release (on the store's signal, else polled: it may come from another instance) or a cooldown's
+    // end, within `maxWait`; for a cooling key only when it cools by `cooledBy`. The waits are interruptible,
+    // whatever region `take` runs in: a key is only ever counted in the step that returns it.
+    const takeLoop = (deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
+      Effect.matchEffect(attempt, {
+        onFailure: () => Effect.fail(storeUnavailable),
+        onSuccess: (result) =>
+          isBlocked(result)
+            ? Effect.flatMap(Clock.currentTimeMillis, (now) => waitFor(result, now, deadline, cooledBy))
+            : Effect.succeed(result)
+      })
+
+    // After a blocked attempt at `now`: fail, or wait and try again.
+    const waitFor = (
+      result: Blocked,
+      now: number,
+      deadline: number | undefined,
+      cooledBy: number
+    ): Effect.Effect<KeyPool.Lease, NoCapacityError> => {
+      // On this process' clock.
+      const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+      if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
+      const until = deadline ?? now + maxWaitMillis
+      const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy) ? availableAt : undefined
+      if (now >= until || (!result.releasable && cooled === undefined)) return Effect.fail(noCapacity(availableAt))
+      const poll = result.releasable && result.wake === undefined
+      const wakeAt = Math.min(until, cooled ?? Infinity, poll ? now + pollMillis : Infinity)
+      const sleep = Effect.sleep(Duration.millis(Math.max(1, wakeAt - now)))
+      return Effect.andThen(
+        Effect.interruptible(result.wake === undefined ? sleep : Effect.race(result.wake, sleep)),
+        takeLoop(until, cooledBy)
+      )
+    }
+
+    // A take without `cooledBy`, made once.
+    const takeAny = takeLoop(undefined, Infinity)
     const take = (options?: KeyPool.TakeOptions) =>
-      Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
+      options?.cooledBy === undefined ? takeAny : takeLoop(undefined, options.cooledBy)
 
-    const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.flatMap(
-      Effect.catchTag(attempt, "StoreUnavailableError", () => Effect.succeed(undefined)),
-      (result) => Effect.succeed(result?._tag === "Taken" ? result.lease : undefined)
-    )
+    const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.match(attempt, {
+      onFailure: () => undefined,
+      onSuccess: (result) => isBlocked(result) ? undefined : result
+    })
 
-    // The named key: an uncapped one here, a capped one in the store.
+    // The named key: an uncapped one here, a leased one in the store.
     const tryTakeKey = (keyId: string): Effect.Effect<KeyPool.Lease | undefined> => {
-      const index = slots.findIndex((slot) => slot.credentials.keyId === keyId)
-      if (index < 0) return Effect.succeed(undefined)
-      if (!isCapped[index]) {
+      const at = keys.findIndex((key) => key.credentials.keyId === keyId)
+      if (at < 0) return Effect.succeed(undefined)
+      const place = placeOf[at]!
+      if (place < 0) {
         return Effect.clockWith((clock) => {
-          const slot = () =>
-            tryAcquireKey(uncappedState!, keyId, clock.currentTimeMillisUnsafe(), slowStartMillis)?.lease
-          return Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: slot })
+          const slot = localOf[at]!.local
+          const pick = () => {
+            Memory.leastLoaded(local!, clock.currentTimeMillisUnsafe(), slowStartMillis)
+            return local!.ready.has(slot) ? localLease(slot) : undefined
+          }
+          return Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: pick })
         })
       }
-      return Effect.match(group!.pickOne(cappedAt.indexOf(index)), {
-        onFailure: () => undefined,
-        onSuccess: (taken) => taken === undefined ? undefined : leaseOf(taken)
-      })
+      return Effect.suspend(() =>
+        Effect.match(view.leases!.pickOne(place), {
+          onFailure: () => undefined,
+          onSuccess: (taken) => taken === undefined ? undefined : leaseOf(taken)
+        })
+      )
     }
 
     const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
 
-    // One script drops the lease and applies the outcome; a store that went
-    // away meanwhile lets the lease expire within its TTL.
-    const settle = (lease: SharedLease, leaseName: string, outcome: Settled | undefined) =>
+    // The failure count of key `at` after `verdict`.
+    const count = (at: number, verdict: ReturnType<typeof verdictOf>) => {
+      if (verdict._tag === "Success") failures[at] = 0
+      else if (verdict._tag !== "Ignored") failures[at]!++
+    }
+
+    // One step drops the lease and applies the outcome; a store that went away meanwhile lets the lease expire
+    // within its TTL.
+    const settle = (lease: StoredLease, leaseName: string, outcome: Settled | undefined) =>
       Effect.withFiber((fiber) => {
-        if (lease.pool !== token) return foreign
         if (leaseName !== "") holding[lease.index]!--
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
-        if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.index]!++
-        if (verdict?._tag === "Success") failures[lease.index] = 0
+        if (verdict !== undefined) count(lease.slot, verdict)
         const told = verdict === undefined ? undefined : sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random))
         if (leaseName === "" && told === undefined) return Effect.void
-        return Effect.ignore(group!.release(lease.index, leaseName, told))
+        return Effect.match(view.leases!.release(lease.index, leaseName, told), ignored)
       })
 
+    const owned = (lease: KeyPool.Lease): lease is Uncapped.LocalLease =>
+      lease instanceof Uncapped.LocalLease && lease.pool === token
+
     const release = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> => {
-      if (uncapped !== undefined && uncapped.owns(lease)) return uncapped.release(lease, options)
-      if (!(lease instanceof SharedLease)) return foreign
-      if (lease.pool === token && lease.held) {
+      if (owned(lease)) {
+        return Effect.sync(() => {
+          if (options?.unused === true) totals[lease.slot]!--
+          Memory.drop(local!, lease.local)
+        })
+      }
+      if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
+      if (lease.held) {
         lease.held = false
-        if (options?.unused === true) totals[lease.index]!--
+        if (options?.unused === true) totals[lease.slot]!--
       }
       return settle(lease, lease.lease, lease.succeeded ? "success" : undefined)
     }
@@ -243,58 +455,66 @@ export const make = (
     // A success while the lease is held goes with its release; any other outcome at once, as it may cool or
     // disable the key for every instance.
     const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> => {
-      if (uncapped !== undefined && uncapped.owns(lease)) return uncapped.report(lease, outcome)
-      if (!(lease instanceof SharedLease)) return foreign
-      if (outcome === "success" && lease.pool === token && lease.held) {
+      if (owned(lease)) {
+        return Effect.withFiber((fiber) => {
+          const verdict = verdictOf(outcome)
+          count(lease.slot, verdict)
+          return uncapped!.report(lease, verdict, sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random)))
+        })
+      }
+      if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
+      if (outcome === "success" && lease.held) {
         lease.succeeded = true
-        failures[lease.index] = 0
+        failures[lease.slot] = 0
         return Effect.void
       }
       return settle(lease, "", outcome)
     }
 
-    const cappedStatus: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = group === undefined
-      ? Effect.succeed([])
-      : Effect.flatMap(
-        Effect.catchTag(group.status, "StoreUnavailableError", () => Effect.succeed(undefined)),
-        (read) => {
-          // Without the store no key is usable; the leases shown are this instance's.
-          const unknown = (i: number) => ({ inFlight: holding[i]!, coolingUntil: 0, disabled: undefined })
-          const now = read?.now ?? 0
-          return Effect.succeed(capped.map((slot, i): KeyPool.KeyStatus => {
-            const key = read === undefined ? unknown(i) : read.keys[i]!
-            const cooling = key.disabled === undefined && key.coolingUntil > now
-            const warming = slowStartMillis > 0 && key.coolingUntil > 0 && now - key.coolingUntil < slowStartMillis
-            return {
-              keyId: slot.credentials.keyId,
-              weight: slot.weight,
-              maxConcurrency: slot.maxConcurrency,
-              inFlight: key.inFlight,
-              totalRequests: totals[i]!,
-              failures: failures[i]!,
-              coolingUntil: cooling ? key.coolingUntil : undefined,
-              share: read === undefined || key.disabled !== undefined || cooling
-                ? 0
-                : warming
-                ? (1 + Math.floor((now - key.coolingUntil) * 9 / slowStartMillis)) / 10
-                : 1,
-              disabled: key.disabled
-            }
-          }))
-        }
-      )
+    // A key as `status` shows it, from its state in the store (or this process' group) at `now`.
+    const keyStatus = (at: number, state: KeyPool.LeaseKeyState, now: number, usable: boolean): KeyPool.KeyStatus => {
+      const key = keys[at]!
+      const cooling = state.disabled === undefined && state.coolingUntil > now
+      const warming = slowStartMillis > 0 && state.coolingUntil > 0 && now - state.coolingUntil < slowStartMillis
+      return {
+        keyId: key.credentials.keyId,
+        weight: key.weight,
+        maxConcurrency: key.maxConcurrency === Infinity ? undefined : key.maxConcurrency,
+        inFlight: state.inFlight,
+        totalRequests: totals[at]!,
+        failures: failures[at]!,
+        coolingUntil: cooling ? state.coolingUntil : undefined,
+        share: !usable || state.disabled !== undefined || cooling
+          ? 0
+          : warming
+          ? Memory.levelAt(now - state.coolingUntil, slowStartMillis) / Memory.levels
+          : 1,
+        disabled: state.disabled
+      }
+    }
 
-    // The pool's keys in its order: the capped ones as Redis counts them, the others as this instance sees them.
-    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(cappedStatus, (cappedKeys) =>
+    const leasedStatus = Effect.suspend(() =>
+      view.leases === undefined
+        ? Effect.succeed(undefined)
+        : Effect.catchTag(view.leases.status, "StoreUnavailableError", () => Effect.succeed(undefined))
+    )
+
+    // The pool's keys in its order: the leased ones as the store counts them (without the store: this instance's
+    // leases, none usable), the others as this instance sees them.
+    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(leasedStatus, (read) =>
       Effect.clockWith((clock) => {
         const now = clock.currentTimeMillisUnsafe()
-        const uncappedKeys = uncappedState === undefined ? [] : localStatus(uncappedState, now, slowStartMillis)
-        // Without the store no key is usable.
         const usable = uncapped === undefined || !uncapped.unavailable()
-        const out = new Array<KeyPool.KeyStatus>(slots.length)
-        cappedAt.forEach((at, i) => out[at] = cappedKeys[i]!)
-        uncappedAt.forEach((at, i) => out[at] = usable ? uncappedKeys[i]! : { ...uncappedKeys[i]!, share: 0 })
-        return Effect.succeed(out)
+        return Effect.succeed(keys.map((_, at) => {
+          const place = placeOf[at]!
+          if (place >= 0) {
+            return read === undefined
+              ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
+              : keyStatus(at, read.keys[place]!, read.now, true)
+          }
+          const slot = localOf[at]!.local
+          return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
+        }))
       }))
 
     return {
@@ -308,3 +528,13 @@ export const make = (
       status
     }
   })
+
+/** `take` held in the scope: uninterruptible from the count to the finalizer, so the key always goes back. */
+export const acquireOf = (
+  take: Effect.Effect<KeyPool.Lease, NoCapacityError>,
+  release: (lease: KeyPool.Lease) => Effect.Effect<void>
+): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> =>
+  Effect.uninterruptible(
+    Effect.flatMap(take, (lease) =>
+      Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease)))
+  )

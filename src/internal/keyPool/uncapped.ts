@@ -1,82 +1,85 @@
 /**
- * A stored pool's keys without a cap: picked in this process, by the state
- * machine of the in-memory pool (`keyPool/state.ts`), over this instance's
- * calls plus the other instances' as they last published them
- * (`KeyPool.Loads`). A call on such a key costs no round trip to the
- * store; a cooldown or a disable it reports is told to the store at once
- * (a cooldown's end is the store's, so every instance cools alike), and the
- * other instances learn it at their next publish. Every publish period of
- * the store this instance's counts are published and the others' and the
- * keys' states taken in.
+ * A stored pool's keys without a cap, where its store publishes loads rather than lease them (Redis): picked in this
+ * process from a group of the memory store's (`keyPool/memory.ts`), over this instance's calls plus the other
+ * instances' as they last published them (`KeyPool.Loads`). A call on such a key costs no round trip to the store;
+ * a cooldown or a disable it reports is told to the store at once (a cooldown's end is the store's, so every
+ * instance cools alike), and the other instances learn it at their next publish. Every publish period of the store
+ * this instance's counts are published and the others' and the keys' states taken in.
  *
- * While the store is away the others' counts count as none: the keys are
- * picked by this instance's calls alone.
+ * While the store is away the others' counts count as none: the keys are picked by this instance's calls alone.
  */
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Random from "effect/Random"
-import * as Ref from "effect/Ref"
 import type * as KeyPool from "../../KeyPool.js"
+import type * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { sharedVerdictOf, verdictOf } from "./outcome.js"
-import { makeService, type Settings } from "./service.js"
-import { coolUntil, disable, LeaseImpl, makeState, setElsewhere, type State } from "./state.js"
+import * as Memory from "./memory.js"
+import type { Verdict } from "./outcome.js"
 
-/** The keys without a cap of one shared pool. */
+/** A lease of an uncapped key: one per key, handed out again and again. */
+export class LocalLease implements KeyPool.Lease {
+  constructor(
+    readonly credentials: ProviderClient.Credentials,
+    readonly slot: number,
+    readonly local: Memory.Slot,
+    readonly pool: object
+  ) {}
+}
+
+/** The keys without a cap of one stored pool. */
 export interface Uncapped {
-  readonly ref: Ref.Ref<State>
+  readonly group: Memory.Group
+  /** Each key's lease, by its place among the uncapped keys. */
+  readonly leases: ReadonlyArray<LocalLease>
   /** The last publish failed: whether the store is away, as a publish now finds it. */
   readonly check: Effect.Effect<void, StoreUnavailableError>
   /** The last publish failed (the store is away, as far as this instance knows). */
   readonly unavailable: () => boolean
-  /** Whether `lease` was issued here. */
-  readonly owns: (lease: KeyPool.Lease) => boolean
-  readonly release: (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions) => Effect.Effect<void>
-  readonly report: (lease: KeyPool.Lease, outcome: KeyPool.Outcome) => Effect.Effect<void>
+  /** Tells a verdict on the key of `lease`, with the store's verdict `told` (`undefined`: none to tell). */
+  readonly report: (lease: LocalLease, verdict: Verdict, told: KeyPool.LeaseVerdict | undefined) => Effect.Effect<void>
 }
 
-const wake = (deferred: Deferred.Deferred<void> | undefined): void => {
-  if (deferred !== undefined) Deferred.doneUnsafe(deferred, Effect.void)
-}
-
-/** The keys `keys` (none with a cap) of the pool whose lease group is under `key`. */
+/** The keys `keys` (none with a cap) of the pool whose group is under `key`; `slot`: each one's place in the pool. */
 export const make = (
   store: KeyPool.LeaseStore["Service"],
   key: string,
-  keys: KeyPool.Options["keys"],
-  settings: Settings
+  keys: ReadonlyArray<{ readonly credentials: ProviderClient.Credentials; readonly weight: number }>,
+  slot: ReadonlyArray<number>,
+  token: object
 ): Effect.Effect<Uncapped> =>
   Effect.gen(function*() {
-    const state = makeState(settings.providerId, keys)
-    const ref = Ref.makeUnsafe(state)
-    const local = makeService(ref, settings)
-    const published = yield* store.loads({ key, ids: state.slots.map((slot) => slot.credentials.keyId) })
+    const group = Memory.makeGroup()
+    const slots = Memory.join(
+      group,
+      keys.map((entry) => ({ id: entry.credentials.keyId, weight: entry.weight, maxConcurrency: Infinity }))
+    )
+    const leases = keys.map((entry, i) => new LocalLease(entry.credentials, slot[i]!, slots[i]!, token))
+    const published = yield* store.loads({ key, ids: slots.map((local) => local.id) })
     // Rate limits since the key's last success, as the store counts them: a success clears them there only when
     // there are some.
-    const rateLimits = state.slots.map(() => 0)
+    const rateLimits = slots.map(() => 0)
     let unavailable: StoreUnavailableError | undefined
 
     // The store's epoch milliseconds `at`, read by it at `storeNow`, on this process' clock at `now`.
     const localTime = (at: number, storeNow: number, now: number) => now + (at - storeNow)
 
     const takeIn = (view: KeyPool.LoadsView, now: number) => {
-      for (let i = 0; i < state.slots.length; i++) {
-        const slot = state.slots[i]!
-        setElsewhere(state, slot, view.elsewhere[i]!)
+      for (let i = 0; i < slots.length; i++) {
+        const local = slots[i]!
+        Memory.setElsewhere(group, local, view.elsewhere[i]!)
         const shared = view.keys?.[i]
         if (shared === undefined) continue
         rateLimits[i] = shared.rateLimits
-        if (shared.disabled !== undefined) wake(disable(state, slot, shared.disabled))
+        if (shared.disabled !== undefined) Memory.disable(group, local, shared.disabled)
         else if (shared.coolingUntil > view.now) {
-          wake(coolUntil(state, slot, localTime(shared.coolingUntil, view.now, now)))
+          Memory.coolUntil(group, local, localTime(shared.coolingUntil, view.now, now))
         }
       }
     }
 
     const publish = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.match(
-        published.publish(state.slots.map((slot) => slot.inFlight)),
+        published.publish(slots.map((local) => local.inFlight)),
         {
           onSuccess: (view) => {
             unavailable = undefined
@@ -84,48 +87,41 @@ export const make = (
           },
           onFailure: (error) => {
             unavailable = error
-            for (const slot of state.slots) setElsewhere(state, slot, 0)
+            for (const local of slots) Memory.setElsewhere(group, local, 0)
           }
         }
       ))
     yield* publish
     yield* published.every(publish)
 
-    const owns = (lease: KeyPool.Lease) => lease instanceof LeaseImpl && lease.pool === state.token
+    // This instance's own verdict, while the store cannot take it.
+    const applyHere = (lease: LocalLease, told: KeyPool.LeaseVerdict) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          Memory.apply(group, lease.local, told, now)
+        }))
 
-    // A rate limit's cooldown is the store's (its count of rate limits, its clock); without the store, this
-    // instance's own.
-    const rateLimited = (
-      lease: KeyPool.Lease,
-      outcome: KeyPool.Outcome,
-      told: Effect.Effect<readonly [number, number], StoreUnavailableError>
-    ) =>
-      Effect.matchEffect(told, {
-        onFailure: () => local.report(lease, outcome),
-        onSuccess: ([until, storeNow]) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.sync(() => {
-              const slot = state.slots[lease.slot]!
-              slot.failures++
-              rateLimits[lease.slot] = Math.max(1, rateLimits[lease.slot]!)
-              if (until > 0) wake(coolUntil(state, slot, localTime(until, storeNow, now)))
-            }))
-      })
-
-    const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> => {
-      if (!owns(lease)) return local.report(lease, outcome)
-      const verdict = verdictOf(outcome)
-      if (verdict._tag === "Failed" || verdict._tag === "Ignored") return local.report(lease, outcome)
-      return Effect.withFiber((fiber) => {
-        const told = sharedVerdictOf(verdict, settings.cooldown, fiber.getRef(Random.Random))!
-        if (verdict._tag === "RateLimited") return rateLimited(lease, outcome, published.tell(lease.slot, told))
-        if (verdict._tag === "Rejected") {
-          return Effect.andThen(local.report(lease, outcome), Effect.ignore(published.tell(lease.slot, told)))
-        }
-        if (rateLimits[lease.slot] === 0) return local.report(lease, outcome)
-        rateLimits[lease.slot] = 0
-        return Effect.andThen(local.report(lease, outcome), published.post(lease.slot, told))
-      })
+    const report = (lease: LocalLease, verdict: Verdict, told: KeyPool.LeaseVerdict | undefined) => {
+      const index = lease.local.index
+      if (told === undefined) return Effect.void
+      if (verdict._tag === "RateLimited") {
+        // The cooldown is the store's (its count of rate limits, its clock); without the store, this instance's own.
+        return Effect.matchEffect(published.tell(index, told), {
+          onFailure: () => applyHere(lease, told),
+          onSuccess: ([until, storeNow]) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.sync(() => {
+                rateLimits[index] = Math.max(1, rateLimits[index]!)
+                if (until > 0) Memory.coolUntil(group, lease.local, localTime(until, storeNow, now))
+              }))
+        })
+      }
+      if (verdict._tag === "Rejected") {
+        return Effect.andThen(applyHere(lease, told), Effect.ignore(published.tell(index, told)))
+      }
+      if (rateLimits[index] === 0) return applyHere(lease, told)
+      rateLimits[index] = 0
+      return Effect.andThen(applyHere(lease, told), published.post(index, told))
     }
 
     const check = Effect.suspend(() =>
@@ -137,5 +133,5 @@ export const make = (
         )
     )
 
-    return { ref, check, unavailable: () => unavailable !== undefined, owns, release: local.release, report }
+    return { group, leases, check, unavailable: () => unavailable !== undefined, report }
   })
