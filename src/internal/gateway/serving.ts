@@ -226,6 +226,8 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
     const target = admission.target ?? engine.resolve(model)
     entry.model = model
     if (target === undefined) return Effect.succeed(refusal(entry, notFoundAnswer(model, entry.caller)))
+    // A request without a gateway key (a gateway that requires none, or an open path) has no limit or budget.
+    if (entry.caller === undefined) return handle(target, admission.request)
     const sent = auth.bounded(entry.caller, admission.request)
     return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
       onFailure: (answer) => {
