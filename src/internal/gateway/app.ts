@@ -63,7 +63,7 @@ import { errorResponse, json, refusal } from "./serving.js"
 export type AppOptions = Serving.AppOptions
 
 /**
- * What the gateway keeps across reloads (`generation.ts`): its metrics, whose status gauges read the generation served
+ * What the gateway keeps across reloads (generations, `server.ts`): its metrics, whose status gauges read the generation served
  * at each scrape, the responses it keeps, so a `previous_response_id` continues whichever configuration answered
  * it, and the request log's writer, one for the gateway's life, so that nothing queued is lost to a reload.
  */

@@ -17,19 +17,17 @@ import { randomUUID } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
 import type * as AdminKeys from "./admin/keys.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
-import type { Drain } from "./drain.js"
+import type * as ChatAnswer from "./chatAnswer.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as GeminiErrors from "./gemini/errors.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
-import type * as LiveStats from "./observe/liveStats.js"
 import * as Logs from "./observe/logs.js"
 import type * as Metrics from "./observe/metrics.js"
 import type * as RequestLog from "./observe/requestLog.js"
 import * as Errors from "./openai/errors.js"
 import type * as Wire from "./openai/wire.js"
-import * as Session from "./session.js"
-import type * as SseAnswer from "./sseAnswer.js"
+import type { Drain } from "./server.js"
 
 /** What the application needs besides the engine. */
 export interface AppOptions {
@@ -153,7 +151,7 @@ export interface WithBody {
   readonly entry: Logs.Entry
   readonly scope: Scope.Scope
   readonly tally: Metrics.Tally
-  /** The client's `x-session-id` header (`session.ts`). */
+  /** The client's `x-session-id` header (`Intake.withSession`). */
   readonly sessionHeader: string | undefined
 }
 
@@ -176,7 +174,7 @@ export interface ServingInput {
   readonly now: () => number
   readonly metrics: Metrics.Metrics
   /** The live figures each request's log entry feeds. */
-  readonly stats: LiveStats.LiveStats
+  readonly stats: Logs.LiveStats
   /** The request log each request's entry is written to, with a database. */
   readonly requestLog: RequestLog.RequestLog | undefined
 }
@@ -213,7 +211,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
   }
 
   // The answer to the engine's `error`, logged in `entry`, in the route's words (`failures`).
-  function failed(entry: Logs.Entry, failures: SseAnswer.Failures, error: LlmError) {
+  function failed(entry: Logs.Entry, failures: ChatAnswer.Failures, error: LlmError) {
     const answer = failures.answer(error)
     Logs.failed(entry, error._tag, answer)
     return errorResponse(answer)
@@ -294,7 +292,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
         Effect.flatMap(restore(handled), (response) => {
           entry.status = response.status
           tally?.answered(response)
-          // A stream's answer carries it from its making (`SseAnswer`, its headers built once); the others get it
+          // A stream's answer carries it from its making (`ChatAnswer.answer`, its headers built once); the others get it
           // here.
           const answered = entry.streaming
             ? response
@@ -334,7 +332,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
         // `served` makes a tally for a route it is given.
         onSuccess: (text) => {
           if (entry.payload !== undefined) entry.payload.request = text
-          return handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Session.header] })
+          return handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Intake.header] })
         }
       })
     }, route)

@@ -12,7 +12,6 @@ import { embeddingList } from "../../codec/openAiEmbeddings.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import type { ModelEntry } from "../engine.js"
-import * as Failures from "../failures.js"
 import { decodePath, json, problemResponse, type Serving, type WithBody } from "../serving.js"
 import * as Render from "./render.js"
 import * as Wire from "./wire.js"
@@ -20,7 +19,7 @@ import * as Wire from "./wire.js"
 /** OpenAI's routes over `serving`. */
 export const routes = (serving: Serving) => {
   const { engine } = serving
-  const openAi = Failures.openAiByField(serving.now)
+  const openAi = ChatAnswer.openAiByField(serving.now)
   const seconds = () => Math.floor(serving.now() / 1000)
 
   // A `/v1/chat/completions` body's answer: refused, or streamed or whole once its model is admitted.
