@@ -25,7 +25,7 @@ import { outcomeOf } from "../keyPool/outcome.js"
 import { goesElsewhere, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { timeoutFail } from "../time/watchdog.js"
-import type { Attempted, Env } from "./env.js"
+import type { Attempted, Env } from "./service.js"
 import { isMissing } from "./usage.js"
 
 // The request bucket is charged one token per attempt.

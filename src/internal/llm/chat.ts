@@ -12,9 +12,8 @@ import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { estimateUsage } from "../tokens/estimate.js"
 import { attemptCall, dueOf, retrying } from "./attempt.js"
-import { type Env, withModel } from "./env.js"
+import { type Env, invalidChat, withModel } from "./service.js"
 import { isMissing, withCost } from "./usage.js"
-import { invalidChat } from "./validateRequest.js"
 
 export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
   const invalid = invalidChat(input, env.client.provider, env.model)

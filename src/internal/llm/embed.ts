@@ -12,9 +12,8 @@ import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { estimateEmbeddingUsage } from "../tokens/estimate.js"
 import { attemptCall, dueOf, retrying } from "./attempt.js"
-import { type Env, withModel } from "./env.js"
+import { type Env, invalidEmbedding, withModel } from "./service.js"
 import { isMissing, withEmbeddingCost } from "./usage.js"
-import { invalidEmbedding } from "./validateRequest.js"
 
 // One batch, attempted as a chat call is, under its own deadline; usage the
 // provider did not report is counted locally.

@@ -36,9 +36,8 @@ import {
   retrying,
   withinDeadline
 } from "./attempt.js"
-import { type Env, withModel } from "./env.js"
+import { type Env, invalidChat, withModel } from "./service.js"
 import { isMissing, withFinishCost } from "./usage.js"
-import { invalidChat } from "./validateRequest.js"
 
 type Batch = ChunkSources.Batch
 

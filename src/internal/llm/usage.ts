@@ -9,7 +9,7 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse, Usage } from "../../ChatResponse.js"
 import type { EmbeddingResponse } from "../../Embedding.js"
 import * as Pricing from "../../Pricing.js"
-import type { Env } from "./env.js"
+import type { Env } from "./service.js"
 
 export const isMissing = (usage: Pick<Usage, "totalTokens"> | undefined): boolean =>
   usage === undefined || usage.totalTokens === 0
