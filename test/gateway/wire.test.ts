@@ -3,7 +3,7 @@ import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import { CreateRequest } from "../../src/internal/codec/openAiChat.js"
-import * as Wire from "../../src/internal/gateway/openai/wire.js"
+import * as Wire from "../../src/internal/gateway/openai/routes.js"
 import { bracketedSegments, junk, leadsInto, loose } from "../utils/nearMiss.js"
 
 const schemaIsChat = Schema.is(CreateRequest)

@@ -46,7 +46,7 @@ import * as Logs from "./observe/logs.js"
 import type * as Metrics from "./observe/metrics.js"
 import * as Errors from "./openai/errors.js"
 import type * as Render from "./openai/render.js"
-import * as Wire from "./openai/wire.js"
+import * as Wire from "./openai/routes.js"
 import type { CutReason, Drain } from "./server.js"
 import { json, type Serving, type WithBody } from "./serving.js"
 

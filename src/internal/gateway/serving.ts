@@ -26,7 +26,7 @@ import * as Logs from "./observe/logs.js"
 import type * as Metrics from "./observe/metrics.js"
 import type * as RequestLog from "./observe/requestLog.js"
 import * as Errors from "./openai/errors.js"
-import type * as Wire from "./openai/wire.js"
+import type * as Wire from "./openai/routes.js"
 import type { Drain } from "./server.js"
 
 /** What the application needs besides the engine. */

@@ -17,7 +17,7 @@ import * as Duration from "effect/Duration"
 import type { LlmError } from "../../../LlmError.js"
 import { openAiErrorJson } from "../../codec/openAiChat.js"
 import { formatDuration, formatWait } from "../../llmError/describe.js"
-import { wirePath } from "./wire.js"
+import { wirePath } from "./routes.js"
 
 /** An error answer: its status, its JSON body and the seconds of its `Retry-After`, if any. */
 export interface ErrorAnswer {
