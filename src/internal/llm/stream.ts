@@ -22,7 +22,6 @@ import type { Credentials } from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { estimateStreamUsage, makeReplyCounter, tokenizer } from "../tokens/estimate.js"
 import * as ChunkSources from "../transport/chunkSource.js"
 import {
   describeAttempt,
@@ -37,7 +36,7 @@ import {
   withinDeadline
 } from "./attempt.js"
 import { type Env, invalidChat, withModel } from "./service.js"
-import { isMissing, withFinishCost } from "./usage.js"
+import { estimateStreamUsage, isMissing, makeReplyCounter, tokenizer, withFinishCost } from "./usage.js"
 
 type Batch = ChunkSources.Batch
 
