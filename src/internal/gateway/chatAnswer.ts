@@ -228,7 +228,7 @@ const revokedAnswer = Errors.answer(
 
 /** OpenAI's failures at the time `now` reads, the reply's limit named by `maxTokens`. */
 export const openAi = (now: () => number, maxTokens: Wire.MaxTokensField): Failures => ({
-  answer: (error) => Errors.fromLlmError(error, now(), (path) => Wire.wirePath(path, maxTokens)),
+  answer: (error) => Errors.fromLlmError(error, now(), (path) => Errors.wirePath(path, maxTokens)),
   restarted: restartedBody,
   shutdown: shutdownAnswer.body,
   revoked: revokedAnswer.body

@@ -9,7 +9,7 @@
  * mapping are the Chat Completions codec's, shared with `batch` and the client. The wire schemas check shapes and types
  * and name the wire field that is wrong; the ranges (a `temperature` of 5, no messages) are the `ChatRequest` schema's,
  * checked by the `Llm` before anything is sent, and its `InvalidRequestError` paths are renamed here to the wire's
- * (`wirePath`). Each schema is its own check (`internal/schemaCheck.ts`); `decodeBody` serves every route's body.
+ * (`openai/errors.ts`'s `wirePath`). Each schema is its own check (`internal/schemaCheck.ts`); `decodeBody` serves every route's body.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -162,28 +162,3 @@ export function embeddings(text: string): Embeddings | Problem {
   }
 }
 
-// The request's fields as the wire names them, where the engine's differ.
-const renamed: Readonly<Record<string, string>> = {
-  topP: "top_p",
-  toolChoice: "tool_choice",
-  responseFormat: "response_format",
-  reasoningEffort: "reasoning_effort",
-  toolCalls: "tool_calls",
-  toolCallId: "tool_call_id"
-}
-
-/**
- * A path of the engine's request (`tools[0].name`, `messages[1].toolCallId`)
- * as the wire request writes it (`tools[0].function.name`,
- * `messages[1].tool_call_id`); `maxTokens` is the name the body gave it.
- */
-export function wirePath(path: string, maxTokens: MaxTokensField = "max_tokens"): string {
-  return path
-    .replace(
-      /\b(topP|maxTokens|toolChoice|responseFormat|reasoningEffort|toolCalls|toolCallId)\b/g,
-      (name) => name === "maxTokens" ? maxTokens : renamed[name]!
-    )
-    .replace(/\btools\[(\d+)\]\.(name|description|parameters|strict)/, "tools[$1].function.$2")
-    .replace(/(tool_calls\[\d+\])\.(name|arguments)/, "$1.function.$2")
-    .replace(/\bresponse_format\.(name|description|schema|strict)/, "response_format.json_schema.$1")
-}
