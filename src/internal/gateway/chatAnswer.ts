@@ -42,11 +42,10 @@ import * as AnthropicErrors from "./anthropic/errors.js"
 import type { Target } from "./engine.js"
 import * as GeminiErrors from "./gemini/errors.js"
 import * as Session from "./intake.js"
-import * as Logs from "./observe/logs.js"
-import type * as Metrics from "./observe/metrics.js"
+import * as Logs from "./observe/record.js"
 import * as Errors from "./openai/errors.js"
 import type * as Render from "./openai/render.js"
-import * as Wire from "./openai/routes.js"
+import type * as Wire from "./openai/routes.js"
 import type { CutReason, Drain } from "./server.js"
 import { json, type Serving, type WithBody } from "./serving.js"
 
@@ -73,7 +72,7 @@ export interface Opened {
   readonly rest: Pull.Pull<Batch, LlmError>
   readonly entry: Logs.Entry
   readonly failures: Failures
-  readonly tally: Metrics.Tally
+  readonly tally: Logs.Tally
   /** The answer's headers (its content type is the encoder's). */
   readonly headers: Headers.Input
   /** The stream's scope: closing it lets go of what the stream holds. */
@@ -272,7 +271,7 @@ export interface Call {
   readonly target: Target
   readonly entry: Logs.Entry
   readonly failures: Failures
-  readonly tally: Metrics.Tally
+  readonly tally: Logs.Tally
 }
 
 /** A call answered as a stream. */

@@ -59,7 +59,7 @@ import * as Ledger from "./keys/ledger.js"
 import * as KeyLimits from "./keys/limits.js"
 import * as RuntimeKeys from "./keys/runtime.js"
 import * as KeyStore from "./keys/store.js"
-import type { Entry } from "./observe/logs.js"
+import type { Entry } from "./observe/record.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */

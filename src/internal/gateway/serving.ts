@@ -22,8 +22,7 @@ import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as GeminiErrors from "./gemini/errors.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
-import * as Logs from "./observe/logs.js"
-import type * as Metrics from "./observe/metrics.js"
+import * as Logs from "./observe/record.js"
 import type * as RequestLog from "./observe/requestLog.js"
 import * as Errors from "./openai/errors.js"
 import type * as Wire from "./openai/routes.js"
@@ -142,7 +141,7 @@ export interface Served {
   readonly request: HttpServerRequest.HttpServerRequest
   readonly entry: Logs.Entry
   readonly scope: Scope.Scope
-  readonly tally: Metrics.Tally | undefined
+  readonly tally: Logs.Tally | undefined
 }
 
 /** What a body route's handler is given: the body's text, its request's log entry, scope and tally. */
@@ -150,7 +149,7 @@ export interface WithBody {
   readonly text: string
   readonly entry: Logs.Entry
   readonly scope: Scope.Scope
-  readonly tally: Metrics.Tally
+  readonly tally: Logs.Tally
   /** The client's `x-session-id` header (`Intake.withSession`). */
   readonly sessionHeader: string | undefined
 }
@@ -172,7 +171,7 @@ export interface ServingInput {
   readonly options: AppOptions
   /** The time, in milliseconds, from the gateway's `Clock`. */
   readonly now: () => number
-  readonly metrics: Metrics.Metrics
+  readonly metrics: Logs.Metrics
   /** The live figures each request's log entry feeds. */
   readonly stats: Logs.LiveStats
   /** The request log each request's entry is written to, with a database. */
@@ -277,7 +276,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
         key: presented === undefined ? undefined : Redacted.make(presented)
       })
       let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-      let tally: Metrics.Tally | undefined
+      let tally: Logs.Tally | undefined
       if (refused !== undefined) {
         metrics.refused(refused.code ?? String(refused.status))
         Logs.failed(entry, refused.code ?? undefined, refused)

@@ -161,4 +161,3 @@ export function embeddings(text: string): Embeddings | Problem {
     base64: wire.encoding_format === "base64"
   }
 }
-
