@@ -56,7 +56,7 @@ import * as Pull from "effect/Pull"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Invalid from "./internal/optionsError.js"
-import { Parser } from "./internal/sse/eventParser.js"
+import { Parser } from "./internal/sse/streamParser.js"
 import type { OptionsError } from "./OptionsError.js"
 
 /**

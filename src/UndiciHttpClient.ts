@@ -39,25 +39,14 @@
  *
  * @since 0.1.0
  */
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as HttpBody from "effect/http/HttpBody"
 import * as HttpClient from "effect/http/HttpClient"
-import * as HttpClientError from "effect/http/HttpClientError"
-import type * as HttpClientRequest from "effect/http/HttpClientRequest"
-import type * as HttpClientResponse from "effect/http/HttpClientResponse"
-import * as Url from "effect/http/Url"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as References from "effect/References"
-import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
-import * as Tracer from "effect/Tracer"
-import { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
 import * as Invalid from "./internal/optionsError.js"
-import { send, transportError } from "./internal/undici/exchange.js"
+import { client } from "./internal/undici/exchange.js"
 import type { OptionsError } from "./OptionsError.js"
 
 /**
@@ -95,54 +84,6 @@ export interface Options {
 const defaultHeadersTimeout = Duration.minutes(10)
 const defaultBodyTimeout = Duration.minutes(5)
 
-/** Where a request goes, as undici's dispatch options name it. */
-interface Target {
-  readonly origin: string
-  /** Path and query. */
-  readonly path: string
-  /** The URL without its hash, for the response. */
-  readonly href: string
-}
-
-const targetOf = (url: URL): Target => ({
-  origin: url.origin,
-  path: url.pathname + url.search,
-  href: url.hash === "" ? url.href : url.href.slice(0, url.href.length - url.hash.length)
-})
-
-/** URLs whose target a client keeps. */
-const maxTargets = 64
-
-type DispatchBody = Exclude<Dispatcher.DispatchOptions["body"], undefined>
-
-interface Converted {
-  readonly body: DispatchBody
-  /** The multipart content type, boundary included, of a `FormData` body. */
-  readonly contentType?: string | undefined
-}
-
-const convertBody = (body: HttpBody.HttpBody): Converted | Effect.Effect<Converted> => {
-  switch (body._tag) {
-    case "Empty":
-      return { body: null }
-    case "Uint8Array":
-      return { body: body.body }
-    case "Raw":
-      return { body: body.body as DispatchBody }
-    case "FormData": {
-      // Rare for LLM APIs: let the web encoder write the multipart body (one
-      // `Response`, so the boundary in the header is the body's).
-      const encoded = new Response(body.formData)
-      return {
-        body: Readable.fromWeb(encoded.body! as Parameters<typeof Readable.fromWeb>[0]),
-        contentType: encoded.headers.get("content-type") ?? undefined
-      }
-    }
-    case "Stream":
-      return Effect.map(NodeStream.toReadable(body.stream), (readable): Converted => ({ body: readable }))
-  }
-}
-
 /**
  * A client over `dispatcher`, which the caller keeps open while the client is
  * in use and closes after.
@@ -168,78 +109,11 @@ const convertBody = (body: HttpBody.HttpBody): Converted | Effect.Effect<Convert
 export const fromDispatcher = (
   dispatcher: Dispatcher,
   options?: Pick<Options, "headersTimeout" | "bodyTimeout">
-): HttpClient.HttpClient => {
-  const headersTimeout = Duration.toMillis(options?.headersTimeout ?? defaultHeadersTimeout)
-  const bodyTimeout = Duration.toMillis(options?.bodyTimeout ?? defaultBodyTimeout)
-
-  const dispatch = (
-    request: HttpClientRequest.HttpClientRequest,
-    target: Target
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
-    const href = target.href
-    const options = ({ body, contentType }: Converted): Dispatcher.DispatchOptions => ({
-      origin: target.origin,
-      path: target.path,
-      method: request.method,
-      headers: contentType === undefined ? request.headers : { ...request.headers, "content-type": contentType },
-      body,
-      headersTimeout,
-      bodyTimeout
-    })
-    const converted = convertBody(request.body)
-    return Effect.isEffect(converted)
-      ? Effect.flatMap(converted, (converted) => send(dispatcher, request, href, options(converted)))
-      : send(dispatcher, request, href, options(converted))
-  }
-
-  // The platform's span, redaction and propagation, for traced requests.
-  const traced = HttpClient.make((request, url, signal) =>
-    Effect.suspend(() => {
-      // A request whose `HttpClient.withScope` scope already closed is not sent.
-      if (signal.aborted) {
-        return Effect.fail(transportError(request, signal.reason))
-      }
-      return dispatch(request, targetOf(url))
-    })
-  )
-
-  // The targets of the URLs requests went to without `urlParams` or a hash,
-  // parsed once each: a client sends to a few endpoints, and parsing a URL and
-  // reading its origin costs about as much as the rest of a short dispatch.
-  const targets = new Map<string, Target>()
-
-  const untraced = (request: HttpClientRequest.HttpClientRequest) => {
-    const plain = request.urlParams.params.length === 0 && Option.isNone(request.hash)
-    const known = plain ? targets.get(request.url) : undefined
-    if (known !== undefined) return dispatch(request, known)
-    const url = Url.make(request.url, request.urlParams, Option.getOrUndefined(request.hash))
-    if (Result.isFailure(url)) {
-      return Effect.fail(
-        new HttpClientError.HttpClientError({
-          reason: new HttpClientError.InvalidUrlError({ request, cause: url.failure })
-        })
-      )
-    }
-    const target = targetOf(url.success)
-    if (plain && targets.size < maxTargets) targets.set(request.url, target)
-    return dispatch(request, target)
-  }
-
-  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
-    (effect) =>
-      Effect.flatMap(
-        effect,
-        (request) =>
-          Effect.withFiber<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) =>
-            fiber.getRef(References.TracerEnabled) && !fiber.getRef(Tracer.DisablePropagation) &&
-              !fiber.getRef(HttpClient.TracerDisabledWhen)(request)
-              ? traced.execute(request)
-              : untraced(request)
-          )
-      ),
-    Effect.succeed
-  )
-}
+): HttpClient.HttpClient =>
+  client(dispatcher, {
+    headersTimeout: Duration.toMillis(options?.headersTimeout ?? defaultHeadersTimeout),
+    bodyTimeout: Duration.toMillis(options?.bodyTimeout ?? defaultBodyTimeout)
+  })
 
 const validate = (options: Options): OptionsError | undefined =>
   Invalid.positive("UndiciHttpClient", "connections", options.connections, { integer: true, optional: true }) ??

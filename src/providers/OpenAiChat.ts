@@ -34,7 +34,7 @@ import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Wire from "../internal/codec/openAiChat.js"
 import * as Adapter from "../internal/providers/adapter.js"
-import { definition } from "../internal/providers/openAiChat/definition.js"
+import { definition } from "../internal/providers/openAiChat.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import * as Generation from "../../src/internal/gateway/generation.js"
+import * as Generation from "../../src/internal/gateway/server.js"
 
 /** A generation named `name` whose scope's close is recorded in `closed`. */
 const named = (name: string, closed: Array<string>) =>
@@ -12,7 +12,7 @@ describe("a gateway's generations", () => {
   it.effect("a replaced generation closes when its last lease ends, not before; one failing to build never serves", () =>
     Effect.gen(function*() {
       const closed: Array<string> = []
-      const generations = yield* Generation.make<string>()
+      const generations = yield* Generation.makeGenerations<string>()
       yield* generations.replace(() => named("first", closed))
       const request = yield* Scope.make()
       expect(yield* Scope.provide(generations.lease, request)).toBe("first")
@@ -44,7 +44,7 @@ describe("a gateway's generations", () => {
     Effect.gen(function*() {
       const closed: Array<string> = []
       const scope = yield* Scope.make()
-      const generations = yield* Scope.provide(Generation.make<string>(), scope)
+      const generations = yield* Scope.provide(Generation.makeGenerations<string>(), scope)
       yield* generations.replace(() => named("only", closed))
       yield* Scope.close(scope, Exit.void)
       expect(closed).toEqual(["only"])

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import * as LiveStats from "../../src/internal/gateway/observe/liveStats.js"
+import * as LiveStats from "../../src/internal/gateway/observe/record.js"
 import type * as Router from "../../src/Router.js"
 
 const numbers = fc.array(fc.double({ min: 0, max: 1e6, noNaN: true }), { maxLength: 300 })
@@ -127,7 +127,7 @@ describe("live stats: recorded by deployment", () => {
   })
 
   it("records each finished request's latency, first token and cost under its deployment; nothing without one", () => {
-    const stats = LiveStats.make(deployments, 0)
+    const stats = LiveStats.makeLiveStats(deployments, 0)
     stats.record("openai/gpt-4o-mini-2024-07-18", 120, 40, 0.002)
     stats.record("openai/gpt-4o-mini", 80, undefined, undefined)
     stats.record("openai/gpt-4o-mini", 100, undefined, 0.001)

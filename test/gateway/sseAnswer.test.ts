@@ -7,15 +7,13 @@ import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Drain } from "../../src/internal/gateway/drain.js"
-import * as Logs from "../../src/internal/gateway/observe/logs.js"
-import * as Metrics from "../../src/internal/gateway/observe/metrics.js"
+import * as SseAnswer from "../../src/internal/gateway/chatAnswer.js"
+import * as Logs from "../../src/internal/gateway/observe/record.js"
 import * as Errors from "../../src/internal/gateway/openai/errors.js"
 import { streamEncoder } from "../../src/internal/gateway/openai/render.js"
-import * as SseAnswer from "../../src/internal/gateway/sseAnswer.js"
+import { Drain } from "../../src/internal/gateway/server.js"
 import type { Batch } from "../../src/internal/transport/chunkSource.js"
-import { StreamTruncatedError } from "../../src/LlmError.js"
-import type { LlmError } from "../../src/LlmError.js"
+import { type LlmError, StreamTruncatedError } from "../../src/LlmError.js"
 import { finish, text } from "../utils/encoderChunks.js"
 
 const failures: SseAnswer.Failures = {
@@ -46,7 +44,7 @@ const pullOf = (
 const answerOf = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
   Effect.gen(function*() {
     const entry = Logs.begin({ id: "id-1", method: "POST", url: "/v1/chat/completions", start: 0, log: false })
-    const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
+    const tally = Logs.makeMetrics(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
     const drain = new Drain()
     const endedNow: Array<string> = []
     const response = SseAnswer.answer({

@@ -3,7 +3,8 @@ import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import { CreateRequest } from "../../src/internal/codec/openAiChat.js"
-import * as Wire from "../../src/internal/gateway/openai/wire.js"
+import * as Errors from "../../src/internal/gateway/openai/errors.js"
+import * as Wire from "../../src/internal/gateway/openai/routes.js"
 import { bracketedSegments, junk, leadsInto, loose } from "../utils/nearMiss.js"
 
 const schemaIsChat = Schema.is(CreateRequest)
@@ -189,13 +190,13 @@ describe("the gateway's wire request", () => {
   })
 
   it("renames the engine's paths to the wire's", () => {
-    expect(Wire.wirePath("topP")).toBe("top_p")
-    expect(Wire.wirePath("tools[2].name")).toBe("tools[2].function.name")
-    expect(Wire.wirePath("messages[1].toolCalls[0].name")).toBe("messages[1].tool_calls[0].function.name")
-    expect(Wire.wirePath("messages[3].toolCallId")).toBe("messages[3].tool_call_id")
-    expect(Wire.wirePath("responseFormat.schema")).toBe("response_format.json_schema.schema")
-    expect(Wire.wirePath("messages[0].content")).toBe("messages[0].content")
-    expect(Wire.wirePath("maxTokens")).toBe("max_tokens")
-    expect(Wire.wirePath("maxTokens", "max_completion_tokens")).toBe("max_completion_tokens")
+    expect(Errors.wirePath("topP")).toBe("top_p")
+    expect(Errors.wirePath("tools[2].name")).toBe("tools[2].function.name")
+    expect(Errors.wirePath("messages[1].toolCalls[0].name")).toBe("messages[1].tool_calls[0].function.name")
+    expect(Errors.wirePath("messages[3].toolCallId")).toBe("messages[3].tool_call_id")
+    expect(Errors.wirePath("responseFormat.schema")).toBe("response_format.json_schema.schema")
+    expect(Errors.wirePath("messages[0].content")).toBe("messages[0].content")
+    expect(Errors.wirePath("maxTokens")).toBe("max_tokens")
+    expect(Errors.wirePath("maxTokens", "max_completion_tokens")).toBe("max_completion_tokens")
   })
 })

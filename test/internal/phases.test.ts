@@ -1,5 +1,5 @@
 /**
- * The call's phase limits (`transport/phases`), kept by one watchdog over the
+ * The call's phase limits (`transport/providerHttp`), kept by one watchdog over the
  * `Clock` whatever the `HttpClient`: this library's undici client over
  * loopback, and a plain client answering web `Response`s, under `TestClock`
  * as under the live clock.

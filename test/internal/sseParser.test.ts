@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
-import { ChatStreamParser } from "../../src/internal/providers/openAiChat/stream.js"
+import { ChatStreamParser } from "../../src/internal/providers/openAiChat.js"
 import { OutputDecodeError } from "../../src/LlmError.js"
 import { chunk, splitBytes, sse } from "../utils/openAiChatWire.js"
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { countTokens } from "gpt-tokenizer"
 import type * as ChatChunk from "../../src/ChatChunk.js"
-import * as TokenEstimate from "../../src/internal/tokens/estimate.js"
+import * as TokenEstimate from "../../src/internal/llm/usage.js"
 import * as Message from "../../src/Message.js"
 
 const words = (count: number, seed: number) => {

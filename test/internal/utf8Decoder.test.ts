@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { Utf8Decoder } from "../../src/internal/sse/eventParser.js"
+import { Utf8Decoder } from "../../src/internal/sse/streamParser.js"
 import { bytewise, splitAt } from "../utils/byteChunks.js"
 
 const decodeAll = (decoder: Utf8Decoder, parts: ReadonlyArray<Uint8Array>): string =>

@@ -4,7 +4,7 @@ import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import { ChatRequest } from "../../src/ChatRequest.js"
 import { EmbeddingRequest } from "../../src/Embedding.js"
-import * as Validate from "../../src/internal/llm/validateRequest.js"
+import * as Validate from "../../src/internal/llm/service.js"
 
 const schemaIsChat = Schema.is(ChatRequest)
 const schemaIsEmbedding = Schema.is(EmbeddingRequest)

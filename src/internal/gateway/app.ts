@@ -48,8 +48,7 @@ import * as GeminiModels from "./gemini/models.js"
 import * as GeminiRoutes from "./gemini/routes.js"
 import * as Intake from "./intake.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
-import * as Logs from "./observe/logs.js"
-import * as Metrics from "./observe/metrics.js"
+import * as Logs from "./observe/record.js"
 import * as RequestLog from "./observe/requestLog.js"
 import * as Errors from "./openai/errors.js"
 import * as OpenAiRoutes from "./openai/routes.js"
@@ -63,14 +62,14 @@ import { errorResponse, json, refusal } from "./serving.js"
 export type AppOptions = Serving.AppOptions
 
 /**
- * What the gateway keeps across reloads (`generation.ts`): its metrics, whose status gauges read the generation served
+ * What the gateway keeps across reloads (generations, `server.ts`): its metrics, whose status gauges read the generation served
  * at each scrape, the responses it keeps, so a `previous_response_id` continues whichever configuration answered
  * it, and the request log's writer, one for the gateway's life, so that nothing queued is lost to a reload.
  */
 export interface Lasting {
   /** The time, in milliseconds, from the gateway's `Clock`. */
   readonly now: () => number
-  readonly metrics: Metrics.Metrics
+  readonly metrics: Logs.Metrics
   readonly responses: ResponsesStore.ResponsesStore
   readonly requestLog: RequestLog.RequestLog | undefined
 }
@@ -98,7 +97,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
   const clock = yield* Clock.Clock
   const now = () => clock.currentTimeMillisUnsafe()
   const memory = options.store === undefined ? ResponsesStore.make(now, options.responses) : undefined
-  const metrics = Metrics.make(options.status, now, memory?.usage)
+  const metrics = Logs.makeMetrics(options.status, now, memory?.usage)
   return {
     now,
     metrics,

@@ -1,27 +1,268 @@
 /**
- * A chat request's answer, once admitted to its target: a stream opened to its first batch and answered by
- * `SseAnswer` in the route's encoder (`streamed`), or one reply answered by the route's renderer (`whole`); a failure
- * before the answer starts is a plain error answer in the route's words.
+ * A chat request's answer, once admitted to its target: a stream opened to its first batch and answered in the
+ * route's encoder (`streamed`), or one reply answered by the route's renderer (`whole`); a failure before the answer
+ * starts is a plain error answer in the route's words, as each wire words the engine's failures (`Failures`).
  *
  * The stream is held in a scope that the request's scope closes, which the server closes when the response ends or
  * the client goes away, freeing the upstream call, its key and its permit at once.
+ *
+ * A stream's answer (`answer`), once its first batch is in: the route's encoder turns each batch into one write of the
+ * response body, the first at once and each next one as the upstream brings it; a failure is an error event that ends
+ * it, as is a `Restart` the encoder cannot hide, and the gateway's shutdown once its grace period is over (the
+ * server's drain). Each batch is noted in the request's log entry (and, at its `Finish`, in the metrics) as it comes.
+ * Every stream takes this one path, however its upstream's reads fall: a reply that came whole in one read (a short
+ * one, a response-cache hit) is one write, and the response ends when the upstream's body does.
+ *
+ * How each wire answers the engine's failures: OpenAI's error JSON, the engine's request paths named as the body named
+ * them, and Anthropic's; with each, the error event of a stream whose provider restarted it after part of the answer
+ * went out, of a stream cut at shutdown and of one whose key was revoked; and Google's, for the Gemini routes.
  */
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Headers from "effect/http/Headers"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type * as Http from "node:http"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
-import { StreamTruncatedError } from "../../LlmError.js"
-import { openFirst } from "../transport/chunkSource.js"
+import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import { errorJson as anthropicErrorJson } from "../codec/anthropic/errors.js"
+import * as AnthropicWire from "../codec/anthropic/request.js"
+import { errorJson } from "../codec/gemini.js"
+import { openAiErrorJson } from "../codec/openAiChat.js"
+import * as ResponsesWire from "../codec/openAiResponses.js"
+import { type Batch, openFirst } from "../transport/chunkSource.js"
+import * as AnthropicErrors from "./anthropic/errors.js"
 import type { Target } from "./engine.js"
-import * as Logs from "./observe/logs.js"
-import type * as Metrics from "./observe/metrics.js"
+import * as GeminiErrors from "./gemini/errors.js"
+import * as Session from "./intake.js"
+import * as Logs from "./observe/record.js"
+import * as Errors from "./openai/errors.js"
 import type * as Render from "./openai/render.js"
+import type * as Wire from "./openai/routes.js"
+import type { CutReason, Drain } from "./server.js"
 import { json, type Serving, type WithBody } from "./serving.js"
-import * as Session from "./session.js"
-import * as SseAnswer from "./sseAnswer.js"
+
+// The log's and the metrics' name for a stream cut, by why it was cut.
+const cutTags: Record<CutReason, string> = { shutdown: "ServerShutdown", revoked: "KeyRevoked" }
+
+/**
+ * How a route answers a failure: the error answer to an engine failure, the body of a restart's error event, and the
+ * bodies of the error events that end a stream cut at shutdown, or because its key was revoked.
+ */
+export interface Failures {
+  readonly answer: (error: LlmError) => Errors.ErrorAnswer
+  readonly restarted: string
+  readonly shutdown: string
+  readonly revoked: string
+}
+
+/** A stream whose first batch is in: what its answer is made of. */
+export interface Opened {
+  /** Encodes the stream's batches in the route's wire. */
+  readonly encoder: Render.StreamEncoder
+  readonly first: Batch
+  /** The rest of the stream, pulled batch by batch. */
+  readonly rest: Pull.Pull<Batch, LlmError>
+  readonly entry: Logs.Entry
+  readonly failures: Failures
+  readonly tally: Logs.Tally
+  /** The answer's headers (its content type is the encoder's). */
+  readonly headers: Headers.Input
+  /** The stream's scope: closing it lets go of what the stream holds. */
+  readonly scope: Scope.Closeable
+  /** Where the stream is kept, to be cut when the gateway shuts down (the server's `Drain`). */
+  readonly drain: Drain
+  /**
+   * Ends the response at once, outside its body's writer, with `last` as its last write (if any): how a cut ends a
+   * stream whose writer waits on the upstream.
+   */
+  readonly endNow: (last: Uint8Array | undefined) => void
+}
+
+// The writes of one pull of the body: a batch's one write (and a restart's error event), or a failure's error event.
+type Writes = NonEmptyReadonlyArray<Uint8Array>
+
+/**
+ * The answer to a stream, encoded by its encoder, its rest pulled as the response is written. Cut at shutdown
+ * (the server's `Drain`), the stream lets go of its upstream call and ends with the route's shutdown error event, unless its
+ * whole answer went out already.
+ */
+export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
+  const { encoder, entry, failures, first, rest, scope, tally } = opened
+  let ended = false
+  // Whether the answer's `Finish` went out; whether the stream is being cut; whether the body's writer waits on a
+  // pull of `rest` (nothing but the request's interruption stops that pull, and that drops the connection).
+  let complete = false
+  let cutting: CutReason | undefined
+  let waiting = false
+  // A batch noted in the log entry, and in the metrics when it ends the stream.
+  const noted = (batch: Batch): void => {
+    if (!Logs.streamed(entry, batch)) return
+    complete = true
+    if (entry.midStream === "continued") tally.continued()
+    tally.finished(entry.usage, entry.cost)
+  }
+  // What the encoder asked to be done before the writes of its last batch (`Encoded.before`).
+  let before: Effect.Effect<void> | undefined
+  // An encoded batch's writes: a restart the encoder cannot hide ends the stream with an error event.
+  const writes = (encoded: Render.Encoded): Writes => {
+    before = encoded.before
+    if (encoded.restarted === undefined) return [encoded.bytes]
+    ended = true
+    tally.restarted()
+    return [encoded.bytes, encoder.error(failures.restarted)]
+  }
+  // The end of a cut stream: its reason's error event, none when its answer is whole or it has ended already.
+  const cutShort = (): Writes | undefined => {
+    if (ended || cutting === undefined) return undefined
+    ended = true
+    if (complete) return undefined
+    entry.error = cutTags[cutting]
+    tally.cut(cutTags[cutting])
+    return [encoder.error(failures[cutting])]
+  }
+  const written = (batch: Batch): Writes | undefined => {
+    if (cutting !== undefined) return cutShort()
+    noted(batch)
+    return writes(encoder.batch(batch))
+  }
+  // The stream's failure as an error event, which ends it.
+  const failed = (error: LlmError): Writes | undefined => {
+    if (cutting !== undefined) return cutShort()
+    ended = true
+    tally.end()
+    const answer = failures.answer(error)
+    Logs.failed(entry, error._tag, answer)
+    tally.failed(error)
+    return [encoder.error(answer.body)]
+  }
+  // The writes of the next pull of `rest`; none when the stream has ended.
+  const following = Effect.match(rest, {
+    onFailure: (error): Writes | undefined =>
+      Cause.isDone(error) ? (cutting !== undefined ? cutShort() : undefined) : failed(error),
+    onSuccess: written
+  })
+  // A pull that failed as the cut closed the stream's scope under it ends as the cut does.
+  const brokenOff = (cause: Cause.Cause<never>): Effect.Effect<Writes | undefined> =>
+    cutting !== undefined ? Effect.sync(cutShort) : Effect.failCause(cause)
+  // The cut: the upstream call let go of, and the error event written by the body's writer at its next pull, or at
+  // once, with the response's end, when the writer waits on a pull of `rest`.
+  opened.drain.opened(
+    entry,
+    (reason) =>
+      Effect.suspend(() => {
+        if (ended || cutting !== undefined) return Effect.void
+        cutting = reason
+        if (waiting) opened.endNow(cutShort()?.[0])
+        return Scope.close(scope, Exit.interrupt())
+      })
+  )
+  noted(first)
+  // The first batch's writes, then those of each pull of `rest` until it ends or fails.
+  let queued: Writes | undefined = writes(encoder.batch(first))
+  // `writes`, once what the encoder asked for before them is done.
+  const after = (writes: Writes): Effect.Effect<Writes> => {
+    if (before === undefined) return Effect.succeed(writes)
+    const pending = before
+    before = undefined
+    return Effect.as(pending, writes)
+  }
+  const pull = Effect.suspend((): Pull.Pull<Writes> => {
+    if (queued !== undefined) {
+      const head = queued
+      queued = undefined
+      return after(head)
+    }
+    const pulled = cutting !== undefined ? Effect.sync(cutShort) : ended ? undefined : following
+    if (pulled === undefined) return Cause.done()
+    waiting = true
+    return Effect.flatMap(Effect.catchCause(pulled, brokenOff), (next) => {
+      waiting = false
+      if (next !== undefined) return after(next)
+      ended = true
+      tally.end()
+      return Cause.done()
+    })
+  })
+  return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), {
+    contentType: encoder.contentType,
+    headers: opened.headers
+  })
+}
+
+const restartedMessage =
+  "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
+  "another deployment as a new answer; the stream ends here instead. Retry the request."
+
+const restartedBody = openAiErrorJson(restartedMessage, "server_error", null, "stream_restarted")
+
+const anthropicRestarted = anthropicErrorJson("api_error", restartedMessage)
+
+const shutdownAnswer = Errors.answer(
+  503,
+  "The gateway is shutting down and its grace period ended before this stream did; the answer is incomplete. " +
+    "Retry the request.",
+  "server_error",
+  null,
+  "server_shutting_down"
+)
+
+// In Anthropic's shape, as any of the gateway's 503s: its 529 `overloaded_error`.
+const anthropicShutdown = AnthropicErrors.fromAnswer(shutdownAnswer).body
+
+const revokedAnswer = Errors.answer(
+  401,
+  "This stream's gateway key was revoked while it was open; the answer is incomplete.",
+  "invalid_request_error",
+  null,
+  "key_revoked"
+)
+
+/** OpenAI's failures at the time `now` reads, the reply's limit named by `maxTokens`. */
+export const openAi = (now: () => number, maxTokens: Wire.MaxTokensField): Failures => ({
+  answer: (error) => Errors.fromLlmError(error, now(), (path) => Errors.wirePath(path, maxTokens)),
+  restarted: restartedBody,
+  shutdown: shutdownAnswer.body,
+  revoked: revokedAnswer.body
+})
+
+/** Anthropic's failures at the time `now` reads, the engine's paths placed back in `body`. */
+export const anthropic = (now: () => number, body: AnthropicWire.Count["body"]): Failures => ({
+  answer: (error) => AnthropicErrors.fromLlmError(error, now(), (path) => AnthropicWire.anthropicPath(path, body)),
+  restarted: anthropicRestarted,
+  shutdown: anthropicShutdown,
+  revoked: AnthropicErrors.fromAnswer(revokedAnswer).body
+})
+
+/** OpenAI's failures for the name of the reply's limit a body gave, made once for each name. */
+export const openAiByField = (now: () => number): (maxTokens: Wire.MaxTokensField) => Failures => {
+  const maxTokens = openAi(now, "max_tokens")
+  const maxCompletionTokens = openAi(now, "max_completion_tokens")
+  return (field) => field === "max_tokens" ? maxTokens : maxCompletionTokens
+}
+
+/** The Responses route's failures (OpenAI's shape) at the time `now` reads, the engine's paths named as its body's. */
+export const responses = (now: () => number): Failures => ({
+  answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
+  restarted: restartedBody,
+  shutdown: shutdownAnswer.body,
+  revoked: revokedAnswer.body
+})
+
+/** Google's failures at the time `now` reads. */
+export const gemini = (now: () => number): Failures => ({
+  answer: (error) => GeminiErrors.fromLlmError(error, now()),
+  restarted: errorJson(500, restartedMessage),
+  shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body,
+  revoked: GeminiErrors.fromAnswer(revokedAnswer).body
+})
 
 /** A chat request admitted to its target, and how the route answers its failures. */
 export interface Call {
@@ -29,8 +270,8 @@ export interface Call {
   readonly request: ChatRequest
   readonly target: Target
   readonly entry: Logs.Entry
-  readonly failures: SseAnswer.Failures
-  readonly tally: Metrics.Tally
+  readonly failures: Failures
+  readonly tally: Logs.Tally
 }
 
 /** A call answered as a stream. */
@@ -57,7 +298,7 @@ export interface Chat {
   /** The request as the body gave it; `Auth.bounded` makes the one sent. */
   readonly request: ChatRequest
   readonly stream: boolean
-  readonly failures: SseAnswer.Failures
+  readonly failures: Failures
   /** The route's stream encoder for the request as sent. */
   readonly newEncoder: (request: ChatRequest) => Render.StreamEncoder
   readonly render: (response: ChatResponse) => string
@@ -72,7 +313,7 @@ export interface Chat {
 
 /**
  * The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole; the
- * request with its session (`session.ts`).
+ * request with its session (`Intake.withSession`).
  */
 export function answered(serving: Serving, { entry, scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
@@ -95,15 +336,16 @@ export function answered(serving: Serving, { entry, scope, sessionHeader, tally 
   })
 }
 
-const addressed = (request: ChatRequest, target: Target): ChatRequest =>
-  target.address === undefined ? request : { ...request, model: target.address }
+function addressed(request: ChatRequest, target: Target): ChatRequest {
+  return target.address === undefined ? request : { ...request, model: target.address }
+}
 
 /**
- * The call as a stream, opened to its first batch, then answered by `SseAnswer` in the stream of `newEncoder()`.
+ * The call as a stream, opened to its first batch, then answered by `answer` in the stream of `newEncoder()`.
  * The stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the
  * stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
  */
-export const streamed = (serving: Serving, call: StreamedCall) => {
+export function streamed(serving: Serving, call: StreamedCall) {
   const { entry, failures, tally } = call
   const { drain } = serving.options
   const held = Scope.makeUnsafe()
@@ -145,7 +387,7 @@ export const streamed = (serving: Serving, call: StreamedCall) => {
         tally.stream()
         const headers = { "cache-control": "no-cache", ...Logs.answerHeaders(entry) }
         return Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
-          SseAnswer.answer({
+          answer({
             encoder: call.newEncoder(),
             first,
             rest,
@@ -184,11 +426,13 @@ export const whole = (serving: Serving, call: WholeCall) => {
 }
 
 // Ends the Node response of `request` at once, `last` its last write: a stream cut at shutdown whose body's writer
-// waits on the upstream (`SseAnswer`) ends so, with its error event, rather than by the request's interruption,
+// waits on the upstream (`answer`) ends so, with its error event, rather than by the request's interruption,
 // which drops the connection.
-const endNowOf = (request: HttpServerRequest.HttpServerRequest) => (last: Uint8Array | undefined): void => {
-  const response = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse
-  if (response.writableEnded || response.destroyed) return
-  if (last === undefined) response.end()
-  else response.end(last)
+function endNowOf(request: HttpServerRequest.HttpServerRequest) {
+  return (last: Uint8Array | undefined): void => {
+    const response = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse
+    if (response.writableEnded || response.destroyed) return
+    if (last === undefined) response.end()
+    else response.end(last)
+  }
 }

@@ -5,14 +5,14 @@
 import * as Effect from "effect/Effect"
 import { emptyUsage } from "../../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
+import type * as ChatAnswer from "./chatAnswer.js"
 import { json, type Serving, type WithBody } from "./serving.js"
-import type * as SseAnswer from "./sseAnswer.js"
 
 /** An embedding body as its route decoded it, and how the route answers it. */
 export interface Embedding {
   readonly model: string
   readonly request: EmbeddingRequest
-  readonly failures: SseAnswer.Failures
+  readonly failures: ChatAnswer.Failures
   /** The reply's body in the route's wire. */
   readonly render: (response: EmbeddingResponse) => string
 }

@@ -13,7 +13,7 @@
  * router sent it. With a store, one
  * connection serves every deployment's limiter and pool, every router's
  * breakers and the gateway keys' limits. A reload builds another engine from the new configuration
- * (`generation.ts`), on the same store.
+ * (generations, `server.ts`), on the same store.
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"

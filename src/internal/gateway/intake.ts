@@ -1,7 +1,7 @@
 /**
  * What the gateway reads from a request before it serves it: the path in the
- * one form the router and the key check both see, the request's id, and the
- * guard every request passes before its key is looked at (`guard`).
+ * one form the router and the key check both see, the request's id, the
+ * guard every request passes before its key is looked at (`guard`), and the session the call belongs to.
  *
  * The path is normalised once (RFC 3986 section 6.2.2: escapes of unreserved
  * characters decoded; and doubled slashes and a trailing slash dropped), then
@@ -11,7 +11,18 @@
  * is sent without preflight: `text/plain`, a form's types, or no body) or by
  * DNS rebinding (a name of its own that resolves to 127.0.0.1, sent as `Host`).
  * The guard refuses both, whatever keys the gateway has.
+ *
+ * The session, for the router's affinity (`Router.Options.affinity`, on for the gateway's routers): the first of what
+ * the body names, each route's decoder putting it in the request's `session` (a Responses `previous_response_id`'s
+ * session, `prompt_cache_key`, Anthropic's `metadata.user_id`), the client's `x-session-id` header, and a hash of the
+ * prompt's shared prefix (its system messages and first user message) when it is long enough for a provider to cache
+ * it. A call with none of these has no session and is routed as any other. A session is its key's: the router sees it
+ * prefixed with the key's id.
  */
+
+import { createHash } from "node:crypto"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import { textOf } from "../../Message.js"
 
 // The router's own reading of an absolute-form request target (`http://host/path`): its path.
 const absoluteForm = /^https?:\/\/.*?\//
@@ -28,7 +39,7 @@ const canonical = /^(?:\/[^/%?;#]+)+$|^\/$/
 const decodeEscape = (escape: string): string => String.fromCharCode(Number.parseInt(escape.slice(1), 16))
 
 /** `url` (a request target) with its path normalised; what follows the path is kept. */
-export const canonicalUrl = (url: string): string => {
+export function canonicalUrl(url: string): string {
   if (canonical.test(url)) return url
   const target = url.startsWith("/") ? url : url.replace(absoluteForm, "/")
   const end = target.search(pathEnd)
@@ -49,19 +60,21 @@ const requestIdShape = new RegExp(`^[A-Za-z0-9._:-]{1,${maxRequestIdLength}}$`)
  * The request's id: the client's `x-request-id` when it is one (at most `maxRequestIdLength` characters of
  * `[A-Za-z0-9._:-]`, which a header, a log line and a JSON string carry as they are), else `fresh()`.
  */
-export const requestId = (header: string | undefined, fresh: () => string): string =>
-  header !== undefined && requestIdShape.test(header) ? header : fresh()
+export function requestId(header: string | undefined, fresh: () => string): string {
+  return header !== undefined && requestIdShape.test(header) ? header : fresh()
+}
 
 /** The `Host` values of a gateway listening on loopback at `port`: its loopback names, with the port or without. */
 export const loopbackHosts = (port: number): ReadonlySet<string> =>
   new Set(["localhost", "127.0.0.1", "[::1]"].flatMap((name) => [name, `${name}:${port}`]))
 
 /** Whether a request's `Host` is one of `hosts` (a request without one names no other host). */
-export const ownHost = (hosts: ReadonlySet<string>, host: string | undefined): boolean =>
-  host === undefined || hosts.has(host.toLowerCase())
+export function ownHost(hosts: ReadonlySet<string>, host: string | undefined): boolean {
+  return host === undefined || hosts.has(host.toLowerCase())
+}
 
 /** Whether a `content-type` is JSON's (`application/json`, its parameters aside). */
-export const isJson = (contentType: string | undefined): boolean => {
+export function isJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false
   const end = contentType.indexOf(";")
   return (end < 0 ? contentType : contentType.slice(0, end)).trim().toLowerCase() === "application/json"
@@ -96,9 +109,10 @@ export const sameOrigin = (origin: string, host: string | undefined): boolean =>
 }
 
 /** Whether a request carries a body: a `content-type`, a length above 0 or a chunked body declare one. */
-const declaresBody = (headers: Readonly<Record<string, string | undefined>>): boolean =>
-  headers["content-type"] !== undefined || headers["transfer-encoding"] !== undefined ||
-  (headers["content-length"] !== undefined && headers["content-length"] !== "0")
+function declaresBody(headers: Readonly<Record<string, string | undefined>>): boolean {
+  return headers["content-type"] !== undefined || headers["transfer-encoding"] !== undefined ||
+    (headers["content-length"] !== undefined && headers["content-length"] !== "0")
+}
 
 /** Why the guard refuses a request: a `Host` that is not its own, a page of another origin, a body not JSON. */
 export type Refusal = "host_not_allowed" | "cross_origin_request" | "unsupported_media_type"
@@ -110,11 +124,11 @@ export type Refusal = "host_not_allowed" | "cross_origin_request" | "unsupported
  * origin (its `Origin`, and its `Sec-Fetch-Site` where a browser sends it), and a body it carries is JSON, which a
  * page of another origin cannot send without the preflight the gateway never grants.
  */
-export const guard = (
+export function guard(
   method: string,
   headers: Readonly<Record<string, string | undefined>>,
   hosts: ReadonlySet<string> | undefined
-): Refusal | undefined => {
+): Refusal | undefined {
   if (hosts !== undefined && !ownHost(hosts, headers["host"])) return "host_not_allowed"
   if (safeMethods.has(method)) return undefined
   const origin = headers["origin"]
@@ -125,4 +139,46 @@ export const guard = (
     return "cross_origin_request"
   }
   return declaresBody(headers) && !isJson(headers["content-type"]) ? "unsupported_media_type" : undefined
+}
+
+/** The header a client names its session with when its body cannot. */
+export const header = "x-session-id"
+
+/**
+ * The shortest shared prefix, in characters, that makes a session of its own: about the shortest prompt OpenAI's and
+ * Anthropic's prompt caches keep (1,024 tokens), at some four characters a token.
+ */
+export const minPrefixChars = 4096
+
+/** The hash of the request's system messages (those before its first user message) and first user message. */
+function prefixSession(request: ChatRequest): string | undefined {
+  const hash = createHash("sha256")
+  let length = 0
+  for (const message of request.messages) {
+    if (message.role !== "system" && message.role !== "user") break
+    const text = textOf(message.content)
+    hash.update(message.role).update("\u0000").update(text).update("\u0000")
+    length += text.length
+    if (message.role === "user") break
+  }
+  return length < minPrefixChars ? undefined : `prefix:${hash.digest("base64url")}`
+}
+
+/** The request's session as its client names it: the body's, else the client's header, else its long prefix's hash. */
+export function named(request: ChatRequest, headerValue: string | undefined): string | undefined {
+  return request.session ?? (headerValue !== undefined && headerValue !== "" ? headerValue : prefixSession(request))
+}
+
+/**
+ * The request with its session (`named`) scoped to the key that made it (`owner`, its id): a session one key names is
+ * never another's, so no key can steer, or learn from the routing of, another's conversations by naming them.
+ */
+export function withSession(
+  request: ChatRequest,
+  headerValue: string | undefined,
+  owner: string | undefined
+): ChatRequest {
+  const session = named(request, headerValue)
+  if (session === undefined) return request
+  return { ...request, session: owner === undefined ? session : `${owner}\u0000${session}` }
 }

@@ -1,22 +1,37 @@
 /**
- * The gateway's server: the options checked, the configuration built (its engine, keys and routes: a generation,
- * `generation.ts`), the application served on a `node:http` server through `NodeHttpServer`, and on the scope's close
- * a drain (`drain.ts`): the server stops accepting, calls in flight have the grace period to finish, then the streams
- * still open are cut, each ending with an error event, whatever is left is interrupted (freeing its upstream call)
- * and the deployments are closed. A reload reads the configuration again (`Options.source`) and builds it whole
- * before serving it; what a reload keeps, besides the store and the database opened at start, is the metrics, the
- * stored responses and the keys' limiters and budgets (`keys/limits.ts`); the routers, their breakers and the key pools
- * are the new configuration's own (in the store, when there is one, their shared state stays).
+ * The gateway's server: the options checked, the configuration built (its engine, keys and routes: a generation),
+ * the application served on a `node:http` server through `NodeHttpServer`, and on the scope's close a drain: the
+ * server stops accepting, calls in flight have the grace period to finish, then the streams still open are cut, each
+ * ending with an error event, whatever is left is interrupted (freeing its upstream call) and the deployments are
+ * closed. A reload reads the configuration again (`Options.source`) and builds it whole before serving it; what a
+ * reload keeps, besides the store and the database opened at start, is the metrics, the stored responses and the
+ * keys' limiters and budgets (`keys/limits.ts`); the routers, their breakers and the key pools are the new
+ * configuration's own (in the store, when there is one, their shared state stays).
+ *
+ * Generations (`makeGenerations`): the gateway serves one generation at a time (all it builds from one configuration,
+ * in a scope of its own), and a request holds the generation it started on until its own scope closes, a stream's
+ * once its last event is sent. A new generation is built whole before it is served; one that fails to build is closed
+ * and the current one stays. A replaced generation's scope closes when its last request ends, so calls in flight
+ * finish on the deployments they started on.
+ *
+ * The drain (`Drain`, `shutdown`): a cut stream lets go of its upstream call and ends with the route's error event
+ * (OpenAI's `data: {"error": ...}`, Anthropic's `event: error`) and its log line names the error, so a client sees a
+ * failed answer rather than a connection dropped mid-answer. What is still running a moment after the cut is
+ * interrupted by the server, as is a whole reply the grace period did not see through. A key revoked while its
+ * streams are open has them cut the same way, each ending with the revocation's error event.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
 import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as Http from "node:http"
 import {
@@ -37,15 +52,14 @@ import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
 import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
-import * as Drain from "./drain.js"
 import * as Engine from "./engine.js"
-import * as Generation from "./generation.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
 import * as Ledger from "./keys/ledger.js"
 import * as KeyLimits from "./keys/limits.js"
 import * as RuntimeKeys from "./keys/runtime.js"
 import * as KeyStore from "./keys/store.js"
+import type { Entry } from "./observe/record.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
@@ -69,7 +83,7 @@ const manage = (
   sql: SqlClient.SqlClient,
   store: Store.Store | undefined,
   database: DatabaseOption,
-  drain: Drain.Drain
+  drain: Drain
 ) =>
   Effect.gen(function*() {
     const ledger = yield* Ledger.make(sql, { address: describe(database) })
@@ -226,7 +240,7 @@ export const make = (
       )
     )
     const keyLimits = yield* KeyLimits.make(store, record)
-    const drain = new Drain.Drain()
+    const drain = new Drain()
     const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!, drain)
     // A request not whole within its deadline is answered 408 by node:http and its connection closed, so a client
     // trickling its body cannot hold a connection (Node's own deadline is 300 s). Node looks for late requests every
@@ -248,7 +262,7 @@ export const make = (
     const bound = typeof address === "object" && address !== null ? address.port : port
     // A reload builds in whichever fiber asks for it: with the gateway's own services.
     const services = yield* Effect.context<HttpClient.HttpClient>()
-    const generations = yield* Generation.make<Generation>()
+    const generations = yield* makeGenerations<Generation>()
     const current = generations.current
     const lasting = yield* App.lasting({
       status: Effect.suspend(() => current().engine.status),
@@ -321,7 +335,7 @@ export const make = (
     )
     // Added last, so it runs first on the scope's close: before the server interrupts the requests left, and before
     // the configurations served are closed.
-    yield* Effect.addFinalizer(() => Drain.shutdown(server, drain, options.gracePeriod ?? defaultGracePeriod))
+    yield* Effect.addFinalizer(() => shutdown(server, drain, options.gracePeriod ?? defaultGracePeriod))
     return {
       url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
       host,
@@ -337,4 +351,127 @@ export const make = (
       isAdmin: (key) => current().auth.isAdmin(key),
       reload: Effect.asVoid(reload)
     }
+  })
+
+/** The generations of something rebuilt whole (`A`): the current one, leased by each user. */
+export interface Generations<A> {
+  /** The generation served now (there is one once the first `replace` succeeded). */
+  readonly current: () => A
+  /** The generation served now, held (its scope kept open) until the caller's scope closes. */
+  readonly lease: Effect.Effect<A, never, Scope.Scope>
+  /**
+   * `build` (given the generation served now, if any) run in a scope of its own and, once it succeeds, served in
+   * place of the current generation, whose scope closes when its last lease ends; when it fails, its scope is closed
+   * and the current generation stays. One replacement at a time.
+   */
+  readonly replace: <E>(build: (previous: A | undefined) => Effect.Effect<A, E, Scope.Scope>) => Effect.Effect<A, E>
+}
+
+interface Held<A> {
+  readonly value: A
+  readonly scope: Scope.Closeable
+  /** The requests holding it, plus one while it is the current generation. */
+  leases: number
+}
+
+/**
+ * No generation yet; each one built will be in a child of the caller's scope taken now, so closing that scope closes
+ * every generation still open after whatever the caller adds to it later (its drain, say).
+ */
+export const makeGenerations = <A>(): Effect.Effect<Generations<A>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const parent = yield* Scope.fork(yield* Effect.scope)
+    const replacing = yield* Semaphore.make(1)
+    let current: Held<A> | undefined
+
+    function release(held: Held<A>): Effect.Effect<void> {
+      return Effect.suspend(() => --held.leases === 0 ? Scope.close(held.scope, Exit.void) : Effect.void)
+    }
+
+    // Only the build may be interrupted: a generation built is served, or closed.
+    const swap = <E>(build: (previous: A | undefined) => Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const previous = current
+          const scope = yield* Scope.fork(parent)
+          const exit = yield* Effect.exit(restore(Scope.provide(build(previous?.value), scope)))
+          if (Exit.isFailure(exit)) {
+            yield* Scope.close(scope, exit)
+            return yield* exit
+          }
+          current = { value: exit.value, scope, leases: 1 }
+          if (previous !== undefined) yield* release(previous)
+          return exit.value
+        })
+      )
+
+    return {
+      current: () => current!.value,
+      lease: Effect.map(
+        Effect.acquireRelease(
+          Effect.sync(() => {
+            const held = current!
+            held.leases++
+            return held
+          }),
+          release
+        ),
+        (held) => held.value
+      ),
+      replace: (build) => replacing.withPermits(1)(swap(build))
+    }
+  })
+
+// How long cut streams have to write their error event before what is left is interrupted.
+const cutAllowance = Duration.seconds(1)
+
+/** Why a stream is cut: the gateway shuts down, or the key it was asked with was revoked. */
+export type CutReason = "shutdown" | "revoked"
+
+/** The streams in flight, each by its request's log entry, with what cuts it. */
+export class Drain {
+  private readonly streams = new Map<Entry, (reason: CutReason) => Effect.Effect<void>>()
+
+  /** A stream's answer has begun; `cut` ends it with the error event of its reason. */
+  opened(entry: Entry, cut: (reason: CutReason) => Effect.Effect<void>): void {
+    this.streams.set(entry, cut)
+  }
+
+  /** A stream's request has ended (its answer done, or its client gone). */
+  closed(entry: Entry): void {
+    this.streams.delete(entry)
+  }
+
+  /** Cuts every stream in flight. */
+  readonly cut: Effect.Effect<void> = Effect.suspend(() =>
+    Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
+  )
+
+  /** Cuts the streams in flight asked with the keys of `ids` (`Auth.Caller.id`), revoked. */
+  revoked(ids: ReadonlySet<string>): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      Effect.forEach(
+        [...this.streams].filter(([entry]) => entry.caller !== undefined && ids.has(entry.caller.id)),
+        ([, cut]) => cut("revoked"),
+        { concurrency: "unbounded", discard: true }
+      )
+    )
+  }
+}
+
+/**
+ * `server` closed: it stops accepting at once; its connections have `gracePeriod` to end, then the streams of
+ * `drain` are cut, and have a moment to end before this returns (the server then interrupts what is left).
+ */
+export const shutdown = (server: Http.Server, drain: Drain, gracePeriod: Duration.Input): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const closed = Deferred.makeUnsafe<boolean>()
+    if (server.listening) server.close(() => Deferred.doneUnsafe(closed, Exit.succeed(true)))
+    else Deferred.doneUnsafe(closed, Exit.succeed(true))
+    const within = (duration: Duration.Input) =>
+      Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
+    return Effect.flatMap(
+      within(gracePeriod),
+      (done) => done ? Effect.void : Effect.andThen(drain.cut, within(cutAllowance))
+    )
   })

@@ -17,19 +17,16 @@ import { randomUUID } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
 import type * as AdminKeys from "./admin/keys.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
-import type { Drain } from "./drain.js"
+import type * as ChatAnswer from "./chatAnswer.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as GeminiErrors from "./gemini/errors.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
-import type * as LiveStats from "./observe/liveStats.js"
-import * as Logs from "./observe/logs.js"
-import type * as Metrics from "./observe/metrics.js"
+import * as Logs from "./observe/record.js"
 import type * as RequestLog from "./observe/requestLog.js"
 import * as Errors from "./openai/errors.js"
-import type * as Wire from "./openai/wire.js"
-import * as Session from "./session.js"
-import type * as SseAnswer from "./sseAnswer.js"
+import type * as Wire from "./openai/routes.js"
+import type { Drain } from "./server.js"
 
 /** What the application needs besides the engine. */
 export interface AppOptions {
@@ -144,7 +141,7 @@ export interface Served {
   readonly request: HttpServerRequest.HttpServerRequest
   readonly entry: Logs.Entry
   readonly scope: Scope.Scope
-  readonly tally: Metrics.Tally | undefined
+  readonly tally: Logs.Tally | undefined
 }
 
 /** What a body route's handler is given: the body's text, its request's log entry, scope and tally. */
@@ -152,8 +149,8 @@ export interface WithBody {
   readonly text: string
   readonly entry: Logs.Entry
   readonly scope: Scope.Scope
-  readonly tally: Metrics.Tally
-  /** The client's `x-session-id` header (`session.ts`). */
+  readonly tally: Logs.Tally
+  /** The client's `x-session-id` header (`Intake.withSession`). */
   readonly sessionHeader: string | undefined
 }
 
@@ -174,9 +171,9 @@ export interface ServingInput {
   readonly options: AppOptions
   /** The time, in milliseconds, from the gateway's `Clock`. */
   readonly now: () => number
-  readonly metrics: Metrics.Metrics
+  readonly metrics: Logs.Metrics
   /** The live figures each request's log entry feeds. */
-  readonly stats: LiveStats.LiveStats
+  readonly stats: Logs.LiveStats
   /** The request log each request's entry is written to, with a database. */
   readonly requestLog: RequestLog.RequestLog | undefined
 }
@@ -213,7 +210,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
   }
 
   // The answer to the engine's `error`, logged in `entry`, in the route's words (`failures`).
-  function failed(entry: Logs.Entry, failures: SseAnswer.Failures, error: LlmError) {
+  function failed(entry: Logs.Entry, failures: ChatAnswer.Failures, error: LlmError) {
     const answer = failures.answer(error)
     Logs.failed(entry, error._tag, answer)
     return errorResponse(answer)
@@ -226,6 +223,8 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
     const target = admission.target ?? engine.resolve(model)
     entry.model = model
     if (target === undefined) return Effect.succeed(refusal(entry, notFoundAnswer(model, entry.caller)))
+    // A request without a gateway key (a gateway that requires none, or an open path) has no limit or budget.
+    if (entry.caller === undefined) return handle(target, admission.request)
     const sent = auth.bounded(entry.caller, admission.request)
     return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
       onFailure: (answer) => {
@@ -277,7 +276,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
         key: presented === undefined ? undefined : Redacted.make(presented)
       })
       let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-      let tally: Metrics.Tally | undefined
+      let tally: Logs.Tally | undefined
       if (refused !== undefined) {
         metrics.refused(refused.code ?? String(refused.status))
         Logs.failed(entry, refused.code ?? undefined, refused)
@@ -292,7 +291,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
         Effect.flatMap(restore(handled), (response) => {
           entry.status = response.status
           tally?.answered(response)
-          // A stream's answer carries it from its making (`SseAnswer`, its headers built once); the others get it
+          // A stream's answer carries it from its making (`ChatAnswer.answer`, its headers built once); the others get it
           // here.
           const answered = entry.streaming
             ? response
@@ -332,7 +331,7 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
         // `served` makes a tally for a route it is given.
         onSuccess: (text) => {
           if (entry.payload !== undefined) entry.payload.request = text
-          return handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Session.header] })
+          return handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Intake.header] })
         }
       })
     }, route)

@@ -10,12 +10,9 @@ import type { LlmError } from "../../LlmError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { estimateUsage } from "../tokens/estimate.js"
-import { attemptCall } from "./attempt.js"
-import { type Env, withModel } from "./env.js"
-import { dueOf, retrying } from "./retry.js"
-import { isMissing, withCost } from "./usage.js"
-import { invalidChat } from "./validateRequest.js"
+import { attemptCall, dueOf, retrying } from "./attempt.js"
+import { type Env, invalidChat, withModel } from "./service.js"
+import { estimateUsage, isMissing, withCost } from "./usage.js"
 
 export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
   const invalid = invalidChat(input, env.client.provider, env.model)

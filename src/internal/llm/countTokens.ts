@@ -12,10 +12,8 @@ import type { Credentials } from "../../ProviderClient.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { estimatedPromptTokens } from "../tokens/promptSize.js"
-import { attemptCall } from "./attempt.js"
-import { type Env, withModel } from "./env.js"
-import { dueOf, retrying } from "./retry.js"
-import { invalidChat } from "./validateRequest.js"
+import { attemptCall, dueOf, retrying } from "./attempt.js"
+import { type Env, invalidChat, withModel } from "./service.js"
 
 // Counting generates nothing: no model tokens are taken from a tokens-per-minute budget.
 const noModelTokens = () => 0

@@ -10,12 +10,9 @@ import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import * as EmbeddingBatches from "../providers/embeddingBatches.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { estimateEmbeddingUsage } from "../tokens/estimate.js"
-import { attemptCall } from "./attempt.js"
-import { type Env, withModel } from "./env.js"
-import { dueOf, retrying } from "./retry.js"
-import { isMissing, withEmbeddingCost } from "./usage.js"
-import { invalidEmbedding } from "./validateRequest.js"
+import { attemptCall, dueOf, retrying } from "./attempt.js"
+import { type Env, invalidEmbedding, withModel } from "./service.js"
+import { estimateEmbeddingUsage, isMissing, withEmbeddingCost } from "./usage.js"
 
 // One batch, attempted as a chat call is, under its own deadline; usage the
 // provider did not report is counted locally.

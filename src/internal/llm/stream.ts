@@ -22,13 +22,21 @@ import type { Credentials } from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { estimateStreamUsage, makeReplyCounter, tokenizer } from "../tokens/estimate.js"
 import * as ChunkSources from "../transport/chunkSource.js"
-import { describeAttempt, type Held, hold, letGo, reconcile } from "./attempt.js"
-import { type Env, withModel } from "./env.js"
-import { type Due, dueOf, type Failures, retrying, withinDeadline } from "./retry.js"
-import { isMissing, withFinishCost } from "./usage.js"
-import { invalidChat } from "./validateRequest.js"
+import {
+  describeAttempt,
+  type Due,
+  dueOf,
+  type Failures,
+  type Held,
+  hold,
+  letGo,
+  reconcile,
+  retrying,
+  withinDeadline
+} from "./attempt.js"
+import { type Env, invalidChat, withModel } from "./service.js"
+import { estimateStreamUsage, isMissing, makeReplyCounter, tokenizer, withFinishCost } from "./usage.js"
 
 type Batch = ChunkSources.Batch
 

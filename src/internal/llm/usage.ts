@@ -1,30 +1,185 @@
 /**
- * The usage and cost of an `Llm` call (a chat, or embeddings): usage the
- * provider did not report is estimated locally; the cost is `Options.price`,
- * else the built-in price of the model that answered, else of the requested
+ * The usage and cost of an `Llm` call (a chat, or embeddings): usage the provider did not report is estimated
+ * locally; the cost is `Options.price`, else the built-in price of the model that answered, else of the requested
  * model.
+ *
+ * The local estimate counts tokens with `gpt-tokenizer` (o200k_base) through a bounded tally (`tokens/tally.ts`):
+ * exact for ordinary text up to 16 Ki characters, sampled past that, linear in any case. The tokenizer's tables are
+ * large, so they are loaded on first use only.
  */
+import * as Effect from "effect/Effect"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse, Usage } from "../../ChatResponse.js"
-import type { EmbeddingResponse } from "../../Embedding.js"
+import type { EmbeddingResponse, EmbeddingUsage } from "../../Embedding.js"
+import { textOf } from "../../Message.js"
 import * as Pricing from "../../Pricing.js"
-import type { Env } from "./env.js"
+import { perMessageOverhead, replyPriming } from "../tokens/promptSize.js"
+import * as Tally from "../tokens/tally.js"
+import type { Env } from "./service.js"
 
-export const isMissing = (usage: Pick<Usage, "totalTokens"> | undefined): boolean =>
-  usage === undefined || usage.totalTokens === 0
+// Text that looks like a special token (`<|endoftext|>`) is a user's text, and is
+// counted as such: gpt-tokenizer's default refuses it with an exception.
+const asText = { disallowedSpecial: new Set<string>() }
 
-const builtInPrice = (env: Env, model: string) => {
+let loaded: Tally.Tokenizer | undefined
+let loading: Promise<Tally.Tokenizer> | undefined
+
+/** The tokenizer, loaded once. */
+export const tokenizer: Effect.Effect<Tally.Tokenizer> = Effect.suspend(() =>
+  loaded !== undefined ?
+    Effect.succeed(loaded) :
+    Effect.promise(() =>
+      loading ??= import("gpt-tokenizer").then((module) => loaded = (text: string) => module.countTokens(text, asText))
+    )
+)
+
+/** The prompt tokens of a request: every message's text, tool calls and tool schemas. */
+export const promptTokens = (request: ChatRequest): Effect.Effect<number> =>
+  Effect.map(tokenizer, (count) => {
+    const tally = Tally.make(count)
+    for (const message of request.messages) {
+      tally.count(textOf(message.content))
+      if (message.role === "assistant") {
+        for (const call of message.toolCalls ?? []) {
+          tally.count(call.name)
+          tally.count(call.arguments)
+        }
+      }
+    }
+    for (const tool of request.tools ?? []) {
+      tally.count(tool.name)
+      tally.count(tool.description ?? "")
+      tally.count(JSON.stringify(tool.parameters))
+    }
+    return replyPriming + perMessageOverhead * request.messages.length + tally.total()
+  })
+
+/** The completion tokens of a reply: text, reasoning and tool calls. */
+export const completionTokens = (response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">) =>
+  Effect.map(tokenizer, (count) => {
+    const tally = Tally.make(count)
+    tally.count(response.text)
+    tally.count(response.reasoning ?? "")
+    for (const call of response.toolCalls) {
+      tally.count(call.name)
+      tally.count(call.arguments)
+    }
+    return tally.total()
+  })
+
+const usageOf = (prompt: number, completion: number): Usage => ({
+  promptTokens: prompt,
+  completionTokens: completion,
+  totalTokens: prompt + completion,
+  cachedPromptTokens: 0,
+  reasoningTokens: 0,
+  estimated: true
+})
+
+/** Usage counted locally, marked `estimated`. */
+export const estimateUsage = (
+  request: ChatRequest,
+  response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">
+): Effect.Effect<Usage> => Effect.zipWith(promptTokens(request), completionTokens(response), usageOf)
+
+/**
+ * The text of a streamed reply (text, reasoning, tool calls), counted as it
+ * arrives in bounded memory: each text keeps only its tail, and what was cut
+ * off is tallied once the tokenizer is loaded.
+ */
+export interface ReplyCounter {
+  readonly add: (chunk: ChatChunk.ChatChunk) => void
+  /** Whether text waits for the tokenizer, which `tokenizer` loads. */
+  readonly waiting: () => boolean
+  /** The completion tokens of everything added; the tokenizer must be loaded. */
+  readonly completion: () => number
+}
+
+export function makeReplyCounter(): ReplyCounter {
+  let tally: Tally.Tally | undefined
+  let text: Tally.Channel = { tail: "" }
+  let reasoning: Tally.Channel = { tail: "" }
+  let calls: Array<{ name: string; arguments: Tally.Channel }> = []
+  let waiting = false
+  const append = (channel: Tally.Channel, piece: string) => {
+    channel.tail += piece
+    if (channel.tail.length <= Tally.flushAt) return
+    if (loaded === undefined) waiting = true
+    else (tally ??= Tally.make(loaded)).drain(channel, false)
+  }
+  return {
+    add(chunk) {
+      switch (chunk._tag) {
+        case "TextDelta":
+          append(text, chunk.text)
+          break
+        case "ReasoningDelta":
+          append(reasoning, chunk.text)
+          break
+        case "ToolCallDelta": {
+          const call = calls[chunk.index] ??= { name: "", arguments: { tail: "" } }
+          if (chunk.name !== undefined) call.name = chunk.name
+          append(call.arguments, chunk.arguments)
+          break
+        }
+        case "Restart":
+          tally = undefined
+          text = { tail: "" }
+          reasoning = { tail: "" }
+          calls = []
+      }
+    },
+    waiting: () => waiting && loaded === undefined,
+    completion() {
+      const ended = tally ??= Tally.make(loaded!)
+      ended.drain(text, true)
+      ended.drain(reasoning, true)
+      for (const call of calls) {
+        if (call === undefined) continue
+        ended.count(call.name)
+        ended.drain(call.arguments, true)
+      }
+      return ended.total()
+    }
+  }
+}
+
+/** The usage of a streamed reply, counted locally and marked `estimated`. */
+export const estimateStreamUsage = (request: ChatRequest, reply: ReplyCounter): Effect.Effect<Usage> =>
+  Effect.map(promptTokens(request), (prompt) => usageOf(prompt, reply.completion()))
+
+/** The usage of embedding `inputs`, counted locally (a tokenized input: its ids) and marked `estimated`. */
+export const estimateEmbeddingUsage = (
+  inputs: ReadonlyArray<string | ReadonlyArray<number>>
+): Effect.Effect<EmbeddingUsage> =>
+  Effect.map(tokenizer, (count) => {
+    const tally = Tally.make(count)
+    let ids = 0
+    for (const input of inputs) {
+      if (typeof input === "string") tally.count(input)
+      else ids += input.length
+    }
+    const total = tally.total() + ids
+    return { promptTokens: total, totalTokens: total, estimated: true }
+  })
+
+export function isMissing(usage: Pick<Usage, "totalTokens"> | undefined): boolean {
+  return usage === undefined || usage.totalTokens === 0
+}
+
+function builtInPrice(env: Env, model: string) {
   if (!env.builtInPrices.has(model)) env.builtInPrices.set(model, Pricing.lookup(model))
   return env.builtInPrices.get(model)
 }
 
-const costOf = (env: Env, request: ChatRequest, model: string, usage: Usage) =>
-  Pricing.cost(
+function costOf(env: Env, request: ChatRequest, model: string, usage: Usage) {
+  return Pricing.cost(
     env.price ?? builtInPrice(env, model) ??
       (request.model === undefined ? undefined : builtInPrice(env, request.model)),
     usage
   )
+}
 
 export const withCost = (env: Env, request: ChatRequest, response: ChatResponse): ChatResponse => {
   const cost = costOf(env, request, response.model, response.usage)
@@ -44,12 +199,12 @@ export const withEmbeddingCost = (
   return cost === undefined ? response : { ...response, cost }
 }
 
-export const withFinishCost = (
+export function withFinishCost(
   env: Env,
   request: ChatRequest,
   finish: ChatChunk.Finish,
   usage: Usage
-): ChatChunk.Finish => {
+): ChatChunk.Finish {
   const cost = costOf(env, request, finish.model, usage)
   return cost === undefined ? finish : { ...finish, cost }
 }

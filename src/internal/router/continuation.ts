@@ -20,7 +20,7 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { emptyUsage, type Usage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import * as Message from "../../Message.js"
-import { estimateUsage } from "../tokens/estimate.js"
+import { estimateUsage } from "../llm/usage.js"
 
 /** What a continuation turn asks after the text already sent. */
 export const instruction = "Your previous reply was cut off. Write only the rest of it, starting exactly where " +

@@ -21,7 +21,7 @@ import * as Cooldown from "./cooldown.js"
 import type * as LearnedLimits from "./learnedLimits.js"
 import { replyTokensDefault, type Settings } from "./settings.js"
 
-/** What the picking rules (`picking.ts`) read of a deployment. */
+/** What the picking rules (`routing.ts`) read of a deployment. */
 export interface Candidate {
   readonly weight: number
   /** Calls in flight through the router. */

@@ -34,8 +34,16 @@ import * as ChunkSources from "../transport/chunkSource.js"
 import * as Breaker from "./breaker.js"
 import * as Continuation from "./continuation.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
-import type { Core, Restore, Routing, Sender } from "./routing.js"
-import { callSpan, membersOf, routing as routingOf, unknownAddress } from "./run.js"
+import {
+  callSpan,
+  type Core,
+  membersOf,
+  type Restore,
+  type Routing,
+  routing as routingOf,
+  type Sender,
+  unknownAddress
+} from "./routing.js"
 
 /**
  * A deployment's stream after its first chunk: that batch, the pull of the
@@ -48,8 +56,8 @@ interface Opened {
   readonly scope: Scope.Closeable
   readonly state: State
   readonly span: Tracer.Span | undefined
-  /** Whether it was asked for the rest of a broken reply by a continuation turn (`Continuation.turn`). */
-  readonly byTurn: boolean
+  /** The request it was opened with: a continuation turn's (`Continuation.isTurn`) has its reply judged. */
+  readonly routed: ChatRequest
 }
 
 // Frees the deployment an opened stream holds and closes its scope with `exit` (and ends its attempt's span).
@@ -84,7 +92,7 @@ const openSend = (
           model: state.model,
           detail: "the stream ended before any chunk"
         }),
-      (first, rest): Opened => ({ first, rest, scope, state, span, byTurn: Continuation.isTurn(routed) })
+      (first, rest): Opened => ({ first, rest, scope, state, span, routed })
     )),
     (cause) => Scope.close(scope, Exit.failCause(cause))
   )
@@ -180,7 +188,10 @@ const routedSource = (
               rest = opened.rest
               longestWait = 0
               reported = undefined
-              if (marker === "Continue" && opened.byTurn && carried !== undefined && carried.text !== "") {
+              if (
+                marker === "Continue" && carried !== undefined && carried.text !== "" &&
+                Continuation.isTurn(opened.routed)
+              ) {
                 judging = { held: [], opening: "", failed: { state: failed, error } }
               }
               return [markerOf(marker, routing.tried.length, opened, { state: failed, error })]

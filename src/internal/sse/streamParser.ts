@@ -1,21 +1,283 @@
 /**
- * The SSE side every SSE stream parser shares: the decoder, an event larger
- * than `maxEventSize` (or `maxResponseBytes`) as `OutputDecodeError`, and nothing read once the
- * terminal event was seen. A subclass keeps only its events and how a body
- * that ended without the terminal event finishes. `JsonSseParser` adds what a
- * format whose every event is one JSON object shares: data that is not JSON
- * skipped and counted (`SkippedEvents`), data that is not an object, or that is
- * the wrong shape, as `OutputDecodeError`.
+ * An event stream read, from its bytes to a stream parser's events. `Utf8Decoder` turns network chunks into text (for
+ * SSE and NDJSON bodies alike), `Parser` turns that text into SSE events. `SseParser` is the SSE side every SSE stream
+ * parser shares: the decoder, an event larger than `maxEventSize` (or `maxResponseBytes`) as `OutputDecodeError`, and
+ * nothing read once the terminal event was seen; a subclass keeps only its events and how a body that ended without
+ * the terminal event finishes. `JsonSseParser` adds what a format whose every event is one JSON object shares: data
+ * that is not JSON skipped and counted (`SkippedEvents`), data that is not an object, or that is the wrong shape, as
+ * `OutputDecodeError`.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { ChatChunk } from "../../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../../LlmError.js"
 import * as Sse from "../../Sse.js"
+import type { Event } from "../../Sse.js"
 import { isRecord, type JsonRecord, ShapeError } from "../providers/wire.js"
 import { concat } from "../transport/bytes.js"
 import { eventLimit, eventTooLarge, type StreamParser } from "../transport/providerHttp.js"
-import { Parser } from "./eventParser.js"
 import { SkippedEvents } from "./skippedEvents.js"
+
+/**
+ * UTF-8 network chunks decoded as one text, as a streaming `TextDecoder`
+ * decodes them (a character split across chunks comes out whole, a BOM at the
+ * very start is dropped), mostly at the cost of a plain decode.
+ *
+ * Node's `TextDecoder` costs more in streaming mode, on an instance once used
+ * that way too (docs/performance.md). A chunk that ends in an ASCII byte,
+ * after one that did, leaves no character half-read (an ASCII byte ends any
+ * sequence), so an instance never used in streaming mode decodes it in one
+ * call; the others go through a streaming instance.
+ */
+
+const BOM = 0xfeff
+
+/**
+ * The decoder of whole chunks, never used in streaming mode; it keeps no state
+ * between calls, so every instance shares it (a stream makes one instance).
+ */
+const whole = new TextDecoder("utf-8", { ignoreBOM: true })
+
+export class Utf8Decoder {
+  /** Made at the first chunk that ends in a non-ASCII byte: most streams have none. */
+  private streaming: InstanceType<typeof TextDecoder> | undefined = undefined
+  /** The last chunk ended in a non-ASCII byte: `streaming` may hold part of a character. */
+  private carrying = false
+  /** No text decoded yet: a BOM that starts the first text is not part of it. */
+  private atStart = true
+
+  decode(bytes: Uint8Array): string {
+    if (bytes.length === 0) return ""
+    const asciiEnd = bytes[bytes.length - 1]! < 0x80
+    const text = asciiEnd && !this.carrying
+      ? whole.decode(bytes)
+      : (this.streaming ??= new TextDecoder("utf-8", { ignoreBOM: true })).decode(bytes, { stream: true })
+    this.carrying = !asciiEnd
+    return this.withoutBom(text)
+  }
+
+  /** The end of the text (a character left half-read is U+FFFD); the decoder then starts a new text. */
+  end(): string {
+    const text = this.carrying ? this.withoutBom(this.streaming!.decode()) : ""
+    this.carrying = false
+    this.atStart = true
+    return text
+  }
+
+  private withoutBom(text: string): string {
+    if (!this.atStart || text === "") return text
+    this.atStart = false
+    return text.charCodeAt(0) === BOM ? text.slice(1) : text
+  }
+}
+
+const LF = 10
+const SPACE = 32
+const COLON = 58
+
+const ASCII_DIGITS = /^[0-9]+$/
+
+/**
+ * The incremental SSE line parser behind `Sse.makeDecoder` and `Sse.decode`.
+ *
+ * Cost is per chunk, not per character: line ends are found with `indexOf`
+ * over the decoded text, `data:` lines take a char-code fast path, and an
+ * unterminated tail is kept as one string that grows only by concatenation
+ * (V8 ropes), so a line spread over many tiny chunks stays linear.
+ *
+ * The feed methods return `false` once the size limit is exceeded; events
+ * completed before that point are already in `out`. The parser then drops
+ * its buffers and stays failed: the caller builds the typed error.
+ *
+ * @internal
+ */
+export class Parser {
+  /** Strips the one BOM at the start of the stream. */
+  private readonly utf8 = new Utf8Decoder()
+  /** Unterminated tail of the current line (may span many chunks). */
+  private pending = ""
+  /** The previous text ended in CR: an LF at the start of the next one belongs to it. */
+  private skipLf = false
+  private data = ""
+  private hasData = false
+  private eventType = ""
+  private lastEventId: string | undefined = undefined
+  private retry: number | undefined = undefined
+  failed = false
+
+  constructor(readonly maxEventSize: number) {}
+
+  /** The characters the event being read may still grow by before it passes `maxEventSize`. */
+  room(): number {
+    return this.maxEventSize - this.data.length - this.pending.length
+  }
+
+  feedBytes(bytes: Uint8Array, out: Array<Event>): boolean {
+    if (this.failed) return false
+    return this.feedText(this.utf8.decode(bytes), out)
+  }
+
+  feedText(text: string, out: Array<Event>): boolean {
+    if (this.failed) return false
+    const len = text.length
+    if (len === 0) return true
+    let pos = 0
+    if (this.skipLf) {
+      this.skipLf = false
+      if (text.charCodeAt(0) === LF) pos = 1
+    }
+    // Both next-terminator positions are cached and only searched again once
+    // passed, so a chunk without CR costs one failed `indexOf("\r")`.
+    let lf = text.indexOf("\n", pos)
+    let cr = text.indexOf("\r", pos)
+    while (lf !== -1 || cr !== -1) {
+      let end: number
+      let next: number
+      if (cr === -1 || (lf !== -1 && lf < cr)) {
+        end = lf
+        next = lf + 1
+      } else {
+        end = cr
+        if (cr + 1 === len) {
+          // A CR ending this text ends the line now; a following LF, in
+          // whatever chunk it arrives, is the second half of the CRLF.
+          this.skipLf = true
+          next = len
+        } else {
+          next = text.charCodeAt(cr + 1) === LF ? cr + 2 : cr + 1
+        }
+      }
+      let ok: boolean
+      if (this.pending === "") {
+        ok = this.line(text, pos, end, out)
+      } else {
+        const line = this.pending + text.slice(pos, end)
+        this.pending = ""
+        ok = this.line(line, 0, line.length, out)
+      }
+      if (!ok) return this.fail()
+      pos = next
+      if (lf !== -1 && lf < pos) lf = text.indexOf("\n", pos)
+      if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos)
+    }
+    if (pos < len) {
+      const tail = pos === 0 ? text : text.slice(pos)
+      this.pending = this.pending === "" ? tail : this.pending + tail
+      // Bounds an unterminated line as soon as it grows, not when it ends.
+      if (this.data.length + this.pending.length > this.maxEventSize) return this.fail()
+    }
+    return true
+  }
+
+  /**
+   * Ends the stream: flushes the UTF-8 decoder, treats an unterminated last
+   * line as a line, and dispatches pending data even without the blank line
+   * the spec requires (some servers close the body without it). Resets the
+   * parser for a new stream.
+   */
+  end(out: Array<Event>): boolean {
+    if (this.failed) return false
+    if (!this.feedText(this.utf8.end(), out)) return false
+    if (this.pending !== "") {
+      const line = this.pending
+      this.pending = ""
+      if (!this.line(line, 0, line.length, out)) return this.fail()
+    }
+    this.dispatch(out)
+    this.reset()
+    return true
+  }
+
+  private reset(): void {
+    // Drops a character left half-read by a failed stream.
+    this.utf8.end()
+    this.pending = ""
+    this.skipLf = false
+    this.data = ""
+    this.hasData = false
+    this.eventType = ""
+    this.lastEventId = undefined
+    this.retry = undefined
+  }
+
+  private fail(): false {
+    this.reset()
+    this.failed = true
+    return false
+  }
+
+  private dispatch(out: Array<Event>): void {
+    if (this.hasData) {
+      out.push({
+        event: this.eventType === "" ? "message" : this.eventType,
+        data: this.data,
+        id: this.lastEventId,
+        retry: this.retry
+      })
+      this.data = ""
+      this.hasData = false
+    }
+    this.eventType = ""
+  }
+
+  private appendData(value: string): void {
+    if (this.hasData) {
+      this.data = this.data + "\n" + value
+    } else {
+      this.data = value
+      this.hasData = true
+    }
+  }
+
+  /** Processes the line `s[start, end)`; `false` when the event would be too large. */
+  private line(s: string, start: number, end: number, out: Array<Event>): boolean {
+    if (start === end) {
+      this.dispatch(out)
+      return true
+    }
+    // Pending data plus this line, checked before anything is appended, so
+    // the verdict does not depend on where the chunks were split.
+    if (this.data.length + (end - start) > this.maxEventSize) return false
+    const first = s.charCodeAt(start)
+    if (first === COLON) return true
+    if (
+      first === 100 &&
+      s.charCodeAt(start + 1) === 97 &&
+      s.charCodeAt(start + 2) === 116 &&
+      s.charCodeAt(start + 3) === 97 &&
+      s.charCodeAt(start + 4) === COLON
+    ) {
+      // `s[end]` is the terminator (or past the end), never a space.
+      this.appendData(s.slice(s.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end))
+      return true
+    }
+    const line = start === 0 && end === s.length ? s : s.slice(start, end)
+    const colon = line.indexOf(":")
+    let field: string
+    let value: string
+    if (colon === -1) {
+      field = line
+      value = ""
+    } else {
+      field = line.slice(0, colon)
+      value = line.slice(line.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1)
+    }
+    switch (field) {
+      case "data":
+        this.appendData(value)
+        break
+      case "event":
+        this.eventType = value
+        break
+      case "id":
+        if (!value.includes("\u0000")) this.lastEventId = value
+        break
+      case "retry":
+        if (ASCII_DIGITS.test(value)) this.retry = Number.parseInt(value, 10)
+        break
+    }
+    return true
+  }
+}
 
 /** The fields every error of a stream carries. */
 export interface ErrorFields {

@@ -1,22 +1,25 @@
 /**
- * The HTTP side every wire adapter shares: sending a JSON POST with the key and
- * extra headers (secret header names redacted from traces), mapping a non-2xx
- * answer through `fromHttpFailure` with its bounded body, transport failures and
- * timeouts, reading a whole JSON reply, and opening a streamed body as a
- * `ChunkSource` read through a per-stream parser (the response body read
- * through the `HttpClientResponse` contract's `stream`, whatever the client,
- * with no second `Stream`), all within
- * the call's phase limits (`phases`), over any `HttpClient`.
+ * One provider call over HTTP, as every wire adapter makes it, within its phase limits, over any `HttpClient`:
+ * sending a JSON POST with the key and extra headers (secret header names redacted from traces), mapping a non-2xx
+ * answer through `fromHttpFailure` with its bounded body, transport failures and timeouts, reading a whole JSON reply,
+ * and opening a streamed body as a `ChunkSource` read through a per-stream parser (the response body read through the
+ * `HttpClientResponse` contract's `stream`, whatever the client, with no second `Stream`).
  *
- * The adapter template (`providers/adapter`) builds a `ProviderClient` over it
- * from a provider's wire table.
+ * The phase limits are kept here with the reads they end: no response headers within `headers`; no body byte within
+ * `firstToken` of the headers; a read of a streamed body waiting `idle` for its next bytes; and the call's own
+ * timeout (`request`) until its reply, or a stream's first batch, is in. The call stamps what happens on its `Watch`
+ * (`headersIn`, `reading`, `read`, `release`), which costs a clock read; the `Clock`'s one watchdog
+ * (`time/watchdog`) looks at the watch when its soonest limit is due, and again later or with the phase that passed.
+ * No timer per read: an idle limit looked at early is looked at again when what is left of it is due.
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import { constTrue } from "effect/Function"
 import * as Headers from "effect/http/Headers"
 import * as HttpClient from "effect/http/HttpClient"
@@ -41,10 +44,9 @@ import {
 import type { Credentials } from "../../ProviderClient.js"
 import { RouterCall } from "../routerCall.js"
 import { untraced } from "../telemetry.js"
-import { watchdogOf } from "../time/watchdog.js"
+import { type Bound, bounded, type Watchdog, watchdogOf } from "../time/watchdog.js"
 import { BodyTooLarge, concat } from "./bytes.js"
 import type { ChunkSource } from "./chunkSource.js"
-import { type Limits, type Phase, raced, readFiber, Watch } from "./phases.js"
 import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
@@ -65,8 +67,8 @@ interface BodyReader {
  * The reader of `response.stream`, through its channel's own pull
  * (`Stream.toPull` would add a semaphore per pull; one reader pulls here).
  */
-const reader = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> =>
-  Effect.flatMap(
+function reader(response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> {
+  return Effect.flatMap(
     Scope.make(),
     (scope) =>
       Effect.map(Channel.toPullScoped(Stream.toChannel(response.stream), scope), (pull): BodyReader => ({
@@ -74,6 +76,7 @@ const reader = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<
         cancel: Scope.close(scope, Exit.void)
       }))
   )
+}
 
 /**
  * The whole body, unless it passes `maxBytes`: then nothing more is read, the
@@ -141,7 +144,7 @@ interface Body {
  * stream is released) fails with that limit's error, unless the parser had
  * seen the terminal event: a body held open after the reply loses nothing.
  */
-const bodySource = (body: Body): ChunkSource & { readonly peek: Pull.Pull<void, LlmError> } => {
+function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, LlmError> } {
   const { parser, rateLimit, watch } = body
   const read = body.reader.read
   // A batch read ahead by `peek`: the next pull gives it.
@@ -253,8 +256,9 @@ const defaultIdleTimeout = Duration.seconds(30)
 const defaultFirstTokenTimeout = Duration.minutes(2)
 
 // The sooner of two limits in milliseconds, either of them none.
-const sooner = (a: number | undefined, b: number | undefined): number | undefined =>
-  a === undefined ? b : b === undefined ? a : Math.min(a, b)
+function sooner(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b)
+}
 
 /** The default of `HttpOptions.maxResponseBytes`: 64 MiB. */
 export const defaultMaxResponseBytes = 64 * 1024 * 1024
@@ -269,7 +273,9 @@ export const overLimit = (what: string, option: string, limit: string): string =
  * smaller. A character is at least one byte, so an event is never cut below
  * `maxResponseBytes` bytes.
  */
-export const eventLimit = (own: number, maxResponseBytes: number): number => Math.min(own, maxResponseBytes)
+export function eventLimit(own: number, maxResponseBytes: number): number {
+  return Math.min(own, maxResponseBytes)
+}
 
 /**
  * The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own.
@@ -288,7 +294,9 @@ const maxHeads = 64
 
 const utf8 = new TextDecoder()
 
-const isOk = (status: number) => status >= 200 && status < 300
+function isOk(status: number) {
+  return status >= 200 && status < 300
+}
 
 /** The text of an unknown failure, with its cause when it has one. */
 export const causeText = (cause: unknown): string =>
@@ -641,4 +649,185 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     decodeError,
     transportError
   }
+}
+
+/** Which limit passed. */
+export type Phase = "request" | "headers" | "firstToken" | "idle"
+
+/** A call's limits in milliseconds; `undefined` (or `Infinity`) for none. */
+export interface Limits {
+  /** The call's timeout, until `Watch.release`. */
+  readonly request: number
+  readonly headers?: number | undefined
+  /** From the headers to the body's first bytes (a stream's). */
+  readonly firstToken?: number | undefined
+  /** The longest a read of a streamed body waits for bytes, once the first-token limit is over. */
+  readonly idle?: number | undefined
+}
+
+/** What one call has done so far, stamped by the call and read by its watchdog. */
+export class Watch implements Bound<Phase> {
+  private requestDue: number
+  private headersAt: number | undefined = undefined
+  private begun = false
+  private readingSince: number | undefined = undefined
+  // The shortest limit a stamp starts: the longest the watchdog sleeps while it may start.
+  private readonly shortest: number
+  /** The phase that passed, once the watchdog found one. */
+  passed: Phase | undefined = undefined
+
+  readonly clock: Clock.Clock
+  private readonly start: number
+
+  constructor(private readonly watchdog: Watchdog, readonly limits: Limits) {
+    this.clock = watchdog.clock
+    this.start = this.clock.currentTimeMillisUnsafe()
+    this.requestDue = this.start + limits.request
+    this.shortest = Math.min(limits.firstToken ?? Infinity, limits.idle ?? Infinity)
+  }
+
+  /** The response headers are in. */
+  headersIn(): void {
+    this.headersAt = this.clock.currentTimeMillisUnsafe()
+  }
+
+  /** A read of the body starts: it waits for the provider, not for the consumer. */
+  reading(): void {
+    this.readingSince = this.clock.currentTimeMillisUnsafe()
+  }
+
+  /** A read of the body ended; `bytes`: it brought some. */
+  read(bytes: boolean): void {
+    this.readingSince = undefined
+    if (bytes) this.begun = true
+  }
+
+  /**
+   * The call's own timeout no longer bounds it (a stream's first batch is out);
+   * the rest is watched by `watchRest`'s fiber, when there is an idle limit.
+   */
+  release(): void {
+    this.requestDue = Infinity
+  }
+
+  /**
+   * Keeps the rest of a released stream within the idle limit: runs `stop`
+   * once it has passed. The returned function stops watching.
+   */
+  watchRest(stop: Effect.Effect<void>): () => void {
+    return this.watchdog.keep(this, (phase) => {
+      this.passed = phase
+      Effect.runFork(stop)
+    })
+  }
+
+  /** The phase that has passed at `now`, or when to look again (`Infinity`: never). */
+  check(now: number): Phase | number {
+    const limits = this.limits
+    const request = this.requestDue
+    if (now >= request) return "request"
+    // Until the stamp that starts a later limit, look again within the shortest of them.
+    const look = now + this.shortest
+    if (this.headersAt === undefined) {
+      const at = limits.headers === undefined ? Infinity : this.start + limits.headers
+      if (at < request && now >= at) return "headers"
+      return Math.min(request, at, look)
+    }
+    if (!this.begun && limits.firstToken !== undefined) {
+      const at = this.headersAt + limits.firstToken
+      return now >= at ? "firstToken" : Math.min(request, at, look)
+    }
+    if (limits.idle === undefined) return request
+    // A consumer that does not read is not the provider's stall: look again an idle limit from now.
+    const at = (this.readingSince ?? now) + limits.idle
+    return now >= at ? "idle" : Math.min(request, at)
+  }
+}
+
+/**
+ * `work` within `watch`'s limits, kept by the `Clock`'s watchdog: a limit that
+ * passes is recorded (`Watch.passed`), interrupts the work and fails with
+ * `passed(phase)`.
+ */
+export function raced<A, E>(work: Effect.Effect<A, E>, watch: Watch, passed: (phase: Phase) => E): Effect.Effect<A, E> {
+  return bounded(work, watch, (phase) => {
+    watch.passed = phase
+    return passed(phase)
+  })
+}
+
+// ---------------------------------------------------------------------------
+// The reads a phase limit ends.
+
+/**
+ * The reads of a streamed body, made by a fiber of their own: one read a pull,
+ * none ahead, so that a read in progress can be ended from outside (`stop`,
+ * when a phase limit passes) whatever the client's body stream does when it is
+ * cancelled. Some clients' streams end a waiting read when cancelled from
+ * another fiber (this library's undici client, fetch's); others leave it
+ * waiting forever (`NodeHttpClient`'s, over a Node `Readable`).
+ *
+ * A race per read would do the same at a cost per read (two fibers each); this
+ * costs one fiber a stream and a hand-over a read (figures in
+ * docs/performance.md).
+ */
+export interface ReadFiber<A, E> {
+  /** The next read, made by the fiber: `undefined` once the body has ended, or once stopped. */
+  readonly read: Effect.Effect<A | undefined, E>
+  /** Ends the read in progress (with `undefined`) and every read after it, and interrupts the fiber. */
+  readonly stop: Effect.Effect<void>
+}
+
+const ended = Effect.succeed(undefined)
+
+/** A fiber making the reads of `read`, each when a caller asks for it. */
+export function readFiber<A, E>(read: Effect.Effect<A | undefined, E>): Effect.Effect<ReadFiber<A, E>> {
+  return Effect.suspend(() => {
+    // The caller waiting for a read's result.
+    let waiting: ((result: Effect.Effect<A | undefined, E>) => void) | undefined
+    // The fiber waiting to be asked; or a request made before it waited.
+    let idle: (() => void) | undefined
+    let asked = false
+    let stopped = false
+    const request = Effect.callback<void>((resume) => {
+      if (!asked) {
+        idle = () => resume(Effect.void)
+        return
+      }
+      asked = false
+      resume(Effect.void)
+    })
+    const hand = (exit: Effect.Effect<A | undefined, E>) => {
+      const caller = waiting
+      waiting = undefined
+      caller?.(exit)
+    }
+    const loop: Effect.Effect<never> = Effect.flatMap(
+      request,
+      () => Effect.flatMap(Effect.exit(read), (exit) => Effect.suspend(() => (hand(exit), loop)))
+    )
+    // Forked as a task of the scheduler, not at once: started in the caller's turn, it made an `Llm` stream's reads
+    // dearer (docs/performance.md).
+    return Effect.map(Effect.forkDetach(loop), (fiber): ReadFiber<A, E> => ({
+      read: Effect.callback((resume) => {
+        if (stopped) return resume(ended)
+        waiting = resume
+        const wake = idle
+        if (wake === undefined) asked = true
+        else {
+          idle = undefined
+          wake()
+        }
+        // A caller interrupted while the fiber reads: what it reads is dropped (the stream is being closed).
+        return Effect.sync(() => {
+          if (waiting === resume) waiting = undefined
+        })
+      }),
+      stop: Effect.suspend(() => {
+        stopped = true
+        hand(ended)
+        return Fiber.interrupt(fiber)
+      })
+    }))
+  })
 }

@@ -11,27 +11,36 @@
  * listener or registry per request.
  *
  * The exchange's `HttpClientResponse` (`UndiciResponse`, below): its headers, and its body read whole or as a stream
- * that gives every chunk arrived since the last pull in one array.
+ * that gives every chunk arrived since the last pull in one array. And the client that makes the exchanges
+ * (`client`, behind `UndiciHttpClient.fromDispatcher`): a request's target and body as undici's dispatch takes them.
  */
-import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import * as Arr from "effect/Array"
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
 import * as Cookies from "effect/http/Cookies"
 import * as Headers from "effect/http/Headers"
+import type * as HttpBody from "effect/http/HttpBody"
+import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as IncomingMessage from "effect/http/HttpIncomingMessage"
+import * as Url from "effect/http/Url"
 import * as UrlParams from "effect/http/UrlParams"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Pipeable from "effect/Pipeable"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import { Readable } from "node:stream"
 import type { Dispatcher } from "undici"
 import { concat } from "../transport/bytes.js"
 
@@ -423,3 +432,135 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
 }
 
 Object.assign(UndiciResponse.prototype, { pipe: Pipeable.Prototype.pipe })
+
+/** Where a request goes, as undici's dispatch options name it. */
+interface Target {
+  readonly origin: string
+  /** Path and query. */
+  readonly path: string
+  /** The URL without its hash, for the response. */
+  readonly href: string
+}
+
+function targetOf(url: URL): Target {
+  return {
+    origin: url.origin,
+    path: url.pathname + url.search,
+    href: url.hash === "" ? url.href : url.href.slice(0, url.href.length - url.hash.length)
+  }
+}
+
+/** URLs whose target a client keeps. */
+const maxTargets = 64
+
+type DispatchBody = Exclude<Dispatcher.DispatchOptions["body"], undefined>
+
+interface Converted {
+  readonly body: DispatchBody
+  /** The multipart content type, boundary included, of a `FormData` body. */
+  readonly contentType?: string | undefined
+}
+
+function convertBody(body: HttpBody.HttpBody): Converted | Effect.Effect<Converted> {
+  switch (body._tag) {
+    case "Empty":
+      return { body: null }
+    case "Uint8Array":
+      return { body: body.body }
+    case "Raw":
+      return { body: body.body as DispatchBody }
+    case "FormData": {
+      // Rare for LLM APIs: let the web encoder write the multipart body (one
+      // `Response`, so the boundary in the header is the body's).
+      const encoded = new Response(body.formData)
+      return {
+        body: Readable.fromWeb(encoded.body! as Parameters<typeof Readable.fromWeb>[0]),
+        contentType: encoded.headers.get("content-type") ?? undefined
+      }
+    }
+    case "Stream":
+      return Effect.map(NodeStream.toReadable(body.stream), (readable): Converted => ({ body: readable }))
+  }
+}
+
+/**
+ * The client `UndiciHttpClient.fromDispatcher` makes over `dispatcher` (timeouts in milliseconds): traced requests
+ * through `HttpClient.make`, for the platform's span, redaction and propagation; untraced ones straight to `send`.
+ */
+export function client(
+  dispatcher: Dispatcher,
+  { bodyTimeout, headersTimeout }: { readonly headersTimeout: number; readonly bodyTimeout: number }
+): HttpClient.HttpClient {
+  function dispatch(
+    request: HttpClientRequest.HttpClientRequest,
+    target: Target
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> {
+    const href = target.href
+    function options({ body, contentType }: Converted): Dispatcher.DispatchOptions {
+      return {
+        origin: target.origin,
+        path: target.path,
+        method: request.method,
+        headers: contentType === undefined ? request.headers : { ...request.headers, "content-type": contentType },
+        body,
+        headersTimeout,
+        bodyTimeout
+      }
+    }
+    const converted = convertBody(request.body)
+    return Effect.isEffect(converted)
+      ? Effect.flatMap(converted, (converted) => send(dispatcher, request, href, options(converted)))
+      : send(dispatcher, request, href, options(converted))
+  }
+
+  // The platform's span, redaction and propagation, for traced requests.
+  const traced = HttpClient.make((request, url, signal) =>
+    Effect.suspend(() => {
+      // A request whose `HttpClient.withScope` scope already closed is not sent.
+      if (signal.aborted) {
+        return Effect.fail(transportError(request, signal.reason))
+      }
+      return dispatch(request, targetOf(url))
+    })
+  )
+
+  // The targets of the URLs requests went to without `urlParams` or a hash,
+  // parsed once each: a client sends to a few endpoints, and parsing a URL and
+  // reading its origin costs about as much as the rest of a short dispatch.
+  const targets = new Map<string, Target>()
+
+  function untraced(request: HttpClientRequest.HttpClientRequest) {
+    const plain = request.urlParams.params.length === 0 && Option.isNone(request.hash)
+    const known = plain ? targets.get(request.url) : undefined
+    if (known !== undefined) return dispatch(request, known)
+    const url = Url.make(request.url, request.urlParams, Option.getOrUndefined(request.hash))
+    if (Result.isFailure(url)) {
+      return Effect.fail(
+        new HttpClientError.HttpClientError({
+          reason: new HttpClientError.InvalidUrlError({ request, cause: url.failure })
+        })
+      )
+    }
+    const target = targetOf(url.success)
+    if (plain && targets.size < maxTargets) targets.set(request.url, target)
+    return dispatch(request, target)
+  }
+
+  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    function postprocess(effect) {
+      return Effect.flatMap(
+        effect,
+        (request) =>
+          Effect.withFiber<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>(
+            function sendOne(fiber) {
+              return fiber.getRef(References.TracerEnabled) && !fiber.getRef(Tracer.DisablePropagation) &&
+                  !fiber.getRef(HttpClient.TracerDisabledWhen)(request)
+                ? traced.execute(request)
+                : untraced(request)
+            }
+          )
+      )
+    },
+    Effect.succeed
+  )
+}

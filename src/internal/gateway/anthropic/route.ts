@@ -14,7 +14,6 @@ import { randomUUID } from "node:crypto"
 import * as AnthropicWire from "../../codec/anthropic/request.js"
 import { estimatedPromptTokens } from "../../tokens/promptSize.js"
 import * as ChatAnswer from "../chatAnswer.js"
-import * as Failures from "../failures.js"
 import { errorResponse, json, type Serving, type WithBody } from "../serving.js"
 import { restoredRequest } from "./carrier.js"
 import * as AnthropicErrors from "./errors.js"
@@ -38,7 +37,7 @@ function answer(serving: Serving, body: WithBody) {
     model: decoded.model,
     request: restoredRequest(decoded.request),
     stream: decoded.stream,
-    failures: Failures.anthropic(serving.now, decoded.body),
+    failures: ChatAnswer.anthropic(serving.now, decoded.body),
     newEncoder: (request) => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
     render: (response) => AnthropicRender.message(response, id)
   })
@@ -49,7 +48,7 @@ function answer(serving: Serving, body: WithBody) {
 function count(serving: Serving, { entry, tally, text }: WithBody) {
   const decoded = AnthropicWire.countTokens(text)
   if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
-  const failures = Failures.anthropic(serving.now, decoded.body)
+  const failures = ChatAnswer.anthropic(serving.now, decoded.body)
   return serving.admitted({
     model: decoded.model,
     request: undefined,

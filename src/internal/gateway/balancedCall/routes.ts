@@ -8,7 +8,6 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type { Status } from "../../../Router.js"
 import * as ChatAnswer from "../chatAnswer.js"
-import * as Failures from "../failures.js"
 import * as Auth from "../keys/auth.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
 import * as BalancedCall from "./wire.js"
@@ -16,7 +15,7 @@ import * as BalancedCall from "./wire.js"
 /** The `/llm/*` routes over `serving`. */
 export const routes = (serving: Serving) => {
   const { engine } = serving
-  const openAi = Failures.openAiByField(serving.now)
+  const openAi = ChatAnswer.openAiByField(serving.now)
 
   // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
   function chat(route: string, stream: boolean) {

@@ -18,7 +18,7 @@ import { Problem } from "../../schemaCheck.js"
 import { BodyText, bytesOf } from "../bodyText.js"
 import * as Errors from "../openai/errors.js"
 import type { Encoded, StreamEncoder } from "../openai/render.js"
-import { decodeBody } from "../openai/wire.js"
+import { decodeBody } from "../openai/routes.js"
 
 /** The name a call without `model` is admitted under: every deployment (a key limited to some models must name one). */
 export const everyModel = "*"

@@ -20,8 +20,7 @@ import * as Codec from "../../codec/gemini.js"
 import { Problem } from "../../schemaCheck.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
-import * as Failures from "../failures.js"
-import { decodeBody } from "../openai/wire.js"
+import { decodeBody } from "../openai/routes.js"
 import { decodePath, errorResponse, json, refusal, type Serving, type WithBody } from "../serving.js"
 import * as GeminiErrors from "./errors.js"
 import * as GeminiRender from "./render.js"
@@ -74,7 +73,7 @@ export function embedding(text: string, batch: boolean): EmbeddingInput | Proble
 
 /** The Gemini route over `serving`: one handler for `POST /v1beta/models/*` (and `/v1/...`), by the method. */
 export const route = (serving: Serving) => {
-  const failures = Failures.gemini(serving.now)
+  const failures = ChatAnswer.gemini(serving.now)
   const problem = (refused: Problem) => Effect.succeed(errorResponse(GeminiErrors.problem(refused)))
 
   // A `generateContent` or `streamGenerateContent` body's answer: refused, or streamed or whole once admitted.

@@ -512,17 +512,23 @@ export const make = (
     )
 
     const always = callers.length > 0 || database?.keysRequired === true
-    return {
-      get required() {
-        return always || (database !== undefined && database.runtime.everMade())
-      },
+    const common = {
       keys: infos,
       budgets,
       budgetStatus,
-      isAdmin: (key) => find(admins, Redacted.value(key)) !== undefined,
+      isAdmin: (key: Redacted.Redacted<string>) => find(admins, Redacted.value(key)) !== undefined,
       authenticate,
       allows,
       bounded,
       admit
+    }
+    // Without a database no key is made at run time: whether keys are required is the configuration's, decided here.
+    if (database === undefined) return { ...common, required: always }
+    const runtime = database.runtime
+    return {
+      ...common,
+      get required() {
+        return always || runtime.everMade()
+      }
     }
   })

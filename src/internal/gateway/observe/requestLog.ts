@@ -1,6 +1,6 @@
 /**
  * The gateway's request log in its database: a row per call, made from the same log entry as the log line and the live
- * figures (`observe/logs.ts`), when the entry is written. A request's own fiber only puts its row on a bounded queue,
+ * figures (`observe/record.ts`), when the entry is written. A request's own fiber only puts its row on a bounded queue,
  * never waiting: one fiber writes the queue to the database in batches, so neither a slow database nor one that is gone
  * delays or fails a call. A row the queue has no room for, or whose batch the database refuses, is dropped, counted
  * (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber deletes, hourly and
@@ -28,7 +28,7 @@ import { randomUUID } from "node:crypto"
 import { scrub } from "../../llmError/errorInfo.js"
 import * as Requests from "../../sql/requests.js"
 import * as Auth from "../keys/auth.js"
-import type * as Logs from "./logs.js"
+import type * as Logs from "./record.js"
 
 /** How long rows are kept unless told otherwise. */
 export const defaultRetention = Duration.days(30)

@@ -11,13 +11,12 @@
  * are the operator's, so the client gets the gateway's words for what
  * happened and what to do (with the provider's words only where they are
  * about the client's request: a 400), and the request log keeps the full
- * message (`ErrorAnswer.logged`).
+ * message (`ErrorAnswer.logged`). A 400's paths are the wire's (`wirePath`), not the engine's.
  */
 import * as Duration from "effect/Duration"
 import type { LlmError } from "../../../LlmError.js"
-import { openAiErrorJson } from "../../codec/openAiChat.js"
+import { type MaxTokensField, openAiErrorJson } from "../../codec/openAiChat.js"
 import { formatDuration, formatWait } from "../../llmError/describe.js"
-import { wirePath } from "./wire.js"
 
 /** An error answer: its status, its JSON body and the seconds of its `Retry-After`, if any. */
 export interface ErrorAnswer {
@@ -224,3 +223,29 @@ export const databaseUnavailable = (logged: string): ErrorAnswer => ({
   ),
   logged
 })
+
+// The request's fields as the wire names them, where the engine's differ.
+const renamed: Readonly<Record<string, string>> = {
+  topP: "top_p",
+  toolChoice: "tool_choice",
+  responseFormat: "response_format",
+  reasoningEffort: "reasoning_effort",
+  toolCalls: "tool_calls",
+  toolCallId: "tool_call_id"
+}
+
+/**
+ * A path of the engine's request (`tools[0].name`, `messages[1].toolCallId`)
+ * as the wire request writes it (`tools[0].function.name`,
+ * `messages[1].tool_call_id`); `maxTokens` is the name the body gave it.
+ */
+export function wirePath(path: string, maxTokens: MaxTokensField = "max_tokens"): string {
+  return path
+    .replace(
+      /\b(topP|maxTokens|toolChoice|responseFormat|reasoningEffort|toolCalls|toolCallId)\b/g,
+      (name) => name === "maxTokens" ? maxTokens : renamed[name]!
+    )
+    .replace(/\btools\[(\d+)\]\.(name|description|parameters|strict)/, "tools[$1].function.$2")
+    .replace(/(tool_calls\[\d+\])\.(name|arguments)/, "$1.function.$2")
+    .replace(/\bresponse_format\.(name|description|schema|strict)/, "response_format.json_schema.$1")
+}

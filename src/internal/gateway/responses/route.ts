@@ -19,15 +19,14 @@ import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as ResponsesWire from "../../codec/openAiResponses.js"
 import type { Placed } from "../../codec/responsesNamespace.js"
-import { promptTokens } from "../../tokens/estimate.js"
+import { promptTokens } from "../../llm/usage.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import type { Target } from "../engine.js"
-import * as Failures from "../failures.js"
-import * as Logs from "../observe/logs.js"
+import * as Session from "../intake.js"
+import * as Logs from "../observe/record.js"
 import * as Errors from "../openai/errors.js"
-import { decodeBody } from "../openai/wire.js"
+import { decodeBody } from "../openai/routes.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
-import * as Session from "../session.js"
 import * as ResponsesHosted from "./hosted.js"
 import * as ResponsesRender from "./render.js"
 import * as ResponsesStore from "./store.js"
@@ -97,7 +96,7 @@ const refused = (answer: HttpServerResponse.HttpServerResponse) => Effect.succee
 
 /** The Responses routes over `serving`, keeping responses in `store`. */
 export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) => {
-  const failures = Failures.responses(serving.now)
+  const failures = ChatAnswer.responses(serving.now)
   const seconds = () => Math.floor(serving.now() / 1000)
 
   // The answer to a request whose store failed, its reason in the request's log line.
@@ -150,7 +149,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     return { ...request, previousResponse: { ...upstream, messages: request.messages.length - input } }
   }
 
-  // The session of a request (`session.ts`): its previous response's, else its `prompt_cache_key`, the client's
+  // The session of a request (`intake.ts`): its previous response's, else its `prompt_cache_key`, the client's
   // header or its long prefix, else the response's own id, which the conversation's later turns continue.
   function sessionOf(
     body: ResponsesWire.Body,

@@ -46,7 +46,7 @@ export interface StoredResponse {
   readonly body: string
   /** The conversation up to and including its reply, without `instructions`. */
   readonly conversation: ReadonlyArray<Message>
-  /** The session its request belonged to (`session.ts`), which a request continuing it belongs to as well. */
+  /** The session its request belonged to (`intake.ts`), which a request continuing it belongs to as well. */
   readonly session?: string | undefined
   /** The response as its deployment keeps it upstream (`upstreamOf`), when it does. */
   readonly upstream?: Upstream | undefined

@@ -11,7 +11,7 @@ import type { Options } from "../../../providers/AzureOpenAi.js"
 import * as Embeddings from "../../codec/openAiEmbeddings.js"
 import * as Invalid from "../../optionsError.js"
 import type * as Adapter from "../adapter.js"
-import { definition as chatDefinition } from "../openAiChat/definition.js"
+import { definition as chatDefinition } from "../openAiChat.js"
 
 /** Azure's key header. */
 export const apiKey = (key: Redacted.Redacted<string>) => ["api-key", Redacted.value(key)] as const

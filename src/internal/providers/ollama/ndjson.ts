@@ -13,7 +13,7 @@
  * and an unterminated tail grows by concatenation only (V8 ropes), so a long
  * line spread over many small chunks stays linear.
  */
-import { Utf8Decoder } from "../../sse/eventParser.js"
+import { Utf8Decoder } from "../../sse/streamParser.js"
 
 /** The default largest line, in UTF-16 code units: 16 MiB, as for SSE events. */
 export const defaultMaxLineSize = 16 * 1024 * 1024

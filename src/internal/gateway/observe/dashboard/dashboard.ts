@@ -4,7 +4,7 @@
  * every second (an admin path). The data is the routers' status (breakers, in
  * flight, masked keys with their load, cooldowns and disabled state, the load
  * percent, the sessions pinned to each deployment) with the live figures
- * (`observe/liveStats.ts`: request and error rates, latency and time-to-first-token
+ * (`LiveStats` in `observe/record.ts`: request and error rates, latency and time-to-first-token
  * quantiles, cost so far), one entry per deployment of the configuration, and every budgeted key's budget as it
  * stands. With a database the page also charts spend over time by key, team or model, from the request log through
  * `GET /admin/spend` (`admin/spend.ts`), with the same admin key.
@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Router from "../../../../Router.js"
 import type { KeyBudget } from "../../keys/auth.js"
-import * as LiveStats from "../liveStats.js"
+import * as LiveStats from "../record.js"
 import { page } from "./page.js"
 
 /** One key of a deployment, masked. */
@@ -157,7 +157,7 @@ export const make = ({ budgets, now, status }: Sources): Effect.Effect<Dashboard
       provider: load.provider,
       model: load.model
     }))
-    const stats = LiveStats.make(named, now())
+    const stats = LiveStats.makeLiveStats(named, now())
     return {
       stats,
       data: Effect.map(Effect.all([status, budgets]), ([current, keyBudgets]) =>

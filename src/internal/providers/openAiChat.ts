@@ -1,24 +1,77 @@
 /**
- * The Chat Completions stream as a plain mutable state machine: bytes in,
- * `ChatChunk`s out, one whole network chunk at a time.
+ * The Chat Completions adapter (`OpenAiChat`): its table, which Azure OpenAI's (`AzureOpenAi`) fills in with its own
+ * paths and key header, and its stream's parser.
  *
- * It holds no Effect so the hot path is a loop over events; the transport
- * (`providerHttp`) feeds one instance per stream from the body's pulls.
+ * The parser is a plain mutable state machine: bytes in, `ChatChunk`s out, one whole network chunk at a time. It
+ * holds no Effect so the hot path is a loop over events; the transport (`providerHttp`) feeds one instance per stream
+ * from the body's pulls.
  */
 import * as Duration from "effect/Duration"
-import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
-import type { Usage } from "../../../ChatResponse.js"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import type { ChatChunk, ToolCallDelta } from "../../ChatChunk.js"
+import type { Usage } from "../../ChatResponse.js"
 import {
   fromHttpFailure,
   type LlmError,
   OutputDecodeError,
   StreamTruncatedError,
   TransportError
-} from "../../../LlmError.js"
-import type * as Sse from "../../../Sse.js"
-import { type ChunkToolCallRead, excerpt, finishReason, type JsonRecord, readChunk } from "../../codec/openAiChat.js"
-import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
-import type * as Adapter from "../adapter.js"
+} from "../../LlmError.js"
+import type { OptionsError } from "../../OptionsError.js"
+import type { Options } from "../../providers/OpenAiChat.js"
+import type * as Sse from "../../Sse.js"
+import * as Wire from "../codec/openAiChat.js"
+import { type ChunkToolCallRead, excerpt, finishReason, type JsonRecord, readChunk } from "../codec/openAiChat.js"
+import * as Embeddings from "../codec/openAiEmbeddings.js"
+import { type ErrorFields, JsonSseParser } from "../sse/streamParser.js"
+import { causeText } from "../transport/providerHttp.js"
+import * as Adapter from "./adapter.js"
+import { RequestError } from "./wire.js"
+
+function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
+  return response.headers["x-request-id"]
+}
+
+/** The Chat Completions table of `options`; `adapter` names the options' owner in an `OptionsError`. */
+export const definition = (options: Options, adapter = "OpenAiChat"): Adapter.Definition | OptionsError => {
+  const provider = options.provider ?? "openai"
+  const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
+  const includeUsage = options.includeUsage ?? true
+  const promptCacheKey = options.sendPromptCacheKey ?? true
+  const maxEventSize = options.maxEventSize
+  const prefill = options.prefill ?? false
+  const invalid = Adapter.checkPositive(adapter, "maxEventSize", maxEventSize) ??
+    Adapter.checkPositive(adapter, "maxResponseBytes", options.maxResponseBytes, true)
+  if (invalid !== undefined) return invalid
+  return {
+    provider,
+    model: options.model,
+    baseUrl: options.baseUrl,
+    headers: Wire.headers(options),
+    // A custom `auth` takes the time the request is sent (Zhipu signs a JWT with it).
+    auth: options.auth === undefined ? Adapter.bearer : () => undefined,
+    timedAuth: options.auth,
+    requestId: requestIdOf,
+    maxRawExcerpt: Wire.maxRaw,
+    ...Adapter.limitsOf(options),
+    path: () => "/chat/completions",
+    body: (request, model, stream) => {
+      try {
+        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
+      } catch (error) {
+        throw new RequestError(
+          `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
+        )
+      }
+    },
+    failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
+    failureHeaders: "response",
+    reply: Wire.reply,
+    stream: (context) => new ChatStreamParser({ ...context, maxEventSize }),
+    embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
+    prefill: prefill !== false
+  }
+}
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
