@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
+import { instruction } from "../../src/internal/router/continuation.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as Vertex from "../../src/providers/Vertex.js"
@@ -79,6 +80,17 @@ const targets = [
   { name: `gcp/${claudeOnVertex}`, answered: claudeOnVertex, cloud: "Vertex (Anthropic)" }
 ] as const
 
+// The simulator's fault on every request of an entry.
+const fault = (value: string) => ({ headers: { [Simulator.faultHeader]: value } })
+
+// A router over `deployments` tried in order, no breaker opening in these tests; `mid_stream` the gateway's default,
+// "continue".
+const inOrder = (...deployments: ReadonlyArray<string>) => ({
+  deployments,
+  strategy: "priority",
+  cooldown: { failures: 100 }
+})
+
 class Fixture extends Context.Service<Fixture, {
   readonly gateway: Gateway.Service
   readonly simulator: Simulator.Simulator
@@ -100,7 +112,23 @@ const fixture = Layer.effect(
       azure: [azure(url)],
       aws: [bedrock(url)],
       "aws-key": [{ model_name: nova, api: "bedrock", base_url: url, api_keys: [bedrockKey], max_retries: 0 }],
-      gcp: [vertex(url), vertex(url, { model_name: claudeOnVertex, publisher: "anthropic", location: "us-east5" })]
+      gcp: [vertex(url), vertex(url, { model_name: claudeOnVertex, publisher: "anthropic", location: "us-east5" })],
+      // Each cloud failing before its answer: down, throttled, its connection reset.
+      "azure-down": [azure(url, fault("status=503"))],
+      "aws-throttled": [bedrock(url, fault("status=429;retry-after=none"))],
+      "gcp-reset": [vertex(url, fault("reset=0"))],
+      // Each cloud's stream cut after five chunks.
+      "azure-cut": [azure(url, fault("reset=5"))],
+      "aws-cut": [bedrock(url, fault("reset=5"))],
+      "gcp-cut": [vertex(url, fault("reset=5"))],
+      router: {
+        "azure-first": inOrder("azure-down/gpt-4o", `aws/${claudeOnBedrock}`, `gcp/${gemini}`),
+        "bedrock-first": inOrder(`aws-throttled/${claudeOnBedrock}`, `gcp/${gemini}`, "azure/gpt-4o"),
+        "vertex-first": inOrder(`gcp-reset/${gemini}`, "azure/gpt-4o", `aws/${claudeOnBedrock}`),
+        "azure-cut-then-bedrock": inOrder("azure-cut/gpt-4o", `aws/${claudeOnBedrock}`),
+        "bedrock-cut-then-vertex": inOrder(`aws-cut/${claudeOnBedrock}`, `gcp/${claudeOnVertex}`),
+        "vertex-cut-then-azure": inOrder(`gcp-cut/${gemini}`, "azure/gpt-4o")
+      }
     })
     const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }).pipe(
       Effect.provideService(Bedrock.Credentials, () => Promise.resolve(Simulator.bedrockCredentials)),
@@ -372,5 +400,116 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("every cloud behi
           })
       )
     }
+  }
+})
+
+type Turn = { readonly role: "user" | "assistant"; readonly content: string }
+
+// `model`'s whole answer to the question and then `turns`, through the openai client.
+const answerTo = (openai: OpenAI, model: string, ...turns: ReadonlyArray<Turn>) =>
+  Effect.promise(() =>
+    openai.chat.completions.create({ model, messages: [{ role: "user", content: question }, ...turns] })
+  ).pipe(Effect.map((completion) => ({ text: completion.choices[0]!.message.content ?? "", model: completion.model })))
+
+// The question streamed to `model` through the openai client: each chunk's model and text.
+const chunksOf = (openai: OpenAI, model: string) =>
+  Effect.promise(async () => {
+    const stream = await openai.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: question }],
+      stream: true
+    })
+    const chunks: Array<{ readonly model: string; readonly text: string }> = []
+    for await (const chunk of stream) chunks.push({ model: chunk.model, text: chunk.choices[0]?.delta.content ?? "" })
+    return chunks
+  })
+
+const textOfChunks = (chunks: ReadonlyArray<{ readonly text: string }>) => chunks.map((chunk) => chunk.text).join("")
+
+/** Routers whose first cloud fails before answering: the deployment that fails, and the next cloud's. */
+const fallbacks = [
+  { router: "azure-first", failing: "azure-down/gpt-4o", next: `aws/${claudeOnBedrock}`, answered: claudeOnBedrock },
+  {
+    router: "bedrock-first",
+    failing: `aws-throttled/${claudeOnBedrock}`,
+    next: `gcp/${gemini}`,
+    answered: gemini
+  },
+  { router: "vertex-first", failing: `gcp-reset/${gemini}`, next: "azure/gpt-4o", answered: azureDeployment }
+] as const
+
+/**
+ * Routers whose first cloud's stream is cut mid-way: the same model unbroken, and the next cloud's deployment, which
+ * goes on by prefill (Anthropic's models on Vertex) or else by a continuation turn.
+ */
+const continuations = [
+  {
+    router: "azure-cut-then-bedrock",
+    unbroken: "azure/gpt-4o",
+    next: `aws/${claudeOnBedrock}`,
+    answered: claudeOnBedrock,
+    prefill: false
+  },
+  {
+    router: "bedrock-cut-then-vertex",
+    unbroken: `aws/${claudeOnBedrock}`,
+    next: `gcp/${claudeOnVertex}`,
+    answered: claudeOnVertex,
+    prefill: true
+  },
+  {
+    router: "vertex-cut-then-azure",
+    unbroken: `gcp/${gemini}`,
+    next: "azure/gpt-4o",
+    answered: azureDeployment,
+    prefill: false
+  }
+] as const
+
+layer(fixture, { timeout: 60_000, excludeTestServices: true })("a router falls back across clouds", (it) => {
+  for (const { answered, failing, next, router } of fallbacks) {
+    it.effect(`${router}: ${failing} fails, ${next} answers, whole and streamed`, () =>
+      Effect.gen(function*() {
+        const { gateway, openai } = yield* Fixture
+        const direct = yield* answerTo(openai, next)
+        const whole = yield* answerTo(openai, router)
+        expect(whole).toEqual({ text: direct.text, model: answered })
+        const chunks = yield* chunksOf(openai, router)
+        expect(textOfChunks(chunks)).toBe(direct.text)
+        expect(chunks.at(-1)!.model).toBe(answered)
+        // Both calls tried the failing cloud first; only Bedrock's throttling holds it back as rate-limited.
+        const status = (yield* gateway.status).details[failing]!
+        expect(status).toMatchObject({ requests: 2, failures: 2 })
+        expect(status.rateLimited > 0).toBe(router === "bedrock-first")
+      }))
+  }
+
+  for (const { answered, next, prefill, router, unbroken } of continuations) {
+    it.effect(
+      `${router}: the stream cut mid-way is continued on the next cloud (${prefill ? "prefill" : "a turn"}), one ` +
+        "whole answer, nothing repeated",
+      () =>
+        Effect.gen(function*() {
+          const { openai } = yield* Fixture
+          const chunks = yield* chunksOf(openai, router)
+          // The chunks before the break name the router; the next cloud's name its model.
+          const at = chunks.findIndex((chunk) => chunk.model !== router)
+          const before = textOfChunks(chunks.slice(0, at))
+          const after = textOfChunks(chunks.slice(at))
+          const whole = (yield* answerTo(openai, unbroken)).text
+          expect(before.length).toBeGreaterThan(0)
+          expect(whole.startsWith(before) && whole !== before).toBe(true)
+          const rest = prefill
+            ? yield* answerTo(openai, next, { role: "assistant", content: before })
+            : yield* answerTo(openai, next, { role: "assistant", content: before }, {
+              role: "user",
+              content: instruction
+            })
+          expect(after).toBe(rest.text)
+          expect(chunks.at(-1)!.model).toBe(answered)
+          const text = before + after
+          expect(text.indexOf(before)).toBe(text.lastIndexOf(before))
+        })
+    )
   }
 })
