@@ -5,7 +5,7 @@
  * `@google/genai`) reaches every cloud, whole, streamed and with a tool call.
  */
 import Anthropic from "@anthropic-ai/sdk"
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, layer } from "@effect/vitest"
 import { FunctionCallingConfigMode, GoogleGenAI, Type } from "@google/genai"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -18,8 +18,13 @@ import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { eventually } from "../utils/eventually.js"
+import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 
 const azureKey = "azure-clouds-key-0123456789"
+const azureKeys = [azureKey, "azure-clouds-key-second-01"] as const
+// A key of the pool the resource no longer accepts.
+const revokedKey = "azure-clouds-key-revoked-01"
 const bedrockKey = "bedrock-clouds-key-0123456789"
 const token = "ya29.vertex-clouds-token-0123456789"
 const replyTokens = 10
@@ -94,6 +99,8 @@ const inOrder = (...deployments: ReadonlyArray<string>) => ({
 class Fixture extends Context.Service<Fixture, {
   readonly gateway: Gateway.Service
   readonly simulator: Simulator.Simulator
+  /** A second simulator: another Azure resource, another Bedrock region. */
+  readonly west: Simulator.Simulator
   readonly openai: OpenAI
   readonly anthropic: Anthropic
   readonly google: GoogleGenAI
@@ -103,8 +110,13 @@ const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({
-      apiKeys: [azureKey, bedrockKey, token, Simulator.bedrockCredentials.accessKeyId],
+      apiKeys: [...azureKeys, bedrockKey, token, Simulator.bedrockCredentials.accessKeyId],
       models: [azureDeployment, claudeOnBedrock, nova, gemini, claudeOnVertex],
+      replyTokens
+    })
+    const west = yield* Simulator.make({
+      apiKeys: [azureKey, Simulator.bedrockCredentials.accessKeyId],
+      models: [azureDeployment, claudeOnBedrock],
       replyTokens
     })
     const url = simulator.url
@@ -121,7 +133,16 @@ const fixture = Layer.effect(
       "azure-cut": [azure(url, fault("reset=5"))],
       "aws-cut": [bedrock(url, fault("reset=5"))],
       "gcp-cut": [vertex(url, fault("reset=5"))],
+      // Key pools: one Azure entry's keys, one of them revoked; the same keys on streams the resource holds open.
+      "azure-pool": [azure(url, { api_keys: [...azureKeys, revokedKey], max_retries: 2 })],
+      "azure-held": [azure(url, { api_keys: [...azureKeys], ...fault("stall=4") })],
+      // One model on two Azure resources, and one Bedrock model in two regions.
+      "azure-east": [azure(url, { model_name: "gpt-4.1" })],
+      "azure-west": [azure(west.url, { model_name: "gpt-4.1" })],
+      "aws-east": [bedrock(url)],
+      "aws-west": [bedrock(west.url, { region: "eu-west-1" })],
       router: {
+        "bedrock-regions": { deployments: [`aws-east/${claudeOnBedrock}`, `aws-west/${claudeOnBedrock}`] },
         "azure-first": inOrder("azure-down/gpt-4o", `aws/${claudeOnBedrock}`, `gcp/${gemini}`),
         "bedrock-first": inOrder(`aws-throttled/${claudeOnBedrock}`, `gcp/${gemini}`, "azure/gpt-4o"),
         "vertex-first": inOrder(`gcp-reset/${gemini}`, "azure/gpt-4o", `aws/${claudeOnBedrock}`),
@@ -130,13 +151,19 @@ const fixture = Layer.effect(
         "vertex-cut-then-azure": inOrder(`gcp-cut/${gemini}`, "azure/gpt-4o")
       }
     })
-    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }).pipe(
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      adminKeys: testAdmins,
+      modelLoadDetails: true
+    }).pipe(
       Effect.provideService(Bedrock.Credentials, () => Promise.resolve(Simulator.bedrockCredentials)),
       Effect.provideService(Vertex.Credential, new TestClient())
     )
     return {
       gateway,
       simulator,
+      west,
       openai: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 }),
       anthropic: new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 }),
       // Google's clients add `/v1beta/...` to the host's root.
@@ -373,36 +400,6 @@ const googleDoor: Door = {
 
 const doors: ReadonlyArray<Door> = [openAiDoor, anthropicDoor, googleDoor]
 
-layer(fixture, { timeout: 60_000, excludeTestServices: true })("every cloud behind every front door", (it) => {
-  for (const door of doors) {
-    for (const target of targets) {
-      it.effect(
-        `${door.client} → ${target.cloud}: whole and streamed, the same text, model and usage; a tool call both ways`,
-        () =>
-          Effect.gen(function*() {
-            const served = yield* Fixture
-            const named = (stream: boolean) =>
-              door.names[stream ? "streamed" : "whole"] === "asked" ? target.name : target.answered
-            const whole = yield* Effect.promise(() => door.whole(served, target.name))
-            const streamed = yield* Effect.promise(() => door.streamed(served, target.name))
-            expect(whole.text.length).toBeGreaterThan(0)
-            expect(streamed.text).toBe(whole.text)
-            expect(whole.model).toBe(named(false))
-            expect(streamed.model).toBe(named(true))
-            expect(whole.output).toBe(replyTokens)
-            expect(streamed.output).toBe(replyTokens)
-            expect(whole.input).toBeGreaterThan(0)
-            expect(streamed.input).toBe(whole.input)
-            for (const stream of [false, true]) {
-              const call = yield* Effect.promise(() => door.toolCall(served, target.name, stream))
-              expect(call).toEqual({ name: "get_weather", args: { city: "sim" }, model: named(stream) })
-            }
-          })
-      )
-    }
-  }
-})
-
 type Turn = { readonly role: "user" | "assistant"; readonly content: string }
 
 // `model`'s whole answer to the question and then `turns`, through the openai client.
@@ -466,50 +463,189 @@ const continuations = [
   }
 ] as const
 
-layer(fixture, { timeout: 60_000, excludeTestServices: true })("a router falls back across clouds", (it) => {
-  for (const { answered, failing, next, router } of fallbacks) {
-    it.effect(`${router}: ${failing} fails, ${next} answers, whole and streamed`, () =>
+/** A deployment's keys, as `/llm/model-load/<deployment>` shows them (`/llm/system-capacity` without `disabled`). */
+interface Keys {
+  readonly keys: ReadonlyArray<{ readonly key: string; readonly current: number; readonly disabled?: string | null }>
+}
+
+// The gateway's JSON answer to `GET path` with the admin key.
+const getJson = <A>(gateway: Gateway.Service, path: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${gateway.url}${path}`, { headers: { authorization: `Bearer ${testAdminKey}` } })
+    expect(response.status).toBe(200)
+    return await response.json() as A
+  })
+
+// A stream of the question to `model` read to its first chunk and held open until the scope closes.
+const heldStream = (openai: OpenAI, model: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const controller = new AbortController()
+      const stream = await openai.chat.completions.create({
+        model,
+        messages: [{ role: "user", content: question }],
+        stream: true
+      }, { signal: controller.signal })
+      await stream[Symbol.asyncIterator]().next()
+      return controller
+    }),
+    (controller) => Effect.sync(() => controller.abort())
+  )
+
+// Requests each simulator received while `effect` ran.
+const receivedDuring = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const { simulator, west } = yield* Fixture
+    const before = [yield* simulator.requestCount, yield* west.requestCount]
+    yield* effect
+    return { east: (yield* simulator.requestCount) - before[0]!, west: (yield* west.requestCount) - before[1]! }
+  })
+
+layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over Azure, Bedrock and Vertex", (it) => {
+  describe("every cloud behind every front door", () => {
+    for (const door of doors) {
+      for (const target of targets) {
+        it.effect(
+          `${door.client} → ${target.cloud}: whole and streamed, the same text, model and usage; a tool call both ways`,
+          () =>
+            Effect.gen(function*() {
+              const served = yield* Fixture
+              const named = (stream: boolean) =>
+                door.names[stream ? "streamed" : "whole"] === "asked" ? target.name : target.answered
+              const whole = yield* Effect.promise(() => door.whole(served, target.name))
+              const streamed = yield* Effect.promise(() => door.streamed(served, target.name))
+              expect(whole.text.length).toBeGreaterThan(0)
+              expect(streamed.text).toBe(whole.text)
+              expect(whole.model).toBe(named(false))
+              expect(streamed.model).toBe(named(true))
+              expect(whole.output).toBe(replyTokens)
+              expect(streamed.output).toBe(replyTokens)
+              expect(whole.input).toBeGreaterThan(0)
+              expect(streamed.input).toBe(whole.input)
+              for (const stream of [false, true]) {
+                const call = yield* Effect.promise(() => door.toolCall(served, target.name, stream))
+                expect(call).toEqual({ name: "get_weather", args: { city: "sim" }, model: named(stream) })
+              }
+            })
+        )
+      }
+    }
+  })
+
+  describe("a router falls back across clouds", () => {
+    for (const { answered, failing, next, router } of fallbacks) {
+      it.effect(`${router}: ${failing} fails, ${next} answers, whole and streamed`, () =>
+        Effect.gen(function*() {
+          const { gateway, openai } = yield* Fixture
+          const direct = yield* answerTo(openai, next)
+          const whole = yield* answerTo(openai, router)
+          expect(whole).toEqual({ text: direct.text, model: answered })
+          const chunks = yield* chunksOf(openai, router)
+          expect(textOfChunks(chunks)).toBe(direct.text)
+          expect(chunks.at(-1)!.model).toBe(answered)
+          // Both calls tried the failing cloud first; only Bedrock's throttling holds it back as rate-limited.
+          const status = (yield* gateway.status).details[failing]!
+          expect(status).toMatchObject({ requests: 2, failures: 2 })
+          expect(status.rateLimited > 0).toBe(router === "bedrock-first")
+        }))
+    }
+
+    for (const { answered, next, prefill, router, unbroken } of continuations) {
+      it.effect(
+        `${router}: the stream cut mid-way is continued on the next cloud (${prefill ? "prefill" : "a turn"}), one ` +
+          "whole answer, nothing repeated",
+        () =>
+          Effect.gen(function*() {
+            const { openai } = yield* Fixture
+            const chunks = yield* chunksOf(openai, router)
+            // The chunks before the break name the router; the next cloud's name its model.
+            const at = chunks.findIndex((chunk) => chunk.model !== router)
+            const before = textOfChunks(chunks.slice(0, at))
+            const after = textOfChunks(chunks.slice(at))
+            const whole = (yield* answerTo(openai, unbroken)).text
+            expect(before.length).toBeGreaterThan(0)
+            expect(whole.startsWith(before) && whole !== before).toBe(true)
+            const rest = prefill
+              ? yield* answerTo(openai, next, { role: "assistant", content: before })
+              : yield* answerTo(openai, next, { role: "assistant", content: before }, {
+                role: "user",
+                content: instruction
+              })
+            expect(after).toBe(rest.text)
+            expect(chunks.at(-1)!.model).toBe(answered)
+            const text = before + after
+            expect(text.indexOf(before)).toBe(text.lastIndexOf(before))
+          })
+      )
+    }
+  })
+
+  describe("key pools and deployments on clouds", () => {
+    it.effect("an Azure entry's keys: the revoked one is tried once, disabled, and every call succeeds on another", () =>
       Effect.gen(function*() {
         const { gateway, openai } = yield* Fixture
-        const direct = yield* answerTo(openai, next)
-        const whole = yield* answerTo(openai, router)
-        expect(whole).toEqual({ text: direct.text, model: answered })
-        const chunks = yield* chunksOf(openai, router)
-        expect(textOfChunks(chunks)).toBe(direct.text)
-        expect(chunks.at(-1)!.model).toBe(answered)
-        // Both calls tried the failing cloud first; only Bedrock's throttling holds it back as rate-limited.
-        const status = (yield* gateway.status).details[failing]!
-        expect(status).toMatchObject({ requests: 2, failures: 2 })
-        expect(status.rateLimited > 0).toBe(router === "bedrock-first")
+        const calls = 6
+        const received = yield* receivedDuring(Effect.forEach(
+          Array.from({ length: calls }, (_, i) => i % 2 === 0),
+          (stream) =>
+            stream
+              ? Effect.map(chunksOf(openai, "azure-pool/gpt-4o"), (chunks) => textOfChunks(chunks))
+              : Effect.map(answerTo(openai, "azure-pool/gpt-4o"), (answer) => answer.text),
+          { discard: true }
+        ))
+        // Rotation reached the revoked key once (its 401), and never again.
+        expect(received).toEqual({ east: calls + 1, west: 0 })
+        const load = yield* getJson<Keys>(gateway, "/llm/model-load/azure-pool/gpt-4o")
+        expect(load.keys.map((key) => key.disabled === null)).toEqual([true, true, false])
+        expect(load.keys.every((key) => key.current === 0)).toBe(true)
       }))
-  }
 
-  for (const { answered, next, prefill, router, unbroken } of continuations) {
-    it.effect(
-      `${router}: the stream cut mid-way is continued on the next cloud (${prefill ? "prefill" : "a turn"}), one ` +
-        "whole answer, nothing repeated",
-      () =>
-        Effect.gen(function*() {
-          const { openai } = yield* Fixture
-          const chunks = yield* chunksOf(openai, router)
-          // The chunks before the break name the router; the next cloud's name its model.
-          const at = chunks.findIndex((chunk) => chunk.model !== router)
-          const before = textOfChunks(chunks.slice(0, at))
-          const after = textOfChunks(chunks.slice(at))
-          const whole = (yield* answerTo(openai, unbroken)).text
-          expect(before.length).toBeGreaterThan(0)
-          expect(whole.startsWith(before) && whole !== before).toBe(true)
-          const rest = prefill
-            ? yield* answerTo(openai, next, { role: "assistant", content: before })
-            : yield* answerTo(openai, next, { role: "assistant", content: before }, {
-              role: "user",
-              content: instruction
-            })
-          expect(after).toBe(rest.text)
-          expect(chunks.at(-1)!.model).toBe(answered)
-          const text = before + after
-          expect(text.indexOf(before)).toBe(text.lastIndexOf(before))
-        })
-    )
-  }
+    it.effect("an Azure entry's keys: streams held open each take the least-loaded key, one key each", () =>
+      Effect.gen(function*() {
+        const { gateway, openai } = yield* Fixture
+        const held = Effect.map(
+          getJson<{ readonly details: Record<string, Keys> }>(gateway, "/llm/system-capacity"),
+          (body) => body.details["azure-held/gpt-4o"]!.keys.map((key) => key.current)
+        )
+        yield* Effect.scoped(Effect.gen(function*() {
+          for (let i = 0; i < azureKeys.length; i++) yield* heldStream(openai, "azure-held/gpt-4o")
+          // The second stream went to the key the first left free, not to the first's again.
+          expect(yield* held).toEqual([1, 1])
+        }))
+        yield* eventually(
+          "the streams' keys freed once their clients left",
+          held,
+          (current) => current.every((n) => n === 0)
+        )
+      }))
+
+    // The gateway picks among a model's deployments by weight at random: both get some of the calls, all but surely.
+    it.effect("one model on two Azure resources: calls go to both", () =>
+      Effect.gen(function*() {
+        const { openai } = yield* Fixture
+        const calls = 24
+        const received = yield* receivedDuring(Effect.forEach(
+          Array.from({ length: calls }),
+          () => answerTo(openai, "gpt-4.1"),
+          { discard: true }
+        ))
+        expect(received.east + received.west).toBe(calls)
+        expect(received.east).toBeGreaterThan(0)
+        expect(received.west).toBeGreaterThan(0)
+      }))
+
+    it.effect("a router over one Bedrock model in two regions: calls go to both, whole and streamed", () =>
+      Effect.gen(function*() {
+        const { openai } = yield* Fixture
+        const calls = 24
+        const received = yield* receivedDuring(Effect.forEach(
+          Array.from({ length: calls }, (_, i) => i % 2 === 0),
+          (stream) => stream ? chunksOf(openai, "bedrock-regions") : answerTo(openai, "bedrock-regions"),
+          { discard: true }
+        ))
+        expect(received.east + received.west).toBe(calls)
+        expect(received.east).toBeGreaterThan(0)
+        expect(received.west).toBeGreaterThan(0)
+      }))
+  })
 })
