@@ -2,7 +2,9 @@
  * Azure OpenAI, Amazon Bedrock and Vertex AI deployments behind one gateway, over loopback against the simulator
  * speaking each cloud (an Azure API key, Bedrock's SigV4 with the simulator's test credentials and a Bedrock API key,
  * a Google access token from a test credential): each front door's official client (`openai`, `@anthropic-ai/sdk`,
- * `@google/genai`) reaches every cloud, whole, streamed and with a tool call.
+ * `@google/genai`) reaches every cloud, whole, streamed and with a tool call; routers fall back from one cloud to
+ * another, before the answer and mid-stream; an Azure entry's keys rotate and a revoked one is disabled; one model
+ * spans two Azure resources and a router two Bedrock regions (a second simulator).
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, layer } from "@effect/vitest"
@@ -74,8 +76,8 @@ const vertex = (url: string, extra: Record<string, unknown> = {}) => ({
 })
 
 /**
- * The deployments every client reaches: the name a client asks for, and the model the provider says answered (Azure
- * names the deployment; Bedrock's Converse names none, nor do Vertex's paths, so the model asked of them).
+ * The deployments every client reaches: the name a client asks for, and the model the reply says answered (Azure's
+ * names the deployment; Bedrock's Converse names none, so the model asked of it).
  */
 const targets = [
   { name: "azure/gpt-4o", answered: azureDeployment, cloud: "Azure (API key)" },
@@ -133,7 +135,7 @@ const fixture = Layer.effect(
       "azure-cut": [azure(url, fault("reset=5"))],
       "aws-cut": [bedrock(url, fault("reset=5"))],
       "gcp-cut": [vertex(url, fault("reset=5"))],
-      // Key pools: one Azure entry's keys, one of them revoked; the same keys on streams the resource holds open.
+      // Key pools: an Azure entry's keys, one of them revoked; another's, on streams the resource holds open.
       "azure-pool": [azure(url, { api_keys: [...azureKeys, revokedKey], max_retries: 2 })],
       "azure-held": [azure(url, { api_keys: [...azureKeys], ...fault("stall=4") })],
       // One model on two Azure resources, and one Bedrock model in two regions.
