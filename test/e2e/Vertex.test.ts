@@ -1,22 +1,29 @@
 /**
  * The Vertex adapter over the simulator speaking Vertex AI: Google's models on the Gemini paths and Anthropic's on
- * `rawPredict`, whole and streamed, tools, errors, a test credential's token as the bearer; and the official
- * `@google/genai` (Vertex mode) and `@anthropic-ai/vertex-sdk` clients against the same simulator.
+ * `rawPredict`, whole and streamed, tools, errors, a test credential's token as the bearer, an image and a JSON Schema
+ * response format in each publisher's shape (the bodies kept by a proxy in front of the simulator) and
+ * `Llm.generateObject`; and the official `@google/genai` (Vertex mode) and `@anthropic-ai/vertex-sdk` clients against
+ * the same simulator.
  */
 import AnthropicVertex from "@anthropic-ai/vertex-sdk"
 import { assert, describe, it } from "@effect/vitest"
 import { GoogleGenAI } from "@google/genai"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { OAuth2Client } from "google-auth-library"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
+import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Vertex from "../../src/providers/Vertex.js"
+import * as Reply from "../../src/simulator/Reply.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { recorder } from "../utils/cliHarness.js"
 
 const TOKEN = "ya29.vertex-e2e-token-0123456789abcdef"
 const project = "my-proj"
@@ -194,6 +201,131 @@ describe("Vertex over the simulator", () => {
         }
       })
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
+})
+
+// A one-pixel PNG, as a `data:` URL's base64.
+const pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+const Recipe = Schema.Struct({ title: Schema.String, servings: Schema.Int, tags: Schema.Array(Schema.String) })
+
+// The question, with the pixel after it when `image`, asking for a `Recipe`.
+const recipeRequest = (image: boolean): ChatRequest.Input => ({
+  messages: [
+    Message.user([
+      Message.text("Which recipe does this picture show?"),
+      ...(image ? [Message.image(`data:image/png;base64,${pixel}`)] : [])
+    ])
+  ],
+  responseFormat: { type: "json_schema", name: "Recipe", schema: Message.jsonSchemaOf(Recipe) }
+})
+
+describe("Vertex: images and structured output on both publishers", () => {
+  it.live("an image part and a json_schema format go in each publisher's shape; the simulator counts the image", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        // A proxy in front of the simulator keeps each body the adapter sent.
+        const recorded = yield* recorder(simulator.url)
+        const baseUrl = recorded.baseUrl.slice(0, -"/v1".length)
+        const image = { mimeType: "image/png", data: pixel }
+        for (const model of [gemini, claude]) {
+          const chat = yield* vertexClient(simulator, { model, baseUrl })
+          const plain = yield* chat.chat(recipeRequest(false), none)
+          const sent = recorded.bodies.length
+          const { streamed, whole } = yield* AdapterE2e.sameStreamedAndWhole(
+            chat,
+            recipeRequest(true),
+            none,
+            comparable
+          )
+          // The simulator read the image as an image (its tokens) and answered JSON that follows the schema.
+          assert.strictEqual(whole.usage.promptTokens - plain.usage.promptTokens, Reply.imageTokens)
+          assert.strictEqual(streamed.text, whole.text)
+          assert.isArray(Schema.decodeUnknownSync(Recipe)(JSON.parse(whole.text)).tags)
+          const [wholeBody, streamedBody] = recorded.bodies.slice(sent)
+          const [wholePath, streamedPath] = recorded.paths.slice(sent)
+          if (model === gemini) {
+            const resource = `/v1/projects/${project}/locations/${location}/publishers/google/models/${gemini}`
+            assert.deepStrictEqual([wholePath, streamedPath], [
+              `${resource}:generateContent`,
+              `${resource}:streamGenerateContent?alt=sse`
+            ])
+            for (const body of [wholeBody, streamedBody]) {
+              assert.deepStrictEqual(body, {
+                contents: [{
+                  role: "user",
+                  parts: [{ text: "Which recipe does this picture show?" }, { inlineData: image }]
+                }],
+                generationConfig: {
+                  responseMimeType: "application/json",
+                  // Gemini's Schema: the JSON Schema's types and bounds, without additionalProperties.
+                  responseSchema: {
+                    type: "object",
+                    properties: {
+                      title: { type: "string" },
+                      servings: {
+                        type: "integer",
+                        minimum: Number.MIN_SAFE_INTEGER,
+                        maximum: Number.MAX_SAFE_INTEGER
+                      },
+                      tags: { type: "array", items: { type: "string" } }
+                    },
+                    required: ["title", "servings", "tags"]
+                  }
+                }
+              })
+            }
+          } else {
+            const resource = `/v1/projects/${project}/locations/${location}/publishers/anthropic/models/${claude}`
+            assert.deepStrictEqual([wholePath, streamedPath], [
+              `${resource}:rawPredict`,
+              `${resource}:streamRawPredict`
+            ])
+            for (const [body, stream] of [[wholeBody, false], [streamedBody, true]] as const) {
+              // Anthropic's Messages body on Vertex: its version and no model; the schema as a forced tool's input.
+              assert.deepStrictEqual(body, {
+                anthropic_version: "vertex-2023-10-16",
+                max_tokens: 4096,
+                messages: [{
+                  role: "user",
+                  content: [
+                    { type: "text", text: "Which recipe does this picture show?" },
+                    { type: "image", source: { type: "base64", media_type: image.mimeType, data: pixel } }
+                  ]
+                }],
+                tools: [{
+                  name: "Recipe",
+                  description: "Give the answer as this tool's input, which follows the required schema.",
+                  input_schema: Message.jsonSchemaOf(Recipe)
+                }],
+                tool_choice: { type: "tool", name: "Recipe" },
+                ...(stream ? { stream: true } : {})
+              })
+            }
+          }
+        }
+      })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("generateObject through provider.json decodes the reply on both publishers", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const config = yield* ProviderConfig.fromJson({
+          gcp: [
+            { model_name: gemini, api: "vertex", project, location, base_url: simulator.url },
+            { model_name: claude, api: "vertex", project, location: "us-east5", base_url: simulator.url }
+          ]
+        })
+        for (const model of [gemini, claude]) {
+          const { response, value } = yield* Llm.generateObject(recipeRequest(true), Recipe).pipe(
+            Effect.provide(ProviderConfig.layer(config, "gcp", model))
+          )
+          assert.strictEqual(response.provider, "gcp")
+          assert.strictEqual(response.model, model)
+          assert.deepStrictEqual(value, Schema.decodeUnknownSync(Recipe)(JSON.parse(response.text)))
+          assert.isAbove(response.usage.promptTokens, Reply.imageTokens)
+        }
+      })
+    ).pipe(Effect.provideService(Vertex.Credential, new CountingClient()), Effect.provide(UndiciHttpClient.layer())))
 })
 
 describe("the official Vertex clients against the simulator", () => {
