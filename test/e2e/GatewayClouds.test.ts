@@ -180,7 +180,11 @@ const fixture = Layer.effect(
 
 const question = "Hello there"
 const weatherQuestion = "What is the weather in Oslo?"
-const weatherSchema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] } as const
+const weatherSchema = {
+  type: "object" as const,
+  properties: { city: { type: "string" } },
+  required: ["city"]
+}
 
 /** What a client was answered, in its own terms: the text, the model it was told, the tokens in and out. */
 interface Answer {
@@ -425,6 +429,12 @@ const chunksOf = (openai: OpenAI, model: string) =>
 
 const textOfChunks = (chunks: ReadonlyArray<{ readonly text: string }>) => chunks.map((chunk) => chunk.text).join("")
 
+// The question's answer from `model` through the openai client, streamed or not.
+const answerText = (openai: OpenAI, model: string, stream: boolean) =>
+  stream
+    ? Effect.map(chunksOf(openai, model), textOfChunks)
+    : Effect.map(answerTo(openai, model), (answer) => answer.text)
+
 /** Routers whose first cloud fails before answering: the deployment that fails, and the next cloud's. */
 const fallbacks = [
   { router: "azure-first", failing: "azure-down/gpt-4o", next: `aws/${claudeOnBedrock}`, answered: claudeOnBedrock },
@@ -589,10 +599,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over Azu
         const calls = 6
         const received = yield* receivedDuring(Effect.forEach(
           Array.from({ length: calls }, (_, i) => i % 2 === 0),
-          (stream) =>
-            stream
-              ? Effect.map(chunksOf(openai, "azure-pool/gpt-4o"), (chunks) => textOfChunks(chunks))
-              : Effect.map(answerTo(openai, "azure-pool/gpt-4o"), (answer) => answer.text),
+          (stream) => answerText(openai, "azure-pool/gpt-4o", stream),
           { discard: true }
         ))
         // Rotation reached the revoked key once (its 401), and never again.
@@ -642,7 +649,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over Azu
         const calls = 24
         const received = yield* receivedDuring(Effect.forEach(
           Array.from({ length: calls }, (_, i) => i % 2 === 0),
-          (stream) => stream ? chunksOf(openai, "bedrock-regions") : answerTo(openai, "bedrock-regions"),
+          (stream) => answerText(openai, "bedrock-regions", stream),
           { discard: true }
         ))
         expect(received.east + received.west).toBe(calls)
