@@ -8,7 +8,7 @@
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, layer } from "@effect/vitest"
-import { FunctionCallingConfigMode, GoogleGenAI, Type } from "@google/genai"
+import { type Content, FunctionCallingConfigMode, GoogleGenAI, Type } from "@google/genai"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -215,7 +215,11 @@ interface Door {
   readonly whole: (fixture: Fixture["Service"], model: string) => Promise<Answer>
   readonly streamed: (fixture: Fixture["Service"], model: string) => Promise<Answer>
   readonly toolCall: (fixture: Fixture["Service"], model: string, stream: boolean) => Promise<Call>
+  /** The tool called (not streamed), then its result `toolResult` sent back: the answer's text. */
+  readonly toolResultAnswered: (fixture: Fixture["Service"], model: string) => Promise<string>
 }
+
+const toolResult = "sunny, 21 degrees"
 
 const openAiTools: Array<OpenAI.ChatCompletionTool> = [{
   type: "function",
@@ -281,6 +285,22 @@ const openAiDoor: Door = {
     }
     expect(finish).toBe("tool_calls")
     return { name, args: JSON.parse(args), model: seen }
+  },
+  toolResultAnswered: async ({ openai }, model) => {
+    const ask: Array<OpenAI.ChatCompletionMessageParam> = [{ role: "user", content: weatherQuestion }]
+    const called = await openai.chat.completions.create({ model, messages: ask, tools: openAiTools })
+    const call = called.choices[0]!.message.tool_calls![0]!
+    const answered = await openai.chat.completions.create({
+      model,
+      messages: [
+        ...ask,
+        { role: "assistant", content: null, tool_calls: [call] },
+        { role: "tool", tool_call_id: call.id, content: toolResult }
+      ],
+      tools: openAiTools
+    })
+    expect(answered.choices[0]!.finish_reason).toBe("stop")
+    return answered.choices[0]!.message.content ?? ""
   }
 }
 
@@ -338,6 +358,23 @@ const anthropicDoor: Door = {
     expect(message.stop_reason).toBe("tool_use")
     const use = message.content.find((block) => block.type === "tool_use")
     return { name: use?.name, args: use?.input, model: message.model }
+  },
+  toolResultAnswered: async ({ anthropic }, model) => {
+    const ask: Array<Anthropic.MessageParam> = [{ role: "user", content: weatherQuestion }]
+    const called = await anthropic.messages.create({ model, max_tokens: 256, messages: ask, tools: anthropicTools })
+    const use = called.content.find((block) => block.type === "tool_use")!
+    const answered = await anthropic.messages.create({
+      model,
+      max_tokens: 256,
+      messages: [
+        ...ask,
+        { role: "assistant", content: called.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: toolResult }] }
+      ],
+      tools: anthropicTools
+    })
+    expect(answered.stop_reason).toBe("end_turn")
+    return textOf(answered)
   }
 }
 
@@ -401,6 +438,25 @@ const googleDoor: Door = {
     }
     expect(calls).toHaveLength(1)
     return { name: calls[0]?.name, args: calls[0]?.args, model: seen }
+  },
+  toolResultAnswered: async ({ google }, model) => {
+    const ask: Array<Content> = [{ role: "user", parts: [{ text: weatherQuestion }] }]
+    const called = await google.models.generateContent({ model, contents: ask, config: { tools: googleTools } })
+    const call = called.functionCalls![0]!
+    const answered = await google.models.generateContent({
+      model,
+      contents: [
+        ...ask,
+        called.candidates![0]!.content!,
+        {
+          role: "user",
+          parts: [{ functionResponse: { id: call.id!, name: call.name!, response: { output: toolResult } } }]
+        }
+      ],
+      config: { tools: googleTools }
+    })
+    expect(answered.candidates?.[0]?.finishReason).toBe("STOP")
+    return answered.text ?? ""
   }
 }
 
@@ -518,7 +574,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over Azu
     for (const door of doors) {
       for (const target of targets) {
         it.effect(
-          `${door.client} → ${target.cloud}: whole and streamed, the same text, model and usage; a tool call both ways`,
+          `${door.client} → ${target.cloud}: whole and streamed, the same text, model and usage; a tool call both ` +
+            "ways, its result answered",
           () =>
             Effect.gen(function*() {
               const served = yield* Fixture
@@ -526,7 +583,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over Azu
                 door.names[stream ? "streamed" : "whole"] === "asked" ? target.name : target.answered
               const whole = yield* Effect.promise(() => door.whole(served, target.name))
               const streamed = yield* Effect.promise(() => door.streamed(served, target.name))
+              // The same question through any door is the same prompt to the cloud: the same answer.
+              const reference = yield* Effect.promise(() => openAiDoor.whole(served, target.name))
               expect(whole.text.length).toBeGreaterThan(0)
+              expect(whole.text).toBe(reference.text)
+              expect(whole.input).toBe(reference.input)
               expect(streamed.text).toBe(whole.text)
               expect(whole.model).toBe(named(false))
               expect(streamed.model).toBe(named(true))
