@@ -6,13 +6,13 @@
  * another, before the answer and mid-stream; an Azure entry's keys rotate and a revoked one is disabled; one model
  * spans two Azure resources and a router two Bedrock regions (a second simulator).
  */
-import Anthropic from "@anthropic-ai/sdk"
+import type Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, layer } from "@effect/vitest"
-import { type Content, FunctionCallingConfigMode, GoogleGenAI, Type } from "@google/genai"
+import { type Content, FunctionCallingConfigMode, type GoogleGenAI, Type } from "@google/genai"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import OpenAI from "openai"
+import type OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
 import { instruction } from "../../src/internal/router/continuation.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -21,6 +21,7 @@ import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { gatewayClients } from "../utils/gatewayClients.js"
 import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 
 const azureKey = "azure-clouds-key-0123456789"
@@ -162,19 +163,7 @@ const fixture = Layer.effect(
       Effect.provideService(Bedrock.Credentials, () => Promise.resolve(Simulator.bedrockCredentials)),
       Effect.provideService(Vertex.Credential, new TestClient())
     )
-    return {
-      gateway,
-      simulator,
-      west,
-      openai: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 }),
-      anthropic: new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 }),
-      // Google's clients add `/v1beta/...` to the host's root.
-      google: new GoogleGenAI({
-        apiKey: "unused",
-        apiVersion: "v1beta",
-        httpOptions: { baseUrl: new URL(gateway.url).origin, retryOptions: { attempts: 1 } }
-      })
-    }
+    return { gateway, simulator, west, ...gatewayClients(gateway.url) }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 

@@ -1,6 +1,6 @@
-import Anthropic from "@anthropic-ai/sdk"
+import type Anthropic from "@anthropic-ai/sdk"
 import { expect, layer } from "@effect/vitest"
-import { GoogleGenAI } from "@google/genai"
+import type { GoogleGenAI } from "@google/genai"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -12,6 +12,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { gatewayClients } from "../utils/gatewayClients.js"
 import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
@@ -94,18 +95,8 @@ const fixture = Layer.effect(
       logRequests: true
     })
       .pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
-    return {
-      gateway,
-      lines,
-      openAi: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 }),
-      anthropic: new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 }),
-      // Google's clients add `/v1beta/...` to the host's root.
-      google: new GoogleGenAI({
-        apiKey: "unused",
-        apiVersion: "v1beta",
-        httpOptions: { baseUrl: new URL(gateway.url).origin, retryOptions: { attempts: 1 } }
-      })
-    }
+    const { anthropic, google, openai } = gatewayClients(gateway.url)
+    return { gateway, lines, openAi: openai, anthropic, google }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 
