@@ -38,14 +38,8 @@ const nova = "amazon.nova-micro-v1:0"
 const gemini = "gemini-2.5-flash"
 const claudeOnVertex = "claude-sonnet-4-5@20250929"
 
-/** A Google AuthClient that hands out `token`, valid an hour. */
-class TestClient implements Vertex.AuthClient {
-  credentials: { expiry_date?: number } = {}
-  getAccessToken() {
-    this.credentials = { expiry_date: Date.now() + 3_600_000 }
-    return Promise.resolve({ token })
-  }
-}
+/** A Google credential that hands out `token`; without an expiry, it is asked at every call. */
+const googleCredential: Vertex.AuthClient = { getAccessToken: () => Promise.resolve({ token }) }
 
 // Each cloud's entry on the simulator at `url`, with `extra` fields.
 const azure = (url: string, extra: Record<string, unknown> = {}) => ({
@@ -161,7 +155,7 @@ const fixture = Layer.effect(
       modelLoadDetails: true
     }).pipe(
       Effect.provideService(Bedrock.Credentials, () => Promise.resolve(Simulator.bedrockCredentials)),
-      Effect.provideService(Vertex.Credential, new TestClient())
+      Effect.provideService(Vertex.Credential, googleCredential)
     )
     return { gateway, simulator, west, ...gatewayClients(gateway.url) }
   })
