@@ -673,32 +673,34 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over Azu
       }))
 
     // The gateway picks among a model's deployments by weight at random: both get some of the calls, all but surely.
-    it.effect("one model on two Azure resources: calls go to both", () =>
+    const spreadOver = (address: string, deployments: readonly [east: string, west: string], stream: boolean) =>
       Effect.gen(function*() {
-        const { openai } = yield* Fixture
+        const { gateway, openai, simulator, west } = yield* Fixture
         const calls = 24
         const received = yield* receivedDuring(Effect.forEach(
-          Array.from({ length: calls }),
-          () => answerTo(openai, "gpt-4.1"),
+          Array.from({ length: calls }, (_, i) => stream && i % 2 === 0),
+          (streamed) => answerText(openai, address, streamed),
           { discard: true }
         ))
         expect(received.east + received.west).toBe(calls)
         expect(received.east).toBeGreaterThan(0)
         expect(received.west).toBeGreaterThan(0)
-      }))
+        // The gateway's status names each deployment's endpoint and counts what its simulator received.
+        const { details } = yield* gateway.status
+        expect([details[deployments[0]]!.endpoint, details[deployments[1]]!.endpoint]).toEqual([
+          simulator.url,
+          west.url
+        ])
+        expect([details[deployments[0]]!.requests, details[deployments[1]]!.requests]).toEqual([
+          received.east,
+          received.west
+        ])
+      })
+
+    it.effect("one model on two Azure resources: calls go to both", () =>
+      spreadOver("gpt-4.1", ["azure-east/gpt-4.1", "azure-west/gpt-4.1"], false))
 
     it.effect("a router over one Bedrock model in two regions: calls go to both, whole and streamed", () =>
-      Effect.gen(function*() {
-        const { openai } = yield* Fixture
-        const calls = 24
-        const received = yield* receivedDuring(Effect.forEach(
-          Array.from({ length: calls }, (_, i) => i % 2 === 0),
-          (stream) => answerText(openai, "bedrock-regions", stream),
-          { discard: true }
-        ))
-        expect(received.east + received.west).toBe(calls)
-        expect(received.east).toBeGreaterThan(0)
-        expect(received.west).toBeGreaterThan(0)
-      }))
+      spreadOver("bedrock-regions", [`aws-east/${claudeOnBedrock}`, `aws-west/${claudeOnBedrock}`], true))
   })
 })
