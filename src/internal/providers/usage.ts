@@ -1,11 +1,19 @@
 /**
  * The domain's `Usage` from the counts a provider reported, for every codec's
- * usage reader (each reads its own field names into these counts), and the
- * reader of OpenAI's usage object, which its two APIs spell differently.
+ * usage reader (each reads its own field names into these counts, each count
+ * as `tokenCount` reads it), and the reader of OpenAI's usage object, which its
+ * two APIs spell differently.
  */
 import type { Usage } from "../../ChatResponse.js"
-import { tokenCount } from "../tokens/count.js"
 import { isRecord } from "./wire.js"
+
+/**
+ * A token count as a provider's body carries it: a positive finite number,
+ * floored; anything else (absent, null, negative, a string) counts as 0.
+ */
+export function tokenCount(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
+}
 
 /** A reported usage; `total` is the provider's total when it sent a number, else prompt plus completion. */
 export const reportedUsage = (
