@@ -17,7 +17,7 @@ import * as RateLimiter from "../../RateLimiter.js"
 import type { Breaker, Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
 import { shownBaseUrl } from "../transport/baseUrl.js"
-import * as Cooldown from "./cooldown.js"
+import * as Breaker from "./breaker.js"
 import type * as LearnedLimits from "./learnedLimits.js"
 import { replyTokensDefault, type Settings } from "./settings.js"
 
@@ -52,7 +52,7 @@ export interface State extends Candidate {
    */
   prefill: boolean
   /** Its breaker as the router reads it: what `store` answered last (`breaker.ts`). */
-  readonly breaker: Cooldown.Mirror
+  readonly breaker: Breaker.Mirror
   /** Its breaker in the router's `BreakerStore`. */
   readonly store: Breaker
   inFlight: number
@@ -135,7 +135,7 @@ export const make = (
     endpoint: client?.baseUrl === undefined ? undefined : shownBaseUrl(client.baseUrl),
     embeddingInput: embeddingInputOf(client),
     prefill: deployment.prefill ?? client?.prefill === true,
-    breaker: Cooldown.mirror(),
+    breaker: Breaker.mirror(),
     store,
     inFlight: 0,
     latencyMillis: undefined,
@@ -177,7 +177,7 @@ export const holdFor = (settings: Settings, state: State, rateLimit: RateLimitSn
 
 /** Bookkeeping when an attempt starts; says whether it would be a cooldown's probe, which the store has to grant. */
 export const enter = (state: State, now: number): boolean => {
-  const probe = Cooldown.probeDue(state.breaker, now)
+  const probe = Breaker.probeDue(state.breaker, now)
   state.inFlight++
   state.requests++
   if (now - state.secondStart >= 1000) {

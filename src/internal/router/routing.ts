@@ -27,7 +27,6 @@ import { timeoutFail } from "../time/watchdog.js"
 import * as Affinity from "./affinity.js"
 import * as Breaker from "./breaker.js"
 import * as Continuation from "./continuation.js"
-import * as Cooldown from "./cooldown.js"
 import { type Candidate, enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import * as Hedge from "./hedge.js"
 import { provider, type Settings } from "./settings.js"
@@ -532,7 +531,7 @@ export const picker = (settings: Settings): Pick => (candidates, u, request) => 
 
 function isUsable(state: State, call: Call, now: number) {
   return !call.tried.includes(state) &&
-    Cooldown.isAvailable(state.breaker, now) &&
+    Breaker.isAvailable(state.breaker, now) &&
     state.limitedUntil <= now &&
     (call.minContext === 0 || (state.contextWindow ?? 0) > call.minContext)
 }
@@ -557,7 +556,7 @@ export const firstUnheld = (members: ReadonlyArray<State>, call: Call, now: numb
   let at = Infinity
   for (const state of members) {
     if (
-      state.limitedUntil < at && isUsable(state, call, state.limitedUntil) && Cooldown.isAvailable(state.breaker, now)
+      state.limitedUntil < at && isUsable(state, call, state.limitedUntil) && Breaker.isAvailable(state.breaker, now)
     ) {
       at = state.limitedUntil
     }

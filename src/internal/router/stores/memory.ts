@@ -1,6 +1,6 @@
 /**
  * The memory backends of `Router.BreakerStore`, `Router.AffinityStore` and `Router.LearnedLimitStore`: breakers kept by
- * the rules of `router/cooldown.ts` on the `Clock` (`TestClock` drives their periods), pins in a map bounded by
+ * the rules of `router/breaker.ts` on the `Clock` (`TestClock` drives their periods), pins in a map bounded by
  * `maxSessions`, stream samples in windows of `router/learnedLimits.ts`. Breakers (pins, samples) under one key of one
  * store are one breaker (one set of pins, of samples), as they are in Redis.
  */
@@ -8,31 +8,31 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"
 import { digestOf } from "../affinity.js"
-import * as Cooldown from "../cooldown.js"
+import * as Breaker from "../breaker.js"
 import { Window } from "../learnedLimits.js"
 
 /** A `BreakerStore` in this process' memory. */
 export const breakerStore = (): Router.BreakerStore["Service"] => {
-  const breakers = new Map<string, Cooldown.Breaker>()
+  const breakers = new Map<string, Breaker.Breaker>()
   const breaker = Effect.fnUntraced(function*(options: Router.BreakerOptions) {
     const clock = yield* Clock.Clock
     let kept = breakers.get(options.key)
     if (kept === undefined) {
-      kept = Cooldown.make()
+      kept = Breaker.make()
       breakers.set(options.key, kept)
     }
     const state = kept
     const step = (change: (now: number) => boolean | void) =>
       Effect.sync(() => {
         const now = clock.currentTimeMillisUnsafe()
-        return Cooldown.replyOf(state, now, change(now) !== false)
+        return Breaker.replyOf(state, now, change(now) !== false)
       })
     return {
-      send: step((now) => Cooldown.send(state, now)),
-      success: step(() => Cooldown.success(state)),
-      failure: (probe) => step((now) => Cooldown.failure(state, now, options, probe)),
-      release: step(() => Cooldown.release(state)),
-      hold: (millis) => step((now) => Cooldown.hold(state, now, millis)),
+      send: step((now) => Breaker.send(state, now)),
+      success: step(() => Breaker.success(state)),
+      failure: (probe) => step((now) => Breaker.failure(state, now, options, probe)),
+      release: step(() => Breaker.release(state)),
+      hold: (millis) => step((now) => Breaker.hold(state, now, millis)),
       peek: step(() => undefined)
     } satisfies Router.Breaker
   })
