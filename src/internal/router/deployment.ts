@@ -14,7 +14,7 @@ import type { LlmError } from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
-import type { Breaker, Deployment, Options } from "../../Router.js"
+import type { Breaker as StoredBreaker, Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
 import { shownBaseUrl } from "../transport/baseUrl.js"
 import * as Breaker from "./breaker.js"
@@ -54,7 +54,7 @@ export interface State extends Candidate {
   /** Its breaker as the router reads it: what `store` answered last (`breaker.ts`). */
   readonly breaker: Breaker.Mirror
   /** Its breaker in the router's `BreakerStore`. */
-  readonly store: Breaker
+  readonly store: StoredBreaker
   inFlight: number
   latencyMillis: number | undefined
   limitedUntil: number
@@ -116,7 +116,7 @@ export const embeds = (state: State, tokens: boolean): boolean =>
 export const make = (
   options: Options,
   { context, deployment }: Built,
-  store: Breaker,
+  store: StoredBreaker,
   learned: LearnedLimits.Learned | undefined
 ): State => {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
