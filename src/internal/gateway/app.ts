@@ -239,9 +239,9 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
 })
 
 // The methods each route's path is served on.
-const methodsByPath = (
+function methodsByPath(
   routes: ReadonlyArray<{ readonly method: string; readonly path: HttpRouter.PathInput }>
-): Map<HttpRouter.PathInput, Array<string>> => {
+): Map<HttpRouter.PathInput, Array<string>> {
   const methods = new Map<HttpRouter.PathInput, Array<string>>()
   for (const route of routes) methods.set(route.path, [...(methods.get(route.path) ?? []), route.method])
   return methods

@@ -226,43 +226,51 @@ const revokedAnswer = Errors.answer(
 )
 
 /** OpenAI's failures at the time `now` reads, the reply's limit named by `maxTokens`. */
-export const openAi = (now: () => number, maxTokens: Wire.MaxTokensField): Failures => ({
-  answer: (error) => Errors.fromLlmError(error, now(), (path) => Errors.wirePath(path, maxTokens)),
-  restarted: restartedBody,
-  shutdown: shutdownAnswer.body,
-  revoked: revokedAnswer.body
-})
+export function openAi(now: () => number, maxTokens: Wire.MaxTokensField): Failures {
+  return {
+    answer: (error) => Errors.fromLlmError(error, now(), (path) => Errors.wirePath(path, maxTokens)),
+    restarted: restartedBody,
+    shutdown: shutdownAnswer.body,
+    revoked: revokedAnswer.body
+  }
+}
 
 /** Anthropic's failures at the time `now` reads, the engine's paths placed back in `body`. */
-export const anthropic = (now: () => number, body: AnthropicWire.Count["body"]): Failures => ({
-  answer: (error) => AnthropicErrors.fromLlmError(error, now(), (path) => AnthropicWire.anthropicPath(path, body)),
-  restarted: anthropicRestarted,
-  shutdown: anthropicShutdown,
-  revoked: AnthropicErrors.fromAnswer(revokedAnswer).body
-})
+export function anthropic(now: () => number, body: AnthropicWire.Count["body"]): Failures {
+  return {
+    answer: (error) => AnthropicErrors.fromLlmError(error, now(), (path) => AnthropicWire.anthropicPath(path, body)),
+    restarted: anthropicRestarted,
+    shutdown: anthropicShutdown,
+    revoked: AnthropicErrors.fromAnswer(revokedAnswer).body
+  }
+}
 
 /** OpenAI's failures for the name of the reply's limit a body gave, made once for each name. */
-export const openAiByField = (now: () => number): (maxTokens: Wire.MaxTokensField) => Failures => {
+export function openAiByField(now: () => number): (maxTokens: Wire.MaxTokensField) => Failures {
   const maxTokens = openAi(now, "max_tokens")
   const maxCompletionTokens = openAi(now, "max_completion_tokens")
   return (field) => field === "max_tokens" ? maxTokens : maxCompletionTokens
 }
 
 /** The Responses route's failures (OpenAI's shape) at the time `now` reads, the engine's paths named as its body's. */
-export const responses = (now: () => number): Failures => ({
-  answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
-  restarted: restartedBody,
-  shutdown: shutdownAnswer.body,
-  revoked: revokedAnswer.body
-})
+export function responses(now: () => number): Failures {
+  return {
+    answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
+    restarted: restartedBody,
+    shutdown: shutdownAnswer.body,
+    revoked: revokedAnswer.body
+  }
+}
 
 /** Google's failures at the time `now` reads. */
-export const gemini = (now: () => number): Failures => ({
-  answer: (error) => GeminiErrors.fromLlmError(error, now()),
-  restarted: errorJson(500, restartedMessage),
-  shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body,
-  revoked: GeminiErrors.fromAnswer(revokedAnswer).body
-})
+export function gemini(now: () => number): Failures {
+  return {
+    answer: (error) => GeminiErrors.fromLlmError(error, now()),
+    restarted: errorJson(500, restartedMessage),
+    shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body,
+    revoked: GeminiErrors.fromAnswer(revokedAnswer).body
+  }
+}
 
 /** A chat request admitted to its target, and how the route answers its failures. */
 export interface Call {
@@ -405,7 +413,7 @@ export function streamed(serving: Serving, call: StreamedCall) {
 }
 
 /** The call as one reply, answered by its `render` (its failure by its `failures`). */
-export const whole = (serving: Serving, call: WholeCall) => {
+export function whole(serving: Serving, call: WholeCall) {
   const { entry, tally } = call
   return Effect.matchEffect(call.target.llm.chat(addressed(call.request, call.target)), {
     onFailure: (error) => {

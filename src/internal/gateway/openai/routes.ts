@@ -32,7 +32,7 @@ import { decodePath, json, problemResponse, type Serving, type WithBody } from "
 import * as Render from "./render.js"
 
 /** OpenAI's routes over `serving`. */
-export const routes = (serving: Serving) => {
+export function routes(serving: Serving) {
   const { engine } = serving
   const openAi = ChatAnswer.openAiByField(serving.now)
   const seconds = () => Math.floor(serving.now() / 1000)
