@@ -50,9 +50,11 @@ const defaultCooldownCap = Duration.minutes(5)
 const defaultSlowStart = Duration.seconds(10)
 const defaultMaxWait = Duration.seconds(60)
 
-const millisOf = (input: Duration.Input) => Duration.toMillis(Duration.fromInputUnsafe(input))
+function millisOf(input: Duration.Input) {
+  return Duration.toMillis(Duration.fromInputUnsafe(input))
+}
 
-export const settingsOf = (options: KeyPool.Options): Settings => {
+export function settingsOf(options: KeyPool.Options): Settings {
   const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
   const cooldown = options.rateLimitCooldown
   const initialMillis = millisOf(cooldown?.initial ?? defaultInitialCooldown)
@@ -88,8 +90,9 @@ export interface RandomSource {
 }
 
 /** What a cooldown is multiplied by: 80% to 120% with jitter, else 1. */
-export const jitterFactor = (cooldown: Cooldown, random: RandomSource): number =>
-  cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1
+export function jitterFactor(cooldown: Cooldown, random: RandomSource): number {
+  return cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1
+}
 
 /**
  * How a call with a lease went, as the `Llm` service tells it: an outcome, or
@@ -98,7 +101,7 @@ export const jitterFactor = (cooldown: Cooldown, random: RandomSource): number =
 export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
 
 /** The outcome an `Exit` tells the pool: none for an interruption or a defect, which say nothing about the key. */
-export const outcomeOf = (exit: Exit.Exit<unknown, LlmError>): KeyPool.Outcome | undefined => {
+export function outcomeOf(exit: Exit.Exit<unknown, LlmError>): KeyPool.Outcome | undefined {
   if (Exit.isSuccess(exit)) return "success"
   return Option.getOrUndefined(Cause.findErrorOption(exit.cause))
 }
@@ -114,7 +117,7 @@ export type Verdict =
 const success: Verdict = { _tag: "Success" }
 
 /** The verdict of an outcome: interruptions and defects are `Ignored`. */
-export const verdictOf = (outcome: Settled): Verdict => {
+export function verdictOf(outcome: Settled): Verdict {
   if (outcome === "success") return success
   if (Exit.isExit(outcome)) {
     if (Exit.isSuccess(outcome)) return success
@@ -127,7 +130,7 @@ export const verdictOf = (outcome: Settled): Verdict => {
   return verdictOfError(outcome)
 }
 
-const verdictOfError = (error: LlmError): Verdict => {
+function verdictOfError(error: LlmError): Verdict {
   switch (error._tag) {
     case "RateLimitError":
       return {
@@ -144,11 +147,11 @@ const verdictOfError = (error: LlmError): Verdict => {
 }
 
 /** What a shared pool tells its store of a verdict (`store/leases.ts`); `undefined`: nothing. */
-export const sharedVerdictOf = (
+export function sharedVerdictOf(
   verdict: Verdict,
   cooldown: Cooldown,
   random: RandomSource
-): Verdicts.Verdict | undefined => {
+): Verdicts.Verdict | undefined {
   switch (verdict._tag) {
     case "Ignored":
     case "Failed":
@@ -176,7 +179,7 @@ export interface Key {
 }
 
 /** A key as listed, plain or with options, with its defaults. */
-export const normalize = (entry: KeyPool.Options["keys"][number]): Key => {
+export function normalize(entry: KeyPool.Options["keys"][number]): Key {
   if (typeof entry === "string") return { key: Redacted.make(entry), weight: 1, maxConcurrency: Infinity }
   if (Redacted.isRedacted(entry)) {
     return { key: entry as Redacted.Redacted<string>, weight: 1, maxConcurrency: Infinity }
@@ -216,7 +219,9 @@ interface Blocked {
 /** What one attempt at a key found: a lease, or why none. */
 type Attempt = KeyPool.Lease | Blocked
 
-const isBlocked = (attempt: Attempt): attempt is Blocked => (attempt as Blocked)._tag === "Blocked"
+function isBlocked(attempt: Attempt): attempt is Blocked {
+  return (attempt as Blocked)._tag === "Blocked"
+}
 
 // A step whose result and failure are dropped: a lease the store lost lapses within its TTL.
 const ignored = { onFailure: () => undefined, onSuccess: () => undefined }
@@ -265,7 +270,7 @@ function groupKeyOf(key: string, endpoint: string | undefined): string {
 }
 
 // The keys of `entries` not in `core` yet (a key listed twice counts once, its first listing winning), added.
-const addKeys = (core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean): Array<number> => {
+function addKeys(core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean): Array<number> {
   const added: Array<number> = []
   for (const entry of entries) {
     const key = normalize(entry)
@@ -287,30 +292,32 @@ const addKeys = (core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean
   return added
 }
 
-const candidatesOf = (core: Core): Array<KeyPool.LeaseCandidate> =>
-  core.leased.map((at) => {
+function candidatesOf(core: Core): Array<KeyPool.LeaseCandidate> {
+  return core.leased.map((at) => {
     const key = core.keys[at]!
     return { id: key.credentials.keyId, weight: key.weight, maxConcurrency: key.maxConcurrency }
   })
+}
 
 // Each view over the lease group as it is now: the store adds the keys it lacks.
-const renew = (core: Core): Effect.Effect<void> =>
-  core.leased.length === 0 ? Effect.void : Effect.forEach(core.views, (view) =>
+function renew(core: Core): Effect.Effect<void> {
+  return core.leased.length === 0 ? Effect.void : Effect.forEach(core.views, (view) =>
     Effect.map(
       core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis: view.slowStartMillis }),
       (leases) => {
         view.leases = leases
       }
     ), { discard: true })
+}
 
 /** The state of the keys `keys` (checked by `KeyPool.make`), kept in `backend`. */
-export const makeCore = (
+export function makeCore(
   providerId: string,
   keys: KeyPool.Options["keys"],
   endpoint: string | undefined,
   backend: Backend
-): Effect.Effect<Core> =>
-  Effect.suspend(() => {
+): Effect.Effect<Core> {
+  return Effect.suspend(() => {
     const core: Core = {
       providerId,
       store: backend.store,
@@ -333,28 +340,31 @@ export const makeCore = (
       (uncapped): Core => ({ ...core, uncapped })
     )
   })
+}
 
 /**
  * Adds the keys of `entries` that `core` lacks, leased in its store (for a core whose store leases every key: a
  * registry's); a key already present keeps its first weight and cap. Waiters are woken by the store.
  */
-export const grow = (core: Core, entries: KeyPool.Options["keys"]): Effect.Effect<void> =>
-  Effect.suspend(() => addKeys(core, entries, true).length === 0 ? Effect.void : renew(core))
+export function grow(core: Core, entries: KeyPool.Options["keys"]): Effect.Effect<void> {
+  return Effect.suspend(() => addKeys(core, entries, true).length === 0 ? Effect.void : renew(core))
+}
 
 /** A pool over options `KeyPool.make` has checked, kept in `backend`. */
-export const make = (
+export function make(
   options: KeyPool.Options,
   backend: Backend,
   settings: Settings
-): Effect.Effect<KeyPool.Service> =>
-  Effect.flatMap(
+): Effect.Effect<KeyPool.Service> {
+  return Effect.flatMap(
     makeCore(options.providerId, options.keys, options.endpoint, backend),
     (core) => service(core, settings)
   )
+}
 
 /** A pool over `core`, with its own cooldown, warm-up and waits. */
-export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.Service> =>
-  Effect.gen(function*() {
+export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.Service> {
+  return Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
     const { failures, holding, keys, leased, placeOf, token, totals, uncapped } = core
     const view: View = { slowStartMillis, leases: undefined }
@@ -602,21 +612,24 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     // The pool's keys in its order: the leased ones as the store counts them (without the store: this instance's
     // leases, none usable), the others as this instance sees them.
-    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(leasedStatus, (read) =>
-      Effect.clockWith((clock) => {
-        const now = clock.currentTimeMillisUnsafe()
-        const usable = uncapped === undefined || !uncapped.unavailable()
-        return Effect.succeed(keys.map((_, at) => {
-          const place = placeOf[at]!
-          if (place >= 0) {
-            return read === undefined
-              ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
-              : keyStatus(at, read.keys[place]!, read.now, true)
-          }
-          const slot = localOf[at]!.local
-          return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
-        }))
-      }))
+    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(
+      leasedStatus,
+      (read) =>
+        Effect.clockWith((clock) => {
+          const now = clock.currentTimeMillisUnsafe()
+          const usable = uncapped === undefined || !uncapped.unavailable()
+          return Effect.succeed(keys.map((_, at) => {
+            const place = placeOf[at]!
+            if (place >= 0) {
+              return read === undefined
+                ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
+                : keyStatus(at, read.keys[place]!, read.now, true)
+            }
+            const slot = localOf[at]!.local
+            return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
+          }))
+        })
+    )
 
     return {
       providerId,
@@ -629,13 +642,17 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
       status
     }
   })
+}
 
 /** `take` held in the scope: uninterruptible from the count to the finalizer, so the key always goes back. */
-export const acquireOf = (
+export function acquireOf(
   take: Effect.Effect<KeyPool.Lease, NoCapacityError>,
   release: (lease: KeyPool.Lease) => Effect.Effect<void>
-): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> =>
-  Effect.uninterruptible(
-    Effect.flatMap(take, (lease) =>
-      Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease)))
+): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> {
+  return Effect.uninterruptible(
+    Effect.flatMap(
+      take,
+      (lease) => Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease))
+    )
   )
+}
