@@ -130,41 +130,49 @@ export interface Definition extends ProviderHttp.Options {
  * The client of a definition over the `HttpClient` in the context; `define`
  * gives the `OptionsError` of an option out of range instead of a definition.
  */
-export const make = <O>(
+export function make<O>(
   define: (options: O) => Definition | OptionsError,
   options: O
-): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
-  Effect.suspend(() => {
+): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> {
+  return Effect.suspend(() => {
     const definition = define(options)
     return definition instanceof OptionsError
       ? Effect.fail(definition)
       : Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, definition))
   })
+}
 
 /** The layer of a client's `make`. */
-export const layer = <Args extends ReadonlyArray<unknown>>(
+export function layer<Args extends ReadonlyArray<unknown>>(
   make: (...args: Args) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>
-) =>
-(...args: Args): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, make(...args))
+) {
+  return (...args: Args): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
+    Layer.effect(ProviderClient, make(...args))
+}
 
 /** The layer of a client's `make`, its options read from `Config`. */
-export const layerConfig =
-  <O>(make: (options: O) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>) =>
-  (options: Config.Wrap<O>): Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =>
+export function layerConfig<O>(make: (options: O) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>) {
+  return (
+    options: Config.Wrap<O>
+  ): Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =>
     Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<O>(options), make))
+}
 
 /** The key as `Authorization: Bearer <key>`, the usual `auth`. */
-export const bearer = (key: Redacted.Redacted<string>) => ["authorization", `Bearer ${Redacted.value(key)}`] as const
+export function bearer(key: Redacted.Redacted<string>) {
+  return ["authorization", `Bearer ${Redacted.value(key)}`] as const
+}
 
 /** The `HttpOptions` limits a definition passes on as its user set them: the timeouts and `maxResponseBytes`. */
-export const limitsOf = (options: HttpOptions): Pick<Definition, Limit> => ({
-  timeout: options.timeout,
-  headersTimeout: options.headersTimeout,
-  firstTokenTimeout: options.firstTokenTimeout,
-  idleTimeout: options.idleTimeout,
-  maxResponseBytes: options.maxResponseBytes
-})
+export function limitsOf(options: HttpOptions): Pick<Definition, Limit> {
+  return {
+    timeout: options.timeout,
+    headersTimeout: options.headersTimeout,
+    firstTokenTimeout: options.firstTokenTimeout,
+    idleTimeout: options.idleTimeout,
+    maxResponseBytes: options.maxResponseBytes
+  }
+}
 
 type Limit = "timeout" | "headersTimeout" | "firstTokenTimeout" | "idleTimeout" | "maxResponseBytes"
 
@@ -172,20 +180,24 @@ type Limit = "timeout" | "headersTimeout" | "firstTokenTimeout" | "idleTimeout" 
  * The `OptionsError` of an optional option that is not a positive integer
  * (when `integer`) or a positive number (`Infinity`, no bound, included).
  */
-export const checkPositive = (adapter: string, option: string, value: number | undefined, integer = false) =>
-  Invalid.positive(adapter, option, value, { optional: true, integer, unbounded: !integer })
+export function checkPositive(adapter: string, option: string, value: number | undefined, integer = false) {
+  return Invalid.positive(adapter, option, value, { optional: true, integer, unbounded: !integer })
+}
 
-const noModel = (provider: string) =>
-  new InvalidRequestError({
+function noModel(provider: string) {
+  return new InvalidRequestError({
     provider,
     model: "",
     param: "model",
     detail: "the request names no model and the client has no default `model`"
   })
+}
 
-const isError = (value: Reply | LlmError): value is LlmError => "_tag" in value
+function isError(value: Reply | LlmError): value is LlmError {
+  return "_tag" in value
+}
 
-const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Service => {
+function serviceOf(client: HttpClient.HttpClient, definition: Definition): Service {
   const transport = ProviderHttp.make(client, definition)
   const provider = transport.provider
   const requestIdOf = definition.requestId ?? (() => undefined)
