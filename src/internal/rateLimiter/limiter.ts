@@ -92,13 +92,14 @@ interface Reservation {
 }
 
 /** Why `cost` can never be granted by a bucket of `capacity`, or undefined. */
-const costError = (cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) =>
-  Number.isFinite(cost) && cost >= 0 && cost <= capacity
+function costError(cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) {
+  return Number.isFinite(cost) && cost >= 0 && cost <= capacity
     ? undefined
     : new RateLimiterCostError({ cost, capacity, bucket })
+}
 
 /** What a `consume` asks: its cost, its tokens (0 without a budget), and why it can never be granted. */
-const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) => {
+function consumed(consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) {
   const cost = consume?.cost ?? 1
   const tokens = options.tokensPerMinute === undefined ? 0 : consume?.tokens ?? 0
   const error = costError(cost, options.capacity, "requests") ??
@@ -106,25 +107,29 @@ const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: Rate
   return { cost, tokens, error }
 }
 
-const statusOf = (
+function statusOf(
   options: RateLimiter.Options,
   requests: { readonly available: number; readonly waiting: number },
   inFlight: number,
   budget: { readonly available: number; readonly waiting: number } | undefined
-): RateLimiter.Status => ({
-  available: requests.available,
-  capacity: options.capacity,
-  refillRate: options.refillRate,
-  waiting: requests.waiting,
-  inFlight,
-  ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
-  ...(budget === undefined || options.tokensPerMinute === undefined
-    ? {}
-    : { budget: { available: budget.available, capacity: options.tokensPerMinute, waiting: budget.waiting } })
-})
+): RateLimiter.Status {
+  return {
+    available: requests.available,
+    capacity: options.capacity,
+    refillRate: options.refillRate,
+    waiting: requests.waiting,
+    inFlight,
+    ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
+    ...(budget === undefined || options.tokensPerMinute === undefined
+      ? {}
+      : { budget: { available: budget.available, capacity: options.tokensPerMinute, waiting: budget.waiting } })
+  }
+}
 
 // The `reconcile` of a consume that took nothing from the budget.
-const settledAlready = (_actualTokens: number): Effect.Effect<void> => Effect.void
+function settledAlready(_actualTokens: number): Effect.Effect<void> {
+  return Effect.void
+}
 
 /** A bucket of the store with this limiter's line for it. */
 interface Tokens {
@@ -147,8 +152,8 @@ const tokensOf = Effect.fnUntraced(function*(buckets: Stores["buckets"], options
  * As the head of the line: reserves `waiter.cost` and sleeps until it is due, reserving again when woken early.
  * Gives the level the bucket has when the tokens are granted.
  */
-const reserve = (tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUnavailableError> =>
-  Effect.flatMap(tokens.bucket.take(waiter.cost), (result) => {
+function reserve(tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUnavailableError> {
+  return Effect.flatMap(tokens.bucket.take(waiter.cost), (result) => {
     waiter.reserved = true
     if (result.waitMillis <= 0) return Effect.succeed(result.level)
     const wake = Deferred.makeUnsafe<void>()
@@ -169,13 +174,14 @@ const reserve = (tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUna
       }
     )
   })
+}
 
 /**
  * Waits in line for `cost` tokens and takes them; gives the level left. Interrupted or failed, it leaves the line
  * and gives back a reservation it held.
  */
-const takeTokens = (tokens: Tokens, cost: number): Effect.Effect<number, StoreUnavailableError> =>
-  Effect.uninterruptible(Effect.suspend(() => {
+function takeTokens(tokens: Tokens, cost: number): Effect.Effect<number, StoreUnavailableError> {
+  return Effect.uninterruptible(Effect.suspend(() => {
     const waiter = tokens.line.join(cost)
     const served = waiter.turn === undefined
       ? reserve(tokens, waiter)
@@ -185,9 +191,10 @@ const takeTokens = (tokens: Tokens, cost: number): Effect.Effect<number, StoreUn
         ? Effect.sync(() => tokens.line.leave(waiter))
         : Effect.andThen(Effect.ignore(tokens.bucket.give(cost)), Effect.sync(() => tokens.line.leave(waiter))))
   }))
+}
 
 /** `cost` tokens now, if nobody in this limiter's line is ahead and the store has them: the store's answer. */
-const tryTokens = (tokens: Tokens, cost: number): Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError> => {
+function tryTokens(tokens: Tokens, cost: number): Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError> {
   const { line } = tokens
   if (line.waiters.length === 0) return tokens.bucket.tryTake(cost)
   return Effect.map(tokens.bucket.peek, (result) => {
@@ -196,13 +203,14 @@ const tryTokens = (tokens: Tokens, cost: number): Effect.Effect<RateLimiter.Buck
   })
 }
 
-const exceeded = (bucket: "requests" | "tokensPerMinute", limit: number, result: RateLimiter.BucketResult) =>
-  new RateLimiterExceededError({
+function exceeded(bucket: "requests" | "tokensPerMinute", limit: number, result: RateLimiter.BucketResult) {
+  return new RateLimiterExceededError({
     bucket,
     limit,
     remaining: Math.max(0, result.level),
     retryAfter: Duration.millis(Math.max(0, result.waitMillis))
   })
+}
 
 /** The in-flight slots of the store with this limiter's line for them. */
 interface Slots {
@@ -211,24 +219,26 @@ interface Slots {
 }
 
 /** As the head of the slots' line: tries for a slot until it has one; gives its release. */
-const acquire = (slots: Slots, waiter: Waiter): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> =>
-  Effect.flatMap(slots.slots.tryAcquire, (release) => {
+function acquire(slots: Slots, waiter: Waiter): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> {
+  return Effect.flatMap(slots.slots.tryAcquire, (release) => {
     if (Option.isSome(release)) return Effect.succeed(release.value)
     const wake = Deferred.makeUnsafe<void>()
     waiter.wake = wake
     const poll = Effect.sleep(Duration.millis(slotPollMillis))
     return Effect.andThen(Effect.interruptible(Effect.raceFirst(poll, Deferred.await(wake))), acquire(slots, waiter))
   })
+}
 
 /** Waits in line for a slot and takes it; gives its release. */
-const takeSlot = (slots: Slots): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> =>
-  Effect.uninterruptible(Effect.suspend(() => {
+function takeSlot(slots: Slots): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> {
+  return Effect.uninterruptible(Effect.suspend(() => {
     const waiter = slots.line.join(1)
     const served = waiter.turn === undefined
       ? acquire(slots, waiter)
       : Effect.andThen(Effect.interruptible(Deferred.await(waiter.turn)), acquire(slots, waiter))
     return Effect.ensuring(served, Effect.sync(() => slots.line.leave(waiter)))
   }))
+}
 
 /** What a call holds once its permit is granted, and the level the request bucket had then. */
 interface Permit {
@@ -440,7 +450,7 @@ const unlimitedResult: RateLimiter.ConsumeResult = {
 }
 
 /** The limiter of `RateLimiter.makeUnlimited`. */
-export const unlimited = (): RateLimiter.Service => {
+export function unlimited(): RateLimiter.Service {
   let inFlight = 0
   const leave = Effect.sync(() => {
     inFlight--

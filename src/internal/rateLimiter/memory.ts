@@ -16,7 +16,7 @@ interface Level {
 }
 
 /** A `BucketStore` in this process' memory. */
-export const bucketStore = (): RateLimiter.BucketStore["Service"] => {
+export function bucketStore(): RateLimiter.BucketStore["Service"] {
   const levels = new Map<string, Level>()
   const bucket = Effect.fnUntraced(function*(options: RateLimiter.BucketOptions) {
     const { capacity, key } = options
@@ -63,7 +63,7 @@ export const bucketStore = (): RateLimiter.BucketStore["Service"] => {
 }
 
 /** A `SlotStore` in this process' memory. */
-export const slotStore = (): RateLimiter.SlotStore["Service"] => {
+export function slotStore(): RateLimiter.SlotStore["Service"] {
   const held = new Map<string, number>()
   const slots = (options: RateLimiter.SlotsOptions): Effect.Effect<RateLimiter.Slots> =>
     Effect.sync(() => {
