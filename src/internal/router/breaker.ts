@@ -47,10 +47,12 @@ export interface Mirror {
   failures: number
 }
 
-export const mirror = (): Mirror => ({ state: "closed", openUntil: 0, probing: false, failures: 0 })
+export function mirror(): Mirror {
+  return { state: "closed", openUntil: 0, probing: false, failures: 0 }
+}
 
 /** Whether a request may be sent now, as the mirror says. */
-export const isAvailable = (breaker: Mirror, now: number): boolean => {
+export function isAvailable(breaker: Mirror, now: number): boolean {
   switch (breaker.state) {
     case "closed":
       return true
@@ -62,11 +64,14 @@ export const isAvailable = (breaker: Mirror, now: number): boolean => {
 }
 
 /** Whether a request sent now would be the probe, which the store has to grant. */
-export const probeDue = (breaker: Mirror, now: number): boolean =>
-  breaker.state === "half-open" ? !breaker.probing : breaker.state === "open" && now >= breaker.openUntil
+export function probeDue(breaker: Mirror, now: number): boolean {
+  return breaker.state === "half-open" ? !breaker.probing : breaker.state === "open" && now >= breaker.openUntil
+}
 
 /** Whether the mirror is closed with no failure counted: a success then has nothing to tell the store. */
-export const isClear = (breaker: Mirror): boolean => breaker.state === "closed" && breaker.failures === 0
+export function isClear(breaker: Mirror): boolean {
+  return breaker.state === "closed" && breaker.failures === 0
+}
 
 /** A breaker as the memory store keeps it, on epoch milliseconds read from `Clock`. */
 export interface Breaker {
@@ -81,20 +86,24 @@ export interface Breaker {
   heldUntil: number
 }
 
-export const make = (): Breaker => ({ state: "closed", recent: [], openUntil: 0, probing: false, heldUntil: 0 })
+export function make(): Breaker {
+  return { state: "closed", recent: [], openUntil: 0, probing: false, heldUntil: 0 }
+}
 
 /** What the breaker says now, its times from `now`; `granted`: a `send`'s answer. */
-export const replyOf = (breaker: Breaker, now: number, granted: boolean): BreakerReply => ({
-  state: breaker.state,
-  openMillis: breaker.state === "open" ? Math.max(0, breaker.openUntil - now) : 0,
-  probing: breaker.state === "half-open" && breaker.probing,
-  failures: breaker.state === "closed" ? breaker.recent.length : 0,
-  heldMillis: Math.max(0, breaker.heldUntil - now),
-  granted
-})
+export function replyOf(breaker: Breaker, now: number, granted: boolean): BreakerReply {
+  return {
+    state: breaker.state,
+    openMillis: breaker.state === "open" ? Math.max(0, breaker.openUntil - now) : 0,
+    probing: breaker.state === "half-open" && breaker.probing,
+    failures: breaker.state === "closed" ? breaker.recent.length : 0,
+    heldMillis: Math.max(0, breaker.heldUntil - now),
+    granted
+  }
+}
 
 /** An attempt goes out: grants it unless the breaker is open, or half-open with its probe out (then takes it). */
-export const send = (breaker: Breaker, now: number): boolean => {
+export function send(breaker: Breaker, now: number): boolean {
   if (breaker.state === "open" && now >= breaker.openUntil) {
     breaker.state = "half-open"
     breaker.probing = false
@@ -104,13 +113,13 @@ export const send = (breaker: Breaker, now: number): boolean => {
   return true
 }
 
-export const success = (breaker: Breaker): void => {
+export function success(breaker: Breaker): void {
   breaker.state = "closed"
   breaker.recent.length = 0
   breaker.probing = false
 }
 
-const open = (breaker: Breaker, now: number, settings: Settings): void => {
+function open(breaker: Breaker, now: number, settings: Settings): void {
   breaker.state = "open"
   breaker.openUntil = now + settings.periodMillis
   breaker.recent.length = 0
@@ -118,7 +127,7 @@ const open = (breaker: Breaker, now: number, settings: Settings): void => {
 }
 
 /** A failure that counts against the deployment; `probe`: the probe's own. */
-export const failure = (breaker: Breaker, now: number, settings: Settings, probe: boolean): void => {
+export function failure(breaker: Breaker, now: number, settings: Settings, probe: boolean): void {
   if (probe || breaker.state === "half-open") return open(breaker, now, settings)
   if (breaker.state === "open") return
   const recent = breaker.recent
@@ -130,12 +139,12 @@ export const failure = (breaker: Breaker, now: number, settings: Settings, probe
 }
 
 /** A probe that ended with no verdict on the deployment (interrupted, or a failure that is the caller's). */
-export const release = (breaker: Breaker): void => {
+export function release(breaker: Breaker): void {
   if (breaker.state === "half-open") breaker.probing = false
 }
 
 /** A rate limit holds the deployment back for `millis` more, unless it is held longer already. */
-export const hold = (breaker: Breaker, now: number, millis: number): void => {
+export function hold(breaker: Breaker, now: number, millis: number): void {
   breaker.heldUntil = Math.max(breaker.heldUntil, now + millis)
 }
 
@@ -146,7 +155,7 @@ export const hold = (breaker: Breaker, now: number, millis: number): void => {
 const refreshMillis = 250
 
 // The mirror takes what the store answered, its times on the local clock.
-const apply = (state: State, reply: BreakerReply, now: number): void => {
+function apply(state: State, reply: BreakerReply, now: number): void {
   const breaker = state.breaker
   breaker.state = reply.state
   breaker.openUntil = now + reply.openMillis
@@ -156,20 +165,26 @@ const apply = (state: State, reply: BreakerReply, now: number): void => {
 }
 
 /** Runs a step of the store and mirrors its answer. */
-const mirrored = (state: State, step: Effect.Effect<BreakerReply>): Effect.Effect<BreakerReply> =>
-  Effect.flatMap(step, (reply) => Effect.map(Clock.currentTimeMillis, (now) => (apply(state, reply, now), reply)))
+function mirrored(state: State, step: Effect.Effect<BreakerReply>): Effect.Effect<BreakerReply> {
+  return Effect.flatMap(
+    step,
+    (reply) => Effect.map(Clock.currentTimeMillis, (now) => (apply(state, reply, now), reply))
+  )
+}
 
 /**
  * Before a probe the mirror lets go (`probeDue`): whether the store grants it to this call. Refused (another
  * call or instance probes, or it opened again), the mirror says so and the attempt does not go.
  */
-export const claimProbe = (state: State): Effect.Effect<boolean> =>
-  Effect.map(mirrored(state, state.store.send), (reply) => reply.granted)
+export function claimProbe(state: State): Effect.Effect<boolean> {
+  return Effect.map(mirrored(state, state.store.send), (reply) => reply.granted)
+}
 
 /** Whether `error` counts against its deployment's breaker. */
-export const counts = (settings: RouterSettings.Settings, error: LlmError): boolean =>
+export function counts(settings: RouterSettings.Settings, error: LlmError): boolean {
   // A shared store away says nothing of the deployment's health: no breaker opens on it.
-  settings.cooldownOn.has(error._tag) && !(error._tag === "NoCapacityError" && error.storeUnavailable === true)
+  return settings.cooldownOn.has(error._tag) && !(error._tag === "NoCapacityError" && error.storeUnavailable === true)
+}
 
 /**
  * After an attempt (`"success"`, or its error; undefined: interrupted), what it tells the store: its verdict on the
@@ -177,13 +192,13 @@ export const counts = (settings: RouterSettings.Settings, error: LlmError): bool
  * started). A success tells it only when the mirror had something to clear, or it was the probe. Undefined: nothing
  * to tell, the hot path of a healthy deployment.
  */
-export const report = (
+export function report(
   settings: RouterSettings.Settings,
   state: State,
   probe: boolean,
   heldUntil: number,
   outcome: LlmError | "success" | undefined
-): Effect.Effect<unknown> | undefined => {
+): Effect.Effect<unknown> | undefined {
   const store = state.store
   const verdict = outcome === "success"
     ? probe || !isClear(state.breaker) ? store.success : undefined
@@ -198,34 +213,36 @@ export const report = (
 }
 
 // The store's step for a hold set past `heldUntil` (the deployment's `limitedUntil` when it was read); undefined: none.
-const holdStep = (state: State, heldUntil: number): Effect.Effect<BreakerReply> | undefined =>
-  state.limitedUntil > heldUntil
+function holdStep(state: State, heldUntil: number): Effect.Effect<BreakerReply> | undefined {
+  return state.limitedUntil > heldUntil
     ? Effect.flatMap(Clock.currentTimeMillis, (now) => state.store.hold(Math.max(0, state.limitedUntil - now)))
     : undefined
+}
 
 /**
  * A hold a stream set after its first chunk (its last chunk's rate-limit headers: the deployment's `limitedUntil`
  * past `heldUntil`, what it was before), told to the store as `report` tells an attempt's, so every router on the
  * store holds the deployment back. Undefined: no hold was set.
  */
-export const reportHold = (state: State, heldUntil: number): Effect.Effect<unknown> | undefined => {
+export function reportHold(state: State, heldUntil: number): Effect.Effect<unknown> | undefined {
   const held = holdStep(state, heldUntil)
   return held === undefined ? undefined : mirrored(state, held)
 }
 
 /** A stream's failure after its first chunk that counts against its deployment; undefined: one that does not. */
-export const reportStreamFailure = (
+export function reportStreamFailure(
   settings: RouterSettings.Settings,
   state: State,
   error: LlmError
-): Effect.Effect<unknown> | undefined =>
-  counts(settings, error) ? mirrored(state, state.store.failure(false)) : undefined
+): Effect.Effect<unknown> | undefined {
+  return counts(settings, error) ? mirrored(state, state.store.failure(false)) : undefined
+}
 
 /**
  * Reads every deployment's breaker into its mirror every `refreshMillis`, in the scope: for stores other routers may
  * write (a router's own memory store changes only by its own steps, whose answers its mirrors take already).
  */
-export const refresh = (states: ReadonlyArray<State>): Effect.Effect<void, never, Scope.Scope> => {
+export function refresh(states: ReadonlyArray<State>): Effect.Effect<void, never, Scope.Scope> {
   const once = Effect.forEach(states, (state) => mirrored(state, state.store.peek), { discard: true })
   return Effect.asVoid(Effect.forkScoped(Effect.repeat(once, Schedule.spaced(refreshMillis))))
 }

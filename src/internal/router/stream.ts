@@ -61,26 +61,28 @@ interface Opened {
 }
 
 // Frees the deployment an opened stream holds and closes its scope with `exit` (and ends its attempt's span).
-const close = (opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
+function close(opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> {
   release(opened.state)
   const closed = Scope.close(opened.scope, exit)
   return Effect.andThen(closed, Telemetry.end(opened.span, exit))
 }
 
 // A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
-const discard = (opened: Opened) => close(opened, Exit.interrupt())
+function discard(opened: Opened) {
+  return close(opened, Exit.interrupt())
+}
 
 // A deployment's stream, read through its own pull (taken in a scope of the
 // attempt's, which holds what the stream holds) up to its first chunk, with
 // the deployment it holds until the stream is closed. Any `Llm` is read this
 // way: for one built by `Llm.make` or a router, the pull is its source's own.
 // `restore`: the stream's, given at every opening.
-const openSend = (
+function openSend(
   state: State,
   routed: ChatRequest,
   restore: Restore | undefined,
   span: Tracer.Span | undefined
-): Effect.Effect<Opened, LlmError> => {
+): Effect.Effect<Opened, LlmError> {
   const scope = Scope.makeUnsafe()
   return Effect.onError(
     restore!(ChunkSources.openFirst(
@@ -101,19 +103,21 @@ const openSend = (
 const streamSender: Sender<Opened> = { send: openSend, held: true, discard }
 
 // The chunk before the reply of `opened`, the call's attempt `attempt`, after `failed` broke with `error`.
-const markerOf = (
+function markerOf(
   tag: "Restart" | "Continue",
   attempt: number,
   opened: Opened,
   failed: { readonly state: State; readonly error: LlmError }
-): ChatChunk.ChatChunk => ({
-  _tag: tag,
-  attempt,
-  deployment: opened.state.name,
-  model: opened.state.model,
-  from: failed.state.name,
-  error: failed.error._tag
-})
+): ChatChunk.ChatChunk {
+  return {
+    _tag: tag,
+    attempt,
+    deployment: opened.state.name,
+    model: opened.state.model,
+    from: failed.state.name,
+    error: failed.error._tag
+  }
+}
 
 // The deployment's stream as the router gives it out: a Finish chunk's
 // rate-limit headers hold the deployment back and its skipped events count in
@@ -122,12 +126,12 @@ const markerOf = (
 // (unless the reply was whole: its Finish chunk passed) or fails the stream; closing frees
 // the deployment and closes the scope with the stream's outcome (what a budget
 // charges by).
-const routedSource = (
+function routedSource(
   core: Core,
   routing: Routing<Opened>,
   first: Opened,
   span: Tracer.Span | undefined
-): ChunkSources.ChunkSource => {
+): ChunkSources.ChunkSource {
   const settings = core.settings
   const clock = routing.clock
   // Traced, the reply's usage, for the call span at its Finish chunk.
@@ -367,7 +371,7 @@ const routedSource = (
 }
 
 /** The router's `chatStream`. */
-export const chatStream = (core: Core) => {
+export function chatStream(core: Core) {
   // The call runs in this region (each deployment's stream opened through its
   // `restore`), so no interruption lands between a stream opened and the
   // source handed out. Traced, the call's span lasts until the stream closes,

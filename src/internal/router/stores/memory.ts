@@ -12,7 +12,7 @@ import * as Breaker from "../breaker.js"
 import { Window } from "../learnedLimits.js"
 
 /** A `BreakerStore` in this process' memory. */
-export const breakerStore = (): Router.BreakerStore["Service"] => {
+export function breakerStore(): Router.BreakerStore["Service"] {
   const breakers = new Map<string, Breaker.Breaker>()
   const breaker = Effect.fnUntraced(function*(options: Router.BreakerOptions) {
     const clock = yield* Clock.Clock
@@ -40,10 +40,10 @@ export const breakerStore = (): Router.BreakerStore["Service"] => {
 }
 
 /** Pins in this process: at most `maxSessions`, each living `ttlMillis` after its last answer. */
-export const pins = (ttlMillis: number, maxSessions: number): Router.Pins & {
+export function pins(ttlMillis: number, maxSessions: number): Router.Pins & {
   /** The keys the pins are kept under (`digestOf` their sessions), the least recently answered first. */
   readonly keys: () => ReadonlyArray<string>
-} => {
+} {
   // In insertion order, which a pin renews: the first entry is the least recently answered.
   const kept = new Map<string, { readonly pin: Router.Pin; readonly until: number }>()
   return {
@@ -78,7 +78,7 @@ export const pins = (ttlMillis: number, maxSessions: number): Router.Pins & {
 }
 
 /** An `AffinityStore` in this process' memory. */
-export const affinityStore = (): Router.AffinityStore["Service"] => {
+export function affinityStore(): Router.AffinityStore["Service"] {
   const sets = new Map<string, Router.Pins>()
   return {
     pins: (options) =>
@@ -97,7 +97,7 @@ export const affinityStore = (): Router.AffinityStore["Service"] => {
  * A `LearnedLimitStore` in this process' memory: each key's two windows, made with the options of the first to ask for
  * them.
  */
-export const learnedLimitStore = (): Router.LearnedLimitStore["Service"] => {
+export function learnedLimitStore(): Router.LearnedLimitStore["Service"] {
   const kept = new Map<string, Router.Samples>()
   const samplesOf = (options: Router.SamplesOptions): Router.Samples => {
     const windows = { firstChunk: new Window(options), gap: new Window(options) }
