@@ -82,21 +82,22 @@ function reader(response: HttpClientResponse.HttpClientResponse): Effect.Effect<
  * The whole body, unless it passes `maxBytes`: then nothing more is read, the
  * request is cancelled, and the read fails with `BodyTooLarge` as its cause.
  */
-const readWhole = (
+function readWhole(
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
-): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> =>
+): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
   // A length the response declares bounds its body (HTTP frames the body by it): within the limit, the body is read
   // whole as the client reads one (a stream of it costs more than the rest of a short call).
-  Number(response.headers["content-length"]) <= maxBytes
+  return Number(response.headers["content-length"]) <= maxBytes
     ? Effect.map(response.arrayBuffer, (buffer) => new Uint8Array(buffer))
     : readCounted(response, maxBytes)
+}
 
-const readCounted = (
+function readCounted(
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
-): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> =>
-  Effect.flatMap(reader(response), (body) => {
+): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
+  return Effect.flatMap(reader(response), (body) => {
     const parts: Array<Uint8Array> = []
     let size = 0
     const next: Effect.Effect<Uint8Array, HttpClientError.HttpClientError> = Effect.flatMap(body.read, (batch) => {
@@ -117,6 +118,7 @@ const readCounted = (
     })
     return Effect.ensuring(next, body.cancel)
   })
+}
 
 /** What `bodySource` reads and reports to. */
 interface Body {
@@ -232,7 +234,7 @@ function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, 
 }
 
 /** A source whose one batch is `chunks` (a stream request answered with one JSON body). */
-const replay = (chunks: ReadonlyArray<ChatChunk>): ChunkSource => {
+function replay(chunks: ReadonlyArray<ChatChunk>): ChunkSource {
   let given = false
   return {
     pull: Effect.suspend(() => {
@@ -245,8 +247,10 @@ const replay = (chunks: ReadonlyArray<ChatChunk>): ChunkSource => {
 }
 
 /** The response with the rate-limit headers of its reply, when it sent any. */
-export const withRateLimit = (reply: JsonReply) => (response: ChatResponse): ChatResponse =>
-  reply.rateLimit === undefined ? response : { ...response, rateLimit: reply.rateLimit }
+export function withRateLimit(reply: JsonReply) {
+  return (response: ChatResponse): ChatResponse =>
+    reply.rateLimit === undefined ? response : { ...response, rateLimit: reply.rateLimit }
+}
 
 const maxErrorBodyBytes = 64 * 1024
 const maxRawExcerpt = 500
@@ -264,8 +268,9 @@ function sooner(a: number | undefined, b: number | undefined): number | undefine
 export const defaultMaxResponseBytes = 64 * 1024 * 1024
 
 /** The detail of an `OutputDecodeError` for `what` past `option`'s `limit`. */
-export const overLimit = (what: string, option: string, limit: string): string =>
-  `${what} exceeded ${option} (${limit}); raise ${option} if replies this large are expected`
+export function overLimit(what: string, option: string, limit: string): string {
+  return `${what} exceeded ${option} (${limit}); raise ${option} if replies this large are expected`
+}
 
 /**
  * The largest stream event (an SSE event, an NDJSON line) a parser buffers, in
@@ -280,14 +285,16 @@ export function eventLimit(own: number, maxResponseBytes: number): number {
 /**
  * The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own.
  */
-export const eventTooLarge = (what: string, option: string, own: number, maxResponseBytes: number): string =>
-  maxResponseBytes < own
+export function eventTooLarge(what: string, option: string, own: number, maxResponseBytes: number): string {
+  return maxResponseBytes < own
     ? overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`)
     : overLimit(what, option, `${own} characters`)
+}
 
 // A phase limit in milliseconds; `undefined` when unset.
-const limitMillis = (input: Duration.Input | undefined, fallback: Duration.Duration): number =>
-  Duration.toMillis(input === undefined ? fallback : Duration.fromInputUnsafe(input))
+function limitMillis(input: Duration.Input | undefined, fallback: Duration.Duration): number {
+  return Duration.toMillis(input === undefined ? fallback : Duration.fromInputUnsafe(input))
+}
 
 // Paths (one per model for Gemini) whose request head is kept per key.
 const maxHeads = 64
@@ -299,24 +306,27 @@ function isOk(status: number) {
 }
 
 /** The text of an unknown failure, with its cause when it has one. */
-export const causeText = (cause: unknown): string =>
-  cause instanceof Error
+export function causeText(cause: unknown): string {
+  return cause instanceof Error
     ? (cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message)
     : String(cause)
+}
 
 /** A short excerpt of a raw body for an error. */
-export const excerpt = (text: string, max: number = maxRawExcerpt): string =>
-  text.length > max ? `${text.slice(0, max)}…` : text
+export function excerpt(text: string, max: number = maxRawExcerpt): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text
+}
 
-const scrub = (text: string, credentials: Credentials): string => {
+function scrub(text: string, credentials: Credentials): string {
   const key = Redacted.value(credentials.key)
   return key.length >= 4 ? text.split(key).join(credentials.keyId) : text
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+}
 
-export const make = (client: HttpClient.HttpClient, options: Options): Transport => {
+export function make(client: HttpClient.HttpClient, options: Options): Transport {
   const provider = options.provider
   const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
   const baseUrl = options.baseUrl.replace(/\/+$/, "")
