@@ -69,8 +69,9 @@ export type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler[
 type Start = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => void
 
 /** A transport failure of `request`, as the platform's clients report one. */
-export const transportError = (request: HttpClientRequest.HttpClientRequest, cause: unknown) =>
-  new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, cause }) })
+export function transportError(request: HttpClientRequest.HttpClientRequest, cause: unknown) {
+  return new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, cause }) })
+}
 
 export class Exchange implements Dispatcher.DispatchHandler {
   private start: Start | undefined
@@ -200,17 +201,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
 }
 
 /** Sends `request` to `url` through `dispatcher`; interruption before the headers cancels it. */
-export const send = (
+export function send(
   dispatcher: Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
   url: string,
   options: Dispatcher.DispatchOptions
-): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
-  Effect.callback<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
+): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> {
+  return Effect.callback<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
     const exchange = new Exchange(request, url, resume)
     dispatcher.dispatch(options, exchange)
     return Effect.sync(() => exchange.abort())
   })
+}
 
 /** The body read once, in the chunks it arrives in: `undefined` once it has ended. */
 interface BodyReader {
