@@ -90,7 +90,7 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
   const seen = new Set<string>()
   const start = address ?? options.model
   const queue: Array<string> = []
-  const reach = (deployment: D) => {
+  function reach(deployment: D) {
     if (reached.has(deployment)) return
     reached.add(deployment)
     queue.push(deployment.name)
@@ -168,13 +168,14 @@ export function make(
     // gateway section's `affinity_max_sessions` pins unless its own options say; and they continue a broken stream
     // unless told otherwise: its client cannot restart a reply.
     const maxSessions = config.keys?.affinityMaxSessions
-    const affinity = (chosen: Router.Options["affinity"]): Router.Options["affinity"] =>
-      chosen === false || maxSessions === undefined
+    function affinity(chosen: Router.Options["affinity"]): Router.Options["affinity"] {
+      return chosen === false || maxSessions === undefined
         ? chosen ?? true
         : { maxSessions, ...(chosen === undefined || chosen === true ? {} : chosen) }
+    }
     // With a store, every router keeps its breakers and pins there, the instances sharing them.
     const stores = store === undefined ? undefined : yield* Layer.build(Router.layerStoreRedis(store))
-    const routerOf = (options: Router.Options<Deployment>) => {
+    function routerOf(options: Router.Options<Deployment>) {
       const router = Router.make({
         ...options,
         affinity: affinity(options.affinity),
@@ -192,8 +193,8 @@ export function make(
     // What a target reaching `reach` through a router of `options` (`router`: its name, "" for the one over every
     // deployment) says of it; with, when it reaches deployments of both kinds, a router over those of the Responses
     // API, with `options`' settings and no fallbacks.
-    const reachThrough = (router: string, options: Router.Options<Deployment>, reach: ReadonlyArray<Deployment>) =>
-      Effect.gen(function*() {
+    function reachThrough(router: string, options: Router.Options<Deployment>, reach: ReadonlyArray<Deployment>) {
+      return Effect.gen(function*() {
         const reached = reachOf(reach)
         const speaking = reach.filter((deployment) => deployment.api === "responses")
         if (speaking.length === 0 || reached.speaksResponses) return reached
@@ -208,6 +209,7 @@ export function make(
         }
         return { ...reached, responses }
       })
+    }
     for (const [name, named] of Object.entries(config.routers ?? {})) {
       const options = yield* namedOptions(everything.deployments, name, named)
       const router = yield* routerOf(options)

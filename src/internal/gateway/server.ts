@@ -291,8 +291,8 @@ export function make(
     })
 
     // Built once the port is bound: on loopback, a request's `Host` names it.
-    const build =
-      (config: Config) => (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
+    function build(config: Config) {
+      return (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
         Effect.gen(function*() {
           const managed = managedKeys !== undefined && adminKeysOf(config, options).length > 0
           const refused = restartOnly(options, config) ?? hostProblem(host, keysOf(config, options), managed)
@@ -323,6 +323,7 @@ export function make(
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }
         }).pipe(Effect.provideContext(services))
+    }
 
     const source = options.source ?? Effect.succeed(options.config)
     const reload: Effect.Effect<ReadonlyArray<string>, SourceError | OptionsError> = Effect.gen(function*() {
@@ -399,8 +400,8 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
     }
 
     // Only the build may be interrupted: a generation built is served, or closed.
-    const swap = <E>(build: (previous: A | undefined) => Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E> =>
-      Effect.uninterruptibleMask((restore) =>
+    function swap<E>(build: (previous: A | undefined) => Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E> {
+      return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const previous = current
           const scope = yield* Scope.fork(parent)
@@ -414,6 +415,7 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
           return exit.value
         })
       )
+    }
 
     return {
       current: () => current!.value,
@@ -479,8 +481,9 @@ export function shutdown(server: Http.Server, drain: Drain, gracePeriod: Duratio
     const closed = Deferred.makeUnsafe<boolean>()
     if (server.listening) server.close(() => Deferred.doneUnsafe(closed, Exit.succeed(true)))
     else Deferred.doneUnsafe(closed, Exit.succeed(true))
-    const within = (duration: Duration.Input) =>
-      Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
+    function within(duration: Duration.Input) {
+      return Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
+    }
     return Effect.flatMap(
       within(gracePeriod),
       (done) => done ? Effect.void : Effect.andThen(drain.cut, within(cutAllowance))

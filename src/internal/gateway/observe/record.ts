@@ -416,7 +416,7 @@ export function makeLiveStats(deployments: ReadonlyArray<Named>, start: number):
   for (const deployment of deployments) {
     byName.set(deployment.name, { latency: new Window(windowSize), firstToken: new Window(windowSize), cost: 0 })
   }
-  const lookup = (reported: string): Recorded | undefined => {
+  function lookup(reported: string): Recorded | undefined {
     let found = resolved.get(reported)
     if (found === undefined) {
       const name = resolve(deployments, reported)
@@ -481,18 +481,20 @@ class Series {
       attributes: { model },
       boundaries: firstTokenBoundaries
     })
-    const tokens = (direction: string) =>
-      Metric.counter("llm_gateway_tokens_total", {
+    function tokens(direction: string) {
+      return Metric.counter("llm_gateway_tokens_total", {
         description: "Tokens of the replies, by direction (input: the prompt, output: the completion).",
         attributes: { model, direction }
       })
+    }
     this.input = tokens("input")
     this.output = tokens("output")
-    const cacheTokens = (operation: string) =>
-      Metric.counter("llm_gateway_cache_tokens_total", {
+    function cacheTokens(operation: string) {
+      return Metric.counter("llm_gateway_cache_tokens_total", {
         description: "Input tokens of the replies read from (read) or written to (write) the provider's prompt cache.",
         attributes: { model, operation }
       })
+    }
     this.cacheRead = cacheTokens("read")
     this.cacheWrite = cacheTokens("write")
     this.cost = Metric.counter("llm_gateway_cost_usd_total", {
@@ -745,7 +747,7 @@ export function makeMetrics(
   const { context } = registry
   const deployments = new Map<string, DeploymentGauges>()
 
-  const read = (current: Router.Status) => {
+  function read(current: Router.Status) {
     if (kept !== undefined) {
       const usage = kept()
       keptGauge.updateUnsafe(usage.entries, context)

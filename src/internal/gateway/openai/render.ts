@@ -58,14 +58,14 @@ export interface StreamEncoder {
 export function streamEncoder(id: string, model: string, created: number, includeUsage: boolean): StreamEncoder {
   // The events' fixed parts for the model that produces them.
   let templates = chunkTemplates({ id, created, model, includeUsage })
-  const producedBy = (next: string): void => {
+  function producedBy(next: string): void {
     if (next !== templates.meta.model) templates = chunkTemplates({ id, created, model: next, includeUsage })
   }
   let started = false
   let forwarded = false
   let usage: Usage | undefined
 
-  const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
+  function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
     const out = new BodyText()
     if (!started) {
       started = true
