@@ -372,7 +372,7 @@ export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.
   const at: Array<number> = []
   slots.forEach((slot, c) => at[slot.index] = c)
 
-  const leased = (slot: Slot): KeyPool.LeaseTaken => {
+  function leased(slot: Slot): KeyPool.LeaseTaken {
     take(group, slot)
     const lease = String(++group.leases)
     group.held.set(lease, slot)
@@ -380,7 +380,7 @@ export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.
   }
 
   // The least loaded of the candidates, when they are fewer than the group's keys.
-  const leastOfMine = (now: number): Slot | KeyPool.LeaseBlocked => {
+  function leastOfMine(now: number): Slot | KeyPool.LeaseBlocked {
     catchUp(group, now, slowStartMillis)
     let best: Slot | undefined
     let earliest: number | undefined
@@ -397,7 +397,7 @@ export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.
     return { ...blocked(group, now), allDisabled: !enabled, availableAt: earliest, releasable }
   }
 
-  const pickAt = (now: number, bar: KeyPool.LeaseLoad | undefined) => {
+  function pickAt(now: number, bar: KeyPool.LeaseLoad | undefined) {
     const found = slots.length === group.slots.length
       ? leastLoaded(group, now, slowStartMillis) ?? blocked(group, now)
       : leastOfMine(now)
@@ -413,22 +413,25 @@ export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.
     Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), undefined) as KeyPool.LeaseTaken | KeyPool.LeaseBlocked)
   )
 
-  const pickBelow = (bar: KeyPool.LeaseLoad) =>
-    Effect.clockWith((clock) => Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), bar)))
+  function pickBelow(bar: KeyPool.LeaseLoad) {
+    return Effect.clockWith((clock) => Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), bar)))
+  }
 
-  const pickOne = (index: number) =>
-    Effect.clockWith((clock) => {
+  function pickOne(index: number) {
+    return Effect.clockWith((clock) => {
       const slot = slots[index]!
       catchUp(group, clock.currentTimeMillisUnsafe(), slowStartMillis)
       return Effect.succeed(group.ready.has(slot) ? leased(slot) : undefined)
     })
+  }
 
-  const release = (index: number, lease: string, verdict: KeyPool.LeaseVerdict | undefined) =>
-    Effect.clockWith((clock) => {
+  function release(index: number, lease: string, verdict: KeyPool.LeaseVerdict | undefined) {
+    return Effect.clockWith((clock) => {
       const slot = slots[index]!
       if (lease !== "" && group.held.delete(lease)) drop(group, slot)
       return Effect.succeed(verdict === undefined ? none : apply(group, slot, verdict, clock.currentTimeMillisUnsafe()))
     })
+  }
 
   const status = Effect.clockWith((clock) =>
     Effect.succeed({
@@ -447,7 +450,7 @@ export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.
 /** A `LeaseStore` in this process' memory; publishers publish in `scope`. */
 export function leaseStore(scope: Scope.Scope): KeyPool.LeaseStore["Service"] {
   const groups = new Map<string, Group>()
-  const groupOf = (key: string): Group => {
+  function groupOf(key: string): Group {
     let group = groups.get(key)
     if (group === undefined) {
       group = makeGroup()
@@ -456,16 +459,16 @@ export function leaseStore(scope: Scope.Scope): KeyPool.LeaseStore["Service"] {
     return group
   }
 
-  const loads = (options: KeyPool.LoadsOptions): Effect.Effect<KeyPool.Loads> =>
-    Effect.sync(() => {
+  function loads(options: KeyPool.LoadsOptions): Effect.Effect<KeyPool.Loads> {
+    return Effect.sync(() => {
       const { ids } = options
       const group = groupOf(options.key)
       const slots = join(group, ids.map((id) => ({ id, weight: 1, maxConcurrency: Infinity })))
       const publisher = uniqueId()
       let seen = -1
 
-      const publish = (counts: ReadonlyArray<number>) =>
-        Effect.clockWith((clock) =>
+      function publish(counts: ReadonlyArray<number>) {
+        return Effect.clockWith((clock) =>
           Effect.sync((): KeyPool.LoadsView => {
             const now = clock.currentTimeMillisUnsafe()
             const mine = new Map<string, number>()
@@ -494,11 +497,13 @@ export function leaseStore(scope: Scope.Scope): KeyPool.LeaseStore["Service"] {
             return { now, elsewhere, keys }
           })
         )
+      }
 
-      const tell = (index: number, verdict: KeyPool.LeaseVerdict) =>
-        Effect.clockWith((clock) =>
+      function tell(index: number, verdict: KeyPool.LeaseVerdict) {
+        return Effect.clockWith((clock) =>
           Effect.sync(() => apply(group, slots[index]!, verdict, clock.currentTimeMillisUnsafe()))
         )
+      }
 
       return {
         publish,
@@ -508,6 +513,7 @@ export function leaseStore(scope: Scope.Scope): KeyPool.LeaseStore["Service"] {
           Effect.asVoid(Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(publishPeriod), step)), scope))
       }
     })
+  }
 
   return {
     leases: (options) => Effect.sync(() => leasesOf(groupOf(options.key), options)),

@@ -377,22 +377,23 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
     const localOf: Array<Uncapped.LocalLease | undefined> = []
     uncapped?.leases.forEach((lease) => localOf[lease.slot] = lease)
 
-    const noCapacity = (availableAt: number | undefined) =>
-      new NoCapacityError(
+    function noCapacity(availableAt: number | undefined) {
+      return new NoCapacityError(
         availableAt === undefined
           ? { provider: providerId, model: "" }
           : { provider: providerId, model: "", availableAt }
       )
+    }
     const storeUnavailable = new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 
-    const leaseOf = (taken: KeyPool.LeaseTaken): KeyPool.Lease => {
+    function leaseOf(taken: KeyPool.LeaseTaken): KeyPool.Lease {
       const at = leased[taken.index]!
       totals[at]!++
       holding[taken.index]!++
       return new StoredLease(keys[at]!.credentials, at, taken.index, taken.lease, token)
     }
 
-    const localLease = (slot: Memory.Slot): KeyPool.Lease => {
+    function localLease(slot: Memory.Slot): KeyPool.Lease {
       Memory.take(local!, slot)
       const lease = uncapped!.leases[slot.index]!
       totals[lease.slot]!++
@@ -400,22 +401,25 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
     }
 
     // Why no uncapped key from this process' group (none at a cap); `now`: this process' clock.
-    const noneHere = (now: number): Blocked => ({
-      _tag: "Blocked",
-      allDisabled: local === undefined || local.enabled === 0,
-      availableAt: local?.cooling.peek()?.coolingUntil,
-      releasable: false,
-      now
-    })
+    function noneHere(now: number): Blocked {
+      return {
+        _tag: "Blocked",
+        allDisabled: local === undefined || local.enabled === 0,
+        availableAt: local?.cooling.peek()?.coolingUntil,
+        releasable: false,
+        now
+      }
+    }
 
     // An uncapped key from this process' group: taken, or why none.
-    const takeUncapped = (now: number): Attempt => {
+    function takeUncapped(now: number): Attempt {
       const slot = local === undefined ? undefined : Memory.leastLoaded(local, now, slowStartMillis)
       return slot === undefined ? noneHere(now) : localLease(slot)
     }
 
-    const fromStore = (result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked): Attempt =>
-      result._tag === "Taken" ? leaseOf(result) : result
+    function fromStore(result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked): Attempt {
+      return result._tag === "Taken" ? leaseOf(result) : result
+    }
 
     // The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
     // the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
@@ -461,22 +465,23 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
     // Waits for a release (on the store's signal, else polled: it may come from another instance) or a cooldown's
     // end, within `maxWait`; for a cooling key only when it cools by `cooledBy`. The waits are interruptible,
     // whatever region `take` runs in: a key is only ever counted in the step that returns it.
-    const takeLoop = (deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
-      Effect.matchEffect(attempt, {
+    function takeLoop(deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> {
+      return Effect.matchEffect(attempt, {
         onFailure: () => Effect.fail(storeUnavailable),
         onSuccess: (result) =>
           isBlocked(result)
             ? Effect.flatMap(Clock.currentTimeMillis, (now) => waitFor(result, now, deadline, cooledBy))
             : Effect.succeed(result)
       })
+    }
 
     // After a blocked attempt at `now`: fail, or wait and try again.
-    const waitFor = (
+    function waitFor(
       result: Blocked,
       now: number,
       deadline: number | undefined,
       cooledBy: number
-    ): Effect.Effect<KeyPool.Lease, NoCapacityError> => {
+    ): Effect.Effect<KeyPool.Lease, NoCapacityError> {
       // On this process' clock.
       const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
       if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
@@ -494,8 +499,9 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     // A take without `cooledBy`, made once.
     const takeAny = takeLoop(undefined, Infinity)
-    const take = (options?: KeyPool.TakeOptions) =>
-      options?.cooledBy === undefined ? takeAny : takeLoop(undefined, options.cooledBy)
+    function take(options?: KeyPool.TakeOptions) {
+      return options?.cooledBy === undefined ? takeAny : takeLoop(undefined, options.cooledBy)
+    }
 
     const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.match(attempt, {
       onFailure: () => undefined,
@@ -503,14 +509,14 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
     })
 
     // The named key: an uncapped one here, a leased one in the store.
-    const tryTakeKey = (keyId: string): Effect.Effect<KeyPool.Lease | undefined> => {
+    function tryTakeKey(keyId: string): Effect.Effect<KeyPool.Lease | undefined> {
       const at = keys.findIndex((key) => key.credentials.keyId === keyId)
       if (at < 0) return Effect.succeed(undefined)
       const place = placeOf[at]!
       if (place < 0) {
         return Effect.clockWith((clock) => {
           const slot = localOf[at]!.local
-          const pick = () => {
+          function pick() {
             Memory.leastLoaded(local!, clock.currentTimeMillisUnsafe(), slowStartMillis)
             return local!.ready.has(slot) ? localLease(slot) : undefined
           }
@@ -528,15 +534,15 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
     const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
 
     // The failure count of key `at` after `verdict`.
-    const count = (at: number, verdict: ReturnType<typeof verdictOf>) => {
+    function count(at: number, verdict: ReturnType<typeof verdictOf>) {
       if (verdict._tag === "Success") failures[at] = 0
       else if (verdict._tag !== "Ignored") failures[at]!++
     }
 
     // One step drops the lease and applies the outcome; a store that went away meanwhile lets the lease expire
     // within its TTL.
-    const settle = (lease: StoredLease, leaseName: string, outcome: Settled | undefined) =>
-      Effect.withFiber((fiber) => {
+    function settle(lease: StoredLease, leaseName: string, outcome: Settled | undefined) {
+      return Effect.withFiber((fiber) => {
         if (leaseName !== "") holding[lease.index]!--
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
         if (verdict !== undefined) count(lease.slot, verdict)
@@ -544,11 +550,13 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
         if (leaseName === "" && told === undefined) return Effect.void
         return Effect.match(view.leases!.release(lease.index, leaseName, told), ignored)
       })
+    }
 
-    const owned = (lease: KeyPool.Lease): lease is Uncapped.LocalLease =>
-      lease instanceof Uncapped.LocalLease && lease.pool === token
+    function owned(lease: KeyPool.Lease): lease is Uncapped.LocalLease {
+      return lease instanceof Uncapped.LocalLease && lease.pool === token
+    }
 
-    const release = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> => {
+    function release(lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> {
       if (owned(lease)) {
         return Effect.sync(() => {
           if (options?.unused === true) totals[lease.slot]!--
@@ -565,7 +573,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     // A success while the lease is held goes with its release; any other outcome at once, as it may cool or
     // disable the key for every instance.
-    const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> => {
+    function report(lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> {
       if (owned(lease)) {
         return Effect.withFiber((fiber) => {
           const verdict = verdictOf(outcome)
@@ -583,7 +591,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
     }
 
     // A key as `status` shows it, from its state in the store (or this process' group) at `now`.
-    const keyStatus = (at: number, state: KeyPool.LeaseKeyState, now: number, usable: boolean): KeyPool.KeyStatus => {
+    function keyStatus(at: number, state: KeyPool.LeaseKeyState, now: number, usable: boolean): KeyPool.KeyStatus {
       const key = keys[at]!
       const cooling = state.disabled === undefined && state.coolingUntil > now
       const warming = slowStartMillis > 0 && state.coolingUntil > 0 && now - state.coolingUntil < slowStartMillis
