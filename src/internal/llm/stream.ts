@@ -123,7 +123,7 @@ function settledSource(
   const reply = makeReplyCounter()
   let usage: Usage | undefined
   let outcome: Exit.Exit<unknown, LlmError> = Exit.void
-  const settle = (chunk: Batch): Effect.Effect<Batch> => {
+  function settle(chunk: Batch): Effect.Effect<Batch> {
     let finish: ChatChunk.Finish | undefined
     for (const item of chunk) {
       if (item._tag === "Usage") usage = item.usage

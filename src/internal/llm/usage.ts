@@ -108,7 +108,7 @@ export function makeReplyCounter(): ReplyCounter {
   let reasoning: Tally.Channel = { tail: "" }
   let calls: Array<{ name: string; arguments: Tally.Channel }> = []
   let waiting = false
-  const append = (channel: Tally.Channel, piece: string) => {
+  function append(channel: Tally.Channel, piece: string) {
     channel.tail += piece
     if (channel.tail.length <= Tally.flushAt) return
     if (loaded === undefined) waiting = true
