@@ -201,19 +201,20 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
   const transport = ProviderHttp.make(client, definition)
   const provider = transport.provider
   const requestIdOf = definition.requestId ?? (() => undefined)
-  const idHeaders = (requestId: string | undefined) =>
-    requestId === undefined ? undefined : { "x-request-id": requestId }
+  function idHeaders(requestId: string | undefined) {
+    return requestId === undefined ? undefined : { "x-request-id": requestId }
+  }
   const failureHeaders = definition.failureHeaders === "response"
     ? (response: HttpClientResponse.HttpClientResponse) => response.headers
     : (response: HttpClientResponse.HttpClientResponse) => idHeaders(requestIdOf(response))
 
   // The call of `request` to `path` with `bodyOf`'s body, or why it cannot be made.
-  const prepareWith = (
+  function prepareWith(
     request: ChatRequest,
     credentials: Credentials,
     path: (model: string) => string,
     bodyOf: (model: string) => unknown
-  ): ProviderHttp.Call | LlmError => {
+  ): ProviderHttp.Call | LlmError {
     const model = request.model ?? definition.model
     if (model === undefined || model === "") return noModel(provider)
     let body: unknown
@@ -237,23 +238,26 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
-  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError =>
-    prepareWith(
+  function prepare(request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError {
+    return prepareWith(
       request,
       credentials,
       (model) => definition.path(model, stream),
       (model) => definition.body(request, model, stream, credentials.keyId)
     )
+  }
 
-  const toResponse = (
+  function toResponse(
     call: ProviderHttp.Call,
     request: ChatRequest,
     { body, latency, response, text }: ProviderHttp.JsonReply,
     nowMillis: number
-  ): Effect.Effect<ChatResponse, LlmError> => {
+  ): Effect.Effect<ChatResponse, LlmError> {
     const failure = definition.failureOf(body)
     if (failure !== undefined) return Effect.fail(transport.errorOf(call, failure, nowMillis, failureHeaders(response)))
-    const decodeError = (detail: string) => transport.decodeError(call, detail, text, requestIdOf(response))
+    function decodeError(detail: string) {
+      return transport.decodeError(call, detail, text, requestIdOf(response))
+    }
     let reply: Reply | LlmError
     try {
       reply = definition.reply(body, { provider, model: call.model, request, decodeError })
@@ -278,8 +282,8 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
-  const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.suspend(() => {
+  function chat(request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> {
+    return Effect.suspend(() => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(
@@ -293,8 +297,9 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
           )
       )
     })
+  }
 
-  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
+  function openSource(request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
     if (!("request" in call)) return Effect.fail(call)
@@ -316,8 +321,12 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
           (page) => Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page))
         )
       }
-      const requestId = () => requestIdOf(response)
-      const now = () => clock.currentTimeMillisUnsafe()
+      function requestId() {
+        return requestIdOf(response)
+      }
+      function now() {
+        return clock.currentTimeMillisUnsafe()
+      }
       return definition.stream({
         provider,
         model: call.model,
@@ -334,26 +343,28 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
-  const countWith = (counting: TokenCounting) => (request: ChatRequest, credentials: Credentials) =>
-    Effect.suspend((): Effect.Effect<number, LlmError> => {
-      const call = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
-      if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), ({ body, response, text }) => {
-        const failure = definition.failureOf(body)
-        if (failure !== undefined) {
-          return Effect.clockWith((clock) =>
-            Effect.fail(transport.errorOf(call, failure, clock.currentTimeMillisUnsafe(), failureHeaders(response)))
-          )
-        }
-        try {
-          return Effect.succeed(counting.count(body))
-        } catch (error) {
-          if (!(error instanceof ShapeError)) throw error
-          const detail = `the response has the wrong shape: ${error.reason}`
-          return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(response)))
-        }
+  function countWith(counting: TokenCounting) {
+    return (request: ChatRequest, credentials: Credentials) =>
+      Effect.suspend((): Effect.Effect<number, LlmError> => {
+        const call = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
+        if (!("request" in call)) return Effect.fail(call)
+        return Effect.flatMap(transport.json(call), ({ body, response, text }) => {
+          const failure = definition.failureOf(body)
+          if (failure !== undefined) {
+            return Effect.clockWith((clock) =>
+              Effect.fail(transport.errorOf(call, failure, clock.currentTimeMillisUnsafe(), failureHeaders(response)))
+            )
+          }
+          try {
+            return Effect.succeed(counting.count(body))
+          } catch (error) {
+            if (!(error instanceof ShapeError)) throw error
+            const detail = `the response has the wrong shape: ${error.reason}`
+            return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(response)))
+          }
+        })
       })
-    })
+  }
   const counting = definition.countTokens
   const countTokens = counting === undefined ? undefined : countWith(counting)
 
