@@ -277,29 +277,32 @@ export const make = Effect.fnUntraced(
     )
 
     // A slot given back wakes the next in line for one.
-    const freed = (slot: Effect.Effect<void>) => Effect.andThen(slot, Effect.sync(() => slots?.line.wakeHead()))
+    function freed(slot: Effect.Effect<void>) {
+      return Effect.andThen(slot, Effect.sync(() => slots?.line.wakeHead()))
+    }
     const leave = Effect.sync(() => {
       inFlight--
     })
     // A call holding its permit; leaving frees its slot.
-    const entered = (slot: Effect.Effect<void> | undefined): Effect.Effect<void> => {
+    function entered(slot: Effect.Effect<void> | undefined): Effect.Effect<void> {
       inFlight++
       return slot === undefined ? leave : Effect.andThen(leave, freed(slot))
     }
 
     // Slot first, token second: a call then starts the moment it gets its token, so the bucket's bound holds for call
     // starts, not only for grants. A slot taken before a failed or interrupted token wait goes back.
-    const takePermit = (cost: number): Effect.Effect<Permit, StoreUnavailableError> =>
-      slots === undefined
+    function takePermit(cost: number): Effect.Effect<Permit, StoreUnavailableError> {
+      return slots === undefined
         ? Effect.map(takeTokens(requests, cost), (level) => ({ release: entered(undefined), level }))
         : Effect.flatMap(takeSlot(slots), (slot) =>
           Effect.map(
             Effect.onError(takeTokens(requests, cost), () => freed(slot)),
             (level) => ({ release: entered(slot), level })
           ))
+    }
 
-    const reconcile = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
-      Effect.suspend(() => {
+    function reconcile(reservation: Reservation, actualTokens: number): Effect.Effect<void> {
+      return Effect.suspend(() => {
         if (budget === undefined || reservation.settled) return Effect.void
         reservation.settled = true
         if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
@@ -312,12 +315,13 @@ export const make = Effect.fnUntraced(
           ? Effect.void
           : Effect.andThen(Effect.ignore(settle), Effect.sync(() => budget.line.wakeHead()))
       })
+    }
 
-    const resultOf = (
+    function resultOf(
       start: number,
       reservation: Reservation | undefined,
       level: number
-    ): RateLimiter.ConsumeResult => {
+    ): RateLimiter.ConsumeResult {
       const waited = clock.currentTimeMillisUnsafe() - start
       return {
         delay: waited === 0 ? Duration.zero : Duration.millis(waited),
@@ -328,37 +332,39 @@ export const make = Effect.fnUntraced(
       }
     }
 
-    const held = (permit: Permit, start: number, reservation: Reservation | undefined) =>
-      Effect.flatMap(
+    function held(permit: Permit, start: number, reservation: Reservation | undefined) {
+      return Effect.flatMap(
         Effect.scope,
         (scope) => Effect.as(Scope.addFinalizer(scope, permit.release), resultOf(start, reservation, permit.level))
       )
+    }
 
     // `onExceeded: "fail"`: everything or nothing, at once; what was taken before the bucket that refused goes back.
     // `onExceeded: "fail"` takes the request tokens last; refused, what was taken before goes back.
-    const tryRequests = (
+    function tryRequests(
       cost: number,
       slot: Effect.Effect<void> | undefined,
       giveBudget: Effect.Effect<void> | undefined
-    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> {
       const giveBack = slot === undefined ? giveBudget : giveBudget === undefined
         ? freed(slot)
         : Effect.andThen(freed(slot), giveBudget)
-      const granted = (result: RateLimiter.BucketResult) =>
-        result.granted
+      function granted(result: RateLimiter.BucketResult) {
+        return result.granted
           ? Effect.sync((): Permit => ({ release: entered(slot), level: result.level }))
           : giveBack === undefined
           ? Effect.fail(exceeded("requests", capacity, result))
           : Effect.andThen(giveBack, Effect.fail(exceeded("requests", capacity, result)))
+      }
       const tried = tryTokens(requests, cost)
       return Effect.flatMap(giveBack === undefined ? tried : Effect.onError(tried, () => giveBack), granted)
     }
 
     // Then a slot, before the request tokens.
-    const trySlot = (
+    function trySlot(
       cost: number,
       giveBudget: Effect.Effect<void> | undefined
-    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> {
       if (slots === undefined || maxConcurrency === undefined) return tryRequests(cost, undefined, giveBudget)
       const refused = Effect.andThen(
         giveBudget ?? Effect.void,
@@ -373,10 +379,10 @@ export const make = Effect.fnUntraced(
     }
 
     // `onExceeded: "fail"`: everything or nothing, at once, the budget first.
-    const tryHold = (
+    function tryHold(
       cost: number,
       tokens: number
-    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> {
       if (budget === undefined || tokensPerMinute === undefined || tokens <= 0) return trySlot(cost, undefined)
       return Effect.flatMap(tryTokens(budget, tokens), (result) =>
         result.granted
@@ -384,14 +390,14 @@ export const make = Effect.fnUntraced(
           : Effect.fail(exceeded("tokensPerMinute", tokensPerMinute, result)))
     }
 
-    const consume = (
+    function consume(
       consumeOptions?: RateLimiter.ConsumeOptions
     ): Effect.Effect<
       RateLimiter.ConsumeResult,
       RateLimiterCostError | RateLimiterExceededError | StoreUnavailableError,
       Scope.Scope
-    > =>
-      Effect.uninterruptible(Effect.suspend((): Effect.Effect<
+    > {
+      return Effect.uninterruptible(Effect.suspend((): Effect.Effect<
         RateLimiter.ConsumeResult,
         RateLimiterCostError | RateLimiterExceededError | StoreUnavailableError,
         Scope.Scope
@@ -412,6 +418,7 @@ export const make = Effect.fnUntraced(
           )
         return Effect.flatMap(permit, (permit) => held(permit, start, reservation))
       }))
+    }
 
     // Without the store (fail-closed), an empty bucket. Waiters are this limiter's; the store knows only how far below
     // zero other instances' reservations took the level.
@@ -433,8 +440,9 @@ export const make = Effect.fnUntraced(
         Effect.succeed(statusOf(options, { available: 0, waiting: requests.line.waiters.length }, inFlight, undefined))
     )
 
-    const resetOf = (tokens: Tokens) =>
-      Effect.andThen(Effect.ignore(tokens.bucket.reset), Effect.sync(() => tokens.line.wakeHead()))
+    function resetOf(tokens: Tokens) {
+      return Effect.andThen(Effect.ignore(tokens.bucket.reset), Effect.sync(() => tokens.line.wakeHead()))
+    }
     const reset = Effect.andThen(resetOf(requests), budget === undefined ? Effect.void : resetOf(budget))
 
     return { consume, status, reset }
