@@ -498,7 +498,7 @@ export type Pick = (candidates: ReadonlyArray<State>, u: number, request: ChatRe
 /** Address (deployment, group or model name) -> deployments, in listing order (the order `priority` follows). */
 export function addressesOf(states: ReadonlyArray<State>): ReadonlyMap<string, ReadonlyArray<State>> {
   const addresses = new Map<string, Array<State>>()
-  const address = (name: string, state: State) => {
+  function address(name: string, state: State) {
     const list = addresses.get(name)
     if (list === undefined) addresses.set(name, [state])
     else if (!list.includes(state)) list.push(state)

@@ -153,7 +153,7 @@ function routedSource(
   // When the pull in progress began, and the longest a pull has waited for the deployment (its learned idle limit).
   let pulledAt: number | undefined
   let longestWait = 0
-  const letGo = (exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
+  function letGo(exit: Exit.Exit<void, LlmError>): Effect.Effect<void> {
     const opened = current
     if (opened === undefined) return Effect.void
     current = undefined
@@ -175,12 +175,12 @@ function routedSource(
   // Runs as the consumer's pull does; the next attempt is opened in an
   // uninterruptible region of its own, so an opened stream is always `current`.
   // `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
-  const goOn = (
+  function goOn(
     failed: State,
     error: LlmError,
     marker: "Restart" | "Continue"
-  ): Effect.Effect<ChunkSources.Batch, LlmError> =>
-    Effect.withFiber((fiber) =>
+  ): Effect.Effect<ChunkSources.Batch, LlmError> {
+    return Effect.withFiber((fiber) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.andThen(
           letGo(Exit.fail(error)),
@@ -204,8 +204,9 @@ function routedSource(
         )
       )
     )
+  }
   // A continuation: what the broken attempt sent and used carried on, and the next attempt asked for the rest.
-  const continueAfter = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
+  function continueAfter(failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> {
     const before = carried ?? Continuation.nothingSent
     return Effect.flatMap(
       Continuation.brokenUsage(routing.request, reported, text.slice(before.text.length)),
@@ -227,14 +228,14 @@ function routedSource(
     )
   }
   // After a break counted against `failed`: a restart or a continuation elsewhere, or the stream's failure.
-  const afterBreak = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
+  function afterBreak(failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> {
     if (!finished && settings.midStream === "restart") return goOn(failed, error, "Restart")
     if (!finished && continues && !toolCalled) return continueAfter(failed, error)
     outcome = Exit.fail(error)
     return Effect.fail(error)
   }
   // What a continuation needs of a batch as the deployment sent it.
-  const noteSent = (batch: ChunkSources.Batch): void => {
+  function noteSent(batch: ChunkSources.Batch): void {
     for (const item of batch) {
       if (item._tag === "TextDelta") text += item.text
       else if (item._tag === "ToolCallDelta") toolCalled = true
@@ -244,11 +245,11 @@ function routedSource(
   // A continuation turn's batch judged with those held before it: what is given out now (none while undecided). Its
   // opening, when it starts the answer again or repeats the sent tail, is dropped; an answer given again in other
   // words follows a `Restart` chunk, so a consumer that can start over does, and one that cannot ends with an error.
-  const judged = (
+  function judged(
     held: NonNullable<typeof judging>,
     batch: ReadonlyArray<ChatChunk.ChatChunk>,
     ended: boolean
-  ): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>> => {
+  ): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>> {
     for (const item of batch) {
       held.held.push(item)
       if (item._tag === "TextDelta") held.opening += item.text
@@ -279,16 +280,17 @@ function routedSource(
   }
   // A continued reply's chunks: its usage and cost count the broken attempts' too (a broken attempt on a deployment
   // without a price adds no cost).
-  const withCarried = (batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch =>
-    Arr.map(batch, (item): ChatChunk.ChatChunk =>
+  function withCarried(batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch {
+    return Arr.map(batch, (item): ChatChunk.ChatChunk =>
       item._tag === "Usage"
         ? { _tag: "Usage", usage: Continuation.sum(sent.usage, item.usage) }
         : item._tag === "Finish" && item.cost !== undefined
         ? { ...item, cost: item.cost + sent.cost }
         : item)
+  }
   // A batch given out: noted for a continuation, its usage and cost with the broken attempts', its Finish learned from
   // (a hold its rate-limit headers set goes to the breaker's store before the batch does).
-  const given = (batch: ChunkSources.Batch): Effect.Effect<ChunkSources.Batch> => {
+  function given(batch: ChunkSources.Batch): Effect.Effect<ChunkSources.Batch> {
     if (continues) noteSent(batch)
     const chunk = carried === undefined ? batch : withCarried(batch, carried)
     let held: Effect.Effect<unknown> | undefined
@@ -376,8 +378,8 @@ export function chatStream(core: Core) {
   // `restore`), so no interruption lands between a stream opened and the
   // source handed out. Traced, the call's span lasts until the stream closes,
   // with the time to its first token.
-  const openSource = (request: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> =>
-    Effect.withFiber((fiber) => {
+  function openSource(request: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> {
+    return Effect.withFiber((fiber) => {
       const members = membersOf(core, request)
       if (members === undefined) return unknownAddress(core, request)
       const outer = fiber.getRef(RouterCall)
@@ -393,6 +395,7 @@ export function chatStream(core: Core) {
         )
       })
     })
+  }
   return (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     ChunkSources.streamFromSource(openSource(request))
 }

@@ -22,11 +22,12 @@ export function breakerStore(): Router.BreakerStore["Service"] {
       breakers.set(options.key, kept)
     }
     const state = kept
-    const step = (change: (now: number) => boolean | void) =>
-      Effect.sync(() => {
+    function step(change: (now: number) => boolean | void) {
+      return Effect.sync(() => {
         const now = clock.currentTimeMillisUnsafe()
         return Breaker.replyOf(state, now, change(now) !== false)
       })
+    }
     return {
       send: step((now) => Breaker.send(state, now)),
       success: step(() => Breaker.success(state)),
@@ -99,9 +100,11 @@ export function affinityStore(): Router.AffinityStore["Service"] {
  */
 export function learnedLimitStore(): Router.LearnedLimitStore["Service"] {
   const kept = new Map<string, Router.Samples>()
-  const samplesOf = (options: Router.SamplesOptions): Router.Samples => {
+  function samplesOf(options: Router.SamplesOptions): Router.Samples {
     const windows = { firstChunk: new Window(options), gap: new Window(options) }
-    const reply = (): Router.SamplesReply => ({ firstChunk: windows.firstChunk.reply(), gap: windows.gap.reply() })
+    function reply(): Router.SamplesReply {
+      return { firstChunk: windows.firstChunk.reply(), gap: windows.gap.reply() }
+    }
     return {
       add: (phase, millis) =>
         Effect.sync(() => {
