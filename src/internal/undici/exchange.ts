@@ -284,7 +284,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       this.consumed = true
       exchange.unbounded = true
       const parts: Array<Uint8Array> = []
-      const gather = () => {
+      function gather() {
         for (const chunk of exchange.take()) parts.push(chunk)
       }
       const finish = (): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> => {
@@ -294,7 +294,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       }
       if (exchange.ended || exchange.failure !== undefined) return finish()
       return Effect.callback<Uint8Array, HttpClientError.HttpClientError>((resume) => {
-        const wait = () => {
+        function wait() {
           // What arrived is taken first: taking resumes a body paused at its high-water mark, and undici may then
           // deliver the rest and its end at once, with nobody waiting to hear it.
           gather()
@@ -398,7 +398,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     this.consumed = true
     type Read = Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
     // What the body has for a read now: the chunks that arrived, its failure or its end; undefined while nothing came.
-    const ready = (): Read | undefined => {
+    function ready(): Read | undefined {
       if (exchange.chunks.length > 0) {
         const chunks = exchange.take()
         if (Arr.isArrayNonEmpty(chunks)) return Effect.succeed(chunks)
