@@ -327,7 +327,7 @@ export interface EstimateOptions {
  */
 function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
   let most = Math.max(price.input, price.cachedInput ?? 0)
-  const weigh = (breakpoint: CacheBreakpoint | undefined) => {
+  function weigh(breakpoint: CacheBreakpoint | undefined) {
     if (breakpoint !== undefined) most = Math.max(most, cacheWritePrice(price, breakpoint.ttl))
   }
   for (const tool of request.tools ?? []) weigh(tool.cache)
