@@ -173,7 +173,7 @@ const checkToolDefinition = Schema.decodeSync(ToolDefinition)
  * @since 0.1.0
  * @category Constructors
  */
-export const jsonSchemaOf = <A, I>(schema: Schema.Codec<A, I>): Record<string, unknown> => {
+export function jsonSchemaOf<A, I>(schema: Schema.Codec<A, I>): Record<string, unknown> {
   const document = Schema.toJsonSchemaDocument(schema, { onExcessProperty: "error" })
   return Object.keys(document.definitions).length > 0
     ? { ...document.schema, $defs: document.definitions }
@@ -204,8 +204,9 @@ export const jsonSchemaOf = <A, I>(schema: Schema.Codec<A, I>): Record<string, u
  * @since 0.1.0
  * @category Constructors
  */
-export const decodeJson = <A, I>(schema: Schema.Codec<A, I>) =>
-  Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.toCodecJson(schema)))
+export function decodeJson<A, I>(schema: Schema.Codec<A, I>) {
+  return Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.toCodecJson(schema)))
+}
 
 /**
  * A call the model asked for. `arguments` is the JSON text exactly as the model
@@ -330,7 +331,9 @@ export type Message = typeof Message.Type
  * @since 0.1.0
  * @category Constructors
  */
-export const system = (content: string): SystemMessage => ({ role: "system", content })
+export function system(content: string): SystemMessage {
+  return { role: "system", content }
+}
 
 /**
  * @example
@@ -347,7 +350,9 @@ export const system = (content: string): SystemMessage => ({ role: "system", con
  * @since 0.1.0
  * @category Constructors
  */
-export const user = (content: string | ReadonlyArray<ContentPart>): UserMessage => ({ role: "user", content })
+export function user(content: string | ReadonlyArray<ContentPart>): UserMessage {
+  return { role: "user", content }
+}
 
 /**
  * @example
@@ -367,10 +372,12 @@ export const user = (content: string | ReadonlyArray<ContentPart>): UserMessage 
  * @since 0.1.0
  * @category Constructors
  */
-export const assistant = (
+export function assistant(
   content: string,
   options?: { readonly toolCalls?: ReadonlyArray<ToolCall>; readonly reasoning?: string }
-): AssistantMessage => ({ role: "assistant", content, ...options })
+): AssistantMessage {
+  return { role: "assistant", content, ...options }
+}
 
 /**
  * The assistant message that records a reply in the history, with its tool
@@ -393,18 +400,20 @@ export const assistant = (
  * @since 0.1.0
  * @category Constructors
  */
-export const fromResponse = (response: {
+export function fromResponse(response: {
   readonly text: string
   readonly toolCalls: ReadonlyArray<ToolCall>
   readonly reasoning?: string | undefined
   readonly providerMetadata?: ProviderMetadata | undefined
-}): AssistantMessage => ({
-  role: "assistant",
-  content: response.text,
-  ...(response.toolCalls.length > 0 ? { toolCalls: response.toolCalls } : {}),
-  ...(response.reasoning !== undefined ? { reasoning: response.reasoning } : {}),
-  ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {})
-})
+}): AssistantMessage {
+  return {
+    role: "assistant",
+    content: response.text,
+    ...(response.toolCalls.length > 0 ? { toolCalls: response.toolCalls } : {}),
+    ...(response.reasoning !== undefined ? { reasoning: response.reasoning } : {}),
+    ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {})
+  }
+}
 
 /**
  * The answer to a tool call. A value that is not a string is sent as JSON.
@@ -429,15 +438,17 @@ export const fromResponse = (response: {
  * @since 0.1.0
  * @category Constructors
  */
-export const toolResult = (
+export function toolResult(
   call: Pick<ToolCall, "id" | "name">,
   result: unknown
-): ToolMessage => ({
-  role: "tool",
-  toolCallId: call.id,
-  name: call.name,
-  content: typeof result === "string" ? result : JSON.stringify(result)
-})
+): ToolMessage {
+  return {
+    role: "tool",
+    toolCallId: call.id,
+    name: call.name,
+    content: typeof result === "string" ? result : JSON.stringify(result)
+  }
+}
 
 /**
  * @example
@@ -450,7 +461,9 @@ export const toolResult = (
  * @since 0.1.0
  * @category Constructors
  */
-export const text = (value: string): TextPart => ({ type: "text", text: value })
+export function text(value: string): TextPart {
+  return { type: "text", text: value }
+}
 
 /**
  * @example
@@ -466,8 +479,9 @@ export const text = (value: string): TextPart => ({ type: "text", text: value })
  * @since 0.1.0
  * @category Constructors
  */
-export const image = (url: string, detail?: "auto" | "low" | "high"): ImagePart =>
-  detail === undefined ? { type: "image", url } : { type: "image", url, detail }
+export function image(url: string, detail?: "auto" | "low" | "high"): ImagePart {
+  return detail === undefined ? { type: "image", url } : { type: "image", url, detail }
+}
 
 /**
  * The text of a message's content, with image parts left out.
@@ -487,7 +501,7 @@ export const image = (url: string, detail?: "auto" | "low" | "high"): ImagePart 
  * @since 0.1.0
  * @category Accessors
  */
-export const textOf = (content: string | ReadonlyArray<ContentPart>): string => {
+export function textOf(content: string | ReadonlyArray<ContentPart>): string {
   if (typeof content === "string") return content
   let out = ""
   for (const part of content) {

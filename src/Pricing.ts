@@ -116,16 +116,20 @@ export const toolPromptTokens = 1_000
 export type Price = typeof Price.Type
 
 /** A price of a provider that caches on its own: reads at `cachedInput`, no write premium. */
-const price = (input: number, cachedInput: number, output: number): Price => ({ input, cachedInput, output })
+function price(input: number, cachedInput: number, output: number): Price {
+  return { input, cachedInput, output }
+}
 
 /** An Anthropic price: reads at a tenth of `input`, writes at 1.25 times it for five minutes and twice for an hour. */
-const claude = (input: number, read: number, write: number, writeHour: number, output: number): Price => ({
-  input,
-  cachedInput: read,
-  cacheWrite: write,
-  cacheWrite1h: writeHour,
-  output
-})
+function claude(input: number, read: number, write: number, writeHour: number, output: number): Price {
+  return {
+    input,
+    cachedInput: read,
+    cacheWrite: write,
+    cacheWrite1h: writeHour,
+    output
+  }
+}
 
 const claudeOpus4 = claude(15, 1.5, 18.75, 30, 75)
 const claudeSonnet = claude(3, 0.3, 3.75, 6, 15)
@@ -212,7 +216,7 @@ const dotBetweenDigits = /(?<=\d)\.(?=\d)/g
  * @since 0.1.0
  * @category Accessors
  */
-export const candidates = (model: string): ReadonlyArray<string> => {
+export function candidates(model: string): ReadonlyArray<string> {
   const lower = model.toLowerCase()
   const name = lower.slice(lower.lastIndexOf("/") + 1)
   const undated = name.replace(dateSuffix, "")
@@ -236,7 +240,7 @@ export const candidates = (model: string): ReadonlyArray<string> => {
  * @since 0.1.0
  * @category Accessors
  */
-export const lookup = (model: string, table: Readonly<Record<string, Price>> = builtIn): Price | undefined => {
+export function lookup(model: string, table: Readonly<Record<string, Price>> = builtIn): Price | undefined {
   for (const name of candidates(model)) {
     if (Object.hasOwn(table, name)) return table[name]
   }
@@ -260,7 +264,7 @@ const perToken = 1 / 1_000_000
  * @since 0.2.0
  * @category Accessors
  */
-export const cacheWritePrice = (price: Price, ttl?: "5m" | "1h"): number => {
+export function cacheWritePrice(price: Price, ttl?: "5m" | "1h"): number {
   const write = price.cacheWrite ?? price.input
   return ttl === "1h" ? price.cacheWrite1h ?? write : write
 }
@@ -289,13 +293,13 @@ export const cacheWritePrice = (price: Price, ttl?: "5m" | "1h"): number => {
  * @since 0.1.0
  * @category Destructors
  */
-export const cost = (
+export function cost(
   price: Price | undefined,
   usage: Pick<
     Usage,
     "promptTokens" | "completionTokens" | "cachedPromptTokens" | "cacheWriteTokens" | "cacheWrite1hTokens"
   >
-): number | undefined => {
+): number | undefined {
   if (price === undefined) return undefined
   const read = Math.min(usage.cachedPromptTokens, usage.promptTokens)
   const written = Math.min(usage.cacheWriteTokens ?? 0, usage.promptTokens - read)
@@ -321,9 +325,9 @@ export interface EstimateOptions {
  * cache read's (a price may set it higher), or a cache write's when the request
  * carries a cache breakpoint (`Message.CacheBreakpoint`) of that lifetime.
  */
-const mostPerPromptToken = (price: Price, request: ChatRequest.Input): number => {
+function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
   let most = Math.max(price.input, price.cachedInput ?? 0)
-  const weigh = (breakpoint: CacheBreakpoint | undefined) => {
+  function weigh(breakpoint: CacheBreakpoint | undefined) {
     if (breakpoint !== undefined) most = Math.max(most, cacheWritePrice(price, breakpoint.ttl))
   }
   for (const tool of request.tools ?? []) weigh(tool.cache)
@@ -359,7 +363,7 @@ const mostPerPromptToken = (price: Price, request: ChatRequest.Input): number =>
  * @since 0.1.0
  * @category Destructors
  */
-export const estimate = (price: Price, request: ChatRequest.Input, options?: EstimateOptions): number => {
+export function estimate(price: Price, request: ChatRequest.Input, options?: EstimateOptions): number {
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
   const prompt = mostPromptTokens(request) + imagesOf(request) * (price.imageTokens ?? defaultImageTokens) +
     (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
@@ -385,18 +389,20 @@ export const estimate = (price: Price, request: ChatRequest.Input, options?: Est
  * @since 0.1.0
  * @category Constructors
  */
-export const fromPerMtok = (pricing: {
+export function fromPerMtok(pricing: {
   readonly input_per_mtok: number
   readonly cached_input_per_mtok?: number | undefined
   readonly cache_write_per_mtok?: number | undefined
   readonly cache_write_1h_per_mtok?: number | undefined
   readonly output_per_mtok: number
   readonly image_tokens?: number | undefined
-}): Price => ({
-  input: pricing.input_per_mtok,
-  ...(pricing.cached_input_per_mtok === undefined ? {} : { cachedInput: pricing.cached_input_per_mtok }),
-  ...(pricing.cache_write_per_mtok === undefined ? {} : { cacheWrite: pricing.cache_write_per_mtok }),
-  ...(pricing.cache_write_1h_per_mtok === undefined ? {} : { cacheWrite1h: pricing.cache_write_1h_per_mtok }),
-  output: pricing.output_per_mtok,
-  ...(pricing.image_tokens === undefined ? {} : { imageTokens: pricing.image_tokens })
-})
+}): Price {
+  return {
+    input: pricing.input_per_mtok,
+    ...(pricing.cached_input_per_mtok === undefined ? {} : { cachedInput: pricing.cached_input_per_mtok }),
+    ...(pricing.cache_write_per_mtok === undefined ? {} : { cacheWrite: pricing.cache_write_per_mtok }),
+    ...(pricing.cache_write_1h_per_mtok === undefined ? {} : { cacheWrite1h: pricing.cache_write_1h_per_mtok }),
+    output: pricing.output_per_mtok,
+    ...(pricing.image_tokens === undefined ? {} : { imageTokens: pricing.image_tokens })
+  }
+}

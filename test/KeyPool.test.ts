@@ -18,7 +18,6 @@ import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import * as Memory from "../src/internal/keyPool/memory.js"
-import * as Outcome from "../src/internal/keyPool/outcome.js"
 import * as Stored from "../src/internal/keyPool/stored.js"
 import { effectProp } from "./utils/effectProp.js"
 import { expectOptionsError } from "./utils/optionsError.js"
@@ -777,7 +776,7 @@ describe("KeyPool take and release", () => {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
         const cycle = (exit: Exit.Exit<unknown, LlmError.LlmError>) =>
           Effect.flatMap(pool.take(), (lease) => {
-            const outcome = Outcome.outcomeOf(exit)
+            const outcome = Stored.outcomeOf(exit)
             return Effect.andThen(
               outcome === undefined ? Effect.void : pool.report(lease, outcome),
               pool.release(lease)
@@ -970,7 +969,7 @@ describe("KeyPool properties", () => {
         const group = Memory.makeGroup()
         const [slot] = Memory.join(group, [{ id: idA, weight: 1, maxConcurrency: Infinity }])
         const tell = (outcome: KeyPool.Outcome, now: number) =>
-          Memory.apply(group, slot!, Outcome.sharedVerdictOf(Outcome.verdictOf(outcome), cooldown, noJitter)!, now)
+          Memory.apply(group, slot!, Stored.sharedVerdictOf(Stored.verdictOf(outcome), cooldown, noJitter)!, now)
         let now = 0
         let streak = 0
         for (const outcome of outcomes) {
@@ -1006,7 +1005,7 @@ describe("KeyPool properties", () => {
         const step = Math.min(max, 1_000 * 2 ** (rateLimits - 1))
         const group = Memory.makeGroup()
         const [slot] = Memory.join(group, [{ id: idA, weight: 1, maxConcurrency: Infinity }])
-        const verdict = Outcome.sharedVerdictOf(Outcome.verdictOf(rateLimit()), cooldown, {
+        const verdict = Stored.sharedVerdictOf(Stored.verdictOf(rateLimit()), cooldown, {
           nextDoubleUnsafe: () => draw
         })!
         // The `rateLimits`th rate limit in a row: each earlier one reported once its cooldown ended.

@@ -163,10 +163,14 @@ class HeapImpl<A> implements Heap<A> {
  * An empty heap ordered by `less`. `idOf` must give each item a distinct small
  * non-negative integer (its slot number): the index is an array of that size.
  */
-export const make = <A>(less: (a: A, b: A) => boolean, idOf: (a: A) => number): Heap<A> => new HeapImpl(less, idOf)
+export function make<A>(less: (a: A, b: A) => boolean, idOf: (a: A) => number): Heap<A> {
+  return new HeapImpl(less, idOf)
+}
 
 /**
  * For tests: why the heap is broken (a child less than its parent, or a stale
  * position index), or `undefined` when it is sound. O(n + max id).
  */
-export const invariantViolation = <A>(heap: Heap<A>): string | undefined => (heap as HeapImpl<A>).violation()
+export function invariantViolation<A>(heap: Heap<A>): string | undefined {
+  return (heap as HeapImpl<A>).violation()
+}

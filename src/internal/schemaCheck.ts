@@ -28,7 +28,9 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
 })
 
 // A message quotes the bad value: cut it short (a whole history can be one).
-const shortened = (text: string): string => (text.length > 160 ? `${text.slice(0, 157)}...` : text)
+function shortened(text: string): string {
+  return (text.length > 160 ? `${text.slice(0, 157)}...` : text)
+}
 
 function refusalsOf(issue: SchemaIssue.Issue): Refused {
   const refusals = formatIssues(issue).issues.map((found): Refusal => ({
@@ -68,18 +70,21 @@ export function checker<S extends Schema.ConstraintDecoder<unknown>>(
 }
 
 /** A path as the request is written in JavaScript and OpenAI's wire: `messages[2].content`. */
-export const bracketed = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>(
+export function bracketed(path: ReadonlyArray<PropertyKey>): string {
+  return path.reduce<string>(
     (out, key) => typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`,
     ""
   )
+}
 
 // ---------------------------------------------------------------------------
 // What every dialect's request codec shares when it reads a wire body
 
 // OpenAI's clients send `null` for an unset field as often as they leave it out.
 /** An optional wire field: missing, `undefined`, `null` or an `S`. */
-export const maybe = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
+export function maybe<S extends Schema.Top>(schema: S) {
+  return Schema.optional(Schema.NullOr(schema))
+}
 
 /**
  * A body refused before anything is sent: the wire field (`messages[2].role`,

@@ -39,7 +39,7 @@ export const routerAttempt = "Router.attempt"
 export const skippedEvent = "llm_router.skipped_event"
 
 // The fiber's cache holds a tracer only when one was provided: a property read, not a context lookup, per call.
-export const untraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
+export function untraced(fiber: Fiber.Fiber<unknown, unknown>): boolean {
   const cache = fiber.cache
   return !cache.tracerEnabled || cache.tracer === undefined || cache.tracer === Tracer.nativeTracer
 }
@@ -65,22 +65,25 @@ export interface Replied {
 }
 
 /** `chat {model}`, `embeddings {model}`. */
-export const callName = (operation: Operation, model: string | undefined): string =>
-  model === undefined || model === "" ? operation : `${operation} ${model}`
+export function callName(operation: Operation, model: string | undefined): string {
+  return model === undefined || model === "" ? operation : `${operation} ${model}`
+}
 
-const setProvider = (span: Tracer.Span, provider: string) => {
+function setProvider(span: Tracer.Span, provider: string) {
   span.attribute("gen_ai.provider.name", provider)
   span.attribute("gen_ai.system", provider)
 }
 
 /** A call span's first attributes. */
-export const describeCall = (operation: Operation, provider: string, request: Requested) => (span: Tracer.Span) => {
-  span.attribute("gen_ai.operation.name", operation)
-  setProvider(span, provider)
-  span.attribute("gen_ai.request.model", request.model ?? "")
-  if (request.maxTokens !== undefined) span.attribute("gen_ai.request.max_tokens", request.maxTokens)
-  if (request.temperature !== undefined) span.attribute("gen_ai.request.temperature", request.temperature)
-  if (request.topP !== undefined) span.attribute("gen_ai.request.top_p", request.topP)
+export function describeCall(operation: Operation, provider: string, request: Requested) {
+  return (span: Tracer.Span) => {
+    span.attribute("gen_ai.operation.name", operation)
+    setProvider(span, provider)
+    span.attribute("gen_ai.request.model", request.model ?? "")
+    if (request.maxTokens !== undefined) span.attribute("gen_ai.request.max_tokens", request.maxTokens)
+    if (request.temperature !== undefined) span.attribute("gen_ai.request.temperature", request.temperature)
+    if (request.topP !== undefined) span.attribute("gen_ai.request.top_p", request.topP)
+  }
 }
 
 /**
@@ -88,9 +91,14 @@ export const describeCall = (operation: Operation, provider: string, request: Re
  * `Llm`'s attempts, or of the router's), and `extra` (the masked key id, the
  * deployment).
  */
-export const describeAttempt =
-  (provider: string, model: string | undefined, attempt: number, extra: string, value: string) =>
-  (
+export function describeAttempt(
+  provider: string,
+  model: string | undefined,
+  attempt: number,
+  extra: string,
+  value: string
+) {
+  return (
     span: Tracer.Span
   ) => {
     setProvider(span, provider)
@@ -98,9 +106,10 @@ export const describeAttempt =
     span.attribute("llm_router.attempt", attempt)
     span.attribute(extra, value)
   }
+}
 
 /** The tokens of a reply; `llm_router.usage_estimated` when counted locally. */
-export const annotateUsage = (span: Tracer.Span, usage: Usage) => {
+export function annotateUsage(span: Tracer.Span, usage: Usage) {
   if (!span.sampled) return
   span.attribute("gen_ai.usage.input_tokens", usage.promptTokens)
   span.attribute("gen_ai.usage.output_tokens", usage.completionTokens)
@@ -108,7 +117,7 @@ export const annotateUsage = (span: Tracer.Span, usage: Usage) => {
 }
 
 /** A reply's `gen_ai.response.*`, the provider that gave it, its cost and skipped events. */
-export const annotateReply = (span: Tracer.Span, reply: Replied) => {
+export function annotateReply(span: Tracer.Span, reply: Replied) {
   if (!span.sampled) return
   setProvider(span, reply.provider)
   span.attribute("gen_ai.response.id", reply.id)
@@ -119,12 +128,12 @@ export const annotateReply = (span: Tracer.Span, reply: Replied) => {
 }
 
 /** Writes `attribute` when the span was sampled. */
-export const annotate = (span: Tracer.Span | undefined, key: string, value: unknown) => {
+export function annotate(span: Tracer.Span | undefined, key: string, value: unknown) {
   if (span !== undefined && span.sampled) span.attribute(key, value)
 }
 
 // `error.type`: the error's tag, `_OTHER` for a defect; nothing for an interruption.
-const annotateFailure = (span: Tracer.Span, cause: Cause.Cause<unknown>) => {
+function annotateFailure(span: Tracer.Span, cause: Cause.Cause<unknown>) {
   const error = cause.reasons.find(Cause.isFailReason)?.error as LlmError | undefined
   if (error !== undefined) {
     span.attribute("error.type", error._tag)
@@ -135,26 +144,27 @@ const annotateFailure = (span: Tracer.Span, cause: Cause.Cause<unknown>) => {
 }
 
 /** Ends a span started by hand, with the failure's attributes. */
-export const endUnsafe = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>, clock: Clock.Clock) => {
+export function endUnsafe(span: Tracer.Span, exit: Exit.Exit<unknown, unknown>, clock: Clock.Clock) {
   if (span.sampled && exit._tag === "Failure") annotateFailure(span, exit.cause)
   span.end(clock.currentTimeNanosUnsafe(), exit)
 }
 
 /** `endUnsafe` as an effect; nothing for no span. */
-export const end = (span: Tracer.Span | undefined, exit: Exit.Exit<unknown, unknown>) =>
-  span === undefined ? Effect.void : Effect.clockWith((clock) => Effect.sync(() => endUnsafe(span, exit, clock)))
+export function end(span: Tracer.Span | undefined, exit: Exit.Exit<unknown, unknown>) {
+  return span === undefined ? Effect.void : Effect.clockWith((clock) => Effect.sync(() => endUnsafe(span, exit, clock)))
+}
 
 /** A whole reply's attributes (a `ChatResponse`'s). */
-export const annotateResponse = (span: Tracer.Span, response: Replied & { readonly usage: Usage }) => {
+export function annotateResponse(span: Tracer.Span, response: Replied & { readonly usage: Usage }) {
   annotateReply(span, response)
   annotateUsage(span, response.usage)
 }
 
 /** An embedding's attributes: the model and provider that answered, the input tokens. */
-export const annotateEmbedding = (
+export function annotateEmbedding(
   span: Tracer.Span,
   response: { readonly model: string; readonly provider: string; readonly usage: { readonly promptTokens: number } }
-) => {
+) {
   if (!span.sampled) return
   setProvider(span, response.provider)
   span.attribute("gen_ai.response.model", response.model)
@@ -162,8 +172,9 @@ export const annotateEmbedding = (
 }
 
 /** `effect` with `span` as its parent span; `effect` itself for no span. */
-export const under = <A, E>(effect: Effect.Effect<A, E>, span: Tracer.AnySpan | undefined): Effect.Effect<A, E> =>
-  span === undefined ? effect : Effect.withParentSpan(effect, span, noStackTrace)
+export function under<A, E>(effect: Effect.Effect<A, E>, span: Tracer.AnySpan | undefined): Effect.Effect<A, E> {
+  return span === undefined ? effect : Effect.withParentSpan(effect, span, noStackTrace)
+}
 
 /** One span of an `Llm` or a `Router` (`spanned`'s). */
 export interface SpanOf<A> {
@@ -193,26 +204,27 @@ export interface SpanOf<A> {
  * `error.type` and ends it; a success ends it with `done`'s attributes, or
  * hands it on.
  */
-export const spanned = <A, E>(
+export function spanned<A, E>(
   options: SpanOf<A>,
   use: (span: Tracer.Span | undefined) => Effect.Effect<A, E>
-): Effect.Effect<A, E> =>
-  Effect.withFiber((fiber) =>
+): Effect.Effect<A, E> {
+  return Effect.withFiber((fiber) =>
     options.skip === true || untraced(fiber)
       ? use(undefined)
       : options.handedOn === true
       ? handedOn(options, use)
       : endsWith(options, use)
   )
+}
 
-const spanOptions = (options: SpanOf<unknown>): Tracer.SpanOptionsNoTrace => {
+function spanOptions(options: SpanOf<unknown>): Tracer.SpanOptionsNoTrace {
   const kind: Tracer.SpanKind = options.call === true ? "client" : "internal"
   return options.parent === undefined ? { kind } : { kind, parent: options.parent }
 }
 
 // A span that ends with the effect.
-const endsWith = <A, E>(options: SpanOf<A>, use: (span: Tracer.Span) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.useSpan(options.name, spanOptions(options as SpanOf<unknown>), (span) => {
+function endsWith<A, E>(options: SpanOf<A>, use: (span: Tracer.Span) => Effect.Effect<A, E>): Effect.Effect<A, E> {
+  return Effect.useSpan(options.name, spanOptions(options as SpanOf<unknown>), (span) => {
     if (!span.sampled) return under(use(span), span)
     options.describe(span)
     const done = options.done
@@ -225,13 +237,15 @@ const endsWith = <A, E>(options: SpanOf<A>, use: (span: Tracer.Span) => Effect.E
       span
     )
   })
+}
 
 // A span whose success hands it on; a failure ends it.
-const handedOn = <A, E>(options: SpanOf<A>, use: (span: Tracer.Span) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-  Effect.flatMap(Effect.makeSpan(options.name, spanOptions(options as SpanOf<unknown>)), (span) => {
+function handedOn<A, E>(options: SpanOf<A>, use: (span: Tracer.Span) => Effect.Effect<A, E>): Effect.Effect<A, E> {
+  return Effect.flatMap(Effect.makeSpan(options.name, spanOptions(options as SpanOf<unknown>)), (span) => {
     if (span.sampled) options.describe(span)
     return Effect.onError(under(use(span), span), (cause) => end(span, Exit.failCause(cause)))
   })
+}
 
 /** How an `Llm`'s call span is named and described, and what its answer adds to it (`llmCall`'s). */
 export interface LlmCall<A> {
@@ -246,11 +260,11 @@ export interface LlmCall<A> {
 }
 
 /** An `Llm`'s call in its call span (`spanned`), unless it runs under a router's attempt span. */
-export const llmCall = <A, E>(
+export function llmCall<A, E>(
   call: LlmCall<A>,
   use: (span: Tracer.Span | undefined) => Effect.Effect<A, E>
-): Effect.Effect<A, E> =>
-  spanned({
+): Effect.Effect<A, E> {
+  return spanned({
     name: callName(call.operation, call.request.model),
     describe: describeCall(call.operation, call.provider, call.request),
     call: true,
@@ -258,3 +272,4 @@ export const llmCall = <A, E>(
     handedOn: call.handedOn,
     skip: call.router.inAttemptSpan
   }, use)
+}

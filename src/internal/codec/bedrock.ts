@@ -45,10 +45,9 @@ import type {
   ToolDefinition
 } from "../../Message.js"
 import type { Reply } from "../providers/adapter.js"
-import { reportedUsage } from "../providers/usage.js"
+import { reportedUsage, tokenCount } from "../providers/usage.js"
 import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem } from "../schemaCheck.js"
-import { tokenCount } from "../tokens/count.js"
 import { mergeOptions } from "./gemini.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }

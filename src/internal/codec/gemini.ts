@@ -49,7 +49,7 @@ import type {
 import type { Reply } from "../providers/adapter.js"
 import { isVector } from "../providers/embeddingBatches.js"
 import { geminiSchema, jsonSchemaOf } from "../providers/gemini/schema.js"
-import { reportedUsage } from "../providers/usage.js"
+import { reportedUsage, tokenCount } from "../providers/usage.js"
 import {
   argumentsObject,
   isRecord,
@@ -60,7 +60,6 @@ import {
   ShapeError
 } from "../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
-import { tokenCount } from "../tokens/count.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
 

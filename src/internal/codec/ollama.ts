@@ -9,10 +9,9 @@ import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../.
 import type { FinishReason, Usage } from "../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
 import { isVector } from "../providers/embeddingBatches.js"
-import { reportedUsage } from "../providers/usage.js"
+import { reportedUsage, tokenCount } from "../providers/usage.js"
 import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../providers/wire.js"
 import { checker, maybe } from "../schemaCheck.js"
-import { tokenCount } from "../tokens/count.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 

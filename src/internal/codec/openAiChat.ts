@@ -131,9 +131,11 @@ export const checkCreateRequest = checker(CreateRequest, { errors: "first" })
 type WireContent = typeof Content.Type | null | undefined
 
 // A message's text: its text parts joined (the reply's reader, which takes the same shapes).
-const messageText = (content: WireContent): string => textOf(content, "content") ?? ""
+function messageText(content: WireContent): string {
+  return textOf(content, "content") ?? ""
+}
 
-const userContent = (content: WireContent): string | ReadonlyArray<ContentPart> => {
+function userContent(content: WireContent): string | ReadonlyArray<ContentPart> {
   if (content === null || content === undefined || typeof content === "string") return content ?? ""
   return content.map((part): ContentPart => {
     if (part.type === "text") return { type: "text", text: part.text }
@@ -144,13 +146,15 @@ const userContent = (content: WireContent): string | ReadonlyArray<ContentPart> 
   })
 }
 
-const toolCallOf = (call: typeof WireToolCall.Type): ToolCall => ({
-  id: call.id,
-  name: call.function.name,
-  arguments: call.function.arguments
-})
+function toolCallOf(call: typeof WireToolCall.Type): ToolCall {
+  return {
+    id: call.id,
+    name: call.function.name,
+    arguments: call.function.arguments
+  }
+}
 
-const messageOf = (wire: typeof WireMessage.Type, index: number): Message | Problem => {
+function messageOf(wire: typeof WireMessage.Type, index: number): Message | Problem {
   switch (wire.role) {
     case "system":
     case "developer":
@@ -185,12 +189,12 @@ const messageOf = (wire: typeof WireMessage.Type, index: number): Message | Prob
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 /** An OpenAI function tool (of chat completions or of the Responses API) as a `ToolDefinition`. */
-export const functionTool = (fn: {
+export function functionTool(fn: {
   readonly name: string
   readonly description?: string | null | undefined
   readonly parameters?: ToolDefinition["parameters"] | null | undefined
   readonly strict?: boolean | null | undefined
-}): ToolDefinition => {
+}): ToolDefinition {
   // OpenAI takes a function without parameters as one without arguments.
   const out: Mutable<ToolDefinition> = {
     name: fn.name,
@@ -201,12 +205,15 @@ export const functionTool = (fn: {
   return out
 }
 
-const toolOf = (wire: typeof WireTool.Type): ToolDefinition => functionTool(wire.function)
+function toolOf(wire: typeof WireTool.Type): ToolDefinition {
+  return functionTool(wire.function)
+}
 
-const toolChoiceOf = (choice: typeof WireToolChoice.Type): ToolChoice =>
-  typeof choice === "string" ? choice : { tool: choice.function.name }
+function toolChoiceOf(choice: typeof WireToolChoice.Type): ToolChoice {
+  return typeof choice === "string" ? choice : { tool: choice.function.name }
+}
 
-const responseFormatOf = (format: typeof WireResponseFormat.Type): ResponseFormat => {
+function responseFormatOf(format: typeof WireResponseFormat.Type): ResponseFormat {
   if (format.type !== "json_schema") return { type: format.type }
   const { description, name, schema, strict } = format.json_schema
   const out: Mutable<Extract<ResponseFormat, { readonly type: "json_schema" }>> = {
@@ -224,7 +231,7 @@ const responseFormatOf = (format: typeof WireResponseFormat.Type): ResponseForma
  * message without its call's id). The body's `model` is left out: the gateway
  * reads it as its address, `batch` as the line's model.
  */
-export const toRequest = (body: typeof ChatBody.Type): ChatRequest | Problem => {
+export function toRequest(body: typeof ChatBody.Type): ChatRequest | Problem {
   const messages: Array<Message> = []
   for (let i = 0; i < body.messages.length; i++) {
     const converted = messageOf(body.messages[i]!, i)
@@ -252,10 +259,11 @@ export const toRequest = (body: typeof ChatBody.Type): ChatRequest | Problem => 
 }
 
 /** Which name of the reply's limit `toRequest` took from the body (`max_completion_tokens` when it gave both). */
-export const maxTokensField = (body: typeof ChatBody.Type): MaxTokensField =>
-  body.max_completion_tokens === null || body.max_completion_tokens === undefined
+export function maxTokensField(body: typeof ChatBody.Type): MaxTokensField {
+  return body.max_completion_tokens === null || body.max_completion_tokens === undefined
     ? "max_tokens"
     : "max_completion_tokens"
+}
 
 /** `ChatBody`'s check: a parsed JSON body as itself (not a copy), or what the schema finds wrong with it. */
 export const checkChatBody = checker(ChatBody, { errors: "first" })
@@ -264,7 +272,7 @@ export const checkChatBody = checker(ChatBody, { errors: "first" })
  * A parsed JSON body as a `ChatRequest` (its `model` kept when set), or what
  * is wrong with it in one line naming the wire field.
  */
-export const toChatRequest = (json: unknown): Result.Result<ChatRequest, string> => {
+export function toChatRequest(json: unknown): Result.Result<ChatRequest, string> {
   const body = checkChatBody(json)
   if (body instanceof Refused) return Result.fail(problemOf(body).message)
   const request = toRequest(body)
@@ -414,7 +422,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
 // ---------------------------------------------------------------------------
 // The reply
 
-export const finishReason = (reason: string | undefined): FinishReason => {
+export function finishReason(reason: string | undefined): FinishReason {
   switch (reason) {
     case "stop":
     case "length":
@@ -431,10 +439,12 @@ export const finishReason = (reason: string | undefined): FinishReason => {
 const usageFields = openAiUsageFields("prompt", "completion")
 
 /** Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`); undefined when it is not an object. */
-export const usage = (value: unknown): Usage | undefined => openAiUsage(value, usageFields)
+export function usage(value: unknown): Usage | undefined {
+  return openAiUsage(value, usageFields)
+}
 
 /** `content`: a string, null, or (some compatible servers) an array of text parts. */
-export const textOf = (value: unknown, field: string): string | undefined => {
+export function textOf(value: unknown, field: string): string | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value === "string") return value
   if (Array.isArray(value)) {
@@ -447,15 +457,16 @@ export const textOf = (value: unknown, field: string): string | undefined => {
   throw new ShapeError(`${field} is neither a string nor null`)
 }
 
-const optionalString = (value: unknown, field: string): string | undefined => {
+function optionalString(value: unknown, field: string): string | undefined {
   if (value === undefined || value === null) return undefined
   if (typeof value === "string") return value
   throw new ShapeError(`${field} is not a string`)
 }
 
 /** Tool-call arguments are a JSON string; a few servers send the object itself. */
-export const argumentsOf = (value: unknown): string | undefined =>
-  typeof value === "string" ? value : value === undefined || value === null ? undefined : JSON.stringify(value)
+export function argumentsOf(value: unknown): string | undefined {
+  return typeof value === "string" ? value : value === undefined || value === null ? undefined : JSON.stringify(value)
+}
 
 /**
  * Reasoning text: `reasoning_content` (DeepSeek, older vLLM) or `reasoning`
@@ -463,7 +474,7 @@ export const argumentsOf = (value: unknown): string | undefined =>
  * the same text, so only one is read. `contentField` is the path of
  * `reasoning_content` an error names (a constant: a stream reads it per event).
  */
-export const reasoningOf = (record: JsonRecord, contentField: string): string | undefined => {
+export function reasoningOf(record: JsonRecord, contentField: string): string | undefined {
   const content = textOf(record["reasoning_content"], contentField)
   if (content !== undefined && content !== "") return content
   const reasoning = record["reasoning"]
@@ -472,13 +483,13 @@ export const reasoningOf = (record: JsonRecord, contentField: string): string | 
 }
 
 /** Whether a parsed body or event is an error object: an `error` field, or vLLM's flat `object: "error"`. */
-export const isErrorPayload = (value: JsonRecord): boolean => {
+export function isErrorPayload(value: JsonRecord): boolean {
   const error = value["error"]
   return (error !== undefined && error !== null) || value["object"] === "error"
 }
 
 /** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
-export const reply = (body: JsonRecord): Reply => {
+export function reply(body: JsonRecord): Reply {
   const choices = body["choices"]
   if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
   const choice: unknown = choices[0]
@@ -515,7 +526,9 @@ export const reply = (body: JsonRecord): Reply => {
 export const maxRaw = 2_000
 
 /** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
-export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
+export function excerpt(text: string): string {
+  return text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
+}
 
 /** The library's finish reason as the wire's: `other` has no name there, and a client reads `stop` as done. */
 export function wireFinishReason(reason: FinishReason): string {
@@ -804,5 +817,6 @@ export const doneEvent = "data: [DONE]\n\n"
 // The error body
 
 /** The JSON text of OpenAI's error body. */
-export const openAiErrorJson = (message: string, type: string, param: string | null, code: string | null): string =>
-  JSON.stringify({ error: { message, type, param, code } })
+export function openAiErrorJson(message: string, type: string, param: string | null, code: string | null): string {
+  return JSON.stringify({ error: { message, type, param, code } })
+}

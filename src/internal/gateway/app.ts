@@ -95,7 +95,9 @@ export const lasting = Effect.fnUntraced(function*(options: {
   readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>
 }) {
   const clock = yield* Clock.Clock
-  const now = () => clock.currentTimeMillisUnsafe()
+  function now() {
+    return clock.currentTimeMillisUnsafe()
+  }
   const memory = options.store === undefined ? ResponsesStore.make(now, options.responses) : undefined
   const metrics = Logs.makeMetrics(options.status, now, memory?.usage)
   return {
@@ -152,8 +154,8 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     ))
   )
   // A path the gateway serves, asked with a method it does not take there: 405, the ones it takes in `Allow`.
-  const notAllowed = (allow: string) =>
-    served(({ entry, request }) => {
+  function notAllowed(allow: string) {
+    return served(({ entry, request }) => {
       const answer = Errors.answer(
         405,
         `${request.method} is not served on ${entry.path}, which takes ${allow}.`,
@@ -164,6 +166,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
       Logs.failed(entry, answer.code ?? undefined, answer)
       return Effect.succeed(HttpServerResponse.setHeader(refusal(entry, answer), "allow", allow))
     })
+  }
 
   // Matched exactly: `Intake.canonicalUrl` has normalised the path already, for this and for the key check alike.
   const router = yield* Effect.provideService(HttpRouter.make, HttpRouter.RouterConfig, {
@@ -239,9 +242,9 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
 })
 
 // The methods each route's path is served on.
-const methodsByPath = (
+function methodsByPath(
   routes: ReadonlyArray<{ readonly method: string; readonly path: HttpRouter.PathInput }>
-): Map<HttpRouter.PathInput, Array<string>> => {
+): Map<HttpRouter.PathInput, Array<string>> {
   const methods = new Map<HttpRouter.PathInput, Array<string>>()
   for (const route of routes) methods.set(route.path, [...(methods.get(route.path) ?? []), route.method])
   return methods

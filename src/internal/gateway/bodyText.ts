@@ -45,7 +45,11 @@ export class BodyText {
 }
 
 // An ASCII string's Latin-1 bytes are its UTF-8 bytes, and a copy.
-const encode = (text: string, ascii: boolean): Uint8Array => ascii ? Buffer.from(text, "latin1") : utf8.encode(text)
+function encode(text: string, ascii: boolean): Uint8Array {
+  return ascii ? Buffer.from(text, "latin1") : utf8.encode(text)
+}
 
 /** `text` as UTF-8 bytes, copied when it is ASCII. */
-export const bytesOf = (text: string): Uint8Array => encode(text, !nonAscii.test(text))
+export function bytesOf(text: string): Uint8Array {
+  return encode(text, !nonAscii.test(text))
+}

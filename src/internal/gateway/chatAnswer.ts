@@ -103,7 +103,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   let cutting: CutReason | undefined
   let waiting = false
   // A batch noted in the log entry, and in the metrics when it ends the stream.
-  const noted = (batch: Batch): void => {
+  function noted(batch: Batch): void {
     if (!Logs.streamed(entry, batch)) return
     complete = true
     if (entry.midStream === "continued") tally.continued()
@@ -112,7 +112,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   // What the encoder asked to be done before the writes of its last batch (`Encoded.before`).
   let before: Effect.Effect<void> | undefined
   // An encoded batch's writes: a restart the encoder cannot hide ends the stream with an error event.
-  const writes = (encoded: Render.Encoded): Writes => {
+  function writes(encoded: Render.Encoded): Writes {
     before = encoded.before
     if (encoded.restarted === undefined) return [encoded.bytes]
     ended = true
@@ -120,7 +120,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     return [encoded.bytes, encoder.error(failures.restarted)]
   }
   // The end of a cut stream: its reason's error event, none when its answer is whole or it has ended already.
-  const cutShort = (): Writes | undefined => {
+  function cutShort(): Writes | undefined {
     if (ended || cutting === undefined) return undefined
     ended = true
     if (complete) return undefined
@@ -128,13 +128,13 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     tally.cut(cutTags[cutting])
     return [encoder.error(failures[cutting])]
   }
-  const written = (batch: Batch): Writes | undefined => {
+  function written(batch: Batch): Writes | undefined {
     if (cutting !== undefined) return cutShort()
     noted(batch)
     return writes(encoder.batch(batch))
   }
   // The stream's failure as an error event, which ends it.
-  const failed = (error: LlmError): Writes | undefined => {
+  function failed(error: LlmError): Writes | undefined {
     if (cutting !== undefined) return cutShort()
     ended = true
     tally.end()
@@ -150,8 +150,9 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     onSuccess: written
   })
   // A pull that failed as the cut closed the stream's scope under it ends as the cut does.
-  const brokenOff = (cause: Cause.Cause<never>): Effect.Effect<Writes | undefined> =>
-    cutting !== undefined ? Effect.sync(cutShort) : Effect.failCause(cause)
+  function brokenOff(cause: Cause.Cause<never>): Effect.Effect<Writes | undefined> {
+    return cutting !== undefined ? Effect.sync(cutShort) : Effect.failCause(cause)
+  }
   // The cut: the upstream call let go of, and the error event written by the body's writer at its next pull, or at
   // once, with the response's end, when the writer waits on a pull of `rest`.
   opened.drain.opened(
@@ -168,7 +169,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   // The first batch's writes, then those of each pull of `rest` until it ends or fails.
   let queued: Writes | undefined = writes(encoder.batch(first))
   // `writes`, once what the encoder asked for before them is done.
-  const after = (writes: Writes): Effect.Effect<Writes> => {
+  function after(writes: Writes): Effect.Effect<Writes> {
     if (before === undefined) return Effect.succeed(writes)
     const pending = before
     before = undefined
@@ -226,43 +227,51 @@ const revokedAnswer = Errors.answer(
 )
 
 /** OpenAI's failures at the time `now` reads, the reply's limit named by `maxTokens`. */
-export const openAi = (now: () => number, maxTokens: Wire.MaxTokensField): Failures => ({
-  answer: (error) => Errors.fromLlmError(error, now(), (path) => Errors.wirePath(path, maxTokens)),
-  restarted: restartedBody,
-  shutdown: shutdownAnswer.body,
-  revoked: revokedAnswer.body
-})
+export function openAi(now: () => number, maxTokens: Wire.MaxTokensField): Failures {
+  return {
+    answer: (error) => Errors.fromLlmError(error, now(), (path) => Errors.wirePath(path, maxTokens)),
+    restarted: restartedBody,
+    shutdown: shutdownAnswer.body,
+    revoked: revokedAnswer.body
+  }
+}
 
 /** Anthropic's failures at the time `now` reads, the engine's paths placed back in `body`. */
-export const anthropic = (now: () => number, body: AnthropicWire.Count["body"]): Failures => ({
-  answer: (error) => AnthropicErrors.fromLlmError(error, now(), (path) => AnthropicWire.anthropicPath(path, body)),
-  restarted: anthropicRestarted,
-  shutdown: anthropicShutdown,
-  revoked: AnthropicErrors.fromAnswer(revokedAnswer).body
-})
+export function anthropic(now: () => number, body: AnthropicWire.Count["body"]): Failures {
+  return {
+    answer: (error) => AnthropicErrors.fromLlmError(error, now(), (path) => AnthropicWire.anthropicPath(path, body)),
+    restarted: anthropicRestarted,
+    shutdown: anthropicShutdown,
+    revoked: AnthropicErrors.fromAnswer(revokedAnswer).body
+  }
+}
 
 /** OpenAI's failures for the name of the reply's limit a body gave, made once for each name. */
-export const openAiByField = (now: () => number): (maxTokens: Wire.MaxTokensField) => Failures => {
+export function openAiByField(now: () => number): (maxTokens: Wire.MaxTokensField) => Failures {
   const maxTokens = openAi(now, "max_tokens")
   const maxCompletionTokens = openAi(now, "max_completion_tokens")
   return (field) => field === "max_tokens" ? maxTokens : maxCompletionTokens
 }
 
 /** The Responses route's failures (OpenAI's shape) at the time `now` reads, the engine's paths named as its body's. */
-export const responses = (now: () => number): Failures => ({
-  answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
-  restarted: restartedBody,
-  shutdown: shutdownAnswer.body,
-  revoked: revokedAnswer.body
-})
+export function responses(now: () => number): Failures {
+  return {
+    answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
+    restarted: restartedBody,
+    shutdown: shutdownAnswer.body,
+    revoked: revokedAnswer.body
+  }
+}
 
 /** Google's failures at the time `now` reads. */
-export const gemini = (now: () => number): Failures => ({
-  answer: (error) => GeminiErrors.fromLlmError(error, now()),
-  restarted: errorJson(500, restartedMessage),
-  shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body,
-  revoked: GeminiErrors.fromAnswer(revokedAnswer).body
-})
+export function gemini(now: () => number): Failures {
+  return {
+    answer: (error) => GeminiErrors.fromLlmError(error, now()),
+    restarted: errorJson(500, restartedMessage),
+    shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body,
+    revoked: GeminiErrors.fromAnswer(revokedAnswer).body
+  }
+}
 
 /** A chat request admitted to its target, and how the route answers its failures. */
 export interface Call {
@@ -405,7 +414,7 @@ export function streamed(serving: Serving, call: StreamedCall) {
 }
 
 /** The call as one reply, answered by its `render` (its failure by its `failures`). */
-export const whole = (serving: Serving, call: WholeCall) => {
+export function whole(serving: Serving, call: WholeCall) {
   const { entry, tally } = call
   return Effect.matchEffect(call.target.llm.chat(addressed(call.request, call.target)), {
     onFailure: (error) => {

@@ -78,19 +78,19 @@ type Deployment = Gateway.Deployment
  * The deployments a call of `address` (`undefined`: the router's default, or all) may reach: those the address
  * names, then those of every fallback of the address or of a deployment reached, as far as they go.
  */
-export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "name" | "model" | "groups">>(
+export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "name" | "model" | "groups">>(
   options: {
     readonly deployments: ReadonlyArray<D>
     readonly fallbacks?: Router.Options["fallbacks"]
     readonly model?: string | undefined
   },
   address: string | undefined
-): ReadonlyArray<D> => {
+): ReadonlyArray<D> {
   const reached = new Set<D>()
   const seen = new Set<string>()
   const start = address ?? options.model
   const queue: Array<string> = []
-  const reach = (deployment: D) => {
+  function reach(deployment: D) {
     if (reached.has(deployment)) return
     reached.add(deployment)
     queue.push(deployment.name)
@@ -115,9 +115,9 @@ export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "n
  * (for five minutes and for an hour, each at the price a deployment charges for it, its input price when it charges
  * no premium) and output, and the most tokens an image costs; `undefined` when one has none.
  */
-export const worstPrice = (
+export function worstPrice(
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
-): Pricing.Price | undefined => {
+): Pricing.Price | undefined {
   let input = 0
   let cacheWrite = 0
   let cacheWrite1h = 0
@@ -138,20 +138,22 @@ export const worstPrice = (
  * What a target's reach says of it: its worst price, whether it speaks the Responses API throughout, and its
  * deployments' names.
  */
-const reachOf = (
+function reachOf(
   deployments: ReadonlyArray<Deployment>
-): Pick<Target, "price" | "speaksResponses" | "deployments"> => ({
-  price: worstPrice(deployments),
-  deployments: deployments.map((deployment) => deployment.name),
-  speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses")
-})
+): Pick<Target, "price" | "speaksResponses" | "deployments"> {
+  return {
+    price: worstPrice(deployments),
+    deployments: deployments.map((deployment) => deployment.name),
+    speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses")
+  }
+}
 
 /** The engine of `config`, on the gateway's connected `store` (the config's is the gateway's to connect). */
-export const make = (
+export function make(
   config: Gateway.Config,
   store: Store.Store | undefined
-): Effect.Effect<Engine, OptionsError, HttpClient.HttpClient | Scope.Scope> =>
-  Effect.gen(function*() {
+): Effect.Effect<Engine, OptionsError, HttpClient.HttpClient | Scope.Scope> {
+  return Effect.gen(function*() {
     // A connected store: the deployments' limiters and pools, and every router's breakers, use it.
     const everything: Router.Options<Deployment> = { deployments: yield* config.deployments(store) }
     if (everything.deployments.length === 0) {
@@ -166,13 +168,14 @@ export const make = (
     // gateway section's `affinity_max_sessions` pins unless its own options say; and they continue a broken stream
     // unless told otherwise: its client cannot restart a reply.
     const maxSessions = config.keys?.affinityMaxSessions
-    const affinity = (chosen: Router.Options["affinity"]): Router.Options["affinity"] =>
-      chosen === false || maxSessions === undefined
+    function affinity(chosen: Router.Options["affinity"]): Router.Options["affinity"] {
+      return chosen === false || maxSessions === undefined
         ? chosen ?? true
         : { maxSessions, ...(chosen === undefined || chosen === true ? {} : chosen) }
+    }
     // With a store, every router keeps its breakers and pins there, the instances sharing them.
     const stores = store === undefined ? undefined : yield* Layer.build(Router.layerStoreRedis(store))
-    const routerOf = (options: Router.Options<Deployment>) => {
+    function routerOf(options: Router.Options<Deployment>) {
       const router = Router.make({
         ...options,
         affinity: affinity(options.affinity),
@@ -190,8 +193,8 @@ export const make = (
     // What a target reaching `reach` through a router of `options` (`router`: its name, "" for the one over every
     // deployment) says of it; with, when it reaches deployments of both kinds, a router over those of the Responses
     // API, with `options`' settings and no fallbacks.
-    const reachThrough = (router: string, options: Router.Options<Deployment>, reach: ReadonlyArray<Deployment>) =>
-      Effect.gen(function*() {
+    function reachThrough(router: string, options: Router.Options<Deployment>, reach: ReadonlyArray<Deployment>) {
+      return Effect.gen(function*() {
         const reached = reachOf(reach)
         const speaking = reach.filter((deployment) => deployment.api === "responses")
         if (speaking.length === 0 || reached.speaksResponses) return reached
@@ -206,6 +209,7 @@ export const make = (
         }
         return { ...reached, responses }
       })
+    }
     for (const [name, named] of Object.entries(config.routers ?? {})) {
       const options = yield* namedOptions(everything.deployments, name, named)
       const router = yield* routerOf(options)
@@ -242,6 +246,7 @@ export const make = (
       hostedTools: config.keys?.hostedTools ?? "omit"
     }
   })
+}
 
 /** A named router's options: its deployments, by name and in its order, among every deployment. */
 function namedOptions(

@@ -36,7 +36,9 @@ const doubledSlash = /\/{2,}/g
 // A path that needs none of that: it starts with `/`, holds no escape or doubled slash, and ends without `/`.
 const canonical = /^(?:\/[^/%?;#]+)+$|^\/$/
 
-const decodeEscape = (escape: string): string => String.fromCharCode(Number.parseInt(escape.slice(1), 16))
+function decodeEscape(escape: string): string {
+  return String.fromCharCode(Number.parseInt(escape.slice(1), 16))
+}
 
 /** `url` (a request target) with its path normalised; what follows the path is kept. */
 export function canonicalUrl(url: string): string {
@@ -65,8 +67,9 @@ export function requestId(header: string | undefined, fresh: () => string): stri
 }
 
 /** The `Host` values of a gateway listening on loopback at `port`: its loopback names, with the port or without. */
-export const loopbackHosts = (port: number): ReadonlySet<string> =>
-  new Set(["localhost", "127.0.0.1", "[::1]"].flatMap((name) => [name, `${name}:${port}`]))
+export function loopbackHosts(port: number): ReadonlySet<string> {
+  return new Set(["localhost", "127.0.0.1", "[::1]"].flatMap((name) => [name, `${name}:${port}`]))
+}
 
 /** Whether a request's `Host` is one of `hosts` (a request without one names no other host). */
 export function ownHost(hosts: ReadonlySet<string>, host: string | undefined): boolean {
@@ -94,7 +97,7 @@ const defaultPorts: Readonly<Record<string, string>> = { "http:": "80", "https:"
  * Whether `origin` (an `Origin` header) is the origin of the `host` a request names: a browser's `Origin` holds
  * the page's scheme, name and port, and `null` for a page without one (a sandbox, a file).
  */
-export const sameOrigin = (origin: string, host: string | undefined): boolean => {
+export function sameOrigin(origin: string, host: string | undefined): boolean {
   if (host === undefined) return false
   let url: URL
   try {

@@ -72,20 +72,24 @@ const headersTimeoutMillis = 10_000
 const loopback = new Set(["127.0.0.1", "::1", "localhost"])
 
 // The gateway keys of a configuration and of the options, and the admin keys.
-const keysOf = (config: Config, options: Options) => [...(config.keys?.keys ?? []), ...(options.keys ?? [])]
-const adminKeysOf = (config: Config, options: Options) => [
-  ...(config.keys?.adminKeys ?? []),
-  ...(options.adminKeys ?? [])
-]
+function keysOf(config: Config, options: Options) {
+  return [...(config.keys?.keys ?? []), ...(options.keys ?? [])]
+}
+function adminKeysOf(config: Config, options: Options) {
+  return [
+    ...(config.keys?.adminKeys ?? []),
+    ...(options.adminKeys ?? [])
+  ]
+}
 
 // The keys and teams of the database, their callers, and the spend ledger, kept for the gateway's life.
-const manage = (
+function manage(
   sql: SqlClient.SqlClient,
   store: Store.Store | undefined,
   database: DatabaseOption,
   drain: Drain
-) =>
-  Effect.gen(function*() {
+) {
+  return Effect.gen(function*() {
     const ledger = yield* Ledger.make(sql, { address: describe(database) })
     const keyStore = yield* KeyStore.make(sql, { address: describe(database) }).pipe(
       Effect.mapError((error) =>
@@ -95,12 +99,13 @@ const manage = (
     const runtime = yield* RuntimeKeys.make(keyStore, ledger, store, (ids) => drain.revoked(ids))
     return { ledger, store: keyStore, runtime }
   })
+}
 
 // Without gateway keys the gateway serves this machine only, at start and after every reload, unless it has a
 // database and admin keys (`managed`): every request then asks for a key, made at run time (none until one is) or in
 // the config.
-const hostProblem = (host: string, keys: ReadonlyArray<unknown>, managed: boolean): OptionsError | undefined =>
-  !loopback.has(host) && keys.length === 0 && !managed
+function hostProblem(host: string, keys: ReadonlyArray<unknown>, managed: boolean): OptionsError | undefined {
+  return !loopback.has(host) && keys.length === 0 && !managed
     ? OptionsErrors.make(
       "Gateway",
       "host",
@@ -108,8 +113,9 @@ const hostProblem = (host: string, keys: ReadonlyArray<unknown>, managed: boolea
       "a loopback address (127.0.0.1, ::1 or localhost): without gateway keys the gateway serves only this machine"
     )
     : undefined
+}
 
-const check = (options: Options): OptionsError | undefined => {
+function check(options: Options): OptionsError | undefined {
   const managed = (options.database ?? options.config.database) !== undefined &&
     adminKeysOf(options.config, options).length > 0
   const problem = hostProblem(options.host ?? defaultHost, keysOf(options.config, options), managed)
@@ -136,7 +142,7 @@ const boundFields = [
 ] as const
 
 // A bound that is not a positive integer, or one response allowed more than the whole store.
-const invalidBound = (keys: Config["keys"]): OptionsError | undefined => {
+function invalidBound(keys: Config["keys"]): OptionsError | undefined {
   for (const field of [...boundFields, "affinityMaxSessions"] as const) {
     const invalid = OptionsErrors.positive("Gateway", `config.keys.${field}`, keys?.[field], {
       integer: true,
@@ -155,18 +161,20 @@ const invalidBound = (keys: Config["keys"]): OptionsError | undefined => {
     : undefined
 }
 
-const sameDatabase = (a: DatabaseOption | undefined, b: DatabaseOption | undefined): boolean =>
-  a === undefined || b === undefined
+function sameDatabase(a: DatabaseOption | undefined, b: DatabaseOption | undefined): boolean {
+  return a === undefined || b === undefined
     ? a === b
     : "sqlite" in a
     ? "sqlite" in b && a.sqlite === b.sqlite
     : "postgres" in b && Redacted.value(a.postgres) === Redacted.value(b.postgres)
+}
 
 // A store's options compared whole, its Redis URL by value (a `Redacted` one prints as `<redacted>` whatever it holds).
-const sameStore = (a: Store.Options | undefined, b: Store.Options | undefined): boolean =>
-  a === undefined || b === undefined
+function sameStore(a: Store.Options | undefined, b: Store.Options | undefined): boolean {
+  return a === undefined || b === undefined
     ? a === b
     : JSON.stringify({ ...a, redis: urlOf(a) }) === JSON.stringify({ ...b, redis: urlOf(b) })
+}
 
 const keptAtReload =
   "the one it started with (a reload keeps the store, the database, its request log's settings and the time and " +
@@ -175,8 +183,8 @@ const keptAtReload =
 // What a reload cannot change of the configuration it started with: the store, the database, the request log's
 // settings and the responses' time to live, taken at start (and when the options give them, the configuration's are
 // not read).
-const restartOnly = (options: Options, config: Config): OptionsError | undefined =>
-  options.store === undefined && !sameStore(config.store, options.config.store)
+function restartOnly(options: Options, config: Config): OptionsError | undefined {
+  return options.store === undefined && !sameStore(config.store, options.config.store)
     ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
     : options.database === undefined && !sameDatabase(config.database, options.config.database)
     ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)
@@ -189,9 +197,10 @@ const restartOnly = (options: Options, config: Config): OptionsError | undefined
         JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(options.config.keys?.requestLogRetention)
     ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
     : changedBound(config, options.config)
+}
 
 // The first bound on what the gateway keeps that `config` changes from `started`'s.
-const changedBound = (config: Config, started: Config): OptionsError | undefined => {
+function changedBound(config: Config, started: Config): OptionsError | undefined {
   const field = boundFields.find((name) => config.keys?.[name] !== started.keys?.[name])
   return field === undefined
     ? undefined
@@ -208,15 +217,15 @@ interface Generation {
 }
 
 /** `Gateway.make`. */
-export const make = (
+export function make(
   options: Options,
   startError: (description: string, cause: unknown) => GatewayStartError
 ): Effect.Effect<
   Service,
   OptionsError | GatewayStartError | DatabaseError,
   HttpClient.HttpClient | Scope.Scope
-> =>
-  Effect.gen(function*() {
+> {
+  return Effect.gen(function*() {
     const problem = check(options)
     if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
@@ -282,8 +291,8 @@ export const make = (
     })
 
     // Built once the port is bound: on loopback, a request's `Host` names it.
-    const build =
-      (config: Config) => (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
+    function build(config: Config) {
+      return (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
         Effect.gen(function*() {
           const managed = managedKeys !== undefined && adminKeysOf(config, options).length > 0
           const refused = restartOnly(options, config) ?? hostProblem(host, keysOf(config, options), managed)
@@ -314,6 +323,7 @@ export const make = (
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }
         }).pipe(Effect.provideContext(services))
+    }
 
     const source = options.source ?? Effect.succeed(options.config)
     const reload: Effect.Effect<ReadonlyArray<string>, SourceError | OptionsError> = Effect.gen(function*() {
@@ -352,6 +362,7 @@ export const make = (
       reload: Effect.asVoid(reload)
     }
   })
+}
 
 /** The generations of something rebuilt whole (`A`): the current one, leased by each user. */
 export interface Generations<A> {
@@ -378,8 +389,8 @@ interface Held<A> {
  * No generation yet; each one built will be in a child of the caller's scope taken now, so closing that scope closes
  * every generation still open after whatever the caller adds to it later (its drain, say).
  */
-export const makeGenerations = <A>(): Effect.Effect<Generations<A>, never, Scope.Scope> =>
-  Effect.gen(function*() {
+export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope.Scope> {
+  return Effect.gen(function*() {
     const parent = yield* Scope.fork(yield* Effect.scope)
     const replacing = yield* Semaphore.make(1)
     let current: Held<A> | undefined
@@ -389,8 +400,8 @@ export const makeGenerations = <A>(): Effect.Effect<Generations<A>, never, Scope
     }
 
     // Only the build may be interrupted: a generation built is served, or closed.
-    const swap = <E>(build: (previous: A | undefined) => Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E> =>
-      Effect.uninterruptibleMask((restore) =>
+    function swap<E>(build: (previous: A | undefined) => Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E> {
+      return Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
           const previous = current
           const scope = yield* Scope.fork(parent)
@@ -404,6 +415,7 @@ export const makeGenerations = <A>(): Effect.Effect<Generations<A>, never, Scope
           return exit.value
         })
       )
+    }
 
     return {
       current: () => current!.value,
@@ -421,6 +433,7 @@ export const makeGenerations = <A>(): Effect.Effect<Generations<A>, never, Scope
       replace: (build) => replacing.withPermits(1)(swap(build))
     }
   })
+}
 
 // How long cut streams have to write their error event before what is left is interrupted.
 const cutAllowance = Duration.seconds(1)
@@ -463,15 +476,17 @@ export class Drain {
  * `server` closed: it stops accepting at once; its connections have `gracePeriod` to end, then the streams of
  * `drain` are cut, and have a moment to end before this returns (the server then interrupts what is left).
  */
-export const shutdown = (server: Http.Server, drain: Drain, gracePeriod: Duration.Input): Effect.Effect<void> =>
-  Effect.suspend(() => {
+export function shutdown(server: Http.Server, drain: Drain, gracePeriod: Duration.Input): Effect.Effect<void> {
+  return Effect.suspend(() => {
     const closed = Deferred.makeUnsafe<boolean>()
     if (server.listening) server.close(() => Deferred.doneUnsafe(closed, Exit.succeed(true)))
     else Deferred.doneUnsafe(closed, Exit.succeed(true))
-    const within = (duration: Duration.Input) =>
-      Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
+    function within(duration: Duration.Input) {
+      return Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
+    }
     return Effect.flatMap(
       within(gracePeriod),
       (done) => done ? Effect.void : Effect.andThen(drain.cut, within(cutAllowance))
     )
   })
+}

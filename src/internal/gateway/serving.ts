@@ -51,49 +51,57 @@ export interface AppOptions {
 }
 
 /** A JSON answer with `status`. */
-export const json = (status: number, body: string) =>
-  HttpServerResponse.text(body, { status, contentType: "application/json" })
+export function json(status: number, body: string) {
+  return HttpServerResponse.text(body, { status, contentType: "application/json" })
+}
 
 /** An error answer, with its `retry-after` when it has one. */
-export const errorResponse = (error: Errors.ErrorAnswer) =>
-  HttpServerResponse.text(error.body, {
+export function errorResponse(error: Errors.ErrorAnswer) {
+  return HttpServerResponse.text(error.body, {
     status: error.status,
     contentType: "application/json",
     ...(error.retryAfter !== undefined ? { headers: { "retry-after": String(error.retryAfter) } } : {})
   })
+}
 
 /** A body the wire refuses: 400 naming its field. */
-export const problemResponse = (problem: Wire.Problem) =>
-  errorResponse(Errors.invalidRequest(problem.message, problem.param))
+export function problemResponse(problem: Wire.Problem) {
+  return errorResponse(Errors.invalidRequest(problem.message, problem.param))
+}
 
-const isBodyTooLarge = (error: unknown): boolean =>
-  HttpServerError.isHttpServerError(error) && error.reason._tag === "RequestParseError" &&
-  error.reason.reason === "BodyTooLarge"
+function isBodyTooLarge(error: unknown): boolean {
+  return HttpServerError.isHttpServerError(error) && error.reason._tag === "RequestParseError" &&
+    error.reason.reason === "BodyTooLarge"
+}
 
-const tooLarge = (limit: number) =>
-  Errors.answer(
+function tooLarge(limit: number) {
+  return Errors.answer(
     413,
     `The request body is larger than this gateway takes (${limit} bytes).`,
     "invalid_request_error",
     null,
     "request_too_large"
   )
+}
 
 // Anthropic's clients read Anthropic's error shape: every refusal of a path under `/v1/messages` is in it.
-const anthropicPath = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
+function anthropicPath(path: string): boolean {
+  return path === "/v1/messages" || path.startsWith("/v1/messages/")
+}
 
 /**
  * A refusal of the request of `entry`, in Anthropic's shape under `/v1/messages`, Google's for Google's paths
  * (`GeminiErrors.isGeminiRequest`), else OpenAI's.
  */
-export const refusal = (entry: Logs.Entry, answer: Errors.ErrorAnswer) =>
-  errorResponse(
+export function refusal(entry: Logs.Entry, answer: Errors.ErrorAnswer) {
+  return errorResponse(
     anthropicPath(entry.path)
       ? AnthropicErrors.fromAnswer(answer)
       : GeminiErrors.isGeminiRequest(entry.method, entry.path)
       ? GeminiErrors.fromAnswer(answer)
       : answer
   )
+}
 
 // A body not declared JSON: 415.
 const notJson = Errors.answer(
@@ -128,7 +136,7 @@ const guarded: Readonly<Record<Intake.Refusal, Errors.ErrorAnswer>> = {
 }
 
 /** A path decoded; left as sent when its escapes are malformed. */
-export const decodePath = (text: string): string => {
+export function decodePath(text: string): string {
   try {
     return decodeURIComponent(text)
   } catch {
@@ -182,7 +190,7 @@ export interface ServingInput {
 export type Serving = ReturnType<typeof make>
 
 /** The plumbing every route of the application is served through. */
-export const make = ({ engine, metrics, now, options, requestLog, stats }: ServingInput) => {
+export function make({ engine, metrics, now, options, requestLog, stats }: ServingInput) {
   const { auth } = options
   const known = engine.models.map((model) => model.id)
 

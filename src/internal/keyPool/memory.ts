@@ -27,8 +27,9 @@ export const levels = 10
  * The level of a key `elapsed` milliseconds into a slow start of `window`:
  * 1 at its start, growing in equal steps, `levels` (full) at its end.
  */
-export const levelAt = (elapsed: number, window: number): number =>
-  elapsed >= window ? levels : 1 + Math.floor(Math.max(0, elapsed) * (levels - 1) / window)
+export function levelAt(elapsed: number, window: number): number {
+  return elapsed >= window ? levels : 1 + Math.floor(Math.max(0, elapsed) * (levels - 1) / window)
+}
 
 /** One key of a group and its counters. */
 export interface Slot {
@@ -89,7 +90,7 @@ export interface Group {
   readonly loads: Map<string, { readonly lapsesAt: number; readonly counts: ReadonlyMap<string, number> }>
 }
 
-const byLoad = (a: Slot, b: Slot): boolean => {
+function byLoad(a: Slot, b: Slot): boolean {
   // Cross-multiplied so equal loads compare equal exactly (no rounding of inFlight / (weight * share)).
   const x = (a.inFlight + a.elsewhere) * b.weight * b.level
   const y = (b.inFlight + b.elsewhere) * a.weight * a.level
@@ -98,32 +99,38 @@ const byLoad = (a: Slot, b: Slot): boolean => {
   return a.index < b.index
 }
 
-const byCooldownEnd = (a: Slot, b: Slot): boolean =>
-  a.coolingUntil !== b.coolingUntil ? a.coolingUntil < b.coolingUntil : a.index < b.index
+function byCooldownEnd(a: Slot, b: Slot): boolean {
+  return a.coolingUntil !== b.coolingUntil ? a.coolingUntil < b.coolingUntil : a.index < b.index
+}
 
-const byNextLevel = (a: Slot, b: Slot): boolean =>
-  a.rampNext !== b.rampNext ? a.rampNext < b.rampNext : a.index < b.index
+function byNextLevel(a: Slot, b: Slot): boolean {
+  return a.rampNext !== b.rampNext ? a.rampNext < b.rampNext : a.index < b.index
+}
 
-const indexOf = (slot: Slot): number => slot.index
+function indexOf(slot: Slot): number {
+  return slot.index
+}
 
 /** A group with no keys yet. */
-export const makeGroup = (): Group => ({
-  slots: [],
-  byId: new Map(),
-  ready: Heap.make(byLoad, indexOf),
-  cooling: Heap.make(byCooldownEnd, indexOf),
-  ramping: Heap.make(byNextLevel, indexOf),
-  sequence: 0,
-  enabled: 0,
-  saturated: 0,
-  version: 0,
-  wake: undefined,
-  held: new Map(),
-  leases: 0,
-  loads: new Map()
-})
+export function makeGroup(): Group {
+  return {
+    slots: [],
+    byId: new Map(),
+    ready: Heap.make(byLoad, indexOf),
+    cooling: Heap.make(byCooldownEnd, indexOf),
+    ramping: Heap.make(byNextLevel, indexOf),
+    sequence: 0,
+    enabled: 0,
+    saturated: 0,
+    version: 0,
+    wake: undefined,
+    held: new Map(),
+    leases: 0,
+    loads: new Map()
+  }
+}
 
-const wakeAll = (group: Group): void => {
+function wakeAll(group: Group): void {
   const wake = group.wake
   if (wake === undefined) return
   group.wake = undefined
@@ -134,7 +141,7 @@ const wakeAll = (group: Group): void => {
  * The slots of `candidates`, in their order: the ones the group lacks added (waking its waiters), the others as they
  * are (their first weight and cap).
  */
-export const join = (group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandidate>): Array<Slot> => {
+export function join(group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandidate>): Array<Slot> {
   let added = false
   const slots = candidates.map((candidate) => {
     const present = group.byId.get(candidate.id)
@@ -167,11 +174,13 @@ export const join = (group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandid
 }
 
 // The time the slot's next level is due, from its current one.
-const nextLevelAt = (slot: Slot): number => slot.rampFrom + Math.ceil(slot.level * slot.rampWindow / (levels - 1))
+function nextLevelAt(slot: Slot): number {
+  return slot.rampFrom + Math.ceil(slot.level * slot.rampWindow / (levels - 1))
+}
 
 // Moves the slots whose cooldown ended back to `ready`, warming up over `slowStartMillis`, and raises the share of
 // the warming slots whose next level is due: only those are touched.
-const catchUp = (group: Group, now: number, slowStartMillis: number): void => {
+function catchUp(group: Group, now: number, slowStartMillis: number): void {
   const { cooling, ramping, ready } = group
   for (let top = cooling.peek(); top !== undefined && top.coolingUntil <= now; top = cooling.peek()) {
     cooling.pop()
@@ -199,16 +208,18 @@ const catchUp = (group: Group, now: number, slowStartMillis: number): void => {
 }
 
 /** The slot a pick would take at `now`, left where it is; `undefined` when none is usable. */
-export const leastLoaded = (group: Group, now: number, slowStartMillis: number): Slot | undefined => {
+export function leastLoaded(group: Group, now: number, slowStartMillis: number): Slot | undefined {
   if (group.cooling.size > 0 || group.ramping.size > 0) catchUp(group, now, slowStartMillis)
   return group.ready.peek()
 }
 
 /** A slot's weight times its warm-up share. */
-export const shareOf = (slot: Slot): number => slot.weight * slot.level / levels
+export function shareOf(slot: Slot): number {
+  return slot.weight * slot.level / levels
+}
 
 /** Why the group hands out nothing at `now`, with the signal of the next change that may free a key. */
-const blocked = (group: Group, now: number): KeyPool.LeaseBlocked => {
+function blocked(group: Group, now: number): KeyPool.LeaseBlocked {
   group.wake ??= Deferred.makeUnsafe<void>()
   return {
     _tag: "Blocked",
@@ -221,7 +232,7 @@ const blocked = (group: Group, now: number): KeyPool.LeaseBlocked => {
 }
 
 /** Counts a lease of a usable slot: out of `ready` once at its cap. */
-export const take = (group: Group, slot: Slot): void => {
+export function take(group: Group, slot: Slot): void {
   slot.inFlight++
   slot.lastPicked = ++group.sequence
   if (slot.inFlight >= slot.maxConcurrency) {
@@ -233,7 +244,7 @@ export const take = (group: Group, slot: Slot): void => {
 }
 
 /** Drops a lease of `slot`, waking the waiters when that made it usable. */
-export const drop = (group: Group, slot: Slot): void => {
+export function drop(group: Group, slot: Slot): void {
   const wasSaturated = slot.inFlight >= slot.maxConcurrency
   slot.inFlight--
   if (slot.disabled !== undefined) return
@@ -244,7 +255,7 @@ export const drop = (group: Group, slot: Slot): void => {
 }
 
 // A key that cools or is disabled stops warming up.
-const stopRamp = (group: Group, slot: Slot): void => {
+function stopRamp(group: Group, slot: Slot): void {
   slot.level = levels
   group.ramping.remove(slot)
 }
@@ -253,7 +264,7 @@ const stopRamp = (group: Group, slot: Slot): void => {
  * Cools an enabled key until `until` (epoch ms), unless it already cools as long: a later report never shortens a
  * cooldown the provider asked for. Wakes the waiters, who re-plan: it may end before the one they sleep on.
  */
-export const coolUntil = (group: Group, slot: Slot, until: number): void => {
+export function coolUntil(group: Group, slot: Slot, until: number): void {
   if (slot.disabled !== undefined || slot.coolingUntil >= until) return
   slot.coolingUntil = until
   stopRamp(group, slot)
@@ -263,7 +274,7 @@ export const coolUntil = (group: Group, slot: Slot, until: number): void => {
 }
 
 /** Disables a key for `reason`, unless it already is; wakes the waiters, who must learn when the last key goes. */
-export const disable = (group: Group, slot: Slot, reason: string): void => {
+export function disable(group: Group, slot: Slot, reason: string): void {
   if (slot.disabled !== undefined) return
   slot.disabled = reason
   stopRamp(group, slot)
@@ -275,7 +286,7 @@ export const disable = (group: Group, slot: Slot, reason: string): void => {
 }
 
 /** Sets the other instances' calls in flight on a key, which its place among the ready keys follows. */
-export const setElsewhere = (group: Group, slot: Slot, count: number): void => {
+export function setElsewhere(group: Group, slot: Slot, count: number): void {
   if (slot.elsewhere === count) return
   slot.elsewhere = count
   group.ready.update(slot)
@@ -288,12 +299,12 @@ const none = [0, 0] as const
  * rate limit counts (unless the key already cools: a call sent before) and cools it as asked or by the exponential
  * cooldown, at most `capMillis`, a disable is for good. Gives its cooldown end and `now` (0, 0: none).
  */
-export const apply = (
+export function apply(
   group: Group,
   slot: Slot,
   verdict: KeyPool.LeaseVerdict,
   now: number
-): readonly [number, number] => {
+): readonly [number, number] {
   if (verdict === "success") {
     slot.rateLimits = 0
     return none
@@ -319,7 +330,7 @@ export const apply = (
 }
 
 /** For tests: why the group is inconsistent (heap order, heap membership, counters), or `undefined`. O(n). */
-export const invariantViolation = (group: Group): string | undefined => {
+export function invariantViolation(group: Group): string | undefined {
   const heaps = Heap.invariantViolation(group.ready) ?? Heap.invariantViolation(group.cooling) ??
     Heap.invariantViolation(group.ramping)
   if (heaps !== undefined) return heaps
@@ -354,14 +365,14 @@ const declined: KeyPool.LeaseDeclined = { _tag: "Declined" }
  * The steps of a pool naming `options.key` over `group`. Its candidates are usually every key of the group, picked
  * from the heap; a pool naming fewer (pools of one key listing different keys) picks the least loaded of its own.
  */
-export const leasesOf = (group: Group, options: KeyPool.LeasesOptions): KeyPool.Leases => {
+export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.Leases {
   const { slowStartMillis } = options
   const slots = join(group, options.candidates)
   // Each group slot's place among the candidates (-1: not one).
   const at: Array<number> = []
   slots.forEach((slot, c) => at[slot.index] = c)
 
-  const leased = (slot: Slot): KeyPool.LeaseTaken => {
+  function leased(slot: Slot): KeyPool.LeaseTaken {
     take(group, slot)
     const lease = String(++group.leases)
     group.held.set(lease, slot)
@@ -369,7 +380,7 @@ export const leasesOf = (group: Group, options: KeyPool.LeasesOptions): KeyPool.
   }
 
   // The least loaded of the candidates, when they are fewer than the group's keys.
-  const leastOfMine = (now: number): Slot | KeyPool.LeaseBlocked => {
+  function leastOfMine(now: number): Slot | KeyPool.LeaseBlocked {
     catchUp(group, now, slowStartMillis)
     let best: Slot | undefined
     let earliest: number | undefined
@@ -386,7 +397,7 @@ export const leasesOf = (group: Group, options: KeyPool.LeasesOptions): KeyPool.
     return { ...blocked(group, now), allDisabled: !enabled, availableAt: earliest, releasable }
   }
 
-  const pickAt = (now: number, bar: KeyPool.LeaseLoad | undefined) => {
+  function pickAt(now: number, bar: KeyPool.LeaseLoad | undefined) {
     const found = slots.length === group.slots.length
       ? leastLoaded(group, now, slowStartMillis) ?? blocked(group, now)
       : leastOfMine(now)
@@ -402,22 +413,25 @@ export const leasesOf = (group: Group, options: KeyPool.LeasesOptions): KeyPool.
     Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), undefined) as KeyPool.LeaseTaken | KeyPool.LeaseBlocked)
   )
 
-  const pickBelow = (bar: KeyPool.LeaseLoad) =>
-    Effect.clockWith((clock) => Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), bar)))
+  function pickBelow(bar: KeyPool.LeaseLoad) {
+    return Effect.clockWith((clock) => Effect.succeed(pickAt(clock.currentTimeMillisUnsafe(), bar)))
+  }
 
-  const pickOne = (index: number) =>
-    Effect.clockWith((clock) => {
+  function pickOne(index: number) {
+    return Effect.clockWith((clock) => {
       const slot = slots[index]!
       catchUp(group, clock.currentTimeMillisUnsafe(), slowStartMillis)
       return Effect.succeed(group.ready.has(slot) ? leased(slot) : undefined)
     })
+  }
 
-  const release = (index: number, lease: string, verdict: KeyPool.LeaseVerdict | undefined) =>
-    Effect.clockWith((clock) => {
+  function release(index: number, lease: string, verdict: KeyPool.LeaseVerdict | undefined) {
+    return Effect.clockWith((clock) => {
       const slot = slots[index]!
       if (lease !== "" && group.held.delete(lease)) drop(group, slot)
       return Effect.succeed(verdict === undefined ? none : apply(group, slot, verdict, clock.currentTimeMillisUnsafe()))
     })
+  }
 
   const status = Effect.clockWith((clock) =>
     Effect.succeed({
@@ -434,9 +448,9 @@ export const leasesOf = (group: Group, options: KeyPool.LeasesOptions): KeyPool.
 }
 
 /** A `LeaseStore` in this process' memory; publishers publish in `scope`. */
-export const leaseStore = (scope: Scope.Scope): KeyPool.LeaseStore["Service"] => {
+export function leaseStore(scope: Scope.Scope): KeyPool.LeaseStore["Service"] {
   const groups = new Map<string, Group>()
-  const groupOf = (key: string): Group => {
+  function groupOf(key: string): Group {
     let group = groups.get(key)
     if (group === undefined) {
       group = makeGroup()
@@ -445,16 +459,16 @@ export const leaseStore = (scope: Scope.Scope): KeyPool.LeaseStore["Service"] =>
     return group
   }
 
-  const loads = (options: KeyPool.LoadsOptions): Effect.Effect<KeyPool.Loads> =>
-    Effect.sync(() => {
+  function loads(options: KeyPool.LoadsOptions): Effect.Effect<KeyPool.Loads> {
+    return Effect.sync(() => {
       const { ids } = options
       const group = groupOf(options.key)
       const slots = join(group, ids.map((id) => ({ id, weight: 1, maxConcurrency: Infinity })))
       const publisher = uniqueId()
       let seen = -1
 
-      const publish = (counts: ReadonlyArray<number>) =>
-        Effect.clockWith((clock) =>
+      function publish(counts: ReadonlyArray<number>) {
+        return Effect.clockWith((clock) =>
           Effect.sync((): KeyPool.LoadsView => {
             const now = clock.currentTimeMillisUnsafe()
             const mine = new Map<string, number>()
@@ -483,11 +497,13 @@ export const leaseStore = (scope: Scope.Scope): KeyPool.LeaseStore["Service"] =>
             return { now, elsewhere, keys }
           })
         )
+      }
 
-      const tell = (index: number, verdict: KeyPool.LeaseVerdict) =>
-        Effect.clockWith((clock) =>
+      function tell(index: number, verdict: KeyPool.LeaseVerdict) {
+        return Effect.clockWith((clock) =>
           Effect.sync(() => apply(group, slots[index]!, verdict, clock.currentTimeMillisUnsafe()))
         )
+      }
 
       return {
         publish,
@@ -497,6 +513,7 @@ export const leaseStore = (scope: Scope.Scope): KeyPool.LeaseStore["Service"] =>
           Effect.asVoid(Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(publishPeriod), step)), scope))
       }
     })
+  }
 
   return {
     leases: (options) => Effect.sync(() => leasesOf(groupOf(options.key), options)),

@@ -13,19 +13,22 @@
  * seen otherwise). While the store is unavailable the pool fails with `NoCapacityError` (`storeUnavailable`), the
  * error a pool with no usable key fails with; a store that fails open (`keyPool/failOpen.ts`) never is.
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import type * as KeyPool from "../../KeyPool.js"
-import { NoCapacityError } from "../../LlmError.js"
+import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import type * as Verdicts from "../store/verdict.js"
 import * as Memory from "./memory.js"
-import { type Cooldown, type Settled, sharedVerdictOf, verdictOf } from "./outcome.js"
 import * as Uncapped from "./uncapped.js"
 
 // How often a call waiting for a key another instance holds looks again, where the store gives no signal.
@@ -47,9 +50,11 @@ const defaultCooldownCap = Duration.minutes(5)
 const defaultSlowStart = Duration.seconds(10)
 const defaultMaxWait = Duration.seconds(60)
 
-const millisOf = (input: Duration.Input) => Duration.toMillis(Duration.fromInputUnsafe(input))
+function millisOf(input: Duration.Input) {
+  return Duration.toMillis(Duration.fromInputUnsafe(input))
+}
 
-export const settingsOf = (options: KeyPool.Options): Settings => {
+export function settingsOf(options: KeyPool.Options): Settings {
   const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
   const cooldown = options.rateLimitCooldown
   const initialMillis = millisOf(cooldown?.initial ?? defaultInitialCooldown)
@@ -67,6 +72,105 @@ export const settingsOf = (options: KeyPool.Options): Settings => {
   }
 }
 
+// ---------------------------------------------------------------------------
+// What a call's outcome does to its key: the verdict `report` acts on, and what the pool tells its store of it
+
+/** The cooldown of a key rate-limited without `retryAfter`, per pool (`KeyPool.Options.rateLimitCooldown`). */
+export interface Cooldown {
+  readonly initialMillis: number
+  readonly maxMillis: number
+  readonly jitter: boolean
+  /** The longest any cooldown lasts, a provider's `retryAfter` included (`KeyPool.Options.maxCooldown`). */
+  readonly capMillis: number
+}
+
+/** What `report` draws jitter from (Effect's `Random` service). */
+export interface RandomSource {
+  readonly nextDoubleUnsafe: () => number
+}
+
+/** What a cooldown is multiplied by: 80% to 120% with jitter, else 1. */
+export function jitterFactor(cooldown: Cooldown, random: RandomSource): number {
+  return cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1
+}
+
+/**
+ * How a call with a lease went, as the `Llm` service tells it: an outcome, or
+ * the call's `Exit` (interruptions and defects are not held against the key).
+ */
+export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
+
+/** The outcome an `Exit` tells the pool: none for an interruption or a defect, which say nothing about the key. */
+export function outcomeOf(exit: Exit.Exit<unknown, LlmError>): KeyPool.Outcome | undefined {
+  if (Exit.isSuccess(exit)) return "success"
+  return Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+}
+
+/** What `report` understands, normalized. */
+export type Verdict =
+  | { readonly _tag: "Success" }
+  | { readonly _tag: "RateLimited"; readonly retryAfterMillis: number | undefined }
+  | { readonly _tag: "Rejected"; readonly reason: string }
+  | { readonly _tag: "Failed" }
+  | { readonly _tag: "Ignored" }
+
+const success: Verdict = { _tag: "Success" }
+
+/** The verdict of an outcome: interruptions and defects are `Ignored`. */
+export function verdictOf(outcome: Settled): Verdict {
+  if (outcome === "success") return success
+  if (Exit.isExit(outcome)) {
+    if (Exit.isSuccess(outcome)) return success
+    // Interruption and defects say nothing about the key.
+    return Option.match(Cause.findErrorOption(outcome.cause), {
+      onNone: () => ({ _tag: "Ignored" }),
+      onSome: verdictOfError
+    })
+  }
+  return verdictOfError(outcome)
+}
+
+function verdictOfError(error: LlmError): Verdict {
+  switch (error._tag) {
+    case "RateLimitError":
+      return {
+        _tag: "RateLimited",
+        retryAfterMillis: error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
+      }
+    case "AuthError":
+      // A cloud credential that gave no token (a managed identity timing out, say) says nothing of the key: the
+      // next call asks the credential again.
+      return error.reason === "credential_unavailable" ? { _tag: "Failed" } : { _tag: "Rejected", reason: error.reason }
+    default:
+      return { _tag: "Failed" }
+  }
+}
+
+/** What a shared pool tells its store of a verdict (`store/leases.ts`); `undefined`: nothing. */
+export function sharedVerdictOf(
+  verdict: Verdict,
+  cooldown: Cooldown,
+  random: RandomSource
+): Verdicts.Verdict | undefined {
+  switch (verdict._tag) {
+    case "Ignored":
+    case "Failed":
+      return undefined
+    case "Success":
+      return "success"
+    case "Rejected":
+      return { disabled: verdict.reason }
+    case "RateLimited":
+      return {
+        askedMillis: verdict.retryAfterMillis,
+        initialMillis: cooldown.initialMillis,
+        maxMillis: cooldown.maxMillis,
+        jitterFactor: jitterFactor(cooldown, random),
+        capMillis: cooldown.capMillis
+      }
+  }
+}
+
 /** One key of a pool, as listed. */
 export interface Key {
   readonly key: Redacted.Redacted<string>
@@ -75,7 +179,7 @@ export interface Key {
 }
 
 /** A key as listed, plain or with options, with its defaults. */
-export const normalize = (entry: KeyPool.Options["keys"][number]): Key => {
+export function normalize(entry: KeyPool.Options["keys"][number]): Key {
   if (typeof entry === "string") return { key: Redacted.make(entry), weight: 1, maxConcurrency: Infinity }
   if (Redacted.isRedacted(entry)) {
     return { key: entry as Redacted.Redacted<string>, weight: 1, maxConcurrency: Infinity }
@@ -115,7 +219,9 @@ interface Blocked {
 /** What one attempt at a key found: a lease, or why none. */
 type Attempt = KeyPool.Lease | Blocked
 
-const isBlocked = (attempt: Attempt): attempt is Blocked => (attempt as Blocked)._tag === "Blocked"
+function isBlocked(attempt: Attempt): attempt is Blocked {
+  return (attempt as Blocked)._tag === "Blocked"
+}
 
 // A step whose result and failure are dropped: a lease the store lost lapses within its TTL.
 const ignored = { onFailure: () => undefined, onSuccess: () => undefined }
@@ -164,7 +270,7 @@ function groupKeyOf(key: string, endpoint: string | undefined): string {
 }
 
 // The keys of `entries` not in `core` yet (a key listed twice counts once, its first listing winning), added.
-const addKeys = (core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean): Array<number> => {
+function addKeys(core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean): Array<number> {
   const added: Array<number> = []
   for (const entry of entries) {
     const key = normalize(entry)
@@ -186,30 +292,32 @@ const addKeys = (core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean
   return added
 }
 
-const candidatesOf = (core: Core): Array<KeyPool.LeaseCandidate> =>
-  core.leased.map((at) => {
+function candidatesOf(core: Core): Array<KeyPool.LeaseCandidate> {
+  return core.leased.map((at) => {
     const key = core.keys[at]!
     return { id: key.credentials.keyId, weight: key.weight, maxConcurrency: key.maxConcurrency }
   })
+}
 
 // Each view over the lease group as it is now: the store adds the keys it lacks.
-const renew = (core: Core): Effect.Effect<void> =>
-  core.leased.length === 0 ? Effect.void : Effect.forEach(core.views, (view) =>
+function renew(core: Core): Effect.Effect<void> {
+  return core.leased.length === 0 ? Effect.void : Effect.forEach(core.views, (view) =>
     Effect.map(
       core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis: view.slowStartMillis }),
       (leases) => {
         view.leases = leases
       }
     ), { discard: true })
+}
 
 /** The state of the keys `keys` (checked by `KeyPool.make`), kept in `backend`. */
-export const makeCore = (
+export function makeCore(
   providerId: string,
   keys: KeyPool.Options["keys"],
   endpoint: string | undefined,
   backend: Backend
-): Effect.Effect<Core> =>
-  Effect.suspend(() => {
+): Effect.Effect<Core> {
+  return Effect.suspend(() => {
     const core: Core = {
       providerId,
       store: backend.store,
@@ -232,28 +340,31 @@ export const makeCore = (
       (uncapped): Core => ({ ...core, uncapped })
     )
   })
+}
 
 /**
  * Adds the keys of `entries` that `core` lacks, leased in its store (for a core whose store leases every key: a
  * registry's); a key already present keeps its first weight and cap. Waiters are woken by the store.
  */
-export const grow = (core: Core, entries: KeyPool.Options["keys"]): Effect.Effect<void> =>
-  Effect.suspend(() => addKeys(core, entries, true).length === 0 ? Effect.void : renew(core))
+export function grow(core: Core, entries: KeyPool.Options["keys"]): Effect.Effect<void> {
+  return Effect.suspend(() => addKeys(core, entries, true).length === 0 ? Effect.void : renew(core))
+}
 
 /** A pool over options `KeyPool.make` has checked, kept in `backend`. */
-export const make = (
+export function make(
   options: KeyPool.Options,
   backend: Backend,
   settings: Settings
-): Effect.Effect<KeyPool.Service> =>
-  Effect.flatMap(
+): Effect.Effect<KeyPool.Service> {
+  return Effect.flatMap(
     makeCore(options.providerId, options.keys, options.endpoint, backend),
     (core) => service(core, settings)
   )
+}
 
 /** A pool over `core`, with its own cooldown, warm-up and waits. */
-export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.Service> =>
-  Effect.gen(function*() {
+export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.Service> {
+  return Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
     const { failures, holding, keys, leased, placeOf, token, totals, uncapped } = core
     const view: View = { slowStartMillis, leases: undefined }
@@ -266,22 +377,23 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
     const localOf: Array<Uncapped.LocalLease | undefined> = []
     uncapped?.leases.forEach((lease) => localOf[lease.slot] = lease)
 
-    const noCapacity = (availableAt: number | undefined) =>
-      new NoCapacityError(
+    function noCapacity(availableAt: number | undefined) {
+      return new NoCapacityError(
         availableAt === undefined
           ? { provider: providerId, model: "" }
           : { provider: providerId, model: "", availableAt }
       )
+    }
     const storeUnavailable = new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 
-    const leaseOf = (taken: KeyPool.LeaseTaken): KeyPool.Lease => {
+    function leaseOf(taken: KeyPool.LeaseTaken): KeyPool.Lease {
       const at = leased[taken.index]!
       totals[at]!++
       holding[taken.index]!++
       return new StoredLease(keys[at]!.credentials, at, taken.index, taken.lease, token)
     }
 
-    const localLease = (slot: Memory.Slot): KeyPool.Lease => {
+    function localLease(slot: Memory.Slot): KeyPool.Lease {
       Memory.take(local!, slot)
       const lease = uncapped!.leases[slot.index]!
       totals[lease.slot]!++
@@ -289,22 +401,25 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
     }
 
     // Why no uncapped key from this process' group (none at a cap); `now`: this process' clock.
-    const noneHere = (now: number): Blocked => ({
-      _tag: "Blocked",
-      allDisabled: local === undefined || local.enabled === 0,
-      availableAt: local?.cooling.peek()?.coolingUntil,
-      releasable: false,
-      now
-    })
+    function noneHere(now: number): Blocked {
+      return {
+        _tag: "Blocked",
+        allDisabled: local === undefined || local.enabled === 0,
+        availableAt: local?.cooling.peek()?.coolingUntil,
+        releasable: false,
+        now
+      }
+    }
 
     // An uncapped key from this process' group: taken, or why none.
-    const takeUncapped = (now: number): Attempt => {
+    function takeUncapped(now: number): Attempt {
       const slot = local === undefined ? undefined : Memory.leastLoaded(local, now, slowStartMillis)
       return slot === undefined ? noneHere(now) : localLease(slot)
     }
 
-    const fromStore = (result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked): Attempt =>
-      result._tag === "Taken" ? leaseOf(result) : result
+    function fromStore(result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked): Attempt {
+      return result._tag === "Taken" ? leaseOf(result) : result
+    }
 
     // The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
     // the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
@@ -350,22 +465,23 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
     // Waits for a release (on the store's signal, else polled: it may come from another instance) or a cooldown's
     // end, within `maxWait`; for a cooling key only when it cools by `cooledBy`. The waits are interruptible,
     // whatever region `take` runs in: a key is only ever counted in the step that returns it.
-    const takeLoop = (deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
-      Effect.matchEffect(attempt, {
+    function takeLoop(deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> {
+      return Effect.matchEffect(attempt, {
         onFailure: () => Effect.fail(storeUnavailable),
         onSuccess: (result) =>
           isBlocked(result)
             ? Effect.flatMap(Clock.currentTimeMillis, (now) => waitFor(result, now, deadline, cooledBy))
             : Effect.succeed(result)
       })
+    }
 
     // After a blocked attempt at `now`: fail, or wait and try again.
-    const waitFor = (
+    function waitFor(
       result: Blocked,
       now: number,
       deadline: number | undefined,
       cooledBy: number
-    ): Effect.Effect<KeyPool.Lease, NoCapacityError> => {
+    ): Effect.Effect<KeyPool.Lease, NoCapacityError> {
       // On this process' clock.
       const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
       if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
@@ -383,8 +499,9 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     // A take without `cooledBy`, made once.
     const takeAny = takeLoop(undefined, Infinity)
-    const take = (options?: KeyPool.TakeOptions) =>
-      options?.cooledBy === undefined ? takeAny : takeLoop(undefined, options.cooledBy)
+    function take(options?: KeyPool.TakeOptions) {
+      return options?.cooledBy === undefined ? takeAny : takeLoop(undefined, options.cooledBy)
+    }
 
     const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.match(attempt, {
       onFailure: () => undefined,
@@ -392,14 +509,14 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
     })
 
     // The named key: an uncapped one here, a leased one in the store.
-    const tryTakeKey = (keyId: string): Effect.Effect<KeyPool.Lease | undefined> => {
+    function tryTakeKey(keyId: string): Effect.Effect<KeyPool.Lease | undefined> {
       const at = keys.findIndex((key) => key.credentials.keyId === keyId)
       if (at < 0) return Effect.succeed(undefined)
       const place = placeOf[at]!
       if (place < 0) {
         return Effect.clockWith((clock) => {
           const slot = localOf[at]!.local
-          const pick = () => {
+          function pick() {
             Memory.leastLoaded(local!, clock.currentTimeMillisUnsafe(), slowStartMillis)
             return local!.ready.has(slot) ? localLease(slot) : undefined
           }
@@ -417,15 +534,15 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
     const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
 
     // The failure count of key `at` after `verdict`.
-    const count = (at: number, verdict: ReturnType<typeof verdictOf>) => {
+    function count(at: number, verdict: ReturnType<typeof verdictOf>) {
       if (verdict._tag === "Success") failures[at] = 0
       else if (verdict._tag !== "Ignored") failures[at]!++
     }
 
     // One step drops the lease and applies the outcome; a store that went away meanwhile lets the lease expire
     // within its TTL.
-    const settle = (lease: StoredLease, leaseName: string, outcome: Settled | undefined) =>
-      Effect.withFiber((fiber) => {
+    function settle(lease: StoredLease, leaseName: string, outcome: Settled | undefined) {
+      return Effect.withFiber((fiber) => {
         if (leaseName !== "") holding[lease.index]!--
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
         if (verdict !== undefined) count(lease.slot, verdict)
@@ -433,11 +550,13 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
         if (leaseName === "" && told === undefined) return Effect.void
         return Effect.match(view.leases!.release(lease.index, leaseName, told), ignored)
       })
+    }
 
-    const owned = (lease: KeyPool.Lease): lease is Uncapped.LocalLease =>
-      lease instanceof Uncapped.LocalLease && lease.pool === token
+    function owned(lease: KeyPool.Lease): lease is Uncapped.LocalLease {
+      return lease instanceof Uncapped.LocalLease && lease.pool === token
+    }
 
-    const release = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> => {
+    function release(lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> {
       if (owned(lease)) {
         return Effect.sync(() => {
           if (options?.unused === true) totals[lease.slot]!--
@@ -454,7 +573,7 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     // A success while the lease is held goes with its release; any other outcome at once, as it may cool or
     // disable the key for every instance.
-    const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> => {
+    function report(lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> {
       if (owned(lease)) {
         return Effect.withFiber((fiber) => {
           const verdict = verdictOf(outcome)
@@ -472,7 +591,7 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
     }
 
     // A key as `status` shows it, from its state in the store (or this process' group) at `now`.
-    const keyStatus = (at: number, state: KeyPool.LeaseKeyState, now: number, usable: boolean): KeyPool.KeyStatus => {
+    function keyStatus(at: number, state: KeyPool.LeaseKeyState, now: number, usable: boolean): KeyPool.KeyStatus {
       const key = keys[at]!
       const cooling = state.disabled === undefined && state.coolingUntil > now
       const warming = slowStartMillis > 0 && state.coolingUntil > 0 && now - state.coolingUntil < slowStartMillis
@@ -501,21 +620,24 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     // The pool's keys in its order: the leased ones as the store counts them (without the store: this instance's
     // leases, none usable), the others as this instance sees them.
-    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(leasedStatus, (read) =>
-      Effect.clockWith((clock) => {
-        const now = clock.currentTimeMillisUnsafe()
-        const usable = uncapped === undefined || !uncapped.unavailable()
-        return Effect.succeed(keys.map((_, at) => {
-          const place = placeOf[at]!
-          if (place >= 0) {
-            return read === undefined
-              ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
-              : keyStatus(at, read.keys[place]!, read.now, true)
-          }
-          const slot = localOf[at]!.local
-          return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
-        }))
-      }))
+    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(
+      leasedStatus,
+      (read) =>
+        Effect.clockWith((clock) => {
+          const now = clock.currentTimeMillisUnsafe()
+          const usable = uncapped === undefined || !uncapped.unavailable()
+          return Effect.succeed(keys.map((_, at) => {
+            const place = placeOf[at]!
+            if (place >= 0) {
+              return read === undefined
+                ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
+                : keyStatus(at, read.keys[place]!, read.now, true)
+            }
+            const slot = localOf[at]!.local
+            return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
+          }))
+        })
+    )
 
     return {
       providerId,
@@ -528,13 +650,17 @@ export const service = (core: Core, settings: Settings): Effect.Effect<KeyPool.S
       status
     }
   })
+}
 
 /** `take` held in the scope: uninterruptible from the count to the finalizer, so the key always goes back. */
-export const acquireOf = (
+export function acquireOf(
   take: Effect.Effect<KeyPool.Lease, NoCapacityError>,
   release: (lease: KeyPool.Lease) => Effect.Effect<void>
-): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> =>
-  Effect.uninterruptible(
-    Effect.flatMap(take, (lease) =>
-      Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease)))
+): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> {
+  return Effect.uninterruptible(
+    Effect.flatMap(
+      take,
+      (lease) => Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease))
+    )
   )
+}

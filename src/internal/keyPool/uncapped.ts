@@ -14,7 +14,7 @@ import type * as KeyPool from "../../KeyPool.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import * as Memory from "./memory.js"
-import type { Verdict } from "./outcome.js"
+import type { Verdict } from "./stored.js"
 
 /** A lease of an uncapped key: one per key, handed out again and again. */
 export class LocalLease implements KeyPool.Lease {

@@ -21,7 +21,7 @@ import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { outcomeOf } from "../keyPool/outcome.js"
+import { outcomeOf } from "../keyPool/stored.js"
 import { goesElsewhere, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { timeoutFail } from "../time/watchdog.js"
@@ -44,57 +44,63 @@ export interface Held {
  * What a `consume` for the attempt asks: one request token, and the estimate (own and enumerable, so a spread keeps
  * it).
  */
-const askOf = (taking: Taking, onExceeded: "delay" | "fail"): RateLimiter.ConsumeOptions => ({
-  cost: attemptCost,
-  onExceeded,
-  get tokens() {
-    return taking.estimate()
+function askOf(taking: Taking, onExceeded: "delay" | "fail"): RateLimiter.ConsumeOptions {
+  return {
+    cost: attemptCost,
+    onExceeded,
+    get tokens() {
+      return taking.estimate()
+    }
   }
-})
+}
 
 type PermitError = RateLimiter.RateLimiterCostError | RateLimiter.RateLimiterExceededError | StoreUnavailableError
 
 // A shared limiter whose store is down under fail-closed: no capacity now.
-const storeError = (env: Env, request: Attempted) =>
-  new NoCapacityError({ provider: env.client.provider, model: request.model ?? "", storeUnavailable: true })
+function storeError(env: Env, request: Attempted) {
+  return new NoCapacityError({ provider: env.client.provider, model: request.model ?? "", storeUnavailable: true })
+}
 
 // A request cost of one that the bucket can never grant (a capacity below one) is a defect, while an estimate
 // above the budget's capacity is the request's fault; `"delay"` never answers that it is exceeded.
-const permitError = (env: Env, request: Attempted) => (error: PermitError): Effect.Effect<never, LlmError> => {
-  if (error._tag === "StoreUnavailableError") return Effect.fail(storeError(env, request))
-  if (error._tag === "RateLimiterCostError" && error.bucket === "tokensPerMinute") {
-    return Effect.fail(
-      new InvalidRequestError({
-        provider: env.client.provider,
-        model: request.model ?? "",
-        code: "tokens_per_minute_exceeded",
-        detail: error.message
-      })
-    )
+function permitError(env: Env, request: Attempted) {
+  return (error: PermitError): Effect.Effect<never, LlmError> => {
+    if (error._tag === "StoreUnavailableError") return Effect.fail(storeError(env, request))
+    if (error._tag === "RateLimiterCostError" && error.bucket === "tokensPerMinute") {
+      return Effect.fail(
+        new InvalidRequestError({
+          provider: env.client.provider,
+          model: request.model ?? "",
+          code: "tokens_per_minute_exceeded",
+          detail: error.message
+        })
+      )
+    }
+    return Effect.die(error)
   }
-  return Effect.die(error)
 }
 
 // The permit if it is free now, held in the attempt's scope; `undefined` when the limiter refuses it.
-const tryPermit = (taking: Taking) =>
-  Effect.catch(
+function tryPermit(taking: Taking) {
+  return Effect.catch(
     Scope.provide(taking.env.limiter.consume(askOf(taking, "fail")), taking.scope),
     (error): Effect.Effect<undefined, LlmError> =>
       error._tag === "RateLimiterExceededError" ? Effect.undefined : permitError(taking.env, taking.request)(error)
   )
+}
 
 // Waits for what `acquire` takes, interruptibly and within the deadline,
 // although the caller holds what it gets uninterruptibly: `acquire` runs in
 // a fiber of its own, and what it takes after the caller stopped waiting
 // (interrupted, or out of time) is given back.
-const waitFor = <A, E>(
+function waitFor<A, E>(
   env: Env,
   acquire: Effect.Effect<A, E>,
   giveBack: (a: A) => Effect.Effect<void>,
   request: Attempted,
   due: Due
-): Effect.Effect<A, E | LlmError> =>
-  Effect.flatMap(Effect.forkDetach(acquire), (fiber) =>
+): Effect.Effect<A, E | LlmError> {
+  return Effect.flatMap(Effect.forkDetach(acquire), (fiber) =>
     Effect.onError(
       Effect.interruptible(bounded(env, Fiber.join(fiber), request, due)),
       () =>
@@ -103,6 +109,7 @@ const waitFor = <A, E>(
           (exit) => Exit.isSuccess(exit) ? giveBack(exit.value) : Effect.void
         )
     ))
+}
 
 // Until when a cooling key is waited for: one that frees within
 // `Options.maxRateLimitWait` of the call's first rate limit (of now, before
@@ -111,7 +118,7 @@ const waitFor = <A, E>(
 // moves on at once, unless the call's last rate limit said when to come back
 // (`Retry-After`): a short one is waited out on this deployment, a longer one
 // than `maxRateLimitWait` is not.
-const cooledBy = (env: Env, now: number, failures: Failures | undefined, call: RouterCall): number => {
+function cooledBy(env: Env, now: number, failures: Failures | undefined, call: RouterCall): number {
   const last = failures?.rotatedBy
   const toldWhen = last?._tag === "RateLimitError" && last.retryAfter !== undefined
   if (!toldWhen && goesElsewhere(call, last?._tag ?? "NoCapacityError")) return now
@@ -139,11 +146,13 @@ class Taking {
   }
 }
 
-const closePermit = (taking: Taking) => Scope.close(taking.scope, Exit.void)
+function closePermit(taking: Taking) {
+  return Scope.close(taking.scope, Exit.void)
+}
 
 // A wait for the rate permit (and the budget), in arrival order.
-const waitPermit = (taking: Taking) =>
-  waitFor(
+function waitPermit(taking: Taking) {
+  return waitFor(
     taking.env,
     Effect.catch(
       Scope.provide(taking.env.limiter.consume(askOf(taking, "delay")), taking.scope),
@@ -153,10 +162,11 @@ const waitPermit = (taking: Taking) =>
     taking.request,
     taking.due
   )
+}
 
 // A wait for a key (until `cooledBy`) that gives the permit back when it fails.
-const waitKey = (taking: Taking) =>
-  Effect.onError(
+function waitKey(taking: Taking) {
+  return Effect.onError(
     Effect.withFiber((fiber) => {
       const { due, env, failures } = taking
       return waitFor(
@@ -171,15 +181,16 @@ const waitKey = (taking: Taking) =>
     }),
     () => closePermit(taking)
   )
+}
 
 // The router is told the key the attempt holds (`RouterCall.tookKey`).
-const heldOf = (taking: Taking, lease: KeyPool.Lease, permit: RateLimiter.ConsumeResult): Held => {
+function heldOf(taking: Taking, lease: KeyPool.Lease, permit: RateLimiter.ConsumeResult): Held {
   taking.call.tookKey?.(lease.credentials.keyId)
   return { lease, permit: taking.scope, budget: taking.tokens === undefined ? undefined : permit }
 }
 
 // A key free now: the one the router names (`RouterCall.key`) when it is usable, else the least-loaded.
-const tryKey = (taking: Taking): Effect.Effect<KeyPool.Lease | undefined> => {
+function tryKey(taking: Taking): Effect.Effect<KeyPool.Lease | undefined> {
   const named = taking.call.key
   const pool = taking.env.pool
   if (named === undefined) return pool.tryTake
@@ -187,20 +198,24 @@ const tryKey = (taking: Taking): Effect.Effect<KeyPool.Lease | undefined> => {
 }
 
 // With the permit held, a key: at once when free, else waited for.
-const keyHeld = (taking: Taking, permit: RateLimiter.ConsumeResult): Effect.Effect<Held, LlmError> =>
-  Effect.flatMap(tryKey(taking), (lease) =>
+function keyHeld(taking: Taking, permit: RateLimiter.ConsumeResult): Effect.Effect<Held, LlmError> {
+  return Effect.flatMap(tryKey(taking), (lease) =>
     lease !== undefined
       ? Effect.succeed(heldOf(taking, lease, permit))
       : Effect.map(waitKey(taking), (lease) => heldOf(taking, lease, permit)))
+}
 
-const waitPermitThenKey = (taking: Taking) => Effect.flatMap(waitPermit(taking), (permit) => keyHeld(taking, permit))
+function waitPermitThenKey(taking: Taking) {
+  return Effect.flatMap(waitPermit(taking), (permit) => keyHeld(taking, permit))
+}
 
 // The permit, then the key: each at once when free, else waited for.
-const permitThenKey = (taking: Taking) =>
-  Effect.flatMap(
+function permitThenKey(taking: Taking) {
+  return Effect.flatMap(
     tryPermit(taking),
     (permit) => permit !== undefined ? keyHeld(taking, permit) : waitPermitThenKey(taking)
   )
+}
 
 /**
  * The rate permit, then the key. Runs uninterruptibly; the waits inside stay
@@ -208,34 +223,36 @@ const permitThenKey = (taking: Taking) =>
  * request's estimate for a tokens-per-minute budget; `failures`: the call's
  * so far, after its first attempt.
  */
-export const hold = (
+export function hold(
   env: Env,
   request: Attempted,
   due: Due,
   tokens: () => number,
   failures: Failures | undefined
-): Effect.Effect<Held, LlmError> =>
-  Effect.withFiber((fiber) => {
+): Effect.Effect<Held, LlmError> {
+  return Effect.withFiber((fiber) => {
     const taking = new Taking(env, request, due, failures, tokens, fiber.getRef(RouterCall))
     return permitThenKey(taking)
   })
+}
 
 /** An `Llm.attempt` span's first attributes: the provider, the model, the attempt's number and its key's masked id. */
-export const describeAttempt = (env: Env, request: Attempted, attempt: number, held: Held) =>
-  Telemetry.describeAttempt(
+export function describeAttempt(env: Env, request: Attempted, attempt: number, held: Held) {
+  return Telemetry.describeAttempt(
     env.client.provider,
     request.model,
     attempt,
     "llm_router.key_id",
     held.lease.credentials.keyId
   )
+}
 
 /**
  * Reports the attempt's outcome with its key (none for an interruption or a
  * defect), then gives back the key and the permit. Every exit an attempt
  * ends with fails with an `LlmError`: the call's own, or the stream's.
  */
-export const letGo = (env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) => {
+export function letGo(env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) {
   const outcome = outcomeOf(exit as Exit.Exit<unknown, LlmError>)
   const release = Effect.andThen(env.pool.release(held.lease), Scope.close(held.permit, exit))
   return outcome === undefined ? release : Effect.andThen(env.pool.report(held.lease, outcome), release)
@@ -245,15 +262,16 @@ export const letGo = (env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) =
  * Settles the budget with the tokens the provider counted; with no usage
  * reported, the estimate stays spent.
  */
-export const reconcile = (held: Held, usage: Pick<Usage, "totalTokens"> | undefined) =>
-  held.budget === undefined || isMissing(usage) ? Effect.void : held.budget.reconcile(usage!.totalTokens)
+export function reconcile(held: Held, usage: Pick<Usage, "totalTokens"> | undefined) {
+  return held.budget === undefined || isMissing(usage) ? Effect.void : held.budget.reconcile(usage!.totalTokens)
+}
 
 /**
  * One attempt of a call answered whole (a chat, an embedding batch, a token count: no usage to settle): a
  * permit and a key held for the call, its outcome reported with the key.
  * Held uninterruptibly; the provider call runs as the caller does.
  */
-export const attemptCall = <
+export function attemptCall<
   R extends Attempted,
   A extends { readonly usage?: Pick<Usage, "totalTokens"> | undefined }
 >(
@@ -262,19 +280,20 @@ export const attemptCall = <
   due: Due,
   tokens: () => number,
   call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>
-) =>
-(attempt: number, failures: Failures | undefined): Effect.Effect<A, LlmError> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(hold(env, request, due, tokens, failures), (held) => {
-      const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
-      const settled = held.budget === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
-      const traced = Telemetry.spanned(
-        { name: Telemetry.llmAttempt, describe: describeAttempt(env, request, attempt, held) },
-        () => settled
-      )
-      return Effect.onExit(restore(traced), (exit) => letGo(env, held, exit))
-    })
-  )
+) {
+  return (attempt: number, failures: Failures | undefined): Effect.Effect<A, LlmError> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(hold(env, request, due, tokens, failures), (held) => {
+        const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
+        const settled = held.budget === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
+        const traced = Telemetry.spanned(
+          { name: Telemetry.llmAttempt, describe: describeAttempt(env, request, attempt, held) },
+          () => settled
+        )
+        return Effect.onExit(restore(traced), (exit) => letGo(env, held, exit))
+      })
+    )
+}
 
 /** When a call's deadline passes (`Clock` milliseconds), and the bound that makes it, for its `TimeoutError`. */
 export interface Due {
@@ -293,14 +312,15 @@ export function dueOf(env: Env, handedDown: number, clock: Clock.Clock): Due {
     : { at: own, timeout: env.deadline, clock }
 }
 
-export const deadlineError = (env: Env, request: Attempted, due: Due): TimeoutError =>
-  new TimeoutError({
+export function deadlineError(env: Env, request: Attempted, due: Due): TimeoutError {
+  return new TimeoutError({
     provider: env.client.provider,
     model: request.model ?? "",
     timeout: due.timeout,
     phase: "deadline",
     detail: "the call's deadline passed, retries included"
   })
+}
 
 /**
  * Bounds a wait by what is left of the call's deadline. Used only where a
@@ -341,8 +361,10 @@ export function withinDeadline<R extends Attempted, A>(
  * A timeout of a phase (no headers, no first token, a stall): inside a router
  * with somewhere else to go (`RouterCall.onward`), it is not retried here.
  */
-const isPhaseTimeout = (error: LlmError): boolean =>
-  error._tag === "TimeoutError" && (error.phase === "headers" || error.phase === "firstToken" || error.phase === "idle")
+function isPhaseTimeout(error: LlmError): boolean {
+  return error._tag === "TimeoutError" &&
+    (error.phase === "headers" || error.phase === "firstToken" || error.phase === "idle")
+}
 
 /**
  * What a call's failures so far tell its next attempt (`attempt.takeKey`):
@@ -389,7 +411,7 @@ export function retrying<A>(
 }
 
 // The error a call fails with, given its failures so far.
-const settle = (request: Attempted, failures: Failures | undefined, error: LlmError): LlmError => {
+function settle(request: Attempted, failures: Failures | undefined, error: LlmError): LlmError {
   if (error._tag !== "NoCapacityError") return error
   if (failures?.rotatedBy !== undefined) return failures.rotatedBy
   return error.model === "" && request.model !== undefined

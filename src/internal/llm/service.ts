@@ -23,10 +23,10 @@ import { countTokens } from "./countTokens.js"
 import { embed } from "./embed.js"
 import { chatStream } from "./stream.js"
 
-export const make = (
+export function make(
   options?: Options
-): Effect.Effect<Service, never, ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter> =>
-  Effect.gen(function*() {
+): Effect.Effect<Service, never, ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter> {
+  return Effect.gen(function*() {
     const env = envOf(options, yield* ProviderClient, yield* KeyPool.KeyPool, yield* RateLimiter.RateLimiter)
     const service: Service = {
       chat: (request) => chat(env, request),
@@ -36,6 +36,7 @@ export const make = (
     }
     return service
   })
+}
 
 export interface Env {
   readonly client: ProviderClientModule.Service
@@ -109,7 +110,7 @@ function problem(refused: Refused, provider: string, model: string): InvalidRequ
 }
 
 // The model an error names: the request's own, else the service's.
-const modelOf = (u: unknown, model: string | undefined): string => {
+function modelOf(u: unknown, model: string | undefined): string {
   const own = typeof u === "object" && u !== null ? (u as { readonly model?: unknown }).model : undefined
   return typeof own === "string" ? own : model ?? ""
 }

@@ -54,8 +54,8 @@ interface Opened {
 
 // The provider's stream, read up to its first chunk within the request's
 // timeout (a client's timeout bounds a stream until its first chunk).
-const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, scope: Scope.Scope) =>
-  ChunkSources.openToFirst(
+function openFirst(env: Env, request: ChatRequest, credentials: Credentials, scope: Scope.Scope) {
+  return ChunkSources.openToFirst(
     env.client.chatStream(request, credentials),
     scope,
     () =>
@@ -65,6 +65,7 @@ const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, sco
         detail: "the stream ended before any chunk"
       })
   )
+}
 
 // One attempt at a stream: holds a permit and a key, reads the provider's
 // `chatStream` through its own pull, taken in a scope of the attempt's, and
@@ -72,9 +73,8 @@ const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, sco
 // (under the call's, else the current one). Fails (and lets go of
 // everything, the request first) before the first chunk; after it, the pull,
 // the span and what the attempt holds belong to the stream.
-const openAttempt =
-  (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
-  (attempt: number, failures: Failures | undefined) =>
+function openAttempt(env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) {
+  return (attempt: number, failures: Failures | undefined) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
         hold(env, request, due, () => RateLimiter.estimateTokens(request), failures),
@@ -101,9 +101,10 @@ const openAttempt =
           })
       )
     )
+}
 
 // The Finish chunk's reply and usage on the call span.
-const annotateFinish = (span: Tracer.Span, finish: ChatChunk.Finish, usage: Usage) => {
+function annotateFinish(span: Tracer.Span, finish: ChatChunk.Finish, usage: Usage) {
   Telemetry.annotateReply(span, finish)
   Telemetry.annotateUsage(span, usage)
 }
@@ -112,17 +113,17 @@ const annotateFinish = (span: Tracer.Span, finish: ChatChunk.Finish, usage: Usag
 // chunk (or inserts an estimated Usage chunk before Finish when the provider
 // sent none), puts the cost of the final usage on the Finish chunk, and on
 // close gives back the key with the stream's outcome.
-const settledSource = (
+function settledSource(
   env: Env,
   request: ChatRequest,
   opened: Opened,
   callSpan: Tracer.Span | undefined
-): ChunkSources.ChunkSource => {
+): ChunkSources.ChunkSource {
   const { attemptSpan, held, scope } = opened
   const reply = makeReplyCounter()
   let usage: Usage | undefined
   let outcome: Exit.Exit<unknown, LlmError> = Exit.void
-  const settle = (chunk: Batch): Effect.Effect<Batch> => {
+  function settle(chunk: Batch): Effect.Effect<Batch> {
     let finish: ChatChunk.Finish | undefined
     for (const item of chunk) {
       if (item._tag === "Usage") usage = item.usage
@@ -169,7 +170,7 @@ const settledSource = (
 
 // The stream's source, opened up to its first chunk in the call's span:
 // retried before it, settled (key, permit, budget, cost) after it.
-const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> => {
+function openSource(env: Env, input: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> {
   const invalid = invalidChat(input, env.client.provider, env.model)
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
@@ -191,5 +192,6 @@ const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
 
 // A stream whose pull is its source's own: a caller that reads it through
 // its channel's pull (a `Router`) gets that pull, with no stream around it.
-export const chatStream = (env: Env, input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
-  ChunkSources.streamFromSource(openSource(env, input))
+export function chatStream(env: Env, input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> {
+  return ChunkSources.streamFromSource(openSource(env, input))
+}

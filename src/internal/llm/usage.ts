@@ -35,8 +35,8 @@ export const tokenizer: Effect.Effect<Tally.Tokenizer> = Effect.suspend(() =>
 )
 
 /** The prompt tokens of a request: every message's text, tool calls and tool schemas. */
-export const promptTokens = (request: ChatRequest): Effect.Effect<number> =>
-  Effect.map(tokenizer, (count) => {
+export function promptTokens(request: ChatRequest): Effect.Effect<number> {
+  return Effect.map(tokenizer, (count) => {
     const tally = Tally.make(count)
     for (const message of request.messages) {
       tally.count(textOf(message.content))
@@ -54,10 +54,11 @@ export const promptTokens = (request: ChatRequest): Effect.Effect<number> =>
     }
     return replyPriming + perMessageOverhead * request.messages.length + tally.total()
   })
+}
 
 /** The completion tokens of a reply: text, reasoning and tool calls. */
-export const completionTokens = (response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">) =>
-  Effect.map(tokenizer, (count) => {
+export function completionTokens(response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">) {
+  return Effect.map(tokenizer, (count) => {
     const tally = Tally.make(count)
     tally.count(response.text)
     tally.count(response.reasoning ?? "")
@@ -67,21 +68,26 @@ export const completionTokens = (response: Pick<ChatResponse, "text" | "reasonin
     }
     return tally.total()
   })
+}
 
-const usageOf = (prompt: number, completion: number): Usage => ({
-  promptTokens: prompt,
-  completionTokens: completion,
-  totalTokens: prompt + completion,
-  cachedPromptTokens: 0,
-  reasoningTokens: 0,
-  estimated: true
-})
+function usageOf(prompt: number, completion: number): Usage {
+  return {
+    promptTokens: prompt,
+    completionTokens: completion,
+    totalTokens: prompt + completion,
+    cachedPromptTokens: 0,
+    reasoningTokens: 0,
+    estimated: true
+  }
+}
 
 /** Usage counted locally, marked `estimated`. */
-export const estimateUsage = (
+export function estimateUsage(
   request: ChatRequest,
   response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">
-): Effect.Effect<Usage> => Effect.zipWith(promptTokens(request), completionTokens(response), usageOf)
+): Effect.Effect<Usage> {
+  return Effect.zipWith(promptTokens(request), completionTokens(response), usageOf)
+}
 
 /**
  * The text of a streamed reply (text, reasoning, tool calls), counted as it
@@ -102,7 +108,7 @@ export function makeReplyCounter(): ReplyCounter {
   let reasoning: Tally.Channel = { tail: "" }
   let calls: Array<{ name: string; arguments: Tally.Channel }> = []
   let waiting = false
-  const append = (channel: Tally.Channel, piece: string) => {
+  function append(channel: Tally.Channel, piece: string) {
     channel.tail += piece
     if (channel.tail.length <= Tally.flushAt) return
     if (loaded === undefined) waiting = true
@@ -146,14 +152,15 @@ export function makeReplyCounter(): ReplyCounter {
 }
 
 /** The usage of a streamed reply, counted locally and marked `estimated`. */
-export const estimateStreamUsage = (request: ChatRequest, reply: ReplyCounter): Effect.Effect<Usage> =>
-  Effect.map(promptTokens(request), (prompt) => usageOf(prompt, reply.completion()))
+export function estimateStreamUsage(request: ChatRequest, reply: ReplyCounter): Effect.Effect<Usage> {
+  return Effect.map(promptTokens(request), (prompt) => usageOf(prompt, reply.completion()))
+}
 
 /** The usage of embedding `inputs`, counted locally (a tokenized input: its ids) and marked `estimated`. */
-export const estimateEmbeddingUsage = (
+export function estimateEmbeddingUsage(
   inputs: ReadonlyArray<string | ReadonlyArray<number>>
-): Effect.Effect<EmbeddingUsage> =>
-  Effect.map(tokenizer, (count) => {
+): Effect.Effect<EmbeddingUsage> {
+  return Effect.map(tokenizer, (count) => {
     const tally = Tally.make(count)
     let ids = 0
     for (const input of inputs) {
@@ -163,6 +170,7 @@ export const estimateEmbeddingUsage = (
     const total = tally.total() + ids
     return { promptTokens: total, totalTokens: total, estimated: true }
   })
+}
 
 export function isMissing(usage: Pick<Usage, "totalTokens"> | undefined): boolean {
   return usage === undefined || usage.totalTokens === 0
@@ -181,17 +189,17 @@ function costOf(env: Env, request: ChatRequest, model: string, usage: Usage) {
   )
 }
 
-export const withCost = (env: Env, request: ChatRequest, response: ChatResponse): ChatResponse => {
+export function withCost(env: Env, request: ChatRequest, response: ChatResponse): ChatResponse {
   const cost = costOf(env, request, response.model, response.usage)
   return cost === undefined ? response : { ...response, cost }
 }
 
 /** Embeddings priced as prompt tokens only, at the price a chat of the same models would have. */
-export const withEmbeddingCost = (
+export function withEmbeddingCost(
   env: Env,
   requested: string | undefined,
   response: EmbeddingResponse
-): EmbeddingResponse => {
+): EmbeddingResponse {
   const price = env.price ?? builtInPrice(env, response.model) ??
     (requested === undefined ? undefined : builtInPrice(env, requested))
   const usage = { promptTokens: response.usage.promptTokens, completionTokens: 0, cachedPromptTokens: 0 }

@@ -130,41 +130,49 @@ export interface Definition extends ProviderHttp.Options {
  * The client of a definition over the `HttpClient` in the context; `define`
  * gives the `OptionsError` of an option out of range instead of a definition.
  */
-export const make = <O>(
+export function make<O>(
   define: (options: O) => Definition | OptionsError,
   options: O
-): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
-  Effect.suspend(() => {
+): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> {
+  return Effect.suspend(() => {
     const definition = define(options)
     return definition instanceof OptionsError
       ? Effect.fail(definition)
       : Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, definition))
   })
+}
 
 /** The layer of a client's `make`. */
-export const layer = <Args extends ReadonlyArray<unknown>>(
+export function layer<Args extends ReadonlyArray<unknown>>(
   make: (...args: Args) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>
-) =>
-(...args: Args): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, make(...args))
+) {
+  return (...args: Args): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
+    Layer.effect(ProviderClient, make(...args))
+}
 
 /** The layer of a client's `make`, its options read from `Config`. */
-export const layerConfig =
-  <O>(make: (options: O) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>) =>
-  (options: Config.Wrap<O>): Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =>
+export function layerConfig<O>(make: (options: O) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>) {
+  return (
+    options: Config.Wrap<O>
+  ): Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =>
     Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<O>(options), make))
+}
 
 /** The key as `Authorization: Bearer <key>`, the usual `auth`. */
-export const bearer = (key: Redacted.Redacted<string>) => ["authorization", `Bearer ${Redacted.value(key)}`] as const
+export function bearer(key: Redacted.Redacted<string>) {
+  return ["authorization", `Bearer ${Redacted.value(key)}`] as const
+}
 
 /** The `HttpOptions` limits a definition passes on as its user set them: the timeouts and `maxResponseBytes`. */
-export const limitsOf = (options: HttpOptions): Pick<Definition, Limit> => ({
-  timeout: options.timeout,
-  headersTimeout: options.headersTimeout,
-  firstTokenTimeout: options.firstTokenTimeout,
-  idleTimeout: options.idleTimeout,
-  maxResponseBytes: options.maxResponseBytes
-})
+export function limitsOf(options: HttpOptions): Pick<Definition, Limit> {
+  return {
+    timeout: options.timeout,
+    headersTimeout: options.headersTimeout,
+    firstTokenTimeout: options.firstTokenTimeout,
+    idleTimeout: options.idleTimeout,
+    maxResponseBytes: options.maxResponseBytes
+  }
+}
 
 type Limit = "timeout" | "headersTimeout" | "firstTokenTimeout" | "idleTimeout" | "maxResponseBytes"
 
@@ -172,36 +180,41 @@ type Limit = "timeout" | "headersTimeout" | "firstTokenTimeout" | "idleTimeout" 
  * The `OptionsError` of an optional option that is not a positive integer
  * (when `integer`) or a positive number (`Infinity`, no bound, included).
  */
-export const checkPositive = (adapter: string, option: string, value: number | undefined, integer = false) =>
-  Invalid.positive(adapter, option, value, { optional: true, integer, unbounded: !integer })
+export function checkPositive(adapter: string, option: string, value: number | undefined, integer = false) {
+  return Invalid.positive(adapter, option, value, { optional: true, integer, unbounded: !integer })
+}
 
-const noModel = (provider: string) =>
-  new InvalidRequestError({
+function noModel(provider: string) {
+  return new InvalidRequestError({
     provider,
     model: "",
     param: "model",
     detail: "the request names no model and the client has no default `model`"
   })
+}
 
-const isError = (value: Reply | LlmError): value is LlmError => "_tag" in value
+function isError(value: Reply | LlmError): value is LlmError {
+  return "_tag" in value
+}
 
-const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Service => {
+function serviceOf(client: HttpClient.HttpClient, definition: Definition): Service {
   const transport = ProviderHttp.make(client, definition)
   const provider = transport.provider
   const requestIdOf = definition.requestId ?? (() => undefined)
-  const idHeaders = (requestId: string | undefined) =>
-    requestId === undefined ? undefined : { "x-request-id": requestId }
+  function idHeaders(requestId: string | undefined) {
+    return requestId === undefined ? undefined : { "x-request-id": requestId }
+  }
   const failureHeaders = definition.failureHeaders === "response"
     ? (response: HttpClientResponse.HttpClientResponse) => response.headers
     : (response: HttpClientResponse.HttpClientResponse) => idHeaders(requestIdOf(response))
 
   // The call of `request` to `path` with `bodyOf`'s body, or why it cannot be made.
-  const prepareWith = (
+  function prepareWith(
     request: ChatRequest,
     credentials: Credentials,
     path: (model: string) => string,
     bodyOf: (model: string) => unknown
-  ): ProviderHttp.Call | LlmError => {
+  ): ProviderHttp.Call | LlmError {
     const model = request.model ?? definition.model
     if (model === undefined || model === "") return noModel(provider)
     let body: unknown
@@ -225,23 +238,26 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
-  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError =>
-    prepareWith(
+  function prepare(request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError {
+    return prepareWith(
       request,
       credentials,
       (model) => definition.path(model, stream),
       (model) => definition.body(request, model, stream, credentials.keyId)
     )
+  }
 
-  const toResponse = (
+  function toResponse(
     call: ProviderHttp.Call,
     request: ChatRequest,
     { body, latency, response, text }: ProviderHttp.JsonReply,
     nowMillis: number
-  ): Effect.Effect<ChatResponse, LlmError> => {
+  ): Effect.Effect<ChatResponse, LlmError> {
     const failure = definition.failureOf(body)
     if (failure !== undefined) return Effect.fail(transport.errorOf(call, failure, nowMillis, failureHeaders(response)))
-    const decodeError = (detail: string) => transport.decodeError(call, detail, text, requestIdOf(response))
+    function decodeError(detail: string) {
+      return transport.decodeError(call, detail, text, requestIdOf(response))
+    }
     let reply: Reply | LlmError
     try {
       reply = definition.reply(body, { provider, model: call.model, request, decodeError })
@@ -266,8 +282,8 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
-  const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.suspend(() => {
+  function chat(request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> {
+    return Effect.suspend(() => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(
@@ -281,8 +297,9 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
           )
       )
     })
+  }
 
-  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
+  function openSource(request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
     if (!("request" in call)) return Effect.fail(call)
@@ -304,8 +321,12 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
           (page) => Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page))
         )
       }
-      const requestId = () => requestIdOf(response)
-      const now = () => clock.currentTimeMillisUnsafe()
+      function requestId() {
+        return requestIdOf(response)
+      }
+      function now() {
+        return clock.currentTimeMillisUnsafe()
+      }
       return definition.stream({
         provider,
         model: call.model,
@@ -322,26 +343,28 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
-  const countWith = (counting: TokenCounting) => (request: ChatRequest, credentials: Credentials) =>
-    Effect.suspend((): Effect.Effect<number, LlmError> => {
-      const call = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
-      if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), ({ body, response, text }) => {
-        const failure = definition.failureOf(body)
-        if (failure !== undefined) {
-          return Effect.clockWith((clock) =>
-            Effect.fail(transport.errorOf(call, failure, clock.currentTimeMillisUnsafe(), failureHeaders(response)))
-          )
-        }
-        try {
-          return Effect.succeed(counting.count(body))
-        } catch (error) {
-          if (!(error instanceof ShapeError)) throw error
-          const detail = `the response has the wrong shape: ${error.reason}`
-          return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(response)))
-        }
+  function countWith(counting: TokenCounting) {
+    return (request: ChatRequest, credentials: Credentials) =>
+      Effect.suspend((): Effect.Effect<number, LlmError> => {
+        const call = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
+        if (!("request" in call)) return Effect.fail(call)
+        return Effect.flatMap(transport.json(call), ({ body, response, text }) => {
+          const failure = definition.failureOf(body)
+          if (failure !== undefined) {
+            return Effect.clockWith((clock) =>
+              Effect.fail(transport.errorOf(call, failure, clock.currentTimeMillisUnsafe(), failureHeaders(response)))
+            )
+          }
+          try {
+            return Effect.succeed(counting.count(body))
+          } catch (error) {
+            if (!(error instanceof ShapeError)) throw error
+            const detail = `the response has the wrong shape: ${error.reason}`
+            return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(response)))
+          }
+        })
       })
-    })
+  }
   const counting = definition.countTokens
   const countTokens = counting === undefined ? undefined : countWith(counting)
 

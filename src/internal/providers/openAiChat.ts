@@ -33,7 +33,7 @@ function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
 }
 
 /** The Chat Completions table of `options`; `adapter` names the options' owner in an `OptionsError`. */
-export const definition = (options: Options, adapter = "OpenAiChat"): Adapter.Definition | OptionsError => {
+export function definition(options: Options, adapter = "OpenAiChat"): Adapter.Definition | OptionsError {
   const provider = options.provider ?? "openai"
   const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
   const includeUsage = options.includeUsage ?? true

@@ -1,27 +1,37 @@
 /**
  * The domain's `Usage` from the counts a provider reported, for every codec's
- * usage reader (each reads its own field names into these counts), and the
- * reader of OpenAI's usage object, which its two APIs spell differently.
+ * usage reader (each reads its own field names into these counts, each count
+ * as `tokenCount` reads it), and the reader of OpenAI's usage object, which its
+ * two APIs spell differently.
  */
 import type { Usage } from "../../ChatResponse.js"
-import { tokenCount } from "../tokens/count.js"
 import { isRecord } from "./wire.js"
 
+/**
+ * A token count as a provider's body carries it: a positive finite number,
+ * floored; anything else (absent, null, negative, a string) counts as 0.
+ */
+export function tokenCount(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
+}
+
 /** A reported usage; `total` is the provider's total when it sent a number, else prompt plus completion. */
-export const reportedUsage = (
+export function reportedUsage(
   promptTokens: number,
   completionTokens: number,
   total: unknown,
   cachedPromptTokens: number,
   reasoningTokens: number
-): Usage => ({
-  promptTokens,
-  completionTokens,
-  totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
-  cachedPromptTokens,
-  reasoningTokens,
-  estimated: false
-})
+): Usage {
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
+    cachedPromptTokens,
+    reasoningTokens,
+    estimated: false
+  }
+}
 
 /** Where an OpenAI API puts its usage counts: Chat Completions' `prompt_tokens`, Responses' `input_tokens`. */
 export interface OpenAiUsageFields {
@@ -37,15 +47,17 @@ export interface OpenAiUsageFields {
  * OpenAI names a side's count `<side>_tokens` and its breakdown `<side>_tokens_details`;
  * the sides are `prompt` and `completion` in Chat Completions, `input` and `output` in Responses.
  */
-export const openAiUsageFields = (prompt: string, completion: string): OpenAiUsageFields => ({
-  prompt: `${prompt}_tokens`,
-  completion: `${completion}_tokens`,
-  promptDetails: `${prompt}_tokens_details`,
-  completionDetails: `${completion}_tokens_details`
-})
+export function openAiUsageFields(prompt: string, completion: string): OpenAiUsageFields {
+  return {
+    prompt: `${prompt}_tokens`,
+    completion: `${completion}_tokens`,
+    promptDetails: `${prompt}_tokens_details`,
+    completionDetails: `${completion}_tokens_details`
+  }
+}
 
 /** Usage from an OpenAI usage object (`total_tokens`, details objects); undefined when it is not an object. */
-export const openAiUsage = (value: unknown, fields: OpenAiUsageFields): Usage | undefined => {
+export function openAiUsage(value: unknown, fields: OpenAiUsageFields): Usage | undefined {
   if (!isRecord(value)) return undefined
   const promptDetails = value[fields.promptDetails]
   const completionDetails = value[fields.completionDetails]

@@ -12,22 +12,26 @@ import type { ToolCall } from "../../Message.js"
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonRecord = Record<string, unknown>
 
-export const isRecord = (value: unknown): value is JsonRecord =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+export function isRecord(value: unknown): value is JsonRecord {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+}
 
 /** A reply's id as the provider sent it; `""` when it sent none. */
-export const replyId = (value: unknown): string => (typeof value === "string" ? value : "")
+export function replyId(value: unknown): string {
+  return (typeof value === "string" ? value : "")
+}
 
 /** The model a reply names; `undefined` when it names none (the model asked for stands). */
-export const replyModel = (value: unknown): string | undefined =>
-  typeof value === "string" && value !== "" ? value : undefined
+export function replyModel(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined
+}
 
 /**
  * A tool call's arguments, JSON text in the domain, as the object `provider`
  * wants them; `""` (a call made with no arguments) is `{}`. Throws
  * `RequestError` at `param`, naming the call, when they are not a JSON object.
  */
-export const argumentsObject = (call: ToolCall, provider: string, param: string): JsonRecord => {
+export function argumentsObject(call: ToolCall, provider: string, param: string): JsonRecord {
   if (call.arguments.trim() === "") return {}
   let value: unknown
   try {

@@ -92,13 +92,14 @@ interface Reservation {
 }
 
 /** Why `cost` can never be granted by a bucket of `capacity`, or undefined. */
-const costError = (cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) =>
-  Number.isFinite(cost) && cost >= 0 && cost <= capacity
+function costError(cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) {
+  return Number.isFinite(cost) && cost >= 0 && cost <= capacity
     ? undefined
     : new RateLimiterCostError({ cost, capacity, bucket })
+}
 
 /** What a `consume` asks: its cost, its tokens (0 without a budget), and why it can never be granted. */
-const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) => {
+function consumed(consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) {
   const cost = consume?.cost ?? 1
   const tokens = options.tokensPerMinute === undefined ? 0 : consume?.tokens ?? 0
   const error = costError(cost, options.capacity, "requests") ??
@@ -106,25 +107,29 @@ const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: Rate
   return { cost, tokens, error }
 }
 
-const statusOf = (
+function statusOf(
   options: RateLimiter.Options,
   requests: { readonly available: number; readonly waiting: number },
   inFlight: number,
   budget: { readonly available: number; readonly waiting: number } | undefined
-): RateLimiter.Status => ({
-  available: requests.available,
-  capacity: options.capacity,
-  refillRate: options.refillRate,
-  waiting: requests.waiting,
-  inFlight,
-  ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
-  ...(budget === undefined || options.tokensPerMinute === undefined
-    ? {}
-    : { budget: { available: budget.available, capacity: options.tokensPerMinute, waiting: budget.waiting } })
-})
+): RateLimiter.Status {
+  return {
+    available: requests.available,
+    capacity: options.capacity,
+    refillRate: options.refillRate,
+    waiting: requests.waiting,
+    inFlight,
+    ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
+    ...(budget === undefined || options.tokensPerMinute === undefined
+      ? {}
+      : { budget: { available: budget.available, capacity: options.tokensPerMinute, waiting: budget.waiting } })
+  }
+}
 
 // The `reconcile` of a consume that took nothing from the budget.
-const settledAlready = (_actualTokens: number): Effect.Effect<void> => Effect.void
+function settledAlready(_actualTokens: number): Effect.Effect<void> {
+  return Effect.void
+}
 
 /** A bucket of the store with this limiter's line for it. */
 interface Tokens {
@@ -147,8 +152,8 @@ const tokensOf = Effect.fnUntraced(function*(buckets: Stores["buckets"], options
  * As the head of the line: reserves `waiter.cost` and sleeps until it is due, reserving again when woken early.
  * Gives the level the bucket has when the tokens are granted.
  */
-const reserve = (tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUnavailableError> =>
-  Effect.flatMap(tokens.bucket.take(waiter.cost), (result) => {
+function reserve(tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUnavailableError> {
+  return Effect.flatMap(tokens.bucket.take(waiter.cost), (result) => {
     waiter.reserved = true
     if (result.waitMillis <= 0) return Effect.succeed(result.level)
     const wake = Deferred.makeUnsafe<void>()
@@ -169,13 +174,14 @@ const reserve = (tokens: Tokens, waiter: Waiter): Effect.Effect<number, StoreUna
       }
     )
   })
+}
 
 /**
  * Waits in line for `cost` tokens and takes them; gives the level left. Interrupted or failed, it leaves the line
  * and gives back a reservation it held.
  */
-const takeTokens = (tokens: Tokens, cost: number): Effect.Effect<number, StoreUnavailableError> =>
-  Effect.uninterruptible(Effect.suspend(() => {
+function takeTokens(tokens: Tokens, cost: number): Effect.Effect<number, StoreUnavailableError> {
+  return Effect.uninterruptible(Effect.suspend(() => {
     const waiter = tokens.line.join(cost)
     const served = waiter.turn === undefined
       ? reserve(tokens, waiter)
@@ -185,9 +191,10 @@ const takeTokens = (tokens: Tokens, cost: number): Effect.Effect<number, StoreUn
         ? Effect.sync(() => tokens.line.leave(waiter))
         : Effect.andThen(Effect.ignore(tokens.bucket.give(cost)), Effect.sync(() => tokens.line.leave(waiter))))
   }))
+}
 
 /** `cost` tokens now, if nobody in this limiter's line is ahead and the store has them: the store's answer. */
-const tryTokens = (tokens: Tokens, cost: number): Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError> => {
+function tryTokens(tokens: Tokens, cost: number): Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError> {
   const { line } = tokens
   if (line.waiters.length === 0) return tokens.bucket.tryTake(cost)
   return Effect.map(tokens.bucket.peek, (result) => {
@@ -196,13 +203,14 @@ const tryTokens = (tokens: Tokens, cost: number): Effect.Effect<RateLimiter.Buck
   })
 }
 
-const exceeded = (bucket: "requests" | "tokensPerMinute", limit: number, result: RateLimiter.BucketResult) =>
-  new RateLimiterExceededError({
+function exceeded(bucket: "requests" | "tokensPerMinute", limit: number, result: RateLimiter.BucketResult) {
+  return new RateLimiterExceededError({
     bucket,
     limit,
     remaining: Math.max(0, result.level),
     retryAfter: Duration.millis(Math.max(0, result.waitMillis))
   })
+}
 
 /** The in-flight slots of the store with this limiter's line for them. */
 interface Slots {
@@ -211,24 +219,26 @@ interface Slots {
 }
 
 /** As the head of the slots' line: tries for a slot until it has one; gives its release. */
-const acquire = (slots: Slots, waiter: Waiter): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> =>
-  Effect.flatMap(slots.slots.tryAcquire, (release) => {
+function acquire(slots: Slots, waiter: Waiter): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> {
+  return Effect.flatMap(slots.slots.tryAcquire, (release) => {
     if (Option.isSome(release)) return Effect.succeed(release.value)
     const wake = Deferred.makeUnsafe<void>()
     waiter.wake = wake
     const poll = Effect.sleep(Duration.millis(slotPollMillis))
     return Effect.andThen(Effect.interruptible(Effect.raceFirst(poll, Deferred.await(wake))), acquire(slots, waiter))
   })
+}
 
 /** Waits in line for a slot and takes it; gives its release. */
-const takeSlot = (slots: Slots): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> =>
-  Effect.uninterruptible(Effect.suspend(() => {
+function takeSlot(slots: Slots): Effect.Effect<Effect.Effect<void>, StoreUnavailableError> {
+  return Effect.uninterruptible(Effect.suspend(() => {
     const waiter = slots.line.join(1)
     const served = waiter.turn === undefined
       ? acquire(slots, waiter)
       : Effect.andThen(Effect.interruptible(Deferred.await(waiter.turn)), acquire(slots, waiter))
     return Effect.ensuring(served, Effect.sync(() => slots.line.leave(waiter)))
   }))
+}
 
 /** What a call holds once its permit is granted, and the level the request bucket had then. */
 interface Permit {
@@ -267,29 +277,32 @@ export const make = Effect.fnUntraced(
     )
 
     // A slot given back wakes the next in line for one.
-    const freed = (slot: Effect.Effect<void>) => Effect.andThen(slot, Effect.sync(() => slots?.line.wakeHead()))
+    function freed(slot: Effect.Effect<void>) {
+      return Effect.andThen(slot, Effect.sync(() => slots?.line.wakeHead()))
+    }
     const leave = Effect.sync(() => {
       inFlight--
     })
     // A call holding its permit; leaving frees its slot.
-    const entered = (slot: Effect.Effect<void> | undefined): Effect.Effect<void> => {
+    function entered(slot: Effect.Effect<void> | undefined): Effect.Effect<void> {
       inFlight++
       return slot === undefined ? leave : Effect.andThen(leave, freed(slot))
     }
 
     // Slot first, token second: a call then starts the moment it gets its token, so the bucket's bound holds for call
     // starts, not only for grants. A slot taken before a failed or interrupted token wait goes back.
-    const takePermit = (cost: number): Effect.Effect<Permit, StoreUnavailableError> =>
-      slots === undefined
+    function takePermit(cost: number): Effect.Effect<Permit, StoreUnavailableError> {
+      return slots === undefined
         ? Effect.map(takeTokens(requests, cost), (level) => ({ release: entered(undefined), level }))
         : Effect.flatMap(takeSlot(slots), (slot) =>
           Effect.map(
             Effect.onError(takeTokens(requests, cost), () => freed(slot)),
             (level) => ({ release: entered(slot), level })
           ))
+    }
 
-    const reconcile = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
-      Effect.suspend(() => {
+    function reconcile(reservation: Reservation, actualTokens: number): Effect.Effect<void> {
+      return Effect.suspend(() => {
         if (budget === undefined || reservation.settled) return Effect.void
         reservation.settled = true
         if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
@@ -302,12 +315,13 @@ export const make = Effect.fnUntraced(
           ? Effect.void
           : Effect.andThen(Effect.ignore(settle), Effect.sync(() => budget.line.wakeHead()))
       })
+    }
 
-    const resultOf = (
+    function resultOf(
       start: number,
       reservation: Reservation | undefined,
       level: number
-    ): RateLimiter.ConsumeResult => {
+    ): RateLimiter.ConsumeResult {
       const waited = clock.currentTimeMillisUnsafe() - start
       return {
         delay: waited === 0 ? Duration.zero : Duration.millis(waited),
@@ -318,37 +332,39 @@ export const make = Effect.fnUntraced(
       }
     }
 
-    const held = (permit: Permit, start: number, reservation: Reservation | undefined) =>
-      Effect.flatMap(
+    function held(permit: Permit, start: number, reservation: Reservation | undefined) {
+      return Effect.flatMap(
         Effect.scope,
         (scope) => Effect.as(Scope.addFinalizer(scope, permit.release), resultOf(start, reservation, permit.level))
       )
+    }
 
     // `onExceeded: "fail"`: everything or nothing, at once; what was taken before the bucket that refused goes back.
     // `onExceeded: "fail"` takes the request tokens last; refused, what was taken before goes back.
-    const tryRequests = (
+    function tryRequests(
       cost: number,
       slot: Effect.Effect<void> | undefined,
       giveBudget: Effect.Effect<void> | undefined
-    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> {
       const giveBack = slot === undefined ? giveBudget : giveBudget === undefined
         ? freed(slot)
         : Effect.andThen(freed(slot), giveBudget)
-      const granted = (result: RateLimiter.BucketResult) =>
-        result.granted
+      function granted(result: RateLimiter.BucketResult) {
+        return result.granted
           ? Effect.sync((): Permit => ({ release: entered(slot), level: result.level }))
           : giveBack === undefined
           ? Effect.fail(exceeded("requests", capacity, result))
           : Effect.andThen(giveBack, Effect.fail(exceeded("requests", capacity, result)))
+      }
       const tried = tryTokens(requests, cost)
       return Effect.flatMap(giveBack === undefined ? tried : Effect.onError(tried, () => giveBack), granted)
     }
 
     // Then a slot, before the request tokens.
-    const trySlot = (
+    function trySlot(
       cost: number,
       giveBudget: Effect.Effect<void> | undefined
-    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> {
       if (slots === undefined || maxConcurrency === undefined) return tryRequests(cost, undefined, giveBudget)
       const refused = Effect.andThen(
         giveBudget ?? Effect.void,
@@ -363,10 +379,10 @@ export const make = Effect.fnUntraced(
     }
 
     // `onExceeded: "fail"`: everything or nothing, at once, the budget first.
-    const tryHold = (
+    function tryHold(
       cost: number,
       tokens: number
-    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> => {
+    ): Effect.Effect<Permit, RateLimiterExceededError | StoreUnavailableError> {
       if (budget === undefined || tokensPerMinute === undefined || tokens <= 0) return trySlot(cost, undefined)
       return Effect.flatMap(tryTokens(budget, tokens), (result) =>
         result.granted
@@ -374,14 +390,14 @@ export const make = Effect.fnUntraced(
           : Effect.fail(exceeded("tokensPerMinute", tokensPerMinute, result)))
     }
 
-    const consume = (
+    function consume(
       consumeOptions?: RateLimiter.ConsumeOptions
     ): Effect.Effect<
       RateLimiter.ConsumeResult,
       RateLimiterCostError | RateLimiterExceededError | StoreUnavailableError,
       Scope.Scope
-    > =>
-      Effect.uninterruptible(Effect.suspend((): Effect.Effect<
+    > {
+      return Effect.uninterruptible(Effect.suspend((): Effect.Effect<
         RateLimiter.ConsumeResult,
         RateLimiterCostError | RateLimiterExceededError | StoreUnavailableError,
         Scope.Scope
@@ -402,6 +418,7 @@ export const make = Effect.fnUntraced(
           )
         return Effect.flatMap(permit, (permit) => held(permit, start, reservation))
       }))
+    }
 
     // Without the store (fail-closed), an empty bucket. Waiters are this limiter's; the store knows only how far below
     // zero other instances' reservations took the level.
@@ -423,8 +440,9 @@ export const make = Effect.fnUntraced(
         Effect.succeed(statusOf(options, { available: 0, waiting: requests.line.waiters.length }, inFlight, undefined))
     )
 
-    const resetOf = (tokens: Tokens) =>
-      Effect.andThen(Effect.ignore(tokens.bucket.reset), Effect.sync(() => tokens.line.wakeHead()))
+    function resetOf(tokens: Tokens) {
+      return Effect.andThen(Effect.ignore(tokens.bucket.reset), Effect.sync(() => tokens.line.wakeHead()))
+    }
     const reset = Effect.andThen(resetOf(requests), budget === undefined ? Effect.void : resetOf(budget))
 
     return { consume, status, reset }
@@ -440,7 +458,7 @@ const unlimitedResult: RateLimiter.ConsumeResult = {
 }
 
 /** The limiter of `RateLimiter.makeUnlimited`. */
-export const unlimited = (): RateLimiter.Service => {
+export function unlimited(): RateLimiter.Service {
   let inFlight = 0
   const leave = Effect.sync(() => {
     inFlight--

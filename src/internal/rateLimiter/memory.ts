@@ -16,13 +16,13 @@ interface Level {
 }
 
 /** A `BucketStore` in this process' memory. */
-export const bucketStore = (): RateLimiter.BucketStore["Service"] => {
+export function bucketStore(): RateLimiter.BucketStore["Service"] {
   const levels = new Map<string, Level>()
   const bucket = Effect.fnUntraced(function*(options: RateLimiter.BucketOptions) {
     const { capacity, key } = options
     const rate = options.refillRate / 1000
     const clock = yield* Clock.Clock
-    const step = (name: Step, amount: number): RateLimiter.BucketResult => {
+    function step(name: Step, amount: number): RateLimiter.BucketResult {
       const now = clock.currentTimeMillisUnsafe()
       const kept = levels.get(key)
       let level = kept === undefined ? capacity : kept.level
@@ -49,7 +49,9 @@ export const bucketStore = (): RateLimiter.BucketStore["Service"] => {
       // fraction of a millisecond that an ideal bucket would.
       return { granted, level, waitMillis: wait }
     }
-    const of = (name: Step) => (amount: number) => Effect.sync(() => step(name, amount))
+    function of(name: Step) {
+      return (amount: number) => Effect.sync(() => step(name, amount))
+    }
     return {
       take: of("take"),
       tryTake: of("try"),
@@ -63,10 +65,10 @@ export const bucketStore = (): RateLimiter.BucketStore["Service"] => {
 }
 
 /** A `SlotStore` in this process' memory. */
-export const slotStore = (): RateLimiter.SlotStore["Service"] => {
+export function slotStore(): RateLimiter.SlotStore["Service"] {
   const held = new Map<string, number>()
-  const slots = (options: RateLimiter.SlotsOptions): Effect.Effect<RateLimiter.Slots> =>
-    Effect.sync(() => {
+  function slots(options: RateLimiter.SlotsOptions): Effect.Effect<RateLimiter.Slots> {
+    return Effect.sync(() => {
       const { key, limit } = options
       const tryAcquire = Effect.sync(() => {
         const inUse = held.get(key) ?? 0
@@ -83,5 +85,6 @@ export const slotStore = (): RateLimiter.SlotStore["Service"] => {
       })
       return { tryAcquire }
     })
+  }
   return { slots }
 }

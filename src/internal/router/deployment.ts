@@ -14,10 +14,10 @@ import type { LlmError } from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
-import type { Breaker, Deployment, Options } from "../../Router.js"
+import type { Breaker as StoredBreaker, Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
 import { shownBaseUrl } from "../transport/baseUrl.js"
-import * as Cooldown from "./cooldown.js"
+import * as Breaker from "./breaker.js"
 import type * as LearnedLimits from "./learnedLimits.js"
 import { replyTokensDefault, type Settings } from "./settings.js"
 
@@ -52,9 +52,9 @@ export interface State extends Candidate {
    */
   prefill: boolean
   /** Its breaker as the router reads it: what `store` answered last (`breaker.ts`). */
-  readonly breaker: Cooldown.Mirror
+  readonly breaker: Breaker.Mirror
   /** Its breaker in the router's `BreakerStore`. */
-  readonly store: Breaker
+  readonly store: StoredBreaker
   inFlight: number
   latencyMillis: number | undefined
   limitedUntil: number
@@ -82,12 +82,12 @@ export interface Built {
 // The deployment's Llm, checked against the budget and recorded in the
 // ledger when the options have them. What the router tells the Llm
 // (`RouterCall`) is in the context the wrappers run in, so it reaches it.
-const decorate = (
+function decorate(
   options: Options,
   deployment: Deployment<unknown, unknown>,
   llm: Llm.Service,
   price: Pricing.Price | undefined
-) => {
+) {
   let out = llm
   if (options.budget !== undefined) {
     out = Budget.guarded(out, options.budget, {
@@ -101,24 +101,26 @@ const decorate = (
   return out
 }
 
-const embeddingInputOf = (client: ProviderClient.Service | undefined): State["embeddingInput"] =>
-  client === undefined ? undefined : client.embeddingInput ?? "text"
+function embeddingInputOf(client: ProviderClient.Service | undefined): State["embeddingInput"] {
+  return client === undefined ? undefined : client.embeddingInput ?? "text"
+}
 
 /** Whether `state` may be sent an embedding request of token ids (`tokens`) or texts: a client not known may. */
-export const embeds = (state: State, tokens: boolean): boolean =>
-  state.embeddingInput === undefined || state.embeddingInput === "tokens" ||
-  (!tokens && state.embeddingInput === "text")
+export function embeds(state: State, tokens: boolean): boolean {
+  return state.embeddingInput === undefined || state.embeddingInput === "tokens" ||
+    (!tokens && state.embeddingInput === "text")
+}
 
 /**
  * The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `store`: its breaker;
  * `learned`: its learned limits, undefined when learning is off.
  */
-export const make = (
+export function make(
   options: Options,
   { context, deployment }: Built,
-  store: Breaker,
+  store: StoredBreaker,
   learned: LearnedLimits.Learned | undefined
-): State => {
+): State {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
   const client = Context.getOrUndefined(context as Context.Context<unknown>, ProviderClient.ProviderClient)
   return {
@@ -135,7 +137,7 @@ export const make = (
     endpoint: client?.baseUrl === undefined ? undefined : shownBaseUrl(client.baseUrl),
     embeddingInput: embeddingInputOf(client),
     prefill: deployment.prefill ?? client?.prefill === true,
-    breaker: Cooldown.mirror(),
+    breaker: Breaker.mirror(),
     store,
     inFlight: 0,
     latencyMillis: undefined,
@@ -153,7 +155,7 @@ export const make = (
 }
 
 /** Holds the deployment back until `until`, at most `Options.maxHold` from `now`. */
-const holdUntil = (settings: Settings, state: State, now: number, until: number) => {
+function holdUntil(settings: Settings, state: State, now: number, until: number) {
   until = Math.min(until, now + settings.maxHoldMillis)
   if (until <= state.limitedUntil) return
   state.limitedUntil = until
@@ -165,7 +167,7 @@ const holdUntil = (settings: Settings, state: State, now: number, until: number)
  * deployment back. A request refills in reset / limit (buckets refill
  * continuously); tokens wait for the whole reset.
  */
-export const holdFor = (settings: Settings, state: State, rateLimit: RateLimitSnapshot, now: number): void => {
+export function holdFor(settings: Settings, state: State, rateLimit: RateLimitSnapshot, now: number): void {
   const requests = rateLimit.remainingRequests === 0 && rateLimit.resetRequests !== undefined
     ? now + Duration.toMillis(rateLimit.resetRequests) / Math.max(1, rateLimit.limitRequests ?? 1)
     : 0
@@ -176,8 +178,8 @@ export const holdFor = (settings: Settings, state: State, rateLimit: RateLimitSn
 }
 
 /** Bookkeeping when an attempt starts; says whether it would be a cooldown's probe, which the store has to grant. */
-export const enter = (state: State, now: number): boolean => {
-  const probe = Cooldown.probeDue(state.breaker, now)
+export function enter(state: State, now: number): boolean {
+  const probe = Breaker.probeDue(state.breaker, now)
   state.inFlight++
   state.requests++
   if (now - state.secondStart >= 1000) {
@@ -200,7 +202,7 @@ export interface Success {
 }
 
 /** Bookkeeping when an attempt succeeds. */
-export const settleSuccess = (settings: Settings, state: State, success: Success): void => {
+export function settleSuccess(settings: Settings, state: State, success: Success): void {
   const { held, now, reply, startMillis } = success
   if (!held) state.inFlight--
   state.latencyMillis = ewma(state.latencyMillis, now - startMillis, settings.alpha)
@@ -215,7 +217,7 @@ export const settleSuccess = (settings: Settings, state: State, success: Success
  * Bookkeeping when an attempt fails; `error` is undefined when it was interrupted or died. Its verdict on the breaker
  * goes to the store (`Breaker.report`).
  */
-export const settleFailure = (settings: Settings, state: State, now: number, error: LlmError | undefined): void => {
+export function settleFailure(settings: Settings, state: State, now: number, error: LlmError | undefined): void {
   state.inFlight--
   if (error === undefined) return
   state.failures++
@@ -231,15 +233,16 @@ export const settleFailure = (settings: Settings, state: State, now: number, err
  * A stream that fails after its first chunk: its call has succeeded already,
  * so only an error that says something of the deployment's health counts.
  */
-export const settleStreamFailure = (settings: Settings, state: State, error: LlmError): void => {
+export function settleStreamFailure(settings: Settings, state: State, error: LlmError): void {
   if (settings.cooldownOn.has(error._tag)) state.failures++
 }
 
 /** The end of a stream's hold on its deployment (its consumer closed it). */
-export const release = (state: State): void => {
+export function release(state: State): void {
   state.inFlight--
 }
 
 /** The next mean after a sample: `alpha` is the weight of the newest sample. */
-export const ewma = (previous: number | undefined, sample: number, alpha: number): number =>
-  previous === undefined ? sample : previous + alpha * (sample - previous)
+export function ewma(previous: number | undefined, sample: number, alpha: number): number {
+  return previous === undefined ? sample : previous + alpha * (sample - previous)
+}

@@ -51,7 +51,7 @@ export const defaults = {
 } as const
 
 /** The settings of valid options; `undefined` when learning is off. */
-export const resolve = (options: LearnedLimitsOptions | false | undefined): Settings | undefined => {
+export function resolve(options: LearnedLimitsOptions | false | undefined): Settings | undefined {
   if (options === false) return undefined
   return {
     quantile: options?.quantile ?? defaults.quantile,
@@ -114,7 +114,7 @@ export class Window {
 }
 
 // The first of the `count` sorted values at least (above) `value`: where it is (goes after its equals).
-const firstAtLeast = (sorted: Float64Array, count: number, value: number): number => {
+function firstAtLeast(sorted: Float64Array, count: number, value: number): number {
   let low = 0
   let high = count
   while (low < high) {
@@ -125,7 +125,7 @@ const firstAtLeast = (sorted: Float64Array, count: number, value: number): numbe
   return low
 }
 
-const firstAbove = (sorted: Float64Array, count: number, value: number): number => {
+function firstAbove(sorted: Float64Array, count: number, value: number): number {
   let low = 0
   let high = count
   while (low < high) {
@@ -209,12 +209,12 @@ export class Learned {
  * The learned limits of the deployment under `key` in `store`: its steps run in fibers on the services of the
  * router being built (its logger, its `Clock`).
  */
-export const make = (
+export function make(
   settings: Settings,
   store: LearnedLimitStore["Service"],
   key: string
-): Effect.Effect<Learned> =>
-  Effect.flatMap(
+): Effect.Effect<Learned> {
+  return Effect.flatMap(
     Effect.all([
       store.samples({ key, quantile: settings.quantile, minSamples: settings.minSamples, window: settings.window }),
       Effect.context<never>()
@@ -226,12 +226,13 @@ export const make = (
         })
       )
   )
+}
 
 /**
  * Reads every deployment's samples into its mirror every `refreshMillis`, in the scope: for stores other routers may
  * write (a router's own memory store changes only by its own steps, whose answers its mirrors take already).
  */
-export const refresh = (learned: ReadonlyArray<Learned>): Effect.Effect<void, never, Scope.Scope> => {
+export function refresh(learned: ReadonlyArray<Learned>): Effect.Effect<void, never, Scope.Scope> {
   if (learned.length === 0) return Effect.void
   const once = Effect.forEach(learned, (each) => each.refresh, { discard: true })
   return Effect.asVoid(Effect.forkScoped(Effect.repeat(once, Schedule.spaced(refreshMillis))))

@@ -27,7 +27,6 @@ import { timeoutFail } from "../time/watchdog.js"
 import * as Affinity from "./affinity.js"
 import * as Breaker from "./breaker.js"
 import * as Continuation from "./continuation.js"
-import * as Cooldown from "./cooldown.js"
 import { type Candidate, enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import * as Hedge from "./hedge.js"
 import { provider, type Settings } from "./settings.js"
@@ -71,10 +70,11 @@ export interface Sender<A> {
 }
 
 /** A failed attempt as the call's final error lists it: a timeout with its phase. */
-const attemptOf = (state: State, error: LlmError): Attempt =>
-  error._tag === "TimeoutError" && error.phase !== undefined
+function attemptOf(state: State, error: LlmError): Attempt {
+  return error._tag === "TimeoutError" && error.phase !== undefined
     ? { deployment: state.name, error: error._tag, message: error.message, phase: error.phase }
     : { deployment: state.name, error: error._tag, message: error.message }
+}
 
 /** What a call is made of (`Routing`'s). */
 export interface RoutingOptions<A> {
@@ -496,9 +496,9 @@ export interface Call {
 export type Pick = (candidates: ReadonlyArray<State>, u: number, request: ChatRequest) => number
 
 /** Address (deployment, group or model name) -> deployments, in listing order (the order `priority` follows). */
-export const addressesOf = (states: ReadonlyArray<State>): ReadonlyMap<string, ReadonlyArray<State>> => {
+export function addressesOf(states: ReadonlyArray<State>): ReadonlyMap<string, ReadonlyArray<State>> {
   const addresses = new Map<string, Array<State>>()
-  const address = (name: string, state: State) => {
+  function address(name: string, state: State) {
     const list = addresses.get(name)
     if (list === undefined) addresses.set(name, [state])
     else if (!list.includes(state)) list.push(state)
@@ -512,27 +512,29 @@ export const addressesOf = (states: ReadonlyArray<State>): ReadonlyMap<string, R
 }
 
 /** The strategy of `settings` as one function. */
-export const picker = (settings: Settings): Pick => (candidates, u, request) => {
-  switch (settings.strategy) {
-    case "weighted":
-      return weighted(candidates, u)
-    case "least-busy":
-      return leastBusy(candidates, u)
-    case "lowest-latency":
-      return lowestLatency(candidates, u, settings.exploration)
-    case "lowest-cost":
-      return lowestCost(candidates, u, (state) =>
-        state.price === undefined
-          ? Infinity
-          : Pricing.estimate(state.price, request, { defaultMaxTokens: settings.replyTokens }))
-    case "priority":
-      return priority(candidates, u)
+export function picker(settings: Settings): Pick {
+  return (candidates, u, request) => {
+    switch (settings.strategy) {
+      case "weighted":
+        return weighted(candidates, u)
+      case "least-busy":
+        return leastBusy(candidates, u)
+      case "lowest-latency":
+        return lowestLatency(candidates, u, settings.exploration)
+      case "lowest-cost":
+        return lowestCost(candidates, u, (state) =>
+          state.price === undefined
+            ? Infinity
+            : Pricing.estimate(state.price, request, { defaultMaxTokens: settings.replyTokens }))
+      case "priority":
+        return priority(candidates, u)
+    }
   }
 }
 
 function isUsable(state: State, call: Call, now: number) {
   return !call.tried.includes(state) &&
-    Cooldown.isAvailable(state.breaker, now) &&
+    Breaker.isAvailable(state.breaker, now) &&
     state.limitedUntil <= now &&
     (call.minContext === 0 || (state.contextWindow ?? 0) > call.minContext)
 }
@@ -553,11 +555,11 @@ export function usable(members: ReadonlyArray<State>, call: Call, now: number): 
  * cooling, a `Retry-After`, rate-limit headers) is usable again; `Infinity`
  * when none is (every one tried, breaker open or too small).
  */
-export const firstUnheld = (members: ReadonlyArray<State>, call: Call, now: number): number => {
+export function firstUnheld(members: ReadonlyArray<State>, call: Call, now: number): number {
   let at = Infinity
   for (const state of members) {
     if (
-      state.limitedUntil < at && isUsable(state, call, state.limitedUntil) && Cooldown.isAvailable(state.breaker, now)
+      state.limitedUntil < at && isUsable(state, call, state.limitedUntil) && Breaker.isAvailable(state.breaker, now)
     ) {
       at = state.limitedUntil
     }
@@ -566,7 +568,7 @@ export const firstUnheld = (members: ReadonlyArray<State>, call: Call, now: numb
 }
 
 /** The error when none of `members` is usable, with when the first of them may be again. */
-export const noneUsable = (call: Call, members: ReadonlyArray<State>, now: number): NoCapacityError => {
+export function noneUsable(call: Call, members: ReadonlyArray<State>, now: number): NoCapacityError {
   let availableAt = Infinity
   for (const state of members) {
     if (call.tried.includes(state)) continue
@@ -586,7 +588,7 @@ export const noneUsable = (call: Call, members: ReadonlyArray<State>, now: numbe
 // The picking rules.
 
 /** Index by weight: each candidate's chance is its weight over the total. */
-export const weighted = (candidates: ReadonlyArray<Candidate>, u: number): number => {
+export function weighted(candidates: ReadonlyArray<Candidate>, u: number): number {
   let total = 0
   for (const candidate of candidates) total += candidate.weight
   let point = u * total
@@ -598,7 +600,7 @@ export const weighted = (candidates: ReadonlyArray<Candidate>, u: number): numbe
 }
 
 /** Picks uniformly among the indices where `score` is lowest. */
-const lowest = (candidates: ReadonlyArray<Candidate>, u: number, score: (candidate: Candidate) => number): number => {
+function lowest(candidates: ReadonlyArray<Candidate>, u: number, score: (candidate: Candidate) => number): number {
   let best = Infinity
   let ties = 0
   for (const candidate of candidates) {
@@ -616,8 +618,9 @@ const lowest = (candidates: ReadonlyArray<Candidate>, u: number, score: (candida
 }
 
 /** Fewest calls in flight per unit of weight; ties shared at random. */
-export const leastBusy = (candidates: ReadonlyArray<Candidate>, u: number): number =>
-  lowest(candidates, u, (candidate) => candidate.inFlight / candidate.weight)
+export function leastBusy(candidates: ReadonlyArray<Candidate>, u: number): number {
+  return lowest(candidates, u, (candidate) => candidate.inFlight / candidate.weight)
+}
 
 /**
  * Lowest mean latency, except that a share `exploration` of the picks goes to
@@ -625,20 +628,25 @@ export const leastBusy = (candidates: ReadonlyArray<Candidate>, u: number): numb
  * has recovered gets measured again. A candidate never measured counts as 0 ms,
  * so each one is tried early.
  */
-export const lowestLatency = (candidates: ReadonlyArray<Candidate>, u: number, exploration: number): number =>
-  u < exploration
+export function lowestLatency(candidates: ReadonlyArray<Candidate>, u: number, exploration: number): number {
+  return u < exploration
     ? Math.min(candidates.length - 1, Math.floor((u / exploration) * candidates.length))
     : lowest(candidates, (u - exploration) / (1 - exploration), (candidate) => candidate.latencyMillis ?? 0)
+}
 
 /** The first candidate in the order they were listed. */
-export const priority = (_candidates: ReadonlyArray<Candidate>, _u: number): number => 0
+export function priority(_candidates: ReadonlyArray<Candidate>, _u: number): number {
+  return 0
+}
 
 /** Lowest cost (as `costOf` prices it); ties shared at random. */
-export const lowestCost = <C extends Candidate>(
+export function lowestCost<C extends Candidate>(
   candidates: ReadonlyArray<C>,
   u: number,
   costOf: (candidate: C) => number
-): number => lowest(candidates, u, costOf as (candidate: Candidate) => number)
+): number {
+  return lowest(candidates, u, costOf as (candidate: Candidate) => number)
+}
 
 /** The deployments `request`'s model names (every one, for none); `undefined` when it names nothing. */
 export function membersOf(core: Core, request: ChatRequest): ReadonlyArray<State> | undefined {

@@ -6,7 +6,7 @@ import * as Duration from "effect/Duration"
 import type { OptionsError } from "../../OptionsError.js"
 import type { ErrorTag, Fallback, Options, StrategyName } from "../../Router.js"
 import * as Invalid from "../optionsError.js"
-import type * as Cooldown from "./cooldown.js"
+import type * as Breaker from "./breaker.js"
 import * as LearnedLimits from "./learnedLimits.js"
 
 /** The provider the router's own errors name. */
@@ -45,7 +45,7 @@ export interface Settings {
   readonly fallbacks: Readonly<Record<string, ReadonlyArray<Fallback>>>
   readonly retryOn: ReadonlySet<ErrorTag>
   readonly cooldownOn: ReadonlySet<ErrorTag>
-  readonly cooldown: Cooldown.Settings
+  readonly cooldown: Breaker.Settings
   readonly deadline: Duration.Duration
   readonly deadlineMillis: number
   readonly alpha: number
@@ -161,7 +161,7 @@ const invalidAffinity = (affinity: Options["affinity"]): OptionsError | undefine
 
 /** The settings of valid `options` (see `invalid`). */
 export const resolve = (options: Options): Settings => {
-  const cooldown: Cooldown.Settings = {
+  const cooldown: Breaker.Settings = {
     failures: options.cooldown?.failures ?? 3,
     windowMillis: Duration.toMillis(options.cooldown?.window ?? "1 minute"),
     periodMillis: Duration.toMillis(options.cooldown?.period ?? "30 seconds")

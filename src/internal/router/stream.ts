@@ -61,26 +61,28 @@ interface Opened {
 }
 
 // Frees the deployment an opened stream holds and closes its scope with `exit` (and ends its attempt's span).
-const close = (opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
+function close(opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> {
   release(opened.state)
   const closed = Scope.close(opened.scope, exit)
   return Effect.andThen(closed, Telemetry.end(opened.span, exit))
 }
 
 // A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
-const discard = (opened: Opened) => close(opened, Exit.interrupt())
+function discard(opened: Opened) {
+  return close(opened, Exit.interrupt())
+}
 
 // A deployment's stream, read through its own pull (taken in a scope of the
 // attempt's, which holds what the stream holds) up to its first chunk, with
 // the deployment it holds until the stream is closed. Any `Llm` is read this
 // way: for one built by `Llm.make` or a router, the pull is its source's own.
 // `restore`: the stream's, given at every opening.
-const openSend = (
+function openSend(
   state: State,
   routed: ChatRequest,
   restore: Restore | undefined,
   span: Tracer.Span | undefined
-): Effect.Effect<Opened, LlmError> => {
+): Effect.Effect<Opened, LlmError> {
   const scope = Scope.makeUnsafe()
   return Effect.onError(
     restore!(ChunkSources.openFirst(
@@ -101,19 +103,21 @@ const openSend = (
 const streamSender: Sender<Opened> = { send: openSend, held: true, discard }
 
 // The chunk before the reply of `opened`, the call's attempt `attempt`, after `failed` broke with `error`.
-const markerOf = (
+function markerOf(
   tag: "Restart" | "Continue",
   attempt: number,
   opened: Opened,
   failed: { readonly state: State; readonly error: LlmError }
-): ChatChunk.ChatChunk => ({
-  _tag: tag,
-  attempt,
-  deployment: opened.state.name,
-  model: opened.state.model,
-  from: failed.state.name,
-  error: failed.error._tag
-})
+): ChatChunk.ChatChunk {
+  return {
+    _tag: tag,
+    attempt,
+    deployment: opened.state.name,
+    model: opened.state.model,
+    from: failed.state.name,
+    error: failed.error._tag
+  }
+}
 
 // The deployment's stream as the router gives it out: a Finish chunk's
 // rate-limit headers hold the deployment back and its skipped events count in
@@ -122,12 +126,12 @@ const markerOf = (
 // (unless the reply was whole: its Finish chunk passed) or fails the stream; closing frees
 // the deployment and closes the scope with the stream's outcome (what a budget
 // charges by).
-const routedSource = (
+function routedSource(
   core: Core,
   routing: Routing<Opened>,
   first: Opened,
   span: Tracer.Span | undefined
-): ChunkSources.ChunkSource => {
+): ChunkSources.ChunkSource {
   const settings = core.settings
   const clock = routing.clock
   // Traced, the reply's usage, for the call span at its Finish chunk.
@@ -149,7 +153,7 @@ const routedSource = (
   // When the pull in progress began, and the longest a pull has waited for the deployment (its learned idle limit).
   let pulledAt: number | undefined
   let longestWait = 0
-  const letGo = (exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
+  function letGo(exit: Exit.Exit<void, LlmError>): Effect.Effect<void> {
     const opened = current
     if (opened === undefined) return Effect.void
     current = undefined
@@ -171,12 +175,12 @@ const routedSource = (
   // Runs as the consumer's pull does; the next attempt is opened in an
   // uninterruptible region of its own, so an opened stream is always `current`.
   // `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
-  const goOn = (
+  function goOn(
     failed: State,
     error: LlmError,
     marker: "Restart" | "Continue"
-  ): Effect.Effect<ChunkSources.Batch, LlmError> =>
-    Effect.withFiber((fiber) =>
+  ): Effect.Effect<ChunkSources.Batch, LlmError> {
+    return Effect.withFiber((fiber) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.andThen(
           letGo(Exit.fail(error)),
@@ -200,8 +204,9 @@ const routedSource = (
         )
       )
     )
+  }
   // A continuation: what the broken attempt sent and used carried on, and the next attempt asked for the rest.
-  const continueAfter = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
+  function continueAfter(failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> {
     const before = carried ?? Continuation.nothingSent
     return Effect.flatMap(
       Continuation.brokenUsage(routing.request, reported, text.slice(before.text.length)),
@@ -223,14 +228,14 @@ const routedSource = (
     )
   }
   // After a break counted against `failed`: a restart or a continuation elsewhere, or the stream's failure.
-  const afterBreak = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
+  function afterBreak(failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> {
     if (!finished && settings.midStream === "restart") return goOn(failed, error, "Restart")
     if (!finished && continues && !toolCalled) return continueAfter(failed, error)
     outcome = Exit.fail(error)
     return Effect.fail(error)
   }
   // What a continuation needs of a batch as the deployment sent it.
-  const noteSent = (batch: ChunkSources.Batch): void => {
+  function noteSent(batch: ChunkSources.Batch): void {
     for (const item of batch) {
       if (item._tag === "TextDelta") text += item.text
       else if (item._tag === "ToolCallDelta") toolCalled = true
@@ -240,11 +245,11 @@ const routedSource = (
   // A continuation turn's batch judged with those held before it: what is given out now (none while undecided). Its
   // opening, when it starts the answer again or repeats the sent tail, is dropped; an answer given again in other
   // words follows a `Restart` chunk, so a consumer that can start over does, and one that cannot ends with an error.
-  const judged = (
+  function judged(
     held: NonNullable<typeof judging>,
     batch: ReadonlyArray<ChatChunk.ChatChunk>,
     ended: boolean
-  ): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>> => {
+  ): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>> {
     for (const item of batch) {
       held.held.push(item)
       if (item._tag === "TextDelta") held.opening += item.text
@@ -275,16 +280,17 @@ const routedSource = (
   }
   // A continued reply's chunks: its usage and cost count the broken attempts' too (a broken attempt on a deployment
   // without a price adds no cost).
-  const withCarried = (batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch =>
-    Arr.map(batch, (item): ChatChunk.ChatChunk =>
+  function withCarried(batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch {
+    return Arr.map(batch, (item): ChatChunk.ChatChunk =>
       item._tag === "Usage"
         ? { _tag: "Usage", usage: Continuation.sum(sent.usage, item.usage) }
         : item._tag === "Finish" && item.cost !== undefined
         ? { ...item, cost: item.cost + sent.cost }
         : item)
+  }
   // A batch given out: noted for a continuation, its usage and cost with the broken attempts', its Finish learned from
   // (a hold its rate-limit headers set goes to the breaker's store before the batch does).
-  const given = (batch: ChunkSources.Batch): Effect.Effect<ChunkSources.Batch> => {
+  function given(batch: ChunkSources.Batch): Effect.Effect<ChunkSources.Batch> {
     if (continues) noteSent(batch)
     const chunk = carried === undefined ? batch : withCarried(batch, carried)
     let held: Effect.Effect<unknown> | undefined
@@ -367,13 +373,13 @@ const routedSource = (
 }
 
 /** The router's `chatStream`. */
-export const chatStream = (core: Core) => {
+export function chatStream(core: Core) {
   // The call runs in this region (each deployment's stream opened through its
   // `restore`), so no interruption lands between a stream opened and the
   // source handed out. Traced, the call's span lasts until the stream closes,
   // with the time to its first token.
-  const openSource = (request: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> =>
-    Effect.withFiber((fiber) => {
+  function openSource(request: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> {
+    return Effect.withFiber((fiber) => {
       const members = membersOf(core, request)
       if (members === undefined) return unknownAddress(core, request)
       const outer = fiber.getRef(RouterCall)
@@ -389,6 +395,7 @@ export const chatStream = (core: Core) => {
         )
       })
     })
+  }
   return (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     ChunkSources.streamFromSource(openSource(request))
 }

@@ -4,7 +4,7 @@
  * state, when an open breaker lets its probe go, the probe's lease, the hold)
  * and a list of the recent failures' times. Every transition is one Lua
  * script on Redis' clock (`TIME`), the same rules as the in-memory breaker
- * (internal/router/cooldown.ts): N failures within the window open it; once the
+ * (internal/router/breaker.ts): N failures within the window open it; once the
  * period is over, one `send` across all instances takes the probe (a lease of
  * the store's `leaseTtl`, so an instance that dies while probing frees it); the
  * probe's success closes it, its failure opens it again.

@@ -24,11 +24,13 @@ export interface Bound<P extends string> {
 }
 
 /** A bound passed when `at` is. */
-export const until = <P extends string>(at: number, passed: P): Bound<P> => ({
-  check: (now) => now >= at ? passed : at
-})
+export function until<P extends string>(at: number, passed: P): Bound<P> {
+  return {
+    check: (now) => now >= at ? passed : at
+  }
+}
 
-const noop = () => {}
+function noop() {}
 
 // The id of an entry no longer kept.
 const forgotten = -1
@@ -142,7 +144,7 @@ const watchdogs = new WeakMap<Clock.Clock, Watchdog>()
  * The watchdog of `fiber`'s `Clock`, its fiber run by the `Scheduler` of the
  * fiber that first needed it (a `TestClock`'s test, or the default one).
  */
-export const watchdogOf = (fiber: Fiber.Fiber<unknown, unknown>): Watchdog => {
+export function watchdogOf(fiber: Fiber.Fiber<unknown, unknown>): Watchdog {
   const clock = fiber.getRef(Clock.Clock)
   let watchdog = watchdogs.get(clock)
   if (watchdog === undefined) {
@@ -158,12 +160,12 @@ export const watchdogOf = (fiber: Fiber.Fiber<unknown, unknown>): Watchdog => {
  * fiber of its own (started at once, in the caller's turn), so that it can be
  * interrupted and the caller still fail with an error.
  */
-export const bounded = <A, E, P extends string>(
+export function bounded<A, E, P extends string>(
   work: Effect.Effect<A, E>,
   bound: Bound<P>,
   passed: (reason: P) => E
-): Effect.Effect<A, E> =>
-  Effect.withFiber((fiber) =>
+): Effect.Effect<A, E> {
+  return Effect.withFiber((fiber) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Effect.forkDetach(restore(work), { startImmediately: true }), (worker) => {
         let release = noop
@@ -183,14 +185,15 @@ export const bounded = <A, E, P extends string>(
       })
     )
   )
+}
 
 /** `self`, or `onTimeout()` once `duration` has passed (the work is interrupted first); no bound when infinite. */
-export const timeoutFail = <A, E, E2>(
+export function timeoutFail<A, E, E2>(
   self: Effect.Effect<A, E>,
   duration: Duration.Duration,
   onTimeout: () => E2
-): Effect.Effect<A, E | E2> =>
-  Duration.isFinite(duration)
+): Effect.Effect<A, E | E2> {
+  return Duration.isFinite(duration)
     ? Effect.clockWith((clock) =>
       bounded<A, E | E2, "timeout">(
         self,
@@ -199,3 +202,4 @@ export const timeoutFail = <A, E, E2>(
       )
     )
     : self
+}

@@ -32,19 +32,20 @@ export interface ChunkSource {
 }
 
 /** A stream over the source `open` gives, closed when the stream ends, fails or is interrupted. */
-export const streamFromSource = (open: Effect.Effect<ChunkSource, LlmError>): Stream.Stream<ChatChunk, LlmError> =>
-  Stream.fromChannel(Channel.fromTransform((_, scope) =>
+export function streamFromSource(open: Effect.Effect<ChunkSource, LlmError>): Stream.Stream<ChatChunk, LlmError> {
+  return Stream.fromChannel(Channel.fromTransform((_, scope) =>
     // Uninterruptible between opening the source and handing its `close` to the stream's scope.
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(open), (source) => Effect.as(Scope.addFinalizer(scope, source.close), source.pull))
     )
   ))
+}
 
 /** `rest`, with `first` (a batch read from it already, if any) given out before it. */
-export const startingWith = (
+export function startingWith(
   first: Batch | undefined,
   rest: Pull.Pull<Batch, LlmError>
-): Pull.Pull<Batch, LlmError> => {
+): Pull.Pull<Batch, LlmError> {
   let head = first
   return Effect.suspend(() => {
     if (head === undefined) return first === undefined ? Cause.done() : rest
@@ -63,21 +64,24 @@ export const startingWith = (
  * it on every path, a failure here included. `opened` gets the first batch
  * and the pull of the rest.
  */
-export const openFirst = <A>(
+export function openFirst<A>(
   stream: Stream.Stream<ChatChunk, LlmError>,
   scope: Scope.Scope,
   ended: () => LlmError,
   opened: (first: Batch, rest: Pull.Pull<Batch, LlmError>) => A
-): Effect.Effect<A, LlmError> =>
-  Effect.flatMap(Channel.toPullScoped(Stream.toChannel(stream), scope), (pull) =>
+): Effect.Effect<A, LlmError> {
+  return Effect.flatMap(Channel.toPullScoped(Stream.toChannel(stream), scope), (pull) =>
     Effect.mapBoth(pull, {
       onFailure: (error) => Cause.isDone(error) ? ended() : error,
       onSuccess: (first) => opened(first, pull)
     }))
+}
 
 /** `openFirst`, with the first batch given out again before the rest. */
-export const openToFirst = (
+export function openToFirst(
   stream: Stream.Stream<ChatChunk, LlmError>,
   scope: Scope.Scope,
   ended: () => LlmError
-): Effect.Effect<Pull.Pull<Batch, LlmError>, LlmError> => openFirst(stream, scope, ended, startingWith)
+): Effect.Effect<Pull.Pull<Batch, LlmError>, LlmError> {
+  return openFirst(stream, scope, ended, startingWith)
+}

@@ -82,21 +82,22 @@ function reader(response: HttpClientResponse.HttpClientResponse): Effect.Effect<
  * The whole body, unless it passes `maxBytes`: then nothing more is read, the
  * request is cancelled, and the read fails with `BodyTooLarge` as its cause.
  */
-const readWhole = (
+function readWhole(
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
-): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> =>
+): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
   // A length the response declares bounds its body (HTTP frames the body by it): within the limit, the body is read
   // whole as the client reads one (a stream of it costs more than the rest of a short call).
-  Number(response.headers["content-length"]) <= maxBytes
+  return Number(response.headers["content-length"]) <= maxBytes
     ? Effect.map(response.arrayBuffer, (buffer) => new Uint8Array(buffer))
     : readCounted(response, maxBytes)
+}
 
-const readCounted = (
+function readCounted(
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
-): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> =>
-  Effect.flatMap(reader(response), (body) => {
+): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
+  return Effect.flatMap(reader(response), (body) => {
     const parts: Array<Uint8Array> = []
     let size = 0
     const next: Effect.Effect<Uint8Array, HttpClientError.HttpClientError> = Effect.flatMap(body.read, (batch) => {
@@ -117,6 +118,7 @@ const readCounted = (
     })
     return Effect.ensuring(next, body.cancel)
   })
+}
 
 /** What `bodySource` reads and reports to. */
 interface Body {
@@ -154,7 +156,7 @@ function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, 
   let ended = false
   // The response's rate-limit headers and the count of skipped events go out
   // on its Finish chunk (a healthy stream without headers copies nothing).
-  const batch = (out: Arr.NonEmptyArray<ChatChunk>) => {
+  function batch(out: Arr.NonEmptyArray<ChatChunk>) {
     const skippedEvents = parser.skipped?.count
     if (rateLimit !== undefined || skippedEvents !== undefined) {
       for (let i = 0; i < out.length; i++) {
@@ -171,7 +173,7 @@ function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, 
   }
   // Events the parser skipped (not JSON) and reported so far: checked once per read, not per event.
   let skipped = 0
-  const settle = (out: Array<ChatChunk>, failure: LlmError | undefined) => {
+  function settle(out: Array<ChatChunk>, failure: LlmError | undefined) {
     if (failure !== undefined) pending = failure
     const next = Arr.isArrayNonEmpty(out) ? batch(out) : pull
     const counter = parser.skipped
@@ -180,7 +182,7 @@ function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, 
     return Effect.andThen(counter.report, next)
   }
   // The body ended by the watchdog: after the terminal event (an upstream that holds its body open) nothing is lost.
-  const timedOut = (phase: Phase): Pull.Pull<never, LlmError> => {
+  function timedOut(phase: Phase): Pull.Pull<never, LlmError> {
     ended = true
     return parser.done ? Cause.done() : Effect.fail(body.timedOut(phase))
   }
@@ -232,7 +234,7 @@ function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, 
 }
 
 /** A source whose one batch is `chunks` (a stream request answered with one JSON body). */
-const replay = (chunks: ReadonlyArray<ChatChunk>): ChunkSource => {
+function replay(chunks: ReadonlyArray<ChatChunk>): ChunkSource {
   let given = false
   return {
     pull: Effect.suspend(() => {
@@ -245,8 +247,10 @@ const replay = (chunks: ReadonlyArray<ChatChunk>): ChunkSource => {
 }
 
 /** The response with the rate-limit headers of its reply, when it sent any. */
-export const withRateLimit = (reply: JsonReply) => (response: ChatResponse): ChatResponse =>
-  reply.rateLimit === undefined ? response : { ...response, rateLimit: reply.rateLimit }
+export function withRateLimit(reply: JsonReply) {
+  return (response: ChatResponse): ChatResponse =>
+    reply.rateLimit === undefined ? response : { ...response, rateLimit: reply.rateLimit }
+}
 
 const maxErrorBodyBytes = 64 * 1024
 const maxRawExcerpt = 500
@@ -264,8 +268,9 @@ function sooner(a: number | undefined, b: number | undefined): number | undefine
 export const defaultMaxResponseBytes = 64 * 1024 * 1024
 
 /** The detail of an `OutputDecodeError` for `what` past `option`'s `limit`. */
-export const overLimit = (what: string, option: string, limit: string): string =>
-  `${what} exceeded ${option} (${limit}); raise ${option} if replies this large are expected`
+export function overLimit(what: string, option: string, limit: string): string {
+  return `${what} exceeded ${option} (${limit}); raise ${option} if replies this large are expected`
+}
 
 /**
  * The largest stream event (an SSE event, an NDJSON line) a parser buffers, in
@@ -280,14 +285,16 @@ export function eventLimit(own: number, maxResponseBytes: number): number {
 /**
  * The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own.
  */
-export const eventTooLarge = (what: string, option: string, own: number, maxResponseBytes: number): string =>
-  maxResponseBytes < own
+export function eventTooLarge(what: string, option: string, own: number, maxResponseBytes: number): string {
+  return maxResponseBytes < own
     ? overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`)
     : overLimit(what, option, `${own} characters`)
+}
 
 // A phase limit in milliseconds; `undefined` when unset.
-const limitMillis = (input: Duration.Input | undefined, fallback: Duration.Duration): number =>
-  Duration.toMillis(input === undefined ? fallback : Duration.fromInputUnsafe(input))
+function limitMillis(input: Duration.Input | undefined, fallback: Duration.Duration): number {
+  return Duration.toMillis(input === undefined ? fallback : Duration.fromInputUnsafe(input))
+}
 
 // Paths (one per model for Gemini) whose request head is kept per key.
 const maxHeads = 64
@@ -299,24 +306,27 @@ function isOk(status: number) {
 }
 
 /** The text of an unknown failure, with its cause when it has one. */
-export const causeText = (cause: unknown): string =>
-  cause instanceof Error
+export function causeText(cause: unknown): string {
+  return cause instanceof Error
     ? (cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message)
     : String(cause)
+}
 
 /** A short excerpt of a raw body for an error. */
-export const excerpt = (text: string, max: number = maxRawExcerpt): string =>
-  text.length > max ? `${text.slice(0, max)}…` : text
+export function excerpt(text: string, max: number = maxRawExcerpt): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text
+}
 
-const scrub = (text: string, credentials: Credentials): string => {
+function scrub(text: string, credentials: Credentials): string {
   const key = Redacted.value(credentials.key)
   return key.length >= 4 ? text.split(key).join(credentials.keyId) : text
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+}
 
-export const make = (client: HttpClient.HttpClient, options: Options): Transport => {
+export function make(client: HttpClient.HttpClient, options: Options): Transport {
   const provider = options.provider
   const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
   const baseUrl = options.baseUrl.replace(/\/+$/, "")
@@ -344,33 +354,35 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   // `authorization` is redacted by the platform already; other key headers are not.
   if (probe !== undefined && probe[0].toLowerCase() !== "authorization") secretHeaderNames.push(probe[0].toLowerCase())
 
-  const withSecretHeaders = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    secretHeaderNames.length === 0
+  function withSecretHeaders<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return secretHeaderNames.length === 0
       ? effect
       : Effect.updateService(effect, Headers.CurrentRedactedNames, (names) => [...names, ...secretHeaderNames])
+  }
 
   // The platform's per-request span costs a large share of a short call's CPU;
   // it is kept only when the application installed a tracer of its own.
-  const execute = (
+  function execute(
     request: HttpClientRequest.HttpClientRequest
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
-    Effect.withFiber((fiber) =>
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> {
+    return Effect.withFiber((fiber) =>
       withSecretHeaders(
         untraced(fiber)
           ? Effect.provideService(client.execute(request), HttpClient.TracerDisabledWhen, constTrue)
           : client.execute(request)
       )
     )
+  }
 
   // Runs `work` within the call's phase limits (`streamed`: its first token
   // and stalls too), raced by the call's one watchdog: a limit that passes
   // interrupts the work, which cancels its request. With no limit, no watchdog.
-  const watched = <A>(
+  function watched<A>(
     call: Call,
     streamed: boolean,
     work: (watch: Watch) => Effect.Effect<A, LlmError>
-  ): Effect.Effect<A, LlmError> =>
-    Effect.withFiber((fiber) => {
+  ): Effect.Effect<A, LlmError> {
+    return Effect.withFiber((fiber) => {
       const request = Duration.toMillis(call.timeout)
       const learned = streamed ? fiber.getRef(RouterCall).limits : undefined
       const limits: Limits = !streamed
@@ -388,6 +400,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
         ? work(watch)
         : raced(work(watch), watch, (phase) => timeoutError(call, watch, phase))
     })
+  }
 
   const prepare: Transport["prepare"] = (args) => {
     let body: string
@@ -412,7 +425,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   // (up to `maxHeads` paths per key): a call adds only its body, so less is
   // built, and kept alive through the network wait, per call.
   const heads = new WeakMap<Credentials, Map<string, HttpClientRequest.HttpClientRequest>>()
-  const headOf = (path: string, credentials: Credentials): HttpClientRequest.HttpClientRequest => {
+  function headOf(path: string, credentials: Credentials): HttpClientRequest.HttpClientRequest {
     let byPath = heads.get(credentials)
     if (byPath === undefined) heads.set(credentials, byPath = new Map())
     const known = byPath.get(path)
@@ -425,32 +438,37 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   }
 
   // `responseStarted`: a body that failed mid-way; the provider was reached, its response had begun.
-  const transportFailure = (call: Call, detail: string, responseStarted: boolean) =>
-    new TransportError({
+  function transportFailure(call: Call, detail: string, responseStarted: boolean) {
+    return new TransportError({
       provider,
       model: call.model,
       detail: scrub(detail, call.credentials),
       ...(responseStarted ? { responseStarted } : {})
     })
+  }
 
-  const transportError = (call: Call, cause: unknown) => transportFailure(call, causeText(cause), true)
+  function transportError(call: Call, cause: unknown) {
+    return transportFailure(call, causeText(cause), true)
+  }
 
   /** The error of a request that failed (`responseStarted`: while its body was read). */
-  const httpTransportError =
-    (call: Call, responseStarted: boolean) => (error: HttpClientError.HttpClientError): LlmError =>
+  function httpTransportError(call: Call, responseStarted: boolean) {
+    return (error: HttpClientError.HttpClientError): LlmError =>
       transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
+  }
 
   // The error of a phase limit of `watch` that passed.
-  const timeoutError = (call: Call, watch: Watch, phase: Phase): TimeoutError =>
-    new TimeoutError({
+  function timeoutError(call: Call, watch: Watch, phase: Phase): TimeoutError {
+    return new TimeoutError({
       provider,
       model: call.model,
       timeout: phase === "request" ? call.timeout : Duration.millis(watch.limits[phase] ?? 0),
       phase
     })
+  }
 
-  const readBounded = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
-    Effect.suspend(() => {
+  function readBounded(response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> {
+    return Effect.suspend(() => {
       const parts: Array<Uint8Array> = []
       let size = 0
       return Stream.runForEachWhile(response.stream, (bytes) =>
@@ -469,15 +487,16 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
           Effect.orElseSucceed(() => "")
         )
     })
+  }
 
-  const errorAt = (
+  function errorAt(
     call: Call,
     body: unknown,
     headers: Readonly<Record<string, string | undefined>> | undefined,
     nowMillis: number,
     status?: number
-  ) =>
-    fromHttpFailure({
+  ) {
+    return fromHttpFailure({
       provider,
       model: call.model,
       status,
@@ -486,22 +505,25 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       nowMillis,
       secrets: [call.credentials.key]
     })
+  }
 
   // Sends the call and goes on with `answered` on a 2xx response (given as a
   // continuation, not a response to flatMap on: two fewer steps a call).
-  const send = <A>(
+  function send<A>(
     call: Call,
     watch: Watch,
     answered: (response: HttpClientResponse.HttpClientResponse, startMillis: number) => Effect.Effect<A, LlmError>
-  ): Effect.Effect<A, LlmError> => {
+  ): Effect.Effect<A, LlmError> {
     const startMillis = watch.clock.currentTimeMillisUnsafe()
     const request = timedAuth === undefined
       ? call.request
       : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, startMillis))
-    const sent = (outgoing: HttpClientRequest.HttpClientRequest) =>
-      Effect.mapError(execute(outgoing), httpTransportError(call, false))
-    const unavailable = (detail: string) =>
-      new AuthError({ provider, model: call.model, reason: "credential_unavailable", detail })
+    function sent(outgoing: HttpClientRequest.HttpClientRequest) {
+      return Effect.mapError(execute(outgoing), httpTransportError(call, false))
+    }
+    function unavailable(detail: string) {
+      return new AuthError({ provider, model: call.model, reason: "credential_unavailable", detail })
+    }
     return Effect.flatMap(
       sign !== undefined
         ? Effect.flatMap(Effect.mapError(sign(request, startMillis), unavailable), sent)
@@ -533,9 +555,8 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     })
 
   // A body past `maxResponseBytes`: the read stopped, the request was cancelled.
-  const bodyReadError =
-    (call: Call, response: HttpClientResponse.HttpClientResponse) =>
-    (error: HttpClientError.HttpClientError): LlmError =>
+  function bodyReadError(call: Call, response: HttpClientResponse.HttpClientResponse) {
+    return (error: HttpClientError.HttpClientError): LlmError =>
       error.cause instanceof BodyTooLarge
         ? decodeError(
           call,
@@ -544,6 +565,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
           requestIdOf?.(response)
         )
         : httpTransportError(call, true)(error)
+  }
 
   const readJson: Transport["readJson"] = (call, { clock, response, startMillis }) =>
     Effect.flatMap(
@@ -571,34 +593,37 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       }
     )
 
-  const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>
-    watched(
+  function json(call: Call): Effect.Effect<JsonReply, LlmError> {
+    return watched(
       call,
       false,
       (watch) =>
         send(call, watch, (response, startMillis) => readJson(call, { response, startMillis, clock: watch.clock }))
     )
+  }
 
   // A body that failed mid-way: a transport failure with the key scrubbed.
-  const bodyError = (call: Call, parser: StreamParser) => (error: HttpClientError.HttpClientError): LlmError => {
-    const detail = causeText(error.cause ?? error)
-    return parser.transportError === undefined
-      ? transportError(call, detail)
-      : parser.transportError(scrub(detail, call.credentials))
+  function bodyError(call: Call, parser: StreamParser) {
+    return (error: HttpClientError.HttpClientError): LlmError => {
+      const detail = causeText(error.cause ?? error)
+      return parser.transportError === undefined
+        ? transportError(call, detail)
+        : parser.transportError(scrub(detail, call.credentials))
+    }
   }
 
   // The source of a 2xx stream, its first batch read: within the call's
   // timeout, so a stream's timeout bounds the wait for its first chunk. The
   // rest may take its time, each read within the idle limit: past it, the
   // rest's watchdog stops the body's reads (made by a fiber of their own), which ends the read in progress.
-  const opened = (
+  function opened(
     call: Call,
     watch: Watch,
     parser: StreamParser,
     response: HttpClientResponse.HttpClientResponse
-  ): Effect.Effect<ChunkSource, LlmError> =>
+  ): Effect.Effect<ChunkSource, LlmError> {
     // Uninterruptible from opening the body until its `close` is handed on or run.
-    Effect.uninterruptibleMask((restore) =>
+    return Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(reader(response), (body) =>
         Effect.flatMap(readFiber(body.read), (reads) => {
           const rateLimit = RetryAfter.snapshot((name) => response.headers[name], watch.clock.currentTimeMillisUnsafe())
@@ -626,6 +651,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
           })
         }))
     )
+  }
 
   const source: Transport["source"] = (call, open) =>
     watched(call, true, (watch) =>

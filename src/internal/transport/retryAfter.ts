@@ -21,7 +21,7 @@ const goUnits: Record<string, number> = {
  * number of seconds (`20`, `0.5`). Returns milliseconds, or undefined when the
  * text is neither.
  */
-export const parseDurationMillis = (text: string): number | undefined => {
+export function parseDurationMillis(text: string): number | undefined {
   const trimmed = text.trim()
   if (trimmed === "") return undefined
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000
@@ -35,10 +35,12 @@ export const parseDurationMillis = (text: string): number | undefined => {
   return consumed === trimmed.length && consumed > 0 ? total : undefined
 }
 
-const nonNegative = (millis: number): Duration.Duration => Duration.millis(Math.max(0, millis))
+function nonNegative(millis: number): Duration.Duration {
+  return Duration.millis(Math.max(0, millis))
+}
 
 /** `retry-after`: delay-seconds or an HTTP date, relative to `nowMillis`. */
-const parseRetryAfter = (value: string, nowMillis: number): number | undefined => {
+function parseRetryAfter(value: string, nowMillis: number): number | undefined {
   const trimmed = value.trim()
   if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000
   const date = Date.parse(trimmed)
@@ -55,12 +57,14 @@ interface KindHeaders {
   readonly limit: readonly [openAi: string, anthropic: string]
 }
 
-const kindHeaders = (kind: string): KindHeaders => ({
-  openAiReset: `x-ratelimit-reset-${kind}`,
-  anthropicReset: `anthropic-ratelimit-${kind}-reset`,
-  remaining: [`x-ratelimit-remaining-${kind}`, `anthropic-ratelimit-${kind}-remaining`],
-  limit: [`x-ratelimit-limit-${kind}`, `anthropic-ratelimit-${kind}-limit`]
-})
+function kindHeaders(kind: string): KindHeaders {
+  return {
+    openAiReset: `x-ratelimit-reset-${kind}`,
+    anthropicReset: `anthropic-ratelimit-${kind}-reset`,
+    remaining: [`x-ratelimit-remaining-${kind}`, `anthropic-ratelimit-${kind}-remaining`],
+    limit: [`x-ratelimit-limit-${kind}`, `anthropic-ratelimit-${kind}-limit`]
+  }
+}
 
 const requestHeaders = kindHeaders("requests")
 /** The kinds of token limits, the tightest of which a snapshot keeps. */
@@ -74,7 +78,7 @@ const resetKinds = [requestHeaders, ...tokenHeaders] as const
  * timestamps). Among reset headers, those of an exhausted limit (remaining 0)
  * count; when none says which is exhausted, the soonest reset is used.
  */
-export const fromHeaders = (header: HeaderLookup, nowMillis: number): Duration.Duration | undefined => {
+export function fromHeaders(header: HeaderLookup, nowMillis: number): Duration.Duration | undefined {
   const retryAfterMs = header("retry-after-ms")
   if (retryAfterMs !== undefined && /^\d+(\.\d+)?$/.test(retryAfterMs.trim())) {
     return nonNegative(Number(retryAfterMs.trim()))
@@ -111,7 +115,7 @@ export interface Snapshot {
   readonly resetTokens?: Duration.Duration
 }
 
-const resetMillis = (header: HeaderLookup, names: KindHeaders, nowMillis: number): number | undefined => {
+function resetMillis(header: HeaderLookup, names: KindHeaders, nowMillis: number): number | undefined {
   const openAi = header(names.openAiReset)
   if (openAi !== undefined) return parseDurationMillis(openAi)
   const anthropic = header(names.anthropicReset)
@@ -119,7 +123,7 @@ const resetMillis = (header: HeaderLookup, names: KindHeaders, nowMillis: number
   return Number.isNaN(date) ? undefined : date - nowMillis
 }
 
-const countOf = (header: HeaderLookup, names: KindHeaders["remaining"] | KindHeaders["limit"]): number | undefined => {
+function countOf(header: HeaderLookup, names: KindHeaders["remaining"] | KindHeaders["limit"]): number | undefined {
   const text = header(names[0]) ?? header(names[1])
   const value = text === undefined ? Number.NaN : Number(text.trim())
   return Number.isFinite(value) ? value : undefined
@@ -131,7 +135,7 @@ const countOf = (header: HeaderLookup, names: KindHeaders["remaining"] | KindHea
  * tightest of `tokens`, `input-tokens` and `output-tokens`. Undefined when the
  * reply has none.
  */
-export const snapshot = (header: HeaderLookup, nowMillis: number): Snapshot | undefined => {
+export function snapshot(header: HeaderLookup, nowMillis: number): Snapshot | undefined {
   let out: { -readonly [K in keyof Snapshot]: Snapshot[K] } | undefined
   const requests = countOf(header, requestHeaders.remaining)
   if (requests !== undefined) {
@@ -158,7 +162,7 @@ export const snapshot = (header: HeaderLookup, nowMillis: number): Snapshot | un
  * Gemini's hint in the error body: a `google.rpc.RetryInfo` entry of
  * `error.details` with `retryDelay: "37s"`.
  */
-export const fromGoogleDetails = (details: unknown): Duration.Duration | undefined => {
+export function fromGoogleDetails(details: unknown): Duration.Duration | undefined {
   if (!Array.isArray(details)) return undefined
   for (const detail of details) {
     if (

@@ -69,8 +69,9 @@ export type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler[
 type Start = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => void
 
 /** A transport failure of `request`, as the platform's clients report one. */
-export const transportError = (request: HttpClientRequest.HttpClientRequest, cause: unknown) =>
-  new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, cause }) })
+export function transportError(request: HttpClientRequest.HttpClientRequest, cause: unknown) {
+  return new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, cause }) })
+}
 
 export class Exchange implements Dispatcher.DispatchHandler {
   private start: Start | undefined
@@ -200,17 +201,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
 }
 
 /** Sends `request` to `url` through `dispatcher`; interruption before the headers cancels it. */
-export const send = (
+export function send(
   dispatcher: Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
   url: string,
   options: Dispatcher.DispatchOptions
-): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
-  Effect.callback<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
+): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> {
+  return Effect.callback<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
     const exchange = new Exchange(request, url, resume)
     dispatcher.dispatch(options, exchange)
     return Effect.sync(() => exchange.abort())
   })
+}
 
 /** The body read once, in the chunks it arrives in: `undefined` once it has ended. */
 interface BodyReader {
@@ -282,7 +284,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       this.consumed = true
       exchange.unbounded = true
       const parts: Array<Uint8Array> = []
-      const gather = () => {
+      function gather() {
         for (const chunk of exchange.take()) parts.push(chunk)
       }
       const finish = (): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> => {
@@ -292,7 +294,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       }
       if (exchange.ended || exchange.failure !== undefined) return finish()
       return Effect.callback<Uint8Array, HttpClientError.HttpClientError>((resume) => {
-        const wait = () => {
+        function wait() {
           // What arrived is taken first: taking resumes a body paused at its high-water mark, and undici may then
           // deliver the rest and its end at once, with nobody waiting to hear it.
           gather()
@@ -396,7 +398,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     this.consumed = true
     type Read = Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
     // What the body has for a read now: the chunks that arrived, its failure or its end; undefined while nothing came.
-    const ready = (): Read | undefined => {
+    function ready(): Read | undefined {
       if (exchange.chunks.length > 0) {
         const chunks = exchange.take()
         if (Arr.isArrayNonEmpty(chunks)) return Effect.succeed(chunks)

@@ -11,9 +11,8 @@ import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import { reportedUsage } from "../../providers/usage.js"
+import { reportedUsage, tokenCount } from "../../providers/usage.js"
 import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
-import { tokenCount } from "../../tokens/count.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 

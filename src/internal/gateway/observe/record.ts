@@ -153,7 +153,7 @@ export function failed(
 }
 
 /** A whole reply's deployment, tokens and cost. */
-export const answered = (entry: Entry, response: ChatResponse): void => {
+export function answered(entry: Entry, response: ChatResponse): void {
   entry.deployment = `${response.provider}/${response.model}`
   entry.usage = response.usage
   entry.cost = response.cost
@@ -198,7 +198,7 @@ export function ended(entry: Entry, now: number): Effect.Effect<void> {
 }
 
 /** A request whose client went away before its answer: 499 (nginx's "client closed request"). */
-export const gone = (entry: Entry, now: number): Effect.Effect<void> => {
+export function gone(entry: Entry, now: number): Effect.Effect<void> {
   entry.status = 499
   entry.error = "ClientClosed"
   return write(entry, now)
@@ -221,8 +221,8 @@ export function write(entry: Entry, now: number): Effect.Effect<void> {
   return !entry.log ? Effect.void : line(entry, now)
 }
 
-const line = (entry: Entry, now: number): Effect.Effect<void> =>
-  Effect.logInfo("request").pipe(
+function line(entry: Entry, now: number): Effect.Effect<void> {
+  return Effect.logInfo("request").pipe(
     Effect.annotateLogs({
       request_id: entry.id,
       method: entry.method,
@@ -250,6 +250,7 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
       ...(entry.omittedTools !== undefined ? { omitted_tools: entry.omittedTools.join(",") } : {})
     })
   )
+}
 
 /** A ring buffer of the last `capacity` numbers pushed. */
 export class Window {
@@ -282,8 +283,9 @@ export class Window {
  * The `q` quantile (0 < q ≤ 1) of ascending `sorted` by nearest rank: the smallest value with at least `q` of the
  * values at or below it. `undefined` for no values.
  */
-export const quantile = (sorted: ArrayLike<number>, q: number): number | undefined =>
-  sorted.length === 0 ? undefined : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]
+export function quantile(sorted: ArrayLike<number>, q: number): number | undefined {
+  return sorted.length === 0 ? undefined : sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]
+}
 
 /** The median and 95th percentile of a window, in its unit; `null` while it is empty. */
 export interface Quantiles {
@@ -291,7 +293,7 @@ export interface Quantiles {
   readonly p95: number
 }
 
-export const quantiles = (window: Window): Quantiles | null => {
+export function quantiles(window: Window): Quantiles | null {
   if (window.size === 0) return null
   const sorted = window.sorted()
   return { p50: quantile(sorted, 0.5)!, p95: quantile(sorted, 0.95)! }
@@ -322,7 +324,7 @@ export interface Named {
  * provider's deployment whose model the reply's is a dated version of (`gpt-4o-mini-2024-07-18` of `gpt-4o-mini`),
  * the longest such model; `undefined` when none.
  */
-export const resolve = (deployments: ReadonlyArray<Named>, reported: string): string | undefined => {
+export function resolve(deployments: ReadonlyArray<Named>, reported: string): string | undefined {
   let found: Named | undefined
   for (const deployment of deployments) {
     if (deployment.name === reported) return deployment.name
@@ -407,14 +409,14 @@ export interface LiveStats {
 }
 
 /** The live figures of `deployments` (the router's), from `start` (Clock milliseconds). */
-export const makeLiveStats = (deployments: ReadonlyArray<Named>, start: number): LiveStats => {
+export function makeLiveStats(deployments: ReadonlyArray<Named>, start: number): LiveStats {
   const byName = new Map<string, Recorded>()
   // Each reported `provider/model` resolved once.
   const resolved = new Map<string, Recorded>()
   for (const deployment of deployments) {
     byName.set(deployment.name, { latency: new Window(windowSize), firstToken: new Window(windowSize), cost: 0 })
   }
-  const lookup = (reported: string): Recorded | undefined => {
+  function lookup(reported: string): Recorded | undefined {
     let found = resolved.get(reported)
     if (found === undefined) {
       const name = resolve(deployments, reported)
@@ -447,7 +449,7 @@ const firstTokenBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 
 const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const
 
 // `map`'s value for `key`, made (with `arg`: no closure per call) and kept on first use.
-const cached = <K, V, A>(map: Map<K, V>, key: K, make: (key: K, arg: A) => V, arg: A): V => {
+function cached<K, V, A>(map: Map<K, V>, key: K, make: (key: K, arg: A) => V, arg: A): V {
   let value = map.get(key)
   if (value === undefined) {
     value = make(key, arg)
@@ -479,18 +481,20 @@ class Series {
       attributes: { model },
       boundaries: firstTokenBoundaries
     })
-    const tokens = (direction: string) =>
-      Metric.counter("llm_gateway_tokens_total", {
+    function tokens(direction: string) {
+      return Metric.counter("llm_gateway_tokens_total", {
         description: "Tokens of the replies, by direction (input: the prompt, output: the completion).",
         attributes: { model, direction }
       })
+    }
     this.input = tokens("input")
     this.output = tokens("output")
-    const cacheTokens = (operation: string) =>
-      Metric.counter("llm_gateway_cache_tokens_total", {
+    function cacheTokens(operation: string) {
+      return Metric.counter("llm_gateway_cache_tokens_total", {
         description: "Input tokens of the replies read from (read) or written to (write) the provider's prompt cache.",
         attributes: { model, operation }
       })
+    }
     this.cacheRead = cacheTokens("read")
     this.cacheWrite = cacheTokens("write")
     this.cost = Metric.counter("llm_gateway_cost_usd_total", {
@@ -508,26 +512,33 @@ class Series {
   }
 }
 
-const requestsCounter = (status: number, series: Series) =>
-  Metric.counter("llm_gateway_requests_total", {
+function requestsCounter(status: number, series: Series) {
+  return Metric.counter("llm_gateway_requests_total", {
     description: "Requests answered, by route, model asked for and status.",
     attributes: { route: series.route, model: series.model, status: String(status) }
   })
+}
 
-const errorsCounter = (tag: string) =>
-  Metric.counter("llm_gateway_errors_total", {
+function errorsCounter(tag: string) {
+  return Metric.counter("llm_gateway_errors_total", {
     description: "Failed calls, by the error's tag (StreamRestarted: a stream cut by a restart after text went out).",
     attributes: { tag }
   })
+}
 
-const refusedCounter = (reason: string) =>
-  Metric.counter("llm_gateway_refused_total", {
+function refusedCounter(reason: string) {
+  return Metric.counter("llm_gateway_refused_total", {
     description: "Requests refused before they were authenticated (a wrong or missing key, a foreign Host), by reason.",
     attributes: { reason }
   })
+}
 
-const newModels = () => new Map<string, Series>()
-const newSeries = (model: string, route: string) => new Series(route, model)
+function newModels() {
+  return new Map<string, Series>()
+}
+function newSeries(model: string, route: string) {
+  return new Series(route, model)
+}
 
 // The gateway's metrics, served as Prometheus text on `GET /metrics`. They
 // are Effect's own (`effect/Metric`, formatted by
@@ -684,8 +695,9 @@ interface DeploymentGauges {
 }
 
 // A gauge of `name` for one label set.
-const gauge = (name: string, description: string) => (attributes: Record<string, string>): Metric.Gauge<number> =>
-  Metric.gauge(name, { description, attributes })
+function gauge(name: string, description: string) {
+  return (attributes: Record<string, string>): Metric.Gauge<number> => Metric.gauge(name, { description, attributes })
+}
 
 const inFlightGauge = gauge("llm_gateway_in_flight", "Calls in flight through the router, by deployment.")
 const breakerGauge = gauge("llm_gateway_breaker_state", "The deployment's breaker: 0 closed, 1 half-open, 2 open.")
@@ -699,15 +711,19 @@ const limiterWaitingGauge = gauge(
 )
 const keyGauge = gauge("llm_gateway_key_in_flight", "Calls in flight with a key, by deployment and masked key id.")
 
-const keyGaugeOf = (key: string, deployment: string) => keyGauge({ deployment, key })
+function keyGaugeOf(key: string, deployment: string) {
+  return keyGauge({ deployment, key })
+}
 
-const deploymentGauges = (deployment: string): DeploymentGauges => ({
-  inFlight: inFlightGauge({ deployment }),
-  breaker: breakerGauge({ deployment }),
-  limiterTokens: limiterTokensGauge({ deployment }),
-  limiterWaiting: limiterWaitingGauge({ deployment }),
-  keys: new Map()
-})
+function deploymentGauges(deployment: string): DeploymentGauges {
+  return {
+    inFlight: inFlightGauge({ deployment }),
+    breaker: breakerGauge({ deployment }),
+    limiterTokens: limiterTokensGauge({ deployment }),
+    limiterWaiting: limiterWaitingGauge({ deployment }),
+    keys: new Map()
+  }
+}
 
 const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -722,16 +738,16 @@ const keptBytesGauge = Metric.gauge("llm_gateway_responses_kept_bytes", {
  * The metrics of a gateway over `status` (the router's), timed by `now` (Clock milliseconds), with what its responses
  * kept in memory hold, when it keeps them there.
  */
-export const makeMetrics = (
+export function makeMetrics(
   status: Effect.Effect<Router.Status>,
   now: () => number,
   kept?: () => ResponsesStore.Usage
-): Metrics => {
+): Metrics {
   const registry = new Registry(now)
   const { context } = registry
   const deployments = new Map<string, DeploymentGauges>()
 
-  const read = (current: Router.Status) => {
+  function read(current: Router.Status) {
     if (kept !== undefined) {
       const usage = kept()
       keptGauge.updateUnsafe(usage.entries, context)

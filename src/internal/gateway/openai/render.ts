@@ -25,7 +25,7 @@ import { BodyText, bytesOf } from "../bodyText.js"
  * The model a stream's first batch is produced by: a router's reply whose first deployments failed before their
  * first chunk starts with a `Continue` chunk naming the deployment that answers; else `asked`.
  */
-export const answeringModel = (first: ReadonlyArray<ChatChunk>, asked: string): string => {
+export function answeringModel(first: ReadonlyArray<ChatChunk>, asked: string): string {
   const head = first[0]
   return head?._tag === "Continue" ? head.model : asked
 }
@@ -55,17 +55,17 @@ export interface StreamEncoder {
 }
 
 /** An encoder for the stream `id` of `model`, with OpenAI's final usage chunk when `includeUsage`. */
-export const streamEncoder = (id: string, model: string, created: number, includeUsage: boolean): StreamEncoder => {
+export function streamEncoder(id: string, model: string, created: number, includeUsage: boolean): StreamEncoder {
   // The events' fixed parts for the model that produces them.
   let templates = chunkTemplates({ id, created, model, includeUsage })
-  const producedBy = (next: string): void => {
+  function producedBy(next: string): void {
     if (next !== templates.meta.model) templates = chunkTemplates({ id, created, model: next, includeUsage })
   }
   let started = false
   let forwarded = false
   let usage: Usage | undefined
 
-  const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
+  function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
     const out = new BodyText()
     if (!started) {
       started = true

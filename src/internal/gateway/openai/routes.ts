@@ -32,10 +32,12 @@ import { decodePath, json, problemResponse, type Serving, type WithBody } from "
 import * as Render from "./render.js"
 
 /** OpenAI's routes over `serving`. */
-export const routes = (serving: Serving) => {
+export function routes(serving: Serving) {
   const { engine } = serving
   const openAi = ChatAnswer.openAiByField(serving.now)
-  const seconds = () => Math.floor(serving.now() / 1000)
+  function seconds() {
+    return Math.floor(serving.now() / 1000)
+  }
 
   // A `/v1/chat/completions` body's answer: refused, or streamed or whole once its model is admitted.
   function chatCompletion(body: WithBody) {
@@ -66,7 +68,9 @@ export const routes = (serving: Serving) => {
     })
   }
 
-  const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
+  function modelObject(model: ModelEntry) {
+    return { id: model.id, object: "model", created: 0, owned_by: model.ownedBy }
+  }
   const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
   const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
   // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,

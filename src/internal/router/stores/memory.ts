@@ -1,6 +1,6 @@
 /**
  * The memory backends of `Router.BreakerStore`, `Router.AffinityStore` and `Router.LearnedLimitStore`: breakers kept by
- * the rules of `router/cooldown.ts` on the `Clock` (`TestClock` drives their periods), pins in a map bounded by
+ * the rules of `router/breaker.ts` on the `Clock` (`TestClock` drives their periods), pins in a map bounded by
  * `maxSessions`, stream samples in windows of `router/learnedLimits.ts`. Breakers (pins, samples) under one key of one
  * store are one breaker (one set of pins, of samples), as they are in Redis.
  */
@@ -8,31 +8,32 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"
 import { digestOf } from "../affinity.js"
-import * as Cooldown from "../cooldown.js"
+import * as Breaker from "../breaker.js"
 import { Window } from "../learnedLimits.js"
 
 /** A `BreakerStore` in this process' memory. */
-export const breakerStore = (): Router.BreakerStore["Service"] => {
-  const breakers = new Map<string, Cooldown.Breaker>()
+export function breakerStore(): Router.BreakerStore["Service"] {
+  const breakers = new Map<string, Breaker.Breaker>()
   const breaker = Effect.fnUntraced(function*(options: Router.BreakerOptions) {
     const clock = yield* Clock.Clock
     let kept = breakers.get(options.key)
     if (kept === undefined) {
-      kept = Cooldown.make()
+      kept = Breaker.make()
       breakers.set(options.key, kept)
     }
     const state = kept
-    const step = (change: (now: number) => boolean | void) =>
-      Effect.sync(() => {
+    function step(change: (now: number) => boolean | void) {
+      return Effect.sync(() => {
         const now = clock.currentTimeMillisUnsafe()
-        return Cooldown.replyOf(state, now, change(now) !== false)
+        return Breaker.replyOf(state, now, change(now) !== false)
       })
+    }
     return {
-      send: step((now) => Cooldown.send(state, now)),
-      success: step(() => Cooldown.success(state)),
-      failure: (probe) => step((now) => Cooldown.failure(state, now, options, probe)),
-      release: step(() => Cooldown.release(state)),
-      hold: (millis) => step((now) => Cooldown.hold(state, now, millis)),
+      send: step((now) => Breaker.send(state, now)),
+      success: step(() => Breaker.success(state)),
+      failure: (probe) => step((now) => Breaker.failure(state, now, options, probe)),
+      release: step(() => Breaker.release(state)),
+      hold: (millis) => step((now) => Breaker.hold(state, now, millis)),
       peek: step(() => undefined)
     } satisfies Router.Breaker
   })
@@ -40,10 +41,10 @@ export const breakerStore = (): Router.BreakerStore["Service"] => {
 }
 
 /** Pins in this process: at most `maxSessions`, each living `ttlMillis` after its last answer. */
-export const pins = (ttlMillis: number, maxSessions: number): Router.Pins & {
+export function pins(ttlMillis: number, maxSessions: number): Router.Pins & {
   /** The keys the pins are kept under (`digestOf` their sessions), the least recently answered first. */
   readonly keys: () => ReadonlyArray<string>
-} => {
+} {
   // In insertion order, which a pin renews: the first entry is the least recently answered.
   const kept = new Map<string, { readonly pin: Router.Pin; readonly until: number }>()
   return {
@@ -78,7 +79,7 @@ export const pins = (ttlMillis: number, maxSessions: number): Router.Pins & {
 }
 
 /** An `AffinityStore` in this process' memory. */
-export const affinityStore = (): Router.AffinityStore["Service"] => {
+export function affinityStore(): Router.AffinityStore["Service"] {
   const sets = new Map<string, Router.Pins>()
   return {
     pins: (options) =>
@@ -97,11 +98,13 @@ export const affinityStore = (): Router.AffinityStore["Service"] => {
  * A `LearnedLimitStore` in this process' memory: each key's two windows, made with the options of the first to ask for
  * them.
  */
-export const learnedLimitStore = (): Router.LearnedLimitStore["Service"] => {
+export function learnedLimitStore(): Router.LearnedLimitStore["Service"] {
   const kept = new Map<string, Router.Samples>()
-  const samplesOf = (options: Router.SamplesOptions): Router.Samples => {
+  function samplesOf(options: Router.SamplesOptions): Router.Samples {
     const windows = { firstChunk: new Window(options), gap: new Window(options) }
-    const reply = (): Router.SamplesReply => ({ firstChunk: windows.firstChunk.reply(), gap: windows.gap.reply() })
+    function reply(): Router.SamplesReply {
+      return { firstChunk: windows.firstChunk.reply(), gap: windows.gap.reply() }
+    }
     return {
       add: (phase, millis) =>
         Effect.sync(() => {
