@@ -1,3 +1,4 @@
+import { AnthropicBedrock } from "@anthropic-ai/bedrock-sdk"
 import {
   BedrockRuntimeClient,
   ConverseCommand,
@@ -274,6 +275,112 @@ describe("the official BedrockRuntimeClient against the simulator", () => {
           error
         )
         assert.strictEqual(throttled.name, "ThrottlingException")
+      })
+    ))
+})
+
+describe("the official AnthropicBedrock client (InvokeModel) against the simulator", () => {
+  const anthropic = (simulator: Simulator.Simulator, secret = testCredentials.secretAccessKey) =>
+    new AnthropicBedrock({
+      baseURL: simulator.url,
+      awsAccessKey: testCredentials.accessKeyId,
+      awsSecretKey: secret,
+      awsRegion: region,
+      apiKey: null,
+      maxRetries: 0
+    })
+  const weather = {
+    name: "get_weather",
+    description: "The weather in a city",
+    input_schema: { type: "object" as const, properties: { city: { type: "string" } }, required: ["city"] }
+  }
+
+  it.live("messages.create whole and streamed, and a forced tool call both ways", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const client = anthropic(simulator)
+        const params = {
+          model: MODEL,
+          max_tokens: 100,
+          system: "Be brief.",
+          messages: [{ role: "user" as const, content: "Tell me about Effect in one paragraph." }]
+        }
+        const whole = await client.messages.create(params)
+        assert.match(whole.id, /^msg_bdrk_/)
+        assert.strictEqual(whole.model, MODEL)
+        assert.strictEqual(whole.stop_reason, "end_turn")
+        assert.strictEqual(whole.usage.output_tokens, 12)
+        const text = whole.content.map((block) => block.type === "text" ? block.text : "").join("")
+        assert.isAbove(text.length, 0)
+
+        const stream = await client.messages.create({ ...params, stream: true })
+        const types: Array<string> = []
+        let streamedText = ""
+        for await (const event of stream) {
+          types.push(event.type)
+          if (event.type === "content_block_delta" && event.delta.type === "text_delta") {
+            streamedText += event.delta.text
+          }
+        }
+        assert.strictEqual(streamedText, text)
+        assert.strictEqual(types[0], "message_start")
+        assert.deepStrictEqual(types.slice(-2), ["message_delta", "message_stop"])
+        assert.isAbove(types.filter((type) => type === "content_block_delta").length, 1)
+
+        const forced = { ...params, tools: [weather], tool_choice: { type: "tool" as const, name: "get_weather" } }
+        const called = await client.messages.create(forced)
+        assert.strictEqual(called.stop_reason, "tool_use")
+        const use = called.content.find((block) => block.type === "tool_use")
+        assert(use?.type === "tool_use")
+        assert.strictEqual(use.name, "get_weather")
+        assert.property(use.input, "city")
+        const final = await client.messages.stream(forced).finalMessage()
+        const streamedUse = final.content.find((block) => block.type === "tool_use")
+        assert(streamedUse?.type === "tool_use")
+        assert.strictEqual(streamedUse.name, "get_weather")
+        assert.deepStrictEqual(streamedUse.input, use.input)
+        assert.strictEqual(final.stop_reason, "tool_use")
+
+        const answered = await client.messages.create({
+          ...params,
+          tools: [weather],
+          messages: [
+            ...params.messages,
+            { role: "assistant", content: [use] },
+            { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "21 degrees" }] }
+          ]
+        })
+        assert.strictEqual(answered.stop_reason, "end_turn")
+      })
+    ))
+
+  it.live("errors as the SDK sees them: a wrong secret, a model the simulator lacks, an exception frame", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const messages = [{ role: "user" as const, content: "Hello" }]
+        const denied = await anthropic(simulator, "not-the-secret").messages.create({
+          model: MODEL,
+          max_tokens: 50,
+          messages
+        }).catch((error: unknown) => error)
+        assert.instanceOf(denied, AnthropicBedrock.PermissionDeniedError)
+        assert.include(String(denied), "signature we calculated does not match")
+        const client = anthropic(simulator)
+        const missing = await client.messages.create({ model: "anthropic.claude-gone-v9:0", max_tokens: 50, messages })
+          .catch((error: unknown) => error)
+        assert.instanceOf(missing, AnthropicBedrock.BadRequestError)
+        assert.include(String(missing), "model identifier is invalid")
+        const broken = await client.messages.create(
+          { model: MODEL, max_tokens: 50, messages, stream: true },
+          { headers: { [Simulator.faultHeader]: "stream-error=3" } }
+        ).then(async (stream) => {
+          for await (const _ of stream) {
+            // drained until the exception frame
+          }
+          return undefined
+        }).catch((error: unknown) => error)
+        assert.instanceOf(broken, AnthropicBedrock.APIError)
+        assert.include(String(broken), "unexpected error during processing")
       })
     ))
 })
