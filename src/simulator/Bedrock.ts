@@ -17,6 +17,9 @@
  *   it), answered as the `Anthropic` format answers it; the stream is event-stream `chunk` frames, each
  *   `{"bytes": ...}` holding one Messages stream event's JSON, base64-encoded. A model whose id does not name
  *   Anthropic (`anthropic.`) is refused there. Prompt caching at `cache_control` is `Anthropic`'s.
+ * - Prompt caching: the prompt (tools, system, messages) up to each `cachePoint` block is cached for five minutes,
+ *   per model; usage reports the tokens read as `cacheReadInputTokens` and written as `cacheWriteInputTokens`, and
+ *   the rest as `inputTokens` (the prompt cache of `Simulator`'s module doc).
  * - Errors are Bedrock's: a `{"message"}` body with the AWS error type as `__type` (`ThrottlingException` 429,
  *   `ValidationException` 400 for an unknown model or a prompt past the window, `UnrecognizedClientException` 403);
  *   a `stream-error` fault is an `exception` frame, on both APIs.
@@ -37,6 +40,7 @@ import {
   renderReply,
   renderStream
 } from "../internal/simulator/bedrock/render.js"
+import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import { decode } from "../internal/simulator/bedrock/request.js"
 import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
 import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
@@ -92,6 +96,7 @@ const common = (codec: EventStreamCodec) => ({
 export const format = (codec: EventStreamCodec): WireFormat<undefined> => ({
   ...common(codec),
   decode,
+  cachePrefixes,
   renderReply,
   renderStream: (reply) => renderStream(codec, reply),
   idPrefix: ""
