@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
 import * as Aws from "../../src/internal/providers/bedrock/aws.js"
 import type * as Bedrock from "../../src/providers/Bedrock.js"
@@ -28,7 +29,7 @@ const scripted = (expiresAt: (n: number) => number | undefined) => {
   return { state, provider }
 }
 
-const idOf = (source: Effect.Effect<Bedrock.AwsCredentials, string>) => Effect.map(source, (held) => held.accessKeyId)
+const idOf = (source: Effect.Effect<Aws.HeldCredentials, string>) => Effect.map(source, (held) => held.accessKeyId)
 
 describe("AWS credential source", () => {
   it.effect("held while fresh, shared by concurrent calls; renewed 5 minutes before they expire", () =>
@@ -67,6 +68,20 @@ describe("AWS credential source", () => {
       assert.strictEqual(yield* Effect.flip(held), "Expiring: the metadata service is down")
     }))
 
+  it.effect("the secret key and the session token are held Redacted", () =>
+    Effect.gen(function*() {
+      const provider: Bedrock.CredentialProvider = () =>
+        Promise.resolve({ accessKeyId: "AKIDHELD", secretAccessKey: "held-secret", sessionToken: "held-token" })
+      const held = yield* Aws.credentialSource(provider, "Held")
+      assert(Redacted.isRedacted(held.secretAccessKey) && held.sessionToken !== undefined)
+      assert.strictEqual(Redacted.value(held.secretAccessKey), "held-secret")
+      assert.strictEqual(Redacted.value(held.sessionToken), "held-token")
+      const shown = `${JSON.stringify(held)} ${String(held.secretAccessKey)} ${String(held.sessionToken)}`
+      assert.notInclude(shown, "held-secret")
+      assert.notInclude(shown, "held-token")
+      assert.include(shown, "AKIDHELD")
+    }))
+
   it.effect("a provider that gives no credentials fails naming it", () =>
     Effect.gen(function*() {
       const empty: Bedrock.CredentialProvider = () => Promise.resolve({ accessKeyId: "", secretAccessKey: "" })
@@ -77,7 +92,11 @@ describe("AWS credential source", () => {
     Effect.gen(function*() {
       const aws = yield* Aws.load
       yield* TestClock.setTime(Date.UTC(2025, 0, 2, 3, 4, 5))
-      const credentials = Effect.succeed({ accessKeyId: "AKIDEXAMPLE", secretAccessKey: "s", sessionToken: "tok" })
+      const credentials = Effect.succeed({
+        accessKeyId: "AKIDEXAMPLE",
+        secretAccessKey: Redacted.make("s"),
+        sessionToken: Redacted.make("tok")
+      })
       const request = HttpClientRequest.bodyText(
         HttpClientRequest.post("https://bedrock-runtime.us-east-1.amazonaws.com/model/a%3A0/converse"),
         "{}",

@@ -63,6 +63,8 @@ export const definition = (
     model: options.model,
     auth: sign === undefined ? Adapter.bearer : () => undefined,
     sign,
+    // The signature's `authorization` is redacted as every key header is.
+    secretHeaders: sign === undefined ? undefined : ["x-amz-security-token"],
     requestId: requestIdOf,
     failureHeaders: "response",
     path: pathOf,
