@@ -7,8 +7,8 @@
  *   (`application/vnd.amazon.eventstream` frames, one per token, written with `@smithy/eventstream-codec`). Models
  *   are the simulator's `models`, by model id.
  * - Auth: a SigV4 `authorization` header is verified (the request signed again with `@smithy/signature-v4`) for the
- *   simulator's `testCredentials`; a signature by any other access key is refused (`UnrecognizedClientException`),
- *   one that does not match is `InvalidSignatureException`. A Bedrock API key (`Authorization: Bearer`) is taken as
+ *   simulator's `bedrockCredentials` option (default: `testCredentials`); a signature by any other access key is
+ *   refused (`UnrecognizedClientException`), one that does not match is `InvalidSignatureException`. A Bedrock API key (`Authorization: Bearer`) is taken as
  *   any other key. With the simulator's `apiKeys` set, a signed request's access key id must be one of them.
  * - `InvokeModel` for Anthropic's models (Amazon Bedrock API reference: `InvokeModel`,
  *   `InvokeModelWithResponseStream`; Anthropic's "Claude on Amazon Bedrock"), as `@anthropic-ai/bedrock-sdk` calls
@@ -147,9 +147,13 @@ export const invokeFormat = (codec: EventStreamCodec): WireFormat<Anthropic.Extr
   idPrefix: "msg_bdrk_"
 })
 
+const testSecretOf = (id: string): string | undefined =>
+  id === testCredentials.accessKeyId ? testCredentials.secretAccessKey : undefined
+
 /**
- * The request's signature checked (when it has one) for `testCredentials`: undefined when it verifies or is not
- * SigV4, else the error Bedrock answers.
+ * The request's signature checked (when it has one) for the credentials `secretOf` knows (the secret key of an
+ * access key id; default: `testCredentials` alone): undefined when it verifies or is not SigV4, else the error Bedrock
+ * answers.
  *
  * @since 0.3.0
  * @category Wire Formats
@@ -157,7 +161,8 @@ export const invokeFormat = (codec: EventStreamCodec): WireFormat<Anthropic.Extr
 export const checkSignature = (
   headers: Http.IncomingHttpHeaders,
   url: string,
-  body: string
+  body: string,
+  secretOf: (accessKeyId: string) => string | undefined = testSecretOf
 ): Effect.Effect<ApiError | undefined, string> => {
   const authorization = authorizationOf(headers)
   if (authorization === undefined) return Effect.succeed(undefined)
@@ -168,7 +173,7 @@ export const checkSignature = (
           aws,
           authorization,
           { headers, url, body },
-          (id) => id === testCredentials.accessKeyId ? testCredentials.secretAccessKey : undefined
+          secretOf
         ),
       catch: (error) => `the signature could not be checked: ${String(error)}`
     }))

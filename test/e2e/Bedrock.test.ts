@@ -10,11 +10,17 @@ import { assert, describe, it } from "@effect/vitest"
 // does not speak.
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
+import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as SimulatedBedrock from "../../src/simulator/Bedrock.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -383,4 +389,93 @@ describe("the official AnthropicBedrock client (InvokeModel) against the simulat
         assert.include(String(broken), "unexpected error during processing")
       })
     ))
+})
+
+/** AWS's shared config and credentials files, made of `credentials` (an INI file's text) for the scope, and named by
+ * `AWS_SHARED_CREDENTIALS_FILE` and `AWS_CONFIG_FILE` (an empty config file) while it lasts. */
+const sharedCredentialsFile = (credentials: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bedrock-profiles-"))
+      Fs.writeFileSync(Path.join(dir, "credentials"), credentials)
+      Fs.writeFileSync(Path.join(dir, "config"), "")
+      const before = { credentials: process.env.AWS_SHARED_CREDENTIALS_FILE, config: process.env.AWS_CONFIG_FILE }
+      process.env.AWS_SHARED_CREDENTIALS_FILE = Path.join(dir, "credentials")
+      process.env.AWS_CONFIG_FILE = Path.join(dir, "config")
+      return { dir, before }
+    }),
+    ({ before, dir }) =>
+      Effect.sync(() => {
+        for (
+          const [name, value] of [["AWS_SHARED_CREDENTIALS_FILE", before.credentials], [
+            "AWS_CONFIG_FILE",
+            before.config
+          ]]
+        ) {
+          if (value === undefined) delete process.env[name!]
+          else process.env[name!] = value
+        }
+        Fs.rmSync(dir, { recursive: true, force: true })
+      })
+  )
+
+describe("AWS profiles as deployments", () => {
+  const alpha = { accessKeyId: "AKIAALPHA00000000000", secretAccessKey: "alpha/secret/access/key/0000000000000000" }
+  const beta = { accessKeyId: "AKIABETA000000000000", secretAccessKey: "beta/secret/access/key/00000000000000000" }
+  const credentials = [
+    "[alpha]",
+    `aws_access_key_id = ${alpha.accessKeyId}`,
+    `aws_secret_access_key = ${alpha.secretAccessKey}`,
+    "[beta]",
+    `aws_access_key_id = ${beta.accessKeyId}`,
+    `aws_secret_access_key = ${beta.secretAccessKey}`,
+    "aws_session_token = beta-session-token",
+    ""
+  ].join("\n")
+
+  it.live("two profiles of one credentials file sign for two deployments of one router, each its own", () =>
+    Effect.gen(function*() {
+      yield* sharedCredentialsFile(credentials)
+      const east = yield* Simulator.make({ models: [MODEL], bedrockCredentials: [alpha], replyTokens: 5 })
+      const west = yield* Simulator.make({ models: [MODEL], bedrockCredentials: [beta], replyTokens: 7 })
+      const entry = (url: string, profile: string) => ({
+        model_name: MODEL,
+        api: "bedrock",
+        region,
+        base_url: url,
+        profile,
+        max_retries: 0
+      })
+      const router = (eastProfile: string, westProfile: string) =>
+        Layer.unwrap(Effect.map(
+          ProviderConfig.fromJson({ east: [entry(east.url, eastProfile)], west: [entry(west.url, westProfile)] }),
+          (config) => ProviderConfig.routerLayer(config, { retryOn: [] })
+        )).pipe(Layer.provide(UndiciHttpClient.layer()), Layer.orDie)
+      const ask = (model: string) => Llm.chat({ ...hello, model })
+      const [fromEast, fromWest] = yield* Effect.all([ask(`east/${MODEL}`), ask(`west/${MODEL}`)]).pipe(
+        Effect.provide(router("alpha", "beta"))
+      )
+      assert.strictEqual(fromEast.usage.completionTokens, 5)
+      assert.strictEqual(fromWest.usage.completionTokens, 7)
+      assert.strictEqual((yield* east.stats).requests, 1)
+      assert.strictEqual((yield* west.stats).requests, 1)
+      // Swapped, each deployment signs as the account the other simulator knows, and is refused.
+      const refused = yield* Effect.flip(ask(`east/${MODEL}`).pipe(Effect.provide(router("beta", "alpha"))))
+      assert(refused._tag === "AuthError")
+      assert.strictEqual(refused.reason, "invalid_key")
+      assert.strictEqual(refused.status, 403)
+    }))
+
+  it.live("a profile the files lack fails with AuthError naming it, before any HTTP", () =>
+    Effect.gen(function*() {
+      yield* sharedCredentialsFile(credentials)
+      const simulator = yield* Simulator.make({ models: [MODEL], bedrockCredentials: [alpha] })
+      const chat = yield* Bedrock.make({ baseUrl: simulator.url, region, model: MODEL, profile: "gamma" })
+      yield* AdapterE2e.failsWholeAndStreamed(chat, hello, none, (error) => {
+        assert(error._tag === "AuthError")
+        assert.strictEqual(error.reason, "credential_unavailable")
+        assert.include(error.detail, `the AWS profile "gamma" (fromIni: the shared config and credentials files)`)
+      })
+      assert.strictEqual((yield* simulator.stats).requests, 0)
+    }).pipe(Effect.provide(UndiciHttpClient.layer())))
 })

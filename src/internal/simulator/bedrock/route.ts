@@ -36,7 +36,7 @@ export const plan = (
       // A body that could not be read is the engine's to answer.
       if (input.body === undefined) return Effect.succeed(engine.generate(format, { ...input, params }))
       return Effect.map(
-        Bedrock.checkSignature(input.headers, input.url, input.body),
+        Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
         (refused) =>
           refused === undefined ? engine.generate(format, { ...input, params }) : engine.refuse(format, refused)
       )
