@@ -19,6 +19,7 @@ import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
+import * as Pricing from "../../src/Pricing.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Bedrock from "../../src/providers/Bedrock.js"
@@ -192,6 +193,43 @@ describe("Bedrock over the simulator", () => {
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
 })
 
+describe("Bedrock prompt caching over the simulator", () => {
+  it.live("a repeated prompt with a cachePoint reads its prefix from the cache, whole and streamed, priced as cached", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const llm = Layer.unwrap(Effect.map(
+          ProviderConfig.fromJson({
+            aws: [{ model_name: MODEL, api: "bedrock", region, base_url: simulator.url, max_retries: 0 }]
+          }),
+          (config) => ProviderConfig.layer(config, "aws", MODEL)
+        )).pipe(
+          Layer.provide(Layer.succeed(Bedrock.Credentials, counting().provider)),
+          Layer.provide(UndiciHttpClient.layer()),
+          Layer.orDie
+        )
+        // 400 characters: 100 tokens as the simulator counts; the question 10 more.
+        const ask: ChatRequest.Input = {
+          maxTokens: 16,
+          messages: [{ role: "system", content: "r".repeat(400), cache: {} }, Message.user("q".repeat(40))]
+        }
+        const price = Pricing.lookup(MODEL)!
+        const { read, streamed, written } = yield* Effect.gen(function*() {
+          const written = yield* Llm.chat(ask)
+          const read = yield* Llm.chat(ask)
+          const streamed = yield* ChatChunk.collect(Llm.chatStream(ask))
+          return { read, streamed, written }
+        }).pipe(Effect.provide(llm))
+        assert.deepInclude(written.usage, { promptTokens: 110, cachedPromptTokens: 0, cacheWriteTokens: 100 })
+        assert.deepInclude(read.usage, { promptTokens: 110, cachedPromptTokens: 100, cacheWriteTokens: 0 })
+        assert.deepInclude(streamed.usage, { promptTokens: 110, cachedPromptTokens: 100, cacheWriteTokens: 0 })
+        const output = read.usage.completionTokens * price.output
+        assert.closeTo(written.cost!, (10 * price.input + 100 * price.cacheWrite! + output) / 1e6, 1e-15)
+        assert.closeTo(read.cost!, (10 * price.input + 100 * price.cachedInput! + output) / 1e6, 1e-15)
+        assert.isBelow(read.cost!, written.cost!)
+      })
+    ))
+})
+
 describe("the official BedrockRuntimeClient against the simulator", () => {
   const sdk = (simulator: Simulator.Simulator) =>
     new BedrockRuntimeClient({
@@ -357,6 +395,18 @@ describe("the official AnthropicBedrock client (InvokeModel) against the simulat
           ]
         })
         assert.strictEqual(answered.stop_reason, "end_turn")
+
+        // A cache_control breakpoint: written by the first call, read by the next.
+        const cached = {
+          model: MODEL,
+          max_tokens: 16,
+          system: [{ type: "text" as const, text: "r".repeat(400), cache_control: { type: "ephemeral" as const } }],
+          messages: params.messages
+        }
+        const first = await client.messages.create(cached)
+        const second = await client.messages.create(cached)
+        assert.strictEqual(first.usage.cache_creation_input_tokens, 100)
+        assert.strictEqual(second.usage.cache_read_input_tokens, 100)
       })
     ))
 
