@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
@@ -27,6 +26,7 @@ import * as SimulatedBedrock from "../../src/simulator/Bedrock.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { scopedDirectory, scopedEnv } from "../utils/env.js"
 
 const MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 const API_KEY = "bedrock-api-key-0123456789abcdef"
@@ -441,33 +441,17 @@ describe("the official AnthropicBedrock client (InvokeModel) against the simulat
     ))
 })
 
-/** AWS's shared config and credentials files, made of `credentials` (an INI file's text) for the scope, and named by
- * `AWS_SHARED_CREDENTIALS_FILE` and `AWS_CONFIG_FILE` (an empty config file) while it lasts. */
+/** AWS's shared config and credentials files for the scope: `credentials` (an INI file's text) and an empty config. */
 const sharedCredentialsFile = (credentials: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "bedrock-profiles-"))
-      Fs.writeFileSync(Path.join(dir, "credentials"), credentials)
-      Fs.writeFileSync(Path.join(dir, "config"), "")
-      const before = { credentials: process.env.AWS_SHARED_CREDENTIALS_FILE, config: process.env.AWS_CONFIG_FILE }
-      process.env.AWS_SHARED_CREDENTIALS_FILE = Path.join(dir, "credentials")
-      process.env.AWS_CONFIG_FILE = Path.join(dir, "config")
-      return { dir, before }
-    }),
-    ({ before, dir }) =>
-      Effect.sync(() => {
-        for (
-          const [name, value] of [["AWS_SHARED_CREDENTIALS_FILE", before.credentials], [
-            "AWS_CONFIG_FILE",
-            before.config
-          ]]
-        ) {
-          if (value === undefined) delete process.env[name!]
-          else process.env[name!] = value
-        }
-        Fs.rmSync(dir, { recursive: true, force: true })
-      })
-  )
+  Effect.gen(function*() {
+    const dir = yield* scopedDirectory("bedrock-profiles-")
+    Fs.writeFileSync(Path.join(dir, "credentials"), credentials)
+    Fs.writeFileSync(Path.join(dir, "config"), "")
+    yield* scopedEnv({
+      AWS_SHARED_CREDENTIALS_FILE: Path.join(dir, "credentials"),
+      AWS_CONFIG_FILE: Path.join(dir, "config")
+    })
+  })
 
 describe("AWS profiles as deployments", () => {
   const alpha = { accessKeyId: "AKIAALPHA00000000000", secretAccessKey: "alpha/secret/access/key/0000000000000000" }

@@ -1,7 +1,8 @@
 /**
  * Bedrock's AWS credentials (`providers/bedrock/aws.ts`) under `TestClock`: held and shared while fresh, asked for
  * again 5 minutes before they expire, by one call at a time, kept while they last when asking for the next fails;
- * long-term keys (no expiration) asked for once; and SigV4 signing with the `Clock`'s time.
+ * long-term keys (no expiration) asked for once; SigV4 signing with the `Clock`'s time; and AWS's real default
+ * chain failing, in an environment without credentials, as an `AuthError` naming it.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -9,7 +10,11 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
 import * as Aws from "../../src/internal/providers/bedrock/aws.js"
-import type * as Bedrock from "../../src/providers/Bedrock.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Bedrock from "../../src/providers/Bedrock.js"
+import { fakeClient, hello } from "../utils/adapterHarness.js"
+import { withoutCloudCredentials } from "../utils/env.js"
+import { jsonResponse } from "../utils/fakeHttpClient.js"
 
 const minute = 60_000
 
@@ -87,6 +92,22 @@ describe("AWS credential source", () => {
       const empty: Bedrock.CredentialProvider = () => Promise.resolve({ accessKeyId: "", secretAccessKey: "" })
       assert.strictEqual(yield* Effect.flip(Aws.credentialSource(empty, "Empty")), "Empty: no credentials")
     }))
+
+  it.live("AWS's default chain, finding nothing, fails the call with AuthError naming it, before any HTTP", () =>
+    Effect.gen(function*() {
+      yield* withoutCloudCredentials
+      const { requests, service } = fakeClient(
+        () => jsonResponse({}),
+        Bedrock.make({ region: "us-east-1", model: "amazon.nova-micro-v1:0" })
+      )
+      const client = yield* service
+      const error = yield* Effect.flip(client.chat(hello, ProviderClient.credentials("none")))
+      assert(error._tag === "AuthError")
+      assert.strictEqual(error.reason, "credential_unavailable")
+      assert.strictEqual(error.detail, `${Aws.defaultChainName}: Could not load credentials from any providers`)
+      assert.include(error.message, "fromNodeProviderChain")
+      assert.strictEqual(requests.length, 0)
+    }).pipe(Effect.scoped))
 
   it.effect("signs with the Clock's time, the session token included", () =>
     Effect.gen(function*() {
