@@ -126,7 +126,7 @@ describe("Bedrock over the simulator", () => {
       })
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
 
-  it.live("errors: a wrong secret, an unknown access key, an unknown model, throttling, an exception frame", () =>
+  it.live("errors: a wrong secret, an unknown access key, access denied, an unknown model, throttling, an exception frame", () =>
     simulated((simulator) =>
       Effect.gen(function*() {
         const wrongSecret = yield* signedClient(
@@ -148,6 +148,17 @@ describe("Bedrock over the simulator", () => {
         const missing = yield* Effect.flip(chat.chat({ ...hello, model: "anthropic.claude-gone-v9:0" }, none))
         assert(missing._tag === "ModelNotFoundError")
         assert.strictEqual(missing.status, 400)
+        const noAccess = "You don't have access to the model with the specified model ID."
+        const denied = yield* Effect.flip(
+          (yield* signedClient(
+            simulator,
+            counting().provider,
+            AdapterE2e.simulatorFault(`status=403;code=AccessDeniedException;message=${noAccess}`)
+          )).chat(hello, none)
+        )
+        assert(denied._tag === "AuthError")
+        assert.deepInclude(denied, { status: 403, reason: "forbidden", detail: noAccess, provider: "bedrock" })
+        assert.isDefined(denied.requestId)
         const throttled = yield* Effect.flip(
           (yield* signedClient(simulator, counting().provider, AdapterE2e.simulatorFault("status=429"))).chat(
             hello,

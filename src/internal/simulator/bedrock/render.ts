@@ -139,9 +139,9 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
       return awsError(status, error.code ?? typeOfStatus[status] ?? "ValidationException", error.message)
     }
     case "Injected": {
-      const status = error.fault.status
-      const type = typeOfStatus[status] ?? "InternalServerException"
-      return awsError(status, type, `The simulator answered ${status} (${type}) as asked.`)
+      const { code, message, status } = error.fault
+      const type = code ?? typeOfStatus[status] ?? "InternalServerException"
+      return awsError(status, type, message ?? `The simulator answered ${status} (${type}) as asked.`)
     }
   }
 }
