@@ -13,6 +13,8 @@
  *   redact the signature (`authorization`) and the session token (`x-amz-security-token`).
  * - Streams are `application/vnd.amazon.eventstream` frames; an exception frame fails the stream with its typed
  *   error.
+ * - A client whose `model` is Anthropic's Claude (`anthropic.claude-...`, or an inference profile or ARN of one) has
+ *   `prefill`: Claude goes on from a last assistant message, so a router continues a broken stream there by prefill.
  * - Errors: `ThrottlingException` (429) is a `RateLimitError`, `AccessDeniedException` and
  *   `UnrecognizedClientException` (403) an `AuthError`, `ResourceNotFoundException` or a `ValidationException`
  *   naming the model identifier a `ModelNotFoundError`; credentials that cannot be had an `AuthError` of reason

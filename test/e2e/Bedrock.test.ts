@@ -9,6 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 // The SDK's HTTP/1.1 handler (a dependency of the client): it streams over HTTP/2 by default, which the simulator
 // does not speak.
 import { NodeHttpHandler } from "@smithy/node-http-handler"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -201,6 +202,58 @@ describe("Bedrock over the simulator", () => {
         })
         assert.strictEqual((yield* simulator.stats).requests, before)
       })
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("Bedrock's Claude and mid-stream continuation", () => {
+  it.live("a Claude client takes a prefill, others not; a broken stream goes on from Bedrock Claude by prefill", () =>
+    Effect.flatMap(
+      Simulator.make({ apiKeys: [API_KEY], models: [MODEL, "gpt-4o-mini"], replyTokens: 12 }),
+      (simulator) =>
+        Effect.gen(function*() {
+          const prefillOf = (model: string) =>
+            Effect.map(Bedrock.make({ baseUrl: simulator.url, model, auth: "api-key" }), (client) => client.prefill)
+          assert.isTrue(yield* prefillOf(MODEL))
+          assert.isTrue(yield* prefillOf(`us.${MODEL}`))
+          assert.isTrue(yield* prefillOf(`arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.${MODEL}`))
+          assert.isFalse(yield* prefillOf("amazon.nova-micro-v1:0"))
+
+          const config = yield* ProviderConfig.fromJson({
+            primary: [{
+              model_name: "gpt-4o-mini",
+              base_url: `${simulator.url}/v1`,
+              api_keys: [API_KEY],
+              max_retries: 0,
+              headers: { [Simulator.faultHeader]: "reset=5" }
+            }],
+            aws: [{ model_name: MODEL, api: "bedrock", base_url: simulator.url, api_keys: [API_KEY], max_retries: 0 }]
+          })
+          const llm = yield* Effect.map(
+            Layer.build(
+              ProviderConfig.routerLayer(config, {
+                midStream: "continue",
+                fallbacks: { "primary/gpt-4o-mini": [{ to: `aws/${MODEL}`, on: ["TransportError"] }] }
+              }).pipe(Layer.provide(UndiciHttpClient.layer()))
+            ),
+            (context) => Context.get(context, Llm.Llm)
+          )
+          const ask = { model: "primary/gpt-4o-mini", messages: [Message.user("Tell me something")] }
+          const chunks = yield* Stream.runCollect(llm.chatStream(ask))
+          const at = chunks.findIndex((chunk) => chunk._tag === "Continue")
+          assert.deepInclude(chunks[at], { _tag: "Continue", deployment: `aws/${MODEL}`, model: MODEL })
+          const textOf = (part: ReadonlyArray<ChatChunk.ChatChunk>) =>
+            part.map((chunk) => chunk._tag === "TextDelta" ? chunk.text : "").join("")
+          const before = textOf(chunks.slice(0, at))
+          const after = textOf(chunks.slice(at + 1))
+          assert.isAbove(before.length, 0)
+          // Claude was sent what went out as its prefill and went on from it: a space, then the next word.
+          const rest = yield* llm.chat({
+            model: `aws/${MODEL}`,
+            messages: [...ask.messages, Message.assistant(before)]
+          })
+          assert.strictEqual(after, rest.text)
+          assert.isTrue(after.startsWith(" "))
+        }).pipe(Effect.scoped)
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
 })
 
