@@ -32,6 +32,7 @@ import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
 import * as Aws from "../internal/providers/bedrock/aws.js"
+import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import {
   chunkFrames,
   corruptFrame,
@@ -40,7 +41,6 @@ import {
   renderReply,
   renderStream
 } from "../internal/simulator/bedrock/render.js"
-import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import { decode } from "../internal/simulator/bedrock/request.js"
 import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
 import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"

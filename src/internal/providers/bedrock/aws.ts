@@ -7,6 +7,7 @@
  * Credentials are held and shared by every call, and asked for again before they expire, on the `Clock` (`renewing`);
  * the secret key and the session token are held `Redacted`, their values read only to sign.
  */
+import type * as CredentialProviders from "@aws-sdk/credential-providers"
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type { SignatureV4 } from "@smithy/signature-v4"
 import * as Effect from "effect/Effect"
@@ -87,10 +88,8 @@ export const isDefaultChain = (provider: CredentialProvider): boolean => provide
 export const defaultChainName = "the AWS default credential chain (fromNodeProviderChain: environment, SSO, " +
   "shared config and credentials files, web identity, process, container and instance metadata)"
 
-type Providers = typeof import("@aws-sdk/credential-providers")
-
 /** The provider `make` builds of `@aws-sdk/credential-providers`, the package imported when it is first asked. */
-function imported(make: (providers: Providers) => CredentialProvider): () => Promise<AwsCredentials> {
+function imported(make: (providers: typeof CredentialProviders) => CredentialProvider): () => Promise<AwsCredentials> {
   let loading: Promise<CredentialProvider> | undefined
   return () => {
     const loaded = loading ??= import("@aws-sdk/credential-providers").then(make, (error: unknown) => {
