@@ -8,7 +8,7 @@ import * as Bedrock from "../src/providers/Bedrock.js"
 import { adapterHarness, hello } from "./utils/adapterHarness.js"
 import { jsonResponse } from "./utils/fakeHttpClient.js"
 import { expectOptionsError } from "./utils/optionsError.js"
-import { recordingTracer } from "./utils/recordingTracer.js"
+import { attributeText, recordingTracer } from "./utils/recordingTracer.js"
 
 const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
 const none = ProviderClient.credentials("none")
@@ -151,9 +151,7 @@ describe("Bedrock requests", () => {
         Effect.withTracer(tracer),
         Effect.provideService(HttpClient.TracerHeaderFilter, () => true)
       )
-      const values = JSON.stringify(
-        spans.flatMap(({ attributes }) => [...attributes.entries()].map(([k, v]) => [k, String(v)]))
-      )
+      const values = attributeText(spans)
       assert.include(values, "http.request.header.authorization")
       assert.include(values, "http.request.header.x-amz-security-token")
       const signature = /Signature=([0-9a-f]{64})/.exec(requests[0]!.headers["authorization"]!)![1]!

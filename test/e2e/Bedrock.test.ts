@@ -28,6 +28,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
 import { scopedDirectory, scopedEnv } from "../utils/env.js"
+import { cachedThenRead } from "../utils/promptCacheE2e.js"
 
 const MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 const API_KEY = "bedrock-api-key-0123456789abcdef"
@@ -271,25 +272,7 @@ describe("Bedrock prompt caching over the simulator", () => {
           Layer.provide(UndiciHttpClient.layer()),
           Layer.orDie
         )
-        // 400 characters: 100 tokens as the simulator counts; the question 10 more.
-        const ask: ChatRequest.Input = {
-          maxTokens: 16,
-          messages: [{ role: "system", content: "r".repeat(400), cache: {} }, Message.user("q".repeat(40))]
-        }
-        const price = Pricing.lookup(MODEL)!
-        const { read, streamed, written } = yield* Effect.gen(function*() {
-          const written = yield* Llm.chat(ask)
-          const read = yield* Llm.chat(ask)
-          const streamed = yield* ChatChunk.collect(Llm.chatStream(ask))
-          return { read, streamed, written }
-        }).pipe(Effect.provide(llm))
-        assert.deepInclude(written.usage, { promptTokens: 110, cachedPromptTokens: 0, cacheWriteTokens: 100 })
-        assert.deepInclude(read.usage, { promptTokens: 110, cachedPromptTokens: 100, cacheWriteTokens: 0 })
-        assert.deepInclude(streamed.usage, { promptTokens: 110, cachedPromptTokens: 100, cacheWriteTokens: 0 })
-        const output = read.usage.completionTokens * price.output
-        assert.closeTo(written.cost!, (10 * price.input + 100 * price.cacheWrite! + output) / 1e6, 1e-15)
-        assert.closeTo(read.cost!, (10 * price.input + 100 * price.cachedInput! + output) / 1e6, 1e-15)
-        assert.isBelow(read.cost!, written.cost!)
+        yield* cachedThenRead(llm, "5m", Pricing.lookup(MODEL)!)
       })
     ))
 })

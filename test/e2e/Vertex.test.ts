@@ -12,7 +12,6 @@ import * as Stream from "effect/Stream"
 import { OAuth2Client } from "google-auth-library"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
-import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
@@ -21,6 +20,7 @@ import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { cachedThenRead } from "../utils/promptCacheE2e.js"
 
 const TOKEN = "ya29.vertex-e2e-token-0123456789abcdef"
 const project = "my-proj"
@@ -201,24 +201,7 @@ describe("Vertex over the simulator", () => {
           Layer.provide(UndiciHttpClient.layer()),
           Layer.orDie
         )
-        // 400 characters: 100 tokens as the simulator counts; the question 10 more.
-        const ask: ChatRequest.Input = {
-          maxTokens: 16,
-          messages: [{ role: "system", content: "r".repeat(400), cache: { ttl: "1h" } }, Message.user("q".repeat(40))]
-        }
-        const price = Pricing.lookup(claude)!
-        const { read, streamed, written } = yield* Effect.gen(function*() {
-          const written = yield* Llm.chat(ask)
-          const read = yield* Llm.chat(ask)
-          const streamed = yield* ChatChunk.collect(Llm.chatStream(ask))
-          return { read, streamed, written }
-        }).pipe(Effect.provide(llm))
-        assert.deepInclude(written.usage, { promptTokens: 110, cachedPromptTokens: 0, cacheWrite1hTokens: 100 })
-        assert.deepInclude(read.usage, { promptTokens: 110, cachedPromptTokens: 100, cacheWriteTokens: 0 })
-        assert.deepInclude(streamed.usage, { promptTokens: 110, cachedPromptTokens: 100, cacheWriteTokens: 0 })
-        const output = read.usage.completionTokens * price.output
-        assert.closeTo(written.cost!, (10 * price.input + 100 * price.cacheWrite1h! + output) / 1e6, 1e-15)
-        assert.closeTo(read.cost!, (10 * price.input + 100 * price.cachedInput! + output) / 1e6, 1e-15)
+        yield* cachedThenRead(llm, "1h", Pricing.lookup(claude)!)
       })
     ))
 
