@@ -83,7 +83,7 @@ const latencyMs = 1
  */
 export function chunkFrames(codec: EventStreamCodec, stream: RenderedStream): RenderedStream {
   const decoder = Sse.makeDecoder()
-  const framed = (text: string): string => {
+  function framed(text: string): string {
     let frames = ""
     for (const event of decoder.push(encoder.encode(text))) {
       frames += eventFrame(codec, { type: "chunk", payload: { bytes: Buffer.from(event.data).toString("base64") } })
