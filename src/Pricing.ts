@@ -42,7 +42,13 @@
  * 2. the name without a trailing date or alias suffix: `-2024-08-06`,
  *    `-20250514`, `@20250514` (Vertex), `-latest`;
  * 3. both of these again with dots between digits turned into dashes
- *    (`claude-sonnet-4.5`, OpenRouter's spelling, finds `claude-sonnet-4-5`).
+ *    (`claude-sonnet-4.5`, OpenRouter's spelling, finds `claude-sonnet-4-5`);
+ * 4. for a Bedrock cross-region inference profile id (`us.`, `us-gov.`, `eu.`,
+ *    `apac.`, `jp.`, `au.` or `global.` before the model id), all of the above
+ *    for the model id without it. An ARN is read as its last segment, so a
+ *    foundation model's ARN (`...:foundation-model/anthropic.claude-...`) and an
+ *    inference profile's (`...:inference-profile/us.anthropic.claude-...`) price
+ *    as their model. A profile is priced at its model's on-demand price.
  * There is no prefix matching: `gpt-4o-audio-preview` is priced differently
  * from `gpt-4o`, so it has no price rather than a wrong one.
  *
@@ -202,6 +208,15 @@ export const builtIn: Readonly<Record<string, Price>> = {
 
 const dateSuffix = /(?:[-@]\d{4}-\d{2}-\d{2}|[-@]\d{8}|-latest)$/
 const dotBetweenDigits = /(?<=\d)\.(?=\d)/g
+// The geographies of Bedrock's cross-region inference profiles (Amazon Bedrock user guide, "Supported Regions and
+// models for inference profiles").
+const inferenceGeography = /^(?:us|us-gov|eu|apac|jp|au|global)\./
+
+/** A name, then without its date suffix, each also with dots between digits as dashes. */
+function spellings(name: string): ReadonlyArray<string> {
+  const undated = name.replace(dateSuffix, "")
+  return [name, undated, name.replace(dotBetweenDigits, "-"), undated.replace(dotBetweenDigits, "-")]
+}
 
 /**
  * The names `lookup` tries for a model, in order (see the module doc).
@@ -211,6 +226,8 @@ const dotBetweenDigits = /(?<=\d)\.(?=\d)/g
  * import { Pricing } from "effect-llm-router"
  *
  * Pricing.candidates("openai/GPT-4o-2024-08-06") // ["gpt-4o-2024-08-06", "gpt-4o"]
+ * Pricing.candidates("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-micro-v1:0")
+ * // ["us.amazon.nova-micro-v1:0", "amazon.nova-micro-v1:0"]
  * ```
  *
  * @since 0.1.0
@@ -219,10 +236,8 @@ const dotBetweenDigits = /(?<=\d)\.(?=\d)/g
 export function candidates(model: string): ReadonlyArray<string> {
   const lower = model.toLowerCase()
   const name = lower.slice(lower.lastIndexOf("/") + 1)
-  const undated = name.replace(dateSuffix, "")
-  const dashed = name.replace(dotBetweenDigits, "-")
-  const dashedUndated = undated.replace(dotBetweenDigits, "-")
-  return [...new Set([name, undated, dashed, dashedUndated])]
+  const profiled = name.replace(inferenceGeography, "")
+  return [...new Set(profiled === name ? spellings(name) : [...spellings(name), ...spellings(profiled)])]
 }
 
 /**

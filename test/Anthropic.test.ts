@@ -16,7 +16,7 @@ import { adapterHarness, hello } from "./utils/adapterHarness.js"
 import { splitAt } from "./utils/byteChunks.js"
 import { failsWithoutAModel, jsonResponse, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
-import { recordingTracer } from "./utils/recordingTracer.js"
+import { attributeText, recordingTracer } from "./utils/recordingTracer.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "sk-ant-test-0123456789abcdef"
@@ -450,9 +450,7 @@ describe("Anthropic request mapping", () => {
         // Header attributes are opt-in in Effect 4: record them all, so redaction is what keeps the key out.
         Effect.provideService(HttpClient.TracerHeaderFilter, () => true)
       )
-      const values = JSON.stringify(
-        spans.flatMap(({ attributes }) => [...attributes.entries()].map(([k, v]) => [k, String(v)]))
-      )
+      const values = attributeText(spans)
       assert.include(values, "x-api-key")
       const span = spans.find(({ attributes }) => attributes.has("http.request.header.x-api-key"))
       assert.strictEqual(String(span?.attributes.get("http.request.header.x-api-key")), "<redacted>")

@@ -6,7 +6,7 @@ import * as AzureOpenAi from "../src/providers/AzureOpenAi.js"
 import { adapterHarness, hello } from "./utils/adapterHarness.js"
 import { jsonResponse } from "./utils/fakeHttpClient.js"
 import { expectOptionsError } from "./utils/optionsError.js"
-import { recordingTracer } from "./utils/recordingTracer.js"
+import { attributeText, recordingTracer } from "./utils/recordingTracer.js"
 
 const KEY = "azure-unit-key-0123456789abcdef"
 const TOKEN = "entra-unit-token-0123456789abcdef"
@@ -96,9 +96,7 @@ describe("AzureOpenAi requests", () => {
         )
       yield* traced(chatWith(() => completion("gpt-4o"), hello, { model: "gpt-4o" }).run)
       yield* traced(chatWith(() => completion("gpt-4o"), hello, { model: "gpt-4o", entraId: true }).run)
-      const values = JSON.stringify(
-        spans.flatMap(({ attributes }) => [...attributes.entries()].map(([k, v]) => [k, String(v)]))
-      )
+      const values = attributeText(spans)
       const keyed = spans.find(({ attributes }) => attributes.has("http.request.header.api-key"))
       assert.strictEqual(String(keyed?.attributes.get("http.request.header.api-key")), "<redacted>")
       assert.include(values, "http.request.header.authorization")

@@ -39,6 +39,36 @@ describe("Pricing.lookup", () => {
     expect(Pricing.lookup("OpenAI/GPT-4o-2024-11-20")).toBe(Pricing.builtIn["gpt-4o"])
   })
 
+  it("prices a Bedrock inference profile, by id or ARN, and a foundation model's ARN as the model", () => {
+    const haiku = Pricing.builtIn["anthropic.claude-3-5-haiku-20241022-v1:0"]
+    expect(haiku).toBeDefined()
+    for (const geography of ["us", "us-gov", "eu", "apac", "jp", "au", "global"]) {
+      expect(Pricing.lookup(`${geography}.anthropic.claude-3-5-haiku-20241022-v1:0`)).toBe(haiku)
+    }
+    expect(
+      Pricing.lookup(
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+      )
+    )
+      .toBe(haiku)
+    expect(Pricing.lookup("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-micro-v1:0"))
+      .toBe(Pricing.builtIn["amazon.nova-micro-v1:0"])
+    expect(Pricing.candidates("EU.Meta.Llama3-3-70b-Instruct-v1:0")).toEqual([
+      "eu.meta.llama3-3-70b-instruct-v1:0",
+      "meta.llama3-3-70b-instruct-v1:0"
+    ])
+    // A price of the profile's own is found before its model's.
+    const own = {
+      "us.amazon.nova-micro-v1:0": { input: 1, output: 2 },
+      "amazon.nova-micro-v1:0": { input: 3, output: 4 }
+    }
+    expect(Pricing.lookup("us.amazon.nova-micro-v1:0", own)).toStrictEqual({ input: 1, output: 2 })
+    // Only a geography is a profile's prefix; an application inference profile's ARN names no model.
+    expect(Pricing.lookup("xx.amazon.nova-micro-v1:0")).toBeUndefined()
+    expect(Pricing.lookup("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"))
+      .toBeUndefined()
+  })
+
   it("does not guess by prefix: an unknown variant has no price", () => {
     expect(Pricing.lookup("gpt-4o-audio-preview")).toBeUndefined()
     expect(Pricing.lookup("llama3.2")).toBeUndefined()

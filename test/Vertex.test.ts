@@ -8,7 +8,7 @@ import * as Vertex from "../src/providers/Vertex.js"
 import { adapterHarness, hello } from "./utils/adapterHarness.js"
 import { jsonResponse } from "./utils/fakeHttpClient.js"
 import { expectOptionsError } from "./utils/optionsError.js"
-import { recordingTracer } from "./utils/recordingTracer.js"
+import { attributeText, recordingTracer } from "./utils/recordingTracer.js"
 
 const TOKEN = "ya29.vertex-unit-token-0123456789abcdef"
 const credentials = ProviderClient.credentials("none")
@@ -119,9 +119,7 @@ describe("Vertex requests", () => {
         Effect.withTracer(tracer),
         Effect.provideService(HttpClient.TracerHeaderFilter, () => true)
       )
-      const values = JSON.stringify(
-        spans.flatMap(({ attributes }) => [...attributes.entries()].map(([k, v]) => [k, String(v)]))
-      )
+      const values = attributeText(spans)
       assert.include(values, "http.request.header.authorization")
       assert.notInclude(values, TOKEN)
     }))

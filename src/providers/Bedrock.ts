@@ -6,11 +6,15 @@
  * - `POST {baseUrl}/model/{modelId}/converse` and `/converse-stream`, the model id URL-encoded; `baseUrl` defaults to
  *   the region's runtime endpoint, `https://bedrock-runtime.{region}.amazonaws.com`.
  * - Auth (`auth`): by default every request is signed with AWS Signature Version 4 (service `bedrock`) with the
- *   credentials of the `Credentials` provider in context (by default AWS's default chain, `fromNodeProviderChain`),
- *   held and asked for again before they expire; the key a call is given is not sent. With `auth: "api-key"`, the
- *   key is a Bedrock API key sent as `Authorization: Bearer`, and nothing is signed.
+ *   credentials of a shared config `profile` when one is given (`fromIni`), else of the `Credentials` provider in
+ *   context (by default AWS's default chain, `fromNodeProviderChain`), held (the secret key and session token
+ *   `Redacted`) and asked for again before they expire; the key a call is given is not sent. With
+ *   `auth: "api-key"`, the key is a Bedrock API key sent as `Authorization: Bearer`, and nothing is signed. Traces
+ *   redact the signature (`authorization`) and the session token (`x-amz-security-token`).
  * - Streams are `application/vnd.amazon.eventstream` frames; an exception frame fails the stream with its typed
  *   error.
+ * - A client whose `model` is Anthropic's Claude (`anthropic.claude-...`, or an inference profile or ARN of one) has
+ *   `prefill`: Claude goes on from a last assistant message, so a router continues a broken stream there by prefill.
  * - Errors: `ThrottlingException` (429) is a `RateLimitError`, `AccessDeniedException` and
  *   `UnrecognizedClientException` (403) an `AuthError`, `ResourceNotFoundException` or a `ValidationException`
  *   naming the model identifier a `ModelNotFoundError`; credentials that cannot be had an `AuthError` of reason
@@ -56,6 +60,15 @@ export interface Options extends HttpOptions {
    * Default: `"sigv4"`.
    */
   readonly auth?: "sigv4" | "api-key" | undefined
+  /**
+   * The profile of AWS's shared config and credentials files (`~/.aws/config`, `~/.aws/credentials`, or the files
+   * `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` name) whose credentials sign (`fromIni({ profile })`: its
+   * keys, the role it assumes, its SSO session or `credential_process`), in place of the `Credentials` in context, so
+   * deployments in one process can sign as different accounts or roles. Only with SigV4. Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly profile?: string | undefined
 }
 
 /**
@@ -143,10 +156,18 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
       (detail) => Invalid.make("Bedrock", "auth", options.auth ?? "sigv4", detail)
     )
     if (options.auth === "api-key") {
+      if (options.profile !== undefined) {
+        return yield* Invalid.make("Bedrock", "profile", options.profile, "no profile with auth: \"api-key\"")
+      }
       return yield* Adapter.make((given: Options) => definition(given, aws, undefined), options)
     }
-    const provider = yield* Credentials
-    const sign = Aws.sign(aws, Aws.credentialSource(provider, nameOf(provider)), options.region ?? "us-east-1")
+    if (options.profile !== undefined && (typeof options.profile !== "string" || options.profile === "")) {
+      return yield* Invalid.make("Bedrock", "profile", options.profile, "a profile name of the shared config files")
+    }
+    const source = options.profile === undefined
+      ? Effect.map(Credentials, (provider) => Aws.credentialSource(provider, nameOf(provider)))
+      : Effect.succeed(Aws.credentialSource(Aws.profileCredentials(options.profile), Aws.profileName(options.profile)))
+    const sign = Aws.sign(aws, yield* source, options.region ?? "us-east-1")
     return yield* Adapter.make((given: Options) => definition(given, aws, sign), options)
   })
 

@@ -7,12 +7,22 @@
  *   (`application/vnd.amazon.eventstream` frames, one per token, written with `@smithy/eventstream-codec`). Models
  *   are the simulator's `models`, by model id.
  * - Auth: a SigV4 `authorization` header is verified (the request signed again with `@smithy/signature-v4`) for the
- *   simulator's `testCredentials`; a signature by any other access key is refused (`UnrecognizedClientException`),
- *   one that does not match is `InvalidSignatureException`. A Bedrock API key (`Authorization: Bearer`) is taken as
+ *   simulator's `bedrockCredentials` option (default: `testCredentials`); a signature by any other access key is
+ *   refused (`UnrecognizedClientException`), one that does not match is `InvalidSignatureException`. A Bedrock API key (`Authorization: Bearer`) is taken as
  *   any other key. With the simulator's `apiKeys` set, a signed request's access key id must be one of them.
+ * - `InvokeModel` for Anthropic's models (Amazon Bedrock API reference: `InvokeModel`,
+ *   `InvokeModelWithResponseStream`; Anthropic's "Claude on Amazon Bedrock"), as `@anthropic-ai/bedrock-sdk` calls
+ *   it: `POST /model/{modelId}/invoke` and `/model/{modelId}/invoke-with-response-stream`, the body Anthropic's
+ *   Messages body with an `anthropic_version` (`bedrock-2023-05-31`) and no `model` (nor `stream`: the path says
+ *   it), answered as the `Anthropic` format answers it; the stream is event-stream `chunk` frames, each
+ *   `{"bytes": ...}` holding one Messages stream event's JSON, base64-encoded. A model whose id does not name
+ *   Anthropic (`anthropic.`) is refused there. Prompt caching at `cache_control` is `Anthropic`'s.
+ * - Prompt caching: the prompt (tools, system, messages) up to each `cachePoint` block is cached for five minutes,
+ *   per model; usage reports the tokens read as `cacheReadInputTokens` and written as `cacheWriteInputTokens`, and
+ *   the rest as `inputTokens` (the prompt cache of `Simulator`'s module doc).
  * - Errors are Bedrock's: a `{"message"}` body with the AWS error type as `__type` (`ThrottlingException` 429,
  *   `ValidationException` 400 for an unknown model or a prompt past the window, `UnrecognizedClientException` 403);
- *   a `stream-error` fault is an `exception` frame.
+ *   a `stream-error` fault is an `exception` frame, on both APIs.
  *
  * Signing and the frames use AWS's libraries, optional peer dependencies imported at the first Bedrock request.
  *
@@ -22,7 +32,9 @@ import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
 import * as Aws from "../internal/providers/bedrock/aws.js"
+import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import {
+  chunkFrames,
   corruptFrame,
   exceptionFrame,
   renderError,
@@ -31,7 +43,9 @@ import {
 } from "../internal/simulator/bedrock/render.js"
 import { decode } from "../internal/simulator/bedrock/request.js"
 import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
-import { bearerKey } from "../internal/simulator/requestChecks.js"
+import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import * as Anthropic from "./Anthropic.js"
+import { messagesBody } from "./Vertex.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"
 
 /**
@@ -55,18 +69,10 @@ export const testCredentials: { readonly accessKeyId: string; readonly secretAcc
 export const apiKey = (headers: Http.IncomingHttpHeaders): string | undefined =>
   authorizationOf(headers)?.accessKeyId ?? bearerKey(headers)
 
-/**
- * The Bedrock Converse wire format, its frames written with `codec` (`@smithy/eventstream-codec`'s).
- *
- * @since 0.3.0
- * @category Wire Formats
- */
-export const format = (codec: EventStreamCodec): WireFormat<undefined> => ({
+/** What both of Bedrock's APIs answer alike: the key, errors, the stream's framing and its faults. */
+const common = (codec: EventStreamCodec) => ({
   apiKey,
-  decode,
   renderError,
-  renderReply,
-  renderStream: (reply) => renderStream(codec, reply),
   renderStreamError: () =>
     exceptionFrame(
       codec,
@@ -78,13 +84,76 @@ export const format = (codec: EventStreamCodec): WireFormat<undefined> => ({
   malformedEvent: corruptFrame(codec),
   streamContentType: "application/vnd.amazon.eventstream",
   binaryStream: true,
-  idPrefix: "",
   requestIdHeader: "x-amzn-requestid"
 })
 
 /**
- * The request's signature checked (when it has one) for `testCredentials`: undefined when it verifies or is not
- * SigV4, else the error Bedrock answers.
+ * The Bedrock Converse wire format, its frames written with `codec` (`@smithy/eventstream-codec`'s).
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const format = (codec: EventStreamCodec): WireFormat<undefined> => ({
+  ...common(codec),
+  decode,
+  cachePrefixes,
+  renderReply,
+  renderStream: (reply) => renderStream(codec, reply),
+  idPrefix: ""
+})
+
+type Params = Readonly<Record<string, string | undefined>>
+
+/**
+ * An `InvokeModel` body for the path's model (`params.modelId`) as the Messages body it carries: its
+ * `anthropic_version` required and taken out, no `model`, the path's model put in, and `stream` as the path says
+ * (`params.stream`).
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const invokeBody = (body: unknown, params?: Params): { readonly messages: unknown } | ApiError => {
+  const model = params?.modelId ?? ""
+  if (!model.includes("anthropic.")) {
+    return invalid(
+      `The simulator answers InvokeModel with Anthropic's Messages body only; call Converse for ${model}.`,
+      "modelId"
+    )
+  }
+  const read = messagesBody(body, { model })
+  if ("_tag" in read) return read
+  return isRecord(read.messages) ? { messages: { ...read.messages, stream: params?.stream === "true" } } : read
+}
+
+/**
+ * Anthropic's models on Bedrock's `InvokeModel` and `InvokeModelWithResponseStream`: the Anthropic Messages format
+ * in Bedrock's body, auth, errors and event-stream `chunk` frames (written with `codec`).
+ *
+ * @since 0.3.0
+ * @category Wire Formats
+ */
+export const invokeFormat = (codec: EventStreamCodec): WireFormat<Anthropic.Extra> => ({
+  ...common(codec),
+  decode: (body, params) => {
+    const read = invokeBody(body, params)
+    return "_tag" in read ? read : Anthropic.format.decode(read.messages, params)
+  },
+  cachePrefixes: (body, params) => {
+    const read = invokeBody(body, params)
+    return "_tag" in read ? [] : Anthropic.format.cachePrefixes?.(read.messages, params) ?? []
+  },
+  renderReply: Anthropic.format.renderReply,
+  renderStream: (reply, meta, extra) => chunkFrames(codec, Anthropic.format.renderStream(reply, meta, extra)),
+  idPrefix: "msg_bdrk_"
+})
+
+const testSecretOf = (id: string): string | undefined =>
+  id === testCredentials.accessKeyId ? testCredentials.secretAccessKey : undefined
+
+/**
+ * The request's signature checked (when it has one) for the credentials `secretOf` knows (the secret key of an
+ * access key id; default: `testCredentials` alone): undefined when it verifies or is not SigV4, else the error Bedrock
+ * answers.
  *
  * @since 0.3.0
  * @category Wire Formats
@@ -92,7 +161,8 @@ export const format = (codec: EventStreamCodec): WireFormat<undefined> => ({
 export const checkSignature = (
   headers: Http.IncomingHttpHeaders,
   url: string,
-  body: string
+  body: string,
+  secretOf: (accessKeyId: string) => string | undefined = testSecretOf
 ): Effect.Effect<ApiError | undefined, string> => {
   const authorization = authorizationOf(headers)
   if (authorization === undefined) return Effect.succeed(undefined)
@@ -103,7 +173,7 @@ export const checkSignature = (
           aws,
           authorization,
           { headers, url, body },
-          (id) => id === testCredentials.accessKeyId ? testCredentials.secretAccessKey : undefined
+          secretOf
         ),
       catch: (error) => `the signature could not be checked: ${String(error)}`
     }))

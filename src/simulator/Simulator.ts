@@ -199,6 +199,13 @@ export interface Options {
   readonly apiKeys?: ReadonlyArray<string>
   /** The known models; others get 404 `model_not_found`. Default {@link defaultModels}. */
   readonly models?: ReadonlyArray<string>
+  /**
+   * The AWS credentials Bedrock's routes verify SigV4 signatures for (a signature by another access key is 403
+   * `UnrecognizedClientException`). Default: {@link bedrockCredentials} alone.
+   *
+   * @since 0.3.0
+   */
+  readonly bedrockCredentials?: ReadonlyArray<{ readonly accessKeyId: string; readonly secretAccessKey: string }>
   /** Context window in tokens (prompt plus requested completion). Default `128000`. */
   readonly contextWindow?: number
   /** Per-model context windows, overriding `contextWindow`. Default none. */

@@ -1,3 +1,4 @@
+import { AnthropicBedrock } from "@anthropic-ai/bedrock-sdk"
 import {
   BedrockRuntimeClient,
   ConverseCommand,
@@ -8,17 +9,26 @@ import { assert, describe, it } from "@effect/vitest"
 // The SDK's HTTP/1.1 handler (a dependency of the client): it streams over HTTP/2 by default, which the simulator
 // does not speak.
 import { NodeHttpHandler } from "@smithy/node-http-handler"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
+import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
+import * as Pricing from "../../src/Pricing.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as SimulatedBedrock from "../../src/simulator/Bedrock.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { scopedDirectory, scopedEnv } from "../utils/env.js"
+import { cachedThenRead } from "../utils/promptCacheE2e.js"
 
 const MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 const API_KEY = "bedrock-api-key-0123456789abcdef"
@@ -118,7 +128,7 @@ describe("Bedrock over the simulator", () => {
       })
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
 
-  it.live("errors: a wrong secret, an unknown access key, an unknown model, throttling, an exception frame", () =>
+  it.live("errors: a wrong secret, an unknown access key, access denied, an unknown model, throttling, an exception frame", () =>
     simulated((simulator) =>
       Effect.gen(function*() {
         const wrongSecret = yield* signedClient(
@@ -140,6 +150,17 @@ describe("Bedrock over the simulator", () => {
         const missing = yield* Effect.flip(chat.chat({ ...hello, model: "anthropic.claude-gone-v9:0" }, none))
         assert(missing._tag === "ModelNotFoundError")
         assert.strictEqual(missing.status, 400)
+        const noAccess = "You don't have access to the model with the specified model ID."
+        const denied = yield* Effect.flip(
+          (yield* signedClient(
+            simulator,
+            counting().provider,
+            AdapterE2e.simulatorFault(`status=403;code=AccessDeniedException;message=${noAccess}`)
+          )).chat(hello, none)
+        )
+        assert(denied._tag === "AuthError")
+        assert.deepInclude(denied, { status: 403, reason: "forbidden", detail: noAccess, provider: "bedrock" })
+        assert.isDefined(denied.requestId)
         const throttled = yield* Effect.flip(
           (yield* signedClient(simulator, counting().provider, AdapterE2e.simulatorFault("status=429"))).chat(
             hello,
@@ -183,6 +204,77 @@ describe("Bedrock over the simulator", () => {
         assert.strictEqual((yield* simulator.stats).requests, before)
       })
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("Bedrock's Claude and mid-stream continuation", () => {
+  it.live("a Claude client takes a prefill, others not; a broken stream goes on from Bedrock Claude by prefill", () =>
+    Effect.flatMap(
+      Simulator.make({ apiKeys: [API_KEY], models: [MODEL, "gpt-4o-mini"], replyTokens: 12 }),
+      (simulator) =>
+        Effect.gen(function*() {
+          const prefillOf = (model: string) =>
+            Effect.map(Bedrock.make({ baseUrl: simulator.url, model, auth: "api-key" }), (client) => client.prefill)
+          assert.isTrue(yield* prefillOf(MODEL))
+          assert.isTrue(yield* prefillOf(`us.${MODEL}`))
+          assert.isTrue(yield* prefillOf(`arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.${MODEL}`))
+          assert.isFalse(yield* prefillOf("amazon.nova-micro-v1:0"))
+
+          const config = yield* ProviderConfig.fromJson({
+            primary: [{
+              model_name: "gpt-4o-mini",
+              base_url: `${simulator.url}/v1`,
+              api_keys: [API_KEY],
+              max_retries: 0,
+              headers: { [Simulator.faultHeader]: "reset=5" }
+            }],
+            aws: [{ model_name: MODEL, api: "bedrock", base_url: simulator.url, api_keys: [API_KEY], max_retries: 0 }]
+          })
+          const llm = yield* Effect.map(
+            Layer.build(
+              ProviderConfig.routerLayer(config, {
+                midStream: "continue",
+                fallbacks: { "primary/gpt-4o-mini": [{ to: `aws/${MODEL}`, on: ["TransportError"] }] }
+              }).pipe(Layer.provide(UndiciHttpClient.layer()))
+            ),
+            (context) => Context.get(context, Llm.Llm)
+          )
+          const ask = { model: "primary/gpt-4o-mini", messages: [Message.user("Tell me something")] }
+          const chunks = yield* Stream.runCollect(llm.chatStream(ask))
+          const at = chunks.findIndex((chunk) => chunk._tag === "Continue")
+          assert.deepInclude(chunks[at], { _tag: "Continue", deployment: `aws/${MODEL}`, model: MODEL })
+          const textOf = (part: ReadonlyArray<ChatChunk.ChatChunk>) =>
+            part.map((chunk) => chunk._tag === "TextDelta" ? chunk.text : "").join("")
+          const before = textOf(chunks.slice(0, at))
+          const after = textOf(chunks.slice(at + 1))
+          assert.isAbove(before.length, 0)
+          // Claude was sent what went out as its prefill and went on from it: a space, then the next word.
+          const rest = yield* llm.chat({
+            model: `aws/${MODEL}`,
+            messages: [...ask.messages, Message.assistant(before)]
+          })
+          assert.strictEqual(after, rest.text)
+          assert.isTrue(after.startsWith(" "))
+        }).pipe(Effect.scoped)
+    ).pipe(Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("Bedrock prompt caching over the simulator", () => {
+  it.live("a repeated prompt with a cachePoint reads its prefix from the cache, whole and streamed, priced as cached", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const llm = Layer.unwrap(Effect.map(
+          ProviderConfig.fromJson({
+            aws: [{ model_name: MODEL, api: "bedrock", region, base_url: simulator.url, max_retries: 0 }]
+          }),
+          (config) => ProviderConfig.layer(config, "aws", MODEL)
+        )).pipe(
+          Layer.provide(Layer.succeed(Bedrock.Credentials, counting().provider)),
+          Layer.provide(UndiciHttpClient.layer()),
+          Layer.orDie
+        )
+        yield* cachedThenRead(llm, "5m", Pricing.lookup(MODEL)!)
+      })
+    ))
 })
 
 describe("the official BedrockRuntimeClient against the simulator", () => {
@@ -276,4 +368,195 @@ describe("the official BedrockRuntimeClient against the simulator", () => {
         assert.strictEqual(throttled.name, "ThrottlingException")
       })
     ))
+})
+
+describe("the official AnthropicBedrock client (InvokeModel) against the simulator", () => {
+  const anthropic = (simulator: Simulator.Simulator, secret = testCredentials.secretAccessKey) =>
+    new AnthropicBedrock({
+      baseURL: simulator.url,
+      awsAccessKey: testCredentials.accessKeyId,
+      awsSecretKey: secret,
+      awsRegion: region,
+      apiKey: null,
+      maxRetries: 0
+    })
+  const weather = {
+    name: "get_weather",
+    description: "The weather in a city",
+    input_schema: { type: "object" as const, properties: { city: { type: "string" } }, required: ["city"] }
+  }
+
+  it.live("messages.create whole and streamed, and a forced tool call both ways", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const client = anthropic(simulator)
+        const params = {
+          model: MODEL,
+          max_tokens: 100,
+          system: "Be brief.",
+          messages: [{ role: "user" as const, content: "Tell me about Effect in one paragraph." }]
+        }
+        const whole = await client.messages.create(params)
+        assert.match(whole.id, /^msg_bdrk_/)
+        assert.strictEqual(whole.model, MODEL)
+        assert.strictEqual(whole.stop_reason, "end_turn")
+        assert.strictEqual(whole.usage.output_tokens, 12)
+        const text = whole.content.map((block) => block.type === "text" ? block.text : "").join("")
+        assert.isAbove(text.length, 0)
+
+        const stream = await client.messages.create({ ...params, stream: true })
+        const types: Array<string> = []
+        let streamedText = ""
+        for await (const event of stream) {
+          types.push(event.type)
+          if (event.type === "content_block_delta" && event.delta.type === "text_delta") {
+            streamedText += event.delta.text
+          }
+        }
+        assert.strictEqual(streamedText, text)
+        assert.strictEqual(types[0], "message_start")
+        assert.deepStrictEqual(types.slice(-2), ["message_delta", "message_stop"])
+        assert.isAbove(types.filter((type) => type === "content_block_delta").length, 1)
+
+        const forced = { ...params, tools: [weather], tool_choice: { type: "tool" as const, name: "get_weather" } }
+        const called = await client.messages.create(forced)
+        assert.strictEqual(called.stop_reason, "tool_use")
+        const use = called.content.find((block) => block.type === "tool_use")
+        assert(use?.type === "tool_use")
+        assert.strictEqual(use.name, "get_weather")
+        assert.property(use.input, "city")
+        const final = await client.messages.stream(forced).finalMessage()
+        const streamedUse = final.content.find((block) => block.type === "tool_use")
+        assert(streamedUse?.type === "tool_use")
+        assert.strictEqual(streamedUse.name, "get_weather")
+        assert.deepStrictEqual(streamedUse.input, use.input)
+        assert.strictEqual(final.stop_reason, "tool_use")
+
+        const answered = await client.messages.create({
+          ...params,
+          tools: [weather],
+          messages: [
+            ...params.messages,
+            { role: "assistant", content: [use] },
+            { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "21 degrees" }] }
+          ]
+        })
+        assert.strictEqual(answered.stop_reason, "end_turn")
+
+        // A cache_control breakpoint: written by the first call, read by the next.
+        const cached = {
+          model: MODEL,
+          max_tokens: 16,
+          system: [{ type: "text" as const, text: "r".repeat(400), cache_control: { type: "ephemeral" as const } }],
+          messages: params.messages
+        }
+        const first = await client.messages.create(cached)
+        const second = await client.messages.create(cached)
+        assert.strictEqual(first.usage.cache_creation_input_tokens, 100)
+        assert.strictEqual(second.usage.cache_read_input_tokens, 100)
+      })
+    ))
+
+  it.live("errors as the SDK sees them: a wrong secret, a model the simulator lacks, an exception frame", () =>
+    simulated((simulator) =>
+      Effect.promise(async () => {
+        const messages = [{ role: "user" as const, content: "Hello" }]
+        const denied = await anthropic(simulator, "not-the-secret").messages.create({
+          model: MODEL,
+          max_tokens: 50,
+          messages
+        }).catch((error: unknown) => error)
+        assert.instanceOf(denied, AnthropicBedrock.PermissionDeniedError)
+        assert.include(String(denied), "signature we calculated does not match")
+        const client = anthropic(simulator)
+        const missing = await client.messages.create({ model: "anthropic.claude-gone-v9:0", max_tokens: 50, messages })
+          .catch((error: unknown) => error)
+        assert.instanceOf(missing, AnthropicBedrock.BadRequestError)
+        assert.include(String(missing), "model identifier is invalid")
+        const broken = await client.messages.create(
+          { model: MODEL, max_tokens: 50, messages, stream: true },
+          { headers: { [Simulator.faultHeader]: "stream-error=3" } }
+        ).then(async (stream) => {
+          for await (const _ of stream) {
+            // drained until the exception frame
+          }
+          return undefined
+        }).catch((error: unknown) => error)
+        assert.instanceOf(broken, AnthropicBedrock.APIError)
+        assert.include(String(broken), "unexpected error during processing")
+      })
+    ))
+})
+
+/** AWS's shared config and credentials files for the scope: `credentials` (an INI file's text) and an empty config. */
+const sharedCredentialsFile = (credentials: string) =>
+  Effect.gen(function*() {
+    const dir = yield* scopedDirectory("bedrock-profiles-")
+    Fs.writeFileSync(Path.join(dir, "credentials"), credentials)
+    Fs.writeFileSync(Path.join(dir, "config"), "")
+    yield* scopedEnv({
+      AWS_SHARED_CREDENTIALS_FILE: Path.join(dir, "credentials"),
+      AWS_CONFIG_FILE: Path.join(dir, "config")
+    })
+  })
+
+describe("AWS profiles as deployments", () => {
+  const alpha = { accessKeyId: "AKIAALPHA00000000000", secretAccessKey: "alpha/secret/access/key/0000000000000000" }
+  const beta = { accessKeyId: "AKIABETA000000000000", secretAccessKey: "beta/secret/access/key/00000000000000000" }
+  const credentials = [
+    "[alpha]",
+    `aws_access_key_id = ${alpha.accessKeyId}`,
+    `aws_secret_access_key = ${alpha.secretAccessKey}`,
+    "[beta]",
+    `aws_access_key_id = ${beta.accessKeyId}`,
+    `aws_secret_access_key = ${beta.secretAccessKey}`,
+    "aws_session_token = beta-session-token",
+    ""
+  ].join("\n")
+
+  it.live("two profiles of one credentials file sign for two deployments of one router, each its own", () =>
+    Effect.gen(function*() {
+      yield* sharedCredentialsFile(credentials)
+      const east = yield* Simulator.make({ models: [MODEL], bedrockCredentials: [alpha], replyTokens: 5 })
+      const west = yield* Simulator.make({ models: [MODEL], bedrockCredentials: [beta], replyTokens: 7 })
+      const entry = (url: string, profile: string) => ({
+        model_name: MODEL,
+        api: "bedrock",
+        region,
+        base_url: url,
+        profile,
+        max_retries: 0
+      })
+      const router = (eastProfile: string, westProfile: string) =>
+        Layer.unwrap(Effect.map(
+          ProviderConfig.fromJson({ east: [entry(east.url, eastProfile)], west: [entry(west.url, westProfile)] }),
+          (config) => ProviderConfig.routerLayer(config, { retryOn: [] })
+        )).pipe(Layer.provide(UndiciHttpClient.layer()), Layer.orDie)
+      const ask = (model: string) => Llm.chat({ ...hello, model })
+      const [fromEast, fromWest] = yield* Effect.all([ask(`east/${MODEL}`), ask(`west/${MODEL}`)]).pipe(
+        Effect.provide(router("alpha", "beta"))
+      )
+      assert.strictEqual(fromEast.usage.completionTokens, 5)
+      assert.strictEqual(fromWest.usage.completionTokens, 7)
+      assert.strictEqual((yield* east.stats).requests, 1)
+      assert.strictEqual((yield* west.stats).requests, 1)
+      // Swapped, each deployment signs as the account the other simulator knows, and is refused.
+      const refused = yield* Effect.flip(ask(`east/${MODEL}`).pipe(Effect.provide(router("beta", "alpha"))))
+      assert(refused._tag === "AuthError")
+      assert.strictEqual(refused.reason, "invalid_key")
+      assert.strictEqual(refused.status, 403)
+    }))
+
+  it.live("a profile the files lack fails with AuthError naming it, before any HTTP", () =>
+    Effect.gen(function*() {
+      yield* sharedCredentialsFile(credentials)
+      const simulator = yield* Simulator.make({ models: [MODEL], bedrockCredentials: [alpha] })
+      const chat = yield* Bedrock.make({ baseUrl: simulator.url, region, model: MODEL, profile: "gamma" })
+      yield* AdapterE2e.failsWholeAndStreamed(chat, hello, none, (error) => {
+        assert(error._tag === "AuthError")
+        assert.strictEqual(error.reason, "credential_unavailable")
+        assert.include(error.detail, `the AWS profile "gamma" (fromIni: the shared config and credentials files)`)
+      })
+      assert.strictEqual((yield* simulator.stats).requests, 0)
+    }).pipe(Effect.provide(UndiciHttpClient.layer())))
 })

@@ -9,6 +9,7 @@ import AnthropicVertex from "@anthropic-ai/vertex-sdk"
 import { assert, describe, it } from "@effect/vitest"
 import { GoogleGenAI } from "@google/genai"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { OAuth2Client } from "google-auth-library"
@@ -16,6 +17,7 @@ import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
+import * as Pricing from "../../src/Pricing.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Vertex from "../../src/providers/Vertex.js"
@@ -24,6 +26,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
 import { recorder } from "../utils/cliHarness.js"
+import { cachedThenRead } from "../utils/promptCacheE2e.js"
 
 const TOKEN = "ya29.vertex-e2e-token-0123456789abcdef"
 const project = "my-proj"
@@ -190,6 +193,23 @@ describe("Vertex over the simulator", () => {
         assert.strictEqual((yield* simulator.stats).requests, before)
       })
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("Anthropic's prompt caching on rawPredict: a cache_control prefix written, then read, priced as cached", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const llm = Layer.unwrap(Effect.map(
+          ProviderConfig.fromJson({
+            gcp: [{ model_name: claude, api: "vertex", project, location, base_url: simulator.url, max_retries: 0 }]
+          }),
+          (config) => ProviderConfig.layer(config, "gcp", claude)
+        )).pipe(
+          Layer.provide(Layer.succeed(Vertex.Credential, new CountingClient())),
+          Layer.provide(UndiciHttpClient.layer()),
+          Layer.orDie
+        )
+        yield* cachedThenRead(llm, "1h", Pricing.lookup(claude)!)
+      })
+    ))
 
   it.live("the stream ends with Usage and Finish on both publishers", () =>
     simulated((simulator) =>

@@ -1,14 +1,19 @@
 /**
  * Azure OpenAI's Entra ID tokens (`providers/azure/token.ts`) under `TestClock`: one token shared while fresh, asked
  * for again before it expires (5 minutes before, halfway for a short-lived one, or when the credential advises), by
- * one call at a time, and kept while it lasts when asking for the next fails.
+ * one call at a time, and kept while it lasts when asking for the next fails; and the real `DefaultAzureCredential`
+ * failing, in an environment without credentials, as an `AuthError` naming the chain.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
 import { DefaultAzureCredential, nameOf, scope, tokenSource } from "../../src/internal/providers/azure/token.js"
-import type * as AzureOpenAi from "../../src/providers/AzureOpenAi.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as AzureOpenAi from "../../src/providers/AzureOpenAi.js"
+import { fakeClient, hello } from "../utils/adapterHarness.js"
+import { withoutCloudCredentials } from "../utils/env.js"
+import { jsonResponse } from "../utils/fakeHttpClient.js"
 
 const minute = 60_000
 
@@ -84,4 +89,24 @@ describe("Entra ID token source", () => {
         `the Entra ID credential provided: no token for the scope ${scope}`
       )
     }))
+
+  it.live("DefaultAzureCredential, finding nothing, fails the call with AuthError naming each credential tried", () =>
+    Effect.gen(function*() {
+      yield* withoutCloudCredentials
+      const { requests, service } = fakeClient(
+        () => jsonResponse({}),
+        AzureOpenAi.make({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })
+      )
+      const client = yield* service
+      const error = yield* Effect.flip(client.chat(hello, ProviderClient.credentials("none")))
+      assert(error._tag === "AuthError")
+      assert.strictEqual(error.reason, "credential_unavailable")
+      assert.match(error.detail ?? "", /^DefaultAzureCredential: ChainedTokenCredential authentication failed/)
+      // Each credential of the chain says why it was unavailable; the developer tools' words depend on what is installed.
+      assert.include(error.detail, "EnvironmentCredential is unavailable")
+      assert.include(error.detail, "ManagedIdentityCredential")
+      assert.isAtLeast(error.detail?.match(/CredentialUnavailableError/g)?.length ?? 0, 5)
+      assert.include(error.message, "DefaultAzureCredential")
+      assert.strictEqual(requests.length, 0)
+    }).pipe(Effect.scoped))
 })

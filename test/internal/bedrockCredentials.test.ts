@@ -1,14 +1,20 @@
 /**
  * Bedrock's AWS credentials (`providers/bedrock/aws.ts`) under `TestClock`: held and shared while fresh, asked for
  * again 5 minutes before they expire, by one call at a time, kept while they last when asking for the next fails;
- * long-term keys (no expiration) asked for once; and SigV4 signing with the `Clock`'s time.
+ * long-term keys (no expiration) asked for once; SigV4 signing with the `Clock`'s time; and AWS's real default
+ * chain failing, in an environment without credentials, as an `AuthError` naming it.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
 import * as Aws from "../../src/internal/providers/bedrock/aws.js"
-import type * as Bedrock from "../../src/providers/Bedrock.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Bedrock from "../../src/providers/Bedrock.js"
+import { fakeClient, hello } from "../utils/adapterHarness.js"
+import { withoutCloudCredentials } from "../utils/env.js"
+import { jsonResponse } from "../utils/fakeHttpClient.js"
 
 const minute = 60_000
 
@@ -28,7 +34,7 @@ const scripted = (expiresAt: (n: number) => number | undefined) => {
   return { state, provider }
 }
 
-const idOf = (source: Effect.Effect<Bedrock.AwsCredentials, string>) => Effect.map(source, (held) => held.accessKeyId)
+const idOf = (source: Effect.Effect<Aws.HeldCredentials, string>) => Effect.map(source, (held) => held.accessKeyId)
 
 describe("AWS credential source", () => {
   it.effect("held while fresh, shared by concurrent calls; renewed 5 minutes before they expire", () =>
@@ -67,17 +73,51 @@ describe("AWS credential source", () => {
       assert.strictEqual(yield* Effect.flip(held), "Expiring: the metadata service is down")
     }))
 
+  it.effect("the secret key and the session token are held Redacted", () =>
+    Effect.gen(function*() {
+      const provider: Bedrock.CredentialProvider = () =>
+        Promise.resolve({ accessKeyId: "AKIDHELD", secretAccessKey: "held-secret", sessionToken: "held-token" })
+      const held = yield* Aws.credentialSource(provider, "Held")
+      assert(Redacted.isRedacted(held.secretAccessKey) && held.sessionToken !== undefined)
+      assert.strictEqual(Redacted.value(held.secretAccessKey), "held-secret")
+      assert.strictEqual(Redacted.value(held.sessionToken), "held-token")
+      const shown = `${JSON.stringify(held)} ${String(held.secretAccessKey)} ${String(held.sessionToken)}`
+      assert.notInclude(shown, "held-secret")
+      assert.notInclude(shown, "held-token")
+      assert.include(shown, "AKIDHELD")
+    }))
+
   it.effect("a provider that gives no credentials fails naming it", () =>
     Effect.gen(function*() {
       const empty: Bedrock.CredentialProvider = () => Promise.resolve({ accessKeyId: "", secretAccessKey: "" })
       assert.strictEqual(yield* Effect.flip(Aws.credentialSource(empty, "Empty")), "Empty: no credentials")
     }))
 
+  it.live("AWS's default chain, finding nothing, fails the call with AuthError naming it, before any HTTP", () =>
+    Effect.gen(function*() {
+      yield* withoutCloudCredentials
+      const { requests, service } = fakeClient(
+        () => jsonResponse({}),
+        Bedrock.make({ region: "us-east-1", model: "amazon.nova-micro-v1:0" })
+      )
+      const client = yield* service
+      const error = yield* Effect.flip(client.chat(hello, ProviderClient.credentials("none")))
+      assert(error._tag === "AuthError")
+      assert.strictEqual(error.reason, "credential_unavailable")
+      assert.strictEqual(error.detail, `${Aws.defaultChainName}: Could not load credentials from any providers`)
+      assert.include(error.message, "fromNodeProviderChain")
+      assert.strictEqual(requests.length, 0)
+    }).pipe(Effect.scoped))
+
   it.effect("signs with the Clock's time, the session token included", () =>
     Effect.gen(function*() {
       const aws = yield* Aws.load
       yield* TestClock.setTime(Date.UTC(2025, 0, 2, 3, 4, 5))
-      const credentials = Effect.succeed({ accessKeyId: "AKIDEXAMPLE", secretAccessKey: "s", sessionToken: "tok" })
+      const credentials = Effect.succeed({
+        accessKeyId: "AKIDEXAMPLE",
+        secretAccessKey: Redacted.make("s"),
+        sessionToken: Redacted.make("tok")
+      })
       const request = HttpClientRequest.bodyText(
         HttpClientRequest.post("https://bedrock-runtime.us-east-1.amazonaws.com/model/a%3A0/converse"),
         "{}",

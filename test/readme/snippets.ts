@@ -5,6 +5,7 @@ import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@ope
 import { Duration, Effect, Layer, Schema } from "effect"
 import {
   AzureOpenAi,
+  Bedrock,
   Budget,
   CacheStore,
   type ChatRequest,
@@ -229,3 +230,10 @@ const flash = Vertex.layer({ project: "my-proj", location: "us-central1", model:
 // Claude on the global endpoint; the pool holds one stand-in key, "none".
 const claude = Vertex.layer({ project: "my-proj", location: "global", model: "claude-sonnet-4-5@20250929" })
 export { claude as vertexClaude, flash as vertexFlash }
+
+// Claude in a region, signed with SigV4 by AWS's default credential chain; the pool holds one stand-in key, "none".
+const haiku = Bedrock.layer({ region: "us-east-1", model: "us.anthropic.claude-3-5-haiku-20241022-v1:0" })
+// Another account's role, by a profile of the shared config files; or Bedrock API keys from the pool as a bearer.
+const staging = Bedrock.layer({ region: "eu-west-1", model: "amazon.nova-micro-v1:0", profile: "staging" })
+const nova = Bedrock.layer({ region: "us-west-2", model: "amazon.nova-micro-v1:0", auth: "api-key" })
+export { haiku as bedrockHaiku, nova as bedrockNova, staging as bedrockStaging }

@@ -59,3 +59,7 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
   })
   return { tracer, spans }
 }
+
+/** Every attribute of `spans` as text (`[[name, value], ...]` in JSON), for asserting what none of them holds. */
+export const attributeText = (spans: ReadonlyArray<RecordedSpan>): string =>
+  JSON.stringify(spans.flatMap(({ attributes }) => [...attributes.entries()].map(([k, v]) => [k, String(v)])))

@@ -157,7 +157,8 @@ export const checkConverse = checker(ConverseRequest, { errors: "first" })
 
 const cacheMark: CacheBreakpoint = {}
 
-function resultText(content: ReadonlyArray<typeof ToolResultContent.Type>): string {
+/** A `toolResult`'s content as the text of a tool message: its texts, and its JSON values as JSON. */
+export function resultText(content: ReadonlyArray<typeof ToolResultContent.Type>): string {
   let text = ""
   for (const part of content) {
     if (typeof part.text === "string") text += part.text

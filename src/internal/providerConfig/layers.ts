@@ -82,6 +82,7 @@ export const clientLayer = (
       return Bedrock.layer({
         ...common,
         region: entry.region,
+        profile: entry.profile,
         auth: entry.api_keys === undefined ? "sigv4" : "api-key"
       })
   }

@@ -94,6 +94,11 @@ export const ModelEntry = Schema.Struct({
   api_version: optional(NonEmpty),
   /** With `api: "bedrock"`: the AWS region (`Bedrock.Options.region`); needed unless `base_url` is given. */
   region: optional(NonEmpty),
+  /**
+   * With `api: "bedrock"` and no `api_keys`: the profile of AWS's shared config and credentials files that signs
+   * (`Bedrock.Options.profile`). Default: AWS's default credential chain.
+   */
+  profile: optional(NonEmpty),
   organization: optional(NonEmpty),
   /** OpenAI's project (`OpenAI-Project`); with `api: "vertex"`, the Google Cloud project (`Vertex.Options.project`). */
   project: optional(NonEmpty),

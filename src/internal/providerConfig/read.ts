@@ -273,6 +273,14 @@ export const fromJson = (
         if (api === "bedrock" && entry.region === undefined && entry.base_url === undefined) {
           issues.push({ path: `${at}.region`, message: "the bedrock api needs region (us-east-1) or base_url" })
         }
+        if (entry.profile !== undefined && api !== "bedrock") {
+          issues.push({ path: `${at}.profile`, message: `is for the bedrock api, not ${api}` })
+        } else if (entry.profile !== undefined && entry.api_keys !== undefined) {
+          issues.push({
+            path: `${at}.profile`,
+            message: "a profile signs with SigV4, Bedrock API keys need none; give one of profile and api_keys"
+          })
+        }
         if (entry.store !== undefined && api !== "responses") {
           issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
         }

@@ -4,6 +4,7 @@
  */
 import * as Duration from "effect/Duration"
 import type { OptionsError } from "../../OptionsError.js"
+import * as Bedrock from "../../simulator/Bedrock.js"
 import type { Fault, Options } from "../../simulator/Simulator.js"
 import * as Invalid from "../optionsError.js"
 import { parseFault } from "./fault.js"
@@ -23,6 +24,8 @@ export interface Config {
   readonly reasoningTokens: number
   readonly apiKeys: ReadonlySet<string> | undefined
   readonly models: ReadonlySet<string>
+  /** The secret key of each AWS access key id Bedrock's routes know. */
+  readonly awsSecrets: ReadonlyMap<string, string>
   readonly modelList: ReadonlyArray<string>
   readonly contextWindow: number
   readonly contextWindows: Readonly<Record<string, number>>
@@ -79,6 +82,9 @@ export const resolve = (options: Options): Config | OptionsError => {
     reasoningTokens: reasoningTokens as number,
     apiKeys: options.apiKeys === undefined ? undefined : new Set(options.apiKeys),
     models: new Set(modelList),
+    awsSecrets: new Map(
+      (options.bedrockCredentials ?? [Bedrock.testCredentials]).map((pair) => [pair.accessKeyId, pair.secretAccessKey])
+    ),
     modelList,
     contextWindow: contextWindow as number,
     contextWindows: options.contextWindows ?? {},

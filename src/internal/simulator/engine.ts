@@ -432,7 +432,10 @@ export const makeEngine = (config: Config, startedAt: number) => {
   /** The answer to a request a route refused before the engine read it (a signature that does not verify). */
   const refuse = (format: Gate, error: ApiError): Plan => errorPlan(format, error, requestIdHeaders(format, nextId++))
 
-  return { generate, embed, countTokens, models, notFound, refuse, injected: chaos.injected }
+  /** The secret key of an AWS access key id the simulator knows, for Bedrock's signatures. */
+  const awsSecretOf = (accessKeyId: string): string | undefined => config.awsSecrets.get(accessKeyId)
+
+  return { generate, embed, countTokens, models, notFound, refuse, awsSecretOf, injected: chaos.injected }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

@@ -67,6 +67,13 @@ const azureDeploymentRoute = (
   }
 })
 
+/** A Bedrock model's `operation`, answered by `api` (`stream`: its streaming operation). */
+const bedrockRoute = (operation: string, api: keyof typeof BedrockRoute.apis, stream: boolean): Route => ({
+  method: "POST",
+  path: `/model/:modelId/${operation}`,
+  plan: (engine, input) => BedrockRoute.plan(engine, input, api, stream)
+})
+
 /** Vertex AI's models of `publisher`: one segment, `{model}:{method}`, after a project's location. */
 const vertexModels = (publisher: string): HttpRouter.PathInput =>
   `/:version/projects/:project/locations/:location/publishers/${publisher}/models/:model`
@@ -116,16 +123,10 @@ export const routes: ReadonlyArray<Route> = [
     plan: (engine, input) => engine.generate(AzureOpenAi.format, input)
   },
   embeddingRoute("/openai/v1/embeddings", AzureOpenAi.embeddingFormat),
-  {
-    method: "POST",
-    path: "/model/:modelId/converse",
-    plan: (engine, input) => BedrockRoute.plan(engine, input, false)
-  },
-  {
-    method: "POST",
-    path: "/model/:modelId/converse-stream",
-    plan: (engine, input) => BedrockRoute.plan(engine, input, true)
-  },
+  bedrockRoute("converse", "converse", false),
+  bedrockRoute("converse-stream", "converse", true),
+  bedrockRoute("invoke", "invoke", false),
+  bedrockRoute("invoke-with-response-stream", "invoke", true),
   embeddingRoute("/api/embed", Ollama.embeddingFormat),
   {
     method: "POST",

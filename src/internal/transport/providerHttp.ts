@@ -353,6 +353,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
   const probe = options.auth(Redacted.make(""))
   // `authorization` is redacted by the platform already; other key headers are not.
   if (probe !== undefined && probe[0].toLowerCase() !== "authorization") secretHeaderNames.push(probe[0].toLowerCase())
+  for (const name of options.secretHeaders ?? []) secretHeaderNames.push(name.toLowerCase())
 
   function withSecretHeaders<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
     return secretHeaderNames.length === 0

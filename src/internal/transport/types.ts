@@ -68,6 +68,11 @@ export interface Options extends HttpOptions {
       string
     >)
     | undefined
+  /**
+   * Headers that `timedAuth` or `sign` set that carry a secret besides `authorization` (AWS's session token,
+   * `x-amz-security-token`): redacted from traces as the key's header is. Default: none.
+   */
+  readonly secretHeaders?: ReadonlyArray<string> | undefined
   /** The request id of a response, for the errors `json` builds. Default: none. */
   readonly requestId?: ((response: HttpClientResponse.HttpClientResponse) => string | undefined) | undefined
   /** How many characters of a raw body an `OutputDecodeError` keeps. Default: 500. */

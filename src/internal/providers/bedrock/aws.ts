@@ -4,12 +4,15 @@
  * SHA-256), the event-stream framing (`@smithy/eventstream-codec`), and the default credential chain
  * (`@aws-sdk/credential-providers`' `fromNodeProviderChain`, imported when credentials are first asked for).
  *
- * Credentials are held and shared by every call, and asked for again before they expire, on the `Clock` (`renewing`).
+ * Credentials are held and shared by every call, and asked for again before they expire, on the `Clock` (`renewing`);
+ * the secret key and the session token are held `Redacted`, their values read only to sign.
  */
+import type * as CredentialProviders from "@aws-sdk/credential-providers"
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type { SignatureV4 } from "@smithy/signature-v4"
 import * as Effect from "effect/Effect"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
 import type { AwsCredentials, CredentialProvider } from "../../../providers/Bedrock.js"
 import { causeText } from "../../transport/providerHttp.js"
 import { refreshAtOf, renewing } from "../renewing.js"
@@ -17,10 +20,17 @@ import { refreshAtOf, renewing } from "../renewing.js"
 /** The SigV4 service name of Bedrock's runtime (Amazon Bedrock API reference). */
 export const service = "bedrock"
 
+/** Credentials as they are held between calls: the secret key and the session token `Redacted`. */
+export interface HeldCredentials {
+  readonly accessKeyId: string
+  readonly secretAccessKey: Redacted.Redacted<string>
+  readonly sessionToken?: Redacted.Redacted<string> | undefined
+}
+
 /** The loaded libraries. */
 export interface Aws {
   readonly codec: EventStreamCodec
-  readonly signer: (credentials: AwsCredentials, region: string) => SignatureV4
+  readonly signer: (credentials: HeldCredentials, region: string) => SignatureV4
 }
 
 const utf8Encoder = new TextEncoder()
@@ -44,8 +54,8 @@ function importAws(): Promise<Aws> {
         region,
         credentials: {
           accessKeyId: credentials.accessKeyId,
-          secretAccessKey: credentials.secretAccessKey,
-          ...(credentials.sessionToken !== undefined ? { sessionToken: credentials.sessionToken } : {})
+          secretAccessKey: Redacted.value(credentials.secretAccessKey),
+          ...(credentials.sessionToken !== undefined ? { sessionToken: Redacted.value(credentials.sessionToken) } : {})
         },
         // As AWS's SDKs build their SHA-256 in Node.
         sha256: hash.Hash.bind(null, "sha256"),
@@ -78,34 +88,52 @@ export const isDefaultChain = (provider: CredentialProvider): boolean => provide
 export const defaultChainName = "the AWS default credential chain (fromNodeProviderChain: environment, SSO, " +
   "shared config and credentials files, web identity, process, container and instance metadata)"
 
-/** `@aws-sdk/credential-providers`' `fromNodeProviderChain()`, the package imported when credentials are asked for. */
-export function defaultCredentialChain(): CredentialProvider {
-  let chain: Promise<CredentialProvider> | undefined
-  return function awsDefaultCredentialChain() {
-    const loaded = chain ??= import("@aws-sdk/credential-providers").then(
-      (providers): CredentialProvider => providers.fromNodeProviderChain(),
-      (error: unknown) => {
-        chain = undefined
-        throw new Error(
-          notInstalled(error)
-            ? "the optional peer dependency @aws-sdk/credential-providers is not installed; install it " +
-              "(npm install @aws-sdk/credential-providers), or give the deployment Bedrock API keys"
-            : `@aws-sdk/credential-providers could not be loaded (${causeText(error)})`
-        )
-      }
-    )
+/** The provider `make` builds of `@aws-sdk/credential-providers`, the package imported when it is first asked. */
+function imported(make: (providers: typeof CredentialProviders) => CredentialProvider): () => Promise<AwsCredentials> {
+  let loading: Promise<CredentialProvider> | undefined
+  return () => {
+    const loaded = loading ??= import("@aws-sdk/credential-providers").then(make, (error: unknown) => {
+      loading = undefined
+      throw new Error(
+        notInstalled(error)
+          ? "the optional peer dependency @aws-sdk/credential-providers is not installed; install it " +
+            "(npm install @aws-sdk/credential-providers), or give the deployment Bedrock API keys"
+          : `@aws-sdk/credential-providers could not be loaded (${causeText(error)})`
+      )
+    })
     return loaded.then((provider) => provider())
   }
 }
 
+/** `@aws-sdk/credential-providers`' `fromNodeProviderChain()`, the package imported when credentials are asked for. */
+export function defaultCredentialChain(): CredentialProvider {
+  const ask = imported((providers) => providers.fromNodeProviderChain())
+  return function awsDefaultCredentialChain() {
+    return ask()
+  }
+}
+
+/** What the credentials of a shared config profile are called in errors. */
+export const profileName = (profile: string): string =>
+  `the AWS profile ${JSON.stringify(profile)} (fromIni: the shared config and credentials files)`
+
 /**
- * The credentials of `provider` for each call, held while fresh and asked for again before they expire
- * (`renewing`). A failure is a detail naming the provider (`name`).
+ * The credentials of one profile of the shared config and credentials files (`@aws-sdk/credential-providers`'
+ * `fromIni({ profile })`: its keys, a role it assumes, its SSO session, its `credential_process`), whatever
+ * `AWS_PROFILE` says.
+ */
+export function profileCredentials(profile: string): CredentialProvider {
+  return imported((providers) => providers.fromIni({ profile }))
+}
+
+/**
+ * The credentials of `provider` for each call, held (their secrets `Redacted`) while fresh and asked for again
+ * before they expire (`renewing`). A failure is a detail naming the provider (`name`).
  */
 export const credentialSource = (
   provider: CredentialProvider,
   name: string
-): Effect.Effect<AwsCredentials, string> => {
+): Effect.Effect<HeldCredentials, string> => {
   const ask = Effect.tryPromise({ try: () => provider(), catch: (error) => `${name}: ${causeText(error)}` })
   return renewing((now) =>
     Effect.flatMap(ask, (credentials) => {
@@ -116,7 +144,14 @@ export const credentialSource = (
         return Effect.fail(`${name}: no credentials`)
       }
       const expiresAt = credentials.expiration?.getTime() ?? Infinity
-      return Effect.succeed({ value: credentials, expiresAt, refreshAt: refreshAtOf(expiresAt, now) })
+      const value: HeldCredentials = {
+        accessKeyId: credentials.accessKeyId,
+        secretAccessKey: Redacted.make(credentials.secretAccessKey),
+        ...(typeof credentials.sessionToken === "string" && credentials.sessionToken !== ""
+          ? { sessionToken: Redacted.make(credentials.sessionToken) }
+          : {})
+      }
+      return Effect.succeed({ value, expiresAt, refreshAt: refreshAtOf(expiresAt, now) })
     })
   )
 }
@@ -133,7 +168,7 @@ function bodyBytes(request: HttpClientRequest.HttpClientRequest): Uint8Array | s
  */
 export const sign = (
   aws: Aws,
-  credentials: Effect.Effect<AwsCredentials, string>,
+  credentials: Effect.Effect<HeldCredentials, string>,
   region: string
 ) =>
 (request: HttpClientRequest.HttpClientRequest, nowMillis: number): Effect.Effect<

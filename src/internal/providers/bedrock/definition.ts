@@ -24,6 +24,12 @@ const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => respons
 
 const regionShape = /^[a-z]{2}(-[a-z]+)+-\d+$/
 
+/**
+ * Whether a model id, inference profile id or ARN names Anthropic's Claude, which goes on from a last assistant
+ * message on Converse as on Anthropic's Messages API (Amazon Bedrock user guide, Anthropic Claude models).
+ */
+export const isClaude = (model: string): boolean => /(?:^|[./])anthropic\.claude-/.test(model)
+
 /** The error body a 2xx reply may be: an object with a message and no output. */
 const failureOf = (body: Codec.JsonRecord): unknown =>
   body["output"] === undefined && (typeof body["message"] === "string" || body["__type"] !== undefined)
@@ -63,6 +69,8 @@ export const definition = (
     model: options.model,
     auth: sign === undefined ? Adapter.bearer : () => undefined,
     sign,
+    // The signature's `authorization` is redacted as every key header is.
+    secretHeaders: sign === undefined ? undefined : ["x-amz-security-token"],
     requestId: requestIdOf,
     failureHeaders: "response",
     path: pathOf,
@@ -70,6 +78,7 @@ export const definition = (
     failureOf,
     reply: (body) => Codec.reply(body),
     stream: (context) => new EventStreamParser(aws.codec, context),
-    embeddings: "Bedrock's Converse API has no embeddings; use a provider that has an embeddings API"
+    embeddings: "Bedrock's Converse API has no embeddings; use a provider that has an embeddings API",
+    prefill: options.model !== undefined && isClaude(options.model)
   }
 }

@@ -1,12 +1,14 @@
 /**
  * The Bedrock replies: the `Converse` body and the `ConverseStream` event-stream frames, both written by the
- * codec (`codec/bedrock.ts`), the frames by `@smithy/eventstream-codec`; and errors in Bedrock's shape, a
- * `{"message"}` body with its AWS type as `__type` (which AWS's SDKs read as the header `x-amzn-errortype`).
+ * codec (`codec/bedrock.ts`), the frames by `@smithy/eventstream-codec`; the `InvokeModelWithResponseStream` frames,
+ * `chunk` events each carrying one event of a Messages stream; and errors in Bedrock's shape, a `{"message"}` body
+ * with its AWS type as `__type` (which AWS's SDKs read as the header `x-amzn-errortype`).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type { Usage } from "../../../ChatResponse.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, RenderedStream } from "../../../simulator/WireFormat.js"
+import * as Sse from "../../../Sse.js"
 import * as Codec from "../../codec/bedrock.js"
 
 const encoder = new TextEncoder()
@@ -15,7 +17,7 @@ const encoder = new TextEncoder()
 const binary = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
 
-/** An `event` frame. */
+/** An `event` frame of `event.type`, its payload the JSON of `event.payload`. */
 function eventFrame(codec: EventStreamCodec, event: Codec.StreamEvent): string {
   return binary(codec.encode({
     headers: {
@@ -74,6 +76,23 @@ function contentOf(reply: Reply.Reply): Codec.ReplyContent {
 // The time the simulator reports a reply took, in `metrics.latencyMs`.
 const latencyMs = 1
 
+/**
+ * A Messages stream (`Anthropic`'s rendering) as `InvokeModelWithResponseStream` frames (Amazon Bedrock API
+ * reference, `ResponseStream`): each SSE event a `chunk` event whose `bytes` are its data, base64-encoded; each
+ * rendered event (one chunk of the fault grammar) stays one piece, its tail the tail.
+ */
+export function chunkFrames(codec: EventStreamCodec, stream: RenderedStream): RenderedStream {
+  const decoder = Sse.makeDecoder()
+  function framed(text: string): string {
+    let frames = ""
+    for (const event of decoder.push(encoder.encode(text))) {
+      frames += eventFrame(codec, { type: "chunk", payload: { bytes: Buffer.from(event.data).toString("base64") } })
+    }
+    return frames
+  }
+  return { events: stream.events.map(framed), tail: framed(stream.tail) }
+}
+
 /** The `Converse` body of a reply. */
 export const renderReply = (reply: Reply.Reply): string => JSON.stringify(Codec.response(contentOf(reply), latencyMs))
 
@@ -120,9 +139,9 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
       return awsError(status, error.code ?? typeOfStatus[status] ?? "ValidationException", error.message)
     }
     case "Injected": {
-      const status = error.fault.status
-      const type = typeOfStatus[status] ?? "InternalServerException"
-      return awsError(status, type, `The simulator answered ${status} (${type}) as asked.`)
+      const { code, message, status } = error.fault
+      const type = code ?? typeOfStatus[status] ?? "InternalServerException"
+      return awsError(status, type, message ?? `The simulator answered ${status} (${type}) as asked.`)
     }
   }
 }

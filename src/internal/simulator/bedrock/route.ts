@@ -1,9 +1,12 @@
 /**
- * The simulator's Bedrock routes (`/model/{modelId}/converse` and `/converse-stream`): AWS's libraries loaded, the
- * signature checked, then the engine's answer in Bedrock's wire format.
+ * The simulator's Bedrock routes (`/model/{modelId}/converse` and `/converse-stream`; `/invoke` and
+ * `/invoke-with-response-stream` for Anthropic's models): AWS's libraries loaded, the signature checked, then the
+ * engine's answer in the API's wire format.
  */
+import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
 import * as Bedrock from "../../../simulator/Bedrock.js"
+import type { WireFormat } from "../../../simulator/WireFormat.js"
 import * as Aws from "../../providers/bedrock/aws.js"
 import type { Engine } from "../engine.js"
 import type { Plan } from "../plan.js"
@@ -13,16 +16,27 @@ import { renderError } from "./render.js"
 // What answers a request when AWS's libraries could not be loaded.
 const errors = { apiKey: Bedrock.apiKey, renderError, requestIdHeader: "x-amzn-requestid" }
 
-/** The plan of a `Converse` (`stream`: `ConverseStream`) request. */
-export const plan = (engine: Engine, input: RouteInput, stream: boolean): Effect.Effect<Plan> =>
+/** Bedrock's APIs, by the format that answers each. */
+export const apis = {
+  converse: Bedrock.format,
+  invoke: Bedrock.invokeFormat
+} as const satisfies Record<string, (codec: EventStreamCodec) => WireFormat<undefined>>
+
+/** The plan of a request to `api` (`stream`: its streaming operation). */
+export const plan = (
+  engine: Engine,
+  input: RouteInput,
+  api: keyof typeof apis,
+  stream: boolean
+): Effect.Effect<Plan> =>
   Aws.load.pipe(
     Effect.flatMap((aws) => {
-      const format = Bedrock.format(aws.codec)
+      const format = apis[api](aws.codec)
       const params = { ...input.params, stream: String(stream) }
       // A body that could not be read is the engine's to answer.
       if (input.body === undefined) return Effect.succeed(engine.generate(format, { ...input, params }))
       return Effect.map(
-        Bedrock.checkSignature(input.headers, input.url, input.body),
+        Bedrock.checkSignature(input.headers, input.url, input.body, engine.awsSecretOf),
         (refused) =>
           refused === undefined ? engine.generate(format, { ...input, params }) : engine.refuse(format, refused)
       )

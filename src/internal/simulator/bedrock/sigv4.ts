@@ -4,6 +4,7 @@
  * the simulator knows, at the time and in the region and service the signature names; it verifies when both
  * signatures are the same. The request's age is not checked (a test's clock may be anywhere).
  */
+import * as Redacted from "effect/Redacted"
 import type * as Http from "node:http"
 import type { ApiError } from "../../../simulator/WireFormat.js"
 import type { Aws } from "../../providers/bedrock/aws.js"
@@ -88,8 +89,8 @@ export async function verify(
   const token = request.headers["x-amz-security-token"]
   const signed = await aws.signer({
     accessKeyId: authorization.accessKeyId,
-    secretAccessKey,
-    ...(typeof token === "string" ? { sessionToken: token } : {})
+    secretAccessKey: Redacted.make(secretAccessKey),
+    ...(typeof token === "string" ? { sessionToken: Redacted.make(token) } : {})
   }, authorization.region).sign({
     method: "POST",
     protocol: "http:",

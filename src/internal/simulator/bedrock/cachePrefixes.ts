@@ -1,0 +1,58 @@
+/**
+ * The prefixes of a `Converse` request that Bedrock's prompt cache holds (Amazon Bedrock user guide, "Prompt
+ * caching"): the prompt in cache order (tools, system, messages) up to each `cachePoint` block, apart per model.
+ * Sizes are counted as the request decoder counts the prompt, so tool definitions and reasoning add none.
+ */
+import type { CachePrefix } from "../../../simulator/WireFormat.js"
+import * as Codec from "../../codec/bedrock.js"
+import { Refused } from "../../schemaCheck.js"
+import { PrefixBuilder } from "../promptCache.js"
+
+/** A block of the prompt, and the role of the turn it is in (`tool` for a tool definition). */
+interface Piece {
+  readonly role: string
+  readonly block: unknown
+}
+
+const identity = ({ block, role }: Piece): string => `${role}:${JSON.stringify(block)}`
+
+// A content block's characters and media parts, as the request decoder counts them.
+function sizeOf(block: typeof Codec.ContentBlock.Type): readonly [chars: number, media: number] {
+  if (typeof block.text === "string") return [block.text.length, 0]
+  if (block.image !== undefined && block.image !== null) return [0, 1]
+  if (block.toolUse !== undefined && block.toolUse !== null) {
+    return [block.toolUse.name.length + JSON.stringify(block.toolUse.input ?? {}).length, 0]
+  }
+  if (block.toolResult !== undefined && block.toolResult !== null) {
+    return [Codec.resultText(block.toolResult.content).length, 0]
+  }
+  return [0, 0]
+}
+
+const isCachePoint = (block: { readonly cachePoint?: unknown }): boolean =>
+  block.cachePoint !== undefined && block.cachePoint !== null
+
+/** The cached prefixes of a `Converse` body (the model from the path's `params`), shortest first. */
+export function cachePrefixes(
+  json: unknown,
+  params?: Readonly<Record<string, string | undefined>>
+): ReadonlyArray<CachePrefix> {
+  const body = Codec.checkConverse(json)
+  if (body instanceof Refused) return []
+  const prefixes = new PrefixBuilder<Piece>(params?.modelId ?? "", identity)
+  for (const tool of body.toolConfig?.tools ?? []) {
+    if (isCachePoint(tool)) prefixes.mark("5m")
+    else prefixes.add({ role: "tool", block: tool }, 0, 0)
+  }
+  for (const block of body.system ?? []) {
+    if (isCachePoint(block)) prefixes.mark("5m")
+    else prefixes.add({ role: "system", block }, block.text?.length ?? 0, 0)
+  }
+  for (const message of body.messages) {
+    for (const block of message.content) {
+      if (isCachePoint(block)) prefixes.mark("5m")
+      else prefixes.add({ role: message.role, block }, ...sizeOf(block))
+    }
+  }
+  return prefixes.prefixes
+}
