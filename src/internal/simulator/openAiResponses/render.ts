@@ -1,7 +1,7 @@
 /**
  * The Responses reply: the response object, the stream of named events, and
  * the failures (a failed response, the `error` event, OpenAI's error bodies),
- * written with the Responses codec's writers.
+ * written with the Responses codec's writers, the per-token deltas from a template of `event`'s.
  */
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
@@ -113,7 +113,7 @@ export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
 }
 
 // A delta event, the one sent per token: its `data` written around the token quoted once (`quoteToken`), with the
-// fields `event` would give it, in its order.
+// fields `event` would give it, in its order (docs/performance.md, "What stays hand-written").
 function deltaEvent(type: EventType, sequence: number, at: string, token: string, tail: string): string {
   return `event: ${type}\ndata: {"type":"${type}","sequence_number":${sequence},${at},"delta":${
     quoteToken(token)
