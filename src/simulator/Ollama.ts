@@ -1,7 +1,7 @@
 /**
  * The simulator's Ollama native wire format (`POST /api/chat`), per Ollama's API docs:
- * request decoding (with the Ollama codec's schema, what it refuses worded as
- * Ollama's server words it), the whole-reply body, the NDJSON stream and
+ * request decoding (with the Ollama codec's schema and mapping, what it refuses
+ * worded as Ollama's server words it), the whole-reply body, the NDJSON stream and
  * `{"error": "…"}` errors; and `POST /api/embed`.
  *
  * As Ollama does, a request streams unless it says `"stream": false`. A stream
@@ -30,8 +30,8 @@ import {
   errorJson,
   type Metrics,
   objectHead,
-  replyJson,
   Problem,
+  replyJson,
   streamLines,
   toolCallsJson,
   toRequest

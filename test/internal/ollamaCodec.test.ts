@@ -1,13 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
-import type { Message, ToolDefinition } from "../../src/Message.js"
 import {
   checkChatBody,
   errorJson,
   finishReason,
-  isErrorPayload,
   fragment,
+  isErrorPayload,
   type Metrics,
   objectHead,
   reply,
@@ -20,6 +19,7 @@ import {
 } from "../../src/internal/codec/ollama.js"
 import { errorInfo } from "../../src/internal/llmError/errorInfo.js"
 import { Problem, Refused } from "../../src/internal/schemaCheck.js"
+import type { Message, ToolDefinition } from "../../src/Message.js"
 
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
 const count = fc.nat({ max: 100_000 })
@@ -184,8 +184,12 @@ const toolDefinition: fc.Arbitrary<ToolDefinition> = fc.record({
 // nearest), and it has no tool choice.
 const request: fc.Arbitrary<ChatRequest> = fc.record({
   messages: fc.array(
-    fc.oneof(fc.string({ maxLength: 12 }).map((content) => ({ role: "system" as const, content })), userMessage,
-      assistantMessage, toolMessage),
+    fc.oneof(
+      fc.string({ maxLength: 12 }).map((content) => ({ role: "system" as const, content })),
+      userMessage,
+      assistantMessage,
+      toolMessage
+    ),
     { minLength: 1, maxLength: 5 }
   ),
   tools: fc.option(fc.array(toolDefinition, { minLength: 1, maxLength: 2 }), { nil: undefined }),
@@ -196,8 +200,10 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
     ),
     { nil: undefined }
   ),
-  reasoningEffort: fc.option(fc.constantFrom("none" as const, "low" as const, "medium" as const, "high" as const,
-    "max" as const), { nil: undefined }),
+  reasoningEffort: fc.option(
+    fc.constantFrom("none" as const, "low" as const, "medium" as const, "high" as const, "max" as const),
+    { nil: undefined }
+  ),
   maxTokens: fc.option(fc.integer({ min: 1, max: 4096 }), { nil: undefined }),
   temperature: fc.option(fc.double({ min: 0, max: 2, noNaN: true }), { nil: undefined }),
   topP: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),

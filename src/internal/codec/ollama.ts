@@ -1,6 +1,7 @@
 /**
  * Ollama's native wire (`POST /api/chat` and `POST /api/embed`, Ollama's API docs), one module used in both
- * directions: the request body the client writes and its schema, which the simulator reads it with; the reply, whole or one NDJSON line at a time, the simulator
+ * directions: the request body the client writes, its schema and its mapping back to a `ChatRequest` (`toRequest`),
+ * which the simulator reads it with; the reply, whole or one NDJSON line at a time, the simulator
  * writes and the client reads (plain functions over `JSON.parse` output checked with `typeof`), with its usage and
  * finish reasons; the error body; and the embeddings request and reply.
  */
@@ -120,7 +121,10 @@ function effortOf(think: boolean | string): ReasoningEffort | Problem | undefine
   if (think === true) return "medium"
   if (think === "") return undefined
   if (levels.has(think)) return think as ReasoningEffort
-  return new Problem("think", `think: expected true, false or a level (low, medium, high, max), got ${JSON.stringify(think)}`)
+  return new Problem(
+    "think",
+    `think: expected true, false or a level (low, medium, high, max), got ${JSON.stringify(think)}`
+  )
 }
 
 // The sampling options the library carries; others (`num_ctx`, `top_k`...) are the deployment's.
@@ -149,7 +153,9 @@ export function toRequest(body: Body): ChatRequest | Problem {
     for (let i = 0; i < tools.length; i++) {
       const fn = tools[i]!.function
       const parameters = fn.parameters ?? {}
-      if (!isRecord(parameters)) return new Problem(`tools[${i}].function.parameters`, `tools[${i}].function.parameters: expected an object`)
+      if (!isRecord(parameters)) {
+        return new Problem(`tools[${i}].function.parameters`, `tools[${i}].function.parameters: expected an object`)
+      }
       const definition: Mutable<ToolDefinition> = { name: fn.name, parameters }
       set(definition, "description", fn.description)
       definitions.push(definition)
