@@ -9,7 +9,8 @@
  *   its wire path (`contents[1].role`).
  * - the reply (`GenerateContentResponse`) and the streamed chunk, which is a whole `GenerateContentResponse` holding
  *   only the new parts: `reply`, `candidateOf`, `partOf` read them for the client, `response` and `chunk` write them
- *   for the gateway; with the finish reasons and `usageMetadata` both ways. The readers are plain functions over
+ *   for the gateway (and `response` and `blockedResponse`, a blocked prompt's, for the simulator); with the finish
+ *   reasons and `usageMetadata` both ways, and `countTokens`' reply. The readers are plain functions over
  *   `JSON.parse` output, checked with `typeof` (decoding a schema per stream event costs more than the event);
  *   `GenerateContentResponse` is the schema they are checked against.
  * - Google's error body (`google.rpc.Status`: `{"error": {code, message, status, details?}}`).

@@ -21,7 +21,7 @@ import { usageOf } from "../usage.js"
 /** A stable signature for a call: opaque base64, as Gemini's are. */
 const signatureOf = (call: Reply.ToolCall): string => Buffer.from(`sim-thought-signature:${call.id}`).toString("base64")
 
-/** A call as Gemini 2.5 and later write it: no id, and the reply's thought signature on its first call only. */
+/** A call as Gemini 3 writes it: no id, and the reply's thought signature on its first call only. */
 function callOf(call: Reply.ToolCall, first: boolean): WrittenCall {
   return first
     ? {
