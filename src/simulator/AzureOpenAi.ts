@@ -18,6 +18,7 @@
  * @since 0.3.0
  */
 import type * as Http from "node:http"
+import { azureErrorJson } from "../internal/codec/openAiChat.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
 import { bearerKey, isRecord } from "../internal/simulator/requestChecks.js"
@@ -64,7 +65,7 @@ const promptFilterResults = [{ prompt_index: 0, content_filter_results: contentF
 
 const azureError = (status: number, code: string, message: string) => ({
   status,
-  body: JSON.stringify({ error: { code, message } })
+  body: azureErrorJson(code, message)
 })
 
 const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {

@@ -45,6 +45,7 @@
  *
  * @since 0.1.0
  */
+import * as Codec from "../internal/codec/gemini.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
 import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/embedding.js"
@@ -126,7 +127,7 @@ export const decodeCount = (
  * @since 0.2.0
  * @category Routes
  */
-export const countReply = (tokens: number): string => JSON.stringify({ totalTokens: tokens })
+export const countReply: (tokens: number) => string = Codec.countReply
 
 /**
  * Whether a route's target (from {@link target}) is an embedding method.

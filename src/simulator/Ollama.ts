@@ -1,7 +1,7 @@
 /**
  * The simulator's Ollama native wire format (`POST /api/chat`), per Ollama's API docs:
- * request decoding (with the Ollama codec's schema, what it refuses worded as
- * Ollama's server words it), the whole-reply body, the NDJSON stream and
+ * request decoding (with the Ollama codec's schema and mapping, what it refuses
+ * worded as Ollama's server words it), the whole-reply body, the NDJSON stream and
  * `{"error": "…"}` errors; and `POST /api/embed`.
  *
  * As Ollama does, a request streams unless it says `"stream": false`. A stream
@@ -30,9 +30,11 @@ import {
   errorJson,
   type Metrics,
   objectHead,
+  Problem,
   replyJson,
   streamLines,
-  toolCallsJson
+  toolCallsJson,
+  toRequest
 } from "../internal/codec/ollama.js"
 import { Refused } from "../internal/schemaCheck.js"
 import { Transcript } from "../internal/simulator/decoded.js"
@@ -160,27 +162,22 @@ function decode(body: unknown): Decoded<Extra> | ApiError {
   if (wire instanceof Refused) return refusalError(body, wire)
   const broken = ruleError(wire)
   if (broken !== undefined) return broken
+  const request = toRequest(wire)
+  if (request instanceof Problem) return invalid(request.message, request.param)
   const transcript = new Transcript()
-  for (const message of wire.messages ?? []) {
-    transcript.add(message.role, message.content ?? "", message.images?.length ?? 0)
-    for (const call of message.tool_calls ?? []) {
-      transcript.chars += call.function.name.length + JSON.stringify(call.function.arguments ?? {}).length
-    }
-  }
-  const numPredict = wire.options?.num_predict
-  const think = wire.think
-  const format = wire.format
+  transcript.addMessages(request.messages)
+  const format = request.responseFormat
   return transcript.decoded(
     {
       model: wire.model,
-      tools: (wire.tools ?? []).map((tool) => ({ name: tool.function.name, parameters: tool.function.parameters })),
+      tools: (request.tools ?? []).map((tool) => ({ name: tool.name, parameters: tool.parameters })),
       // Ollama has no tool choice: offered tools may be called.
       toolChoice: { _tag: "Auto" },
       parallelToolCalls: true,
-      reasoning: think === true || (typeof think === "string" && think !== "" && think !== "none"),
-      maxTokens: typeof numPredict === "number" && numPredict > 0 ? numPredict : undefined,
-      responseSchema: typeof format === "object" && format !== null ? format : undefined,
-      jsonObject: format === "json"
+      reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
+      maxTokens: request.maxTokens,
+      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
+      jsonObject: format?.type === "json_object"
     },
     wire.stream !== false,
     {}

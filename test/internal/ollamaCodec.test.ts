@@ -1,9 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import {
   checkChatBody,
+  errorJson,
   finishReason,
   fragment,
+  isErrorPayload,
   type Metrics,
   objectHead,
   reply,
@@ -11,9 +14,12 @@ import {
   requestBody,
   streamLines,
   toolCallsJson,
+  toRequest,
   usage
 } from "../../src/internal/codec/ollama.js"
-import { Refused } from "../../src/internal/schemaCheck.js"
+import { errorInfo } from "../../src/internal/llmError/errorInfo.js"
+import { Problem, Refused } from "../../src/internal/schemaCheck.js"
+import type { Message, ToolDefinition } from "../../src/Message.js"
 
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
 const count = fc.nat({ max: 100_000 })
@@ -133,5 +139,112 @@ describe("internal/codec/ollama: the request both ways", () => {
     const refused = checkChatBody({ model: "llama3", messages: [{ role: "user", content: "hi", images: [1] }] })
     expect(refused).toBeInstanceOf(Refused)
     expect((refused as Refused).refusals[0].path).toEqual(["messages", 0, "images", 0])
+  })
+})
+
+// Images as Ollama carries them: base64 whose first bytes name the type (a PNG's, a JPEG's), as a `data:` URL.
+const image = fc.tuple(
+  fc.constantFrom(["image/png", "iVBORw0KGgo"], ["image/jpeg", "/9j/"]),
+  fc.base64String({ minLength: 4, maxLength: 16 })
+).map(([[type, magic], rest]) => ({ type: "image" as const, url: `data:${type};base64,${magic}${rest}` }))
+
+// A user turn as Ollama carries it: its text, then its images (the text first, and none when it is empty).
+const userMessage: fc.Arbitrary<Message> = fc.oneof(
+  fc.string({ maxLength: 12 }).map((content) => ({ role: "user" as const, content })),
+  fc.tuple(fc.string({ minLength: 1, maxLength: 12 }), fc.array(image, { minLength: 1, maxLength: 2 })).map((
+    [text, images]
+  ) => ({ role: "user" as const, content: [{ type: "text" as const, text }, ...images] }))
+)
+
+const assistantMessage: fc.Arbitrary<Message> = fc.record({
+  content: fc.string({ maxLength: 12 }),
+  reasoning: fc.option(fc.string({ minLength: 1, maxLength: 12 }), { nil: undefined }),
+  toolCalls: fc.option(fc.array(toolCall, { minLength: 1, maxLength: 2 }), { nil: undefined })
+}).map(({ content, reasoning, toolCalls }) => ({
+  role: "assistant" as const,
+  content,
+  ...(reasoning !== undefined ? { reasoning } : {}),
+  ...(toolCalls !== undefined ? { toolCalls } : {})
+}))
+
+const toolMessage: fc.Arbitrary<Message> = fc.record({ toolCallId: name, name, content: fc.string({ maxLength: 12 }) })
+  .map((fields) => ({ role: "tool" as const, ...fields }))
+
+const toolDefinition: fc.Arbitrary<ToolDefinition> = fc.record({
+  name,
+  description: fc.option(fc.string({ maxLength: 12 }), { nil: undefined }),
+  properties: fc.dictionary(name, fc.constantFrom({ type: "string" }, { type: "number" }), { maxKeys: 3 })
+}).map(({ description, name, properties }) => ({
+  name,
+  ...(description !== undefined ? { description } : {}),
+  parameters: { type: "object", properties }
+}))
+
+// What Ollama can carry of a request: its efforts are Ollama's levels (`minimal` and `xhigh` are written as the
+// nearest), and it has no tool choice.
+const request: fc.Arbitrary<ChatRequest> = fc.record({
+  messages: fc.array(
+    fc.oneof(
+      fc.string({ maxLength: 12 }).map((content) => ({ role: "system" as const, content })),
+      userMessage,
+      assistantMessage,
+      toolMessage
+    ),
+    { minLength: 1, maxLength: 5 }
+  ),
+  tools: fc.option(fc.array(toolDefinition, { minLength: 1, maxLength: 2 }), { nil: undefined }),
+  responseFormat: fc.option(
+    fc.oneof(
+      fc.constant({ type: "json_object" as const }),
+      fc.constant({ type: "json_schema" as const, name: "response", schema: { type: "object" } })
+    ),
+    { nil: undefined }
+  ),
+  reasoningEffort: fc.option(
+    fc.constantFrom("none" as const, "low" as const, "medium" as const, "high" as const, "max" as const),
+    { nil: undefined }
+  ),
+  maxTokens: fc.option(fc.integer({ min: 1, max: 4096 }), { nil: undefined }),
+  temperature: fc.option(fc.double({ min: 0, max: 2, noNaN: true }), { nil: undefined }),
+  topP: fc.option(fc.double({ min: 0, max: 1, noNaN: true }), { nil: undefined }),
+  stop: fc.option(fc.array(fc.string({ minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 2 }), {
+    nil: undefined
+  }),
+  seed: fc.option(fc.nat(), { nil: undefined })
+}, { requiredKeys: ["messages"] })
+
+describe("internal/codec/ollama: the request read back", () => {
+  it("a request the client writes reads back as itself, through JSON and the schema", () => {
+    fc.assert(fc.property(request, name, (original, model) => {
+      const written: unknown = JSON.parse(
+        JSON.stringify(requestBody(original, { model, stream: false, keepAlive: undefined, numCtx: undefined }))
+      )
+      const checked = checkChatBody(written)
+      if (checked instanceof Refused) throw new Error(`refused: ${checked.refusals[0].message}`)
+      expect(toRequest(checked)).toEqual({ model, ...original })
+    }))
+  })
+
+  it("a think value that is no level is refused at think", () => {
+    fc.assert(fc.property(
+      fc.string({ minLength: 1, maxLength: 8 }).filter((think) => !["low", "medium", "high", "max"].includes(think)),
+      (think) => {
+        const checked = checkChatBody({ model: "m", messages: [{ role: "user", content: "hi" }], think })
+        if (checked instanceof Refused) throw new Error("refused")
+        const refused = toRequest(checked)
+        expect(refused).toBeInstanceOf(Problem)
+        expect((refused as Problem).param).toBe("think")
+      }
+    ))
+  })
+})
+
+describe("internal/codec/ollama: the error body", () => {
+  it("an error the simulator writes is an error payload whose message the client reads back", () => {
+    fc.assert(fc.property(fc.string({ maxLength: 40 }).filter((m) => m.trim() !== ""), (message) => {
+      const body = errorJson(message)
+      expect(isErrorPayload(JSON.parse(body))).toBe(true)
+      expect(errorInfo(body).message).toBe(message)
+    }))
   })
 })

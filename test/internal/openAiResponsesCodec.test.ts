@@ -351,13 +351,18 @@ describe("internal/codec/openAiResponses: the stream both ways", () => {
   )
 
   effectProp(
-    "a reply the simulator streams fits the events' schema and the client folds it back to the reply",
+    "a reply the simulator streams is the codec's events, and the client folds it back to the reply",
     simulated,
     (reply) =>
       Effect.gen(function*() {
         const rendered = renderStream(reply, meta, extra)
         const text = [...rendered.events, rendered.tail].join("")
         for (const event of eventsOf(text)) expect(isStreamEvent(event)).toBe(true)
+        // The per-token deltas are written from a template: byte for byte what the codec's writer writes.
+        for (const written of rendered.events) {
+          const { sequence_number, type, ...fields } = JSON.parse(written.slice(written.indexOf("data: ") + 6))
+          expect(written).toBe(Codec.event(type, sequence_number, fields))
+        }
         const folded = yield* ChatChunk.collect(harness.streamWith(() => streamResponse([text])).stream)
         expect(folded).toMatchObject({
           id: meta.id,

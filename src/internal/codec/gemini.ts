@@ -9,7 +9,8 @@
  *   its wire path (`contents[1].role`).
  * - the reply (`GenerateContentResponse`) and the streamed chunk, which is a whole `GenerateContentResponse` holding
  *   only the new parts: `reply`, `candidateOf`, `partOf` read them for the client, `response` and `chunk` write them
- *   for the gateway; with the finish reasons and `usageMetadata` both ways. The readers are plain functions over
+ *   for the gateway (and `response` and `blockedResponse`, a blocked prompt's, for the simulator); with the finish
+ *   reasons and `usageMetadata` both ways, and `countTokens`' reply. The readers are plain functions over
  *   `JSON.parse` output, checked with `typeof` (decoding a schema per stream event costs more than the event);
  *   `GenerateContentResponse` is the schema they are checked against.
  * - Google's error body (`google.rpc.Status`: `{"error": {code, message, status, details?}}`).
@@ -52,6 +53,7 @@ import { geminiSchema, jsonSchemaOf } from "../providers/gemini/schema.js"
 import { reportedUsage, tokenCount } from "../providers/usage.js"
 import {
   argumentsObject,
+  argumentsRecord,
   isRecord,
   type JsonRecord,
   replyId,
@@ -914,26 +916,20 @@ export function reply(body: JsonRecord, candidate: JsonRecord): Reply {
 /** A part as the writers build it. */
 export type WrittenPart = Record<string, unknown>
 
-// A tool call's arguments as `functionCall`'s `args` object; arguments that are not one are kept under `arguments`.
-function argsOf(call: Pick<ToolCall, "arguments">): unknown {
-  if (call.arguments.trim() === "") return {}
-  try {
-    const value: unknown = JSON.parse(call.arguments)
-    return isRecord(value) ? value : { arguments: call.arguments }
-  } catch {
-    return { arguments: call.arguments }
-  }
-}
-
 /** `part` with the thought signature `metadata` holds, if any, on it. */
 export function signed(part: WrittenPart, metadata: ProviderMetadata | undefined): WrittenPart {
   const signature = metadataOf(metadata)?.thoughtSignature
   return signature === undefined ? part : { ...part, thoughtSignature: signature }
 }
 
+/** A tool call as the writers take it: without an id, the call is written as the models that give none write it. */
+export type WrittenCall = Pick<ToolCall, "name" | "arguments" | "providerMetadata"> & { readonly id?: string }
+
 /** A tool call as a `functionCall` part, its arguments as an object, its signature beside it. */
-export function callPart(call: Pick<ToolCall, "id" | "name" | "arguments" | "providerMetadata">): WrittenPart {
-  return signed({ functionCall: { id: call.id, name: call.name, args: argsOf(call) } }, call.providerMetadata)
+export function callPart(call: WrittenCall): WrittenPart {
+  const args = argumentsRecord(call)
+  const functionCall = call.id === undefined ? { name: call.name, args } : { id: call.id, name: call.name, args }
+  return signed({ functionCall }, call.providerMetadata)
 }
 
 /** How a reply ends: the last chunk's finish reason and usage. */
@@ -956,8 +952,14 @@ export function chunk(parts: ReadonlyArray<WrittenPart>, id: string, model: stri
   })
 }
 
+/** What a whole reply writes: the library's reply, or the simulator's in its terms. */
+export interface WrittenReply extends Pick<ChatResponse, "text" | "reasoning" | "finishReason" | "providerMetadata"> {
+  readonly toolCalls: ReadonlyArray<WrittenCall>
+  readonly usage: UsageCounts
+}
+
 /** A whole reply as a `GenerateContentResponse` of id `id`, under the model the client asked for. */
-export function response(reply: ChatResponse, id: string, model: string): string {
+export function response(reply: WrittenReply, id: string, model: string): string {
   const parts: Array<WrittenPart> = []
   if (reply.reasoning !== undefined) parts.push({ text: reply.reasoning, thought: true })
   if (reply.text !== "" || reply.toolCalls.length === 0) {
@@ -965,6 +967,33 @@ export function response(reply: ChatResponse, id: string, model: string): string
   }
   for (const call of reply.toolCalls) parts.push(callPart(call))
   return chunk(parts, id, model, { reason: reply.finishReason, usage: reply.usage })
+}
+
+/** Why a prompt was blocked, as `promptFeedback` says it. */
+export interface PromptFeedback {
+  /** `SAFETY`, `BLOCKLIST`, `PROHIBITED_CONTENT`... */
+  readonly blockReason: string
+  readonly blockReasonMessage?: string
+  /** The ratings that blocked it (`{category, probability, blocked}`). */
+  readonly safetyRatings?: ReadonlyArray<JsonRecord>
+}
+
+/**
+ * A reply to a blocked prompt as a `GenerateContentResponse` of id `id` under `model`: its `promptFeedback` and no
+ * candidates, only the prompt's `promptTokens` counted. The stream sends it as its only event.
+ */
+export function blockedResponse(feedback: PromptFeedback, promptTokens: number, id: string, model: string): string {
+  return JSON.stringify({
+    promptFeedback: feedback,
+    usageMetadata: { promptTokenCount: promptTokens, totalTokenCount: promptTokens },
+    modelVersion: model,
+    responseId: id
+  })
+}
+
+/** A `countTokens` reply: the prompt's `tokens`. */
+export function countReply(tokens: number): string {
+  return JSON.stringify({ totalTokens: tokens })
 }
 
 // ---------------------------------------------------------------------------

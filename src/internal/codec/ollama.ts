@@ -1,19 +1,22 @@
 /**
  * Ollama's native wire (`POST /api/chat` and `POST /api/embed`, Ollama's API docs), one module used in both
- * directions: the request body the client writes and its schema, which the simulator reads it with; the reply, whole or one NDJSON line at a time, the simulator
+ * directions: the request body the client writes, its schema and its mapping back to a `ChatRequest` (`toRequest`),
+ * which the simulator reads it with; the reply, whole or one NDJSON line at a time, the simulator
  * writes and the client reads (plain functions over `JSON.parse` output checked with `typeof`), with its usage and
  * finish reasons; the error body; and the embeddings request and reply.
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../ChatResponse.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../Message.js"
 import { isVector } from "../providers/embeddingBatches.js"
 import { reportedUsage, tokenCount } from "../providers/usage.js"
 import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../providers/wire.js"
-import { checker, maybe } from "../schemaCheck.js"
+import { checker, maybe, Problem, set } from "../schemaCheck.js"
 
-export { isRecord, type JsonRecord, RequestError, ShapeError }
+export { isRecord, type JsonRecord, Problem, RequestError, ShapeError }
+
+type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
 // ---------------------------------------------------------------------------
 // Request: its schema (Ollama's API docs, "Generate a chat completion"; unknown fields ignored, `null` as unset)
@@ -21,6 +24,7 @@ export { isRecord, type JsonRecord, RequestError, ShapeError }
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 
 const WireToolCall = Schema.Struct({
+  id: maybe(Schema.String),
   function: Schema.Struct({ name: Schema.String, arguments: maybe(JsonObject) })
 })
 
@@ -32,7 +36,8 @@ const WireMessage = Schema.Struct({
   images: maybe(Schema.Array(Schema.String)),
   tool_calls: maybe(Schema.Array(WireToolCall)),
   thinking: maybe(Schema.String),
-  tool_name: maybe(Schema.String)
+  tool_name: maybe(Schema.String),
+  tool_call_id: maybe(Schema.String)
 })
 
 const WireTool = Schema.Struct({
@@ -53,6 +58,120 @@ export const ChatBody = Schema.Struct({
 
 /** `ChatBody`'s check: a parsed JSON body as itself, or what the schema finds wrong with it (the first thing). */
 export const checkChatBody = checker(ChatBody, { errors: "first" })
+
+/** A checked `/api/chat` body. */
+export type Body = typeof ChatBody.Type
+
+// ---------------------------------------------------------------------------
+// Request: the body read back, `requestBody`'s inverse
+
+// Ollama takes images as bare base64 and finds their type in the bytes; a `data:` URL names it.
+const imageSignatures: ReadonlyArray<readonly [prefix: string, type: string]> = [
+  ["iVBORw0KGgo", "image/png"],
+  ["/9j/", "image/jpeg"],
+  ["R0lGOD", "image/gif"],
+  ["UklGR", "image/webp"]
+]
+
+function imageUrl(data: string): string {
+  const type = imageSignatures.find(([prefix]) => data.startsWith(prefix))?.[1] ?? "application/octet-stream"
+  return `data:${type};base64,${data}`
+}
+
+// Images are taken on user turns only, as the library's messages carry them.
+function messageOf(wire: NonNullable<Body["messages"]>[number]): Message {
+  const content = wire.content ?? ""
+  switch (wire.role) {
+    case "system":
+      return { role: "system", content }
+    case "user": {
+      const images = wire.images ?? []
+      if (images.length === 0) return { role: "user", content }
+      const parts: Array<ContentPart> = content === "" ? [] : [{ type: "text", text: content }]
+      for (const data of images) parts.push({ type: "image", url: imageUrl(data) })
+      return { role: "user", content: parts }
+    }
+    case "assistant": {
+      const out: Mutable<AssistantMessage> = { role: "assistant", content }
+      if (wire.thinking !== undefined && wire.thinking !== null && wire.thinking !== "") out.reasoning = wire.thinking
+      const calls = wire.tool_calls ?? []
+      if (calls.length > 0) {
+        out.toolCalls = calls.map((call) => ({
+          id: call.id ?? "",
+          name: call.function.name,
+          arguments: JSON.stringify(call.function.arguments ?? {})
+        }))
+      }
+      return out
+    }
+    case "tool": {
+      const out: Mutable<ToolMessage> = { role: "tool", toolCallId: wire.tool_call_id ?? "", content }
+      set(out, "name", wire.tool_name)
+      return out
+    }
+  }
+}
+
+const levels: ReadonlySet<string> = new Set(["low", "medium", "high", "max"])
+
+// `think`: `false` is no reasoning, `true` the model's default (taken as `medium`), or a level.
+function effortOf(think: boolean | string): ReasoningEffort | Problem | undefined {
+  if (think === false) return "none"
+  if (think === true) return "medium"
+  if (think === "") return undefined
+  if (levels.has(think)) return think as ReasoningEffort
+  return new Problem(
+    "think",
+    `think: expected true, false or a level (low, medium, high, max), got ${JSON.stringify(think)}`
+  )
+}
+
+// The sampling options the library carries; others (`num_ctx`, `top_k`...) are the deployment's.
+function samplingInto(options: Readonly<Record<string, unknown>>, request: Mutable<ChatRequest>): void {
+  const number = (key: string) => typeof options[key] === "number" ? options[key] : undefined
+  set(request, "temperature", number("temperature"))
+  set(request, "topP", number("top_p"))
+  const predict = number("num_predict")
+  // -1 (no limit) and -2 (fill the context) are no cap.
+  if (predict !== undefined && predict > 0) request.maxTokens = predict
+  const stop = options["stop"]
+  if (Array.isArray(stop) && stop.length > 0 && stop.every((s) => typeof s === "string")) request.stop = stop
+  set(request, "seed", number("seed"))
+}
+
+/**
+ * A checked body as the library's request, or what is wrong with it: `requestBody`'s inverse. Tool calls keep their
+ * ids (none is `""`), their arguments the object's JSON text; a `format` of `"json"` is `json_object`, a schema
+ * `json_schema`; `options` give the sampling fields. Ollama has no tool choice: tools offered may be called.
+ */
+export function toRequest(body: Body): ChatRequest | Problem {
+  const request: Mutable<ChatRequest> = { model: body.model, messages: (body.messages ?? []).map(messageOf) }
+  const tools = body.tools ?? []
+  if (tools.length > 0) {
+    const definitions: Array<ToolDefinition> = []
+    for (let i = 0; i < tools.length; i++) {
+      const fn = tools[i]!.function
+      const parameters = fn.parameters ?? {}
+      if (!isRecord(parameters)) {
+        return new Problem(`tools[${i}].function.parameters`, `tools[${i}].function.parameters: expected an object`)
+      }
+      const definition: Mutable<ToolDefinition> = { name: fn.name, parameters }
+      set(definition, "description", fn.description)
+      definitions.push(definition)
+    }
+    request.tools = definitions
+  }
+  const format = body.format
+  if (format === "json") request.responseFormat = { type: "json_object" }
+  else if (isRecord(format)) request.responseFormat = { type: "json_schema", name: "response", schema: format }
+  if (body.think !== undefined && body.think !== null) {
+    const effort = effortOf(body.think)
+    if (effort instanceof Problem) return effort
+    set(request, "reasoningEffort", effort)
+  }
+  if (body.options !== undefined && body.options !== null) samplingInto(body.options, request)
+  return request
+}
 
 // ---------------------------------------------------------------------------
 // Request: the body a client writes

@@ -820,3 +820,65 @@ export const doneEvent = "data: [DONE]\n\n"
 export function openAiErrorJson(message: string, type: string, param: string | null, code: string | null): string {
   return JSON.stringify({ error: { message, type, param, code } })
 }
+
+/** Azure OpenAI's error body for what Azure answers itself (a key, a limit, a deployment): no `type`, a string `code`. */
+export function azureErrorJson(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message } })
+}
+
+/** The flat error body of vLLM before 0.10.1 (`object: "error"`, its `code` the HTTP status), which `isErrorPayload` reads. */
+export function vllmErrorJson(message: string, type: string, code: number): string {
+  return JSON.stringify({ object: "error", message, type, param: null, code })
+}
+
+/** What an OpenRouter error chunk says: the failing upstream provider, and its error. */
+export interface OpenRouterError {
+  readonly provider: string
+  readonly code: number
+  readonly message: string
+}
+
+/**
+ * OpenRouter's failed generation mid-stream: a chunk of `meta`'s stream with a top-level `error` and a choice whose
+ * `finish_reason` is `error`, which `readChunk` reads as the failure.
+ */
+export function openRouterErrorChunk(
+  meta: Pick<ChunkMeta, "id" | "created" | "model">,
+  error: OpenRouterError
+): string {
+  return JSON.stringify({
+    id: meta.id,
+    object: "chat.completion.chunk",
+    created: meta.created,
+    model: meta.model,
+    provider: error.provider,
+    error: { code: error.code, message: error.message, metadata: { provider_name: error.provider } },
+    choices: [{ index: 0, delta: { content: "" }, finish_reason: "error", native_finish_reason: "error" }]
+  })
+}
+
+/** OpenAI's error body, as far as the library reads it (`code` is a number on some compatible servers). */
+export const ErrorBody = Schema.Struct({
+  error: Schema.Struct({
+    message: Schema.String,
+    type: maybe(Schema.String),
+    param: maybe(Schema.String),
+    code: maybe(Schema.Union([Schema.String, Schema.Number]))
+  })
+})
+
+/** The `error` of an OpenAI error body. */
+export type ErrorFields = typeof ErrorBody.Type["error"]
+
+const isErrorBody = Schema.is(ErrorBody)
+
+/** The `error` of the OpenAI error body `text`, or undefined when `text` is not one. */
+export function errorOf(text: string): ErrorFields | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  return isErrorBody(parsed) ? parsed.error : undefined
+}

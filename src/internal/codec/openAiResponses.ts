@@ -752,8 +752,8 @@ const ResponseUsage = Schema.Struct({
 const ResponseStatus = Schema.Literals(["in_progress", "completed", "incomplete", "failed", "cancelled", "queued"])
 
 /**
- * The response object, as far as the library reads and writes it (the settings a response echoes are written by
- * each writer, `Outcome.echo`).
+ * The response object, as far as the library reads and writes it (the settings a response echoes are `echoOf`'s,
+ * `Outcome.echo`).
  */
 export const ResponseObject = Schema.Struct({
   id: Schema.String,
@@ -796,6 +796,39 @@ export function usageObject(usage: UsageCounts): typeof ResponseUsage.Encoded {
     output_tokens: usage.completionTokens,
     output_tokens_details: { reasoning_tokens: usage.reasoningTokens },
     total_tokens: usage.totalTokens
+  }
+}
+
+/** The settings a response echoes, as a request set them: a Responses body, or what the simulator read of one. */
+export type Echoed = Omit<Body, "model" | "input" | "stream" | "reasoning"> & {
+  readonly reasoning?:
+    | { readonly effort?: string | null | undefined; readonly summary?: string | null | undefined }
+    | null
+    | undefined
+}
+
+function orNull<A>(value: A | null | undefined): A | null {
+  return value ?? null
+}
+
+/** The request's settings as a response echoes them (`Outcome.echo`), OpenAI's defaults where the body left them out. */
+export function echoOf(body: Echoed): JsonRecord {
+  return {
+    instructions: orNull(body.instructions),
+    max_output_tokens: orNull(body.max_output_tokens),
+    metadata: body.metadata ?? {},
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: orNull(body.previous_response_id),
+    prompt_cache_key: orNull(body.prompt_cache_key),
+    reasoning: { effort: orNull(body.reasoning?.effort), summary: orNull(body.reasoning?.summary) },
+    store: body.store ?? true,
+    temperature: body.temperature ?? 1,
+    text: { format: body.text?.format ?? { type: "text" } },
+    tool_choice: body.tool_choice ?? "auto",
+    tools: body.tools ?? [],
+    top_p: body.top_p ?? 1,
+    truncation: "disabled",
+    user: orNull(body.user)
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * What every wire codec shares: JSON objects as `JSON.parse` returns them, a
  * reply's id and model as the provider names them, tool-call arguments as the
- * object a provider wants, and
+ * object a provider wants (in a request, refused when they are not one; in a reply, kept), and
  * the two errors a codec throws, which the adapter template turns into typed
  * errors (`RequestError` into `InvalidRequestError`, `ShapeError` into
  * `OutputDecodeError`).
@@ -50,6 +50,21 @@ export function argumentsObject(call: ToolCall, provider: string, param: string)
     )
   }
   return value
+}
+
+/**
+ * A tool call's arguments as the object a reply writes (Anthropic's `tool_use` `input`, Gemini's `functionCall`
+ * `args`), whatever a deployment answered: `""` is `{}`, and arguments that are not a JSON object are kept under
+ * `arguments`, as a reply cannot be refused.
+ */
+export function argumentsRecord(call: Pick<ToolCall, "arguments">): JsonRecord {
+  if (call.arguments.trim() === "") return {}
+  try {
+    const value: unknown = JSON.parse(call.arguments)
+    return isRecord(value) ? value : { arguments: call.arguments }
+  } catch {
+    return { arguments: call.arguments }
+  }
 }
 
 /** A request this format cannot express; the adapter answers it with `InvalidRequestError`. */

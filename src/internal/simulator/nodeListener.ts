@@ -8,6 +8,7 @@ import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Http from "node:http"
+import { openAiErrorJson } from "../codec/openAiChat.js"
 import type { Config } from "./config.js"
 import type { Engine } from "./engine.js"
 import { type Plan, resetAfter, resetNow, sleep } from "./plan.js"
@@ -115,7 +116,7 @@ export const nodeListener = (
         _tag: "Body",
         status: 500,
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ error: { message, type: "server_error", param: null, code: null } }),
+        body: openAiErrorJson(message, "server_error", null, null),
         delayMs: 0
       }
     }

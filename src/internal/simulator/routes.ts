@@ -14,6 +14,7 @@ import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as OpenAiResponses from "../../simulator/OpenAiResponses.js"
 import * as Vertex from "../../simulator/Vertex.js"
 import type { EmbeddingFormat } from "../../simulator/WireFormat.js"
+import { countReply } from "../codec/anthropic/request.js"
 import { decodeCount } from "./anthropic/request.js"
 import * as BedrockRoute from "./bedrock/route.js"
 import type { Engine } from "./engine.js"
@@ -111,8 +112,7 @@ export const routes: ReadonlyArray<Route> = [
   {
     method: "POST",
     path: "/v1/messages/count_tokens",
-    plan: (engine, input) =>
-      engine.countTokens(Anthropic.format, decodeCount, (tokens) => JSON.stringify({ input_tokens: tokens }), input)
+    plan: (engine, input) => engine.countTokens(Anthropic.format, decodeCount, countReply, input)
   },
   embeddingRoute("/v1/embeddings", OpenAiChat.embeddingFormat),
   azureDeploymentRoute("chat/completions", (engine, input) => engine.generate(AzureOpenAi.format, input)),

@@ -12,9 +12,9 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import { reportedUsage, tokenCount } from "../../providers/usage.js"
-import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { argumentsRecord, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
 
-export { isRecord, type JsonRecord, ShapeError }
+export { argumentsRecord, isRecord, type JsonRecord, ShapeError }
 
 /** The key of this API in `providerMetadata`. */
 export const metadataKey = "anthropic"

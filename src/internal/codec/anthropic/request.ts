@@ -761,6 +761,11 @@ export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stre
   return body
 }
 
+/** A `count_tokens` reply: the prompt's `tokens`. */
+export function countReply(tokens: number): string {
+  return JSON.stringify({ input_tokens: tokens })
+}
+
 /** The `input_tokens` of a `count_tokens` reply; throws `ShapeError` when it has none. */
 export const countOf = (body: JsonRecord): number => {
   const count = body["input_tokens"]

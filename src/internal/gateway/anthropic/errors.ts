@@ -14,6 +14,7 @@
  */
 import type { LlmError } from "../../../LlmError.js"
 import { errorJson, errorType } from "../../codec/anthropic/errors.js"
+import { errorOf } from "../../codec/openAiChat.js"
 import type { Problem } from "../../schemaCheck.js"
 import type { ErrorAnswer } from "../openai/errors.js"
 import { fromLlmError as openAiAnswer } from "../openai/errors.js"
@@ -40,7 +41,7 @@ export const problem = (refused: Problem): ErrorAnswer => answer(400, refused.me
  * Anthropic's 529 `overloaded_error`.
  */
 export const fromAnswer = (openAi: ErrorAnswer): ErrorAnswer => {
-  const message = (JSON.parse(openAi.body) as { readonly error: { readonly message: string } }).error.message
+  const message = errorOf(openAi.body)?.message ?? openAi.body
   const status = openAi.status === 503 ? 529 : openAi.status
   return { ...answer(status, message, openAi.retryAfter, openAi.code), logged: openAi.logged }
 }

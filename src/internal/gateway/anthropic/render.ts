@@ -37,9 +37,9 @@
  */
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
-import type { ProviderMetadata, ToolCall } from "../../../Message.js"
+import type { ProviderMetadata } from "../../../Message.js"
 import {
-  isRecord,
+  argumentsRecord,
   messageJson,
   metadataKey,
   stopReason,
@@ -64,17 +64,6 @@ import { BodyText, bytesOf } from "../bodyText.js"
 import { answeringModel, type Encoded, type StreamEncoder } from "../openai/render.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
 
-// A tool call's arguments as `tool_use`'s `input` object; arguments that are not one are kept under `arguments`.
-function input(call: ToolCall): unknown {
-  if (call.arguments.trim() === "") return {}
-  try {
-    const value: unknown = JSON.parse(call.arguments)
-    return isRecord(value) ? value : { arguments: call.arguments }
-  } catch {
-    return { arguments: call.arguments }
-  }
-}
-
 /** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
 export function message(response: ChatResponse, id: string): string {
   const blocks: Array<string> = []
@@ -87,7 +76,7 @@ export function message(response: ChatResponse, id: string): string {
   if (response.text !== "" || response.toolCalls.length === 0) blocks.push(textBlock(JSON.stringify(response.text)))
   for (const call of response.toolCalls) {
     blocks.push(
-      toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(input(call)))
+      toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(argumentsRecord(call)))
     )
   }
   const carried = response.toolCalls.length === 0 ? undefined : envelopeOf(

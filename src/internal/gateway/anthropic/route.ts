@@ -62,7 +62,7 @@ function count(serving: Serving, { entry, tally, text }: WithBody) {
           tally.failed(error)
           return Effect.succeed(serving.failed(entry, failures, error))
         },
-        onSuccess: (counted) => Effect.succeed(json(200, JSON.stringify({ input_tokens: counted.inputTokens })))
+        onSuccess: (counted) => Effect.succeed(json(200, AnthropicWire.countReply(counted.inputTokens)))
       })
     }
   })

@@ -6,6 +6,7 @@
  */
 import type { LlmError } from "../../../LlmError.js"
 import { errorJson, geminiPath } from "../../codec/gemini.js"
+import { errorOf } from "../../codec/openAiChat.js"
 import type { Problem } from "../../schemaCheck.js"
 import type { ErrorAnswer } from "../openai/errors.js"
 import { fromLlmError as openAiAnswer } from "../openai/errors.js"
@@ -33,7 +34,7 @@ export const problem = (refused: Problem): ErrorAnswer => answer(400, refused.me
  * wait.
  */
 export const fromAnswer = (openAi: ErrorAnswer): ErrorAnswer => {
-  const message = (JSON.parse(openAi.body) as { readonly error: { readonly message: string } }).error.message
+  const message = errorOf(openAi.body)?.message ?? openAi.body
   return { ...answer(openAi.status, message, openAi.retryAfter, openAi.code), logged: openAi.logged }
 }
 

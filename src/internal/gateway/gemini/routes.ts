@@ -108,7 +108,7 @@ export const route = (serving: Serving) => {
             tally.failed(error)
             return Effect.succeed(serving.failed(entry, failures, error))
           },
-          onSuccess: (count) => Effect.succeed(json(200, JSON.stringify({ totalTokens: count.inputTokens })))
+          onSuccess: (count) => Effect.succeed(json(200, Codec.countReply(count.inputTokens)))
         })
       }
     })

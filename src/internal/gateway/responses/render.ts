@@ -16,7 +16,6 @@ import type { ChatResponse } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import { envelopeOf } from "../../codec/carried.js"
 import {
-  type Body,
   functionCallItem,
   isRecord,
   type JsonRecord,
@@ -47,31 +46,6 @@ export interface Ids {
 export function idsOf(uuid: string, createdAt: number): Ids {
   const hex = uuid.replaceAll("-", "")
   return { response: `resp_${hex}`, createdAt, item: (kind, index) => `${kind}_${hex}${index}` }
-}
-
-function orNull<A>(value: A | null | undefined): A | null {
-  return value ?? null
-}
-
-/** The request's settings as a response echoes them (OpenAI's defaults where the body left them out). */
-export function echoOf(body: Body): JsonRecord {
-  return {
-    instructions: orNull(body.instructions),
-    max_output_tokens: orNull(body.max_output_tokens),
-    metadata: body.metadata ?? {},
-    parallel_tool_calls: body.parallel_tool_calls ?? true,
-    previous_response_id: orNull(body.previous_response_id),
-    prompt_cache_key: orNull(body.prompt_cache_key),
-    reasoning: { effort: orNull(body.reasoning?.effort), summary: orNull(body.reasoning?.summary) },
-    store: body.store ?? true,
-    temperature: body.temperature ?? 1,
-    text: { format: body.text?.format ?? { type: "text" } },
-    tool_choice: body.tool_choice ?? "auto",
-    tools: body.tools ?? [],
-    top_p: body.top_p ?? 1,
-    truncation: "disabled",
-    user: orNull(body.user)
-  }
 }
 
 /** The `function_call` item at `index` of `call`, named as the request's tools (`names`) named its function. */

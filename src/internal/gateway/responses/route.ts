@@ -206,7 +206,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
       const ids = ResponsesRender.idsOf(randomUUID(), seconds())
       const session = sessionOf(body, withBody, request, previous, ids.response)
-      const echo = ResponsesRender.echoOf(body)
+      const echo = ResponsesWire.echoOf(body)
       // Kept, unless the body says not to, with its conversation for a later turn; a store that fails leaves the
       // answer as it is (the reply is whole, and paid for) and the response unknown to a later turn.
       const keep = (

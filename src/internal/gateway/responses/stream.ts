@@ -21,11 +21,11 @@ import type * as Effect from "effect/Effect"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata } from "../../../Message.js"
+import { errorOf } from "../../codec/openAiChat.js"
 import {
   event,
   type EventFields,
   type EventType,
-  isRecord,
   type JsonRecord,
   messageItem,
   type OutputItem,
@@ -61,17 +61,10 @@ interface OpenCall {
 
 // The `{error: {message, type, code}}` of an error answer's body as a failed response's `error`.
 function failureOf(body: string): { readonly code: string; readonly message: string } {
-  try {
-    const parsed: unknown = JSON.parse(body)
-    const error = isRecord(parsed) ? parsed["error"] : undefined
-    if (isRecord(error)) {
-      const code = typeof error["code"] === "string" ? error["code"] : error["type"]
-      return { code: typeof code === "string" ? code : "server_error", message: String(error["message"] ?? "") }
-    }
-  } catch {
-    // Not JSON: the body is the message.
-  }
-  return { code: "server_error", message: body }
+  const error = errorOf(body)
+  // Not OpenAI's error body: the body is the message.
+  if (error === undefined) return { code: "server_error", message: body }
+  return { code: typeof error.code === "string" ? error.code : error.type ?? "server_error", message: error.message }
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   textBlock,
   thinkingBlock,
   toolUseBlock,
-  type WireUsage
+  wireUsage
 } from "../../codec/anthropic/reply.js"
 import {
   blockStart,
@@ -26,6 +26,7 @@ import {
   ping
 } from "../../codec/anthropic/stream.js"
 import { quoteToken } from "../quoteToken.js"
+import { usageOf } from "../usage.js"
 
 /** A deterministic stand-in for a thinking block's signature. */
 export const signatureOf = (text: string): string => {
@@ -37,16 +38,6 @@ export const signatureOf = (text: string): string => {
   return `sim-sig-${(h >>> 0).toString(16).padStart(8, "0")}`
 }
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
-
-// The simulator's usage as the wire's counts.
-const wireUsageOf = (usage: Reply.Usage): WireUsage => ({
-  input: usage.promptTokens - usage.cachedTokens - usage.cacheWriteTokens,
-  cacheCreation: usage.cacheWriteTokens,
-  cacheCreation1h: usage.cacheWrite1hTokens,
-  cacheRead: usage.cachedTokens,
-  output: usage.completionTokens,
-  thinking: usage.reasoningTokens
-})
 
 export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
   const blocks: Array<string> = []
@@ -63,7 +54,7 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
     model: JSON.stringify(meta.model),
     blocks,
     stopReason: stopReason(reply.finishReason),
-    usage: wireUsageOf(reply.usage)
+    usage: wireUsage(usageOf(reply.usage))
   })
 }
 
@@ -71,7 +62,7 @@ const emptyText = textBlock(`""`)
 const emptyThinking = thinkingBlock(`""`, `""`)
 
 export const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
-  const usage = wireUsageOf(reply.usage)
+  const usage = wireUsage(usageOf(reply.usage))
   const events: Array<string> = [
     messageStart(`"${meta.id}"`, JSON.stringify(meta.model), { ...usage, output: 1, thinking: 0 }),
     ping

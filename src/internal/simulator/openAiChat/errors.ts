@@ -5,7 +5,7 @@
  */
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, ReplyMeta } from "../../../simulator/WireFormat.js"
-import { openAiErrorJson as errorBody } from "../../codec/openAiChat.js"
+import { openAiErrorJson as errorBody, openRouterErrorChunk, vllmErrorJson } from "../../codec/openAiChat.js"
 
 const injected: Readonly<Record<number, readonly [type: string, code: string | null, message: string]>> = {
   400: ["invalid_request_error", null, "The simulator rejected this request (injected fault)."],
@@ -118,13 +118,8 @@ export const streamErrorJson = (shape: StreamErrorShape, meta: ReplyMeta): strin
         null
       )
     case "vllm":
-      return `{"object":"error","message":"The engine failed while generating (simulated).",` +
-        `"type":"InternalServerError","param":null,"code":500}`
+      return vllmErrorJson("The engine failed while generating (simulated).", "InternalServerError", 500)
     case "openrouter":
-      return `{"id":"${meta.id}","object":"chat.completion.chunk","created":${meta.created},"model":${
-        JSON.stringify(meta.model)
-      },"provider":"simulator",` +
-        `"error":{"code":502,"message":"Provider returned error","metadata":{"provider_name":"simulator"}},` +
-        `"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}`
+      return openRouterErrorChunk(meta, { provider: "simulator", code: 502, message: "Provider returned error" })
   }
 }

@@ -2,24 +2,12 @@
  * The Chat Completions reply, in the codec's shapes (`internal/codec/openAiChat.ts`): the `chat.completion` object,
  * and the stream of `chat.completion.chunk` events, the codec's templates around the generated tokens.
  */
-import type { Usage } from "../../../ChatResponse.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import { chunkTemplates, completion, endEvents, toolCallFragmentJson } from "../../codec/openAiChat.js"
 import { quoteToken } from "../quoteToken.js"
-
-/** A reply's counts as the library's usage, which the codec writes. */
-function usageOf(usage: Reply.Usage): Usage {
-  return {
-    promptTokens: usage.promptTokens,
-    completionTokens: usage.completionTokens,
-    totalTokens: usage.totalTokens,
-    cachedPromptTokens: usage.cachedTokens,
-    reasoningTokens: usage.reasoningTokens,
-    estimated: false
-  }
-}
+import { usageOf } from "../usage.js"
 
 export function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
   return completion(

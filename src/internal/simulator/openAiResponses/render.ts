@@ -1,7 +1,7 @@
 /**
  * The Responses reply: the response object, the stream of named events, and
  * the failures (a failed response, the `error` event, OpenAI's error bodies),
- * written with the Responses codec's writers.
+ * written with the Responses codec's writers, the per-token deltas from a template of `event`'s.
  */
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
@@ -9,6 +9,7 @@ import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import { openAiErrorJson as errorBody } from "../../codec/openAiChat.js"
 import {
+  echoOf,
   event,
   type EventFields,
   type EventType,
@@ -23,6 +24,7 @@ import {
 } from "../../codec/openAiResponses.js"
 import { renderError as chatError } from "../openAiChat/errors.js"
 import { quoteToken } from "../quoteToken.js"
+import { usageOf } from "../usage.js"
 
 /** Output item ids, derived from the response id (`resp_sim7` -> `msg_sim7`). */
 function itemIds(meta: ReplyMeta) {
@@ -74,25 +76,13 @@ function outputItems(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Array<O
   return items
 }
 
-// The request's settings as the response echoes them (OpenAI's defaults for what the simulator does not read).
-function echoOf(extra: Extra) {
-  return {
-    background: false,
-    instructions: null,
-    max_output_tokens: null,
-    parallel_tool_calls: true,
-    previous_response_id: extra.previous ?? null,
-    reasoning: { effort: extra.effort ?? null, summary: extra.summary ? "auto" : null },
-    store: extra.store,
-    temperature: 1.0,
-    text: { format: { type: "text" }, verbosity: "medium" },
-    tool_choice: "auto",
-    tools: [],
-    top_p: 1.0,
-    truncation: "disabled",
-    user: null,
-    metadata: {}
-  }
+// The request's settings as the simulator read them, echoed as the codec echoes a body's.
+function echoed(extra: Extra) {
+  return echoOf({
+    previous_response_id: extra.previous,
+    reasoning: { effort: extra.effort, summary: extra.summary ? "auto" : undefined },
+    store: extra.store
+  })
 }
 
 function responseOf(meta: ReplyMeta, extra: Extra, reply: Reply.Reply | undefined, error?: FailedWith) {
@@ -102,7 +92,7 @@ function responseOf(meta: ReplyMeta, extra: Extra, reply: Reply.Reply | undefine
   return responseObject({
     id: meta.id,
     createdAt: meta.created,
-    echo: echoOf(extra),
+    echo: echoed(extra),
     status,
     completedAt: status === "completed" ? meta.created : null,
     error,
@@ -118,16 +108,12 @@ interface FailedWith {
   readonly message: string
 }
 
-function usageOf(usage: Reply.Usage) {
-  return { ...usage, cachedPromptTokens: usage.cachedTokens }
-}
-
 export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
   return JSON.stringify(responseOf(meta, extra, reply))
 }
 
 // A delta event, the one sent per token: its `data` written around the token quoted once (`quoteToken`), with the
-// fields `event` would give it, in its order.
+// fields `event` would give it, in its order (docs/performance.md, "What stays hand-written").
 function deltaEvent(type: EventType, sequence: number, at: string, token: string, tail: string): string {
   return `event: ${type}\ndata: {"type":"${type}","sequence_number":${sequence},${at},"delta":${
     quoteToken(token)
