@@ -403,8 +403,8 @@ const withSimulator = async <A>(server: string, run: (url: string) => Promise<A>
 type AnyResult = Result | GatewayResult | StreamCapacityResult | MemoryResult | CaseFailure
 
 /**
- * What a run is made of: a case (or, for `stream-capacity`, the counts it carries in one go), by the names of its
- * results, measured in a child process of its own (`BENCH_UNIT`, its first name).
+ * What a run is made of: a case, by the names of its results, measured in a child process of its own (`BENCH_UNIT`,
+ * its first name).
  */
 interface Unit {
   readonly names: ReadonlyArray<string>
@@ -452,14 +452,17 @@ const units = (): ReadonlyArray<Unit> => {
         })
     })
   }
-  // Streams held at once through the gateway and the pass-through, every count in one unit.
-  all.push({
-    names: streamCounts(process.env["STREAM_CAPACITY_COUNTS"]).map((count) => `${streamCapacityResultName}-${count}`),
-    run: () =>
-      measureStreamCapacity({
-        startSimulator: () => startSimulator("node", String(reply.tokensPerSecond), reply.tokens)
-      })
-  })
+  // Streams held at once through the gateway, the pass-through and the floors: each count a unit of its own.
+  for (const count of streamCounts(process.env["STREAM_CAPACITY_COUNTS"])) {
+    all.push({
+      names: [`${streamCapacityResultName}-${count}`],
+      run: () =>
+        measureStreamCapacity({
+          count,
+          startSimulator: () => startSimulator("node", String(reply.tokensPerSecond), reply.tokens)
+        })
+    })
+  }
   // Its own processes, after the throughput cases, so it disturbs none of them.
   all.push({ names: [streamsMemoryResultName], run: measureStreamsMemory })
   return all
