@@ -98,8 +98,9 @@ import {
 import { measureStreamsMemory, type MemoryResult, streamsMemoryResultName } from "./cases/streamsMemory.js"
 import type { BenchCase, Side } from "./cases/types.js"
 import { measureKeyPool } from "./keyPool.js"
-import { firstLine, hasTaskset, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
+import { hasTaskset, nodeArgs, pinSelf, spawnNode } from "./nodeArgs.js"
 import { attempt, type CaseFailure, caseFilter, summary } from "./report.js"
+import { startSimulator } from "./simulatorChild.js"
 import { median, range, round2 } from "./stats.js"
 
 const keyPoolResultName = "keypool-acquire-release-10k-vs-10-keys"
@@ -124,30 +125,6 @@ const httpLayers: Record<string, Layer.Layer<HttpClient.HttpClient, OptionsError
 const https = (process.env["BENCH_HTTP"] ?? "undici").split(",").map((s) => s.trim()).filter((s) => s !== "")
 for (const http of https) {
   if (httpLayers[http] === undefined) throw new Error(`BENCH_HTTP: unknown client ${http} (undici, platform)`)
-}
-
-/** A simulator in a child process: its base URL (ending in `/v1`), and its stop, resolved once it has exited. */
-interface Server {
-  readonly url: string
-  readonly stop: () => Promise<void>
-}
-
-/**
- * A simulator on `server`, its streamed reply paced at `tokensPerSecond` (as `BENCH_TOKENS_PER_SECOND` takes it) when
- * given, else as `BENCH_TOKENS_PER_SECOND` says.
- */
-const startSimulator = async (server: string, tokensPerSecond?: string, replyTokens?: number): Promise<Server> => {
-  const given = process.env["SIMULATOR_URL"]
-  if (given !== undefined && given !== "") return { url: given, stop: () => Promise.resolve() }
-  const paced = tokensPerSecond === undefined ? {} : { BENCH_TOKENS_PER_SECOND: tokensPerSecond }
-  const length = replyTokens === undefined ? {} : { BENCH_REPLY_TOKENS: String(replyTokens) }
-  const child = spawnNode({
-    args: nodeArgs("simulatorProcess"),
-    core: 0,
-    env: { ...process.env, BENCH_SIMULATOR_SERVER: server, ...paced, ...length }
-  })
-  const url = await firstLine(child, "the simulator")
-  return { url, stop: () => stopChild(child) }
 }
 
 interface Count {

@@ -151,19 +151,24 @@ const sideNames = { ours: "serve", baseline: "proxy", floor: "floor", decoder: "
 /** The key the bench's clients send, which the gateway side is configured with (`BENCH_GATEWAY_KEY`). */
 export const clientKey = "sk-bench-client-0123456789"
 
+/** How the stream profile (`bench/streamProfile.ts`) runs the gateway side instead. */
+export interface ServeVariant {
+  /** Node's arguments before the program's (`--cpu-prof`). */
+  readonly nodeArgs?: ReadonlyArray<string> | undefined
+  /** The bench module loaded first, in place of `gateway/servePreload`. */
+  readonly preload?: string | undefined
+  /** `serve`'s `run` under a recording tracer (`gateway/tracedServe.ts`), in place of the command line. */
+  readonly traced?: boolean | undefined
+}
+
 /**
  * The gateway side's program: the command line's `serve` (`src/cli/main.ts`, what `bin/effect-llm-router.js`
  * runs), with a provider.json of the one deployment and a gateway key, and a data directory of its own (its SQLite
  * database of request-log rows and its admin token), both made in `dir`; its request log (a JSON line per request on
  * stderr) written to `dir`'s `serve.log`, as `serve 2> serve.log` would. `servePreload.ts`, loaded first, answers the
- * bench's questions. `extraNodeArgs` go before the preload (`--cpu-prof`).
+ * bench's questions.
  */
-export function serveSide(
-  upstream: string,
-  dir: string,
-  extraNodeArgs: ReadonlyArray<string> = [],
-  preload = "gateway/servePreload"
-) {
+export function serveSide(upstream: string, dir: string, variant: ServeVariant = {}) {
   const config = Path.join(dir, "provider.json")
   Fs.writeFileSync(
     config,
@@ -172,15 +177,14 @@ export function serveSide(
       gateway: { keys: [{ name: "bench", key: "env:BENCH_GATEWAY_KEY" }] }
     })
   )
-  const [script] = nodeArgs(preload).slice(-1)
+  const script = (name: string) => nodeArgs(name).slice(loaderArgs.length)
   return {
     args: [
       ...loaderArgs,
-      ...extraNodeArgs,
+      ...(variant.nodeArgs ?? []),
       "--import",
-      pathToFileURL(script!).href,
-      ...nodeArgs("../src/cli/main").slice(loaderArgs.length),
-      "serve",
+      pathToFileURL(script(variant.preload ?? "gateway/servePreload")[0]!).href,
+      ...(variant.traced === true ? script("gateway/tracedServe") : [...script("../src/cli/main"), "serve"]),
       "--config",
       config,
       "--data",

@@ -146,7 +146,7 @@ const stream = async (dispatcher: Agent, base: string): Promise<Seen> => {
 }
 
 /** `count` streams through `base` at once. */
-const round = async (base: string, count: number): Promise<ReadonlyArray<Seen>> => {
+export const round = async (base: string, count: number): Promise<ReadonlyArray<Seen>> => {
   const dispatcher = new Agent({ connections: count, pipelining: 1, headersTimeout: 60_000, bodyTimeout: 60_000 })
   try {
     return await Promise.all(Array.from({ length: count }, () => stream(dispatcher, base)))
