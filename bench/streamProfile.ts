@@ -5,7 +5,7 @@
  *
  *   npm run stream-profile
  *
- * Two passes, each a gateway process of its own, warmed up with a burst, then `STREAM_PROFILE_BURSTS` bursts
+ * Three passes, each a side process of its own, warmed up with a burst, then `STREAM_PROFILE_BURSTS` bursts
  * (default 3) of `STREAM_PROFILE_COUNT` streams (default 512):
  * - `untraced`, the gateway exactly as users run it, under Node's `--cpu-prof`: its CPU profile (self time by
  *   function and by module, over the bursts only), its event loop's delay over each burst (`monitorEventLoopDelay`
@@ -14,8 +14,11 @@
  * - `traced`, the same `serve` under a tracer that records when this library's spans start
  *   (`gateway/tracedServe.ts`), which splits the time before the upstream request into the gateway's intake (body
  *   read and parsed, key checked, admitted) up to the router's call span, the router's pick up to its attempt span,
- *   and the key lease and rate limit up to the `Llm`'s attempt span.
- * Every figure is the median over the bursts of each burst's p50 (p99). The CPU profile (`.cpuprofile`, for Chrome's
+ *   and the key lease and rate limit up to the `Llm`'s attempt span;
+ * - `pass-through`, the bare `node:http` + undici pass-through of `stream-capacity`, under `--cpu-prof` with the same
+ *   points: where its first text waits under the same burst.
+ * Every figure is the median over the bursts of each burst's p50 (p99), but the points, which are those of the burst
+ * whose first text p50 is the median (a point's median and another's may come from different bursts). The CPU profile (`.cpuprofile`, for Chrome's
  * DevTools) and a JSON of every figure are kept in the directory printed at the end (`STREAM_PROFILE_OUT`, else a
  * temporary one).
  */
@@ -26,7 +29,8 @@ import * as Path from "node:path"
 import { serveSide, tailOf } from "./cases/gateway.js"
 import { reply, round, roundOf } from "./cases/streamCapacity.js"
 import type { Phases, Spread } from "./gateway/phaseRecorder.js"
-import { firstLine, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
+import { pathToFileURL } from "node:url"
+import { firstLine, loaderArgs, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
 import { startSimulator } from "./simulatorChild.js"
 import { median, round2 } from "./stats.js"
 
@@ -34,7 +38,12 @@ const count = Number(process.env["STREAM_PROFILE_COUNT"] || 512)
 const bursts = Number(process.env["STREAM_PROFILE_BURSTS"] || 3)
 const out = process.env["STREAM_PROFILE_OUT"] || Fs.mkdtempSync(Path.join(Os.tmpdir(), "stream-profile-"))
 
-type Pass = "untraced" | "traced"
+/** A bench module's path, without the loader's arguments. */
+const script = (name: string) => nodeArgs(name).slice(loaderArgs.length)
+
+const moduleUrl = (name: string) => pathToFileURL(script(name)[0]!).href
+
+type Pass = "untraced" | "traced" | "pass-through"
 
 /** What one burst showed: the client's figures, the gateway's CPU time over it, and its phases. */
 interface Burst {
@@ -57,18 +66,20 @@ function ask(child: ChildProcess, question: string): Promise<unknown> {
 /** One pass: a gateway process, warmed up, then `bursts` bursts, each as the client and the gateway saw it. */
 async function runPass(which: Pass, upstream: string) {
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-router-profile-"))
-  const profiles = Path.join(out, which)
-  const serve = serveSide(upstream, dir, {
-    preload: "gateway/phaseRecorder",
-    nodeArgs: which === "untraced" ? ["--cpu-prof", "--cpu-prof-dir", profiles] : [],
-    traced: which === "traced"
-  })
-  const log = Fs.openSync(serve.log, "w")
-  const child = spawnNode({ args: serve.args, core: 1, env: serve.env, ipc: true, stderr: log })
+  const profiled = which === "traced" ? [] : ["--cpu-prof", "--cpu-prof-dir", Path.join(out, which)]
+  const side = which === "pass-through"
+    ? {
+      args: [...loaderArgs, ...profiled, "--import", moduleUrl("gateway/phaseRecorder"), ...script("gateway/sideProcess")],
+      env: { ...process.env, BENCH_GATEWAY_SIDE: "proxy", BENCH_UPSTREAM: upstream },
+      log: Path.join(dir, "side.log")
+    }
+    : serveSide(upstream, dir, { imports: ["gateway/phaseRecorder"], nodeArgs: profiled, traced: which === "traced" })
+  const log = Fs.openSync(side.log, "w")
+  const child = spawnNode({ args: side.args, core: 1, env: side.env, ipc: true, stderr: log })
   Fs.closeSync(log)
   try {
     const url = await firstLine(child, `the ${which} gateway`).catch((error: Error) => {
-      throw new Error(`${error.message}; its stderr ends:\n${tailOf(serve.log)}`)
+      throw new Error(`${error.message}; its stderr ends:\n${tailOf(side.log)}`)
     })
     await round(url, count)
     const seen: Array<Burst> = []
@@ -129,8 +140,9 @@ function moduleOf(url: string): string {
 }
 
 /**
- * Self time by function and by module over the bursts' windows (each sample's time read from the profile's start and
- * its deltas, on the clock the recorder's windows use).
+ * Self time by function and by module over the bursts' windows, in samples (each sample's time read from the
+ * profile's start and its deltas, on the clock the recorder's windows use): on a loaded machine a sample's delta
+ * counts time the process waited for a core, so shares of samples say where its CPU went.
  */
 function readProfile(file: string, windows: ReadonlyArray<readonly [number, number]>) {
   const profile = JSON.parse(Fs.readFileSync(file, "utf8")) as {
@@ -143,26 +155,29 @@ function readProfile(file: string, windows: ReadonlyArray<readonly [number, numb
   const byFunction = new Map<string, number>()
   const byModule = new Map<string, number>()
   let at = profile.startTime
-  let total = 0
+  let busy = 0
+  let idle = 0
   for (let i = 0; i < profile.samples.length; i++) {
     at += profile.timeDeltas[i]!
-    const next = profile.timeDeltas[i + 1] ?? 0
     if (!windows.some(([from, to]) => at >= from && at <= to)) continue
     const frame = nodes.get(profile.samples[i]!)!.callFrame
-    if (frame.functionName === "(idle)") continue
+    if (frame.functionName === "(idle)") {
+      idle++
+      continue
+    }
     const where = moduleOf(frame.url)
     const name = `${frame.functionName || "(anonymous)"} ${where}:${frame.lineNumber + 1}`
-    byFunction.set(name, (byFunction.get(name) ?? 0) + next)
-    byModule.set(where, (byModule.get(where) ?? 0) + next)
-    total += next
+    byFunction.set(name, (byFunction.get(name) ?? 0) + 1)
+    byModule.set(where, (byModule.get(where) ?? 0) + 1)
+    busy++
   }
   const top = (from: Map<string, number>, n: number) =>
-    [...from].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, micros]) => ({
+    [...from].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, samples]) => ({
       name,
-      ms: Math.round(micros / 1000),
-      share: round2(micros / total)
+      samples,
+      share: Math.round((samples / busy) * 1000) / 1000
     }))
-  return { busyMs: Math.round(total / 1000), byModule: top(byModule, 20), byFunction: top(byFunction, 30) }
+  return { busySamples: busy, idleSamples: idle, byModule: top(byModule, 20), byFunction: top(byFunction, 30) }
 }
 
 function table(rows: ReadonlyArray<{ readonly name: string; readonly n: number; readonly p50: number; readonly p99: number }>) {
@@ -175,9 +190,11 @@ async function main() {
   pinSelf(0)
   const report: Record<string, unknown> = { count, bursts }
   try {
-    for (const which of ["untraced", "traced"] as const) {
+    for (const which of ["untraced", "traced", "pass-through"] as const) {
       const seen = await runPass(which, simulator.url)
-      const points = mediansOf(seen, (phases) => phases.points)
+      // Points of different bursts are not comparable with each other: they come from the burst of the median first text.
+      const middle = [...seen].sort((a, b) => a.firstTextP50 - b.firstTextP50)[Math.floor(seen.length / 2)]!
+      const points = mediansOf([middle], (phases) => phases.points)
       const durations = mediansOf(seen, (phases) => phases.durations)
       const client = {
         stall_free: median(seen.map((burst) => burst.stallFree)),
@@ -189,17 +206,20 @@ async function main() {
         loop_delay_max_ms: median(seen.map((burst) => burst.phases.loopDelay.max))
       }
       console.log(`\n${which}, medians of ${bursts} bursts of ${count}: ${JSON.stringify(client)}`)
-      console.log(`points, ms from the burst's start:\n${table(points)}`)
+      console.log(`points of the median burst, ms from its start:\n${table(points)}`)
       console.log(`durations within a request, ms:\n${table(durations)}`)
       const figures: Record<string, unknown> = { client, points, durations }
-      if (which === "untraced") {
+      if (which !== "traced") {
         const [file] = Fs.readdirSync(Path.join(out, which)).filter((name) => name.endsWith(".cpuprofile"))
         const profile = readProfile(Path.join(out, which, file!), seen.map((burst) => burst.phases.window))
-        console.log(`CPU profile (${Path.join(out, which, file!)}), busy ${profile.busyMs} ms over the bursts`)
-        console.log("self time by module:")
-        for (const row of profile.byModule) console.log(`  ${row.name.padEnd(60)} ${row.ms} ms ${row.share}`)
+        console.log(
+          `CPU profile (${Path.join(out, which, file!)}) over the bursts: ${profile.busySamples} samples busy, ` +
+            `${profile.idleSamples} idle`
+        )
+        console.log("self time by module, share of the busy samples:")
+        for (const row of profile.byModule) console.log(`  ${row.name.padEnd(60)} ${row.share}`)
         console.log("self time by function:")
-        for (const row of profile.byFunction) console.log(`  ${row.name.padEnd(90)} ${row.ms} ms ${row.share}`)
+        for (const row of profile.byFunction) console.log(`  ${row.name.padEnd(90)} ${row.share}`)
         figures["profile"] = profile
       }
       report[which] = figures

@@ -155,8 +155,8 @@ export const clientKey = "sk-bench-client-0123456789"
 export interface ServeVariant {
   /** Node's arguments before the program's (`--cpu-prof`). */
   readonly nodeArgs?: ReadonlyArray<string> | undefined
-  /** The bench module loaded first, in place of `gateway/servePreload`. */
-  readonly preload?: string | undefined
+  /** Bench modules loaded after `gateway/servePreload` (`gateway/phaseRecorder`). */
+  readonly imports?: ReadonlyArray<string> | undefined
   /** `serve`'s `run` under a recording tracer (`gateway/tracedServe.ts`), in place of the command line. */
   readonly traced?: boolean | undefined
 }
@@ -182,8 +182,10 @@ export function serveSide(upstream: string, dir: string, variant: ServeVariant =
     args: [
       ...loaderArgs,
       ...(variant.nodeArgs ?? []),
-      "--import",
-      pathToFileURL(script(variant.preload ?? "gateway/servePreload")[0]!).href,
+      ...["gateway/servePreload", ...(variant.imports ?? [])].flatMap((name) => [
+        "--import",
+        pathToFileURL(script(name)[0]!).href
+      ]),
       ...(variant.traced === true ? script("gateway/tracedServe") : [...script("../src/cli/main"), "serve"]),
       "--config",
       config,

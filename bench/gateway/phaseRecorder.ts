@@ -1,25 +1,26 @@
 /**
- * Loaded with Node's `--import` into the gateway process the stream profile (`bench/streamProfile.ts`) runs, in place
- * of `servePreload.ts`: the bench's questions answered as every side answers them (`sideMonitor.ts`), and, between a `"burst"` message and a
+ * Loaded with Node's `--import` into a side the stream profile (`bench/streamProfile.ts`) runs (the gateway as `serve`
+ * runs it, or the pass-through), beside what answers the bench's other questions: between a `"burst"` message and a
  * `"phases"` one, when each request of a burst reached each point on its way to its first text, read from Node's and
  * undici's diagnostics channels (and from this library's spans, when `tracedServe.ts` runs the gateway with
- * `recordSpan` as its tracer). Nothing here is in the library: the gateway runs as `serve` runs it.
+ * `recordSpan` as its tracer). Nothing here is in the library.
  *
  * The points, in milliseconds from the burst's start (the `"burst"` message):
  * - downstream, a request of the client: `arrival` (its headers parsed, `http.server.request.start`), its response's
  *   `first write` and `first text write` (the first write carrying a delta's text);
- * - upstream, a request the gateway sends (undici's `undici:request:*` and `undici:client:*`): `upstream create`,
+ * - upstream, a request the side sends (undici's `undici:request:*` and `undici:client:*`): `upstream create`,
  *   `upstream headers sent` (once it has a connection), `upstream headers`, `upstream first chunk` and `upstream
  *   first text`; a new connection's `connect start` and `connected`;
  * - spans, when traced: each span's start, by name.
  * Points of one request are linked (a response to its own `arrival`, an undici request to its own `create`, a span to
  * its parent), so the durations between them are per request; points of different requests (a client's request and
- * the upstream request it caused) are not, and compare by their distributions.
+ * the upstream request it caused) are not, and compare by their distributions. Its own cost (a wrapper on each
+ * response's `write`, a subscriber a channel) is in the profile, under `bench/gateway/phaseRecorder.ts`.
  */
 import { subscribe } from "node:diagnostics_channel"
 import type * as Http from "node:http"
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { answerSideQuestions, loopDelayOf } from "./sideMonitor.js"
+import { loopDelayOf } from "./sideMonitor.js"
 
 /** A distribution of times in milliseconds: how many, p50, p99, max. */
 export interface Spread {
@@ -157,7 +158,6 @@ const micros = () => Number(process.hrtime.bigint() / 1000n)
 const delay = monitorEventLoopDelay({ resolution: 1 })
 delay.enable()
 
-answerSideQuestions()
 process.on("message", (message) => {
   if (message === "burst") {
     points = new Map()
@@ -177,4 +177,3 @@ process.on("message", (message) => {
     process.send?.(phases)
   }
 })
-process.on("disconnect", () => process.kill(process.pid, "SIGTERM"))
