@@ -14,7 +14,11 @@ export interface Server {
  * A simulator on `server`, its streamed reply paced at `tokensPerSecond` (as `BENCH_TOKENS_PER_SECOND` takes it) when
  * given, else as `BENCH_TOKENS_PER_SECOND` says.
  */
-export const startSimulator = async (server: string, tokensPerSecond?: string, replyTokens?: number): Promise<Server> => {
+export const startSimulator = async (
+  server: string,
+  tokensPerSecond?: string,
+  replyTokens?: number
+): Promise<Server> => {
   const given = process.env["SIMULATOR_URL"]
   if (given !== undefined && given !== "") return { url: given, stop: () => Promise.resolve() }
   const paced = tokensPerSecond === undefined ? {} : { BENCH_TOKENS_PER_SECOND: tokensPerSecond }

@@ -26,10 +26,10 @@ import type { ChildProcess } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 import { serveSide, tailOf } from "./cases/gateway.js"
 import { reply, round, roundOf } from "./cases/streamCapacity.js"
 import type { Phases, Spread } from "./gateway/phaseRecorder.js"
-import { pathToFileURL } from "node:url"
 import { firstLine, loaderArgs, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
 import { startSimulator } from "./simulatorChild.js"
 import { median, round2 } from "./stats.js"
@@ -39,9 +39,14 @@ const bursts = Number(process.env["STREAM_PROFILE_BURSTS"] || 3)
 const out = process.env["STREAM_PROFILE_OUT"] || Fs.mkdtempSync(Path.join(Os.tmpdir(), "stream-profile-"))
 
 /** A bench module's path, without the loader's arguments. */
-const script = (name: string) => nodeArgs(name).slice(loaderArgs.length)
+function script(name: string): Array<string> {
+  return nodeArgs(name).slice(loaderArgs.length)
+}
 
-const moduleUrl = (name: string) => pathToFileURL(script(name)[0]!).href
+/** A bench module's URL, for Node's `--import`. */
+function moduleUrl(name: string): string {
+  return pathToFileURL(script(name)[0]!).href
+}
 
 type Pass = "untraced" | "traced" | "pass-through"
 
@@ -69,7 +74,13 @@ async function runPass(which: Pass, upstream: string) {
   const profiled = which === "traced" ? [] : ["--cpu-prof", "--cpu-prof-dir", Path.join(out, which)]
   const side = which === "pass-through"
     ? {
-      args: [...loaderArgs, ...profiled, "--import", moduleUrl("gateway/phaseRecorder"), ...script("gateway/sideProcess")],
+      args: [
+        ...loaderArgs,
+        ...profiled,
+        "--import",
+        moduleUrl("gateway/phaseRecorder"),
+        ...script("gateway/sideProcess")
+      ],
       env: { ...process.env, BENCH_GATEWAY_SIDE: "proxy", BENCH_UPSTREAM: upstream },
       log: Path.join(dir, "side.log")
     }
@@ -180,7 +191,9 @@ function readProfile(file: string, windows: ReadonlyArray<readonly [number, numb
   return { busySamples: busy, idleSamples: idle, byModule: top(byModule, 20), byFunction: top(byFunction, 30) }
 }
 
-function table(rows: ReadonlyArray<{ readonly name: string; readonly n: number; readonly p50: number; readonly p99: number }>) {
+function table(
+  rows: ReadonlyArray<{ readonly name: string; readonly n: number; readonly p50: number; readonly p99: number }>
+) {
   return rows.map((row) => `  ${row.name.padEnd(44)} n ${String(row.n).padStart(5)}  p50 ${row.p50}  p99 ${row.p99}`)
     .join("\n")
 }

@@ -221,10 +221,21 @@ export const repeatsOf = (given: string | undefined): number => {
   return repeats
 }
 
-const stallFree = (measured: Measured) => measured.round.stallFree
-const firstByteP50 = (measured: Measured) => measured.round.firstByteP50
-const firstByteP99 = (measured: Measured) => measured.round.firstByteP99
-const cpu = (measured: Measured) => measured.cpuMicros
+function stallFree(measured: Measured): number {
+  return measured.round.stallFree
+}
+
+function firstByteP50(measured: Measured): number {
+  return measured.round.firstByteP50
+}
+
+function firstByteP99(measured: Measured): number {
+  return measured.round.firstByteP99
+}
+
+function cpu(measured: Measured): number {
+  return measured.cpuMicros
+}
 
 /** A count's result from its repeats: each figure the median of its repeats, each ratio's range over them. */
 export const resultOf = (count: number, repeats: ReadonlyArray<Repeat>): StreamCapacityResult => {
@@ -244,9 +255,7 @@ export const resultOf = (count: number, repeats: ReadonlyArray<Repeat>): StreamC
     range: range(repeats.map((repeat) => figure(repeat[side]) / figure(repeat.baseline)))
   })
   const withRatios = (side: CapacitySide): SideFigures & Ratios => {
-    const [stall, p50, p99, seconds] = [stallFree, firstByteP50, firstByteP99, cpu].map((figure) =>
-      ratio(side, figure)
-    )
+    const [stall, p50, p99, seconds] = [stallFree, firstByteP50, firstByteP99, cpu].map((figure) => ratio(side, figure))
     return {
       ...figures(side),
       stall_free_ratio: stall!.median,

@@ -44,7 +44,7 @@ let points = new Map<string, Array<number>>()
 let durations = new Map<string, Array<number>>()
 let windowStart = 0
 
-const add = (into: Map<string, Array<number>>, name: string, value: number) => {
+function add(into: Map<string, Array<number>>, name: string, value: number): void {
   const list = into.get(name)
   if (list === undefined) into.set(name, [value])
   else list.push(value)
@@ -150,10 +150,14 @@ function spreadOf(values: ReadonlyArray<number>): Spread {
   return { n: sorted.length, p50: at(0.5), p99: at(0.99), max: Math.round(sorted[sorted.length - 1]! * 10) / 10 }
 }
 
-const spreads = (from: Map<string, Array<number>>) =>
-  Object.fromEntries([...from].map(([name, values]) => [name, spreadOf(values)]))
+function spreads(from: Map<string, Array<number>>): Record<string, Spread> {
+  return Object.fromEntries([...from].map(([name, values]) => [name, spreadOf(values)]))
+}
 
-const micros = () => Number(process.hrtime.bigint() / 1000n)
+/** Now on the clock of V8's CPU profile, in microseconds. */
+function micros(): number {
+  return Number(process.hrtime.bigint() / 1000n)
+}
 
 const delay = monitorEventLoopDelay({ resolution: 1 })
 delay.enable()
