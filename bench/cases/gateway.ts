@@ -1,7 +1,7 @@
 /**
- * `gateway-nonstream` and `gateway-stream`: this library's gateway
- * (`Gateway.make` over a provider.json configuration with one deployment at
- * the simulator) against a bare `node:http` + undici pass-through proxy in
+ * `gateway-nonstream` and `gateway-stream`: this library's gateway as users
+ * run it (the command line's `serve` over a provider.json with one deployment
+ * at the simulator: `serveSide`) against a bare `node:http` + undici pass-through proxy in
  * front of the same simulator, both driven over HTTP by the same load
  * generator, autocannon, with the same connections and duration. A third
  * side, the floor, is the same pass-through on `effect/http` (`HttpRouter` on
@@ -15,7 +15,7 @@
  * logs or metrics: the least a gateway on this library's engine costs, so
  * engine / baseline is the most a gateway on the library's stream and
  * `effect/http` reaches, and ours / engine what the gateway's own layers cost.
- * Each side is a process of its own (`bench/gateway/sideProcess.ts`).
+ * Each side is a process of its own (`serve`, or `bench/gateway/sideProcess.ts`).
  *
  * Not a pair of in-process calls like the other cases, so `bench/main.ts`
  * runs it after them, as `measureGateway`, each case with a simulator of its
