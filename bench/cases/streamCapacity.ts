@@ -169,7 +169,10 @@ interface SideFigures {
 
 /** A side's figures over the pass-through's, medians, each with its range over the repeats' own ratios. */
 interface Ratios {
-  /** Stall-free streams: the higher the better (goal for ours at 768: at least 0.98). */
+  /**
+   * Stall-free streams: the higher the better (goal for ours at 768: at least 0.98); with none of the pass-through's
+   * stall-free, no number (`null` in the JSON line).
+   */
   readonly stall_free_ratio: number
   readonly stall_free_ratio_range: readonly [number, number]
   /** First byte p50: the lower the better (goal for ours at 512: at most 1.3). */
