@@ -98,8 +98,9 @@ import {
 import { measureStreamsMemory, type MemoryResult, streamsMemoryResultName } from "./cases/streamsMemory.js"
 import type { BenchCase, Side } from "./cases/types.js"
 import { measureKeyPool } from "./keyPool.js"
-import { firstLine, hasTaskset, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
+import { hasTaskset, nodeArgs, pinSelf, spawnNode } from "./nodeArgs.js"
 import { attempt, type CaseFailure, caseFilter, summary } from "./report.js"
+import { startSimulator } from "./simulatorChild.js"
 import { median, range, round2 } from "./stats.js"
 
 const keyPoolResultName = "keypool-acquire-release-10k-vs-10-keys"
@@ -124,30 +125,6 @@ const httpLayers: Record<string, Layer.Layer<HttpClient.HttpClient, OptionsError
 const https = (process.env["BENCH_HTTP"] ?? "undici").split(",").map((s) => s.trim()).filter((s) => s !== "")
 for (const http of https) {
   if (httpLayers[http] === undefined) throw new Error(`BENCH_HTTP: unknown client ${http} (undici, platform)`)
-}
-
-/** A simulator in a child process: its base URL (ending in `/v1`), and its stop, resolved once it has exited. */
-interface Server {
-  readonly url: string
-  readonly stop: () => Promise<void>
-}
-
-/**
- * A simulator on `server`, its streamed reply paced at `tokensPerSecond` (as `BENCH_TOKENS_PER_SECOND` takes it) when
- * given, else as `BENCH_TOKENS_PER_SECOND` says.
- */
-const startSimulator = async (server: string, tokensPerSecond?: string, replyTokens?: number): Promise<Server> => {
-  const given = process.env["SIMULATOR_URL"]
-  if (given !== undefined && given !== "") return { url: given, stop: () => Promise.resolve() }
-  const paced = tokensPerSecond === undefined ? {} : { BENCH_TOKENS_PER_SECOND: tokensPerSecond }
-  const length = replyTokens === undefined ? {} : { BENCH_REPLY_TOKENS: String(replyTokens) }
-  const child = spawnNode({
-    args: nodeArgs("simulatorProcess"),
-    core: 0,
-    env: { ...process.env, BENCH_SIMULATOR_SERVER: server, ...paced, ...length }
-  })
-  const url = await firstLine(child, "the simulator")
-  return { url, stop: () => stopChild(child) }
 }
 
 interface Count {
@@ -403,8 +380,8 @@ const withSimulator = async <A>(server: string, run: (url: string) => Promise<A>
 type AnyResult = Result | GatewayResult | StreamCapacityResult | MemoryResult | CaseFailure
 
 /**
- * What a run is made of: a case (or, for `stream-capacity`, the counts it carries in one go), by the names of its
- * results, measured in a child process of its own (`BENCH_UNIT`, its first name).
+ * What a run is made of: a case, by the names of its results, measured in a child process of its own (`BENCH_UNIT`,
+ * its first name).
  */
 interface Unit {
   readonly names: ReadonlyArray<string>
@@ -452,14 +429,17 @@ const units = (): ReadonlyArray<Unit> => {
         })
     })
   }
-  // Streams held at once through the gateway and the pass-through, every count in one unit.
-  all.push({
-    names: streamCounts(process.env["STREAM_CAPACITY_COUNTS"]).map((count) => `${streamCapacityResultName}-${count}`),
-    run: () =>
-      measureStreamCapacity({
-        startSimulator: () => startSimulator("node", String(reply.tokensPerSecond), reply.tokens)
-      })
-  })
+  // Streams held at once through the gateway, the pass-through and the floors: each count a unit of its own.
+  for (const count of streamCounts(process.env["STREAM_CAPACITY_COUNTS"])) {
+    all.push({
+      names: [`${streamCapacityResultName}-${count}`],
+      run: () =>
+        measureStreamCapacity({
+          count,
+          startSimulator: () => startSimulator("node", String(reply.tokensPerSecond), reply.tokens)
+        })
+    })
+  }
   // Its own processes, after the throughput cases, so it disturbs none of them.
   all.push({ names: [streamsMemoryResultName], run: measureStreamsMemory })
   return all

@@ -37,19 +37,23 @@ export const hasTaskset = (() => {
   }
 })()
 
-/** How to start a bench script: Node's arguments, its core, its environment, and whether it gets an IPC channel. */
+/**
+ * How to start a bench script: Node's arguments, its core, its environment, whether it gets an IPC channel, and
+ * where its stderr goes (a file descriptor; ours when absent).
+ */
 export interface SpawnOptions {
   readonly args: ReadonlyArray<string>
   readonly core: number
   readonly env?: NodeJS.ProcessEnv | undefined
   readonly ipc?: boolean | undefined
+  readonly stderr?: number | undefined
 }
 
-/** A bench script in a child process, on its core when the machine allows; its stdout piped, its stderr ours. */
+/** A bench script in a child process, on its core when the machine allows; its stdout piped. */
 export const spawnNode = (options: SpawnOptions): ChildProcess => {
   const spawnOptions = {
-    stdio: ["ignore", "pipe", "inherit", ...(options.ipc === true ? ["ipc" as const] : [])] as Array<
-      "ignore" | "pipe" | "inherit" | "ipc"
+    stdio: ["ignore", "pipe", options.stderr ?? "inherit", ...(options.ipc === true ? ["ipc" as const] : [])] as Array<
+      "ignore" | "pipe" | "inherit" | "ipc" | number
     >,
     env: options.env ?? process.env
   }

@@ -1,7 +1,7 @@
 /**
- * `gateway-nonstream` and `gateway-stream`: this library's gateway
- * (`Gateway.make` over a provider.json configuration with one deployment at
- * the simulator) against a bare `node:http` + undici pass-through proxy in
+ * `gateway-nonstream` and `gateway-stream`: this library's gateway as users
+ * run it (the command line's `serve` over a provider.json with one deployment
+ * at the simulator: `serveSide`) against a bare `node:http` + undici pass-through proxy in
  * front of the same simulator, both driven over HTTP by the same load
  * generator, autocannon, with the same connections and duration. A third
  * side, the floor, is the same pass-through on `effect/http` (`HttpRouter` on
@@ -15,7 +15,7 @@
  * logs or metrics: the least a gateway on this library's engine costs, so
  * engine / baseline is the most a gateway on the library's stream and
  * `effect/http` reaches, and ours / engine what the gateway's own layers cost.
- * Each side is a process of its own (`bench/gateway/sideProcess.ts`).
+ * Each side is a process of its own (`serve`, or `bench/gateway/sideProcess.ts`).
  *
  * Not a pair of in-process calls like the other cases, so `bench/main.ts`
  * runs it after them, as `measureGateway`, each case with a simulator of its
@@ -39,7 +39,13 @@
  * response's own time (autocannon's histogram keeps whole milliseconds).
  */
 import autocannon from "autocannon"
-import { firstLine, nodeArgs, pinSelf, spawnNode, stopChild } from "../nodeArgs.js"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
+import { providerJson } from "../gateway/deployment.js"
+import type { LoopDelay } from "../gateway/sideMonitor.js"
+import { firstLine, loaderArgs, nodeArgs, pinSelf, spawnNode, stopChild } from "../nodeArgs.js"
 import { median, range, round2 } from "../stats.js"
 
 export const gatewayCaseNames = ["gateway-nonstream", "gateway-stream"] as const
@@ -126,12 +132,7 @@ export interface GatewayResult {
 /** A side of the gateway bench: `ours` the gateway, `baseline` the `node:http` pass-through, and the others. */
 export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine"
 
-/** A side process's event loop delay since it was last asked, in milliseconds. */
-export interface LoopDelay {
-  readonly p50: number
-  readonly p99: number
-  readonly max: number
-}
+export type { LoopDelay } from "../gateway/sideMonitor.js"
 
 /**
  * A side's process: its base URL, its CPU time so far (microseconds), its event loop's delay since the last ask, and
@@ -145,17 +146,89 @@ export interface Side {
   readonly stop: () => Promise<void>
 }
 
-const sideNames = { ours: "gateway", baseline: "proxy", floor: "floor", decoder: "decoder", engine: "engine" } as const
+const sideNames = { ours: "serve", baseline: "proxy", floor: "floor", decoder: "decoder", engine: "engine" } as const
+
+/** The key the bench's clients send, which the gateway side is configured with (`BENCH_GATEWAY_KEY`). */
+export const clientKey = "sk-bench-client-0123456789"
+
+/** How the stream profile (`bench/streamProfile.ts`) runs the gateway side instead. */
+export interface ServeVariant {
+  /** Node's arguments before the program's (`--cpu-prof`). */
+  readonly nodeArgs?: ReadonlyArray<string> | undefined
+  /** Bench modules loaded after `gateway/servePreload` (`gateway/phaseRecorder`). */
+  readonly imports?: ReadonlyArray<string> | undefined
+  /** `serve`'s `run` under a recording tracer (`gateway/tracedServe.ts`), in place of the command line. */
+  readonly traced?: boolean | undefined
+}
+
+/**
+ * The gateway side's program: the command line's `serve` (`src/cli/main.ts`, what `bin/effect-llm-router.js`
+ * runs), with a provider.json of the one deployment and a gateway key, and a data directory of its own (its SQLite
+ * database of request-log rows and its admin token), both made in `dir`; its request log (a JSON line per request on
+ * stderr) written to `dir`'s `serve.log`, as `serve 2> serve.log` would. `servePreload.ts`, loaded first, answers the
+ * bench's questions.
+ */
+export function serveSide(upstream: string, dir: string, variant: ServeVariant = {}) {
+  const config = Path.join(dir, "provider.json")
+  Fs.writeFileSync(
+    config,
+    JSON.stringify({
+      ...providerJson(upstream),
+      gateway: { keys: [{ name: "bench", key: "env:BENCH_GATEWAY_KEY" }] }
+    })
+  )
+  const script = (name: string) => nodeArgs(name).slice(loaderArgs.length)
+  return {
+    args: [
+      ...loaderArgs,
+      ...(variant.nodeArgs ?? []),
+      ...["gateway/servePreload", ...(variant.imports ?? [])].flatMap((name) => [
+        "--import",
+        pathToFileURL(script(name)[0]!).href
+      ]),
+      ...(variant.traced === true ? script("gateway/tracedServe") : [...script("../src/cli/main"), "serve"]),
+      "--config",
+      config,
+      "--data",
+      Path.join(dir, "data"),
+      "--port",
+      "0"
+    ],
+    env: { ...process.env, BENCH_GATEWAY_KEY: clientKey },
+    log: Path.join(dir, "serve.log")
+  }
+}
+
+/** The last lines of the file at `path`, or nothing when it cannot be read. */
+export function tailOf(path: string): string {
+  try {
+    return Fs.readFileSync(path, "utf8").split("\n").slice(-20).join("\n")
+  } catch {
+    return ""
+  }
+}
 
 /** The side `label` in a process of its own on core 1, in front of the simulator at `upstream`. */
 export const startSide = async (label: SideLabel, upstream: string): Promise<Side> => {
+  const dir = label === "ours" ? Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-llm-router-bench-")) : undefined
+  const serve = dir === undefined ? undefined : serveSide(upstream, dir)
+  const logFd = serve === undefined ? undefined : Fs.openSync(serve.log, "w")
   const child = spawnNode({
-    args: nodeArgs("gateway/sideProcess"),
+    args: serve?.args ?? nodeArgs("gateway/sideProcess"),
     core: 1,
-    env: { ...process.env, BENCH_GATEWAY_SIDE: sideNames[label], BENCH_UPSTREAM: upstream },
-    ipc: true
+    env: serve?.env ?? { ...process.env, BENCH_GATEWAY_SIDE: sideNames[label], BENCH_UPSTREAM: upstream },
+    ipc: true,
+    stderr: logFd
   })
-  const url = await firstLine(child, `the ${sideNames[label]} side`)
+  if (logFd !== undefined) Fs.closeSync(logFd)
+  const removeDir = () => {
+    if (dir !== undefined) Fs.rmSync(dir, { recursive: true, force: true })
+  }
+  const url = await firstLine(child, `the ${sideNames[label]} side`).catch((error: Error) => {
+    const log = serve === undefined ? "" : tailOf(serve.log)
+    removeDir()
+    throw new Error(error.message + (log === "" ? "" : `; its stderr ends:\n${log}`))
+  })
   let exited: string | undefined
   child.once("exit", (code, signal) => {
     exited = `the ${sideNames[label]} side exited (${code ?? signal})`
@@ -171,7 +244,7 @@ export const startSide = async (label: SideLabel, upstream: string): Promise<Sid
     url,
     cpu: () => ask("cpu", Number),
     delay: () => ask("delay", (answer) => answer as LoopDelay),
-    stop: () => stopChild(child)
+    stop: () => stopChild(child).then(removeDir)
   }
 }
 
@@ -200,7 +273,7 @@ const load = async (
   const instance = autocannon({
     url: `${base.replace(/\/v1$/, "")}/v1/chat/completions`,
     method: "POST",
-    headers: { "content-type": "application/json", authorization: "Bearer sk-bench-client-0123456789" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${clientKey}` },
     body: body(stream),
     connections,
     duration: seconds,

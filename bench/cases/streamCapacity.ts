@@ -1,24 +1,30 @@
 /**
- * `stream-capacity`: how many paced streams a gateway carries at once, this library's gateway (`serve`'s
- * `Gateway.make` over a provider.json with one deployment at the simulator) against a bare `node:http` + undici
- * pass-through in front of the same simulator, in the same run: each side a process of its own on core 1
- * (`cases/gateway.ts`'s sides), the simulator and this process (the client) on core 0.
+ * `stream-capacity-<count>`: how many paced streams a gateway carries at once: the gateway as users run it (the
+ * command line's `serve` over a provider.json with one deployment at the simulator, its SQLite database and request
+ * log; `gateway.ts`'s `startSide`) against a bare `node:http` + undici pass-through in front of the same simulator,
+ * in the same run, with two floors beside them: the `floor`, the same pass-through on `effect/http`'s server (what
+ * the platform's server costs), and the `decoder`, the pass-through parsing each SSE event and writing a new one
+ * (what a proxy that reads what it forwards costs). Each side is a process of its own on core 1, the simulator and
+ * this process (the client) on core 0.
  *
  * Each stream is a chat completion whose reply is 100 tokens paced 20 ms apart (the simulator's pace, 50 tokens a
- * second). Both sides are started and warmed up (a round of 128 streams each); then for each count of concurrent
- * streams (`STREAM_CAPACITY_COUNTS`, default `512,768`), `STREAM_CAPACITY_REPEATS` times (default 3), each side in
- * turn, the first alternating: all the streams started at once, each read to its end with undici. Each figure is
- * the median of the repeats, and each ratio's range over them is reported (`../stats.ts`). A stream is stall-free when no two reads of its body (from its first byte to its end) are more than 200 ms apart; its first
- * byte is the time from its request to the first read of its body. Per side: stall-free streams, first byte p50
- * and p99, the side process's CPU time over the round and its event loop's delay (p99 and max); as ratios, ours
- * over the pass-through's (stall-free the higher the better, first byte and CPU the lower).
+ * second). Every count is a unit of its own (`bench/main.ts`): a process of its own with its own simulator and
+ * sides, so a count never meets the sockets or heap another count left. The sides are started and warmed up (a
+ * round of the count each), then each carries the count `STREAM_CAPACITY_REPEATS` times (default 3), the sides in
+ * turn, the first rotating: all the streams started at once, each read to its end with undici. Each figure is the
+ * median of the repeats, and each ratio's range over them is reported (`../stats.ts`).
  *
- * `bench/main.ts` runs it after the gateway cases, as `measureStreamCapacity`.
+ * A stream's first byte is the time from its request to the first event carrying text (the client parses the
+ * events until it finds one): the simulator opens with an empty role event that the pass-through forwards and the
+ * gateway, which writes no empty text, does not, so the first byte read would time different events. A stream is
+ * stall-free when no two reads of its body (from its first byte to its end) are more than 200 ms apart. Per side:
+ * stall-free streams, first byte p50 and p99, the side process's CPU time over the round and its event loop's delay
+ * (p99 and max); as ratios over the pass-through's (stall-free the higher the better, first byte and CPU the lower).
  */
 import { Agent, request } from "undici"
 import { pinSelf } from "../nodeArgs.js"
 import { median, range, round2 } from "../stats.js"
-import { type LoopDelay, type Side, startSide } from "./gateway.js"
+import { clientKey, type LoopDelay, type Side, type SideLabel, startSide } from "./gateway.js"
 
 export const streamCapacityResultName = "stream-capacity"
 
@@ -28,7 +34,11 @@ export const reply = { tokens: 100, tokensPerSecond: 50 } as const
 /** A gap between two reads of a stream longer than this is a stall. */
 export const stallMillis = 200
 
-const warmupStreams = 128
+/** The sides of the case, in the order they are started. */
+export const capacitySides = ["baseline", "ours", "floor", "decoder"] as const satisfies ReadonlyArray<SideLabel>
+
+/** A side of the case. */
+export type CapacitySide = (typeof capacitySides)[number]
 
 /** The counts of concurrent streams: `STREAM_CAPACITY_COUNTS` (a comma list), else 512 and 768. */
 export const streamCounts = (given: string | undefined): ReadonlyArray<number> => {
@@ -39,7 +49,7 @@ export const streamCounts = (given: string | undefined): ReadonlyArray<number> =
   return counts.length > 0 ? counts : [512, 768]
 }
 
-/** One stream as the client saw it: its first byte and longest gap, in milliseconds; or its failure. */
+/** One stream as the client saw it: its first text and longest gap, in milliseconds; or its failure. */
 export type Seen =
   | { readonly _tag: "Read"; readonly firstByteMillis: number; readonly longestGapMillis: number }
   | { readonly _tag: "Failed"; readonly error: string }
@@ -69,6 +79,32 @@ export const roundOf = (seen: ReadonlyArray<Seen>): Round => {
   }
 }
 
+/**
+ * Reads a chat stream's events as they come, until one carries text: `push` takes each read of the body and says
+ * whether the text has come (with it or before it). Events are split on blank lines; only `data:` lines are read.
+ */
+export function firstTextOf(): (chunk: string) => boolean {
+  let buffered = ""
+  let found = false
+  return (chunk) => {
+    if (found) return true
+    buffered += chunk
+    let end: number
+    while (!found && (end = buffered.indexOf("\n\n")) >= 0) {
+      const event = buffered.slice(0, end)
+      buffered = buffered.slice(end + 2)
+      for (const line of event.split("\n")) {
+        if (!line.startsWith("data:")) continue
+        const data = line.slice("data:".length).trim()
+        if (data === "[DONE]") continue
+        const content: unknown = JSON.parse(data)?.choices?.[0]?.delta?.content
+        if (typeof content === "string" && content !== "") found = true
+      }
+    }
+    return found
+  }
+}
+
 const body = JSON.stringify({
   model: "gpt-4o-mini",
   messages: [{ role: "user", content: "Tell me about Effect in one paragraph." }],
@@ -82,30 +118,35 @@ const stream = async (dispatcher: Agent, base: string): Promise<Seen> => {
     const response = await request(`${base}/v1/chat/completions`, {
       method: "POST",
       dispatcher,
-      headers: { "content-type": "application/json", authorization: "Bearer sk-bench-client-0123456789" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${clientKey}` },
       body
     })
     if (response.statusCode !== 200) {
       const text = await response.body.text()
       return { _tag: "Failed", error: `${response.statusCode}: ${text.slice(0, 200)}` }
     }
+    response.body.setEncoding("utf8")
+    const push = firstTextOf()
+    let firstText: number | undefined
     let first: number | undefined
     let last = 0
     let longest = 0
-    for await (const _chunk of response.body) {
+    for await (const chunk of response.body) {
       const now = performance.now()
+      if (firstText === undefined && push(chunk as string)) firstText = now
       if (first === undefined) first = now
       else longest = Math.max(longest, now - last)
       last = now
     }
-    return { _tag: "Read", firstByteMillis: (first ?? last) - started, longestGapMillis: longest }
+    if (firstText === undefined) return { _tag: "Failed", error: "the stream ended without text" }
+    return { _tag: "Read", firstByteMillis: firstText - started, longestGapMillis: longest }
   } catch (error) {
     return { _tag: "Failed", error: error instanceof Error ? error.message : String(error) }
   }
 }
 
 /** `count` streams through `base` at once. */
-const round = async (base: string, count: number): Promise<ReadonlyArray<Seen>> => {
+export const round = async (base: string, count: number): Promise<ReadonlyArray<Seen>> => {
   const dispatcher = new Agent({ connections: count, pipelining: 1, headersTimeout: 60_000, bodyTimeout: 60_000 })
   try {
     return await Promise.all(Array.from({ length: count }, () => stream(dispatcher, base)))
@@ -114,41 +155,51 @@ const round = async (base: string, count: number): Promise<ReadonlyArray<Seen>> 
   }
 }
 
-/** One count's figures for both sides, each the median of its repeats, and their ratios. */
+/** A side's figures at one count, each the median of its repeats. */
+interface SideFigures {
+  readonly stall_free: number
+  readonly failed: number
+  readonly first_byte_p50_ms: number
+  readonly first_byte_p99_ms: number
+  readonly cpu_s: number
+  /** The side's event loop delay over a round, p99 and max, milliseconds. */
+  readonly loop_delay_p99_ms: number
+  readonly loop_delay_max_ms: number
+}
+
+/** A side's figures over the pass-through's, medians, each with its range over the repeats' own ratios. */
+interface Ratios {
+  /**
+   * Stall-free streams: the higher the better (goal for ours at 768: at least 0.98); with none of the pass-through's
+   * stall-free, no number (`null` in the JSON line).
+   */
+  readonly stall_free_ratio: number
+  readonly stall_free_ratio_range: readonly [number, number]
+  /** First byte p50: the lower the better (goal for ours at 512: at most 1.3). */
+  readonly first_byte_p50_ratio: number
+  readonly first_byte_p50_ratio_range: readonly [number, number]
+  readonly first_byte_p99_ratio: number
+  readonly first_byte_p99_ratio_range: readonly [number, number]
+  /** CPU seconds over a round: the lower the better (goal for ours at 512: at most 1.25). */
+  readonly cpu_ratio: number
+  readonly cpu_ratio_range: readonly [number, number]
+}
+
+/** One count's result: the pass-through's figures, and every other side's with its ratios to them. */
 export interface StreamCapacityResult {
   readonly name: string
   readonly streams: number
   /** How many times each side carried the count (`STREAM_CAPACITY_REPEATS`). */
   readonly repeats: number
-  readonly ours_stall_free: number
-  readonly baseline_stall_free: number
-  /** ours / baseline stall-free streams, medians: the higher the better (goal at 768: at least 0.98). */
-  readonly stall_free_ratio: number
-  /** The lowest and highest of the repeats' own ratios. */
-  readonly stall_free_ratio_range: readonly [number, number]
-  readonly ours_failed: number
-  readonly baseline_failed: number
-  readonly ours_first_byte_p50_ms: number
-  readonly baseline_first_byte_p50_ms: number
-  /** ours / baseline first byte p50, medians: the lower the better (goal at 512: at most 1.3). */
-  readonly first_byte_p50_ratio: number
-  readonly first_byte_p50_ratio_range: readonly [number, number]
-  readonly ours_first_byte_p99_ms: number
-  readonly baseline_first_byte_p99_ms: number
-  readonly ours_cpu_s: number
-  readonly baseline_cpu_s: number
-  /** ours / baseline CPU seconds over a round, medians: the lower the better (goal at 512: at most 1.25). */
-  readonly cpu_ratio: number
-  readonly cpu_ratio_range: readonly [number, number]
-  /** The side's event loop delay over a round, p99 and max, milliseconds, medians. */
-  readonly ours_loop_delay_p99_ms: number
-  readonly ours_loop_delay_max_ms: number
-  readonly baseline_loop_delay_p99_ms: number
-  readonly baseline_loop_delay_max_ms: number
+  readonly baseline: SideFigures
+  readonly ours: SideFigures & Ratios
+  readonly floor: SideFigures & Ratios
+  readonly decoder: SideFigures & Ratios
 }
 
 /** What `bench/main.ts` lends the case. */
 export interface StreamCapacitySettings {
+  readonly count: number
   /** Starts a simulator on the `node` server, pinned to core 0, its reply `reply`; its base URL ends in `/v1`. */
   readonly startSimulator: () => Promise<{ readonly url: string; readonly stop: () => Promise<void> }>
 }
@@ -160,11 +211,8 @@ export interface Measured {
   readonly delay: LoopDelay
 }
 
-/** One repeat of a count: both sides' rounds. */
-export interface Pair {
-  readonly ours: Measured
-  readonly baseline: Measured
-}
+/** One repeat of a count: every side's round. */
+export type Repeat = Readonly<Record<CapacitySide, Measured>>
 
 /** The times each side carries each count: `STREAM_CAPACITY_REPEATS`, else 3. */
 export const repeatsOf = (given: string | undefined): number => {
@@ -176,39 +224,61 @@ export const repeatsOf = (given: string | undefined): number => {
   return repeats
 }
 
+function stallFree(measured: Measured): number {
+  return measured.round.stallFree
+}
+
+function firstByteP50(measured: Measured): number {
+  return measured.round.firstByteP50
+}
+
+function firstByteP99(measured: Measured): number {
+  return measured.round.firstByteP99
+}
+
+function cpu(measured: Measured): number {
+  return measured.cpuMicros
+}
+
 /** A count's result from its repeats: each figure the median of its repeats, each ratio's range over them. */
-export const resultOf = (count: number, pairs: ReadonlyArray<Pair>): StreamCapacityResult => {
-  const of = (side: keyof Pair, figure: (measured: Measured) => number) =>
-    median(pairs.map((pair) => figure(pair[side])))
-  const ratios = (figure: (measured: Measured) => number) =>
-    range(pairs.map((pair) => figure(pair.ours) / figure(pair.baseline)))
-  const stallFree = (measured: Measured) => measured.round.stallFree
-  const firstByte = (measured: Measured) => measured.round.firstByteP50
-  const cpu = (measured: Measured) => measured.cpuMicros
+export const resultOf = (count: number, repeats: ReadonlyArray<Repeat>): StreamCapacityResult => {
+  const of = (side: CapacitySide, figure: (measured: Measured) => number) =>
+    median(repeats.map((repeat) => figure(repeat[side])))
+  const figures = (side: CapacitySide): SideFigures => ({
+    stall_free: of(side, stallFree),
+    failed: of(side, (measured) => measured.round.failed),
+    first_byte_p50_ms: Math.round(of(side, firstByteP50)),
+    first_byte_p99_ms: Math.round(of(side, firstByteP99)),
+    cpu_s: round2(of(side, cpu) / 1e6),
+    loop_delay_p99_ms: of(side, (measured) => measured.delay.p99),
+    loop_delay_max_ms: of(side, (measured) => measured.delay.max)
+  })
+  const ratio = (side: CapacitySide, figure: (measured: Measured) => number) => ({
+    median: round2(of(side, figure) / of("baseline", figure)),
+    range: range(repeats.map((repeat) => figure(repeat[side]) / figure(repeat.baseline)))
+  })
+  const withRatios = (side: CapacitySide): SideFigures & Ratios => {
+    const [stall, p50, p99, seconds] = [stallFree, firstByteP50, firstByteP99, cpu].map((figure) => ratio(side, figure))
+    return {
+      ...figures(side),
+      stall_free_ratio: stall!.median,
+      stall_free_ratio_range: stall!.range,
+      first_byte_p50_ratio: p50!.median,
+      first_byte_p50_ratio_range: p50!.range,
+      first_byte_p99_ratio: p99!.median,
+      first_byte_p99_ratio_range: p99!.range,
+      cpu_ratio: seconds!.median,
+      cpu_ratio_range: seconds!.range
+    }
+  }
   return {
     name: `${streamCapacityResultName}-${count}`,
     streams: count,
-    repeats: pairs.length,
-    ours_stall_free: of("ours", stallFree),
-    baseline_stall_free: of("baseline", stallFree),
-    stall_free_ratio: round2(of("ours", stallFree) / of("baseline", stallFree)),
-    stall_free_ratio_range: ratios(stallFree),
-    ours_failed: of("ours", (measured) => measured.round.failed),
-    baseline_failed: of("baseline", (measured) => measured.round.failed),
-    ours_first_byte_p50_ms: Math.round(of("ours", firstByte)),
-    baseline_first_byte_p50_ms: Math.round(of("baseline", firstByte)),
-    first_byte_p50_ratio: round2(of("ours", firstByte) / of("baseline", firstByte)),
-    first_byte_p50_ratio_range: ratios(firstByte),
-    ours_first_byte_p99_ms: Math.round(of("ours", (measured) => measured.round.firstByteP99)),
-    baseline_first_byte_p99_ms: Math.round(of("baseline", (measured) => measured.round.firstByteP99)),
-    ours_cpu_s: round2(of("ours", cpu) / 1e6),
-    baseline_cpu_s: round2(of("baseline", cpu) / 1e6),
-    cpu_ratio: round2(of("ours", cpu) / of("baseline", cpu)),
-    cpu_ratio_range: ratios(cpu),
-    ours_loop_delay_p99_ms: of("ours", (measured) => measured.delay.p99),
-    ours_loop_delay_max_ms: of("ours", (measured) => measured.delay.max),
-    baseline_loop_delay_p99_ms: of("baseline", (measured) => measured.delay.p99),
-    baseline_loop_delay_max_ms: of("baseline", (measured) => measured.delay.max)
+    repeats: repeats.length,
+    baseline: figures("baseline"),
+    ours: withRatios("ours"),
+    floor: withRatios("floor"),
+    decoder: withRatios("decoder")
   }
 }
 
@@ -222,7 +292,7 @@ const measureOnce = async (side: Side, count: number): Promise<Measured> => {
   const figures = roundOf(seen)
   console.log(
     `${streamCapacityResultName} ${count} ${side.label}: ${figures.stallFree} stall-free, ${figures.failed} failed, ` +
-      `first byte p50 ${Math.round(figures.firstByteP50)} ms p99 ${Math.round(figures.firstByteP99)} ms, ` +
+      `first text p50 ${Math.round(figures.firstByteP50)} ms p99 ${Math.round(figures.firstByteP99)} ms, ` +
       `CPU ${round2(cpuMicros / 1e6)} s, event loop delay p50 ${delay.p50} p99 ${delay.p99} max ${delay.max} ms`
   )
   const failure = seen.find((one) => one._tag === "Failed")
@@ -231,39 +301,30 @@ const measureOnce = async (side: Side, count: number): Promise<Measured> => {
 }
 
 /**
- * Both sides started and warmed up, then each count carried by each side `STREAM_CAPACITY_REPEATS` times, the sides
- * alternating which goes first; one result per count, of medians (`resultOf`).
+ * Every side started and warmed up (a round of the count), then the count carried by each side
+ * `STREAM_CAPACITY_REPEATS` times, the sides in turn, the first rotating; the result, of medians (`resultOf`).
  */
-export const measureStreamCapacity = async (
-  settings: StreamCapacitySettings
-): Promise<ReadonlyArray<StreamCapacityResult>> => {
-  const counts = streamCounts(process.env["STREAM_CAPACITY_COUNTS"])
+export const measureStreamCapacity = async (settings: StreamCapacitySettings): Promise<StreamCapacityResult> => {
+  const { count } = settings
   const repeats = repeatsOf(process.env["STREAM_CAPACITY_REPEATS"])
   const simulator = await settings.startSimulator()
-  const sides: Array<Side> = []
+  const started: Array<Side> = []
   pinSelf(0)
   try {
-    const baseline = await startSide("baseline", simulator.url)
-    sides.push(baseline)
-    const ours = await startSide("ours", simulator.url)
-    sides.push(ours)
-    for (const side of sides) await round(side.url, warmupStreams)
-    const pairs = new Map<number, Array<Pair>>(counts.map((count) => [count, []]))
+    for (const label of capacitySides) started.push(await startSide(label, simulator.url))
+    for (const side of started) await round(side.url, count)
+    const measured: Array<Repeat> = []
     for (let repeat = 0; repeat < repeats; repeat++) {
-      for (const count of counts) {
-        const first = repeat % 2 === 0 ? baseline : ours
-        const firstMeasured = await measureOnce(first, count)
-        const secondMeasured = await measureOnce(first === baseline ? ours : baseline, count)
-        pairs.get(count)!.push(
-          first === baseline
-            ? { baseline: firstMeasured, ours: secondMeasured }
-            : { ours: firstMeasured, baseline: secondMeasured }
-        )
+      const one: Partial<Record<CapacitySide, Measured>> = {}
+      for (let i = 0; i < started.length; i++) {
+        const side = started[(repeat + i) % started.length]!
+        one[side.label as CapacitySide] = await measureOnce(side, count)
       }
+      measured.push(one as Repeat)
     }
-    return counts.map((count) => resultOf(count, pairs.get(count)!))
+    return resultOf(count, measured)
   } finally {
-    await Promise.all([...sides.map((side) => side.stop()), simulator.stop()])
+    await Promise.all([...started.map((side) => side.stop()), simulator.stop()])
     pinSelf(1)
   }
 }

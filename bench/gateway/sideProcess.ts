@@ -1,10 +1,9 @@
 /**
  * One side of the gateway bench (`bench/cases/gateway.ts`) in a process of
  * its own, in front of the simulator at `BENCH_UPSTREAM` (its base URL, with
- * `/v1`). `BENCH_GATEWAY_SIDE` picks it:
+ * `/v1`): every side but the gateway itself, which is the command line's
+ * `serve` (`gateway.ts`'s `startSide`). `BENCH_GATEWAY_SIDE` picks it:
  *
- * - `gateway`: this library's `Gateway.make` over a provider.json
- *   configuration with one deployment of `gpt-4o-mini` at the simulator.
  * - `proxy`: a bare `node:http` server that reads the body, parses it for
  *   the model, forwards it with undici and pipes the response back: the
  *   baseline.
@@ -48,11 +47,9 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import { monitorEventLoopDelay } from "node:perf_hooks"
 import { pipeline } from "node:stream"
 import { Agent, type Dispatcher, request } from "undici"
 import type * as ChatRequest from "../../src/ChatRequest.js"
-import * as Gateway from "../../src/Gateway.js"
 import { completion } from "../../src/internal/codec/openAiChat.js"
 import * as Errors from "../../src/internal/gateway/openai/errors.js"
 import * as Render from "../../src/internal/gateway/openai/render.js"
@@ -60,11 +57,11 @@ import * as Llm from "../../src/Llm.js"
 import type * as Message from "../../src/Message.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { providerJson, upstreamKey } from "./deployment.js"
+import { answerSideQuestions } from "./sideMonitor.js"
 
 const upstream = process.env["BENCH_UPSTREAM"] ?? ""
 const side = process.env["BENCH_GATEWAY_SIDE"] ?? ""
-/** The key every side sends upstream (the simulator takes any). */
-const upstreamKey = "sk-bench-gateway-0123456789ab"
 const host = "127.0.0.1"
 
 /** The model a body names; throws when it names none, as a pass-through must know where to send it. */
@@ -179,9 +176,6 @@ const proxy = async (decode: boolean): Promise<{ readonly url: string; readonly 
   }
 }
 
-/** The one deployment every library side serves: `gpt-4o-mini` at the simulator. */
-const providerJson = () => ({ sim: [{ model_name: "gpt-4o-mini", base_url: upstream, api_keys: [upstreamKey] }] })
-
 /** `chat` served on `POST /v1/chat/completions` by `effect/http`'s server, as the gateway serves (tracer off). */
 const serveChat = <E, R>(chat: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
   Effect.gen(function*() {
@@ -246,7 +240,7 @@ const errorAnswer = (answer: Errors.ErrorAnswer) =>
 const engine = Effect.gen(function*() {
   // The client and the deployment's `Llm` live as long as the side, in its scope.
   const client = yield* Layer.build(UndiciHttpClient.layer())
-  const config = yield* ProviderConfig.fromJson(providerJson())
+  const config = yield* ProviderConfig.fromJson(providerJson(upstream))
   // What the gateway's engine builds each deployment's `Llm` from (through `ProviderConfig.gatewayConfig`).
   const [deployment] = yield* ProviderConfig.deployments(config)
   const llm = Context.get(yield* Effect.provideContext(Layer.build(deployment!.layer), client), Llm.Llm)
@@ -290,17 +284,6 @@ const engine = Effect.gen(function*() {
   return yield* serveChat(chat)
 })
 
-const gateway = Effect.gen(function*() {
-  // The client lives as long as the gateway, in the side's scope.
-  const client = yield* Layer.build(UndiciHttpClient.layer())
-  const config = yield* ProviderConfig.fromJson(providerJson())
-  const service = yield* Effect.provideContext(
-    Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }),
-    client
-  )
-  return service.url
-})
-
 const main = async () => {
   const scope = Effect.runSync(Scope.make())
   let closeProxy = async () => {}
@@ -309,32 +292,13 @@ const main = async () => {
     const started = await proxy(side === "decoder")
     url = started.url
     closeProxy = started.close
-  } else if (side === "floor" || side === "gateway" || side === "engine") {
-    const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor"
-      ? floor
-      : side === "engine"
-      ? engine
-      : gateway
+  } else if (side === "floor" || side === "engine") {
+    const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor" ? floor : engine
     url = await Effect.runPromise(Scope.provide(start, scope))
   } else {
-    throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (gateway, proxy, floor, decoder, engine)`)
+    throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (proxy, floor, decoder, engine)`)
   }
-  const delay = monitorEventLoopDelay({ resolution: 10 })
-  delay.enable()
-  process.on("message", (message) => {
-    if (message === "cpu") {
-      const cpu = process.cpuUsage()
-      process.send?.(cpu.user + cpu.system)
-    } else if (message === "delay") {
-      const millis = (nanos: number) => Math.round(nanos / 1e4) / 100
-      process.send?.({
-        p50: millis(delay.percentile(50)),
-        p99: millis(delay.percentile(99)),
-        max: millis(delay.max)
-      })
-      delay.reset()
-    }
-  })
+  answerSideQuestions()
   const stop = () => {
     void Promise.all([closeProxy(), Effect.runPromise(Scope.close(scope, Exit.void))]).finally(() => process.exit(0))
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
+  firstTextOf,
   type Measured,
   repeatsOf,
   resultOf,
@@ -34,33 +35,53 @@ describe("bench/cases/streamCapacity", () => {
     expect(() => streamCounts("0")).toThrow(/positive whole numbers/)
   })
 
-  it("a count's result is the median of its repeats, each ratio's range over them", () => {
+  it("a count's result is the median of its repeats, every side's ratios to the pass-through with their ranges", () => {
     const measured = (stallFree: number, firstByte: number, cpuMicros: number): Measured => ({
       round: { streams: 512, stallFree, failed: 0, firstByteP50: firstByte, firstByteP99: firstByte * 2 },
       cpuMicros,
       delay: { p50: 10, p99: 50, max: 100 }
     })
+    const same = measured(512, 300, 2e6)
     const result = resultOf(512, [
-      { ours: measured(512, 600, 3e6), baseline: measured(512, 300, 2e6) },
-      { ours: measured(500, 900, 5e6), baseline: measured(510, 450, 2.5e6) },
-      { ours: measured(256, 300, 4e6), baseline: measured(512, 300, 2e6) }
+      { ours: measured(512, 600, 3e6), baseline: measured(512, 300, 2e6), floor: same, decoder: same },
+      { ours: measured(500, 900, 5e6), baseline: measured(510, 450, 2.5e6), floor: same, decoder: same },
+      { ours: measured(256, 300, 4e6), baseline: measured(512, 300, 2e6), floor: same, decoder: same }
     ])
     expect(result).toMatchObject({
       name: "stream-capacity-512",
       repeats: 3,
-      ours_stall_free: 500,
-      baseline_stall_free: 512,
-      stall_free_ratio: 0.98,
-      stall_free_ratio_range: [0.5, 1],
-      ours_first_byte_p50_ms: 600,
-      baseline_first_byte_p50_ms: 300,
-      first_byte_p50_ratio: 2,
-      first_byte_p50_ratio_range: [1, 2],
-      ours_cpu_s: 4,
-      baseline_cpu_s: 2,
-      cpu_ratio: 2,
-      cpu_ratio_range: [1.5, 2]
+      baseline: { stall_free: 512, first_byte_p50_ms: 300, first_byte_p99_ms: 600, cpu_s: 2 },
+      ours: {
+        stall_free: 500,
+        stall_free_ratio: 0.98,
+        stall_free_ratio_range: [0.5, 1],
+        first_byte_p50_ms: 600,
+        first_byte_p50_ratio: 2,
+        first_byte_p50_ratio_range: [1, 2],
+        first_byte_p99_ms: 1200,
+        first_byte_p99_ratio: 2,
+        first_byte_p99_ratio_range: [1, 2],
+        cpu_s: 4,
+        cpu_ratio: 2,
+        cpu_ratio_range: [1.5, 2]
+      },
+      floor: { stall_free_ratio: 1, first_byte_p50_ratio: 1, cpu_ratio: 1, cpu_ratio_range: [0.8, 1] }
     })
+  })
+
+  it("a stream's first text is the first event whose delta carries text, however the reads split it", () => {
+    const events = [
+      `data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`,
+      `data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}`,
+      `data: [DONE]`
+    ].map((event) => `${event}\n\n`).join("")
+    const roleEnds = events.indexOf("\n\n") + 2
+    for (const cut of [roleEnds, roleEnds + 20]) {
+      const push = firstTextOf()
+      expect(push(events.slice(0, cut))).toBe(false)
+      expect(push(events.slice(cut))).toBe(true)
+    }
+    expect(firstTextOf()(events.slice(0, roleEnds) + "data: [DONE]\n\n")).toBe(false)
   })
 
   it("the repeats are STREAM_CAPACITY_REPEATS, else 3; anything but a positive whole number is refused", () => {

@@ -155,16 +155,20 @@ export const minPrefixChars = 4096
 
 /** The hash of the request's system messages (those before its first user message) and first user message. */
 function prefixSession(request: ChatRequest): string | undefined {
-  const hash = createHash("sha256")
+  // Measured before hashing: most prompts are shorter than the bound, and a hash made for them would be thrown away.
+  const parts: Array<readonly [role: string, text: string]> = []
   let length = 0
   for (const message of request.messages) {
     if (message.role !== "system" && message.role !== "user") break
     const text = textOf(message.content)
-    hash.update(message.role).update("\u0000").update(text).update("\u0000")
+    parts.push([message.role, text])
     length += text.length
     if (message.role === "user") break
   }
-  return length < minPrefixChars ? undefined : `prefix:${hash.digest("base64url")}`
+  if (length < minPrefixChars) return undefined
+  const hash = createHash("sha256")
+  for (const [role, text] of parts) hash.update(role).update("\u0000").update(text).update("\u0000")
+  return `prefix:${hash.digest("base64url")}`
 }
 
 /** The request's session as its client names it: the body's, else the client's header, else its long prefix's hash. */
