@@ -3,6 +3,8 @@
  * each wire format's decode (which reads the body with the dialect's codec).
  */
 import { describe, expect, it } from "@effect/vitest"
+import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
+import { decode as decodeMessages, decodeCount } from "../../src/internal/simulator/anthropic/request.js"
 import { decode as decodeChat } from "../../src/internal/simulator/openAiChat/request.js"
 import * as Ollama from "../../src/simulator/Ollama.js"
 
@@ -167,6 +169,274 @@ const badChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string,
   }]
 ]
 
+/** A Messages body with `fields` over a minimal one. */
+const claudeBody = { model: "m", max_tokens: 5, messages: hi }
+const claude = (fields: Readonly<Record<string, unknown>>) => ({ ...claudeBody, ...fields })
+const turns = (messages: unknown) => claude({ messages })
+const hiTurn = hi[0]
+const toolUse = { type: "tool_use", id: "t1", name: "b", input: {} }
+
+/** A body and the error it gets: Anthropic's message (as pydantic words a field) and the field. */
+const badMessages: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
+  ["not an object", [1], { message: "The request body must be a JSON object, got array" }],
+  ["no model", { messages: hi, max_tokens: 5 }, { message: "model: Field required", param: "model" }],
+  ["a model of another type", { model: 1, messages: hi, max_tokens: 5 }, {
+    message: "model: Input should be a valid string",
+    param: "model"
+  }],
+  ["no max_tokens", { model: "m", messages: hi }, { message: "max_tokens: Field required", param: "max_tokens" }],
+  ["max_tokens of another type", claude({ max_tokens: "5" }), {
+    message: "max_tokens: Input should be an integer of at least 1, got \"5\"",
+    param: "max_tokens"
+  }],
+  ["max_tokens 0", claude({ max_tokens: 0 }), {
+    message: "max_tokens: Input should be an integer of at least 1, got 0",
+    param: "max_tokens"
+  }],
+  ["max_tokens 1.5", claude({ max_tokens: 1.5 }), {
+    message: "max_tokens: Input should be an integer of at least 1, got 1.5",
+    param: "max_tokens"
+  }],
+  ["no messages", { model: "m", max_tokens: 5 }, { message: "messages: Field required", param: "messages" }],
+  ["messages of another type", turns("x"), { message: "messages: Input should be a valid list", param: "messages" }],
+  ["no message", turns([]), { message: "messages: at least one message is required", param: "messages" }],
+  ["a message of another type", turns([1]), {
+    message: "messages.0: Input should be a valid dictionary",
+    param: "messages.0"
+  }],
+  ["a role it does not take", turns([{ role: "robot", content: "x" }]), {
+    message: "messages.0.role: Input should be 'user' or 'assistant'",
+    param: "messages.0.role"
+  }],
+  ["a system role", turns([{ role: "system", content: "x" }]), {
+    message:
+      "messages.0.role: Input should be 'user' or 'assistant' (use the top-level `system` parameter for a system prompt)",
+    param: "messages.0.role"
+  }],
+  ["no content", turns([{ role: "user" }]), {
+    message: "messages.0.content: Field required",
+    param: "messages.0.content"
+  }],
+  ["content of another type", turns([{ role: "user", content: 5 }]), {
+    message: "messages.0.content: Input should be a valid string or list, got number",
+    param: "messages.0.content"
+  }],
+  ["empty user content", turns([{ role: "user", content: [] }]), {
+    message: "messages.0.content: user messages must have non-empty content",
+    param: "messages.0.content"
+  }],
+  ["a text block without text", turns([{ role: "user", content: [{ type: "text", text: 5 }] }]), {
+    message: "messages.0.content.0.text: Input should be a valid string",
+    param: "messages.0.content.0.text"
+  }],
+  ["a block of an unknown type", turns([{ role: "user", content: [{ type: "video" }] }]), {
+    message:
+      "messages.0.content.0: Input tag 'video' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'",
+    param: "messages.0.content.0.type"
+  }],
+  ["a block of another type", turns([{ role: "user", content: [5] }]), {
+    message: "messages.0.content.0: Input should be an object with a type",
+    param: "messages.0.content.0"
+  }],
+  [
+    "a tool_use in a user turn",
+    turns([{ role: "user", content: [{ type: "tool_use", id: "a", name: "b", input: {} }] }]),
+    {
+      message: "messages.0.content.0.type: tool_use blocks are only allowed in assistant messages",
+      param: "messages.0.content.0.type"
+    }
+  ],
+  [
+    "a tool_result in an assistant turn",
+    turns([hiTurn, { role: "assistant", content: [{ type: "tool_result", tool_use_id: "a" }] }]),
+    {
+      message: "messages.1.content.0.type: tool_result blocks are only allowed in user messages",
+      param: "messages.1.content.0.type"
+    }
+  ],
+  ["a tool_result without its id", turns([{ role: "user", content: [{ type: "tool_result" }] }]), {
+    message: "messages.0.content.0.tool_use_id: Field required",
+    param: "messages.0.content.0.tool_use_id"
+  }],
+  [
+    "a tool_result content of another type",
+    turns([{ role: "user", content: [{ type: "tool_result", tool_use_id: "x", content: 5 }] }]),
+    {
+      message: "messages.0.content.0.content: Input should be a valid string or list",
+      param: "messages.0.content.0.content"
+    }
+  ],
+  [
+    "a tool_use without input object",
+    turns([hiTurn, { role: "assistant", content: [{ type: "tool_use", id: "a", name: "b", input: 5 }] }]),
+    { message: "messages.1.content.0.input: Input should be a valid dictionary", param: "messages.1.content.0.input" }
+  ],
+  [
+    "a tool_use without id",
+    turns([hiTurn, { role: "assistant", content: [{ type: "tool_use", name: "b", input: {} }] }]),
+    { message: "messages.1.content.0.id: Field required", param: "messages.1.content.0.id" }
+  ],
+  [
+    "a thinking in a user turn",
+    turns([{ role: "user", content: [{ type: "thinking", thinking: "x", signature: "y" }] }]),
+    {
+      message: "messages.0.content.0.type: thinking blocks are only allowed in assistant messages",
+      param: "messages.0.content.0.type"
+    }
+  ],
+  [
+    "a thinking without its text",
+    turns([hiTurn, { role: "assistant", content: [{ type: "thinking", signature: "y" }] }]),
+    { message: "messages.1.content.0.thinking: Field required", param: "messages.1.content.0.thinking" }
+  ],
+  [
+    "a thinking with a forged signature",
+    turns([hiTurn, { role: "assistant", content: [{ type: "thinking", thinking: "x", signature: "forged" }] }]),
+    {
+      message: "messages.1.content.0: Invalid `signature` in `thinking` block",
+      param: "messages.1.content.0.signature"
+    }
+  ],
+  [
+    "a redacted thinking without data",
+    turns([hiTurn, { role: "assistant", content: [{ type: "redacted_thinking" }] }]),
+    { message: "messages.1.content.0.data: Field required", param: "messages.1.content.0.data" }
+  ],
+  ["an orphan tool_use", turns([hiTurn, { role: "assistant", content: [toolUse] }]), {
+    message: "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: t1.",
+    param: "messages.1"
+  }],
+  ["a tool_use answered by text", turns([hiTurn, { role: "assistant", content: [toolUse] }, hiTurn]), {
+    message:
+      "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: t1. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+    param: "messages.1"
+  }],
+  ["system of another type", claude({ system: 5 }), {
+    message: "system: Input should be a valid string or list",
+    param: "system"
+  }],
+  ["a system block not text", claude({ system: [{ type: "image" }] }), {
+    message: "system.0: Input should be a text block",
+    param: "system.0"
+  }],
+  ["thinking of another type", claude({ thinking: 5 }), {
+    message: "thinking: Input should be an object",
+    param: "thinking"
+  }],
+  ["thinking enabled without budget", claude({ thinking: { type: "enabled" } }), {
+    message: "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+    param: "thinking.budget_tokens"
+  }],
+  ["thinking budget too small", claude({ max_tokens: 5000, thinking: { type: "enabled", budget_tokens: 10 } }), {
+    message: "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+    param: "thinking.budget_tokens"
+  }],
+  [
+    "thinking budget above max_tokens",
+    claude({ max_tokens: 2000, thinking: { type: "enabled", budget_tokens: 2000 } }),
+    { message: "`max_tokens` must be greater than `thinking.budget_tokens`", param: "max_tokens" }
+  ],
+  ["thinking of an unknown type", claude({ thinking: { type: "weird" } }), {
+    message:
+      "thinking: Input tag 'weird' found using 'type' does not match any of the expected tags: 'enabled', 'disabled', 'adaptive', 'between_tools'",
+    param: "thinking.type"
+  }],
+  ["thinking first missing", {
+    ...claudeBody,
+    max_tokens: 4000,
+    thinking: { type: "enabled", budget_tokens: 1024 },
+    messages: [hiTurn, { role: "assistant", content: [toolUse] }, {
+      role: "user",
+      content: [{ type: "tool_result", tool_use_id: "t1", content: "x" }]
+    }]
+  }, {
+    message:
+      "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.",
+    param: "messages.1.content.0.type"
+  }],
+  ["tools of another type", claude({ tools: 5 }), { message: "tools: Input should be a valid list", param: "tools" }],
+  ["a tool without a name", claude({ tools: [{}] }), {
+    message: "tools.0.name: Field required",
+    param: "tools.0.name"
+  }],
+  ["a tool without input_schema", claude({ tools: [{ name: "x" }] }), {
+    message: "tools.0.input_schema: Field required",
+    param: "tools.0.input_schema"
+  }],
+  ["tool_choice of another type", claude({ tool_choice: 5 }), {
+    message: "tool_choice: Input should be an object",
+    param: "tool_choice"
+  }],
+  ["tool_choice tool without name", claude({ tool_choice: { type: "tool" } }), {
+    message: "tool_choice.tool.name: Field required",
+    param: "tool_choice.name"
+  }],
+  [
+    "tool_choice naming no tool",
+    claude({ tools: [{ name: "f", input_schema: {} }], tool_choice: { type: "tool", name: "g" } }),
+    { message: "tool_choice: tool 'g' is not in tools", param: "tool_choice.name" }
+  ],
+  ["tool_choice of an unknown type", claude({ tool_choice: { type: "bad" } }), {
+    message:
+      "tool_choice: Input tag 'bad' found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'",
+    param: "tool_choice.type"
+  }],
+  ["output_config of another type", claude({ output_config: 5 }), {
+    message: "output_config: Input should be an object",
+    param: "output_config"
+  }],
+  ["output_config format not json_schema", claude({ output_config: { format: { type: "xml" } } }), {
+    message:
+      "output_config.format: Input tag 'xml' found using 'type' does not match any of the expected tags: 'json_schema'",
+    param: "output_config.format.type"
+  }],
+  ["output_config format without schema", claude({ output_config: { format: { type: "json_schema" } } }), {
+    message: "output_config.format.schema: Field required",
+    param: "output_config.format.schema"
+  }],
+  ["stream of another type", claude({ stream: "yes" }), {
+    message: "stream: Input should be a valid boolean",
+    param: "stream"
+  }],
+  ["stop_sequences of another type", claude({ stop_sequences: "x" }), {
+    message: "stop_sequences: Input should be a valid list",
+    param: "stop_sequences"
+  }],
+  ["a stop sequence of another type", claude({ stop_sequences: [1] }), {
+    message: "stop_sequences.0: Input should be a valid string",
+    param: "stop_sequences.0"
+  }],
+  ["temperature of another type", claude({ temperature: "x" }), {
+    message: "temperature: Input should be a valid number",
+    param: "temperature"
+  }],
+  ["temperature above 1", claude({ temperature: 1.5 }), {
+    message: "temperature: Input should be less than or equal to 1",
+    param: "temperature"
+  }],
+  ["a mid system not after a user message", {
+    ...claudeBody,
+    model: "claude-opus-4-8",
+    messages: [{ role: "system", content: "x" }, hiTurn]
+  }, { message: "messages.0: a system message must immediately follow a user message", param: "messages.0" }],
+  ["a mid system followed by a user", {
+    ...claudeBody,
+    model: "claude-opus-4-8",
+    messages: [hiTurn, { role: "system", content: "x" }, hiTurn]
+  }, {
+    message: "messages.1: a system message must be the last message or be followed by an assistant message",
+    param: "messages.1"
+  }],
+  ["a mid system with an image", {
+    ...claudeBody,
+    model: "claude-opus-4-8",
+    messages: [hiTurn, { role: "system", content: [{ type: "image", source: { type: "url", url: "u" } }] }]
+  }, {
+    message: "messages.1.content.0.type: image blocks are not allowed in system messages",
+    param: "messages.1.content.0.type"
+  }]
+]
+
 /** A body and the error it gets: Ollama's message (Go's `encoding/json` where it decodes), and the field. */
 const badOllamaChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
   ["not an object", [1], { message: "json: cannot unmarshal array into Go value of type api.ChatRequest" }],
@@ -280,6 +550,56 @@ describe("the simulator's request errors", () => {
       requestedTokens: 96,
       extra: { includeUsage: true }
     })
+  })
+
+  it("Anthropic Messages: each bad body gets Anthropic's error naming its field", () => {
+    for (const [name, body, error] of badMessages) {
+      expect(decodeMessages(body), name).toEqual({
+        _tag: "InvalidRequest",
+        param: undefined,
+        code: undefined,
+        ...error
+      })
+    }
+  })
+
+  it("Anthropic Messages: a body that fits is read, not refused; count_tokens reads its prompt without max_tokens", () => {
+    const body = {
+      model: "m",
+      max_tokens: 2048,
+      system: [{ type: "text", text: "Be brief." }],
+      messages: [
+        { role: "user", content: [{ type: "text", text: "a" }, { type: "image", source: { type: "url", url: "u" } }] },
+        {
+          role: "assistant",
+          content: [{ type: "thinking", thinking: "t", signature: signatureOf("t") }, {
+            type: "tool_use",
+            id: "c",
+            name: "f",
+            input: {}
+          }]
+        },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: "c", content: "r" }] }
+      ],
+      tools: [{ name: "f", input_schema: { type: "object" } }],
+      tool_choice: { type: "tool", name: "f", disable_parallel_tool_use: true },
+      thinking: { type: "enabled", budget_tokens: 1024 },
+      stream: true
+    }
+    // 9 + 1 + 1 + 2 + 1 characters (the call's name and input too), 4 tokens, and an image's 85.
+    const prompt = {
+      model: "m",
+      promptTokens: 89,
+      lastUserText: "a",
+      lastRole: "tool",
+      toolResult: "r",
+      toolChoice: { _tag: "Named", name: "f" },
+      parallelToolCalls: false,
+      reasoning: true
+    }
+    expect(decodeMessages(body)).toMatchObject({ prompt, stream: true, requestedTokens: 89 + 2048 })
+    const { max_tokens: _, stream: __, ...counted } = body
+    expect(decodeCount(counted)).toMatchObject({ prompt, stream: false, requestedTokens: 89 })
   })
 
   it("Ollama: each bad body gets Ollama's error naming its field", () => {

@@ -1,11 +1,14 @@
 /**
  * A generation request as a wire format decoded it: the prompt with its tokens
  * counted, and the tokens it asks for, which the engine checks against the
- * model's context window; and the transcript a format tallies its messages in.
+ * model's context window; the transcript a format tallies its messages in; and
+ * the tools and tool choice of a request a codec read, as the generator takes them.
  */
-import type { Message } from "../../Message.js"
+import type { ToolChoice } from "../../ChatRequest.js"
+import type { Message, ToolDefinition } from "../../Message.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
+import type { InvalidRequest } from "./requestChecks.js"
 
 /** What a wire format read from a request: the prompt, and the prompt's size before counting. */
 export interface ReadPrompt extends Omit<Reply.Prompt, "promptTokens"> {
@@ -117,5 +120,31 @@ export class Transcript {
       stream,
       extra
     )
+  }
+}
+
+/** The tools a codec read, as the reply's generator offers them. */
+export function toolsOf(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> {
+  return tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
+}
+
+/** A codec's tool choice as the generator's, or `unknownTool`'s error (the API's) when it names none of `tools`. */
+export function toolChoiceOf(
+  choice: ToolChoice | undefined,
+  tools: ReadonlyArray<Reply.Tool>,
+  unknownTool: (name: string) => InvalidRequest
+): Reply.ToolChoice | InvalidRequest {
+  switch (choice) {
+    case undefined:
+    case "auto":
+      return { _tag: "Auto" }
+    case "none":
+      return { _tag: "None" }
+    case "required":
+      return { _tag: "Required" }
+    default: {
+      const name = choice.tool
+      return tools.some((tool) => tool.name === name) ? { _tag: "Named", name } : unknownTool(name)
+    }
   }
 }
