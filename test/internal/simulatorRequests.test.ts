@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { decode as decodeMessages, decodeCount } from "../../src/internal/simulator/anthropic/request.js"
 import { decode as decodeChat } from "../../src/internal/simulator/openAiChat/request.js"
+import { decode as decodeResponses } from "../../src/internal/simulator/openAiResponses/request.js"
 import * as Ollama from "../../src/simulator/Ollama.js"
 
 const hi = [{ role: "user", content: "hi" }]
@@ -166,6 +167,230 @@ const badChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string,
   }, {
     message: "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
     param: "continue_final_message"
+  }]
+]
+
+/** A Responses body with `fields` over a minimal one. */
+const responsesBody = { model: "m", input: "hi" }
+const responses = (fields: Readonly<Record<string, unknown>>) => ({ ...responsesBody, ...fields })
+const inputs = (input: unknown) => responses({ input })
+const inputText = (text: string) => ({ role: "user", content: [{ type: "input_text", text }] })
+const call = { type: "function_call", id: "fc_1", call_id: "call_1", name: "get_weather", arguments: "{}" }
+const output = { type: "function_call_output", call_id: "call_1", output: "21" }
+
+/** A body and the error it gets: OpenAI's `message`, `param` and `code`, as OpenAI's server words them. */
+const badResponses: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
+  ["not an object", [1], { message: "The request body must be a JSON object, but got an array." }],
+  ["a Chat Completions body", { model: "m", messages: [inputText("hi")] }, {
+    message: "Unknown parameter: 'messages'.",
+    param: "messages",
+    code: "unknown_parameter"
+  }],
+  ["max_tokens", responses({ max_tokens: 20 }), {
+    message: "Unknown parameter: 'max_tokens'.",
+    param: "max_tokens",
+    code: "unknown_parameter"
+  }],
+  ["no model", { input: "hi" }, { message: "Missing required parameter: 'model'.", param: "model" }],
+  ["a model of another type", { model: 1, input: "hi" }, {
+    message: "Invalid type for 'model': expected a string, but got a number instead.",
+    param: "model"
+  }],
+  ["no input", { model: "m" }, { message: "Missing required parameter: 'input'.", param: "input" }],
+  ["input of another type", inputs(5), {
+    message: "Invalid type for 'input': expected one of a string or array of input items, but got a number instead.",
+    param: "input"
+  }],
+  ["no item", inputs([]), {
+    message: "Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+    param: "input"
+  }],
+  ["an item of another type", inputs([5]), {
+    message: "Invalid type for 'input[0]': expected an object, but got a number instead.",
+    param: "input[0]"
+  }],
+  ["a role it does not take", inputs([{ role: "robot", content: "x" }]), {
+    message:
+      "Invalid value for 'input[0].role': expected one of 'user', 'assistant', 'system' or 'developer', got \"robot\".",
+    param: "input[0].role"
+  }],
+  ["a message without content", inputs([{ role: "user" }]), {
+    message: "Missing required parameter: 'input[0].content'.",
+    param: "input[0].content"
+  }],
+  ["content of another type", inputs([{ role: "user", content: 5 }]), {
+    message:
+      "Invalid type for 'input[0].content': expected one of a string or array of input items, but got a number instead.",
+    param: "input[0].content"
+  }],
+  ["a part of another type", inputs([{ role: "user", content: [5] }]), {
+    message: "Invalid type for 'input[0].content[0]': expected an object.",
+    param: "input[0].content[0]"
+  }],
+  ["a Chat Completions part", inputs([{ role: "user", content: [{ type: "text", text: "hi" }] }]), {
+    message: "Invalid value: \"text\". Supported values are: 'input_text', 'input_image', 'output_text' and 'refusal'.",
+    param: "input[0].content[0].type",
+    code: "invalid_value"
+  }],
+  ["an input_text without text", inputs([{ role: "user", content: [{ type: "input_text" }] }]), {
+    message: "Missing required parameter: 'input[0].content[0].text'.",
+    param: "input[0].content[0].text"
+  }],
+  ["an input_image without url", inputs([{ role: "user", content: [{ type: "input_image" }] }]), {
+    message: "Missing required parameter: 'input[0].content[0].image_url'.",
+    param: "input[0].content[0].image_url"
+  }],
+  ["an input_file", inputs([{ role: "user", content: [{ type: "input_file", file_id: "f" }] }]), {
+    message:
+      "Invalid value: \"input_file\". Supported values are: 'input_text', 'input_image', 'output_text' and 'refusal'.",
+    param: "input[0].content[0].type",
+    code: "invalid_value"
+  }],
+  [
+    "a function_call without call_id",
+    inputs([inputText("hi"), { type: "function_call", name: "f", arguments: "{}" }]),
+    { message: "Missing required parameter: 'input[1].call_id'.", param: "input[1].call_id" }
+  ],
+  ["a function_call without arguments", inputs([inputText("hi"), { type: "function_call", call_id: "c", name: "f" }]), {
+    message: "Missing required parameter: 'input[1].arguments'.",
+    param: "input[1].arguments"
+  }],
+  ["a function_call_output without call_id", inputs([inputText("hi"), { type: "function_call_output", output: "x" }]), {
+    message: "Missing required parameter: 'input[1].call_id'.",
+    param: "input[1].call_id"
+  }],
+  [
+    "a function_call_output of another type",
+    inputs([inputText("hi"), { type: "function_call_output", call_id: "c", output: 5 }]),
+    {
+      message:
+        "Invalid type for 'input[1].output': expected one of a string or array of input items, but got a number instead.",
+      param: "input[1].output"
+    }
+  ],
+  ["a reasoning without summary", inputs([inputText("hi"), { type: "reasoning", id: "rs" }]), {
+    message: "Missing required parameter: 'input[1].summary'.",
+    param: "input[1].summary"
+  }],
+  ["a reasoning without id nor content", inputs([inputText("hi"), { type: "reasoning", summary: [] }]), {
+    message: "Missing required parameter: 'input[1].id'.",
+    param: "input[1].id"
+  }],
+  ["a call without its reasoning", { ...inputs([inputText("hi"), call, output]), reasoning: { effort: "low" } }, {
+    message: "Item 'fc_1' of type 'function_call' was provided without its required 'reasoning' item.",
+    param: "input"
+  }],
+  ["an item_reference", inputs([{ type: "item_reference", id: "x" }]), {
+    message: "Item with id 'x' not found. Items are not persisted when `store` is set to false.",
+    param: "input"
+  }],
+  ["an item type of another type", inputs([{ type: 5 }]), {
+    message:
+      "Invalid value: 5. Supported values are: 'message', 'function_call', 'function_call_output', 'reasoning' and 'item_reference'.",
+    param: "input[0].type",
+    code: "invalid_value"
+  }],
+  ["previous_response_id of another type", responses({ previous_response_id: 5 }), {
+    message: "Invalid type for 'previous_response_id': expected a string, but got a number instead.",
+    param: "previous_response_id"
+  }],
+  ["reasoning of another type", responses({ reasoning: 5 }), {
+    message: "Invalid type for 'reasoning': expected an object, but got a number instead.",
+    param: "reasoning"
+  }],
+  ["an effort it does not take", responses({ reasoning: { effort: "huge" } }), {
+    message:
+      "Invalid value for 'reasoning.effort': expected \"none\" | \"minimal\" | \"low\" | \"medium\" | \"high\" | \"xhigh\" | \"max\".",
+    param: "reasoning.effort",
+    code: "invalid_value"
+  }],
+  ["instructions of another type", responses({ instructions: 5 }), {
+    message: "Invalid type for 'instructions': expected a string, but got a number instead.",
+    param: "instructions"
+  }],
+  ["stream of another type", responses({ stream: "yes" }), {
+    message: "Invalid type for 'stream': expected a boolean, but got a string instead.",
+    param: "stream"
+  }],
+  ["stream_options without stream", responses({ stream_options: {} }), {
+    message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+    param: "stream_options"
+  }],
+  ["stream_options.include_usage", responses({ stream: true, stream_options: { include_usage: true } }), {
+    message: "Unknown parameter: 'stream_options.include_usage'.",
+    param: "stream_options.include_usage",
+    code: "unknown_parameter"
+  }],
+  ["include of another type", responses({ include: "x" }), {
+    message: "Invalid type for 'include': expected an array, but got a string instead.",
+    param: "include"
+  }],
+  ["max_output_tokens below 16", responses({ max_output_tokens: 5 }), {
+    message: "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got 5 instead.",
+    param: "max_output_tokens",
+    code: "integer_below_min_value"
+  }],
+  ["max_output_tokens of another type", responses({ max_output_tokens: "x" }), {
+    message: "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got \"x\" instead.",
+    param: "max_output_tokens",
+    code: "integer_below_min_value"
+  }],
+  ["tools of another type", responses({ tools: 5 }), {
+    message: "Invalid type for 'tools': expected an array, but got a number instead.",
+    param: "tools"
+  }],
+  ["a tool of another type", responses({ tools: [5] }), {
+    message: "Invalid type for 'tools[0]': expected an object.",
+    param: "tools[0]"
+  }],
+  ["a nested function tool", responses({ tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), {
+    message: "Missing required parameter: 'tools[0].name'.",
+    param: "tools[0].name",
+    code: "missing_required_parameter"
+  }],
+  ["a tool choice it does not take", responses({ tool_choice: "bad" }), {
+    message: "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {type: 'function', name}.",
+    param: "tool_choice"
+  }],
+  [
+    "a tool choice without name",
+    responses({ tools: [{ type: "function", name: "f" }], tool_choice: { type: "function" } }),
+    { message: "Missing required parameter: 'tool_choice.name'.", param: "tool_choice.name" }
+  ],
+  [
+    "a tool choice naming no tool",
+    responses({ tools: [{ type: "function", name: "f" }], tool_choice: { type: "function", name: "g" } }),
+    { message: "Tool choice 'function' not found in 'tools' parameter.", param: "tool_choice" }
+  ],
+  ["text of another type", responses({ text: 5 }), {
+    message: "Invalid type for 'text': expected an object, but got a number instead.",
+    param: "text"
+  }],
+  ["a format of another type", responses({ text: { format: 5 } }), {
+    message: "Invalid type for 'text.format': expected an object.",
+    param: "text.format"
+  }],
+  ["a format type it does not take", responses({ text: { format: { type: "xml" } } }), {
+    message: "Invalid value: \"xml\". Supported values are: 'text', 'json_object' and 'json_schema'.",
+    param: "text.format.type",
+    code: "invalid_value"
+  }],
+  [
+    "a Chat Completions json_schema format",
+    responses({ text: { format: { type: "json_schema", json_schema: { name: "x", schema: {} } } } }),
+    { message: "Missing required parameter: 'text.format.name'.", param: "text.format.name" }
+  ],
+  ["a json_schema format without schema", responses({ text: { format: { type: "json_schema", name: "x" } } }), {
+    message: "Missing required parameter: 'text.format.schema'.",
+    param: "text.format.schema"
+  }],
+  ["temperature of another type", responses({ temperature: "x" }), {
+    message: "Invalid type for 'temperature': expected a number, but got a string instead.",
+    param: "temperature"
+  }],
+  ["store of another type", responses({ store: "x" }), {
+    message: "Invalid type for 'store': expected a boolean, but got a string instead.",
+    param: "store"
   }]
 ]
 
@@ -549,6 +774,65 @@ describe("the simulator's request errors", () => {
       stream: true,
       requestedTokens: 96,
       extra: { includeUsage: true }
+    })
+  })
+
+  it("Responses: each bad body gets OpenAI's error naming its field", () => {
+    for (const [name, body, error] of badResponses) {
+      expect(decodeResponses(body), name).toEqual({
+        _tag: "InvalidRequest",
+        param: undefined,
+        code: undefined,
+        ...error
+      })
+    }
+  })
+
+  it("Responses: a body that fits is read, not refused, with what its reply echoes", () => {
+    const loop = responses({
+      instructions: "Be brief.",
+      input: [
+        inputText("Weather?"),
+        { role: "assistant", content: [{ type: "output_text", text: "ok" }] },
+        call,
+        output
+      ],
+      tools: [{ type: "function", name: "get_weather", parameters: { type: "object" } }, { type: "web_search" }],
+      tool_choice: { type: "function", name: "get_weather" },
+      max_output_tokens: 20,
+      parallel_tool_calls: false,
+      stream: true,
+      previous_response_id: "resp_1"
+    })
+    // 9 + 8 + 2 + 11 + 2 + 2 characters (the call's name and arguments too): 9 tokens.
+    expect(decodeResponses(loop)).toMatchObject({
+      prompt: {
+        model: "m",
+        promptTokens: 9,
+        lastUserText: "Weather?",
+        lastRole: "tool",
+        toolResult: "21",
+        toolChoice: { _tag: "Named", name: "get_weather" },
+        parallelToolCalls: false,
+        maxTokens: 20
+      },
+      stream: true,
+      requestedTokens: 29,
+      extra: { store: true, encryptedReasoning: false, summary: false, previous: "resp_1" },
+      keeps: true,
+      continues: "resp_1"
+    })
+    const replay = responses({
+      reasoning: { effort: "low", summary: "auto" },
+      include: ["reasoning.encrypted_content"],
+      store: false,
+      input: [inputText("hi"), { type: "reasoning", summary: [], encrypted_content: "gAAA" }, call, output],
+      text: { format: { type: "json_schema", name: "x", schema: { type: "object" } } }
+    })
+    expect(decodeResponses(replay)).toMatchObject({
+      prompt: { reasoning: true, responseSchema: { type: "object" }, lastRole: "tool" },
+      extra: { store: false, encryptedReasoning: true, summary: true, effort: "low" },
+      keeps: false
     })
   })
 
