@@ -5,6 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { decode as decodeMessages, decodeCount } from "../../src/internal/simulator/anthropic/request.js"
+import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
 import { decode as decodeChat } from "../../src/internal/simulator/openAiChat/request.js"
 import { decode as decodeResponses } from "../../src/internal/simulator/openAiResponses/request.js"
 import * as Ollama from "../../src/simulator/Ollama.js"
@@ -167,6 +168,100 @@ const badChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string,
   }, {
     message: "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
     param: "continue_final_message"
+  }]
+]
+
+/** An embeddings body with `fields` over a minimal one. */
+const embeddings = (fields: Readonly<Record<string, unknown>>) => ({ model: "m", input: "hi", ...fields })
+
+/** A body and the error it gets: OpenAI's `message`, `param` and `code`. */
+const badEmbeddings: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
+  ["not an object", [1], { message: "The request body must be a JSON object, but got an array." }],
+  ["no model", { input: "hi" }, { message: "you must provide a model parameter", param: "model" }],
+  ["a model of another type", { model: 1, input: "hi" }, {
+    message: "Invalid type for 'model': expected a string, but got a number instead.",
+    param: "model"
+  }],
+  ["no input", { model: "m" }, { message: "Missing required parameter: 'input'.", param: "input" }],
+  ["input of another type", embeddings({ input: 5 }), {
+    message: "Invalid type for 'input': expected a string or an array of strings, but got a number instead.",
+    param: "input"
+  }],
+  ["input an object", embeddings({ input: { a: 1 } }), {
+    message: "Invalid type for 'input': expected a string or an array of strings, but got an object instead.",
+    param: "input"
+  }],
+  ["no inputs", embeddings({ input: [] }), {
+    message: "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+    param: "input"
+  }],
+  ["too many inputs", embeddings({ input: Array.from({ length: 2049 }, () => "a") }), {
+    message:
+      "Invalid 'input': array too long. Expected an array with maximum length 2048, but got an array with length 2049 instead.",
+    param: "input",
+    code: "array_above_max_length"
+  }],
+  ["too many token arrays", embeddings({ input: Array.from({ length: 2049 }, () => [1]) }), {
+    message:
+      "Invalid 'input': array too long. Expected an array with maximum length 2048, but got an array with length 2049 instead.",
+    param: "input",
+    code: "array_above_max_length"
+  }],
+  ["an empty string", embeddings({ input: ["a", ""] }), {
+    message: "'$.input[1]' is invalid: it must not be empty.",
+    param: "input[1]"
+  }],
+  ["a piece of another type", embeddings({ input: ["a", 5] }), {
+    message: "Invalid type for 'input[1]': expected a string, but got a number instead.",
+    param: "input[1]"
+  }],
+  ["a mixed array", embeddings({ input: [1, "a"] }), {
+    message: "Invalid type for 'input[0]': expected a string, but got a number instead.",
+    param: "input[0]"
+  }],
+  ["an empty token array", embeddings({ input: [[1], []] }), {
+    message: "Invalid type for 'input[1]': expected an array of token ids, but got an array instead.",
+    param: "input[1]"
+  }],
+  ["a token array with a string", embeddings({ input: [[1], [2, "x"]] }), {
+    message: "Invalid type for 'input[1]': expected an array of token ids, but got an array instead.",
+    param: "input[1]"
+  }],
+  ["a negative token", embeddings({ input: [[1], [-1]] }), {
+    message: "Invalid type for 'input[1]': expected an array of token ids, but got an array instead.",
+    param: "input[1]"
+  }],
+  ["an object piece", embeddings({ input: ["a", {}] }), {
+    message: "Invalid type for 'input[1]': expected a string, but got an object instead.",
+    param: "input[1]"
+  }],
+  ["dimensions 0", embeddings({ dimensions: 0 }), {
+    message: "Invalid 'dimensions': expected an integer from 1 to 8192, but got 0 instead.",
+    param: "dimensions",
+    code: "invalid_value"
+  }],
+  ["dimensions 1.5", embeddings({ dimensions: 1.5 }), {
+    message: "Invalid 'dimensions': expected an integer from 1 to 8192, but got 1.5 instead.",
+    param: "dimensions",
+    code: "invalid_value"
+  }],
+  ["dimensions of another type", embeddings({ dimensions: "x" }), {
+    message: "Invalid 'dimensions': expected an integer from 1 to 8192, but got \"x\" instead.",
+    param: "dimensions",
+    code: "invalid_value"
+  }],
+  ["dimensions too many", embeddings({ dimensions: 9000 }), {
+    message: "Invalid 'dimensions': expected an integer from 1 to 8192, but got 9000 instead.",
+    param: "dimensions",
+    code: "invalid_value"
+  }],
+  ["encoding it does not take", embeddings({ encoding_format: "hex" }), {
+    message: "Invalid value for 'encoding_format': expected 'float' or 'base64', but got \"hex\" instead.",
+    param: "encoding_format"
+  }],
+  ["an empty single string", embeddings({ input: "" }), {
+    message: "'$.input[0]' is invalid: it must not be empty.",
+    param: "input[0]"
   }]
 ]
 
@@ -774,6 +869,35 @@ describe("the simulator's request errors", () => {
       stream: true,
       requestedTokens: 96,
       extra: { includeUsage: true }
+    })
+  })
+
+  it("OpenAI embeddings: each bad body gets OpenAI's error naming its field", () => {
+    for (const [name, body, error] of badEmbeddings) {
+      expect(decodeEmbedding(body), name).toEqual({
+        _tag: "InvalidRequest",
+        param: undefined,
+        code: undefined,
+        ...error
+      })
+    }
+  })
+
+  it("OpenAI embeddings: a body that fits is read as its inputs, one array of ids being one input", () => {
+    expect(decodeEmbedding(embeddings({ input: ["a", "b"], dimensions: 8, encoding_format: "base64" }))).toEqual({
+      model: "m",
+      inputs: ["a", "b"],
+      dimensions: 8,
+      base64: true,
+      single: false
+    })
+    const ids = Array.from({ length: 3000 }, (_, i) => i)
+    expect(decodeEmbedding(embeddings({ input: ids, dimensions: null, encoding_format: null }))).toEqual({
+      model: "m",
+      inputs: [ids],
+      dimensions: undefined,
+      base64: false,
+      single: false
     })
   })
 
