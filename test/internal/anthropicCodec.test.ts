@@ -13,8 +13,10 @@ import { requestBody, toRequest, WireMessagesRequest } from "../../src/internal/
 import { AnthropicStreamParser, StreamEvent } from "../../src/internal/codec/anthropic/stream.js"
 import { message, streamEncoder } from "../../src/internal/gateway/anthropic/render.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
+import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/anthropic/request.js"
 import type { LlmError } from "../../src/LlmError.js"
-import type * as Domain from "../../src/Message.js"
+import * as Domain from "../../src/Message.js"
 import { junk, loose } from "../utils/nearMiss.js"
 
 const word = fc.string({ maxLength: 6 })
@@ -456,5 +458,78 @@ describe("internal/codec/anthropic: the error body", () => {
       "timeout_error",
       "overloaded_error"
     ])
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The simulator reads what the client writes
+
+// One exchange as the API takes it: a user turn, then the assistant's, its thinking signed as the simulator signs it,
+// and its tool calls (ids of the exchange's own) answered by the next turn's results.
+const exchange = (at: number): fc.Arbitrary<ReadonlyArray<Domain.Message>> =>
+  fc.record({
+    user: fc.oneof(word, fc.array(part, { minLength: 1, maxLength: 3 })),
+    text: word,
+    calls: fc.array(fc.record({ name, arguments: argumentsText }), { maxLength: 2 }),
+    thinking: fc.array(
+      fc.oneof(
+        word.map((text) => ({ type: "thinking", thinking: text, signature: signatureOf(text) })),
+        name.map((data) => ({ type: "redacted_thinking", data }))
+      ),
+      { maxLength: 2 }
+    ),
+    results: fc.array(word, { minLength: 2, maxLength: 2 })
+  }).map(({ calls, results, text, thinking, user }) => {
+    const toolCalls = calls.map((call, j) => ({ ...call, id: `toolu_${at}_${j}` }))
+    return [
+      { role: "user", content: user },
+      {
+        role: "assistant",
+        content: text,
+        ...(toolCalls.length > 0 ? { toolCalls } : {}),
+        ...(thinking.length > 0 ? { providerMetadata: metadataOf(thinking)! } : {})
+      },
+      ...toolCalls.map((call, j): Domain.Message => ({ role: "tool", toolCallId: call.id, content: results[j]! }))
+    ]
+  })
+
+const conversation: fc.Arbitrary<ReadonlyArray<Domain.Message>> = fc.tuple(
+  fc.array(word.map((content): Domain.Message => ({ role: "system", content })), { maxLength: 2 }),
+  fc.tuple(exchange(0), exchange(1), exchange(2)).chain((exchanges) =>
+    fc.integer({ min: 1, max: 3 }).map((count) => exchanges.slice(0, count).flat())
+  ),
+  fc.option(word, { nil: undefined })
+).map(([system, turns, last]) => [...system, ...turns, ...(last === undefined ? [] : [Domain.user(last)])])
+
+// A request the API takes: a limit above the least thinking budget when it reasons, a named tool among the tools.
+const sent: fc.Arbitrary<ChatRequest> = fc.record({
+  messages: conversation,
+  maxTokens: fc.integer({ min: 1, max: 200_000 }),
+  temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+  stop: fc.array(word, { minLength: 1, maxLength: 2 }),
+  tools: fc.uniqueArray(tool, { minLength: 1, maxLength: 2, selector: (one) => one.name }),
+  toolChoice: fc.constantFrom("auto" as const, "none" as const, "required" as const, "named" as const),
+  reasoningEffort: fc.constantFrom<ReasoningEffort>("none", "minimal", "low", "high", "max")
+}, { requiredKeys: ["messages"] }).map(({ toolChoice, ...request }) =>
+  toolChoice === "named" && request.tools !== undefined
+    ? { ...request, toolChoice: { tool: request.tools.at(-1)!.name } }
+    : toolChoice === "named"
+    ? request
+    : { ...request, toolChoice }
+)
+
+describe("internal/codec/anthropic: the simulator reads what the client writes", () => {
+  it("a body the client writes is one the simulator's request check takes, with its model, tools and limit", () => {
+    fc.assert(fc.property(sent, fc.boolean(), (original, stream) => {
+      const body = requestBody(original, { model: "claude-test", stream, maxTokens: 4096, systemInPlace: false })
+      const decoded = decodeSimulated(body)
+      expect("_tag" in decoded ? decoded : undefined).toBeUndefined()
+      if ("_tag" in decoded) return
+      expect(decoded.stream).toBe(stream)
+      expect(decoded.prompt.model).toBe("claude-test")
+      expect(decoded.prompt.maxTokens).toBe(body["max_tokens"])
+      expect(decoded.prompt.reasoning).toBe(body["thinking"] !== undefined)
+      expect(decoded.prompt.tools.map((one) => one.name)).toEqual((original.tools ?? []).map((one) => one.name))
+    }))
   })
 })

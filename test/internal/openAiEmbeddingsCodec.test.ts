@@ -4,10 +4,12 @@ import * as fc from "fast-check"
 import {
   embeddingList,
   EmbeddingsBody,
+  maxInputs,
   readReply,
   requestBody,
   toRequest
 } from "../../src/internal/codec/openAiEmbeddings.js"
+import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
 
 const isBody = Schema.is(EmbeddingsBody)
 
@@ -47,6 +49,29 @@ describe("internal/codec/openAiEmbeddings", () => {
           embeddings: written,
           model: "m",
           usage: { promptTokens: tokens, totalTokens: tokens, estimated: false }
+        })
+      }
+    ))
+  })
+
+  it("a batch the client writes, up to the most inputs OpenAI takes, is one the simulator's request check takes", () => {
+    // A full batch too, as the client splits a longer list.
+    const batch = fc.oneof(
+      inputs,
+      fc.integer({ min: 1, max: maxInputs }).map((length) => Array.from({ length }, (_, i) => `text ${i}`))
+    )
+    fc.assert(fc.property(
+      batch,
+      fc.option(fc.integer({ min: 1, max: 3072 }), { nil: undefined }),
+      fc.constantFrom("float" as const, "base64" as const),
+      (inputs, dimensions, encoding) => {
+        const decoded = decodeEmbedding(requestBody("text-embedding-3-small", inputs, dimensions, encoding))
+        expect(decoded).toEqual({
+          model: "text-embedding-3-small",
+          inputs,
+          dimensions,
+          base64: encoding === "base64",
+          single: false
         })
       }
     ))

@@ -13,6 +13,7 @@ import * as Render from "../../src/internal/gateway/responses/render.js"
 import { streamEncoder } from "../../src/internal/gateway/responses/stream.js"
 import { Problem, Refused } from "../../src/internal/schemaCheck.js"
 import { renderReply, renderStream } from "../../src/internal/simulator/openAiResponses/render.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/openAiResponses/request.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
@@ -116,6 +117,30 @@ describe("internal/codec/openAiResponses: the request both ways", () => {
     })
     const refused = Codec.checkBody({ model: "m", input: [{ role: "robot", content: "x" }] })
     expect(refused).toBeInstanceOf(Refused)
+  })
+})
+
+describe("internal/codec/openAiResponses: the simulator reads what the client writes", () => {
+  // A named tool choice names one of the tools, as OpenAI requires.
+  const sent = request.map((original) =>
+    original.toolChoice === undefined || typeof original.toolChoice === "string"
+      ? original
+      : original.tools === undefined
+      ? { ...original, toolChoice: "auto" as const }
+      : { ...original, toolChoice: { tool: original.tools[0]!.name } }
+  )
+
+  it("a body the client writes is one the simulator's request check takes, with its model, tools and limit", () => {
+    fc.assert(fc.property(sent, fc.boolean(), fc.boolean(), (original, stream, store) => {
+      const decoded = decodeSimulated(Codec.requestBody(original, { model: "gpt-test", stream, store }))
+      expect("_tag" in decoded ? decoded : undefined).toBeUndefined()
+      if ("_tag" in decoded) return
+      expect(decoded.stream).toBe(stream)
+      expect(decoded.keeps).toBe(store)
+      expect(decoded.prompt.model).toBe("gpt-test")
+      expect(decoded.prompt.maxTokens).toBe(original.maxTokens)
+      expect(decoded.prompt.tools.map((tool) => tool.name)).toEqual((original.tools ?? []).map((tool) => tool.name))
+    }))
   })
 })
 

@@ -676,7 +676,8 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  * - `reasoningEffort` becomes `thinking: {type: "enabled", budget_tokens}`
  *   per `thinkingBudgets` (`none`: no thinking). The API wants `max_tokens`
  *   above the budget: without `maxTokens`, `max_tokens` is the budget plus the
- *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024).
+ *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024), and with a `maxTokens` of 1024
+ *   or less thinking stays off.
  *   Thinking stays off while the last assistant turn's tool calls came without
  *   signed thinking (`thinkingAllowed`), which Anthropic would refuse.
  * - `responseFormat` `json_schema` becomes a forced tool (`outputTool`): a
@@ -697,7 +698,9 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
   const { system, turns } = messagesOf(request.messages, options.systemInPlace)
   const effort = request.reasoningEffort
-  const budget = effort === undefined || effort === "none" || !thinkingAllowed(request.messages)
+  // The least budget must stay below `max_tokens`: a smaller limit leaves no room to think.
+  const roomy = request.maxTokens === undefined || request.maxTokens > minThinkingBudget
+  const budget = effort === undefined || effort === "none" || !roomy || !thinkingAllowed(request.messages)
     ? undefined
     : thinkingBudgets[effort]
   const body: JsonRecord = {
