@@ -1,3 +1,5 @@
+import type Anthropic from "@anthropic-ai/sdk"
+import type { MessageCreateParamsBase } from "@anthropic-ai/sdk/resources/messages/messages"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
@@ -18,6 +20,7 @@ import { decode as decodeSimulated } from "../../src/internal/simulator/anthropi
 import type { LlmError } from "../../src/LlmError.js"
 import * as Domain from "../../src/Message.js"
 import { junk, loose } from "../utils/nearMiss.js"
+import type { Written } from "../utils/sdkTypes.js"
 
 const word = fc.string({ maxLength: 6 })
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
@@ -531,5 +534,141 @@ describe("internal/codec/anthropic: the simulator reads what the client writes",
       expect(decoded.prompt.reasoning).toBe(body["thinking"] !== undefined)
       expect(decoded.prompt.tools.map((one) => one.name)).toEqual((original.tools ?? []).map((one) => one.name))
     }))
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The official SDK's types
+
+// The Messages body as the client writes it (`Written`), narrowed where the schema reads more than the SDK's type
+// admits: a `system` turn among the messages (Anthropic's mid-conversation system message, newer than the SDK's type)
+// goes only to the models that take one; an image's `media_type` and a tool's `input_schema` are read as any string
+// and any object (the API checks them), and the client writes a data URL's type and a tool's JSON Schema object;
+// `output_config.effort` is read as any string, so a level the gateway does not know yet is left out, not refused.
+type Sent = Written<typeof WireMessagesRequest.Type>
+type SentBlock = Exclude<Sent["messages"][number]["content"], string>[number]
+type SentImage = Extract<SentBlock, { type: "image" }>
+type Base64Source = Extract<SentImage["source"], { type: "base64" }>
+type ClientImage = Omit<SentImage, "source"> & {
+  source:
+    | Exclude<SentImage["source"], Base64Source>
+    | Omit<Base64Source, "media_type"> & { media_type: Anthropic.Base64ImageSource["media_type"] }
+}
+type ClientMessage = {
+  role: "user" | "assistant"
+  content: string | Array<Exclude<SentBlock, SentImage> | ClientImage>
+}
+type ClientTool = Omit<NonNullable<Sent["tools"]>[number], "input_schema"> & {
+  input_schema: Anthropic.Tool.InputSchema
+}
+type ClientOutputConfig = Omit<NonNullable<Sent["output_config"]>, "effort"> & {
+  effort?: NonNullable<Anthropic.OutputConfig["effort"]>
+}
+type ClientBody = Omit<Sent, "messages" | "tools" | "output_config"> & {
+  messages: Array<ClientMessage>
+  tools?: Array<ClientTool>
+  output_config?: ClientOutputConfig
+}
+
+// Fails to compile when a body the request schema reads (so every body `requestBody` writes, as the round trip above
+// shows) is not one the SDK's own parameter type takes.
+export const asSdkParams = (body: ClientBody): MessageCreateParamsBase => body
+
+const sdkMessage: Anthropic.Message = {
+  id: "msg_01",
+  type: "message",
+  role: "assistant",
+  model: "claude-test",
+  content: [
+    { type: "thinking", thinking: "Weather first.", signature: "sig" },
+    { type: "redacted_thinking", data: "opaque" },
+    { type: "text", text: "Let me look.", citations: null },
+    { type: "tool_use", id: "toolu_01", name: "get_weather", input: { city: "Paris" }, caller: { type: "direct" } }
+  ],
+  stop_reason: "tool_use",
+  stop_sequence: null,
+  stop_details: null,
+  container: null,
+  diagnostics: null,
+  usage: {
+    input_tokens: 10,
+    output_tokens: 20,
+    cache_read_input_tokens: 3,
+    cache_creation_input_tokens: 4,
+    cache_creation: { ephemeral_5m_input_tokens: 1, ephemeral_1h_input_tokens: 3 },
+    output_tokens_details: { thinking_tokens: 5 },
+    server_tool_use: null,
+    service_tier: "standard",
+    speed: "standard",
+    inference_geo: null
+  }
+}
+
+const sdkEvents: ReadonlyArray<Anthropic.RawMessageStreamEvent> = [
+  { type: "message_start", message: { ...sdkMessage, content: [], stop_reason: null } },
+  { type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } },
+  { type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: "Weather first." } },
+  { type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "sig" } },
+  { type: "content_block_stop", index: 0 },
+  { type: "content_block_start", index: 1, content_block: { type: "text", text: "", citations: null } },
+  { type: "content_block_delta", index: 1, delta: { type: "text_delta", text: "Let me look." } },
+  { type: "content_block_stop", index: 1 },
+  {
+    type: "content_block_start",
+    index: 2,
+    content_block: { type: "tool_use", id: "toolu_01", name: "get_weather", input: {}, caller: { type: "direct" } }
+  },
+  { type: "content_block_delta", index: 2, delta: { type: "input_json_delta", partial_json: "{\"city\":" } },
+  { type: "content_block_delta", index: 2, delta: { type: "input_json_delta", partial_json: "\"Paris\"}" } },
+  { type: "content_block_stop", index: 2 },
+  {
+    type: "message_delta",
+    delta: { stop_reason: "tool_use", stop_sequence: null, container: null, stop_details: null },
+    usage: {
+      input_tokens: 10,
+      output_tokens: 20,
+      cache_read_input_tokens: 3,
+      cache_creation_input_tokens: 4,
+      output_tokens_details: { thinking_tokens: 5 },
+      server_tool_use: null
+    }
+  },
+  { type: "message_stop" }
+]
+
+describe("internal/codec/anthropic: the official SDK's types", () => {
+  it("a message typed as the SDK's fits the reply schema and reads as its text, thinking, call and usage", () => {
+    const body = JSON.parse(JSON.stringify(sdkMessage)) as Record<string, unknown>
+    expect(Schema.is(Message)(body)).toBe(true)
+    expect(reply(body)).toMatchObject({
+      id: "msg_01",
+      text: "Let me look.",
+      reasoning: "Weather first.",
+      toolCalls: [{ id: "toolu_01", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }],
+      finishReason: "tool_calls",
+      usage: {
+        promptTokens: 17,
+        completionTokens: 20,
+        cachedPromptTokens: 3,
+        cacheWriteTokens: 4,
+        cacheWrite1hTokens: 3
+      }
+    })
+  })
+
+  it("stream events typed as the SDK's fit the events' schema and read as the same reply", () => {
+    for (const one of sdkEvents) expect(Schema.is(StreamEvent)(JSON.parse(JSON.stringify(one)))).toBe(true)
+    const read = parser()
+    const out: Array<ChatChunk> = []
+    const sse = sdkEvents.map((one) => `event: ${one.type}\ndata: ${JSON.stringify(one)}\n\n`).join("")
+    expect(read.push([bytes(sse)], out)).toBeUndefined()
+    expect(read.done).toBe(true)
+    expect(collected(out)).toMatchObject({
+      text: "Let me look.",
+      reasoning: "Weather first.",
+      calls: [{ id: "toolu_01", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }],
+      finish: "tool_calls",
+      usage: { promptTokens: 17, completionTokens: 20, cachedPromptTokens: 3, cacheWriteTokens: 4, reasoningTokens: 5 }
+    })
   })
 })
