@@ -2,9 +2,9 @@
  * A generation request as a wire format decoded it: the prompt with its tokens
  * counted, and the tokens it asks for, which the engine checks against the
  * model's context window; the transcript a format tallies its messages in; and
- * the tools and tool choice of a request a codec read, as the generator takes them.
+ * the prompt of a request a codec read, its tools and tool choice as the generator takes them.
  */
-import type { ToolChoice } from "../../ChatRequest.js"
+import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
 import type { Message, ToolDefinition } from "../../Message.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
@@ -123,13 +123,55 @@ export class Transcript {
   }
 }
 
-/** The tools a codec read, as the reply's generator offers them. */
-export function toolsOf(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> {
+/** What a format reads off its wire besides the request its codec made. */
+export interface RequestRead<Extra> {
+  readonly model: string
+  readonly stream: boolean
+  readonly extra: Extra
+  /** `false` when the caller forbids parallel tool calls. */
+  readonly parallelToolCalls: boolean
+  /** Whether the caller asked for reasoning (and not effort `"none"`). */
+  readonly reasoning: boolean
+  readonly prefillFlags?: ReadonlyArray<Reply.PrefillFlag> | undefined
+  /** The API's error for a tool choice that names none of the tools. */
+  readonly unknownTool: (name: string) => InvalidRequest
+}
+
+/**
+ * A request a codec read as the prompt it asks about: its messages tallied, its tools and tool choice as the
+ * generator takes them, its limit and its output format; or the API's error for a choice of a tool not offered.
+ */
+export function requestPrompt<Extra>(request: ChatRequest, read: RequestRead<Extra>): Decoded<Extra> | InvalidRequest {
+  const tools = toolsOf(request.tools)
+  const toolChoice = toolChoiceOf(request.toolChoice, tools, read.unknownTool)
+  if (toolChoice._tag === "InvalidRequest") return toolChoice
+  const format = request.responseFormat
+  const transcript = new Transcript()
+  transcript.addMessages(request.messages)
+  return transcript.decoded(
+    {
+      model: read.model,
+      tools,
+      toolChoice,
+      parallelToolCalls: read.parallelToolCalls,
+      reasoning: read.reasoning,
+      maxTokens: request.maxTokens,
+      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
+      jsonObject: format?.type === "json_object" ? true : undefined,
+      prefillFlags: read.prefillFlags
+    },
+    read.stream,
+    read.extra
+  )
+}
+
+// The tools a codec read, as the reply's generator offers them.
+function toolsOf(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> {
   return tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
 }
 
-/** A codec's tool choice as the generator's, or `unknownTool`'s error (the API's) when it names none of `tools`. */
-export function toolChoiceOf(
+// A codec's tool choice as the generator's, or `unknownTool`'s error when it names none of `tools`.
+function toolChoiceOf(
   choice: ToolChoice | undefined,
   tools: ReadonlyArray<Reply.Tool>,
   unknownTool: (name: string) => InvalidRequest

@@ -19,7 +19,7 @@ import {
   toRequest
 } from "../../codec/anthropic/request.js"
 import { Problem, Refused } from "../../schemaCheck.js"
-import { toolChoiceOf, toolsOf, Transcript } from "../decoded.js"
+import { requestPrompt } from "../decoded.js"
 import { bareTypeName, invalid, isRecord, valueAt } from "../requestChecks.js"
 import { signatureOf } from "./render.js"
 
@@ -272,29 +272,14 @@ function promptOf(wire: AnyBody, request: ChatRequest): Decoded<Extra> | ApiErro
   const reasoning = request.reasoningEffort !== undefined && request.reasoningEffort !== "none"
   const broken = turnError(wire, reasoning)
   if (broken !== undefined) return broken
-  const tools = toolsOf(request.tools)
-  const toolChoice = toolChoiceOf(
-    request.toolChoice,
-    tools,
-    (name) => invalid(`tool_choice: tool '${name}' is not in tools`, "tool_choice.name")
-  )
-  if (toolChoice._tag === "InvalidRequest") return toolChoice
-  const format = request.responseFormat
-  const transcript = new Transcript()
-  transcript.addMessages(request.messages)
-  return transcript.decoded(
-    {
-      model: wire.model,
-      tools,
-      toolChoice,
-      parallelToolCalls: wire.tool_choice?.disable_parallel_tool_use !== true,
-      reasoning,
-      maxTokens: request.maxTokens,
-      responseSchema: format?.type === "json_schema" ? format.schema : undefined
-    },
-    wire.stream === true,
-    undefined
-  )
+  return requestPrompt(request, {
+    model: wire.model,
+    stream: wire.stream === true,
+    extra: undefined,
+    parallelToolCalls: wire.tool_choice?.disable_parallel_tool_use !== true,
+    reasoning,
+    unknownTool: (name) => invalid(`tool_choice: tool '${name}' is not in tools`, "tool_choice.name")
+  })
 }
 
 // A body checked by `check`, then as the engine's request and the prompt; or the API's error.

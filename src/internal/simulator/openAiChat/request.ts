@@ -13,7 +13,7 @@ import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { checkCreateRequest, type CreateRequest, toRequest } from "../../codec/openAiChat.js"
 import { bracketed, Problem, Refused } from "../../schemaCheck.js"
-import { toolChoiceOf, toolsOf, Transcript } from "../decoded.js"
+import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { outputFormatError } from "../openAiRequest.js"
 import { invalid, type InvalidRequest, isRecord, typeName, valueAt } from "../requestChecks.js"
@@ -163,27 +163,15 @@ function prefillFlagsOf(wire: Wire): ReadonlyArray<Reply.PrefillFlag> {
 
 /** A checked body (its limits, rules and tool message ids held) as the prompt it asks about. */
 function promptOf(wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError {
-  const tools = toolsOf(request.tools)
-  const toolChoice = toolChoiceOf(request.toolChoice, tools, unknownToolError)
-  if (toolChoice._tag === "InvalidRequest") return toolChoice
-  const format = request.responseFormat
-  const transcript = new Transcript()
-  transcript.addMessages(request.messages)
-  return transcript.decoded(
-    {
-      model: wire.model,
-      tools,
-      toolChoice,
-      parallelToolCalls: wire.parallel_tool_calls !== false,
-      reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
-      maxTokens: request.maxTokens,
-      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
-      jsonObject: format?.type === "json_object" ? true : undefined,
-      prefillFlags: prefillFlagsOf(wire)
-    },
-    wire.stream === true,
-    { includeUsage: wire.stream_options?.include_usage === true }
-  )
+  return requestPrompt(request, {
+    model: wire.model,
+    stream: wire.stream === true,
+    extra: { includeUsage: wire.stream_options?.include_usage === true },
+    parallelToolCalls: wire.parallel_tool_calls !== false,
+    reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
+    prefillFlags: prefillFlagsOf(wire),
+    unknownTool: unknownToolError
+  })
 }
 
 export function decode(body: unknown): Decoded<Extra> | ApiError {

@@ -19,7 +19,7 @@ import {
   toRequest
 } from "../../codec/openAiResponses.js"
 import { bracketed, Problem, Refused } from "../../schemaCheck.js"
-import { toolChoiceOf, toolsOf, Transcript } from "../decoded.js"
+import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
 import { outputFormatError } from "../openAiRequest.js"
 import { invalid, isRecord, typeName, valueAt } from "../requestChecks.js"
@@ -258,39 +258,24 @@ function requestOf(wire: Body): ChatRequest | Problem {
 
 /** A checked body (its rules held) as the prompt it asks about, with what rendering needs. */
 function promptOf(wire: Body, request: ChatRequest): Decoded<Extra> | ApiError {
-  const tools = toolsOf(request.tools)
-  const toolChoice = toolChoiceOf(
-    request.toolChoice,
-    tools,
-    () => invalid("Tool choice 'function' not found in 'tools' parameter.", "tool_choice")
-  )
-  if (toolChoice._tag === "InvalidRequest") return toolChoice
   const store = wire.store !== false
   const effort = wire.reasoning?.effort ?? undefined
   const previous = wire.previous_response_id ?? undefined
-  const format = request.responseFormat
-  const transcript = new Transcript()
-  transcript.addMessages(request.messages)
-  const decoded = transcript.decoded(
-    {
-      model: wire.model,
-      tools,
-      toolChoice,
-      parallelToolCalls: wire.parallel_tool_calls !== false,
-      reasoning: wire.reasoning !== undefined && wire.reasoning !== null && effort !== "none",
-      maxTokens: request.maxTokens,
-      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
-      jsonObject: format?.type === "json_object" ? true : undefined
-    },
-    wire.stream === true,
-    {
+  const decoded = requestPrompt(request, {
+    model: wire.model,
+    stream: wire.stream === true,
+    extra: {
       store,
       encryptedReasoning: wire.include?.includes("reasoning.encrypted_content") === true,
       summary: wire.reasoning?.summary !== undefined && wire.reasoning.summary !== null,
       effort,
       previous
-    }
-  )
+    },
+    parallelToolCalls: wire.parallel_tool_calls !== false,
+    reasoning: wire.reasoning !== undefined && wire.reasoning !== null && effort !== "none",
+    unknownTool: () => invalid("Tool choice 'function' not found in 'tools' parameter.", "tool_choice")
+  })
+  if ("_tag" in decoded) return decoded
   return { ...decoded, keeps: store, ...(previous !== undefined ? { continues: previous } : {}) }
 }
 
