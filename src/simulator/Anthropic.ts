@@ -6,7 +6,8 @@
  * - Auth: `x-api-key` (an `authorization: Bearer` token is accepted too, as
  *   Anthropic does for OAuth). The `anthropic-version` header is not checked:
  *   a wire format sees only the body.
- * - Requests are checked by hand as the API does: `model`, `max_tokens`
+ * - Requests are read with the Anthropic codec's schema and held to the API's
+ *   rules, its errors worded as the API words them: `model`, `max_tokens`
  *   (required), `messages` (`user`/`assistant`, and `system` for the
  *   models that take one, `claude-opus-4-8…`, right after a user message and
  *   last or before an assistant message, text only),
@@ -19,8 +20,10 @@
  *   thinking block, as the API requires.
  * - Prompt tokens: `Reply.countTokens` over the system prompt, text blocks,
  *   `tool_use` inputs (as JSON) and `tool_result` contents, plus 85 per image
- *   or document block. `POST /v1/messages/count_tokens` answers them as
- *   `{"input_tokens": N}` for a body checked as a Messages body's prompt.
+ *   block (the codec reads text, image, tool use and result, and thinking
+ *   blocks; a document block is refused). `POST /v1/messages/count_tokens`
+ *   answers them as `{"input_tokens": N}` for a body checked as a Messages
+ *   body's prompt.
  * - Replies: a `thinking` block (when asked for, with a deterministic
  *   signature), a `text` block, or `tool_use` blocks (`toolu_…` ids). Usage
  *   reports `input_tokens` without the cached tokens, which are in

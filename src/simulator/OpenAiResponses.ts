@@ -4,8 +4,8 @@
  * named-event stream and errors (the same error body and statuses as Chat
  * Completions).
  *
- * Requests are checked by hand, field by field, naming the offending field as
- * OpenAI does. Chat Completions fields (`messages`, `response_format`,
+ * Requests are read with the Responses codec's schema and mapping, what is
+ * wrong named and worded as OpenAI does. Chat Completions fields (`messages`, `response_format`,
  * `max_tokens`, `max_completion_tokens`, `reasoning_effort`, `stop`, `seed`,
  * `stream_options.include_usage`) are refused as unknown parameters, and
  * Chat-style nested tools and `text` parts as missing fields, so an adapter
@@ -13,8 +13,9 @@
  *
  * Prompt tokens are counted over `instructions`, message text, replayed
  * function-call names and arguments, and `function_call_output` text
- * (`Reply.countTokens`), plus 85 per image or file part. Tool definitions and
- * replayed reasoning items are not counted.
+ * (`Reply.countTokens`), plus 85 per image part (a file part is refused, as
+ * the codec reads none). Tool definitions, replayed reasoning items and items
+ * of other types (a hosted tool's call) are not counted.
  *
  * Reasoning (`reasoning.effort` other than `none`) adds a reasoning output item
  * first, whose summary (the reply's reasoning tokens, as one `summary_text`

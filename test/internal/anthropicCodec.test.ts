@@ -1,3 +1,5 @@
+import type Anthropic from "@anthropic-ai/sdk"
+import type { MessageCreateParamsBase } from "@anthropic-ai/sdk/resources/messages/messages"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
@@ -13,9 +15,12 @@ import { requestBody, toRequest, WireMessagesRequest } from "../../src/internal/
 import { AnthropicStreamParser, StreamEvent } from "../../src/internal/codec/anthropic/stream.js"
 import { message, streamEncoder } from "../../src/internal/gateway/anthropic/render.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
+import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/anthropic/request.js"
 import type { LlmError } from "../../src/LlmError.js"
-import type * as Domain from "../../src/Message.js"
+import * as Domain from "../../src/Message.js"
 import { junk, loose } from "../utils/nearMiss.js"
+import type { Written } from "../utils/sdkTypes.js"
 
 const word = fc.string({ maxLength: 6 })
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
@@ -456,5 +461,214 @@ describe("internal/codec/anthropic: the error body", () => {
       "timeout_error",
       "overloaded_error"
     ])
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The simulator reads what the client writes
+
+// One exchange as the API takes it: a user turn, then the assistant's, its thinking signed as the simulator signs it,
+// and its tool calls (ids of the exchange's own) answered by the next turn's results.
+const exchange = (at: number): fc.Arbitrary<ReadonlyArray<Domain.Message>> =>
+  fc.record({
+    user: fc.oneof(word, fc.array(part, { minLength: 1, maxLength: 3 })),
+    text: word,
+    calls: fc.array(fc.record({ name, arguments: argumentsText }), { maxLength: 2 }),
+    thinking: fc.array(
+      fc.oneof(
+        word.map((text) => ({ type: "thinking", thinking: text, signature: signatureOf(text) })),
+        name.map((data) => ({ type: "redacted_thinking", data }))
+      ),
+      { maxLength: 2 }
+    ),
+    results: fc.array(word, { minLength: 2, maxLength: 2 })
+  }).map(({ calls, results, text, thinking, user }) => {
+    const toolCalls = calls.map((call, j) => ({ ...call, id: `toolu_${at}_${j}` }))
+    return [
+      { role: "user", content: user },
+      {
+        role: "assistant",
+        content: text,
+        ...(toolCalls.length > 0 ? { toolCalls } : {}),
+        ...(thinking.length > 0 ? { providerMetadata: metadataOf(thinking)! } : {})
+      },
+      ...toolCalls.map((call, j): Domain.Message => ({ role: "tool", toolCallId: call.id, content: results[j]! }))
+    ]
+  })
+
+const conversation: fc.Arbitrary<ReadonlyArray<Domain.Message>> = fc.tuple(
+  fc.array(word.map((content): Domain.Message => ({ role: "system", content })), { maxLength: 2 }),
+  fc.tuple(exchange(0), exchange(1), exchange(2)).chain((exchanges) =>
+    fc.integer({ min: 1, max: 3 }).map((count) => exchanges.slice(0, count).flat())
+  ),
+  fc.option(word, { nil: undefined })
+).map(([system, turns, last]) => [...system, ...turns, ...(last === undefined ? [] : [Domain.user(last)])])
+
+// A request the API takes: a limit above the least thinking budget when it reasons, a named tool among the tools.
+const sent: fc.Arbitrary<ChatRequest> = fc.record({
+  messages: conversation,
+  maxTokens: fc.integer({ min: 1, max: 200_000 }),
+  temperature: fc.double({ min: 0, max: 1, noNaN: true }),
+  stop: fc.array(word, { minLength: 1, maxLength: 2 }),
+  tools: fc.uniqueArray(tool, { minLength: 1, maxLength: 2, selector: (one) => one.name }),
+  toolChoice: fc.constantFrom("auto" as const, "none" as const, "required" as const, "named" as const),
+  reasoningEffort: fc.constantFrom<ReasoningEffort>("none", "minimal", "low", "high", "max")
+}, { requiredKeys: ["messages"] }).map(({ toolChoice, ...request }) =>
+  toolChoice === "named" && request.tools !== undefined
+    ? { ...request, toolChoice: { tool: request.tools.at(-1)!.name } }
+    : toolChoice === "named"
+    ? request
+    : { ...request, toolChoice }
+)
+
+describe("internal/codec/anthropic: the simulator reads what the client writes", () => {
+  it("a body the client writes is one the simulator's request check takes, with its model, tools and limit", () => {
+    fc.assert(fc.property(sent, fc.boolean(), (original, stream) => {
+      const body = requestBody(original, { model: "claude-test", stream, maxTokens: 4096, systemInPlace: false })
+      const decoded = decodeSimulated(body)
+      expect("_tag" in decoded ? decoded : undefined).toBeUndefined()
+      if ("_tag" in decoded) return
+      expect(decoded.stream).toBe(stream)
+      expect(decoded.prompt.model).toBe("claude-test")
+      expect(decoded.prompt.maxTokens).toBe(body["max_tokens"])
+      expect(decoded.prompt.reasoning).toBe(body["thinking"] !== undefined)
+      expect(decoded.prompt.tools.map((one) => one.name)).toEqual((original.tools ?? []).map((one) => one.name))
+    }))
+  })
+})
+
+// ---------------------------------------------------------------------------
+// The official SDK's types
+
+// The Messages body as the client writes it (`Written`), narrowed where the schema reads more than the SDK's type
+// admits: a `system` turn among the messages (Anthropic's mid-conversation system message, newer than the SDK's type)
+// goes only to the models that take one; an image's `media_type` and a tool's `input_schema` are read as any string
+// and any object (the API checks them), and the client writes a data URL's type and a tool's JSON Schema object;
+// `output_config.effort` is read as any string, so a level the gateway does not know yet is left out, not refused.
+type Sent = Written<typeof WireMessagesRequest.Type>
+type SentBlock = Exclude<Sent["messages"][number]["content"], string>[number]
+type SentImage = Extract<SentBlock, { type: "image" }>
+type Base64Source = Extract<SentImage["source"], { type: "base64" }>
+type ClientImage = Omit<SentImage, "source"> & {
+  source:
+    | Exclude<SentImage["source"], Base64Source>
+    | Omit<Base64Source, "media_type"> & { media_type: Anthropic.Base64ImageSource["media_type"] }
+}
+type ClientMessage = {
+  role: "user" | "assistant"
+  content: string | Array<Exclude<SentBlock, SentImage> | ClientImage>
+}
+type ClientTool = Omit<NonNullable<Sent["tools"]>[number], "input_schema"> & {
+  input_schema: Anthropic.Tool.InputSchema
+}
+type ClientOutputConfig = Omit<NonNullable<Sent["output_config"]>, "effort"> & {
+  effort?: NonNullable<Anthropic.OutputConfig["effort"]>
+}
+type ClientBody = Omit<Sent, "messages" | "tools" | "output_config"> & {
+  messages: Array<ClientMessage>
+  tools?: Array<ClientTool>
+  output_config?: ClientOutputConfig
+}
+
+// Fails to compile when a body the request schema reads (so every body `requestBody` writes, as the round trip above
+// shows) is not one the SDK's own parameter type takes.
+export const asSdkParams = (body: ClientBody): MessageCreateParamsBase => body
+
+const sdkMessage: Anthropic.Message = {
+  id: "msg_01",
+  type: "message",
+  role: "assistant",
+  model: "claude-test",
+  content: [
+    { type: "thinking", thinking: "Weather first.", signature: "sig" },
+    { type: "redacted_thinking", data: "opaque" },
+    { type: "text", text: "Let me look.", citations: null },
+    { type: "tool_use", id: "toolu_01", name: "get_weather", input: { city: "Paris" }, caller: { type: "direct" } }
+  ],
+  stop_reason: "tool_use",
+  stop_sequence: null,
+  stop_details: null,
+  container: null,
+  diagnostics: null,
+  usage: {
+    input_tokens: 10,
+    output_tokens: 20,
+    cache_read_input_tokens: 3,
+    cache_creation_input_tokens: 4,
+    cache_creation: { ephemeral_5m_input_tokens: 1, ephemeral_1h_input_tokens: 3 },
+    output_tokens_details: { thinking_tokens: 5 },
+    server_tool_use: null,
+    service_tier: "standard",
+    speed: "standard",
+    inference_geo: null
+  }
+}
+
+const sdkEvents: ReadonlyArray<Anthropic.RawMessageStreamEvent> = [
+  { type: "message_start", message: { ...sdkMessage, content: [], stop_reason: null } },
+  { type: "content_block_start", index: 0, content_block: { type: "thinking", thinking: "", signature: "" } },
+  { type: "content_block_delta", index: 0, delta: { type: "thinking_delta", thinking: "Weather first." } },
+  { type: "content_block_delta", index: 0, delta: { type: "signature_delta", signature: "sig" } },
+  { type: "content_block_stop", index: 0 },
+  { type: "content_block_start", index: 1, content_block: { type: "text", text: "", citations: null } },
+  { type: "content_block_delta", index: 1, delta: { type: "text_delta", text: "Let me look." } },
+  { type: "content_block_stop", index: 1 },
+  {
+    type: "content_block_start",
+    index: 2,
+    content_block: { type: "tool_use", id: "toolu_01", name: "get_weather", input: {}, caller: { type: "direct" } }
+  },
+  { type: "content_block_delta", index: 2, delta: { type: "input_json_delta", partial_json: "{\"city\":" } },
+  { type: "content_block_delta", index: 2, delta: { type: "input_json_delta", partial_json: "\"Paris\"}" } },
+  { type: "content_block_stop", index: 2 },
+  {
+    type: "message_delta",
+    delta: { stop_reason: "tool_use", stop_sequence: null, container: null, stop_details: null },
+    usage: {
+      input_tokens: 10,
+      output_tokens: 20,
+      cache_read_input_tokens: 3,
+      cache_creation_input_tokens: 4,
+      output_tokens_details: { thinking_tokens: 5 },
+      server_tool_use: null
+    }
+  },
+  { type: "message_stop" }
+]
+
+describe("internal/codec/anthropic: the official SDK's types", () => {
+  it("a message typed as the SDK's fits the reply schema and reads as its text, thinking, call and usage", () => {
+    const body = JSON.parse(JSON.stringify(sdkMessage)) as Record<string, unknown>
+    expect(Schema.is(Message)(body)).toBe(true)
+    expect(reply(body)).toMatchObject({
+      id: "msg_01",
+      text: "Let me look.",
+      reasoning: "Weather first.",
+      toolCalls: [{ id: "toolu_01", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }],
+      finishReason: "tool_calls",
+      usage: {
+        promptTokens: 17,
+        completionTokens: 20,
+        cachedPromptTokens: 3,
+        cacheWriteTokens: 4,
+        cacheWrite1hTokens: 3
+      }
+    })
+  })
+
+  it("stream events typed as the SDK's fit the events' schema and read as the same reply", () => {
+    for (const one of sdkEvents) expect(Schema.is(StreamEvent)(JSON.parse(JSON.stringify(one)))).toBe(true)
+    const read = parser()
+    const out: Array<ChatChunk> = []
+    const sse = sdkEvents.map((one) => `event: ${one.type}\ndata: ${JSON.stringify(one)}\n\n`).join("")
+    expect(read.push([bytes(sse)], out)).toBeUndefined()
+    expect(read.done).toBe(true)
+    expect(collected(out)).toMatchObject({
+      text: "Let me look.",
+      reasoning: "Weather first.",
+      calls: [{ id: "toolu_01", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }],
+      finish: "tool_calls",
+      usage: { promptTokens: 17, completionTokens: 20, cachedPromptTokens: 3, cacheWriteTokens: 4, reasoningTokens: 5 }
+    })
   })
 })

@@ -1,13 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
+import type OpenAI from "openai"
 import {
+  base64Floats,
   embeddingList,
   EmbeddingsBody,
+  maxInputs,
   readReply,
   requestBody,
   toRequest
 } from "../../src/internal/codec/openAiEmbeddings.js"
+import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
+import type { Written } from "../utils/sdkTypes.js"
 
 const isBody = Schema.is(EmbeddingsBody)
 
@@ -50,5 +55,52 @@ describe("internal/codec/openAiEmbeddings", () => {
         })
       }
     ))
+  })
+
+  it("a batch the client writes, up to the most inputs OpenAI takes, is one the simulator's request check takes", () => {
+    // A full batch too, as the client splits a longer list.
+    const batch = fc.oneof(
+      inputs,
+      fc.integer({ min: 1, max: maxInputs }).map((length) => Array.from({ length }, (_, i) => `text ${i}`))
+    )
+    fc.assert(fc.property(
+      batch,
+      fc.option(fc.integer({ min: 1, max: 3072 }), { nil: undefined }),
+      fc.constantFrom("float" as const, "base64" as const),
+      (inputs, dimensions, encoding) => {
+        const decoded = decodeEmbedding(requestBody("text-embedding-3-small", inputs, dimensions, encoding))
+        expect(decoded).toEqual({
+          model: "text-embedding-3-small",
+          inputs,
+          dimensions,
+          base64: encoding === "base64",
+          single: false
+        })
+      }
+    ))
+  })
+})
+
+// The embeddings body as the client writes it: the schema's type with no `null` or `undefined` and mutable arrays.
+// Fails to compile when a body the schema reads is not one the SDK's own parameter type takes.
+export const asSdkParams = (body: Written<typeof EmbeddingsBody.Type>): OpenAI.EmbeddingCreateParams => body
+
+describe("internal/codec/openAiEmbeddings: the official SDK's types", () => {
+  it("a list typed as the SDK's reads as its vectors, floats or base64, in the order of its indexes, and its usage", () => {
+    const list: OpenAI.CreateEmbeddingResponse = {
+      object: "list",
+      model: "text-embedding-3-small",
+      data: [
+        { object: "embedding", index: 1, embedding: [0.5, -1] },
+        // The SDK's type says numbers; its client asks for base64 and decodes it, which is what the wire carries.
+        { object: "embedding", index: 0, embedding: base64Floats([0.25, 2]) as unknown as Array<number> }
+      ],
+      usage: { prompt_tokens: 7, total_tokens: 7 }
+    }
+    expect(readReply(JSON.parse(JSON.stringify(list)), 2)).toEqual({
+      embeddings: [[0.25, 2], [0.5, -1]],
+      model: "text-embedding-3-small",
+      usage: { promptTokens: 7, totalTokens: 7, estimated: false }
+    })
   })
 })

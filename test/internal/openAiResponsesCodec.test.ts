@@ -4,6 +4,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
+import type OpenAI from "openai"
+import type { ResponseCreateParamsBase } from "openai/resources/responses/responses"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
@@ -13,6 +15,7 @@ import * as Render from "../../src/internal/gateway/responses/render.js"
 import { streamEncoder } from "../../src/internal/gateway/responses/stream.js"
 import { Problem, Refused } from "../../src/internal/schemaCheck.js"
 import { renderReply, renderStream } from "../../src/internal/simulator/openAiResponses/render.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/openAiResponses/request.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
@@ -20,6 +23,7 @@ import type * as Reply from "../../src/simulator/Reply.js"
 import { adapterHarness } from "../utils/adapterHarness.js"
 import { effectProp } from "../utils/effectProp.js"
 import { streamResponse } from "../utils/fakeHttpClient.js"
+import type { Written } from "../utils/sdkTypes.js"
 
 const word = fc.string({ maxLength: 6 })
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
@@ -116,6 +120,30 @@ describe("internal/codec/openAiResponses: the request both ways", () => {
     })
     const refused = Codec.checkBody({ model: "m", input: [{ role: "robot", content: "x" }] })
     expect(refused).toBeInstanceOf(Refused)
+  })
+})
+
+describe("internal/codec/openAiResponses: the simulator reads what the client writes", () => {
+  // A named tool choice names one of the tools, as OpenAI requires.
+  const sent = request.map((original) =>
+    original.toolChoice === undefined || typeof original.toolChoice === "string"
+      ? original
+      : original.tools === undefined
+      ? { ...original, toolChoice: "auto" as const }
+      : { ...original, toolChoice: { tool: original.tools[0]!.name } }
+  )
+
+  it("a body the client writes is one the simulator's request check takes, with its model, tools and limit", () => {
+    fc.assert(fc.property(sent, fc.boolean(), fc.boolean(), (original, stream, store) => {
+      const decoded = decodeSimulated(Codec.requestBody(original, { model: "gpt-test", stream, store }))
+      expect("_tag" in decoded ? decoded : undefined).toBeUndefined()
+      if ("_tag" in decoded) return
+      expect(decoded.stream).toBe(stream)
+      expect(decoded.keeps).toBe(store)
+      expect(decoded.prompt.model).toBe("gpt-test")
+      expect(decoded.prompt.maxTokens).toBe(original.maxTokens)
+      expect(decoded.prompt.tools.map((tool) => tool.name)).toEqual((original.tools ?? []).map((tool) => tool.name))
+    }))
   })
 })
 
@@ -373,4 +401,164 @@ describe("internal/codec/openAiResponses: the stream both ways", () => {
         expect(folded.reasoning).toBe(reply.reasoning.length > 0 ? reply.reasoning.join("") : undefined)
       })
   )
+})
+
+// ---------------------------------------------------------------------------
+// The official SDK's types
+
+// The Responses body as the client writes it (`Written`), narrowed where the schema reads more than the SDK's type
+// admits: items and tools of other types are passed on as they came (the client sends back only what the API gave
+// it); a message's parts are read in one struct whichever its role, where the SDK types a user's input parts and an
+// assistant's output message apart (the client writes an assistant's text as an `output_text` part without the `id`
+// and `status` the SDK's output message type requires, which the API takes, so the check holds the input side); a
+// tool result's output is the string the client writes; a reasoning item is read without its `id` (the client sends
+// it so, with its encrypted content, when responses are not stored), which the SDK's type requires; `include` is
+// read as any string.
+type Sent = Written<typeof Codec.WireResponsesRequest.Type>
+type SentItem = Written<Codec.KnownItem>
+type SentMessage = Extract<SentItem, { role: unknown }>
+type SentPart = Exclude<SentMessage["content"], string>[number]
+type SentImage = Extract<SentPart, { type: "input_image" }>
+type ClientMessage = Omit<SentMessage, "content"> & {
+  content:
+    | string
+    | Array<
+      | Extract<SentPart, { type: "input_text" | "output_text" }> & { type: "input_text" }
+      | Omit<SentImage, "detail"> & { detail: OpenAI.Responses.ResponseInputImage["detail"] }
+    >
+}
+type ClientOutput = Omit<Extract<SentItem, { type: "function_call_output" }>, "output"> & { output: string }
+type ClientReasoning = Omit<Extract<SentItem, { type: "reasoning" }>, "id" | "summary"> & {
+  id: string
+  summary: Array<{ type: "summary_text"; text: string }>
+}
+type SentTool = Extract<NonNullable<Sent["tools"]>[number], { parameters?: unknown }>
+type ClientTool = Omit<SentTool, "type" | "name" | "parameters" | "strict"> & {
+  type: "function"
+  name: string
+  parameters: Record<string, unknown>
+  strict: boolean
+}
+type ClientBody = Omit<Sent, "input" | "tools" | "tool_choice" | "include"> & {
+  input: string | Array<Extract<SentItem, { type: "function_call" }> | ClientMessage | ClientOutput | ClientReasoning>
+  tools?: Array<ClientTool>
+  tool_choice?: Extract<Sent["tool_choice"], string> | { type: "function"; name: string }
+  include?: Array<OpenAI.Responses.ResponseIncludable>
+}
+
+// Fails to compile when a body the request schema reads (so every body `requestBody` writes, as the round trip above
+// shows) is not one the SDK's own parameter type takes.
+export const asSdkParams = (body: ClientBody): ResponseCreateParamsBase => body
+
+const sdkUsage: OpenAI.Responses.ResponseUsage = {
+  input_tokens: 12,
+  input_tokens_details: { cached_tokens: 4, cache_write_tokens: 0 },
+  output_tokens: 30,
+  output_tokens_details: { reasoning_tokens: 8 },
+  total_tokens: 42
+}
+
+const sdkReasoning: OpenAI.Responses.ResponseReasoningItem = {
+  id: "rs_1",
+  type: "reasoning",
+  summary: [{ type: "summary_text", text: "Weather first." }],
+  encrypted_content: "gAAAA"
+}
+
+const sdkMessage: OpenAI.Responses.ResponseOutputMessage = {
+  id: "msg_1",
+  type: "message",
+  role: "assistant",
+  status: "completed",
+  content: [{ type: "output_text", text: "Let me look.", annotations: [], logprobs: [] }]
+}
+
+const sdkCall: OpenAI.Responses.ResponseFunctionToolCall = {
+  id: "fc_1",
+  type: "function_call",
+  status: "completed",
+  call_id: "call_1",
+  name: "get_weather",
+  arguments: "{\"city\":\"Paris\"}"
+}
+
+const sdkResponse: OpenAI.Responses.Response = {
+  id: "resp_1",
+  access_programs: null,
+  object: "response",
+  created_at: 1_700_000_000,
+  status: "completed",
+  error: null,
+  incomplete_details: null,
+  instructions: null,
+  metadata: null,
+  model: "gpt-test",
+  output: [sdkReasoning, sdkMessage, sdkCall],
+  output_text: "Let me look.",
+  parallel_tool_calls: true,
+  temperature: null,
+  tool_choice: "auto",
+  tools: [],
+  top_p: null,
+  usage: sdkUsage
+}
+
+const sdkEvents: ReadonlyArray<OpenAI.Responses.ResponseStreamEvent> = [
+  { type: "response.created", sequence_number: 0, response: { ...sdkResponse, status: "in_progress", output: [] } },
+  { type: "response.output_item.added", sequence_number: 1, output_index: 0, item: { ...sdkReasoning, summary: [] } },
+  {
+    type: "response.reasoning_summary_part.added",
+    sequence_number: 2,
+    item_id: "rs_1",
+    output_index: 0,
+    summary_index: 0,
+    part: { type: "summary_text", text: "" }
+  },
+  {
+    type: "response.reasoning_summary_text.delta",
+    sequence_number: 3,
+    item_id: "rs_1",
+    output_index: 0,
+    summary_index: 0,
+    delta: "Weather first."
+  },
+  { type: "response.output_item.done", sequence_number: 4, output_index: 0, item: sdkReasoning },
+  {
+    type: "response.output_text.delta",
+    sequence_number: 5,
+    item_id: "msg_1",
+    output_index: 1,
+    content_index: 0,
+    delta: "Let me look.",
+    logprobs: []
+  },
+  { type: "response.output_item.done", sequence_number: 6, output_index: 1, item: sdkMessage },
+  {
+    type: "response.function_call_arguments.delta",
+    sequence_number: 7,
+    item_id: "fc_1",
+    output_index: 2,
+    delta: "{\"city\":\"Paris\"}"
+  },
+  { type: "response.output_item.done", sequence_number: 8, output_index: 2, item: sdkCall },
+  { type: "response.completed", sequence_number: 9, response: sdkResponse }
+]
+
+describe("internal/codec/openAiResponses: the official SDK's types", () => {
+  it("a response typed as the SDK's fits the response schema and reads as its text, reasoning, call and usage", () => {
+    const body = JSON.parse(JSON.stringify(sdkResponse)) as Codec.JsonRecord
+    expect(isResponseObject(body)).toBe(true)
+    expect(Codec.reply(body, false)).toMatchObject({
+      id: "resp_1",
+      text: "Let me look.",
+      reasoning: "Weather first.",
+      toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }],
+      finishReason: "tool_calls",
+      usage: { promptTokens: 12, completionTokens: 30, totalTokens: 42, cachedPromptTokens: 4, reasoningTokens: 8 }
+    })
+  })
+
+  it("stream events typed as the SDK's fit the events' schema", () => {
+    for (const one of sdkEvents) expect(isStreamEvent(JSON.parse(JSON.stringify(one))), one.type).toBe(true)
+  })
 })

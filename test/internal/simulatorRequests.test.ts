@@ -3,7 +3,11 @@
  * each wire format's decode (which reads the body with the dialect's codec).
  */
 import { describe, expect, it } from "@effect/vitest"
+import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
+import { decode as decodeMessages, decodeCount } from "../../src/internal/simulator/anthropic/request.js"
+import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
 import { decode as decodeChat } from "../../src/internal/simulator/openAiChat/request.js"
+import { decode as decodeResponses } from "../../src/internal/simulator/openAiResponses/request.js"
 import * as Ollama from "../../src/simulator/Ollama.js"
 
 const hi = [{ role: "user", content: "hi" }]
@@ -167,6 +171,592 @@ const badChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string,
   }]
 ]
 
+/** An embeddings body with `fields` over a minimal one. */
+const embeddings = (fields: Readonly<Record<string, unknown>>) => ({ model: "m", input: "hi", ...fields })
+
+/** A body and the error it gets: OpenAI's `message`, `param` and `code`. */
+const badEmbeddings: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
+  ["not an object", [1], { message: "The request body must be a JSON object, but got an array." }],
+  ["no model", { input: "hi" }, { message: "you must provide a model parameter", param: "model" }],
+  ["a model of another type", { model: 1, input: "hi" }, {
+    message: "Invalid type for 'model': expected a string, but got a number instead.",
+    param: "model"
+  }],
+  ["no input", { model: "m" }, { message: "Missing required parameter: 'input'.", param: "input" }],
+  ["input of another type", embeddings({ input: 5 }), {
+    message: "Invalid type for 'input': expected a string or an array of strings, but got a number instead.",
+    param: "input"
+  }],
+  ["input an object", embeddings({ input: { a: 1 } }), {
+    message: "Invalid type for 'input': expected a string or an array of strings, but got an object instead.",
+    param: "input"
+  }],
+  ["no inputs", embeddings({ input: [] }), {
+    message: "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+    param: "input"
+  }],
+  ["too many inputs", embeddings({ input: Array.from({ length: 2049 }, () => "a") }), {
+    message:
+      "Invalid 'input': array too long. Expected an array with maximum length 2048, but got an array with length 2049 instead.",
+    param: "input",
+    code: "array_above_max_length"
+  }],
+  ["too many token arrays", embeddings({ input: Array.from({ length: 2049 }, () => [1]) }), {
+    message:
+      "Invalid 'input': array too long. Expected an array with maximum length 2048, but got an array with length 2049 instead.",
+    param: "input",
+    code: "array_above_max_length"
+  }],
+  ["an empty string", embeddings({ input: ["a", ""] }), {
+    message: "'$.input[1]' is invalid: it must not be empty.",
+    param: "input[1]"
+  }],
+  ["a piece of another type", embeddings({ input: ["a", 5] }), {
+    message: "Invalid type for 'input[1]': expected a string, but got a number instead.",
+    param: "input[1]"
+  }],
+  ["a mixed array", embeddings({ input: [1, "a"] }), {
+    message: "Invalid type for 'input[0]': expected a string, but got a number instead.",
+    param: "input[0]"
+  }],
+  ["an empty token array", embeddings({ input: [[1], []] }), {
+    message: "Invalid type for 'input[1]': expected an array of token ids, but got an array instead.",
+    param: "input[1]"
+  }],
+  ["a token array with a string", embeddings({ input: [[1], [2, "x"]] }), {
+    message: "Invalid type for 'input[1]': expected an array of token ids, but got an array instead.",
+    param: "input[1]"
+  }],
+  ["a negative token", embeddings({ input: [[1], [-1]] }), {
+    message: "Invalid type for 'input[1]': expected an array of token ids, but got an array instead.",
+    param: "input[1]"
+  }],
+  ["an object piece", embeddings({ input: ["a", {}] }), {
+    message: "Invalid type for 'input[1]': expected a string, but got an object instead.",
+    param: "input[1]"
+  }],
+  ["dimensions 0", embeddings({ dimensions: 0 }), {
+    message: "Invalid 'dimensions': expected an integer from 1 to 8192, but got 0 instead.",
+    param: "dimensions",
+    code: "invalid_value"
+  }],
+  ["dimensions 1.5", embeddings({ dimensions: 1.5 }), {
+    message: "Invalid 'dimensions': expected an integer from 1 to 8192, but got 1.5 instead.",
+    param: "dimensions",
+    code: "invalid_value"
+  }],
+  ["dimensions of another type", embeddings({ dimensions: "x" }), {
+    message: "Invalid 'dimensions': expected an integer from 1 to 8192, but got \"x\" instead.",
+    param: "dimensions",
+    code: "invalid_value"
+  }],
+  ["dimensions too many", embeddings({ dimensions: 9000 }), {
+    message: "Invalid 'dimensions': expected an integer from 1 to 8192, but got 9000 instead.",
+    param: "dimensions",
+    code: "invalid_value"
+  }],
+  ["encoding it does not take", embeddings({ encoding_format: "hex" }), {
+    message: "Invalid value for 'encoding_format': expected 'float' or 'base64', but got \"hex\" instead.",
+    param: "encoding_format"
+  }],
+  ["an empty single string", embeddings({ input: "" }), {
+    message: "'$.input[0]' is invalid: it must not be empty.",
+    param: "input[0]"
+  }]
+]
+
+/** A Responses body with `fields` over a minimal one. */
+const responsesBody = { model: "m", input: "hi" }
+const responses = (fields: Readonly<Record<string, unknown>>) => ({ ...responsesBody, ...fields })
+const inputs = (input: unknown) => responses({ input })
+const inputText = (text: string) => ({ role: "user", content: [{ type: "input_text", text }] })
+const call = { type: "function_call", id: "fc_1", call_id: "call_1", name: "get_weather", arguments: "{}" }
+const output = { type: "function_call_output", call_id: "call_1", output: "21" }
+
+/** A body and the error it gets: OpenAI's `message`, `param` and `code`, as OpenAI's server words them. */
+const badResponses: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
+  ["not an object", [1], { message: "The request body must be a JSON object, but got an array." }],
+  ["a Chat Completions body", { model: "m", messages: [inputText("hi")] }, {
+    message: "Unknown parameter: 'messages'.",
+    param: "messages",
+    code: "unknown_parameter"
+  }],
+  ["max_tokens", responses({ max_tokens: 20 }), {
+    message: "Unknown parameter: 'max_tokens'.",
+    param: "max_tokens",
+    code: "unknown_parameter"
+  }],
+  ["no model", { input: "hi" }, { message: "Missing required parameter: 'model'.", param: "model" }],
+  ["a model of another type", { model: 1, input: "hi" }, {
+    message: "Invalid type for 'model': expected a string, but got a number instead.",
+    param: "model"
+  }],
+  ["no input", { model: "m" }, { message: "Missing required parameter: 'input'.", param: "input" }],
+  ["input of another type", inputs(5), {
+    message: "Invalid type for 'input': expected one of a string or array of input items, but got a number instead.",
+    param: "input"
+  }],
+  ["no item", inputs([]), {
+    message: "Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+    param: "input"
+  }],
+  ["an item of another type", inputs([5]), {
+    message: "Invalid type for 'input[0]': expected an object, but got a number instead.",
+    param: "input[0]"
+  }],
+  ["a role it does not take", inputs([{ role: "robot", content: "x" }]), {
+    message:
+      "Invalid value for 'input[0].role': expected one of 'user', 'assistant', 'system' or 'developer', got \"robot\".",
+    param: "input[0].role"
+  }],
+  ["a message without content", inputs([{ role: "user" }]), {
+    message: "Missing required parameter: 'input[0].content'.",
+    param: "input[0].content"
+  }],
+  ["content of another type", inputs([{ role: "user", content: 5 }]), {
+    message:
+      "Invalid type for 'input[0].content': expected one of a string or array of input items, but got a number instead.",
+    param: "input[0].content"
+  }],
+  ["a part of another type", inputs([{ role: "user", content: [5] }]), {
+    message: "Invalid type for 'input[0].content[0]': expected an object.",
+    param: "input[0].content[0]"
+  }],
+  ["a Chat Completions part", inputs([{ role: "user", content: [{ type: "text", text: "hi" }] }]), {
+    message: "Invalid value: \"text\". Supported values are: 'input_text', 'input_image', 'output_text' and 'refusal'.",
+    param: "input[0].content[0].type",
+    code: "invalid_value"
+  }],
+  ["an input_text without text", inputs([{ role: "user", content: [{ type: "input_text" }] }]), {
+    message: "Missing required parameter: 'input[0].content[0].text'.",
+    param: "input[0].content[0].text"
+  }],
+  ["an input_image without url", inputs([{ role: "user", content: [{ type: "input_image" }] }]), {
+    message: "Missing required parameter: 'input[0].content[0].image_url'.",
+    param: "input[0].content[0].image_url"
+  }],
+  ["an input_file", inputs([{ role: "user", content: [{ type: "input_file", file_id: "f" }] }]), {
+    message:
+      "Invalid value: \"input_file\". Supported values are: 'input_text', 'input_image', 'output_text' and 'refusal'.",
+    param: "input[0].content[0].type",
+    code: "invalid_value"
+  }],
+  [
+    "a function_call without call_id",
+    inputs([inputText("hi"), { type: "function_call", name: "f", arguments: "{}" }]),
+    { message: "Missing required parameter: 'input[1].call_id'.", param: "input[1].call_id" }
+  ],
+  ["a function_call without arguments", inputs([inputText("hi"), { type: "function_call", call_id: "c", name: "f" }]), {
+    message: "Missing required parameter: 'input[1].arguments'.",
+    param: "input[1].arguments"
+  }],
+  ["a function_call_output without call_id", inputs([inputText("hi"), { type: "function_call_output", output: "x" }]), {
+    message: "Missing required parameter: 'input[1].call_id'.",
+    param: "input[1].call_id"
+  }],
+  [
+    "a function_call_output of another type",
+    inputs([inputText("hi"), { type: "function_call_output", call_id: "c", output: 5 }]),
+    {
+      message:
+        "Invalid type for 'input[1].output': expected one of a string or array of input items, but got a number instead.",
+      param: "input[1].output"
+    }
+  ],
+  ["a reasoning without summary", inputs([inputText("hi"), { type: "reasoning", id: "rs" }]), {
+    message: "Missing required parameter: 'input[1].summary'.",
+    param: "input[1].summary"
+  }],
+  ["a reasoning without id nor content", inputs([inputText("hi"), { type: "reasoning", summary: [] }]), {
+    message: "Missing required parameter: 'input[1].id'.",
+    param: "input[1].id"
+  }],
+  ["a call without its reasoning", { ...inputs([inputText("hi"), call, output]), reasoning: { effort: "low" } }, {
+    message: "Item 'fc_1' of type 'function_call' was provided without its required 'reasoning' item.",
+    param: "input"
+  }],
+  ["an item_reference", inputs([{ type: "item_reference", id: "x" }]), {
+    message: "Item with id 'x' not found. Items are not persisted when `store` is set to false.",
+    param: "input"
+  }],
+  ["an item type of another type", inputs([{ type: 5 }]), {
+    message:
+      "Invalid value: 5. Supported values are: 'message', 'function_call', 'function_call_output', 'reasoning' and 'item_reference'.",
+    param: "input[0].type",
+    code: "invalid_value"
+  }],
+  ["previous_response_id of another type", responses({ previous_response_id: 5 }), {
+    message: "Invalid type for 'previous_response_id': expected a string, but got a number instead.",
+    param: "previous_response_id"
+  }],
+  ["reasoning of another type", responses({ reasoning: 5 }), {
+    message: "Invalid type for 'reasoning': expected an object, but got a number instead.",
+    param: "reasoning"
+  }],
+  ["an effort it does not take", responses({ reasoning: { effort: "huge" } }), {
+    message:
+      "Invalid value for 'reasoning.effort': expected \"none\" | \"minimal\" | \"low\" | \"medium\" | \"high\" | \"xhigh\" | \"max\".",
+    param: "reasoning.effort",
+    code: "invalid_value"
+  }],
+  ["instructions of another type", responses({ instructions: 5 }), {
+    message: "Invalid type for 'instructions': expected a string, but got a number instead.",
+    param: "instructions"
+  }],
+  ["stream of another type", responses({ stream: "yes" }), {
+    message: "Invalid type for 'stream': expected a boolean, but got a string instead.",
+    param: "stream"
+  }],
+  ["stream_options without stream", responses({ stream_options: {} }), {
+    message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+    param: "stream_options"
+  }],
+  ["stream_options.include_usage", responses({ stream: true, stream_options: { include_usage: true } }), {
+    message: "Unknown parameter: 'stream_options.include_usage'.",
+    param: "stream_options.include_usage",
+    code: "unknown_parameter"
+  }],
+  ["include of another type", responses({ include: "x" }), {
+    message: "Invalid type for 'include': expected an array, but got a string instead.",
+    param: "include"
+  }],
+  ["max_output_tokens below 16", responses({ max_output_tokens: 5 }), {
+    message: "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got 5 instead.",
+    param: "max_output_tokens",
+    code: "integer_below_min_value"
+  }],
+  ["max_output_tokens of another type", responses({ max_output_tokens: "x" }), {
+    message: "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got \"x\" instead.",
+    param: "max_output_tokens",
+    code: "integer_below_min_value"
+  }],
+  ["tools of another type", responses({ tools: 5 }), {
+    message: "Invalid type for 'tools': expected an array, but got a number instead.",
+    param: "tools"
+  }],
+  ["a tool of another type", responses({ tools: [5] }), {
+    message: "Invalid type for 'tools[0]': expected an object.",
+    param: "tools[0]"
+  }],
+  ["a nested function tool", responses({ tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), {
+    message: "Missing required parameter: 'tools[0].name'.",
+    param: "tools[0].name",
+    code: "missing_required_parameter"
+  }],
+  ["a tool choice it does not take", responses({ tool_choice: "bad" }), {
+    message: "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {type: 'function', name}.",
+    param: "tool_choice"
+  }],
+  [
+    "a tool choice without name",
+    responses({ tools: [{ type: "function", name: "f" }], tool_choice: { type: "function" } }),
+    { message: "Missing required parameter: 'tool_choice.name'.", param: "tool_choice.name" }
+  ],
+  [
+    "a tool choice naming no tool",
+    responses({ tools: [{ type: "function", name: "f" }], tool_choice: { type: "function", name: "g" } }),
+    { message: "Tool choice 'function' not found in 'tools' parameter.", param: "tool_choice" }
+  ],
+  ["text of another type", responses({ text: 5 }), {
+    message: "Invalid type for 'text': expected an object, but got a number instead.",
+    param: "text"
+  }],
+  ["a format of another type", responses({ text: { format: 5 } }), {
+    message: "Invalid type for 'text.format': expected an object.",
+    param: "text.format"
+  }],
+  ["a format type it does not take", responses({ text: { format: { type: "xml" } } }), {
+    message: "Invalid value: \"xml\". Supported values are: 'text', 'json_object' and 'json_schema'.",
+    param: "text.format.type",
+    code: "invalid_value"
+  }],
+  [
+    "a Chat Completions json_schema format",
+    responses({ text: { format: { type: "json_schema", json_schema: { name: "x", schema: {} } } } }),
+    { message: "Missing required parameter: 'text.format.name'.", param: "text.format.name" }
+  ],
+  ["a json_schema format without schema", responses({ text: { format: { type: "json_schema", name: "x" } } }), {
+    message: "Missing required parameter: 'text.format.schema'.",
+    param: "text.format.schema"
+  }],
+  ["temperature of another type", responses({ temperature: "x" }), {
+    message: "Invalid type for 'temperature': expected a number, but got a string instead.",
+    param: "temperature"
+  }],
+  ["store of another type", responses({ store: "x" }), {
+    message: "Invalid type for 'store': expected a boolean, but got a string instead.",
+    param: "store"
+  }]
+]
+
+/** A Messages body with `fields` over a minimal one. */
+const claudeBody = { model: "m", max_tokens: 5, messages: hi }
+const claude = (fields: Readonly<Record<string, unknown>>) => ({ ...claudeBody, ...fields })
+const turns = (messages: unknown) => claude({ messages })
+const hiTurn = hi[0]
+const toolUse = { type: "tool_use", id: "t1", name: "b", input: {} }
+
+/** A body and the error it gets: Anthropic's message (as pydantic words a field) and the field. */
+const badMessages: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
+  ["not an object", [1], { message: "The request body must be a JSON object, got array" }],
+  ["no model", { messages: hi, max_tokens: 5 }, { message: "model: Field required", param: "model" }],
+  ["a model of another type", { model: 1, messages: hi, max_tokens: 5 }, {
+    message: "model: Input should be a valid string",
+    param: "model"
+  }],
+  ["no max_tokens", { model: "m", messages: hi }, { message: "max_tokens: Field required", param: "max_tokens" }],
+  ["max_tokens of another type", claude({ max_tokens: "5" }), {
+    message: "max_tokens: Input should be an integer of at least 1, got \"5\"",
+    param: "max_tokens"
+  }],
+  ["max_tokens 0", claude({ max_tokens: 0 }), {
+    message: "max_tokens: Input should be an integer of at least 1, got 0",
+    param: "max_tokens"
+  }],
+  ["max_tokens 1.5", claude({ max_tokens: 1.5 }), {
+    message: "max_tokens: Input should be an integer of at least 1, got 1.5",
+    param: "max_tokens"
+  }],
+  ["no messages", { model: "m", max_tokens: 5 }, { message: "messages: Field required", param: "messages" }],
+  ["messages of another type", turns("x"), { message: "messages: Input should be a valid list", param: "messages" }],
+  ["no message", turns([]), { message: "messages: at least one message is required", param: "messages" }],
+  ["a message of another type", turns([1]), {
+    message: "messages.0: Input should be a valid dictionary",
+    param: "messages.0"
+  }],
+  ["a role it does not take", turns([{ role: "robot", content: "x" }]), {
+    message: "messages.0.role: Input should be 'user' or 'assistant'",
+    param: "messages.0.role"
+  }],
+  ["a system role", turns([{ role: "system", content: "x" }]), {
+    message:
+      "messages.0.role: Input should be 'user' or 'assistant' (use the top-level `system` parameter for a system prompt)",
+    param: "messages.0.role"
+  }],
+  ["no content", turns([{ role: "user" }]), {
+    message: "messages.0.content: Field required",
+    param: "messages.0.content"
+  }],
+  ["content of another type", turns([{ role: "user", content: 5 }]), {
+    message: "messages.0.content: Input should be a valid string or list, got number",
+    param: "messages.0.content"
+  }],
+  ["empty user content", turns([{ role: "user", content: [] }]), {
+    message: "messages.0.content: user messages must have non-empty content",
+    param: "messages.0.content"
+  }],
+  ["a text block without text", turns([{ role: "user", content: [{ type: "text", text: 5 }] }]), {
+    message: "messages.0.content.0.text: Input should be a valid string",
+    param: "messages.0.content.0.text"
+  }],
+  ["a block of an unknown type", turns([{ role: "user", content: [{ type: "video" }] }]), {
+    message:
+      "messages.0.content.0: Input tag 'video' found using 'type' does not match any of the expected tags: 'text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking'",
+    param: "messages.0.content.0.type"
+  }],
+  ["a block of another type", turns([{ role: "user", content: [5] }]), {
+    message: "messages.0.content.0: Input should be an object with a type",
+    param: "messages.0.content.0"
+  }],
+  [
+    "a tool_use in a user turn",
+    turns([{ role: "user", content: [{ type: "tool_use", id: "a", name: "b", input: {} }] }]),
+    {
+      message: "messages.0.content.0.type: tool_use blocks are only allowed in assistant messages",
+      param: "messages.0.content.0.type"
+    }
+  ],
+  [
+    "a tool_result in an assistant turn",
+    turns([hiTurn, { role: "assistant", content: [{ type: "tool_result", tool_use_id: "a" }] }]),
+    {
+      message: "messages.1.content.0.type: tool_result blocks are only allowed in user messages",
+      param: "messages.1.content.0.type"
+    }
+  ],
+  ["a tool_result without its id", turns([{ role: "user", content: [{ type: "tool_result" }] }]), {
+    message: "messages.0.content.0.tool_use_id: Field required",
+    param: "messages.0.content.0.tool_use_id"
+  }],
+  [
+    "a tool_result content of another type",
+    turns([{ role: "user", content: [{ type: "tool_result", tool_use_id: "x", content: 5 }] }]),
+    {
+      message: "messages.0.content.0.content: Input should be a valid string or list",
+      param: "messages.0.content.0.content"
+    }
+  ],
+  [
+    "a tool_use without input object",
+    turns([hiTurn, { role: "assistant", content: [{ type: "tool_use", id: "a", name: "b", input: 5 }] }]),
+    { message: "messages.1.content.0.input: Input should be a valid dictionary", param: "messages.1.content.0.input" }
+  ],
+  [
+    "a tool_use without id",
+    turns([hiTurn, { role: "assistant", content: [{ type: "tool_use", name: "b", input: {} }] }]),
+    { message: "messages.1.content.0.id: Field required", param: "messages.1.content.0.id" }
+  ],
+  [
+    "a thinking in a user turn",
+    turns([{ role: "user", content: [{ type: "thinking", thinking: "x", signature: "y" }] }]),
+    {
+      message: "messages.0.content.0.type: thinking blocks are only allowed in assistant messages",
+      param: "messages.0.content.0.type"
+    }
+  ],
+  [
+    "a thinking without its text",
+    turns([hiTurn, { role: "assistant", content: [{ type: "thinking", signature: "y" }] }]),
+    { message: "messages.1.content.0.thinking: Field required", param: "messages.1.content.0.thinking" }
+  ],
+  [
+    "a thinking with a forged signature",
+    turns([hiTurn, { role: "assistant", content: [{ type: "thinking", thinking: "x", signature: "forged" }] }]),
+    {
+      message: "messages.1.content.0: Invalid `signature` in `thinking` block",
+      param: "messages.1.content.0.signature"
+    }
+  ],
+  [
+    "a redacted thinking without data",
+    turns([hiTurn, { role: "assistant", content: [{ type: "redacted_thinking" }] }]),
+    { message: "messages.1.content.0.data: Field required", param: "messages.1.content.0.data" }
+  ],
+  ["an orphan tool_use", turns([hiTurn, { role: "assistant", content: [toolUse] }]), {
+    message: "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: t1.",
+    param: "messages.1"
+  }],
+  ["a tool_use answered by text", turns([hiTurn, { role: "assistant", content: [toolUse] }, hiTurn]), {
+    message:
+      "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: t1. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+    param: "messages.1"
+  }],
+  ["system of another type", claude({ system: 5 }), {
+    message: "system: Input should be a valid string or list",
+    param: "system"
+  }],
+  ["a system block not text", claude({ system: [{ type: "image" }] }), {
+    message: "system.0: Input should be a text block",
+    param: "system.0"
+  }],
+  ["thinking of another type", claude({ thinking: 5 }), {
+    message: "thinking: Input should be an object",
+    param: "thinking"
+  }],
+  ["thinking enabled without budget", claude({ thinking: { type: "enabled" } }), {
+    message: "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+    param: "thinking.budget_tokens"
+  }],
+  ["thinking budget too small", claude({ max_tokens: 5000, thinking: { type: "enabled", budget_tokens: 10 } }), {
+    message: "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+    param: "thinking.budget_tokens"
+  }],
+  [
+    "thinking budget above max_tokens",
+    claude({ max_tokens: 2000, thinking: { type: "enabled", budget_tokens: 2000 } }),
+    { message: "`max_tokens` must be greater than `thinking.budget_tokens`", param: "max_tokens" }
+  ],
+  ["thinking of an unknown type", claude({ thinking: { type: "weird" } }), {
+    message:
+      "thinking: Input tag 'weird' found using 'type' does not match any of the expected tags: 'enabled', 'disabled', 'adaptive', 'between_tools'",
+    param: "thinking.type"
+  }],
+  ["thinking first missing", {
+    ...claudeBody,
+    max_tokens: 4000,
+    thinking: { type: "enabled", budget_tokens: 1024 },
+    messages: [hiTurn, { role: "assistant", content: [toolUse] }, {
+      role: "user",
+      content: [{ type: "tool_result", tool_use_id: "t1", content: "x" }]
+    }]
+  }, {
+    message:
+      "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.",
+    param: "messages.1.content.0.type"
+  }],
+  ["tools of another type", claude({ tools: 5 }), { message: "tools: Input should be a valid list", param: "tools" }],
+  ["a tool without a name", claude({ tools: [{}] }), {
+    message: "tools.0.name: Field required",
+    param: "tools.0.name"
+  }],
+  ["a tool without input_schema", claude({ tools: [{ name: "x" }] }), {
+    message: "tools.0.input_schema: Field required",
+    param: "tools.0.input_schema"
+  }],
+  ["tool_choice of another type", claude({ tool_choice: 5 }), {
+    message: "tool_choice: Input should be an object",
+    param: "tool_choice"
+  }],
+  ["tool_choice tool without name", claude({ tool_choice: { type: "tool" } }), {
+    message: "tool_choice.tool.name: Field required",
+    param: "tool_choice.name"
+  }],
+  [
+    "tool_choice naming no tool",
+    claude({ tools: [{ name: "f", input_schema: {} }], tool_choice: { type: "tool", name: "g" } }),
+    { message: "tool_choice: tool 'g' is not in tools", param: "tool_choice.name" }
+  ],
+  ["tool_choice of an unknown type", claude({ tool_choice: { type: "bad" } }), {
+    message:
+      "tool_choice: Input tag 'bad' found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'",
+    param: "tool_choice.type"
+  }],
+  ["output_config of another type", claude({ output_config: 5 }), {
+    message: "output_config: Input should be an object",
+    param: "output_config"
+  }],
+  ["output_config format not json_schema", claude({ output_config: { format: { type: "xml" } } }), {
+    message:
+      "output_config.format: Input tag 'xml' found using 'type' does not match any of the expected tags: 'json_schema'",
+    param: "output_config.format.type"
+  }],
+  ["output_config format without schema", claude({ output_config: { format: { type: "json_schema" } } }), {
+    message: "output_config.format.schema: Field required",
+    param: "output_config.format.schema"
+  }],
+  ["stream of another type", claude({ stream: "yes" }), {
+    message: "stream: Input should be a valid boolean",
+    param: "stream"
+  }],
+  ["stop_sequences of another type", claude({ stop_sequences: "x" }), {
+    message: "stop_sequences: Input should be a valid list",
+    param: "stop_sequences"
+  }],
+  ["a stop sequence of another type", claude({ stop_sequences: [1] }), {
+    message: "stop_sequences.0: Input should be a valid string",
+    param: "stop_sequences.0"
+  }],
+  ["temperature of another type", claude({ temperature: "x" }), {
+    message: "temperature: Input should be a valid number",
+    param: "temperature"
+  }],
+  ["temperature above 1", claude({ temperature: 1.5 }), {
+    message: "temperature: Input should be less than or equal to 1",
+    param: "temperature"
+  }],
+  ["a mid system not after a user message", {
+    ...claudeBody,
+    model: "claude-opus-4-8",
+    messages: [{ role: "system", content: "x" }, hiTurn]
+  }, { message: "messages.0: a system message must immediately follow a user message", param: "messages.0" }],
+  ["a mid system followed by a user", {
+    ...claudeBody,
+    model: "claude-opus-4-8",
+    messages: [hiTurn, { role: "system", content: "x" }, hiTurn]
+  }, {
+    message: "messages.1: a system message must be the last message or be followed by an assistant message",
+    param: "messages.1"
+  }],
+  ["a mid system with an image", {
+    ...claudeBody,
+    model: "claude-opus-4-8",
+    messages: [hiTurn, { role: "system", content: [{ type: "image", source: { type: "url", url: "u" } }] }]
+  }, {
+    message: "messages.1.content.0.type: image blocks are not allowed in system messages",
+    param: "messages.1.content.0.type"
+  }]
+]
+
 /** A body and the error it gets: Ollama's message (Go's `encoding/json` where it decodes), and the field. */
 const badOllamaChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string, string>>]> = [
   ["not an object", [1], { message: "json: cannot unmarshal array into Go value of type api.ChatRequest" }],
@@ -280,6 +870,144 @@ describe("the simulator's request errors", () => {
       requestedTokens: 96,
       extra: { includeUsage: true }
     })
+  })
+
+  it("OpenAI embeddings: each bad body gets OpenAI's error naming its field", () => {
+    for (const [name, body, error] of badEmbeddings) {
+      expect(decodeEmbedding(body), name).toEqual({
+        _tag: "InvalidRequest",
+        param: undefined,
+        code: undefined,
+        ...error
+      })
+    }
+  })
+
+  it("OpenAI embeddings: a body that fits is read as its inputs, one array of ids being one input", () => {
+    expect(decodeEmbedding(embeddings({ input: ["a", "b"], dimensions: 8, encoding_format: "base64" }))).toEqual({
+      model: "m",
+      inputs: ["a", "b"],
+      dimensions: 8,
+      base64: true,
+      single: false
+    })
+    const ids = Array.from({ length: 3000 }, (_, i) => i)
+    expect(decodeEmbedding(embeddings({ input: ids, dimensions: null, encoding_format: null }))).toEqual({
+      model: "m",
+      inputs: [ids],
+      dimensions: undefined,
+      base64: false,
+      single: false
+    })
+  })
+
+  it("Responses: each bad body gets OpenAI's error naming its field", () => {
+    for (const [name, body, error] of badResponses) {
+      expect(decodeResponses(body), name).toEqual({
+        _tag: "InvalidRequest",
+        param: undefined,
+        code: undefined,
+        ...error
+      })
+    }
+  })
+
+  it("Responses: a body that fits is read, not refused, with what its reply echoes", () => {
+    const loop = responses({
+      instructions: "Be brief.",
+      input: [
+        inputText("Weather?"),
+        { role: "assistant", content: [{ type: "output_text", text: "ok" }] },
+        call,
+        output
+      ],
+      tools: [{ type: "function", name: "get_weather", parameters: { type: "object" } }, { type: "web_search" }],
+      tool_choice: { type: "function", name: "get_weather" },
+      max_output_tokens: 20,
+      parallel_tool_calls: false,
+      stream: true,
+      previous_response_id: "resp_1"
+    })
+    // 9 + 8 + 2 + 11 + 2 + 2 characters (the call's name and arguments too): 9 tokens.
+    expect(decodeResponses(loop)).toMatchObject({
+      prompt: {
+        model: "m",
+        promptTokens: 9,
+        lastUserText: "Weather?",
+        lastRole: "tool",
+        toolResult: "21",
+        toolChoice: { _tag: "Named", name: "get_weather" },
+        parallelToolCalls: false,
+        maxTokens: 20
+      },
+      stream: true,
+      requestedTokens: 29,
+      extra: { store: true, encryptedReasoning: false, summary: false, previous: "resp_1" },
+      keeps: true,
+      continues: "resp_1"
+    })
+    const replay = responses({
+      reasoning: { effort: "low", summary: "auto" },
+      include: ["reasoning.encrypted_content"],
+      store: false,
+      input: [inputText("hi"), { type: "reasoning", summary: [], encrypted_content: "gAAA" }, call, output],
+      text: { format: { type: "json_schema", name: "x", schema: { type: "object" } } }
+    })
+    expect(decodeResponses(replay)).toMatchObject({
+      prompt: { reasoning: true, responseSchema: { type: "object" }, lastRole: "tool" },
+      extra: { store: false, encryptedReasoning: true, summary: true, effort: "low" },
+      keeps: false
+    })
+  })
+
+  it("Anthropic Messages: each bad body gets Anthropic's error naming its field", () => {
+    for (const [name, body, error] of badMessages) {
+      expect(decodeMessages(body), name).toEqual({
+        _tag: "InvalidRequest",
+        param: undefined,
+        code: undefined,
+        ...error
+      })
+    }
+  })
+
+  it("Anthropic Messages: a body that fits is read, not refused; count_tokens reads its prompt without max_tokens", () => {
+    const body = {
+      model: "m",
+      max_tokens: 2048,
+      system: [{ type: "text", text: "Be brief." }],
+      messages: [
+        { role: "user", content: [{ type: "text", text: "a" }, { type: "image", source: { type: "url", url: "u" } }] },
+        {
+          role: "assistant",
+          content: [{ type: "thinking", thinking: "t", signature: signatureOf("t") }, {
+            type: "tool_use",
+            id: "c",
+            name: "f",
+            input: {}
+          }]
+        },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: "c", content: "r" }] }
+      ],
+      tools: [{ name: "f", input_schema: { type: "object" } }],
+      tool_choice: { type: "tool", name: "f", disable_parallel_tool_use: true },
+      thinking: { type: "enabled", budget_tokens: 1024 },
+      stream: true
+    }
+    // 9 + 1 + 1 + 2 + 1 characters (the call's name and input too), 4 tokens, and an image's 85.
+    const prompt = {
+      model: "m",
+      promptTokens: 89,
+      lastUserText: "a",
+      lastRole: "tool",
+      toolResult: "r",
+      toolChoice: { _tag: "Named", name: "f" },
+      parallelToolCalls: false,
+      reasoning: true
+    }
+    expect(decodeMessages(body)).toMatchObject({ prompt, stream: true, requestedTokens: 89 + 2048 })
+    const { max_tokens: _, stream: __, ...counted } = body
+    expect(decodeCount(counted)).toMatchObject({ prompt, stream: false, requestedTokens: 89 })
   })
 
   it("Ollama: each bad body gets Ollama's error naming its field", () => {

@@ -1,9 +1,9 @@
 /**
  * OpenAI's embeddings wire (`POST /v1/embeddings`, OpenAI's API reference "Create embeddings" and "The embedding
- * object"), one module used in both directions: the request body a client writes (`requestBody`) and a server reads
- * (`EmbeddingsBody`, `toRequest`), and the list of vectors a server writes (`embeddingList`) and a client reads
- * (`readReply`). Every OpenAI-style client sits on it: `OpenAiChat` (so each compatible preset) and
- * `OpenAiResponses`, which share the API root.
+ * object"), one module used in both directions: the request body a client writes (`requestBody`) and a server (the
+ * gateway, the simulator) reads (`EmbeddingsBody`, `checkBody`, `toRequest`), and the list of vectors a server writes
+ * (`embeddingList`) and a client reads (`readReply`). Every OpenAI-style client sits on it: `OpenAiChat` (so each
+ * compatible preset) and `OpenAiResponses`, which share the API root.
  *
  * Vectors travel as JSON numbers (`encoding_format: "float"`) or as base64 of little-endian float32 bytes
  * (`"base64"`, far smaller than the numbers, and what the official SDK asks for by default). A reply is read in
@@ -17,7 +17,7 @@ import { EmbeddingRequest, type EmbeddingUsage, type Input } from "../../Embeddi
 import type * as Adapter from "../providers/adapter.js"
 import * as Batches from "../providers/embeddingBatches.js"
 import { replyModel } from "../providers/wire.js"
-import { maybe, set } from "../schemaCheck.js"
+import { checker, maybe, set } from "../schemaCheck.js"
 import { isErrorPayload, isRecord, type JsonRecord } from "./openAiChat.js"
 
 /** How vectors travel on the wire. */
@@ -33,6 +33,9 @@ export const EmbeddingsBody = Schema.Struct({
   dimensions: maybe(Schema.Number),
   encoding_format: maybe(Schema.Literals(["float", "base64"]))
 })
+
+/** `EmbeddingsBody`'s check: a parsed JSON body as itself, or what the schema finds wrong with it (the first thing). */
+export const checkBody = checker(EmbeddingsBody, { errors: "first" })
 
 /** A checked body as the engine's request; its `model` is the server's to read. */
 export function toRequest(body: typeof EmbeddingsBody.Type): Input {

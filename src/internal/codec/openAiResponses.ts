@@ -2,18 +2,18 @@
  * The Responses wire (`POST /v1/responses`, OpenAI's Responses API reference: "Create a model response", "The
  * response object" and "Streaming events"), one module used in both directions:
  *
- * - the request body: the Effect Schema of the wire (snake_case, unknown fields ignored, `null` taken as unset) and
- *   its mapping to the library's `ChatRequest`, read by the gateway; and `requestBody`, the same mapping the other way,
- *   written by the client. The decoding: `instructions` and `system`/`developer` messages become system messages, in
- *   place; `input` as a string is one user message; a user message's `input_text` and `input_image` parts its
- *   content; an assistant message's text, the `function_call` items after it (its tool calls, by `call_id`) and the
- *   `reasoning` item before it (its summaries as the reasoning) make one assistant message; a `function_call_output`
- *   is a tool message. A reasoning item's `encrypted_content` is kept in the message's provider metadata as the
- *   client sends it back, so a Responses deployment gets it back unchanged and every other one leaves it out; a
- *   reasoning item the gateway made to carry another provider's state (`codec/carried.ts`) gives that state back.
- *   Tools other than functions, a hosted tool's `tool_choice` and input items of other types are passed on as they
- *   came (the tools and the choice in `providerOptions`, the items in the assistant's provider metadata), for the
- *   gateway to give to a Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
+ * - the request body: the Effect Schema of the wire (snake_case, unknown fields ignored, `null` taken as unset) and its
+ *   mapping to the library's `ChatRequest`, read by the gateway and the simulator; and `requestBody`, the same mapping
+ *   the other way, written by the client. The decoding: `instructions` and `system`/`developer` messages become system
+ *   messages, in place; `input` as a string is one user message; a user message's `input_text` and `input_image` parts
+ *   its content; an assistant message's text, the `function_call` items after it (its tool calls, by `call_id`) and the
+ *   `reasoning` item before it (its summaries as the reasoning) make one assistant message; a `function_call_output` is
+ *   a tool message. A reasoning item's `encrypted_content` is kept in the message's provider metadata as the client
+ *   sends it back, so a Responses deployment gets it back unchanged and every other one leaves it out; a reasoning item
+ *   the gateway made to carry another provider's state (`codec/carried.ts`) gives that state back. Tools other than
+ *   functions, a hosted tool's `tool_choice` and input items of other types are passed on as they came (the tools and
+ *   the choice in `providerOptions`, the items in the assistant's provider metadata), for the gateway to give to a
+ *   Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
  * - the response object: its schema; `reply` reads one for the client (whole, or from a terminal stream event), and
  *   `responseObject` and the item writers write one for the gateway and the simulator; with the usage and the status,
  *   which stands for the finish reason the API does not send.
@@ -80,6 +80,8 @@ const MessageItem = Schema.Struct({
 
 const FunctionCallItem = Schema.Struct({
   type: Schema.Literal("function_call"),
+  /** The item's own id (`fc_…`), by which the API pairs it with the reasoning item before it. */
+  id: maybe(Schema.String),
   call_id: Schema.String,
   name: Schema.String,
   /** The namespace of a namespace tool's function (`codec/responsesNamespace.ts`). */
@@ -197,7 +199,9 @@ export const WireResponsesRequest = Schema.Struct({
   user: maybe(Schema.String),
   prompt_cache_key: maybe(Schema.String),
   stream: maybe(Schema.Boolean),
-  previous_response_id: maybe(Schema.String)
+  previous_response_id: maybe(Schema.String),
+  /** What the response should carry besides its output (`reasoning.encrypted_content`...). */
+  include: maybe(Schema.Array(Schema.String))
 })
 
 /** A checked Responses body. */
@@ -298,7 +302,8 @@ function assistantOf(turn: Turn): Mutable<AssistantMessage> {
   return message
 }
 
-type KnownItem =
+/** An input item of a type this library models (not `isOtherItem`). */
+export type KnownItem =
   | typeof MessageItem.Type
   | typeof FunctionCallItem.Type
   | typeof FunctionCallOutputItem.Type

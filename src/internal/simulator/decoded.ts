@@ -1,11 +1,14 @@
 /**
  * A generation request as a wire format decoded it: the prompt with its tokens
  * counted, and the tokens it asks for, which the engine checks against the
- * model's context window; and the transcript a format tallies its messages in.
+ * model's context window; the transcript a format tallies its messages in; and
+ * the prompt of a request a codec read, its tools and tool choice as the generator takes them.
  */
-import type { Message } from "../../Message.js"
+import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
+import type { Message, ToolDefinition } from "../../Message.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
+import type { InvalidRequest } from "./requestChecks.js"
 
 /** What a wire format read from a request: the prompt, and the prompt's size before counting. */
 export interface ReadPrompt extends Omit<Reply.Prompt, "promptTokens"> {
@@ -117,5 +120,73 @@ export class Transcript {
       stream,
       extra
     )
+  }
+}
+
+/** What a format reads off its wire besides the request its codec made. */
+export interface RequestRead<Extra> {
+  readonly model: string
+  readonly stream: boolean
+  readonly extra: Extra
+  /** `false` when the caller forbids parallel tool calls. */
+  readonly parallelToolCalls: boolean
+  /** Whether the caller asked for reasoning (and not effort `"none"`). */
+  readonly reasoning: boolean
+  readonly prefillFlags?: ReadonlyArray<Reply.PrefillFlag> | undefined
+  /** The API's error for a tool choice that names none of the tools. */
+  readonly unknownTool: (name: string) => InvalidRequest
+}
+
+/**
+ * A request a codec read as the prompt it asks about: its messages tallied, its tools and tool choice as the
+ * generator takes them, its limit and its output format; or the API's error for a choice of a tool not offered.
+ */
+export function requestPrompt<Extra>(request: ChatRequest, read: RequestRead<Extra>): Decoded<Extra> | InvalidRequest {
+  const tools = toolsOf(request.tools)
+  const toolChoice = toolChoiceOf(request.toolChoice, tools, read.unknownTool)
+  if (toolChoice._tag === "InvalidRequest") return toolChoice
+  const format = request.responseFormat
+  const transcript = new Transcript()
+  transcript.addMessages(request.messages)
+  return transcript.decoded(
+    {
+      model: read.model,
+      tools,
+      toolChoice,
+      parallelToolCalls: read.parallelToolCalls,
+      reasoning: read.reasoning,
+      maxTokens: request.maxTokens,
+      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
+      jsonObject: format?.type === "json_object" ? true : undefined,
+      prefillFlags: read.prefillFlags
+    },
+    read.stream,
+    read.extra
+  )
+}
+
+// The tools a codec read, as the reply's generator offers them.
+function toolsOf(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> {
+  return tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
+}
+
+// A codec's tool choice as the generator's, or `unknownTool`'s error when it names none of `tools`.
+function toolChoiceOf(
+  choice: ToolChoice | undefined,
+  tools: ReadonlyArray<Reply.Tool>,
+  unknownTool: (name: string) => InvalidRequest
+): Reply.ToolChoice | InvalidRequest {
+  switch (choice) {
+    case undefined:
+    case "auto":
+      return { _tag: "Auto" }
+    case "none":
+      return { _tag: "None" }
+    case "required":
+      return { _tag: "Required" }
+    default: {
+      const name = choice.tool
+      return tools.some((tool) => tool.name === name) ? { _tag: "Named", name } : unknownTool(name)
+    }
   }
 }

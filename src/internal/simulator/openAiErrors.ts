@@ -1,9 +1,8 @@
 /**
  * How OpenAI words a bad request field, in both of its wire formats (Chat
  * Completions and Responses): a missing parameter, a value of the wrong type,
- * an empty array where one item at least is required; and the check of a
- * required array (`messages`, `input`) that answers with them. A field a
- * codec's schema refused is worded from the value found at its path.
+ * an empty array where one item at least is required. A field a codec's
+ * schema refused is worded from the value found at its path.
  */
 import type { ApiError } from "../../simulator/WireFormat.js"
 import { invalid, typeName } from "./requestChecks.js"
@@ -28,17 +27,6 @@ export const emptyArray = (param: string): ApiError =>
     `Invalid '${param}': empty array. Expected an array with minimum length 1, but got an empty array instead.`,
     param
   )
-
-/**
- * `value`, the required array `param`, or OpenAI's error when it is missing, not an array (`expected` names what is),
- * or empty.
- */
-export const requiredArray = (param: string, value: unknown, expected: string): Array<unknown> | ApiError => {
-  if (value === undefined || value === null) return missingParameter(param)
-  if (!Array.isArray(value)) return invalidType(param, expected, value)
-  if (value.length === 0) return emptyArray(param)
-  return value
-}
 
 const articles: Readonly<Record<string, string>> = {
   string: "a string",

@@ -2,10 +2,11 @@
  * The Messages request (`POST /v1/messages`, Anthropic's Messages API reference, and
  * `POST /v1/messages/count_tokens`, its token counting reference), one module used in both directions:
  *
- * - decoding, for the gateway: the body's text parsed as JSON and checked against an Effect Schema of the wire
- *   (snake_case, unknown fields ignored, `null` taken as unset), then turned into the library's `ChatRequest`. A body
- *   that does not fit is a `Problem` naming the field as Anthropic does (`messages.2.role`). Ranges (a `max_tokens`
- *   of 0, a `temperature` of 5) are the `ChatRequest` schema's, checked by the `Llm` before anything is sent;
+ * - decoding, for the gateway and the simulator: the body's text parsed as JSON and checked against an Effect Schema of
+ *   the wire (snake_case, unknown fields ignored, `null` taken as unset), then turned into the library's
+ *   `ChatRequest`. A body that does not fit is a `Problem` naming the field as Anthropic does (`messages.2.role`).
+ *   Ranges (a `max_tokens` of 0, a `temperature` of 5) are the `ChatRequest` schema's, checked by the `Llm` before
+ *   anything is sent (the simulator holds them to the API's own rules);
  *   `anthropicPath` renames its paths to the wire's. The schema is its own check (`internal/schemaCheck.ts`).
  * - encoding, for the client: `requestBody` writes a `ChatRequest` as the body, `countBody` as `count_tokens`'.
  *
@@ -136,7 +137,9 @@ export const WireCountRequest = Schema.Struct({ model: Schema.String, ...promptF
 
 type Body = typeof WireMessagesRequest.Type
 /** A checked body of either route: the prompt, and a Messages body's other fields when it has them. */
-type AnyBody = typeof WireCountRequest.Type & { readonly [K in Exclude<keyof Body, "model">]?: Body[K] | undefined }
+export type AnyBody =
+  & typeof WireCountRequest.Type
+  & { readonly [K in Exclude<keyof Body, "model">]?: Body[K] | undefined }
 type WireBlock = typeof Block.Type
 
 /** A decoded Messages body: the request for the engine (its `model` the address), and how to answer it. */
@@ -387,8 +390,11 @@ export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest |
   return request
 }
 
-const checkMessages = checker(WireMessagesRequest, { errors: "first" })
-const checkCount = checker(WireCountRequest, { errors: "first" })
+/** `WireMessagesRequest`'s check: a parsed JSON body as itself, or what the schema finds wrong with it (the first thing). */
+export const checkMessages = checker(WireMessagesRequest, { errors: "first" })
+
+/** `WireCountRequest`'s check, as `checkMessages`. */
+export const checkCount = checker(WireCountRequest, { errors: "first" })
 
 const notJson = new Problem(undefined, "The request body is not valid JSON: it must be a JSON object.")
 
@@ -670,7 +676,8 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  * - `reasoningEffort` becomes `thinking: {type: "enabled", budget_tokens}`
  *   per `thinkingBudgets` (`none`: no thinking). The API wants `max_tokens`
  *   above the budget: without `maxTokens`, `max_tokens` is the budget plus the
- *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024).
+ *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024), and with a `maxTokens` of 1024
+ *   or less thinking stays off.
  *   Thinking stays off while the last assistant turn's tool calls came without
  *   signed thinking (`thinkingAllowed`), which Anthropic would refuse.
  * - `responseFormat` `json_schema` becomes a forced tool (`outputTool`): a
@@ -691,7 +698,9 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
   const { system, turns } = messagesOf(request.messages, options.systemInPlace)
   const effort = request.reasoningEffort
-  const budget = effort === undefined || effort === "none" || !thinkingAllowed(request.messages)
+  // The least budget must stay below `max_tokens`: a smaller limit leaves no room to think.
+  const roomy = request.maxTokens === undefined || request.maxTokens > minThinkingBudget
+  const budget = effort === undefined || effort === "none" || !roomy || !thinkingAllowed(request.messages)
     ? undefined
     : thinkingBudgets[effort]
   const body: JsonRecord = {

@@ -1,45 +1,45 @@
 /**
- * OpenAI embeddings (`POST /v1/embeddings`): the request, checked
- * with OpenAI's messages, and the reply, the codec's embeddings list.
+ * OpenAI embeddings (`POST /v1/embeddings`): the request, read with the embeddings codec's schema
+ * (`codec/openAiEmbeddings.ts`) and held to the API's limits (one input at least, `maxInputs` at most, none empty,
+ * `dimensions` from 1 up to what the simulator makes), with OpenAI's messages; and the reply, the codec's embeddings
+ * list.
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
-import { embeddingList } from "../../codec/openAiEmbeddings.js"
-import { invalidType, missingParameter, modelError } from "../openAiErrors.js"
-import { invalid, isRecord, typeName } from "../requestChecks.js"
-
-/** The most inputs OpenAI takes in one embeddings request. */
-const maxEmbeddingInputs = 2048
+import { checkBody, embeddingList, maxInputs, toRequest } from "../../codec/openAiEmbeddings.js"
+import { Refused } from "../../schemaCheck.js"
+import { invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
+import { invalid, typeName, valueAt } from "../requestChecks.js"
 
 /** The most dimensions the simulator makes. */
 const maxDimensions = 8192
 
+const isTokenId = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
+
+/** The inputs of `input`: one array of ids is one input; an array of arrays of ids, several. */
+function piecesOf(input: string | ReadonlyArray<unknown>): ReadonlyArray<unknown> {
+  return typeof input === "string" || input.every(isTokenId) ? [input] : input
+}
+
 /**
- * Reads `input` (a string, an array of strings, an array of token ids or an
- * array of such arrays), `model`,
- * `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong.
+ * What is wrong with `input` (a string, an array of strings, an array of token ids or an array of such arrays), as
+ * OpenAI words it: its type, no input, too many, or an input of the wrong type or empty.
  */
-export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
-  if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
-  const model = body.model
-  if (typeof model !== "string") return modelError(model)
-  const input = body.input
+function inputError(input: unknown): ApiError | undefined {
   if (input === undefined || input === null) return missingParameter("input")
-  const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
   if (typeof input !== "string" && !Array.isArray(input)) {
     return invalidType("input", "a string or an array of strings", input)
   }
-  if (inputs.length === 0) {
+  const pieces = piecesOf(input)
+  if (Array.isArray(input) && input.length === 0) {
     return invalid(
       "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
       "input"
     )
   }
-  // One array of ids is one input; an array of arrays of ids, several.
-  const pieces: ReadonlyArray<unknown> = inputs.every(isTokenId) ? [inputs] : inputs
-  if (pieces.length > maxEmbeddingInputs) {
+  if (pieces.length > maxInputs) {
     return invalid(
-      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an ` +
-        `array with length ${pieces.length} instead.`,
+      `Invalid 'input': array too long. Expected an array with maximum length ${maxInputs}, but got an array with ` +
+        `length ${pieces.length} instead.`,
       "input",
       "array_above_max_length"
     )
@@ -55,36 +55,58 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
     if (typeof piece !== "string") return invalidType(`input[${i}]`, "a string", piece)
     if (piece === "") return invalid(`'$.input[${i}]' is invalid: it must not be empty.`, `input[${i}]`)
   }
-  const dimensions = body.dimensions
-  if (
-    dimensions !== undefined && dimensions !== null &&
-    !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= maxDimensions)
-  ) {
-    return invalid(
-      `Invalid 'dimensions': expected an integer from 1 to ${maxDimensions}, but got ${
-        JSON.stringify(dimensions)
-      } instead.`,
-      "dimensions",
-      "invalid_value"
-    )
-  }
-  const encoding = body.encoding_format
-  if (encoding !== undefined && encoding !== null && encoding !== "float" && encoding !== "base64") {
-    return invalid(
-      `Invalid value for 'encoding_format': expected 'float' or 'base64', but got ${JSON.stringify(encoding)} instead.`,
-      "encoding_format"
-    )
-  }
-  return {
-    model,
-    inputs: pieces as ReadonlyArray<string | ReadonlyArray<number>>,
-    dimensions: typeof dimensions === "number" ? dimensions : undefined,
-    base64: encoding === "base64",
-    single: false
+  return undefined
+}
+
+const dimensionsError = (dimensions: unknown): ApiError =>
+  invalid(
+    `Invalid 'dimensions': expected an integer from 1 to ${maxDimensions}, but got ${
+      JSON.stringify(dimensions)
+    } instead.`,
+    "dimensions",
+    "invalid_value"
+  )
+
+/** What the codec's schema refused (its first refusal) worded as OpenAI words it. */
+function refusalError(body: unknown, refused: Refused): ApiError {
+  const { message, path } = refused.refusals[0]
+  if (path.length === 0) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
+  const value = valueAt(body, path.slice(0, 1))
+  switch (path[0]) {
+    case "model":
+      return modelError(value)
+    case "input":
+      return inputError(value) ?? refusedField("input", value, message)
+    case "dimensions":
+      return dimensionsError(value)
+    case "encoding_format":
+      return invalid(
+        `Invalid value for 'encoding_format': expected 'float' or 'base64', but got ${JSON.stringify(value)} instead.`,
+        "encoding_format"
+      )
+    default:
+      return refusedField(String(path[0]), value, message)
   }
 }
 
-const isTokenId = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
+/** Reads `model`, `input`, `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong. */
+export function decodeEmbedding(body: unknown): EmbeddingRequest | ApiError {
+  const wire = checkBody(body)
+  if (wire instanceof Refused) return refusalError(body, wire)
+  const broken = inputError(wire.input)
+  if (broken !== undefined) return broken
+  const { dimensions } = toRequest(wire)
+  if (dimensions !== undefined && (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > maxDimensions)) {
+    return dimensionsError(dimensions)
+  }
+  return {
+    model: wire.model,
+    inputs: piecesOf(wire.input) as ReadonlyArray<string | ReadonlyArray<number>>,
+    dimensions,
+    base64: wire.encoding_format === "base64",
+    single: false
+  }
+}
 
 export const renderEmbedding = (
   vectors: ReadonlyArray<ReadonlyArray<number>>,

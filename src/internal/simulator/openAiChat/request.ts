@@ -7,14 +7,13 @@
  * `tools`), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
  * words it, naming the offending field.
  */
-import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
-import type { ToolDefinition } from "../../../Message.js"
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { checkCreateRequest, type CreateRequest, toRequest } from "../../codec/openAiChat.js"
 import { bracketed, Problem, Refused } from "../../schemaCheck.js"
-import { Transcript } from "../decoded.js"
+import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { outputFormatError } from "../openAiRequest.js"
 import { invalid, type InvalidRequest, isRecord, typeName, valueAt } from "../requestChecks.js"
@@ -25,6 +24,9 @@ const toolChoiceError = invalid(
   "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {type: 'function', function: {name}}.",
   "tool_choice"
 )
+
+const unknownToolError = (name: string): InvalidRequest =>
+  invalid(`Invalid value for 'tool_choice': function '${name}' is not in 'tools'.`, "tool_choice")
 
 const streamOptionsError = invalid(
   "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -159,56 +161,17 @@ function prefillFlagsOf(wire: Wire): ReadonlyArray<Reply.PrefillFlag> {
   return flags
 }
 
-/** The tools the codec read, as the reply's generator offers them. */
-function toolsOf(tools: ReadonlyArray<ToolDefinition> | undefined): ReadonlyArray<Reply.Tool> {
-  return tools === undefined ? [] : tools.map((tool) => ({ name: tool.name, parameters: tool.parameters }))
-}
-
-/** The codec's tool choice as the generator's, or OpenAI's error when it names a function not in `tools`. */
-function toolChoiceOf(
-  choice: ToolChoice | undefined,
-  tools: ReadonlyArray<Reply.Tool>
-): Reply.ToolChoice | InvalidRequest {
-  switch (choice) {
-    case undefined:
-    case "auto":
-      return { _tag: "Auto" }
-    case "none":
-      return { _tag: "None" }
-    case "required":
-      return { _tag: "Required" }
-    default: {
-      const name = choice.tool
-      return tools.some((tool) => tool.name === name)
-        ? { _tag: "Named", name }
-        : invalid(`Invalid value for 'tool_choice': function '${name}' is not in 'tools'.`, "tool_choice")
-    }
-  }
-}
-
 /** A checked body (its limits, rules and tool message ids held) as the prompt it asks about. */
 function promptOf(wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError {
-  const tools = toolsOf(request.tools)
-  const toolChoice = toolChoiceOf(request.toolChoice, tools)
-  if (toolChoice._tag === "InvalidRequest") return toolChoice
-  const format = request.responseFormat
-  const transcript = new Transcript()
-  transcript.addMessages(request.messages)
-  return transcript.decoded(
-    {
-      model: wire.model,
-      tools,
-      toolChoice,
-      parallelToolCalls: wire.parallel_tool_calls !== false,
-      reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
-      maxTokens: request.maxTokens,
-      responseSchema: format?.type === "json_schema" ? format.schema : undefined,
-      jsonObject: format?.type === "json_object" ? true : undefined,
-      prefillFlags: prefillFlagsOf(wire)
-    },
-    wire.stream === true,
-    { includeUsage: wire.stream_options?.include_usage === true }
-  )
+  return requestPrompt(request, {
+    model: wire.model,
+    stream: wire.stream === true,
+    extra: { includeUsage: wire.stream_options?.include_usage === true },
+    parallelToolCalls: wire.parallel_tool_calls !== false,
+    reasoning: request.reasoningEffort !== undefined && request.reasoningEffort !== "none",
+    prefillFlags: prefillFlagsOf(wire),
+    unknownTool: unknownToolError
+  })
 }
 
 export function decode(body: unknown): Decoded<Extra> | ApiError {

@@ -1,18 +1,28 @@
 /**
- * The Responses request (`POST /v1/responses`), checked by hand, field by
- * field, naming the offending field as OpenAI does, with the rules of the real
- * API the simulator enforces, and reduced to a `Reply.Prompt`.
+ * The Responses request (`POST /v1/responses`), read with the Responses codec (`codec/openAiResponses.ts`: its schema
+ * checks the body, its mapping makes the library's request), then held to the rules OpenAI's server adds past the
+ * wire's shape (no Chat Completions field, one input item at least, `stream_options` only with `stream`, a
+ * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
+ * replayed with its reasoning item, a `tool_choice` among the `tools`), and reduced to a `Reply.Prompt`. What is wrong
+ * is worded as OpenAI words it, naming the offending field.
  */
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
-import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { Transcript } from "../decoded.js"
-import { invalidType, missingParameter, requiredArray } from "../openAiErrors.js"
-import { decodeOutputFormat, decodeTools, type OutputFormat } from "../openAiRequest.js"
-import { invalid, isRecord, typeName } from "../requestChecks.js"
-
-/** Only decoding errors are returned here; a tool choice is tagged too. */
-const isError = (u: unknown): u is ApiError => isRecord(u) && u._tag === "InvalidRequest"
+import {
+  type Body,
+  checkBody,
+  flatTools,
+  inputMessages,
+  isOtherItem,
+  type KnownItem,
+  toRequest
+} from "../../codec/openAiResponses.js"
+import { bracketed, Problem, Refused } from "../../schemaCheck.js"
+import { requestPrompt } from "../decoded.js"
+import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
+import { outputFormatError } from "../openAiRequest.js"
+import { invalid, isRecord, typeName, valueAt } from "../requestChecks.js"
 
 /** Chat Completions fields the Responses API does not know. */
 const chatOnly = [
@@ -29,17 +39,33 @@ const chatOnly = [
 
 const messageRoles = new Set(["user", "assistant", "system", "developer"])
 
-const partTypes = "'input_text', 'input_image', 'input_file', 'output_text' and 'refusal'"
+const contentTypes = "one of a string or array of input items"
 
-/** The text and media parts of a message item's `content`. */
-const contentOf = (
-  content: unknown,
-  path: string
-): { readonly text: string; readonly media: number } | ApiError => {
-  if (typeof content === "string") return { text: content, media: 0 }
-  if (!Array.isArray(content)) return invalidType(path, "one of a string or array of input items", content)
-  let text = ""
-  let media = 0
+const supported = (value: unknown, values: string, param: string): ApiError =>
+  invalid(
+    `Invalid value: ${JSON.stringify(value) ?? "nothing"}. Supported values are: ${values}.`,
+    param,
+    "invalid_value"
+  )
+
+const maxOutputTokensError = (value: unknown): ApiError =>
+  invalid(
+    `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${
+      JSON.stringify(value)
+    } instead.`,
+    "max_output_tokens",
+    "integer_below_min_value"
+  )
+
+const streamOptionsError = invalid(
+  "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+  "stream_options"
+)
+
+/** What is wrong with a message item's `content` (or an output's) at `path`, as OpenAI words it. */
+function contentError(content: unknown, path: string): ApiError | undefined {
+  if (content === undefined) return missingParameter(path)
+  if (!Array.isArray(content)) return invalidType(path, contentTypes, content)
   for (let i = 0; i < content.length; i++) {
     const part: unknown = content[i]
     const at = `${path}[${i}]`
@@ -48,90 +74,145 @@ const contentOf = (
       case "input_text":
       case "output_text":
         if (typeof part.text !== "string") return missingParameter(`${at}.text`)
-        text += part.text
         break
       case "refusal":
-        if (typeof part.refusal === "string") text += part.refusal
+        if (typeof part.refusal !== "string") return missingParameter(`${at}.refusal`)
         break
       case "input_image":
-        if (typeof part.image_url !== "string" && typeof part.file_id !== "string") {
-          return missingParameter(`${at}.image_url`)
-        }
-        media++
-        break
-      case "input_file":
-        media++
         break
       default:
-        return invalid(
-          `Invalid value: ${JSON.stringify(part.type) ?? "nothing"}. Supported values are: ${partTypes}.`,
-          `${at}.type`,
-          "invalid_value"
-        )
+        return supported(part.type, "'input_text', 'input_image', 'output_text' and 'refusal'", `${at}.type`)
     }
   }
-  return { text, media }
+  return undefined
 }
 
-const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Transcript | ApiError => {
-  const transcript = new Transcript()
-  if (typeof input === "string") {
-    transcript.add("user", input, 0)
-    return transcript
+// The first of `fields` an item lacks.
+function missingField(item: Readonly<Record<string, unknown>>, path: string, fields: ReadonlyArray<string>) {
+  const missing = fields.find((field) => typeof item[field] !== "string")
+  return missing === undefined ? undefined : missingParameter(`${path}.${missing}`)
+}
+
+/** What is wrong with the input item at `input[i]`, read from the item itself (a union's refusal names no member). */
+function itemError(body: unknown, i: number): ApiError | undefined {
+  const item = valueAt(body, ["input", i])
+  const path = `input[${i}]`
+  if (!isRecord(item)) return invalidType(path, "an object", item)
+  const type = item.type ?? "message"
+  switch (type) {
+    case "message":
+      if (typeof item.role !== "string" || !messageRoles.has(item.role)) {
+        return invalid(
+          `Invalid value for '${path}.role': expected one of 'user', 'assistant', 'system' or 'developer', got ${
+            JSON.stringify(item.role) ?? "nothing"
+          }.`,
+          `${path}.role`
+        )
+      }
+      return typeof item.content === "string" ? undefined : contentError(item.content, `${path}.content`)
+    case "function_call":
+      return missingField(item, path, ["call_id", "name", "arguments"])
+    case "function_call_output":
+      return missingField(item, path, ["call_id"]) ??
+        (typeof item.output === "string" ? undefined : contentError(item.output, `${path}.output`))
+    case "reasoning":
+      return Array.isArray(item.summary) ? undefined : missingParameter(`${path}.summary`)
+    default:
+      return typeof type === "string"
+        ? undefined
+        : supported(
+          type,
+          "'message', 'function_call', 'function_call_output', 'reasoning' and 'item_reference'",
+          `${path}.type`
+        )
   }
-  const items = requiredArray("input", input, "one of a string or array of input items")
-  if (!Array.isArray(items)) return items
+}
+
+// A `json_schema` text format's schema is flat, unlike Chat Completions' nested `json_schema` wrapper.
+function flatSchemaError(format: Readonly<Record<string, unknown>>): ApiError | undefined {
+  if (typeof format.name !== "string") return missingParameter("text.format.name")
+  return isRecord(format.schema) ? undefined : missingParameter("text.format.schema")
+}
+
+/** What the codec's schema refused (its first refusal) worded as OpenAI words it. */
+function refusalError(body: unknown, refused: Refused): ApiError {
+  const { message, path } = refused.refusals[0]
+  if (path.length === 0) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
+  const param = bracketed(path)
+  const value = valueAt(body, path)
+  const generic = () => refusedField(param, value, message)
+  switch (path[0]) {
+    case "model":
+      return value === undefined ? missingParameter("model") : invalidType("model", "a string", value)
+    case "input":
+      if (path.length === 1) {
+        return value === undefined
+          ? missingParameter("input")
+          : invalidType("input", contentTypes, value)
+      }
+      return itemError(body, path[1] as number) ?? generic()
+    case "max_output_tokens":
+      return maxOutputTokensError(value)
+    case "reasoning":
+    case "text":
+      if (path.length === 1) return invalidType(path[0], "an object", value)
+      return path[0] === "text"
+        ? outputFormatError(valueAt(body, ["text", "format"]), "text.format", flatSchemaError) ?? generic()
+        : generic()
+    case "tools":
+      if (path.length === 1) return invalidType("tools", "an array", value)
+      return path.length === 2 ? invalid(`Invalid type for '${param}': expected an object.`, param) : generic()
+    case "tool_choice":
+      return invalid(
+        "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {type: 'function', name}.",
+        "tool_choice"
+      )
+    default:
+      return generic()
+  }
+}
+
+/** What OpenAI's server refuses before reading a body: a Chat Completions field, and `stream_options`' misuse. */
+function unknownFieldError(body: Readonly<Record<string, unknown>>): ApiError | undefined {
+  for (const name of chatOnly) {
+    if (body[name] !== undefined) return invalid(`Unknown parameter: '${name}'.`, name, "unknown_parameter")
+  }
+  const options = body.stream_options
+  if (options === undefined || options === null) return undefined
+  if (body.stream !== true) return streamOptionsError
+  return isRecord(options) && options.include_usage !== undefined
+    ? invalid(
+      "Unknown parameter: 'stream_options.include_usage'.",
+      "stream_options.include_usage",
+      "unknown_parameter"
+    )
+    : undefined
+}
+
+/**
+ * What OpenAI's server refuses in the input items: an `item_reference` or a reasoning item by id, which the simulator
+ * does not keep, and (with reasoning on) a `function_call` with an id replayed without the reasoning item before it.
+ */
+function inputError(wire: Body, reasoning: boolean, store: boolean): ApiError | undefined {
+  if (typeof wire.input === "string") return undefined
+  if (wire.input.length === 0) return emptyArray("input")
   let reasoningInTurn = false
-  for (let i = 0; i < items.length; i++) {
-    const item: unknown = items[i]
-    const path = `input[${i}]`
-    if (!isRecord(item)) return invalidType(path, "an object", item)
-    const type = item.type ?? "message"
-    switch (type) {
-      case "message": {
-        const role = item.role
-        if (typeof role !== "string" || !messageRoles.has(role)) {
-          return invalid(
-            `Invalid value for '${path}.role': expected one of 'user', 'assistant', 'system' or 'developer', got ${
-              JSON.stringify(role) ?? "nothing"
-            }.`,
-            `${path}.role`
-          )
-        }
-        const content = contentOf(item.content, `${path}.content`)
-        if (isError(content)) return content
-        transcript.add(role, content.text, content.media)
-        if (role !== "assistant") reasoningInTurn = false
-        break
-      }
-      case "function_call": {
-        for (const field of ["call_id", "name", "arguments"] as const) {
-          if (typeof item[field] !== "string") return missingParameter(`${path}.${field}`)
-        }
-        if (reasoning && typeof item.id === "string" && !reasoningInTurn) {
-          return invalid(
-            `Item '${item.id}' of type 'function_call' was provided without its required 'reasoning' item.`,
-            "input"
-          )
-        }
-        transcript.add("assistant", "", 0)
-        transcript.chars += (item.name as string).length + (item.arguments as string).length
-        break
-      }
-      case "function_call_output": {
-        if (typeof item.call_id !== "string") return missingParameter(`${path}.call_id`)
-        const output = typeof item.output === "string" ? item.output : contentOf(item.output, `${path}.output`)
-        if (isError(output)) return output
-        if (typeof output === "string") transcript.add("tool", output, 0)
-        else transcript.add("tool", output.text, output.media)
-        reasoningInTurn = false
-        break
-      }
-      case "reasoning": {
-        if (!Array.isArray(item.summary)) return missingParameter(`${path}.summary`)
+  for (let i = 0; i < wire.input.length; i++) {
+    const wireItem = wire.input[i]!
+    if (isOtherItem(wireItem)) {
+      if (wireItem.type !== "item_reference") continue
+      return invalid(
+        `Item with id '${String(wireItem.id)}' not found. Items are not persisted when \`store\` is set to false.`,
+        "input"
+      )
+    }
+    // `isOtherItem` tells the types apart by name, which the item types' own union cannot narrow on.
+    const item = wireItem as KnownItem
+    switch (item.type) {
+      case "reasoning":
         // An item is found by its id, or carries itself encrypted.
-        if (typeof item.encrypted_content !== "string") {
-          if (typeof item.id !== "string") return missingParameter(`${path}.id`)
+        if (item.encrypted_content === undefined || item.encrypted_content === null) {
+          if (item.id === undefined || item.id === null) return missingParameter(`input[${i}].id`)
           if (!store) {
             return invalid(
               `Item with id '${item.id}' not found. Items are not persisted when \`store\` is set to false. ` +
@@ -142,164 +223,75 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Transc
         }
         reasoningInTurn = true
         break
-      }
-      case "item_reference":
-        return invalid(
-          `Item with id '${String(item.id)}' not found. Items are not persisted when \`store\` is set to false.`,
-          "input"
-        )
+      case "function_call":
+        if (reasoning && item.id !== undefined && item.id !== null && !reasoningInTurn) {
+          return invalid(
+            `Item '${item.id}' of type 'function_call' was provided without its required 'reasoning' item.`,
+            "input"
+          )
+        }
+        break
+      case "function_call_output":
+        reasoningInTurn = false
+        break
       default:
-        return invalid(
-          `Invalid value: ${
-            JSON.stringify(type) ?? "nothing"
-          }. Supported values are: 'message', 'function_call', 'function_call_output', 'reasoning' and ` +
-            "'item_reference'.",
-          `${path}.type`,
-          "invalid_value"
-        )
+        if (item.role !== "assistant") reasoningInTurn = false
     }
   }
-  return transcript
+  return undefined
 }
 
-/**
- * A Responses tool: a `function`, flat (unlike Chat Completions, a nested
- * `function` object is a mistake); hosted tools (`web_search`, `file_search`,
- * ...) are accepted and never called.
- */
-const functionOf = (tool: Readonly<Record<string, unknown>>, path: string): Reply.Tool | ApiError | undefined => {
-  if (tool.type !== "function") return undefined
-  if (typeof tool.name !== "string") return missingParameter(`${path}.name`, "missing_required_parameter")
-  return { name: tool.name, parameters: tool.parameters }
+/** What the codec's mapping refused (a field it needs that the schema leaves optional), as OpenAI words it. */
+function mappingError(problem: Problem): ApiError {
+  const param = problem.param ?? "input"
+  if (/^tools\[\d+\]\.name$/.test(param)) return missingParameter(param, "missing_required_parameter")
+  return /(\.name|\.image_url)$/.test(param) ? missingParameter(param) : invalid(problem.message, param)
 }
 
-const decodeToolChoice = (choice: unknown, tools: ReadonlyArray<Reply.Tool>): Reply.ToolChoice | ApiError => {
-  if (choice === undefined || choice === null || choice === "auto") return { _tag: "Auto" }
-  if (choice === "none") return { _tag: "None" }
-  if (choice === "required") return { _tag: "Required" }
-  if (isRecord(choice)) {
-    if (choice.type === "function") {
-      const name = choice.name
-      if (typeof name !== "string") return missingParameter("tool_choice.name")
-      if (!tools.some((tool) => tool.name === name)) {
-        return invalid(`Tool choice 'function' not found in 'tools' parameter.`, "tool_choice")
-      }
-      return { _tag: "Named", name }
-    }
-    if (typeof choice.type === "string") return { _tag: "Auto" }
-  }
-  return invalid(
-    "Invalid value for 'tool_choice': expected 'none', 'auto', 'required' or {type: 'function', name}.",
-    "tool_choice"
-  )
+/** The checked body as the engine's request, or what the codec's mapping refused. */
+function requestOf(wire: Body): ChatRequest | Problem {
+  const conversation = inputMessages(wire)
+  if (conversation instanceof Problem) return conversation
+  const flat = flatTools(wire)
+  return flat instanceof Problem ? flat : toRequest(wire, conversation, flat.tools)
 }
 
-/** A `json_schema` text format's schema: flat, unlike Chat Completions' nested `json_schema` wrapper. */
-const flatSchema = (format: Readonly<Record<string, unknown>>): { readonly schema: unknown } | ApiError => {
-  if (typeof format.name !== "string") return missingParameter("text.format.name")
-  if (!isRecord(format.schema)) return missingParameter("text.format.schema")
-  return { schema: format.schema }
-}
-
-/** What `text.format` asks of the reply (a JSON Schema, JSON mode, or nothing), or what is wrong with it. */
-const decodeText = (text: unknown): ApiError | OutputFormat => {
-  if (text !== undefined && text !== null && !isRecord(text)) return invalidType("text", "an object", text)
-  return decodeOutputFormat(isRecord(text) ? text.format : undefined, "text.format", flatSchema)
-}
-
-export const decode = (body: unknown): Decoded<Extra> | ApiError => {
-  if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
-  for (const name of chatOnly) {
-    if (body[name] !== undefined) return invalid(`Unknown parameter: '${name}'.`, name, "unknown_parameter")
-  }
-  const model = body.model
-  if (model === undefined || model === null) return missingParameter("model")
-  if (typeof model !== "string") return invalidType("model", "a string", model)
-  const previous = body.previous_response_id
-  if (previous !== undefined && previous !== null && typeof previous !== "string") {
-    return invalidType("previous_response_id", "a string", previous)
-  }
-  const store = body.store !== false
-  const reasoningConfig = body.reasoning
-  if (reasoningConfig !== undefined && reasoningConfig !== null && !isRecord(reasoningConfig)) {
-    return invalidType("reasoning", "an object", reasoningConfig)
-  }
-  const effort = isRecord(reasoningConfig) && typeof reasoningConfig.effort === "string"
-    ? reasoningConfig.effort
-    : undefined
-  const reasoning = isRecord(reasoningConfig) && effort !== "none"
-  const summary = isRecord(reasoningConfig) && typeof reasoningConfig.summary === "string"
-
-  const instructions = body.instructions
-  if (instructions !== undefined && instructions !== null && typeof instructions !== "string") {
-    return invalidType("instructions", "a string", instructions)
-  }
-  const input = decodeInput(body.input, reasoning, store)
-  if (isError(input)) return input
-
-  const stream = body.stream
-  if (stream !== undefined && stream !== null && typeof stream !== "boolean") {
-    return invalidType("stream", "a boolean", stream)
-  }
-  const streamOptions = body.stream_options
-  if (streamOptions !== undefined && streamOptions !== null) {
-    if (stream !== true) {
-      return invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
-    }
-    if (isRecord(streamOptions) && streamOptions.include_usage !== undefined) {
-      return invalid(
-        "Unknown parameter: 'stream_options.include_usage'.",
-        "stream_options.include_usage",
-        "unknown_parameter"
-      )
-    }
-  }
-  const include = body.include
-  if (include !== undefined && include !== null && !Array.isArray(include)) {
-    return invalidType("include", "an array", include)
-  }
-
-  const maxTokens = body.max_output_tokens
-  if (
-    maxTokens !== undefined && maxTokens !== null &&
-    (typeof maxTokens !== "number" || !Number.isInteger(maxTokens) || maxTokens < 16)
-  ) {
-    return invalid(
-      `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${
-        JSON.stringify(maxTokens)
-      } instead.`,
-      "max_output_tokens",
-      "integer_below_min_value"
-    )
-  }
-
-  const tools = decodeTools(body.tools, functionOf)
-  if (isError(tools)) return tools
-  const toolChoice = decodeToolChoice(body.tool_choice, tools)
-  if (isError(toolChoice)) return toolChoice
-  const text = decodeText(body.text)
-  if ("_tag" in text) return text
-
-  if (typeof instructions === "string") input.chars += instructions.length
-  const decoded = input.decoded(
-    {
-      model,
-      tools,
-      toolChoice,
-      parallelToolCalls: body.parallel_tool_calls !== false,
-      reasoning,
-      maxTokens: typeof maxTokens === "number" ? maxTokens : undefined,
-      responseSchema: text.schema,
-      jsonObject: text.jsonObject
-    },
-    stream === true,
-    {
+/** A checked body (its rules held) as the prompt it asks about, with what rendering needs. */
+function promptOf(wire: Body, request: ChatRequest): Decoded<Extra> | ApiError {
+  const store = wire.store !== false
+  const effort = wire.reasoning?.effort ?? undefined
+  const previous = wire.previous_response_id ?? undefined
+  const decoded = requestPrompt(request, {
+    model: wire.model,
+    stream: wire.stream === true,
+    extra: {
       store,
-      encryptedReasoning: Array.isArray(include) && include.includes("reasoning.encrypted_content"),
-      summary,
+      encryptedReasoning: wire.include?.includes("reasoning.encrypted_content") === true,
+      summary: wire.reasoning?.summary !== undefined && wire.reasoning.summary !== null,
       effort,
-      previous: typeof previous === "string" ? previous : undefined
-    }
-  )
-  return { ...decoded, keeps: store, ...(typeof previous === "string" ? { continues: previous } : {}) }
+      previous
+    },
+    parallelToolCalls: wire.parallel_tool_calls !== false,
+    reasoning: wire.reasoning !== undefined && wire.reasoning !== null && effort !== "none",
+    unknownTool: () => invalid("Tool choice 'function' not found in 'tools' parameter.", "tool_choice")
+  })
+  if ("_tag" in decoded) return decoded
+  return { ...decoded, keeps: store, ...(previous !== undefined ? { continues: previous } : {}) }
+}
+
+export function decode(body: unknown): Decoded<Extra> | ApiError {
+  const unknown = isRecord(body) ? unknownFieldError(body) : undefined
+  if (unknown !== undefined) return unknown
+  const wire = checkBody(body)
+  if (wire instanceof Refused) return refusalError(body, wire)
+  const maxTokens = wire.max_output_tokens
+  if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < 16)) {
+    return maxOutputTokensError(maxTokens)
+  }
+  const reasoning = wire.reasoning !== undefined && wire.reasoning !== null && wire.reasoning.effort !== "none"
+  const broken = inputError(wire, reasoning, wire.store !== false)
+  if (broken !== undefined) return broken
+  const request = requestOf(wire)
+  if (request instanceof Problem) return mappingError(request)
+  return promptOf(wire, request)
 }
