@@ -47,6 +47,7 @@ import {
 import type { OptionsError } from "../../OptionsError.js"
 import * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
+import * as Sql from "../persistence/sql.js"
 import * as Database from "../sql/database.js"
 import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
@@ -221,6 +222,10 @@ export const make = (
     if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
     const sql = database === undefined ? undefined : yield* Database.connect(database)
+    // The database as one SQL store: every step of its keys, spend and request log bounded and named alike.
+    const stored: Sql.Database | undefined = sql === undefined
+      ? undefined
+      : { sql, bounds: { address: describe(database!), timeout: Sql.defaultTimeout } }
     const host = options.host ?? defaultHost
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
@@ -231,7 +236,7 @@ export const make = (
     // file (each instance its own), in the store, which every instance shares, each instance's part recorded in its
     // file, so it is rebuilt when the store loses it.
     const configBudgets = store === undefined || (database !== undefined && "postgres" in database)
-    const record = sql === undefined || configBudgets ? undefined : yield* SpendRecord.make(sql).pipe(
+    const record = sql === undefined || configBudgets ? undefined : yield* SpendRecord.make(stored!).pipe(
       Effect.mapError((error) =>
         new DatabaseError({
           database: describe(database!),
@@ -273,7 +278,7 @@ export const make = (
         maxResponseBytes: options.config.keys?.responsesMaxResponseBytes,
         maxChain: options.config.keys?.responsesMaxChain
       },
-      database: sql,
+      database: stored,
       logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
       requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,
       requestLogMaxRows: options.config.keys?.requestLogMaxRows,
@@ -307,7 +312,7 @@ export const make = (
             logRequests: options.logRequests ?? false,
             modelLoadDetails: options.modelLoadDetails ?? config.keys?.modelLoadDetails ?? false,
             hosts: loopback.has(host) ? Intake.loopbackHosts(bound) : undefined,
-            database: sql,
+            database: stored,
             managedKeys,
             reload
           }, lasting)
