@@ -136,9 +136,9 @@ export interface Options {
 }
 
 /**
- * Where an instance records the spend it charges to a `shared` budget: a
- * total per counter (a limit of the budget) and window, in a place that
- * outlives the store (the gateway's database).
+ * Where an instance records the spend it charges to a budget kept in Redis
+ * (`layerStoreRedis(store, { record })`): a total per counter (a limit of the
+ * budget) and window, in a place that outlives the store (the gateway's database).
  *
  * @since 0.3.0
  * @category Models
@@ -220,8 +220,8 @@ export interface LimitStatus {
 export interface Service {
   /**
    * Reserves `call.estimate` in every limit the call is under, or fails naming
-   * the first it would pass; a `shared` budget whose store is unavailable under
-   * `onUnavailable: "fail-closed"` fails with `NoCapacityError`.
+   * the first it would pass; a budget whose store is unavailable (a Redis store under
+   * `onUnavailable: "fail-closed"`, a SQL store) fails with `NoCapacityError`.
    */
   readonly check: (call: Call) => Effect.Effect<Reservation, BudgetExceededError | NoCapacityError>
   /**
