@@ -46,7 +46,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -477,17 +477,6 @@ export const layerStoreSql = (
 ): Layer.Layer<BudgetStore, Store.StoreUnavailableError, SqlClient.SqlClient> =>
   Layer.effect(BudgetStore, Effect.flatMap(SqlClient.SqlClient, (sql) => Sql.budgetStore(sql, options)))
 
-const validate = (limit: Limit, index: number): OptionsError | undefined => {
-  if (!(Number.isFinite(limit.limit) && limit.limit >= 0)) {
-    return Invalid.make("Budget", `limits[${index}].limit`, limit.limit, "0 or more dollars")
-  }
-  const length = limit.period === "month" ? 1 : Duration.toMillis(limit.period)
-  if (!(length > 0 && Number.isFinite(length))) {
-    return Invalid.make("Budget", `limits[${index}].period`, limit.period, `a positive, finite duration or "month"`)
-  }
-  return undefined
-}
-
 const nonEmpty = (option: string, key: string | undefined): OptionsError | undefined =>
   key === undefined || (typeof key === "string" && key !== "")
     ? undefined
@@ -516,7 +505,7 @@ const nonEmpty = (option: string, key: string | undefined): OptionsError | undef
  */
 export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Return<Service, OptionsError> {
   for (const [index, limit] of options.limits.entries()) {
-    const problem = validate(limit, index)
+    const problem = Internal.invalidLimit(limit, index)
     if (problem !== undefined) return yield* problem
   }
   const problem = nonEmpty("key", options.key) ?? nonEmpty("shared.key", options.shared?.key)
