@@ -5,10 +5,11 @@
  * Both live in the stores the gateway chose from its configuration (`Stores`, `server.ts`): the limiters in the
  * store's Redis or in one memory store of the gateway, the budgets in the database's ledger, the store's Redis (its
  * part recorded in the database, `../sql/spendRecord.ts`, rebuilt from there when Redis lost it) or one memory store.
- * Whichever it is, a key's limiter and budget are named by the key (`gateway-key/<name>`), so every generation, and
- * every instance on a shared store, reads and charges the same bucket and the same counter: what a reload hands on
- * is the store's, never a copy. A limiter is shared by the generations that give the key the same rate limit (an
- * `RcMap`, alive for as long as one of them is); a budget is kept by the generation serving it and handed on while
+ * Whichever it is, a key's limiter and budget are named by the key (`gateway-key/<name>`, a limiter by its figures
+ * too), so every generation, and every instance on a shared store, reads and charges the same bucket and the same
+ * counter: what a reload hands on is the store's, never a copy. A limiter is shared by the generations that give the
+ * key the same rate limit (an `RcMap`, alive for as long as one of them is), and a changed rate limit starts a full
+ * bucket; a budget is kept by the generation serving it and handed on while
  * the key's limit and period are the same, else made again over the same counter. A budget whose period changed
  * counts in that period's windows from then on, as every store keeps a counter's windows per period.
  */
@@ -56,6 +57,13 @@ export interface Stores {
 /** The name a key's limiter and budget have in the stores: the same on every instance. */
 export const sharedKey = (name: string): string => `gateway-key/${name}`
 
+/**
+ * The name of key `name`'s bucket at a rate limit: its figures in it, so a rate limit a reload changed starts a full
+ * bucket in every store, as a new limit would.
+ */
+export const limiterKey = (name: string, capacity: number, refillRate: number): string =>
+  `${sharedKey(name)}/${capacity}/${refillRate}`
+
 export interface KeyLimits {
   /** Key `name`'s limiter with `rateLimit`, held until the caller's scope closes. */
   readonly limiter: (
@@ -92,7 +100,10 @@ export const make = (stores: Stores): Effect.Effect<KeyLimits, never, Scope.Scop
     const limiters = yield* RcMap.make({
       lookup: (wanted: string) => {
         const [name, capacity, refillRate] = JSON.parse(wanted) as [string, number, number]
-        return Effect.provide(RateLimiter.make({ capacity, refillRate, key: sharedKey(name) }), stores.limiters)
+        return Effect.provide(
+          RateLimiter.make({ capacity, refillRate, key: limiterKey(name, capacity, refillRate) }),
+          stores.limiters
+        )
       }
     })
     return {

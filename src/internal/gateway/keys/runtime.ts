@@ -101,7 +101,8 @@ export const make = (
       const made = RateLimiter.make({
         capacity: rate.capacity,
         refillRate: rate.refillRate,
-        key: `gateway-runtime-key/${key.id}`
+        // Named by its figures too: a changed rate limit starts a full bucket, in memory and in Redis alike.
+        key: `gateway-runtime-key/${key.id}/${figures}`
       })
       const limiter = yield* Effect.provide(made, limiterStores).pipe(Scope.provide(scope), Effect.orDie)
       limiters.set(key.id, { figures, limiter, scope })
