@@ -211,7 +211,6 @@ interface Generation {
   readonly app: Effect.Success<ReturnType<typeof App.make>>
 }
 
-/** `Gateway.make`. */
 /**
  * Where provider.json keys' budgets are kept, from the configuration: in the database's ledger on Postgres, or with
  * a database and no store; with a store and a SQLite file (each instance its own), in the store, which every
@@ -248,6 +247,7 @@ const configKeyStores = (
     return KeyLimits.inStore(limiters, Context.get(budgets, Budget.BudgetStore))
   })
 
+/** `Gateway.make`. */
 export const make = (
   options: Options,
   startError: (description: string, cause: unknown) => GatewayStartError

@@ -9,9 +9,10 @@
  * too), so every generation, and every instance on a shared store, reads and charges the same bucket and the same
  * counter: what a reload hands on is the store's, never a copy. A limiter is shared by the generations that give the
  * key the same rate limit (an `RcMap`, alive for as long as one of them is), and a changed rate limit starts a full
- * bucket; a budget is kept by the generation serving it and handed on while
- * the key's limit and period are the same, else made again over the same counter. A budget whose period changed
- * counts in that period's windows from then on, as every store keeps a counter's windows per period.
+ * bucket; a budget is kept by the generation serving it and handed on while the key's limit and period are the same,
+ * else made again over the same counter. A budget whose period changed counts in that period's windows from then on,
+ * as every store keeps a counter's windows per period. A key removed by a reload keeps its spend in the store, should
+ * it come back.
  */
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
