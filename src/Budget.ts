@@ -46,7 +46,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -136,9 +136,9 @@ export interface Options {
 }
 
 /**
- * Where an instance records the spend it charges to a `shared` budget: a
- * total per counter (a limit of the budget) and window, in a place that
- * outlives the store (the gateway's database).
+ * Where an instance records the spend it charges to a budget kept in Redis
+ * (`layerStoreRedis(store, { record })`): a total per counter (a limit of the
+ * budget) and window, in a place that outlives the store (the gateway's database).
  *
  * @since 0.3.0
  * @category Models
@@ -220,8 +220,8 @@ export interface LimitStatus {
 export interface Service {
   /**
    * Reserves `call.estimate` in every limit the call is under, or fails naming
-   * the first it would pass; a `shared` budget whose store is unavailable under
-   * `onUnavailable: "fail-closed"` fails with `NoCapacityError`.
+   * the first it would pass; a budget whose store is unavailable (a Redis store under
+   * `onUnavailable: "fail-closed"`, a SQL store) fails with `NoCapacityError`.
    */
   readonly check: (call: Call) => Effect.Effect<Reservation, BudgetExceededError | NoCapacityError>
   /**
@@ -477,17 +477,6 @@ export const layerStoreSql = (
 ): Layer.Layer<BudgetStore, Store.StoreUnavailableError, SqlClient.SqlClient> =>
   Layer.effect(BudgetStore, Effect.flatMap(SqlClient.SqlClient, (sql) => Sql.budgetStore(sql, options)))
 
-const validate = (limit: Limit, index: number): OptionsError | undefined => {
-  if (!(Number.isFinite(limit.limit) && limit.limit >= 0)) {
-    return Invalid.make("Budget", `limits[${index}].limit`, limit.limit, "0 or more dollars")
-  }
-  const length = limit.period === "month" ? 1 : Duration.toMillis(limit.period)
-  if (!(length > 0 && Number.isFinite(length))) {
-    return Invalid.make("Budget", `limits[${index}].period`, limit.period, `a positive, finite duration or "month"`)
-  }
-  return undefined
-}
-
 const nonEmpty = (option: string, key: string | undefined): OptionsError | undefined =>
   key === undefined || (typeof key === "string" && key !== "")
     ? undefined
@@ -516,7 +505,7 @@ const nonEmpty = (option: string, key: string | undefined): OptionsError | undef
  */
 export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Return<Service, OptionsError> {
   for (const [index, limit] of options.limits.entries()) {
-    const problem = validate(limit, index)
+    const problem = Internal.invalidLimit(limit, index)
     if (problem !== undefined) return yield* problem
   }
   const problem = nonEmpty("key", options.key) ?? nonEmpty("shared.key", options.shared?.key)

@@ -3,11 +3,11 @@
  * so N instances behind a load balancer admit what one would, not N times it.
  *
  * Memory is the default: every layer keeps its state in the process. Given a
- * `Store` (Redis), `RateLimiter` shares its token buckets and in-flight cap
- * (`RateLimiter.layerStoreRedis`), and `KeyPool` its capped keys' leases, every key's cooldown and disabled
- * state, and the calls in flight on its uncapped keys (published by each
- * instance every `publishPeriod`), with every instance that names the same
- * store and key. Everything Redis does for them is one Lua script, with the
+ * `Store` (Redis), provided as each concept's Redis layer, `RateLimiter` shares its token buckets and in-flight cap
+ * (`RateLimiter.layerStoreRedis`), `KeyPool` its capped keys' leases, every key's cooldown and disabled state, and
+ * the calls in flight on its uncapped keys, published by each instance every `publishPeriod`
+ * (`KeyPool.layerStoreRedis`), `Budget` its spend (`Budget.layerStoreRedis`) and `Router` its breakers, pins and
+ * learned limits (`Router.layerStoreRedis`), with every instance that names the same store and key. Everything Redis does for them is one Lua script, with the
  * time read inside it (`TIME`), so the instances' clocks do not matter.
  *
  * When Redis goes away, `onUnavailable` decides: `"fail-closed"` fails calls
@@ -79,7 +79,8 @@ export interface Options {
 }
 
 /**
- * A connected store, to give to `RateLimiter.layerStoreRedis` and to `KeyPool` options (`shared`).
+ * A connected store, to give to the stores' Redis layers: `RateLimiter.layerStoreRedis`, `KeyPool.layerStoreRedis`,
+ * `Budget.layerStoreRedis`, `Router.layerStoreRedis`.
  *
  * @since 0.3.0
  * @category Models

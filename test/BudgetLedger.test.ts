@@ -1,11 +1,16 @@
 /**
  * The SQL budget ledger (`internal/budget/sql.ts`) on a real SQLite file shared by two clients, as two gateway
  * instances share it: under random concurrent checks and charges from both, the limit is never passed, every charge
- * is counted once, and nothing stays reserved; a reservation whose instance vanished lapses into its estimate.
+ * is counted once, and nothing stays reserved; a reservation whose instance vanished lapses into its estimate. Its
+ * steps are the persistence module's (`persistence/sql.ts`): bounded by the statement timeout on the `Clock`, and
+ * retried while another connection holds the file's write lock.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Result from "effect/Result"
+import type * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -13,7 +18,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Ledger from "../src/internal/gateway/keys/ledger.js"
+import { contentionBackoff } from "../src/internal/persistence/sql.js"
 import * as Database from "../src/internal/sql/database.js"
+import * as Sqlite from "../src/internal/sql/sqlite.js"
+import { silentDatabase } from "./utils/silentDatabase.js"
 
 const dir = mkdtempSync(join(tmpdir(), "budget-ledger-"))
 const file = join(dir, "gateway.db")
@@ -176,6 +184,85 @@ describe("the SQL budget ledger", () => {
       assert.strictEqual(read.spent, 0.25)
       assert.strictEqual(read.reserved, 0)
     }), 30_000)
+})
+
+describe("the SQL budget ledger's steps", () => {
+  it.effect("fail with StoreUnavailableError naming the step once the statement timeout passes unanswered", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentDatabase
+      const ledger = yield* Ledger.make(silent.sql, { address: "the silent database", statementTimeout: "2 seconds" })
+      const read = yield* Effect.forkChild(Effect.flip(ledger.spend("key:silent", "1 day")))
+      const check = yield* Effect.forkChild(
+        Effect.flip(ledger.budget([{ scope: "key:silent", limit: 1, period: "1 day" }]).check({ estimate: 0.5 }))
+      )
+      yield* TestClock.adjust("1999 millis")
+      // Asked, and still waiting just before the bound.
+      assert.isAbove(silent.sent(), 0)
+      assert.isUndefined(read.pollUnsafe())
+      assert.isUndefined(check.pollUnsafe())
+      yield* TestClock.adjust("1 milli")
+      const unavailable = yield* Fiber.join(read)
+      assert.strictEqual(unavailable._tag, "StoreUnavailableError")
+      assert.strictEqual(unavailable.address, "the silent database")
+      assert.strictEqual(unavailable.reason, "a spend read: no answer within 2s")
+      const refused = yield* Fiber.join(check)
+      assert.strictEqual(refused._tag, "NoCapacityError")
+      assert.isTrue(refused._tag === "NoCapacityError" && refused.storeUnavailable)
+    }))
+
+  // A client whose statements wait 20 ms for another connection's write lock, counting the statements it makes.
+  const counted = Effect.gen(function*() {
+    const client = yield* Effect.provide(Effect.orDie(Sqlite.make(file, { busyTimeoutMillis: 20 })), Reactivity.layer)
+    let statements = 0
+    const sql = new Proxy(client, {
+      apply: (target, self, args) => {
+        statements++
+        return Reflect.apply(target, self, args)
+      }
+    }) as SqlClient.SqlClient
+    return { sql, statements: () => statements }
+  })
+
+  it.effect("retry a check refused while another connection holds the write lock, and reserve once it is let go", () =>
+    Effect.gen(function*() {
+      yield* Effect.orDie(Database.connect({ sqlite: file }))
+      const { sql, statements } = yield* counted
+      const ledger = yield* Ledger.make(sql, { address: file })
+      const limits = [{ scope: "key:contended", limit: 1, period: "1 day" as const }]
+      const holder = new DatabaseSync(file)
+      holder.exec("BEGIN IMMEDIATE")
+      const check = yield* Effect.forkChild(ledger.budget(limits).check({ estimate: 0.5 }))
+      yield* Effect.repeat(Effect.yieldNow, { times: 20 })
+      // Refused for the lock (SQLite's busy timeout), and waiting on the Clock to try again.
+      const first = statements()
+      assert.isAbove(first, 0)
+      assert.isUndefined(check.pollUnsafe())
+      holder.exec("COMMIT")
+      holder.close()
+      yield* TestClock.adjust(contentionBackoff)
+      yield* Fiber.join(check)
+      assert.isAbove(statements(), first)
+      const read = yield* ledger.spend("key:contended", "1 day")
+      assert.deepStrictEqual([read.spent, read.reserved], [0, 0.5])
+    }).pipe(Effect.scoped))
+
+  it.effect("give a check up as unavailable when the write lock stays held through every retry", () =>
+    Effect.gen(function*() {
+      yield* Effect.orDie(Database.connect({ sqlite: file }))
+      const { sql } = yield* counted
+      const ledger = yield* Ledger.make(sql, { address: file })
+      const holder = new DatabaseSync(file)
+      holder.exec("BEGIN IMMEDIATE")
+      const check = yield* Effect.forkChild(
+        Effect.flip(ledger.budget([{ scope: "key:held", limit: 1, period: "1 day" }]).check({ estimate: 0.5 }))
+      )
+      yield* TestClock.adjust("1 second")
+      const refused = yield* Fiber.join(check)
+      holder.exec("ROLLBACK")
+      holder.close()
+      assert.strictEqual(refused._tag, "NoCapacityError")
+      assert.isTrue(refused._tag === "NoCapacityError" && refused.storeUnavailable)
+    }).pipe(Effect.scoped))
 })
 
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }))

@@ -52,7 +52,9 @@ const instanceOn = (url: string, key: string, id: string) =>
   Effect.gen(function*() {
     const store = yield* connected(url)
     const memory = memoryRecord(id)
-    const budget = yield* Budget.make({ limits, shared: { store, key }, record: memory.record })
+    const budget = yield* Budget.make({ limits, key }).pipe(
+      Effect.provide(Budget.layerStoreRedis(store, { record: memory.record }))
+    )
     return { store, budget, ...memory }
   })
 
@@ -121,7 +123,9 @@ describe("Budget with a spend record, on a real redis-server", () => {
         const redis = yield* redisServer
         const store = yield* connected(redis.url, { onUnavailable: "fail-open" })
         const memory = memoryRecord("db-away")
-        const budget = yield* Budget.make({ limits, shared: { store, key: "away" }, record: memory.record })
+        const budget = yield* Budget.make({ limits, key: "away" }).pipe(
+          Effect.provide(Budget.layerStoreRedis(store, { record: memory.record }))
+        )
         yield* budget.charge(yield* budget.check({ estimate: 0.3 }), 0.3)
         yield* redis.stop
         // Redis away: the local share takes the call, and the record its cost.
@@ -181,7 +185,9 @@ describe("Budget with a spend record, on a real redis-server", () => {
             const instances = yield* Effect.forEach(stores, (store, i) =>
               Effect.gen(function*() {
                 const memory = memoryRecord(`db-${i}`)
-                const budget = yield* Budget.make({ limits, shared: { store, key }, record: memory.record })
+                const budget = yield* Budget.make({ limits, key }).pipe(
+                  Effect.provide(Budget.layerStoreRedis(store, { record: memory.record }))
+                )
                 return { budget, ...memory }
               }))
             // Costs the records did not take, charged since the store last lost its keys.

@@ -98,8 +98,8 @@ describe("KeyPool over published counts, through a real redis-server", () => {
         const pool = yield* KeyPool.make({
           providerId: "openai",
           keys: keys.slice(0, 1),
-          shared: { store, key: "quiet" }
-        })
+          key: "quiet"
+        }).pipe(Effect.provide(KeyPool.layerStoreRedis(store)))
         const before = sent.count
         for (let i = 0; i < 100; i++) {
           yield* Effect.scoped(Effect.flatMap(pool.acquire, (lease) => pool.report(lease, "success")))
@@ -132,10 +132,14 @@ describe("KeyPool over published counts, through a real redis-server", () => {
         const timing = { publishPeriod: "50 millis", publishTtl: "1 second" } as const
         const options = { providerId: "openai", keys: keys.slice(0, 1) }
         const { die, store: dying } = yield* mortal(redis.url, timing)
-        const doomed = yield* KeyPool.make({ ...options, shared: { store: dying, key: "lapse" } })
+        const doomed = yield* KeyPool.make({ ...options, key: "lapse" }).pipe(
+          Effect.provide(KeyPool.layerStoreRedis(dying))
+        )
         yield* Scope.provide(Effect.all([doomed.acquire, doomed.acquire, doomed.acquire]), yield* Scope.make())
         const survivor = yield* connected(redis.url, timing)
-        const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "lapse" } })
+        const other = yield* KeyPool.make({ ...options, key: "lapse" }).pipe(
+          Effect.provide(KeyPool.layerStoreRedis(survivor))
+        )
         yield* eventually("the other's three calls counted", other.status, ([key]) => key!.inFlight === 3, {
           every: "20 millis",
           within: "5 seconds"
@@ -170,12 +174,13 @@ describe("KeyPool over published counts, through a real redis-server", () => {
         }
         const [one, two] = yield* Effect.forEach([0, 1], () =>
           Effect.flatMap(connected(redis.url), (store) =>
-            KeyPool.make({ ...options, shared: { store, key: "mixed" } })))
+            KeyPool.make({ ...options, key: "mixed" }).pipe(Effect.provide(KeyPool.layerStoreRedis(store)))))
         const [capped, open] = (yield* one!.status).map((key) =>
           key.keyId
         )
         const taken = yield* Effect.forEach([0, 1, 2, 3], () =>
-          Effect.map(one!.take(), (lease) => lease.credentials.keyId))
+          Effect.map(one!.take(), (lease) =>
+            lease.credentials.keyId))
         // Ties go to the uncapped key, which costs no round trip.
         expect(taken).toEqual([open, capped, open, capped])
         expect(yield* two!.tryTakeKey(capped!)).toBeUndefined()
@@ -198,7 +203,9 @@ describe("KeyPool over published counts, through a real redis-server", () => {
         const redis = yield* redisServer
         const pools = yield* Effect.forEach([0, 1, 2], () =>
           Effect.flatMap(connected(redis.url), (store) =>
-            KeyPool.make({ providerId: "openai", keys, shared: { store, key: "balance" } })))
+            KeyPool.make({ providerId: "openai", keys, key: "balance" }).pipe(
+              Effect.provide(KeyPool.layerStoreRedis(store))
+            )))
         const ids = (yield* pools[0]!.status).map((key) =>
           key.keyId
         )

@@ -243,8 +243,8 @@ describe("Router affinity through a real redis-server", () => {
             KeyPool.make({
               providerId: "named",
               keys: [{ key: keysOf("named")[0]!, maxConcurrency: 1 }, keysOf("named")[1]!],
-              shared: { store, key: "named" }
-            }))
+              key: "named"
+            }).pipe(Effect.provide(KeyPool.layerStoreRedis(store))))
       )
       const [idA, idB] = (yield* one!.status).map((key) => key.keyId)
       const held = (yield* one!.tryTakeKey(idA!))!
@@ -284,7 +284,7 @@ describe("Router affinity through a real redis-server", () => {
         () =>
           Effect.flatMap(
             connected(redis.url),
-            (store) => routerOver(world, { shared: { store, key: "affinity-test" } })
+            (store) => routerOver(world, { key: "affinity-test" }).pipe(Effect.provide(Router.layerStoreRedis(store)))
           )
       )
       yield* one!.chat(ask("shared-session"))

@@ -8,7 +8,6 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { eventually } from "./utils/eventually.js"
-import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected } from "./utils/sharedStore.js"
 
@@ -26,11 +25,8 @@ interface Flaky {
   readonly calls: Array<string>
 }
 
-/** How an instance's router is given its store: the stores' layer, or the deprecated `shared` option. */
-type Via = "layerStoreRedis" | "shared"
-
 /** One instance's router: "flaky" first (`priority`), then "steady", the breakers in the store. */
-const router = (instanceName: string, store: Store.Store, flaky: Flaky, via: Via) =>
+const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
   Effect.map(
     Layer.build(
       Router.layer({
@@ -38,7 +34,7 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky, via: Via
         // A period of 2 s: the steps a test takes while a breaker is open come well within it on a loaded machine.
         cooldown: { failures: 2, window: "1 minute", period: "2 seconds" },
         retryOn: ["ProviderUnavailableError", "RateLimitError"],
-        ...(via === "shared" ? { shared: { store, key: "shared-breakers" } } : { key: "shared-breakers" }),
+        key: "shared-breakers",
         deployments: [
           {
             name: "flaky",
@@ -57,7 +53,7 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky, via: Via
             llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("steady")))
           }
         ]
-      }).pipe(Layer.provide(via === "shared" ? Layer.empty : Router.layerStoreRedis(store)))
+      }).pipe(Layer.provide(Router.layerStoreRedis(store)))
     ),
     (context) => ({
       chat: Effect.map(Effect.provide(Llm.chat(ask), context), (reply) => reply.text),
@@ -70,46 +66,23 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky, via: Via
   )
 
 /** A redis-server and two instances' routers on it, each on its own Redis connection, over one flaky deployment. */
-const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}, via: Via = "layerStoreRedis") =>
+const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}) =>
   Effect.gen(function*() {
     const redis = yield* redisServer
     const stores = yield* Effect.forEach([0, 1], () => connected(redis.url, store))
     const flaky: Flaky = { healthy, answer: undefined, gate: undefined, calls: [] }
-    return { flaky, a: yield* router("a", stores[0]!, flaky, via), b: yield* router("b", stores[1]!, flaky, via) }
+    return { flaky, a: yield* router("a", stores[0]!, flaky), b: yield* router("b", stores[1]!, flaky) }
   })
 
 /** How the tests wait for a state another instance wrote: a refresh reads the store every 250 ms. */
 const refresh = { every: "50 millis", within: "20 seconds" } as const
 
 describe("Router: breakers shared through a real redis-server", () => {
-  it.effect(
-    "a bad shared option fails with OptionsError naming it: an empty key, or a store's own (its password " +
-      "never shows)",
+  it.live(
+    "a breaker one instance opens is open on the other; once the period is over only one instance probes",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const deployments = [{
-          name: "a",
-          model: "m",
-          llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("a")))
-        }]
-        const emptyKey = yield* Effect.flip(
-          Router.make({ deployments, shared: { store: { redis: "redis://127.0.0.1:1" }, key: "" } })
-        )
-        expectOptionsError(emptyKey, { module: "Router", option: "shared.key", expected: "a non-empty string" })
-        const badUrl = yield* Effect.flip(
-          Router.make({ deployments, shared: { store: { redis: "http://:hunter2-secret@127.0.0.1:1" } } })
-        )
-        expectOptionsError(badUrl, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, [
-          "hunter2-secret"
-        ])
-      }))
-  )
-
-  it.live.each<Via>(["layerStoreRedis", "shared"])(
-    "a breaker one instance opens is open on the other; once the period is over only one instance probes (%s)",
-    (via) =>
-      Effect.scoped(Effect.gen(function*() {
-        const { a, b, flaky } = yield* twoInstances(false, {}, via)
+        const { a, b, flaky } = yield* twoInstances(false)
 
         // One failure on each instance: two within the window, across them, open the breaker.
         expect(yield* a.chat).toBe("steady")

@@ -100,18 +100,20 @@ describe("Store options", () => {
       const store = yield* Store.make({ redis: "redis://:hunter2-secret@127.0.0.1:1" })
       expect(store.address).toBe("127.0.0.1:1")
       // An empty key for the shared state is refused by each layer.
-      const shared = { store, key: "" }
-      expectOptionsError(yield* Effect.flip(RateLimiter.make({ capacity: 1, refillRate: 1, shared })), {
+      const limiter = RateLimiter.make({ capacity: 1, refillRate: 1, key: "" })
+      expectOptionsError(yield* Effect.flip(Effect.provide(limiter, RateLimiter.layerStoreRedis(store))), {
         module: "RateLimiter",
-        option: "shared.key"
+        option: "key"
       })
-      expectOptionsError(yield* Effect.flip(KeyPool.make({ providerId: "p", keys: ["k"], shared })), {
+      const pool = KeyPool.make({ providerId: "p", keys: ["k"], key: "" })
+      expectOptionsError(yield* Effect.flip(Effect.provide(pool, KeyPool.layerStoreRedis(store))), {
         module: "KeyPool",
-        option: "shared.key"
+        option: "key"
       })
-      expectOptionsError(yield* Effect.flip(Budget.make({ limits: [], shared })), {
+      const budget = Budget.make({ limits: [], key: "" })
+      expectOptionsError(yield* Effect.flip(Effect.provide(budget, Budget.layerStoreRedis(store))), {
         module: "Budget",
-        option: "shared.key"
+        option: "key"
       })
     }))
 })
@@ -134,8 +136,12 @@ describe("Store: limits shared through a real redis-server", () => {
           }
         }
         const options = { capacity: 3, refillRate: 0.001 }
-        const wrapped = yield* RateLimiter.make({ ...options, shared: { store: counted, key: "hand-written" } })
-        const plain = yield* RateLimiter.make({ ...options, shared: { store, key: "hand-written" } })
+        const wrapped = yield* RateLimiter.make({ ...options, key: "hand-written" }).pipe(
+          Effect.provide(RateLimiter.layerStoreRedis(counted))
+        )
+        const plain = yield* RateLimiter.make({ ...options, key: "hand-written" }).pipe(
+          Effect.provide(RateLimiter.layerStoreRedis(store))
+        )
         yield* Effect.scoped(Effect.all([wrapped.consume(), wrapped.consume(), wrapped.consume()]))
         expect(sent).toBeGreaterThanOrEqual(3)
         expect(Math.floor((yield* plain.status).available)).toBe(0)
@@ -149,7 +155,9 @@ describe("Store: limits shared through a real redis-server", () => {
       Effect.gen(function*() {
         const redis = yield* redisServer
         const limiters = yield* onInstances(redis.url, 2, (store) =>
-          RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } }))
+          RateLimiter.make({ capacity: 5, refillRate: 40, key: "bucket" }).pipe(
+            Effect.provide(RateLimiter.layerStoreRedis(store))
+          ))
         // Stamped on Redis' clock (the system's): the whole run's bound compares the stamps with `startedAt`. A burst
         // taken again waits for the bucket to fill again first.
         const [{ grants, startedAt }, stall] = yield* undisturbed((take) =>
@@ -216,7 +224,8 @@ describe("Store: limits shared through a real redis-server", () => {
                 const key = `property-${run++}`
                 const limiters = yield* Effect.forEach(
                   stores,
-                  (store) => RateLimiter.make({ ...options, shared: { store, key } })
+                  (store) =>
+                    RateLimiter.make({ ...options, key }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store)))
                 )
                 const grants: Array<Grant> = []
                 let offset = 0
@@ -249,9 +258,9 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const { store } = yield* connectedStore()
-        const options = { capacity: 1, refillRate: 0.001, maxConcurrency: 1, shared: { store, key: "trying" } }
-        const limiter = yield* RateLimiter.make(options)
-        const other = yield* RateLimiter.make(options)
+        const options = { capacity: 1, refillRate: 0.001, maxConcurrency: 1, key: "trying" }
+        const limiter = yield* RateLimiter.make(options).pipe(Effect.provide(RateLimiter.layerStoreRedis(store)))
+        const other = yield* RateLimiter.make(options).pipe(Effect.provide(RateLimiter.layerStoreRedis(store)))
         const failing = Effect.flip(Effect.scoped(other.consume({ onExceeded: "fail" })))
         const scope = yield* Scope.make()
         yield* Scope.provide(limiter.consume({ onExceeded: "fail" }), scope)
@@ -276,7 +285,9 @@ describe("Store: limits shared through a real redis-server", () => {
       Effect.gen(function*() {
         const redis = yield* redisServer
         const limiters = yield* onInstances(redis.url, 2, (store) =>
-          RateLimiter.make({ capacity: 1_000, refillRate: 1_000, maxConcurrency: 3, shared: { store, key: "cap" } }))
+          RateLimiter.make({ capacity: 1_000, refillRate: 1_000, maxConcurrency: 3, key: "cap" }).pipe(
+            Effect.provide(RateLimiter.layerStoreRedis(store))
+          ))
         let held = 0
         let most = 0
         yield* Effect.forEach(
@@ -317,7 +328,9 @@ describe("Store: limits shared through a real redis-server", () => {
           maxConcurrency: 3
         }]
         const pools = yield* onInstances(redis.url, 2, (store) =>
-          KeyPool.make({ providerId: "openai", keys, shared: { store, key: "openai" } }))
+          KeyPool.make({ providerId: "openai", keys, key: "openai" }).pipe(
+            Effect.provide(KeyPool.layerStoreRedis(store))
+          ))
         const held = new Map<string, number>()
         let most = 0
         let overCap = 0
@@ -370,13 +383,17 @@ describe("Store: limits shared through a real redis-server", () => {
         const options = { providerId: "openai", keys, whenExhausted: { _tag: "Fail" } as const }
         // Two seconds: renewed every third of it, the leases outlive a stall of this process of a second and more.
         const { store: dying, die } = yield* mortal(redis.url, { leaseTtl: "2 seconds" })
-        const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "openai" } })
+        const pool = yield* KeyPool.make({ ...options, key: "openai" }).pipe(
+          Effect.provide(KeyPool.layerStoreRedis(dying))
+        )
         // Two leases taken and never given back: their scope is never closed.
         const leases = yield* Scope.make()
         yield* Scope.provide(Effect.all([pool.acquire, pool.acquire]), leases)
 
         const survivor = yield* connected(redis.url, { leaseTtl: "2 seconds" })
-        const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "openai" } })
+        const other = yield* KeyPool.make({ ...options, key: "openai" }).pipe(
+          Effect.provide(KeyPool.layerStoreRedis(survivor))
+        )
         expect((yield* other.status)[0]!.inFlight).toBe(2)
         const refused = yield* Effect.flip(Effect.scoped(other.acquire))
         expect(refused._tag).toBe("NoCapacityError")
@@ -409,8 +426,8 @@ describe("Store: limits shared through a real redis-server", () => {
       const pool = yield* KeyPool.make({
         providerId: "openai",
         keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 1 }],
-        shared: { store, key: "renew" }
-      })
+        key: "renew"
+      }).pipe(Effect.provide(KeyPool.layerStoreRedis(store)))
       yield* holdsOne(pool, "3 seconds")
     }), 30_000)
 
@@ -424,8 +441,8 @@ describe("Store: limits shared through a real redis-server", () => {
           capacity: 100,
           refillRate: 100,
           tokensPerMinute: 1_000,
-          shared: { store, key: "tokens" }
-        })
+          key: "tokens"
+        }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store)))
         yield* redis.stop
         const consume = (tokens: number) =>
           Effect.scoped(Effect.asVoid(limiter.consume({ onExceeded: "fail", tokens })))
@@ -442,13 +459,15 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2 })
-        const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.001, shared: { store, key: "open" } })
+        const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.001, key: "open" }).pipe(
+          Effect.provide(RateLimiter.layerStoreRedis(store))
+        )
         const pool = yield* KeyPool.make({
           providerId: "openai",
           keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }],
           whenExhausted: { _tag: "Fail" },
-          shared: { store, key: "open" }
-        })
+          key: "open"
+        }).pipe(Effect.provide(KeyPool.layerStoreRedis(store)))
         const tryOne = Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(
           Effect.as(true),
           Effect.catchTag("RateLimiterExceededError", () => Effect.succeed(false))
@@ -488,13 +507,13 @@ describe("Store: limits shared through a real redis-server", () => {
           capacity: 4,
           refillRate: 1,
           maxConcurrency: 2,
-          shared: { store, key: "closed" }
-        })
+          key: "closed"
+        }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store)))
         const pool = yield* KeyPool.make({
           providerId: "openai",
           keys: ["sk-shared-key-one-0001"],
-          shared: { store, key: "closed" }
-        })
+          key: "closed"
+        }).pipe(Effect.provide(KeyPool.layerStoreRedis(store)))
         // Calls in flight when Redis goes: their leases are dropped with it; giving them back must not fail.
         const inFlight = yield* Scope.make()
         yield* Scope.provide(Effect.all([limiter.consume(), pool.acquire]), inFlight)
@@ -596,16 +615,16 @@ describe("Store: limits shared through a real redis-server", () => {
           capacity: 50,
           refillRate: 200,
           maxConcurrency: 8,
-          shared: { store, key: "load" }
-        })
+          key: "load"
+        }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store)))
         const pool = yield* KeyPool.make({
           providerId: "openai",
           keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }, {
             key: "sk-shared-key-two-0002",
             maxConcurrency: 4
           }],
-          shared: { store, key: "load" }
-        })
+          key: "load"
+        }).pipe(Effect.provide(KeyPool.layerStoreRedis(store)))
         const outcomes = { served: 0, refused: 0 }
         const call = Effect.scoped(Effect.gen(function*() {
           yield* limiter.consume()
@@ -646,11 +665,15 @@ describe("Store: limits shared through a real redis-server", () => {
         const open = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-open" }), closed)
         const shut = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-closed" }), closed)
         const local = yield* Scope.provide(
-          RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: open, key: "down" } }),
+          RateLimiter.make({ capacity: 2, refillRate: 1, key: "down" }).pipe(
+            Effect.provide(RateLimiter.layerStoreRedis(open))
+          ),
           closed
         )
         const none = yield* Scope.provide(
-          RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: shut, key: "down" } }),
+          RateLimiter.make({ capacity: 2, refillRate: 1, key: "down" }).pipe(
+            Effect.provide(RateLimiter.layerStoreRedis(shut))
+          ),
           closed
         )
         const granted = yield* Effect.scoped(local.consume({ onExceeded: "fail" }))
@@ -675,8 +698,8 @@ describe("Store: limits shared through a real redis-server", () => {
         const budgets = yield* onInstances(redis.url, 3, (store) =>
           Budget.make({
             limits: [{ scope: Budget.overall, limit: 1, period: "1 hour" }],
-            shared: { store, key: "spend" }
-          }))
+            key: "spend"
+          }).pipe(Effect.provide(Budget.layerStoreRedis(store))))
         let admitted = 0
         let charged = 0
         yield* Effect.forEach(
@@ -715,9 +738,9 @@ describe("Store: limits shared through a real redis-server", () => {
         const { redis, store } = yield* connectedStore({ leaseTtl: "2 seconds" })
         const limits = [{ scope: Budget.overall, limit: 1, period: "1 hour" }] as const
         const { store: dying, die } = yield* mortal(redis.url, { leaseTtl: "2 seconds" })
-        const first = yield* Budget.make({ limits, shared: { store: dying, key: "lapse" } })
+        const first = yield* Budget.make({ limits, key: "lapse" }).pipe(Effect.provide(Budget.layerStoreRedis(dying)))
         yield* first.check({ estimate: 0.9 })
-        const other = yield* Budget.make({ limits, shared: { store, key: "lapse" } })
+        const other = yield* Budget.make({ limits, key: "lapse" }).pipe(Effect.provide(Budget.layerStoreRedis(store)))
         expect((yield* Effect.flip(other.check({ estimate: 0.5 })))._tag).toBe("BudgetExceededError")
         yield* die
         // Past the TTL since its last renewal, which came before the close.
@@ -727,8 +750,12 @@ describe("Store: limits shared through a real redis-server", () => {
 
         const open = yield* Budget.make({
           limits,
-          shared: { store: yield* instance(redis.url, { onUnavailable: "fail-open", instances: 4 }), key: "lapse" }
-        })
+          key: "lapse"
+        }).pipe(
+          Effect.provide(
+            Budget.layerStoreRedis(yield* instance(redis.url, { onUnavailable: "fail-open", instances: 4 }))
+          )
+        )
         yield* redis.stop
         // Fail-closed: no check passes. Fail-open: a quarter of the limit, locally.
         expect((yield* Effect.flip(other.check({ estimate: 0.1 })))._tag).toBe("NoCapacityError")
@@ -746,7 +773,9 @@ describe("Store: limits shared through a real redis-server", () => {
       const proxy = yield* pausableProxy(redis.port)
       const store = yield* instance(proxy.url, { onUnavailable: "fail-closed", commandTimeout: "200 millis" })
       yield* untilShared(store)
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, shared: { store, key } })
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, key }).pipe(
+        Effect.provide(RateLimiter.layerStoreRedis(store))
+      )
       yield* Effect.scoped(limiter.consume())
       return { proxy, store, limiter }
     })
@@ -831,17 +860,19 @@ describe("Store: limits shared through a real redis-server", () => {
       Effect.gen(function*() {
         const { redis, store } = yield* connectedStore({ onUnavailable: "fail-closed" })
         const raw = yield* rawClient(redis.url)
-        const limiter = yield* RateLimiter.make({ capacity: 3, refillRate: 0.001, shared: { store, key: "flushed" } })
+        const limiter = yield* RateLimiter.make({ capacity: 3, refillRate: 0.001, key: "flushed" }).pipe(
+          Effect.provide(RateLimiter.layerStoreRedis(store))
+        )
         const capped = yield* KeyPool.make({
           providerId: "openai",
           keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }],
-          shared: { store, key: "flushed" }
-        })
+          key: "flushed"
+        }).pipe(Effect.provide(KeyPool.layerStoreRedis(store)))
         const open = yield* KeyPool.make({
           providerId: "openai",
           keys: ["sk-shared-key-one-0001"],
-          shared: { store, key: "open" }
-        })
+          key: "open"
+        }).pipe(Effect.provide(KeyPool.layerStoreRedis(store)))
         yield* Effect.scoped(limiter.consume())
         yield* holdsOne(capped)
         yield* holdsOne(open)
@@ -872,7 +903,9 @@ describe("Store: limits shared through a real redis-server", () => {
           whenExhausted: { _tag: "Fail" } as const
         }
         const { store: dying, die } = yield* mortal(redis.url, { leaseTtl: "300 millis" })
-        const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "expired" } })
+        const pool = yield* KeyPool.make({ ...options, key: "expired" }).pipe(
+          Effect.provide(KeyPool.layerStoreRedis(dying))
+        )
         yield* Scope.provide(Effect.all([pool.acquire, pool.acquire, pool.acquire]), yield* Scope.make())
         yield* die
         const [set] = yield* Effect.promise(() => raw.keys("effect-llm-router:leases:pool:expired:*[^e]"))
@@ -880,7 +913,9 @@ describe("Store: limits shared through a real redis-server", () => {
 
         yield* Effect.sleep("400 millis")
         const survivor = yield* connected(redis.url, { leaseTtl: "300 millis" })
-        const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "expired" } })
+        const other = yield* KeyPool.make({ ...options, key: "expired" }).pipe(
+          Effect.provide(KeyPool.layerStoreRedis(survivor))
+        )
         expect((yield* other.status)[0]!.inFlight).toBe(0)
         yield* Effect.scoped(Effect.gen(function*() {
           yield* other.acquire
@@ -1022,14 +1057,18 @@ describe("Store: limits shared through a real redis-server", () => {
           keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 1 }],
           whenExhausted: { _tag: "Fail" } as const
         }
-        const a = yield* KeyPool.make({ ...capped, shared: { store: first!, key: "capped" } })
-        const b = yield* KeyPool.make({ ...capped, shared: { store: second!, key: "capped" } })
+        const a = yield* KeyPool.make({ ...capped, key: "capped" }).pipe(
+          Effect.provide(KeyPool.layerStoreRedis(first!))
+        )
+        const b = yield* KeyPool.make({ ...capped, key: "capped" }).pipe(
+          Effect.provide(KeyPool.layerStoreRedis(second!))
+        )
         for (let i = 0; i < 20; i++) {
           yield* Effect.scoped(a.acquire)
           yield* Effect.scoped(b.acquire)
         }
         const open = { providerId: "openai", keys: ["sk-shared-key-one-0001"] }
-        const c = yield* KeyPool.make({ ...open, shared: { store: first!, key: "open" } })
+        const c = yield* KeyPool.make({ ...open, key: "open" }).pipe(Effect.provide(KeyPool.layerStoreRedis(first!)))
         for (let i = 0; i < 20; i++) yield* holdsOne(c)
       }),
     30_000

@@ -51,18 +51,22 @@ const keys = [
 
 const cappedKeys = keys.map((key) => ({ key, maxConcurrency: 1_000 }))
 
-const llm = (url: string, shared: Store.Shared | undefined, poolKeys: KeyPool.Options["keys"] = keys) =>
-  Layer.build(
+// The stack over the store's Redis layers (the pool's leases and the limiter's buckets), or in memory without one.
+const llm = (url: string, store: Store.Store | undefined, poolKeys: KeyPool.Options["keys"] = keys) => {
+  const pool = KeyPool.layer({ providerId: "bench", keys: poolKeys, key: "bench" }).pipe(
+    Layer.provide(KeyPool.KeyPoolRegistry.layer)
+  )
+  const limiter = RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000, key: "bench" }).pipe(Layer.orDie)
+  return Layer.build(
     Llm.layer({ model: "gpt-4o-mini" }).pipe(
       Layer.provide(Layer.mergeAll(
         OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
-        KeyPool.layer({ providerId: "bench", keys: poolKeys, shared }).pipe(
-          Layer.provide(KeyPool.KeyPoolRegistry.layer)
-        ),
-        RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000, shared }).pipe(Layer.orDie)
+        store === undefined ? pool : Layer.provide(pool, KeyPool.layerStoreRedis(store)),
+        store === undefined ? limiter : Layer.provide(limiter, RateLimiter.layerStoreRedis(store))
       ))
     )
   ).pipe(Effect.map(Context.get(Llm.Llm)))
+}
 
 const calling = (service: Llm.Service) =>
   Effect.map(service.chat(request), (response) => {
@@ -127,7 +131,7 @@ const redisCase = (name: string, poolKeys: KeyPool.Options["keys"], traffic: Tra
       const redis = yield* redisSide
       const store = yield* Store.make({ redis: redis.url })
       return {
-        call: calling(yield* llm(url, { store, key: "bench" }, poolKeys)),
+        call: calling(yield* llm(url, store, poolKeys)),
         redisCpuMicros: cpuMicros(redis.client)
       }
     }),

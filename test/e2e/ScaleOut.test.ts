@@ -251,8 +251,8 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
           Effect.gen(function*() {
             const budget = yield* Budget.make({
               limits: [{ scope: Budget.overall, limit, period: "1 hour" }],
-              shared: { store: yield* connected(redis.url), key: "scale-out-spend" }
-            })
+              key: "scale-out-spend"
+            }).pipe(Effect.provide(Budget.layerStoreRedis(yield* connected(redis.url))))
             const options = yield* ProviderConfig.routerOptions(config, { budget })
             const context = yield* Layer.build(Router.layer(options).pipe(Layer.provide(UndiciHttpClient.layer())))
             return { budget, context }

@@ -7,10 +7,10 @@ import * as fc from "fast-check"
 import { createHash } from "node:crypto"
 import * as Engine from "../../src/internal/gateway/engine.js"
 import * as Auth from "../../src/internal/gateway/keys/auth.js"
-import * as KeyLimits from "../../src/internal/gateway/keys/limits.js"
 import * as Message from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as Reply from "../../src/simulator/Reply.js"
+import { memoryKeyLimits } from "../utils/memoryKeyLimits.js"
 
 describe("gateway keys: digests and their constant-time compare", () => {
   it("a key's digest is its SHA-256", () => {
@@ -148,7 +148,7 @@ describe("a budgeted key's admission", () => {
         resolve: (model) => model === "m" ? { price } : undefined,
         models: [{ id: "m", ownedBy: "test" }]
       },
-      yield* KeyLimits.make(undefined),
+      yield* memoryKeyLimits,
       new Map()
     )
     const caller = auth.authenticate({ authorization: "Bearer gw-key-budgeted" }) as Auth.Caller

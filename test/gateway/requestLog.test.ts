@@ -4,7 +4,7 @@
  * queue dropped and counted without waiting; and the bounds on rows and bytes, the oldest rows trimmed first.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -19,6 +19,8 @@ import * as RequestLog from "../../src/internal/gateway/observe/requestLog.js"
 import * as Database from "../../src/internal/sql/database.js"
 import * as Requests from "../../src/internal/sql/requests.js"
 import { effectProp } from "../utils/effectProp.js"
+import { silentDatabase } from "../utils/silentDatabase.js"
+import { withWarnings } from "../utils/warnings.js"
 
 const hour = 3_600_000
 
@@ -39,7 +41,7 @@ const open = (
   } = {}
 ) =>
   RequestLog.make({
-    sql,
+    database: { sql, bounds: { address: "the test's database", timeout: Duration.seconds(5) } },
     logPayloads: false,
     retention: options.retention,
     capacity: options.capacity,
@@ -117,7 +119,7 @@ describe("the request log's bounds on rows and bytes", () => {
     Effect.gen(function*() {
       const sql = yield* database
       const log = yield* RequestLog.make({
-        sql,
+        database: { sql, bounds: { address: "the test's database", timeout: Duration.seconds(5) } },
         logPayloads: false,
         maxRows: 3,
         secrets: () => [],
@@ -179,5 +181,36 @@ describe("the request log's writer", () => {
       expect(dropped).toBe(3)
       yield* settle
       expect(yield* ids(sql)).toEqual(["b", "a"])
+    }).pipe(Effect.scoped))
+
+  it.effect("drops, counts and reports a batch its database does not answer once the write's bound passes", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentDatabase
+      let dropped = 0
+      const [, warnings] = yield* withWarnings(Effect.gen(function*() {
+        const log = yield* RequestLog.make({
+          database: { sql: silent.sql, bounds: { address: "the silent database", timeout: Duration.seconds(5) } },
+          logPayloads: false,
+          secrets: () => [],
+          dropped: (count) => {
+            dropped += count
+          }
+        })
+        yield* call(log, "a", 0)
+        yield* call(log, "b", 1)
+        // The sweep at start waits its bound out first, then the batch its own.
+        yield* TestClock.adjust("10 seconds")
+        yield* settle
+        yield* TestClock.adjust("9999 millis")
+        yield* settle
+        expect(dropped).toBe(0)
+        yield* TestClock.adjust("1 milli")
+        yield* settle
+        expect(dropped).toBe(2)
+      }))
+      expect(warnings.map((warning) => [warning.message, warning.annotations["reason"]])).toEqual([
+        ["request log retention not applied", "applying the request log's retention: no answer within 10s"],
+        ["request log rows dropped", "the database refused them: writing the request log: no answer within 10s"]
+      ])
     }).pipe(Effect.scoped))
 })

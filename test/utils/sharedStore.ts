@@ -20,7 +20,9 @@ export const instance = (url: string, options: Partial<Store.Options> = {}) =>
 // fallback of a fail-open store with two instances or more holds at most half the capacity).
 export const untilShared = (store: Store.Store) =>
   Effect.gen(function*() {
-    const probe = yield* RateLimiter.make({ capacity: 1_000, refillRate: 1_000, shared: { store, key: "probe" } })
+    const probe = yield* RateLimiter.make({ capacity: 1_000, refillRate: 1_000, key: "probe" }).pipe(
+      Effect.provide(RateLimiter.layerStoreRedis(store))
+    )
     // Up to 20 s (within the tests' 30 s): a loaded machine may take seconds to connect, never that long.
     yield* eventually("the store connected (a limiter on it reading Redis)", probe.status, (status) =>
       status.available > 600, {

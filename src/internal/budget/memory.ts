@@ -1,6 +1,8 @@
 /**
  * The memory backend of `Budget.BudgetStore`: each counter's spend in its current window and its reservations, kept
- * in this process and read on the `Clock`, so `TestClock` drives its windows. Counters of one name are one count.
+ * in this process and read on the `Clock`, so `TestClock` drives its windows. Counters of one name are one count in
+ * each period, as the SQL store keeps them: a budget whose period changed counts in the new period's windows, and one
+ * of the old period still settling its calls charges the old period's.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -27,13 +29,14 @@ export const budgetStore = (): Budget.BudgetStore["Service"] => {
   // one already opened: an instant read before another fiber's step is never taken back to an ended window.
   const countAt = (counter: Budget.Counter, now: number): Count => {
     const window = windowAt(counter.period, now)
-    const count = counts.get(counter.name)
+    const id = `${counter.name}@${window.period}`
+    const count = counts.get(id)
     if (count === undefined) {
       const made: Count = { window, spent: 0, reservations: new Map() }
-      counts.set(counter.name, made)
+      counts.set(id, made)
       return made
     }
-    if (window.start > count.window.start || count.window.period !== window.period) {
+    if (window.start > count.window.start) {
       count.window = window
       count.spent = 0
     }

@@ -32,7 +32,8 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../../Budget.js"
-import * as Store from "../../Store.js"
+import type * as Store from "../../Store.js"
+import { unavailable } from "../persistence/unavailable.js"
 import * as Leases from "../store/leases.js"
 import { overKeys } from "../store/script.js"
 import { failOpen } from "./failOpen.js"
@@ -208,7 +209,6 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
       const hash = `${counterOf(counter)}:${window.start}`
       return { hash, held: `${hash}:held`, window, expireAt: window.end + 2 * ttl + 60_000 }
     }
-    const unavailable = (reason: string) => new Store.StoreUnavailableError({ address: store.address, reason })
 
     // The record's part of each window written back from what it recorded.
     const rebuild = (
@@ -228,7 +228,7 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
         Effect.catchTag("SpendRecordError", (error) =>
           Effect.andThen(
             Effect.logWarning(`A budget's part could not be rebuilt from its record (${error.reason}).`),
-            Effect.fail(unavailable(`its part could not be rebuilt from its record (${error.reason})`))
+            Effect.fail(unavailable(store.address, `its part could not be rebuilt from its record (${error.reason})`))
           ))
       )
 
@@ -246,7 +246,7 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
             }
             if (answer === 2 && record !== undefined) {
               return rounds === 0
-                ? Effect.fail(unavailable("a budget's windows kept vanishing while they were rebuilt"))
+                ? Effect.fail(unavailable(store.address, "a budget's windows kept vanishing while they were rebuilt"))
                 : Effect.andThen(rebuild(record, held.counters, windows), attempt(rounds - 1))
             }
             return Effect.succeed<Budget.Reserved>({

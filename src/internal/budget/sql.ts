@@ -28,7 +28,7 @@
  *
  * Each transaction is bounded and retried on contention (`persistence/sql.ts`); a reservation that cannot be made fails
  * with `StoreUnavailableError` (a budget's check then with `NoCapacityError`, which the gateway answers with 503). A
- * settle is retried in the background until the database takes it, and at close for a while longer (`flushTimeout`); it
+ * settle is retried in the background until the database takes it, and at close for a while longer (`closeTimeout`); it
  * is idempotent (it adds the cost only with the reservation it deletes), so a retry of a settle whose commit was
  * acknowledged late counts once, and a settle that never lands leaves the reservation to lapse into its estimate: the
  * spend is never lost.
@@ -44,14 +44,12 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Budget from "../../Budget.js"
-import { StoreUnavailableError } from "../../Store.js"
+import type { StoreUnavailableError } from "../../Store.js"
 import * as Renewal from "../persistence/leases.js"
-import { bounded, type Bounds, transaction } from "../persistence/sql.js"
+import { type Bounds, closeTimeout, defaultTimeout, step, transaction } from "../persistence/sql.js"
+import { unavailable } from "../persistence/unavailable.js"
 import { migrate } from "../sql/migrations.js"
 import { refuses, type Window, windowAt } from "./window.js"
-
-/** How long the settles still being retried at close may take to be written. */
-const flushTimeout = Duration.seconds(15)
 
 /** A read of a counter's spend in its window that holds now. */
 class SpendRead
@@ -78,7 +76,7 @@ export const make = (
     const ttl = Duration.toMillis(options?.leaseTtl ?? Duration.seconds(30))
     const bounds: Bounds = {
       address: options?.address ?? "the SQL database",
-      timeout: Duration.fromInputUnsafe(options?.statementTimeout ?? Duration.seconds(5))
+      timeout: Duration.fromInputUnsafe(options?.statementTimeout ?? defaultTimeout)
     }
     // The leases of this instance's reservations (its calls in flight, and settles not yet written), renewed well
     // before they lapse.
@@ -87,7 +85,7 @@ export const make = (
       scope: yield* Effect.scope,
       renew: (leases) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          bounded(
+          step(
             bounds,
             "a lease renewal",
             sql`UPDATE reservations SET expires_at = ${now + ttl} WHERE ${sql.in("id", [...leases.keys()])}`
@@ -166,12 +164,12 @@ export const make = (
         ))
 
     // A settle the database did not take at once: retried, backing off, for as long as the store lives; at its
-    // close, for up to `flushTimeout` (this finalizer runs before the set's, which interrupts what is left).
+    // close, for up to `closeTimeout` (this finalizer runs before the set's, which interrupts what is left).
     const retried = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")])
     const pending = yield* FiberSet.make<void>()
     yield* Effect.addFinalizer(() =>
       FiberSet.awaitEmpty(pending).pipe(
-        Effect.timeout(flushTimeout),
+        Effect.timeout(closeTimeout),
         Effect.catchCause(() =>
           Effect.flatMap(FiberSet.size(pending), (left) =>
             Effect.logError(
@@ -256,10 +254,10 @@ export const budgetStore = (
     Effect.mapError(
       migrate(sql),
       (error) =>
-        new StoreUnavailableError({
-          address: options?.address ?? "the SQL database",
-          reason: `its schema could not be brought up to date (${error.message})`
-        })
+        unavailable(
+          options?.address ?? "the SQL database",
+          `its schema could not be brought up to date (${error.message})`
+        )
     ),
     make(sql, options)
   )

@@ -6,9 +6,12 @@
  * fails open (`budget/failOpen.ts`) never is.
  */
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Budget from "../../Budget.js"
 import { type BudgetExceededError, NoCapacityError } from "../../LlmError.js"
+import type { OptionsError } from "../../OptionsError.js"
+import * as Invalid from "../optionsError.js"
 import { uniqueId } from "../store/leases.js"
 import { exceeded, periodName } from "./window.js"
 
@@ -19,6 +22,18 @@ export interface Plan {
   readonly names: ReadonlyArray<string>
   /** The positions of the limits `call` is under. */
   readonly applying: (call: Budget.Call) => ReadonlyArray<number>
+}
+
+/** Why `limit` (at `index` of a budget's limits) is no limit: a negative amount, or a period that is not one. */
+export function invalidLimit(limit: Budget.Limit, index: number): OptionsError | undefined {
+  if (!(Number.isFinite(limit.limit) && limit.limit >= 0)) {
+    return Invalid.make("Budget", `limits[${index}].limit`, limit.limit, "0 or more dollars")
+  }
+  const length = limit.period === "month" ? 1 : Duration.toMillis(limit.period)
+  if (!(length > 0 && Number.isFinite(length))) {
+    return Invalid.make("Budget", `limits[${index}].period`, limit.period, `a positive, finite duration or "month"`)
+  }
+  return undefined
 }
 
 /** The limits of scope `overall` and of the scopes a call lists: `Budget.make`'s rule. */

@@ -36,9 +36,9 @@ import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Redacted from "effect/Redacted"
-import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
+import type * as Sql from "../persistence/sql.js"
 import * as AdminKeys from "./admin/keys.js"
 import * as AdminSpend from "./admin/spend.js"
 import * as AnthropicRoute from "./anthropic/route.js"
@@ -83,7 +83,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
   readonly store: Store.Store | undefined
   /** How long and how much of the responses are kept (`Gateway.Keys`' bounds); the defaults when unset. */
   readonly responses: ResponsesStore.StoreOptions
-  readonly database: SqlClient.SqlClient | undefined
+  readonly database: Sql.Database | undefined
   /** Whether the request log keeps each call's request body and reply text, keys masked. */
   readonly logPayloads: boolean
   /** How long the request log keeps its rows (`Gateway.Options.requestLogRetention`); its default when unset. */
@@ -105,7 +105,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
     metrics,
     responses: memory ?? ResponsesStoreRedis.make(options.store!, options.responses),
     requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
-      sql: options.database,
+      database: options.database,
       logPayloads: options.logPayloads,
       retention: options.requestLogRetention,
       maxRows: options.requestLogMaxRows,

@@ -22,6 +22,7 @@
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -29,11 +30,12 @@ import * as Exit from "effect/Exit"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import type * as SqlClient from "effect/sql/SqlClient"
 import * as Http from "node:http"
+import * as Budget from "../../Budget.js"
 import {
   type Config,
   type Database as DatabaseOption,
@@ -45,8 +47,10 @@ import {
   type SourceError
 } from "../../Gateway.js"
 import type { OptionsError } from "../../OptionsError.js"
+import * as RateLimiter from "../../RateLimiter.js"
 import * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
+import * as Sql from "../persistence/sql.js"
 import * as Database from "../sql/database.js"
 import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
@@ -60,6 +64,7 @@ import * as KeyLimits from "./keys/limits.js"
 import * as RuntimeKeys from "./keys/runtime.js"
 import * as KeyStore from "./keys/store.js"
 import type { Entry } from "./observe/record.js"
+import * as Errors from "./openai/errors.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
@@ -84,20 +89,19 @@ function adminKeysOf(config: Config, options: Options) {
 
 // The keys and teams of the database, their callers, and the spend ledger, kept for the gateway's life.
 function manage(
-  sql: SqlClient.SqlClient,
-  store: Store.Store | undefined,
-  database: DatabaseOption,
+  { bounds, sql }: Sql.Database,
+  limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   drain: Drain
 ) {
   return Effect.gen(function*() {
-    const ledger = yield* Ledger.make(sql, { address: describe(database) })
-    const keyStore = yield* KeyStore.make(sql, { address: describe(database) }).pipe(
+    const ledger = yield* Ledger.make(sql, { address: bounds.address, statementTimeout: bounds.timeout })
+    const keyStore = yield* KeyStore.make(sql, { address: bounds.address, statementTimeout: bounds.timeout }).pipe(
       Effect.mapError((error) =>
-        new DatabaseError({ database: describe(database), reason: `its keys could not be read (${error.reason})` })
+        new DatabaseError({ database: bounds.address, reason: `its keys could not be read (${error.reason})` })
       )
     )
-    const runtime = yield* RuntimeKeys.make(keyStore, ledger, store, (ids) => drain.revoked(ids))
-    return { ledger, store: keyStore, runtime }
+    const runtime = yield* RuntimeKeys.make(keyStore, ledger, limiterStores, (ids) => drain.revoked(ids))
+    return { ledger, store: keyStore, runtime, database: { bounds, sql } }
   })
 }
 
@@ -216,6 +220,43 @@ interface Generation {
   readonly app: Effect.Success<ReturnType<typeof App.make>>
 }
 
+/**
+ * Where provider.json keys' budgets are kept, from the configuration: in the database's ledger on Postgres, or with
+ * a database and no store; with a store and a SQLite file (each instance its own), in the store, which every
+ * instance shares, each instance's part recorded in its file, so it is rebuilt when the store loses it; with neither,
+ * in one memory store. The ledger keeps its counters under `config-key:<name>`, a store under the name
+ * `Budget.make` gives them (`KeyLimits.inStore`): each where earlier versions kept them, so an upgrade loses no spend.
+ */
+function configKeyStores(
+  limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
+  store: Store.Store | undefined,
+  database: DatabaseOption | undefined,
+  managed: Effect.Success<ReturnType<typeof manage>> | undefined
+): Effect.Effect<KeyLimits.Stores, DatabaseError, Scope.Scope> {
+  return Effect.gen(function*() {
+    if (managed !== undefined && (store === undefined || "postgres" in database!)) {
+      return {
+        limiters,
+        budgets: managed.ledger.store,
+        counter: Auth.configKeyScope,
+        unavailable: () => Errors.databaseUnavailable("the budget ledger could not be read")
+      }
+    }
+    const record = managed === undefined ? undefined : yield* SpendRecord.make(managed.database).pipe(
+      Effect.mapError((error) =>
+        new DatabaseError({
+          database: managed.database.bounds.address,
+          reason: `its spend record could not be read (${error.reason})`
+        })
+      )
+    )
+    const budgets = yield* Layer.build(
+      store === undefined ? Budget.layerStoreMemory : Budget.layerStoreRedis(store, { record })
+    )
+    return KeyLimits.inStore(limiters, Context.get(budgets, Budget.BudgetStore))
+  })
+}
+
 /** `Gateway.make`. */
 export function make(
   options: Options,
@@ -230,27 +271,24 @@ export function make(
     if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
     const sql = database === undefined ? undefined : yield* Database.connect(database)
+    // The database as one SQL store: every step of its keys, spend and request log bounded and named alike.
+    const stored: Sql.Database | undefined = sql === undefined
+      ? undefined
+      : { sql, bounds: { address: describe(database!), timeout: Sql.defaultTimeout } }
     const host = options.host ?? defaultHost
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
     const wantedStore = options.store ?? options.config.store
     // One connection for every configuration served: the deployments, the routers' breakers and the keys' limits.
     const store = wantedStore === undefined || !("redis" in wantedStore) ? wantedStore : yield* Store.make(wantedStore)
-    // Provider.json keys' budgets are kept in the ledger on Postgres, or without a store; with a store and a SQLite
-    // file (each instance its own), in the store, which every instance shares, each instance's part recorded in its
-    // file, so it is rebuilt when the store loses it.
-    const configBudgets = store === undefined || (database !== undefined && "postgres" in database)
-    const record = sql === undefined || configBudgets ? undefined : yield* SpendRecord.make(sql).pipe(
-      Effect.mapError((error) =>
-        new DatabaseError({
-          database: describe(database!),
-          reason: `its spend record could not be read (${error.reason})`
-        })
-      )
-    )
-    const keyLimits = yield* KeyLimits.make(store, record)
     const drain = new Drain()
-    const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!, drain)
+    // Where the keys' limits live, chosen here from the configuration, and nowhere else: limiters in the store's
+    // Redis, else in one memory store of the gateway's.
+    const limiterStores = yield* Layer.build(
+      store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store)
+    )
+    const managedKeys = stored === undefined ? undefined : yield* manage(stored, limiterStores, drain)
+    const keyLimits = yield* KeyLimits.make(yield* configKeyStores(limiterStores, store, database, managedKeys))
     // A request not whole within its deadline is answered 408 by node:http and its connection closed, so a client
     // trickling its body cannot hold a connection (Node's own deadline is 300 s). Node looks for late requests every
     // `connectionsCheckingInterval`, a quarter of the deadline at most.
@@ -282,7 +320,7 @@ export function make(
         maxResponseBytes: options.config.keys?.responsesMaxResponseBytes,
         maxChain: options.config.keys?.responsesMaxChain
       },
-      database: sql,
+      database: stored,
       logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
       requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,
       requestLogMaxRows: options.config.keys?.requestLogMaxRows,
@@ -307,7 +345,7 @@ export function make(
             kept,
             managedKeys === undefined
               ? undefined
-              : { ...managedKeys, keysRequired: !loopback.has(host), configBudgets }
+              : { ...managedKeys, keysRequired: !loopback.has(host) }
           )
           const app = yield* App.make(engine, {
             drain,
@@ -316,7 +354,7 @@ export function make(
             logRequests: options.logRequests ?? false,
             modelLoadDetails: options.modelLoadDetails ?? config.keys?.modelLoadDetails ?? false,
             hosts: loopback.has(host) ? Intake.loopbackHosts(bound) : undefined,
-            database: sql,
+            database: stored,
             managedKeys,
             reload
           }, lasting)

@@ -12,9 +12,9 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
+import type * as Sql from "../persistence/sql.js"
 import type * as AdminKeys from "./admin/keys.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
 import type * as ChatAnswer from "./chatAnswer.js"
@@ -43,7 +43,7 @@ export interface AppOptions {
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
-  readonly database: SqlClient.SqlClient | undefined
+  readonly database: Sql.Database | undefined
   /** The keys and teams made at run time and the spend ledger, on a gateway with a database. */
   readonly managedKeys: AdminKeys.Managed | undefined
   /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */

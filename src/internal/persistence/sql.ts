@@ -1,14 +1,17 @@
 /**
- * A SQL store's statements and transactions, the part every SQL backend shares: each bounded by a timeout, a
- * transaction retried at once when the database rolled it back for contention, and what fails reported as
- * `StoreUnavailableError` naming the database.
+ * A SQL store's step, the part every SQL backend shares: a statement or a transaction bounded by a timeout on the
+ * `Clock`, retried when the database refused it for contention (a deadlock, a serialisation failure, a lock it waited
+ * for too long), and what fails reported as `StoreUnavailableError` naming the database.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
-import { StoreUnavailableError } from "../../Store.js"
+import type { StoreUnavailableError } from "../../Store.js"
 import { timeoutFail } from "../time/watchdog.js"
+import { unavailable } from "./unavailable.js"
 
 /** Where a SQL store is and how long one of its steps may take. */
 export interface Bounds {
@@ -17,37 +20,72 @@ export interface Bounds {
   readonly timeout: Duration.Duration
 }
 
-const unavailable = (bounds: Bounds, what: string, reason: string) =>
-  new StoreUnavailableError({ address: bounds.address, reason: `${what}: ${reason}` })
+/** How long a step may take when its store is not told. */
+export const defaultTimeout = Duration.seconds(5)
 
 /**
- * `effect` within `bounds.timeout`, its `SqlError`s as `StoreUnavailableError` (`what` names it in the reason); a
- * failure the caller made of a `SqlError` it expects (a name already taken) is left as it is.
+ * How long a SQL store's close waits for the writes it still holds (settles being retried, log rows queued): a bound
+ * on shutdown, not on a step; each attempt those writes make is still a step, bounded by its own timeout.
  */
-export const bounded = <A, E>(
+export const closeTimeout = Duration.seconds(15)
+
+// A statement refused for contention was rolled back whole: another attempt, a moment later, orders itself after its
+// competitor.
+function isContention(error: unknown): boolean {
+  return isSqlError(error) &&
+    (error.reason._tag === "DeadlockError" || error.reason._tag === "SerializationError" ||
+      error.reason._tag === "LockTimeoutError")
+}
+
+/** The wait before the first retry of an attempt refused for contention; each next one waits twice as long. */
+export const contentionBackoff = Duration.millis(10)
+
+// The work in a fiber of its own, whose interruption is not waited for: a transaction interrupted at the bound rolls
+// back on its connection, and a database that does not answer would otherwise hold the step in that rollback too.
+function unawaited<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      Effect.forkDetach(restore(effect), { startImmediately: true }),
+      (worker) =>
+        Effect.onInterrupt(restore(Fiber.join(worker)), () => Effect.asVoid(Effect.forkDetach(Fiber.interrupt(worker))))
+    )
+  )
+}
+
+/**
+ * `effect` (a statement, or a transaction: `transaction`) retried on contention, all within `bounds.timeout`, its
+ * `SqlError`s as `StoreUnavailableError` (`what` names the step in the reason); a failure the caller made of a
+ * `SqlError` it expects (a name already taken) is left as it is.
+ */
+export function step<A, E>(
   bounds: Bounds,
   what: string,
   effect: Effect.Effect<A, E>
-): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailableError> =>
-  timeoutFail(
+): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailableError> {
+  return timeoutFail(
     Effect.mapError(
-      effect,
-      (error) => isSqlError(error) ? unavailable(bounds, what, error.message) : error as Exclude<E, SqlError>
+      unawaited(
+        Effect.retry(effect, { schedule: Schedule.exponential(contentionBackoff), times: 5, while: isContention })
+      ),
+      (error) => isSqlError(error) ? unavailable(bounds.address, what, error.message) : error as Exclude<E, SqlError>
     ),
     bounds.timeout,
-    () => unavailable(bounds, what, `no answer within ${Duration.format(bounds.timeout)}`)
+    () => unavailable(bounds.address, what, `no answer within ${Duration.format(bounds.timeout)}`)
   )
+}
 
-// Retried at once: the transaction was rolled back, and another attempt orders itself after its competitor.
-const isContention = (error: SqlError): boolean =>
-  error.reason._tag === "DeadlockError" || error.reason._tag === "SerializationError" ||
-  error.reason._tag === "LockTimeoutError"
-
-/** `effect` as one transaction of `sql`, retried on contention, bounded as `bounded` is. */
-export const transaction = <A>(
+/** `effect` as one transaction of `sql`, a `step`. */
+export function transaction<A, E>(
   sql: SqlClient.SqlClient,
   bounds: Bounds,
   what: string,
-  effect: Effect.Effect<A, SqlError>
-): Effect.Effect<A, StoreUnavailableError> =>
-  bounded(bounds, what, Effect.retry(sql.withTransaction(effect), { while: isContention, times: 5 }))
+  effect: Effect.Effect<A, E>
+): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailableError> {
+  return step(bounds, what, sql.withTransaction(effect))
+}
+
+/** A SQL store's database: its client, and where it is and how long a step may take. */
+export interface Database {
+  readonly sql: SqlClient.SqlClient
+  readonly bounds: Bounds
+}

@@ -37,18 +37,24 @@ const loadSqlite = (): typeof NodeSqlite => {
   }
 }
 
-/** How long a statement waits for another process's write lock on the file before it fails. */
+/** How long a statement waits for another connection's write lock on the file before it fails, unless told. */
 const busyTimeoutMillis = 5_000
 
-/** A client on the database file `filename` (created when missing), closed with the scope. */
+/**
+ * A client on the database file `filename` (created when missing), closed with the scope; its statements wait up to
+ * `busyTimeoutMillis` for another connection's write lock, then fail as contention (`LockTimeoutError`).
+ */
 export const make = (
-  filename: string
+  filename: string,
+  options?: { readonly busyTimeoutMillis?: number | undefined }
 ): Effect.Effect<SqlClient.SqlClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const db = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {
-          const opened = new (loadSqlite().DatabaseSync)(filename, { timeout: busyTimeoutMillis })
+          const opened = new (loadSqlite().DatabaseSync)(filename, {
+            timeout: options?.busyTimeoutMillis ?? busyTimeoutMillis
+          })
           opened.exec("PRAGMA journal_mode = WAL")
           opened.exec("PRAGMA foreign_keys = ON")
           return opened

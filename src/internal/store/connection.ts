@@ -27,7 +27,8 @@ import * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import type * as Store from "../../Store.js"
 import type { Bound, Connection } from "../../Store.js"
-import { publishMillis, StoreUnavailableError } from "../../Store.js"
+import { publishMillis, type StoreUnavailableError } from "../../Store.js"
+import { unavailable as storeUnavailable } from "../persistence/unavailable.js"
 import { type Bound as WatchedBound, type Watchdog, watchdogOf } from "../time/watchdog.js"
 import { argsOf } from "./script.js"
 
@@ -244,7 +245,7 @@ export const make = Effect.fnUntraced(
     )
 
     const unavailable = (reason: string) => {
-      const error = new StoreUnavailableError({ address, reason })
+      const error = storeUnavailable(address, reason)
       if (down || (starting && client === undefined)) {
         return Effect.fail(error)
       }

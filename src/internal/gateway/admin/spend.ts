@@ -13,8 +13,8 @@
 import * as Effect from "effect/Effect"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
-import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
+import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
 import * as Errors from "../openai/errors.js"
 import { errorResponse, json } from "../serving.js"
@@ -121,13 +121,14 @@ const unavailable = Errors.answer(
 )
 
 const answerOf = <A>(
+  database: Sql.Database,
   query: Effect.Effect<A, SqlError>,
   render: (value: A) => unknown
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
-  Effect.matchEffect(query, {
+  Effect.matchEffect(Sql.step(database.bounds, "reading the request log", query), {
     onFailure: (error) =>
       Effect.as(
-        Effect.logWarning("request log query failed").pipe(Effect.annotateLogs({ reason: error.message })),
+        Effect.logWarning("request log query failed").pipe(Effect.annotateLogs({ reason: error.reason })),
         errorResponse(unavailable)
       ),
     onSuccess: (value) => Effect.succeed(json(200, JSON.stringify(render(value))))
@@ -138,11 +139,11 @@ const buckets = Object.keys(Requests.buckets) as ReadonlyArray<Requests.Bucket>
 
 /** `GET /admin/spend`'s answer to `request`, its caller checked by the route; `now` in Clock milliseconds. */
 export const spend = (
-  sql: SqlClient.SqlClient | undefined,
+  database: Sql.Database | undefined,
   now: () => number,
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
-  if (sql === undefined) return Effect.succeed(errorResponse(noDatabase))
+  if (database === undefined) return Effect.succeed(errorResponse(noDatabase))
   const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
     group_by: oneOf("group_by", get("group_by"), groups),
     from: timeParameter("from", get("from")),
@@ -161,7 +162,7 @@ export const spend = (
     return Effect.succeed(errorResponse(refusal))
   }
   const groupBy = read.group_by ?? "model"
-  return answerOf(Requests.spend(sql, { groupBy, from, to, bucket: read.bucket }), (rows) => ({
+  return answerOf(database, Requests.spend(database.sql, { groupBy, from, to, bucket: read.bucket }), (rows) => ({
     group_by: groupBy,
     from: unixSeconds(from),
     to: unixSeconds(to),
@@ -172,10 +173,10 @@ export const spend = (
 
 /** `GET /admin/requests`' answer to `request`, its caller checked by the route. */
 export const requests = (
-  sql: SqlClient.SqlClient | undefined,
+  database: Sql.Database | undefined,
   request: HttpServerRequest.HttpServerRequest
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
-  if (sql === undefined) return Effect.succeed(errorResponse(noDatabase))
+  if (database === undefined) return Effect.succeed(errorResponse(noDatabase))
   const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
     key: { value: get("key") ?? undefined },
     team: { value: get("team") ?? undefined },
@@ -188,8 +189,8 @@ export const requests = (
   const query = parsed.values
   const limit = Math.min(query.limit ?? defaultLimit, maxLimit)
   // One row more than the page: whether there is a page after.
-  const page = Requests.list(sql, { ...query, after: query.cursor, limit: limit + 1 })
-  return answerOf(page, (rows) => ({
+  const page = Requests.list(database.sql, { ...query, after: query.cursor, limit: limit + 1 })
+  return answerOf(database, page, (rows) => ({
     data: rows.slice(0, limit).map((row) => ({
       ...row,
       at: unixSeconds(row.at),

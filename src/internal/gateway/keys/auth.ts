@@ -4,9 +4,10 @@
  * `x-goog-api-key` or `?key=`, as Google's do) is hashed and compared with every digest by `crypto.timingSafeEqual`,
  * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came. Each key
  * may be limited to some model names, have its own token bucket (`RateLimiter`) and a spend limit (`Budget`); a
- * request past one is refused before anything is sent. With a store, both are shared by every instance under
- * `gateway-key/<name>`; across a reload, both are handed on (`keys/limits.ts`); with a database, the budgets are its
- * ledger's (`budget/sql.ts`), and keys made at run time (`keys/runtime.ts`) are found beside the configuration's. A
+ * request past one is refused before anything is sent. Both live in the stores the gateway chose from its
+ * configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's ledger), named by the
+ * key, so a reload's limits of a key are the same bucket and counter; with a database, keys made at run time
+ * (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
  * budgeted call reserves its worst case (`Pricing.estimate` of its prompt and `maxTokens`, the key's default set on
  * a request without one, at the highest price its model can reach) for as long as the request's scope is open, and
  * is charged its real cost: on an error before any output nothing, when interrupted the reservation. Embeddings
@@ -149,20 +150,19 @@ export interface Auth {
 
 const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
 
+/** The answer to a call whose budget is in the database's ledger while the database is away. */
+const ledgerUnavailable = (): Errors.ErrorAnswer => Errors.databaseUnavailable("the budget ledger could not be read")
+
 /**
- * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store (its Redis, or the
- * database holding its ledger: `inDatabase`) is away.
+ * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away (`unavailable`,
+ * the answer of the store it is in, given what the budget said).
  */
 const overBudget = (
   error: BudgetExceededError | NoCapacityError,
   now: number,
-  inDatabase: boolean
+  unavailable: (message: string) => Errors.ErrorAnswer
 ): Errors.ErrorAnswer => {
-  if (error._tag === "NoCapacityError") {
-    return inDatabase
-      ? Errors.databaseUnavailable("the budget ledger could not be read")
-      : Errors.storeUnavailable(error.message)
-  }
+  if (error._tag === "NoCapacityError") return unavailable(error.message)
   const spent = error.spent >= error.limit
   const whose = error.scope.startsWith("team:") ? "This gateway key's team's budget" : "This gateway key's budget"
   return Errors.answer(
@@ -317,12 +317,6 @@ export const make = (
     readonly runtime: RuntimeKeys
     /** Whether every request needs a key even before one is made: a gateway served beyond loopback. */
     readonly keysRequired: boolean
-    /**
-     * Whether provider.json keys' budgets are kept in the ledger: on Postgres, or without a store; with a store and a
-     * SQLite file (each instance its own), the store, which every instance shares, keeps them, each instance's part
-     * recorded in its file (`keys/limits.ts`).
-     */
-    readonly configBudgets: boolean
   }
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -396,12 +390,7 @@ export const make = (
       if (replyTokens !== undefined) return yield* replyTokens
       const limiter = key.rateLimit === undefined ? undefined : yield* limits.limiter(key.name, key.rateLimit)
       let budget: Budget.Service | undefined
-      if (key.budget !== undefined && database?.configBudgets === true) {
-        // The database's spend, whichever configuration reads it: a reload's budget of the key reads the same scope.
-        budget = database.ledger.budget([
-          { scope: configKeyScope(key.name), limit: key.budget.limit, period: key.budget.period }
-        ])
-      } else if (key.budget !== undefined) {
+      if (key.budget !== undefined) {
         const held = yield* limits.budget(kept, key.name, key.budget)
         budgets.set(key.name, held)
         budget = held.budget
@@ -458,19 +447,25 @@ export const make = (
 
     // The worst case reserved for the request's scope: charged the real cost by `Settle`, else when the scope
     // closes nothing (an error before any output; a stream's end settles first) or, interrupted, the reservation.
-    const spend = (budget: Budget.Service, model: string, estimate: number, inDatabase: boolean) =>
+    const spend = (
+      budget: Budget.Service,
+      model: string,
+      estimate: number,
+      unavailable: (message: string) => Errors.ErrorAnswer
+    ) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.acquireRelease(
           Effect.mapError(
             budget.check({ estimate, provider: "gateway", model }),
-            (error) => overBudget(error, now, inDatabase)
+            (error) => overBudget(error, now, unavailable)
           ),
           (reservation, exit) =>
             budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
         ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
 
-    // Whether the caller's budget is the database's: a key made at run time, or, kept there, a provider.json key's.
-    const inLedger = (caller: Caller) => database !== undefined && (database.configBudgets || !callers.includes(caller))
+    // The answer when the caller's budget's store is away: a provider.json key's store is the one the gateway chose
+    // for them (`KeyLimits.Stores`); a key made at run time's is the database's ledger.
+    const unavailableFor = (caller: Caller) => callers.includes(caller) ? limits.unavailable : ledgerUnavailable
 
     const bounded = <Q extends Request | undefined>(caller: Caller | undefined, request: Q): Q =>
       request === undefined || caller?.defaultMaxTokens === undefined || !isChat(request) ||
@@ -488,7 +483,7 @@ export const make = (
       if (!allows(caller, model)) return Effect.fail(forbidden(model))
       const budgeted = caller.budget === undefined
         ? admittedFree
-        : spend(caller.budget, model, worstCase(target, request), inLedger(caller))
+        : spend(caller.budget, model, worstCase(target, request), unavailableFor(caller))
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 

@@ -12,6 +12,8 @@ import * as Sql from "../../budget/sql.js"
 import * as Stored from "../../budget/stored.js"
 
 export interface Ledger {
+  /** The SQL budget store the ledger's budgets count in. */
+  readonly store: Budget.BudgetStore["Service"]
   /** A budget over `limits`, each naming a scope of the ledger: all apply to every check. */
   readonly budget: (limits: ReadonlyArray<Budget.Limit>) => Budget.Service
   /** A scope's spend and reservations in the window of `period` that holds now (lapsed reservations as spent). */
@@ -26,6 +28,7 @@ export interface Options extends Budget.SqlStoreOptions {
 /** The ledger in the database `sql`, already migrated, for the scope's life. */
 export const make = (sql: SqlClient.SqlClient, options: Options): Effect.Effect<Ledger, never, Scope.Scope> =>
   Effect.map(Sql.make(sql, options), (store) => ({
+    store,
     budget: (limits) =>
       Stored.make(store, {
         limits,

@@ -2,26 +2,28 @@
  * What a gateway key keeps across reloads, by its name: its rate limiter and its budget, so a reload neither refills
  * a key's bucket nor gives back what it has spent.
  *
- * A limiter is shared by the generations that give the key the same rate limit (an `RcMap`, alive for as long as
- * one of them is); a key whose rate limit changed gets a new, full one. A budget is kept by the generation serving it
- * and handed on at a reload: the same budget (spend and reservations of calls in flight) while the key's limit and
- * period are the same; otherwise a new one, charged at once, in memory, what the one it replaces has spent and holds
- * for calls in flight in its current period, so a budget changed by a reload is never passed either. With a store,
- * spend is the store's (`gateway-key/<name>`), whichever budget reads it; with a record as well (the gateway's
- * database, `../sql/spendRecord.ts`), each budget records what it charges, and its part of the store's spend is rebuilt
- * from the record when the store has lost it. A key removed by a reload keeps its budget for the configurations after
- * it, should it come back.
+ * Both live in the stores the gateway chose from its configuration (`Stores`, `server.ts`): the limiters in the
+ * store's Redis or in one memory store of the gateway, the budgets in the database's ledger, the store's Redis (its
+ * part recorded in the database, `../sql/spendRecord.ts`, rebuilt from there when Redis lost it) or one memory store.
+ * Whichever it is, a key's limiter and budget are named by the key (`gateway-key/<name>`, a limiter by its figures
+ * too), so every generation, and every instance on a shared store, reads and charges the same bucket and the same
+ * counter: what a reload hands on is the store's, never a copy. A limiter is shared by the generations that give the
+ * key the same rate limit (an `RcMap`, alive for as long as one of them is), and a changed rate limit starts a full
+ * bucket; a budget is kept by the generation serving it and handed on while the key's limit and period are the same,
+ * else made again over the same counter. A budget whose period changed counts in that period's windows from then on,
+ * as every store keeps a counter's windows per period. A key removed by a reload keeps its spend in the store, should
+ * it come back.
  */
-import * as Context from "effect/Context"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as RcMap from "effect/RcMap"
 import type * as Scope from "effect/Scope"
 import * as Budget from "../../../Budget.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
-import type * as Store from "../../../Store.js"
+import * as Stored from "../../budget/stored.js"
 import { periodName } from "../../budget/window.js"
+import * as Errors from "../openai/errors.js"
 
 /** A key's rate limit: bursts of `capacity` requests, `refillRate` a second after. */
 export interface RateLimit {
@@ -41,8 +43,27 @@ export interface KeptBudget {
   readonly budget: Budget.Service
 }
 
-/** The name a key's limiter and budget have in the store: the same on every instance. */
-const sharedKey = (name: string): string => `gateway-key/${name}`
+/** The stores the keys' limits live in, chosen by the gateway from its configuration. */
+export interface Stores {
+  /** Every key's limiter's buckets and slots. */
+  readonly limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
+  /** Every key's budget's counters. */
+  readonly budgets: Budget.BudgetStore["Service"]
+  /** The counter of key `name`'s budget in `budgets`. */
+  readonly counter: (name: string) => string
+  /** The answer to a call whose budget's store is unavailable (`message`: what the budget said). */
+  readonly unavailable: (message: string) => Errors.ErrorAnswer
+}
+
+/** The name a key's limiter and budget have in the stores: the same on every instance. */
+export const sharedKey = (name: string): string => `gateway-key/${name}`
+
+/**
+ * The name of key `name`'s bucket at a rate limit: its figures in it, so a rate limit a reload changed starts a full
+ * bucket in every store, as a new limit would.
+ */
+export const limiterKey = (name: string, capacity: number, refillRate: number): string =>
+  `${sharedKey(name)}/${capacity}/${refillRate}`
 
 export interface KeyLimits {
   /** Key `name`'s limiter with `rateLimit`, held until the caller's scope closes. */
@@ -56,36 +77,34 @@ export interface KeyLimits {
     name: string,
     settings: BudgetSettings
   ) => Effect.Effect<KeptBudget, OptionsError>
+  /** The answer to a call whose budget's store is unavailable. */
+  readonly unavailable: (message: string) => Errors.ErrorAnswer
 }
 
-/** What has been spent in `from`'s current period, and what its calls in flight hold, charged to `to`. */
-const carrySpend = (from: Budget.Service, to: Budget.Service): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const carried = (yield* from.status).reduce((sum, limit) => sum + limit.spent + limit.reserved, 0)
-    if (carried === 0) return
-    // A zero limit refuses even this; nothing can be spent under it anyway.
-    const opened = yield* Effect.result(to.check({ estimate: 0, provider: "gateway", model: "" }))
-    if (opened._tag === "Success") yield* to.charge(opened.success, carried)
-  })
-
 /**
- * The keys' limits, on `store` when there is one, their budgets' spend recorded in `record` when there is one; the
- * limiters live at most as long as the caller's scope.
+ * The stores of a gateway without a ledger for them: memory, or a Redis store. A budget's counter is named as
+ * `Budget.make` names one of key `gateway-key/<name>`, where earlier versions kept it.
  */
-export const make = (
-  store: Store.Store | undefined,
-  record?: Budget.SpendRecord
-): Effect.Effect<KeyLimits, never, Scope.Scope> =>
+export const inStore = (
+  limiters: Stores["limiters"],
+  budgets: Stores["budgets"]
+): Stores => ({
+  limiters,
+  budgets,
+  counter: (name) => `budget:${sharedKey(name)}:0`,
+  unavailable: Errors.storeUnavailable
+})
+
+/** The keys' limits in `stores`; the limiters live at most as long as the caller's scope. */
+export const make = (stores: Stores): Effect.Effect<KeyLimits, never, Scope.Scope> =>
   Effect.gen(function*() {
-    // One budget store for every key's budget: in the store when there is one, else each budget in its own memory.
-    const budgets = store === undefined
-      ? Context.empty()
-      : yield* Layer.build(Budget.layerStoreRedis(store, { record }))
     const limiters = yield* RcMap.make({
       lookup: (wanted: string) => {
         const [name, capacity, refillRate] = JSON.parse(wanted) as [string, number, number]
-        const limiter = RateLimiter.make({ capacity, refillRate, key: sharedKey(name) })
-        return store === undefined ? limiter : Effect.provide(limiter, RateLimiter.layerStoreRedis(store))
+        return Effect.provide(
+          RateLimiter.make({ capacity, refillRate, key: limiterKey(name, capacity, refillRate) }),
+          stores.limiters
+        )
       }
     })
     return {
@@ -96,12 +115,16 @@ export const make = (
           const settings = JSON.stringify([limit, periodName(period)])
           const before = kept.get(name)
           if (before?.settings === settings) return before
-          const budget = yield* Effect.provide(
-            Budget.make({ limits: [{ scope: Budget.overall, limit, period }], key: sharedKey(name) }),
-            budgets
-          )
-          if (before !== undefined && store === undefined) yield* carrySpend(before.budget, budget)
+          const limits = [{ scope: Budget.overall, limit, period }]
+          const invalid = Stored.invalidLimit(limits[0]!, 0)
+          if (invalid !== undefined) return yield* invalid
+          const budget = Stored.make(stores.budgets, {
+            limits,
+            names: [stores.counter(name)],
+            applying: () => [0]
+          })
           return { settings, budget }
-        })
+        }),
+      unavailable: stores.unavailable
     }
   })

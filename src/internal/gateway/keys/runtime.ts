@@ -1,18 +1,18 @@
 /**
  * The callers of the keys made at run time (`keys/store.ts`), rebuilt whenever the store reads a change: each with its
- * models, its token bucket (kept across reloads while its figures stay; in the shared store, when the gateway has
- * one, under the key's id) and a budget in the SQL ledger (`../budget/sql.ts`) over its own scope (`key:<id>`) and,
+ * models, its token bucket (kept across reloads while its figures stay; in the limiters' store the gateway chose,
+ * under the key's id) and a budget in the SQL ledger (`../budget/sql.ts`) over its own scope (`key:<id>`) and,
  * in a team, its team's (`team:<id>`), so a call must fit both. A key or team without a budget still has its spend
  * counted, by the month, against no limit. A key is found by its digest (or, within its rotation's grace period, by
  * the digest of the key it replaced); one that expired is refused with the time it did. A key revoked, here or by
  * another instance on the database, has its streams in flight cut (`revoked`) as soon as the store reads it.
  */
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import * as RateLimiter from "../../../RateLimiter.js"
-import type * as Store from "../../../Store.js"
 import * as Errors from "../openai/errors.js"
 import { type Caller, sameDigest } from "./auth.js"
 import type { Ledger } from "./ledger.js"
@@ -77,7 +77,7 @@ const expired = (at: number) =>
 export const make = (
   store: KeyStore,
   ledger: Ledger,
-  shared: Store.Store | undefined,
+  limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
   revoked: (ids: ReadonlySet<string>) => Effect.Effect<void>
 ): Effect.Effect<RuntimeKeys, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -101,10 +101,10 @@ export const make = (
       const made = RateLimiter.make({
         capacity: rate.capacity,
         refillRate: rate.refillRate,
-        key: `gateway-runtime-key/${key.id}`
+        // Named by its figures too: a changed rate limit starts a full bucket, in memory and in Redis alike.
+        key: `gateway-runtime-key/${key.id}/${figures}`
       })
-      const limiter = yield* (shared === undefined ? made : Effect.provide(made, RateLimiter.layerStoreRedis(shared)))
-        .pipe(Scope.provide(scope), Effect.orDie)
+      const limiter = yield* Effect.provide(made, limiterStores).pipe(Scope.provide(scope), Effect.orDie)
       limiters.set(key.id, { figures, limiter, scope })
       return limiter
     })

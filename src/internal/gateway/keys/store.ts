@@ -175,18 +175,18 @@ export const make = (
   }
 ): Effect.Effect<KeyStore, StoreUnavailableError, Scope.Scope> =>
   Effect.gen(function*() {
-    const timeout = Duration.fromInputUnsafe(options.statementTimeout ?? Duration.seconds(5))
+    const timeout = Duration.fromInputUnsafe(options.statementTimeout ?? Sql.defaultTimeout)
     let keys: ReadonlyArray<KeyRecord> = []
     let teams: ReadonlyArray<TeamRecord> = []
     let fingerprint = ""
     const listeners: Array<Effect.Effect<void>> = []
 
     const bounds: Sql.Bounds = { address: options.address, timeout }
-    const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) => Sql.bounded(bounds, what, effect)
+    const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) => Sql.step(bounds, what, effect)
 
     // A write whose unique name (a key's or a team's) another row has: `NameTaken`.
     const named = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
-      Sql.bounded(
+      Sql.step(
         bounds,
         what,
         Effect.catchIf(
@@ -260,12 +260,14 @@ export const make = (
         ),
       updateTeam,
       deleteTeam: (id) =>
-        bounded(
+        Sql.transaction(
+          sql,
+          bounds,
           "deleting a team",
-          sql.withTransaction(Effect.andThen(
+          Effect.andThen(
             sql`UPDATE keys SET team_id = NULL WHERE team_id = ${id} AND revoked_at IS NOT NULL`,
-            sql`DELETE FROM teams WHERE id = ${id}`
-          )).pipe(Effect.asVoid)
+            Effect.asVoid(sql`DELETE FROM teams WHERE id = ${id}`)
+          )
         )
     }
     yield* load(true)

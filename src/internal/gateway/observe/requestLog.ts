@@ -20,12 +20,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import type * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
+import type { StoreUnavailableError } from "../../../Store.js"
 import { scrub } from "../../llmError/errorInfo.js"
+import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
 import * as Auth from "../keys/auth.js"
 import type * as Logs from "./record.js"
@@ -45,13 +47,12 @@ const batchSize = 200
 const sweepInterval = Duration.hours(1)
 /** The share of the row or byte bound whose writing brings the next sweep forward, so the bounds are kept closely. */
 const sweepShare = 0.1
-/** How long one batch may take to write before it is dropped. */
+/** How long one batch, or one sweep, may take to write before it is dropped (the bound of the log's steps). */
 const writeTimeout = Duration.seconds(10)
-/** How long the rows left at shutdown may take to write. */
-const flushTimeout = Duration.seconds(15)
 
 export interface RequestLogOptions {
-  readonly sql: SqlClient.SqlClient
+  /** The gateway's database; the log's steps are bounded by `writeTimeout`, not the database's own bound. */
+  readonly database: Sql.Database
   /** Whether a row holds the request's body and the reply's text (keys masked). */
   readonly logPayloads: boolean
   /** How long rows are kept. Default `defaultRetention`. */
@@ -78,10 +79,14 @@ export interface RequestLog {
 /** Whether a request to `path` is a call, which gets a row (not a health check, a scrape or an admin path). */
 const isCall = (path: string): boolean => !Auth.open.has(path)
 
-// A failure in a line: the error's message (its stack would swamp the log).
-const why = (cause: Cause.Cause<unknown>): string => {
+// A failure in a line: the store's reason, or a defect's message (its stack would swamp the log).
+const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
   const error = Cause.squash(cause)
-  return error instanceof Error ? error.message : String(error)
+  return Predicate.isTagged(error, "StoreUnavailableError")
+    ? (error as StoreUnavailableError).reason
+    : error instanceof Error
+    ? error.message
+    : String(error)
 }
 
 const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests.Row => ({
@@ -109,9 +114,10 @@ const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests
 /** The request log on `options.sql`, its writer running for the scope and flushed when it closes. */
 export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { sql } = options
+    const { sql } = options.database
+    const bounds: Sql.Bounds = { address: options.database.bounds.address, timeout: writeTimeout }
     const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? defaultRetention))
-    const bounds: Requests.Bounds = {
+    const kept: Requests.Bounds = {
       rows: options.maxRows ?? defaultMaxRows,
       bytes: options.maxBytes ?? defaultMaxBytes
     }
@@ -137,8 +143,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       return Effect.logWarning("request log rows dropped").pipe(Effect.annotateLogs({ dropped: count, reason }))
     })
     const write = (rows: ReadonlyArray<Requests.Row>) =>
-      Requests.insert(sql, rows).pipe(
-        Effect.timeout(writeTimeout),
+      Sql.step(bounds, "writing the request log", Requests.insert(sql, rows)).pipe(
         Effect.andThen(Effect.sync(() => {
           writtenRows += rows.length
           for (const row of rows) writtenBytes += Requests.bytesOf(row)
@@ -146,15 +151,17 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
         Effect.catchCause((cause) => Effect.sync(() => drop(rows.length, `the database refused them: ${why(cause)}`)))
       )
     const sweepDue = (now: number, nextSweep: number): boolean =>
-      now >= nextSweep || writtenRows >= bounds.rows * sweepShare || writtenBytes >= bounds.bytes * sweepShare
+      now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare
     const sweep = (now: number) =>
-      Requests.deleteBefore(sql, now - retention).pipe(
-        Effect.andThen(Requests.trim(sql, bounds)),
+      Sql.step(
+        bounds,
+        "applying the request log's retention",
+        Effect.andThen(Requests.deleteBefore(sql, now - retention), Requests.trim(sql, kept))
+      ).pipe(
         Effect.andThen(Effect.sync(() => {
           writtenRows = 0
           writtenBytes = 0
         })),
-        Effect.timeout(writeTimeout),
         Effect.catchCause((cause) =>
           Effect.logWarning("request log retention not applied").pipe(Effect.annotateLogs({ reason: why(cause) }))
         )
@@ -181,7 +188,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     yield* Effect.addFinalizer(() =>
       Queue.end(queue).pipe(
         Effect.andThen(Fiber.join(fiber)),
-        Effect.timeout(flushTimeout),
+        Effect.timeout(Sql.closeTimeout),
         Effect.catchCause(() =>
           Effect.flatMap(Queue.size(queue), (left) => {
             drop(left, "the database did not take them before shutdown")
