@@ -25,16 +25,16 @@ import {
   isRecord,
   type JsonRecord,
   metadataOf,
-  outputFinishReason,
   readUsage,
   usageObject,
   usageOf,
   type WireUsage
 } from "./reply.js"
+import { outputFinishReason } from "../outputTool.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
-  /** The forced tool whose input is the reply's text (`request.ts`'s `outputTool`), if any. */
+  /** The forced tool whose input is the reply's text (`outputToolName`), if any. */
   readonly outputTool?: string | undefined
   readonly maxEventSize: number | undefined
 }
@@ -279,7 +279,7 @@ export class AnthropicStreamParser extends SseParser {
     const providerMetadata = metadataOf(this.thinking)
     out.push({
       _tag: "Finish",
-      finishReason: (this.context.outputTool === undefined ? finishReason : outputFinishReason)(this.reason),
+      finishReason: outputFinishReason(finishReason(this.reason), this.context.outputTool),
       id: this.id,
       model: this.model,
       provider: this.context.provider,
