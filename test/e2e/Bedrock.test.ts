@@ -259,21 +259,25 @@ describe("Bedrock's Claude and mid-stream continuation", () => {
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
 })
 
+/** The `Llm` of a provider.json entry `aws` on the simulator, signed with its test credentials, not retried. */
+function configured(simulator: Simulator.Simulator) {
+  return Layer.unwrap(Effect.map(
+    ProviderConfig.fromJson({
+      aws: [{ model_name: MODEL, api: "bedrock", region, base_url: simulator.url, max_retries: 0 }]
+    }),
+    (config) => ProviderConfig.layer(config, "aws", MODEL)
+  )).pipe(
+    Layer.provide(Layer.succeed(Bedrock.Credentials, counting().provider)),
+    Layer.provide(UndiciHttpClient.layer()),
+    Layer.orDie
+  )
+}
+
 describe("Bedrock prompt caching over the simulator", () => {
   it.live("a repeated prompt with a cachePoint reads its prefix from the cache, whole and streamed, priced as cached", () =>
     simulated((simulator) =>
       Effect.gen(function*() {
-        const llm = Layer.unwrap(Effect.map(
-          ProviderConfig.fromJson({
-            aws: [{ model_name: MODEL, api: "bedrock", region, base_url: simulator.url, max_retries: 0 }]
-          }),
-          (config) => ProviderConfig.layer(config, "aws", MODEL)
-        )).pipe(
-          Layer.provide(Layer.succeed(Bedrock.Credentials, counting().provider)),
-          Layer.provide(UndiciHttpClient.layer()),
-          Layer.orDie
-        )
-        yield* cachedThenRead(llm, "5m", Pricing.lookup(MODEL)!)
+        yield* cachedThenRead(configured(simulator), "5m", Pricing.lookup(MODEL)!)
       })
     ))
 })
@@ -309,18 +313,7 @@ describe("Bedrock structured output over the simulator", () => {
         // The provider is the provider.json entry's name.
         assert.deepInclude(withTools, { _tag: "InvalidRequestError", provider: "aws", param: "responseFormat" })
         assert.include(withTools.message, "sent to Bedrock as a forced tool")
-      }).pipe(Effect.provide(
-        Layer.unwrap(Effect.map(
-          ProviderConfig.fromJson({
-            aws: [{ model_name: MODEL, api: "bedrock", region, base_url: simulator.url, max_retries: 0 }]
-          }),
-          (config) => ProviderConfig.layer(config, "aws", MODEL)
-        )).pipe(
-          Layer.provide(Layer.succeed(Bedrock.Credentials, counting().provider)),
-          Layer.provide(UndiciHttpClient.layer()),
-          Layer.orDie
-        )
-      ))
+      }).pipe(Effect.provide(configured(simulator)))
     ))
 })
 

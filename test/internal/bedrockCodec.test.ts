@@ -121,7 +121,12 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
     if (drawn.toolChoice !== undefined) out.toolChoice = drawn.toolChoice
   } else if (drawn.format !== undefined) {
     const { description, name } = drawn.format
-    out.responseFormat = { type: "json_schema", name, schema: formatSchema, ...(description !== undefined ? { description } : {}) }
+    out.responseFormat = {
+      type: "json_schema",
+      name,
+      schema: formatSchema,
+      ...(description !== undefined ? { description } : {})
+    }
   }
   return out
 })
@@ -182,7 +187,7 @@ describe("Bedrock Converse codec", () => {
   })
 
   it("refuses what Converse cannot take: an https image, a json_schema format with tools; json_object is not sent", () => {
-    const refusal = (request: ChatRequest): RequestError => {
+    function refusal(request: ChatRequest): RequestError {
       try {
         Codec.requestBody(request)
       } catch (error) {
@@ -242,7 +247,7 @@ const usage: fc.Arbitrary<Usage> = fc.record({
 })
 
 /** `text` cut at `points` (each taken modulo its length), in order: partial JSON as a stream sends it. */
-const cut = (text: string, points: ReadonlyArray<number>): ReadonlyArray<string> => {
+function cut(text: string, points: ReadonlyArray<number>): ReadonlyArray<string> {
   const at = [...new Set(points.map((point) => point % (text.length + 1)))].sort((a, b) => a - b)
   return [...at, text.length].map((end, i) => text.slice(i === 0 ? 0 : at[i - 1], end)).filter((piece) => piece !== "")
 }
@@ -273,7 +278,7 @@ const content: fc.Arbitrary<Drawn> = fc.record({
 }))
 
 /** The chunks of `events` read as they cross the wire, and the reader that kept the stream's end. */
-const readStream = (events: ReadonlyArray<Codec.StreamEvent>, outputTool?: string) => {
+function readStream(events: ReadonlyArray<Codec.StreamEvent>, outputTool?: string) {
   const reader = new Codec.StreamReader(outputTool)
   const chunks: Array<ChatChunk> = []
   for (const event of events) reader.read(event.type, JSON.parse(JSON.stringify(event.payload)), chunks)
@@ -349,19 +354,12 @@ describe("Bedrock Converse replies", () => {
   })
 
   it("a forced tool streamed with no input is {}", () => {
-    const events = Codec.streamEvents(
-      { text: "", toolCalls: [{ id: "tooluse_1", name: "answer", arguments: "" }], finishReason: "tool_calls", usage: {
-        promptTokens: 1,
-        completionTokens: 1,
-        totalTokens: 2,
-        cachedPromptTokens: 0,
-        reasoningTokens: 0,
-        estimated: false
-      } },
-      { text: [], reasoning: [], calls: [[]] },
-      3
-    )
-    expect(readStream(events, "answer").chunks).toStrictEqual([{ _tag: "TextDelta", text: "{}" }])
+    fc.assert(fc.property(toolUseId, usage, (id, used) => {
+      const call = { id, name: "answer", arguments: "" }
+      const reply: Codec.ReplyContent = { text: "", toolCalls: [call], finishReason: "tool_calls", usage: used }
+      const events = Codec.streamEvents(reply, { text: [], reasoning: [], calls: [[]] }, 3)
+      expect(readStream(events, "answer").chunks).toStrictEqual([{ _tag: "TextDelta", text: "{}" }])
+    }))
   })
 
   it("a reply of the wrong shape throws ShapeError", () => {

@@ -12,8 +12,8 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import { reportedUsage, tokenCount } from "../../providers/usage.js"
-import { outputFinishReason } from "../outputTool.js"
 import { argumentsRecord, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { outputFinishReason } from "../outputTool.js"
 
 export { argumentsRecord, isRecord, type JsonRecord, ShapeError }
 

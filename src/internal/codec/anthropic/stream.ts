@@ -20,6 +20,7 @@ import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import { outputFinishReason } from "../outputTool.js"
 import {
   finishReason,
   isRecord,
@@ -30,7 +31,6 @@ import {
   usageOf,
   type WireUsage
 } from "./reply.js"
-import { outputFinishReason } from "../outputTool.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
