@@ -2,6 +2,8 @@
  * Amazon Bedrock's Converse API (the Amazon Bedrock API reference: `Converse`, `ConverseStream`) as a
  * `ProviderClient`: text, system prompts, images, tools and prompt-cache points, streamed and not, for every model
  * Converse serves (Anthropic Claude, Meta Llama, Amazon Nova, Mistral...), by model id, inference profile id or ARN.
+ * A `json_schema` response format (`Llm.generateObject`) is a forced tool whose input is the reply's text, for the
+ * models that take a tool choice (Anthropic Claude, Mistral Large...); it cannot be combined with `tools`.
  *
  * - `POST {baseUrl}/model/{modelId}/converse` and `/converse-stream`, the model id URL-encoded; `baseUrl` defaults to
  *   the region's runtime endpoint, `https://bedrock-runtime.{region}.amazonaws.com`.

@@ -12,11 +12,12 @@ import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as ChatChunk from "../../src/ChatChunk.js"
-import type * as ChatRequest from "../../src/ChatRequest.js"
+import * as ChatRequest from "../../src/ChatRequest.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
@@ -258,22 +259,61 @@ describe("Bedrock's Claude and mid-stream continuation", () => {
     ).pipe(Effect.provide(UndiciHttpClient.layer())))
 })
 
+/** The `Llm` of a provider.json entry `aws` on the simulator, signed with its test credentials, not retried. */
+function configured(simulator: Simulator.Simulator) {
+  return Layer.unwrap(Effect.map(
+    ProviderConfig.fromJson({
+      aws: [{ model_name: MODEL, api: "bedrock", region, base_url: simulator.url, max_retries: 0 }]
+    }),
+    (config) => ProviderConfig.layer(config, "aws", MODEL)
+  )).pipe(
+    Layer.provide(Layer.succeed(Bedrock.Credentials, counting().provider)),
+    Layer.provide(UndiciHttpClient.layer()),
+    Layer.orDie
+  )
+}
+
 describe("Bedrock prompt caching over the simulator", () => {
   it.live("a repeated prompt with a cachePoint reads its prefix from the cache, whole and streamed, priced as cached", () =>
     simulated((simulator) =>
       Effect.gen(function*() {
-        const llm = Layer.unwrap(Effect.map(
-          ProviderConfig.fromJson({
-            aws: [{ model_name: MODEL, api: "bedrock", region, base_url: simulator.url, max_retries: 0 }]
-          }),
-          (config) => ProviderConfig.layer(config, "aws", MODEL)
-        )).pipe(
-          Layer.provide(Layer.succeed(Bedrock.Credentials, counting().provider)),
-          Layer.provide(UndiciHttpClient.layer()),
-          Layer.orDie
-        )
-        yield* cachedThenRead(llm, "5m", Pricing.lookup(MODEL)!)
+        yield* cachedThenRead(configured(simulator), "5m", Pricing.lookup(MODEL)!)
       })
+    ))
+})
+
+const City = Schema.Struct({
+  city: Schema.NonEmptyString,
+  population: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 40_000_000 })),
+  kind: Schema.Literals(["capital", "port"]),
+  districts: Schema.Array(Schema.Struct({ name: Schema.String, area: Schema.Number }))
+}).annotate({ identifier: "City" })
+
+describe("Bedrock structured output over the simulator", () => {
+  const ask: ChatRequest.Input = { messages: [Message.user("Describe a city as JSON.")] }
+
+  it.live("a json_schema format is a forced tool whose input is the reply: generateObject whole, a chat streamed", () =>
+    simulated((simulator) =>
+      Effect.gen(function*() {
+        const { response, value } = yield* Llm.generateObject(ask, City)
+        assert.deepStrictEqual(Schema.decodeUnknownSync(City)(JSON.parse(response.text)), value)
+        assert.include(["capital", "port"], value.kind)
+        assert.strictEqual(response.finishReason, "stop")
+        assert.deepStrictEqual(response.toolCalls, [])
+        const request = { ...ask, responseFormat: ChatRequest.jsonSchemaFormat("City", City) }
+        const chunks = yield* Stream.runCollect(Llm.chatStream(request))
+        const deltas = chunks.filter((chunk) => chunk._tag === "TextDelta")
+        assert.isAbove(deltas.length, 1)
+        assert.isFalse(chunks.some((chunk) => chunk._tag === "ToolCallDelta"))
+        const streamed = yield* ChatChunk.collect(Llm.chatStream(request))
+        assert.strictEqual(streamed.text, response.text)
+        assert.strictEqual(streamed.finishReason, "stop")
+        assert.deepStrictEqual(streamed.toolCalls, [])
+        const withTools = yield* Effect.flip(Llm.chat({ ...request, tools: AdapterE2e.weatherAndTimeTools }))
+        // The provider is the provider.json entry's name.
+        assert.deepInclude(withTools, { _tag: "InvalidRequestError", provider: "aws", param: "responseFormat" })
+        assert.include(withTools.message, "sent to Bedrock as a forced tool")
+      }).pipe(Effect.provide(configured(simulator)))
     ))
 })
 

@@ -1,5 +1,5 @@
 /**
- * `Llm.generateObject` end to end through each of the five adapters over
+ * `Llm.generateObject` end to end through each of the six adapters over
  * loopback: the JSON Schema of an Effect Schema goes out as each provider's
  * structured-output option, the simulator answers JSON that follows it, and
  * the reply decodes; a fault that makes the simulator break the schema (or
@@ -18,6 +18,7 @@ import * as Message from "../../src/Message.js"
 import type { OptionsError } from "../../src/OptionsError.js"
 import type * as ProviderClient from "../../src/ProviderClient.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
+import * as Bedrock from "../../src/providers/Bedrock.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
@@ -60,7 +61,8 @@ const adapters: ReadonlyArray<
   ["responses", (url, headers) => OpenAiResponses.layer({ baseUrl: `${url}/v1`, model, headers })],
   ["anthropic", (url, headers) => Anthropic.layer({ baseUrl: url, model, headers })],
   ["gemini", (url, headers) => Gemini.layer({ baseUrl: url, model, headers })],
-  ["ollama", (url, headers) => Ollama.layer({ baseUrl: url, model, headers })]
+  ["ollama", (url, headers) => Ollama.layer({ baseUrl: url, model, headers })],
+  ["bedrock", (url, headers) => Bedrock.layer({ baseUrl: url, model, headers, auth: "api-key" })]
 ]
 
 const llmOver = (client: Client) =>

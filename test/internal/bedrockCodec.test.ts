@@ -4,6 +4,7 @@ import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest, ToolChoice } from "../../src/ChatRequest.js"
 import type { FinishReason, Usage } from "../../src/ChatResponse.js"
 import * as Codec from "../../src/internal/codec/bedrock.js"
+import { outputTool } from "../../src/internal/codec/outputTool.js"
 import { RequestError } from "../../src/internal/providers/wire.js"
 import { Refused } from "../../src/internal/schemaCheck.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
@@ -87,6 +88,8 @@ const tool: fc.Arbitrary<ToolDefinition> = fc.record({
   withCache(description === undefined ? { name, parameters } : { name, description, parameters }, mark)
 )
 
+const formatSchema = { type: "object", properties: { answer: { type: "integer" } }, required: ["answer"] }
+
 const request: fc.Arbitrary<ChatRequest> = fc.record({
   system: fc.array(fc.tuple(word, cache), { maxLength: 2 }),
   steps: fc.array(step, { minLength: 1, maxLength: 3 }),
@@ -98,7 +101,8 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
   toolChoice: fc.option(
     fc.oneof(fc.constantFrom<ToolChoice>("auto", "required"), name.map((tool): ToolChoice => ({ tool }))),
     { nil: undefined }
-  )
+  ),
+  format: fc.option(fc.record({ name, description: fc.option(word, { nil: undefined }) }), { nil: undefined })
 }).map((drawn) => {
   const out: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = {
     messages: [
@@ -111,10 +115,18 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
   if (drawn.temperature !== undefined) out.temperature = drawn.temperature
   if (drawn.topP !== undefined) out.topP = drawn.topP
   if (drawn.stop !== undefined) out.stop = drawn.stop
-  // A tool choice goes in the tool configuration: with tools only.
+  // A tool choice goes in the tool configuration: with tools only; a json_schema format only without them.
   if (drawn.tools !== undefined) {
     out.tools = drawn.tools
     if (drawn.toolChoice !== undefined) out.toolChoice = drawn.toolChoice
+  } else if (drawn.format !== undefined) {
+    const { description, name } = drawn.format
+    out.responseFormat = {
+      type: "json_schema",
+      name,
+      schema: formatSchema,
+      ...(description !== undefined ? { description } : {})
+    }
   }
   return out
 })
@@ -127,10 +139,32 @@ const readBack = (body: Codec.JsonRecord, model: string) => {
 }
 
 describe("Bedrock Converse codec", () => {
-  it("a request written and read back is itself", () => {
+  it("a request written and read back is itself; a json_schema format reads back as its forced tool", () => {
     fc.assert(fc.property(request, (drawn) => {
-      expect(readBack(Codec.requestBody(drawn), drawn.model!)).toStrictEqual(drawn)
+      const { responseFormat, ...rest } = drawn
+      const forced = outputTool(drawn, "Bedrock")
+      expect(readBack(Codec.requestBody(drawn), drawn.model!)).toStrictEqual(
+        forced === undefined ? drawn : { ...rest, tools: [forced], toolChoice: { tool: forced.name } }
+      )
+      expect(forced === undefined).toBe(responseFormat === undefined)
     }))
+  })
+
+  it("a json_schema format is the only tool, forced, its schema the input schema; described when the format is not", () => {
+    const body = Codec.requestBody({
+      messages: [{ role: "user", content: "x" }],
+      responseFormat: { type: "json_schema", name: "answer", schema: formatSchema }
+    })
+    expect(body["toolConfig"]).toStrictEqual({
+      tools: [{
+        toolSpec: {
+          name: "answer",
+          description: "Give the answer as this tool's input, which follows the required schema.",
+          inputSchema: { json: formatSchema }
+        }
+      }],
+      toolChoice: { tool: { name: "answer" } }
+    })
   })
 
   it("tool results and the user message after them share one user turn; roles alternate", () => {
@@ -152,18 +186,27 @@ describe("Bedrock Converse codec", () => {
     ])
   })
 
-  it("refuses what Converse cannot take: an https image, a JSON response format", () => {
-    const image = () =>
-      Codec.requestBody({ messages: [{ role: "user", content: [{ type: "image", url: "https://x.test/a.png" }] }] })
-    expect(image).toThrow(RequestError)
-    try {
-      image()
-    } catch (error) {
-      expect((error as RequestError).param).toBe("messages[0].content[0].url")
+  it("refuses what Converse cannot take: an https image, a json_schema format with tools; json_object is not sent", () => {
+    function refusal(request: ChatRequest): RequestError {
+      try {
+        Codec.requestBody(request)
+      } catch (error) {
+        if (error instanceof RequestError) return error
+        throw error
+      }
+      throw new Error("not refused")
     }
-    expect(() =>
-      Codec.requestBody({ messages: [{ role: "user", content: "x" }], responseFormat: { type: "json_object" } })
-    ).toThrow(RequestError)
+    const image = refusal({ messages: [{ role: "user", content: [{ type: "image", url: "https://x.test/a.png" }] }] })
+    expect(image.param).toBe("messages[0].content[0].url")
+    const withTools = refusal({
+      messages: [{ role: "user", content: "x" }],
+      tools: [{ name: "get", parameters: { type: "object" } }],
+      responseFormat: { type: "json_schema", name: "answer", schema: formatSchema }
+    })
+    expect(withTools.param).toBe("responseFormat")
+    expect(withTools.detail).toContain("sent to Bedrock as a forced tool")
+    expect(Codec.requestBody({ messages: [{ role: "user", content: "x" }], responseFormat: { type: "json_object" } }))
+      .toStrictEqual({ messages: [{ role: "user", content: [{ text: "x" }] }] })
   })
 
   it("tool choice none sends no tools unless the history holds tool blocks", () => {
@@ -203,24 +246,44 @@ const usage: fc.Arbitrary<Usage> = fc.record({
   return written === undefined && read === 0 ? base : { ...base, cacheWriteTokens: written ?? 0 }
 })
 
-const content: fc.Arbitrary<Codec.ReplyContent & { readonly pieces: ReadonlyArray<string> }> = fc.record({
+/** `text` cut at `points` (each taken modulo its length), in order: partial JSON as a stream sends it. */
+function cut(text: string, points: ReadonlyArray<number>): ReadonlyArray<string> {
+  const at = [...new Set(points.map((point) => point % (text.length + 1)))].sort((a, b) => a - b)
+  return [...at, text.length].map((end, i) => text.slice(i === 0 ? 0 : at[i - 1], end)).filter((piece) => piece !== "")
+}
+
+const cuts = fc.array(fc.nat(60), { maxLength: 3 })
+
+type Drawn = Codec.ReplyContent & {
+  readonly pieces: ReadonlyArray<string>
+  readonly calls: ReadonlyArray<ReadonlyArray<string>>
+}
+
+const content: fc.Arbitrary<Drawn> = fc.record({
   pieces: fc.array(word, { maxLength: 4 }),
   reasoning: fc.option(fc.tuple(fc.array(word, { minLength: 1, maxLength: 3 }), signature), { nil: undefined }),
-  toolCalls: fc.array(fc.record({ id: toolUseId, name, arguments: argumentsJson }).map((call) => ({ ...call })), {
-    maxLength: 2
-  }),
+  toolCalls: fc.array(fc.record({ id: toolUseId, name, arguments: argumentsJson, cuts }), { maxLength: 2 }),
   finishReason,
   usage
 }).map(({ finishReason, pieces, reasoning, toolCalls, usage }) => ({
   pieces,
   text: pieces.join(""),
-  toolCalls,
+  toolCalls: toolCalls.map(({ cuts: _, ...call }) => call),
+  calls: toolCalls.map((call) => cut(call.arguments, call.cuts)),
   finishReason,
   usage,
   ...(reasoning === undefined
     ? {}
     : { reasoning: reasoning[0].join(""), providerMetadata: Codec.replyMetadata(reasoning[1])! })
 }))
+
+/** The chunks of `events` read as they cross the wire, and the reader that kept the stream's end. */
+function readStream(events: ReadonlyArray<Codec.StreamEvent>, outputTool?: string) {
+  const reader = new Codec.StreamReader(outputTool)
+  const chunks: Array<ChatChunk> = []
+  for (const event of events) reader.read(event.type, JSON.parse(JSON.stringify(event.payload)), chunks)
+  return { chunks, reader }
+}
 
 describe("Bedrock Converse replies", () => {
   it("a reply written and read back is itself", () => {
@@ -238,14 +301,16 @@ describe("Bedrock Converse replies", () => {
   it("a stream's events read back as the reply's chunks", () => {
     fc.assert(fc.property(content, (drawn) => {
       const reasoningPieces = drawn.reasoning === undefined ? [] : [drawn.reasoning]
-      const events = Codec.streamEvents(drawn, { text: drawn.pieces, reasoning: reasoningPieces }, 5)
-      const reader = new Codec.StreamReader()
-      const out: Array<ChatChunk> = []
-      for (const event of events) reader.read(event.type, JSON.parse(JSON.stringify(event.payload)), out)
+      const events = Codec.streamEvents(
+        drawn,
+        { text: drawn.pieces, reasoning: reasoningPieces, calls: drawn.calls },
+        5
+      )
+      const out = readStream(events)
       let text = ""
       let reasoning = ""
       const calls: Array<{ id?: string; name?: string; arguments: string }> = []
-      for (const chunk of out) {
+      for (const chunk of out.chunks) {
         if (chunk._tag === "TextDelta") text += chunk.text
         else if (chunk._tag === "ReasoningDelta") reasoning += chunk.text
         else if (chunk._tag === "ToolCallDelta") {
@@ -258,9 +323,42 @@ describe("Bedrock Converse replies", () => {
       expect(text).toBe(drawn.text)
       expect(reasoning).toBe(drawn.reasoning ?? "")
       expect(calls).toStrictEqual(drawn.toolCalls)
-      expect(Codec.finishReason(reader.stopReason!)).toBe(drawn.finishReason)
-      expect(reader.usage).toStrictEqual(drawn.usage)
-      expect(Codec.replyMetadata(reader.signature)).toStrictEqual(drawn.providerMetadata)
+      expect(Codec.finishReason(out.reader.stopReason!)).toBe(drawn.finishReason)
+      expect(out.reader.usage).toStrictEqual(drawn.usage)
+      expect(Codec.replyMetadata(out.reader.signature)).toStrictEqual(drawn.providerMetadata)
+    }))
+  })
+
+  it("the forced tool's input is the reply's text, whole and streamed in pieces, with no tool call", () => {
+    const forced = fc.record({ arguments: argumentsJson, cuts, finishReason, usage, id: toolUseId })
+    fc.assert(fc.property(forced, (drawn) => {
+      const reply: Codec.ReplyContent = {
+        text: "",
+        toolCalls: [{ id: drawn.id, name: "answer", arguments: drawn.arguments }],
+        finishReason: drawn.finishReason,
+        usage: drawn.usage
+      }
+      const finish = drawn.finishReason === "tool_calls" ? "stop" : drawn.finishReason
+      const whole = Codec.reply(JSON.parse(JSON.stringify(Codec.response(reply, 3))), "answer")
+      expect(whole.text).toBe(drawn.arguments)
+      expect(whole.toolCalls).toStrictEqual([])
+      expect(whole.finishReason).toBe(finish)
+      const pieces = cut(drawn.arguments, drawn.cuts)
+      const events = Codec.streamEvents(reply, { text: [], reasoning: [], calls: [pieces] }, 3)
+      const streamed = readStream(events, "answer")
+      expect(streamed.chunks).toStrictEqual(pieces.map((text) => ({ _tag: "TextDelta", text })))
+      expect(streamed.reader.outputTool).toBe("answer")
+      // Without the format, the same reply is a tool call.
+      expect(Codec.reply(JSON.parse(JSON.stringify(Codec.response(reply, 3)))).toolCalls).toHaveLength(1)
+    }))
+  })
+
+  it("a forced tool streamed with no input is {}", () => {
+    fc.assert(fc.property(toolUseId, usage, (id, used) => {
+      const call = { id, name: "answer", arguments: "" }
+      const reply: Codec.ReplyContent = { text: "", toolCalls: [call], finishReason: "tool_calls", usage: used }
+      const events = Codec.streamEvents(reply, { text: [], reasoning: [], calls: [[]] }, 3)
+      expect(readStream(events, "answer").chunks).toStrictEqual([{ _tag: "TextDelta", text: "{}" }])
     }))
   })
 

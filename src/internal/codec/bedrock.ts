@@ -22,8 +22,12 @@
  * result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
  * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
  * tool choice (`auto`, `any`, `tool`; `none`, which Converse lacks, sends the tools only when the history holds tool
- * blocks, as Converse needs them then, else none). Not carried: `seed`, `user`, `reasoningEffort`, `promptCacheKey`;
- * a JSON response format is refused (Converse has none: use a tool). `providerOptions` merge into the body
+ * blocks, as Converse needs them then, else none). Converse has no response format: a `json_schema` one is sent as a
+ * forced tool (`codec/outputTool.ts`), the only tool of `toolConfig`, its `inputSchema.json` the schema and
+ * `toolChoice: {tool}` naming it (for the models that take a tool choice: Anthropic Claude, Mistral Large...), and
+ * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
+ * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. Not carried:
+ * `seed`, `user`, `reasoningEffort`, `promptCacheKey`. `providerOptions` merge into the body
  * (`additionalModelRequestFields`...).
  *
  * The stop reasons: `end_turn` and `stop_sequence` are `stop`, `tool_use` `tool_calls`, `max_tokens` and
@@ -49,6 +53,7 @@ import { reportedUsage, tokenCount } from "../providers/usage.js"
 import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem } from "../schemaCheck.js"
 import { mergeOptions } from "./gemini.js"
+import { outputFinishReason, outputTool } from "./outputTool.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
 
@@ -426,7 +431,10 @@ export function requestBody(request: ChatRequest): JsonRecord {
   if (request.stop !== undefined && request.stop.length > 0) config["stopSequences"] = request.stop
   if (Object.keys(config).length > 0) body["inferenceConfig"] = config
   const tools = request.tools ?? []
-  if (tools.length > 0 && (request.toolChoice !== "none" || hasToolBlocks(messages))) {
+  const output = outputTool(request, "Bedrock")
+  if (output !== undefined) {
+    body["toolConfig"] = { tools: [toolSpec(output)], toolChoice: toolChoiceBody({ tool: output.name }) }
+  } else if (tools.length > 0 && (request.toolChoice !== "none" || hasToolBlocks(messages))) {
     const specs: Array<JsonRecord> = []
     for (const tool of tools) {
       specs.push(toolSpec(tool))
@@ -434,12 +442,6 @@ export function requestBody(request: ChatRequest): JsonRecord {
     }
     const choice = request.toolChoice === undefined ? undefined : toolChoiceBody(request.toolChoice)
     body["toolConfig"] = choice === undefined ? { tools: specs } : { tools: specs, toolChoice: choice }
-  }
-  if (request.responseFormat !== undefined && request.responseFormat.type !== "text") {
-    throw new RequestError(
-      "Bedrock's Converse API has no JSON response format; describe the output as a tool the model must call",
-      "responseFormat"
-    )
   }
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
   return body
@@ -530,8 +532,11 @@ function recordAt(value: unknown, key: string, what: string): JsonRecord {
   return inner
 }
 
-/** A whole `Converse` reply for the client; throws `ShapeError` when the body is not one. */
-export function reply(body: JsonRecord): Reply {
+/**
+ * A whole `Converse` reply for the client; throws `ShapeError` when the body is not one. The input of a `toolUse` of
+ * `outputTool` (the forced tool of a `json_schema` response format) is the reply's text, as JSON, not a tool call.
+ */
+export function reply(body: JsonRecord, outputTool?: string): Reply {
   const message = recordAt(recordAt(body, "output", "output"), "message", "output.message")
   const content = message["content"]
   if (!Array.isArray(content)) throw new ShapeError("output.message.content is not an array")
@@ -545,7 +550,9 @@ export function reply(body: JsonRecord): Reply {
     if (typeof block["text"] === "string") text += block["text"]
     const use = block["toolUse"]
     if (isRecord(use) && typeof use["toolUseId"] === "string" && typeof use["name"] === "string") {
-      toolCalls.push({ id: use["toolUseId"], name: use["name"], arguments: JSON.stringify(use["input"] ?? {}) })
+      const json = JSON.stringify(use["input"] ?? {})
+      if (use["name"] === outputTool) text += json
+      else toolCalls.push({ id: use["toolUseId"], name: use["name"], arguments: json })
     }
     const thought = isRecord(block["reasoningContent"]) ? block["reasoningContent"]["reasoningText"] : undefined
     if (isRecord(thought) && typeof thought["text"] === "string") {
@@ -561,7 +568,7 @@ export function reply(body: JsonRecord): Reply {
     text,
     ...(reasoning !== undefined ? { reasoning } : {}),
     toolCalls,
-    finishReason: finishReason(body["stopReason"]),
+    finishReason: outputFinishReason(finishReason(body["stopReason"]), outputTool),
     usage: usageOf(body["usage"]),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {})
   }
@@ -613,15 +620,17 @@ export interface StreamEvent {
   readonly payload: JsonRecord
 }
 
-/**
- * The events of a streamed reply, each text or reasoning piece a delta of its own (`pieces`: the reply's text as it
- * is streamed, joined it is `content.text`).
- */
-export function streamEvents(
-  content: ReplyContent,
-  pieces: { readonly text: ReadonlyArray<string>; readonly reasoning: ReadonlyArray<string> },
-  latencyMs: number
-): Array<StreamEvent> {
+/** A reply as it is streamed: its text, reasoning and each tool call's input JSON in the pieces that are deltas. */
+export interface StreamPieces {
+  /** Joined, `content.text`. */
+  readonly text: ReadonlyArray<string>
+  readonly reasoning: ReadonlyArray<string>
+  /** Per tool call of `content`, its `arguments` cut into partial JSON; a call without is one delta. */
+  readonly calls?: ReadonlyArray<ReadonlyArray<string>> | undefined
+}
+
+/** The events of a streamed reply, each piece of `pieces` a delta of its own. */
+export function streamEvents(content: ReplyContent, pieces: StreamPieces, latencyMs: number): Array<StreamEvent> {
   const events: Array<StreamEvent> = [{ type: "messageStart", payload: { role: "assistant" } }]
   let index = 0
   const block = (deltas: ReadonlyArray<JsonRecord>, start?: JsonRecord) => {
@@ -637,9 +646,10 @@ export function streamEvents(
     block(deltas)
   }
   if (pieces.text.length > 0) block(pieces.text.map((text) => ({ text })))
-  for (const call of content.toolCalls) {
-    block([{ toolUse: { input: call.arguments } }], { toolUse: { toolUseId: call.id, name: call.name } })
-  }
+  content.toolCalls.forEach((call, i) => {
+    const inputs = pieces.calls?.[i] ?? [call.arguments]
+    block(inputs.map((input) => ({ toolUse: { input } })), { toolUse: { toolUseId: call.id, name: call.name } })
+  })
   events.push({ type: "messageStop", payload: { stopReason: stopReason(content.finishReason) } })
   events.push({ type: "metadata", payload: { usage: wireUsage(content.usage), metrics: { latencyMs } } })
   return events
@@ -647,13 +657,19 @@ export function streamEvents(
 
 /**
  * One stream's reading: each event's chunks appended to `out`; the stop reason, usage and reasoning signature kept
- * for the stream's end. Tool calls are numbered in the order their blocks start.
+ * for the stream's end. Tool calls are numbered in the order their blocks start. The block of `outputTool` (the
+ * forced tool of a `json_schema` response format) is no tool call: its input streams as `TextDelta`s, `{}` when none
+ * came by its end.
  */
 export class StreamReader {
   stopReason: string | undefined
   usage: Usage | undefined
   signature: string | undefined
   private readonly calls = new Map<number, number>()
+  // The forced tool's block, once it started, and whether any of its input came.
+  private output: { readonly index: number; json: boolean } | undefined
+
+  constructor(readonly outputTool?: string) {}
 
   /** Reads one event; throws `ShapeError` for an event of the wrong shape. Unknown events are skipped. */
   read(type: string, payload: JsonRecord, out: Array<ChatChunk>): void {
@@ -666,7 +682,15 @@ export class StreamReader {
         }
         const use = delta["toolUse"]
         if (isRecord(use)) {
-          const call = this.calls.get(Number(payload["contentBlockIndex"]))
+          const index = Number(payload["contentBlockIndex"])
+          if (this.output !== undefined && this.output.index === index) {
+            if (typeof use["input"] === "string" && use["input"] !== "") {
+              this.output.json = true
+              out.push({ _tag: "TextDelta", text: use["input"] })
+            }
+            return
+          }
+          const call = this.calls.get(index)
           if (call === undefined) throw new ShapeError("a toolUse delta of a block that did not start")
           out.push({
             _tag: "ToolCallDelta",
@@ -687,11 +711,21 @@ export class StreamReader {
       case "contentBlockStart": {
         const use = recordAt(payload, "start", "contentBlockStart.start")["toolUse"]
         if (!isRecord(use) || typeof use["toolUseId"] !== "string" || typeof use["name"] !== "string") return
+        if (use["name"] === this.outputTool) {
+          this.output = { index: Number(payload["contentBlockIndex"]), json: false }
+          return
+        }
         const index = this.calls.size
         this.calls.set(Number(payload["contentBlockIndex"]), index)
         out.push({ _tag: "ToolCallDelta", index, id: use["toolUseId"], name: use["name"], arguments: "" })
         return
       }
+      case "contentBlockStop":
+        if (this.output !== undefined && this.output.index === Number(payload["contentBlockIndex"])) {
+          if (!this.output.json) out.push({ _tag: "TextDelta", text: "{}" })
+          this.output.json = true
+        }
+        return
       case "messageStop":
         if (typeof payload["stopReason"] !== "string") throw new ShapeError("messageStop.stopReason is not a string")
         this.stopReason = payload["stopReason"]

@@ -13,6 +13,7 @@ import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import { reportedUsage, tokenCount } from "../../providers/usage.js"
 import { argumentsRecord, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { outputFinishReason } from "../outputTool.js"
 
 export { argumentsRecord, isRecord, type JsonRecord, ShapeError }
 
@@ -59,14 +60,6 @@ export function finishReason(reason: string | undefined): FinishReason {
     default:
       return "other"
   }
-}
-
-/**
- * `stop_reason` for a reply whose forced output tool was called: the model
- * answered, so `tool_use` is `stop`.
- */
-export function outputFinishReason(reason: string | undefined): FinishReason {
-  return reason === "tool_use" ? "stop" : finishReason(reason)
 }
 
 /**
@@ -250,9 +243,7 @@ export function reply(body: JsonRecord, outputTool?: string): Reply {
     text,
     reasoning,
     toolCalls,
-    finishReason: (outputTool === undefined ? finishReason : outputFinishReason)(
-      typeof reason === "string" ? reason : undefined
-    ),
+    finishReason: outputFinishReason(finishReason(typeof reason === "string" ? reason : undefined), outputTool),
     usage: usageOf(wire),
     providerMetadata: metadataOf(thinking)
   }

@@ -35,6 +35,7 @@ import type {
 } from "../../../Message.js"
 import { argumentsObject, RequestError } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import { outputTool } from "../outputTool.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
@@ -636,15 +637,6 @@ const encodeToolChoice = (choice: ToolChoice): JsonRecord =>
     ? { type: choice === "required" ? "any" : choice }
     : { type: "tool", name: choice.tool }
 
-/**
- * The name of the forced tool a `json_schema` response format is sent as (the
- * format's `name`), or undefined when the request asks for no schema.
- */
-export const outputTool = (request: ChatRequest): string | undefined => {
-  const format = request.responseFormat
-  return format === undefined || format.type !== "json_schema" ? undefined : format.name
-}
-
 /** What the request body needs besides the request. */
 export interface BodyOptions {
   readonly model: string
@@ -680,7 +672,7 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   or less thinking stays off.
  *   Thinking stays off while the last assistant turn's tool calls came without
  *   signed thinking (`thinkingAllowed`), which Anthropic would refuse.
- * - `responseFormat` `json_schema` becomes a forced tool (`outputTool`): a
+ * - `responseFormat` `json_schema` becomes a forced tool (`codec/outputTool.ts`): a
  *   tool named after the format whose `input_schema` is the schema, and
  *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply
  *   (see `reply` and the stream parser). Every model with tool use supports
@@ -722,15 +714,8 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (request.temperature !== undefined) body["temperature"] = request.temperature
   if (request.topP !== undefined) body["top_p"] = request.topP
   if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop
-  const output = outputTool(request)
+  const output = outputTool(request, "Anthropic")
   if (output !== undefined) {
-    if (request.tools !== undefined && request.tools.length > 0) {
-      throw new RequestError(
-        "a json_schema response format is sent to Anthropic as a forced tool, which would shut out the request's " +
-          "tools; ask for the structured answer in a call without tools",
-        "responseFormat"
-      )
-    }
     if (budget !== undefined) {
       throw new RequestError(
         "a json_schema response format is sent to Anthropic as a forced tool, and Anthropic refuses a forced tool " +
@@ -738,13 +723,8 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
         "reasoningEffort"
       )
     }
-    const format = request.responseFormat as Extract<ChatRequest["responseFormat"], { readonly type: "json_schema" }>
-    body["tools"] = [{
-      name: output,
-      description: format.description ?? "Give the answer as this tool's input, which follows the required schema.",
-      input_schema: format.schema
-    }]
-    body["tool_choice"] = { type: "tool", name: output }
+    body["tools"] = [encodeTool(output)]
+    body["tool_choice"] = encodeToolChoice({ tool: output.name })
   } else if (request.tools !== undefined && request.tools.length > 0) {
     body["tools"] = request.tools.map(encodeTool)
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)

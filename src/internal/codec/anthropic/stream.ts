@@ -20,12 +20,12 @@ import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import { outputFinishReason } from "../outputTool.js"
 import {
   finishReason,
   isRecord,
   type JsonRecord,
   metadataOf,
-  outputFinishReason,
   readUsage,
   usageObject,
   usageOf,
@@ -34,7 +34,7 @@ import {
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
-  /** The forced tool whose input is the reply's text (`request.ts`'s `outputTool`), if any. */
+  /** The forced tool whose input is the reply's text (`outputToolName`), if any. */
   readonly outputTool?: string | undefined
   readonly maxEventSize: number | undefined
 }
@@ -279,7 +279,7 @@ export class AnthropicStreamParser extends SseParser {
     const providerMetadata = metadataOf(this.thinking)
     out.push({
       _tag: "Finish",
-      finishReason: (this.context.outputTool === undefined ? finishReason : outputFinishReason)(this.reason),
+      finishReason: outputFinishReason(finishReason(this.reason), this.context.outputTool),
       id: this.id,
       model: this.model,
       provider: this.context.provider,

@@ -12,6 +12,7 @@ import { isErrorPayload } from "../../codec/anthropic/errors.js"
 import { reply } from "../../codec/anthropic/reply.js"
 import * as Wire from "../../codec/anthropic/request.js"
 import { AnthropicStreamParser } from "../../codec/anthropic/stream.js"
+import { outputToolName } from "../../codec/outputTool.js"
 import * as Adapter from "../adapter.js"
 import type { JsonRecord } from "../wire.js"
 
@@ -49,9 +50,9 @@ export const definition = (options: Options, cloud?: Cloud): Adapter.Definition 
     requestId: requestIdOf,
     ...Adapter.limitsOf(options),
     failureOf: (body: JsonRecord) => isErrorPayload(body) ? body : undefined,
-    reply: (body: JsonRecord, { request }: Adapter.ReplyContext) => reply(body, Wire.outputTool(request)),
+    reply: (body: JsonRecord, { request }: Adapter.ReplyContext) => reply(body, outputToolName(request)),
     stream: (context: Adapter.StreamContext) =>
-      new AnthropicStreamParser({ ...context, outputTool: Wire.outputTool(context.request), maxEventSize }),
+      new AnthropicStreamParser({ ...context, outputTool: outputToolName(context.request), maxEventSize }),
     // Anthropic has no embeddings API (it points to Voyage AI).
     embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client",
     // Anthropic's Messages API continues a last assistant message (its "prefill").

@@ -7,6 +7,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/Bedrock.js"
 import * as Codec from "../../codec/bedrock.js"
+import { outputToolName } from "../../codec/outputTool.js"
 import * as Invalid from "../../optionsError.js"
 import type * as ProviderHttp from "../../transport/providerHttp.js"
 import * as Adapter from "../adapter.js"
@@ -76,7 +77,7 @@ export const definition = (
     path: pathOf,
     body: (request) => Codec.requestBody(request),
     failureOf,
-    reply: (body) => Codec.reply(body),
+    reply: (body, { request }) => Codec.reply(body, outputToolName(request)),
     stream: (context) => new EventStreamParser(aws.codec, context),
     embeddings: "Bedrock's Converse API has no embeddings; use a provider that has an embeddings API",
     prefill: options.model !== undefined && isClaude(options.model)

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import * as Codec from "../../codec/bedrock.js"
+import { outputFinishReason, outputToolName } from "../../codec/outputTool.js"
 import { concat } from "../../transport/bytes.js"
 import { causeText, overLimit, type StreamParser } from "../../transport/providerHttp.js"
 import type * as Adapter from "../adapter.js"
@@ -37,9 +38,11 @@ function payloadOf(message: Message): Codec.JsonRecord | undefined {
 export class EventStreamParser implements StreamParser {
   done = false
   private buffer: Uint8Array = new Uint8Array(0)
-  private readonly reader = new Codec.StreamReader()
+  private readonly reader: Codec.StreamReader
 
-  constructor(private readonly codec: EventStreamCodec, private readonly context: Adapter.StreamContext) {}
+  constructor(private readonly codec: EventStreamCodec, private readonly context: Adapter.StreamContext) {
+    this.reader = new Codec.StreamReader(outputToolName(context.request))
+  }
 
   push(parts: NonEmptyReadonlyArray<Uint8Array>, out: Array<ChatChunk>): LlmError | undefined {
     this.buffer = this.buffer.length === 0 && parts.length === 1 ? parts[0] : concat([this.buffer, ...parts])
@@ -78,7 +81,7 @@ export class EventStreamParser implements StreamParser {
     const metadata = Codec.replyMetadata(reader.signature)
     out.push({
       _tag: "Finish",
-      finishReason: Codec.finishReason(reader.stopReason),
+      finishReason: outputFinishReason(Codec.finishReason(reader.stopReason), reader.outputTool),
       id: context.requestId() ?? "",
       model: context.model,
       provider: context.provider,

@@ -100,7 +100,7 @@ export const renderReply = (reply: Reply.Reply): string => JSON.stringify(Codec.
 export const renderStream = (codec: EventStreamCodec, reply: Reply.Reply): RenderedStream => {
   const events = Codec.streamEvents(
     contentOf(reply),
-    { text: reply.content, reasoning: reply.reasoning },
+    { text: reply.content, reasoning: reply.reasoning, calls: reply.toolCalls.map((call) => call.fragments) },
     latencyMs
   ).map((event) => eventFrame(codec, event))
   return { events: events.slice(0, -2), tail: events.slice(-2).join("") }
