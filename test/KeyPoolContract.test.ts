@@ -1,7 +1,7 @@
 /**
  * Every backend of a `KeyPool` against one contract (`contract/keyPool.ts`): in memory (two pools of one
- * `KeyPoolRegistry`, as two models of one process share a provider's keys), and in Redis (`shared`, two instances
- * each with its own connection, under the default `onUnavailable: "fail-closed"`); and the store under it
+ * `KeyPoolRegistry`, as two models of one process share a provider's keys), and in Redis (`layerStoreRedis`, two
+ * instances each with its own connection, under the default `onUnavailable: "fail-closed"`); and the store under it
  * (`LeaseStore`) against one contract of its steps, in memory and in Redis.
  */
 import { KeyPool, type Store } from "effect-llm-router"
@@ -58,7 +58,7 @@ keyPoolContract({
       instances: (options) => {
         const key = randomUUID()
         const one = (store: (typeof stores)[number]) =>
-          Effect.orDie(KeyPool.make({ ...options, shared: { store, key } }))
+          Effect.orDie(KeyPool.make({ ...options, key }).pipe(Effect.provide(KeyPool.layerStoreRedis(store))))
         return Effect.all([one(stores[0]), one(stores[1])])
       },
       elapse: Effect.sleep,
