@@ -2,8 +2,10 @@
  * The contract every backend of a `RateLimiter` keeps, run against each (`test/RateLimiterContract.test.ts`): a
  * bucket grants its capacity and refuses past it, naming what was short, on every instance; costs, the in-flight cap
  * and the tokens-per-minute budget take what they say and give back what they hold; tokens come back with time;
- * concurrent takes are granted exactly what is left; and, for a backend on a server, the server down and back. A new
- * backend is one more `rateLimiterContract(...)` line there.
+ * concurrent takes are granted exactly what is left; and, for a backend on a server, the server down and back, and
+ * slow (answering later than the store's command bound: the step ends at the bound, on the `TestClock`, and once the
+ * server answers promptly again the state is the server's). A new backend is one more `rateLimiterContract(...)` line
+ * there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { RateLimiter } from "effect-llm-router"
@@ -15,16 +17,25 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
+import { atBound } from "../utils/slowStore.js"
 
 /** A limit of the contract: `RateLimiter.Options` without where it is kept. */
 export type ContractOptions = Omit<RateLimiter.Options, "shared">
 
-/** A backend's server going away and coming back. */
+/** A backend's server going away and coming back, or answering late. */
 export interface Faults {
   /** Takes the server down and waits until it is. */
   readonly stop: Effect.Effect<void>
   /** Brings it back and waits until the backend uses it again. */
   readonly start: Effect.Effect<void>
+  /** Holds the server's replies back: it answers, later than any bound. */
+  readonly pause: Effect.Effect<void>
+  /** Lets them through, and the next ones at once. */
+  readonly resume: Effect.Effect<void>
+  /** How long a step waits for the server (the store's command bound), on the backend's `Clock`. */
+  readonly bound: Duration.Input
+  /** The fields of the `StoreUnavailableError` of a step the server did not answer within `bound`. */
+  readonly unanswered: { readonly address: string; readonly reason: string }
 }
 
 /** One test's backend. */
@@ -228,6 +239,28 @@ export const rateLimiterContract = (backend: RateLimiterBackend) => {
               times: 100
             })
             yield* again
+          }),
+        60_000
+      )
+
+      it.effect(
+        "slow: a take fails with StoreUnavailableError at the store's bound, not before; answering again, the bucket " +
+          "is the server's, which applied the take it answered late",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const faults = faultsOf(connected)
+            const [first, second] = yield* connected.instances({ capacity: 3, refillRate: still })
+            yield* take(first)
+            yield* faults.pause
+            expect(yield* Effect.flip(atBound("a take", take(second), faults))).toMatchObject({
+              _tag: "StoreUnavailableError",
+              ...faults.unanswered
+            })
+            yield* faults.resume
+            // Three, less the take before and the one the server applied after its bound: one left.
+            yield* take(first)
+            expect((yield* Effect.flip(take(second)))._tag).toBe("RateLimiterExceededError")
           }),
         60_000
       )
@@ -496,6 +529,60 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
             // Back on Redis, restarted empty: the shared bucket reads full.
             expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(4, 3)
             expect((yield* Effect.orDie(bucket.tryTake(4))).granted).toBe(true)
+          }),
+        60_000
+      )
+
+      it.effect(
+        "slow: fail-closed steps fail with StoreUnavailableError at the store's bound, not before; answering again, " +
+          "the bucket is the server's, which applied the take it answered late",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, stores } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
+            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
+            const bucket = yield* Effect.provide(
+              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
+              stores
+            )
+            const slots = yield* Effect.provide(
+              Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots({ key: options.key, limit: 2 })),
+              stores
+            )
+            yield* Effect.orDie(bucket.take(3))
+            yield* faults.pause
+            const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
+            expect(yield* Effect.flip(atBound("a take", bucket.take(1), faults))).toMatchObject(unavailable)
+            expect(yield* Effect.flip(atBound("a slot", slots.tryAcquire, faults))).toMatchObject(unavailable)
+            yield* faults.resume
+            expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(0, 3)
+          }),
+        60_000
+      )
+
+      it.effect(
+        "slow: fail-open steps answer from the instance's share at the store's bound, not before; answering again, " +
+          "from the server",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, stores } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
+            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
+            const bucket = yield* Effect.provide(
+              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
+              stores
+            )
+            yield* Effect.orDie(bucket.take(3))
+            yield* faults.pause
+            // The share is half the capacity, full: two tokens, where the server has one.
+            const local = yield* Effect.orDie(atBound("a try", bucket.tryTake(2), faults))
+            expect(local).toMatchObject({ granted: true, level: 0 })
+            yield* faults.resume
+            // The server's bucket: one token, the try it answered late refused there.
+            expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(1, 3)
+            expect((yield* Effect.orDie(bucket.tryTake(2))).granted).toBe(false)
           }),
         60_000
       )

@@ -1,0 +1,55 @@
+/**
+ * A store's step against a backend that answers later than the step's bound (its replies held back by
+ * `redisProxy.ts`), timed on the `TestClock`: the contract suites' "slow" fault case. The step must still be waiting a
+ * millisecond before its bound and have ended at it, with no real time needed beyond what the fibers take to run.
+ */
+import { expect } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/testing/TestClock"
+
+/** A backend that can answer late. */
+export interface Slow {
+  /** How long a step waits for the backend (the store's bound), on its `Clock`. */
+  readonly bound: Duration.Input
+  /** Lets the backend's replies through again. */
+  readonly resume: Effect.Effect<void>
+}
+
+/** Waits on a real timer: nothing moves the test's clock meanwhile. */
+const realPause = (millis: number) =>
+  Effect.callback<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), millis)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/**
+ * `step`, ended once `slow.bound` had passed on the `TestClock`, and not before: its result or its failure. The
+ * backend is already slow (its replies held back) when it starts; the step is given a real moment to send its
+ * commands first (the bound counts from then, since the test's clock has not moved). A step still running at its
+ * bound fails the test, naming it.
+ */
+export const atBound = Effect.fnUntraced(
+  function*<A, E>(what: string, step: Effect.Effect<A, E>, slow: Slow): Effect.fn.Return<A, E> {
+    const millis = Duration.toMillis(Duration.fromInputUnsafe(slow.bound))
+    const waiting = yield* Effect.forkChild(step, { startImmediately: true })
+    yield* realPause(50)
+    yield* TestClock.adjust(millis - 1)
+    yield* realPause(50)
+    expect(waiting.pollUnsafe(), `${what}: ended before its bound (${millis} ms)`).toBeUndefined()
+    yield* TestClock.adjust(1)
+    // Real time only for its fibers to run: a step that ends only when the backend answers never does here.
+    const ended = yield* Effect.raceFirst(
+      Effect.asSome(Fiber.await(waiting)),
+      Effect.as(realPause(5_000), Option.none())
+    )
+    if (Option.isNone(ended)) {
+      // Answered, so that the stores close (a client's goodbye waits for its replies).
+      yield* slow.resume
+      return expect.fail(`${what}: still running at its bound (${millis} ms)`)
+    }
+    return yield* ended.value
+  }
+)
