@@ -25,6 +25,10 @@ const realPause = (millis: number) =>
     return Effect.sync(() => clearTimeout(timer))
   })
 
+// Fails the test, the backend answering again first, so that its stores close (a client's goodbye waits for its
+// replies).
+const unanswered = (slow: Slow, message: string) => Effect.andThen(slow.resume, Effect.sync(() => expect.fail(message)))
+
 /**
  * `step`, ended once `slow.bound` had passed on the `TestClock`, and not before: its result or its failure. The
  * backend is already slow (its replies held back) when it starts; the step is given a real moment to send its
@@ -38,18 +42,16 @@ export const atBound = Effect.fnUntraced(
     yield* realPause(50)
     yield* TestClock.adjust(millis - 1)
     yield* realPause(50)
-    expect(waiting.pollUnsafe(), `${what}: ended before its bound (${millis} ms)`).toBeUndefined()
+    if (waiting.pollUnsafe() !== undefined) {
+      return yield* unanswered(slow, `${what}: ended before its bound (${millis} ms)`)
+    }
     yield* TestClock.adjust(1)
     // Real time only for its fibers to run: a step that ends only when the backend answers never does here.
     const ended = yield* Effect.raceFirst(
       Effect.asSome(Fiber.await(waiting)),
       Effect.as(realPause(5_000), Option.none())
     )
-    if (Option.isNone(ended)) {
-      // Answered, so that the stores close (a client's goodbye waits for its replies).
-      yield* slow.resume
-      return expect.fail(`${what}: still running at its bound (${millis} ms)`)
-    }
+    if (Option.isNone(ended)) return yield* unanswered(slow, `${what}: still running at its bound (${millis} ms)`)
     return yield* ended.value
   }
 )
