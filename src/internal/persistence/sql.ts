@@ -35,7 +35,9 @@ export const bounded = <A, E>(
       (error) => isSqlError(error) ? unavailable(bounds, what, error.message) : error as Exclude<E, SqlError>
     ),
     bounds.timeout,
-    () => unavailable(bounds, what, `no answer within ${Duration.format(bounds.timeout)}`)
+    () => unavailable(bounds, what, `no answer within ${Duration.format(bounds.timeout)}`),
+    // A statement's interruption waits for the database (a rollback's reply): the step's bound does not.
+    { leave: true }
   )
 
 // Retried at once: the transaction was rolled back, and another attempt orders itself after its competitor.

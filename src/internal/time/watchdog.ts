@@ -152,6 +152,15 @@ export const watchdogOf = (fiber: Fiber.Fiber<unknown, unknown>): Watchdog => {
   return watchdog
 }
 
+/** How a bound that passed leaves its work. */
+export interface Leaving {
+  /**
+   * The work is interrupted without waiting for its end, which may wait on a peer that does not answer (a database's
+   * rollback over a connection whose replies are late). Default: the bound's failure comes once the work has ended.
+   */
+  readonly leave?: boolean | undefined
+}
+
 /**
  * `work` within `bound`, kept by the `Clock`'s watchdog: once it passes, the
  * work is interrupted and the result is `passed(reason)`. The work runs in a
@@ -161,7 +170,8 @@ export const watchdogOf = (fiber: Fiber.Fiber<unknown, unknown>): Watchdog => {
 export const bounded = <A, E, P extends string>(
   work: Effect.Effect<A, E>,
   bound: Bound<P>,
-  passed: (reason: P) => E
+  passed: (reason: P) => E,
+  options?: Leaving
 ): Effect.Effect<A, E> =>
   Effect.withFiber((fiber) =>
     Effect.uninterruptibleMask((restore) =>
@@ -171,7 +181,12 @@ export const bounded = <A, E, P extends string>(
           restore(Effect.callback<A, E>((resume) => {
             release = watchdogOf(fiber).keep(
               bound,
-              (reason) => resume(Effect.andThen(Fiber.interrupt(worker), Effect.fail(passed(reason))))
+              (reason) =>
+                resume(
+                  options?.leave === true
+                    ? Effect.andThen(Effect.sync(() => worker.interruptUnsafe()), Effect.fail(passed(reason)))
+                    : Effect.andThen(Fiber.interrupt(worker), Effect.fail(passed(reason)))
+                )
             )
             worker.addObserver((exit) => {
               release()
@@ -188,14 +203,16 @@ export const bounded = <A, E, P extends string>(
 export const timeoutFail = <A, E, E2>(
   self: Effect.Effect<A, E>,
   duration: Duration.Duration,
-  onTimeout: () => E2
+  onTimeout: () => E2,
+  options?: Leaving
 ): Effect.Effect<A, E | E2> =>
   Duration.isFinite(duration)
     ? Effect.clockWith((clock) =>
       bounded<A, E | E2, "timeout">(
         self,
         until(clock.currentTimeMillisUnsafe() + Duration.toMillis(duration), "timeout"),
-        onTimeout
+        onTimeout,
+        options
       )
     )
     : self
