@@ -2,7 +2,9 @@
  * The contract every backend of a `Budget` keeps, run against each (`test/BudgetContract.test.ts`): a check reserves
  * its estimate and a charge replaces it with the cost, once, seen by every instance; a check that would pass a limit
  * fails naming it; a window's spend does not count in the next; concurrent checks are granted exactly what is left;
- * and, for a backend on a server, the server down and back; for one that can fail open (Redis under
+ * and, for a backend on a server, the server down and back, and slow (answering later than the store's bound: a
+ * check refused at the bound, on the `TestClock`, and once the server answers promptly again the budget is the
+ * server's); for a backend on a file, the file locked by another connection; for one that can fail open (Redis under
  * `onUnavailable: "fail-open"`), the server stopped mid-run: checks go on against each instance's share in memory, the
  * charges taken there recorded, and the server used again once it is back. A new backend is one more
  * `budgetContract(...)` line there.
@@ -16,6 +18,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { windowAt } from "../../src/internal/budget/window.js"
+import { atBound } from "../utils/slowStore.js"
 
 /** A limit of the contract: the backend names its scope (one of its own for each call of `instances`). */
 export interface ContractLimit {
@@ -31,6 +34,16 @@ export interface Faults {
   readonly start: Effect.Effect<void>
 }
 
+/** A backend's server answering late. */
+export interface Slow {
+  /** Holds the server's replies back: it answers, later than any bound. */
+  readonly pause: Effect.Effect<void>
+  /** Lets them through, and the next ones at once. */
+  readonly resume: Effect.Effect<void>
+  /** How long a step waits for the server (the store's bound on a command or transaction), on the `Clock`. */
+  readonly bound: Duration.Input
+}
+
 /** One test's backend. */
 export interface Backend {
   /** Two instances' budgets over `limits`, which apply to every call, in a namespace no other call shares. */
@@ -42,6 +55,10 @@ export interface Backend {
   /** A period the test waits past. */
   readonly shortPeriod: Duration.Input
   readonly faults: Faults | undefined
+  /** For a backend on a server: its replies held back. */
+  readonly slow: Slow | undefined
+  /** For a backend on a file: the file locked by another connection (its write lock held), then let go. */
+  readonly locked: { readonly lock: Effect.Effect<void>; readonly unlock: Effect.Effect<void> } | undefined
 }
 
 /** A backend's instances that fail open while its server is away. */
@@ -61,6 +78,8 @@ export interface BudgetBackend {
   readonly clock: "test" | "live"
   /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
   readonly server: boolean
+  /** Whether it keeps its state in a file, which another connection locks (`Backend.locked`). */
+  readonly file: boolean
   readonly connect: Effect.Effect<Backend, never, Scope.Scope>
   /**
    * Two instances' budgets on stores that fail open, each with a record of what it charges, on a server of their own;
@@ -231,7 +250,53 @@ export const budgetContract = (backend: BudgetBackend) => {
           }),
         60_000
       )
+
+      it.effect(
+        "slow: a check fails with NoCapacityError at the store's bound, not before, never passing a limit; answering " +
+          "again, the budget is the server's",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const slow = connected.slow
+            if (slow === undefined) throw new Error("a backend on a server says how it answers late")
+            const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
+            yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            yield* slow.pause
+            expect(yield* Effect.flip(atBound("a check", second.check({ estimate: 1 }), slow))).toMatchObject({
+              _tag: "NoCapacityError",
+              storeUnavailable: true
+            })
+            yield* slow.resume
+            // What the server holds: the charge before; the check it answered late holds nothing there.
+            expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
+            yield* second.charge(yield* second.check({ estimate: 3 }), 3)
+            expect((yield* levels(first)).spent).toBe(5)
+          }),
+        60_000
+      )
     }
+
+    it.live.runIf(backend.file)(
+      "locked: with the database's file locked by another connection past the store's bound, a check fails with " +
+        "NoCapacityError, never passing a limit; unlocked, the budget is the database's",
+      () =>
+        Effect.gen(function*() {
+          const connected = yield* backend.connect
+          const locked = connected.locked
+          if (locked === undefined) throw new Error("a backend on a file says how to lock it")
+          const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
+          yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+          yield* locked.lock
+          // The driver waits for the lock in its own busy timeout, which no bound on the Clock cuts short: the check
+          // fails once that has passed, later than the store's bound.
+          const refused = yield* Effect.flip(Effect.ensuring(second.check({ estimate: 1 }), locked.unlock))
+          expect(refused).toMatchObject({ _tag: "NoCapacityError", storeUnavailable: true })
+          expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
+          yield* second.charge(yield* second.check({ estimate: 3 }), 3)
+          expect(yield* levels(first)).toEqual({ spent: 5, reserved: 0 })
+        }),
+      60_000
+    )
 
     if (backend.failOpen !== undefined) {
       const failOpen = backend.failOpen
