@@ -12,7 +12,7 @@ import * as TestClock from "effect/testing/TestClock"
 import { routerStoresContract } from "./contract/routerStores.js"
 import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, untilShared } from "./utils/sharedStore.js"
+import { connected, slowRedis, untilShared } from "./utils/sharedStore.js"
 
 routerStoresContract({
   name: "memory",
@@ -43,8 +43,7 @@ routerStoresContract({
           faults: {
             stop: redis.stop,
             start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store)))),
-            pause: Effect.sync(proxy.pause),
-            resume: Effect.sync(proxy.resume)
+            ...slowRedis(proxy)
           }
         }
       })
