@@ -73,7 +73,7 @@ export const configured = Effect.gen(function*() {
   const models = yield* ProviderConfig.layers(config) // every model's: models.openai?.["gpt-4o"]
   // From the model outwards: the ledger and the budget sit below the cache, so hits are free.
   const llm = ResponseCache.layer({ ttl: "10 minutes" }).pipe(
-    Layer.provide(CacheStore.layerMemory({ capacity: 1000 })),
+    Layer.provide(CacheStore.layerStoreMemory({ capacity: 1000 })),
     Layer.provide(Budget.guard({ price: Pricing.lookup("gpt-4o-mini") })),
     Layer.provide(UsageLedger.track("gpt-4o-mini")),
     Layer.provide(ProviderConfig.layer(config, "openai", "gpt-4o-mini"))
@@ -229,3 +229,19 @@ const flash = Vertex.layer({ project: "my-proj", location: "us-central1", model:
 // Claude on the global endpoint; the pool holds one stand-in key, "none".
 const claude = Vertex.layer({ project: "my-proj", location: "global", model: "claude-sonnet-4-5@20250929" })
 export { claude as vertexClaude, flash as vertexFlash }
+
+declare const OpenAi: Layer.Layer<Llm.Llm>
+
+const localCache = ResponseCache.layer({ ttl: "1 hour" }).pipe(
+  Layer.provide(OpenAi),
+  Layer.provide(CacheStore.layerStoreMemory({ capacity: 10_000 }))
+)
+
+const sharedCache = Layer.unwrap(
+  Effect.map(Store.make({ redis: "redis://127.0.0.1:6379" }), (store) =>
+    ResponseCache.layer({ ttl: "1 hour" }).pipe(
+      Layer.provide(OpenAi),
+      Layer.provide(CacheStore.layerStoreRedis(store, { key: "replies" }))
+    ))
+)
+export { localCache, sharedCache }
