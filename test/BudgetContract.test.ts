@@ -21,8 +21,8 @@ import * as Database from "../src/internal/sql/database.js"
 import { budgetContract, type ContractLimit } from "./contract/budget.js"
 import { postgresServer } from "./utils/postgresServer.js"
 import { pausableProxy } from "./utils/redisProxy.js"
-import { type RedisServer, redisServer } from "./utils/redisServer.js"
-import { connected, slowRedis, untilShared } from "./utils/sharedStore.js"
+import { redisServer } from "./utils/redisServer.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 const overall = (limits: ReadonlyArray<ContractLimit>) => limits.map((limit) => ({ ...limit, scope: Budget.overall }))
 
@@ -76,10 +76,6 @@ const inMemoryRecord = (): Budget.SpendRecord => {
 /** An instance's Redis store, with its own record. */
 const layerOf = (store: Store.Store) => Layer.build(Budget.layerStoreRedis(store, { record: inMemoryRecord() }))
 
-/** The server back, and each of `stores` reading it again. */
-const restarted = (redis: RedisServer, stores: ReadonlyArray<Store.Store>) =>
-  Effect.andThen(redis.start, Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true }))))
-
 budgetContract({
   name: "Redis",
   clock: "live",
@@ -89,24 +85,26 @@ budgetContract({
     const redis = yield* redisServer
     const proxy = yield* pausableProxy(redis.port)
     const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
+    const faults = redisFaults(redis, proxy, stores)
     return {
       instances: onStores([yield* layerOf(stores[0]), yield* layerOf(stores[1])]),
       elapse: Effect.sleep,
       shortPeriod: "2 seconds",
-      faults: { stop: redis.stop, start: restarted(redis, stores) },
-      slow: slowRedis(proxy),
+      faults,
+      slow: faults,
       locked: undefined
     }
   }),
   failOpen: Effect.gen(function*() {
     const redis = yield* redisServer
+    const proxy = yield* pausableProxy(redis.port)
     const share = 2
     const open = { onUnavailable: "fail-open", instances: share } as const
-    const stores = [yield* Effect.orDie(connected(redis.url, open)), yield* Effect.orDie(connected(redis.url, open))]
+    const stores = [yield* Effect.orDie(connected(proxy.url, open)), yield* Effect.orDie(connected(proxy.url, open))]
     return {
       instances: onStores([yield* layerOf(stores[0]!), yield* layerOf(stores[1]!)]),
       share,
-      faults: { stop: redis.stop, start: restarted(redis, stores) }
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })

@@ -9,7 +9,7 @@ import * as TestClock from "effect/testing/TestClock"
 import { cacheStoreContract } from "./contract/cacheStore.js"
 import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, slowRedis, untilShared } from "./utils/sharedStore.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 cacheStoreContract({
   name: "memory",
@@ -46,14 +46,7 @@ cacheStoreContract({
       elapse: Effect.sleep,
       // Two seconds: the reads that come after a set come well within it, however loaded the machine.
       shortTtl: "2 seconds",
-      faults: {
-        stop: redis.stop,
-        start: Effect.andThen(
-          redis.start,
-          Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-        ),
-        ...slowRedis(proxy)
-      }
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })

@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto"
 import { keyPoolContract, leaseStoreContract } from "./contract/keyPool.js"
 import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, slowRedis, untilShared } from "./utils/sharedStore.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 keyPoolContract({
   name: "memory",
@@ -65,14 +65,7 @@ keyPoolContract({
         return Effect.all([one(stores[0]), one(stores[1])])
       },
       elapse: Effect.sleep,
-      faults: {
-        stop: redis.stop,
-        start: Effect.andThen(
-          redis.start,
-          Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-        ),
-        ...slowRedis(proxy)
-      }
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })
@@ -108,11 +101,7 @@ leaseStoreContract({
           const store = yield* Effect.orDie(connected(proxy.url, options))
           return {
             store: yield* storeOn(store),
-            faults: {
-              stop: redis.stop,
-              start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store)))),
-              ...slowRedis(proxy)
-            }
+            faults: redisFaults(redis, proxy, [store])
           }
         })
     }

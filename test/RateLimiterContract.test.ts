@@ -13,7 +13,7 @@ import { randomUUID } from "node:crypto"
 import { bucketStoreContract, rateLimiterContract } from "./contract/rateLimiter.js"
 import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, slowRedis, untilShared } from "./utils/sharedStore.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 rateLimiterContract({
   name: "memory",
@@ -60,14 +60,7 @@ rateLimiterContract({
         return Effect.all([one(stores[0]), one(stores[1])])
       },
       elapse: Effect.sleep,
-      faults: {
-        stop: redis.stop,
-        start: Effect.andThen(
-          redis.start,
-          Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-        ),
-        ...slowRedis(proxy)
-      }
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })
@@ -101,11 +94,7 @@ bucketStoreContract({
           const store = yield* Effect.orDie(connected(proxy.url, options))
           return {
             stores: yield* storesOn(store),
-            faults: {
-              stop: redis.stop,
-              start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store)))),
-              ...slowRedis(proxy)
-            }
+            faults: redisFaults(redis, proxy, [store])
           }
         })
     }

@@ -18,7 +18,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { windowAt } from "../../src/internal/budget/window.js"
-import { atBound } from "../utils/slowStore.js"
+import { atBound, type Slow } from "../utils/slowStore.js"
 
 /** A limit of the contract: the backend names its scope (one of its own for each call of `instances`). */
 export interface ContractLimit {
@@ -32,16 +32,6 @@ export interface Faults {
   readonly stop: Effect.Effect<void>
   /** Brings it back (a Redis empty, a database with its data) and waits until it accepts connections. */
   readonly start: Effect.Effect<void>
-}
-
-/** A backend's server answering late. */
-export interface Slow {
-  /** Holds the server's replies back: it answers, later than any bound. */
-  readonly pause: Effect.Effect<void>
-  /** Lets them through, and the next ones at once. */
-  readonly resume: Effect.Effect<void>
-  /** How long a step waits for the server (the store's bound on a command or transaction), on the `Clock`. */
-  readonly bound: Duration.Input
 }
 
 /** One test's backend. */
@@ -276,27 +266,29 @@ export const budgetContract = (backend: BudgetBackend) => {
       )
     }
 
-    it.live.runIf(backend.file)(
-      "locked: with the database's file locked by another connection past the store's bound, a check fails with " +
-        "NoCapacityError, never passing a limit; unlocked, the budget is the database's",
-      () =>
-        Effect.gen(function*() {
-          const connected = yield* backend.connect
-          const locked = connected.locked
-          if (locked === undefined) throw new Error("a backend on a file says how to lock it")
-          const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
-          yield* first.charge(yield* first.check({ estimate: 2 }), 2)
-          yield* locked.lock
-          // The driver waits for the lock in its own busy timeout, which no bound on the Clock cuts short: the check
-          // fails once that has passed, later than the store's bound.
-          const refused = yield* Effect.flip(Effect.ensuring(second.check({ estimate: 1 }), locked.unlock))
-          expect(refused).toMatchObject({ _tag: "NoCapacityError", storeUnavailable: true })
-          expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
-          yield* second.charge(yield* second.check({ estimate: 3 }), 3)
-          expect(yield* levels(first)).toEqual({ spent: 5, reserved: 0 })
-        }),
-      60_000
-    )
+    if (backend.file) {
+      it.live(
+        "locked: with the database's file locked by another connection past the store's bound, a check fails with " +
+          "NoCapacityError, never passing a limit; unlocked, the budget is the database's",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const locked = connected.locked
+            if (locked === undefined) throw new Error("a backend on a file says how to lock it")
+            const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
+            yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            yield* locked.lock
+            // The driver waits for the lock in its own busy timeout, which no bound on the Clock cuts short: the check
+            // fails once that has passed, later than the store's bound.
+            const refused = yield* Effect.flip(Effect.ensuring(second.check({ estimate: 1 }), locked.unlock))
+            expect(refused).toMatchObject({ _tag: "NoCapacityError", storeUnavailable: true })
+            expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
+            yield* second.charge(yield* second.check({ estimate: 3 }), 3)
+            expect(yield* levels(first)).toEqual({ spent: 5, reserved: 0 })
+          }),
+        60_000
+      )
+    }
 
     if (backend.failOpen !== undefined) {
       const failOpen = backend.failOpen

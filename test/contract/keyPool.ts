@@ -16,26 +16,10 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import { atBound } from "../utils/slowStore.js"
+import { atBound, type Faults } from "../utils/slowStore.js"
 
 /** A pool of the contract: `KeyPool.Options` without where it is kept. */
 export type ContractOptions = Omit<KeyPool.Options, "shared">
-
-/** A backend's server going away and coming back, or answering late. */
-export interface Faults {
-  /** Takes the server down and waits until it is. */
-  readonly stop: Effect.Effect<void>
-  /** Brings it back and waits until the backend uses it again. */
-  readonly start: Effect.Effect<void>
-  /** Holds the server's replies back: it answers, later than any bound. */
-  readonly pause: Effect.Effect<void>
-  /** Lets them through, and the next ones at once. */
-  readonly resume: Effect.Effect<void>
-  /** How long a step waits for the server (the store's command bound), on the backend's `Clock`. */
-  readonly bound: Duration.Input
-  /** The fields of the `StoreUnavailableError` of a step the server did not answer within `bound`. */
-  readonly unanswered: { readonly address: string; readonly reason: string }
-}
 
 /** One test's backend. */
 export interface Backend {
@@ -487,6 +471,24 @@ const bySeen = (a: LeaseSeen, b: LeaseSeen) => JSON.stringify(a).localeCompare(J
 
 let leaseKeys = 0
 
+/**
+ * One instance's store of `backend` under `onUnavailable`, on a server with faults: a group of one key capped at
+ * `maxConcurrency`, and the loads of another.
+ */
+const faultyGroup = Effect.fnUntraced(function*(
+  backend: LeaseStoreBackend,
+  onUnavailable: "fail-open" | "fail-closed",
+  maxConcurrency: number
+) {
+  const { faulty } = yield* backend.connect
+  if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+  const { faults, store } = yield* faulty({ onUnavailable, instances: 2 })
+  const candidates = [{ id: "key-0", weight: 1, maxConcurrency }]
+  const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
+  const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+  return { faults, group, loads }
+})
+
 export const leaseStoreContract = (backend: LeaseStoreBackend) => {
   const test = backend.clock === "test" ? it.effect : it.live
   describe(`LeaseStore contract: ${backend.name}`, () => {
@@ -630,12 +632,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
         "down: fail-closed steps fail with StoreUnavailableError; restarted empty, every key is free again",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, store } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
-            const candidates = [{ id: "key-0", weight: 1, maxConcurrency: 2 }]
-            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
-            const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+            const { faults, group, loads } = yield* faultyGroup(backend, "fail-closed", 2)
             const taken = yield* Effect.orDie(group.pick)
             yield* Effect.orDie(group.release(0, "", longCooldown))
             yield* faults.stop
@@ -665,12 +662,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
         "down: fail-open serves each instance's share (1 / instances of each cap) from memory, then the shared one",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, store } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
-            const candidates = [{ id: "key-0", weight: 1, maxConcurrency: 4 }]
-            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
-            const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+            const { faults, group, loads } = yield* faultyGroup(backend, "fail-open", 4)
             const shared = yield* Effect.orDie(group.pick)
             yield* faults.stop
             // Half the cap, locally: two leases and no more.
@@ -697,12 +689,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
           "the leases are the server's, the pick it answered late among them",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, store } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
-            const candidates = [{ id: "key-0", weight: 1, maxConcurrency: 3 }]
-            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
-            const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+            const { faults, group, loads } = yield* faultyGroup(backend, "fail-closed", 3)
             yield* Effect.orDie(group.pick)
             yield* faults.pause
             const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
@@ -721,11 +708,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
           "from the server",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, store } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
-            const candidates = [{ id: "key-0", weight: 1, maxConcurrency: 4 }]
-            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
+            const { faults, group } = yield* faultyGroup(backend, "fail-open", 4)
             yield* Effect.orDie(group.pick)
             yield* faults.pause
             expect(yield* Effect.orDie(atBound("a pick", group.pick, faults))).toMatchObject({

@@ -17,26 +17,10 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import { atBound } from "../utils/slowStore.js"
+import { atBound, type Faults } from "../utils/slowStore.js"
 
 /** A limit of the contract: `RateLimiter.Options` without where it is kept. */
 export type ContractOptions = Omit<RateLimiter.Options, "shared">
-
-/** A backend's server going away and coming back, or answering late. */
-export interface Faults {
-  /** Takes the server down and waits until it is. */
-  readonly stop: Effect.Effect<void>
-  /** Brings it back and waits until the backend uses it again. */
-  readonly start: Effect.Effect<void>
-  /** Holds the server's replies back: it answers, later than any bound. */
-  readonly pause: Effect.Effect<void>
-  /** Lets them through, and the next ones at once. */
-  readonly resume: Effect.Effect<void>
-  /** How long a step waits for the server (the store's command bound), on the backend's `Clock`. */
-  readonly bound: Duration.Input
-  /** The fields of the `StoreUnavailableError` of a step the server did not answer within `bound`. */
-  readonly unanswered: { readonly address: string; readonly reason: string }
-}
 
 /** One test's backend. */
 export interface Backend {
@@ -370,6 +354,33 @@ const tolerance = 0.01
 
 let storeKeys = 0
 
+type Stores = Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
+
+const bucketOn = (stores: Stores, options: RateLimiter.BucketOptions) =>
+  Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (store) => store.bucket(options)), stores)
+
+const slotsOn = (stores: Stores, options: RateLimiter.SlotsOptions) =>
+  Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (store) => store.slots(options)), stores)
+
+/**
+ * One instance's stores of `backend` under `onUnavailable`, on a server with faults: a bucket of 4, 3 of them taken,
+ * and `limit` slots.
+ */
+const faultyBucket = Effect.fnUntraced(function*(
+  backend: BucketStoreBackend,
+  onUnavailable: "fail-open" | "fail-closed",
+  limit: number
+) {
+  const { faulty } = yield* backend.connect
+  if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+  const { faults, stores } = yield* faulty({ onUnavailable, instances: 2 })
+  const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
+  const bucket = yield* bucketOn(stores, options)
+  const slots = yield* slotsOn(stores, { key: options.key, limit })
+  yield* Effect.orDie(bucket.take(3))
+  return { bucket, faults, slots }
+})
+
 export const bucketStoreContract = (backend: BucketStoreBackend) => {
   const test = backend.clock === "test" ? it.effect : it.live
   describe(`BucketStore and SlotStore contract: ${backend.name}`, () => {
@@ -383,8 +394,8 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
             Effect.gen(function*() {
               const options = { key: `contract-${storeKeys++}`, capacity, refillRate: slow }
               const buckets = [
-                yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), first),
-                yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), second)
+                yield* bucketOn(first, options),
+                yield* bucketOn(second, options)
               ] as const
               let level = capacity
               for (const { amount, callers, step } of plan) {
@@ -431,8 +442,8 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
           const { elapse, instances } = yield* backend.connect
           const [first, second] = yield* instances
           const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: 2 }
-          const one = yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), first)
-          const two = yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), second)
+          const one = yield* bucketOn(first, options)
+          const two = yield* bucketOn(second, options)
           expect((yield* Effect.orDie(one.take(4))).waitMillis).toBe(0)
           const waited = yield* Effect.orDie(two.take(2))
           // Two tokens at two a second; a live clock may have refilled some since, never a whole token.
@@ -453,8 +464,8 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
           const { instances } = yield* backend.connect
           const [first, second] = yield* instances
           const options = { key: `contract-${storeKeys++}`, limit: 2 }
-          const one = yield* Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots(options)), first)
-          const two = yield* Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots(options)), second)
+          const one = yield* slotsOn(first, options)
+          const two = yield* slotsOn(second, options)
           const a = yield* Effect.orDie(one.tryAcquire)
           const b = yield* Effect.orDie(two.tryAcquire)
           expect(Option.isSome(a) && Option.isSome(b)).toBe(true)
@@ -475,19 +486,7 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
         "down: fail-closed steps fail with StoreUnavailableError; restarted empty, the bucket reads full",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, stores } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
-            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
-            const bucket = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
-              stores
-            )
-            const slots = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots({ key: options.key, limit: 2 })),
-              stores
-            )
-            yield* Effect.orDie(bucket.take(3))
+            const { bucket, faults, slots } = yield* faultyBucket(backend, "fail-closed", 2)
             yield* faults.stop
             for (const step of [bucket.take(1), bucket.tryTake(1), bucket.give(1), bucket.peek, bucket.reset]) {
               expect(yield* Effect.flip(step)).toMatchObject({ _tag: "StoreUnavailableError" })
@@ -504,19 +503,7 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
         "down: fail-open serves each instance's share (1 / instances of each limit) from memory, then the shared one",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, stores } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
-            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
-            const bucket = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
-              stores
-            )
-            const slots = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots({ key: options.key, limit: 4 })),
-              stores
-            )
-            yield* Effect.orDie(bucket.take(3))
+            const { bucket, faults, slots } = yield* faultyBucket(backend, "fail-open", 4)
             yield* faults.stop
             // Half the capacity, full: two tokens and no more.
             expect((yield* Effect.orDie(bucket.tryTake(2))).granted).toBe(true)
@@ -538,19 +525,7 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
           "the bucket is the server's, which applied the take it answered late",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, stores } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
-            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
-            const bucket = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
-              stores
-            )
-            const slots = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots({ key: options.key, limit: 2 })),
-              stores
-            )
-            yield* Effect.orDie(bucket.take(3))
+            const { bucket, faults, slots } = yield* faultyBucket(backend, "fail-closed", 2)
             yield* faults.pause
             const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
             expect(yield* Effect.flip(atBound("a take", bucket.take(1), faults))).toMatchObject(unavailable)
@@ -566,15 +541,7 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
           "from the server",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, stores } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
-            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
-            const bucket = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
-              stores
-            )
-            yield* Effect.orDie(bucket.take(3))
+            const { bucket, faults } = yield* faultyBucket(backend, "fail-open", 1)
             yield* faults.pause
             // The share is half the capacity, full: two tokens, where the server has one.
             const local = yield* Effect.orDie(atBound("a try", bucket.tryTake(2), faults))

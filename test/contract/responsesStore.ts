@@ -21,23 +21,7 @@ import {
 } from "../../src/internal/gateway/responses/store.js"
 import type { Message } from "../../src/Message.js"
 import type { StoreUnavailableError } from "../../src/Store.js"
-import { atBound } from "../utils/slowStore.js"
-
-/** A backend's server going wrong, for a backend on one. */
-export interface Faults {
-  /** Takes the server down and waits until it is. */
-  readonly stop: Effect.Effect<void>
-  /** Brings it back, empty, and waits until the backend uses it again. */
-  readonly start: Effect.Effect<void>
-  /** Holds the server's replies back: it answers, later than any bound. */
-  readonly pause: Effect.Effect<void>
-  /** Lets them through, and the next ones at once. */
-  readonly resume: Effect.Effect<void>
-  /** How long a step waits for the server (the store's command bound), on the backend's `Clock`. */
-  readonly bound: Duration.Input
-  /** The fields of the `StoreUnavailableError` of a step the server did not answer within `bound`. */
-  readonly unanswered: { readonly address: string; readonly reason: string }
-}
+import { atBound, type Faults } from "../utils/slowStore.js"
 
 /** One test's backend. */
 export interface Backend {

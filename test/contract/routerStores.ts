@@ -19,25 +19,11 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
-import { atBound } from "../utils/slowStore.js"
+import { atBound, type Faults } from "../utils/slowStore.js"
 import { withWarnings } from "../utils/warnings.js"
 
 /** What the router's store layers provide. */
 export type Stores = Context.Context<Router.BreakerStore | Router.AffinityStore | Router.LearnedLimitStore>
-
-/** A backend's server going away and coming back, or answering late. */
-export interface Faults {
-  /** Takes the server down and waits until it is. */
-  readonly stop: Effect.Effect<void>
-  /** Brings it back and waits until the backend uses it again. */
-  readonly start: Effect.Effect<void>
-  /** Holds the server's replies back: it answers, later than any bound. */
-  readonly pause: Effect.Effect<void>
-  /** Lets them through, and the next ones at once. */
-  readonly resume: Effect.Effect<void>
-  /** How long a step waits for the server (the store's command bound), on the backend's `Clock`. */
-  readonly bound: Duration.Input
-}
 
 /** One test's backend. */
 export interface Backend {

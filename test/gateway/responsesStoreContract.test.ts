@@ -14,7 +14,7 @@ import type * as Store from "../../src/Store.js"
 import { responsesStoreContract } from "../contract/responsesStore.js"
 import { pausableProxy } from "../utils/redisProxy.js"
 import { redisServer } from "../utils/redisServer.js"
-import { connected, slowRedis, untilShared } from "../utils/sharedStore.js"
+import { connected, redisFaults } from "../utils/sharedStore.js"
 
 const built = <E, R>(layer: Layer.Layer<StoredResponses, E, R>) =>
   Effect.map(Layer.build(layer), (context) => Context.get(context, StoredResponses))
@@ -42,14 +42,7 @@ responsesStoreContract({
     return {
       instances: (options) => Effect.all([on(stores[0], options), on(stores[1], options)]),
       elapse: Effect.sleep,
-      faults: {
-        stop: redis.stop,
-        start: Effect.andThen(
-          redis.start,
-          Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-        ),
-        ...slowRedis(proxy)
-      }
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })

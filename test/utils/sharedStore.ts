@@ -10,6 +10,8 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { eventually } from "./eventually.js"
 import type { RedisProxy } from "./redisProxy.js"
+import type { RedisServer } from "./redisServer.js"
+import type { Faults } from "./slowStore.js"
 
 // Two seconds per command, as the scale-out tests' provider.json sets it: a command outlives its timer when this
 // process stalls (a loaded machine, a GC pause) with the reply already in the socket, since timers run before the
@@ -64,4 +66,17 @@ export const slowRedis = (proxy: RedisProxy) => ({
     address: `127.0.0.1:${proxy.port}`,
     reason: `no reply within ${Duration.toMillis(commandTimeout)} ms`
   }
+})
+
+/**
+ * A contract's faults of `redis`, whose `stores` reach it through `proxy`: stopped, started again (empty) until each
+ * store reads it, and slow (`slowRedis`).
+ */
+export const redisFaults = (redis: RedisServer, proxy: RedisProxy, stores: ReadonlyArray<Store.Store>): Faults => ({
+  stop: redis.stop,
+  start: Effect.andThen(
+    redis.start,
+    Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
+  ),
+  ...slowRedis(proxy)
 })

@@ -1,6 +1,6 @@
 /**
- * A store's step against a backend that answers later than the step's bound (its replies held back by
- * `redisProxy.ts`), timed on the `TestClock`: the contract suites' "slow" fault case. The step must still be waiting a
+ * The faults of a contract suite's backend on a server, and its slow case: a store's step against a backend that
+ * answers later than the step's bound (its replies held back by `redisProxy.ts`), timed on the `TestClock`. The step must still be waiting a
  * millisecond before its bound and have ended at it, with no real time needed beyond what the fibers take to run.
  */
 import { expect } from "@effect/vitest"
@@ -12,10 +12,22 @@ import * as TestClock from "effect/testing/TestClock"
 
 /** A backend that can answer late. */
 export interface Slow {
-  /** How long a step waits for the backend (the store's bound), on its `Clock`. */
-  readonly bound: Duration.Input
-  /** Lets the backend's replies through again. */
+  /** Holds the backend's replies back: it answers, later than any bound, until `resume`. */
+  readonly pause: Effect.Effect<void>
+  /** Lets them through, and the next ones at once. */
   readonly resume: Effect.Effect<void>
+  /** How long a step waits for the backend (the store's bound on a command or a transaction), on its `Clock`. */
+  readonly bound: Duration.Input
+}
+
+/** A backend's server going away and coming back, or answering late: what a contract's fault cases play. */
+export interface Faults extends Slow {
+  /** Takes the server down and waits until it is. */
+  readonly stop: Effect.Effect<void>
+  /** Brings it back (a Redis empty) and waits until the backend uses it again. */
+  readonly start: Effect.Effect<void>
+  /** The fields of the `StoreUnavailableError` of a step the server did not answer within `bound`. */
+  readonly unanswered: { readonly address: string; readonly reason: string }
 }
 
 /** Waits on a real timer: nothing moves the test's clock meanwhile. */
