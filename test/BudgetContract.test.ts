@@ -101,10 +101,12 @@ budgetContract({
     const share = 2
     const open = { onUnavailable: "fail-open", instances: share } as const
     const stores = [yield* Effect.orDie(connected(proxy.url, open)), yield* Effect.orDie(connected(proxy.url, open))]
+    const faults = redisFaults(redis, proxy, stores)
     return {
       instances: onStores([yield* layerOf(stores[0]!), yield* layerOf(stores[1]!)]),
       share,
-      faults: redisFaults(redis, proxy, stores)
+      faults,
+      slow: faults
     }
   })
 })

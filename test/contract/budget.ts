@@ -5,9 +5,9 @@
  * and, for a backend on a server, the server down and back, and slow (answering later than the store's bound: a
  * check refused at the bound, on the `TestClock`, and once the server answers promptly again the budget is the
  * server's); for a backend on a file, the file locked by another connection; for one that can fail open (Redis under
- * `onUnavailable: "fail-open"`), the server stopped mid-run: checks go on against each instance's share in memory, the
- * charges taken there recorded, and the server used again once it is back. A new backend is one more
- * `budgetContract(...)` line there.
+ * `onUnavailable: "fail-open"`), the server slow (a check against the instance's share at the bound) and stopped
+ * mid-run: checks go on against each instance's share in memory, the charges taken there recorded, and the server
+ * used again once it is back. A new backend is one more `budgetContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Budget } from "effect-llm-router"
@@ -51,7 +51,7 @@ export interface Backend {
   readonly locked: { readonly lock: Effect.Effect<void>; readonly unlock: Effect.Effect<void> } | undefined
 }
 
-/** A backend's instances that fail open while its server is away. */
+/** A backend's instances that fail open while its server is away or slow. */
 export interface FailOpen {
   /** As `Backend.instances`. */
   readonly instances: (
@@ -60,6 +60,7 @@ export interface FailOpen {
   /** The instances the stores say share them: each keeps `1 / instances` of a limit while the server is away. */
   readonly share: number
   readonly faults: Faults
+  readonly slow: Slow
 }
 
 export interface BudgetBackend {
@@ -326,6 +327,28 @@ export const budgetContract = (backend: BudgetBackend) => {
             // The store's limit again, not a share: what is left of it is granted, and no more.
             expect((yield* Effect.flip(first.check({ estimate: limit - 5 })))._tag).toBe("BudgetExceededError")
             yield* first.check({ estimate: limit - 6 })
+          }),
+        60_000
+      )
+
+      it.effect(
+        "fail-open, slow: a check is checked against the instance's share at the store's bound, not before; answering " +
+          "again, against the store",
+        () =>
+          Effect.gen(function*() {
+            const { instances, share, slow } = yield* failOpen
+            const limit = 10
+            const [first, second] = yield* instances([{ limit, period: long }])
+            yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            yield* slow.pause
+            // The whole share, which knows nothing of what the store counted: granted there.
+            const local = yield* atBound("a check", second.check({ estimate: limit / share }), slow)
+            yield* slow.resume
+            yield* second.charge(local, 0)
+            // The store's budget again: its 2 spent, and what is left of the limit, no more.
+            expect((yield* levels(first)).spent).toBe(2)
+            expect((yield* Effect.flip(first.check({ estimate: limit - 1 })))._tag).toBe("BudgetExceededError")
+            yield* first.check({ estimate: limit - 2 - 1 })
           }),
         60_000
       )
