@@ -1,9 +1,9 @@
 /**
  * One budget, `Budget.make`, against one contract (`contract/budget.ts`) over every backend layer of its store: memory
- * (`layerStoreMemory`); Redis (`layerStoreRedis`, two instances each with its own connection and its own record of
- * what it charged, fail-closed, and fail-open for its outage case); SQL (`layerStoreSql`) on a SQLite file (another connection locking it for
- * its fault case) and on a real Postgres server (through a proxy that can hold its replies back), two clients on one
- * database as two gateway instances.
+ * (`layerStoreMemory`); Redis (`layerStoreRedis`, two instances each with its own connection and its own record of what
+ * it charged, fail-closed, and fail-open for its outage case); SQL (`layerStoreSql`) on a SQLite file (another
+ * connection locking it for its fault case) and on a real Postgres server (through a proxy that can hold its replies
+ * back), two clients on one database as two gateway instances.
  */
 import { Budget, type Gateway, type Store } from "effect-llm-router"
 import type * as Context from "effect/Context"

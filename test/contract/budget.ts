@@ -332,8 +332,8 @@ export const budgetContract = (backend: BudgetBackend) => {
       )
 
       it.effect(
-        "fail-open, slow: a check is checked against the instance's share at the store's bound, not before; answering " +
-          "again, against the store",
+        "fail-open, slow: a check is checked against the instance's share at the store's bound, not before; " +
+          "answering again, against the store",
         () =>
           Effect.gen(function*() {
             const { instances, share, slow } = yield* failOpen

@@ -1,9 +1,10 @@
 /**
  * The contract every `CacheStore` backend keeps, run against each (`test/CacheStoreContract.test.ts`): what one
  * instance stores another reads whole until its time to live; delete and size agree; concurrent batches of random
- * operations give what a map would; and, for a backend on a server, the faults: the server down (each step failing
- * with `StoreUnavailableError`), slow (answering later than the store's command bound: the step fails at the bound,
- * on the `TestClock`, and once the server answers promptly again the entries are the server's), restarted empty. A new backend is one more `cacheStoreContract(...)` line there.
+ * operations give what a map would; and, for a backend on a server, the faults: the server down (each step failing with
+ * `StoreUnavailableError`), slow (answering later than the store's command bound: the step fails at the bound, on the
+ * `TestClock`, and once the server answers promptly again the entries are the server's), restarted empty. A new backend
+ * is one more `cacheStoreContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { CacheStore } from "effect-llm-router"

@@ -356,11 +356,13 @@ let storeKeys = 0
 
 type Stores = Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
 
-const bucketOn = (stores: Stores, options: RateLimiter.BucketOptions) =>
-  Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (store) => store.bucket(options)), stores)
+function bucketOn(stores: Stores, options: RateLimiter.BucketOptions): Effect.Effect<RateLimiter.Bucket> {
+  return Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (store) => store.bucket(options)), stores)
+}
 
-const slotsOn = (stores: Stores, options: RateLimiter.SlotsOptions) =>
-  Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (store) => store.slots(options)), stores)
+function slotsOn(stores: Stores, options: RateLimiter.SlotsOptions): Effect.Effect<RateLimiter.Slots> {
+  return Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (store) => store.slots(options)), stores)
+}
 
 /**
  * One instance's stores of `backend` under `onUnavailable`, on a server with faults: a bucket of 4, 3 of them taken,

@@ -81,7 +81,7 @@ const step: fc.Arbitrary<Step> = fc.record({
 type Model = Map<string, { readonly owner: string | undefined; readonly body: string }>
 
 /** What `step` on `id` answers by the model's rules (a put: undefined), the model changed as the store must be. */
-const modelStep = (model: Model, id: string, { op, owner }: Step, body: string): string | boolean | undefined => {
+function modelStep(model: Model, id: string, { op, owner }: Step, body: string): string | boolean | undefined {
   const kept = model.get(id)
   const owns = kept !== undefined && kept.owner === owner
   if (op === "put") {
@@ -94,17 +94,18 @@ const modelStep = (model: Model, id: string, { op, owner }: Step, body: string):
 }
 
 /** What `step` on `id` answers from `store`, as `modelStep` says it. */
-const storeStep = (
+function storeStep(
   store: Service,
   id: string,
   { op, owner }: Step,
   body: string
-): Effect.Effect<string | boolean | undefined, StoreUnavailableError> =>
-  op === "put"
+): Effect.Effect<string | boolean | undefined, StoreUnavailableError> {
+  return op === "put"
     ? Effect.as(store.put(id, owner, response(body)), undefined)
     : op === "get"
     ? Effect.map(store.get(id, owner), (kept) => kept?.body)
     : store.remove(id, owner)
+}
 
 const faultsOf = (backend: Backend): Faults => {
   if (backend.faults === undefined) throw new Error("a backend on a server gives its faults")

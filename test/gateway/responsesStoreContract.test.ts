@@ -7,8 +7,14 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
-import { layerStoreMemory, StoredResponses, type StoreOptions } from "../../src/internal/gateway/responses/store.js"
+import {
+  layerStoreMemory,
+  type Service,
+  StoredResponses,
+  type StoreOptions
+} from "../../src/internal/gateway/responses/store.js"
 import { layerStoreRedis } from "../../src/internal/gateway/responses/storeRedis.js"
 import type * as Store from "../../src/Store.js"
 import { responsesStoreContract } from "../contract/responsesStore.js"
@@ -16,8 +22,9 @@ import { pausableProxy } from "../utils/redisProxy.js"
 import { redisServer } from "../utils/redisServer.js"
 import { connected, redisFaults } from "../utils/sharedStore.js"
 
-const built = <E, R>(layer: Layer.Layer<StoredResponses, E, R>) =>
-  Effect.map(Layer.build(layer), (context) => Context.get(context, StoredResponses))
+function built<E, R>(layer: Layer.Layer<StoredResponses, E, R>): Effect.Effect<Service, E, R | Scope.Scope> {
+  return Effect.map(Layer.build(layer), (context) => Context.get(context, StoredResponses))
+}
 
 responsesStoreContract({
   name: "memory",

@@ -58,25 +58,29 @@ export const mortal = (url: string, options: Partial<Store.Options> = {}) =>
  * A Redis answering late, for a contract's slow case: the replies to the stores `instance` made on `proxy` held back
  * (`pause`) past their bound, `commandTimeout`, and what a step unanswered within it fails with.
  */
-export const slowRedis = (proxy: RedisProxy) => ({
-  pause: Effect.sync(proxy.pause),
-  resume: Effect.sync(proxy.resume),
-  bound: commandTimeout,
-  unanswered: {
-    address: `127.0.0.1:${proxy.port}`,
-    reason: `no reply within ${Duration.toMillis(commandTimeout)} ms`
+export function slowRedis(proxy: RedisProxy): Omit<Faults, "stop" | "start"> {
+  return {
+    pause: Effect.sync(proxy.pause),
+    resume: Effect.sync(proxy.resume),
+    bound: commandTimeout,
+    unanswered: {
+      address: `127.0.0.1:${proxy.port}`,
+      reason: `no reply within ${Duration.toMillis(commandTimeout)} ms`
+    }
   }
-})
+}
 
 /**
  * A contract's faults of `redis`, whose `stores` reach it through `proxy`: stopped, started again (empty) until each
  * store reads it, and slow (`slowRedis`).
  */
-export const redisFaults = (redis: RedisServer, proxy: RedisProxy, stores: ReadonlyArray<Store.Store>): Faults => ({
-  stop: redis.stop,
-  start: Effect.andThen(
-    redis.start,
-    Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-  ),
-  ...slowRedis(proxy)
-})
+export function redisFaults(redis: RedisServer, proxy: RedisProxy, stores: ReadonlyArray<Store.Store>): Faults {
+  return {
+    stop: redis.stop,
+    start: Effect.andThen(
+      redis.start,
+      Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
+    ),
+    ...slowRedis(proxy)
+  }
+}

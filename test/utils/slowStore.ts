@@ -1,7 +1,8 @@
 /**
  * The faults of a contract suite's backend on a server, and its slow case: a store's step against a backend that
- * answers later than the step's bound (its replies held back by `redisProxy.ts`), timed on the `TestClock`. The step must still be waiting a
- * millisecond before its bound and have ended at it, with no real time needed beyond what the fibers take to run.
+ * answers later than the step's bound (its replies held back by `redisProxy.ts`), timed on the `TestClock`. The step
+ * must still be waiting a millisecond before its bound and have ended at it, with no real time needed beyond what the
+ * fibers take to run.
  */
 import { expect } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -31,15 +32,18 @@ export interface Faults extends Slow {
 }
 
 /** Waits on a real timer: nothing moves the test's clock meanwhile. */
-const realPause = (millis: number) =>
-  Effect.callback<void>((resume) => {
+function realPause(millis: number): Effect.Effect<void> {
+  return Effect.callback<void>((resume) => {
     const timer = setTimeout(() => resume(Effect.void), millis)
     return Effect.sync(() => clearTimeout(timer))
   })
+}
 
 // Fails the test, the backend answering again first, so that its stores close (a client's goodbye waits for its
 // replies).
-const unanswered = (slow: Slow, message: string) => Effect.andThen(slow.resume, Effect.sync(() => expect.fail(message)))
+function unanswered(slow: Slow, message: string): Effect.Effect<never> {
+  return Effect.andThen(slow.resume, Effect.sync(() => expect.fail(message)))
+}
 
 /**
  * `step`, ended once `slow.bound` had passed on the `TestClock`, and not before: its result or its failure. The

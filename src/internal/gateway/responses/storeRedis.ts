@@ -1,11 +1,10 @@
 /**
- * The gateway's kept responses (`responses/store.ts`'s `StoredResponses`) in its shared store: each one a Redis hash (its owner, its
- * `response` JSON, its conversation's JSON, its session, what its deployment keeps upstream and its chain's length),
- * none larger than the store's bound on one response, under
- * `<prefix>:responses:<id>`, with Redis' own expiry, so every instance on the same Redis reads, continues and deletes
- * the same responses, and a restart loses none. A write and a deletion check the owner in the script that does them,
- * so another key can never replace or delete a response it cannot read. An entry this version cannot read counts as
- * unknown.
+ * The gateway's kept responses (`responses/store.ts`'s `StoredResponses`) in its shared store: each one a Redis hash
+ * (its owner, its `response` JSON, its conversation's JSON, its session, what its deployment keeps upstream and its
+ * chain's length), none larger than the store's bound on one response, under `<prefix>:responses:<id>`, with Redis' own
+ * expiry, so every instance on the same Redis reads, continues and deletes the same responses, and a restart loses
+ * none. A write and a deletion check the owner in the script that does them, so another key can never replace or delete
+ * a response it cannot read. An entry this version cannot read counts as unknown.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
