@@ -42,7 +42,7 @@ const program = Effect.gen(function*() {
 // From the model outwards: the ledger and the budget sit below the cache, so
 // a cache hit is neither recorded nor charged.
 const llm = ResponseCache.layer({ ttl: "10 minutes" }).pipe(
-  Layer.provide(CacheStore.layerMemory({ capacity: 100 })),
+  Layer.provide(CacheStore.layerStoreMemory({ capacity: 100 })),
   // The requests name no model (the layer below picks it), so the guard is told its price.
   Layer.provide(Budget.guard({ price: Pricing.lookup("gpt-4o-mini") })),
   Layer.provide(UsageLedger.track("gpt-4o-mini")),

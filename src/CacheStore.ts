@@ -1,9 +1,10 @@
 /**
  * Where `ResponseCache` keeps replies: a key-value store of `ChatResponse`s
- * with a time to live per entry. `layerMemory` keeps them in this process,
- * bounded by a capacity with least-recently-used eviction; `layerShared` keeps
- * them in a `Store` (Redis), shared by every instance that names it; another
- * store implements the same `Service`.
+ * with a time to live per entry. A store is a layer: `layerStoreMemory` keeps
+ * them in this process, bounded by a capacity with least-recently-used
+ * eviction; `layerStoreRedis` keeps them in a `Store` (Redis), shared by every
+ * instance that names it; another store implements the same `Service`. Every
+ * backend keeps one contract (`test/contract/cacheStore.ts`).
  *
  * The memory store is a `Map` kept in recency order (a read moves an entry to
  * the end; the first entry is the least recently used) with an expiry time
@@ -23,7 +24,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ChatResponse } from "./ChatResponse.js"
 import * as Invalid from "./internal/optionsError.js"
-import * as Shared from "./internal/store/cache.js"
+import * as Redis from "./internal/store/cache.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as Store from "./Store.js"
 
@@ -31,6 +32,8 @@ import type * as Store from "./Store.js"
  * A store that could not be read or written (a network store unreachable).
  * `ResponseCache` treats it as a miss, never as a failed call.
  *
+ * @deprecated since 0.3.0: a store fails with `Store.StoreUnavailableError`, as every store of the library does
+ * (`layerStoreRedis` does). A store of your own may still fail with this until 0.4.0, which removes it.
  * @since 0.1.0
  * @category Errors
  */
@@ -44,18 +47,27 @@ export class CacheStoreError extends Schema.TaggedError<CacheStoreError>()("Cach
 }
 
 /**
+ * What a store's step fails with: `Store.StoreUnavailableError` (the deprecated `CacheStoreError` from a store of
+ * your own, until 0.4.0).
+ *
+ * @since 0.3.0
+ * @category Errors
+ */
+export type StoreError = Store.StoreUnavailableError | CacheStoreError
+
+/**
  * @since 0.1.0
  * @category Models
  */
 export interface Service {
   /** The live entry under `key`, if any; reading it makes it the most recently used. */
-  readonly get: (key: string) => Effect.Effect<Option.Option<ChatResponse>, CacheStoreError>
+  readonly get: (key: string) => Effect.Effect<Option.Option<ChatResponse>, StoreError>
   /** Stores `value` under `key` for `ttl`, replacing what was there. */
-  readonly set: (key: string, value: ChatResponse, ttl: Duration.Input) => Effect.Effect<void, CacheStoreError>
+  readonly set: (key: string, value: ChatResponse, ttl: Duration.Input) => Effect.Effect<void, StoreError>
   /** Whether a live entry was removed. */
-  readonly delete: (key: string) => Effect.Effect<boolean, CacheStoreError>
+  readonly delete: (key: string) => Effect.Effect<boolean, StoreError>
   /** The number of live entries. */
-  readonly size: Effect.Effect<number, CacheStoreError>
+  readonly size: Effect.Effect<number, StoreError>
 }
 
 /**
@@ -64,7 +76,7 @@ export interface Service {
  * @example
  * ```ts
  * import { Duration, Effect, Layer, Option } from "effect"
- * import { CacheStore, type ChatResponse } from "effect-llm-router"
+ * import { CacheStore, type ChatResponse, Store } from "effect-llm-router"
  *
  * // A store over a key-value client of your own (Redis, a database).
  * declare const kv: {
@@ -76,7 +88,7 @@ export interface Service {
  * const call = <A>(operation: "get" | "set" | "delete" | "size", run: () => Promise<A>) =>
  *   Effect.tryPromise({
  *     try: run,
- *     catch: (cause) => new CacheStore.CacheStoreError({ operation, detail: String(cause) })
+ *     catch: (cause) => new Store.StoreUnavailableError({ address: "my kv", reason: `${operation}: ${cause}` })
  *   })
  *
  * const KvStore = Layer.succeed(CacheStore.CacheStore, {
@@ -170,7 +182,8 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service, Opti
   })
 
 /**
- * An in-memory `CacheStore`.
+ * A `CacheStore` in this process' memory, on the `Clock` (`TestClock` drives its expiry). A capacity that is not a
+ * positive whole number fails with `OptionsError`.
  *
  * @example
  * ```ts
@@ -182,21 +195,41 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service, Opti
  * // The 10,000 replies used most recently, each for a day.
  * const Cached = ResponseCache.layer({ ttl: "1 day" }).pipe(
  *   Layer.provide(OpenAi),
- *   Layer.provide(CacheStore.layerMemory({ capacity: 10_000 }))
+ *   Layer.provide(CacheStore.layerStoreMemory({ capacity: 10_000 }))
  * )
  * ```
  *
- * @since 0.1.0
+ * @since 0.3.0
  * @category Layers
  */
-export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore, OptionsError> =>
+export const layerStoreMemory = (options?: MemoryOptions): Layer.Layer<CacheStore, OptionsError> =>
   Layer.effect(CacheStore, makeMemory(options))
 
 /**
- * A store in `shared.store` under `shared.key`: every instance naming the same
- * store and key reads the replies any of them stored. Entries expire in Redis
- * (no capacity: Redis' own memory policy bounds it). A store that fails, Redis
- * away included, is a `CacheStoreError`, which `ResponseCache` counts as a miss.
+ * An in-memory `CacheStore`.
+ *
+ * @deprecated since 0.3.0: use `layerStoreMemory`, which this is. Removed in 0.4.0.
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerMemory: (options?: MemoryOptions) => Layer.Layer<CacheStore, OptionsError> = layerStoreMemory
+
+/**
+ * Options of `layerStoreRedis`.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface RedisStoreOptions {
+  /** The name the replies are kept under: stores naming the same key of one `Store` share them. Default `"default"`. */
+  readonly key?: string | undefined
+}
+
+/**
+ * A `CacheStore` in a shared `Store` (Redis): every instance naming the same store and key reads the replies any of
+ * them stored. Entries expire in Redis (no capacity: Redis' own memory policy bounds it). A step Redis does not
+ * answer within the store's `commandTimeout`, Redis away included, fails with `Store.StoreUnavailableError`, whichever
+ * the store's `onUnavailable`: `ResponseCache` counts it as a miss, so a cache never fails a call.
  *
  * @example
  * ```ts
@@ -209,12 +242,22 @@ export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore, Op
  * const Cached = Layer.unwrap(Effect.map(Store.make({ redis: "redis://127.0.0.1:6379" }), (store) =>
  *   ResponseCache.layer({ ttl: "1 hour" }).pipe(
  *     Layer.provide(OpenAi),
- *     Layer.provide(CacheStore.layerShared({ store, key: "replies" }))
+ *     Layer.provide(CacheStore.layerStoreRedis(store, { key: "replies" }))
  *   )))
  * ```
  *
  * @since 0.3.0
  * @category Layers
  */
+export const layerStoreRedis = (store: Store.Store, options?: RedisStoreOptions): Layer.Layer<CacheStore> =>
+  Layer.succeed(CacheStore, Redis.make(store, options?.key ?? "default"))
+
+/**
+ * A store in `shared.store` under `shared.key`.
+ *
+ * @deprecated since 0.3.0: use `layerStoreRedis(store, { key })`, which this calls. Removed in 0.4.0.
+ * @since 0.3.0
+ * @category Layers
+ */
 export const layerShared = (shared: Store.Shared): Layer.Layer<CacheStore> =>
-  Layer.succeed(CacheStore, Shared.make(shared))
+  layerStoreRedis(shared.store, { key: shared.key })

@@ -5,7 +5,7 @@
  *
  * ```ts
  * const cached = ResponseCache.layer({ ttl: "1 hour" }).pipe(
- *   Layer.provide(Layer.merge(llmLayer, CacheStore.layerMemory({ capacity: 500 })))
+ *   Layer.provide(Layer.merge(llmLayer, CacheStore.layerStoreMemory({ capacity: 500 })))
  * )
  * ```
  *
@@ -29,8 +29,9 @@
  *   equal response; a miss streams from the `Llm` below and stores the reply
  *   when its `Finish` chunk arrives, never a stream that failed, was cut or was
  *   abandoned before it.
- * - Failures are never stored. A store that fails (`CacheStoreError`) counts
- *   in `storeErrors` and the call goes on as a miss: a cache never fails a call.
+ * - Failures are never stored. A store that fails (`Store.StoreUnavailableError`)
+ *   counts in `storeErrors` and the call goes on as a miss: a cache never fails
+ *   a call.
  * - Identical requests that miss at the same time are not merged: each calls
  *   the provider and the last to finish is stored. Merging them would tie one
  *   caller's interruption, timeout and retries to the others'.
@@ -277,7 +278,7 @@ const recording = <E, R>(
  * declare const OpenAi: Layer.Layer<Llm.Llm>
  *
  * const Cached = ResponseCache.layer({ ttl: "1 hour" }).pipe(
- *   Layer.provide(Layer.merge(OpenAi, CacheStore.layerMemory({ capacity: 500 })))
+ *   Layer.provide(Layer.merge(OpenAi, CacheStore.layerStoreMemory({ capacity: 500 })))
  * )
  * ```
  *

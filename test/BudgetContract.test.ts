@@ -1,8 +1,9 @@
 /**
  * One budget, `Budget.make`, against one contract (`contract/budget.ts`) over every backend layer of its store: memory
- * (`layerStoreMemory`); Redis (`layerStoreRedis`, two instances each with its own connection and its own record of
- * what it charged, fail-closed, and fail-open for its outage case); SQL (`layerStoreSql`) on a SQLite file and on a real Postgres server, two clients on one database
- * as two gateway instances.
+ * (`layerStoreMemory`); Redis (`layerStoreRedis`, two instances each with its own connection and its own record of what
+ * it charged, fail-closed, and fail-open for its outage case); SQL (`layerStoreSql`) on a SQLite file (another
+ * connection locking it for its fault case) and on a real Postgres server (through a proxy that can hold its replies
+ * back), two clients on one database as two gateway instances.
  */
 import { Budget, type Gateway, type Store } from "effect-llm-router"
 import type * as Context from "effect/Context"
@@ -15,11 +16,13 @@ import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import * as Database from "../src/internal/sql/database.js"
 import { budgetContract, type ContractLimit } from "./contract/budget.js"
 import { postgresServer } from "./utils/postgresServer.js"
-import { type RedisServer, redisServer } from "./utils/redisServer.js"
-import { connected, untilShared } from "./utils/sharedStore.js"
+import { pausableProxy } from "./utils/redisProxy.js"
+import { redisServer } from "./utils/redisServer.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 const overall = (limits: ReadonlyArray<ContractLimit>) => limits.map((limit) => ({ ...limit, scope: Budget.overall }))
 
@@ -37,6 +40,7 @@ budgetContract({
   name: "memory",
   clock: "test",
   server: false,
+  file: false,
   failOpen: undefined,
   connect: Effect.gen(function*() {
     const store = yield* Layer.build(Budget.layerStoreMemory)
@@ -44,7 +48,9 @@ budgetContract({
       instances: onStores([store, store]),
       elapse: TestClock.adjust,
       shortPeriod: "1 hour",
-      faults: undefined
+      faults: undefined,
+      slow: undefined,
+      locked: undefined
     }
   })
 })
@@ -70,33 +76,37 @@ const inMemoryRecord = (): Budget.SpendRecord => {
 /** An instance's Redis store, with its own record. */
 const layerOf = (store: Store.Store) => Layer.build(Budget.layerStoreRedis(store, { record: inMemoryRecord() }))
 
-/** The server back, and each of `stores` reading it again. */
-const restarted = (redis: RedisServer, stores: ReadonlyArray<Store.Store>) =>
-  Effect.andThen(redis.start, Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true }))))
-
 budgetContract({
   name: "Redis",
   clock: "live",
   server: true,
+  file: false,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
-    const stores = [yield* Effect.orDie(connected(redis.url)), yield* Effect.orDie(connected(redis.url))] as const
+    const proxy = yield* pausableProxy(redis.port)
+    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
+    const faults = redisFaults(redis, proxy, stores)
     return {
       instances: onStores([yield* layerOf(stores[0]), yield* layerOf(stores[1])]),
       elapse: Effect.sleep,
       shortPeriod: "2 seconds",
-      faults: { stop: redis.stop, start: restarted(redis, stores) }
+      faults,
+      slow: faults,
+      locked: undefined
     }
   }),
   failOpen: Effect.gen(function*() {
     const redis = yield* redisServer
+    const proxy = yield* pausableProxy(redis.port)
     const share = 2
     const open = { onUnavailable: "fail-open", instances: share } as const
-    const stores = [yield* Effect.orDie(connected(redis.url, open)), yield* Effect.orDie(connected(redis.url, open))]
+    const stores = [yield* Effect.orDie(connected(proxy.url, open)), yield* Effect.orDie(connected(proxy.url, open))]
+    const faults = redisFaults(redis, proxy, stores)
     return {
       instances: onStores([yield* layerOf(stores[0]!), yield* layerOf(stores[1]!)]),
       share,
-      faults: { stop: redis.stop, start: restarted(redis, stores) }
+      faults,
+      slow: faults
     }
   })
 })
@@ -116,6 +126,7 @@ budgetContract({
   name: "SQLite",
   clock: "test",
   server: false,
+  file: true,
   failOpen: undefined,
   connect: Effect.gen(function*() {
     const dir = yield* Effect.acquireRelease(
@@ -123,11 +134,25 @@ budgetContract({
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     )
     const database = { sqlite: join(dir, "gateway.db") }
+    const instances = onStores([yield* sqlStoreOn(database), yield* sqlStoreOn(database)])
+    // Another process's connection, holding the file's write lock while the check runs.
+    let blocker: DatabaseSync | undefined
     return {
-      instances: onStores([yield* sqlStoreOn(database), yield* sqlStoreOn(database)]),
+      instances,
       elapse: TestClock.adjust,
       shortPeriod: "1 hour",
-      faults: undefined
+      faults: undefined,
+      slow: undefined,
+      locked: {
+        lock: Effect.sync(() => {
+          blocker = new DatabaseSync(database.sqlite)
+          blocker.exec("BEGIN EXCLUSIVE")
+        }),
+        unlock: Effect.sync(() => {
+          blocker?.exec("ROLLBACK")
+          blocker?.close()
+        })
+      }
     }
   })
 })
@@ -136,15 +161,23 @@ budgetContract({
   name: "Postgres",
   clock: "live",
   server: true,
+  file: false,
   failOpen: undefined,
   connect: Effect.gen(function*() {
     const postgres = yield* postgresServer
-    const database = { postgres: Redacted.make(yield* postgres.database(`budget_${randomUUID().replaceAll("-", "")}`)) }
+    const name = `budget_${randomUUID().replaceAll("-", "")}`
+    yield* postgres.database(name)
+    // Through a proxy that can hold the server's replies back.
+    const proxy = yield* pausableProxy(postgres.port)
+    const database = { postgres: Redacted.make(`postgres://postgres@127.0.0.1:${proxy.port}/${name}`) }
     return {
       instances: onStores([yield* sqlStoreOn(database), yield* sqlStoreOn(database)]),
       elapse: Effect.sleep,
       shortPeriod: "2 seconds",
-      faults: { stop: postgres.stop, start: postgres.start }
+      faults: { stop: postgres.stop, start: postgres.start },
+      // `layerStoreSql`'s default statementTimeout.
+      slow: { pause: Effect.sync(proxy.pause), resume: Effect.sync(proxy.resume), bound: "5 seconds" },
+      locked: undefined
     }
   })
 })

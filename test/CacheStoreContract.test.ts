@@ -1,6 +1,7 @@
 /**
- * Every `CacheStore` backend against one contract (`contract/cacheStore.ts`): in memory, and in Redis (a real
- * redis-server behind a proxy that can stop answering, two instances each with its own connection).
+ * Every `CacheStore` backend against one contract (`contract/cacheStore.ts`): in memory, and in Redis
+ * (`layerStoreRedis`, a real redis-server behind a proxy that can hold its replies back, two instances each with its
+ * own connection).
  */
 import { CacheStore } from "effect-llm-router"
 import * as Effect from "effect/Effect"
@@ -8,7 +9,7 @@ import * as TestClock from "effect/testing/TestClock"
 import { cacheStoreContract } from "./contract/cacheStore.js"
 import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, untilShared } from "./utils/sharedStore.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 cacheStoreContract({
   name: "memory",
@@ -39,21 +40,13 @@ cacheStoreContract({
     const proxy = yield* pausableProxy(redis.port)
     const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
     const shared = (store: (typeof stores)[number], namespace: string) =>
-      Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: namespace }))
+      Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerStoreRedis(store, { key: namespace }))
     return {
       instances: (namespace) => Effect.all([shared(stores[0], namespace), shared(stores[1], namespace)]),
       elapse: Effect.sleep,
       // Two seconds: the reads that come after a set come well within it, however loaded the machine.
       shortTtl: "2 seconds",
-      faults: {
-        stop: redis.stop,
-        start: Effect.andThen(
-          redis.start,
-          Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-        ),
-        pause: Effect.sync(proxy.pause),
-        resume: Effect.sync(proxy.resume)
-      }
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })

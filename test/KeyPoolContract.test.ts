@@ -1,8 +1,9 @@
 /**
  * Every backend of a `KeyPool` against one contract (`contract/keyPool.ts`): in memory (two pools of one
- * `KeyPoolRegistry`, as two models of one process share a provider's keys), and in Redis (`shared`, two instances
- * each with its own connection, under the default `onUnavailable: "fail-closed"`); and the store under it
- * (`LeaseStore`) against one contract of its steps, in memory and in Redis.
+ * `KeyPoolRegistry`, as two models of one process share a provider's keys), and in Redis (`layerStoreRedis`, two
+ * instances each with its own connection through a proxy that can hold Redis' replies back, under the default
+ * `onUnavailable: "fail-closed"`); and the store under it (`LeaseStore`) against one contract of its steps, in memory
+ * and in Redis.
  */
 import { KeyPool, type Store } from "effect-llm-router"
 import * as Context from "effect/Context"
@@ -11,8 +12,9 @@ import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
 import { keyPoolContract, leaseStoreContract } from "./contract/keyPool.js"
+import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, untilShared } from "./utils/sharedStore.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 keyPoolContract({
   name: "memory",
@@ -53,22 +55,17 @@ keyPoolContract({
   server: true,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
-    const stores = [yield* Effect.orDie(connected(redis.url)), yield* Effect.orDie(connected(redis.url))] as const
+    const proxy = yield* pausableProxy(redis.port)
+    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
     return {
       instances: (options) => {
         const key = randomUUID()
         const one = (store: (typeof stores)[number]) =>
-          Effect.orDie(KeyPool.make({ ...options, shared: { store, key } }))
+          Effect.orDie(KeyPool.make({ ...options, key }).pipe(Effect.provide(KeyPool.layerStoreRedis(store))))
         return Effect.all([one(stores[0]), one(stores[1])])
       },
       elapse: Effect.sleep,
-      faults: {
-        stop: redis.stop,
-        start: Effect.andThen(
-          redis.start,
-          Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-        )
-      }
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })
@@ -100,13 +97,11 @@ leaseStoreContract({
       ]),
       faulty: (options) =>
         Effect.gen(function*() {
-          const store = yield* Effect.orDie(connected(redis.url, options))
+          const proxy = yield* pausableProxy(redis.port)
+          const store = yield* Effect.orDie(connected(proxy.url, options))
           return {
             store: yield* storeOn(store),
-            faults: {
-              stop: redis.stop,
-              start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store))))
-            }
+            faults: redisFaults(redis, proxy, [store])
           }
         })
     }

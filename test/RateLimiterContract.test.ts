@@ -1,8 +1,9 @@
 /**
  * Every backend of a `RateLimiter` against one contract (`contract/rateLimiter.ts`): in memory (one limiter, and two
- * on one key of one memory store), and in Redis (`layerStoreRedis`, two instances each with its own connection, under
- * the default `onUnavailable: "fail-closed"`; `Store.test.ts` runs the deprecated `shared` option); and the
- * stores under it (`BucketStore`, `SlotStore`) against one contract of their steps, in memory and in Redis.
+ * on one key of one memory store), and in Redis (`layerStoreRedis`, two instances each with its own connection
+ * through a proxy that can hold Redis' replies back, under the default `onUnavailable: "fail-closed"`; `Store.test.ts`
+ * runs the deprecated `shared` option); and the stores under it (`BucketStore`, `SlotStore`) against one contract of
+ * their steps, in memory and in Redis.
  */
 import { RateLimiter, type Store } from "effect-llm-router"
 import * as Effect from "effect/Effect"
@@ -10,8 +11,9 @@ import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
 import { bucketStoreContract, rateLimiterContract } from "./contract/rateLimiter.js"
+import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, untilShared } from "./utils/sharedStore.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 rateLimiterContract({
   name: "memory",
@@ -48,7 +50,8 @@ rateLimiterContract({
   server: true,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
-    const stores = [yield* Effect.orDie(connected(redis.url)), yield* Effect.orDie(connected(redis.url))] as const
+    const proxy = yield* pausableProxy(redis.port)
+    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
     return {
       instances: (options) => {
         const key = randomUUID()
@@ -57,13 +60,7 @@ rateLimiterContract({
         return Effect.all([one(stores[0]), one(stores[1])])
       },
       elapse: Effect.sleep,
-      faults: {
-        stop: redis.stop,
-        start: Effect.andThen(
-          redis.start,
-          Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
-        )
-      }
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })
@@ -93,13 +90,11 @@ bucketStoreContract({
       elapse: Effect.sleep,
       faulty: (options) =>
         Effect.gen(function*() {
-          const store = yield* Effect.orDie(connected(redis.url, options))
+          const proxy = yield* pausableProxy(redis.port)
+          const store = yield* Effect.orDie(connected(proxy.url, options))
           return {
             stores: yield* storesOn(store),
-            faults: {
-              stop: redis.stop,
-              start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store))))
-            }
+            faults: redisFaults(redis, proxy, [store])
           }
         })
     }

@@ -12,7 +12,7 @@ import * as TestClock from "effect/testing/TestClock"
 import { routerStoresContract } from "./contract/routerStores.js"
 import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, untilShared } from "./utils/sharedStore.js"
+import { connected, redisFaults } from "./utils/sharedStore.js"
 
 routerStoresContract({
   name: "memory",
@@ -40,12 +40,7 @@ routerStoresContract({
         const store = yield* Effect.orDie(connected(proxy.url))
         return {
           stores: yield* Layer.build(Router.layerStoreRedis(store)),
-          faults: {
-            stop: redis.stop,
-            start: Effect.andThen(redis.start, Effect.orDie(Effect.scoped(untilShared(store)))),
-            pause: Effect.sync(proxy.pause),
-            resume: Effect.sync(proxy.resume)
-          }
+          faults: redisFaults(redis, proxy, [store])
         }
       })
     }

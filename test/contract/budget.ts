@@ -2,10 +2,12 @@
  * The contract every backend of a `Budget` keeps, run against each (`test/BudgetContract.test.ts`): a check reserves
  * its estimate and a charge replaces it with the cost, once, seen by every instance; a check that would pass a limit
  * fails naming it; a window's spend does not count in the next; concurrent checks are granted exactly what is left;
- * and, for a backend on a server, the server down and back; for one that can fail open (Redis under
- * `onUnavailable: "fail-open"`), the server stopped mid-run: checks go on against each instance's share in memory, the
- * charges taken there recorded, and the server used again once it is back. A new backend is one more
- * `budgetContract(...)` line there.
+ * and, for a backend on a server, the server down and back, and slow (answering later than the store's bound: a
+ * check refused at the bound, on the `TestClock`, and once the server answers promptly again the budget is the
+ * server's); for a backend on a file, the file locked by another connection; for one that can fail open (Redis under
+ * `onUnavailable: "fail-open"`), the server slow (a check against the instance's share at the bound) and stopped
+ * mid-run: checks go on against each instance's share in memory, the charges taken there recorded, and the server
+ * used again once it is back. A new backend is one more `budgetContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Budget } from "effect-llm-router"
@@ -16,6 +18,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { windowAt } from "../../src/internal/budget/window.js"
+import { atBound, type Slow } from "../utils/slowStore.js"
 
 /** A limit of the contract: the backend names its scope (one of its own for each call of `instances`). */
 export interface ContractLimit {
@@ -42,9 +45,13 @@ export interface Backend {
   /** A period the test waits past. */
   readonly shortPeriod: Duration.Input
   readonly faults: Faults | undefined
+  /** For a backend on a server: its replies held back. */
+  readonly slow: Slow | undefined
+  /** For a backend on a file: the file locked by another connection (its write lock held), then let go. */
+  readonly locked: { readonly lock: Effect.Effect<void>; readonly unlock: Effect.Effect<void> } | undefined
 }
 
-/** A backend's instances that fail open while its server is away. */
+/** A backend's instances that fail open while its server is away or slow. */
 export interface FailOpen {
   /** As `Backend.instances`. */
   readonly instances: (
@@ -53,6 +60,7 @@ export interface FailOpen {
   /** The instances the stores say share them: each keeps `1 / instances` of a limit while the server is away. */
   readonly share: number
   readonly faults: Faults
+  readonly slow: Slow
 }
 
 export interface BudgetBackend {
@@ -61,6 +69,8 @@ export interface BudgetBackend {
   readonly clock: "test" | "live"
   /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
   readonly server: boolean
+  /** Whether it keeps its state in a file, which another connection locks (`Backend.locked`). */
+  readonly file: boolean
   readonly connect: Effect.Effect<Backend, never, Scope.Scope>
   /**
    * Two instances' budgets on stores that fail open, each with a record of what it charges, on a server of their own;
@@ -231,6 +241,54 @@ export const budgetContract = (backend: BudgetBackend) => {
           }),
         60_000
       )
+
+      it.effect(
+        "slow: a check fails with NoCapacityError at the store's bound, not before, never passing a limit; answering " +
+          "again, the budget is the server's",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const slow = connected.slow
+            if (slow === undefined) throw new Error("a backend on a server says how it answers late")
+            const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
+            yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            yield* slow.pause
+            expect(yield* Effect.flip(atBound("a check", second.check({ estimate: 1 }), slow))).toMatchObject({
+              _tag: "NoCapacityError",
+              storeUnavailable: true
+            })
+            yield* slow.resume
+            // What the server holds: the charge before; the check it answered late holds nothing there.
+            expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
+            yield* second.charge(yield* second.check({ estimate: 3 }), 3)
+            expect((yield* levels(first)).spent).toBe(5)
+          }),
+        60_000
+      )
+    }
+
+    if (backend.file) {
+      it.live(
+        "locked: with the database's file locked by another connection past the store's bound, a check fails with " +
+          "NoCapacityError, never passing a limit; unlocked, the budget is the database's",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const locked = connected.locked
+            if (locked === undefined) throw new Error("a backend on a file says how to lock it")
+            const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
+            yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            yield* locked.lock
+            // The driver waits for the lock in its own busy timeout, which no bound on the Clock cuts short: the check
+            // fails once that has passed, later than the store's bound.
+            const refused = yield* Effect.flip(Effect.ensuring(second.check({ estimate: 1 }), locked.unlock))
+            expect(refused).toMatchObject({ _tag: "NoCapacityError", storeUnavailable: true })
+            expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
+            yield* second.charge(yield* second.check({ estimate: 3 }), 3)
+            expect(yield* levels(first)).toEqual({ spent: 5, reserved: 0 })
+          }),
+        60_000
+      )
     }
 
     if (backend.failOpen !== undefined) {
@@ -269,6 +327,28 @@ export const budgetContract = (backend: BudgetBackend) => {
             // The store's limit again, not a share: what is left of it is granted, and no more.
             expect((yield* Effect.flip(first.check({ estimate: limit - 5 })))._tag).toBe("BudgetExceededError")
             yield* first.check({ estimate: limit - 6 })
+          }),
+        60_000
+      )
+
+      it.effect(
+        "fail-open, slow: a check is checked against the instance's share at the store's bound, not before; " +
+          "answering again, against the store",
+        () =>
+          Effect.gen(function*() {
+            const { instances, share, slow } = yield* failOpen
+            const limit = 10
+            const [first, second] = yield* instances([{ limit, period: long }])
+            yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            yield* slow.pause
+            // The whole share, which knows nothing of what the store counted: granted there.
+            const local = yield* atBound("a check", second.check({ estimate: limit / share }), slow)
+            yield* slow.resume
+            yield* second.charge(local, 0)
+            // The store's budget again: its 2 spent, and what is left of the limit, no more.
+            expect((yield* levels(first)).spent).toBe(2)
+            expect((yield* Effect.flip(first.check({ estimate: limit - 1 })))._tag).toBe("BudgetExceededError")
+            yield* first.check({ estimate: limit - 2 - 1 })
           }),
         60_000
       )

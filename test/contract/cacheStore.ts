@@ -1,8 +1,10 @@
 /**
  * The contract every `CacheStore` backend keeps, run against each (`test/CacheStoreContract.test.ts`): what one
  * instance stores another reads whole until its time to live; delete and size agree; concurrent batches of random
- * operations give what a map would; and, for a backend on a server, the faults: the server down, not answering,
- * restarted empty. A new backend is one more `cacheStoreContract(...)` line there.
+ * operations give what a map would; and, for a backend on a server, the faults: the server down (each step failing with
+ * `StoreUnavailableError`), slow (answering later than the store's command bound: the step fails at the bound, on the
+ * `TestClock`, and once the server answers promptly again the entries are the server's), restarted empty. A new backend
+ * is one more `cacheStoreContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { CacheStore } from "effect-llm-router"
@@ -13,17 +15,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
-
-/** A backend's server going wrong, for a backend on one. */
-export interface Faults {
-  /** Takes the server down (its connections drop) and waits until it is. */
-  readonly stop: Effect.Effect<void>
-  /** Brings it back, empty, and waits until the backend uses it again. */
-  readonly start: Effect.Effect<void>
-  /** Holds the server's replies back: it stops answering without closing. */
-  readonly pause: Effect.Effect<void>
-  readonly resume: Effect.Effect<void>
-}
+import { atBound, type Faults } from "../utils/slowStore.js"
 
 /** One test's backend. */
 export interface Backend {
@@ -166,7 +158,7 @@ export const cacheStoreContract = (backend: CacheBackend) => {
 
     if (backend.server) {
       it.live(
-        "down: each operation fails with a CacheStoreError naming it; back up, empty, it serves again",
+        "down: each operation fails with StoreUnavailableError; back up, empty, it serves again",
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
@@ -174,10 +166,11 @@ export const cacheStoreContract = (backend: CacheBackend) => {
             const [first, second] = yield* connected.instances(randomUUID())
             yield* first.set("a", reply, "1 hour")
             yield* faults.stop
-            expect(yield* Effect.flip(first.get("a"))).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
-            expect(yield* Effect.flip(first.set("a", reply, "1 hour"))).toMatchObject({ operation: "set" })
-            expect(yield* Effect.flip(second.delete("a"))).toMatchObject({ operation: "delete" })
-            expect(yield* Effect.flip(second.size)).toMatchObject({ operation: "size" })
+            const down = { _tag: "StoreUnavailableError", address: faults.unanswered.address }
+            expect(yield* Effect.flip(first.get("a"))).toMatchObject(down)
+            expect(yield* Effect.flip(first.set("a", reply, "1 hour"))).toMatchObject(down)
+            expect(yield* Effect.flip(second.delete("a"))).toMatchObject(down)
+            expect(yield* Effect.flip(second.size)).toMatchObject(down)
             yield* faults.start
             // Restarted empty: what was stored before is gone, and nothing else is wrong.
             expect(yield* first.get("a")).toStrictEqual(Option.none())
@@ -188,20 +181,27 @@ export const cacheStoreContract = (backend: CacheBackend) => {
         30_000
       )
 
-      it.live(
-        "not answering: an operation fails with a CacheStoreError within the command timeout",
+      it.effect(
+        "slow: each operation fails with StoreUnavailableError at the store's bound, not before; answering again, " +
+          "the entries are the server's, the write it answered late among them",
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
             const faults = faultsOf(connected)
-            const [first] = yield* connected.instances(randomUUID())
+            const [first, second] = yield* connected.instances(randomUUID())
             yield* first.set("a", reply, "1 hour")
             yield* faults.pause
-            const failed = yield* Effect.flip(first.get("a")).pipe(Effect.timeout("10 seconds"))
-            expect(failed).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
-            expect(failed.message).toContain("no reply within")
+            const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
+            expect(yield* Effect.flip(atBound("a get", first.get("a"), faults))).toMatchObject(unavailable)
+            const late = atBound("a set", first.set("b", LlmTest.reply("Rome"), "1 hour"), faults)
+            expect(yield* Effect.flip(late)).toMatchObject(unavailable)
+            expect(yield* Effect.flip(atBound("a delete", second.delete("a"), faults))).toMatchObject(unavailable)
+            expect(yield* Effect.flip(atBound("a size", second.size, faults))).toMatchObject(unavailable)
             yield* faults.resume
-            expect(textOf(yield* first.get("a"))).toBe("Paris")
+            // The server applied what it answered late: "a" deleted, "b" stored.
+            expect(yield* first.get("a")).toStrictEqual(Option.none())
+            expect(textOf(yield* second.get("b"))).toBe("Rome")
+            expect(yield* first.size).toBe(1)
           }),
         30_000
       )

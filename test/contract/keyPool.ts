@@ -3,7 +3,9 @@
  * is held until released, by whichever instance took it; the least-loaded key goes first, counting every
  * instance's leases; a rate limit one instance reports cools the key for all, for as long as the provider asked; an
  * auth failure disables it for all, naming why; concurrent takes are granted exactly the capacity left; and, for a
- * backend on a server, the server down and back. A new backend is one more `keyPoolContract(...)` line there.
+ * backend on a server, the server down and back, and slow (answering later than the store's command bound: the step
+ * ends at the bound, on the `TestClock`, and once the server answers promptly again the leases are the server's). A
+ * new backend is one more `keyPoolContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { KeyPool, Store } from "effect-llm-router"
@@ -14,17 +16,10 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
+import { atBound, type Faults } from "../utils/slowStore.js"
 
 /** A pool of the contract: `KeyPool.Options` without where it is kept. */
 export type ContractOptions = Omit<KeyPool.Options, "shared">
-
-/** A backend's server going away and coming back. */
-export interface Faults {
-  /** Takes the server down and waits until it is. */
-  readonly stop: Effect.Effect<void>
-  /** Brings it back and waits until the backend uses it again. */
-  readonly start: Effect.Effect<void>
-}
 
 /** One test's backend. */
 export interface Backend {
@@ -309,6 +304,35 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
           }),
         60_000
       )
+
+      it.effect(
+        "slow: a capped key's take fails with NoCapacityError naming the store at its bound, not before; answering " +
+          "again, the leases are the server's, the take it answered late among them",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const faults = faultsOf(connected)
+            const [first, second] = yield* connected.instances({
+              providerId: "openai",
+              whenExhausted: fail,
+              keys: capped(1, 2)
+            })
+            const held = yield* first.take()
+            yield* faults.pause
+            expect(yield* Effect.flip(atBound("a take", second.take(), faults))).toMatchObject({
+              _tag: "NoCapacityError",
+              provider: "openai",
+              storeUnavailable: true
+            })
+            yield* faults.resume
+            // Both slots held on the server: the lease taken before, and the one its late answer never handed out.
+            expect(yield* inFlight(second)).toEqual([2])
+            expect(yield* second.tryTake).toBeUndefined()
+            yield* first.release(held)
+            expect(yield* inFlight(second)).toEqual([1])
+          }),
+        60_000
+      )
     }
   })
 }
@@ -446,6 +470,24 @@ const leaseBatches: fc.Arbitrary<ReadonlyArray<LeaseBatch>> = fc.array(
 const bySeen = (a: LeaseSeen, b: LeaseSeen) => JSON.stringify(a).localeCompare(JSON.stringify(b))
 
 let leaseKeys = 0
+
+/**
+ * One instance's store of `backend` under `onUnavailable`, on a server with faults: a group of one key capped at
+ * `maxConcurrency`, and the loads of another.
+ */
+const faultyGroup = Effect.fnUntraced(function*(
+  backend: LeaseStoreBackend,
+  onUnavailable: "fail-open" | "fail-closed",
+  maxConcurrency: number
+) {
+  const { faulty } = yield* backend.connect
+  if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+  const { faults, store } = yield* faulty({ onUnavailable, instances: 2 })
+  const candidates = [{ id: "key-0", weight: 1, maxConcurrency }]
+  const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
+  const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+  return { faults, group, loads }
+})
 
 export const leaseStoreContract = (backend: LeaseStoreBackend) => {
   const test = backend.clock === "test" ? it.effect : it.live
@@ -590,12 +632,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
         "down: fail-closed steps fail with StoreUnavailableError; restarted empty, every key is free again",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, store } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
-            const candidates = [{ id: "key-0", weight: 1, maxConcurrency: 2 }]
-            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
-            const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+            const { faults, group, loads } = yield* faultyGroup(backend, "fail-closed", 2)
             const taken = yield* Effect.orDie(group.pick)
             yield* Effect.orDie(group.release(0, "", longCooldown))
             yield* faults.stop
@@ -625,12 +662,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
         "down: fail-open serves each instance's share (1 / instances of each cap) from memory, then the shared one",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, store } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
-            const candidates = [{ id: "key-0", weight: 1, maxConcurrency: 4 }]
-            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
-            const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
+            const { faults, group, loads } = yield* faultyGroup(backend, "fail-open", 4)
             const shared = yield* Effect.orDie(group.pick)
             yield* faults.stop
             // Half the cap, locally: two leases and no more.
@@ -648,6 +680,47 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
             expect((yield* Effect.orDie(group.status)).keys[0]!.inFlight).toBe(0)
             if (shared._tag === "Taken") yield* Effect.orDie(group.release(0, shared.lease, undefined))
             for (let i = 0; i < 4; i++) expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken" })
+          }),
+        60_000
+      )
+
+      it.effect(
+        "slow: fail-closed steps fail with StoreUnavailableError at the store's bound, not before; answering again, " +
+          "the leases are the server's, the pick it answered late among them",
+        () =>
+          Effect.gen(function*() {
+            const { faults, group, loads } = yield* faultyGroup(backend, "fail-closed", 3)
+            yield* Effect.orDie(group.pick)
+            yield* faults.pause
+            const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
+            expect(yield* Effect.flip(atBound("a pick", group.pick, faults))).toMatchObject(unavailable)
+            expect(yield* Effect.flip(atBound("a publish", loads.publish([1]), faults))).toMatchObject(unavailable)
+            yield* faults.resume
+            expect((yield* Effect.orDie(group.status)).keys[0]!.inFlight).toBe(2)
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 0 })
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Blocked" })
+          }),
+        60_000
+      )
+
+      it.effect(
+        "slow: fail-open steps answer from the instance's share at the store's bound, not before; answering again, " +
+          "from the server",
+        () =>
+          Effect.gen(function*() {
+            const { faults, group } = yield* faultyGroup(backend, "fail-open", 4)
+            yield* Effect.orDie(group.pick)
+            yield* faults.pause
+            expect(yield* Effect.orDie(atBound("a pick", group.pick, faults))).toMatchObject({
+              _tag: "Taken",
+              index: 0
+            })
+            yield* faults.resume
+            // The server's leases: the one taken before, and the pick it answered late, not the local one.
+            expect((yield* Effect.orDie(group.status)).keys[0]!.inFlight).toBe(2)
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 0 })
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 0 })
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Blocked" })
           }),
         60_000
       )

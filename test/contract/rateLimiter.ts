@@ -2,8 +2,10 @@
  * The contract every backend of a `RateLimiter` keeps, run against each (`test/RateLimiterContract.test.ts`): a
  * bucket grants its capacity and refuses past it, naming what was short, on every instance; costs, the in-flight cap
  * and the tokens-per-minute budget take what they say and give back what they hold; tokens come back with time;
- * concurrent takes are granted exactly what is left; and, for a backend on a server, the server down and back. A new
- * backend is one more `rateLimiterContract(...)` line there.
+ * concurrent takes are granted exactly what is left; and, for a backend on a server, the server down and back, and
+ * slow (answering later than the store's command bound: the step ends at the bound, on the `TestClock`, and once the
+ * server answers promptly again the state is the server's). A new backend is one more `rateLimiterContract(...)` line
+ * there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { RateLimiter } from "effect-llm-router"
@@ -15,17 +17,10 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
+import { atBound, type Faults } from "../utils/slowStore.js"
 
 /** A limit of the contract: `RateLimiter.Options` without where it is kept. */
 export type ContractOptions = Omit<RateLimiter.Options, "shared">
-
-/** A backend's server going away and coming back. */
-export interface Faults {
-  /** Takes the server down and waits until it is. */
-  readonly stop: Effect.Effect<void>
-  /** Brings it back and waits until the backend uses it again. */
-  readonly start: Effect.Effect<void>
-}
 
 /** One test's backend. */
 export interface Backend {
@@ -231,6 +226,28 @@ export const rateLimiterContract = (backend: RateLimiterBackend) => {
           }),
         60_000
       )
+
+      it.effect(
+        "slow: a take fails with StoreUnavailableError at the store's bound, not before; answering again, the bucket " +
+          "is the server's, which applied the take it answered late",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const faults = faultsOf(connected)
+            const [first, second] = yield* connected.instances({ capacity: 3, refillRate: still })
+            yield* take(first)
+            yield* faults.pause
+            expect(yield* Effect.flip(atBound("a take", take(second), faults))).toMatchObject({
+              _tag: "StoreUnavailableError",
+              ...faults.unanswered
+            })
+            yield* faults.resume
+            // Three, less the take before and the one the server applied after its bound: one left.
+            yield* take(first)
+            expect((yield* Effect.flip(take(second)))._tag).toBe("RateLimiterExceededError")
+          }),
+        60_000
+      )
     }
   })
 }
@@ -337,6 +354,35 @@ const tolerance = 0.01
 
 let storeKeys = 0
 
+type Stores = Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
+
+function bucketOn(stores: Stores, options: RateLimiter.BucketOptions): Effect.Effect<RateLimiter.Bucket> {
+  return Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (store) => store.bucket(options)), stores)
+}
+
+function slotsOn(stores: Stores, options: RateLimiter.SlotsOptions): Effect.Effect<RateLimiter.Slots> {
+  return Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (store) => store.slots(options)), stores)
+}
+
+/**
+ * One instance's stores of `backend` under `onUnavailable`, on a server with faults: a bucket of 4, 3 of them taken,
+ * and `limit` slots.
+ */
+const faultyBucket = Effect.fnUntraced(function*(
+  backend: BucketStoreBackend,
+  onUnavailable: "fail-open" | "fail-closed",
+  limit: number
+) {
+  const { faulty } = yield* backend.connect
+  if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+  const { faults, stores } = yield* faulty({ onUnavailable, instances: 2 })
+  const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
+  const bucket = yield* bucketOn(stores, options)
+  const slots = yield* slotsOn(stores, { key: options.key, limit })
+  yield* Effect.orDie(bucket.take(3))
+  return { bucket, faults, slots }
+})
+
 export const bucketStoreContract = (backend: BucketStoreBackend) => {
   const test = backend.clock === "test" ? it.effect : it.live
   describe(`BucketStore and SlotStore contract: ${backend.name}`, () => {
@@ -350,8 +396,8 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
             Effect.gen(function*() {
               const options = { key: `contract-${storeKeys++}`, capacity, refillRate: slow }
               const buckets = [
-                yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), first),
-                yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), second)
+                yield* bucketOn(first, options),
+                yield* bucketOn(second, options)
               ] as const
               let level = capacity
               for (const { amount, callers, step } of plan) {
@@ -398,8 +444,8 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
           const { elapse, instances } = yield* backend.connect
           const [first, second] = yield* instances
           const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: 2 }
-          const one = yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), first)
-          const two = yield* Effect.provide(Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)), second)
+          const one = yield* bucketOn(first, options)
+          const two = yield* bucketOn(second, options)
           expect((yield* Effect.orDie(one.take(4))).waitMillis).toBe(0)
           const waited = yield* Effect.orDie(two.take(2))
           // Two tokens at two a second; a live clock may have refilled some since, never a whole token.
@@ -420,8 +466,8 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
           const { instances } = yield* backend.connect
           const [first, second] = yield* instances
           const options = { key: `contract-${storeKeys++}`, limit: 2 }
-          const one = yield* Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots(options)), first)
-          const two = yield* Effect.provide(Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots(options)), second)
+          const one = yield* slotsOn(first, options)
+          const two = yield* slotsOn(second, options)
           const a = yield* Effect.orDie(one.tryAcquire)
           const b = yield* Effect.orDie(two.tryAcquire)
           expect(Option.isSome(a) && Option.isSome(b)).toBe(true)
@@ -442,19 +488,7 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
         "down: fail-closed steps fail with StoreUnavailableError; restarted empty, the bucket reads full",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, stores } = yield* faulty({ onUnavailable: "fail-closed", instances: 2 })
-            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
-            const bucket = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
-              stores
-            )
-            const slots = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots({ key: options.key, limit: 2 })),
-              stores
-            )
-            yield* Effect.orDie(bucket.take(3))
+            const { bucket, faults, slots } = yield* faultyBucket(backend, "fail-closed", 2)
             yield* faults.stop
             for (const step of [bucket.take(1), bucket.tryTake(1), bucket.give(1), bucket.peek, bucket.reset]) {
               expect(yield* Effect.flip(step)).toMatchObject({ _tag: "StoreUnavailableError" })
@@ -471,19 +505,7 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
         "down: fail-open serves each instance's share (1 / instances of each limit) from memory, then the shared one",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, stores } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
-            const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
-            const bucket = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.BucketStore, (s) => s.bucket(options)),
-              stores
-            )
-            const slots = yield* Effect.provide(
-              Effect.flatMap(RateLimiter.SlotStore, (s) => s.slots({ key: options.key, limit: 4 })),
-              stores
-            )
-            yield* Effect.orDie(bucket.take(3))
+            const { bucket, faults, slots } = yield* faultyBucket(backend, "fail-open", 4)
             yield* faults.stop
             // Half the capacity, full: two tokens and no more.
             expect((yield* Effect.orDie(bucket.tryTake(2))).granted).toBe(true)
@@ -496,6 +518,40 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
             // Back on Redis, restarted empty: the shared bucket reads full.
             expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(4, 3)
             expect((yield* Effect.orDie(bucket.tryTake(4))).granted).toBe(true)
+          }),
+        60_000
+      )
+
+      it.effect(
+        "slow: fail-closed steps fail with StoreUnavailableError at the store's bound, not before; answering again, " +
+          "the bucket is the server's, which applied the take it answered late",
+        () =>
+          Effect.gen(function*() {
+            const { bucket, faults, slots } = yield* faultyBucket(backend, "fail-closed", 2)
+            yield* faults.pause
+            const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
+            expect(yield* Effect.flip(atBound("a take", bucket.take(1), faults))).toMatchObject(unavailable)
+            expect(yield* Effect.flip(atBound("a slot", slots.tryAcquire, faults))).toMatchObject(unavailable)
+            yield* faults.resume
+            expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(0, 3)
+          }),
+        60_000
+      )
+
+      it.effect(
+        "slow: fail-open steps answer from the instance's share at the store's bound, not before; answering again, " +
+          "from the server",
+        () =>
+          Effect.gen(function*() {
+            const { bucket, faults } = yield* faultyBucket(backend, "fail-open", 1)
+            yield* faults.pause
+            // The share is half the capacity, full: two tokens, where the server has one.
+            const local = yield* Effect.orDie(atBound("a try", bucket.tryTake(2), faults))
+            expect(local).toMatchObject({ granted: true, level: 0 })
+            yield* faults.resume
+            // The server's bucket: one token, the try it answered late refused there.
+            expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(1, 3)
+            expect((yield* Effect.orDie(bucket.tryTake(2))).granted).toBe(false)
           }),
         60_000
       )

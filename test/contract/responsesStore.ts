@@ -1,9 +1,12 @@
 /**
- * The contract every backend of the gateway's `ResponsesStore` keeps, run against each
+ * The contract every backend of the gateway's `StoredResponses` keeps, run against each
  * (`test/gateway/responsesStoreContract.test.ts`): a response is its key's, its conversation, session, upstream and
  * chain read back whole, on every instance; one larger than `maxResponseBytes` is refused and not kept; it is gone
- * once its TTL is over; and, for a backend on a server, every operation fails with `StoreUnavailableError` while the
- * server is down. A new backend is one more `responsesStoreContract(...)` line there.
+ * once its TTL is over; random puts, reads and deletes by any owners, one after another and in concurrent batches
+ * from two instances, read as a map of ids to their first live owner; and, for a backend on a server, its faults:
+ * down (every step fails with `StoreUnavailableError`), slow (answering later than the store's command bound: the
+ * step fails at the bound, on the `TestClock`, and once the server answers promptly again the responses are the
+ * server's) and restarted empty. A new backend is one more `responsesStoreContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type * as Duration from "effect/Duration"
@@ -12,27 +15,28 @@ import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import {
   bytesOf,
-  type ResponsesStore,
+  type Service,
   type StoredResponse,
   type StoreOptions
 } from "../../src/internal/gateway/responses/store.js"
 import type { Message } from "../../src/Message.js"
+import type { StoreUnavailableError } from "../../src/Store.js"
+import { atBound, type Faults } from "../utils/slowStore.js"
 
 /** One test's backend. */
 export interface Backend {
-  /** Two instances' stores over `options`, sharing what they keep. */
-  readonly instances: (options: StoreOptions) => Effect.Effect<readonly [ResponsesStore, ResponsesStore]>
+  /** Two instances' stores over `options` (each built from its layer), sharing what they keep. */
+  readonly instances: (options: StoreOptions) => Effect.Effect<readonly [Service, Service], never, Scope.Scope>
   /** Lets time pass as the backend sees it. */
   readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
-  /** Takes the server down, for a backend on one. */
-  readonly stop: Effect.Effect<void> | undefined
+  readonly faults: Faults | undefined
 }
 
 export interface ResponsesStoreBackend {
   readonly name: string
   /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
   readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose going down (`Backend.stop`) the contract plays. */
+  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
   readonly server: boolean
   readonly connect: Effect.Effect<Backend, never, Scope.Scope>
 }
@@ -60,9 +64,57 @@ const whole: StoredResponse = {
 
 const owners = fc.constantFrom("team-a", "team-b", "null", undefined)
 
+type Step = {
+  readonly op: "put" | "get" | "remove"
+  readonly id: number
+  readonly owner: string | undefined
+  readonly on: 0 | 1
+}
+
+const step: fc.Arbitrary<Step> = fc.record({
+  op: fc.constantFrom("put" as const, "get" as const, "remove" as const),
+  id: fc.integer({ min: 0, max: 3 }),
+  owner: owners,
+  on: fc.constantFrom(0 as const, 1 as const)
+})
+
+type Model = Map<string, { readonly owner: string | undefined; readonly body: string }>
+
+/** What `step` on `id` answers by the model's rules (a put: undefined), the model changed as the store must be. */
+function modelStep(model: Model, id: string, { op, owner }: Step, body: string): string | boolean | undefined {
+  const kept = model.get(id)
+  const owns = kept !== undefined && kept.owner === owner
+  if (op === "put") {
+    if (kept === undefined || owns) model.set(id, { owner, body })
+    return undefined
+  }
+  if (op === "get") return owns ? kept.body : undefined
+  if (owns) model.delete(id)
+  return owns
+}
+
+/** What `step` on `id` answers from `store`, as `modelStep` says it. */
+function storeStep(
+  store: Service,
+  id: string,
+  { op, owner }: Step,
+  body: string
+): Effect.Effect<string | boolean | undefined, StoreUnavailableError> {
+  return op === "put"
+    ? Effect.as(store.put(id, owner, response(body)), undefined)
+    : op === "get"
+    ? Effect.map(store.get(id, owner), (kept) => kept?.body)
+    : store.remove(id, owner)
+}
+
+const faultsOf = (backend: Backend): Faults => {
+  if (backend.faults === undefined) throw new Error("a backend on a server gives its faults")
+  return backend.faults
+}
+
 export const responsesStoreContract = (backend: ResponsesStoreBackend) => {
   const test = backend.clock === "test" ? it.effect : it.live
-  describe(`ResponsesStore contract: ${backend.name}`, () => {
+  describe(`StoredResponses contract: ${backend.name}`, () => {
     test(
       "a response is its key's: another key, or none, neither reads, replaces nor deletes it, on any instance",
       () =>
@@ -138,39 +190,58 @@ export const responsesStoreContract = (backend: ResponsesStoreBackend) => {
       () =>
         Effect.gen(function*() {
           const { instances } = yield* backend.connect
-          const steps = fc.array(
-            fc.record({
-              op: fc.constantFrom("put" as const, "get" as const, "remove" as const),
-              id: fc.integer({ min: 0, max: 3 }),
-              owner: owners,
-              on: fc.constantFrom(0 as const, 1 as const)
-            }),
-            { maxLength: 30 }
-          )
           let run = 0
           yield* Effect.promise(() =>
             fc.assert(
-              fc.asyncProperty(steps, (list) =>
-                Effect.runPromise(Effect.gen(function*() {
+              fc.asyncProperty(fc.array(step, { maxLength: 30 }), (list) =>
+                Effect.runPromise(Effect.scoped(Effect.gen(function*() {
                   const stores = yield* instances({})
                   const prefix = `resp_${run++}_`
-                  const model = new Map<string, { readonly owner: string | undefined; readonly body: string }>()
-                  for (const [index, step] of list.entries()) {
-                    const id = `${prefix}${step.id}`
-                    const store = stores[step.on]
-                    const kept = model.get(id)
-                    const owns = kept !== undefined && kept.owner === step.owner
-                    if (step.op === "put") {
-                      yield* store.put(id, step.owner, response(`${index}`))
-                      if (kept === undefined || owns) model.set(id, { owner: step.owner, body: `${index}` })
-                    } else if (step.op === "get") {
-                      expect((yield* store.get(id, step.owner))?.body).toBe(owns ? kept.body : undefined)
-                    } else {
-                      expect(yield* store.remove(id, step.owner)).toBe(owns)
-                      if (owns) model.delete(id)
-                    }
+                  const model: Model = new Map()
+                  for (const [index, one] of list.entries()) {
+                    const id = `${prefix}${one.id}`
+                    const seen = yield* storeStep(stores[one.on], id, one, `${index}`)
+                    expect(seen).toEqual(modelStep(model, id, one, `${index}`))
                   }
-                }))),
+                })))),
+              { numRuns: 25 }
+            )
+          )
+        }),
+      120_000
+    )
+
+    test(
+      "property: concurrent batches of puts, reads and deletes from two instances, each on its own id, answer as the " +
+        "map does",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          // Each batch's steps on distinct ids, run at once: their answers do not depend on the order they land in.
+          const batches = fc.array(fc.uniqueArray(step, { selector: (one) => one.id, minLength: 1, maxLength: 4 }), {
+            minLength: 1,
+            maxLength: 8
+          })
+          let run = 0
+          yield* Effect.promise(() =>
+            fc.assert(
+              fc.asyncProperty(batches, (plan) =>
+                Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+                  const stores = yield* instances({})
+                  const prefix = `resp_batch_${run++}_`
+                  const model: Model = new Map()
+                  for (const [round, batch] of plan.entries()) {
+                    const seen = yield* Effect.forEach(
+                      batch,
+                      (one, index) => storeStep(stores[one.on], `${prefix}${one.id}`, one, `${round}.${index}`),
+                      { concurrency: "unbounded" }
+                    )
+                    const expected = batch.map((one, index) =>
+                      modelStep(model, `${prefix}${one.id}`, one, `${round}.${index}`)
+                    )
+                    expect(seen).toEqual(expected)
+                  }
+                })))),
               { numRuns: 25 }
             )
           )
@@ -180,18 +251,48 @@ export const responsesStoreContract = (backend: ResponsesStoreBackend) => {
 
     if (backend.server) {
       it.live(
-        "a server down fails every operation with StoreUnavailableError",
+        "down: every step fails with StoreUnavailableError; back up, empty, it keeps responses again",
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            if (connected.stop === undefined) throw new Error("a backend on a server says how to stop it")
-            const [store] = yield* connected.instances({})
-            yield* connected.stop
-            expect((yield* Effect.flip(store.get("resp_a", undefined)))._tag).toBe("StoreUnavailableError")
-            expect((yield* Effect.flip(store.put("resp_a", undefined, response("a"))))._tag).toBe(
-              "StoreUnavailableError"
-            )
-            expect((yield* Effect.flip(store.remove("resp_a", undefined)))._tag).toBe("StoreUnavailableError")
+            const faults = faultsOf(connected)
+            const [one, other] = yield* connected.instances({})
+            yield* one.put("resp_a", "team-a", response("a"))
+            yield* faults.stop
+            const down = { _tag: "StoreUnavailableError", address: faults.unanswered.address }
+            expect(yield* Effect.flip(one.get("resp_a", "team-a"))).toMatchObject(down)
+            expect(yield* Effect.flip(other.put("resp_b", "team-a", response("b")))).toMatchObject(down)
+            expect(yield* Effect.flip(other.remove("resp_a", "team-a"))).toMatchObject(down)
+            yield* faults.start
+            // Restarted empty: what was kept before is gone, and nothing else is wrong.
+            expect(yield* other.get("resp_a", "team-a")).toBeUndefined()
+            expect(yield* one.put("resp_a", "team-b", response("again"))).toBe(true)
+            expect((yield* other.get("resp_a", "team-b"))?.body).toBe("again")
+          }),
+        30_000
+      )
+
+      it.effect(
+        "slow: every step fails with StoreUnavailableError at the store's bound, not before; answering again, the " +
+          "responses are the server's, the writes it answered late among them",
+        () =>
+          Effect.gen(function*() {
+            const connected = yield* backend.connect
+            const faults = faultsOf(connected)
+            const [one, other] = yield* connected.instances({})
+            yield* one.put("resp_a", "team-a", response("a"))
+            yield* one.put("resp_b", "team-a", response("b"))
+            yield* faults.pause
+            const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
+            expect(yield* Effect.flip(atBound("a get", one.get("resp_a", "team-a"), faults))).toMatchObject(unavailable)
+            const put = atBound("a put", other.put("resp_c", "team-a", response("c")), faults)
+            expect(yield* Effect.flip(put)).toMatchObject(unavailable)
+            const remove = atBound("a remove", other.remove("resp_b", "team-a"), faults)
+            expect(yield* Effect.flip(remove)).toMatchObject(unavailable)
+            yield* faults.resume
+            expect((yield* other.get("resp_a", "team-a"))?.body).toBe("a")
+            expect(yield* one.get("resp_b", "team-a")).toBeUndefined()
+            expect((yield* one.get("resp_c", "team-a"))?.body).toBe("c")
           }),
         30_000
       )

@@ -1,27 +1,39 @@
 /**
- * Every backend of the gateway's `ResponsesStore` against one contract (`contract/responsesStore.ts`): in memory (on
- * the `Clock`, as the gateway makes it), and in Redis (two instances, each with its own connection).
+ * Every backend of the gateway's `StoredResponses` against one contract (`contract/responsesStore.ts`): in memory
+ * (`layerStoreMemory`, on the `Clock`, one store for both instances, as the gateway makes it), and in Redis
+ * (`layerStoreRedis`, a real redis-server behind a proxy that can hold its replies back, two instances each with its
+ * own connection).
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
-import * as ResponsesStore from "../../src/internal/gateway/responses/store.js"
-import * as ResponsesStoreRedis from "../../src/internal/gateway/responses/storeRedis.js"
+import {
+  layerStoreMemory,
+  type Service,
+  StoredResponses,
+  type StoreOptions
+} from "../../src/internal/gateway/responses/store.js"
+import { layerStoreRedis } from "../../src/internal/gateway/responses/storeRedis.js"
+import type * as Store from "../../src/Store.js"
 import { responsesStoreContract } from "../contract/responsesStore.js"
+import { pausableProxy } from "../utils/redisProxy.js"
 import { redisServer } from "../utils/redisServer.js"
-import { connected } from "../utils/sharedStore.js"
+import { connected, redisFaults } from "../utils/sharedStore.js"
+
+function built<E, R>(layer: Layer.Layer<StoredResponses, E, R>): Effect.Effect<Service, E, R | Scope.Scope> {
+  return Effect.map(Layer.build(layer), (context) => Context.get(context, StoredResponses))
+}
 
 responsesStoreContract({
   name: "memory",
   clock: "test",
   server: false,
   connect: Effect.succeed({
-    instances: (options) =>
-      Effect.clockWith((clock) => {
-        const store = ResponsesStore.make(() => clock.currentTimeMillisUnsafe(), options)
-        return Effect.succeed([store, store] as const)
-      }),
+    instances: (options) => Effect.map(built(layerStoreMemory(options)), (store) => [store, store] as const),
     elapse: TestClock.adjust,
-    stop: undefined
+    faults: undefined
   })
 })
 
@@ -31,14 +43,13 @@ responsesStoreContract({
   server: true,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
-    const stores = [yield* Effect.orDie(connected(redis.url)), yield* Effect.orDie(connected(redis.url))] as const
+    const proxy = yield* pausableProxy(redis.port)
+    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
+    const on = (store: Store.Store, options: StoreOptions) => built(layerStoreRedis(store, options))
     return {
-      instances: (options) =>
-        Effect.succeed(
-          [ResponsesStoreRedis.make(stores[0], options), ResponsesStoreRedis.make(stores[1], options)] as const
-        ),
+      instances: (options) => Effect.all([on(stores[0], options), on(stores[1], options)]),
       elapse: Effect.sleep,
-      stop: redis.stop
+      faults: redisFaults(redis, proxy, stores)
     }
   })
 })

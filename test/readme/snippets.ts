@@ -74,7 +74,7 @@ export const configured = Effect.gen(function*() {
   const models = yield* ProviderConfig.layers(config) // every model's: models.openai?.["gpt-4o"]
   // From the model outwards: the ledger and the budget sit below the cache, so hits are free.
   const llm = ResponseCache.layer({ ttl: "10 minutes" }).pipe(
-    Layer.provide(CacheStore.layerMemory({ capacity: 1000 })),
+    Layer.provide(CacheStore.layerStoreMemory({ capacity: 1000 })),
     Layer.provide(Budget.guard({ price: Pricing.lookup("gpt-4o-mini") })),
     Layer.provide(UsageLedger.track("gpt-4o-mini")),
     Layer.provide(ProviderConfig.layer(config, "openai", "gpt-4o-mini"))
@@ -237,3 +237,19 @@ const haiku = Bedrock.layer({ region: "us-east-1", model: "us.anthropic.claude-3
 const staging = Bedrock.layer({ region: "eu-west-1", model: "amazon.nova-micro-v1:0", profile: "staging" })
 const nova = Bedrock.layer({ region: "us-west-2", model: "amazon.nova-micro-v1:0", auth: "api-key" })
 export { haiku as bedrockHaiku, nova as bedrockNova, staging as bedrockStaging }
+
+declare const OpenAi: Layer.Layer<Llm.Llm>
+
+const localCache = ResponseCache.layer({ ttl: "1 hour" }).pipe(
+  Layer.provide(OpenAi),
+  Layer.provide(CacheStore.layerStoreMemory({ capacity: 10_000 }))
+)
+
+const sharedCache = Layer.unwrap(
+  Effect.map(Store.make({ redis: "redis://127.0.0.1:6379" }), (store) =>
+    ResponseCache.layer({ ttl: "1 hour" }).pipe(
+      Layer.provide(OpenAi),
+      Layer.provide(CacheStore.layerStoreRedis(store, { key: "replies" }))
+    ))
+)
+export { localCache, sharedCache }

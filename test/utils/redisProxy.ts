@@ -1,12 +1,16 @@
 /**
- * A TCP proxy in front of a redis-server whose replies can be held back (`pause`) and let through again (`resume`):
- * a Redis that stops answering without closing its connections.
+ * A TCP proxy in front of a redis-server (or any server on loopback: a Postgres) whose replies can be held back
+ * (`pause`) and let through again (`resume`): a server that stops answering, or answers late, without closing its
+ * connections.
  */
 import * as Effect from "effect/Effect"
 import { connect, createServer, type Socket } from "node:net"
 
 export interface RedisProxy {
+  /** The proxy as a Redis URL. */
   readonly url: string
+  /** The proxy's port, for a URL of another scheme. */
+  readonly port: number
   readonly pause: () => void
   readonly resume: () => void
 }
@@ -32,8 +36,10 @@ export const pausableProxy = (port: number) =>
         })
         server.listen(0, "127.0.0.1", () => {
           const address = server.address()
+          const port = typeof address === "object" && address !== null ? address.port : 0
           resolve({
-            url: `redis://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`,
+            url: `redis://127.0.0.1:${port}`,
+            port,
             pause: () => {
               paused = true
             },

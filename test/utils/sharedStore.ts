@@ -4,17 +4,23 @@
  * as separate processes would.
  */
 import { RateLimiter, Store } from "effect-llm-router"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { eventually } from "./eventually.js"
+import type { RedisProxy } from "./redisProxy.js"
+import type { RedisServer } from "./redisServer.js"
+import type { Faults } from "./slowStore.js"
 
 // Two seconds per command, as the scale-out tests' provider.json sets it: a command outlives its timer when this
 // process stalls (a loaded machine, a GC pause) with the reply already in the socket, since timers run before the
 // socket is read; a spurious timeout fails a fail-closed call or drops a fail-open one to its local share. A Redis
 // that is down fails commands at once whatever this is; the test of a Redis that stops answering sets its own.
+export const commandTimeout = Duration.seconds(2)
+
 export const instance = (url: string, options: Partial<Store.Options> = {}) =>
-  Store.make({ redis: url, commandTimeout: "2 seconds", ...options })
+  Store.make({ redis: url, commandTimeout, ...options })
 
 // The store connects in the background: this waits until a limiter on it reads Redis (a local
 // fallback of a fail-open store with two instances or more holds at most half the capacity).
@@ -49,3 +55,34 @@ export const mortal = (url: string, options: Partial<Store.Options> = {}) =>
     const store = yield* Scope.provide(connected(url, options), doomed)
     return { store, die: Scope.close(doomed, Exit.void) }
   })
+
+/**
+ * A Redis answering late, for a contract's slow case: the replies to the stores `instance` made on `proxy` held back
+ * (`pause`) past their bound, `commandTimeout`, and what a step unanswered within it fails with.
+ */
+export function slowRedis(proxy: RedisProxy): Omit<Faults, "stop" | "start"> {
+  return {
+    pause: Effect.sync(proxy.pause),
+    resume: Effect.sync(proxy.resume),
+    bound: commandTimeout,
+    unanswered: {
+      address: `127.0.0.1:${proxy.port}`,
+      reason: `no reply within ${Duration.toMillis(commandTimeout)} ms`
+    }
+  }
+}
+
+/**
+ * A contract's faults of `redis`, whose `stores` reach it through `proxy`: stopped, started again (empty) until each
+ * store reads it, and slow (`slowRedis`).
+ */
+export function redisFaults(redis: RedisServer, proxy: RedisProxy, stores: ReadonlyArray<Store.Store>): Faults {
+  return {
+    stop: redis.stop,
+    start: Effect.andThen(
+      redis.start,
+      Effect.orDie(Effect.scoped(Effect.forEach(stores, untilShared, { discard: true })))
+    ),
+    ...slowRedis(proxy)
+  }
+}

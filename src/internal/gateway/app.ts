@@ -28,6 +28,7 @@
  * paths, the 404 and the 405s.
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpMethod from "effect/http/HttpMethod"
@@ -35,6 +36,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
@@ -70,7 +72,8 @@ export interface Lasting {
   /** The time, in milliseconds, from the gateway's `Clock`. */
   readonly now: () => number
   readonly metrics: Logs.Metrics
-  readonly responses: ResponsesStore.ResponsesStore
+  /** The kept responses' store, built from the layer the gateway is configured with. */
+  readonly responses: Context.Context<ResponsesStore.StoredResponses>
   readonly requestLog: RequestLog.RequestLog | undefined
 }
 
@@ -98,12 +101,16 @@ export const lasting = Effect.fnUntraced(function*(options: {
   function now() {
     return clock.currentTimeMillisUnsafe()
   }
-  const memory = options.store === undefined ? ResponsesStore.make(now, options.responses) : undefined
-  const metrics = Logs.makeMetrics(options.status, now, memory?.usage)
+  const responses = yield* Layer.build(
+    options.store === undefined
+      ? ResponsesStore.layerStoreMemory(options.responses)
+      : ResponsesStoreRedis.layerStoreRedis(options.store, options.responses)
+  )
+  const metrics = Logs.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
   return {
     now,
     metrics,
-    responses: memory ?? ResponsesStoreRedis.make(options.store!, options.responses),
+    responses,
     requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
       database: options.database,
       logPayloads: options.logPayloads,
@@ -123,7 +130,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats, requestLog })
   const { adminOnly, plain, served } = serving
   const openAi = OpenAiRoutes.routes(serving)
-  const responses = ResponsesRoute.routes(serving, lasting.responses)
+  const responses = yield* Effect.provide(ResponsesRoute.routes(serving), lasting.responses)
   const gemini = GeminiRoutes.route(serving)
 
   // `POST /admin/reload`: the configuration read again and served, or 400 naming why not (the running one stays).

@@ -2,14 +2,15 @@
  * `CacheStore` in the shared store: each reply is a JSON string under its
  * key with Redis' own expiry, beside an index of the live keys by expiry
  * (a sorted set) that `size` counts. Writes and removals touch both in one
- * script. The store failing is a `CacheStoreError`, which `ResponseCache`
- * treats as a miss: a cache never fails a call, under either `onUnavailable`.
+ * script. The store failing is the connection's `StoreUnavailableError`, which
+ * `ResponseCache` treats as a miss: a cache never fails a call, under either
+ * `onUnavailable`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { CacheStoreError, type Service } from "../../CacheStore.js"
+import type { Service } from "../../CacheStore.js"
 import { ChatResponse } from "../../ChatResponse.js"
 import type * as Store from "../../Store.js"
 import { overKeys } from "./script.js"
@@ -47,40 +48,28 @@ const AsJson = Schema.fromJsonString(Schema.toCodecJson(ChatResponse))
 const encode = Schema.encodeSync(AsJson)
 const decode = Schema.decodeUnknownOption(AsJson)
 
-/** A cache store under `shared.key` of `shared.store`. */
-export const make = (shared: Store.Shared): Service => {
-  const connection = shared.store.connection
-  const base = `${connection.prefix}:cache:${shared.key}`
+/** A cache store under `key` of `store`. */
+export const make = (store: Store.Store, key: string): Service => {
+  const connection = store.connection
+  const base = `${connection.prefix}:cache:${key}`
   const index = `${base}#index`
-  const entry = (key: string) => `${base}:${key}`
-  const failed = (operation: CacheStoreError["operation"]) => (error: Store.StoreUnavailableError) =>
-    new CacheStoreError({ operation, detail: error.message })
+  const entry = (name: string) => `${base}:${name}`
   return {
     // An entry this version cannot read counts as a miss.
-    get: (key) =>
-      Effect.mapError(
-        Effect.map(
-          connection.send<string | null>("GET", entry(key)),
-          (json) => json === null ? Option.none() : decode(json)
-        ),
-        failed("get")
+    get: (name) =>
+      Effect.map(
+        connection.send<string | null>("GET", entry(name)),
+        (json) => json === null ? Option.none() : decode(json)
       ),
-    set: (key, value, ttl) =>
-      Effect.mapError(
-        Effect.asVoid(
-          connection.eval(setScript)(
-            [entry(key), index],
-            encode(value),
-            Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl))))
-          )
-        ),
-        failed("set")
+    set: (name, value, ttl) =>
+      Effect.asVoid(
+        connection.eval(setScript)(
+          [entry(name), index],
+          encode(value),
+          Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl))))
+        )
       ),
-    delete: (key) =>
-      Effect.mapError(
-        Effect.map(connection.eval(deleteScript)([entry(key), index]), (removed) => removed > 0),
-        failed("delete")
-      ),
-    size: Effect.mapError(connection.eval(sizeScript)([index]), failed("size"))
+    delete: (name) => Effect.map(connection.eval(deleteScript)([entry(name), index]), (removed) => removed > 0),
+    size: connection.eval(sizeScript)([index])
   }
 }

@@ -94,8 +94,9 @@ const pastBounds = (
 // A refusal made on the way (a failure of its effect) as the answer.
 const refused = (answer: HttpServerResponse.HttpServerResponse) => Effect.succeed(answer)
 
-/** The Responses routes over `serving`, keeping responses in `store`. */
-export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) => {
+/** The Responses routes over `serving`, keeping responses in the `StoredResponses` provided. */
+export const routes = Effect.fnUntraced(function*(serving: Serving) {
+  const store = yield* ResponsesStore.StoredResponses
   const failures = ChatAnswer.responses(serving.now)
   const seconds = () => Math.floor(serving.now() / 1000)
 
@@ -309,4 +310,4 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       )
     )
   }
-}
+})

@@ -13,13 +13,17 @@
  *
  * A response is bounded by bytes: one larger than `maxResponseBytes` (its body and its conversation) is not kept, and
  * a chain of responses continued from one another ends at `maxChain` responses (`responses/route.ts` refuses a
- * request that continues it past either). One interface, two stores: in memory (`make`, read on the gateway's
- * `Clock`), within a budget of `maxBytes` and `maxEntries`, the least recently used going first; or in the
- * gateway's shared store (`responses/storeRedis.ts`), where every instance on the same Redis sees the same responses
- * and a restart loses none, each bounded by the bounds above and its time to live.
+ * request that continues it past either). One store service, `StoredResponses`, whose steps are a response's
+ * (`put`, `get`, `remove`), and two layers of it, which the gateway provides as it is configured: in memory
+ * (`layerStoreMemory`, read on the gateway's `Clock`), within a budget of `maxBytes` and `maxEntries`, the least
+ * recently used going first; or in the gateway's shared store (`layerStoreRedis`, `responses/storeRedis.ts`), where
+ * every instance on the same Redis sees the same responses and a restart of an instance loses none, each bounded by
+ * the bounds above and its time to live. Both keep one contract (`test/contract/responsesStore.ts`).
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { PreviousResponse } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { Message } from "../../../Message.js"
@@ -98,8 +102,8 @@ export const bytesOf = (response: StoredResponse): number =>
     ? 0
     : Buffer.byteLength(response.upstream.id) + Buffer.byteLength(response.upstream.keyId))
 
-/** The kept responses; `owner` is the gateway key's name (none without keys). */
-export interface ResponsesStore {
+/** The kept responses' steps; `owner` is the gateway key's name (none without keys). */
+export interface Service {
   /** Its bounds on one response and one chain, which a request continuing a chain is checked against first. */
   readonly bounds: Bounds
   /**
@@ -118,7 +122,14 @@ export interface ResponsesStore {
   ) => Effect.Effect<StoredResponse | undefined, StoreUnavailableError>
   /** Whether `owner`'s response `id` was kept (and is no more). */
   readonly remove: (id: string, owner: string | undefined) => Effect.Effect<boolean, StoreUnavailableError>
+  /** What the store holds now, for the gateway's gauges, when it knows it without asking a server (in memory). */
+  readonly usage: (() => Usage) | undefined
 }
+
+/** The store of the gateway's kept responses, which the Responses routes read. */
+export class StoredResponses extends Context.Service<StoredResponses, Service>()(
+  "effect-llm-router/Gateway/StoredResponses"
+) {}
 
 /** The time to live of `options`, in milliseconds. */
 export const ttlMillis = (options: StoreOptions): number =>
@@ -138,7 +149,7 @@ export interface Usage {
 }
 
 /** A store in memory, which tells what it holds. */
-export interface MemoryStore extends ResponsesStore {
+export interface MemoryStore extends Service {
   readonly usage: () => Usage
 }
 
@@ -202,3 +213,10 @@ export const make = (now: () => number, options: StoreOptions = {}): MemoryStore
     usage: () => ({ entries: entries.size, bytes })
   }
 }
+
+/** The responses in this process' memory, on the `Clock`. */
+export const layerStoreMemory = (options: StoreOptions = {}): Layer.Layer<StoredResponses> =>
+  Layer.effect(
+    StoredResponses,
+    Effect.clockWith((clock) => Effect.succeed(make(() => clock.currentTimeMillisUnsafe(), options)))
+  )

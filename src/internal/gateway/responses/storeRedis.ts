@@ -1,13 +1,13 @@
 /**
- * The gateway's kept responses (`responses/store.ts`) in its shared store: each one a Redis hash (its owner, its
- * `response` JSON, its conversation's JSON, its session, what its deployment keeps upstream and its chain's length),
- * none larger than the store's bound on one response, under
- * `<prefix>:responses:<id>`, with Redis' own expiry, so every instance on the same Redis reads, continues and deletes
- * the same responses, and a restart loses none. A write and a deletion check the owner in the script that does them,
- * so another key can never replace or delete a response it cannot read. An entry this version cannot read counts as
- * unknown.
+ * The gateway's kept responses (`responses/store.ts`'s `StoredResponses`) in its shared store: each one a Redis hash
+ * (its owner, its `response` JSON, its conversation's JSON, its session, what its deployment keeps upstream and its
+ * chain's length), none larger than the store's bound on one response, under `<prefix>:responses:<id>`, with Redis' own
+ * expiry, so every instance on the same Redis reads, continues and deletes the same responses, and a restart loses
+ * none. A write and a deletion check the owner in the script that does them, so another key can never replace or delete
+ * a response it cannot read. An entry this version cannot read counts as unknown.
  */
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
@@ -15,7 +15,7 @@ import * as Struct from "effect/Struct"
 import { PreviousResponse } from "../../../ChatRequest.js"
 import { Message } from "../../../Message.js"
 import type * as Store from "../../../Store.js"
-import { boundsOf, bytesOf, type ResponsesStore, type StoreOptions, ttlMillis } from "./store.js"
+import { boundsOf, bytesOf, type Service, StoredResponses, type StoreOptions, ttlMillis } from "./store.js"
 
 // A response as a hash's fields: its owner, its JSON, its conversation's JSON, its session and its upstream's JSON
 // (each empty for none), how many responses its chain holds, and how long it is kept (ms).
@@ -79,7 +79,7 @@ const decodeUpstream = Schema.decodeUnknownOption(UpstreamJson)
 const ownerOf = (owner: string | undefined): string => JSON.stringify(owner ?? null)
 
 /** The responses of `store`'s Redis, each kept for `options.ttl`. */
-export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesStore => {
+export const make = (store: Store.Store, options: StoreOptions = {}): Service => {
   const { connection } = store
   const ttl = Math.max(1, Math.ceil(ttlMillis(options)))
   const keyOf = (id: string) => `${connection.prefix}:responses:${id}`
@@ -129,6 +129,11 @@ export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesS
           }
         }
       ),
-    remove: (id, owner) => Effect.map(remove(keyOf(id), ownerOf(owner)), (removed) => removed > 0)
+    remove: (id, owner) => Effect.map(remove(keyOf(id), ownerOf(owner)), (removed) => removed > 0),
+    usage: undefined
   }
 }
+
+/** The responses in `store`'s Redis, shared by every instance on it. */
+export const layerStoreRedis = (store: Store.Store, options: StoreOptions = {}): Layer.Layer<StoredResponses> =>
+  Layer.succeed(StoredResponses, make(store, options))
