@@ -488,7 +488,7 @@ const fallbacks = [
 
 /**
  * Routers whose first cloud's stream is cut mid-way: the same model unbroken, and the next cloud's deployment, which
- * goes on by prefill (Anthropic's models on Vertex) or else by a continuation turn.
+ * goes on by prefill (Anthropic's models, on Bedrock and on Vertex) or else by a continuation turn.
  */
 const continuations = [
   {
@@ -496,7 +496,7 @@ const continuations = [
     unbroken: "azure/gpt-4o",
     next: `aws/${claudeOnBedrock}`,
     answered: claudeOnBedrock,
-    prefill: false
+    prefill: true
   },
   {
     router: "bedrock-cut-then-vertex",
