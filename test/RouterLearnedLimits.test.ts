@@ -127,6 +127,25 @@ describe("Router.Options.learnedLimits", () => {
       assert.strictEqual((yield* router.status).details.backup!.requests, 1)
     })))
 
+  it.effect("the last deployment a call could try keeps its adapter's limits, whatever it has learned", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let mode: Mode = "answers"
+      const router = Context.get(
+        yield* Layer.build(Router.layer({ strategy: "priority", deployments: [deployment("fast", () => mode)] })),
+        Router.Router
+      )
+      yield* learnTwenty(router)
+      assert.deepStrictEqual(yield* learnedOf(router), atFloor)
+      mode = "silent"
+      const fiber = yield* Effect.forkChild(ChatChunk.collect(router.chatStream(hello)))
+      // Far past the learned 2 s (cut there, its retries would have failed the call in seconds), the one deployment
+      // is still waited for, within its adapter's first-token limit of 2 minutes.
+      yield* TestClock.adjust("119 seconds")
+      assert.isUndefined(fiber.pollUnsafe())
+      assert.strictEqual((yield* router.status).details.fast!.failures, 0)
+      yield* Fiber.interrupt(fiber)
+    })))
+
   it.effect("off: the adapter's limits hold (its first-token default, 2 minutes)", () =>
     Effect.scoped(Effect.gen(function*() {
       let mode: Mode = "answers"

@@ -184,22 +184,23 @@ export class Learned {
     this.refresh = mirrored(samples.peek)
   }
 
-  private limit(phase: PhaseSamples): number | undefined {
-    return phase.quantile === undefined
-      ? undefined
-      : Math.max(this.settings.floorMillis, phase.quantile * this.settings.factor)
+  /** The limit learned of `phase`; `undefined` while too few streams were sampled. */
+  learnedLimit(phase: StreamPhase): number | undefined {
+    const { quantile } = this.reply[phase]
+    return quantile === undefined ? undefined : Math.max(this.settings.floorMillis, quantile * this.settings.factor)
   }
 
   /**
-   * What a stream's attempt is told; `undefined` while nothing is learned. Before its first-token limit is learned,
-   * an attempt the call could leave for another deployment (`elsewhere`) has the initial one.
+   * What a stream's attempt is told: `undefined` while nothing is learned, and for an attempt the call could not leave
+   * for another deployment (`elsewhere`), which keeps its adapter's limits. A learned limit is there to leave a
+   * deployment gone silent for one that answers; cutting the last one a call could try fails the call sooner and
+   * answers nothing, and when the gateway's own loop is too busy to read a reply in time, it would blame the
+   * provider for the wait. Before its first-token limit is learned, an attempt gets the initial one.
    */
   limits(elsewhere: () => boolean): PhaseLimits | undefined {
-    const initial = this.settings.initialFirstTokenMillis
-    const firstToken = this.limit(this.reply.firstChunk) ??
-      (initial !== undefined && elsewhere() ? initial : undefined)
-    const idle = this.limit(this.reply.gap)
-    if (firstToken === undefined && idle === undefined) return undefined
+    const firstToken = this.learnedLimit("firstChunk") ?? this.settings.initialFirstTokenMillis
+    const idle = this.learnedLimit("gap")
+    if (firstToken === undefined && idle === undefined || !elsewhere()) return undefined
     // The headers come before the first chunk: its limit bounds them too.
     return { headers: firstToken, firstToken, idle }
   }

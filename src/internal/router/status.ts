@@ -70,10 +70,11 @@ const learnedOf = (state: State): DeploymentLoad["learnedLimits"] => {
   const learned = state.learned
   if (learned === undefined) return null
   // What it has learned itself: the initial first-token limit is no figure of its own.
-  const limits = learned.limits(() => false)
+  const firstToken = learned.learnedLimit("firstChunk")
+  const idle = learned.learnedLimit("gap")
   return {
-    firstTokenMillis: limits?.firstToken === undefined ? null : Math.round(limits.firstToken),
-    idleMillis: limits?.idle === undefined ? null : Math.round(limits.idle),
+    firstTokenMillis: firstToken === undefined ? null : Math.round(firstToken),
+    idleMillis: idle === undefined ? null : Math.round(idle),
     streams: learned.firstChunk.size
   }
 }
