@@ -5,11 +5,11 @@
  * with its AWS type as `__type` (which AWS's SDKs read as the header `x-amzn-errortype`).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
-import type { Usage } from "../../../ChatResponse.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, RenderedStream } from "../../../simulator/WireFormat.js"
 import * as Sse from "../../../Sse.js"
 import * as Codec from "../../codec/bedrock.js"
+import { usageOf } from "../usage.js"
 
 const encoder = new TextEncoder()
 
@@ -49,18 +49,6 @@ export function corruptFrame(codec: EventStreamCodec): string {
   })
   bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
   return binary(bytes)
-}
-
-function usageOf(usage: Reply.Usage): Usage {
-  return {
-    promptTokens: usage.promptTokens,
-    completionTokens: usage.completionTokens,
-    totalTokens: usage.totalTokens,
-    cachedPromptTokens: usage.cachedTokens,
-    ...(usage.cacheWriteTokens > 0 ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
-    reasoningTokens: usage.reasoningTokens,
-    estimated: false
-  }
 }
 
 function contentOf(reply: Reply.Reply): Codec.ReplyContent {
