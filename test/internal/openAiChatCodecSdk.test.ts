@@ -3,14 +3,12 @@
 // the usage the gateway writes is the SDK's; at run time, replies and stream chunks typed by the SDK decode with our
 // schemas and read, through the client's own readers, as the reply and chunks they say.
 import { describe, expect, it } from "@effect/vitest"
-import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type OpenAI from "openai"
 import type { ChatCompletionCreateParamsBase } from "openai/resources/chat/completions/completions"
 import type { ChatChunk } from "../../src/ChatChunk.js"
 import { Chunk, completion, type CreateRequest, reply, type usageObject } from "../../src/internal/codec/openAiChat.js"
-import { ChatStreamParser } from "../../src/internal/providers/openAiChat.js"
-import { OutputDecodeError } from "../../src/LlmError.js"
+import { chatStreamParser, sse } from "../utils/openAiChatWire.js"
 import type { Written } from "../utils/sdkTypes.js"
 
 // The body as the client writes it (`Written`), narrowed where the schema reads more than the SDK's type admits: the
@@ -146,22 +144,6 @@ const sdkChunks: ReadonlyArray<OpenAI.ChatCompletionChunk> = [
   chunk([], sdkUsage)
 ]
 
-const parser = () =>
-  new ChatStreamParser({
-    provider: "openai",
-    model: "gpt-test",
-    keyId: "k1",
-    secret: Redacted.make("sk-test-0123456789"),
-    request: { messages: [] },
-    startMillis: 0,
-    now: () => 0,
-    requestId: () => undefined,
-    errorOf: () => new OutputDecodeError({ provider: "openai", model: "gpt-test", detail: "error event", raw: "" }),
-    decodeError: (detail, raw) => new OutputDecodeError({ provider: "openai", model: "gpt-test", detail, raw }),
-    maxResponseBytes: 1024 * 1024,
-    maxEventSize: undefined
-  })
-
 // A value as the wire carries it: its JSON, parsed.
 const json = (value: unknown): Record<string, unknown> => JSON.parse(JSON.stringify(value))
 
@@ -233,10 +215,9 @@ describe("internal/codec/openAiChat: the official SDK's types", () => {
 
   it("stream chunks typed as the SDK's fit the chunk schema and read as the same reply", () => {
     for (const one of sdkChunks) expect(Schema.is(Chunk)(json(one))).toBe(true)
-    const read = parser()
+    const read = chatStreamParser()
     const out: Array<ChatChunk> = []
-    const sse = sdkChunks.map((one) => `data: ${JSON.stringify(one)}\n\n`).join("") + "data: [DONE]\n\n"
-    expect(read.push([new TextEncoder().encode(sse)], out)).toBeUndefined()
+    expect(read.push([new TextEncoder().encode(sse(...sdkChunks, "[DONE]"))], out)).toBeUndefined()
     expect(out.slice(0, -1)).toEqual([
       { _tag: "TextDelta", text: "Let me " },
       { _tag: "TextDelta", text: "look." },
