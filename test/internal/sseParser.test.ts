@@ -1,30 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
-import { ChatStreamParser } from "../../src/internal/providers/openAiChat.js"
-import { OutputDecodeError } from "../../src/LlmError.js"
-import { chunk, splitBytes, sse } from "../utils/openAiChatWire.js"
-
-const parser = (maxEventSize: number | undefined) =>
-  new ChatStreamParser({
-    provider: "openai",
-    model: "gpt-test",
-    keyId: "k1",
-    secret: Redacted.make("sk-test-0123456789"),
-    request: { messages: [] },
-    startMillis: 0,
-    now: () => 0,
-    requestId: () => undefined,
-    errorOf: () => new OutputDecodeError({ provider: "openai", model: "gpt-test", detail: "error event", raw: "" }),
-    decodeError: (detail, raw) => new OutputDecodeError({ provider: "openai", model: "gpt-test", detail, raw }),
-    maxResponseBytes: 1024 * 1024,
-    maxEventSize
-  })
+import { chatStreamParser, chunk, splitBytes, sse } from "../utils/openAiChatWire.js"
 
 /** Everything a body read in these reads gives: the chunks, the failure that ended it, the events skipped. */
 const read = (reads: ReadonlyArray<ReadonlyArray<Uint8Array>>, maxEventSize: number | undefined) => {
-  const stream = parser(maxEventSize)
+  const stream = chatStreamParser(maxEventSize)
   const out: Array<ChatChunk> = []
   let failure: unknown
   for (const parts of reads) {
