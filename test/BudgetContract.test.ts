@@ -143,15 +143,18 @@ budgetContract({
       shortPeriod: "1 hour",
       faults: undefined,
       slow: undefined,
+      // `layerStoreSql`'s default statementTimeout.
       locked: {
-        lock: Effect.sync(() => {
+        pause: Effect.sync(() => {
           blocker = new DatabaseSync(database.sqlite)
           blocker.exec("BEGIN EXCLUSIVE")
         }),
-        unlock: Effect.sync(() => {
+        resume: Effect.sync(() => {
           blocker?.exec("ROLLBACK")
           blocker?.close()
-        })
+          blocker = undefined
+        }),
+        bound: "5 seconds"
       }
     }
   })

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Ledger from "../src/internal/gateway/keys/ledger.js"
-import { contentionBackoff } from "../src/internal/persistence/sql.js"
+import { contentionBackoffCap } from "../src/internal/persistence/sql.js"
 import * as Database from "../src/internal/sql/database.js"
 import * as Sqlite from "../src/internal/sql/sqlite.js"
 import { silentDatabase } from "./utils/silentDatabase.js"
@@ -169,13 +169,13 @@ describe("the SQL budget ledger", () => {
       const limits = [{ scope: "key:closing", limit: 1, period: "1 day" as const }]
       const blocker = new DatabaseSync(file)
       yield* Effect.scoped(Effect.gen(function*() {
-        const [ledger] = yield* twoInstances()
+        const [ledger] = yield* twoInstances({ statementTimeout: "100 millis" })
         const budget = ledger.budget(limits)
         const reservation = yield* budget.check({ estimate: 0.75 })
-        // Another process holds the database's write lock: the charge waits out the busy timeout and fails, and is
+        // Another process holds the database's write lock past the charge's bound: the charge fails at it and is
         // retried in the background; the lock is let go a little after, while the gateway is closing.
         blocker.exec("BEGIN EXCLUSIVE")
-        setTimeout(() => blocker.exec("COMMIT"), 50)
+        setTimeout(() => blocker.exec("COMMIT"), 300)
         yield* budget.charge(reservation, 0.25)
       }))
       blocker.close()
@@ -210,9 +210,9 @@ describe("the SQL budget ledger's steps", () => {
       assert.isTrue(refused._tag === "NoCapacityError" && refused.storeUnavailable)
     }))
 
-  // A client whose statements wait 20 ms for another connection's write lock, counting the statements it makes.
+  // A client on the file, counting the statements it makes.
   const counted = Effect.gen(function*() {
-    const client = yield* Effect.provide(Effect.orDie(Sqlite.make(file, { busyTimeoutMillis: 20 })), Reactivity.layer)
+    const client = yield* Effect.provide(Effect.orDie(Sqlite.make(file)), Reactivity.layer)
     let statements = 0
     const sql = new Proxy(client, {
       apply: (target, self, args) => {
@@ -227,36 +227,44 @@ describe("the SQL budget ledger's steps", () => {
     Effect.gen(function*() {
       yield* Effect.orDie(Database.connect({ sqlite: file }))
       const { sql, statements } = yield* counted
-      const ledger = yield* Ledger.make(sql, { address: file })
+      const ledger = yield* Ledger.make(sql, { address: file, statementTimeout: "5 seconds" })
       const limits = [{ scope: "key:contended", limit: 1, period: "1 day" as const }]
       const holder = new DatabaseSync(file)
       holder.exec("BEGIN IMMEDIATE")
       const check = yield* Effect.forkChild(ledger.budget(limits).check({ estimate: 0.5 }))
       yield* Effect.repeat(Effect.yieldNow, { times: 20 })
-      // Refused for the lock (SQLite's busy timeout), and waiting on the Clock to try again.
+      // Refused for the lock at once (SQLite does not wait for it), and waiting on the Clock to try again.
       const first = statements()
       assert.isAbove(first, 0)
       assert.isUndefined(check.pollUnsafe())
+      // Tried again and again while the lock is held, for longer than the first few backoffs add up to.
+      yield* TestClock.adjust("1 second")
+      assert.isAbove(statements(), first)
+      assert.isUndefined(check.pollUnsafe())
       holder.exec("COMMIT")
       holder.close()
-      yield* TestClock.adjust(contentionBackoff)
+      yield* TestClock.adjust(contentionBackoffCap)
       yield* Fiber.join(check)
-      assert.isAbove(statements(), first)
       const read = yield* ledger.spend("key:contended", "1 day")
       assert.deepStrictEqual([read.spent, read.reserved], [0, 0.5])
     }).pipe(Effect.scoped))
 
-  it.effect("give a check up as unavailable when the write lock stays held through every retry", () =>
+  it.effect("give a check up as unavailable at the statement timeout when the write lock stays held", () =>
     Effect.gen(function*() {
       yield* Effect.orDie(Database.connect({ sqlite: file }))
-      const { sql } = yield* counted
-      const ledger = yield* Ledger.make(sql, { address: file })
+      const { sql, statements } = yield* counted
+      const ledger = yield* Ledger.make(sql, { address: file, statementTimeout: "2 seconds" })
       const holder = new DatabaseSync(file)
       holder.exec("BEGIN IMMEDIATE")
       const check = yield* Effect.forkChild(
         Effect.flip(ledger.budget([{ scope: "key:held", limit: 1, period: "1 day" }]).check({ estimate: 0.5 }))
       )
-      yield* TestClock.adjust("1 second")
+      yield* Effect.repeat(Effect.yieldNow, { times: 20 })
+      const first = statements()
+      yield* TestClock.adjust("1999 millis")
+      assert.isAbove(statements(), first)
+      assert.isUndefined(check.pollUnsafe())
+      yield* TestClock.adjust("1 milli")
       const refused = yield* Fiber.join(check)
       holder.exec("ROLLBACK")
       holder.close()

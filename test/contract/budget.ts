@@ -4,7 +4,8 @@
  * fails naming it; a window's spend does not count in the next; concurrent checks are granted exactly what is left;
  * and, for a backend on a server, the server down and back, and slow (answering later than the store's bound: a
  * check refused at the bound, on the `TestClock`, and once the server answers promptly again the budget is the
- * server's); for a backend on a file, the file locked by another connection; for one that can fail open (Redis under
+ * server's); for a backend on a file, the file locked by another connection (past the store's bound: a check refused
+ * at the bound, on the `TestClock`; for less: the check waits and reserves once it is let go); for one that can fail open (Redis under
  * `onUnavailable: "fail-open"`), the server slow (a check against the instance's share at the bound) and stopped
  * mid-run: checks go on against each instance's share in memory, the charges taken there recorded, and the server
  * used again once it is back. A new backend is one more `budgetContract(...)` line there.
@@ -14,8 +15,10 @@ import type { Budget } from "effect-llm-router"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { windowAt } from "../../src/internal/budget/window.js"
 import { atBound, type Slow } from "../utils/slowStore.js"
@@ -47,8 +50,11 @@ export interface Backend {
   readonly faults: Faults | undefined
   /** For a backend on a server: its replies held back. */
   readonly slow: Slow | undefined
-  /** For a backend on a file: the file locked by another connection (its write lock held), then let go. */
-  readonly locked: { readonly lock: Effect.Effect<void>; readonly unlock: Effect.Effect<void> } | undefined
+  /**
+   * For a backend on a file: the file locked by another connection (its write lock held, `pause`), then let go
+   * (`resume`); `bound` is the store's bound on a step.
+   */
+  readonly locked: Slow | undefined
 }
 
 /** A backend's instances that fail open while its server is away or slow. */
@@ -268,23 +274,32 @@ export const budgetContract = (backend: BudgetBackend) => {
     }
 
     if (backend.file) {
-      it.live(
+      it.effect(
         "locked: with the database's file locked by another connection past the store's bound, a check fails with " +
-          "NoCapacityError, never passing a limit; unlocked, the budget is the database's",
+          "NoCapacityError at the bound, not before, never passing a limit; locked for less, it waits on the lock " +
+          "and reserves once it is let go",
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
             const locked = connected.locked
             if (locked === undefined) throw new Error("a backend on a file says how to lock it")
+            const bound = Duration.fromInputUnsafe(locked.bound)
             const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
             yield* first.charge(yield* first.check({ estimate: 2 }), 2)
-            yield* locked.lock
-            // The driver waits for the lock in its own busy timeout, which no bound on the Clock cuts short: the check
-            // fails once that has passed, later than the store's bound.
-            const refused = yield* Effect.flip(Effect.ensuring(second.check({ estimate: 1 }), locked.unlock))
+            yield* locked.pause
+            const refused = yield* Effect.flip(atBound("a check", second.check({ estimate: 1 }), locked))
+            yield* locked.resume
             expect(refused).toMatchObject({ _tag: "NoCapacityError", storeUnavailable: true })
             expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
-            yield* second.charge(yield* second.check({ estimate: 3 }), 3)
+            // Held for half the bound: the check is still waiting, and reserves once the lock is let go.
+            yield* locked.pause
+            const waiting = yield* Effect.forkChild(second.check({ estimate: 3 }), { startImmediately: true })
+            yield* TestClock.adjust(Duration.divideUnsafe(bound, 2))
+            const pending = waiting.pollUnsafe()
+            yield* locked.resume
+            expect(pending).toBeUndefined()
+            yield* TestClock.adjust(Duration.divideUnsafe(bound, 4))
+            yield* second.charge(yield* Fiber.join(waiting), 3)
             expect(yield* levels(first)).toEqual({ spent: 5, reserved: 0 })
           }),
         60_000

@@ -1,7 +1,8 @@
 /**
  * A SQL store's step, the part every SQL backend shares: a statement or a transaction bounded by a timeout on the
  * `Clock`, retried when the database refused it for contention (a deadlock, a serialisation failure, a lock it waited
- * for too long), and what fails reported as `StoreUnavailableError` naming the database.
+ * for too long, or on SQLite a lock held at all: `sqlite.ts` does not wait for one) for as long as that bound allows,
+ * and what fails reported as `StoreUnavailableError` naming the database.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -29,9 +30,11 @@ export const defaultTimeout = Duration.seconds(5)
  */
 export const closeTimeout = Duration.seconds(15)
 
-// A statement refused for contention was rolled back whole: another attempt, a moment later, orders itself after its
-// competitor.
-function isContention(error: unknown): boolean {
+/**
+ * Whether a statement was refused for contention, and so rolled back whole: another attempt, a moment later, orders
+ * itself after its competitor. SQLite's busy and locked answers are `LockTimeoutError`s (effect's classifier).
+ */
+export function isContention(error: unknown): boolean {
   return isSqlError(error) &&
     (error.reason._tag === "DeadlockError" || error.reason._tag === "SerializationError" ||
       error.reason._tag === "LockTimeoutError")
@@ -39,6 +42,30 @@ function isContention(error: unknown): boolean {
 
 /** The wait before the first retry of an attempt refused for contention; each next one waits twice as long. */
 export const contentionBackoff = Duration.millis(10)
+
+/** The longest wait between two attempts refused for contention: a lock let go is found within it. */
+export const contentionBackoffCap = Duration.millis(200)
+
+/**
+ * The waits between attempts refused for contention, on the `Clock`, without end: what ends them is the step's bound
+ * (or a caller's count).
+ */
+export const contentionWait: Schedule.Schedule<Duration.Duration> = Schedule.min([
+  Schedule.exponential(contentionBackoff),
+  Schedule.spaced(contentionBackoffCap)
+])
+
+/**
+ * `effect` retried while `contended` says it was refused for contention, at jittered waits (processes starting
+ * together do not all try again at once), a bounded number of times: for what no step's bound ends, a database's
+ * opening and migration as its processes start.
+ */
+export function retryContended<A, E>(
+  effect: Effect.Effect<A, E>,
+  contended: (error: E) => boolean = isContention
+): Effect.Effect<A, E> {
+  return Effect.retry(effect, { while: contended, schedule: Schedule.jittered(contentionWait), times: 100 })
+}
 
 // The work in a fiber of its own, whose interruption is not waited for: a transaction interrupted at the bound rolls
 // back on its connection, and a database that does not answer would otherwise hold the step in that rollback too.
@@ -53,7 +80,7 @@ function unawaited<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
 }
 
 /**
- * `effect` (a statement, or a transaction: `transaction`) retried on contention, all within `bounds.timeout`, its
+ * `effect` (a statement, or a transaction: `transaction`) retried on contention until `bounds.timeout`, its
  * `SqlError`s as `StoreUnavailableError` (`what` names the step in the reason); a failure the caller made of a
  * `SqlError` it expects (a name already taken) is left as it is.
  */
@@ -65,7 +92,7 @@ export function step<A, E>(
   return timeoutFail(
     Effect.mapError(
       unawaited(
-        Effect.retry(effect, { schedule: Schedule.exponential(contentionBackoff), times: 5, while: isContention })
+        Effect.retry(effect, { schedule: contentionWait, while: isContention })
       ),
       (error) => isSqlError(error) ? unavailable(bounds.address, what, error.message) : error as Exclude<E, SqlError>
     ),

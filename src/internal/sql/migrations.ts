@@ -5,13 +5,13 @@
  * lists and records are JSON in `TEXT`. A released migration is never edited: a change is a new one.
  */
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
-import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import type { SqlError } from "effect/sql/SqlError"
 import { randomUUID } from "node:crypto"
 import type * as Budget from "../../Budget.js"
 import { periodKey } from "../budget/window.js"
+import { isContention, retryContended } from "../persistence/sql.js"
 
 const statements = (...list: ReadonlyArray<string>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(list, (statement) => sql.unsafe(statement)))
@@ -174,22 +174,21 @@ const alignedPeriod = (start: number): string => {
 export const latest = Math.max(...Object.keys(migrations).map((name) => Number(name.split("_")[0])))
 
 /**
- * Whether a migration lost the race for a SQLite file's write lock to another process starting on it: a
- * transaction that read the schema before the other wrote it fails at once (SQLite does not wait for a lock that
- * would upgrade a stale read), and is run again, finding what the other wrote. On Postgres the `Migrator` takes a
+ * Whether a migration lost the race for a SQLite file's write lock to another process starting on it: SQLite answers
+ * at once that the file is busy (`sqlite.ts` does not wait for a lock), or a transaction that read the schema before
+ * the other wrote it fails, and it is run again, finding what the other wrote. On Postgres the `Migrator` takes a
  * table lock first, so a competitor waits instead.
  */
-const contended = (error: Migrator.MigrationError | SqlError): boolean => {
-  const cause = error._tag === "SqlError" ? error : error.cause
-  return isSqlError(cause) && cause.reason._tag === "LockTimeoutError"
+function contended(error: Migrator.MigrationError | SqlError): boolean {
+  return isContention(error._tag === "SqlError" ? error : error.cause)
 }
-
-const lockWait = Schedule.jittered(Schedule.min([Schedule.exponential("10 millis"), Schedule.spaced("200 millis")]))
 
 /** `sql`'s schema brought up to this version's: each migration not yet run there, in order, once. */
 export const migrate = (sql: SqlClient.SqlClient): Effect.Effect<void, Migrator.MigrationError | SqlError> =>
-  Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
-    Effect.provideService(SqlClient.SqlClient, sql),
-    Effect.retry({ while: contended, schedule: lockWait, times: 20 }),
-    Effect.asVoid
+  retryContended(
+    Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.asVoid
+    ),
+    contended
   )

@@ -1,7 +1,9 @@
 /**
  * An `effect/sql` client over Node's built-in `node:sqlite`: one connection to a database file, its statements run
  * one at a time (SQLite serialises writers anyway), in WAL mode so readers of the file from other processes are not
- * blocked, with a busy timeout so a writer waits for another process's write instead of failing at once.
+ * blocked. It does not wait for another connection's write lock: `node:sqlite` would wait for it synchronously, holding
+ * the whole process, where no bound on the `Clock` cuts it short. A locked file is answered at once as contention
+ * (`LockTimeoutError`), which the SQL step (`persistence/sql.ts`) retries on the `Clock` within its bound.
  *
  * The Effect ecosystem's own client for `node:sqlite` (`@effect/sql-sqlite-node`) is published only for Effect 4's
  * betas, whose `effect/unstable/sql` paths Effect 4.1 no longer has; this module is the part of it the gateway needs,
@@ -17,6 +19,7 @@ import { classifySqliteError, SqlError } from "effect/sql/SqlError"
 import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 import type * as NodeSqlite from "node:sqlite"
+import { retryContended } from "../persistence/sql.js"
 
 /**
  * `node:sqlite`, loaded without the one-time warning Node prints on loading it while it is marked experimental, which
@@ -37,30 +40,31 @@ const loadSqlite = (): typeof NodeSqlite => {
   }
 }
 
-/** How long a statement waits for another connection's write lock on the file before it fails, unless told. */
-const busyTimeoutMillis = 5_000
-
 /**
- * A client on the database file `filename` (created when missing), closed with the scope; its statements wait up to
- * `busyTimeoutMillis` for another connection's write lock, then fail as contention (`LockTimeoutError`).
+ * A client on the database file `filename` (created when missing), closed with the scope; a statement finding another
+ * connection's write lock fails at once as contention (`LockTimeoutError`). Opening a new file that other processes
+ * open too (each turning it to WAL) is retried while it is locked.
  */
 export const make = (
-  filename: string,
-  options?: { readonly busyTimeoutMillis?: number | undefined }
+  filename: string
 ): Effect.Effect<SqlClient.SqlClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function*() {
     const db = yield* Effect.acquireRelease(
-      Effect.try({
+      retryContended(Effect.try({
         try: () => {
-          const opened = new (loadSqlite().DatabaseSync)(filename, {
-            timeout: options?.busyTimeoutMillis ?? busyTimeoutMillis
-          })
-          opened.exec("PRAGMA journal_mode = WAL")
-          opened.exec("PRAGMA foreign_keys = ON")
+          // No busy timeout: SQLite answers a locked file at once instead of waiting for it on this thread.
+          const opened = new (loadSqlite().DatabaseSync)(filename, { timeout: 0 })
+          try {
+            opened.exec("PRAGMA journal_mode = WAL")
+            opened.exec("PRAGMA foreign_keys = ON")
+          } catch (cause) {
+            opened.close()
+            throw cause
+          }
           return opened
         },
         catch: (cause) => failure(cause, `Failed to open the SQLite database ${filename}`, "open")
-      }),
+      })),
       (opened) => Effect.sync(() => opened.close())
     )
     const prepared = new Map<string, NodeSqlite.StatementSync>()
