@@ -26,6 +26,8 @@ const latency = fc.double({ min: 0, max: 120_000, noNaN: true })
 const learnedOf = (settings: LearnedLimits.Settings) =>
   Effect.runSync(LearnedLimits.make(settings, Memory.learnedLimitStore(), "deployment"))
 
+// The call could go to another deployment: what was learned applies.
+const anywhere = () => true
 // The call has no other deployment to go to.
 const nowhere = () => false
 
@@ -37,7 +39,7 @@ describe("learned limits", () => {
         streams.forEach(([first, gap], i) => {
           learned.firstChunk.add(first)
           learned.gap.add(gap)
-          const limits = learned.limits(nowhere)
+          const limits = learned.limits(anywhere)
           if (i + 1 < settings.minSamples) return assert.isUndefined(limits)
           assert(limits !== undefined)
           assert.isAtLeast(limits.firstToken!, settings.floorMillis)
@@ -52,7 +54,7 @@ describe("learned limits", () => {
     fc.assert(fc.property(settingsArb, fc.array(latency, { minLength: 1, maxLength: 400 }), (settings, samples) => {
       const learned = learnedOf(settings)
       samples.forEach((sample) => learned.firstChunk.add(sample))
-      const firstToken = learned.limits(nowhere)?.firstToken
+      const firstToken = learned.limits(anywhere)?.firstToken
       if (samples.length < settings.minSamples) return assert.isUndefined(firstToken)
       const slowest = Math.max(...samples.slice(-settings.window))
       assert.isAtMost(firstToken!, Math.max(settings.floorMillis, slowest * settings.factor))
@@ -62,9 +64,9 @@ describe("learned limits", () => {
     fc.assert(fc.property(settingsArb, fc.array(latency, { maxLength: 400 }), latency, (settings, before, steady) => {
       const learned = learnedOf(settings)
       before.forEach((sample) => learned.firstChunk.add(sample))
-      learned.limits(nowhere)
+      learned.limits(anywhere)
       for (let i = 0; i < settings.window; i++) learned.firstChunk.add(steady)
-      assert.strictEqual(learned.limits(nowhere)?.firstToken, Math.max(settings.floorMillis, steady * settings.factor))
+      assert.strictEqual(learned.limits(anywhere)?.firstToken, Math.max(settings.floorMillis, steady * settings.factor))
     })))
 
   it("the quantile is of the window's samples: a 0.5 quantile of 1..100 is 50", () => {
@@ -77,17 +79,19 @@ describe("learned limits", () => {
       initialFirstTokenMillis: undefined
     })
     for (let i = 100; i >= 1; i--) learned.firstChunk.add(i)
-    assert.strictEqual(learned.limits(nowhere)?.firstToken, 50)
-    assert.isUndefined(learned.limits(nowhere)?.idle)
+    assert.strictEqual(learned.limits(anywhere)?.firstToken, 50)
+    assert.isUndefined(learned.limits(anywhere)?.idle)
   })
 
-  it("before its first-token limit is learned, an attempt that could go elsewhere has the initial one; the last none", () => {
+  it("before its first-token limit is learned, an attempt that could go elsewhere has the initial one; the last none, learned or not", () => {
     const learned = learnedOf(LearnedLimits.resolve(undefined)!)
     assert.deepStrictEqual(learned.limits(() => true), { headers: 15_000, firstToken: 15_000, idle: undefined })
     assert.isUndefined(learned.limits(nowhere))
-    // Once learned, its own, wherever the call could go.
+    // Once learned, its own where the call could go elsewhere; the last deployment keeps its adapter's limits.
     for (let i = 0; i < 20; i++) learned.firstChunk.add(1_000)
-    assert.strictEqual(learned.limits(() => true)?.firstToken, 4_000)
+    assert.strictEqual(learned.limits(anywhere)?.firstToken, 4_000)
+    assert.strictEqual(learned.learnedLimit("firstChunk"), 4_000)
+    assert.isUndefined(learned.limits(nowhere))
     const off = learnedOf(LearnedLimits.resolve({ initialFirstToken: false })!)
     assert.isUndefined(off.limits(() => true))
   })
