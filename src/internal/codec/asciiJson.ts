@@ -10,11 +10,14 @@ const nonAsciiAll = /[\u0080-\uffff]/g
 /** Text that is its own JSON string literal between quotes: printable ASCII without `"` and `\`. */
 export const plain = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
 
-const escape = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+function escape(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+}
 
 /**
  * `JSON.stringify(value)` with every non-ASCII character escaped (`"é"` is `"\u00e9"`): the same string to a JSON
  * reader, in ASCII.
  */
-export const asciiJson = (value: string): string =>
-  plain.test(value) ? `"${value}"` : JSON.stringify(value).replace(nonAsciiAll, escape)
+export function asciiJson(value: string): string {
+  return plain.test(value) ? `"${value}"` : JSON.stringify(value).replace(nonAsciiAll, escape)
+}
