@@ -29,8 +29,8 @@ const overall = (limits: ReadonlyArray<ContractLimit>) => limits.map((limit) => 
 /** Two instances' budgets, each over its own store (or one store twice), under one key no other call gives. */
 const onStores =
   (stores: readonly [Context.Context<Budget.BudgetStore>, Context.Context<Budget.BudgetStore>]) =>
-  (limits: ReadonlyArray<ContractLimit>) => {
-    const key = randomUUID()
+  (limits: ReadonlyArray<ContractLimit>, namespace?: string) => {
+    const key = namespace ?? randomUUID()
     const one = (store: Context.Context<Budget.BudgetStore>) =>
       Effect.orDie(Effect.provide(Budget.make({ limits: overall(limits), key }), store))
     return Effect.all([one(stores[0]), one(stores[1])] as const)

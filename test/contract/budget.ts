@@ -20,6 +20,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import { randomUUID } from "node:crypto"
 import { windowAt } from "../../src/internal/budget/window.js"
 import { atBound, type Slow } from "../utils/slowStore.js"
 
@@ -39,9 +40,13 @@ export interface Faults {
 
 /** One test's backend. */
 export interface Backend {
-  /** Two instances' budgets over `limits`, which apply to every call, in a namespace no other call shares. */
+  /**
+   * Two instances' budgets over `limits`, which apply to every call, in a namespace no other call shares, or in
+   * `namespace` when given (budgets made again over the same namespace, as a reload makes them).
+   */
   readonly instances: (
-    limits: ReadonlyArray<ContractLimit>
+    limits: ReadonlyArray<ContractLimit>,
+    namespace?: string
   ) => Effect.Effect<readonly [Budget.Service, Budget.Service]>
   /** Lets time pass as the backend sees it. */
   readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
@@ -87,6 +92,8 @@ export interface BudgetBackend {
 
 // A window of a hundred years: no clock crosses its end during a run.
 const long = "36500 days"
+// A window that starts where `long`'s does, at the epoch, until 2069.
+const twiceLong = "73000 days"
 
 const levels = (budget: Budget.Service) =>
   Effect.map(budget.status, ([status]) => ({ spent: status!.spent, reserved: status!.reserved }))
@@ -162,6 +169,26 @@ export const budgetContract = (backend: BudgetBackend) => {
           expect(yield* levels(first)).toEqual({ spent: 0, reserved: 10 })
           const [none] = yield* instances([{ limit: 0, period: long }])
           expect((yield* Effect.flip(none.check({ estimate: 0 })))._tag).toBe("BudgetExceededError")
+        }),
+      30_000
+    )
+
+    test(
+      "a limit whose period changed counts in its new period's window, even one that starts at the same instant",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const namespace = `reload-${randomUUID()}`
+          // Both windows start at the epoch: an hour's and a day's do so at every midnight (UTC).
+          const [before] = yield* instances([{ limit: 10, period: long }], namespace)
+          yield* before.charge(yield* before.check({ estimate: 8 }), 8)
+          const [after, other] = yield* instances([{ limit: 10, period: twiceLong }], namespace)
+          expect(yield* levels(other)).toEqual({ spent: 0, reserved: 0 })
+          yield* after.charge(yield* after.check({ estimate: 9 }), 9)
+          expect(yield* levels(other)).toEqual({ spent: 9, reserved: 0 })
+          // The old period's window kept its own spend.
+          const [again] = yield* instances([{ limit: 10, period: long }], namespace)
+          expect(yield* levels(again)).toEqual({ spent: 8, reserved: 0 })
         }),
       30_000
     )

@@ -38,7 +38,7 @@ import * as Leases from "../store/leases.js"
 import { overKeys } from "../store/script.js"
 import { failOpen } from "./failOpen.js"
 import * as Memory from "./memory.js"
-import { tolerance, type Window, windowAt } from "./window.js"
+import { periodKey, tolerance, type Window, windowAt } from "./window.js"
 
 // The spend a window's hash holds: the store's own count and every record's part.
 const spentIn = `
@@ -200,8 +200,9 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
     const { connection } = store
     const ttl = connection.leaseTtlMillis
     const renewer = yield* Leases.renewer(connection)
-    // A counter's name in the store, and in the record.
-    const counterOf = (counter: Budget.Counter) => `${connection.prefix}:${counter.name}`
+    // A counter's name in the store, and in the record, with its period's: a window is named by its period and its
+    // start together (`Window.period`), as the memory and SQL stores name it.
+    const counterOf = (counter: Budget.Counter) => `${connection.prefix}:${counter.name}@${periodKey(counter.period)}`
     const part = record === undefined ? "" : `spent:${record.id}`
     // A window's keys outlive it by the longest a reservation in it can last.
     const keysAt = (counter: Budget.Counter, now: number): WindowKeys => {
