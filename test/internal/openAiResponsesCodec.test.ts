@@ -386,7 +386,7 @@ describe("internal/codec/openAiResponses: the stream both ways", () => {
         const rendered = renderStream(reply, meta, extra)
         const text = [...rendered.events, rendered.tail].join("")
         for (const event of eventsOf(text)) expect(isStreamEvent(event)).toBe(true)
-        // The per-token deltas are written from a template: byte for byte what the codec's writer writes.
+        // Every event is the codec's: read back and written again by its writer, it is the same bytes.
         for (const written of rendered.events) {
           const { sequence_number, type, ...fields } = JSON.parse(written.slice(written.indexOf("data: ") + 6))
           expect(written).toBe(Codec.event(type, sequence_number, fields))

@@ -932,9 +932,12 @@ export function callPart(call: WrittenCall): WrittenPart {
   return signed({ functionCall }, call.providerMetadata)
 }
 
-/** How a reply ends: the last chunk's finish reason and usage. */
+/**
+ * What a chunk says of the reply so far: its usage (Gemini writes the running counts on every chunk, a writer may
+ * leave them to the last), and, on the last chunk, its finish reason.
+ */
 export interface End {
-  readonly reason: FinishReason
+  readonly reason?: FinishReason | undefined
   readonly usage: UsageCounts
 }
 
@@ -943,7 +946,7 @@ export function chunk(parts: ReadonlyArray<WrittenPart>, id: string, model: stri
   return JSON.stringify({
     candidates: [{
       content: { role: "model", parts },
-      ...(end !== undefined ? { finishReason: wireFinishReason(end.reason) } : {}),
+      ...(end?.reason !== undefined ? { finishReason: wireFinishReason(end.reason) } : {}),
       index: 0
     }],
     ...(end !== undefined ? { usageMetadata: usageMetadata(end.usage) } : {}),

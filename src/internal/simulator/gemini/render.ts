@@ -1,21 +1,21 @@
 /**
  * The Gemini reply: the `GenerateContentResponse` body and the blocked prompt's, written by the codec
- * (`codec/gemini.ts`), and its SSE stream (events ending in CRLF CRLF, each with the running `usageMetadata`),
- * templates around the generated tokens (docs/performance.md, "What stays hand-written").
+ * (`codec/gemini.ts`), and its SSE stream (events ending in CRLF CRLF, each a chunk the codec writes, with the
+ * running `usageMetadata`).
  */
 import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import {
   blockedResponse,
-  callPart as writtenCall,
+  callPart,
+  chunk,
   type PromptFeedback,
   response,
-  usageMetadata,
-  wireFinishReason,
-  type WrittenCall
+  type UsageCounts,
+  type WrittenCall,
+  type WrittenPart
 } from "../../codec/gemini.js"
-import { quoteToken } from "../quoteToken.js"
 import { usageOf } from "../usage.js"
 
 /** A stable signature for a call: opaque base64, as Gemini's are. */
@@ -32,21 +32,16 @@ function callOf(call: Reply.ToolCall, first: boolean): WrittenCall {
     : { name: call.name, arguments: call.arguments }
 }
 
-/** `usageMetadata` after `candidates` visible and `thoughts` reasoning tokens. */
-function usageJson(usage: Reply.Usage, candidates: number, thoughts: number): string {
-  return JSON.stringify(usageMetadata({
+/** The usage after `candidates` visible and `thoughts` reasoning tokens. */
+function usageAfter(usage: Reply.Usage, candidates: number, thoughts: number): UsageCounts {
+  return {
     promptTokens: usage.promptTokens,
     completionTokens: candidates + thoughts,
     totalTokens: usage.promptTokens + candidates + thoughts,
     cachedPromptTokens: usage.cachedTokens,
     reasoningTokens: thoughts
-  }))
+  }
 }
-
-const finalUsage = (reply: Reply.Reply): string =>
-  usageJson(reply.usage, reply.usage.completionTokens - reply.usage.reasoningTokens, reply.usage.reasoningTokens)
-
-const trailer = (meta: ReplyMeta): string => `,"modelVersion":${JSON.stringify(meta.model)},"responseId":"${meta.id}"}`
 
 const blocked: PromptFeedback = {
   blockReason: "SAFETY",
@@ -71,33 +66,30 @@ export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
 
 export const end = "\r\n\r\n"
 
-export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream => {
-  const close = trailer(meta) + end
+export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
   if (extra.blocked) return { events: [], tail: `data: ${renderReply(reply, meta, extra)}${end}` }
-  const head = `data: {"candidates":[{"content":{"parts":[`
-  const mid = `],"role":"model"},"index":0}],"usageMetadata":`
+  const event = (parts: ReadonlyArray<WrittenPart>, usage: UsageCounts, reason?: Reply.Reply["finishReason"]) =>
+    `data: ${chunk(parts, meta.id, meta.model, { usage, reason })}${end}`
   const events: Array<string> = []
   let thoughts = 0
   let candidates = 0
   for (const token of reply.reasoning) {
     thoughts++
-    events.push(
-      `${head}{"text":${quoteToken(token)},"thought":true}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`
-    )
+    events.push(event([{ text: token, thought: true }], usageAfter(reply.usage, candidates, thoughts)))
   }
   for (const token of reply.content) {
     candidates++
-    events.push(`${head}{"text":${quoteToken(token)}}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`)
+    events.push(event([{ text: token }], usageAfter(reply.usage, candidates, thoughts)))
   }
   const calls = reply.toolCalls
   for (let i = 0; i < calls.length; i += 2) {
-    const parts = calls.slice(i, i + 2).map((call, j) => JSON.stringify(writtenCall(callOf(call, i + j === 0))))
+    const parts = calls.slice(i, i + 2).map((call, j) => callPart(callOf(call, i + j === 0)))
     candidates = Math.min(reply.usage.completionTokens - reply.usage.reasoningTokens, candidates + parts.length)
-    events.push(`${head}${parts.join(",")}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`)
+    events.push(event(parts, usageAfter(reply.usage, candidates, thoughts)))
   }
+  const visible = reply.usage.completionTokens - reply.usage.reasoningTokens
   return {
     events,
-    tail: `${head}{"text":""}],"role":"model"},"finishReason":"${wireFinishReason(reply.finishReason)}","index":0}],` +
-      `"usageMetadata":${finalUsage(reply)}${close}`
+    tail: event([{ text: "" }], usageAfter(reply.usage, visible, reply.usage.reasoningTokens), reply.finishReason)
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The Responses reply: the response object, the stream of named events, and
  * the failures (a failed response, the `error` event, OpenAI's error bodies),
- * written with the Responses codec's writers, the per-token deltas from a template of `event`'s.
+ * written with the Responses codec's writers.
  */
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
@@ -23,7 +23,6 @@ import {
   summaryText
 } from "../../codec/openAiResponses.js"
 import { renderError as chatError } from "../openAiChat/errors.js"
-import { quoteToken } from "../quoteToken.js"
 import { usageOf } from "../usage.js"
 
 /** Output item ids, derived from the response id (`resp_sim7` -> `msg_sim7`). */
@@ -112,14 +111,6 @@ export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
   return JSON.stringify(responseOf(meta, extra, reply))
 }
 
-// A delta event, the one sent per token: its `data` written around the token quoted once (`quoteToken`), with the
-// fields `event` would give it, in its order (docs/performance.md, "What stays hand-written").
-function deltaEvent(type: EventType, sequence: number, at: string, token: string, tail: string): string {
-  return `event: ${type}\ndata: {"type":"${type}","sequence_number":${sequence},${at},"delta":${
-    quoteToken(token)
-  }${tail}}\n\n`
-}
-
 export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
   const events: Array<string> = []
   let seq = 0
@@ -137,10 +128,7 @@ export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     if (extra.summary) {
       const at = { item_id: ids.reasoning, output_index: index, summary_index: 0 }
       push("response.reasoning_summary_part.added", { ...at, part: summaryText("") })
-      const written = `"item_id":"${ids.reasoning}","output_index":${index},"summary_index":0`
-      for (const token of reply.reasoning) {
-        events.push(deltaEvent("response.reasoning_summary_text.delta", seq++, written, token, ""))
-      }
+      for (const token of reply.reasoning) push("response.reasoning_summary_text.delta", { ...at, delta: token })
       const text = reply.reasoning.join("")
       push("response.reasoning_summary_text.done", { ...at, text })
       push("response.reasoning_summary_part.done", { ...at, part: summaryText(text) })
@@ -153,10 +141,7 @@ export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     const at = { item_id: ids.message, output_index: index, content_index: 0 }
     push("response.output_item.added", { output_index: index, item: messageOutput(reply, meta, undefined) })
     push("response.content_part.added", { ...at, part: outputText("") })
-    const written = `"item_id":"${ids.message}","output_index":${index},"content_index":0`
-    for (const token of reply.content) {
-      events.push(deltaEvent("response.output_text.delta", seq++, written, token, `,"logprobs":[]`))
-    }
+    for (const token of reply.content) push("response.output_text.delta", { ...at, delta: token, logprobs: [] })
     const text = reply.content.join("")
     push("response.output_text.done", { ...at, text, logprobs: [] })
     push("response.content_part.done", { ...at, part: outputText(text) })
