@@ -168,11 +168,14 @@ describe("the packed package", () => {
   })
 
   it.live(
-    "installs without tsx, and `import \"effect-llm-router\"` resolves to it and answers a chat from the " +
-      "simulator",
+    "installs without tsx or @effect/sql-pg, and `import \"effect-llm-router\"` resolves to it and answers a " +
+      "chat from the simulator",
     () =>
       Effect.gen(function*() {
         expect(fs.existsSync(path.join(app(), "node_modules", "tsx"))).toBe(false)
+        // Postgres is an optional peer: installed only by an application that asks for it.
+        expect(fs.existsSync(path.join(app(), "node_modules", "@effect", "sql-pg"))).toBe(false)
+        expect(fs.existsSync(path.join(app(), "node_modules", "pg"))).toBe(false)
         const program = `
         import { NodeHttpClient } from "@effect/platform-node"
         import { Effect, Layer } from "effect"
