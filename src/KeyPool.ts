@@ -76,9 +76,10 @@ export interface Options {
   readonly providerId: string
   /**
    * The server the keys are sent to (`ProviderConfig` names an entry's by its `api` and base URL): pools of one
-   * `providerId` share a state, in a `KeyPoolRegistry` or in a store (`layerStoreRedis`), only when their `endpoint`s are
-   * equal too, so a key is never sent to another endpoint's server, nor disabled by its 401s. Only compared (in a
-   * store, by a digest): never shown, as a URL may hold credentials. Default: none, one state per `providerId`.
+   * `providerId` share a state, in a `KeyPoolRegistry` or in a store (`layerStoreRedis`), only when their
+   * `endpoint`s are equal too, so a key is never sent to another endpoint's server, nor disabled by its 401s. Only
+   * compared (in a store, by a digest): never shown, as a URL may hold credentials. Default: none, one state per
+   * `providerId`.
    *
    * @since 0.3.0
    */

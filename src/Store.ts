@@ -7,8 +7,8 @@
  * (`RateLimiter.layerStoreRedis`), `KeyPool` its capped keys' leases, every key's cooldown and disabled state, and
  * the calls in flight on its uncapped keys, published by each instance every `publishPeriod`
  * (`KeyPool.layerStoreRedis`), `Budget` its spend (`Budget.layerStoreRedis`) and `Router` its breakers, pins and
- * learned limits (`Router.layerStoreRedis`), with every instance that names the same store and key. Everything Redis does for them is one Lua script, with the
- * time read inside it (`TIME`), so the instances' clocks do not matter.
+ * learned limits (`Router.layerStoreRedis`), with every instance that names the same store and key. Everything Redis
+ * does for them is one Lua script, with the time read inside it (`TIME`), so the instances' clocks do not matter.
  *
  * When Redis goes away, `onUnavailable` decides: `"fail-closed"` fails calls
  * with a typed error until it returns; `"fail-open"` has each instance keep

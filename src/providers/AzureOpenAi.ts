@@ -103,7 +103,8 @@ export interface TokenCredential {
  *
  * // A token of a managed identity's (or any `@azure/identity` credential's) in place of the default chain.
  * declare const managedIdentity: AzureOpenAi.TokenCredential
- * const Client = AzureOpenAi.layer({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })
+ * const resource = "https://my-resource.openai.azure.com"
+ * const Client = AzureOpenAi.layer({ baseUrl: resource, model: "gpt-4.1", entraId: true })
  *   .pipe(Layer.provide(Layer.succeed(AzureOpenAi.Credential, managedIdentity)))
  * ```
  *
@@ -161,7 +162,9 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
  *
  * // The v1 API with Entra ID: the default credential, a pool of one stand-in key.
  * const Azure = Llm.layer().pipe(
- *   Layer.provide(AzureOpenAi.layer({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })),
+ *   Layer.provide(
+ *     AzureOpenAi.layer({ baseUrl: "https://my-resource.openai.azure.com", model: "gpt-4.1", entraId: true })
+ *   ),
  *   Layer.provide(KeyPool.layer({ providerId: "azure", keys: ["none"] })),
  *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
  * )

@@ -110,7 +110,11 @@ export const Credential: Context.Reference<AuthClient> = Context.Reference<AuthC
  *
  * // One call, under no pool, limiter or retry (what `Llm` adds); the token is the credential's, not the key's.
  * const reply = Effect.gen(function*() {
- *   const client = yield* Vertex.make({ project: "my-proj", location: "us-east5", model: "claude-sonnet-4-5@20250929" })
+ *   const client = yield* Vertex.make({
+ *     project: "my-proj",
+ *     location: "us-east5",
+ *     model: "claude-sonnet-4-5@20250929"
+ *   })
  *   return yield* client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("none"))
  * }).pipe(Effect.provide(UndiciHttpClient.layer()))
  * ```

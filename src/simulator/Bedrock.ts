@@ -8,8 +8,9 @@
  *   are the simulator's `models`, by model id.
  * - Auth: a SigV4 `authorization` header is verified (the request signed again with `@smithy/signature-v4`) for the
  *   simulator's `bedrockCredentials` option (default: `testCredentials`); a signature by any other access key is
- *   refused (`UnrecognizedClientException`), one that does not match is `InvalidSignatureException`. A Bedrock API key (`Authorization: Bearer`) is taken as
- *   any other key. With the simulator's `apiKeys` set, a signed request's access key id must be one of them.
+ *   refused (`UnrecognizedClientException`), one that does not match is `InvalidSignatureException`. A Bedrock API
+ *   key (`Authorization: Bearer`) is taken as any other key. With the simulator's `apiKeys` set, a signed request's
+ *   access key id must be one of them.
  * - `InvokeModel` for Anthropic's models (Amazon Bedrock API reference: `InvokeModel`,
  *   `InvokeModelWithResponseStream`; Anthropic's "Claude on Amazon Bedrock"), as `@anthropic-ai/bedrock-sdk` calls
  *   it: `POST /model/{modelId}/invoke` and `/model/{modelId}/invoke-with-response-stream`, the body Anthropic's

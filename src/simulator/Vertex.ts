@@ -54,7 +54,8 @@ export const frontEndError = (error: ApiError): { readonly status: number; reado
         body: errorJson(
           401,
           "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other " +
-            "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+            "valid authentication credential. " +
+            "See https://developers.google.com/identity/sign-in/web/devconsole-project."
         )
       }
     case "ModelNotFound":
@@ -62,8 +63,8 @@ export const frontEndError = (error: ApiError): { readonly status: number; reado
         status: 404,
         body: errorJson(
           404,
-          `Publisher Model \`${error.model}\` was not found or your project does not have access to it. Please ensure ` +
-            "you are using a valid model version."
+          `Publisher Model \`${error.model}\` was not found or your project does not have access to it. ` +
+            "Please ensure you are using a valid model version."
         )
       }
     case "RateLimited":

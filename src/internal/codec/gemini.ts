@@ -632,7 +632,10 @@ export function mergeOptions(target: JsonRecord, options: Readonly<Record<string
   return target
 }
 
-/** The JSON body of `:generateContent` and `:streamGenerateContent`; throws `RequestError` for what Gemini cannot be sent. */
+/**
+ * The JSON body of `:generateContent` and `:streamGenerateContent`; throws `RequestError` for what Gemini cannot be
+ * sent.
+ */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
   const system: Array<JsonRecord> = []

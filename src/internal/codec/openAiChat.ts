@@ -821,12 +821,18 @@ export function openAiErrorJson(message: string, type: string, param: string | n
   return JSON.stringify({ error: { message, type, param, code } })
 }
 
-/** Azure OpenAI's error body for what Azure answers itself (a key, a limit, a deployment): no `type`, a string `code`. */
+/**
+ * Azure OpenAI's error body for what Azure answers itself (a key, a limit, a deployment): no `type`, a string
+ * `code`.
+ */
 export function azureErrorJson(code: string, message: string): string {
   return JSON.stringify({ error: { code, message } })
 }
 
-/** The flat error body of vLLM before 0.10.1 (`object: "error"`, its `code` the HTTP status), which `isErrorPayload` reads. */
+/**
+ * The flat error body of vLLM before 0.10.1 (`object: "error"`, its `code` the HTTP status), which `isErrorPayload`
+ * reads.
+ */
 export function vllmErrorJson(message: string, type: string, code: number): string {
   return JSON.stringify({ object: "error", message, type, param: null, code })
 }

@@ -816,7 +816,10 @@ function orNull<A>(value: A | null | undefined): A | null {
   return value ?? null
 }
 
-/** The request's settings as a response echoes them (`Outcome.echo`), OpenAI's defaults where the body left them out. */
+/**
+ * The request's settings as a response echoes them (`Outcome.echo`), OpenAI's defaults where the body left them
+ * out.
+ */
 export function echoOf(body: Echoed): JsonRecord {
   return {
     instructions: orNull(body.instructions),

@@ -64,9 +64,10 @@ import { errorResponse, json, refusal } from "./serving.js"
 export type AppOptions = Serving.AppOptions
 
 /**
- * What the gateway keeps across reloads (generations, `server.ts`): its metrics, whose status gauges read the generation served
- * at each scrape, the responses it keeps, so a `previous_response_id` continues whichever configuration answered
- * it, and the request log's writer, one for the gateway's life, so that nothing queued is lost to a reload.
+ * What the gateway keeps across reloads (generations, `server.ts`): its metrics, whose status gauges read the
+ * generation served at each scrape, the responses it keeps, so a `previous_response_id` continues whichever
+ * configuration answered it, and the request log's writer, one for the gateway's life, so that nothing queued is lost
+ * to a reload.
  */
 export interface Lasting {
   /** The time, in milliseconds, from the gateway's `Clock`. */

@@ -91,8 +91,8 @@ type Writes = NonEmptyReadonlyArray<Uint8Array>
 
 /**
  * The answer to a stream, encoded by its encoder, its rest pulled as the response is written. Cut at shutdown
- * (the server's `Drain`), the stream lets go of its upstream call and ends with the route's shutdown error event, unless its
- * whole answer went out already.
+ * (the server's `Drain`), the stream lets go of its upstream call and ends with the route's shutdown error event,
+ * unless its whole answer went out already.
  */
 export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   const { encoder, entry, failures, first, rest, scope, tally } = opened

@@ -299,8 +299,8 @@ export function make({ engine, metrics, now, options, requestLog, stats }: Servi
         Effect.flatMap(restore(handled), (response) => {
           entry.status = response.status
           tally?.answered(response)
-          // A stream's answer carries it from its making (`ChatAnswer.answer`, its headers built once); the others get it
-          // here.
+          // A stream's answer carries it from its making (`ChatAnswer.answer`, its headers built once); the others get
+          // it here.
           const answered = entry.streaming
             ? response
             : HttpServerResponse.setHeaders(response, Logs.answerHeaders(entry))

@@ -391,7 +391,10 @@ export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest |
   return request
 }
 
-/** `WireMessagesRequest`'s check: a parsed JSON body as itself, or what the schema finds wrong with it (the first thing). */
+/**
+ * `WireMessagesRequest`'s check: a parsed JSON body as itself, or what the schema finds wrong with it (the first
+ * thing).
+ */
 export const checkMessages = checker(WireMessagesRequest, { errors: "first" })
 
 /** `WireCountRequest`'s check, as `checkMessages`. */

@@ -9,7 +9,8 @@
  * mapping are the Chat Completions codec's, shared with `batch` and the client. The wire schemas check shapes and types
  * and name the wire field that is wrong; the ranges (a `temperature` of 5, no messages) are the `ChatRequest` schema's,
  * checked by the `Llm` before anything is sent, and its `InvalidRequestError` paths are renamed here to the wire's
- * (`openai/errors.ts`'s `wirePath`). Each schema is its own check (`internal/schemaCheck.ts`); `decodeBody` serves every route's body.
+ * (`openai/errors.ts`'s `wirePath`). Each schema is its own check (`internal/schemaCheck.ts`); `decodeBody` serves
+ * every route's body.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"

@@ -5,12 +5,12 @@
  * request's settings echoed as OpenAI echoes them. The stream (`responses/stream.ts`) ends with the same object.
  *
  * Ids are Responses' shapes, made of a random UUID of the gateway's (never the client's `x-request-id`, which it may
- * choose, so no client can name another's response before it is made): `resp_…` for the response, `msg_…`, `fc_…` and
- * `rs_…` for its items (each with its output index). A function call's `call_id` is the provider's call id, which the
- * client sends back in its `function_call_output`. A Responses deployment's reasoning items, kept in the reply's
- * provider metadata with their `encrypted_content`, go out with it, so a client sending them back gives them to it
- * again; so do its items of other types (a hosted tool's call and result, `web_search_call`, `mcp_call`...), as it gave
- * them.
+ * choose, so no client can name another's response before it is made): `resp_…` for the response, `msg_…`, `fc_…`
+ * and `rs_…` for its items (each with its output index). A function call's `call_id` is the provider's call id,
+ * which the client sends back in its `function_call_output`. A Responses deployment's reasoning items, kept in the
+ * reply's provider metadata with their `encrypted_content`, go out with it, so a client sending them back gives them
+ * to it again; so do its items of other types (a hosted tool's call and result, `web_search_call`, `mcp_call`...), as
+ * it gave them.
  */
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"

@@ -1,8 +1,9 @@
 /**
  * OpenAI's Responses routes over any deployment: `POST /v1/responses` (streamed or whole), through the same engine,
  * admission and stream path as the chat route, in the Responses wire (`codec/openAiResponses.ts`,
- * `responses/render.ts`, `responses/stream.ts`); `POST /v1/responses/input_tokens`, the input's tokens counted with the library's
- * tokenizer, as the engine counts a prompt whose provider reports none; and `GET` and `DELETE /v1/responses/{id}`
+ * `responses/render.ts`, `responses/stream.ts`); `POST /v1/responses/input_tokens`, the input's tokens counted with
+ * the library's tokenizer, as the engine counts a prompt whose provider reports none; and `GET` and
+ * `DELETE /v1/responses/{id}`
  * of the responses kept (`responses/store.ts`: in memory, or in the shared store's Redis), which a
  * `previous_response_id` continues. Every failure is in OpenAI's error shape; an unknown, expired or another key's
  * response id is 404, and a shared store that cannot be read 503. A response is kept before it is answered (before

@@ -1,7 +1,7 @@
 /**
  * The Redis backends of `Router.BreakerStore`, `Router.AffinityStore` and `Router.LearnedLimitStore`
- * (`store/breaker.ts`, `store/affinity.ts`, `store/learned.ts`), each wrapped in the fail-open decorator (`failOpen.ts`)
- * over a memory store of its own.
+ * (`store/breaker.ts`, `store/affinity.ts`, `store/learned.ts`), each wrapped in the fail-open decorator
+ * (`failOpen.ts`) over a memory store of its own.
  */
 import type * as Router from "../../../Router.js"
 import type * as Store from "../../../Store.js"

@@ -1,6 +1,6 @@
 /**
- * `Router.BreakerStore`'s, `Router.AffinityStore`'s and `Router.LearnedLimitStore`'s tags, here so the router's internals
- * can read them.
+ * `Router.BreakerStore`'s, `Router.AffinityStore`'s and `Router.LearnedLimitStore`'s tags, here so the router's
+ * internals can read them.
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"

@@ -172,7 +172,8 @@ function systemError(wire: AnyBody, i: number): ApiError | undefined {
   const path = `messages.${i}`
   if (!takesMidConversationSystem(wire.model)) {
     return invalid(
-      `${path}.role: Input should be 'user' or 'assistant' (use the top-level \`system\` parameter for a system prompt)`,
+      `${path}.role: Input should be 'user' or 'assistant' ` +
+        "(use the top-level `system` parameter for a system prompt)",
       `${path}.role`
     )
   }

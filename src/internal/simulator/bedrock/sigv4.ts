@@ -19,8 +19,10 @@ export interface Authorization {
   readonly signedHeaders: ReadonlyArray<string>
 }
 
-const shape =
-  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=[0-9a-f]{64}$/
+const shape = new RegExp(
+  "^AWS4-HMAC-SHA256 Credential=([^/]+)/(\\d{8})/([^/]+)/([^/]+)/aws4_request," +
+    " ?SignedHeaders=([^,]+), ?Signature=[0-9a-f]{64}$"
+)
 
 /** The SigV4 `authorization` header's parts; undefined when it is not one (a Bedrock API key). */
 export function authorizationOf(headers: Http.IncomingHttpHeaders): Authorization | undefined {

@@ -111,7 +111,8 @@ function refusalError(body: unknown, refused: Refused): ApiError {
   }
 }
 
-// A `json_schema` response format's schema is nested in a `json_schema` wrapper, unlike the Responses API's `text.format`.
+// A `json_schema` response format's schema is nested in a `json_schema` wrapper, unlike the Responses API's
+// `text.format`.
 function nestedSchemaName(format: Readonly<Record<string, unknown>>): ApiError | undefined {
   const wrapper = format.json_schema
   return isRecord(wrapper) && typeof wrapper.name === "string"
