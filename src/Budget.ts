@@ -477,11 +477,6 @@ export const layerStoreSql = (
 ): Layer.Layer<BudgetStore, Store.StoreUnavailableError, SqlClient.SqlClient> =>
   Layer.effect(BudgetStore, Effect.flatMap(SqlClient.SqlClient, (sql) => Sql.budgetStore(sql, options)))
 
-const nonEmpty = (option: string, key: string | undefined): OptionsError | undefined =>
-  key === undefined || (typeof key === "string" && key !== "")
-    ? undefined
-    : Invalid.make("Budget", option, key, "a non-empty string")
-
 /**
  * A budget over the `BudgetStore` in context, or one of its own in memory when none is provided. A limit with a
  * negative amount, or a period that is not a positive finite duration or `"month"`, fails with `OptionsError`.
@@ -508,7 +503,8 @@ export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Ret
     const problem = Internal.invalidLimit(limit, index)
     if (problem !== undefined) return yield* problem
   }
-  const problem = nonEmpty("key", options.key) ?? nonEmpty("shared.key", options.shared?.key)
+  const problem = Invalid.nonEmpty("Budget", "key", options.key, { optional: true }) ??
+    Invalid.nonEmpty("Budget", "shared.key", options.shared?.key, { optional: true })
   if (problem !== undefined) return yield* problem
   if (options.record !== undefined && options.shared === undefined) {
     return yield* Invalid.make(

@@ -437,12 +437,8 @@ const validate = (options: Options): OptionsError | undefined =>
     Invalid.positive("RateLimiter", "refillRate", options.refillRate) ??
     Invalid.positive("RateLimiter", "maxConcurrency", options.maxConcurrency, { integer: true, optional: true }) ??
     Invalid.positive("RateLimiter", "tokensPerMinute", options.tokensPerMinute, { optional: true }) ??
-    (options.key === undefined || (typeof options.key === "string" && options.key !== "")
-      ? undefined
-      : Invalid.make("RateLimiter", "key", options.key, "a non-empty string")) ??
-    (options.shared === undefined || (typeof options.shared.key === "string" && options.shared.key !== "")
-      ? undefined
-      : Invalid.make("RateLimiter", "shared.key", options.shared.key, "a non-empty string"))
+    Invalid.nonEmpty("RateLimiter", "key", options.key, { optional: true }) ??
+    (options.shared === undefined ? undefined : Invalid.nonEmpty("RateLimiter", "shared.key", options.shared.key))
 
 /**
  * Builds a limiter whose refill fibers live in the current scope. Fails with

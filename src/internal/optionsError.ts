@@ -40,6 +40,19 @@ export const render = (option: string, value: unknown): string => {
 export const make = (module: string, option: string, value: unknown, expected: string): OptionsError =>
   new OptionsError({ module, option, value: render(option, value), expected })
 
+/**
+ * The error of a value that is not a non-empty string (`optional`: `undefined` passes); undefined for a good one.
+ */
+export const nonEmpty = (
+  module: string,
+  option: string,
+  value: unknown,
+  how?: { readonly optional?: boolean | undefined }
+): OptionsError | undefined =>
+  (value === undefined && how?.optional === true) || (typeof value === "string" && value !== "")
+    ? undefined
+    : make(module, option, value, "a non-empty string")
+
 /** How `positive` reads a value. */
 export interface Positive {
   /** Only whole numbers. */

@@ -45,12 +45,9 @@ export const invalidOptions = (options: KeyPool.Options): OptionsError | undefin
     Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
     Invalid.duration("KeyPool", "slowStart", options.slowStart)
   if (timing !== undefined) return timing
-  if (options.key !== undefined && (typeof options.key !== "string" || options.key === "")) {
-    return Invalid.make("KeyPool", "key", options.key, "a non-empty string")
-  }
-  if (options.shared !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
-    return Invalid.make("KeyPool", "shared.key", options.shared.key, "a non-empty string")
-  }
+  const key = Invalid.nonEmpty("KeyPool", "key", options.key, { optional: true }) ??
+    (options.shared === undefined ? undefined : Invalid.nonEmpty("KeyPool", "shared.key", options.shared.key))
+  if (key !== undefined) return key
   // A pool without keys could only ever fail its calls with NoCapacityError.
   if (options.keys.length === 0) {
     return new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })

@@ -112,12 +112,9 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (hedge !== undefined) return hedge
   const learning = invalidLearning(options.learnedLimits)
   if (learning !== undefined) return learning
-  if (options.key !== undefined && (typeof options.key !== "string" || options.key === "")) {
-    return fail("key", options.key, "a non-empty string")
-  }
-  if (options.shared?.key !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
-    return fail("shared.key", options.shared.key, "a non-empty string")
-  }
+  const key = Invalid.nonEmpty("Router", "key", options.key, { optional: true }) ??
+    Invalid.nonEmpty("Router", "shared.key", options.shared?.key, { optional: true })
+  if (key !== undefined) return key
   const affinity = invalidAffinity(options.affinity)
   if (affinity !== undefined) return affinity
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
