@@ -465,12 +465,14 @@ const runUnit = async (wanted: string) => {
 }
 
 /**
- * A unit measured in a child process of its own, on core 1, its lines relayed as they come; its results, the last
- * line it prints; fails when it exits without them.
+ * A unit measured in a child process of its own, its lines relayed as they come; its results, the last line it
+ * prints; fails when it exits without them. The child is started on every core this process has, and pins itself to
+ * core 1 (`runUnit`) after it has seen them: started on core 1 alone, it would count one core and pin none of its
+ * own children (the simulator and the client's core 0), which would then share core 1 with the side measured.
  */
 const inChild = (unit: Unit): Promise<ReadonlyArray<AnyResult>> =>
   new Promise((resolve, reject) => {
-    const child = spawnNode({ args: nodeArgs("main"), core: 1, env: { ...process.env, BENCH_UNIT: unit.names[0]! } })
+    const child = spawnNode({ args: nodeArgs("main"), env: { ...process.env, BENCH_UNIT: unit.names[0]! } })
     let last = ""
     createInterface({ input: child.stdout! }).on("line", (line) => {
       if (line.startsWith("{\"results\":")) last = line

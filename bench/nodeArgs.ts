@@ -26,7 +26,10 @@ export const nodeArgs = (name: string): Array<string> => [
   path.join(path.dirname(fileURLToPath(import.meta.url)), `${name}${compiled ? ".js" : ".ts"}`)
 ]
 
-/** Whether processes can be pinned to cores here. */
+/**
+ * Whether processes can be pinned to cores here: this process may run on two cores or more (a process pinned to one
+ * core reads false, and pins nothing).
+ */
 export const hasTaskset = (() => {
   if (os.platform() !== "linux" || os.availableParallelism() < 2) return false
   try {
@@ -43,7 +46,8 @@ export const hasTaskset = (() => {
  */
 export interface SpawnOptions {
   readonly args: ReadonlyArray<string>
-  readonly core: number
+  /** The core it runs on; on any (as this process) when absent. */
+  readonly core?: number | undefined
   readonly env?: NodeJS.ProcessEnv | undefined
   readonly ipc?: boolean | undefined
   readonly stderr?: number | undefined
@@ -57,7 +61,7 @@ export const spawnNode = (options: SpawnOptions): ChildProcess => {
     >,
     env: options.env ?? process.env
   }
-  return hasTaskset
+  return hasTaskset && options.core !== undefined
     ? spawn("taskset", ["-c", String(options.core), process.execPath, ...options.args], spawnOptions)
     : spawn(process.execPath, options.args, spawnOptions)
 }

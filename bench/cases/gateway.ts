@@ -129,8 +129,11 @@ export interface GatewayResult {
   readonly engine_p99_added_ms: number
 }
 
-/** A side of the gateway bench: `ours` the gateway, `baseline` the `node:http` pass-through, and the others. */
-export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine"
+/**
+ * A side of the gateway bench: `ours` the gateway, `baseline` the `node:http` pass-through, and the others; `control`
+ * is a second pass-through, the baseline again in a process of its own.
+ */
+export type SideLabel = "ours" | "baseline" | "floor" | "decoder" | "engine" | "control"
 
 export type { LoopDelay } from "../gateway/sideMonitor.js"
 
@@ -146,7 +149,14 @@ export interface Side {
   readonly stop: () => Promise<void>
 }
 
-const sideNames = { ours: "serve", baseline: "proxy", floor: "floor", decoder: "decoder", engine: "engine" } as const
+const sideNames = {
+  ours: "serve",
+  baseline: "proxy",
+  floor: "floor",
+  decoder: "decoder",
+  engine: "engine",
+  control: "proxy"
+} as const
 
 /** The key the bench's clients send, which the gateway side is configured with (`BENCH_GATEWAY_KEY`). */
 export const clientKey = "sk-bench-client-0123456789"

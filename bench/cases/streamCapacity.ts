@@ -9,10 +9,13 @@
  *
  * Each stream is a chat completion whose reply is 100 tokens paced 20 ms apart (the simulator's pace, 50 tokens a
  * second). Every count is a unit of its own (`bench/main.ts`): a process of its own with its own simulator and
- * sides, so a count never meets the sockets or heap another count left. The sides are started and warmed up (a
- * round of the count each), then each carries the count `STREAM_CAPACITY_REPEATS` times (default 3), the sides in
- * turn, the first rotating: all the streams started at once, each read to its end with undici. Each figure is the
- * median of the repeats, and each ratio's range over them is reported (`../stats.ts`).
+ * sides, so a count never meets the sockets or heap another count left. The sides are started and warmed up
+ * (`STREAM_CAPACITY_WARMUP` rounds of the count each, default 5: the gateway's CPU a round stops falling after about
+ * four rounds of 512, as V8 compiles its code), then each carries the count `STREAM_CAPACITY_REPEATS` times
+ * (default 5), the sides in turn, the first rotating: all the streams started at once, each read to its end with
+ * undici. Each figure is the median of the repeats, and each ratio's range over them is reported (`../stats.ts`).
+ * A fifth side, the `control`, is a second pass-through process like the baseline: its ratios to the baseline are
+ * what a ratio of this case reads when nothing differs, the bench's own noise at that count.
  *
  * A stream's first byte is the time from its request to the first event carrying text (the client parses the
  * events until it finds one): the simulator opens with an empty role event that the pass-through forwards and the
@@ -35,7 +38,9 @@ export const reply = { tokens: 100, tokensPerSecond: 50 } as const
 export const stallMillis = 200
 
 /** The sides of the case, in the order they are started. */
-export const capacitySides = ["baseline", "ours", "floor", "decoder"] as const satisfies ReadonlyArray<SideLabel>
+export const capacitySides = ["baseline", "ours", "floor", "decoder", "control"] as const satisfies ReadonlyArray<
+  SideLabel
+>
 
 /** A side of the case. */
 export type CapacitySide = (typeof capacitySides)[number]
@@ -195,6 +200,8 @@ export interface StreamCapacityResult {
   readonly ours: SideFigures & Ratios
   readonly floor: SideFigures & Ratios
   readonly decoder: SideFigures & Ratios
+  /** A second pass-through: its ratios are the bench's own noise (what a ratio reads when nothing differs). */
+  readonly control: SideFigures & Ratios
 }
 
 /** What `bench/main.ts` lends the case. */
@@ -214,15 +221,21 @@ export interface Measured {
 /** One repeat of a count: every side's round. */
 export type Repeat = Readonly<Record<CapacitySide, Measured>>
 
-/** The times each side carries each count: `STREAM_CAPACITY_REPEATS`, else 3. */
-export const repeatsOf = (given: string | undefined): number => {
-  if (given === undefined || given.trim() === "") return 3
-  const repeats = Number(given)
-  if (!(Number.isInteger(repeats) && repeats > 0)) {
-    throw new Error(`STREAM_CAPACITY_REPEATS must be a positive whole number, got "${given}"`)
+/** The whole number `given` in the environment variable `name`, at least `least`; `fallback` when unset. */
+const wholeOf = (name: string, given: string | undefined, fallback: number, least: number): number => {
+  if (given === undefined || given.trim() === "") return fallback
+  const value = Number(given)
+  if (!(Number.isInteger(value) && value >= least)) {
+    throw new Error(`${name} must be a whole number, at least ${least}, got "${given}"`)
   }
-  return repeats
+  return value
 }
+
+/** The times each side carries each count: `STREAM_CAPACITY_REPEATS`, else 5. */
+export const repeatsOf = (given: string | undefined): number => wholeOf("STREAM_CAPACITY_REPEATS", given, 5, 1)
+
+/** The rounds each side carries each count before the repeats: `STREAM_CAPACITY_WARMUP`, else 5. */
+export const warmupsOf = (given: string | undefined): number => wholeOf("STREAM_CAPACITY_WARMUP", given, 5, 0)
 
 function stallFree(measured: Measured): number {
   return measured.round.stallFree
@@ -278,12 +291,13 @@ export const resultOf = (count: number, repeats: ReadonlyArray<Repeat>): StreamC
     baseline: figures("baseline"),
     ours: withRatios("ours"),
     floor: withRatios("floor"),
-    decoder: withRatios("decoder")
+    decoder: withRatios("decoder"),
+    control: withRatios("control")
   }
 }
 
-/** One round of `count` streams through `side`, with its CPU time and event loop delay, logged. */
-const measureOnce = async (side: Side, count: number): Promise<Measured> => {
+/** One round of `count` streams through `side`, with its CPU time and event loop delay, logged as `phase`'s. */
+const measureOnce = async (side: Side, count: number, phase: "warm-up" | "repeat"): Promise<Measured> => {
   await side.delay()
   const before = await side.cpu()
   const seen = await round(side.url, count)
@@ -291,7 +305,7 @@ const measureOnce = async (side: Side, count: number): Promise<Measured> => {
   const delay = await side.delay()
   const figures = roundOf(seen)
   console.log(
-    `${streamCapacityResultName} ${count} ${side.label}: ${figures.stallFree} stall-free, ${figures.failed} failed, ` +
+    `${streamCapacityResultName} ${count} ${phase} ${side.label}: ${figures.stallFree} stall-free, ${figures.failed} failed, ` +
       `first text p50 ${Math.round(figures.firstByteP50)} ms p99 ${Math.round(figures.firstByteP99)} ms, ` +
       `CPU ${round2(cpuMicros / 1e6)} s, event loop delay p50 ${delay.p50} p99 ${delay.p99} max ${delay.max} ms`
   )
@@ -300,28 +314,38 @@ const measureOnce = async (side: Side, count: number): Promise<Measured> => {
   return { round: figures, cpuMicros, delay }
 }
 
+/** Each side carries `count` once, in turn, the first `first` (rotating between repeats). */
+const roundOfSides = async (
+  sides: ReadonlyArray<Side>,
+  count: number,
+  first: number,
+  phase: "warm-up" | "repeat"
+): Promise<Repeat> => {
+  const one: Partial<Record<CapacitySide, Measured>> = {}
+  for (let i = 0; i < sides.length; i++) {
+    const side = sides[(first + i) % sides.length]!
+    one[side.label as CapacitySide] = await measureOnce(side, count, phase)
+  }
+  return one as Repeat
+}
+
 /**
- * Every side started and warmed up (a round of the count), then the count carried by each side
- * `STREAM_CAPACITY_REPEATS` times, the sides in turn, the first rotating; the result, of medians (`resultOf`).
+ * Every side started and warmed up (`STREAM_CAPACITY_WARMUP` rounds of the count each, the sides in turn), then the
+ * count carried by each side `STREAM_CAPACITY_REPEATS` times, the sides in turn, the first rotating; the result, of
+ * medians (`resultOf`).
  */
 export const measureStreamCapacity = async (settings: StreamCapacitySettings): Promise<StreamCapacityResult> => {
   const { count } = settings
   const repeats = repeatsOf(process.env["STREAM_CAPACITY_REPEATS"])
+  const warmups = warmupsOf(process.env["STREAM_CAPACITY_WARMUP"])
   const simulator = await settings.startSimulator()
   const started: Array<Side> = []
   pinSelf(0)
   try {
     for (const label of capacitySides) started.push(await startSide(label, simulator.url))
-    for (const side of started) await round(side.url, count)
+    for (let warmup = 0; warmup < warmups; warmup++) await roundOfSides(started, count, warmup, "warm-up")
     const measured: Array<Repeat> = []
-    for (let repeat = 0; repeat < repeats; repeat++) {
-      const one: Partial<Record<CapacitySide, Measured>> = {}
-      for (let i = 0; i < started.length; i++) {
-        const side = started[(repeat + i) % started.length]!
-        one[side.label as CapacitySide] = await measureOnce(side, count)
-      }
-      measured.push(one as Repeat)
-    }
+    for (let repeat = 0; repeat < repeats; repeat++) measured.push(await roundOfSides(started, count, repeat, "repeat"))
     return resultOf(count, measured)
   } finally {
     await Promise.all([...started.map((side) => side.stop()), simulator.stop()])

@@ -7,7 +7,8 @@ import {
   roundOf,
   type Seen,
   stallMillis,
-  streamCounts
+  streamCounts,
+  warmupsOf
 } from "../../bench/cases/streamCapacity.js"
 
 const read = (firstByteMillis: number, longestGapMillis: number): Seen => ({
@@ -43,9 +44,15 @@ describe("bench/cases/streamCapacity", () => {
     })
     const same = measured(512, 300, 2e6)
     const result = resultOf(512, [
-      { ours: measured(512, 600, 3e6), baseline: measured(512, 300, 2e6), floor: same, decoder: same },
-      { ours: measured(500, 900, 5e6), baseline: measured(510, 450, 2.5e6), floor: same, decoder: same },
-      { ours: measured(256, 300, 4e6), baseline: measured(512, 300, 2e6), floor: same, decoder: same }
+      { ours: measured(512, 600, 3e6), baseline: measured(512, 300, 2e6), floor: same, decoder: same, control: same },
+      {
+        ours: measured(500, 900, 5e6),
+        baseline: measured(510, 450, 2.5e6),
+        floor: same,
+        decoder: same,
+        control: measured(510, 450, 2.5e6)
+      },
+      { ours: measured(256, 300, 4e6), baseline: measured(512, 300, 2e6), floor: same, decoder: same, control: same }
     ])
     expect(result).toMatchObject({
       name: "stream-capacity-512",
@@ -65,7 +72,8 @@ describe("bench/cases/streamCapacity", () => {
         cpu_ratio: 2,
         cpu_ratio_range: [1.5, 2]
       },
-      floor: { stall_free_ratio: 1, first_byte_p50_ratio: 1, cpu_ratio: 1, cpu_ratio_range: [0.8, 1] }
+      floor: { stall_free_ratio: 1, first_byte_p50_ratio: 1, cpu_ratio: 1, cpu_ratio_range: [0.8, 1] },
+      control: { stall_free_ratio: 1, first_byte_p50_ratio: 1, cpu_ratio: 1, cpu_ratio_range: [1, 1] }
     })
   })
 
@@ -84,10 +92,16 @@ describe("bench/cases/streamCapacity", () => {
     expect(firstTextOf()(events.slice(0, roleEnds) + "data: [DONE]\n\n")).toBe(false)
   })
 
-  it("the repeats are STREAM_CAPACITY_REPEATS, else 3; anything but a positive whole number is refused", () => {
-    expect(repeatsOf(undefined)).toBe(3)
-    expect(repeatsOf("5")).toBe(5)
-    expect(() => repeatsOf("0")).toThrow(/STREAM_CAPACITY_REPEATS/)
-    expect(() => repeatsOf("two")).toThrow(/positive whole number/)
+  it("the repeats are STREAM_CAPACITY_REPEATS, else 5; anything but a positive whole number is refused", () => {
+    expect(repeatsOf(undefined)).toBe(5)
+    expect(repeatsOf("3")).toBe(3)
+    expect(() => repeatsOf("0")).toThrow(/STREAM_CAPACITY_REPEATS must be a whole number, at least 1/)
+    expect(() => repeatsOf("two")).toThrow(/STREAM_CAPACITY_REPEATS/)
+  })
+
+  it("the warm-up rounds are STREAM_CAPACITY_WARMUP, else 5; none may be asked for, a fraction may not", () => {
+    expect(warmupsOf(undefined)).toBe(5)
+    expect(warmupsOf("0")).toBe(0)
+    expect(() => warmupsOf("1.5")).toThrow(/STREAM_CAPACITY_WARMUP must be a whole number, at least 0/)
   })
 })
