@@ -24,6 +24,7 @@ import {
   pricing,
   providerKey
 } from "../utils/adminApi.js"
+import { eventually } from "../utils/eventually.js"
 
 const directory = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "key-ownership-"))),
@@ -80,10 +81,15 @@ describe("a gateway key owns what it made by its id", () => {
         assert.strictEqual(yield* readResponse(gateway, stored.id, first.key), 200)
         assert.strictEqual((yield* chat(gateway, second.key)).status, 200)
 
-        // Spend by key: one group per id (each key's three requests), each named by its name in its newest row.
-        const spend = yield* Effect.promise(() =>
-          fetch(`${gateway.url}/admin/spend?group_by=key`, { headers: { authorization: `Bearer ${adminKey}` } })
-            .then((response) => response.json() as Promise<{ readonly groups: ReadonlyArray<SpendGroup> }>)
+        // Spend by key: one group per id (each key's three requests), each named by its name in its newest row; read
+        // once the request log has written every call's row (it writes them in batches, a moment after the calls).
+        const spend = yield* eventually(
+          "the spend by key to count each key's three calls",
+          Effect.promise(() =>
+            fetch(`${gateway.url}/admin/spend?group_by=key`, { headers: { authorization: `Bearer ${adminKey}` } })
+              .then((response) => response.json() as Promise<{ readonly groups: ReadonlyArray<SpendGroup> }>)
+          ),
+          (read) => [first.id, second.id].every((id) => read.groups.find((group) => group.group === id)?.calls === 3)
         )
         const byId = new Map(spend.groups.map((group) => [group.group, group]))
         assert.deepStrictEqual(

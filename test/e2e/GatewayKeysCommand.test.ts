@@ -20,6 +20,7 @@ import * as Spend from "../../src/cli/spend.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { adminKey, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { awaitFirstLine, captureIo, envWithoutKeys, spawnCli, startInProcess } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
 
 const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [AdminApi.adminKeyVariable]: adminKey }) =>
@@ -108,10 +109,15 @@ describe("effect-llm-router keys", () => {
         })
         assert.strictEqual((yield* chat(served, hostileKey)).status, 200)
         const listed = yield* keys(["list", "--url", served.url])
-        const spent = yield* Effect.gen(function*() {
-          const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
-          return result(yield* Spend.run(["--url", served.url, "--group-by", "key"], io))
-        })
+        // The request log writes its rows in batches, a moment after the calls: the spend shows the call once written.
+        const spent = yield* eventually(
+          "the spend by key to count the hostile key's call",
+          Effect.gen(function*() {
+            const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
+            return result(yield* Spend.run(["--url", served.url, "--group-by", "key"], io))
+          }),
+          (printed) => printed.stdout.includes("mallory")
+        )
         for (const printed of [listed, spent]) {
           assert.strictEqual(printed.code, 0)
           for (const raw of ["\u001b", "\u0007"]) assert.notInclude(printed.stdout, raw)

@@ -59,8 +59,8 @@ const call = (log: RequestLog.RequestLog, id: string, start: number) => {
 const ids = (sql: SqlClient.SqlClient) =>
   Effect.map(Effect.orDie(Requests.list(sql, { limit: 1000 })), (rows) => rows.map((row) => row.request_id))
 
-/** Lets the writer's fiber run what it has to (its database calls are synchronous). */
-const settle = Effect.andThen(TestClock.adjust(0), Effect.yieldNow)
+/** Lets the writer's fiber run what it has to (its database calls are synchronous), its batch's linger passed. */
+const settle = Effect.andThen(TestClock.adjust(RequestLog.linger), Effect.yieldNow)
 
 /** A row of a call at `at` whose payload is `payload` characters long. */
 const rowOf = (index: number, at: number, payload: number): Requests.Row => ({
@@ -154,6 +154,29 @@ describe("the request log's writer", () => {
       expect(yield* ids(sql)).toEqual(["a-day-later"])
     }).pipe(Effect.scoped))
 
+  it.effect("writes the rows that come within the linger of a batch's first in one batch, a full batch at once", () =>
+    Effect.gen(function*() {
+      const sql = yield* database
+      const log = yield* open(sql)
+      // The sweep at start, then the writer waits for rows.
+      yield* settle
+      yield* call(log, "first", 0)
+      yield* Effect.yieldNow
+      yield* TestClock.adjust(Duration.subtract(RequestLog.linger, Duration.millis(1)))
+      yield* call(log, "second", 1)
+      yield* Effect.yieldNow
+      expect(yield* ids(sql)).toEqual([])
+      yield* TestClock.adjust(Duration.millis(1))
+      yield* Effect.yieldNow
+      expect(yield* ids(sql)).toEqual(["second", "first"])
+      // 201 rows: the first waits for 199 more, and the batch of 200 goes at once; the last, a linger later.
+      yield* Effect.forEach(Array.from({ length: 201 }, (_, i) => i), (i) => call(log, `many-${i}`, 10 + i))
+      yield* Effect.yieldNow
+      expect(yield* ids(sql)).toHaveLength(202)
+      yield* settle
+      expect(yield* ids(sql)).toHaveLength(203)
+    }).pipe(Effect.scoped))
+
   it.effect("writes every row still queued when its scope closes", () =>
     Effect.gen(function*() {
       const sql = yield* database
@@ -198,14 +221,14 @@ describe("the request log's writer", () => {
         })
         yield* call(log, "a", 0)
         yield* call(log, "b", 1)
-        // The sweep at start waits its bound out first, then the batch its own.
+        // The sweep at start waits its bound out first, then the batch its linger and its own bound.
         yield* TestClock.adjust("10 seconds")
         yield* settle
         yield* TestClock.adjust("9999 millis")
-        yield* settle
+        yield* Effect.yieldNow
         expect(dropped).toBe(0)
         yield* TestClock.adjust("1 milli")
-        yield* settle
+        yield* Effect.yieldNow
         expect(dropped).toBe(2)
       }))
       expect(warnings.map((warning) => [warning.message, warning.annotations["reason"]])).toEqual([

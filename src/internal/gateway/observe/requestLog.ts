@@ -2,11 +2,13 @@
  * The gateway's request log in its database: a row per call, made from the same log entry as the log line and the live
  * figures (`observe/record.ts`), when the entry is written. A request's own fiber only puts its row on a bounded queue,
  * never waiting: one fiber writes the queue to the database in batches, so neither a slow database nor one that is gone
- * delays or fails a call. A row the queue has no room for, or whose batch the database refuses, is dropped, counted
- * (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber deletes, hourly and
- * whenever a tenth of either bound was written since, the rows older than the retention and then the oldest rows past
- * the bounds on their count and their bytes, so the database stays bounded whatever comes. On shutdown the queue is
- * closed and written out before the database closes, so a clean stop loses nothing.
+ * delays or fails a call. A batch is the rows that come within `linger` of its first (or until it is full): SQLite's
+ * transaction costs far more than a row, so a busy gateway writes its rows a batch at a time rather than as each
+ * call ends (figures in docs/performance.md). A row the queue has no room for, or whose batch the database refuses,
+ * is dropped, counted (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber
+ * deletes, hourly and whenever a tenth of either bound was written since, the rows older than the retention and then
+ * the oldest rows past the bounds on their count and their bytes, so the database stays bounded whatever comes. On
+ * shutdown the queue is closed and written out before the database closes, so a clean stop loses nothing.
  *
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
@@ -43,6 +45,8 @@ export const defaultMaxBytes = 256 * 1024 * 1024
 const defaultCapacity = 10_000
 /** Rows written in one statement at most. */
 const batchSize = 200
+/** How long a batch waits for more rows after its first, unless it fills first or the log closes. */
+export const linger = Duration.millis(100)
 /** How often rows past the retention are deleted. */
 const sweepInterval = Duration.hours(1)
 /** The share of the row or byte bound whose writing brings the next sweep forward, so the bounds are kept closely. */
@@ -167,6 +171,18 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
         )
       )
     const sweepMillis = Duration.toMillis(sweepInterval)
+    // Up to `room` more rows for a batch: those that come within the linger (all at once when they fill it, or when the
+    // queue closes); none once the queue is closed and empty.
+    const more = (room: number) =>
+      room === 0 ? Effect.succeed([]) : Queue.takeBetween(queue, room, room).pipe(
+        Effect.timeoutOption(linger),
+        Effect.flatMap(Option.match({
+          // The linger passed: what has come (a take of none would give none even with rows queued).
+          onNone: () => Queue.sizeUnsafe(queue) > 0 ? Queue.takeBetween(queue, 1, room) : Effect.succeed([]),
+          onSome: Effect.succeed
+        })),
+        Effect.orElseSucceed((): ReadonlyArray<Requests.Row> => [])
+      )
     // Batches as they come, and a sweep each interval (the first at start); ends once the queue is closed and empty.
     const writer = Effect.gen(function*() {
       let nextSweep = 0
@@ -180,7 +196,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
           Queue.takeBetween(queue, 1, batchSize),
           Duration.millis(Math.max(1, nextSweep - now))
         )
-        if (Option.isSome(taken)) yield* write(taken.value)
+        if (Option.isSome(taken)) yield* write([...taken.value, ...yield* more(batchSize - taken.value.length)])
         yield* report
       }
     }).pipe(Effect.catchCause(() => report))
