@@ -23,7 +23,7 @@
  * listed are named `<case>@<client>-http`.
  *
  * Other settings: BENCH_SECONDS (per measured round, default 3), BENCH_ROUNDS
- * (default 3), BENCH_CONCURRENCY (default 32), BENCH_WARMUP_SECONDS (default 2),
+ * (default 3), BENCH_CONCURRENCY (default 32), BENCH_WARMUP_SECONDS (default 10),
  * BENCH_TOKENS_PER_SECOND (the simulator's pace, token by token; unset, a reply
  * goes out in one write, but `gateway-stream`'s, paced by default: see
  * `cases/gateway.ts`), SIMULATOR_URL (use a running simulator instead of
@@ -113,7 +113,7 @@ const envNumber = (name: string, fallback: number): number => {
 const seconds = envNumber("BENCH_SECONDS", 3)
 const rounds = envNumber("BENCH_ROUNDS", 3)
 const concurrency = envNumber("BENCH_CONCURRENCY", 32)
-const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2)
+const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 10)
 const servers = (process.env["BENCH_SERVERS"] ?? "node,platform").split(",").map((s) => s.trim()).filter((s) =>
   s !== ""
 )

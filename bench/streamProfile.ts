@@ -5,7 +5,8 @@
  *
  *   npm run stream-profile
  *
- * Three passes, each a side process of its own, warmed up with a burst, then `STREAM_PROFILE_BURSTS` bursts
+ * Three passes, each a side process of its own, warmed up as `stream-capacity` warms its sides up
+ * (`STREAM_CAPACITY_WARMUP` bursts, default 5), then `STREAM_PROFILE_BURSTS` bursts
  * (default 3) of `STREAM_PROFILE_COUNT` streams (default 512):
  * - `untraced`, the gateway exactly as users run it, under Node's `--cpu-prof`: its CPU profile (self time by
  *   function and by module, over the bursts only), its event loop's delay over each burst (`monitorEventLoopDelay`
@@ -28,7 +29,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
 import { serveSide, tailOf } from "./cases/gateway.js"
-import { reply, round, roundOf } from "./cases/streamCapacity.js"
+import { reply, round, roundOf, warmupsOf } from "./cases/streamCapacity.js"
 import type { Phases, Spread } from "./gateway/phaseRecorder.js"
 import { firstLine, loaderArgs, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
 import { startSimulator } from "./simulatorChild.js"
@@ -92,7 +93,8 @@ async function runPass(which: Pass, upstream: string) {
     const url = await firstLine(child, `the ${which} gateway`).catch((error: Error) => {
       throw new Error(`${error.message}; its stderr ends:\n${tailOf(side.log)}`)
     })
-    await round(url, count)
+    const warmups = warmupsOf(process.env["STREAM_CAPACITY_WARMUP"])
+    for (let warmup = 0; warmup < warmups; warmup++) await round(url, count)
     const seen: Array<Burst> = []
     for (let burst = 0; burst < bursts; burst++) {
       await ask(child, "burst")

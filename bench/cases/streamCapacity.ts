@@ -305,7 +305,8 @@ const measureOnce = async (side: Side, count: number, phase: "warm-up" | "repeat
   const delay = await side.delay()
   const figures = roundOf(seen)
   console.log(
-    `${streamCapacityResultName} ${count} ${phase} ${side.label}: ${figures.stallFree} stall-free, ${figures.failed} failed, ` +
+    `${streamCapacityResultName} ${count} ${phase} ${side.label}: ` +
+      `${figures.stallFree} stall-free, ${figures.failed} failed, ` +
       `first text p50 ${Math.round(figures.firstByteP50)} ms p99 ${Math.round(figures.firstByteP99)} ms, ` +
       `CPU ${round2(cpuMicros / 1e6)} s, event loop delay p50 ${delay.p50} p99 ${delay.p99} max ${delay.max} ms`
   )
