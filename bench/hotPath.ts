@@ -11,8 +11,11 @@
  *
  * For each: warm-up calls, then the coverage counters read (which resets them), one call, and the counters read again
  * once the call and what it leaves behind have settled. A file ran when one of its functions was called; the lines
- * counted are its TypeScript source's. The compiled library is measured, as users run it (`npm run bench`'s
- * `.bench-build/`). Prints each call's files and lines, then one JSON line.
+ * counted are its TypeScript source's. Over the same call, the Effect operations and fiber turns it ran
+ * (`effectOps.ts`). Each call is made twice: against a simulator that writes its 64-token reply at once (one read),
+ * and against one that paces it at 1,000 tokens a second (a read a token); the difference over the 63 more reads is
+ * what a streamed token costs, the first what a call costs besides its tokens. The compiled library is measured, as
+ * users run it (`npm run bench`'s `.bench-build/`). Prints each call's files and lines, then one JSON line.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -35,6 +38,7 @@ import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { filesRun, type ScriptCoverage } from "./coverageFiles.js"
+import { countOps, type OpsCount } from "./effectOps.js"
 import { firstLine, nodeArgs, spawnNode, stopChild } from "./nodeArgs.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -47,9 +51,14 @@ const linesOf = (file: string) => readFileSync(path.join(root, file), "utf8").sp
 const prompt = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
 const warmups = 200
 
-/** The simulator in a process of its own: its base URL (with `/v1`) and its stop. */
-const startSimulator = async () => {
-  const child = spawnNode({ args: nodeArgs("simulatorProcess"), core: 0 })
+/** The simulator's reply, in tokens (`simulatorProcess.ts`'s default), and the pace of the paced pass. */
+const replyTokens = 64
+const pacedTokensPerSecond = 1_000
+
+/** The simulator in a process of its own, its reply paced when `paced`: its base URL (with `/v1`) and its stop. */
+const startSimulator = async (paced: boolean) => {
+  const env = paced ? { ...process.env, BENCH_TOKENS_PER_SECOND: String(pacedTokensPerSecond) } : process.env
+  const child = spawnNode({ args: nodeArgs("simulatorProcess"), core: 0, env })
   const url = await firstLine(child, "the simulator")
   return { url, stop: () => stopChild(child) }
 }
@@ -92,12 +101,20 @@ const gatewayCall = (url: string) =>
     })
   })
 
-/** What one call's path is: the files that ran and their lines. */
+/** What one call's path is: the files that ran and their lines, and the Effect operations and turns it ran. */
 interface PathResult {
   readonly name: string
   readonly files: number
   readonly lines: number
   readonly paths: ReadonlyArray<string>
+  readonly ops: OpsCount
+}
+
+const countedOps = countOps()
+
+const opsSince = (before: OpsCount): OpsCount => {
+  const now = countedOps()
+  return { ops: now.ops - before.ops, turns: now.turns - before.turns }
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 200))
@@ -105,9 +122,10 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 200))
 const measure = async (
   session: Session,
   name: string,
-  build: (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, unknown, Scope.Scope | HttpClient.HttpClient>
+  build: (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, unknown, Scope.Scope | HttpClient.HttpClient>,
+  paced: boolean
 ): Promise<PathResult> => {
-  const simulator = await startSimulator()
+  const simulator = await startSimulator(paced)
   const scope = Effect.runSync(Scope.make())
   try {
     // The HTTP client lives in the scope, as long as the call.
@@ -120,14 +138,19 @@ const measure = async (
     for (let i = 0; i < warmups; i++) await Effect.runPromise(call)
     await settle()
     await session.post("Profiler.takePreciseCoverage")
+    const before = countedOps()
     await Effect.runPromise(call)
     await settle()
+    const ops = opsSince(before)
     const { result } = await session.post("Profiler.takePreciseCoverage")
     const paths = filesRun(result as ReadonlyArray<ScriptCoverage>, compiledSrc)
     const lines = paths.reduce((sum, file) => sum + linesOf(file), 0)
-    console.log(`${name}: ${paths.length} project files, ${lines} lines`)
-    for (const file of paths) console.log(`  ${file} (${linesOf(file)})`)
-    return { name, files: paths.length, lines, paths }
+    console.log(
+      `${name}${paced ? " (paced)" : ""}: ${paths.length} project files, ${lines} lines; ` +
+        `${ops.ops} Effect operations in ${ops.turns} fiber turns`
+    )
+    if (!paced) { for (const file of paths) console.log(`  ${file} (${linesOf(file)})`) }
+    return { name, files: paths.length, lines, paths, ops }
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await simulator.stop()
@@ -139,12 +162,26 @@ const main = async () => {
   session.connect()
   await session.post("Profiler.enable")
   await session.post("Profiler.startPreciseCoverage", { callCount: true, detailed: false })
-  const results = [
-    await measure(session, "library-stream", libraryCall),
-    await measure(session, "gateway-stream", gatewayCall)
-  ]
+  const calls = [["library-stream", libraryCall], ["gateway-stream", gatewayCall]] as const
+  const results = []
+  for (const [name, call] of calls) {
+    const whole = await measure(session, name, call, false)
+    const paced = await measure(session, name, call, true)
+    // A token's own reads: the paced reply's 63 reads past the one of the whole reply.
+    const perToken = (figure: keyof OpsCount) =>
+      Math.round((paced.ops[figure] - whole.ops[figure]) / (replyTokens - 1) * 10) / 10
+    results.push({
+      name,
+      files: whole.files,
+      lines: whole.lines,
+      ops: whole.ops.ops,
+      turns: whole.ops.turns,
+      ops_per_token: perToken("ops"),
+      turns_per_token: perToken("turns")
+    })
+  }
   session.disconnect()
-  console.log(JSON.stringify({ results: results.map(({ files, lines, name }) => ({ name, files, lines })) }))
+  console.log(JSON.stringify({ results }))
 }
 
 main().catch((error: unknown) => {

@@ -38,7 +38,14 @@ export const reply = { tokens: 100, tokensPerSecond: 50 } as const
 export const stallMillis = 200
 
 /** The sides of the case, in the order they are started. */
-export const capacitySides = ["baseline", "ours", "floor", "decoder", "control"] as const satisfies ReadonlyArray<
+export const capacitySides = [
+  "baseline",
+  "ours",
+  "floor",
+  "decoder",
+  "engine",
+  "control"
+] as const satisfies ReadonlyArray<
   SideLabel
 >
 
@@ -200,6 +207,8 @@ export interface StreamCapacityResult {
   readonly ours: SideFigures & Ratios
   readonly floor: SideFigures & Ratios
   readonly decoder: SideFigures & Ratios
+  /** The library's `Llm` stream answered on `effect/http` with the gateway's encoder: the floor of a gateway on it. */
+  readonly engine: SideFigures & Ratios
   /** A second pass-through: its ratios are the bench's own noise (what a ratio reads when nothing differs). */
   readonly control: SideFigures & Ratios
 }
@@ -292,6 +301,7 @@ export const resultOf = (count: number, repeats: ReadonlyArray<Repeat>): StreamC
     ours: withRatios("ours"),
     floor: withRatios("floor"),
     decoder: withRatios("decoder"),
+    engine: withRatios("engine"),
     control: withRatios("control")
   }
 }

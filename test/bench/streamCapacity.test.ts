@@ -44,15 +44,30 @@ describe("bench/cases/streamCapacity", () => {
     })
     const same = measured(512, 300, 2e6)
     const result = resultOf(512, [
-      { ours: measured(512, 600, 3e6), baseline: measured(512, 300, 2e6), floor: same, decoder: same, control: same },
+      {
+        ours: measured(512, 600, 3e6),
+        baseline: measured(512, 300, 2e6),
+        floor: same,
+        decoder: same,
+        engine: same,
+        control: same
+      },
       {
         ours: measured(500, 900, 5e6),
         baseline: measured(510, 450, 2.5e6),
         floor: same,
         decoder: same,
+        engine: measured(510, 600, 3e6),
         control: measured(510, 450, 2.5e6)
       },
-      { ours: measured(256, 300, 4e6), baseline: measured(512, 300, 2e6), floor: same, decoder: same, control: same }
+      {
+        ours: measured(256, 300, 4e6),
+        baseline: measured(512, 300, 2e6),
+        floor: same,
+        decoder: same,
+        engine: same,
+        control: same
+      }
     ])
     expect(result).toMatchObject({
       name: "stream-capacity-512",
@@ -73,6 +88,7 @@ describe("bench/cases/streamCapacity", () => {
         cpu_ratio_range: [1.5, 2]
       },
       floor: { stall_free_ratio: 1, first_byte_p50_ratio: 1, cpu_ratio: 1, cpu_ratio_range: [0.8, 1] },
+      engine: { stall_free_ratio: 1, first_byte_p50_ratio: 1, cpu_ratio: 1, cpu_ratio_range: [1, 1.2] },
       control: { stall_free_ratio: 1, first_byte_p50_ratio: 1, cpu_ratio: 1, cpu_ratio_range: [1, 1] }
     })
   })
