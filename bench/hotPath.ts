@@ -13,7 +13,7 @@
  * once the call and what it leaves behind have settled. A file ran when one of its functions was called; the lines
  * counted are its TypeScript source's. Over the same call, the Effect operations and fiber turns it ran
  * (`effectOps.ts`). Each call is made twice: against a simulator that writes its 64-token reply at once (one read),
- * and against one that paces it at 1,000 tokens a second (a read a token); the difference over the 63 more reads is
+ * and against one that paces it at 250 tokens a second (a read a token); the difference over the 63 more reads is
  * what a streamed token costs, the first what a call costs besides its tokens. The compiled library is measured, as
  * users run it (`npm run bench`'s `.bench-build/`). Prints each call's files and lines, then one JSON line.
  */
@@ -49,11 +49,14 @@ const root = path.join(here, "..", "..")
 const linesOf = (file: string) => readFileSync(path.join(root, file), "utf8").split("\n").length
 
 const prompt = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
+// Warm-up calls before the call measured; fewer for the paced pass, which follows the whole one's warm-up in the same
+// process (its code compiled already) and takes a quarter of a second a call.
 const warmups = 200
+const pacedWarmups = 20
 
 /** The simulator's reply, in tokens (`simulatorProcess.ts`'s default), and the pace of the paced pass. */
 const replyTokens = 64
-const pacedTokensPerSecond = 1_000
+const pacedTokensPerSecond = 250
 
 /** The simulator in a process of its own, its reply paced when `paced`: its base URL (with `/v1`) and its stop. */
 const startSimulator = async (paced: boolean) => {
@@ -135,7 +138,7 @@ const measure = async (
         return yield* Effect.provide(build(simulator.url), http)
       }).pipe(Scope.provide(scope))
     )
-    for (let i = 0; i < warmups; i++) await Effect.runPromise(call)
+    for (let i = 0; i < (paced ? pacedWarmups : warmups); i++) await Effect.runPromise(call)
     await settle()
     await session.post("Profiler.takePreciseCoverage")
     const before = countedOps()

@@ -26,6 +26,7 @@ import type * as Headers from "effect/http/Headers"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Http from "node:http"
@@ -143,16 +144,6 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     tally.failed(error)
     return [encoder.error(answer.body)]
   }
-  // The writes of the next pull of `rest`; none when the stream has ended.
-  const following = Effect.match(rest, {
-    onFailure: (error): Writes | undefined =>
-      Cause.isDone(error) ? (cutting !== undefined ? cutShort() : undefined) : failed(error),
-    onSuccess: written
-  })
-  // A pull that failed as the cut closed the stream's scope under it ends as the cut does.
-  function brokenOff(cause: Cause.Cause<never>): Effect.Effect<Writes | undefined> {
-    return cutting !== undefined ? Effect.sync(cutShort) : Effect.failCause(cause)
-  }
   // The cut: the upstream call let go of, and the error event written by the body's writer at its next pull, or at
   // once, with the response's end, when the writer waits on a pull of `rest`.
   opened.drain.opened(
@@ -175,22 +166,39 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     before = undefined
     return Effect.as(pending, writes)
   }
+  // A pull of `rest` done: its writes, or the stream's end when it has none.
+  function pulled(next: Writes | undefined): Pull.Pull<Writes> {
+    waiting = false
+    if (next !== undefined) return after(next)
+    ended = true
+    tally.end()
+    return Cause.done()
+  }
+  // The next pull of `rest`, in one step built once: its batch written; its end, or its failure as an error event; a
+  // pull that failed otherwise (a defect, an interruption) as the cut closed the stream's scope under it ends as the
+  // cut does.
+  const following = Effect.matchCauseEffect(rest, {
+    onFailure: (cause): Pull.Pull<Writes> => {
+      const found = Cause.hasDies(cause) ? undefined : Cause.findError(cause)
+      if (found !== undefined && Result.isSuccess(found)) {
+        const error = found.success
+        return pulled(Cause.isDone(error) ? (cutting !== undefined ? cutShort() : undefined) : failed(error))
+      }
+      // As a match would: a typed failure beside a defect is a defect too.
+      return cutting !== undefined ? pulled(cutShort()) : Effect.orDie(Effect.failCause(cause))
+    },
+    onSuccess: (batch) => pulled(written(batch))
+  })
   const pull = Effect.suspend((): Pull.Pull<Writes> => {
     if (queued !== undefined) {
       const head = queued
       queued = undefined
       return after(head)
     }
-    const pulled = cutting !== undefined ? Effect.sync(cutShort) : ended ? undefined : following
-    if (pulled === undefined) return Cause.done()
+    if (cutting !== undefined) return pulled(cutShort())
+    if (ended) return Cause.done()
     waiting = true
-    return Effect.flatMap(Effect.catchCause(pulled, brokenOff), (next) => {
-      waiting = false
-      if (next !== undefined) return after(next)
-      ended = true
-      tally.end()
-      return Cause.done()
-    })
+    return following
   })
   return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), {
     contentType: encoder.contentType,

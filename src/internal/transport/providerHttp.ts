@@ -831,7 +831,11 @@ export function readFiber<A, E>(read: Effect.Effect<A | undefined, E>): Effect.E
     }
     const loop: Effect.Effect<never> = Effect.flatMap(
       request,
-      () => Effect.flatMap(Effect.exit(read), (exit) => Effect.suspend(() => (hand(exit), loop)))
+      () =>
+        Effect.flatMap(Effect.exit(read), (exit) => {
+          hand(exit)
+          return loop
+        })
     )
     // Forked as a task of the scheduler, not at once: started in the caller's turn, it made an `Llm` stream's reads
     // dearer (docs/performance.md).
