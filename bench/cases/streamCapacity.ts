@@ -2,10 +2,11 @@
  * `stream-capacity-<count>`: how many paced streams a gateway carries at once: the gateway as users run it (the
  * command line's `serve` over a provider.json with one deployment at the simulator, its SQLite database and request
  * log; `gateway.ts`'s `startSide`) against a bare `node:http` + undici pass-through in front of the same simulator,
- * in the same run, with two floors beside them: the `floor`, the same pass-through on `effect/http`'s server (what
- * the platform's server costs), and the `decoder`, the pass-through parsing each SSE event and writing a new one
- * (what a proxy that reads what it forwards costs). Each side is a process of its own on core 1, the simulator and
- * this process (the client) on core 0.
+ * in the same run, with three floors beside them: the `floor`, the same pass-through on `effect/http`'s server (what
+ * the platform's server costs), the `decoder`, the pass-through parsing each SSE event and writing a new one (what a
+ * proxy that reads what it forwards costs), and the `engine`, the `floor`'s server answering through the deployment's
+ * `Llm` with the gateway's encoder and none of the gateway's own layers (what a gateway on this library's stream
+ * costs). Each side is a process of its own on core 1, the simulator and this process (the client) on core 0.
  *
  * Each stream is a chat completion whose reply is 100 tokens paced 20 ms apart (the simulator's pace, 50 tokens a
  * second). Every count is a unit of its own (`bench/main.ts`): a process of its own with its own simulator and
@@ -14,7 +15,7 @@
  * four rounds of 512, as V8 compiles its code), then each carries the count `STREAM_CAPACITY_REPEATS` times
  * (default 5), the sides in turn, the first rotating: all the streams started at once, each read to its end with
  * undici. Each figure is the median of the repeats, and each ratio's range over them is reported (`../stats.ts`).
- * A fifth side, the `control`, is a second pass-through process like the baseline: its ratios to the baseline are
+ * A sixth side, the `control`, is a second pass-through process like the baseline: its ratios to the baseline are
  * what a ratio of this case reads when nothing differs, the bench's own noise at that count.
  *
  * A stream's first byte is the time from its request to the first event carrying text (the client parses the
