@@ -175,6 +175,11 @@ interface SideFigures {
   readonly first_byte_p50_ms: number
   readonly first_byte_p99_ms: number
   readonly cpu_s: number
+  /**
+   * The side's CPU time over the round's length: near 1 the side's core was saturated, and its CPU time (and so its
+   * CPU ratio) reads how long the round lasted more than the work done: a count to read below saturation.
+   */
+  readonly busy: number
   /** The side's event loop delay over a round, p99 and max, milliseconds. */
   readonly loop_delay_p99_ms: number
   readonly loop_delay_max_ms: number
@@ -225,6 +230,8 @@ export interface StreamCapacitySettings {
 export interface Measured {
   readonly round: Round
   readonly cpuMicros: number
+  /** The round's length, from its first request to its last stream's end. */
+  readonly wallMicros: number
   readonly delay: LoopDelay
 }
 
@@ -263,6 +270,12 @@ function cpu(measured: Measured): number {
   return measured.cpuMicros
 }
 
+// The share of the round the side's core was busy: near 1, the side was saturated, and its CPU time is the round's
+// length (which its lag stretches) more than the work it did.
+function busy(measured: Measured): number {
+  return measured.cpuMicros / measured.wallMicros
+}
+
 /** A count's result from its repeats: each figure the median of its repeats, each ratio's range over them. */
 export const resultOf = (count: number, repeats: ReadonlyArray<Repeat>): StreamCapacityResult => {
   const of = (side: CapacitySide, figure: (measured: Measured) => number) =>
@@ -273,6 +286,7 @@ export const resultOf = (count: number, repeats: ReadonlyArray<Repeat>): StreamC
     first_byte_p50_ms: Math.round(of(side, firstByteP50)),
     first_byte_p99_ms: Math.round(of(side, firstByteP99)),
     cpu_s: round2(of(side, cpu) / 1e6),
+    busy: round2(of(side, busy)),
     loop_delay_p99_ms: of(side, (measured) => measured.delay.p99),
     loop_delay_max_ms: of(side, (measured) => measured.delay.max)
   })
@@ -311,7 +325,9 @@ export const resultOf = (count: number, repeats: ReadonlyArray<Repeat>): StreamC
 const measureOnce = async (side: Side, count: number, phase: "warm-up" | "repeat"): Promise<Measured> => {
   await side.delay()
   const before = await side.cpu()
+  const started = performance.now()
   const seen = await round(side.url, count)
+  const wallMicros = (performance.now() - started) * 1000
   const cpuMicros = (await side.cpu()) - before
   const delay = await side.delay()
   const figures = roundOf(seen)
@@ -319,11 +335,13 @@ const measureOnce = async (side: Side, count: number, phase: "warm-up" | "repeat
     `${streamCapacityResultName} ${count} ${phase} ${side.label}: ` +
       `${figures.stallFree} stall-free, ${figures.failed} failed, ` +
       `first text p50 ${Math.round(figures.firstByteP50)} ms p99 ${Math.round(figures.firstByteP99)} ms, ` +
-      `CPU ${round2(cpuMicros / 1e6)} s, event loop delay p50 ${delay.p50} p99 ${delay.p99} max ${delay.max} ms`
+      `CPU ${round2(cpuMicros / 1e6)} s of ${
+        round2(wallMicros / 1e6)
+      } s, event loop delay p50 ${delay.p50} p99 ${delay.p99} max ${delay.max} ms`
   )
   const failure = seen.find((one) => one._tag === "Failed")
   if (failure !== undefined) console.log(`  first failure: ${failure.error}`)
-  return { round: figures, cpuMicros, delay }
+  return { round: figures, cpuMicros, wallMicros, delay }
 }
 
 /** Each side carries `count` once, in turn, the first `first` (rotating between repeats). */

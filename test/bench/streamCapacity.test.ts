@@ -40,6 +40,7 @@ describe("bench/cases/streamCapacity", () => {
     const measured = (stallFree: number, firstByte: number, cpuMicros: number): Measured => ({
       round: { streams: 512, stallFree, failed: 0, firstByteP50: firstByte, firstByteP99: firstByte * 2 },
       cpuMicros,
+      wallMicros: 4e6,
       delay: { p50: 10, p99: 50, max: 100 }
     })
     const same = measured(512, 300, 2e6)
@@ -72,7 +73,7 @@ describe("bench/cases/streamCapacity", () => {
     expect(result).toMatchObject({
       name: "stream-capacity-512",
       repeats: 3,
-      baseline: { stall_free: 512, first_byte_p50_ms: 300, first_byte_p99_ms: 600, cpu_s: 2 },
+      baseline: { stall_free: 512, first_byte_p50_ms: 300, first_byte_p99_ms: 600, cpu_s: 2, busy: 0.5 },
       ours: {
         stall_free: 500,
         stall_free_ratio: 0.98,
@@ -84,6 +85,7 @@ describe("bench/cases/streamCapacity", () => {
         first_byte_p99_ratio: 2,
         first_byte_p99_ratio_range: [1, 2],
         cpu_s: 4,
+        busy: 1,
         cpu_ratio: 2,
         cpu_ratio_range: [1.5, 2]
       },
