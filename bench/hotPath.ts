@@ -54,13 +54,18 @@ const prompt = { messages: [Message.user("Tell me about Effect in one paragraph.
 const warmups = 200
 const pacedWarmups = 20
 
-/** The simulator's reply, in tokens (`simulatorProcess.ts`'s default), and the pace of the paced pass. */
+/** The simulator's reply, in tokens, and the pace of the paced pass. */
 const replyTokens = 64
 const pacedTokensPerSecond = 250
 
-/** The simulator in a process of its own, its reply paced when `paced`: its base URL (with `/v1`) and its stop. */
+/**
+ * The simulator in a process of its own, its reply of `replyTokens`, paced when `paced` (and only then, whatever the
+ * environment says): its base URL (with `/v1`) and its stop.
+ */
 const startSimulator = async (paced: boolean) => {
-  const env = paced ? { ...process.env, BENCH_TOKENS_PER_SECOND: String(pacedTokensPerSecond) } : process.env
+  const { BENCH_TOKENS_PER_SECOND: _, ...unpaced } = process.env
+  const reply = { ...unpaced, BENCH_REPLY_TOKENS: String(replyTokens) }
+  const env = paced ? { ...reply, BENCH_TOKENS_PER_SECOND: String(pacedTokensPerSecond) } : reply
   const child = spawnNode({ args: nodeArgs("simulatorProcess"), core: 0, env })
   const url = await firstLine(child, "the simulator")
   return { url, stop: () => stopChild(child) }

@@ -11,8 +11,8 @@
  * Each stream is a chat completion whose reply is 100 tokens paced 20 ms apart (the simulator's pace, 50 tokens a
  * second). Every count is a unit of its own (`bench/main.ts`): a process of its own with its own simulator and
  * sides, so a count never meets the sockets or heap another count left. The sides are started and warmed up
- * (`STREAM_CAPACITY_WARMUP` rounds of the count each, default 5: the gateway's CPU a round stops falling after about
- * four rounds of 512, as V8 compiles its code), then each carries the count `STREAM_CAPACITY_REPEATS` times
+ * (`STREAM_CAPACITY_WARMUP` rounds of the count each, default 5: the gateway's CPU a round falls over its first
+ * rounds as V8 compiles its code; docs/performance.md), then each carries the count `STREAM_CAPACITY_REPEATS` times
  * (default 5), the sides in turn, the first rotating: all the streams started at once, each read to its end with
  * undici. Each figure is the median of the repeats, and each ratio's range over them is reported (`../stats.ts`).
  * A sixth side, the `control`, is a second pass-through process like the baseline: its ratios to the baseline are
