@@ -48,7 +48,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { CacheStore, type Service as Store } from "./CacheStore.js"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
@@ -163,7 +163,7 @@ export const canonical = (request: ChatRequest): string =>
  * @category Accessors
  */
 export const key = (request: ChatRequest, namespace = ""): string =>
-  `${namespace}chat:${createHash("sha256").update(canonical(request)).digest("hex")}`
+  `${namespace}chat:${hash("sha256", canonical(request), "hex")}`
 
 const defaultTtl: Duration.Input = "1 hour"
 

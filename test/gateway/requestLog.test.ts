@@ -189,6 +189,19 @@ describe("the request log's writer", () => {
       expect(new Set(written).size).toBe(450)
     }).pipe(Effect.scoped))
 
+  it.effect("gives each row an id that sorts after the ids of the rows recorded before it", () =>
+    Effect.gen(function*() {
+      const sql = yield* database
+      const scope = yield* Scope.make()
+      const log = yield* Effect.provideService(open(sql), Scope.Scope, scope)
+      // All in the same millisecond of the `Clock`: the order is the ids' own, not the time's.
+      yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) => call(log, `call-${i}`, 0))
+      yield* Scope.close(scope, Exit.void)
+      const rows = yield* Effect.orDie(Requests.list(sql, { limit: 1000 }))
+      const byId = [...rows].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0).map((row) => row.request_id)
+      expect(byId).toEqual(Array.from({ length: 300 }, (_, i) => `call-${i}`))
+    }).pipe(Effect.scoped))
+
   it.effect("drops and counts the rows a full queue has no room for, without waiting", () =>
     Effect.gen(function*() {
       const sql = yield* database

@@ -22,7 +22,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import type * as KeyPool from "../../KeyPool.js"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as ProviderClient from "../../ProviderClient.js"
@@ -266,7 +266,7 @@ export interface Core {
 function groupKeyOf(key: string, endpoint: string | undefined): string {
   return endpoint === undefined
     ? `pool:${key}`
-    : `pool:${key}@${createHash("sha256").update(endpoint).digest("hex").slice(0, 16)}`
+    : `pool:${key}@${hash("sha256", endpoint, "hex").slice(0, 16)}`
 }
 
 // The keys of `entries` not in `core` yet (a key listed twice counts once, its first listing winning), added.

@@ -4,7 +4,7 @@
  * stripped, keys masked).
  */
 import * as Redacted from "effect/Redacted"
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 
 const maxDetail = 300
 
@@ -88,7 +88,7 @@ export const excerpt = (text: string): string => {
  */
 export const maskKey = (key: string): string => {
   const ends = key.length >= 12 ? `${key.slice(0, 3)}…${key.slice(-4)}` : `…${key.slice(-2)}`
-  return `${ends}#${createHash("sha256").update(key).digest("hex").slice(0, 4)}`
+  return `${ends}#${hash("sha256", key, "hex").slice(0, 4)}`
 }
 
 // A shortened text (ending in "…") may end in the start of a key it cut.

@@ -10,7 +10,7 @@
  * call now (cooling down, breaker open, rate-limited) is left as any other,
  * and the session is pinned to wherever the call is answered.
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import type { Pin } from "../../Router.js"
 import type { RouterCall } from "../routerCall.js"
 
@@ -48,4 +48,4 @@ export const pinnedCall = (
  * What a pin is kept under: the session's SHA-256 digest, so a pin takes the same few bytes whatever the session
  * (a client chooses it, and may send a megabyte of it).
  */
-export const digestOf = (session: string): string => createHash("sha256").update(session).digest("base64url")
+export const digestOf = (session: string): string => hash("sha256", session, "base64url")

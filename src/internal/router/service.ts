@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import { type EmbeddingResponse, type Input as EmbeddingRequest, isTokens } from "../../Embedding.js"
@@ -109,8 +109,7 @@ const makeService = (
 
 // Routers over the same deployments (one per instance) share their pins; routers of one process over different ones
 // (a gateway's named routers) keep theirs apart, as in memory, so their counts add up.
-const routerId = (names: ReadonlyArray<string>): string =>
-  createHash("sha256").update(names.join("\n")).digest("base64url").slice(0, 16)
+const routerId = (names: ReadonlyArray<string>): string => hash("sha256", names.join("\n"), "base64url").slice(0, 16)
 
 /** `Router.make`: invalid options fail with `OptionsError`. */
 export const make = <D extends Deployment<unknown, unknown>>(

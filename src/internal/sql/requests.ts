@@ -11,7 +11,7 @@ import type { SqlError } from "effect/sql/SqlError"
 
 /** One call, as the table keeps it (a type, not an interface: `sql.insert` takes records). */
 export type Row = {
-  /** Unique per row (a client may send the same `x-request-id` twice). */
+  /** Unique per row (a client may send the same `x-request-id` twice); a UUIDv7, so later rows' ids sort after. */
   readonly id: string
   readonly request_id: string
   /** Epoch milliseconds when the request came in. */

@@ -24,7 +24,7 @@ import * as Redacted from "effect/Redacted"
 import * as References from "effect/References"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import type * as Store from "../../Store.js"
 import type { Bound, Connection } from "../../Store.js"
 import { publishMillis, type StoreUnavailableError } from "../../Store.js"
@@ -174,7 +174,7 @@ const shas = new WeakMap<{ readonly lua: string }, string>()
 const shaOf = (script: { readonly lua: string }): string => {
   let sha = shas.get(script)
   if (sha === undefined) {
-    sha = createHash("sha1").update(script.lua).digest("hex")
+    sha = hash("sha1", script.lua, "hex")
     shas.set(script, sha)
   }
   return sha

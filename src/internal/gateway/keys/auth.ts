@@ -21,7 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { createHash, timingSafeEqual } from "node:crypto"
+import { hash, timingSafeEqual } from "node:crypto"
 import type * as Budget from "../../../Budget.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../../../Embedding.js"
@@ -57,7 +57,7 @@ export const open = {
 }
 
 /** A key's SHA-256 digest. */
-export const digest = (key: string): Buffer => createHash("sha256").update(key, "utf8").digest()
+export const digest = (key: string): Buffer => hash("sha256", key, "buffer")
 
 /** Whether two digests are equal, in a time that does not depend on where they differ. */
 export const sameDigest = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && timingSafeEqual(a, b)
@@ -289,9 +289,9 @@ export const withQueryKey = (
   return key === null || key === "" ? headers : { ...headers, "x-goog-api-key": key }
 }
 
-const info = (name: string, hash: Buffer, admin: boolean, models: ReadonlyArray<string> | undefined): KeyInfo => ({
+const info = (name: string, sha256: Buffer, admin: boolean, models: ReadonlyArray<string> | undefined): KeyInfo => ({
   name,
-  sha256: hash.toString("hex"),
+  sha256: sha256.toString("hex"),
   admin,
   models
 })
@@ -333,20 +333,20 @@ export const make = (
         return OptionsErrors.make("Gateway", `${field}.name`, name, "a name of its own (names are unique)")
       }
       names.add(`${field}:${name}`)
-      const hash = digest(Redacted.value(key))
-      if (Redacted.value(key) === "" || digests.has(hash.toString("hex"))) {
+      const sha256 = digest(Redacted.value(key))
+      if (Redacted.value(key) === "" || digests.has(sha256.toString("hex"))) {
         return OptionsErrors.make("Gateway", `${field}.key`, key, "a non-empty key of its own (a key is listed once)")
       }
-      digests.add(hash.toString("hex"))
-      return hash
+      digests.add(sha256.toString("hex"))
+      return sha256
     }
     // The first name of `models` (every name, when undefined) with no price.
     const unpriced = (models: ReadonlyArray<string> | undefined): string | undefined =>
       (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
     for (const [index, key] of keys.entries()) {
       const field = `keys[${index}]`
-      const hash = add(field, key.name, key.key)
-      if (!Buffer.isBuffer(hash)) return yield* hash
+      const sha256 = add(field, key.name, key.key)
+      if (!Buffer.isBuffer(sha256)) return yield* sha256
       // A name is one key's: a key made at run time of this name would share the name in every answer and log line.
       const made = database?.runtime.named(key.name)
       if (made !== undefined) {
@@ -398,20 +398,20 @@ export const make = (
       callers.push({
         id: configKeyId(key.name),
         name: key.name,
-        digest: hash,
+        digest: sha256,
         team: undefined,
         models: key.models === undefined ? undefined : new Set(key.models),
         limiter,
         budget,
         defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens
       })
-      infos.push(info(key.name, hash, false, key.models))
+      infos.push(info(key.name, sha256, false, key.models))
     }
     for (const [index, key] of adminKeys.entries()) {
-      const hash = add(`adminKeys[${index}]`, key.name, key.key)
-      if (!Buffer.isBuffer(hash)) return yield* hash
-      admins.push({ name: key.name, digest: hash })
-      infos.push(info(key.name, hash, true, undefined))
+      const sha256 = add(`adminKeys[${index}]`, key.name, key.key)
+      if (!Buffer.isBuffer(sha256)) return yield* sha256
+      admins.push({ name: key.name, digest: sha256 })
+      infos.push(info(key.name, sha256, true, undefined))
     }
 
     const authenticate = (headers: Readonly<Record<string, string | undefined>>): Caller | Errors.ErrorAnswer => {

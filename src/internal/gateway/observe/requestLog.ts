@@ -18,6 +18,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as SecureRandom from "effect/crypto/SecureRandom"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -26,7 +27,6 @@ import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { randomUUID } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { scrub } from "../../llmError/errorInfo.js"
 import * as Sql from "../../persistence/sql.js"
@@ -93,8 +93,11 @@ const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
     : String(error)
 }
 
+// A row's id is a UUIDv7 (RFC 9562): each sorts after the one before, so its entry in the table's primary key index goes
+// at the index's end, where a random id lands on any of its pages; in a table of 100,000 rows a random id made a row
+// take 2.6 times the CPU and 3.7 times the time to write, in a batch that holds the event loop (docs/performance.md).
 const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests.Row => ({
-  id: randomUUID(),
+  id: SecureRandom.uuidV7Unsafe(),
   request_id: entry.id,
   at: entry.start,
   key_id: entry.caller?.id ?? null,
