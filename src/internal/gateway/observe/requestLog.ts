@@ -93,9 +93,9 @@ const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
     : String(error)
 }
 
-// A row's id is a UUIDv7 (RFC 9562): each sorts after the one before, so its entry in the table's primary key index goes
-// at the index's end, where a random id lands on any of its pages; in a table of 100,000 rows a random id made a row
-// take 2.6 times the CPU and 3.7 times the time to write, in a batch that holds the event loop (docs/performance.md).
+// A row's id is a UUIDv7 (RFC 9562): each sorts after the one before, so its entry in the table's primary key index
+// goes at the index's end, where a random id lands on any of its pages, which costs more the larger the table grows
+// (figures in docs/performance.md).
 const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests.Row => ({
   id: SecureRandom.uuidV7Unsafe(),
   request_id: entry.id,
