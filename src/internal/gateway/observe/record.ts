@@ -204,10 +204,6 @@ export function gone(entry: Entry, now: number): Effect.Effect<void> {
   return write(entry, now)
 }
 
-/**
- * The request's end, `now` in Clock millis: its outcome recorded in the live figures and its row queued for the
- * request log, its line written.
- */
 /** The headers an answer to `entry` carries: its request id, and the hosted tools left out of it. */
 export function answerHeaders(entry: Entry): Readonly<Record<string, string>> {
   return entry.omittedTools === undefined
@@ -215,6 +211,10 @@ export function answerHeaders(entry: Entry): Readonly<Record<string, string>> {
     : { "x-request-id": entry.id, "x-omitted-tools": entry.omittedTools.join(", ") }
 }
 
+/**
+ * The request's end, `now` in Clock millis: its outcome recorded in the live figures and its row queued for the
+ * request log, its line written.
+ */
 export function write(entry: Entry, now: number): Effect.Effect<void> {
   entry.stats?.record(entry.deployment, now - entry.start, entry.firstToken, entry.cost)
   entry.requestLog?.record(entry, now)
