@@ -60,6 +60,7 @@ import * as Redis from "./internal/budget/redis.js"
 import * as Sql from "./internal/budget/sql.js"
 import * as Internal from "./internal/budget/stored.js"
 import * as Invalid from "./internal/optionsError.js"
+import { viaShared } from "./internal/store/deprecatedShared.js"
 import { uniqueId } from "./internal/store/leases.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 import type { BudgetExceededError, NoCapacityError } from "./LlmError.js"
@@ -498,27 +499,29 @@ export const layerStoreSql = (
  * @since 0.1.0
  * @category Constructors
  */
-export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Return<Service, OptionsError> {
+export const make = (options: Options): Effect.Effect<Service, OptionsError, never> =>
+  options.record !== undefined && options.shared === undefined
+    ? Effect.fail(
+      Invalid.make("Budget", "record", options.record.id, "given with `shared` only (it records a store's part)")
+    )
+    : viaShared(
+      "Budget",
+      options,
+      makeOverStore,
+      (shared) => Effect.succeed(layerStoreRedis(shared.store, { record: options.record })),
+      { optional: true }
+    )
+
+// A budget over the provided `BudgetStore`, else a memory store of its own.
+const makeOverStore = Effect.fnUntraced(function*(options: Options): Effect.fn.Return<Service, OptionsError> {
   for (const [index, limit] of options.limits.entries()) {
     const problem = Internal.invalidLimit(limit, index)
     if (problem !== undefined) return yield* problem
   }
-  const problem = Invalid.nonEmpty("Budget", "key", options.key, { optional: true }) ??
-    Invalid.nonEmpty("Budget", "shared.key", options.shared?.key, { optional: true })
+  const problem = Invalid.nonEmpty("Budget", "key", options.key, { optional: true })
   if (problem !== undefined) return yield* problem
-  if (options.record !== undefined && options.shared === undefined) {
-    return yield* Invalid.make(
-      "Budget",
-      "record",
-      options.record.id,
-      "given with `shared` only (it records a store's part)"
-    )
-  }
-  // The deprecated `shared` and `record` read in the one place they are: they name the Redis store and the key.
-  const store = options.shared !== undefined
-    ? yield* Redis.budgetStore(options.shared.store, options.record)
-    : Option.getOrElse(yield* Effect.serviceOption(BudgetStore), Memory.budgetStore)
-  const key = options.shared?.key ?? options.key ?? uniqueId()
+  const store = Option.getOrElse(yield* Effect.serviceOption(BudgetStore), Memory.budgetStore)
+  const key = options.key ?? uniqueId()
   return Internal.make(store, {
     limits: options.limits,
     names: options.limits.map((_, index) => `budget:${key}:${index}`),

@@ -678,8 +678,7 @@ export const layerStoreMemory: Layer.Layer<LeaseStore> = Layer.effect(
  * @since 0.3.0
  * @category Layers
  */
-export const layerStoreRedis = (store: Store.Store): Layer.Layer<LeaseStore> =>
-  Layer.sync(LeaseStore, () => Redis.leaseStore(store))
+export const layerStoreRedis = (store: Store.Store): Layer.Layer<LeaseStore> => Redis.layer(store)
 
 /**
  * @since 0.1.0

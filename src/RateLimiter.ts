@@ -31,6 +31,7 @@ import * as Invalid from "./internal/optionsError.js"
 import * as Internal from "./internal/rateLimiter/limiter.js"
 import * as Memory from "./internal/rateLimiter/memory.js"
 import * as Redis from "./internal/rateLimiter/redis.js"
+import { viaShared } from "./internal/store/deprecatedShared.js"
 import { uniqueId } from "./internal/store/leases.js"
 import { estimatedPromptTokens } from "./internal/tokens/promptSize.js"
 import type { OptionsError } from "./OptionsError.js"
@@ -437,8 +438,7 @@ const validate = (options: Options): OptionsError | undefined =>
     Invalid.positive("RateLimiter", "refillRate", options.refillRate) ??
     Invalid.positive("RateLimiter", "maxConcurrency", options.maxConcurrency, { integer: true, optional: true }) ??
     Invalid.positive("RateLimiter", "tokensPerMinute", options.tokensPerMinute, { optional: true }) ??
-    Invalid.nonEmpty("RateLimiter", "key", options.key, { optional: true }) ??
-    (options.shared === undefined ? undefined : Invalid.nonEmpty("RateLimiter", "shared.key", options.shared.key))
+    Invalid.nonEmpty("RateLimiter", "key", options.key, { optional: true })
 
 /**
  * Builds a limiter whose refill fibers live in the current scope. Fails with
@@ -462,14 +462,14 @@ const validate = (options: Options): OptionsError | undefined =>
  * @since 0.1.0
  * @category Constructors
  */
-export const make = Effect.fnUntraced(
+export const make = (options: Options): Effect.Effect<Service, OptionsError, Scope.Scope> =>
+  viaShared("RateLimiter", options, makeOverStores, (shared) => Effect.succeed(layerStoreRedis(shared.store)))
+
+// A limiter over the provided `BucketStore` and `SlotStore`, else memory stores of its own.
+const makeOverStores = Effect.fnUntraced(
   function*(options: Options): Effect.fn.Return<Service, OptionsError, Scope.Scope> {
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
-    // The deprecated `shared` read in the one place it is: it names the Redis stores and the key.
-    if (options.shared !== undefined) {
-      return yield* Internal.make(options, options.shared.key, Redis.stores(options.shared.store))
-    }
     const buckets = yield* Effect.serviceOption(BucketStore)
     const slots = yield* Effect.serviceOption(SlotStore)
     return yield* Internal.make(options, options.key ?? uniqueId(), {

@@ -872,13 +872,7 @@ export const layerStoreMemory: Layer.Layer<BreakerStore | AffinityStore | Learne
  */
 export const layerStoreRedis = (
   store: Store.Store
-): Layer.Layer<BreakerStore | AffinityStore | LearnedLimitStore> =>
-  Layer.effectContext(Effect.sync(() =>
-    Context.make(BreakerStore, StoresRedis.breakerStore(store)).pipe(
-      Context.add(AffinityStore, StoresRedis.affinityStore(store)),
-      Context.add(LearnedLimitStore, StoresRedis.learnedLimitStore(store))
-    )
-  ))
+): Layer.Layer<BreakerStore | AffinityStore | LearnedLimitStore> => StoresRedis.layer(store)
 
 // The configuration side builds routers from provider.json (`ProviderConfig`); the deprecated entry points below load
 // it when called, so this module never imports it.

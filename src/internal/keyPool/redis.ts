@@ -4,11 +4,13 @@
  * `onUnavailable: "fail-open"` it is wrapped in the fail-open decorator (`failOpen.ts`).
  */
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as KeyPool from "../../KeyPool.js"
 import type * as Store from "../../Store.js"
 import * as Leases from "../store/leases.js"
 import * as Published from "../store/published.js"
 import { failOpen } from "./failOpen.js"
+import { LeaseStore } from "./leaseStore.js"
 import * as Memory from "./memory.js"
 
 /** A `LeaseStore` kept in `store`; under its `onUnavailable: "fail-open"`, falling back on its share in memory. */
@@ -22,3 +24,6 @@ export const leaseStore = (store: Store.Store): KeyPool.LeaseStore["Service"] =>
     ? failOpen(shared, Memory.leaseStore(connection.scope), connection.instances)
     : shared
 }
+
+/** The store in `store`'s Redis, as a layer (`KeyPool.layerStoreRedis`). */
+export const layer = (store: Store.Store): Layer.Layer<LeaseStore> => Layer.sync(LeaseStore, () => leaseStore(store))

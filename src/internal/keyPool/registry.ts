@@ -17,6 +17,7 @@ import type * as KeyPool from "../../KeyPool.js"
 import { OptionsError } from "../../OptionsError.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import * as Invalid from "../optionsError.js"
+import { viaShared } from "../store/deprecatedShared.js"
 import { uniqueId } from "../store/leases.js"
 import { LeaseStore } from "./leaseStore.js"
 import * as Memory from "./memory.js"
@@ -45,8 +46,7 @@ export const invalidOptions = (options: KeyPool.Options): OptionsError | undefin
     Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
     Invalid.duration("KeyPool", "slowStart", options.slowStart)
   if (timing !== undefined) return timing
-  const key = Invalid.nonEmpty("KeyPool", "key", options.key, { optional: true }) ??
-    (options.shared === undefined ? undefined : Invalid.nonEmpty("KeyPool", "shared.key", options.shared.key))
+  const key = Invalid.nonEmpty("KeyPool", "key", options.key, { optional: true })
   if (key !== undefined) return key
   // A pool without keys could only ever fail its calls with NoCapacityError.
   if (options.keys.length === 0) {
@@ -74,20 +74,29 @@ const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> 
 }
 
 /**
- * Where a pool keeps its state when it is given one: the deprecated `shared` read in the one place it is (it names
- * the Redis store and the key), else a provided `KeyPool.LeaseStore` under `options.key` (by default a key no other
- * pool names).
+ * Where a pool keeps its state when it is given one: a provided `KeyPool.LeaseStore` under `options.key` (by default a
+ * key no other pool names).
  */
 const backendOf = (options: KeyPool.Options): Effect.Effect<Stored.Backend | undefined> =>
-  options.shared !== undefined
-    ? Effect.succeed({ store: Redis.leaseStore(options.shared.store), key: options.shared.key })
-    : Effect.map(
-      Effect.serviceOption(LeaseStore),
-      Option.match({
-        onNone: () => undefined,
-        onSome: (store) => ({ store, key: options.key ?? uniqueId() })
-      })
-    )
+  Effect.map(
+    Effect.serviceOption(LeaseStore),
+    Option.match({
+      onNone: () => undefined,
+      onSome: (store) => ({ store, key: options.key ?? uniqueId() })
+    })
+  )
+
+// With the deprecated `shared`: over its store's Redis layer, under its key.
+const viaSharedStore = <A, E>(
+  options: KeyPool.Options,
+  make: (options: KeyPool.Options) => Effect.Effect<A, E>
+): Effect.Effect<A, E | OptionsError> =>
+  viaShared(
+    "KeyPool",
+    options,
+    make,
+    (shared) => Effect.succeed(Redis.layer(shared.store))
+  )
 
 // A memory store of a pool (or registry) of its own: its pools lease every key, so it publishes no loads and the
 // scope it would publish them in is never used.
@@ -95,13 +104,14 @@ const memoryStore = (): KeyPool.LeaseStore["Service"] => Memory.leaseStore(Scope
 
 /** A standalone pool (`KeyPool.make`): over the provided store, else over a memory store of its own. */
 export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, OptionsError> =>
-  Effect.andThen(
-    validated(options),
-    Effect.flatMap(
-      backendOf(options),
-      (backend) => Stored.make(options, backend ?? { store: memoryStore(), key: "pool" }, Stored.settingsOf(options))
-    )
-  )
+  viaSharedStore(options, (options) =>
+    Effect.andThen(
+      validated(options),
+      Effect.flatMap(
+        backendOf(options),
+        (backend) => Stored.make(options, backend ?? { store: memoryStore(), key: "pool" }, Stored.settingsOf(options))
+      )
+    ))
 
 /** A registry with no pools yet (`KeyPool.makeRegistry`). */
 export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(() => {
@@ -110,29 +120,30 @@ export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(
   let store: KeyPool.LeaseStore["Service"] | undefined
   const lock = Semaphore.makeUnsafe(1)
   return {
-    pool: (options) =>
-      Effect.andThen(
-        validated(options),
-        Effect.flatMap(backendOf(options), (backend) => {
-          const settings = Stored.settingsOf(options)
-          if (backend !== undefined) return Stored.make(options, backend, settings)
-          const name = JSON.stringify([options.providerId, options.endpoint ?? null])
-          return lock.withPermits(1)(Effect.suspend(() => {
-            const existing = cores.get(name)
-            if (existing !== undefined) {
-              return Effect.andThen(Stored.grow(existing, options.keys), Stored.service(existing, settings))
-            }
-            store ??= memoryStore()
-            return Effect.flatMap(
-              Stored.makeCore(options.providerId, options.keys, undefined, { store, key: name }),
-              (core) => {
-                cores.set(name, core)
-                return Stored.service(core, settings)
+    pool: (given) =>
+      viaSharedStore(given, (options) =>
+        Effect.andThen(
+          validated(options),
+          Effect.flatMap(backendOf(options), (backend) => {
+            const settings = Stored.settingsOf(options)
+            if (backend !== undefined) return Stored.make(options, backend, settings)
+            const name = JSON.stringify([options.providerId, options.endpoint ?? null])
+            return lock.withPermits(1)(Effect.suspend(() => {
+              const existing = cores.get(name)
+              if (existing !== undefined) {
+                return Effect.andThen(Stored.grow(existing, options.keys), Stored.service(existing, settings))
               }
-            )
-          }))
-        })
-      )
+              store ??= memoryStore()
+              return Effect.flatMap(
+                Stored.makeCore(options.providerId, options.keys, undefined, { store, key: name }),
+                (core) => {
+                  cores.set(name, core)
+                  return Stored.service(core, settings)
+                }
+              )
+            }))
+          })
+        ))
   }
 })
 

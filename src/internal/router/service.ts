@@ -14,6 +14,8 @@ import type * as Llm from "../../Llm.js"
 import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import type { Deployment, Options, Pins, Service } from "../../Router.js"
+import * as Store from "../../Store.js"
+import { viaShared } from "../store/deprecatedShared.js"
 import * as Telemetry from "../telemetry.js"
 import * as Breaker from "./breaker.js"
 import * as Deployments from "./deployment.js"
@@ -22,6 +24,7 @@ import { addressesOf, type Core, picker, run, type Sender } from "./routing.js"
 import * as Settings from "./settings.js"
 import * as Status from "./status.js"
 import { chosen } from "./stores/chosen.js"
+import * as StoresRedis from "./stores/redis.js"
 import { chatStream } from "./stream.js"
 
 const chatSender: Sender<ChatResponse> = {
@@ -113,6 +116,15 @@ const routerId = (names: ReadonlyArray<string>): string => hash("sha256", names.
 
 /** `Router.make`: invalid options fail with `OptionsError`. */
 export const make = <D extends Deployment<unknown, unknown>>(
+  options: Options<D>
+): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> =>
+  viaShared("Router", options, makeOverStores, (shared) =>
+    "redis" in shared.store
+      ? Effect.map(Store.make(shared.store), StoresRedis.layer)
+      : Effect.succeed(StoresRedis.layer(shared.store)), { optional: true })
+
+// A router over the provided stores (`chosen`), else memory stores of its own.
+const makeOverStores = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
 ): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> =>
   Effect.suspend(

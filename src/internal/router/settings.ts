@@ -112,8 +112,7 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (hedge !== undefined) return hedge
   const learning = invalidLearning(options.learnedLimits)
   if (learning !== undefined) return learning
-  const key = Invalid.nonEmpty("Router", "key", options.key, { optional: true }) ??
-    Invalid.nonEmpty("Router", "shared.key", options.shared?.key, { optional: true })
+  const key = Invalid.nonEmpty("Router", "key", options.key, { optional: true })
   if (key !== undefined) return key
   const affinity = invalidAffinity(options.affinity)
   if (affinity !== undefined) return affinity

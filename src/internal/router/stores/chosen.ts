@@ -1,17 +1,11 @@
 /**
- * Where a router keeps its breakers, learned limits and pins, chosen once when it is built: the deprecated
- * `Options.shared` read in the one place it is (its Redis store, as `Router.layerStoreRedis` gives, and its key), else
- * the provided `Router.BreakerStore`, `Router.LearnedLimitStore` and `Router.AffinityStore`, else memory stores of the
- * router's own.
+ * Where a router keeps its breakers, learned limits and pins, chosen once when it is built: the provided
+ * `Router.BreakerStore`, `Router.LearnedLimitStore` and `Router.AffinityStore`, else memory stores of the router's own.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
-import type { OptionsError } from "../../../OptionsError.js"
 import type * as Router from "../../../Router.js"
-import * as Store from "../../../Store.js"
 import * as Memory from "./memory.js"
-import * as Redis from "./redis.js"
 import { AffinityStore, BreakerStore, LearnedLimitStore } from "./tags.js"
 
 /** A router's stores and its key in them. */
@@ -28,19 +22,8 @@ export interface Chosen {
 }
 
 /** The stores of a router of `options` (checked). */
-export const chosen = (options: Router.Options): Effect.Effect<Chosen, OptionsError, Scope.Scope> => {
-  const shared = options.shared
-  if (shared !== undefined) {
-    const store = "redis" in shared.store ? Store.make(shared.store) : Effect.succeed(shared.store)
-    return Effect.map(store, (connected) => ({
-      breakers: Redis.breakerStore(connected),
-      learned: Redis.learnedLimitStore(connected),
-      affinity: Redis.affinityStore(connected),
-      key: shared.key ?? options.key ?? "router",
-      own: { breakers: false, learned: false }
-    }))
-  }
-  return Effect.map(
+export const chosen = (options: Router.Options): Effect.Effect<Chosen> =>
+  Effect.map(
     Effect.all([
       Effect.serviceOption(BreakerStore),
       Effect.serviceOption(LearnedLimitStore),
@@ -54,4 +37,3 @@ export const chosen = (options: Router.Options): Effect.Effect<Chosen, OptionsEr
       own: { breakers: Option.isNone(breakers), learned: Option.isNone(learned) }
     })
   )
-}
