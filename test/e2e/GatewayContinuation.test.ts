@@ -67,6 +67,13 @@ const fixture = Layer.effect(
       repeating: chat(simulator, "sim-large", "continuation=repeat"),
       rewording: chat(simulator, "sim-large", "continuation=reword"),
       cutLate: chat(simulator, "gpt-4o-mini", "reset=10"),
+      // An answer of 40 words, its last ending a sentence, cut before its end; a fallback that restarts it and adds 20.
+      cutSentence: chat(simulator, "gpt-4o-mini", undefined, {
+        headers: { "x-simulator-fault": "reset=41", "x-simulator-reply-tokens": "40" }
+      }),
+      restartingLong: chat(simulator, "sim-large", undefined, {
+        headers: { "x-simulator-fault": "continuation=restart", "x-simulator-reply-tokens": "20" }
+      }),
       refusingAll: chat(simulator, "sim-large", "status=400"),
       claude: messagesApi(simulator),
       refusing: messagesApi(simulator, "prefill=refuse"),
@@ -84,7 +91,8 @@ const fixture = Layer.effect(
         "cut-then-chat-restarting": { ...inOrder("cut/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" },
         "cut-then-restarting": inOrder("cut/gpt-4o-mini", "restarting/sim-large"),
         "cut-late-then-repeating": inOrder("cutLate/gpt-4o-mini", "repeating/sim-large"),
-        "cut-then-rewording": inOrder("cut/gpt-4o-mini", "rewording/sim-large")
+        "cut-then-rewording": inOrder("cut/gpt-4o-mini", "rewording/sim-large"),
+        "cut-sentence-then-restarting": inOrder("cutSentence/gpt-4o-mini", "restartingLong/sim-large")
       }
     })
     const lines: Array<string> = []
@@ -365,6 +373,30 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(after).toBe(rest.slice(before.length))
         expect(once(textOf(stream.chunks), before)).toBe(true)
       }))
+
+    it.effect(
+      "openai client: cut after 40 words of 60 at a sentence's end, a fallback that restarts: the client gets all 60 " +
+        "words, the 41st after the 40th's full stop and a space",
+      () =>
+        Effect.gen(function*() {
+          const { openAi } = yield* Fixture
+          const { after, before, stream } = yield* split(openAi, "cut-sentence-then-restarting")
+          const text = textOf(stream.chunks)
+          expect(before.split(" ")).toHaveLength(40)
+          expect(before.endsWith(".")).toBe(true)
+          const restarted = yield* answerTo(
+            openAi,
+            "restartingLong/sim-large",
+            { role: "assistant", content: before },
+            { role: "user", content: instruction }
+          )
+          expect(restarted.startsWith(`${before} `)).toBe(true)
+          expect(text).toBe(restarted)
+          expect(after).toBe(restarted.slice(before.length))
+          expect(text.split(/\s+/)).toHaveLength(60)
+          expect(text.split(/\s+/).every((word) => /^[A-Za-z]+\.?$/.test(word))).toBe(true)
+        })
+    )
 
     it.effect("openai client: a fallback that repeats the last words sent gets them dropped", () =>
       Effect.gen(function*() {

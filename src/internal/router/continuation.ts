@@ -151,42 +151,81 @@ const sharedWords = (sent: string, endsInWord: boolean, opening: string): number
   return common / fewer
 }
 
+// The separator `text` ends with: what follows its last letter or digit (empty when it ends in one).
+function trailingSeparator(text: string): string {
+  let start = text.length
+  while (start > 0) {
+    const low = text.charCodeAt(start - 1)
+    const width = start >= 2 && low >= 0xdc00 && low <= 0xdfff ? 2 : 1
+    if (wordCharacter.test(text.slice(start - width, start))) break
+    start -= width
+  }
+  return text.slice(start)
+}
+
+// The end of the run of characters that are not letters or digits at `from` in `text`.
+function separatorEnd(text: string, from: number): number {
+  let end = from
+  while (end < text.length) {
+    const character = String.fromCodePoint(text.codePointAt(end)!)
+    if (wordCharacter.test(character)) break
+    end += character.length
+  }
+  return end
+}
+
+// How much of the separator `theirs` (the opening's, at the join) to drop after the sent text's `ours`: all `ours` holds
+// when `theirs` starts with it (the join exactly the answer's); else what they share at the start (by code point),
+// then, when `ours` ends in white space, the white space that follows. Either way the join keeps a separator.
+function separatorDropped(ours: string, theirs: string): number {
+  if (theirs.startsWith(ours)) return ours.length
+  let common = 0
+  for (const character of theirs) {
+    if (!ours.startsWith(character, common)) break
+    common += character.length
+  }
+  if (!/\s$/u.test(ours)) return common
+  while (common < theirs.length && /\s/u.test(theirs[common]!)) common++
+  return common
+}
+
 /**
  * Whether a continuation turn's `opening` (its text so far; `ended`: all of it) goes on from `sent`, compared
  * normalised (case, punctuation and white space aside): an opening that starts the sent text again word for word
  * continues once that is dropped, one that repeats the sent text's tail ( `minimumOverlap` characters at least) once
  * the repeat is dropped; one that shares neither continues as it is, unless its first words are mostly the sent
  * text's first words (the answer again in other words), or it ended within a repeat of the sent text's start (whole
- * words, `minimumOverlap` characters at least).
+ * words, `minimumOverlap` characters at least). What is dropped ends at the join with one separator: the sent text's,
+ * then what of the opening's it does not already hold (`separatorDropped`), so the word at the join is never glued to
+ * its neighbour, and the answer comes out exactly when the opening writes the join as the sent text did.
  */
 export const judge = (sent: string, opening: string, ended: boolean): Verdict => {
   const before = normalised(sent).text
   const after = normalised(opening)
   const text = after.text
-  // The opening's first `characters` (normalised) dropped, and, when the sent text ended between words, the
-  // separator after them too: the sent text has its own.
+  // The opening's first `characters` (normalised) dropped, then, when the sent text ended in a separator, what of the
+  // opening's separator there it already holds; undecided while that separator may still go on.
   const dropped = (characters: number): Verdict => {
     if (characters === 0) return { _tag: "Continues", drop: 0 }
-    let drop = after.ends[characters - 1]!
-    if (!wordCharacter.test(sent.slice(-1))) {
-      while (drop < opening.length) {
-        const character = String.fromCodePoint(opening.codePointAt(drop)!)
-        if (wordCharacter.test(character)) break
-        drop += character.length
-      }
-    }
-    return { _tag: "Continues", drop }
+    const drop = after.ends[characters - 1]!
+    const ours = trailingSeparator(sent)
+    if (ours === "") return { _tag: "Continues", drop }
+    const end = separatorEnd(opening, drop)
+    if (end === opening.length && !ended) return { _tag: "Undecided" }
+    return { _tag: "Continues", drop: drop + separatorDropped(ours, opening.slice(drop, end)) }
   }
   if (before === "") return dropped(0)
-  // The answer from its start again, so far: read on while it may be, as long as the sent text. Ended there, it is
+  // The whole sent text again, and more or the end: dropped, the rest (if any) goes on from the join.
+  if (text.startsWith(before) && (ended || text.length > before.length)) return dropped(before.length)
+  // The answer from its start again, so far: read on while it may be, as long as the sent text and one character
+  // more (which says whether the sent text's last word was whole). Ended there, it is
   // a restart when it is whole words of the start, `minimumOverlap` characters at least; a shorter one (" call."
   // after a text that begins "Caller") is too little to tell, and goes on as it is.
   if (before.startsWith(text)) {
     if (!ended) return { _tag: "Undecided" }
-    const wholeWords = text.length === before.length || before[text.length] === " "
+    const wholeWords = before[text.length] === " "
     return text !== "" && wholeWords && text.length >= minimumOverlap ? { _tag: "Restarted" } : dropped(0)
   }
-  if (text.startsWith(before)) return dropped(before.length)
   // The sent text's tail again: the longest repeat, read on while the opening is all repeat.
   const tail = before.slice(-Math.max(openingWindow * 4, 2048))
   for (let length = Math.min(tail.length, text.length); length >= minimumOverlap; length--) {
@@ -194,9 +233,12 @@ export const judge = (sent: string, opening: string, ended: boolean): Verdict =>
       return length === text.length && !ended ? { _tag: "Undecided" } : dropped(length)
     }
   }
-  if (!ended && text.length < openingWindow) return { _tag: "Undecided" }
-  const endsInWord = wordCharacter.test(sent.slice(-1))
-  return sharedWords(before, endsInWord, text) > rewordedShare ? { _tag: "Restarted" } : dropped(0)
+  // Not yet judged on less than its window, nor while it may still be a repeat that has not reached the cut (the
+  // opening so far found in the tail at a word's start).
+  if (!ended && (text.length < openingWindow || tail.startsWith(text) || tail.includes(` ${text}`))) {
+    return { _tag: "Undecided" }
+  }
+  return sharedWords(before, trailingSeparator(sent) === "", text) > rewordedShare ? { _tag: "Restarted" } : dropped(0)
 }
 
 /** `chunks` without the first `drop` characters of their text. */
