@@ -100,3 +100,41 @@ describe("gateway intake", () => {
     )
   })
 })
+
+describe("a client's text bounded", () => {
+  it("a model name is over the bound exactly when its UTF-8 bytes are more than maxModelBytes, and says how many", () =>
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 400 }), (model) => {
+        const bytes = Buffer.byteLength(model)
+        expect(Intake.oversizedModel(model)).toBe(bytes > Intake.maxModelBytes ? bytes : undefined)
+      }),
+      { numRuns: 500 }
+    ))
+
+  it("a name of maxModelBytes bytes is taken, one byte more is not, whatever its characters' widths", () => {
+    expect(Intake.oversizedModel("m".repeat(Intake.maxModelBytes))).toBeUndefined()
+    expect(Intake.oversizedModel("m".repeat(Intake.maxModelBytes + 1))).toBe(Intake.maxModelBytes + 1)
+    // 86 characters of three bytes each: 258 bytes.
+    expect(Intake.oversizedModel("模".repeat(86))).toBe(258)
+    expect(Intake.oversizedModel("m".repeat(1 << 20))).toBe(1 << 20)
+  })
+
+  it("what a log holds of a text: the text up to maxLoggedLength, else its start and an ellipsis, never half a pair", () =>
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 600 }), (text) => {
+        const logged = Intake.logged(text)
+        if (text.length <= Intake.maxLoggedLength) {
+          expect(logged).toBe(text)
+          return
+        }
+        expect(logged.endsWith("…")).toBe(true)
+        const kept = logged.slice(0, -1)
+        expect(text.startsWith(kept)).toBe(true)
+        expect(kept.length).toBeGreaterThanOrEqual(Intake.maxLoggedLength - 1)
+        expect(kept.length).toBeLessThanOrEqual(Intake.maxLoggedLength)
+        // The cut is between two characters, not inside a surrogate pair (the texts hold whole pairs only).
+        expect(/[\uD800-\uDBFF]$/.test(kept)).toBe(false)
+      }),
+      { numRuns: 500 }
+    ))
+})

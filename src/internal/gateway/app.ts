@@ -76,6 +76,8 @@ export interface Lasting {
   /** The kept responses' store, built from the layer the gateway is configured with. */
   readonly responses: Context.Context<ResponsesStore.StoredResponses>
   readonly requestLog: RequestLog.RequestLog | undefined
+  /** The lines of requests refused before authentication, rate-limited for the gateway's life. */
+  readonly refusalLines: Logs.RefusalLines
 }
 
 /**
@@ -112,6 +114,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
     now,
     metrics,
     responses,
+    refusalLines: yield* Logs.refusalLines,
     requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
       database: options.database,
       logPayloads: options.logPayloads,
@@ -126,9 +129,9 @@ export const lasting = Effect.fnUntraced(function*(options: {
 
 /** The gateway's routes over one configuration's engine, and its answer to paths it does not serve. */
 export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOptions, lasting: Lasting) {
-  const { metrics, now, requestLog } = lasting
+  const { metrics, now, refusalLines, requestLog } = lasting
   const dashboard = yield* Dashboard.make({ status: engine.status, budgets: options.auth.budgetStatus, now })
-  const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats, requestLog })
+  const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats, requestLog, refusalLines })
   const { adminOnly, plain, served } = serving
   const openAi = OpenAiRoutes.routes(serving)
   const responses = yield* Effect.provide(ResponsesRoute.routes(serving), lasting.responses)

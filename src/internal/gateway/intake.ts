@@ -66,6 +66,29 @@ export function requestId(header: string | undefined, fresh: () => string): stri
   return header !== undefined && requestIdShape.test(header) ? header : fresh()
 }
 
+/**
+ * The longest model name taken, in UTF-8 bytes: longer than any provider's, short enough to log, keep in the request
+ * log and name in an answer. A longer one is refused (400 `model_too_long`) before anything else is made of it.
+ */
+export const maxModelBytes = 256
+
+/** The bytes of `model` when it is longer than `maxModelBytes`, else undefined. */
+export function oversizedModel(model: string): number | undefined {
+  const bytes = Buffer.byteLength(model)
+  return bytes > maxModelBytes ? bytes : undefined
+}
+
+/** The most characters of a client's text (a path, a model name) a log line or a request log row holds. */
+export const maxLoggedLength = 256
+
+/** `text` as a log line or row holds it: whole up to `maxLoggedLength` characters, else their first and `…`. */
+export function logged(text: string): string {
+  if (text.length <= maxLoggedLength) return text
+  // Not cut inside a surrogate pair.
+  const high = text.charCodeAt(maxLoggedLength - 1)
+  return `${text.slice(0, high >= 0xd800 && high <= 0xdbff ? maxLoggedLength - 1 : maxLoggedLength)}…`
+}
+
 /** The `Host` values of a gateway listening on loopback at `port`: its loopback names, with the port or without. */
 export function loopbackHosts(port: number): ReadonlySet<string> {
   return new Set(["localhost", "127.0.0.1", "[::1]"].flatMap((name) => [name, `${name}:${port}`]))

@@ -184,19 +184,24 @@ export interface ServingInput {
   readonly stats: Logs.LiveStats
   /** The request log each request's entry is written to, with a database. */
   readonly requestLog: RequestLog.RequestLog | undefined
+  /** The lines of requests refused before authentication, rate-limited. */
+  readonly refusalLines: Logs.RefusalLines
 }
 
 /** The routes' shared plumbing over one engine and its options. */
 export type Serving = ReturnType<typeof make>
 
 /** The plumbing every route of the application is served through. */
-export function make({ engine, metrics, now, options, requestLog, stats }: ServingInput) {
+export function make({ engine, metrics, now, options, refusalLines, requestLog, stats }: ServingInput) {
   const { auth } = options
   const known = engine.models.map((model) => model.id)
 
-  // A key limited to some models is told of those only.
+  // A key limited to some models is told of those only; a name longer than the gateway takes is refused by its length.
   function notFoundAnswer(model: string, caller?: Auth.Caller) {
-    return Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
+    const oversized = Intake.oversizedModel(model)
+    return oversized !== undefined
+      ? Errors.modelTooLong(oversized, Intake.maxModelBytes)
+      : Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
   }
 
   // The names a key may call, as the configuration lists them: all of them for a key not limited to some.
@@ -224,21 +229,30 @@ export function make({ engine, metrics, now, options, requestLog, stats }: Servi
     return errorResponse(answer)
   }
 
+  // A refusal of the call of `entry`, noted in its log line.
+  function refused(entry: Logs.Entry, answer: Errors.ErrorAnswer) {
+    Logs.failed(entry, answer.code ?? undefined, answer)
+    return refusal(entry, answer)
+  }
+
   // The target of `model` once the request's key (its `entry`'s caller) may call it (its rate limit and budget
-  // checked), else the refusal; `request` as sent for the key (`Auth.bounded`).
+  // checked), else the refusal; `request` as sent for the key (`Auth.bounded`). A model too long to take, or that
+  // names nothing, is refused after it took from the key's rate limit too: trying names costs what calling does.
   function admitted<R, Q extends Auth.Request | undefined>(admission: Admission<R, Q>) {
     const { entry, handle, model } = admission
-    const target = admission.target ?? engine.resolve(model)
-    entry.model = model
-    if (target === undefined) return Effect.succeed(refusal(entry, notFoundAnswer(model, entry.caller)))
+    const target = Intake.oversizedModel(model) === undefined ? admission.target ?? engine.resolve(model) : undefined
+    entry.model = Intake.logged(model)
+    if (target === undefined) {
+      return Effect.match(auth.limit(entry.caller), {
+        onFailure: (answer) => refused(entry, answer),
+        onSuccess: () => refused(entry, notFoundAnswer(model, entry.caller))
+      })
+    }
     // A request without a gateway key (a gateway that requires none, or an open path) has no limit or budget.
     if (entry.caller === undefined) return handle(target, admission.request)
     const sent = auth.bounded(entry.caller, admission.request)
     return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
-      onFailure: (answer) => {
-        Logs.failed(entry, answer.code ?? undefined, answer)
-        return Effect.succeed(refusal(entry, answer))
-      },
+      onFailure: (answer) => Effect.succeed(refused(entry, answer)),
       onSuccess: (settle) => {
         entry.settle = settle
         return handle(target, sent)
@@ -272,7 +286,8 @@ export function make({ engine, metrics, now, options, requestLog, stats }: Servi
         ? Auth.presented(Auth.withQueryKey(request.headers, request.url))
         : undefined
       // A request refused before it is authenticated gets no row: anyone who reaches the port could fill the
-      // database with them. It is counted (`refused_total`) and its line written; its body is never read.
+      // database with them. It is counted (`refused_total`) and its line written (`Logs.RefusalLines`: so many a
+      // second); its body is never read.
       const entry = Logs.begin({
         id,
         method: request.method,
@@ -288,7 +303,12 @@ export function make({ engine, metrics, now, options, requestLog, stats }: Servi
       if (refused !== undefined) {
         metrics.refused(refused.code ?? String(refused.status))
         Logs.failed(entry, refused.code ?? undefined, refused)
-        handled = Effect.succeed(refusal(entry, refused))
+        // Its line only within the refusal lines' rate: anyone who reaches the port could flood the log with them.
+        handled = !entry.log ? Effect.succeed(refusal(entry, refused)) : Effect.map(refusalLines.take, (suppressed) => {
+          entry.log = suppressed !== undefined
+          entry.suppressed = suppressed
+          return refusal(entry, refused)
+        })
       } else {
         entry.caller = caller
         tally = route === undefined ? undefined : metrics.tally(route, start)

@@ -134,8 +134,10 @@ export interface Auth {
   readonly allows: (caller: Caller | undefined, model: string) => boolean
   /** The request as it is sent for `caller`: a budgeted key's chat without `maxTokens` gets its `defaultMaxTokens`. */
   readonly bounded: <Q extends Request | undefined>(caller: Caller | undefined, request: Q) => Q
+  /** Takes one request from `caller`'s rate limit (none without a caller or a limit), or the 429 to give. */
+  readonly limit: (caller: Caller | undefined) => Effect.Effect<void, Errors.ErrorAnswer>
   /**
-   * Checks the caller's models, rate limit and budget for a call of `model` to `target` (`request`: a chat's,
+   * Checks the caller's rate limit, models and budget for a call of `model` to `target` (`request`: a chat's,
    * bounded, or embeddings'): its worst case is reserved until the request's scope closes. What settles its cost.
    */
   readonly admit: (
@@ -480,12 +482,15 @@ export const make = (
       request: Request | undefined
     ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
-      if (!allows(caller, model)) return Effect.fail(forbidden(model))
+      const allowed = allows(caller, model) ? admittedFree : Effect.fail(forbidden(model))
       const budgeted = caller.budget === undefined
-        ? admittedFree
-        : spend(caller.budget, model, worstCase(target, request), unavailableFor(caller))
+        ? allowed
+        : Effect.andThen(allowed, spend(caller.budget, model, worstCase(target, request), unavailableFor(caller)))
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
+
+    const limit = (caller: Caller | undefined): Effect.Effect<void, Errors.ErrorAnswer> =>
+      caller?.limiter === undefined ? Effect.void : limited(caller.limiter)
 
     // The configuration's budgeted keys and those made at run time now, each with its own limit (a budget the
     // database cannot read now has none to show).
@@ -515,6 +520,7 @@ export const make = (
       authenticate,
       allows,
       bounded,
+      limit,
       admit
     }
     // Without a database no key is made at run time: whether keys are required is the configuration's, decided here.

@@ -30,10 +30,13 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Metric from "effect/Metric"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../../ChatResponse.js"
 import type { LlmError } from "../../../LlmError.js"
+import * as RateLimiter from "../../../RateLimiter.js"
 import type * as Router from "../../../Router.js"
+import * as Intake from "../intake.js"
 import type { Caller, Settle } from "../keys/auth.js"
 import type * as ResponsesStore from "../responses/store.js"
 import type { RequestLog } from "./requestLog.js"
@@ -51,8 +54,13 @@ export interface Payload {
 /** One request's log line, filled in as the request goes. */
 export interface Entry {
   readonly id: string
-  /** Whether its line is written (`Gateway.Options.logRequests`). */
-  readonly log: boolean
+  /**
+   * Whether its line is written (`Gateway.Options.logRequests`; a refusal before authentication's only within
+   * `RefusalLines`' rate).
+   */
+  log: boolean
+  /** Of the requests refused before authentication before this one, those whose lines were not written. */
+  suppressed: number | undefined
   /** The live figures its outcome is recorded in when it ends. */
   readonly stats: LiveStats | undefined
   /** The request log its row is written to when it ends. */
@@ -120,6 +128,7 @@ export function begin({ id, key, log, method, requestLog, start, stats, url }: B
     log,
     stats,
     requestLog,
+    suppressed: undefined,
     payload: requestLog?.logPayloads === true ? { request: undefined, reply: "", key } : undefined,
     method,
     path: pathOf(url),
@@ -226,7 +235,8 @@ function line(entry: Entry, now: number): Effect.Effect<void> {
     Effect.annotateLogs({
       request_id: entry.id,
       method: entry.method,
-      path: entry.path,
+      path: Intake.logged(entry.path),
+      ...(entry.suppressed !== undefined && entry.suppressed > 0 ? { suppressed: entry.suppressed } : {}),
       status: entry.status,
       latency_ms: now - entry.start,
       ...(entry.caller !== undefined ? { key_id: entry.caller.id, key_name: entry.caller.name } : {}),
@@ -251,6 +261,41 @@ function line(entry: Entry, now: number): Effect.Effect<void> {
     })
   )
 }
+
+/**
+ * The lines of the requests refused before they are authenticated (a wrong or missing key, a foreign `Host`), which
+ * anyone who reaches the port can send: at most `refusalLinesPerSecond` a second, a burst of as many, through a
+ * `RateLimiter`; the first line written after some were not says how many (`suppressed`). `refused_total` counts every
+ * refusal.
+ */
+export interface RefusalLines {
+  /** Whether a refusal's line is written now: the count of those not written since the last one, else undefined. */
+  readonly take: Effect.Effect<number | undefined>
+}
+
+/** The most lines of requests refused before authentication written in a second. */
+export const refusalLinesPerSecond = 10
+
+/** The gateway's `RefusalLines`, for as long as the scope. */
+export const refusalLines: Effect.Effect<RefusalLines, never, Scope.Scope> = Effect.map(
+  Effect.orDie(RateLimiter.make({ capacity: refusalLinesPerSecond, refillRate: refusalLinesPerSecond })),
+  (limiter) => {
+    let suppressed = 0
+    return {
+      take: Effect.match(Effect.scoped(limiter.consume({ onExceeded: "fail" })), {
+        onFailure: () => {
+          suppressed++
+          return undefined
+        },
+        onSuccess: () => {
+          const before = suppressed
+          suppressed = 0
+          return before
+        }
+      })
+    }
+  }
+)
 
 /** A ring buffer of the last `capacity` numbers pushed. */
 export class Window {

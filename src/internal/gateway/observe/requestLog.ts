@@ -31,6 +31,7 @@ import type { StoreUnavailableError } from "../../../Store.js"
 import { scrub } from "../../llmError/errorInfo.js"
 import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
+import * as Intake from "../intake.js"
 import * as Auth from "../keys/auth.js"
 import type * as Logs from "./record.js"
 
@@ -103,7 +104,7 @@ const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests
   key_id: entry.caller?.id ?? null,
   key_name: entry.caller?.name ?? null,
   team_id: entry.caller?.team ?? null,
-  route: entry.path,
+  route: Intake.logged(entry.path),
   model: entry.model ?? null,
   deployment: entry.deployment ?? null,
   status: entry.status,

@@ -52,6 +52,17 @@ export const modelNotFound = (model: string, known: ReadonlyArray<string>): Erro
     "model_not_found"
   )
 
+/** A `model` of `bytes` UTF-8 bytes, longer than the `bound` the gateway takes: named by its length, never echoed. */
+export const modelTooLong = (bytes: number, bound: number): ErrorAnswer =>
+  answer(
+    400,
+    `The model name is ${bytes} bytes long; this gateway takes model names of at most ${bound} bytes ` +
+      "(GET /v1/models lists them).",
+    "invalid_request_error",
+    "model",
+    "model_too_long"
+  )
+
 /** Whole seconds, at least one: `Retry-After` takes no fractions, and 0 invites a storm. */
 export const seconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000))
 
