@@ -239,6 +239,16 @@ export interface Keys {
    * @since 0.3.0
    */
   readonly hostedTools?: HostedTools | undefined
+  /**
+   * Whether a gateway without gateway keys answers requests without a key even where it otherwise would not
+   * (`allow_keyless`): listening beyond loopback, or sharing its limits with other instances through a store. Without
+   * it, such a gateway answers only requests with a key (listed, or made at run time) and does not start when it
+   * could never have one. A gateway on loopback without a store answers without a key either way, until it has keys.
+   * Default `false`.
+   *
+   * @since 0.3.0
+   */
+  readonly allowKeyless?: boolean | undefined
 }
 
 /**
@@ -355,7 +365,9 @@ export interface Options {
   /** What to serve (`ProviderConfig.gatewayConfig` of a `provider.json`). */
   readonly config: Config
   /**
-   * Any address with gateway keys; without, a loopback address (`127.0.0.1`, `::1`, `localhost`). Default `127.0.0.1`.
+   * Any address with gateway keys, or with admin keys and a database to make them in (every request then needs a key);
+   * without, a loopback address (`127.0.0.1`, `::1`, `localhost`), unless the config's `keys.allowKeyless`. Default
+   * `127.0.0.1`.
    */
   readonly host?: string
   /** `0` picks a free port. Default `defaultPort` (4000). */
@@ -437,6 +449,14 @@ export interface Service {
   readonly ready: Effect.Effect<boolean>
   /** The gateway and admin keys, as names and digests (of the configuration served now). */
   readonly keys: ReadonlyArray<KeyInfo>
+  /**
+   * Whether a request needs a gateway key (every path but `/health`, `/ready`, the dashboard's page and the admin
+   * paths, which take an admin key): some key is configured or was ever made at run time, or the gateway listens
+   * beyond loopback or shares its limits through a store, unless `Keys.allowKeyless`.
+   *
+   * @since 0.3.0
+   */
+  readonly keysRequired: boolean
   /** Whether `key` is one of the admin keys (compared by digest, in constant time). */
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
   /**
