@@ -464,7 +464,8 @@ export interface Service {
    * place of the running one; calls in flight finish on the deployments they started on, whose resources are closed
    * once the last of them ends. A configuration that cannot be read or built is refused whole (its
    * `ProviderConfigError` or `OptionsError`), as is one that would change the store or the database (they take a
-   * restart) or leave a non-loopback gateway without keys; the running configuration then stays. Each reload is
+   * restart) or leave a gateway that needs keys (`keysRequired`) without a way to have one; the running configuration
+   * then stays. Each reload is
    * logged (`Effect.logInfo`, or `Effect.logWarning` with the refusal's message). One reload runs at a time.
    *
    * What carries over: each gateway key's budget (its spend and its calls in flight, never given back: a key whose

@@ -1,7 +1,7 @@
 /**
- * docs/store.md's recipe for several gateway instances, run as written: one provider.json naming a redis-server and a
- * Postgres database (real ones) and an admin key, each read from the environment, and two `serve` processes started
- * with it beyond loopback. A key made through the admin API of one is accepted by the other, and a request without a
+ * docs/store.md's recipe for several gateway instances, run as written (its provider.json and its `serve` command read
+ * from the page): one provider.json naming a redis-server and a Postgres database (real ones) and an admin key, each
+ * read from the environment, and two `serve` processes started with it beyond loopback, each on a free port. A key made through the admin API of one is accepted by the other, and a request without a
  * key is refused by both, before and after any key exists. Then what the recipe guards against: a gateway sharing
  * Redis refuses to start without a way to have keys; keys made at run time in a SQLite file of one instance's own are
  * refused (409); `gateway.allow_keyless` is what lets such a gateway answer without a key.
@@ -45,6 +45,18 @@ const keyless = (url: string) =>
     })
   )
 
+/** docs/store.md's recipe: its provider.json and its `serve` command's arguments, as the page writes them. */
+const recipe = () => {
+  const page = fs.readFileSync(path.resolve(import.meta.dirname, "../../docs/store.md"), "utf8")
+  const section = page.slice(page.indexOf("## Several gateways: the recipe"))
+  const json = /```json\n([\s\S]*?)```/.exec(section)![1]!
+  const command = section.split("\n").find((line) => line.startsWith("npx effect-llm-router serve "))!
+  return {
+    provider: JSON.parse(json) as { readonly openai: ReadonlyArray<Record<string, unknown>> },
+    serve: command.replace("npx effect-llm-router ", "").split(" ")
+  }
+}
+
 const temporaryDirectory = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "scale-out-recipe-"))),
   (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -59,10 +71,11 @@ describe("docs/store.md's recipe: instances sharing Redis and Postgres", () => {
         const postgres = yield* postgresServer
         const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
         // The recipe's provider.json, its provider pointed at the simulator.
+        const { provider, serve } = recipe()
+        expect(serve).toEqual(["serve", "--config", "provider.json", "--host", "0.0.0.0", "--port", "4000"])
         const file = yield* providerFile({
-          openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"], base_url: `${simulator.url}/v1` }],
-          store: { redis: "env:REDIS_URL", sql: "env:DATABASE_URL", instances: 2 },
-          gateway: { admin_keys: [{ name: "ops", key: "env:GATEWAY_ADMIN_KEY" }] }
+          ...provider,
+          openai: provider.openai.map((entry) => ({ ...entry, base_url: `${simulator.url}/v1` }))
         })
         const env = {
           ...envWithoutKeys(),
@@ -72,7 +85,9 @@ describe("docs/store.md's recipe: instances sharing Redis and Postgres", () => {
           OPENAI_API_KEY: providerKey
         }
         const start = Effect.gen(function*() {
-          const running = yield* startCli(["serve", "--config", file, "--host", "0.0.0.0", "--port", "0"], {
+          // Each instance on a free port of its own: both run on this machine.
+          const args = serve.map((arg) => arg === "provider.json" ? file : arg === "4000" ? "0" : arg)
+          const running = yield* startCli(args, {
             env,
             timeoutMs: 170_000
           })
