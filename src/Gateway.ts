@@ -72,7 +72,11 @@
  * admin key (`Options.adminKeys`) instead, 403 `admin_key_required` otherwise: a gateway without admin keys refuses
  * them to every caller (`serve` makes one, its data directory's `admin-token`). Whether requests need a key is
  * decided by the configuration and what was ever made, not by the keys alive now: gateway keys configured, or a
- * key ever made at run time (revoked or not), or a gateway served beyond loopback. Every request passes one guard
+ * key ever made at run time (revoked or not), or a gateway served beyond loopback or sharing its limits through a
+ * store, unless `Keys.allowKeyless` (`Service.keysRequired`); a gateway that needs keys and could never have one does
+ * not start. With a store and a SQLite database, keys and teams made at run time are refused (409
+ * `shared_database_required`): the other instances would not know them (docs/store.md's recipe keeps them in
+ * Postgres). Every request passes one guard
  * first, whatever the keys, in every configuration served: a gateway listening on loopback refuses (403
  * `host_not_allowed`) a request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1` or `[::1]`,
  * with its port or without), so a web page cannot reach it through DNS rebinding; a request that may change
