@@ -9,13 +9,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import OpenAI from "openai"
 import * as Serve from "../../src/cli/serve.js"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { adminKey, call, chatWithoutKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { adminKey, call, chatWithoutKey, configJson, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { awaitFirstLine, envWithoutKeys, startCli, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { postgresServer } from "../utils/postgresServer.js"
@@ -131,7 +135,8 @@ describe("docs/store.md's recipe: instances sharing Redis and Postgres", () => {
 
 describe("what the recipe guards against", () => {
   it.live(
-    "serve sharing Redis with neither gateway keys nor a shared database refuses to start, naming allow_keyless",
+    "serve sharing Redis with neither gateway keys nor a shared database refuses to start, naming allow_keyless; " +
+      "with it, serves without a key and says so",
     () =>
       Effect.gen(function*() {
         const redis = yield* redisServer
@@ -150,6 +155,22 @@ describe("what the recipe guards against", () => {
         expect(running.stderr()).toContain("store must be absent without gateway keys")
         expect(running.stderr()).toContain("SQLite file of this instance's own")
         expect(running.stderr()).toContain("gateway.allow_keyless")
+
+        // Told to, the same serve starts, says so, and answers without a key.
+        const allowed = yield* providerFile({
+          sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
+          store: { redis: redis.url },
+          gateway: { allow_keyless: true }
+        })
+        const serving = yield* startInProcess((io) =>
+          Serve.run(["--config", allowed, "--port", "0", "--data", path.join(data, "two")], io)
+        )
+        const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
+        yield* eventually("serve's banner", Effect.sync(serving.stderr), (stderr) => stderr.includes("listening"))
+        expect(serving.stderr()).toContain(
+          "on 127.0.0.1: no gateway keys, and gateway.allow_keyless serves every request without one."
+        )
+        yield* eventually("an answer without a key", keyless(url), (status) => status === 200)
       }),
     60_000
   )
@@ -225,6 +246,57 @@ describe("what the recipe guards against", () => {
         }, "0.0.0.0")
         expect(beyond.keysRequired).toBe(false)
         expect(yield* keyless(beyond.url.replace("0.0.0.0", "127.0.0.1"))).toBe(200)
+        const closed = yield* Effect.flip(
+          gatewayOn(
+            simulator,
+            { sqlite: path.join(yield* temporaryDirectory, "gateway.db") },
+            { gateway: {} },
+            "0.0.0.0"
+          )
+        )
+        expect(closed._tag === "OptionsError" && closed.option).toBe("host")
+      }),
+    60_000
+  )
+
+  it.live(
+    "a reload that would leave a gateway sharing Redis without any key is refused; the running configuration serves on",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const store = { redis: redis.url, command_timeout: 2 }
+        const admin = [{ name: "ops", key: adminKey }]
+        const file = (gateway: object) =>
+          Effect.map(
+            ProviderConfig.fromJson(configJson(simulator, { store, gateway })),
+            ProviderConfig.gatewayConfig
+          )
+        const withKey = yield* file({ keys: [{ name: "fixed", key: configKey }], admin_keys: admin })
+        let next = withKey
+        const http = yield* Layer.build(UndiciHttpClient.layer())
+        const gateway = yield* Effect.provideContext(
+          Gateway.make({
+            config: withKey,
+            source: Effect.sync(() => next),
+            port: 0,
+            database: { sqlite: path.join(yield* temporaryDirectory, "gateway.db") }
+          }),
+          http
+        )
+        yield* eventually("the key answered", chat(gateway.url, configKey), (status) => status === 200)
+        next = yield* file({ admin_keys: admin })
+        const refused = yield* Effect.flip(gateway.reload)
+        expect(refused._tag).toBe("OptionsError")
+        expect(refused.message).toContain("Gateway: store must be absent without gateway keys")
+        expect(refused.message).toContain("gateway.allow_keyless")
+        expect(yield* chat(gateway.url, configKey)).toBe(200)
+        expect(yield* keyless(gateway.url)).toBe(401)
+        // Told to, the same file without keys is served, and answers without a key.
+        next = yield* file({ admin_keys: admin, allow_keyless: true })
+        yield* gateway.reload
+        expect(gateway.keysRequired).toBe(false)
+        expect(yield* keyless(gateway.url)).toBe(200)
       }),
     60_000
   )
