@@ -1,10 +1,11 @@
 /**
  * docs/store.md's recipe for several gateway instances, run as written (its provider.json and its `serve` command read
  * from the page): one provider.json naming a redis-server and a Postgres database (real ones) and an admin key, each
- * read from the environment, and two `serve` processes started with it beyond loopback, each on a free port. A key made through the admin API of one is accepted by the other, and a request without a
- * key is refused by both, before and after any key exists. Then what the recipe guards against: a gateway sharing
- * Redis refuses to start without a way to have keys; keys made at run time in a SQLite file of one instance's own are
- * refused (409); `gateway.allow_keyless` is what lets such a gateway answer without a key.
+ * read from the environment, and two `serve` processes started with it beyond loopback, each on a free port. A key
+ * made through the admin API of one is accepted by the other, and a request without a key is refused by both, before
+ * and after any key exists. Then what the recipe guards against: a gateway sharing Redis refuses to start (or to
+ * reload) without a way to have keys; keys made at run time in a SQLite file of one instance's own are refused (409);
+ * `gateway.allow_keyless` is what lets such a gateway answer without a key.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
