@@ -72,7 +72,11 @@
  * admin key (`Options.adminKeys`) instead, 403 `admin_key_required` otherwise: a gateway without admin keys refuses
  * them to every caller (`serve` makes one, its data directory's `admin-token`). Whether requests need a key is
  * decided by the configuration and what was ever made, not by the keys alive now: gateway keys configured, or a
- * key ever made at run time (revoked or not), or a gateway served beyond loopback. Every request passes one guard
+ * key ever made at run time (revoked or not), or a gateway served beyond loopback or sharing its limits through a
+ * store, unless `Keys.allowKeyless` (`Service.keysRequired`); a gateway that needs keys and could never have one does
+ * not start. With a store and a SQLite database, keys and teams made at run time are refused (409
+ * `shared_database_required`): the other instances would not know them (docs/store.md's recipe keeps them in
+ * Postgres). Every request passes one guard
  * first, whatever the keys, in every configuration served: a gateway listening on loopback refuses (403
  * `host_not_allowed`) a request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1` or `[::1]`,
  * with its port or without), so a web page cannot reach it through DNS rebinding; a request that may change
@@ -239,6 +243,16 @@ export interface Keys {
    * @since 0.3.0
    */
   readonly hostedTools?: HostedTools | undefined
+  /**
+   * Whether a gateway without gateway keys answers requests without a key even where it otherwise would not
+   * (`allow_keyless`): listening beyond loopback, or sharing its limits with other instances through a store. Without
+   * it, such a gateway answers only requests with a key (listed, or made at run time) and does not start when it
+   * could never have one. A gateway on loopback without a store answers without a key either way, until it has keys.
+   * Default `false`.
+   *
+   * @since 0.3.0
+   */
+  readonly allowKeyless?: boolean | undefined
 }
 
 /**
@@ -355,7 +369,9 @@ export interface Options {
   /** What to serve (`ProviderConfig.gatewayConfig` of a `provider.json`). */
   readonly config: Config
   /**
-   * Any address with gateway keys; without, a loopback address (`127.0.0.1`, `::1`, `localhost`). Default `127.0.0.1`.
+   * Any address with gateway keys, or with admin keys and a database to make them in (every request then needs a key);
+   * without, a loopback address (`127.0.0.1`, `::1`, `localhost`), unless the config's `keys.allowKeyless`. Default
+   * `127.0.0.1`.
    */
   readonly host?: string
   /** `0` picks a free port. Default `defaultPort` (4000). */
@@ -437,6 +453,14 @@ export interface Service {
   readonly ready: Effect.Effect<boolean>
   /** The gateway and admin keys, as names and digests (of the configuration served now). */
   readonly keys: ReadonlyArray<KeyInfo>
+  /**
+   * Whether a request needs a gateway key (every path but `/health`, `/ready`, the dashboard's page and the admin
+   * paths, which take an admin key): some key is configured or was ever made at run time, or the gateway listens
+   * beyond loopback or shares its limits through a store, unless `Keys.allowKeyless`.
+   *
+   * @since 0.3.0
+   */
+  readonly keysRequired: boolean
   /** Whether `key` is one of the admin keys (compared by digest, in constant time). */
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
   /**
@@ -444,7 +468,8 @@ export interface Service {
    * place of the running one; calls in flight finish on the deployments they started on, whose resources are closed
    * once the last of them ends. A configuration that cannot be read or built is refused whole (its
    * `ProviderConfigError` or `OptionsError`), as is one that would change the store or the database (they take a
-   * restart) or leave a non-loopback gateway without keys; the running configuration then stays. Each reload is
+   * restart) or leave a gateway that needs keys (`keysRequired`) without a way to have one; the running configuration
+   * then stays. Each reload is
    * logged (`Effect.logInfo`, or `Effect.logWarning` with the refusal's message). One reload runs at a time.
    *
    * What carries over: each gateway key's budget (its spend and its calls in flight, never given back: a key whose

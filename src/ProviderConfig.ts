@@ -129,7 +129,8 @@ export const StoreEntry = internalStore.StoreEntry
  * `previous_response_id` chain; default 100), `affinity_max_sessions` (sessions each of the gateway's routers
  * keeps pinned in memory; default 10,000), `request_body_timeout_seconds` (the seconds a request's headers and
  * body have to arrive in; default 30) and `hosted_tools` (`"omit"` or `"refuse"`: what a Responses request's tools
- * that OpenAI runs itself do for a model reaching another API; default `"omit"`): `Gateway.Keys`.
+ * that OpenAI runs itself do for a model reaching another API; default `"omit"`) and `allow_keyless` (a gateway without
+ * keys answers requests without one beyond loopback or with a shared store too; default off): `Gateway.Keys`.
  * @since 0.3.0
  * @category Schemas
  */

@@ -179,10 +179,12 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
     const keys = gateway.keys.filter((key) => !key.admin).map((key) => key.name)
     io.stderr(
       `${programName}: gateway listening at ${gateway.url} (OpenAI-compatible base URL ${gateway.url}/v1), ` +
-        (keys.length === 0
-          ? `on ${gateway.host} only: no gateway keys are configured. `
+        (!gateway.keysRequired
+          ? gatewayConfig.keys?.allowKeyless !== true
+            ? `on ${gateway.host} only: no gateway keys are configured. `
+            : `on ${gateway.host}: no gateway keys, and gateway.allow_keyless serves every request without one. `
           : `on ${gateway.host}; every request but /health, /ready and the dashboard needs a gateway key (${
-            keys.join(", ")
+            keys.length === 0 ? "none is configured: make them with the admin API" : keys.join(", ")
           }). `) +
         `Dashboard: ${gateway.url}/dashboard (its data, /metrics and the admin API take an admin key` +
         (token === undefined

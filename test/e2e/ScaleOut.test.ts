@@ -112,7 +112,10 @@ const cluster = (onUnavailable: "fail-open" | "fail-closed") =>
         max_retries: 0,
         rate_limit_capacity: capacity,
         rate_limit_refill_rate: refillRate
-      }]
+      }],
+      // The limits are what this file tests, not the gateway's keys: instances sharing a store answer requests
+      // without a key only when told to.
+      gateway: { allow_keyless: true }
     })
     const gateways = yield* Effect.forEach([0, 1, 2], () => serve(file), { concurrency: 3 })
     return { redis, simulator, gateways }

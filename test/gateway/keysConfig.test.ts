@@ -134,6 +134,22 @@ describe("provider.json's gateway section", () => {
     }))
 })
 
+describe("provider.json's gateway.allow_keyless", () => {
+  it.effect("is read as Keys.allowKeyless; absent or false, it is not set; another value is named", () =>
+    Effect.gen(function*() {
+      const allowed = yield* ProviderConfig.fromJson({ ...models, gateway: { allow_keyless: true } })
+      expect(ProviderConfig.gatewayConfig(allowed).keys?.allowKeyless).toBe(true)
+      for (const gateway of [{ allow_keyless: false }, {}]) {
+        const config = yield* ProviderConfig.fromJson({ ...models, gateway })
+        expect(ProviderConfig.gatewayConfig(config).keys?.allowKeyless).toBeUndefined()
+      }
+      const refused = yield* Effect.flip(
+        ProviderConfig.fromJson({ ...models, gateway: { allow_keyless: "yes" } }, "provider.json")
+      )
+      expect(refused.issues.map((issue) => issue.path)).toEqual(["gateway.allow_keyless"])
+    }))
+})
+
 describe("provider.json's request log settings", () => {
   it.effect("log_payloads and request_log_retention (days) are read; bad values are named", () =>
     Effect.gen(function*() {

@@ -77,18 +77,22 @@ export const configJson = (simulator: Simulator.Simulator, extra: Record<string,
   ...extra
 })
 
-/** A gateway over `simulator` on `database` (none: without one), `extra` replacing sections of its file. */
+/**
+ * A gateway over `simulator` on `database` (none: without one), `extra` replacing sections of its file, listening on
+ * `host` (default loopback).
+ */
 export const gatewayOn = (
   simulator: Simulator.Simulator,
   database: Gateway.Database | undefined,
-  extra: Record<string, unknown> = {}
+  extra: Record<string, unknown> = {},
+  host?: string
 ) =>
   Effect.gen(function*() {
     const config = yield* ProviderConfig.fromJson(configJson(simulator, extra))
     // The client lives as long as the gateway: its calls go through it.
     const http = yield* Layer.build(UndiciHttpClient.layer())
     return yield* Effect.provideContext(
-      Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, database }),
+      Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, database, ...(host ? { host } : {}) }),
       http
     )
   })

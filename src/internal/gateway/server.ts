@@ -61,6 +61,7 @@ import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
 import * as Ledger from "./keys/ledger.js"
 import * as KeyLimits from "./keys/limits.js"
+import * as Policy from "./keys/policy.js"
 import * as RuntimeKeys from "./keys/runtime.js"
 import * as KeyStore from "./keys/store.js"
 import type { Entry } from "./observe/record.js"
@@ -73,8 +74,6 @@ const defaultGracePeriod = Duration.seconds(20)
 /** The seconds a request has to arrive in (its headers, at most `headersTimeoutMillis` of it, and its body). */
 export const defaultRequestBodyTimeoutSeconds = 30
 const headersTimeoutMillis = 10_000
-
-const loopback = new Set(["127.0.0.1", "::1", "localhost"])
 
 // The gateway keys of a configuration and of the options, and the admin keys.
 function keysOf(config: Config, options: Options) {
@@ -105,24 +104,23 @@ function manage(
   })
 }
 
-// Without gateway keys the gateway serves this machine only, at start and after every reload, unless it has a
-// database and admin keys (`managed`): every request then asks for a key, made at run time (none until one is) or in
-// the config.
-function hostProblem(host: string, keys: ReadonlyArray<unknown>, managed: boolean): OptionsError | undefined {
-  return !loopback.has(host) && keys.length === 0 && !managed
-    ? OptionsErrors.make(
-      "Gateway",
-      "host",
-      host,
-      "a loopback address (127.0.0.1, ::1 or localhost): without gateway keys the gateway serves only this machine"
-    )
-    : undefined
+// What the key policy (`keys/policy.ts`) reads of `config` served with `options`.
+function settingOf(config: Config, options: Options): Policy.Setting {
+  const database = options.database ?? config.database
+  return {
+    host: options.host ?? defaultHost,
+    redis: (options.store ?? config.store) !== undefined,
+    database: database === undefined ? undefined : "sqlite" in database ? "sqlite" : "postgres",
+    adminKeys: adminKeysOf(config, options).length,
+    keys: keysOf(config, options).length,
+    allowKeyless: config.keys?.allowKeyless === true
+  }
 }
 
 function check(options: Options): OptionsError | undefined {
-  const managed = (options.database ?? options.config.database) !== undefined &&
-    adminKeysOf(options.config, options).length > 0
-  const problem = hostProblem(options.host ?? defaultHost, keysOf(options.config, options), managed)
+  // Before the database is open, whatever it may hold: refused here only when no key could ever be had.
+  const setting = settingOf(options.config, options)
+  const problem = Policy.keylessProblem(setting, setting.database !== undefined)
   if (problem !== undefined) return problem
   const port = options.port ?? defaultPort
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
@@ -287,7 +285,12 @@ export function make(
     const limiterStores = yield* Layer.build(
       store === undefined ? RateLimiter.layerStoreMemory : RateLimiter.layerStoreRedis(store)
     )
-    const managedKeys = stored === undefined ? undefined : yield* manage(stored, limiterStores, drain)
+    const managedKeys = stored === undefined
+      ? undefined
+      : {
+        ...yield* manage(stored, limiterStores, drain),
+        localOnly: Policy.localOnly(settingOf(options.config, options))
+      }
     const keyLimits = yield* KeyLimits.make(yield* configKeyStores(limiterStores, store, database, managedKeys))
     // A request not whole within its deadline is answered 408 by node:http and its connection closed, so a client
     // trickling its body cannot hold a connection (Node's own deadline is 300 s). Node looks for late requests every
@@ -332,8 +335,9 @@ export function make(
     function build(config: Config) {
       return (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
         Effect.gen(function*() {
-          const managed = managedKeys !== undefined && adminKeysOf(config, options).length > 0
-          const refused = restartOnly(options, config) ?? hostProblem(host, keysOf(config, options), managed)
+          const setting = settingOf(config, options)
+          const refused = restartOnly(options, config) ??
+            Policy.keylessProblem(setting, managedKeys?.runtime.everMade() ?? false)
           if (refused !== undefined) return yield* refused
           const engine = yield* Engine.make(config, store)
           const kept = previous?.auth.budgets ?? new Map()
@@ -343,9 +347,7 @@ export function make(
             engine,
             keyLimits,
             kept,
-            managedKeys === undefined
-              ? undefined
-              : { ...managedKeys, keysRequired: !loopback.has(host) }
+            { keysRequired: Policy.keysRequired(setting), database: managedKeys }
           )
           const app = yield* App.make(engine, {
             drain,
@@ -353,7 +355,7 @@ export function make(
             auth,
             logRequests: options.logRequests ?? false,
             modelLoadDetails: options.modelLoadDetails ?? config.keys?.modelLoadDetails ?? false,
-            hosts: loopback.has(host) ? Intake.loopbackHosts(bound) : undefined,
+            hosts: Policy.isLoopback(host) ? Intake.loopbackHosts(bound) : undefined,
             database: stored,
             managedKeys,
             reload
@@ -395,6 +397,9 @@ export function make(
       ready: Effect.suspend(() => current().engine.ready),
       get keys() {
         return current().auth.keys
+      },
+      get keysRequired() {
+        return current().auth.required
       },
       isAdmin: (key) => current().auth.isAdmin(key),
       reload: Effect.asVoid(reload)

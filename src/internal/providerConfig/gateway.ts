@@ -5,7 +5,8 @@
  * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and its retention:
  * `request_log_retention` in days, `request_log_max_rows`, `request_log_max_bytes`) and how long and how much
  * `/v1/responses` keeps (`responses_ttl`, `responses_max_bytes`, `responses_max_response_bytes`,
- * `responses_max_chain`), and how many sessions each router keeps pinned (`affinity_max_sessions`).
+ * `responses_max_chain`), how many sessions each router keeps pinned (`affinity_max_sessions`), and whether a
+ * gateway without keys answers requests without one beyond loopback or with a shared store (`allow_keyless`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -74,7 +75,9 @@ export const GatewayEntry = Schema.Struct({
   /** Seconds a request (its headers and whole body) has to arrive in. */
   request_body_timeout_seconds: optional(PositiveInt),
   /** A Responses request's tools OpenAI runs itself, for a model reaching another API: left out, or refused. */
-  hosted_tools: optional(oneOf(["omit", "refuse"]))
+  hosted_tools: optional(oneOf(["omit", "refuse"])),
+  /** Without gateway keys, answer requests without a key beyond loopback or with a shared store too. */
+  allow_keyless: optional(Schema.Boolean)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -192,7 +195,8 @@ export const resolve = (
           : {}),
         ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {}),
         ...bounds(entry),
-        ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {})
+        ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {}),
+        ...(entry.allow_keyless === true ? { allowKeyless: true } : {})
       }
     }
   })

@@ -5,7 +5,9 @@
  * afterwards only its id and name. provider.json's keys are listed too (ids `config:<name>`), read-only: a change or a
  * revocation of one is refused naming where to make it. A change is in force on this instance before its answer
  * (the store reloads first) and on the others within `KeyStore.refreshEvery`. Refusals are OpenAI's error JSON: 400
- * naming the field, 404, 409 for a name another key or team has, 503 when the database does not answer.
+ * naming the field, 404, 409 for a name another key or team has (or for any key or team made on an instance whose
+ * limits are shared through Redis while its database is a SQLite file of its own: `shared_database_required`), 503 when
+ * the database does not answer.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -25,6 +27,11 @@ import { graceOf, Invalid, keyInput, parse, teamInput, unixSeconds } from "./inp
 export interface Managed {
   readonly store: KeyStore
   readonly ledger: Ledger
+  /**
+   * Whether keys and teams made here would be this instance's alone (`Policy.localOnly`: its limits shared through
+   * Redis, its database a SQLite file of its own): making them is then refused.
+   */
+  readonly localOnly: boolean
 }
 
 type Refusal = Errors.ErrorAnswer
@@ -53,6 +60,18 @@ const readOnly = (name: string): Refusal =>
     "id",
     "key_read_only"
   )
+
+// Keys and teams made where the other instances sharing the limits would never see them.
+const sharedDatabaseRequired: Refusal = Errors.answer(
+  409,
+  "This gateway shares its limits with other instances through Redis, but its database is a SQLite file of its own: " +
+    "a key or team made here would work on this instance alone. Keep keys made at run time in a Postgres database " +
+    "every instance shares (provider.json's `\"store\": {\"sql\": \"postgres://...\"}`), or list keys in " +
+    "provider.json's `gateway.keys`.",
+  "invalid_request_error",
+  null,
+  "shared_database_required"
+)
 
 const unavailable = (error: StoreUnavailableError): Refusal => Errors.databaseUnavailable(error.reason)
 
@@ -130,6 +149,8 @@ const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `
 export const routes = (serving: Serving, managed: Managed) => {
   const { engine, options } = serving
   const { ledger, store } = managed
+  // What makes a key or a team first: refused where the other instances would not know it.
+  const shared = managed.localOnly ? Effect.fail(sharedDatabaseRequired) : Effect.void
   const auth = options.auth
   const configNames = () => new Set(auth.keys.map((key) => key.name))
 
@@ -220,6 +241,7 @@ export const routes = (serving: Serving, managed: Managed) => {
 
   const createKey = admin((_, text) =>
     Effect.gen(function*() {
+      yield* shared
       const now = serving.now()
       const input = yield* checked(keyInput(yield* bodyOf(text), "create", now))
       const name = input.name!
@@ -316,6 +338,7 @@ export const routes = (serving: Serving, managed: Managed) => {
 
   const rotateKey = admin((id, text) =>
     Effect.gen(function*() {
+      yield* shared
       const key = yield* liveKey(id)
       const grace = yield* checked(graceOf(yield* bodyOf(text)))
       const replacement = fresh("elr-", 24)
@@ -346,6 +369,7 @@ export const routes = (serving: Serving, managed: Managed) => {
 
   const createTeam = admin((_, text) =>
     Effect.gen(function*() {
+      yield* shared
       const now = serving.now()
       const input = yield* checked(teamInput(yield* bodyOf(text), "create"))
       const record: TeamRecord = {

@@ -121,7 +121,8 @@ export interface Auth {
   /**
    * Whether requests need a key, decided by the configuration and what was ever made, never by the keys alive now:
    * some gateway key is configured, or a key was ever made at run time (revoked or not), or the gateway is served
-   * beyond loopback with a database and admin keys to make them with.
+   * beyond loopback or shares its limits through Redis, unless the configuration allows keyless requests
+   * (`keys/policy.ts`).
    */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
@@ -313,15 +314,18 @@ export const make = (
   },
   limits: KeyLimits.KeyLimits,
   kept: ReadonlyMap<string, KeyLimits.KeptBudget>,
-  database?: {
-    /** Where budgets are kept, provider.json keys' too. */
-    readonly ledger: Ledger
-    readonly runtime: RuntimeKeys
-    /** Whether every request needs a key even before one is made: a gateway served beyond loopback. */
-    readonly keysRequired: boolean
-  }
+  options: {
+    /**
+     * Whether every request needs a key even before one is made (`Policy.keysRequired`: a gateway served beyond
+     * loopback, or sharing its limits through Redis). Default `false`.
+     */
+    readonly keysRequired?: boolean | undefined
+    /** With a database: where budgets are kept, provider.json keys' too, and the keys made at run time. */
+    readonly database?: { readonly ledger: Ledger; readonly runtime: RuntimeKeys } | undefined
+  } = {}
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
+    const database = options.database
     const clock = yield* Clock.Clock
     const known = (model: string) => engine.resolve(model) !== undefined
     const budgets = new Map(kept)
@@ -511,7 +515,7 @@ export const make = (
       )
     )
 
-    const always = callers.length > 0 || database?.keysRequired === true
+    const always = callers.length > 0 || options.keysRequired === true
     const common = {
       keys: infos,
       budgets,
