@@ -4,8 +4,11 @@
  *
  * ```ts
  * const test = LlmTest.layer([LlmTest.reply("Paris"), new LlmError.RateLimitError({ provider: "test", model: "m" })])
- * program.pipe(Effect.provide(test))
- * // later: const seen = yield* LlmTest.requests
+ * // One provide around the program and the read: each provide builds a new layer with an empty record.
+ * Effect.gen(function*() {
+ *   yield* program
+ *   const seen = yield* LlmTest.requests
+ * }).pipe(Effect.provide(test))
  * ```
  *
  * `embed` answers from the same script (`LlmTest.embedding([[0.1, 0.2]])`), and

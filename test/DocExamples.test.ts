@@ -8,7 +8,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import ts from "typescript"
+import { typeErrors } from "./utils/typecheckModules.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 
@@ -52,43 +52,6 @@ const examplesOf = (module: string): ReadonlyArray<Example> => {
 
 const examples = publicModules().flatMap(examplesOf)
 
-/** Every example's type errors, as "module:line: message". */
-const typeErrors = (): ReadonlyArray<string> => {
-  const config = ts.getParsedCommandLineOfConfigFile(path.join(root, "tsconfig.json"), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"))
-    }
-  })!
-  // An example shows a call; the names it binds need not be used afterwards.
-  const options: ts.CompilerOptions = {
-    ...config.options,
-    noEmit: true,
-    noUnusedLocals: false,
-    noUnusedParameters: false
-  }
-  const virtual = new Map(examples.map((example, i) => [path.join(root, "test", `docExample${i}.ts`), example]))
-  const host = ts.createCompilerHost(options)
-  const getSourceFile = host.getSourceFile
-  host.getSourceFile = (fileName, languageVersion, ...rest) => {
-    const example = virtual.get(path.resolve(fileName))
-    return example !== undefined
-      ? ts.createSourceFile(fileName, example.code, languageVersion, true)
-      : getSourceFile(fileName, languageVersion, ...rest)
-  }
-  const fileExists = host.fileExists
-  host.fileExists = (fileName) => virtual.has(path.resolve(fileName)) || fileExists(fileName)
-  const program = ts.createProgram([...virtual.keys()], options, host)
-  return [...virtual].flatMap(([fileName, example]) =>
-    ts.getPreEmitDiagnostics(program, program.getSourceFile(fileName)).map((diagnostic) => {
-      const at = diagnostic.file !== undefined && diagnostic.start !== undefined
-        ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line
-        : 0
-      return `${example.module}:${example.line + at}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, " ")}`
-    })
-  )
-}
-
 describe("@example blocks", () => {
   it("finds the examples of the public modules", () => {
     // 142 when this was written: a drop means the extraction broke or examples were lost.
@@ -97,6 +60,9 @@ describe("@example blocks", () => {
 
   // About 10 s on an idle machine; the timeout only bounds a hang, with room for a loaded one.
   it("every example typechecks", { timeout: 180_000 }, () => {
-    expect(typeErrors()).toEqual([])
+    expect(typeErrors(examples.map((example) => ({
+      code: example.code,
+      where: (line: number) => `${example.module}:${example.line + line}`
+    })))).toEqual([])
   })
 })

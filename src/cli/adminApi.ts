@@ -1,7 +1,8 @@
 /**
- * What the commands that ask a running gateway's admin API share (`keys`, `spend`): where the admin key is read
- * from (the environment, else the token `serve` keeps in its data directory, for a gateway on this machine), one
- * request with it, and the one error for a gateway that cannot be reached or refuses.
+ * What the commands that ask a running gateway's admin API share (`keys`, `teams`, `spend`): where the admin key is
+ * read from (the environment, else the token `serve` keeps in its data directory, for a gateway on this machine), one
+ * request with it, its JSON answer, a budget's flags, and the one error for a gateway that cannot be reached or
+ * refuses.
  *
  * @since 0.3.0
  */
@@ -14,7 +15,7 @@ import * as Schema from "effect/Schema"
 import { defaultPort } from "../Gateway.js"
 import * as AdminToken from "./adminToken.js"
 import type { Io } from "./io.js"
-import { UsageError } from "./usage.js"
+import { numberFlag, UsageError } from "./usage.js"
 
 /**
  * The variable the admin key is read from, never a flag (a flag would show in the process list and the shell's
@@ -113,7 +114,7 @@ const detailOf = (text: string): string => {
 export const request = (options: {
   readonly url: string
   readonly key: Redacted.Redacted<string> | undefined
-  readonly method: "GET" | "POST" | "DELETE"
+  readonly method: "GET" | "POST" | "PATCH" | "DELETE"
   readonly path: string
   readonly body?: unknown
 }): Effect.Effect<string, GatewayRequestError, HttpClient.HttpClient> =>
@@ -129,3 +130,52 @@ export const request = (options: {
     if (response.status < 200 || response.status >= 300) return yield* failed(response.status, detailOf(text))
     return text
   })
+
+/**
+ * An admin API answer's JSON object, read for the fields a command prints whatever else it holds (`{}` for text
+ * that is not a JSON object).
+ */
+export const answerOf = <A extends object>(text: string): Partial<A> => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null ? value as Partial<A> : {}
+  } catch {
+    return {}
+  }
+}
+
+/** A budget as the admin API shows it. */
+export interface BudgetView {
+  readonly limit: number
+  readonly period: string
+}
+
+/** A budget as a table cell: `$20/1d`, or `-` for none. */
+export const budgetCell = (budget: BudgetView | null | undefined): string =>
+  budget === null || budget === undefined ? "-" : `$${budget.limit}/${budget.period}`
+
+/**
+ * The `--budget DOLLARS` and `--period PERIOD` flags as the admin API's `budget` field (`undefined` when neither is
+ * given), or a `UsageError` naming what is wrong.
+ */
+export const budgetFlags = (
+  values: { readonly budget?: string | undefined; readonly period?: string | undefined }
+): { readonly limit: number; readonly period: string } | undefined | UsageError => {
+  const limit = numberFlag("budget", values.budget, { min: 0, expected: "0 or more US dollars" })
+  if (limit instanceof UsageError) return limit
+  if (values.period !== undefined && limit === undefined) {
+    return new UsageError({ reason: "--period goes with --budget" })
+  }
+  return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
+}
+
+/** The flags among `flags` that `values` gives but `allowed` does not list, as the `UsageError` naming the first. */
+export const strayFlag = (
+  command: string,
+  values: Record<string, unknown>,
+  flags: ReadonlyArray<string>,
+  allowed: ReadonlyArray<string>
+): UsageError | undefined => {
+  const stray = flags.find((flag) => values[flag] !== undefined && !allowed.includes(flag))
+  return stray === undefined ? undefined : new UsageError({ reason: `${command} does not take --${stray}` })
+}

@@ -41,12 +41,8 @@ interface Parsed {
   readonly json: boolean
 }
 
-const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) => {
-  const stray = ["team", "models", "budget", "period", "expires-at", "grace"].find((flag) =>
-    values[flag] !== undefined && !allowed.includes(flag)
-  )
-  return stray === undefined ? undefined : new UsageError({ reason: `keys ${verb} does not take --${stray}` })
-}
+const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
+  AdminApi.strayFlag(`keys ${verb}`, values, ["team", "models", "budget", "period", "expires-at", "grace"], allowed)
 
 const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   const parsed = parseFlags(argv, flags)
@@ -63,11 +59,8 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
       if (argument === undefined) return new UsageError({ reason: "keys create needs the key's NAME" })
       const stray = onlyFor(values, verb, ["team", "models", "budget", "period", "expires-at"])
       if (stray !== undefined) return stray
-      const budget = numberFlag("budget", values.budget, { min: 0, expected: "0 or more US dollars" })
+      const budget = AdminApi.budgetFlags(values)
       if (budget instanceof UsageError) return budget
-      if (values.period !== undefined && budget === undefined) {
-        return new UsageError({ reason: "--period goes with --budget" })
-      }
       const expiresAt = numberFlag("expires-at", values["expires-at"], { integer: true, expected: "Unix seconds" })
       if (expiresAt instanceof UsageError) return expiresAt
       const models = listFlag(values.models)
@@ -79,7 +72,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
             name: argument,
             ...(values.team === undefined ? {} : { team: values.team }),
             ...(models === undefined ? {} : { models }),
-            ...(budget === undefined ? {} : { budget: { limit: budget, period: values.period ?? "month" } }),
+            ...(budget === undefined ? {} : { budget }),
             ...(expiresAt === undefined ? {} : { expires_at: expiresAt })
           }
         }
@@ -114,7 +107,7 @@ const request = (
   method: "GET" | "POST" | "DELETE",
   path: string,
   body?: unknown
-) => Effect.map(AdminApi.request({ url: parsed.url, key, method, path, body }), decoded)
+) => Effect.map(AdminApi.request({ url: parsed.url, key, method, path, body }), AdminApi.answerOf<Answer>)
 
 /** A key as the admin API shows it (`GET /admin/keys`), the fields printed here. */
 interface KeyView {
@@ -123,7 +116,7 @@ interface KeyView {
   readonly source?: string
   readonly team?: string | null
   readonly models?: ReadonlyArray<string> | null
-  readonly budget?: { readonly limit: number; readonly period: string } | null
+  readonly budget?: AdminApi.BudgetView | null
   readonly key?: string
   readonly previous_key_valid_until?: number | null
 }
@@ -131,21 +124,10 @@ interface KeyView {
 /** The admin API's answers, the fields read here. */
 interface Answer extends KeyView {
   readonly data?: ReadonlyArray<KeyView>
-  readonly error?: { readonly message?: string }
-}
-
-// The gateway's own JSON: read for the fields above, whatever else it holds.
-const decoded = (text: string): Answer => {
-  try {
-    const value: unknown = JSON.parse(text)
-    return typeof value === "object" && value !== null ? value as Answer : {}
-  } catch {
-    return {}
-  }
 }
 
 const describeKey = (key: KeyView): string => {
-  const budget = key.budget === null || key.budget === undefined ? "-" : `$${key.budget.limit}/${key.budget.period}`
+  const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
   return [key.id, key.name, key.source, key.team ?? "-", models, budget].map((cell) => AdminApi.printable(String(cell)))
     .join("\t")

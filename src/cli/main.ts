@@ -23,6 +23,7 @@ import {
   serveUsage,
   simulateUsage,
   spendUsage,
+  teamsUsage,
   usage,
   version
 } from "./usage.js"
@@ -33,7 +34,7 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate" | "spend", Command>> = {
+const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate" | "spend" | "teams", Command>> = {
   batch: {
     run: async (argv, io) =>
       (await import("./batch.js")).run(argv, io, {
@@ -63,12 +64,16 @@ const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate"
   spend: {
     run: async (argv, io) => (await import("./spend.js")).run(argv, io),
     onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  teams: {
+    run: async (argv, io) => (await import("./teams.js")).run(argv, io),
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
   }
 }
 
 const commandOf = (word: string): Command | undefined =>
   word === "batch" || word === "chat" || word === "keys" || word === "serve" || word === "simulate" ||
-    word === "spend"
+    word === "spend" || word === "teams"
     ? commands[word]
     : undefined
 
@@ -161,6 +166,8 @@ const main = async (argv: ReadonlyArray<string>) => {
         ? simulateUsage
         : topic === "spend"
         ? spendUsage
+        : topic === "teams"
+        ? teamsUsage
         : usage
     )
     return finish(0)

@@ -189,7 +189,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
         `Dashboard: ${gateway.url}/dashboard (its data, /metrics and the admin API take an admin key` +
         (token === undefined
           ? ": one of provider.json's gateway.admin_keys)"
-          : `: the token in ${AdminToken.pathIn(args.data)}, which keys and spend read there)`) +
+          : `: the token in ${AdminToken.pathIn(args.data)}, which keys, teams and spend read there)`) +
         `. Models: ${gateway.models.join(", ")}. Data: ${describe(gatewayConfig.database)}. Ctrl-C to stop.\n`
     )
     return yield* Effect.never

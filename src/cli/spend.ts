@@ -78,7 +78,7 @@ const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageE
 
 interface Group {
   readonly group: string | null
-  /** Grouped by key: the key's name (`group` is its id). */
+  /** Grouped by key or team: its name (`group` is its id). */
   readonly name?: string | null
   readonly calls: number
   readonly cost: number
@@ -95,12 +95,12 @@ interface Answer {
 }
 
 /**
- * The answer as a table: a row per group, the costliest first, and their total. By key, a key's row is named by its
- * name and its id (two keys may have had one name).
+ * The answer as a table: a row per group, the costliest first, and their total. By key or team, a row is named by
+ * its name and its id (two keys may have had one name; a deleted team has none).
  */
 const table = (answer: Answer): string => {
-  const byKey = answer.group_by === "key"
-  const header = [answer.group_by.toUpperCase(), ...(byKey ? ["ID"] : []), "CALLS", "COST", "INPUT", "OUTPUT", "CACHED"]
+  const named = answer.group_by === "key" || answer.group_by === "team"
+  const header = [answer.group_by.toUpperCase(), ...(named ? ["ID"] : []), "CALLS", "COST", "INPUT", "OUTPUT", "CACHED"]
   const text = (value: string | null | undefined) =>
     value === null || value === undefined ? "(none)" : AdminApi.printable(value)
   const total = answer.groups.reduce(
@@ -117,7 +117,7 @@ const table = (answer: Answer): string => {
   const rows = [
     header,
     ...answer.groups.map((group) => [
-      ...(byKey ? [text(group.name), text(group.group)] : [text(group.group)]),
+      ...(named ? [text(group.name), text(group.group)] : [text(group.group)]),
       String(group.calls),
       dollars(group.cost),
       String(group.input_tokens),
@@ -126,7 +126,7 @@ const table = (answer: Answer): string => {
     ]),
     [
       "TOTAL",
-      ...(byKey ? [""] : []),
+      ...(named ? [""] : []),
       String(total.calls),
       dollars(total.cost),
       String(total.input),
@@ -137,7 +137,7 @@ const table = (answer: Answer): string => {
   const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
   const line = (row: ReadonlyArray<string>) =>
     row.map((cell, column) =>
-      column === 0 || (byKey && column === 1) ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)
+      column === 0 || (named && column === 1) ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)
     ).join("  ").trimEnd()
   const range = `${new Date(answer.from * 1000).toISOString()} to ${new Date(answer.to * 1000).toISOString()}`
   return `Spend by ${answer.group_by}, ${range}\n${rows.map(line).join("\n")}\n`

@@ -167,15 +167,19 @@ export const serveUsage = `Usage: ${programName} serve [options]
 
 Runs the gateway: an OpenAI-compatible API (URL/v1/chat/completions,
 /v1/embeddings, /v1/models, /v1/messages; /health, /ready, /metrics in
-Prometheus text and a live /dashboard, these two taking an admin key when
-the provider.json has keys) over the models and routers of a provider.json,
-until Ctrl-C or SIGTERM, which stop accepting and let calls in flight finish
+Prometheus text and a live /dashboard) over the models and routers of a
+provider.json, until Ctrl-C or SIGTERM, which stop accepting and let calls in flight finish
 within the grace period. SIGHUP (or POST /admin/reload) reads the
 provider.json again and serves it, calls in flight finishing as they began;
 a file that does not load is refused and the running one stays. The first
 line on stdout is its URL.
 With no --config, it serves a built-in simulator and says so. Each request is
 logged as a JSON line on stderr.
+/metrics, the dashboard's data and the admin API (/admin/...) always take an
+admin key, whatever the provider.json says of gateway keys: one of its
+gateway.admin_keys, else the admin token serve makes at its first start, the
+file admin-token of its data directory (--data), which keys, teams and spend
+read there by themselves. The dashboard page asks for it.
 
   --config FILE            a provider.json; a request's model names one of its
                            routers, a deployment (provider/model_name), a model
@@ -213,7 +217,7 @@ gateway on this machine, from the token serve keeps in its data directory.
 
 Actions:
   create NAME           make a key; it is printed once, alone on stdout
-    --team ID           in a team (POST /admin/teams makes one): its budget
+    --team ID           in a team (teams create makes one): its budget
                         binds the key too
     --models A,B        the model names it may call (default: every one)
     --budget DOLLARS    US dollars it may spend per --period
@@ -226,6 +230,42 @@ Actions:
   rotate ID             a new key for ID, printed once, alone on stdout
     --grace SECONDS     how long the old key keeps working (default 3600;
                         0: not at all)
+
+Options:
+  --url URL             the gateway (default http://127.0.0.1:4000)
+  --data DIR            the data directory of serve, whose admin-token file
+                        is read for a gateway on loopback (default: serve's)
+  --json                print the gateway's JSON answer instead
+  -h, --help            this help
+
+Exit codes: 0 done, 1 the gateway refused or could not be reached (the first
+stderr line is "<ErrorTag>: <message>"), 2 bad flags or no admin key.
+`
+
+/**
+ * @since 0.3.0
+ * @category Constants
+ */
+export const teamsUsage = `Usage: ${programName} teams ACTION [options]
+
+Manages the teams of a running gateway (it needs a database: serve --data, or
+provider.json's "store": {"sql": ...}), through its admin API. A key in a
+team (keys create --team ID) is bound by the team's budget besides its own.
+The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY, else, for a gateway
+on this machine, from the token serve keeps in its data directory.
+
+Actions:
+  create NAME           make a team; its id is printed alone on stdout
+    --budget DOLLARS    US dollars its keys may spend together per --period
+    --period PERIOD     month (default), or a duration such as "1 day"
+  list                  the teams: id, name and budget
+  show ID               a team's budget, its spend this period and its keys
+  update ID             change a team
+    --name NAME         a new name
+    --budget DOLLARS    a new budget (with --period, default month)
+    --no-budget         no budget any more
+  delete ID             delete a team that has no keys left (revoke them or
+                        move them to another team first)
 
 Options:
   --url URL             the gateway (default http://127.0.0.1:4000)
@@ -279,6 +319,8 @@ export const usage = `Usage:
   ${programName} simulate [options]        run the local simulator until Ctrl-C
   ${programName} spend [options]           a running gateway's spend by key, team,
                                            model or deployment
+  ${programName} teams ACTION [options]    make, list, show, update or delete a running
+                                           gateway's teams
   ${programName} help [COMMAND]            this help, or a command's
   ${programName} --version                 the version
 
@@ -287,7 +329,8 @@ ${chatUsage}
 ${keysUsage}
 ${serveUsage}
 ${simulateUsage}
-${spendUsage}`
+${spendUsage}
+${teamsUsage}`
 
 /**
  * The package's version, read from `package.json` next to `src/` or `dist/`.

@@ -14,7 +14,9 @@ export const minimumNodeMajor = 22
 export function unsupportedNode(version: string): string | undefined {
   if (Number(version.split(".")[0]) >= minimumNodeMajor) return undefined
   return `effect-llm-router needs Node ${minimumNodeMajor} or later; this is Node ${version}. ` +
-    "Inside this repository, run it through npm scripts or npx, which use the Node the project brings."
+    `In your project, run it on Node ${minimumNodeMajor} or later, or add one as a development dependency ` +
+    "(`npm install --save-dev node@24`) and run through npm scripts or npx, which then use it. " +
+    "Inside the effect-llm-router repository, npm scripts and npx already use the Node it brings."
 }
 
 const refusal = unsupportedNode(process.versions.node)

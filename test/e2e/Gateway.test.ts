@@ -114,6 +114,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(data.choices[0]!.finish_reason).toBe("stop")
         expect(data.usage!.completion_tokens).toBe(8)
         expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
+        // The gateway's own id, as its stream has (the simulator upstream names its replies `chatcmpl-sim…`).
+        expect(data.id).toMatch(/^chatcmpl-[0-9a-f-]{36}$/)
+        expect(data.id).not.toBe(`chatcmpl-${response.headers.get("x-request-id")}`)
+        const routed = yield* complete(client, ask("flaky"))
+        expect(routed.id).toMatch(/^chatcmpl-[0-9a-f-]{36}$/)
+        expect(routed.id).not.toBe(data.id)
       }))
 
     it.effect("a model name routes over every deployment serving it; a router's name goes to that router", () =>

@@ -30,6 +30,12 @@ describe("serve, in-process", () => {
       const out = result(yield* Serve.run(["--help"], io))
       expect(out).toEqual({ code: 0, stdout: serveUsage, stderr: "" })
       expect(serveUsage).toContain("--grace-period SECONDS")
+      // Where the admin key comes from, as the gateway below enforces it (no gateway keys, /metrics still closed).
+      expect(serveUsage.replace(/\s+/g, " ")).toContain(
+        "/metrics, the dashboard's data and the admin API (/admin/...) always take an admin key, whatever the " +
+          "provider.json says of gateway keys: one of its gateway.admin_keys, else the admin token serve makes at " +
+          "its first start, the file admin-token of its data directory (--data)"
+      )
     }))
 
   it.live("bad flags exit 2 with a reason and the usage", () =>
@@ -68,13 +74,23 @@ describe("serve, in-process", () => {
       expect(running.stderr()).toContain("on 127.0.0.1 only: no gateway keys are configured")
       expect(running.stderr()).toContain(
         `Dashboard: ${url}/dashboard (its data, /metrics and the admin API take an admin key: the token in ` +
-          `${data}/admin-token, which keys and spend read there). Models: sim/gpt-4o-mini, gpt-4o-mini. Data: ` +
+          `${data}/admin-token, which keys, teams and spend read there). Models: sim/gpt-4o-mini, gpt-4o-mini. ` +
+          `Data: ` +
           `SQLite file ${data}/gateway.db.`
       )
       expect(fs.existsSync(path.join(data, "gateway.db"))).toBe(true)
       const reply = yield* Effect.promise(() => post(url, chatBody("gpt-4o-mini")).then((response) => response.json()))
       expect(reply).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
       expect(running.stderr()).not.toContain(key)
+      // No gateway keys, yet /metrics takes the admin key: the token in the data directory.
+      const token = fs.readFileSync(path.join(data, "admin-token"), "utf8").trim()
+      const metrics = (authorization?: string) =>
+        Effect.promise(() =>
+          fetch(`${url}/metrics`, authorization === undefined ? {} : { headers: { authorization } })
+            .then((response) => response.status)
+        )
+      expect(yield* metrics()).toBe(401)
+      expect(yield* metrics(`Bearer ${token}`)).toBe(200)
       yield* Fiber.interrupt(running.exited)
       expect(Exit.hasInterrupts(yield* Fiber.await(running.exited))).toBe(true)
       const after = yield* Effect.promise(() => fetch(`${url}/health`).then(() => "answered", () => "refused"))

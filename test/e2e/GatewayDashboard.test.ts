@@ -105,10 +105,20 @@ describe("Gateway dashboard in headless Chromium", () => {
         const page = yield* Effect.promise(() => context.newPage())
         yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
 
-        // No key yet: the page asks for one; a gateway key that is not an admin key is refused, and asked again.
-        expect(yield* formMessage(page, "admin key")).toContain("You didn't provide an API key")
+        // No key yet: the page asks for one in its own words, not the API's error, and says where the key is; a
+        // gateway key that is not an admin key is refused with the gateway's reason, and asked again.
+        expect(yield* formMessage(page, "admin key")).toBe("The dashboard's data takes an admin key of this gateway.")
+        const where = yield* Effect.promise(() => page.getByTestId("admin-key-where").textContent())
+        expect(where!.replace(/\s+/g, " ")).toContain(
+          "without them, effect-llm-router serve made an admin token at its first start, the file admin-token of " +
+            "its data directory"
+        )
+        expect(where).toContain("~/.local/share/effect-llm-router/admin-token")
+        yield* screenshot(page, "admin-key-first.png")
         yield* submitKey(page, appKey)
-        expect(yield* formMessage(page, "it takes an admin key")).not.toContain(appKey)
+        const refused = yield* formMessage(page, "it takes an admin key")
+        expect(refused).toMatch(/^The gateway refused that key: This is an admin endpoint/)
+        expect(refused).not.toContain(appKey)
         yield* screenshot(page, "admin-key.png")
         yield* submitKey(page, adminKey)
         const before = yield* readUntil(page, (reading) => Object.keys(reading.deployments).length > 0)

@@ -236,6 +236,13 @@ describe("keys made at run time", () => {
       })
       assert.strictEqual(team.status, 201)
       const teamId = team.body.id!
+      // A team's name is taken by another team, and the refusal says so (not a key's words).
+      const twice = yield* call(gateway.url, "POST", "/admin/teams", { name: "research" })
+      assert.deepStrictEqual([twice.status, twice.body.error!.code], [409, "name_taken"])
+      assert.strictEqual(
+        twice.body.error!.message,
+        "The name `research` is taken (by another team): choose another for the team."
+      )
       const first = yield* call(gateway.url, "POST", "/admin/keys", {
         name: "erin",
         team: teamId,

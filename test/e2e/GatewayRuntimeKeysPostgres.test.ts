@@ -43,6 +43,29 @@ describe("keys made at run time on a shared Postgres", () => {
     60_000
   )
 
+  it.live("spend by team names each team, from the request log on Postgres", () =>
+    Effect.gen(function*() {
+      const server = yield* postgresServer
+      const database = { postgres: Redacted.make(yield* server.database("spend_by_team")) }
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+      const gateway = yield* gatewayOn(simulator, database)
+      const team = yield* call(gateway.url, "POST", "/admin/teams", { name: "analysts" })
+      const made = yield* call(gateway.url, "POST", "/admin/keys", { name: "ana", team: team.body.id! })
+      assert.strictEqual((yield* chat(gateway, made.body.key!)).status, 200)
+      const byTeam = yield* eventually(
+        "the spend by team to count the call",
+        call(gateway.url, "GET", "/admin/spend?group_by=team"),
+        (answer) => JSON.stringify(answer.body).includes(team.body.id!),
+        { every: "50 millis", within: "5 seconds" }
+      )
+      const groups = (byTeam.body as unknown as {
+        readonly groups: ReadonlyArray<{ readonly group: string | null; readonly name: string | null }>
+      }).groups
+      assert.deepStrictEqual(groups.map(({ group, name }) => ({ group, name })), [
+        { group: team.body.id!, name: "analysts" }
+      ])
+    }), 60_000)
+
   it.live("never pass a budget under 200 concurrent calls across two instances", () =>
     Effect.gen(function*() {
       const server = yield* postgresServer

@@ -272,7 +272,9 @@ describe("the packed package", () => {
         Effect.gen(function*() {
           const { file, version } = oldNode!
           const refusal = `effect-llm-router needs Node 22 or later; this is Node ${version}. ` +
-            "Inside this repository, run it through npm scripts or npx, which use the Node the project brings."
+            "In your project, run it on Node 22 or later, or add one as a development dependency " +
+            "(`npm install --save-dev node@24`) and run through npm scripts or npx, which then use it. " +
+            "Inside the effect-llm-router repository, npm scripts and npx already use the Node it brings."
           for (const entry of ["effect-llm-router", "effect-llm-router/testing"]) {
             const program = `import(${JSON.stringify(entry)})` +
               `.then(() => console.log("imported"), (error) => console.log(error.message))`

@@ -180,7 +180,6 @@ describe("internal/codec/openAiChat: the official SDK's types", () => {
   it("a reply the gateway writes is a chat completion as the SDK types it", () => {
     const written = completion(
       {
-        id: "chatcmpl-5",
         model: "gpt-test",
         text: "",
         refusal: undefined,
@@ -189,7 +188,7 @@ describe("internal/codec/openAiChat: the official SDK's types", () => {
         finishReason: "tool_calls",
         usage: readUsage
       },
-      "unused",
+      "chatcmpl-5",
       1
     )
     const expected: OpenAI.ChatCompletion = {

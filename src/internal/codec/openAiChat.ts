@@ -554,10 +554,13 @@ export function usageObject(usage: Usage) {
 /** What a `chat.completion` body says: the gateway writes a `ChatResponse`, the simulator its generated reply. */
 export type Completion = Pick<
   ChatResponse,
-  "id" | "model" | "text" | "reasoning" | "refusal" | "toolCalls" | "finishReason" | "usage"
+  "model" | "text" | "reasoning" | "refusal" | "toolCalls" | "finishReason" | "usage"
 >
 
-/** A whole reply as a `chat.completion` body. `id` is used when the reply has none. */
+/**
+ * A whole reply as a `chat.completion` body of id `id`: the writer's own (the gateway's `chatcmpl-…`, as its stream
+ * has), never the id the provider gave the reply.
+ */
 export function completion(response: Completion, id: string, created: number): string {
   const calls = response.toolCalls
   const message: Record<string, unknown> = {
@@ -568,7 +571,7 @@ export function completion(response: Completion, id: string, created: number): s
   message["refusal"] = response.refusal ?? null
   if (calls.length > 0) message["tool_calls"] = calls.map(encodeToolCall)
   return JSON.stringify({
-    id: response.id === "" ? id : response.id,
+    id,
     object: "chat.completion",
     created,
     model: response.model,

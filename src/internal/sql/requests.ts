@@ -119,7 +119,7 @@ export interface SpendQuery {
 /** One group's sums (within one bucket, when asked per bucket). */
 export interface SpendRow {
   readonly group: string | null
-  /** Grouped by key: the key's name in its newest row. */
+  /** Grouped by key: the key's name in its newest row; by team: the team's name, `null` once it is deleted. */
   readonly name?: string | null
   /** Epoch milliseconds of the bucket's start, when asked per bucket. */
   readonly bucket?: number
@@ -146,11 +146,14 @@ export const spend = (
   // Whole milliseconds of a fixed list: written into the statement, so both databases divide integers.
   const size = query.bucket === undefined ? undefined : sql.literal(String(buckets[query.bucket]))
   const bucket = size === undefined ? sql.literal("0") : sql`(at / ${size}) * ${size}`
-  // A key's group is its id; its name is the one its newest row gives.
-  const byKey = query.groupBy === "key"
-  const name = byKey
+  // A key's group is its id; its name is the one its newest row gives. A team's group is its id; its name is the
+  // team's now (none once the team is deleted).
+  const named = query.groupBy === "key" || query.groupBy === "team"
+  const name = query.groupBy === "key"
     ? sql`(SELECT named.key_name FROM requests AS named WHERE named.key_id = requests.key_id
       ORDER BY named.at DESC LIMIT 1)`
+    : query.groupBy === "team"
+    ? sql`(SELECT teams.name FROM teams WHERE teams.id = requests.team_id)`
     : sql.literal("NULL")
   const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${bucket} AS bucket_start, COUNT(*) AS calls,
       COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
@@ -161,7 +164,7 @@ export const spend = (
   return Effect.map(statement, (rows) =>
     rows.map((row): SpendRow => ({
       group: row.grp === null || row.grp === undefined ? null : String(row.grp),
-      ...(byKey ? { name: row.name === null || row.name === undefined ? null : String(row.name) } : {}),
+      ...(named ? { name: row.name === null || row.name === undefined ? null : String(row.name) } : {}),
       ...(size === undefined ? {} : { bucket: count(row.bucket_start) }),
       calls: count(row.calls),
       cost: count(row.cost),

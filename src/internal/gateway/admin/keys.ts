@@ -41,11 +41,17 @@ const fresh = (prefix: string, bytes: number) => `${prefix}${randomBytes(bytes).
 const notFound = (what: string, id: string): Refusal =>
   Errors.answer(404, `No ${what} has the id \`${id}\`.`, "invalid_request_error", "id", `${what}_not_found`)
 
-const nameTaken = (what: string, name: string): Refusal =>
+// Keys' names and teams' names are two namespaces: a key's is taken by any key ever made (or provider.json's), a
+// team's only by another team.
+const takenBy = {
+  key: "by a key of provider.json, or one made here, revoked ones included",
+  team: "by another team"
+} as const
+
+const nameTaken = (what: keyof typeof takenBy, name: string): Refusal =>
   Errors.answer(
     409,
-    `The name \`${name}\` is taken (by a key of provider.json, or one made here, revoked ones included): choose ` +
-      `another for the ${what}.`,
+    `The name \`${name}\` is taken (${takenBy[what]}): choose another for the ${what}.`,
     "invalid_request_error",
     "name",
     "name_taken"
@@ -179,8 +185,11 @@ export const routes = (serving: Serving, managed: Managed) => {
   }
   const checked = <A>(value: A | Invalid): Effect.Effect<A, Refusal> =>
     value instanceof Invalid ? Effect.fail(fromInvalid(value)) : Effect.succeed(value)
-  const saved = <A>(effect: Effect.Effect<A, StoreUnavailableError | NameTaken>, name: () => string, what: string) =>
-    Effect.mapError(effect, (error) => error._tag === "NameTaken" ? nameTaken(what, name()) : unavailable(error))
+  const saved = <A>(
+    effect: Effect.Effect<A, StoreUnavailableError | NameTaken>,
+    name: () => string,
+    what: keyof typeof takenBy
+  ) => Effect.mapError(effect, (error) => error._tag === "NameTaken" ? nameTaken(what, name()) : unavailable(error))
   const reload = Effect.mapError(store.reload, unavailable)
 
   const liveKey = (id: string) => {

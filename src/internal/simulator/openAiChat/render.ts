@@ -12,7 +12,6 @@ import { usageOf } from "../usage.js"
 export function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
   return completion(
     {
-      id: meta.id,
       model: meta.model,
       text: reply.content.join(""),
       ...(reply.reasoning.length > 0 ? { reasoning: reply.reasoning.join("") } : {}),

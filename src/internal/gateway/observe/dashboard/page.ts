@@ -3,9 +3,9 @@
  * build step. It carries no data: its script (`browser/live.js`) polls `dashboard/data` every
  * second and draws the tables from it (deployments, keys, budgets) with `textContent` (no markup is built
  * from data), and its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend. When
- * the data answers 401 or 403 it shows the answer's message
- * and a field for an admin key, keeps the key in `sessionStorage` (gone with
- * the tab) and sends it as `Authorization: Bearer`.
+ * the data answers 401 or 403 it says where the admin key is (provider.json's, or `serve`'s admin token) and,
+ * for a key it refused, the gateway's message, with a field for the key; it keeps the key in `sessionStorage`
+ * (gone with the tab) and sends it as `Authorization: Bearer`.
  */
 import { readFileSync } from "node:fs"
 import { spendSection, spendStyle } from "./spend.js"
@@ -58,6 +58,12 @@ export const page = `<!doctype html>
 </header>
 <form id="key-form" data-testid="admin-key-form" hidden>
   <p id="key-message" data-testid="admin-key-message"></p>
+  <p class="muted" data-testid="admin-key-where">Where the admin key is: one of provider.json's
+    <code>gateway.admin_keys</code>; without them, <code>effect-llm-router serve</code> made an admin token at its
+    first start, the file <code>admin-token</code> of its data directory (its <code>--data</code>; by default
+    <code>$XDG_DATA_HOME/effect-llm-router/admin-token</code>, else
+    <code>~/.local/share/effect-llm-router/admin-token</code>), whose path it printed when it started. Paste it
+    here: this tab keeps it until it is closed.</p>
   <label>Admin key
     <input id="key-input" data-testid="admin-key-input" type="password" autocomplete="off" required></label>
   <button type="submit" data-testid="admin-key-submit">Use key</button>

@@ -1,9 +1,10 @@
 /*
  * The dashboard's live tables, run by the page (`../page.ts`): it polls `dashboard/data` every second and
  * draws the deployments, keys and budgets with `textContent` (no markup is built from data). When the data answers
- * 401 or 403 it shows the answer's message and a field for an admin key, keeps the key in `sessionStorage` (gone
- * with the tab), sends it as `Authorization: Bearer`, and tells the spend chart (`spend.js`) with an `admin-key`
- * event. Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ * 401 or 403 it shows a field for an admin key beside the page's words on where that key is; for a key it sent, the
+ * gateway's message says why it was refused (a gateway with no admin key at all says so before any is sent). It
+ * keeps the key in `sessionStorage` (gone with the tab), sends it as `Authorization: Bearer`, and tells the spend
+ * chart (`spend.js`) with an `admin-key` event. Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
   "use strict"
@@ -132,7 +133,14 @@
         return response.json().catch(function() {
           return null
         }).then(function(body) {
-          askKey(body && body.error && body.error.message ? body.error.message : "The dashboard takes an admin key.")
+          var said = body && body.error && body.error.message ? body.error.message : "HTTP " + response.status
+          // No key sent and the gateway has admin keys (401): the page's words say where one is. A key sent and
+          // refused, or a gateway with none (403 before any key), is the gateway's to explain.
+          askKey(
+            key || response.status === 403 ?
+              (key ? "The gateway refused that key: " : "") + said :
+              "The dashboard's data takes an admin key of this gateway."
+          )
           return false
         })
       }

@@ -1,0 +1,205 @@
+/**
+ * `effect-llm-router teams create|list|show|update|delete`: the gateway's admin API of teams, against a running
+ * gateway (`--url`), with the admin key as `keys` reads it (`EFFECT_LLM_ROUTER_ADMIN_KEY`, else, for a gateway on
+ * this machine, the token `serve` keeps in its data directory). A team made is printed as its id, alone on stdout, so
+ * a script can give it to `keys create --team`; the rest goes to stderr. A gateway that refuses or cannot be reached
+ * is `GatewayRequestError: <its message>` (exit 1).
+ *
+ * @since 0.3.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import * as AdminApi from "./adminApi.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { parseFlags, teamsUsage, UsageError } from "./usage.js"
+
+const flags = {
+  url: { type: "string" },
+  data: { type: "string" },
+  name: { type: "string" },
+  budget: { type: "string" },
+  period: { type: "string" },
+  "no-budget": { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+type Action =
+  | { readonly verb: "create"; readonly body: Record<string, unknown> }
+  | { readonly verb: "list" }
+  | { readonly verb: "show"; readonly id: string }
+  | { readonly verb: "update"; readonly id: string; readonly body: Record<string, unknown> }
+  | { readonly verb: "delete"; readonly id: string }
+
+interface Parsed {
+  readonly action: Action
+  readonly url: string
+  /** The data directory of the `serve` whose token is the admin key, unless the environment gives one. */
+  readonly data: string | undefined
+  readonly json: boolean
+}
+
+const verbs = "create, list, show, update or delete"
+
+const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
+  AdminApi.strayFlag(`teams ${verb}`, values, ["name", "budget", "period", "no-budget"], allowed)
+
+// The body of `update`: a new name, a new budget, or none (`--no-budget`); at least one of them.
+function updateBody(values: {
+  readonly name?: string | undefined
+  readonly budget?: string | undefined
+  readonly period?: string | undefined
+  readonly "no-budget"?: boolean | undefined
+}): Record<string, unknown> | UsageError {
+  const budget = AdminApi.budgetFlags(values)
+  if (budget instanceof UsageError) return budget
+  const cleared = values["no-budget"] === true
+  if (cleared && budget !== undefined) return new UsageError({ reason: "--no-budget does not go with --budget" })
+  if (values.name === undefined && budget === undefined && !cleared) {
+    return new UsageError({ reason: "teams update needs --name, --budget or --no-budget" })
+  }
+  return {
+    ...(values.name === undefined ? {} : { name: values.name }),
+    ...(cleared ? { budget: null } : budget === undefined ? {} : { budget })
+  }
+}
+
+function parse(argv: ReadonlyArray<string>): Parsed | "help" | UsageError {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { positionals, values } = parsed
+  if (values.help === true) return "help"
+  const [verb, argument, ...rest] = positionals
+  if (rest.length > 0) return new UsageError({ reason: `unexpected argument "${rest[0]}"` })
+  const url = AdminApi.gatewayUrl(values.url)
+  if (url instanceof UsageError) return url
+  const common = { url, data: values.data, json: values.json === true }
+  switch (verb) {
+    case "create": {
+      if (argument === undefined) return new UsageError({ reason: "teams create needs the team's NAME" })
+      const stray = onlyFor(values, verb, ["budget", "period"])
+      if (stray !== undefined) return stray
+      const budget = AdminApi.budgetFlags(values)
+      if (budget instanceof UsageError) return budget
+      return { ...common, action: { verb, body: { name: argument, ...(budget === undefined ? {} : { budget }) } } }
+    }
+    case "list": {
+      if (argument !== undefined) return new UsageError({ reason: `teams list takes no argument, got "${argument}"` })
+      return onlyFor(values, verb, []) ?? { ...common, action: { verb } }
+    }
+    case "show":
+    case "delete": {
+      if (argument === undefined) return new UsageError({ reason: `teams ${verb} needs the team's ID (teams list)` })
+      return onlyFor(values, verb, []) ?? { ...common, action: { verb, id: argument } }
+    }
+    case "update": {
+      if (argument === undefined) return new UsageError({ reason: "teams update needs the team's ID (teams list)" })
+      const body = updateBody(values)
+      return body instanceof UsageError ? body : { ...common, action: { verb, id: argument, body } }
+    }
+    case undefined:
+      return new UsageError({ reason: `teams needs an action: ${verbs}` })
+    default:
+      return new UsageError({ reason: `unknown teams action "${verb}" (${verbs})` })
+  }
+}
+
+/** A team as the admin API shows it (`GET /admin/teams`, `GET /admin/teams/{id}`), the fields printed here. */
+interface TeamView {
+  readonly id: string
+  readonly name: string
+  readonly budget: AdminApi.BudgetView | null
+  /** `GET /admin/teams/{id}` only: the spend in the budget's current period, and the team's keys. */
+  readonly spend: { readonly spent: number } | null
+  readonly keys: ReadonlyArray<{ readonly id: string; readonly name: string }>
+}
+
+interface Answer extends TeamView {
+  readonly data: ReadonlyArray<TeamView>
+}
+
+/** `method path` on the gateway, its JSON answer (the fields read here). */
+function request(
+  parsed: Parsed,
+  key: Redacted.Redacted<string>,
+  method: "GET" | "POST" | "PATCH" | "DELETE",
+  path: string,
+  body?: unknown
+) {
+  return Effect.map(AdminApi.request({ url: parsed.url, key, method, path, body }), AdminApi.answerOf<Answer>)
+}
+
+const row = (team: Partial<TeamView>): string =>
+  [team.id, team.name, AdminApi.budgetCell(team.budget)].map((cell) => AdminApi.printable(String(cell))).join("\t")
+
+const teamPath = (id: string) => `/admin/teams/${encodeURIComponent(id)}`
+
+function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
+  return Effect.gen(function*() {
+    const action = parsed.action
+    switch (action.verb) {
+      case "create": {
+        const made = yield* request(parsed, key, "POST", "/admin/teams", action.body)
+        io.stdout(`${parsed.json ? JSON.stringify(made) : made.id}\n`)
+        io.stderr(AdminApi.printable(`made the team ${made.name} (id ${made.id}).`) + "\n")
+        return
+      }
+      case "list": {
+        const data = (yield* request(parsed, key, "GET", "/admin/teams")).data ?? []
+        if (parsed.json) io.stdout(`${JSON.stringify(data)}\n`)
+        else io.stdout(["id\tname\tbudget", ...data.map(row)].join("\n") + "\n")
+        return
+      }
+      case "show": {
+        const team = yield* request(parsed, key, "GET", teamPath(action.id))
+        if (parsed.json) {
+          io.stdout(`${JSON.stringify(team)}\n`)
+          return
+        }
+        const spent = team.spend === null || team.spend === undefined ? "-" : `$${team.spend.spent}`
+        const members = (team.keys ?? []).map((member) => `${member.name} (${member.id})`).join(", ")
+        io.stdout(
+          AdminApi.printable(`${team.name} (id ${team.id}): budget ${AdminApi.budgetCell(team.budget)}`) +
+            `, spent ${spent} this period\n` + AdminApi.printable(`keys: ${members === "" ? "none" : members}`) + "\n"
+        )
+        return
+      }
+      case "update": {
+        const updated = yield* request(parsed, key, "PATCH", teamPath(action.id), action.body)
+        if (parsed.json) io.stdout(`${JSON.stringify(updated)}\n`)
+        io.stderr(AdminApi.printable(`updated the team ${updated.name} (id ${action.id}).`) + "\n")
+        return
+      }
+      case "delete": {
+        yield* request(parsed, key, "DELETE", teamPath(action.id))
+        io.stderr(`deleted the team ${AdminApi.printable(action.id)}.\n`)
+        return
+      }
+    }
+  })
+}
+
+/**
+ * Runs `teams` with its arguments (those after the word `teams`): 0 done, 1 refused or unreachable, 2 bad flags or
+ * no admin key.
+ *
+ * @since 0.3.0
+ * @category Commands
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
+  const parsed = parse(argv)
+  const secrets: Array<Redacted.Redacted<string>> = []
+  return Effect.gen(function*() {
+    if (parsed instanceof UsageError) return yield* parsed
+    if (parsed === "help") {
+      io.stdout(teamsUsage)
+      return ExitCode.ok
+    }
+    const adminKey = yield* AdminApi.adminKey(io, parsed.url, parsed.data)
+    if (adminKey === undefined) return yield* new UsageError({ reason: AdminApi.noAdminKey("teams", parsed.data, io) })
+    secrets.push(adminKey)
+    yield* perform(parsed, adminKey, io).pipe(Effect.provide(UndiciHttpClient.layer()))
+    return ExitCode.ok
+  }).pipe(exitCodeOf(io, teamsUsage, () => secrets))
+}
