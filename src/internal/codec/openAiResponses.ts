@@ -38,7 +38,7 @@ import type {
 } from "../../Message.js"
 import type { Reply } from "../providers/adapter.js"
 import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
-import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
+import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem, Refused, set } from "../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "./carried.js"
 import { functionTool } from "./openAiChat.js"
@@ -526,11 +526,11 @@ export function responsesPath(path: string): string {
 // ---------------------------------------------------------------------------
 // The request body: encoding
 
-function encodeInputPart(part: ContentPart): JsonRecord {
-  return part.type === "text"
-    ? { type: "input_text", text: part.text }
-    // `detail` is required by the API's input image type.
-    : { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
+function encodeInputPart(part: ContentPart, where: string): JsonRecord {
+  if (part.type === "text") return { type: "input_text", text: part.text }
+  imageOnly(part, where, "the Responses API")
+  // `detail` is required by the API's input image type.
+  return { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
 }
 
 // The items under `field` of this API's entry in `metadata`.
@@ -600,7 +600,7 @@ export function input(
           role: "user",
           content: typeof message.content === "string"
             ? [{ type: "input_text", text: message.content }]
-            : message.content.map(encodeInputPart)
+            : message.content.map((part, j) => encodeInputPart(part, `messages[${index}].content[${j}]`))
         })
         break
       case "assistant":

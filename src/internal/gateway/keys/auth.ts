@@ -196,6 +196,24 @@ export const worstCase = (target: Pick<Target, "price">, request: Request | unde
   return Pricing.cost(target.price, inputs)!
 }
 
+/**
+ * The refusal of a budgeted chat whose worst case has no bound through `target`: a medium by URL whose length cannot be
+ * read before the call (`Pricing.unboundedPart`); `undefined` when it has one.
+ */
+export const unbounded = (
+  target: Pick<Target, "price">,
+  request: Request | undefined
+): Errors.ErrorAnswer | undefined => {
+  if (request === undefined || target.price === undefined || !isChat(request)) return undefined
+  const part = Pricing.unboundedPart(target.price, request)
+  return part === undefined ? undefined : Errors.invalidRequest(
+    `${part.at} is ${part.what}: its length, which its provider bills by, cannot be read before the call, so this ` +
+      `gateway key's budget cannot reserve it. Send it inline (a data: URL or inlineData, whose length is read), or ` +
+      `give its model's pricing a worst case (provider.json \`pricing.media_seconds\`).`,
+    part.at
+  )
+}
+
 const missing = Errors.answer(
   401,
   "You didn't provide an API key. Send a gateway key as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`, " +
@@ -481,6 +499,8 @@ export const make = (
     ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
       if (!allows(caller, model)) return Effect.fail(forbidden(model))
+      const refused = caller.budget === undefined ? undefined : unbounded(target, request)
+      if (refused !== undefined) return Effect.fail(refused)
       const budgeted = caller.budget === undefined
         ? admittedFree
         : spend(caller.budget, model, worstCase(target, request), unavailableFor(caller))
