@@ -159,7 +159,7 @@ export const defaultPdfPageTokens = 258
  * per 1,000 calls, `web_search_preview` $25 per 1,000 (its non-reasoning models' rate), `file_search` $2.50 per
  * 1,000, `code_interpreter` $0.03 (a container of the default size, which a call may open), `image_generation` $0.25
  * (gpt-image-1's high-quality 1536x1024 image, the dearest it makes), `mcp` nothing (the tokens only). A type it does
- * not name has no price: a request with it has no bound.
+ * not name is not billed per call (a tool the client runs: `computer_use_preview`, `local_shell`, `custom`).
  *
  * @since 0.3.0
  * @category Constants
@@ -172,6 +172,16 @@ export const defaultHostedToolCalls: Readonly<Record<string, number>> = {
   image_generation: 0.25,
   mcp: 0
 }
+
+/**
+ * The calls of hosted tools a request is taken to make when it does not say (`max_tool_calls`, a Responses request's
+ * bound on them all): `estimate` reserves that many at its dearest hosted tool's price, and the Responses adapter
+ * sends it as `max_tool_calls` with a request that has hosted tools and no bound of its own, so no reply makes more.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultMaxToolCalls = 10
 
 /**
  * The prompt tokens `estimate` counts for the prompt a provider adds of its own when a request has tools (Anthropic's
@@ -356,8 +366,9 @@ export function cacheWritePrice(price: Price, ttl?: "5m" | "1h"): number {
  * prompt cache at `cachedInput`, prompt tokens written to it at `cacheWrite`
  * (the ones written for an hour at `cacheWrite1h`), the other prompt tokens at
  * `input`, and completion tokens (reasoning included) at `output`, each price
- * falling back as `Price` says. `undefined` when `price` is: an unknown price
- * is not a free call.
+ * falling back as `Price` says, and each hosted tool's call at
+ * `hostedToolCalls` (`Usage.hostedToolCalls`). `undefined` when `price` is: an
+ * unknown price is not a free call.
  *
  * @example
  * ```ts
@@ -379,16 +390,59 @@ export function cost(
   price: Price | undefined,
   usage: Pick<
     Usage,
-    "promptTokens" | "completionTokens" | "cachedPromptTokens" | "cacheWriteTokens" | "cacheWrite1hTokens"
+    | "promptTokens"
+    | "completionTokens"
+    | "cachedPromptTokens"
+    | "cacheWriteTokens"
+    | "cacheWrite1hTokens"
+    | "hostedToolCalls"
   >
 ): number | undefined {
   if (price === undefined) return undefined
   const read = Math.min(usage.cachedPromptTokens, usage.promptTokens)
   const written = Math.min(usage.cacheWriteTokens ?? 0, usage.promptTokens - read)
   const writtenForAnHour = Math.min(usage.cacheWrite1hTokens ?? 0, written)
+  let calls = 0
+  for (const [type, count] of Object.entries(usage.hostedToolCalls ?? {})) calls += count * hostedCallPrice(price, type)
   return ((usage.promptTokens - read - written) * price.input + read * (price.cachedInput ?? price.input) +
-    (written - writtenForAnHour) * cacheWritePrice(price) + writtenForAnHour * cacheWritePrice(price, "1h") +
-    usage.completionTokens * price.output) * perToken
+        (written - writtenForAnHour) * cacheWritePrice(price) + writtenForAnHour * cacheWritePrice(price, "1h") +
+        usage.completionTokens * price.output) * perToken + calls
+}
+
+/**
+ * The price in US dollars of one call of the hosted tool `type` at `price`: its `hostedToolCalls`, else
+ * `defaultHostedToolCalls`; 0 for a type neither names (a tool the client runs).
+ *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * Pricing.hostedCallPrice(Pricing.fromPerMtok({ input_per_mtok: 2, output_per_mtok: 8 }), "web_search") // 0.01
+ * ```
+ *
+ * @since 0.3.0
+ * @category Accessors
+ */
+export function hostedCallPrice(price: Price, type: string): number {
+  const own = price.hostedToolCalls
+  if (own !== undefined && Object.hasOwn(own, type)) return own[type]!
+  return Object.hasOwn(defaultHostedToolCalls, type) ? defaultHostedToolCalls[type]! : 0
+}
+
+/**
+ * The most a request's hosted tools (`providerOptions.tools`, as a Responses deployment is sent them) can cost: its
+ * `max_tool_calls` (default `defaultMaxToolCalls`) calls at its dearest hosted tool's price.
+ */
+function mostHostedCost(price: Price, request: ChatRequest.Input): number {
+  const tools = request.providerOptions?.["tools"]
+  if (!Array.isArray(tools)) return 0
+  let dearest = 0
+  for (const tool of tools) {
+    const type: unknown = typeof tool === "object" && tool !== null ? (tool as { type?: unknown }).type : undefined
+    if (typeof type === "string") dearest = Math.max(dearest, hostedCallPrice(price, type))
+  }
+  const bound = request.providerOptions?.["max_tool_calls"]
+  return dearest * (typeof bound === "number" && Number.isInteger(bound) && bound > 0 ? bound : defaultMaxToolCalls)
 }
 
 /**
@@ -436,7 +490,9 @@ function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
  * "Media"); a part whose length cannot be bounded makes the estimate
  * `Infinity` (`unboundedPart` names it). A request with tools counts
  * `toolPromptTokens` more, for the prompt a provider adds of its own for tool
- * use.
+ * use; one with hosted tools (`providerOptions.tools`, a Responses request's
+ * `web_search`...) its `max_tool_calls` (default `defaultMaxToolCalls`) calls
+ * at the dearest one's `hostedCallPrice`.
  *
  * @example
  * ```ts
@@ -455,7 +511,8 @@ export function estimate(price: Price, request: ChatRequest.Input, options?: Est
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
   const prompt = mostPromptTokens(request) + media +
     (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
-  return (prompt * mostPerPromptToken(price, request) + reply * price.output) * perToken
+  return (prompt * mostPerPromptToken(price, request) + reply * price.output) * perToken +
+    mostHostedCost(price, request)
 }
 
 /** The token rates of a price's media, with their defaults. */
