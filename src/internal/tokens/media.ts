@@ -220,8 +220,21 @@ export function pdfPages(bytes: Uint8Array): number | undefined {
   return pages === 0 ? undefined : pages
 }
 
+// An inline part's bytes are decoded once, however many times a request is measured (a gateway's refusal check and
+// its reservation both measure it).
+const measured = new WeakMap<Pick<ImagePart, "url" | "mediaType">, Media>()
+
 /** A part classified and, where its provider bills by length, measured (the module doc). */
 export function classify(part: Pick<ImagePart, "url" | "mediaType">): Media {
+  let media = measured.get(part)
+  if (media === undefined) {
+    media = measure(part)
+    measured.set(part, media)
+  }
+  return media
+}
+
+function measure(part: Pick<ImagePart, "url" | "mediaType">): Media {
   const kind = kindOf(part)
   const mediaType = mediaTypeOf(part)
   const data = dataUrl(part.url)

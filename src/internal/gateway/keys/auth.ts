@@ -8,8 +8,9 @@
  * configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's ledger), named by the
  * key, so a reload's limits of a key are the same bucket and counter; with a database, keys made at run time
  * (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
- * budgeted call reserves its worst case (`Pricing.estimate` of its prompt and `maxTokens`, the key's default set on
- * a request without one, at the highest price its model can reach) for as long as the request's scope is open, and
+ * budgeted call reserves its worst case (`Pricing.estimate` of its prompt, its media by what they are, its hosted
+ * tools' calls and `maxTokens`, the key's default set on a request without one, at the highest price its model can
+ * reach; a medium of no bound refused, `unbounded`) for as long as the request's scope is open, and
  * is charged its real cost: on an error before any output nothing, when interrupted the reservation. Embeddings
  * reserve their inputs counted at most (a token per UTF-8 byte) at the input price, and are charged the reported
  * usage's cost. Admin keys are kept the same way, for the admin endpoints.
@@ -170,9 +171,9 @@ const overBudget = (
     spent
       ? `${whose} is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
       : `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
-        `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
-        `model's highest price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight ` +
-        `end or the period renews.`,
+        `cost up to ${dollars(error.estimate ?? 0)} (its prompt with its media and max_tokens, and its hosted ` +
+        `tools' calls, or its inputs to embed, at its model's highest price): ask for fewer max_tokens or ` +
+        `max_tool_calls (or embed fewer inputs), or retry when calls in flight end or the period renews.`,
     "insufficient_quota",
     null,
     "insufficient_quota",
