@@ -5,7 +5,9 @@
  * properties over the whole domain of types and sizes.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
+import * as Budget from "../../src/Budget.js"
 import * as Anthropic from "../../src/internal/codec/anthropic/request.js"
 import * as Ollama from "../../src/internal/codec/ollama.js"
 import * as OpenAiChat from "../../src/internal/codec/openAiChat.js"
@@ -135,6 +137,21 @@ describe("Pricing.estimate counts each part by what it is", () => {
     expect(reserved(youtube, undefined, bounded)).toBe(600 * 263)
     expect(reserved("https://example.com/talk.mp3", undefined, bounded)).toBe(600 * 32)
   })
+
+  it.effect("a library budget refuses a medium of no bound, whatever its limit, and keeps nothing for it", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1_000, period: "1 hour" }] })
+      const request = {
+        messages: [{
+          role: "user" as const,
+          content: [{ type: "image" as const, url: "https://youtu.be/9hE5-98ZeCg" }]
+        }]
+      }
+      const error = yield* Effect.flip(budget.check({ estimate: Pricing.estimate(price, request) }))
+      expect(error._tag).toBe("BudgetExceededError")
+      const [status] = yield* budget.status
+      expect([status?.spent, status?.reserved]).toStrictEqual([0, 0])
+    }))
 
   it("any inline audio is reserved at no less than its length at its rate", () => {
     fc.assert(
