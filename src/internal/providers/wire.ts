@@ -80,11 +80,9 @@ export class RequestError {
 export function imageOnly(part: ImagePart, where: string, api: string): void {
   const kind = Media.kindOf(part)
   if (kind === "image") return
-  const type = Media.mediaTypeOf(part)
-  const what = kind === "unknown" ? "a file of no stated type" : `${kind === "audio" ? "audio" : `a ${kind}`}`
   throw new RequestError(
-    `${where} is ${what}${type === undefined || type.endsWith("/*") ? "" : ` (${type})`}: ${api} takes images ` +
-      "only in a message's content; send it to a deployment that reads it (a Gemini one)",
+    `${where} is ${Media.describe(kind, Media.mediaTypeOf(part))}: ${api} takes images only in a message's ` +
+      "content; send it to a deployment that reads it (a Gemini one)",
     where
   )
 }

@@ -77,8 +77,7 @@ const videoHosts: ReadonlySet<string> = new Set(["youtube.com", "www.youtube.com
 
 /** The media type a file extension stands for (`pdf`: `application/pdf`), if one this module knows. */
 export function typeOfExtension(extension: string): string | undefined {
-  const type = extensionTypes[extension.toLowerCase()]
-  return type
+  return extensionTypes[extension.toLowerCase()]
 }
 
 /** A `data:` URL's media type, its payload and whether it is base64; none for another URL. */
@@ -282,12 +281,16 @@ export interface Unbounded {
   readonly what: string
 }
 
-// What a part is, in words, for a refusal.
+/** What a part is, in words, for a refusal: `audio (audio/wav)`, `a video`, `a file of no stated type`. */
+export function describe(kind: Kind, mediaType: string | undefined): string {
+  if (kind === "unknown") return "a file of no stated type"
+  const type = mediaType === undefined || mediaType.endsWith("/*") ? "" : ` (${mediaType})`
+  return `${kind === "audio" ? "audio" : `a ${kind}`}${type}`
+}
+
+// What a part by URL is, in words.
 function described(media: Media): string {
-  const type = media.mediaType === undefined || media.mediaType.endsWith("/*") ? "" : ` (${media.mediaType})`
-  return media.kind === "unknown"
-    ? "a file by URL of no stated type"
-    : `${media.kind === "audio" ? "audio" : `a ${media.kind}`}${type} by URL`
+  return `${describe(media.kind, media.mediaType)} by URL`
 }
 
 /**
