@@ -87,6 +87,18 @@ describe("classify: lengths read where the format tells them", () => {
     expect(media).toStrictEqual({ kind: "video", mediaType: "video/*", inline: false })
   })
 
+  it("every PDF's pages are counted, open or compressed; every MP4's seconds read, at any time scale", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 40 }), (open, hidden) => {
+        expect(Media.pdfPages(pdf(open, hidden))).toBe(open + hidden === 0 ? undefined : open + hidden)
+      }),
+      { numRuns: 60 }
+    )
+    fc.assert(fc.property(fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 1, max: 3_600 }), (scale, s) => {
+      expect(Media.movieSeconds(mp4(s, scale))).toBeCloseTo(s, 6)
+    }))
+  })
+
   it("a WAV's header never claims more than the bytes it holds", () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 4 }).chain((seconds) =>
