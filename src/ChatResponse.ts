@@ -44,7 +44,14 @@ export class Usage extends Schema.Opaque<Usage>()(Schema.Struct({
   cacheWriteTokens: Schema.optional(Count),
   cacheWrite1hTokens: Schema.optional(Count),
   reasoningTokens: Count,
-  estimated: Schema.Boolean
+  estimated: Schema.Boolean,
+  /**
+   * The calls of each tool the provider ran itself and bills per call, by the tool's type (`web_search: 3`), as a
+   * Responses reply's tool-call items count them; priced by `Pricing.cost` at `Price.hostedToolCalls`. Default: none.
+   *
+   * @since 0.3.0
+   */
+  hostedToolCalls: Schema.optional(Schema.Record(Schema.String, Count))
 })) {}
 
 /**

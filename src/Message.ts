@@ -45,7 +45,11 @@ export class TextPart extends Schema.Opaque<TextPart>()(Schema.Struct({
 })) {}
 
 /**
- * An image inside a multi-part user message: an `https:` URL or a `data:` URL.
+ * A medium inside a multi-part user message, by URL: an `https:` URL or a `data:` URL. Most often an image, the only
+ * medium Chat Completions, Responses, Anthropic, Bedrock and Ollama deployments take by URL; a Gemini deployment also
+ * takes audio, video and PDF. What it is comes from `mediaType`, else the `data:` URL's own type, else the URL's file
+ * extension or host (a YouTube video), else it is an image; a deployment that cannot read it refuses it by its path,
+ * and a budget reserves it by what it is (docs/cost.md, "Media").
  *
  * @since 0.1.0
  * @category Models
@@ -53,6 +57,13 @@ export class TextPart extends Schema.Opaque<TextPart>()(Schema.Struct({
 export class ImagePart extends Schema.Opaque<ImagePart>()(Schema.Struct({
   type: Schema.tag("image"),
   url: Schema.String,
+  /**
+   * The IANA media type of what `url` holds (`video/mp4`, `application/pdf`), as a Gemini `fileData` names it.
+   * Default: the `data:` URL's own type, else what the URL's extension or host says, else an image.
+   *
+   * @since 0.3.0
+   */
+  mediaType: Schema.optional(Schema.String),
   /** How closely the model looks at the image. Default: the provider's (`auto`). */
   detail: Schema.optional(Schema.Literals(["auto", "low", "high"])),
   /** A prompt-cache breakpoint after this part. Default: none. */

@@ -57,7 +57,8 @@
 import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
-import { imagesOf, mostPromptTokens } from "./internal/tokens/promptSize.js"
+import { mostMediaTokens, type Rates } from "./internal/tokens/media.js"
+import { mostPromptTokens } from "./internal/tokens/promptSize.js"
 import type { CacheBreakpoint } from "./Message.js"
 
 /**
@@ -81,7 +82,16 @@ export const PerMillion = Schema.Number.check(
  * DeepSeek) charge no write premium and report no writes: leave both unset.
  * `imageTokens` is the most prompt tokens one image can cost on the model, as
  * its provider's vision guide reckons them (default: `defaultImageTokens`),
- * which `estimate` counts each image at.
+ * which `estimate` counts each image at. Audio, video and PDF parts are
+ * counted by their length (docs/cost.md, "Media"): `audioTokensPerSecond`
+ * (default `defaultAudioTokensPerSecond`), `videoTokensPerSecond` (default
+ * `defaultVideoTokensPerSecond`), `pdfPageTokens` (default
+ * `defaultPdfPageTokens`); `mediaSeconds` is the longest an audio or video part
+ * by URL, whose length cannot be read before the call, is taken to be (default:
+ * none, and such a part has no bound: `estimate` is `Infinity`).
+ * `hostedToolCalls` prices a call of each tool the provider runs itself (a
+ * Responses request's `web_search`...), in US dollars a call (default:
+ * `defaultHostedToolCalls`, each type it does not name).
  *
  * @since 0.1.0
  * @category Models
@@ -92,7 +102,17 @@ export const Price = Schema.Struct({
   cacheWrite: Schema.optionalKey(PerMillion),
   cacheWrite1h: Schema.optionalKey(PerMillion),
   output: PerMillion,
-  imageTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0)))
+  imageTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  /** @since 0.3.0 */
+  audioTokensPerSecond: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  /** @since 0.3.0 */
+  videoTokensPerSecond: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  /** @since 0.3.0 */
+  pdfPageTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  /** @since 0.3.0 */
+  mediaSeconds: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  /** @since 0.3.0 */
+  hostedToolCalls: Schema.optionalKey(Schema.Record(Schema.String, PerMillion))
 })
 
 /**
@@ -105,6 +125,63 @@ export const Price = Schema.Struct({
  * @category Constants
  */
 export const defaultImageTokens = 50_000
+
+/**
+ * The prompt tokens a second of audio costs on Gemini ("Understand and count tokens" in the Gemini API docs), which
+ * `estimate` counts audio at when its price does not say (`Price.audioTokensPerSecond`).
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultAudioTokensPerSecond = 32
+
+/**
+ * The prompt tokens a second of video costs on Gemini, its frames and its sound (the same guide), which `estimate`
+ * counts video at when its price does not say (`Price.videoTokensPerSecond`).
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultVideoTokensPerSecond = 263
+
+/**
+ * The prompt tokens a page of a PDF costs on Gemini (the same guide: a page is an image), which `estimate` counts a
+ * PDF's pages at when its price does not say (`Price.pdfPageTokens`).
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultPdfPageTokens = 258
+
+/**
+ * The price in US dollars of one call of each tool OpenAI's Responses API runs itself, as its price page lists them
+ * (https://platform.openai.com/docs/pricing, "Built-in tools"), the highest where it lists several: `web_search` $10
+ * per 1,000 calls, `web_search_preview` $25 per 1,000 (its non-reasoning models' rate), `file_search` $2.50 per
+ * 1,000, `code_interpreter` $0.03 (a container of the default size, which a call may open), `image_generation` $0.25
+ * (gpt-image-1's high-quality 1536x1024 image, the dearest it makes), `mcp` nothing (the tokens only). A type it does
+ * not name is not billed per call (a tool the client runs: `computer_use_preview`, `local_shell`, `custom`).
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultHostedToolCalls: Readonly<Record<string, number>> = {
+  web_search: 0.01,
+  web_search_preview: 0.025,
+  file_search: 0.0025,
+  code_interpreter: 0.03,
+  image_generation: 0.25,
+  mcp: 0
+}
+
+/**
+ * The calls of hosted tools a request is taken to make when it does not say (`max_tool_calls`, a Responses request's
+ * bound on them all): `estimate` reserves that many at its dearest hosted tool's price, and the Responses adapter
+ * sends it as `max_tool_calls` with a request that has hosted tools and no bound of its own, so no reply makes more.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultMaxToolCalls = 10
 
 /**
  * The prompt tokens `estimate` counts for the prompt a provider adds of its own when a request has tools (Anthropic's
@@ -289,8 +366,9 @@ export function cacheWritePrice(price: Price, ttl?: "5m" | "1h"): number {
  * prompt cache at `cachedInput`, prompt tokens written to it at `cacheWrite`
  * (the ones written for an hour at `cacheWrite1h`), the other prompt tokens at
  * `input`, and completion tokens (reasoning included) at `output`, each price
- * falling back as `Price` says. `undefined` when `price` is: an unknown price
- * is not a free call.
+ * falling back as `Price` says, and each hosted tool's call at
+ * `hostedToolCalls` (`Usage.hostedToolCalls`). `undefined` when `price` is: an
+ * unknown price is not a free call.
  *
  * @example
  * ```ts
@@ -312,16 +390,59 @@ export function cost(
   price: Price | undefined,
   usage: Pick<
     Usage,
-    "promptTokens" | "completionTokens" | "cachedPromptTokens" | "cacheWriteTokens" | "cacheWrite1hTokens"
+    | "promptTokens"
+    | "completionTokens"
+    | "cachedPromptTokens"
+    | "cacheWriteTokens"
+    | "cacheWrite1hTokens"
+    | "hostedToolCalls"
   >
 ): number | undefined {
   if (price === undefined) return undefined
   const read = Math.min(usage.cachedPromptTokens, usage.promptTokens)
   const written = Math.min(usage.cacheWriteTokens ?? 0, usage.promptTokens - read)
   const writtenForAnHour = Math.min(usage.cacheWrite1hTokens ?? 0, written)
+  let calls = 0
+  for (const [type, count] of Object.entries(usage.hostedToolCalls ?? {})) calls += count * hostedCallPrice(price, type)
   return ((usage.promptTokens - read - written) * price.input + read * (price.cachedInput ?? price.input) +
-    (written - writtenForAnHour) * cacheWritePrice(price) + writtenForAnHour * cacheWritePrice(price, "1h") +
-    usage.completionTokens * price.output) * perToken
+        (written - writtenForAnHour) * cacheWritePrice(price) + writtenForAnHour * cacheWritePrice(price, "1h") +
+        usage.completionTokens * price.output) * perToken + calls
+}
+
+/**
+ * The price in US dollars of one call of the hosted tool `type` at `price`: its `hostedToolCalls`, else
+ * `defaultHostedToolCalls`; 0 for a type neither names (a tool the client runs).
+ *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * Pricing.hostedCallPrice(Pricing.fromPerMtok({ input_per_mtok: 2, output_per_mtok: 8 }), "web_search") // 0.01
+ * ```
+ *
+ * @since 0.3.0
+ * @category Accessors
+ */
+export function hostedCallPrice(price: Price, type: string): number {
+  const own = price.hostedToolCalls
+  if (own !== undefined && Object.hasOwn(own, type)) return own[type]!
+  return Object.hasOwn(defaultHostedToolCalls, type) ? defaultHostedToolCalls[type]! : 0
+}
+
+/**
+ * The most a request's hosted tools (`providerOptions.tools`, as a Responses deployment is sent them) can cost: its
+ * `max_tool_calls` (default `defaultMaxToolCalls`) calls at its dearest hosted tool's price.
+ */
+function mostHostedCost(price: Price, request: ChatRequest.Input): number {
+  const tools = request.providerOptions?.["tools"]
+  if (!Array.isArray(tools)) return 0
+  let dearest = 0
+  for (const tool of tools) {
+    const type: unknown = typeof tool === "object" && tool !== null ? (tool as { type?: unknown }).type : undefined
+    if (typeof type === "string") dearest = Math.max(dearest, hostedCallPrice(price, type))
+  }
+  const bound = request.providerOptions?.["max_tool_calls"]
+  return dearest * (typeof bound === "number" && Number.isInteger(bound) && bound > 0 ? bound : defaultMaxToolCalls)
 }
 
 /**
@@ -363,9 +484,15 @@ function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
  * at the highest price a prompt token of it can be billed at (the input price,
  * a cache read's if higher, and a cache write's when the request has a cache
  * breakpoint of that lifetime), plus `maxTokens` (or `defaultMaxTokens`) at the
- * output price. Each image counts as `imageTokens` of the price (default
- * `defaultImageTokens`), and a request with tools `toolPromptTokens` more, for
- * the prompt a provider adds of its own for tool use.
+ * output price. Each media part counts by what it is, whatever field it came
+ * in: an image as `imageTokens` of the price (default `defaultImageTokens`),
+ * audio and video by their seconds, a PDF by its pages (docs/cost.md,
+ * "Media"); a part whose length cannot be bounded makes the estimate
+ * `Infinity` (`unboundedPart` names it). A request with tools counts
+ * `toolPromptTokens` more, for the prompt a provider adds of its own for tool
+ * use; one with hosted tools (`providerOptions.tools`, a Responses request's
+ * `web_search`...) its `max_tool_calls` (default `defaultMaxToolCalls`) calls
+ * at the dearest one's `hostedCallPrice`.
  *
  * @example
  * ```ts
@@ -379,16 +506,57 @@ function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
  * @category Destructors
  */
 export function estimate(price: Price, request: ChatRequest.Input, options?: EstimateOptions): number {
+  const media = mostMediaTokens(request, mediaRates(price))
+  if (typeof media !== "number") return Infinity
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  const prompt = mostPromptTokens(request) + imagesOf(request) * (price.imageTokens ?? defaultImageTokens) +
+  const prompt = mostPromptTokens(request) + media +
     (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
-  return (prompt * mostPerPromptToken(price, request) + reply * price.output) * perToken
+  return (prompt * mostPerPromptToken(price, request) + reply * price.output) * perToken +
+    mostHostedCost(price, request)
+}
+
+/** The token rates of a price's media, with their defaults. */
+function mediaRates(price: Price): Rates {
+  return {
+    imageTokens: price.imageTokens ?? defaultImageTokens,
+    audioTokensPerSecond: price.audioTokensPerSecond ?? defaultAudioTokensPerSecond,
+    videoTokensPerSecond: price.videoTokensPerSecond ?? defaultVideoTokensPerSecond,
+    pdfPageTokens: price.pdfPageTokens ?? defaultPdfPageTokens,
+    mediaSeconds: price.mediaSeconds
+  }
+}
+
+/**
+ * The first media part of `request` whose cost `estimate` cannot bound at `price` (an audio or video part by URL,
+ * when the price has no `mediaSeconds`): where it is (`messages[0].content[1]`) and what it is, in words; `undefined`
+ * when every part has a bound.
+ *
+ * @example
+ * ```ts
+ * import { Message, Pricing } from "effect-llm-router"
+ *
+ * const price = Pricing.fromPerMtok({ input_per_mtok: 0.3, output_per_mtok: 2.5 })
+ * const request = { messages: [Message.user([Message.image("https://www.youtube.com/watch?v=9hE5-98ZeCg")])] }
+ * Pricing.unboundedPart(price, request) // { at: "messages[0].content[0]", what: "a video by URL" }
+ * ```
+ *
+ * @since 0.3.0
+ * @category Destructors
+ */
+export function unboundedPart(
+  price: Price,
+  request: ChatRequest.Input
+): { readonly at: string; readonly what: string } | undefined {
+  const media = mostMediaTokens(request, mediaRates(price))
+  return typeof media === "number" ? undefined : media
 }
 
 /**
  * A price as provider.json writes it (`pricing` of a model entry):
  * `cached_input_per_mtok` is `cachedInput`, `cache_write_per_mtok`
- * `cacheWrite` and `cache_write_1h_per_mtok` `cacheWrite1h`.
+ * `cacheWrite` and `cache_write_1h_per_mtok` `cacheWrite1h`; `image_tokens`,
+ * `audio_tokens_per_second`, `video_tokens_per_second`, `pdf_page_tokens`,
+ * `media_seconds` and `hosted_tool_calls` are `Price`'s fields of those names.
  *
  * @example
  * ```ts
@@ -411,6 +579,11 @@ export function fromPerMtok(pricing: {
   readonly cache_write_1h_per_mtok?: number | undefined
   readonly output_per_mtok: number
   readonly image_tokens?: number | undefined
+  readonly audio_tokens_per_second?: number | undefined
+  readonly video_tokens_per_second?: number | undefined
+  readonly pdf_page_tokens?: number | undefined
+  readonly media_seconds?: number | undefined
+  readonly hosted_tool_calls?: Readonly<Record<string, number>> | undefined
 }): Price {
   return {
     input: pricing.input_per_mtok,
@@ -418,6 +591,11 @@ export function fromPerMtok(pricing: {
     ...(pricing.cache_write_per_mtok === undefined ? {} : { cacheWrite: pricing.cache_write_per_mtok }),
     ...(pricing.cache_write_1h_per_mtok === undefined ? {} : { cacheWrite1h: pricing.cache_write_1h_per_mtok }),
     output: pricing.output_per_mtok,
-    ...(pricing.image_tokens === undefined ? {} : { imageTokens: pricing.image_tokens })
+    ...(pricing.image_tokens === undefined ? {} : { imageTokens: pricing.image_tokens }),
+    ...(pricing.audio_tokens_per_second === undefined ? {} : { audioTokensPerSecond: pricing.audio_tokens_per_second }),
+    ...(pricing.video_tokens_per_second === undefined ? {} : { videoTokensPerSecond: pricing.video_tokens_per_second }),
+    ...(pricing.pdf_page_tokens === undefined ? {} : { pdfPageTokens: pricing.pdf_page_tokens }),
+    ...(pricing.media_seconds === undefined ? {} : { mediaSeconds: pricing.media_seconds }),
+    ...(pricing.hosted_tool_calls === undefined ? {} : { hostedToolCalls: pricing.hosted_tool_calls })
   }
 }

@@ -440,7 +440,9 @@ describe("OpenAiResponses whole replies", () => {
         totalTokens: 30,
         cachedPromptTokens: 3,
         reasoningTokens: 4,
-        estimated: false
+        estimated: false,
+        // The web search the reply made, billed per call.
+        hostedToolCalls: { web_search: 1 }
       })
       // Without store, a reasoning item with no encrypted content cannot be sent back; a hosted tool's item is kept.
       expect(reply.providerMetadata).toStrictEqual({

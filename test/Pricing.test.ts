@@ -365,3 +365,48 @@ describe("Pricing.fromPerMtok", () => {
     })).toStrictEqual({ input: 3, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6, output: 15 })
   })
 })
+
+describe("hosted tools' calls", () => {
+  const price = Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1 })
+  const request = (tools: ReadonlyArray<unknown>, maxToolCalls?: number) => ({
+    messages: [Message.user("Find it")],
+    providerOptions: { tools, ...(maxToolCalls === undefined ? {} : { max_tool_calls: maxToolCalls }) }
+  })
+  const bare = Pricing.estimate(price, { messages: [Message.user("Find it")] })
+
+  it("are charged per call at the price's table, else the published defaults; a client's own tool at nothing", () => {
+    const calls = { web_search: 3, code_interpreter: 1, computer_use_preview: 2 }
+    closeTo(Pricing.cost(price, { ...usage(0, 0), hostedToolCalls: calls }), 0.03 + 0.03)
+    const own = Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1, hosted_tool_calls: { web_search: 0.5 } })
+    closeTo(Pricing.cost(own, { ...usage(0, 0), hostedToolCalls: calls }), 1.5 + 0.03)
+    expect(Pricing.hostedCallPrice(price, "web_search_preview")).toBe(0.025)
+    expect(Pricing.hostedCallPrice(price, "custom")).toBe(0)
+  })
+
+  it("are reserved as max_tool_calls calls (default defaultMaxToolCalls) at the dearest hosted tool's price", () => {
+    closeTo(Pricing.estimate(price, request([{ type: "web_search" }], 500)) - bare, 5)
+    closeTo(
+      Pricing.estimate(price, request([{ type: "file_search" }, { type: "image_generation" }])) - bare,
+      Pricing.defaultMaxToolCalls * 0.25
+    )
+    closeTo(Pricing.estimate(price, request([{ type: "function", name: "f" }, { type: "custom" }])) - bare, 0)
+  })
+
+  it("no reply's calls cost more than the reservation, for any calls within the bound", () => {
+    const types = Object.keys(Pricing.defaultHostedToolCalls)
+    fc.assert(fc.property(
+      fc.subarray(types, { minLength: 1 }),
+      fc.integer({ min: 1, max: 50 }),
+      fc.array(fc.nat(), { maxLength: 50 }),
+      (tools, bound, picks) => {
+        const made: Record<string, number> = {}
+        for (const pick of picks.slice(0, bound)) {
+          made[tools[pick % tools.length]!] = (made[tools[pick % tools.length]!] ?? 0) + 1
+        }
+        const charged = Pricing.cost(price, { ...usage(0, 0), hostedToolCalls: made })!
+        const most = Pricing.estimate(price, request(tools.map((type) => ({ type })), bound)) - bare
+        expect(charged).toBeLessThanOrEqual(most + 1e-12)
+      }
+    ))
+  })
+})

@@ -77,6 +77,13 @@ export interface Extra {
   readonly effort: string | undefined
   /** `previous_response_id` as sent, echoed in the response object. */
   readonly previous?: string | undefined
+  /**
+   * The hosted tools the reply calls, one item each, in order: the request's hosted tools (`web_search`...) in turn,
+   * `max_tool_calls` calls in all (one when it does not say). Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly hostedCalls?: ReadonlyArray<string> | undefined
 }
 
 /**

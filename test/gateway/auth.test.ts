@@ -102,7 +102,29 @@ describe("a budgeted call's worst case", () => {
   it("a name with an unpriced deployment has no worst case; embeddings (no request) reserve nothing", () => {
     expect(Engine.worstPrice([{ price: { input: 1, output: 2 } }, {}])).toBeUndefined()
     expect(Engine.worstPrice([{ price: { input: 1, cachedInput: 3, output: 2 } }, { price: { input: 2, output: 1 } }]))
-      .toEqual({ input: 3, cacheWrite: 2, cacheWrite1h: 2, output: 2, imageTokens: Pricing.defaultImageTokens })
+      .toEqual({
+        input: 3,
+        cacheWrite: 2,
+        cacheWrite1h: 2,
+        output: 2,
+        imageTokens: Pricing.defaultImageTokens,
+        audioTokensPerSecond: Pricing.defaultAudioTokensPerSecond,
+        videoTokensPerSecond: Pricing.defaultVideoTokensPerSecond,
+        pdfPageTokens: Pricing.defaultPdfPageTokens,
+        hostedToolCalls: Pricing.defaultHostedToolCalls
+      })
+    // Media by URL have a worst case only when every deployment gives one, the longest; a hosted tool's call costs
+    // the most any of them prices it at.
+    const worst = Engine.worstPrice([
+      { price: { input: 1, output: 2, mediaSeconds: 600, hostedToolCalls: { web_search: 0.05 } } },
+      { price: { input: 1, output: 2, mediaSeconds: 1_200, audioTokensPerSecond: 40 } }
+    ])
+    expect([worst?.mediaSeconds, worst?.audioTokensPerSecond, worst?.hostedToolCalls?.["web_search"]])
+      .toStrictEqual([1_200, 40, 0.05])
+    expect(
+      Engine.worstPrice([{ price: { input: 1, output: 2, mediaSeconds: 600 } }, { price: { input: 1, output: 2 } }])
+        ?.mediaSeconds
+    ).toBeUndefined()
     // An image costs the most any of them counts it at; one that does not say, the default.
     expect(
       Engine.worstPrice([{ price: { input: 1, output: 2, imageTokens: 1_600 } }, {

@@ -32,7 +32,13 @@ const userPart: fc.Arbitrary<ContentPart> = fc.oneof(
     type: "image",
     url: `data:image/png;base64,${data}`
   })),
-  fc.webUrl().map((url): ContentPart => ({ type: "image", url }))
+  fc.webUrl().map((url): ContentPart => ({ type: "image", url })),
+  // A file of a stated type its URL does not tell: the type is carried both ways.
+  fc.constantFrom("video/mp4", "audio/ogg", "application/pdf", "image/png").map((mediaType): ContentPart => ({
+    type: "image",
+    url: "https://generativelanguage.googleapis.com/v1beta/files/abc",
+    mediaType
+  }))
 )
 
 // A call as the request writes it and reads it back: signed; Gemini's own id kept in its metadata, or none (then the

@@ -17,6 +17,7 @@ import { Problem, Refused } from "../../src/internal/schemaCheck.js"
 import { renderReply, renderStream } from "../../src/internal/simulator/openAiResponses/render.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiResponses/request.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
+import * as Pricing from "../../src/Pricing.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import type * as Reply from "../../src/simulator/Reply.js"
@@ -560,5 +561,33 @@ describe("internal/codec/openAiResponses: the official SDK's types", () => {
 
   it("stream events typed as the SDK's fit the events' schema", () => {
     for (const one of sdkEvents) expect(isStreamEvent(JSON.parse(JSON.stringify(one))), one.type).toBe(true)
+  })
+})
+
+describe("hosted tools' calls in a reply, and their bound in a request", () => {
+  it("counts a reply's hosted calls by tool; web_search_call is web_search_preview's when only that was given", () => {
+    const items = [
+      { type: "web_search_call", id: "ws_1" },
+      { type: "web_search_call", id: "ws_2" },
+      { type: "code_interpreter_call", id: "ci_1" },
+      { type: "computer_call", id: "cu_1" },
+      { type: "mcp_list_tools", id: "ml_1" }
+    ]
+    expect(Codec.hostedCalls(items, [{ type: "web_search" }])).toStrictEqual({ web_search: 2, code_interpreter: 1 })
+    expect(Codec.hostedCalls(items, [{ type: "web_search_preview" }]))
+      .toStrictEqual({ web_search_preview: 2, code_interpreter: 1 })
+  })
+
+  it("sends max_tool_calls with hosted tools that have no bound of their own, and leaves a given one", () => {
+    const options = { model: "m", stream: false, store: false }
+    const messages = [{ role: "user" as const, content: "Find it" }]
+    const hosted = Codec.requestBody({ messages, providerOptions: { tools: [{ type: "web_search" }] } }, options)
+    expect(hosted["max_tool_calls"]).toBe(Pricing.defaultMaxToolCalls)
+    const bounded = Codec.requestBody(
+      { messages, providerOptions: { tools: [{ type: "web_search" }], max_tool_calls: 3 } },
+      options
+    )
+    expect(bounded["max_tool_calls"]).toBe(3)
+    expect(Codec.requestBody({ messages }, options)["max_tool_calls"]).toBeUndefined()
   })
 })

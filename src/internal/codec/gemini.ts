@@ -41,6 +41,7 @@ import type { EmbeddingResponse, Input as EmbeddingInput } from "../../Embedding
 import type {
   AssistantMessage,
   ContentPart,
+  ImagePart,
   Message,
   ProviderMetadata,
   ToolCall,
@@ -62,6 +63,7 @@ import {
   ShapeError
 } from "../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
+import * as Media from "../tokens/media.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
 
@@ -249,10 +251,16 @@ function userTurn(
     } else if (typeof part.text === "string") {
       content.push({ type: "text", text: part.text })
     } else if (part.inlineData !== null && part.inlineData !== undefined) {
-      // A non-image type goes on as a data URL too: a deployment that cannot read it refuses it.
+      // Any type goes on as a data URL of it: reserved by what it is, refused by a deployment that cannot read it.
       content.push({ type: "image", url: `data:${part.inlineData.mimeType};base64,${part.inlineData.data}` })
     } else if (part.fileData !== null && part.fileData !== undefined) {
-      content.push({ type: "image", url: part.fileData.fileUri })
+      // Its stated type is kept where the URL does not tell it (a Files API URI, a URL of no extension).
+      const { fileUri, mimeType } = part.fileData
+      content.push(
+        mimeType === null || mimeType === undefined || mimeType.toLowerCase() === Media.mediaTypeOf({ url: fileUri })
+          ? { type: "image", url: fileUri }
+          : { type: "image", url: fileUri, mediaType: mimeType }
+      )
     } else if (part.functionCall !== null && part.functionCall !== undefined) {
       return problem(`${where}.functionCall`, "a functionCall part belongs in a model turn")
     } else {
@@ -459,27 +467,19 @@ export function geminiPath(path: string): string {
 // ---------------------------------------------------------------------------
 // The request body, written: the library's request as the body a client sends
 
-const imageTypes: Readonly<Record<string, string>> = {
-  png: "image/png",
-  jpg: "image/jpeg",
-  jpeg: "image/jpeg",
-  webp: "image/webp",
-  gif: "image/gif",
-  heic: "image/heic",
-  heif: "image/heif",
-  pdf: "application/pdf"
-}
-
 /**
- * An image part: a `data:` URL becomes `inlineData` (base64); any other URL `fileData` with the URL as `fileUri` and
- * the MIME type guessed from its extension (left out when the extension is unknown, as for Files API URIs).
+ * A media part: a `data:` URL becomes `inlineData` (base64); any other URL `fileData` with the URL as `fileUri`; each
+ * with the part's media type (`Media.mediaTypeOf`: its own, the data URL's, its extension's), left out of `fileData`
+ * when none is told (a Files API URI, a YouTube URL, whose type Gemini knows).
  */
-function imagePart(url: string, where: string): JsonRecord {
+function imagePart(part: ImagePart, where: string): JsonRecord {
+  const url = part.url
+  const type = Media.mediaTypeOf(part)
   if (url.startsWith("data:")) {
     const comma = url.indexOf(",")
     if (comma < 0) throw new RequestError("an image data: URL has no data", where)
     const meta = url.slice(5, comma).split(";")
-    const mimeType = meta[0] === "" || meta[0] === undefined ? "application/octet-stream" : meta[0]
+    const mimeType = type ?? "application/octet-stream"
     const payload = url.slice(comma + 1)
     let data: string
     if (meta.includes("base64")) {
@@ -493,17 +493,14 @@ function imagePart(url: string, where: string): JsonRecord {
     }
     return { inlineData: { mimeType, data } }
   }
-  const path = url.split(/[?#]/, 1)[0] ?? ""
-  const dot = path.lastIndexOf(".")
-  const mimeType = dot < 0 ? undefined : imageTypes[path.slice(dot + 1).toLowerCase()]
-  return { fileData: mimeType === undefined ? { fileUri: url } : { mimeType, fileUri: url } }
+  return { fileData: type === undefined || type.endsWith("/*") ? { fileUri: url } : { mimeType: type, fileUri: url } }
 }
 
 function userParts(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonRecord> {
   if (typeof content === "string") return [{ text: content }]
   const parts: Array<JsonRecord> = []
   content.forEach((part, i) => {
-    parts.push(part.type === "text" ? { text: part.text } : imagePart(part.url, `${where}.content[${i}].url`))
+    parts.push(part.type === "text" ? { text: part.text } : imagePart(part, `${where}.content[${i}].url`))
   })
   return parts.length === 0 ? [{ text: "" }] : parts
 }

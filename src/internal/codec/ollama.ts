@@ -11,7 +11,15 @@ import type { FinishReason, Usage } from "../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../Message.js"
 import { isVector } from "../providers/embeddingBatches.js"
 import { reportedUsage, tokenCount } from "../providers/usage.js"
-import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../providers/wire.js"
+import {
+  argumentsObject,
+  imageOnly,
+  isRecord,
+  type JsonRecord,
+  replyModel,
+  RequestError,
+  ShapeError
+} from "../providers/wire.js"
 import { checker, maybe, Problem, set } from "../schemaCheck.js"
 
 export { isRecord, type JsonRecord, Problem, RequestError, ShapeError }
@@ -200,10 +208,14 @@ const message = (message: Message, index: number, names: Map<string, string>): J
       if (typeof message.content === "string") return { role: "user", content: message.content }
       let text = ""
       const images: Array<string> = []
-      for (const part of message.content) {
-        if (part.type === "text") text += part.text
-        else images.push(imageData(part, `${param}.content`))
-      }
+      message.content.forEach((part, j) => {
+        if (part.type === "text") {
+          text += part.text
+        } else {
+          imageOnly(part, `${param}.content[${j}]`, "Ollama's chat API")
+          images.push(imageData(part, `${param}.content`))
+        }
+      })
       return images.length === 0 ? { role: "user", content: text } : { role: "user", content: text, images }
     }
     case "assistant": {

@@ -28,7 +28,7 @@ import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
 import type { Reply } from "../providers/adapter.js"
 import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
-import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
+import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
 import { asciiJson } from "./asciiJson.js"
 
@@ -299,13 +299,13 @@ export function headers(options: {
   }
 }
 
-function encodePart(part: ContentPart): JsonRecord {
-  return part.type === "text"
-    ? { type: "text", text: part.text }
-    : {
-      type: "image_url",
-      image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail }
-    }
+function encodePart(part: ContentPart, where: string): JsonRecord {
+  if (part.type === "text") return { type: "text", text: part.text }
+  imageOnly(part, where, "the Chat Completions API")
+  return {
+    type: "image_url",
+    image_url: part.detail === undefined ? { url: part.url } : { url: part.url, detail: part.detail }
+  }
 }
 
 /** A tool call as the wire writes it, in a request's history and in a reply. */
@@ -313,14 +313,16 @@ export function encodeToolCall(call: ToolCall): JsonRecord {
   return { id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }
 }
 
-function encodeMessage(message: Message): JsonRecord {
+function encodeMessage(message: Message, index: number): JsonRecord {
   switch (message.role) {
     case "system":
       return { role: "system", content: message.content }
     case "user":
       return {
         role: "user",
-        content: typeof message.content === "string" ? message.content : message.content.map(encodePart)
+        content: typeof message.content === "string"
+          ? message.content
+          : message.content.map((part, j) => encodePart(part, `messages[${index}].content[${j}]`))
       }
     case "assistant": {
       const calls = message.toolCalls

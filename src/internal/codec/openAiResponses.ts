@@ -36,9 +36,10 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../Message.js"
+import * as Pricing from "../../Pricing.js"
 import type { Reply } from "../providers/adapter.js"
 import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
-import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
+import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem, Refused, set } from "../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "./carried.js"
 import { functionTool } from "./openAiChat.js"
@@ -106,6 +107,24 @@ const ReasoningItem = Schema.Struct({
 const rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
 
 const modelledItems: ReadonlySet<string> = new Set(["message", "function_call", "function_call_output", "reasoning"])
+
+/**
+ * The tools OpenAI runs on its side (OpenAI's Responses API reference, "Built-in tools"), each billed per call apart
+ * from tokens (`Pricing.defaultHostedToolCalls`).
+ */
+export const hostedTypes: ReadonlySet<string> = new Set([
+  "web_search",
+  "web_search_preview",
+  "file_search",
+  "code_interpreter",
+  "image_generation",
+  "mcp"
+])
+
+/** The output item type of a hosted tool's call (`web_search_preview`'s is `web_search_call`, as `web_search`'s). */
+export function callItemType(tool: string): string {
+  return tool === "web_search_preview" ? "web_search_call" : `${tool}_call`
+}
 
 // An item of another type (a hosted tool's call, a client tool's call or output other than a function's): passed
 // as it came to a Responses deployment, refused by name for any other.
@@ -191,6 +210,7 @@ export const WireResponsesRequest = Schema.Struct({
     summary: maybe(Schema.Literals(["auto", "concise", "detailed"]))
   })),
   max_output_tokens: maybe(Schema.Number),
+  max_tool_calls: maybe(Schema.Number.check(Schema.isInt(), Schema.isGreaterThan(0))),
   temperature: maybe(Schema.Number),
   top_p: maybe(Schema.Number),
   parallel_tool_calls: maybe(Schema.Boolean),
@@ -478,7 +498,11 @@ export function toRequest(
   // The whole list (namespaces flattened), and a hosted tool's choice, for the Responses deployment the route checked
   // it has.
   const passed: Record<string, unknown> = {}
-  if (definitions.length < tools.length) passed["tools"] = tools.map((placed) => placed.tool)
+  if (definitions.length < tools.length) {
+    passed["tools"] = tools.map((placed) => placed.tool)
+    // The bound on the hosted tools' calls goes with them.
+    set(passed, "max_tool_calls", body.max_tool_calls)
+  }
   const choice = body.tool_choice
   if (isHostedChoice(choice)) passed["tool_choice"] = choice
   else if (choice !== null && choice !== undefined) {
@@ -526,11 +550,11 @@ export function responsesPath(path: string): string {
 // ---------------------------------------------------------------------------
 // The request body: encoding
 
-function encodeInputPart(part: ContentPart): JsonRecord {
-  return part.type === "text"
-    ? { type: "input_text", text: part.text }
-    // `detail` is required by the API's input image type.
-    : { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
+function encodeInputPart(part: ContentPart, where: string): JsonRecord {
+  if (part.type === "text") return { type: "input_text", text: part.text }
+  imageOnly(part, where, "the Responses API")
+  // `detail` is required by the API's input image type.
+  return { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
 }
 
 // The items under `field` of this API's entry in `metadata`.
@@ -600,7 +624,7 @@ export function input(
           role: "user",
           content: typeof message.content === "string"
             ? [{ type: "input_text", text: message.content }]
-            : message.content.map(encodeInputPart)
+            : message.content.map((part, j) => encodeInputPart(part, `messages[${index}].content[${j}]`))
         })
         break
       case "assistant":
@@ -692,6 +716,13 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
   if (options.stream) body["stream"] = true
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
+  // Hosted tools are billed per call: a request with them and no bound of its own makes no more calls than a budget
+  // reserved (`Pricing.estimate`).
+  const tools = body["tools"]
+  if (
+    body["max_tool_calls"] === undefined && Array.isArray(tools) &&
+    tools.some((tool) => isRecord(tool) && hostedTypes.has(tool["type"] as string))
+  ) body["max_tool_calls"] = Pricing.defaultMaxToolCalls
   return body
 }
 
@@ -908,6 +939,11 @@ export function functionCallItem(
   return { id, type: "function_call", status, arguments: call.arguments, call_id: call.id, ...fields }
 }
 
+/** The output item `id` of a call of the hosted tool `tool` (a `web_search_call`...), as a server writes one. */
+export function hostedCallItem(id: string, tool: string, status: ItemStatus): OutputItem {
+  return { id, type: callItemType(tool), status }
+}
+
 /** The `reasoning` item `id` of `summary`, with its `encrypted_content` when it has one. */
 export function reasoningItem(
   id: string,
@@ -1085,9 +1121,34 @@ export function reply(response: JsonRecord, store: boolean): Reply {
     refusal,
     toolCalls,
     finishReason: finishReason(response, toolCalls.length > 0),
-    usage: usage(response["usage"]),
+    usage: withHostedCalls(usage(response["usage"]), hostedCalls(outputItems, response["tools"])),
     providerMetadata: metadataOf(reasoningItems, outputItems, keptUpstream(response, store))
   }
+}
+
+/**
+ * The calls of hosted tools among a response's output items, by tool type: `web_search_call` is `web_search`'s, or
+ * `web_search_preview`'s when the response's echoed `tools` have that one and not the other.
+ */
+export function hostedCalls(items: ReadonlyArray<JsonRecord>, tools: unknown): Readonly<Record<string, number>> {
+  const echoed = new Set(Array.isArray(tools) ? tools.map((tool) => isRecord(tool) ? tool["type"] : undefined) : [])
+  const search = echoed.has("web_search_preview") && !echoed.has("web_search") ? "web_search_preview" : "web_search"
+  const calls: Record<string, number> = {}
+  for (const item of items) {
+    const type = item["type"]
+    if (typeof type !== "string" || !type.endsWith("_call")) continue
+    const tool = type === "web_search_call" ? search : type.slice(0, -"_call".length)
+    if (hostedTypes.has(tool)) calls[tool] = (calls[tool] ?? 0) + 1
+  }
+  return calls
+}
+
+// `usage` with the hosted tools' calls, when there were any.
+function withHostedCalls(
+  counted: Usage | undefined,
+  calls: Readonly<Record<string, number>>
+): Usage | undefined {
+  return counted === undefined || Object.keys(calls).length === 0 ? counted : { ...counted, hostedToolCalls: calls }
 }
 // ---------------------------------------------------------------------------
 // The stream's events

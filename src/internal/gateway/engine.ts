@@ -113,7 +113,9 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
 /**
  * The highest prices among `deployments`, each of its kind: input (a cached token's price included), cache writes
  * (for five minutes and for an hour, each at the price a deployment charges for it, its input price when it charges
- * no premium) and output, and the most tokens an image costs; `undefined` when one has none.
+ * no premium) and output, the most tokens an image, a second of audio or video and a PDF's page cost, the longest a
+ * medium by URL is taken to be (none when one deployment gives none), and each hosted tool's call (its default where
+ * a deployment does not say); `undefined` when one has no price.
  */
 export function worstPrice(
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
@@ -123,6 +125,11 @@ export function worstPrice(
   let cacheWrite1h = 0
   let output = 0
   let imageTokens = 0
+  let audioTokensPerSecond = 0
+  let videoTokensPerSecond = 0
+  let pdfPageTokens = 0
+  let mediaSeconds: number | undefined = 0
+  const hostedToolCalls: Record<string, number> = {}
   for (const { price } of deployments) {
     if (price === undefined) return undefined
     input = Math.max(input, price.input, price.cachedInput ?? 0)
@@ -130,8 +137,35 @@ export function worstPrice(
     cacheWrite1h = Math.max(cacheWrite1h, Pricing.cacheWritePrice(price, "1h"))
     output = Math.max(output, price.output)
     imageTokens = Math.max(imageTokens, price.imageTokens ?? Pricing.defaultImageTokens)
+    audioTokensPerSecond = Math.max(
+      audioTokensPerSecond,
+      price.audioTokensPerSecond ?? Pricing.defaultAudioTokensPerSecond
+    )
+    videoTokensPerSecond = Math.max(
+      videoTokensPerSecond,
+      price.videoTokensPerSecond ?? Pricing.defaultVideoTokensPerSecond
+    )
+    pdfPageTokens = Math.max(pdfPageTokens, price.pdfPageTokens ?? Pricing.defaultPdfPageTokens)
+    mediaSeconds = mediaSeconds === undefined || price.mediaSeconds === undefined
+      ? undefined
+      : Math.max(mediaSeconds, price.mediaSeconds)
+    for (const [type, dollars] of Object.entries({ ...Pricing.defaultHostedToolCalls, ...price.hostedToolCalls })) {
+      hostedToolCalls[type] = Math.max(hostedToolCalls[type] ?? 0, dollars)
+    }
   }
-  return deployments.length === 0 ? undefined : { input, cacheWrite, cacheWrite1h, output, imageTokens }
+  if (deployments.length === 0) return undefined
+  return {
+    input,
+    cacheWrite,
+    cacheWrite1h,
+    output,
+    imageTokens,
+    audioTokensPerSecond,
+    videoTokensPerSecond,
+    pdfPageTokens,
+    ...(mediaSeconds === undefined ? {} : { mediaSeconds }),
+    hostedToolCalls
+  }
 }
 
 /**

@@ -22,7 +22,23 @@ export const PricingEntry = Schema.Struct({
   cache_write_1h_per_mtok: optional(Pricing.PerMillion),
   output_per_mtok: Pricing.PerMillion,
   /** The most prompt tokens one image costs on the model (`Pricing.Price.imageTokens`). */
-  image_tokens: optional(PositiveInt)
+  image_tokens: optional(PositiveInt),
+  /** The prompt tokens a second of audio costs (`Pricing.Price.audioTokensPerSecond`). Default: Gemini's, 32. */
+  audio_tokens_per_second: optional(PositiveInt),
+  /** The prompt tokens a second of video costs (`Pricing.Price.videoTokensPerSecond`). Default: Gemini's, 263. */
+  video_tokens_per_second: optional(PositiveInt),
+  /** The prompt tokens a PDF's page costs (`Pricing.Price.pdfPageTokens`). Default: Gemini's, 258. */
+  pdf_page_tokens: optional(PositiveInt),
+  /**
+   * The longest, in seconds, an audio or video part by URL is reserved as (`Pricing.Price.mediaSeconds`). Default:
+   * none, and a budgeted request with one is refused.
+   */
+  media_seconds: optional(PositiveInt),
+  /**
+   * US dollars a call of each tool the provider runs itself (`Pricing.Price.hostedToolCalls`), by tool type. Default:
+   * `Pricing.defaultHostedToolCalls`.
+   */
+  hosted_tool_calls: optional(Schema.Record(Schema.String, Pricing.PerMillion))
 })
 
 const prefillStyles = ["continue_final_message", "prefix"] as const

@@ -59,6 +59,7 @@ export function definition(options: Options, adapter = "OpenAiChat"): Adapter.De
       try {
         return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
       } catch (error) {
+        if (error instanceof RequestError) throw error
         throw new RequestError(
           `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
         )

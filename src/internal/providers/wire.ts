@@ -7,7 +7,8 @@
  * `OutputDecodeError`).
  */
 
-import type { ToolCall } from "../../Message.js"
+import type { ImagePart, ToolCall } from "../../Message.js"
+import * as Media from "../tokens/media.js"
 
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonRecord = Record<string, unknown>
@@ -70,6 +71,20 @@ export function argumentsRecord(call: Pick<ToolCall, "arguments">): JsonRecord {
 /** A request this format cannot express; the adapter answers it with `InvalidRequestError`. */
 export class RequestError {
   constructor(readonly detail: string, readonly param?: string) {}
+}
+
+/**
+ * Refuses a media part that is not an image (`Media.kindOf`: by its type, not by the field it came in), for a format
+ * that takes only images (`api`: its name, for the message); `where` is the part's path (`messages[0].content[1]`).
+ */
+export function imageOnly(part: ImagePart, where: string, api: string): void {
+  const kind = Media.kindOf(part)
+  if (kind === "image") return
+  throw new RequestError(
+    `${where} is ${Media.describe(kind, Media.mediaTypeOf(part))}: ${api} takes images only in a message's ` +
+      "content; send it to a deployment that reads it (a Gemini one)",
+    where
+  )
 }
 
 /** A wire value that is not what the format promises. */

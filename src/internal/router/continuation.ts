@@ -269,8 +269,21 @@ export const sum = (a: Usage, b: Usage): Usage => ({
   ...(a.cacheWriteTokens !== undefined || b.cacheWriteTokens !== undefined
     ? { cacheWriteTokens: (a.cacheWriteTokens ?? 0) + (b.cacheWriteTokens ?? 0) }
     : {}),
+  ...(a.hostedToolCalls !== undefined || b.hostedToolCalls !== undefined
+    ? { hostedToolCalls: sumCalls(a.hostedToolCalls ?? {}, b.hostedToolCalls ?? {}) }
+    : {}),
   estimated: a.estimated || b.estimated
 })
+
+/** Two counts of hosted tools' calls as one. */
+function sumCalls(
+  a: Readonly<Record<string, number>>,
+  b: Readonly<Record<string, number>>
+): Readonly<Record<string, number>> {
+  const out: Record<string, number> = { ...a }
+  for (const [type, calls] of Object.entries(b)) out[type] = (out[type] ?? 0) + calls
+  return out
+}
 
 /**
  * The usage of an attempt that broke: what its stream reported, else counted

@@ -33,7 +33,7 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { argumentsObject, RequestError } from "../../providers/wire.js"
+import { argumentsObject, imageOnly, RequestError } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import { outputTool } from "../outputTool.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
@@ -493,8 +493,9 @@ export const cacheControl = (cache: CacheBreakpoint): JsonRecord =>
 const cached = (block: JsonRecord, cache: CacheBreakpoint | undefined): JsonRecord =>
   cache === undefined ? block : { ...block, cache_control: cacheControl(cache) }
 
-const contentPart = (part: ContentPart): JsonRecord => {
+const contentPart = (part: ContentPart, where: string): JsonRecord => {
   if (part.type === "text") return cached({ type: "text", text: part.text }, part.cache)
+  imageOnly(part, where, "the Messages API")
   const inline = dataUrl.exec(part.url)
   return cached(
     inline === null
@@ -596,12 +597,15 @@ const messagesOf = (
           if (typeof message.content === "string") {
             if (message.content !== "") last.content.push({ type: "text", text: message.content })
           } else {
-            for (const part of message.content) last.content.push(contentPart(part))
+            const into = last.content
+            message.content.forEach((part, j) => into.push(contentPart(part, `messages[${i}].content[${j}]`)))
           }
         } else {
           turns.push({
             role: "user",
-            content: typeof message.content === "string" ? message.content : message.content.map(contentPart),
+            content: typeof message.content === "string"
+              ? message.content
+              : message.content.map((part, j) => contentPart(part, `messages[${i}].content[${j}]`)),
             results: false
           })
         }

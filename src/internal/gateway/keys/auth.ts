@@ -8,8 +8,9 @@
  * configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's ledger), named by the
  * key, so a reload's limits of a key are the same bucket and counter; with a database, keys made at run time
  * (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
- * budgeted call reserves its worst case (`Pricing.estimate` of its prompt and `maxTokens`, the key's default set on
- * a request without one, at the highest price its model can reach) for as long as the request's scope is open, and
+ * budgeted call reserves its worst case (`Pricing.estimate` of its prompt, its media by what they are, its hosted
+ * tools' calls and `maxTokens`, the key's default set on a request without one, at the highest price its model can
+ * reach; a medium of no bound refused, `unbounded`) for as long as the request's scope is open, and
  * is charged its real cost: on an error before any output nothing, when interrupted the reservation. Embeddings
  * reserve their inputs counted at most (a token per UTF-8 byte) at the input price, and are charged the reported
  * usage's cost. Admin keys are kept the same way, for the admin endpoints.
@@ -173,9 +174,9 @@ const overBudget = (
     spent
       ? `${whose} is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
       : `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
-        `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
-        `model's highest price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight ` +
-        `end or the period renews.`,
+        `cost up to ${dollars(error.estimate ?? 0)} (its prompt with its media and max_tokens, and its hosted ` +
+        `tools' calls, or its inputs to embed, at its model's highest price): ask for fewer max_tokens or ` +
+        `max_tool_calls (or embed fewer inputs), or retry when calls in flight end or the period renews.`,
     "insufficient_quota",
     null,
     "insufficient_quota",
@@ -197,6 +198,24 @@ export const worstCase = (target: Pick<Target, "price">, request: Request | unde
   if (isChat(request)) return Pricing.estimate(target.price, request)
   const inputs = { promptTokens: mostEmbeddingTokens(request), completionTokens: 0, cachedPromptTokens: 0 }
   return Pricing.cost(target.price, inputs)!
+}
+
+/**
+ * The refusal of a budgeted chat whose worst case has no bound through `target`: a medium by URL whose length cannot be
+ * read before the call (`Pricing.unboundedPart`); `undefined` when it has one.
+ */
+export const unbounded = (
+  target: Pick<Target, "price">,
+  request: Request | undefined
+): Errors.ErrorAnswer | undefined => {
+  if (request === undefined || target.price === undefined || !isChat(request)) return undefined
+  const part = Pricing.unboundedPart(target.price, request)
+  return part === undefined ? undefined : Errors.invalidRequest(
+    `${part.at} is ${part.what}: its length, which its provider bills by, cannot be read before the call, so this ` +
+      `gateway key's budget cannot reserve it. Send it inline (a data: URL or inlineData, whose length is read), or ` +
+      `give its model's pricing a worst case (provider.json \`pricing.media_seconds\`).`,
+    part.at
+  )
 }
 
 const missing = Errors.answer(
@@ -486,7 +505,12 @@ export const make = (
       request: Request | undefined
     ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
-      const allowed = allows(caller, model) ? admittedFree : Effect.fail(forbidden(model))
+      const refused = caller.budget === undefined ? undefined : unbounded(target, request)
+      const allowed = !allows(caller, model)
+        ? Effect.fail(forbidden(model))
+        : refused !== undefined
+        ? Effect.fail(refused)
+        : admittedFree
       const budgeted = caller.budget === undefined
         ? allowed
         : Effect.andThen(allowed, spend(caller.budget, model, worstCase(target, request), unavailableFor(caller)))

@@ -10,7 +10,14 @@
  * output of one, cannot be run or replayed by that deployment.
  */
 import type * as Gateway from "../../../Gateway.js"
-import { type CountBody, type FlatTool, isHostedChoice, isOtherItem, Problem } from "../../codec/openAiResponses.js"
+import {
+  type CountBody,
+  type FlatTool,
+  hostedTypes,
+  isHostedChoice,
+  isOtherItem,
+  Problem
+} from "../../codec/openAiResponses.js"
 import type { Placed } from "../../codec/responsesNamespace.js"
 
 /** A part of a body only a Responses deployment takes: a tool, the tool choice or an input item, by type. */
@@ -19,19 +26,6 @@ export interface ResponsesOnly {
   readonly at: string
   readonly type: string
 }
-
-/**
- * The tools OpenAI runs on its side (OpenAI's Responses API reference, "Built-in tools"), which a deployment of
- * another API leaves out rather than fails on: the model answers without them, as a model not given them would.
- */
-export const hostedTypes: ReadonlySet<string> = new Set([
-  "web_search",
-  "web_search_preview",
-  "file_search",
-  "code_interpreter",
-  "image_generation",
-  "mcp"
-])
 
 /**
  * The tools (other than functions, namespaces flattened), the tool choice (a hosted tool's) and the input items

@@ -14,6 +14,7 @@ import {
   type EventFields,
   type EventType,
   functionCallItem,
+  hostedCallItem,
   messageItem,
   type OutputItem,
   outputText,
@@ -67,9 +68,16 @@ function functionCallOutput(call: Reply.ToolCall, done: boolean): OutputItem {
   )
 }
 
+/** The item of the `i`-th hosted tool call, `tool`'s. */
+function hostedOutput(meta: ReplyMeta, tool: string, i: number, done: boolean): OutputItem {
+  const suffix = meta.id.startsWith("resp_") ? meta.id.slice(5) : meta.id
+  return hostedCallItem(`hc_${suffix}_${i}`, tool, done ? "completed" : "in_progress")
+}
+
 function outputItems(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Array<OutputItem> {
   const items: Array<OutputItem> = []
   if (reply.reasoning.length > 0) items.push(reasoningOutput(reply, meta, extra, true))
+  ;(extra.hostedCalls ?? []).forEach((tool, i) => items.push(hostedOutput(meta, tool, i, true)))
   if (hasMessage(reply)) items.push(messageOutput(reply, meta, reply.content.join("")))
   for (const call of reply.toolCalls) items.push(functionCallOutput(call, true))
   return items
@@ -134,6 +142,12 @@ export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
       push("response.reasoning_summary_part.done", { ...at, part: summaryText(text) })
     }
     push("response.output_item.done", { output_index: index, item: reasoningOutput(reply, meta, extra, true) })
+    index++
+  }
+
+  for (const [i, tool] of (extra.hostedCalls ?? []).entries()) {
+    push("response.output_item.added", { output_index: index, item: hostedOutput(meta, tool, i, false) })
+    push("response.output_item.done", { output_index: index, item: hostedOutput(meta, tool, i, true) })
     index++
   }
 

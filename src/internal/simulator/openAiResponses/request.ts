@@ -13,6 +13,7 @@ import {
   type Body,
   checkBody,
   flatTools,
+  hostedTypes,
   inputMessages,
   isOtherItem,
   type KnownItem,
@@ -248,6 +249,14 @@ function mappingError(problem: Problem): ApiError {
   return /(\.name|\.image_url)$/.test(param) ? missingParameter(param) : invalid(problem.message, param)
 }
 
+/** The hosted tools a reply calls: the body's in turn, `max_tool_calls` calls in all (one when it does not say). */
+function hostedCallsOf(wire: Body): ReadonlyArray<string> {
+  const hosted = (wire.tools ?? []).map((tool) => tool.type).filter((type) => hostedTypes.has(type))
+  if (hosted.length === 0) return []
+  const calls = wire.max_tool_calls ?? 1
+  return Array.from({ length: calls }, (_, i) => hosted[i % hosted.length]!)
+}
+
 /** The checked body as the engine's request, or what the codec's mapping refused. */
 function requestOf(wire: Body): ChatRequest | Problem {
   const conversation = inputMessages(wire)
@@ -269,7 +278,8 @@ function promptOf(wire: Body, request: ChatRequest): Decoded<Extra> | ApiError {
       encryptedReasoning: wire.include?.includes("reasoning.encrypted_content") === true,
       summary: wire.reasoning?.summary !== undefined && wire.reasoning.summary !== null,
       effort,
-      previous
+      previous,
+      hostedCalls: hostedCallsOf(wire)
     },
     parallelToolCalls: wire.parallel_tool_calls !== false,
     reasoning: wire.reasoning !== undefined && wire.reasoning !== null && effort !== "none",

@@ -1,0 +1,158 @@
+/**
+ * A Responses request's hosted tools are priced per call, over loopback with the official `openai` client against the
+ * simulator (whose replies call the request's hosted tools, `max_tool_calls` calls in all): a budgeted key reserves
+ * `max_tool_calls` calls (default `Pricing.defaultMaxToolCalls`, sent upstream as the bound) at the dearest hosted
+ * tool's price before the call, and is charged the calls the reply's tool-call items count, whole or streamed.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import OpenAI from "openai"
+import * as Pricing from "../../src/Pricing.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { adminKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+
+// A dollar a million tokens: a short call's tokens cost well under a cent, its searches a cent each.
+const perMillion = { input_per_mtok: 1, output_per_mtok: 1 }
+const tinyKey = "gw-hosted-prices-tiny-4d6f8a0c2e"
+const walletKey = "gw-hosted-prices-wallet-5e7a9c1b3d"
+const dearKey = "gw-hosted-prices-dear-6f8b0d2c4e"
+
+const served = Effect.gen(function*() {
+  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 2 })
+  const responses = (model: string, pricing: Record<string, unknown>) => ({
+    model_name: model,
+    api: "responses",
+    base_url: `${simulator.url}/v1`,
+    api_keys: [providerKey],
+    max_retries: 0,
+    pricing
+  })
+  const gateway = yield* gatewayOn(simulator, undefined, {
+    sim: [
+      responses("gpt-4o-mini", perMillion),
+      // Its own price for a search: a dollar.
+      responses("gpt-4o", { ...perMillion, hosted_tool_calls: { web_search: 1 } })
+    ],
+    gateway: {
+      keys: [
+        { name: "tiny", key: tinyKey, budget: { limit: 0.01, period: "1 day" } },
+        { name: "wallet", key: walletKey, budget: { limit: 0.5, period: "1 day" } },
+        { name: "dear", key: dearKey, budget: { limit: 5, period: "1 day" } }
+      ],
+      admin_keys: [{ name: "ops", key: adminKey }]
+    }
+  })
+  const client = (key: string) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 })
+  return { simulator, client }
+})
+
+interface Asked {
+  readonly status: number
+  readonly message: string
+  readonly searches: number
+}
+
+/** A Responses call with `web_search`, and `max_tool_calls` when given: its status and the searches it made. */
+const ask = (client: OpenAI, options: { readonly maxToolCalls?: number; readonly stream?: boolean; model?: string }) =>
+  Effect.promise(async (): Promise<Asked> => {
+    const body = {
+      model: options.model ?? "gpt-4o-mini",
+      input: "What happened today?",
+      tools: [{ type: "web_search" as const }],
+      ...(options.maxToolCalls === undefined ? {} : { max_tool_calls: options.maxToolCalls })
+    }
+    try {
+      if (options.stream === true) {
+        let searches = 0
+        for await (const event of await client.responses.create({ ...body, stream: true })) {
+          if (event.type === "response.output_item.done" && event.item.type === "web_search_call") searches++
+        }
+        return { status: 200, message: "", searches }
+      }
+      const response = await client.responses.create(body)
+      return { status: 200, message: "", searches: response.output.filter((i) => i.type === "web_search_call").length }
+    } catch (error) {
+      if (error instanceof OpenAI.APIError) return { status: error.status ?? 0, message: error.message, searches: 0 }
+      throw error
+    }
+  })
+
+/** What a budget refusal says is left of it (`has $X of $Y left`), in dollars. */
+const left = (message: string): number => {
+  const found = /has \$([0-9.e-]+) of/.exec(message)
+  assert.isNotNull(found, message)
+  return Number(found![1])
+}
+
+/** What a budget refusal says the call may cost (`cost up to $X`), in dollars. */
+const reserved = (message: string): number => {
+  const found = /cost up to \$([0-9.e-]+)/.exec(message)
+  assert.isNotNull(found, message)
+  return Number(found![1])
+}
+
+describe("hosted tools are priced per call", () => {
+  it.live(
+    "500 web searches on a $0.01 budget are refused before the provider is called: $5 reserved for them",
+    () =>
+      Effect.gen(function*() {
+        const { client, simulator } = yield* served
+        const before = (yield* simulator.stats).requests
+        const refused = yield* ask(client(tinyKey), { maxToolCalls: 500 })
+        assert.strictEqual(refused.status, 429)
+        assert.isAtLeast(reserved(refused.message), 500 * Pricing.defaultHostedToolCalls["web_search"]!)
+        // And the tokens: the key's default max_tokens at most.
+        assert.isBelow(reserved(refused.message), 5.01)
+        // No bound given: the default's calls reserved, $0.10, past the budget too.
+        const unbounded = yield* ask(client(tinyKey), {})
+        assert.strictEqual(unbounded.status, 429)
+        assert.isAtLeast(reserved(unbounded.message), Pricing.defaultMaxToolCalls * 0.01)
+        assert.strictEqual((yield* simulator.stats).requests, before)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a reply's searches are charged at their price, whole and streamed; with no bound the default one is sent upstream",
+    () =>
+      Effect.gen(function*() {
+        const { client } = yield* served
+        const wallet = client(walletKey)
+        // Three searches: $0.03 and a few tokens.
+        const three = yield* ask(wallet, { maxToolCalls: 3 })
+        assert.deepStrictEqual([three.status, three.searches], [200, 3])
+        // Streamed, four more: $0.04.
+        const four = yield* ask(wallet, { maxToolCalls: 4, stream: true })
+        assert.deepStrictEqual([four.status, four.searches], [200, 4])
+        // No bound of its own: sent the default, so ten searches, $0.10.
+        const ten = yield* ask(wallet, {})
+        assert.deepStrictEqual([ten.status, ten.searches], [200, Pricing.defaultMaxToolCalls])
+        // $0.17 of searches spent, and a little for tokens: 40 more searches ($0.40) do not fit.
+        const refused = yield* ask(wallet, { maxToolCalls: 40 })
+        assert.strictEqual(refused.status, 429)
+        const spent = 0.5 - left(refused.message)
+        assert.isAtLeast(spent, 0.17)
+        assert.isBelow(spent, 0.171)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a model's hosted_tool_calls price wins over the default, in the reservation and the charge",
+    () =>
+      Effect.gen(function*() {
+        const { client } = yield* served
+        const dear = client(dearKey)
+        // Two searches at $1 each.
+        assert.strictEqual((yield* ask(dear, { maxToolCalls: 2, model: "gpt-4o" })).status, 200)
+        const refused = yield* ask(dear, { maxToolCalls: 4, model: "gpt-4o" })
+        assert.strictEqual(refused.status, 429)
+        assert.isAtLeast(reserved(refused.message), 4)
+        const spent = 5 - left(refused.message)
+        assert.isAtLeast(spent, 2)
+        assert.isBelow(spent, 2.001)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})

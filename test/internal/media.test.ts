@@ -1,0 +1,235 @@
+/**
+ * The media classifier (`internal/tokens/media.ts`): a part is what its type says, whatever field it came in; a WAV's
+ * and an MP4's seconds read from their headers, a PDF's pages from its page objects (plain and in a compressed object
+ * stream), any other audio or video bounded from its size; a medium by URL of no readable length has no bound. Plus
+ * properties over the whole domain of types and sizes.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
+import * as Budget from "../../src/Budget.js"
+import * as Anthropic from "../../src/internal/codec/anthropic/request.js"
+import * as Ollama from "../../src/internal/codec/ollama.js"
+import * as OpenAiChat from "../../src/internal/codec/openAiChat.js"
+import * as OpenAiResponses from "../../src/internal/codec/openAiResponses.js"
+import { RequestError } from "../../src/internal/providers/wire.js"
+import * as Media from "../../src/internal/tokens/media.js"
+import type { ImagePart } from "../../src/Message.js"
+import * as Pricing from "../../src/Pricing.js"
+import { dataUrl, mp4, pdf, wav } from "../utils/media.js"
+
+describe("kindOf: a part is what its type says, not the field it came in", () => {
+  it("reads the part's own type, then its data URL's, then its extension, then its host", () => {
+    expect(Media.kindOf({ url: "https://example.com/x", mediaType: "video/mp4" })).toBe("video")
+    expect(Media.kindOf({ url: "data:audio/wav;base64,AAAA" })).toBe("audio")
+    expect(Media.kindOf({ url: "data:application/pdf;base64,AAAA" })).toBe("pdf")
+    expect(Media.kindOf({ url: "data:text/plain,hello" })).toBe("document")
+    expect(Media.kindOf({ url: "https://example.com/talk.MP3?x=1" })).toBe("audio")
+    expect(Media.kindOf({ url: "https://example.com/report.pdf#page=2" })).toBe("pdf")
+    expect(Media.kindOf({ url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" })).toBe("video")
+    expect(Media.kindOf({ url: "https://youtu.be/9hE5-98ZeCg" })).toBe("video")
+    expect(Media.kindOf({ url: "https://example.com/cat.png" })).toBe("image")
+    // No type to tell: an image, as the APIs that take parts by URL read one; a Files API URI could be anything.
+    expect(Media.kindOf({ url: "https://example.com/photo?id=3" })).toBe("image")
+    expect(Media.kindOf({ url: "https://generativelanguage.googleapis.com/v1beta/files/abc" })).toBe("unknown")
+  })
+
+  it("every media type is classified by its top-level type alone, in any case", () => {
+    const top = fc.constantFrom("image", "audio", "video", "application", "text", "IMAGE", "Audio", "VIDEO")
+    const sub = fc.stringMatching(/^[a-z0-9.+-]{1,12}$/)
+    fc.assert(fc.property(top, sub, fc.boolean(), (t, s, inline) => {
+      const type = `${t}/${s}`
+      const part = inline ? { url: `data:${type};base64,AAAA` } : { url: "https://example.com/x", mediaType: type }
+      const lower = t.toLowerCase()
+      const expected = lower === "image" || lower === "audio" || lower === "video"
+        ? lower
+        : type.toLowerCase() === "application/pdf"
+        ? "pdf"
+        : "document"
+      expect(Media.kindOf(part)).toBe(expected)
+    }))
+  })
+})
+
+describe("classify: lengths read where the format tells them", () => {
+  it("a WAV's seconds come from its header", () => {
+    const media = Media.classify({ url: dataUrl("audio/wav", wav(2.5)) })
+    expect(media.kind).toBe("audio")
+    expect(media.seconds).toBeCloseTo(2.5, 6)
+  })
+
+  it("an MP4's seconds come from its movie header, in either version", () => {
+    expect(Media.classify({ url: dataUrl("video/mp4", mp4(12.5)) }).seconds).toBeCloseTo(12.5, 6)
+    const v1 = mp4(0)
+    v1[16 + 8 + 8] = 1 // version 1: 64-bit times, the scale at +24 and the duration at +28 of the box's type
+    const at = v1.indexOf("mvhd", 0, "latin1")
+    const long = Buffer.concat([v1, Buffer.alloc(16)])
+    long.writeUInt32BE(600, at + 24)
+    long.writeBigUInt64BE(600n * 90n, at + 28)
+    expect(Media.movieSeconds(long)).toBe(90)
+  })
+
+  it("a PDF's pages are its page objects, those in a compressed object stream counted too", () => {
+    expect(Media.classify({ url: dataUrl("application/pdf", pdf(3)) }).pages).toBe(3)
+    expect(Media.classify({ url: dataUrl("application/pdf", pdf(2, 5)) }).pages).toBe(7)
+    // Not a PDF it can read: the most pages Gemini reads.
+    expect(Media.classify({ url: dataUrl("application/pdf", Buffer.from("garbage")) }).pages).toBe(Media.mostPdfPages)
+  })
+
+  it("audio or video without a header it reads is bounded from its size at the lowest bit rate", () => {
+    const bytes = Buffer.alloc(75_000, 7)
+    expect(Media.classify({ url: dataUrl("audio/mp3", bytes) }).seconds).toBe(100)
+    expect(Media.classify({ url: dataUrl("video/webm", bytes) }).seconds).toBe(100)
+  })
+
+  it("a medium by URL has no length", () => {
+    const media = Media.classify({ url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" })
+    expect(media).toStrictEqual({ kind: "video", mediaType: "video/*", inline: false })
+  })
+
+  it("every PDF's pages are counted, open or compressed; every MP4's seconds read, at any time scale", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 40 }), (open, hidden) => {
+        expect(Media.pdfPages(pdf(open, hidden))).toBe(open + hidden === 0 ? undefined : open + hidden)
+      }),
+      { numRuns: 60 }
+    )
+    fc.assert(fc.property(fc.integer({ min: 1, max: 100_000 }), fc.integer({ min: 1, max: 3_600 }), (scale, s) => {
+      expect(Media.movieSeconds(mp4(s, scale))).toBeCloseTo(s, 6)
+    }))
+  })
+
+  it("a WAV's header never claims more than the bytes it holds", () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 4 }).chain((seconds) =>
+        fc.tuple(fc.constant(seconds), fc.integer({ min: 0, max: 99 }))
+      ),
+      fc.constantFrom(8_000, 16_000, 44_100),
+      fc.constantFrom(1, 2),
+      ([seconds, cut], rate, channels) => {
+        const whole = wav(seconds, rate, channels)
+        const kept = whole.subarray(0, 44 + Math.floor((whole.length - 44) * cut / 100))
+        const read = Media.wavSeconds(kept)!
+        expect(read).toBeLessThanOrEqual(seconds + 1e-9)
+        expect(read).toBeCloseTo((kept.length - 44) / (rate * channels * 2), 9)
+      }
+    ))
+  })
+})
+
+describe("Pricing.estimate counts each part by what it is", () => {
+  const price = Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1 })
+  const base = Pricing.estimate(price, { messages: [{ role: "user", content: [{ type: "text", text: "" }] }] })
+  const reserved = (url: string, mediaType?: string, at: Pricing.Price = price) =>
+    Math.round(
+      (Pricing.estimate(at, {
+        messages: [{
+          role: "user",
+          content: [{ type: "text", text: "" }, { type: "image", url, ...(mediaType ? { mediaType } : {}) }]
+        }]
+      }) - base) * 1_000_000
+    )
+
+  it("an image at imageTokens, audio and video by their seconds, a PDF by its pages", () => {
+    expect(reserved("https://example.com/cat.png")).toBe(Pricing.defaultImageTokens)
+    expect(reserved(dataUrl("audio/wav", wav(10)))).toBe(10 * 32)
+    expect(reserved(dataUrl("video/mp4", mp4(30)))).toBe(30 * 263)
+    expect(reserved(dataUrl("application/pdf", pdf(4)))).toBe(4 * 258)
+    expect(reserved("https://example.com/paper.pdf")).toBe(Media.mostPdfPages * 258)
+    expect(reserved("data:text/plain,hello%20world")).toBe(11)
+  })
+
+  it("a medium by URL of no readable length has no bound, unless the price gives media_seconds", () => {
+    const youtube = "https://www.youtube.com/watch?v=9hE5-98ZeCg"
+    expect(reserved(youtube)).toBe(Infinity)
+    expect(Pricing.unboundedPart(price, {
+      messages: [{ role: "user", content: [{ type: "text", text: "" }, { type: "image", url: youtube }] }]
+    })).toStrictEqual({ at: "messages[0].content[1]", what: "a video by URL" })
+    const bounded = Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1, media_seconds: 600 })
+    expect(reserved(youtube, undefined, bounded)).toBe(600 * 263)
+    expect(reserved("https://example.com/talk.mp3", undefined, bounded)).toBe(600 * 32)
+  })
+
+  it.effect("a library budget refuses a medium of no bound, whatever its limit, and keeps nothing for it", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1_000, period: "1 hour" }] })
+      const request = {
+        messages: [{
+          role: "user" as const,
+          content: [{ type: "image" as const, url: "https://youtu.be/9hE5-98ZeCg" }]
+        }]
+      }
+      const error = yield* Effect.flip(budget.check({ estimate: Pricing.estimate(price, request) }))
+      expect(error._tag).toBe("BudgetExceededError")
+      const [status] = yield* budget.status
+      expect([status?.spent, status?.reserved]).toStrictEqual([0, 0])
+    }))
+
+  it("any inline audio is reserved at no less than its length at its rate", () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0.1, max: 30, noNaN: true }), (seconds) => {
+        const tokens = reserved(dataUrl("audio/wav", wav(seconds)))
+        expect(tokens).toBeGreaterThanOrEqual(Math.floor(seconds * 32))
+      }),
+      { numRuns: 50 }
+    )
+  })
+})
+
+describe("a deployment that reads images only refuses any other medium by its path", () => {
+  const request = (part: ImagePart) => ({
+    messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "What is this?" }, part] }]
+  })
+  const writers: ReadonlyArray<readonly [string, (part: ImagePart) => unknown]> = [
+    ["the Chat Completions API", (part) =>
+      OpenAiChat.requestBody(request(part), {
+        model: "m",
+        stream: false,
+        includeUsage: true,
+        maxTokensField: "max_tokens",
+        promptCacheKey: false,
+        prefill: false
+      })],
+    [
+      "the Responses API",
+      (part) => OpenAiResponses.requestBody(request(part), { model: "m", stream: false, store: false })
+    ],
+    [
+      "the Messages API",
+      (part) => Anthropic.requestBody(request(part), { model: "m", stream: false, maxTokens: 16, systemInPlace: false })
+    ],
+    [
+      "Ollama's chat API",
+      (part) =>
+        Ollama.requestBody(request(part), { model: "m", stream: false, keepAlive: undefined, numCtx: undefined })
+    ]
+  ]
+
+  it("audio, video, a PDF, a document or an uploaded file of no type is refused; an image is written", () => {
+    const refused: ReadonlyArray<readonly [ImagePart, string]> = [
+      [{ type: "image", url: dataUrl("audio/wav", wav(1)) }, "is audio (audio/wav)"],
+      [{ type: "image", url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" }, "is a video:"],
+      [{ type: "image", url: dataUrl("application/pdf", pdf(1)) }, "is a pdf (application/pdf)"],
+      [{ type: "image", url: "data:text/plain,hi" }, "is a document (text/plain)"],
+      [
+        { type: "image", url: "https://generativelanguage.googleapis.com/v1beta/files/abc" },
+        "is a file of no stated type"
+      ]
+    ]
+    for (const [api, write] of writers) {
+      for (const [part, what] of refused) {
+        let thrown: unknown
+        try {
+          write(part)
+        } catch (error) {
+          thrown = error
+        }
+        expect(thrown).toBeInstanceOf(RequestError)
+        expect((thrown as RequestError).param).toBe("messages[0].content[1]")
+        expect((thrown as RequestError).detail).toContain(`messages[0].content[1] ${what}`)
+        expect((thrown as RequestError).detail).toContain(`${api} takes images only`)
+      }
+      expect(() => write({ type: "image", url: "data:image/png;base64,iVBORw0KGgo=" })).not.toThrow()
+    }
+  })
+})

@@ -1,0 +1,59 @@
+/**
+ * Media files built in memory for the tests of what a part is and how long: a PCM WAV, an MP4's opening boxes with its
+ * movie header, a PDF with page objects in the open and in a compressed object stream.
+ */
+import { deflateSync } from "node:zlib"
+
+/** A PCM WAV of `seconds` at `rate` Hz, `channels` channels, 16 bits a sample. */
+export function wav(seconds: number, rate = 8_000, channels = 1): Buffer {
+  const data = Math.round(seconds * rate * channels * 2)
+  const header = Buffer.alloc(44)
+  header.write("RIFF", 0, "latin1")
+  header.writeUInt32LE(36 + data, 4)
+  header.write("WAVE", 8, "latin1")
+  header.write("fmt ", 12, "latin1")
+  header.writeUInt32LE(16, 16)
+  header.writeUInt16LE(1, 20)
+  header.writeUInt16LE(channels, 22)
+  header.writeUInt32LE(rate, 24)
+  header.writeUInt32LE(rate * channels * 2, 28)
+  header.writeUInt16LE(channels * 2, 32)
+  header.writeUInt16LE(16, 34)
+  header.write("data", 36, "latin1")
+  header.writeUInt32LE(data, 40)
+  return Buffer.concat([header, Buffer.alloc(data)])
+}
+
+/** An MP4's opening boxes: `ftyp`, then a `moov` holding a version-0 `mvhd` of `seconds` at `scale` units a second. */
+export function mp4(seconds: number, scale = 1_000): Buffer {
+  const ftyp = Buffer.alloc(16)
+  ftyp.writeUInt32BE(16, 0)
+  ftyp.write("ftypisom", 4, "latin1")
+  const mvhd = Buffer.alloc(108)
+  mvhd.writeUInt32BE(108, 0)
+  mvhd.write("mvhd", 4, "latin1")
+  mvhd.writeUInt32BE(scale, 20)
+  mvhd.writeUInt32BE(Math.round(seconds * scale), 24)
+  const moov = Buffer.alloc(8)
+  moov.writeUInt32BE(8 + mvhd.length, 0)
+  moov.write("moov", 4, "latin1")
+  return Buffer.concat([ftyp, moov, mvhd])
+}
+
+/** A PDF of `pages` page objects, `hidden` more of them in a Flate-compressed object stream. */
+export function pdf(pages: number, hidden = 0): Buffer {
+  const objects = Array.from({ length: pages }, (_, i) => `${i + 3} 0 obj\n<< /Type /Page /Parent 2 0 R >>\nendobj\n`)
+  const head = `%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Count ${
+    pages + hidden
+  } >>\nendobj\n${objects.join("")}`
+  if (hidden === 0) return Buffer.from(`${head}%%EOF\n`, "latin1")
+  const packed = deflateSync(Buffer.from(Array.from({ length: hidden }, () => "<</Type/Page/Parent 2 0 R>>").join(" ")))
+  return Buffer.concat([
+    Buffer.from(`${head}99 0 obj\n<< /Type /ObjStm /N ${hidden} /Filter /FlateDecode >>\nstream\n`, "latin1"),
+    packed,
+    Buffer.from("\nendstream\nendobj\n%%EOF\n", "latin1")
+  ])
+}
+
+/** `bytes` as a base64 `data:` URL of `type`. */
+export const dataUrl = (type: string, bytes: Buffer): string => `data:${type};base64,${bytes.toString("base64")}`
