@@ -111,6 +111,10 @@ export const boundsOf = (options: StoreOptions): Bounds => {
   }
 }
 
+/** The bound on `owner`'s responses: a key's, or, without gateway keys (no owner), the whole store's. */
+export const keyBound = (bounds: Bounds, owner: string | undefined): number =>
+  owner === undefined ? bounds.maxBytes : bounds.maxKeyBytes
+
 /** A kept response's conversation as JSON, as both stores keep it. */
 export const ConversationJson = Schema.fromJsonString(Schema.toCodecJson(Schema.Array(Message)))
 
@@ -208,7 +212,7 @@ export const make = (now: () => number, options: StoreOptions = {}): MemoryStore
   const ttl = ttlMillis(options)
   const maxEntries = options.maxEntries ?? 10_000
   const bounds = boundsOf(options)
-  const { maxBytes, maxKeyBytes, maxResponseBytes } = bounds
+  const { maxBytes, maxResponseBytes } = bounds
   // In the order of their last use, the least recently used first: each `get` and `put` moves its entry last.
   const entries = new Map<string, Entry>()
   // The bytes held in all, and by each owner.
@@ -228,8 +232,9 @@ export const make = (now: () => number, options: StoreOptions = {}): MemoryStore
   }
   // The least recently used go until the rest is within the bounds: `owner`'s own first, past its bound.
   const evict = (owner: string | undefined): void => {
+    const bound = keyBound(bounds, owner)
     for (const [id, entry] of entries) {
-      if ((owned.get(owner) ?? 0) <= maxKeyBytes) break
+      if ((owned.get(owner) ?? 0) <= bound) break
       if (entry.owner === owner) drop(id, entry)
     }
     for (const [id, entry] of entries) {

@@ -23,6 +23,7 @@ import {
   boundsOf,
   bytesOf,
   ConversationJson,
+  keyBound,
   type Service,
   StoredResponses,
   type StoreOptions,
@@ -190,7 +191,8 @@ export const make = (store: Store.Store, options: StoreOptions = {}): Service =>
           upstream: response.upstream === undefined ? "" : encodeUpstream(response.upstream),
           chain: response.chain ?? 1
         }
-        return Effect.as(put(keysOf(id), entry, { bytes, ...bounds }, prefixes, id), true)
+        const limits = { bytes, maxKeyBytes: keyBound(bounds, owner), maxBytes: bounds.maxBytes }
+        return Effect.as(put(keysOf(id), entry, limits, prefixes, id), true)
       }),
     get: (id, owner) =>
       Effect.map(
