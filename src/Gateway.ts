@@ -205,11 +205,20 @@ export interface Keys {
    */
   readonly requestLogMaxBytes?: number | undefined
   /**
-   * How many bytes of responses are kept in memory at most (`responses_max_bytes`; a response counts its body and its
-   * whole conversation as JSON): past it, the least recently used go first. Not used with a store (Redis keeps them).
-   * Default 64 MiB.
+   * How many bytes of responses are kept at most (`responses_max_bytes`; a response counts its body and its whole
+   * conversation as JSON, an image its whole data URL), in memory or Redis: past it, the least recently used go first
+   * (in Redis, the oldest). With a store, keep it well below Redis' `maxmemory`: a full Redis refuses every write, the
+   * limits and budgets of every key with them. Default 64 MiB.
    */
   readonly responsesMaxBytes?: number | undefined
+  /**
+   * How many bytes of one gateway key's responses are kept at most (`responses_max_key_bytes`), in memory or Redis:
+   * past it, that key's own least recently used go first (in Redis, its oldest), so no key fills the store for the
+   * others. Default: a quarter of `responsesMaxBytes`, and at least `responsesMaxResponseBytes`.
+   *
+   * @since 0.3.0
+   */
+  readonly responsesMaxKeyBytes?: number | undefined
   /**
    * How many bytes one kept response takes at most (`responses_max_response_bytes`), in memory or Redis: a larger one
    * is answered but not kept, and a request that would continue a conversation past it is refused (400). Default

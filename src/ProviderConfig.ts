@@ -124,8 +124,9 @@ export const StoreEntry = internalStore.StoreEntry
  * request log keeps each call's request body and reply text, keys masked; default off), `request_log_retention`
  * (days the request log keeps its rows; default 30), `request_log_max_rows` (default 100,000) and
  * `request_log_max_bytes` (default 256 MiB), `responses_ttl` (how long `/v1/responses` keeps a response, in seconds
- * or a duration such as `"2 hours"`; default one hour), `responses_max_bytes` (the responses kept in memory; default
- * 64 MiB), `responses_max_response_bytes` (one response; default 4 MiB) and `responses_max_chain` (responses in one
+ * or a duration such as `"2 hours"`; default one hour), `responses_max_bytes` (the responses kept, in memory or
+ * Redis; default 64 MiB), `responses_max_key_bytes` (one gateway key's; default a quarter of `responses_max_bytes`),
+ * `responses_max_response_bytes` (one response; default 4 MiB) and `responses_max_chain` (responses in one
  * `previous_response_id` chain; default 100), `affinity_max_sessions` (sessions each of the gateway's routers
  * keeps pinned in memory; default 10,000), `request_body_timeout_seconds` (the seconds a request's headers and
  * body have to arrive in; default 30) and `hosted_tools` (`"omit"` or `"refuse"`: what a Responses request's tools

@@ -12,7 +12,9 @@
  *
  * When Redis goes away, `onUnavailable` decides: `"fail-closed"` fails calls
  * with a typed error until it returns; `"fail-open"` has each instance keep
- * `1 / instances` of every limit locally, and share again once it returns.
+ * `1 / instances` of every limit locally (of a budget's spend and a bucket's
+ * tokens, of what was left when it last read them: an outage renews neither),
+ * and share again once it returns.
  * A command never waits longer than `commandTimeout`.
  *
  * @since 0.3.0
@@ -44,7 +46,8 @@ export interface Options {
    * While Redis is unreachable: `"fail-closed"` fails calls (`StoreUnavailableError`,
    * or `NoCapacityError` from a key pool) so no limit is ever passed;
    * `"fail-open"` keeps serving with each instance holding `1 / instances` of
-   * every limit. Default `"fail-closed"`.
+   * every limit (of what was left of a budget or a bucket when the instance last
+   * read it). Default `"fail-closed"`.
    */
   readonly onUnavailable?: "fail-open" | "fail-closed" | undefined
   /**

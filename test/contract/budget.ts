@@ -7,8 +7,8 @@
  * server's); for a backend on a file, the file locked by another connection (past the store's bound: a check refused
  * at the bound, on the `TestClock`; for less: the check waits and reserves once it is let go); for one that can fail open (Redis under
  * `onUnavailable: "fail-open"`), the server slow (a check against the instance's share at the bound) and stopped
- * mid-run: checks go on against each instance's share in memory, the charges taken there recorded, and the server
- * used again once it is back. A new backend is one more `budgetContract(...)` line there.
+ * mid-run: checks go on against each instance's share of what it last read was left, in memory (a spent limit stays
+ * spent), the charges taken there recorded, and the server used again once it is back. A new backend is one more `budgetContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Budget } from "effect-llm-router"
@@ -336,25 +336,27 @@ export const budgetContract = (backend: BudgetBackend) => {
     if (backend.failOpen !== undefined) {
       const failOpen = backend.failOpen
       it.live(
-        "fail-open, stopped mid-run: checks go on against each instance's share in memory, its charges recorded; " +
-          "back (restarted empty), the store is used again and counts what was charged before and during the outage",
+        "fail-open, stopped mid-run: checks go on against each instance's share of what it last read was left, in " +
+          "memory, its charges recorded; back (restarted empty), the store is used again and counts what was " +
+          "charged before and during the outage",
         () =>
           Effect.gen(function*() {
             const { faults, instances, share } = yield* failOpen
             const limit = 10
-            const local = limit / share
             const [first, second] = yield* instances([{ limit, period: long }])
             yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            // Each instance read 2 spent: its share is of the 8 left, not of the limit.
             expect(yield* levels(second)).toEqual({ spent: 2, reserved: 0 })
+            const local = (limit - 2) / share
             yield* faults.stop
-            // Each instance on its own share, which knows nothing of what the store had counted.
             const outage = yield* second.check({ estimate: local - 1 })
             const refused = yield* Effect.flip(second.check({ estimate: 2 }))
-            // Refused on the share; the error names the limit as configured, and what the share has committed.
-            expect(refused).toMatchObject({ _tag: "BudgetExceededError", limit, spent: local - 1, estimate: 2 })
-            expect(yield* levels(second)).toEqual({ spent: 0, reserved: local - 1 })
+            // Refused on the share; the error names the limit as configured, and what is gone of it: what the store
+            // had counted, and what the share has committed since.
+            expect(refused).toMatchObject({ _tag: "BudgetExceededError", limit, spent: 2 + local - 1, estimate: 2 })
+            expect(yield* levels(second)).toEqual({ spent: 2, reserved: local - 1 })
             yield* second.charge(outage, 3)
-            expect(yield* levels(second)).toEqual({ spent: 3, reserved: 0 })
+            expect(yield* levels(second)).toEqual({ spent: 5, reserved: 0 })
             // The other instance's share is its own.
             const whole = yield* first.check({ estimate: local })
             expect((yield* Effect.flip(first.check({ estimate: 1 })))._tag).toBe("BudgetExceededError")
@@ -373,6 +375,33 @@ export const budgetContract = (backend: BudgetBackend) => {
         60_000
       )
 
+      it.live(
+        "fail-open never renews: a limit spent in the store is spent in every instance's share while it is away, a " +
+          "cost past the estimate included",
+        () =>
+          Effect.gen(function*() {
+            const { faults, instances } = yield* failOpen
+            const limit = 10
+            const [first, second] = yield* instances([{ limit, period: long }])
+            // Spent past the limit (a reply dearer than its estimate), as the first reads it; the second has read it
+            // refused.
+            yield* first.charge(yield* first.check({ estimate: 9 }), 13)
+            expect(yield* Effect.flip(second.check({ estimate: 1 }))).toMatchObject({ spent: 13 })
+            yield* faults.stop
+            for (const budget of [first, second]) {
+              expect(yield* Effect.flip(budget.check({ estimate: 0.01 }))).toMatchObject({
+                _tag: "BudgetExceededError",
+                limit,
+                spent: 13
+              })
+            }
+            expect((yield* levels(first)).spent).toBe(13)
+            yield* faults.start
+            expect((yield* Effect.flip(first.check({ estimate: 1 })))._tag).toBe("BudgetExceededError")
+          }),
+        60_000
+      )
+
       it.effect(
         "fail-open, slow: a check is checked against the instance's share at the store's bound, not before; " +
           "answering again, against the store",
@@ -382,15 +411,22 @@ export const budgetContract = (backend: BudgetBackend) => {
             const limit = 10
             const [first, second] = yield* instances([{ limit, period: long }])
             yield* first.charge(yield* first.check({ estimate: 2 }), 2)
+            expect((yield* levels(second)).spent).toBe(2)
             yield* slow.pause
-            // The whole share, which knows nothing of what the store counted: granted there.
-            const local = yield* atBound("a check", second.check({ estimate: limit / share }), slow)
+            // The share of what the second last read was left, granted there at the bound; no more than it.
+            const local = yield* atBound("a check", second.check({ estimate: (limit - 2) / share }), slow)
+            const past = yield* Effect.flip(atBound("a check past the share", second.check({ estimate: 0.5 }), slow))
+            expect(past._tag).toBe("BudgetExceededError")
             yield* slow.resume
             yield* second.charge(local, 0)
-            // The store's budget again: its 2 spent, and what is left of the limit, no more.
-            expect((yield* levels(first)).spent).toBe(2)
-            expect((yield* Effect.flip(first.check({ estimate: limit - 1 })))._tag).toBe("BudgetExceededError")
-            yield* first.check({ estimate: limit - 2 - 1 })
+            // The store's budget again: its 2 spent, the checks it answered late reserved there until their leases
+            // lapse, and what is left of the limit, no more.
+            const { reserved, spent } = yield* levels(first)
+            expect(spent).toBe(2)
+            expect([0, 0.5, (limit - 2) / share, (limit - 2) / share + 0.5]).toContain(reserved)
+            const left = limit - spent - reserved
+            expect((yield* Effect.flip(first.check({ estimate: left + 0.25 })))._tag).toBe("BudgetExceededError")
+            yield* first.check({ estimate: left })
           }),
         60_000
       )

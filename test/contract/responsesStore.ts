@@ -1,7 +1,8 @@
 /**
  * The contract every backend of the gateway's `StoredResponses` keeps, run against each
  * (`test/gateway/responsesStoreContract.test.ts`): a response is its key's, its conversation, session, upstream and
- * chain read back whole, on every instance; one larger than `maxResponseBytes` is refused and not kept; it is gone
+ * chain read back whole, on every instance; one larger than `maxResponseBytes` is refused and not kept; no key fills
+ * the store (past `maxKeyBytes` its own oldest go, past `maxBytes` the oldest of all); it is gone
  * once its TTL is over; random puts, reads and deletes by any owners, one after another and in concurrent batches
  * from two instances, read as a map of ids to their first live owner; and, for a backend on a server, its faults:
  * down (every step fails with `StoreUnavailableError`), slow (answering later than the store's command bound: the
@@ -165,6 +166,38 @@ export const responsesStoreContract = (backend: ResponsesStoreBackend) => {
           expect(yield* other.get("resp_over", "team-a")).toBeUndefined()
           expect(yield* one.put("resp_at", "team-a", sized(0))).toBe(true)
           expect((yield* other.get("resp_at", "team-a"))?.body.length).toBe(sized(0).body.length)
+        }),
+      30_000
+    )
+
+    test(
+      "no key fills the store: past maxKeyBytes a key's own oldest go, never another key's; past maxBytes the " +
+        "oldest of all",
+      () =>
+        Effect.gen(function*() {
+          const one = response("x".repeat(1_000))
+          const size = bytesOf(one)
+          const [first, second] = yield* (yield* backend.connect).instances({
+            maxResponseBytes: size,
+            maxKeyBytes: 3 * size,
+            maxBytes: 5 * size
+          })
+          // Ids in the order they are put, each put after the last answered.
+          const puts = [["resp_1", "a"], ["resp_2", "a"], ["resp_3", "a"], ["resp_4", "a"], ["resp_5", "b"], [
+            "resp_6",
+            "b"
+          ], ["resp_7", "c"]] as const
+          for (const [i, [id, owner]] of puts.entries()) {
+            expect(yield* (i % 2 === 0 ? first : second).put(id, owner, one)).toBe(true)
+          }
+          const kept = yield* Effect.forEach(puts, ([id, owner]) => Effect.map(first.get(id, owner), Boolean))
+          // a's fourth dropped its first; c's, past the total, the oldest left (a's second); b's untouched.
+          expect(kept).toEqual([false, false, true, true, true, true, true])
+          // One larger than a key's bound, or than the total, is never kept: no other is dropped for it.
+          const [small] = yield* (yield* backend.connect).instances({ maxKeyBytes: size, maxBytes: 2 * size })
+          expect(yield* small.put("resp_8", "d", one)).toBe(true)
+          expect(yield* small.put("resp_9", "d", response("x".repeat(1_001)))).toBe(false)
+          expect(yield* small.get("resp_8", "d")).toEqual(one)
         }),
       30_000
     )

@@ -238,6 +238,19 @@ describe("the request log's retention by rows and bytes", () => {
         )
       )
       expect(over.message).toContain("gateway.responses_max_response_bytes")
+      // A key's bound past the whole store's, or one response's past a key's.
+      for (
+        const [section, path] of [
+          [{ responses_max_bytes: 4_000, responses_max_key_bytes: 5_000 }, "gateway.responses_max_key_bytes"],
+          [
+            { responses_max_key_bytes: 3_000, responses_max_response_bytes: 3_500 },
+            "gateway.responses_max_response_bytes"
+          ]
+        ] as const
+      ) {
+        const refusal = yield* Effect.flip(serveOn(sim, { sqlite: ":memory:" }, gatewaySection(section)))
+        expect(refusal.message).toContain(path)
+      }
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })
 
@@ -294,7 +307,12 @@ describe("responses kept within a byte budget", () => {
         const gateway = yield* serveOn(
           yield* simulator,
           { sqlite: join(dir, "gateway.db") },
-          gatewaySection({ responses_max_bytes: maxBytes, responses_max_response_bytes: 5_000 })
+          // One key: its bound the whole store's, so that the total is what drops them.
+          gatewaySection({
+            responses_max_bytes: maxBytes,
+            responses_max_key_bytes: maxBytes,
+            responses_max_response_bytes: 5_000
+          })
         )
         const client = openAi(gateway)
         const ids: Array<string> = []

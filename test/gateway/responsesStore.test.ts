@@ -45,44 +45,81 @@ describe("ResponsesStore in memory", () => {
 
 describe("ResponsesStore in memory, bounded by bytes", () => {
   effectProp(
-    "within maxBytes whatever is put and read: what it holds is what it counts, the least recently used gone first",
-    fc.array(
-      fc.oneof(
-        fc.record({ put: fc.integer({ min: 0, max: 9 }), size: fc.integer({ min: 0, max: 3_000 }) }),
-        fc.record({ get: fc.integer({ min: 0, max: 9 }) })
-      ),
-      { maxLength: 60 }
-    ),
-    (steps) =>
+    "within maxBytes and each key within maxKeyBytes whatever is put and read by any keys: what it holds is what it " +
+      "counts, a key's own least recently used gone first past its bound, then the least recently used of all",
+    fc.record({
+      maxKeyBytes: fc.integer({ min: 2_500, max: 7_000 }),
+      steps: fc.array(
+        fc.oneof(
+          fc.record({
+            put: fc.integer({ min: 0, max: 9 }),
+            owner: fc.constantFrom("a", "b", "c"),
+            size: fc.integer({ min: 0, max: 3_000 })
+          }),
+          fc.record({ get: fc.integer({ min: 0, max: 9 }), owner: fc.constantFrom("a", "b", "c") })
+        ),
+        { maxLength: 60 }
+      )
+    }),
+    ({ maxKeyBytes, steps }) =>
       Effect.gen(function*() {
         const maxBytes = 6_000
         const maxResponseBytes = 2_500
-        const { store } = storeAt({ maxBytes, maxResponseBytes })
+        const { store } = storeAt({ maxBytes, maxResponseBytes, maxKeyBytes })
         // The model: ids in the order of their last use, the least recently used first.
-        let model: Array<{ readonly id: string; readonly bytes: number }> = []
+        type Kept = { readonly id: string; readonly owner: string; readonly bytes: number }
+        let model: Array<Kept> = []
+        const held = (owner?: string) =>
+          model.reduce((total, entry) => owner === undefined || entry.owner === owner ? total + entry.bytes : total, 0)
         for (const step of steps) {
           if ("put" in step) {
             const id = `resp_${step.put}`
             const stored = response("x".repeat(step.size))
             const bytes = ResponsesStore.bytesOf(stored)
-            expect(yield* store.put(id, undefined, stored)).toBe(bytes <= maxResponseBytes)
+            const other = model.find((entry) => entry.id === id && entry.owner !== step.owner)
+            expect(yield* store.put(id, step.owner, stored)).toBe(other !== undefined || bytes <= maxResponseBytes)
+            if (other !== undefined) continue
             model = model.filter((entry) => entry.id !== id)
-            if (bytes <= maxResponseBytes) model.push({ id, bytes })
-            while (model.reduce((total, entry) => total + entry.bytes, 0) > maxBytes) model.shift()
+            if (bytes <= maxResponseBytes) model.push({ id, owner: step.owner, bytes })
+            while (held(step.owner) > maxKeyBytes) {
+              model.splice(model.findIndex((entry) => entry.owner === step.owner), 1)
+            }
+            while (held() > maxBytes) model.shift()
           } else {
             const id = `resp_${step.get}`
-            const found = yield* store.get(id, undefined)
-            const entry = model.find((kept) => kept.id === id)
+            const found = yield* store.get(id, step.owner)
+            const entry = model.find((kept) => kept.id === id && kept.owner === step.owner)
             expect(found !== undefined).toBe(entry !== undefined)
             if (entry !== undefined) model = [...model.filter((kept) => kept !== entry), entry]
           }
           const usage = store.usage()
           expect(usage.bytes).toBeLessThanOrEqual(maxBytes)
-          expect(usage).toEqual({
-            entries: model.length,
-            bytes: model.reduce((total, entry) => total + entry.bytes, 0)
-          })
+          expect(usage).toEqual({ entries: model.length, bytes: held() })
+          for (const owner of ["a", "b", "c"]) expect(held(owner)).toBeLessThanOrEqual(maxKeyBytes)
         }
       })
   )
+
+  it.effect("holds what it counts: a conversation read from a request's text is kept as its own UTF-8 bytes", () =>
+    Effect.gen(function*() {
+      const { store } = storeAt()
+      // A data URL as a request's JSON gives it, beside text that makes the request's string two bytes a character.
+      const request = JSON.parse(
+        JSON.stringify({ text: "Décris l’image €", url: `data:image/png;base64,${"A".repeat(100_000)}` })
+      )
+      const kept: ResponsesStore.StoredResponse = {
+        body: "{}",
+        conversation: [{
+          role: "user",
+          content: [{ type: "text", text: request.text }, { type: "image", url: request.url }]
+        }]
+      }
+      yield* store.put("resp_image", undefined, kept)
+      const bytes = ResponsesStore.bytesOf(kept)
+      expect(store.usage()).toEqual({ entries: 1, bytes })
+      // Within a few hundred bytes of JSON around it, the image's own bytes.
+      expect(bytes - 100_000).toBeGreaterThan(0)
+      expect(bytes - 100_000).toBeLessThan(400)
+      expect(yield* store.get("resp_image", undefined)).toEqual(kept)
+    }))
 })

@@ -1,40 +1,68 @@
 /**
  * Fail-open, as a decorator over `Budget.BudgetStore` (the shared part is `persistence/failOpen.ts`): every step goes
- * to the shared store, and while that fails with `StoreUnavailableError`, to a local store whose counters hold
- * `1 / instances` of their limits. A reservation is settled or released where it was taken; a settle served by the
- * local store is also given to `keep`, what the shared store keeps of it while away (a Redis store's record).
+ * to the shared store, and while that fails with `StoreUnavailableError`, to an outage's local store in memory. A
+ * reservation is settled or released where it was taken; a settle served by a local store is also given to `keep`,
+ * what the shared store keeps of it while away (a Redis store's record).
+ *
+ * An outage never renews a budget: a local store holds `1 / instances` of what was left of each limit when this
+ * instance last read its counter in the shared store (`known`), so a limit spent there is spent here too; a counter
+ * never read by this instance (it started during the outage) holds `1 / instances` of its limit, and one whose window
+ * began since it was read holds that of a window starting from nothing, as the shared store's would. A status during
+ * an outage reads what was last known spent, plus what this instance did since.
  */
 import * as Effect from "effect/Effect"
 import type * as Budget from "../../Budget.js"
-import { orLocal, shareOf } from "../persistence/failOpen.js"
+import { outage, shareOf, shareOfRemainder } from "../persistence/failOpen.js"
+import * as Memory from "./memory.js"
 
-/** `shared`, falling back on `local` with `1 / instances` of each limit while it is unavailable. */
+/** What a counter's window had committed (spent and reserved) when this instance last read it at `at`; none unread. */
+export type Known = (counter: Budget.Counter, at: number) => number | undefined
+
+/** `shared`, falling back on an outage's store with `1 / instances` of what was left of each limit. */
 export const failOpen = (
   shared: Budget.BudgetStore["Service"],
-  local: Budget.BudgetStore["Service"],
+  known: Known,
   instances: number,
   keep: (held: Budget.Held, cost: number) => Effect.Effect<void>
 ): Budget.BudgetStore["Service"] => {
-  // The reservations taken from the local store, which only it can settle.
-  const localIds = new Set<string>()
-  const reserveLocally = (held: Budget.Held) =>
+  const outages = outage(Effect.sync(Memory.budgetStore))
+  // The reservations taken in a local store, which only it can settle.
+  const localHeld = new Map<string, Budget.BudgetStore["Service"]>()
+  const limitOf = (counter: Budget.LimitedCounter, at: number) => {
+    const gone = known(counter, at)
+    return gone === undefined ? shareOf(counter.limit, instances) : shareOfRemainder(counter.limit, gone, instances)
+  }
+  const reserveLocally = (held: Budget.Held) => (local: Budget.BudgetStore["Service"]) =>
     Effect.map(
-      local.reserve({
+      Effect.orDie(local.reserve({
         ...held,
-        counters: held.counters.map((counter) => ({ ...counter, limit: shareOf(counter.limit, instances) }))
-      }),
-      (reserved) => {
-        if (reserved._tag === "Reserved") localIds.add(held.id)
-        return reserved
+        counters: held.counters.map((counter) => ({ ...counter, limit: limitOf(counter, held.at) }))
+      })),
+      (reserved): Budget.Reserved => {
+        if (reserved._tag === "Reserved") {
+          localHeld.set(held.id, local)
+          return reserved
+        }
+        // What the limit has gone, as last known in the shared store and since in this one.
+        return { ...reserved, committed: reserved.committed + (known(held.counters[reserved.index]!, held.at) ?? 0) }
       }
     )
+  const spendLocally = (counters: ReadonlyArray<Budget.Counter>) => (local: Budget.BudgetStore["Service"]) =>
+    Effect.map(Effect.orDie(local.spend(counters)), (found) =>
+      found.map((spend, index): Budget.CounterSpend => ({
+        ...spend,
+        spent: spend.spent + (known(counters[index]!, spend.periodStart) ?? 0)
+      })))
+  const settleWith = (held: Budget.Held, cost: number) => {
+    const local = localHeld.get(held.id)
+    if (local === undefined) return shared.settle(held, cost)
+    localHeld.delete(held.id)
+    return cost === 0 ? local.release(held) : Effect.andThen(local.settle(held, cost), keep(held, cost))
+  }
   return {
-    reserve: (held) => orLocal(shared.reserve(held), reserveLocally(held)),
-    settle: (held, cost) =>
-      localIds.delete(held.id)
-        ? Effect.andThen(local.settle(held, cost), keep(held, cost))
-        : shared.settle(held, cost),
-    release: (held) => localIds.delete(held.id) ? local.release(held) : shared.release(held),
-    spend: (counters) => orLocal(shared.spend(counters), local.spend(counters))
+    reserve: (held) => outages.orLocal(shared.reserve(held), reserveLocally(held)),
+    settle: settleWith,
+    release: (held) => settleWith(held, 0),
+    spend: (counters) => outages.orLocal(shared.spend(counters), spendLocally(counters))
   }
 }

@@ -22,7 +22,8 @@
  * next check of the budget.
  *
  * While Redis is unavailable: under `"fail-open"` the fail-open decorator
- * (`failOpen.ts`) serves from memory with `1 / instances` of each limit, and a
+ * (`failOpen.ts`) serves from memory with `1 / instances` of what this instance last read was left of each limit
+ * (each check, charge and status reads it), and a
  * record takes those charges too (its next raise brings them into the store's
  * count); `"fail-closed"` fails with `StoreUnavailableError`. A settle lost to
  * an outage leaves the reservation to lapse: that cost is not counted, unless
@@ -36,8 +37,7 @@ import type * as Store from "../../Store.js"
 import { unavailable } from "../persistence/unavailable.js"
 import * as Leases from "../store/leases.js"
 import { overKeys } from "../store/script.js"
-import { failOpen } from "./failOpen.js"
-import * as Memory from "./memory.js"
+import { failOpen, type Known } from "./failOpen.js"
 import { periodKey, tolerance, type Window, windowAt } from "./window.js"
 
 // The spend a window's hash holds: the store's own count and every record's part.
@@ -63,8 +63,8 @@ end
 
 // KEYS: hash and reservation set per limit. ARGV: id, estimate, ttl, tolerance, the record's field (empty without a
 // record), then the amount and the keys' expiry (epoch ms) per limit.
-// Returns { 1 }, { 0, index of the limit, what it had committed }, or { 2, index of a window without the record's
-// part }.
+// Returns { 1, 0, "0", then what each limit had committed before this reservation }, { 0, index of the limit, what it
+// had committed }, or { 2, index of a window without the record's part }.
 const checkScript = overKeys(
   (
     id: string,
@@ -80,6 +80,7 @@ local ttl = tonumber(ARGV[3])
 local tolerance = tonumber(ARGV[4])
 local part = ARGV[5]
 local n = #KEYS / 2
+local seen = { 1, 0, "0" }
 for i = 1, n do
   local hash, held = KEYS[2 * i - 1], KEYS[2 * i]
   if part ~= "" and redis.call("HEXISTS", hash, part) == 0 then
@@ -97,6 +98,7 @@ for i = 1, n do
   if committed >= limit or committed + estimate > limit + tolerance then
     return { 0, i - 1, string.format("%.17g", committed) }
   end
+  seen[#seen + 1] = string.format("%.17g", committed)
 end
 for i = 1, n do
   local hash, held = KEYS[2 * i - 1], KEYS[2 * i]
@@ -106,9 +108,9 @@ for i = 1, n do
   redis.call("PEXPIREAT", hash, expireAt)
   redis.call("PEXPIREAT", held, expireAt)
 end
-return { 1, 0, "0" }
+return seen
 `
-).withReturnType<readonly [answer: 0 | 1 | 2, index: number, committed: string]>()
+).withReturnType<readonly [answer: 0 | 1 | 2, index: number, committed: string, ...seen: Array<string>]>()
 
 // KEYS: per limit, the reservation's hash and set, and the hash of the window the call ends in. ARGV: id, cost, the
 // record's field, then per limit the last hash's expiry and the total the record holds for it (empty: not recorded,
@@ -189,10 +191,14 @@ interface WindowKeys {
   readonly expireAt: number
 }
 
-/** The steps kept in Redis, and what the record keeps of a settle served elsewhere (`failOpen.ts`). */
+/**
+ * The steps kept in Redis, what the record keeps of a settle served elsewhere, and what this instance last read of a
+ * counter's window there (`failOpen.ts`).
+ */
 interface Stored {
   readonly store: Budget.BudgetStore["Service"]
   readonly recordOnly: (held: Budget.Held, cost: number) => Effect.Effect<void>
+  readonly known: Known
 }
 
 const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Effect.Effect<Stored> =>
@@ -233,6 +239,19 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
           ))
       )
 
+    // What each counter's window had committed when this instance last read it, kept as its own steps change it.
+    const lastRead = new Map<string, { readonly window: number; committed: number }>()
+    const read = (counter: Budget.Counter, window: Window, committed: number) => {
+      lastRead.set(counterOf(counter), { window: window.start, committed })
+    }
+    const known: Known = (counter, at) => {
+      const window = windowAt(counter.period, at).start
+      const last = lastRead.get(counterOf(counter))
+      if (last === undefined || last.window > window) return undefined
+      // A window after the one last read starts from nothing, as the store's would.
+      return last.window === window ? last.committed : 0
+    }
+
     const reserve = (held: Budget.Held): Effect.Effect<Budget.Reserved, Store.StoreUnavailableError> => {
       const windows = held.counters.map((counter) => keysAt(counter, held.at))
       const keys = windows.flatMap((window) => [window.hash, window.held])
@@ -240,9 +259,10 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
       const attempt = (rounds: number): Effect.Effect<Budget.Reserved, Store.StoreUnavailableError> =>
         Effect.flatMap(
           connection.eval(checkScript)(keys, held.id, held.estimate, ttl, part, perLimit),
-          ([answer, at, committed]) => {
+          ([answer, at, committed, ...seen]) => {
             if (answer === 1) {
               renewer.hold(held.id, ...windows.map((window) => window.held))
+              held.counters.forEach((counter, i) => read(counter, windows[i]!.window, Number(seen[i]) + held.estimate))
               return Effect.succeed<Budget.Reserved>({ _tag: "Reserved" })
             }
             if (answer === 2 && record !== undefined) {
@@ -250,6 +270,7 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
                 ? Effect.fail(unavailable(store.address, "a budget's windows kept vanishing while they were rebuilt"))
                 : Effect.andThen(rebuild(record, held.counters, windows), attempt(rounds - 1))
             }
+            read(held.counters[at]!, windows[at]!.window, Number(committed))
             return Effect.succeed<Budget.Reserved>({
               _tag: "Refused",
               index: at,
@@ -277,6 +298,22 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
             )
           ))
 
+    // What is known of a counter after a settle: its reservation gone from the window it was taken in, its cost added
+    // to the window the call ends in.
+    const settled = (
+      held: Budget.Held,
+      reserved: ReadonlyArray<WindowKeys>,
+      ending: ReadonlyArray<WindowKeys>,
+      cost: number
+    ) => {
+      held.counters.forEach((counter, i) => {
+        const last = lastRead.get(counterOf(counter))
+        if (last === undefined) return
+        if (last.window === reserved[i]!.window.start) last.committed = Math.max(0, last.committed - held.estimate)
+        if (last.window === ending[i]!.window.start) last.committed += cost
+      })
+    }
+
     const endingNow = (held: Budget.Held) =>
       Effect.map(Clock.currentTimeMillis, (now) => held.counters.map((counter) => keysAt(counter, now)))
 
@@ -288,17 +325,20 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
           endingNow(held),
           (ending) =>
             Effect.flatMap(recorded(held.counters, ending, cost), (totals) =>
-              connection.eval(chargeScript)(
-                reserved.flatMap((window, i) => [window.hash, window.held, ending[i]!.hash]),
-                held.id,
-                cost,
-                part,
-                ending.flatMap((window, i) => [window.expireAt, totals[i]!])
+              Effect.map(
+                connection.eval(chargeScript)(
+                  reserved.flatMap((window, i) => [window.hash, window.held, ending[i]!.hash]),
+                  held.id,
+                  cost,
+                  part,
+                  ending.flatMap((window, i) => [window.expireAt, totals[i]!])
+                ),
+                () => settled(held, reserved, ending, cost)
               ))
         )
       })
 
-    const read = (windows: ReadonlyArray<WindowKeys>) =>
+    const readAll = (windows: ReadonlyArray<WindowKeys>) =>
       connection.eval(statusScript)(windows.flatMap((window) => [window.hash, window.held]), part)
     // The record's missing parts written back first: a read after a Redis restart shows what was spent.
     const restored = (
@@ -312,7 +352,7 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
         // Unrebuilt, the spend as read.
         : Effect.andThen(
           rebuild(record, missing.map((index) => counters[index]!), missing.map((index) => windows[index]!)),
-          read(windows)
+          readAll(windows)
         ).pipe(Effect.orElseSucceed(() => out))
     }
 
@@ -320,21 +360,22 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const windows = counters.map((counter) => keysAt(counter, now))
         return Effect.map(
-          Effect.flatMap(read(windows), (out) => restored(counters, windows, out)),
+          Effect.flatMap(readAll(windows), (out) => restored(counters, windows, out)),
           (out) =>
-            windows.map((window, index): Budget.CounterSpend => ({
-              spent: Number(out[3 * index]),
-              reserved: Number(out[3 * index + 1]),
-              periodStart: window.window.start,
-              periodEnd: window.window.end
-            }))
+            windows.map((window, index): Budget.CounterSpend => {
+              const spent = Number(out[3 * index])
+              const reserved = Number(out[3 * index + 1])
+              read(counters[index]!, window.window, spent + reserved)
+              return { spent, reserved, periodStart: window.window.start, periodEnd: window.window.end }
+            })
         )
       })
 
     return {
       store: { reserve, settle, release: (held) => settle(held, 0), spend },
       recordOnly: (held, cost) =>
-        Effect.asVoid(Effect.flatMap(endingNow(held), (ending) => recorded(held.counters, ending, cost)))
+        Effect.asVoid(Effect.flatMap(endingNow(held), (ending) => recorded(held.counters, ending, cost))),
+      known
     }
   })
 
@@ -348,5 +389,5 @@ export const budgetStore = (
 ): Effect.Effect<Budget.BudgetStore["Service"]> =>
   Effect.map(stored(store, record), (shared) =>
     store.connection.onUnavailable === "fail-open"
-      ? failOpen(shared.store, Memory.budgetStore(), store.connection.instances, shared.recordOnly)
+      ? failOpen(shared.store, shared.known, store.connection.instances, shared.recordOnly)
       : shared.store)

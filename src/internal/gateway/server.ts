@@ -138,6 +138,7 @@ const boundFields = [
   "requestLogMaxRows",
   "requestLogMaxBytes",
   "responsesMaxBytes",
+  "responsesMaxKeyBytes",
   "responsesMaxResponseBytes",
   "responsesMaxChain",
   "requestBodyTimeoutSeconds"
@@ -152,15 +153,23 @@ function invalidBound(keys: Config["keys"]): OptionsError | undefined {
     })
     if (invalid !== undefined) return invalid
   }
-  const one = keys?.responsesMaxResponseBytes
-  return one !== undefined && one > (keys?.responsesMaxBytes ?? Infinity)
-    ? OptionsErrors.make(
-      "Gateway",
-      "config.keys.responsesMaxResponseBytes",
-      one,
-      `at most config.keys.responsesMaxBytes (${keys?.responsesMaxBytes})`
-    )
-    : undefined
+  const budgets = [
+    ["responsesMaxResponseBytes", "responsesMaxKeyBytes"],
+    ["responsesMaxResponseBytes", "responsesMaxBytes"],
+    ["responsesMaxKeyBytes", "responsesMaxBytes"]
+  ] as const
+  for (const [inner, outer] of budgets) {
+    const value = keys?.[inner]
+    if (value !== undefined && value > (keys?.[outer] ?? Infinity)) {
+      return OptionsErrors.make(
+        "Gateway",
+        `config.keys.${inner}`,
+        value,
+        `at most config.keys.${outer} (${keys?.[outer]})`
+      )
+    }
+  }
+  return undefined
 }
 
 function sameDatabase(a: DatabaseOption | undefined, b: DatabaseOption | undefined): boolean {
@@ -320,6 +329,7 @@ export function make(
       responses: {
         ttl: options.responsesTtl ?? options.config.keys?.responsesTtl,
         maxBytes: options.config.keys?.responsesMaxBytes,
+        maxKeyBytes: options.config.keys?.responsesMaxKeyBytes,
         maxResponseBytes: options.config.keys?.responsesMaxResponseBytes,
         maxChain: options.config.keys?.responsesMaxChain
       },

@@ -4,9 +4,10 @@
  * budget) and the admin keys, read from the environment (`env:NAME`) or
  * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and its retention:
  * `request_log_retention` in days, `request_log_max_rows`, `request_log_max_bytes`) and how long and how much
- * `/v1/responses` keeps (`responses_ttl`, `responses_max_bytes`, `responses_max_response_bytes`,
- * `responses_max_chain`), how many sessions each router keeps pinned (`affinity_max_sessions`), and whether a
- * gateway without keys answers requests without one beyond loopback or with a shared store (`allow_keyless`).
+ * `/v1/responses` keeps (`responses_ttl`, `responses_max_bytes`, `responses_max_key_bytes`,
+ * `responses_max_response_bytes`, `responses_max_chain`), how many sessions each router keeps pinned
+ * (`affinity_max_sessions`), and whether a gateway without keys answers requests without one beyond loopback or
+ * with a shared store (`allow_keyless`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -64,8 +65,10 @@ export const GatewayEntry = Schema.Struct({
   request_log_max_bytes: optional(PositiveInt),
   /** How long a `/v1/responses` response is kept (`Gateway.Options.responsesTtl`): seconds or a duration. */
   responses_ttl: optional(DurationEntry),
-  /** Bytes of responses kept in memory at most (the least recently used beyond are dropped). */
+  /** Bytes of responses kept at most, in memory or Redis (the least recently used, or the oldest, are dropped). */
   responses_max_bytes: optional(PositiveInt),
+  /** Bytes of one gateway key's responses kept at most (its own least recently used, or oldest, are dropped). */
+  responses_max_key_bytes: optional(PositiveInt),
   /** Bytes one kept response (its body and whole conversation) takes at most. */
   responses_max_response_bytes: optional(PositiveInt),
   /** Responses one chain of `previous_response_id`s holds at most. */
@@ -96,6 +99,7 @@ const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
   ...(entry.request_log_max_rows !== undefined ? { requestLogMaxRows: entry.request_log_max_rows } : {}),
   ...(entry.request_log_max_bytes !== undefined ? { requestLogMaxBytes: entry.request_log_max_bytes } : {}),
   ...(entry.responses_max_bytes !== undefined ? { responsesMaxBytes: entry.responses_max_bytes } : {}),
+  ...(entry.responses_max_key_bytes !== undefined ? { responsesMaxKeyBytes: entry.responses_max_key_bytes } : {}),
   ...(entry.responses_max_response_bytes !== undefined
     ? { responsesMaxResponseBytes: entry.responses_max_response_bytes }
     : {}),
@@ -157,12 +161,17 @@ export const resolve = (
         })
       }
     }
-    // One response larger than the whole budget could never be kept.
-    if ((entry.responses_max_response_bytes ?? 0) > (entry.responses_max_bytes ?? Infinity)) {
-      issues.push({
-        path: "gateway.responses_max_response_bytes",
-        message: `expected at most responses_max_bytes (${entry.responses_max_bytes})`
-      })
+    // One response larger than a key's or the whole budget could never be kept, nor a key's past the whole.
+    const budgets = [
+      ["responses_max_response_bytes", "responses_max_key_bytes"],
+      ["responses_max_response_bytes", "responses_max_bytes"],
+      ["responses_max_key_bytes", "responses_max_bytes"]
+    ] as const
+    for (const [inner, outer] of budgets) {
+      if ((entry[inner] ?? 0) > (entry[outer] ?? Infinity)) {
+        issues.push({ path: `gateway.${inner}`, message: `expected at most ${outer} (${entry[outer]})` })
+        break
+      }
     }
     return {
       issues,

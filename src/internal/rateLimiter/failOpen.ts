@@ -4,40 +4,82 @@
  * `1 / instances` of each limit; the next step that succeeds on the shared store is served there again. A slot is
  * given back where it was taken; tokens given back (a cancelled wait, a settled budget) go to the store serving at
  * that moment.
+ *
+ * An outage never refills a bucket: each outage's local bucket begins at `1 / instances` of the level the shared
+ * bucket last answered (refilled since at its rate, as the shared one would have been), so an instance that had
+ * emptied it starts its outage empty. A bucket this instance never reached in the shared store begins full.
  */
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as RateLimiter from "../../RateLimiter.js"
-import { countShareOf, orLocal, shareOf } from "../persistence/failOpen.js"
+import type { StoreUnavailableError } from "../../Store.js"
+import { countShareOf, orLocal, outage, shareOf, shareOfRemainder } from "../persistence/failOpen.js"
 import type { Stores } from "./limiter.js"
+import * as Memory from "./memory.js"
 
-const bucketOf = (shared: RateLimiter.Bucket, local: RateLimiter.Bucket): RateLimiter.Bucket => ({
-  take: (amount) => orLocal(shared.take(amount), local.take(amount)),
-  tryTake: (amount) => orLocal(shared.tryTake(amount), local.tryTake(amount)),
-  give: (amount) => orLocal(shared.give(amount), local.give(amount)),
-  charge: (amount) => orLocal(shared.charge(amount), local.charge(amount)),
-  reset: orLocal(shared.reset, local.reset),
-  peek: orLocal(shared.peek, local.peek)
-})
+/** What the shared bucket last answered: its level, at this instance's `Clock` time. */
+interface Known {
+  readonly level: number
+  readonly at: number
+}
 
-/** `shared`, falling back on `local` with `1 / instances` of each limit while it is unavailable. */
-export const failOpen = (shared: Stores, local: Stores, instances: number): Stores => ({
+/** The shared bucket of `options`, falling back on an outage's local bucket, begun from the level last known. */
+function bucketOf(
+  shared: RateLimiter.Bucket,
+  options: RateLimiter.BucketOptions,
+  instances: number,
+  clock: Clock.Clock
+): RateLimiter.Bucket {
+  let known: Known | undefined
+  const seen = (result: RateLimiter.BucketResult): RateLimiter.BucketResult => {
+    known = { level: result.level, at: clock.currentTimeMillisUnsafe() }
+    return result
+  }
+  const local = { key: options.key, capacity: shareOf(options.capacity, instances) }
+  const begin = Effect.gen(function*() {
+    const bucket = yield* Memory.bucketStore().bucket({
+      ...local,
+      refillRate: shareOf(options.refillRate, instances)
+    })
+    if (known !== undefined) {
+      const elapsed = Math.max(0, clock.currentTimeMillisUnsafe() - known.at)
+      const level = Math.min(options.capacity, known.level + elapsed * options.refillRate / 1000)
+      const left = shareOfRemainder(options.capacity, options.capacity - level, instances)
+      if (left < local.capacity) yield* Effect.orDie(bucket.charge(local.capacity - left))
+    }
+    return bucket
+  })
+  const outages = outage(begin)
+  const step = (
+    sharedStep: Effect.Effect<RateLimiter.BucketResult, StoreUnavailableError>,
+    localStep: (bucket: RateLimiter.Bucket) => Effect.Effect<RateLimiter.BucketResult, never>
+  ) => outages.orLocal(Effect.map(sharedStep, seen), localStep)
+  return {
+    take: (amount) => step(shared.take(amount), (bucket) => Effect.orDie(bucket.take(amount))),
+    tryTake: (amount) => step(shared.tryTake(amount), (bucket) => Effect.orDie(bucket.tryTake(amount))),
+    give: (amount) => step(shared.give(amount), (bucket) => Effect.orDie(bucket.give(amount))),
+    charge: (amount) => step(shared.charge(amount), (bucket) => Effect.orDie(bucket.charge(amount))),
+    reset: step(shared.reset, (bucket) => Effect.orDie(bucket.reset)),
+    peek: step(shared.peek, (bucket) => Effect.orDie(bucket.peek))
+  }
+}
+
+/**
+ * `shared`, falling back while it is unavailable on `local` slots with `1 / instances` of each cap, and on each
+ * outage's buckets.
+ */
+export const failOpen = (shared: Stores, local: RateLimiter.SlotStore["Service"], instances: number): Stores => ({
   buckets: {
     bucket: (options) =>
-      Effect.zipWith(
-        shared.buckets.bucket(options),
-        local.buckets.bucket({
-          ...options,
-          capacity: shareOf(options.capacity, instances),
-          refillRate: shareOf(options.refillRate, instances)
-        }),
-        bucketOf
+      Effect.clockWith((clock) =>
+        Effect.map(shared.buckets.bucket(options), (sharedBucket) => bucketOf(sharedBucket, options, instances, clock))
       )
   },
   slots: {
     slots: (options) =>
       Effect.zipWith(
         shared.slots.slots(options),
-        local.slots.slots({ ...options, limit: countShareOf(options.limit, instances) }),
+        local.slots({ ...options, limit: countShareOf(options.limit, instances) }),
         (sharedSlots, localSlots) => ({ tryAcquire: orLocal(sharedSlots.tryAcquire, localSlots.tryAcquire) })
       )
   }

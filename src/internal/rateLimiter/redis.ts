@@ -35,6 +35,6 @@ export const stores = (store: Store.Store): Stores => {
   const { connection } = store
   const shared: Stores = { buckets: bucketStore(connection), slots: slotStore(connection) }
   return connection.onUnavailable === "fail-open"
-    ? failOpen(shared, { buckets: Memory.bucketStore(), slots: Memory.slotStore() }, connection.instances)
+    ? failOpen(shared, Memory.slotStore(), connection.instances)
     : shared
 }

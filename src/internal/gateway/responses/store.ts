@@ -11,22 +11,28 @@
  * `ChatRequest.previousResponse`, so that deployment, called with that key, is sent `previous_response_id` and only
  * the new input; any other attempt (another deployment or key, after a failover) sends the whole conversation.
  *
- * A response is bounded by bytes: one larger than `maxResponseBytes` (its body and its conversation) is not kept, and
- * a chain of responses continued from one another ends at `maxChain` responses (`responses/route.ts` refuses a
- * request that continues it past either). One store service, `StoredResponses`, whose steps are a response's
- * (`put`, `get`, `remove`), and two layers of it, which the gateway provides as it is configured: in memory
- * (`layerStoreMemory`, read on the gateway's `Clock`), within a budget of `maxBytes` and `maxEntries`, the least
- * recently used going first; or in the gateway's shared store (`layerStoreRedis`, `responses/storeRedis.ts`), where
- * every instance on the same Redis sees the same responses and a restart of an instance loses none, each bounded by
- * the bounds above and its time to live. Both keep one contract (`test/contract/responsesStore.ts`).
+ * The responses are bounded by the bytes they hold (an image in a conversation counts every byte of its data URL): one
+ * larger than `maxResponseBytes` is not kept, and a chain of responses continued from one another ends at `maxChain`
+ * responses (`responses/route.ts` refuses a request that continues it past either); one key's responses hold
+ * `maxKeyBytes` at most, its own oldest going first past it, so that no key fills the store; and all of them
+ * `maxBytes`, the oldest going first. One store service, `StoredResponses`, whose steps are a response's (`put`,
+ * `get`, `remove`), and two layers of it, which the gateway provides as it is configured: in memory
+ * (`layerStoreMemory`, read on the gateway's `Clock`), each response held as the bytes of its JSON, so what it counts
+ * is what it holds, within `maxEntries` too, the least recently used going first; or in the gateway's shared store
+ * (`layerStoreRedis`, `responses/storeRedis.ts`), where every instance on the same Redis sees the same responses and a
+ * restart of an instance loses none, the oldest put going first. Both keep one contract
+ * (`test/contract/responsesStore.ts`).
  */
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { PreviousResponse } from "../../../ChatRequest.js"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Struct from "effect/Struct"
+import { PreviousResponse } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
-import type { Message } from "../../../Message.js"
+import { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { storedOf } from "../../codec/openAiResponses.js"
 
@@ -64,8 +70,12 @@ export interface StoreOptions {
   readonly ttl?: Duration.Input | undefined
   /** In memory, how many at most. Default: 10 000. */
   readonly maxEntries?: number | undefined
-  /** In memory, how many bytes of responses (`bytesOf`) at most. Default `defaults.maxBytes`. */
+  /** How many bytes of responses (`bytesOf`) at most, in memory or Redis. Default `defaults.maxBytes`. */
   readonly maxBytes?: number | undefined
+  /**
+   * How many bytes of one key's responses at most. Default: a quarter of `maxBytes`, and at least `maxResponseBytes`.
+   */
+  readonly maxKeyBytes?: number | undefined
   /** The most bytes one response (`bytesOf`: its body and its whole conversation) may take. */
   readonly maxResponseBytes?: number | undefined
   /** The most responses one chain (`StoredResponse.chain`) may hold. */
@@ -79,28 +89,73 @@ export const defaults = {
   maxChain: 100
 } as const
 
-/** A store's bounds on one response and one chain (`StoreOptions`). */
+/** A store's bounds (`StoreOptions`), defaults filled in. */
 export interface Bounds {
+  /** On one response: the least of `maxResponseBytes`, `maxKeyBytes` and `maxBytes`. */
   readonly maxResponseBytes: number
   readonly maxChain: number
+  readonly maxKeyBytes: number
+  readonly maxBytes: number
 }
 
 /** The bounds of `options`, defaults filled in. */
-export const boundsOf = (options: StoreOptions): Bounds => ({
-  maxResponseBytes: options.maxResponseBytes ?? defaults.maxResponseBytes,
-  maxChain: options.maxChain ?? defaults.maxChain
-})
+export const boundsOf = (options: StoreOptions): Bounds => {
+  const maxBytes = options.maxBytes ?? defaults.maxBytes
+  const maxResponseBytes = options.maxResponseBytes ?? defaults.maxResponseBytes
+  const maxKeyBytes = options.maxKeyBytes ?? Math.max(Math.floor(maxBytes / 4), maxResponseBytes)
+  return {
+    maxResponseBytes: Math.min(maxResponseBytes, maxKeyBytes, maxBytes),
+    maxChain: options.maxChain ?? defaults.maxChain,
+    maxKeyBytes: Math.min(maxKeyBytes, maxBytes),
+    maxBytes
+  }
+}
+
+/** The bound on `owner`'s responses: a key's, or, without gateway keys (no owner), the whole store's. */
+export const keyBound = (bounds: Bounds, owner: string | undefined): number =>
+  owner === undefined ? bounds.maxBytes : bounds.maxKeyBytes
+
+/** A kept response's conversation as JSON, as both stores keep it. */
+export const ConversationJson = Schema.fromJsonString(Schema.toCodecJson(Schema.Array(Message)))
+
+/** What a deployment keeps upstream of a response (`Upstream`) as JSON. */
+export const UpstreamJson = Schema.fromJsonString(PreviousResponse.mapFields(Struct.omit(["messages"])))
+
+const StoredJson = Schema.fromJsonString(Schema.toCodecJson(Schema.Struct({
+  body: Schema.String,
+  conversation: Schema.Array(Message),
+  session: Schema.optional(Schema.String),
+  upstream: Schema.optional(PreviousResponse.mapFields(Struct.omit(["messages"]))),
+  chain: Schema.optional(Schema.Number)
+})))
+const encodeStored = Schema.encodeSync(StoredJson)
+const decodeStored = Schema.decodeUnknownOption(StoredJson)
+
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder()
 
 /**
- * What a response takes, counted as its bounds count it: the bytes (UTF-8) of its body, of its conversation as JSON,
- * of its session and of its upstream's ids.
+ * A response as the memory store holds it: the UTF-8 bytes of its JSON, in a buffer of their own, whose length is what
+ * it holds (a string read from a request may hold twice its UTF-8 length, or keep the request's whole text alive).
  */
-export const bytesOf = (response: StoredResponse): number =>
-  Buffer.byteLength(response.body) + Buffer.byteLength(JSON.stringify(response.conversation)) +
-  Buffer.byteLength(response.session ?? "") +
-  (response.upstream === undefined
-    ? 0
-    : Buffer.byteLength(response.upstream.id) + Buffer.byteLength(response.upstream.keyId))
+export const heldOf = (response: StoredResponse): Uint8Array =>
+  utf8.encode(encodeStored({
+    body: response.body,
+    conversation: response.conversation,
+    ...(response.session === undefined ? {} : { session: response.session }),
+    ...(response.upstream === undefined ? {} : { upstream: response.upstream }),
+    ...(response.chain === undefined ? {} : { chain: response.chain })
+  }))
+
+/** The response `heldOf` holds; none when it does not decode. */
+export const fromHeld = (held: Uint8Array): StoredResponse | undefined =>
+  Option.getOrUndefined(decodeStored(fromUtf8.decode(held)))
+
+/**
+ * What a response takes, counted as its bounds count it: the bytes (UTF-8) of it as JSON (`heldOf`), which the memory
+ * store holds, and the Redis store holds in its fields.
+ */
+export const bytesOf = (response: StoredResponse): number => heldOf(response).byteLength
 
 /** The kept responses' steps; `owner` is the gateway key's name (none without keys). */
 export interface Service {
@@ -137,12 +192,11 @@ export const ttlMillis = (options: StoreOptions): number =>
 
 interface Entry {
   readonly owner: string | undefined
-  readonly response: StoredResponse
-  readonly bytes: number
+  readonly held: Uint8Array
   readonly expires: number
 }
 
-/** What a store in memory holds now: its responses and their bytes (`bytesOf`). */
+/** What a store in memory holds now: its responses and the bytes they hold. */
 export interface Usage {
   readonly entries: number
   readonly bytes: number
@@ -157,19 +211,32 @@ export interface MemoryStore extends Service {
 export const make = (now: () => number, options: StoreOptions = {}): MemoryStore => {
   const ttl = ttlMillis(options)
   const maxEntries = options.maxEntries ?? 10_000
-  const maxBytes = options.maxBytes ?? defaults.maxBytes
   const bounds = boundsOf(options)
-  const { maxResponseBytes } = bounds
+  const { maxBytes, maxResponseBytes } = bounds
   // In the order of their last use, the least recently used first: each `get` and `put` moves its entry last.
   const entries = new Map<string, Entry>()
+  // The bytes held in all, and by each owner.
   let bytes = 0
+  const owned = new Map<string | undefined, number>()
 
+  const count = (entry: Entry, sign: 1 | -1): void => {
+    const size = sign * entry.held.byteLength
+    bytes += size
+    const left = (owned.get(entry.owner) ?? 0) + size
+    if (left > 0) owned.set(entry.owner, left)
+    else owned.delete(entry.owner)
+  }
   const drop = (id: string, entry: Entry): void => {
     entries.delete(id)
-    bytes -= entry.bytes
+    count(entry, -1)
   }
-  // The least recently used go until the rest is within the budget.
-  const evict = (): void => {
+  // The least recently used go until the rest is within the bounds: `owner`'s own first, past its bound.
+  const evict = (owner: string | undefined): void => {
+    const bound = keyBound(bounds, owner)
+    for (const [id, entry] of entries) {
+      if ((owned.get(owner) ?? 0) <= bound) break
+      if (entry.owner === owner) drop(id, entry)
+    }
     for (const [id, entry] of entries) {
       if (bytes <= maxBytes && entries.size <= maxEntries) return
       drop(id, entry)
@@ -183,7 +250,7 @@ export const make = (now: () => number, options: StoreOptions = {}): MemoryStore
       entries.set(id, entry)
       return entry
     }
-    bytes -= entry.bytes
+    count(entry, -1)
     return undefined
   }
 
@@ -191,18 +258,23 @@ export const make = (now: () => number, options: StoreOptions = {}): MemoryStore
     bounds,
     put: (id, owner, response) =>
       Effect.sync(() => {
-        const size = bytesOf(response)
         const at = now()
         const kept = entries.get(id)
         if (kept !== undefined && kept.owner !== owner && kept.expires > at) return true
         if (kept !== undefined) drop(id, kept)
-        if (size > maxResponseBytes) return false
-        entries.set(id, { owner, response, bytes: size, expires: at + ttl })
-        bytes += size
-        evict()
+        const held = heldOf(response)
+        if (held.byteLength > maxResponseBytes) return false
+        const entry: Entry = { owner, held, expires: at + ttl }
+        entries.set(id, entry)
+        count(entry, 1)
+        evict(owner)
         return true
       }),
-    get: (id, owner) => Effect.sync(() => live(id, owner)?.response),
+    get: (id, owner) =>
+      Effect.sync(() => {
+        const entry = live(id, owner)
+        return entry === undefined ? undefined : fromHeld(entry.held)
+      }),
     remove: (id, owner) =>
       Effect.sync(() => {
         const entry = live(id, owner)

@@ -5,17 +5,31 @@
  * expiry, so every instance on the same Redis reads, continues and deletes the same responses, and a restart loses
  * none. A write and a deletion check the owner in the script that does them, so another key can never replace or delete
  * a response it cannot read. An entry this version cannot read counts as unknown.
+ *
+ * What they hold is bounded in total and per key, so that no key fills Redis (where a full Redis would refuse every
+ * write of every store, every instance's limits and budgets with them): an index beside them
+ * (`<prefix>:responses-index:*`) keeps each response's bytes and owner, the bytes of all and of each owner, and the
+ * responses in the order they expire, which is the order they were put. A write drops the responses that expired
+ * (Redis forgot their hashes, the index still counts them), then, past its owner's bound, that owner's oldest, then,
+ * past the total, the oldest of all, in the same script.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
-import * as Struct from "effect/Struct"
-import { PreviousResponse } from "../../../ChatRequest.js"
-import { Message } from "../../../Message.js"
 import type * as Store from "../../../Store.js"
-import { boundsOf, bytesOf, type Service, StoredResponses, type StoreOptions, ttlMillis } from "./store.js"
+import {
+  boundsOf,
+  bytesOf,
+  ConversationJson,
+  keyBound,
+  type Service,
+  StoredResponses,
+  type StoreOptions,
+  ttlMillis,
+  UpstreamJson
+} from "./store.js"
 
 // A response as a hash's fields: its owner, its JSON, its conversation's JSON, its session and its upstream's JSON
 // (each empty for none), how many responses its chain holds, and how long it is kept (ms).
@@ -29,49 +43,121 @@ interface Entry {
   readonly ttl: number
 }
 
-// KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms), the
-// session, the upstream's JSON (each empty for none), the chain's length. Another owner's live entry stays as it is.
+/** The bounds a write keeps, in bytes, and the entry's size (what its fields hold). */
+interface Bounds {
+  readonly bytes: number
+  readonly maxKeyBytes: number
+  readonly maxBytes: number
+}
+
+// The index's steps: an entry forgotten (its bytes off the totals, out of the orders) and dropped (its hash deleted
+// too). KEYS[2]: the order of all, KEYS[3]: each one's bytes and owner ("<bytes> <owner>"), KEYS[4]: the bytes of all
+// ("*") and of each owner; an owner's order is `ownerPrefix .. owner`; an entry is `entryPrefix .. id`.
+const index = `
+local order, sizes, totals = KEYS[2], KEYS[3], KEYS[4]
+local function forget(id, entryPrefix, ownerPrefix)
+  local record = redis.call("HGET", sizes, id)
+  if not record then return end
+  local space = string.find(record, " ", 1, true)
+  local bytes = tonumber(string.sub(record, 1, space - 1))
+  local owner = string.sub(record, space + 1)
+  redis.call("HDEL", sizes, id)
+  redis.call("ZREM", order, id)
+  redis.call("ZREM", ownerPrefix .. owner, id)
+  redis.call("HINCRBY", totals, "*", -bytes)
+  if redis.call("HINCRBY", totals, owner, -bytes) <= 0 then redis.call("HDEL", totals, owner) end
+end
+local function drop(id, entryPrefix, ownerPrefix)
+  redis.call("DEL", entryPrefix .. id)
+  forget(id, entryPrefix, ownerPrefix)
+end
+`
+
+// KEYS: the entry, then the index (`index`). ARGV: the owner, the response's JSON, the conversation's JSON, the time to
+// live (ms), the session, the upstream's JSON (each empty for none), the chain's length, the entry's bytes, the
+// owner's bound, the total bound, the entries' key prefix, the owners' orders' key prefix, the entry's id. Another
+// owner's live entry stays as it is.
 const putScript = Redis.script(
-  (key: string, entry: Entry) => [
-    key,
+  (keys: ReadonlyArray<string>, entry: Entry, bounds: Bounds, prefixes: readonly [string, string], id: string) => [
+    ...keys,
     entry.owner,
     entry.body,
     entry.conversation,
     entry.ttl,
     entry.session,
     entry.upstream,
-    entry.chain
+    entry.chain,
+    bounds.bytes,
+    bounds.maxKeyBytes,
+    bounds.maxBytes,
+    ...prefixes,
+    id
   ],
   {
-    numberOfKeys: 1,
-    lua: `
+    numberOfKeys: (keys) => keys.length,
+    lua: index + `
+local owner, ttl, bytes = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[8])
+local maxKey, maxAll = tonumber(ARGV[9]), tonumber(ARGV[10])
+local entryPrefix, ownerPrefix, id = ARGV[11], ARGV[12], ARGV[13]
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+for _, gone in ipairs(redis.call("ZRANGEBYSCORE", order, "-inf", now, "LIMIT", 0, 100)) do
+  drop(gone, entryPrefix, ownerPrefix)
+end
 local kept = redis.call("HGET", KEYS[1], "owner")
-if kept and kept ~= ARGV[1] then return 0 end
-redis.call("DEL", KEYS[1])
-redis.call("HSET", KEYS[1], "owner", ARGV[1], "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5],
+if kept and kept ~= owner then return 0 end
+drop(id, entryPrefix, ownerPrefix)
+local function held(field) return tonumber(redis.call("HGET", totals, field) or "0") end
+while held(owner) + bytes > maxKey do
+  local oldest = redis.call("ZRANGE", ownerPrefix .. owner, 0, 0)[1]
+  if not oldest then break end
+  drop(oldest, entryPrefix, ownerPrefix)
+end
+while held("*") + bytes > maxAll do
+  local oldest = redis.call("ZRANGE", order, 0, 0)[1]
+  if not oldest then break end
+  drop(oldest, entryPrefix, ownerPrefix)
+end
+redis.call("HSET", KEYS[1], "owner", owner, "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5],
   "upstream", ARGV[6], "chain", ARGV[7])
-redis.call("PEXPIRE", KEYS[1], ARGV[4])
-return 0
+redis.call("PEXPIRE", KEYS[1], ttl)
+local expires = now + ttl
+redis.call("ZADD", order, expires, id)
+redis.call("ZADD", ownerPrefix .. owner, expires, id)
+redis.call("HSET", sizes, id, bytes .. " " .. owner)
+redis.call("HINCRBY", totals, "*", bytes)
+redis.call("HINCRBY", totals, owner, bytes)
+-- The index outlives its last entry by a minute, no more.
+for _, key in ipairs({ order, sizes, totals, ownerPrefix .. owner }) do redis.call("PEXPIRE", key, ttl + 60000) end
+return 1
 `
   }
 )
 
-// KEYS: the entry. ARGV: the owner. Whether the owner's entry was removed.
-const removeScript = Redis.script((key: string, owner: string) => [key, owner], {
-  numberOfKeys: 1,
-  lua: `
+// KEYS: the entry, then the index (`index`). ARGV: the owner, the entries' key prefix, the owners' orders' key prefix,
+// the entry's id. Whether the owner's entry was removed.
+const removeScript = Redis.script(
+  (keys: ReadonlyArray<string>, owner: string, prefixes: readonly [string, string], id: string) => [
+    ...keys,
+    owner,
+    ...prefixes,
+    id
+  ],
+  {
+    numberOfKeys: (keys) => keys.length,
+    lua: index + `
 if redis.call("HGET", KEYS[1], "owner") == ARGV[1] then
-  return redis.call("DEL", KEYS[1])
+  drop(ARGV[4], ARGV[2], ARGV[3])
+  return 1
 end
 return 0
 `
-}).withReturnType<number>()
+  }
+).withReturnType<number>()
 
-const Conversation = Schema.fromJsonString(Schema.toCodecJson(Schema.Array(Message)))
-const encodeConversation = Schema.encodeSync(Conversation)
-const decodeConversation = Schema.decodeUnknownOption(Conversation)
+const encodeConversation = Schema.encodeSync(ConversationJson)
+const decodeConversation = Schema.decodeUnknownOption(ConversationJson)
 
-const UpstreamJson = Schema.fromJsonString(PreviousResponse.mapFields(Struct.omit(["messages"])))
 const encodeUpstream = Schema.encodeSync(UpstreamJson)
 const decodeUpstream = Schema.decodeUnknownOption(UpstreamJson)
 
@@ -82,15 +168,21 @@ const ownerOf = (owner: string | undefined): string => JSON.stringify(owner ?? n
 export const make = (store: Store.Store, options: StoreOptions = {}): Service => {
   const { connection } = store
   const ttl = Math.max(1, Math.ceil(ttlMillis(options)))
-  const keyOf = (id: string) => `${connection.prefix}:responses:${id}`
+  const entryPrefix = `${connection.prefix}:responses:`
+  const keyOf = (id: string) => `${entryPrefix}${id}`
+  const indexOf = `${connection.prefix}:responses-index:`
+  const prefixes = [entryPrefix, `${indexOf}owner:`] as const
+  const keysOf = (id: string) => [keyOf(id), `${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`]
   const put = connection.eval(putScript)
   const remove = connection.eval(removeScript)
   const bounds = boundsOf(options)
   return {
     bounds,
     put: (id, owner, response) =>
-      bytesOf(response) > bounds.maxResponseBytes ? Effect.succeed(false) : Effect.as(
-        put(keyOf(id), {
+      Effect.suspend(() => {
+        const bytes = bytesOf(response)
+        if (bytes > bounds.maxResponseBytes) return Effect.succeed(false)
+        const entry: Entry = {
           owner: ownerOf(owner),
           body: response.body,
           conversation: encodeConversation(response.conversation),
@@ -98,9 +190,10 @@ export const make = (store: Store.Store, options: StoreOptions = {}): Service =>
           session: response.session ?? "",
           upstream: response.upstream === undefined ? "" : encodeUpstream(response.upstream),
           chain: response.chain ?? 1
-        }),
-        true
-      ),
+        }
+        const limits = { bytes, maxKeyBytes: keyBound(bounds, owner), maxBytes: bounds.maxBytes }
+        return Effect.as(put(keysOf(id), entry, limits, prefixes, id), true)
+      }),
     get: (id, owner) =>
       Effect.map(
         connection.send<ReadonlyArray<string | null>>(
@@ -129,7 +222,7 @@ export const make = (store: Store.Store, options: StoreOptions = {}): Service =>
           }
         }
       ),
-    remove: (id, owner) => Effect.map(remove(keyOf(id), ownerOf(owner)), (removed) => removed > 0),
+    remove: (id, owner) => Effect.map(remove(keysOf(id), ownerOf(owner), prefixes, id), (removed) => removed > 0),
     usage: undefined
   }
 }
