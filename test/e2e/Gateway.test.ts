@@ -53,7 +53,14 @@ const fixture = Layer.effect(
       silent: faulty(simulator, "silent=forever"),
       router: {
         // Restarting, not continuing (the gateway's default): a restart after text went out cannot be forwarded.
-        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority", mid_stream: "restart" }
+        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority", mid_stream: "restart" },
+        // Routers whose first deployment answers, or fails before its first chunk (its breaker never opening here).
+        main: { deployments: ["sim/gpt-4o-mini", "sim/tiny"], strategy: "priority" },
+        "main-failover": {
+          deployments: ["down/gpt-4o-mini", "sim/tiny"],
+          strategy: "priority",
+          cooldown: { failures: 100 }
+        }
       }
     })
     const gateway = yield* Gateway.make({
@@ -172,6 +179,35 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect([...ids][0]).toMatch(/^chatcmpl-[0-9a-f-]{36}$/)
         expect([...ids][0]).not.toBe(`chatcmpl-${response.headers.get("x-request-id")}`)
       }))
+
+    for (
+      const { answerer, router } of [
+        { router: "main", answerer: "gpt-4o-mini" },
+        { router: "main-failover", answerer: "tiny" }
+      ]
+    ) {
+      it.effect(
+        `through router ${router}, every stream chunk names the answering deployment's model (${answerer}) from the ` +
+          "first, as the whole reply does",
+        () =>
+          Effect.gen(function*() {
+            const { client } = yield* Fixture
+            const whole = yield* complete(client, ask(router))
+            expect(whole.model).toBe(answerer)
+            const stream = yield* streamed(client, ask(router, { stream_options: { include_usage: true } }))
+            const chunks = yield* promise(async () => {
+              const out: Array<OpenAI.Chat.ChatCompletionChunk> = []
+              for await (const chunk of stream) out.push(chunk)
+              return out
+            })
+            expect(chunks.length).toBeGreaterThan(2)
+            expect(new Set(chunks.map((chunk) => chunk.model))).toEqual(new Set([answerer]))
+            expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")).toBe(
+              whole.choices[0]!.message.content
+            )
+          })
+      )
+    }
 
     it.effect("tools: the call comes back whole, streamed and not", () =>
       Effect.gen(function*() {
