@@ -8,6 +8,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { gatewayClients } from "../utils/gatewayClients.js"
 import { abortedStall, faulty as faultyWith, rejection, settledAfterAbort } from "../utils/gatewayHarness.js"
 import { serve } from "../utils/loopbackServer.js"
 
@@ -188,10 +189,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
     ) {
       it.effect(
         `through router ${router}, every stream chunk names the answering deployment's model (${answerer}) from the ` +
-          "first, as the whole reply does",
+          "first, as the whole reply does; so do the Responses stream's response.created and Gemini's first chunk",
         () =>
           Effect.gen(function*() {
-            const { client } = yield* Fixture
+            const { client, gateway } = yield* Fixture
             const whole = yield* complete(client, ask(router))
             expect(whole.model).toBe(answerer)
             const stream = yield* streamed(client, ask(router, { stream_options: { include_usage: true } }))
@@ -205,6 +206,30 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")).toBe(
               whole.choices[0]!.message.content
             )
+            const responses = yield* promise(async () => {
+              const out: Array<OpenAI.Responses.ResponseStreamEvent> = []
+              for await (
+                const event of await client.responses.create({ model: router, input: "Hello", stream: true })
+              ) {
+                out.push(event)
+              }
+              return out
+            })
+            const created = responses[0]
+            if (created?.type !== "response.created") return expect.unreachable("no response.created first")
+            expect(created.response.model).toBe(answerer)
+            const { google } = gatewayClients(gateway.url)
+            const gemini = yield* promise(async () => {
+              const out: Array<string | undefined> = []
+              for await (
+                const chunk of await google.models.generateContentStream({ model: router, contents: "Hello" })
+              ) {
+                out.push(chunk.modelVersion)
+              }
+              return out
+            })
+            expect(gemini.length).toBeGreaterThan(0)
+            expect(new Set(gemini)).toEqual(new Set([answerer]))
           })
       )
     }
