@@ -121,19 +121,48 @@ export const Finish = Schema.TaggedStruct("Finish", {
  */
 export type Finish = typeof Finish.Type
 
-// What a `Router`'s `Restart` and `Continue` chunks say of the attempt that follows a broken one.
-const AttemptFields = {
+// What a `Router`'s `Start`, `Restart` and `Continue` chunks say of the attempt whose reply follows.
+const AnsweringFields = {
   /** The number of the attempt that follows, counting every deployment the call has tried, from 1. */
   attempt: Schema.Int,
   /** The deployment whose reply follows. */
   deployment: Schema.String,
   /** The model of that deployment, which produces what follows. */
-  model: Schema.String,
+  model: Schema.String
+}
+
+// What a `Router`'s `Restart` and `Continue` chunks say of the attempt that follows a broken one.
+const AttemptFields = {
+  ...AnsweringFields,
   /** The deployment whose attempt broke. */
   from: Schema.String,
   /** The `_tag` of the error that broke the attempt before. */
   error: Schema.String
 }
+
+/**
+ * The first chunk of every stream a `Router` gives out: the deployment and model whose reply follows, known before
+ * any of it (as `effect/ai`'s `response-metadata` part opens a stream), so a consumer names the answering model from
+ * the start, as the whole reply (`Finish.model`) names it at the end. When the first deployments tried failed before
+ * their first chunk, `attempt` is above 1 and `from` and `error` name the last of them and its error's `_tag`
+ * (nothing of theirs was sent). Nothing is discarded or added: `collect` and `makeAccumulator` pass over it.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export const Start = Schema.TaggedStruct("Start", {
+  ...AnsweringFields,
+  /** The deployment tried last before this one, which failed before its first chunk; absent on a first attempt. */
+  from: Schema.optional(Schema.String),
+  /** The `_tag` of that deployment's error; absent on a first attempt. */
+  error: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.3.0
+ * @category Models
+ */
+export type Start = typeof Start.Type
 
 /**
  * The reply starts over: what came before this chunk belongs to an attempt
@@ -159,9 +188,9 @@ export type Restart = typeof Restart.Type
  * follows. A `Router` sends it after a break mid-stream with
  * `Router.Options.midStream: "continue"` (the deployment was asked to continue
  * from exactly the text already sent: the text after this chunk continues the
- * text before it, and the stream's `Usage` counts every attempt), and, in every
- * `midStream` mode, first in a reply whose first deployments failed before
- * their first chunk (nothing had been sent). Nothing is discarded: `collect`
+ * text before it, and the stream's `Usage` counts every attempt). A reply
+ * whose first deployments failed before their first chunk (nothing had been
+ * sent) says so in its `Start` chunk instead. Nothing is discarded: `collect`
  * and `makeAccumulator` keep everything; a consumer may use it to name `model`
  * as what produces the rest.
  *
@@ -180,7 +209,16 @@ export type Continue = typeof Continue.Type
  * @since 0.1.0
  * @category Models
  */
-export const ChatChunk = Schema.Union([TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish, Restart, Continue])
+export const ChatChunk = Schema.Union([
+  TextDelta,
+  ReasoningDelta,
+  ToolCallDelta,
+  Usage,
+  Finish,
+  Start,
+  Restart,
+  Continue
+])
 
 /**
  * @since 0.1.0
@@ -191,7 +229,7 @@ export type ChatChunk = typeof ChatChunk.Type
 /**
  * A mutable fold of chunks into a response, for code that consumes a stream
  * itself (a gateway relaying it, a cache recording it). A `Restart` chunk
- * discards everything before it; a `Continue` chunk discards nothing.
+ * discards everything before it; a `Start` or `Continue` chunk discards nothing.
  *
  * @since 0.1.0
  * @category Models

@@ -21,7 +21,8 @@
  * A request's `model` names a deployment, a group (`groups`) or a model; the strategy (`weighted`, `least-busy`,
  * `lowest-latency`, `lowest-cost`, `priority`, drawing from Effect's `Random`) picks one of the addressed deployments
  * usable now. A failure with a tag in `retryOn` tries another one; otherwise the first `fallbacks` entry whose `on`
- * lists the tag is followed, and the final error lists every attempt. A stream that breaks after its first chunk
+ * lists the tag is followed, and the final error lists every attempt. A stream opens with a `ChatChunk.Start` chunk
+ * naming the deployment and model that answer; one that breaks after its first chunk
  * restarts behind a `ChatChunk.Restart` chunk, or continues behind a `ChatChunk.Continue` one (`midStream`); `hedge`
  * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
  * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
@@ -247,9 +248,9 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * `"continue"` sends it on by the same rules asking the next deployment to go on from exactly the text already
    * sent (an assistant prefill where the deployment takes one, `Deployment.prefill`, else a continuation turn), a
    * `ChatChunk.Continue` chunk before the rest, the stream's usage counting both attempts; a stream that broke in a
-   * tool call, or whose reply was whole, fails instead. `"fail"` fails the stream. In every mode, a stream whose first
-   * deployments failed before their first chunk starts with a `ChatChunk.Continue` chunk naming the deployment that
-   * answers. Default `"restart"` (the gateway's: `"continue"`).
+   * tool call, or whose reply was whole, fails instead. `"fail"` fails the stream. In every mode, a stream starts
+   * with a `ChatChunk.Start` chunk naming the deployment and model that answer (and the deployment that failed before
+   * its first chunk, if one did). Default `"restart"` (the gateway's: `"continue"`).
    */
   readonly midStream?: "restart" | "continue" | "fail"
   /**

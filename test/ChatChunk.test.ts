@@ -155,6 +155,34 @@ describe("ChatChunk.collect", () => {
         })))
     ))
 
+  it("a Start chunk opening a reply changes nothing collect or makeAccumulator gives, and is a value of its schema", () =>
+    fc.assert(
+      fc.asyncProperty(
+        responseArbitrary,
+        fc.integer({ min: 1, max: 5 }),
+        fc.string(),
+        fc.string(),
+        fc.option(fc.tuple(fc.string(), fc.constantFrom("ProviderUnavailableError", "TimeoutError")), {
+          nil: undefined
+        }),
+        (answer, attempt, deployment, model, failed) =>
+          Effect.runPromise(Effect.gen(function*() {
+            const start: ChatChunk.Start = failed === undefined
+              ? { _tag: "Start", attempt, deployment, model }
+              : { _tag: "Start", attempt, deployment, model, from: failed[0], error: failed[1] }
+            expectRoundTrip(ChatChunk.ChatChunk, start)
+            const chunks = [start, ...ChatChunk.fromResponse(answer)]
+            expect(yield* ChatChunk.collect(Stream.fromIterable(chunks))).toEqual(answer)
+            const accumulator = ChatChunk.makeAccumulator()
+            accumulator.add(start)
+            expect(accumulator.response()).toBeUndefined()
+            for (const chunk of chunks.slice(1)) accumulator.add(chunk)
+            expect(accumulator.response()).toEqual(answer)
+          }))
+      ),
+      { numRuns: 50 }
+    ))
+
   it(
     "a Restart chunk discards what came before it: collect gives the last attempt's response, whatever the broken " +
       "attempt sent",

@@ -562,6 +562,13 @@ describe("Router", () => {
   })
 
   const textDelta: ChatChunk.ChatChunk = { _tag: "TextDelta", text: "par" }
+  // The chunk a router's stream opens with when its first attempt, at `deployment`, answers.
+  const startAt = (deployment: string, model = "m"): ChatChunk.Start => ({
+    _tag: "Start",
+    attempt: 1,
+    deployment,
+    model
+  })
   const midStreamFailure = (log: Log): Router.Deployment<never, never> => ({
     name: "primary",
     model: "m",
@@ -579,7 +586,21 @@ describe("Router", () => {
     )
   })
 
-  it.effect("a stream falls back before its first chunk", () => {
+  it.effect("a stream opens with a Start chunk naming the deployment and model that answer, before any of the reply", () => {
+    const log = makeLog()
+    return run(
+      { deployments: [deployment(log, "primary", { model: "primary-model" })] },
+      Effect.gen(function*() {
+        const chunks = yield* Stream.runCollect(Llm.chatStream(ask("primary")))
+        expect(chunks[0]).toEqual({ _tag: "Start", attempt: 1, deployment: "primary", model: "primary-model" })
+        expect(chunks.slice(1).map((chunk) => chunk._tag)).toEqual(["TextDelta", "Usage", "Finish"])
+        const response = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+        expect(response.text).toBe("primary")
+      })
+    )
+  })
+
+  it.effect("a stream falls back before its first chunk, and its Start chunk names the answerer and the failure", () => {
     const log = makeLog()
     return run(
       {
@@ -587,7 +608,17 @@ describe("Router", () => {
         fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
       },
       Effect.gen(function*() {
-        const response = yield* ChatChunk.collect(Llm.chatStream(ask("primary")))
+        const chunks = yield* Stream.runCollect(Llm.chatStream(ask("primary")))
+        expect(chunks[0]).toEqual({
+          _tag: "Start",
+          attempt: 2,
+          deployment: "backup",
+          model: "backup-model",
+          from: "primary",
+          error: "ProviderUnavailableError"
+        })
+        expect(chunks.filter((chunk) => chunk._tag === "Start")).toHaveLength(1)
+        const response = yield* ChatChunk.collect(Stream.fromIterable(chunks))
         expect(response.text).toBe("backup")
         expect((yield* Router.status).details["backup"]!.inFlight).toBe(0)
       })
@@ -608,7 +639,7 @@ describe("Router", () => {
           Effect.sync(() => {
             received.push(chunk)
           })))
-        expect(received).toEqual([textDelta])
+        expect(received).toEqual([startAt("primary"), textDelta])
         expect(Exit.isFailure(exit)).toBe(true)
         const error = yield* Effect.flip(exit)
         expect(error._tag).toBe("ProviderUnavailableError")
@@ -742,8 +773,8 @@ describe("Router", () => {
             from: "primary",
             error: broken._tag
           }
-          expect(received.slice(0, partial.length + 1)).toEqual([...partial, restart])
-          expect(received.slice(partial.length + 1).map((chunk) => chunk._tag)).toEqual([
+          expect(received.slice(0, partial.length + 2)).toEqual([startAt("primary"), ...partial, restart])
+          expect(received.slice(partial.length + 2).map((chunk) => chunk._tag)).toEqual([
             "TextDelta",
             "Usage",
             "Finish"
@@ -784,7 +815,7 @@ describe("Router", () => {
           Effect.sync(() => {
             received.push(chunk)
           })))
-        expect(received).toEqual([textDelta])
+        expect(received).toEqual([startAt("primary"), textDelta])
         expect(error._tag).toBe("ProviderUnavailableError")
         expect(error.attempts).toEqual([{
           deployment: "primary",
@@ -838,7 +869,8 @@ describe("Router", () => {
                 received.push(chunk)
               }))
           )
-          expect(received).toEqual([textDelta])
+          // Each router opens the stream with its own answering deployment: the outer one's, then the inner one's.
+          expect(received).toEqual([startAt("failing", "primary"), startAt("primary"), textDelta])
           expect(error._tag).toBe("ProviderUnavailableError")
           const details = (yield* Router.status).details
           expect(details["nested"]!.inFlight + details["failing"]!.inFlight).toBe(0)

@@ -336,8 +336,8 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
   ] as const
   for (const { fault, limits, on } of beforeFirstChunk) {
     it.live(
-      `a primary that fails before its first chunk (${fault}): the stream starts with a Continue chunk naming the ` +
-        "answerer, then the answerer's whole reply",
+      `a primary that fails before its first chunk (${fault}): the stream starts with a Start chunk naming the ` +
+        "answerer and the failure, then the answerer's whole reply",
       () =>
         Effect.gen(function*() {
           const { llm } = yield* routed(fault, (simulator) => chat(simulator, "sim-large"), on, limits)
@@ -346,14 +346,15 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
             Stream.tap(llm.chatStream(ask), (chunk) => Effect.sync(() => chunks.push(chunk)))
           )
           expect(chunks[0]).toEqual({
-            _tag: "Continue",
+            _tag: "Start",
             attempt: 2,
             deployment: "fallback/sim-large",
             model: "sim-large",
             from: primary,
             error: on
           })
-          expect(chunks.filter((chunk) => chunk._tag === "Continue")).toHaveLength(1)
+          expect(chunks.filter((chunk) => chunk._tag === "Start")).toHaveLength(1)
+          expect(chunks.some((chunk) => chunk._tag === "Continue" || chunk._tag === "Restart")).toBe(false)
           const alone = yield* llm.chat({ ...ask, model: "fallback/sim-large" })
           expect(answer.text).toBe(alone.text)
           expect(answer.usage).toEqual(alone.usage)
@@ -384,7 +385,7 @@ describe("Router.chatStream, the other midStream modes, over loopback", () => {
   for (const midStream of ["restart", "fail"] as const) {
     it.live(
       `midStream "${midStream}": a primary that fails before its first chunk starts the stream with the same ` +
-        "Continue chunk naming the answerer",
+        "Start chunk naming the answerer",
       () =>
         Effect.gen(function*() {
           const { llm } = yield* routed(
@@ -396,14 +397,15 @@ describe("Router.chatStream, the other midStream modes, over loopback", () => {
           )
           const chunks = yield* Stream.runCollect(llm.chatStream(ask))
           expect(chunks[0]).toEqual({
-            _tag: "Continue",
+            _tag: "Start",
             attempt: 2,
             deployment: "fallback/sim-large",
             model: "sim-large",
             from: primary,
             error: "ProviderUnavailableError"
           })
-          expect(chunks.filter((chunk) => chunk._tag === "Continue" || chunk._tag === "Restart")).toHaveLength(1)
+          expect(chunks.filter((chunk) => chunk._tag === "Start")).toHaveLength(1)
+          expect(chunks.some((chunk) => chunk._tag === "Continue" || chunk._tag === "Restart")).toBe(false)
           const answer = yield* ChatChunk.collect(Stream.fromIterable(chunks))
           expect(answer.text).toBe((yield* llm.chat({ ...ask, model: "fallback/sim-large" })).text)
         })

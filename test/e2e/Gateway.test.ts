@@ -8,6 +8,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { gatewayClients } from "../utils/gatewayClients.js"
 import { abortedStall, faulty as faultyWith, rejection, settledAfterAbort } from "../utils/gatewayHarness.js"
 import { serve } from "../utils/loopbackServer.js"
 
@@ -53,7 +54,14 @@ const fixture = Layer.effect(
       silent: faulty(simulator, "silent=forever"),
       router: {
         // Restarting, not continuing (the gateway's default): a restart after text went out cannot be forwarded.
-        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority", mid_stream: "restart" }
+        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority", mid_stream: "restart" },
+        // Routers whose first deployment answers, or fails before its first chunk (its breaker never opening here).
+        main: { deployments: ["sim/gpt-4o-mini", "sim/tiny"], strategy: "priority" },
+        "main-failover": {
+          deployments: ["down/gpt-4o-mini", "sim/tiny"],
+          strategy: "priority",
+          cooldown: { failures: 100 }
+        }
       }
     })
     const gateway = yield* Gateway.make({
@@ -172,6 +180,59 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect([...ids][0]).toMatch(/^chatcmpl-[0-9a-f-]{36}$/)
         expect([...ids][0]).not.toBe(`chatcmpl-${response.headers.get("x-request-id")}`)
       }))
+
+    for (
+      const { answerer, router } of [
+        { router: "main", answerer: "gpt-4o-mini" },
+        { router: "main-failover", answerer: "tiny" }
+      ]
+    ) {
+      it.effect(
+        `through router ${router}, every stream chunk names the answering deployment's model (${answerer}) from the ` +
+          "first, as the whole reply does; so do the Responses stream's response.created and Gemini's first chunk",
+        () =>
+          Effect.gen(function*() {
+            const { client, gateway } = yield* Fixture
+            const whole = yield* complete(client, ask(router))
+            expect(whole.model).toBe(answerer)
+            const stream = yield* streamed(client, ask(router, { stream_options: { include_usage: true } }))
+            const chunks = yield* promise(async () => {
+              const out: Array<OpenAI.Chat.ChatCompletionChunk> = []
+              for await (const chunk of stream) out.push(chunk)
+              return out
+            })
+            expect(chunks.length).toBeGreaterThan(2)
+            expect(new Set(chunks.map((chunk) => chunk.model))).toEqual(new Set([answerer]))
+            expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")).toBe(
+              whole.choices[0]!.message.content
+            )
+            const responses = yield* promise(async () => {
+              const out: Array<OpenAI.Responses.ResponseStreamEvent> = []
+              for await (
+                const event of await client.responses.create({ model: router, input: "Hello", stream: true })
+              ) {
+                out.push(event)
+              }
+              return out
+            })
+            const created = responses[0]
+            if (created?.type !== "response.created") return expect.unreachable("no response.created first")
+            expect(created.response.model).toBe(answerer)
+            const { google } = gatewayClients(gateway.url)
+            const gemini = yield* promise(async () => {
+              const out: Array<string | undefined> = []
+              for await (
+                const chunk of await google.models.generateContentStream({ model: router, contents: "Hello" })
+              ) {
+                out.push(chunk.modelVersion)
+              }
+              return out
+            })
+            expect(gemini.length).toBeGreaterThan(0)
+            expect(new Set(gemini)).toEqual(new Set([answerer]))
+          })
+      )
+    }
 
     it.effect("tools: the call comes back whole, streamed and not", () =>
       Effect.gen(function*() {

@@ -51,7 +51,14 @@ const fixture = Layer.effect(
       cut: faulty(simulator, key, "reset=3"),
       // Restarting, not continuing (the gateway's default): a restart after text went out cannot be forwarded.
       router: {
-        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority", mid_stream: "restart" }
+        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority", mid_stream: "restart" },
+        // Routers whose first deployment answers, or fails before its first chunk (its breaker never opening here).
+        main: { deployments: ["sim/gpt-4o-mini", "claude/claude-sim"], strategy: "priority" },
+        "main-failover": {
+          deployments: ["down/gpt-4o-mini", "claude/claude-sim"],
+          strategy: "priority",
+          cooldown: { failures: 100 }
+        }
       }
     })
     const gateway = yield* Gateway.make({
@@ -267,6 +274,36 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(useIds).toHaveLength(1)
         expect(useIds[0]).toMatch(/^toolu_/)
       }))
+
+    for (
+      const { answerer, router } of [
+        { router: "main", answerer: "gpt-4o-mini" },
+        { router: "main-failover", answerer: "claude-sim" }
+      ]
+    ) {
+      it.effect(
+        `through router ${router}, message_start names the answering deployment's model (${answerer}), as the ` +
+          "whole message does, not the router's name",
+        () =>
+          Effect.gen(function*() {
+            const { client } = yield* Fixture
+            const whole = yield* create(client, ask(router))
+            expect(whole.model).toBe(answerer)
+            const stream = client.messages.stream(ask(router))
+            const events = yield* promise(async () => {
+              const out: Array<Anthropic.MessageStreamEvent> = []
+              for await (const event of stream) out.push(event)
+              return out
+            })
+            const start = events[0]
+            if (start?.type !== "message_start") return expect.unreachable("the stream did not open with message_start")
+            expect(start.message.model).toBe(answerer)
+            const message = yield* promise(() => stream.finalMessage())
+            expect(message.model).toBe(answerer)
+            expect(textOf(message)).toBe(textOf(whole))
+          })
+      )
+    }
 
     it.effect(
       "thinking from an Anthropic deployment: signed blocks come out, and go back accepted with a tool " +

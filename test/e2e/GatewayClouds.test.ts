@@ -71,15 +71,16 @@ const vertex = (url: string, extra: Record<string, unknown> = {}) => ({
 })
 
 /**
- * The deployments every client reaches: the name a client asks for, and the model the reply says answered (Azure's
- * names the deployment; Bedrock's Converse names none, so the model asked of it).
+ * The deployments every client reaches: the name a client asks for, the deployment's own model (provider.json's
+ * `model_name`), and the model the reply says answered (Azure's names the deployment; Bedrock's Converse names none, so
+ * the model asked of it).
  */
 const targets = [
-  { name: "azure/gpt-4o", answered: azureDeployment, cloud: "Azure (API key)" },
-  { name: `aws/${claudeOnBedrock}`, answered: claudeOnBedrock, cloud: "Bedrock (SigV4)" },
-  { name: `aws-key/${nova}`, answered: nova, cloud: "Bedrock (API key)" },
-  { name: `gcp/${gemini}`, answered: gemini, cloud: "Vertex (Google)" },
-  { name: `gcp/${claudeOnVertex}`, answered: claudeOnVertex, cloud: "Vertex (Anthropic)" }
+  { name: "azure/gpt-4o", deployed: "gpt-4o", answered: azureDeployment, cloud: "Azure (API key)" },
+  { name: `aws/${claudeOnBedrock}`, deployed: claudeOnBedrock, answered: claudeOnBedrock, cloud: "Bedrock (SigV4)" },
+  { name: `aws-key/${nova}`, deployed: nova, answered: nova, cloud: "Bedrock (API key)" },
+  { name: `gcp/${gemini}`, deployed: gemini, answered: gemini, cloud: "Vertex (Google)" },
+  { name: `gcp/${claudeOnVertex}`, deployed: claudeOnVertex, answered: claudeOnVertex, cloud: "Vertex (Anthropic)" }
 ] as const
 
 // The simulator's fault on every request of an entry.
@@ -185,11 +186,13 @@ interface Call {
 }
 
 /**
- * Which model a reply names (docs/gateway.md): the name asked for, or the model that answered. A stream's first
- * events go out before the answer names its model, so OpenAI's and Gemini's streams name the answering model on their
- * last chunk, and Anthropic's `message_start` the name asked for; Gemini's whole reply keeps the name asked for.
+ * Which model a reply names (docs/gateway.md): the name asked for, the model that answered as the provider named it,
+ * or the answering deployment's own model (as provider.json names it, what the request was sent with). A stream's
+ * first events go out before the provider names its model, so they name the deployment's (the router's
+ * `ChatChunk.Start`): Anthropic's `message_start` does, and OpenAI's and Gemini's streams name the model that
+ * answered on their last chunk; Gemini's whole reply keeps the name asked for.
  */
-type Named = "asked" | "answered"
+type Named = "asked" | "answered" | "deployed"
 
 /** One front door, driven by its official client; `names` says which model it shows, whole and streamed. */
 interface Door {
@@ -298,7 +301,7 @@ const textOf = (message: Anthropic.Message) =>
 
 const anthropicDoor: Door = {
   client: "@anthropic-ai/sdk",
-  names: { whole: "answered", streamed: "asked" },
+  names: { whole: "answered", streamed: "deployed" },
   whole: async ({ anthropic }, model) => {
     const message = await anthropic.messages.create({
       model,
@@ -562,8 +565,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over Azu
           () =>
             Effect.gen(function*() {
               const served = yield* Fixture
-              const named = (stream: boolean) =>
-                door.names[stream ? "streamed" : "whole"] === "asked" ? target.name : target.answered
+              const named = (stream: boolean) => {
+                const names = door.names[stream ? "streamed" : "whole"]
+                return names === "asked" ? target.name : names === "deployed" ? target.deployed : target.answered
+              }
               const whole = yield* Effect.promise(() => door.whole(served, target.name))
               const streamed = yield* Effect.promise(() => door.streamed(served, target.name))
               // The same question through any door is the same prompt to the cloud: the same answer.
@@ -614,8 +619,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over Azu
           Effect.gen(function*() {
             const { openai } = yield* Fixture
             const chunks = yield* chunksOf(openai, router)
-            // The chunks before the break name the router; the next cloud's name its model.
-            const at = chunks.findIndex((chunk) => chunk.model !== router)
+            // The chunks before the break name the first cloud's model, from the first; the next cloud's name its own.
+            expect(chunks[0]!.model).not.toBe(router)
+            const at = chunks.findIndex((chunk) => chunk.model !== chunks[0]!.model)
             const before = textOfChunks(chunks.slice(0, at))
             const after = textOfChunks(chunks.slice(at))
             const whole = (yield* answerTo(openai, unbroken)).text

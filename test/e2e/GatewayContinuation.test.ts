@@ -180,11 +180,12 @@ const logLine = (lines: ReadonlyArray<string>, id: string) =>
     (line) => line !== undefined
   )
 
-// Through the OpenAI endpoint: what the primary sent before the break (the chunks naming the model asked for), the
-// rest (those naming the fallback's), and the stream.
+// Through the OpenAI endpoint: what the primary sent before the break (the chunks naming its model, gpt-4o-mini, from
+// the first), the rest (those naming the fallback's), and the stream.
 const split = (openAi: OpenAI, model: string) =>
   Effect.map(streamed(openAi, model), (stream) => {
-    const at = stream.chunks.findIndex((chunk) => chunk.model !== model)
+    expect(stream.chunks[0]!.model).toBe("gpt-4o-mini")
+    const at = stream.chunks.findIndex((chunk) => chunk.model !== "gpt-4o-mini")
     return { stream, before: textOf(stream.chunks.slice(0, at)), after: textOf(stream.chunks.slice(at)) }
   })
 
@@ -540,7 +541,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
               }
             })
           })
-          const at = gemini.findIndex((chunk) => chunk.model !== "cut-then-chat")
+          // The primary's chunks name its model from the first, not the router's name.
+          expect(gemini[0]!.model).toBe("gpt-4o-mini")
+          const at = gemini.findIndex((chunk) => chunk.model !== "gpt-4o-mini")
           expect(textOf(gemini.slice(0, at))).toBe(before)
           expect(textOf(gemini.slice(at))).toBe(rest)
           expect(gemini.at(-1)!.model).toBe("sim-large")

@@ -10,7 +10,9 @@
  * restart before any part went out is followed silently; after, the stream
  * fails with `InternalProviderError` rather than join two replies into one.
  * A `Continue` chunk (the same reply going on from another deployment) adds
- * no part: the text goes on in the block it was in.
+ * no part: the text goes on in the block it was in; nor does a `Start` chunk
+ * (the deployment that answers): the response's metadata goes out at the
+ * `Finish` chunk, with the model that finished.
  */
 import { AiError, type Response } from "effect/ai"
 import * as Arr from "effect/Array"

@@ -9,10 +9,10 @@
  * carrying a `Continue` chunk before the rest, whose usage and cost then count
  * the broken attempts too (`"continue"`); or fails the stream (`"fail"`). A
  * reply broken in a tool call is not continued: half a call's arguments cannot
- * be asked for again, so that stream fails. In every mode, a stream whose first
- * deployments failed before their first chunk starts with a `Continue` chunk
- * (nothing was sent, so nothing is discarded), so the deployment that answers
- * is known from the start.
+ * be asked for again, so that stream fails. In every mode, a stream starts
+ * with a `Start` chunk naming the deployment and model that answer (and, when
+ * the first deployments failed before their first chunk, the last of them and
+ * its error), so the answering model is known from the first chunk.
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -102,6 +102,24 @@ function openSend(
 
 const streamSender: Sender<Opened> = { send: openSend, held: true, discard }
 
+// The stream's first chunk: the attempt `attempt` whose reply follows, after `failed` failed before its first chunk.
+function startOf(
+  attempt: number,
+  opened: Opened,
+  failed: { readonly state: State; readonly error: LlmError } | undefined
+): ChatChunk.Start {
+  return failed === undefined
+    ? { _tag: "Start", attempt, deployment: opened.state.name, model: opened.state.model }
+    : {
+      _tag: "Start",
+      attempt,
+      deployment: opened.state.name,
+      model: opened.state.model,
+      from: failed.state.name,
+      error: failed.error._tag
+    }
+}
+
 // The chunk before the reply of `opened`, the call's attempt `attempt`, after `failed` broke with `error`.
 function markerOf(
   tag: "Restart" | "Continue",
@@ -141,11 +159,9 @@ function routedSource(
   // What a continuation carries: the text forwarded (only with `midStream: "continue"`), whether a tool call went
   // out, the usage the current attempt reported, and what the broken attempts sent and used.
   const continues = settings.midStream === "continue"
-  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over. A reply that
-  // comes from another deployment than the first tried says so from the start, whatever `midStream` says of breaks.
-  let head: ChunkSources.Batch | undefined = routing.last !== undefined
-    ? [markerOf("Continue", routing.tried.length, first, routing.last), ...first.first]
-    : first.first
+  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over. The batch opens
+  // with the deployment that answers, whether or not others failed before it.
+  let head: ChunkSources.Batch | undefined = [startOf(routing.tried.length, first, routing.last), ...first.first]
   let rest = first.rest
   let outcome: Exit.Exit<void, LlmError> = Exit.void
   // A failure after the Finish chunk comes after a whole reply: restarting would send a second one.

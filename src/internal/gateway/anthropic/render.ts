@@ -31,9 +31,10 @@
  * attempt follow), after one it ends the stream with an error event; after a
  * `Continue` the text goes on in the block it was in. Anthropic's stream names
  * its model once, in `message_start`, which goes out with the first batch: the
- * model of a `Continue` there (a reply whose first deployments
- * failed before their first chunk), else the one asked for; a model that takes
- * over later is named in the gateway's log line only.
+ * model of a router's `Start` chunk there (the deployment that answers, as the
+ * whole message names it), else (an `Llm` that is no router) the one asked
+ * for; a model that takes over after a break is named in the gateway's log
+ * line only.
  */
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"

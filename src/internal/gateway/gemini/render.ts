@@ -7,8 +7,8 @@
  *
  * As the other encoders do, a stream's encoder keeps what it has forwarded: a `Restart` before any part went out is
  * invisible, after one it ends the stream with an error event; a `Continue` is the stream going on. Each chunk's
- * `modelVersion` names the model that produced it: a `Restart`'s or `Continue`'s deployment's, the `Finish` chunk's
- * on the last.
+ * `modelVersion` names the model that produced it: a router's `Start` chunk's from the first (an `Llm` that is no
+ * router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, the `Finish` chunk's on the last.
  */
 import { type ChatChunk, makeAccumulator } from "../../../ChatChunk.js"
 import { callPart, chunk as chunkJson, type End, metadataOf, type WrittenPart } from "../../codec/gemini.js"
@@ -20,7 +20,8 @@ export function streamEncoder(id: string, model: string): StreamEncoder {
   let forwarded = false
   // The calls and the usage of the reply, folded until its `Finish` chunk; a `Restart` starts them over.
   const ending = makeAccumulator()
-  // The model that produces what follows: the one asked for, until a `Restart`, `Continue` or `Finish` names another.
+  // The model that produces what follows: the one asked for, until a `Start`, `Restart`, `Continue` or `Finish` names
+  // another.
   let producing = model
 
   function event(parts: ReadonlyArray<WrittenPart>, end?: End): string {
@@ -61,6 +62,7 @@ export function streamEncoder(id: string, model: string): StreamEncoder {
           ending.add(chunk)
           producing = chunk.model
           break
+        case "Start":
         case "Continue":
           if (parts.length > 0) out += event(parts)
           parts = []

@@ -86,14 +86,12 @@ export interface Entry {
   /**
    * A stream a router moved to another deployment: the deployment that failed (its error is `error`, the deployment
    * that took over `deployment`), and whether that happened after the stream's first chunk (`midStream`: it was
-   * restarted or continued) or before (a `Continue` at its start).
+   * restarted or continued) or before (named by the `Start` chunk that opens the stream).
    */
   failedDeployment: string | undefined
   midStream: "restarted" | "continued" | undefined
   /** The types of a Responses request's hosted tools left out for its deployment (`responses/hosted.ts`). */
   omittedTools: ReadonlyArray<string> | undefined
-  /** Whether a batch of the stream was noted already. */
-  started: boolean
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
   streaming: boolean
   /** Charges the call's cost to the caller's budget (set when the call is admitted). */
@@ -145,7 +143,6 @@ export function begin({ id, key, log, method, requestLog, start, stats, url }: B
     failedDeployment: undefined,
     midStream: undefined,
     omittedTools: undefined,
-    started: false,
     streaming: false,
     settle: settleNothing
   })
@@ -170,19 +167,24 @@ export function answered(entry: Entry, response: ChatResponse): void {
 }
 
 /**
- * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), of a restart or continuation
- * (the error that broke the stream, the deployment that broke and the one that took over; a `Continue` at the
- * stream's start: its first deployments failed before their first chunk), and at its end of the deployment and cost;
- * true when the batch ends the stream (its `Finish`).
+ * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), of the deployment that answers
+ * (a router's `Start`: with the deployment that failed before its first chunk and its error, when one did), of a
+ * restart or continuation (the error that broke the stream, the deployment that broke and the one that took over),
+ * and at its end of the deployment and cost; true when the batch ends the stream (its `Finish`).
  */
 export function streamed(entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean {
   let finished = false
-  for (let i = 0; i < batch.length; i++) {
-    const chunk = batch[i]!
+  for (const chunk of batch) {
     if (chunk._tag === "TextDelta") {
       if (entry.payload !== undefined) entry.payload.reply += chunk.text
     } else if (chunk._tag === "Usage") entry.usage = chunk.usage
-    else if (chunk._tag === "Restart" || chunk._tag === "Continue") {
+    else if (chunk._tag === "Start") {
+      entry.deployment = chunk.deployment
+      if (chunk.from !== undefined) {
+        entry.error = chunk.error
+        entry.failedDeployment = chunk.from
+      }
+    } else if (chunk._tag === "Restart" || chunk._tag === "Continue") {
       if (chunk._tag === "Restart") {
         entry.usage = undefined
         if (entry.payload !== undefined) entry.payload.reply = ""
@@ -190,14 +192,13 @@ export function streamed(entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean
       entry.error = chunk.error
       entry.deployment = chunk.deployment
       entry.failedDeployment = chunk.from
-      if (entry.started || i > 0) entry.midStream = chunk._tag === "Restart" ? "restarted" : "continued"
+      entry.midStream = chunk._tag === "Restart" ? "restarted" : "continued"
     } else if (chunk._tag === "Finish") {
       entry.deployment = `${chunk.provider}/${chunk.model}`
       entry.cost = chunk.cost
       finished = true
     }
   }
-  entry.started = true
   return finished
 }
 

@@ -11,9 +11,11 @@
  * cannot be told apart on the wire, so the stream ends with an error event
  * instead (the gateway buffers nothing to replay). A `Continue` (the router
  * asked another deployment for the rest of the same answer) is forwarded as
- * the stream going on. Each chunk names the model that produces it: the one
- * asked for until a `Restart` or `Continue` names another deployment's, and
- * the `Finish` chunk's on the last ones.
+ * the stream going on. Each chunk names the model that produces it: a
+ * router's `Start` chunk names the answering deployment's from the first one
+ * (an `Llm` that is no router: the one asked for), until a `Restart` or
+ * `Continue` names another deployment's, and the `Finish` chunk's on the last
+ * ones.
  */
 import type * as Effect from "effect/Effect"
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
@@ -22,12 +24,17 @@ import { chunkTemplates, endEvents, toolCallFragmentJson } from "../../codec/ope
 import { BodyText, bytesOf } from "../bodyText.js"
 
 /**
- * The model a stream's first batch is produced by: a router's reply whose first deployments failed before their
- * first chunk starts with a `Continue` chunk naming the deployment that answers; else `asked`.
+ * The model a stream's first batch is produced by: a router's reply starts with a `Start` chunk naming the deployment
+ * that answers (a router behind a router's deployment adds its own after it, naming the model nearer the reply, so
+ * the last of the leading ones wins); else (an `Llm` that is no router) `asked`.
  */
 export function answeringModel(first: ReadonlyArray<ChatChunk>, asked: string): string {
-  const head = first[0]
-  return head?._tag === "Continue" ? head.model : asked
+  let model = asked
+  for (const chunk of first) {
+    if (chunk._tag !== "Start") break
+    model = chunk.model
+  }
+  return model
 }
 
 /** What one batch of a stream becomes: the bytes to write, and whether the stream must end there with an error. */
@@ -101,6 +108,7 @@ export function streamEncoder(id: string, model: string, created: number, includ
           usage = undefined
           producedBy(chunk.model)
           break
+        case "Start":
         case "Continue":
           producedBy(chunk.model)
           break

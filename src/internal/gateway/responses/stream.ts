@@ -15,7 +15,8 @@
  *
  * As the other encoders do, this one keeps what it has forwarded: a `Restart` before any item went out is invisible,
  * after one it ends the stream with `response.failed`; a `Continue` is the stream going on. The response names the
- * model that produced it: a `Restart`'s or `Continue`'s deployment's, and at its end the `Finish` chunk's.
+ * model that produced it: from `response.created` on, a router's `Start` chunk's (an `Llm` that is no router: the one
+ * asked for), then a `Restart`'s or `Continue`'s deployment's, and at its end the `Finish` chunk's.
  */
 import type * as Effect from "effect/Effect"
 import type { ChatChunk } from "../../../ChatChunk.js"
@@ -82,7 +83,7 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
   readonly now: () => number
   readonly onFinished: (response: Finished, upstream: Upstream | undefined) => Effect.Effect<void>
 }): StreamEncoder => {
-  // The model that produces what follows: the one asked for, until a `Restart` or `Continue` names another.
+  // The model that produces what follows: the one asked for, until a `Start`, `Restart` or `Continue` names another.
   let producing = model
   let sequence = 0
   let started = false
@@ -311,6 +312,9 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
           usage = undefined
           output = []
           calls = new Map()
+          producing = chunk.model
+          break
+        case "Start":
           producing = chunk.model
           break
         case "Continue":
