@@ -15,9 +15,9 @@
  * `layerStoreRedis`), a pool keeps them there under its `key`, shared with
  * every pool, in any instance, naming that key of that store. Without one a
  * pool keeps them in a memory store of its own (a binary min-heap of the
- * usable keys: a pick is O(log n)); pools built with `layer` share one state
- * per `providerId` and `endpoint` through `KeyPoolRegistry`, as
- * SimpleLLMFunc's `APIKeyPool` does per provider.
+ * usable keys: a pick is O(log n)); pools built with `layer` keep one state
+ * per key through `KeyPoolRegistry`, among the pools of one `providerId` and
+ * `endpoint`, each picking among the keys it lists only.
  *
  * @since 0.1.0
  */
@@ -72,12 +72,15 @@ export type WhenExhausted =
  * @category Models
  */
 export interface Options {
-  /** Pools with the same id and `endpoint` share one state through `KeyPoolRegistry`; also errors' `provider`. */
+  /**
+   * Pools with the same id and `endpoint` share each key's state through `KeyPoolRegistry` (a key listed by two of
+   * them is one key); also errors' `provider`.
+   */
   readonly providerId: string
   /**
    * The server the keys are sent to (`ProviderConfig` names an entry's by its `api` and base URL): pools of one
    * `providerId` share a state, in a `KeyPoolRegistry` or in a store (`layerStoreRedis`), only when their
-   * `endpoint`s are equal too, so a key is never sent to another endpoint's server, nor disabled by its 401s. Only
+   * `endpoint`s are equal too, so a key is never disabled by another endpoint's 401s. Only
    * compared (in a store, by a digest): never shown, as a URL may hold credentials. Default: none, one state per
    * `providerId`.
    *
@@ -686,11 +689,13 @@ export const layerStoreRedis = (store: Store.Store): Layer.Layer<LeaseStore> => 
  */
 export interface RegistryService {
   /**
-   * A pool over the shared state of `options.providerId` and `options.endpoint`. The first pool for them creates the
-   * state; a later one adds the keys it lists that the state lacks (the union: a provider id and endpoint name one set
-   * of interchangeable keys, so give pools distinct ids or endpoints when their keys are not). A key already present
-   * keeps its first weight and cap, and `status` shows every key of the
-   * shared state. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool.
+   * A pool of the keys `options.keys` lists, and only those: it picks among them and `status` shows them. Each key's
+   * state (calls in flight, cooldown, disable) is shared with every pool of the same `options.providerId` and
+   * `options.endpoint` that lists it too (by its masked id: the same secret is one key), so a call through one pool
+   * counts on the key's load in the others, and a 401 through one disables it in all. A key keeps the weight and cap
+   * the first pool listing it gave. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool.
+   *
+   * Before 0.3.0 a pool picked among every key of the pools of its provider id (the union).
    */
   readonly pool: (options: Options) => Effect.Effect<Service, OptionsError>
 }
@@ -703,12 +708,12 @@ export interface RegistryService {
  * import { Effect } from "effect"
  * import { KeyPool } from "effect-llm-router"
  *
- * // Two pools of one provider share its keys.
+ * // Two pools of one provider share the state of the key both list; each picks among its own keys only.
  * const program = Effect.gen(function*() {
  *   const registry = yield* KeyPool.makeRegistry
- *   yield* registry.pool({ providerId: "openai", keys: ["sk-one"] })
- *   const second = yield* registry.pool({ providerId: "openai", keys: ["sk-two"] })
- *   return (yield* second.status).length // 2
+ *   yield* registry.pool({ providerId: "openai", keys: ["sk-one", "sk-both"] })
+ *   const second = yield* registry.pool({ providerId: "openai", keys: ["sk-both"] })
+ *   return (yield* second.status).length // 1
  * })
  * ```
  *
@@ -718,8 +723,8 @@ export interface RegistryService {
 export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistry
 
 /**
- * The registry pools built with `layer` share state through, one state per
- * provider id and endpoint. `KeyPoolRegistry.layer`, a registry with no pools yet, is a single
+ * The registry pools built with `layer` share state through: one state per key
+ * among the pools of one provider id and endpoint. `KeyPoolRegistry.layer`, a registry with no pools yet, is a single
  * value, so every layer that provides it within one build shares the same registry.
  *
  * @example
@@ -752,8 +757,8 @@ export const KeyPoolRegistry: typeof Registry.KeyPoolRegistry = Registry.KeyPool
 export type KeyPoolRegistry = Registry.KeyPoolRegistry
 
 /**
- * A pool that shares its state with every pool of the same `providerId` and
- * `endpoint` in the registry.
+ * A pool of the keys it lists, sharing each key's state with every pool of the
+ * same `providerId` and `endpoint` in the registry that lists it too.
  *
  * @example
  * ```ts

@@ -130,6 +130,37 @@ describe("Gateway: a provider key belongs to its endpoint", () => {
   )
 
   it.live(
+    "entries of one endpoint pick among their own keys only: a key listed under vendor-other never answers " +
+      "vendor-model, whose own key's 401 leaves it with none; the key both list is one key",
+    () =>
+      Effect.gen(function*() {
+        // The vendor takes the other model's key and the shared one, not vendor-model's own.
+        const vendor = yield* Simulator.make({ apiKeys: [sharedKey, vendorKey], models })
+        const gateway = yield* serving({
+          acme: [
+            entry("vendor-model", `${vendor.url}/v1`, [internalKey]),
+            entry("vendor-other", `${vendor.url}/v1`, [vendorKey, sharedKey])
+          ]
+        })
+        expect(yield* keysOf(gateway, "acme/vendor-model")).toEqual([{ key: maskKey(internalKey), disabled: null }])
+        // Its own key refused, vendor-model has no other: the other entry's keys are not its to try.
+        expect(yield* ask(gateway, "vendor-model")).not.toBe(200)
+        expect(yield* requestsOf(vendor)).toBe(1)
+        expect(yield* ask(gateway, "vendor-model")).not.toBe(200)
+        expect(yield* requestsOf(vendor)).toBe(1)
+        expect(yield* keysOf(gateway, "acme/vendor-model")).toEqual([
+          { key: maskKey(internalKey), disabled: expect.any(String) }
+        ])
+        for (let i = 0; i < 3; i++) expect(yield* ask(gateway, "vendor-other")).toBe(200)
+        expect(yield* keysOf(gateway, "acme/vendor-other")).toEqual([
+          { key: maskKey(vendorKey), disabled: null },
+          { key: maskKey(sharedKey), disabled: null }
+        ])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    30_000
+  )
+
+  it.live(
     "two gateways sharing Redis: the vendor's 401 on one disables the key for the vendor's entry on both, never for " +
       "the internal one; the store names pools by a digest of their endpoint",
     () =>

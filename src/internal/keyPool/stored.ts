@@ -232,13 +232,7 @@ export interface Backend {
   readonly key: string
 }
 
-/** One pool's view of the lease group: its warm-up, and the steps over the group's keys as they are now. */
-interface View {
-  readonly slowStartMillis: number
-  leases: KeyPool.Leases | undefined
-}
-
-/** What the pools of one state share (a registry's pools of one provider id and endpoint). */
+/** The state of a pool's keys: their places in the store's lease group, and what this instance counts of them. */
 export interface Core {
   readonly providerId: string
   readonly store: KeyPool.LeaseStore["Service"]
@@ -256,7 +250,6 @@ export interface Core {
   readonly failures: Array<number>
   /** By place in the lease group: this instance's leases, for `status` while the store is away. */
   readonly holding: Array<number>
-  readonly views: Array<View>
 }
 
 /**
@@ -299,17 +292,6 @@ function candidatesOf(core: Core): Array<KeyPool.LeaseCandidate> {
   })
 }
 
-// Each view over the lease group as it is now: the store adds the keys it lacks.
-function renew(core: Core): Effect.Effect<void> {
-  return core.leased.length === 0 ? Effect.void : Effect.forEach(core.views, (view) =>
-    Effect.map(
-      core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis: view.slowStartMillis }),
-      (leases) => {
-        view.leases = leases
-      }
-    ), { discard: true })
-}
-
 /** The state of the keys `keys` (checked by `KeyPool.make`), kept in `backend`. */
 export function makeCore(
   providerId: string,
@@ -329,8 +311,7 @@ export function makeCore(
       uncapped: undefined,
       totals: [],
       failures: [],
-      holding: [],
-      views: []
+      holding: []
     }
     addKeys(core, keys, backend.store.leaseUncapped === true)
     const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
@@ -340,14 +321,6 @@ export function makeCore(
       (uncapped): Core => ({ ...core, uncapped })
     )
   })
-}
-
-/**
- * Adds the keys of `entries` that `core` lacks, leased in its store (for a core whose store leases every key: a
- * registry's); a key already present keeps its first weight and cap. Waiters are woken by the store.
- */
-export function grow(core: Core, entries: KeyPool.Options["keys"]): Effect.Effect<void> {
-  return Effect.suspend(() => addKeys(core, entries, true).length === 0 ? Effect.void : renew(core))
 }
 
 /** A pool over options `KeyPool.make` has checked, kept in `backend`. */
@@ -367,10 +340,11 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
   return Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
     const { failures, holding, keys, leased, placeOf, token, totals, uncapped } = core
-    const view: View = { slowStartMillis, leases: undefined }
-    core.views.push(view)
-    if (leased.length > 0) {
-      view.leases = yield* core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis })
+    // The steps over the pool's leased keys in the store's group (none when every key is picked here).
+    const view: { readonly leases: KeyPool.Leases | undefined } = {
+      leases: leased.length === 0
+        ? undefined
+        : yield* core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis })
     }
     const local = uncapped?.group
     // Per key: its lease when it is picked here.
@@ -423,17 +397,8 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     // The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
     // the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
-    // The store's pick as an attempt, made again only when the view is (a registry's state grew).
-    let picked: KeyPool.Leases | undefined
-    let fromPick: Effect.Effect<Attempt, StoreUnavailableError> = Effect.never
     const attempt: Effect.Effect<Attempt, StoreUnavailableError> = local === undefined
-      ? Effect.suspend(() => {
-        if (picked !== view.leases) {
-          picked = view.leases!
-          fromPick = Effect.map(picked.pick, fromStore)
-        }
-        return fromPick
-      })
+      ? Effect.map(view.leases!.pick, fromStore)
       : Effect.clockWith((clock) => {
         const now = clock.currentTimeMillisUnsafe()
         const group = view.leases
