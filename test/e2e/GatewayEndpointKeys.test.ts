@@ -7,13 +7,17 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import OpenAI from "openai"
 import { createClient } from "redis"
 import * as Gateway from "../../src/Gateway.js"
 import { maskKey } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { scopedDirectory, scopedEnv } from "../utils/env.js"
 import { eventually } from "../utils/eventually.js"
 import { redisServer } from "../utils/redisServer.js"
 
@@ -156,6 +160,72 @@ describe("Gateway: a provider key belongs to its endpoint", () => {
           { key: maskKey(vendorKey), disabled: null },
           { key: maskKey(sharedKey), disabled: null }
         ])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    30_000
+  )
+
+  it.live(
+    "a cloud credential's identity is a key of its own: one Vertex project's 403 and one AWS profile's 403 leave " +
+      "the other project and profile of the same endpoint answering",
+    () =>
+      Effect.gen(function*() {
+        const alpha = { accessKeyId: "AKIAENDPOINTALPHA000", secretAccessKey: "alpha/endpoint/secret/0000000000000000" }
+        const beta = { accessKeyId: "AKIAENDPOINTBETA0000", secretAccessKey: "beta/endpoint/secret/00000000000000000" }
+        const home = yield* scopedDirectory("endpoint-profiles-")
+        Fs.writeFileSync(
+          Path.join(home, "credentials"),
+          [alpha, beta].map((pair, i) =>
+            `[${i === 0 ? "alpha" : "beta"}]\naws_access_key_id = ${pair.accessKeyId}\n` +
+            `aws_secret_access_key = ${pair.secretAccessKey}\n`
+          ).join("")
+        )
+        Fs.writeFileSync(Path.join(home, "config"), "")
+        yield* scopedEnv({
+          AWS_SHARED_CREDENTIALS_FILE: Path.join(home, "credentials"),
+          AWS_CONFIG_FILE: Path.join(home, "config")
+        })
+        const token = "ya29.endpoint-keys-token-0123456789"
+        const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
+        const simulator = yield* Simulator.make({
+          apiKeys: [token, alpha.accessKeyId, beta.accessKeyId],
+          bedrockCredentials: [alpha, beta],
+          models: ["gemini-2.5-flash", "gemini-2.5-pro", claude, "amazon.nova-micro-v1:0"]
+        })
+        const forbidden = { headers: { [Simulator.faultHeader]: "status=403" } }
+        const vertex = (model: string, project: string, extra: Record<string, unknown> = {}) => ({
+          model_name: model,
+          api: "vertex",
+          project,
+          location: "us-central1",
+          base_url: simulator.url,
+          max_retries: 0,
+          ...extra
+        })
+        const bedrock = (model: string, profile: string, extra: Record<string, unknown> = {}) => ({
+          model_name: model,
+          api: "bedrock",
+          region: "us-east-1",
+          base_url: simulator.url,
+          profile,
+          max_retries: 0,
+          ...extra
+        })
+        const gateway = yield* serving({
+          gcp: [vertex("gemini-2.5-pro", "refused-proj", forbidden), vertex("gemini-2.5-flash", "good-proj")],
+          aws: [bedrock(claude, "alpha", forbidden), bedrock("amazon.nova-micro-v1:0", "beta")]
+        }).pipe(
+          Effect.provideService(Vertex.Credential, { getAccessToken: () => Promise.resolve({ token }) })
+        )
+        for (const [refused, other] of [["gemini-2.5-pro", "gemini-2.5-flash"], [claude, "amazon.nova-micro-v1:0"]]) {
+          expect(yield* ask(gateway, refused!)).toBe(401)
+          const provider = refused!.startsWith("gemini") ? "gcp" : "aws"
+          expect((yield* keysOf(gateway, `${provider}/${refused}`))[0]!.disabled).toBe("forbidden")
+          // The other project or profile: another key, usable, answering.
+          const keys = yield* keysOf(gateway, `${provider}/${other}`)
+          expect(keys).toEqual([{ key: expect.any(String), disabled: null }])
+          expect(keys[0]!.key).not.toBe((yield* keysOf(gateway, `${provider}/${refused}`))[0]!.key)
+          expect(yield* ask(gateway, other!)).toBe(200)
+        }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     30_000
   )
