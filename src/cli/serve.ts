@@ -177,6 +177,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
     io.stdout(`${gateway.url}\n`)
     io.stderr(notice)
     const keys = gateway.keys.filter((key) => !key.admin).map((key) => key.name)
+    const uncredentialed = Object.entries(yield* gateway.unavailableCredentials)
     io.stderr(
       `${programName}: gateway listening at ${gateway.url} (OpenAI-compatible base URL ${gateway.url}/v1), ` +
         (keys.length === 0
@@ -188,7 +189,13 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
         (token === undefined
           ? ": one of provider.json's gateway.admin_keys)"
           : `: the token in ${AdminToken.pathIn(args.data)}, which keys and spend read there)`) +
-        `. Models: ${gateway.models.join(", ")}. Data: ${describe(gatewayConfig.database)}. Ctrl-C to stop.\n`
+        `. Models: ${gateway.models.join(", ")}. Data: ${describe(gatewayConfig.database)}.` +
+        (uncredentialed.length === 0
+          ? ""
+          : ` No working credential (their calls answered 503 credential_unavailable until it gives a token): ${
+            uncredentialed.map(([name, detail]) => `${name} (${detail})`).join("; ")
+          }.`) +
+        " Ctrl-C to stop.\n"
     )
     return yield* Effect.never
   })

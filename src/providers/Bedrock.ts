@@ -169,8 +169,9 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
     const source = options.profile === undefined
       ? Effect.map(Credentials, (provider) => Aws.credentialSource(provider, nameOf(provider)))
       : Effect.succeed(Aws.credentialSource(Aws.profileCredentials(options.profile), Aws.profileName(options.profile)))
-    const sign = Aws.sign(aws, yield* source, options.region ?? "us-east-1")
-    return yield* Adapter.make((given: Options) => definition(given, aws, sign), options)
+    const credentials = yield* source
+    const sign = Aws.sign(aws, credentials, options.region ?? "us-east-1")
+    return yield* Adapter.make((given: Options) => definition(given, aws, sign, credentials), options)
   })
 
 /**

@@ -22,7 +22,7 @@ import * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
 import type { Input as EmbeddingRequest } from "../../Embedding.js"
-import { InvalidRequestError, type LlmError } from "../../LlmError.js"
+import { AuthError, InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
@@ -122,6 +122,11 @@ export interface Definition extends ProviderHttp.Options {
   readonly embeddings: Embeddings | string
   /** The provider's token counting endpoint; without one, `ProviderClient.countTokens` is absent. */
   readonly countTokens?: TokenCounting | undefined
+  /**
+   * The cloud credential the client signs in with, as `sign` asks it (Bedrock's AWS credentials): a failure is a detail
+   * naming it. Default: `token`, when there is one (`ProviderClient.credential`).
+   */
+  readonly credential?: Effect.Effect<unknown, string> | undefined
   /** `ProviderClient.prefill`. Default false. */
   readonly prefill?: boolean | undefined
 }
@@ -388,10 +393,16 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     return keyed ? [credentials.key] : []
   }
 
+  const credential = definition.credential ?? definition.token
+  function noCredential(detail: string) {
+    return new AuthError({ provider, model: definition.model ?? "", reason: "credential_unavailable", detail })
+  }
+
   return ProviderClient.of({
     provider,
     baseUrl: definition.baseUrl,
     timeout: transport.timeout,
+    ...(credential === undefined ? {} : { credential: Effect.mapError(Effect.asVoid(credential), noCredential) }),
     // Every failure leaves with the key masked in every field, whichever part built it.
     chat: (request, credentials) => maskedEffect(chat(request, credentials), secretsOf(credentials)),
     chatStream: (request, credentials) =>
