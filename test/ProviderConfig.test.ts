@@ -798,10 +798,10 @@ describe("ProviderConfig: api and preset", () => {
 })
 
 describe("ProviderConfig.clientLayer", () => {
-  it.effect("an entry built by hand with the vllm preset and no base_url fails with OptionsError", () =>
+  it.effect("an entry built by hand with the vllm preset and no base_url fails with OptionsError naming it", () =>
     Effect.gen(function*() {
       const error = yield* buildError(ProviderConfig.clientLayer("local", { model_name: "m", preset: "vllm" }))
-      expectOptionsError(error, { module: "Presets", option: "baseUrl", value: "undefined" })
+      expectOptionsError(error, { module: "Presets (local/m)", option: "baseUrl", value: "undefined" })
     }))
 
   it.effect("each api's default root, a preset's, base_url over a preset's, and headers on the request", () =>

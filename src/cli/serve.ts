@@ -20,6 +20,7 @@ import * as Stream from "effect/Stream"
 import * as Path from "node:path"
 import * as Gateway from "../Gateway.js"
 import { describe } from "../internal/sql/location.js"
+import type { OptionsError } from "../OptionsError.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
@@ -170,7 +171,16 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       ...(file === undefined ? {} : { source: Effect.map(load(file), (next) => served(next, args, secrets)) }),
       logRequests: true
     }).pipe(
-      Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
+      // The gateway's own options are the flags' (a host, a port): a usage error. Any other module's is the
+      // configuration's (a deployment its adapter refuses, an optional peer dependency missing): exit 1, the entry
+      // named, without the usage.
+      Effect.catchTag(
+        "OptionsError",
+        (error): Effect.Effect<never, UsageError | OptionsError> =>
+          error.module === "Gateway" && !error.option.startsWith("config")
+            ? Effect.fail(new UsageError({ reason: error.message }))
+            : Effect.fail(error)
+      )
     )
     // A refused reload is logged by the gateway, and the running configuration stays.
     yield* Effect.forkScoped(Stream.runForEach(hangups, () => Effect.ignore(gateway.reload)))

@@ -155,7 +155,15 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
   Effect.gen(function*() {
     const aws = yield* Effect.mapError(
       Aws.load,
-      (detail) => Invalid.make("Bedrock", "auth", options.auth ?? "sigv4", detail)
+      (detail) =>
+        detail === Aws.notInstalledDetail
+          ? Invalid.make(
+            "Bedrock",
+            `optional peer dependencies ${Aws.peerPackages}`,
+            "missing",
+            `installed (npm install ${Aws.peerPackages})`
+          )
+          : Invalid.make("Bedrock", "auth", options.auth ?? "sigv4", detail)
     )
     if (options.auth === "api-key") {
       if (options.profile !== undefined) {

@@ -74,12 +74,15 @@ export const load: Effect.Effect<Aws, string> = Effect.tryPromise({
       throw error
     }),
   catch: (error) =>
-    notInstalled(error)
-      ? "Bedrock needs the optional peer dependencies @smithy/signature-v4, @smithy/hash-node and " +
-        "@smithy/eventstream-codec; install them (npm install @smithy/signature-v4 @smithy/hash-node " +
-        "@smithy/eventstream-codec)"
-      : `AWS's libraries could not be loaded (${causeText(error)})`
+    notInstalled(error) ? notInstalledDetail : `AWS's libraries could not be loaded (${causeText(error)})`
 })
+
+/** The packages Bedrock imports, optional peer dependencies. */
+export const peerPackages = "@smithy/signature-v4 @smithy/hash-node @smithy/eventstream-codec"
+
+/** `load`'s failure when they are not installed. */
+export const notInstalledDetail =
+  `Bedrock needs the optional peer dependencies ${peerPackages}; install them (npm install ${peerPackages})`
 
 /** Whether `provider` is the default chain (`defaultCredentialChain`'s, by its function's name). */
 export const isDefaultChain = (provider: CredentialProvider): boolean => provider.name === "awsDefaultCredentialChain"
