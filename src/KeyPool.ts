@@ -6,7 +6,8 @@
  * through every key). `acquire` is scoped: closing the scope
  * (success, failure or interruption) returns the key. `report` tells the pool
  * how a call went: a `RateLimitError` cools the key down (briefly, longer
- * at each consecutive one), an `AuthError` disables it, success clears its
+ * at each consecutive one), an `AuthError` disables it (a 403 for that pool
+ * only, docs/router.md), success clears its
  * failure count. A key back from a cooldown warms up: its share of the
  * traffic grows over `slowStart`.
  *
@@ -312,7 +313,9 @@ export interface Service {
   /**
    * `RateLimitError`: cool the key down for its `retryAfter` (or the
    * exponential `rateLimitCooldown`), at most `maxCooldown`; a cooldown is only ever extended. `AuthError`: disable the
-   * key for good with the error's reason. Success: clear its failure count. Other
+   * key for good with the error's reason: for every pool sharing its state, but for a `forbidden` one (a 403: the key
+   * may not do what this pool's calls ask, such as a project key limited to some models), which this pool alone
+   * stops using (since 0.3.0); a `credential_unavailable` one counts a failure. Success: clear its failure count. Other
    * errors: count a failure. A lease from an unrelated pool is a defect.
    */
   readonly report: (lease: Lease, outcome: Outcome) => Effect.Effect<void>

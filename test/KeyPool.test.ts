@@ -662,6 +662,44 @@ describe("KeyPool", () => {
         expect(inFlightById(yield* second.status)).toEqual({ [idB]: 0, [idC]: 0 })
       }))
 
+    it.effect("a 403 refuses the key for its pool only; a 401 disables it in every pool that lists it", () =>
+      Effect.gen(function*() {
+        const registry = yield* KeyPool.makeRegistry
+        const gpt4o = yield* registry.pool({ providerId: "openai", keys: [keyA, keyB], whenExhausted: failFast })
+        const mini = yield* registry.pool({ providerId: "openai", keys: [keyA], whenExhausted: failFast })
+        const forbidden = new LlmError.AuthError({ provider: "openai", model: "gpt-4o", reason: "forbidden" })
+        const scope = yield* Scope.make()
+        const onA = yield* hold(gpt4o, scope)
+        expect(onA.credentials.keyId).toBe(idA)
+        yield* gpt4o.report(onA, forbidden)
+        // Refused for gpt-4o: it takes B only, and shows A refused.
+        expect((yield* statusOf(gpt4o, idA)).disabled).toBe("forbidden")
+        for (let i = 0; i < 4; i++) expect((yield* hold(gpt4o, scope)).credentials.keyId).toBe(idB)
+        // Not for the mini pool, which shares A's state: usable, and its load still counted there.
+        expect((yield* statusOf(mini, idA)).disabled).toBeUndefined()
+        const onMini = yield* hold(mini, scope)
+        expect(onMini.credentials.keyId).toBe(idA)
+        // A 401 is the key's: disabled for every pool listing it.
+        yield* mini.report(onMini, invalidKey)
+        expect((yield* statusOf(mini, idA)).disabled).toBe("invalid_key")
+        expect((yield* Effect.flip(mini.take()))._tag).toBe("NoCapacityError")
+        yield* Scope.close(scope, Exit.void)
+        expect(inFlightById(yield* gpt4o.status)).toEqual({ [idA]: 0, [idB]: 0 })
+      }))
+
+    it.effect("a pool whose every key it refused fails at once, as every key disabled", () =>
+      Effect.gen(function*() {
+        const registry = yield* KeyPool.makeRegistry
+        const pool = yield* registry.pool({ providerId: "openai", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
+        const forbidden = new LlmError.AuthError({ provider: "openai", model: "gpt-4o", reason: "forbidden" })
+        const scope = yield* Scope.make()
+        yield* pool.report(yield* hold(pool, scope), forbidden)
+        const error = yield* Effect.flip(pool.take())
+        expect(error._tag).toBe("NoCapacityError")
+        expect(error.availableAt).toBeUndefined()
+        yield* Scope.close(scope, Exit.void)
+      }))
+
     it.effect("a pool whose only key another pool disabled fails; the other pool's keys stay its own", () =>
       Effect.gen(function*() {
         const registry = yield* KeyPool.makeRegistry

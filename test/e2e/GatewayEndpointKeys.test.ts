@@ -165,6 +165,53 @@ describe("Gateway: a provider key belongs to its endpoint", () => {
   )
 
   it.live(
+    "a 403 refuses a key for its entry only (the other entry listing it still answers with it); a 401 disables it " +
+      "for every entry; in memory and through Redis",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        for (const store of [undefined, { redis: redis.url }]) {
+          const vendor = yield* Simulator.make({ apiKeys: [sharedKey, vendorKey], models })
+          const refusing = (status: number) => ({ headers: { [Simulator.faultHeader]: `status=${status}` } })
+          const gateway = yield* serving({
+            acme: [
+              // A project key the vendor refuses for vendor-model (403), and a key it does not take at all (401).
+              { ...entry("vendor-model", `${vendor.url}/v1`, [sharedKey]), ...refusing(403) },
+              entry("vendor-other", `${vendor.url}/v1`, [sharedKey]),
+              { ...entry("internal-model", `${vendor.url}/v1`, [vendorKey]), ...refusing(401) },
+              entry("gpt-4o-mini", `${vendor.url}/v1`, [vendorKey])
+            ],
+            ...(store === undefined ? {} : { store })
+          })
+          const where = store === undefined ? "memory" : "redis"
+          yield* eventually(`vendor-other answering (${where})`, ask(gateway, "vendor-other"), (s) => s === 200)
+          expect(yield* ask(gateway, "vendor-model"), where).not.toBe(200)
+          expect(yield* keysOf(gateway, "acme/vendor-model"), where).toEqual([
+            { key: maskKey(sharedKey), disabled: "forbidden" }
+          ])
+          // The other entry keeps the key: usable, answering with it.
+          expect(yield* keysOf(gateway, "acme/vendor-other"), where).toEqual([
+            { key: maskKey(sharedKey), disabled: null }
+          ])
+          for (let i = 0; i < 3; i++) expect(yield* ask(gateway, "vendor-other"), where).toBe(200)
+          // Refused for vendor-model: no request sent with it again.
+          const before = yield* requestsOf(vendor)
+          expect(yield* ask(gateway, "vendor-model"), where).not.toBe(200)
+          expect(yield* requestsOf(vendor), where).toBe(before)
+          // A 401 is the key's: disabled for every entry listing it.
+          expect(yield* ask(gateway, "internal-model"), where).not.toBe(200)
+          yield* eventually(
+            `gpt-4o-mini's key disabled (${where})`,
+            keysOf(gateway, "acme/gpt-4o-mini"),
+            (keys) => keys[0]?.disabled === "invalid_key"
+          )
+          expect(yield* ask(gateway, "gpt-4o-mini"), where).not.toBe(200)
+        }
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
     "a cloud credential's identity is a key of its own: one Vertex project's 403 and one AWS profile's 403 leave " +
       "the other project and profile of the same endpoint answering",
     () =>
