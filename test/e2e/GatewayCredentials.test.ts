@@ -23,7 +23,7 @@ import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { awaitFirstLine, startInProcess } from "../utils/cliHarness.js"
-import { scopedDirectory, withoutCloudCredentials } from "../utils/env.js"
+import { scopedDirectory, scopedEnv, withoutCloudCredentials } from "../utils/env.js"
 import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 
@@ -132,11 +132,16 @@ describe("Gateway: a cloud credential that gives nothing is the server's problem
     () =>
       Effect.gen(function*() {
         yield* withoutCloudCredentials
-        const simulator = yield* Simulator.make({ models: ["gpt-4.1", claude] })
         const dir = yield* scopedDirectory("serve-credentials-")
+        // Google's chain finds nothing either: no key file, no gcloud configuration, a metadata server that refuses.
+        yield* scopedEnv({
+          GOOGLE_APPLICATION_CREDENTIALS: undefined,
+          CLOUDSDK_CONFIG: dir,
+          GCE_METADATA_HOST: "127.0.0.1:9"
+        })
+        const simulator = yield* Simulator.make({ models: ["gemini-2.5-flash", "gpt-4.1", claude] })
         const file = Path.join(dir, "provider.json")
-        const { aws, azure } = clouds(simulator.url)
-        Fs.writeFileSync(file, JSON.stringify({ azure, aws }))
+        Fs.writeFileSync(file, JSON.stringify(clouds(simulator.url)))
         const running = yield* startInProcess((io) =>
           Serve.run(["--config", file, "--port", "0", "--data", Path.join(dir, "data")], io)
         )
@@ -148,12 +153,37 @@ describe("Gateway: a cloud credential that gives nothing is the server's problem
           (stderr) => stderr.includes("Ctrl-C to stop")
         )
         expect(started).toContain(
-          "No working credential (their calls answered 503 credential_unavailable until it gives a token): azure/gpt-4.1 ("
+          "No working credential (their calls answered 503 credential_unavailable until it gives a token): " +
+            "gcp/gemini-2.5-flash (ApplicationDefaultCredentials: none found: tried the file " +
+            "GOOGLE_APPLICATION_CREDENTIALS names (unset)"
         )
+        expect(started).toContain("; azure/gpt-4.1 (")
         expect(started).toContain(`; aws/${claude} (`)
+        // "none" is a word here, not a key to mask; and no Vertex entry is told to use keys it refuses.
+        expect(started).not.toMatch(/…ne#/)
         const ready = yield* readyOf(url)
         expect(ready.status).toBe(503)
-        expect(JSON.stringify(ready.body)).toContain(`No working credential (no token): azure/gpt-4.1, aws/${claude}.`)
+        expect(JSON.stringify(ready.body)).toContain(
+          `No working credential (no token): gcp/gemini-2.5-flash, azure/gpt-4.1, aws/${claude}.`
+        )
+        const fromVertex = yield* refusal<InstanceType<typeof OpenAI.APIError>>(() =>
+          new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }).chat.completions.create({
+            model: "gemini-2.5-flash",
+            messages: [{ role: "user", content: "Hi" }]
+          })
+        )
+        expect(fromVertex?.status).toBe(503)
+        expect(fromVertex?.message).not.toContain("API key")
+        // The request's log line holds the credential's own words, "none" unmasked, and advises no API keys.
+        const logged = yield* eventually(
+          "the Vertex call's log line",
+          Effect.sync(() => running.stderr().split("\n").filter((line) => line.includes("gemini-2.5-flash"))),
+          (lines) => lines.some((line) => line.includes("credential_unavailable"))
+        )
+        const line = logged.find((candidate) => candidate.includes("credential_unavailable"))!
+        expect(line).toContain("none found")
+        expect(line).not.toMatch(/…ne#/)
+        expect(line).not.toContain("API keys")
         const error = yield* refusal<InstanceType<typeof OpenAI.APIError>>(() =>
           new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }).chat.completions.create({
             model: claude,
