@@ -458,8 +458,19 @@ export interface Service {
    * through each router of the `router` section; a breaker is the most open of the routers' for that deployment.
    */
   readonly status: Effect.Effect<Router.Status>
-  /** What `GET /ready` answers: whether some deployment can take a call now. */
+  /**
+   * What `GET /ready` answers: whether some deployment can take a call now (since 0.3.0, a deployment whose cloud
+   * credential gives no token cannot).
+   */
   readonly ready: Effect.Effect<boolean>
+  /**
+   * The deployments whose cloud credential (Vertex AI's, Microsoft Entra ID's, AWS's) gives no token now, by name, each
+   * with what the credential said (never a secret), as `GET /ready` lists them: the gateway answers their calls 503
+   * `credential_unavailable`. Each credential is asked as a call would ask it (a token held while fresh is not).
+   *
+   * @since 0.3.0
+   */
+  readonly unavailableCredentials: Effect.Effect<Readonly<Record<string, string>>>
   /** The gateway and admin keys, as names and digests (of the configuration served now). */
   readonly keys: ReadonlyArray<KeyInfo>
   /**

@@ -6,7 +6,8 @@
  * through every key). `acquire` is scoped: closing the scope
  * (success, failure or interruption) returns the key. `report` tells the pool
  * how a call went: a `RateLimitError` cools the key down (briefly, longer
- * at each consecutive one), an `AuthError` disables it, success clears its
+ * at each consecutive one), an `AuthError` disables it (a 403 for that pool
+ * only, docs/router.md), success clears its
  * failure count. A key back from a cooldown warms up: its share of the
  * traffic grows over `slowStart`.
  *
@@ -15,9 +16,9 @@
  * `layerStoreRedis`), a pool keeps them there under its `key`, shared with
  * every pool, in any instance, naming that key of that store. Without one a
  * pool keeps them in a memory store of its own (a binary min-heap of the
- * usable keys: a pick is O(log n)); pools built with `layer` share one state
- * per `providerId` and `endpoint` through `KeyPoolRegistry`, as
- * SimpleLLMFunc's `APIKeyPool` does per provider.
+ * usable keys: a pick is O(log n)); pools built with `layer` keep one state
+ * per key through `KeyPoolRegistry`, among the pools of one `providerId` and
+ * `endpoint`, each picking among the keys it lists only.
  *
  * @since 0.1.0
  */
@@ -72,12 +73,15 @@ export type WhenExhausted =
  * @category Models
  */
 export interface Options {
-  /** Pools with the same id and `endpoint` share one state through `KeyPoolRegistry`; also errors' `provider`. */
+  /**
+   * Pools with the same id and `endpoint` share each key's state through `KeyPoolRegistry` (a key listed by two of
+   * them is one key); also errors' `provider`.
+   */
   readonly providerId: string
   /**
    * The server the keys are sent to (`ProviderConfig` names an entry's by its `api` and base URL): pools of one
    * `providerId` share a state, in a `KeyPoolRegistry` or in a store (`layerStoreRedis`), only when their
-   * `endpoint`s are equal too, so a key is never sent to another endpoint's server, nor disabled by its 401s. Only
+   * `endpoint`s are equal too, so a key is never disabled by another endpoint's 401s. Only
    * compared (in a store, by a digest): never shown, as a URL may hold credentials. Default: none, one state per
    * `providerId`.
    *
@@ -309,7 +313,9 @@ export interface Service {
   /**
    * `RateLimitError`: cool the key down for its `retryAfter` (or the
    * exponential `rateLimitCooldown`), at most `maxCooldown`; a cooldown is only ever extended. `AuthError`: disable the
-   * key for good with the error's reason. Success: clear its failure count. Other
+   * key for good with the error's reason: for every pool sharing its state, but for a `forbidden` one (a 403: the key
+   * may not do what this pool's calls ask, such as a project key limited to some models), which this pool alone
+   * stops using (since 0.3.0); a `credential_unavailable` one counts a failure. Success: clear its failure count. Other
    * errors: count a failure. A lease from an unrelated pool is a defect.
    */
   readonly report: (lease: Lease, outcome: Outcome) => Effect.Effect<void>
@@ -686,11 +692,13 @@ export const layerStoreRedis = (store: Store.Store): Layer.Layer<LeaseStore> => 
  */
 export interface RegistryService {
   /**
-   * A pool over the shared state of `options.providerId` and `options.endpoint`. The first pool for them creates the
-   * state; a later one adds the keys it lists that the state lacks (the union: a provider id and endpoint name one set
-   * of interchangeable keys, so give pools distinct ids or endpoints when their keys are not). A key already present
-   * keeps its first weight and cap, and `status` shows every key of the
-   * shared state. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool.
+   * A pool of the keys `options.keys` lists, and only those: it picks among them and `status` shows them. Each key's
+   * state (calls in flight, cooldown, disable) is shared with every pool of the same `options.providerId` and
+   * `options.endpoint` that lists it too (by its masked id: the same secret is one key), so a call through one pool
+   * counts on the key's load in the others, and a 401 through one disables it in all. A key keeps the weight and cap
+   * the first pool listing it gave. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool.
+   *
+   * Before 0.3.0 a pool picked among every key of the pools of its provider id (the union).
    */
   readonly pool: (options: Options) => Effect.Effect<Service, OptionsError>
 }
@@ -703,12 +711,12 @@ export interface RegistryService {
  * import { Effect } from "effect"
  * import { KeyPool } from "effect-llm-router"
  *
- * // Two pools of one provider share its keys.
+ * // Two pools of one provider share the state of the key both list; each picks among its own keys only.
  * const program = Effect.gen(function*() {
  *   const registry = yield* KeyPool.makeRegistry
- *   yield* registry.pool({ providerId: "openai", keys: ["sk-one"] })
- *   const second = yield* registry.pool({ providerId: "openai", keys: ["sk-two"] })
- *   return (yield* second.status).length // 2
+ *   yield* registry.pool({ providerId: "openai", keys: ["sk-one", "sk-both"] })
+ *   const second = yield* registry.pool({ providerId: "openai", keys: ["sk-both"] })
+ *   return (yield* second.status).length // 1
  * })
  * ```
  *
@@ -718,8 +726,8 @@ export interface RegistryService {
 export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistry
 
 /**
- * The registry pools built with `layer` share state through, one state per
- * provider id and endpoint. `KeyPoolRegistry.layer`, a registry with no pools yet, is a single
+ * The registry pools built with `layer` share state through: one state per key
+ * among the pools of one provider id and endpoint. `KeyPoolRegistry.layer`, a registry with no pools yet, is a single
  * value, so every layer that provides it within one build shares the same registry.
  *
  * @example
@@ -752,8 +760,8 @@ export const KeyPoolRegistry: typeof Registry.KeyPoolRegistry = Registry.KeyPool
 export type KeyPoolRegistry = Registry.KeyPoolRegistry
 
 /**
- * A pool that shares its state with every pool of the same `providerId` and
- * `endpoint` in the registry.
+ * A pool of the keys it lists, sharing each key's state with every pool of the
+ * same `providerId` and `endpoint` in the registry that lists it too.
  *
  * @example
  * ```ts

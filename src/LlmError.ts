@@ -94,7 +94,7 @@ export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLi
 
 /**
  * Why a key was rejected; `credential_unavailable` (since 0.3.0): a deployment authenticated by a cloud's credential
- * (Azure OpenAI's Microsoft Entra ID) got no token from it.
+ * (Azure OpenAI's Microsoft Entra ID, Vertex AI's Google credential, Bedrock's AWS credentials) got no token from it.
  *
  * @since 0.1.0
  * @category Errors
@@ -130,7 +130,7 @@ export class AuthError extends Schema.TaggedError<AuthError>()("AuthError", {
       payment_required: ["reports the account has no credit left", "Add credit, or use another key."],
       credential_unavailable: [
         "could not be called: no token from its credential",
-        "Sign in or configure the credential the detail names, or give the deployment API keys."
+        "Sign in or configure the credential the detail names."
       ]
     }[this.reason]
     return describe(this, what[0]!, what[1]!)

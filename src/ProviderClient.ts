@@ -15,7 +15,7 @@ import type { ChatChunk } from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
-import { type LlmError, maskKey } from "./LlmError.js"
+import { type AuthError, type LlmError, maskKey } from "./LlmError.js"
 
 /**
  * The key a call is made with. `key` stays `Redacted` until the header is set;
@@ -174,6 +174,15 @@ export interface Service {
   readonly countTokens?:
     | ((request: ChatRequest, credentials: Credentials) => Effect.Effect<number, LlmError>)
     | undefined
+  /**
+   * For a client that signs in with a cloud's credential rather than the key it is given (Vertex AI, Azure OpenAI
+   * with Microsoft Entra ID, Bedrock with SigV4): asks it for a token as a call would (one held while fresh is not
+   * asked again), failing with `AuthError` of reason `credential_unavailable` whose detail names the credential and
+   * what it tried. Absent for a client that sends its key. A `Router` reads it (`Router.Service.unavailableCredentials`).
+   *
+   * @since 0.3.0
+   */
+  readonly credential?: Effect.Effect<void, AuthError> | undefined
 }
 
 /**

@@ -432,6 +432,15 @@ export interface Status {
  */
 export interface Service extends Llm.Service {
   readonly status: Effect.Effect<Status>
+  /**
+   * The deployments whose cloud credential gives no token now, by name, each with what the credential said (its
+   * `AuthError` detail: the credential tried, never a secret): every deployment whose layer's client signs in with one
+   * (`ProviderClient.credential`) is asked, as a call would ask it (a token held while fresh is not asked again), all
+   * at once. Deployments that send keys are not asked. A gateway's `/ready` and `serve`'s start line show them.
+   *
+   * @since 0.3.0
+   */
+  readonly unavailableCredentials: Effect.Effect<Readonly<Record<string, string>>>
 }
 
 /**

@@ -629,7 +629,7 @@ describe("KeyPool", () => {
   })
 
   describe("registry", () => {
-    it.effect("pools with the same providerId share one state; the state holds the union of their keys", () =>
+    it.effect("pools with the same providerId share each key's state; each picks among the keys it lists only", () =>
       Effect.gen(function*() {
         const registry = yield* KeyPool.makeRegistry
         const first = yield* registry.pool({ providerId: "openai", keys: [keyA, keyB] })
@@ -639,20 +639,79 @@ describe("KeyPool", () => {
         const scope = yield* Scope.make()
         const lease = yield* hold(first, scope)
         expect(lease.credentials.keyId).toBe(idA)
-        expect(inFlightById(yield* second.status)).toEqual({ [idA]: 1, [idB]: 0, [idC]: 0 })
+        // Each pool shows its own keys; A is not the second's.
+        expect(inFlightById(yield* second.status)).toEqual({ [idB]: 0, [idC]: 0 })
         expect(inFlightById(yield* other.status)).toEqual({ [idA]: 0 })
-        // The shared heap knows A is busy, whichever pool asks.
-        expect((yield* hold(second, scope)).credentials.keyId).toBe(idB)
+        // B's load is one, whichever pool holds it: the second then goes to C, never to A.
+        const onB = yield* hold(second, scope)
+        expect(onB.credentials.keyId).toBe(idB)
+        expect(inFlightById(yield* first.status)).toEqual({ [idA]: 1, [idB]: 1 })
         expect((yield* hold(second, scope)).credentials.keyId).toBe(idC)
+        for (let i = 0; i < 6; i++) expect((yield* hold(second, scope)).credentials.keyId).not.toBe(idA)
 
-        // A lease of one pool can be reported through the other.
-        yield* second.report(lease, invalidKey)
-        expect((yield* statusOf(first, idA)).disabled).toBe("invalid_key")
+        // A 401 on B through the second pool disables B in the first too; the first then takes A only.
+        yield* second.report(onB, invalidKey)
+        expect((yield* statusOf(first, idB)).disabled).toBe("invalid_key")
         expect((yield* statusOf(other, idA)).disabled).toBeUndefined()
-        const foreign = yield* Effect.exit(other.report(lease, "success"))
-        expect(Exit.isFailure(foreign)).toBe(true)
+        for (let i = 0; i < 3; i++) expect((yield* hold(first, scope)).credentials.keyId).toBe(idA)
+        // A lease is its pool's: another pool's, even of the same state, refuses it.
+        expect(Exit.isFailure(yield* Effect.exit(second.report(lease, "success")))).toBe(true)
+        expect(Exit.isFailure(yield* Effect.exit(other.report(lease, "success")))).toBe(true)
         yield* Scope.close(scope, Exit.void)
-        expect(inFlightById(yield* first.status)).toEqual({ [idA]: 0, [idB]: 0, [idC]: 0 })
+        expect(inFlightById(yield* first.status)).toEqual({ [idA]: 0, [idB]: 0 })
+        expect(inFlightById(yield* second.status)).toEqual({ [idB]: 0, [idC]: 0 })
+      }))
+
+    it.effect("a 403 refuses the key for its pool only; a 401 disables it in every pool that lists it", () =>
+      Effect.gen(function*() {
+        const registry = yield* KeyPool.makeRegistry
+        const gpt4o = yield* registry.pool({ providerId: "openai", keys: [keyA, keyB], whenExhausted: failFast })
+        const mini = yield* registry.pool({ providerId: "openai", keys: [keyA], whenExhausted: failFast })
+        const forbidden = new LlmError.AuthError({ provider: "openai", model: "gpt-4o", reason: "forbidden" })
+        const scope = yield* Scope.make()
+        const onA = yield* hold(gpt4o, scope)
+        expect(onA.credentials.keyId).toBe(idA)
+        yield* gpt4o.report(onA, forbidden)
+        // Refused for gpt-4o: it takes B only, and shows A refused.
+        expect((yield* statusOf(gpt4o, idA)).disabled).toBe("forbidden")
+        for (let i = 0; i < 4; i++) expect((yield* hold(gpt4o, scope)).credentials.keyId).toBe(idB)
+        // Not for the mini pool, which shares A's state: usable, and its load still counted there.
+        expect((yield* statusOf(mini, idA)).disabled).toBeUndefined()
+        const onMini = yield* hold(mini, scope)
+        expect(onMini.credentials.keyId).toBe(idA)
+        // A 401 is the key's: disabled for every pool listing it.
+        yield* mini.report(onMini, invalidKey)
+        expect((yield* statusOf(mini, idA)).disabled).toBe("invalid_key")
+        expect((yield* Effect.flip(mini.take()))._tag).toBe("NoCapacityError")
+        yield* Scope.close(scope, Exit.void)
+        expect(inFlightById(yield* gpt4o.status)).toEqual({ [idA]: 0, [idB]: 0 })
+      }))
+
+    it.effect("a pool whose every key it refused fails at once, as every key disabled", () =>
+      Effect.gen(function*() {
+        const registry = yield* KeyPool.makeRegistry
+        const pool = yield* registry.pool({ providerId: "openai", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
+        const forbidden = new LlmError.AuthError({ provider: "openai", model: "gpt-4o", reason: "forbidden" })
+        const scope = yield* Scope.make()
+        yield* pool.report(yield* hold(pool, scope), forbidden)
+        const error = yield* Effect.flip(pool.take())
+        expect(error._tag).toBe("NoCapacityError")
+        expect(error.availableAt).toBeUndefined()
+        yield* Scope.close(scope, Exit.void)
+      }))
+
+    it.effect("a pool whose only key another pool disabled fails; the other pool's keys stay its own", () =>
+      Effect.gen(function*() {
+        const registry = yield* KeyPool.makeRegistry
+        const mini = yield* registry.pool({ providerId: "openai", keys: [keyA], whenExhausted: failFast })
+        const full = yield* registry.pool({ providerId: "openai", keys: [keyB], whenExhausted: failFast })
+        const scope = yield* Scope.make()
+        const onB = yield* hold(full, scope)
+        yield* full.report(onB, invalidKey)
+        const error = yield* Effect.flip(full.take())
+        expect(error._tag).toBe("NoCapacityError")
+        expect((yield* hold(mini, scope)).credentials.keyId).toBe(idA)
+        yield* Scope.close(scope, Exit.void)
       }))
 
     it.effect("pools of one providerId but another endpoint keep apart; pools of one endpoint share", () =>
@@ -681,7 +740,7 @@ describe("KeyPool", () => {
         yield* vendor.report(lease, invalidKey)
         // Disabled for the vendor's endpoint, wherever its pools ask; not for another endpoint, nor for none.
         expect((yield* statusOf(vendorToo, idA)).disabled).toBe("invalid_key")
-        expect(inFlightById(yield* vendorToo.status)).toEqual({ [idA]: 1, [idB]: 0 })
+        expect(inFlightById(yield* vendorToo.status)).toEqual({ [idA]: 1 })
         expect((yield* statusOf(internal, idA)).disabled).toBeUndefined()
         expect(inFlightById(yield* internal.status)).toEqual({ [idA]: 0 })
         expect((yield* statusOf(unnamed, idA)).disabled).toBeUndefined()

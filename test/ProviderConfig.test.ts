@@ -731,6 +731,36 @@ describe("ProviderConfig: api and preset", () => {
       }
     }))
 
+  it.effect(
+    "a cloud entry without api_keys gets its credential's identity as its key (project, profile, resource), which " +
+      "is no provider key to mask",
+    () =>
+      Effect.gen(function*() {
+        const config = yield* ProviderConfig.fromJson({
+          gcp: [
+            { model_name: "gemini-2.5-flash", api: "vertex", project: "proj-a", location: "us-central1" },
+            { model_name: "gemini-2.5-pro", api: "vertex", project: "proj-b", location: "us-central1" }
+          ],
+          aws: [
+            { model_name: "amazon.nova-micro-v1:0", api: "bedrock", region: "us-east-1", profile: "alpha" },
+            { model_name: "amazon.nova-lite-v1:0", api: "bedrock", region: "us-east-1" }
+          ],
+          azure: [{ model_name: "gpt-4.1", api: "azure", base_url: "https://res.openai.azure.com" }],
+          openai: [{ model_name: "gpt-4o", api_keys: ["sk-provider-key-0123456789"] }]
+        })
+        const keyOf = (provider: string, model: string) =>
+          config.providers[provider]![model]!.keys.map((k) => typeof k.key === "string" ? k.key : Redacted.value(k.key))
+        expect(keyOf("gcp", "gemini-2.5-flash")).toEqual(["google-credential:project/proj-a"])
+        expect(keyOf("gcp", "gemini-2.5-pro")).toEqual(["google-credential:project/proj-b"])
+        expect(keyOf("aws", "amazon.nova-micro-v1:0")).toEqual(["aws-credential:profile/alpha"])
+        expect(keyOf("aws", "amazon.nova-lite-v1:0")).toEqual(["aws-credential:default-chain"])
+        expect(keyOf("azure", "gpt-4.1")).toEqual(["entra-id:https://res.openai.azure.com"])
+        expect((ProviderConfig.gatewayConfig(config).providerKeys ?? []).map(Redacted.value)).toEqual([
+          "sk-provider-key-0123456789"
+        ])
+      })
+  )
+
   it.live("each api chats through the simulator over loopback, and a preset with base_url does too", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 5 })
@@ -768,10 +798,10 @@ describe("ProviderConfig: api and preset", () => {
 })
 
 describe("ProviderConfig.clientLayer", () => {
-  it.effect("an entry built by hand with the vllm preset and no base_url fails with OptionsError", () =>
+  it.effect("an entry built by hand with the vllm preset and no base_url fails with OptionsError naming it", () =>
     Effect.gen(function*() {
       const error = yield* buildError(ProviderConfig.clientLayer("local", { model_name: "m", preset: "vllm" }))
-      expectOptionsError(error, { module: "Presets", option: "baseUrl", value: "undefined" })
+      expectOptionsError(error, { module: "Presets (local/m)", option: "baseUrl", value: "undefined" })
     }))
 
   it.effect("each api's default root, a preset's, base_url over a preset's, and headers on the request", () =>

@@ -20,6 +20,7 @@ import * as Stream from "effect/Stream"
 import * as Path from "node:path"
 import * as Gateway from "../Gateway.js"
 import { describe } from "../internal/sql/location.js"
+import type { OptionsError } from "../OptionsError.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
@@ -170,13 +171,23 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       ...(file === undefined ? {} : { source: Effect.map(load(file), (next) => served(next, args, secrets)) }),
       logRequests: true
     }).pipe(
-      Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
+      // The gateway's own options are the flags' (a host, a port): a usage error. Any other module's is the
+      // configuration's (a deployment its adapter refuses, an optional peer dependency missing): exit 1, the entry
+      // named, without the usage.
+      Effect.catchTag(
+        "OptionsError",
+        (error): Effect.Effect<never, UsageError | OptionsError> =>
+          error.module === "Gateway" && !error.option.startsWith("config")
+            ? Effect.fail(new UsageError({ reason: error.message }))
+            : Effect.fail(error)
+      )
     )
     // A refused reload is logged by the gateway, and the running configuration stays.
     yield* Effect.forkScoped(Stream.runForEach(hangups, () => Effect.ignore(gateway.reload)))
     io.stdout(`${gateway.url}\n`)
     io.stderr(notice)
     const keys = gateway.keys.filter((key) => !key.admin).map((key) => key.name)
+    const uncredentialed = Object.entries(yield* gateway.unavailableCredentials)
     io.stderr(
       `${programName}: gateway listening at ${gateway.url} (OpenAI-compatible base URL ${gateway.url}/v1), ` +
         (!gateway.keysRequired
@@ -190,7 +201,13 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
         (token === undefined
           ? ": one of provider.json's gateway.admin_keys)"
           : `: the token in ${AdminToken.pathIn(args.data)}, which keys, teams and spend read there)`) +
-        `. Models: ${gateway.models.join(", ")}. Data: ${describe(gatewayConfig.database)}. Ctrl-C to stop.\n`
+        `. Models: ${gateway.models.join(", ")}. Data: ${describe(gatewayConfig.database)}.` +
+        (uncredentialed.length === 0
+          ? ""
+          : ` No working credential (their calls answered 503 credential_unavailable until it gives a token): ${
+            uncredentialed.map(([name, detail]) => `${name} (${detail})`).join("; ")
+          }.`) +
+        " Ctrl-C to stop.\n"
     )
     return yield* Effect.never
   })

@@ -155,7 +155,15 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
   Effect.gen(function*() {
     const aws = yield* Effect.mapError(
       Aws.load,
-      (detail) => Invalid.make("Bedrock", "auth", options.auth ?? "sigv4", detail)
+      (detail) =>
+        detail === Aws.notInstalledDetail
+          ? Invalid.make(
+            "Bedrock",
+            `optional peer dependencies ${Aws.peerPackages}`,
+            "missing",
+            `installed (npm install ${Aws.peerPackages})`
+          )
+          : Invalid.make("Bedrock", "auth", options.auth ?? "sigv4", detail)
     )
     if (options.auth === "api-key") {
       if (options.profile !== undefined) {
@@ -169,8 +177,9 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
     const source = options.profile === undefined
       ? Effect.map(Credentials, (provider) => Aws.credentialSource(provider, nameOf(provider)))
       : Effect.succeed(Aws.credentialSource(Aws.profileCredentials(options.profile), Aws.profileName(options.profile)))
-    const sign = Aws.sign(aws, yield* source, options.region ?? "us-east-1")
-    return yield* Adapter.make((given: Options) => definition(given, aws, sign), options)
+    const credentials = yield* source
+    const sign = Aws.sign(aws, credentials, options.region ?? "us-east-1")
+    return yield* Adapter.make((given: Options) => definition(given, aws, sign, credentials), options)
   })
 
 /**

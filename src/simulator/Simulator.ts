@@ -42,7 +42,9 @@
  * html=<400-599>        an HTML error page (text/html), as proxies send
  * empty=<400-599>       the status with an empty body
  * echo-key=<where>      the request's key sent back, as a careless provider may:
- *                       `error` in a 400 error (its message, param and code),
+ *                       `error` in a 400 error (its message, param and code;
+ *                       the message quotes the authorization and
+ *                       x-amz-security-token headers too),
  *                       `body` in a 200 body that is not JSON; streamed or not
  * down=<ms>             for ms milliseconds an error in the format's JSON error shape,
  *                       then normal replies; params: status=<400-599> (default 503)

@@ -599,4 +599,29 @@ describe("AWS profiles as deployments", () => {
       })
       assert.strictEqual((yield* simulator.stats).requests, 0)
     }).pipe(Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a failing credential_process: neither its command line nor its output reaches the error", () =>
+    Effect.gen(function*() {
+      yield* sharedCredentialsFile(
+        [
+          "[proc]",
+          "credential_process = sh -c 'echo printed-secret-0123456789 >&2; exit 3' --token argument-secret-0123456789",
+          ""
+        ].join("\n")
+      )
+      const simulator = yield* Simulator.make({ models: [MODEL], bedrockCredentials: [alpha] })
+      const chat = yield* Bedrock.make({ baseUrl: simulator.url, region, model: MODEL, profile: "proc" })
+      yield* AdapterE2e.failsWholeAndStreamed(chat, hello, none, (error) => {
+        assert(error._tag === "AuthError")
+        assert.strictEqual(error.reason, "credential_unavailable")
+        assert.include(error.detail, `the AWS profile "proc"`)
+        assert.include(error.detail, "its credential_process failed (the command line and its output are not shown)")
+        for (const text of [error.message, JSON.stringify(error)]) {
+          assert.notInclude(text, "argument-secret")
+          assert.notInclude(text, "printed-secret")
+          assert.notInclude(text, "sh -c")
+        }
+      })
+      assert.strictEqual((yield* simulator.stats).requests, 0)
+    }).pipe(Effect.provide(UndiciHttpClient.layer())))
 })

@@ -98,7 +98,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Azure OpenAI dep
       expect(credential.asked).toBe(1)
     }))
 
-  it.effect("an Entra ID deployment whose credential gives no token: 401, saying the gateway's credential failed", () =>
+  it.effect("an Entra ID deployment whose credential gives no token: 503, saying the gateway's credential failed", () =>
     Effect.scoped(Effect.gen(function*() {
       const simulator = yield* Simulator.make({ models: ["gpt-4.1"] })
       const config = yield* ProviderConfig.fromJson({
@@ -117,8 +117,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Azure OpenAI dep
           (failure: unknown) => failure as { readonly status: number; readonly message: string }
         )
       )
-      expect(error?.status).toBe(401)
-      expect(error?.message).toContain("no token from its credential")
+      expect(error?.status).toBe(503)
+      expect(error).toBeInstanceOf(OpenAI.InternalServerError)
+      expect(error?.message).toContain("no working credential for the deployment azure/gpt-4.1")
       expect((yield* simulator.stats).requests).toBe(0)
     })).pipe(Effect.provide(UndiciHttpClient.layer())))
 

@@ -98,6 +98,29 @@ describe("serve, in-process", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("serve, a deployment its adapter refuses", () => {
+  it.live("exits 1 naming the entry and what is wrong, without the usage", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-refused-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const file = path.join(dir, "provider.json")
+      fs.writeFileSync(
+        file,
+        JSON.stringify({
+          gcp: [{ model_name: "gemini-2.5-flash", api: "vertex", project: "my proj", location: "us-central1" }]
+        })
+      )
+      const { io, result } = captureIo()
+      const out = result(yield* Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io))
+      expect(out.code).toBe(1)
+      expect(out.stderr).toBe(
+        "OptionsError: Vertex (gcp/gemini-2.5-flash): project must be a Google Cloud project id, such as my-proj or " +
+          "us-central1, got \"my proj\"\n"
+      )
+      expect(out.stderr).not.toContain("Usage:")
+    }).pipe(Effect.scoped))
+})
+
 describe("serve, the binary spawned", () => {
   it.live(
     "with no config it serves the built-in simulator, and SIGTERM lets a stream finish, then exits 0",

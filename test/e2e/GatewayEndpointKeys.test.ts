@@ -7,13 +7,17 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import OpenAI from "openai"
 import { createClient } from "redis"
 import * as Gateway from "../../src/Gateway.js"
 import { maskKey } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { scopedDirectory, scopedEnv } from "../utils/env.js"
 import { eventually } from "../utils/eventually.js"
 import { redisServer } from "../utils/redisServer.js"
 
@@ -125,6 +129,150 @@ describe("Gateway: a provider key belongs to its endpoint", () => {
         expect(yield* ask(gateway, "internal-model")).toBe(200)
         expect(yield* ask(gateway, "internal-model")).toBe(200)
         expect(yield* keysOf(gateway, "acme/internal-model")).toEqual([{ key: maskKey(sharedKey), disabled: null }])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    30_000
+  )
+
+  it.live(
+    "entries of one endpoint pick among their own keys only: a key listed under vendor-other never answers " +
+      "vendor-model, whose own key's 401 leaves it with none; the key both list is one key",
+    () =>
+      Effect.gen(function*() {
+        // The vendor takes the other model's key and the shared one, not vendor-model's own.
+        const vendor = yield* Simulator.make({ apiKeys: [sharedKey, vendorKey], models })
+        const gateway = yield* serving({
+          acme: [
+            entry("vendor-model", `${vendor.url}/v1`, [internalKey]),
+            entry("vendor-other", `${vendor.url}/v1`, [vendorKey, sharedKey])
+          ]
+        })
+        expect(yield* keysOf(gateway, "acme/vendor-model")).toEqual([{ key: maskKey(internalKey), disabled: null }])
+        // Its own key refused, vendor-model has no other: the other entry's keys are not its to try.
+        expect(yield* ask(gateway, "vendor-model")).not.toBe(200)
+        expect(yield* requestsOf(vendor)).toBe(1)
+        expect(yield* ask(gateway, "vendor-model")).not.toBe(200)
+        expect(yield* requestsOf(vendor)).toBe(1)
+        expect(yield* keysOf(gateway, "acme/vendor-model")).toEqual([
+          { key: maskKey(internalKey), disabled: expect.any(String) }
+        ])
+        for (let i = 0; i < 3; i++) expect(yield* ask(gateway, "vendor-other")).toBe(200)
+        expect(yield* keysOf(gateway, "acme/vendor-other")).toEqual([
+          { key: maskKey(vendorKey), disabled: null },
+          { key: maskKey(sharedKey), disabled: null }
+        ])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    30_000
+  )
+
+  it.live(
+    "a 403 refuses a key for its entry only (the other entry listing it still answers with it); a 401 disables it " +
+      "for every entry; in memory and through Redis",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        for (const store of [undefined, { redis: redis.url }]) {
+          const vendor = yield* Simulator.make({ apiKeys: [sharedKey, vendorKey], models })
+          const refusing = (status: number) => ({ headers: { [Simulator.faultHeader]: `status=${status}` } })
+          const gateway = yield* serving({
+            acme: [
+              // A project key the vendor refuses for vendor-model (403), and a key it does not take at all (401).
+              { ...entry("vendor-model", `${vendor.url}/v1`, [sharedKey]), ...refusing(403) },
+              entry("vendor-other", `${vendor.url}/v1`, [sharedKey]),
+              { ...entry("internal-model", `${vendor.url}/v1`, [vendorKey]), ...refusing(401) },
+              entry("gpt-4o-mini", `${vendor.url}/v1`, [vendorKey])
+            ],
+            ...(store === undefined ? {} : { store })
+          })
+          const where = store === undefined ? "memory" : "redis"
+          yield* eventually(`vendor-other answering (${where})`, ask(gateway, "vendor-other"), (s) => s === 200)
+          expect(yield* ask(gateway, "vendor-model"), where).not.toBe(200)
+          expect(yield* keysOf(gateway, "acme/vendor-model"), where).toEqual([
+            { key: maskKey(sharedKey), disabled: "forbidden" }
+          ])
+          // The other entry keeps the key: usable, answering with it.
+          expect(yield* keysOf(gateway, "acme/vendor-other"), where).toEqual([
+            { key: maskKey(sharedKey), disabled: null }
+          ])
+          for (let i = 0; i < 3; i++) expect(yield* ask(gateway, "vendor-other"), where).toBe(200)
+          // Refused for vendor-model: no request sent with it again.
+          const before = yield* requestsOf(vendor)
+          expect(yield* ask(gateway, "vendor-model"), where).not.toBe(200)
+          expect(yield* requestsOf(vendor), where).toBe(before)
+          // A 401 is the key's: disabled for every entry listing it.
+          expect(yield* ask(gateway, "internal-model"), where).not.toBe(200)
+          yield* eventually(
+            `gpt-4o-mini's key disabled (${where})`,
+            keysOf(gateway, "acme/gpt-4o-mini"),
+            (keys) => keys[0]?.disabled === "invalid_key"
+          )
+          expect(yield* ask(gateway, "gpt-4o-mini"), where).not.toBe(200)
+        }
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a cloud credential's identity is a key of its own: one Vertex project's 403 and one AWS profile's 403 leave " +
+      "the other project and profile of the same endpoint answering",
+    () =>
+      Effect.gen(function*() {
+        const alpha = { accessKeyId: "AKIAENDPOINTALPHA000", secretAccessKey: "alpha/endpoint/secret/0000000000000000" }
+        const beta = { accessKeyId: "AKIAENDPOINTBETA0000", secretAccessKey: "beta/endpoint/secret/00000000000000000" }
+        const home = yield* scopedDirectory("endpoint-profiles-")
+        Fs.writeFileSync(
+          Path.join(home, "credentials"),
+          [alpha, beta].map((pair, i) =>
+            `[${i === 0 ? "alpha" : "beta"}]\naws_access_key_id = ${pair.accessKeyId}\n` +
+            `aws_secret_access_key = ${pair.secretAccessKey}\n`
+          ).join("")
+        )
+        Fs.writeFileSync(Path.join(home, "config"), "")
+        yield* scopedEnv({
+          AWS_SHARED_CREDENTIALS_FILE: Path.join(home, "credentials"),
+          AWS_CONFIG_FILE: Path.join(home, "config")
+        })
+        const token = "ya29.endpoint-keys-token-0123456789"
+        const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
+        const simulator = yield* Simulator.make({
+          apiKeys: [token, alpha.accessKeyId, beta.accessKeyId],
+          bedrockCredentials: [alpha, beta],
+          models: ["gemini-2.5-flash", "gemini-2.5-pro", claude, "amazon.nova-micro-v1:0"]
+        })
+        const forbidden = { headers: { [Simulator.faultHeader]: "status=403" } }
+        const vertex = (model: string, project: string, extra: Record<string, unknown> = {}) => ({
+          model_name: model,
+          api: "vertex",
+          project,
+          location: "us-central1",
+          base_url: simulator.url,
+          max_retries: 0,
+          ...extra
+        })
+        const bedrock = (model: string, profile: string, extra: Record<string, unknown> = {}) => ({
+          model_name: model,
+          api: "bedrock",
+          region: "us-east-1",
+          base_url: simulator.url,
+          profile,
+          max_retries: 0,
+          ...extra
+        })
+        const gateway = yield* serving({
+          gcp: [vertex("gemini-2.5-pro", "refused-proj", forbidden), vertex("gemini-2.5-flash", "good-proj")],
+          aws: [bedrock(claude, "alpha", forbidden), bedrock("amazon.nova-micro-v1:0", "beta")]
+        }).pipe(
+          Effect.provideService(Vertex.Credential, { getAccessToken: () => Promise.resolve({ token }) })
+        )
+        for (const [refused, other] of [["gemini-2.5-pro", "gemini-2.5-flash"], [claude, "amazon.nova-micro-v1:0"]]) {
+          expect(yield* ask(gateway, refused!)).toBe(401)
+          const provider = refused!.startsWith("gemini") ? "gcp" : "aws"
+          expect((yield* keysOf(gateway, `${provider}/${refused}`))[0]!.disabled).toBe("forbidden")
+          // The other project or profile: another key, usable, answering.
+          const keys = yield* keysOf(gateway, `${provider}/${other}`)
+          expect(keys).toEqual([{ key: expect.any(String), disabled: null }])
+          expect(keys[0]!.key).not.toBe((yield* keysOf(gateway, `${provider}/${refused}`))[0]!.key)
+          expect(yield* ask(gateway, other!)).toBe(200)
+        }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     30_000
   )

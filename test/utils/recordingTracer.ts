@@ -1,6 +1,8 @@
 /**
  * A tracer that records each span's name, attributes and events, for tests of what spans carry.
  */
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
 
 export interface RecordedSpan {
@@ -13,6 +15,8 @@ export interface RecordedSpan {
   readonly events: Array<{ readonly name: string; readonly attributes: Record<string, unknown> }>
   /** Whether it was ended. */
   ended: boolean
+  /** How it failed, as an exporter records it (the cause of its exit, pretty): what an exception event would carry. */
+  failure?: string
 }
 
 /** A fresh tracer and the spans it has recorded so far, in the order they started. */
@@ -44,8 +48,9 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
         links,
         sampled,
         kind,
-        end: () => {
+        end: (_endTime, exit) => {
           recorded.ended = true
+          if (Exit.isFailure(exit)) recorded.failure = Cause.pretty(exit.cause)
         },
         attribute: (key, value) => {
           attributes.set(key, value)

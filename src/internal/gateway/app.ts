@@ -45,7 +45,7 @@ import * as AdminKeys from "./admin/keys.js"
 import * as AdminSpend from "./admin/spend.js"
 import * as AnthropicRoute from "./anthropic/route.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
-import type { Engine } from "./engine.js"
+import type { Engine, Readiness } from "./engine.js"
 import * as GeminiModels from "./gemini/models.js"
 import * as GeminiRoutes from "./gemini/routes.js"
 import * as Intake from "./intake.js"
@@ -60,6 +60,29 @@ import * as ResponsesStoreRedis from "./responses/storeRedis.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
 
+/**
+ * `GET /ready`'s answer: 200 while some deployment can take a call, else 503 `not_ready`; either names the deployments
+ * whose cloud credential gives no token (names only: what the credential said is the operator's, in `serve`'s start
+ * line and `Gateway.Service.unavailableCredentials`).
+ */
+function readyAnswer(readiness: Readiness): HttpServerResponse.HttpServerResponse {
+  const names = Object.keys(readiness.unavailableCredentials)
+  if (readiness.ready) {
+    return json(
+      200,
+      JSON.stringify(
+        names.length === 0 ? { status: "ready" } : {
+          status: "ready",
+          credential_unavailable: names
+        }
+      )
+    )
+  }
+  const without = names.length === 0 ? "" : ` No working credential (no token): ${names.join(", ")}.`
+  return errorResponse(
+    Errors.answer(503, `No deployment can take a call now.${without}`, "server_error", null, "not_ready")
+  )
+}
 /** What the application needs besides the engine. */
 export type AppOptions = Serving.AppOptions
 
@@ -219,12 +242,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route(
       "GET",
       "/ready",
-      plain(Effect.map(engine.ready, (ready) =>
-        ready
-          ? json(200, `{"status":"ready"}`)
-          : errorResponse(
-            Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready")
-          )))
+      plain(Effect.map(engine.ready, readyAnswer))
     )
   ]
   // Each path's other methods; a path served on GET takes HEAD too (the router answers it as GET).

@@ -48,6 +48,12 @@ export interface Target {
   readonly deployments: ReadonlyArray<string>
 }
 
+/** What `GET /ready` tells: whether some deployment can take a call, and those whose credential gives no token. */
+export interface Readiness {
+  readonly ready: boolean
+  readonly unavailableCredentials: Readonly<Record<string, string>>
+}
+
 /** One entry of `GET /v1/models`. */
 export interface ModelEntry {
   readonly id: string
@@ -66,8 +72,12 @@ export interface Engine {
    * one): their counts added up, a breaker shown as the most open of the routers' (`RouterStatus.combine`).
    */
   readonly status: Router.Service["status"]
-  /** Whether some deployment can take a call now: its breaker not open, and a key not disabled. */
-  readonly ready: Effect.Effect<boolean>
+  /**
+   * Whether some deployment can take a call now: its breaker not open, a key not disabled, and its cloud credential,
+   * if it signs in with one, giving a token; and the deployments whose credential gives none, by name, with what it
+   * said (`Router.Service.unavailableCredentials`).
+   */
+  readonly ready: Effect.Effect<Readiness>
   /** What a Responses request's hosted tools do for a model reaching another API (`Gateway.Keys.hostedTools`). */
   readonly hostedTools: Gateway.HostedTools
 }
@@ -265,11 +275,14 @@ export function make(
       for (const group of deployment.groups ?? []) yield* address(group, "group")
     }
     const ready = Effect.map(
-      all.status,
-      (status) =>
-        Object.values(status.details).some((load) =>
-          load.cooldown.state !== "open" && (load.keys.length === 0 || load.keys.some((key) => key.disabled === null))
-        )
+      Effect.all([all.status, all.unavailableCredentials], { concurrency: "unbounded" }),
+      ([status, unavailableCredentials]): Readiness => ({
+        ready: Object.entries(status.details).some(([name, load]) =>
+          !Object.hasOwn(unavailableCredentials, name) && load.cooldown.state !== "open" &&
+          (load.keys.length === 0 || load.keys.some((key) => key.disabled === null))
+        ),
+        unavailableCredentials
+      })
     )
     return {
       resolve: (model) => targets.get(model),

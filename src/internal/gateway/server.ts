@@ -404,7 +404,10 @@ export function make(
         return current().engine.models.map((model) => model.id)
       },
       status: Effect.suspend(() => current().engine.status),
-      ready: Effect.suspend(() => current().engine.ready),
+      ready: Effect.suspend(() => Effect.map(current().engine.ready, (readiness) => readiness.ready)),
+      unavailableCredentials: Effect.suspend(() =>
+        Effect.map(current().engine.ready, (readiness) => readiness.unavailableCredentials)
+      ),
       get keys() {
         return current().auth.keys
       },

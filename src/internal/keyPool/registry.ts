@@ -1,8 +1,8 @@
 /**
  * How pools are made once their options are checked, all by the one algorithm over a lease store
  * (`keyPool/stored.ts`): over a provided `KeyPool.LeaseStore` (or the deprecated `shared`); else a standalone pool
- * over a memory store of its own (`keyPool/memory.ts`), or a registry's, over one state per provider id and endpoint
- * in the registry's memory store (a later pool of them adds the keys the state lacks). Also the service
+ * over a memory store of its own (`keyPool/memory.ts`), or a registry's, over its own keys' states in the registry's
+ * memory store (one group per provider id and endpoint, one state per key). Also the service
  * `KeyPool.fromAcquire` builds, and the registry's tag, `KeyPool.KeyPoolRegistry`.
  */
 import * as Context from "effect/Context"
@@ -12,7 +12,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import type * as KeyPool from "../../KeyPool.js"
 import { OptionsError } from "../../OptionsError.js"
 import type * as ProviderClient from "../../ProviderClient.js"
@@ -113,12 +112,13 @@ export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, O
       )
     ))
 
-/** A registry with no pools yet (`KeyPool.makeRegistry`). */
+/**
+ * A registry with no pools yet (`KeyPool.makeRegistry`): each pool picks among the keys it lists only, over one state
+ * per key in the registry's memory store, where the pools of one provider id and endpoint keep one group (the same key
+ * listed by two of them is one key: its calls, cooldowns and disable count once).
+ */
 export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(() => {
-  // One state by provider id and endpoint, in one memory store; made one pool at a time.
-  const cores = new Map<string, Stored.Core>()
   let store: KeyPool.LeaseStore["Service"] | undefined
-  const lock = Semaphore.makeUnsafe(1)
   return {
     pool: (given) =>
       viaSharedStore(given, (options) =>
@@ -127,21 +127,12 @@ export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(
           Effect.flatMap(backendOf(options), (backend) => {
             const settings = Stored.settingsOf(options)
             if (backend !== undefined) return Stored.make(options, backend, settings)
+            store ??= memoryStore()
             const name = JSON.stringify([options.providerId, options.endpoint ?? null])
-            return lock.withPermits(1)(Effect.suspend(() => {
-              const existing = cores.get(name)
-              if (existing !== undefined) {
-                return Effect.andThen(Stored.grow(existing, options.keys), Stored.service(existing, settings))
-              }
-              store ??= memoryStore()
-              return Effect.flatMap(
-                Stored.makeCore(options.providerId, options.keys, undefined, { store, key: name }),
-                (core) => {
-                  cores.set(name, core)
-                  return Stored.service(core, settings)
-                }
-              )
-            }))
+            return Effect.flatMap(
+              Stored.makeCore(options.providerId, options.keys, undefined, { store, key: name }),
+              (core) => Stored.service(core, settings)
+            )
           })
         ))
   }

@@ -111,6 +111,7 @@ export type Verdict =
   | { readonly _tag: "Success" }
   | { readonly _tag: "RateLimited"; readonly retryAfterMillis: number | undefined }
   | { readonly _tag: "Rejected"; readonly reason: string }
+  | { readonly _tag: "Refused"; readonly reason: string }
   | { readonly _tag: "Failed" }
   | { readonly _tag: "Ignored" }
 
@@ -139,8 +140,14 @@ function verdictOfError(error: LlmError): Verdict {
       }
     case "AuthError":
       // A cloud credential that gave no token (a managed identity timing out, say) says nothing of the key: the
-      // next call asks the credential again.
-      return error.reason === "credential_unavailable" ? { _tag: "Failed" } : { _tag: "Rejected", reason: error.reason }
+      // next call asks the credential again. A 403 refuses the key what this pool's calls ask (a project key limited
+      // to some models, a model the account may not use): the key is refused by this pool only (docs/router.md,
+      // "Which refusals disable a key where"). An invalid key, an exhausted quota or credit are the key's everywhere.
+      return error.reason === "credential_unavailable"
+        ? { _tag: "Failed" }
+        : error.reason === "forbidden"
+        ? { _tag: "Refused", reason: error.reason }
+        : { _tag: "Rejected", reason: error.reason }
     default:
       return { _tag: "Failed" }
   }
@@ -155,6 +162,7 @@ export function sharedVerdictOf(
   switch (verdict._tag) {
     case "Ignored":
     case "Failed":
+    case "Refused":
       return undefined
     case "Success":
       return "success"
@@ -191,7 +199,10 @@ export function normalize(entry: KeyPool.Options["keys"][number]): Key {
   }
 }
 
-/** A lease taken in the store: `lease` names it there, `index` is its key's place in the lease group. */
+/**
+ * A lease taken in the store: `lease` names it there, `index` is its key's place in the lease group, `candidate` its
+ * place among the candidates of `leases`, the steps it was taken with (and is given back through).
+ */
 class StoredLease implements KeyPool.Lease {
   /** Until released. */
   held = true
@@ -202,8 +213,19 @@ class StoredLease implements KeyPool.Lease {
     readonly slot: number,
     readonly index: number,
     readonly lease: string,
-    readonly pool: object
+    readonly pool: object,
+    readonly leases: KeyPool.Leases,
+    readonly candidate: number
   ) {}
+}
+
+/**
+ * A pool's steps over its leased keys in the store's group, and each candidate's place in the lease group: every
+ * leased key but those the pool refused (a 403 through it); `leases` undefined when none is left.
+ */
+interface View {
+  readonly leases: KeyPool.Leases | undefined
+  readonly places: ReadonlyArray<number>
 }
 
 /** Why an attempt found no key: `availableAt` on the clock that read `now` (the store's, or this process'). */
@@ -232,13 +254,7 @@ export interface Backend {
   readonly key: string
 }
 
-/** One pool's view of the lease group: its warm-up, and the steps over the group's keys as they are now. */
-interface View {
-  readonly slowStartMillis: number
-  leases: KeyPool.Leases | undefined
-}
-
-/** What the pools of one state share (a registry's pools of one provider id and endpoint). */
+/** The state of a pool's keys: their places in the store's lease group, and what this instance counts of them. */
 export interface Core {
   readonly providerId: string
   readonly store: KeyPool.LeaseStore["Service"]
@@ -256,7 +272,6 @@ export interface Core {
   readonly failures: Array<number>
   /** By place in the lease group: this instance's leases, for `status` while the store is away. */
   readonly holding: Array<number>
-  readonly views: Array<View>
 }
 
 /**
@@ -299,17 +314,6 @@ function candidatesOf(core: Core): Array<KeyPool.LeaseCandidate> {
   })
 }
 
-// Each view over the lease group as it is now: the store adds the keys it lacks.
-function renew(core: Core): Effect.Effect<void> {
-  return core.leased.length === 0 ? Effect.void : Effect.forEach(core.views, (view) =>
-    Effect.map(
-      core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis: view.slowStartMillis }),
-      (leases) => {
-        view.leases = leases
-      }
-    ), { discard: true })
-}
-
 /** The state of the keys `keys` (checked by `KeyPool.make`), kept in `backend`. */
 export function makeCore(
   providerId: string,
@@ -329,8 +333,7 @@ export function makeCore(
       uncapped: undefined,
       totals: [],
       failures: [],
-      holding: [],
-      views: []
+      holding: []
     }
     addKeys(core, keys, backend.store.leaseUncapped === true)
     const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
@@ -340,14 +343,6 @@ export function makeCore(
       (uncapped): Core => ({ ...core, uncapped })
     )
   })
-}
-
-/**
- * Adds the keys of `entries` that `core` lacks, leased in its store (for a core whose store leases every key: a
- * registry's); a key already present keeps its first weight and cap. Waiters are woken by the store.
- */
-export function grow(core: Core, entries: KeyPool.Options["keys"]): Effect.Effect<void> {
-  return Effect.suspend(() => addKeys(core, entries, true).length === 0 ? Effect.void : renew(core))
 }
 
 /** A pool over options `KeyPool.make` has checked, kept in `backend`. */
@@ -367,10 +362,15 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
   return Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
     const { failures, holding, keys, leased, placeOf, token, totals, uncapped } = core
-    const view: View = { slowStartMillis, leases: undefined }
-    core.views.push(view)
-    if (leased.length > 0) {
-      view.leases = yield* core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis })
+    // Per key: why this pool refused it (a 403 through it), or undefined; the other pools of its state still use it.
+    const refused: Array<string | undefined> = keys.map(() => undefined)
+    // The steps over the pool's leased keys in the store's group (none when every key is picked here), narrowed to
+    // those it has not refused.
+    let view: View = {
+      leases: leased.length === 0
+        ? undefined
+        : yield* core.store.leases({ key: core.groupKey, candidates: candidatesOf(core), slowStartMillis }),
+      places: leased.map((_, place) => place)
     }
     const local = uncapped?.group
     // Per key: its lease when it is picked here.
@@ -386,11 +386,12 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
     }
     const storeUnavailable = new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 
-    function leaseOf(taken: KeyPool.LeaseTaken): KeyPool.Lease {
-      const at = leased[taken.index]!
+    function leaseOf(taken: KeyPool.LeaseTaken, from: View): KeyPool.Lease {
+      const place = from.places[taken.index]!
+      const at = leased[place]!
       totals[at]!++
-      holding[taken.index]!++
-      return new StoredLease(keys[at]!.credentials, at, taken.index, taken.lease, token)
+      holding[place]!++
+      return new StoredLease(keys[at]!.credentials, at, place, taken.lease, token, from.leases!, taken.index)
     }
 
     function localLease(slot: Memory.Slot): KeyPool.Lease {
@@ -417,26 +418,62 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
       return slot === undefined ? noneHere(now) : localLease(slot)
     }
 
-    function fromStore(result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked): Attempt {
-      return result._tag === "Taken" ? leaseOf(result) : result
+    function fromStore(result: KeyPool.LeaseTaken | KeyPool.LeaseBlocked, from: View): Attempt {
+      return result._tag === "Taken" ? leaseOf(result, from) : result
+    }
+
+    // The store's pick over `from` as an attempt; every leased key refused, blocked for good.
+    function pickOf(from: View): Effect.Effect<Attempt, StoreUnavailableError> {
+      const leases = from.leases
+      return leases === undefined
+        ? Effect.clockWith((clock) =>
+          Effect.succeed<Attempt>({
+            _tag: "Blocked",
+            allDisabled: true,
+            availableAt: undefined,
+            releasable: false,
+            now: clock.currentTimeMillisUnsafe()
+          })
+        )
+        : Effect.map(leases.pick, (result) => fromStore(result, from))
+    }
+    // Made again only when the view is (a key refused).
+    let fromPick = pickOf(view)
+
+    // Refuses key `at` for this pool: out of its view (a leased key) or its group (an uncapped one); its lease given
+    // back as any. The store is not told: the key stays usable to the other pools of its state.
+    function refuse(at: number, reason: string): Effect.Effect<void> {
+      return Effect.suspend(() => {
+        if (refused[at] !== undefined) return Effect.void
+        refused[at] = reason
+        const place = placeOf[at]!
+        if (place < 0) {
+          Memory.disable(local!, localOf[at]!.local, reason)
+          return Effect.void
+        }
+        const places = view.places.filter((candidate) => candidate !== place)
+        const narrowed = places.length === 0
+          ? Effect.succeed(undefined)
+          : core.store.leases({
+            key: core.groupKey,
+            candidates: places.map((candidate) => candidatesOf(core)[candidate]!),
+            slowStartMillis
+          })
+        return Effect.map(narrowed, (leases) => {
+          view = { leases, places }
+          fromPick = pickOf(view)
+        })
+      })
     }
 
     // The least loaded key: from the store when the pool picks none here; an uncapped one without a round trip when
     // the pool leases none; otherwise a leased one when it is less loaded than the best uncapped one.
-    // The store's pick as an attempt, made again only when the view is (a registry's state grew).
-    let picked: KeyPool.Leases | undefined
-    let fromPick: Effect.Effect<Attempt, StoreUnavailableError> = Effect.never
     const attempt: Effect.Effect<Attempt, StoreUnavailableError> = local === undefined
-      ? Effect.suspend(() => {
-        if (picked !== view.leases) {
-          picked = view.leases!
-          fromPick = Effect.map(picked.pick, fromStore)
-        }
-        return fromPick
-      })
+      ? Effect.suspend(() => fromPick)
       : Effect.clockWith((clock) => {
         const now = clock.currentTimeMillisUnsafe()
-        const group = view.leases
+        const from = view
+        const group = from.leases
         if (group === undefined) {
           return Effect.andThen(uncapped!.check, Effect.sync(() => takeUncapped(now)))
         }
@@ -445,7 +482,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
           ? group.pick
           : group.pickBelow({ inFlight: best.inFlight + best.elsewhere, share: Memory.shareOf(best) })
         return Effect.map(pick, (result): Attempt => {
-          if (result._tag === "Taken") return leaseOf(result)
+          if (result._tag === "Taken") return leaseOf(result, from)
           const here = takeUncapped(now)
           if (result._tag === "Declined" || !isBlocked(here)) return here
           const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
@@ -523,12 +560,15 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
           return Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: pick })
         })
       }
-      return Effect.suspend(() =>
-        Effect.match(view.leases!.pickOne(place), {
+      return Effect.suspend(() => {
+        const from = view
+        const candidate = from.places.indexOf(place)
+        if (candidate < 0) return Effect.succeed(undefined)
+        return Effect.match(from.leases!.pickOne(candidate), {
           onFailure: () => undefined,
-          onSuccess: (taken) => taken === undefined ? undefined : leaseOf(taken)
+          onSuccess: (taken) => taken === undefined ? undefined : leaseOf(taken, from)
         })
-      )
+      })
     }
 
     const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
@@ -547,8 +587,10 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
         if (verdict !== undefined) count(lease.slot, verdict)
         const told = verdict === undefined ? undefined : sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random))
-        if (leaseName === "" && told === undefined) return Effect.void
-        return Effect.match(view.leases!.release(lease.index, leaseName, told), ignored)
+        const released = leaseName === "" && told === undefined
+          ? Effect.void
+          : Effect.match(lease.leases.release(lease.candidate, leaseName, told), ignored)
+        return verdict?._tag === "Refused" ? Effect.andThen(released, refuse(lease.slot, verdict.reason)) : released
       })
     }
 
@@ -578,6 +620,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
         return Effect.withFiber((fiber) => {
           const verdict = verdictOf(outcome)
           count(lease.slot, verdict)
+          if (verdict._tag === "Refused") return refuse(lease.slot, verdict.reason)
           return uncapped!.report(lease, verdict, sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random)))
         })
       }
@@ -612,11 +655,20 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
       }
     }
 
-    const leasedStatus = Effect.suspend(() =>
-      view.leases === undefined
-        ? Effect.succeed(undefined)
-        : Effect.catchTag(view.leases.status, "StoreUnavailableError", () => Effect.succeed(undefined))
-    )
+    // The leased keys' states in the store, by place in the lease group (a refused key's: none, as it is not read).
+    type LeasedRead = { readonly now: number; readonly keys: ReadonlyArray<KeyPool.LeaseKeyState | undefined> }
+    const leasedStatus = Effect.suspend((): Effect.Effect<LeasedRead | undefined> => {
+      const from = view
+      if (from.leases === undefined) return Effect.succeed(undefined)
+      return from.leases.status.pipe(
+        Effect.map((read): LeasedRead | undefined => {
+          const byPlace: Array<KeyPool.LeaseKeyState | undefined> = leased.map(() => undefined)
+          from.places.forEach((place, candidate) => byPlace[place] = read.keys[candidate])
+          return { now: read.now, keys: byPlace }
+        }),
+        Effect.catchTag("StoreUnavailableError", () => Effect.succeed(undefined))
+      )
+    })
 
     // The pool's keys in its order: the leased ones as the store counts them (without the store: this instance's
     // leases, none usable), the others as this instance sees them.
@@ -629,9 +681,12 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
           return Effect.succeed(keys.map((_, at) => {
             const place = placeOf[at]!
             if (place >= 0) {
-              return read === undefined
+              const stored = read?.keys[place]
+              return refused[at] !== undefined
+                ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: refused[at] }, now, false)
+                : read === undefined || stored === undefined
                 ? keyStatus(at, { inFlight: holding[place]!, coolingUntil: 0, disabled: undefined }, now, false)
-                : keyStatus(at, read.keys[place]!, read.now, true)
+                : keyStatus(at, stored, read.now, true)
             }
             const slot = localOf[at]!.local
             return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)

@@ -8,7 +8,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as KeyPool from "../../KeyPool.js"
 import * as Llm from "../../Llm.js"
-import type { OptionsError } from "../../OptionsError.js"
+import { OptionsError } from "../../OptionsError.js"
 import { ProviderClient } from "../../ProviderClient.js"
 import type { Deployment, ModelConfig, ModelEntry, ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
 import * as Anthropic from "../../providers/Anthropic.js"
@@ -28,8 +28,25 @@ import { model, priceOf } from "./lookup.js"
 
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
 
-/** The `ProviderClient` a model entry's `api` (and `preset`) selects. */
+/**
+ * The `ProviderClient` a model entry's `api` (and `preset`) selects; an adapter's refusal (its `OptionsError`, a
+ * missing optional peer dependency's included) names the entry.
+ */
 export const clientLayer = (
+  provider: string,
+  entry: ModelEntry
+): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
+  Layer.catchTag(
+    adapterLayer(provider, entry),
+    "OptionsError",
+    (error) =>
+      Layer.effect(
+        ProviderClient,
+        Effect.fail(new OptionsError({ ...error, module: `${error.module} (${provider}/${entry.model_name})` }))
+      )
+  )
+
+const adapterLayer = (
   provider: string,
   entry: ModelEntry
 ): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> => {

@@ -54,6 +54,25 @@ const readRedis = (text: string): Effect.Effect<Redacted.Redacted<string>, Reado
         message: `the environment variable ${text.slice("env:".length)} holds no redis:// or rediss:// URL`
       }]))
 
+/**
+ * The one key of an entry without `api_keys`: a cloud credential's identity (the Google Cloud project a Vertex token
+ * is for, the AWS profile or default chain that signs for Bedrock, the Azure resource Entra ID signs in to), so each is
+ * a key of its own, whose refusal disables no other project, profile or resource; `none` for a server that checks no
+ * key. Never sent, and no secret (not masked).
+ */
+const standInKey = (api: string, entry: ModelConfig["entry"]): string => {
+  switch (api) {
+    case "vertex":
+      return `google-credential:project/${entry.project ?? ""}`
+    case "bedrock":
+      return `aws-credential:${entry.profile === undefined ? "default-chain" : `profile/${entry.profile}`}`
+    case "azure":
+      return `entra-id:${entry.base_url ?? ""}`
+    default:
+      return "none"
+  }
+}
+
 const readKey = (
   entry: typeof KeyEntry.Type,
   path: string
@@ -292,7 +311,7 @@ export const fromJson = (
           issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
         }
         const keys = yield* Effect.all(
-          (entry.api_keys ?? ["none"]).map((key, k) => readKey(key, `${at}.api_keys[${k}]`)),
+          (entry.api_keys ?? [standInKey(api, entry)]).map((key, k) => readKey(key, `${at}.api_keys[${k}]`)),
           { mode: "result" }
         )
         issues.push(...unread(keys))

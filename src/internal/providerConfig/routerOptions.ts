@@ -94,11 +94,16 @@ export function namedRouterOptions(
   }))
 }
 
-/** Every provider key of a configuration. */
+/**
+ * Every provider key of a configuration: those its entries list. The stand-in of an entry without `api_keys` (a
+ * cloud credential's identity, a keyless server's `none`) is no secret: masking it would garble words like "none".
+ */
 export function providerKeys(config: ProviderConfig): ReadonlyArray<Redacted.Redacted<string>> {
   return Object.values(config.providers).flatMap((models) =>
     Object.values(models).flatMap((model) =>
-      model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
+      model.entry.api_keys === undefined
+        ? []
+        : model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
     )
   )
 }

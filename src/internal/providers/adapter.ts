@@ -22,7 +22,7 @@ import * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
 import type { Input as EmbeddingRequest } from "../../Embedding.js"
-import { InvalidRequestError, type LlmError } from "../../LlmError.js"
+import { AuthError, InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
@@ -122,6 +122,11 @@ export interface Definition extends ProviderHttp.Options {
   readonly embeddings: Embeddings | string
   /** The provider's token counting endpoint; without one, `ProviderClient.countTokens` is absent. */
   readonly countTokens?: TokenCounting | undefined
+  /**
+   * The cloud credential the client signs in with, as `sign` asks it (Bedrock's AWS credentials): a failure is a detail
+   * naming it. Default: `token`, when there is one (`ProviderClient.credential`).
+   */
+  readonly credential?: Effect.Effect<unknown, string> | undefined
   /** `ProviderClient.prefill`. Default false. */
   readonly prefill?: boolean | undefined
 }
@@ -381,20 +386,36 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
       )
     : Batches.embedWith(transport, { ...embeddings, provider, model: definition.model })
 
+  // A cloud credential's client sends no key: its stand-in names the credential, no secret to mask (the transport masks
+  // the token or signature it sends instead).
+  const keyed = definition.token === undefined && definition.sign === undefined
+  function secretsOf(credentials: Credentials): Secrets {
+    return keyed ? [credentials.key] : []
+  }
+
+  const credential = definition.credential ?? definition.token
+  function noCredential(detail: string) {
+    return new AuthError({ provider, model: definition.model ?? "", reason: "credential_unavailable", detail })
+  }
+
   return ProviderClient.of({
     provider,
     baseUrl: definition.baseUrl,
     timeout: transport.timeout,
+    ...(credential === undefined ? {} : { credential: Effect.mapError(Effect.asVoid(credential), noCredential) }),
     // Every failure leaves with the key masked in every field, whichever part built it.
-    chat: (request, credentials) => maskedEffect(chat(request, credentials), credentials),
-    chatStream: (request, credentials) => streamFromSource(maskedSource(openSource(request, credentials), credentials)),
-    embed: (request, credentials) => maskedEffect(embed(request, credentials), credentials),
+    chat: (request, credentials) => maskedEffect(chat(request, credentials), secretsOf(credentials)),
+    chatStream: (request, credentials) =>
+      streamFromSource(maskedSource(openSource(request, credentials), secretsOf(credentials))),
+    embed: (request, credentials) => maskedEffect(embed(request, credentials), secretsOf(credentials)),
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
     embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text",
     prefill: definition.prefill === true,
     ...(countTokens === undefined
       ? {}
-      : { countTokens: (request, credentials) => maskedEffect(countTokens(request, credentials), credentials) })
+      : {
+        countTokens: (request, credentials) => maskedEffect(countTokens(request, credentials), secretsOf(credentials))
+      })
   })
 }
 
@@ -402,21 +423,23 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
 // whichever part of it (transport, codec, stream parser) built the error, so a provider that echoes the key back (in
 // a message, a `param`, a raw body) cannot put it in a message, `Cause.pretty`, JSON or a log line.
 
-function maskWith(credentials: Credentials): (error: LlmError) => LlmError {
-  return (error) => masked(error, [credentials.key])
+type Secrets = ReadonlyArray<Redacted.Redacted<string>>
+
+function maskWith(secrets: Secrets): (error: LlmError) => LlmError {
+  return (error) => secrets.length === 0 ? error : masked(error, secrets)
 }
 
 /** A call's failure with its key masked. */
-function maskedEffect<A>(call: Effect.Effect<A, LlmError>, credentials: Credentials): Effect.Effect<A, LlmError> {
-  return Effect.mapError(call, maskWith(credentials))
+function maskedEffect<A>(call: Effect.Effect<A, LlmError>, secrets: Secrets): Effect.Effect<A, LlmError> {
+  return Effect.mapError(call, maskWith(secrets))
 }
 
 /** A stream's source whose opening and every pull fail with its key masked (the end of the stream passes as it is). */
 function maskedSource(
   open: Effect.Effect<ChunkSource, LlmError>,
-  credentials: Credentials
+  secrets: Secrets
 ): Effect.Effect<ChunkSource, LlmError> {
-  const mask = maskWith(credentials)
+  const mask = maskWith(secrets)
   return Effect.map(Effect.mapError(open, mask), (opened) => ({
     close: opened.close,
     pull: Effect.mapError(opened.pull, (error) => Cause.isDone(error) ? error : mask(error))

@@ -46,6 +46,8 @@ export interface State extends Candidate {
   readonly endpoint: string | undefined
   /** What its client's `embed` takes, when its layer provides the client (`ProviderClient.embeddingInput`). */
   readonly embeddingInput: "none" | "text" | "tokens" | undefined
+  /** Its client's cloud credential, asked for a token (`ProviderClient.credential`); none for a client of keys. */
+  readonly credential: ProviderClient.Service["credential"]
   /**
    * Whether a broken stream is continued on it by assistant prefill (`Deployment.prefill`): learned false once it
    * refuses one (a 400), for the router's life (a gateway's reload makes a new router).
@@ -136,6 +138,7 @@ export function make(
     limiter: Context.getOrUndefined(context as Context.Context<unknown>, RateLimiter.RateLimiter),
     endpoint: client?.baseUrl === undefined ? undefined : shownBaseUrl(client.baseUrl),
     embeddingInput: embeddingInputOf(client),
+    credential: client?.credential,
     prefill: deployment.prefill ?? client?.prefill === true,
     breaker: Breaker.mirror(),
     store,

@@ -107,7 +107,31 @@ const makeService = (
   const countTokens = (request: ChatRequest): Effect.Effect<Llm.TokenCount, LlmError> =>
     run(core, request, countSender, "count_tokens")
 
-  return { chat, chatStream: chatStream(core), embed, countTokens, status: Status.make(options, states, affinity) }
+  return {
+    chat,
+    chatStream: chatStream(core),
+    embed,
+    countTokens,
+    status: Status.make(options, states, affinity),
+    unavailableCredentials: unavailableCredentials(states)
+  }
+}
+
+/** `Router.Service.unavailableCredentials`: every deployment's credential asked at once, those that gave none. */
+function unavailableCredentials(
+  states: ReadonlyArray<Deployments.State>
+): Effect.Effect<Readonly<Record<string, string>>> {
+  const asked = states.flatMap((state) =>
+    state.credential === undefined ? [] : [{ state, credential: state.credential }]
+  )
+  return Effect.map(
+    Effect.forEach(asked, ({ credential, state }) =>
+      Effect.match(credential, {
+        onFailure: (error) => [[state.name, error.detail ?? error.message]] as const,
+        onSuccess: () => []
+      }), { concurrency: "unbounded" }),
+    (answers) => Object.fromEntries(answers.flat())
+  )
 }
 
 // Routers over the same deployments (one per instance) share their pins; routers of one process over different ones

@@ -174,7 +174,14 @@ export const makeEngine = (config: Config, startedAt: number) => {
       case "EchoKey": {
         const echoed = key ?? ""
         if (fault.where === "error") {
-          const message = `The key ${echoed} may not make this request.`
+          // Every credential the request carried, as a careless upstream quotes them back: a cloud's token, its
+          // signature and session token too.
+          const carried = [headers.authorization, headers["x-amz-security-token"]].filter((value) =>
+            typeof value === "string" && value !== "" && value !== echoed
+          )
+          const message = `The key ${echoed} may not make this request${
+            carried.length === 0 ? "" : ` (sent: ${carried.join(" ; ")})`
+          }.`
           return errorPlan(format, { _tag: "InvalidRequest", message, param: echoed, code: `denied:${echoed}` }, out)
         }
         out["content-type"] = "application/json"

@@ -322,6 +322,27 @@ function scrub(text: string, credentials: Credentials): string {
   return key.length >= 4 ? text.split(key).join(credentials.keyId) : text
 }
 
+/**
+ * The secrets the credential headers `names` of a request carry, as an upstream may echo them: each header's whole
+ * value, its credential after a scheme (`Bearer <token>`), and a SigV4 authorization's signature.
+ */
+export function sentSecrets(
+  headers: Readonly<Record<string, string | undefined>>,
+  names: ReadonlyArray<string>
+): Array<Redacted.Redacted<string>> {
+  const secrets: Array<Redacted.Redacted<string>> = []
+  for (const name of names) {
+    const value = headers[name]
+    if (value === undefined || value === "") continue
+    secrets.push(Redacted.make(value))
+    const credential = /^[A-Za-z0-9-]+ (\S+)$/.exec(value)?.[1]
+    if (credential !== undefined) secrets.push(Redacted.make(credential))
+    const signature = /Signature=([0-9a-f]+)/.exec(value)?.[1]
+    if (signature !== undefined) secrets.push(Redacted.make(signature))
+  }
+  return secrets
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value)
 }
@@ -354,6 +375,17 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
   // `authorization` is redacted by the platform already; other key headers are not.
   if (probe !== undefined && probe[0].toLowerCase() !== "authorization") secretHeaderNames.push(probe[0].toLowerCase())
   for (const name of options.secretHeaders ?? []) secretHeaderNames.push(name.toLowerCase())
+  // The headers whose values a failure's text may not hold: the key's, a cloud token's or signature's, the extra
+  // secret ones. The key itself is masked only where it is sent: a cloud credential's stand-in key is not a secret.
+  const credentialHeaders = ["authorization", ...secretHeaderNames]
+  const sendsKey = token === undefined && sign === undefined
+
+  // Every secret `outgoing` carries (`sentSecrets`), and the key where it is sent.
+  function secretsOf(call: Call, outgoing: HttpClientRequest.HttpClientRequest) {
+    const secrets = sentSecrets(outgoing.headers, credentialHeaders)
+    if (sendsKey) secrets.push(call.credentials.key)
+    return secrets
+  }
 
   function withSecretHeaders<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
     return secretHeaderNames.length === 0
@@ -492,6 +524,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
 
   function errorAt(
     call: Call,
+    outgoing: HttpClientRequest.HttpClientRequest,
     body: unknown,
     headers: Readonly<Record<string, string | undefined>> | undefined,
     nowMillis: number,
@@ -504,7 +537,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
       headers,
       body,
       nowMillis,
-      secrets: [call.credentials.key]
+      secrets: secretsOf(call, outgoing)
     })
   }
 
@@ -520,30 +553,30 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
       ? call.request
       : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, startMillis))
     function sent(outgoing: HttpClientRequest.HttpClientRequest) {
-      return Effect.mapError(execute(outgoing), httpTransportError(call, false))
+      return Effect.flatMap(
+        Effect.mapError(execute(outgoing), httpTransportError(call, false)),
+        (response) => {
+          watch.headersIn()
+          return isOk(response.status)
+            ? answered(response, startMillis)
+            : Effect.flatMap(readBounded(response), (body) =>
+              Effect.fail(
+                errorAt(call, outgoing, body, response.headers, watch.clock.currentTimeMillisUnsafe(), response.status)
+              ))
+        }
+      )
     }
     function unavailable(detail: string) {
       return new AuthError({ provider, model: call.model, reason: "credential_unavailable", detail })
     }
-    return Effect.flatMap(
-      sign !== undefined
-        ? Effect.flatMap(Effect.mapError(sign(request, startMillis), unavailable), sent)
-        : token === undefined
-        ? sent(request)
-        : Effect.flatMap(
-          Effect.mapError(token, unavailable),
-          (bearer) => sent(HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(bearer)}`))
-        ),
-      (response) => {
-        watch.headersIn()
-        return isOk(response.status)
-          ? answered(response, startMillis)
-          : Effect.flatMap(readBounded(response), (body) =>
-            Effect.fail(
-              errorAt(call, body, response.headers, watch.clock.currentTimeMillisUnsafe(), response.status)
-            ))
-      }
-    )
+    return sign !== undefined
+      ? Effect.flatMap(Effect.mapError(sign(request, startMillis), unavailable), sent)
+      : token === undefined
+      ? sent(request)
+      : Effect.flatMap(
+        Effect.mapError(token, unavailable),
+        (bearer) => sent(HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(bearer)}`))
+      )
   }
 
   const decodeError: Transport["decodeError"] = (call, detail, raw, requestId) =>
@@ -661,7 +694,8 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
         return Effect.isEffect(parser) ? Effect.map(parser, replay) : opened(call, watch, parser, response)
       }))
 
-  const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
+  const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) =>
+    errorAt(call, call.request, body, headers, nowMillis)
 
   return {
     provider,

@@ -38,11 +38,11 @@ export const problem = (refused: Problem): ErrorAnswer => answer(400, refused.me
 /**
  * An answer of the OpenAI route (its body OpenAI's error JSON) in Anthropic's
  * shape: the same message and wait; a provider that is unavailable (503) is
- * Anthropic's 529 `overloaded_error`.
+ * Anthropic's 529 `overloaded_error`, a deployment without a credential stays 503 (nothing is overloaded).
  */
 export const fromAnswer = (openAi: ErrorAnswer): ErrorAnswer => {
   const message = errorOf(openAi.body)?.message ?? openAi.body
-  const status = openAi.status === 503 ? 529 : openAi.status
+  const status = openAi.status === 503 && openAi.code !== "credential_unavailable" ? 529 : openAi.status
   return { ...answer(status, message, openAi.retryAfter, openAi.code), logged: openAi.logged }
 }
 

@@ -118,8 +118,9 @@ const told = (error: LlmError): string => {
       return "The call would pass a spend limit of this gateway. Retry when its period renews, or use another model."
     case "AuthError":
       return error.reason === "credential_unavailable"
-        ? "The gateway got no token from its credential for the model's provider (not the key you sent): its " +
-          "configuration or environment needs a working credential."
+        ? `The gateway has no working credential for the deployment ${error.provider}/${error.model}: its cloud ` +
+          "credential gave no token (a fault of the gateway's configuration or environment, not of your request or " +
+          "key). Retry later, or use another model."
         : "The provider refused this gateway's own key for the model (not the key you sent): the gateway's " +
           "configuration needs a working key."
     case "ModelNotFoundError":
@@ -176,8 +177,10 @@ const rendered = (error: LlmError, now: number, path: (engine: string) => string
         error.periodEnd === undefined ? undefined : seconds(error.periodEnd - now)
       )
     case "AuthError":
-      // The provider refused the gateway's own key for the deployment.
-      return answer(401, message, "authentication_error", null, "invalid_api_key")
+      // No token from the gateway's own cloud credential: the server's fault (503), not the caller's key (401).
+      return error.reason === "credential_unavailable"
+        ? answer(503, message, "server_error", null, "credential_unavailable")
+        : answer(401, message, "authentication_error", null, "invalid_api_key")
     case "ModelNotFoundError":
       return answer(404, message, "invalid_request_error", "model", "model_not_found")
     case "ContextLengthError":

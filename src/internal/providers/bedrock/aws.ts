@@ -74,12 +74,15 @@ export const load: Effect.Effect<Aws, string> = Effect.tryPromise({
       throw error
     }),
   catch: (error) =>
-    notInstalled(error)
-      ? "Bedrock needs the optional peer dependencies @smithy/signature-v4, @smithy/hash-node and " +
-        "@smithy/eventstream-codec; install them (npm install @smithy/signature-v4 @smithy/hash-node " +
-        "@smithy/eventstream-codec)"
-      : `AWS's libraries could not be loaded (${causeText(error)})`
+    notInstalled(error) ? notInstalledDetail : `AWS's libraries could not be loaded (${causeText(error)})`
 })
+
+/** The packages Bedrock imports, optional peer dependencies. */
+export const peerPackages = "@smithy/signature-v4 @smithy/hash-node @smithy/eventstream-codec"
+
+/** `load`'s failure when they are not installed. */
+export const notInstalledDetail =
+  `Bedrock needs the optional peer dependencies ${peerPackages}; install them (npm install ${peerPackages})`
 
 /** Whether `provider` is the default chain (`defaultCredentialChain`'s, by its function's name). */
 export const isDefaultChain = (provider: CredentialProvider): boolean => provider.name === "awsDefaultCredentialChain"
@@ -126,6 +129,22 @@ export function profileCredentials(profile: string): CredentialProvider {
   return imported((providers) => providers.fromIni({ profile }))
 }
 
+// Where a failed `credential_process` (`Command failed: <command line>` and the command's stderr, as Node's `exec` words
+// it) begins in a credential provider's message.
+const commandFailed = /Command failed:/
+
+/**
+ * What a credential provider's failure says, without a failed `credential_process`'s command line and output: either
+ * may hold a secret (a token passed as an argument, one the command printed before it failed).
+ */
+export function failureText(error: unknown): string {
+  const text = causeText(error)
+  const at = text.search(commandFailed)
+  return at < 0
+    ? text
+    : `${text.slice(0, at)}its credential_process failed (the command line and its output are not shown)`
+}
+
 /**
  * The credentials of `provider` for each call, held (their secrets `Redacted`) while fresh and asked for again
  * before they expire (`renewing`). A failure is a detail naming the provider (`name`).
@@ -134,7 +153,7 @@ export const credentialSource = (
   provider: CredentialProvider,
   name: string
 ): Effect.Effect<HeldCredentials, string> => {
-  const ask = Effect.tryPromise({ try: () => provider(), catch: (error) => `${name}: ${causeText(error)}` })
+  const ask = Effect.tryPromise({ try: () => provider(), catch: (error) => `${name}: ${failureText(error)}` })
   return renewing((now) =>
     Effect.flatMap(ask, (credentials) => {
       if (

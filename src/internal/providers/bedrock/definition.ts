@@ -3,6 +3,7 @@
  * region's runtime endpoint, a SigV4 signature (or a Bedrock API key as `Authorization: Bearer`), and the Converse
  * codec's bodies, replies and event-stream frames.
  */
+import type * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/Bedrock.js"
@@ -44,7 +45,8 @@ const failureOf = (body: Codec.JsonRecord): unknown =>
 export const definition = (
   options: Options,
   aws: Aws,
-  sign: ProviderHttp.Options["sign"]
+  sign: ProviderHttp.Options["sign"],
+  credential?: Effect.Effect<unknown, string>
 ): Adapter.Definition | OptionsError => {
   const region = options.region
   if (region !== undefined && !regionShape.test(region)) {
@@ -70,6 +72,7 @@ export const definition = (
     model: options.model,
     auth: sign === undefined ? Adapter.bearer : () => undefined,
     sign,
+    credential,
     // The signature's `authorization` is redacted as every key header is.
     secretHeaders: sign === undefined ? undefined : ["x-amz-security-token"],
     requestId: requestIdOf,
