@@ -183,7 +183,75 @@ describe("serve reloads its provider.json", () => {
           // The running configuration, its keys included, still answers.
           expect((yield* ask(openai, "gpt-4o-mini")).object).toBe("chat.completion")
         }
-        yield* logged(running, "configuration not reloaded (the running one stays)", Object.keys(broken).length)
+        // Several problems in one file: every one named in the one refusal, as a start names them.
+        const several = [
+          {
+            json: {
+              sim: [
+                { ...entry(simulator, oldKey), base_url: "file:///etc/passwd" },
+                {
+                  ...entry(simulator, oldKey, "gpt-4o"),
+                  headers: { "x-trace": "a\r\nx-injected: 1", "bad name": "v" }
+                }
+              ],
+              gateway
+            },
+            problems: [
+              "sim[0].base_url: expected an absolute http:// or https:// URL",
+              "sim[1].headers.x-trace: expected a header value without line breaks or control characters",
+              "sim[1].headers.bad name: expected a header name"
+            ]
+          },
+          {
+            json: {
+              sim: [entry(simulator, oldKey)],
+              gateway: {
+                ...gateway,
+                log_payloads: true,
+                keys: [{ ...gateway.keys[0], models: ["gpt-5"] }, {
+                  name: "second",
+                  key: "gw-reload-second-key-0001",
+                  models: ["o9"]
+                }]
+              },
+              store: { sql: "postgres://reload@127.0.0.1:1/elsewhere" }
+            },
+            problems: [
+              "config.database must be the one it started with",
+              "config.keys.logPayloads must be the one it started with"
+            ]
+          },
+          {
+            json: {
+              sim: [entry(simulator, oldKey)],
+              gateway: {
+                ...gateway,
+                keys: [{ ...gateway.keys[0], models: ["gpt-5"] }, {
+                  name: "second",
+                  key: "gw-reload-second-key-0001",
+                  models: ["o9"]
+                }]
+              }
+            },
+            problems: [
+              "keys[0].models[0] must be a router, deployment, model or group",
+              "keys[1].models[0] must be a router, deployment, model or group"
+            ]
+          }
+        ]
+        for (const { json, problems } of several) {
+          write(json)
+          const refused = yield* reloadRequest(url, adminKey)
+          expect(refused.status).toBe(400)
+          const message: string = JSON.parse(refused.text).error.message
+          for (const problem of problems) expect(message).toContain(problem)
+          expect(message).not.toContain("x-injected")
+        }
+        yield* logged(
+          running,
+          "configuration not reloaded (the running one stays)",
+          Object.keys(broken).length + several.length
+        )
 
         write({ ...good, sim: [{ ...entry(simulator, oldKey), api_keys: ["env:RELOAD_PROVIDER_KEY"] }] })
         const reloaded = yield* reloadRequest(url, adminKey)

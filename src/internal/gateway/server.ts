@@ -119,20 +119,22 @@ function hostProblem(host: string, keys: ReadonlyArray<unknown>, managed: boolea
     : undefined
 }
 
+// Every problem of the options, in one error.
 function check(options: Options): OptionsError | undefined {
   const managed = (options.database ?? options.config.database) !== undefined &&
     adminKeysOf(options.config, options).length > 0
-  const problem = hostProblem(options.host ?? defaultHost, keysOf(options.config, options), managed)
-  if (problem !== undefined) return problem
   const port = options.port ?? defaultPort
-  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
-    return OptionsErrors.make("Gateway", "port", port, "an integer from 0 to 65535")
-  }
-  return OptionsErrors.positive("Gateway", "maxBodyBytes", options.maxBodyBytes, { integer: true, optional: true }) ??
-    OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod) ??
-    OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true) ??
-    OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true) ??
-    invalidBound(options.config.keys)
+  return OptionsErrors.all([
+    hostProblem(options.host ?? defaultHost, keysOf(options.config, options), managed),
+    Number.isInteger(port) && port >= 0 && port <= 65535
+      ? undefined
+      : OptionsErrors.make("Gateway", "port", port, "an integer from 0 to 65535"),
+    OptionsErrors.positive("Gateway", "maxBodyBytes", options.maxBodyBytes, { integer: true, optional: true }),
+    OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod),
+    OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true),
+    OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true),
+    ...invalidBounds(options.config.keys)
+  ])
 }
 
 /** The bounds on what the gateway keeps (`Gateway.Keys`), each taken at start: a restart changes them. */
@@ -145,24 +147,22 @@ const boundFields = [
   "requestBodyTimeoutSeconds"
 ] as const
 
-// A bound that is not a positive integer, or one response allowed more than the whole store.
-function invalidBound(keys: Config["keys"]): OptionsError | undefined {
-  for (const field of [...boundFields, "affinityMaxSessions"] as const) {
-    const invalid = OptionsErrors.positive("Gateway", `config.keys.${field}`, keys?.[field], {
-      integer: true,
-      optional: true
-    })
-    if (invalid !== undefined) return invalid
-  }
+// Each bound that is not a positive integer, and one response allowed more than the whole store.
+function invalidBounds(keys: Config["keys"]): ReadonlyArray<OptionsError | undefined> {
   const one = keys?.responsesMaxResponseBytes
-  return one !== undefined && one > (keys?.responsesMaxBytes ?? Infinity)
-    ? OptionsErrors.make(
-      "Gateway",
-      "config.keys.responsesMaxResponseBytes",
-      one,
-      `at most config.keys.responsesMaxBytes (${keys?.responsesMaxBytes})`
-    )
-    : undefined
+  return [
+    ...[...boundFields, "affinityMaxSessions" as const].map((field) =>
+      OptionsErrors.positive("Gateway", `config.keys.${field}`, keys?.[field], { integer: true, optional: true })
+    ),
+    one !== undefined && one > (keys?.responsesMaxBytes ?? Infinity)
+      ? OptionsErrors.make(
+        "Gateway",
+        "config.keys.responsesMaxResponseBytes",
+        one,
+        `at most config.keys.responsesMaxBytes (${keys?.responsesMaxBytes})`
+      )
+      : undefined
+  ]
 }
 
 function sameDatabase(a: DatabaseOption | undefined, b: DatabaseOption | undefined): boolean {
@@ -186,29 +186,33 @@ const keptAtReload =
 
 // What a reload cannot change of the configuration it started with: the store, the database, the request log's
 // settings and the responses' time to live, taken at start (and when the options give them, the configuration's are
-// not read).
-function restartOnly(options: Options, config: Config): OptionsError | undefined {
-  return options.store === undefined && !sameStore(config.store, options.config.store)
-    ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
-    : options.database === undefined && !sameDatabase(config.database, options.config.database)
-    ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)
-    : options.logPayloads === undefined && config.keys?.logPayloads !== options.config.keys?.logPayloads
-    ? OptionsErrors.make("Gateway", "config.keys.logPayloads", config.keys?.logPayloads, keptAtReload)
-    : options.responsesTtl === undefined &&
-        JSON.stringify(config.keys?.responsesTtl) !== JSON.stringify(options.config.keys?.responsesTtl)
-    ? OptionsErrors.make("Gateway", "config.keys.responsesTtl", "another time to keep responses", keptAtReload)
-    : options.requestLogRetention === undefined &&
-        JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(options.config.keys?.requestLogRetention)
-    ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
-    : changedBound(config, options.config)
-}
-
-// The first bound on what the gateway keeps that `config` changes from `started`'s.
-function changedBound(config: Config, started: Config): OptionsError | undefined {
-  const field = boundFields.find((name) => config.keys?.[name] !== started.keys?.[name])
-  return field === undefined
-    ? undefined
-    : OptionsErrors.make("Gateway", `config.keys.${field}`, config.keys?.[field], keptAtReload)
+// not read). Every change, each its own problem.
+function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsError | undefined> {
+  const started = options.config
+  return [
+    options.store === undefined && !sameStore(config.store, started.store)
+      ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
+      : undefined,
+    options.database === undefined && !sameDatabase(config.database, started.database)
+      ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)
+      : undefined,
+    options.logPayloads === undefined && config.keys?.logPayloads !== started.keys?.logPayloads
+      ? OptionsErrors.make("Gateway", "config.keys.logPayloads", config.keys?.logPayloads, keptAtReload)
+      : undefined,
+    options.responsesTtl === undefined &&
+      JSON.stringify(config.keys?.responsesTtl) !== JSON.stringify(started.keys?.responsesTtl)
+      ? OptionsErrors.make("Gateway", "config.keys.responsesTtl", "another time to keep responses", keptAtReload)
+      : undefined,
+    options.requestLogRetention === undefined &&
+      JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(started.keys?.requestLogRetention)
+      ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
+      : undefined,
+    ...boundFields.map((field) =>
+      config.keys?.[field] === started.keys?.[field]
+        ? undefined
+        : OptionsErrors.make("Gateway", `config.keys.${field}`, config.keys?.[field], keptAtReload)
+    )
+  ]
 }
 
 /** What one configuration serves: its engine, its keys and its routes. */
@@ -333,7 +337,12 @@ export function make(
       return (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
         Effect.gen(function*() {
           const managed = managedKeys !== undefined && adminKeysOf(config, options).length > 0
-          const refused = restartOnly(options, config) ?? hostProblem(host, keysOf(config, options), managed)
+          // The configuration checked whole, as at start: every problem named at once.
+          const refused = OptionsErrors.all([
+            ...restartOnly(options, config),
+            hostProblem(host, keysOf(config, options), managed),
+            ...invalidBounds(config.keys)
+          ])
           if (refused !== undefined) return yield* refused
           const engine = yield* Engine.make(config, store)
           const kept = previous?.auth.budgets ?? new Map()
