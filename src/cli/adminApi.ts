@@ -5,7 +5,6 @@
  *
  * @since 0.3.0
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
@@ -76,7 +75,7 @@ export const adminKey = (
   const variable = io.env[adminKeyVariable]
   if (variable !== undefined && variable !== "") return Effect.succeed(Redacted.make(variable))
   if (!loopbackNames.has(new URL(url).hostname)) return Effect.succeed(undefined)
-  return AdminToken.read(AdminToken.dataDirectory(data, io.env)).pipe(Effect.provide(NodeFileSystem.layer))
+  return AdminToken.read(AdminToken.dataDirectory(data, io.env))
 }
 
 /** Why a command has no admin key, and where it would find one. */
