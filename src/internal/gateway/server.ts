@@ -18,7 +18,8 @@
  * (OpenAI's `data: {"error": ...}`, Anthropic's `event: error`) and its log line names the error, so a client sees a
  * failed answer rather than a connection dropped mid-answer. What is still running a moment after the cut is
  * interrupted by the server, as is a whole reply the grace period did not see through. A key revoked while its
- * streams are open has them cut the same way, each ending with the revocation's error event.
+ * streams are open has them cut the same way, each ending with the revocation's error event, and so has a key a
+ * rotation replaced, when its grace period ends (at once without one).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"
@@ -100,7 +101,7 @@ function manage(
         new DatabaseError({ database: bounds.address, reason: `its keys could not be read (${error.reason})` })
       )
     )
-    const runtime = yield* RuntimeKeys.make(keyStore, ledger, limiterStores, (ids) => drain.revoked(ids))
+    const runtime = yield* RuntimeKeys.make(keyStore, ledger, limiterStores, (stale) => drain.revoked(stale))
     return { ledger, store: keyStore, runtime, database: { bounds, sql } }
   })
 }
@@ -507,11 +508,14 @@ export class Drain {
     Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
   )
 
-  /** Cuts the streams in flight asked with the keys of `ids` (`Auth.Caller.id`), revoked. */
-  revoked(ids: ReadonlySet<string>): Effect.Effect<void> {
+  /**
+   * Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or replaced by a rotation
+   * whose grace period ended).
+   */
+  revoked(stale: (caller: Auth.Caller) => boolean): Effect.Effect<void> {
     return Effect.suspend(() =>
       Effect.forEach(
-        [...this.streams].filter(([entry]) => entry.caller !== undefined && ids.has(entry.caller.id)),
+        [...this.streams].filter(([entry]) => entry.caller !== undefined && stale(entry.caller)),
         ([, cut]) => cut("revoked"),
         { concurrency: "unbounded", discard: true }
       )
