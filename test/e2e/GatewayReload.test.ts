@@ -364,4 +364,47 @@ describe("serve reloads its provider.json", () => {
         `This gateway key's budget is spent ($${Number(spent.toPrecision(6))} of $0.01)`
       )
     }).pipe(Effect.scoped), 60_000)
+
+  it.live(
+    "a provider.json of 100,000 api_keys starts and reloads, /health answering throughout the reload",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [oldKey] })
+        const keys = Array.from({ length: 100_000 }, (_, i) => `sk-many-${String(i).padStart(8, "0")}-key`)
+        const { dir, file } = yield* providerFile({
+          sim: [{ ...entry(simulator, oldKey), api_keys: [oldKey, ...keys] }]
+        })
+        const running = yield* startInProcess((io) =>
+          Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
+        )
+        const url = yield* awaitFirstLine(running, "serve's URL")
+        const token = fs.readFileSync(path.join(dir, "data", "admin-token"), "utf8").trim()
+        // /health asked every 50 ms while the reload runs: the longest any took to answer.
+        const watched = yield* Effect.promise(async () => {
+          let reloading = true
+          let longest = 0
+          const polls = (async () => {
+            while (reloading) {
+              const started = performance.now()
+              const response = await fetch(`${url}/health`)
+              await response.text()
+              longest = Math.max(longest, performance.now() - started)
+              await new Promise((resolve) => setTimeout(resolve, 50))
+            }
+          })()
+          const reloaded = await fetch(`${url}/admin/reload`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${token}` }
+          })
+          reloading = false
+          await polls
+          return { status: reloaded.status, longest }
+        })
+        expect(watched.status).toBe(200)
+        // Before keys were added in linear time, this reload held the event loop for minutes.
+        expect(watched.longest).toBeLessThan(5_000)
+        expect((yield* ask(client(url), "gpt-4o-mini")).object).toBe("chat.completion")
+      }).pipe(Effect.scoped),
+    180_000
+  )
 })

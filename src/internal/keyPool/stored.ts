@@ -272,10 +272,13 @@ function groupKeyOf(key: string, endpoint: string | undefined): string {
 // The keys of `entries` not in `core` yet (a key listed twice counts once, its first listing winning), added.
 function addKeys(core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean): Array<number> {
   const added: Array<number> = []
+  // By id, so that adding n keys takes time in n, not n squared.
+  const known = new Set(core.keys.map((kept) => kept.credentials.keyId))
   for (const entry of entries) {
     const key = normalize(entry)
     const credentials = ProviderClient.credentials(key.key)
-    if (core.keys.some((known) => known.credentials.keyId === credentials.keyId)) continue
+    if (known.has(credentials.keyId)) continue
+    known.add(credentials.keyId)
     const at = core.keys.length
     core.keys.push({ ...key, credentials })
     core.totals.push(0)
