@@ -92,6 +92,8 @@ const openToken = (path: string) =>
 // Why the file is not a token only its owner can read, if it is not.
 const unsafe = (info: Fs.Stats): string | undefined => {
   if (!info.isFile()) return "it is not a regular file (delete it to make another)"
+  // Windows has no such modes (Node reports 0666 for every file); its profile's permissions keep it.
+  if (process.platform === "win32") return undefined
   if ((info.mode & 0o077) !== 0) {
     return `its mode is ${(info.mode & 0o777).toString(8).padStart(4, "0")}: others than its owner may read or ` +
       "change it (chmod 600 it, or delete it to make another)"

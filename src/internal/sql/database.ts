@@ -35,7 +35,8 @@ const client = (database: Database) =>
           mkdirSync(dirname(database.sqlite), { recursive: true, mode: 0o700 })
           closeSync(openSync(database.sqlite, "a", 0o600))
         },
-        catch: (cause) => new DatabaseError({ database: describe(database), reason: "its directory", cause })
+        catch: (cause) =>
+          new DatabaseError({ database: describe(database), reason: "its directory or file could not be made", cause })
       }),
       Sqlite.make(database.sqlite)
     )
