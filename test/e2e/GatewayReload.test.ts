@@ -218,7 +218,9 @@ describe("serve reloads its provider.json", () => {
             },
             problems: [
               "config.database must be the one it started with",
-              "config.keys.logPayloads must be the one it started with"
+              "config.keys.logPayloads must be the one it started with",
+              "keys[0].models[0] must be a router, deployment, model or group",
+              "keys[1].models[0] must be a router, deployment, model or group"
             ]
           },
           {

@@ -344,10 +344,12 @@ export function make(
             hostProblem(host, keysOf(config, options), managed),
             ...invalidBounds(config.keys)
           ])
-          if (refused !== undefined) return yield* refused
-          const engine = yield* Engine.make(config, store)
+          // The engine and the keys checked too, their problems named with those above.
+          const built = yield* Effect.result(Engine.make(config, store))
+          if (built._tag === "Failure") return yield* OptionsErrors.all([refused, built.failure])!
+          const engine = built.success
           const kept = previous?.auth.budgets ?? new Map()
-          const auth = yield* Auth.make(
+          const authorised = yield* Effect.result(Auth.make(
             keysOf(config, options),
             adminKeysOf(config, options),
             engine,
@@ -356,7 +358,14 @@ export function make(
             managedKeys === undefined
               ? undefined
               : { ...managedKeys, keysRequired: !loopback.has(host) }
-          )
+          ))
+          const problems = OptionsErrors.all([
+            refused,
+            authorised._tag === "Failure" ? authorised.failure : undefined
+          ])
+          // A failed check of the keys is among the problems.
+          if (problems !== undefined || authorised._tag === "Failure") return yield* problems!
+          const auth = authorised.success
           const app = yield* App.make(engine, {
             drain,
             maxBodyBytes,
