@@ -335,15 +335,29 @@ export function makeCore(
       holding: [],
       views: []
     }
-    addKeys(core, keys, backend.store.leaseUncapped === true)
-    const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
-    if (uncappedAt.length === 0) return Effect.succeed(core)
-    return Effect.map(
-      Uncapped.make(backend.store, core.groupKey, uncappedAt.map((at) => core.keys[at]!), uncappedAt, core.token),
-      (uncapped): Core => ({ ...core, uncapped })
+    // A chunk of keys at a time, other fibers (a server's requests) running between: a pool of many thousand keys is
+    // built without holding the process.
+    const chunks = Array.from(
+      { length: Math.ceil(keys.length / keysPerChunk) },
+      (_, i) => keys.slice(i * keysPerChunk, (i + 1) * keysPerChunk)
     )
+    const added = Effect.forEach(chunks, (chunk, i) => {
+      addKeys(core, chunk, backend.store.leaseUncapped === true)
+      return i === chunks.length - 1 ? Effect.void : Effect.yieldNow
+    }, { discard: true })
+    return Effect.flatMap(added, () => {
+      const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
+      if (uncappedAt.length === 0) return Effect.succeed(core)
+      return Effect.map(
+        Uncapped.make(backend.store, core.groupKey, uncappedAt.map((at) => core.keys[at]!), uncappedAt, core.token),
+        (uncapped): Core => ({ ...core, uncapped })
+      )
+    })
   })
 }
+
+// Keys a pool adds before letting other fibers run.
+const keysPerChunk = 2_000
 
 /**
  * Adds the keys of `entries` that `core` lacks, leased in its store (for a core whose store leases every key: a
