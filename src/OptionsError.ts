@@ -52,9 +52,23 @@ export class OptionsError extends Schema.TaggedError<OptionsError>()("OptionsErr
   /** The value it got, rendered as text (`-1`, `"abc"`, `<redacted>`). */
   value: Schema.String,
   /** What the option must be, for example `a positive number`. */
-  expected: Schema.String
+  expected: Schema.String,
+  /**
+   * The other options out of range found with this one (a gateway's configuration is checked whole, at start and at
+   * each reload), each named as this one is; absent when it is the only one.
+   *
+   * @since 0.3.0
+   */
+  others: Schema.optional(Schema.Array(Schema.Struct({
+    module: Schema.String,
+    option: Schema.String,
+    value: Schema.String,
+    expected: Schema.String
+  })))
 }) {
   override get message(): string {
-    return `${this.module}: ${this.option} must be ${this.expected}, got ${this.value}`
+    return [this, ...(this.others ?? [])].map((problem) =>
+      `${problem.module}: ${problem.option} must be ${problem.expected}, got ${problem.value}`
+    ).join("; ")
   }
 }

@@ -4,14 +4,17 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
 import * as ChatChunk from "../src/ChatChunk.js"
 import * as ChatRequest from "../src/ChatRequest.js"
 import { geminiSchema } from "../src/internal/providers/gemini/schema.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Gemini from "../src/providers/Gemini.js"
+import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { adapterHarness, hello } from "./utils/adapterHarness.js"
 import { failsWithoutAModel, jsonResponse, streamResponse } from "./utils/fakeHttpClient.js"
+import * as Loopback from "./utils/loopbackServer.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
@@ -681,4 +684,49 @@ describe("Gemini options", () => {
       const error = yield* buildError(Gemini.layer({ maxEventSize: 0 }))
       expectOptionsError(error, { module: "Gemini", option: "maxEventSize", value: "0" })
     }))
+})
+
+describe("Gemini model paths", () => {
+  // Names with every character a path could be escaped by: `/`, `..`, `?`, `#`, `%`, spaces, and any other.
+  const modelName = fc.oneof(
+    fc.string({ minLength: 1 }),
+    fc.array(fc.constantFrom("a", "/", ".", "..", "?", "#", "%", "%2e", " ", "models", "tunedModels", "admin"), {
+      minLength: 1,
+      maxLength: 8
+    }).map((parts) => parts.join(""))
+  )
+
+  it.live(
+    "every model name reaches the server as one segment under /v1beta/models/ (or tunedModels/), and no other path",
+    () =>
+      Effect.gen(function*() {
+        const seen: Array<{ readonly method: string; readonly url: string }> = []
+        const server = yield* Loopback.serve((req, res) => {
+          seen.push({ method: req.method!, url: req.url! })
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(JSON.stringify(response([{ text: "ok" }])))
+        })
+        const client = yield* Gemini.make({ baseUrl: server.url, model: "gemini-test" })
+        const check = (model: string) =>
+          Effect.gen(function*() {
+            seen.length = 0
+            yield* client.chat({ ...hello, model }, credentials)
+            assert.strictEqual(seen.length, 1)
+            const { method, url } = seen[0]!
+            assert.strictEqual(method, "POST")
+            const path = /^\/v1beta\/(models|tunedModels)\/([^/?#]+):generateContent$/.exec(url)
+            assert.isNotNull(path, `${JSON.stringify(model)} reached ${url}`)
+            const named = /^(models|tunedModels)\/([^/]+)$/.exec(model)
+            assert.strictEqual(path![1], named === null ? "models" : named[1])
+            assert.strictEqual(decodeURIComponent(path![2]!), named === null ? model : named[2])
+          })
+        yield* check("a/../../admin?x=1#f")
+        yield* check("tunedModels/mine")
+        yield* check("models/..")
+        yield* Effect.promise(() =>
+          fc.assert(fc.asyncProperty(modelName, (model) => Effect.runPromise(check(model))), { numRuns: 200 })
+        )
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 })

@@ -3,6 +3,7 @@ import { OptionsError } from "effect-llm-router"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as fc from "fast-check"
 import * as Invalid from "../src/internal/optionsError.js"
 
 const secret = "sk-live-0123456789abcdef"
@@ -18,6 +19,32 @@ describe("OptionsError", () => {
     expect(error._tag).toBe("OptionsError")
     expect(error.message).toBe("Router: deployments[1].weight must be a positive number, got -1")
     expect(error).toBeInstanceOf(Error)
+  })
+
+  it("all: every problem in one error, in order, the first named and the rest its others; none is undefined", () => {
+    fc.assert(fc.property(
+      fc.array(
+        fc.option(fc.record({ option: fc.string(), value: fc.string(), expected: fc.string() }), { nil: undefined }),
+        { maxLength: 8 }
+      ),
+      (problems) => {
+        const errors = problems.map((problem) =>
+          problem === undefined ? undefined : new OptionsError.OptionsError({ module: "Gateway", ...problem })
+        )
+        const found = errors.filter((error) => error !== undefined)
+        const all = Invalid.all(errors)
+        if (found.length === 0) {
+          expect(all).toBeUndefined()
+          return
+        }
+        const named = [all!, ...(all!.others ?? [])].map(({ expected, option, value }) => ({ option, value, expected }))
+        expect(named).toEqual(problems.filter((problem) => problem !== undefined))
+        expect(all!.others === undefined).toBe(found.length === 1)
+        expect(all!.message).toBe(found.map((error) => error.message).join("; "))
+        // An error that already holds several is taken whole.
+        expect(Invalid.all([all, undefined])!.message).toBe(all!.message)
+      }
+    ))
   })
 
   it("masks a Redacted value and any option named key, keys or apiKey, whatever the value", () => {

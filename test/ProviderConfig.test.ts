@@ -76,7 +76,7 @@ describe("ProviderConfig.fromJson", () => {
       const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]))
       expect(byPath["openai[0].model_name"]).toBe("expected a non-empty string")
       expect(byPath["openai[0].api_keys"]).toBe("expected at least one key")
-      expect(byPath["openai[0].base_url"]).toContain("expected an absolute URL")
+      expect(byPath["openai[0].base_url"]).toContain("expected an absolute http:// or https:// URL")
       expect(byPath["openai[0].rate_limit_capacity"]).toBe("expected a positive number")
       expect(byPath["openai[0].max_retries"]).toBe("expected a whole number, 0 or more")
       expect(byPath["openai[1].api_keys[0].weight"]).toBe("expected a positive number")
@@ -88,6 +88,60 @@ describe("ProviderConfig.fromJson", () => {
       expect(error.message).toContain(`provider.json has ${error.issues.length} problems:`)
       expect(error.message).toContain("openai[0].rate_limit_capacity: expected a positive number")
     }))
+
+  it.effect(
+    "base_url is an http(s) URL, a header's name a token and its value one line: every such problem named at once, " +
+      "no header value shown",
+    () =>
+      Effect.gen(function*() {
+        const secret = "Bearer sk-header-secret-fedcba9876543210"
+        const bad = {
+          p: [
+            { model_name: "a", api_keys: ["k"], base_url: "file:///etc/passwd" },
+            { model_name: "b", api_keys: ["k"], base_url: "data:text/plain,x" },
+            {
+              model_name: "c",
+              api_keys: ["k"],
+              base_url: "https://x/v1",
+              headers: {
+                authorization: `${secret}\r\nx-injected: 1`,
+                "x-nul": "a\u0000b",
+                "x-lf": "a\nb",
+                "bad name": "v",
+                "x:colon": "v",
+                "": "v",
+                "x-fine": "tab\tand latin-1 \u00e9"
+              }
+            }
+          ]
+        }
+        const error = yield* Effect.flip(ProviderConfig.fromJson(bad, "provider.json"))
+        const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]))
+        expect(byPath["p[0].base_url"]).toContain("expected an absolute http:// or https:// URL")
+        expect(byPath["p[1].base_url"]).toContain("expected an absolute http:// or https:// URL")
+        for (const header of ["authorization", "x-nul", "x-lf"]) {
+          expect(byPath[`p[2].headers.${header}`]).toBe(
+            "expected a header value without line breaks or control characters"
+          )
+        }
+        for (const header of ["bad name", "x:colon", ""]) {
+          expect(byPath[`p[2].headers.${header}`]).toBe(
+            "expected a header name: letters, digits and !#$%&'*+-.^_`|~, no spaces or colons"
+          )
+        }
+        expect(Object.keys(byPath).some((path) => path.includes("x-fine"))).toBe(false)
+        expect(`${error.message} ${JSON.stringify(error)}`).not.toContain(secret.slice(7))
+        // Fine values pass: http and https roots, tokens of every allowed character, tab and Latin-1 in values.
+        yield* ProviderConfig.fromJson({
+          p: [{
+            model_name: "a",
+            api_keys: ["k"],
+            base_url: "http://127.0.0.1:8080/v1",
+            headers: { "x-!#$%&'*+-.^_`|~09AZaz": "v\tw \u00e9" }
+          }]
+        })
+      })
+  )
 
   it.effect("priceOf: the pricing entry, else the built-in price of the model name", () =>
     Effect.gen(function*() {

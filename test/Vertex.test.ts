@@ -67,6 +67,13 @@ describe("Vertex requests", () => {
         "https://aiplatform.googleapis.com/v1/projects/my-proj/locations/global/publishers/google/models/" +
           "gemini-2.5-flash:streamGenerateContent?alt=sse"
       )
+      // A name with a path in it stays one segment of the models' path.
+      const escaping = chatWith(generated, hello, { model: "a/../../admin?x=1#f" })
+      yield* signedIn(escaping.run)
+      assert.strictEqual(
+        escaping.requests[0]!.url,
+        `https://us-central1-aiplatform.googleapis.com${models}/google/models/a%2F..%2F..%2Fadmin%3Fx%3D1%23f:generateContent`
+      )
     }))
 
   it.effect("Anthropic's models: rawPredict and streamRawPredict, the version in the body and no model", () =>

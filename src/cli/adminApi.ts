@@ -6,7 +6,6 @@
  *
  * @since 0.3.0
  */
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
@@ -77,7 +76,7 @@ export const adminKey = (
   const variable = io.env[adminKeyVariable]
   if (variable !== undefined && variable !== "") return Effect.succeed(Redacted.make(variable))
   if (!loopbackNames.has(new URL(url).hostname)) return Effect.succeed(undefined)
-  return AdminToken.read(AdminToken.dataDirectory(data, io.env)).pipe(Effect.provide(NodeFileSystem.layer))
+  return AdminToken.read(AdminToken.dataDirectory(data, io.env))
 }
 
 /** Why a command has no admin key, and where it would find one. */
@@ -107,17 +106,21 @@ const detailOf = (text: string): string => {
   return printable(text.slice(0, 200))
 }
 
-/**
- * `method path` on the gateway at `url`, with `key` as its bearer token when there is one and `body` as JSON: the
- * answer's text when it is a success (2xx).
- */
-export const request = (options: {
+/** One request of a command to the admin API. */
+export interface Request {
   readonly url: string
   readonly key: Redacted.Redacted<string> | undefined
   readonly method: "GET" | "POST" | "PATCH" | "DELETE"
   readonly path: string
   readonly body?: unknown
-}): Effect.Effect<string, GatewayRequestError, HttpClient.HttpClient> =>
+}
+
+// `method path` on the gateway, its status and text, when it answered with a success (2xx).
+const exchange = (options: Request): Effect.Effect<
+  { readonly status: number; readonly text: string },
+  GatewayRequestError,
+  HttpClient.HttpClient
+> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     let outgoing = HttpClientRequest.make(options.method)(`${options.url}${options.path}`)
@@ -128,21 +131,41 @@ export const request = (options: {
     const response = yield* Effect.mapError(client.execute(outgoing), (error) => failed(undefined, error.message))
     const text = yield* Effect.mapError(response.text, (error) => failed(response.status, error.message))
     if (response.status < 200 || response.status >= 300) return yield* failed(response.status, detailOf(text))
-    return text
+    return { status: response.status, text }
   })
 
 /**
- * An admin API answer's JSON object, read for the fields a command prints whatever else it holds (`{}` for text
- * that is not a JSON object).
+ * `method path` on the gateway at `url`, with `key` as its bearer token when there is one and `body` as JSON: the
+ * answer's text when it is a success (2xx).
  */
-export const answerOf = <A extends object>(text: string): Partial<A> => {
-  try {
-    const value: unknown = JSON.parse(text)
-    return typeof value === "object" && value !== null ? value as Partial<A> : {}
-  } catch {
-    return {}
-  }
-}
+export const request = (options: Request): Effect.Effect<string, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.map(exchange(options), (answer) => answer.text)
+
+/**
+ * The same, its answer decoded by `schema` (the admin API's answer, the fields a command reads): an answer that is
+ * not JSON or not of that shape (another server on the address, a proxy's page, a body cut short) is a
+ * `GatewayRequestError` naming `what` was expected, with the answer's start.
+ */
+export const requestJson = <S extends Schema.Codec<unknown, unknown>>(
+  options: Request,
+  schema: S,
+  what: string
+): Effect.Effect<{ readonly text: string; readonly answer: S["Type"] }, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.flatMap(
+    exchange(options),
+    ({ status, text }) =>
+      Effect.mapBoth(Schema.decodeUnknownEffect(Schema.fromJsonString(schema))(text), {
+        onFailure: () =>
+          new GatewayRequestError({
+            url: options.url,
+            status,
+            detail: `not the admin API's ${what} (is a gateway of this version at that address?): ${
+              text.trim() === "" ? "an empty body" : detailOf(text)
+            }`
+          }),
+        onSuccess: (answer) => ({ text, answer })
+      })
+  )
 
 /** A budget as the admin API shows it. */
 export interface BudgetView {

@@ -11,6 +11,8 @@ import * as FileSystem from "effect/FileSystem"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
+import * as Fs from "node:fs"
+import * as FsPromises from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type { Io } from "./io.js"
@@ -72,17 +74,60 @@ const fresh = (): string => `elr-admin-${randomBytes(32).toString("base64url")}`
 const failed = (path: string) => (error: { readonly message: string }) =>
   new AdminTokenError({ path, reason: error.message })
 
+// The token file opened without following a symbolic link, and what it is: one read of one file, so what is checked
+// is what is read.
+const openToken = (path: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const handle = await FsPromises.open(path, Fs.constants.O_RDONLY | Fs.constants.O_NOFOLLOW)
+      try {
+        return { info: await handle.stat(), text: await handle.readFile("utf8") }
+      } finally {
+        await handle.close()
+      }
+    },
+    catch: (cause) => cause as NodeJS.ErrnoException
+  })
+
+// Why the file is not a token only its owner can read, if it is not.
+const unsafe = (info: Fs.Stats): string | undefined => {
+  if (!info.isFile()) return "it is not a regular file (delete it to make another)"
+  // Windows has no such modes (Node reports 0666 for every file); its profile's permissions keep it.
+  if (process.platform === "win32") return undefined
+  if ((info.mode & 0o077) !== 0) {
+    return `its mode is ${(info.mode & 0o777).toString(8).padStart(4, "0")}: others than its owner may read or ` +
+      "change it (chmod 600 it, or delete it to make another)"
+  }
+  const uid = process.getuid?.()
+  return uid === undefined || info.uid === uid
+    ? undefined
+    : `it belongs to another user (uid ${info.uid}): delete it to make another`
+}
+
 /**
- * The token in `directory`, if the file is there (its surrounding whitespace dropped); an empty file is an error.
+ * The token in `directory`, if the file is there (its surrounding whitespace dropped); an empty file, a symbolic link,
+ * and a file others than its owner may read or change (mode beyond 0600) are errors.
  *
  * @since 0.3.0
  * @category Constructors
  */
 export const read = Effect.fnUntraced(function*(directory: string) {
-  const fs = yield* FileSystem.FileSystem
   const path = pathIn(directory)
-  if (!(yield* Effect.mapError(fs.exists(path), failed(path)))) return undefined
-  const token = (yield* Effect.mapError(fs.readFileString(path), failed(path))).trim()
+  const opened = yield* openToken(path).pipe(
+    Effect.catchIf((error) => error.code === "ENOENT", () => Effect.succeed(undefined)),
+    Effect.mapError((error) =>
+      new AdminTokenError({
+        path,
+        reason: error.code === "ELOOP"
+          ? "it is a symbolic link: the token is a file of its own (delete the link to make another)"
+          : error.message
+      })
+    )
+  )
+  if (opened === undefined) return undefined
+  const refused = unsafe(opened.info)
+  if (refused !== undefined) return yield* new AdminTokenError({ path, reason: refused })
+  const token = opened.text.trim()
   if (token === "") return yield* new AdminTokenError({ path, reason: "the file is empty (delete it to make another)" })
   return Redacted.make(token)
 })

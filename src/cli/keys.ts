@@ -9,6 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
@@ -100,31 +101,41 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   }
 }
 
-/** `method path` on the gateway, its JSON answer (the fields read here). */
-const request = (
+/** A key as the admin API shows it (`GET /admin/keys`), the fields printed here; it may have more. */
+const KeyView = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  source: Schema.String,
+  team: Schema.optional(Schema.NullOr(Schema.String)),
+  models: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+  budget: Schema.optional(Schema.NullOr(Schema.Struct({ limit: Schema.Number, period: Schema.String })))
+})
+type KeyView = typeof KeyView.Type
+
+/** A key made or rotated: the key itself, shown once, and until when the old one works (rotated). */
+const MadeKey = Schema.Struct({
+  ...KeyView.fields,
+  key: Schema.String,
+  previous_key_valid_until: Schema.optional(Schema.NullOr(Schema.Number))
+})
+
+const KeyList = Schema.Struct({ data: Schema.Array(KeyView) })
+
+/**
+ * `method path` on the gateway, its answer decoded by `schema` (`what` it is, named when it is not), and its JSON
+ * whole (`--json` prints it, fields beyond the schema's included).
+ */
+const request = <S extends Schema.Codec<unknown, unknown>>(
   parsed: Parsed,
   key: Redacted.Redacted<string>,
-  method: "GET" | "POST" | "DELETE",
-  path: string,
-  body?: unknown
-) => Effect.map(AdminApi.request({ url: parsed.url, key, method, path, body }), AdminApi.answerOf<Answer>)
-
-/** A key as the admin API shows it (`GET /admin/keys`), the fields printed here. */
-interface KeyView {
-  readonly id?: string
-  readonly name?: string
-  readonly source?: string
-  readonly team?: string | null
-  readonly models?: ReadonlyArray<string> | null
-  readonly budget?: AdminApi.BudgetView | null
-  readonly key?: string
-  readonly previous_key_valid_until?: number | null
-}
-
-/** The admin API's answers, the fields read here. */
-interface Answer extends KeyView {
-  readonly data?: ReadonlyArray<KeyView>
-}
+  call: { readonly method: "GET" | "POST" | "DELETE"; readonly path: string; readonly body?: unknown },
+  schema: S,
+  what: string
+) =>
+  Effect.map(
+    AdminApi.requestJson({ url: parsed.url, key, ...call }, schema, what),
+    ({ answer, text }) => ({ answer, whole: JSON.parse(text) as Record<string, unknown> })
+  )
 
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
@@ -138,29 +149,51 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
     const action = parsed.action
     switch (action.verb) {
       case "create": {
-        const made = yield* request(parsed, key, "POST", "/admin/keys", action.body)
-        io.stdout(`${parsed.json ? JSON.stringify(made) : made.key}\n`)
+        const { answer: made, whole } = yield* request(
+          parsed,
+          key,
+          { method: "POST", path: "/admin/keys", body: action.body },
+          MadeKey,
+          "key made"
+        )
+        io.stdout(`${parsed.json ? JSON.stringify(whole) : made.key}\n`)
         io.stderr(
           AdminApi.printable(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.`) + "\n"
         )
         return
       }
       case "list": {
-        const listed = yield* request(parsed, key, "GET", "/admin/keys")
-        const data = listed.data ?? []
-        if (parsed.json) io.stdout(`${JSON.stringify(data)}\n`)
+        const { answer: { data }, whole } = yield* request(
+          parsed,
+          key,
+          { method: "GET", path: "/admin/keys" },
+          KeyList,
+          "list of keys"
+        )
+        if (parsed.json) io.stdout(`${JSON.stringify(whole.data)}\n`)
         else io.stdout(["id\tname\tsource\tteam\tmodels\tbudget", ...data.map(describeKey)].join("\n") + "\n")
         return
       }
       case "revoke": {
-        yield* request(parsed, key, "DELETE", `/admin/keys/${encodeURIComponent(action.id)}`)
+        yield* AdminApi.request({
+          url: parsed.url,
+          key,
+          method: "DELETE",
+          path: `/admin/keys/${encodeURIComponent(action.id)}`
+        })
         io.stderr(`revoked the key ${action.id}.\n`)
         return
       }
       case "rotate": {
         const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
-        const rotated = yield* request(parsed, key, "POST", `/admin/keys/${encodeURIComponent(action.id)}/rotate`, body)
-        io.stdout(`${parsed.json ? JSON.stringify(rotated) : rotated.key}\n`)
+        const { answer: rotated, whole } = yield* request(
+          parsed,
+          key,
+          { method: "POST", path: `/admin/keys/${encodeURIComponent(action.id)}/rotate`, body },
+          MadeKey,
+          "key rotated"
+        )
+        io.stdout(`${parsed.json ? JSON.stringify(whole) : rotated.key}\n`)
         const until = rotated.previous_key_valid_until
         const old = until === null || until === undefined
           ? "The old key no longer works."

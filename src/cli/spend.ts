@@ -9,6 +9,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
@@ -76,23 +77,26 @@ const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageE
   }
 }
 
-interface Group {
-  readonly group: string | null
+/** A group of `GET /admin/spend`'s answer, the fields printed here. */
+const Group = Schema.Struct({
+  group: Schema.NullOr(Schema.String),
   /** Grouped by key or team: its name (`group` is its id). */
-  readonly name?: string | null
-  readonly calls: number
-  readonly cost: number
-  readonly input_tokens: number
-  readonly output_tokens: number
-  readonly cached_tokens: number
-}
+  name: Schema.optional(Schema.NullOr(Schema.String)),
+  calls: Schema.Number,
+  cost: Schema.Number,
+  input_tokens: Schema.Number,
+  output_tokens: Schema.Number,
+  cached_tokens: Schema.Number
+})
 
-interface Answer {
-  readonly group_by: string
-  readonly from: number
-  readonly to: number
-  readonly groups: ReadonlyArray<Group>
-}
+/** `GET /admin/spend`'s answer, the fields printed here. */
+const Answer = Schema.Struct({
+  group_by: Schema.String,
+  from: Schema.Number,
+  to: Schema.Number,
+  groups: Schema.Array(Group)
+})
+type Answer = typeof Answer.Type
 
 /**
  * The answer as a table: a row per group, the costliest first, and their total. By key or team, a row is named by
@@ -147,7 +151,11 @@ const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
   const query = new URLSearchParams({ group_by: args.groupBy })
   if (args.from !== undefined) query.set("from", args.from)
   if (args.to !== undefined) query.set("to", args.to)
-  return AdminApi.request({ url: args.url, key, method: "GET", path: `/admin/spend?${query}` })
+  return AdminApi.requestJson(
+    { url: args.url, key, method: "GET", path: `/admin/spend?${query}` },
+    Answer,
+    "spend report"
+  )
 }
 
 /**
@@ -168,8 +176,8 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     if (args instanceof UsageError) return yield* args
     const key = yield* AdminApi.adminKey(io, args.url, args.data)
     if (key !== undefined) secrets.push(key)
-    const text = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
-    io.stdout(args.json ? `${text}\n` : table(JSON.parse(text) as Answer))
+    const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
+    io.stdout(args.json ? `${text}\n` : table(answer))
     return ExitCode.ok
   }).pipe(exitCodeOf(io, spendUsage, () => secrets))
 }

@@ -9,6 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
@@ -105,32 +106,41 @@ function parse(argv: ReadonlyArray<string>): Parsed | "help" | UsageError {
   }
 }
 
-/** A team as the admin API shows it (`GET /admin/teams`, `GET /admin/teams/{id}`), the fields printed here. */
-interface TeamView {
-  readonly id: string
-  readonly name: string
-  readonly budget: AdminApi.BudgetView | null
-  /** `GET /admin/teams/{id}` only: the spend in the budget's current period, and the team's keys. */
-  readonly spend: { readonly spent: number } | null
-  readonly keys: ReadonlyArray<{ readonly id: string; readonly name: string }>
-}
+/** A team as the admin API shows it (`GET /admin/teams`), the fields printed here; it may have more. */
+const TeamView = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  budget: Schema.optional(Schema.NullOr(Schema.Struct({ limit: Schema.Number, period: Schema.String })))
+})
+type TeamView = typeof TeamView.Type
 
-interface Answer extends TeamView {
-  readonly data: ReadonlyArray<TeamView>
-}
+/** `GET /admin/teams/{id}`: the team, the spend in its budget's current period, and its keys. */
+const TeamDetail = Schema.Struct({
+  ...TeamView.fields,
+  spend: Schema.optional(Schema.NullOr(Schema.Struct({ spent: Schema.Number }))),
+  keys: Schema.optional(Schema.Array(Schema.Struct({ id: Schema.String, name: Schema.String })))
+})
 
-/** `method path` on the gateway, its JSON answer (the fields read here). */
-function request(
+const TeamList = Schema.Struct({ data: Schema.Array(TeamView) })
+
+/**
+ * `method path` on the gateway, its answer decoded by `schema` (`what` it is, named when it is not), and its JSON
+ * whole (`--json` prints it, fields beyond the schema's included).
+ */
+function request<S extends Schema.Codec<unknown, unknown>>(
   parsed: Parsed,
   key: Redacted.Redacted<string>,
-  method: "GET" | "POST" | "PATCH" | "DELETE",
-  path: string,
-  body?: unknown
+  call: { readonly method: "GET" | "POST" | "PATCH"; readonly path: string; readonly body?: unknown },
+  schema: S,
+  what: string
 ) {
-  return Effect.map(AdminApi.request({ url: parsed.url, key, method, path, body }), AdminApi.answerOf<Answer>)
+  return Effect.map(
+    AdminApi.requestJson({ url: parsed.url, key, ...call }, schema, what),
+    ({ answer, text }) => ({ answer, whole: JSON.parse(text) as Record<string, unknown> })
+  )
 }
 
-const row = (team: Partial<TeamView>): string =>
+const row = (team: TeamView): string =>
   [team.id, team.name, AdminApi.budgetCell(team.budget)].map((cell) => AdminApi.printable(String(cell))).join("\t")
 
 const teamPath = (id: string) => `/admin/teams/${encodeURIComponent(id)}`
@@ -140,21 +150,39 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
     const action = parsed.action
     switch (action.verb) {
       case "create": {
-        const made = yield* request(parsed, key, "POST", "/admin/teams", action.body)
-        io.stdout(`${parsed.json ? JSON.stringify(made) : made.id}\n`)
+        const { answer: made, whole } = yield* request(
+          parsed,
+          key,
+          { method: "POST", path: "/admin/teams", body: action.body },
+          TeamView,
+          "team made"
+        )
+        io.stdout(`${parsed.json ? JSON.stringify(whole) : made.id}\n`)
         io.stderr(AdminApi.printable(`made the team ${made.name} (id ${made.id}).`) + "\n")
         return
       }
       case "list": {
-        const data = (yield* request(parsed, key, "GET", "/admin/teams")).data ?? []
-        if (parsed.json) io.stdout(`${JSON.stringify(data)}\n`)
+        const { answer: { data }, whole } = yield* request(
+          parsed,
+          key,
+          { method: "GET", path: "/admin/teams" },
+          TeamList,
+          "list of teams"
+        )
+        if (parsed.json) io.stdout(`${JSON.stringify(whole.data)}\n`)
         else io.stdout(["id\tname\tbudget", ...data.map(row)].join("\n") + "\n")
         return
       }
       case "show": {
-        const team = yield* request(parsed, key, "GET", teamPath(action.id))
+        const { answer: team, whole } = yield* request(
+          parsed,
+          key,
+          { method: "GET", path: teamPath(action.id) },
+          TeamDetail,
+          "team"
+        )
         if (parsed.json) {
-          io.stdout(`${JSON.stringify(team)}\n`)
+          io.stdout(`${JSON.stringify(whole)}\n`)
           return
         }
         const spent = team.spend === null || team.spend === undefined ? "-" : `$${team.spend.spent}`
@@ -166,13 +194,19 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         return
       }
       case "update": {
-        const updated = yield* request(parsed, key, "PATCH", teamPath(action.id), action.body)
-        if (parsed.json) io.stdout(`${JSON.stringify(updated)}\n`)
+        const { answer: updated, whole } = yield* request(
+          parsed,
+          key,
+          { method: "PATCH", path: teamPath(action.id), body: action.body },
+          TeamView,
+          "team updated"
+        )
+        if (parsed.json) io.stdout(`${JSON.stringify(whole)}\n`)
         io.stderr(AdminApi.printable(`updated the team ${updated.name} (id ${action.id}).`) + "\n")
         return
       }
       case "delete": {
-        yield* request(parsed, key, "DELETE", teamPath(action.id))
+        yield* AdminApi.request({ url: parsed.url, key, method: "DELETE", path: teamPath(action.id) })
         io.stderr(`deleted the team ${AdminApi.printable(action.id)}.\n`)
         return
       }

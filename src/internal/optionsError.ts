@@ -40,6 +40,20 @@ export const render = (option: string, value: unknown): string => {
 export const make = (module: string, option: string, value: unknown, expected: string): OptionsError =>
   new OptionsError({ module, option, value: render(option, value), expected })
 
+/** Every problem of `problems` in one error (the first, with the rest as its `others`); undefined when none. */
+export const all = (problems: ReadonlyArray<OptionsError | undefined>): OptionsError | undefined => {
+  const found = problems.flatMap((problem) =>
+    problem === undefined ? [] : [problem, ...(problem.others ?? [])].map(({ expected, module, option, value }) => ({
+      module,
+      option,
+      value,
+      expected
+    }))
+  )
+  const [first, ...others] = found
+  return first === undefined ? undefined : new OptionsError({ ...first, ...(others.length > 0 ? { others } : {}) })
+}
+
 /**
  * The error of a value that is not a non-empty string (`optional`: `undefined` passes); undefined for a good one.
  */

@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import OpenAI from "openai"
+import * as Keys from "../../src/cli/keys.js"
 import * as Serve from "../../src/cli/serve.js"
 import { serveUsage } from "../../src/cli/usage.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -119,6 +120,93 @@ describe("serve, a deployment its adapter refuses", () => {
       )
       expect(out.stderr).not.toContain("Usage:")
     }).pipe(Effect.scoped))
+})
+
+describe("serve's data directory", () => {
+  const modeOf = (file: string) => fs.statSync(file).mode & 0o777
+
+  it.live("with admin_keys in provider.json (no token made), the directory is made 0700 and its database 0600", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-modes-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const file = path.join(dir, "provider.json")
+      fs.writeFileSync(
+        file,
+        JSON.stringify({
+          sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }],
+          gateway: { admin_keys: [{ name: "ops", key: "env:MODES_ADMIN_KEY" }] }
+        })
+      )
+      const data = path.join(dir, "nested", "data")
+      const running = yield* startInProcess(
+        (io) => Serve.run(["--config", file, "--port", "0", "--data", data], io),
+        { env: { MODES_ADMIN_KEY: "gw-modes-admin-key-0001" } }
+      )
+      const url = yield* awaitFirstLine(running, "serve's URL")
+      // A call, so the request log writes (and SQLite makes its -wal and -shm files).
+      expect((yield* Effect.promise(() => post(url, chatBody("gpt-4o-mini")))).status).toBe(200)
+      expect(fs.existsSync(path.join(data, "admin-token"))).toBe(false)
+      expect(modeOf(data)).toBe(0o700)
+      expect(modeOf(path.join(dir, "nested"))).toBe(0o700)
+      const files = fs.readdirSync(data)
+      expect(files).toContain("gateway.db")
+      for (const name of files) expect([name, modeOf(path.join(data, name))]).toEqual([name, 0o600])
+      yield* Fiber.interrupt(running.exited)
+    }).pipe(Effect.scoped))
+
+  it.live(
+    "an admin-token others may read, or behind a symbolic link, is refused by serve and by keys, naming why",
+    () =>
+      Effect.gen(function*() {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-token-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const token = "elr-admin-test-token-000000000001"
+        const run = (data: string) =>
+          Effect.gen(function*() {
+            const served = captureIo()
+            const serveCode = yield* Serve.run(["--port", "0", "--data", data], served.io)
+            const listed = captureIo()
+            const keysCode = yield* Keys.run(["list", "--url", "http://127.0.0.1:9", "--data", data], listed.io)
+            return [served.result(serveCode), listed.result(keysCode)]
+          })
+        const cases = [
+          { mode: 0o644, why: "its mode is 0644: others than its owner may read or change it" },
+          { mode: 0o620, why: "its mode is 0620" },
+          { mode: 0o604, why: "its mode is 0604" }
+        ]
+        for (const { mode, why } of cases) {
+          const data = path.join(dir, `mode-${mode.toString(8)}`)
+          fs.mkdirSync(data, { mode: 0o700 })
+          fs.writeFileSync(path.join(data, "admin-token"), `${token}\n`, { mode })
+          fs.chmodSync(path.join(data, "admin-token"), mode)
+          for (const out of yield* run(data)) {
+            expect(out.code).toBe(1)
+            expect(lineOne(out.stderr)).toContain(`AdminTokenError: The admin token at ${data}/admin-token`)
+            expect(out.stderr).toContain(why)
+            expect(out.stderr + out.stdout).not.toContain(token)
+          }
+        }
+        // A link to a file only its owner reads is refused all the same: the link may be changed under it.
+        const linked = path.join(dir, "linked")
+        fs.mkdirSync(linked, { mode: 0o700 })
+        fs.writeFileSync(path.join(dir, "elsewhere"), `${token}\n`, { mode: 0o600 })
+        fs.symlinkSync(path.join(dir, "elsewhere"), path.join(linked, "admin-token"))
+        for (const out of yield* run(linked)) {
+          expect(out.code).toBe(1)
+          expect(out.stderr).toContain("it is a symbolic link")
+          expect(out.stderr + out.stdout).not.toContain(token)
+        }
+        // A token only its owner reads is taken: keys goes on to the gateway (none there).
+        const fine = path.join(dir, "fine")
+        fs.mkdirSync(fine, { mode: 0o700 })
+        fs.writeFileSync(path.join(fine, "admin-token"), `${token}\n`, { mode: 0o600 })
+        const listed = captureIo()
+        const code = yield* Keys.run(["list", "--url", "http://127.0.0.1:9", "--data", fine], listed.io)
+        expect(listed.result(code)).toMatchObject({ code: 1 })
+        expect(listed.result(code).stderr).toContain("GatewayRequestError: The gateway at http://127.0.0.1:9 could not")
+      }).pipe(Effect.scoped)
+  )
 })
 
 describe("serve, the binary spawned", () => {

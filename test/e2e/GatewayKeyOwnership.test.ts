@@ -248,3 +248,107 @@ describe("a key revoked while its stream is open", () => {
     60_000
   )
 })
+
+describe("a key replaced by a rotation while its stream is open", () => {
+  it.live(
+    "without grace has the stream cut at once; with grace, when it ends; a second rotation keeps the first one's grace",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({
+          apiKeys: [providerKey],
+          replyTokens: 8,
+          models: [...Simulator.defaultModels, "held"]
+        })
+        const gateway = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") }, {
+          sim: [{
+            model_name: "gpt-4o-mini",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            max_retries: 0,
+            pricing
+          }, {
+            model_name: "held",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            max_retries: 0,
+            pricing,
+            headers: { "x-simulator-fault": "stall=2" }
+          }]
+        })
+        const open = (key: string) =>
+          Effect.promise(async () => {
+            const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+              body: JSON.stringify({ model: "held", stream: true, messages: [{ role: "user", content: "Hi" }] })
+            })
+            const reader = response.body!.getReader()
+            await reader.read()
+            return reader
+          })
+        // A stream read to its end from now on: what it ends with (its error's code, or "ended"), and what it has come
+        // to within `ms` ("open" while it goes on).
+        const watch = (reader: ReadableStreamDefaultReader<Uint8Array>) => {
+          let text = ""
+          const end = (async () => {
+            for (;;) {
+              const { done, value } = await reader.read()
+              if (done) {
+                const last = text.trimEnd().split("\n\n").at(-1)!
+                return last.startsWith("data: {\"error\"") ? String(JSON.parse(last.slice(6)).error.code) : "ended"
+              }
+              text += new TextDecoder().decode(value)
+            }
+          })()
+          return (ms: number) =>
+            Effect.promise(() =>
+              Promise.race([end, new Promise<string>((resolve) => setTimeout(() => resolve("open"), ms))])
+            )
+        }
+        const rotate = (id: string, grace: number) =>
+          Effect.map(
+            call(gateway.url, "POST", `/admin/keys/${id}/rotate`, { grace_seconds: grace }),
+            (answer) => answer.body.key!
+          )
+
+        // No grace: the old key's stream is cut at once; the new key's goes on.
+        const first = yield* made(gateway.url, "rotated-now")
+        const old = watch(yield* open(first.key))
+        const fresh = yield* rotate(first.id, 0)
+        const freshStream = yield* open(fresh)
+        const freshFate = watch(freshStream)
+        assert.strictEqual(yield* old(1_000), "key_revoked")
+        assert.strictEqual(yield* freshFate(300), "open")
+        yield* Effect.promise(() => freshStream.cancel())
+
+        // A grace of 2 seconds: the old key's stream goes on through it, and is cut when it ends.
+        const second = yield* made(gateway.url, "rotated-later")
+        const graced = watch(yield* open(second.key))
+        const k1 = yield* rotate(second.id, 2)
+        assert.strictEqual(yield* graced(500), "open")
+        assert.strictEqual(yield* graced(5_000), "key_revoked")
+
+        // Rotated again with a shorter grace: the first replaced key keeps its own (10 s), the second has 1 s.
+        const third = yield* made(gateway.url, "rotated-twice")
+        const k0 = third.key
+        const k1b = yield* rotate(third.id, 10)
+        const k0Stream = yield* open(k0)
+        const k0Fate = watch(k0Stream)
+        yield* rotate(third.id, 1)
+        assert.strictEqual((yield* chat(gateway, k0)).status, 200)
+        assert.strictEqual((yield* chat(gateway, k1b)).status, 200)
+        yield* eventually("the second replaced key's grace ended", chat(gateway, k1b), (answer) =>
+          answer.status === 401, {
+          every: "100 millis",
+          within: "5 seconds"
+        })
+        assert.strictEqual((yield* chat(gateway, k0)).status, 200)
+        assert.strictEqual(yield* k0Fate(300), "open")
+        yield* Effect.promise(() =>
+          k0Stream.cancel()
+        )
+        assert.notStrictEqual(k1, second.key)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})

@@ -22,6 +22,7 @@ import { adminKey, chat, configKey, gatewayOn, providerKey } from "../utils/admi
 import { awaitFirstLine, captureIo, envWithoutKeys, spawnCli, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
+import * as Loopback from "../utils/loopbackServer.js"
 
 const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [AdminApi.adminKeyVariable]: adminKey }) =>
   Effect.gen(function*() {
@@ -187,6 +188,87 @@ describe("effect-llm-router keys", () => {
         const elsewhere = yield* keys(["list", "--url", "http://192.0.2.1:4000", "--data", data], {})
         assert.strictEqual(elsewhere.code, 2)
         assert.include(elsewhere.stderr, "keys needs an admin key")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "keys and spend given an answer that is not the admin API's (garbage, HTML, a 500, JSON cut short or of another " +
+      "shape) say so on one line and exit 1, never with a stack trace",
+    () =>
+      Effect.gen(function*() {
+        // Each answer in turn, whatever was asked.
+        const answers: Array<
+          { readonly status: number; readonly type: string; readonly body: string; readonly cut?: true }
+        > = [
+          { status: 200, type: "text/plain", body: "\u0000\u00ff garbage \u001b[31m" },
+          { status: 200, type: "text/html", body: "<html><body><h1>Welcome to nginx!</h1></body></html>" },
+          { status: 500, type: "text/html", body: "<html>Internal Server Error</html>" },
+          { status: 200, type: "application/json", body: "{\"data\": [{\"id\": \"k1\", \"na", cut: true },
+          { status: 200, type: "application/json", body: "{\"data\": [{\"id\": \"k1\", \"na" },
+          { status: 200, type: "application/json", body: "{\"data\": \"none\", \"groups\": 5, \"key\": 7}" },
+          {
+            status: 200,
+            type: "application/json",
+            body: "{\"data\": [{\"id\": 1, \"models\": \"all\", \"budget\": {}}], \"groups\": [{\"calls\": \"x\"}]}"
+          },
+          { status: 200, type: "application/json", body: "null" },
+          { status: 200, type: "application/json", body: "" }
+        ]
+        let next = 0
+        const server = yield* Loopback.serve((_req, res) => {
+          const answer = answers[next % answers.length]!
+          if (answer.cut === true) {
+            // Promises more than it sends, then hangs up.
+            res.writeHead(answer.status, {
+              "content-type": answer.type,
+              "content-length": String(answer.body.length + 100)
+            })
+            res.write(answer.body, () => setTimeout(() => res.socket?.destroy(), 50))
+            return
+          }
+          res.writeHead(answer.status, { "content-type": answer.type })
+          res.end(answer.body)
+        })
+        const commands: ReadonlyArray<
+          (url: string) => Effect.Effect<{ readonly code: number; readonly stdout: string; readonly stderr: string }>
+        > = [
+          (url) => keys(["list", "--url", url]),
+          (url) => keys(["list", "--url", url, "--json"]),
+          (url) => keys(["create", "k", "--url", url]),
+          (url) => keys(["rotate", "k1", "--url", url]),
+          (url) =>
+            Effect.gen(function*() {
+              const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
+              return result(yield* Spend.run(["--url", url], io))
+            }),
+          (url) =>
+            Effect.gen(function*() {
+              const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
+              return result(yield* Spend.run(["--url", url, "--json"], io))
+            })
+        ]
+        for (const [index, answer] of answers.entries()) {
+          for (const command of commands) {
+            next = index
+            const out = yield* command(server.url)
+            const what = `${JSON.stringify(answer)}: ${out.stderr}`
+            // `spend --json` prints the gateway's JSON as it is, once it is the admin API's.
+            assert.strictEqual(out.code, 1, what)
+            assert.strictEqual(out.stdout, "", what)
+            const lines = out.stderr.trimEnd().split("\n")
+            assert.lengthOf(lines, 1, what)
+            assert.match(
+              lines[0]!,
+              new RegExp(`^GatewayRequestError: The gateway at ${server.url} answered ${answer.status}: `),
+              what
+            )
+            assert.notMatch(out.stderr, /\n\s+at |SyntaxError|TypeError/, what)
+            // A terminal's escape codes in the answer are shown escaped, never sent to the terminal.
+            assert.notInclude(out.stderr, String.fromCharCode(27), what)
+            assert.notInclude(out.stderr, adminKey)
+          }
+        }
       }).pipe(Effect.scoped),
     60_000
   )

@@ -183,7 +183,77 @@ describe("serve reloads its provider.json", () => {
           // The running configuration, its keys included, still answers.
           expect((yield* ask(openai, "gpt-4o-mini")).object).toBe("chat.completion")
         }
-        yield* logged(running, "configuration not reloaded (the running one stays)", Object.keys(broken).length)
+        // Several problems in one file: every one named in the one refusal, as a start names them.
+        const several = [
+          {
+            json: {
+              sim: [
+                { ...entry(simulator, oldKey), base_url: "file:///etc/passwd" },
+                {
+                  ...entry(simulator, oldKey, "gpt-4o"),
+                  headers: { "x-trace": "a\r\nx-injected: 1", "bad name": "v" }
+                }
+              ],
+              gateway
+            },
+            problems: [
+              "sim[0].base_url: expected an absolute http:// or https:// URL",
+              "sim[1].headers.x-trace: expected a header value without line breaks or control characters",
+              "sim[1].headers.bad name: expected a header name"
+            ]
+          },
+          {
+            json: {
+              sim: [entry(simulator, oldKey)],
+              gateway: {
+                ...gateway,
+                log_payloads: true,
+                keys: [{ ...gateway.keys[0], models: ["gpt-5"] }, {
+                  name: "second",
+                  key: "gw-reload-second-key-0001",
+                  models: ["o9"]
+                }]
+              },
+              store: { sql: "postgres://reload@127.0.0.1:1/elsewhere" }
+            },
+            problems: [
+              "config.database must be the one it started with",
+              "config.keys.logPayloads must be the one it started with",
+              "keys[0].models[0] must be a router, deployment, model or group",
+              "keys[1].models[0] must be a router, deployment, model or group"
+            ]
+          },
+          {
+            json: {
+              sim: [entry(simulator, oldKey)],
+              gateway: {
+                ...gateway,
+                keys: [{ ...gateway.keys[0], models: ["gpt-5"] }, {
+                  name: "second",
+                  key: "gw-reload-second-key-0001",
+                  models: ["o9"]
+                }]
+              }
+            },
+            problems: [
+              "keys[0].models[0] must be a router, deployment, model or group",
+              "keys[1].models[0] must be a router, deployment, model or group"
+            ]
+          }
+        ]
+        for (const { json, problems } of several) {
+          write(json)
+          const refused = yield* reloadRequest(url, adminKey)
+          expect(refused.status).toBe(400)
+          const message: string = JSON.parse(refused.text).error.message
+          for (const problem of problems) expect(message).toContain(problem)
+          expect(message).not.toContain("x-injected")
+        }
+        yield* logged(
+          running,
+          "configuration not reloaded (the running one stays)",
+          Object.keys(broken).length + several.length
+        )
 
         write({ ...good, sim: [{ ...entry(simulator, oldKey), api_keys: ["env:RELOAD_PROVIDER_KEY"] }] })
         const reloaded = yield* reloadRequest(url, adminKey)
@@ -296,4 +366,47 @@ describe("serve reloads its provider.json", () => {
         `This gateway key's budget is spent ($${Number(spent.toPrecision(6))} of $0.01)`
       )
     }).pipe(Effect.scoped), 60_000)
+
+  it.live(
+    "a provider.json of 100,000 api_keys starts and reloads, /health answering throughout the reload",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [oldKey] })
+        const keys = Array.from({ length: 100_000 }, (_, i) => `sk-many-${String(i).padStart(8, "0")}-key`)
+        const { dir, file } = yield* providerFile({
+          sim: [{ ...entry(simulator, oldKey), api_keys: [oldKey, ...keys] }]
+        })
+        const running = yield* startInProcess((io) =>
+          Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
+        )
+        const url = yield* awaitFirstLine(running, "serve's URL")
+        const token = fs.readFileSync(path.join(dir, "data", "admin-token"), "utf8").trim()
+        // /health asked every 50 ms while the reload runs: the longest any took to answer.
+        const watched = yield* Effect.promise(async () => {
+          let reloading = true
+          let longest = 0
+          const polls = (async () => {
+            while (reloading) {
+              const started = performance.now()
+              const response = await fetch(`${url}/health`)
+              await response.text()
+              longest = Math.max(longest, performance.now() - started)
+              await new Promise((resolve) => setTimeout(resolve, 50))
+            }
+          })()
+          const reloaded = await fetch(`${url}/admin/reload`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${token}` }
+          })
+          reloading = false
+          await polls
+          return { status: reloaded.status, longest }
+        })
+        expect(watched.status).toBe(200)
+        // Before keys were added in linear time, this reload held the event loop for minutes.
+        expect(watched.longest).toBeLessThan(5_000)
+        expect((yield* ask(client(url), "gpt-4o-mini")).object).toBe("chat.completion")
+      }).pipe(Effect.scoped),
+    180_000
+  )
 })

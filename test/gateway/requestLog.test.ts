@@ -11,7 +11,7 @@ import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Logs from "../../src/internal/gateway/observe/record.js"
@@ -24,13 +24,18 @@ import { withWarnings } from "../utils/warnings.js"
 
 const hour = 3_600_000
 
+const directory = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "request-log-unit-"))),
+  (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+)
+
 const database = Effect.gen(function*() {
-  const dir = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "request-log-unit-"))),
-    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-  )
-  return yield* Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }))
+  return yield* Effect.orDie(Database.connect({ sqlite: join(yield* directory, "gateway.db") }))
 })
+
+/** The bytes the SQLite file `file` takes on disk, its write-ahead log included. */
+const fileBytes = (file: string) =>
+  [file, `${file}-wal`].reduce((total, name) => total + (existsSync(name) ? statSync(name).size : 0), 0)
 
 const open = (
   sql: SqlClient.SqlClient,
@@ -132,6 +137,45 @@ describe("the request log's bounds on rows and bytes", () => {
       // Within the first hour: each batch written brings a sweep, which trims to the bound.
       yield* settle
       expect(yield* ids(sql)).toEqual(["e", "d", "c"])
+    }).pipe(Effect.scoped))
+})
+
+describe("the request log's file", () => {
+  it.effect("the writer's sweep gives the space of the rows it trims back: the file shrinks with them", () =>
+    Effect.gen(function*() {
+      const file = join(yield* directory, "gateway.db")
+      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }))
+      // 2,000 rows of 2 KB each, in batches as the writer writes them.
+      for (let batch = 0; batch < 20; batch++) {
+        const rows = Array.from({ length: 100 }, (_, i) => rowOf(batch * 100 + i, batch * 100 + i, 2_000))
+        yield* Effect.orDie(Requests.insert(sql, rows))
+      }
+      const before = fileBytes(file)
+      expect(before).toBeGreaterThan(4_000_000)
+      // The writer sweeps at its start: down to 20 rows.
+      yield* RequestLog.make({
+        database: { sql, bounds: { address: "the test's database", timeout: Duration.seconds(5) } },
+        logPayloads: false,
+        maxRows: 20,
+        secrets: () => [],
+        dropped: () => undefined
+      })
+      yield* settle
+      expect((yield* ids(sql)).length).toBe(20)
+      expect(fileBytes(file)).toBeLessThan(before / 20)
+    }).pipe(Effect.scoped))
+
+  it.effect("a database file made without incremental vacuum is rebuilt with it once, its rows kept", () =>
+    Effect.gen(function*() {
+      const file = join(yield* directory, "gateway.db")
+      const sqlite = process.getBuiltinModule("node:sqlite")
+      const old = new sqlite.DatabaseSync(file)
+      old.exec("CREATE TABLE kept (x TEXT); INSERT INTO kept VALUES ('there')")
+      expect(old.prepare("PRAGMA auto_vacuum").get()).toEqual({ auto_vacuum: 0 })
+      old.close()
+      const sql = yield* Effect.orDie(Database.connect({ sqlite: file }))
+      expect(yield* Effect.orDie(sql`PRAGMA auto_vacuum`)).toEqual([{ auto_vacuum: 2 }])
+      expect(yield* Effect.orDie(sql`SELECT x FROM kept`)).toEqual([{ x: "there" }])
     }).pipe(Effect.scoped))
 })
 

@@ -77,6 +77,18 @@ export function resourceOf(model: string): string {
   return model.includes("/") ? model : `models/${model}`
 }
 
+// A resource name of the Gemini API: a collection of models and one id in it (the Gemini API reference, `Model.name`).
+const resourceName = /^(models|tunedModels)\/([^/]+)$/
+
+/**
+ * A model's resource as a URL path: `models/{id}`, or `tunedModels/{id}` for such a resource name, the id one encoded
+ * path segment; any other name is one id, encoded whole, so no `/`, `..`, `?` or `#` of it leaves the models' path.
+ */
+export function resourcePath(model: string): string {
+  const named = resourceName.exec(model)
+  return named === null ? `models/${encodeURIComponent(model)}` : `${named[1]}/${encodeURIComponent(named[2]!)}`
+}
+
 /** What the library keeps in `providerMetadata.gemini` of a tool call or a reply. */
 export interface GeminiMetadata {
   /** Sent back unchanged on the same part (the Gemini API docs, thought signatures). */

@@ -228,7 +228,8 @@ const anthropicShutdown = AnthropicErrors.fromAnswer(shutdownAnswer).body
 
 const revokedAnswer = Errors.answer(
   401,
-  "This stream's gateway key was revoked while it was open; the answer is incomplete.",
+  "This stream's gateway key was revoked, or replaced by a rotation whose grace period ended, while it was open; " +
+    "the answer is incomplete.",
   "invalid_request_error",
   null,
   "key_revoked"

@@ -18,7 +18,8 @@
  * (OpenAI's `data: {"error": ...}`, Anthropic's `event: error`) and its log line names the error, so a client sees a
  * failed answer rather than a connection dropped mid-answer. What is still running a moment after the cut is
  * interrupted by the server, as is a whole reply the grace period did not see through. A key revoked while its
- * streams are open has them cut the same way, each ending with the revocation's error event.
+ * streams are open has them cut the same way, each ending with the revocation's error event, and so has a key a
+ * rotation replaced, when its grace period ends (at once without one).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"
@@ -99,7 +100,7 @@ function manage(
         new DatabaseError({ database: bounds.address, reason: `its keys could not be read (${error.reason})` })
       )
     )
-    const runtime = yield* RuntimeKeys.make(keyStore, ledger, limiterStores, (ids) => drain.revoked(ids))
+    const runtime = yield* RuntimeKeys.make(keyStore, ledger, limiterStores, (stale) => drain.revoked(stale))
     return { ledger, store: keyStore, runtime, database: { bounds, sql } }
   })
 }
@@ -117,20 +118,22 @@ function settingOf(config: Config, options: Options): Policy.Setting {
   }
 }
 
+// Every problem of the options, in one error.
 function check(options: Options): OptionsError | undefined {
   // Before the database is open, whatever it may hold: refused here only when no key could ever be had.
   const setting = settingOf(options.config, options)
-  const problem = Policy.keylessProblem(setting, setting.database !== undefined)
-  if (problem !== undefined) return problem
   const port = options.port ?? defaultPort
-  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
-    return OptionsErrors.make("Gateway", "port", port, "an integer from 0 to 65535")
-  }
-  return OptionsErrors.positive("Gateway", "maxBodyBytes", options.maxBodyBytes, { integer: true, optional: true }) ??
-    OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod) ??
-    OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true) ??
-    OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true) ??
-    invalidBound(options.config.keys)
+  return OptionsErrors.all([
+    Policy.keylessProblem(setting, setting.database !== undefined),
+    Number.isInteger(port) && port >= 0 && port <= 65535
+      ? undefined
+      : OptionsErrors.make("Gateway", "port", port, "an integer from 0 to 65535"),
+    OptionsErrors.positive("Gateway", "maxBodyBytes", options.maxBodyBytes, { integer: true, optional: true }),
+    OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod),
+    OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true),
+    OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true),
+    ...invalidBounds(options.config.keys)
+  ])
 }
 
 /** The bounds on what the gateway keeps (`Gateway.Keys`), each taken at start: a restart changes them. */
@@ -144,32 +147,29 @@ const boundFields = [
   "requestBodyTimeoutSeconds"
 ] as const
 
-// A bound that is not a positive integer, or one response allowed more than the whole store.
-function invalidBound(keys: Config["keys"]): OptionsError | undefined {
-  for (const field of [...boundFields, "affinityMaxSessions"] as const) {
-    const invalid = OptionsErrors.positive("Gateway", `config.keys.${field}`, keys?.[field], {
-      integer: true,
-      optional: true
-    })
-    if (invalid !== undefined) return invalid
-  }
-  const budgets = [
+// Each bound that is not a positive integer, and one response (or one key's) allowed more than the store holds.
+function invalidBounds(keys: Config["keys"]): ReadonlyArray<OptionsError | undefined> {
+  const nested = [
     ["responsesMaxResponseBytes", "responsesMaxKeyBytes"],
     ["responsesMaxResponseBytes", "responsesMaxBytes"],
     ["responsesMaxKeyBytes", "responsesMaxBytes"]
   ] as const
-  for (const [inner, outer] of budgets) {
-    const value = keys?.[inner]
-    if (value !== undefined && value > (keys?.[outer] ?? Infinity)) {
-      return OptionsErrors.make(
-        "Gateway",
-        `config.keys.${inner}`,
-        value,
-        `at most config.keys.${outer} (${keys?.[outer]})`
-      )
-    }
-  }
-  return undefined
+  return [
+    ...[...boundFields, "affinityMaxSessions" as const].map((field) =>
+      OptionsErrors.positive("Gateway", `config.keys.${field}`, keys?.[field], { integer: true, optional: true })
+    ),
+    ...nested.map(([inner, outer]) => {
+      const value = keys?.[inner]
+      return value !== undefined && value > (keys?.[outer] ?? Infinity)
+        ? OptionsErrors.make(
+          "Gateway",
+          `config.keys.${inner}`,
+          value,
+          `at most config.keys.${outer} (${keys?.[outer]})`
+        )
+        : undefined
+    })
+  ]
 }
 
 function sameDatabase(a: DatabaseOption | undefined, b: DatabaseOption | undefined): boolean {
@@ -193,29 +193,33 @@ const keptAtReload =
 
 // What a reload cannot change of the configuration it started with: the store, the database, the request log's
 // settings and the responses' time to live, taken at start (and when the options give them, the configuration's are
-// not read).
-function restartOnly(options: Options, config: Config): OptionsError | undefined {
-  return options.store === undefined && !sameStore(config.store, options.config.store)
-    ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
-    : options.database === undefined && !sameDatabase(config.database, options.config.database)
-    ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)
-    : options.logPayloads === undefined && config.keys?.logPayloads !== options.config.keys?.logPayloads
-    ? OptionsErrors.make("Gateway", "config.keys.logPayloads", config.keys?.logPayloads, keptAtReload)
-    : options.responsesTtl === undefined &&
-        JSON.stringify(config.keys?.responsesTtl) !== JSON.stringify(options.config.keys?.responsesTtl)
-    ? OptionsErrors.make("Gateway", "config.keys.responsesTtl", "another time to keep responses", keptAtReload)
-    : options.requestLogRetention === undefined &&
-        JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(options.config.keys?.requestLogRetention)
-    ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
-    : changedBound(config, options.config)
-}
-
-// The first bound on what the gateway keeps that `config` changes from `started`'s.
-function changedBound(config: Config, started: Config): OptionsError | undefined {
-  const field = boundFields.find((name) => config.keys?.[name] !== started.keys?.[name])
-  return field === undefined
-    ? undefined
-    : OptionsErrors.make("Gateway", `config.keys.${field}`, config.keys?.[field], keptAtReload)
+// not read). Every change, each its own problem.
+function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsError | undefined> {
+  const started = options.config
+  return [
+    options.store === undefined && !sameStore(config.store, started.store)
+      ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
+      : undefined,
+    options.database === undefined && !sameDatabase(config.database, started.database)
+      ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)
+      : undefined,
+    options.logPayloads === undefined && config.keys?.logPayloads !== started.keys?.logPayloads
+      ? OptionsErrors.make("Gateway", "config.keys.logPayloads", config.keys?.logPayloads, keptAtReload)
+      : undefined,
+    options.responsesTtl === undefined &&
+      JSON.stringify(config.keys?.responsesTtl) !== JSON.stringify(started.keys?.responsesTtl)
+      ? OptionsErrors.make("Gateway", "config.keys.responsesTtl", "another time to keep responses", keptAtReload)
+      : undefined,
+    options.requestLogRetention === undefined &&
+      JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(started.keys?.requestLogRetention)
+      ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
+      : undefined,
+    ...boundFields.map((field) =>
+      config.keys?.[field] === started.keys?.[field]
+        ? undefined
+        : OptionsErrors.make("Gateway", `config.keys.${field}`, config.keys?.[field], keptAtReload)
+    )
+  ]
 }
 
 /** What one configuration serves: its engine, its keys and its routes. */
@@ -346,19 +350,32 @@ export function make(
       return (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
         Effect.gen(function*() {
           const setting = settingOf(config, options)
-          const refused = restartOnly(options, config) ??
-            Policy.keylessProblem(setting, managedKeys?.runtime.everMade() ?? false)
-          if (refused !== undefined) return yield* refused
-          const engine = yield* Engine.make(config, store)
+          // The configuration checked whole, as at start: every problem named at once.
+          const refused = OptionsErrors.all([
+            ...restartOnly(options, config),
+            Policy.keylessProblem(setting, managedKeys?.runtime.everMade() ?? false),
+            ...invalidBounds(config.keys)
+          ])
+          // The engine and the keys checked too, their problems named with those above.
+          const built = yield* Effect.result(Engine.make(config, store))
+          if (built._tag === "Failure") return yield* OptionsErrors.all([refused, built.failure])!
+          const engine = built.success
           const kept = previous?.auth.budgets ?? new Map()
-          const auth = yield* Auth.make(
+          const authorised = yield* Effect.result(Auth.make(
             keysOf(config, options),
             adminKeysOf(config, options),
             engine,
             keyLimits,
             kept,
             { keysRequired: Policy.keysRequired(setting), database: managedKeys }
-          )
+          ))
+          const problems = OptionsErrors.all([
+            refused,
+            authorised._tag === "Failure" ? authorised.failure : undefined
+          ])
+          // A failed check of the keys is among the problems.
+          if (problems !== undefined || authorised._tag === "Failure") return yield* problems!
+          const auth = authorised.success
           const app = yield* App.make(engine, {
             drain,
             maxBodyBytes,
@@ -516,11 +533,14 @@ export class Drain {
     Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
   )
 
-  /** Cuts the streams in flight asked with the keys of `ids` (`Auth.Caller.id`), revoked. */
-  revoked(ids: ReadonlySet<string>): Effect.Effect<void> {
+  /**
+   * Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or replaced by a rotation
+   * whose grace period ended).
+   */
+  revoked(stale: (caller: Auth.Caller) => boolean): Effect.Effect<void> {
     return Effect.suspend(() =>
       Effect.forEach(
-        [...this.streams].filter(([entry]) => entry.caller !== undefined && ids.has(entry.caller.id)),
+        [...this.streams].filter(([entry]) => entry.caller !== undefined && stale(entry.caller)),
         ([, cut]) => cut("revoked"),
         { concurrency: "unbounded", discard: true }
       )

@@ -287,10 +287,13 @@ function groupKeyOf(key: string, endpoint: string | undefined): string {
 // The keys of `entries` not in `core` yet (a key listed twice counts once, its first listing winning), added.
 function addKeys(core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean): Array<number> {
   const added: Array<number> = []
+  // By id, so that adding n keys takes time in n, not n squared.
+  const known = new Set(core.keys.map((kept) => kept.credentials.keyId))
   for (const entry of entries) {
     const key = normalize(entry)
     const credentials = ProviderClient.credentials(key.key)
-    if (core.keys.some((known) => known.credentials.keyId === credentials.keyId)) continue
+    if (known.has(credentials.keyId)) continue
+    known.add(credentials.keyId)
     const at = core.keys.length
     core.keys.push({ ...key, credentials })
     core.totals.push(0)
@@ -335,15 +338,29 @@ export function makeCore(
       failures: [],
       holding: []
     }
-    addKeys(core, keys, backend.store.leaseUncapped === true)
-    const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
-    if (uncappedAt.length === 0) return Effect.succeed(core)
-    return Effect.map(
-      Uncapped.make(backend.store, core.groupKey, uncappedAt.map((at) => core.keys[at]!), uncappedAt, core.token),
-      (uncapped): Core => ({ ...core, uncapped })
+    // A chunk of keys at a time, other fibers (a server's requests) running between: a pool of many thousand keys is
+    // built without holding the process.
+    const chunks = Array.from(
+      { length: Math.ceil(keys.length / keysPerChunk) },
+      (_, i) => keys.slice(i * keysPerChunk, (i + 1) * keysPerChunk)
     )
+    const added = Effect.forEach(chunks, (chunk, i) => {
+      addKeys(core, chunk, backend.store.leaseUncapped === true)
+      return i === chunks.length - 1 ? Effect.void : Effect.yieldNow
+    }, { discard: true })
+    return Effect.flatMap(added, () => {
+      const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
+      if (uncappedAt.length === 0) return Effect.succeed(core)
+      return Effect.map(
+        Uncapped.make(backend.store, core.groupKey, uncappedAt.map((at) => core.keys[at]!), uncappedAt, core.token),
+        (uncapped): Core => ({ ...core, uncapped })
+      )
+    })
   })
 }
+
+// Keys a pool adds before letting other fibers run.
+const keysPerChunk = 2_000
 
 /** A pool over options `KeyPool.make` has checked, kept in `backend`. */
 export function make(

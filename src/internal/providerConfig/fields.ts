@@ -26,3 +26,33 @@ export const oneOf = <const A extends string>(choices: ReadonlyArray<A>) =>
       message: `expected one of ${choices.join(", ")}`
     })
   )
+
+/** A URL requests may be sent to: absolute, `http:` or `https:` (a `file:` or `data:` URL is no server). */
+export const HttpUrl = NonEmpty.check(
+  Schema.makeFilter((url: string) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), {
+    message: "expected an absolute http:// or https:// URL such as https://api.openai.com/v1"
+  })
+)
+
+// A header's name: an HTTP token (RFC 9110, section 5.1); its value: no line break or other control character (but
+// tab), which would split or end the header.
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+const headerValue = /^[\t\x20-\x7e\x80-\xff]*$/
+
+/** Extra headers: each bad name and each bad value named under its header, never the value itself. */
+export const Headers = Schema.Record(Schema.String, Schema.String).check(
+  Schema.makeFilter((headers: Readonly<Record<string, string>>) =>
+    Object.entries(headers).flatMap(([name, value]) => [
+      ...(headerName.test(name)
+        ? []
+        : [{
+          path: [name],
+          issue: "expected a header name: letters, digits and !#$%&'*+-.^_`|~, no spaces or colons"
+        }]),
+      ...(headerValue.test(value)
+        ? []
+        : [{ path: [name], issue: "expected a header value without line breaks or control characters" }])
+    ])
+  )
+)

@@ -4,7 +4,7 @@
 import * as Schema from "effect/Schema"
 import * as Pricing from "../../Pricing.js"
 import * as Presets from "../../providers/Presets.js"
-import { NonEmpty, NonNegativeInt, oneOf, optional, Positive, PositiveInt } from "./fields.js"
+import { Headers, HttpUrl, NonEmpty, NonNegativeInt, oneOf, optional, Positive, PositiveInt } from "./fields.js"
 
 export const KeyEntry = Schema.Union([
   NonEmpty,
@@ -72,17 +72,13 @@ export const ModelEntry = Schema.Struct({
    */
   api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
   /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
-  base_url: optional(NonEmpty.check(
-    Schema.makeFilter((url: string) => URL.canParse(url), {
-      message: "expected an absolute URL such as https://api.openai.com/v1"
-    })
-  )),
+  base_url: optional(HttpUrl),
   /** The adapter. Default: `chat-completions`. */
   api: optional(Api),
   /** A `Presets` name; only with `chat-completions`. */
   preset: optional(oneOf(Presets.names)),
   /** Extra headers on every request. */
-  headers: optional(Schema.Record(Schema.String, Schema.String)),
+  headers: optional(Headers),
   /** Retries of a call, and apart from them moves to another key (`RetryPolicy` `maxRetries` and `maxKeyRotations`). */
   max_retries: optional(NonNegativeInt),
   /** Seconds before the first retry; later ones back off exponentially. */

@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
-import { mkdirSync } from "node:fs"
+import { closeSync, mkdirSync, openSync } from "node:fs"
 import { dirname } from "node:path"
 import { type Database, DatabaseError } from "../../Gateway.js"
 import { describe } from "./location.js"
@@ -27,8 +27,16 @@ const client = (database: Database) =>
   "sqlite" in database
     ? Effect.andThen(
       Effect.try({
-        try: () => mkdirSync(dirname(database.sqlite), { recursive: true }),
-        catch: (cause) => new DatabaseError({ database: describe(database), reason: "its directory", cause })
+        try: () => {
+          // Keys' digests, spend and the request log: a directory only its owner enters, a file only its owner reads
+          // (SQLite gives its -wal and -shm files the database file's mode). Only what is made here: an existing
+          // directory or file keeps the mode its owner gave it.
+          if (database.sqlite === ":memory:") return
+          mkdirSync(dirname(database.sqlite), { recursive: true, mode: 0o700 })
+          closeSync(openSync(database.sqlite, "a", 0o600))
+        },
+        catch: (cause) =>
+          new DatabaseError({ database: describe(database), reason: "its directory or file could not be made", cause })
       }),
       Sqlite.make(database.sqlite)
     )

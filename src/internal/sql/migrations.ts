@@ -153,7 +153,10 @@ export const migrations = {
     "UPDATE requests SET key_id = 'config:' || key_name WHERE key_id IS NULL AND key_name IS NOT NULL",
     "DROP INDEX requests_by_key",
     "CREATE INDEX requests_by_key_id ON requests (key_id, at)"
-  )
+  ),
+  // Every key a rotation replaced while its grace period lasts, as JSON (`[{"sha256", "until"}]`), so a second
+  // rotation keeps the first one's grace; a row without it reads its one `previous_sha256` (`keys/store.ts`).
+  "6_previous_keys": statements("ALTER TABLE keys ADD COLUMN previous_keys TEXT")
 }
 
 // A budget period as the keys and teams tables hold it (`keys/store.ts`): `month`, or a duration's text such as

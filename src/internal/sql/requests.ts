@@ -108,6 +108,16 @@ export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<vo
     yield* sql`DELETE FROM requests WHERE at < ${at} OR (at = ${at} AND id <= ${String(cut.id)})`
   })
 
+/**
+ * The space of deleted rows given back to the file system: on SQLite, the file's free pages dropped (it is made with
+ * `auto_vacuum = INCREMENTAL`, `sqlite.ts`) and its write-ahead log emptied into it; Postgres' autovacuum keeps its own.
+ */
+export const reclaim = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlError> =>
+  sql.onDialectOrElse({
+    sqlite: () => Effect.asVoid(Effect.andThen(sql`PRAGMA incremental_vacuum`, sql`PRAGMA wal_checkpoint(TRUNCATE)`)),
+    orElse: () => Effect.void
+  })
+
 /** A spend query: the group, the range `[from, to)` in epoch milliseconds, and optionally a bucket. */
 export interface SpendQuery {
   readonly groupBy: GroupBy

@@ -55,6 +55,11 @@ export const make = (
           // No busy timeout: SQLite answers a locked file at once instead of waiting for it on this thread.
           const opened = new (loadSqlite().DatabaseSync)(filename, { timeout: 0 })
           try {
+            // Pages freed by deleted rows can be given back to the file system (`Requests.reclaim`): a new file is
+            // made so; one made before is rebuilt so once.
+            opened.exec("PRAGMA auto_vacuum = INCREMENTAL")
+            const mode = opened.prepare("PRAGMA auto_vacuum").get() as { readonly auto_vacuum: number }
+            if (mode.auto_vacuum !== 2) opened.exec("VACUUM")
             opened.exec("PRAGMA journal_mode = WAL")
             opened.exec("PRAGMA foreign_keys = ON")
           } catch (cause) {
@@ -86,9 +91,10 @@ export const make = (
         try: (): ReadonlyArray<Row> => {
           statement.setReturnArrays(arrays)
           const values = params as Array<NodeSqlite.SQLInputValue>
-          if (statement.columns().length > 0) return statement.all(...values) as unknown as ReadonlyArray<Row>
-          statement.run(...values)
-          return []
+          // Stepped to its end whatever it is: a statement declaring no columns may still step more than once
+          // (`PRAGMA incremental_vacuum` frees a page a step).
+          const rows = statement.all(...values) as unknown as ReadonlyArray<Row>
+          return statement.columns().length > 0 ? rows : []
         },
         catch: (cause) => failure(cause, "Failed to execute statement", "execute")
       })

@@ -102,7 +102,8 @@ const keyView = (key: KeyRecord) => ({
   metadata: key.metadata ?? null,
   created_at: seconds(key.createdAt),
   revoked_at: seconds(key.revokedAt),
-  previous_key_valid_until: key.previousValidUntil === undefined ? null : seconds(key.previousValidUntil)
+  // When the last key a rotation replaced stops working (an earlier one may stop before it).
+  previous_key_valid_until: seconds(key.previous.at(-1)?.until)
 })
 
 const configView = (key: { readonly name: string; readonly models: ReadonlyArray<string> | undefined }) => ({
@@ -261,8 +262,7 @@ export const routes = (serving: Serving, managed: Managed) => {
         id: fresh("key_", 12),
         name,
         sha256: Auth.digest(key).toString("hex"),
-        previousSha256: undefined,
-        previousValidUntil: undefined,
+        previous: [],
         teamId: input.team ?? undefined,
         models: input.models ?? undefined,
         budget: input.budget ?? undefined,
@@ -351,13 +351,14 @@ export const routes = (serving: Serving, managed: Managed) => {
       const key = yield* liveKey(id)
       const grace = yield* checked(graceOf(yield* bodyOf(text)))
       const replacement = fresh("elr-", 24)
-      const validUntil = serving.now() + grace
+      const now = serving.now()
+      // The keys replaced before keep their own grace; the one replaced now has this one's, if any.
+      const previous = [
+        ...key.previous.filter((replaced) => replaced.until > now),
+        ...(grace > 0 ? [{ sha256: key.sha256, until: now + grace }] : [])
+      ]
       yield* saved(
-        store.updateKey(id, {
-          sha256: Auth.digest(replacement).toString("hex"),
-          previousSha256: grace > 0 ? key.sha256 : undefined,
-          previousValidUntil: grace > 0 ? validUntil : undefined
-        }),
+        store.updateKey(id, { sha256: Auth.digest(replacement).toString("hex"), previous }),
         () => key.name,
         "key"
       )

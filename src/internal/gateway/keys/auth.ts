@@ -353,14 +353,19 @@ export const make = (
     const infos: Array<KeyInfo> = []
     const names = new Set<string>()
     const digests = new Set<string>()
-    const add = (field: string, name: string, key: Redacted.Redacted<string>): Buffer | OptionsError => {
+    // Every problem of the keys, named at once.
+    const problems: Array<OptionsError> = []
+    const add = (field: string, name: string, key: Redacted.Redacted<string>): Buffer | undefined => {
       if (name === "" || names.has(`${field}:${name}`)) {
-        return OptionsErrors.make("Gateway", `${field}.name`, name, "a name of its own (names are unique)")
+        problems.push(OptionsErrors.make("Gateway", `${field}.name`, name, "a name of its own (names are unique)"))
       }
       names.add(`${field}:${name}`)
       const sha256 = digest(Redacted.value(key))
       if (Redacted.value(key) === "" || digests.has(sha256.toString("hex"))) {
-        return OptionsErrors.make("Gateway", `${field}.key`, key, "a non-empty key of its own (a key is listed once)")
+        problems.push(
+          OptionsErrors.make("Gateway", `${field}.key`, key, "a non-empty key of its own (a key is listed once)")
+        )
+        return undefined
       }
       digests.add(sha256.toString("hex"))
       return sha256
@@ -368,51 +373,46 @@ export const make = (
     // The first name of `models` (every name, when undefined) with no price.
     const unpriced = (models: ReadonlyArray<string> | undefined): string | undefined =>
       (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
-    for (const [index, key] of keys.entries()) {
-      const field = `keys[${index}]`
-      const sha256 = add(field, key.name, key.key)
-      if (!Buffer.isBuffer(sha256)) return yield* sha256
+    // The problems of a gateway key besides its name and key.
+    const keyProblems = (key: Key, field: string): ReadonlyArray<OptionsError | undefined> => {
       // A name is one key's: a key made at run time of this name would share the name in every answer and log line.
       const made = database?.runtime.named(key.name)
-      if (made !== undefined) {
-        return yield* OptionsErrors.make(
+      const priceless = key.budget === undefined ? undefined : unpriced(key.models)
+      return [
+        made === undefined ? undefined : OptionsErrors.make(
           "Gateway",
           `${field}.name`,
           key.name,
           `a name no key made at run time has: the key ${made} (made through the admin API) is named so; rename one ` +
             "of them"
-        )
-      }
-      for (const [m, model] of (key.models ?? []).entries()) {
-        if (!known(model)) {
-          return yield* OptionsErrors.make(
+        ),
+        ...(key.models ?? []).map((model, m) =>
+          known(model) ? undefined : OptionsErrors.make(
             "Gateway",
             `${field}.models[${m}]`,
             model,
             "a router, deployment, model or group of the configuration (GET /v1/models lists them)"
           )
-        }
-      }
-      const priceless = key.budget === undefined ? undefined : unpriced(key.models)
-      if (priceless !== undefined) {
-        return yield* OptionsErrors.make(
+        ),
+        priceless === undefined ? undefined : OptionsErrors.make(
           "Gateway",
           `${field}.budget`,
           priceless,
           "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
             "provider.json, or limit the key's `models` to priced ones)"
-        )
-      }
-      const replyTokens = OptionsErrors.positive(
-        "Gateway",
-        `${field}.budget.defaultMaxTokens`,
-        key.budget?.defaultMaxTokens,
-        {
+        ),
+        OptionsErrors.positive("Gateway", `${field}.budget.defaultMaxTokens`, key.budget?.defaultMaxTokens, {
           integer: true,
           optional: true
-        }
-      )
-      if (replyTokens !== undefined) return yield* replyTokens
+        })
+      ]
+    }
+    for (const [index, key] of keys.entries()) {
+      const field = `keys[${index}]`
+      const sha256 = add(field, key.name, key.key)
+      const found = keyProblems(key, field).filter((problem) => problem !== undefined)
+      problems.push(...found)
+      if (sha256 === undefined || problems.length > 0) continue
       const limiter = key.rateLimit === undefined ? undefined : yield* limits.limiter(key.name, key.rateLimit)
       let budget: Budget.Service | undefined
       if (key.budget !== undefined) {
@@ -434,10 +434,12 @@ export const make = (
     }
     for (const [index, key] of adminKeys.entries()) {
       const sha256 = add(`adminKeys[${index}]`, key.name, key.key)
-      if (!Buffer.isBuffer(sha256)) return yield* sha256
+      if (sha256 === undefined) continue
       admins.push({ name: key.name, digest: sha256 })
       infos.push(info(key.name, sha256, true, undefined))
     }
+    const refused = OptionsErrors.all(problems)
+    if (refused !== undefined) return yield* refused
 
     const authenticate = (headers: Readonly<Record<string, string | undefined>>): Caller | Errors.ErrorAnswer => {
       const key = presented(headers)

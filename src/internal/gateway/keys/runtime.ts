@@ -4,17 +4,22 @@
  * under the key's id) and a budget in the SQL ledger (`../budget/sql.ts`) over its own scope (`key:<id>`) and,
  * in a team, its team's (`team:<id>`), so a call must fit both. A key or team without a budget still has its spend
  * counted, by the month, against no limit. A key is found by its digest (or, within its rotation's grace period, by
- * the digest of the key it replaced); one that expired is refused with the time it did. A key revoked, here or by
- * another instance on the database, has its streams in flight cut (`revoked`) as soon as the store reads it.
+ * the digest of a key it replaced, each replaced key keeping its own grace); one that expired is refused with the
+ * time it did. A key revoked, here or by another instance on the database, has its streams in flight cut (`revoked`)
+ * as soon as the store reads it, and a replaced key's streams are cut when its grace period ends (at once without
+ * one).
  */
+import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as Errors from "../openai/errors.js"
-import { type Caller, sameDigest } from "./auth.js"
+import { type Caller, configKeyPrefix, sameDigest } from "./auth.js"
 import type { Ledger } from "./ledger.js"
 import type { KeyRecord, KeyStore, TeamRecord } from "./store.js"
 
@@ -51,7 +56,8 @@ interface Entry {
   readonly caller: Caller
   /** Whether the key has a budget of its own (besides its team's). */
   readonly budgeted: boolean
-  readonly digests: ReadonlyArray<{ readonly digest: Buffer; readonly until: number }>
+  /** The key's digest and those of the keys its rotations replaced, each until it stops working, with its caller. */
+  readonly digests: ReadonlyArray<{ readonly digest: Buffer; readonly until: number; readonly caller: Caller }>
   readonly expiresAt: number | undefined
 }
 
@@ -78,12 +84,40 @@ export const make = (
   store: KeyStore,
   ledger: Ledger,
   limiterStores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>,
-  revoked: (ids: ReadonlySet<string>) => Effect.Effect<void>
+  revoked: (stale: (caller: Caller) => boolean) => Effect.Effect<void>
 ): Effect.Effect<RuntimeKeys, never, Scope.Scope> =>
   Effect.gen(function*() {
     const outer = yield* Effect.scope
     const limiters = new Map<string, Limiter>()
     let entries: ReadonlyArray<Entry> = []
+    // The fiber that cuts the streams of replaced keys when the next grace period ends.
+    let graceEnd: Fiber.Fiber<void> | undefined
+
+    // Whether a caller of a key made here no longer works at `now`: its key revoked, or the replaced key it was asked
+    // with past its grace. provider.json's callers are not this module's.
+    const staleAt = (now: number) => (caller: Caller): boolean => {
+      if (caller.id.startsWith(configKeyPrefix)) return false
+      const entry = entries.find((candidate) => candidate.caller.id === caller.id)
+      return entry === undefined ||
+        !entry.digests.some((candidate) => candidate.until > now && sameDigest(candidate.digest, caller.digest))
+    }
+    // The streams of callers stale now cut, and again when the next grace period ends.
+    const cutStale: Effect.Effect<void> = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      yield* revoked(staleAt(now))
+      const next = Math.min(
+        ...entries.flatMap((entry) => entry.digests.map((candidate) => candidate.until).filter((until) => until > now))
+      )
+      if (graceEnd !== undefined) yield* Fiber.interrupt(graceEnd)
+      // The fiber, when its time comes, is no longer the one to interrupt: it arms the next.
+      const due = Effect.suspend(() => {
+        graceEnd = undefined
+        return cutStale
+      })
+      graceEnd = Number.isFinite(next)
+        ? yield* Effect.forkIn(Effect.andThen(Effect.sleep(Duration.millis(next - now)), due), outer)
+        : undefined
+    })
 
     // The key's token bucket: the one it had while its figures are the same, else a new one.
     const limiterOf = Effect.fnUntraced(function*(key: KeyRecord) {
@@ -124,10 +158,15 @@ export const make = (
         defaultMaxTokens: budgeted ? defaultMaxTokens : undefined,
         team: key.teamId
       }
-      const digests = [{ digest: caller.digest, until: Infinity }]
-      if (key.previousSha256 !== undefined && key.previousValidUntil !== undefined) {
-        digests.push({ digest: Buffer.from(key.previousSha256, "hex"), until: key.previousValidUntil })
-      }
+      // A replaced key is the same caller, known by the digest it was asked with: its streams are cut when its grace
+      // ends (`stale`).
+      const digests = [
+        { digest: caller.digest, until: Infinity, caller },
+        ...key.previous.map((replaced) => {
+          const digest = Buffer.from(replaced.sha256, "hex")
+          return { digest, until: replaced.until, caller: { ...caller, digest } }
+        })
+      ]
       return { caller, budgeted: key.budget !== undefined, digests, expiresAt: key.expiresAt }
     })
 
@@ -140,10 +179,8 @@ export const make = (
           yield* Scope.close(kept.scope, Exit.void)
         }
       }
-      const gone = new Set(entries.map((entry) => entry.caller.id))
-      for (const key of live) gone.delete(key.id)
       entries = yield* Effect.forEach(live, (key) => entryOf(key, teams))
-      if (gone.size > 0) yield* revoked(gone)
+      yield* cutStale
     })
 
     yield* rebuild
@@ -155,16 +192,18 @@ export const make = (
       named: (name) => entries.find((entry) => entry.caller.name === name)?.caller.id,
       find: (digest, now) => {
         let found: Entry | undefined
+        let caller: Caller | undefined
         // Every digest compared, whichever matches (`Auth.find`).
         for (const entry of entries) {
           for (const candidate of entry.digests) {
             if (candidate.until > now && sameDigest(candidate.digest, digest)) {
               found = entry
+              caller = candidate.caller
             }
           }
         }
         if (found === undefined) return undefined
-        return found.expiresAt !== undefined && found.expiresAt <= now ? expired(found.expiresAt) : found.caller
+        return found.expiresAt !== undefined && found.expiresAt <= now ? expired(found.expiresAt) : caller
       }
     }
   })

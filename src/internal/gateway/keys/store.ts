@@ -35,14 +35,24 @@ export interface TeamRecord {
   readonly updatedAt: number
 }
 
+/** A key replaced by a rotation, valid until its grace period ends. */
+export interface PreviousKey {
+  /** Its SHA-256 digest, as hex. */
+  readonly sha256: string
+  /** Epoch ms. */
+  readonly until: number
+}
+
 export interface KeyRecord {
   readonly id: string
   readonly name: string
   /** The key's SHA-256 digest, as hex. */
   readonly sha256: string
-  /** After a rotation: the replaced key's digest, valid until `previousValidUntil` (epoch ms). */
-  readonly previousSha256: string | undefined
-  readonly previousValidUntil: number | undefined
+  /**
+   * After rotations: the replaced keys' digests, each valid until its own grace period ends (`until`, epoch ms), so a
+   * rotation keeps the grace an earlier one gave.
+   */
+  readonly previous: ReadonlyArray<PreviousKey>
   readonly teamId: string | undefined
   readonly models: ReadonlyArray<string> | undefined
   readonly budget: BudgetLimit | undefined
@@ -98,6 +108,15 @@ const budgetOf = (row: Row): BudgetLimit | undefined => {
   return limit === undefined || period === undefined ? undefined : { limit, period: period as Budget.Period }
 }
 
+// The replaced keys: the list, or the one key a database written before the list was kept holds.
+const previousOf = (row: Row): ReadonlyArray<PreviousKey> => {
+  const listed = json<ReadonlyArray<PreviousKey>>(row["previous_keys"])
+  if (listed !== undefined) return listed
+  const sha256 = text(row["previous_sha256"])
+  const until = num(row["previous_valid_until"])
+  return sha256 === undefined || until === undefined ? [] : [{ sha256, until }]
+}
+
 const keyOf = (row: Row): KeyRecord => {
   const capacity = num(row["rate_limit_capacity"])
   const refillRate = num(row["rate_limit_refill_rate"])
@@ -105,8 +124,7 @@ const keyOf = (row: Row): KeyRecord => {
     id: String(row["id"]),
     name: String(row["name"]),
     sha256: String(row["sha256"]),
-    previousSha256: text(row["previous_sha256"]),
-    previousValidUntil: num(row["previous_valid_until"]),
+    previous: previousOf(row),
     teamId: text(row["team_id"]),
     models: json(row["models"]),
     budget: budgetOf(row),
@@ -136,8 +154,13 @@ const keyColumns = (change: KeyChange): Record<string, unknown> => {
   const columns: Record<string, unknown> = {}
   if ("name" in change) columns["name"] = change.name
   if ("sha256" in change) columns["sha256"] = change.sha256
-  if ("previousSha256" in change) columns["previous_sha256"] = orNull(change.previousSha256)
-  if ("previousValidUntil" in change) columns["previous_valid_until"] = orNull(change.previousValidUntil)
+  if ("previous" in change) {
+    // The last replaced also in the columns of one, as a version before the list reads it.
+    const last = change.previous?.at(-1)
+    columns["previous_keys"] = jsonOrNull(change.previous)
+    columns["previous_sha256"] = orNull(last?.sha256)
+    columns["previous_valid_until"] = orNull(last?.until)
+  }
   if ("teamId" in change) columns["team_id"] = orNull(change.teamId)
   if ("models" in change) columns["models"] = jsonOrNull(change.models)
   if ("budget" in change) {

@@ -7,7 +7,8 @@
  * call ends (figures in docs/performance.md). A row the queue has no room for, or whose batch the database refuses,
  * is dropped, counted (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber
  * deletes, hourly and whenever a tenth of either bound was written since, the rows older than the retention and then
- * the oldest rows past the bounds on their count and their bytes, so the database stays bounded whatever comes. On
+ * the oldest rows past the bounds on their count and their bytes, and gives the space they held back to the file system
+ * (`Requests.reclaim`), so the database, its file included, stays bounded whatever comes. On
  * shutdown the queue is closed and written out before the database closes, so a clean stop loses nothing.
  *
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
@@ -164,7 +165,10 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       Sql.step(
         bounds,
         "applying the request log's retention",
-        Effect.andThen(Requests.deleteBefore(sql, now - retention), Requests.trim(sql, kept))
+        Requests.deleteBefore(sql, now - retention).pipe(
+          Effect.andThen(Requests.trim(sql, kept)),
+          Effect.andThen(Requests.reclaim(sql))
+        )
       ).pipe(
         Effect.andThen(Effect.sync(() => {
           writtenRows = 0

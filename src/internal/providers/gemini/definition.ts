@@ -35,7 +35,7 @@ const countedFields = ["contents", "systemInstruction", "tools", "generationConf
 export const definition = (options: Options, cloud?: Cloud): Adapter.Definition | OptionsError => {
   const adapter = cloud?.adapter ?? "Gemini"
   const version = (options.apiVersion ?? "v1beta").replace(/^\/+|\/+$/g, "")
-  const resource = cloud?.resource ?? ((model: string) => `/${version}/${Wire.resourceOf(model)}`)
+  const resource = cloud?.resource ?? ((model: string) => `/${version}/${Wire.resourcePath(model)}`)
   const maxEventSize = options.maxEventSize
   const invalid = Adapter.checkPositive(adapter, "maxEventSize", maxEventSize) ??
     Adapter.checkPositive(adapter, "maxResponseBytes", options.maxResponseBytes, true)
