@@ -225,13 +225,13 @@ const response = fc.record({
 }))
 
 describe("internal/codec/openAiChat: the reply both ways", () => {
-  it("a reply written as a chat.completion reads back as itself", () => {
+  it("a reply written as a chat.completion reads back as itself, under the writer's id", () => {
     fc.assert(fc.property(response, (original) => {
       const body: OpenAI.ChatCompletion = JSON.parse(completion(original, "chatcmpl-x", 1))
       expect(body.object).toBe("chat.completion")
       expect(body.choices[0]?.message.role).toBe("assistant")
       expect(reply(body as unknown as Record<string, unknown>)).toEqual({
-        id: original.id,
+        id: "chatcmpl-x",
         model: original.model,
         text: original.text,
         reasoning: original.reasoning,
