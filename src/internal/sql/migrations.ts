@@ -153,6 +153,11 @@ export const migrations = {
     "UPDATE requests SET key_id = 'config:' || key_name WHERE key_id IS NULL AND key_name IS NOT NULL",
     "DROP INDEX requests_by_key",
     "CREATE INDEX requests_by_key_id ON requests (key_id, at)"
+  ),
+  // The MCP tools a key and a team may use (docs/mcp.md): a JSON list of qualified names and globs; NULL, none.
+  "6_key_tools": statements(
+    "ALTER TABLE keys ADD COLUMN tools TEXT",
+    "ALTER TABLE teams ADD COLUMN tools TEXT"
   )
 }
 

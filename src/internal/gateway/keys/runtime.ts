@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import * as RateLimiter from "../../../RateLimiter.js"
+import * as Allow from "../mcp/allow.js"
 import * as Errors from "../openai/errors.js"
 import { type Caller, sameDigest } from "./auth.js"
 import type { Ledger } from "./ledger.js"
@@ -119,6 +120,8 @@ export const make = (
         name: key.name,
         digest: Buffer.from(key.sha256, "hex"),
         models: key.models === undefined ? undefined : new Set(key.models),
+        // A key in a team may use what both lists allow.
+        tools: team === undefined ? Allow.rule(key.tools) : Allow.both(Allow.rule(key.tools), Allow.rule(team.tools)),
         limiter: yield* limiterOf(key),
         budget: ledger.budget(limits),
         defaultMaxTokens: budgeted ? defaultMaxTokens : undefined,
