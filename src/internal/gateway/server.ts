@@ -63,6 +63,7 @@ import * as Ledger from "./keys/ledger.js"
 import * as KeyLimits from "./keys/limits.js"
 import * as RuntimeKeys from "./keys/runtime.js"
 import * as KeyStore from "./keys/store.js"
+import * as McpEndpoint from "./mcp/endpoint.js"
 import type { Entry } from "./observe/record.js"
 import * as Errors from "./openai/errors.js"
 
@@ -356,7 +357,10 @@ export function make(
             hosts: loopback.has(host) ? Intake.loopbackHosts(bound) : undefined,
             database: stored,
             managedKeys,
-            reload
+            reload,
+            mcp: Object.keys(config.mcpServers ?? {}).length === 0
+              ? undefined
+              : yield* McpEndpoint.make(config.mcpServers!)
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }
