@@ -17,6 +17,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -74,15 +75,41 @@ export const effectServer = Effect.gen(function*() {
   })
   const authorizations: Array<string | undefined> = []
   const inner = router.asHttpEffect()
-  const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+  const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     authorizations.push(request.headers["authorization"])
     return inner
-  })
-  const http = Http.createServer()
-  const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 }).pipe(Effect.orDie)
-  yield* listening.serve(app)
-  return { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, authorizations }
+  }))
+  return { url, authorizations }
 })
+
+// `app` served on a loopback port for the scope's life; its `/mcp` URL.
+function onLoopback<E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) {
+  return Effect.gen(function*() {
+    const http = Http.createServer()
+    const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 }).pipe(Effect.orDie)
+    yield* listening.serve(app)
+    return `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`
+  })
+}
+
+/** An Effect upstream over HTTP whose tools are `names`, each answering its own name; its URL (`/mcp` on it). */
+export const namedTools = (names: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const router = yield* HttpRouter.make
+    const context = yield* Layer.build(
+      McpServer.layerHttp({ name: "named", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] })
+        .pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
+    ).pipe(Effect.orDie)
+    const server = Context.get(context, McpServer.McpServer)
+    for (const name of names) {
+      yield* server.addTool({
+        tool: new McpSchema.Tool({ name, description: `The ${name} tool.`, inputSchema: { type: "object" } }),
+        annotations: Context.empty(),
+        handle: () => Effect.succeed(new McpSchema.CallToolResult({ content: [{ type: "text", text: name }] }))
+      })
+    }
+    return yield* onLoopback(router.asHttpEffect())
+  })
 
 /** The official SDK's server, stateless: a `Server` and a transport made for each request. Its URL (`/mcp`). */
 export const sdkServer = Effect.acquireRelease(
