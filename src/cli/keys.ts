@@ -19,6 +19,7 @@ const flags = {
   data: { type: "string" },
   team: { type: "string" },
   models: { type: "string" },
+  tools: { type: "string" },
   budget: { type: "string" },
   period: { type: "string" },
   "expires-at": { type: "string" },
@@ -42,7 +43,7 @@ interface Parsed {
 }
 
 const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) => {
-  const stray = ["team", "models", "budget", "period", "expires-at", "grace"].find((flag) =>
+  const stray = ["team", "models", "tools", "budget", "period", "expires-at", "grace"].find((flag) =>
     values[flag] !== undefined && !allowed.includes(flag)
   )
   return stray === undefined ? undefined : new UsageError({ reason: `keys ${verb} does not take --${stray}` })
@@ -61,7 +62,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   switch (verb) {
     case "create": {
       if (argument === undefined) return new UsageError({ reason: "keys create needs the key's NAME" })
-      const stray = onlyFor(values, verb, ["team", "models", "budget", "period", "expires-at"])
+      const stray = onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
       if (stray !== undefined) return stray
       const budget = numberFlag("budget", values.budget, { min: 0, expected: "0 or more US dollars" })
       if (budget instanceof UsageError) return budget
@@ -71,6 +72,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
       const expiresAt = numberFlag("expires-at", values["expires-at"], { integer: true, expected: "Unix seconds" })
       if (expiresAt instanceof UsageError) return expiresAt
       const models = listFlag(values.models)
+      const tools = listFlag(values.tools)
       return {
         ...common,
         action: {
@@ -79,6 +81,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
             name: argument,
             ...(values.team === undefined ? {} : { team: values.team }),
             ...(models === undefined ? {} : { models }),
+            ...(tools === undefined ? {} : { tools }),
             ...(budget === undefined ? {} : { budget: { limit: budget, period: values.period ?? "month" } }),
             ...(expiresAt === undefined ? {} : { expires_at: expiresAt })
           }

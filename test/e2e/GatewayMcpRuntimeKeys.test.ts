@@ -1,7 +1,7 @@
 /**
  * MCP tools of the keys and teams made through the admin API (on a gateway with a SQLite database), as the official
  * SDK's client sees them at `/mcp`: a key sees what its own `tools` and its team's both allow, none without them, and
- * a change of either is seen at once; a bad list is refused naming `tools`.
+ * a change of either is seen at once; a bad list is refused naming `tools`; `keys create --tools` gives one.
  */
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -10,8 +10,11 @@ import * as Effect from "effect/Effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as AdminApi from "../../src/cli/adminApi.js"
+import * as Keys from "../../src/cli/keys.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { call, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { adminKey, call, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { captureIo } from "../utils/cliHarness.js"
 import { namedTools } from "../utils/mcpUpstreams.js"
 
 // The tools `key` lists at `url`'s `/mcp`, sorted.
@@ -70,6 +73,12 @@ it.live(
       const cleared = yield* call(gateway.url, "PATCH", `/admin/keys/${loner.body.id}`, { tools: null })
       expect((cleared.body as { readonly tools?: unknown }).tools).toBeNull()
       expect(yield* listed(gateway.url, loner.body.key!)).toEqual([])
+
+      // `keys create --tools`: the same list, through the command line.
+      const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
+      const code = yield* Keys.run(["create", "cli-made", "--tools", "files__list,files__w*", "--url", gateway.url], io)
+      expect(code).toBe(0)
+      expect(yield* listed(gateway.url, result(code).stdout.trim())).toEqual(["files__list", "files__write"])
 
       for (const tools of ["files__read", [1], [""]]) {
         const refused = yield* call(gateway.url, "POST", "/admin/keys", { name: "bad", tools })
