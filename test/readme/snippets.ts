@@ -253,3 +253,19 @@ const sharedCache = Layer.unwrap(
     ))
 )
 export { localCache, sharedCache }
+
+// docs/mcp.md: the official MCP SDK's client of the gateway's /mcp (imports may come last: they are hoisted).
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+
+export async function listAndCall() {
+  const client = new Client({ name: "my-agent", version: "1.0.0" })
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL("http://127.0.0.1:4000/mcp"), {
+      requestInit: { headers: { authorization: `Bearer ${process.env.GATEWAY_KEY_AGENT}` } }
+    })
+  )
+  const { tools } = await client.listTools() // files__read, calc__add, calc__mul
+  const result = await client.callTool({ name: "calc__add", arguments: { a: 2, b: 3 } })
+  return { tools, result }
+}
