@@ -57,7 +57,9 @@ const configJson = (simulator: Simulator.Simulator, files: string, sdk: string, 
       ...calcServer,
       env: { CALC_MODE: "env:MCP_E2E_CALC_MODE", ...(keyed ? {} : { CALC_PID_FILE: pidFile }) }
     },
-    sdk: { url: sdk, tools: ["echo"] }
+    sdk: { url: sdk, tools: ["echo"] },
+    // Refuses connections (port 1): left out, the others served.
+    gone: { url: "http://127.0.0.1:1/mcp" }
   },
   ...(keyed
     ? { gateway: { keys: [{ name: "reader", key: "env:MCP_E2E_READER_KEY", tools: ["files__read", "calc__*"] }] } }
@@ -74,6 +76,7 @@ const fixture = Layer.effect(
     const keyed = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(keyedConfig),
       port: 0,
+      maxBodyBytes: 4096,
       keys: [{ name: "bare", key: Redacted.make(bareKey) }]
     })
     const openScope = yield* Scope.make()
@@ -286,6 +289,46 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
       })
       expect(result.structuredContent).toEqual({ value: 12 })
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.effect("a body declared larger than the gateway takes is 413; Mcp-Method must name the body's method", () =>
+    Effect.gen(function*() {
+      const { keyed } = yield* Fixture
+      const post = (headers: Record<string, string>, body: string) =>
+        Effect.promise(() =>
+          fetch(`${keyed.url}/mcp`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              authorization: `Bearer ${readerKey}`,
+              ...headers
+            },
+            body
+          }).then(async (response) => ({ status: response.status, text: await response.text() }))
+        )
+      const large = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: { pad: "x".repeat(5000) } })
+      expect((yield* post({}, large)).status).toBe(413)
+      const call = JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: {
+          name: "files__read",
+          arguments: { path: "a" },
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+            "io.modelcontextprotocol/clientCapabilities": {}
+          }
+        }
+      })
+      const mismatch = yield* post(
+        { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/list", "mcp-name": "files__read" },
+        call
+      )
+      expect(mismatch.status).toBe(400)
+      expect(mismatch.text).toContain("-32020")
+    }))
 
   // Last: it closes the keyless gateway.
   it.effect("on close, the stdio servers the gateway started are stopped", () =>
