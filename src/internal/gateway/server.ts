@@ -329,6 +329,15 @@ export function make(
       secrets: () => current().secrets
     })
 
+    // `effect` with the gateway's services, in the generation's scope (not the gateway's, which `services` holds), so
+    // that what a generation starts (an MCP server's process) ends with it.
+    function withServices<A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) {
+      return Effect.flatMap(
+        Effect.scope,
+        (scope) => effect.pipe(Effect.provideService(Scope.Scope, scope), Effect.provideContext(services))
+      )
+    }
+
     // Built once the port is bound: on loopback, a request's `Host` names it.
     function build(config: Config) {
       return (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
@@ -364,7 +373,7 @@ export function make(
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }
-        }).pipe(Effect.provideContext(services))
+        }).pipe(withServices)
     }
 
     const source = options.source ?? Effect.succeed(options.config)
