@@ -1,6 +1,7 @@
 /**
  * A reload of the gateway's configuration and its MCP servers: the servers of the new configuration are served at
- * `/mcp` (one added, one removed), and the stdio server of the configuration replaced is stopped.
+ * `/mcp` (one added, one removed), and the stdio server of the configuration replaced is stopped; a server name the
+ * gateway cannot serve under is refused at start.
  */
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -15,6 +16,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { calcServer, namedTools, sdkServer } from "../utils/mcpUpstreams.js"
+import { expectOptionsError } from "../utils/optionsError.js"
 
 const providerKey = "sk-provider-mcp-reload-0001"
 const pidFile = join(tmpdir(), `mcp-reload-calc-${process.pid}.pid`)
@@ -72,3 +74,16 @@ it.live(
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
   { timeout: 60_000 }
 )
+
+it.live("a server name the gateway cannot serve under (Gateway.Config given in code) fails its start naming it", () =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const config = yield* ProviderConfig.fromJson({
+      sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }]
+    })
+    const error = yield* Effect.flip(Gateway.make({
+      config: { ...ProviderConfig.gatewayConfig(config), mcpServers: { "a__b": { url: "http://127.0.0.1:1/mcp" } } },
+      port: 0
+    }))
+    expectOptionsError(error, { module: "Gateway", option: "config.mcpServers.a__b", value: "\"a__b\"" })
+  }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))

@@ -78,7 +78,7 @@ function endpoint(router: HttpRouter.HttpRouter, path: `/${string}`, tools: Read
     const context = yield* Layer.build(
       Layer.provideMerge(
         gate,
-        McpServer.layerHttp({ name: "effect-llm-router", version: "0.3.0", path, protocols })
+        McpServer.layerHttp({ ...Upstreams.implementation, path, protocols })
       ).pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
     ).pipe(Effect.orDie) // Its one failure is a bad `cacheHints`, which this gives none of.
     const server = Context.get(context, McpServer.McpServer)

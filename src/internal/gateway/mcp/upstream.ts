@@ -35,7 +35,10 @@ export const connectTimeout = Duration.seconds(10)
 /** The variables of the gateway's own environment a stdio server is given: never its keys. */
 export const inheritedEnv = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "TMPDIR", "TZ"] as const
 
-const clientInfo = { name: "effect-llm-router", version: "0.3.0", timeout: connectTimeout }
+/** How the gateway names itself to MCP clients and servers: the release that added its MCP endpoints. */
+export const implementation = { name: "effect-llm-router", version: "0.3.0" } as const
+
+const clientInfo = { ...implementation, timeout: connectTimeout }
 
 const spawner = NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
 
