@@ -151,6 +151,14 @@ export interface Key {
   readonly key: Redacted.Redacted<string>
   /** The router, deployment, model or group names it may call. Default: every name. */
   readonly models?: ReadonlyArray<string> | undefined
+  /**
+   * The MCP tools it may list and call at `/mcp` (`Config.mcpServers`): qualified names (`files__read`) or globs of
+   * them, `*` standing for any run of characters (`calc__*`, `*`). Deny by default: a key without `tools` sees none
+   * (docs/mcp.md).
+   *
+   * @since 0.3.0
+   */
+  readonly tools?: ReadonlyArray<string> | undefined
   /** Its own token bucket: bursts of `capacity` requests, `refillRate` a second after. Default: none. */
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
   /**
@@ -309,6 +317,52 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
 }
 
 /**
+ * An MCP server whose tools the gateway serves at `/mcp`, each as `<server>__<tool>`, and at `/mcp/<server>` under
+ * its own names (docs/mcp.md): a Streamable HTTP server (`McpHttpServer`) or a program the gateway runs, speaking
+ * over its standard input and output (`McpStdioServer`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type McpServer = McpHttpServer | McpStdioServer
+
+/**
+ * An MCP server reached over Streamable HTTP.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface McpHttpServer {
+  /** Its endpoint, `http://` or `https://` (`http://127.0.0.1:9001/mcp`). */
+  readonly url: string
+  /** Headers sent with every request to it, its credentials among them: the gateway's, never a caller's. */
+  readonly headers?: Readonly<Record<string, Redacted.Redacted<string>>> | undefined
+  /** The names of its tools the gateway takes (globs as `Key.tools`' of its own names). Default: every tool. */
+  readonly tools?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * An MCP server the gateway runs as a child process and speaks to over its standard input and output: started with
+ * the gateway's configuration and stopped with it (closing its input, then SIGTERM).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface McpStdioServer {
+  /** The program (`node`, `npx`, a path). */
+  readonly command: string
+  /** Its arguments. Default: none. */
+  readonly args?: ReadonlyArray<string> | undefined
+  /**
+   * Its environment: these variables, and of the gateway's own only `PATH`, `HOME`, `USER`, `LOGNAME`, `SHELL`,
+   * `TERM`, `LANG`, `TMPDIR` and `TZ` (never its keys). Default: only those.
+   */
+  readonly env?: Readonly<Record<string, Redacted.Redacted<string>>> | undefined
+  /** The names of its tools the gateway takes (globs as `Key.tools`' of its own names). Default: every tool. */
+  readonly tools?: ReadonlyArray<string> | undefined
+}
+
+/**
  * Where a gateway keeps the keys and teams made at run time, the spend ledger and the request log: a SQLite file
  * (created when missing, with its directory), or a Postgres server several instances share (`postgres://` URL;
  * it needs the optional peer dependency `@effect/sql-pg` installed, and the start fails with `DatabaseError` naming
@@ -341,6 +395,13 @@ export interface Config {
   readonly database?: Database | undefined
   /** The deployments' provider keys: masked wherever a logged payload holds them (`Options.logPayloads`). */
   readonly providerKeys?: ReadonlyArray<Redacted.Redacted<string>> | undefined
+  /**
+   * The MCP servers whose tools the gateway serves at `/mcp`, by name (letters and digits, single `-` or `_` between
+   * them). Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly mcpServers?: Readonly<Record<string, McpServer>> | undefined
 }
 
 /**

@@ -101,7 +101,8 @@ export const ModelEntry = internalModelEntry.ModelEntry
 export type ModelEntry = typeof ModelEntry.Type
 
 /**
- * The providers of the file: provider name to its models (every key but `router` and `store`).
+ * The providers of the file: provider name to its models (every key but `router`, `store`, `gateway` and
+ * `mcp_servers`).
  *
  * @since 0.1.0
  * @category Schemas
@@ -116,7 +117,7 @@ export const ProviderFile = Schema.Record(Schema.String, Schema.Array(ModelEntry
 export const StoreEntry = internalStore.StoreEntry
 
 /**
- * The file's `gateway` section: `keys` (each `{ name, key, models?, rate_limit_capacity?,
+ * The file's `gateway` section: `keys` (each `{ name, key, models?, tools?, rate_limit_capacity?,
  * rate_limit_refill_rate?, budget?: { limit, period?, default_max_tokens? } }`, `key` as `env:NAME` or the key
  * itself, `period` in seconds, a duration or `"month"`, the default; `default_max_tokens`, default 4,096, is what a
  * request without `max_tokens` is sent and reserved with: `Gateway.Key`), `admin_keys` (`{ name, key }`),
@@ -217,6 +218,13 @@ export interface ProviderConfig {
   readonly gateway?: Gateway.Keys | undefined
   /** The `store` section's `sql`: the gateway's database. Absent: `serve`'s SQLite file, or none in the library. */
   readonly database?: Gateway.Database | undefined
+  /**
+   * The `mcp_servers` section: the MCP servers whose tools the gateway serves at `/mcp`, by name (docs/mcp.md).
+   * Absent: none.
+   *
+   * @since 0.3.0
+   */
+  readonly mcpServers?: Readonly<Record<string, Gateway.McpServer>> | undefined
 }
 
 /**

@@ -774,6 +774,98 @@ describe("ProviderConfig: api and preset", () => {
       expect(error.issues).toEqual([{ path: "gateway.hosted_tools", message: "expected one of omit, refuse" }])
     }))
 
+  it.effect("mcp_servers: http (url, headers) and stdio (command, args, env) servers, env: values Redacted", () =>
+    Effect.gen(function*() {
+      process.env["PC_MCP_FILES_TOKEN"] = "Bearer files-token-3e9a1c"
+      process.env["PC_MCP_CALC_MODE"] = "exact"
+      const config = yield* ProviderConfig.fromJson({
+        m: [{ model_name: "m", api_keys: [key] }],
+        mcp_servers: {
+          files: { url: "http://127.0.0.1:9001/mcp", headers: { authorization: "env:PC_MCP_FILES_TOKEN" } },
+          "calc-2": {
+            command: "node",
+            args: ["calc.mjs"],
+            env: { CALC_MODE: "env:PC_MCP_CALC_MODE", X: "1" },
+            tools: ["add", "m*"]
+          }
+        },
+        gateway: { keys: [{ name: "reader", key: "gw-reader-key-0001", tools: ["files__read", "calc-2__*"] }] }
+      })
+      const servers = ProviderConfig.gatewayConfig(config).mcpServers!
+      const files = servers["files"] as { readonly url: string; readonly headers: Record<string, Redacted.Redacted> }
+      expect(files.url).toBe("http://127.0.0.1:9001/mcp")
+      expect(Redacted.value(files.headers["authorization"]!)).toBe("Bearer files-token-3e9a1c")
+      expect(String(files.headers["authorization"])).not.toContain("files-token")
+      const calc = servers["calc-2"] as {
+        readonly command: string
+        readonly args: ReadonlyArray<string>
+        readonly env: Record<string, Redacted.Redacted>
+        readonly tools: ReadonlyArray<string>
+      }
+      expect([calc.command, calc.args, calc.tools]).toEqual(["node", ["calc.mjs"], ["add", "m*"]])
+      expect(Redacted.value(calc.env["CALC_MODE"]!)).toBe("exact")
+      expect(Redacted.value(calc.env["X"]!)).toBe("1")
+      expect(config.gateway!.keys[0]!.tools).toEqual(["files__read", "calc-2__*"])
+    }))
+
+  it.effect("mcp_servers: every bad server named by path; a field of no use to its kind, an unset variable", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ProviderConfig.fromJson({
+        m: [{ model_name: "m", api_keys: [key] }],
+        mcp_servers: {
+          "a__b": { url: "http://x/mcp" },
+          both: { url: "http://x/mcp", command: "node" },
+          neither: { tools: ["a"] },
+          ftp: { url: "ftp://x/mcp" },
+          cmd: { command: "node", headers: { a: "b" }, tools: [] },
+          web: { url: "http://x/mcp", args: ["x"], headers: { authorization: "env:PC_MCP_UNSET_TOKEN" } }
+        }
+      }))
+      expect(error._tag).toBe("ProviderConfigError")
+      expect(error.issues.map((issue) => issue.path)).toEqual(["mcp_servers.ftp.url"])
+      const resolved = yield* Effect.flip(ProviderConfig.fromJson({
+        m: [{ model_name: "m", api_keys: [key] }],
+        mcp_servers: {
+          "a__b": { url: "http://x/mcp" },
+          both: { url: "http://x/mcp", command: "node" },
+          neither: { tools: ["a"] },
+          cmd: { command: "node", headers: { a: "b" }, tools: [] },
+          web: { url: "http://x/mcp", args: ["x"], headers: { authorization: "env:PC_MCP_UNSET_TOKEN" } }
+        }
+      }))
+      expect(resolved.issues.map((issue) => [issue.path, issue.message])).toEqual([
+        [
+          "mcp_servers.a__b",
+          "a server's name is letters and digits, with single - or _ between them (never __, which joins a " +
+          "server's name and its tool's), at most 64 characters"
+        ],
+        [
+          "mcp_servers.both",
+          "expected either url (a Streamable HTTP server) or command (a program the gateway runs), not both"
+        ],
+        [
+          "mcp_servers.neither",
+          "expected either url (a Streamable HTTP server) or command (a program the gateway runs), not neither"
+        ],
+        ["mcp_servers.cmd.headers", "is for a Streamable HTTP server (url), not a stdio one (command)"],
+        ["mcp_servers.cmd.tools", "expected at least one name (leave tools out to take every tool)"],
+        ["mcp_servers.web.args", "is for a stdio server (command), not a Streamable HTTP one (url)"],
+        ["mcp_servers.web.headers.authorization", "the environment variable PC_MCP_UNSET_TOKEN is not set"]
+      ])
+    }))
+
+  it.effect("mcp_servers: a field it does not take (price_per_call, not built yet) is warned about, not used", () =>
+    Effect.gen(function*() {
+      const [config, warnings] = yield* withWarnings(ProviderConfig.fromJson({
+        m: [{ model_name: "m", api_keys: [key] }],
+        mcp_servers: { files: { url: "http://x/mcp", price_per_call: 0.001 } }
+      }, "provider.json"))
+      expect(warnings.map((warning) => warning.message)).toEqual([
+        "provider.json: mcp_servers.files.price_per_call: unknown field, ignored"
+      ])
+      expect(ProviderConfig.gatewayConfig(config).mcpServers).toEqual({ files: { url: "http://x/mcp" } })
+    }))
+
   it.effect("a keyless model (api ollama, the ollama preset) gets the key none", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson({

@@ -20,6 +20,7 @@ const flags = {
   data: { type: "string" },
   team: { type: "string" },
   models: { type: "string" },
+  tools: { type: "string" },
   budget: { type: "string" },
   period: { type: "string" },
   "expires-at": { type: "string" },
@@ -43,7 +44,12 @@ interface Parsed {
 }
 
 const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
-  AdminApi.strayFlag(`keys ${verb}`, values, ["team", "models", "budget", "period", "expires-at", "grace"], allowed)
+  AdminApi.strayFlag(
+    `keys ${verb}`,
+    values,
+    ["team", "models", "tools", "budget", "period", "expires-at", "grace"],
+    allowed
+  )
 
 const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   const parsed = parseFlags(argv, flags)
@@ -58,13 +64,14 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   switch (verb) {
     case "create": {
       if (argument === undefined) return new UsageError({ reason: "keys create needs the key's NAME" })
-      const stray = onlyFor(values, verb, ["team", "models", "budget", "period", "expires-at"])
+      const stray = onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
       if (stray !== undefined) return stray
       const budget = AdminApi.budgetFlags(values)
       if (budget instanceof UsageError) return budget
       const expiresAt = numberFlag("expires-at", values["expires-at"], { integer: true, expected: "Unix seconds" })
       if (expiresAt instanceof UsageError) return expiresAt
       const models = listFlag(values.models)
+      const tools = listFlag(values.tools)
       return {
         ...common,
         action: {
@@ -73,6 +80,7 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
             name: argument,
             ...(values.team === undefined ? {} : { team: values.team }),
             ...(models === undefined ? {} : { models }),
+            ...(tools === undefined ? {} : { tools }),
             ...(budget === undefined ? {} : { budget }),
             ...(expiresAt === undefined ? {} : { expires_at: expiresAt })
           }

@@ -220,6 +220,8 @@ Actions:
     --team ID           in a team (teams create makes one): its budget
                         binds the key too
     --models A,B        the model names it may call (default: every one)
+    --tools A,B         the MCP tools it may use at /mcp: names or globs
+                        (files__read, calc__*; default: none)
     --budget DOLLARS    US dollars it may spend per --period
     --period PERIOD     month (default), or a duration such as "1 day"
     --expires-at SECS   when it stops working, in Unix seconds

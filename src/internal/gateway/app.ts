@@ -49,6 +49,7 @@ import type { Engine, Readiness } from "./engine.js"
 import * as GeminiModels from "./gemini/models.js"
 import * as GeminiRoutes from "./gemini/routes.js"
 import * as Intake from "./intake.js"
+import * as McpRoute from "./mcp/route.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
 import * as Logs from "./observe/record.js"
 import * as RequestLog from "./observe/requestLog.js"
@@ -221,6 +222,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/v1beta/models/*", GeminiModels.route(serving)),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
     ...BalancedCallRoutes.routes(serving),
+    ...(options.mcp === undefined ? [] : McpRoute.routes(serving, options.mcp)),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),

@@ -65,6 +65,7 @@ import * as KeyLimits from "./keys/limits.js"
 import * as Policy from "./keys/policy.js"
 import * as RuntimeKeys from "./keys/runtime.js"
 import * as KeyStore from "./keys/store.js"
+import * as McpEndpoint from "./mcp/endpoint.js"
 import type { Entry } from "./observe/record.js"
 import * as Errors from "./openai/errors.js"
 
@@ -345,6 +346,15 @@ export function make(
       secrets: () => current().secrets
     })
 
+    // `effect` with the gateway's services, in the generation's scope (not the gateway's, which `services` holds), so
+    // that what a generation starts (an MCP server's process) ends with it.
+    function withServices<A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) {
+      return Effect.flatMap(
+        Effect.scope,
+        (scope) => effect.pipe(Effect.provideService(Scope.Scope, scope), Effect.provideContext(services))
+      )
+    }
+
     // Built once the port is bound: on loopback, a request's `Host` names it.
     function build(config: Config) {
       return (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
@@ -385,11 +395,14 @@ export function make(
             hosts: Policy.isLoopback(host) ? Intake.loopbackHosts(bound) : undefined,
             database: stored,
             managedKeys,
-            reload
+            reload,
+            mcp: Object.keys(config.mcpServers ?? {}).length === 0
+              ? undefined
+              : yield* McpEndpoint.make(config.mcpServers!)
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }
-        }).pipe(Effect.provideContext(services))
+        }).pipe(withServices)
     }
 
     const source = options.source ?? Effect.succeed(options.config)

@@ -22,6 +22,7 @@ import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as GeminiErrors from "./gemini/errors.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
+import type * as McpEndpoint from "./mcp/endpoint.js"
 import * as Logs from "./observe/record.js"
 import type * as RequestLog from "./observe/requestLog.js"
 import * as Errors from "./openai/errors.js"
@@ -48,6 +49,8 @@ export interface AppOptions {
   readonly managedKeys: AdminKeys.Managed | undefined
   /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */
   readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
+  /** The MCP endpoints (`/mcp`, `/mcp/<server>`) of a configuration with MCP servers. */
+  readonly mcp: McpEndpoint.Endpoints | undefined
 }
 
 /** A JSON answer with `status`. */
@@ -74,7 +77,8 @@ function isBodyTooLarge(error: unknown): boolean {
     error.reason.reason === "BodyTooLarge"
 }
 
-function tooLarge(limit: number) {
+/** The answer to a body larger than the gateway takes (`limit` bytes): 413. */
+export function tooLarge(limit: number) {
   return Errors.answer(
     413,
     `The request body is larger than this gateway takes (${limit} bytes).`,

@@ -38,6 +38,8 @@ const KeyEntry = Schema.Struct({
   key: NonEmpty,
   /** Router, deployment, model or group names; absent: every name. */
   models: optional(Schema.Array(NonEmpty)),
+  /** Qualified MCP tool names or globs of them (`files__read`, `calc__*`); absent: none. */
+  tools: optional(Schema.Array(NonEmpty)),
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
   /**
@@ -181,6 +183,7 @@ export const resolve = (
           name: item.name,
           key,
           ...(item.models !== undefined ? { models: item.models } : {}),
+          ...(item.tools !== undefined ? { tools: item.tools } : {}),
           ...(item.rate_limit_capacity !== undefined && item.rate_limit_refill_rate !== undefined
             ? { rateLimit: { capacity: item.rate_limit_capacity, refillRate: item.rate_limit_refill_rate } }
             : {}),

@@ -24,6 +24,7 @@ import {
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
 import { GatewayEntry, type ReadSecret, resolve as resolveGateway } from "./gateway.js"
+import { McpServersEntry, resolve as resolveMcp } from "./mcp.js"
 import * as internalRouter from "./router.js"
 import { maxBytes, protoName, shapeIssues } from "./shape.js"
 import { isRedisUrl, StoreEntry, toOptions } from "./store.js"
@@ -160,7 +161,7 @@ const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Arra
       if (name === "headers" && isRecord(value)) {
         for (const [header, text] of Object.entries(value)) secretsOf(text, inside || secretHeader.test(header), out)
       } else {
-        secretsOf(value, inside || name === "api_keys" || name === "key", out)
+        secretsOf(value, inside || name === "api_keys" || name === "key" || name === "env", out)
       }
     }
   }
@@ -193,16 +194,23 @@ export const fromJson = (
         source,
         issues: issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) }))
       })
-    // Every key but `router`, `store` and `gateway` is a provider.
+    // Every key but `router`, `store`, `gateway` and `mcp_servers` is a provider.
     const isObject = typeof json === "object" && json !== null && !Array.isArray(json)
-    const { router: routerJson, store: storeJson, gateway: gatewayJson, ...providersJson } = isObject
+    const {
+      gateway: gatewayJson,
+      mcp_servers: mcpJson,
+      router: routerJson,
+      store: storeJson,
+      ...providersJson
+    } = isObject
       ? json as Record<string, unknown>
       : {}
     const unknown = [
       ...unknownFields(ProviderFile, isObject ? providersJson : json, []),
       ...unknownFields(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"]),
       ...(storeJson === undefined ? [] : unknownFields(StoreEntry, storeJson, ["store"])),
-      ...(gatewayJson === undefined ? [] : unknownFields(GatewayEntry, gatewayJson, ["gateway"]))
+      ...(gatewayJson === undefined ? [] : unknownFields(GatewayEntry, gatewayJson, ["gateway"])),
+      ...(mcpJson === undefined ? [] : unknownFields(McpServersEntry, mcpJson, ["mcp_servers"]))
     ]
     for (const field of unknown) {
       const path = mask(formatPath(field.path))
@@ -215,16 +223,17 @@ export const fromJson = (
     const section = yield* decode(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
     const store = storeJson === undefined ? undefined : yield* decode(StoreEntry, storeJson, ["store"])
     const gatewaySection = gatewayJson === undefined ? undefined : yield* decode(GatewayEntry, gatewayJson, ["gateway"])
+    const mcpSection = mcpJson === undefined ? undefined : yield* decode(McpServersEntry, mcpJson, ["mcp_servers"])
     if (
       decoded._tag === "Failure" || section._tag === "Failure" || store?._tag === "Failure" ||
-      gatewaySection?._tag === "Failure"
+      gatewaySection?._tag === "Failure" || mcpSection?._tag === "Failure"
     ) {
       const unset = yield* Effect.all(
         envKeys(isObject ? providersJson : json, gatewayJson).map(({ path, text }) => readSecret(text, path)),
         { mode: "result" }
       )
       return yield* failure([
-        ...[decoded, section, store, gatewaySection].flatMap((result) =>
+        ...[decoded, section, store, gatewaySection, mcpSection].flatMap((result) =>
           result?._tag === "Failure" ? result.failure : []
         ),
         ...unread(unset)
@@ -335,6 +344,8 @@ export const fromJson = (
       )
         .pipe(Effect.annotateLogs({ source, path }))
     }
+    const mcp = mcpSection === undefined ? undefined : yield* resolveMcp(mcpSection.success, readSecret)
+    if (mcp !== undefined) issues.push(...mcp.issues)
     const sql = store?.success.sql === undefined
       ? undefined
       : yield* Effect.result(readSecret(store.success.sql, "store.sql"))
@@ -347,7 +358,8 @@ export const fromJson = (
       routers,
       ...(store !== undefined && redis?._tag === "Success" ? { store: toOptions(store.success, redis.success) } : {}),
       ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {}),
-      ...(gateway !== undefined ? { gateway: gateway.keys } : {})
+      ...(gateway !== undefined ? { gateway: gateway.keys } : {}),
+      ...(mcp !== undefined ? { mcpServers: mcp.servers } : {})
     }
   })
 

@@ -116,6 +116,7 @@ export function gatewayConfig(config: ProviderConfig): Gateway.Config {
     store: config.store,
     keys: config.gateway,
     database: config.database,
-    providerKeys: providerKeys(config)
+    providerKeys: providerKeys(config),
+    mcpServers: config.mcpServers
   }
 }

@@ -156,7 +156,12 @@ export const migrations = {
   ),
   // Every key a rotation replaced while its grace period lasts, as JSON (`[{"sha256", "until"}]`), so a second
   // rotation keeps the first one's grace; a row without it reads its one `previous_sha256` (`keys/store.ts`).
-  "6_previous_keys": statements("ALTER TABLE keys ADD COLUMN previous_keys TEXT")
+  "6_previous_keys": statements("ALTER TABLE keys ADD COLUMN previous_keys TEXT"),
+  // The MCP tools a key and a team may use (docs/mcp.md): a JSON list of qualified names and globs; NULL, none.
+  "7_key_tools": statements(
+    "ALTER TABLE keys ADD COLUMN tools TEXT",
+    "ALTER TABLE teams ADD COLUMN tools TEXT"
+  )
 }
 
 // A budget period as the keys and teams tables hold it (`keys/store.ts`): `month`, or a duration's text such as

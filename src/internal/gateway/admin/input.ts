@@ -29,6 +29,8 @@ export interface KeyInput {
   readonly name?: string
   readonly team?: string | null
   readonly models?: ReadonlyArray<string> | null
+  /** The MCP tools it may use: qualified names and globs (`null`: none). */
+  readonly tools?: ReadonlyArray<string> | null
   readonly budget?: BudgetLimit | null
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | null
   /** Epoch ms. */
@@ -38,6 +40,8 @@ export interface KeyInput {
 
 export interface TeamInput {
   readonly name?: string
+  /** The MCP tools its keys may use, as far as their own lists allow (`null`: none). */
+  readonly tools?: ReadonlyArray<string> | null
   readonly budget?: BudgetLimit | null
   readonly metadata?: Readonly<Record<string, unknown>> | null
 }
@@ -48,13 +52,14 @@ const keyFields = [
   "name",
   "team",
   "models",
+  "tools",
   "budget",
   "rate_limit_capacity",
   "rate_limit_refill_rate",
   "expires_at",
   "metadata"
 ]
-const teamFields = ["name", "budget", "metadata"]
+const teamFields = ["name", "tools", "budget", "metadata"]
 
 const isRecord = (value: unknown): value is Body => typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -146,6 +151,20 @@ const positive = (value: unknown, field: string): number | Invalid =>
 const latestSeconds = 253_402_300_799
 /** The most models one key may be limited to. */
 const maxModels = 1000
+/** The most names and globs of MCP tools one key or team may list. */
+const maxTools = 1000
+
+/** A list of qualified MCP tool names and globs (`files__read`, `calc__*`), or `null` for none. */
+const toolsOf = (value: unknown): ReadonlyArray<string> | null | Invalid =>
+  value === null ||
+    (Array.isArray(value) && value.length <= maxTools &&
+      value.every((name) => typeof name === "string" && name !== "" && name.length <= 200 && !control.test(name)))
+    ? value
+    : new Invalid({
+      field: "tools",
+      message: `\`tools\` must be a list of at most ${maxTools} MCP tool names or globs (\`files__read\`, ` +
+        "`calc__*`; each at most 200 characters), or null for none."
+    })
 
 const invalid = (value: unknown): value is Invalid => value instanceof Invalid
 
@@ -186,6 +205,11 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
       })
     }
     input.models = models
+  }
+  if ("tools" in body) {
+    const tools = toolsOf(body["tools"])
+    if (invalid(tools)) return tools
+    input.tools = tools
   }
   if ("budget" in body) {
     const budget = budgetOf(body["budget"])
@@ -241,6 +265,11 @@ export const teamInput = (body: Body, mode: "create" | "update"): TeamInput | In
     const name = nameOf(body["name"], "name")
     if (invalid(name)) return name
     input.name = name
+  }
+  if ("tools" in body) {
+    const tools = toolsOf(body["tools"])
+    if (invalid(tools)) return tools
+    input.tools = tools
   }
   if ("budget" in body) {
     const budget = budgetOf(body["budget"])

@@ -95,6 +95,7 @@ const keyView = (key: KeyRecord) => ({
   read_only: false,
   team: key.teamId ?? null,
   models: key.models ?? null,
+  tools: key.tools ?? null,
   budget: budgetView(key.budget),
   rate_limit_capacity: key.rateLimit?.capacity ?? null,
   rate_limit_refill_rate: key.rateLimit?.refillRate ?? null,
@@ -119,6 +120,7 @@ const teamView = (team: TeamRecord) => ({
   id: team.id,
   object: "gateway.team",
   name: team.name,
+  tools: team.tools ?? null,
   budget: budgetView(team.budget),
   metadata: team.metadata ?? null,
   created_at: seconds(team.createdAt)
@@ -265,6 +267,7 @@ export const routes = (serving: Serving, managed: Managed) => {
         previous: [],
         teamId: input.team ?? undefined,
         models: input.models ?? undefined,
+        tools: input.tools ?? undefined,
         budget: input.budget ?? undefined,
         rateLimit: input.rateLimit ?? undefined,
         expiresAt: input.expiresAt ?? undefined,
@@ -333,6 +336,7 @@ export const routes = (serving: Serving, managed: Managed) => {
         ...(input.name === undefined ? {} : { name: input.name }),
         ...(input.team === undefined ? {} : { teamId: input.team ?? undefined }),
         ...(input.models === undefined ? {} : { models: input.models ?? undefined }),
+        ...(input.tools === undefined ? {} : { tools: input.tools ?? undefined }),
         ...(input.budget === undefined ? {} : { budget: input.budget ?? undefined }),
         ...(input.rateLimit === undefined ? {} : { rateLimit: input.rateLimit ?? undefined }),
         ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt ?? undefined }),
@@ -385,6 +389,7 @@ export const routes = (serving: Serving, managed: Managed) => {
       const record: TeamRecord = {
         id: fresh("team_", 12),
         name: input.name!,
+        tools: input.tools ?? undefined,
         budget: input.budget ?? undefined,
         metadata: input.metadata ?? undefined,
         createdAt: now,
@@ -420,6 +425,7 @@ export const routes = (serving: Serving, managed: Managed) => {
       }
       const change = {
         ...(input.name === undefined ? {} : { name: input.name }),
+        ...(input.tools === undefined ? {} : { tools: input.tools ?? undefined }),
         ...(input.budget === undefined ? {} : { budget: input.budget ?? undefined }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata ?? undefined })
       }

@@ -34,6 +34,7 @@ import type * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
 import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
 import type { Engine, Target } from "../engine.js"
+import * as Allow from "../mcp/allow.js"
 import * as Errors from "../openai/errors.js"
 import type { Ledger } from "./ledger.js"
 import type * as KeyLimits from "./limits.js"
@@ -87,6 +88,8 @@ export interface Caller {
   readonly team: string | undefined
   /** The names it may call; `undefined`: every name. */
   readonly models: ReadonlySet<string> | undefined
+  /** The MCP tools it may list and call (its own `tools` and its team's both; none by default: `mcp/allow.ts`). */
+  readonly tools: Allow.Rule
   readonly limiter: RateLimiter.Service | undefined
   readonly budget: Budget.Service | undefined
   /** With a spend limit: the `maxTokens` a request without one is sent (and reserved) with. */
@@ -426,6 +429,7 @@ export const make = (
         digest: sha256,
         team: undefined,
         models: key.models === undefined ? undefined : new Set(key.models),
+        tools: Allow.rule(key.tools),
         limiter,
         budget,
         defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens

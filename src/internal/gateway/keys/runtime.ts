@@ -18,6 +18,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type * as Budget from "../../../Budget.js"
 import * as RateLimiter from "../../../RateLimiter.js"
+import * as Allow from "../mcp/allow.js"
 import * as Errors from "../openai/errors.js"
 import { type Caller, configKeyPrefix, sameDigest } from "./auth.js"
 import type { Ledger } from "./ledger.js"
@@ -153,6 +154,8 @@ export const make = (
         name: key.name,
         digest: Buffer.from(key.sha256, "hex"),
         models: key.models === undefined ? undefined : new Set(key.models),
+        // A key in a team may use what both lists allow.
+        tools: team === undefined ? Allow.rule(key.tools) : Allow.both(Allow.rule(key.tools), Allow.rule(team.tools)),
         limiter: yield* limiterOf(key),
         budget: ledger.budget(limits),
         defaultMaxTokens: budgeted ? defaultMaxTokens : undefined,

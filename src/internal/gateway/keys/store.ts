@@ -30,6 +30,8 @@ export interface TeamRecord {
   readonly id: string
   readonly name: string
   readonly budget: BudgetLimit | undefined
+  /** The MCP tools its keys may use, besides their own lists' allowing them (`mcp/allow.ts`); none when undefined. */
+  readonly tools: ReadonlyArray<string> | undefined
   readonly metadata: Readonly<Record<string, unknown>> | undefined
   readonly createdAt: number
   readonly updatedAt: number
@@ -55,6 +57,8 @@ export interface KeyRecord {
   readonly previous: ReadonlyArray<PreviousKey>
   readonly teamId: string | undefined
   readonly models: ReadonlyArray<string> | undefined
+  /** The MCP tools it may use: qualified names and globs (`mcp/allow.ts`); none when undefined. */
+  readonly tools: ReadonlyArray<string> | undefined
   readonly budget: BudgetLimit | undefined
   readonly rateLimit: { readonly capacity: number; readonly refillRate: number } | undefined
   /** Epoch ms. */
@@ -127,6 +131,7 @@ const keyOf = (row: Row): KeyRecord => {
     previous: previousOf(row),
     teamId: text(row["team_id"]),
     models: json(row["models"]),
+    tools: json(row["tools"]),
     budget: budgetOf(row),
     rateLimit: capacity === undefined || refillRate === undefined ? undefined : { capacity, refillRate },
     expiresAt: num(row["expires_at"]),
@@ -141,6 +146,7 @@ const teamOf = (row: Row): TeamRecord => ({
   id: String(row["id"]),
   name: String(row["name"]),
   budget: budgetOf(row),
+  tools: json(row["tools"]),
   metadata: json(row["metadata"]),
   createdAt: Number(row["created_at"]),
   updatedAt: Number(row["updated_at"])
@@ -163,6 +169,7 @@ const keyColumns = (change: KeyChange): Record<string, unknown> => {
   }
   if ("teamId" in change) columns["team_id"] = orNull(change.teamId)
   if ("models" in change) columns["models"] = jsonOrNull(change.models)
+  if ("tools" in change) columns["tools"] = jsonOrNull(change.tools)
   if ("budget" in change) {
     columns["budget_limit"] = orNull(change.budget?.limit)
     columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
@@ -184,6 +191,7 @@ const teamColumns = (change: TeamChange): Record<string, unknown> => {
     columns["budget_limit"] = orNull(change.budget?.limit)
     columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
   }
+  if ("tools" in change) columns["tools"] = jsonOrNull(change.tools)
   if ("metadata" in change) columns["metadata"] = jsonOrNull(change.metadata)
   return columns
 }

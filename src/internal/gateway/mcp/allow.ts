@@ -1,0 +1,62 @@
+/**
+ * Which MCP tools a caller may use: the gateway serves each server's tools as `<server>__<tool>` (qualified names),
+ * and a key's `tools` lists qualified names or globs of them (`calc__*`), `*` standing for any run of characters.
+ * Deny by default: no list, or an empty one, allows nothing. A key in a team may use what its own list and its team's
+ * both allow. A list is compiled once, when its key is read, into one predicate (`Rule`) that the list and the call
+ * of a tool both ask, so what a key lists is what it may call.
+ */
+
+/** What joins a server's name and its tool's in a qualified name. */
+export const separator = "__"
+
+/** The longest server name. */
+export const maxServerName = 64
+
+// Letters and digits, with single `-` or `_` between them: never `__`, so a qualified name splits at its first `__`.
+const serverNameShape = /^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$/
+
+/** Whether `name` may name an MCP server of the configuration. */
+export function isServerName(name: string): boolean {
+  return name.length <= maxServerName && serverNameShape.test(name)
+}
+
+/** What a server's name must be, in words, for the messages that refuse one. */
+export const serverNameRule =
+  `letters and digits, with single - or _ between them (never __, which joins a server's name and its tool's), at ` +
+  `most ${maxServerName} characters`
+
+/** The name `/mcp` serves `server`'s `tool` as. */
+export function qualified(server: string, tool: string): string {
+  return `${server}${separator}${tool}`
+}
+
+/** Whether a caller may list and call the tool of a qualified name. */
+export type Rule = (name: string) => boolean
+
+/** Every tool: a gateway without keys, whose callers are the owner's own programs on loopback. */
+export const everything: Rule = () => true
+
+/** No tool: deny by default. */
+export const nothing: Rule = () => false
+
+const special = /[.+?^${}()|[\]\\]/g
+
+/** The expression of one glob: `*` any run of characters, every other character itself. */
+function globSource(glob: string): string {
+  return glob.split("*").map((part) => part.replace(special, "\\$&")).join(".*")
+}
+
+/** The rule of a list of names and globs: a name any of them matches; nothing for no list or an empty one. */
+export function rule(patterns: ReadonlyArray<string> | undefined): Rule {
+  if (patterns === undefined || patterns.length === 0) return nothing
+  const exact = new Set(patterns.filter((pattern) => !pattern.includes("*")))
+  const globs = patterns.filter((pattern) => pattern.includes("*"))
+  if (globs.length === 0) return (name) => exact.has(name)
+  const matcher = new RegExp(`^(?:${globs.map(globSource).join("|")})$`, "s")
+  return (name) => exact.has(name) || matcher.test(name)
+}
+
+/** What both rules allow: a key's and its team's. */
+export function both(a: Rule, b: Rule): Rule {
+  return (name) => a(name) && b(name)
+}

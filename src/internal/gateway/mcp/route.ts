@@ -1,0 +1,48 @@
+/**
+ * The gateway's MCP routes: `/mcp` and `/mcp/<server>` (POST for JSON-RPC; GET and DELETE, which the endpoints
+ * answer as Streamable HTTP says), served through `Serving.served` like every route: the guard (`Host`, `Origin`)
+ * and the gateway key (`Authorization: Bearer`, `x-api-key`), which goes no further (an upstream is sent the
+ * gateway's own headers only). The caller's tool rule is handed to the endpoints (`Endpoint.Visible`): a key's
+ * `tools` (and its team's), or every tool on a gateway without keys. A body declared larger than the gateway takes is
+ * 413, a server not configured (or not reached) 404.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as Errors from "../openai/errors.js"
+import type * as Serving from "../serving.js"
+import { refusal, tooLarge } from "../serving.js"
+import * as Allow from "./allow.js"
+import * as Endpoint from "./endpoint.js"
+
+/** The paths of the MCP endpoints. */
+export const paths = ["/mcp", "/mcp/:server"] as const
+
+/** The routes of `endpoints`, served through `serving`. */
+export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints) {
+  const { maxBodyBytes } = serving.options
+  const answer = serving.served(({ entry, request }) => {
+    if (Number(request.headers["content-length"]) > maxBodyBytes) {
+      return Effect.succeed(refusal(entry, tooLarge(maxBodyBytes)))
+    }
+    return endpoints.http.pipe(
+      Effect.provideService(Endpoint.Visible, entry.caller?.tools ?? Allow.everything),
+      Effect.catch(() =>
+        Effect.succeed(refusal(
+          entry,
+          Errors.answer(
+            404,
+            `No MCP server is served at ${entry.path}; this gateway serves ${
+              ["/mcp", ...endpoints.servers.map((name) => `/mcp/${name}`)].join(", ")
+            }.`,
+            "invalid_request_error",
+            null,
+            "mcp_server_not_found"
+          )
+        ))
+      )
+    )
+  })
+  return paths.flatMap((path) =>
+    (["POST", "GET", "DELETE"] as const).map((method) => HttpRouter.route(method, path, answer))
+  )
+}

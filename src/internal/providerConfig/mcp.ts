@@ -1,0 +1,108 @@
+/**
+ * The `mcp_servers` section of `provider.json`: the MCP servers whose tools the gateway serves at `/mcp`, by name,
+ * each a Streamable HTTP server (`url`, `headers`) or a program the gateway runs (`command`, `args`, `env`), with the
+ * names of its tools the gateway takes (`tools`). Header and environment values are `env:NAME` or written in the
+ * file, and read as `Redacted` either way: `Gateway.McpServer`.
+ */
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Gateway from "../../Gateway.js"
+import type { Issue } from "../../ProviderConfig.js"
+import { isServerName, serverNameRule } from "../gateway/mcp/allow.js"
+import { NonEmpty, optional } from "./fields.js"
+import type { ReadSecret } from "./gateway.js"
+
+const Url = NonEmpty.check(
+  Schema.makeFilter((url: string) => /^https?:\/\/[^\s]+$/.test(url), {
+    message: "expected an http:// or https:// URL (the server's Streamable HTTP endpoint)"
+  })
+)
+
+const McpServerEntry = Schema.Struct({
+  /** A Streamable HTTP server's endpoint. */
+  url: optional(Url),
+  /** Sent with every request to it: `env:NAME` or the value. */
+  headers: optional(Schema.Record(Schema.String, NonEmpty)),
+  /** The program of a stdio server. */
+  command: optional(NonEmpty),
+  args: optional(Schema.Array(Schema.String)),
+  /** Its environment's variables: `env:NAME` or the value. */
+  env: optional(Schema.Record(Schema.String, Schema.String)),
+  /** The names (or globs) of its tools the gateway takes; absent: every tool. */
+  tools: optional(Schema.Array(NonEmpty))
+})
+
+export const McpServersEntry = Schema.Record(Schema.String, McpServerEntry)
+
+export type McpServersEntry = typeof McpServersEntry.Type
+
+type Issues = ReadonlyArray<typeof Issue.Type>
+
+// Every value of `values` read (`env:NAME` or as written), or the issues of those that could not be.
+const readAll = (values: Readonly<Record<string, string>>, at: string, read: ReadSecret) =>
+  Effect.gen(function*() {
+    const out: Record<string, Redacted.Redacted<string>> = {}
+    const issues: Array<typeof Issue.Type> = []
+    for (const [name, text] of Object.entries(values)) {
+      const value = yield* Effect.result(read(text, `${at}.${name}`))
+      if (value._tag === "Failure") issues.push(...value.failure)
+      else out[name] = value.success
+    }
+    return { out, issues }
+  })
+
+// The fields of one kind of server that the other kind has no use for.
+const httpOnly = ["headers"] as const
+const stdioOnly = ["args", "env"] as const
+
+/** The section's servers read, or every issue: a bad name, a server both or neither kind, a variable not set. */
+export const resolve = (
+  entry: McpServersEntry,
+  read: ReadSecret
+): Effect.Effect<{ readonly servers: Readonly<Record<string, Gateway.McpServer>>; readonly issues: Issues }> =>
+  Effect.gen(function*() {
+    const servers: Record<string, Gateway.McpServer> = {}
+    const issues: Array<typeof Issue.Type> = []
+    for (const [name, server] of Object.entries(entry)) {
+      const at = `mcp_servers.${name}`
+      if (!isServerName(name)) issues.push({ path: at, message: `a server's name is ${serverNameRule}` })
+      if ((server.url === undefined) === (server.command === undefined)) {
+        issues.push({
+          path: at,
+          message: "expected either url (a Streamable HTTP server) or command (a program the gateway runs), not " +
+            (server.url === undefined ? "neither" : "both")
+        })
+        continue
+      }
+      for (const field of server.url === undefined ? httpOnly : stdioOnly) {
+        if (server[field] !== undefined) {
+          issues.push({
+            path: `${at}.${field}`,
+            message: server.url === undefined
+              ? "is for a Streamable HTTP server (url), not a stdio one (command)"
+              : "is for a stdio server (command), not a Streamable HTTP one (url)"
+          })
+        }
+      }
+      if (server.tools !== undefined && server.tools.length === 0) {
+        issues.push({ path: `${at}.tools`, message: "expected at least one name (leave tools out to take every tool)" })
+      }
+      const tools = server.tools === undefined ? {} : { tools: server.tools }
+      if (server.url !== undefined) {
+        const headers = yield* readAll(server.headers ?? {}, `${at}.headers`, read)
+        issues.push(...headers.issues)
+        servers[name] = { url: server.url, ...(server.headers === undefined ? {} : { headers: headers.out }), ...tools }
+      } else {
+        const env = yield* readAll(server.env ?? {}, `${at}.env`, read)
+        issues.push(...env.issues)
+        servers[name] = {
+          command: server.command!,
+          ...(server.args === undefined ? {} : { args: server.args }),
+          ...(server.env === undefined ? {} : { env: env.out }),
+          ...tools
+        }
+      }
+    }
+    return { servers, issues }
+  })

@@ -1,0 +1,89 @@
+/**
+ * A reload of the gateway's configuration and its MCP servers: the servers of the new configuration are served at
+ * `/mcp` (one added, one removed), and the stdio server of the configuration replaced is stopped; a server name the
+ * gateway cannot serve under is refused at start.
+ */
+import { expect, it } from "@effect/vitest"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Effect from "effect/Effect"
+import { readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { eventually } from "../utils/eventually.js"
+import { calcServer, namedTools, sdkServer } from "../utils/mcpUpstreams.js"
+import { expectOptionsError } from "../utils/optionsError.js"
+
+const providerKey = "sk-provider-mcp-reload-0001"
+const pidFile = join(tmpdir(), `mcp-reload-calc-${process.pid}.pid`)
+
+const listed = (url: string) =>
+  Effect.promise(async () => {
+    const client = new Client({ name: "mcp-reload", version: "1.0.0" })
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`)))
+    try {
+      return (await client.listTools()).tools.map((tool) => tool.name).sort()
+    } finally {
+      await client.close()
+    }
+  })
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+it.live(
+  "a reload serves the new configuration's MCP servers and stops the stdio server it no longer has",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const files = yield* namedTools(["read"])
+      const sdk = yield* sdkServer
+      const model = { sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }] }
+      const before = yield* ProviderConfig.fromJson({
+        ...model,
+        mcp_servers: { files: { url: files }, calc: { ...calcServer, env: { CALC_PID_FILE: pidFile } } }
+      })
+      const after = yield* ProviderConfig.fromJson({
+        ...model,
+        mcp_servers: { files: { url: files }, sdk: { url: sdk.url, tools: ["echo"] } }
+      })
+      let next = before
+      const gateway = yield* Gateway.make({
+        config: ProviderConfig.gatewayConfig(before),
+        port: 0,
+        source: Effect.sync(() => ProviderConfig.gatewayConfig(next))
+      })
+      expect(yield* listed(gateway.url)).toEqual(["calc__add", "calc__env", "calc__mul", "files__read"])
+      const pid = Number(readFileSync(pidFile, "utf8"))
+      expect(alive(pid)).toBe(true)
+
+      next = after
+      yield* gateway.reload
+      expect(yield* listed(gateway.url)).toEqual(["files__read", "sdk__echo"])
+      yield* eventually("the replaced configuration's stdio server stopped", Effect.sync(() => alive(pid)), (up) => !up)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+  { timeout: 60_000 }
+)
+
+it.live("a server name the gateway cannot serve under (Gateway.Config given in code) fails its start naming it", () =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const config = yield* ProviderConfig.fromJson({
+      sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }]
+    })
+    const error = yield* Effect.flip(Gateway.make({
+      config: { ...ProviderConfig.gatewayConfig(config), mcpServers: { "a__b": { url: "http://127.0.0.1:1/mcp" } } },
+      port: 0
+    }))
+    expectOptionsError(error, { module: "Gateway", option: "config.mcpServers.a__b", value: "\"a__b\"" })
+  }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))

@@ -1,0 +1,90 @@
+/**
+ * MCP tools of the keys and teams made through the admin API (on a gateway with a SQLite database), as the official
+ * SDK's client sees them at `/mcp`: a key sees what its own `tools` and its team's both allow, none without them, and
+ * a change of either is seen at once; a bad list is refused naming `tools`; `keys create --tools` gives one.
+ */
+import { expect, it } from "@effect/vitest"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Effect from "effect/Effect"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as AdminApi from "../../src/cli/adminApi.js"
+import * as Keys from "../../src/cli/keys.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { adminKey, call, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { captureIo } from "../utils/cliHarness.js"
+import { namedTools } from "../utils/mcpUpstreams.js"
+
+// The tools `key` lists at `url`'s `/mcp`, sorted.
+const listed = (url: string, key: string) =>
+  Effect.promise(async () => {
+    const client = new Client({ name: "runtime-keys-mcp", version: "1.0.0" })
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${key}` } }
+      })
+    )
+    try {
+      return (await client.listTools()).tools.map((tool) => tool.name).sort()
+    } finally {
+      await client.close()
+    }
+  })
+
+it.live(
+  "keys and teams of the admin API: a key's tools and its team's both; none by default",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const files = yield* namedTools(["read", "write", "list"])
+      const database = { sqlite: join(mkdtempSync(join(tmpdir(), "mcp-runtime-keys-")), "gateway.db") }
+      const gateway = yield* gatewayOn(simulator, database, { mcp_servers: { files: { url: files } } })
+      const team = yield* call(gateway.url, "POST", "/admin/teams", { name: "readers", tools: ["files__*"] })
+      expect(team.status).toBe(201)
+      expect((team.body as { readonly tools?: unknown }).tools).toEqual(["files__*"])
+      const member = yield* call(gateway.url, "POST", "/admin/keys", {
+        name: "member",
+        team: team.body.id,
+        tools: ["files__read", "files__write", "other__*"]
+      })
+      expect(member.status).toBe(201)
+      expect((member.body as { readonly tools?: unknown }).tools).toEqual(["files__read", "files__write", "other__*"])
+      const loner = yield* call(gateway.url, "POST", "/admin/keys", { name: "loner", tools: ["*"] })
+      const bare = yield* call(gateway.url, "POST", "/admin/keys", { name: "bare" })
+      const emptyTeam = yield* call(gateway.url, "POST", "/admin/teams", { name: "no-tools" })
+      const inEmptyTeam = yield* call(gateway.url, "POST", "/admin/keys", {
+        name: "in-empty-team",
+        team: emptyTeam.body.id,
+        tools: ["*"]
+      })
+
+      expect(yield* listed(gateway.url, member.body.key!)).toEqual(["files__read", "files__write"])
+      expect(yield* listed(gateway.url, loner.body.key!)).toEqual(["files__list", "files__read", "files__write"])
+      expect(yield* listed(gateway.url, bare.body.key!)).toEqual([])
+      expect(yield* listed(gateway.url, inEmptyTeam.body.key!)).toEqual([])
+      // provider.json's key without tools: none either.
+      expect(yield* listed(gateway.url, configKey)).toEqual([])
+
+      const narrowed = yield* call(gateway.url, "PATCH", `/admin/teams/${team.body.id}`, { tools: ["files__read"] })
+      expect(narrowed.status).toBe(200)
+      expect(yield* listed(gateway.url, member.body.key!)).toEqual(["files__read"])
+      const cleared = yield* call(gateway.url, "PATCH", `/admin/keys/${loner.body.id}`, { tools: null })
+      expect((cleared.body as { readonly tools?: unknown }).tools).toBeNull()
+      expect(yield* listed(gateway.url, loner.body.key!)).toEqual([])
+
+      // `keys create --tools`: the same list, through the command line.
+      const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
+      const code = yield* Keys.run(["create", "cli-made", "--tools", "files__list,files__w*", "--url", gateway.url], io)
+      expect(code).toBe(0)
+      expect(yield* listed(gateway.url, result(code).stdout.trim())).toEqual(["files__list", "files__write"])
+
+      for (const tools of ["files__read", [1], [""]]) {
+        const refused = yield* call(gateway.url, "POST", "/admin/keys", { name: "bad", tools })
+        expect(refused.status).toBe(400)
+        expect(refused.body.error?.param).toBe("tools")
+      }
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)

@@ -1,0 +1,143 @@
+/**
+ * The MCP servers the gateway's MCP tests put behind it, each on loopback: `effectServer`, an `effect/ai/McpServer`
+ * over Streamable HTTP (`read`: a block of every content type and `structuredContent`; `fail`: an `isError` result),
+ * which records the `authorization` header of every request it is sent; `sdkServer`, the official SDK's low-level
+ * `Server` over its stateless Streamable HTTP transport (`echo`, and `secret`, which the tests' configuration does not
+ * take); and `calcServer`, the path of the stdio fixture (`test/fixtures/mcp/calcServer.ts`) with the command that
+ * runs it.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
+import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import * as McpProtocol from "effect/ai/McpProtocol"
+import * as McpSchema from "effect/ai/McpSchema"
+import * as McpServer from "effect/ai/McpServer"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Layer from "effect/Layer"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import { fileURLToPath } from "node:url"
+
+/** The stdio fixture's command and arguments, as a `command` server of provider.json takes them. */
+export const calcServer = {
+  command: process.execPath,
+  args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/calcServer.ts", import.meta.url))]
+}
+
+/** A tiny PNG's bytes (its signature), the `read` tool's image. */
+export const imageBytes = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10])
+
+// The `read` tool's result: one block of every content type, and structured content.
+function readResult(path: string) {
+  return new McpSchema.CallToolResult({
+    content: [
+      { type: "text", text: `contents of ${path}` },
+      { type: "image", data: imageBytes, mimeType: "image/png" },
+      { type: "audio", data: imageBytes, mimeType: "audio/wav" },
+      { type: "resource", resource: { uri: `file:///${path}`, mimeType: "text/plain", text: "embedded" } },
+      { type: "resource_link", uri: `file:///${path}.md`, name: `${path}.md` }
+    ],
+    structuredContent: { path, size: 42 }
+  })
+}
+
+const pathArgument = { type: "object" as const, properties: { path: { type: "string" } }, required: ["path"] }
+
+/** The Effect upstream: its URL (`/mcp` on it) and the `authorization` headers it was sent. */
+export const effectServer = Effect.gen(function*() {
+  const router = yield* HttpRouter.make
+  const context = yield* Layer.build(
+    McpServer.layerHttp({ name: "files", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] }).pipe(
+      Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
+    )
+  ).pipe(Effect.orDie)
+  const server = Context.get(context, McpServer.McpServer)
+  yield* server.addTool({
+    tool: new McpSchema.Tool({ name: "read", description: "Reads a file.", inputSchema: pathArgument }),
+    annotations: Context.empty(),
+    handle: (payload: { readonly path: string }) => Effect.succeed(readResult(payload.path))
+  })
+  yield* server.addTool({
+    tool: new McpSchema.Tool({ name: "fail", description: "Fails as a tool does.", inputSchema: pathArgument }),
+    annotations: Context.empty(),
+    handle: (payload: { readonly path: string }) =>
+      Effect.succeed(
+        new McpSchema.CallToolResult({
+          content: [{ type: "text", text: `no such file: ${payload.path}` }],
+          isError: true
+        })
+      )
+  })
+  const authorizations: Array<string | undefined> = []
+  const inner = router.asHttpEffect()
+  const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    authorizations.push(request.headers["authorization"])
+    return inner
+  }))
+  return { url, authorizations }
+})
+
+// `app` served on a loopback port for the scope's life; its `/mcp` URL.
+function onLoopback<E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) {
+  return Effect.gen(function*() {
+    const http = Http.createServer()
+    const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 }).pipe(Effect.orDie)
+    yield* listening.serve(app)
+    return `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`
+  })
+}
+
+/** An Effect upstream over HTTP whose tools are `names`, each answering its own name; its URL (`/mcp` on it). */
+export const namedTools = (names: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const router = yield* HttpRouter.make
+    const context = yield* Layer.build(
+      McpServer.layerHttp({ name: "named", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] })
+        .pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
+    ).pipe(Effect.orDie)
+    const server = Context.get(context, McpServer.McpServer)
+    for (const name of names) {
+      yield* server.addTool({
+        tool: new McpSchema.Tool({ name, description: `The ${name} tool.`, inputSchema: { type: "object" } }),
+        annotations: Context.empty(),
+        handle: () => Effect.succeed(new McpSchema.CallToolResult({ content: [{ type: "text", text: name }] }))
+      })
+    }
+    return yield* onLoopback(router.asHttpEffect())
+  })
+
+/** The official SDK's server, stateless: a `Server` and a transport made for each request. Its URL (`/mcp`). */
+export const sdkServer = Effect.acquireRelease(
+  Effect.promise(() => {
+    const http = Http.createServer((request, response) => {
+      const server = new Server({ name: "sdk", version: "1.0.0" }, { capabilities: { tools: {} } })
+      server.setRequestHandler(ListToolsRequestSchema, () => ({
+        tools: [
+          {
+            name: "echo",
+            description: "Says back what it is told.",
+            inputSchema: { type: "object", properties: { text: { type: "string" } } }
+          },
+          { name: "secret", description: "Not taken by the gateway.", inputSchema: { type: "object" } }
+        ]
+      }))
+      server.setRequestHandler(CallToolRequestSchema, (call) => ({
+        content: [{ type: "text", text: `echo: ${String(call.params.arguments?.["text"])}` }],
+        structuredContent: { echoed: call.params.arguments?.["text"] ?? null }
+      }))
+      const transport = new StreamableHTTPServerTransport({})
+      response.on("close", () => {
+        void transport.close()
+        void server.close()
+      })
+      void server.connect(transport).then(() => transport.handleRequest(request, response))
+    })
+    return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
+  }),
+  (http) => Effect.promise(() => new Promise<void>((resolve) => http.close(() => resolve())))
+).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))
