@@ -12,8 +12,9 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { defaultPort } from "../Gateway.js"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
-import type { Io } from "./io.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { numberFlag, UsageError } from "./usage.js"
 
 /**
@@ -24,6 +25,23 @@ import { numberFlag, UsageError } from "./usage.js"
  * @category Constants
  */
 export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
+
+/** The flags every admin command takes besides its own: the gateway, serve's data directory, JSON, help. */
+export const commonFlags = {
+  url: { type: "string" },
+  data: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+/** An admin command's arguments: its `action`, and what every admin command reads. */
+export interface Parsed<Action> {
+  readonly action: Action
+  readonly url: string
+  /** The data directory of the `serve` whose token is the admin key, unless the environment gives one. */
+  readonly data: string | undefined
+  readonly json: boolean
+}
 
 /**
  * The gateway could not be reached, or refused the request: `status` is its HTTP status when it answered, `detail`
@@ -142,15 +160,20 @@ export const request = (options: Request): Effect.Effect<string, GatewayRequestE
   Effect.map(exchange(options), (answer) => answer.text)
 
 /**
- * The same, its answer decoded by `schema` (the admin API's answer, the fields a command reads): an answer that is
- * not JSON or not of that shape (another server on the address, a proxy's page, a body cut short) is a
- * `GatewayRequestError` naming `what` was expected, with the answer's start.
+ * The same, its answer decoded by `schema` (the admin API's answer, the fields a command reads), with its JSON whole
+ * (`--json` prints it, fields beyond the schema's included): an answer that is not JSON or not of that shape (another
+ * server on the address, a proxy's page, a body cut short) is a `GatewayRequestError` naming `what` was expected, with
+ * the answer's start.
  */
 export const requestJson = <S extends Schema.Codec<unknown, unknown>>(
   options: Request,
   schema: S,
   what: string
-): Effect.Effect<{ readonly text: string; readonly answer: S["Type"] }, GatewayRequestError, HttpClient.HttpClient> =>
+): Effect.Effect<
+  { readonly text: string; readonly answer: S["Type"]; readonly whole: Record<string, unknown> },
+  GatewayRequestError,
+  HttpClient.HttpClient
+> =>
   Effect.flatMap(
     exchange(options),
     ({ status, text }) =>
@@ -163,7 +186,7 @@ export const requestJson = <S extends Schema.Codec<unknown, unknown>>(
               text.trim() === "" ? "an empty body" : detailOf(text)
             }`
           }),
-        onSuccess: (answer) => ({ text, answer })
+        onSuccess: (answer) => ({ text, answer, whole: JSON.parse(text) as Record<string, unknown> })
       })
   )
 
@@ -201,4 +224,31 @@ export const strayFlag = (
 ): UsageError | undefined => {
   const stray = flags.find((flag) => values[flag] !== undefined && !allowed.includes(flag))
   return stray === undefined ? undefined : new UsageError({ reason: `${command} does not take --${stray}` })
+}
+
+/**
+ * Runs the admin command `command` (`keys`, `teams`) over its `parsed` arguments: its usage for `help`, else `perform`
+ * with the admin key against the gateway at `parsed.url`; the exit code as `exitCodeOf` gives it (2 for bad flags or
+ * no admin key, 1 refused or unreachable).
+ */
+export const runCommand = <P extends { readonly url: string; readonly data: string | undefined }, E>(
+  command: string,
+  usageText: string,
+  io: Io,
+  parsed: P | "help" | UsageError,
+  perform: (parsed: P, key: Redacted.Redacted<string>, io: Io) => Effect.Effect<void, E, HttpClient.HttpClient>
+): Effect.Effect<number> => {
+  const secrets: Array<Redacted.Redacted<string>> = []
+  return Effect.gen(function*() {
+    if (parsed instanceof UsageError) return yield* parsed
+    if (parsed === "help") {
+      io.stdout(usageText)
+      return ExitCode.ok
+    }
+    const key = yield* adminKey(io, parsed.url, parsed.data)
+    if (key === undefined) return yield* new UsageError({ reason: noAdminKey(command, parsed.data, io) })
+    secrets.push(key)
+    yield* perform(parsed, key, io).pipe(Effect.provide(UndiciHttpClient.layer()))
+    return ExitCode.ok
+  }).pipe(exitCodeOf(io, usageText, () => secrets))
 }

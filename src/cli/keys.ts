@@ -10,23 +10,19 @@
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import type { Io } from "./io.js"
 import { keysUsage, listFlag, numberFlag, parseFlags, UsageError } from "./usage.js"
 
 const flags = {
-  url: { type: "string" },
-  data: { type: "string" },
+  ...AdminApi.commonFlags,
   team: { type: "string" },
   models: { type: "string" },
   tools: { type: "string" },
   budget: { type: "string" },
   period: { type: "string" },
   "expires-at": { type: "string" },
-  grace: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" }
+  grace: { type: "string" }
 } as const
 
 type Action =
@@ -35,13 +31,7 @@ type Action =
   | { readonly verb: "revoke"; readonly id: string }
   | { readonly verb: "rotate"; readonly id: string; readonly graceSeconds: number | undefined }
 
-interface Parsed {
-  readonly action: Action
-  readonly url: string
-  /** The data directory of the `serve` whose token is the admin key, unless the environment gives one. */
-  readonly data: string | undefined
-  readonly json: boolean
-}
+type Parsed = AdminApi.Parsed<Action>
 
 const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
   AdminApi.strayFlag(
@@ -129,22 +119,6 @@ const MadeKey = Schema.Struct({
 
 const KeyList = Schema.Struct({ data: Schema.Array(KeyView) })
 
-/**
- * `method path` on the gateway, its answer decoded by `schema` (`what` it is, named when it is not), and its JSON
- * whole (`--json` prints it, fields beyond the schema's included).
- */
-const request = <S extends Schema.Codec<unknown, unknown>>(
-  parsed: Parsed,
-  key: Redacted.Redacted<string>,
-  call: { readonly method: "GET" | "POST" | "DELETE"; readonly path: string; readonly body?: unknown },
-  schema: S,
-  what: string
-) =>
-  Effect.map(
-    AdminApi.requestJson({ url: parsed.url, key, ...call }, schema, what),
-    ({ answer, text }) => ({ answer, whole: JSON.parse(text) as Record<string, unknown> })
-  )
-
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
@@ -157,10 +131,8 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
     const action = parsed.action
     switch (action.verb) {
       case "create": {
-        const { answer: made, whole } = yield* request(
-          parsed,
-          key,
-          { method: "POST", path: "/admin/keys", body: action.body },
+        const { answer: made, whole } = yield* AdminApi.requestJson(
+          { url: parsed.url, key, method: "POST", path: "/admin/keys", body: action.body },
           MadeKey,
           "key made"
         )
@@ -171,10 +143,8 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
         return
       }
       case "list": {
-        const { answer: { data }, whole } = yield* request(
-          parsed,
-          key,
-          { method: "GET", path: "/admin/keys" },
+        const { answer: { data }, whole } = yield* AdminApi.requestJson(
+          { url: parsed.url, key, method: "GET", path: "/admin/keys" },
           KeyList,
           "list of keys"
         )
@@ -194,10 +164,8 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
       }
       case "rotate": {
         const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
-        const { answer: rotated, whole } = yield* request(
-          parsed,
-          key,
-          { method: "POST", path: `/admin/keys/${encodeURIComponent(action.id)}/rotate`, body },
+        const { answer: rotated, whole } = yield* AdminApi.requestJson(
+          { url: parsed.url, key, method: "POST", path: `/admin/keys/${encodeURIComponent(action.id)}/rotate`, body },
           MadeKey,
           "key rotated"
         )
@@ -224,19 +192,5 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
  * @since 0.3.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const parsed = parse(argv)
-  const secrets: Array<Redacted.Redacted<string>> = []
-  return Effect.gen(function*() {
-    if (parsed instanceof UsageError) return yield* parsed
-    if (parsed === "help") {
-      io.stdout(keysUsage)
-      return ExitCode.ok
-    }
-    const adminKey = yield* AdminApi.adminKey(io, parsed.url, parsed.data)
-    if (adminKey === undefined) return yield* new UsageError({ reason: AdminApi.noAdminKey("keys", parsed.data, io) })
-    secrets.push(adminKey)
-    yield* perform(parsed, adminKey, io).pipe(Effect.provide(UndiciHttpClient.layer()))
-    return ExitCode.ok
-  }).pipe(exitCodeOf(io, keysUsage, () => secrets))
-}
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  AdminApi.runCommand("keys", keysUsage, io, parse(argv), perform)

@@ -10,20 +10,16 @@
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
-import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import type { Io } from "./io.js"
 import { parseFlags, teamsUsage, UsageError } from "./usage.js"
 
 const flags = {
-  url: { type: "string" },
-  data: { type: "string" },
+  ...AdminApi.commonFlags,
   name: { type: "string" },
   budget: { type: "string" },
   period: { type: "string" },
-  "no-budget": { type: "boolean" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" }
+  "no-budget": { type: "boolean" }
 } as const
 
 type Action =
@@ -33,13 +29,7 @@ type Action =
   | { readonly verb: "update"; readonly id: string; readonly body: Record<string, unknown> }
   | { readonly verb: "delete"; readonly id: string }
 
-interface Parsed {
-  readonly action: Action
-  readonly url: string
-  /** The data directory of the `serve` whose token is the admin key, unless the environment gives one. */
-  readonly data: string | undefined
-  readonly json: boolean
-}
+type Parsed = AdminApi.Parsed<Action>
 
 const verbs = "create, list, show, update or delete"
 
@@ -123,23 +113,6 @@ const TeamDetail = Schema.Struct({
 
 const TeamList = Schema.Struct({ data: Schema.Array(TeamView) })
 
-/**
- * `method path` on the gateway, its answer decoded by `schema` (`what` it is, named when it is not), and its JSON
- * whole (`--json` prints it, fields beyond the schema's included).
- */
-function request<S extends Schema.Codec<unknown, unknown>>(
-  parsed: Parsed,
-  key: Redacted.Redacted<string>,
-  call: { readonly method: "GET" | "POST" | "PATCH"; readonly path: string; readonly body?: unknown },
-  schema: S,
-  what: string
-) {
-  return Effect.map(
-    AdminApi.requestJson({ url: parsed.url, key, ...call }, schema, what),
-    ({ answer, text }) => ({ answer, whole: JSON.parse(text) as Record<string, unknown> })
-  )
-}
-
 const row = (team: TeamView): string =>
   [team.id, team.name, AdminApi.budgetCell(team.budget)].map((cell) => AdminApi.printable(String(cell))).join("\t")
 
@@ -150,10 +123,8 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
     const action = parsed.action
     switch (action.verb) {
       case "create": {
-        const { answer: made, whole } = yield* request(
-          parsed,
-          key,
-          { method: "POST", path: "/admin/teams", body: action.body },
+        const { answer: made, whole } = yield* AdminApi.requestJson(
+          { url: parsed.url, key, method: "POST", path: "/admin/teams", body: action.body },
           TeamView,
           "team made"
         )
@@ -162,10 +133,8 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         return
       }
       case "list": {
-        const { answer: { data }, whole } = yield* request(
-          parsed,
-          key,
-          { method: "GET", path: "/admin/teams" },
+        const { answer: { data }, whole } = yield* AdminApi.requestJson(
+          { url: parsed.url, key, method: "GET", path: "/admin/teams" },
           TeamList,
           "list of teams"
         )
@@ -174,10 +143,8 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         return
       }
       case "show": {
-        const { answer: team, whole } = yield* request(
-          parsed,
-          key,
-          { method: "GET", path: teamPath(action.id) },
+        const { answer: team, whole } = yield* AdminApi.requestJson(
+          { url: parsed.url, key, method: "GET", path: teamPath(action.id) },
           TeamDetail,
           "team"
         )
@@ -194,10 +161,8 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         return
       }
       case "update": {
-        const { answer: updated, whole } = yield* request(
-          parsed,
-          key,
-          { method: "PATCH", path: teamPath(action.id), body: action.body },
+        const { answer: updated, whole } = yield* AdminApi.requestJson(
+          { url: parsed.url, key, method: "PATCH", path: teamPath(action.id), body: action.body },
           TeamView,
           "team updated"
         )
@@ -221,19 +186,5 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
  * @since 0.3.0
  * @category Commands
  */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const parsed = parse(argv)
-  const secrets: Array<Redacted.Redacted<string>> = []
-  return Effect.gen(function*() {
-    if (parsed instanceof UsageError) return yield* parsed
-    if (parsed === "help") {
-      io.stdout(teamsUsage)
-      return ExitCode.ok
-    }
-    const adminKey = yield* AdminApi.adminKey(io, parsed.url, parsed.data)
-    if (adminKey === undefined) return yield* new UsageError({ reason: AdminApi.noAdminKey("teams", parsed.data, io) })
-    secrets.push(adminKey)
-    yield* perform(parsed, adminKey, io).pipe(Effect.provide(UndiciHttpClient.layer()))
-    return ExitCode.ok
-  }).pipe(exitCodeOf(io, teamsUsage, () => secrets))
-}
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  AdminApi.runCommand("teams", teamsUsage, io, parse(argv), perform)
