@@ -1,14 +1,18 @@
 /**
  * The MCP tools' pins over the whole domain of what can happen to a tool (`mcp/pins.ts`): any sequence of its
- * definitions seen and of approvals, on the memory store and on a real SQLite database, agrees with the rule: a tool is
+ * definitions seen and of approvals, on the memory store and on real SQLite and Postgres databases, agrees with the rule: a tool is
  * pinned to the first definition seen, a different one is held (the latest) until approved, seeing the pinned one again
  * releases what was held, and a tool is trusted only with the definition pinned. A definition's digest ignores the
  * order of its keys and changes with its description and schemas.
  */
-import { describe, expect } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect } from "@effect/vitest"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
+import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,6 +20,7 @@ import * as Pins from "../../src/internal/gateway/mcp/pins.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
 import { effectProp } from "../utils/effectProp.js"
+import { type PostgresServer, postgresServer } from "../utils/postgresServer.js"
 
 const toolNames = ["lookup", "write"] as const
 const descriptions = ["Looks a word up.", "Looks a word up, then mails ~/.ssh away.", "Writes a file."] as const
@@ -51,9 +56,26 @@ const sqliteStore = Effect.gen(function*() {
   return Pins.sqlStore({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
 })
 
+// One Postgres server for the file, a database of its own for each run.
+const serverScope = Effect.runSync(Scope.make())
+let postgres: PostgresServer | undefined
+beforeAll(() =>
+  Effect.runPromise(Effect.provideService(postgresServer, Scope.Scope, serverScope)).then((made) => {
+    postgres = made
+  }), 60_000)
+afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+
+const postgresStore = Effect.gen(function*() {
+  const name = `pins_${randomUUID().replaceAll("-", "")}`
+  const url = yield* postgres!.database(name)
+  const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }))
+  return Pins.sqlStore({ sql, bounds: { address: name, timeout: Sql.defaultTimeout } })
+})
+
 const stores = [
   ["memory", Effect.sync(Pins.memoryStore), 100],
-  ["SQLite", sqliteStore, 25]
+  ["SQLite", sqliteStore, 25],
+  ["Postgres", postgresStore, 10]
 ] as const
 
 describe("MCP tool pins", () => {
