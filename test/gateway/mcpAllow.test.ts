@@ -14,6 +14,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Allow from "../../src/internal/gateway/mcp/allow.js"
 import * as Endpoint from "../../src/internal/gateway/mcp/endpoint.js"
+import * as Pins from "../../src/internal/gateway/mcp/pins.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { namedTools } from "../utils/mcpUpstreams.js"
 
@@ -71,7 +72,7 @@ describe("MCP tool rules at /mcp", () => {
         const endpoints = yield* Endpoint.make({
           files: { url: yield* namedTools(servers.files) },
           calc: { url: yield* namedTools(servers.calc) }
-        })
+        }, Pins.make(Pins.memoryStore(), () => {}))
         // The endpoint on loopback, each request given the rule of the sample being checked.
         let rule: Allow.Rule = Allow.nothing
         const http = Http.createServer()

@@ -3,8 +3,8 @@
  * over Streamable HTTP (`read`: a block of every content type and `structuredContent`; `fail`: an `isError` result),
  * which records the `authorization` header of every request it is sent; `sdkServer`, the official SDK's low-level
  * `Server` over its stateless Streamable HTTP transport (`echo`, and `secret`, which the tests' configuration does not
- * take); and `calcServer`, the path of the stdio fixture (`test/fixtures/mcp/calcServer.ts`) with the command that
- * runs it.
+ * take); `changingServer`, the same, whose tools a test changes; and `calcServer`, the path of the stdio fixture
+ * (`test/fixtures/mcp/calcServer.ts`) with the command that runs it.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
@@ -141,3 +141,36 @@ export const sdkServer = Effect.acquireRelease(
   }),
   (http) => Effect.promise(() => new Promise<void>((resolve) => http.close(() => resolve())))
 ).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))
+
+/** A tool as `changingServer` lists it. */
+export interface ListedTool {
+  readonly name: string
+  readonly description: string
+}
+
+/**
+ * The official SDK's server, stateless, listing whatever `tools` holds when it is asked (a test changes it between
+ * two lists: a description swapped, a tool removed or added); each tool's call answers its name. Its URL (`/mcp`).
+ */
+export const changingServer = (tools: { current: ReadonlyArray<ListedTool> }) =>
+  Effect.acquireRelease(
+    Effect.promise(() => {
+      const http = Http.createServer((request, response) => {
+        const server = new Server({ name: "changing", version: "1.0.0" }, { capabilities: { tools: {} } })
+        server.setRequestHandler(ListToolsRequestSchema, () => ({
+          tools: tools.current.map((tool) => ({ ...tool, inputSchema: { type: "object" as const } }))
+        }))
+        server.setRequestHandler(CallToolRequestSchema, (call) => ({
+          content: [{ type: "text", text: `called ${call.params.name}` }]
+        }))
+        const transport = new StreamableHTTPServerTransport({})
+        response.on("close", () => {
+          void transport.close()
+          void server.close()
+        })
+        void server.connect(transport).then(() => transport.handleRequest(request, response))
+      })
+      return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
+    }),
+    (http) => Effect.promise(() => new Promise<void>((resolve) => http.close(() => resolve())))
+  ).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))

@@ -66,6 +66,7 @@ import * as Policy from "./keys/policy.js"
 import * as RuntimeKeys from "./keys/runtime.js"
 import * as KeyStore from "./keys/store.js"
 import * as McpEndpoint from "./mcp/endpoint.js"
+import * as McpPins from "./mcp/pins.js"
 import type { Entry } from "./observe/record.js"
 import * as Errors from "./openai/errors.js"
 
@@ -346,6 +347,12 @@ export function make(
       secrets: () => current().secrets
     })
 
+    // The MCP tools' pins, for the gateway's life: in its database, which its instances share, else in memory.
+    const mcpPins = McpPins.make(
+      stored === undefined ? McpPins.memoryStore() : McpPins.sqlStore(stored),
+      lasting.metrics.mcpToolHeld
+    )
+
     // `effect` with the gateway's services, in the generation's scope (not the gateway's, which `services` holds), so
     // that what a generation starts (an MCP server's process) ends with it.
     function withServices<A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) {
@@ -398,7 +405,8 @@ export function make(
             reload,
             mcp: Object.keys(config.mcpServers ?? {}).length === 0
               ? undefined
-              : yield* McpEndpoint.make(config.mcpServers!)
+              : yield* McpEndpoint.make(config.mcpServers!, mcpPins),
+            mcpPins
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }

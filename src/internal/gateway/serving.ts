@@ -23,6 +23,7 @@ import * as GeminiErrors from "./gemini/errors.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
 import type * as McpEndpoint from "./mcp/endpoint.js"
+import type * as McpPins from "./mcp/pins.js"
 import * as Logs from "./observe/record.js"
 import type * as RequestLog from "./observe/requestLog.js"
 import * as Errors from "./openai/errors.js"
@@ -51,6 +52,8 @@ export interface AppOptions {
   readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
   /** The MCP endpoints (`/mcp`, `/mcp/<server>`) of a configuration with MCP servers. */
   readonly mcp: McpEndpoint.Endpoints | undefined
+  /** The MCP tools' pins, kept for the gateway's life (`/admin/mcp/pins`). */
+  readonly mcpPins: McpPins.Pins
 }
 
 /** A JSON answer with `status`. */

@@ -161,6 +161,21 @@ export const migrations = {
   "7_key_tools": statements(
     "ALTER TABLE keys ADD COLUMN tools TEXT",
     "ALTER TABLE teams ADD COLUMN tools TEXT"
+  ),
+  // The MCP tools' pins (docs/mcp.md): each upstream tool's trusted definition and its digest, and the definition held
+  // back since it changed, if any, until an admin approves it.
+  "9_tool_pins": statements(
+    `CREATE TABLE tool_pins (
+      server TEXT NOT NULL,
+      tool TEXT NOT NULL,
+      digest TEXT NOT NULL,
+      definition TEXT NOT NULL,
+      pinned_at BIGINT NOT NULL,
+      held_digest TEXT,
+      held_definition TEXT,
+      held_at BIGINT,
+      PRIMARY KEY (server, tool)
+    )`
   )
 }
 

@@ -5,7 +5,8 @@
  * of its own, whose tools call the upstream's through its `McpClient` and hand back its whole result (every content
  * block, `structuredContent`, `isError`). The gateway's route serves them through `Serving.served` (the guard, the
  * key), giving each request its caller's tool rule (`Visible`): a tool the rule does not allow is hidden by
- * `McpServer.visibility`, left out of lists and answered as unknown when called, the same as a tool no server has.
+ * `McpServer.visibility`, left out of lists and answered as unknown when called, the same as a tool no server has; so is
+ * a tool whose definition is not the one pinned (`pins.ts`), for every caller, until an admin approves it.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -21,6 +22,7 @@ import type * as Gateway from "../../../Gateway.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import * as OptionsErrors from "../../optionsError.js"
 import * as Allow from "./allow.js"
+import * as Pins from "./pins.js"
 import * as Upstreams from "./upstream.js"
 
 /** The tool rule of the request being served: its key's (`Auth.Caller.tools`), or every tool without keys. */
@@ -46,6 +48,8 @@ interface Served {
   readonly qualified: string
   readonly upstream: Upstreams.Upstream
   readonly tool: McpSchema.Tool
+  /** The definition as seen, which must be the one pinned for the tool to be served. */
+  readonly seen: Pins.Seen
 }
 
 // An upstream's failure to answer a call, as the gateway's error to the client: the server named, no address.
@@ -62,16 +66,19 @@ function forward(served: Served) {
 
 /**
  * An MCP endpoint at `path` on `router`, serving `tools`, each only to a request whose rule (`Visible`) allows its
- * qualified name: `McpServer.visibility` asks it of each tool listed or called. A request without a rule sees none.
+ * qualified name and while its definition is the one pinned: `McpServer.visibility` asks both of each tool listed or
+ * called. A request without a rule sees none.
  */
-function endpoint(router: HttpRouter.HttpRouter, path: `/${string}`, tools: ReadonlyArray<Served>) {
+function endpoint(router: HttpRouter.HttpRouter, path: `/${string}`, tools: ReadonlyArray<Served>, pins: Pins.Pins) {
   return Effect.gen(function*() {
-    const byName = new Map(tools.map((served) => [served.name, served.qualified]))
+    const byName = new Map(tools.map((served) => [served.name, served]))
     const gate = McpServer.visibility(
       (options) =>
-        Effect.map(Effect.serviceOption(Visible), (rule) => {
-          const name = byName.get(options.target)
-          return rule._tag === "Some" && name !== undefined && rule.value(name)
+        Effect.flatMap(Effect.serviceOption(Visible), (rule) => {
+          const served = byName.get(options.target)
+          return rule._tag === "Some" && served !== undefined && rule.value(served.qualified)
+            ? pins.trusted(served.seen)
+            : Effect.succeed(false)
         }),
       { global: true }
     )
@@ -103,9 +110,12 @@ function misnamed(servers: Readonly<Record<string, Gateway.McpServer>>): Options
 /**
  * The endpoints of `servers`, each connected (concurrently) for as long as the scope is open; a server that cannot
  * be reached (or started) within `Upstreams.connectTimeout` is logged and left out of this configuration: its tools
- * are absent until a reload finds it.
+ * are absent until a reload finds it. Every tool listed is seen by `pins` (pinned, or held back when it changed).
  */
-export const make = Effect.fnUntraced(function*(servers: Readonly<Record<string, Gateway.McpServer>>) {
+export const make = Effect.fnUntraced(function*(
+  servers: Readonly<Record<string, Gateway.McpServer>>,
+  pins: Pins.Pins
+) {
   const refused = misnamed(servers)
   if (refused !== undefined) return yield* refused
   const connected = yield* Effect.forEach(
@@ -123,25 +133,22 @@ export const make = Effect.fnUntraced(function*(servers: Readonly<Record<string,
     { concurrency: "unbounded" }
   )
   const upstreams = connected.flatMap((option) => option._tag === "Some" ? [option.value] : [])
+  yield* Effect.forEach(upstreams, (upstream) => pins.observe(upstream.name, upstream.tools), { discard: true })
   const router = yield* HttpRouter.make
-  const every = upstreams.flatMap((upstream) =>
-    upstream.tools.map((tool): Served => {
-      const name = Allow.qualified(upstream.name, tool.name)
-      return { name, qualified: name, upstream, tool }
-    })
+  const servedOf = (upstream: Upstreams.Upstream) =>
+    upstream.tools.map((tool): Served => ({
+      name: tool.name,
+      qualified: Allow.qualified(upstream.name, tool.name),
+      upstream,
+      tool,
+      seen: Pins.seen(upstream.name, tool)
+    }))
+  yield* endpoint(
+    router,
+    "/mcp",
+    upstreams.flatMap(servedOf).map((served) => ({ ...served, name: served.qualified })),
+    pins
   )
-  yield* endpoint(router, "/mcp", every)
-  for (const upstream of upstreams) {
-    yield* endpoint(
-      router,
-      `/mcp/${upstream.name}`,
-      upstream.tools.map((tool) => ({
-        name: tool.name,
-        qualified: Allow.qualified(upstream.name, tool.name),
-        upstream,
-        tool
-      }))
-    )
-  }
+  for (const upstream of upstreams) yield* endpoint(router, `/mcp/${upstream.name}`, servedOf(upstream), pins)
   return { servers: upstreams.map((upstream) => upstream.name), http: router.asHttpEffect() } satisfies Endpoints
 })

@@ -579,6 +579,13 @@ function refusedCounter(reason: string) {
   })
 }
 
+function mcpHeldCounter(server: string) {
+  return Metric.counter("llm_gateway_mcp_tools_held_total", {
+    description: "MCP tools held back (hidden) because their definition changed from the one pinned, by server.",
+    attributes: { server }
+  })
+}
+
 function newModels() {
   return new Map<string, Series>()
 }
@@ -597,8 +604,9 @@ function newSeries(model: string, route: string) {
 // `tokens_total{model,direction}`, `cache_tokens_total{model,operation}` (the prompt tokens read from and written to
 // the provider's prompt cache, a part of the input) and `cost_usd_total{model}` from the reply's usage,
 // `time_to_first_token_seconds{model}` when a stream's first batch is ready; `request_log_dropped_total` for the
-// request log's rows dropped (`observe/requestLog.ts`); `refused_total{reason}` for the requests refused before they
-// were authenticated, which get no row in the request log (`reason` is the refusal's code, a fixed set). `model` is the
+// request log's rows dropped (`observe/requestLog.ts`); `mcp_tools_held_total{server}` for the MCP tools held back
+// since their definition changed (`mcp/pins.ts`); `refused_total{reason}` for the requests refused before they were
+// authenticated, which get no row in the request log (`reason` is the refusal's code, a fixed set). `model` is the
 // name the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
 // configuration bounds the label values. Each label set's metrics are built once and kept, so a request does a few map
 // lookups and counter additions, no label building.
@@ -626,6 +634,8 @@ export interface Metrics {
   readonly requestLogDropped: (count: number) => void
   /** A request refused before it was authenticated, by its refusal's code (`invalid_api_key`, `host_not_allowed`). */
   readonly refused: (reason: string) => void
+  /** An MCP tool held back because its definition is not the one pinned (`mcp/pins.ts`), by its server. */
+  readonly mcpToolHeld: (server: string) => void
 }
 
 /** What one request records; the handler names its model and reports what happened to the call. */
@@ -821,11 +831,13 @@ export function makeMetrics(
   })
 
   const refusals = new Map<string, Metric.Counter<number>>()
+  const held = new Map<string, Metric.Counter<number>>()
 
   return {
     tally: (route, started) => new Tally(registry, route, started),
     scrape: Effect.map(status, read),
     requestLogDropped: (count) => dropped.updateUnsafe(count, context),
-    refused: (reason) => cached(refusals, reason, refusedCounter, undefined).updateUnsafe(1, context)
+    refused: (reason) => cached(refusals, reason, refusedCounter, undefined).updateUnsafe(1, context),
+    mcpToolHeld: (server) => cached(held, server, mcpHeldCounter, undefined).updateUnsafe(1, context)
   }
 }
