@@ -161,6 +161,12 @@ export const migrations = {
   "7_key_tools": statements(
     "ALTER TABLE keys ADD COLUMN tools TEXT",
     "ALTER TABLE teams ADD COLUMN tools TEXT"
+  ),
+  // An MCP tool call's row (docs/mcp.md): its server, its tool's own name and its arguments' SHA-256, never them.
+  "8_mcp_calls": statements(
+    "ALTER TABLE requests ADD COLUMN mcp_server TEXT",
+    "ALTER TABLE requests ADD COLUMN mcp_tool TEXT",
+    "ALTER TABLE requests ADD COLUMN arguments_digest TEXT"
   )
 }
 
