@@ -85,18 +85,11 @@ function failed(server: string, error: { readonly message: string }) {
   return new McpSchema.InternalError({ message: `The MCP server \`${server}\` failed this call: ${error.message}` })
 }
 
-// A refusal of the caller's budget or rate limit as the gateway's JSON-RPC error: its message, and in `data` the
-// HTTP status and code a model route would have answered with.
+// A refusal of the caller's budget or rate limit, as the call's error: `McpServer` answers it as a tool's failure (a
+// result with `isError`, this message its text), which a model reads and a client sees (docs/mcp.md).
 function refused(answer: Errors.ErrorAnswer) {
   const body = JSON.parse(answer.body) as { readonly error: { readonly message: string } }
-  return new McpSchema.InternalError({
-    message: body.error.message,
-    data: {
-      status: answer.status,
-      code: answer.code,
-      ...(answer.retryAfter === undefined ? {} : { retry_after_seconds: answer.retryAfter })
-    }
-  })
+  return new McpSchema.InternalError({ message: body.error.message })
 }
 
 /** The SHA-256 (hex) of a call's arguments as JSON: what its row keeps of them. */
@@ -120,13 +113,15 @@ function forward(served: Served) {
   const send = (payload: Readonly<Record<string, unknown>> | undefined) =>
     upstream.client.callTool({ tool: served.tool, ...(payload === undefined ? {} : { arguments: payload }) })
       .pipe(Effect.mapError((error) => failed(upstream.name, error)))
-  const limited = limiter === undefined ? send : (payload: Readonly<Record<string, unknown>> | undefined) =>
-    Effect.scoped(
-      Effect.andThen(
-        Effect.mapError(limiter.consume(), (error) => failed(upstream.name, error)),
-        send(payload)
+  const limited = limiter === undefined ?
+    send :
+    (payload: Readonly<Record<string, unknown>> | undefined) =>
+      Effect.scoped(
+        Effect.andThen(
+          Effect.mapError(limiter.consume(), (error) => failed(upstream.name, error)),
+          send(payload)
+        )
       )
-    )
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
     const governance = yield* Effect.serviceOption(Governed)
     // The route gives every request its governance: a call without one is a bug, not a free call.

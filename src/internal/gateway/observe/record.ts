@@ -670,7 +670,8 @@ class ToolSeries {
 
   constructor(readonly server: string, readonly tool: string) {
     this.duration = Metric.histogram("llm_gateway_mcp_call_duration_seconds", {
-      description: "Time an MCP tool call took at the gateway (its wait for limits and its server's answer), in seconds.",
+      description:
+        "Time an MCP tool call took at the gateway (its wait for limits and its server's answer), in seconds.",
       attributes: { server, tool },
       boundaries: durationBoundaries
     })
