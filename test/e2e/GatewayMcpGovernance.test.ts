@@ -19,6 +19,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
 import { effectServer, waitingServer } from "../utils/mcpUpstreams.js"
+import { expectOptionsError } from "../utils/optionsError.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
 import { temporary } from "../utils/requestLogHarness.js"
 
@@ -192,6 +193,19 @@ describe("MCP tool calls governed as model calls", () => {
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )
+
+  it.live("a price that is not a positive number (Gateway.Config in code) fails the start naming it", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson({ sim: sim((yield* simulator).url) })
+      const error = yield* Effect.flip(Gateway.make({
+        config: {
+          ...ProviderConfig.gatewayConfig(config),
+          mcpServers: { files: { url: "http://127.0.0.1:1/mcp", pricePerCall: Number.NaN } }
+        },
+        port: 0
+      }))
+      expectOptionsError(error, { module: "Gateway", option: "config.mcpServers.files.pricePerCall", value: "NaN" })
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.effect("provider.json: a price is a positive number, and a server's rate limit takes both its fields", () =>
     Effect.gen(function*() {

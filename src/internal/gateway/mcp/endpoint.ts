@@ -202,13 +202,23 @@ function misnamed(servers: Readonly<Record<string, Gateway.McpServer>>): Options
     : OptionsErrors.make("Gateway", `config.mcpServers.${name}`, name, `a name of ${Allow.serverNameRule}`)
 }
 
+// The first server of `servers` whose price is not a positive number (a `RateLimiter` checks the limits).
+function mispriced(servers: Readonly<Record<string, Gateway.McpServer>>): OptionsError | undefined {
+  for (const [name, server] of Object.entries(servers)) {
+    const option = `config.mcpServers.${name}.pricePerCall`
+    const refused = OptionsErrors.positive("Gateway", option, server.pricePerCall, { optional: true })
+    if (refused !== undefined) return refused
+  }
+  return undefined
+}
+
 /**
  * The endpoints of `servers`, each connected (concurrently) for as long as the scope is open; a server that cannot
  * be reached (or started) within `Upstreams.connectTimeout` is logged and left out of this configuration: its tools
  * are absent until a reload finds it.
  */
 export const make = Effect.fnUntraced(function*(servers: Readonly<Record<string, Gateway.McpServer>>) {
-  const refused = misnamed(servers)
+  const refused = misnamed(servers) ?? mispriced(servers)
   if (refused !== undefined) return yield* refused
   const connected = yield* Effect.forEach(
     Object.entries(servers),
