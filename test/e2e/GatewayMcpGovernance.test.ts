@@ -26,7 +26,9 @@ import { temporary } from "../utils/requestLogHarness.js"
 const providerKey = "sk-provider-mcp-governance-0001"
 const tightKey = "gw-mcp-governance-tight-8b1f3d5a7c"
 const adminKey = "gw-mcp-governance-admin-1c3e5a7b9d"
+const pacedKey = "gw-mcp-governance-paced-5f7a9c1e3b"
 process.env["MCP_GOVERNANCE_TIGHT_KEY"] = tightKey
+process.env["MCP_GOVERNANCE_PACED_KEY"] = pacedKey
 process.env["MCP_GOVERNANCE_ADMIN_KEY"] = adminKey
 
 // What no row may hold: the call's arguments.
@@ -193,6 +195,48 @@ describe("MCP tool calls governed as model calls", () => {
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )
+
+  it.live("a key's rate limit takes a token per tool call: past it a call is refused, not sent; a free server's calls cost nothing", () =>
+    Effect.gen(function*() {
+      const files = yield* effectServer
+      const config = yield* ProviderConfig.fromJson({
+        sim: sim((yield* simulator).url),
+        mcp_servers: { files: { url: files.url } },
+        gateway: {
+          keys: [{
+            name: "paced",
+            key: "env:MCP_GOVERNANCE_PACED_KEY",
+            tools: ["files__read"],
+            rate_limit_capacity: 2,
+            rate_limit_refill_rate: 0.001,
+            budget: { limit: 0.01, period: "1 day" }
+          }],
+          admin_keys: [{ name: "ops", key: "env:MCP_GOVERNANCE_ADMIN_KEY" }]
+        }
+      })
+      const gateway = yield* Gateway.make({
+        config: ProviderConfig.gatewayConfig(config),
+        port: 0,
+        database: { sqlite: join(yield* temporary, "gateway.db") }
+      })
+      const client = yield* sdkClient(`${gateway.url}/mcp`, pacedKey)
+      const before = files.authorizations.length
+      const outcomes = yield* Effect.forEach([1, 2, 3], () => call(client, "files__read", { path: "a" }))
+      expect(outcomes.map((outcome) => outcome.isError)).toEqual([false, false, true])
+      expect(outcomes[2]!.text).toBe(
+        "This gateway key's rate limit is reached. Retry after the time in the Retry-After header."
+      )
+      // Two calls sent upstream, the third not.
+      expect(files.authorizations.length - before).toBe(2)
+      const metrics = samplesOf((yield* get(gateway, "/metrics", adminKey)).text)
+      const calls = (outcome: string) =>
+        valueOf(metrics, "llm_gateway_mcp_calls_total", { server: "files", tool: "read", outcome })
+      expect([calls("ok"), calls("refused")]).toEqual([2, 1])
+      const key = JSON.parse((yield* get(gateway, "/admin/keys/config:paced", adminKey)).text) as {
+        readonly spend: { readonly spent: number; readonly reserved: number }
+      }
+      expect(key.spend).toMatchObject({ spent: 0, reserved: 0 })
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live("a price that is not a positive number (Gateway.Config in code) fails the start naming it", () =>
     Effect.gen(function*() {
