@@ -546,7 +546,8 @@ export const make = (
       price: number
     ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
-      const budgeted = caller.budget === undefined ? admittedFree : spend(
+      // A free tool's calls do not touch the budget: a spent one does not refuse them.
+      const budgeted = caller.budget === undefined || price === 0 ? admittedFree : spend(
         caller.budget,
         tool,
         price,
