@@ -327,12 +327,28 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
 export type McpServer = McpHttpServer | McpStdioServer
 
 /**
+ * How an MCP server's calls are governed, as a deployment's are: a price charged to the caller's budget (reserved
+ * before the call is sent, settled after, as model spend is), and a `RateLimiter` of its own (docs/mcp.md).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface McpGovernance {
+  /** US dollars each call of its tools costs, reserved from the key's (and team's) budget. Default: free. */
+  readonly pricePerCall?: number | undefined
+  /** The most calls of its tools in flight at once; more wait their turn. Default: no cap. */
+  readonly maxConcurrency?: number | undefined
+  /** A token bucket of its calls (one token a call); a call waits for a token. Default: no limit. */
+  readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
+}
+
+/**
  * An MCP server reached over Streamable HTTP.
  *
  * @since 0.3.0
  * @category Models
  */
-export interface McpHttpServer {
+export interface McpHttpServer extends McpGovernance {
   /** Its endpoint, `http://` or `https://` (`http://127.0.0.1:9001/mcp`). */
   readonly url: string
   /** Headers sent with every request to it, its credentials among them: the gateway's, never a caller's. */
@@ -348,7 +364,7 @@ export interface McpHttpServer {
  * @since 0.3.0
  * @category Models
  */
-export interface McpStdioServer {
+export interface McpStdioServer extends McpGovernance {
   /** The program (`node`, `npx`, a path). */
   readonly command: string
   /** Its arguments. Default: none. */

@@ -854,16 +854,32 @@ describe("ProviderConfig: api and preset", () => {
       ])
     }))
 
-  it.effect("mcp_servers: a field it does not take (price_per_call, not built yet) is warned about, not used", () =>
+  it.effect("mcp_servers: a server's price and limits are read; a field it does not take is warned about, not used", () =>
     Effect.gen(function*() {
       const [config, warnings] = yield* withWarnings(ProviderConfig.fromJson({
         m: [{ model_name: "m", api_keys: [key] }],
-        mcp_servers: { files: { url: "http://x/mcp", price_per_call: 0.001 } }
+        mcp_servers: {
+          files: {
+            url: "http://x/mcp",
+            price_per_call: 0.001,
+            max_concurrency: 4,
+            rate_limit_capacity: 10,
+            rate_limit_refill_rate: 2,
+            token_url: "http://x/token"
+          }
+        }
       }, "provider.json"))
       expect(warnings.map((warning) => warning.message)).toEqual([
-        "provider.json: mcp_servers.files.price_per_call: unknown field, ignored"
+        "provider.json: mcp_servers.files.token_url: unknown field, ignored"
       ])
-      expect(ProviderConfig.gatewayConfig(config).mcpServers).toEqual({ files: { url: "http://x/mcp" } })
+      expect(ProviderConfig.gatewayConfig(config).mcpServers).toEqual({
+        files: {
+          url: "http://x/mcp",
+          pricePerCall: 0.001,
+          maxConcurrency: 4,
+          rateLimit: { capacity: 10, refillRate: 2 }
+        }
+      })
     }))
 
   it.effect("a keyless model (api ollama, the ollama preset) gets the key none", () =>

@@ -87,7 +87,10 @@ const rowOf = (index: number, at: number, payload: number): Requests.Row => ({
   latency_ms: 5,
   first_token_ms: null,
   error: null,
-  payload: payload === 0 ? null : "p".repeat(payload)
+  payload: payload === 0 ? null : "p".repeat(payload),
+  mcp_server: null,
+  mcp_tool: null,
+  arguments_digest: null
 })
 
 describe("the request log's bounds on rows and bytes", () => {

@@ -13,6 +13,7 @@ import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprot
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as McpServer from "effect/ai/McpServer"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -109,6 +110,44 @@ export const namedTools = (names: ReadonlyArray<string>) =>
       })
     }
     return yield* onLoopback(router.asHttpEffect())
+  })
+
+/**
+ * An Effect upstream over HTTP with one tool, `wait`, that answers after `millis`: its URL, and the most calls it had
+ * in flight at once and the times (epoch millis) its calls began, as it saw them.
+ */
+export const waitingServer = (millis: number) =>
+  Effect.gen(function*() {
+    const router = yield* HttpRouter.make
+    const context = yield* Layer.build(
+      McpServer.layerHttp({ name: "waiting", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] })
+        .pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
+    ).pipe(Effect.orDie)
+    const server = Context.get(context, McpServer.McpServer)
+    const seen = { inFlight: 0, most: 0, began: [] as Array<number> }
+    yield* server.addTool({
+      tool: new McpSchema.Tool({
+        name: "wait",
+        description: "Answers after a while.",
+        inputSchema: { type: "object" }
+      }),
+      annotations: Context.empty(),
+      handle: () =>
+        Effect.acquireUseRelease(
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            seen.inFlight += 1
+            seen.most = Math.max(seen.most, seen.inFlight)
+            seen.began.push(now)
+          }),
+          () =>
+            Effect.as(
+              Effect.sleep(millis),
+              new McpSchema.CallToolResult({ content: [{ type: "text", text: "done" }] })
+            ),
+          () => Effect.sync(() => void (seen.inFlight -= 1))
+        )
+    })
+    return { url: yield* onLoopback(router.asHttpEffect()), seen }
   })
 
 /** The official SDK's server, stateless: a `Server` and a transport made for each request. Its URL (`/mcp`). */

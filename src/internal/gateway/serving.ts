@@ -384,6 +384,7 @@ export function make({ engine, metrics, now, options, refusalLines, requestLog, 
     admitted,
     served,
     plain,
-    withBody
+    withBody,
+    metrics
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The `mcp_servers` section of `provider.json`: the MCP servers whose tools the gateway serves at `/mcp`, by name,
  * each a Streamable HTTP server (`url`, `headers`) or a program the gateway runs (`command`, `args`, `env`), with the
- * names of its tools the gateway takes (`tools`). Header and environment values are `env:NAME` or written in the
+ * names of its tools the gateway takes (`tools`) and how its calls are governed (`price_per_call`, `max_concurrency`,
+ * `rate_limit_capacity` with `rate_limit_refill_rate`). Header and environment values are `env:NAME` or written in the
  * file, and read as `Redacted` either way: `Gateway.McpServer`.
  */
 import * as Effect from "effect/Effect"
@@ -10,7 +11,7 @@ import * as Schema from "effect/Schema"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
 import { isServerName, serverNameRule } from "../gateway/mcp/allow.js"
-import { NonEmpty, optional } from "./fields.js"
+import { NonEmpty, optional, Positive, PositiveInt } from "./fields.js"
 import type { ReadSecret } from "./gateway.js"
 
 const Url = NonEmpty.check(
@@ -30,7 +31,12 @@ const McpServerEntry = Schema.Struct({
   /** Its environment's variables: `env:NAME` or the value. */
   env: optional(Schema.Record(Schema.String, Schema.String)),
   /** The names (or globs) of its tools the gateway takes; absent: every tool. */
-  tools: optional(Schema.Array(NonEmpty))
+  tools: optional(Schema.Array(NonEmpty)),
+  /** US dollars a call of its tools costs, reserved from the caller's budget. */
+  price_per_call: optional(Positive),
+  max_concurrency: optional(PositiveInt),
+  rate_limit_capacity: optional(Positive),
+  rate_limit_refill_rate: optional(Positive)
 })
 
 export const McpServersEntry = Schema.Record(Schema.String, McpServerEntry)
@@ -55,6 +61,17 @@ const readAll = (values: Readonly<Record<string, string>>, at: string, read: Rea
 // The fields of one kind of server that the other kind has no use for.
 const httpOnly = ["headers"] as const
 const stdioOnly = ["args", "env"] as const
+
+// How a server's calls are governed, as `Gateway.McpGovernance` takes it.
+function governance(server: typeof McpServerEntry.Type): Gateway.McpGovernance {
+  return {
+    ...(server.price_per_call === undefined ? {} : { pricePerCall: server.price_per_call }),
+    ...(server.max_concurrency === undefined ? {} : { maxConcurrency: server.max_concurrency }),
+    ...(server.rate_limit_capacity === undefined || server.rate_limit_refill_rate === undefined ? {} : {
+      rateLimit: { capacity: server.rate_limit_capacity, refillRate: server.rate_limit_refill_rate }
+    })
+  }
+}
 
 /** The section's servers read, or every issue: a bad name, a server both or neither kind, a variable not set. */
 export const resolve = (
@@ -88,7 +105,14 @@ export const resolve = (
       if (server.tools !== undefined && server.tools.length === 0) {
         issues.push({ path: `${at}.tools`, message: "expected at least one name (leave tools out to take every tool)" })
       }
-      const tools = server.tools === undefined ? {} : { tools: server.tools }
+      if ((server.rate_limit_capacity === undefined) !== (server.rate_limit_refill_rate === undefined)) {
+        const missing = server.rate_limit_capacity === undefined ? "rate_limit_capacity" : "rate_limit_refill_rate"
+        issues.push({
+          path: `${at}.${missing}`,
+          message: "is missing (a server's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"
+        })
+      }
+      const tools = { ...(server.tools === undefined ? {} : { tools: server.tools }), ...governance(server) }
       if (server.url !== undefined) {
         const headers = yield* readAll(server.headers ?? {}, `${at}.headers`, read)
         issues.push(...headers.issues)

@@ -162,6 +162,12 @@ export const migrations = {
     "ALTER TABLE keys ADD COLUMN tools TEXT",
     "ALTER TABLE teams ADD COLUMN tools TEXT"
   ),
+  // An MCP tool call's row (docs/mcp.md): its server, its tool's own name and its arguments' SHA-256, never them.
+  "8_mcp_calls": statements(
+    "ALTER TABLE requests ADD COLUMN mcp_server TEXT",
+    "ALTER TABLE requests ADD COLUMN mcp_tool TEXT",
+    "ALTER TABLE requests ADD COLUMN arguments_digest TEXT"
+  ),
   // The MCP tools' pins (docs/mcp.md): each upstream tool's trusted definition and its digest, and the definition held
   // back since it changed, if any, until an admin approves it.
   "9_tool_pins": statements(

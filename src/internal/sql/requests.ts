@@ -1,6 +1,6 @@
 /**
- * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`): rows
- * written in batches, rows past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend
+ * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`,
+ * `8_mcp_calls`): rows written in batches, rows past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend
  * summed per group over a time range (and per hour or day, for a chart), and rows read newest first a page at a time,
  * the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The
  * same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
@@ -40,6 +40,12 @@ export type Row = {
   readonly error: string | null
   /** The request's body and reply text, keys masked, when payloads are logged (`Gateway.Options.logPayloads`). */
   readonly payload: string | null
+  /** An MCP tool call's server (migration `8_mcp_calls`). */
+  readonly mcp_server: string | null
+  /** An MCP tool call's tool, its own name on its server. */
+  readonly mcp_tool: string | null
+  /** The SHA-256 (hex) of an MCP tool call's arguments as JSON: never the arguments. */
+  readonly arguments_digest: string | null
 }
 
 /** The groups spend is summed by, and the column each reads. */
@@ -77,7 +83,10 @@ const textColumns = [
   "model",
   "deployment",
   "error",
-  "payload"
+  "payload",
+  "mcp_server",
+  "mcp_tool",
+  "arguments_digest"
 ] as const satisfies ReadonlyArray<keyof Row>
 const rowOverhead = 160
 
@@ -217,7 +226,10 @@ const fromDatabase = (row: Record<string, unknown>): Row => ({
   latency_ms: Number(row.latency_ms),
   first_token_ms: numberOrNull(row.first_token_ms),
   error: (row.error ?? null) as string | null,
-  payload: (row.payload ?? null) as string | null
+  payload: (row.payload ?? null) as string | null,
+  mcp_server: (row.mcp_server ?? null) as string | null,
+  mcp_tool: (row.mcp_tool ?? null) as string | null,
+  arguments_digest: (row.arguments_digest ?? null) as string | null
 })
 
 /** The rows that match, newest first (ties by id), after `query.after` when given. */

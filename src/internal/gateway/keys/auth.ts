@@ -151,6 +151,16 @@ export interface Auth {
     target: Pick<Target, "price">,
     request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
+  /**
+   * Takes one call from `caller`'s rate limit and reserves `price` US dollars of its budget (a priced MCP tool call,
+   * `tool` its qualified name) until the request's scope closes, the same reservation as `admit`'s. What settles its
+   * cost.
+   */
+  readonly reserve: (
+    caller: Caller | undefined,
+    tool: string,
+    price: number
+  ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
   /** The budget of every key that has one, of this configuration or made at run time, as it stands. */
   readonly budgetStatus: Effect.Effect<ReadonlyArray<KeyBudget>>
 }
@@ -167,7 +177,8 @@ const ledgerUnavailable = (): Errors.ErrorAnswer => Errors.databaseUnavailable("
 const overBudget = (
   error: BudgetExceededError | NoCapacityError,
   now: number,
-  unavailable: (message: string) => Errors.ErrorAnswer
+  unavailable: (message: string) => Errors.ErrorAnswer,
+  why: string
 ): Errors.ErrorAnswer => {
   if (error._tag === "NoCapacityError") return unavailable(error.message)
   const spent = error.spent >= error.limit
@@ -177,15 +188,17 @@ const overBudget = (
     spent
       ? `${whose} is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
       : `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
-        `cost up to ${dollars(error.estimate ?? 0)} (its prompt with its media and max_tokens, and its hosted ` +
-        `tools' calls, or its inputs to embed, at its model's highest price): ask for fewer max_tokens or ` +
-        `max_tool_calls (or embed fewer inputs), or retry when calls in flight end or the period renews.`,
+        `cost up to ${dollars(error.estimate ?? 0)} ${why} retry when calls in flight end or the period renews.`,
     "insufficient_quota",
     null,
     "insufficient_quota",
     error.periodEnd !== undefined ? Errors.seconds(error.periodEnd - now) : undefined
   )
 }
+
+// Why a model call may cost what it reserves, and how to make it cost less.
+const modelWorstCase = "(its prompt with its media and max_tokens, and its hosted tools' calls, or its inputs to " +
+  "embed, at its model's highest price): ask for fewer max_tokens or max_tool_calls (or embed fewer inputs), or"
 
 /** A request to the engine: a chat's, or embeddings'. */
 export type Request = ChatRequest | EmbeddingRequest
@@ -482,13 +495,14 @@ export const make = (
       budget: Budget.Service,
       model: string,
       estimate: number,
-      unavailable: (message: string) => Errors.ErrorAnswer
+      unavailable: (message: string) => Errors.ErrorAnswer,
+      why: string
     ) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.acquireRelease(
           Effect.mapError(
             budget.check({ estimate, provider: "gateway", model }),
-            (error) => overBudget(error, now, unavailable)
+            (error) => overBudget(error, now, unavailable, why)
           ),
           (reservation, exit) =>
             budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
@@ -519,7 +533,27 @@ export const make = (
         : admittedFree
       const budgeted = caller.budget === undefined
         ? allowed
-        : Effect.andThen(allowed, spend(caller.budget, model, worstCase(target, request), unavailableFor(caller)))
+        : Effect.andThen(
+          allowed,
+          spend(caller.budget, model, worstCase(target, request), unavailableFor(caller), modelWorstCase)
+        )
+      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
+    }
+
+    const reserve = (
+      caller: Caller | undefined,
+      tool: string,
+      price: number
+    ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
+      if (caller === undefined) return admittedFree
+      // A free tool's calls do not touch the budget: a spent one does not refuse them.
+      const budgeted = caller.budget === undefined || price === 0 ? admittedFree : spend(
+        caller.budget,
+        tool,
+        price,
+        unavailableFor(caller),
+        `(the price of a call of the MCP tool \`${tool}\`): ask for a larger budget, or`
+      )
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 
@@ -555,7 +589,8 @@ export const make = (
       allows,
       bounded,
       limit,
-      admit
+      admit,
+      reserve
     }
     // Without a database no key is made at run time: whether keys are required is the configuration's, decided here.
     if (database === undefined) return { ...common, required: always }

@@ -7,26 +7,51 @@
  * key), giving each request its caller's tool rule (`Visible`): a tool the rule does not allow is hidden by
  * `McpServer.visibility`, left out of lists and answered as unknown when called, the same as a tool no server has; so is
  * a tool whose definition is not the one pinned (`pins.ts`), for every caller, until an admin approves it.
+ *
+ * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its server's
+ * `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers (nothing when it
+ * fails the call); then its server's own `RateLimiter` (`maxConcurrency`, `rateLimit`), waited for. Its server, tool,
+ * the SHA-256 of its arguments, its cost and outcome go to the request's log entry (its row and line) and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as McpServer from "effect/ai/McpServer"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import { hash } from "node:crypto"
 import type * as Gateway from "../../../Gateway.js"
 import type { OptionsError } from "../../../OptionsError.js"
+import * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
+import type * as Auth from "../keys/auth.js"
+import type * as Logs from "../observe/record.js"
+import type * as Errors from "../openai/errors.js"
 import * as Allow from "./allow.js"
 import * as Pins from "./pins.js"
 import * as Upstreams from "./upstream.js"
 
 /** The tool rule of the request being served: its key's (`Auth.Caller.tools`), or every tool without keys. */
 export class Visible extends Context.Service<Visible, Allow.Rule>()("effect-llm-router/gateway/mcp/Visible") {}
+
+/** What governs the tool calls of the request being served, and where their outcomes go. */
+export interface Governance {
+  /** Takes the caller's rate limit and reserves `price` of its budget for `tool` (`Auth.reserve`), or the refusal. */
+  readonly reserve: (tool: string, price: number) => Effect.Effect<Auth.Settle, Errors.ErrorAnswer, Scope.Scope>
+  /** The request's log entry: a call's server, tool, cost and outcome go to its row and line. */
+  readonly entry: Logs.Entry
+  /** The gateway's metrics: a call's outcome and time, by server and tool. */
+  readonly metrics: Pick<Logs.Metrics, "toolCall">
+}
+
+/** The governance of the request being served (the route gives every request one). */
+export class Governed extends Context.Service<Governed, Governance>()("effect-llm-router/gateway/mcp/Governed") {}
 
 /** The MCP endpoints of one configuration: the router that answers `/mcp` and `/mcp/<server>`. */
 export interface Endpoints {
@@ -42,11 +67,18 @@ export interface Endpoints {
 
 const protocols = [McpProtocol.v2025_11_25, McpProtocol.v2026_07_28] as const
 
+/** A connected server with what governs its calls: its price and its own limiter, when it has them. */
+interface Governable {
+  readonly upstream: Upstreams.Upstream
+  readonly price: number
+  readonly limiter: RateLimiter.Service | undefined
+}
+
 /** One tool as an endpoint serves it: the name it lists, the name a key's rule asks about, and where it goes. */
 interface Served {
   readonly name: string
   readonly qualified: string
-  readonly upstream: Upstreams.Upstream
+  readonly server: Governable
   readonly tool: McpSchema.Tool
   /** The definition as seen, which must be the one pinned for the tool to be served. */
   readonly seen: Pins.Seen
@@ -57,12 +89,82 @@ function failed(server: string, error: { readonly message: string }) {
   return new McpSchema.InternalError({ message: `The MCP server \`${server}\` failed this call: ${error.message}` })
 }
 
-// The call of `served`'s tool, forwarded with the client's arguments; the upstream's result as it gave it.
-function forward(served: Served) {
-  return (payload: Readonly<Record<string, unknown>> | undefined) =>
-    served.upstream.client.callTool({ tool: served.tool, ...(payload === undefined ? {} : { arguments: payload }) })
-      .pipe(Effect.mapError((error) => failed(served.upstream.name, error)))
+// A refusal of the caller's budget or rate limit, as the call's error: `McpServer` answers it as a tool's failure (a
+// result with `isError`, this message its text), which a model reads and a client sees (docs/mcp.md).
+function refused(answer: Errors.ErrorAnswer) {
+  const body = JSON.parse(answer.body) as { readonly error: { readonly message: string } }
+  return new McpSchema.InternalError({ message: body.error.message })
 }
+
+/** The SHA-256 (hex) of a call's arguments as JSON: what its row keeps of them. */
+export function argumentsDigest(payload: Readonly<Record<string, unknown>> | undefined): string {
+  return hash("sha256", JSON.stringify(payload ?? {}), "hex")
+}
+
+// How a call ended, for its metrics.
+function outcomeOf(
+  exit: Exit.Exit<McpSchema.CallToolResult, McpSchema.InternalError>,
+  wasRefused: boolean
+): Logs.ToolOutcome {
+  if (Exit.isSuccess(exit)) return exit.value.isError === true ? "tool_error" : "ok"
+  return wasRefused ? "refused" : "failed"
+}
+
+// The call of `served`'s tool, forwarded with the client's arguments, governed by the request's `Governed`; the
+// upstream's result as it gave it.
+function forward(served: Served) {
+  const { limiter, price, upstream } = served.server
+  const send = (payload: Readonly<Record<string, unknown>> | undefined) =>
+    upstream.client.callTool({ tool: served.tool, ...(payload === undefined ? {} : { arguments: payload }) })
+      .pipe(Effect.mapError((error) => failed(upstream.name, error)))
+  const limited = limiter === undefined ?
+    send :
+    (payload: Readonly<Record<string, unknown>> | undefined) =>
+      Effect.scoped(
+        Effect.andThen(
+          Effect.mapError(limiter.consume(), (error) => failed(upstream.name, error)),
+          send(payload)
+        )
+      )
+  return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
+    const governance = yield* Effect.serviceOption(Governed)
+    // The route gives every request its governance: a call without one is a bug, not a free call.
+    if (governance._tag === "None") return yield* Effect.die("an MCP tool call without its request's governance")
+    const { entry, metrics, reserve } = governance.value
+    const start = yield* Clock.currentTimeMillis
+    entry.toolCall = { server: upstream.name, tool: served.tool.name, argumentsDigest: argumentsDigest(payload) }
+    let wasRefused = false
+    const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+      const settle = yield* Effect.mapError(reserve(served.qualified, price), (answer) => {
+        wasRefused = true
+        entry.error = answer.code ?? String(answer.status)
+        return refused(answer)
+      })
+      const result = yield* limited(payload)
+      // The server ran the call, whatever its result says: it is charged its price.
+      yield* settle(price)
+      entry.cost = price > 0 ? price : undefined
+      return result
+    })))
+    const outcome = outcomeOf(exit, wasRefused)
+    if (outcome === "tool_error") entry.error = "ToolError"
+    if (outcome === "failed") entry.error = "McpServerError"
+    metrics.toolCall(upstream.name, served.tool.name, outcome, ((yield* Clock.currentTimeMillis) - start) / 1000)
+    return yield* exit
+  })
+}
+
+// `upstream` with its entry's governance: its price, and its own limiter when it has a cap or a rate limit (kept for
+// the configuration's life, in this instance's memory).
+const governable = Effect.fnUntraced(function*(upstream: Upstreams.Upstream, server: Gateway.McpServer) {
+  const { maxConcurrency, rateLimit } = server
+  const limiter = maxConcurrency === undefined && rateLimit === undefined ? undefined : yield* RateLimiter.make({
+    capacity: rateLimit?.capacity ?? Number.MAX_SAFE_INTEGER,
+    refillRate: rateLimit?.refillRate ?? Number.MAX_SAFE_INTEGER,
+    maxConcurrency
+  })
+  return { upstream, price: server.pricePerCall ?? 0, limiter } satisfies Governable
+})
 
 /**
  * An MCP endpoint at `path` on `router`, serving `tools`, each only to a request whose rule (`Visible`) allows its
@@ -107,6 +209,16 @@ function misnamed(servers: Readonly<Record<string, Gateway.McpServer>>): Options
     : OptionsErrors.make("Gateway", `config.mcpServers.${name}`, name, `a name of ${Allow.serverNameRule}`)
 }
 
+// The first server of `servers` whose price is not a positive number (a `RateLimiter` checks the limits).
+function mispriced(servers: Readonly<Record<string, Gateway.McpServer>>): OptionsError | undefined {
+  for (const [name, server] of Object.entries(servers)) {
+    const option = `config.mcpServers.${name}.pricePerCall`
+    const refused = OptionsErrors.positive("Gateway", option, server.pricePerCall, { optional: true })
+    if (refused !== undefined) return refused
+  }
+  return undefined
+}
+
 /**
  * The endpoints of `servers`, each connected (concurrently) for as long as the scope is open; a server that cannot
  * be reached (or started) within `Upstreams.connectTimeout` is logged and left out of this configuration: its tools
@@ -116,7 +228,7 @@ export const make = Effect.fnUntraced(function*(
   servers: Readonly<Record<string, Gateway.McpServer>>,
   pins: Pins.Pins
 ) {
-  const refused = misnamed(servers)
+  const refused = misnamed(servers) ?? mispriced(servers)
   if (refused !== undefined) return yield* refused
   const connected = yield* Effect.forEach(
     Object.entries(servers),
@@ -132,16 +244,23 @@ export const make = Effect.fnUntraced(function*(
       ),
     { concurrency: "unbounded" }
   )
-  const upstreams = connected.flatMap((option) => option._tag === "Some" ? [option.value] : [])
-  yield* Effect.forEach(upstreams, (upstream) => pins.observe(upstream.name, upstream.tools), { discard: true })
+  const upstreams = yield* Effect.forEach(
+    connected.flatMap((option) => option._tag === "Some" ? [option.value] : []),
+    (upstream) => governable(upstream, servers[upstream.name]!)
+  )
+  yield* Effect.forEach(
+    upstreams,
+    (server) => pins.observe(server.upstream.name, server.upstream.tools),
+    { discard: true }
+  )
   const router = yield* HttpRouter.make
-  const servedOf = (upstream: Upstreams.Upstream) =>
-    upstream.tools.map((tool): Served => ({
+  const servedOf = (server: Governable) =>
+    server.upstream.tools.map((tool): Served => ({
       name: tool.name,
-      qualified: Allow.qualified(upstream.name, tool.name),
-      upstream,
+      qualified: Allow.qualified(server.upstream.name, tool.name),
+      server,
       tool,
-      seen: Pins.seen(upstream.name, tool)
+      seen: Pins.seen(server.upstream.name, tool)
     }))
   yield* endpoint(
     router,
@@ -149,6 +268,9 @@ export const make = Effect.fnUntraced(function*(
     upstreams.flatMap(servedOf).map((served) => ({ ...served, name: served.qualified })),
     pins
   )
-  for (const upstream of upstreams) yield* endpoint(router, `/mcp/${upstream.name}`, servedOf(upstream), pins)
-  return { servers: upstreams.map((upstream) => upstream.name), http: router.asHttpEffect() } satisfies Endpoints
+  for (const server of upstreams) yield* endpoint(router, `/mcp/${server.upstream.name}`, servedOf(server), pins)
+  return {
+    servers: upstreams.map((server) => server.upstream.name),
+    http: router.asHttpEffect()
+  } satisfies Endpoints
 })

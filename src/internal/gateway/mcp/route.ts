@@ -3,7 +3,8 @@
  * answer as Streamable HTTP says), served through `Serving.served` like every route: the guard (`Host`, `Origin`)
  * and the gateway key (`Authorization: Bearer`, `x-api-key`), which goes no further (an upstream is sent the
  * gateway's own headers only). The caller's tool rule is handed to the endpoints (`Endpoint.Visible`): a key's
- * `tools` (and its team's), or every tool on a gateway without keys. A body declared larger than the gateway takes is
+ * `tools` (and its team's), or every tool on a gateway without keys, and the governance of its calls
+ * (`Endpoint.Governed`: its key's budget and rate limit, its log entry, the gateway's metrics). A body declared larger than the gateway takes is
  * 413, a server not configured (or not reached) 404.
  */
 import * as Effect from "effect/Effect"
@@ -26,6 +27,11 @@ export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints) 
     }
     return endpoints.http.pipe(
       Effect.provideService(Endpoint.Visible, entry.caller?.tools ?? Allow.everything),
+      Effect.provideService(Endpoint.Governed, {
+        reserve: (tool, price) => serving.options.auth.reserve(entry.caller, tool, price),
+        entry,
+        metrics: serving.metrics
+      }),
       Effect.catch(() =>
         Effect.succeed(refusal(
           entry,

@@ -92,10 +92,21 @@ export interface Entry {
   midStream: "restarted" | "continued" | undefined
   /** The types of a Responses request's hosted tools left out for its deployment (`responses/hosted.ts`). */
   omittedTools: ReadonlyArray<string> | undefined
+  /** An MCP tool call's server, tool and arguments' digest (`mcp/endpoint.ts`); never its arguments. */
+  toolCall: ToolCall | undefined
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
   streaming: boolean
   /** Charges the call's cost to the caller's budget (set when the call is admitted). */
   settle: Settle
+}
+
+/** What a request's entry keeps of the MCP tool call it made. */
+export interface ToolCall {
+  readonly server: string
+  /** The tool's own name on its server. */
+  readonly tool: string
+  /** The SHA-256 (hex) of its arguments as JSON: equal arguments are told equal, never read. */
+  readonly argumentsDigest: string
 }
 
 const settleNothing: Settle = () => Effect.void
@@ -143,6 +154,7 @@ export function begin({ id, key, log, method, requestLog, start, stats, url }: B
     failedDeployment: undefined,
     midStream: undefined,
     omittedTools: undefined,
+    toolCall: undefined,
     streaming: false,
     settle: settleNothing
   })
@@ -258,7 +270,14 @@ function line(entry: Entry, now: number): Effect.Effect<void> {
       ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {}),
       ...(entry.failedDeployment !== undefined ? { failed_deployment: entry.failedDeployment } : {}),
       ...(entry.midStream !== undefined ? { mid_stream: entry.midStream } : {}),
-      ...(entry.omittedTools !== undefined ? { omitted_tools: entry.omittedTools.join(",") } : {})
+      ...(entry.omittedTools !== undefined ? { omitted_tools: entry.omittedTools.join(",") } : {}),
+      ...(entry.toolCall !== undefined
+        ? {
+          mcp_server: entry.toolCall.server,
+          mcp_tool: entry.toolCall.tool,
+          arguments_digest: entry.toolCall.argumentsDigest
+        }
+        : {})
     })
   )
 }
@@ -586,6 +605,13 @@ function mcpHeldCounter(server: string) {
   })
 }
 
+function newTools() {
+  return new Map<string, ToolSeries>()
+}
+function newToolSeries(tool: string, server: string) {
+  return new ToolSeries(server, tool)
+}
+
 function newModels() {
   return new Map<string, Series>()
 }
@@ -606,7 +632,8 @@ function newSeries(model: string, route: string) {
 // `time_to_first_token_seconds{model}` when a stream's first batch is ready; `request_log_dropped_total` for the
 // request log's rows dropped (`observe/requestLog.ts`); `mcp_tools_held_total{server}` for the MCP tools held back
 // since their definition changed (`mcp/pins.ts`); `refused_total{reason}` for the requests refused before they were
-// authenticated, which get no row in the request log (`reason` is the refusal's code, a fixed set). `model` is the
+// authenticated, which get no row in the request log (`reason` is the refusal's code, a fixed set);
+// `mcp_calls_total{server,tool,outcome}` and `mcp_call_duration_seconds{server,tool}` per MCP tool call. `model` is the
 // name the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
 // configuration bounds the label values. Each label set's metrics are built once and kept, so a request does a few map
 // lookups and counter additions, no label building.
@@ -636,6 +663,40 @@ export interface Metrics {
   readonly refused: (reason: string) => void
   /** An MCP tool held back because its definition is not the one pinned (`mcp/pins.ts`), by its server. */
   readonly mcpToolHeld: (server: string) => void
+  /** An MCP tool call's end: its server, its tool, its outcome (`ToolOutcome`) and how long it took, in seconds. */
+  readonly toolCall: (server: string, tool: string, outcome: ToolOutcome, seconds: number) => void
+}
+
+/**
+ * How an MCP tool call ended: `ok`, `tool_error` (the tool's result has `isError`), `failed` (its server failed the
+ * call), `refused` (the caller's budget or rate limit).
+ */
+export type ToolOutcome = "ok" | "tool_error" | "failed" | "refused"
+
+// The metrics of one MCP server's tool, built on first use.
+class ToolSeries {
+  readonly outcomes = new Map<ToolOutcome, Metric.Counter<number>>()
+  readonly duration: Metric.Histogram<number>
+
+  constructor(readonly server: string, readonly tool: string) {
+    this.duration = Metric.histogram("llm_gateway_mcp_call_duration_seconds", {
+      description:
+        "Time an MCP tool call took at the gateway (its wait for limits and its server's answer), in seconds.",
+      attributes: { server, tool },
+      boundaries: durationBoundaries
+    })
+  }
+
+  calls(outcome: ToolOutcome): Metric.Counter<number> {
+    return cached(this.outcomes, outcome, toolCallsCounter, this)
+  }
+}
+
+function toolCallsCounter(outcome: ToolOutcome, series: ToolSeries) {
+  return Metric.counter("llm_gateway_mcp_calls_total", {
+    description: "MCP tool calls, by server, tool and outcome (ok, tool_error, failed, refused).",
+    attributes: { server: series.server, tool: series.tool, outcome }
+  })
 }
 
 /** What one request records; the handler names its model and reports what happened to the call. */
@@ -832,12 +893,19 @@ export function makeMetrics(
 
   const refusals = new Map<string, Metric.Counter<number>>()
   const held = new Map<string, Metric.Counter<number>>()
+  // By server, then tool: the configuration's tools bound the label values (a call of no tool is answered before).
+  const tools = new Map<string, Map<string, ToolSeries>>()
 
   return {
     tally: (route, started) => new Tally(registry, route, started),
     scrape: Effect.map(status, read),
     requestLogDropped: (count) => dropped.updateUnsafe(count, context),
     refused: (reason) => cached(refusals, reason, refusedCounter, undefined).updateUnsafe(1, context),
-    mcpToolHeld: (server) => cached(held, server, mcpHeldCounter, undefined).updateUnsafe(1, context)
+    mcpToolHeld: (server) => cached(held, server, mcpHeldCounter, undefined).updateUnsafe(1, context),
+    toolCall: (server, tool, outcome, seconds) => {
+      const series = cached(cached(tools, server, newTools, undefined), tool, newToolSeries, server)
+      series.calls(outcome).updateUnsafe(1, context)
+      series.duration.updateUnsafe(seconds, context)
+    }
   }
 }

@@ -117,7 +117,10 @@ const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests
   latency_ms: now - entry.start,
   first_token_ms: entry.firstToken ?? null,
   error: entry.error ?? null,
-  payload
+  payload,
+  mcp_server: entry.toolCall?.server ?? null,
+  mcp_tool: entry.toolCall?.tool ?? null,
+  arguments_digest: entry.toolCall?.argumentsDigest ?? null
 })
 
 /** The request log on `options.sql`, its writer running for the scope and flushed when it closes. */
