@@ -248,6 +248,28 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
       expect(missing.status).toBe(404)
       expect(JSON.parse(missing.text).error.message).toContain("sim/gpt-4o-mini")
     }))
+
+  it.effect("GET /llm/model-load of a name over 256 bytes is 400 model_too_long naming the bound, never echoed", () =>
+    Effect.gen(function*() {
+      const { open } = yield* Fixture
+      // 257 bytes is refused, 256 is looked up (and not found).
+      for (const [name, status] of [["m".repeat(257), 400], ["m".repeat(256), 404], ["é".repeat(129), 400]] as const) {
+        const answer = yield* get(open, `/llm/model-load/${encodeURIComponent(name)}`, adminKey)
+        expect(answer.status, name).toBe(status)
+        if (status === 400) {
+          const error = JSON.parse(answer.text).error
+          expect(error.code).toBe("model_too_long")
+          expect(error.message).toContain(`is ${Buffer.byteLength(name)} bytes long`)
+          expect(error.message).toContain("at most 256 bytes")
+          expect(answer.text).not.toContain(name)
+        }
+      }
+      // A name that fills most of a request line is not repeated either.
+      const huge = "x".repeat(12_000)
+      const answer = yield* get(open, `/llm/model-load/${huge}`, adminKey)
+      expect(answer.status).toBe(400)
+      expect(answer.text.length).toBeLessThan(1_000)
+    }))
 })
 
 describe("Gateway.Options.modelLoadDetails", () => {

@@ -11,6 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ApiError } from "@google/genai"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as TestClock from "effect/testing/TestClock"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import OpenAI from "openai"
@@ -56,6 +57,65 @@ const readyOf = (url: string) =>
   )
 
 describe("Gateway: a cloud credential that gives nothing is the server's problem", () => {
+  it.effect(
+    "/ready does not ask again for 5 seconds a credential that gave nothing; one signed in since is seen after them",
+    () =>
+      Effect.gen(function*() {
+        const asks = { gcp: 0, azure: 0, aws: 0 }
+        // Vertex's credential signs in after its second ask.
+        const config = yield* ProviderConfig.fromJson(clouds("http://127.0.0.1:9"))
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }).pipe(
+          Effect.provideService(Vertex.Credential, {
+            getAccessToken: () =>
+              ++asks.gcp > 2
+                ? Promise.resolve({ token: "ya29.signed-in-since" })
+                : Promise.reject(new Error("no Google account is signed in"))
+          }),
+          Effect.provideService(AzureOpenAi.Credential, {
+            getToken: () => {
+              asks.azure++
+              return Promise.reject(new Error("no Azure account is signed in"))
+            }
+          }),
+          Effect.provideService(Bedrock.Credentials, () => {
+            asks.aws++
+            return Promise.reject(new Error("no AWS credentials here"))
+          })
+        )
+        const probes = (times: number) =>
+          Effect.replicateEffect(
+            Effect.all([readyOf(gateway.url), gateway.unavailableCredentials, gateway.ready]),
+            times
+          )
+        for (const [ready, details, isReady] of yield* probes(3)) {
+          expect(ready.status).toBe(503)
+          expect(JSON.stringify(ready.body)).toContain(
+            `No working credential (no token): ${uncredentialed.join(", ")}.`
+          )
+          expect(Object.keys(details)).toEqual(uncredentialed)
+          expect(details["azure/gpt-4.1"]).toContain("no Azure account is signed in")
+          expect(isReady).toBe(false)
+        }
+        // Nine probes, each credential asked once.
+        expect(asks).toEqual({ gcp: 1, azure: 1, aws: 1 })
+        yield* TestClock.adjust("4999 millis")
+        yield* probes(2)
+        expect(asks).toEqual({ gcp: 1, azure: 1, aws: 1 })
+        // Past 5 seconds each is asked again, once, and kept again.
+        yield* TestClock.adjust("1 millis")
+        yield* probes(3)
+        expect(asks).toEqual({ gcp: 2, azure: 2, aws: 2 })
+        // Vertex's credential signs in: seen at the next ask after 5 seconds (a working one is asked as a call asks it;
+        // Google's client holds its own token).
+        yield* TestClock.adjust("5 seconds")
+        const [, details] = (yield* probes(1))[0]!
+        expect(Object.keys(details)).toEqual(["azure/gpt-4.1", `aws/${claude}`])
+        yield* probes(2)
+        expect([asks.azure, asks.aws]).toEqual([3, 3])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    30_000
+  )
+
   it.live(
     "each front door's official client sees 503 credential_unavailable naming the deployment; /ready names them",
     () =>

@@ -291,8 +291,8 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     return Effect.suspend(() => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(
-        transport.json(call),
+      return transport.json(
+        call,
         (reply) =>
           Effect.clockWith((clock) =>
             Effect.map(
@@ -353,7 +353,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
       Effect.suspend((): Effect.Effect<number, LlmError> => {
         const call = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
         if (!("request" in call)) return Effect.fail(call)
-        return Effect.flatMap(transport.json(call), ({ body, response, text }) => {
+        return transport.json(call, ({ body, response, text }) => {
           const failure = definition.failureOf(body)
           if (failure !== undefined) {
             return Effect.clockWith((clock) =>

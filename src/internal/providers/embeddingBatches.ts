@@ -192,7 +192,7 @@ export const embedWith =
         timeout: request.timeout
       })
       if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), ({ body, latency, response, text }) =>
+      return transport.json(call, ({ body, latency, response, text }) =>
         Effect.clockWith((clock): Effect.Effect<EmbeddingResponse, LlmError> => {
           if (options.isError?.(body) === true) {
             return Effect.fail(transport.errorOf(call, body, clock.currentTimeMillisUnsafe(), response.headers))

@@ -117,21 +117,46 @@ const makeService = (
   }
 }
 
-/** `Router.Service.unavailableCredentials`: every deployment's credential asked at once, those that gave none. */
+/**
+ * How long `Router.Service.unavailableCredentials` keeps a credential's failure before asking it again, in milliseconds
+ * on the `Clock`: a readiness probe answers at once while a credential gives nothing (Azure's default chain takes about
+ * a second to find no account), and a credential signed in since is seen within this.
+ */
+export const credentialRecheckMillis = 5_000
+
+/**
+ * `Router.Service.unavailableCredentials`: every deployment's credential asked at once, those that gave none (each
+ * failure kept `credentialRecheckMillis`, not asked again meanwhile).
+ */
 function unavailableCredentials(
   states: ReadonlyArray<Deployments.State>
 ): Effect.Effect<Readonly<Record<string, string>>> {
   const asked = states.flatMap((state) =>
     state.credential === undefined ? [] : [{ state, credential: state.credential }]
   )
-  return Effect.map(
-    Effect.forEach(asked, ({ credential, state }) =>
-      Effect.match(credential, {
-        onFailure: (error) => [[state.name, error.detail ?? error.message]] as const,
-        onSuccess: () => []
-      }), { concurrency: "unbounded" }),
-    (answers) => Object.fromEntries(answers.flat())
-  )
+  // The failures kept, by deployment: what the credential said, and until when (`Clock` milliseconds).
+  const failed = new Map<string, { readonly detail: string; readonly until: number }>()
+  return Effect.clockWith((clock) => {
+    const now = clock.currentTimeMillisUnsafe()
+    return Effect.map(
+      Effect.forEach(asked, ({ credential, state }): Effect.Effect<ReadonlyArray<readonly [string, string]>> => {
+        const kept = failed.get(state.name)
+        if (kept !== undefined && now < kept.until) return Effect.succeed([[state.name, kept.detail]])
+        return Effect.match(credential, {
+          onFailure: (error) => {
+            const detail = error.detail ?? error.message
+            failed.set(state.name, { detail, until: now + credentialRecheckMillis })
+            return [[state.name, detail]]
+          },
+          onSuccess: () => {
+            failed.delete(state.name)
+            return []
+          }
+        })
+      }, { concurrency: "unbounded" }),
+      (answers) => Object.fromEntries(answers.flat())
+    )
+  })
 }
 
 // Routers over the same deployments (one per instance) share their pins; routers of one process over different ones

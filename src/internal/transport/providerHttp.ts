@@ -42,6 +42,7 @@ import {
   TransportError
 } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
+import { masked } from "../llmError/mask.js"
 import { RouterCall } from "../routerCall.js"
 import { untraced } from "../telemetry.js"
 import { type Bound, bounded, type Watchdog, watchdogOf } from "../time/watchdog.js"
@@ -51,6 +52,9 @@ import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
 import type { Call, JsonReply, Options, StreamParser, Transport } from "./types.js"
+
+/** A sent call's failure with every secret its request carried masked. */
+type Mask = (error: LlmError) => LlmError
 
 /**
  * A response body read without a second `Stream`: `read` waits for the next
@@ -387,6 +391,12 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     return secrets
   }
 
+  // The one mask of a sent call: its failures, whichever part built them (an error answer, a 200 body's or a stream
+  // event's error, a decode error's raw excerpt), with every secret the request carried masked in every field.
+  function maskOf(secrets: ReadonlyArray<Redacted.Redacted<string>>): Mask {
+    return (error) => masked(error, secrets)
+  }
+
   function withSecretHeaders<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
     return secretHeaderNames.length === 0
       ? effect
@@ -524,7 +534,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
 
   function errorAt(
     call: Call,
-    outgoing: HttpClientRequest.HttpClientRequest,
+    secrets: ReadonlyArray<Redacted.Redacted<string>>,
     body: unknown,
     headers: Readonly<Record<string, string | undefined>> | undefined,
     nowMillis: number,
@@ -537,32 +547,40 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
       headers,
       body,
       nowMillis,
-      secrets: secretsOf(call, outgoing)
+      secrets
     })
   }
 
   // Sends the call and goes on with `answered` on a 2xx response (given as a
-  // continuation, not a response to flatMap on: two fewer steps a call).
+  // continuation, not a response to flatMap on: two fewer steps a call), its failures masked with the secrets the
+  // request carried (`mask`, handed on for the failures of a stream's later reads).
   function send<A>(
     call: Call,
     watch: Watch,
-    answered: (response: HttpClientResponse.HttpClientResponse, startMillis: number) => Effect.Effect<A, LlmError>
+    answered: (
+      response: HttpClientResponse.HttpClientResponse,
+      startMillis: number,
+      mask: Mask
+    ) => Effect.Effect<A, LlmError>
   ): Effect.Effect<A, LlmError> {
     const startMillis = watch.clock.currentTimeMillisUnsafe()
     const request = timedAuth === undefined
       ? call.request
       : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, startMillis))
     function sent(outgoing: HttpClientRequest.HttpClientRequest) {
+      const secrets = secretsOf(call, outgoing)
       return Effect.flatMap(
         Effect.mapError(execute(outgoing), httpTransportError(call, false)),
         (response) => {
           watch.headersIn()
-          return isOk(response.status)
-            ? answered(response, startMillis)
-            : Effect.flatMap(readBounded(response), (body) =>
-              Effect.fail(
-                errorAt(call, outgoing, body, response.headers, watch.clock.currentTimeMillisUnsafe(), response.status)
-              ))
+          if (isOk(response.status)) {
+            const mask = maskOf(secrets)
+            return Effect.mapError(answered(response, startMillis, mask), mask)
+          }
+          return Effect.flatMap(readBounded(response), (body) =>
+            Effect.fail(
+              errorAt(call, secrets, body, response.headers, watch.clock.currentTimeMillisUnsafe(), response.status)
+            ))
         }
       )
     }
@@ -627,12 +645,16 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
       }
     )
 
-  function json(call: Call): Effect.Effect<JsonReply, LlmError> {
+  function json<A>(call: Call, read: (reply: JsonReply) => Effect.Effect<A, LlmError>): Effect.Effect<A, LlmError> {
     return watched(
       call,
       false,
       (watch) =>
-        send(call, watch, (response, startMillis) => readJson(call, { response, startMillis, clock: watch.clock }))
+        send(
+          call,
+          watch,
+          (response, startMillis) => Effect.flatMap(readJson(call, { response, startMillis, clock: watch.clock }), read)
+        )
     )
   }
 
@@ -654,7 +676,8 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     call: Call,
     watch: Watch,
     parser: StreamParser,
-    response: HttpClientResponse.HttpClientResponse
+    response: HttpClientResponse.HttpClientResponse,
+    mask: Mask
   ): Effect.Effect<ChunkSource, LlmError> {
     // Uninterruptible from opening the body until its `close` is handed on or run.
     return Effect.uninterruptibleMask((restore) =>
@@ -678,7 +701,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
               watch.release()
               const unwatch = watch.watchRest(reads.stop)
               return Effect.succeed<ChunkSource>({
-                pull: rest.pull,
+                pull: Effect.mapError(rest.pull, (error) => Cause.isDone(error) ? error : mask(error)),
                 close: Effect.andThen(Effect.sync(unwatch), rest.close)
               })
             }
@@ -689,13 +712,14 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
 
   const source: Transport["source"] = (call, open) =>
     watched(call, true, (watch) =>
-      send(call, watch, (response, startMillis) => {
+      send(call, watch, (response, startMillis, mask) => {
         const parser = open({ response, startMillis, clock: watch.clock })
-        return Effect.isEffect(parser) ? Effect.map(parser, replay) : opened(call, watch, parser, response)
+        return Effect.isEffect(parser) ? Effect.map(parser, replay) : opened(call, watch, parser, response, mask)
       }))
 
+  // Within a sent call, whose mask masks the rest of what the request carried.
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) =>
-    errorAt(call, call.request, body, headers, nowMillis)
+    errorAt(call, secretsOf(call, call.request), body, headers, nowMillis)
 
   return {
     provider,

@@ -121,10 +121,11 @@ export interface Transport {
     readonly timeout?: Duration.Duration | undefined
   }) => Call | InvalidRequestError
   /**
-   * Sends the call and reads its whole reply as a JSON object, all within the
-   * timeout; a body past `maxResponseBytes` is not read on and fails with `OutputDecodeError`.
+   * Sends the call, reads its whole reply as a JSON object and goes on with `read`, all within the
+   * timeout; a body past `maxResponseBytes` is not read on and fails with `OutputDecodeError`. Every failure, `read`'s
+   * too, has every secret the request carried masked (its key where sent, a cloud's token, signature or session token).
    */
-  readonly json: (call: Call) => Effect.Effect<JsonReply, LlmError>
+  readonly json: <A>(call: Call, read: (reply: JsonReply) => Effect.Effect<A, LlmError>) => Effect.Effect<A, LlmError>
   /** Reads a 2xx response's whole body as a JSON object (a stream request answered with one JSON body). */
   readonly readJson: (call: Call, start: StreamStart) => Effect.Effect<JsonReply, LlmError>
   /** The start of a body, bounded (an error or HTML page); empty when it cannot be read. */
@@ -134,7 +135,8 @@ export interface Transport {
    * `ChunkSource`, its first batch read already; the timeout bounds the wait
    * for that first batch (headers and all), not the rest. When
    * `open` returns an Effect instead (a server that answered a stream request
-   * with one JSON body), its chunks are the source's only batch.
+   * with one JSON body), its chunks are the source's only batch. Every failure, of its opening and of every pull, has
+   * every secret the request carried masked, as `json`'s.
    */
   readonly source: (
     call: Call,

@@ -8,7 +8,9 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type { Status } from "../../../Router.js"
 import * as ChatAnswer from "../chatAnswer.js"
+import * as Intake from "../intake.js"
 import * as Auth from "../keys/auth.js"
+import * as Errors from "../openai/errors.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
 import * as BalancedCall from "./wire.js"
 
@@ -38,7 +40,10 @@ export const routes = (serving: Serving) => {
   const modelLoad = Effect.flatMap(HttpRouter.params, (params) => {
     if (!serving.options.modelLoadDetails) return Effect.succeed(errorResponse(BalancedCall.disabled))
     const name = decodePath(params["*"] ?? "")
+    // A name longer than the gateway takes is refused by its length, never repeated (as every route's model).
+    const oversized = Intake.oversizedModel(name)
     return serving.adminOnly(Effect.map(engine.status, (status) => {
+      if (oversized !== undefined) return errorResponse(Errors.modelTooLong(oversized, Intake.maxModelBytes))
       // A client's name is never a key of a plain object: `__proto__` would be found there.
       const load = new Map(Object.entries(status.details)).get(name)
       return load === undefined
