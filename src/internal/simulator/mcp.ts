@@ -25,7 +25,7 @@ import { resetNow, sleep } from "./plan.js"
 export const mcpPath = "/mcp"
 
 /** The request header that chooses an MCP fault. */
-export const mcpFaultHeader: "x-simulator-mcp-fault" = "x-simulator-mcp-fault"
+export const mcpFaultHeader = "x-simulator-mcp-fault" as const
 
 /** A fault of one MCP request, parsed from `x-simulator-mcp-fault`. */
 export type McpFault =
