@@ -409,7 +409,15 @@ export const mcpFaultHeader: "x-simulator-mcp-fault" = internalMcp.mcpFaultHeade
  * @since 0.3.0
  * @category Faults
  */
-export type McpFault = internalMcp.McpFault
+export type McpFault =
+  /** The call answered `ms` milliseconds late. */
+  | { readonly _tag: "Slow"; readonly ms: number }
+  /** The call answered with an `isError` result. */
+  | { readonly _tag: "Error" }
+  /** The call's connection reset, with no answer. */
+  | { readonly _tag: "Drop" }
+  /** On a `tools/list`: `weather`'s description changed after this list. */
+  | { readonly _tag: "Drift" }
 
 /**
  * Parses an `x-simulator-mcp-fault` value; a `string` result is the reason it is invalid.

@@ -19,6 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type { McpFault } from "../../simulator/Simulator.js"
 import { resetNow, sleep } from "./plan.js"
 
 /** The path the MCP endpoint answers on. */
@@ -26,13 +27,6 @@ export const mcpPath = "/mcp"
 
 /** The request header that chooses an MCP fault. */
 export const mcpFaultHeader = "x-simulator-mcp-fault" as const
-
-/** A fault of one MCP request, parsed from `x-simulator-mcp-fault`. */
-export type McpFault =
-  | { readonly _tag: "Slow"; readonly ms: number }
-  | { readonly _tag: "Error" }
-  | { readonly _tag: "Drop" }
-  | { readonly _tag: "Drift" }
 
 /** Parses an `x-simulator-mcp-fault` value; a `string` result says why it is invalid. */
 export function parseMcpFault(value: string): McpFault | string {
