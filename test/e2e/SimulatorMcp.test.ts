@@ -7,6 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
 import { weatherDescriptions, weatherOf } from "../../src/internal/simulator/mcp.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
@@ -129,4 +130,24 @@ it("parseMcpFault reads every fault and names what is wrong", () => {
   expect(Simulator.parseMcpFault("drift")).toEqual({ _tag: "Drift" })
   expect(Simulator.parseMcpFault("slow=-1")).toContain(`"-1"`)
   expect(Simulator.parseMcpFault("reset=1")).toContain(`unknown MCP fault "reset=1"`)
+})
+
+it("parseMcpFault over its whole domain: slow takes every integer of milliseconds, anything else is named", () => {
+  fc.assert(fc.property(fc.nat({ max: Number.MAX_SAFE_INTEGER }), (ms) => {
+    expect(Simulator.parseMcpFault(`slow=${ms}`)).toEqual({ _tag: "Slow", ms })
+  }))
+  const valid = (value: string) => {
+    const match = /^\s*(?:error|drop|drift|slow\s*=\s*(\d+))\s*$/.exec(value)
+    return match !== null && (match[1] === undefined || Number.isSafeInteger(Number(match[1])))
+  }
+  fc.assert(
+    fc.property(fc.oneof(fc.string(), fc.constantFrom("error", " drop", "drift ", "slow = 7", "slow=")), (value) => {
+      const parsed = Simulator.parseMcpFault(value)
+      if (valid(value)) expect(typeof parsed).toBe("object")
+      else {
+        expect(typeof parsed).toBe("string")
+        expect(parsed).toContain(value.trim().startsWith("slow") ? "slow" : value.trim())
+      }
+    })
+  )
 })
