@@ -127,12 +127,13 @@ function weatherHandler(closing: (res: Http.ServerResponse) => void) {
   return ({ city }: { readonly city: string }) => Effect.as(applyFault("weather", closing), weatherOf(city))
 }
 
+/** What registering the drifted `weather` reads: the server and its handler. */
+type Registered = McpServer.McpServer | Tool.HandlersFor<typeof ForecastDrifted.tools>
+
 /**
  * A list carrying `drift` is answered as registered, then `weather` is registered again with its other description,
  * so every later list shows it (a tool's description changed under a client that pinned it). Once per simulator.
  */
-type Registered = McpServer.McpServer | Tool.HandlersFor<typeof ForecastDrifted.tools>
-
 const drift = McpServer.visibility(Effect.gen(function*() {
   const context = yield* Effect.context<Registered>()
   let drifted = false
