@@ -139,7 +139,8 @@ flags, 130 interrupted.
  */
 export const simulateUsage = `Usage: ${programName} simulate [options]
 
-Runs the local simulator (OpenAI Chat Completions at URL/v1) until Ctrl-C.
+Runs the local simulator (OpenAI Chat Completions at URL/v1, the other wire
+formats beside it, an MCP server at URL/mcp) until Ctrl-C.
 The first line on stdout is its URL.
 
   --host H                     interface to listen on (default 127.0.0.1)

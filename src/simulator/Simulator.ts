@@ -134,6 +134,22 @@
  * at each content of a prompt past 1024 tokens, held five minutes, the reads in `cachedContentTokenCount`. A request
  * reads the longest prefix held; Anthropic's and OpenAI's have no minimum length. Ollama requests are not cached.
  *
+ * ## MCP
+ *
+ * `/mcp` is an MCP server (Streamable HTTP; protocol revisions 2025-11-25, 2025-06-18 and 2025-03-26) built on
+ * `effect/ai`'s `McpServer`, on both servers, with three tools that answer the same way every time: `add`
+ * (`{ a, b }` to `{ sum }`), `echo` (`{ text }` to itself) and `weather` (`{ city }` to its temperature and sky).
+ * `x-simulator-mcp-fault` (see {@link parseMcpFault}) chooses a request's fault:
+ *
+ * ```
+ * slow=<ms>   the call is answered ms milliseconds late (on the simulator's Clock)
+ * error       the call is answered with an isError result naming the tool
+ * drop        the call's connection is reset with no answer
+ * drift       on a tools/list: answered as registered, then weather's description changes for every later list
+ *             (once per simulator)
+ * ```
+ * An invalid value makes a call's result an `isError` naming the header and what was wrong.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -144,6 +160,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internalConfig from "../internal/simulator/config.js"
 import * as internalFault from "../internal/simulator/fault.js"
+import * as internalMcp from "../internal/simulator/mcp.js"
 import * as internalServer from "../internal/simulator/server.js"
 import { OptionsError } from "../OptionsError.js"
 import * as Bedrock from "./Bedrock.js"
@@ -369,6 +386,54 @@ export const parseFault: (value: string) => Fault | string = internalFault.parse
  * @category Faults
  */
 export const chaosFaults: ReadonlyArray<string> = internalFault.chaosFaults
+
+/**
+ * The request header that chooses a fault of the MCP endpoint (`/mcp`): `slow=<ms>`, `error`, `drop` or `drift`.
+ *
+ * @example
+ * ```ts
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * // Every tool call of a client sending this header is answered an isError result.
+ * const headers = { [Simulator.mcpFaultHeader]: "error" }
+ * ```
+ *
+ * @since 0.3.0
+ * @category Faults
+ */
+export const mcpFaultHeader: "x-simulator-mcp-fault" = internalMcp.mcpFaultHeader
+
+/**
+ * A fault of one MCP request, parsed from `x-simulator-mcp-fault`.
+ *
+ * @since 0.3.0
+ * @category Faults
+ */
+export type McpFault =
+  /** The call answered `ms` milliseconds late. */
+  | { readonly _tag: "Slow"; readonly ms: number }
+  /** The call answered with an `isError` result. */
+  | { readonly _tag: "Error" }
+  /** The call's connection reset, with no answer. */
+  | { readonly _tag: "Drop" }
+  /** On a `tools/list`: `weather`'s description changed after this list. */
+  | { readonly _tag: "Drift" }
+
+/**
+ * Parses an `x-simulator-mcp-fault` value; a `string` result is the reason it is invalid.
+ *
+ * @example
+ * ```ts
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * Simulator.parseMcpFault("slow=250") // { _tag: "Slow", ms: 250 }
+ * Simulator.parseMcpFault("slow=soon") // '"slow" needs milliseconds (an integer, 0 or more), got "soon"'
+ * ```
+ *
+ * @since 0.3.0
+ * @category Faults
+ */
+export const parseMcpFault: (value: string) => McpFault | string = internalMcp.parseMcpFault
 
 // ---------------------------------------------------------------------------
 // Wire formats

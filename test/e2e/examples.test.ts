@@ -25,6 +25,7 @@ const examples = [
   "failover",
   "gateway",
   "interruption",
+  "mcp-tools",
   "provider-json",
   "rate-limits",
   "retry-policy",
@@ -256,6 +257,25 @@ describe("examples", () => {
         const answers = new Set(output.map((line) => line.slice(line.indexOf(": ") + 2)))
         expect(answers.size).toBe(1)
         expect([...answers][0]).toMatch(/^get_weather\(\{"city":"[^"]*"\}\) -> The tool returned sunny and 21 C in /)
+      }),
+    timeout
+  )
+
+  it.live(
+    "mcp-tools runs a tool loop over the simulator's MCP tools with effect/ai and with Llm, then sees a tool fail",
+    () =>
+      Effect.gen(function*() {
+        const output = lines((yield* ran("mcp-tools")).stdout)
+        // The simulator's model calls the tool its prompt names; its answer quotes the tool's result.
+        const weather = /^\{"city":"[^"]*","temperatureC":-?\d+,"sky":"[a-z]+"\}$/
+        const effectAi = /^effect\/ai: weather -> (.*)$/.exec(output[0] ?? "")
+        expect(JSON.parse(effectAi?.[1] ?? "null")).toMatch(weather)
+        expect(output[1]).toContain(`effect/ai: answer: The tool returned ${JSON.parse(effectAi![1]!)}`)
+        const llm = /^Llm: weather\(\{"city":"[^"]*"\}\) -> (.*)$/.exec(output[2] ?? "")
+        expect(llm?.[1]).toMatch(weather)
+        expect(output[3]).toContain(`Llm: answer: The tool returned ${llm![1]}`)
+        expect(output[4]).toBe("a failing server: ToolError")
+        expect(output).toHaveLength(5)
       }),
     timeout
   )

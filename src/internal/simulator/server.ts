@@ -13,6 +13,7 @@ import * as Http from "node:http"
 import type { Simulator } from "../../simulator/Simulator.js"
 import type { Config } from "./config.js"
 import { makeEngine } from "./engine.js"
+import { isMcpPath, mcpHandler } from "./mcp.js"
 import { nodeListener } from "./nodeListener.js"
 import { platformApp } from "./platformApp.js"
 
@@ -59,7 +60,12 @@ export const start = <E>(
     const engine = makeEngine(config, clock.currentTimeMillisUnsafe())
     if (config.server === "node") {
       const runFork = yield* FiberSet.makeRuntime<never, void, never>()
-      server.on("request", nodeListener(engine, config, clock, runFork, closing))
+      const listener = nodeListener(engine, config, clock, runFork, closing)
+      const mcp = yield* mcpHandler(closing)
+      server.on("request", (req: Http.IncomingMessage, res: Http.ServerResponse) => {
+        if (isMcpPath(req.url)) mcp(req, res)
+        else listener(req, res)
+      })
       yield* Effect.acquireRelease(
         Effect.callback<void, E>((resume) => {
           const onError = (error: Error) => resume(Effect.fail(listenError(error)))
