@@ -543,7 +543,8 @@ export interface Service {
   /**
    * The deployments whose cloud credential (Vertex AI's, Microsoft Entra ID's, AWS's) gives no token now, by name, each
    * with what the credential said (never a secret), as `GET /ready` lists them: the gateway answers their calls 503
-   * `credential_unavailable`. Each credential is asked as a call would ask it (a token held while fresh is not); one that
+   * `credential_unavailable`. Each credential is asked as a call would ask it (a token held while fresh is not); one
+   * that
    * gave nothing is asked again only after 5 seconds (on the `Clock`), so `/ready` answers at once.
    *
    * @since 0.3.0

@@ -178,7 +178,8 @@ export interface Service {
    * For a client that signs in with a cloud's credential rather than the key it is given (Vertex AI, Azure OpenAI
    * with Microsoft Entra ID, Bedrock with SigV4): asks it for a token as a call would (one held while fresh is not
    * asked again), failing with `AuthError` of reason `credential_unavailable` whose detail names the credential and
-   * what it tried. Absent for a client that sends its key. A `Router` reads it (`Router.Service.unavailableCredentials`).
+   * what it tried. Absent for a client that sends its key. A `Router` reads it
+   * (`Router.Service.unavailableCredentials`).
    *
    * @since 0.3.0
    */

@@ -437,7 +437,8 @@ export interface Service extends Llm.Service {
    * `AuthError` detail: the credential tried, never a secret): every deployment whose layer's client signs in with one
    * (`ProviderClient.credential`) is asked, as a call would ask it (a token held while fresh is not asked again), all
    * at once. Deployments that send keys are not asked. A credential that gave nothing is not asked again for 5 seconds
-   * (on the `Clock`): its answer is kept, so a readiness probe answers at once. A gateway's `/ready` and `serve`'s start
+   * (on the `Clock`): its answer is kept, so a readiness probe answers at once. A gateway's `/ready` and `serve`'s
+   * start
    * line show them.
    *
    * @since 0.3.0

@@ -174,7 +174,8 @@ function separatorEnd(text: string, from: number): number {
   return end
 }
 
-// How much of the separator `theirs` (the opening's, at the join) to drop after the sent text's `ours`: all `ours` holds
+// How much of the separator `theirs` (the opening's, at the join) to drop after the sent text's `ours`: all `ours`
+// holds
 // when `theirs` starts with it (the join exactly the answer's); else what they share at the start (by code point),
 // then, when `ours` ends in white space, the white space that follows. Either way the join keeps a separator.
 function separatorDropped(ours: string, theirs: string): number {

@@ -1,6 +1,7 @@
 /**
  * The statements of the request log's table (`requests`, migrations `2_request_log`, `5_request_log_key_id`,
- * `8_mcp_calls`): rows written in batches, rows past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend
+ * `8_mcp_calls`): rows written in batches, rows past the retention deleted (by age, and the oldest past a count of rows
+ * or of bytes), spend
  * summed per group over a time range (and per hour or day, for a chart), and rows read newest first a page at a time,
  * the page after a row found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The
  * same statements serve SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
@@ -119,7 +120,8 @@ export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<vo
 
 /**
  * The space of deleted rows given back to the file system: on SQLite, the file's free pages dropped (it is made with
- * `auto_vacuum = INCREMENTAL`, `sqlite.ts`) and its write-ahead log emptied into it; Postgres' autovacuum keeps its own.
+ * `auto_vacuum = INCREMENTAL`, `sqlite.ts`) and its write-ahead log emptied into it; Postgres' autovacuum keeps its
+ * own.
  */
 export const reclaim = (sql: SqlClient.SqlClient): Effect.Effect<void, SqlError> =>
   sql.onDialectOrElse({

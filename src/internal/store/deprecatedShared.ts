@@ -10,7 +10,8 @@ import * as Invalid from "../optionsError.js"
 
 /**
  * `make(options)`, or, with `options.shared`, `make` given `key: shared.key` (else its own `key`) over the layer
- * `layerOf(shared)` gives; `OptionsError` naming `shared.key` when it is not a non-empty string (`optional`: or absent).
+ * `layerOf(shared)` gives; `OptionsError` naming `shared.key` when it is not a non-empty string (`optional`: or
+ * absent).
  */
 export const viaShared = <
   O extends { readonly shared?: { readonly key?: string | undefined } | undefined; readonly key?: string | undefined },

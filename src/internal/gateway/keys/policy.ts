@@ -48,7 +48,9 @@ export function localOnly(setting: Setting): boolean {
   return setting.redis && setting.database === "sqlite"
 }
 
-/** Whether keys can be made at run time: a database they reach every instance sharing the limits through, admin keys. */
+/**
+ * Whether keys can be made at run time: a database they reach every instance sharing the limits through, admin keys.
+ */
 export function makesKeys(setting: Setting): boolean {
   return setting.database !== undefined && setting.adminKeys > 0 && !localOnly(setting)
 }

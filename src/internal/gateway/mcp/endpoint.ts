@@ -5,10 +5,12 @@
  * of its own, whose tools call the upstream's through its `McpClient` and hand back its whole result (every content
  * block, `structuredContent`, `isError`). The gateway's route serves them through `Serving.served` (the guard, the
  * key), giving each request its caller's tool rule (`Visible`): a tool the rule does not allow is hidden by
- * `McpServer.visibility`, left out of lists and answered as unknown when called, the same as a tool no server has; so is
+ * `McpServer.visibility`, left out of lists and answered as unknown when called, the same as a tool no server has; so
+ * is
  * a tool whose definition is not the one pinned (`pins.ts`), for every caller, until an admin approves it.
  *
- * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its server's
+ * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
+ * server's
  * `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers (nothing when it
  * fails the call); then its server's own `RateLimiter` (`maxConcurrency`, `rateLimit`), waited for. Its server, tool,
  * the SHA-256 of its arguments, its cost and outcome go to the request's log entry (its row and line) and metrics.

@@ -48,7 +48,9 @@ export interface Seen {
 
 /** Where the pins are kept; each operation is one atomic step. */
 export interface PinStore {
-  /** `seen` recorded at `at`: pinned if the tool has no pin, held if it differs from its pin, released if it matches. */
+  /**
+   * `seen` recorded at `at`: pinned if the tool has no pin, held if it differs from its pin, released if it matches.
+   */
   readonly see: (seen: Seen, at: number) => Effect.Effect<Pin, StoreUnavailableError>
   /** The pin of `server`'s `tool`, if it has one. */
   readonly read: (server: string, tool: string) => Effect.Effect<Pin | undefined, StoreUnavailableError>
@@ -201,7 +203,8 @@ export function sqlStore(database: Sql.Database): PinStore {
 export interface Pins {
   /**
    * `server`'s `tools` seen (a configuration built): each pinned on first sight, or held when it differs from its
-   * pin (a warning logged, `held` counted). A store that fails is logged, and the tools it could not pin stay hidden until a reload pins them.
+   * pin (a warning logged, `held` counted). A store that fails is logged, and the tools it could not pin stay hidden
+   * until a reload pins them.
    */
   readonly observe: (server: string, tools: ReadonlyArray<McpSchema.Tool>) => Effect.Effect<void>
   /** Whether `seen`'s definition is the one pinned: false while held, or while the store cannot say. */

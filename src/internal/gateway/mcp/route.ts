@@ -4,7 +4,8 @@
  * and the gateway key (`Authorization: Bearer`, `x-api-key`), which goes no further (an upstream is sent the
  * gateway's own headers only). The caller's tool rule is handed to the endpoints (`Endpoint.Visible`): a key's
  * `tools` (and its team's), or every tool on a gateway without keys, and the governance of its calls
- * (`Endpoint.Governed`: its key's budget and rate limit, its log entry, the gateway's metrics). A body declared larger than the gateway takes is
+ * (`Endpoint.Governed`: its key's budget and rate limit, its log entry, the gateway's metrics). A body declared larger
+ * than the gateway takes is
  * 413, a server not configured (or not reached) 404.
  */
 import * as Effect from "effect/Effect"

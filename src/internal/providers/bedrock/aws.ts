@@ -129,7 +129,8 @@ export function profileCredentials(profile: string): CredentialProvider {
   return imported((providers) => providers.fromIni({ profile }))
 }
 
-// Where a failed `credential_process` (`Command failed: <command line>` and the command's stderr, as Node's `exec` words
+// Where a failed `credential_process` (`Command failed: <command line>` and the command's stderr, as Node's `exec`
+// words
 // it) begins in a credential provider's message.
 const commandFailed = /Command failed:/
 
