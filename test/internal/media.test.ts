@@ -51,6 +51,65 @@ describe("kindOf: a part is what its type says, not the field it came in", () =>
   })
 })
 
+describe("kindOf over URIs: the stated type first, then the path's extension; no type on a non-web URI is unknown", () => {
+  const known = ["pdf", "PDF", "mp3", "Mp4", "wav", "png", "JPG", "webm", "txt", "mov"]
+  const segment = fc.stringMatching(/^[a-z0-9_-]{1,8}$/)
+  const uri = fc.record({
+    scheme: fc.constantFrom("gs", "GS", "https", "http", "s3"),
+    bucket: fc.stringMatching(/^[a-z0-9][a-z0-9-]{2,10}$/),
+    // Directories may hold dots: only the last segment's extension counts.
+    dirs: fc.array(fc.oneof(segment, segment.map((name) => `${name}.v2`)), { maxLength: 3 }),
+    name: segment,
+    extension: fc.option(fc.oneof(fc.constantFrom(...known), fc.constantFrom("bin", "dat", "x")), { nil: undefined }),
+    // A query or fragment that looks like another extension changes nothing.
+    query: fc.option(fc.constantFrom("?alt=media", "?name=a.mp3", "?v=1&f=b.png"), { nil: undefined }),
+    fragment: fc.option(fc.constantFrom("#page=2", "#x.wav"), { nil: undefined })
+  })
+  const declared = fc.option(
+    fc.constantFrom("application/pdf", "audio/ogg", "video/mp4", "image/webp", "text/csv", "APPLICATION/PDF"),
+    { nil: undefined }
+  )
+  const rates: Media.Rates = {
+    imageTokens: 1,
+    audioTokensPerSecond: 32,
+    videoTokensPerSecond: 263,
+    pdfPageTokens: 258,
+    mediaSeconds: undefined
+  }
+
+  it("a declared type wins; else a known extension; else a web URL is an image and any other URI unknown", () => {
+    fc.assert(fc.property(uri, declared, (u, mediaType) => {
+      const path = [...u.dirs, u.extension === undefined ? u.name : `${u.name}.${u.extension}`].join("/")
+      const url = `${u.scheme}://${u.bucket}.example/${path}${u.query ?? ""}${u.fragment ?? ""}`
+      const part = mediaType === undefined ? { url } : { url, mediaType }
+      const kind = Media.kindOf(part)
+      const fromExtension = u.extension === undefined ? undefined : Media.typeOfExtension(u.extension)
+      const web = u.scheme.toLowerCase().startsWith("http")
+      const expected = mediaType !== undefined
+        ? Media.kindOfType(mediaType)
+        : fromExtension !== undefined
+        ? Media.kindOfType(fromExtension)
+        : web
+        ? "image"
+        : "unknown"
+      expect(kind).toBe(expected)
+      // A file of no stated type is never reserved as a cheap image: without a worst case it has no bound.
+      const tokens = Media.mostPartTokens(Media.classify(part), rates)
+      if (kind === "unknown") {
+        expect(tokens).toBe("a file of no stated type by URL")
+        expect(Media.mostPartTokens(Media.classify(part), { ...rates, mediaSeconds: 60 })).toBe(60 * 263)
+      }
+    }))
+  })
+
+  it("a gs:// object is what its fileData's mimeType says, whatever its name", () => {
+    expect(Media.kindOf({ url: "gs://bucket/scans/0001" })).toBe("unknown")
+    expect(Media.kindOf({ url: "gs://bucket/scans/0001", mediaType: "application/pdf" })).toBe("pdf")
+    expect(Media.kindOf({ url: "gs://bucket/scans/0001.png", mediaType: "video/mp4" })).toBe("video")
+    expect(Media.kindOf({ url: "gs://bucket/scans/0001.PNG" })).toBe("image")
+  })
+})
+
 describe("classify: lengths read where the format tells them", () => {
   it("a WAV's seconds come from its header", () => {
     const media = Media.classify({ url: dataUrl("audio/wav", wav(2.5)) })
@@ -180,7 +239,7 @@ describe("a deployment that reads images only refuses any other medium by its pa
   const request = (part: ImagePart) => ({
     messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "What is this?" }, part] }]
   })
-  const writers: ReadonlyArray<readonly [string, (part: ImagePart) => unknown]> = [
+  const writers: ReadonlyArray<readonly [string, (part: ImagePart) => unknown, string?]> = [
     ["the Chat Completions API", (part) =>
       OpenAiChat.requestBody(request(part), {
         model: "m",
@@ -196,7 +255,9 @@ describe("a deployment that reads images only refuses any other medium by its pa
     ],
     [
       "the Messages API",
-      (part) => Anthropic.requestBody(request(part), { model: "m", stream: false, maxTokens: 16, systemInPlace: false })
+      (part) =>
+        Anthropic.requestBody(request(part), { model: "m", stream: false, maxTokens: 16, systemInPlace: false }),
+      "images and PDFs"
     ],
     [
       "Ollama's chat API",
@@ -205,7 +266,7 @@ describe("a deployment that reads images only refuses any other medium by its pa
     ]
   ]
 
-  it("audio, video, a PDF, a document or an uploaded file of no type is refused; an image is written", () => {
+  it("audio, video, a PDF (but by the Messages API), a document or a file of no type is refused; an image is written", () => {
     const refused: ReadonlyArray<readonly [ImagePart, string]> = [
       [{ type: "image", url: dataUrl("audio/wav", wav(1)) }, "is audio (audio/wav)"],
       [{ type: "image", url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" }, "is a video:"],
@@ -216,8 +277,12 @@ describe("a deployment that reads images only refuses any other medium by its pa
         "is a file of no stated type"
       ]
     ]
-    for (const [api, write] of writers) {
+    for (const [api, write, reads = "images"] of writers) {
       for (const [part, what] of refused) {
+        if (reads.includes("PDFs") && what.includes("pdf")) {
+          expect(() => write(part)).not.toThrow()
+          continue
+        }
         let thrown: unknown
         try {
           write(part)
@@ -227,7 +292,7 @@ describe("a deployment that reads images only refuses any other medium by its pa
         expect(thrown).toBeInstanceOf(RequestError)
         expect((thrown as RequestError).param).toBe("messages[0].content[1]")
         expect((thrown as RequestError).detail).toContain(`messages[0].content[1] ${what}`)
-        expect((thrown as RequestError).detail).toContain(`${api} takes images only`)
+        expect((thrown as RequestError).detail).toContain(`${api} takes ${reads} only`)
       }
       expect(() => write({ type: "image", url: "data:image/png;base64,iVBORw0KGgo=" })).not.toThrow()
     }

@@ -5,9 +5,9 @@
  * 32 tokens a second, video 263, a PDF 258 a page): a WAV's seconds from its header, an MP4's or QuickTime's from its
  * movie header (`mvhd`), a PDF's pages from its page objects (those in compressed object streams too), and any other
  * audio or video bounded from its size at the lowest bit rate the formats Gemini reads go down to. A part by URL whose
- * length cannot be read (an audio or video URL, a Gemini Files API URI of no stated type) has none: a budget cannot
- * reserve it unless its price gives a worst case (`Price.mediaSeconds`). docs/cost.md ("Media") says what is reserved
- * for each kind.
+ * length cannot be read (an audio or video URL; a Gemini Files API URI or a `gs://` object of no stated type) has none:
+ * a budget cannot reserve it unless its price gives a worst case (`Price.mediaSeconds`). docs/cost.md ("Media") says
+ * what is reserved for each kind.
  */
 import { inflateSync } from "node:zlib"
 import type * as ChatRequest from "../../ChatRequest.js"
@@ -102,10 +102,17 @@ function typeOfUrl(url: string): string | undefined {
   return dot < 0 || dot < path.lastIndexOf("/") ? undefined : typeOfExtension(path.slice(dot + 1))
 }
 
-// A Gemini Files API URI: an uploaded file of any type, which the URI does not tell.
-function isUploadedFile(url: string): boolean {
-  return URL.canParse(url) && /\/files\/[^/]+$/.test(new URL(url).pathname) &&
-    new URL(url).hostname.endsWith("googleapis.com")
+/**
+ * Whether a URL of no type one can tell is read as an image, as the APIs that take images by web URL read one: an
+ * `http:` or `https:` URL, but not a Gemini Files API URI (an uploaded file of any type). Any other URL (a Cloud Storage
+ * `gs://` object, another scheme) may hold anything.
+ */
+function readsAsImage(url: string): boolean {
+  if (url.startsWith("data:")) return true
+  if (!URL.canParse(url)) return false
+  const parsed = new URL(url)
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return false
+  return !(parsed.hostname.endsWith("googleapis.com") && /\/files\/[^/]+$/.test(parsed.pathname))
 }
 
 /** The kind of a media type. */
@@ -126,13 +133,14 @@ export function mediaTypeOf(part: Pick<ImagePart, "url" | "mediaType">): string 
 }
 
 /**
- * A part's kind, from its media type alone (no bytes read): a part of no type one can tell is an image, as the APIs
- * that take parts by URL read one, except a Gemini Files API URI, which is `unknown`.
+ * A part's kind, from its media type alone (no bytes read): a part of no type one can tell is an image when it is a
+ * web URL, as the APIs that take images by URL read one, and `unknown` otherwise (a Gemini Files API URI, a `gs://`
+ * object of no extension), which a budget cannot bound unless a worst case is configured.
  */
 export function kindOf(part: Pick<ImagePart, "url" | "mediaType">): Kind {
   const type = mediaTypeOf(part)
   if (type !== undefined) return kindOfType(type)
-  return isUploadedFile(part.url) ? "unknown" : "image"
+  return readsAsImage(part.url) ? "image" : "unknown"
 }
 
 /** An inline part's bytes (a payload that is not valid percent-encoding as it is: no fewer bytes than it holds). */
