@@ -203,14 +203,24 @@ function price(input: number, cachedInput: number, output: number): Price {
   return { input, cachedInput, output }
 }
 
-/** An Anthropic price: reads at a tenth of `input`, writes at 1.25 times it for five minutes and twice for an hour. */
+/**
+ * The prompt tokens a page of a PDF can cost on Claude: Anthropic's PDF support guide bills each page as its text
+ * (1,500 to 3,000 tokens a page) and as an image of it (at most 4,784 tokens on its newest models).
+ */
+const claudePdfPageTokens = 3_000 + 4_784
+
+/**
+ * An Anthropic price: reads at a tenth of `input`, writes at 1.25 times it for five minutes and twice for an hour; a
+ * PDF's page at `claudePdfPageTokens`.
+ */
 function claude(input: number, read: number, write: number, writeHour: number, output: number): Price {
   return {
     input,
     cachedInput: read,
     cacheWrite: write,
     cacheWrite1h: writeHour,
-    output
+    output,
+    pdfPageTokens: claudePdfPageTokens
   }
 }
 

@@ -3,8 +3,11 @@
  * `@google/genai` and `openai` clients against the simulator: a Gemini `fileData` YouTube URL, whose length cannot be
  * read, is refused (400) before the provider is called unless the model's pricing gives `media_seconds`; audio sent as
  * an `image_url` data URL is reserved as audio, by its seconds, and refused by a Chat Completions deployment, which
- * reads images only; a PDF is reserved by its pages; a reservation the budget cannot cover is refused (429).
+ * reads images only; a PDF is reserved by its pages; a reservation the budget cannot cover is refused (429). Anthropic
+ * `document` blocks (a base64 PDF, a PDF by URL) sent with the official `@anthropic-ai/sdk` client are priced by pages
+ * and answered by an Anthropic deployment; a Chat Completions deployment refuses them by their path.
  */
+import Anthropic from "@anthropic-ai/sdk"
 import { assert, describe, it } from "@effect/vitest"
 import { ApiError, GoogleGenAI, type Part } from "@google/genai"
 import * as Effect from "effect/Effect"
@@ -24,7 +27,7 @@ const served = Effect.gen(function*() {
   const simulator = yield* Simulator.make({
     apiKeys: [providerKey],
     replyTokens: 1,
-    models: [...Simulator.defaultModels, "gemini-sim", "gemini-clip"]
+    models: [...Simulator.defaultModels, "gemini-sim", "gemini-clip", "claude-sim", "claude-pages"]
   })
   const gemini = (model: string, pricing: Record<string, unknown>) => ({
     model_name: model,
@@ -44,6 +47,25 @@ const served = Effect.gen(function*() {
     }],
     // gemini-clip's videos by URL are at most 30 seconds long: 7,890 tokens.
     google: [gemini("gemini-sim", perMillion), gemini("gemini-clip", { ...perMillion, media_seconds: 30 })],
+    claude: [
+      {
+        model_name: "claude-sim",
+        api: "anthropic",
+        base_url: simulator.url,
+        api_keys: [providerKey],
+        max_retries: 0,
+        pricing: perMillion
+      },
+      // A page at 5 tokens: a PDF by URL, reserved as 1,000 pages, is 5,000 tokens.
+      {
+        model_name: "claude-pages",
+        api: "anthropic",
+        base_url: simulator.url,
+        api_keys: [providerKey],
+        max_retries: 0,
+        pricing: { ...perMillion, pdf_page_tokens: 5 }
+      }
+    ],
     gateway: {
       keys: [{ name: "media", key: budgetedKey, budget: { limit: 0.01, period: "1 day" } }],
       admin_keys: [{ name: "ops", key: adminKey }]
@@ -55,7 +77,8 @@ const served = Effect.gen(function*() {
     httpOptions: { baseUrl: new URL(gateway.url).origin, retryOptions: { attempts: 1 } }
   })
   const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: budgetedKey, maxRetries: 0 })
-  return { simulator, gateway, google, openai }
+  const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: budgetedKey, maxRetries: 0 })
+  return { simulator, gateway, google, openai, anthropic }
 })
 
 /** A Gemini generateContent of a question and `part`: its text, or its refusal's status and message. */
@@ -91,6 +114,26 @@ const askOpenAi = (openai: OpenAI, model: string, url: string) =>
     (error) => {
       if (error === undefined) return { status: 200, message: "" }
       assert.instanceOf(error, OpenAI.APIError)
+      return { status: error.status, message: error.message }
+    }
+  )
+
+/** An Anthropic message of a question and a `document` block of `source`: its text, or its refusal's status and message. */
+const askAnthropic = (anthropic: Anthropic, model: string, source: Anthropic.DocumentBlockParam["source"]) =>
+  Effect.map(
+    rejection(() =>
+      anthropic.messages.create({
+        model,
+        max_tokens: 1,
+        messages: [{
+          role: "user",
+          content: [{ type: "text", text: "What is this?" }, { type: "document", source }]
+        }]
+      })
+    ),
+    (error) => {
+      if (error === undefined) return { status: 200, message: "" }
+      assert.instanceOf(error, Anthropic.APIError)
       return { status: error.status, message: error.message }
     }
   )
@@ -169,6 +212,41 @@ describe("a budgeted key reserves each media part by what it is", () => {
         assert.isAtLeast(reserved, 50 * 258)
         assert.isBelow(reserved, 50 * 258 + 100)
         assert.strictEqual((yield* simulator.stats).requests, before + 1)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "an Anthropic document block is priced by its pages and answered by an Anthropic deployment; others refuse it",
+    () =>
+      Effect.gen(function*() {
+        const { anthropic, simulator } = yield* served
+        const before = (yield* simulator.stats).requests
+        const base64 = (pages: number) => ({
+          type: "base64" as const,
+          media_type: "application/pdf" as const,
+          data: pdf(pages).toString("base64")
+        })
+        // 30 pages at 258 tokens fit $0.01; 50 do not, refused before the provider is called.
+        assert.strictEqual((yield* askAnthropic(anthropic, "claude-sim", base64(30))).status, 200)
+        const refused = yield* askAnthropic(anthropic, "claude-sim", base64(50))
+        assert.strictEqual(refused.status, 429)
+        const reserved = reservedTokens(refused.message)
+        assert.isAtLeast(reserved, 50 * 258)
+        assert.isBelow(reserved, 50 * 258 + 100)
+        // A PDF by URL has no page count before the call: the most pages a PDF is read at, 1,000.
+        const byUrl = { type: "url" as const, url: "https://example.com/files/annual-report" }
+        const unread = yield* askAnthropic(anthropic, "claude-sim", byUrl)
+        assert.strictEqual(unread.status, 429)
+        assert.isAtLeast(reservedTokens(unread.message), 1_000 * 258)
+        assert.strictEqual((yield* askAnthropic(anthropic, "claude-pages", byUrl)).status, 200)
+        assert.strictEqual((yield* simulator.stats).requests, before + 2)
+        // A Chat Completions deployment reads no PDF: refused by its path, nothing sent.
+        const elsewhere = yield* askAnthropic(anthropic, "gpt-4o-mini", base64(1))
+        assert.strictEqual(elsewhere.status, 400)
+        assert.include(elsewhere.message, "messages[0].content[1] is a pdf (application/pdf)")
+        assert.include(elsewhere.message, "the Chat Completions API takes images only")
+        assert.strictEqual((yield* simulator.stats).requests, before + 2)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

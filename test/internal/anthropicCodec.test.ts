@@ -11,7 +11,12 @@ import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.j
 import { emptyUsage } from "../../src/ChatResponse.js"
 import { errorJson, errorType, isErrorPayload } from "../../src/internal/codec/anthropic/errors.js"
 import { Message, metadataOf, reply, ShapeError } from "../../src/internal/codec/anthropic/reply.js"
-import { requestBody, toRequest, WireMessagesRequest } from "../../src/internal/codec/anthropic/request.js"
+import {
+  messages as decodeMessages,
+  requestBody,
+  toRequest,
+  WireMessagesRequest
+} from "../../src/internal/codec/anthropic/request.js"
 import { AnthropicStreamParser, StreamEvent } from "../../src/internal/codec/anthropic/stream.js"
 import { message, streamEncoder } from "../../src/internal/gateway/anthropic/render.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
@@ -37,7 +42,15 @@ const argumentsText = fc.dictionary(name, fc.oneof(fc.integer(), word, fc.boolea
 const part: fc.Arbitrary<Domain.ContentPart> = fc.oneof(
   fc.tuple(word, cache).map(([text, at]) => cached({ type: "text" as const, text }, at)),
   fc.tuple(fc.constantFrom("https://x/a.png", "data:image/png;base64,iVBORw0"), cache)
-    .map(([url, at]) => cached({ type: "image" as const, url }, at))
+    .map(([url, at]) => cached({ type: "image" as const, url }, at)),
+  // PDFs, as `document` blocks: inline, and by a URL whose type only the part states.
+  fc.tuple(
+    fc.constantFrom<Domain.ImagePart>(
+      { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=" },
+      { type: "image", url: "https://x/report", mediaType: "application/pdf" }
+    ),
+    cache
+  ).map(([pdf, at]) => cached(pdf, at))
 )
 
 const toolCall: fc.Arbitrary<Domain.ToolCall> = fc.record({ id: name, name, arguments: argumentsText })
@@ -168,6 +181,44 @@ describe("internal/codec/anthropic: the request both ways", () => {
       { role: "assistant", content: "Hello" }
     ])
     expect(isMessagesRequest(body) && toRequest(body)).toEqual(original)
+  })
+
+  it("a PDF document block, base64 or by URL, is a PDF part written back as the same block", () => {
+    const blocks = [
+      { type: "document", source: { type: "base64", media_type: "application/pdf", data: "JVBERi0xLjQ=" } },
+      {
+        type: "document",
+        source: { type: "url", url: "https://example.com/files/42" },
+        cache_control: { type: "ephemeral" }
+      }
+    ] as const
+    const decoded = toRequest({
+      model: "m",
+      max_tokens: 10,
+      messages: [{ role: "user", content: [{ type: "text", text: "Summarize" }, ...blocks] }]
+    })
+    expect(decoded).not.toBeInstanceOf(Problem)
+    const request = decoded as ChatRequest
+    expect(request.messages[0]!.content).toEqual([
+      { type: "text", text: "Summarize" },
+      { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=" },
+      { type: "image", url: "https://example.com/files/42", mediaType: "application/pdf", cache: {} }
+    ])
+    const body = requestBody(request, { model: "m", stream: false, maxTokens: 10, systemInPlace: false })
+    expect(body["messages"]).toEqual([{ role: "user", content: [{ type: "text", text: "Summarize" }, ...blocks] }])
+  })
+
+  it("a document of another source (plain text, content) is a Problem naming the source", () => {
+    const refused = decodeMessages(JSON.stringify({
+      model: "m",
+      max_tokens: 10,
+      messages: [{
+        role: "user",
+        content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "hello" } }]
+      }]
+    }))
+    expect(refused).toBeInstanceOf(Problem)
+    expect((refused as Problem).param).toMatch(/^messages\.0\.content\.0/)
   })
 
   it("a tool_use block in a user turn is a Problem at its type", () => {

@@ -78,11 +78,29 @@ export class RequestError {
  * that takes only images (`api`: its name, for the message); `where` is the part's path (`messages[0].content[1]`).
  */
 export function imageOnly(part: ImagePart, where: string, api: string): void {
+  mediaOnly(part, where, api, ["image"])
+}
+
+const kindNames: Readonly<Record<Media.Kind, string>> = {
+  image: "images",
+  audio: "audio",
+  video: "videos",
+  pdf: "PDFs",
+  document: "documents",
+  unknown: "files of no stated type"
+}
+
+/**
+ * A media part's kind (`Media.kindOf`), when it is one of the kinds `reads` that a format takes in a message's content;
+ * any other is refused by its path `where`, naming what it is and what `api` takes.
+ */
+export function mediaOnly(part: ImagePart, where: string, api: string, reads: ReadonlyArray<Media.Kind>): Media.Kind {
   const kind = Media.kindOf(part)
-  if (kind === "image") return
+  if (reads.includes(kind)) return kind
   throw new RequestError(
-    `${where} is ${Media.describe(kind, Media.mediaTypeOf(part))}: ${api} takes images only in a message's ` +
-      "content; send it to a deployment that reads it (a Gemini one)",
+    `${where} is ${Media.describe(kind, Media.mediaTypeOf(part))}: ${api} takes ` +
+      `${reads.map((read) => kindNames[read]).join(" and ")} only in a message's content; send it to a deployment ` +
+      "that reads it (a Gemini one)",
     where
   )
 }

@@ -12,8 +12,9 @@
  *
  * The decoding: `system` (a string or text blocks) becomes system messages first, and a `system` turn among the
  * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's
- * `tool_result` blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text and
- * image blocks a user message; an assistant turn's text, `tool_use` blocks (their `input` as the arguments' JSON) and
+ * `tool_result` blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text,
+ * image and PDF `document` blocks a user message (a PDF as a media part of type `application/pdf`, which `requestBody`
+ * writes back as the same `document` block); an assistant turn's text, `tool_use` blocks (their `input` as the arguments' JSON) and
  * thinking, whose signed blocks are kept in `providerMetadata` so that `requestBody` sends them back unchanged (an
  * unsigned one is kept as reasoning only). `thinking` becomes a `reasoningEffort` (`enabled` by its budget per
  * `thinkingBudgets`, `adaptive` and `between_tools` `output_config.effort` or else medium, `disabled` none),
@@ -33,8 +34,9 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { argumentsObject, imageOnly, RequestError } from "../../providers/wire.js"
+import { argumentsObject, mediaOnly, RequestError } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import type * as Media from "../../tokens/media.js"
 import { outputTool } from "../outputTool.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
@@ -57,9 +59,16 @@ const ImageSource = Schema.Union([
   Schema.Struct({ type: Schema.Literal("url"), url: Schema.String })
 ]).annotate({ expected: "a base64 or url image source" })
 
+// A PDF (Anthropic's PDF support guide): base64 or by URL. A plain-text or content source is not carried.
+const DocumentSource = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("base64"), media_type: Schema.Literal("application/pdf"), data: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("url"), url: Schema.String })
+]).annotate({ expected: "a base64 (application/pdf) or url document source" })
+
 const Block = Schema.Union([
   TextBlock,
   Schema.Struct({ type: Schema.Literal("image"), source: ImageSource, cache_control: optionalCache }),
+  Schema.Struct({ type: Schema.Literal("document"), source: DocumentSource, cache_control: optionalCache }),
   Schema.Struct({
     type: Schema.Literal("tool_use"),
     id: Schema.String,
@@ -76,7 +85,7 @@ const Block = Schema.Union([
   }),
   Schema.Struct({ type: Schema.Literal("thinking"), thinking: Schema.String, signature: Schema.String }),
   Schema.Struct({ type: Schema.Literal("redacted_thinking"), data: Schema.String })
-]).annotate({ expected: "a text, image, tool_use, tool_result, thinking or redacted_thinking block" })
+]).annotate({ expected: "a text, image, document, tool_use, tool_result, thinking or redacted_thinking block" })
 
 // One struct with the role as a literal, so a bad role is named at `messages.N.role`.
 const WireMessage = Schema.Struct({
@@ -196,6 +205,12 @@ const image = (source: Extract<WireBlock, { type: "image" }>["source"]): Content
   url: source.type === "url" ? source.url : `data:${source.media_type};base64,${source.data}`
 })
 
+// A PDF as the media part every dialect carries one as: inline as a `data:` URL, by URL with its type stated.
+const pdf = (source: Extract<WireBlock, { type: "document" }>["source"]): ContentPart =>
+  source.type === "url"
+    ? { type: "image", url: source.url, mediaType: "application/pdf" }
+    : { type: "image", url: `data:application/pdf;base64,${source.data}` }
+
 const resultText = (content: string | ReadonlyArray<{ readonly text: string }> | null | undefined): string => {
   if (content === null || content === undefined) return ""
   if (typeof content === "string") return content
@@ -221,6 +236,9 @@ const userTurn = (
         break
       case "image":
         parts.push(withCache(image(block.source), block.cache_control))
+        break
+      case "document":
+        parts.push(withCache(pdf(block.source), block.cache_control))
         break
       case "tool_result":
         into.push(withCache(
@@ -493,14 +511,17 @@ export const cacheControl = (cache: CacheBreakpoint): JsonRecord =>
 const cached = (block: JsonRecord, cache: CacheBreakpoint | undefined): JsonRecord =>
   cache === undefined ? block : { ...block, cache_control: cacheControl(cache) }
 
+// The media the Messages API reads in a message's content: images, and PDFs as `document` blocks.
+const messagesMedia: ReadonlyArray<Media.Kind> = ["image", "pdf"]
+
 const contentPart = (part: ContentPart, where: string): JsonRecord => {
   if (part.type === "text") return cached({ type: "text", text: part.text }, part.cache)
-  imageOnly(part, where, "the Messages API")
+  const type = mediaOnly(part, where, "the Messages API", messagesMedia) === "pdf" ? "document" : "image"
   const inline = dataUrl.exec(part.url)
   return cached(
     inline === null
-      ? { type: "image", source: { type: "url", url: part.url } }
-      : { type: "image", source: { type: "base64", media_type: inline[1], data: inline[2] } },
+      ? { type, source: { type: "url", url: part.url } }
+      : { type, source: { type: "base64", media_type: inline[1], data: inline[2] } },
     part.cache
   )
 }
