@@ -117,10 +117,17 @@ describe("the gateway's Messages request", () => {
       .toMatchObject({ _tag: "Problem", param: "max_tokens", message: "max_tokens: missing" })
     expect(
       Wire.messages(
-        JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: [{ type: "document" }] }] })
+        JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: [{ type: "widget" }] }] })
       )
     )
       .toMatchObject({ _tag: "Problem", param: "messages.0.content.0" })
+    // A document block is read, so one with no source is named at its source.
+    expect(
+      Wire.messages(
+        JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: [{ type: "document" }] }] })
+      )
+    )
+      .toMatchObject({ _tag: "Problem", param: "messages.0.content.0.source" })
     expect(Wire.messages(JSON.stringify({
       model: "m",
       max_tokens: 9,
