@@ -24,6 +24,7 @@ import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Api, apis, baseUrlOf } from "../utils/everyAdapter.js"
+import { pdf, wav } from "../utils/media.js"
 import { recordingTracer } from "../utils/recordingTracer.js"
 
 const model = "sim-small"
@@ -339,19 +340,53 @@ describe("effect/ai over the router", () => {
       expect(many.usage.inputTokens).toBe(direct.usage.promptTokens)
     }))
 
-  it.live("a prompt part our messages cannot carry fails before any call, saying what", () =>
+  it.live("a PDF or audio file in a prompt reaches a deployment that reads it; one that does not refuses it by path", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make()
+      const prompt = Prompt.make([{
+        role: "user",
+        content: [
+          { type: "text", text: "Summarize these." },
+          { type: "file", mediaType: "application/pdf", data: pdf(2) },
+          { type: "file", mediaType: "audio/wav", data: wav(1) }
+        ]
+      }])
+      const read = yield* LanguageModel.generateText({ prompt }).pipe(
+        Effect.provide(modelsOver(simulator, "gemini"))
+      )
+      expect(read.text.length).toBeGreaterThan(0)
+      expect(yield* simulator.requestCount).toBe(1)
+      // Anthropic reads the PDF as a document block.
+      const document = Prompt.make([{
+        role: "user",
+        content: [{ type: "file", mediaType: "application/pdf", data: pdf(1) }]
+      }])
+      const anthropic = yield* LanguageModel.generateText({ prompt: document }).pipe(
+        Effect.provide(modelsOver(simulator, "anthropic"))
+      )
+      expect(anthropic.text.length).toBeGreaterThan(0)
+      expect(yield* simulator.requestCount).toBe(2)
+      const refused = yield* Effect.flip(
+        LanguageModel.generateText({ prompt }).pipe(Effect.provide(modelsOver(simulator, "chat-completions")))
+      )
+      expect(refused.reason._tag).toBe("InvalidRequestError")
+      expect(refused.reason.message).toContain("messages[0].content[1] is a pdf (application/pdf)")
+      expect(yield* simulator.requestCount).toBe(2)
+    }))
+
+  it.live("a file of a type no dialect carries fails before any call, naming its type", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make()
       const error = yield* Effect.flip(
         LanguageModel.generateText({
           prompt: Prompt.make([{
             role: "user",
-            content: [{ type: "file", mediaType: "application/pdf", data: "JVBERi0x" }]
+            content: [{ type: "file", mediaType: "application/zip", data: "UEsDBA==" }]
           }])
-        }).pipe(Effect.provide(modelsOver(simulator, "chat-completions")))
+        }).pipe(Effect.provide(modelsOver(simulator, "gemini")))
       )
       expect(error.reason._tag).toBe("InvalidUserInputError")
-      expect(error.reason.message).toContain("application/pdf")
+      expect(error.reason.message).toContain("application/zip")
       expect(yield* simulator.requestCount).toBe(0)
     }))
 })

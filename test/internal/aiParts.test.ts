@@ -12,6 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import { messagesOf, requestOf } from "../../src/internal/ai/request.js"
@@ -252,7 +253,45 @@ describe("effect/ai requests", () => {
     ])
   })
 
-  it("a tool the provider runs, or a file that is not an image, cannot be sent", () => {
+  it("a PDF, audio or video file is our media part of its type; a URL keeps the type it does not state", () => {
+    const messages = messagesOf(Prompt.make([{
+      role: "user",
+      content: [
+        { type: "file", mediaType: "application/pdf", data: "JVBERi0x" },
+        { type: "file", mediaType: "audio/wav", data: new Uint8Array([1, 2, 3]) },
+        { type: "file", mediaType: "video/mp4", data: new URL("gs://clips/launch") },
+        { type: "file", mediaType: "video/mp4", data: new URL("https://example.com/launch.mp4") },
+        { type: "file", mediaType: "text/csv", data: "https://example.com/rows" }
+      ]
+    }]))
+    expect(messages).toEqual([Message.user([
+      { type: "image", url: "data:application/pdf;base64,JVBERi0x" },
+      { type: "image", url: "data:audio/wav;base64,AQID" },
+      { type: "image", url: "gs://clips/launch", mediaType: "video/mp4" },
+      { type: "image", url: "https://example.com/launch.mp4" },
+      { type: "image", url: "https://example.com/rows", mediaType: "text/csv" }
+    ])])
+  })
+
+  it("a file of a type no dialect carries fails naming the type, over the whole domain of types", () => {
+    fc.assert(fc.property(
+      fc.constantFrom("image", "audio", "video", "application", "text", "font", "model"),
+      fc.stringMatching(/^[a-z0-9.+-]{1,12}$/),
+      (top, sub) => {
+        const mediaType = `${top}/${sub}`
+        const sent = request([{ role: "user", content: [{ type: "file", mediaType, data: "AAAA" }] }])
+        const carried = ["image", "audio", "video", "text"].includes(top) || mediaType === "application/pdf"
+        if (carried) {
+          expect(AiError.isAiError(sent)).toBe(false)
+        } else {
+          expect(AiError.isAiError(sent) && sent.reason._tag).toBe("InvalidUserInputError")
+          expect(AiError.isAiError(sent) && sent.reason.message).toContain(`a ${mediaType} file`)
+        }
+      }
+    ))
+  })
+
+  it("a tool the provider runs, or a file of a type no dialect carries, cannot be sent", () => {
     const WebSearch = Tool.providerDefined({
       id: "openai.web_search",
       customName: "WebSearch",
@@ -260,7 +299,8 @@ describe("effect/ai requests", () => {
     })
     const tool = request("Hi", [WebSearch()])
     expect(AiError.isAiError(tool) && tool.reason.message).toContain("WebSearch runs at its provider")
-    const pdf = request([{ role: "user", content: [{ type: "file", mediaType: "application/pdf", data: "JVBERi0x" }] }])
-    expect(AiError.isAiError(pdf) && pdf.reason._tag).toBe("InvalidUserInputError")
+    const zip = request([{ role: "user", content: [{ type: "file", mediaType: "application/zip", data: "UEsDBA==" }] }])
+    expect(AiError.isAiError(zip) && zip.reason._tag).toBe("InvalidUserInputError")
+    expect(AiError.isAiError(zip) && zip.reason.message).toContain("application/zip")
   })
 })

@@ -2,13 +2,15 @@
  * `effect/ai`'s request as ours: the `Prompt`'s messages and parts, the
  * toolkit's tools, the tool choice and the response format of
  * `LanguageModel.ProviderOptions` become one `ChatRequest`, over the defaults
- * the layer was given. What our messages cannot carry (a file that is not an
- * image, a tool the provider runs itself) fails with an `AiError` that says so.
+ * the layer was given. A file is a media part, as the gateway carries one. What
+ * our messages cannot carry (a file of a type no dialect reads, a tool the
+ * provider runs itself) fails with an `AiError` that says so.
  */
 import { AiError, type LanguageModel, Prompt, Tool } from "effect/ai"
 import type * as Schema from "effect/Schema"
 import { type Input as ChatRequest, jsonSchemaFormat, type ToolChoice } from "../../ChatRequest.js"
 import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../Message.js"
+import * as Media from "../tokens/media.js"
 import { metadataKey } from "./aiError.js"
 
 /** The fields of a request that the layer sets for every call (the model, the temperature, ...). */
@@ -33,20 +35,28 @@ const unsupported = (description: string) =>
 const toBase64 = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
 
-/** A file part as an image part: a URL as it is, bytes or base64 as a data URL. */
-const imageOf = (part: Prompt.FilePart): ContentPart | AiError.AiError => {
-  if (!part.mediaType.startsWith("image/")) {
-    return unsupported(`a ${part.mediaType} file: a prompt's files can only be images here`)
+/**
+ * A file part as our media part (an image, audio, a video, a PDF or a text document, as the gateway carries one): a
+ * URL as it is, with its media type when the URL does not say it; bytes or base64 as a data URL. A type no dialect
+ * carries fails, naming it.
+ */
+const mediaOf = (part: Prompt.FilePart): ContentPart | AiError.AiError => {
+  if (!Media.isCarried(part.mediaType)) {
+    return unsupported(
+      `a ${part.mediaType} file: a prompt's files can be images, audio, video, PDFs or text documents here`
+    )
   }
   const data = part.data
   const url = data instanceof URL
     ? data.toString()
     : data instanceof Uint8Array
     ? `data:${part.mediaType};base64,${toBase64(data)}`
-    : /^(https?:|data:)/.test(data)
+    : /^(https?:|gs:|data:)/.test(data)
     ? data
     : `data:${part.mediaType};base64,${data}`
-  return { type: "image", url }
+  return Media.mediaTypeOf({ url }) === part.mediaType.toLowerCase()
+    ? { type: "image", url }
+    : { type: "image", url, mediaType: part.mediaType }
 }
 
 const userMessage = (message: Prompt.UserMessage): Message | AiError.AiError => {
@@ -57,9 +67,9 @@ const userMessage = (message: Prompt.UserMessage): Message | AiError.AiError => 
     if (part.type === "text") {
       parts.push({ type: "text", text: part.text })
     } else {
-      const image = imageOf(part)
-      if (AiError.isAiError(image)) return image
-      parts.push(image)
+      const media = mediaOf(part)
+      if (AiError.isAiError(media)) return media
+      parts.push(media)
     }
   }
   return { role: "user", content: parts }

@@ -125,6 +125,14 @@ export function kindOfType(mediaType: string): Kind {
   return "document"
 }
 
+/**
+ * Whether some dialect carries a part of `mediaType` in a message: images, audio, video and PDFs, and text documents
+ * (`text/plain`, `text/csv`...), which Gemini reads; any other type (an archive, a spreadsheet) none does.
+ */
+export function isCarried(mediaType: string): boolean {
+  return kindOfType(mediaType) !== "document" || mediaType.toLowerCase().startsWith("text/")
+}
+
 /** A part's media type (its own, its `data:` URL's, its URL's extension's or host's), if one can be told. */
 export function mediaTypeOf(part: Pick<ImagePart, "url" | "mediaType">): string | undefined {
   if (part.mediaType !== undefined && part.mediaType !== "") return part.mediaType.toLowerCase()
