@@ -167,6 +167,11 @@ describe("simulator structured output", () => {
     expect(Simulator.parseFault("output=garbled")).toBe(`"output" needs nonconforming or text or loop, got "garbled"`)
   })
 
+  it("the usage fault parses, and names what is wrong", () => {
+    expect(Simulator.parseFault("usage=none")).toEqual({ _tag: "NoUsage" })
+    expect(Simulator.parseFault("usage=some")).toBe(`"usage" needs none, got "some"`)
+  })
+
   it("the chaos fault and retry-after=none parse, and name what is wrong", () => {
     expect(Simulator.parseFault("chaos=0.05;seed=7")).toEqual({ _tag: "Chaos", rate: 0.05, seed: 7 })
     expect(Simulator.parseFault("chaos=1")).toEqual({ _tag: "Chaos", rate: 1, seed: 1 })

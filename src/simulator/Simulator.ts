@@ -104,6 +104,10 @@
  *                       a Chat Completions server that goes on from a last
  *                       assistant message only when the request carries that
  *                       flag, and otherwise answers it with a new message
+ * usage=none            the reply reports no usage where its wire lets a reply
+ *                       leave it out: a Responses reply's `usage` is null, in the
+ *                       response and in a stream's final event; the reply is
+ *                       otherwise normal (its hosted tools' call items included)
  * chaos=<rate>          each request, with probability rate (0 to 1), gets one
  *                       fault of `chaosFaults` (each as likely), else the normal
  *                       reply; picked by a PRNG seeded with param seed=<integer>
@@ -300,6 +304,12 @@ export type Fault =
   | { readonly _tag: "RefusePrefill" }
   /** A last assistant message gone on from only when the request carries `flag`; else a new message answers it. */
   | { readonly _tag: "PrefillOnFlag"; readonly flag: Reply.PrefillFlag }
+  /**
+   * The reply reports no usage, where its wire lets a reply leave it out (`usage=none`).
+   *
+   * @since 0.3.0
+   */
+  | { readonly _tag: "NoUsage" }
   /** With probability `rate`, one fault of `chaosFaults`, picked by a PRNG seeded with `seed`. */
   | { readonly _tag: "Chaos"; readonly rate: number; readonly seed: number }
 

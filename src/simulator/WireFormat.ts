@@ -87,6 +87,13 @@ export interface ReplyMeta {
   /** Unix seconds, from `Clock`. */
   readonly created: number
   readonly model: string
+  /**
+   * `none`: the reply reports no usage (the `usage=none` fault), where its wire lets a reply leave it out. Default:
+   * reported.
+   *
+   * @since 0.3.0
+   */
+  readonly usage?: "none" | undefined
 }
 
 /**

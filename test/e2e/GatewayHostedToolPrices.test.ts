@@ -2,7 +2,8 @@
  * A Responses request's hosted tools are priced per call, over loopback with the official `openai` client against the
  * simulator (whose replies call the request's hosted tools, `max_tool_calls` calls in all): a budgeted key reserves
  * `max_tool_calls` calls (default `Pricing.defaultMaxToolCalls`, sent upstream as the bound) at the dearest hosted
- * tool's price before the call, and is charged the calls the reply's tool-call items count, whole or streamed.
+ * tool's price before the call, and is charged the calls the reply's tool-call items count, whole or streamed, with
+ * or without a `usage` object in the reply (the simulator's `usage=none` fault).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -17,34 +18,43 @@ const perMillion = { input_per_mtok: 1, output_per_mtok: 1 }
 const tinyKey = "gw-hosted-prices-tiny-4d6f8a0c2e"
 const walletKey = "gw-hosted-prices-wallet-5e7a9c1b3d"
 const dearKey = "gw-hosted-prices-dear-6f8b0d2c4e"
+const usagelessKey = "gw-hosted-prices-usageless-7a9c1e3b5d"
 
 const served = Effect.gen(function*() {
-  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 2 })
-  const responses = (model: string, pricing: Record<string, unknown>) => ({
+  const simulator = yield* Simulator.make({
+    apiKeys: [providerKey],
+    replyTokens: 2,
+    models: [...Simulator.defaultModels, "sim-usageless"]
+  })
+  const responses = (model: string, pricing: Record<string, unknown>, headers?: Record<string, string>) => ({
     model_name: model,
     api: "responses",
     base_url: `${simulator.url}/v1`,
     api_keys: [providerKey],
     max_retries: 0,
-    pricing
+    pricing,
+    ...(headers === undefined ? {} : { headers })
   })
   const gateway = yield* gatewayOn(simulator, undefined, {
     sim: [
       responses("gpt-4o-mini", perMillion),
       // Its own price for a search: a dollar.
-      responses("gpt-4o", { ...perMillion, hosted_tool_calls: { web_search: 1 } })
+      responses("gpt-4o", { ...perMillion, hosted_tool_calls: { web_search: 1 } }),
+      // An upstream whose replies carry no usage: the calls are counted from the reply's items all the same.
+      responses("sim-usageless", perMillion, { [Simulator.faultHeader]: "usage=none" })
     ],
     gateway: {
       keys: [
         { name: "tiny", key: tinyKey, budget: { limit: 0.01, period: "1 day" } },
         { name: "wallet", key: walletKey, budget: { limit: 0.5, period: "1 day" } },
-        { name: "dear", key: dearKey, budget: { limit: 5, period: "1 day" } }
+        { name: "dear", key: dearKey, budget: { limit: 5, period: "1 day" } },
+        { name: "usageless", key: usagelessKey, budget: { limit: 0.5, period: "1 day" } }
       ],
       admin_keys: [{ name: "ops", key: adminKey }]
     }
   })
   const client = (key: string) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 })
-  return { simulator, client }
+  return { simulator, client, gateway }
 })
 
 interface Asked {
@@ -152,6 +162,27 @@ describe("hosted tools are priced per call", () => {
         const spent = 5 - left(refused.message)
         assert.isAtLeast(spent, 2)
         assert.isBelow(spent, 2.001)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a reply with no usage object is charged its searches all the same, whole and streamed",
+    () =>
+      Effect.gen(function*() {
+        const { client } = yield* served
+        const usageless = client(usagelessKey)
+        // The upstream's reply says no usage: the gateway's answer carries its estimate, and the calls are charged.
+        const three = yield* ask(usageless, { maxToolCalls: 3, model: "sim-usageless" })
+        assert.deepStrictEqual([three.status, three.searches], [200, 3])
+        const four = yield* ask(usageless, { maxToolCalls: 4, stream: true, model: "sim-usageless" })
+        assert.deepStrictEqual([four.status, four.searches], [200, 4])
+        // $0.07 of searches spent and a few estimated tokens: 45 more searches ($0.45) do not fit.
+        const refused = yield* ask(usageless, { maxToolCalls: 45, model: "sim-usageless" })
+        assert.strictEqual(refused.status, 429)
+        const spent = 0.5 - left(refused.message)
+        assert.isAtLeast(spent, 0.07)
+        assert.isBelow(spent, 0.071)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

@@ -27,7 +27,7 @@
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
 import { ReasoningEffort } from "../../ChatRequest.js"
-import type { FinishReason, Usage } from "../../ChatResponse.js"
+import { emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
 import type {
   AssistantMessage,
   ContentPart,
@@ -1143,12 +1143,16 @@ export function hostedCalls(items: ReadonlyArray<JsonRecord>, tools: unknown): R
   return calls
 }
 
-// `usage` with the hosted tools' calls, when there were any.
+/**
+ * `usage` with the hosted tools' calls, when there were any. A reply with calls and no usage still carries them, on a
+ * usage of no tokens, which the `Llm` estimates and keeps the calls of.
+ */
 function withHostedCalls(
   counted: Usage | undefined,
   calls: Readonly<Record<string, number>>
 ): Usage | undefined {
-  return counted === undefined || Object.keys(calls).length === 0 ? counted : { ...counted, hostedToolCalls: calls }
+  if (Object.keys(calls).length === 0) return counted
+  return { ...(counted ?? emptyUsage), hostedToolCalls: calls }
 }
 // ---------------------------------------------------------------------------
 // The stream's events

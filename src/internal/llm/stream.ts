@@ -137,7 +137,7 @@ function settledSource(
       const settled = priced === finish ? chunk : Arr.map(chunk, (item) => (item === finish ? priced : item))
       return held.budget === undefined ? Effect.succeed(settled) : Effect.as(reconcile(held, usage), settled)
     }
-    return Effect.map(estimateStreamUsage(request, reply), (estimated): Batch => {
+    return Effect.map(estimateStreamUsage(request, reply, usage), (estimated): Batch => {
       const before = chunk.filter((item) => item._tag !== "Finish" && item._tag !== "Usage")
       const priced = withFinishCost(env, request, finish, estimated)
       if (callSpan !== undefined) annotateFinish(callSpan, priced, estimated)

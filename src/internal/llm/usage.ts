@@ -70,23 +70,30 @@ export function completionTokens(response: Pick<ChatResponse, "text" | "reasonin
   })
 }
 
-function usageOf(prompt: number, completion: number): Usage {
+// The hosted tools' calls a reply counted are kept when its tokens are estimated: they are billed apart from them.
+function usageOf(prompt: number, completion: number, reported: Usage | undefined): Usage {
+  const calls = reported?.hostedToolCalls
   return {
     promptTokens: prompt,
     completionTokens: completion,
     totalTokens: prompt + completion,
     cachedPromptTokens: 0,
     reasoningTokens: 0,
-    estimated: true
+    estimated: true,
+    ...(calls === undefined ? {} : { hostedToolCalls: calls })
   }
 }
 
-/** Usage counted locally, marked `estimated`. */
+/** Usage counted locally, marked `estimated`, with the hosted tools' calls the reply counted. */
 export function estimateUsage(
   request: ChatRequest,
-  response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">
+  response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls"> & { readonly usage?: Usage | undefined }
 ): Effect.Effect<Usage> {
-  return Effect.zipWith(promptTokens(request), completionTokens(response), usageOf)
+  return Effect.zipWith(
+    promptTokens(request),
+    completionTokens(response),
+    (prompt, completion) => usageOf(prompt, completion, response.usage)
+  )
 }
 
 /**
@@ -151,9 +158,16 @@ export function makeReplyCounter(): ReplyCounter {
   }
 }
 
-/** The usage of a streamed reply, counted locally and marked `estimated`. */
-export function estimateStreamUsage(request: ChatRequest, reply: ReplyCounter): Effect.Effect<Usage> {
-  return Effect.map(promptTokens(request), (prompt) => usageOf(prompt, reply.completion()))
+/**
+ * The usage of a streamed reply, counted locally and marked `estimated`, with the hosted tools' calls of the usage it
+ * `reported` (one of no tokens).
+ */
+export function estimateStreamUsage(
+  request: ChatRequest,
+  reply: ReplyCounter,
+  reported: Usage | undefined
+): Effect.Effect<Usage> {
+  return Effect.map(promptTokens(request), (prompt) => usageOf(prompt, reply.completion(), reported))
 }
 
 /** The usage of embedding `inputs`, counted locally (a tokenized input: its ids) and marked `estimated`. */

@@ -227,6 +227,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       readonly fault: ReplyFault | undefined
       readonly output: Reply.OutputMode | undefined
       readonly continuation: Reply.ContinuationMode | undefined
+      /** `usage=none`: the reply reports no usage. */
+      readonly noUsage: boolean
       /** `prefill=...`: what a request that ends with an assistant message gets. */
       readonly prefill: Extract<Admitted, { readonly _tag: "RefusePrefill" | "PrefillOnFlag" }> | undefined
       readonly decoded: T
@@ -243,7 +245,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (isPlan(admitted)) return admitted
     const prefill = admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" ? admitted : undefined
     const fault = admitted?._tag === "Output" || admitted?._tag === "Continuation" ||
-        admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag"
+        admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" || admitted?._tag === "NoUsage"
       ? undefined
       : admitted
     const output = admitted?._tag === "Output" ? admitted.mode : undefined
@@ -269,6 +271,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       fault,
       output,
       continuation,
+      noUsage: admitted?._tag === "NoUsage",
       prefill,
       decoded,
       body,
@@ -321,7 +324,12 @@ export const makeEngine = (config: Config, startedAt: number) => {
       continuation
     })
     if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
-    const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }
+    const meta: ReplyMeta = {
+      id: `${format.idPrefix}sim${id}`,
+      created: Math.floor(now / 1000),
+      model: prompt.model,
+      ...(opened.noUsage ? { usage: "none" as const } : {})
+    }
     if (decoded.keeps === true) storedReplies.keep(meta.id, prompt, reply)
 
     if (decoded.stream) {

@@ -28,6 +28,7 @@ const faultParams = {
   output: [],
   continuation: [],
   prefill: [],
+  usage: [],
   chaos: ["seed"]
 } as const satisfies Readonly<Record<string, ReadonlyArray<string>>>
 
@@ -191,6 +192,8 @@ export const parseFault = (value: string): Fault | string => {
       )
     case "echo-key":
       return word(["error", "body"], (where) => ({ _tag: "EchoKey", where }))
+    case "usage":
+      return word(["none"], () => ({ _tag: "NoUsage" }))
     case "chaos": {
       const rate = Number(raw)
       if (!(/^\d+(\.\d+)?$/.test(raw) && rate <= 1)) return `"chaos" needs a rate from 0 to 1, got "${raw}"`
@@ -260,6 +263,7 @@ export type ReplyFault = Exclude<
       | "Continuation"
       | "RefusePrefill"
       | "PrefillOnFlag"
+      | "NoUsage"
       | "Chaos"
       | "EchoKey"
   }
@@ -268,7 +272,7 @@ export type ReplyFault = Exclude<
 /** A fault the gate lets through: one that changes the reply's delivery, its content or what the request may be. */
 export type Admitted =
   | ReplyFault
-  | Extract<Fault, { readonly _tag: "Output" | "Continuation" | "RefusePrefill" | "PrefillOnFlag" }>
+  | Extract<Fault, { readonly _tag: "Output" | "Continuation" | "RefusePrefill" | "PrefillOnFlag" | "NoUsage" }>
 
 /** A stream's events as a fault leaves them: the events, what follows them, and how the connection ends. */
 export interface FaultedStream {

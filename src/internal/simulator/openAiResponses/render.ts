@@ -106,7 +106,7 @@ function responseOf(meta: ReplyMeta, extra: Extra, reply: Reply.Reply | undefine
     incomplete,
     model: meta.model,
     output: reply === undefined ? [] : outputItems(reply, meta, extra),
-    usage: reply === undefined ? undefined : usageOf(reply.usage)
+    usage: reply === undefined || meta.usage === "none" ? undefined : usageOf(reply.usage)
   })
 }
 
