@@ -1,7 +1,8 @@
 /**
  * A budgeted key reserves each media part by what it is, not by the field it came in, over loopback with the official
  * `@google/genai` and `openai` clients against the simulator: a Gemini `fileData` YouTube URL, whose length cannot be
- * read, is refused (400) before the provider is called unless the model's pricing gives `media_seconds`; audio sent as
+ * read, is refused (400) before the provider is called unless the model's pricing gives `media_seconds`, and so is a
+ * `gs://` object of no stated type and no extension; audio sent as
  * an `image_url` data URL is reserved as audio, by its seconds, and refused by a Chat Completions deployment, which
  * reads images only; a PDF is reserved by its pages; a reservation the budget cannot cover is refused (429). Anthropic
  * `document` blocks (a base64 PDF, a PDF by URL) sent with the official `@anthropic-ai/sdk` client are priced by pages
@@ -163,10 +164,16 @@ describe("a budgeted key reserves each media part by what it is", () => {
         })
         assert.strictEqual(uploaded.status, 400)
         assert.include(uploaded.message, "a video (video/mp4) by URL")
+        // A Cloud Storage object of no extension and no stated type could be anything, not a cheap image.
+        const object: Part = { fileData: { fileUri: "gs://scans-bucket/2026/0001" } }
+        const unknown = yield* askGemini(google, "gemini-sim", object)
+        assert.strictEqual(unknown.status, 400)
+        assert.include(unknown.message, "messages[0].content[1] is a file of no stated type by URL")
         assert.strictEqual((yield* simulator.stats).requests, before)
-        // 30 seconds at 263 tokens: within $0.01, so the call is made.
+        // 30 seconds at 263 tokens: within $0.01, so the call is made; so is the object, at its worst case.
         assert.strictEqual((yield* askGemini(google, "gemini-clip", video)).status, 200)
-        assert.strictEqual((yield* simulator.stats).requests, before + 1)
+        assert.strictEqual((yield* askGemini(google, "gemini-clip", object)).status, 200)
+        assert.strictEqual((yield* simulator.stats).requests, before + 2)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )
