@@ -1,12 +1,11 @@
 /**
  * A budgeted key reserves each media part by what it is, not by the field it came in, over loopback with the official
- * `@google/genai` and `openai` clients against the simulator: a Gemini `fileData` YouTube URL, whose length cannot be
- * read, is refused (400) before the provider is called unless the model's pricing gives `media_seconds`, and so is a
- * `gs://` object of no stated type and no extension; audio sent as
- * an `image_url` data URL is reserved as audio, by its seconds, and refused by a Chat Completions deployment, which
- * reads images only; a PDF is reserved by its pages; a reservation the budget cannot cover is refused (429). Anthropic
- * `document` blocks (a base64 PDF, a PDF by URL) sent with the official `@anthropic-ai/sdk` client are priced by pages
- * and answered by an Anthropic deployment; a Chat Completions deployment refuses them by their path.
+ * `@google/genai`, `openai` and `@anthropic-ai/sdk` clients against the simulator: a Gemini `fileData` YouTube URL,
+ * whose length cannot be read, is refused (400) before the provider is called unless the model's pricing gives
+ * `media_seconds`, and so is a `gs://` object of no stated type and no extension; audio sent as an `image_url` data URL
+ * is reserved as audio, by its seconds, and refused by a Chat Completions deployment, which reads images only; a PDF is
+ * reserved by its pages, an Anthropic `document` block's too (base64 or by URL), answered by an Anthropic deployment
+ * and refused by a Chat Completions one; a reservation the budget cannot cover is refused (429).
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { assert, describe, it } from "@effect/vitest"
