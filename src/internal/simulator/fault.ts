@@ -41,8 +41,8 @@ const isFaultKind = (kind: string): kind is FaultKind => Object.hasOwn(faultPara
 /**
  * The faults a `chaos` fault picks from, each as likely: every per-request
  * fault of the grammar (`down`, a window in time, `output`, which only
- * schemas notice, `flood`, which only a size limit ends, and `echo-key`, a
- * test of masking, aside), streams
+ * schemas notice, `flood`, which only a size limit ends, `echo-key`, a
+ * test of masking, and `usage`, which only a count of usage notices, aside), streams
  * cut before and after their first chunk.
  */
 export const chaosFaults: ReadonlyArray<string> = [
