@@ -45,11 +45,12 @@ export class TextPart extends Schema.Opaque<TextPart>()(Schema.Struct({
 })) {}
 
 /**
- * A medium inside a multi-part user message, by URL: an `https:` URL or a `data:` URL. Most often an image, the only
- * medium Chat Completions, Responses, Anthropic, Bedrock and Ollama deployments take by URL; a Gemini deployment also
- * takes audio, video and PDF. What it is comes from `mediaType`, else the `data:` URL's own type, else the URL's file
- * extension or host (a YouTube video), else it is an image; a deployment that cannot read it refuses it by its path,
- * and a budget reserves it by what it is (docs/cost.md, "Media").
+ * A medium inside a multi-part user message, by URL: an `https:` URL (a `gs://` one for Vertex) or a `data:` URL. Most
+ * often an image, the only medium Chat Completions, Responses, Bedrock and Ollama deployments take; an Anthropic
+ * deployment also takes a PDF, a Gemini one audio, video, PDFs and text documents. What it is comes from `mediaType`,
+ * else the `data:` URL's own type, else the URL's file extension or host (a YouTube video), else it is an image by a
+ * web URL and a file of no stated type by any other; a deployment that cannot read it refuses it by its path, and a
+ * budget reserves it by what it is (docs/cost.md, "Media").
  *
  * @since 0.1.0
  * @category Models
@@ -59,7 +60,8 @@ export class ImagePart extends Schema.Opaque<ImagePart>()(Schema.Struct({
   url: Schema.String,
   /**
    * The IANA media type of what `url` holds (`video/mp4`, `application/pdf`), as a Gemini `fileData` names it.
-   * Default: the `data:` URL's own type, else what the URL's extension or host says, else an image.
+   * Default: the `data:` URL's own type, else what the URL's extension or host says, else an image by a web URL and
+   * a file of no stated type by any other.
    *
    * @since 0.3.0
    */
