@@ -4,8 +4,9 @@
  * whose length cannot be read, is refused (400) before the provider is called unless the model's pricing gives
  * `media_seconds`, and so is a `gs://` object of no stated type and no extension; audio sent as an `image_url` data URL
  * is reserved as audio, by its seconds, and refused by a Chat Completions deployment, which reads images only; a PDF is
- * reserved by its pages, an Anthropic `document` block's too (base64 or by URL), answered by an Anthropic deployment
- * and refused by a Chat Completions one; a reservation the budget cannot cover is refused (429).
+ * reserved by its pages, an Anthropic `document` block's too (base64 or by URL), sent to an Anthropic deployment as
+ * the client wrote it (a recording upstream) and refused by a Chat Completions one; a reservation the budget cannot
+ * cover is refused (429).
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { assert, describe, it } from "@effect/vitest"
@@ -16,6 +17,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { adminKey, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { rejection } from "../utils/gatewayHarness.js"
+import { serve } from "../utils/loopbackServer.js"
 import { dataUrl, pdf, wav } from "../utils/media.js"
 
 // A dollar a million tokens in and out: a budget of $0.01 holds 10,000 tokens.
@@ -253,6 +255,73 @@ describe("a budgeted key reserves each media part by what it is", () => {
         assert.include(elsewhere.message, "messages[0].content[1] is a pdf (application/pdf)")
         assert.include(elsewhere.message, "the Chat Completions API takes images only")
         assert.strictEqual((yield* simulator.stats).requests, before + 2)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "an Anthropic deployment is sent the client's document blocks unchanged",
+    () =>
+      Effect.gen(function*() {
+        // An Anthropic upstream that keeps each body it is sent and answers one short message.
+        const bodies: Array<Record<string, unknown>> = []
+        const upstream = yield* serve((req, res) => {
+          let text = ""
+          req.setEncoding("utf8")
+          req.on("data", (part: string) => text += part)
+          req.on("end", () => {
+            bodies.push(JSON.parse(text))
+            res.writeHead(200, { "content-type": "application/json" })
+            res.end(JSON.stringify({
+              id: "msg_recorded",
+              type: "message",
+              role: "assistant",
+              model: "claude-recorded",
+              content: [{ type: "text", text: "A report." }],
+              stop_reason: "end_turn",
+              stop_sequence: null,
+              usage: { input_tokens: 12, output_tokens: 3 }
+            }))
+          })
+        })
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+        const gateway = yield* gatewayOn(simulator, undefined, {
+          sim: [{
+            model_name: "claude-recorded",
+            api: "anthropic",
+            base_url: upstream.url,
+            api_keys: [providerKey],
+            max_retries: 0,
+            pricing: perMillion
+          }],
+          gateway: {
+            // A dollar: the PDF by URL is reserved as 1,000 pages.
+            keys: [{ name: "media", key: budgetedKey, budget: { limit: 1, period: "1 day" } }],
+            admin_keys: [{ name: "ops", key: adminKey }]
+          }
+        })
+        const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: budgetedKey, maxRetries: 0 })
+        const documents = [
+          {
+            type: "document",
+            source: { type: "base64", media_type: "application/pdf", data: pdf(2).toString("base64") }
+          },
+          { type: "document", source: { type: "url", url: "https://example.com/files/annual-report" } }
+        ] as const
+        const reply = yield* Effect.promise(() =>
+          anthropic.messages.create({
+            model: "claude-recorded",
+            max_tokens: 16,
+            messages: [{ role: "user", content: [{ type: "text", text: "Compare these." }, ...documents] }]
+          })
+        )
+        const first = reply.content[0]
+        assert.strictEqual(first?.type === "text" ? first.text : undefined, "A report.")
+        assert.strictEqual(bodies.length, 1)
+        assert.deepStrictEqual(bodies[0]!["messages"], [{
+          role: "user",
+          content: [{ type: "text", text: "Compare these." }, ...documents]
+        }])
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )
