@@ -591,3 +591,31 @@ describe("hosted tools' calls in a reply, and their bound in a request", () => {
     expect(Codec.requestBody({ messages }, options)["max_tool_calls"]).toBeUndefined()
   })
 })
+
+describe("internal/codec/openAiResponses: hosted calls with or without usage", () => {
+  const tools = ["web_search", "file_search", "code_interpreter", "image_generation", "mcp"] as const
+  it("a reply's hosted call items are counted whether or not it carries usage", () => {
+    fc.assert(fc.property(
+      simulated,
+      fc.array(fc.constantFrom(...tools), { maxLength: 6 }),
+      fc.boolean(),
+      (reply, hostedCalls, withoutUsage) => {
+        const at = withoutUsage ? { ...meta, usage: "none" as const } : meta
+        const body = JSON.parse(renderReply(reply, at, { ...extra, hostedCalls })) as Codec.JsonRecord
+        expect(body["usage"] === null).toBe(withoutUsage)
+        const counted: Record<string, number> = {}
+        for (const tool of hostedCalls) counted[tool] = (counted[tool] ?? 0) + 1
+        const usage = Codec.reply(body, false).usage
+        if (hostedCalls.length === 0) {
+          expect(usage?.hostedToolCalls).toBeUndefined()
+          if (withoutUsage) expect(usage).toBeUndefined()
+        } else {
+          expect(usage?.hostedToolCalls).toEqual(counted)
+          // No usage: no tokens, which the Llm estimates, keeping the calls.
+          if (withoutUsage) expect(usage?.totalTokens).toBe(0)
+          else expect(usage?.totalTokens).toBe(reply.usage.totalTokens)
+        }
+      }
+    ))
+  })
+})
