@@ -21,12 +21,20 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Gateway from "../../../Gateway.js"
 import * as Allow from "./allow.js"
+import * as Rpc from "./rpc.js"
 
-/** A connected server: its name, its client and the tools the gateway takes from it. */
+/**
+ * A connected server: its name, its client (and the client's transport, for the requests `rpc.ts` sends), the tools
+ * the gateway takes from it, and its resources, resource templates and prompts.
+ */
 export interface Upstream {
   readonly name: string
   readonly client: McpClient.McpClient
+  readonly transport: McpClient.Transport
   readonly tools: ReadonlyArray<McpSchema.Tool>
+  readonly resources: ReadonlyArray<McpSchema.Resource>
+  readonly templates: ReadonlyArray<McpSchema.ResourceTemplate>
+  readonly prompts: ReadonlyArray<McpSchema.Prompt>
 }
 
 /** How long a server has to answer its initialization and its list of tools. */
@@ -75,5 +83,8 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
   const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
   const taken = server.tools === undefined ? Allow.everything : Allow.rule(server.tools)
   const tools = (yield* client.listTools()).filter((tool) => taken(tool.name))
-  return { name, client, tools } satisfies Upstream
+  const resources = yield* client.listResources()
+  const prompts = yield* client.listPrompts()
+  const templates = yield* Rpc.listTemplates(connected, connectTimeout)
+  return { name, client, transport: connected, tools, resources, templates, prompts } satisfies Upstream
 })
