@@ -115,25 +115,31 @@ function outcomeOf(
 
 // The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
 // the request's `Governed`; the upstream's result as it gave it. A call its client cancels is interrupted here, which
-// cancels it upstream (`rpc.ts`) and gives its reservation back.
+// cancels it upstream (`rpc.ts`).
 function forward(served: Served) {
   const { limiter, price, upstream } = served.server
-  const send = (payload: Readonly<Record<string, unknown>> | undefined, meta: Readonly<Record<string, string>>) =>
-    Rpc.request(
-      upstream.transport,
-      "tools/call",
-      { name: served.tool.name, ...(payload === undefined ? {} : { arguments: payload }), _meta: meta },
-      McpSchema.CallToolResult,
-      served.tool
-    ).pipe(Effect.mapError((error) => Rpc.failed(upstream.name, error)))
+  type Arguments = Readonly<Record<string, unknown>> | undefined
+  // `sending` is told the moment the call leaves for its server (its limits taken).
+  const send = (payload: Arguments, meta: Readonly<Record<string, string>>, sending: () => void) =>
+    Effect.suspend(() => {
+      sending()
+      return Rpc.request(
+        upstream.transport,
+        "tools/call",
+        { name: served.tool.name, ...(payload === undefined ? {} : { arguments: payload }), _meta: meta },
+        McpSchema.CallToolResult,
+        served.tool
+      )
+    }).pipe(Effect.mapError((error) => Rpc.failed(upstream.name, error)))
   const limited = limiter === undefined ? send : (
-    payload: Readonly<Record<string, unknown>> | undefined,
-    meta: Readonly<Record<string, string>>
+    payload: Arguments,
+    meta: Readonly<Record<string, string>>,
+    sending: () => void
   ) =>
     Effect.scoped(
       Effect.andThen(
         Effect.mapError(limiter.consume(), (error) => Rpc.failed(upstream.name, error)),
-        send(payload, meta)
+        send(payload, meta, sending)
       )
     )
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
@@ -153,7 +159,12 @@ function forward(served: Served) {
           entry.error = answer.code ?? String(answer.status)
           return refused(answer)
         })
-        const result = yield* limited(payload, span.meta)
+        let sent = false
+        // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
+        // have run it: the reservation is charged, as a model call interrupted in flight is.
+        const result = yield* limited(payload, span.meta, () => void (sent = true)).pipe(
+          Effect.onInterrupt(() => sent ? Effect.void : settle(0))
+        )
         // The server ran the call, whatever its result says: it is charged its price.
         yield* settle(price)
         entry.cost = price > 0 ? price : undefined
