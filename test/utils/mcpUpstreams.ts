@@ -4,7 +4,7 @@
  * SDK's low-level `Server` over its Streamable HTTP transport (stateless, a server made for each request, or with a
  * session). Made with them: `effectServer` (`read`: a block of every content type and `structuredContent`; `fail`: an
  * `isError` result; resources, a template and a prompt; it records the `authorization` header of every request and
- * the `_meta` of every call), `namedTools`, `waitingServer` (a `wait` tool that records its calls and their
+ * the `_meta` of every call), `namedTools`, `namedCatalog` (resources, templates and prompts of given names), `waitingServer` (a `wait` tool that records its calls and their
  * cancellations), `sdkServer` (`echo`, and `secret`, which the tests' configuration does not take; a resource and a
  * prompt; the `_meta` of every call), `changingServer` (tools a test changes) and `askingServer` (a tool that asks
  * its client for sampling and roots, with a session). And `calcServer`: the path of the stdio fixture
@@ -196,6 +196,37 @@ export const namedTools = (names: ReadonlyArray<string>) =>
       (name) => server.addTool(tool(name, `The ${name} tool.`, { type: "object" }, () => Effect.succeed(text(name)))),
       { discard: true }
     )).pipe(Effect.map(({ url }) => url))
+
+/**
+ * An Effect upstream over HTTP with, for each of `names`, a resource (`doc:///<name>`, read as its name), a template
+ * `<name>_page` (`doc:///<name>/pages/{n}`) and a prompt, each named `<name>`; its URL (`/mcp` on it).
+ */
+export const namedCatalog = (names: ReadonlyArray<string>) =>
+  effectUpstream("catalog", (server) =>
+    Effect.forEach(names, (name) =>
+      Effect.gen(function*() {
+        yield* server.addResource({
+          resource: new McpSchema.Resource({ uri: `doc:///${name}`, name }),
+          annotations: Context.empty(),
+          handle: Effect.succeed({ contents: [{ uri: `doc:///${name}`, text: name }] })
+        })
+        yield* server.addResourceTemplate({
+          template: new McpSchema.ResourceTemplate({ uriTemplate: `doc:///${name}/pages/{n}`, name: `${name}_page` }),
+          annotations: Context.empty(),
+          routerPath: `doc::///${name}/pages/:0`,
+          completions: {},
+          handle: (uri) => Effect.succeed({ contents: [{ uri, text: name }] })
+        })
+        yield* server.addPrompt({
+          prompt: new McpSchema.Prompt({ name }),
+          annotations: Context.empty(),
+          completions: {},
+          handle: () =>
+            Effect.succeed(
+              new McpSchema.GetPromptResult({ messages: [{ role: "user", content: { type: "text", text: name } }] })
+            )
+        })
+      }), { discard: true })).pipe(Effect.map(({ url }) => url))
 
 /**
  * An Effect upstream over HTTP with one tool, `wait`, that answers after `millis`: its URL, and the most calls it had
