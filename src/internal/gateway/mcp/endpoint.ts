@@ -185,7 +185,7 @@ function forward(served: Served) {
     return yield* Trace.traced(
       { server: upstream.name, tool: served.tool.name, name: served.name, keyId: entry.caller?.id },
       {
-        meta: context.requestMetadata as Readonly<Record<string, unknown>> | undefined,
+        meta: context.requestMetadata,
         headers: http._tag === "Some" ? http.value.headers : Headers.empty
       },
       call
