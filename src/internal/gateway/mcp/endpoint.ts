@@ -1,19 +1,19 @@
 /**
  * The gateway's MCP endpoints, built with each configuration: `/mcp`, every configured server's tools as
- * `<server>__<tool>`, and `/mcp/<server>`, one server's tools under their own names. Each is an `effect/ai/McpServer`
- * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions and the stateless 2026-07-28) on a router
- * of its own, whose tools call the upstream's through its `McpClient` and hand back its whole result (every content
- * block, `structuredContent`, `isError`). The gateway's route serves them through `Serving.served` (the guard, the
- * key), giving each request its caller's tool rule (`Visible`): a tool the rule does not allow is hidden by
- * `McpServer.visibility`, left out of lists and answered as unknown when called, the same as a tool no server has; so
- * is
- * a tool whose definition is not the one pinned (`pins.ts`), for every caller, until an admin approves it.
+ * `<server>__<tool>` (its resources, templates and prompts as `resources.ts` names them), and `/mcp/<server>`, one
+ * server's under their own names. Each is an `effect/ai/McpServer` (`layerHttp`: Streamable HTTP, the 2025-11-25
+ * revision with its sessions and the stateless 2026-07-28) on a router of its own, whose tools call the upstream's
+ * (`rpc.ts`, with the caller's trace in `_meta`: `trace.ts`) and hand back its whole result (every content block,
+ * `structuredContent`, `isError`). The gateway's route serves them through `Serving.served` (the guard, the key),
+ * giving each request its caller's rule (`Visible`): what the rule does not allow is hidden by its registration's
+ * `McpServer.visibility`, left out of lists and answered as unknown when called or read, the same as what no server
+ * has; so is a tool whose definition is not the one pinned (`pins.ts`), for every caller, until an admin approves it.
  *
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
- * server's
- * `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers (nothing when it
- * fails the call); then its server's own `RateLimiter` (`maxConcurrency`, `rateLimit`), waited for. Its server, tool,
- * the SHA-256 of its arguments, its cost and outcome go to the request's log entry (its row and line) and metrics.
+ * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
+ * (nothing when it fails the call, or when it is cancelled before it was sent); then its server's own `RateLimiter`
+ * (`maxConcurrency`, `rateLimit`), waited for. Its server, tool, the SHA-256 of its arguments, its cost and outcome go
+ * to the request's log entry (its row and line), its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"

@@ -2,8 +2,9 @@
  * One MCP server of the configuration, connected: over Streamable HTTP with the gateway's headers (its credentials,
  * never a caller's), or a program the gateway starts and speaks to over its standard input and output, stopped when
  * the configuration's scope closes (its input closed, then SIGTERM: `effect/ai/McpClient`'s stdio transport). Each is
- * spoken to in the 2025-11-25 revision, the one every MCP server of this year answers, and its tools are listed once,
- * when the configuration is built: those its entry's `tools` takes, each called through the same client.
+ * spoken to in the 2025-11-25 revision, the one every MCP server of this year answers, declaring no capability of a
+ * client (no sampling, elicitation or roots). Its tools (those its entry's `tools` takes), resources, resource
+ * templates and prompts are listed once, when the configuration is built, each then used through the same client.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
