@@ -84,7 +84,7 @@ const fixture = Layer.effect(
     const open = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(openConfig), port: 0 }).pipe(
       Scope.provide(openScope)
     )
-    return { keyed, open, authorizations: files.authorizations, closeOpen: Scope.close(openScope, Exit.void) }
+    return { keyed, open, authorizations: files.seen.authorizations, closeOpen: Scope.close(openScope, Exit.void) }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 

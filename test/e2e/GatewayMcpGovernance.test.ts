@@ -220,14 +220,14 @@ describe("MCP tool calls governed as model calls", () => {
         database: { sqlite: join(yield* temporary, "gateway.db") }
       })
       const client = yield* sdkClient(`${gateway.url}/mcp`, pacedKey)
-      const before = files.authorizations.length
+      const before = files.seen.authorizations.length
       const outcomes = yield* Effect.forEach([1, 2, 3], () => call(client, "files__read", { path: "a" }))
       expect(outcomes.map((outcome) => outcome.isError)).toEqual([false, false, true])
       expect(outcomes[2]!.text).toBe(
         "This gateway key's rate limit is reached. Retry after the time in the Retry-After header."
       )
       // Two calls sent upstream, the third not.
-      expect(files.authorizations.length - before).toBe(2)
+      expect(files.seen.authorizations.length - before).toBe(2)
       const metrics = samplesOf((yield* get(gateway, "/metrics", adminKey)).text)
       const calls = (outcome: string) =>
         valueOf(metrics, "llm_gateway_mcp_calls_total", { server: "files", tool: "read", outcome })

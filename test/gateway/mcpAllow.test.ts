@@ -2,7 +2,8 @@
  * Which MCP tools a key may use (`internal/gateway/mcp/allow.ts`), over its whole domain: a list's rule against a
  * glob matcher written the other way (by recursion, not a regular expression), and, through the gateway's `/mcp`
  * endpoint itself, for random lists of a key and its team: what the key lists equals what it may call equals the
- * tools both lists match, asked by the official SDK's client.
+ * tools both lists match, asked by the official SDK's client; and the same of resources, templates and prompts, which
+ * the same rule governs over their qualified names.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { assert, describe, expect, it } from "@effect/vitest"
@@ -17,7 +18,7 @@ import * as Endpoint from "../../src/internal/gateway/mcp/endpoint.js"
 import * as Pins from "../../src/internal/gateway/mcp/pins.js"
 import * as Logs from "../../src/internal/gateway/observe/record.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { namedTools } from "../utils/mcpUpstreams.js"
+import { namedCatalog, namedTools } from "../utils/mcpUpstreams.js"
 
 // `glob` matches `name`: `*` any run of characters, every other character itself.
 function matches(glob: string, name: string): boolean {
@@ -65,6 +66,32 @@ const pattern = fc.oneof(
 )
 const list = fc.option(fc.array(pattern, { maxLength: 4 }), { nil: undefined })
 
+// `endpoints`' `/mcp` on loopback, each request given the rule `rule()` names then; the official SDK's client on it.
+const served = (endpoints: Endpoint.Endpoints, rule: () => Allow.Rule) =>
+  Effect.gen(function*() {
+    const http = Http.createServer()
+    const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 })
+    // Each call free and unlimited (its governance is `GatewayMcpGovernance.test.ts`'s): only the rule is checked.
+    const free: Endpoint.Governance = {
+      reserve: () => Effect.succeed(() => Effect.void),
+      entry: Logs.begin({ id: "property", method: "POST", url: "/mcp", start: 0, log: false }),
+      metrics: { toolCall: () => {} }
+    }
+    yield* listening.serve(Effect.suspend(() =>
+      endpoints.http.pipe(
+        Effect.provideService(Endpoint.Visible, rule()),
+        Effect.provideService(Endpoint.Governed, free)
+      )
+    ))
+    const url = new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`)
+    const client = new Client({ name: "property", version: "1.0.0" })
+    yield* Effect.acquireRelease(
+      Effect.promise(() => client.connect(new StreamableHTTPClientTransport(url))),
+      () => Effect.promise(() => client.close())
+    )
+    return client
+  })
+
 describe("MCP tool rules at /mcp", () => {
   it.live(
     "what a key lists equals what it may call equals what its list and its team's both match",
@@ -74,28 +101,8 @@ describe("MCP tool rules at /mcp", () => {
           files: { url: yield* namedTools(servers.files) },
           calc: { url: yield* namedTools(servers.calc) }
         }, Pins.make(Pins.memoryStore(), () => {}))
-        // The endpoint on loopback, each request given the rule of the sample being checked.
         let rule: Allow.Rule = Allow.nothing
-        const http = Http.createServer()
-        const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 })
-        // Each call free and unlimited (its governance is `GatewayMcpGovernance.test.ts`'s): only the rule is checked.
-        const free: Endpoint.Governance = {
-          reserve: () => Effect.succeed(() => Effect.void),
-          entry: Logs.begin({ id: "property", method: "POST", url: "/mcp", start: 0, log: false }),
-          metrics: { toolCall: () => {} }
-        }
-        yield* listening.serve(Effect.suspend(() =>
-          endpoints.http.pipe(
-            Effect.provideService(Endpoint.Visible, rule),
-            Effect.provideService(Endpoint.Governed, free)
-          )
-        ))
-        const url = new URL(`http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`)
-        const client = new Client({ name: "property", version: "1.0.0" })
-        yield* Effect.acquireRelease(
-          Effect.promise(() => client.connect(new StreamableHTTPClientTransport(url))),
-          () => Effect.promise(() => client.close())
-        )
+        const client = yield* served(endpoints, () => rule)
         yield* Effect.promise(() =>
           fc.assert(
             fc.asyncProperty(list, fc.option(list, { nil: undefined }), async (own, team) => {
@@ -121,6 +128,72 @@ describe("MCP tool rules at /mcp", () => {
               expect(callable.sort()).toEqual(expected)
             }),
             { numRuns: 40 }
+          )
+        )
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    { timeout: 120_000 }
+  )
+})
+
+const catalogs = { files: ["read", "write", "list"], calc: ["add", "sub_x"] } as const
+const entries = Object.entries(catalogs).flatMap(([server, names]) => names.map((name) => ({ server, name })))
+
+// What a request ended in: nothing when it succeeded, else its error's code and message with `name` put as NAME.
+const failure = (request: Promise<unknown>, name: string) =>
+  request.then(
+    () => undefined,
+    (error: unknown) => {
+      const { code, message } = error as { readonly code: number; readonly message: string }
+      return { code, message: message.replaceAll(name, "NAME") }
+    }
+  )
+
+describe("MCP resource, template and prompt rules at /mcp", () => {
+  it.live(
+    "what a key lists of each equals what it may read or get equals what both its lists match; hidden is absent",
+    () =>
+      Effect.gen(function*() {
+        const endpoints = yield* Endpoint.make({
+          files: { url: yield* namedCatalog(catalogs.files) },
+          calc: { url: yield* namedCatalog(catalogs.calc) }
+        }, Pins.make(Pins.memoryStore(), () => {}))
+        let rule: Allow.Rule = Allow.nothing
+        const client = yield* served(endpoints, () => rule)
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(list, fc.option(list, { nil: undefined }), async (own, team) => {
+              rule = team === undefined ? Allow.rule(own) : Allow.both(Allow.rule(own), Allow.rule(team))
+              const allowed = (name: string) =>
+                reference(own ?? [])(name) && (team === undefined || reference(team ?? [])(name))
+              const absentResource = await failure(
+                client.readResource({ uri: "mcp://files/doc:///none" }),
+                "mcp://files/doc:///none"
+              )
+              const absentPrompt = await failure(client.getPrompt({ name: "files__none" }), "files__none")
+              expect(absentResource).toBeDefined()
+              expect(absentPrompt).toBeDefined()
+
+              const resources = entries.map(({ name, server }) => Allow.qualified(server, name))
+              const templates = entries.map(({ name, server }) => Allow.qualified(server, `${name}_page`))
+              expect((await client.listResources()).resources.map((resource) => resource.name).sort())
+                .toEqual(resources.filter(allowed).sort())
+              expect((await client.listResourceTemplates()).resourceTemplates.map((template) => template.name).sort())
+                .toEqual(templates.filter(allowed).sort())
+              expect((await client.listPrompts()).prompts.map((prompt) => prompt.name).sort())
+                .toEqual(resources.filter(allowed).sort())
+              for (const { name, server } of entries) {
+                const qualified = Allow.qualified(server, name)
+                const uri = `mcp://${server}/doc:///${name}`
+                const page = `mcp://${server}/doc:///${name}/pages/7`
+                expect(await failure(client.readResource({ uri }), uri))
+                  .toEqual(allowed(qualified) ? undefined : absentResource)
+                expect(await failure(client.readResource({ uri: page }), page))
+                  .toEqual(allowed(`${qualified}_page`) ? undefined : absentResource)
+                expect(await failure(client.getPrompt({ name: qualified }), qualified))
+                  .toEqual(allowed(qualified) ? undefined : absentPrompt)
+              }
+            }),
+            { numRuns: 30 }
           )
         )
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),

@@ -1,15 +1,26 @@
 /**
- * The MCP servers the gateway's MCP tests put behind it, each on loopback: `effectServer`, an `effect/ai/McpServer`
- * over Streamable HTTP (`read`: a block of every content type and `structuredContent`; `fail`: an `isError` result),
- * which records the `authorization` header of every request it is sent; `sdkServer`, the official SDK's low-level
- * `Server` over its stateless Streamable HTTP transport (`echo`, and `secret`, which the tests' configuration does not
- * take); `changingServer`, the same, whose tools a test changes; and `calcServer`, the path of the stdio fixture
+ * The MCP servers the gateway's MCP tests put behind it, each on loopback, built by two builders: `effectUpstream`,
+ * an `effect/ai/McpServer` over Streamable HTTP with the registrations a test gives it, and `sdkUpstream`, the official
+ * SDK's low-level `Server` over its Streamable HTTP transport (stateless, a server made for each request, or with a
+ * session). Made with them: `effectServer` (`read`: a block of every content type and `structuredContent`; `fail`: an
+ * `isError` result; resources, a template and a prompt; it records the `authorization` header of every request and
+ * the `_meta` of every call), `namedTools`, `namedCatalog` (resources, templates and prompts of given names), `waitingServer` (a `wait` tool that records its calls and their
+ * cancellations), `sdkServer` (`echo`, and `secret`, which the tests' configuration does not take; a resource and a
+ * prompt; the `_meta` of every call), `changingServer` (tools a test changes) and `askingServer` (a tool that asks
+ * its client for sampling and roots, with a session). And `calcServer`: the path of the stdio fixture
  * (`test/fixtures/mcp/calcServer.ts`) with the command that runs it.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import { Server, type ServerOptions } from "@modelcontextprotocol/sdk/server/index.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
-import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
+import {
+  CallToolRequestSchema,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourcesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema
+} from "@modelcontextprotocol/sdk/types.js"
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as McpServer from "effect/ai/McpServer"
@@ -20,6 +31,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
@@ -32,6 +44,67 @@ export const calcServer = {
 
 /** A tiny PNG's bytes (its signature), the `read` tool's image. */
 export const imageBytes = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10])
+
+/** What an upstream saw of the requests sent to it. */
+export interface Seen {
+  /** The `authorization` header of every HTTP request. */
+  readonly authorizations: Array<string | undefined>
+  /** The `_meta` of every tool call (`{}` for one without). */
+  readonly metas: Array<Readonly<Record<string, unknown>>>
+}
+
+// `app` served on a loopback port for the scope's life; its `/mcp` URL.
+function onLoopback<E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) {
+  return Effect.gen(function*() {
+    const http = Http.createServer()
+    const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 }).pipe(Effect.orDie)
+    yield* listening.serve(app)
+    return `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`
+  })
+}
+
+/**
+ * An `effect/ai/McpServer` named `name` over Streamable HTTP (2025-11-25) on loopback, with what `register` adds to
+ * it: its URL (`/mcp` on it) and what it saw (`seen.metas` is for `register`'s tools to fill, by `recordMeta`).
+ */
+export const effectUpstream = <E>(
+  name: string,
+  register: (server: McpServer.McpServer["Service"], seen: Seen) => Effect.Effect<void, E>
+) =>
+  Effect.gen(function*() {
+    const router = yield* HttpRouter.make
+    const context = yield* Layer.build(
+      McpServer.layerHttp({ name, version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] }).pipe(
+        Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
+      )
+    ).pipe(Effect.orDie)
+    const seen: Seen = { authorizations: [], metas: [] }
+    yield* register(Context.get(context, McpServer.McpServer), seen)
+    const inner = router.asHttpEffect()
+    const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      seen.authorizations.push(request.headers["authorization"])
+      return inner
+    }))
+    return { url, seen }
+  })
+
+/** Records the `_meta` of the call being handled in `seen`. */
+export const recordMeta = (seen: Seen) =>
+  Effect.map(McpSchema.McpRequestContext, (context) => {
+    seen.metas.push({ ...context.requestMetadata })
+  })
+
+// A tool with `inputSchema` whose handler is `handle`.
+function tool<P>(
+  name: string,
+  description: string,
+  inputSchema: McpSchema.Tool["inputSchema"],
+  handle: (payload: P) => Effect.Effect<McpSchema.CallToolResult, never, McpSchema.McpRequestContext>
+) {
+  return { tool: new McpSchema.Tool({ name, description, inputSchema }), annotations: Context.empty(), handle }
+}
+
+const text = (value: string) => new McpSchema.CallToolResult({ content: [{ type: "text", text: value }] })
 
 // The `read` tool's result: one block of every content type, and structured content.
 function readResult(path: string) {
@@ -49,90 +122,121 @@ function readResult(path: string) {
 
 const pathArgument = { type: "object" as const, properties: { path: { type: "string" } }, required: ["path"] }
 
-/** The Effect upstream: its URL (`/mcp` on it) and the `authorization` headers it was sent. */
-export const effectServer = Effect.gen(function*() {
-  const router = yield* HttpRouter.make
-  const context = yield* Layer.build(
-    McpServer.layerHttp({ name: "files", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] }).pipe(
-      Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
+/**
+ * The Effect upstream `files`: tools `read` and `fail`; resources `readme` (`file:///readme.md`, text) and `logo`
+ * (`file:///logo.png`, binary: `imageBytes`); the template `note` (`file:///notes/{name}`, read as `note <name>`); the
+ * prompt `review` (argument `path`: a text, an embedded resource and an image). Its URL and what it saw.
+ */
+export const effectServer = effectUpstream("files", (server, seen) =>
+  Effect.gen(function*() {
+    yield* server.addTool(
+      tool("read", "Reads a file.", pathArgument, (payload: { readonly path: string }) =>
+        Effect.as(recordMeta(seen), readResult(payload.path)))
     )
-  ).pipe(Effect.orDie)
-  const server = Context.get(context, McpServer.McpServer)
-  yield* server.addTool({
-    tool: new McpSchema.Tool({ name: "read", description: "Reads a file.", inputSchema: pathArgument }),
-    annotations: Context.empty(),
-    handle: (payload: { readonly path: string }) => Effect.succeed(readResult(payload.path))
-  })
-  yield* server.addTool({
-    tool: new McpSchema.Tool({ name: "fail", description: "Fails as a tool does.", inputSchema: pathArgument }),
-    annotations: Context.empty(),
-    handle: (payload: { readonly path: string }) =>
-      Effect.succeed(
-        new McpSchema.CallToolResult({
-          content: [{ type: "text", text: `no such file: ${payload.path}` }],
-          isError: true
-        })
-      )
-  })
-  const authorizations: Array<string | undefined> = []
-  const inner = router.asHttpEffect()
-  const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    authorizations.push(request.headers["authorization"])
-    return inner
+    yield* server.addTool(
+      tool("fail", "Fails as a tool does.", pathArgument, (payload: { readonly path: string }) =>
+        Effect.succeed(
+          new McpSchema.CallToolResult({
+            content: [{ type: "text", text: `no such file: ${payload.path}` }],
+            isError: true
+          })
+        ))
+    )
+    yield* server.addResource({
+      resource: new McpSchema.Resource({ uri: "file:///readme.md", name: "readme", mimeType: "text/markdown" }),
+      annotations: Context.empty(),
+      handle: Effect.succeed({ contents: [{ uri: "file:///readme.md", mimeType: "text/markdown", text: "# Files" }] })
+    })
+    yield* server.addResource({
+      resource: new McpSchema.Resource({ uri: "file:///logo.png", name: "logo", mimeType: "image/png" }),
+      annotations: Context.empty(),
+      handle: Effect.succeed({ contents: [{ uri: "file:///logo.png", mimeType: "image/png", blob: imageBytes }] })
+    })
+    yield* server.addResourceTemplate({
+      template: new McpSchema.ResourceTemplate({ uriTemplate: "file:///notes/{name}", name: "note" }),
+      annotations: Context.empty(),
+      routerPath: "file::///notes/:0",
+      completions: {},
+      handle: (uri, [name]) =>
+        Effect.succeed({ contents: [{ uri, mimeType: "text/plain", text: `note ${name}` }] })
+    })
+    yield* server.addPrompt({
+      prompt: new McpSchema.Prompt({
+        name: "review",
+        description: "Asks for a review of a file.",
+        arguments: [{ name: "path", description: "The file.", required: true }]
+      }),
+      annotations: Context.empty(),
+      completions: {},
+      handle: (params) =>
+        Effect.succeed(
+          new McpSchema.GetPromptResult({
+            description: `A review of ${params["path"]}`,
+            messages: [
+              { role: "user", content: { type: "text", text: `Review ${params["path"]}.` } },
+              {
+                role: "user",
+                content: {
+                  type: "resource",
+                  resource: { uri: `file:///${params["path"]}`, mimeType: "text/plain", text: "the file" }
+                }
+              },
+              { role: "assistant", content: { type: "image", data: imageBytes, mimeType: "image/png" } }
+            ]
+          })
+        )
+    })
   }))
-  return { url, authorizations }
-})
-
-// `app` served on a loopback port for the scope's life; its `/mcp` URL.
-function onLoopback<E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) {
-  return Effect.gen(function*() {
-    const http = Http.createServer()
-    const listening = yield* NodeHttpServer.make(() => http, { host: "127.0.0.1", port: 0 }).pipe(Effect.orDie)
-    yield* listening.serve(app)
-    return `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`
-  })
-}
 
 /** An Effect upstream over HTTP whose tools are `names`, each answering its own name; its URL (`/mcp` on it). */
 export const namedTools = (names: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const router = yield* HttpRouter.make
-    const context = yield* Layer.build(
-      McpServer.layerHttp({ name: "named", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] })
-        .pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
-    ).pipe(Effect.orDie)
-    const server = Context.get(context, McpServer.McpServer)
-    for (const name of names) {
-      yield* server.addTool({
-        tool: new McpSchema.Tool({ name, description: `The ${name} tool.`, inputSchema: { type: "object" } }),
-        annotations: Context.empty(),
-        handle: () => Effect.succeed(new McpSchema.CallToolResult({ content: [{ type: "text", text: name }] }))
-      })
-    }
-    return yield* onLoopback(router.asHttpEffect())
-  })
+  effectUpstream("named", (server) =>
+    Effect.forEach(
+      names,
+      (name) => server.addTool(tool(name, `The ${name} tool.`, { type: "object" }, () => Effect.succeed(text(name)))),
+      { discard: true }
+    )).pipe(Effect.map(({ url }) => url))
+
+/**
+ * An Effect upstream over HTTP with, for each of `names`, a resource (`doc:///<name>`, read as its name), a template
+ * `<name>_page` (`doc:///<name>/pages/{n}`) and a prompt, each named `<name>`; its URL (`/mcp` on it).
+ */
+export const namedCatalog = (names: ReadonlyArray<string>) =>
+  effectUpstream("catalog", (server) =>
+    Effect.forEach(names, (name) =>
+      Effect.gen(function*() {
+        yield* server.addResource({
+          resource: new McpSchema.Resource({ uri: `doc:///${name}`, name }),
+          annotations: Context.empty(),
+          handle: Effect.succeed({ contents: [{ uri: `doc:///${name}`, text: name }] })
+        })
+        yield* server.addResourceTemplate({
+          template: new McpSchema.ResourceTemplate({ uriTemplate: `doc:///${name}/pages/{n}`, name: `${name}_page` }),
+          annotations: Context.empty(),
+          routerPath: `doc::///${name}/pages/:0`,
+          completions: {},
+          handle: (uri) => Effect.succeed({ contents: [{ uri, text: name }] })
+        })
+        yield* server.addPrompt({
+          prompt: new McpSchema.Prompt({ name }),
+          annotations: Context.empty(),
+          completions: {},
+          handle: () =>
+            Effect.succeed(
+              new McpSchema.GetPromptResult({ messages: [{ role: "user", content: { type: "text", text: name } }] })
+            )
+        })
+      }), { discard: true })).pipe(Effect.map(({ url }) => url))
 
 /**
  * An Effect upstream over HTTP with one tool, `wait`, that answers after `millis`: its URL, and the most calls it had
- * in flight at once and the times (epoch millis) its calls began, as it saw them.
+ * in flight at once, the times (epoch millis) its calls began and how many were cancelled, as it saw them.
  */
 export const waitingServer = (millis: number) =>
   Effect.gen(function*() {
-    const router = yield* HttpRouter.make
-    const context = yield* Layer.build(
-      McpServer.layerHttp({ name: "waiting", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] })
-        .pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
-    ).pipe(Effect.orDie)
-    const server = Context.get(context, McpServer.McpServer)
-    const seen = { inFlight: 0, most: 0, began: [] as Array<number> }
-    yield* server.addTool({
-      tool: new McpSchema.Tool({
-        name: "wait",
-        description: "Answers after a while.",
-        inputSchema: { type: "object" }
-      }),
-      annotations: Context.empty(),
-      handle: () =>
+    const seen = { inFlight: 0, most: 0, began: [] as Array<number>, cancelled: 0 }
+    const { url } = yield* effectUpstream("waiting", (server) =>
+      server.addTool(tool("wait", "Answers after a while.", { type: "object" }, () =>
         Effect.acquireUseRelease(
           Effect.map(Clock.currentTimeMillis, (now) => {
             seen.inFlight += 1
@@ -140,46 +244,95 @@ export const waitingServer = (millis: number) =>
             seen.began.push(now)
           }),
           () =>
-            Effect.as(
-              Effect.sleep(millis),
-              new McpSchema.CallToolResult({ content: [{ type: "text", text: "done" }] })
-            ),
+            Effect.as(Effect.sleep(millis), text("done")),
           () => Effect.sync(() => void (seen.inFlight -= 1))
-        )
-    })
-    return { url: yield* onLoopback(router.asHttpEffect()), seen }
+        ).pipe(Effect.onInterrupt(() => Effect.sync(() => void (seen.cancelled += 1)))))))
+    return { url, seen }
   })
 
-/** The official SDK's server, stateless: a `Server` and a transport made for each request. Its URL (`/mcp`). */
-export const sdkServer = Effect.acquireRelease(
-  Effect.promise(() => {
-    const http = Http.createServer((request, response) => {
-      const server = new Server({ name: "sdk", version: "1.0.0" }, { capabilities: { tools: {} } })
-      server.setRequestHandler(ListToolsRequestSchema, () => ({
-        tools: [
-          {
-            name: "echo",
-            description: "Says back what it is told.",
-            inputSchema: { type: "object", properties: { text: { type: "string" } } }
-          },
-          { name: "secret", description: "Not taken by the gateway.", inputSchema: { type: "object" } }
-        ]
-      }))
-      server.setRequestHandler(CallToolRequestSchema, (call) => ({
+/**
+ * The official SDK's server on loopback, `setup` giving it its handlers: stateless (a `Server` and a transport made
+ * for each request) or, `session`, one of each per session (so a request it makes of its client can be answered). Its
+ * URL (`/mcp`).
+ */
+export const sdkUpstream = (
+  name: string,
+  options: ServerOptions,
+  setup: (server: Server) => void,
+  { session = false }: { readonly session?: boolean } = {}
+) =>
+  Effect.acquireRelease(
+    Effect.promise(() => {
+      const sessions = new Map<string, StreamableHTTPServerTransport>()
+      const http = Http.createServer((request, response) => {
+        const id = request.headers["mcp-session-id"]
+        const existing = typeof id === "string" ? sessions.get(id) : undefined
+        if (existing !== undefined) return void existing.handleRequest(request, response)
+        const server = new Server({ name, version: "1.0.0" }, options)
+        setup(server)
+        const transport = new StreamableHTTPServerTransport(
+          session
+            ? { sessionIdGenerator: randomUUID, onsessioninitialized: (id) => void sessions.set(id, transport) }
+            : {}
+        )
+        if (!session) {
+          response.on("close", () => {
+            void transport.close()
+            void server.close()
+          })
+        }
+        void server.connect(transport).then(() => transport.handleRequest(request, response))
+      })
+      return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
+    }),
+    (http) =>
+      Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          http.close(() => resolve())
+          http.closeAllConnections()
+        })
+      )
+  ).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))
+
+/**
+ * The official SDK's server, stateless: `echo`, and `secret`; the resource `memo` (`memo://today`) and the prompt
+ * `greet` (argument `name`). Its URL (`/mcp`) and the `_meta` of every call.
+ */
+export const sdkServer = Effect.gen(function*() {
+  const metas: Array<Readonly<Record<string, unknown>>> = []
+  const { url } = yield* sdkUpstream("sdk", { capabilities: { tools: {}, resources: {}, prompts: {} } }, (server) => {
+    server.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: [
+        {
+          name: "echo",
+          description: "Says back what it is told.",
+          inputSchema: { type: "object", properties: { text: { type: "string" } } }
+        },
+        { name: "secret", description: "Not taken by the gateway.", inputSchema: { type: "object" } }
+      ]
+    }))
+    server.setRequestHandler(CallToolRequestSchema, (call) => {
+      metas.push({ ...call.params._meta })
+      return {
         content: [{ type: "text", text: `echo: ${String(call.params.arguments?.["text"])}` }],
         structuredContent: { echoed: call.params.arguments?.["text"] ?? null }
-      }))
-      const transport = new StreamableHTTPServerTransport({})
-      response.on("close", () => {
-        void transport.close()
-        void server.close()
-      })
-      void server.connect(transport).then(() => transport.handleRequest(request, response))
+      }
     })
-    return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
-  }),
-  (http) => Effect.promise(() => new Promise<void>((resolve) => http.close(() => resolve())))
-).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))
+    server.setRequestHandler(ListResourcesRequestSchema, () => ({
+      resources: [{ uri: "memo://today", name: "memo", mimeType: "text/plain" }]
+    }))
+    server.setRequestHandler(ReadResourceRequestSchema, (read) => ({
+      contents: [{ uri: read.params.uri, mimeType: "text/plain", text: `memo at ${read.params.uri}` }]
+    }))
+    server.setRequestHandler(ListPromptsRequestSchema, () => ({
+      prompts: [{ name: "greet", arguments: [{ name: "name", required: true }] }]
+    }))
+    server.setRequestHandler(GetPromptRequestSchema, (get) => ({
+      messages: [{ role: "user", content: { type: "text", text: `Hello, ${get.params.arguments?.["name"]}!` } }]
+    }))
+  })
+  return { url, metas }
+})
 
 /** A tool as `changingServer` lists it. */
 export interface ListedTool {
@@ -192,24 +345,43 @@ export interface ListedTool {
  * two lists: a description swapped, a tool removed or added); each tool's call answers its name. Its URL (`/mcp`).
  */
 export const changingServer = (tools: { current: ReadonlyArray<ListedTool> }) =>
-  Effect.acquireRelease(
-    Effect.promise(() => {
-      const http = Http.createServer((request, response) => {
-        const server = new Server({ name: "changing", version: "1.0.0" }, { capabilities: { tools: {} } })
-        server.setRequestHandler(ListToolsRequestSchema, () => ({
-          tools: tools.current.map((tool) => ({ ...tool, inputSchema: { type: "object" as const } }))
-        }))
-        server.setRequestHandler(CallToolRequestSchema, (call) => ({
-          content: [{ type: "text", text: `called ${call.params.name}` }]
-        }))
-        const transport = new StreamableHTTPServerTransport({})
-        response.on("close", () => {
-          void transport.close()
-          void server.close()
-        })
-        void server.connect(transport).then(() => transport.handleRequest(request, response))
-      })
-      return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
-    }),
-    (http) => Effect.promise(() => new Promise<void>((resolve) => http.close(() => resolve())))
-  ).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))
+  sdkUpstream("changing", { capabilities: { tools: {} } }, (server) => {
+    server.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: tools.current.map((tool) => ({ ...tool, inputSchema: { type: "object" as const } }))
+    }))
+    server.setRequestHandler(CallToolRequestSchema, (call) => ({
+      content: [{ type: "text", text: `called ${call.params.name}` }]
+    }))
+  })
+
+// What a request of the client ended in: its result, or its error's code and message.
+function outcome(request: Promise<unknown>) {
+  return request.then(
+    (result) => ({ result }),
+    (error: unknown) => ({ code: (error as { code?: unknown }).code, message: (error as Error).message })
+  )
+}
+
+/**
+ * The official SDK's server with a session, whose tool `ask` asks its client for a sampling (`sampling/createMessage`)
+ * and its roots (`roots/list`), and answers what each ended in and the capabilities its client declared, as
+ * `structuredContent`. Its URL (`/mcp`).
+ */
+export const askingServer = sdkUpstream("asking", { capabilities: { tools: {} } }, (server) => {
+  server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: [{ name: "ask", description: "Asks its client.", inputSchema: { type: "object" } }]
+  }))
+  server.setRequestHandler(CallToolRequestSchema, async (_call, extra) => {
+    // On the call's own response stream, as a request made while handling it is sent.
+    const related = { relatedRequestId: extra.requestId }
+    const sampling = await outcome(
+      server.createMessage(
+        { messages: [{ role: "user", content: { type: "text", text: "hi" } }], maxTokens: 8 },
+        related
+      )
+    )
+    const roots = await outcome(server.listRoots(undefined, related))
+    const structuredContent = { sampling, roots, capabilities: server.getClientCapabilities() ?? null }
+    return { content: [{ type: "text", text: JSON.stringify(structuredContent) }], structuredContent }
+  })
+}, { session: true })

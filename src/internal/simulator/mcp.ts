@@ -10,20 +10,22 @@ import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpServer from "effect/ai/McpServer"
 import * as Tool from "effect/ai/Tool"
 import * as Toolkit from "effect/ai/Toolkit"
-import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type { McpFault } from "../../simulator/Simulator.js"
 import { resetNow, sleep } from "./plan.js"
 
 /** The path the MCP endpoint answers on. */
 export const mcpPath = "/mcp"
+
+// The methods Streamable HTTP answers on its endpoint.
+const mcpMethods = ["POST", "GET", "DELETE"] as const
 
 /** The request header that chooses an MCP fault. */
 export const mcpFaultHeader = "x-simulator-mcp-fault" as const
@@ -127,14 +129,15 @@ function weatherHandler(closing: (res: Http.ServerResponse) => void) {
   return ({ city }: { readonly city: string }) => Effect.as(applyFault("weather", closing), weatherOf(city))
 }
 
-/** What registering the drifted `weather` reads: the server and its handler. */
-type Registered = McpServer.McpServer | Tool.HandlersFor<typeof ForecastDrifted.tools>
+/** What registering the drifted `weather` reads: the server, its handler and its calls' need of the HTTP request. */
+type Registered = McpServer.ToolkitRequirements<typeof ForecastDrifted.tools>
 
 /**
  * A list carrying `drift` is answered as registered, then `weather` is registered again with its other description,
  * so every later list shows it (a tool's description changed under a client that pinned it). Once per simulator.
  */
 const drift = McpServer.visibility(Effect.gen(function*() {
+  // Registered in the layer's context alone, as at start: the list's own request must not become the handlers'.
   const context = yield* Effect.context<Registered>()
   let drifted = false
   return ({ headers, method }: McpServer.MiddlewareOptions): Effect.Effect<boolean> => {
@@ -142,10 +145,7 @@ const drift = McpServer.visibility(Effect.gen(function*() {
     const fault = faultOf(headers)
     if (typeof fault !== "object" || fault._tag !== "Drift") return Effect.succeed(true)
     drifted = true
-    // Registered in the layer's context alone, as at start: the list's own request must not become the handlers'.
-    // The handlers' need of the HTTP request is a type-level marker that each call's transport meets.
-    const register = McpServer.registerToolkit(ForecastDrifted) as unknown as Effect.Effect<void, never, Registered>
-    return register.pipe(Effect.updateContext((_: Context.Context<never>) => context), Effect.as(true))
+    return McpServer.registerToolkit(ForecastDrifted).pipe(Effect.provideContext(context), Effect.as(true))
   }
 }))
 
@@ -171,19 +171,44 @@ export function isMcpPath(url: string | undefined): boolean {
 }
 
 /**
- * The MCP endpoint as a `node:http` request listener, for the plain listener's server: the same routes on a router
- * of their own, served by `@effect/platform-node` until the scope closes.
+ * The MCP endpoint's answer, its server built on the first request to it and kept until the scope closes: a simulator
+ * that is never asked for `/mcp` does not pay for building one.
  */
-export const mcpHandler = Effect.fn("Simulator.mcpHandler")(
+export const lazyMcpApp = Effect.fn("Simulator.lazyMcpApp")(
   function*(closing: (res: Http.ServerResponse) => void) {
-    const router = yield* HttpRouter.make
-    yield* addMcpRoutes(router, closing)
-    return yield* NodeHttpServer.makeHandler(router.asHttpEffect(), { scope: yield* Effect.scope })
+    const scope = yield* Effect.scope
+    const built = yield* Effect.cached(
+      Effect.gen(function*() {
+        const router = yield* HttpRouter.make
+        yield* addMcpRoutes(router, closing)
+        return router.asHttpEffect()
+      }).pipe(Scope.provide(scope))
+    )
+    return Effect.flatten(built)
   }
 )
 
-/** Adds the MCP endpoint's routes to `router`; the server runs until the scope closes. */
-export const addMcpRoutes = (
+/**
+ * The MCP endpoint as a `node:http` request listener, for the plain listener's server, served by
+ * `@effect/platform-node` until the scope closes; its server built on the first request (`lazyMcpApp`).
+ */
+export const mcpHandler = Effect.fn("Simulator.mcpHandler")(
+  function*(closing: (res: Http.ServerResponse) => void) {
+    return yield* NodeHttpServer.makeHandler(yield* lazyMcpApp(closing), { scope: yield* Effect.scope })
+  }
+)
+
+/** Adds the MCP endpoint's routes to `router`, its server built on the first request (`lazyMcpApp`). */
+export const addLazyMcpRoutes = Effect.fn("Simulator.addLazyMcpRoutes")(
+  function*(router: HttpRouter.HttpRouter, closing: (res: Http.ServerResponse) => void) {
+    // Routed here only under the methods its router answers, so that router fails nothing.
+    const app = Effect.orDie(yield* lazyMcpApp(closing))
+    for (const method of mcpMethods) yield* router.add(method, mcpPath, app)
+  }
+)
+
+// The MCP endpoint's routes on `router`; its server runs until the scope closes.
+const addMcpRoutes = (
   router: HttpRouter.HttpRouter,
   closing: (res: Http.ServerResponse) => void
 ): Effect.Effect<void, never, Scope.Scope> =>

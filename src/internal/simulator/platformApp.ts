@@ -17,7 +17,7 @@ import * as Stream from "effect/Stream"
 import * as Http from "node:http"
 import type { Config } from "./config.js"
 import type { Engine } from "./engine.js"
-import { addMcpRoutes } from "./mcp.js"
+import { addLazyMcpRoutes } from "./mcp.js"
 import { type Plan, resetAfter, resetNow, sleep } from "./plan.js"
 import { chat, maxBody, routes } from "./routes.js"
 
@@ -154,7 +154,7 @@ export const platformApp = (
         })
       )
     ))
-    yield* addMcpRoutes(router, closing)
+    yield* addLazyMcpRoutes(router, closing)
     return router.asHttpEffect().pipe(
       Effect.catchIf(
         isRouteNotFound,

@@ -1,29 +1,31 @@
 /**
  * The gateway's MCP endpoints, built with each configuration: `/mcp`, every configured server's tools as
- * `<server>__<tool>`, and `/mcp/<server>`, one server's tools under their own names. Each is an `effect/ai/McpServer`
- * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions and the stateless 2026-07-28) on a router
- * of its own, whose tools call the upstream's through its `McpClient` and hand back its whole result (every content
- * block, `structuredContent`, `isError`). The gateway's route serves them through `Serving.served` (the guard, the
- * key), giving each request its caller's tool rule (`Visible`): a tool the rule does not allow is hidden by
- * `McpServer.visibility`, left out of lists and answered as unknown when called, the same as a tool no server has; so
- * is
- * a tool whose definition is not the one pinned (`pins.ts`), for every caller, until an admin approves it.
+ * `<server>__<tool>` (its resources, templates and prompts as `resources.ts` names them), and `/mcp/<server>`, one
+ * server's under their own names. Each is an `effect/ai/McpServer` (`layerHttp`: Streamable HTTP, the 2025-11-25
+ * revision with its sessions and the stateless 2026-07-28) on a router of its own, whose tools call the upstream's
+ * (`rpc.ts`, with the caller's trace in `_meta`: `trace.ts`) and hand back its whole result (every content block,
+ * `structuredContent`, `isError`). The gateway's route serves them through `Serving.served` (the guard, the key),
+ * giving each request its caller's rule (`Visible`): what the rule does not allow is hidden by its registration's
+ * `McpServer.visibility`, left out of lists and answered as unknown when called or read, the same as what no server
+ * has; so is a tool whose definition is not the one pinned (`pins.ts`), for every caller, until an admin approves it.
  *
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
- * server's
- * `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers (nothing when it
- * fails the call); then its server's own `RateLimiter` (`maxConcurrency`, `rateLimit`), waited for. Its server, tool,
- * the SHA-256 of its arguments, its cost and outcome go to the request's log entry (its row and line) and metrics.
+ * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
+ * (nothing when it fails the call, or when it is cancelled before it was sent); then its server's own `RateLimiter`
+ * (`maxConcurrency`, `rateLimit`), waited for. Its server, tool, the SHA-256 of its arguments, its cost and outcome go
+ * to the request's log entry (its row and line), its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as McpServer from "effect/ai/McpServer"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
-import type * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -37,6 +39,9 @@ import type * as Logs from "../observe/record.js"
 import type * as Errors from "../openai/errors.js"
 import * as Allow from "./allow.js"
 import * as Pins from "./pins.js"
+import * as Resources from "./resources.js"
+import * as Rpc from "./rpc.js"
+import * as Trace from "./trace.js"
 import * as Upstreams from "./upstream.js"
 
 /** The tool rule of the request being served: its key's (`Auth.Caller.tools`), or every tool without keys. */
@@ -86,11 +91,6 @@ interface Served {
   readonly seen: Pins.Seen
 }
 
-// An upstream's failure to answer a call, as the gateway's error to the client: the server named, no address.
-function failed(server: string, error: { readonly message: string }) {
-  return new McpSchema.InternalError({ message: `The MCP server \`${server}\` failed this call: ${error.message}` })
-}
-
 // A refusal of the caller's budget or rate limit, as the call's error: `McpServer` answers it as a tool's failure (a
 // result with `isError`, this message its text), which a model reads and a client sees (docs/mcp.md).
 function refused(answer: Errors.ErrorAnswer) {
@@ -109,50 +109,87 @@ function outcomeOf(
   wasRefused: boolean
 ): Logs.ToolOutcome {
   if (Exit.isSuccess(exit)) return exit.value.isError === true ? "tool_error" : "ok"
+  if (Cause.hasInterruptsOnly(exit.cause)) return "cancelled"
   return wasRefused ? "refused" : "failed"
 }
 
-// The call of `served`'s tool, forwarded with the client's arguments, governed by the request's `Governed`; the
-// upstream's result as it gave it.
+// The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
+// the request's `Governed`; the upstream's result as it gave it. A call its client cancels is interrupted here, which
+// cancels it upstream (`rpc.ts`).
 function forward(served: Served) {
   const { limiter, price, upstream } = served.server
-  const send = (payload: Readonly<Record<string, unknown>> | undefined) =>
-    upstream.client.callTool({ tool: served.tool, ...(payload === undefined ? {} : { arguments: payload }) })
-      .pipe(Effect.mapError((error) => failed(upstream.name, error)))
-  const limited = limiter === undefined ?
-    send :
-    (payload: Readonly<Record<string, unknown>> | undefined) =>
-      Effect.scoped(
-        Effect.andThen(
-          Effect.mapError(limiter.consume(), (error) => failed(upstream.name, error)),
-          send(payload)
-        )
+  type Arguments = Readonly<Record<string, unknown>> | undefined
+  // `sending` is told the moment the call leaves for its server (its limits taken).
+  const send = (payload: Arguments, meta: Readonly<Record<string, string>>, sending: () => void) =>
+    Effect.suspend(() => {
+      sending()
+      return Rpc.request(
+        upstream.transport,
+        "tools/call",
+        { name: served.tool.name, ...(payload === undefined ? {} : { arguments: payload }), _meta: meta },
+        McpSchema.CallToolResult,
+        served.tool
       )
+    }).pipe(Effect.mapError((error) => Rpc.failed(upstream.name, error)))
+  const limited = limiter === undefined ? send : (
+    payload: Arguments,
+    meta: Readonly<Record<string, string>>,
+    sending: () => void
+  ) =>
+    Effect.scoped(
+      Effect.andThen(
+        Effect.mapError(limiter.consume(), (error) => Rpc.failed(upstream.name, error)),
+        send(payload, meta, sending)
+      )
+    )
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
     const governance = yield* Effect.serviceOption(Governed)
     // The route gives every request its governance: a call without one is a bug, not a free call.
     if (governance._tag === "None") return yield* Effect.die("an MCP tool call without its request's governance")
     const { entry, metrics, reserve } = governance.value
+    const context = yield* McpSchema.McpRequestContext
+    const http = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
     const start = yield* Clock.currentTimeMillis
     entry.toolCall = { server: upstream.name, tool: served.tool.name, argumentsDigest: argumentsDigest(payload) }
     let wasRefused = false
-    const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
-      const settle = yield* Effect.mapError(reserve(served.qualified, price), (answer) => {
-        wasRefused = true
-        entry.error = answer.code ?? String(answer.status)
-        return refused(answer)
-      })
-      const result = yield* limited(payload)
-      // The server ran the call, whatever its result says: it is charged its price.
-      yield* settle(price)
-      entry.cost = price > 0 ? price : undefined
-      return result
-    })))
-    const outcome = outcomeOf(exit, wasRefused)
-    if (outcome === "tool_error") entry.error = "ToolError"
-    if (outcome === "failed") entry.error = "McpServerError"
-    metrics.toolCall(upstream.name, served.tool.name, outcome, ((yield* Clock.currentTimeMillis) - start) / 1000)
-    return yield* exit
+    const call = (span: Trace.Span) =>
+      Effect.scoped(Effect.gen(function*() {
+        const settle = yield* Effect.mapError(reserve(served.qualified, price), (answer) => {
+          wasRefused = true
+          entry.error = answer.code ?? String(answer.status)
+          return refused(answer)
+        })
+        let sent = false
+        // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
+        // have run it: the reservation is charged, as a model call interrupted in flight is.
+        const result = yield* limited(payload, span.meta, () => void (sent = true)).pipe(
+          Effect.onInterrupt(() => sent ? Effect.void : settle(0))
+        )
+        // The server ran the call, whatever its result says: it is charged its price.
+        yield* settle(price)
+        entry.cost = price > 0 ? price : undefined
+        return result
+      })).pipe(
+        Effect.onExit((exit) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.sync(() => {
+              const outcome = outcomeOf(exit, wasRefused)
+              if (outcome === "tool_error") entry.error = "ToolError"
+              if (outcome === "failed") entry.error = "McpServerError"
+              if (outcome === "cancelled") entry.error = "Cancelled"
+              span.outcome(outcome)
+              metrics.toolCall(upstream.name, served.tool.name, outcome, (now - start) / 1000)
+            }))
+        )
+      )
+    return yield* Trace.traced(
+      { server: upstream.name, tool: served.tool.name, name: served.name, keyId: entry.caller?.id },
+      {
+        meta: context.requestMetadata,
+        headers: http._tag === "Some" ? http.value.headers : Headers.empty
+      },
+      call
+    )
   })
 }
 
@@ -168,37 +205,48 @@ const governable = Effect.fnUntraced(function*(upstream: Upstreams.Upstream, ser
   return { upstream, price: server.pricePerCall ?? 0, limiter } satisfies Governable
 })
 
+// What a registration is served to: a request whose rule (`Visible`) allows `qualified`, and for which `check` (a
+// tool's pin) holds; as `McpServer.visibility` middleware of that registration alone, asked on list and on call.
+function gate(qualified: string, check: Effect.Effect<boolean> = Effect.succeed(true)) {
+  return Layer.build(
+    McpServer.visibility(() =>
+      Effect.flatMap(
+        Effect.serviceOption(Visible),
+        (rule) => rule._tag === "Some" && rule.value(qualified) ? check : Effect.succeed(false)
+      )
+    ).layer
+  )
+}
+
 /**
- * An MCP endpoint at `path` on `router`, serving `tools`, each only to a request whose rule (`Visible`) allows its
- * qualified name and while its definition is the one pinned: `McpServer.visibility` asks both of each tool listed or
- * called. A request without a rule sees none.
+ * An MCP endpoint at `path` on `router`, serving `tools` and the resources, templates and prompts of `upstreams`
+ * (named as `naming` says), each only to a request whose rule (`Visible`) allows its qualified name and, for a tool,
+ * while its definition is the one pinned. A request without a rule sees none.
  */
-function endpoint(router: HttpRouter.HttpRouter, path: `/${string}`, tools: ReadonlyArray<Served>, pins: Pins.Pins) {
+function endpoint(
+  router: HttpRouter.HttpRouter,
+  path: `/${string}`,
+  served: { readonly tools: ReadonlyArray<Served>; readonly upstreams: ReadonlyArray<Upstreams.Upstream> },
+  naming: Resources.Naming,
+  pins: Pins.Pins
+) {
   return Effect.gen(function*() {
-    const byName = new Map(tools.map((served) => [served.name, served]))
-    const gate = McpServer.visibility(
-      (options) =>
-        Effect.flatMap(Effect.serviceOption(Visible), (rule) => {
-          const served = byName.get(options.target)
-          return rule._tag === "Some" && served !== undefined && rule.value(served.qualified)
-            ? pins.trusted(served.seen)
-            : Effect.succeed(false)
-        }),
-      { global: true }
-    )
     const context = yield* Layer.build(
-      Layer.provideMerge(
-        gate,
-        McpServer.layerHttp({ ...Upstreams.implementation, path, protocols })
-      ).pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
+      McpServer.layerHttp({ ...Upstreams.implementation, path, protocols }).pipe(
+        Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
+      )
     ).pipe(Effect.orDie) // Its one failure is a bad `cacheHints`, which this gives none of.
     const server = Context.get(context, McpServer.McpServer)
-    for (const served of tools) {
+    for (const tool of served.tools) {
       yield* server.addTool({
-        tool: new McpSchema.Tool({ ...served.tool, name: served.name }),
+        tool: new McpSchema.Tool({ ...tool.tool, name: tool.name }),
         annotations: Context.empty(),
-        handle: forward(served)
+        services: yield* gate(tool.qualified, pins.trusted(tool.seen)),
+        handle: forward(tool)
       })
+    }
+    for (const upstream of served.upstreams) {
+      yield* Resources.register(server, upstream, naming, (qualified) => gate(qualified))
     }
   })
 }
@@ -267,10 +315,22 @@ export const make = Effect.fnUntraced(function*(
   yield* endpoint(
     router,
     "/mcp",
-    upstreams.flatMap(servedOf).map((served) => ({ ...served, name: served.qualified })),
+    {
+      tools: upstreams.flatMap(servedOf).map((served) => ({ ...served, name: served.qualified })),
+      upstreams: upstreams.map((server) => server.upstream)
+    },
+    "qualified",
     pins
   )
-  for (const server of upstreams) yield* endpoint(router, `/mcp/${server.upstream.name}`, servedOf(server), pins)
+  for (const server of upstreams) {
+    yield* endpoint(
+      router,
+      `/mcp/${server.upstream.name}`,
+      { tools: servedOf(server), upstreams: [server.upstream] },
+      "own",
+      pins
+    )
+  }
   return {
     servers: upstreams.map((server) => server.upstream.name),
     http: router.asHttpEffect()

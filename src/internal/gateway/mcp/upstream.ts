@@ -2,8 +2,9 @@
  * One MCP server of the configuration, connected: over Streamable HTTP with the gateway's headers (its credentials,
  * never a caller's), or a program the gateway starts and speaks to over its standard input and output, stopped when
  * the configuration's scope closes (its input closed, then SIGTERM: `effect/ai/McpClient`'s stdio transport). Each is
- * spoken to in the 2025-11-25 revision, the one every MCP server of this year answers, and its tools are listed once,
- * when the configuration is built: those its entry's `tools` takes, each called through the same client.
+ * spoken to in the 2025-11-25 revision, the one every MCP server of this year answers, declaring no capability of a
+ * client (no sampling, elicitation or roots). Its tools (those its entry's `tools` takes), resources, resource
+ * templates and prompts are listed once, when the configuration is built, each then used through the same client.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -21,12 +22,20 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Gateway from "../../../Gateway.js"
 import * as Allow from "./allow.js"
+import * as Rpc from "./rpc.js"
 
-/** A connected server: its name, its client and the tools the gateway takes from it. */
+/**
+ * A connected server: its name, its client (and the client's transport, for the requests `rpc.ts` sends), the tools
+ * the gateway takes from it, and its resources, resource templates and prompts.
+ */
 export interface Upstream {
   readonly name: string
   readonly client: McpClient.McpClient
+  readonly transport: McpClient.Transport
   readonly tools: ReadonlyArray<McpSchema.Tool>
+  readonly resources: ReadonlyArray<McpSchema.Resource>
+  readonly templates: ReadonlyArray<McpSchema.ResourceTemplate>
+  readonly prompts: ReadonlyArray<McpSchema.Prompt>
 }
 
 /** How long a server has to answer its initialization and its list of tools. */
@@ -75,5 +84,8 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
   const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
   const taken = server.tools === undefined ? Allow.everything : Allow.rule(server.tools)
   const tools = (yield* client.listTools()).filter((tool) => taken(tool.name))
-  return { name, client, tools } satisfies Upstream
+  const resources = yield* client.listResources()
+  const prompts = yield* client.listPrompts()
+  const templates = yield* Rpc.listTemplates(connected, connectTimeout)
+  return { name, client, transport: connected, tools, resources, templates, prompts } satisfies Upstream
 })

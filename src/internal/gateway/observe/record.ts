@@ -669,9 +669,9 @@ export interface Metrics {
 
 /**
  * How an MCP tool call ended: `ok`, `tool_error` (the tool's result has `isError`), `failed` (its server failed the
- * call), `refused` (the caller's budget or rate limit).
+ * call), `refused` (the caller's budget or rate limit), `cancelled` (its client cancelled it, or went away).
  */
-export type ToolOutcome = "ok" | "tool_error" | "failed" | "refused"
+export type ToolOutcome = "ok" | "tool_error" | "failed" | "refused" | "cancelled"
 
 // The metrics of one MCP server's tool, built on first use.
 class ToolSeries {
@@ -694,7 +694,7 @@ class ToolSeries {
 
 function toolCallsCounter(outcome: ToolOutcome, series: ToolSeries) {
   return Metric.counter("llm_gateway_mcp_calls_total", {
-    description: "MCP tool calls, by server, tool and outcome (ok, tool_error, failed, refused).",
+    description: "MCP tool calls, by server, tool and outcome (ok, tool_error, failed, refused, cancelled).",
     attributes: { server: series.server, tool: series.tool, outcome }
   })
 }

@@ -1,0 +1,145 @@
+/**
+ * An upstream's resources, resource templates and prompts as an endpoint serves them. `/mcp/<server>` serves them
+ * under their own names and URIs; `/mcp` names a prompt, resource or template `<server>__<name>` and serves a resource
+ * URI as `mcp://<server>/<its own URI>` (a template's `mcp://<server>/<its own template>`), so the URIs of several
+ * servers never meet and a read goes to the server its URI names, with the server's own URI. Each is allowed by the
+ * same rule as a tool, asked about its qualified name (`<server>__<name>`), and hidden as a tool is: left out of
+ * lists, and a read or a get of it answered as of one that does not exist.
+ */
+import type * as McpClientError from "effect/ai/McpClientError"
+import * as McpSchema from "effect/ai/McpSchema"
+import type * as McpServer from "effect/ai/McpServer"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Allow from "./allow.js"
+import { failed } from "./rpc.js"
+import type * as Upstreams from "./upstream.js"
+
+/** How an endpoint serves an upstream's names and URIs: its own (`/mcp/<server>`), or qualified (`/mcp`). */
+export type Naming = "own" | "qualified"
+
+/** The URI `/mcp` serves `server`'s resource `uri` as. */
+export function qualifiedUri(server: string, uri: string): string {
+  return `mcp://${server}/${uri}`
+}
+
+// The URI an endpoint serves `uri` of `server` as, and back.
+function servedUri(naming: Naming, server: string, uri: string): string {
+  return naming === "own" ? uri : qualifiedUri(server, uri)
+}
+
+function ownUri(naming: Naming, server: string, uri: string): string {
+  return naming === "own" ? uri : uri.slice(qualifiedUri(server, "").length)
+}
+
+function servedName(naming: Naming, server: string, name: string): string {
+  return naming === "own" ? name : Allow.qualified(server, name)
+}
+
+// One RFC 6570 expression: `{name}` (a simple string: one path segment), or `{+name}` / `{name*}` (reserved, or an
+// explode: the rest of the URI, so only last).
+const expression = /\{([+]?)([A-Za-z0-9_.%]+)(\*?)\}/g
+
+/**
+ * The path `McpServer` matches a template's URIs with (find-my-way's syntax: `:n` one segment, `*` the rest, `::` a
+ * literal colon): a simple `{name}` is a segment, a reserved `{+name}` or exploded `{name*}` at the end the rest.
+ * `undefined` for a template with any other expression (`{?query}`, `{#fragment}`, `{/path}`), which is not served.
+ */
+export function routerPath(uriTemplate: string): string | undefined {
+  let path = ""
+  let last = 0
+  let index = 0
+  for (const match of uriTemplate.matchAll(expression)) {
+    const literal = uriTemplate.slice(last, match.index)
+    if (/[{}*]/.test(literal)) return undefined
+    path += literal.replaceAll(":", "::")
+    last = match.index + match[0].length
+    const rest = match[1] === "+" || match[3] === "*"
+    if (rest && last !== uriTemplate.length) return undefined
+    path += rest ? "*" : `:${index++}`
+  }
+  const tail = uriTemplate.slice(last)
+  if (/[{}*]/.test(tail)) return undefined
+  return path + tail.replaceAll(":", "::")
+}
+
+/** What a registration is served to: a request whose rule allows its qualified name (`Endpoint.gate`). */
+export type Gate = (qualified: string) => Effect.Effect<Context.Context<never>, never, Scope.Scope>
+
+// `result` with each content's URI as the endpoint serves it.
+function readResult(
+  naming: Naming,
+  server: string,
+  result: McpSchema.ReadResourceResult
+): McpSchema.ReadResourceResult {
+  return naming === "own" ? result : {
+    ...result,
+    contents: result.contents.map((content) => ({ ...content, uri: servedUri(naming, server, content.uri) }))
+  }
+}
+
+// The read of `uri` (as served) from `upstream`, its contents' URIs as served.
+function read(naming: Naming, upstream: Upstreams.Upstream, uri: string) {
+  return upstream.client.readResource({ uri: ownUri(naming, upstream.name, uri) }).pipe(
+    Effect.map((result) => readResult(naming, upstream.name, result)),
+    Effect.mapError((error: McpClientError.McpClientError) => failed(upstream.name, error))
+  )
+}
+
+/**
+ * Registers `upstream`'s resources, templates and prompts on `server`, named as `naming` says, each behind `gate` of
+ * its qualified name. A template whose URIs cannot be matched (`routerPath`) is logged and left out.
+ */
+export const register = Effect.fnUntraced(function*(
+  server: McpServer.McpServer["Service"],
+  upstream: Upstreams.Upstream,
+  naming: Naming,
+  gate: Gate
+) {
+  const name = upstream.name
+  for (const resource of upstream.resources) {
+    const uri = servedUri(naming, name, resource.uri)
+    yield* server.addResource({
+      resource: new McpSchema.Resource({ ...resource, uri, name: servedName(naming, name, resource.name) }),
+      annotations: Context.empty(),
+      services: yield* gate(Allow.qualified(name, resource.name)),
+      handle: read(naming, upstream, uri)
+    })
+  }
+  for (const template of upstream.templates) {
+    const uriTemplate = servedUri(naming, name, template.uriTemplate)
+    const path = routerPath(uriTemplate)
+    if (path === undefined) {
+      yield* Effect.logWarning(
+        `Gateway: the MCP server ${name}'s resource template ${template.name} (${template.uriTemplate}) uses an ` +
+          "expression the gateway cannot match (only {name}, and {+name} or {name*} at the end); it is not served"
+      )
+      continue
+    }
+    yield* server.addResourceTemplate({
+      template: new McpSchema.ResourceTemplate({
+        ...template,
+        uriTemplate,
+        name: servedName(naming, name, template.name)
+      }),
+      annotations: Context.empty(),
+      services: yield* gate(Allow.qualified(name, template.name)),
+      routerPath: path,
+      completions: {},
+      handle: (uri) => read(naming, upstream, uri)
+    })
+  }
+  for (const prompt of upstream.prompts) {
+    yield* server.addPrompt({
+      prompt: new McpSchema.Prompt({ ...prompt, name: servedName(naming, name, prompt.name) }),
+      annotations: Context.empty(),
+      services: yield* gate(Allow.qualified(name, prompt.name)),
+      completions: {},
+      handle: (params) =>
+        upstream.client.getPrompt({ prompt, arguments: params }).pipe(
+          Effect.mapError((error) => failed(name, error))
+        )
+    })
+  }
+})

@@ -1,0 +1,83 @@
+/**
+ * Requests the gateway sends an upstream on its `McpClient`'s own transport, for what `McpClient` does not send: a
+ * `tools/call` carrying `_meta` (the caller's trace, `trace.ts`) and `resources/templates/list`. Each goes through the
+ * transport as `McpClient`'s requests do (so an interrupted one is cancelled upstream with
+ * `notifications/cancelled`), with an id of the gateway's own (`gateway-<n>`, never one of `McpClient`'s numbers),
+ * and its result is decoded with `effect/ai`'s schema of that result.
+ */
+import type * as McpClient from "effect/ai/McpClient"
+import * as McpClientError from "effect/ai/McpClientError"
+import * as McpSchema from "effect/ai/McpSchema"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+
+let nextId = 1
+
+function protocolError(description: string, extra?: { readonly code: number; readonly data: unknown }) {
+  return new McpClientError.McpClientError({ reason: new McpClientError.ProtocolError({ description, ...extra }) })
+}
+
+/** `method` with `params` sent on `transport` (`tool`, for a call), its result decoded with `schema`. */
+export const request = Effect.fnUntraced(function*<S extends Schema.Top & { readonly DecodingServices: never }>(
+  transport: McpClient.Transport,
+  method: string,
+  params: Readonly<Record<string, unknown>>,
+  schema: S,
+  tool?: McpSchema.Tool
+) {
+  const response = yield* transport.request({ jsonrpc: "2.0", id: `gateway-${nextId++}`, method, params }, tool)
+  if ("error" in response) {
+    const { code, data, message } = response.error
+    return yield* protocolError(message, { code, data })
+  }
+  return yield* Schema.decodeUnknownEffect(schema)(response.result).pipe(
+    Effect.mapError((cause) => protocolError(`The result of ${method} does not decode: ${cause.message}`))
+  )
+})
+
+/** Whether `error` is a server's answer that it has no such method (`-32601`). */
+export function isMethodNotFound(error: McpClientError.McpClientError): boolean {
+  return error.reason._tag === "ProtocolError" && error.reason.code === McpSchema.METHOD_NOT_FOUND_ERROR_CODE
+}
+
+/** An upstream's failure to answer, as the gateway's error to the client: the server named, never its address. */
+export function failed(server: string, error: { readonly message: string }) {
+  return new McpSchema.InternalError({ message: `The MCP server \`${server}\` failed this request: ${error.message}` })
+}
+
+// As `McpClient`'s own lists: at most this many pages.
+const maxPages = 100
+
+/**
+ * Every resource template of the server on `transport`, page after page, within `timeout`; none from a server that
+ * has no such method (one without resources).
+ */
+export const listTemplates = Effect.fnUntraced(function*(transport: McpClient.Transport, _timeout: Duration.Duration) {
+  const templates: Array<McpSchema.ResourceTemplate> = []
+  let cursor: string | undefined
+  for (let page = 0; page < maxPages; page++) {
+    const result = yield* request(
+      transport,
+      "resources/templates/list",
+      cursor === undefined ? {} : { cursor },
+      McpSchema.ListResourceTemplatesResult
+    )
+    templates.push(...result.resourceTemplates)
+    cursor = result.nextCursor
+    if (cursor === undefined) return templates
+  }
+  return yield* protocolError(`The list of resource templates ran past ${maxPages} pages`)
+}, (effect, _transport, timeout) =>
+  effect.pipe(
+    Effect.catchIf(isMethodNotFound, () => Effect.succeed([])),
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.fail(
+          new McpClientError.McpClientError({
+            reason: new McpClientError.TimeoutError({ operation: "resources/templates/list" })
+          })
+        )
+    })
+  ))

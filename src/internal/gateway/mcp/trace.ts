@@ -1,0 +1,92 @@
+/**
+ * The span of a proxied MCP call, after OpenTelemetry's MCP semantic conventions: `tools/call <name>` (kind client),
+ * `mcp.method.name`, `gen_ai.operation.name` (`execute_tool`), `gen_ai.tool.name` (the tool's own name),
+ * `llm_router.mcp_server`, `llm_router.key_id` (the caller's key id, never the key) and, when it ends,
+ * `llm_router.mcp_outcome` (the outcome its metrics count). Its parent is the caller's trace: the W3C `traceparent` of
+ * the request's `_meta` (the MCP convention), else of its HTTP headers. The upstream is sent the span's own
+ * `traceparent` (and the caller's `tracestate`) in the call's `_meta`, so it sees the caller's trace.
+ */
+import * as Effect from "effect/Effect"
+import * as Headers from "effect/http/Headers"
+import * as HttpTraceContext from "effect/http/HttpTraceContext"
+import * as Option from "effect/Option"
+import type * as Tracer from "effect/Tracer"
+
+/** What names a call's span. */
+export interface Traced {
+  readonly server: string
+  readonly tool: string
+  /** The name the caller called it by (`<server>__<tool>` at `/mcp`). */
+  readonly name: string
+  readonly keyId: string | undefined
+}
+
+/** The `_meta` trace fields of a request's metadata or HTTP headers, as headers `HttpTraceContext` reads. */
+function traceHeaders(
+  meta: Readonly<Record<string, unknown>> | undefined,
+  headers: Headers.Headers
+): Headers.Headers {
+  const traceparent = meta?.["traceparent"]
+  if (typeof traceparent !== "string") return headers
+  const tracestate = meta?.["tracestate"]
+  return Headers.fromRecordUnsafe({
+    traceparent,
+    ...(typeof tracestate === "string" ? { tracestate } : {})
+  })
+}
+
+/** The caller's span, from a request's `_meta` or else its HTTP headers; none when it sent no valid `traceparent`. */
+export function callerSpan(
+  meta: Readonly<Record<string, unknown>> | undefined,
+  headers: Headers.Headers
+): Option.Option<Tracer.ExternalSpan> {
+  return HttpTraceContext.w3c(traceHeaders(meta, headers))
+}
+
+/** The `_meta` an upstream is sent with a call made in `span`: its `traceparent`, and the caller's `tracestate`. */
+export function metaOf(
+  span: Tracer.Span,
+  meta: Readonly<Record<string, unknown>> | undefined,
+  headers: Headers.Headers
+): Record<string, string> {
+  const tracestate = traceHeaders(meta, headers)["tracestate"]
+  return {
+    traceparent: HttpTraceContext.toHeaders(span)["traceparent"]!,
+    ...(tracestate === undefined ? {} : { tracestate })
+  }
+}
+
+/** What a call's body is given: the `_meta` to send upstream, and how it records its outcome on the span. */
+export interface Span {
+  readonly meta: Record<string, string>
+  readonly outcome: (outcome: string) => void
+}
+
+/** `call` in a span of its own under the caller's trace (`request`'s `_meta`, else its HTTP headers). */
+export function traced<A, E, R>(
+  traced: Traced,
+  request: { readonly meta: Readonly<Record<string, unknown>> | undefined; readonly headers: Headers.Headers },
+  call: (span: Span) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> {
+  const parent = callerSpan(request.meta, request.headers)
+  const spanned = Effect.withSpan(
+    Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) =>
+      call({
+        meta: metaOf(span, request.meta, request.headers),
+        outcome: (outcome) => span.attribute("llm_router.mcp_outcome", outcome)
+      })),
+    `tools/call ${traced.name}`,
+    {
+      kind: "client",
+      attributes: {
+        "mcp.method.name": "tools/call",
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": traced.tool,
+        "llm_router.mcp_server": traced.server,
+        ...(traced.keyId === undefined ? {} : { "llm_router.key_id": traced.keyId })
+      },
+      captureStackTrace: false
+    }
+  )
+  return Option.isSome(parent) ? Effect.withParentSpan(spanned, parent.value) : spanned
+}
