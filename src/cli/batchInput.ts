@@ -10,7 +10,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "../ChatRequest.js"
-import { toChatRequest } from "../internal/codec/openAiChat.js"
+import { toChatRequest } from "../internal/wire/openAiChat/codec.js"
 
 /**
  * A request's id as the input wrote it: a string or a number.

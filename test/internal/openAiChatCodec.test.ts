@@ -6,6 +6,8 @@ import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
+import { Problem } from "../../src/internal/schemaCheck.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
 import {
   Chunk,
   chunkTemplates,
@@ -17,7 +19,7 @@ import {
   ShapeError,
   toolCallFragmentJson,
   usage as readUsage
-} from "../../src/internal/codec/openAiChat.js"
+} from "../../src/internal/wire/openAiChat/codec.js"
 import {
   type BodyOptions,
   CreateRequest,
@@ -25,9 +27,7 @@ import {
   maxTokensField,
   requestBody,
   toRequest
-} from "../../src/internal/codec/openAiChat.js"
-import { Problem } from "../../src/internal/schemaCheck.js"
-import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
+} from "../../src/internal/wire/openAiChat/codec.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 
 const word = fc.string({ maxLength: 6 })

@@ -7,7 +7,13 @@ import * as Schema from "effect/Schema"
 import type OpenAI from "openai"
 import type { ChatCompletionCreateParamsBase } from "openai/resources/chat/completions/completions"
 import type { ChatChunk } from "../../src/ChatChunk.js"
-import { Chunk, completion, type CreateRequest, reply, type usageObject } from "../../src/internal/codec/openAiChat.js"
+import {
+  Chunk,
+  completion,
+  type CreateRequest,
+  reply,
+  type usageObject
+} from "../../src/internal/wire/openAiChat/codec.js"
 import { chatStreamParser, sse } from "../utils/openAiChatWire.js"
 import type { Written } from "../utils/sdkTypes.js"
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
-import { type Prefill, requestBody } from "../../src/internal/codec/openAiChat.js"
+import { type Prefill, requestBody } from "../../src/internal/wire/openAiChat/codec.js"
 import * as Message from "../../src/Message.js"
 
 const body = (request: ChatRequest, prefill: Prefill) =>

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import type OpenAI from "openai"
+import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
 import {
   base64Floats,
   embeddingList,
@@ -10,8 +11,7 @@ import {
   readReply,
   requestBody,
   toRequest
-} from "../../src/internal/codec/openAiEmbeddings.js"
-import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
+} from "../../src/internal/wire/openAiChat/embeddings.js"
 import type { Written } from "../utils/sdkTypes.js"
 
 const isBody = Schema.is(EmbeddingsBody)

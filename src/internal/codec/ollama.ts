@@ -10,7 +10,6 @@ import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../.
 import type { FinishReason, Usage } from "../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../Message.js"
 import { isVector } from "../providers/embeddingBatches.js"
-import { reportedUsage, tokenCount } from "../providers/usage.js"
 import {
   argumentsObject,
   imageOnly,
@@ -21,6 +20,7 @@ import {
   ShapeError
 } from "../providers/wire.js"
 import { checker, maybe, Problem, set } from "../schemaCheck.js"
+import { reportedUsage, tokenCount } from "../wire/usage.js"
 
 export { isRecord, type JsonRecord, Problem, RequestError, ShapeError }
 

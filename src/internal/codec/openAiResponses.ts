@@ -38,11 +38,11 @@ import type {
 } from "../../Message.js"
 import * as Pricing from "../../Pricing.js"
 import type { Reply } from "../providers/adapter.js"
-import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
 import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem, Refused, set } from "../schemaCheck.js"
+import { functionTool } from "../wire/openAiChat/codec.js"
+import { openAiUsage, openAiUsageFields } from "../wire/usage.js"
 import { type Carried, opened, restoreCalls } from "./carried.js"
-import { functionTool } from "./openAiChat.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./responsesNamespace.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }

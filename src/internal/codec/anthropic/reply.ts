@@ -11,8 +11,8 @@ import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import { reportedUsage, tokenCount } from "../../providers/usage.js"
 import { argumentsRecord, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { reportedUsage, tokenCount } from "../../wire/usage.js"
 import { outputFinishReason } from "../outputTool.js"
 
 export { argumentsRecord, isRecord, type JsonRecord, ShapeError }

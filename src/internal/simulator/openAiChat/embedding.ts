@@ -5,8 +5,8 @@
  * list.
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
-import { checkBody, embeddingList, maxInputs, toRequest } from "../../codec/openAiEmbeddings.js"
 import { Refused } from "../../schemaCheck.js"
+import { checkBody, embeddingList, maxInputs, toRequest } from "../../wire/openAiChat/embeddings.js"
 import { invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { invalid, typeName, valueAt } from "../requestChecks.js"
 
