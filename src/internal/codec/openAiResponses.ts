@@ -22,7 +22,7 @@
  *
  * The readers on the hot path (a reply, a stream event) are plain functions over `JSON.parse` output, checked with
  * `typeof` (decoding a schema union per event costs more than the HTTP round trip on loopback); a property test
- * checks them against the schemas. The error body is Chat Completions' (`codec/openAiChat.ts`).
+ * checks them against the schemas. The error body is Chat Completions' (`wire/openAiChat/codec.ts`).
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../ChatRequest.js"

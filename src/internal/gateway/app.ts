@@ -21,7 +21,7 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the guard and the key check, the body, admission); OpenAI's
- * routes are `openai/routes.ts` and `responses/route.ts`, Anthropic's `anthropic/route.ts`, Google's `gemini/routes.ts`
+ * routes are `routes/openAiChat.ts` and `responses/route.ts`, Anthropic's `anthropic/route.ts`, Google's `gemini/routes.ts`
  * and `gemini/models.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin

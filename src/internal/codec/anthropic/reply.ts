@@ -4,7 +4,7 @@
  * signed thinking blocks a reply leaves for the next turn, and the `message`
  * object, read by the client (`reply`) and written by the gateway and the
  * simulator (`messageJson`). The reader is plain functions over `JSON.parse`
- * output, checked with `typeof`, as `codec/openAiChat.ts` reads its replies;
+ * output, checked with `typeof`, as `wire/openAiChat/codec.ts` reads its replies;
  * `Message` is the schema it is checked against.
  */
 import * as Schema from "effect/Schema"

@@ -1,6 +1,6 @@
 /**
  * The Chat Completions request (`POST /v1/chat/completions`), read with the
- * Chat Completions codec (`codec/openAiChat.ts`: its schema checks the body,
+ * Chat Completions codec (`wire/openAiChat/codec.ts`: its schema checks the body,
  * its mapping makes the library's request), then held to the rules OpenAI's
  * server adds past the wire's shape (one message at least, a positive integer
  * limit, `stream_options` only with `stream`, a `tool_choice` among the

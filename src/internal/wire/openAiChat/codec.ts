@@ -14,10 +14,13 @@
  *   its guard accepts a body as it is, and its decode runs only for a body it
  *   refuses, to name the field.
  * - the reply (`chat.completion`): `reply` reads one for the client,
- *   `completion` writes one for the gateway; with the usage and finish reasons
+ *   `completion` writes one for the gateway and the simulator; with the usage and finish reasons
  *   the streams share. The reader is plain functions over `JSON.parse` output,
  *   checked with `typeof`: decoding a schema union per call or per stream event
  *   costs more than the HTTP round trip on loopback.
+ * - the stream's chunk: its schema, read by hand (`readChunk`, the client's), and its templates, which the one
+ *   writer (`writer.ts`) fills in for the gateway and the simulator; `wirePath`, the engine's request paths as the
+ *   body names them.
  * - OpenAI's error body, which the Responses API shares.
  */
 import type * as Redacted from "effect/Redacted"
