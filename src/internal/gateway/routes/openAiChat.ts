@@ -17,19 +17,23 @@ import { decodePath, json, problemResponse, type Serving, type WithBody } from "
 /** OpenAI's routes over `serving`. */
 export function routes(serving: Serving) {
   const { engine } = serving
+  // The failures of a body by the paths it names (`Decoded.path`: one for each name of the reply's limit), made once.
+  const failures = new Map(
+    OpenAiChat.maxTokensFields.map((field) => {
+      const path = OpenAiChat.pathOf(field)
+      return [path, Errors.failures(serving.now, OpenAiChat.dialect.errors, path)] as const
+    })
+  )
 
   // A `/v1/chat/completions` body's answer: refused, or streamed or whole once its model is admitted.
   function chatCompletion(body: WithBody) {
     const decoded = OpenAiChat.dialect.decode(body.text, serving.now)
     if (decoded instanceof Problem) return Effect.succeed(problemResponse(decoded))
-    return ChatAnswer.answered(serving, body, {
-      ...decoded,
-      failures: Errors.failures(serving.now, OpenAiChat.dialect.errors, decoded.path)
-    })
+    return ChatAnswer.answered(serving, body, { ...decoded, failures: failures.get(decoded.path)! })
   }
 
   // A `/v1/embeddings` body's answer: refused, or the embeddings once its model is admitted.
-  const embeddingFailures = Errors.failures(serving.now, OpenAiChat.dialect.errors, OpenAiChat.pathOf("max_tokens"))
+  const embeddingFailures = failures.get(OpenAiChat.pathOf("max_tokens"))!
   function embedding(body: WithBody) {
     const decoded = OpenAiChat.embeddings(body.text)
     if (decoded instanceof Problem) return Effect.succeed(problemResponse(decoded))

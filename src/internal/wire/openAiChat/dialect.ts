@@ -87,6 +87,9 @@ const pathsByField: Readonly<Record<MaxTokensField, (engine: string) => string>>
   max_completion_tokens: (engine) => wirePath(engine, "max_completion_tokens")
 }
 
+/** The two names a chat body gives the reply's limit. */
+export const maxTokensFields: ReadonlyArray<MaxTokensField> = ["max_tokens", "max_completion_tokens"]
+
 /** A path of the engine's request as a chat body that named the reply's limit `field` names it. */
 export function pathOf(field: MaxTokensField): (engine: string) => string {
   return pathsByField[field]
