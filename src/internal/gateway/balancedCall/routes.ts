@@ -19,6 +19,10 @@ import * as BalancedCall from "./wire.js"
 /** The `/llm/*` routes over `serving`. */
 export const routes = (serving: Serving) => {
   const { engine } = serving
+  // A body's failures by the name it gives the reply's limit (OpenAI's chat body, `OpenAiChat.pathOf`), made once.
+  const failures = new Map(
+    OpenAiChat.maxTokensFields.map((field) => [field, Errors.failures(serving.now, errors, OpenAiChat.pathOf(field))])
+  )
 
   // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
   function chat(route: string, stream: boolean) {
@@ -29,7 +33,7 @@ export const routes = (serving: Serving) => {
         model: decoded.model,
         request: decoded.request,
         stream,
-        failures: Errors.failures(serving.now, errors, OpenAiChat.pathOf(decoded.maxTokensField)),
+        failures: failures.get(decoded.maxTokensField)!,
         newEncoder: BalancedCall.streamEncoder,
         render: BalancedCall.reply,
         target: decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model)
