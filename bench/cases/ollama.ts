@@ -7,7 +7,7 @@
  * is the URL without it.
  */
 import * as Effect from "effect/Effect"
-import * as Ndjson from "../../src/internal/providers/ollama/ndjson.js"
+import * as Ndjson from "../../src/internal/wire/ollama/ndjson.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import { poster, prompt, request } from "./call.js"

@@ -50,9 +50,9 @@ import type { AddressInfo } from "node:net"
 import { pipeline } from "node:stream"
 import { Agent, type Dispatcher, request } from "undici"
 import type * as ChatRequest from "../../src/ChatRequest.js"
-import { completion } from "../../src/internal/codec/openAiChat.js"
-import * as Errors from "../../src/internal/gateway/openai/errors.js"
-import * as Render from "../../src/internal/gateway/openai/render.js"
+import * as Errors from "../../src/internal/gateway/errorAnswer.js"
+import { completion, wirePath } from "../../src/internal/wire/openAiChat/codec.js"
+import * as Render from "../../src/internal/wire/openAiChat/writer.js"
 import * as Llm from "../../src/Llm.js"
 import type * as Message from "../../src/Message.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -235,7 +235,7 @@ const badBody = HttpServerResponse.text(`{"error":{"message":"bad body"}}`, {
 })
 
 const errorAnswer = (answer: Errors.ErrorAnswer) =>
-  HttpServerResponse.text(answer.body, { status: answer.status, contentType: "application/json" })
+  HttpServerResponse.text(Render.errors.body(answer), { status: answer.status, contentType: "application/json" })
 
 const engine = Effect.gen(function*() {
   // The client and the deployment's `Llm` live as long as the side, in its scope.
@@ -262,7 +262,7 @@ const engine = Effect.gen(function*() {
         const created = Math.floor(now() / 1000)
         if (!chat.stream) {
           return Effect.match(llm.chat(chat.request), {
-            onFailure: (error) => errorAnswer(Errors.fromLlmError(error, now())),
+            onFailure: (error) => errorAnswer(Errors.fromLlmError(error, now(), wirePath)),
             onSuccess: (response) =>
               HttpServerResponse.text(completion(response, id, created), { contentType: "application/json" })
           })
@@ -271,7 +271,7 @@ const engine = Effect.gen(function*() {
         // One write per batch; a lone `Llm` never restarts a stream (only a router does), so `restarted` stays unset.
         const events = llm.chatStream(chat.request).pipe(
           Stream.mapArray((batch) => [encoder.batch(batch).bytes] as const),
-          Stream.orElseSucceed((error) => encoder.error(Errors.fromLlmError(error, now()).body))
+          Stream.orElseSucceed((error) => encoder.error(Errors.fromLlmError(error, now(), wirePath)))
         )
         return Effect.succeed(
           HttpServerResponse.stream(events, {

@@ -10,7 +10,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "../ChatRequest.js"
-import { toChatRequest } from "../internal/codec/openAiChat.js"
+import { toChatRequest } from "../internal/wire/openAiChat/codec.js"
 
 /**
  * A request's id as the input wrote it: a string or a number.
@@ -139,7 +139,7 @@ function split(state: Splitting, chunk: Uint8Array, maxLineBytes: number): Reado
  * The file's lines, numbered from 1, read as a stream of bytes split at `\n`: a line is decoded once it has
  * ended, and only when it is at most `maxLineBytes` long; a longer one is never built (its bytes are counted and
  * dropped as they come), so one huge line costs no memory and the lines after it are read. Not the NDJSON
- * splitter of the provider streams (`internal/providers/ollama/ndjson.ts`), which stops at a long line
+ * splitter of the provider streams (`internal/wire/ollama/ndjson.ts`), which stops at a long line
  * and skips blank ones.
  *
  * @since 0.3.0

@@ -107,3 +107,20 @@ export function problemOf(refused: Refused, written: (path: ReadonlyArray<Proper
 export function set<A, K extends keyof A>(out: A, key: K, value: A[K] | null | undefined) {
   if (value !== null && value !== undefined) out[key] = value
 }
+
+const notJson = new Problem(
+  undefined,
+  "We could not parse the JSON body of your request. The body must be a JSON object."
+)
+
+/** A request body's text as JSON, checked by `check` (a schema's, `checker`'s), or what is wrong with it. */
+export function decodeBody<A>(text: string, check: (u: unknown) => A | Refused): A | Problem {
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    return notJson
+  }
+  const checked = check(body)
+  return checked instanceof Refused ? problemOf(checked) : checked
+}

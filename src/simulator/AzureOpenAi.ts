@@ -18,10 +18,10 @@
  * @since 0.3.0
  */
 import type * as Http from "node:http"
-import { azureErrorJson } from "../internal/codec/openAiChat.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
 import { bearerKey, isRecord } from "../internal/simulator/requestChecks.js"
+import { azureErrorJson } from "../internal/wire/openAiChat/codec.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 import type { ApiError, EmbeddingFormat, RenderedStream, WireFormat } from "./WireFormat.js"
 

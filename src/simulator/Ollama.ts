@@ -23,6 +23,11 @@
  *
  * @since 0.1.0
  */
+import { Refused } from "../internal/schemaCheck.js"
+import { Transcript } from "../internal/simulator/decoded.js"
+import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
+import { quoteToken } from "../internal/simulator/quoteToken.js"
+import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
 import {
   type ChatBody,
   checkChatBody,
@@ -35,12 +40,7 @@ import {
   streamLines,
   toolCallsJson,
   toRequest
-} from "../internal/codec/ollama.js"
-import { Refused } from "../internal/schemaCheck.js"
-import { Transcript } from "../internal/simulator/decoded.js"
-import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
-import { quoteToken } from "../internal/simulator/quoteToken.js"
-import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
+} from "../internal/wire/ollama/codec.js"
 import type * as Reply from "./Reply.js"
 import type {
   ApiError,

@@ -4,11 +4,12 @@
  * chunk shapes, errors; and OpenAI embeddings (`POST /v1/embeddings`) with the
  * same errors.
  *
- * Requests are read with the Chat Completions codec (`internal/codec/`), the
+ * Requests are read with the Chat Completions codec (`internal/wire/openAiChat/`), the
  * schema and mapping the gateway reads the same wire with; what it refuses is
  * worded the way OpenAI words it, naming the offending field (`Invalid
  * 'messages': empty array…`). Replies, chunks and embeddings lists are the Chat
- * Completions and embeddings codecs' too, written around the generated tokens.
+ * Completions and embeddings codecs' too; a stream is the reply's chunks written by
+ * the dialect's one writer, the gateway's.
  * The implementation is in `internal/simulator/openAiChat/`.
  *
  * Prompt tokens are counted over message text: string contents, text parts,

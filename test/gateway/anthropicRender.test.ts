@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import { message, streamEncoder } from "../../src/internal/gateway/anthropic/render.js"
+import * as Errors from "../../src/internal/gateway/errorAnswer.js"
 import { finish, restart, text } from "../utils/encoderChunks.js"
 
 // 7 uncached prompt tokens, 3 read from the cache and 10 written to it, 6 of them for an hour.
@@ -98,7 +99,9 @@ describe("the gateway's Anthropic stream encoder", () => {
     const broken = loud.batch([{ _tag: "TextDelta", text: "Hel" }, restart, { _tag: "TextDelta", text: "Hello" }])
     expect(broken.restarted).toEqual(restart)
     expect(events(text(broken.bytes)).filter((event) => event.event === "content_block_delta")).toHaveLength(1)
-    expect(text(loud.error("{\"type\":\"error\"}"))).toBe("event: error\ndata: {\"type\":\"error\"}\n\n")
+    expect(text(loud.error(Errors.answer(503, "x", "server_error", null, null)))).toBe(
+      `event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"x"}}\n\n`
+    )
   })
 })
 

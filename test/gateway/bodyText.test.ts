@@ -2,11 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
-import { asciiJson } from "../../src/internal/codec/asciiJson.js"
 import * as AnthropicRender from "../../src/internal/gateway/anthropic/render.js"
 import * as BalancedCall from "../../src/internal/gateway/balancedCall/wire.js"
-import { BodyText, bytesOf } from "../../src/internal/gateway/bodyText.js"
-import * as Render from "../../src/internal/gateway/openai/render.js"
+import { asciiJson } from "../../src/internal/wire/asciiJson.js"
+import { BodyText, bytesOf } from "../../src/internal/wire/bodyText.js"
+import type { StreamEncoder } from "../../src/internal/wire/dialect.js"
+import * as Render from "../../src/internal/wire/openAiChat/writer.js"
 
 const utf8 = new TextEncoder()
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
@@ -107,7 +108,7 @@ const stream = fc.tuple(fc.array(chunk, { minLength: 1, maxLength: 10 }), fc.boo
   finished ? [...chunks, finish] : chunks
 )
 
-const encoders: ReadonlyArray<readonly [string, () => Render.StreamEncoder]> = [
+const encoders: ReadonlyArray<readonly [string, () => StreamEncoder]> = [
   ["OpenAI", () => Render.streamEncoder("chatcmpl-1", "gpt-4o-mini", 1, true)],
   // The estimate is what the usage chunk says, so a stream reads alike whether its first batch has that chunk.
   [
@@ -118,7 +119,7 @@ const encoders: ReadonlyArray<readonly [string, () => Render.StreamEncoder]> = [
 ]
 
 // What an encoder writes for `batches`, up to a restart that ends the stream.
-const written = (encoder: Render.StreamEncoder, batches: ReadonlyArray<ReadonlyArray<ChatChunk>>): string => {
+const written = (encoder: StreamEncoder, batches: ReadonlyArray<ReadonlyArray<ChatChunk>>): string => {
   let out = ""
   for (const batch of batches) {
     const encoded = encoder.batch(batch)

@@ -3,6 +3,7 @@ import * as Duration from "effect/Duration"
 import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
 import * as Codec from "../../src/internal/codec/gemini.js"
+import * as Errors from "../../src/internal/gateway/errorAnswer.js"
 import * as Render from "../../src/internal/gateway/gemini/render.js"
 
 const usage: Usage = {
@@ -95,8 +96,8 @@ describe("the gateway's Gemini replies", () => {
     ])
     expect(last[0].candidates[0].finishReason).toBe("STOP")
     expect(last[0].usageMetadata.candidatesTokenCount).toBe(6)
-    expect(new TextDecoder().decode(encoder.error(`{"error":{"code":500}}`))).toBe(
-      `data: {"error":{"code":500}}\r\n\r\n`
+    expect(new TextDecoder().decode(encoder.error(Errors.answer(500, "x", "server_error", null, null)))).toBe(
+      `data: {"error":{"code":500,"message":"x","status":"INTERNAL"}}\r\n\r\n`
     )
   })
 

@@ -8,20 +8,16 @@ import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SseAnswer from "../../src/internal/gateway/chatAnswer.js"
+import * as Errors from "../../src/internal/gateway/errorAnswer.js"
 import * as Logs from "../../src/internal/gateway/observe/record.js"
-import * as Errors from "../../src/internal/gateway/openai/errors.js"
-import { streamEncoder } from "../../src/internal/gateway/openai/render.js"
 import { Drain } from "../../src/internal/gateway/server.js"
 import type { Batch } from "../../src/internal/transport/chunkSource.js"
+import { wirePath } from "../../src/internal/wire/openAiChat/codec.js"
+import { errorEvent, errors, streamEncoder } from "../../src/internal/wire/openAiChat/writer.js"
 import { type LlmError, StreamTruncatedError } from "../../src/LlmError.js"
 import { finish, text } from "../utils/encoderChunks.js"
 
-const failures: SseAnswer.Failures = {
-  answer: (error) => Errors.fromLlmError(error, 0),
-  restarted: `{"error":{"message":"restarted"}}`,
-  shutdown: `{"error":{"message":"shutting down"}}`,
-  revoked: `{"error":{"message":"revoked"}}`
-}
+const failures: SseAnswer.Failures = Errors.failures(() => 0, errors, wirePath)
 
 const hello: Batch = [{ _tag: "TextDelta", text: "Hello" }]
 const whole: Batch = [{ _tag: "TextDelta", text: "Hello" }, finish()]
@@ -157,7 +153,7 @@ describe("the gateway's SSE answer", () => {
       expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
       yield* Effect.forkChild(chunks, { startImmediately: true })
       yield* drain.cut
-      expect(endedNow).toEqual([`data: ${failures.shutdown}\n\n`])
+      expect(endedNow).toEqual([errorEvent(Errors.shutdown)])
       expect(entry.error).toBe("ServerShutdown")
     }).pipe(Effect.timeout("10 seconds")))
 
@@ -170,7 +166,7 @@ describe("the gateway's SSE answer", () => {
       expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
       yield* drain.cut
       expect(endedNow).toEqual([])
-      expect(text((yield* chunks)[0]!)).toBe(`data: ${failures.shutdown}\n\n`)
+      expect(text((yield* chunks)[0]!)).toBe(errorEvent(Errors.shutdown))
       expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
       expect(entry.error).toBe("ServerShutdown")
     }).pipe(Effect.timeout("10 seconds")))

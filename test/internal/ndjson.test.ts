@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import * as Ndjson from "../../src/internal/providers/ollama/ndjson.js"
+import * as Ndjson from "../../src/internal/wire/ollama/ndjson.js"
 import { bytewise, splitAt } from "../utils/byteChunks.js"
 
 const encoder = new TextEncoder()

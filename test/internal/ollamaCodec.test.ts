@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
+import { errorInfo } from "../../src/internal/llmError/errorInfo.js"
+import { Problem, Refused } from "../../src/internal/schemaCheck.js"
 import {
   checkChatBody,
   errorJson,
@@ -16,9 +18,7 @@ import {
   toolCallsJson,
   toRequest,
   usage
-} from "../../src/internal/codec/ollama.js"
-import { errorInfo } from "../../src/internal/llmError/errorInfo.js"
-import { Problem, Refused } from "../../src/internal/schemaCheck.js"
+} from "../../src/internal/wire/ollama/codec.js"
 import type { Message, ToolDefinition } from "../../src/Message.js"
 
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
@@ -58,7 +58,7 @@ const expectedEnd = (m: Metrics, madeToolCalls: boolean) => ({
   }
 })
 
-describe("internal/codec/ollama: the reply both ways", () => {
+describe("internal/wire/ollama/codec: the reply both ways", () => {
   it("a whole reply written by the simulator reads back as itself", () => {
     fc.assert(fc.property(
       name,
@@ -112,7 +112,7 @@ describe("internal/codec/ollama: the reply both ways", () => {
   })
 })
 
-describe("internal/codec/ollama: the request both ways", () => {
+describe("internal/wire/ollama/codec: the request both ways", () => {
   it("a body the client writes fits the schema the simulator reads it with", () => {
     const body = requestBody({
       messages: [
@@ -213,7 +213,7 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
   seed: fc.option(fc.nat(), { nil: undefined })
 }, { requiredKeys: ["messages"] })
 
-describe("internal/codec/ollama: the request read back", () => {
+describe("internal/wire/ollama/codec: the request read back", () => {
   it("a request the client writes reads back as itself, through JSON and the schema", () => {
     fc.assert(fc.property(request, name, (original, model) => {
       const written: unknown = JSON.parse(
@@ -239,7 +239,7 @@ describe("internal/codec/ollama: the request read back", () => {
   })
 })
 
-describe("internal/codec/ollama: the error body", () => {
+describe("internal/wire/ollama/codec: the error body", () => {
   it("an error the simulator writes is an error payload whose message the client reads back", () => {
     fc.assert(fc.property(fc.string({ maxLength: 40 }).filter((m) => m.trim() !== ""), (message) => {
       const body = errorJson(message)

@@ -6,6 +6,8 @@ import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
+import { Problem } from "../../src/internal/schemaCheck.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
 import {
   Chunk,
   chunkTemplates,
@@ -17,7 +19,7 @@ import {
   ShapeError,
   toolCallFragmentJson,
   usage as readUsage
-} from "../../src/internal/codec/openAiChat.js"
+} from "../../src/internal/wire/openAiChat/codec.js"
 import {
   type BodyOptions,
   CreateRequest,
@@ -25,9 +27,7 @@ import {
   maxTokensField,
   requestBody,
   toRequest
-} from "../../src/internal/codec/openAiChat.js"
-import { Problem } from "../../src/internal/schemaCheck.js"
-import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
+} from "../../src/internal/wire/openAiChat/codec.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 
 const word = fc.string({ maxLength: 6 })
@@ -97,7 +97,7 @@ const options = (maxTokens: MaxTokensField): BodyOptions => ({
 
 const isCreateRequest = Schema.is(CreateRequest)
 
-describe("internal/codec/openAiChat: the request both ways", () => {
+describe("internal/wire/openAiChat/codec: the request both ways", () => {
   it("a request encoded for the wire decodes back to itself", () => {
     fc.assert(
       fc.property(
@@ -224,7 +224,7 @@ const response = fc.record({
   latency: Duration.millis(5)
 }))
 
-describe("internal/codec/openAiChat: the reply both ways", () => {
+describe("internal/wire/openAiChat/codec: the reply both ways", () => {
   it("a reply written as a chat.completion reads back as itself, under the writer's id", () => {
     fc.assert(fc.property(response, (original) => {
       const body: OpenAI.ChatCompletion = JSON.parse(completion(original, "chatcmpl-x", 1))
@@ -284,7 +284,7 @@ const piece: fc.Arbitrary<Piece> = fc.oneof(
 
 const finishReasons = fc.constantFrom<FinishReason>("stop", "length", "tool_calls", "content_filter", "other")
 
-describe("internal/codec/openAiChat: the stream both ways", () => {
+describe("internal/wire/openAiChat/codec: the stream both ways", () => {
   it("chunks written with the templates read back as what was written", () => {
     fc.assert(fc.property(
       fc.record({
@@ -438,7 +438,7 @@ describe("internal/codec/openAiChat: the stream both ways", () => {
   })
 })
 
-describe("internal/codec/openAiChat: the simulator reads what the client writes", () => {
+describe("internal/wire/openAiChat/codec: the simulator reads what the client writes", () => {
   // The simulator reads a body with the codec's schema and holds it to OpenAI's rules past it; it must take every
   // body the codec writes. A named tool choice names one of the tools, as OpenAI requires.
   const sent = request.map((original) =>

@@ -7,7 +7,13 @@ import * as Schema from "effect/Schema"
 import type OpenAI from "openai"
 import type { ChatCompletionCreateParamsBase } from "openai/resources/chat/completions/completions"
 import type { ChatChunk } from "../../src/ChatChunk.js"
-import { Chunk, completion, type CreateRequest, reply, type usageObject } from "../../src/internal/codec/openAiChat.js"
+import {
+  Chunk,
+  completion,
+  type CreateRequest,
+  reply,
+  type usageObject
+} from "../../src/internal/wire/openAiChat/codec.js"
 import { chatStreamParser, sse } from "../utils/openAiChatWire.js"
 import type { Written } from "../utils/sdkTypes.js"
 
@@ -147,7 +153,7 @@ const sdkChunks: ReadonlyArray<OpenAI.ChatCompletionChunk> = [
 // A value as the wire carries it: its JSON, parsed.
 const json = (value: unknown): Record<string, unknown> => JSON.parse(JSON.stringify(value))
 
-describe("internal/codec/openAiChat: the official SDK's types", () => {
+describe("internal/wire/openAiChat/codec: the official SDK's types", () => {
   it("replies typed as the SDK's read as their text, calls, refusal, finish reason and usage", () => {
     expect(reply(json(sdkText))).toEqual({
       id: "chatcmpl-1",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
-import { type Prefill, requestBody } from "../../src/internal/codec/openAiChat.js"
+import { type Prefill, requestBody } from "../../src/internal/wire/openAiChat/codec.js"
 import * as Message from "../../src/Message.js"
 
 const body = (request: ChatRequest, prefill: Prefill) =>
@@ -15,7 +15,7 @@ const body = (request: ChatRequest, prefill: Prefill) =>
 
 const prefilled: ChatRequest = { messages: [Message.user("Hi"), Message.assistant("Once upon")] }
 
-describe("internal/codec/openAiChat: the prefill styles", () => {
+describe("internal/wire/openAiChat/codec: the prefill styles", () => {
   it("a last assistant message goes with vLLM's flags, or DeepSeek's prefix on it, or alone", () => {
     expect(body(prefilled, "continue_final_message")).toMatchObject({
       continue_final_message: true,

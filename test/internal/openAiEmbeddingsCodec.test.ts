@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import type OpenAI from "openai"
+import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
 import {
   base64Floats,
   embeddingList,
@@ -10,8 +11,7 @@ import {
   readReply,
   requestBody,
   toRequest
-} from "../../src/internal/codec/openAiEmbeddings.js"
-import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
+} from "../../src/internal/wire/openAiChat/embeddings.js"
 import type { Written } from "../utils/sdkTypes.js"
 
 const isBody = Schema.is(EmbeddingsBody)
@@ -22,7 +22,7 @@ const inputs = fc.oneof(
   fc.array(fc.array(fc.nat({ max: 100_000 }), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 4 })
 )
 
-describe("internal/codec/openAiEmbeddings", () => {
+describe("internal/wire/openAiChat/embeddings", () => {
   it("a request written by the client reads back as the same inputs and dimensions", () => {
     fc.assert(fc.property(
       inputs,
@@ -85,7 +85,7 @@ describe("internal/codec/openAiEmbeddings", () => {
 // Fails to compile when a body the schema reads is not one the SDK's own parameter type takes.
 export const asSdkParams = (body: Written<typeof EmbeddingsBody.Type>): OpenAI.EmbeddingCreateParams => body
 
-describe("internal/codec/openAiEmbeddings: the official SDK's types", () => {
+describe("internal/wire/openAiChat/embeddings: the official SDK's types", () => {
   it("a list typed as the SDK's reads as its vectors, floats or base64, in the order of its indexes, and its usage", () => {
     const list: OpenAI.CreateEmbeddingResponse = {
       object: "list",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Result from "effect/Result"
-import { ChatBody, toChatRequest } from "../../src/internal/codec/openAiChat.js"
+import { ChatBody, toChatRequest } from "../../src/internal/wire/openAiChat/codec.js"
 
 const ok = (body: unknown) => {
   const result = toChatRequest(body)

@@ -3,7 +3,7 @@
  * the equivalent non-streaming reply.
  */
 import * as Redacted from "effect/Redacted"
-import { ChatStreamParser } from "../../src/internal/providers/openAiChat.js"
+import { ChatStreamParser } from "../../src/internal/wire/openAiChat/client.js"
 import { OutputDecodeError } from "../../src/LlmError.js"
 
 /** One stream's parser as the OpenAI Chat adapter makes it, for model `gpt-test`; its errors are decode errors. */

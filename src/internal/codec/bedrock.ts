@@ -49,9 +49,9 @@ import type {
   ToolDefinition
 } from "../../Message.js"
 import type { Reply } from "../providers/adapter.js"
-import { reportedUsage, tokenCount } from "../providers/usage.js"
 import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem } from "../schemaCheck.js"
+import { reportedUsage, tokenCount } from "../wire/usage.js"
 import { mergeOptions } from "./gemini.js"
 import { outputFinishReason, outputTool } from "./outputTool.js"
 

@@ -51,7 +51,6 @@ import type {
 import type { Reply } from "../providers/adapter.js"
 import { isVector } from "../providers/embeddingBatches.js"
 import { geminiSchema, jsonSchemaOf } from "../providers/gemini/schema.js"
-import { reportedUsage, tokenCount } from "../providers/usage.js"
 import {
   argumentsObject,
   argumentsRecord,
@@ -64,6 +63,7 @@ import {
 } from "../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
 import * as Media from "../tokens/media.js"
+import { reportedUsage, tokenCount } from "../wire/usage.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
 

@@ -22,7 +22,7 @@
  *
  * The readers on the hot path (a reply, a stream event) are plain functions over `JSON.parse` output, checked with
  * `typeof` (decoding a schema union per event costs more than the HTTP round trip on loopback); a property test
- * checks them against the schemas. The error body is Chat Completions' (`codec/openAiChat.ts`).
+ * checks them against the schemas. The error body is Chat Completions' (`wire/openAiChat/codec.ts`).
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
@@ -38,11 +38,11 @@ import type {
 } from "../../Message.js"
 import * as Pricing from "../../Pricing.js"
 import type { Reply } from "../providers/adapter.js"
-import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
 import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem, Refused, set } from "../schemaCheck.js"
+import { functionTool } from "../wire/openAiChat/codec.js"
+import { openAiUsage, openAiUsageFields } from "../wire/usage.js"
 import { type Carried, opened, restoreCalls } from "./carried.js"
-import { functionTool } from "./openAiChat.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./responsesNamespace.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }

@@ -13,9 +13,9 @@
  * Every stream takes this one path, however its upstream's reads fall: a reply that came whole in one read (a short
  * one, a response-cache hit) is one write, and the response ends when the upstream's body does.
  *
- * How each wire answers the engine's failures: OpenAI's error JSON, the engine's request paths named as the body named
- * them, and Anthropic's; with each, the error event of a stream whose provider restarted it after part of the answer
- * went out, of a stream cut at shutdown and of one whose key was revoked; and Google's, for the Gemini routes.
+ * The core names no dialect: a route hands it the dialect's writers (its `StreamEncoder`, its reply's renderer) and its
+ * `Failures` (`errorAnswer.ts`: what a client is told, decided once, in the dialect's words), and a stream that is
+ * restarted, cut at shutdown or by a revoked key ends with the core's answer for it, in the dialect's error event.
  */
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { NonEmptyReadonlyArray } from "effect/Array"
@@ -33,41 +33,28 @@ import type * as Http from "node:http"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
-import { errorJson as anthropicErrorJson } from "../codec/anthropic/errors.js"
-import * as AnthropicWire from "../codec/anthropic/request.js"
-import { errorJson } from "../codec/gemini.js"
-import { openAiErrorJson } from "../codec/openAiChat.js"
-import * as ResponsesWire from "../codec/openAiResponses.js"
 import { type Batch, openFirst } from "../transport/chunkSource.js"
-import * as AnthropicErrors from "./anthropic/errors.js"
+import type { Encoded, StreamEncoder } from "../wire/dialect.js"
 import type { Target } from "./engine.js"
-import * as GeminiErrors from "./gemini/errors.js"
+import * as Errors from "./errorAnswer.js"
 import * as Session from "./intake.js"
 import * as Logs from "./observe/record.js"
-import * as Errors from "./openai/errors.js"
-import type * as Render from "./openai/render.js"
-import type * as Wire from "./openai/routes.js"
 import type { CutReason, Drain } from "./server.js"
 import { json, type Serving, type WithBody } from "./serving.js"
 
 // The log's and the metrics' name for a stream cut, by why it was cut.
 const cutTags: Record<CutReason, string> = { shutdown: "ServerShutdown", revoked: "KeyRevoked" }
 
-/**
- * How a route answers a failure: the error answer to an engine failure, the body of a restart's error event, and the
- * bodies of the error events that end a stream cut at shutdown, or because its key was revoked.
- */
-export interface Failures {
-  readonly answer: (error: LlmError) => Errors.ErrorAnswer
-  readonly restarted: string
-  readonly shutdown: string
-  readonly revoked: string
-}
+// The answer that ends a stream cut, by why it was cut.
+const cutAnswers: Record<CutReason, Errors.ErrorAnswer> = { shutdown: Errors.shutdown, revoked: Errors.revoked }
+
+/** How a route answers a failure: what a client is told of an engine failure, in the route's dialect. */
+export type Failures = Errors.Failures
 
 /** A stream whose first batch is in: what its answer is made of. */
 export interface Opened {
   /** Encodes the stream's batches in the route's wire. */
-  readonly encoder: Render.StreamEncoder
+  readonly encoder: StreamEncoder
   readonly first: Batch
   /** The rest of the stream, pulled batch by batch. */
   readonly rest: Pull.Pull<Batch, LlmError>
@@ -113,12 +100,12 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   // What the encoder asked to be done before the writes of its last batch (`Encoded.before`).
   let before: Effect.Effect<void> | undefined
   // An encoded batch's writes: a restart the encoder cannot hide ends the stream with an error event.
-  function writes(encoded: Render.Encoded): Writes {
+  function writes(encoded: Encoded): Writes {
     before = encoded.before
     if (encoded.restarted === undefined) return [encoded.bytes]
     ended = true
     tally.restarted()
-    return [encoded.bytes, encoder.error(failures.restarted)]
+    return [encoded.bytes, encoder.error(Errors.restarted)]
   }
   // The end of a cut stream: its reason's error event, none when its answer is whole or it has ended already.
   function cutShort(): Writes | undefined {
@@ -127,7 +114,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     if (complete) return undefined
     entry.error = cutTags[cutting]
     tally.cut(cutTags[cutting])
-    return [encoder.error(failures[cutting])]
+    return [encoder.error(cutAnswers[cutting])]
   }
   function written(batch: Batch): Writes | undefined {
     if (cutting !== undefined) return cutShort()
@@ -142,7 +129,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     const answer = failures.answer(error)
     Logs.failed(entry, error._tag, answer)
     tally.failed(error)
-    return [encoder.error(answer.body)]
+    return [encoder.error(answer)]
   }
   // The cut: the upstream call let go of, and the error event written by the body's writer at its next pull, or at
   // once, with the response's end, when the writer waits on a pull of `rest`.
@@ -206,82 +193,6 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   })
 }
 
-const restartedMessage =
-  "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
-  "another deployment as a new answer; the stream ends here instead. Retry the request."
-
-const restartedBody = openAiErrorJson(restartedMessage, "server_error", null, "stream_restarted")
-
-const anthropicRestarted = anthropicErrorJson("api_error", restartedMessage)
-
-const shutdownAnswer = Errors.answer(
-  503,
-  "The gateway is shutting down and its grace period ended before this stream did; the answer is incomplete. " +
-    "Retry the request.",
-  "server_error",
-  null,
-  "server_shutting_down"
-)
-
-// In Anthropic's shape, as any of the gateway's 503s: its 529 `overloaded_error`.
-const anthropicShutdown = AnthropicErrors.fromAnswer(shutdownAnswer).body
-
-const revokedAnswer = Errors.answer(
-  401,
-  "This stream's gateway key was revoked, or replaced by a rotation whose grace period ended, while it was open; " +
-    "the answer is incomplete.",
-  "invalid_request_error",
-  null,
-  "key_revoked"
-)
-
-/** OpenAI's failures at the time `now` reads, the reply's limit named by `maxTokens`. */
-export function openAi(now: () => number, maxTokens: Wire.MaxTokensField): Failures {
-  return {
-    answer: (error) => Errors.fromLlmError(error, now(), (path) => Errors.wirePath(path, maxTokens)),
-    restarted: restartedBody,
-    shutdown: shutdownAnswer.body,
-    revoked: revokedAnswer.body
-  }
-}
-
-/** Anthropic's failures at the time `now` reads, the engine's paths placed back in `body`. */
-export function anthropic(now: () => number, body: AnthropicWire.Count["body"]): Failures {
-  return {
-    answer: (error) => AnthropicErrors.fromLlmError(error, now(), (path) => AnthropicWire.anthropicPath(path, body)),
-    restarted: anthropicRestarted,
-    shutdown: anthropicShutdown,
-    revoked: AnthropicErrors.fromAnswer(revokedAnswer).body
-  }
-}
-
-/** OpenAI's failures for the name of the reply's limit a body gave, made once for each name. */
-export function openAiByField(now: () => number): (maxTokens: Wire.MaxTokensField) => Failures {
-  const maxTokens = openAi(now, "max_tokens")
-  const maxCompletionTokens = openAi(now, "max_completion_tokens")
-  return (field) => field === "max_tokens" ? maxTokens : maxCompletionTokens
-}
-
-/** The Responses route's failures (OpenAI's shape) at the time `now` reads, the engine's paths named as its body's. */
-export function responses(now: () => number): Failures {
-  return {
-    answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
-    restarted: restartedBody,
-    shutdown: shutdownAnswer.body,
-    revoked: revokedAnswer.body
-  }
-}
-
-/** Google's failures at the time `now` reads. */
-export function gemini(now: () => number): Failures {
-  return {
-    answer: (error) => GeminiErrors.fromLlmError(error, now()),
-    restarted: errorJson(500, restartedMessage),
-    shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body,
-    revoked: GeminiErrors.fromAnswer(revokedAnswer).body
-  }
-}
-
 /** A chat request admitted to its target, and how the route answers its failures. */
 export interface Call {
   /** The request as sent for the key (`Auth.bounded`). */
@@ -299,7 +210,7 @@ export interface StreamedCall extends Call {
   /** The request's scope, which closes the stream's. */
   readonly requestScope: Scope.Scope
   /** The route's encoder, made for this stream. */
-  readonly newEncoder: () => Render.StreamEncoder
+  readonly newEncoder: () => StreamEncoder
 }
 
 /** A call answered as one reply. */
@@ -318,7 +229,7 @@ export interface Chat {
   readonly stream: boolean
   readonly failures: Failures
   /** The route's stream encoder for the request as sent. */
-  readonly newEncoder: (request: ChatRequest) => Render.StreamEncoder
+  readonly newEncoder: (request: ChatRequest) => StreamEncoder
   readonly render: (response: ChatResponse) => string
   /**
    * What is done with a whole reply and its body before they are answered, if anything: the Responses route keeps

@@ -2,8 +2,7 @@
  * What every route of the gateway is served through: the request's log entry begun and its `x-request-id`, the
  * guard every request passes (`Intake.guard`: its `Host`, its origin, its body's type) and its key checked, its body
  * read within the limit (`withBody`), its model admitted for its key (`admitted`), the admin paths' check
- * (`adminOnly`), and the refusals these give, in Anthropic's shape under `/v1/messages`, Google's on Google's paths
- * and OpenAI's elsewhere.
+ * (`adminOnly`), and the refusals these give, in the words of the dialect of their path (`dialects.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -15,19 +14,18 @@ import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
 import type * as Sql from "../persistence/sql.js"
+import type { Problem } from "../schemaCheck.js"
+import type { ErrorWriter } from "../wire/dialect.js"
 import type * as AdminKeys from "./admin/keys.js"
-import * as AnthropicErrors from "./anthropic/errors.js"
-import type * as ChatAnswer from "./chatAnswer.js"
+import * as Dialects from "./dialects.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
-import * as GeminiErrors from "./gemini/errors.js"
+import * as Errors from "./errorAnswer.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
 import type * as McpEndpoint from "./mcp/endpoint.js"
 import type * as McpPins from "./mcp/pins.js"
 import * as Logs from "./observe/record.js"
 import type * as RequestLog from "./observe/requestLog.js"
-import * as Errors from "./openai/errors.js"
-import type * as Wire from "./openai/routes.js"
 import type { Drain } from "./server.js"
 
 /** What the application needs besides the engine. */
@@ -61,18 +59,18 @@ export function json(status: number, body: string) {
   return HttpServerResponse.text(body, { status, contentType: "application/json" })
 }
 
-/** An error answer, with its `retry-after` when it has one. */
-export function errorResponse(error: Errors.ErrorAnswer) {
-  return HttpServerResponse.text(error.body, {
-    status: error.status,
+/** An error answer in the words of `errors` (by default the gateway's own), with its `retry-after` when it has one. */
+export function errorResponse(error: Errors.ErrorAnswer, errors: ErrorWriter = Dialects.own) {
+  return HttpServerResponse.text(errors.body(error), {
+    status: errors.status(error),
     contentType: "application/json",
     ...(error.retryAfter !== undefined ? { headers: { "retry-after": String(error.retryAfter) } } : {})
   })
 }
 
-/** A body the wire refuses: 400 naming its field. */
-export function problemResponse(problem: Wire.Problem) {
-  return errorResponse(Errors.invalidRequest(problem.message, problem.param))
+/** A body the wire refuses: 400 naming its field, in the words of `errors` (by default the gateway's own). */
+export function problemResponse(problem: Problem, errors: ErrorWriter = Dialects.own) {
+  return errorResponse(Errors.invalidRequest(problem.message, problem.param), errors)
 }
 
 function isBodyTooLarge(error: unknown): boolean {
@@ -91,23 +89,9 @@ export function tooLarge(limit: number) {
   )
 }
 
-// Anthropic's clients read Anthropic's error shape: every refusal of a path under `/v1/messages` is in it.
-function anthropicPath(path: string): boolean {
-  return path === "/v1/messages" || path.startsWith("/v1/messages/")
-}
-
-/**
- * A refusal of the request of `entry`, in Anthropic's shape under `/v1/messages`, Google's for Google's paths
- * (`GeminiErrors.isGeminiRequest`), else OpenAI's.
- */
+/** A refusal of the request of `entry`, in the words of its path's dialect (`Dialects.errorsOf`). */
 export function refusal(entry: Logs.Entry, answer: Errors.ErrorAnswer) {
-  return errorResponse(
-    anthropicPath(entry.path)
-      ? AnthropicErrors.fromAnswer(answer)
-      : GeminiErrors.isGeminiRequest(entry.method, entry.path)
-      ? GeminiErrors.fromAnswer(answer)
-      : answer
-  )
+  return errorResponse(answer, Dialects.errorsOf(entry.method, entry.path))
 }
 
 // A body not declared JSON: 415.
@@ -230,10 +214,10 @@ export function make({ engine, metrics, now, options, refusalLines, requestLog, 
   }
 
   // The answer to the engine's `error`, logged in `entry`, in the route's words (`failures`).
-  function failed(entry: Logs.Entry, failures: ChatAnswer.Failures, error: LlmError) {
+  function failed(entry: Logs.Entry, failures: Errors.Failures, error: LlmError) {
     const answer = failures.answer(error)
     Logs.failed(entry, error._tag, answer)
-    return errorResponse(answer)
+    return errorResponse(answer, failures.errors)
   }
 
   // A refusal of the call of `entry`, noted in its log line.

@@ -4,15 +4,15 @@
  * signed thinking blocks a reply leaves for the next turn, and the `message`
  * object, read by the client (`reply`) and written by the gateway and the
  * simulator (`messageJson`). The reader is plain functions over `JSON.parse`
- * output, checked with `typeof`, as `codec/openAiChat.ts` reads its replies;
+ * output, checked with `typeof`, as `wire/openAiChat/codec.ts` reads its replies;
  * `Message` is the schema it is checked against.
  */
 import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import { reportedUsage, tokenCount } from "../../providers/usage.js"
 import { argumentsRecord, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { reportedUsage, tokenCount } from "../../wire/usage.js"
 import { outputFinishReason } from "../outputTool.js"
 
 export { argumentsRecord, isRecord, type JsonRecord, ShapeError }

@@ -12,8 +12,8 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { StoreUnavailableError } from "../../../Store.js"
+import * as Errors from "../errorAnswer.js"
 import type * as Pins from "../mcp/pins.js"
-import * as Errors from "../openai/errors.js"
 import { decodePath, errorResponse, json, type Serving } from "../serving.js"
 
 const unavailable = Errors.answer(

@@ -16,7 +16,7 @@ import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
-import * as Errors from "../openai/errors.js"
+import * as Errors from "../errorAnswer.js"
 import { errorResponse, json } from "../serving.js"
 import { timeOf, unixSeconds } from "./input.js"
 

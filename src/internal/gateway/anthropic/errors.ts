@@ -7,57 +7,47 @@
  * `Retry-After`), 529 `overloaded_error` for a provider that is unavailable,
  * 504 `timeout_error`, other 5xx `api_error`.
  *
- * Which status and message a failure gets is decided once, by the OpenAI
- * route's `openai/errors.ts`; this module renders that decision in Anthropic's shape (`codec/anthropic/errors.ts`),
- * except for the engine's own check of a request, whose paths are renamed to
- * the Messages body's (`anthropicPath`).
+ * Which status and message a failure gets is decided once, by the gateway's core (`errorAnswer.ts`); this module
+ * words that decision in Anthropic's shape (`codec/anthropic/errors.ts`), the engine's own check of a request with its
+ * paths renamed to the Messages body's (`anthropicPath`).
  */
-import type { LlmError } from "../../../LlmError.js"
 import { errorJson, errorType } from "../../codec/anthropic/errors.js"
-import { errorOf } from "../../codec/openAiChat.js"
+import type { AnyBody } from "../../codec/anthropic/request.js"
+import { anthropicPath } from "../../codec/anthropic/request.js"
 import type { Problem } from "../../schemaCheck.js"
-import type { ErrorAnswer } from "../openai/errors.js"
-import { fromLlmError as openAiAnswer } from "../openai/errors.js"
-
-/** An answer with `message` at `status`, in Anthropic's shape; `code`, the OpenAI route's, for the request log. */
-export const answer = (
-  status: number,
-  message: string,
-  retryAfter?: number,
-  code: string | null = null
-): ErrorAnswer => ({
-  status,
-  body: errorJson(errorType(status), message),
-  retryAfter,
-  code
-})
-
-/** A body refused before anything is sent. */
-export const problem = (refused: Problem): ErrorAnswer => answer(400, refused.message)
+import type { ErrorWriter } from "../../wire/dialect.js"
+import * as Errors from "../errorAnswer.js"
 
 /**
- * An answer of the OpenAI route (its body OpenAI's error JSON) in Anthropic's
- * shape: the same message and wait; a provider that is unavailable (503) is
- * Anthropic's 529 `overloaded_error`, a deployment without a credential stays 503 (nothing is overloaded).
+ * Anthropic's status for an answer: a provider that is unavailable (503) is its 529 `overloaded_error`, a deployment
+ * without a credential stays 503 (nothing is overloaded).
  */
-export const fromAnswer = (openAi: ErrorAnswer): ErrorAnswer => {
-  const message = errorOf(openAi.body)?.message ?? openAi.body
-  const status = openAi.status === 503 && openAi.code !== "credential_unavailable" ? 529 : openAi.status
-  return { ...answer(status, message, openAi.retryAfter, openAi.code), logged: openAi.logged }
+function status(answer: Errors.ErrorAnswer): number {
+  return answer.status === 503 && answer.code !== "credential_unavailable" ? 529 : answer.status
 }
 
+/** Anthropic's error body, its `type` that of its status. */
+export const errors: ErrorWriter = {
+  status,
+  body: (answer) => errorJson(errorType(status(answer)), answer.message)
+}
+
+/** A body refused before anything is sent. */
+export const problem = (refused: Problem): Errors.ErrorAnswer => Errors.invalidRequest(refused.message, undefined)
+
 /**
- * The answer to an engine failure; `now` (Clock millis) dates the waits,
- * `path` renames the engine's request paths to the body's.
+ * The engine's paths within a check's message (`path: what is wrong`, one or more joined by `; `) placed back in
+ * `body`.
  */
-export const fromLlmError = (error: LlmError, now: number, path: (engine: string) => string): ErrorAnswer => {
-  if (error._tag === "InvalidRequestError" && error.status === undefined) {
-    // The engine's own check of the request: `path: what is wrong`, one or more joined by `; `.
-    const detail = (error.detail ?? error.message).replace(/ \(nothing was sent\)$/, "")
-    return answer(
-      400,
-      detail.replace(/(^|; )([A-Za-z][\w.[\]]*): /g, (_, before: string, at: string) => `${before}${path(at)}: `)
+function placed(body: AnyBody): (text: string) => string {
+  return (text) =>
+    text.replace(
+      /(^|; )([A-Za-z][\w.[\]]*): /g,
+      (_, before: string, at: string) => `${before}${anthropicPath(at, body)}: `
     )
-  }
-  return fromAnswer(openAiAnswer(error, now))
+}
+
+/** Anthropic's failures at the time `now` reads, the engine's paths placed back in `body`. */
+export function failures(now: () => number, body: AnyBody): Errors.Failures {
+  return Errors.failures(now, errors, placed(body))
 }

@@ -59,11 +59,12 @@ import {
   messageEnd,
   messageStart
 } from "../../codec/anthropic/stream.js"
-import { asciiJson } from "../../codec/asciiJson.js"
 import { envelopeOf } from "../../codec/carried.js"
-import { BodyText, bytesOf } from "../bodyText.js"
-import { answeringModel, type Encoded, type StreamEncoder } from "../openai/render.js"
+import { asciiJson } from "../../wire/asciiJson.js"
+import { BodyText, bytesOf } from "../../wire/bodyText.js"
+import { answeringModel, type Encoded, type StreamEncoder } from "../../wire/dialect.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
+import { errors } from "./errors.js"
 
 /** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
 export function message(response: ChatResponse, id: string): string {
@@ -210,5 +211,5 @@ export function streamEncoder(id: string, model: string, estimatedInput: () => n
     return encoded(undefined)
   }
 
-  return { contentType: "text/event-stream", batch, error: (body) => bytesOf(event("error", body)) }
+  return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(event("error", errors.body(answer))) }
 }

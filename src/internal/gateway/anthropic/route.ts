@@ -30,14 +30,14 @@ export const countTokens = (serving: Serving) =>
 function answer(serving: Serving, body: WithBody) {
   const decoded = AnthropicWire.messages(body.text)
   if (decoded._tag === "Problem") {
-    return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
+    return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded), AnthropicErrors.errors))
   }
   const id = `msg_${randomUUID().replaceAll("-", "")}`
   return ChatAnswer.answered(serving, body, {
     model: decoded.model,
     request: restoredRequest(decoded.request),
     stream: decoded.stream,
-    failures: ChatAnswer.anthropic(serving.now, decoded.body),
+    failures: AnthropicErrors.failures(serving.now, decoded.body),
     newEncoder: (request) => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
     render: (response) => AnthropicRender.message(response, id)
   })
@@ -47,8 +47,10 @@ function answer(serving: Serving, body: WithBody) {
 // request of the key's rate limit, and nothing of its budget).
 function count(serving: Serving, { entry, tally, text }: WithBody) {
   const decoded = AnthropicWire.countTokens(text)
-  if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
-  const failures = ChatAnswer.anthropic(serving.now, decoded.body)
+  if (decoded._tag === "Problem") {
+    return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded), AnthropicErrors.errors))
+  }
+  const failures = AnthropicErrors.failures(serving.now, decoded.body)
   return serving.admitted({
     model: decoded.model,
     request: undefined,

@@ -7,17 +7,22 @@
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type { Status } from "../../../Router.js"
+import * as OpenAiChat from "../../wire/openAiChat/dialect.js"
+import { errors } from "../../wire/openAiChat/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
+import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
 import * as Auth from "../keys/auth.js"
-import * as Errors from "../openai/errors.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
 import * as BalancedCall from "./wire.js"
 
 /** The `/llm/*` routes over `serving`. */
 export const routes = (serving: Serving) => {
   const { engine } = serving
-  const openAi = ChatAnswer.openAiByField(serving.now)
+  // A body's failures by the name it gives the reply's limit (OpenAI's chat body, `OpenAiChat.pathOf`), made once.
+  const failures = new Map(
+    OpenAiChat.maxTokensFields.map((field) => [field, Errors.failures(serving.now, errors, OpenAiChat.pathOf(field))])
+  )
 
   // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
   function chat(route: string, stream: boolean) {
@@ -28,7 +33,7 @@ export const routes = (serving: Serving) => {
         model: decoded.model,
         request: decoded.request,
         stream,
-        failures: openAi(decoded.maxTokensField),
+        failures: failures.get(decoded.maxTokensField)!,
         newEncoder: BalancedCall.streamEncoder,
         render: BalancedCall.reply,
         target: decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model)

@@ -12,13 +12,13 @@ import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { DeploymentLoad, Status } from "../../../Router.js"
-import { checkChatBody, type MaxTokensField, maxTokensField, toRequest } from "../../codec/openAiChat.js"
 import { statusOf } from "../../router/status.js"
-import { Problem } from "../../schemaCheck.js"
-import { BodyText, bytesOf } from "../bodyText.js"
-import * as Errors from "../openai/errors.js"
-import type { Encoded, StreamEncoder } from "../openai/render.js"
-import { decodeBody } from "../openai/routes.js"
+import { decodeBody, Problem } from "../../schemaCheck.js"
+import { BodyText, bytesOf } from "../../wire/bodyText.js"
+import type { Encoded, StreamEncoder } from "../../wire/dialect.js"
+import { checkChatBody, type MaxTokensField, maxTokensField, toRequest } from "../../wire/openAiChat/codec.js"
+import { errors } from "../../wire/openAiChat/writer.js"
+import * as Errors from "../errorAnswer.js"
 
 /** The name a call without `model` is admitted under: every deployment (a key limited to some models must name one). */
 export const everyModel = "*"
@@ -70,7 +70,11 @@ export const streamEncoder = (): StreamEncoder => {
     }
     return { bytes: out.bytes(), restarted: undefined }
   }
-  return { contentType: "text/plain; charset=utf-8", batch, error: (body) => bytesOf(`\n[error] ${body}\n`) }
+  return {
+    contentType: "text/plain; charset=utf-8",
+    batch,
+    error: (answer) => bytesOf(`\n[error] ${errors.body(answer)}\n`)
+  }
 }
 
 /**

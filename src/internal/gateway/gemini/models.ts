@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type { ModelEntry } from "../engine.js"
-import * as Errors from "../openai/errors.js"
+import * as Errors from "../errorAnswer.js"
 import { decodePath, json, refusal, type Serving } from "../serving.js"
 import { modelOf, queryOf } from "./routes.js"
 

@@ -12,8 +12,9 @@
  */
 import { type ChatChunk, makeAccumulator } from "../../../ChatChunk.js"
 import { callPart, chunk as chunkJson, type End, metadataOf, type WrittenPart } from "../../codec/gemini.js"
-import { bytesOf } from "../bodyText.js"
-import type { Encoded, StreamEncoder } from "../openai/render.js"
+import { bytesOf } from "../../wire/bodyText.js"
+import type { Encoded, StreamEncoder } from "../../wire/dialect.js"
+import { errors } from "./errors.js"
 
 /** An encoder for the stream `id` of `model`; one per stream (it keeps the calls being built and what was sent). */
 export function streamEncoder(id: string, model: string): StreamEncoder {
@@ -74,5 +75,5 @@ export function streamEncoder(id: string, model: string): StreamEncoder {
     return { bytes: bytesOf(out), restarted: undefined }
   }
 
-  return { contentType: "text/event-stream", batch, error: (body) => bytesOf(`data: ${body}\r\n\r\n`) }
+  return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(`data: ${errors.body(answer)}\r\n\r\n`) }
 }

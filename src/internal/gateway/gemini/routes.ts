@@ -17,10 +17,9 @@ import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingInput } from "../../../Embedding.js"
 import * as Codec from "../../codec/gemini.js"
-import { Problem } from "../../schemaCheck.js"
+import { decodeBody, Problem } from "../../schemaCheck.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
-import { decodeBody } from "../openai/routes.js"
 import { decodePath, errorResponse, json, refusal, type Serving, type WithBody } from "../serving.js"
 import * as GeminiErrors from "./errors.js"
 import * as GeminiRender from "./render.js"
@@ -73,8 +72,9 @@ export function embedding(text: string, batch: boolean): EmbeddingInput | Proble
 
 /** The Gemini route over `serving`: one handler for `POST /v1beta/models/*` (and `/v1/...`), by the method. */
 export const route = (serving: Serving) => {
-  const failures = ChatAnswer.gemini(serving.now)
-  const problem = (refused: Problem) => Effect.succeed(errorResponse(GeminiErrors.problem(refused)))
+  const failures = GeminiErrors.failures(serving.now)
+  const problem = (refused: Problem) =>
+    Effect.succeed(errorResponse(GeminiErrors.problem(refused), GeminiErrors.errors))
 
   // A `generateContent` or `streamGenerateContent` body's answer: refused, or streamed or whole once admitted.
   function generated(model: string, stream: boolean, body: WithBody) {

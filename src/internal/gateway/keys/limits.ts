@@ -23,7 +23,7 @@ import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as Stored from "../../budget/stored.js"
 import { periodName } from "../../budget/window.js"
-import * as Errors from "../openai/errors.js"
+import * as Errors from "../errorAnswer.js"
 
 /** A key's rate limit: bursts of `capacity` requests, `refillRate` a second after. */
 export interface RateLimit {

@@ -34,9 +34,9 @@ import type * as Gateway from "../../../Gateway.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
+import type * as Errors from "../errorAnswer.js"
 import type * as Auth from "../keys/auth.js"
 import type * as Logs from "../observe/record.js"
-import type * as Errors from "../openai/errors.js"
 import * as Allow from "./allow.js"
 import * as Pins from "./pins.js"
 import * as Resources from "./resources.js"
@@ -94,8 +94,7 @@ interface Served {
 // A refusal of the caller's budget or rate limit, as the call's error: `McpServer` answers it as a tool's failure (a
 // result with `isError`, this message its text), which a model reads and a client sees (docs/mcp.md).
 function refused(answer: Errors.ErrorAnswer) {
-  const body = JSON.parse(answer.body) as { readonly error: { readonly message: string } }
-  return new McpSchema.InternalError({ message: body.error.message })
+  return new McpSchema.InternalError({ message: answer.message })
 }
 
 /** The SHA-256 (hex) of a call's arguments as JSON: what its row keeps of them. */

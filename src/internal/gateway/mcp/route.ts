@@ -10,7 +10,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
-import * as Errors from "../openai/errors.js"
+import * as Errors from "../errorAnswer.js"
 import type * as Serving from "../serving.js"
 import { refusal, tooLarge } from "../serving.js"
 import * as Allow from "./allow.js"

@@ -21,12 +21,13 @@ import type { StoreUnavailableError } from "../../../Store.js"
 import * as ResponsesWire from "../../codec/openAiResponses.js"
 import type { Placed } from "../../codec/responsesNamespace.js"
 import { promptTokens } from "../../llm/usage.js"
+import { decodeBody } from "../../schemaCheck.js"
+import { errors as openAiErrors } from "../../wire/openAiChat/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import type { Target } from "../engine.js"
+import * as Errors from "../errorAnswer.js"
 import * as Session from "../intake.js"
 import * as Logs from "../observe/record.js"
-import * as Errors from "../openai/errors.js"
-import { decodeBody } from "../openai/routes.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
 import * as ResponsesHosted from "./hosted.js"
 import * as ResponsesRender from "./render.js"
@@ -98,7 +99,7 @@ const refused = (answer: HttpServerResponse.HttpServerResponse) => Effect.succee
 /** The Responses routes over `serving`, keeping responses in the `StoredResponses` provided. */
 export const routes = Effect.fnUntraced(function*(serving: Serving) {
   const store = yield* ResponsesStore.StoredResponses
-  const failures = ChatAnswer.responses(serving.now)
+  const failures = Errors.failures(serving.now, openAiErrors, ResponsesWire.responsesPath)
   const seconds = () => Math.floor(serving.now() / 1000)
 
   // The answer to a request whose store failed, its reason in the request's log line.

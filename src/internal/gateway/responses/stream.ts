@@ -22,7 +22,6 @@ import type * as Effect from "effect/Effect"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata } from "../../../Message.js"
-import { errorOf } from "../../codec/openAiChat.js"
 import {
   event,
   type EventFields,
@@ -38,8 +37,8 @@ import {
   summaryText
 } from "../../codec/openAiResponses.js"
 import type { Names } from "../../codec/responsesNamespace.js"
-import { bytesOf } from "../bodyText.js"
-import { answeringModel, type Encoded, type StreamEncoder } from "../openai/render.js"
+import { bytesOf } from "../../wire/bodyText.js"
+import { answeringModel, type Encoded, type ErrorAnswer, type StreamEncoder } from "../../wire/dialect.js"
 import { callItem, carrierItem, encryptedReasoning, envelope, type Finished, finished, type Ids } from "./render.js"
 import { type Upstream, upstreamOf } from "./store.js"
 
@@ -60,12 +59,9 @@ interface OpenCall {
   readonly item: { -readonly [K in "arguments" | "call_id" | "name" | "status"]: string } & OutputItem
 }
 
-// The `{error: {message, type, code}}` of an error answer's body as a failed response's `error`.
-function failureOf(body: string): { readonly code: string; readonly message: string } {
-  const error = errorOf(body)
-  // Not OpenAI's error body: the body is the message.
-  if (error === undefined) return { code: "server_error", message: body }
-  return { code: typeof error.code === "string" ? error.code : error.type ?? "server_error", message: error.message }
+// An error answer as a failed response's `error`: its code, else its kind.
+function failureOf(answer: ErrorAnswer): { readonly code: string; readonly message: string } {
+  return { code: answer.code ?? answer.type, message: answer.message }
 }
 
 /**
@@ -326,9 +322,9 @@ export const streamEncoder = ({ echo, ids, model, names, now, onFinished }: {
     return encoded(undefined)
   }
 
-  // The error answer's body as `response.failed`, with the items that went out.
-  const error = (body: string): Uint8Array => {
-    emit("response.failed", { response: snapshot("failed", failureOf(body)) })
+  // The error answer as `response.failed`, with the items that went out.
+  const error = (answer: ErrorAnswer): Uint8Array => {
+    emit("response.failed", { response: snapshot("failed", failureOf(answer)) })
     return encoded(undefined).bytes
   }
 

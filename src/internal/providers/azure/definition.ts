@@ -8,10 +8,10 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
 import { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/AzureOpenAi.js"
-import * as Embeddings from "../../codec/openAiEmbeddings.js"
 import * as Invalid from "../../optionsError.js"
+import { definition as chatDefinition } from "../../wire/openAiChat/client.js"
+import * as Embeddings from "../../wire/openAiChat/embeddings.js"
 import type * as Adapter from "../adapter.js"
-import { definition as chatDefinition } from "../openAiChat.js"
 
 /** Azure's key header. */
 export const apiKey = (key: Redacted.Redacted<string>) => ["api-key", Redacted.value(key)] as const

@@ -29,8 +29,8 @@ import {
   replyMetadata,
   usage as usageOf
 } from "../../codec/gemini.js"
-import { excerpt } from "../../codec/openAiChat.js"
 import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
+import { excerpt } from "../../wire/openAiChat/codec.js"
 import type * as Adapter from "../adapter.js"
 import { replyId, replyModel } from "../wire.js"
 

@@ -1,12 +1,12 @@
 /**
  * OpenAI embeddings (`POST /v1/embeddings`): the request, read with the embeddings codec's schema
- * (`codec/openAiEmbeddings.ts`) and held to the API's limits (one input at least, `maxInputs` at most, none empty,
+ * (`wire/openAiChat/embeddings.ts`) and held to the API's limits (one input at least, `maxInputs` at most, none empty,
  * `dimensions` from 1 up to what the simulator makes), with OpenAI's messages; and the reply, the codec's embeddings
  * list.
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
-import { checkBody, embeddingList, maxInputs, toRequest } from "../../codec/openAiEmbeddings.js"
 import { Refused } from "../../schemaCheck.js"
+import { checkBody, embeddingList, maxInputs, toRequest } from "../../wire/openAiChat/embeddings.js"
 import { invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { invalid, typeName, valueAt } from "../requestChecks.js"
 

@@ -5,7 +5,7 @@
  */
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, ReplyMeta } from "../../../simulator/WireFormat.js"
-import { openAiErrorJson as errorBody, openRouterErrorChunk, vllmErrorJson } from "../../codec/openAiChat.js"
+import { openAiErrorJson as errorBody, openRouterErrorChunk, vllmErrorJson } from "../../wire/openAiChat/codec.js"
 
 const injected: Readonly<Record<number, readonly [type: string, code: string | null, message: string]>> = {
   400: ["invalid_request_error", null, "The simulator rejected this request (injected fault)."],

@@ -1,12 +1,17 @@
 /**
- * The Chat Completions reply, in the codec's shapes (`internal/codec/openAiChat.ts`): the `chat.completion` object,
- * and the stream of `chat.completion.chunk` events, the codec's templates around the generated tokens.
+ * The Chat Completions reply, written by the dialect's one writer (`wire/openAiChat/`): the `chat.completion` object
+ * (the codec's `completion`), and the stream of `chat.completion.chunk` events from the reply's chunks
+ * (`simulator/chunks.ts`), each its own write, the first the assistant's role; the simulator names its configuration
+ * (`system_fingerprint`).
  */
+import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
-import { chunkTemplates, completion, endEvents, toolCallFragmentJson } from "../../codec/openAiChat.js"
-import { quoteToken } from "../quoteToken.js"
+import { BodyText } from "../../wire/bodyText.js"
+import { completion } from "../../wire/openAiChat/codec.js"
+import { streamWriter } from "../../wire/openAiChat/writer.js"
+import { replyChunks } from "../chunks.js"
 import { usageOf } from "../usage.js"
 
 export function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
@@ -25,24 +30,15 @@ export function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
 }
 
 export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
-  const templates = chunkTemplates({ ...meta, systemFingerprint: "fp_sim", includeUsage: extra.includeUsage })
-  const events: Array<string> = [templates.role]
-  for (const token of reply.reasoning) events.push(templates.reasoning + quoteToken(token) + templates.closeText)
-  for (const token of reply.content) events.push(templates.content + quoteToken(token) + templates.closeText)
-  // Parallel calls interleave: every call's opening fragment, then argument
-  // pieces round-robin, so a client must merge by index.
-  const calls = reply.toolCalls
-  for (let index = 0; index < calls.length; index++) {
-    const { id, name } = calls[index]!
-    events.push(templates.tools + toolCallFragmentJson({ index, id, name, arguments: "" }) + templates.closeTools)
+  const writer = streamWriter({ ...meta, systemFingerprint: "fp_sim", includeUsage: extra.includeUsage })
+  function written(chunks: ReadonlyArray<ChatChunk>): string {
+    const out = new BodyText()
+    writer.write(chunks, out)
+    return out.string()
   }
-  const rounds = calls.reduce((n, call) => Math.max(n, call.fragments.length), 0)
-  for (let r = 0; r < rounds; r++) {
-    for (let index = 0; index < calls.length; index++) {
-      const piece = calls[index]!.fragments[r]
-      if (piece === undefined) continue
-      events.push(templates.tools + toolCallFragmentJson({ index, arguments: piece }) + templates.closeTools)
-    }
-  }
-  return { events, tail: endEvents(templates, reply.finishReason, usageOf(reply.usage)) }
+  const { events, tail } = replyChunks(reply, meta)
+  // The first write opens the stream with the assistant's role alone; then one event a chunk.
+  const opened = [written([])]
+  for (const chunk of events) opened.push(written([chunk]))
+  return { events: opened, tail: written(tail) }
 }

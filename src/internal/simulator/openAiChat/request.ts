@@ -1,6 +1,6 @@
 /**
  * The Chat Completions request (`POST /v1/chat/completions`), read with the
- * Chat Completions codec (`codec/openAiChat.ts`: its schema checks the body,
+ * Chat Completions codec (`wire/openAiChat/codec.ts`: its schema checks the body,
  * its mapping makes the library's request), then held to the rules OpenAI's
  * server adds past the wire's shape (one message at least, a positive integer
  * limit, `stream_options` only with `stream`, a `tool_choice` among the
@@ -11,8 +11,8 @@ import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { checkCreateRequest, type CreateRequest, toRequest } from "../../codec/openAiChat.js"
 import { bracketed, Problem, Refused } from "../../schemaCheck.js"
+import { checkCreateRequest, type CreateRequest, toRequest } from "../../wire/openAiChat/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { outputFormatError } from "../openAiRequest.js"

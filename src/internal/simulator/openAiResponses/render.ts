@@ -7,7 +7,6 @@ import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
-import { openAiErrorJson as errorBody } from "../../codec/openAiChat.js"
 import {
   echoOf,
   event,
@@ -23,6 +22,7 @@ import {
   statusOf,
   summaryText
 } from "../../codec/openAiResponses.js"
+import { openAiErrorJson as errorBody } from "../../wire/openAiChat/codec.js"
 import { renderError as chatError } from "../openAiChat/errors.js"
 import { usageOf } from "../usage.js"
 

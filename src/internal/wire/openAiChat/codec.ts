@@ -14,23 +14,26 @@
  *   its guard accepts a body as it is, and its decode runs only for a body it
  *   refuses, to name the field.
  * - the reply (`chat.completion`): `reply` reads one for the client,
- *   `completion` writes one for the gateway; with the usage and finish reasons
+ *   `completion` writes one for the gateway and the simulator; with the usage and finish reasons
  *   the streams share. The reader is plain functions over `JSON.parse` output,
  *   checked with `typeof`: decoding a schema union per call or per stream event
  *   costs more than the HTTP round trip on loopback.
+ * - the stream's chunk: its schema, read by hand (`readChunk`, the client's), and its templates, which the one
+ *   writer (`writer.ts`) fills in for the gateway and the simulator; `wirePath`, the engine's request paths as the
+ *   body names them.
  * - OpenAI's error body, which the Responses API shares.
  */
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
-import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
-import type { Reply } from "../providers/adapter.js"
-import { openAiUsage, openAiUsageFields } from "../providers/usage.js"
-import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
-import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
-import { asciiJson } from "./asciiJson.js"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
+import type { Reply } from "../../providers/adapter.js"
+import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import { asciiJson } from "../asciiJson.js"
+import { openAiUsage, openAiUsageFields } from "../usage.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
@@ -282,6 +285,32 @@ export function toChatRequest(json: unknown): Result.Result<ChatRequest, string>
 
 /** The wire's names of the engine's `maxTokens`: OpenAI's current one and the one it replaced. */
 export type MaxTokensField = "max_completion_tokens" | "max_tokens"
+
+// The request's fields as the wire names them, where the engine's differ.
+const renamed: Readonly<Record<string, string>> = {
+  topP: "top_p",
+  toolChoice: "tool_choice",
+  responseFormat: "response_format",
+  reasoningEffort: "reasoning_effort",
+  toolCalls: "tool_calls",
+  toolCallId: "tool_call_id"
+}
+
+/**
+ * A path of the engine's request (`tools[0].name`, `messages[1].toolCallId`)
+ * as the wire request writes it (`tools[0].function.name`,
+ * `messages[1].tool_call_id`); `maxTokens` is the name the body gave it.
+ */
+export function wirePath(path: string, maxTokens: MaxTokensField = "max_tokens"): string {
+  return path
+    .replace(
+      /\b(topP|maxTokens|toolChoice|responseFormat|reasoningEffort|toolCalls|toolCallId)\b/g,
+      (name) => name === "maxTokens" ? maxTokens : renamed[name]!
+    )
+    .replace(/\btools\[(\d+)\]\.(name|description|parameters|strict)/, "tools[$1].function.$2")
+    .replace(/(tool_calls\[\d+\])\.(name|arguments)/, "$1.function.$2")
+    .replace(/\bresponse_format\.(name|description|schema|strict)/, "response_format.json_schema.$1")
+}
 
 // ---------------------------------------------------------------------------
 // Encoding: the library's request as the body a client sends

@@ -5,7 +5,7 @@
  * two APIs spell differently.
  */
 import type { Usage } from "../../ChatResponse.js"
-import { isRecord } from "./wire.js"
+import { isRecord } from "../providers/wire.js"
 
 /**
  * A token count as a provider's body carries it: a positive finite number,

@@ -8,25 +8,25 @@
  */
 import * as Duration from "effect/Duration"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
-import type { ChatChunk, ToolCallDelta } from "../../ChatChunk.js"
-import type { Usage } from "../../ChatResponse.js"
+import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
+import type { Usage } from "../../../ChatResponse.js"
 import {
   fromHttpFailure,
   type LlmError,
   OutputDecodeError,
   StreamTruncatedError,
   TransportError
-} from "../../LlmError.js"
-import type { OptionsError } from "../../OptionsError.js"
-import type { Options } from "../../providers/OpenAiChat.js"
-import type * as Sse from "../../Sse.js"
-import * as Wire from "../codec/openAiChat.js"
-import { type ChunkToolCallRead, excerpt, finishReason, type JsonRecord, readChunk } from "../codec/openAiChat.js"
-import * as Embeddings from "../codec/openAiEmbeddings.js"
-import { type ErrorFields, JsonSseParser } from "../sse/streamParser.js"
-import { causeText } from "../transport/providerHttp.js"
-import * as Adapter from "./adapter.js"
-import { RequestError } from "./wire.js"
+} from "../../../LlmError.js"
+import type { OptionsError } from "../../../OptionsError.js"
+import type { Options } from "../../../providers/OpenAiChat.js"
+import type * as Sse from "../../../Sse.js"
+import * as Adapter from "../../providers/adapter.js"
+import { RequestError } from "../../providers/wire.js"
+import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
+import { causeText } from "../../transport/providerHttp.js"
+import * as Wire from "./codec.js"
+import { type ChunkToolCallRead, excerpt, finishReason, type JsonRecord, readChunk } from "./codec.js"
+import * as Embeddings from "./embeddings.js"
 
 function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
   return response.headers["x-request-id"]

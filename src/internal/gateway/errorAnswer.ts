@@ -1,33 +1,21 @@
 /**
- * Failures as OpenAI answers them: `{"error": {"message", "type", "param",
- * "code"}}` with the status the official clients turn into their own error
- * classes (429 `RateLimitError`, 401 `AuthenticationError`, 404
- * `NotFoundError`, 400 `BadRequestError`, 5xx `InternalServerError`), and a
- * `Retry-After` in whole seconds where a wait is known.
+ * What a client is told of a failure, decided once for every route (`ErrorAnswer`, which each dialect words in its
+ * own body: `wire/dialect.ts`' `ErrorWriter`): a status the official clients turn into their own error classes (429
+ * `RateLimitError`, 401 `AuthenticationError`, 404 `NotFoundError`, 400 `BadRequestError`, 5xx
+ * `InternalServerError`), a message, and a `Retry-After` in whole seconds where a wait is known.
  *
- * This module decides what a client is told of a failure (the Anthropic route
- * renders the same decision in its shape): an engine failure's own message
- * names deployments, upstream addresses and the provider's request ids, which
- * are the operator's, so the client gets the gateway's words for what
- * happened and what to do (with the provider's words only where they are
- * about the client's request: a 400), and the request log keeps the full
- * message (`ErrorAnswer.logged`). A 400's paths are the wire's (`wirePath`), not the engine's.
+ * An engine failure's own message names deployments, upstream addresses and the provider's request ids, which are
+ * the operator's, so the client gets the gateway's words for what happened and what to do (with the provider's words
+ * only where they are about the client's request: a 400), and the request log keeps the full message
+ * (`ErrorAnswer.logged`). A 400's paths are the wire's (a dialect's `path`), not the engine's. The answers that end a
+ * stream (a restart the dialect cannot hide, the gateway's shutdown, a revoked key) are here too.
  */
 import * as Duration from "effect/Duration"
-import type { LlmError } from "../../../LlmError.js"
-import { type MaxTokensField, openAiErrorJson } from "../../codec/openAiChat.js"
-import { formatDuration, formatWait } from "../../llmError/describe.js"
+import type { LlmError } from "../../LlmError.js"
+import { formatDuration, formatWait } from "../llmError/describe.js"
+import type { ErrorAnswer, ErrorWriter } from "../wire/dialect.js"
 
-/** An error answer: its status, its JSON body and the seconds of its `Retry-After`, if any. */
-export interface ErrorAnswer {
-  readonly status: number
-  readonly body: string
-  readonly retryAfter: number | undefined
-  /** The body's `code`, for the request log. */
-  readonly code: string | null
-  /** What the request log says of the failure beyond the body: its full message, which the client is not shown. */
-  readonly logged?: string | undefined
-}
+export type { ErrorAnswer } from "../wire/dialect.js"
 
 export const answer = (
   status: number,
@@ -36,7 +24,7 @@ export const answer = (
   param: string | null,
   code: string | null,
   retryAfter?: number
-): ErrorAnswer => ({ status, body: openAiErrorJson(message, type, param, code), retryAfter, code })
+): ErrorAnswer => ({ status, message, type, param, code, retryAfter })
 
 /** A request the gateway refuses before anything is sent. */
 export const invalidRequest = (message: string, param: string | undefined): ErrorAnswer =>
@@ -211,13 +199,9 @@ const rendered = (error: LlmError, now: number, path: (engine: string) => string
 
 /**
  * The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`, `path` names the
- * engine's request paths as the body did (`wirePath`).
+ * engine's request paths as the body did.
  */
-export const fromLlmError = (
-  error: LlmError,
-  now: number,
-  path: (engine: string) => string = wirePath
-): ErrorAnswer => ({
+export const fromLlmError = (error: LlmError, now: number, path: (engine: string) => string): ErrorAnswer => ({
   ...rendered(error, now, path),
   logged: error.message
 })
@@ -238,28 +222,40 @@ export const databaseUnavailable = (logged: string): ErrorAnswer => ({
   logged
 })
 
-// The request's fields as the wire names them, where the engine's differ.
-const renamed: Readonly<Record<string, string>> = {
-  topP: "top_p",
-  toolChoice: "tool_choice",
-  responseFormat: "response_format",
-  reasoningEffort: "reasoning_effort",
-  toolCalls: "tool_calls",
-  toolCallId: "tool_call_id"
+/** How a route answers an engine failure: what it is told (`fromLlmError`, in the route's paths), and in what words. */
+export interface Failures {
+  readonly answer: (error: LlmError) => ErrorAnswer
+  readonly errors: ErrorWriter
 }
 
-/**
- * A path of the engine's request (`tools[0].name`, `messages[1].toolCallId`)
- * as the wire request writes it (`tools[0].function.name`,
- * `messages[1].tool_call_id`); `maxTokens` is the name the body gave it.
- */
-export function wirePath(path: string, maxTokens: MaxTokensField = "max_tokens"): string {
-  return path
-    .replace(
-      /\b(topP|maxTokens|toolChoice|responseFormat|reasoningEffort|toolCalls|toolCallId)\b/g,
-      (name) => name === "maxTokens" ? maxTokens : renamed[name]!
-    )
-    .replace(/\btools\[(\d+)\]\.(name|description|parameters|strict)/, "tools[$1].function.$2")
-    .replace(/(tool_calls\[\d+\])\.(name|arguments)/, "$1.function.$2")
-    .replace(/\bresponse_format\.(name|description|schema|strict)/, "response_format.json_schema.$1")
+/** A dialect's failures (`errors`) at the time `now` reads, the engine's request paths named by `path`. */
+export function failures(now: () => number, errors: ErrorWriter, path: (engine: string) => string): Failures {
+  return { answer: (error) => fromLlmError(error, now(), path), errors }
 }
+
+const restartedMessage =
+  "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
+  "another deployment as a new answer; the stream ends here instead. Retry the request."
+
+/** A stream whose provider restarted it after part of the answer went out: it ends with this. */
+export const restarted = answer(500, restartedMessage, "server_error", null, "stream_restarted")
+
+/** A stream cut at shutdown, once the grace period ended. */
+export const shutdown = answer(
+  503,
+  "The gateway is shutting down and its grace period ended before this stream did; the answer is incomplete. " +
+    "Retry the request.",
+  "server_error",
+  null,
+  "server_shutting_down"
+)
+
+/** A stream cut because its key was revoked (or replaced by a rotation whose grace period ended). */
+export const revoked = answer(
+  401,
+  "This stream's gateway key was revoked, or replaced by a rotation whose grace period ended, while it was open; " +
+    "the answer is incomplete.",
+  "invalid_request_error",
+  null,
+  "key_revoked"
+)

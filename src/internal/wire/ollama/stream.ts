@@ -11,10 +11,10 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
-import { finishReason, fragment, isRecord, type JsonRecord, ShapeError, usage } from "../../codec/ollama.js"
+import type * as Adapter from "../../providers/adapter.js"
 import { SkippedEvents } from "../../sse/skippedEvents.js"
 import { eventLimit, eventTooLarge } from "../../transport/providerHttp.js"
-import type * as Adapter from "../adapter.js"
+import { finishReason, fragment, isRecord, type JsonRecord, ShapeError, usage } from "./codec.js"
 import * as Ndjson from "./ndjson.js"
 
 /** What a stream needs to know about its call. */

@@ -1,7 +1,7 @@
 /**
  * JSON string literals that are ASCII whatever they hold, for the fixed text of a wire's events (the model and id
  * they name), which the codecs and the gateway write once per stream and then copy as Latin-1 bytes
- * (`gateway/bodyText.ts`).
+ * (`bodyText.ts`).
  */
 
 // Any character outside ASCII.

@@ -6,11 +6,10 @@
  * finish reasons; the error body; and the embeddings request and reply.
  */
 import * as Schema from "effect/Schema"
-import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../ChatRequest.js"
-import type { FinishReason, Usage } from "../../ChatResponse.js"
-import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../Message.js"
-import { isVector } from "../providers/embeddingBatches.js"
-import { reportedUsage, tokenCount } from "../providers/usage.js"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
+import { isVector } from "../../providers/embeddingBatches.js"
 import {
   argumentsObject,
   imageOnly,
@@ -19,8 +18,9 @@ import {
   replyModel,
   RequestError,
   ShapeError
-} from "../providers/wire.js"
-import { checker, maybe, Problem, set } from "../schemaCheck.js"
+} from "../../providers/wire.js"
+import { checker, maybe, Problem, set } from "../../schemaCheck.js"
+import { reportedUsage, tokenCount } from "../usage.js"
 
 export { isRecord, type JsonRecord, Problem, RequestError, ShapeError }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { streamEncoder } from "../../src/internal/gateway/openai/render.js"
+import * as Errors from "../../src/internal/gateway/errorAnswer.js"
+import { streamEncoder } from "../../src/internal/wire/openAiChat/writer.js"
 import { finish, restart, text } from "../utils/encoderChunks.js"
 
 // The JSON events of an SSE text, `[DONE]` as the string.
@@ -50,7 +51,9 @@ describe("the gateway's stream encoder", () => {
     expect(text(broken.bytes)).toContain(`"content":"lo"`)
     expect(text(broken.bytes)).not.toContain("other")
     expect(text(broken.bytes)).not.toContain("[DONE]")
-    expect(text(encoder.error(`{"error":{"message":"x"}}`))).toBe(`data: {"error":{"message":"x"}}\n\n`)
+    expect(text(encoder.error(Errors.answer(500, "x", "server_error", null, null)))).toBe(
+      `data: {"error":{"message":"x","type":"server_error","param":null,"code":null}}\n\n`
+    )
   })
 
   it("tool call pieces keep their index, the id and name on the first", () => {

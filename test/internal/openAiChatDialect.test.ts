@@ -2,9 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
-import { CreateRequest } from "../../src/internal/codec/openAiChat.js"
-import * as Errors from "../../src/internal/gateway/openai/errors.js"
-import * as Wire from "../../src/internal/gateway/openai/routes.js"
+import { CreateRequest } from "../../src/internal/wire/openAiChat/codec.js"
+import * as Errors from "../../src/internal/wire/openAiChat/codec.js"
+import * as Wire from "../../src/internal/wire/openAiChat/dialect.js"
 import { bracketedSegments, junk, leadsInto, loose } from "../utils/nearMiss.js"
 
 const schemaIsChat = Schema.is(CreateRequest)

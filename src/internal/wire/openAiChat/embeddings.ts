@@ -13,12 +13,12 @@
 import * as Base64 from "effect/encoding/Base64"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { EmbeddingRequest, type EmbeddingUsage, type Input } from "../../Embedding.js"
-import type * as Adapter from "../providers/adapter.js"
-import * as Batches from "../providers/embeddingBatches.js"
-import { replyModel } from "../providers/wire.js"
-import { checker, maybe, set } from "../schemaCheck.js"
-import { isErrorPayload, isRecord, type JsonRecord } from "./openAiChat.js"
+import { EmbeddingRequest, type EmbeddingUsage, type Input } from "../../../Embedding.js"
+import type * as Adapter from "../../providers/adapter.js"
+import * as Batches from "../../providers/embeddingBatches.js"
+import { replyModel } from "../../providers/wire.js"
+import { checker, maybe, set } from "../../schemaCheck.js"
+import { isErrorPayload, isRecord, type JsonRecord } from "./codec.js"
 
 /** How vectors travel on the wire. */
 export type EncodingFormat = "float" | "base64"

@@ -5,11 +5,11 @@
  * A `BodyText` keeps whether all of it is ASCII. An ASCII string's Latin-1
  * bytes are its UTF-8 bytes, which V8 copies rather than encodes
  * (docs/performance.md has the cost of each). The wire's templates are ASCII (the
- * model and id they name are written with `codec/asciiJson.ts`); what comes from the
+ * model and id they name are written with `asciiJson.ts`); what comes from the
  * reply (its text, a tool call's arguments) is added with `json` or `text`,
  * which check it.
  */
-import { plain } from "../codec/asciiJson.js"
+import { plain } from "./asciiJson.js"
 
 // Any character outside ASCII.
 const nonAscii = /[\u0080-\uffff]/
@@ -36,6 +36,11 @@ export class BodyText {
   json(value: string): void {
     if (plain.test(value)) this.value += `"${value}"`
     else this.text(JSON.stringify(value))
+  }
+
+  /** What has been appended, as text (the simulator's writes, which its server encodes). */
+  string(): string {
+    return this.value
   }
 
   /** What has been appended, as UTF-8 bytes. */

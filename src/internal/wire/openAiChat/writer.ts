@@ -1,0 +1,117 @@
+/**
+ * The one writer of OpenAI Chat Completions' answers, which the gateway and the simulator both write with: `ChatChunk`
+ * batches as `chat.completion.chunk` SSE events ending in `data: [DONE]`, in the codec's templates (`codec.ts`); a
+ * whole `ChatResponse` as a `chat.completion` (the codec's `completion`); and a failure as OpenAI's error body, whole
+ * or as the stream's last event.
+ *
+ * A stream's writer keeps what it has forwarded. The engine's `Restart` (a
+ * router that moved a broken stream to another deployment) is invisible to an
+ * OpenAI client while nothing of the answer has been forwarded (the stream
+ * goes on from the new deployment); once something has, the two answers
+ * cannot be told apart on the wire, so the stream ends with an error event
+ * instead (the gateway buffers nothing to replay). A `Continue` (the router
+ * asked another deployment for the rest of the same answer) is forwarded as
+ * the stream going on. Each chunk names the model that produces it: a
+ * router's `Start` chunk names the answering deployment's from the first one
+ * (an `Llm` that is no router: the one asked for), until a `Restart` or
+ * `Continue` names another deployment's, and the `Finish` chunk's on the last
+ * ones.
+ */
+import type { ChatChunk, Restart } from "../../../ChatChunk.js"
+import type { Usage } from "../../../ChatResponse.js"
+import { BodyText, bytesOf } from "../bodyText.js"
+import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
+import { type ChunkMeta, chunkTemplates, endEvents, openAiErrorJson, toolCallFragmentJson } from "./codec.js"
+
+/** OpenAI's error body, `{"error": {"message", "type", "param", "code"}}`, at the answer's own status. */
+export const errors: ErrorWriter = {
+  status: (answer) => answer.status,
+  body: (answer) => openAiErrorJson(answer.message, answer.type, answer.param, answer.code)
+}
+
+/** The stream's error event, `data: {"error": ...}`, which the official clients raise. */
+export function errorEvent(answer: ErrorAnswer): string {
+  return `data: ${errors.body(answer)}\n\n`
+}
+
+/** Writes one stream's batches as the text of its writes; one per stream (it keeps what was forwarded). */
+export interface StreamWriter {
+  /**
+   * Appends the events of `chunks` to `out`; the first batch opens the stream with the assistant's role (an empty
+   * first batch writes that alone). A `Restart` after part of the answer went out stops there and is returned: the
+   * stream must end with an error event.
+   */
+  readonly write: (chunks: ReadonlyArray<ChatChunk>, out: BodyText) => Restart | undefined
+}
+
+/**
+ * A writer for the stream `meta` names (`id`, `created`, the model asked for; the simulator's `system_fingerprint`),
+ * with OpenAI's final usage chunk when `meta.includeUsage`.
+ */
+export function streamWriter(meta: ChunkMeta): StreamWriter {
+  // The events' fixed parts for the model that produces them.
+  let templates = chunkTemplates(meta)
+  function producedBy(next: string): void {
+    if (next !== templates.meta.model) templates = chunkTemplates({ ...meta, model: next })
+  }
+  let started = false
+  let forwarded = false
+  let usage: Usage | undefined
+
+  function write(chunks: ReadonlyArray<ChatChunk>, out: BodyText): Restart | undefined {
+    if (!started) {
+      started = true
+      producedBy(answeringModel(chunks, templates.meta.model))
+      out.template(templates.role)
+    }
+    for (const chunk of chunks) {
+      switch (chunk._tag) {
+        case "TextDelta":
+        case "ReasoningDelta":
+          if (chunk.text === "") break
+          forwarded = true
+          out.template(chunk._tag === "TextDelta" ? templates.content : templates.reasoning)
+          out.json(chunk.text)
+          out.template(templates.closeText)
+          break
+        case "ToolCallDelta":
+          forwarded = true
+          out.template(templates.tools)
+          out.text(toolCallFragmentJson(chunk))
+          out.template(templates.closeTools)
+          break
+        case "Usage":
+          usage = chunk.usage
+          break
+        case "Finish":
+          producedBy(chunk.model)
+          out.template(endEvents(templates, chunk.finishReason, usage))
+          break
+        case "Restart":
+          if (forwarded) return chunk
+          // Nothing of the broken attempt went out: the new one's reply follows as if it were the first.
+          usage = undefined
+          producedBy(chunk.model)
+          break
+        case "Start":
+        case "Continue":
+          producedBy(chunk.model)
+          break
+      }
+    }
+    return undefined
+  }
+
+  return { write }
+}
+
+/** The gateway's encoder for the stream `id` of `model`, each batch one write, with the final usage chunk when `includeUsage`. */
+export function streamEncoder(id: string, model: string, created: number, includeUsage: boolean): StreamEncoder {
+  const writer = streamWriter({ id, created, model, includeUsage })
+  function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
+    const out = new BodyText()
+    const restarted = writer.write(chunks, out)
+    return { bytes: out.bytes(), restarted }
+  }
+  return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
+}
