@@ -7,8 +7,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
-import * as Guardrail from "../../src/Guardrail.js"
-import { type Labelled, labelled, splits, wordList } from "../fixtures/guardrails/labelled.js"
+import * as Guardrail from "../src/Guardrail.js"
+import { type Labelled, labelled, splits, wordList } from "./fixtures/guardrails/labelled.js"
 
 const checks: ReadonlyArray<Guardrail.Check> = [
   ...Object.values(Guardrail.checks),
