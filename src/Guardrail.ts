@@ -202,7 +202,26 @@ export class GuardrailError extends Schema.TaggedError<GuardrailError>()("Guardr
  * @since 0.3.0
  * @category Models
  */
-export type Check = Checks.Check
+export interface Check {
+  /** The name it masks with, `[REDACTED:<name>]`. */
+  readonly name: string
+  /** The longest text one finding and the characters around it that decide it can take. */
+  readonly longestMatch: number
+  /** Every finding in a text, by start. */
+  readonly find: (text: string) => ReadonlyArray<Finding>
+}
+
+/**
+ * One span a check found: where it is (UTF-16 offsets), and what it is in words (`email address`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Finding {
+  readonly start: number
+  readonly end: number
+  readonly label: string
+}
 
 /**
  * Email addresses (at most 254 characters).

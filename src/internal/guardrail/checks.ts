@@ -8,21 +8,10 @@
  * and a candidate starts only where a lookbehind of one character allows, so no text makes a pattern backtrack more
  * than its own bound at each position.
  */
+import type { Check, Finding } from "../../Guardrail.js"
 import * as Validators from "./validators.js"
 
-/** One span a check found: where it is, and what it is, in words (`email address`). */
-export interface Finding {
-  readonly start: number
-  readonly end: number
-  readonly label: string
-}
-
-/** A check: its name, the longest text one finding and its deciding context can take, and its search. */
-export interface Check {
-  readonly name: string
-  readonly longestMatch: number
-  readonly find: (text: string) => ReadonlyArray<Finding>
-}
+export type { Check, Finding }
 
 /** One pattern of a check: a global regular expression, what it finds, the longest match with its context. */
 interface Pattern {
