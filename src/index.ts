@@ -40,6 +40,9 @@ export * as Embedding from "./Embedding.js"
 export * as Gateway from "./Gateway.js"
 export * as Gemini from "./providers/Gemini.js"
 
+/** @since 0.3.0 */
+export * as Guardrail from "./Guardrail.js"
+
 /** @since 0.1.0 */
 export * as KeyPool from "./KeyPool.js"
 

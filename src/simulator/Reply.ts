@@ -166,6 +166,13 @@ export interface Knobs {
   readonly output?: OutputMode | undefined
   /** How a continuation turn (`Prompt.continued`) is answered; default: as any request. */
   readonly continuation?: ContinuationMode | undefined
+  /**
+   * The reply's text, whatever the prompt (no tool call, no JSON): in pieces of at most four non-space characters,
+   * each with the spaces before it (`replyPieces`); `maxTokens` cuts it as any reply. Default: words.
+   *
+   * @since 0.3.0
+   */
+  readonly reply?: string | undefined
 }
 
 /**
@@ -362,6 +369,15 @@ const continuation = (mode: ContinuationMode, cut: string, rest: Array<string>):
   }
 }
 
+/**
+ * A chosen reply's tokens: pieces of at most four non-space characters, each with the whitespace before it, the last
+ * with the whitespace after it; joined, the text itself.
+ *
+ * @since 0.3.0
+ * @category Tokens
+ */
+export const replyPieces = (text: string): Array<string> => text.match(/\s*\S{1,4}|\s+$/g) ?? []
+
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 const callId = (seed: number, index: number): string => {
@@ -444,7 +460,7 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
   const left = budget - reasoningCount
 
   const output = knobs.output ?? "conforming"
-  const tools = toolsToCall(prompt, output, knobs.toolCalls)
+  const tools = knobs.reply === undefined ? toolsToCall(prompt, output, knobs.toolCalls) : undefined
   let content: Array<string> = []
   const toolCalls: Array<ToolCall> = []
   let toolTokens = 0
@@ -457,7 +473,9 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
     }
   } else {
     let wanted = knobs.replyTokens
-    if (prompt.responseSchema !== undefined && output !== "text") {
+    if (knobs.reply !== undefined) {
+      content = replyPieces(knobs.reply)
+    } else if (prompt.responseSchema !== undefined && output !== "text") {
       const schema = prompt.responseSchema
       const value = () => (output === "nonconforming" ? violate(schema) : synthesize(schema))
       const json = schemaJson("the response format", value)

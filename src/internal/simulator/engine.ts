@@ -65,6 +65,25 @@ const intHeader = (
     }
 }
 
+/** The header whose text is the reply (`Simulator`'s per-request headers). */
+const replyHeader = "x-simulator-reply"
+
+/** A header's text, percent-decoded (`encodeURIComponent`'s form); an invalid escape is the request's error. */
+const textHeader = (headers: Http.IncomingHttpHeaders, name: string): string | undefined | ApiError => {
+  const value = headers[name]
+  if (value === undefined) return undefined
+  const text = Array.isArray(value) ? value.join(", ") : value
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return {
+      _tag: "InvalidRequest",
+      message: `Invalid ${name} header: expected text, percent-encoded as encodeURIComponent writes it.`,
+      param: name
+    }
+  }
+}
+
 const promptModel = (decoded: Decoded<unknown>): string => decoded.prompt.model
 
 const embeddingModel = (request: EmbeddingRequest): string => request.model
@@ -303,6 +322,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     }
     const replyTokens = intHeader(headers, "x-simulator-reply-tokens", 0, 100_000)
     if (isApiError(replyTokens)) return errorPlan(format, replyTokens, out)
+    const replyText = textHeader(headers, replyHeader)
+    if (isApiError(replyText)) return errorPlan(format, replyText, out)
     const toolCalls = intHeader(headers, "x-simulator-tool-calls", 1, 64)
     if (isApiError(toolCalls)) return errorPlan(format, toolCalls, out)
     const cachedTokens = intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
@@ -321,7 +342,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       cacheWriteTokens: cacheWriteTokens ?? cache?.written ?? 0,
       cacheWrite1hTokens: cacheWriteTokens === undefined ? cache?.writtenForAnHour ?? 0 : 0,
       output,
-      continuation
+      continuation,
+      reply: replyText
     })
     if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
     const meta: ReplyMeta = {

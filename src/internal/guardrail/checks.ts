@@ -1,0 +1,230 @@
+/**
+ * The built-in checks: named sets of patterns (emails, phone numbers, payment cards, IBANs, national ids, IP
+ * addresses, secrets) and word lists. Each check finds spans of a text synchronously and declares the longest text a
+ * finding and the characters around it that decide it can take (`longestMatch`): a window's overlap at least that long
+ * sees every finding whole (docs/guardrails.md).
+ *
+ * Every pattern is linear in its input: its repetitions are bounded, its alternatives start on different characters,
+ * and a candidate starts only where a lookbehind of one character allows, so no text makes a pattern backtrack more
+ * than its own bound at each position.
+ */
+import type { Check, Finding } from "../../Guardrail.js"
+import * as Validators from "./validators.js"
+
+export type { Check, Finding }
+
+/** One pattern of a check: a global regular expression, what it finds, the longest match with its context. */
+interface Pattern {
+  readonly label: string
+  readonly regex: RegExp
+  /** The longest match, plus the characters its lookbehind and lookahead read. */
+  readonly longest: number
+  /** Whether a candidate is one (a check digit, a shape rule); default every candidate. */
+  readonly valid?: ((text: string) => boolean) | undefined
+  /** The capture group that is the finding, when the match holds context (a name before a secret); default all. */
+  readonly group?: number | undefined
+}
+
+function findAll(patterns: ReadonlyArray<Pattern>, text: string): ReadonlyArray<Finding> {
+  const found: Array<Finding> = []
+  for (const pattern of patterns) {
+    const regex = new RegExp(pattern.regex.source, pattern.regex.flags)
+    let match: RegExpExecArray | null
+    while ((match = regex.exec(text)) !== null) {
+      const whole = match[0]
+      const group = pattern.group === undefined ? undefined : match.indices?.[pattern.group]
+      const [start, end] = group ?? [match.index, match.index + whole.length]
+      const value = text.slice(start, end)
+      if (whole.length > 0 && (pattern.valid === undefined || pattern.valid(value))) {
+        found.push({ start, end, label: pattern.label })
+      } else {
+        // A candidate that is not one: the next may start inside it.
+        regex.lastIndex = match.index + 1
+      }
+    }
+  }
+  return found.sort((a, b) => a.start - b.start || a.end - b.end)
+}
+
+function patternCheck(name: string, patterns: ReadonlyArray<Pattern>): Check {
+  return {
+    name,
+    longestMatch: Math.max(...patterns.map((pattern) => pattern.longest)),
+    find: (text) => findAll(patterns, text)
+  }
+}
+
+/** An email address: a local part of at most 64 characters, a domain of at most 4 labels; at most 254 in all. */
+export const email: Check = patternCheck("email", [{
+  label: "email address",
+  regex:
+    /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,3}\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+  longest: 256,
+  valid: (text) => text.length <= 254
+}])
+
+/**
+ * A phone number: international (`+`, 8 to 15 digits, spaces, dots, dashes or brackets between them), North American
+ * (`(415) 555-0100`, `415-555-0100`), or a national number starting with 0 with its area code apart (`020 7946 0958`).
+ */
+export const phone: Check = patternCheck("phone", [
+  { label: "phone number", regex: /(?<![\w+])\+[1-9](?:[ .()-]{0,2}\d){7,14}(?!\d)/g, longest: 46 },
+  {
+    label: "phone number",
+    regex: /(?<![\w+(-])(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w-])/g,
+    longest: 16
+  },
+  { label: "phone number", regex: /(?<![\w+-])0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}(?![\w-])/g, longest: 17 }
+])
+
+/** A payment card number: 13 to 19 digits (spaces or dashes between them) of a known network passing Luhn. */
+export const card: Check = patternCheck("card", [{
+  label: "payment card number",
+  regex: /(?<![\d-])\d(?:[ -]?\d){12,18}(?!\d)/g,
+  longest: 39,
+  valid: Validators.isCardNumber
+}])
+
+/** An IBAN: its country's length and mod 97-10, in groups of four or written together. */
+export const iban: Check = patternCheck("iban", [{
+  label: "IBAN",
+  regex: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])/g,
+  longest: 45,
+  valid: Validators.isIban
+}])
+
+/**
+ * National identity numbers with their rules: a US Social Security number (`AAA-GG-SSSS`, its shape rules), a UK
+ * National Insurance number (its prefix and suffix rules), a Spanish DNI or NIE (its mod 23 letter) and a French
+ * social security number (its mod 97 key).
+ */
+export const nationalId: Check = patternCheck("national-id", [
+  {
+    label: "US Social Security number",
+    regex: /(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])/g,
+    longest: 13,
+    valid: Validators.isUsSsn
+  },
+  {
+    label: "UK National Insurance number",
+    regex: /(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])/g,
+    longest: 15,
+    valid: Validators.isUkNino
+  },
+  {
+    label: "Spanish DNI or NIE",
+    regex: /(?<![A-Za-z0-9])[XYZ]?\d{7,8}-?[A-Z](?![A-Za-z0-9])/g,
+    longest: 13,
+    valid: Validators.isSpanishId
+  },
+  {
+    label: "French social security number",
+    regex: /(?<![\dA-Za-z])[12] ?\d{2} ?\d{2} ?(?:2[AB]|\d{2}) ?\d{3} ?\d{3} ?\d{2}(?![\dA-Za-z])/g,
+    longest: 23,
+    valid: Validators.isFrenchNir
+  }
+])
+
+/** An IPv4 address (four numbers 0 to 255) or an IPv6 address (RFC 4291's text forms). */
+export const ipAddress: Check = patternCheck("ip", [
+  {
+    label: "IPv4 address",
+    regex: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\.?\d)/g,
+    longest: 18
+  },
+  {
+    label: "IPv6 address",
+    regex: /(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])/g,
+    longest: 41,
+    valid: Validators.isIpv6
+  }
+])
+
+/** The characters around a token that end it: a key is not found inside a longer word. */
+const tokenStart = "(?<![A-Za-z0-9_-])"
+
+/**
+ * Secrets: API keys of the common providers (OpenAI, Anthropic, Google, GitHub, Slack, Stripe), AWS access key ids and
+ * secret access keys (by the name before them), private keys in PEM blocks (at most 4,096 characters between the
+ * markers; a block without its end marker is found by its start) and JSON Web Tokens.
+ */
+export const secrets: Check = patternCheck("secrets", [
+  {
+    label: "Anthropic API key",
+    regex: new RegExp(`${tokenStart}sk-ant-(?:api|admin|oat)\\d{2}-[A-Za-z0-9_-]{32,128}`, "g"),
+    longest: 144
+  },
+  {
+    label: "OpenAI API key",
+    regex: new RegExp(`${tokenStart}sk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,180}`, "g"),
+    longest: 193,
+    valid: Validators.looksRandom
+  },
+  { label: "Google API key", regex: new RegExp(`${tokenStart}AIza[0-9A-Za-z_-]{35}`, "g"), longest: 40 },
+  { label: "AWS access key id", regex: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g, longest: 22 },
+  {
+    label: "AWS secret access key",
+    regex:
+      /(?<![A-Za-z0-9_])(?:aws_?)?secret_?access_?key["']?\s{0,3}[:=]\s{0,3}["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])/dgi,
+    longest: 74,
+    group: 1,
+    valid: Validators.looksRandom
+  },
+  {
+    label: "GitHub token",
+    regex: new RegExp(`${tokenStart}(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,255})`, "g"),
+    longest: 267
+  },
+  { label: "Slack token", regex: new RegExp(`${tokenStart}xox[abposre]-[A-Za-z0-9-]{10,200}`, "g"), longest: 206 },
+  {
+    label: "Stripe secret key",
+    regex: new RegExp(`${tokenStart}(?:sk|rk)_live_[A-Za-z0-9]{16,99}`, "g"),
+    longest: 109
+  },
+  {
+    label: "private key",
+    regex: new RegExp(
+      "-----BEGIN (?:[A-Z0-9]{1,10} ){0,2}PRIVATE KEY-----" +
+        "(?:[A-Za-z0-9+/=:,\\s-]{0,4096}?-----END (?:[A-Z0-9]{1,10} ){0,2}PRIVATE KEY-----|[A-Za-z0-9+/=\\s]{0,4096})",
+      "g"
+    ),
+    longest: 4096 + 2 * 56
+  },
+  {
+    label: "JSON Web Token",
+    regex: new RegExp(`${tokenStart}eyJ[A-Za-z0-9_-]{8,256}\\.eyJ[A-Za-z0-9_-]{8,1024}\\.[A-Za-z0-9_-]{0,512}`, "g"),
+    longest: 1803
+  }
+])
+
+/** The built-in checks by the names configuration uses. */
+export const named: Readonly<Record<string, Check>> = {
+  email,
+  phone,
+  card,
+  iban,
+  "national-id": nationalId,
+  ip: ipAddress,
+  secrets
+}
+
+function escape(word: string): string {
+  return word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+}
+
+/**
+ * A word list: each word found whole (not inside a longer word, letters and digits of any script counting as word
+ * characters), whatever its case. Words are matched literally; a phrase's spaces match one space each.
+ */
+export function words(name: string, list: ReadonlyArray<string>): Check {
+  const kept = [...new Set(list.map((word) => word.trim()).filter((word) => word !== ""))]
+  // Longest first, so that of two words where one begins the other, the longer is found.
+  kept.sort((a, b) => b.length - a.length)
+  const longest = kept.reduce((most, word) => Math.max(most, word.length), 0) + 2
+  if (kept.length === 0) return { name, longestMatch: 0, find: () => [] }
+  return patternCheck(name, [{
+    label: "listed word",
+    regex: new RegExp(`(?<![\\p{L}\\p{N}\\p{M}_])(?:${kept.map(escape).join("|")})(?![\\p{L}\\p{N}\\p{M}_])`, "giu"),
+    longest
+  }])
+}

@@ -1,0 +1,218 @@
+/**
+ * A chain of guardrails around an `Llm`: the request's texts checked before the call, a whole reply's text and tool
+ * calls' arguments after it, and a stream's text deltas through the chain's mode (its tool calls and usage held with
+ * the text, and released with it, at the end).
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { ChatResponse } from "../../ChatResponse.js"
+import type { GuardedService, Guardrail, GuardrailError } from "../../Guardrail.js"
+import { Llm } from "../../Llm.js"
+import type { ContentPart, Message, ToolCall } from "../../Message.js"
+import { applyMasks, blocked, type Place, resolve, running, scan } from "./chain.js"
+import { gate } from "./stream.js"
+
+/** One text through the guardrails of `chain` that run where `place` says: masked, or the first block. */
+export function checkText(
+  chain: ReadonlyArray<Guardrail>,
+  text: string,
+  place: Place
+): Effect.Effect<string, GuardrailError> {
+  const guardrails = running(chain, place.where)
+  if (guardrails.length === 0 || text === "") return Effect.succeed(text)
+  return Effect.flatMap(scan(guardrails, text, place), (outcome) => {
+    const block = outcome.blocks[0]
+    return block === undefined
+      ? Effect.succeed(applyMasks(text, outcome.masks))
+      : Effect.fail(blocked(block, place.where))
+  })
+}
+
+/** Text deltas through the guardrails of `chain` that run where `place` says, in their strictest mode. */
+export function checkStream(chain: ReadonlyArray<Guardrail>, place: Place) {
+  const guardrails = running(chain, place.where)
+  const mode = resolve(guardrails)
+  return <E, R>(deltas: Stream.Stream<string, E, R>): Stream.Stream<string, E | GuardrailError, R> =>
+    mode._tag === "None" ? deltas : Stream.suspend(() => {
+      const one = gate(guardrails, place, mode)
+      return deltas.pipe(
+        Stream.mapEffect(one.push),
+        Stream.concat(Stream.fromEffect(one.end)),
+        Stream.filter((text) => text !== "")
+      )
+    })
+}
+
+function checkParts(
+  chain: ReadonlyArray<Guardrail>,
+  parts: ReadonlyArray<ContentPart>,
+  place: Place
+): Effect.Effect<ReadonlyArray<ContentPart>, GuardrailError> {
+  return Effect.forEach(parts, (part): Effect.Effect<ContentPart, GuardrailError> =>
+    part.type === "text"
+      ? Effect.map(checkText(chain, part.text, place), (text) => (text === part.text ? part : { ...part, text }))
+      : Effect.succeed(part))
+}
+
+function checkToolCalls(
+  chain: ReadonlyArray<Guardrail>,
+  calls: ReadonlyArray<ToolCall>,
+  place: Place
+): Effect.Effect<ReadonlyArray<ToolCall>, GuardrailError> {
+  return Effect.forEach(calls, (call) =>
+    Effect.map(
+      checkText(chain, call.arguments, place),
+      (args) => (args === call.arguments ? call : { ...call, arguments: args })
+    ))
+}
+
+/** A message with its texts checked where the request is (tool results and earlier tool calls included). */
+function checkMessage(chain: ReadonlyArray<Guardrail>, message: Message, place: Place) {
+  switch (message.role) {
+    case "system":
+    case "tool":
+      return Effect.map(checkText(chain, message.content, place), (content): Message => ({ ...message, content }))
+    case "user":
+      return typeof message.content === "string"
+        ? Effect.map(checkText(chain, message.content, place), (content): Message => ({ ...message, content }))
+        : Effect.map(checkParts(chain, message.content, place), (content): Message => ({ ...message, content }))
+    case "assistant":
+      return Effect.flatMap(checkText(chain, message.content, place), (content) =>
+        message.toolCalls === undefined
+          ? Effect.succeed<Message>({ ...message, content })
+          : Effect.map(checkToolCalls(chain, message.toolCalls, place), (toolCalls): Message => ({
+            ...message,
+            content,
+            toolCalls
+          })))
+  }
+}
+
+/** The request with every message checked, or the first block. */
+export function checkRequest(
+  chain: ReadonlyArray<Guardrail>,
+  request: ChatRequest
+): Effect.Effect<ChatRequest, GuardrailError> {
+  if (running(chain, "request").length === 0) return Effect.succeed(request)
+  const place: Place = { where: "request", model: request.model }
+  return Effect.map(
+    Effect.forEach(request.messages, (message) => checkMessage(chain, message, place)),
+    (messages) => ({ ...request, messages })
+  )
+}
+
+/** A whole reply with its text and tool calls' arguments checked, or the first block. */
+export function checkReply(
+  chain: ReadonlyArray<Guardrail>,
+  reply: ChatResponse,
+  model: string | undefined
+): Effect.Effect<ChatResponse, GuardrailError> {
+  const place: Place = { where: "reply", model }
+  return Effect.flatMap(checkText(chain, reply.text, place), (text) =>
+    Effect.map(
+      checkToolCalls(chain, reply.toolCalls, place),
+      (toolCalls) => (text === reply.text && toolCalls === reply.toolCalls ? reply : { ...reply, text, toolCalls })
+    ))
+}
+
+/** A tool call's pieces held until the end, and what they join to. */
+interface HeldCall {
+  readonly first: Extract<ChatChunk, { readonly _tag: "ToolCallDelta" }>
+  args: string
+  providerMetadata: Extract<ChatChunk, { readonly _tag: "ToolCallDelta" }>["providerMetadata"]
+}
+
+/**
+ * A stream's chunks through the chain: text deltas through the mode's gate; tool calls' pieces gathered and, out of
+ * audit mode, held with usage until the end, where their arguments are checked whole and released (one piece a call)
+ * with the rest; a `Restart` drops what was held of the attempt before it.
+ */
+export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | undefined) {
+  const guardrails = running(chain, "reply")
+  const mode = resolve(guardrails)
+  const place: Place = { where: "reply", model }
+  const holds = mode._tag === "Buffer" || mode._tag === "Window"
+  return <E, R>(chunks: Stream.Stream<ChatChunk, E, R>): Stream.Stream<ChatChunk, E | GuardrailError, R> =>
+    mode._tag === "None" ? chunks : Stream.suspend(() => {
+      let text = gate(guardrails, place, mode)
+      let calls = new Map<number, HeldCall>()
+      let held: Array<ChatChunk> = []
+      let ended = false
+
+      function textChunk(released: string): Array<ChatChunk> {
+        return released === "" ? [] : [{ _tag: "TextDelta", text: released }]
+      }
+
+      /** The text still held, the tool calls checked, the usage held, then `last`. */
+      const finish = (last: ReadonlyArray<ChatChunk>): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> =>
+        Effect.flatMap(text.end, (released) =>
+          Effect.map(
+            Effect.forEach([...calls.values()], (call) =>
+              Effect.map(checkText(guardrails, call.args, place), (args): ChatChunk => ({
+                ...call.first,
+                arguments: args,
+                ...(call.providerMetadata === undefined ? {} : { providerMetadata: call.providerMetadata })
+              }))),
+            (checked) => {
+              ended = true
+              return [...textChunk(released), ...(holds ? checked : []), ...held, ...last]
+            }
+          ))
+
+      function step(chunk: ChatChunk): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> {
+        switch (chunk._tag) {
+          case "TextDelta":
+            return Effect.map(text.push(chunk.text), textChunk)
+          case "ToolCallDelta": {
+            const call = calls.get(chunk.index)
+            if (call === undefined) {
+              calls.set(chunk.index, { first: chunk, args: chunk.arguments, providerMetadata: chunk.providerMetadata })
+            } else {
+              call.args += chunk.arguments
+              if (chunk.providerMetadata !== undefined) call.providerMetadata = chunk.providerMetadata
+            }
+            return Effect.succeed(holds ? [] : [chunk])
+          }
+          case "Usage":
+            if (!holds) return Effect.succeed([chunk])
+            held.push(chunk)
+            return Effect.succeed([])
+          case "Finish":
+            return finish([chunk])
+          case "Restart":
+            text = gate(guardrails, place, mode)
+            calls = new Map()
+            held = []
+            return Effect.succeed([chunk])
+          default:
+            return Effect.succeed([chunk])
+        }
+      }
+
+      return chunks.pipe(
+        Stream.mapEffect(step),
+        Stream.concat(Stream.fromEffect(Effect.suspend(() => (ended ? Effect.succeed([]) : finish([]))))),
+        Stream.flattenIterable
+      )
+    })
+}
+
+/** The guarded service over the `Llm` in context. */
+export function make(chain: ReadonlyArray<Guardrail>): Effect.Effect<GuardedService, never, Llm> {
+  return Effect.map(Llm, (llm): GuardedService => ({
+    chat: (request) =>
+      Effect.flatMap(
+        checkRequest(chain, request),
+        (checked) =>
+          Effect.flatMap(llm.chat(checked), (reply) =>
+            running(chain, "reply").length === 0 ? Effect.succeed(reply) : checkReply(chain, reply, request.model))
+      ),
+    chatStream: (request) =>
+      Stream.unwrap(
+        Effect.map(checkRequest(chain, request), (checked) =>
+          llm.chatStream(checked).pipe(guardStream(chain, request.model)))
+      )
+  }))
+}

@@ -1,0 +1,89 @@
+/**
+ * OpenAI's moderation endpoint as a guardrail: `POST /moderations` through the library's own transport (the key as a
+ * bearer token, masked in every failure; the timeout kept by the `Clock`'s watchdog); a flagged text blocks, its
+ * reason naming the categories. A failure (the endpoint down, late, refusing the key, answering garbage) counts by
+ * the guardrail's `onError`.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type { CheckContext, Guardrail, ModerationOptions, Verdict } from "../../Guardrail.js"
+import { maskKey } from "../../LlmError.js"
+import type { OptionsError } from "../../OptionsError.js"
+import * as Problems from "../optionsError.js"
+import { bearer } from "../providers/adapter.js"
+import * as ProviderHttp from "../transport/providerHttp.js"
+import { failed, type Settings, settings as settingsOf } from "./make.js"
+
+export const defaultBaseUrl = "https://api.openai.com/v1"
+
+export const defaultModel = "omni-moderation-latest"
+
+export const defaultTimeout = Duration.seconds(2)
+
+/** The part of the endpoint's answer read: each input's flag and categories. */
+const Reply = Schema.Struct({
+  results: Schema.Array(Schema.Struct({
+    flagged: Schema.Boolean,
+    categories: Schema.Record(Schema.String, Schema.NullOr(Schema.Boolean))
+  }))
+})
+
+const decodeReply = Schema.decodeUnknownOption(Reply)
+
+/** The verdict of an answer's body, or what is wrong with it. */
+export function verdictOf(
+  body: unknown,
+  categories: ReadonlyArray<string> | undefined
+): Verdict | string {
+  const decoded = decodeReply(body)
+  if (decoded._tag === "None" || decoded.value.results.length === 0) return "the moderation answer is not a result"
+  const flagged = new Set<string>()
+  for (const result of decoded.value.results) {
+    if (!result.flagged) continue
+    for (const [category, on] of Object.entries(result.categories)) {
+      if (on === true && (categories === undefined || categories.includes(category))) flagged.add(category)
+    }
+  }
+  return flagged.size === 0 ? { _tag: "Pass" } : { _tag: "Block", reason: `flagged as ${[...flagged].join(", ")}` }
+}
+
+/** The moderation guardrail over the `HttpClient` in context. */
+export function make(options: ModerationOptions): Effect.Effect<Guardrail, OptionsError, HttpClient.HttpClient> {
+  return Effect.gen(function*() {
+    const baseUrl = options.baseUrl ?? defaultBaseUrl
+    const problem = Problems.all([
+      Redacted.isRedacted(options.apiKey)
+        ? undefined
+        : Problems.make("Guardrail", "apiKey", options.apiKey, "a Redacted key"),
+      URL.canParse(baseUrl) ? undefined : Problems.make("Guardrail", "baseUrl", baseUrl, "a URL"),
+      Problems.duration("Guardrail", "timeout", options.timeout, true)
+    ])
+    if (problem !== undefined) return yield* Effect.fail(problem)
+    const settings: Settings = yield* settingsOf({ ...options, name: options.name ?? "openai-moderation" }, undefined)
+    const model = options.model ?? defaultModel
+    const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
+    const client = yield* HttpClient.HttpClient
+    const transport = ProviderHttp.make(client, { provider: "openai", baseUrl, auth: bearer, timeout })
+    const credentials = { key: options.apiKey, keyId: maskKey(Redacted.value(options.apiKey)) }
+
+    function ask(text: string): Effect.Effect<Verdict | string> {
+      const call = transport.prepare({ path: "/moderations", body: { model, input: text }, model, credentials })
+      if ("_tag" in call) return Effect.succeed("the request could not be written")
+      return transport.json(call, (reply) => Effect.succeed(verdictOf(reply.body, options.categories))).pipe(
+        Effect.catch((error) => Effect.succeed(`the moderation endpoint failed (${error._tag})`))
+      )
+    }
+
+    return {
+      ...settings,
+      check: (text: string, context: CheckContext) =>
+        Effect.flatMap(
+          ask(text),
+          (answer) => typeof answer === "string" ? failed(settings, context, answer) : Effect.succeed(answer)
+        )
+    }
+  })
+}

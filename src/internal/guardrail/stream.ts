@@ -1,0 +1,184 @@
+/**
+ * The stream modes as gates over a reply's text deltas: each takes a delta and gives back the text it releases now,
+ * and at the end the rest, or fails with the block. Pure in everything but the chain's checks.
+ *
+ * - audit: releases every delta at once; at the end checks the whole text, and fails on a block.
+ * - buffer: releases nothing until the end, where the whole text is checked and released masked; past its bound,
+ *   its policy: closed fails, open releases what it holds and lets the rest through unchecked.
+ * - window: holds deltas until `window` characters gathered, then checks them with up to `overlap` characters
+ *   released before them; releases all but the last `overlap` characters (and never a part of a finding: the cut
+ *   moves back to the start of any finding it would split), masked. A finding that starts in the held-back tail is
+ *   decided at a later check, once the text after it has been seen. With an overlap at least a check's longest match,
+ *   every finding of the whole text is seen whole by one check, so the window finds what a buffer finds and masks it
+ *   the same way (docs/guardrails.md).
+ */
+import * as Effect from "effect/Effect"
+import type { Guardrail, GuardrailError, Span } from "../../Guardrail.js"
+import { applyMasks, blocked, type Outcome, type Place, type Resolved, scan } from "./chain.js"
+
+/** One stream's gate. */
+export interface Gate {
+  /** The text `delta` releases now (possibly empty). */
+  readonly push: (delta: string) => Effect.Effect<string, GuardrailError>
+  /** The text still held, released at the end, or the block. */
+  readonly end: Effect.Effect<string, GuardrailError>
+}
+
+const encoder = new TextEncoder()
+
+/** The first block of `outcome`, or the text masked. */
+function settle(outcome: Outcome, text: string, place: Place): Effect.Effect<string, GuardrailError> {
+  const block = outcome.blocks[0]
+  return block === undefined
+    ? Effect.succeed(applyMasks(text, outcome.masks))
+    : Effect.fail(blocked(block, place.where))
+}
+
+function audit(chain: ReadonlyArray<Guardrail>, place: Place): Gate {
+  let whole = ""
+  return {
+    push: (delta) => {
+      whole += delta
+      return Effect.succeed(delta)
+    },
+    end: Effect.suspend(() =>
+      Effect.flatMap(scan(chain, whole, place), (outcome) => {
+        const block = outcome.blocks[0]
+        if (block !== undefined) return Effect.fail(blocked(block, place.where))
+        // What audit mode let through cannot be masked any more: said, without the text.
+        return outcome.masks.length === 0 ? Effect.succeed("") : Effect.as(
+          Effect.logWarning("guardrail: audit mode let through text a mask would have changed").pipe(
+            Effect.annotateLogs({
+              where: place.where,
+              found: [...new Set(outcome.masks.map((s) => s.label))].join(", ")
+            })
+          ),
+          ""
+        )
+      })
+    )
+  }
+}
+
+function buffer(
+  chain: ReadonlyArray<Guardrail>,
+  place: Place,
+  mode: Extract<Resolved, { readonly _tag: "Buffer" }>
+): Gate {
+  let held = ""
+  let bytes = 0
+  let overflowed = false
+  return {
+    push: (delta) =>
+      Effect.suspend(() => {
+        if (overflowed) return Effect.succeed(delta)
+        held += delta
+        bytes += encoder.encode(delta).length
+        if (bytes <= mode.maxBytes) return Effect.succeed("")
+        if (mode.onError === "closed") {
+          return Effect.fail(blocked({
+            guardrail: chain.filter((guardrail) => guardrail.mode === "buffer").map((g) => g.name).join(", "),
+            reason: `the reply passed the buffer's bound of ${mode.maxBytes} bytes`,
+            spans: undefined
+          }, place.where))
+        }
+        overflowed = true
+        const out = held
+        held = ""
+        return Effect.as(
+          Effect.logWarning("guardrail: the reply passed the buffer's bound; the rest goes unchecked (fail-open)")
+            .pipe(Effect.annotateLogs({ where: place.where, maxBufferBytes: mode.maxBytes })),
+          out
+        )
+      }),
+    end: Effect.suspend(() =>
+      overflowed || held === ""
+        ? Effect.succeed("")
+        : Effect.flatMap(scan(chain, held, place), (o) => settle(o, held, place))
+    )
+  }
+}
+
+/**
+ * Where a window may cut `held` (a check's spans in its offsets): `held.length - overlap`, moved back to the start of
+ * any span it would split.
+ */
+export function cutOf(heldLength: number, overlap: number, spans: ReadonlyArray<Span>): number {
+  let cut = Math.max(heldLength - overlap, 0)
+  let moved = true
+  while (moved) {
+    moved = false
+    for (const span of spans) {
+      if (span.start < cut && span.end > cut) {
+        cut = span.start
+        moved = true
+      }
+    }
+  }
+  return cut
+}
+
+/** `spans` (offsets into context + held) in held's offsets, those starting in the context left out. */
+function inHeld(spans: ReadonlyArray<Span>, offset: number): Array<Span> {
+  const out: Array<Span> = []
+  for (const span of spans) {
+    if (span.start >= offset) out.push({ ...span, start: span.start - offset, end: span.end - offset })
+  }
+  return out
+}
+
+function window(
+  chain: ReadonlyArray<Guardrail>,
+  place: Place,
+  mode: Extract<Resolved, { readonly _tag: "Window" }>
+): Gate {
+  let held = ""
+  // What was released last, as it came (not masked): the text before `held` a check reads.
+  let context = ""
+
+  /** Checks context + held; releases what may go now (`final`: everything), masked, or fails. */
+  function check(final: boolean): Effect.Effect<string, GuardrailError> {
+    const text = context + held
+    const offset = context.length
+    return Effect.flatMap(scan(chain, text, place), (outcome) => {
+      const masks = inHeld(outcome.masks, offset)
+      const blockSpans = outcome.blocks.map((block) =>
+        block.spans === undefined ? undefined : inHeld(block.spans, offset)
+      )
+      const cut = final
+        ? held.length
+        : cutOf(held.length, mode.overlap, [...masks, ...blockSpans.flatMap((s) => s ?? [])])
+      // A block counts now when its check gave no spans, or when one of its findings ends before the cut.
+      const index = blockSpans.findIndex((spans) => spans === undefined || spans.some((span) => span.end <= cut))
+      if (index >= 0) return Effect.fail(blocked(outcome.blocks[index]!, place.where))
+      const released = held.slice(0, cut)
+      const out = applyMasks(released, masks.filter((span) => span.end <= cut))
+      context = (context + released).slice(-mode.overlap)
+      held = held.slice(cut)
+      return Effect.succeed(out)
+    })
+  }
+
+  return {
+    push: (delta) =>
+      Effect.suspend(() => {
+        held += delta
+        return held.length >= mode.window ? check(false) : Effect.succeed("")
+      }),
+    end: Effect.suspend(() => (held === "" ? Effect.succeed("") : check(true)))
+  }
+}
+
+/** A new gate for one stream through `chain` in its resolved mode. */
+export function gate(chain: ReadonlyArray<Guardrail>, place: Place, mode: Resolved): Gate {
+  switch (mode._tag) {
+    case "None":
+      return { push: Effect.succeed, end: Effect.succeed("") }
+    case "Audit":
+      return audit(chain, place)
+    case "Buffer":
+      return buffer(chain, place, mode)
+    case "Window":
+      return window(chain, place, mode)
+  }
+}

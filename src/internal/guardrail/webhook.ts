@@ -1,0 +1,125 @@
+/**
+ * The webhook contract: the text and its context posted as JSON, the verdict read back, within a timeout. A failure
+ * (an answer not 2xx, late, unreachable, not JSON, not a verdict, spans outside the text) counts by the guardrail's
+ * `onError`.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Headers from "effect/http/Headers"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type { CheckContext, Guardrail, Verdict, WebhookOptions } from "../../Guardrail.js"
+import type { OptionsError } from "../../OptionsError.js"
+import * as Problems from "../optionsError.js"
+import { failed, type Settings, settings as settingsOf } from "./make.js"
+
+const SpanAnswer = Schema.Struct({
+  start: Schema.Int,
+  end: Schema.Int,
+  replacement: Schema.optional(Schema.String),
+  label: Schema.optional(Schema.String)
+})
+
+/** A webhook's answer. */
+export const Answer = Schema.Union([
+  Schema.Struct({ verdict: Schema.Literal("pass") }),
+  Schema.Struct({ verdict: Schema.Literal("mask"), spans: Schema.Array(SpanAnswer) }),
+  Schema.Struct({ verdict: Schema.Literal("block"), reason: Schema.String })
+])
+
+const decodeAnswer = Schema.decodeUnknownOption(Answer)
+
+export const defaultTimeout = Duration.seconds(1)
+
+/** A verdict from an answer's JSON, or what is wrong with it. */
+export function verdictOf(settings: Settings, body: unknown, length: number): Verdict | string {
+  const decoded = decodeAnswer(body)
+  if (decoded._tag === "None") return "the answer is not a verdict"
+  const answer = decoded.value
+  switch (answer.verdict) {
+    case "pass":
+      return { _tag: "Pass" }
+    case "block":
+      return { _tag: "Block", reason: answer.reason }
+    case "mask": {
+      if (answer.spans.some((span) => span.start < 0 || span.end <= span.start || span.end > length)) {
+        return "a mask's span is outside the text"
+      }
+      return {
+        _tag: "Mask",
+        spans: answer.spans.map((span) => ({
+          start: span.start,
+          end: span.end,
+          label: span.label ?? "webhook finding",
+          replacement: span.replacement ?? `[REDACTED:${settings.name}]`
+        }))
+      }
+    }
+  }
+}
+
+/** A webhook guardrail over the `HttpClient` in context. */
+export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsError, HttpClient.HttpClient> {
+  return Effect.gen(function*() {
+    const problem = Problems.all([
+      typeof options.url === "string" && URL.canParse(options.url) && /^https?:/.test(options.url)
+        ? undefined
+        : Problems.make("Guardrail", "url", options.url, "an http or https URL"),
+      Problems.duration("Guardrail", "timeout", options.timeout, true),
+      Problems.positive("Guardrail", "longestMatch", options.longestMatch, { integer: true, optional: true })
+    ])
+    if (problem !== undefined) return yield* Effect.fail(problem)
+    const settings = yield* settingsOf(options, options.longestMatch)
+    const client = yield* HttpClient.HttpClient
+    const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
+    const plain: Record<string, string> = {}
+    const secret: Array<string> = []
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      plain[name.toLowerCase()] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+      if (Redacted.isRedacted(value)) secret.push(name.toLowerCase())
+    }
+
+    function ask(text: string, context: CheckContext): Effect.Effect<Verdict | string> {
+      const request = HttpClientRequest.post(options.url).pipe(
+        HttpClientRequest.setHeaders(plain),
+        HttpClientRequest.bodyJsonUnsafe({
+          guardrail: settings.name,
+          text,
+          context: { where: context.where, ...(context.model === undefined ? {} : { model: context.model }) }
+        })
+      )
+      const exchange = Effect.flatMap(
+        client.execute(request),
+        (response) =>
+          response.status < 200 || response.status > 299
+            ? Effect.succeed(`the webhook answered ${response.status}`)
+            : Effect.map(response.json, (body) => verdictOf(settings, body, text.length))
+      )
+      return exchange.pipe(
+        Effect.updateService(Headers.CurrentRedactedNames, (names) => [...names, ...secret]),
+        Effect.catch((error) =>
+          Effect.succeed(
+            error._tag === "HttpClientError" && error.reason._tag === "DecodeError"
+              ? "the answer is not JSON"
+              : "the webhook could not be reached"
+          )
+        ),
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () => Effect.succeed(`no answer within ${Duration.format(timeout)}`)
+        })
+      )
+    }
+
+    return {
+      ...settings,
+      check: (text, context) =>
+        Effect.flatMap(
+          ask(text, context),
+          (answer) => typeof answer === "string" ? failed(settings, context, answer) : Effect.succeed(answer)
+        )
+    }
+  })
+}

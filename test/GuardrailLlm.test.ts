@@ -1,0 +1,156 @@
+/**
+ * `Guardrail.layer` over `LlmTest` mock layers: what the request becomes before the call, what a reply and a stream
+ * become after it, in each mode.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../src/ChatChunk.js"
+import * as Guardrail from "../src/Guardrail.js"
+import * as LlmTest from "../src/LlmTest.js"
+import * as Message from "../src/Message.js"
+
+const email = "ada@example.com"
+const secret = "AKIAIOSFODNN7EXAMPLE"
+
+function guarded(guardrails: ReadonlyArray<Guardrail.Guardrail>, script: ReadonlyArray<LlmTest.Answer>) {
+  const test = LlmTest.layer(script)
+  return Layer.merge(Guardrail.layer(guardrails).pipe(Layer.provide(test)), test)
+}
+
+/** `reply`'s chunks, as a stream of it sends them, with its text in `pieces`. */
+function chunksOf(pieces: ReadonlyArray<string>, toolCalls: ReadonlyArray<Message.ToolCall> = []) {
+  const all = ChatChunk.fromResponse(LlmTest.reply(pieces.join(""), { toolCalls }))
+  return [
+    ...pieces.map((text): ChatChunk.ChatChunk => ({ _tag: "TextDelta", text })),
+    ...all.filter((chunk) => chunk._tag !== "TextDelta")
+  ]
+}
+
+const make = (options: Partial<Guardrail.Options>) =>
+  Guardrail.make({ name: "pii", checks: [Guardrail.email, Guardrail.secrets], ...options })
+
+describe("Guardrail.layer over LlmTest", () => {
+  it.effect("mask on the request: every message's text rewritten before the call, images untouched", () =>
+    Effect.gen(function*() {
+      const pii = yield* make({ action: "mask", on: ["request"] })
+      const layer = guarded([pii], [LlmTest.reply("ok")])
+      const seen = yield* Effect.gen(function*() {
+        yield* Guardrail.chat({
+          messages: [
+            Message.system(`Owner: ${email}`),
+            Message.user([Message.text(`mine is ${email}`), Message.image("https://example.com/a.png")]),
+            Message.assistant("", { toolCalls: [{ id: "c1", name: "send", arguments: `{"to":"${email}"}` }] }),
+            Message.toolResult({ id: "c1", name: "send" }, `sent to ${email}`)
+          ]
+        })
+        return yield* LlmTest.requests
+      }).pipe(Effect.provide(layer))
+      const [request] = seen
+      expect(JSON.stringify(request)).not.toContain(email)
+      expect(request!.messages[0]).toMatchObject({ content: "Owner: [REDACTED:email]" })
+      expect(request!.messages[1]).toMatchObject({
+        content: [{ type: "text", text: "mine is [REDACTED:email]" }, {
+          type: "image",
+          url: "https://example.com/a.png"
+        }]
+      })
+      expect(request!.messages[2]).toMatchObject({ toolCalls: [{ arguments: `{"to":"[REDACTED:email]"}` }] })
+      expect(request!.messages[3]).toMatchObject({ content: "sent to [REDACTED:email]" })
+    }))
+
+  it.effect("block on the request: GuardrailError, and the model never called", () =>
+    Effect.gen(function*() {
+      const noSecrets = yield* make({ name: "no-secrets" })
+      const layer = guarded([noSecrets], [LlmTest.reply("ok")])
+      const { error, seen } = yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(Guardrail.chat({ messages: [Message.user(`key ${secret}`)] }))
+        return { error, seen: yield* LlmTest.requests }
+      }).pipe(Effect.provide(layer))
+      expect(error).toMatchObject({ _tag: "GuardrailError", guardrail: "no-secrets", where: "request" })
+      expect(error._tag === "GuardrailError" && error.reason).toBe("found AWS access key id")
+      expect(seen).toEqual([])
+    }))
+
+  it.effect("a guardrail runs only where it is on", () =>
+    Effect.gen(function*() {
+      const replyOnly = yield* make({ on: ["reply"] })
+      const layer = guarded([replyOnly], [LlmTest.reply("clean")])
+      const reply = yield* Guardrail.chat({ messages: [Message.user(`key ${secret}`)] }).pipe(Effect.provide(layer))
+      expect(reply.text).toBe("clean")
+    }))
+
+  it.effect("a whole reply: its text and its tool calls' arguments masked, or blocked", () =>
+    Effect.gen(function*() {
+      const pii = yield* make({ action: "mask" })
+      const call = { id: "c1", name: "send", arguments: `{"to":"${email}"}` }
+      const reply = yield* Guardrail.chat({ messages: [Message.user("hi")] }).pipe(
+        Effect.provide(guarded([pii], [LlmTest.reply(`Mail ${email}`, { toolCalls: [call] })]))
+      )
+      expect(reply.text).toBe("Mail [REDACTED:email]")
+      expect(reply.toolCalls).toEqual([{ ...call, arguments: `{"to":"[REDACTED:email]"}` }])
+      const block = yield* make({ name: "block" })
+      const error = yield* Effect.flip(
+        Guardrail.chat({ messages: [Message.user("hi")] }).pipe(
+          Effect.provide(guarded([block], [LlmTest.reply("clean", { toolCalls: [call] })]))
+        )
+      )
+      expect(error).toMatchObject({ _tag: "GuardrailError", where: "reply", guardrail: "block" })
+    }))
+
+  it.effect("buffer: the stream's text, tool calls and usage held and released masked, in order, before Finish", () =>
+    Effect.gen(function*() {
+      const pii = yield* make({ action: "mask", mode: "buffer" })
+      const call = { id: "c1", name: "send", arguments: `{"to":"${email}"}` }
+      const script = [{ chunks: chunksOf(["Mail ada", "@exam", "ple.com now"], [call]) }]
+      const chunks = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+        Stream.runCollect,
+        Effect.provide(guarded([pii], script))
+      )
+      expect(chunks.map((chunk) => chunk._tag)).toEqual(["TextDelta", "ToolCallDelta", "Usage", "Finish"])
+      expect(chunks[0]).toEqual({ _tag: "TextDelta", text: "Mail [REDACTED:email] now" })
+      expect(chunks[1]).toMatchObject({ id: "c1", name: "send", arguments: `{"to":"[REDACTED:email]"}` })
+    }))
+
+  it.effect("audit: every chunk passes at once; a block ends the stream before Finish", () =>
+    Effect.gen(function*() {
+      const audit = yield* make({ mode: "audit" })
+      const seen: Array<string> = []
+      const error = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+        Stream.tap((chunk) => Effect.sync(() => seen.push(chunk._tag === "TextDelta" ? chunk.text : chunk._tag))),
+        Stream.runDrain,
+        Effect.flip,
+        Effect.provide(guarded([audit], [{ chunks: chunksOf(["key ", secret, " end"]) }]))
+      )
+      expect(error).toMatchObject({ _tag: "GuardrailError", where: "reply" })
+      expect(seen).toEqual(["key ", secret, " end", "Usage"])
+      const clean = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+        Stream.runCollect,
+        Effect.provide(guarded([audit], [{ chunks: chunksOf(["all ", "fine"]) }]))
+      )
+      expect(clean.map((chunk) => chunk._tag)).toEqual(["TextDelta", "TextDelta", "Usage", "Finish"])
+    }))
+
+  it.effect("a Restart drops what was held of the attempt before it", () =>
+    Effect.gen(function*() {
+      const buffer = yield* make({ mode: "buffer" })
+      const restart: ChatChunk.ChatChunk = {
+        _tag: "Restart",
+        attempt: 2,
+        deployment: "backup",
+        model: "test",
+        from: "primary",
+        error: "ProviderUnavailableError"
+      }
+      const script = [{
+        chunks: [{ _tag: "TextDelta", text: `key ${secret}` } as const, restart, ...chunksOf(["clean"])]
+      }]
+      const chunks = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+        Stream.runCollect,
+        Effect.provide(guarded([buffer], script))
+      )
+      expect(chunks.map((chunk) => chunk._tag)).toEqual(["Restart", "TextDelta", "Usage", "Finish"])
+      expect(chunks[1]).toEqual({ _tag: "TextDelta", text: "clean" })
+    }))
+})

@@ -1,0 +1,174 @@
+/**
+ * Guardrails over loopback: the simulator's `x-simulator-reply` in every wire format the library's adapters speak,
+ * and `Guardrail.layer` over an `Llm` of the simulator stopping, masking and releasing what the model says.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import * as Guardrail from "../../src/Guardrail.js"
+import * as Llm from "../../src/Llm.js"
+import * as Message from "../../src/Message.js"
+import type { OptionsError } from "../../src/OptionsError.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { prose } from "../fixtures/guardrails/labelled.js"
+
+const key = "sk-sim-guardrail-000000000001"
+const apis = ["chat-completions", "responses", "anthropic", "gemini", "ollama"] as const
+
+/** An `Llm` of `api` on `simulator` whose every reply is `reply`. */
+function llmOf(simulator: Simulator.Simulator, api: string, reply: string) {
+  return Effect.gen(function*() {
+    const root = api === "chat-completions" || api === "responses" ? `${simulator.url}/v1` : simulator.url
+    const config = yield* ProviderConfig.fromJson({
+      sim: [{
+        model_name: "sim-small",
+        api,
+        api_keys: [key],
+        base_url: root,
+        headers: { "x-simulator-reply": encodeURIComponent(reply) }
+      }]
+    })
+    const models = yield* ProviderConfig.layers(config)
+    return models["sim"]!["sim-small"]!.pipe(Layer.provide(UndiciHttpClient.layer())) as Layer.Layer<
+      Llm.Llm,
+      OptionsError
+    >
+  })
+}
+
+const request = { messages: [Message.user("Say what the test needs.")] }
+
+describe("the simulator's x-simulator-reply", () => {
+  const text = "Line one: ünïcödé, 東京 and 100% sure.\nLine two  ends here. "
+
+  for (const api of apis) {
+    it.live(`${api}: the reply is the header's text, whole and streamed, in tokens`, () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [key] })
+        const llm = yield* llmOf(simulator, api, text)
+        const reply = yield* Llm.chat(request).pipe(Effect.provide(llm))
+        expect(reply.text).toBe(text)
+        expect(reply.toolCalls).toEqual([])
+        const deltas = yield* Llm.chatStream(request).pipe(
+          Stream.filter((chunk) => chunk._tag === "TextDelta"),
+          Stream.map((chunk) => chunk.text),
+          Stream.runCollect,
+          Effect.provide(llm)
+        )
+        expect(deltas.join("")).toBe(text)
+        // In tokens, as any reply: more than one delta, none of more than four non-space characters.
+        expect(deltas.length).toBeGreaterThan(5)
+        for (const delta of deltas) expect(delta.replace(/\s/g, "").length).toBeLessThanOrEqual(4)
+      }))
+  }
+
+  it.live("a header that is not percent-encoded text is refused, naming it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({})
+      const answer = yield* Effect.promise(() =>
+        fetch(`${simulator.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-simulator-reply": "100%" },
+          body: JSON.stringify({ model: "sim-small", messages: [{ role: "user", content: "hi" }] })
+        }).then(async (response) => ({
+          status: response.status,
+          body: await response.json() as { readonly error: { readonly message: string } }
+        }))
+      )
+      expect(answer.status).toBe(400)
+      expect(answer.body.error.message).toContain("x-simulator-reply")
+    }))
+
+  it.live("the reply replaces a tool call too, and max tokens cut it as any reply", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const llm = yield* llmOf(simulator, "chat-completions", "one two three four five six")
+      const tools = [{ name: "lookup", description: "Look up", parameters: { type: "object", properties: {} } }]
+      const reply = yield* Llm.chat({ ...request, tools, maxTokens: 3 }).pipe(Effect.provide(llm))
+      expect(reply.toolCalls).toEqual([])
+      // Three tokens of at most four non-space characters: "one", " two", " thre".
+      expect(reply.text).toBe("one two thre")
+      expect(reply.finishReason).toBe("length")
+    }))
+})
+
+describe("Guardrail.layer over the simulator", () => {
+  const secret = "AKIAIOSFODNN7EXAMPLE"
+
+  function guarded(guardrails: ReadonlyArray<Guardrail.Guardrail>, llm: Layer.Layer<Llm.Llm, OptionsError>) {
+    return Guardrail.layer(guardrails).pipe(Layer.provide(llm))
+  }
+
+  it.live("a reply with a secret: chat fails with GuardrailError, the stream in window mode ends with it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const noSecrets = yield* Guardrail.make({ name: "no-secrets", checks: [Guardrail.secrets], mode: "window" })
+      const before = prose(2 * Guardrail.secrets.longestMatch + 100)
+      const llm = yield* llmOf(simulator, "chat-completions", `${before}the key is ${secret} as asked.`)
+      const layer = guarded([noSecrets], llm)
+      const error = yield* Effect.flip(Guardrail.chat(request).pipe(Effect.provide(layer)))
+      expect(error).toMatchObject({
+        _tag: "GuardrailError",
+        guardrail: "no-secrets",
+        where: "reply",
+        reason: "found AWS access key id"
+      })
+      expect(error.message).not.toContain(secret)
+
+      const released: Array<string> = []
+      const streamError = yield* Guardrail.chatStream(request).pipe(
+        Stream.tap((chunk) => Effect.sync(() => chunk._tag === "TextDelta" && released.push(chunk.text))),
+        Stream.runDrain,
+        Effect.flip,
+        Effect.provide(layer)
+      )
+      expect(streamError._tag).toBe("GuardrailError")
+      // The window released the prose before the key and none of the key.
+      expect(released.join("").length).toBeGreaterThan(0)
+      expect(before.startsWith(released.join(""))).toBe(true)
+    }))
+
+  it.live("mask: the reply's personal data masked, whole and streamed alike, in every mode", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const reply = "Write to ada@example.com or call +44 20 7946 0958, thanks."
+      const masked = "Write to [REDACTED:email] or call [REDACTED:phone], thanks."
+      const llm = yield* llmOf(simulator, "anthropic", reply)
+      for (const mode of ["buffer", "window"] as const) {
+        const pii = yield* Guardrail.make({
+          name: "pii",
+          checks: [Guardrail.email, Guardrail.phone],
+          action: "mask",
+          mode
+        })
+        const layer = guarded([pii], llm)
+        const whole = yield* Guardrail.chat(request).pipe(Effect.provide(layer))
+        expect(whole.text).toBe(masked)
+        const streamed = yield* ChatChunk.collect(Guardrail.chatStream(request)).pipe(Effect.provide(layer))
+        expect(streamed.text, mode).toBe(masked)
+        expect(streamed.finishReason).toBe("stop")
+      }
+    }))
+
+  it.live("a request with a secret is blocked before it is sent; a masked one is sent masked", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const llm = yield* llmOf(simulator, "gemini", "Fine.")
+      const block = yield* Guardrail.make({ name: "no-secrets", checks: [Guardrail.secrets], on: ["request"] })
+      const error = yield* Effect.flip(
+        Guardrail.chat({ messages: [Message.user(`use ${secret}`)] }).pipe(Effect.provide(guarded([block], llm)))
+      )
+      expect(error).toMatchObject({ _tag: "GuardrailError", where: "request", guardrail: "no-secrets" })
+      expect((yield* simulator.stats).requests).toBe(0)
+      const mask = yield* Guardrail.make({ name: "pii", checks: [Guardrail.email], action: "mask", on: ["request"] })
+      const reply = yield* Guardrail.chat({ messages: [Message.user("mail ada@example.com")] }).pipe(
+        Effect.provide(guarded([mask], llm))
+      )
+      expect(reply.text).toBe("Fine.")
+      expect((yield* simulator.stats).requests).toBe(1)
+    }))
+})
