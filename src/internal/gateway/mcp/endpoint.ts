@@ -117,8 +117,7 @@ function outcomeOf(
 function forward(served: Served) {
   const { limiter, price, upstream } = served.server
   const send = (payload: Readonly<Record<string, unknown>> | undefined) =>
-    upstream.client.callTool({ tool: served.tool, ...(payload === undefined ? {} : { arguments: payload }) })
-      .pipe(Effect.mapError((error) => failed(upstream.name, error)))
+    Effect.mapError(upstream.call(served.tool, payload), (error) => failed(upstream.name, error))
   const limited = limiter === undefined ?
     send :
     (payload: Readonly<Record<string, unknown>> | undefined) =>
