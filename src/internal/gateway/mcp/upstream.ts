@@ -117,10 +117,12 @@ function watchedSpawner(ended: Deferred.Deferred<string>, stderr: Stderr.StderrL
             : "its output stopped"
         )
     )
-  const watched = (handle: ChildProcessSpawner.ChildProcessHandle) =>
+  // Told from a fiber of its own, so McpClient fails the calls in flight with its own reason (a reply past the bound)
+  // before the supervisor, told, closes the connection.
+  const watched = (handle: ChildProcessSpawner.ChildProcessHandle, scope: Scope.Scope) =>
     ChildProcessSpawner.makeHandle({
       ...handle,
-      stdout: Stream.ensuring(handle.stdout, why(handle)),
+      stdout: Stream.ensuring(handle.stdout, Effect.forkIn(why(handle), scope)),
       stderr: stderr === undefined
         ? handle.stderr
         : handle.stderr.pipe(Stream.tap(stderr.write), Stream.ensuring(stderr.flush))
@@ -132,6 +134,7 @@ function watchedSpawner(ended: Deferred.Deferred<string>, stderr: Stderr.StderrL
       return ChildProcessSpawner.make((command) =>
         Effect.gen(function*() {
           const handle = yield* node.spawn(command)
+          const scope = yield* Effect.scope
           // A process that exits without closing its output (a child of its own holds it) has ended too.
           yield* Effect.forkScoped(
             Effect.flatMap(
@@ -139,7 +142,7 @@ function watchedSpawner(ended: Deferred.Deferred<string>, stderr: Stderr.StderrL
               (code) => Deferred.succeed(ended, code._tag === "Some" ? `exited with code ${code.value}` : "exited")
             )
           )
-          return watched(handle)
+          return watched(handle, scope)
         })
       )
     })
@@ -209,6 +212,9 @@ function detail(spec: Spec, error: McpClientError.McpClientError): string {
   }
   if (reason._tag === "TimeoutError" && reason.operation === "tools/call") {
     return `it did not answer within its call_timeout (${Duration.format(spec.callTimeout)}); the call was cancelled`
+  }
+  if ("command" in spec.server && reason._tag === "ProtocolError" && reason.code === undefined) {
+    return `its output is not MCP (${reason.message}); it is started again`
   }
   return reason.message
 }
