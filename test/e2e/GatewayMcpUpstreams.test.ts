@@ -134,7 +134,7 @@ it.live(
 
       const crashed = yield* call(gateway.url, "unruly__crash")
       expect(crashed.isError).toBe(true)
-      expect(crashed.text).toContain("`unruly`")
+      expect(crashed.text).toMatch(/^The MCP server `unruly` failed this call: .*exited.*3/)
       const meanwhile = yield* call(gateway.url, "unruly__pid")
       expect(meanwhile.isError).toBe(true)
       expect(meanwhile.text).toMatch(

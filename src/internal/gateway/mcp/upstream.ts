@@ -330,8 +330,21 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
           (error) => error._tag === "McpClientError" && sessionExpired(error),
           () => Effect.flatMap(reopen(connection), send)
         ),
-        Effect.mapError((error) =>
-          error._tag === "McpUpstreamError" ? error : new UpstreamError({ message: detail(spec, error) })
+        Effect.catch((error) =>
+          error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
+            // A stdio connection lost under the call: its process stopped, and why is known within a moment.
+            "command" in server && (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
+              ? Effect.timeoutOption(Deferred.await(connection.ended), "1 second")
+              : Effect.succeedNone,
+            (ended) =>
+              Effect.fail(
+                new UpstreamError({
+                  message: ended._tag === "Some"
+                    ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
+                    : detail(spec, error)
+                })
+              )
+          )
         )
       ))
   }
