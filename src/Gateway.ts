@@ -343,28 +343,68 @@ export interface McpGovernance {
 }
 
 /**
+ * How the gateway speaks to an MCP server and bounds each call (docs/mcp.md).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface McpConnection {
+  /**
+   * The protocol revision it is spoken to in: `"2025-11-25"` (sessions from `initialize`) or `"2026-07-28"`
+   * (stateless). Default: `"2025-11-25"`.
+   */
+  readonly protocol?: "2025-11-25" | "2026-07-28" | undefined
+  /**
+   * The largest message it may send, in bytes: a reply past it fails the call naming the bound. Default: 4 MiB
+   * (4,194,304 bytes).
+   */
+  readonly maxReplyBytes?: number | undefined
+  /** How long a call may take before it is cancelled and fails naming the bound. Default: 60 seconds. */
+  readonly callTimeout?: Duration.Input | undefined
+}
+
+/**
+ * OAuth 2.0 client credentials (RFC 6749, section 4.4) with which the gateway gets the bearer token an HTTP MCP
+ * server takes: asked of `tokenUrl`, held until shortly before it expires, and asked again after a 401.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface McpClientCredentials {
+  /** The authorization server's token endpoint (`https://auth.example.com/oauth/token`). */
+  readonly tokenUrl: string
+  readonly clientId: string
+  readonly clientSecret: Redacted.Redacted<string>
+  /** The scope asked for, space-separated. Default: none (the server's default). */
+  readonly scope?: string | undefined
+}
+
+/**
  * An MCP server reached over Streamable HTTP.
  *
  * @since 0.3.0
  * @category Models
  */
-export interface McpHttpServer extends McpGovernance {
+export interface McpHttpServer extends McpGovernance, McpConnection {
   /** Its endpoint, `http://` or `https://` (`http://127.0.0.1:9001/mcp`). */
   readonly url: string
   /** Headers sent with every request to it, its credentials among them: the gateway's, never a caller's. */
   readonly headers?: Readonly<Record<string, Redacted.Redacted<string>>> | undefined
+  /** Client credentials whose token is sent as `Authorization: Bearer`, the gateway's own. Default: none. */
+  readonly oauth?: McpClientCredentials | undefined
   /** The names of its tools the gateway takes (globs as `Key.tools`' of its own names). Default: every tool. */
   readonly tools?: ReadonlyArray<string> | undefined
 }
 
 /**
  * An MCP server the gateway runs as a child process and speaks to over its standard input and output: started with
- * the gateway's configuration and stopped with it (closing its input, then SIGTERM).
+ * the gateway's configuration and stopped with it (closing its input, then SIGTERM), restarted with backoff when it
+ * exits, its standard error written to the gateway's log line by line.
  *
  * @since 0.3.0
  * @category Models
  */
-export interface McpStdioServer extends McpGovernance {
+export interface McpStdioServer extends McpGovernance, McpConnection {
   /** The program (`node`, `npx`, a path). */
   readonly command: string
   /** Its arguments. Default: none. */

@@ -11,6 +11,7 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type * as Gateway from "../src/Gateway.js"
 import * as Llm from "../src/Llm.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
@@ -20,6 +21,9 @@ import * as Simulator from "../src/simulator/Simulator.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { withWarnings } from "./utils/warnings.js"
+
+// Set before any test reads the environment, which the environment's provider may read once.
+process.env["PC_MCP_CLIENT_SECRET"] = "client-secret-5d2e"
 
 const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
@@ -854,7 +858,7 @@ describe("ProviderConfig: api and preset", () => {
       ])
     }))
 
-  it.effect("mcp_servers: a server's price and limits are read; a field it does not take is warned about, not used", () =>
+  it.effect("mcp_servers: a server's price, limits, protocol, bounds and OAuth client credentials are read", () =>
     Effect.gen(function*() {
       const [config, warnings] = yield* withWarnings(ProviderConfig.fromJson({
         m: [{ model_name: "m", api_keys: [key] }],
@@ -865,21 +869,76 @@ describe("ProviderConfig: api and preset", () => {
             max_concurrency: 4,
             rate_limit_capacity: 10,
             rate_limit_refill_rate: 2,
-            token_url: "http://x/token"
-          }
+            protocol: "2026-07-28",
+            max_reply_bytes: 65536,
+            call_timeout: "30 seconds",
+            token_url: "https://auth.example.com/oauth/token",
+            client_id: "gateway",
+            client_secret: "env:PC_MCP_CLIENT_SECRET",
+            scope: "tools"
+          },
+          calc: { command: "node", call_timeout: 5 }
         }
       }, "provider.json"))
-      expect(warnings.map((warning) => warning.message)).toEqual([
-        "provider.json: mcp_servers.files.token_url: unknown field, ignored"
-      ])
-      expect(ProviderConfig.gatewayConfig(config).mcpServers).toEqual({
-        files: {
-          url: "http://x/mcp",
-          pricePerCall: 0.001,
-          maxConcurrency: 4,
-          rateLimit: { capacity: 10, refillRate: 2 }
+      expect(warnings).toEqual([])
+      const servers = ProviderConfig.gatewayConfig(config).mcpServers!
+      const files = servers["files"] as Gateway.McpHttpServer
+      expect(Redacted.value(files.oauth!.clientSecret)).toBe("client-secret-5d2e")
+      expect(String(files.oauth!.clientSecret)).not.toContain("client-secret")
+      expect({ ...files, oauth: { ...files.oauth, clientSecret: "redacted" } }).toEqual({
+        url: "http://x/mcp",
+        pricePerCall: 0.001,
+        maxConcurrency: 4,
+        rateLimit: { capacity: 10, refillRate: 2 },
+        protocol: "2026-07-28",
+        maxReplyBytes: 65536,
+        callTimeout: Duration.seconds(30),
+        oauth: {
+          tokenUrl: "https://auth.example.com/oauth/token",
+          clientId: "gateway",
+          clientSecret: "redacted",
+          scope: "tools"
         }
       })
+      expect(servers["calc"]).toEqual({ command: "node", callTimeout: Duration.seconds(5) })
+    }))
+
+  it.effect("mcp_servers: a bad protocol, bound or timeout, and incomplete client credentials are named by path", () =>
+    Effect.gen(function*() {
+      const decoded = yield* Effect.flip(ProviderConfig.fromJson({
+        m: [{ model_name: "m", api_keys: [key] }],
+        mcp_servers: {
+          a: { url: "http://x/mcp", protocol: "2024-11-05", max_reply_bytes: 0, call_timeout: "soon" },
+          b: { url: "http://x/mcp", token_url: "ftp://x/token" }
+        }
+      }))
+      expect(decoded.issues.map((issue) => [issue.path, issue.message])).toEqual([
+        ["mcp_servers.a.protocol", "expected one of 2025-11-25, 2026-07-28"],
+        ["mcp_servers.a.max_reply_bytes", "expected a positive whole number"],
+        ["mcp_servers.a.call_timeout", "expected seconds (a positive number) or a duration such as \"30 seconds\""],
+        [
+          "mcp_servers.b.token_url",
+          "expected an absolute http:// or https:// URL such as https://api.openai.com/v1"
+        ]
+      ])
+      const resolved = yield* Effect.flip(ProviderConfig.fromJson({
+        m: [{ model_name: "m", api_keys: [key] }],
+        mcp_servers: {
+          half: { url: "http://x/mcp", token_url: "http://x/token", client_id: "c" },
+          lone: { url: "http://x/mcp", scope: "tools" },
+          unset: { url: "http://x/mcp", token_url: "http://x/token", client_id: "c", client_secret: "env:PC_MCP_NOPE" },
+          stdio: { command: "node", client_id: "c" }
+        }
+      }))
+      expect(resolved.issues.map((issue) => [issue.path, issue.message])).toEqual([
+        [
+          "mcp_servers.half.client_secret",
+          "is missing (OAuth client credentials take token_url, client_id and client_secret)"
+        ],
+        ["mcp_servers.lone.scope", "is for OAuth client credentials (token_url, client_id, client_secret)"],
+        ["mcp_servers.unset.client_secret", "the environment variable PC_MCP_NOPE is not set"],
+        ["mcp_servers.stdio.client_id", "is for a Streamable HTTP server (url), not a stdio one (command)"]
+      ])
     }))
 
   it.effect("a keyless model (api ollama, the ollama preset) gets the key none", () =>

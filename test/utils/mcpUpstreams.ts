@@ -7,8 +7,9 @@
  * the `_meta` of every call), `namedTools`, `namedCatalog` (resources, templates and prompts of given names), `waitingServer` (a `wait` tool that records its calls and their
  * cancellations), `sdkServer` (`echo`, and `secret`, which the tests' configuration does not take; a resource and a
  * prompt; the `_meta` of every call), `changingServer` (tools a test changes) and `askingServer` (a tool that asks
- * its client for sampling and roots, with a session). And `calcServer`: the path of the stdio fixture
- * (`test/fixtures/mcp/calcServer.ts`) with the command that runs it.
+ * its client for sampling and roots, with a session). And `calcServer` and `unrulyServer`: the commands of the stdio
+ * fixtures (`test/fixtures/mcp/`); `revisionServer`, an Effect upstream in chosen revisions that can forget its
+ * sessions; and `oauthServers`, a token endpoint in front of an upstream that checks the bearer.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Server, type ServerOptions } from "@modelcontextprotocol/sdk/server/index.js"
@@ -29,8 +30,9 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
-import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -385,3 +387,103 @@ export const askingServer = sdkUpstream("asking", { capabilities: { tools: {} } 
     return { content: [{ type: "text", text: JSON.stringify(structuredContent) }], structuredContent }
   })
 }, { session: true })
+
+/** The misbehaving stdio fixture's command and arguments (`test/fixtures/mcp/unrulyServer.ts`). */
+export const unrulyServer = {
+  command: process.execPath,
+  args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/unrulyServer.ts", import.meta.url))]
+}
+
+/**
+ * An Effect upstream over HTTP in the revisions `protocols`, with one tool, `whoami`; its URL (`/mcp` on it), the
+ * `MCP-Protocol-Version` of every request it was sent, and how many it was sent without a session (a 2025-11-25
+ * client's `initialize`). `forget` replaces its `McpServer` by a new one, as a restarted server is: the sessions it
+ * gave are unknown (404) from then on.
+ */
+export const revisionServer = (
+  protocols: readonly [
+    McpProtocol.ProtocolAdapter<"2025-11-25" | "2026-07-28">,
+    ...Array<McpProtocol.ProtocolAdapter<"2025-11-25" | "2026-07-28">>
+  ]
+) =>
+  Effect.gen(function*() {
+    const build = Effect.gen(function*() {
+      const router = yield* HttpRouter.make
+      const context = yield* Layer.build(
+        McpServer.layerHttp({ name: "revision", version: "1.0.0", path: "/mcp", protocols })
+          .pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
+      ).pipe(Effect.orDie)
+      yield* Context.get(context, McpServer.McpServer).addTool({
+        tool: new McpSchema.Tool({ name: "whoami", description: "Says who.", inputSchema: { type: "object" } }),
+        annotations: Context.empty(),
+        handle: () => Effect.succeed(new McpSchema.CallToolResult({ content: [{ type: "text", text: "revision" }] }))
+      })
+      return router.asHttpEffect()
+    })
+    const state = { app: yield* build, sessionless: 0, versions: [] as Array<string | undefined> }
+    const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      state.versions.push(request.headers["mcp-protocol-version"])
+      if (request.method === "POST" && request.headers["mcp-session-id"] === undefined) state.sessionless += 1
+      return state.app
+    }))
+    const scope = yield* Effect.scope
+    return {
+      url,
+      versions: state.versions,
+      get sessionless() {
+        return state.sessionless
+      },
+      forget: Effect.map(Scope.provide(build, scope), (app) => void (state.app = app))
+    }
+  })
+
+/**
+ * An OAuth token endpoint (client credentials) in front of an Effect upstream over HTTP that takes only the tokens it
+ * gave and has not revoked (else 401). The endpoint's URL, the upstream's URL, the grants' bodies as it got them
+ * (form-encoded), and `revoke`, which makes every token given so far refused. Tokens expire in `expiresIn` seconds.
+ */
+export const oauthServers = (expiresIn: number) =>
+  Effect.gen(function*() {
+    const grants: Array<URLSearchParams> = []
+    const valid = new Set<string>()
+    const refused: Array<string> = []
+    const tokenUrl = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      Effect.map(request.text, (body) => {
+        const params = new URLSearchParams(body)
+        grants.push(params)
+        if (
+          request.headers["content-type"] !== "application/x-www-form-urlencoded" ||
+          params.get("grant_type") !== "client_credentials" || params.get("client_secret") !== "s3cret-client-value"
+        ) {
+          return HttpServerResponse.jsonUnsafe({ error: "invalid_client" }, { status: 401 })
+        }
+        const token = `token-${grants.length}`
+        valid.add(token)
+        return HttpServerResponse.jsonUnsafe({ access_token: token, token_type: "Bearer", expires_in: expiresIn })
+      })))
+    const router = yield* HttpRouter.make
+    const context = yield* Layer.build(
+      McpServer.layerHttp({ name: "guarded", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] })
+        .pipe(Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router)))
+    ).pipe(Effect.orDie)
+    yield* Context.get(context, McpServer.McpServer).addTool({
+      tool: new McpSchema.Tool({ name: "ping", description: "Pong.", inputSchema: { type: "object" } }),
+      annotations: Context.empty(),
+      handle: () =>
+        Effect.succeed(new McpSchema.CallToolResult({ content: [{ type: "text", text: "pong" }] }))
+    })
+    const inner = router.asHttpEffect()
+    const url = yield* onLoopback(Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const token = (request.headers["authorization"] ?? "").replace(/^Bearer /, "")
+      if (valid.has(token)) return inner
+      refused.push(token)
+      return Effect.succeed(HttpServerResponse.empty({ status: 401 }))
+    }))
+    return {
+      tokenUrl: tokenUrl.replace(/\/mcp$/, "/token"),
+      url,
+      grants,
+      refused,
+      revoke: Effect.sync(() => valid.clear())
+    }
+  })

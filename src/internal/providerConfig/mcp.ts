@@ -1,8 +1,10 @@
 /**
  * The `mcp_servers` section of `provider.json`: the MCP servers whose tools the gateway serves at `/mcp`, by name,
  * each a Streamable HTTP server (`url`, `headers`) or a program the gateway runs (`command`, `args`, `env`), with the
- * names of its tools the gateway takes (`tools`) and how its calls are governed (`price_per_call`, `max_concurrency`,
- * `rate_limit_capacity` with `rate_limit_refill_rate`). Header and environment values are `env:NAME` or written in the
+ * names of its tools the gateway takes (`tools`), how its calls are governed (`price_per_call`, `max_concurrency`,
+ * `rate_limit_capacity` with `rate_limit_refill_rate`), how it is spoken to and bounded (`protocol`,
+ * `max_reply_bytes`, `call_timeout`) and, for an HTTP one, OAuth client credentials (`token_url`, `client_id`,
+ * `client_secret`, `scope`). Header and environment values and the client secret are `env:NAME` or written in the
  * file, and read as `Redacted` either way: `Gateway.McpServer`.
  */
 import * as Effect from "effect/Effect"
@@ -11,8 +13,9 @@ import * as Schema from "effect/Schema"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
 import { isServerName, serverNameRule } from "../gateway/mcp/allow.js"
-import { NonEmpty, optional, Positive, PositiveInt } from "./fields.js"
+import { HttpUrl, NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
 import type { ReadSecret } from "./gateway.js"
+import { DurationEntry, toDuration } from "./router.js"
 
 const Url = NonEmpty.check(
   Schema.makeFilter((url: string) => /^https?:\/\/[^\s]+$/.test(url), {
@@ -36,7 +39,17 @@ const McpServerEntry = Schema.Struct({
   price_per_call: optional(Positive),
   max_concurrency: optional(PositiveInt),
   rate_limit_capacity: optional(Positive),
-  rate_limit_refill_rate: optional(Positive)
+  rate_limit_refill_rate: optional(Positive),
+  /** The protocol revision it is spoken to in. */
+  protocol: optional(oneOf(["2025-11-25", "2026-07-28"])),
+  max_reply_bytes: optional(PositiveInt),
+  /** Seconds or a duration such as "30 seconds". */
+  call_timeout: optional(DurationEntry),
+  /** OAuth client credentials of an HTTP server: the token endpoint, the client and its secret (`env:NAME`). */
+  token_url: optional(HttpUrl),
+  client_id: optional(NonEmpty),
+  client_secret: optional(NonEmpty),
+  scope: optional(NonEmpty)
 })
 
 export const McpServersEntry = Schema.Record(Schema.String, McpServerEntry)
@@ -59,7 +72,8 @@ const readAll = (values: Readonly<Record<string, string>>, at: string, read: Rea
   })
 
 // The fields of one kind of server that the other kind has no use for.
-const httpOnly = ["headers"] as const
+const httpOnly = ["headers", "token_url", "client_id", "client_secret", "scope"] as const
+const credentials = ["token_url", "client_id", "client_secret"] as const
 const stdioOnly = ["args", "env"] as const
 
 // How a server's calls are governed, as `Gateway.McpGovernance` takes it.
@@ -71,6 +85,30 @@ function governance(server: typeof McpServerEntry.Type): Gateway.McpGovernance {
       rateLimit: { capacity: server.rate_limit_capacity, refillRate: server.rate_limit_refill_rate }
     })
   }
+}
+
+// How the server is spoken to and bounded, as `Gateway.McpConnection` takes it.
+function connection(server: typeof McpServerEntry.Type): Gateway.McpConnection {
+  return {
+    ...(server.protocol === undefined ? {} : { protocol: server.protocol }),
+    ...(server.max_reply_bytes === undefined ? {} : { maxReplyBytes: server.max_reply_bytes }),
+    ...(server.call_timeout === undefined ? {} : { callTimeout: toDuration(server.call_timeout)! })
+  }
+}
+
+// The issues of an HTTP server's client credentials: all three of `token_url`, `client_id` and `client_secret`, or
+// none (`scope` only with them).
+function credentialIssues(server: typeof McpServerEntry.Type, at: string): Array<typeof Issue.Type> {
+  const given = credentials.filter((field) => server[field] !== undefined)
+  if (given.length === 0) {
+    return server.scope === undefined
+      ? []
+      : [{ path: `${at}.scope`, message: "is for OAuth client credentials (token_url, client_id, client_secret)" }]
+  }
+  return credentials.filter((field) => server[field] === undefined).map((field) => ({
+    path: `${at}.${field}`,
+    message: "is missing (OAuth client credentials take token_url, client_id and client_secret)"
+  }))
 }
 
 /** The section's servers read, or every issue: a bad name, a server both or neither kind, a variable not set. */
@@ -112,11 +150,36 @@ export const resolve = (
           message: "is missing (a server's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"
         })
       }
-      const tools = { ...(server.tools === undefined ? {} : { tools: server.tools }), ...governance(server) }
+      const tools = {
+        ...(server.tools === undefined ? {} : { tools: server.tools }),
+        ...governance(server),
+        ...connection(server)
+      }
       if (server.url !== undefined) {
         const headers = yield* readAll(server.headers ?? {}, `${at}.headers`, read)
         issues.push(...headers.issues)
-        servers[name] = { url: server.url, ...(server.headers === undefined ? {} : { headers: headers.out }), ...tools }
+        const credentialProblems = credentialIssues(server, at)
+        issues.push(...credentialProblems)
+        const secret = server.client_secret === undefined || credentialProblems.length > 0
+          ? undefined
+          : yield* Effect.result(read(server.client_secret, `${at}.client_secret`))
+        if (secret?._tag === "Failure") issues.push(...secret.failure)
+        const oauth = secret?._tag === "Success"
+          ? {
+            oauth: {
+              tokenUrl: server.token_url!,
+              clientId: server.client_id!,
+              clientSecret: secret.success,
+              ...(server.scope === undefined ? {} : { scope: server.scope })
+            }
+          }
+          : {}
+        servers[name] = {
+          url: server.url,
+          ...(server.headers === undefined ? {} : { headers: headers.out }),
+          ...oauth,
+          ...tools
+        }
       } else {
         const env = yield* readAll(server.env ?? {}, `${at}.env`, read)
         issues.push(...env.issues)

@@ -149,8 +149,8 @@ const unread = <A>(read: ReadonlyArray<Result.Result<A, ReadonlyArray<typeof Iss
 // Headers whose values are credentials.
 const secretHeader = /authorization|key|token|secret|cookie/i
 
-// Every string of `json` that is, or may hold, a key: inside `api_keys`, a `key` field and credential headers,
-// `env:` names and short words (a keyless model's stand-in `none`) aside.
+// Every string of `json` that is, or may hold, a key: inside `api_keys`, a `key` field, a `client_secret`, an `env`
+// and credential headers, `env:` names and short words (a keyless model's stand-in `none`) aside.
 const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Array<string> => {
   if (typeof json === "string") {
     if (inside && json.length >= 8 && !json.startsWith("env:")) out.push(json)
@@ -161,7 +161,11 @@ const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Arra
       if (name === "headers" && isRecord(value)) {
         for (const [header, text] of Object.entries(value)) secretsOf(text, inside || secretHeader.test(header), out)
       } else {
-        secretsOf(value, inside || name === "api_keys" || name === "key" || name === "env", out)
+        secretsOf(
+          value,
+          inside || name === "api_keys" || name === "key" || name === "env" || name === "client_secret",
+          out
+        )
       }
     }
   }

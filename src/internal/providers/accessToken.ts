@@ -4,7 +4,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { refreshAtOf, renewing } from "./renewing.js"
+import { refreshAtOf, renewable } from "./renewing.js"
+import type { Renewable } from "./renewing.js"
 
 /** A token as a credential gives it. */
 export interface Issued {
@@ -23,8 +24,14 @@ export interface Issued {
 export const heldToken = (
   ask: Effect.Effect<Issued | undefined, string>,
   noToken: string
-): Effect.Effect<Redacted.Redacted<string>, string> =>
-  renewing((now) =>
+): Effect.Effect<Redacted.Redacted<string>, string> => renewableToken(ask, noToken).current
+
+/** `heldToken`, with the way to drop a token its server refused (`Renewable.expire`), so the next call asks again. */
+export const renewableToken = (
+  ask: Effect.Effect<Issued | undefined, string>,
+  noToken: string
+): Renewable<Redacted.Redacted<string>> =>
+  renewable((now) =>
     Effect.flatMap(ask, (issued) => {
       if (issued === undefined || issued.token === "") return Effect.fail(noToken)
       const expiresAt = issued.expiresAt ?? now

@@ -26,10 +26,19 @@ const refreshMarginMillis = 5 * 60 * 1000
 export const refreshAtOf = (expiresAt: number, now: number): number =>
   expiresAt === Infinity ? Infinity : Math.max(expiresAt - refreshMarginMillis, now + (expiresAt - now) / 2)
 
-/**
- * The credential `ask` gets (given the `Clock`'s time), held while fresh: a failure is a detail naming the credential.
- */
-export const renewing = <A>(ask: (now: number) => Effect.Effect<Held<A>, string>): Effect.Effect<A, string> => {
+/** A credential held while fresh (`renewable`): the current one, and a way to drop one its server refused. */
+export interface Renewable<A> {
+  /** The credential held while fresh, else a new one asked for; a failure is a detail naming the credential. */
+  readonly current: Effect.Effect<A, string>
+  /**
+   * Drops `value` if it is still the one held (a server refused it: a 401), so the next `current` asks again; a value
+   * already replaced (another call saw the refusal first) is left alone, so one refusal asks once.
+   */
+  readonly expire: (value: A) => Effect.Effect<void>
+}
+
+/** The credential `ask` gets (given the `Clock`'s time), held while fresh, and dropped on `expire`. */
+export const renewable = <A>(ask: (now: number) => Effect.Effect<Held<A>, string>): Renewable<A> => {
   let held: Held<A> | undefined
   const lock = Semaphore.makeUnsafe(1)
   const renew = Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -45,9 +54,21 @@ export const renewing = <A>(ask: (now: number) => Effect.Effect<Held<A>, string>
       )
     )
   })
-  return Effect.clockWith((clock) =>
-    held !== undefined && clock.currentTimeMillisUnsafe() < held.refreshAt
-      ? Effect.succeed(held.value)
-      : lock.withPermit(renew)
-  )
+  return {
+    current: Effect.clockWith((clock) =>
+      held !== undefined && clock.currentTimeMillisUnsafe() < held.refreshAt
+        ? Effect.succeed(held.value)
+        : lock.withPermit(renew)
+    ),
+    expire: (value) =>
+      Effect.sync(() => {
+        if (held !== undefined && held.value === value) held = undefined
+      })
+  }
 }
+
+/**
+ * The credential `ask` gets (given the `Clock`'s time), held while fresh: a failure is a detail naming the credential.
+ */
+export const renewing = <A>(ask: (now: number) => Effect.Effect<Held<A>, string>): Effect.Effect<A, string> =>
+  renewable(ask).current

@@ -122,13 +122,7 @@ function forward(served: Served) {
   const send = (payload: Arguments, meta: Readonly<Record<string, string>>, sending: () => void) =>
     Effect.suspend(() => {
       sending()
-      return Rpc.request(
-        upstream.transport,
-        "tools/call",
-        { name: served.tool.name, ...(payload === undefined ? {} : { arguments: payload }), _meta: meta },
-        McpSchema.CallToolResult,
-        served.tool
-      )
+      return upstream.call(served.tool, payload, meta)
     }).pipe(Effect.mapError((error) => Rpc.failed(upstream.name, error)))
   const limited = limiter === undefined ? send : (
     payload: Arguments,

@@ -6,7 +6,6 @@
  * same rule as a tool, asked about its qualified name (`<server>__<name>`), and hidden as a tool is: left out of
  * lists, and a read or a get of it answered as of one that does not exist.
  */
-import type * as McpClientError from "effect/ai/McpClientError"
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
 import * as Context from "effect/Context"
@@ -81,10 +80,11 @@ function readResult(
 
 // The read of `uri` (as served) from `upstream`, its contents' URIs as served.
 function read(naming: Naming, upstream: Upstreams.Upstream, uri: string) {
-  return upstream.client.readResource({ uri: ownUri(naming, upstream.name, uri) }).pipe(
-    Effect.map((result) => readResult(naming, upstream.name, result)),
-    Effect.mapError((error: McpClientError.McpClientError) => failed(upstream.name, error))
-  )
+  return Effect.flatMap(upstream.client, (client) => client.readResource({ uri: ownUri(naming, upstream.name, uri) }))
+    .pipe(
+      Effect.map((result) => readResult(naming, upstream.name, result)),
+      Effect.mapError((error) => failed(upstream.name, error))
+    )
 }
 
 /**
@@ -137,7 +137,7 @@ export const register = Effect.fnUntraced(function*(
       services: yield* gate(Allow.qualified(name, prompt.name)),
       completions: {},
       handle: (params) =>
-        upstream.client.getPrompt({ prompt, arguments: params }).pipe(
+        Effect.flatMap(upstream.client, (client) => client.getPrompt({ prompt, arguments: params })).pipe(
           Effect.mapError((error) => failed(name, error))
         )
     })

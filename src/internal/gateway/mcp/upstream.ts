@@ -1,45 +1,83 @@
 /**
- * One MCP server of the configuration, connected: over Streamable HTTP with the gateway's headers (its credentials,
- * never a caller's), or a program the gateway starts and speaks to over its standard input and output, stopped when
- * the configuration's scope closes (its input closed, then SIGTERM: `effect/ai/McpClient`'s stdio transport). Each is
- * spoken to in the 2025-11-25 revision, the one every MCP server of this year answers, declaring no capability of a
- * client (no sampling, elicitation or roots). Its tools (those its entry's `tools` takes), resources, resource
- * templates and prompts are listed once, when the configuration is built, each then used through the same client.
+ * One MCP server of the configuration, connected: over Streamable HTTP with the gateway's headers and OAuth token
+ * (its credentials, never a caller's), or a program the gateway starts and speaks to over its standard input and
+ * output (`effect/ai/McpClient`'s transports), in the revision its entry's `protocol` names (2025-11-25 by default).
+ * It is spoken to declaring no capability of a client (no sampling, elicitation or roots). Its tools (those its entry's
+ * `tools` takes), resources, resource templates and prompts are listed once, when the configuration is built.
+ *
+ * A call is bounded: its reply by `maxReplyBytes` (the transport's message limit), its time by `callTimeout` (past
+ * it the call is cancelled upstream); a failure names the bound. A stdio server is supervised (`supervise.ts`): when
+ * its process exits or its output stops (a reply past the bound, a line that is no JSON-RPC), it is stopped and
+ * restarted with backoff, its calls meanwhile failing at once; its standard error goes to the log (`stderr.ts`). An
+ * HTTP server that forgot the gateway's session (404) is initialized again and the call sent once more, as it is with
+ * a fresh token after a 401 when the server has client credentials (`oauth.ts`). Everything is stopped when the
+ * configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight on it.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as McpClient from "effect/ai/McpClient"
-import type * as McpClientError from "effect/ai/McpClientError"
+import * as McpClientError from "effect/ai/McpClientError"
 import * as McpProtocol from "effect/ai/McpProtocol"
-import type * as McpSchema from "effect/ai/McpSchema"
+import * as McpSchema from "effect/ai/McpSchema"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as HttpClient from "effect/http/HttpClient"
+import * as Exit from "effect/Exit"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
 import * as ChildProcess from "effect/process/ChildProcess"
+import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
 import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
 import type * as Gateway from "../../../Gateway.js"
+import type { Renewable } from "../../providers/renewing.js"
 import * as Allow from "./allow.js"
+import { clientCredentials } from "./oauth.js"
 import * as Rpc from "./rpc.js"
+import * as Stderr from "./stderr.js"
+import * as Supervise from "./supervise.js"
+
+/** Why a call, or a connection, failed: a detail that names what failed (a bound, the process's exit), no secret. */
+export class UpstreamError extends Data.TaggedError("McpUpstreamError")<{ readonly message: string }> {}
 
 /**
- * A connected server: its name, its client (and the client's transport, for the requests `rpc.ts` sends), the tools
- * the gateway takes from it, and its resources, resource templates and prompts.
+ * A connected server: its name, the tools the gateway takes from it and their call, its resources, resource
+ * templates and prompts, and the client of its current connection (for reading those).
  */
 export interface Upstream {
   readonly name: string
-  readonly client: McpClient.McpClient
-  readonly transport: McpClient.Transport
   readonly tools: ReadonlyArray<McpSchema.Tool>
   readonly resources: ReadonlyArray<McpSchema.Resource>
   readonly templates: ReadonlyArray<McpSchema.ResourceTemplate>
   readonly prompts: ReadonlyArray<McpSchema.Prompt>
+  /**
+   * Calls `tool` with `payload`, `meta` its `_meta` (the caller's trace: `trace.ts`), on the connection's transport
+   * (`rpc.ts`): the server's result as it gave it, or why not.
+   */
+  readonly call: (
+    tool: McpSchema.Tool,
+    payload: Readonly<Record<string, unknown>> | undefined,
+    meta: Readonly<Record<string, string>>
+  ) => Effect.Effect<McpSchema.CallToolResult, UpstreamError>
+  /** The client of the server's current connection. */
+  readonly client: Effect.Effect<McpClient.McpClient, UpstreamError>
 }
 
 /** How long a server has to answer its initialization and its list of tools. */
 export const connectTimeout = Duration.seconds(10)
+
+/** The largest message a server may send when its entry sets no `maxReplyBytes`: 4 MiB. */
+export const defaultMaxReplyBytes = 4 * 1024 * 1024
+
+/** How long a call may take when its server's entry sets no `callTimeout`. */
+export const defaultCallTimeout = Duration.seconds(60)
 
 /** The variables of the gateway's own environment a stdio server is given: never its keys. */
 export const inheritedEnv = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "TMPDIR", "TZ"] as const
@@ -51,6 +89,27 @@ const clientInfo = { ...implementation, timeout: connectTimeout }
 
 const spawner = NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
 
+/**
+ * A server's connection: its client and the client's transport (for the requests `rpc.ts` sends), the scope that
+ * holds it, and when it ended by itself (stdio), with why.
+ */
+interface Connection {
+  readonly client: McpClient.McpClient
+  readonly transport: McpClient.Transport
+  readonly scope: Scope.Closeable
+  readonly ended: Deferred.Deferred<string>
+}
+
+/** A server's entry with its bounds and credentials resolved. */
+interface Spec {
+  readonly name: string
+  readonly server: Gateway.McpServer
+  readonly maxReplyBytes: number
+  readonly callTimeout: Duration.Duration
+  readonly token: Renewable<Redacted.Redacted<string>> | undefined
+  readonly stderr: Stderr.StderrLog | undefined
+}
+
 // A stdio server's environment: the few variables a program needs to run, then the entry's own.
 function environment(env: Gateway.McpStdioServer["env"]): Record<string, string | Redacted.Redacted<string>> {
   const out: Record<string, string | Redacted.Redacted<string>> = {}
@@ -61,31 +120,273 @@ function environment(env: Gateway.McpStdioServer["env"]): Record<string, string 
   return { ...out, ...env }
 }
 
-// The transport to `server`, held in the scope.
-function transport(
-  server: Gateway.McpServer
-): Effect.Effect<McpClient.Transport, McpClientError.McpClientError, Scope.Scope | HttpClient.HttpClient> {
-  const protocol = McpProtocol.v2025_11_25
+// The Node spawner, watched: `ended` completes when the process exits or its output stops (with the exit code when
+// there is one), and its standard error goes to `stderr` as McpClient reads it.
+function watchedSpawner(ended: Deferred.Deferred<string>, stderr: Stderr.StderrLog | undefined) {
+  // Why the process ended, once its output stopped: its exit code when it exits soon after.
+  const why = (handle: ChildProcessSpawner.ChildProcessHandle) =>
+    Effect.flatMap(
+      Effect.option(Effect.timeoutOption(handle.exitCode, "200 millis")),
+      (code) =>
+        Deferred.succeed(
+          ended,
+          code._tag === "Some" && code.value._tag === "Some"
+            ? `exited with code ${code.value.value}`
+            : "its output stopped"
+        )
+    )
+  // Told from a fiber of its own, so McpClient fails the calls in flight with its own reason (a reply past the bound)
+  // before the supervisor, told, closes the connection.
+  const watched = (handle: ChildProcessSpawner.ChildProcessHandle, scope: Scope.Scope) =>
+    ChildProcessSpawner.makeHandle({
+      ...handle,
+      stdout: Stream.ensuring(handle.stdout, Effect.forkIn(why(handle), scope)),
+      stderr: stderr === undefined
+        ? handle.stderr
+        : handle.stderr.pipe(Stream.tap(stderr.write), Stream.ensuring(stderr.flush))
+    })
+  return Layer.effect(
+    ChildProcessSpawner.ChildProcessSpawner,
+    Effect.gen(function*() {
+      const node = yield* ChildProcessSpawner.ChildProcessSpawner
+      return ChildProcessSpawner.make((command) =>
+        Effect.gen(function*() {
+          const handle = yield* node.spawn(command)
+          const scope = yield* Effect.scope
+          // A process that exits without closing its output (a child of its own holds it) has ended too.
+          yield* Effect.forkScoped(
+            Effect.flatMap(
+              Effect.option(handle.exitCode),
+              (code) => Deferred.succeed(ended, code._tag === "Some" ? `exited with code ${code.value}` : "exited")
+            )
+          )
+          return watched(handle, scope)
+        })
+      )
+    })
+  ).pipe(Layer.provide(spawner))
+}
+
+// The HTTP client of an HTTP server: the gateway's, with the server's current token when it has credentials.
+function authorized(http: HttpClient.HttpClient, token: Renewable<Redacted.Redacted<string>> | undefined) {
+  if (token === undefined) return http
+  return HttpClient.mapRequestEffect(
+    http,
+    (request) =>
+      Effect.map(token.current, (value) => HttpClientRequest.bearerToken(request, value)).pipe(
+        Effect.mapError((description) =>
+          new HttpClientError.HttpClientError({
+            reason: new HttpClientError.TransportError({ request, description })
+          })
+        )
+      )
+  )
+}
+
+// The transport to `spec`'s server, held in the scope.
+const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferred<string>) {
+  const { server } = spec
+  const protocol = server.protocol === "2026-07-28" ? McpProtocol.v2026_07_28 : McpProtocol.v2025_11_25
   if ("url" in server) {
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(server.headers ?? {})) headers[name] = Redacted.value(value)
-    return McpClient.http({ url: server.url, protocol, headers })
+    const http = authorized(yield* HttpClient.HttpClient, spec.token)
+    return yield* McpClient.http({ url: server.url, protocol, headers, maxMessageBytes: spec.maxReplyBytes }).pipe(
+      Effect.provideService(HttpClient.HttpClient, http)
+    )
   }
   const command = ChildProcess.make(server.command, [...(server.args ?? [])], {
     env: environment(server.env),
     extendEnv: false
   })
-  return Effect.provide(McpClient.stdio({ command, protocol }), spawner)
+  return yield* Effect.provide(
+    McpClient.stdio({ command, protocol, maxMessageBytes: spec.maxReplyBytes }),
+    watchedSpawner(ended, spec.stderr)
+  )
+})
+
+// A new connection to `spec`'s server in a scope of its own under `parent`, closed again when it fails to open.
+const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
+  const scope = yield* Scope.fork(parent)
+  const ended = yield* Deferred.make<string>()
+  const exit = yield* Effect.exit(
+    Effect.gen(function*() {
+      const connected = yield* transport(spec, ended)
+      const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
+      return { client, transport: connected }
+    }).pipe(Scope.provide(scope))
+  )
+  if (Exit.isFailure(exit)) {
+    yield* Scope.close(scope, exit)
+    return yield* Effect.failCause(exit.cause)
+  }
+  return { ...exit.value, scope, ended } satisfies Connection
+})
+
+// What a client's failure says of the call, its bounds named.
+function detail(spec: Spec, error: McpClientError.McpClientError): string {
+  const { reason } = error
+  if (reason._tag === "LimitError" && reason.description.includes("maxMessageBytes")) {
+    return `its reply was larger than its max_reply_bytes (${spec.maxReplyBytes} bytes)`
+  }
+  if (reason._tag === "TimeoutError" && reason.operation === "tools/call") {
+    return `it did not answer within its call_timeout (${Duration.format(spec.callTimeout)}); the call was cancelled`
+  }
+  if ("command" in spec.server && reason._tag === "ProtocolError" && reason.code === undefined) {
+    return `its output is not MCP (${reason.message}); it is started again`
+  }
+  return reason.message
 }
 
-/** `server` (named `name`) connected and its tools listed, for as long as the scope is open. */
+// The 401 of a server whose token the gateway renews: answered by asking for a fresh token and sending again.
+function refusedToken(spec: Spec, error: McpClientError.McpClientError): boolean {
+  return spec.token !== undefined && error.reason._tag === "HttpError" && error.reason.status === 401
+}
+
+function sessionExpired(error: McpClientError.McpClientError): boolean {
+  return error.reason._tag === "ClosedError" && error.reason.sessionExpired === true
+}
+
+// `attempt`, sent once more with a fresh token when the server refused the one it had (a 401).
+function withFreshToken<A, R>(
+  spec: Spec,
+  attempt: Effect.Effect<A, McpClientError.McpClientError, R>
+): Effect.Effect<A, McpClientError.McpClientError | UpstreamError, R> {
+  if (spec.token === undefined) return attempt
+  const token = spec.token
+  return Effect.flatMap(
+    Effect.mapError(token.current, (message) => new UpstreamError({ message })),
+    (held) =>
+      attempt.pipe(
+        Effect.catchIf((error) => refusedToken(spec, error), () => Effect.andThen(token.expire(held), attempt))
+      )
+  )
+}
+
+/** `spec`'s server's resolved entry: its bounds, its token, its stderr log. */
+const resolve = Effect.fnUntraced(function*(name: string, server: Gateway.McpServer) {
+  const http = yield* HttpClient.HttpClient
+  return {
+    name,
+    server,
+    maxReplyBytes: server.maxReplyBytes ?? defaultMaxReplyBytes,
+    callTimeout: server.callTimeout === undefined ? defaultCallTimeout : Duration.fromInputUnsafe(server.callTimeout),
+    token: "url" in server && server.oauth !== undefined ? clientCredentials(name, server.oauth, http) : undefined,
+    stderr: "command" in server ? yield* Stderr.make(name, server.env ?? {}) : undefined
+  } satisfies Spec
+})
+
+/**
+ * `server` (named `name`) connected and its tools listed, for as long as the scope is open; a stdio server restarted
+ * whenever it ends, an HTTP one initialized again when it forgets the session.
+ */
 export const connect = Effect.fnUntraced(function*(name: string, server: Gateway.McpServer) {
-  const connected = yield* transport(server)
-  const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
+  const scope = yield* Effect.scope
+  const http = yield* HttpClient.HttpClient
+  const spec = yield* resolve(name, server)
+  const opened = (parent: Scope.Scope) =>
+    withFreshToken(spec, open(spec, parent)).pipe(
+      Effect.provideService(HttpClient.HttpClient, http),
+      Effect.mapError((error) =>
+        error._tag === "McpUpstreamError" ? error : new UpstreamError({ message: error.message })
+      )
+    )
+  const first = yield* opened(scope)
   const taken = server.tools === undefined ? Allow.everything : Allow.rule(server.tools)
-  const tools = (yield* client.listTools()).filter((tool) => taken(tool.name))
-  const resources = yield* client.listResources()
-  const prompts = yield* client.listPrompts()
-  const templates = yield* Rpc.listTemplates(connected, connectTimeout)
-  return { name, client, transport: connected, tools, resources, templates, prompts } satisfies Upstream
+  const listed = Effect.gen(function*() {
+    const tools = (yield* first.client.listTools()).filter((tool) => taken(tool.name))
+    const resources = yield* first.client.listResources()
+    const prompts = yield* first.client.listPrompts()
+    const templates = yield* Rpc.listTemplates(first.transport, connectTimeout)
+    return { tools, resources, templates, prompts }
+  })
+  const { prompts, resources, templates, tools } = yield* Effect.mapError(
+    listed,
+    (error) => new UpstreamError({ message: error.message })
+  )
+  const status = "command" in server
+    ? yield* Supervise.supervise(first, {
+      open: Effect.mapError(opened(scope), (error) => error.message),
+      ended: (connection) => connection.ended,
+      close: (connection) => Scope.close(connection.scope, Exit.void),
+      report: ({ reason, retryIn }) =>
+        Effect.logWarning(
+          `Gateway: the MCP server ${name} stopped (${reason}); it is started again in ${Duration.format(retryIn)}`
+        )
+    })
+    : yield* Ref.make<Supervise.Status<Connection>>({ _tag: "Up", connection: first })
+  const reopening = yield* Semaphore.make(1)
+
+  // A new connection in place of `stale` (an HTTP server forgot its session), unless another call already made one.
+  const reopen = (stale: Connection | undefined) =>
+    reopening.withPermit(Effect.gen(function*() {
+      const now = yield* Ref.get(status)
+      if (now._tag === "Up" && now.connection !== stale) return now.connection
+      if (stale !== undefined) yield* Scope.close(stale.scope, Exit.void)
+      const fresh = yield* Effect.tapError(
+        opened(scope),
+        (error) => Ref.set(status, { _tag: "Down", reason: error.message })
+      )
+      yield* Ref.set(status, { _tag: "Up", connection: fresh })
+      return fresh
+    }))
+
+  // The connection a call goes to: the current one; for an HTTP server that was not reached, a new one.
+  const current = Effect.flatMap(Ref.get(status), (now) => {
+    if (now._tag === "Up") return Effect.succeed(now.connection)
+    if ("url" in server) return reopen(undefined)
+    return Effect.fail(
+      new UpstreamError({
+        message: `it is not running (it ${now.reason}); the gateway is starting it again, so try again shortly`
+      })
+    )
+  })
+
+  const call = (
+    tool: McpSchema.Tool,
+    payload: Readonly<Record<string, unknown>> | undefined,
+    meta: Readonly<Record<string, string>>
+  ) => {
+    const params = { name: tool.name, ...(payload === undefined ? {} : { arguments: payload }), _meta: meta }
+    const send = (connection: Connection) =>
+      withFreshToken(
+        spec,
+        Rpc.request(connection.transport, "tools/call", params, McpSchema.CallToolResult, tool).pipe(
+          Effect.timeoutOrElse({
+            duration: spec.callTimeout,
+            orElse: () =>
+              Effect.fail(
+                new McpClientError.McpClientError({
+                  reason: new McpClientError.TimeoutError({ operation: "tools/call" })
+                })
+              )
+          })
+        )
+      )
+    return Effect.flatMap(current, (connection) =>
+      send(connection).pipe(
+        Effect.catchIf(
+          (error) => error._tag === "McpClientError" && sessionExpired(error),
+          () => Effect.flatMap(reopen(connection), send)
+        ),
+        Effect.catch((error) =>
+          error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
+            // A stdio connection lost under the call: its process stopped, and why is known within a moment.
+            "command" in server && (error.reason._tag === "TransportError" || error.reason._tag === "ClosedError")
+              ? Effect.timeoutOption(Deferred.await(connection.ended), "1 second")
+              : Effect.succeedNone,
+            (ended) =>
+              Effect.fail(
+                new UpstreamError({
+                  message: ended._tag === "Some"
+                    ? `it stopped during the call (it ${ended.value}); the gateway is starting it again`
+                    : detail(spec, error)
+                })
+              )
+          )
+        )
+      ))
+  }
+  const client = Effect.map(current, (connection) => connection.client)
+  return { name, tools, resources, templates, prompts, call, client } satisfies Upstream
 })

@@ -1,0 +1,163 @@
+/**
+ * The supervision of a stdio MCP server's connection (`internal/gateway/mcp/supervise.ts`) on a `TestClock`: restarts
+ * after an exponential backoff capped at 30 seconds, the status `Down` meanwhile, the backoff started afresh after a
+ * connection stayed up a minute; and a server's stderr log (`stderr.ts`): lines cut, secrets masked, a flood limited.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as TestClock from "effect/testing/TestClock"
+import * as Stderr from "../../src/internal/gateway/mcp/stderr.js"
+import * as Supervise from "../../src/internal/gateway/mcp/supervise.js"
+
+interface Fake {
+  readonly id: number
+  readonly ended: Deferred.Deferred<string>
+  closed: boolean
+}
+
+// A supervision of fake connections: `failing` opens fail before one succeeds; every open's time is kept.
+const fakes = Effect.fnUntraced(function*(failing: { count: number }) {
+  const opens: Array<number> = []
+  const connections: Array<Fake> = []
+  const reports: Array<string> = []
+  const make = Effect.gen(function*() {
+    const fake: Fake = { id: connections.length, ended: yield* Deferred.make<string>(), closed: false }
+    connections.push(fake)
+    return fake
+  })
+  const supervision: Supervise.Supervision<Fake> = {
+    open: Effect.gen(function*() {
+      opens.push(Number(yield* Effect.clockWith((clock) => Effect.succeed(clock.currentTimeMillisUnsafe()))))
+      if (failing.count > 0) {
+        failing.count -= 1
+        return yield* Effect.fail("spawn failed")
+      }
+      return yield* make
+    }),
+    ended: (connection) => connection.ended,
+    close: (connection) => Effect.sync(() => void (connection.closed = true)),
+    report: ({ reason, retryIn }) => Effect.sync(() => void reports.push(`${reason} ${Duration.toMillis(retryIn)}`))
+  }
+  return { opens, connections, reports, supervision, first: yield* make }
+})
+
+// Lets the supervising fiber run up to its next wait.
+const settle = Effect.yieldNow.pipe(Effect.repeat({ times: 20 }))
+
+describe("supervise", () => {
+  it.effect("restarts after 0.5 s, 1 s, 2 s ... capped at 30 s; Down meanwhile, Up with the new connection", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakes({ count: 8 })
+      const status = yield* Supervise.supervise(fake.first, fake.supervision)
+      expect((yield* Ref.get(status))._tag).toBe("Up")
+      yield* Deferred.succeed(fake.first.ended, "exited with code 3")
+      yield* settle
+      expect(yield* Ref.get(status)).toEqual({ _tag: "Down", reason: "exited with code 3" })
+      expect(fake.first.closed).toBe(true)
+      // Nine opens: eight fail, the ninth succeeds; each after its delay (the clock moved 100 ms at a time).
+      while (fake.opens.length < 9) {
+        yield* TestClock.adjust("100 millis")
+        yield* settle
+      }
+      const delays = fake.opens.map((time, index) => time - (index === 0 ? 0 : fake.opens[index - 1]!))
+      expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000])
+      expect(fake.reports[0]).toBe("exited with code 3 500")
+      expect(fake.reports[1]).toBe("spawn failed 1000")
+      const now = yield* Ref.get(status)
+      expect(now._tag === "Up" && now.connection.id).toBe(1)
+    }).pipe(Effect.scoped))
+
+  it.effect("a connection that stayed up a minute starts the backoff afresh; a shorter one does not", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakes({ count: 0 })
+      yield* Supervise.supervise(fake.first, fake.supervision)
+      const endAndRestart = (index: number, after: Duration.Input) =>
+        Effect.gen(function*() {
+          yield* TestClock.adjust(after)
+          const before = fake.opens.length
+          yield* Deferred.succeed(fake.connections[index]!.ended, "exited with code 1")
+          yield* settle
+          const ended = Number(yield* Effect.clockWith((clock) => Effect.succeed(clock.currentTimeMillisUnsafe())))
+          while (fake.opens.length === before) {
+            yield* TestClock.adjust("100 millis")
+            yield* settle
+          }
+          return fake.opens[fake.opens.length - 1]! - ended
+        })
+      // Quick ends: 500, 1000, 2000. After a minute up: 500 again.
+      expect(yield* endAndRestart(0, "1 second")).toBe(500)
+      expect(yield* endAndRestart(1, "1 second")).toBe(1000)
+      expect(yield* endAndRestart(2, "1 second")).toBe(2000)
+      expect(yield* endAndRestart(3, "61 seconds")).toBe(500)
+    }).pipe(Effect.scoped))
+
+  it.effect("the scope's close stops the restarts", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakes({ count: 100 })
+      const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
+        yield* Supervise.supervise(fake.first, fake.supervision)
+        yield* Deferred.succeed(fake.first.ended, "exited")
+        yield* Effect.sleep("5 seconds")
+      })))
+      yield* TestClock.adjust("5 seconds")
+      yield* Fiber.join(fiber)
+      const opened = fake.opens.length
+      yield* TestClock.adjust("10 minutes")
+      expect(fake.opens.length).toBe(opened)
+    }))
+})
+
+// The info lines logged while `effect` runs.
+const logged = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const lines: Array<string> = []
+    const logger = Logger.make((options) => {
+      lines.push(Array.isArray(options.message) ? options.message.join(" ") : String(options.message))
+    })
+    return Effect.as(Effect.provide(effect, Logger.layer([logger])), lines)
+  })
+
+const bytes = (text: string) => new TextEncoder().encode(text)
+
+describe("stderr log", () => {
+  it.effect("line by line across chunks, a long line cut, every secret of env masked (also across a cut)", () =>
+    Effect.gen(function*() {
+      const secret = "sk-secret-value-42"
+      const lines = yield* logged(Effect.scoped(Effect.gen(function*() {
+        const log = yield* Stderr.make("calc", { TOKEN: Redacted.make(secret), MODE: Redacted.make("1") })
+        yield* log.write(bytes("starting on port 1"))
+        yield* log.write(bytes(`234\nkey=${secret.slice(0, 5)}`))
+        yield* log.write(bytes(`${secret.slice(5)} ok\n`))
+        yield* log.write(bytes(`${"z".repeat(Stderr.maxLineChars - 3)}${secret}${"w".repeat(3000)}\nafter\n`))
+        yield* log.write(bytes("unended"))
+        yield* log.flush
+      })))
+      expect(lines.map((line) => line.replace("Gateway: the MCP server calc wrote to stderr: ", ""))).toEqual([
+        "starting on port 1234",
+        "key=*** ok",
+        `${"z".repeat(Stderr.maxLineChars - 3)}***`.slice(0, Stderr.maxLineChars) + " [line cut]",
+        "after",
+        "unended"
+      ])
+      expect(lines.join("\n")).not.toContain(secret.slice(0, 8))
+    }))
+
+  it.effect("a flood is limited: a burst, then lines a second; what was dropped is counted in the next line", () =>
+    Effect.gen(function*() {
+      const lines = yield* logged(Effect.scoped(Effect.gen(function*() {
+        const log = yield* Stderr.make("calc", {})
+        yield* log.write(bytes(Array.from({ length: 500 }, (_, index) => `flood ${index}\n`).join("")))
+        yield* TestClock.adjust("1 second")
+        yield* log.write(bytes("later\n"))
+      })))
+      expect(lines.length).toBe(Stderr.lineBurst + 1)
+      expect(lines[Stderr.lineBurst - 1]).toContain(`flood ${Stderr.lineBurst - 1}`)
+      expect(lines[Stderr.lineBurst]).toContain(`later (${500 - Stderr.lineBurst} earlier lines dropped`)
+    }))
+})
