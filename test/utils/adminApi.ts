@@ -1,14 +1,15 @@
 /**
  * The gateway's admin API of keys and teams, called over loopback as an operator's script would: `fetch` with an
  * admin key, each answer's status and JSON body; and a gateway over the simulator with a database, admin keys and
- * priced models for the tests of keys made at run time.
+ * priced models for the tests of keys made at run time, and streams held open on it.
  */
+import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import type * as Simulator from "../../src/simulator/Simulator.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 
 export const providerKey = "sk-runtime-keys-provider-0001"
@@ -59,6 +60,13 @@ export const call = (url: string, method: string, path: string, body?: unknown, 
     })
     const text = await response.text()
     return { status: response.status, body: text === "" ? {} : JSON.parse(text) }
+  })
+
+/** A key made through the admin API, named `name`: its id and its key (the answer a 201). */
+export const makeKey = (url: string, name: string) =>
+  Effect.map(call(url, "POST", "/admin/keys", { name }), (answer) => {
+    assert.strictEqual(answer.status, 201)
+    return { id: answer.body.id!, key: answer.body.key! }
   })
 
 /** A provider.json over `simulator` with priced models, an admin key and a gateway key of its own. */
@@ -129,3 +137,69 @@ export const chat = (gateway: Gateway.Service, key: string, maxTokens = 10) =>
       throw error
     }
   })
+
+/**
+ * A gateway on `database` over a simulator whose model `held` (priced) stalls every stream after its first chunk, so
+ * a stream stays open until the gateway ends it; `gpt-4o-mini` answers as usual.
+ */
+export const heldGateway = (database: Gateway.Database) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      replyTokens: 8,
+      models: [...Simulator.defaultModels, "held"]
+    })
+    const deployment = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0, pricing }
+    return yield* gatewayOn(simulator, database, {
+      sim: [
+        { model_name: "gpt-4o-mini", ...deployment },
+        { model_name: "held", ...deployment, headers: { "x-simulator-fault": "stall=2" } }
+      ]
+    })
+  })
+
+/** A streamed chat of `held` with `key`, once its first chunk is in: the stream's reader and that chunk's text. */
+export const openHeld = (gateway: Gateway.Service, key: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "held", stream: true, messages: [{ role: "user", content: "Hi" }] })
+    })
+    const reader = response.body!.getReader()
+    const first = await reader.read()
+    return { reader, first: new TextDecoder().decode(first.value) }
+  })
+
+/** A stream read to its end from now on (`watch`). */
+export interface Watched {
+  /**
+   * What the stream has come to within `ms`: its last event's error code once it ended on an error event, "ended"
+   * once it ended otherwise, "open" while it goes on.
+   */
+  readonly within: (ms: number) => Effect.Effect<string>
+  /** What it has sent since it was watched. */
+  readonly text: () => string
+}
+
+/** Reads `reader` to its end from now on. */
+export const watch = (reader: ReadableStreamDefaultReader<Uint8Array>): Watched => {
+  let text = ""
+  const end = (async () => {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) {
+        const last = text.trimEnd().split("\n\n").at(-1)!
+        return last.startsWith("data: {\"error\"") ? String(JSON.parse(last.slice(6)).error.code) : "ended"
+      }
+      text += new TextDecoder().decode(value)
+    }
+  })()
+  return {
+    within: (ms) =>
+      Effect.promise(() =>
+        Promise.race([end, new Promise<string>((resolve) => setTimeout(() => resolve("open"), ms))])
+      ),
+    text: () => text
+  }
+}
