@@ -138,6 +138,42 @@ export const chat = (gateway: Gateway.Service, key: string, maxTokens = 10) =>
     }
   })
 
+/** A provider.json entry of `model` on `simulator`'s Chat Completions, without retries, priced at `pricing`. */
+export const simDeployment = (simulator: Simulator.Simulator, model: string, pricing: Record<string, unknown>) => ({
+  model_name: model,
+  base_url: `${simulator.url}/v1`,
+  api_keys: [providerKey],
+  max_retries: 0,
+  pricing
+})
+
+/**
+ * A gateway without a database over a simulator that also serves `models` and answers one token, with `sections`
+ * (given the simulator) as its provider sections, the admin key, and one gateway key, `key` named `name`, on a budget
+ * of $0.01 a day.
+ */
+export const budgetedGateway = (options: {
+  readonly name: string
+  readonly key: string
+  readonly models: ReadonlyArray<string>
+  readonly sections: (simulator: Simulator.Simulator) => Record<string, unknown>
+}) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      replyTokens: 1,
+      models: [...Simulator.defaultModels, ...options.models]
+    })
+    const gateway = yield* gatewayOn(simulator, undefined, {
+      ...options.sections(simulator),
+      gateway: {
+        keys: [{ name: options.name, key: options.key, budget: { limit: 0.01, period: "1 day" } }],
+        admin_keys: [{ name: "ops", key: adminKey }]
+      }
+    })
+    return { simulator, gateway }
+  })
+
 /**
  * A gateway on `database` over a simulator whose model `held` (priced) stalls every stream after its first chunk, so
  * a stream stays open until the gateway ends it; `gpt-4o-mini` answers as usual.
@@ -149,11 +185,10 @@ export const heldGateway = (database: Gateway.Database) =>
       replyTokens: 8,
       models: [...Simulator.defaultModels, "held"]
     })
-    const deployment = { base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0, pricing }
     return yield* gatewayOn(simulator, database, {
       sim: [
-        { model_name: "gpt-4o-mini", ...deployment },
-        { model_name: "held", ...deployment, headers: { "x-simulator-fault": "stall=2" } }
+        simDeployment(simulator, "gpt-4o-mini", pricing),
+        { ...simDeployment(simulator, "held", pricing), headers: { "x-simulator-fault": "stall=2" } }
       ]
     })
   })
