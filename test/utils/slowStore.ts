@@ -71,3 +71,39 @@ export const atBound = Effect.fnUntraced(
     return yield* ended.value
   }
 )
+
+/** What a contract asks of a backend on a server for its fail-open and fail-closed cases: one instance of several. */
+export interface FaultyOptions {
+  readonly onUnavailable: "fail-open" | "fail-closed"
+  readonly instances: number
+}
+
+/** `given` (a backend's faults, or what plays them), which a backend on a server gives: its fault cases run only there. */
+export const onServer = <A>(given: A | undefined, what = "its faults"): A => {
+  if (given === undefined) throw new Error(`a backend on a server gives ${what}`)
+  return given
+}
+
+/** Each of `steps`, made with the server down, fails with `StoreUnavailableError` (and `fields`, when given). */
+export const unavailableEach = Effect.fnUntraced(
+  function*(steps: ReadonlyArray<Effect.Effect<unknown, unknown>>, fields: Record<string, unknown> = {}) {
+    for (const step of steps) {
+      expect(yield* Effect.flip(step)).toMatchObject({ _tag: "StoreUnavailableError", ...fields })
+    }
+  }
+)
+
+/**
+ * Each of `steps` (named), made with the server answering late, fails at the store's bound and not before
+ * (`atBound`) with the `StoreUnavailableError` of a step the server did not answer.
+ */
+export const unavailableAtBound = Effect.fnUntraced(
+  function*(faults: Faults, steps: ReadonlyArray<readonly [what: string, step: Effect.Effect<unknown, unknown>]>) {
+    for (const [what, step] of steps) {
+      expect(yield* Effect.flip(atBound(what, step, faults))).toMatchObject({
+        _tag: "StoreUnavailableError",
+        ...faults.unanswered
+      })
+    }
+  }
+)
