@@ -6,8 +6,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -25,14 +23,12 @@ import {
   makeKey,
   openHeld,
   providerKey,
+  temporaryDirectory,
   watch
 } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 
-const directory = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "key-ownership-"))),
-  (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-)
+const directory = temporaryDirectory("key-ownership-")
 
 /** `GET /v1/responses/{id}` with `key`: its status. */
 const readResponse = (gateway: Gateway.Service, id: string, key: string) =>

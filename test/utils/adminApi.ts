@@ -1,16 +1,23 @@
 /**
  * The gateway's admin API of keys and teams, called over loopback as an operator's script would: `fetch` with an
  * admin key, each answer's status and JSON body; and a gateway over the simulator with a database, admin keys and
- * priced models for the tests of keys made at run time, and streams held open on it.
+ * priced models for the tests of keys made at run time, and streams held open on it; the admin commands (`keys`,
+ * `teams`, `spend`) run in-process against it.
  */
 import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import OpenAI from "openai"
+import * as CliAdminApi from "../../src/cli/adminApi.js"
+import type { Io } from "../../src/cli/io.js"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { captureIo } from "./cliHarness.js"
 
 export const providerKey = "sk-runtime-keys-provider-0001"
 export const adminKey = "gw-runtime-keys-admin-7f3a9c1e"
@@ -104,6 +111,37 @@ export const gatewayOn = (
       http
     )
   })
+
+/** A directory of its own under the system's temporary one, named from `prefix`, removed with the scope. */
+export const temporaryDirectory = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+  )
+
+/** A gateway over a simulator (replies of four tokens) on a SQLite database in a directory of its own. */
+export const gatewayOnSqlite = (prefix: string) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+    return yield* gatewayOn(simulator, { sqlite: join(yield* temporaryDirectory(prefix), "gateway.db") })
+  })
+
+/** The admin key in a command's environment, as an operator sets it. */
+export const adminEnv = { [CliAdminApi.adminKeyVariable]: adminKey }
+
+/**
+ * An admin command (`keys`, `teams`, `spend`) run in-process with `env` (default: the admin key): its exit code and
+ * output, which never hold the admin key.
+ */
+export const adminCommand =
+  (run: (argv: ReadonlyArray<string>, io: Io) => Effect.Effect<number>) =>
+  (args: ReadonlyArray<string>, env: Record<string, string> = adminEnv) =>
+    Effect.gen(function*() {
+      const { io, result } = captureIo({ env })
+      const captured = result(yield* run(args, io))
+      assert.notInclude(captured.stdout + captured.stderr, adminKey)
+      return captured
+    })
 
 /** An OpenAI client of the gateway with `key`, without retries. */
 export const client = (gateway: Gateway.Service, key: string) =>
