@@ -7,9 +7,8 @@ import { CacheStore } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/testing/TestClock"
 import { cacheStoreContract } from "./contract/cacheStore.js"
-import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, redisFaults } from "./utils/sharedStore.js"
+import { proxiedPair } from "./utils/sharedStore.js"
 
 cacheStoreContract({
   name: "memory",
@@ -37,8 +36,7 @@ cacheStoreContract({
   server: true,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
-    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
+    const { faults, stores } = yield* proxiedPair(redis)
     const shared = (store: (typeof stores)[number], namespace: string) =>
       Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerStoreRedis(store, { key: namespace }))
     return {
@@ -46,7 +44,7 @@ cacheStoreContract({
       elapse: Effect.sleep,
       // Two seconds: the reads that come after a set come well within it, however loaded the machine.
       shortTtl: "2 seconds",
-      faults: redisFaults(redis, proxy, stores)
+      faults
     }
   })
 })

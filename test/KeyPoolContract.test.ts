@@ -12,9 +12,8 @@ import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
 import { keyPoolContract, leaseStoreContract } from "./contract/keyPool.js"
-import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, redisFaults } from "./utils/sharedStore.js"
+import { connected, proxiedOne, proxiedPair } from "./utils/sharedStore.js"
 
 keyPoolContract({
   name: "memory",
@@ -55,8 +54,7 @@ keyPoolContract({
   server: true,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
-    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
+    const { faults, stores } = yield* proxiedPair(redis)
     return {
       instances: (options) => {
         const key = randomUUID()
@@ -65,7 +63,7 @@ keyPoolContract({
         return Effect.all([one(stores[0]), one(stores[1])])
       },
       elapse: Effect.sleep,
-      faults: redisFaults(redis, proxy, stores)
+      faults
     }
   })
 })
@@ -97,12 +95,8 @@ leaseStoreContract({
       ]),
       faulty: (options) =>
         Effect.gen(function*() {
-          const proxy = yield* pausableProxy(redis.port)
-          const store = yield* Effect.orDie(connected(proxy.url, options))
-          return {
-            store: yield* storeOn(store),
-            faults: redisFaults(redis, proxy, [store])
-          }
+          const { faults, store } = yield* proxiedOne(redis, options)
+          return { store: yield* storeOn(store), faults }
         })
     }
   })

@@ -11,9 +11,8 @@ import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
 import { bucketStoreContract, rateLimiterContract } from "./contract/rateLimiter.js"
-import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, redisFaults } from "./utils/sharedStore.js"
+import { connected, proxiedOne, proxiedPair } from "./utils/sharedStore.js"
 
 rateLimiterContract({
   name: "memory",
@@ -50,8 +49,7 @@ rateLimiterContract({
   server: true,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
-    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
+    const { faults, stores } = yield* proxiedPair(redis)
     return {
       instances: (options) => {
         const key = randomUUID()
@@ -60,7 +58,7 @@ rateLimiterContract({
         return Effect.all([one(stores[0]), one(stores[1])])
       },
       elapse: Effect.sleep,
-      faults: redisFaults(redis, proxy, stores)
+      faults
     }
   })
 })
@@ -90,12 +88,8 @@ bucketStoreContract({
       elapse: Effect.sleep,
       faulty: (options) =>
         Effect.gen(function*() {
-          const proxy = yield* pausableProxy(redis.port)
-          const store = yield* Effect.orDie(connected(proxy.url, options))
-          return {
-            stores: yield* storesOn(store),
-            faults: redisFaults(redis, proxy, [store])
-          }
+          const { faults, store } = yield* proxiedOne(redis, options)
+          return { stores: yield* storesOn(store), faults }
         })
     }
   })

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { eventually } from "./eventually.js"
-import type { RedisProxy } from "./redisProxy.js"
+import { pausableProxy, type RedisProxy } from "./redisProxy.js"
 import type { RedisServer } from "./redisServer.js"
 import type { Faults } from "./slowStore.js"
 
@@ -86,3 +86,25 @@ export function redisFaults(redis: RedisServer, proxy: RedisProxy, stores: Reado
     ...slowRedis(proxy)
   }
 }
+
+/**
+ * Two connected stores (under `options`) on `redis`, each with its own connection through one proxy that can hold
+ * Redis' replies back, as two instances of a contract's backend have, and the faults played on them (`redisFaults`).
+ */
+export const proxiedPair = (redis: RedisServer, options: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const proxy = yield* pausableProxy(redis.port)
+    const stores = [
+      yield* Effect.orDie(connected(proxy.url, options)),
+      yield* Effect.orDie(connected(proxy.url, options))
+    ] as const
+    return { stores, faults: redisFaults(redis, proxy, stores) }
+  })
+
+/** One connected store (under `options`) on `redis` through a proxy of its own, and the faults played on it. */
+export const proxiedOne = (redis: RedisServer, options: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const proxy = yield* pausableProxy(redis.port)
+    const store = yield* Effect.orDie(connected(proxy.url, options))
+    return { store, faults: redisFaults(redis, proxy, [store]) }
+  })
