@@ -22,7 +22,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
 import { windowAt } from "../../src/internal/budget/window.js"
-import { atBound, onServer, type Slow } from "../utils/slowStore.js"
+import { atBound, type ContractBackend, onServer, type Slow } from "../utils/slowStore.js"
 
 /** A limit of the contract: the backend names its scope (one of its own for each call of `instances`). */
 export interface ContractLimit {
@@ -74,15 +74,9 @@ export interface FailOpen {
   readonly slow: Slow
 }
 
-export interface BudgetBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
+export interface BudgetBackend extends ContractBackend<Backend> {
   /** Whether it keeps its state in a file, which another connection locks (`Backend.locked`). */
   readonly file: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
   /**
    * Two instances' budgets on stores that fail open, each with a record of what it charges, on a server of their own;
    * undefined: the backend does not fail open.

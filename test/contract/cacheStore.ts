@@ -12,10 +12,9 @@ import { LlmTest } from "effect-llm-router/testing"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
-import { type Faults, onServer, unavailableAtBound, unavailableEach } from "../utils/slowStore.js"
+import { type ContractBackend, type Faults, onServer, unavailableAtBound, unavailableEach } from "../utils/slowStore.js"
 
 /** One test's backend. */
 export interface Backend {
@@ -28,14 +27,7 @@ export interface Backend {
   readonly faults: Faults | undefined
 }
 
-export interface CacheBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
-}
+export type CacheBackend = ContractBackend<Backend>
 
 const reply = LlmTest.reply("Paris", {
   usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5, cachedPromptTokens: 1 },

@@ -18,8 +18,10 @@ import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import {
   atBound,
+  type ContractBackend,
   type Faults,
   type FaultyOptions,
+  type InstancesBackend,
   onServer,
   unavailableAtBound,
   unavailableEach
@@ -28,25 +30,10 @@ import {
 /** A pool of the contract: `KeyPool.Options` without where it is kept. */
 export type ContractOptions = Omit<KeyPool.Options, "shared">
 
-/** One test's backend. */
-export interface Backend {
-  /** Two instances' pools over `options`, sharing one state no other call shares. */
-  readonly instances: (
-    options: ContractOptions
-  ) => Effect.Effect<readonly [KeyPool.Service, KeyPool.Service], never, Scope.Scope>
-  /** Lets time pass as the backend sees it. */
-  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
-  readonly faults: Faults | undefined
-}
+/** One test's backend: two instances' pools over `options`. */
+export type Backend = InstancesBackend<ContractOptions, KeyPool.Service>
 
-export interface KeyPoolBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
-}
+export type KeyPoolBackend = ContractBackend<Backend>
 
 const keys = ["sk-contract-key-0001", "sk-contract-key-0002", "sk-contract-key-0003"]
 const fail = { _tag: "Fail" } as const

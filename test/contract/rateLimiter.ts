@@ -19,8 +19,10 @@ import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import {
   atBound,
+  type ContractBackend,
   type Faults,
   type FaultyOptions,
+  type InstancesBackend,
   onServer,
   unavailableAtBound,
   unavailableEach
@@ -29,25 +31,10 @@ import {
 /** A limit of the contract: `RateLimiter.Options` without where it is kept. */
 export type ContractOptions = Omit<RateLimiter.Options, "shared">
 
-/** One test's backend. */
-export interface Backend {
-  /** Two instances' limiters over `options`, in a namespace no other call shares. */
-  readonly instances: (
-    options: ContractOptions
-  ) => Effect.Effect<readonly [RateLimiter.Service, RateLimiter.Service], never, Scope.Scope>
-  /** Lets time pass as the backend sees it. */
-  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
-  readonly faults: Faults | undefined
-}
+/** One test's backend: two instances' limiters over `options`. */
+export type Backend = InstancesBackend<ContractOptions, RateLimiter.Service>
 
-export interface RateLimiterBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
-}
+export type RateLimiterBackend = ContractBackend<Backend>
 
 // A refill too slow to give back a whole token during a test: what is taken stays taken.
 const still = 0.001

@@ -1,5 +1,5 @@
 /**
- * The faults of a contract suite's backend on a server, and its slow case: a store's step against a backend that
+ * The backend a contract suite runs against, the faults of one on a server, and its slow case: a store's step against a backend that
  * answers later than the step's bound (its replies held back by `redisProxy.ts`), timed on the `TestClock`. The step
  * must still be waiting a millisecond before its bound and have ended at it, with no real time needed beyond what the
  * fibers take to run.
@@ -9,6 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 
 /** A backend that can answer late. */
@@ -107,3 +108,21 @@ export const unavailableAtBound = Effect.fnUntraced(
     }
   }
 )
+
+/** A backend a contract suite runs against: what `connect` gives is the suite's own. */
+export interface ContractBackend<Connected> {
+  readonly name: string
+  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
+  readonly clock: "test" | "live"
+  /** Whether it runs on a server, whose faults the contract plays. */
+  readonly server: boolean
+  readonly connect: Effect.Effect<Connected, never, Scope.Scope>
+}
+
+/** One test's backend of a service: two instances of it over `options`, sharing one state no other call shares. */
+export interface InstancesBackend<Options, Service> {
+  readonly instances: (options: Options) => Effect.Effect<readonly [Service, Service], never, Scope.Scope>
+  /** Lets time pass as the backend sees it. */
+  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
+  readonly faults: Faults | undefined
+}
