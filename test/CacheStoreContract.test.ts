@@ -7,8 +7,7 @@ import { CacheStore } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/testing/TestClock"
 import { cacheStoreContract } from "./contract/cacheStore.js"
-import { redisServer } from "./utils/redisServer.js"
-import { proxiedPair } from "./utils/sharedStore.js"
+import { redisInstances } from "./utils/sharedStore.js"
 
 cacheStoreContract({
   name: "memory",
@@ -34,17 +33,11 @@ cacheStoreContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: Effect.gen(function*() {
-    const redis = yield* redisServer
-    const { faults, stores } = yield* proxiedPair(redis)
-    const shared = (store: (typeof stores)[number], namespace: string) =>
+  connect: Effect.map(
+    redisInstances((store, namespace: string) =>
       Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerStoreRedis(store, { key: namespace }))
-    return {
-      instances: (namespace) => Effect.all([shared(stores[0], namespace), shared(stores[1], namespace)]),
-      elapse: Effect.sleep,
-      // Two seconds: the reads that come after a set come well within it, however loaded the machine.
-      shortTtl: "2 seconds",
-      faults
-    }
-  })
+    ),
+    // Two seconds: the reads that come after a set come well within it, however loaded the machine.
+    (backend) => ({ ...backend, shortTtl: "2 seconds" })
+  )
 })

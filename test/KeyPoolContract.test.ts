@@ -11,9 +11,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
-import { keyPoolContract, leaseStoreContract } from "./contract/keyPool.js"
+import { type ContractOptions, keyPoolContract, leaseStoreContract } from "./contract/keyPool.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, proxiedOne, proxiedPair } from "./utils/sharedStore.js"
+import { connected, proxiedOne, redisInstances } from "./utils/sharedStore.js"
 
 keyPoolContract({
   name: "memory",
@@ -52,20 +52,9 @@ keyPoolContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: Effect.gen(function*() {
-    const redis = yield* redisServer
-    const { faults, stores } = yield* proxiedPair(redis)
-    return {
-      instances: (options) => {
-        const key = randomUUID()
-        const one = (store: (typeof stores)[number]) =>
-          Effect.orDie(KeyPool.make({ ...options, key }).pipe(Effect.provide(KeyPool.layerStoreRedis(store))))
-        return Effect.all([one(stores[0]), one(stores[1])])
-      },
-      elapse: Effect.sleep,
-      faults
-    }
-  })
+  connect: redisInstances((store, options: ContractOptions, key) =>
+    Effect.orDie(KeyPool.make({ ...options, key }).pipe(Effect.provide(KeyPool.layerStoreRedis(store))))
+  )
 })
 
 leaseStoreContract({

@@ -10,9 +10,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
-import { bucketStoreContract, rateLimiterContract } from "./contract/rateLimiter.js"
+import { bucketStoreContract, type ContractOptions, rateLimiterContract } from "./contract/rateLimiter.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, proxiedOne, proxiedPair } from "./utils/sharedStore.js"
+import { connected, proxiedOne, redisInstances } from "./utils/sharedStore.js"
 
 rateLimiterContract({
   name: "memory",
@@ -47,20 +47,9 @@ rateLimiterContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: Effect.gen(function*() {
-    const redis = yield* redisServer
-    const { faults, stores } = yield* proxiedPair(redis)
-    return {
-      instances: (options) => {
-        const key = randomUUID()
-        const one = (store: (typeof stores)[number]) =>
-          Effect.orDie(RateLimiter.make({ ...options, key }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store))))
-        return Effect.all([one(stores[0]), one(stores[1])])
-      },
-      elapse: Effect.sleep,
-      faults
-    }
-  })
+  connect: redisInstances((store, options: ContractOptions, key) =>
+    Effect.orDie(RateLimiter.make({ ...options, key }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store))))
+  )
 })
 
 bucketStoreContract({

@@ -16,10 +16,8 @@ import {
   type StoreOptions
 } from "../../src/internal/gateway/responses/store.js"
 import { layerStoreRedis } from "../../src/internal/gateway/responses/storeRedis.js"
-import type * as Store from "../../src/Store.js"
 import { responsesStoreContract } from "../contract/responsesStore.js"
-import { redisServer } from "../utils/redisServer.js"
-import { proxiedPair } from "../utils/sharedStore.js"
+import { redisInstances } from "../utils/sharedStore.js"
 
 function built<E, R>(layer: Layer.Layer<StoredResponses, E, R>): Effect.Effect<Service, E, R | Scope.Scope> {
   return Effect.map(Layer.build(layer), (context) => Context.get(context, StoredResponses))
@@ -40,14 +38,5 @@ responsesStoreContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: Effect.gen(function*() {
-    const redis = yield* redisServer
-    const { faults, stores } = yield* proxiedPair(redis)
-    const on = (store: Store.Store, options: StoreOptions) => built(layerStoreRedis(store, options))
-    return {
-      instances: (options) => Effect.all([on(stores[0], options), on(stores[1], options)]),
-      elapse: Effect.sleep,
-      faults
-    }
-  })
+  connect: redisInstances((store, options: StoreOptions) => built(layerStoreRedis(store, options)))
 })
