@@ -24,7 +24,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ChatResponse } from "./ChatResponse.js"
 import * as Invalid from "./internal/optionsError.js"
-import * as Redis from "./internal/store/cache.js"
+import * as Redis from "./internal/responseCache/redis.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as Store from "./Store.js"
 

@@ -22,7 +22,7 @@ import { budgetContract, type ContractLimit } from "./contract/budget.js"
 import { postgresServer } from "./utils/postgresServer.js"
 import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, redisFaults } from "./utils/sharedStore.js"
+import { proxiedPair } from "./utils/sharedStore.js"
 
 const overall = (limits: ReadonlyArray<ContractLimit>) => limits.map((limit) => ({ ...limit, scope: Budget.overall }))
 
@@ -83,9 +83,7 @@ budgetContract({
   file: false,
   connect: Effect.gen(function*() {
     const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
-    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
-    const faults = redisFaults(redis, proxy, stores)
+    const { faults, stores } = yield* proxiedPair(redis)
     return {
       instances: onStores([yield* layerOf(stores[0]), yield* layerOf(stores[1])]),
       elapse: Effect.sleep,
@@ -97,13 +95,10 @@ budgetContract({
   }),
   failOpen: Effect.gen(function*() {
     const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
     const share = 2
-    const open = { onUnavailable: "fail-open", instances: share } as const
-    const stores = [yield* Effect.orDie(connected(proxy.url, open)), yield* Effect.orDie(connected(proxy.url, open))]
-    const faults = redisFaults(redis, proxy, stores)
+    const { faults, stores } = yield* proxiedPair(redis, { onUnavailable: "fail-open", instances: share })
     return {
-      instances: onStores([yield* layerOf(stores[0]!), yield* layerOf(stores[1]!)]),
+      instances: onStores([yield* layerOf(stores[0]), yield* layerOf(stores[1])]),
       share,
       faults,
       slow: faults

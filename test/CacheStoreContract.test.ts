@@ -7,9 +7,7 @@ import { CacheStore } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/testing/TestClock"
 import { cacheStoreContract } from "./contract/cacheStore.js"
-import { pausableProxy } from "./utils/redisProxy.js"
-import { redisServer } from "./utils/redisServer.js"
-import { connected, redisFaults } from "./utils/sharedStore.js"
+import { redisInstances } from "./utils/sharedStore.js"
 
 cacheStoreContract({
   name: "memory",
@@ -35,18 +33,11 @@ cacheStoreContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: Effect.gen(function*() {
-    const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
-    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
-    const shared = (store: (typeof stores)[number], namespace: string) =>
+  connect: Effect.map(
+    redisInstances((store, namespace: string) =>
       Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerStoreRedis(store, { key: namespace }))
-    return {
-      instances: (namespace) => Effect.all([shared(stores[0], namespace), shared(stores[1], namespace)]),
-      elapse: Effect.sleep,
-      // Two seconds: the reads that come after a set come well within it, however loaded the machine.
-      shortTtl: "2 seconds",
-      faults: redisFaults(redis, proxy, stores)
-    }
-  })
+    ),
+    // Two seconds: the reads that come after a set come well within it, however loaded the machine.
+    (backend) => ({ ...backend, shortTtl: "2 seconds" })
+  )
 })

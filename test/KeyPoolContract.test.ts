@@ -11,10 +11,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
-import { keyPoolContract, leaseStoreContract } from "./contract/keyPool.js"
-import { pausableProxy } from "./utils/redisProxy.js"
+import { type ContractOptions, keyPoolContract, leaseStoreContract } from "./contract/keyPool.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, redisFaults } from "./utils/sharedStore.js"
+import { connected, proxiedOne, redisInstances } from "./utils/sharedStore.js"
 
 keyPoolContract({
   name: "memory",
@@ -53,21 +52,9 @@ keyPoolContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: Effect.gen(function*() {
-    const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
-    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
-    return {
-      instances: (options) => {
-        const key = randomUUID()
-        const one = (store: (typeof stores)[number]) =>
-          Effect.orDie(KeyPool.make({ ...options, key }).pipe(Effect.provide(KeyPool.layerStoreRedis(store))))
-        return Effect.all([one(stores[0]), one(stores[1])])
-      },
-      elapse: Effect.sleep,
-      faults: redisFaults(redis, proxy, stores)
-    }
-  })
+  connect: redisInstances((store, options: ContractOptions, key) =>
+    Effect.orDie(KeyPool.make({ ...options, key }).pipe(Effect.provide(KeyPool.layerStoreRedis(store))))
+  )
 })
 
 leaseStoreContract({
@@ -97,12 +84,8 @@ leaseStoreContract({
       ]),
       faulty: (options) =>
         Effect.gen(function*() {
-          const proxy = yield* pausableProxy(redis.port)
-          const store = yield* Effect.orDie(connected(proxy.url, options))
-          return {
-            store: yield* storeOn(store),
-            faults: redisFaults(redis, proxy, [store])
-          }
+          const { faults, store } = yield* proxiedOne(redis, options)
+          return { store: yield* storeOn(store), faults }
         })
     }
   })

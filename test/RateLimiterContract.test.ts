@@ -10,10 +10,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
-import { bucketStoreContract, rateLimiterContract } from "./contract/rateLimiter.js"
-import { pausableProxy } from "./utils/redisProxy.js"
+import { bucketStoreContract, type ContractOptions, rateLimiterContract } from "./contract/rateLimiter.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, redisFaults } from "./utils/sharedStore.js"
+import { connected, proxiedOne, redisInstances } from "./utils/sharedStore.js"
 
 rateLimiterContract({
   name: "memory",
@@ -48,21 +47,9 @@ rateLimiterContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: Effect.gen(function*() {
-    const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
-    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
-    return {
-      instances: (options) => {
-        const key = randomUUID()
-        const one = (store: (typeof stores)[number]) =>
-          Effect.orDie(RateLimiter.make({ ...options, key }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store))))
-        return Effect.all([one(stores[0]), one(stores[1])])
-      },
-      elapse: Effect.sleep,
-      faults: redisFaults(redis, proxy, stores)
-    }
-  })
+  connect: redisInstances((store, options: ContractOptions, key) =>
+    Effect.orDie(RateLimiter.make({ ...options, key }).pipe(Effect.provide(RateLimiter.layerStoreRedis(store))))
+  )
 })
 
 bucketStoreContract({
@@ -90,12 +77,8 @@ bucketStoreContract({
       elapse: Effect.sleep,
       faulty: (options) =>
         Effect.gen(function*() {
-          const proxy = yield* pausableProxy(redis.port)
-          const store = yield* Effect.orDie(connected(proxy.url, options))
-          return {
-            stores: yield* storesOn(store),
-            faults: redisFaults(redis, proxy, [store])
-          }
+          const { faults, store } = yield* proxiedOne(redis, options)
+          return { stores: yield* storesOn(store), faults }
         })
     }
   })

@@ -10,9 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/testing/TestClock"
 import { routerStoresContract } from "./contract/routerStores.js"
-import { pausableProxy } from "./utils/redisProxy.js"
 import { redisServer } from "./utils/redisServer.js"
-import { connected, redisFaults } from "./utils/sharedStore.js"
+import { connected, proxiedOne } from "./utils/sharedStore.js"
 
 routerStoresContract({
   name: "memory",
@@ -36,12 +35,8 @@ routerStoresContract({
       elapse: Effect.sleep,
       // Through a proxy that can hold Redis' replies back.
       faulty: Effect.gen(function*() {
-        const proxy = yield* pausableProxy(redis.port)
-        const store = yield* Effect.orDie(connected(proxy.url))
-        return {
-          stores: yield* Layer.build(Router.layerStoreRedis(store)),
-          faults: redisFaults(redis, proxy, [store])
-        }
+        const { faults, store } = yield* proxiedOne(redis)
+        return { stores: yield* Layer.build(Router.layerStoreRedis(store)), faults }
       })
     }
   })

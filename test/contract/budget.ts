@@ -22,7 +22,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
 import { windowAt } from "../../src/internal/budget/window.js"
-import { atBound, type Slow } from "../utils/slowStore.js"
+import { atBound, type ContractBackend, onServer, type Slow } from "../utils/slowStore.js"
 
 /** A limit of the contract: the backend names its scope (one of its own for each call of `instances`). */
 export interface ContractLimit {
@@ -74,15 +74,9 @@ export interface FailOpen {
   readonly slow: Slow
 }
 
-export interface BudgetBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
+export interface BudgetBackend extends ContractBackend<Backend> {
   /** Whether it keeps its state in a file, which another connection locks (`Backend.locked`). */
   readonly file: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
   /**
    * Two instances' budgets on stores that fail open, each with a record of what it charges, on a server of their own;
    * undefined: the backend does not fail open.
@@ -118,11 +112,6 @@ const batches: fc.Arbitrary<ReadonlyArray<Batch>> = fc.array(
   }),
   { minLength: 1, maxLength: 6 }
 )
-
-const faultsOf = (backend: Backend): Faults => {
-  if (backend.faults === undefined) throw new Error("a backend on a server gives its faults")
-  return backend.faults
-}
 
 export const budgetContract = (backend: BudgetBackend) => {
   const test = backend.clock === "test" ? it.effect : it.live
@@ -257,7 +246,7 @@ export const budgetContract = (backend: BudgetBackend) => {
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            const faults = faultsOf(connected)
+            const faults = onServer(connected.faults)
             const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
             yield* first.charge(yield* first.check({ estimate: 2 }), 2)
             yield* faults.stop
@@ -281,8 +270,7 @@ export const budgetContract = (backend: BudgetBackend) => {
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            const slow = connected.slow
-            if (slow === undefined) throw new Error("a backend on a server says how it answers late")
+            const slow = onServer(connected.slow, "how it answers late")
             const [first, second] = yield* connected.instances([{ limit: 10, period: long }])
             yield* first.charge(yield* first.check({ estimate: 2 }), 2)
             yield* slow.pause

@@ -12,10 +12,9 @@ import { LlmTest } from "effect-llm-router/testing"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
-import { atBound, type Faults } from "../utils/slowStore.js"
+import { type ContractBackend, type Faults, onServer, unavailableAtBound, unavailableEach } from "../utils/slowStore.js"
 
 /** One test's backend. */
 export interface Backend {
@@ -28,14 +27,7 @@ export interface Backend {
   readonly faults: Faults | undefined
 }
 
-export interface CacheBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
-}
+export type CacheBackend = ContractBackend<Backend>
 
 const reply = LlmTest.reply("Paris", {
   usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5, cachedPromptTokens: 1 },
@@ -62,11 +54,6 @@ const batches: fc.Arbitrary<Plan> = fc.array(
   fc.record({ operations: fc.uniqueArray(operation, { selector: (op) => op.key, minLength: 1, maxLength: 4 }), on }),
   { minLength: 1, maxLength: 8 }
 )
-
-const faultsOf = (backend: Backend): Faults => {
-  if (backend.faults === undefined) throw new Error("a backend on a server gives its faults")
-  return backend.faults
-}
 
 export const cacheStoreContract = (backend: CacheBackend) => {
   const test = backend.clock === "test" ? it.effect : it.live
@@ -162,15 +149,13 @@ export const cacheStoreContract = (backend: CacheBackend) => {
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            const faults = faultsOf(connected)
+            const faults = onServer(connected.faults)
             const [first, second] = yield* connected.instances(randomUUID())
             yield* first.set("a", reply, "1 hour")
             yield* faults.stop
-            const down = { _tag: "StoreUnavailableError", address: faults.unanswered.address }
-            expect(yield* Effect.flip(first.get("a"))).toMatchObject(down)
-            expect(yield* Effect.flip(first.set("a", reply, "1 hour"))).toMatchObject(down)
-            expect(yield* Effect.flip(second.delete("a"))).toMatchObject(down)
-            expect(yield* Effect.flip(second.size)).toMatchObject(down)
+            yield* unavailableEach([first.get("a"), first.set("a", reply, "1 hour"), second.delete("a"), second.size], {
+              address: faults.unanswered.address
+            })
             yield* faults.start
             // Restarted empty: what was stored before is gone, and nothing else is wrong.
             expect(yield* first.get("a")).toStrictEqual(Option.none())
@@ -187,16 +172,16 @@ export const cacheStoreContract = (backend: CacheBackend) => {
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            const faults = faultsOf(connected)
+            const faults = onServer(connected.faults)
             const [first, second] = yield* connected.instances(randomUUID())
             yield* first.set("a", reply, "1 hour")
             yield* faults.pause
-            const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
-            expect(yield* Effect.flip(atBound("a get", first.get("a"), faults))).toMatchObject(unavailable)
-            const late = atBound("a set", first.set("b", LlmTest.reply("Rome"), "1 hour"), faults)
-            expect(yield* Effect.flip(late)).toMatchObject(unavailable)
-            expect(yield* Effect.flip(atBound("a delete", second.delete("a"), faults))).toMatchObject(unavailable)
-            expect(yield* Effect.flip(atBound("a size", second.size, faults))).toMatchObject(unavailable)
+            yield* unavailableAtBound(faults, [
+              ["a get", first.get("a")],
+              ["a set", first.set("b", LlmTest.reply("Rome"), "1 hour")],
+              ["a delete", second.delete("a")],
+              ["a size", second.size]
+            ])
             yield* faults.resume
             // The server applied what it answered late: "a" deleted, "b" stored.
             expect(yield* first.get("a")).toStrictEqual(Option.none())

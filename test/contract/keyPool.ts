@@ -8,7 +8,7 @@
  * new backend is one more `keyPoolContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { KeyPool, Store } from "effect-llm-router"
+import type { KeyPool } from "effect-llm-router"
 import { LlmError } from "effect-llm-router"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -16,30 +16,24 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import { atBound, type Faults } from "../utils/slowStore.js"
+import {
+  atBound,
+  type ContractBackend,
+  type Faults,
+  type FaultyOptions,
+  type InstancesBackend,
+  onServer,
+  unavailableAtBound,
+  unavailableEach
+} from "../utils/slowStore.js"
 
 /** A pool of the contract: `KeyPool.Options` without where it is kept. */
 export type ContractOptions = Omit<KeyPool.Options, "shared">
 
-/** One test's backend. */
-export interface Backend {
-  /** Two instances' pools over `options`, sharing one state no other call shares. */
-  readonly instances: (
-    options: ContractOptions
-  ) => Effect.Effect<readonly [KeyPool.Service, KeyPool.Service], never, Scope.Scope>
-  /** Lets time pass as the backend sees it. */
-  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
-  readonly faults: Faults | undefined
-}
+/** One test's backend: two instances' pools over `options`. */
+export type Backend = InstancesBackend<ContractOptions, KeyPool.Service>
 
-export interface KeyPoolBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
-}
+export type KeyPoolBackend = ContractBackend<Backend>
 
 const keys = ["sk-contract-key-0001", "sk-contract-key-0002", "sk-contract-key-0003"]
 const fail = { _tag: "Fail" } as const
@@ -47,11 +41,6 @@ const fail = { _tag: "Fail" } as const
 const capped = (count: number, maxConcurrency: number) => keys.slice(0, count).map((key) => ({ key, maxConcurrency }))
 
 const inFlight = (pool: KeyPool.Service) => Effect.map(pool.status, (status) => status.map((key) => key.inFlight))
-
-const faultsOf = (backend: Backend): Faults => {
-  if (backend.faults === undefined) throw new Error("a backend on a server gives its faults")
-  return backend.faults
-}
 
 /**
  * `read` once `holds` is true of it, read again each 20 ms of the backend's time for up to 5 s: what one instance
@@ -271,7 +260,7 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            const faults = faultsOf(connected)
+            const faults = onServer(connected.faults)
             for (const options of [{ keys: keys.slice(0, 2) }, { keys: capped(2, 5) }]) {
               const [first, second] = yield* connected.instances({
                 providerId: "openai",
@@ -311,7 +300,7 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            const faults = faultsOf(connected)
+            const faults = onServer(connected.faults)
             const [first, second] = yield* connected.instances({
               providerId: "openai",
               whenExhausted: fail,
@@ -354,9 +343,7 @@ export interface LeaseStoreBackend {
        * faults.
        */
       readonly faulty:
-        | ((
-          options: { readonly onUnavailable: "fail-open" | "fail-closed"; readonly instances: number }
-        ) => Effect.Effect<
+        | ((options: FaultyOptions) => Effect.Effect<
           { readonly store: KeyPool.LeaseStore["Service"]; readonly faults: Faults },
           never,
           Scope.Scope
@@ -480,9 +467,7 @@ const faultyGroup = Effect.fnUntraced(function*(
   onUnavailable: "fail-open" | "fail-closed",
   maxConcurrency: number
 ) {
-  const { faulty } = yield* backend.connect
-  if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-  const { faults, store } = yield* faulty({ onUnavailable, instances: 2 })
+  const { faults, store } = yield* onServer((yield* backend.connect).faulty)({ onUnavailable, instances: 2 })
   const candidates = [{ id: "key-0", weight: 1, maxConcurrency }]
   const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
   const loads = yield* store.loads({ key: `contract-${leaseKeys++}`, ids: ["key-1"] })
@@ -636,7 +621,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
             const taken = yield* Effect.orDie(group.pick)
             yield* Effect.orDie(group.release(0, "", longCooldown))
             yield* faults.stop
-            const steps: ReadonlyArray<Effect.Effect<unknown, Store.StoreUnavailableError>> = [
+            yield* unavailableEach([
               group.pick,
               group.pickOne(0),
               group.pickBelow({ inFlight: 5, share: 1 }),
@@ -644,10 +629,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
               group.status,
               loads.publish([1]),
               loads.tell(0, "success")
-            ]
-            for (const step of steps) {
-              expect(yield* Effect.flip(step)).toMatchObject({ _tag: "StoreUnavailableError" })
-            }
+            ])
             yield* faults.start
             // Restarted empty: no lease held, no cooldown.
             expect((yield* Effect.orDie(group.status)).keys).toEqual([
@@ -692,9 +674,7 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
             const { faults, group, loads } = yield* faultyGroup(backend, "fail-closed", 3)
             yield* Effect.orDie(group.pick)
             yield* faults.pause
-            const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
-            expect(yield* Effect.flip(atBound("a pick", group.pick, faults))).toMatchObject(unavailable)
-            expect(yield* Effect.flip(atBound("a publish", loads.publish([1]), faults))).toMatchObject(unavailable)
+            yield* unavailableAtBound(faults, [["a pick", group.pick], ["a publish", loads.publish([1])]])
             yield* faults.resume
             expect((yield* Effect.orDie(group.status)).keys[0]!.inFlight).toBe(2)
             expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 0 })

@@ -17,30 +17,24 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import { atBound, type Faults } from "../utils/slowStore.js"
+import {
+  atBound,
+  type ContractBackend,
+  type Faults,
+  type FaultyOptions,
+  type InstancesBackend,
+  onServer,
+  unavailableAtBound,
+  unavailableEach
+} from "../utils/slowStore.js"
 
 /** A limit of the contract: `RateLimiter.Options` without where it is kept. */
 export type ContractOptions = Omit<RateLimiter.Options, "shared">
 
-/** One test's backend. */
-export interface Backend {
-  /** Two instances' limiters over `options`, in a namespace no other call shares. */
-  readonly instances: (
-    options: ContractOptions
-  ) => Effect.Effect<readonly [RateLimiter.Service, RateLimiter.Service], never, Scope.Scope>
-  /** Lets time pass as the backend sees it. */
-  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
-  readonly faults: Faults | undefined
-}
+/** One test's backend: two instances' limiters over `options`. */
+export type Backend = InstancesBackend<ContractOptions, RateLimiter.Service>
 
-export interface RateLimiterBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
-}
+export type RateLimiterBackend = ContractBackend<Backend>
 
 // A refill too slow to give back a whole token during a test: what is taken stays taken.
 const still = 0.001
@@ -59,11 +53,6 @@ const hold = (limiter: RateLimiter.Service, options: RateLimiter.ConsumeOptions 
 
 const take = (limiter: RateLimiter.Service, options: RateLimiter.ConsumeOptions = {}) =>
   Effect.scoped(limiter.consume({ ...fail, ...options }))
-
-const faultsOf = (backend: Backend): Faults => {
-  if (backend.faults === undefined) throw new Error("a backend on a server gives its faults")
-  return backend.faults
-}
 
 interface Batch {
   /** Takes made at once, each of `cost`, each on the instance it names. */
@@ -210,7 +199,7 @@ export const rateLimiterContract = (backend: RateLimiterBackend) => {
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            const faults = faultsOf(connected)
+            const faults = onServer(connected.faults)
             const [first, second] = yield* connected.instances({ capacity: 3, refillRate: still })
             yield* take(first)
             yield* faults.stop
@@ -233,14 +222,11 @@ export const rateLimiterContract = (backend: RateLimiterBackend) => {
         () =>
           Effect.gen(function*() {
             const connected = yield* backend.connect
-            const faults = faultsOf(connected)
+            const faults = onServer(connected.faults)
             const [first, second] = yield* connected.instances({ capacity: 3, refillRate: still })
             yield* take(first)
             yield* faults.pause
-            expect(yield* Effect.flip(atBound("a take", take(second), faults))).toMatchObject({
-              _tag: "StoreUnavailableError",
-              ...faults.unanswered
-            })
+            yield* unavailableAtBound(faults, [["a take", take(second)]])
             yield* faults.resume
             // Three, less the take before and the one the server applied after its bound: one left.
             yield* take(first)
@@ -268,7 +254,7 @@ export interface StoreBackend {
    * For a backend on a server: stores of one instance of `instances` under `onUnavailable`, with the server's faults.
    */
   readonly faulty:
-    | ((options: { readonly onUnavailable: "fail-open" | "fail-closed"; readonly instances: number }) => Effect.Effect<
+    | ((options: FaultyOptions) => Effect.Effect<
       { readonly stores: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>; readonly faults: Faults },
       never,
       Scope.Scope
@@ -373,9 +359,7 @@ const faultyBucket = Effect.fnUntraced(function*(
   onUnavailable: "fail-open" | "fail-closed",
   limit: number
 ) {
-  const { faulty } = yield* backend.connect
-  if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-  const { faults, stores } = yield* faulty({ onUnavailable, instances: 2 })
+  const { faults, stores } = yield* onServer((yield* backend.connect).faulty)({ onUnavailable, instances: 2 })
   const options = { key: `contract-${storeKeys++}`, capacity: 4, refillRate: slow }
   const bucket = yield* bucketOn(stores, options)
   const slots = yield* slotsOn(stores, { key: options.key, limit })
@@ -490,10 +474,14 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
           Effect.gen(function*() {
             const { bucket, faults, slots } = yield* faultyBucket(backend, "fail-closed", 2)
             yield* faults.stop
-            for (const step of [bucket.take(1), bucket.tryTake(1), bucket.give(1), bucket.peek, bucket.reset]) {
-              expect(yield* Effect.flip(step)).toMatchObject({ _tag: "StoreUnavailableError" })
-            }
-            expect(yield* Effect.flip(slots.tryAcquire)).toMatchObject({ _tag: "StoreUnavailableError" })
+            yield* unavailableEach([
+              bucket.take(1),
+              bucket.tryTake(1),
+              bucket.give(1),
+              bucket.peek,
+              bucket.reset,
+              slots.tryAcquire
+            ])
             yield* faults.start
             // Restarted empty: the bucket the store kept is gone, and reads as a full one.
             expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(4, 3)
@@ -534,9 +522,7 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
           Effect.gen(function*() {
             const { bucket, faults, slots } = yield* faultyBucket(backend, "fail-closed", 2)
             yield* faults.pause
-            const unavailable = { _tag: "StoreUnavailableError", ...faults.unanswered }
-            expect(yield* Effect.flip(atBound("a take", bucket.take(1), faults))).toMatchObject(unavailable)
-            expect(yield* Effect.flip(atBound("a slot", slots.tryAcquire, faults))).toMatchObject(unavailable)
+            yield* unavailableAtBound(faults, [["a take", bucket.take(1)], ["a slot", slots.tryAcquire]])
             yield* faults.resume
             expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(0, 3)
           }),

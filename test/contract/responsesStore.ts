@@ -10,9 +10,7 @@
  * server's) and restarted empty. A new backend is one more `responsesStoreContract(...)` line there.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import {
   bytesOf,
@@ -22,25 +20,12 @@ import {
 } from "../../src/internal/gateway/responses/store.js"
 import type { Message } from "../../src/Message.js"
 import type { StoreUnavailableError } from "../../src/Store.js"
-import { atBound, type Faults } from "../utils/slowStore.js"
+import { atBound, type ContractBackend, type Faults, type InstancesBackend } from "../utils/slowStore.js"
 
-/** One test's backend. */
-export interface Backend {
-  /** Two instances' stores over `options` (each built from its layer), sharing what they keep. */
-  readonly instances: (options: StoreOptions) => Effect.Effect<readonly [Service, Service], never, Scope.Scope>
-  /** Lets time pass as the backend sees it. */
-  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
-  readonly faults: Faults | undefined
-}
+/** One test's backend: two instances' stores over `options` (each built from its layer). */
+export type Backend = InstancesBackend<StoreOptions, Service>
 
-export interface ResponsesStoreBackend {
-  readonly name: string
-  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
-  readonly clock: "test" | "live"
-  /** Whether it runs on a server, whose faults (`Backend.faults`) the contract plays. */
-  readonly server: boolean
-  readonly connect: Effect.Effect<Backend, never, Scope.Scope>
-}
+export type ResponsesStoreBackend = ContractBackend<Backend>
 
 const conversation: ReadonlyArray<Message> = [
   { role: "user", content: [{ type: "text", text: "Who wrote it?" }] },

@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { randomUUID } from "node:crypto"
-import { atBound, type Faults } from "../utils/slowStore.js"
+import { atBound, type Faults, onServer } from "../utils/slowStore.js"
 import { withWarnings } from "../utils/warnings.js"
 
 /** What the router's store layers provide. */
@@ -421,9 +421,7 @@ export const routerStoresContract = (backend: RouterStoresBackend) => {
           "the server",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, stores } = yield* faulty
+            const { faults, stores } = yield* onServer((yield* backend.connect).faulty)
             const breaker = yield* breakerOn(stores, rules(2, hour))
             const pins = yield* pinsOn(stores, {
               key: `contract-${randomUUID()}`,
@@ -467,9 +465,7 @@ export const routerStoresContract = (backend: RouterStoresBackend) => {
           "which kept its state and applied the steps it answered late",
         () =>
           Effect.gen(function*() {
-            const { faulty } = yield* backend.connect
-            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
-            const { faults, stores } = yield* faulty
+            const { faults, stores } = yield* onServer((yield* backend.connect).faulty)
             const breaker = yield* breakerOn(stores, rules(3, hour))
             const samples = yield* samplesOn(stores, learning(1, 10))
             expect((yield* breaker.failure(false)).failures).toBe(1)

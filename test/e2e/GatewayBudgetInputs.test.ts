@@ -7,41 +7,24 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { adminKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { budgetedGateway, simDeployment } from "../utils/adminApi.js"
 
 const tinyKey = "gw-budget-inputs-tiny-7a9c1e3f5b"
 // A one-pixel PNG, as a data URL.
 const pixel =
   "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 
-const served = Effect.gen(function*() {
-  const simulator = yield* Simulator.make({
-    apiKeys: [providerKey],
-    replyTokens: 1,
-    models: [...Simulator.defaultModels, "vision-priced"]
+const served = budgetedGateway({
+  name: "tiny",
+  key: tinyKey,
+  models: ["vision-priced"],
+  sections: (simulator) => ({
+    sim: [
+      simDeployment(simulator, "gpt-4o-mini", { input_per_mtok: 0.15, output_per_mtok: 0.6 }),
+      simDeployment(simulator, "vision-priced", { input_per_mtok: 0.15, output_per_mtok: 0.6, image_tokens: 1_445 })
+    ]
   })
-  const gateway = yield* gatewayOn(simulator, undefined, {
-    sim: [{
-      model_name: "gpt-4o-mini",
-      base_url: `${simulator.url}/v1`,
-      api_keys: [providerKey],
-      max_retries: 0,
-      pricing: { input_per_mtok: 0.15, output_per_mtok: 0.6 }
-    }, {
-      model_name: "vision-priced",
-      base_url: `${simulator.url}/v1`,
-      api_keys: [providerKey],
-      max_retries: 0,
-      pricing: { input_per_mtok: 0.15, output_per_mtok: 0.6, image_tokens: 1_445 }
-    }],
-    gateway: {
-      keys: [{ name: "tiny", key: tinyKey, budget: { limit: 0.01, period: "1 day" } }],
-      admin_keys: [{ name: "ops", key: adminKey }]
-    }
-  })
-  return { simulator, gateway }
 })
 
 /** A chat with `parts` as its user message's content, with the tiny key: its status and error code. */

@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import OpenAI from "openai"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { adminKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { adminKey, budgetedGateway, gatewayOn, providerKey, simDeployment } from "../utils/adminApi.js"
 import { rejection } from "../utils/gatewayHarness.js"
 import { serve } from "../utils/loopbackServer.js"
 import { dataUrl, pdf, wav } from "../utils/media.js"
@@ -26,51 +26,29 @@ const budgetedKey = "gw-budget-media-key-3c5e7a9b1d"
 const youtube = "https://www.youtube.com/watch?v=9hE5-98ZeCg"
 
 const served = Effect.gen(function*() {
-  const simulator = yield* Simulator.make({
-    apiKeys: [providerKey],
-    replyTokens: 1,
-    models: [...Simulator.defaultModels, "gemini-sim", "gemini-clip", "claude-sim", "claude-pages"]
-  })
-  const gemini = (model: string, pricing: Record<string, unknown>) => ({
-    model_name: model,
-    api: "gemini",
-    base_url: simulator.url,
-    api_keys: [providerKey],
-    max_retries: 0,
-    pricing
-  })
-  const gateway = yield* gatewayOn(simulator, undefined, {
-    sim: [{
-      model_name: "gpt-4o-mini",
-      base_url: `${simulator.url}/v1`,
-      api_keys: [providerKey],
-      max_retries: 0,
-      pricing: perMillion
-    }],
-    // gemini-clip's videos by URL are at most 30 seconds long: 7,890 tokens.
-    google: [gemini("gemini-sim", perMillion), gemini("gemini-clip", { ...perMillion, media_seconds: 30 })],
-    claude: [
-      {
-        model_name: "claude-sim",
-        api: "anthropic",
-        base_url: simulator.url,
-        api_keys: [providerKey],
-        max_retries: 0,
-        pricing: perMillion
-      },
-      // A page at 5 tokens: a PDF by URL, reserved as 1,000 pages, is 5,000 tokens.
-      {
-        model_name: "claude-pages",
-        api: "anthropic",
-        base_url: simulator.url,
-        api_keys: [providerKey],
-        max_retries: 0,
-        pricing: { ...perMillion, pdf_page_tokens: 5 }
+  const { gateway, simulator } = yield* budgetedGateway({
+    name: "media",
+    key: budgetedKey,
+    models: ["gemini-sim", "gemini-clip", "claude-sim", "claude-pages"],
+    sections: (simulator) => {
+      const onSimulator = (model: string, api: string, pricing: Record<string, unknown>) => ({
+        ...simDeployment(simulator, model, pricing),
+        api,
+        base_url: simulator.url
+      })
+      return {
+        sim: [simDeployment(simulator, "gpt-4o-mini", perMillion)],
+        // gemini-clip's videos by URL are at most 30 seconds long: 7,890 tokens.
+        google: [
+          onSimulator("gemini-sim", "gemini", perMillion),
+          onSimulator("gemini-clip", "gemini", { ...perMillion, media_seconds: 30 })
+        ],
+        // A page at 5 tokens: a PDF by URL, reserved as 1,000 pages, is 5,000 tokens.
+        claude: [
+          onSimulator("claude-sim", "anthropic", perMillion),
+          onSimulator("claude-pages", "anthropic", { ...perMillion, pdf_page_tokens: 5 })
+        ]
       }
-    ],
-    gateway: {
-      keys: [{ name: "media", key: budgetedKey, budget: { limit: 0.01, period: "1 day" } }],
-      admin_keys: [{ name: "ops", key: adminKey }]
     }
   })
   const google = new GoogleGenAI({

@@ -6,8 +6,6 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -21,22 +19,16 @@ import {
   configJson,
   configKey,
   gatewayOn,
-  pricing,
-  providerKey
+  heldGateway,
+  makeKey,
+  openHeld,
+  providerKey,
+  temporaryDirectory,
+  watch
 } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 
-const directory = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "key-ownership-"))),
-  (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-)
-
-/** A key made through the admin API: its id and its key. */
-const made = (url: string, name: string) =>
-  Effect.map(call(url, "POST", "/admin/keys", { name }), (answer) => {
-    assert.strictEqual(answer.status, 201)
-    return { id: answer.body.id!, key: answer.body.key! }
-  })
+const directory = temporaryDirectory("key-ownership-")
 
 /** `GET /v1/responses/{id}` with `key`: its status. */
 const readResponse = (gateway: Gateway.Service, id: string, key: string) =>
@@ -59,14 +51,14 @@ describe("a gateway key owns what it made by its id", () => {
       Effect.gen(function*() {
         const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
         const gateway = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") })
-        const first = yield* made(gateway.url, "alice")
+        const first = yield* makeKey(gateway.url, "alice")
         const stored = yield* Effect.promise(() =>
           client(gateway, first.key).responses.create({ model: "gpt-4o-mini", input: "Remember this", store: true })
         )
         assert.strictEqual(yield* readResponse(gateway, stored.id, first.key), 200)
         const renamed = yield* call(gateway.url, "PATCH", `/admin/keys/${first.id}`, { name: "alice-old" })
         assert.strictEqual(renamed.status, 200)
-        const second = yield* made(gateway.url, "alice")
+        const second = yield* makeKey(gateway.url, "alice")
         assert.notStrictEqual(second.id, first.id)
         // The new "alice" neither reads nor continues the old one's response; its owner still does.
         assert.strictEqual(yield* readResponse(gateway, stored.id, second.key), 404)
@@ -115,7 +107,7 @@ describe("a gateway key owns what it made by its id", () => {
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
       const gateway = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") })
-      const other = yield* made(gateway.url, "other")
+      const other = yield* makeKey(gateway.url, "other")
       for (const key of [configKey, other.key]) {
         const answer = yield* Effect.promise(() =>
           fetch(`${gateway.url}/v1/chat/completions`, {
@@ -149,7 +141,7 @@ describe("a gateway key owns what it made by its id", () => {
         const config = ProviderConfig.gatewayConfig(yield* ProviderConfig.fromJson(colliding))
         const bob = yield* Effect.scoped(Effect.gen(function*() {
           const gateway = yield* gatewayOn(simulator, { sqlite: file })
-          const bob = yield* made(gateway.url, "bob")
+          const bob = yield* makeKey(gateway.url, "bob")
           // Another instance on the database, whose provider.json is changed to name a key "bob" and reloaded.
           const base = ProviderConfig.gatewayConfig(yield* ProviderConfig.fromJson(configJson(simulator)))
           const other = yield* Gateway.make({
@@ -184,65 +176,20 @@ describe("a key revoked while its stream is open", () => {
     "has the stream end with the revocation's error event; another key's stream goes on",
     () =>
       Effect.gen(function*() {
-        const simulator = yield* Simulator.make({
-          apiKeys: [providerKey],
-          replyTokens: 8,
-          models: [...Simulator.defaultModels, "held"]
-        })
-        const gateway = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") }, {
-          sim: [{
-            model_name: "gpt-4o-mini",
-            base_url: `${simulator.url}/v1`,
-            api_keys: [providerKey],
-            max_retries: 0,
-            pricing
-          }, {
-            model_name: "held",
-            base_url: `${simulator.url}/v1`,
-            api_keys: [providerKey],
-            max_retries: 0,
-            pricing,
-            headers: { "x-simulator-fault": "stall=2" }
-          }]
-        })
-        const revoked = yield* made(gateway.url, "leaving")
-        const kept = yield* made(gateway.url, "staying")
-        const open = (key: string) =>
-          Effect.promise(async () => {
-            const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-              method: "POST",
-              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-              body: JSON.stringify({ model: "held", stream: true, messages: [{ role: "user", content: "Hi" }] })
-            })
-            const reader = response.body!.getReader()
-            // The first chunk is in: the stream is open.
-            const first = await reader.read()
-            return { reader, first: new TextDecoder().decode(first.value) }
-          })
-        const leaving = yield* open(revoked.key)
-        const staying = yield* open(kept.key)
+        const gateway = yield* heldGateway({ sqlite: join(yield* directory, "gateway.db") })
+        const revoked = yield* makeKey(gateway.url, "leaving")
+        const kept = yield* makeKey(gateway.url, "staying")
+        const leaving = yield* openHeld(gateway, revoked.key)
+        const staying = yield* openHeld(gateway, kept.key)
         assert.include(leaving.first, "data: ")
         assert.strictEqual((yield* call(gateway.url, "DELETE", `/admin/keys/${revoked.id}`)).status, 200)
-        const rest = yield* Effect.promise(async () => {
-          let text = ""
-          for (;;) {
-            const { done, value } = await leaving.reader.read()
-            if (done) return text
-            text += new TextDecoder().decode(value)
-          }
-        })
-        const last = rest.trimEnd().split("\n\n").at(-1)!
-        assert.match(last, /^data: \{"error":/)
-        assert.strictEqual(JSON.parse(last.slice("data: ".length)).error.code, "key_revoked")
-        assert.notInclude(rest, "[DONE]")
+        const rest = watch(leaving.reader)
+        assert.strictEqual(yield* rest.within(10_000), "key_revoked")
+        assert.notInclude(rest.text(), "[DONE]")
         // The other key's stream is still open: nothing more came, and it has not ended.
-        const next = yield* Effect.promise(() =>
-          Promise.race([
-            staying.reader.read().then(({ done }) => done ? "ended" : "more"),
-            new Promise<string>((resolve) => setTimeout(() => resolve("open"), 300))
-          ])
-        )
-        assert.strictEqual(next, "open")
+        const other = watch(staying.reader)
+        assert.strictEqual(yield* other.within(300), "open")
+        assert.strictEqual(other.text(), "")
         yield* Effect.promise(() => staying.reader.cancel())
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
@@ -254,57 +201,8 @@ describe("a key replaced by a rotation while its stream is open", () => {
     "without grace has the stream cut at once; with grace, when it ends; a second rotation keeps the first one's grace",
     () =>
       Effect.gen(function*() {
-        const simulator = yield* Simulator.make({
-          apiKeys: [providerKey],
-          replyTokens: 8,
-          models: [...Simulator.defaultModels, "held"]
-        })
-        const gateway = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") }, {
-          sim: [{
-            model_name: "gpt-4o-mini",
-            base_url: `${simulator.url}/v1`,
-            api_keys: [providerKey],
-            max_retries: 0,
-            pricing
-          }, {
-            model_name: "held",
-            base_url: `${simulator.url}/v1`,
-            api_keys: [providerKey],
-            max_retries: 0,
-            pricing,
-            headers: { "x-simulator-fault": "stall=2" }
-          }]
-        })
-        const open = (key: string) =>
-          Effect.promise(async () => {
-            const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-              method: "POST",
-              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-              body: JSON.stringify({ model: "held", stream: true, messages: [{ role: "user", content: "Hi" }] })
-            })
-            const reader = response.body!.getReader()
-            await reader.read()
-            return reader
-          })
-        // A stream read to its end from now on: what it ends with (its error's code, or "ended"), and what it has come
-        // to within `ms` ("open" while it goes on).
-        const watch = (reader: ReadableStreamDefaultReader<Uint8Array>) => {
-          let text = ""
-          const end = (async () => {
-            for (;;) {
-              const { done, value } = await reader.read()
-              if (done) {
-                const last = text.trimEnd().split("\n\n").at(-1)!
-                return last.startsWith("data: {\"error\"") ? String(JSON.parse(last.slice(6)).error.code) : "ended"
-              }
-              text += new TextDecoder().decode(value)
-            }
-          })()
-          return (ms: number) =>
-            Effect.promise(() =>
-              Promise.race([end, new Promise<string>((resolve) => setTimeout(() => resolve("open"), ms))])
-            )
-        }
+        const gateway = yield* heldGateway({ sqlite: join(yield* directory, "gateway.db") })
+        const open = (key: string) => Effect.map(openHeld(gateway, key), (opened) => opened.reader)
         const rotate = (id: string, grace: number) =>
           Effect.map(
             call(gateway.url, "POST", `/admin/keys/${id}/rotate`, { grace_seconds: grace }),
@@ -312,28 +210,28 @@ describe("a key replaced by a rotation while its stream is open", () => {
           )
 
         // No grace: the old key's stream is cut at once; the new key's goes on.
-        const first = yield* made(gateway.url, "rotated-now")
-        const old = watch(yield* open(first.key))
+        const first = yield* makeKey(gateway.url, "rotated-now")
+        const old = watch(yield* open(first.key)).within
         const fresh = yield* rotate(first.id, 0)
         const freshStream = yield* open(fresh)
-        const freshFate = watch(freshStream)
+        const freshFate = watch(freshStream).within
         assert.strictEqual(yield* old(1_000), "key_revoked")
         assert.strictEqual(yield* freshFate(300), "open")
         yield* Effect.promise(() => freshStream.cancel())
 
         // A grace of 2 seconds: the old key's stream goes on through it, and is cut when it ends.
-        const second = yield* made(gateway.url, "rotated-later")
-        const graced = watch(yield* open(second.key))
+        const second = yield* makeKey(gateway.url, "rotated-later")
+        const graced = watch(yield* open(second.key)).within
         const k1 = yield* rotate(second.id, 2)
         assert.strictEqual(yield* graced(500), "open")
         assert.strictEqual(yield* graced(5_000), "key_revoked")
 
         // Rotated again with a shorter grace: the first replaced key keeps its own (10 s), the second has 1 s.
-        const third = yield* made(gateway.url, "rotated-twice")
+        const third = yield* makeKey(gateway.url, "rotated-twice")
         const k0 = third.key
         const k1b = yield* rotate(third.id, 10)
         const k0Stream = yield* open(k0)
-        const k0Fate = watch(k0Stream)
+        const k0Fate = watch(k0Stream).within
         yield* rotate(third.id, 1)
         assert.strictEqual((yield* chat(gateway, k0)).status, 200)
         assert.strictEqual((yield* chat(gateway, k1b)).status, 200)

@@ -9,8 +9,6 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as AdminApi from "../../src/cli/adminApi.js"
 import * as AdminToken from "../../src/cli/adminToken.js"
@@ -18,31 +16,28 @@ import * as Keys from "../../src/cli/keys.js"
 import * as Serve from "../../src/cli/serve.js"
 import * as Spend from "../../src/cli/spend.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { adminKey, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
-import { awaitFirstLine, captureIo, envWithoutKeys, spawnCli, startInProcess } from "../utils/cliHarness.js"
+import {
+  adminCommand,
+  adminEnv,
+  adminKey,
+  chat,
+  configKey,
+  gatewayOn,
+  gatewayOnSqlite,
+  providerKey,
+  temporaryDirectory
+} from "../utils/adminApi.js"
+import { awaitFirstLine, envWithoutKeys, spawnCli, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
 import * as Loopback from "../utils/loopbackServer.js"
 
-const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [AdminApi.adminKeyVariable]: adminKey }) =>
-  Effect.gen(function*() {
-    const { io, result } = captureIo({ env })
-    const code = yield* Keys.run(args, io)
-    const captured = result(code)
-    assert.notInclude(captured.stdout + captured.stderr, adminKey)
-    return captured
-  })
+const keys = adminCommand(Keys.run)
+const spend = adminCommand(Spend.run)
 
-const directory = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "keys-command-"))),
-  (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-)
+const directory = temporaryDirectory("keys-command-")
 
-const gateway = Effect.gen(function*() {
-  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
-  const dir = yield* directory
-  return yield* gatewayOn(simulator, { sqlite: join(dir, "gateway.db") })
-})
+const gateway = gatewayOnSqlite("keys-command-")
 
 describe("effect-llm-router keys", () => {
   it.live("creates, lists, rotates and revokes keys of a running gateway", () =>
@@ -113,10 +108,7 @@ describe("effect-llm-router keys", () => {
         // The request log writes its rows in batches, a moment after the calls: the spend shows the call once written.
         const spent = yield* eventually(
           "the spend by key to count the hostile key's call",
-          Effect.gen(function*() {
-            const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
-            return result(yield* Spend.run(["--url", served.url, "--group-by", "key"], io))
-          }),
+          spend(["--url", served.url, "--group-by", "key"]),
           (printed) => printed.stdout.includes("mallory")
         )
         for (const printed of [listed, spent]) {
@@ -134,7 +126,7 @@ describe("effect-llm-router keys", () => {
   it.live("is a command of the binary, listed in its help", () =>
     Effect.gen(function*() {
       const served = yield* gateway
-      const env = { ...envWithoutKeys(), [AdminApi.adminKeyVariable]: adminKey }
+      const env = { ...envWithoutKeys(), ...adminEnv }
       const listed = yield* spawnCli(["keys", "list", "--url", served.url], { env })
       assert.strictEqual(listed.code, 0)
       assert.include(listed.stdout, "config:fixed\tfixed\tprovider.json")
@@ -178,8 +170,7 @@ describe("effect-llm-router keys", () => {
         const listed = yield* keys(["list", ...flags], {})
         assert.strictEqual(listed.code, 0)
         assert.include(listed.stdout, "from-token")
-        const { io, result } = captureIo({ env: {} })
-        const spent = result(yield* Spend.run([...flags, "--json"], io))
+        const spent = yield* spend([...flags, "--json"], {})
         assert.strictEqual(spent.code, 0)
         for (const output of [made, listed, spent]) {
           assert.notInclude(output.stdout + output.stderr, Redacted.value(token!))
@@ -237,16 +228,8 @@ describe("effect-llm-router keys", () => {
           (url) => keys(["list", "--url", url, "--json"]),
           (url) => keys(["create", "k", "--url", url]),
           (url) => keys(["rotate", "k1", "--url", url]),
-          (url) =>
-            Effect.gen(function*() {
-              const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
-              return result(yield* Spend.run(["--url", url], io))
-            }),
-          (url) =>
-            Effect.gen(function*() {
-              const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
-              return result(yield* Spend.run(["--url", url, "--json"], io))
-            })
+          (url) => spend(["--url", url]),
+          (url) => spend(["--url", url, "--json"])
         ]
         for (const [index, answer] of answers.entries()) {
           for (const command of commands) {

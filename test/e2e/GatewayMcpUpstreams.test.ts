@@ -134,11 +134,11 @@ it.live(
 
       const crashed = yield* call(gateway.url, "unruly__crash")
       expect(crashed.isError).toBe(true)
-      expect(crashed.text).toMatch(/^The MCP server `unruly` failed this call: .*exited.*3/)
+      expect(crashed.text).toMatch(/^The MCP server `unruly` failed this request: .*exited.*3/)
       const meanwhile = yield* call(gateway.url, "unruly__pid")
       expect(meanwhile.isError).toBe(true)
       expect(meanwhile.text).toMatch(
-        /The MCP server `unruly` failed this call: it is not running \(it exited with code 3/
+        /The MCP server `unruly` failed this request: it is not running \(it exited with code 3/
       )
       expect(meanwhile.millis).toBeLessThan(1000)
       yield* eventually(

@@ -7,40 +7,18 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import * as AdminApi from "../../src/cli/adminApi.js"
 import * as Keys from "../../src/cli/keys.js"
 import * as Spend from "../../src/cli/spend.js"
 import * as Teams from "../../src/cli/teams.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
-import { adminKey, chat, gatewayOn, providerKey } from "../utils/adminApi.js"
-import { captureIo, envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
+import { adminCommand, adminEnv, chat, gatewayOnSqlite } from "../utils/adminApi.js"
+import { envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 
-const env = { [AdminApi.adminKeyVariable]: adminKey }
+const teams = adminCommand(Teams.run)
+const keys = adminCommand(Keys.run)
+const spend = adminCommand(Spend.run)
 
-// One command run in-process with the admin key in its environment; the key never in its output.
-const command = (run: typeof Teams.run) => (args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const { io, result } = captureIo({ env })
-    const captured = result(yield* run(args, io))
-    assert.notInclude(captured.stdout + captured.stderr, adminKey)
-    return captured
-  })
-const teams = command(Teams.run)
-const keys = command(Keys.run)
-const spend = command(Spend.run)
-
-const gateway = Effect.gen(function*() {
-  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
-  const dir = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "teams-command-"))),
-    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-  )
-  return yield* gatewayOn(simulator, { sqlite: join(dir, "gateway.db") })
-})
+const gateway = gatewayOnSqlite("teams-command-")
 
 describe("effect-llm-router teams", () => {
   it.live("creates, lists, shows, updates and deletes teams; spend by team names them", () =>
@@ -133,7 +111,7 @@ describe("effect-llm-router teams", () => {
   it.live("is a command of the binary, listed in its help", () =>
     Effect.gen(function*() {
       const served = yield* gateway
-      const cli = { env: { ...envWithoutKeys(), ...env } }
+      const cli = { env: { ...envWithoutKeys(), ...adminEnv } }
       const made = yield* spawnCli(["teams", "create", "ops", "--url", served.url], cli)
       assert.strictEqual(made.code, 0)
       const listed = yield* spawnCli(["teams", "list", "--url", served.url], cli)

@@ -16,11 +16,8 @@ import {
   type StoreOptions
 } from "../../src/internal/gateway/responses/store.js"
 import { layerStoreRedis } from "../../src/internal/gateway/responses/storeRedis.js"
-import type * as Store from "../../src/Store.js"
 import { responsesStoreContract } from "../contract/responsesStore.js"
-import { pausableProxy } from "../utils/redisProxy.js"
-import { redisServer } from "../utils/redisServer.js"
-import { connected, redisFaults } from "../utils/sharedStore.js"
+import { redisInstances } from "../utils/sharedStore.js"
 
 function built<E, R>(layer: Layer.Layer<StoredResponses, E, R>): Effect.Effect<Service, E, R | Scope.Scope> {
   return Effect.map(Layer.build(layer), (context) => Context.get(context, StoredResponses))
@@ -41,15 +38,5 @@ responsesStoreContract({
   name: "Redis",
   clock: "live",
   server: true,
-  connect: Effect.gen(function*() {
-    const redis = yield* redisServer
-    const proxy = yield* pausableProxy(redis.port)
-    const stores = [yield* Effect.orDie(connected(proxy.url)), yield* Effect.orDie(connected(proxy.url))] as const
-    const on = (store: Store.Store, options: StoreOptions) => built(layerStoreRedis(store, options))
-    return {
-      instances: (options) => Effect.all([on(stores[0], options), on(stores[1], options)]),
-      elapse: Effect.sleep,
-      faults: redisFaults(redis, proxy, stores)
-    }
-  })
+  connect: redisInstances((store, options: StoreOptions) => built(layerStoreRedis(store, options)))
 })

@@ -8,9 +8,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import { randomUUID } from "node:crypto"
 import { eventually } from "./eventually.js"
-import type { RedisProxy } from "./redisProxy.js"
-import type { RedisServer } from "./redisServer.js"
+import { pausableProxy, type RedisProxy } from "./redisProxy.js"
+import { type RedisServer, redisServer } from "./redisServer.js"
 import type { Faults } from "./slowStore.js"
 
 // Two seconds per command, as the scale-out tests' provider.json sets it: a command outlives its timer when this
@@ -86,3 +87,45 @@ export function redisFaults(redis: RedisServer, proxy: RedisProxy, stores: Reado
     ...slowRedis(proxy)
   }
 }
+
+/**
+ * Two connected stores (under `options`) on `redis`, each with its own connection through one proxy that can hold
+ * Redis' replies back, as two instances of a contract's backend have, and the faults played on them (`redisFaults`).
+ */
+export const proxiedPair = (redis: RedisServer, options: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const proxy = yield* pausableProxy(redis.port)
+    const stores = [
+      yield* Effect.orDie(connected(proxy.url, options)),
+      yield* Effect.orDie(connected(proxy.url, options))
+    ] as const
+    return { stores, faults: redisFaults(redis, proxy, stores) }
+  })
+
+/** One connected store (under `options`) on `redis` through a proxy of its own, and the faults played on it. */
+export const proxiedOne = (redis: RedisServer, options: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const proxy = yield* pausableProxy(redis.port)
+    const store = yield* Effect.orDie(connected(proxy.url, options))
+    return { store, faults: redisFaults(redis, proxy, [store]) }
+  })
+
+/**
+ * A contract's backend on a redis-server of its own: two instances, each made by `on` over one of `proxiedPair`'s
+ * stores with the call's options and a key no other call shares; time passing for real; the server's faults.
+ */
+export const redisInstances = <O, S, R>(
+  on: (store: Store.Store, options: O, key: string) => Effect.Effect<S, never, R>
+) =>
+  Effect.gen(function*() {
+    const { faults, stores } = yield* proxiedPair(yield* redisServer)
+    return {
+      instances: (options: O) =>
+        Effect.suspend(() => {
+          const key = randomUUID()
+          return Effect.all([on(stores[0], options, key), on(stores[1], options, key)])
+        }),
+      elapse: Effect.sleep,
+      faults
+    }
+  })

@@ -1,5 +1,5 @@
 /**
- * The faults of a contract suite's backend on a server, and its slow case: a store's step against a backend that
+ * The backend a contract suite runs against, the faults of one on a server, and its slow case: a store's step against a backend that
  * answers later than the step's bound (its replies held back by `redisProxy.ts`), timed on the `TestClock`. The step
  * must still be waiting a millisecond before its bound and have ended at it, with no real time needed beyond what the
  * fibers take to run.
@@ -9,6 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 
 /** A backend that can answer late. */
@@ -71,3 +72,57 @@ export const atBound = Effect.fnUntraced(
     return yield* ended.value
   }
 )
+
+/** What a contract asks of a backend on a server for its fail-open and fail-closed cases: one instance of several. */
+export interface FaultyOptions {
+  readonly onUnavailable: "fail-open" | "fail-closed"
+  readonly instances: number
+}
+
+/** `given` (a backend's faults, or what plays them), which a backend on a server gives: its fault cases run only there. */
+export const onServer = <A>(given: A | undefined, what = "its faults"): A => {
+  if (given === undefined) throw new Error(`a backend on a server gives ${what}`)
+  return given
+}
+
+/** Each of `steps`, made with the server down, fails with `StoreUnavailableError` (and `fields`, when given). */
+export const unavailableEach = Effect.fnUntraced(
+  function*(steps: ReadonlyArray<Effect.Effect<unknown, unknown>>, fields: Record<string, unknown> = {}) {
+    for (const step of steps) {
+      expect(yield* Effect.flip(step)).toMatchObject({ _tag: "StoreUnavailableError", ...fields })
+    }
+  }
+)
+
+/**
+ * Each of `steps` (named), made with the server answering late, fails at the store's bound and not before
+ * (`atBound`) with the `StoreUnavailableError` of a step the server did not answer.
+ */
+export const unavailableAtBound = Effect.fnUntraced(
+  function*(faults: Faults, steps: ReadonlyArray<readonly [what: string, step: Effect.Effect<unknown, unknown>]>) {
+    for (const [what, step] of steps) {
+      expect(yield* Effect.flip(atBound(what, step, faults))).toMatchObject({
+        _tag: "StoreUnavailableError",
+        ...faults.unanswered
+      })
+    }
+  }
+)
+
+/** A backend a contract suite runs against: what `connect` gives is the suite's own. */
+export interface ContractBackend<Connected> {
+  readonly name: string
+  /** `it.effect` for a backend on this process' clock (`TestClock`), `it.live` for one on a server's. */
+  readonly clock: "test" | "live"
+  /** Whether it runs on a server, whose faults the contract plays. */
+  readonly server: boolean
+  readonly connect: Effect.Effect<Connected, never, Scope.Scope>
+}
+
+/** One test's backend of a service: two instances of it over `options`, sharing one state no other call shares. */
+export interface InstancesBackend<Options, Service> {
+  readonly instances: (options: Options) => Effect.Effect<readonly [Service, Service], never, Scope.Scope>
+  /** Lets time pass as the backend sees it. */
+  readonly elapse: (duration: Duration.Input) => Effect.Effect<void>
+  readonly faults: Faults | undefined
+}

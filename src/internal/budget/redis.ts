@@ -35,7 +35,7 @@ import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../../Budget.js"
 import type * as Store from "../../Store.js"
 import { unavailable } from "../persistence/unavailable.js"
-import * as Leases from "../store/leases.js"
+import * as Renewal from "../store/renewal.js"
 import { overKeys } from "../store/script.js"
 import { failOpen, type Known } from "./failOpen.js"
 import { periodKey, tolerance, type Window, windowAt } from "./window.js"
@@ -205,7 +205,7 @@ const stored = (store: Store.Store, record: Budget.SpendRecord | undefined): Eff
   Effect.gen(function*() {
     const { connection } = store
     const ttl = connection.leaseTtlMillis
-    const renewer = yield* Leases.renewer(connection)
+    const renewer = yield* Renewal.renewer(connection)
     // A counter's name in the store, and in the record, with its period's: a window is named by its period and its
     // start together (`Window.period`), as the memory and SQL stores name it.
     const counterOf = (counter: Budget.Counter) => `${connection.prefix}:${counter.name}@${periodKey(counter.period)}`

@@ -12,7 +12,7 @@ import type * as Budget from "../../Budget.js"
 import { type BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Invalid from "../optionsError.js"
-import { uniqueId } from "../store/leases.js"
+import { uniqueId } from "../persistence/uniqueId.js"
 import { exceeded, periodName } from "./window.js"
 
 /** What a budget is over: its limits, each with its counter's name in the store, and which of them a call is under. */

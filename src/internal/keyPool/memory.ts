@@ -1,6 +1,6 @@
 /**
  * The memory backend of `KeyPool.LeaseStore`, and the store of every pool made without one: the steps of the Redis
- * lease scripts (`store/leases.ts`, `store/verdict.ts`, `store/published.ts`) on state kept in this process and read
+ * lease scripts (`redis/leases.ts`, `redis/verdict.ts`, `redis/published.ts`) on state kept in this process and read
  * on the `Clock`, so `TestClock` drives cooldowns, warm-ups and lapsing loads. A lease held here never lapses: its
  * holder is this process, which cannot die without it.
  *
@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as KeyPool from "../../KeyPool.js"
 import * as Heap from "../heap.js"
-import { uniqueId } from "../store/leases.js"
+import { uniqueId } from "../persistence/uniqueId.js"
 
 /** How finely a warming key's share grows: from 1/levels to full in `levels - 1` steps. */
 export const levels = 10
@@ -295,7 +295,7 @@ export function setElsewhere(group: Group, slot: Slot, count: number): void {
 const none = [0, 0] as const
 
 /**
- * Applies a verdict to `slot` at `now`, as `store/verdict.ts`'s script does: a success clears its rate-limit count, a
+ * Applies a verdict to `slot` at `now`, as `redis/verdict.ts`'s script does: a success clears its rate-limit count, a
  * rate limit counts (unless the key already cools: a call sent before) and cools it as asked or by the exponential
  * cooldown, at most `capMillis`, a disable is for good. Gives its cooldown end and `now` (0, 0: none).
  */

@@ -16,11 +16,11 @@ import type * as KeyPool from "../../KeyPool.js"
 import { OptionsError } from "../../OptionsError.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import * as Invalid from "../optionsError.js"
+import { uniqueId } from "../persistence/uniqueId.js"
 import { viaShared } from "../store/deprecatedShared.js"
-import { uniqueId } from "../store/leases.js"
 import { LeaseStore } from "./leaseStore.js"
 import * as Memory from "./memory.js"
-import * as Redis from "./redis.js"
+import * as Redis from "./redis/layer.js"
 import * as Stored from "./stored.js"
 
 // An entry without a usable key, as its error shows it: a missing one (an unset variable's `undefined`) as such, else

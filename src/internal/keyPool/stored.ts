@@ -27,8 +27,8 @@ import type * as KeyPool from "../../KeyPool.js"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import type * as Verdicts from "../store/verdict.js"
 import * as Memory from "./memory.js"
+import type * as Verdicts from "./redis/verdict.js"
 import * as Uncapped from "./uncapped.js"
 
 // How often a call waiting for a key another instance holds looks again, where the store gives no signal.
@@ -153,7 +153,7 @@ function verdictOfError(error: LlmError): Verdict {
   }
 }
 
-/** What a shared pool tells its store of a verdict (`store/leases.ts`); `undefined`: nothing. */
+/** What a shared pool tells its store of a verdict (`redis/leases.ts`); `undefined`: nothing. */
 export function sharedVerdictOf(
   verdict: Verdict,
   cooldown: Cooldown,

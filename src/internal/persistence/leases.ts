@@ -2,7 +2,7 @@
  * Lease renewal, the part every store's leases share: what this instance holds is renewed, in one step of its store,
  * every third of the lease's time to live, while anything is held, in a fiber of the store's scope; a renewal that
  * fails is left to the next (a lease outlives two missed renewals). Each store says what one step is
- * (`store/leases.ts` for Redis, `budget/sql.ts` for SQL).
+ * (`store/renewal.ts` for Redis, `budget/sql.ts` for SQL).
  */
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"

@@ -1,5 +1,5 @@
 /**
- * The memory backend of `RateLimiter`'s stores: the steps of the Redis bucket script (`store/bucket.ts`) on a level
+ * The memory backend of `RateLimiter`'s stores: the steps of the Redis bucket script (`redis/bucket.ts`) on a level
  * kept in this process and read on the `Clock`, so `TestClock` drives it, and slots counted in a map. Buckets of one
  * store under one key are one bucket, as they are in Redis.
  */

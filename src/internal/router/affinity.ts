@@ -4,7 +4,7 @@
  * answer starts again, so the session's next call goes where the provider's
  * prompt cache is warm. Each is kept under its session's digest, never the
  * session itself, in the router's `Router.AffinityStore` (`stores/memory.ts`,
- * `store/affinity.ts` in Redis).
+ * `stores/redis/affinity.ts` in Redis).
  *
  * A pin says where to go first, never more: a deployment that cannot take the
  * call now (cooling down, breaker open, rate-limited) is left as any other,

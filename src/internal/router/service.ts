@@ -24,7 +24,7 @@ import { addressesOf, type Core, picker, run, type Sender } from "./routing.js"
 import * as Settings from "./settings.js"
 import * as Status from "./status.js"
 import { chosen } from "./stores/chosen.js"
-import * as StoresRedis from "./stores/redis.js"
+import * as StoresRedis from "./stores/redis/layer.js"
 import { chatStream } from "./stream.js"
 
 const chatSender: Sender<ChatResponse> = {

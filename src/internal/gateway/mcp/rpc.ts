@@ -46,6 +46,28 @@ export function failed(server: string, error: { readonly message: string }) {
   return new McpSchema.InternalError({ message: `The MCP server \`${server}\` failed this request: ${error.message}` })
 }
 
+/**
+ * What a request of the 2026-07-28 revision carries in its `_meta`, as `McpClient`'s own requests do: the revision,
+ * the client's identity and its capabilities (none); nothing in 2025-11-25, whose session holds them.
+ */
+export function revisionMeta(
+  protocol: "2025-11-25" | "2026-07-28",
+  client: { readonly name: string; readonly version: string }
+): Readonly<Record<string, unknown>> {
+  return protocol === "2026-07-28"
+    ? {
+      "io.modelcontextprotocol/protocolVersion": protocol,
+      "io.modelcontextprotocol/clientInfo": { name: client.name, version: client.version },
+      "io.modelcontextprotocol/clientCapabilities": {}
+    }
+    : {}
+}
+
+// `meta` as a request's `_meta`, when it has anything.
+function withMeta(meta: Readonly<Record<string, unknown>>) {
+  return Object.keys(meta).length === 0 ? {} : { _meta: meta }
+}
+
 // As `McpClient`'s own lists: at most this many pages.
 const maxPages = 100
 
@@ -53,14 +75,18 @@ const maxPages = 100
  * Every resource template of the server on `transport`, page after page, within `timeout`; none from a server that
  * has no such method (one without resources).
  */
-export const listTemplates = Effect.fnUntraced(function*(transport: McpClient.Transport, _timeout: Duration.Duration) {
+export const listTemplates = Effect.fnUntraced(function*(
+  transport: McpClient.Transport,
+  _timeout: Duration.Duration,
+  meta: Readonly<Record<string, unknown>>
+) {
   const templates: Array<McpSchema.ResourceTemplate> = []
   let cursor: string | undefined
   for (let page = 0; page < maxPages; page++) {
     const result = yield* request(
       transport,
       "resources/templates/list",
-      cursor === undefined ? {} : { cursor },
+      { ...(cursor === undefined ? {} : { cursor }), ...withMeta(meta) },
       McpSchema.ListResourceTemplatesResult
     )
     templates.push(...result.resourceTemplates)

@@ -284,6 +284,8 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
   const scope = yield* Effect.scope
   const http = yield* HttpClient.HttpClient
   const spec = yield* resolve(name, server)
+  // What each request the gateway sends itself (`rpc.ts`) carries in the revision the server is spoken to in.
+  const revision = Rpc.revisionMeta(server.protocol ?? "2025-11-25", implementation)
   const opened = (parent: Scope.Scope) =>
     withFreshToken(spec, open(spec, parent)).pipe(
       Effect.provideService(HttpClient.HttpClient, http),
@@ -297,7 +299,7 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
     const tools = (yield* first.client.listTools()).filter((tool) => taken(tool.name))
     const resources = yield* first.client.listResources()
     const prompts = yield* first.client.listPrompts()
-    const templates = yield* Rpc.listTemplates(first.transport, connectTimeout)
+    const templates = yield* Rpc.listTemplates(first.transport, connectTimeout, revision)
     return { tools, resources, templates, prompts }
   })
   const { prompts, resources, templates, tools } = yield* Effect.mapError(
@@ -347,7 +349,11 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
     payload: Readonly<Record<string, unknown>> | undefined,
     meta: Readonly<Record<string, string>>
   ) => {
-    const params = { name: tool.name, ...(payload === undefined ? {} : { arguments: payload }), _meta: meta }
+    const params = {
+      name: tool.name,
+      ...(payload === undefined ? {} : { arguments: payload }),
+      _meta: { ...revision, ...meta }
+    }
     const send = (connection: Connection) =>
       withFreshToken(
         spec,

@@ -9,9 +9,9 @@
 import * as Effect from "effect/Effect"
 import type * as Router from "../../../Router.js"
 import { orLocal } from "../../persistence/failOpen.js"
-import type * as Pins from "../../store/affinity.js"
-import type * as Breakers from "../../store/breaker.js"
-import type * as Learned from "../../store/learned.js"
+import type * as Pins from "./redis/affinity.js"
+import type * as Breakers from "./redis/breaker.js"
+import type * as Learned from "./redis/learned.js"
 
 const breakerOf = (shared: Breakers.Breaker, local: Router.Breaker): Router.Breaker => ({
   send: orLocal(shared.send, local.send),

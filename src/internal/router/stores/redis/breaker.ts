@@ -13,9 +13,9 @@
  * its own clock's deadlines from them, whatever the instances' clocks say.
  */
 import * as Effect from "effect/Effect"
-import type { BreakerOptions, BreakerReply } from "../../Router.js"
-import type { Connection, StoreUnavailableError } from "../../Store.js"
-import { overKeys } from "./script.js"
+import type { BreakerOptions, BreakerReply } from "../../../../Router.js"
+import type { Connection, StoreUnavailableError } from "../../../../Store.js"
+import { overKeys } from "../../../store/script.js"
 
 /**
  * A transition: `send` (an attempt goes out; takes the probe when one is due), `success`, `failure`, `release` (a probe

@@ -7,16 +7,17 @@
  * that dies stops publishing, and the next publish of any other drops its field
  * once that time has passed; the hash itself expires a TTL after the last
  * publish. The same script reads the keys' cooldowns, disabled reasons and
- * rate-limit counts from the pool's state hash (`store/leases.ts`), but only
+ * rate-limit counts from the pool's state hash (`leases.ts`), but only
  * when its version (bumped by every cooldown and disable) moved since the
  * caller last read them.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as KeyPool from "../../KeyPool.js"
-import type { Connection } from "../../Store.js"
+import type * as KeyPool from "../../../KeyPool.js"
+import type { Connection } from "../../../Store.js"
+import { uniqueId } from "../../persistence/uniqueId.js"
+import { argsOf, overKeys } from "../../store/script.js"
 import * as Leases from "./leases.js"
-import { argsOf, overKeys } from "./script.js"
 import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
 // KEYS: the counts hash, the state hash. ARGV: instance, ttl, the state version last read, n, then the n key ids,
@@ -82,7 +83,7 @@ export type View = KeyPool.LoadsView
 export const make = (connection: Connection, key: string, ids: ReadonlyArray<string>): KeyPool.Loads => {
   const { set, state } = Leases.keysOf(connection, key)
   const keys = [`${connection.prefix}:leases:${key}:counts`, state]
-  const instance = Leases.uniqueId()
+  const instance = uniqueId()
   const ttl = connection.publishTtlMillis
   let seen = ""
   const publishing = connection.bind(publishScript)

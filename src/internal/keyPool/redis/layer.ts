@@ -1,17 +1,17 @@
 /**
- * The Redis backend of `KeyPool.LeaseStore`: a pool's leases are a lease group (`store/leases.ts`), the loads of its
- * keys without a cap the published counts beside it (`store/published.ts`), both under its key. Under
- * `onUnavailable: "fail-open"` it is wrapped in the fail-open decorator (`failOpen.ts`).
+ * The Redis backend of `KeyPool.LeaseStore`: a pool's leases are a lease group (`leases.ts`), the loads of its
+ * keys without a cap the published counts beside it (`published.ts`), both under its key. Under
+ * `onUnavailable: "fail-open"` it is wrapped in the fail-open decorator (`../failOpen.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as KeyPool from "../../KeyPool.js"
-import type * as Store from "../../Store.js"
-import * as Leases from "../store/leases.js"
-import * as Published from "../store/published.js"
-import { failOpen } from "./failOpen.js"
-import { LeaseStore } from "./leaseStore.js"
-import * as Memory from "./memory.js"
+import type * as KeyPool from "../../../KeyPool.js"
+import type * as Store from "../../../Store.js"
+import { failOpen } from "../failOpen.js"
+import { LeaseStore } from "../leaseStore.js"
+import * as Memory from "../memory.js"
+import * as Leases from "./leases.js"
+import * as Published from "./published.js"
 
 /** A `LeaseStore` kept in `store`; under its `onUnavailable: "fail-open"`, falling back on its share in memory. */
 export const leaseStore = (store: Store.Store): KeyPool.LeaseStore["Service"] => {

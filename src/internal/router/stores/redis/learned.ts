@@ -8,9 +8,9 @@
  * every backend answers the same number. The keys outlive their last sample by a week, then a deployment learns again.
  */
 import * as Effect from "effect/Effect"
-import type { PhaseSamples, SamplesOptions, SamplesReply, StreamPhase } from "../../Router.js"
-import type { Connection, StoreUnavailableError } from "../../Store.js"
-import { overKeys } from "./script.js"
+import type { PhaseSamples, SamplesOptions, SamplesReply, StreamPhase } from "../../../../Router.js"
+import type { Connection, StoreUnavailableError } from "../../../../Store.js"
+import { overKeys } from "../../../store/script.js"
 
 const keptMillis = 7 * 24 * 3_600_000
 

@@ -1,17 +1,17 @@
 /**
- * The Redis backend of `RateLimiter`'s stores: a bucket is the bucket script's hash (`store/bucket.ts`), the slots a
- * lease group of one candidate (`store/leases.ts`), whose leases lapse when the instance holding them dies. Under
- * `onUnavailable: "fail-open"` both are wrapped in the fail-open decorator (`failOpen.ts`).
+ * The Redis backend of `RateLimiter`'s stores: a bucket is the bucket script's hash (`bucket.ts`), the slots a
+ * lease group of one candidate (`keyPool/redis/leases.ts`), whose leases lapse when the instance holding them dies. Under
+ * `onUnavailable: "fail-open"` both are wrapped in the fail-open decorator (`../failOpen.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as RateLimiter from "../../RateLimiter.js"
-import type * as Store from "../../Store.js"
-import * as Bucket from "../store/bucket.js"
-import * as Leases from "../store/leases.js"
-import { failOpen } from "./failOpen.js"
-import type { Stores } from "./limiter.js"
-import * as Memory from "./memory.js"
+import type * as RateLimiter from "../../../RateLimiter.js"
+import type * as Store from "../../../Store.js"
+import * as Leases from "../../keyPool/redis/leases.js"
+import { failOpen } from "../failOpen.js"
+import type { Stores } from "../limiter.js"
+import * as Memory from "../memory.js"
+import * as Bucket from "./bucket.js"
 
 const bucketStore = (connection: Store.Connection): RateLimiter.BucketStore["Service"] => ({
   bucket: (options) => Effect.sync(() => Bucket.make(connection, options))

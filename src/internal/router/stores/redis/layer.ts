@@ -1,19 +1,19 @@
 /**
  * The Redis backends of `Router.BreakerStore`, `Router.AffinityStore` and `Router.LearnedLimitStore`
- * (`store/breaker.ts`, `store/affinity.ts`, `store/learned.ts`), each wrapped in the fail-open decorator
- * (`failOpen.ts`) over a memory store of its own.
+ * (`breaker.ts`, `affinity.ts`, `learned.ts`), each wrapped in the fail-open decorator
+ * (`../failOpen.ts`) over a memory store of its own.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Router from "../../../Router.js"
-import type * as Store from "../../../Store.js"
-import * as Pins from "../../store/affinity.js"
-import * as Breakers from "../../store/breaker.js"
-import * as Learned from "../../store/learned.js"
-import * as FailOpen from "./failOpen.js"
-import * as Memory from "./memory.js"
-import { AffinityStore, BreakerStore, LearnedLimitStore } from "./tags.js"
+import type * as Router from "../../../../Router.js"
+import type * as Store from "../../../../Store.js"
+import * as FailOpen from "../failOpen.js"
+import * as Memory from "../memory.js"
+import { AffinityStore, BreakerStore, LearnedLimitStore } from "../tags.js"
+import * as Pins from "./affinity.js"
+import * as Breakers from "./breaker.js"
+import * as Learned from "./learned.js"
 
 /** Breakers kept in `store`, each instance on its own breakers while it is unavailable. */
 export const breakerStore = (store: Store.Store): Router.BreakerStore["Service"] =>

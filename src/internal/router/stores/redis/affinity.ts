@@ -4,10 +4,10 @@
  * (`router/affinity.ts`). Each step fails with `StoreUnavailableError` while Redis is away.
  */
 import * as Effect from "effect/Effect"
-import type { Pin, PinsOptions } from "../../Router.js"
-import type { Connection, StoreUnavailableError } from "../../Store.js"
-import { digestOf } from "../router/affinity.js"
-import { overKeys } from "./script.js"
+import type { Pin, PinsOptions } from "../../../../Router.js"
+import type { Connection, StoreUnavailableError } from "../../../../Store.js"
+import { overKeys } from "../../../store/script.js"
+import { digestOf } from "../../affinity.js"
 
 // KEYS: the pin. ARGV: its time to live (ms), the pin as JSON, the prefix of the per-deployment sets, the session's
 // member in them, the deployment. A session pinned elsewhere before leaves that deployment's set.

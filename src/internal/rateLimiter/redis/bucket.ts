@@ -13,9 +13,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
-import type * as RateLimiter from "../../RateLimiter.js"
-import type { Connection } from "../../Store.js"
-import { open, template } from "./script.js"
+import type * as RateLimiter from "../../../RateLimiter.js"
+import type { Connection } from "../../../Store.js"
+import { open, template } from "../../store/script.js"
 
 type Op = "take" | "try" | "give" | "charge" | "reset" | "peek"
 

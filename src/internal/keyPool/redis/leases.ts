@@ -1,7 +1,7 @@
 /**
  * Leases in Redis: what an instance holds of a capped resource (a key's
  * in-flight slots, a limiter's concurrency; a key pool's keys without a cap
- * take none, `store/published.ts`) as members of one sorted set per
+ * take none, `published.ts`) as members of one sorted set per
  * group (`<lease>|n:<id>`), scored by when they expire, each key's count of
  * them kept beside its other state (`n:<id>` in the group's state hash).
  * Holders renew theirs while their calls run; an instance that dies stops
@@ -23,11 +23,11 @@
  * `HINCRBY`, plus what the verdict writes.
  */
 import * as Effect from "effect/Effect"
-import * as Redis from "effect/persistence/Redis"
-import type * as KeyPool from "../../KeyPool.js"
-import type { Connection, StoreUnavailableError } from "../../Store.js"
-import * as Renewal from "../persistence/leases.js"
-import { argsOf, open, overKeys, template } from "./script.js"
+import type * as KeyPool from "../../../KeyPool.js"
+import type { Connection, StoreUnavailableError } from "../../../Store.js"
+import { uniqueId } from "../../persistence/uniqueId.js"
+import { renewer } from "../../store/renewal.js"
+import { argsOf, open, overKeys, template } from "../../store/script.js"
 import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
 /** One candidate of `pick`: its member name in the state hash is a masked key id, never a key. */
@@ -168,26 +168,6 @@ return 1
 `
 ).withReturnType<0 | 1>()
 
-// ARGV: ttl, expire (1: push the sets' own expiry too), then set and member
-// pairs. Only members still held are renewed (XX).
-const renewScript = Redis.script(
-  (ttl: number, expire: 0 | 1, pairs: ReadonlyArray<string>) => [ttl, expire, ...pairs],
-  {
-    numberOfKeys: 0,
-    lua: `
-local time = redis.call("TIME")
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local ttl = tonumber(ARGV[1])
-local expire = ARGV[2] == "1"
-for i = 3, #ARGV, 2 do
-  redis.call("ZADD", ARGV[i], "XX", now + ttl, ARGV[i + 1])
-  if expire then redis.call("PEXPIRE", ARGV[i], ttl * 2) end
-end
-return 0
-`
-  }
-)
-
 // KEYS: the state hash, the lease set. ARGV: the key ids.
 // Returns per key: in flight (its leases not yet expired), cooldown end (0:
 // none), disabled reason ("" none); then now.
@@ -212,39 +192,6 @@ return out
 `
 ).withReturnType<ReadonlyArray<number | string>>()
 
-/** Members of sorted sets scored by expiry that this instance keeps alive. */
-export interface Renewer {
-  /** Renews `member` of each of `sets` until `drop`. */
-  readonly hold: (member: string, ...sets: ReadonlyArray<string>) => void
-  readonly drop: (member: string) => void
-}
-
-/**
- * A renewer (`persistence/leases.ts`, in the store's scope) that pushes the expiry of every held member a TTL ahead
- * in one script; and, unless `expireSets` is false, the expiry of the sets themselves to two TTLs ahead.
- */
-export const renewer = Effect.fnUntraced(
-  function*(connection: Connection, expireSets = true): Effect.fn.Return<Renewer> {
-    const ttl = connection.leaseTtlMillis
-    const leases = yield* Renewal.renewer<ReadonlyArray<string>>({
-      ttlMillis: ttl,
-      scope: connection.scope,
-      renew: (held) => {
-        const pairs: Array<string> = []
-        for (const [member, sets] of held) for (const set of sets) pairs.push(set, member)
-        return connection.eval(renewScript)(ttl, expireSets ? 1 : 0, pairs)
-      }
-    })
-    return {
-      hold: (member, ...sets) => leases.hold(member, sets),
-      drop: leases.drop
-    }
-  }
-)
-
-/** A member name no other instance or call uses. */
-export const uniqueId = (): string => `${instance}:${++counter}`
-
 export type Declined = KeyPool.LeaseDeclined
 export type Load = KeyPool.LeaseLoad
 export type Blocked = KeyPool.LeaseBlocked
@@ -261,9 +208,6 @@ export const keysOf = (connection: Connection, key: string) => ({
   state: `${connection.prefix}:leases:${key}:state`,
   set: `${connection.prefix}:leases:${key}:held`
 })
-
-let counter = 0
-const instance = globalThis.crypto.randomUUID()
 
 /**
  * A group over `candidates`, whose held leases a fiber in the store's scope

@@ -1,0 +1,59 @@
+/**
+ * Lease renewal in Redis, the step every Redis store's leases take (a key pool's and a limiter's lease groups, a
+ * budget's reservations): each held member of a sorted set scored by its expiry is pushed a TTL ahead, all in one
+ * script, on the schedule of `persistence/leases.ts`.
+ */
+import * as Effect from "effect/Effect"
+import * as Redis from "effect/persistence/Redis"
+import type { Connection } from "../../Store.js"
+import * as Renewal from "../persistence/leases.js"
+
+// ARGV: ttl, expire (1: push the sets' own expiry too), then set and member
+// pairs. Only members still held are renewed (XX).
+const renewScript = Redis.script(
+  (ttl: number, expire: 0 | 1, pairs: ReadonlyArray<string>) => [ttl, expire, ...pairs],
+  {
+    numberOfKeys: 0,
+    lua: `
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local expire = ARGV[2] == "1"
+for i = 3, #ARGV, 2 do
+  redis.call("ZADD", ARGV[i], "XX", now + ttl, ARGV[i + 1])
+  if expire then redis.call("PEXPIRE", ARGV[i], ttl * 2) end
+end
+return 0
+`
+  }
+)
+
+/** Members of sorted sets scored by expiry that this instance keeps alive. */
+export interface Renewer {
+  /** Renews `member` of each of `sets` until `drop`. */
+  readonly hold: (member: string, ...sets: ReadonlyArray<string>) => void
+  readonly drop: (member: string) => void
+}
+
+/**
+ * A renewer (`persistence/leases.ts`, in the store's scope) that pushes the expiry of every held member a TTL ahead
+ * in one script; and, unless `expireSets` is false, the expiry of the sets themselves to two TTLs ahead.
+ */
+export const renewer = Effect.fnUntraced(
+  function*(connection: Connection, expireSets = true): Effect.fn.Return<Renewer> {
+    const ttl = connection.leaseTtlMillis
+    const leases = yield* Renewal.renewer<ReadonlyArray<string>>({
+      ttlMillis: ttl,
+      scope: connection.scope,
+      renew: (held) => {
+        const pairs: Array<string> = []
+        for (const [member, sets] of held) for (const set of sets) pairs.push(set, member)
+        return connection.eval(renewScript)(ttl, expireSets ? 1 : 0, pairs)
+      }
+    })
+    return {
+      hold: (member, ...sets) => leases.hold(member, sets),
+      drop: leases.drop
+    }
+  }
+)
