@@ -13,8 +13,9 @@
  * When Redis goes away, `onUnavailable` decides: `"fail-closed"` fails calls
  * with a typed error until it returns; `"fail-open"` has each instance keep
  * `1 / instances` of every limit locally (of a budget's spend and a bucket's
- * tokens, of what was left when it last read them: an outage renews neither),
- * and share again once it returns.
+ * tokens, of what was left when it last read them: an outage renews neither;
+ * nothing of a limit it never read), keys cooling or disabled as it last read
+ * them, and share again once it returns.
  * A command never waits longer than `commandTimeout`.
  *
  * @since 0.3.0
@@ -47,7 +48,9 @@ export interface Options {
    * or `NoCapacityError` from a key pool) so no limit is ever passed;
    * `"fail-open"` keeps serving with each instance holding `1 / instances` of
    * every limit (of what was left of a budget or a bucket when the instance last
-   * read it). Default `"fail-closed"`.
+   * read it; a bucket it never read starts empty, a budget it never read is
+   * refused as unavailable until Redis answers), its keys' cooldowns and disables
+   * kept as it last read them. Default `"fail-closed"`.
    */
   readonly onUnavailable?: "fail-open" | "fail-closed" | undefined
   /**

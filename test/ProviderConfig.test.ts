@@ -221,6 +221,34 @@ describe("ProviderConfig.fromJson", () => {
       })
     }))
 
+  it.effect(
+    "a long key list (decoded a chunk at a time) reads whole, in order, and names a bad key or an unknown field at its " +
+      "place in the list",
+    () =>
+      Effect.gen(function*() {
+        const keys: Array<unknown> = Array.from(
+          { length: 5_001 },
+          (_, i) => `sk-long-list-${String(i).padStart(6, "0")}`
+        )
+        const good = { openai: [{ model_name: "many", api_keys: keys }] }
+        const config = yield* ProviderConfig.fromJson(good, "provider.json")
+        const read = config.providers.openai!["many"]!.keys.map((key) => Redacted.value(key.key as Redacted.Redacted))
+        expect(read).toEqual(keys)
+        // A bad key past the first chunk, one in the last, and an unknown field: each at its index.
+        keys[4_500] = { key: "", weight: 1 }
+        keys[5_000] = 7
+        keys[2_345] = { key: "sk-long-list-typo", wieght: 2 }
+        const [error, warnings] = yield* withWarnings(Effect.flip(ProviderConfig.fromJson(good, "provider.json")))
+        expect(error.issues.map((issue) => issue.path).sort()).toEqual([
+          "openai[0].api_keys[4500].key",
+          "openai[0].api_keys[5000]"
+        ])
+        expect(warnings.map((warning) => warning.message)).toEqual([
+          "provider.json: openai[0].api_keys[2345].wieght: unknown field, ignored (did you mean weight?)"
+        ])
+      })
+  )
+
   it.effect("an unknown field is a warning naming its path, with the known name it is close to, not a failure", () =>
     Effect.gen(function*() {
       const json = {

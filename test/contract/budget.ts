@@ -390,6 +390,25 @@ export const budgetContract = (backend: BudgetBackend) => {
         60_000
       )
 
+      it.live(
+        "fail-open, an instance started during the outage: a check on a limit it never read is refused as the store " +
+          "unavailable (it may be spent there), and served once the store answers",
+        () =>
+          Effect.gen(function*() {
+            const { faults, instances } = yield* failOpen
+            yield* faults.stop
+            const [first] = yield* instances([{ limit: 10, period: long }])
+            expect(yield* Effect.flip(first.check({ estimate: 1 }))).toMatchObject({
+              _tag: "NoCapacityError",
+              storeUnavailable: true
+            })
+            yield* faults.start
+            yield* first.charge(yield* first.check({ estimate: 1 }), 1)
+            expect((yield* levels(first)).spent).toBe(1)
+          }),
+        60_000
+      )
+
       it.effect(
         "fail-open, slow: a check is checked against the instance's share at the store's bound, not before; " +
           "answering again, against the store",

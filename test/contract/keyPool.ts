@@ -15,6 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import {
   atBound,
@@ -662,6 +663,41 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
             expect((yield* Effect.orDie(group.status)).keys[0]!.inFlight).toBe(0)
             if (shared._tag === "Taken") yield* Effect.orDie(group.release(0, shared.lease, undefined))
             for (let i = 0; i < 4; i++) expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken" })
+          }),
+        60_000
+      )
+
+      it.effect(
+        "down: fail-open keeps each key as the shared store last said: one cooling there cools here until the same " +
+          "end (TestClock), a disabled one stays disabled",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, store } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
+            const candidates = ["key-0", "key-1", "key-2"].map((id) => ({ id, weight: 1, maxConcurrency: 4 }))
+            const group = yield* store.leases({ key: `contract-${leaseKeys++}`, candidates, slowStartMillis: 0 })
+            // In the shared store: key-0 rate limited for 30 seconds (a Retry-After), key-1 disabled.
+            yield* Effect.orDie(group.release(0, "", { ...longCooldown, askedMillis: 30_000 }))
+            yield* Effect.orDie(group.release(1, "", { disabled: "revoked" }))
+            yield* faults.stop
+            // Only key-2, at its share of the cap (2 of 4): the others are not fresh again.
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 2 })
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 2 })
+            const blocked = yield* Effect.orDie(group.pick)
+            expect(blocked).toMatchObject({ _tag: "Blocked", allDisabled: false, releasable: true })
+            if (blocked._tag === "Blocked") expect(blocked.availableAt! - blocked.now).toBe(30_000)
+            expect(yield* Effect.orDie(group.pickOne(0))).toBeUndefined()
+            expect(yield* Effect.orDie(group.pickOne(1))).toBeUndefined()
+            yield* TestClock.adjust("29999 millis")
+            expect(yield* Effect.orDie(group.pickOne(0))).toBeUndefined()
+            yield* TestClock.adjust("1 millis")
+            // The cooldown over on this instance's clock: key-0 serves, key-1 never.
+            expect(yield* Effect.orDie(group.pickOne(0))).toMatchObject({ _tag: "Taken", index: 0 })
+            expect(yield* Effect.orDie(group.pickOne(1))).toBeUndefined()
+            const { keys } = yield* Effect.orDie(group.status)
+            expect(keys.map((key) => key.disabled)).toEqual([undefined, "revoked", undefined])
+            yield* faults.start
           }),
         60_000
       )

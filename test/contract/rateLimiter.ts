@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import {
   atBound,
@@ -511,6 +512,29 @@ export const bucketStoreContract = (backend: BucketStoreBackend) => {
             // Back on Redis, restarted empty: the shared bucket reads full.
             expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(4, 3)
             expect((yield* Effect.orDie(bucket.tryTake(4))).granted).toBe(true)
+          }),
+        60_000
+      )
+
+      it.effect(
+        "down: fail-open, a bucket first reached during the outage (an instance started in it) starts empty and " +
+          "refills at its share of the rate, up to its share of the capacity",
+        () =>
+          Effect.gen(function*() {
+            const { faulty } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, stores } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
+            yield* faults.stop
+            const bucket = yield* bucketOn(stores, { key: `contract-${storeKeys++}`, capacity: 4, refillRate: 2 })
+            expect((yield* Effect.orDie(bucket.tryTake(0.01))).granted).toBe(false)
+            // Half the rate: one token a second.
+            yield* TestClock.adjust("1 second")
+            expect((yield* Effect.orDie(bucket.tryTake(1))).granted).toBe(true)
+            expect((yield* Effect.orDie(bucket.tryTake(0.01))).granted).toBe(false)
+            // Never past half the capacity.
+            yield* TestClock.adjust("1 minute")
+            expect((yield* Effect.orDie(bucket.peek)).level).toBeCloseTo(2, 6)
+            yield* faults.start
           }),
         60_000
       )

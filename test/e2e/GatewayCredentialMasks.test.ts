@@ -7,22 +7,28 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as AzureOpenAi from "../../src/providers/AzureOpenAi.js"
-import * as Bedrock from "../../src/providers/Bedrock.js"
-import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { recordingTracer } from "../utils/recordingTracer.js"
+import {
+  claude,
+  cloudEntries,
+  cloudKinds,
+  expectNoSecrets,
+  givingTokens,
+  observed,
+  withCloudCredentials
+} from "../utils/cloudCredentials.js"
 
 const apiKey = "sk-masks-openai-key-0123456789abcdef"
 const azureKey = "azure-masks-key-0123456789abcdef"
-const vertexToken = "ya29.masks-vertex-token-0123456789abcdef"
-const entraToken = "eyJ0eXAi.masks-entra-token-0123456789abcdef"
-const sessionToken = "IQoJb3JpZ2luX2VjE.masks-aws-session-token-0123456789"
+const tokens = {
+  vertex: "ya29.masks-vertex-token-0123456789abcdef",
+  entra: "eyJ0eXAi.masks-entra-token-0123456789abcdef",
+  awsSession: "IQoJb3JpZ2luX2VjE.masks-aws-session-token-0123456789"
+}
 
 const echo = { headers: { [Simulator.faultHeader]: "echo-key=error" } }
 
@@ -30,17 +36,8 @@ const echo = { headers: { [Simulator.faultHeader]: "echo-key=error" } }
 const kinds = [
   { kind: "API key (Chat Completions)", model: "openai/sim-small", secrets: [apiKey] },
   { kind: "API key (Azure)", model: "azure-key/gpt-4o", secrets: [azureKey] },
-  { kind: "Vertex token", model: "gcp/gemini-2.5-flash", secrets: [vertexToken] },
-  { kind: "Entra ID token", model: "azure-entra/gpt-4.1", secrets: [entraToken] },
-  {
-    kind: "SigV4 header and session token",
-    model: "aws/anthropic.claude-3-5-haiku-20241022-v1:0",
-    secrets: [sessionToken, Simulator.bedrockCredentials.secretAccessKey]
-  }
+  ...cloudKinds(tokens)
 ] as const
-
-// A SigV4 signature (64 hex digits after `Signature=`), whatever it was.
-const signature = /Signature=[0-9a-f]{64}/
 
 describe("Gateway: every credential it holds is masked in the answer, the log line and the span", () => {
   it.live(
@@ -48,11 +45,12 @@ describe("Gateway: every credential it holds is masked in the answer, the log li
     () =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.make({
-          apiKeys: [apiKey, azureKey, vertexToken, entraToken, Simulator.bedrockCredentials.accessKeyId],
-          models: [...Simulator.defaultModels, "gpt4o-prod", "gpt-4.1", "anthropic.claude-3-5-haiku-20241022-v1:0"]
+          apiKeys: [apiKey, azureKey, tokens.vertex, tokens.entra, Simulator.bedrockCredentials.accessKeyId],
+          models: [...Simulator.defaultModels, "gpt4o-prod", "gpt-4.1", claude]
         })
         const url = simulator.url
         const config = yield* ProviderConfig.fromJson({
+          ...cloudEntries(url, { extra: echo }),
           openai: [{ model_name: "sim-small", base_url: `${url}/v1`, api_keys: [apiKey], max_retries: 0, ...echo }],
           "azure-key": [{
             model_name: "gpt-4o",
@@ -63,49 +61,20 @@ describe("Gateway: every credential it holds is masked in the answer, the log li
             api_keys: [azureKey],
             max_retries: 0,
             ...echo
-          }],
-          "azure-entra": [{ model_name: "gpt-4.1", api: "azure", base_url: url, max_retries: 0, ...echo }],
-          gcp: [{
-            model_name: "gemini-2.5-flash",
-            api: "vertex",
-            project: "my-proj",
-            location: "us-central1",
-            base_url: url,
-            max_retries: 0,
-            ...echo
-          }],
-          aws: [{
-            model_name: "anthropic.claude-3-5-haiku-20241022-v1:0",
-            api: "bedrock",
-            region: "us-east-1",
-            base_url: url,
-            max_retries: 0,
-            ...echo
           }]
         })
-        const lines: Array<string> = []
-        const { spans, tracer } = recordingTracer()
+        const { observe, since, spans } = observed()
         const gateway = yield* Gateway.make({
           config: ProviderConfig.gatewayConfig(config),
           port: 0,
           logRequests: true
-        })
-          .pipe(
-            Effect.provideService(Vertex.Credential, { getAccessToken: () => Promise.resolve({ token: vertexToken }) }),
-            Effect.provideService(AzureOpenAi.Credential, {
-              getToken: () => Promise.resolve({ token: entraToken, expiresOnTimestamp: Date.now() + 3_600_000 })
-            }),
-            Effect.provideService(
-              Bedrock.Credentials,
-              () => Promise.resolve({ ...Simulator.bedrockCredentials, sessionToken })
-            ),
-            Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])),
-            Effect.withTracer(tracer)
-          )
+        }).pipe(
+          withCloudCredentials(givingTokens(tokens)),
+          observe
+        )
         const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
         for (const { kind, model, secrets } of kinds) {
-          const before = lines.length
-          const spansBefore = spans.length
+          const left = since()
           const error = yield* Effect.promise(() =>
             client.chat.completions.create({ model, messages: [{ role: "user", content: "Hello" }] }).then(
               () => undefined,
@@ -116,19 +85,9 @@ describe("Gateway: every credential it holds is masked in the answer, the log li
           const answer = JSON.stringify(error?.error)
           // The upstream's words reach the tenant (a 400 is about the request), masked.
           expect(answer, kind).toContain("may not make this request")
-          const logged = lines.slice(before).join("\n")
+          const { logged, traced } = left()
           expect(logged, kind).toContain("may not make this request")
-          const traced = JSON.stringify(
-            spans.slice(spansBefore).map((span) => ({
-              attributes: [...span.attributes.entries()].map(([name, value]) => [name, String(value)]),
-              events: span.events,
-              failure: span.failure
-            }))
-          )
-          for (const text of [answer, logged, traced]) {
-            for (const secret of secrets) expect(text, kind).not.toContain(secret)
-            expect(text, kind).not.toMatch(signature)
-          }
+          expectNoSecrets([answer, logged, traced], secrets, kind)
         }
         // The spans were made (the gateway's calls ran under the tracer) and one recorded a failure.
         expect(spans.some((span) => span.failure?.includes("may not make this request") === true)).toBe(true)

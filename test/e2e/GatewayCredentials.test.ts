@@ -18,31 +18,17 @@ import OpenAI from "openai"
 import * as Serve from "../../src/cli/serve.js"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as AzureOpenAi from "../../src/providers/AzureOpenAi.js"
-import * as Bedrock from "../../src/providers/Bedrock.js"
-import * as Vertex from "../../src/providers/Vertex.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { awaitFirstLine, startInProcess } from "../utils/cliHarness.js"
+import { claude, cloudEntries, withCloudCredentials } from "../utils/cloudCredentials.js"
 import { scopedDirectory, scopedEnv, withoutCloudCredentials } from "../utils/env.js"
 import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 
 const key = "sk-credentials-key-0123456789"
-const claude = "anthropic.claude-3-5-haiku-20241022-v1:0"
 
-const clouds = (url: string) => ({
-  gcp: [{
-    model_name: "gemini-2.5-flash",
-    api: "vertex",
-    project: "my-proj",
-    location: "us-central1",
-    base_url: url,
-    max_retries: 0
-  }],
-  azure: [{ model_name: "gpt-4.1", api: "azure", base_url: url, max_retries: 0 }],
-  aws: [{ model_name: claude, api: "bedrock", region: "us-east-1", base_url: url, max_retries: 0 }]
-})
+const clouds = (url: string) => cloudEntries(url, { azure: "azure" })
 const uncredentialed = ["gcp/gemini-2.5-flash", "azure/gpt-4.1", `aws/${claude}`]
 
 const refusal = <E>(call: () => Promise<unknown>) =>
@@ -65,21 +51,19 @@ describe("Gateway: a cloud credential that gives nothing is the server's problem
         // Vertex's credential signs in after its second ask.
         const config = yield* ProviderConfig.fromJson(clouds("http://127.0.0.1:9"))
         const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }).pipe(
-          Effect.provideService(Vertex.Credential, {
-            getAccessToken: () =>
+          withCloudCredentials({
+            vertex: () =>
               ++asks.gcp > 2
                 ? Promise.resolve({ token: "ya29.signed-in-since" })
-                : Promise.reject(new Error("no Google account is signed in"))
-          }),
-          Effect.provideService(AzureOpenAi.Credential, {
-            getToken: () => {
+                : Promise.reject(new Error("no Google account is signed in")),
+            entra: () => {
               asks.azure++
               return Promise.reject(new Error("no Azure account is signed in"))
+            },
+            aws: () => {
+              asks.aws++
+              return Promise.reject(new Error("no AWS credentials here"))
             }
-          }),
-          Effect.provideService(Bedrock.Credentials, () => {
-            asks.aws++
-            return Promise.reject(new Error("no AWS credentials here"))
           })
         )
         const probes = (times: number) =>
@@ -129,13 +113,11 @@ describe("Gateway: a cloud credential that gives nothing is the server's problem
           openai: [{ model_name: "sim-small", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }]
         })
         const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }).pipe(
-          Effect.provideService(Vertex.Credential, {
-            getAccessToken: () => Promise.reject(new Error("no Google account is signed in"))
-          }),
-          Effect.provideService(AzureOpenAi.Credential, {
-            getToken: () => Promise.reject(new Error("no Azure account is signed in"))
-          }),
-          Effect.provideService(Bedrock.Credentials, () => Promise.reject(new Error("no AWS credentials here")))
+          withCloudCredentials({
+            vertex: () => Promise.reject(new Error("no Google account is signed in")),
+            entra: () => Promise.reject(new Error("no Azure account is signed in")),
+            aws: () => Promise.reject(new Error("no AWS credentials here"))
+          })
         )
         const { anthropic, google, openai } = gatewayClients(gateway.url)
         for (const model of uncredentialed) {

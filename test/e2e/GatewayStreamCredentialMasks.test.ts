@@ -8,21 +8,25 @@
 import { describe, expect, it } from "@effect/vitest"
 import { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
 import type * as http from "node:http"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as AzureOpenAi from "../../src/providers/AzureOpenAi.js"
-import * as Bedrock from "../../src/providers/Bedrock.js"
-import * as Vertex from "../../src/providers/Vertex.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import {
+  cloudEntries,
+  cloudKinds,
+  expectNoSecrets,
+  givingTokens,
+  observed,
+  withCloudCredentials
+} from "../utils/cloudCredentials.js"
 import { serve } from "../utils/loopbackServer.js"
-import { recordingTracer } from "../utils/recordingTracer.js"
 
-const vertexToken = "ya29.stream-masks-vertex-token-0123456789abcdef"
-const entraToken = "eyJ0eXAi.stream-masks-entra-token-0123456789abcdef"
-const sessionToken = "IQoJb3JpZ2luX2VjE.stream-masks-aws-session-token-0123456789"
+const tokens = {
+  vertex: "ya29.stream-masks-vertex-token-0123456789abcdef",
+  entra: "eyJ0eXAi.stream-masks-entra-token-0123456789abcdef",
+  awsSession: "IQoJb3JpZ2luX2VjE.stream-masks-aws-session-token-0123456789"
+}
 
 const codec = new EventStreamCodec(
   (bytes) => new TextDecoder().decode(bytes),
@@ -92,68 +96,26 @@ const upstream: http.RequestListener = (req, res) => {
   })
 }
 
-/** Each cloud credential: the deployment a tenant asks for, and the secrets its upstream request carried. */
-const kinds = [
-  { kind: "Vertex token", model: "gcp/gemini-2.5-flash", secrets: [vertexToken] },
-  { kind: "Entra ID token", model: "azure-entra/gpt-4.1", secrets: [entraToken] },
-  {
-    kind: "SigV4 header and session token",
-    model: "aws/anthropic.claude-3-5-haiku-20241022-v1:0",
-    secrets: [sessionToken, Simulator.bedrockCredentials.secretAccessKey]
-  }
-] as const
-
-// A SigV4 signature (64 hex digits after `Signature=`), whatever it was.
-const signature = /Signature=[0-9a-f]{64}/
-
 describe("Gateway: a credential an upstream echoes in a 200 answer's error is masked everywhere", () => {
   it.live(
     "a stream's error event after its first chunk, and a 200 body that is an error, for every cloud credential",
     () =>
       Effect.gen(function*() {
         const { url } = yield* serve(upstream)
-        const config = yield* ProviderConfig.fromJson({
-          "azure-entra": [{ model_name: "gpt-4.1", api: "azure", base_url: url, max_retries: 0 }],
-          gcp: [{
-            model_name: "gemini-2.5-flash",
-            api: "vertex",
-            project: "my-proj",
-            location: "us-central1",
-            base_url: url,
-            max_retries: 0
-          }],
-          aws: [{
-            model_name: "anthropic.claude-3-5-haiku-20241022-v1:0",
-            api: "bedrock",
-            region: "us-east-1",
-            base_url: url,
-            max_retries: 0
-          }]
-        })
-        const lines: Array<string> = []
-        const { spans, tracer } = recordingTracer()
+        const config = yield* ProviderConfig.fromJson(cloudEntries(url))
+        const { observe, since } = observed()
         const gateway = yield* Gateway.make({
           config: ProviderConfig.gatewayConfig(config),
           port: 0,
           logRequests: true
-        })
-          .pipe(
-            Effect.provideService(Vertex.Credential, { getAccessToken: () => Promise.resolve({ token: vertexToken }) }),
-            Effect.provideService(AzureOpenAi.Credential, {
-              getToken: () => Promise.resolve({ token: entraToken, expiresOnTimestamp: Date.now() + 3_600_000 })
-            }),
-            Effect.provideService(
-              Bedrock.Credentials,
-              () => Promise.resolve({ ...Simulator.bedrockCredentials, sessionToken })
-            ),
-            Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])),
-            Effect.withTracer(tracer)
-          )
-        for (const { kind, model, secrets } of kinds) {
+        }).pipe(
+          withCloudCredentials(givingTokens(tokens)),
+          observe
+        )
+        for (const { kind, model, secrets } of cloudKinds(tokens)) {
           for (const stream of [true, false]) {
             const what = `${kind}, ${stream ? "streamed" : "whole"}`
-            const before = lines.length
-            const spansBefore = spans.length
+            const left = since()
             const answer = yield* Effect.promise(() =>
               fetch(`${gateway.url}/v1/chat/completions`, {
                 method: "POST",
@@ -164,20 +126,10 @@ describe("Gateway: a credential an upstream echoes in a 200 answer's error is ma
             // The first chunk reached the tenant before the error (a mid-stream failure, not a refused request).
             if (stream) expect(answer, what).toContain("Hel")
             // The log line and the span carry the upstream's words (masked); the tenant's answer may word it its own way.
-            const logged = lines.slice(before).join("\n")
+            const { logged, traced } = left()
             expect(logged, what).toContain("may not be made")
-            const traced = JSON.stringify(
-              spans.slice(spansBefore).map((span) => ({
-                attributes: [...span.attributes.entries()].map(([name, value]) => [name, String(value)]),
-                events: span.events,
-                failure: span.failure
-              }))
-            )
             expect(traced, what).toContain("may not be made")
-            for (const text of [answer, logged, traced]) {
-              for (const secret of secrets) expect(text, what).not.toContain(secret)
-              expect(text, what).not.toMatch(signature)
-            }
+            expectNoSecrets([answer, logged, traced], secrets, what)
           }
         }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),

@@ -4,12 +4,14 @@
  * (`layerStoreRedis`, a real redis-server behind a proxy that can hold its replies back, two instances each with its
  * own connection).
  */
+import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import {
+  bytesOf,
   layerStoreMemory,
   type Service,
   StoredResponses,
@@ -39,4 +41,35 @@ responsesStoreContract({
   clock: "live",
   server: true,
   connect: redisInstances((store, options: StoreOptions) => built(layerStoreRedis(store, options)))
+})
+
+describe("StoredResponses in Redis: responses kept before the index existed", () => {
+  it.live(
+    "are taken into the index beside the first write, so a key's bound counts them and drops its oldest, not only at " +
+      "their expiry",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const store = yield* Effect.orDie(connected(redis.url))
+        const send = (...args: ReadonlyArray<string>) => Effect.orDie(store.connection.send<unknown>(...args))
+        const response = (n: number) => ({ body: `{"id":"resp_${n}","pad":"${"x".repeat(1_000)}"}`, conversation: [] })
+        // Three of team's responses in hashes as a version without the index left them: written, then the index gone.
+        const writer = yield* built(layerStoreRedis(store))
+        for (const n of [1, 2, 3]) expect(yield* writer.put(`resp_${n}`, "team", response(n))).toBe(true)
+        const index = (yield* send("KEYS", `${store.connection.prefix}:responses-index:*`)) as ReadonlyArray<string>
+        expect(index.length).toBeGreaterThan(0)
+        yield* send("DEL", ...index)
+        // A store of this version, whose bound on one key holds three such responses, not four.
+        const bytes = bytesOf(response(4))
+        const responses = yield* built(layerStoreRedis(store, { maxKeyBytes: 3 * bytes + 10, maxResponseBytes: bytes }))
+        // The old ones are taken into the index beside the first write: by the second, the bound counts them.
+        for (const n of [4, 5]) expect(yield* responses.put(`resp_${n}`, "team", response(n))).toBe(true)
+        const kept = yield* Effect.forEach([1, 2, 3, 4, 5], (n) => responses.get(`resp_${n}`, "team"))
+        // The oldest of the old ones dropped to make room.
+        expect(kept.map((found) => found !== undefined)).toEqual([false, false, true, true, true])
+        const sizes = yield* send("HKEYS", `${store.connection.prefix}:responses-index:sizes`)
+        expect([...(sizes as ReadonlyArray<string>)].sort()).toEqual(["resp_3", "resp_4", "resp_5"])
+      }),
+    30_000
+  )
 })

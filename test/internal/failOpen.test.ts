@@ -64,14 +64,15 @@ describe("budget fail-open", () => {
   // What the shared store counted before the outage (as this instance read it), then checks during it: the checks
   // granted never add up to more than the instance's share of what was left.
   effectProp(
-    "during an outage the checks granted stay within the share of what was left when last read",
+    "during an outage the checks granted stay within the share of what was left when last read; none when never read",
     fc.record({
       limit: fc.integer({ min: 0, max: 100 }),
       spentBefore: fc.integer({ min: 0, max: 150 }),
       instances: fc.integer({ min: 1, max: 4 }),
-      estimates: fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 12 })
+      estimates: fc.array(fc.integer({ min: 1, max: 30 }), { maxLength: 12 }),
+      read: fc.boolean()
     }),
-    ({ estimates, instances, limit, spentBefore }) =>
+    ({ estimates, instances, limit, read, spentBefore }) =>
       Effect.gen(function*() {
         let down = false
         const memory = BudgetMemory.budgetStore()
@@ -82,14 +83,19 @@ describe("budget fail-open", () => {
           release: (held) => shared(memory.release(held)),
           spend: (counters) => shared(memory.spend(counters))
         }
-        // The committed spend as the Redis store would have read it.
-        const known: BudgetFailOpen.Known = () => spentBefore
+        // The committed spend as the Redis store would have read it; none when this instance never read it.
+        const known: BudgetFailOpen.Known = () => read ? spentBefore : undefined
         const store = BudgetFailOpen.failOpen(sharedStore, known, instances, () => Effect.void)
         const counters = [{ name: "overall", period: long, limit }] as const
         down = true
         let granted = 0
         for (const [i, estimate] of estimates.entries()) {
           const held = { id: `call-${i}`, counters, estimate, at: 0 }
+          if (!read) {
+            // Never read: nothing granted, the store's own unavailability answered.
+            expect(yield* Effect.flip(store.reserve(held))).toBe(away)
+            continue
+          }
           const answer = yield* store.reserve(held)
           if (answer._tag === "Reserved") {
             granted += estimate
@@ -101,7 +107,8 @@ describe("budget fail-open", () => {
         }
         expect(granted).toBeLessThanOrEqual(Math.max(0, limit - spentBefore) / instances + 1e-9)
         const [status] = yield* store.spend(counters)
-        expect(status!.spent).toBeCloseTo(spentBefore + granted, 6)
+        // What was last known spent (nothing known when never read), and what this instance did since.
+        expect(status!.spent).toBeCloseTo((read ? spentBefore : 0) + granted, 6)
       })
   )
 })

@@ -5,14 +5,16 @@
  * what the shared store keeps of it while away (a Redis store's record).
  *
  * An outage never renews a budget: a local store holds `1 / instances` of what was left of each limit when this
- * instance last read its counter in the shared store (`known`), so a limit spent there is spent here too; a counter
- * never read by this instance (it started during the outage) holds `1 / instances` of its limit, and one whose window
- * began since it was read holds that of a window starting from nothing, as the shared store's would. A status during
+ * instance last read its counter in the shared store (`known`), so a limit spent there is spent here too, and one whose
+ * window began since it was read holds that of a window starting from nothing, as the shared store's would. A check on
+ * a counter this instance never read (it started during the outage) is answered as under fail-closed, the store
+ * unavailable, until the shared store answers: what was spent there is not known, so nothing is safe to give. A status during
  * an outage reads what was last known spent, plus what this instance did since.
  */
 import * as Effect from "effect/Effect"
 import type * as Budget from "../../Budget.js"
-import { outage, shareOf, shareOfRemainder } from "../persistence/failOpen.js"
+import type { StoreUnavailableError } from "../../Store.js"
+import { outage, shareOfRemainder } from "../persistence/failOpen.js"
 import * as Memory from "./memory.js"
 
 /** What a counter's window had committed (spent and reserved) when this instance last read it at `at`; none unread. */
@@ -28,12 +30,15 @@ export const failOpen = (
   const outages = outage(Effect.sync(Memory.budgetStore))
   // The reservations taken in a local store, which only it can settle.
   const localHeld = new Map<string, Budget.BudgetStore["Service"]>()
-  const limitOf = (counter: Budget.LimitedCounter, at: number) => {
-    const gone = known(counter, at)
-    return gone === undefined ? shareOf(counter.limit, instances) : shareOfRemainder(counter.limit, gone, instances)
-  }
-  const reserveLocally = (held: Budget.Held) => (local: Budget.BudgetStore["Service"]) =>
-    Effect.map(
+  const limitOf = (counter: Budget.LimitedCounter, at: number) =>
+    shareOfRemainder(counter.limit, known(counter, at) ?? counter.limit, instances)
+  const reserveLocally = (held: Budget.Held) =>
+  (
+    local: Budget.BudgetStore["Service"],
+    unavailable: StoreUnavailableError
+  ): Effect.Effect<Budget.Reserved, StoreUnavailableError> =>
+    // A counter never read may have been spent to its limit: nothing is granted on it until the store answers.
+    held.counters.some((counter) => known(counter, held.at) === undefined) ? Effect.fail(unavailable) : Effect.map(
       Effect.orDie(local.reserve({
         ...held,
         counters: held.counters.map((counter) => ({ ...counter, limit: limitOf(counter, held.at) }))

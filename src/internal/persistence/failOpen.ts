@@ -5,7 +5,9 @@
  *
  * A limit that is used up (a budget's spend, a bucket's tokens) is never renewed by an outage: its local state is
  * begun at the outage's first step from what the shared store last said was left (`outage`), and an instance's share
- * is a share of that remainder (`shareOfRemainder`), not of the limit.
+ * is a share of that remainder (`shareOfRemainder`), not of the limit. A limit the instance never read there (it
+ * started during the outage) is given nothing at once: a bucket starts empty and refills at its share of the rate, a
+ * budget answers as the store would have, unavailable, until the shared store answers.
  */
 import * as Effect from "effect/Effect"
 import type { StoreUnavailableError } from "../../Store.js"
@@ -37,7 +39,7 @@ export interface Outage<L> {
    */
   readonly orLocal: <A, E>(
     shared: Effect.Effect<A, StoreUnavailableError>,
-    local: (state: L) => Effect.Effect<A, E>
+    local: (state: L, unavailable: StoreUnavailableError) => Effect.Effect<A, E>
   ) => Effect.Effect<A, E>
 }
 
@@ -52,14 +54,19 @@ export const outage = <L>(begin: Effect.Effect<L>): Outage<L> => {
     current = undefined
     return value
   }
-  const during = <A, E>(local: (state: L) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    current !== undefined ? local(current.state) : Effect.flatMap(begin, (state) => {
+  const during = <A, E>(
+    local: (state: L, unavailable: StoreUnavailableError) => Effect.Effect<A, E>,
+    unavailable: StoreUnavailableError
+  ): Effect.Effect<A, E> =>
+    current !== undefined ? local(current.state, unavailable) : Effect.flatMap(begin, (state) => {
       // Two first steps at once share the state the earlier one began.
       current ??= { state }
-      return local(current.state)
+      return local(current.state, unavailable)
     })
   return {
-    orLocal: <A, E>(shared: Effect.Effect<A, StoreUnavailableError>, local: (state: L) => Effect.Effect<A, E>) =>
-      Effect.catch(Effect.map(shared, ended), () => during(local))
+    orLocal: <A, E>(
+      shared: Effect.Effect<A, StoreUnavailableError>,
+      local: (state: L, unavailable: StoreUnavailableError) => Effect.Effect<A, E>
+    ) => Effect.catch(Effect.map(shared, ended), (unavailable) => during(local, unavailable))
   }
 }

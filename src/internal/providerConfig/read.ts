@@ -8,14 +8,14 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Redacted from "effect/Redacted"
-import type * as Result from "effect/Result"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import type * as KeyPool from "../../KeyPool.js"
 import { maskKey } from "../../LlmError.js"
 import {
   type Issue,
-  type KeyEntry,
+  KeyEntry,
   type ModelConfig,
   type ProviderConfig,
   ProviderConfigError,
@@ -28,7 +28,7 @@ import { McpServersEntry, resolve as resolveMcp } from "./mcp.js"
 import * as internalRouter from "./router.js"
 import { maxBytes, protoName, shapeIssues } from "./shape.js"
 import { isRedisUrl, StoreEntry, toOptions } from "./store.js"
-import { unknownFields } from "./unknownFields.js"
+import { type UnknownField, unknownFields } from "./unknownFields.js"
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(
@@ -74,17 +74,39 @@ const standInKey = (api: string, entry: ModelConfig["entry"]): string => {
   }
 }
 
-const readKey = (
-  entry: typeof KeyEntry.Type,
-  path: string
-): Effect.Effect<KeyPool.KeyOptions, ReadonlyArray<typeof Issue.Type>> => {
-  const options = typeof entry === "string"
-    ? {}
-    : {
-      ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
-      ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
+// A key entry's options, its key read.
+const keyOptions = (entry: typeof KeyEntry.Type, key: Redacted.Redacted<string>): KeyPool.KeyOptions =>
+  typeof entry === "string" ? { key } : {
+    key,
+    ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
+    ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
+  }
+
+/** An entry's keys read, and the issues of those that cannot be: a chunk at a time, other fibers run between. */
+function readKeys(
+  entries: ReadonlyArray<typeof KeyEntry.Type>,
+  at: string
+): Effect.Effect<{ readonly keys: Array<KeyPool.KeyOptions>; readonly issues: Array<typeof Issue.Type> }> {
+  return Effect.gen(function*() {
+    const keys: Array<KeyPool.KeyOptions> = []
+    const issues: Array<typeof Issue.Type> = []
+    for (let from = 0; from < entries.length; from += keyChunk) {
+      if (from > 0) yield* Effect.yieldNow
+      for (let k = from; k < Math.min(entries.length, from + keyChunk); k++) {
+        const entry = entries[k]!
+        const text = typeof entry === "string" ? entry : entry.key
+        // A key written in the file is taken as it is; only an `env:` one asks `Config`.
+        if (!text.startsWith("env:")) {
+          keys.push(keyOptions(entry, Redacted.make(text)))
+          continue
+        }
+        const read = yield* Effect.result(readSecret(text, `${at}.api_keys[${k}]`))
+        if (Result.isSuccess(read)) keys.push(keyOptions(entry, read.success))
+        else issues.push(...read.failure)
+      }
     }
-  return Effect.map(readSecret(typeof entry === "string" ? entry : entry.key, path), (key) => ({ key, ...options }))
+    return { keys, issues }
+  })
 }
 
 // Every leaf issue with its path; a missing field reads "is missing", as the messages of this module do.
@@ -95,20 +117,96 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
 const pathKey = (segment: PropertyKey | { readonly key: PropertyKey }): PropertyKey =>
   typeof segment === "object" ? segment.key : segment
 
+// `offset`: where an array decoded is in the whole one (a chunk of a key list), added to its index in the path.
 const toIssues =
-  (prefix: ReadonlyArray<PropertyKey>) => (error: Schema.SchemaError): ReadonlyArray<typeof Issue.Type> =>
-    formatIssues(error.issue).issues.map((issue) => ({
-      path: formatPath([...prefix, ...(issue.path ?? []).map(pathKey)]),
-      message: issue.message
-    }))
+  (prefix: ReadonlyArray<PropertyKey>, offset: number) =>
+  (error: Schema.SchemaError): ReadonlyArray<typeof Issue.Type> =>
+    formatIssues(error.issue).issues.map((issue) => {
+      const [first, ...rest] = (issue.path ?? []).map(pathKey)
+      const at = typeof first === "number" ? [first + offset] : first === undefined ? [] : [first]
+      return { path: formatPath([...prefix, ...at, ...rest]), message: issue.message }
+    })
 
 // Built per call, not at load: `ProviderConfig.ts`, which defines the schemas, imports this module before its own body
 // runs.
-const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: ReadonlyArray<PropertyKey>) =>
+const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: ReadonlyArray<PropertyKey>, offset = 0) =>
   Schema.decodeUnknownEffect(schema, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
-    Effect.mapError(toIssues(prefix)),
+    Effect.mapError(toIssues(prefix, offset)),
     Effect.result
   ) as Effect.Effect<Result.Result<S["Type"], ReadonlyArray<typeof Issue.Type>>>
+
+// A key list longer than this is decoded apart from its entry, a chunk at a time with other fibers (a server's
+// requests) run between chunks: decoded in one go, 100,000 keys hold the event loop most of a second
+// (docs/performance.md).
+const keyChunk = 2_000
+
+/** A long `api_keys` list of the entry `provider[index]`, its first key left to the entry's decode. */
+interface LongKeyList {
+  readonly provider: string
+  readonly index: number
+  readonly keys: ReadonlyArray<unknown>
+}
+
+/** The providers' JSON with each long `api_keys` list cut to its first key, and the lists cut. */
+function withoutLongKeyLists(
+  providers: unknown
+): { readonly json: unknown; readonly lists: ReadonlyArray<LongKeyList> } {
+  if (!isRecord(providers)) return { json: providers, lists: [] }
+  const lists: Array<LongKeyList> = []
+  const json: Record<string, unknown> = {}
+  for (const [provider, entries] of Object.entries(providers)) {
+    json[provider] = !Array.isArray(entries) ? entries : entries.map((entry: unknown, index) => {
+      if (!isRecord(entry) || !Array.isArray(entry.api_keys) || entry.api_keys.length <= keyChunk) return entry
+      lists.push({ provider, index, keys: entry.api_keys })
+      return { ...entry, api_keys: entry.api_keys.slice(0, 1) }
+    })
+  }
+  return { json, lists }
+}
+
+/**
+ * The keys of a long list past its first, decoded a chunk at a time, their issues and unknown fields at their place in
+ * the list.
+ */
+function decodeKeyList(list: LongKeyList): Effect.Effect<{
+  readonly keys: Result.Result<ReadonlyArray<typeof KeyEntry.Type>, ReadonlyArray<typeof Issue.Type>>
+  readonly unknown: ReadonlyArray<UnknownField>
+}> {
+  return Effect.gen(function*() {
+    const prefix = [list.provider, list.index, "api_keys"]
+    const keys: Array<typeof KeyEntry.Type> = []
+    const issues: Array<typeof Issue.Type> = []
+    const unknown: Array<UnknownField> = []
+    for (let offset = 1; offset < list.keys.length; offset += keyChunk) {
+      yield* Effect.yieldNow
+      const chunk = list.keys.slice(offset, offset + keyChunk)
+      for (const field of unknownFields(Schema.Array(KeyEntry), chunk, prefix)) {
+        const [index, ...rest] = field.path.slice(prefix.length)
+        unknown.push({ ...field, path: [...prefix, Number(index) + offset, ...rest] })
+      }
+      const decoded = yield* decode(Schema.Array(KeyEntry), chunk, prefix, offset)
+      if (Result.isSuccess(decoded)) keys.push(...decoded.success)
+      else issues.push(...decoded.failure)
+    }
+    return { keys: issues.length > 0 ? Result.fail(issues) : Result.succeed(keys), unknown }
+  })
+}
+
+/** The file decoded with its long key lists put back whole. */
+function withKeyLists(
+  file: typeof ProviderFile.Type,
+  lists: ReadonlyArray<LongKeyList>,
+  rests: ReadonlyArray<ReadonlyArray<typeof KeyEntry.Type>>
+): typeof ProviderFile.Type {
+  if (lists.length === 0) return file
+  const out: Record<string, Array<(typeof ProviderFile.Type)[string][number]>> = {}
+  for (const [provider, entries] of Object.entries(file)) out[provider] = [...entries]
+  lists.forEach((list, i) => {
+    const entry = out[list.provider]![list.index]!
+    out[list.provider]![list.index] = { ...entry, api_keys: [...(entry.api_keys ?? []), ...rests[i]!] }
+  })
+  return out
+}
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -174,8 +272,13 @@ const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Arra
 
 // The text with every secret masked (`maskKey`), longest first so a key inside another is not half masked.
 const masker = (secrets: ReadonlyArray<string>) => {
-  const longestFirst = [...secrets].sort((a, b) => b.length - a.length)
-  return (text: string): string => longestFirst.reduce((out, secret) => out.split(secret).join(maskKey(secret)), text)
+  // Sorted at the first text masked: a file that decodes masks none, and 100,000 keys take a while to sort.
+  let longestFirst: ReadonlyArray<string> | undefined
+  return (text: string): string =>
+    (longestFirst ??= [...secrets].sort((a, b) => b.length - a.length)).reduce(
+      (out, secret) => out.split(secret).join(maskKey(secret)),
+      text
+    )
 }
 
 /** Decodes a configuration from a parsed JSON value. `source` names it in errors. */
@@ -184,6 +287,8 @@ export const fromJson = (
   source = "the provider configuration"
 ): Effect.Effect<ProviderConfig, ProviderConfigError> =>
   Effect.gen(function*() {
+    // Each walk of a file apart from the others, other fibers run between them: a file of many keys takes a while.
+    yield* Effect.yieldNow
     // Before anything walks it: the masking and the decoding below recurse.
     const shape = shapeIssues(json)
     if (shape.length > 0) {
@@ -192,6 +297,7 @@ export const fromJson = (
         issues: shape.map((issue) => ({ path: formatPath(issue.path), message: issue.message }))
       })
     }
+    yield* Effect.yieldNow
     const mask = masker(secretsOf(json))
     const failure = (issues: ReadonlyArray<typeof Issue.Type>) =>
       new ProviderConfigError({
@@ -209,41 +315,50 @@ export const fromJson = (
     } = isObject
       ? json as Record<string, unknown>
       : {}
+    const cut = withoutLongKeyLists(isObject ? providersJson : json)
+    yield* Effect.yieldNow
     const unknown = [
-      ...unknownFields(ProviderFile, isObject ? providersJson : json, []),
+      ...unknownFields(ProviderFile, cut.json, []),
       ...unknownFields(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"]),
       ...(storeJson === undefined ? [] : unknownFields(StoreEntry, storeJson, ["store"])),
       ...(gatewayJson === undefined ? [] : unknownFields(GatewayEntry, gatewayJson, ["gateway"])),
       ...(mcpJson === undefined ? [] : unknownFields(McpServersEntry, mcpJson, ["mcp_servers"]))
     ]
-    for (const field of unknown) {
+    yield* Effect.yieldNow
+    const decoded = yield* decode(ProviderFile, cut.json, [])
+    const keyLists = yield* Effect.forEach(cut.lists, decodeKeyList)
+    for (const field of [...unknown, ...keyLists.flatMap((list) => list.unknown)]) {
       const path = mask(formatPath(field.path))
       const hint = field.suggestion === undefined ? "" : ` (did you mean ${field.suggestion}?)`
       yield* Effect.logWarning(`${source}: ${path}: unknown field, ignored${hint}`).pipe(
         Effect.annotateLogs({ source, path })
       )
     }
-    const decoded = yield* decode(ProviderFile, isObject ? providersJson : json, [])
     const section = yield* decode(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
     const store = storeJson === undefined ? undefined : yield* decode(StoreEntry, storeJson, ["store"])
     const gatewaySection = gatewayJson === undefined ? undefined : yield* decode(GatewayEntry, gatewayJson, ["gateway"])
     const mcpSection = mcpJson === undefined ? undefined : yield* decode(McpServersEntry, mcpJson, ["mcp_servers"])
     if (
       decoded._tag === "Failure" || section._tag === "Failure" || store?._tag === "Failure" ||
-      gatewaySection?._tag === "Failure" || mcpSection?._tag === "Failure"
+      gatewaySection?._tag === "Failure" || mcpSection?._tag === "Failure" ||
+      keyLists.some((list) => Result.isFailure(list.keys))
     ) {
       const unset = yield* Effect.all(
         envKeys(isObject ? providersJson : json, gatewayJson).map(({ path, text }) => readSecret(text, path)),
         { mode: "result" }
       )
       return yield* failure([
-        ...[decoded, section, store, gatewaySection, mcpSection].flatMap((result) =>
-          result?._tag === "Failure" ? result.failure : []
-        ),
+        ...[decoded, section, store, gatewaySection, mcpSection, ...keyLists.map((list) => list.keys)].flatMap((
+          result
+        ) => result?._tag === "Failure" ? result.failure : []),
         ...unread(unset)
       ])
     }
-    const file = decoded.success
+    const file = withKeyLists(
+      decoded.success,
+      cut.lists,
+      keyLists.map((list) => Result.isSuccess(list.keys) ? list.keys.success : [])
+    )
     const providers: Record<string, Record<string, ModelConfig>> = {}
     const issues: Array<typeof Issue.Type> = []
     for (const [provider, entries] of Object.entries(file)) {
@@ -323,12 +438,8 @@ export const fromJson = (
         if (entry.api_keys === undefined && !keyless) {
           issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
         }
-        const keys = yield* Effect.all(
-          (entry.api_keys ?? [standInKey(api, entry)]).map((key, k) => readKey(key, `${at}.api_keys[${k}]`)),
-          { mode: "result" }
-        )
-        issues.push(...unread(keys))
-        const read = keys.flatMap((key) => key._tag === "Success" ? [key.success] : [])
+        const { issues: unreadKeys, keys: read } = yield* readKeys(entry.api_keys ?? [standInKey(api, entry)], at)
+        issues.push(...unreadKeys)
         if (entry.model_name === "__proto__") {
           issues.push({ path: `${at}.model_name`, message: protoName })
         } else if (Object.hasOwn(models, entry.model_name)) {

@@ -48,13 +48,18 @@ export function shapeIssues(json: unknown): ReadonlyArray<ShapeIssue> {
       })
       break
     }
-    const entries: Array<readonly [PropertyKey, unknown]> = Array.isArray(value)
-      ? [...value.entries()]
-      : Object.entries(value)
-    // Pushed last first: taken from the stack in the file's order.
-    for (const [key, inner] of entries.reverse()) {
+    // Pushed last first: taken from the stack in the file's order. A leaf has nothing to walk: no path is made for it
+    // (a list of 100,000 keys would make as many).
+    if (Array.isArray(value)) {
+      for (let index = value.length - 1; index >= 0; index--) {
+        const inner: unknown = value[index]
+        if (typeof inner === "object" && inner !== null) pending.push({ value: inner, path: [...path, index] })
+      }
+      continue
+    }
+    for (const [key, inner] of Object.entries(value).reverse()) {
       if (key === "__proto__") issues.push({ path: [...path, key], message: protoName })
-      else pending.push({ value: inner, path: [...path, key] })
+      else if (typeof inner === "object" && inner !== null) pending.push({ value: inner, path: [...path, key] })
     }
   }
   return issues

@@ -8,10 +8,9 @@
  * body the codec cannot write (`RequestError` -> `InvalidRequestError`), an
  * error payload in a 2xx body, a reply of the wrong shape (`ShapeError` ->
  * `OutputDecodeError`), a stream request answered with one JSON body (replayed
- * as chunks) or with an HTML page (a proxy's login page), and the embedding call; and every failure of a call
- * leaves it with the call's key masked (below).
+ * as chunks) or with an HTML page (a proxy's login page), and the embedding call. Every failure of a sent call
+ * leaves the transport (`transport/providerHttp.ts`) with the credentials its request carried masked.
  */
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
@@ -26,7 +25,6 @@ import { AuthError, InvalidRequestError, type LlmError } from "../../LlmError.js
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
-import { masked } from "../llmError/mask.js"
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
@@ -386,13 +384,6 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
       )
     : Batches.embedWith(transport, { ...embeddings, provider, model: definition.model })
 
-  // A cloud credential's client sends no key: its stand-in names the credential, no secret to mask (the transport masks
-  // the token or signature it sends instead).
-  const keyed = definition.token === undefined && definition.sign === undefined
-  function secretsOf(credentials: Credentials): Secrets {
-    return keyed ? [credentials.key] : []
-  }
-
   const credential = definition.credential ?? definition.token
   function noCredential(detail: string) {
     return new AuthError({ provider, model: definition.model ?? "", reason: "credential_unavailable", detail })
@@ -403,45 +394,13 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     baseUrl: definition.baseUrl,
     timeout: transport.timeout,
     ...(credential === undefined ? {} : { credential: Effect.mapError(Effect.asVoid(credential), noCredential) }),
-    // Every failure leaves with the key masked in every field, whichever part built it.
-    chat: (request, credentials) => maskedEffect(chat(request, credentials), secretsOf(credentials)),
-    chatStream: (request, credentials) =>
-      streamFromSource(maskedSource(openSource(request, credentials), secretsOf(credentials))),
-    embed: (request, credentials) => maskedEffect(embed(request, credentials), secretsOf(credentials)),
+    // Every failure of a sent call leaves the transport with its credentials masked (`transport/providerHttp.ts`).
+    chat,
+    chatStream: (request, credentials) => streamFromSource(openSource(request, credentials)),
+    embed,
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
     embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text",
     prefill: definition.prefill === true,
-    ...(countTokens === undefined
-      ? {}
-      : {
-        countTokens: (request, credentials) => maskedEffect(countTokens(request, credentials), secretsOf(credentials))
-      })
+    ...(countTokens === undefined ? {} : { countTokens })
   })
-}
-
-// A call's failures with its key masked: every failure of a call passes through these before it leaves the adapter,
-// whichever part of it (transport, codec, stream parser) built the error, so a provider that echoes the key back (in
-// a message, a `param`, a raw body) cannot put it in a message, `Cause.pretty`, JSON or a log line.
-
-type Secrets = ReadonlyArray<Redacted.Redacted<string>>
-
-function maskWith(secrets: Secrets): (error: LlmError) => LlmError {
-  return (error) => secrets.length === 0 ? error : masked(error, secrets)
-}
-
-/** A call's failure with its key masked. */
-function maskedEffect<A>(call: Effect.Effect<A, LlmError>, secrets: Secrets): Effect.Effect<A, LlmError> {
-  return Effect.mapError(call, maskWith(secrets))
-}
-
-/** A stream's source whose opening and every pull fail with its key masked (the end of the stream passes as it is). */
-function maskedSource(
-  open: Effect.Effect<ChunkSource, LlmError>,
-  secrets: Secrets
-): Effect.Effect<ChunkSource, LlmError> {
-  const mask = maskWith(secrets)
-  return Effect.map(Effect.mapError(open, mask), (opened) => ({
-    close: opened.close,
-    pull: Effect.mapError(opened.pull, (error) => Cause.isDone(error) ? error : mask(error))
-  }))
 }

@@ -7,7 +7,8 @@
  *
  * An outage never refills a bucket: each outage's local bucket begins at `1 / instances` of the level the shared
  * bucket last answered (refilled since at its rate, as the shared one would have been), so an instance that had
- * emptied it starts its outage empty. A bucket this instance never reached in the shared store begins full.
+ * emptied it starts its outage empty. A bucket this instance never reached in the shared store (it started during the
+ * outage) begins empty too, and refills at its share of the rate: the others may have emptied it.
  */
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -36,17 +37,21 @@ function bucketOf(
     return result
   }
   const local = { key: options.key, capacity: shareOf(options.capacity, instances) }
+  // The shared bucket's level now, as last known, refilled since at its rate.
+  const levelOf = (last: Known) => {
+    const elapsed = Math.max(0, clock.currentTimeMillisUnsafe() - last.at)
+    return Math.min(options.capacity, last.level + elapsed * options.refillRate / 1000)
+  }
   const begin = Effect.gen(function*() {
     const bucket = yield* Memory.bucketStore().bucket({
       ...local,
       refillRate: shareOf(options.refillRate, instances)
     })
-    if (known !== undefined) {
-      const elapsed = Math.max(0, clock.currentTimeMillisUnsafe() - known.at)
-      const level = Math.min(options.capacity, known.level + elapsed * options.refillRate / 1000)
-      const left = shareOfRemainder(options.capacity, options.capacity - level, instances)
-      if (left < local.capacity) yield* Effect.orDie(bucket.charge(local.capacity - left))
-    }
+    // A bucket never reached in the shared store may have been emptied there: it starts empty.
+    const left = known === undefined
+      ? 0
+      : shareOfRemainder(options.capacity, options.capacity - levelOf(known), instances)
+    if (left < local.capacity) yield* Effect.orDie(bucket.charge(local.capacity - left))
     return bucket
   })
   const outages = outage(begin)

@@ -391,8 +391,9 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     return secrets
   }
 
-  // The one mask of a sent call: its failures, whichever part built them (an error answer, a 200 body's or a stream
-  // event's error, a decode error's raw excerpt), with every secret the request carried masked in every field.
+  // The one mask of a call's failures, here for every adapter (none masks its own): whichever part built them (an error
+  // answer, a 200 body's or a stream event's error, a decode error's raw excerpt), with every secret the request
+  // carried masked in every field.
   function maskOf(secrets: ReadonlyArray<Redacted.Redacted<string>>): Mask {
     return (error) => masked(error, secrets)
   }
@@ -532,23 +533,15 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     })
   }
 
+  // Unmasked: every caller is within a sent call, whose mask masks it.
   function errorAt(
     call: Call,
-    secrets: ReadonlyArray<Redacted.Redacted<string>>,
     body: unknown,
     headers: Readonly<Record<string, string | undefined>> | undefined,
     nowMillis: number,
     status?: number
   ) {
-    return fromHttpFailure({
-      provider,
-      model: call.model,
-      status,
-      headers,
-      body,
-      nowMillis,
-      secrets
-    })
+    return fromHttpFailure({ provider, model: call.model, status, headers, body, nowMillis })
   }
 
   // Sends the call and goes on with `answered` on a 2xx response (given as a
@@ -573,14 +566,19 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
         Effect.mapError(execute(outgoing), httpTransportError(call, false)),
         (response) => {
           watch.headersIn()
-          if (isOk(response.status)) {
-            const mask = maskOf(secrets)
-            return Effect.mapError(answered(response, startMillis, mask), mask)
-          }
-          return Effect.flatMap(readBounded(response), (body) =>
-            Effect.fail(
-              errorAt(call, secrets, body, response.headers, watch.clock.currentTimeMillisUnsafe(), response.status)
-            ))
+          const mask = maskOf(secrets)
+          return Effect.mapError(
+            isOk(response.status)
+              ? answered(response, startMillis, mask)
+              : Effect.flatMap(
+                readBounded(response),
+                (body) =>
+                  Effect.fail(
+                    errorAt(call, body, response.headers, watch.clock.currentTimeMillisUnsafe(), response.status)
+                  )
+              ),
+            mask
+          )
         }
       )
     }
@@ -717,9 +715,8 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
         return Effect.isEffect(parser) ? Effect.map(parser, replay) : opened(call, watch, parser, response, mask)
       }))
 
-  // Within a sent call, whose mask masks the rest of what the request carried.
-  const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) =>
-    errorAt(call, secretsOf(call, call.request), body, headers, nowMillis)
+  // Within a sent call, whose mask masks what the request carried.
+  const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
 
   return {
     provider,

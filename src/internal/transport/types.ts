@@ -144,7 +144,8 @@ export interface Transport {
   ) => Effect.Effect<ChunkSource, LlmError>
   /**
    * The error of a 2xx body that carries an error payload, or of an error event
-   * inside a stream. `nowMillis` comes from the `Clock` (`StreamStart.clock`).
+   * inside a stream. `nowMillis` comes from the `Clock` (`StreamStart.clock`). Unmasked: asked within a sent call,
+   * whose failures the transport masks.
    */
   readonly errorOf: (
     call: Call,

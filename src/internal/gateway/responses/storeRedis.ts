@@ -14,6 +14,7 @@
  * past the total, the oldest of all, in the same script.
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
@@ -134,6 +135,53 @@ return 1
   }
 )
 
+// Entries kept before the index existed, taken into it so its bounds count them. KEYS: the index's order, each one's
+// bytes, the bytes of all and of each owner. ARGV: the owners' orders' key prefix, the entries' key prefix, then the
+// ids found. An entry's bytes are its fields' (what `bytesOf` counts, near enough: its JSON's fields without their
+// names), its place in the order when Redis will forget it. How many were taken in.
+const adoptScript = Redis.script(
+  (keys: ReadonlyArray<string>, prefixes: readonly [string, string], ids: ReadonlyArray<string>) => [
+    ...keys,
+    ...prefixes,
+    ...ids
+  ],
+  {
+    numberOfKeys: (keys) => keys.length,
+    lua: `
+local order, sizes, totals = KEYS[1], KEYS[2], KEYS[3]
+local ownerPrefix, entryPrefix = ARGV[1], ARGV[2]
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local taken = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local key = entryPrefix .. id
+  local owner = redis.call("HGET", key, "owner")
+  local ttl = redis.call("PTTL", key)
+  if owner and ttl > 0 and redis.call("HEXISTS", sizes, id) == 0 then
+    local bytes = 0
+    for _, field in ipairs({ "body", "conversation", "session", "upstream", "chain" }) do
+      bytes = bytes + redis.call("HSTRLEN", key, field)
+    end
+    redis.call("ZADD", order, now + ttl, id)
+    redis.call("ZADD", ownerPrefix .. owner, now + ttl, id)
+    redis.call("HSET", sizes, id, bytes .. " " .. owner)
+    redis.call("HINCRBY", totals, "*", bytes)
+    redis.call("HINCRBY", totals, owner, bytes)
+    for _, kept in ipairs({ order, sizes, totals, ownerPrefix .. owner }) do
+      if redis.call("PTTL", kept) < ttl + 60000 then redis.call("PEXPIRE", kept, ttl + 60000) end
+    end
+    taken = taken + 1
+  end
+end
+return taken
+`
+  }
+).withReturnType<number>()
+
+// How many entries one SCAN step asks for, and so the most one adopting script takes in.
+const scanBatch = 500
+
 // KEYS: the entry, then the index (`index`). ARGV: the owner, the entries' key prefix, the owners' orders' key prefix,
 // the entry's id. Whether the owner's entry was removed.
 const removeScript = Redis.script(
@@ -175,7 +223,39 @@ export const make = (store: Store.Store, options: StoreOptions = {}): Service =>
   const keysOf = (id: string) => [keyOf(id), `${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`]
   const put = connection.eval(putScript)
   const remove = connection.eval(removeScript)
+  const adoptBatch = connection.eval(adoptScript)
   const bounds = boundsOf(options)
+  // Entries an older version kept without the index: taken into it beside the first write, a SCAN batch at a time, so
+  // the bounds count them from then on (not only once they expire). Done once per store, tried again after a failure;
+  // beside, not before, so a write Redis answers late is still sent.
+  let adoption: "none" | "running" | "done" = "none"
+  const adopt = Effect.suspend(() => {
+    if (adoption !== "none") return Effect.void
+    adoption = "running"
+    const step = (cursor: string): Effect.Effect<void, Store.StoreUnavailableError> =>
+      Effect.flatMap(
+        connection.send<readonly [string, ReadonlyArray<string>]>(
+          "SCAN",
+          cursor,
+          "MATCH",
+          `${entryPrefix}*`,
+          "COUNT",
+          String(scanBatch)
+        ),
+        ([next, found]) => {
+          const ids = found.map((key) => key.slice(entryPrefix.length))
+          const batch = ids.length === 0
+            ? Effect.void
+            : adoptBatch(
+              [`${indexOf}order`, `${indexOf}sizes`, `${indexOf}bytes`],
+              [prefixes[1], entryPrefix] as const,
+              ids
+            )
+          return next === "0" ? batch : Effect.andThen(batch, step(next))
+        }
+      )
+    return Effect.onExit(step("0"), (exit) => Effect.sync(() => adoption = Exit.isSuccess(exit) ? "done" : "none"))
+  })
   return {
     bounds,
     put: (id, owner, response) =>
@@ -192,7 +272,7 @@ export const make = (store: Store.Store, options: StoreOptions = {}): Service =>
           chain: response.chain ?? 1
         }
         const limits = { bytes, maxKeyBytes: keyBound(bounds, owner), maxBytes: bounds.maxBytes }
-        return Effect.as(put(keysOf(id), entry, limits, prefixes, id), true)
+        return Effect.as(Effect.all([adopt, put(keysOf(id), entry, limits, prefixes, id)], { concurrency: 2 }), true)
       }),
     get: (id, owner) =>
       Effect.map(

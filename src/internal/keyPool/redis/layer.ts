@@ -21,7 +21,7 @@ export const leaseStore = (store: Store.Store): KeyPool.LeaseStore["Service"] =>
     loads: ({ ids, key }) => Effect.sync(() => Published.make(connection, key, ids))
   }
   return connection.onUnavailable === "fail-open"
-    ? failOpen(shared, Memory.leaseStore(connection.scope), connection.instances)
+    ? failOpen(shared, () => Memory.leaseStore(connection.scope), connection.instances)
     : shared
 }
 
