@@ -19,7 +19,8 @@ import {
 } from "../../src/internal/gateway/responses/store.js"
 import { layerStoreRedis } from "../../src/internal/gateway/responses/storeRedis.js"
 import { responsesStoreContract } from "../contract/responsesStore.js"
-import { redisInstances } from "../utils/sharedStore.js"
+import { redisServer } from "../utils/redisServer.js"
+import { connected, redisInstances } from "../utils/sharedStore.js"
 
 function built<E, R>(layer: Layer.Layer<StoredResponses, E, R>): Effect.Effect<Service, E, R | Scope.Scope> {
   return Effect.map(Layer.build(layer), (context) => Context.get(context, StoredResponses))
