@@ -6,10 +6,13 @@
  * `tools` (and its team's), or every tool on a gateway without keys, and the governance of its calls
  * (`Endpoint.Governed`: its key's budget and rate limit, its log entry, the gateway's metrics). A body declared larger
  * than the gateway takes is
- * 413, a server not configured (or not reached) 404.
+ * 413, a server not configured (or not reached) 404. The endpoints get the request without its `Origin`: the guard
+ * has judged it (the gateway's own origin, or none), and `McpServer` refuses every origin it is not given a list of.
  */
 import * as Effect from "effect/Effect"
+import * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Errors from "../openai/errors.js"
 import type * as Serving from "../serving.js"
 import { refusal, tooLarge } from "../serving.js"
@@ -19,6 +22,13 @@ import * as Endpoint from "./endpoint.js"
 /** The paths of the MCP endpoints. */
 export const paths = ["/mcp", "/mcp/:server"] as const
 
+// `request` without its `Origin`, which the guard has accepted.
+function withoutOrigin(request: HttpServerRequest.HttpServerRequest) {
+  return request.headers["origin"] === undefined
+    ? request
+    : request.modify({ headers: Headers.remove(request.headers, "origin") })
+}
+
 /** The routes of `endpoints`, served through `serving`. */
 export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints) {
   const { maxBodyBytes } = serving.options
@@ -27,6 +37,7 @@ export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints) 
       return Effect.succeed(refusal(entry, tooLarge(maxBodyBytes)))
     }
     return endpoints.http.pipe(
+      Effect.updateService(HttpServerRequest.HttpServerRequest, withoutOrigin),
       Effect.provideService(Endpoint.Visible, entry.caller?.tools ?? Allow.everything),
       Effect.provideService(Endpoint.Governed, {
         reserve: (tool, price) => serving.options.auth.reserve(entry.caller, tool, price),
