@@ -223,7 +223,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/v1beta/models/*", GeminiModels.route(serving)),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
     ...BalancedCallRoutes.routes(serving),
-    ...(options.mcp === undefined ? [] : McpRoute.routes(serving, options.mcp)),
+    ...(options.mcp === undefined ? [] : McpRoute.routes(serving, options.mcp, options.mcpSessions)),
     ...AdminPins.routes(serving, options.mcpPins),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
