@@ -2,9 +2,9 @@
  * Codex CLI (the `@openai/codex` devDependency, headless: `codex exec`) pointed at `serve`'s `/mcp` as its MCP server
  * (`mcp_servers.<name>.url`, the gateway key from `bearer_token_env_var`) with the simulator behind the same `serve`
  * as its model (a scratch working directory, and Codex's approvals and sandbox bypassed: headless, `codex exec`
- * refuses an MCP call that would need an approval): the tools Codex offers its model are those the key allows (`files__read`), never the denied one
- * (`files__write`); the simulated model calls the allowed tool, Codex calls it through `/mcp`, and it reaches the
- * upstream (the gateway's log line of the call names it).
+ * refuses an MCP call that would need an approval): the tools Codex offers its model are those the key allows
+ * (`files__read`), never the denied one (`files__write`); the simulated model calls the allowed tool, Codex calls it
+ * through `/mcp`, and it reaches the upstream (the gateway's log line of the call names it).
  */
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
