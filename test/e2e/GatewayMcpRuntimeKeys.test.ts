@@ -88,3 +88,36 @@ it.live(
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )
+
+it.live(
+  "GET /admin/keys shows provider.json's keys' tools as it shows those of the admin API's (null: none)",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const files = yield* namedTools(["read"])
+      const database = { sqlite: join(mkdtempSync(join(tmpdir(), "mcp-config-key-tools-")), "gateway.db") }
+      const gateway = yield* gatewayOn(simulator, database, {
+        mcp_servers: { files: { url: files } },
+        gateway: {
+          keys: [{ name: "fixed", key: configKey, tools: ["files__read", "calc__*"] }, {
+            name: "bare",
+            key: "gw-config-key-without-tools-0001"
+          }],
+          admin_keys: [{ name: "ops", key: adminKey }]
+        }
+      })
+      const made = yield* call(gateway.url, "POST", "/admin/keys", { name: "made", tools: ["files__*"] })
+      expect(made.status).toBe(201)
+      const keys = yield* call(gateway.url, "GET", "/admin/keys")
+      const shown = (keys.body.data ?? []) as ReadonlyArray<{ readonly name: string; readonly tools?: unknown }>
+      expect(shown.map((key) => [key.name, key.tools])).toEqual([
+        ["fixed", ["files__read", "calc__*"]],
+        ["bare", null],
+        ["made", ["files__*"]]
+      ])
+      const one = yield* call(gateway.url, "GET", "/admin/keys/config:fixed")
+      expect((one.body as { readonly tools?: unknown }).tools).toEqual(["files__read", "calc__*"])
+      expect(yield* listed(gateway.url, configKey)).toEqual(["files__read"])
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)

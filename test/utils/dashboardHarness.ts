@@ -41,8 +41,12 @@ export const screenshot = (page: Page, name: string) =>
   })
 
 // Three deployments: `sim` answers (priced, so it costs), `slow` holds its streams open after two chunks, `flaky`
-// fails.
-const configJson = (simulator: Simulator.Simulator, gateway: Record<string, unknown> | undefined) => {
+// fails; `sections` are more of the file's sections (`mcp_servers`).
+const configJson = (
+  simulator: Simulator.Simulator,
+  gateway: Record<string, unknown> | undefined,
+  sections: Record<string, unknown>
+) => {
   const deployment = (model: string, maxConcurrency: number, fault?: string) => ({
     model_name: model,
     base_url: `${simulator.url}/v1`,
@@ -54,11 +58,16 @@ const configJson = (simulator: Simulator.Simulator, gateway: Record<string, unkn
     sim: [deployment("gpt-4o-mini", 8)],
     slow: [deployment("gpt-4o", 4, "stall=2")],
     flaky: [deployment("sim-small", 4, "status=500")],
-    ...(gateway === undefined ? {} : { gateway })
+    ...(gateway === undefined ? {} : { gateway }),
+    ...sections
   }
 }
 
-export const serve = (gateway: Record<string, unknown> | undefined, extra?: Partial<Gateway.Options>) =>
+export const serve = (
+  gateway: Record<string, unknown> | undefined,
+  extra?: Partial<Gateway.Options>,
+  sections: Record<string, unknown> = {}
+) =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({
       apiKeys: [providerKey],
@@ -66,7 +75,7 @@ export const serve = (gateway: Record<string, unknown> | undefined, extra?: Part
       latency: "15 millis",
       timeToFirstToken: "25 millis"
     })
-    const config = yield* ProviderConfig.fromJson(configJson(simulator, gateway))
+    const config = yield* ProviderConfig.fromJson(configJson(simulator, gateway, sections))
     return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, ...extra })
   })
 

@@ -42,6 +42,7 @@ import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import type * as Sql from "../persistence/sql.js"
 import * as AdminKeys from "./admin/keys.js"
+import * as AdminMcpServers from "./admin/mcpServers.js"
 import * as AdminPins from "./admin/pins.js"
 import * as AdminSpend from "./admin/spend.js"
 import * as AnthropicRoute from "./anthropic/route.js"
@@ -223,8 +224,9 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/v1beta/models/*", GeminiModels.route(serving)),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
     ...BalancedCallRoutes.routes(serving),
-    ...(options.mcp === undefined ? [] : McpRoute.routes(serving, options.mcp)),
+    ...(options.mcp === undefined ? [] : McpRoute.routes(serving, options.mcp, options.mcpSessions)),
     ...AdminPins.routes(serving, options.mcpPins),
+    ...AdminMcpServers.routes(serving, options.mcp, options.mcpPins),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),

@@ -68,6 +68,7 @@ import * as RuntimeKeys from "./keys/runtime.js"
 import * as KeyStore from "./keys/store.js"
 import * as McpEndpoint from "./mcp/endpoint.js"
 import * as McpPins from "./mcp/pins.js"
+import * as McpSessions from "./mcp/sessions.js"
 import type { Entry } from "./observe/record.js"
 
 const defaultHost = "127.0.0.1"
@@ -353,6 +354,9 @@ export function make(
       lasting.metrics.mcpToolHeld
     )
 
+    // The MCP sessions, for the gateway's life: in its database, so that every instance answers them, else in memory.
+    const mcpSessions = stored === undefined ? McpSessions.memoryStore() : McpSessions.sqlStore(stored)
+
     // `effect` with the gateway's services, in the generation's scope (not the gateway's, which `services` holds), so
     // that what a generation starts (an MCP server's process) ends with it.
     function withServices<A, E>(effect: Effect.Effect<A, E, Scope.Scope | HttpClient.HttpClient>) {
@@ -406,7 +410,8 @@ export function make(
             mcp: Object.keys(config.mcpServers ?? {}).length === 0
               ? undefined
               : yield* McpEndpoint.make(config.mcpServers!, mcpPins),
-            mcpPins
+            mcpPins,
+            mcpSessions
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }

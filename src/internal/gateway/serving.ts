@@ -24,6 +24,7 @@ import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
 import type * as McpEndpoint from "./mcp/endpoint.js"
 import type * as McpPins from "./mcp/pins.js"
+import type * as McpSessions from "./mcp/sessions.js"
 import * as Logs from "./observe/record.js"
 import type * as RequestLog from "./observe/requestLog.js"
 import type { Drain } from "./server.js"
@@ -52,6 +53,8 @@ export interface AppOptions {
   readonly mcp: McpEndpoint.Endpoints | undefined
   /** The MCP tools' pins, kept for the gateway's life (`/admin/mcp/pins`). */
   readonly mcpPins: McpPins.Pins
+  /** Where the MCP sessions are recorded, for the gateway's life (its database, else its memory). */
+  readonly mcpSessions: McpSessions.SessionStore
 }
 
 /** A JSON answer with `status`. */

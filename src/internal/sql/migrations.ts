@@ -182,6 +182,18 @@ export const migrations = {
       held_at BIGINT,
       PRIMARY KEY (server, tool)
     )`
+  ),
+  // The MCP sessions the gateway started (docs/mcp.md): what any instance needs to answer one, a client's
+  // `initialize` parameters (never a credential), and when it started, so that old ones are forgotten.
+  "10_mcp_sessions": statements(
+    `CREATE TABLE mcp_sessions (
+      id TEXT PRIMARY KEY,
+      path TEXT NOT NULL,
+      caller TEXT,
+      initialize TEXT NOT NULL,
+      started_at BIGINT NOT NULL
+    )`,
+    "CREATE INDEX mcp_sessions_by_start ON mcp_sessions (started_at)"
   )
 }
 

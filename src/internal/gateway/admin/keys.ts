@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { randomBytes } from "node:crypto"
+import type { KeyInfo } from "../../../Gateway.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { periodName } from "../../budget/window.js"
 import * as Errors from "../errorAnswer.js"
@@ -107,13 +108,14 @@ const keyView = (key: KeyRecord) => ({
   previous_key_valid_until: seconds(key.previous.at(-1)?.until)
 })
 
-const configView = (key: { readonly name: string; readonly models: ReadonlyArray<string> | undefined }) => ({
+const configView = (key: KeyInfo) => ({
   id: Auth.configKeyId(key.name),
   object: "gateway.key",
   name: key.name,
   source: "provider.json",
   read_only: true,
-  models: key.models ?? null
+  models: key.models ?? null,
+  tools: key.tools ?? null
 })
 
 const teamView = (team: TeamRecord) => ({

@@ -327,11 +327,12 @@ export const withQueryKey = (
   return key === null || key === "" ? headers : { ...headers, "x-goog-api-key": key }
 }
 
-const info = (name: string, sha256: Buffer, admin: boolean, models: ReadonlyArray<string> | undefined): KeyInfo => ({
+const info = (name: string, sha256: Buffer, admin: boolean, key: Pick<Key, "models" | "tools">): KeyInfo => ({
   name,
   sha256: sha256.toString("hex"),
   admin,
-  models
+  models: key.models,
+  tools: key.tools
 })
 
 /**
@@ -447,13 +448,13 @@ export const make = (
         budget,
         defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens
       })
-      infos.push(info(key.name, sha256, false, key.models))
+      infos.push(info(key.name, sha256, false, key))
     }
     for (const [index, key] of adminKeys.entries()) {
       const sha256 = add(`adminKeys[${index}]`, key.name, key.key)
       if (sha256 === undefined) continue
       admins.push({ name: key.name, digest: sha256 })
-      infos.push(info(key.name, sha256, true, undefined))
+      infos.push(info(key.name, sha256, true, { models: undefined, tools: undefined }))
     }
     const refused = OptionsErrors.all(problems)
     if (refused !== undefined) return yield* refused

@@ -64,6 +64,12 @@ export class Governed extends Context.Service<Governed, Governance>()("effect-ll
 export interface Endpoints {
   /** The servers served, by name: those that answered when the configuration was built. */
   readonly servers: ReadonlyArray<string>
+  /** Each server served, with its price and the tools the gateway took from it (`GET /admin/mcp/servers`). */
+  readonly catalog: ReadonlyArray<{
+    readonly name: string
+    readonly price: number
+    readonly tools: ReadonlyArray<McpSchema.Tool>
+  }>
   /** The answer to a request on those paths (`Visible` read from its context); a path of no server fails. */
   readonly http: Effect.Effect<
     HttpServerResponse.HttpServerResponse,
@@ -326,6 +332,11 @@ export const make = Effect.fnUntraced(function*(
   }
   return {
     servers: upstreams.map((server) => server.upstream.name),
+    catalog: upstreams.map((server) => ({
+      name: server.upstream.name,
+      price: server.price,
+      tools: server.upstream.tools
+    })),
     http: router.asHttpEffect()
   } satisfies Endpoints
 })

@@ -6,27 +6,47 @@
  * `tools` (and its team's), or every tool on a gateway without keys, and the governance of its calls
  * (`Endpoint.Governed`: its key's budget and rate limit, its log entry, the gateway's metrics). A body declared larger
  * than the gateway takes is
- * 413, a server not configured (or not reached) 404.
+ * 413, a server not configured (or not reached) 404. A session is answered on any instance and across reloads
+ * (`sessions.ts`). The endpoints get the request without its `Origin`: the guard
+ * has judged it (the gateway's own origin, or none), and `McpServer` refuses every origin it is not given a list of.
  */
 import * as Effect from "effect/Effect"
+import * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Errors from "../errorAnswer.js"
 import type * as Serving from "../serving.js"
 import { refusal, tooLarge } from "../serving.js"
 import * as Allow from "./allow.js"
 import * as Endpoint from "./endpoint.js"
+import * as Sessions from "./sessions.js"
 
 /** The paths of the MCP endpoints. */
 export const paths = ["/mcp", "/mcp/:server"] as const
 
-/** The routes of `endpoints`, served through `serving`. */
-export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints) {
+// `request` without its `Origin`, which the guard has accepted.
+function withoutOrigin(request: HttpServerRequest.HttpServerRequest) {
+  return request.headers["origin"] === undefined
+    ? request
+    : request.modify({ headers: Headers.remove(request.headers, "origin") })
+}
+
+/**
+ * The routes of `endpoints`, served through `serving`, their sessions (`Sessions`) recorded in `sessions`, which every
+ * configuration (and every instance on the gateway's database) shares.
+ */
+export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints, sessions: Sessions.SessionStore) {
   const { maxBodyBytes } = serving.options
+  const held = Sessions.make(sessions)
   const answer = serving.served(({ entry, request }) => {
     if (Number(request.headers["content-length"]) > maxBodyBytes) {
       return Effect.succeed(refusal(entry, tooLarge(maxBodyBytes)))
     }
-    return endpoints.http.pipe(
+    return held.answer(endpoints.http, {
+      request: withoutOrigin(request),
+      path: entry.path,
+      caller: entry.caller?.id ?? null
+    }).pipe(
       Effect.provideService(Endpoint.Visible, entry.caller?.tools ?? Allow.everything),
       Effect.provideService(Endpoint.Governed, {
         reserve: (tool, price) => serving.options.auth.reserve(entry.caller, tool, price),

@@ -2,7 +2,8 @@
  * The dashboard's page (`GET /dashboard`): plain HTML, CSS and script, no
  * build step. It carries no data: its script (`browser/live.js`) polls `dashboard/data` every
  * second and draws the tables from it (deployments, keys, budgets) with `textContent` (no markup is built
- * from data), and its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend. When
+ * from data), its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend, and its MCP section
+ * (`browser/mcp.js`) the MCP servers, their tools' pin states and calls (`GET /admin/mcp/servers`). When
  * the data answers 401 or 403 it says where the admin key is (provider.json's, or `serve`'s admin token) and,
  * for a key it refused, the gateway's message, with a field for the key; it keeps the key in `sessionStorage`
  * (gone with the tab) and sends it as `Authorization: Bearer`.
@@ -95,9 +96,22 @@ export const page = `<!doctype html>
     </table>
   </div>
   ${spendSection}
+  <section id="mcp" data-testid="mcp" hidden>
+    <h2>MCP servers</h2>
+    <table>
+      <thead><tr>
+        <th class="text">Server</th><th class="text">Tool</th><th class="text">State</th><th>Price</th><th>Calls</th>
+        <th>Errors</th><th>Spend</th>
+      </tr></thead>
+      <tbody id="mcp-tools" data-testid="mcp-tools"></tbody>
+    </table>
+    <p id="mcp-no-log" class="muted" data-testid="mcp-no-log" hidden>This gateway keeps no request log (it has no
+      database), so its tools' calls are not counted here.</p>
+  </section>
 </main>
 <script>${script("live.js")}</script>
 <script>${script("spend.js")}</script>
+<script>${script("mcp.js")}</script>
 </body>
 </html>
 `

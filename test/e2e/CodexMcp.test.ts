@@ -1,0 +1,153 @@
+/**
+ * Codex CLI (the `@openai/codex` devDependency, headless: `codex exec`) pointed at `serve`'s `/mcp` as its MCP server
+ * (`mcp_servers.<name>.url`, the gateway key from `bearer_token_env_var`) with the simulator behind the same `serve`
+ * as its model (a scratch working directory, and Codex's approvals and sandbox bypassed: headless, `codex exec`
+ * refuses an MCP call that would need an approval): the tools Codex offers its model are those the key allows
+ * (`files__read`), never the denied one (`files__write`); the simulated model calls the allowed tool, Codex calls it
+ * through `/mcp`, and it reaches the upstream (the gateway's log line of the call names it).
+ */
+import { expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as Http from "node:http"
+import { createRequire } from "node:module"
+import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Serve from "../../src/cli/serve.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitFirstLine, envWithoutKeys, spawnProcess, startInProcess } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
+import { namedTools } from "../utils/mcpUpstreams.js"
+import { providerFile } from "../utils/serveCluster.js"
+
+const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
+const providerKey = "sk-provider-codex-mcp-0001"
+const agentKey = "gw-codex-mcp-agent-0001"
+
+interface Offered {
+  readonly name?: string
+  readonly tools?: ReadonlyArray<Offered>
+}
+
+/** A loopback proxy to `target` that keeps the JSON bodies of the requests to `/v1/responses`. */
+const recording = (target: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() => {
+      const bodies: Array<string> = []
+      const goal = new URL(target)
+      const http = Http.createServer((request, response) => {
+        const chunks: Array<Buffer> = []
+        request.on("data", (chunk: Buffer) => chunks.push(chunk))
+        request.on("end", () => {
+          const body = Buffer.concat(chunks)
+          if (request.url?.startsWith("/v1/responses")) bodies.push(body.toString("utf8"))
+          const forwarded = Http.request({
+            host: goal.hostname,
+            port: goal.port,
+            method: request.method,
+            path: request.url,
+            headers: { ...request.headers, host: goal.host }
+          }, (answer) => {
+            response.writeHead(answer.statusCode ?? 502, answer.headers)
+            answer.pipe(response)
+          })
+          forwarded.on("error", () => response.destroy())
+          forwarded.end(body)
+        })
+      })
+      return new Promise<{ readonly http: Http.Server; readonly bodies: Array<string> }>((resolve) =>
+        http.listen(0, "127.0.0.1", () => resolve({ http, bodies }))
+      )
+    }),
+    ({ http }) =>
+      Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          http.closeAllConnections()
+          http.close(() => resolve())
+        })
+      )
+  ).pipe(Effect.map(({ bodies, http }) => ({
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    bodies
+  })))
+
+it.live(
+  "codex exec lists and calls the tool its key allows at serve's /mcp, and never sees the denied one",
+  () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-mcp-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const home = path.join(dir, "codex-home")
+      const work = path.join(dir, "work")
+      fs.mkdirSync(home)
+      fs.mkdirSync(work)
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const files = yield* namedTools(["read", "write"])
+      const file = yield* providerFile({
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
+        mcp_servers: { files: { url: files } },
+        gateway: { keys: [{ name: "agent", key: agentKey, tools: ["files__read"] }] }
+      })
+      const serving = yield* startInProcess((io) =>
+        Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
+      )
+      const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
+      const models = yield* recording(url)
+      fs.writeFileSync(
+        path.join(home, "config.toml"),
+        [
+          `model = "gpt-4o-mini"`,
+          `model_provider = "gateway"`,
+          ``,
+          `[model_providers.gateway]`,
+          `name = "gateway"`,
+          `base_url = "${models.url}/v1"`,
+          `wire_api = "responses"`,
+          `env_key = "GATEWAY_KEY"`,
+          ``,
+          `[mcp_servers.gw]`,
+          `url = "${url}/mcp"`,
+          `bearer_token_env_var = "GATEWAY_KEY"`,
+          ``
+        ].join("\n")
+      )
+      const codex = yield* spawnProcess(
+        process.execPath,
+        [
+          codexBin,
+          "exec",
+          "--skip-git-repo-check",
+          "--dangerously-bypass-approvals-and-sandbox",
+          "Read the file with the mcp__gw__files__read tool."
+        ],
+        { cwd: work, env: { ...envWithoutKeys(), CODEX_HOME: home, GATEWAY_KEY: agentKey }, timeoutMs: 150_000 }
+      )
+      expect(codex.code, `codex exec's stderr:\n${codex.stderr}`).toBe(0)
+      // What Codex offered its model: the gateway's tools under its `mcp__gw` namespace, only the allowed one.
+      expect(models.bodies.length).toBeGreaterThanOrEqual(2)
+      for (const body of models.bodies) {
+        const tools = (JSON.parse(body) as { readonly tools: ReadonlyArray<Offered> }).tools
+        const namespace = tools.find((tool) => tool.name === "mcp__gw")
+        expect(namespace?.tools?.map((tool) => tool.name)).toEqual(["files__read"])
+        expect(body).not.toContain("files__write")
+      }
+      // The simulated model called it (by the name the user's text gives), Codex called it through `/mcp`, and the
+      // gateway logged the call of the upstream's `read` for the agent's key.
+      const calls = yield* eventually(
+        "serve's log line of the MCP call",
+        Effect.sync(() =>
+          serving.stderr().split("\n").filter((line) => line.startsWith("{"))
+            .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
+            .filter((line) => line["mcp_server"] !== undefined)
+        ),
+        (lines) => lines.length >= 1
+      )
+      expect(calls.map((line) => [line["path"], line["mcp_server"], line["mcp_tool"], line["key_name"]])).toEqual([
+        ["/mcp", "files", "read", "agent"]
+      ])
+      // And the upstream's answer (its tool's name) went back to the model as the call's output.
+      expect(models.bodies.at(-1)).toMatch(/"type":"function_call_output".*"text":"read"/)
+    }).pipe(Effect.scoped),
+  200_000
+)

@@ -1,0 +1,154 @@
+/**
+ * The dashboard's MCP section in a real headless Chromium: a gateway with a SQLite database and two MCP servers
+ * (one priced), calls made by a key, a tool whose definition changed held at a reload; the page shows each tool's
+ * state, price, calls, errors and spend as `GET /admin/mcp/servers` gives them. Without a database, the tools without
+ * figures and the page saying why.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Effect from "effect/Effect"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import type { Page } from "playwright-core"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import {
+  adminKey,
+  appKey,
+  browser,
+  type Cell,
+  type DomDocument,
+  formMessage,
+  keyed,
+  screenshot,
+  serve,
+  submitKey
+} from "../utils/dashboardHarness.js"
+import { changingServer, effectServer, type ListedTool } from "../utils/mcpUpstreams.js"
+
+// The MCP section's rows, by qualified tool name, each cell by its test id; and whether it says there is no log.
+interface McpReading {
+  readonly shown: boolean
+  readonly tools: Readonly<Record<string, Readonly<Record<string, Cell>>>>
+  readonly noLog: boolean
+}
+
+const readMcp = (page: Page) =>
+  Effect.promise((): Promise<McpReading> =>
+    page.evaluate(() => {
+      const document = (globalThis as unknown as { readonly document: DomDocument }).document
+      const tools: Record<string, Record<string, { text: string; value: number | undefined }>> = {}
+      for (const row of Array.from(document.querySelectorAll("tr[data-testid=mcp-tool]"))) {
+        const cells: Record<string, { text: string; value: number | undefined }> = {}
+        for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
+          const value = cell.dataset["value"]
+          cells[cell.dataset["testid"]!] = {
+            text: cell.textContent ?? "",
+            value: value === undefined ? undefined : Number(value)
+          }
+        }
+        tools[row.dataset["tool"]!] = cells
+      }
+      const hidden = (id: string) =>
+        (document.querySelector(`[data-testid=${id}]`) as unknown as { readonly hidden: boolean } | null)?.hidden ??
+          true
+      return { shown: !hidden("mcp"), tools, noLog: !hidden("mcp-no-log") }
+    })
+  )
+
+const readMcpUntil = (page: Page, done: (reading: McpReading) => boolean) =>
+  Effect.gen(function*() {
+    let reading = yield* readMcp(page)
+    for (let i = 0; i < 300 && !done(reading); i++) {
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      reading = yield* readMcp(page)
+    }
+    return reading
+  })
+
+// The app key's calls, as the official SDK's client makes them.
+const callAll = (url: string, calls: ReadonlyArray<readonly [string, Record<string, unknown>]>) =>
+  Effect.promise(async () => {
+    const client = new Client({ name: "dashboard-mcp", version: "1.0.0" })
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${appKey}` } }
+      })
+    )
+    try {
+      for (const [name, args] of calls) await client.callTool({ name, arguments: args })
+    } finally {
+      await client.close()
+    }
+  })
+
+const lookup = (description: string): ListedTool => ({ name: "lookup", description })
+
+const openDashboard = (url: string) =>
+  Effect.gen(function*() {
+    const { context } = yield* browser
+    const page = yield* Effect.promise(() => context.newPage())
+    yield* Effect.promise(() => page.goto(`${url}/dashboard`))
+    yield* formMessage(page, "admin key")
+    yield* submitKey(page, adminKey)
+    return page
+  })
+
+describe("Gateway dashboard's MCP section in headless Chromium", () => {
+  it.live("shows each tool's state, price, calls, errors and spend from the request log", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(Path.join(tmpdir(), "dashboard-mcp-db-"))),
+        (made) => Effect.promise(() => rm(made, { recursive: true, force: true }))
+      )
+      const tools = { current: [lookup("Looks a word up."), { name: "other", description: "Another." }] }
+      const docs = yield* changingServer(tools)
+      const files = yield* effectServer
+      const gateway = yield* serve(
+        { keys: [{ ...keyed.keys[0]!, tools: ["*"] }], admin_keys: keyed.admin_keys },
+        { database: { sqlite: Path.join(dir, "gateway.db") } },
+        { mcp_servers: { docs: { url: docs.url, price_per_call: 0.01 }, files: { url: files.url } } }
+      )
+      yield* callAll(gateway.url, [
+        ["docs__other", {}],
+        ["docs__other", {}],
+        ["files__read", { path: "a" }],
+        ["files__fail", { path: "b" }]
+      ])
+      tools.current = [lookup("Looks a word up, then mails it away."), { name: "other", description: "Another." }]
+      yield* gateway.reload
+
+      const page = yield* openDashboard(gateway.url)
+      const reading = yield* readMcpUntil(page, (seen) => seen.tools["docs__other"]?.["calls"]?.value === 2)
+      yield* screenshot(page, "mcp.png")
+      expect(reading.shown).toBe(true)
+      expect(reading.noLog).toBe(false)
+      const row = (tool: string) => {
+        const cells = reading.tools[tool]!
+        return [
+          cells["state"]!.text,
+          cells["price"]!.text,
+          cells["calls"]!.text,
+          cells["errors"]!.text,
+          cells["spend"]!.text
+        ]
+      }
+      expect(Object.keys(reading.tools)).toEqual(["docs__lookup", "docs__other", "files__read", "files__fail"])
+      expect(row("docs__lookup")).toEqual(["held", "$0.01", "0", "0", "$0"])
+      expect(row("docs__other")).toEqual(["served", "$0.01", "2", "0", "$0.02"])
+      expect(row("files__read")).toEqual(["served", "\u2013", "1", "0", "$0"])
+      expect(row("files__fail")).toEqual(["served", "\u2013", "1", "1", "$0"])
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), { timeout: 90_000 })
+
+  it.live("without a database: the tools without figures, and why", () =>
+    Effect.gen(function*() {
+      const files = yield* effectServer
+      const gateway = yield* serve(keyed, undefined, { mcp_servers: { files: { url: files.url } } })
+      const page = yield* openDashboard(gateway.url)
+      const reading = yield* readMcpUntil(page, (seen) => seen.shown)
+      expect(reading.noLog).toBe(true)
+      expect(reading.tools["files__read"]?.["calls"]?.text).toBe("\u2013")
+      expect(reading.tools["files__read"]?.["state"]?.text).toBe("served")
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), { timeout: 90_000 })
+})

@@ -1,0 +1,191 @@
+/**
+ * MCP sessions (2025-11-25) that any gateway instance answers: two `serve` instances on one Postgres behind a
+ * round-robin balancer serve one official SDK client, each of its requests going to the other instance from the one
+ * before; and one gateway (no database) answers a session across a reload. A session is its key's and its path's
+ * only: another key, or another path, naming it is answered as an unknown session (404).
+ */
+import { expect, it } from "@effect/vitest"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Serve from "../../src/cli/serve.js"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { awaitFirstLine, startInProcess } from "../utils/cliHarness.js"
+import { namedTools } from "../utils/mcpUpstreams.js"
+import { postgresServer } from "../utils/postgresServer.js"
+import { providerFile } from "../utils/serveCluster.js"
+
+const providerKey = "sk-provider-mcp-sessions-0001"
+const agentKey = "gw-mcp-sessions-agent-0001"
+const otherKey = "gw-mcp-sessions-other-0001"
+
+/**
+ * A balancer on loopback that sends each request to the next of `targets` in turn (its `Host` set to the target's, as
+ * a proxy does); how many requests naming a session each target was sent.
+ */
+const roundRobin = (targets: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.promise(() => {
+      const sessionRequests = targets.map(() => 0)
+      let next = 0
+      const http = Http.createServer((request, response) => {
+        const index = next++ % targets.length
+        if (request.headers["mcp-session-id"] !== undefined) sessionRequests[index]! += 1
+        const target = new URL(targets[index]!)
+        const forwarded = Http.request({
+          host: target.hostname,
+          port: target.port,
+          method: request.method,
+          path: request.url,
+          headers: { ...request.headers, host: target.host }
+        }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers)
+          answer.pipe(response)
+        })
+        forwarded.on("error", () => response.destroy())
+        request.pipe(forwarded)
+      })
+      return new Promise<{ readonly http: Http.Server; readonly sessionRequests: Array<number> }>((resolve) =>
+        http.listen(0, "127.0.0.1", () => resolve({ http, sessionRequests }))
+      )
+    }),
+    ({ http }) =>
+      Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          http.closeAllConnections()
+          http.close(() => resolve())
+        })
+      )
+  ).pipe(Effect.map(({ http, sessionRequests }) => ({
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    sessionRequests
+  })))
+
+/** An official SDK client of `url`'s `/mcp` with `key`, connected (its session started), closed with the scope. */
+const connected = (url: string, key?: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = new Client({ name: "mcp-sessions", version: "1.0.0" })
+      const transport = new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+        requestInit: key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } }
+      })
+      await client.connect(transport)
+      return { client, transport }
+    }),
+    ({ client }) => Effect.promise(() => client.close())
+  )
+
+/** A `tools/list` sent to `url` + `route` with the session `session` and `key`: its status. */
+const listWith = (url: string, route: string, session: string, key: string) =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}${route}`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${key}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-session-id": session
+      },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} })
+    })
+    await response.text()
+    return response.status
+  })
+
+it.live(
+  "two serve instances on one Postgres answer one client's session, its requests alternating between them",
+  () =>
+    Effect.gen(function*() {
+      const postgres = yield* postgresServer
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const files = yield* namedTools(["read", "write"])
+      const file = yield* providerFile({
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
+        mcp_servers: { files: { url: files } },
+        store: { sql: yield* postgres.database("mcp_sessions") },
+        gateway: {
+          keys: [
+            { name: "agent", key: agentKey, tools: ["files__read"] },
+            { name: "other", key: otherKey, tools: ["files__*"] }
+          ]
+        }
+      })
+      const data = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-sessions-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(data, { recursive: true, force: true })))
+      const start = (name: string) =>
+        Effect.gen(function*() {
+          const serving = yield* startInProcess((io) =>
+            Serve.run(["--config", file, "--port", "0", "--data", path.join(data, name)], io)
+          )
+          return yield* awaitFirstLine(serving, "serve's first line (its URL)")
+        })
+      const one = yield* start("one")
+      const other = yield* start("other")
+      const balancer = yield* roundRobin([one, other])
+
+      const { client, transport } = yield* connected(balancer.url, agentKey)
+      const session = transport.sessionId!
+      expect(session).toMatch(/^[0-9a-f-]{36}$/)
+      const listed = yield* Effect.promise(() => client.listTools())
+      expect(listed.tools.map((tool) => tool.name)).toEqual(["files__read"])
+      for (let call = 0; call < 4; call++) {
+        const result = yield* Effect.promise(() => client.callTool({ name: "files__read", arguments: {} }))
+        expect(result.content).toEqual([{ type: "text", text: "read" }])
+      }
+      // A tool the key may not use stays unknown on both instances.
+      const denied = yield* Effect.promise(() =>
+        client.callTool({ name: "files__write", arguments: {} }).then(() => "called", (error: Error) => error.message)
+      )
+      expect(denied).toContain("Tool 'files__write' not found")
+      expect(transport.sessionId).toBe(session)
+      // Both instances answered requests of the session: neither held it alone.
+      expect(balancer.sessionRequests[0]).toBeGreaterThanOrEqual(2)
+      expect(balancer.sessionRequests[1]).toBeGreaterThanOrEqual(2)
+
+      // The session is its key's and its path's: on either instance, another key or path naming it is unknown.
+      for (const url of [one, other]) {
+        expect(yield* listWith(url, "/mcp", session, agentKey)).toBe(200)
+        expect(yield* listWith(url, "/mcp", session, otherKey)).toBe(404)
+        expect(yield* listWith(url, "/mcp/files", session, agentKey)).toBe(404)
+        expect(yield* listWith(url, "/mcp", "9b1c2a4e-0000-4000-8000-000000000000", agentKey)).toBe(404)
+      }
+    }).pipe(Effect.scoped),
+  120_000
+)
+
+it.live("one gateway without a database answers a session across a reload", () =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const before = yield* namedTools(["read"])
+    const after = yield* namedTools(["read", "stat"])
+    const model = { sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }] }
+    const first = yield* ProviderConfig.fromJson({ ...model, mcp_servers: { files: { url: before } } })
+    let next = first
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(first),
+      port: 0,
+      source: Effect.sync(() => ProviderConfig.gatewayConfig(next))
+    })
+    const { client, transport } = yield* connected(gateway.url)
+    const session = transport.sessionId!
+    expect((yield* Effect.promise(() => client.listTools())).tools.map((tool) => tool.name)).toEqual(["files__read"])
+
+    next = yield* ProviderConfig.fromJson({ ...model, mcp_servers: { files: { url: after } } })
+    yield* gateway.reload
+    // The same session, answered by the new configuration's endpoint: its tools, without a new `initialize`.
+    expect((yield* Effect.promise(() => client.listTools())).tools.map((tool) => tool.name).sort()).toEqual([
+      "files__read",
+      "files__stat"
+    ])
+    const result = yield* Effect.promise(() => client.callTool({ name: "files__stat", arguments: {} }))
+    expect(result.content).toEqual([{ type: "text", text: "stat" }])
+    expect(transport.sessionId).toBe(session)
+  }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), { timeout: 60_000 })
