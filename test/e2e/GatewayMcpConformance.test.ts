@@ -28,7 +28,7 @@ const providerKey = "sk-provider-mcp-conformance-0001"
  * "What is not built yet"), or a disagreement with the suite named here.
  */
 const expectedFailures: Readonly<Record<string, string>> = {
-  "completion-complete": "`completion/complete` is not passed to the upstream (prompts and resources are not served)",
+  "completion-complete": "`completion/complete` is not passed to the upstream",
   "tools-call-with-logging": "an upstream's log notifications during a call are not relayed to the client",
   "tools-call-with-progress": "an upstream's progress notifications are not relayed to the client",
   "tools-call-sampling": "requests of an upstream to the client (sampling) are not relayed: the upstream connection " +
@@ -39,15 +39,8 @@ const expectedFailures: Readonly<Record<string, string>> = {
   // The scenario posts inside a 2025-11-25 session with `MCP-Protocol-Version: 2025-03-26`; `McpServer` answers a
   // header that differs from the session's revision with 400, as the Streamable HTTP transport's rules ask.
   "server-sse-multiple-streams": "its requests name another revision than their session's (400)",
-  "resources-read-text": "resources are not served at /mcp",
-  "resources-read-binary": "resources are not served at /mcp",
-  "resources-templates-read": "resources are not served at /mcp",
-  "resources-subscribe": "resources are not served at /mcp",
-  "resources-unsubscribe": "resources are not served at /mcp",
-  "prompts-get-simple": "prompts are not served at /mcp",
-  "prompts-get-with-args": "prompts are not served at /mcp",
-  "prompts-get-embedded-resource": "prompts are not served at /mcp",
-  "prompts-get-with-image": "prompts are not served at /mcp"
+  "resources-subscribe": "resource subscriptions are not passed to the upstream",
+  "resources-unsubscribe": "resource subscriptions are not passed to the upstream"
 }
 
 interface Check {
