@@ -9,9 +9,7 @@
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import * as Http from "node:http"
 import { createRequire } from "node:module"
-import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
@@ -19,6 +17,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitFirstLine, envWithoutKeys, spawnProcess, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { namedTools } from "../utils/mcpUpstreams.js"
+import { recordingProxy } from "../utils/recordingProxy.js"
 import { providerFile } from "../utils/serveCluster.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
@@ -29,48 +28,6 @@ interface Offered {
   readonly name?: string
   readonly tools?: ReadonlyArray<Offered>
 }
-
-/** A loopback proxy to `target` that keeps the JSON bodies of the requests to `/v1/responses`. */
-const recording = (target: string) =>
-  Effect.acquireRelease(
-    Effect.promise(() => {
-      const bodies: Array<string> = []
-      const goal = new URL(target)
-      const http = Http.createServer((request, response) => {
-        const chunks: Array<Buffer> = []
-        request.on("data", (chunk: Buffer) => chunks.push(chunk))
-        request.on("end", () => {
-          const body = Buffer.concat(chunks)
-          if (request.url?.startsWith("/v1/responses")) bodies.push(body.toString("utf8"))
-          const forwarded = Http.request({
-            host: goal.hostname,
-            port: goal.port,
-            method: request.method,
-            path: request.url,
-            headers: { ...request.headers, host: goal.host }
-          }, (answer) => {
-            response.writeHead(answer.statusCode ?? 502, answer.headers)
-            answer.pipe(response)
-          })
-          forwarded.on("error", () => response.destroy())
-          forwarded.end(body)
-        })
-      })
-      return new Promise<{ readonly http: Http.Server; readonly bodies: Array<string> }>((resolve) =>
-        http.listen(0, "127.0.0.1", () => resolve({ http, bodies }))
-      )
-    }),
-    ({ http }) =>
-      Effect.promise(() =>
-        new Promise<void>((resolve) => {
-          http.closeAllConnections()
-          http.close(() => resolve())
-        })
-      )
-  ).pipe(Effect.map(({ bodies, http }) => ({
-    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
-    bodies
-  })))
 
 it.live(
   "codex exec lists and calls the tool its key allows at serve's /mcp, and never sees the denied one",
@@ -93,7 +50,7 @@ it.live(
         Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
       )
       const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
-      const models = yield* recording(url)
+      const models = yield* recordingProxy(url, "/v1/responses")
       fs.writeFileSync(
         path.join(home, "config.toml"),
         [

@@ -2,12 +2,13 @@
  * The gateway's MCP endpoints, built with each configuration: `/mcp`, every configured server's tools as
  * `<server>__<tool>` (its resources, templates and prompts as `resources.ts` names them), and `/mcp/<server>`, one
  * server's under their own names. Each is an `effect/ai/McpServer` (`layerHttp`: Streamable HTTP, the 2025-11-25
- * revision with its sessions and the stateless 2026-07-28) on a router of its own, whose tools call the upstream's
- * (`rpc.ts`, with the caller's trace in `_meta`: `trace.ts`) and hand back its whole result (every content block,
- * `structuredContent`, `isError`). The gateway's route serves them through `Serving.served` (the guard, the key),
- * giving each request its caller's rule (`Visible`): what the rule does not allow is hidden by its registration's
- * `McpServer.visibility`, left out of lists and answered as unknown when called or read, the same as what no server
- * has; so is a tool whose definition is not the one pinned (`pins.ts`), for every caller, until an admin approves it.
+ * revision with its sessions, the two before it for older clients, and the stateless 2026-07-28) on a router of its
+ * own, whose tools call the upstream's (`rpc.ts`, with the caller's trace in `_meta`: `trace.ts`) and hand back its
+ * whole result (every content block, `structuredContent`, `isError`). The gateway's route serves them through
+ * `Serving.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
+ * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
+ * or read, the same as what no server has; so is a tool whose definition is not the one pinned (`pins.ts`), for every
+ * caller, until an admin approves it.
  *
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
@@ -78,7 +79,15 @@ export interface Endpoints {
   >
 }
 
-const protocols = [McpProtocol.v2025_11_25, McpProtocol.v2026_07_28] as const
+// The revisions a client may speak: 2025-11-25 and the two before it, with sessions (a client that offers an earlier
+// one, as the official SDK's older releases do, Gemini CLI's among them, is answered in it), and the stateless
+// 2026-07-28.
+const protocols = [
+  McpProtocol.v2025_11_25,
+  McpProtocol.v2025_06_18,
+  McpProtocol.v2025_03_26,
+  McpProtocol.v2026_07_28
+] as const
 
 /** A connected server with what governs its calls: its price and its own limiter, when it has them. */
 interface Governable {
