@@ -1,6 +1,7 @@
 /**
  * The gateway's MCP endpoints over loopback, as clients and servers of the protocol see them: the official SDK's
- * `Client` over its Streamable HTTP transport (the 2025-11-25 revision, with a session) and Effect's `McpClient` (the
+ * `Client` over its Streamable HTTP transport (the 2025-11-25 revision, with a session; and raw clients of the two
+ * revisions before it) and Effect's `McpClient` (the
  * stateless 2026-07-28) against `serve`'s `/mcp` and `/mcp/<server>`, over three upstreams: an `effect/ai/McpServer`
  * over HTTP, one over stdio that the gateway starts (and stops), and the official SDK's own server. A key sees and
  * calls what its `tools` allow, no more; a hidden tool is answered as an absent one.
@@ -328,6 +329,59 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
       )
       expect(mismatch.status).toBe(400)
       expect(mismatch.text).toContain("-32020")
+    }))
+
+  it.effect("a client that offers 2025-06-18 or 2025-03-26 is answered in it, with a session; another, in 2025-11-25", () =>
+    Effect.gen(function*() {
+      const { keyed } = yield* Fixture
+      // One JSON-RPC message to `/mcp` as the reader, its answer read from JSON or from the SSE stream's one event.
+      const rpc = (headers: Record<string, string>, message: object) =>
+        Effect.promise(async () => {
+          const response = await fetch(`${keyed.url}/mcp`, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              authorization: `Bearer ${readerKey}`,
+              ...headers
+            },
+            body: JSON.stringify({ jsonrpc: "2.0", ...message })
+          })
+          const text = await response.text()
+          const data = text.split("\n").find((line) => line.startsWith("data: "))
+          return {
+            status: response.status,
+            session: response.headers.get("mcp-session-id"),
+            body: text === "" ? undefined : JSON.parse(data === undefined ? text : data.slice(6)) as {
+              readonly result?: { readonly protocolVersion?: string; readonly tools?: ReadonlyArray<{ name: string }> }
+            }
+          }
+        })
+      for (
+        const [offered, answered] of [
+          ["2025-06-18", "2025-06-18"],
+          ["2025-03-26", "2025-03-26"],
+          ["2025-11-25", "2025-11-25"],
+          ["2024-11-05", "2025-11-25"]
+        ] as const
+      ) {
+        const started = yield* rpc({}, {
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: offered, capabilities: {}, clientInfo: { name: "older", version: "1" } }
+        })
+        expect([offered, started.status, started.body?.result?.protocolVersion]).toEqual([offered, 200, answered])
+        expect(started.session).toMatch(/./)
+        const session = { "mcp-session-id": started.session!, "mcp-protocol-version": answered }
+        expect((yield* rpc(session, { method: "notifications/initialized" })).status).toBe(202)
+        const listed = yield* rpc(session, { id: 2, method: "tools/list", params: {} })
+        expect(listed.body?.result?.tools?.map((tool) => tool.name).sort()).toEqual([
+          "calc__add",
+          "calc__env",
+          "calc__mul",
+          "files__read"
+        ])
+      }
     }))
 
   // Last: it closes the keyless gateway.
