@@ -1,10 +1,10 @@
 /**
  * The gateway's MCP endpoints over loopback, as clients and servers of the protocol see them: the official SDK's
  * `Client` over its Streamable HTTP transport (the 2025-11-25 revision, with a session; and raw clients of the two
- * revisions before it) and Effect's `McpClient` (the
- * stateless 2026-07-28) against `serve`'s `/mcp` and `/mcp/<server>`, over three upstreams: an `effect/ai/McpServer`
- * over HTTP, one over stdio that the gateway starts (and stops), and the official SDK's own server. A key sees and
- * calls what its `tools` allow, no more; a hidden tool is answered as an absent one.
+ * revisions before it) and Effect's `McpClient` (the stateless 2026-07-28) against `serve`'s `/mcp` and
+ * `/mcp/<server>`, over three upstreams: an `effect/ai/McpServer` over HTTP, one over stdio that the gateway starts
+ * (and stops), and the official SDK's own server. A key sees and calls what its `tools` allow, no more; a hidden tool
+ * is answered as an absent one.
  */
 import { expect, layer } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
