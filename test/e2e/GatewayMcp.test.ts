@@ -26,6 +26,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { initialized, mcpPost } from "../utils/mcpRaw.js"
 import { calcServer, effectServer, imageBytes, sdkServer } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-e2e-0001"
@@ -334,29 +335,6 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
   it.effect("a client that offers 2025-06-18 or 2025-03-26 is answered in it, with a session; another, in 2025-11-25", () =>
     Effect.gen(function*() {
       const { keyed } = yield* Fixture
-      // One JSON-RPC message to `/mcp` as the reader, its answer read from JSON or from the SSE stream's one event.
-      const rpc = (headers: Record<string, string>, message: object) =>
-        Effect.promise(async () => {
-          const response = await fetch(`${keyed.url}/mcp`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              accept: "application/json, text/event-stream",
-              authorization: `Bearer ${readerKey}`,
-              ...headers
-            },
-            body: JSON.stringify({ jsonrpc: "2.0", ...message })
-          })
-          const text = await response.text()
-          const data = text.split("\n").find((line) => line.startsWith("data: "))
-          return {
-            status: response.status,
-            session: response.headers.get("mcp-session-id"),
-            body: text === "" ? undefined : JSON.parse(data === undefined ? text : data.slice(6)) as {
-              readonly result?: { readonly protocolVersion?: string; readonly tools?: ReadonlyArray<{ name: string }> }
-            }
-          }
-        })
       for (
         const [offered, answered] of [
           ["2025-06-18", "2025-06-18"],
@@ -365,16 +343,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
           ["2024-11-05", "2025-11-25"]
         ] as const
       ) {
-        const started = yield* rpc({}, {
-          id: 1,
-          method: "initialize",
-          params: { protocolVersion: offered, capabilities: {}, clientInfo: { name: "older", version: "1" } }
-        })
+        const { headers, notified, started } = yield* initialized(`${keyed.url}/mcp`, readerKey, offered)
         expect([offered, started.status, started.body?.result?.protocolVersion]).toEqual([offered, 200, answered])
         expect(started.session).toMatch(/./)
-        const session = { "mcp-session-id": started.session!, "mcp-protocol-version": answered }
-        expect((yield* rpc(session, { method: "notifications/initialized" })).status).toBe(202)
-        const listed = yield* rpc(session, { id: 2, method: "tools/list", params: {} })
+        expect(notified.status).toBe(202)
+        const listed = yield* mcpPost(`${keyed.url}/mcp`, readerKey, headers, {
+          id: 2,
+          method: "tools/list",
+          params: {}
+        })
         expect(listed.body?.result?.tools?.map((tool) => tool.name).sort()).toEqual([
           "calc__add",
           "calc__env",

@@ -2,7 +2,8 @@
  * MCP sessions (2025-11-25) that any gateway instance answers: two `serve` instances on one Postgres behind a
  * round-robin balancer serve one official SDK client, each of its requests going to the other instance from the one
  * before; and one gateway (no database) answers a session across a reload. A session is its key's and its path's
- * only: another key, or another path, naming it is answered as an unknown session (404).
+ * only: another key, or another path, naming it is answered as an unknown session (404). A session of an earlier
+ * revision (2025-06-18) is answered across a reload in its own revision.
  */
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -19,6 +20,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { awaitFirstLine, startInProcess } from "../utils/cliHarness.js"
+import { initialized, mcpPost } from "../utils/mcpRaw.js"
 import { namedTools } from "../utils/mcpUpstreams.js"
 import { postgresServer } from "../utils/postgresServer.js"
 import { providerFile } from "../utils/serveCluster.js"
@@ -189,3 +191,34 @@ it.live("one gateway without a database answers a session across a reload", () =
     expect(result.content).toEqual([{ type: "text", text: "stat" }])
     expect(transport.sessionId).toBe(session)
   }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), { timeout: 60_000 })
+
+it.live(
+  "a session of an earlier revision (2025-06-18) is answered across a reload in its own revision",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const before = yield* namedTools(["read"])
+      const after = yield* namedTools(["read", "stat"])
+      const model = { sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }] }
+      const first = yield* ProviderConfig.fromJson({ ...model, mcp_servers: { files: { url: before } } })
+      let next = first
+      const gateway = yield* Gateway.make({
+        config: ProviderConfig.gatewayConfig(first),
+        port: 0,
+        source: Effect.sync(() => ProviderConfig.gatewayConfig(next))
+      })
+      const url = `${gateway.url}/mcp`
+      const { headers, started } = yield* initialized(url, undefined, "2025-06-18")
+      expect(started.body?.result?.protocolVersion).toBe("2025-06-18")
+      const list = mcpPost(url, undefined, headers, { id: 2, method: "tools/list", params: {} }).pipe(
+        Effect.map((listed) => [listed.status, listed.body?.result?.tools?.map((tool) => tool.name).sort()])
+      )
+      expect(yield* list).toEqual([200, ["files__read"]])
+
+      next = yield* ProviderConfig.fromJson({ ...model, mcp_servers: { files: { url: after } } })
+      yield* gateway.reload
+      // Started again as the client started it: in 2025-06-18, so its requests' `MCP-Protocol-Version` still matches.
+      expect(yield* list).toEqual([200, ["files__read", "files__stat"]])
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+  { timeout: 60_000 }
+)
