@@ -56,6 +56,10 @@
  * the decoder's and the engine's figures and the added latency at 1,000
  * requests per second.
  *
+ * `guardrail-stream-modes` (`cases/guardrail.ts`; `npm run bench -- guardrail` runs it alone): the first text's
+ * time and the CPU a streamed request takes through `Guardrail.layer` in each stream mode against no guardrail,
+ * and the labelled set's misses and false blocks per built-in check and mode.
+ *
  * `streams-10k-memory` (`cases/streamsMemory.ts`) runs last, each side in a
  * process of its own against a slow simulator of its own: the peak memory of
  * 10,000 streams held open, ours versus raw undici.
@@ -87,6 +91,7 @@ import { Agent } from "undici"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { gatewayCaseNames, type GatewayResult, measureGateway } from "./cases/gateway.js"
+import { guardrailCaseName, type GuardrailResult, measureGuardrail } from "./cases/guardrail.js"
 import { cases } from "./cases/index.js"
 import {
   measureStreamCapacity,
@@ -377,7 +382,7 @@ const withSimulator = async <A>(server: string, run: (url: string) => Promise<A>
 }
 
 /** Every result a run can report. */
-type AnyResult = Result | GatewayResult | StreamCapacityResult | MemoryResult | CaseFailure
+type AnyResult = Result | GatewayResult | StreamCapacityResult | MemoryResult | GuardrailResult | CaseFailure
 
 /**
  * What a run is made of: a case, by the names of its results, measured in a child process of its own (`BENCH_UNIT`,
@@ -414,6 +419,19 @@ const units = (): ReadonlyArray<Unit> => {
     }
   }
   all.push({ names: [keyPoolResultName], run: ({ runtimes }) => keyPoolResult(runtimes[0]!) })
+  // A guardrail's stream modes against none, through `Guardrail.layer` over the full stack; with the labelled set.
+  all.push({
+    names: [guardrailCaseName],
+    run: ({ runtimes }) =>
+      measureGuardrail({
+        seconds,
+        rounds,
+        warmupSeconds,
+        concurrency,
+        runtime: runtimes[0]!,
+        startSimulator: (tokensPerSecond, replyTokens) => startSimulator("node", tokensPerSecond, replyTokens)
+      })
+  })
   // The gateway cases: HTTP servers in processes of their own, driven by autocannon, each case with its own.
   for (const name of gatewayCaseNames) {
     all.push({

@@ -125,7 +125,10 @@ describe("Guardrail: checks", () => {
     expect(Guardrail.words("empty", []).find("anything")).toEqual([])
   })
 
-  it("no finding is longer than its check declares, on any text made of the set's values and noise", () => {
+  // A finding is at most its check's longest match, or (a PEM block, a JSON Web Token, a fine-grained GitHub token)
+  // decided by its first characters and then running on: a text that ends inside it past them holds a finding from
+  // its start to that end, so a window, which holds a finding running to its end, releases none of it.
+  it("every finding is decided within its check's longest match, on any text made of the set's values and noise", () => {
     const set = labelled()
     fc.assert(
       fc.property(
@@ -136,7 +139,10 @@ describe("Guardrail: checks", () => {
           const text = parts.join("")
           for (const check of checks) {
             for (const finding of check.find(text)) {
-              expect(finding.end - finding.start).toBeLessThanOrEqual(check.longestMatch - 1)
+              for (let end = finding.start + check.longestMatch - 1; end < finding.end; end++) {
+                const prefix = check.find(text.slice(0, end))
+                expect(prefix.some((found) => found.start === finding.start && found.end === end)).toBe(true)
+              }
             }
           }
         }
@@ -307,12 +313,8 @@ describe("Guardrail: stream modes", () => {
     expect(resolve([open, buffer])).toEqual({ _tag: "Buffer", maxBytes: 500, onError: "closed" })
     expect(resolve([open])).toEqual({ _tag: "Buffer", maxBytes: 500, onError: "open" })
     // A window of the chain is at least twice the largest overlap and longest match.
-    const secrets = guardrail({ checks: [Guardrail.secrets], mode: "audit" })
-    expect(resolve([window, secrets])).toEqual({
-      _tag: "Window",
-      window: 2 * Guardrail.secrets.longestMatch,
-      overlap: Guardrail.secrets.longestMatch
-    })
+    const wide = guardrail({ checks: [Guardrail.words("wide", ["x".repeat(400)])], mode: "audit" })
+    expect(resolve([window, wide])).toEqual({ _tag: "Window", window: 2 * 402, overlap: 402 })
   })
 
   it("a cut never splits a span, over the whole domain of small spans", () => {
@@ -334,6 +336,48 @@ describe("Guardrail: stream modes", () => {
     const span = (start: number, end: number, replacement: string) => ({ start, end, label: "x", replacement })
     expect(applyMasks("abcdefghij", [span(2, 5, "X"), span(4, 7, "Y"), span(8, 9, "Z")])).toBe("abXhZj")
     expect(applyMasks("abc", [])).toBe("abc")
+  })
+})
+
+describe("Guardrail: a PEM block longer than the window", () => {
+  const body = Array.from({ length: 40 }, (_, i) => String.fromCharCode(65 + (i % 26)).repeat(64)).join("\n")
+  const pem = (label: string, headers = "") => `-----BEGIN ${label}-----\n${headers}${body}\n-----END ${label}-----`
+  const blocks = [pem("PRIVATE KEY"), pem("RSA PRIVATE KEY", "Proc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00FF\n\n")]
+  const texts = blocks.map((block) => `${"Here is the key you asked for. ".repeat(40)}${block}\nKeep it safe.`)
+  const issue = (action: "block" | "mask", mode: Guardrail.Mode) =>
+    guardrail({ checks: [Guardrail.secrets], action, mode, window: 1024, overlap: 256 })
+
+  it("is masked whole in buffer mode and in window mode, however the stream is cut", () => {
+    for (const text of texts) {
+      expect(blocks.every((block) => block.length > 2048)).toBe(true)
+      const whole = textOf(run([issue("mask", "buffer")], [text]))
+      expect(whole).toBe(`${"Here is the key you asked for. ".repeat(40)}[REDACTED:secrets]\nKeep it safe.`)
+      fc.assert(
+        fc.property(fc.array(fc.nat(), { maxLength: 30 }), (cuts) => {
+          expect(textOf(run([issue("mask", "window")], chunked(text, cuts)))).toBe(whole)
+        }),
+        { numRuns: 100 }
+      )
+    }
+  })
+
+  it("blocks in window mode with none of the block released, however the stream is cut", () => {
+    for (const text of texts) {
+      fc.assert(
+        fc.property(fc.array(fc.nat(), { maxLength: 30 }), (cuts) => {
+          const released: Array<string> = []
+          const exit = Effect.runSyncExit(
+            Stream.fromIterable(chunked(text, cuts)).pipe(
+              Guardrail.checkStream([issue("block", "window")], { where: "reply" }),
+              Stream.runForEach((delta) => Effect.sync(() => released.push(delta)))
+            )
+          )
+          expect(Exit.isFailure(exit)).toBe(true)
+          expect(released.join("")).not.toContain("-----BEGIN")
+        }),
+        { numRuns: 100 }
+      )
+    }
   })
 })
 
@@ -373,6 +417,25 @@ describe("Guardrail: options", () => {
         overlap: 256
       })
       const secrets = yield* Guardrail.make({ name: "s", checks: [Guardrail.secrets], mode: "window" })
-      expect(secrets.window).toBe(2 * Guardrail.secrets.longestMatch)
+      expect(secrets).toMatchObject({ window: 1024, overlap: Guardrail.secrets.longestMatch })
+      const wide = yield* Guardrail.make({
+        name: "w",
+        checks: [Guardrail.words("w", ["x".repeat(700)])],
+        mode: "window"
+      })
+      expect(wide).toMatchObject({ window: 2 * 702, overlap: 702 })
+    }).pipe(Effect.runSync))
+
+  it("takes secrets in a window of 1024 with an overlap of 256: a PEM block is found by its header line", () =>
+    Effect.gen(function*() {
+      expect(Guardrail.secrets.longestMatch).toBe(256)
+      const noSecrets = yield* Guardrail.make({
+        name: "no-secrets",
+        checks: [Guardrail.secrets],
+        mode: "window",
+        window: 1024,
+        overlap: 256
+      })
+      expect(noSecrets).toMatchObject({ window: 1024, overlap: 256 })
     }).pipe(Effect.runSync))
 })

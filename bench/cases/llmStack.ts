@@ -24,7 +24,8 @@ const keys = [
   "sk-bench-0123456789abcde4"
 ]
 
-const llm = (url: string) =>
+/** The `Llm` the full stack builds against the simulator at `url`, built in the scope. */
+export const llm = (url: string) =>
   Layer.build(
     Llm.layer({ model: "gpt-4o-mini" }).pipe(
       Layer.provide(Layer.mergeAll(

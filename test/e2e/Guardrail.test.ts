@@ -107,7 +107,7 @@ describe("Guardrail.layer over the simulator", () => {
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key] })
       const noSecrets = yield* Guardrail.make({ name: "no-secrets", checks: [Guardrail.secrets], mode: "window" })
-      const before = prose(2 * Guardrail.secrets.longestMatch + 100)
+      const before = prose(noSecrets.window + 100)
       const llm = yield* llmOf(simulator, "chat-completions", `${before}the key is ${secret} as asked.`)
       const layer = guarded([noSecrets], llm)
       const error = yield* Effect.flip(Guardrail.chat(request).pipe(Effect.provide(layer)))

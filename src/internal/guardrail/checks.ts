@@ -17,7 +17,12 @@ export type { Check, Finding }
 interface Pattern {
   readonly label: string
   readonly regex: RegExp
-  /** The longest match, plus the characters its lookbehind and lookahead read. */
+  /**
+   * The longest match, plus the characters its lookbehind and lookahead read; for a pattern that ends in a run of its
+   * characters with no check digit and no lookahead (a PEM block, a JSON Web Token), the longest text before the run
+   * decides it: any text that ends inside the run holds a finding up to its end, so a window holds it whole until it
+   * ends (docs/guardrails.md).
+   */
   readonly longest: number
   /** Whether a candidate is one (a check digit, a shape rule); default every candidate. */
   readonly valid?: ((text: string) => boolean) | undefined
@@ -140,13 +145,17 @@ export const ipAddress: Check = patternCheck("ip", [
   }
 ])
 
+/** A PEM body's characters: base64, line breaks, and an encrypted key's `Proc-Type:` and `DEK-Info:` lines. */
+const pemBody = "[A-Za-z0-9+/=:,\\s-]"
+
 /** The characters around a token that end it: a key is not found inside a longer word. */
 const tokenStart = "(?<![A-Za-z0-9_-])"
 
 /**
  * Secrets: API keys of the common providers (OpenAI, Anthropic, Google, GitHub, Slack, Stripe), AWS access key ids and
- * secret access keys (by the name before them), private keys in PEM blocks (at most 4,096 characters between the
- * markers; a block without its end marker is found by its start) and JSON Web Tokens.
+ * secret access keys (by the name before them), private keys in PEM blocks (found by their header line; the finding
+ * runs to the end marker, at most 4,096 characters on, or without one as far as PEM's characters go) and JSON Web
+ * Tokens (found by their header and the start of their payload).
  */
 export const secrets: Check = patternCheck("secrets", [
   {
@@ -170,10 +179,11 @@ export const secrets: Check = patternCheck("secrets", [
     group: 1,
     valid: Validators.looksRandom
   },
+  { label: "GitHub token", regex: new RegExp(`${tokenStart}gh[pousr]_[A-Za-z0-9]{36}`, "g"), longest: 41 },
   {
     label: "GitHub token",
-    regex: new RegExp(`${tokenStart}(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,255})`, "g"),
-    longest: 267
+    regex: new RegExp(`${tokenStart}github_pat_[A-Za-z0-9_]{22,255}`, "g"),
+    longest: 1 + 11 + 22
   },
   { label: "Slack token", regex: new RegExp(`${tokenStart}xox[abposre]-[A-Za-z0-9-]{10,200}`, "g"), longest: 206 },
   {
@@ -182,18 +192,24 @@ export const secrets: Check = patternCheck("secrets", [
     longest: 109
   },
   {
+    // The header line alone is proof of a private key; the block runs on to its end marker (its body at most 4,096
+    // characters) or, without one, as far as PEM's characters go, so a mask covers the whole block.
     label: "private key",
     regex: new RegExp(
-      "-----BEGIN (?:[A-Z0-9]{1,10} ){0,2}PRIVATE KEY-----" +
-        "(?:[A-Za-z0-9+/=:,\\s-]{0,4096}?-----END (?:[A-Z0-9]{1,10} ){0,2}PRIVATE KEY-----|[A-Za-z0-9+/=\\s]{0,4096})",
+      `-----BEGIN (?:[A-Z0-9]{1,10} ){0,2}PRIVATE KEY-----(?:${pemBody}{0,4096}?-----END (?:[A-Z0-9]{1,10} ){0,2}` +
+        `PRIVATE KEY-----|${pemBody}{0,4096})`,
       "g"
     ),
-    longest: 4096 + 2 * 56
+    longest: 11 + 2 * 11 + 16
   },
   {
+    // The header and the start of a payload are proof of a token; its payload and signature run on.
     label: "JSON Web Token",
-    regex: new RegExp(`${tokenStart}eyJ[A-Za-z0-9_-]{8,256}\\.eyJ[A-Za-z0-9_-]{8,1024}\\.[A-Za-z0-9_-]{0,512}`, "g"),
-    longest: 1803
+    regex: new RegExp(
+      `${tokenStart}eyJ[A-Za-z0-9_-]{8,240}\\.eyJ[A-Za-z0-9_-]{8,1024}(?:\\.[A-Za-z0-9_-]{0,512})?`,
+      "g"
+    ),
+    longest: 1 + 3 + 240 + 1 + 3 + 8
   }
 ])
 
