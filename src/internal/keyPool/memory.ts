@@ -173,6 +173,29 @@ export function join(group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandid
   return slots
 }
 
+/** Keys a step takes before other fibers (a server's requests) run: a group of many thousand keys holds no process. */
+export const keysPerStep = 2_000
+
+/** `step` over `items`, `keysPerStep` at a time, other fibers run between. */
+export function inSteps<A>(items: ReadonlyArray<A>, step: (chunk: ReadonlyArray<A>) => void): Effect.Effect<void> {
+  const steps = Math.ceil(items.length / keysPerStep)
+  return Effect.forEach(Array.from({ length: steps }, (_, i) => i), (i) => {
+    step(items.slice(i * keysPerStep, (i + 1) * keysPerStep))
+    return i === steps - 1 ? Effect.void : Effect.yieldNow
+  }, { discard: true })
+}
+
+/** `join`, `keysPerStep` candidates at a time. */
+export function joinInSteps(
+  group: Group,
+  candidates: ReadonlyArray<KeyPool.LeaseCandidate>
+): Effect.Effect<Array<Slot>> {
+  return Effect.suspend(() => {
+    const slots: Array<Slot> = []
+    return Effect.as(inSteps(candidates, (chunk) => slots.push(...join(group, chunk))), slots)
+  })
+}
+
 // The time the slot's next level is due, from its current one.
 function nextLevelAt(slot: Slot): number {
   return slot.rampFrom + Math.ceil(slot.level * slot.rampWindow / (levels - 1))
@@ -366,8 +389,11 @@ const declined: KeyPool.LeaseDeclined = { _tag: "Declined" }
  * from the heap; a pool naming fewer (pools of one key listing different keys) picks the least loaded of its own.
  */
 export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.Leases {
-  const { slowStartMillis } = options
-  const slots = join(group, options.candidates)
+  return leasesOver(group, join(group, options.candidates), options.slowStartMillis)
+}
+
+/** The steps of a pool over `slots`, its candidates' slots in `group` in their order. */
+function leasesOver(group: Group, slots: ReadonlyArray<Slot>, slowStartMillis: number): KeyPool.Leases {
   // Each group slot's place among the candidates (-1: not one).
   const at: Array<number> = []
   slots.forEach((slot, c) => at[slot.index] = c)
@@ -460,63 +486,71 @@ export function leaseStore(scope: Scope.Scope): KeyPool.LeaseStore["Service"] {
   }
 
   function loads(options: KeyPool.LoadsOptions): Effect.Effect<KeyPool.Loads> {
-    return Effect.sync(() => {
-      const { ids } = options
+    const { ids } = options
+    return Effect.suspend(() => {
       const group = groupOf(options.key)
-      const slots = join(group, ids.map((id) => ({ id, weight: 1, maxConcurrency: Infinity })))
-      const publisher = uniqueId()
-      let seen = -1
+      return Effect.map(joinInSteps(group, ids.map((id) => ({ id, weight: 1, maxConcurrency: Infinity }))), (slots) => {
+        const publisher = uniqueId()
+        let seen = -1
 
-      function publish(counts: ReadonlyArray<number>) {
-        return Effect.clockWith((clock) =>
-          Effect.sync((): KeyPool.LoadsView => {
-            const now = clock.currentTimeMillisUnsafe()
-            const mine = new Map<string, number>()
-            ids.forEach((id, c) => {
-              if (counts[c]! !== 0) mine.set(id, counts[c]!)
-            })
-            group.loads.set(publisher, { lapsesAt: now + publishTtlMillis, counts: mine })
-            const elsewhere = ids.map(() => 0)
-            for (const [other, load] of group.loads) {
-              if (other === publisher) continue
-              if (load.lapsesAt <= now) {
-                group.loads.delete(other)
-                continue
-              }
+        function publish(counts: ReadonlyArray<number>) {
+          return Effect.clockWith((clock) =>
+            Effect.sync((): KeyPool.LoadsView => {
+              const now = clock.currentTimeMillisUnsafe()
+              const mine = new Map<string, number>()
               ids.forEach((id, c) => {
-                elsewhere[c]! += load.counts.get(id) ?? 0
+                if (counts[c]! !== 0) mine.set(id, counts[c]!)
               })
-            }
-            if (group.version === seen) return { now, elsewhere, keys: undefined }
-            seen = group.version
-            const keys = slots.map((slot): KeyPool.PublishedKeyState => ({
-              disabled: slot.disabled,
-              coolingUntil: slot.coolingUntil,
-              rateLimits: slot.rateLimits
-            }))
-            return { now, elsewhere, keys }
-          })
-        )
-      }
+              group.loads.set(publisher, { lapsesAt: now + publishTtlMillis, counts: mine })
+              const elsewhere = ids.map(() => 0)
+              for (const [other, load] of group.loads) {
+                if (other === publisher) continue
+                if (load.lapsesAt <= now) {
+                  group.loads.delete(other)
+                  continue
+                }
+                ids.forEach((id, c) => {
+                  elsewhere[c]! += load.counts.get(id) ?? 0
+                })
+              }
+              if (group.version === seen) return { now, elsewhere, keys: undefined }
+              seen = group.version
+              const keys = slots.map((slot): KeyPool.PublishedKeyState => ({
+                disabled: slot.disabled,
+                coolingUntil: slot.coolingUntil,
+                rateLimits: slot.rateLimits
+              }))
+              return { now, elsewhere, keys }
+            })
+          )
+        }
 
-      function tell(index: number, verdict: KeyPool.LeaseVerdict) {
-        return Effect.clockWith((clock) =>
-          Effect.sync(() => apply(group, slots[index]!, verdict, clock.currentTimeMillisUnsafe()))
-        )
-      }
+        function tell(index: number, verdict: KeyPool.LeaseVerdict) {
+          return Effect.clockWith((clock) =>
+            Effect.sync(() => apply(group, slots[index]!, verdict, clock.currentTimeMillisUnsafe()))
+          )
+        }
 
-      return {
-        publish,
-        tell,
-        post: (index, verdict) => Effect.asVoid(tell(index, verdict)),
-        every: (step) =>
-          Effect.asVoid(Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(publishPeriod), step)), scope))
-      }
+        return {
+          publish,
+          tell,
+          post: (index, verdict) => Effect.asVoid(tell(index, verdict)),
+          every: (step) =>
+            Effect.asVoid(Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(publishPeriod), step)), scope))
+        }
+      })
     })
   }
 
   return {
-    leases: (options) => Effect.sync(() => leasesOf(groupOf(options.key), options)),
+    leases: (options) =>
+      Effect.suspend(() => {
+        const group = groupOf(options.key)
+        return Effect.map(
+          joinInSteps(group, options.candidates),
+          (slots) => leasesOver(group, slots, options.slowStartMillis)
+        )
+      }),
     loads,
     leaseUncapped: true
   }
