@@ -19,6 +19,7 @@ import type * as Scope from "effect/Scope"
 import type * as KeyPool from "../../KeyPool.js"
 import * as Heap from "../heap.js"
 import { uniqueId } from "../persistence/uniqueId.js"
+import * as Steps from "../steps.js"
 
 /** How finely a warming key's share grows: from 1/levels to full in `levels - 1` steps. */
 export const levels = 10
@@ -173,26 +174,14 @@ export function join(group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandid
   return slots
 }
 
-/** Keys a step takes before other fibers (a server's requests) run: a group of many thousand keys holds no process. */
-export const keysPerStep = 2_000
-
-/** `step` over `items`, `keysPerStep` at a time, other fibers run between. */
-export function inSteps<A>(items: ReadonlyArray<A>, step: (chunk: ReadonlyArray<A>) => void): Effect.Effect<void> {
-  const steps = Math.ceil(items.length / keysPerStep)
-  return Effect.forEach(Array.from({ length: steps }, (_, i) => i), (i) => {
-    step(items.slice(i * keysPerStep, (i + 1) * keysPerStep))
-    return i === steps - 1 ? Effect.void : Effect.yieldNow
-  }, { discard: true })
-}
-
-/** `join`, `keysPerStep` candidates at a time. */
+/** `join`, a step of candidates at a time (`internal/steps.ts`). */
 export function joinInSteps(
   group: Group,
   candidates: ReadonlyArray<KeyPool.LeaseCandidate>
 ): Effect.Effect<Array<Slot>> {
   return Effect.suspend(() => {
     const slots: Array<Slot> = []
-    return Effect.as(inSteps(candidates, (chunk) => slots.push(...join(group, chunk))), slots)
+    return Effect.as(Steps.inSteps(candidates, (chunk) => slots.push(...join(group, chunk))), slots)
   })
 }
 
@@ -460,14 +449,14 @@ function leasesOver(group: Group, slots: ReadonlyArray<Slot>, slowStartMillis: n
   }
 
   const status = Effect.clockWith((clock) =>
-    Effect.succeed({
-      now: clock.currentTimeMillisUnsafe(),
-      keys: slots.map((slot): KeyPool.LeaseKeyState => ({
+    Effect.map(
+      Steps.mapInSteps(slots, (slot): KeyPool.LeaseKeyState => ({
         inFlight: slot.inFlight + slot.elsewhere,
         coolingUntil: slot.coolingUntil,
         disabled: slot.disabled
-      }))
-    })
+      })),
+      (keys) => ({ now: clock.currentTimeMillisUnsafe(), keys })
+    )
   )
 
   return { pick, pickBelow, pickOne, release, status }

@@ -27,6 +27,7 @@ import type * as KeyPool from "../../KeyPool.js"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import * as Steps from "../steps.js"
 import * as Memory from "./memory.js"
 import type * as Verdicts from "./redis/verdict.js"
 import * as Uncapped from "./uncapped.js"
@@ -337,7 +338,7 @@ export function makeCore(
     // A step of keys at a time, other fibers (a server's requests) running between: a pool of many thousand keys is
     // built without holding the process.
     const known = new Set<string>()
-    const added = Memory.inSteps(keys, (chunk) => addKeys(core, known, chunk, backend.store.leaseUncapped === true))
+    const added = Steps.inSteps(keys, (chunk) => addKeys(core, known, chunk, backend.store.leaseUncapped === true))
     return Effect.flatMap(added, () => {
       const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
       if (uncappedAt.length === 0) return Effect.succeed(core)
@@ -682,7 +683,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
         Effect.clockWith((clock) => {
           const now = clock.currentTimeMillisUnsafe()
           const usable = uncapped === undefined || !uncapped.unavailable()
-          return Effect.succeed(keys.map((_, at) => {
+          return Steps.mapInSteps(keys, (_, at) => {
             const place = placeOf[at]!
             if (place >= 0) {
               const stored = read?.keys[place]
@@ -694,7 +695,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
             }
             const slot = localOf[at]!.local
             return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
-          }))
+          })
         })
     )
 
