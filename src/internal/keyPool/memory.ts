@@ -19,6 +19,7 @@ import type * as Scope from "effect/Scope"
 import type * as KeyPool from "../../KeyPool.js"
 import * as Heap from "../heap.js"
 import { uniqueId } from "../persistence/uniqueId.js"
+import * as Steps from "../steps.js"
 
 /** How finely a warming key's share grows: from 1/levels to full in `levels - 1` steps. */
 export const levels = 10
@@ -171,6 +172,17 @@ export function join(group: Group, candidates: ReadonlyArray<KeyPool.LeaseCandid
   })
   if (added) wakeAll(group)
   return slots
+}
+
+/** `join`, a step of candidates at a time (`internal/steps.ts`). */
+export function joinInSteps(
+  group: Group,
+  candidates: ReadonlyArray<KeyPool.LeaseCandidate>
+): Effect.Effect<Array<Slot>> {
+  return Effect.suspend(() => {
+    const slots: Array<Slot> = []
+    return Effect.as(Steps.inSteps(candidates, (chunk) => slots.push(...join(group, chunk))), slots)
+  })
 }
 
 // The time the slot's next level is due, from its current one.
@@ -366,8 +378,11 @@ const declined: KeyPool.LeaseDeclined = { _tag: "Declined" }
  * from the heap; a pool naming fewer (pools of one key listing different keys) picks the least loaded of its own.
  */
 export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.Leases {
-  const { slowStartMillis } = options
-  const slots = join(group, options.candidates)
+  return leasesOver(group, join(group, options.candidates), options.slowStartMillis)
+}
+
+/** The steps of a pool over `slots`, its candidates' slots in `group` in their order. */
+function leasesOver(group: Group, slots: ReadonlyArray<Slot>, slowStartMillis: number): KeyPool.Leases {
   // Each group slot's place among the candidates (-1: not one).
   const at: Array<number> = []
   slots.forEach((slot, c) => at[slot.index] = c)
@@ -434,14 +449,14 @@ export function leasesOf(group: Group, options: KeyPool.LeasesOptions): KeyPool.
   }
 
   const status = Effect.clockWith((clock) =>
-    Effect.succeed({
-      now: clock.currentTimeMillisUnsafe(),
-      keys: slots.map((slot): KeyPool.LeaseKeyState => ({
+    Effect.map(
+      Steps.mapInSteps(slots, (slot): KeyPool.LeaseKeyState => ({
         inFlight: slot.inFlight + slot.elsewhere,
         coolingUntil: slot.coolingUntil,
         disabled: slot.disabled
-      }))
-    })
+      })),
+      (keys) => ({ now: clock.currentTimeMillisUnsafe(), keys })
+    )
   )
 
   return { pick, pickBelow, pickOne, release, status }
@@ -460,63 +475,71 @@ export function leaseStore(scope: Scope.Scope): KeyPool.LeaseStore["Service"] {
   }
 
   function loads(options: KeyPool.LoadsOptions): Effect.Effect<KeyPool.Loads> {
-    return Effect.sync(() => {
-      const { ids } = options
+    const { ids } = options
+    return Effect.suspend(() => {
       const group = groupOf(options.key)
-      const slots = join(group, ids.map((id) => ({ id, weight: 1, maxConcurrency: Infinity })))
-      const publisher = uniqueId()
-      let seen = -1
+      return Effect.map(joinInSteps(group, ids.map((id) => ({ id, weight: 1, maxConcurrency: Infinity }))), (slots) => {
+        const publisher = uniqueId()
+        let seen = -1
 
-      function publish(counts: ReadonlyArray<number>) {
-        return Effect.clockWith((clock) =>
-          Effect.sync((): KeyPool.LoadsView => {
-            const now = clock.currentTimeMillisUnsafe()
-            const mine = new Map<string, number>()
-            ids.forEach((id, c) => {
-              if (counts[c]! !== 0) mine.set(id, counts[c]!)
-            })
-            group.loads.set(publisher, { lapsesAt: now + publishTtlMillis, counts: mine })
-            const elsewhere = ids.map(() => 0)
-            for (const [other, load] of group.loads) {
-              if (other === publisher) continue
-              if (load.lapsesAt <= now) {
-                group.loads.delete(other)
-                continue
-              }
+        function publish(counts: ReadonlyArray<number>) {
+          return Effect.clockWith((clock) =>
+            Effect.sync((): KeyPool.LoadsView => {
+              const now = clock.currentTimeMillisUnsafe()
+              const mine = new Map<string, number>()
               ids.forEach((id, c) => {
-                elsewhere[c]! += load.counts.get(id) ?? 0
+                if (counts[c]! !== 0) mine.set(id, counts[c]!)
               })
-            }
-            if (group.version === seen) return { now, elsewhere, keys: undefined }
-            seen = group.version
-            const keys = slots.map((slot): KeyPool.PublishedKeyState => ({
-              disabled: slot.disabled,
-              coolingUntil: slot.coolingUntil,
-              rateLimits: slot.rateLimits
-            }))
-            return { now, elsewhere, keys }
-          })
-        )
-      }
+              group.loads.set(publisher, { lapsesAt: now + publishTtlMillis, counts: mine })
+              const elsewhere = ids.map(() => 0)
+              for (const [other, load] of group.loads) {
+                if (other === publisher) continue
+                if (load.lapsesAt <= now) {
+                  group.loads.delete(other)
+                  continue
+                }
+                ids.forEach((id, c) => {
+                  elsewhere[c]! += load.counts.get(id) ?? 0
+                })
+              }
+              if (group.version === seen) return { now, elsewhere, keys: undefined }
+              seen = group.version
+              const keys = slots.map((slot): KeyPool.PublishedKeyState => ({
+                disabled: slot.disabled,
+                coolingUntil: slot.coolingUntil,
+                rateLimits: slot.rateLimits
+              }))
+              return { now, elsewhere, keys }
+            })
+          )
+        }
 
-      function tell(index: number, verdict: KeyPool.LeaseVerdict) {
-        return Effect.clockWith((clock) =>
-          Effect.sync(() => apply(group, slots[index]!, verdict, clock.currentTimeMillisUnsafe()))
-        )
-      }
+        function tell(index: number, verdict: KeyPool.LeaseVerdict) {
+          return Effect.clockWith((clock) =>
+            Effect.sync(() => apply(group, slots[index]!, verdict, clock.currentTimeMillisUnsafe()))
+          )
+        }
 
-      return {
-        publish,
-        tell,
-        post: (index, verdict) => Effect.asVoid(tell(index, verdict)),
-        every: (step) =>
-          Effect.asVoid(Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(publishPeriod), step)), scope))
-      }
+        return {
+          publish,
+          tell,
+          post: (index, verdict) => Effect.asVoid(tell(index, verdict)),
+          every: (step) =>
+            Effect.asVoid(Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(publishPeriod), step)), scope))
+        }
+      })
     })
   }
 
   return {
-    leases: (options) => Effect.sync(() => leasesOf(groupOf(options.key), options)),
+    leases: (options) =>
+      Effect.suspend(() => {
+        const group = groupOf(options.key)
+        return Effect.map(
+          joinInSteps(group, options.candidates),
+          (slots) => leasesOver(group, slots, options.slowStartMillis)
+        )
+      }),
     loads,
     leaseUncapped: true
   }

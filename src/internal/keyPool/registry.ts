@@ -17,6 +17,7 @@ import { OptionsError } from "../../OptionsError.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import * as Invalid from "../optionsError.js"
 import { uniqueId } from "../persistence/uniqueId.js"
+import * as Steps from "../steps.js"
 import { viaShared } from "../store/deprecatedShared.js"
 import { LeaseStore } from "./leaseStore.js"
 import * as Memory from "./memory.js"
@@ -37,40 +38,47 @@ const badKey = (entry: unknown): string | undefined => {
     : "<redacted>"
 }
 
-/** Why the options cannot make a pool, or undefined. The error never shows a key. */
-export const invalidOptions = (options: KeyPool.Options): OptionsError | undefined => {
+// Why the key listed at `index` cannot be one, or undefined. The error never shows a key.
+function invalidKey(entry: KeyPool.Options["keys"][number], index: number): OptionsError | undefined {
+  const bad = badKey(entry)
+  if (bad !== undefined) {
+    return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
+  }
+  const key = Stored.normalize(entry)
+  return Invalid.positive("KeyPool", `keys[${index}].weight`, key.weight) ??
+    (key.maxConcurrency === Infinity
+      ? undefined
+      : Invalid.positive("KeyPool", `keys[${index}].maxConcurrency`, key.maxConcurrency, { integer: true }))
+}
+
+/** Why the options cannot make a pool, or undefined: the first problem, the keys checked a step at a time. */
+const invalidOptions = (options: KeyPool.Options): Effect.Effect<OptionsError | undefined> => {
   const cooldown = options.rateLimitCooldown
   const timing = Invalid.duration("KeyPool", "rateLimitCooldown.initial", cooldown?.initial, true) ??
     Invalid.duration("KeyPool", "rateLimitCooldown.max", cooldown?.max, true) ??
     Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
     Invalid.duration("KeyPool", "slowStart", options.slowStart)
-  if (timing !== undefined) return timing
+  if (timing !== undefined) return Effect.succeed(timing)
   const key = Invalid.nonEmpty("KeyPool", "key", options.key, { optional: true })
-  if (key !== undefined) return key
+  if (key !== undefined) return Effect.succeed(key)
   // A pool without keys could only ever fail its calls with NoCapacityError.
   if (options.keys.length === 0) {
-    return new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })
+    return Effect.succeed(
+      new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })
+    )
   }
-  for (const [index, entry] of options.keys.entries()) {
-    const bad = badKey(entry)
-    if (bad !== undefined) {
-      return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
-    }
-    const key = Stored.normalize(entry)
-    const problem = Invalid.positive("KeyPool", `keys[${index}].weight`, key.weight) ??
-      (key.maxConcurrency === Infinity
-        ? undefined
-        : Invalid.positive("KeyPool", `keys[${index}].maxConcurrency`, key.maxConcurrency, { integer: true }))
-    if (problem !== undefined) return problem
-  }
-  return undefined
+  return Effect.suspend(() => {
+    let problem: OptionsError | undefined
+    const checked = Steps.inSteps(options.keys, (chunk, from) => {
+      for (let i = 0; i < chunk.length && problem === undefined; i++) problem = invalidKey(chunk[i]!, from + i)
+    })
+    return Effect.map(checked, () => problem)
+  })
 }
 
 // `options` checked: `OptionsError` when they are invalid.
-const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> => {
-  const invalid = invalidOptions(options)
-  return invalid === undefined ? Effect.void : Effect.fail(invalid)
-}
+const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> =>
+  Effect.flatMap(invalidOptions(options), (invalid) => invalid === undefined ? Effect.void : Effect.fail(invalid))
 
 /**
  * Where a pool keeps its state when it is given one: a provided `KeyPool.LeaseStore` under `options.key` (by default a

@@ -27,6 +27,7 @@ import type * as KeyPool from "../../KeyPool.js"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import * as Steps from "../steps.js"
 import * as Memory from "./memory.js"
 import type * as Verdicts from "./redis/verdict.js"
 import * as Uncapped from "./uncapped.js"
@@ -284,11 +285,9 @@ function groupKeyOf(key: string, endpoint: string | undefined): string {
     : `pool:${key}@${hash("sha256", endpoint, "hex").slice(0, 16)}`
 }
 
-// The keys of `entries` not in `core` yet (a key listed twice counts once, its first listing winning), added.
-function addKeys(core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean): Array<number> {
-  const added: Array<number> = []
-  // By id, so that adding n keys takes time in n, not n squared.
-  const known = new Set(core.keys.map((kept) => kept.credentials.keyId))
+// The keys of `entries` not in `core` yet, `known` their ids (a key listed twice counts once, its first listing
+// winning), added. By id, so that adding n keys takes time in n, not n squared.
+function addKeys(core: Core, known: Set<string>, entries: KeyPool.Options["keys"], leaseAll: boolean): void {
   for (const entry of entries) {
     const key = normalize(entry)
     const credentials = ProviderClient.credentials(key.key)
@@ -298,7 +297,6 @@ function addKeys(core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean
     core.keys.push({ ...key, credentials })
     core.totals.push(0)
     core.failures.push(0)
-    added.push(at)
     if (leaseAll || key.maxConcurrency !== Infinity) {
       core.placeOf.push(core.leased.length)
       core.leased.push(at)
@@ -307,7 +305,6 @@ function addKeys(core: Core, entries: KeyPool.Options["keys"], leaseAll: boolean
       core.placeOf.push(-1)
     }
   }
-  return added
 }
 
 function candidatesOf(core: Core): Array<KeyPool.LeaseCandidate> {
@@ -338,16 +335,10 @@ export function makeCore(
       failures: [],
       holding: []
     }
-    // A chunk of keys at a time, other fibers (a server's requests) running between: a pool of many thousand keys is
+    // A step of keys at a time, other fibers (a server's requests) running between: a pool of many thousand keys is
     // built without holding the process.
-    const chunks = Array.from(
-      { length: Math.ceil(keys.length / keysPerChunk) },
-      (_, i) => keys.slice(i * keysPerChunk, (i + 1) * keysPerChunk)
-    )
-    const added = Effect.forEach(chunks, (chunk, i) => {
-      addKeys(core, chunk, backend.store.leaseUncapped === true)
-      return i === chunks.length - 1 ? Effect.void : Effect.yieldNow
-    }, { discard: true })
+    const known = new Set<string>()
+    const added = Steps.inSteps(keys, (chunk) => addKeys(core, known, chunk, backend.store.leaseUncapped === true))
     return Effect.flatMap(added, () => {
       const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
       if (uncappedAt.length === 0) return Effect.succeed(core)
@@ -358,9 +349,6 @@ export function makeCore(
     })
   })
 }
-
-// Keys a pool adds before letting other fibers run.
-const keysPerChunk = 2_000
 
 /** A pool over options `KeyPool.make` has checked, kept in `backend`. */
 export function make(
@@ -695,7 +683,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
         Effect.clockWith((clock) => {
           const now = clock.currentTimeMillisUnsafe()
           const usable = uncapped === undefined || !uncapped.unavailable()
-          return Effect.succeed(keys.map((_, at) => {
+          return Steps.mapInSteps(keys, (_, at) => {
             const place = placeOf[at]!
             if (place >= 0) {
               const stored = read?.keys[place]
@@ -707,7 +695,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
             }
             const slot = localOf[at]!.local
             return keyStatus(at, { ...slot, inFlight: slot.inFlight + slot.elsewhere }, now, usable)
-          }))
+          })
         })
     )
 

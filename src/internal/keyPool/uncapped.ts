@@ -49,7 +49,7 @@ export const make = (
 ): Effect.Effect<Uncapped> =>
   Effect.gen(function*() {
     const group = Memory.makeGroup()
-    const slots = Memory.join(
+    const slots = yield* Memory.joinInSteps(
       group,
       keys.map((entry) => ({ id: entry.credentials.keyId, weight: entry.weight, maxConcurrency: Infinity }))
     )

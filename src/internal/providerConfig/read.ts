@@ -23,6 +23,7 @@ import {
   RouterEntry
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
+import * as Steps from "../steps.js"
 import { GatewayEntry, type ReadSecret, resolve as resolveGateway } from "./gateway.js"
 import { McpServersEntry, resolve as resolveMcp } from "./mcp.js"
 import * as internalRouter from "./router.js"
@@ -137,8 +138,8 @@ const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: Readonly
 
 // A key list longer than this is decoded apart from its entry, a chunk at a time with other fibers (a server's
 // requests) run between chunks: decoded in one go, 100,000 keys hold the event loop most of a second
-// (docs/performance.md).
-const keyChunk = 2_000
+// (docs/performance.md). A chunk is a step of `internal/steps.ts`.
+const keyChunk = Steps.itemsPerStep
 
 /** A long `api_keys` list of the entry `provider[index]`, its first key left to the entry's decode. */
 interface LongKeyList {

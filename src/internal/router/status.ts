@@ -8,6 +8,7 @@ import * as Budget from "../../Budget.js"
 import type * as KeyPool from "../../KeyPool.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { DeploymentLoad, Options, Pins, Status } from "../../Router.js"
+import * as Steps from "../steps.js"
 import type { State } from "./deployment.js"
 
 /**
@@ -24,7 +25,9 @@ export const make = (
       Effect.all([
         Effect.forEach(states, (state) =>
           Effect.all([
-            state.keyPool === undefined ? Effect.succeed(undefined) : state.keyPool.status,
+            state.keyPool === undefined
+              ? Effect.succeed(undefined)
+              : Effect.flatMap(state.keyPool.status, (keys) => Steps.mapInSteps(keys, keyLoad)),
             state.limiter === undefined ? Effect.succeed(undefined) : state.limiter.status
           ])),
         options.ledger === undefined ? Effect.succeed(undefined) : options.ledger.totals,
@@ -135,9 +138,33 @@ export const combine = (statuses: ReadonlyArray<Status>): Status => {
   return statusOf(Object.fromEntries(details))
 }
 
-/** What `make` read for one deployment: its key pool's and limiter's status, and its spend in the ledger. */
+/** A key as a deployment's load shows it. */
+function keyLoad(key: KeyPool.KeyStatus): KeyLoad {
+  return {
+    key: key.keyId,
+    weight: key.weight,
+    current: key.inFlight,
+    max: key.maxConcurrency ?? null,
+    coolingUntil: key.coolingUntil ?? null,
+    disabled: key.disabled ?? null
+  }
+}
+
+type KeyLoad = DeploymentLoad["keys"][number]
+
+/** The sum of the keys' caps, when every key has one. */
+function capOf(keys: ReadonlyArray<KeyLoad>): number | undefined {
+  let sum = 0
+  for (const key of keys) {
+    if (key.max === null) return undefined
+    sum += key.max
+  }
+  return keys.length > 0 ? sum : undefined
+}
+
+/** What `make` read for one deployment: its keys' loads, its limiter's status, and its spend in the ledger. */
 interface Readings {
-  readonly keys: ReadonlyArray<KeyPool.KeyStatus> | undefined
+  readonly keys: ReadonlyArray<KeyLoad> | undefined
   readonly limiter: RateLimiter.Status | undefined
   /** `null` without a ledger. */
   readonly spend: number | null
@@ -152,11 +179,7 @@ const deploymentLoad = (
   limits: ReadonlyArray<Budget.LimitStatus>
 ): DeploymentLoad => {
   const { keys, limiter, pinnedSessions, spend } = readings
-  const keyCaps = keys?.map((key) => key.maxConcurrency)
-  const keyCap = keyCaps !== undefined && keyCaps.length > 0 && keyCaps.every((cap) => cap !== undefined)
-    ? keyCaps.reduce((sum: number, cap) => sum + cap!, 0)
-    : undefined
-  const concurrencyCap = limiter?.maxConcurrency ?? keyCap
+  const concurrencyCap = limiter?.maxConcurrency ?? (keys === undefined ? undefined : capOf(keys))
   const rate = limiter !== undefined && Number.isFinite(limiter.refillRate) ? limiter.refillRate : undefined
   const qps = concurrencyCap === undefined && rate !== undefined
   const breaker = state.breaker
@@ -165,14 +188,7 @@ const deploymentLoad = (
     current: qps ? (now - state.secondStart < 1000 ? state.secondCount : 0) : state.inFlight,
     max: qps ? rate! : concurrencyCap ?? null,
     weight: state.weight,
-    keys: (keys ?? []).map((key) => ({
-      key: key.keyId,
-      weight: key.weight,
-      current: key.inFlight,
-      max: key.maxConcurrency ?? null,
-      coolingUntil: key.coolingUntil ?? null,
-      disabled: key.disabled ?? null
-    })),
+    keys: keys ?? [],
     provider: state.provider,
     endpoint: state.endpoint ?? null,
     model: state.model,
