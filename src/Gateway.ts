@@ -486,7 +486,8 @@ export interface KeyInfo {
   /** The names it may call; `undefined`: every name. */
   readonly models: ReadonlyArray<string> | undefined
   /**
-   * The MCP tools it may list and call (`Key.tools`: qualified names and globs); `undefined`: none (an admin key's too).
+   * The MCP tools it may list and call (`Key.tools`: qualified names and globs); `undefined`: none (an admin key's
+   * too).
    *
    * @since 0.3.0
    */

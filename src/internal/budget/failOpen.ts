@@ -8,8 +8,8 @@
  * instance last read its counter in the shared store (`known`), so a limit spent there is spent here too, and one whose
  * window began since it was read holds that of a window starting from nothing, as the shared store's would. A check on
  * a counter this instance never read (it started during the outage) is answered as under fail-closed, the store
- * unavailable, until the shared store answers: what was spent there is not known, so nothing is safe to give. A status during
- * an outage reads what was last known spent, plus what this instance did since.
+ * unavailable, until the shared store answers: what was spent there is not known, so nothing is safe to give.
+ * A status during an outage reads what was last known spent, plus what this instance did since.
  */
 import * as Effect from "effect/Effect"
 import type * as Budget from "../../Budget.js"

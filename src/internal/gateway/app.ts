@@ -21,8 +21,8 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the guard and the key check, the body, admission); OpenAI's
- * routes are `routes/openAiChat.ts` and `responses/route.ts`, Anthropic's `anthropic/route.ts`, Google's `gemini/routes.ts`
- * and `gemini/models.ts`
+ * routes are `routes/openAiChat.ts` and `responses/route.ts`, Anthropic's `anthropic/route.ts`, Google's
+ * `gemini/routes.ts` and `gemini/models.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
  * paths, the 404 and the 405s.

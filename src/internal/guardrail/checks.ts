@@ -59,11 +59,15 @@ function patternCheck(name: string, patterns: ReadonlyArray<Pattern>): Check {
   }
 }
 
+// An email's local part (at most 64 characters, not inside a longer run of them) and its domain (up to four labels
+// of at most 63 characters, then a top-level name, not followed by more of a label).
+const emailLocal = String.raw`(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}`
+const emailDomain = String.raw`[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,3}\.[A-Za-z]{2,24}(?![A-Za-z0-9-])`
+
 /** An email address: a local part of at most 64 characters, a domain of at most 4 labels; at most 254 in all. */
 export const email: Check = patternCheck("email", [{
   label: "email address",
-  regex:
-    /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,3}\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+  regex: new RegExp(`${emailLocal}@${emailDomain}`, "g"),
   longest: 256,
   valid: (text) => text.length <= 254
 }])
@@ -173,8 +177,12 @@ export const secrets: Check = patternCheck("secrets", [
   { label: "AWS access key id", regex: /(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g, longest: 22 },
   {
     label: "AWS secret access key",
-    regex:
-      /(?<![A-Za-z0-9_])(?:aws_?)?secret_?access_?key["']?\s{0,3}[:=]\s{0,3}["']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])/dgi,
+    // The setting's name, its `:` or `=` (quotes and a little space around), then the 40 characters of the secret.
+    regex: new RegExp(
+      String.raw`(?<![A-Za-z0-9_])(?:aws_?)?secret_?access_?key["']?\s{0,3}[:=]\s{0,3}["']?` +
+        String.raw`([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])`,
+      "dgi"
+    ),
     longest: 74,
     group: 1,
     valid: Validators.looksRandom

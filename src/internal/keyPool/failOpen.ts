@@ -77,7 +77,10 @@ interface Local {
   readonly loads: Map<KeyPool.LoadsOptions, KeyPool.Loads>
 }
 
-/** `shared`, falling back on an outage's `local()` store with `1 / instances` of each key's cap while it is unavailable. */
+/**
+ * `shared`, falling back on an outage's `local()` store with `1 / instances` of each key's cap while it is
+ * unavailable.
+ */
 export const failOpen = (
   shared: KeyPool.LeaseStore["Service"],
   local: () => KeyPool.LeaseStore["Service"],

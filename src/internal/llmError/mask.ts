@@ -1,7 +1,8 @@
 /**
  * An error with a key masked in every field: the transport (`transport/providerHttp.ts`) passes every failure of a sent
  * call through it, once, with every credential its request carried, so a provider that echoes the key back cannot put
- * it in a message, `Cause.pretty`, JSON or a log line. `LlmError.fromHttpFailure` applies it to the secrets it is given.
+ * it in a message, `Cause.pretty`, JSON or a log line. `LlmError.fromHttpFailure` applies it to the secrets it is
+ * given.
  */
 import type * as Redacted from "effect/Redacted"
 import type { LlmError } from "../../LlmError.js"

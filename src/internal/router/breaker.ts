@@ -1,7 +1,7 @@
 /**
  * A deployment's circuit breaker: its rules, which the memory `Router.BreakerStore` runs (the Redis one runs the same
- * in Lua, `stores/redis/breaker.ts`), and the mirror of it a router reads synchronously on its hot path, which only ever takes
- * what the store answers.
+ * in Lua, `stores/redis/breaker.ts`), and the mirror of it a router reads synchronously on its hot path, which only
+ * ever takes what the store answers.
  *
  * closed --(N failures within the window)--> open --(period over)--> half-open
  * half-open: one request (the probe) is let through, as one attempt of the deployment's `Llm`

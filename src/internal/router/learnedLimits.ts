@@ -7,10 +7,10 @@
  * than its own history says.
  *
  * The samples are kept in the router's `Router.LearnedLimitStore` (memory: `stores/memory.ts`, over `Window`; Redis:
- * one script per step, `stores/redis/learned.ts`), under the deployment's key, so routers on one store learn from all their
- * streams. What a deployment's attempts read, synchronously, is a mirror of the store's last answer: each sample is
- * one step of the store, run in a fiber of its own that the stream never waits for, whose answer the mirror takes;
- * and a store other routers write is read every `refreshMillis`.
+ * one script per step, `stores/redis/learned.ts`), under the deployment's key, so routers on one store learn from all
+ * their streams. What a deployment's attempts read, synchronously, is a mirror of the store's last answer: each
+ * sample is one step of the store, run in a fiber of its own that the stream never waits for, whose answer the mirror
+ * takes; and a store other routers write is read every `refreshMillis`.
  *
  * Unstreamed calls keep the adapter's limits: the wait for an unstreamed reply's headers grows with the reply's
  * length, which is not known before it.
@@ -71,9 +71,9 @@ export function resolve(options: LearnedLimitsOptions | false | undefined): Sett
 
 /**
  * The latest samples of one phase, in milliseconds, and their quantile: the rules of a `Router.LearnedLimitStore`,
- * which the memory store runs (the Redis one runs the same in Lua over a sorted set, `stores/redis/learned.ts`). The samples
- * are kept in arrival order (which one leaves a full window) and sorted (which one is the quantile): a sample costs a
- * binary search and a shift of the window, never a sort.
+ * which the memory store runs (the Redis one runs the same in Lua over a sorted set, `stores/redis/learned.ts`).
+ * The samples are kept in arrival order (which one leaves a full window) and sorted (which one is the quantile): a
+ * sample costs a binary search and a shift of the window, never a sort.
  */
 export class Window {
   private readonly arrived: Float64Array

@@ -104,8 +104,8 @@ function typeOfUrl(url: string): string | undefined {
 
 /**
  * Whether a URL of no type one can tell is read as an image, as the APIs that take images by web URL read one: an
- * `http:` or `https:` URL, but not a Gemini Files API URI (an uploaded file of any type). Any other URL (a Cloud Storage
- * `gs://` object, another scheme) may hold anything.
+ * `http:` or `https:` URL, but not a Gemini Files API URI (an uploaded file of any type). Any other URL (a Cloud
+ * Storage `gs://` object, another scheme) may hold anything.
  */
 function readsAsImage(url: string): boolean {
   if (url.startsWith("data:")) return true

@@ -4,8 +4,8 @@
  * `ChatResponse` as its reply, and a request body decoded into the engine's request (`Dialect`). Each dialect's folder
  * (`wire/<dialect>/`) fills these in once; the gateway's core takes them and names no dialect.
  *
- * The failure itself (`ErrorAnswer`) is neutral: what a client is told (its status, message, kind, field, code, wait) is
- * decided once, by the gateway's core (`gateway/errorAnswer.ts`); a dialect only words it.
+ * The failure itself (`ErrorAnswer`) is neutral: what a client is told (its status, message, kind, field, code,
+ * wait) is decided once, by the gateway's core (`gateway/errorAnswer.ts`); a dialect only words it.
  */
 import type * as Effect from "effect/Effect"
 import type { ChatChunk, Restart } from "../../ChatChunk.js"

@@ -235,7 +235,8 @@ export function make(store: SessionStore): Sessions {
   const starting = (answer: Answer, asked: Asked) =>
     Effect.gen(function*() {
       const read = yield* Effect.result(asked.request.text)
-      // The body is kept by the request, which the endpoint reads it from again (or refuses, when it could not be read).
+      // The body is kept by the request, which the endpoint reads it from again (or refuses, when it could not be
+      // read).
       const response = yield* Effect.provideService(answer, HttpServerRequest.HttpServerRequest, asked.request)
       if (read._tag === "Success") {
         yield* Effect.provideService(

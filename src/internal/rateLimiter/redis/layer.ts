@@ -1,7 +1,7 @@
 /**
  * The Redis backend of `RateLimiter`'s stores: a bucket is the bucket script's hash (`bucket.ts`), the slots a
- * lease group of one candidate (`keyPool/redis/leases.ts`), whose leases lapse when the instance holding them dies. Under
- * `onUnavailable: "fail-open"` both are wrapped in the fail-open decorator (`../failOpen.ts`).
+ * lease group of one candidate (`keyPool/redis/leases.ts`), whose leases lapse when the instance holding them dies.
+ * Under `onUnavailable: "fail-open"` both are wrapped in the fail-open decorator (`../failOpen.ts`).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

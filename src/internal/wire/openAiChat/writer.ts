@@ -105,7 +105,10 @@ export function streamWriter(meta: ChunkMeta): StreamWriter {
   return { write }
 }
 
-/** The gateway's encoder for the stream `id` of `model`, each batch one write, with the final usage chunk when `includeUsage`. */
+/**
+ * The gateway's encoder for the stream `id` of `model`, each batch one write, with the final usage chunk when
+ * `includeUsage`.
+ */
 export function streamEncoder(id: string, model: string, created: number, includeUsage: boolean): StreamEncoder {
   const writer = streamWriter({ id, created, model, includeUsage })
   function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {

@@ -4,7 +4,8 @@
  * 401 or 403 it shows a field for an admin key beside the page's words on where that key is; for a key it sent, the
  * gateway's message says why it was refused (a gateway with no admin key at all says so before any is sent). It
  * keeps the key in `sessionStorage` (gone with the tab), sends it as `Authorization: Bearer`, and tells the spend
- * chart (`spend.js`) with an `admin-key` event. Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ * chart (`spend.js`) with an `admin-key` event. Plain browser JavaScript, typechecked against the DOM
+ * (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
   "use strict"
