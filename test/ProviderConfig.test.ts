@@ -160,6 +160,29 @@ describe("ProviderConfig.fromJson", () => {
         .toStrictEqual({ input: 3, cacheWrite: 3.75, cacheWrite1h: 6, output: 15 })
     }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
 
+  it.effect("priceOf: a pricing entry takes the media rates it leaves unset from its model's built-in price", () =>
+    Effect.gen(function*() {
+      const pricing = { input_per_mtok: 1, output_per_mtok: 2 }
+      const config = yield* ProviderConfig.fromJson({
+        c: [
+          { model_name: "claude-sonnet-4-5", api: "anthropic", api_keys: ["k"], pricing },
+          {
+            model_name: "us.anthropic.claude-opus-4-1-v1:0",
+            api_keys: ["k"],
+            pricing: { ...pricing, pdf_page_tokens: 9 }
+          },
+          { model_name: "house", api_keys: ["k"], pricing }
+        ]
+      })
+      const claudePage = Pricing.lookup("claude-sonnet-4-5")!.pdfPageTokens
+      expect(claudePage).toBeGreaterThan(Pricing.defaultPdfPageTokens)
+      expect(ProviderConfig.priceOf(config.providers.c!["claude-sonnet-4-5"]!))
+        .toStrictEqual({ input: 1, output: 2, pdfPageTokens: claudePage })
+      expect(ProviderConfig.priceOf(config.providers.c!["us.anthropic.claude-opus-4-1-v1:0"]!))
+        .toStrictEqual({ input: 1, output: 2, pdfPageTokens: 9 })
+      expect(ProviderConfig.priceOf(config.providers.c!["house"]!)).toStrictEqual({ input: 1, output: 2 })
+    }))
+
   it.effect("a missing env: variable is named, and nothing of any key is shown", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(ProviderConfig.fromJson(file()))

@@ -40,11 +40,26 @@ export const model = (
     : Effect.succeed(found)
 }
 
-/** The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. */
-export const priceOf = (settings: ModelConfig): Pricing.Price | undefined =>
-  settings.entry.pricing !== undefined
-    ? Pricing.fromPerMtok(settings.entry.pricing)
-    : Pricing.lookup(settings.entry.model_name)
+/**
+ * The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. A `pricing` entry states
+ * money; how many tokens a medium makes is the model's, so a rate the entry leaves unset is the built-in price's of
+ * its `model_name` when that states one (a Claude model priced in provider.json reads PDFs at Claude's page rate).
+ */
+export const priceOf = (settings: ModelConfig): Pricing.Price | undefined => {
+  const builtIn = Pricing.lookup(settings.entry.model_name)
+  if (settings.entry.pricing === undefined) return builtIn
+  return { ...mediaRates(builtIn), ...Pricing.fromPerMtok(settings.entry.pricing) }
+}
+
+/** The token rates of a price's media that it states. */
+const mediaRates = (price: Pricing.Price | undefined): Partial<Pricing.Price> => {
+  if (price === undefined) return {}
+  const { audioTokensPerSecond, imageTokens, pdfPageTokens, videoTokensPerSecond } = price
+  return Object.fromEntries(
+    Object.entries({ audioTokensPerSecond, imageTokens, pdfPageTokens, videoTokensPerSecond })
+      .filter(([, rate]) => rate !== undefined)
+  )
+}
 
 /** The model a deployment name (`provider/model_name`, or a `model_name` one provider has) names. */
 export const named = (config: ProviderConfig, name: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
