@@ -45,13 +45,13 @@
  *
  * @since 0.1.0
  */
-import * as Codec from "../internal/codec/gemini.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
 import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/embedding.js"
 import { renderError, streamErrorJson } from "../internal/simulator/gemini/errors.js"
 import { end, renderReply, renderStream } from "../internal/simulator/gemini/render.js"
 import { blockedPromptMarker as marker, decode } from "../internal/simulator/gemini/request.js"
+import * as Codec from "../internal/wire/gemini/codec.js"
 import type { ApiError, Decoded, EmbeddingFormat, WireFormat } from "./WireFormat.js"
 
 /**

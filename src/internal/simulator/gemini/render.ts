@@ -15,7 +15,7 @@ import {
   type UsageCounts,
   type WrittenCall,
   type WrittenPart
-} from "../../codec/gemini.js"
+} from "../../wire/gemini/codec.js"
 import { usageOf } from "../usage.js"
 
 /** A stable signature for a call: opaque base64, as Gemini's are. */
