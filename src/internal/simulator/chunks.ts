@@ -7,6 +7,8 @@
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"
+import type { Usage } from "../../ChatResponse.js"
+import type { ProviderMetadata } from "../../Message.js"
 import type * as Reply from "../../simulator/Reply.js"
 import type { ReplyMeta } from "../../simulator/WireFormat.js"
 import { usageOf } from "./usage.js"
@@ -36,6 +38,80 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta): ReplyChunks {
   }
   const tail: ReadonlyArray<ChatChunk> = [
     { _tag: "Usage", usage: usageOf(reply.usage) },
+    {
+      _tag: "Finish",
+      finishReason: reply.finishReason,
+      id: meta.id,
+      model: meta.model,
+      provider: "simulator",
+      latency: Duration.zero
+    }
+  ]
+  return { events, tail }
+}
+
+/** How a dialect sends what `replyChunks` sends in fragments: its calls whole, and its running usage. */
+export interface WholeCallOptions {
+  /** How many calls one event holds. */
+  readonly callsPerEvent: number
+  /** The provider data of the call at `index`, if any (a made-up thought signature). */
+  readonly callMetadata: (call: Reply.ToolCall, index: number) => ProviderMetadata | undefined
+}
+
+/** A reply's stream as batches, each written as one event, and the batch that ends it. */
+export interface ReplyBatches {
+  readonly events: ReadonlyArray<ReadonlyArray<ChatChunk>>
+  readonly tail: ReadonlyArray<ChatChunk>
+}
+
+/** The counts after `candidates` tokens of the reply's own and `thoughts` of reasoning. */
+function usageAfter(usage: Reply.Usage, candidates: number, thoughts: number): Usage {
+  return {
+    promptTokens: usage.promptTokens,
+    completionTokens: candidates + thoughts,
+    totalTokens: usage.promptTokens + candidates + thoughts,
+    cachedPromptTokens: usage.cachedTokens,
+    reasoningTokens: thoughts,
+    estimated: false
+  }
+}
+
+/**
+ * The stream of `reply` with its calls whole, each event led by the usage so far (a token a reasoning or text event,
+ * one a call, up to the reply's own count): reasoning tokens, text tokens, then the calls `callsPerEvent` to an event;
+ * `tail` is the final usage and the finish, naming `meta`'s id and model.
+ */
+export function wholeCallBatches(reply: Reply.Reply, meta: ReplyMeta, options: WholeCallOptions): ReplyBatches {
+  const { usage } = reply
+  const visible = usage.completionTokens - usage.reasoningTokens
+  const events: Array<ReadonlyArray<ChatChunk>> = []
+  let thoughts = 0
+  let candidates = 0
+  for (const text of reply.reasoning) {
+    thoughts++
+    events.push([{ _tag: "Usage", usage: usageAfter(usage, candidates, thoughts) }, { _tag: "ReasoningDelta", text }])
+  }
+  for (const text of reply.content) {
+    candidates++
+    events.push([{ _tag: "Usage", usage: usageAfter(usage, candidates, thoughts) }, { _tag: "TextDelta", text }])
+  }
+  const calls = reply.toolCalls
+  for (let start = 0; start < calls.length; start += options.callsPerEvent) {
+    const batch: Array<ChatChunk> = []
+    for (let index = start; index < Math.min(calls.length, start + options.callsPerEvent); index++) {
+      const call = calls[index]!
+      const metadata = options.callMetadata(call, index)
+      batch.push(
+        metadata === undefined
+          ? { _tag: "ToolCallDelta", index, name: call.name, arguments: call.arguments }
+          : { _tag: "ToolCallDelta", index, name: call.name, arguments: call.arguments, providerMetadata: metadata }
+      )
+    }
+    candidates = Math.min(visible, candidates + batch.length)
+    events.push([{ _tag: "Usage", usage: usageAfter(usage, candidates, thoughts) }, ...batch])
+  }
+  const tail: ReadonlyArray<ChatChunk> = [
+    { _tag: "Usage", usage: usageAfter(usage, visible, usage.reasoningTokens) },
     {
       _tag: "Finish",
       finishReason: reply.finishReason,
