@@ -118,7 +118,7 @@ const request: fc.Arbitrary<ChatRequest> = fc.tuple(
 
 const isGenerateContentRequest = Schema.is(Codec.GenerateContentRequest)
 
-describe("internal/codec/gemini: the request both ways", () => {
+describe("wire/gemini/codec: the request both ways", () => {
   it("a request written for the wire reads back as itself", () => {
     fc.assert(fc.property(request, (original) => {
       const body: unknown = JSON.parse(JSON.stringify(Codec.requestBody(original)))
@@ -214,7 +214,7 @@ const context = {
   maxEventSize: undefined
 }
 
-describe("internal/codec/gemini: the reply both ways", () => {
+describe("wire/gemini/codec: the reply both ways", () => {
   it("a reply written as a GenerateContentResponse reads back as itself", () => {
     fc.assert(fc.property(response, (original) => {
       const body: unknown = JSON.parse(Codec.response(original, original.id, original.model))
@@ -334,7 +334,7 @@ function expected(body: typeof Codec.GenerateContentResponse.Type) {
   }
 }
 
-describe("internal/codec/gemini: the hand readers agree with the schema", () => {
+describe("wire/gemini/codec: the hand readers agree with the schema", () => {
   it("a reply the schema takes is read, as the schema reads it; one the reader refuses, the schema refuses", () => {
     fc.assert(fc.property(wireReply(true), (body) => {
       const accepted = isGenerateContentResponse(body)
@@ -395,7 +395,7 @@ describe("internal/codec/gemini: the hand readers agree with the schema", () => 
 // ---------------------------------------------------------------------------
 // The error body and the embeddings
 
-describe("internal/codec/gemini: the error body and the embeddings", () => {
+describe("wire/gemini/codec: the error body and the embeddings", () => {
   it("an error body is google.rpc.Status, its status the code's name", () => {
     const isErrorBody = Schema.is(Codec.ErrorBody)
     fc.assert(fc.property(fc.integer({ min: 400, max: 599 }), word, (code, message) => {

@@ -96,7 +96,7 @@ function readBySdk(json: string) {
   }
 }
 
-describe("internal/codec/gemini against @google/genai's types", () => {
+describe("wire/gemini/codec against @google/genai's types", () => {
   it("a reply typed by the SDK decodes with the reply schema and reads back", () => {
     const decode = Schema.decodeUnknownSync(Codec.GenerateContentResponse)
     expect(decode(sdkReply)).toEqual(sdkReply)
