@@ -3,7 +3,8 @@
  * one writer (`wire/<dialect>/writer.ts`) turns into the dialect's events, as the gateway's streams are written.
  * Each chunk of `events` is one event the simulator writes on its own, so that its per-token timing holds: reasoning
  * tokens, then text tokens, then the tool calls' fragments interleaved (every call's opening fragment, then argument
- * pieces round-robin, so a client must merge by index); `tail` is the usage and the finish.
+ * pieces round-robin, so a client must merge by index); `tail` is the usage and the finish. A dialect whose events
+ * carry calls whole and the usage so far (Gemini's) writes `wholeCallBatches`, each event a batch.
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"
@@ -36,18 +37,19 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta): ReplyChunks {
       if (piece !== undefined) events.push({ _tag: "ToolCallDelta", index, arguments: piece })
     }
   }
-  const tail: ReadonlyArray<ChatChunk> = [
-    { _tag: "Usage", usage: usageOf(reply.usage) },
-    {
-      _tag: "Finish",
-      finishReason: reply.finishReason,
-      id: meta.id,
-      model: meta.model,
-      provider: "simulator",
-      latency: Duration.zero
-    }
-  ]
-  return { events, tail }
+  return { events, tail: [{ _tag: "Usage", usage: usageOf(reply.usage) }, finishOf(reply, meta)] }
+}
+
+/** The `Finish` chunk of `reply`, naming `meta`'s id and model. */
+function finishOf(reply: Reply.Reply, meta: ReplyMeta): ChatChunk {
+  return {
+    _tag: "Finish",
+    finishReason: reply.finishReason,
+    id: meta.id,
+    model: meta.model,
+    provider: "simulator",
+    latency: Duration.zero
+  }
 }
 
 /** How a dialect sends what `replyChunks` sends in fragments: its calls whole, and its running usage. */
@@ -110,16 +112,8 @@ export function wholeCallBatches(reply: Reply.Reply, meta: ReplyMeta, options: W
     candidates = Math.min(visible, candidates + batch.length)
     events.push([{ _tag: "Usage", usage: usageAfter(usage, candidates, thoughts) }, ...batch])
   }
-  const tail: ReadonlyArray<ChatChunk> = [
-    { _tag: "Usage", usage: usageAfter(usage, visible, usage.reasoningTokens) },
-    {
-      _tag: "Finish",
-      finishReason: reply.finishReason,
-      id: meta.id,
-      model: meta.model,
-      provider: "simulator",
-      latency: Duration.zero
-    }
-  ]
-  return { events, tail }
+  return {
+    events,
+    tail: [{ _tag: "Usage", usage: usageAfter(usage, visible, usage.reasoningTokens) }, finishOf(reply, meta)]
+  }
 }
