@@ -71,7 +71,7 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Adapter from "../internal/providers/adapter.js"
-import * as internal from "../internal/providers/gemini/definition.js"
+import * as internal from "../internal/wire/gemini/client.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 

@@ -41,18 +41,23 @@
  * part (text, function call names and arguments, function responses), plus 85
  * per inline or file part (`Reply.countTokens`). Tool declarations are not counted.
  *
- * The implementation is in `internal/simulator/gemini/`.
+ * Its replies and streams are written with the Gemini dialect's codec and one writer (`internal/wire/gemini/`), the
+ * gateway's too; its request checks, errors and embeddings are in `internal/simulator/gemini/`.
  *
  * @since 0.1.0
  */
-import * as Codec from "../internal/codec/gemini.js"
+import { wholeCallBatches } from "../internal/simulator/chunks.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
 import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/embedding.js"
 import { renderError, streamErrorJson } from "../internal/simulator/gemini/errors.js"
-import { end, renderReply, renderStream } from "../internal/simulator/gemini/render.js"
 import { blockedPromptMarker as marker, decode } from "../internal/simulator/gemini/request.js"
-import type { ApiError, Decoded, EmbeddingFormat, WireFormat } from "./WireFormat.js"
+import { usageOf } from "../internal/simulator/usage.js"
+import * as Codec from "../internal/wire/gemini/codec.js"
+import * as Writer from "../internal/wire/gemini/writer.js"
+import type { ProviderMetadata } from "../Message.js"
+import type * as Reply from "./Reply.js"
+import type { ApiError, Decoded, EmbeddingFormat, RenderedStream, ReplyMeta, WireFormat } from "./WireFormat.js"
 
 /**
  * What rendering needs beyond the reply.
@@ -138,6 +143,51 @@ export const countReply: (tokens: number) => string = Codec.countReply
 export const isEmbedding = (params: Readonly<Record<string, string | undefined>>): boolean =>
   embeddingMethods.has(params.method ?? "")
 
+// A made-up thought signature for a call: opaque base64, as Gemini's are, the same for the same call.
+function signatureOf(call: Reply.ToolCall): ProviderMetadata {
+  return { gemini: { thoughtSignature: Buffer.from(`sim-thought-signature:${call.id}`).toString("base64") } }
+}
+
+// As Gemini 3 writes them: no id, the reply's thought signature on its first call only.
+function callMetadata(call: Reply.ToolCall, index: number): ProviderMetadata | undefined {
+  return index === 0 ? signatureOf(call) : undefined
+}
+
+// Why the simulator blocks a prompt, as `promptFeedback` says it.
+const blocked: Codec.PromptFeedback = {
+  blockReason: "SAFETY",
+  safetyRatings: [{ category: "HARM_CATEGORY_DANGEROUS_CONTENT", probability: "HIGH", blocked: true }]
+}
+
+function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
+  if (extra.blocked) return Codec.blockedResponse(blocked, reply.usage.promptTokens, meta.id, meta.model)
+  return Codec.response(
+    {
+      text: reply.content.join(""),
+      reasoning: reply.reasoning.length > 0 ? reply.reasoning.join("") : undefined,
+      toolCalls: reply.toolCalls.map((call, index) => {
+        const metadata = callMetadata(call, index)
+        const written = { name: call.name, arguments: call.arguments }
+        return metadata === undefined ? written : { ...written, providerMetadata: metadata }
+      }),
+      finishReason: reply.finishReason,
+      usage: usageOf(reply.usage),
+      providerMetadata: undefined
+    },
+    meta.id,
+    meta.model
+  )
+}
+
+// The stream through the dialect's one writer, as Gemini's servers send it: one event a token with the running usage,
+// the calls whole two to an event, then the finish and the final usage. A blocked prompt's reply is its one event.
+function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
+  if (extra.blocked) return { events: [], tail: Writer.event(renderReply(reply, meta, extra)) }
+  const writer = Writer.streamWriter(meta.id, meta.model, { wholeCalls: true, runningUsage: true })
+  const { events, tail } = wholeCallBatches(reply, meta, { callsPerEvent: 2, callMetadata })
+  return { events: events.map((batch) => writer.write(batch).text), tail: writer.write(tail).text }
+}
+
 /**
  * The Gemini API wire format.
  *
@@ -154,9 +204,9 @@ export const format: WireFormat<Extra> = {
   renderError,
   renderReply,
   renderStream,
-  renderStreamError: () => `data: ${streamErrorJson}${end}`,
+  renderStreamError: () => Writer.event(streamErrorJson),
   renderBodyError: () => streamErrorJson,
-  malformedEvent: `data: {not json${end}`,
+  malformedEvent: Writer.event("{not json"),
   streamContentType: "text/event-stream",
   idPrefix: "gemini-"
 }

@@ -16,8 +16,8 @@
  *
  * @since 0.3.0
  */
-import { errorJson } from "../internal/codec/gemini.js"
 import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import { errorJson } from "../internal/wire/gemini/codec.js"
 import * as Anthropic from "./Anthropic.js"
 import * as Gemini from "./Gemini.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"

@@ -2,9 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
-import * as Codec from "../../src/internal/codec/gemini.js"
 import * as Errors from "../../src/internal/gateway/errorAnswer.js"
-import * as Render from "../../src/internal/gateway/gemini/render.js"
+import * as Codec from "../../src/internal/wire/gemini/codec.js"
+import * as Render from "../../src/internal/wire/gemini/writer.js"
 
 const usage: Usage = {
   promptTokens: 12,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
-import * as Wire from "../../src/internal/codec/gemini.js"
-import { count, generate as generateText } from "../../src/internal/gateway/gemini/routes.js"
+import * as Wire from "../../src/internal/wire/gemini/codec.js"
+import { count, generate as generateText } from "../../src/internal/wire/gemini/dialect.js"
 
 const generate = (body: unknown) => generateText(JSON.stringify(body))
 

@@ -6,9 +6,10 @@ import * as fc from "fast-check"
 import { type ChatChunk, fromResponse, makeAccumulator } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
-import * as Codec from "../../src/internal/codec/gemini.js"
-import { streamEncoder } from "../../src/internal/gateway/gemini/render.js"
-import { GeminiStreamParser } from "../../src/internal/providers/gemini/stream.js"
+import { GeminiStreamParser } from "../../src/internal/wire/gemini/client.js"
+import * as Codec from "../../src/internal/wire/gemini/codec.js"
+import * as Embeddings from "../../src/internal/wire/gemini/embeddings.js"
+import { streamEncoder } from "../../src/internal/wire/gemini/writer.js"
 import { OutputDecodeError } from "../../src/LlmError.js"
 import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../src/Message.js"
 
@@ -117,7 +118,7 @@ const request: fc.Arbitrary<ChatRequest> = fc.tuple(
 
 const isGenerateContentRequest = Schema.is(Codec.GenerateContentRequest)
 
-describe("internal/codec/gemini: the request both ways", () => {
+describe("wire/gemini/codec: the request both ways", () => {
   it("a request written for the wire reads back as itself", () => {
     fc.assert(fc.property(request, (original) => {
       const body: unknown = JSON.parse(JSON.stringify(Codec.requestBody(original)))
@@ -213,7 +214,7 @@ const context = {
   maxEventSize: undefined
 }
 
-describe("internal/codec/gemini: the reply both ways", () => {
+describe("wire/gemini/codec: the reply both ways", () => {
   it("a reply written as a GenerateContentResponse reads back as itself", () => {
     fc.assert(fc.property(response, (original) => {
       const body: unknown = JSON.parse(Codec.response(original, original.id, original.model))
@@ -333,7 +334,7 @@ function expected(body: typeof Codec.GenerateContentResponse.Type) {
   }
 }
 
-describe("internal/codec/gemini: the hand readers agree with the schema", () => {
+describe("wire/gemini/codec: the hand readers agree with the schema", () => {
   it("a reply the schema takes is read, as the schema reads it; one the reader refuses, the schema refuses", () => {
     fc.assert(fc.property(wireReply(true), (body) => {
       const accepted = isGenerateContentResponse(body)
@@ -394,7 +395,7 @@ describe("internal/codec/gemini: the hand readers agree with the schema", () => 
 // ---------------------------------------------------------------------------
 // The error body and the embeddings
 
-describe("internal/codec/gemini: the error body and the embeddings", () => {
+describe("wire/gemini/codec: the error body and the embeddings", () => {
   it("an error body is google.rpc.Status, its status the code's name", () => {
     const isErrorBody = Schema.is(Codec.ErrorBody)
     fc.assert(fc.property(fc.integer({ min: 400, max: 599 }), word, (code, message) => {
@@ -415,16 +416,16 @@ describe("internal/codec/gemini: the error body and the embeddings", () => {
   )
 
   it("a batch of texts written for the wire reads back as the request", () => {
-    const isBatch = Schema.is(Codec.BatchEmbedContentsRequest)
+    const isBatch = Schema.is(Embeddings.BatchEmbedContentsRequest)
     fc.assert(fc.property(
-      fc.array(word, { minLength: 1, maxLength: Codec.maxEmbeddingInputs }),
+      fc.array(word, { minLength: 1, maxLength: Embeddings.maxEmbeddingInputs }),
       fc.option(fc.integer({ min: 1, max: 3072 }), { nil: undefined }),
       (input, dimensions) => {
-        const body: unknown = JSON.parse(JSON.stringify(Codec.embeddingBody("models/m", input, dimensions)))
+        const body: unknown = JSON.parse(JSON.stringify(Embeddings.embeddingBody("models/m", input, dimensions)))
         expect(isBatch(body)).toBe(true)
         if (!isBatch(body)) return
         expect(body.requests.every((request) => request.model === "models/m")).toBe(true)
-        expect(Codec.toEmbeddingRequest(body.requests)).toEqual(
+        expect(Embeddings.toEmbeddingRequest(body.requests)).toEqual(
           dimensions === undefined ? { input } : { input, dimensions }
         )
       }
@@ -432,13 +433,13 @@ describe("internal/codec/gemini: the error body and the embeddings", () => {
   })
 
   it("vectors written as a reply read back as themselves", () => {
-    const isBatch = Schema.is(Codec.BatchEmbedContentsResponse)
-    const isOne = Schema.is(Codec.EmbedContentResponse)
+    const isBatch = Schema.is(Embeddings.BatchEmbedContentsResponse)
+    const isOne = Schema.is(Embeddings.EmbedContentResponse)
     fc.assert(fc.property(vectors, (original) => {
-      const batch: unknown = JSON.parse(Codec.embeddingReply(original, false))
+      const batch: unknown = JSON.parse(Embeddings.embeddingReply(original, false))
       expect(isBatch(batch)).toBe(true)
-      expect(Codec.readEmbeddings(batch as Codec.JsonRecord)).toEqual({ embeddings: original })
-      const one: unknown = JSON.parse(Codec.embeddingReply(original, true))
+      expect(Embeddings.readEmbeddings(batch as Codec.JsonRecord)).toEqual({ embeddings: original })
+      const one: unknown = JSON.parse(Embeddings.embeddingReply(original, true))
       expect(isOne(one)).toBe(true)
       expect(one).toEqual({ embedding: { values: original[0] } })
     }))

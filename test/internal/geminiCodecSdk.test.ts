@@ -7,8 +7,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Genai from "@google/genai"
 import * as Schema from "effect/Schema"
-import * as Codec from "../../src/internal/codec/gemini.js"
 import type { Refused } from "../../src/internal/schemaCheck.js"
+import * as Codec from "../../src/internal/wire/gemini/codec.js"
 
 // A type as JSON carries it: the SDK's string enums as their values, no `null` (our schemas take it as unset).
 type Json<T> = T extends string ? `${T}`
@@ -96,7 +96,7 @@ function readBySdk(json: string) {
   }
 }
 
-describe("internal/codec/gemini against @google/genai's types", () => {
+describe("wire/gemini/codec against @google/genai's types", () => {
   it("a reply typed by the SDK decodes with the reply schema and reads back", () => {
     const decode = Schema.decodeUnknownSync(Codec.GenerateContentResponse)
     expect(decode(sdkReply)).toEqual(sdkReply)

@@ -13,9 +13,9 @@ import {
   SchemaLimitError,
   schemaNodeLimit
 } from "../../src/internal/jsonSchemaRef.js"
-import { geminiSchema } from "../../src/internal/providers/gemini/schema.js"
 import { RequestError } from "../../src/internal/providers/wire.js"
 import * as SchemaValues from "../../src/internal/simulator/schemaValues.js"
+import { geminiSchema } from "../../src/internal/wire/gemini/schema.js"
 
 type Json = Record<string, unknown>
 

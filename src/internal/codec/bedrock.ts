@@ -51,8 +51,8 @@ import type {
 import type { Reply } from "../providers/adapter.js"
 import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../providers/wire.js"
 import { checker, maybe, Problem } from "../schemaCheck.js"
+import { mergeOptions } from "../wire/gemini/codec.js"
 import { reportedUsage, tokenCount } from "../wire/usage.js"
-import { mergeOptions } from "./gemini.js"
 import { outputFinishReason, outputTool } from "./outputTool.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }

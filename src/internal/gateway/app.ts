@@ -22,7 +22,7 @@
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the guard and the key check, the body, admission); OpenAI's
  * routes are `routes/openAiChat.ts` and `responses/route.ts`, Anthropic's `anthropic/route.ts`, Google's
- * `gemini/routes.ts` and `gemini/models.ts`
+ * `routes/gemini.ts` and `routes/geminiModels.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
  * paths, the 404 and the 405s.
@@ -49,8 +49,6 @@ import * as AnthropicRoute from "./anthropic/route.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
-import * as GeminiModels from "./gemini/models.js"
-import * as GeminiRoutes from "./gemini/routes.js"
 import * as Intake from "./intake.js"
 import * as McpRoute from "./mcp/route.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
@@ -59,6 +57,8 @@ import * as RequestLog from "./observe/requestLog.js"
 import * as ResponsesRoute from "./responses/route.js"
 import * as ResponsesStore from "./responses/store.js"
 import * as ResponsesStoreRedis from "./responses/storeRedis.js"
+import * as GeminiRoutes from "./routes/gemini.js"
+import * as GeminiModels from "./routes/geminiModels.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"

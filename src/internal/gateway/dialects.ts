@@ -4,9 +4,10 @@
  * the gateway's own. The one place the serving core learns of dialects: a table of paths, not their grammar.
  */
 import type { ErrorWriter } from "../wire/dialect.js"
+import { isGeminiRequest } from "../wire/gemini/dialect.js"
+import { errors as gemini } from "../wire/gemini/writer.js"
 import { errors as openAi } from "../wire/openAiChat/writer.js"
 import * as AnthropicErrors from "./anthropic/errors.js"
-import * as GeminiErrors from "./gemini/errors.js"
 
 /** The gateway's own error shape (OpenAI's): its admin API's, and every path no other dialect serves. */
 export const own: ErrorWriter = openAi
@@ -20,7 +21,7 @@ function isAnthropicPath(path: string): boolean {
 export function errorsOf(method: string, path: string): ErrorWriter {
   return isAnthropicPath(path)
     ? AnthropicErrors.errors
-    : GeminiErrors.isGeminiRequest(method, path)
-    ? GeminiErrors.errors
+    : isGeminiRequest(method, path)
+    ? gemini
     : own
 }

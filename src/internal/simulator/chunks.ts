@@ -3,10 +3,13 @@
  * one writer (`wire/<dialect>/writer.ts`) turns into the dialect's events, as the gateway's streams are written.
  * Each chunk of `events` is one event the simulator writes on its own, so that its per-token timing holds: reasoning
  * tokens, then text tokens, then the tool calls' fragments interleaved (every call's opening fragment, then argument
- * pieces round-robin, so a client must merge by index); `tail` is the usage and the finish.
+ * pieces round-robin, so a client must merge by index); `tail` is the usage and the finish. A dialect whose events
+ * carry calls whole and the usage so far (Gemini's) writes `wholeCallBatches`, each event a batch.
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"
+import type { Usage } from "../../ChatResponse.js"
+import type { ProviderMetadata } from "../../Message.js"
 import type * as Reply from "../../simulator/Reply.js"
 import type { ReplyMeta } from "../../simulator/WireFormat.js"
 import { usageOf } from "./usage.js"
@@ -34,16 +37,83 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta): ReplyChunks {
       if (piece !== undefined) events.push({ _tag: "ToolCallDelta", index, arguments: piece })
     }
   }
-  const tail: ReadonlyArray<ChatChunk> = [
-    { _tag: "Usage", usage: usageOf(reply.usage) },
-    {
-      _tag: "Finish",
-      finishReason: reply.finishReason,
-      id: meta.id,
-      model: meta.model,
-      provider: "simulator",
-      latency: Duration.zero
+  return { events, tail: [{ _tag: "Usage", usage: usageOf(reply.usage) }, finishOf(reply, meta)] }
+}
+
+/** The `Finish` chunk of `reply`, naming `meta`'s id and model. */
+function finishOf(reply: Reply.Reply, meta: ReplyMeta): ChatChunk {
+  return {
+    _tag: "Finish",
+    finishReason: reply.finishReason,
+    id: meta.id,
+    model: meta.model,
+    provider: "simulator",
+    latency: Duration.zero
+  }
+}
+
+/** How a dialect sends what `replyChunks` sends in fragments: its calls whole, and its running usage. */
+export interface WholeCallOptions {
+  /** How many calls one event holds. */
+  readonly callsPerEvent: number
+  /** The provider data of the call at `index`, if any (a made-up thought signature). */
+  readonly callMetadata: (call: Reply.ToolCall, index: number) => ProviderMetadata | undefined
+}
+
+/** A reply's stream as batches, each written as one event, and the batch that ends it. */
+export interface ReplyBatches {
+  readonly events: ReadonlyArray<ReadonlyArray<ChatChunk>>
+  readonly tail: ReadonlyArray<ChatChunk>
+}
+
+/** The counts after `candidates` tokens of the reply's own and `thoughts` of reasoning. */
+function usageAfter(usage: Reply.Usage, candidates: number, thoughts: number): Usage {
+  return {
+    promptTokens: usage.promptTokens,
+    completionTokens: candidates + thoughts,
+    totalTokens: usage.promptTokens + candidates + thoughts,
+    cachedPromptTokens: usage.cachedTokens,
+    reasoningTokens: thoughts,
+    estimated: false
+  }
+}
+
+/**
+ * The stream of `reply` with its calls whole, each event led by the usage so far (a token a reasoning or text event,
+ * one a call, up to the reply's own count): reasoning tokens, text tokens, then the calls `callsPerEvent` to an event;
+ * `tail` is the final usage and the finish, naming `meta`'s id and model.
+ */
+export function wholeCallBatches(reply: Reply.Reply, meta: ReplyMeta, options: WholeCallOptions): ReplyBatches {
+  const { usage } = reply
+  const visible = usage.completionTokens - usage.reasoningTokens
+  const events: Array<ReadonlyArray<ChatChunk>> = []
+  let thoughts = 0
+  let candidates = 0
+  for (const text of reply.reasoning) {
+    thoughts++
+    events.push([{ _tag: "Usage", usage: usageAfter(usage, candidates, thoughts) }, { _tag: "ReasoningDelta", text }])
+  }
+  for (const text of reply.content) {
+    candidates++
+    events.push([{ _tag: "Usage", usage: usageAfter(usage, candidates, thoughts) }, { _tag: "TextDelta", text }])
+  }
+  const calls = reply.toolCalls
+  for (let start = 0; start < calls.length; start += options.callsPerEvent) {
+    const batch: Array<ChatChunk> = []
+    for (let index = start; index < Math.min(calls.length, start + options.callsPerEvent); index++) {
+      const call = calls[index]!
+      const metadata = options.callMetadata(call, index)
+      batch.push(
+        metadata === undefined
+          ? { _tag: "ToolCallDelta", index, name: call.name, arguments: call.arguments }
+          : { _tag: "ToolCallDelta", index, name: call.name, arguments: call.arguments, providerMetadata: metadata }
+      )
     }
-  ]
-  return { events, tail }
+    candidates = Math.min(visible, candidates + batch.length)
+    events.push([{ _tag: "Usage", usage: usageAfter(usage, candidates, thoughts) }, ...batch])
+  }
+  return {
+    events,
+    tail: [{ _tag: "Usage", usage: usageAfter(usage, visible, usage.reasoningTokens) }, finishOf(reply, meta)]
+  }
 }

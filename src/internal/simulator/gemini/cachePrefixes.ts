@@ -4,8 +4,8 @@
  * tokens, apart per model. Sizes are counted as the request decoder counts the prompt (`partSize`).
  */
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
-import * as Codec from "../../codec/gemini.js"
 import { Refused } from "../../schemaCheck.js"
+import * as Codec from "../../wire/gemini/codec.js"
 import { PrefixBuilder } from "../promptCache.js"
 import { partSize } from "./request.js"
 

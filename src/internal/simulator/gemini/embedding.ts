@@ -1,11 +1,15 @@
 /**
  * Gemini's embeddings (`:batchEmbedContents`, `:embedContent`): the request, checked against the codec's schema
- * (`codec/gemini.ts`) and then for what the API refuses beyond types, each of its contents naming the URL's model; and
- * the reply, which reports no usage.
+ * (`wire/gemini/embeddings.ts`) and then for what the API refuses beyond types, each of its contents naming the URL's
+ * model; and the reply, which reports no usage.
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
-import { checkEmbedContent, embeddingReply, maxEmbeddingInputs as maxEmbeddingRequests } from "../../codec/gemini.js"
 import { Refused } from "../../schemaCheck.js"
+import {
+  checkEmbedContent,
+  embeddingReply,
+  maxEmbeddingInputs as maxEmbeddingRequests
+} from "../../wire/gemini/embeddings.js"
 import { invalid, isRecord } from "../requestChecks.js"
 import { badValue, refusal } from "./request.js"
 

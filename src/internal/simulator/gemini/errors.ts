@@ -4,7 +4,7 @@
  * `RetryInfo` of a rate limit), and the one error event of a stream.
  */
 import type { ApiError } from "../../../simulator/WireFormat.js"
-import { errorJson as errorBody } from "../../codec/gemini.js"
+import { errorJson as errorBody } from "../../wire/gemini/codec.js"
 
 const errorInfo = (reason: string) => ({
   "@type": "type.googleapis.com/google.rpc.ErrorInfo",

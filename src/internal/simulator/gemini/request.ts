@@ -1,15 +1,15 @@
 /**
  * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
- * (`codec/gemini.ts`), then by hand for what the API refuses beyond its types, with the API's messages and the
+ * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages and the
  * function-call signature rule of Gemini 3, and reduced to a `Reply.Prompt`; the model and method come from the URL
  * (`params`).
  */
 import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import * as Codec from "../../codec/gemini.js"
-import { schemaKeywords } from "../../providers/gemini/schema.js"
 import { bracketed, Refused } from "../../schemaCheck.js"
+import * as Codec from "../../wire/gemini/codec.js"
+import { schemaKeywords } from "../../wire/gemini/schema.js"
 import { decoded } from "../decoded.js"
 import { invalid, isRecord, typeName } from "../requestChecks.js"
 

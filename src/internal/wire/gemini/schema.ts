@@ -3,7 +3,7 @@
  * `responseSchema` take), for tool parameters.
  */
 import { makeSchemaWalk, SchemaLimitError, type SchemaWalk } from "../../jsonSchemaRef.js"
-import { isRecord, type JsonRecord, RequestError } from "../wire.js"
+import { isRecord, type JsonRecord, RequestError } from "../../providers/wire.js"
 
 /**
  * The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset, the Gemini API reference): `responseSchema` and a

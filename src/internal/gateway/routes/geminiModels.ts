@@ -11,7 +11,7 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import { decodePath, json, refusal, type Serving } from "../serving.js"
-import { modelOf, queryOf } from "./routes.js"
+import { modelOf, queryOf } from "./gemini.js"
 
 const defaultPageSize = 50
 const maxPageSize = 1000

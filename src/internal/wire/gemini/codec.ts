@@ -14,7 +14,8 @@
  *   `JSON.parse` output, checked with `typeof` (decoding a schema per stream event costs more than the event);
  *   `GenerateContentResponse` is the schema they are checked against.
  * - Google's error body (`google.rpc.Status`: `{"error": {code, message, status, details?}}`).
- * - the embedding bodies, both ways.
+ *
+ * The embedding bodies are `embeddings.ts`'; the stream's writer `writer.ts`, its reader `client.ts`.
  *
  * The request mapping, read by the gateway: `systemInstruction`'s text parts become system messages; a `user` turn's
  * `functionResponse` parts become tool messages (their `response` object as the result's JSON), its text,
@@ -35,9 +36,8 @@
  * which are `thoughtsTokenCount`.
  */
 import * as Schema from "effect/Schema"
-import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
-import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
-import type { EmbeddingResponse, Input as EmbeddingInput } from "../../Embedding.js"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type {
   AssistantMessage,
   ContentPart,
@@ -47,10 +47,8 @@ import type {
   ToolCall,
   ToolDefinition,
   ToolMessage
-} from "../../Message.js"
-import type { Reply } from "../providers/adapter.js"
-import { isVector } from "../providers/embeddingBatches.js"
-import { geminiSchema, jsonSchemaOf } from "../providers/gemini/schema.js"
+} from "../../../Message.js"
+import type { Reply } from "../../providers/adapter.js"
 import {
   argumentsObject,
   argumentsRecord,
@@ -60,10 +58,11 @@ import {
   replyModel,
   RequestError,
   ShapeError
-} from "../providers/wire.js"
-import { checker, maybe, Problem, problemOf, Refused, set } from "../schemaCheck.js"
-import * as Media from "../tokens/media.js"
-import { reportedUsage, tokenCount } from "../wire/usage.js"
+} from "../../providers/wire.js"
+import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import * as Media from "../../tokens/media.js"
+import { reportedUsage, tokenCount } from "../usage.js"
+import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
 
@@ -1052,89 +1051,4 @@ export function errorJson(code: number, message: string, details?: ReadonlyArray
   return JSON.stringify({
     error: { code, message, status: statusName(code), ...(details !== undefined ? { details } : {}) }
   })
-}
-
-// ---------------------------------------------------------------------------
-// Embeddings: `embedContent` and `batchEmbedContents`
-
-/** The most requests one `batchEmbedContents` call takes: the limit Google's clients and docs cite. */
-export const maxEmbeddingInputs = 100
-
-/** An `EmbedContentRequest`, as far as the library reads it. */
-export const EmbedContentRequest = Schema.Struct({
-  model: maybe(Schema.String),
-  content: Schema.Struct({ parts: Schema.Array(Schema.Struct({ text: maybe(Schema.String) })) }),
-  outputDimensionality: maybe(Schema.Number)
-})
-
-/** A `BatchEmbedContentsRequest`. */
-export const BatchEmbedContentsRequest = Schema.Struct({ requests: Schema.Array(EmbedContentRequest) })
-
-const Embedding = Schema.Struct({ values: Schema.Array(Schema.Number) })
-
-/** `embedContent`'s reply. */
-export const EmbedContentResponse = Schema.Struct({ embedding: Embedding })
-
-/** `batchEmbedContents`' reply, in request order; Gemini reports no usage. */
-export const BatchEmbedContentsResponse = Schema.Struct({ embeddings: Schema.Array(Embedding) })
-
-/** `EmbedContentRequest`'s check. */
-export const checkEmbedContent = checker(EmbedContentRequest, { errors: "first" })
-
-/** `BatchEmbedContentsRequest`'s check. */
-export const checkBatchEmbedContents = checker(BatchEmbedContentsRequest, { errors: "first" })
-
-/** The body of `batchEmbedContents` for the model `resource`; each request repeats it. */
-export function embeddingBody(
-  resource: string,
-  inputs: ReadonlyArray<string>,
-  dimensions: number | undefined
-): JsonRecord {
-  return {
-    requests: inputs.map((text) => {
-      const request: JsonRecord = { model: resource, content: { parts: [{ text }] } }
-      if (dimensions !== undefined) request["outputDimensionality"] = dimensions
-      return request
-    })
-  }
-}
-
-/** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. */
-export function readEmbeddings(body: Readonly<JsonRecord>) {
-  const embeddings = body["embeddings"]
-  if (!Array.isArray(embeddings)) return "embeddings is not an array"
-  const vectors: Array<ReadonlyArray<number>> = []
-  for (let i = 0; i < embeddings.length; i++) {
-    const item: unknown = embeddings[i]
-    const values = isRecord(item) ? item["values"] : undefined
-    if (!isVector(values)) return `embeddings[${i}].values is not an array of numbers`
-    vectors.push(values)
-  }
-  return { embeddings: vectors }
-}
-
-/**
- * Checked embedding requests (one `embedContent`, or a batch's) as the library's request, or what is wrong with them.
- * A content's text parts are embedded as one text; `taskType` and `title` are Gemini's own and not carried, and the
- * requests must share one `outputDimensionality`.
- */
-export function toEmbeddingRequest(
-  requests: ReadonlyArray<typeof EmbedContentRequest.Type>
-): EmbeddingInput | Problem {
-  const dimensions = requests[0]?.outputDimensionality ?? undefined
-  if (requests.some((embed) => (embed.outputDimensionality ?? undefined) !== dimensions)) {
-    return new Problem(
-      "requests",
-      "requests: every request of a batch must ask for the same outputDimensionality on this gateway"
-    )
-  }
-  const input = requests.map((embed) => embed.content.parts.map((part) => part.text ?? "").join(""))
-  return dimensions === undefined ? { input } : { input, dimensions }
-}
-
-/** Vectors as `embedContent`'s reply (`single`, the first one) or `batchEmbedContents`'. */
-export function embeddingReply(vectors: EmbeddingResponse["embeddings"], single: boolean): string {
-  return single
-    ? JSON.stringify({ embedding: { values: vectors[0] ?? [] } })
-    : JSON.stringify({ embeddings: vectors.map((values) => ({ values })) })
 }

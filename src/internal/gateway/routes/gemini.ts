@@ -1,28 +1,27 @@
 /**
  * Google's Gemini API (`POST /v1beta/models/{model}:{method}`, and `/v1/models/...`), the same engine, admission and
- * streams as OpenAI's chat route, in Gemini's wire (`codec/gemini.ts`, the stream's encoder in `gemini/render.ts`);
- * every failure in Google's error shape (`gemini/errors.ts`). `{model}` names the gateway's model or router as a chat
- * completion's `model` does (`models/` before it, as Google's clients write it, is not part of it). The methods:
- * `generateContent`, `streamGenerateContent` (`?alt=sse`, the SSE stream every Google client asks for), `countTokens`
- * (`Llm.countTokens`: the count of the deployment's provider where it has an endpoint for it, as Gemini and Anthropic
- * do, else a local estimate; a count that cannot be made is its error, never a made-up number), `embedContent` and
- * `batchEmbedContents`. Any other method is a 404. A reply's id is a random UUID of the gateway's (never the client's
- * `x-request-id`).
+ * streams as OpenAI's chat route: each body decoded by the Gemini dialect (`wire/gemini/`), answered through the
+ * core (`chatAnswer.ts`, `embeddingAnswer.ts`), every failure in Google's error shape. `{model}` names the gateway's
+ * model or router as a chat completion's `model` does (`models/` before it, as Google's clients write it, is not part
+ * of it).
+ * The methods: `generateContent`, `streamGenerateContent` (`?alt=sse`, the SSE stream every Google client asks for),
+ * `countTokens` (`Llm.countTokens`: the count of the deployment's provider where it has an endpoint for it, as Gemini
+ * and Anthropic do, else a local estimate; a count that cannot be made is its error, never a made-up number),
+ * `embedContent` and `batchEmbedContents`. Any other method is a 404.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
-import { randomUUID } from "node:crypto"
-import type { Input as ChatRequest } from "../../../ChatRequest.js"
-import type { Input as EmbeddingInput } from "../../../Embedding.js"
-import * as Codec from "../../codec/gemini.js"
-import { decodeBody, Problem } from "../../schemaCheck.js"
+import { Problem } from "../../schemaCheck.js"
+import { countReply, geminiPath } from "../../wire/gemini/codec.js"
+import * as Gemini from "../../wire/gemini/dialect.js"
+import { embeddingReply } from "../../wire/gemini/embeddings.js"
+import { errors } from "../../wire/gemini/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
+import * as Errors from "../errorAnswer.js"
 import { decodePath, errorResponse, json, refusal, type Serving, type WithBody } from "../serving.js"
-import * as GeminiErrors from "./errors.js"
-import * as GeminiRender from "./render.js"
 
 /**
  * The paths every Gemini method is served under: `v1beta`, as Gemini CLI asks, and `v1`, the default of
@@ -48,53 +47,30 @@ export const queryOf = (url: string): URLSearchParams => {
   return new URLSearchParams(start < 0 ? "" : url.slice(start + 1))
 }
 
-/** A `generateContent` body (its text) as the engine's request, or what is wrong with it. */
-export function generate(text: string): ChatRequest | Problem {
-  const body = decodeBody(text, Codec.checkGenerateContent)
-  return body instanceof Problem ? body : Codec.toRequest(body)
-}
-
-/** A `countTokens` body (its text) as the request whose prompt is counted, or what is wrong with it. */
-export function count(text: string): ChatRequest | Problem {
-  const body = decodeBody(text, Codec.checkCountTokens)
-  return body instanceof Problem ? body : Codec.countRequest(body)
-}
-
-/** An embedding body (its text; `batch` for `:batchEmbedContents`) as the engine's request, or what is wrong. */
-export function embedding(text: string, batch: boolean): EmbeddingInput | Problem {
-  if (!batch) {
-    const one = decodeBody(text, Codec.checkEmbedContent)
-    return one instanceof Problem ? one : Codec.toEmbeddingRequest([one])
-  }
-  const body = decodeBody(text, Codec.checkBatchEmbedContents)
-  return body instanceof Problem ? body : Codec.toEmbeddingRequest(body.requests)
+// An answer with `message` at `status` of Google's own (a method it does not have).
+function ownAnswer(status: number, message: string): Errors.ErrorAnswer {
+  return Errors.answer(status, message, status >= 500 ? "server_error" : "invalid_request_error", null, null)
 }
 
 /** The Gemini route over `serving`: one handler for `POST /v1beta/models/*` (and `/v1/...`), by the method. */
 export const route = (serving: Serving) => {
-  const failures = GeminiErrors.failures(serving.now)
+  // Google's failures, the engine's request paths named as the Gemini body names them.
+  const failures = Errors.failures(serving.now, errors, geminiPath)
+  // A body refused before anything is sent.
   const problem = (refused: Problem) =>
-    Effect.succeed(errorResponse(GeminiErrors.problem(refused), GeminiErrors.errors))
+    Effect.succeed(errorResponse(Errors.invalidRequest(refused.message, undefined), errors))
 
   // A `generateContent` or `streamGenerateContent` body's answer: refused, or streamed or whole once admitted.
   function generated(model: string, stream: boolean, body: WithBody) {
-    const request = generate(body.text)
-    if (request instanceof Problem) return problem(request)
-    const id = randomUUID()
-    return ChatAnswer.answered(serving, body, {
-      model,
-      request,
-      stream,
-      failures,
-      newEncoder: () => GeminiRender.streamEncoder(id, model),
-      render: (response) => Codec.response(response, id, model)
-    })
+    const decoded = Gemini.dialectFor(model, stream).decode(body.text, serving.now)
+    if (decoded instanceof Problem) return problem(decoded)
+    return ChatAnswer.answered(serving, body, { ...decoded, failures })
   }
 
   // A `countTokens` body's answer: refused, or the count once its model is admitted (a count takes a request of the
   // key's rate limit, and nothing of its budget): the provider's where it has an endpoint for it, else the estimate.
   function counted(model: string, { entry, tally, text }: WithBody) {
-    const decoded = count(text)
+    const decoded = Gemini.count(text)
     if (decoded instanceof Problem) return problem(decoded)
     return serving.admitted({
       model,
@@ -108,7 +84,7 @@ export const route = (serving: Serving) => {
             tally.failed(error)
             return Effect.succeed(serving.failed(entry, failures, error))
           },
-          onSuccess: (count) => Effect.succeed(json(200, Codec.countReply(count.inputTokens)))
+          onSuccess: (count) => Effect.succeed(json(200, countReply(count.inputTokens)))
         })
       }
     })
@@ -116,13 +92,13 @@ export const route = (serving: Serving) => {
 
   // An `embedContent` or `batchEmbedContents` body's answer, over the embeddings path.
   function embedded(model: string, batch: boolean, body: WithBody) {
-    const request = embedding(body.text, batch)
+    const request = Gemini.embedding(body.text, batch)
     if (request instanceof Problem) return problem(request)
     return EmbeddingAnswer.answered(serving, body, {
       model,
       request,
       failures,
-      render: (response) => Codec.embeddingReply(response.embeddings, !batch)
+      render: (response) => embeddingReply(response.embeddings, !batch)
     })
   }
 
@@ -132,13 +108,13 @@ export const route = (serving: Serving) => {
   ) => serving.withBody(`/v1beta/models/{model}:${method}`, handle)
 
   const unknownMethod = serving.served(({ entry }) =>
-    Effect.succeed(refusal(entry, GeminiErrors.answer(404, `Method not found: POST ${entry.path}`)))
+    Effect.succeed(refusal(entry, ownAnswer(404, `Method not found: POST ${entry.path}`)))
   )
 
   const notSse = serving.served(({ entry }) =>
     Effect.succeed(refusal(
       entry,
-      GeminiErrors.answer(
+      ownAnswer(
         400,
         "streamGenerateContent is served as server-sent events only: add `?alt=sse` to the URL, as Google's " +
           "clients do."

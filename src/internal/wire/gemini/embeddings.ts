@@ -1,0 +1,92 @@
+/**
+ * Gemini's embeddings (the Gemini API reference: `embedContent`, `batchEmbedContents`), both ways: the request bodies'
+ * schemas and their mapping to the library's `EmbeddingRequest` (gateway, simulator), the batch body written and its
+ * reply read (client), and the replies written (gateway, simulator). The same API root, error body and public
+ * modules as the generation methods (`codec.ts`), so no folder of their own.
+ */
+import * as Schema from "effect/Schema"
+import type { EmbeddingResponse, Input as EmbeddingInput } from "../../../Embedding.js"
+import { isVector } from "../../providers/embeddingBatches.js"
+import { isRecord, type JsonRecord } from "../../providers/wire.js"
+import { checker, maybe, Problem } from "../../schemaCheck.js"
+/** The most requests one `batchEmbedContents` call takes: the limit Google's clients and docs cite. */
+export const maxEmbeddingInputs = 100
+
+/** An `EmbedContentRequest`, as far as the library reads it. */
+export const EmbedContentRequest = Schema.Struct({
+  model: maybe(Schema.String),
+  content: Schema.Struct({ parts: Schema.Array(Schema.Struct({ text: maybe(Schema.String) })) }),
+  outputDimensionality: maybe(Schema.Number)
+})
+
+/** A `BatchEmbedContentsRequest`. */
+export const BatchEmbedContentsRequest = Schema.Struct({ requests: Schema.Array(EmbedContentRequest) })
+
+const Embedding = Schema.Struct({ values: Schema.Array(Schema.Number) })
+
+/** `embedContent`'s reply. */
+export const EmbedContentResponse = Schema.Struct({ embedding: Embedding })
+
+/** `batchEmbedContents`' reply, in request order; Gemini reports no usage. */
+export const BatchEmbedContentsResponse = Schema.Struct({ embeddings: Schema.Array(Embedding) })
+
+/** `EmbedContentRequest`'s check. */
+export const checkEmbedContent = checker(EmbedContentRequest, { errors: "first" })
+
+/** `BatchEmbedContentsRequest`'s check. */
+export const checkBatchEmbedContents = checker(BatchEmbedContentsRequest, { errors: "first" })
+
+/** The body of `batchEmbedContents` for the model `resource`; each request repeats it. */
+export function embeddingBody(
+  resource: string,
+  inputs: ReadonlyArray<string>,
+  dimensions: number | undefined
+): JsonRecord {
+  return {
+    requests: inputs.map((text) => {
+      const request: JsonRecord = { model: resource, content: { parts: [{ text }] } }
+      if (dimensions !== undefined) request["outputDimensionality"] = dimensions
+      return request
+    })
+  }
+}
+
+/** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. */
+export function readEmbeddings(body: Readonly<JsonRecord>) {
+  const embeddings = body["embeddings"]
+  if (!Array.isArray(embeddings)) return "embeddings is not an array"
+  const vectors: Array<ReadonlyArray<number>> = []
+  for (let i = 0; i < embeddings.length; i++) {
+    const item: unknown = embeddings[i]
+    const values = isRecord(item) ? item["values"] : undefined
+    if (!isVector(values)) return `embeddings[${i}].values is not an array of numbers`
+    vectors.push(values)
+  }
+  return { embeddings: vectors }
+}
+
+/**
+ * Checked embedding requests (one `embedContent`, or a batch's) as the library's request, or what is wrong with them.
+ * A content's text parts are embedded as one text; `taskType` and `title` are Gemini's own and not carried, and the
+ * requests must share one `outputDimensionality`.
+ */
+export function toEmbeddingRequest(
+  requests: ReadonlyArray<typeof EmbedContentRequest.Type>
+): EmbeddingInput | Problem {
+  const dimensions = requests[0]?.outputDimensionality ?? undefined
+  if (requests.some((embed) => (embed.outputDimensionality ?? undefined) !== dimensions)) {
+    return new Problem(
+      "requests",
+      "requests: every request of a batch must ask for the same outputDimensionality on this gateway"
+    )
+  }
+  const input = requests.map((embed) => embed.content.parts.map((part) => part.text ?? "").join(""))
+  return dimensions === undefined ? { input } : { input, dimensions }
+}
+
+/** Vectors as `embedContent`'s reply (`single`, the first one) or `batchEmbedContents`'. */
+export function embeddingReply(vectors: EmbeddingResponse["embeddings"], single: boolean): string {
+  return single
+    ? JSON.stringify({ embedding: { values: vectors[0] ?? [] } })
+    : JSON.stringify({ embeddings: vectors.map((values) => ({ values })) })
+}

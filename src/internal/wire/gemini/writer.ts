@@ -1,0 +1,152 @@
+/**
+ * The one writer of the Gemini API's answers, which the gateway and the simulator both write with: `ChatChunk`
+ * batches as `?alt=sse` events (the Gemini API reference, `streamGenerateContent`), each a `GenerateContentResponse`
+ * written by the codec (`codec.ts`'s `chunk`) whose parts are only the new text, the last one carrying the finish
+ * reason and the usage; and a failure as Google's error body (`google.rpc.Status`, with its status names), whole or as
+ * the stream's `data: {"error": ...}` event, which `@google/genai` raises. There is no end marker: the body just ends.
+ * Events end with CRLF CRLF, as Google's servers send them. A whole reply is the codec's (`response`).
+ *
+ * Gemini sends function calls whole, never piecemeal: by default a stream's calls are folded until its `Finish` chunk
+ * and written on the last event, since another dialect's deployment may send them in fragments; a writer told that
+ * its calls come whole (`wholeCalls`) writes each in the event of its batch. Gemini's own events each carry the usage
+ * so far: a writer told so (`runningUsage`) writes the latest `Usage` chunk on every event, else only on the last.
+ *
+ * As the other writers do, a stream's writer keeps what it has forwarded: a `Restart` before any part went out is
+ * invisible, after one it ends the stream with an error event; a `Continue` is the stream going on. Each chunk's
+ * `modelVersion` names the model that produced it: a router's `Start` chunk's from the first (an `Llm` that is no
+ * router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, the `Finish` chunk's on the last.
+ */
+import { type ChatChunk, makeAccumulator, type Restart } from "../../../ChatChunk.js"
+import type { Usage } from "../../../ChatResponse.js"
+import { bytesOf } from "../bodyText.js"
+import type { Encoded, ErrorAnswer, ErrorWriter, StreamEncoder } from "../dialect.js"
+import { callPart, chunk as chunkJson, type End, errorJson, metadataOf, type WrittenPart } from "./codec.js"
+
+/** Google's error body, at the answer's own status. */
+export const errors: ErrorWriter = {
+  status: (answer) => answer.status,
+  body: (answer) => errorJson(answer.status, answer.message)
+}
+
+/** One `?alt=sse` event of `json`, as Google's servers end it. */
+export function event(json: string): string {
+  return `data: ${json}\r\n\r\n`
+}
+
+/** The stream's error event, which `@google/genai` raises. */
+export function errorEvent(answer: ErrorAnswer): string {
+  return event(errors.body(answer))
+}
+
+/** How a stream is written where Gemini's own servers and the gateway differ. */
+export interface Options {
+  /** Each `ToolCallDelta` is a whole call, written in its batch's event. Default: folded until the `Finish` chunk. */
+  readonly wholeCalls?: boolean | undefined
+  /** Every event carries the latest `Usage` chunk's counts, Gemini's running totals. Default: the last event only. */
+  readonly runningUsage?: boolean | undefined
+}
+
+/** What one batch wrote: its events' text, and the `Restart` that must end the stream there, if one came. */
+export interface Written {
+  readonly text: string
+  readonly restarted: Restart | undefined
+}
+
+/** Writes one stream's batches, each as the text of its events; one per stream (it keeps what was forwarded). */
+export interface StreamWriter {
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => Written
+}
+
+/** A writer for the stream `id` of `model`, written as `options` say. */
+export function streamWriter(id: string, model: string, options: Options = {}): StreamWriter {
+  const wholeCalls = options.wholeCalls === true
+  const runningUsage = options.runningUsage === true
+  let forwarded = false
+  // The calls (unless they come whole) and the usage of the reply, folded until its `Finish` chunk; a `Restart` starts
+  // them over.
+  const ending = makeAccumulator()
+  // The usage so far, which every event carries when `runningUsage`.
+  let latest: Usage | undefined
+  // The model that produces what follows: the one asked for, until a `Start`, `Restart`, `Continue` or `Finish` names
+  // another.
+  let producing = model
+
+  function eventOf(parts: ReadonlyArray<WrittenPart>, end?: End): string {
+    const usage = end ?? (runningUsage && latest !== undefined ? { usage: latest } : undefined)
+    return event(chunkJson(parts, id, producing, usage))
+  }
+
+  function write(chunks: ReadonlyArray<ChatChunk>): Written {
+    let out = ""
+    let parts: Array<WrittenPart> = []
+    for (const chunk of chunks) {
+      switch (chunk._tag) {
+        case "TextDelta":
+        case "ReasoningDelta":
+          if (chunk.text === "") break
+          forwarded = true
+          parts.push(chunk._tag === "TextDelta" ? { text: chunk.text } : { text: chunk.text, thought: true })
+          break
+        case "ToolCallDelta":
+          if (!wholeCalls) {
+            ending.add(chunk)
+            break
+          }
+          forwarded = true
+          parts.push(callPart({
+            name: chunk.name ?? "",
+            arguments: chunk.arguments,
+            ...(chunk.id !== undefined ? { id: chunk.id } : {}),
+            ...(chunk.providerMetadata !== undefined ? { providerMetadata: chunk.providerMetadata } : {})
+          }))
+          break
+        case "Usage":
+          latest = chunk.usage
+          ending.add(chunk)
+          break
+        case "Finish": {
+          ending.add(chunk)
+          const reply = ending.response()!
+          // A Gemini deployment's signature of the reply goes back to the client on a part of its own.
+          const signature = metadataOf(chunk.providerMetadata)?.thoughtSignature
+          if (signature !== undefined) parts.push({ text: "", thoughtSignature: signature })
+          for (const call of reply.toolCalls) parts.push(callPart(call))
+          // The last event holds a part, as Gemini's own does: an empty text when nothing else is left to say.
+          if (parts.length === 0) parts.push({ text: "" })
+          producing = chunk.model
+          out += eventOf(parts, { reason: reply.finishReason, usage: reply.usage })
+          parts = []
+          forwarded = true
+          break
+        }
+        case "Restart":
+          if (forwarded) return { text: out + (parts.length > 0 ? eventOf(parts) : ""), restarted: chunk }
+          // Nothing of the broken attempt went out: the new one's parts follow as if they were the first.
+          ending.add(chunk)
+          latest = undefined
+          producing = chunk.model
+          break
+        case "Start":
+        case "Continue":
+          if (parts.length > 0) out += eventOf(parts)
+          parts = []
+          producing = chunk.model
+          break
+      }
+    }
+    if (parts.length > 0) out += eventOf(parts)
+    return { text: out, restarted: undefined }
+  }
+
+  return { write }
+}
+
+/** The gateway's encoder for the stream `id` of `model`, each batch one write. */
+export function streamEncoder(id: string, model: string): StreamEncoder {
+  const writer = streamWriter(id, model)
+  function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
+    const { restarted, text } = writer.write(chunks)
+    return { bytes: bytesOf(text), restarted }
+  }
+  return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
+}
