@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
 import {
@@ -25,10 +24,11 @@ import {
   statusOf,
   summaryText
 } from "../../src/internal/wire/openAiResponses/codec.js"
-import { OutputDecodeError } from "../../src/LlmError.js"
 import type { Extra } from "../../src/simulator/OpenAiResponses.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import type { ReplyMeta } from "../../src/simulator/WireFormat.js"
+import { simulatedReply } from "../utils/simulatedReply.js"
+import { streamContext } from "../utils/streamContext.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's Responses reply as it was written before the one writer: its own grammar from the codec's item
@@ -197,36 +197,8 @@ const failure = {
 const failedExtra: Extra = { store: false, encryptedReasoning: false, summary: false, effort: undefined }
 
 // ---------------------------------------------------------------------------
-// Replies as the simulator makes them: a finish for tool calls whenever it calls one.
-
-const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
-const count = fc.nat({ max: 500 })
-
-const reply: fc.Arbitrary<Reply.Reply> = fc.record({
-  reasoning: fc.array(token, { maxLength: 6 }),
-  content: fc.array(token, { maxLength: 12 }),
-  toolCalls: fc.array(
-    fc.record({
-      id: fc.stringMatching(/^call_[a-z0-9]{1,8}$/),
-      name: fc.stringMatching(/^[a-z_]{1,12}$/),
-      fragments: fc.array(token, { minLength: 2, maxLength: 5 })
-    }).map((call) => ({ ...call, arguments: call.fragments.join("") })),
-    { maxLength: 3 }
-  ),
-  cut: fc.boolean(),
-  usage: fc.record({
-    promptTokens: count,
-    completionTokens: count,
-    totalTokens: count,
-    cachedTokens: count,
-    cacheWriteTokens: count,
-    cacheWrite1hTokens: count,
-    reasoningTokens: count
-  })
-}).map(({ cut, ...reply }): Reply.Reply => ({
-  ...reply,
-  finishReason: reply.toolCalls.length > 0 ? "tool_calls" : cut ? "length" : "stop"
-}))
+// What the simulator renders a reply for: its response id, clock and model, with or without usage; the request's
+// settings, with or without hosted tools' calls.
 
 const meta: fc.Arbitrary<ReplyMeta> = fc.record({
   id: fc.stringMatching(/^resp_[a-z0-9]{1,12}$/),
@@ -260,7 +232,7 @@ const isHostedEvent = (text: string) =>
 
 describe("the simulator's Responses stream, written by the one writer", () => {
   it("each event is the one the simulator's own grammar wrote, byte for byte, each its own write", () => {
-    fc.assert(fc.property(reply, meta, extra(false), (reply, meta, extra) => {
+    fc.assert(fc.property(simulatedReply, meta, extra(false), (reply, meta, extra) => {
       const rendered = renderStream(reply, meta, extra)
       const expected = oldStream(reply, meta, extra)
       expect(rendered.events).toEqual(expected.events)
@@ -274,7 +246,7 @@ describe("the simulator's Responses stream, written by the one writer", () => {
   // where the old grammar wrote it after the reasoning, announced `in_progress`: the events after it are numbered and
   // placed (`sequence_number`, `output_index`) one item earlier. Every other event, and every item, is the same.
   it("with hosted tools' calls, the same events and items, the calls' items written whole at the end", () => {
-    fc.assert(fc.property(reply, meta, extra(true), (reply, meta, extra) => {
+    fc.assert(fc.property(simulatedReply, meta, extra(true), (reply, meta, extra) => {
       const rendered = renderStream(reply, meta, extra)
       const expected = oldStream(reply, meta, extra)
       const all = [...rendered.events, rendered.tail]
@@ -299,24 +271,10 @@ describe("the simulator's Responses stream, written by the one writer", () => {
   })
 
   it("the client's parser reads back the reply's text, reasoning, tool calls, hosted calls and finish", () => {
-    fc.assert(fc.property(reply, meta, fc.oneof(extra(false), extra(true)), (reply, meta, extra) => {
+    fc.assert(fc.property(simulatedReply, meta, fc.oneof(extra(false), extra(true)), (reply, meta, extra) => {
       const rendered = renderStream(reply, meta, extra)
       const chunks: Array<ChatChunk> = []
-      const parser = new ResponsesStreamParser({
-        provider: "openai",
-        model: "gpt-test",
-        keyId: "k1",
-        secret: Redacted.make("sk-test-0123456789"),
-        request: { messages: [] },
-        startMillis: 0,
-        now: () => 0,
-        requestId: () => undefined,
-        errorOf: () => new OutputDecodeError({ provider: "openai", model: "gpt-test", detail: "error event", raw: "" }),
-        decodeError: (detail, raw) => new OutputDecodeError({ provider: "openai", model: "gpt-test", detail, raw }),
-        maxResponseBytes: 1024 * 1024,
-        store: false,
-        maxEventSize: undefined
-      })
+      const parser = new ResponsesStreamParser({ ...streamContext(), store: false, maxEventSize: undefined })
       const failed = parser.push([new TextEncoder().encode(rendered.events.join("") + rendered.tail)], chunks)
       expect(failed).toBeUndefined()
       const text = chunks.flatMap((chunk) => chunk._tag === "TextDelta" ? [chunk.text] : []).join("")
@@ -335,7 +293,7 @@ describe("the simulator's Responses stream, written by the one writer", () => {
   })
 
   it("the whole reply is the old grammar's object, byte for byte", () => {
-    fc.assert(fc.property(reply, meta, fc.oneof(extra(false), extra(true)), (reply, meta, extra) => {
+    fc.assert(fc.property(simulatedReply, meta, fc.oneof(extra(false), extra(true)), (reply, meta, extra) => {
       expect(renderReply(reply, meta, extra)).toBe(JSON.stringify(responseOf(meta, extra, reply)))
     }))
   })
