@@ -52,18 +52,11 @@
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
-import type { Input as ChatRequest } from "../ChatRequest.js"
-import * as Wire from "../internal/codec/openAiResponses.js"
 import * as Adapter from "../internal/providers/adapter.js"
-import { ResponsesStreamParser } from "../internal/providers/openAiResponses/stream.js"
-import { headers } from "../internal/wire/openAiChat/codec.js"
-import * as Embeddings from "../internal/wire/openAiChat/embeddings.js"
-import type { LlmError } from "../LlmError.js"
+import { definition, wholeWhenForgotten } from "../internal/wire/openAiResponses/client.js"
 import type { OptionsError } from "../OptionsError.js"
-import type { Credentials, HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
+import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 import type * as OpenAiChat from "./OpenAiChat.js"
 
 /**
@@ -90,42 +83,6 @@ export interface Options
   readonly store?: boolean | undefined
 }
 
-const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
-
-const providerOf = (options: Options): string => options.provider ?? "openai"
-
-const definition = (options: Options): Adapter.Definition | OptionsError => {
-  const store = options.store ?? false
-  const provider = providerOf(options)
-  const maxEventSize = options.maxEventSize
-  const invalid = Adapter.checkPositive("OpenAiResponses", "maxEventSize", maxEventSize) ??
-    Adapter.checkPositive("OpenAiResponses", "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
-  return {
-    provider,
-    model: options.model,
-    baseUrl: options.baseUrl,
-    headers: headers(options),
-    auth: Adapter.bearer,
-    requestId: requestIdOf,
-    ...Adapter.limitsOf(options),
-    // The `/embeddings` wire of Chat Completions, on the same API root.
-    embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
-    path: () => "/responses",
-    body: (request, model, stream, keyId) =>
-      Wire.requestBody(request, {
-        model,
-        stream,
-        store,
-        previous: Wire.previousFor(request, { provider, keyId, store })
-      }),
-    failureOf: Wire.failureOf,
-    failureHeaders: "response",
-    reply: (body) => Wire.reply(body, store),
-    stream: (context) => new ResponsesStreamParser({ ...context, store, maxEventSize })
-  }
-}
-
 /**
  * Builds the client over the `HttpClient` in the context.
  *
@@ -150,36 +107,6 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  */
 export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
   Effect.map(Adapter.make(definition, options), (client) => wholeWhenForgotten(client, options))
-
-// The API no longer knows the previous response (expired, or deleted): OpenAI answers 404 naming
-// `previous_response_id`, which reads as an `InvalidRequestError` (no model is missing).
-const isForgotten = (error: LlmError): boolean => error._tag === "InvalidRequestError" && error.status === 404
-
-/**
- * `client`, its calls that continue a kept response by id made again with the whole history when the API no longer
- * knows that id, in the same attempt and with the same key: the caller never sees the 404.
- */
-const wholeWhenForgotten = (client: Service, options: Options): Service => {
-  const context = { provider: providerOf(options), store: options.store ?? false }
-  const continues = (request: ChatRequest, credentials: Credentials) =>
-    Wire.previousFor(request, { ...context, keyId: credentials.keyId }) !== undefined
-  const whole = ({ previousResponse: _, ...request }: ChatRequest): ChatRequest => request
-  return {
-    ...client,
-    chat: (request, credentials) =>
-      continues(request, credentials)
-        ? Effect.catchIf(client.chat(request, credentials), isForgotten, () => client.chat(whole(request), credentials))
-        : client.chat(request, credentials),
-    chatStream: (request, credentials) =>
-      continues(request, credentials)
-        ? Stream.catchIf(
-          client.chatStream(request, credentials),
-          isForgotten,
-          () => client.chatStream(whole(request), credentials)
-        )
-        : client.chatStream(request, credentials)
-  }
-}
 
 /**
  * The client as a layer.

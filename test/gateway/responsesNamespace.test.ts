@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import * as Namespace from "../../src/internal/codec/responsesNamespace.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
+import * as Namespace from "../../src/internal/wire/openAiResponses/namespace.js"
 
 const identifier = fc.stringMatching(/^[a-z][a-z0-9_]{0,12}$/).filter((name) => !name.includes("__"))
 

@@ -7,6 +7,7 @@ import { usageOf } from "../../src/internal/simulator/usage.js"
 import { chunkTemplates, endEvents, toolCallFragmentJson } from "../../src/internal/wire/openAiChat/codec.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import { chatStreamParser } from "../utils/openAiChatWire.js"
+import { anyReply } from "../utils/simulatedReply.js"
 
 // The simulator's Chat Completions stream as it was written before the one writer: its own grammar from the codec's
 // templates, the oracle the writer's events must equal byte for byte.
@@ -31,32 +32,6 @@ function written(reply: Reply.Reply, meta: { id: string; created: number; model:
   return { events, tail: endEvents(templates, reply.finishReason, usageOf(reply.usage)) }
 }
 
-const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
-const count = fc.nat({ max: 500 })
-
-const reply: fc.Arbitrary<Reply.Reply> = fc.record({
-  reasoning: fc.array(token, { maxLength: 6 }),
-  content: fc.array(token, { maxLength: 12 }),
-  toolCalls: fc.array(
-    fc.record({
-      id: fc.stringMatching(/^call_[a-z0-9]{1,8}$/),
-      name: fc.stringMatching(/^[a-z_]{1,12}$/),
-      fragments: fc.array(token, { minLength: 2, maxLength: 5 })
-    }).map((call) => ({ ...call, arguments: call.fragments.join("") })),
-    { maxLength: 3 }
-  ),
-  finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const),
-  usage: fc.record({
-    promptTokens: count,
-    completionTokens: count,
-    totalTokens: count,
-    cachedTokens: count,
-    cacheWriteTokens: count,
-    cacheWrite1hTokens: count,
-    reasoningTokens: count
-  })
-})
-
 const meta = fc.record({
   id: fc.stringMatching(/^chatcmpl-[a-z0-9]{1,12}$/),
   created: fc.nat(),
@@ -65,7 +40,7 @@ const meta = fc.record({
 
 describe("the simulator's Chat Completions stream, written by the one writer", () => {
   it("each event is the one the simulator's own grammar wrote, byte for byte, each its own write", () => {
-    fc.assert(fc.property(reply, meta, fc.boolean(), (reply, meta, includeUsage) => {
+    fc.assert(fc.property(anyReply, meta, fc.boolean(), (reply, meta, includeUsage) => {
       const rendered = renderStream(reply, meta, { includeUsage })
       const expected = written(reply, meta, includeUsage)
       expect(rendered.events).toEqual(expected.events)
@@ -76,7 +51,7 @@ describe("the simulator's Chat Completions stream, written by the one writer", (
   })
 
   it("the client's parser reads back the reply's text, reasoning, tool calls and finish", () => {
-    fc.assert(fc.property(reply, meta, (reply, meta) => {
+    fc.assert(fc.property(anyReply, meta, (reply, meta) => {
       const rendered = renderStream(reply, meta, { includeUsage: true })
       const chunks: Array<ChatChunk> = []
       const failed = chatStreamParser().push(

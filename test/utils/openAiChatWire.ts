@@ -2,26 +2,12 @@
  * Canned Chat Completions bodies for tests: SSE framing, stream chunks, a stream that stalls, and
  * the equivalent non-streaming reply.
  */
-import * as Redacted from "effect/Redacted"
 import { ChatStreamParser } from "../../src/internal/wire/openAiChat/client.js"
-import { OutputDecodeError } from "../../src/LlmError.js"
+import { streamContext } from "./streamContext.js"
 
 /** One stream's parser as the OpenAI Chat adapter makes it, for model `gpt-test`; its errors are decode errors. */
 export const chatStreamParser = (maxEventSize?: number): ChatStreamParser =>
-  new ChatStreamParser({
-    provider: "openai",
-    model: "gpt-test",
-    keyId: "k1",
-    secret: Redacted.make("sk-test-0123456789"),
-    request: { messages: [] },
-    startMillis: 0,
-    now: () => 0,
-    requestId: () => undefined,
-    errorOf: () => new OutputDecodeError({ provider: "openai", model: "gpt-test", detail: "error event", raw: "" }),
-    decodeError: (detail, raw) => new OutputDecodeError({ provider: "openai", model: "gpt-test", detail, raw }),
-    maxResponseBytes: 1024 * 1024,
-    maxEventSize
-  })
+  new ChatStreamParser({ ...streamContext(), maxEventSize })
 
 /** `data: <json>\n\n` for each event; strings are sent as they are (`[DONE]`, broken JSON). */
 export const sse = (...events: ReadonlyArray<unknown>): string =>

@@ -5,7 +5,7 @@
  * (block) at the end of a reply's output when the reply has any, and reads it back from the input (an envelope of the
  * gateway's, marked `gw1.`, never sent to a provider): the reply's metadata goes back on the assistant message before
  * it, each call's on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves
- * (`codec/openAiResponses.ts`).
+ * (`wire/openAiResponses/codec.ts`).
  */
 import type { AssistantMessage, Message, ProviderMetadata, ToolCall } from "../../Message.js"
 import { isRecord } from "../providers/wire.js"

@@ -21,7 +21,7 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the guard and the key check, the body, admission); OpenAI's
- * routes are `routes/openAiChat.ts` and `responses/route.ts`, Anthropic's `anthropic/route.ts`, Google's
+ * routes are `routes/openAiChat.ts` and `routes/openAiResponses.ts`, Anthropic's `anthropic/route.ts`, Google's
  * `routes/gemini.ts` and `routes/geminiModels.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
@@ -54,12 +54,12 @@ import * as McpRoute from "./mcp/route.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
 import * as Logs from "./observe/record.js"
 import * as RequestLog from "./observe/requestLog.js"
-import * as ResponsesRoute from "./responses/route.js"
 import * as ResponsesStore from "./responses/store.js"
 import * as ResponsesStoreRedis from "./responses/storeRedis.js"
 import * as GeminiRoutes from "./routes/gemini.js"
 import * as GeminiModels from "./routes/geminiModels.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"
+import * as ResponsesRoute from "./routes/openAiResponses.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
 

@@ -2,7 +2,7 @@
  * What of a Responses body only a deployment speaking OpenAI's Responses API runs: its tools other than functions
  * (`web_search`, `file_search`, `mcp`, `computer_use_preview`, `code_interpreter`, `image_generation`, `local_shell`,
  * custom tools...), a hosted tool's `tool_choice`, and its input items of other types (those tools' calls and
- * outputs). For a model whose deployments all speak it, they go as they came (`codec/openAiResponses.ts`), and so
+ * outputs). For a model whose deployments all speak it, they go as they came (`wire/openAiResponses/codec.ts`), and so
  * they do to the Responses deployments of a model reaching both kinds (`engine.ts`). For a model that reaches only
  * other APIs, a tool OpenAI runs itself (`hostedTypes`) is left out, named in the answer's `x-omitted-tools` header
  * and the request's log line, unless the request's `tool_choice` requires it or the gateway's `hosted_tools` is
@@ -17,8 +17,11 @@ import {
   isHostedChoice,
   isOtherItem,
   Problem
-} from "../../codec/openAiResponses.js"
-import type { Placed } from "../../codec/responsesNamespace.js"
+} from "../../wire/openAiResponses/codec.js"
+import type { Placed } from "../../wire/openAiResponses/namespace.js"
+import type { Target } from "../engine.js"
+import type { Caller } from "../keys/auth.js"
+import type { Serving } from "../serving.js"
 
 /** A part of a body only a Responses deployment takes: a tool, the tool choice or an input item, by type. */
 export interface ResponsesOnly {
@@ -87,4 +90,26 @@ export const servedElsewhere = (
     tools: tools.filter(({ tool }) => !hostedTypes.has(tool.type)),
     omitted: [...new Set(parts.map((part) => part.type))]
   }
+}
+
+/**
+ * The tools a body's model is sent (its namespaces flattened), and the target sent them when it is not the model's:
+ * all of them for a model whose deployments all speak the Responses API (or one admission refuses: unknown, or not
+ * the key's); for a model reaching both kinds, all of them, to its Responses deployments, when the body has what only
+ * they run; for another, all but the hosted tools left out (`servedElsewhere`), or the refusal of what it cannot run.
+ */
+export function served(
+  { engine, options }: Pick<Serving, "engine" | "options">,
+  body: CountBody & { readonly model: string },
+  tools: ReadonlyArray<Placed<FlatTool>>,
+  caller: Caller | undefined
+): (Served & { readonly target?: Target | undefined }) | Problem {
+  const target = engine.resolve(body.model)
+  if (target === undefined || target.speaksResponses || !options.auth.allows(caller, body.model)) {
+    return { tools, omitted: [] }
+  }
+  if (target.responses !== undefined && responsesOnly(body, tools).length > 0) {
+    return { tools, omitted: [], target: target.responses }
+  }
+  return servedElsewhere(body.model, body, tools, engine.hostedTools)
 }

@@ -4,7 +4,7 @@
  * `instructions`, which a later turn does not inherit, then its reply's), which a request naming it as its
  * `previous_response_id` continues on whichever deployment answers that one. A response is kept for `ttl` after it
  * completed; a response is its key's: with gateway keys, another key is told it does not exist, and cannot replace
- * it (its id is random: `responses/render.ts`).
+ * it (its id is random: `wire/openAiResponses/writer.ts`).
  *
  * A response a Responses deployment answered and keeps upstream (`store` on it) is kept with that deployment's own id
  * of it, its provider and the key that made it (`Upstream`): a request continuing it carries them as its
@@ -34,7 +34,7 @@ import { PreviousResponse } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { storedOf } from "../../codec/openAiResponses.js"
+import { storedOf } from "../../wire/openAiResponses/codec.js"
 
 /** A response as the deployment that answered it keeps it: its own id, its provider and the key that made it. */
 export type Upstream = Omit<PreviousResponse, "messages">

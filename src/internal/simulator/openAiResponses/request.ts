@@ -9,6 +9,7 @@
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import { bracketed, Problem, Refused } from "../../schemaCheck.js"
 import {
   type Body,
   checkBody,
@@ -18,8 +19,7 @@ import {
   isOtherItem,
   type KnownItem,
   toRequest
-} from "../../codec/openAiResponses.js"
-import { bracketed, Problem, Refused } from "../../schemaCheck.js"
+} from "../../wire/openAiResponses/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
 import { outputFormatError } from "../openAiRequest.js"

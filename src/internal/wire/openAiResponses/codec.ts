@@ -15,19 +15,19 @@
  *   the choice in `providerOptions`, the items in the assistant's provider metadata), for the gateway to give to a
  *   Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
  * - the response object: its schema; `reply` reads one for the client (whole, or from a terminal stream event), and
- *   `responseObject` and the item writers write one for the gateway and the simulator; with the usage and the status,
+ *   `responseObject` and the item writers write one for the one writer (`writer.ts`); with the usage and the status,
  *   which stands for the finish reason the API does not send.
  * - the stream's events: their schema and `event`, which frames one as the gateway and the simulator send it. The
- *   client's parser (`providers/openAiResponses/stream.ts`) reads them with the readers here.
+ *   client's parser (`client.ts`) reads them with the readers here.
  *
  * The readers on the hot path (a reply, a stream event) are plain functions over `JSON.parse` output, checked with
  * `typeof` (decoding a schema union per event costs more than the HTTP round trip on loopback); a property test
  * checks them against the schemas. The error body is Chat Completions' (`wire/openAiChat/codec.ts`).
  */
 import * as Schema from "effect/Schema"
-import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
-import { ReasoningEffort } from "../../ChatRequest.js"
-import { emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
+import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import { ReasoningEffort } from "../../../ChatRequest.js"
+import { emptyUsage, type FinishReason, type Usage } from "../../../ChatResponse.js"
 import type {
   AssistantMessage,
   ContentPart,
@@ -35,15 +35,15 @@ import type {
   ProviderMetadata,
   ToolCall,
   ToolDefinition
-} from "../../Message.js"
-import * as Pricing from "../../Pricing.js"
-import type { Reply } from "../providers/adapter.js"
-import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../providers/wire.js"
-import { checker, maybe, Problem, Refused, set } from "../schemaCheck.js"
-import { functionTool } from "../wire/openAiChat/codec.js"
-import { openAiUsage, openAiUsageFields } from "../wire/usage.js"
-import { type Carried, opened, restoreCalls } from "./carried.js"
-import { flatten, type Flattened, nameOf, type Placed } from "./responsesNamespace.js"
+} from "../../../Message.js"
+import * as Pricing from "../../../Pricing.js"
+import { type Carried, opened, restoreCalls } from "../../codec/carried.js"
+import type { Reply } from "../../providers/adapter.js"
+import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { checker, maybe, Problem, Refused, set } from "../../schemaCheck.js"
+import { functionTool } from "../openAiChat/codec.js"
+import { openAiUsage, openAiUsageFields } from "../usage.js"
+import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
 
@@ -85,7 +85,7 @@ const FunctionCallItem = Schema.Struct({
   id: maybe(Schema.String),
   call_id: Schema.String,
   name: Schema.String,
-  /** The namespace of a namespace tool's function (`codec/responsesNamespace.ts`). */
+  /** The namespace of a namespace tool's function (`namespace.ts`). */
   namespace: maybe(Schema.String),
   arguments: Schema.String
 })
@@ -156,7 +156,7 @@ const OneTool = Schema.StructWithRest(
   rest
 )
 
-// A group of tools under one name (`codec/responsesNamespace.ts`).
+// A group of tools under one name (`namespace.ts`).
 const NamespaceTool = Schema.StructWithRest(
   Schema.Struct({
     type: Schema.Literal("namespace"),
@@ -174,7 +174,7 @@ const WireTool = Schema.Union([OneTool, NamespaceTool]).annotate({
 /** A tool of a body as the wire reads it. */
 export type WireTool = typeof WireTool.Type
 
-/** A tool of a body once its namespaces are flattened (`codec/responsesNamespace.ts`). */
+/** A tool of a body once its namespaces are flattened (`namespace.ts`). */
 export type FlatTool = typeof OneTool.Type
 
 // A function's by name (and namespace), or a hosted tool's (`{"type": "web_search"}`, `allowed_tools`, `mcp`...).
@@ -465,7 +465,7 @@ export function outputMessages(output: ReadonlyArray<unknown>): Array<Message> {
 }
 
 /**
- * A body's tools with their namespaces flattened (`codec/responsesNamespace.ts`), or the problem with a qualified
+ * A body's tools with their namespaces flattened (`namespace.ts`), or the problem with a qualified
  * name.
  */
 export function flatTools(body: CountBody): Flattened<FlatTool> | Problem {

@@ -6,7 +6,7 @@
  * (`name` and `namespace`), and a namespaced call the client sends back is read under its qualified name. A Responses
  * deployment is offered the qualified names too, so its calls come back the same way.
  */
-import { Problem } from "../schemaCheck.js"
+import { Problem } from "../../schemaCheck.js"
 
 /** Between a namespace and a tool's name in a qualified name. */
 export const separator = "__"

@@ -1,5 +1,8 @@
 /**
- * The Responses stream as a plain mutable state machine: bytes
+ * The Responses adapter (`OpenAiResponses`): its table, its calls that continue a kept response made again whole when
+ * the API has forgotten it, and its stream's parser.
+ *
+ * The stream as a plain mutable state machine: bytes
  * in, `ChatChunk`s out, one whole network chunk at a time, with the
  * `push`/`end`/`done` contract of `providerHttp.StreamParser`.
  *
@@ -16,9 +19,21 @@
  * tools' calls), become the reply's provider metadata.
  */
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Stream from "effect/Stream"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
+import type { OptionsError } from "../../../OptionsError.js"
+import type { Credentials, Service } from "../../../ProviderClient.js"
+import type { Options } from "../../../providers/OpenAiResponses.js"
 import type * as Sse from "../../../Sse.js"
+import * as Adapter from "../../providers/adapter.js"
+import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import { headers } from "../openAiChat/codec.js"
+import * as Embeddings from "../openAiChat/embeddings.js"
+import * as Wire from "./codec.js"
 import {
   argumentsOf,
   failureOf,
@@ -28,9 +43,7 @@ import {
   reasoningSeparator,
   reply,
   ShapeError
-} from "../../codec/openAiResponses.js"
-import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
-import type * as Adapter from "../adapter.js"
+} from "./codec.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -273,5 +286,81 @@ export class ResponsesStreamParser extends SseParser {
       keyId: this.context.keyId,
       ...(whole.providerMetadata !== undefined ? { providerMetadata: whole.providerMetadata } : {})
     })
+  }
+}
+
+function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
+  return response.headers["x-request-id"]
+}
+
+function providerOf(options: Options): string {
+  return options.provider ?? "openai"
+}
+
+/** The Responses table of `options`. */
+export function definition(options: Options): Adapter.Definition | OptionsError {
+  const store = options.store ?? false
+  const provider = providerOf(options)
+  const maxEventSize = options.maxEventSize
+  const invalid = Adapter.checkPositive("OpenAiResponses", "maxEventSize", maxEventSize) ??
+    Adapter.checkPositive("OpenAiResponses", "maxResponseBytes", options.maxResponseBytes, true)
+  if (invalid !== undefined) return invalid
+  return {
+    provider,
+    model: options.model,
+    baseUrl: options.baseUrl,
+    headers: headers(options),
+    auth: Adapter.bearer,
+    requestId: requestIdOf,
+    ...Adapter.limitsOf(options),
+    // The `/embeddings` wire of Chat Completions, on the same API root.
+    embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
+    path: () => "/responses",
+    body: (request, model, stream, keyId) =>
+      Wire.requestBody(request, {
+        model,
+        stream,
+        store,
+        previous: Wire.previousFor(request, { provider, keyId, store })
+      }),
+    failureOf: Wire.failureOf,
+    failureHeaders: "response",
+    reply: (body) => Wire.reply(body, store),
+    stream: (context) => new ResponsesStreamParser({ ...context, store, maxEventSize })
+  }
+}
+
+// The API no longer knows the previous response (expired, or deleted): OpenAI answers 404 naming
+// `previous_response_id`, which reads as an `InvalidRequestError` (no model is missing).
+function isForgotten(error: LlmError): boolean {
+  return error._tag === "InvalidRequestError" && error.status === 404
+}
+
+/**
+ * `client`, its calls that continue a kept response by id made again with the whole history when the API no longer
+ * knows that id, in the same attempt and with the same key: the caller never sees the 404.
+ */
+export function wholeWhenForgotten(client: Service, options: Options): Service {
+  const context = { provider: providerOf(options), store: options.store ?? false }
+  function continues(request: ChatRequest, credentials: Credentials) {
+    return Wire.previousFor(request, { ...context, keyId: credentials.keyId }) !== undefined
+  }
+  function whole({ previousResponse: _, ...request }: ChatRequest): ChatRequest {
+    return request
+  }
+  return {
+    ...client,
+    chat: (request, credentials) =>
+      continues(request, credentials)
+        ? Effect.catchIf(client.chat(request, credentials), isForgotten, () => client.chat(whole(request), credentials))
+        : client.chat(request, credentials),
+    chatStream: (request, credentials) =>
+      continues(request, credentials)
+        ? Stream.catchIf(
+          client.chatStream(request, credentials),
+          isForgotten,
+          () => client.chatStream(whole(request), credentials)
+        )
+        : client.chatStream(request, credentials)
   }
 }

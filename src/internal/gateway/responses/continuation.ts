@@ -1,0 +1,234 @@
+/**
+ * The gateway's kept responses as the Responses routes use them (`routes/openAiResponses.ts`): a request's
+ * conversation, its previous response's (`previous_response_id`, kept for the request's key in `StoredResponses`:
+ * memory, or the shared store's Redis) before its input; a chain past the store's bounds refused before anything is
+ * sent; a request continuing a response its Responses deployment keeps upstream sent there by that deployment's own
+ * id (`store.ts`' `upstreamOf`), the client seeing only the gateway's ids; and a finished response kept (unless the
+ * body says not to) before it is answered, so the client may name it at once, to any instance. An unknown, expired or
+ * another key's response id is 404, and a shared store that cannot be read 503.
+ */
+import * as Effect from "effect/Effect"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import type { Message } from "../../../Message.js"
+import type { StoreUnavailableError } from "../../../Store.js"
+import { Problem } from "../../schemaCheck.js"
+import { type Body, type CountBody, inputMessages, outputMessages } from "../../wire/openAiResponses/codec.js"
+import type * as Responses from "../../wire/openAiResponses/dialect.js"
+import * as Errors from "../errorAnswer.js"
+import * as Session from "../intake.js"
+import * as Logs from "../observe/record.js"
+import { errorResponse, problemResponse, type WithBody } from "../serving.js"
+import * as ResponsesStore from "./store.js"
+
+function previousNotFound(id: string): Errors.ErrorAnswer {
+  return Errors.answer(
+    404,
+    `Previous response with id '${id}' not found.`,
+    "invalid_request_error",
+    "previous_response_id",
+    "previous_response_not_found"
+  )
+}
+
+/** The answer to a response id no response kept for the request's key has. */
+export function responseNotFound(id: string): Errors.ErrorAnswer {
+  return Errors.answer(404, `Response with id '${id}' not found.`, "invalid_request_error", null, "response_not_found")
+}
+
+// The shared store that keeps the responses failed: a lookup cannot tell a kept response from none.
+function storeAway(error: StoreUnavailableError): Errors.ErrorAnswer {
+  return {
+    ...Errors.answer(
+      503,
+      "The shared store that keeps this gateway's responses is unreachable. Retry shortly.",
+      "server_error",
+      null,
+      "store_unavailable",
+      1
+    ),
+    logged: error.message
+  }
+}
+
+// A request continuing a chain that is at the store's bound on its length, or whose conversation would pass its bound
+// on one response's bytes: the response it makes could not be kept, so it is refused before anything is sent.
+function chainTooLong(id: string, reason: string): Errors.ErrorAnswer {
+  return Errors.answer(
+    400,
+    `Response '${id}' cannot be continued: ${reason}. Start a new conversation: send the turns it needs as input, ` +
+      "without previous_response_id.",
+    "invalid_request_error",
+    "previous_response_id",
+    "conversation_too_long"
+  )
+}
+
+/** The refusal of a request continuing `previous` (`id`) to `conversation`, when the chain would pass `bounds`. */
+export function pastBounds(
+  id: string,
+  previous: ResponsesStore.StoredResponse,
+  conversation: ReadonlyArray<Message>,
+  bounds: ResponsesStore.Bounds
+): Errors.ErrorAnswer | undefined {
+  const chain = previous.chain ?? 1
+  if (chain >= bounds.maxChain) {
+    return chainTooLong(
+      id,
+      `its chain holds ${chain} responses, as many as this gateway keeps in one (gateway.responses_max_chain)`
+    )
+  }
+  const bytes = ResponsesStore.bytesOf({ body: "", conversation })
+  return bytes <= bounds.maxResponseBytes ? undefined : chainTooLong(
+    id,
+    `its conversation with this input takes ${bytes} bytes, more than this gateway keeps of one response ` +
+      `(${bounds.maxResponseBytes}, gateway.responses_max_response_bytes)`
+  )
+}
+
+/** A request's conversation: its previous response's, then its input; with the previous response, if it names one. */
+export interface Conversation {
+  readonly messages: Array<Message>
+  readonly previous: ResponsesStore.StoredResponse | undefined
+}
+
+/** The kept responses' steps over the `StoredResponses` in context. */
+export const make = Effect.fnUntraced(function*() {
+  const store = yield* ResponsesStore.StoredResponses
+
+  // The answer to a request whose store failed, its reason in the request's log line.
+  function away(entry: Logs.Entry) {
+    return (error: StoreUnavailableError): Errors.ErrorAnswer => {
+      const answer = storeAway(error)
+      Logs.failed(entry, error._tag, answer)
+      return answer
+    }
+  }
+  // The response `id` kept for the request's key, or the answer of a store that failed.
+  function read(id: string, entry: Logs.Entry) {
+    return Effect.mapError(store.get(id, entry.caller?.id), away(entry))
+  }
+
+  // A checked body's previous response, when it names one; or the refusal (unknown, or the store away).
+  function previousOf(
+    body: CountBody,
+    entry: Logs.Entry
+  ): Effect.Effect<ResponsesStore.StoredResponse | undefined, HttpServerResponse.HttpServerResponse> {
+    const previous = body.previous_response_id
+    if (previous === null || previous === undefined) return Effect.succeed(undefined)
+    return Effect.matchEffect(read(previous, entry), {
+      onFailure: (answer) => Effect.fail(errorResponse(answer)),
+      onSuccess: (stored) =>
+        stored === undefined ? Effect.fail(errorResponse(previousNotFound(previous))) : Effect.succeed(stored)
+    })
+  }
+
+  /** A checked body's conversation, or the refusal. */
+  function conversationOf(
+    body: CountBody,
+    entry: Logs.Entry
+  ): Effect.Effect<Conversation, HttpServerResponse.HttpServerResponse> {
+    const input = inputMessages(body)
+    if (input instanceof Problem) return Effect.fail(problemResponse(input))
+    return Effect.map(previousOf(body, entry), (previous) => ({
+      messages: previous === undefined ? input : [...previous.conversation, ...input],
+      previous
+    }))
+  }
+
+  /** The refusal of a body continuing a chain past the store's bounds, logged; none when it may go on. */
+  function refusal(body: Body, { messages, previous }: Conversation, entry: Logs.Entry) {
+    if (previous === undefined || body.store === false) return undefined
+    const past = pastBounds(body.previous_response_id!, previous, messages, store.bounds)
+    if (past !== undefined) Logs.failed(entry, past.code ?? undefined, past)
+    return past
+  }
+
+  /**
+   * `request` continuing `previous`, kept upstream by its deployment: with that deployment's id of it, and how many
+   * of the request's first messages it holds (`instructions`, which it does not keep, and its conversation).
+   */
+  function continuing(
+    request: ChatRequest | Problem,
+    { messages, previous }: Conversation
+  ): ChatRequest | Problem {
+    const upstream = previous?.upstream
+    if (previous === undefined || upstream === undefined || request instanceof Problem) return request
+    const input = messages.length - previous.conversation.length
+    return { ...request, previousResponse: { ...upstream, messages: request.messages.length - input } }
+  }
+
+  /**
+   * The session of a request (`intake.ts`): its previous response's, else its `prompt_cache_key`, the client's
+   * header or its long prefix, else the response's own id, which the conversation's later turns continue.
+   */
+  function sessionOf(
+    body: Body,
+    withBody: WithBody,
+    request: ChatRequest,
+    previous: ResponsesStore.StoredResponse | undefined,
+    response: string
+  ): string {
+    const named = previous?.session ?? body.prompt_cache_key ?? undefined
+    return Session.named(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader) ??
+      response
+  }
+
+  /**
+   * How the response `id` to `body` is kept for the request's key, with its conversation for a later turn; a store
+   * that fails leaves the answer as it is (the reply is whole, and paid for) and the response unknown to a later turn.
+   */
+  function keeper(
+    body: Body,
+    entry: Logs.Entry,
+    { messages, previous }: Conversation,
+    session: string,
+    id: string
+  ): Responses.Keep {
+    return (response, reply) => {
+      if (body.store === false) return Effect.void
+      const kept: ResponsesStore.StoredResponse = {
+        body: response.body,
+        conversation: [...messages, ...outputMessages(response.output)],
+        session,
+        upstream: reply === undefined ? undefined : ResponsesStore.upstreamOf(reply),
+        chain: previous === undefined ? 1 : (previous.chain ?? 1) + 1
+      }
+      return store.put(id, entry.caller?.id, kept).pipe(
+        Effect.flatMap((stored) =>
+          stored ? Effect.void : Effect.logWarning(
+            "a response larger than the gateway keeps was not kept; a later turn naming it will not find it"
+          ).pipe(
+            Effect.annotateLogs({
+              requestId: entry.id,
+              bytes: ResponsesStore.bytesOf(kept),
+              maxResponseBytes: store.bounds.maxResponseBytes
+            })
+          )
+        ),
+        Effect.catchTag(
+          "StoreUnavailableError",
+          (error) =>
+            Effect.logWarning("a response could not be kept; a later turn naming it will not find it").pipe(
+              Effect.annotateLogs({ requestId: entry.id, reason: error.message })
+            )
+        )
+      )
+    }
+  }
+
+  /** The body of the response `id` kept for the request's key, if any. */
+  function retrieve(id: string, entry: Logs.Entry) {
+    return Effect.map(read(id, entry), (stored) => stored?.body)
+  }
+
+  /** The deletion of the response `id` kept for the request's key, if there is one. */
+  function remove(id: string, entry: Logs.Entry) {
+    return Effect.map(
+      Effect.mapError(store.remove(id, entry.caller?.id), away(entry)),
+      (removed) => removed ? JSON.stringify({ id, object: "response", deleted: true }) : undefined
+    )
+  }
+
+  return { conversationOf, refusal, continuing, sessionOf, keeper, retrieve, remove }
+})

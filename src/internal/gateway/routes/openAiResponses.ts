@@ -1,0 +1,104 @@
+/**
+ * OpenAI's Responses routes over any deployment: `POST /v1/responses` (streamed or whole), each body decoded by the
+ * Responses dialect (`wire/openAiResponses/`) and answered through the core (`chatAnswer.ts`);
+ * `POST /v1/responses/input_tokens`, the input's tokens counted with the library's tokenizer, as the engine counts a
+ * prompt whose provider reports none; and `GET` and `DELETE /v1/responses/{id}` of the responses kept, which a
+ * `previous_response_id` continues (`responses/continuation.ts`). What of a body only a Responses deployment runs goes
+ * to one, or is left out or refused (`responses/hosted.ts`). Every failure is in OpenAI's error shape.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import { randomUUID } from "node:crypto"
+import { promptTokens } from "../../llm/usage.js"
+import * as Responses from "../../wire/openAiResponses/dialect.js"
+import { idsOf } from "../../wire/openAiResponses/writer.js"
+import * as ChatAnswer from "../chatAnswer.js"
+import * as Errors from "../errorAnswer.js"
+import type * as Logs from "../observe/record.js"
+import * as Continuation from "../responses/continuation.js"
+import * as Hosted from "../responses/hosted.js"
+import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
+
+// A refusal made on the way (a failure of its effect) as the answer.
+function refused(answer: HttpServerResponse.HttpServerResponse) {
+  return Effect.succeed(answer)
+}
+
+/** The Responses routes over `serving`, keeping responses in the `StoredResponses` provided. */
+export const routes = Effect.fnUntraced(function*(serving: Serving) {
+  const kept = yield* Continuation.make()
+  const failures = Errors.failures(serving.now, Responses.errors, Responses.path)
+  const seconds = () => Math.floor(serving.now() / 1000)
+
+  // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
+  function create(withBody: WithBody) {
+    const { entry } = withBody
+    const decoded = Responses.decode(withBody.text)
+    if (decoded instanceof Responses.Problem) return Effect.succeed(problemResponse(decoded))
+    const { body } = decoded
+    const sent = Hosted.served(serving, body, decoded.tools, entry.caller)
+    if (sent instanceof Responses.Problem) return Effect.succeed(problemResponse(sent))
+    if (sent.omitted.length > 0) entry.omittedTools = sent.omitted
+    return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
+      const past = kept.refusal(body, conversation, entry)
+      if (past !== undefined) return Effect.succeed(errorResponse(past))
+      const request = kept.continuing(Responses.request(body, conversation.messages, sent.tools), conversation)
+      if (request instanceof Responses.Problem) return Effect.succeed(problemResponse(request))
+      const ids = idsOf(randomUUID(), seconds())
+      const session = kept.sessionOf(body, withBody, request, conversation.previous, ids.response)
+      return ChatAnswer.answered(serving, withBody, {
+        model: body.model,
+        request: { ...request, session },
+        stream: body.stream === true,
+        failures,
+        ...Responses.answer(decoded, ids, seconds, kept.keeper(body, entry, conversation, session, ids.response)),
+        target: sent.target
+      })
+    }).pipe(Effect.catch(refused))
+  }
+
+  // A `/v1/responses/input_tokens` body's count, for a model the request's key may call when it names one (the
+  // tokenizer is the same for every model).
+  function inputTokens({ entry, text }: WithBody) {
+    const decoded = Responses.decodeCount(text)
+    if (decoded instanceof Responses.Problem) return Effect.succeed(problemResponse(decoded))
+    const { body } = decoded
+    const { model } = body
+    const models = entry.caller?.models
+    if (model !== null && model !== undefined) {
+      if (serving.engine.resolve(model) === undefined || (models !== undefined && !models.has(model))) {
+        return Effect.succeed(serving.notFound(model, entry.caller))
+      }
+      entry.model = model
+    }
+    return Effect.flatMap(kept.conversationOf(body, entry), ({ messages }) => {
+      const request = Responses.request(body, messages, decoded.tools)
+      if (request instanceof Responses.Problem) return Effect.succeed(problemResponse(request))
+      return Effect.map(
+        promptTokens(request),
+        (tokens) => json(200, JSON.stringify({ object: "response.input_tokens", input_tokens: tokens }))
+      )
+    }).pipe(Effect.catch(refused))
+  }
+
+  // `GET` (the response) or `DELETE` (its deletion) of a kept response, by the id in the path.
+  function byId(answer: (id: string, entry: Logs.Entry) => Effect.Effect<string | undefined, Errors.ErrorAnswer>) {
+    return serving.served(({ entry }) =>
+      Effect.flatMap(HttpRouter.params, (params) => {
+        const id = decodePath(params["id"] ?? "")
+        return Effect.match(answer(id, entry), {
+          onFailure: errorResponse,
+          onSuccess: (body) => body === undefined ? errorResponse(Continuation.responseNotFound(id)) : json(200, body)
+        })
+      })
+    )
+  }
+
+  return {
+    create: serving.withBody("/v1/responses", create),
+    inputTokens: serving.withBody("/v1/responses/input_tokens", inputTokens),
+    retrieve: byId(kept.retrieve),
+    remove: byId(kept.remove)
+  }
+})

@@ -1,0 +1,93 @@
+/**
+ * OpenAI Responses as a server answers in it: a `/v1/responses` body (or a `/v1/responses/input_tokens` one) checked
+ * against the codec's schema and its namespace tools flattened (`namespace.ts`), the engine's request of a
+ * conversation, and a response's answer written with this folder's writer (`writer.ts`), whole or streamed, its
+ * failures in OpenAI's error body with the engine's paths renamed to the body's (`responsesPath`).
+ *
+ * What the conversation is (a kept response's, which `previous_response_id` names, before the body's input) and which
+ * of its tools a deployment is sent are the server's, not the wire's: the gateway keeps responses and chooses
+ * deployments (`gateway/responses/`), the simulator keeps its own.
+ */
+import type * as Effect from "effect/Effect"
+import type { Finish } from "../../../ChatChunk.js"
+import type { ChatResponse } from "../../../ChatResponse.js"
+import { decodeBody, Problem, type Refused } from "../../schemaCheck.js"
+import type { Decoded } from "../dialect.js"
+import {
+  type Body,
+  checkBody,
+  checkCountBody,
+  type CountBody,
+  echoOf,
+  type FlatTool,
+  flatTools,
+  responsesPath,
+  toRequest
+} from "./codec.js"
+import type { Names, Placed } from "./namespace.js"
+import { errors, type Finished, type Ids, outputItems, response, streamEncoder } from "./writer.js"
+
+export { Problem } from "../../schemaCheck.js"
+
+export { errors }
+
+/** A path of the engine's request as a Responses body names it (`maxTokens` as `max_output_tokens`). */
+export const path: (engine: string) => string = responsesPath
+
+/** A body checked, with its tools (namespaces flattened, each where the body has it) and its namespaced functions. */
+export interface Checked<B extends CountBody> {
+  readonly body: B
+  readonly tools: ReadonlyArray<Placed<FlatTool>>
+  readonly names: Names
+}
+
+// A body's text checked by `check`, its tools flattened; or what is wrong with it.
+function checked<B extends CountBody>(text: string, check: (input: unknown) => B | Refused): Checked<B> | Problem {
+  const body = decodeBody(text, check)
+  if (body instanceof Problem) return body
+  const flat = flatTools(body)
+  if (flat instanceof Problem) return flat
+  return { body, tools: flat.tools, names: flat.names }
+}
+
+/** A `/v1/responses` body's text checked, or what is wrong with it. */
+export function decode(text: string): Checked<Body> | Problem {
+  return checked<Body>(text, checkBody)
+}
+
+/** A `/v1/responses/input_tokens` body's text checked (its `model` and `input` may be left out). */
+export function decodeCount(text: string): Checked<CountBody> | Problem {
+  return checked<CountBody>(text, checkCountBody)
+}
+
+/**
+ * The engine's request of a checked body: its `instructions`, then a conversation (a kept response's, then the body's
+ * input), with the tools its deployment is sent; or what is wrong with it.
+ */
+export const request = toRequest
+
+/** What a kept response is made of: the finished response, and the reply one deployment gave whole, if one did. */
+export type Keep = (
+  response: Finished,
+  reply: Pick<ChatResponse, "id" | "provider" | "keyId" | "providerMetadata"> | Finish | undefined
+) => Effect.Effect<void>
+
+/**
+ * How the response `ids` to `body` is answered, whole or streamed, its calls named as the body's tools (`names`),
+ * dated by `now` (seconds); `keep` is done with the finished response before it is answered.
+ */
+export function answer(
+  { body, names }: Pick<Checked<Body>, "body" | "names">,
+  ids: Ids,
+  now: () => number,
+  keep: Keep
+): Pick<Decoded, "newEncoder" | "render"> & {
+  readonly beforeAnswer: (response: ChatResponse, body: string) => Effect.Effect<void>
+} {
+  const echo = echoOf(body)
+  return {
+    newEncoder: () => streamEncoder({ ids, names, model: body.model, echo, now, onFinished: keep }),
+    render: (reply) => response(reply, ids, names, echo, now()).body,
+    beforeAnswer: (reply, rendered) => keep({ body: rendered, output: outputItems(reply, ids, names) }, reply)
+  }
+}

@@ -1,0 +1,582 @@
+/**
+ * The one writer of OpenAI Responses answers (OpenAI's Responses API reference: "The response object", "Streaming
+ * events"), which the gateway and the simulator both write with: a whole `ChatResponse` as the `response` object,
+ * `ChatChunk` batches as the stream's events, and a failure as OpenAI's error body, the stream's `error` event or a
+ * failed response.
+ *
+ * The response object: the reply's output items (a `reasoning` item with its summary, a `message` with its
+ * `output_text`, a `function_call` per tool call), its `usage`, its `status` (`incomplete` when the reply's limit or
+ * a content filter cut it, its message item too), `completed_at` once it has completed, and the request's settings
+ * echoed as OpenAI echoes them. A Responses deployment's reasoning items, kept in the reply's provider metadata with
+ * their `encrypted_content`, go out with it, so a client sending them back gives them to it again; so do its items of
+ * other types (a hosted tool's call and result, `web_search_call`, `mcp_call`...), as it gave them.
+ *
+ * The stream: each event an `event:` line and its `data`, numbered by `sequence_number`. `response.created` and
+ * `response.in_progress` open it; each output item is announced (`response.output_item.added`), filled by its
+ * deltas and closed (`response.output_item.done`): a message's `output_text` part (`response.content_part.added`,
+ * `response.output_text.delta`, `.done`, `response.content_part.done`), a reasoning item's summary
+ * (`response.reasoning_summary_part.added`, `response.reasoning_summary_text.delta`, `.done`,
+ * `response.reasoning_summary_part.done`), a function call's arguments (`response.function_call_arguments.delta`,
+ * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
+ * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
+ * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
+ * reasoning item that carries the provider's state for the next turn when there is any (`codec/carried.ts`). A reply
+ * of no text and no call has an empty message, as its whole reply does. `response.completed` (or
+ * `response.incomplete`) ends it with the whole response; a failure after the stream began ends it with
+ * `response.failed`, carrying the error.
+ *
+ * As the other writers do, a stream's writer keeps what it has forwarded: a `Restart` before any item went out is
+ * invisible, after one it ends the stream with `response.failed`; a `Continue` is the stream going on. The response
+ * names the model that produced it: from `response.created` on, a router's `Start` chunk's (an `Llm` that is no
+ * router: the one asked for), then a `Restart`'s or `Continue`'s deployment's, and at its end the `Finish` chunk's.
+ *
+ * Ids are Responses' shapes, made of a random UUID of the gateway's (never the client's `x-request-id`, which it may
+ * choose, so no client can name another's response before it is made): `resp_…` for the response, `msg_…`, `fc_…`
+ * and `rs_…` for its items (each with its output index); the simulator names its own (`Ids`). A function call's
+ * `call_id` is the provider's call id, which the client sends back in its `function_call_output`.
+ */
+import type * as Effect from "effect/Effect"
+import type { ChatChunk, Finish, Restart } from "../../../ChatChunk.js"
+import type { ChatResponse, Usage } from "../../../ChatResponse.js"
+import type { ProviderMetadata, ToolCall } from "../../../Message.js"
+import { envelopeOf } from "../../codec/carried.js"
+import { BodyText } from "../bodyText.js"
+import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
+import { errors as openAiErrors } from "../openAiChat/writer.js"
+import {
+  event,
+  type EventFields,
+  type EventType,
+  functionCallItem,
+  isRecord,
+  type ItemStatus,
+  type JsonRecord,
+  messageItem,
+  metadataKey,
+  type OutputItem,
+  outputItemsOf,
+  outputText,
+  reasoningItem,
+  reasoningItemsOf,
+  refusalPart,
+  type ResponseObject,
+  responseObject,
+  statusOf,
+  summaryText
+} from "./codec.js"
+import { callFields, type Names } from "./namespace.js"
+
+// ---------------------------------------------------------------------------
+// Ids
+
+/** What names a response: its `resp_…` id, the seconds of its creation, and the ids of its items. */
+export interface Ids {
+  readonly response: string
+  readonly createdAt: number
+  /** The id of the output item at `index` of `kind`; a function call's with the provider's `callId`. */
+  readonly item: (kind: "msg" | "fc" | "rs", index: number, callId?: string) => string
+}
+
+/** The ids of the response of id `uuid` (a random UUID), created at `createdAt` seconds. */
+export function idsOf(uuid: string, createdAt: number): Ids {
+  const hex = uuid.replaceAll("-", "")
+  return { response: `resp_${hex}`, createdAt, item: (kind, index) => `${kind}_${hex}${index}` }
+}
+
+// ---------------------------------------------------------------------------
+// The whole reply
+
+/** The `function_call` item at `index` of `call`, named as the request's tools (`names`) named its function. */
+export function callItem(
+  ids: Ids,
+  names: Names,
+  index: number,
+  status: "in_progress" | "completed",
+  call: ToolCall
+): OutputItem {
+  return functionCallItem(ids.item("fc", index, call.id), status, call, callFields(names, call.name))
+}
+
+/** A reply's metadata that is not a Responses deployment's (whose reasoning items carry themselves). */
+export function foreignMetadata(metadata: ProviderMetadata | undefined): ProviderMetadata | undefined {
+  if (metadata === undefined) return undefined
+  const { [metadataKey]: _responses, ...rest } = metadata
+  return Object.keys(rest).length === 0 ? undefined : rest
+}
+
+/**
+ * The carried state of a reply's metadata (a Responses deployment's left out: its reasoning items carry themselves)
+ * and its calls' (by id), as `encrypted_content`; none when there is none.
+ */
+export function envelope(
+  message: ProviderMetadata | undefined,
+  calls: Iterable<readonly [string, ProviderMetadata | undefined]>
+): string | undefined {
+  return envelopeOf(foreignMetadata(message), calls)
+}
+
+/** The `encrypted_content` of each reasoning item a Responses deployment left in the reply's metadata, in order. */
+export function encryptedReasoning(metadata: ChatResponse["providerMetadata"]): ReadonlyArray<string | undefined> {
+  return reasoningItemsOf(metadata).map((item) =>
+    isRecord(item) && typeof item["encrypted_content"] === "string" ? item["encrypted_content"] : undefined
+  )
+}
+
+/** What a whole reply's writer reads of a reply: a `ChatResponse`, its usage absent when the reply reports none. */
+export type Reply =
+  & Pick<ChatResponse, "model" | "text" | "reasoning" | "refusal" | "toolCalls" | "finishReason" | "providerMetadata">
+  & { readonly usage: Usage | undefined }
+
+// The reasoning items of a whole reply: a Responses deployment's, as it gave them, or one of the reply's reasoning.
+function reasoningItems(response: Reply, ids: Ids): Array<OutputItem> {
+  const given = reasoningItemsOf(response.providerMetadata).filter(isRecord)
+  if (given.length > 0) {
+    return given.map((item, index) =>
+      reasoningItem(
+        ids.item("rs", index),
+        // As the deployment gave them: its summary parts are the wire's.
+        (Array.isArray(item["summary"]) ? item["summary"] : []) as Parameters<typeof reasoningItem>[1],
+        typeof item["encrypted_content"] === "string" ? item["encrypted_content"] : undefined
+      )
+    )
+  }
+  return response.reasoning === undefined ? [] : [reasoningItem(ids.item("rs", 0), [summaryText(response.reasoning)])]
+}
+
+/**
+ * A whole reply's output items: its reasoning, the items of other types a Responses deployment gave (a hosted tool's
+ * call), its message (unless it is only tool calls; `incomplete` when the reply was cut), its function calls, and the
+ * carrier of its provider's state when it has any.
+ */
+export function outputItems(response: Reply, ids: Ids, names: Names): Array<OutputItem> {
+  const output = [...reasoningItems(response, ids), ...outputItemsOf(response.providerMetadata)]
+  const content: Parameters<typeof messageItem>[2][number][] = []
+  if (response.text !== "" || (response.toolCalls.length === 0 && response.refusal === undefined)) {
+    content.push(outputText(response.text))
+  }
+  if (response.refusal !== undefined) content.push(refusalPart(response.refusal))
+  if (content.length > 0) {
+    output.push(messageItem(ids.item("msg", output.length), statusOf(response.finishReason).status, content))
+  }
+  for (const call of response.toolCalls) output.push(callItem(ids, names, output.length, "completed", call))
+  const carried = envelope(
+    response.providerMetadata,
+    response.toolCalls.map((call) => [call.id, call.providerMetadata])
+  )
+  if (carried !== undefined) output.push(carrierItem(ids, output.length, carried))
+  return output
+}
+
+/** The `reasoning` item at `index` that carries a provider's state for the next turn (`codec/carried.ts`). */
+export function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
+  return reasoningItem(ids.item("rs", index), [], carried)
+}
+
+/**
+ * A whole reply as the `response` object of `ids`, its calls named as the request's tools (`names`), echoing the
+ * request's `echo`; completed at `now` seconds.
+ */
+export function response(reply: Reply, ids: Ids, names: Names, echo: JsonRecord, now: number): Finished {
+  const { incomplete, status } = statusOf(reply.finishReason)
+  return finished(responseObject({
+    id: ids.response,
+    createdAt: ids.createdAt,
+    echo,
+    status,
+    model: reply.model,
+    output: outputItems(reply, ids, names),
+    usage: reply.usage,
+    incomplete,
+    completedAt: status === "completed" ? now : null
+  }))
+}
+
+/** A completed (or incomplete) response: its object's JSON, and its output items. */
+export interface Finished {
+  readonly body: string
+  readonly output: ReadonlyArray<OutputItem>
+}
+
+/** A finished `response` object as its JSON and its output items. */
+export function finished(response: ResponseObject): Finished {
+  return { body: JSON.stringify(response), output: response.output }
+}
+
+// ---------------------------------------------------------------------------
+// Failures
+
+/** OpenAI's error body (Chat Completions'), at the answer's own status. */
+export const errors: ErrorWriter = openAiErrors
+
+// An error answer as a failed response's `error`: its code, else its kind.
+function failureOf(answer: ErrorAnswer): { readonly code: string; readonly message: string } {
+  return { code: answer.code ?? answer.type, message: answer.message }
+}
+
+/** What names a response and what it echoes, in every event of its stream. */
+export interface Response {
+  readonly ids: Ids
+  /** The request's settings as the response echoes them (`echoOf`). */
+  readonly echo: JsonRecord
+}
+
+// The response not yet finished: in progress, or failed with `error`, holding `output` so far.
+function snapshot(
+  { echo, ids }: Response,
+  model: string,
+  output: ReadonlyArray<OutputItem>,
+  error?: { readonly code: string; readonly message: string }
+): ResponseObject {
+  return responseObject({
+    id: ids.response,
+    createdAt: ids.createdAt,
+    echo,
+    status: error === undefined ? "in_progress" : "failed",
+    completedAt: null,
+    model,
+    output,
+    usage: undefined,
+    error
+  })
+}
+
+/** The failed response object of `answer` (a whole reply's failure, which the API answers with 200). */
+export function failedResponse(response: Response, model: string, answer: ErrorAnswer): ResponseObject {
+  return snapshot(response, model, [], failureOf(answer))
+}
+
+/** The stream's `error` event of `answer`, numbered `sequence`: its code, message and field at the top level. */
+export function errorEvent(answer: ErrorAnswer, sequence: number): string {
+  return event("error", sequence, { code: answer.code ?? answer.type, message: answer.message, param: answer.param })
+}
+
+// ---------------------------------------------------------------------------
+// The stream
+
+// An item being filled: its place in the output, its record (kept up to date) and its text so far.
+interface OpenItem {
+  readonly index: number
+  readonly id: string
+  readonly item: OutputItem
+  text: string
+}
+
+// A function call being filled, by the engine's call index.
+interface OpenCall {
+  readonly index: number
+  readonly id: string
+  /** The provider's metadata for the call (the last seen), carried to the next turn. */
+  metadata: ProviderMetadata | undefined
+  readonly item: { -readonly [K in "arguments" | "call_id" | "name" | "status"]: string } & OutputItem
+}
+
+/** What a stream's writer needs besides its response's ids and echo. */
+export interface StreamOptions extends Response {
+  /** The request's namespaced functions, which its calls are named as. */
+  readonly names: Names
+  /** The model asked for. */
+  readonly model: string
+  /** The time in seconds, read when the response completes. */
+  readonly now: () => number
+  /**
+   * Whether reasoning is written as its item's summary (`reasoning.summary` asked for one), or hidden: the item
+   * announced and closed with an empty summary, as OpenAI answers a request that asks none. Default: written.
+   */
+  readonly summary?: boolean | undefined
+  /**
+   * The `encrypted_content` of the reasoning item `id`, when the writer makes it up as the item closes (the
+   * simulator's stand-in; `null` until then). Default: a Responses deployment's, joined at the end.
+   */
+  readonly seal?: ((id: string) => string) | undefined
+}
+
+/** Writes one stream's batches, each event given to `emit`; one per stream (it keeps what was forwarded). */
+export interface StreamWriter {
+  /**
+   * Emits the events of `chunks`; the first batch opens the stream. A `Restart` after part of the answer went out
+   * stops there and is returned: the stream must end with `error`.
+   */
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => Restart | undefined
+  /** Emits `response.failed` of `answer`, with the items that went out. */
+  readonly error: (answer: ErrorAnswer) => void
+}
+
+/**
+ * A writer of the stream `options` names, each event given to `emit` as it is written; `onFinished` is told of the
+ * response once it has completed, with the `Finish` chunk of a reply one deployment gave whole (none for a reply
+ * continued mid-way, which no deployment holds whole), before its terminal event is emitted.
+ */
+export function streamWriter(
+  options: StreamOptions,
+  emit: (event: string) => void,
+  onFinished?: (response: Finished, last: Finish | undefined) => void
+): StreamWriter {
+  const { ids, names, now, seal } = options
+  const summary = options.summary ?? true
+  // The model that produces what follows: the one asked for, until a `Start`, `Restart` or `Continue` names another.
+  let producing = options.model
+  let sequence = 0
+  let started = false
+  let forwarded = false
+  // A `Continue` after items went out: the finishing deployment holds only the rest of the reply.
+  let continuedMidway = false
+  let usage: Usage | undefined
+  let output: Array<OutputItem> = []
+  let text: OpenItem | undefined
+  let messages = 0
+  let reasoning: OpenItem | undefined
+  let calls = new Map<number, OpenCall>()
+
+  function put<T extends EventType>(type: T, fields: EventFields<T>): void {
+    emit(event(type, sequence++, fields))
+  }
+
+  function added(index: number, item: OutputItem): void {
+    forwarded = true
+    output.push(item)
+    put("response.output_item.added", { output_index: index, item })
+  }
+  function openText(): OpenItem {
+    const index = output.length
+    const id = ids.item("msg", index)
+    const opened: OpenItem = { index, id, item: messageItem(id, "in_progress", []), text: "" }
+    messages++
+    added(index, opened.item)
+    put("response.content_part.added", { item_id: id, output_index: index, content_index: 0, part: outputText("") })
+    return opened
+  }
+  function closeText(status: ItemStatus = "completed"): void {
+    if (text === undefined) return
+    const { id, index } = text
+    const part = outputText(text.text)
+    put("response.output_text.done", {
+      item_id: id,
+      output_index: index,
+      content_index: 0,
+      text: text.text,
+      logprobs: []
+    })
+    put("response.content_part.done", { item_id: id, output_index: index, content_index: 0, part })
+    output[index] = messageItem(id, status, [part])
+    put("response.output_item.done", { output_index: index, item: output[index]! })
+    text = undefined
+  }
+  function closeReasoning(): void {
+    if (reasoning === undefined) return
+    const { id, index } = reasoning
+    const parts = summary ? [summaryText(reasoning.text)] : []
+    if (summary) {
+      const part = parts[0]!
+      put("response.reasoning_summary_text.done", {
+        item_id: id,
+        output_index: index,
+        summary_index: 0,
+        text: part.text
+      })
+      put("response.reasoning_summary_part.done", { item_id: id, output_index: index, summary_index: 0, part })
+    }
+    output[index] = reasoningItem(id, parts, seal?.(id))
+    put("response.output_item.done", { output_index: index, item: output[index]! })
+    reasoning = undefined
+  }
+  function closeCalls(): void {
+    for (const call of calls.values()) {
+      const { arguments: args, name } = call.item
+      put("response.function_call_arguments.done", {
+        item_id: call.id,
+        output_index: call.index,
+        name,
+        arguments: args
+      })
+      call.item.status = "completed"
+      put("response.output_item.done", { output_index: call.index, item: call.item })
+    }
+  }
+
+  function textDelta(delta: string): void {
+    closeReasoning()
+    text ??= openText()
+    text.text += delta
+    put("response.output_text.delta", {
+      item_id: text.id,
+      output_index: text.index,
+      content_index: 0,
+      delta,
+      logprobs: []
+    })
+  }
+  function reasoningDelta(delta: string): void {
+    closeText()
+    if (reasoning === undefined) {
+      const index = output.length
+      const id = ids.item("rs", index)
+      reasoning = { index, id, item: reasoningItem(id, [], seal === undefined ? undefined : null), text: "" }
+      added(index, reasoning.item)
+      if (summary) {
+        put("response.reasoning_summary_part.added", {
+          item_id: id,
+          output_index: index,
+          summary_index: 0,
+          part: summaryText("")
+        })
+      }
+    }
+    reasoning.text += delta
+    if (!summary) return
+    put("response.reasoning_summary_text.delta", {
+      item_id: reasoning.id,
+      output_index: reasoning.index,
+      summary_index: 0,
+      delta
+    })
+  }
+  function callDelta(chunk: Extract<ChatChunk, { _tag: "ToolCallDelta" }>): void {
+    closeText()
+    closeReasoning()
+    let call = calls.get(chunk.index)
+    if (call === undefined) {
+      const index = output.length
+      const item = callItem(ids, names, index, "in_progress", {
+        id: chunk.id ?? "",
+        name: chunk.name ?? "",
+        arguments: ""
+      })
+      call = { index, id: item["id"] as string, item: item as OpenCall["item"], metadata: undefined }
+      calls.set(chunk.index, call)
+      added(index, call.item)
+    }
+    if (chunk.providerMetadata !== undefined) call.metadata = chunk.providerMetadata
+    if (chunk.arguments === "") return
+    call.item.arguments += chunk.arguments
+    put("response.function_call_arguments.delta", {
+      item_id: call.id,
+      output_index: call.index,
+      delta: chunk.arguments
+    })
+  }
+  // An item that comes whole: announced and closed at once.
+  function whole(item: OutputItem): void {
+    const index = output.length
+    added(index, item)
+    put("response.output_item.done", { output_index: index, item })
+  }
+  function finish(chunk: Finish): void {
+    const { incomplete, status } = statusOf(chunk.finishReason)
+    closeReasoning()
+    // A reply of no text and no call: an empty message, as its whole reply has.
+    if (messages === 0 && calls.size === 0 && chunk.refusal === undefined) text = openText()
+    closeText(status)
+    const carried = envelope(
+      chunk.providerMetadata,
+      [...calls.values()].map((call) => [call.item.call_id, call.metadata] as const)
+    )
+    closeCalls()
+    calls = new Map()
+    // A Responses deployment's encrypted reasoning, known at the end only, joins the reasoning items in order.
+    const encrypted = encryptedReasoning(chunk.providerMetadata)
+    let next = 0
+    output = output.map((item) => {
+      if (item["type"] !== "reasoning") return item
+      const content = encrypted[next++]
+      return content === undefined ? item : { ...item, encrypted_content: content }
+    })
+    // A Responses deployment's items of other types (a hosted tool's call), known from its terminal event only.
+    for (const item of outputItemsOf(chunk.providerMetadata)) whole(item)
+    if (carried !== undefined) whole(carrierItem(ids, output.length, carried))
+    const response = responseObject({
+      id: ids.response,
+      createdAt: ids.createdAt,
+      echo: options.echo,
+      status,
+      model: chunk.model,
+      output,
+      usage,
+      incomplete,
+      completedAt: status === "completed" ? now() : null
+    })
+    onFinished?.(finished(response), continuedMidway ? undefined : chunk)
+    put(status === "completed" ? "response.completed" : "response.incomplete", { response })
+  }
+
+  function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
+    if (!started) {
+      started = true
+      producing = answeringModel(chunks, producing)
+      put("response.created", { response: snapshot(options, producing, output) })
+      put("response.in_progress", { response: snapshot(options, producing, output) })
+    }
+    for (const chunk of chunks) {
+      switch (chunk._tag) {
+        case "TextDelta":
+          if (chunk.text !== "") textDelta(chunk.text)
+          break
+        case "ReasoningDelta":
+          if (chunk.text !== "") reasoningDelta(chunk.text)
+          break
+        case "ToolCallDelta":
+          callDelta(chunk)
+          break
+        case "Usage":
+          usage = chunk.usage
+          break
+        case "Finish":
+          finish(chunk)
+          break
+        case "Restart":
+          if (forwarded) return chunk
+          // Nothing of the broken attempt went out: the new one's items follow as if they were the first.
+          usage = undefined
+          output = []
+          calls = new Map()
+          producing = chunk.model
+          break
+        case "Start":
+          producing = chunk.model
+          break
+        case "Continue":
+          if (forwarded) continuedMidway = true
+          producing = chunk.model
+          break
+      }
+    }
+    return undefined
+  }
+
+  function error(answer: ErrorAnswer): void {
+    put("response.failed", { response: snapshot(options, producing, output, failureOf(answer)) })
+  }
+
+  return { write, error }
+}
+
+/**
+ * The gateway's encoder for the stream `options` names, each batch one write; `onFinished` is given the response
+ * once it has completed, with the `Finish` chunk of a reply one deployment gave whole (`streamWriter`): what it
+ * returns is done before the terminal event is written.
+ */
+export function streamEncoder(
+  options: StreamOptions & {
+    readonly onFinished: (response: Finished, last: Finish | undefined) => Effect.Effect<void>
+  }
+): StreamEncoder {
+  let out = new BodyText()
+  let before: Effect.Effect<void> | undefined
+  const writer = streamWriter(options, (event) => out.text(event), (response, last) => {
+    before = options.onFinished(response, last)
+  })
+  function encoded(restarted: Restart | undefined): Encoded {
+    const bytes = out.bytes()
+    out = new BodyText()
+    const done = before
+    before = undefined
+    return { bytes, restarted, before: done }
+  }
+  return {
+    contentType: "text/event-stream",
+    batch: (chunks) => encoded(writer.write(chunks)),
+    error: (answer) => {
+      writer.error(answer)
+      return encoded(undefined).bytes
+    }
+  }
+}
