@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { errorType } from "../../src/internal/codec/anthropic/errors.js"
-import * as AnthropicErrors from "../../src/internal/gateway/anthropic/errors.js"
 import * as Dialects from "../../src/internal/gateway/dialects.js"
 import type { ErrorAnswer } from "../../src/internal/gateway/errorAnswer.js"
 import * as GeminiErrors from "../../src/internal/gateway/gemini/errors.js"
+import { errorType } from "../../src/internal/wire/anthropic/errors.js"
+import * as AnthropicErrors from "../../src/internal/wire/anthropic/writer.js"
 import { errorOf } from "../../src/internal/wire/openAiChat/codec.js"
 import { errors as openAi } from "../../src/internal/wire/openAiChat/writer.js"
 

@@ -21,7 +21,7 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the guard and the key check, the body, admission); OpenAI's
- * routes are `routes/openAiChat.ts` and `responses/route.ts`, Anthropic's `anthropic/route.ts`, Google's
+ * routes are `routes/openAiChat.ts` and `responses/route.ts`, Anthropic's `routes/anthropic.ts`, Google's
  * `gemini/routes.ts` and `gemini/models.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
@@ -45,7 +45,6 @@ import * as AdminKeys from "./admin/keys.js"
 import * as AdminMcpServers from "./admin/mcpServers.js"
 import * as AdminPins from "./admin/pins.js"
 import * as AdminSpend from "./admin/spend.js"
-import * as AnthropicRoute from "./anthropic/route.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
@@ -59,6 +58,7 @@ import * as RequestLog from "./observe/requestLog.js"
 import * as ResponsesRoute from "./responses/route.js"
 import * as ResponsesStore from "./responses/store.js"
 import * as ResponsesStoreRedis from "./responses/storeRedis.js"
+import * as AnthropicRoute from "./routes/anthropic.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
