@@ -43,7 +43,7 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Adapter from "../internal/providers/adapter.js"
-import * as internal from "../internal/providers/anthropic/definition.js"
+import * as internal from "../internal/wire/anthropic/client.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 

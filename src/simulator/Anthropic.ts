@@ -49,9 +49,9 @@
  *
  * @since 0.1.0
  */
-import { event } from "../internal/codec/anthropic/stream.js"
 import { cachePrefixes } from "../internal/simulator/anthropic/cachePrefixes.js"
-import { renderError, renderReply, renderStream, streamErrorJson } from "../internal/simulator/anthropic/render.js"
+import { renderError, streamErrorEvent, streamErrorJson } from "../internal/simulator/anthropic/errors.js"
+import { renderReply, renderStream } from "../internal/simulator/anthropic/render.js"
 import { decode } from "../internal/simulator/anthropic/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
 import type { WireFormat } from "./WireFormat.js"
@@ -81,7 +81,7 @@ export const format: WireFormat<Extra> = {
   renderError,
   renderReply,
   renderStream,
-  renderStreamError: (shape) => event("error", streamErrorJson(shape)),
+  renderStreamError: streamErrorEvent,
   renderBodyError: streamErrorJson,
   malformedEvent: "event: content_block_delta\ndata: {not json\n\n",
   streamContentType: "text/event-stream; charset=utf-8",

@@ -32,12 +32,10 @@
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
-import * as Aws from "../internal/providers/bedrock/aws.js"
 import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import {
   chunkFrames,
   corruptFrame,
-  exceptionFrame,
   renderError,
   renderReply,
   renderStream
@@ -45,6 +43,8 @@ import {
 import { decode } from "../internal/simulator/bedrock/request.js"
 import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
 import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import * as Aws from "../internal/wire/bedrock/aws.js"
+import { exceptionFrame } from "../internal/wire/bedrock/writer.js"
 import * as Anthropic from "./Anthropic.js"
 import { messagesBody } from "./Vertex.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"
@@ -99,7 +99,7 @@ export const format = (codec: EventStreamCodec): WireFormat<undefined> => ({
   decode,
   cachePrefixes,
   renderReply,
-  renderStream: (reply) => renderStream(codec, reply),
+  renderStream: (reply, meta) => renderStream(codec, reply, meta),
   idPrefix: ""
 })
 

@@ -9,19 +9,19 @@ import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
 import { emptyUsage } from "../../src/ChatResponse.js"
-import { errorJson, errorType, isErrorPayload } from "../../src/internal/codec/anthropic/errors.js"
-import { Message, metadataOf, reply, ShapeError } from "../../src/internal/codec/anthropic/reply.js"
+import { Problem } from "../../src/internal/schemaCheck.js"
+import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
+import { decode as decodeSimulated } from "../../src/internal/simulator/anthropic/request.js"
+import { errorJson, errorType, isErrorPayload } from "../../src/internal/wire/anthropic/errors.js"
+import { Message, metadataOf, reply, ShapeError } from "../../src/internal/wire/anthropic/reply.js"
 import {
   messages as decodeMessages,
   requestBody,
   toRequest,
   WireMessagesRequest
-} from "../../src/internal/codec/anthropic/request.js"
-import { AnthropicStreamParser, StreamEvent } from "../../src/internal/codec/anthropic/stream.js"
-import { message, streamEncoder } from "../../src/internal/gateway/anthropic/render.js"
-import { Problem } from "../../src/internal/schemaCheck.js"
-import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
-import { decode as decodeSimulated } from "../../src/internal/simulator/anthropic/request.js"
+} from "../../src/internal/wire/anthropic/request.js"
+import { AnthropicStreamParser, StreamEvent } from "../../src/internal/wire/anthropic/stream.js"
+import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
 import type { LlmError } from "../../src/LlmError.js"
 import * as Domain from "../../src/Message.js"
 import { junk, loose } from "../utils/nearMiss.js"
@@ -149,7 +149,7 @@ const expected = (original: ChatRequest): ChatRequest => {
 
 const isMessagesRequest = Schema.is(WireMessagesRequest)
 
-describe("internal/codec/anthropic: the request both ways", () => {
+describe("internal/wire/anthropic: the request both ways", () => {
   it("a request encoded for the wire decodes back to itself", () => {
     fc.assert(fc.property(request, (original) => {
       const body = requestBody(original, { model: "claude-test", stream: true, maxTokens: 4096, systemInPlace: false })
@@ -278,7 +278,7 @@ const response: fc.Arbitrary<ChatResponse> = fc.record({
   ...(thinking.length > 0 ? { providerMetadata: metadataOf(thinking)! } : {})
 }))
 
-describe("internal/codec/anthropic: the reply", () => {
+describe("internal/wire/anthropic: the reply", () => {
   it("a reply written as a message reads back as itself", () => {
     fc.assert(fc.property(response, (original) => {
       const body = JSON.parse(message(original, original.id)) as Record<string, unknown>
@@ -418,7 +418,7 @@ const replyChunks: fc.Arbitrary<ReadonlyArray<ChatChunk>> = fc.record({
   return chunks
 })
 
-describe("internal/codec/anthropic: the stream", () => {
+describe("internal/wire/anthropic: the stream", () => {
   it("events the gateway writes read back as the chunks they were written from", () => {
     fc.assert(fc.property(replyChunks, (chunks) => {
       const written = streamEncoder("msg_1", "claude-test", () => 7).batch(chunks).bytes
@@ -493,7 +493,7 @@ describe("internal/codec/anthropic: the stream", () => {
 // ---------------------------------------------------------------------------
 // The error body
 
-describe("internal/codec/anthropic: the error body", () => {
+describe("internal/wire/anthropic: the error body", () => {
   it("is Anthropic's shape, with the type of its status, and the client takes it for one", () => {
     fc.assert(fc.property(fc.integer({ min: 400, max: 599 }), word, (status, text) => {
       const body = JSON.parse(errorJson(errorType(status), text)) as Record<string, unknown>
@@ -572,7 +572,7 @@ const sent: fc.Arbitrary<ChatRequest> = fc.record({
     : { ...request, toolChoice }
 )
 
-describe("internal/codec/anthropic: the simulator reads what the client writes", () => {
+describe("internal/wire/anthropic: the simulator reads what the client writes", () => {
   it("a body the client writes is one the simulator's request check takes, with its model, tools and limit", () => {
     fc.assert(fc.property(sent, fc.boolean(), (original, stream) => {
       const body = requestBody(original, { model: "claude-test", stream, maxTokens: 4096, systemInPlace: false })
@@ -687,7 +687,7 @@ const sdkEvents: ReadonlyArray<Anthropic.RawMessageStreamEvent> = [
   { type: "message_stop" }
 ]
 
-describe("internal/codec/anthropic: the official SDK's types", () => {
+describe("internal/wire/anthropic: the official SDK's types", () => {
   it("a message typed as the SDK's fits the reply schema and reads as its text, thinking, call and usage", () => {
     const body = JSON.parse(JSON.stringify(sdkMessage)) as Record<string, unknown>
     expect(Schema.is(Message)(body)).toBe(true)

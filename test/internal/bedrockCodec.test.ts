@@ -3,10 +3,11 @@ import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest, ToolChoice } from "../../src/ChatRequest.js"
 import type { FinishReason, Usage } from "../../src/ChatResponse.js"
-import * as Codec from "../../src/internal/codec/bedrock.js"
 import { outputTool } from "../../src/internal/codec/outputTool.js"
 import { RequestError } from "../../src/internal/providers/wire.js"
 import { Refused } from "../../src/internal/schemaCheck.js"
+import * as Codec from "../../src/internal/wire/bedrock/codec.js"
+import * as Writer from "../../src/internal/wire/bedrock/writer.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 
 const word = fc.string({ minLength: 1, maxLength: 6 })
@@ -301,7 +302,7 @@ describe("Bedrock Converse replies", () => {
   it("a stream's events read back as the reply's chunks", () => {
     fc.assert(fc.property(content, (drawn) => {
       const reasoningPieces = drawn.reasoning === undefined ? [] : [drawn.reasoning]
-      const events = Codec.streamEvents(
+      const events = Writer.streamEvents(
         drawn,
         { text: drawn.pieces, reasoning: reasoningPieces, calls: drawn.calls },
         5
@@ -344,7 +345,7 @@ describe("Bedrock Converse replies", () => {
       expect(whole.toolCalls).toStrictEqual([])
       expect(whole.finishReason).toBe(finish)
       const pieces = cut(drawn.arguments, drawn.cuts)
-      const events = Codec.streamEvents(reply, { text: [], reasoning: [], calls: [pieces] }, 3)
+      const events = Writer.streamEvents(reply, { text: [], reasoning: [], calls: [pieces] }, 3)
       const streamed = readStream(events, "answer")
       expect(streamed.chunks).toStrictEqual(pieces.map((text) => ({ _tag: "TextDelta", text })))
       expect(streamed.reader.outputTool).toBe("answer")
@@ -357,7 +358,7 @@ describe("Bedrock Converse replies", () => {
     fc.assert(fc.property(toolUseId, usage, (id, used) => {
       const call = { id, name: "answer", arguments: "" }
       const reply: Codec.ReplyContent = { text: "", toolCalls: [call], finishReason: "tool_calls", usage: used }
-      const events = Codec.streamEvents(reply, { text: [], reasoning: [], calls: [[]] }, 3)
+      const events = Writer.streamEvents(reply, { text: [], reasoning: [], calls: [[]] }, 3)
       expect(readStream(events, "answer").chunks).toStrictEqual([{ _tag: "TextDelta", text: "{}" }])
     }))
   })

@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { FinishReason } from "../../src/ChatResponse.js"
-import * as Codec from "../../src/internal/codec/bedrock.js"
+import * as Codec from "../../src/internal/wire/bedrock/codec.js"
 
 type DocumentType = NonNullable<Bedrock.ToolUseBlock["input"]>
 
@@ -115,7 +115,7 @@ const sdkEvents: ReadonlyArray<Bedrock.ConverseStreamOutput> = [
 // A value as the wire carries it: its JSON, parsed.
 const json = (value: unknown): Record<string, unknown> => JSON.parse(JSON.stringify(value))
 
-describe("internal/codec/bedrock: the official SDK's types", () => {
+describe("internal/wire/bedrock: the official SDK's types", () => {
   it("a reply typed as the SDK's fits the reply schema and reads as its reasoning, text, calls and usage", () => {
     const body = json(sdkResponse)
     expect(Schema.is(Codec.ConverseResponse)(body)).toBe(true)

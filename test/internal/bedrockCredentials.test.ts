@@ -1,5 +1,5 @@
 /**
- * Bedrock's AWS credentials (`providers/bedrock/aws.ts`) under `TestClock`: held and shared while fresh, asked for
+ * Bedrock's AWS credentials (`wire/bedrock/aws.ts`) under `TestClock`: held and shared while fresh, asked for
  * again 5 minutes before they expire, by one call at a time, kept while they last when asking for the next fails;
  * long-term keys (no expiration) asked for once; SigV4 signing with the `Clock`'s time; and AWS's real default
  * chain failing, in an environment without credentials, as an `AuthError` naming it.
@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
-import * as Aws from "../../src/internal/providers/bedrock/aws.js"
+import * as Aws from "../../src/internal/wire/bedrock/aws.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Bedrock from "../../src/providers/Bedrock.js"
 import { fakeClient, hello } from "../utils/adapterHarness.js"

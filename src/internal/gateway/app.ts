@@ -21,7 +21,7 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the guard and the key check, the body, admission); OpenAI's
- * routes are `routes/openAiChat.ts` and `routes/openAiResponses.ts`, Anthropic's `anthropic/route.ts`, Google's
+ * routes are `routes/openAiChat.ts` and `routes/openAiResponses.ts`, Anthropic's `routes/anthropic.ts`, Google's
  * `routes/gemini.ts` and `routes/geminiModels.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
@@ -45,7 +45,6 @@ import * as AdminKeys from "./admin/keys.js"
 import * as AdminMcpServers from "./admin/mcpServers.js"
 import * as AdminPins from "./admin/pins.js"
 import * as AdminSpend from "./admin/spend.js"
-import * as AnthropicRoute from "./anthropic/route.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
@@ -56,6 +55,7 @@ import * as Logs from "./observe/record.js"
 import * as RequestLog from "./observe/requestLog.js"
 import * as ResponsesStore from "./responses/store.js"
 import * as ResponsesStoreRedis from "./responses/storeRedis.js"
+import * as AnthropicRoute from "./routes/anthropic.js"
 import * as GeminiRoutes from "./routes/gemini.js"
 import * as GeminiModels from "./routes/geminiModels.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"

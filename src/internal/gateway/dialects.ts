@@ -3,11 +3,11 @@
  * guard's, a key's, an admin path's): Anthropic's under `/v1/messages`, Google's on Google's paths, else OpenAI's,
  * the gateway's own. The one place the serving core learns of dialects: a table of paths, not their grammar.
  */
+import * as AnthropicErrors from "../wire/anthropic/writer.js"
 import type { ErrorWriter } from "../wire/dialect.js"
 import { isGeminiRequest } from "../wire/gemini/dialect.js"
 import { errors as gemini } from "../wire/gemini/writer.js"
 import { errors as openAi } from "../wire/openAiChat/writer.js"
-import * as AnthropicErrors from "./anthropic/errors.js"
 
 /** The gateway's own error shape (OpenAI's): its admin API's, and every path no other dialect serves. */
 export const own: ErrorWriter = openAi

@@ -3,8 +3,9 @@
  * one writer (`wire/<dialect>/writer.ts`) turns into the dialect's events, as the gateway's streams are written.
  * Each chunk of `events` is one event the simulator writes on its own, so that its per-token timing holds: reasoning
  * tokens, then text tokens, then the tool calls' fragments interleaved (every call's opening fragment, then argument
- * pieces round-robin, so a client must merge by index); `tail` is the usage and the finish. A dialect whose events
- * carry calls whole and the usage so far (Gemini's) writes `wholeCallBatches`, each event a batch.
+ * pieces round-robin, so a client must merge by index, unless a dialect's blocks never interleave: then each call
+ * whole, its opening then its pieces); `tail` is the usage and the finish. A dialect whose events carry calls whole
+ * and the usage so far (Gemini's) writes `wholeCallBatches`, each event a batch.
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"
@@ -20,12 +21,24 @@ export interface ReplyChunks {
   readonly tail: ReadonlyArray<ChatChunk>
 }
 
+/** How a reply's tool calls are streamed: interleaved (Chat Completions), or one whole call after another. */
+export type ToolOrder = "interleaved" | "whole"
+
 /** The chunks of `reply`'s stream, its `Finish` naming `meta`'s id and model. */
-export function replyChunks(reply: Reply.Reply, meta: ReplyMeta): ReplyChunks {
+export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrder = "interleaved"): ReplyChunks {
   const events: Array<ChatChunk> = []
   for (const text of reply.reasoning) events.push({ _tag: "ReasoningDelta", text })
   for (const text of reply.content) events.push({ _tag: "TextDelta", text })
   const calls = reply.toolCalls
+  const tail: ReadonlyArray<ChatChunk> = [{ _tag: "Usage", usage: usageOf(reply.usage) }, finishOf(reply, meta)]
+  if (order === "whole") {
+    for (let index = 0; index < calls.length; index++) {
+      const { fragments, id, name } = calls[index]!
+      events.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
+      for (const piece of fragments) events.push({ _tag: "ToolCallDelta", index, arguments: piece })
+    }
+    return { events, tail }
+  }
   for (let index = 0; index < calls.length; index++) {
     const { id, name } = calls[index]!
     events.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
@@ -37,7 +50,7 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta): ReplyChunks {
       if (piece !== undefined) events.push({ _tag: "ToolCallDelta", index, arguments: piece })
     }
   }
-  return { events, tail: [{ _tag: "Usage", usage: usageOf(reply.usage) }, finishOf(reply, meta)] }
+  return { events, tail }
 }
 
 /** The `Finish` chunk of `reply`, naming `meta`'s id and model. */

@@ -9,9 +9,9 @@ import type * as Redacted from "effect/Redacted"
 import { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/Vertex.js"
 import * as Invalid from "../../optionsError.js"
+import { definition as anthropicDefinition } from "../../wire/anthropic/client.js"
 import { definition as geminiDefinition } from "../../wire/gemini/client.js"
 import type * as Adapter from "../adapter.js"
-import { definition as anthropicDefinition } from "../anthropic/definition.js"
 import { RequestError } from "../wire.js"
 
 /** The `anthropic_version` of Anthropic's models on Vertex AI (Anthropic's "Claude on Vertex AI"). */

@@ -1,13 +1,12 @@
 /**
- * The Messages reply: the message object, the stream of named events (one
- * content block after another), and Anthropic's error objects per failure and
- * per injected status (Anthropic's API errors reference), all written with the
- * codec's writers (`codec/anthropic/`); this module decides what a reply holds.
+ * The Messages reply: the message object, written with the codec's writers (`wire/anthropic/reply.ts`), and the
+ * stream, written by the dialect's one writer (`wire/anthropic/writer.ts`) from the reply's chunks
+ * (`simulator/chunks.ts`, each tool call whole: Anthropic's blocks never interleave), with what only the simulator
+ * writes as the writer's options: a `ping`, a made-up signature closing the thinking block, the empty
+ * `input_json_delta` a tool's input opens with, and `message_start`'s output of 1. Each SSE event is its own write.
  */
 import type * as Reply from "../../../simulator/Reply.js"
-import type { StreamErrorShape } from "../../../simulator/Simulator.js"
-import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
-import { errorJson, errorType } from "../../codec/anthropic/errors.js"
+import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import {
   messageJson,
   stopReason,
@@ -15,17 +14,10 @@ import {
   thinkingBlock,
   toolUseBlock,
   wireUsage
-} from "../../codec/anthropic/reply.js"
-import {
-  blockStart,
-  blockStop,
-  deltaHead,
-  deltaTail,
-  messageEnd,
-  messageStart,
-  ping
-} from "../../codec/anthropic/stream.js"
-import { quoteToken } from "../quoteToken.js"
+} from "../../wire/anthropic/reply.js"
+import { streamWriter } from "../../wire/anthropic/writer.js"
+import { BodyText } from "../../wire/bodyText.js"
+import { replyChunks } from "../chunks.js"
 import { usageOf } from "../usage.js"
 
 /** A deterministic stand-in for a thinking block's signature. */
@@ -58,95 +50,37 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
   })
 }
 
-const emptyText = textBlock(`""`)
-const emptyThinking = thinkingBlock(`""`, `""`)
+// The SSE events of a write's text, each ending with its blank line (an event's data is one line of JSON).
+function eventsOf(text: string, into: Array<string>): void {
+  let from = 0
+  for (let end = text.indexOf("\n\n"); end !== -1; end = text.indexOf("\n\n", from)) {
+    into.push(text.slice(from, end + 2))
+    from = end + 2
+  }
+}
+
+/** What only the simulator writes of a Messages stream (the writer's options). */
+const simulated = { ping: true, startOutput: 1, signature: signatureOf, openInput: true } as const
 
 export const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
-  const usage = wireUsage(usageOf(reply.usage))
-  const events: Array<string> = [
-    messageStart(`"${meta.id}"`, JSON.stringify(meta.model), { ...usage, output: 1, thinking: 0 }),
-    ping
-  ]
-  let index = 0
-  if (reply.reasoning.length > 0) {
-    events.push(blockStart(index, emptyThinking))
-    for (const token of reply.reasoning) {
-      events.push(deltaHead(index, "thinking_delta") + quoteToken(token) + deltaTail)
-    }
-    events.push(deltaHead(index, "signature_delta") + `"${signatureOf(reply.reasoning.join(""))}"` + deltaTail)
-    events.push(blockStop(index++))
+  const usage = usageOf(reply.usage)
+  const writer = streamWriter({ id: meta.id, model: meta.model, estimatedInput: () => usage.promptTokens }, simulated)
+  const events: Array<string> = []
+  function write(chunks: Parameters<typeof writer.write>[0]): void {
+    const out = new BodyText()
+    writer.write(chunks, out)
+    eventsOf(out.string(), events)
   }
-  if (reply.content.length > 0) {
-    events.push(blockStart(index, emptyText))
-    for (const token of reply.content) events.push(deltaHead(index, "text_delta") + quoteToken(token) + deltaTail)
-    events.push(blockStop(index++))
-  }
-  // Unlike Chat Completions, blocks never interleave: each tool_use block is
-  // whole (start, its argument pieces, stop) before the next opens.
-  for (const call of reply.toolCalls) {
-    events.push(blockStart(index, toolUseBlock(`"${toolId(call.id)}"`, JSON.stringify(call.name), "{}")))
-    events.push(deltaHead(index, "input_json_delta") + `""` + deltaTail)
-    for (const piece of call.fragments) {
-      events.push(deltaHead(index, "input_json_delta") + JSON.stringify(piece) + deltaTail)
-    }
-    events.push(blockStop(index++))
-  }
-  return { events, tail: messageEnd(stopReason(reply.finishReason), usage) }
+  const chunks = replyChunks(
+    { ...reply, toolCalls: reply.toolCalls.map((call) => ({ ...call, id: toolId(call.id) })) },
+    meta,
+    "whole"
+  )
+  // `message_start` reports the prompt's usage, then one write a chunk.
+  write([{ _tag: "Usage", usage }])
+  for (const chunk of chunks.events) write([chunk])
+  write(chunks.tail)
+  // The tail is the message's end, `message_delta` and `message_stop`; the last block's stop goes before it.
+  const tail = events.splice(-2, 2)
+  return { events, tail: tail.join("") }
 }
-
-/** The message of an injected fault's error object per HTTP status, as Anthropic words them. */
-const faultMessages: Readonly<Record<number, string>> = {
-  400: "The simulator rejected this request (injected fault).",
-  401: "invalid x-api-key",
-  402: "Your credit balance is too low to access the Anthropic API.",
-  403: "Your API key does not have permission to use the specified resource.",
-  404: "The requested resource could not be found.",
-  408: "Request timed out.",
-  409: "The request conflicted with another one; retry it.",
-  413: "Request exceeds the maximum allowed number of bytes.",
-  429: "Number of requests has exceeded your per-minute rate limit.",
-  500: "Internal server error",
-  504: "Gateway timeout.",
-  529: "Overloaded"
-}
-
-export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
-  switch (error._tag) {
-    case "InvalidRequest":
-      return { status: error.status ?? 400, body: errorJson("invalid_request_error", error.message) }
-    case "InvalidKey":
-      return { status: 401, body: errorJson("authentication_error", "invalid x-api-key") }
-    case "RateLimited":
-      return {
-        status: 429,
-        body: errorJson(
-          "rate_limit_error",
-          `This request would exceed the rate limit for your organization of ${error.limit} requests per minute.`
-        )
-      }
-    case "ModelNotFound":
-      return { status: 404, body: errorJson("not_found_error", `model: ${error.model}`) }
-    case "ContextLength":
-      return {
-        status: 400,
-        body: errorJson(
-          "invalid_request_error",
-          `prompt is too long: ${error.promptTokens + error.completionTokens} tokens > ${error.limit} maximum`
-        )
-      }
-    case "NotFound":
-      return { status: 404, body: errorJson("not_found_error", `Not found: ${error.method} ${error.path}`) }
-    case "Injected": {
-      const { fault } = error
-      const message = faultMessages[fault.status] ??
-        `Simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status}).`
-      return {
-        status: fault.status,
-        body: errorJson(fault.type ?? errorType(fault.status), fault.message ?? message, fault.code)
-      }
-    }
-  }
-}
-
-export const streamErrorJson = (shape: StreamErrorShape): string =>
-  shape === "openai" ? errorJson("overloaded_error", "Overloaded") : errorJson("api_error", "Internal server error")

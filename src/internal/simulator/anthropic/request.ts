@@ -1,6 +1,6 @@
 /**
  * The Messages request (`POST /v1/messages`) and the `count_tokens` body, read with the Anthropic codec
- * (`codec/anthropic/request.ts`: its schema checks the body, its mapping makes the library's request), then held to
+ * (`wire/anthropic/request.ts`: its schema checks the body, its mapping makes the library's request), then held to
  * the rules the API adds past the wire's shape (a positive integer `max_tokens`, one message at least, a `temperature`
  * up to 1, a thinking budget of at least 1024 and below `max_tokens`, a mid-conversation system message only for the
  * models that take one and where they take it, every `tool_use` answered in the next turn, a thinking block sent back
@@ -10,6 +10,7 @@
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import { Problem, Refused } from "../../schemaCheck.js"
 import {
   type AnyBody,
   checkCount,
@@ -17,8 +18,7 @@ import {
   minThinkingBudget,
   takesMidConversationSystem,
   toRequest
-} from "../../codec/anthropic/request.js"
-import { Problem, Refused } from "../../schemaCheck.js"
+} from "../../wire/anthropic/request.js"
 import { requestPrompt } from "../decoded.js"
 import { bareTypeName, invalid, isRecord, valueAt } from "../requestChecks.js"
 import { signatureOf } from "./render.js"

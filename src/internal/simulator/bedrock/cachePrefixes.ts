@@ -4,8 +4,8 @@
  * Sizes are counted as the request decoder counts the prompt, so tool definitions and reasoning add none.
  */
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
-import * as Codec from "../../codec/bedrock.js"
 import { Refused } from "../../schemaCheck.js"
+import * as Codec from "../../wire/bedrock/codec.js"
 import { PrefixBuilder } from "../promptCache.js"
 
 /** A block of the prompt, and the role of the turn it is in (`tool` for a tool definition). */

@@ -1,45 +1,20 @@
 /**
- * The Bedrock replies: the `Converse` body and the `ConverseStream` event-stream frames, both written by the
- * codec (`codec/bedrock.ts`), the frames by `@smithy/eventstream-codec`; the `InvokeModelWithResponseStream` frames,
- * `chunk` events each carrying one event of a Messages stream; and errors in Bedrock's shape, a `{"message"}` body
- * with its AWS type as `__type` (which AWS's SDKs read as the header `x-amzn-errortype`).
+ * The Bedrock replies: the `Converse` body, written by the codec (`wire/bedrock/codec.ts`); the `ConverseStream`
+ * events and their frames and the `InvokeModelWithResponseStream` `chunk` frames, each carrying one event of a Messages
+ * stream, written by the one writer (`wire/bedrock/writer.ts`); a frame that does not check (the malformed fault);
+ * and errors in Bedrock's shape, a `{"message"}` body with its AWS type as `__type` (which AWS's SDKs read as the
+ * header `x-amzn-errortype`).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type * as Reply from "../../../simulator/Reply.js"
-import type { ApiError, RenderedStream } from "../../../simulator/WireFormat.js"
+import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import * as Sse from "../../../Sse.js"
-import * as Codec from "../../codec/bedrock.js"
+import * as Codec from "../../wire/bedrock/codec.js"
+import { chunkFrame, eventFrame, frameText, streamWriter } from "../../wire/bedrock/writer.js"
+import { replyChunks } from "../chunks.js"
 import { usageOf } from "../usage.js"
 
 const encoder = new TextEncoder()
-
-/** A frame as the simulator's stream writes it: its bytes as the characters of a `latin1` string. */
-const binary = (bytes: Uint8Array): string =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
-
-/** An `event` frame of `event.type`, its payload the JSON of `event.payload`. */
-function eventFrame(codec: EventStreamCodec, event: Codec.StreamEvent): string {
-  return binary(codec.encode({
-    headers: {
-      ":event-type": { type: "string", value: event.type },
-      ":content-type": { type: "string", value: "application/json" },
-      ":message-type": { type: "string", value: "event" }
-    },
-    body: encoder.encode(JSON.stringify(event.payload))
-  }))
-}
-
-/** An `exception` frame of `type` (`throttlingException`). */
-export function exceptionFrame(codec: EventStreamCodec, type: string, message: string): string {
-  return binary(codec.encode({
-    headers: {
-      ":exception-type": { type: "string", value: type },
-      ":content-type": { type: "string", value: "application/json" },
-      ":message-type": { type: "string", value: "exception" }
-    },
-    body: encoder.encode(Codec.errorJson(message))
-  }))
-}
 
 /** A frame whose CRC does not match its bytes. */
 export function corruptFrame(codec: EventStreamCodec): string {
@@ -48,7 +23,7 @@ export function corruptFrame(codec: EventStreamCodec): string {
     body: encoder.encode("{not json")
   })
   bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
-  return binary(bytes)
+  return frameText(bytes)
 }
 
 function contentOf(reply: Reply.Reply): Codec.ReplyContent {
@@ -66,16 +41,14 @@ const latencyMs = 1
 
 /**
  * A Messages stream (`Anthropic`'s rendering) as `InvokeModelWithResponseStream` frames (Amazon Bedrock API
- * reference, `ResponseStream`): each SSE event a `chunk` event whose `bytes` are its data, base64-encoded; each
+ * reference, `ResponseStream`): each SSE event a `chunk` frame (the writer's) whose `bytes` are its data; each
  * rendered event (one chunk of the fault grammar) stays one piece, its tail the tail.
  */
 export function chunkFrames(codec: EventStreamCodec, stream: RenderedStream): RenderedStream {
   const decoder = Sse.makeDecoder()
   function framed(text: string): string {
     let frames = ""
-    for (const event of decoder.push(encoder.encode(text))) {
-      frames += eventFrame(codec, { type: "chunk", payload: { bytes: Buffer.from(event.data).toString("base64") } })
-    }
+    for (const event of decoder.push(encoder.encode(text))) frames += chunkFrame(codec, event.data)
     return frames
   }
   return { events: stream.events.map(framed), tail: framed(stream.tail) }
@@ -84,14 +57,19 @@ export function chunkFrames(codec: EventStreamCodec, stream: RenderedStream): Re
 /** The `Converse` body of a reply. */
 export const renderReply = (reply: Reply.Reply): string => JSON.stringify(Codec.response(contentOf(reply), latencyMs))
 
-/** The `ConverseStream` frames of a reply, one per token; its `messageStop` and `metadata` frames its tail. */
-export const renderStream = (codec: EventStreamCodec, reply: Reply.Reply): RenderedStream => {
-  const events = Codec.streamEvents(
-    contentOf(reply),
-    { text: reply.content, reasoning: reply.reasoning, calls: reply.toolCalls.map((call) => call.fragments) },
-    latencyMs
-  ).map((event) => eventFrame(codec, event))
-  return { events: events.slice(0, -2), tail: events.slice(-2).join("") }
+/**
+ * The `ConverseStream` frames of a reply, written by the one writer (`wire/bedrock/writer.ts`) from the reply's
+ * chunks (`simulator/chunks.ts`, each tool call whole), one frame per event; its `messageStop` and `metadata` frames
+ * its tail.
+ */
+export const renderStream = (codec: EventStreamCodec, reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
+  const writer = streamWriter({ latencyMs })
+  const { events, tail } = replyChunks(reply, meta, "whole")
+  const written = writer.write([])
+  for (const chunk of events) written.push(...writer.write([chunk]))
+  written.push(...writer.write(tail))
+  const frames = written.map((event) => eventFrame(codec, event))
+  return { events: frames.slice(0, -2), tail: frames.slice(-2).join("") }
 }
 
 const awsError = (status: number, type: string, message: string) => ({

@@ -1,12 +1,12 @@
 /**
- * The Bedrock `Converse` request, checked against the codec's schema of the wire (`codec/bedrock.ts`), read into the
+ * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into the
  * library's request by the codec (`toRequest`) and reduced to a `Reply.Prompt`; the model comes from the path.
  */
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import * as Codec from "../../codec/bedrock.js"
 import { bracketed, Refused } from "../../schemaCheck.js"
+import * as Codec from "../../wire/bedrock/codec.js"
 import { Transcript } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
 

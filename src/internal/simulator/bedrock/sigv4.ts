@@ -7,8 +7,8 @@
 import * as Redacted from "effect/Redacted"
 import type * as Http from "node:http"
 import type { ApiError } from "../../../simulator/WireFormat.js"
-import type { Aws } from "../../providers/bedrock/aws.js"
-import { service } from "../../providers/bedrock/aws.js"
+import type { Aws } from "../../wire/bedrock/aws.js"
+import { service } from "../../wire/bedrock/aws.js"
 
 /** The parts of a SigV4 `authorization` header. */
 export interface Authorization {

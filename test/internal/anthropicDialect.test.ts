@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
-import * as Wire from "../../src/internal/codec/anthropic/request.js"
+import * as Wire from "../../src/internal/wire/anthropic/request.js"
 import { junk, leadsInto, loose } from "../utils/nearMiss.js"
 
 const schemaIs = Schema.is(Wire.WireMessagesRequest)

@@ -1,6 +1,6 @@
 /**
  * The Amazon Bedrock Converse wire (the Amazon Bedrock API reference: `Converse`, `ConverseStream`), one module used
- * in both directions by the client, the gateway and the simulator:
+ * in both directions by the client and the simulator:
  *
  * - the request body (`ConverseRequest`): its Effect Schema (unknown fields ignored) and its mapping to the library's
  *   `ChatRequest` (`toRequest`), read by the simulator; and `requestBody`, the mapping the other way, written by the
@@ -8,8 +8,9 @@
  * - the reply (`ConverseResponse`): `reply` reads it for the client, `response` writes it for the simulator; with
  *   the stop reasons and `usage` (cache reads and writes included) both ways.
  * - the stream's events (`messageStart`, `contentBlockStart`, `contentBlockDelta`, `contentBlockStop`, `messageStop`,
- *   `metadata`): `StreamReader` reads them into `ChatChunk`s for the client, `streamEvents` writes them for the
- *   simulator. Their framing (`application/vnd.amazon.eventstream`) is `providers/bedrock/eventStream.ts`'.
+ *   `metadata`): `StreamReader` reads them into `ChatChunk`s for the client; the one writer (`writer.ts`) writes
+ *   them from `ChatChunk`s for the simulator. Their framing (`application/vnd.amazon.eventstream`) is read by
+ *   `eventStream.ts` and written by `writer.ts`.
  * - the error body (`{"message": ...}`, its type in the `x-amzn-errortype` header or a stream exception's
  *   `:exception-type`, which `LlmError.fromHttpFailure` reads).
  *
@@ -36,9 +37,9 @@
  * `cachedPromptTokens` and the writes `cacheWriteTokens`.
  */
 import * as Schema from "effect/Schema"
-import type { ChatChunk } from "../../ChatChunk.js"
-import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
-import type { FinishReason, Usage } from "../../ChatResponse.js"
+import type { ChatChunk } from "../../../ChatChunk.js"
+import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type {
   AssistantMessage,
   CacheBreakpoint,
@@ -47,13 +48,13 @@ import type {
   ProviderMetadata,
   ToolCall,
   ToolDefinition
-} from "../../Message.js"
-import type { Reply } from "../providers/adapter.js"
-import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../providers/wire.js"
-import { checker, maybe, Problem } from "../schemaCheck.js"
-import { mergeOptions } from "../wire/gemini/codec.js"
-import { reportedUsage, tokenCount } from "../wire/usage.js"
-import { outputFinishReason, outputTool } from "./outputTool.js"
+} from "../../../Message.js"
+import { outputFinishReason, outputTool } from "../../codec/outputTool.js"
+import type { Reply } from "../../providers/adapter.js"
+import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../../providers/wire.js"
+import { checker, maybe, Problem } from "../../schemaCheck.js"
+import { mergeOptions } from "../gemini/codec.js"
+import { reportedUsage, tokenCount } from "../usage.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
 
@@ -69,7 +70,8 @@ export interface BedrockMetadata {
   readonly reasoningSignature?: string
 }
 
-function signatureOf(metadata: ProviderMetadata | undefined): string | undefined {
+/** The reasoning signature `providerMetadata.bedrock` keeps, if any. */
+export function signatureOf(metadata: ProviderMetadata | undefined): string | undefined {
   const value = metadata?.[metadataKey]
   return isRecord(value) && typeof value["reasoningSignature"] === "string" ? value["reasoningSignature"] : undefined
 }
@@ -618,41 +620,6 @@ export function response(content: ReplyContent, latencyMs: number): JsonRecord {
 export interface StreamEvent {
   readonly type: string
   readonly payload: JsonRecord
-}
-
-/** A reply as it is streamed: its text, reasoning and each tool call's input JSON in the pieces that are deltas. */
-export interface StreamPieces {
-  /** Joined, `content.text`. */
-  readonly text: ReadonlyArray<string>
-  readonly reasoning: ReadonlyArray<string>
-  /** Per tool call of `content`, its `arguments` cut into partial JSON; a call without is one delta. */
-  readonly calls?: ReadonlyArray<ReadonlyArray<string>> | undefined
-}
-
-/** The events of a streamed reply, each piece of `pieces` a delta of its own. */
-export function streamEvents(content: ReplyContent, pieces: StreamPieces, latencyMs: number): Array<StreamEvent> {
-  const events: Array<StreamEvent> = [{ type: "messageStart", payload: { role: "assistant" } }]
-  let index = 0
-  const block = (deltas: ReadonlyArray<JsonRecord>, start?: JsonRecord) => {
-    if (start !== undefined) events.push({ type: "contentBlockStart", payload: { start, contentBlockIndex: index } })
-    for (const delta of deltas) events.push({ type: "contentBlockDelta", payload: { delta, contentBlockIndex: index } })
-    events.push({ type: "contentBlockStop", payload: { contentBlockIndex: index } })
-    index++
-  }
-  if (pieces.reasoning.length > 0) {
-    const signature = signatureOf(content.providerMetadata)
-    const deltas: Array<JsonRecord> = pieces.reasoning.map((text) => ({ reasoningContent: { text } }))
-    if (signature !== undefined) deltas.push({ reasoningContent: { signature } })
-    block(deltas)
-  }
-  if (pieces.text.length > 0) block(pieces.text.map((text) => ({ text })))
-  content.toolCalls.forEach((call, i) => {
-    const inputs = pieces.calls?.[i] ?? [call.arguments]
-    block(inputs.map((input) => ({ toolUse: { input } })), { toolUse: { toolUseId: call.id, name: call.name } })
-  })
-  events.push({ type: "messageStop", payload: { stopReason: stopReason(content.finishReason) } })
-  events.push({ type: "metadata", payload: { usage: wireUsage(content.usage), metrics: { latencyMs } } })
-  return events
 }
 
 /**

@@ -14,8 +14,8 @@ import * as Effect from "effect/Effect"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import type { AwsCredentials, CredentialProvider } from "../../../providers/Bedrock.js"
+import { refreshAtOf, renewing } from "../../providers/renewing.js"
 import { causeText } from "../../transport/providerHttp.js"
-import { refreshAtOf, renewing } from "../renewing.js"
 
 /** The SigV4 service name of Bedrock's runtime (Amazon Bedrock API reference). */
 export const service = "bedrock"

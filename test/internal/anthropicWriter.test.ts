@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import { message, streamEncoder } from "../../src/internal/gateway/anthropic/render.js"
 import * as Errors from "../../src/internal/gateway/errorAnswer.js"
+import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
 import { finish, restart, text } from "../utils/encoderChunks.js"
 
 // 7 uncached prompt tokens, 3 read from the cache and 10 written to it, 6 of them for an hour.

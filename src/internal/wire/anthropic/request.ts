@@ -34,10 +34,10 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
+import { outputTool } from "../../codec/outputTool.js"
 import { argumentsObject, mediaOnly, RequestError } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
-import { outputTool } from "../outputTool.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------

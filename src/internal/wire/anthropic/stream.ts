@@ -2,7 +2,7 @@
  * The Messages stream (Anthropic's Messages API reference, "Streaming Messages"): SSE events named by their
  * `type`: `message_start`, per content block `content_block_start`, its deltas and `content_block_stop`, then
  * `message_delta` (stop reason and cumulative usage) and `message_stop`; `ping` anywhere, and `error` in place of
- * the end. The gateway and the simulator write them (the writers below); the client reads them with
+ * the end. The one writer (`writer.ts`) writes them from the templates below; the client reads them with
  * `AnthropicStreamParser`, a plain mutable state machine (bytes in, `ChatChunk`s out, one whole network chunk at a
  * time, per the `push` / `end` / `done` contract of `providerHttp.StreamParser`) whose readers are plain `typeof`
  * checks over `JSON.parse` output; `StreamEvent` is the schema they are checked against.
@@ -18,9 +18,9 @@ import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
+import { outputFinishReason } from "../../codec/outputTool.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
-import { outputFinishReason } from "../outputTool.js"
 import {
   finishReason,
   isRecord,
@@ -291,8 +291,8 @@ export class AnthropicStreamParser extends SseParser {
 }
 
 // ---------------------------------------------------------------------------
-// Writing the events, for the gateway and the simulator. Ids, models and names are JSON text, so that each writer
-// quotes them its own way (the gateway in ASCII, the simulator from its token cache).
+// The events' templates, for the one writer (`writer.ts`). Ids, models and names are JSON text, quoted by the writer
+// (in ASCII, `asciiJson`).
 
 /** An event's lines up to its data. */
 export function eventHead(name: string): string {

@@ -1,0 +1,44 @@
+/**
+ * Anthropic Messages as a server answers in it (`Dialect`): a `/v1/messages` body decoded into the engine's request
+ * (`request.ts`, with what the gateway put in its earlier replies given back, `carrier.ts`) and written back with
+ * this folder's writer (`writer.ts`), its failures in Anthropic's error shape, the engine's own check of a request
+ * with its paths renamed to the Messages body's (`anthropicPath`). A reply's id is `msg_` and a random UUID without
+ * its dashes (never the client's `x-request-id`, which it may choose).
+ */
+import { randomUUID } from "node:crypto"
+import { Problem } from "../../schemaCheck.js"
+import { estimatedPromptTokens } from "../../tokens/promptSize.js"
+import type { Decoded, Dialect } from "../dialect.js"
+import { restoredRequest } from "./carrier.js"
+import { anthropicPath, type AnyBody, messages } from "./request.js"
+import { errors, message, streamEncoder } from "./writer.js"
+
+/**
+ * The engine's paths within a check's message (`path: what is wrong`, one or more joined by `; `) placed back in
+ * `body`.
+ */
+export function placed(body: AnyBody): (text: string) => string {
+  return (text) =>
+    text.replace(
+      /(^|; )([A-Za-z][\w.[\]]*): /g,
+      (_, before: string, at: string) => `${before}${anthropicPath(at, body)}: `
+    )
+}
+
+/** A Messages body decoded with how it is answered: this folder's writer. */
+export function decode(text: string): Decoded | Problem {
+  const decoded = messages(text)
+  if (decoded instanceof Problem) return decoded
+  const id = `msg_${randomUUID().replaceAll("-", "")}`
+  return {
+    model: decoded.model,
+    request: restoredRequest(decoded.request),
+    stream: decoded.stream,
+    newEncoder: (request) => streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
+    render: (response) => message(response, id),
+    path: placed(decoded.body)
+  }
+}
+
+/** Anthropic Messages, as the gateway answers in it. */
+export const dialect: Dialect = { decode, errors }

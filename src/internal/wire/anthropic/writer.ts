@@ -1,0 +1,267 @@
+/**
+ * The one writer of Anthropic Messages' answers (its Messages API reference, streaming included), which the gateway
+ * and the simulator both write with: a `ChatResponse` as a `message` (thinking, text and `tool_use` blocks, the tool
+ * input parsed); `ChatChunk` batches as the Messages stream: `message_start`, per block `content_block_start`, its
+ * deltas (`thinking_delta`, `text_delta`, `input_json_delta`) and `content_block_stop`, then `message_delta` (stop
+ * reason and usage) and `message_stop`; and a failure as Anthropic's error body (a 503 as its 529 `overloaded_error`),
+ * whole or as the stream's `event: error`, which `@anthropic-ai/sdk` raises. What only the simulator writes (a
+ * `ping`, made-up signatures, the empty `input_json_delta` a tool's input opens with) are `SimulatorOptions`.
+ *
+ * Streamed thinking blocks carry no signature: an Anthropic deployment's comes with the stream's last chunk, after
+ * the block has been closed. So what a provider needs back in the next turn (Anthropic's signed thinking blocks,
+ * Gemini's thought signatures on calls) ends a reply with tool calls (the turns that go on, where providers want it
+ * back) in a thinking block of its own, empty, whose signature (a `signature_delta`, as Anthropic streams one) is the
+ * gateway's envelope (`codec/carried.ts`): clients send thinking blocks back as they came. The whole message carries
+ * the signed blocks as they came, and the carrier for the rest.
+ *
+ * Stop reasons and usage are written as the codec writes them (`reply.ts`), and so are the events (`stream.ts`);
+ * this module decides which blocks a reply has.
+ *
+ * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool use's `toolu_…` (`carrier.ts`'s
+ * `toolUseId`). `message_start` reports the prompt's tokens, estimated when the provider has not said yet.
+ *
+ * As the Chat Completions writer does, a stream's writer keeps what it has forwarded: a `Restart` before any block
+ * went out is invisible (the blocks of the new attempt follow), after one it ends the stream with an error event;
+ * after a `Continue` the text goes on in the block it was in. Anthropic's stream names its model once, in
+ * `message_start`, which goes out with the first batch: the model of a router's `Start` chunk there (the deployment
+ * that answers, as the whole message names it), else (an `Llm` that is no router) the one asked for; a model that
+ * takes over after a break is named in the gateway's log line only.
+ */
+import type { ChatChunk, Restart } from "../../../ChatChunk.js"
+import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
+import type { ProviderMetadata } from "../../../Message.js"
+import { envelopeOf } from "../../codec/carried.js"
+import { asciiJson } from "../asciiJson.js"
+import { BodyText, bytesOf } from "../bodyText.js"
+import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
+import { carrierBlock, toolUseId } from "./carrier.js"
+import { errorJson, errorType } from "./errors.js"
+import {
+  argumentsRecord,
+  messageJson,
+  metadataKey,
+  stopReason,
+  textBlock,
+  thinkingBlock,
+  thinkingBlocksOf,
+  toolUseBlock,
+  wireUsage
+} from "./reply.js"
+import { blockStart, blockStop, deltaHead, deltaTail, event, messageEnd, messageStart, ping } from "./stream.js"
+
+/** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
+export function message(response: ChatResponse, id: string): string {
+  const blocks: Array<string> = []
+  // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no
+  // signature.
+  const { [metadataKey]: ownMetadata, ...rest } = response.providerMetadata ?? {}
+  const signed = ownMetadata === undefined ? [] : thinkingBlocksOf(response.providerMetadata)
+  if (signed.length > 0) { for (const block of signed) blocks.push(JSON.stringify(block)) }
+  else if (response.reasoning !== undefined) blocks.push(thinkingBlock(JSON.stringify(response.reasoning), `""`))
+  if (response.text !== "" || response.toolCalls.length === 0) blocks.push(textBlock(JSON.stringify(response.text)))
+  for (const call of response.toolCalls) {
+    blocks.push(
+      toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(argumentsRecord(call)))
+    )
+  }
+  const carried = response.toolCalls.length === 0 ? undefined : envelopeOf(
+    Object.keys(rest).length === 0 ? undefined : rest,
+    response.toolCalls.map((call) => [call.id, call.providerMetadata])
+  )
+  if (carried !== undefined) blocks.push(JSON.stringify(carrierBlock(carried)))
+  return messageJson({
+    id: JSON.stringify(id),
+    model: JSON.stringify(response.model),
+    blocks,
+    stopReason: stopReason(response.finishReason),
+    usage: wireUsage(response.usage)
+  })
+}
+
+const emptyText = textBlock(`""`)
+const emptyThinking = thinkingBlock(`""`, `""`)
+
+/**
+ * Anthropic's status for an answer: a provider that is unavailable (503) is its 529 `overloaded_error`, a deployment
+ * without a credential stays 503 (nothing is overloaded).
+ */
+function status(answer: ErrorAnswer): number {
+  return answer.status === 503 && answer.code !== "credential_unavailable" ? 529 : answer.status
+}
+
+/** Anthropic's error body, its `type` that of its status. */
+export const errors: ErrorWriter = {
+  status,
+  body: (answer) => errorJson(errorType(status(answer)), answer.message)
+}
+
+/** The stream's `error` event, which `@anthropic-ai/sdk` raises. */
+export function errorEvent(answer: ErrorAnswer): string {
+  return event("error", errors.body(answer))
+}
+
+/** What names a stream: its message id, the model asked for, and the prompt's tokens when the provider says none. */
+export interface StreamMeta {
+  readonly id: string
+  readonly model: string
+  /** The prompt's tokens `message_start` reports when the first batch carries no usage (an estimate). */
+  readonly estimatedInput: () => number
+}
+
+/** What only the simulator writes, as Anthropic's API streams it; the gateway writes none of it. */
+export interface SimulatorOptions {
+  /** A `ping` after `message_start`. Default: none. */
+  readonly ping?: boolean | undefined
+  /** The output tokens `message_start` reports (Anthropic's API reports 1). Default 0. */
+  readonly startOutput?: number | undefined
+  /** Each thinking block closed by a `signature_delta` of this signature of its text. Default: none. */
+  readonly signature?: ((thinking: string) => string) | undefined
+  /** Each tool_use block's input opened by an empty `input_json_delta`, as the API streams it. Default: none. */
+  readonly openInput?: boolean | undefined
+}
+
+/** Writes one stream's batches as the text of its writes; one per stream (it keeps the open block and what went out). */
+export interface StreamWriter {
+  /**
+   * Appends the events of `chunks` to `out`; the first batch opens the stream with `message_start`. A `Restart` after
+   * a block went out stops there and is returned: the stream must end with an error event.
+   */
+  readonly write: (chunks: ReadonlyArray<ChatChunk>, out: BodyText) => Restart | undefined
+}
+
+/**
+ * A writer for the stream `meta` names. `message_start` reports the prompt's tokens: the provider's when the first
+ * batch has them, else `meta.estimatedInput()`.
+ */
+export function streamWriter(meta: StreamMeta, options: SimulatorOptions = {}): StreamWriter {
+  let started = false
+  let forwarded = false
+  let usage: Usage | undefined
+  // The block open now (-1: none), what it is, and the number of blocks opened.
+  let open = -1
+  let kind: "text" | "thinking" | "tool" = "text"
+  let blocks = 0
+  // The text of the thinking block open now, for the simulator's signature.
+  let thinking = ""
+  // The block of each tool call, by the call's index, and its id and metadata (`carried`).
+  let tools: Array<number> = []
+  let calls: Array<readonly [string, ProviderMetadata | undefined]> = []
+
+  function stop(out: BodyText): void {
+    if (open === -1) return
+    if (kind === "thinking" && thinking !== "" && options.signature !== undefined) {
+      delta(out, open, "signature_delta", options.signature(thinking))
+    }
+    out.template(blockStop(open))
+    open = -1
+  }
+  // Opens a block of `next` whose JSON is `block` (once a block: checked as any text).
+  function start(out: BodyText, next: typeof kind, block: string): void {
+    stop(out)
+    open = blocks++
+    kind = next
+    thinking = ""
+    forwarded = true
+    out.text(blockStart(open, block))
+  }
+  // A delta of block `index`: its head, the JSON string of `value`, and the delta's end.
+  function delta(out: BodyText, index: number, type: Parameters<typeof deltaHead>[1], value: string): void {
+    out.template(deltaHead(index, type))
+    out.json(value)
+    out.template(deltaTail)
+  }
+
+  function opening(chunks: ReadonlyArray<ChatChunk>, out: BodyText): void {
+    let reported: Usage | undefined
+    for (const chunk of chunks) if (chunk._tag === "Usage") reported = chunk.usage
+    const prompt = reported === undefined
+      ? { ...wireUsage(emptyUsage), input: meta.estimatedInput() }
+      : { ...wireUsage(reported), output: options.startOutput ?? 0, thinking: 0 }
+    out.template(messageStart(asciiJson(meta.id), asciiJson(answeringModel(chunks, meta.model)), prompt))
+    if (options.ping === true) out.template(ping)
+  }
+
+  function toolDelta(chunk: Extract<ChatChunk, { _tag: "ToolCallDelta" }>, out: BodyText): void {
+    let index = tools[chunk.index]
+    if (index === undefined) {
+      const use = chunk.id === undefined ? "" : toolUseId(chunk.id)
+      start(out, "tool", toolUseBlock(JSON.stringify(use), JSON.stringify(chunk.name ?? ""), "{}"))
+      if (options.openInput === true) delta(out, open, "input_json_delta", "")
+      index = open
+      tools[chunk.index] = index
+      calls[chunk.index] = [chunk.id ?? "", undefined]
+    }
+    if (chunk.providerMetadata !== undefined) calls[chunk.index] = [calls[chunk.index]![0], chunk.providerMetadata]
+    if (chunk.arguments !== "") delta(out, index, "input_json_delta", chunk.arguments)
+  }
+
+  function finish(chunk: Extract<ChatChunk, { _tag: "Finish" }>, out: BodyText): void {
+    // The provider's state for the next turn (its thinking went out unsigned, so all of it), when the turn goes on
+    // with tool results.
+    const carried = calls.length === 0
+      ? undefined
+      : envelopeOf(chunk.providerMetadata, calls.filter((call) => call !== undefined))
+    if (carried !== undefined) {
+      // As Anthropic streams a signature: a `signature_delta` before the block's stop, which clients read.
+      start(out, "thinking", emptyThinking)
+      delta(out, open, "signature_delta", carried)
+    }
+    stop(out)
+    out.template(messageEnd(stopReason(chunk.finishReason), wireUsage(usage ?? emptyUsage)))
+  }
+
+  function write(chunks: ReadonlyArray<ChatChunk>, out: BodyText): Restart | undefined {
+    if (!started) {
+      started = true
+      opening(chunks, out)
+    }
+    for (const chunk of chunks) {
+      switch (chunk._tag) {
+        case "TextDelta":
+          if (chunk.text === "") break
+          if (open === -1 || kind !== "text") start(out, "text", emptyText)
+          delta(out, open, "text_delta", chunk.text)
+          break
+        case "ReasoningDelta":
+          if (chunk.text === "") break
+          if (open === -1 || kind !== "thinking") start(out, "thinking", emptyThinking)
+          if (options.signature !== undefined) thinking += chunk.text
+          delta(out, open, "thinking_delta", chunk.text)
+          break
+        case "ToolCallDelta":
+          toolDelta(chunk, out)
+          break
+        case "Usage":
+          usage = chunk.usage
+          break
+        case "Finish":
+          finish(chunk, out)
+          break
+        case "Restart":
+          if (forwarded) return chunk
+          // Nothing of the broken attempt went out: the new one's blocks follow as if they were the first.
+          usage = undefined
+          tools = []
+          calls = []
+          break
+      }
+    }
+    return undefined
+  }
+
+  return { write }
+}
+
+/**
+ * The gateway's encoder for the stream `id` of `model`, each batch one write; `estimatedInput` the prompt's tokens
+ * `message_start` reports when the provider's first batch has none.
+ */
+export function streamEncoder(id: string, model: string, estimatedInput: () => number): StreamEncoder {
+  const writer = streamWriter({ id, model, estimatedInput })
+  function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
+    const out = new BodyText()
+    const restarted = writer.write(chunks, out)
+    return { bytes: out.bytes(), restarted }
+  }
+  return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
+}

@@ -1,0 +1,154 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Redacted from "effect/Redacted"
+import * as fc from "fast-check"
+import type { ChatChunk } from "../../src/ChatChunk.js"
+import { streamErrorEvent, streamErrorJson } from "../../src/internal/simulator/anthropic/errors.js"
+import { renderStream, signatureOf } from "../../src/internal/simulator/anthropic/render.js"
+import { quoteToken } from "../../src/internal/simulator/quoteToken.js"
+import { usageOf } from "../../src/internal/simulator/usage.js"
+import { errorJson } from "../../src/internal/wire/anthropic/errors.js"
+import {
+  stopReason,
+  textBlock,
+  thinkingBlock,
+  toolUseBlock,
+  wireUsage
+} from "../../src/internal/wire/anthropic/reply.js"
+import {
+  AnthropicStreamParser,
+  blockStart,
+  blockStop,
+  deltaHead,
+  deltaTail,
+  event,
+  messageEnd,
+  messageStart,
+  ping
+} from "../../src/internal/wire/anthropic/stream.js"
+import { asciiJson } from "../../src/internal/wire/asciiJson.js"
+import { OutputDecodeError } from "../../src/LlmError.js"
+import type * as Reply from "../../src/simulator/Reply.js"
+
+const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
+
+// The simulator's Messages stream as it was written before the one writer: its own grammar over the codec's events,
+// the oracle the writer's events must equal byte for byte, one SSE event each. One field differs, on purpose:
+// `message_start`'s model is written in ASCII (`asciiJson`, as the gateway writes it: `\u00e9` for `é`), the same
+// string to a JSON reader; the old grammar wrote it with `JSON.stringify`.
+function written(reply: Reply.Reply, meta: { id: string; created: number; model: string }) {
+  const usage = wireUsage(usageOf(reply.usage))
+  const events: Array<string> = [
+    messageStart(`"${meta.id}"`, asciiJson(meta.model), { ...usage, output: 1, thinking: 0 }),
+    ping
+  ]
+  let index = 0
+  if (reply.reasoning.length > 0) {
+    events.push(blockStart(index, thinkingBlock(`""`, `""`)))
+    for (const token of reply.reasoning) events.push(deltaHead(index, "thinking_delta") + quoteToken(token) + deltaTail)
+    events.push(deltaHead(index, "signature_delta") + `"${signatureOf(reply.reasoning.join(""))}"` + deltaTail)
+    events.push(blockStop(index++))
+  }
+  if (reply.content.length > 0) {
+    events.push(blockStart(index, textBlock(`""`)))
+    for (const token of reply.content) events.push(deltaHead(index, "text_delta") + quoteToken(token) + deltaTail)
+    events.push(blockStop(index++))
+  }
+  for (const call of reply.toolCalls) {
+    events.push(blockStart(index, toolUseBlock(`"${toolId(call.id)}"`, JSON.stringify(call.name), "{}")))
+    events.push(deltaHead(index, "input_json_delta") + `""` + deltaTail)
+    for (const piece of call.fragments) {
+      events.push(deltaHead(index, "input_json_delta") + JSON.stringify(piece) + deltaTail)
+    }
+    events.push(blockStop(index++))
+  }
+  return { events, tail: messageEnd(stopReason(reply.finishReason), usage) }
+}
+
+const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
+const count = fc.nat({ max: 500 })
+
+// A tool call's fragments are pieces of its arguments' JSON (at least `{}`), so none is empty.
+const reply: fc.Arbitrary<Reply.Reply> = fc.record({
+  reasoning: fc.array(token, { maxLength: 6 }),
+  content: fc.array(token, { maxLength: 12 }),
+  toolCalls: fc.array(
+    fc.record({
+      id: fc.stringMatching(/^(call_)?[a-z0-9]{1,8}$/),
+      name: fc.stringMatching(/^[a-z_]{1,12}$/),
+      fragments: fc.array(token, { minLength: 1, maxLength: 5 })
+    }).map((call) => ({ ...call, arguments: call.fragments.join("") })),
+    { maxLength: 3 }
+  ),
+  finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const),
+  usage: fc.record({
+    promptTokens: count,
+    completionTokens: count,
+    totalTokens: count,
+    cachedTokens: count,
+    cacheWriteTokens: count,
+    cacheWrite1hTokens: count,
+    reasoningTokens: count
+  })
+})
+
+const meta = fc.record({
+  id: fc.stringMatching(/^msg_[a-z0-9]{1,12}$/),
+  created: fc.nat(),
+  model: fc.string({ minLength: 1, maxLength: 12, unit: "grapheme" })
+})
+
+const parser = () =>
+  new AnthropicStreamParser({
+    provider: "anthropic",
+    model: "claude-test",
+    keyId: "k1",
+    secret: Redacted.make("sk-ant-test"),
+    request: { messages: [] },
+    startMillis: 0,
+    now: () => 0,
+    requestId: () => undefined,
+    errorOf: () => new OutputDecodeError({ provider: "anthropic", model: "claude-test", detail: "error", raw: "" }),
+    decodeError: (detail, raw) => new OutputDecodeError({ provider: "anthropic", model: "claude-test", detail, raw }),
+    maxResponseBytes: 1 << 24,
+    maxEventSize: undefined
+  })
+
+describe("the simulator's Anthropic Messages stream, written by the one writer", () => {
+  it("each event is the one the simulator's own grammar wrote, byte for byte, each its own write", () => {
+    fc.assert(fc.property(reply, meta, (reply, meta) => {
+      const rendered = renderStream(reply, meta)
+      const expected = written(reply, meta)
+      expect(rendered.events).toEqual(expected.events)
+      expect(rendered.tail).toBe(expected.tail)
+    }))
+  })
+
+  it("the client's parser reads back the reply's text, reasoning, tool calls, usage and finish", () => {
+    fc.assert(fc.property(reply, meta, (reply, meta) => {
+      const rendered = renderStream(reply, meta)
+      const chunks: Array<ChatChunk> = []
+      const failed = parser().push([new TextEncoder().encode(rendered.events.join("") + rendered.tail)], chunks)
+      expect(failed).toBeUndefined()
+      const text = chunks.flatMap((chunk) => chunk._tag === "TextDelta" ? [chunk.text] : []).join("")
+      const reasoning = chunks.flatMap((chunk) => chunk._tag === "ReasoningDelta" ? [chunk.text] : []).join("")
+      expect(text).toBe(reply.content.join(""))
+      expect(reasoning).toBe(reply.reasoning.join(""))
+      const args = reply.toolCalls.map((_, index) =>
+        chunks.flatMap((chunk) => chunk._tag === "ToolCallDelta" && chunk.index === index ? [chunk.arguments] : [])
+          .join("")
+      )
+      expect(args).toEqual(reply.toolCalls.map((call) => call.arguments))
+      const usage = chunks.find((chunk) => chunk._tag === "Usage")
+      expect(usage?._tag === "Usage" ? usage.usage.completionTokens : undefined).toBe(reply.usage.completionTokens)
+      const finish = chunks.find((chunk) => chunk._tag === "Finish")
+      expect(finish?._tag === "Finish" ? finish.finishReason : undefined).toBe(reply.finishReason)
+    }))
+  })
+
+  it("a stream-error fault is Anthropic's overloaded error (openai) or api_error, whole and as the error event", () => {
+    expect(streamErrorJson("openai")).toBe(errorJson("overloaded_error", "Overloaded"))
+    expect(streamErrorJson("vllm")).toBe(errorJson("api_error", "Internal server error"))
+    expect(streamErrorJson("openrouter")).toBe(errorJson("api_error", "Internal server error"))
+    expect(streamErrorEvent("openai")).toBe(event("error", errorJson("overloaded_error", "Overloaded")))
+  })
+})
