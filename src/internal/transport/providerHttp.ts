@@ -882,27 +882,32 @@ export function readFiber<A, E>(read: Effect.Effect<A | undefined, E>): Effect.E
     let idle: (() => void) | undefined
     let asked = false
     let stopped = false
-    const request = Effect.callback<void>((resume) => {
-      if (!asked) {
-        idle = () => resume(Effect.void)
-        return
-      }
-      asked = false
-      resume(Effect.void)
-    })
     const hand = (exit: Effect.Effect<A | undefined, E>) => {
       const caller = waiting
       waiting = undefined
       caller?.(exit)
     }
-    const loop: Effect.Effect<never> = Effect.flatMap(
-      request,
-      () =>
-        Effect.flatMap(Effect.exit(read), (exit) => {
-          hand(exit)
-          return loop
-        })
-    )
+    // A read, its outcome handed to the caller, and the wait for the next request: the fiber's whole turn.
+    const handed = {
+      onFailure: (cause: Cause.Cause<E>): Effect.Effect<never> => {
+        hand(Exit.failCause(cause))
+        return loop
+      },
+      onSuccess: (value: A | undefined): Effect.Effect<never> => {
+        hand(Exit.succeed(value))
+        return loop
+      }
+    }
+    const step: Effect.Effect<never> = Effect.matchCauseEffect(read, handed)
+    // Resumed with the read itself, not with a signal to go on to it.
+    const loop: Effect.Effect<never> = Effect.callback<never>((resume) => {
+      if (!asked) {
+        idle = () => resume(step)
+        return
+      }
+      asked = false
+      resume(step)
+    })
     // Forked as a task of the scheduler, not at once: started in the caller's turn, it made an `Llm` stream's reads
     // dearer (docs/performance.md).
     return Effect.map(Effect.forkDetach(loop), (fiber): ReadFiber<A, E> => ({
