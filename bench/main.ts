@@ -56,6 +56,10 @@
  * the decoder's and the engine's figures and the added latency at 1,000
  * requests per second.
  *
+ * `added-latency-c1-nonstream` and `added-latency-c1-stream` (`cases/addedLatency.ts`; `npm run bench --
+ * added-latency`): one request at a time, straight to the simulator and through `serve`, interleaved; the p50 and
+ * p99 that `serve` adds.
+ *
  * `guardrail-stream-modes` (`cases/guardrail.ts`; `npm run bench -- guardrail` runs it alone): the first text's
  * time and the CPU a streamed request takes through `Guardrail.layer` in each stream mode against no guardrail,
  * and the labelled set's misses and false blocks per built-in check and mode.
@@ -90,6 +94,7 @@ import { createInterface } from "node:readline"
 import { Agent } from "undici"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
+import { addedLatencyCaseNames, type AddedLatencyResult, measureAddedLatency } from "./cases/addedLatency.js"
 import { gatewayCaseNames, type GatewayResult, measureGateway } from "./cases/gateway.js"
 import { guardrailCaseName, type GuardrailResult, measureGuardrail } from "./cases/guardrail.js"
 import { cases } from "./cases/index.js"
@@ -382,7 +387,14 @@ const withSimulator = async <A>(server: string, run: (url: string) => Promise<A>
 }
 
 /** Every result a run can report. */
-type AnyResult = Result | GatewayResult | StreamCapacityResult | MemoryResult | GuardrailResult | CaseFailure
+type AnyResult =
+  | Result
+  | GatewayResult
+  | AddedLatencyResult
+  | StreamCapacityResult
+  | MemoryResult
+  | GuardrailResult
+  | CaseFailure
 
 /**
  * What a run is made of: a case, by the names of its results, measured in a child process of its own (`BENCH_UNIT`,
@@ -447,6 +459,11 @@ const units = (): ReadonlyArray<Unit> => {
         })
     })
   }
+  // One request at a time, straight to the simulator and through `serve`, interleaved: what `serve` adds.
+  all.push({
+    names: [...addedLatencyCaseNames],
+    run: () => measureAddedLatency({ startSimulator: () => startSimulator("node") })
+  })
   // Streams held at once through the gateway, the pass-through and the floors: each count a unit of its own.
   for (const count of streamCounts(process.env["STREAM_CAPACITY_COUNTS"])) {
     all.push({

@@ -15,10 +15,11 @@ import * as Effect from "effect/Effect"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import { countShareOf, orLocal, outage, shareOf, shareOfRemainder } from "../persistence/failOpen.js"
+import { monotonicMillis } from "../time/monotonic.js"
 import type { Stores } from "./limiter.js"
 import * as Memory from "./memory.js"
 
-/** What the shared bucket last answered: its level, at this instance's `Clock` time. */
+/** What the shared bucket last answered: its level, at this instance's monotonic `Clock` time. */
 interface Known {
   readonly level: number
   readonly at: number
@@ -33,13 +34,13 @@ function bucketOf(
 ): RateLimiter.Bucket {
   let known: Known | undefined
   const seen = (result: RateLimiter.BucketResult): RateLimiter.BucketResult => {
-    known = { level: result.level, at: clock.currentTimeMillisUnsafe() }
+    known = { level: result.level, at: monotonicMillis(clock) }
     return result
   }
   const local = { key: options.key, capacity: shareOf(options.capacity, instances) }
   // The shared bucket's level now, as last known, refilled since at its rate.
   const levelOf = (last: Known) => {
-    const elapsed = Math.max(0, clock.currentTimeMillisUnsafe() - last.at)
+    const elapsed = Math.max(0, monotonicMillis(clock) - last.at)
     return Math.min(options.capacity, last.level + elapsed * options.refillRate / 1000)
   }
   const begin = Effect.gen(function*() {

@@ -20,6 +20,7 @@ import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../../RateLimiter.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import { monotonicMillis } from "../time/monotonic.js"
 
 /** What a limiter keeps its state in. */
 export interface Stores {
@@ -322,7 +323,7 @@ export const make = Effect.fnUntraced(
       reservation: Reservation | undefined,
       level: number
     ): RateLimiter.ConsumeResult {
-      const waited = clock.currentTimeMillisUnsafe() - start
+      const waited = monotonicMillis(clock) - start
       return {
         delay: waited === 0 ? Duration.zero : Duration.millis(waited),
         limit: capacity,
@@ -404,7 +405,7 @@ export const make = Effect.fnUntraced(
       > => {
         const { cost, error, tokens } = consumed(consumeOptions, options)
         if (error !== undefined) return Effect.fail(error)
-        const start = clock.currentTimeMillisUnsafe()
+        const start = monotonicMillis(clock)
         const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
         if (consumeOptions?.onExceeded === "fail") {
           return Effect.flatMap(tryHold(cost, tokens), (permit) => held(permit, start, reservation))

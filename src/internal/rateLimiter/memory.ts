@@ -1,12 +1,14 @@
 /**
  * The memory backend of `RateLimiter`'s stores: the steps of the Redis bucket script (`redis/bucket.ts`) on a level
- * kept in this process and read on the `Clock`, so `TestClock` drives it, and slots counted in a map. Buckets of one
+ * kept in this process and read on the `Clock`'s monotonic time, so `TestClock` drives it and a stepped wall clock
+ * does not refill it, and slots counted in a map. Buckets of one
  * store under one key are one bucket, as they are in Redis.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as RateLimiter from "../../RateLimiter.js"
+import { monotonicMillis } from "../time/monotonic.js"
 
 type Step = "take" | "try" | "give" | "charge" | "reset" | "peek"
 
@@ -23,7 +25,7 @@ export function bucketStore(): RateLimiter.BucketStore["Service"] {
     const rate = options.refillRate / 1000
     const clock = yield* Clock.Clock
     function step(name: Step, amount: number): RateLimiter.BucketResult {
-      const now = clock.currentTimeMillisUnsafe()
+      const now = monotonicMillis(clock)
       const kept = levels.get(key)
       let level = kept === undefined ? capacity : kept.level
       const at = kept === undefined ? now : kept.at

@@ -58,12 +58,13 @@ type Mask = (error: LlmError) => LlmError
 
 /**
  * A response body read without a second `Stream`: `read` waits for the next
- * chunks and gives every chunk the body's stream pulled at once, or
- * `undefined` once the body has ended; `cancel` closes the body's stream (the
- * request is cancelled if it still runs, and a read in progress ends).
+ * chunks and gives every chunk the body's stream pulled at once; it fails with
+ * `Cause.Done` once the body has ended (a read stopped from outside gives
+ * `undefined`: `readFiber`); `cancel` closes the body's stream (the request is
+ * cancelled if it still runs, and a read in progress ends).
  */
 interface BodyReader {
-  readonly read: Effect.Effect<Arr.NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
+  readonly read: Pull.Pull<Arr.NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
   readonly cancel: Effect.Effect<void>
 }
 
@@ -76,7 +77,7 @@ function reader(response: HttpClientResponse.HttpClientResponse): Effect.Effect<
     Scope.make(),
     (scope) =>
       Effect.map(Channel.toPullScoped(Stream.toChannel(response.stream), scope), (pull): BodyReader => ({
-        read: Pull.catchDone(pull, () => Effect.succeed(undefined)),
+        read: pull,
         cancel: Scope.close(scope, Exit.void)
       }))
   )
@@ -104,7 +105,8 @@ function readCounted(
   return Effect.flatMap(reader(response), (body) => {
     const parts: Array<Uint8Array> = []
     let size = 0
-    const next: Effect.Effect<Uint8Array, HttpClientError.HttpClientError> = Effect.flatMap(body.read, (batch) => {
+    const read = Pull.catchDone(body.read, () => Effect.succeed(undefined))
+    const next: Effect.Effect<Uint8Array, HttpClientError.HttpClientError> = Effect.flatMap(read, (batch) => {
       if (batch === undefined) return Effect.succeed(concat(parts))
       for (const bytes of batch) {
         parts.push(bytes)
@@ -131,6 +133,8 @@ interface Body {
   readonly rateLimit: RetryAfter.Snapshot | undefined
   /** The error of a body that failed before the parser's terminal event. */
   readonly failed: (error: HttpClientError.HttpClientError) => LlmError
+  /** Masks every secret the request carried in a failure of a read (made where the failure is, not a step a read). */
+  readonly mask: Mask
   /** The call's watch: each read is stamped on it; a read it ended fails with `timedOut` of its phase. */
   readonly watch: Watch
   readonly timedOut: (phase: Phase) => LlmError
@@ -178,7 +182,7 @@ function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, 
   // Events the parser skipped (not JSON) and reported so far: checked once per read, not per event.
   let skipped = 0
   function settle(out: Array<ChatChunk>, failure: LlmError | undefined) {
-    if (failure !== undefined) pending = failure
+    if (failure !== undefined) pending = body.mask(failure)
     const next = Arr.isArrayNonEmpty(out) ? batch(out) : pull
     const counter = parser.skipped
     if (counter === undefined || counter.count === skipped) return next
@@ -188,28 +192,34 @@ function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, 
   // The body ended by the watchdog: after the terminal event (an upstream that holds its body open) nothing is lost.
   function timedOut(phase: Phase): Pull.Pull<never, LlmError> {
     ended = true
-    return parser.done ? Cause.done() : Effect.fail(body.timedOut(phase))
+    return parser.done ? Cause.done() : Effect.fail(body.mask(body.timedOut(phase)))
   }
   // One read of the body fed to the parser. Built once, not per read: a provider that flushes every token makes one
   // read per event.
+  // The body's end: the parser's last events, or its failure for a stream cut short.
+  function end(): Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> {
+    ended = true
+    const out: Array<ChatChunk> = []
+    return settle(out, parser.end(out))
+  }
   const fed = {
-    onFailure: (error: HttpClientError.HttpClientError): Pull.Pull<never, LlmError> => {
+    onFailure: (
+      error: HttpClientError.HttpClientError | Cause.Done
+    ): Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> => {
       watch.read(false)
       if (watch.passed !== undefined) return timedOut(watch.passed)
+      if (Cause.isDone(error)) return end()
       ended = true
       // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
-      return parser.done ? Cause.done() : Effect.fail(body.failed(error))
+      return parser.done ? Cause.done() : Effect.fail(body.mask(body.failed(error)))
     },
     onSuccess: (
       parts: Arr.NonEmptyReadonlyArray<Uint8Array> | undefined
     ): Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> => {
       watch.read(parts !== undefined)
       if (watch.passed !== undefined) return timedOut(watch.passed)
+      if (parts === undefined) return end()
       const out: Array<ChatChunk> = []
-      if (parts === undefined) {
-        ended = true
-        return settle(out, parser.end(out))
-      }
       // The events of the chunks before one that fails (an oversized event) still go out first.
       return settle(out, parser.push(parts, out))
     }
@@ -687,6 +697,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
             reader: { read: reads.read, cancel: Effect.andThen(reads.stop, body.cancel) },
             rateLimit,
             failed: bodyError(call, parser),
+            mask,
             watch,
             timedOut: (phase) => timeoutError(call, watch, phase)
           })
@@ -699,7 +710,7 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
               watch.release()
               const unwatch = watch.watchRest(reads.stop)
               return Effect.succeed<ChunkSource>({
-                pull: Effect.mapError(rest.pull, (error) => Cause.isDone(error) ? error : mask(error)),
+                pull: rest.pull,
                 close: Effect.andThen(Effect.sync(unwatch), rest.close)
               })
             }
@@ -871,27 +882,32 @@ export function readFiber<A, E>(read: Effect.Effect<A | undefined, E>): Effect.E
     let idle: (() => void) | undefined
     let asked = false
     let stopped = false
-    const request = Effect.callback<void>((resume) => {
-      if (!asked) {
-        idle = () => resume(Effect.void)
-        return
-      }
-      asked = false
-      resume(Effect.void)
-    })
     const hand = (exit: Effect.Effect<A | undefined, E>) => {
       const caller = waiting
       waiting = undefined
       caller?.(exit)
     }
-    const loop: Effect.Effect<never> = Effect.flatMap(
-      request,
-      () =>
-        Effect.flatMap(Effect.exit(read), (exit) => {
-          hand(exit)
-          return loop
-        })
-    )
+    // A read, its outcome handed to the caller, and the wait for the next request: the fiber's whole turn.
+    const handed = {
+      onFailure: (cause: Cause.Cause<E>): Effect.Effect<never> => {
+        hand(Exit.failCause(cause))
+        return loop
+      },
+      onSuccess: (value: A | undefined): Effect.Effect<never> => {
+        hand(Exit.succeed(value))
+        return loop
+      }
+    }
+    const step: Effect.Effect<never> = Effect.matchCauseEffect(read, handed)
+    // Resumed with the read itself, not with a signal to go on to it.
+    const loop: Effect.Effect<never> = Effect.callback<never>((resume) => {
+      if (!asked) {
+        idle = () => resume(step)
+        return
+      }
+      asked = false
+      resume(step)
+    })
     // Forked as a task of the scheduler, not at once: started in the caller's turn, it made an `Llm` stream's reads
     // dearer (docs/performance.md).
     return Effect.map(Effect.forkDetach(loop), (fiber): ReadFiber<A, E> => ({

@@ -33,6 +33,7 @@ import * as UrlParams from "effect/http/UrlParams"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Pipeable from "effect/Pipeable"
+import type * as Pull from "effect/Pull"
 import * as References from "effect/References"
 import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
@@ -214,9 +215,9 @@ export function send(
   })
 }
 
-/** The body read once, in the chunks it arrives in: `undefined` once it has ended. */
+/** The body read once, in the chunks it arrives in: a stream's pull, failing with `Cause.Done` once it has ended. */
 interface BodyReader {
-  readonly read: Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
+  readonly read: Pull.Pull<NonEmptyReadonlyArray<Uint8Array>, HttpClientError.HttpClientError>
   readonly cancel: Effect.Effect<void>
 }
 
@@ -226,7 +227,7 @@ const utf8 = new TextDecoder()
 const headersPrototype: object = Object.getPrototypeOf(Headers.empty)
 
 /** A read of a body that has ended. */
-const ended = Effect.succeed(undefined)
+const ended = Cause.done()
 
 export class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [IncomingMessage.TypeId]: typeof IncomingMessage.TypeId = IncomingMessage.TypeId
@@ -367,10 +368,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     // The cancel is a finalizer of the channel's own scope: `Stream.ensuring` adds a scope of its own to every body.
     return Stream.fromChannel(Channel.fromTransform((_, scope) => {
       const reader = this.reader()
-      return Effect.as(
-        Scope.addFinalizer(scope, reader.cancel),
-        Effect.flatMap(reader.read, (parts) => parts === undefined ? Cause.done() : Effect.succeed(parts))
-      )
+      return Effect.as(Scope.addFinalizer(scope, reader.cancel), reader.read)
     }))
   }
 
@@ -381,10 +379,10 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     if (cached !== undefined) {
       let given = false
       return {
-        read: Effect.sync(() => {
-          if (given) return undefined
+        read: Effect.suspend(() => {
+          if (given) return ended
           given = true
-          return Arr.of(cached)
+          return Effect.succeed(Arr.of(cached))
         }),
         cancel: Effect.void
       }
@@ -396,7 +394,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       }
     }
     this.consumed = true
-    type Read = Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
+    type Read = Pull.Pull<NonEmptyReadonlyArray<Uint8Array>, HttpClientError.HttpClientError>
     // What the body has for a read now: the chunks that arrived, its failure or its end; undefined while nothing came.
     function ready(): Read | undefined {
       if (exchange.chunks.length > 0) {
