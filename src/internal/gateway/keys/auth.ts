@@ -349,6 +349,8 @@ export const make = (
   engine: {
     readonly resolve: (model: string) => Pick<Target, "price"> | undefined
     readonly models: Engine["models"]
+    /** The configuration's guardrails, by name: the names a key may give. Default: none. */
+    readonly guardrails?: Engine["guardrails"] | undefined
   },
   limits: KeyLimits.KeyLimits,
   kept: ReadonlyMap<string, KeyLimits.KeptBudget>,
@@ -406,11 +408,13 @@ export const make = (
             "of them"
         ),
         ...(key.guardrails ?? []).map((name, g) =>
-          engine.guardrails.has(name) ? undefined : OptionsErrors.make(
+          engine.guardrails?.has(name) === true ? undefined : OptionsErrors.make(
             "Gateway",
             `${field}.guardrails[${g}]`,
             name,
-            `the name of a guardrail of the configuration (known: ${[...engine.guardrails.keys()].join(", ") || "none"})`
+            `the name of a guardrail of the configuration (known: ${
+              [...engine.guardrails?.keys() ?? []].join(", ") || "none"
+            })`
           )
         ),
         ...(key.models ?? []).map((model, m) =>
