@@ -26,6 +26,7 @@ const personal = "Write to ada@example.com today, please."
 const clean = "All is well here, nothing to hide."
 const guardedKey = "gw-guardrails-guarded-key-5e1f"
 const plainKey = "gw-guardrails-plain-key-0c9d"
+const opsKey = "gw-guardrails-admin-key-77a2"
 
 const secrets = (mode: string) => ({ checks: ["secrets"], on: ["request", "reply"], action: "block", mode })
 
@@ -53,7 +54,8 @@ const configJson = (upstream: string, overrides: Record<string, unknown> = {}) =
     bare: { deployments: ["leaky/gpt-4o-mini"] }
   },
   gateway: {
-    keys: [{ name: "guarded", key: guardedKey, guardrails: ["secrets-buffer"] }, { name: "plain", key: plainKey }]
+    keys: [{ name: "guarded", key: guardedKey, guardrails: ["secrets-buffer"] }, { name: "plain", key: plainKey }],
+    admin_keys: [{ name: "ops", key: opsKey }]
   },
   ...overrides
 })
@@ -133,7 +135,7 @@ describe("Gateway guardrails", () => {
         }
       })
       // The SDK's error message is the event's body, the message in it JSON-escaped.
-      expect(messages.error?.message).toContain('"type":"invalid_request_error"')
+      expect(messages.error?.message).toContain("\"type\":\"invalid_request_error\"")
       expect(messages.error?.message).toMatch(/Guardrail \\"secrets-buffer\\" blocked the reply/)
       expect(messages.text).not.toContain("AKIA")
 
@@ -165,6 +167,11 @@ describe("Gateway guardrails", () => {
 
       // The same deployment without guardrails answers whole.
       expect((yield* chatStream(gateway, "bare")).text).toBe(leaky)
+      // Each block counted by its tag (the request log's outcome is the same tag).
+      const metrics = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/metrics`, { headers: { authorization: `Bearer ${opsKey}` } }).then((r) => r.text())
+      )
+      expect(metrics).toMatch(/llm_gateway_errors_total\{tag="GuardrailError"[^}]*\} 7\b/)
     }).pipe(Effect.scoped))
 
   it.live("masks: the request's text masked before it goes upstream, the reply's before it reaches the client", () =>

@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Guardrail from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
@@ -113,7 +113,10 @@ const one = (name: string, entry: GuardrailEntry, read: ReadSecret) =>
       }
     }
     if (entry.action !== undefined && entry.checks === undefined && entry.words === undefined) {
-      issues.push({ path: `${at}.action`, message: "is for checks and words (a webhook or moderation answers its own)" })
+      issues.push({
+        path: `${at}.action`,
+        message: "is for checks and words (a webhook or moderation answers its own)"
+      })
     }
     if (entry.timeout !== undefined && entry.checks !== undefined) {
       issues.push({ path: `${at}.timeout`, message: "is for a webhook or moderation" })
