@@ -202,6 +202,25 @@ describe("Gateway guardrails", () => {
       expect(proxy.bodies.length).toBe(2)
     }).pipe(Effect.scoped))
 
+  it.live("a stream's first-token time counts what its guardrails held back", () =>
+    Effect.gen(function*() {
+      // About half a second to write the reply: a buffer releases nothing before its end.
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], tokensPerSecond: 20 })
+      const gateway = yield* serveOn(simulator.url)
+      expect((yield* chatStream(gateway, "masked")).text).toBe("Write to [REDACTED:email] today, please.")
+      expect((yield* chatStream(gateway, "personal/gpt-4o-mini")).text).toBe(personal)
+      const metrics = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/metrics`, { headers: { authorization: `Bearer ${opsKey}` } }).then((r) => r.text())
+      )
+      const firstToken = (model: string) =>
+        Number(
+          new RegExp(`llm_gateway_time_to_first_token_seconds_sum\\{[^}]*model="${model}"[^}]*\\} ([0-9.e-]+)`)
+            .exec(metrics)?.[1]
+        )
+      expect(firstToken("masked")).toBeGreaterThan(0.3)
+      expect(firstToken("personal/gpt-4o-mini")).toBeLessThan(firstToken("masked") / 2)
+    }).pipe(Effect.scoped))
+
   it.live("a webhook that cannot be reached: fail-open lets the call through, fail-closed blocks it", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
