@@ -127,6 +127,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "./Budget.js"
+import type * as Guardrail from "./Guardrail.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as Router from "./Router.js"
 import type * as Store from "./Store.js"
@@ -159,6 +160,13 @@ export interface Key {
    * @since 0.3.0
    */
   readonly tools?: ReadonlyArray<string> | undefined
+  /**
+   * The names of `Config.guardrails` its calls run besides the gateway's, their model's and their router's (the chain
+   * is the union; docs/guardrails.md). Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly guardrails?: ReadonlyArray<string> | undefined
   /** Its own token bucket: bursts of `capacity` requests, `refillRate` a second after. Default: none. */
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
   /**
@@ -270,6 +278,12 @@ export interface Keys {
    * @since 0.3.0
    */
   readonly allowKeyless?: boolean | undefined
+  /**
+   * The names of `Config.guardrails` every chat call runs (`guardrails` of the `gateway` section). Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly guardrails?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -290,6 +304,12 @@ export type HostedTools = "omit" | "refuse"
 export interface NamedRouter {
   readonly deployments: ReadonlyArray<string>
   readonly options: Omit<Router.Options, "deployments">
+  /**
+   * The names of `Config.guardrails` its calls run, besides those of its deployments. Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly guardrails?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -314,6 +334,13 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
     | "vertex"
     | "bedrock"
     | undefined
+  /**
+   * The names of `Config.guardrails` a call that may reach it runs (a name served by several deployments runs the
+   * union of theirs: the chain is chosen before the router picks). Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly guardrails?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -458,6 +485,17 @@ export interface Config {
    * @since 0.3.0
    */
   readonly mcpServers?: Readonly<Record<string, McpServer>> | undefined
+  /**
+   * The guardrails the gateway's keys, teams, deployments, routers and `keys.guardrails` name, by name, each built when
+   * the configuration is (at start and at each reload) on the gateway's `HttpClient`. A chat call runs the union of
+   * those named for the gateway, its model's deployments, its router, its key and its key's team
+   * (docs/guardrails.md). Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly guardrails?:
+    | Readonly<Record<string, Effect.Effect<Guardrail.Guardrail, OptionsError, HttpClient.HttpClient>>>
+    | undefined
 }
 
 /**

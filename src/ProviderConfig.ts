@@ -37,6 +37,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Gateway from "./Gateway.js"
+import type * as Guardrail from "./Guardrail.js"
 import * as internalGateway from "./internal/providerConfig/gateway.js"
 import * as internalLayers from "./internal/providerConfig/layers.js"
 import * as internalLookup from "./internal/providerConfig/lookup.js"
@@ -225,6 +226,16 @@ export interface ProviderConfig {
    * @since 0.3.0
    */
   readonly mcpServers?: Readonly<Record<string, Gateway.McpServer>> | undefined
+  /**
+   * The `guardrails` section: named guardrails, each built with the gateway that serves the file (on its
+   * `HttpClient`), which the `gateway` section, its keys, the models and the routers name (docs/guardrails.md).
+   * Absent: none.
+   *
+   * @since 0.3.0
+   */
+  readonly guardrails?:
+    | Readonly<Record<string, Effect.Effect<Guardrail.Guardrail, OptionsError, HttpClient.HttpClient>>>
+    | undefined
 }
 
 /**

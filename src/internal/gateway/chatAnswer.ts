@@ -32,15 +32,18 @@ import * as Stream from "effect/Stream"
 import type * as Http from "node:http"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
+import type { Guardrail, GuardrailError } from "../../Guardrail.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import { checkReply, checkRequest } from "../guardrail/guarded.js"
 import { type Batch, openFirst } from "../transport/chunkSource.js"
 import type { Encoded, StreamEncoder } from "../wire/dialect.js"
 import type { Target } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
+import * as Guardrails from "./guardrails.js"
 import * as Session from "./intake.js"
 import * as Logs from "./observe/record.js"
 import type { CutReason, Drain } from "./server.js"
-import { json, type Serving, type WithBody } from "./serving.js"
+import { errorResponse, json, type Serving, type WithBody } from "./serving.js"
 
 // The log's and the metrics' name for a stream cut, by why it was cut.
 const cutTags: Record<CutReason, string> = { shutdown: "ServerShutdown", revoked: "KeyRevoked" }
@@ -51,13 +54,30 @@ const cutAnswers: Record<CutReason, Errors.ErrorAnswer> = { shutdown: Errors.shu
 /** How a route answers a failure: what a client is told of an engine failure, in the route's dialect. */
 export type Failures = Errors.Failures
 
+/** What a call may fail with: the engine's failure, or a guardrail's block. */
+export type CallError = LlmError | GuardrailError
+
+/** What a client is told of `error`: a block as the core words it, an engine failure as the route's `failures` do. */
+function answerOf(failures: Failures, error: CallError): Errors.ErrorAnswer {
+  return error._tag === "GuardrailError" ? Errors.guardrailBlocked(error) : failures.answer(error)
+}
+
+/** The answer to `error` before any of the answer went out, noted in the log entry and the metrics. */
+function failedCall(serving: Serving, call: Call, error: CallError) {
+  call.tally.failed(error)
+  if (error._tag !== "GuardrailError") return serving.failed(call.entry, call.failures, error)
+  const told = Errors.guardrailBlocked(error)
+  Logs.failed(call.entry, error._tag, told)
+  return errorResponse(told, call.failures.errors)
+}
+
 /** A stream whose first batch is in: what its answer is made of. */
 export interface Opened {
   /** Encodes the stream's batches in the route's wire. */
   readonly encoder: StreamEncoder
   readonly first: Batch
   /** The rest of the stream, pulled batch by batch. */
-  readonly rest: Pull.Pull<Batch, LlmError>
+  readonly rest: Pull.Pull<Batch, CallError>
   readonly entry: Logs.Entry
   readonly failures: Failures
   readonly tally: Logs.Tally
@@ -122,11 +142,11 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     return writes(encoder.batch(batch))
   }
   // The stream's failure as an error event, which ends it.
-  function failed(error: LlmError): Writes | undefined {
+  function failed(error: CallError): Writes | undefined {
     if (cutting !== undefined) return cutShort()
     ended = true
     tally.end()
-    const answer = failures.answer(error)
+    const answer = answerOf(failures, error)
     Logs.failed(entry, error._tag, answer)
     tally.failed(error)
     return [encoder.error(answer)]
@@ -201,6 +221,8 @@ export interface Call {
   readonly entry: Logs.Entry
   readonly failures: Failures
   readonly tally: Logs.Tally
+  /** The guardrails it runs (`guardrails.ts`' chain, fixed when it starts); none: the call as it is. */
+  readonly guardrails?: ReadonlyArray<Guardrail> | undefined
 }
 
 /** A call answered as a stream. */
@@ -251,15 +273,31 @@ export function answered(serving: Serving, { entry, scope, sessionHeader, tally 
     entry,
     handle: (target, request) => {
       tally.model(chat.model)
-      const call = { request, target, entry, failures: chat.failures, tally }
-      return chat.stream
-        ? streamed(serving, {
-          ...call,
-          model: chat.model,
-          requestScope: scope,
-          newEncoder: () => chat.newEncoder(request)
-        })
-        : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer })
+      const chain = Guardrails.chainOf(serving.engine.guardrails, target.guardrails, entry.caller?.guardrails)
+      if (Result.isFailure(chain)) {
+        const told = Errors.guardrailUnavailable(chain.failure)
+        Logs.failed(entry, told.code ?? undefined, told)
+        return Effect.succeed(errorResponse(told, chat.failures.errors))
+      }
+      const guardrails = chain.success
+      function answer(checked: ChatRequest) {
+        const call = { request: checked, target, entry, failures: chat.failures, tally, guardrails }
+        return chat.stream
+          ? streamed(serving, {
+            ...call,
+            model: chat.model,
+            requestScope: scope,
+            newEncoder: () => chat.newEncoder(request)
+          })
+          : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer })
+      }
+      if (guardrails.length === 0) return answer(request)
+      // The request's texts checked before anything is sent: a block answered, a mask's text the one sent.
+      return Effect.matchEffect(checkRequest(guardrails, request), {
+        onFailure: (error) =>
+          Effect.succeed(failedCall(serving, { request, target, entry, failures: chat.failures, tally }, error)),
+        onSuccess: answer
+      })
     },
     target: chat.target
   })
@@ -292,8 +330,11 @@ export function streamed(serving: Serving, call: StreamedCall) {
       closed
     )
   })
-  const opened = openFirst(
-    call.target.llm.chatStream(addressed(call.request, call.target)),
+  const upstream = call.target.llm.chatStream(addressed(call.request, call.target))
+  const opened = openFirst<{ first: Batch; rest: Pull.Pull<Batch, CallError> }, CallError>(
+    call.guardrails === undefined || call.guardrails.length === 0
+      ? upstream
+      : upstream.pipe(Guardrails.guardedStream(call.guardrails, call.request.model)),
     held,
     () =>
       new StreamTruncatedError({
@@ -306,10 +347,7 @@ export function streamed(serving: Serving, call: StreamedCall) {
   return Effect.andThen(
     heldUntilEnd,
     Effect.matchEffect(opened, {
-      onFailure: (error) => {
-        tally.failed(error)
-        return Effect.succeed(serving.failed(entry, failures, error))
-      },
+      onFailure: (error) => Effect.succeed(failedCall(serving, call, error)),
       onSuccess: ({ first, rest }) => {
         entry.streaming = true
         entry.firstToken = serving.now() - entry.start
@@ -333,25 +371,39 @@ export function streamed(serving: Serving, call: StreamedCall) {
   )
 }
 
-/** The call as one reply, answered by its `render` (its failure by its `failures`). */
+/**
+ * The call as one reply, answered by its `render` (its failure by its `failures`); its reply through the call's
+ * guardrails first (a block is charged the reply's cost, and its text is not kept in the log).
+ */
 export function whole(serving: Serving, call: WholeCall) {
   const { entry, tally } = call
   return Effect.matchEffect(call.target.llm.chat(addressed(call.request, call.target)), {
-    onFailure: (error) => {
-      tally.failed(error)
-      return Effect.succeed(serving.failed(entry, call.failures, error))
-    },
+    onFailure: (error) => Effect.succeed(failedCall(serving, call, error)),
     onSuccess: (response) => {
       tally.replied(response.usage, response.cost)
       Logs.answered(entry, response)
-      const body = call.render(response)
-      const settled = entry.settle(response.cost)
-      return Effect.as(
-        call.beforeAnswer === undefined ? settled : Effect.andThen(settled, call.beforeAnswer(response, body)),
-        json(200, body)
-      )
+      if (call.guardrails === undefined || call.guardrails.length === 0) return answered(response)
+      return Effect.matchEffect(checkReply(call.guardrails, response, call.request.model), {
+        onFailure: (error) => {
+          if (entry.payload !== undefined) entry.payload.reply = ""
+          return Effect.as(entry.settle(response.cost), failedCall(serving, call, error))
+        },
+        onSuccess: (checked) => {
+          if (checked !== response && entry.payload !== undefined) entry.payload.reply = checked.text
+          return answered(checked)
+        }
+      })
     }
   })
+
+  function answered(response: ChatResponse) {
+    const body = call.render(response)
+    const settled = entry.settle(response.cost)
+    return Effect.as(
+      call.beforeAnswer === undefined ? settled : Effect.andThen(settled, call.beforeAnswer(response, body)),
+      json(200, body)
+    )
+  }
 }
 
 // Ends the Node response of `request` at once, `last` its last write: a stream cut at shutdown whose body's writer

@@ -18,8 +18,10 @@
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import type * as Gateway from "../../Gateway.js"
+import type { Guardrail } from "../../Guardrail.js"
 import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Pricing from "../../Pricing.js"
@@ -27,6 +29,7 @@ import * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as RouterStatus from "../router/status.js"
+import * as Guardrails from "./guardrails.js"
 
 /** Where a request's `model` goes: the service to call and the address to give it (none for a named router). */
 export interface Target {
@@ -46,6 +49,11 @@ export interface Target {
   readonly responses?: Target | undefined
   /** The names of the deployments its calls can reach: what a key limited to it is shown the load of. */
   readonly deployments: ReadonlyArray<string>
+  /**
+   * The guardrails its calls run, whoever calls: the gateway's, its router's and those of every deployment its calls
+   * can reach (a call's chain is chosen before the router picks); a caller's are added per call.
+   */
+  readonly guardrails: ReadonlyArray<Guardrail>
 }
 
 /** What `GET /ready` tells: whether some deployment can take a call, and those whose credential gives no token. */
@@ -80,6 +88,8 @@ export interface Engine {
   readonly ready: Effect.Effect<Readiness>
   /** What a Responses request's hosted tools do for a model reaching another API (`Gateway.Keys.hostedTools`). */
   readonly hostedTools: Gateway.HostedTools
+  /** The configuration's guardrails by name, built with it: what a key's and a team's names resolve to. */
+  readonly guardrails: Guardrails.Named
 }
 
 type Deployment = Gateway.Deployment
@@ -179,17 +189,50 @@ export function worstPrice(
 }
 
 /**
- * What a target's reach says of it: its worst price, whether it speaks the Responses API throughout, and its
- * deployments' names.
+ * What a target's reach says of it: its worst price, whether it speaks the Responses API throughout, its deployments'
+ * names, and its guardrails: `common` (the gateway's and its router's) and those of every deployment it reaches
+ * (`guarded`, by name).
  */
 function reachOf(
-  deployments: ReadonlyArray<Deployment>
-): Pick<Target, "price" | "speaksResponses" | "deployments"> {
+  deployments: ReadonlyArray<Deployment>,
+  common: ReadonlyArray<Guardrail>,
+  guarded: ReadonlyMap<string, ReadonlyArray<Guardrail>>
+): Pick<Target, "price" | "speaksResponses" | "deployments" | "guardrails"> {
   return {
     price: worstPrice(deployments),
     deployments: deployments.map((deployment) => deployment.name),
-    speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses")
+    speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses"),
+    guardrails: Guardrails.union(common, ...deployments.map((deployment) => guarded.get(deployment.name) ?? []))
   }
+}
+
+/**
+ * The guardrails each part of `config` names, resolved among its named ones: the gateway's, each deployment's (by
+ * name) and each named router's; every unknown name is a problem naming its field.
+ */
+function guardrailsOf(config: Gateway.Config, deployments: ReadonlyArray<Deployment>) {
+  return Effect.gen(function*() {
+    const named = yield* Guardrails.build(config.guardrails)
+    const problems: Array<OptionsError> = []
+    function resolved(names: ReadonlyArray<string> | undefined, option: string): ReadonlyArray<Guardrail> {
+      const found = Guardrails.resolve(named, names, option)
+      if (Result.isSuccess(found)) return found.success
+      problems.push(found.failure)
+      return []
+    }
+    const gateway = resolved(config.keys?.guardrails, "config.keys.guardrails")
+    const byDeployment = new Map<string, ReadonlyArray<Guardrail>>()
+    for (const deployment of deployments) {
+      byDeployment.set(deployment.name, resolved(deployment.guardrails, `deployments.${deployment.name}.guardrails`))
+    }
+    const byRouter = new Map<string, ReadonlyArray<Guardrail>>()
+    for (const [name, router] of Object.entries(config.routers ?? {})) {
+      byRouter.set(name, resolved(router.guardrails, `config.routers.${name}.guardrails`))
+    }
+    const problem = OptionsErrors.all(problems)
+    if (problem !== undefined) return yield* problem
+    return { named, gateway, byDeployment, byRouter }
+  })
 }
 
 /** The engine of `config`, on the gateway's connected `store` (the config's is the gateway's to connect). */
@@ -203,6 +246,13 @@ export function make(
     if (everything.deployments.length === 0) {
       return yield* OptionsErrors.make("Gateway", "config", "no models", "a configuration with at least one model")
     }
+    const guarding = yield* guardrailsOf(config, everything.deployments)
+    const reachOfGuarded = (deployments: ReadonlyArray<Deployment>, router?: string) =>
+      reachOf(
+        deployments,
+        Guardrails.union(guarding.gateway, router === undefined ? [] : guarding.byRouter.get(router) ?? []),
+        guarding.byDeployment
+      )
     // Built once, shared by every router below.
     const built = new Map<string, Layer.Layer<Llm.Llm>>()
     for (const deployment of everything.deployments) {
@@ -239,7 +289,7 @@ export function make(
     // API, with `options`' settings and no fallbacks.
     function reachThrough(router: string, options: Router.Options<Deployment>, reach: ReadonlyArray<Deployment>) {
       return Effect.gen(function*() {
-        const reached = reachOf(reach)
+        const reached = reachOfGuarded(reach, router === "" ? undefined : router)
         const speaking = reach.filter((deployment) => deployment.api === "responses")
         if (speaking.length === 0 || reached.speaksResponses) return reached
         const key = [router, ...speaking.map((deployment) => deployment.name)].join("\n")
@@ -248,7 +298,11 @@ export function make(
           const { fallbacks: _fallbacks, model: _model, ...settings } = options
           const narrow = yield* routerOf({ ...settings, deployments: speaking })
           statuses.push(narrow.status)
-          responses = { llm: narrow, address: undefined, ...reachOf(speaking) }
+          responses = {
+            llm: narrow,
+            address: undefined,
+            ...reachOfGuarded(speaking, router === "" ? undefined : router)
+          }
           narrowed.set(key, responses)
         }
         return { ...reached, responses }
@@ -286,11 +340,12 @@ export function make(
     )
     return {
       resolve: (model) => targets.get(model),
-      balanced: { llm: all, address: undefined, ...reachOf(reachable(everything, undefined)) },
+      balanced: { llm: all, address: undefined, ...reachOfGuarded(reachable(everything, undefined)) },
       models,
       status: statuses.length === 1 ? all.status : Effect.map(Effect.all(statuses), RouterStatus.combine),
       ready,
-      hostedTools: config.keys?.hostedTools ?? "omit"
+      hostedTools: config.keys?.hostedTools ?? "omit",
+      guardrails: guarding.named
     }
   })
 }

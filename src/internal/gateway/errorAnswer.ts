@@ -11,6 +11,7 @@
  * stream (a restart the dialect cannot hide, the gateway's shutdown, a revoked key) are here too.
  */
 import * as Duration from "effect/Duration"
+import type { GuardrailError } from "../../Guardrail.js"
 import type { LlmError } from "../../LlmError.js"
 import { formatDuration, formatWait } from "../llmError/describe.js"
 import type { ErrorAnswer, ErrorWriter } from "../wire/dialect.js"
@@ -236,6 +237,41 @@ export function failures(now: () => number, errors: ErrorWriter, path: (engine: 
 const restartedMessage =
   "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
   "another deployment as a new answer; the stream ends here instead. Retry the request."
+
+/**
+ * A guardrail blocked the request (nothing was sent) or the reply (a stream ends with this in its error event): the
+ * guardrail's name and reason, never the text it found (docs/guardrails.md).
+ */
+export const guardrailBlocked = (error: GuardrailError): ErrorAnswer => ({
+  ...answer(
+    400,
+    `${error.message} ${
+      error.where === "request"
+        ? "Nothing was sent to the model; change the request."
+        : "The reply was withheld from that point on."
+    }`,
+    "invalid_request_error",
+    null,
+    "guardrail_blocked"
+  ),
+  logged: error.message
+})
+
+/**
+ * A key or team names a guardrail the configuration served no longer has (a reload removed it): the call is refused
+ * rather than run without it.
+ */
+export const guardrailUnavailable = (name: string): ErrorAnswer => ({
+  ...answer(
+    503,
+    "This key's guardrails cannot run: one of them is not in the gateway's configuration. Nothing was sent; an " +
+      "administrator needs to fix the key, its team or the configuration.",
+    "server_error",
+    null,
+    "guardrail_unavailable"
+  ),
+  logged: `the key or its team names the guardrail "${name}", which the configuration does not have`
+})
 
 /** A stream whose provider restarted it after part of the answer went out: it ends with this. */
 export const restarted = answer(500, restartedMessage, "server_error", null, "stream_restarted")

@@ -40,6 +40,8 @@ const KeyEntry = Schema.Struct({
   models: optional(Schema.Array(NonEmpty)),
   /** Qualified MCP tool names or globs of them (`files__read`, `calc__*`); absent: none. */
   tools: optional(Schema.Array(NonEmpty)),
+  /** Names of the `guardrails` section its calls run; absent: none of its own. */
+  guardrails: optional(Schema.Array(NonEmpty)),
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
   /**
@@ -82,7 +84,9 @@ export const GatewayEntry = Schema.Struct({
   /** A Responses request's tools OpenAI runs itself, for a model reaching another API: left out, or refused. */
   hosted_tools: optional(oneOf(["omit", "refuse"])),
   /** Without gateway keys, answer requests without a key beyond loopback or with a shared store too. */
-  allow_keyless: optional(Schema.Boolean)
+  allow_keyless: optional(Schema.Boolean),
+  /** Names of the `guardrails` section every chat call runs. */
+  guardrails: optional(Schema.Array(NonEmpty))
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -184,6 +188,7 @@ export const resolve = (
           key,
           ...(item.models !== undefined ? { models: item.models } : {}),
           ...(item.tools !== undefined ? { tools: item.tools } : {}),
+          ...(item.guardrails !== undefined ? { guardrails: item.guardrails } : {}),
           ...(item.rate_limit_capacity !== undefined && item.rate_limit_refill_rate !== undefined
             ? { rateLimit: { capacity: item.rate_limit_capacity, refillRate: item.rate_limit_refill_rate } }
             : {}),
@@ -208,7 +213,8 @@ export const resolve = (
         ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {}),
         ...bounds(entry),
         ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {}),
-        ...(entry.allow_keyless === true ? { allowKeyless: true } : {})
+        ...(entry.allow_keyless === true ? { allowKeyless: true } : {}),
+        ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {})
       }
     }
   })

@@ -138,5 +138,7 @@ export const ModelEntry = Schema.Struct({
    * `"continue_final_message"` (vLLM) or `"prefix"` (DeepSeek's beta) (`OpenAiChat.Options.prefill`). Default: true
    * for `api: "anthropic"`, the preset's (`vllm`: `"continue_final_message"`), else false.
    */
-  prefill: optional(Prefill)
+  prefill: optional(Prefill),
+  /** Names of the file's `guardrails` section that a call which may reach this model runs. */
+  guardrails: optional(Schema.Array(NonEmpty))
 })

@@ -25,6 +25,7 @@ import {
 import * as Presets from "../../providers/Presets.js"
 import * as Steps from "../steps.js"
 import { GatewayEntry, type ReadSecret, resolve as resolveGateway } from "./gateway.js"
+import { GuardrailsEntry, resolve as resolveGuardrails, unknownNames } from "./guardrails.js"
 import { McpServersEntry, resolve as resolveMcp } from "./mcp.js"
 import * as internalRouter from "./router.js"
 import { maxBytes, protoName, shapeIssues } from "./shape.js"
@@ -262,7 +263,8 @@ const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Arra
       } else {
         secretsOf(
           value,
-          inside || name === "api_keys" || name === "key" || name === "env" || name === "client_secret",
+          inside || name === "api_keys" || name === "key" || name === "api_key" || name === "env" ||
+            name === "client_secret",
           out
         )
       }
@@ -305,10 +307,11 @@ export const fromJson = (
         source,
         issues: issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) }))
       })
-    // Every key but `router`, `store`, `gateway` and `mcp_servers` is a provider.
+    // Every key but `router`, `store`, `gateway`, `mcp_servers` and `guardrails` is a provider.
     const isObject = typeof json === "object" && json !== null && !Array.isArray(json)
     const {
       gateway: gatewayJson,
+      guardrails: guardrailsJson,
       mcp_servers: mcpJson,
       router: routerJson,
       store: storeJson,
@@ -323,7 +326,8 @@ export const fromJson = (
       ...unknownFields(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"]),
       ...(storeJson === undefined ? [] : unknownFields(StoreEntry, storeJson, ["store"])),
       ...(gatewayJson === undefined ? [] : unknownFields(GatewayEntry, gatewayJson, ["gateway"])),
-      ...(mcpJson === undefined ? [] : unknownFields(McpServersEntry, mcpJson, ["mcp_servers"]))
+      ...(mcpJson === undefined ? [] : unknownFields(McpServersEntry, mcpJson, ["mcp_servers"])),
+      ...(guardrailsJson === undefined ? [] : unknownFields(GuardrailsEntry, guardrailsJson, ["guardrails"]))
     ]
     yield* Effect.yieldNow
     const decoded = yield* decode(ProviderFile, cut.json, [])
@@ -339,9 +343,12 @@ export const fromJson = (
     const store = storeJson === undefined ? undefined : yield* decode(StoreEntry, storeJson, ["store"])
     const gatewaySection = gatewayJson === undefined ? undefined : yield* decode(GatewayEntry, gatewayJson, ["gateway"])
     const mcpSection = mcpJson === undefined ? undefined : yield* decode(McpServersEntry, mcpJson, ["mcp_servers"])
+    const guardrailsSection = guardrailsJson === undefined
+      ? undefined
+      : yield* decode(GuardrailsEntry, guardrailsJson, ["guardrails"])
     if (
       decoded._tag === "Failure" || section._tag === "Failure" || store?._tag === "Failure" ||
-      gatewaySection?._tag === "Failure" || mcpSection?._tag === "Failure" ||
+      gatewaySection?._tag === "Failure" || mcpSection?._tag === "Failure" || guardrailsSection?._tag === "Failure" ||
       keyLists.some((list) => Result.isFailure(list.keys))
     ) {
       const unset = yield* Effect.all(
@@ -349,7 +356,15 @@ export const fromJson = (
         { mode: "result" }
       )
       return yield* failure([
-        ...[decoded, section, store, gatewaySection, mcpSection, ...keyLists.map((list) => list.keys)].flatMap((
+        ...[
+          decoded,
+          section,
+          store,
+          gatewaySection,
+          mcpSection,
+          guardrailsSection,
+          ...keyLists.map((list) => list.keys)
+        ].flatMap((
           result
         ) => result?._tag === "Failure" ? result.failure : []),
         ...unread(unset)
@@ -462,6 +477,22 @@ export const fromJson = (
     }
     const mcp = mcpSection === undefined ? undefined : yield* resolveMcp(mcpSection.success, readSecret)
     if (mcp !== undefined) issues.push(...mcp.issues)
+    // The guardrails read, and every name listed of them checked against the section.
+    const guardrailSection = guardrailsSection?.success ?? {}
+    const guardrails = yield* resolveGuardrails(guardrailSection, readSecret)
+    issues.push(...guardrails.issues)
+    for (const [provider, entries] of Object.entries(file)) {
+      entries.forEach((entry, index) =>
+        issues.push(...unknownNames(guardrailSection, entry.guardrails, `${provider}[${index}].guardrails`))
+      )
+    }
+    for (const [name, router] of Object.entries(section.success)) {
+      issues.push(...unknownNames(guardrailSection, router.guardrails, `router.${name}.guardrails`))
+    }
+    issues.push(...unknownNames(guardrailSection, gatewaySection?.success.guardrails, "gateway.guardrails"))
+    for (const [index, key] of (gatewaySection?.success.keys ?? []).entries()) {
+      issues.push(...unknownNames(guardrailSection, key.guardrails, `gateway.keys[${index}].guardrails`))
+    }
     const sql = store?.success.sql === undefined
       ? undefined
       : yield* Effect.result(readSecret(store.success.sql, "store.sql"))
@@ -475,7 +506,8 @@ export const fromJson = (
       ...(store !== undefined && redis?._tag === "Success" ? { store: toOptions(store.success, redis.success) } : {}),
       ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {}),
       ...(gateway !== undefined ? { gateway: gateway.keys } : {}),
-      ...(mcp !== undefined ? { mcpServers: mcp.servers } : {})
+      ...(mcp !== undefined ? { mcpServers: mcp.servers } : {}),
+      ...(guardrailsSection !== undefined ? { guardrails: guardrails.guardrails } : {})
     }
   })
 

@@ -33,6 +33,8 @@ export const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
 /** `ProviderConfig.RouterEntry`. */
 export const RouterEntry = Schema.Struct({
   deployments: Schema.Array(NonEmpty).check(Schema.isMinLength(1, { message: "expected at least one deployment" })),
+  /** Names of the file's `guardrails` section its calls run, besides its deployments'. */
+  guardrails: optional(Schema.Array(NonEmpty)),
   strategy: optional(oneOf(["weighted", "least-busy", "lowest-latency", "lowest-cost", "priority"])),
   fallbacks: optional(Schema.Record(Schema.String, Schema.Array(Schema.Struct({ to: NonEmpty, on: ErrorTags })))),
   retry_on: optional(Schema.Array(ErrorTag)),
@@ -128,7 +130,11 @@ export const resolve = (
       }
     }
     if (entry.model !== undefined) checkAddress(`${at}.model`, entry.model)
-    routers[name] = { deployments: listed.map(fullName), options: toOptions(entry) }
+    routers[name] = {
+      deployments: listed.map(fullName),
+      options: toOptions(entry),
+      ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {})
+    }
   }
   return { routers, issues }
 }

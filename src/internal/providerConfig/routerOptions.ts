@@ -38,6 +38,7 @@ function routerDeployments(
         // A chat-completions style (`"prefix"`) says the model takes a prefill, and how its client sends one.
         ...(entry.prefill !== undefined ? { prefill: entry.prefill !== false } : {}),
         ...(entry.groups !== undefined ? { groups: entry.groups } : {}),
+        ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {}),
         ...(price !== undefined ? { price } : {})
       }
     }))
@@ -117,6 +118,7 @@ export function gatewayConfig(config: ProviderConfig): Gateway.Config {
     keys: config.gateway,
     database: config.database,
     providerKeys: providerKeys(config),
-    mcpServers: config.mcpServers
+    mcpServers: config.mcpServers,
+    guardrails: config.guardrails
   }
 }

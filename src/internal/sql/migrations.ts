@@ -194,6 +194,12 @@ export const migrations = {
       started_at BIGINT NOT NULL
     )`,
     "CREATE INDEX mcp_sessions_by_start ON mcp_sessions (started_at)"
+  ),
+  // The guardrails a key's and a team's calls run (docs/guardrails.md): a JSON list of names of provider.json's
+  // `guardrails`; NULL, none. A column of its own: `metadata` is the caller's, and `tools` a list read as one.
+  "11_guardrails": statements(
+    "ALTER TABLE keys ADD COLUMN guardrails TEXT",
+    "ALTER TABLE teams ADD COLUMN guardrails TEXT"
   )
 }
 

@@ -64,12 +64,12 @@ export function startingWith(
  * it on every path, a failure here included. `opened` gets the first batch
  * and the pull of the rest.
  */
-export function openFirst<A>(
-  stream: Stream.Stream<ChatChunk, LlmError>,
+export function openFirst<A, E = LlmError>(
+  stream: Stream.Stream<ChatChunk, E>,
   scope: Scope.Scope,
-  ended: () => LlmError,
-  opened: (first: Batch, rest: Pull.Pull<Batch, LlmError>) => A
-): Effect.Effect<A, LlmError> {
+  ended: () => E,
+  opened: (first: Batch, rest: Pull.Pull<Batch, E>) => A
+): Effect.Effect<A, E> {
   return Effect.flatMap(Channel.toPullScoped(Stream.toChannel(stream), scope), (pull) =>
     Effect.mapBoth(pull, {
       onFailure: (error) => Cause.isDone(error) ? ended() : error,

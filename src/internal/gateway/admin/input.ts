@@ -31,6 +31,8 @@ export interface KeyInput {
   readonly models?: ReadonlyArray<string> | null
   /** The MCP tools it may use: qualified names and globs (`null`: none). */
   readonly tools?: ReadonlyArray<string> | null
+  /** The names of the guardrails its calls run (`null`: none). */
+  readonly guardrails?: ReadonlyArray<string> | null
   readonly budget?: BudgetLimit | null
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | null
   /** Epoch ms. */
@@ -42,6 +44,8 @@ export interface TeamInput {
   readonly name?: string
   /** The MCP tools its keys may use, as far as their own lists allow (`null`: none). */
   readonly tools?: ReadonlyArray<string> | null
+  /** The names of the guardrails its keys' calls run (`null`: none). */
+  readonly guardrails?: ReadonlyArray<string> | null
   readonly budget?: BudgetLimit | null
   readonly metadata?: Readonly<Record<string, unknown>> | null
 }
@@ -53,13 +57,14 @@ const keyFields = [
   "team",
   "models",
   "tools",
+  "guardrails",
   "budget",
   "rate_limit_capacity",
   "rate_limit_refill_rate",
   "expires_at",
   "metadata"
 ]
-const teamFields = ["name", "tools", "budget", "metadata"]
+const teamFields = ["name", "tools", "guardrails", "budget", "metadata"]
 
 const isRecord = (value: unknown): value is Body => typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -166,6 +171,21 @@ const toolsOf = (value: unknown): ReadonlyArray<string> | null | Invalid =>
         "`calc__*`; each at most 200 characters), or null for none."
     })
 
+/** The most guardrails one key or team may name. */
+const maxGuardrails = 100
+
+/** A list of guardrail names, or `null` for none; whether the configuration has them is the caller's to check. */
+const guardrailsOf = (value: unknown): ReadonlyArray<string> | null | Invalid =>
+  value === null ||
+    (Array.isArray(value) && value.length <= maxGuardrails &&
+      value.every((name) => typeof name === "string" && name !== "" && name.length <= 200 && !control.test(name)))
+    ? value
+    : new Invalid({
+      field: "guardrails",
+      message: `\`guardrails\` must be a list of at most ${maxGuardrails} names of the configuration's guardrails ` +
+        "(each at most 200 characters), or null for none."
+    })
+
 const invalid = (value: unknown): value is Invalid => value instanceof Invalid
 
 /** A key's fields from `body`; on `create`, `name` is required and `expires_at` must be in the future of `now`. */
@@ -210,6 +230,11 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
     const tools = toolsOf(body["tools"])
     if (invalid(tools)) return tools
     input.tools = tools
+  }
+  if ("guardrails" in body) {
+    const guardrails = guardrailsOf(body["guardrails"])
+    if (invalid(guardrails)) return guardrails
+    input.guardrails = guardrails
   }
   if ("budget" in body) {
     const budget = budgetOf(body["budget"])
@@ -270,6 +295,11 @@ export const teamInput = (body: Body, mode: "create" | "update"): TeamInput | In
     const tools = toolsOf(body["tools"])
     if (invalid(tools)) return tools
     input.tools = tools
+  }
+  if ("guardrails" in body) {
+    const guardrails = guardrailsOf(body["guardrails"])
+    if (invalid(guardrails)) return guardrails
+    input.guardrails = guardrails
   }
   if ("budget" in body) {
     const budget = budgetOf(body["budget"])

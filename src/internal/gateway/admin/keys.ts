@@ -97,6 +97,7 @@ const keyView = (key: KeyRecord) => ({
   team: key.teamId ?? null,
   models: key.models ?? null,
   tools: key.tools ?? null,
+  guardrails: key.guardrails ?? null,
   budget: budgetView(key.budget),
   rate_limit_capacity: key.rateLimit?.capacity ?? null,
   rate_limit_refill_rate: key.rateLimit?.refillRate ?? null,
@@ -123,6 +124,7 @@ const teamView = (team: TeamRecord) => ({
   object: "gateway.team",
   name: team.name,
   tools: team.tools ?? null,
+  guardrails: team.guardrails ?? null,
   budget: budgetView(team.budget),
   metadata: team.metadata ?? null,
   created_at: seconds(team.createdAt)
@@ -210,6 +212,19 @@ export const routes = (serving: Serving, managed: Managed) => {
     return team === undefined ? Effect.fail(notFound("team", id)) : Effect.succeed(team)
   }
 
+  // Guardrail names the configuration has (checked again per call: a reload may remove one, and its calls are refused).
+  const knownGuardrails = (names: ReadonlyArray<string> | null | undefined) => {
+    const unknown = (names ?? []).findIndex((name) => !engine.guardrails.has(name))
+    if (unknown < 0) return Effect.void
+    const known = [...engine.guardrails.keys()]
+    return Effect.fail(Errors.invalidRequest(
+      `\`${names![unknown]}\` is not a guardrail of this gateway's configuration (known: ${
+        known.length === 0 ? "none" : known.join(", ")
+      }).`,
+      `guardrails[${unknown}]`
+    ))
+  }
+
   // A key's models and team as they would be: every model known, and priced when a budget binds the key.
   const vet = (
     models: ReadonlyArray<string> | undefined,
@@ -261,6 +276,7 @@ export const routes = (serving: Serving, managed: Managed) => {
       const name = input.name!
       if (configNames().has(name)) return yield* Effect.fail(nameTaken("key", name))
       yield* vet(input.models ?? undefined, input.budget ?? undefined, input.team ?? undefined)
+      yield* knownGuardrails(input.guardrails)
       const key = fresh("elr-", 24)
       const record: KeyRecord = {
         id: fresh("key_", 12),
@@ -270,6 +286,7 @@ export const routes = (serving: Serving, managed: Managed) => {
         teamId: input.team ?? undefined,
         models: input.models ?? undefined,
         tools: input.tools ?? undefined,
+        guardrails: input.guardrails ?? undefined,
         budget: input.budget ?? undefined,
         rateLimit: input.rateLimit ?? undefined,
         expiresAt: input.expiresAt ?? undefined,
@@ -334,11 +351,13 @@ export const routes = (serving: Serving, managed: Managed) => {
       const budget = input.budget === undefined ? key.budget : input.budget ?? undefined
       const teamId = input.team === undefined ? key.teamId : input.team ?? undefined
       yield* vet(models, budget, teamId)
+      yield* knownGuardrails(input.guardrails)
       const change = {
         ...(input.name === undefined ? {} : { name: input.name }),
         ...(input.team === undefined ? {} : { teamId: input.team ?? undefined }),
         ...(input.models === undefined ? {} : { models: input.models ?? undefined }),
         ...(input.tools === undefined ? {} : { tools: input.tools ?? undefined }),
+        ...(input.guardrails === undefined ? {} : { guardrails: input.guardrails ?? undefined }),
         ...(input.budget === undefined ? {} : { budget: input.budget ?? undefined }),
         ...(input.rateLimit === undefined ? {} : { rateLimit: input.rateLimit ?? undefined }),
         ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt ?? undefined }),
@@ -388,10 +407,12 @@ export const routes = (serving: Serving, managed: Managed) => {
       yield* shared
       const now = serving.now()
       const input = yield* checked(teamInput(yield* bodyOf(text), "create"))
+      yield* knownGuardrails(input.guardrails)
       const record: TeamRecord = {
         id: fresh("team_", 12),
         name: input.name!,
         tools: input.tools ?? undefined,
+        guardrails: input.guardrails ?? undefined,
         budget: input.budget ?? undefined,
         metadata: input.metadata ?? undefined,
         createdAt: now,
@@ -422,12 +443,14 @@ export const routes = (serving: Serving, managed: Managed) => {
     Effect.gen(function*() {
       const team = yield* teamOf(id)
       const input = yield* checked(teamInput(yield* bodyOf(text), "update"))
+      yield* knownGuardrails(input.guardrails)
       if (input.budget !== undefined && input.budget !== null) {
         for (const key of membersOf(id)) yield* vet(key.models, input.budget, undefined)
       }
       const change = {
         ...(input.name === undefined ? {} : { name: input.name }),
         ...(input.tools === undefined ? {} : { tools: input.tools ?? undefined }),
+        ...(input.guardrails === undefined ? {} : { guardrails: input.guardrails ?? undefined }),
         ...(input.budget === undefined ? {} : { budget: input.budget ?? undefined }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata ?? undefined })
       }

@@ -90,6 +90,8 @@ export interface Caller {
   readonly models: ReadonlySet<string> | undefined
   /** The MCP tools it may list and call (its own `tools` and its team's both; none by default: `mcp/allow.ts`). */
   readonly tools: Allow.Rule
+  /** The names of the guardrails its calls run besides their target's: its own and its team's (`guardrails.ts`). */
+  readonly guardrails: ReadonlyArray<string> | undefined
   readonly limiter: RateLimiter.Service | undefined
   readonly budget: Budget.Service | undefined
   /** With a spend limit: the `maxTokens` a request without one is sent (and reserved) with. */
@@ -347,6 +349,8 @@ export const make = (
   engine: {
     readonly resolve: (model: string) => Pick<Target, "price"> | undefined
     readonly models: Engine["models"]
+    /** The configuration's guardrails, by name: the names a key may give. Default: none. */
+    readonly guardrails?: Engine["guardrails"] | undefined
   },
   limits: KeyLimits.KeyLimits,
   kept: ReadonlyMap<string, KeyLimits.KeptBudget>,
@@ -403,6 +407,16 @@ export const make = (
           `a name no key made at run time has: the key ${made} (made through the admin API) is named so; rename one ` +
             "of them"
         ),
+        ...(key.guardrails ?? []).map((name, g) =>
+          engine.guardrails?.has(name) === true ? undefined : OptionsErrors.make(
+            "Gateway",
+            `${field}.guardrails[${g}]`,
+            name,
+            `the name of a guardrail of the configuration (known: ${
+              [...engine.guardrails?.keys() ?? []].join(", ") || "none"
+            })`
+          )
+        ),
         ...(key.models ?? []).map((model, m) =>
           known(model) ? undefined : OptionsErrors.make(
             "Gateway",
@@ -444,6 +458,7 @@ export const make = (
         team: undefined,
         models: key.models === undefined ? undefined : new Set(key.models),
         tools: Allow.rule(key.tools),
+        guardrails: key.guardrails,
         limiter,
         budget,
         defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens

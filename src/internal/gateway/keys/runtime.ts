@@ -156,6 +156,10 @@ export const make = (
         models: key.models === undefined ? undefined : new Set(key.models),
         // A key in a team may use what both lists allow.
         tools: team === undefined ? Allow.rule(key.tools) : Allow.both(Allow.rule(key.tools), Allow.rule(team.tools)),
+        // Its calls run its own guardrails and its team's.
+        guardrails: team?.guardrails === undefined
+          ? key.guardrails
+          : [...new Set([...(key.guardrails ?? []), ...team.guardrails])],
         limiter: yield* limiterOf(key),
         budget: ledger.budget(limits),
         defaultMaxTokens: budgeted ? defaultMaxTokens : undefined,

@@ -32,6 +32,8 @@ export interface TeamRecord {
   readonly budget: BudgetLimit | undefined
   /** The MCP tools its keys may use, besides their own lists' allowing them (`mcp/allow.ts`); none when undefined. */
   readonly tools: ReadonlyArray<string> | undefined
+  /** The names of the guardrails its keys' calls run, besides their own (docs/guardrails.md); none when undefined. */
+  readonly guardrails: ReadonlyArray<string> | undefined
   readonly metadata: Readonly<Record<string, unknown>> | undefined
   readonly createdAt: number
   readonly updatedAt: number
@@ -59,6 +61,8 @@ export interface KeyRecord {
   readonly models: ReadonlyArray<string> | undefined
   /** The MCP tools it may use: qualified names and globs (`mcp/allow.ts`); none when undefined. */
   readonly tools: ReadonlyArray<string> | undefined
+  /** The names of the guardrails its calls run (docs/guardrails.md); none when undefined. */
+  readonly guardrails: ReadonlyArray<string> | undefined
   readonly budget: BudgetLimit | undefined
   readonly rateLimit: { readonly capacity: number; readonly refillRate: number } | undefined
   /** Epoch ms. */
@@ -132,6 +136,7 @@ const keyOf = (row: Row): KeyRecord => {
     teamId: text(row["team_id"]),
     models: json(row["models"]),
     tools: json(row["tools"]),
+    guardrails: json(row["guardrails"]),
     budget: budgetOf(row),
     rateLimit: capacity === undefined || refillRate === undefined ? undefined : { capacity, refillRate },
     expiresAt: num(row["expires_at"]),
@@ -147,6 +152,7 @@ const teamOf = (row: Row): TeamRecord => ({
   name: String(row["name"]),
   budget: budgetOf(row),
   tools: json(row["tools"]),
+  guardrails: json(row["guardrails"]),
   metadata: json(row["metadata"]),
   createdAt: Number(row["created_at"]),
   updatedAt: Number(row["updated_at"])
@@ -170,6 +176,7 @@ const keyColumns = (change: KeyChange): Record<string, unknown> => {
   if ("teamId" in change) columns["team_id"] = orNull(change.teamId)
   if ("models" in change) columns["models"] = jsonOrNull(change.models)
   if ("tools" in change) columns["tools"] = jsonOrNull(change.tools)
+  if ("guardrails" in change) columns["guardrails"] = jsonOrNull(change.guardrails)
   if ("budget" in change) {
     columns["budget_limit"] = orNull(change.budget?.limit)
     columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
@@ -192,6 +199,7 @@ const teamColumns = (change: TeamChange): Record<string, unknown> => {
     columns["budget_period"] = orNull(change.budget?.period === undefined ? undefined : String(change.budget.period))
   }
   if ("tools" in change) columns["tools"] = jsonOrNull(change.tools)
+  if ("guardrails" in change) columns["guardrails"] = jsonOrNull(change.guardrails)
   if ("metadata" in change) columns["metadata"] = jsonOrNull(change.metadata)
   return columns
 }

@@ -33,6 +33,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../../ChatResponse.js"
+import type { GuardrailError } from "../../../Guardrail.js"
 import type { LlmError } from "../../../LlmError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import type * as Router from "../../../Router.js"
@@ -721,7 +722,7 @@ export class Tally {
   }
 
   /** The call failed with `error` (before the answer, or in a stream). */
-  failed(error: LlmError): void {
+  failed(error: LlmError | GuardrailError): void {
     this.registry.error(error._tag)
   }
 

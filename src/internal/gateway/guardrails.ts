@@ -1,0 +1,126 @@
+/**
+ * The gateway's guardrails (docs/guardrails.md): the named ones of a configuration built once, when it is (at start
+ * and at each reload), and the chain a call runs, the union of those named for the gateway, its target (its model's
+ * deployments and its router) and its caller (its key and its key's team). What they do to a call is the library's
+ * one engine (`internal/guardrail/guarded.ts`): the request checked before it is sent, a whole reply after, a stream
+ * through the chain's strictest mode. A call holds the chain it started with, so a reload never changes a stream in
+ * flight.
+ */
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { Guardrail, GuardrailError } from "../../Guardrail.js"
+import { OptionsError } from "../../OptionsError.js"
+import { guardStream } from "../guardrail/guarded.js"
+import * as OptionsErrors from "../optionsError.js"
+
+/** The guardrails of one configuration, by name. */
+export type Named = ReadonlyMap<string, Guardrail>
+
+/** `error`'s options renamed under `prefix` (`config.guardrails.pii.`), as the gateway's checks name theirs. */
+function under(prefix: string, error: OptionsError): OptionsError {
+  return new OptionsError({
+    ...OptionsErrors.all([error])!,
+    module: "Gateway",
+    option: `${prefix}${error.option}`,
+    ...(error.others === undefined
+      ? {}
+      : { others: error.others.map((other) => ({ ...other, module: "Gateway", option: `${prefix}${other.option}` })) })
+  })
+}
+
+/** The named guardrails built; a problem of one named under `config.guardrails.<name>`. */
+export function build(
+  definitions: Readonly<Record<string, Effect.Effect<Guardrail, OptionsError, HttpClient.HttpClient>>> | undefined
+): Effect.Effect<Named, OptionsError, HttpClient.HttpClient> {
+  return Effect.map(
+    Effect.forEach(
+      Object.entries(definitions ?? {}),
+      ([name, definition]) =>
+        Effect.map(
+          Effect.mapError(definition, (error) => under(`config.guardrails.${name}.`, error)),
+          (guardrail) => [name, guardrail] as const
+        )
+    ),
+    (built) => new Map(built)
+  )
+}
+
+/** The guardrails `names` name (at `option`), or the problem naming the first `named` does not have. */
+export function resolve(
+  named: Named,
+  names: ReadonlyArray<string> | undefined,
+  option: string
+): Result.Result<ReadonlyArray<Guardrail>, OptionsError> {
+  const out: Array<Guardrail> = []
+  for (const [index, name] of (names ?? []).entries()) {
+    const guardrail = named.get(name)
+    if (guardrail === undefined) {
+      const known = [...named.keys()]
+      return Result.fail(OptionsErrors.make(
+        "Gateway",
+        `${option}[${index}]`,
+        name,
+        `the name of a guardrail of the configuration (known: ${known.length === 0 ? "none" : known.join(", ")})`
+      ))
+    }
+    out.push(guardrail)
+  }
+  return Result.succeed(out)
+}
+
+/** The guardrails of `chains`, each once, in their first order. */
+export function union(...chains: ReadonlyArray<ReadonlyArray<Guardrail>>): ReadonlyArray<Guardrail> {
+  const nonEmpty = chains.filter((chain) => chain.length > 0)
+  if (nonEmpty.length <= 1) return nonEmpty[0] ?? []
+  return [...new Set(nonEmpty.flat())]
+}
+
+/**
+ * The chain of a call to a target whose chain is `target`, by a caller naming `names` (its key's and its team's):
+ * the union, or (failed) the first name the configuration served does not have (a key made at run time names guardrails a
+ * reload may have removed; such a call is refused, not run unguarded).
+ */
+export function chainOf(
+  named: Named,
+  target: ReadonlyArray<Guardrail>,
+  names: ReadonlyArray<string> | undefined
+): Result.Result<ReadonlyArray<Guardrail>, string> {
+  if (names === undefined || names.length === 0) return Result.succeed(target)
+  const own: Array<Guardrail> = []
+  for (const name of names) {
+    const guardrail = named.get(name)
+    if (guardrail === undefined) return Result.fail(name)
+    own.push(guardrail)
+  }
+  return Result.succeed(union(target, own))
+}
+
+/** Leading `Start` chunks held and given out with the chunks after them, so a first batch carries the answer's start. */
+function startsHeld<E, R>(chunks: Stream.Stream<ChatChunk, E, R>): Stream.Stream<ChatChunk, E, R> {
+  return chunks.pipe(
+    Stream.mapAccumArray(
+      (): { readonly held: ReadonlyArray<ChatChunk>; readonly started: boolean } => ({ held: [], started: false }),
+      (state, batch) => {
+        if (state.started) return [state, batch]
+        const all = [...state.held, ...batch]
+        return all.every((chunk) => chunk._tag === "Start")
+          ? [{ held: all, started: false }, []]
+          : [{ held: [], started: true }, all]
+      },
+      { onHalt: (state) => state.held }
+    )
+  )
+}
+
+/**
+ * A stream through `chain`'s reply guardrails (`guardStream`), its first batch the first the chain releases: the
+ * router's `Start` waits with it, so the stream's first-token time counts what the chain held.
+ */
+export function guardedStream(chain: ReadonlyArray<Guardrail>, model: string | undefined) {
+  const guard = guardStream(chain, model)
+  return <E, R>(chunks: Stream.Stream<ChatChunk, E, R>): Stream.Stream<ChatChunk, E | GuardrailError, R> =>
+    startsHeld(guard(chunks))
+}

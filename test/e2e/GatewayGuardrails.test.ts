@@ -1,0 +1,338 @@
+/**
+ * Guardrails in the gateway (docs/guardrails.md), over loopback against the simulator's `x-simulator-reply`, read by
+ * the official clients: a block in each dialect's own error (a stream's error event, raised by `openai` Chat and
+ * Responses, `@anthropic-ai/sdk` and `@google/genai` as their errors), the text a block stops never reaching the client
+ * outside audit mode; masks in the request (a recording upstream sees the masked text) and the reply; a webhook's
+ * failure policy; guardrails named by provider.json's keys and by the admin API's keys and teams; a reload that swaps
+ * them while a stream started under the old chain ends under it; and provider.json's refusals naming the field.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import { join } from "node:path"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { adminKey, call, configKey, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
+import { gatewayClients } from "../utils/gatewayClients.js"
+import { recordingProxy } from "../utils/recordingProxy.js"
+
+const secret = "AKIAIOSFODNN7EXAMPLE"
+const leaky = `Here is the access key ${secret} for the bucket, and some more words after it.`
+const personal = "Write to ada@example.com today, please."
+const clean = "All is well here, nothing to hide."
+const guardedKey = "gw-guardrails-guarded-key-5e1f"
+const plainKey = "gw-guardrails-plain-key-0c9d"
+const opsKey = "gw-guardrails-admin-key-77a2"
+
+const secrets = (mode: string) => ({ checks: ["secrets"], on: ["request", "reply"], action: "block", mode })
+
+// A provider.json over `upstream` (the simulator, or a proxy in front of it): a deployment per reply, a router per
+// guardrail mode, keys with and without guardrails of their own.
+const configJson = (upstream: string, overrides: Record<string, unknown> = {}) => ({
+  leaky: [deployment(upstream, leaky)],
+  personal: [deployment(upstream, personal)],
+  clean: [deployment(upstream, clean)],
+  guardrails: {
+    "secrets-window": secrets("window"),
+    "secrets-buffer": secrets("buffer"),
+    "secrets-audit": secrets("audit"),
+    pii: { checks: ["email"], on: ["request", "reply"], action: "mask", mode: "buffer" },
+    "hook-open": { webhook: "http://127.0.0.1:9/check", timeout: "300 millis", on_error: "open", mode: "audit" },
+    "hook-closed": { webhook: "http://127.0.0.1:9/check", timeout: "300 millis", on_error: "closed", mode: "audit" }
+  },
+  router: {
+    window: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["secrets-window"] },
+    buffer: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["secrets-buffer"] },
+    audit: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["secrets-audit"] },
+    masked: { deployments: ["personal/gpt-4o-mini"], guardrails: ["pii"] },
+    open: { deployments: ["clean/gpt-4o-mini"], guardrails: ["hook-open"] },
+    closed: { deployments: ["clean/gpt-4o-mini"], guardrails: ["hook-closed"] },
+    bare: { deployments: ["leaky/gpt-4o-mini"] }
+  },
+  gateway: {
+    keys: [{ name: "guarded", key: guardedKey, guardrails: ["secrets-buffer"] }, { name: "plain", key: plainKey }],
+    admin_keys: [{ name: "ops", key: opsKey }]
+  },
+  ...overrides
+})
+
+function deployment(upstream: string, reply: string) {
+  return {
+    model_name: "gpt-4o-mini",
+    base_url: `${upstream}/v1`,
+    api_keys: [providerKey],
+    max_retries: 0,
+    headers: { "x-simulator-reply": encodeURIComponent(reply) }
+  }
+}
+
+const serveOn = (upstream: string, overrides: Record<string, unknown> = {}) =>
+  Effect.gen(function*() {
+    const config = yield* ProviderConfig.fromJson(configJson(upstream, overrides))
+    const http = yield* Layer.build(UndiciHttpClient.layer())
+    return yield* Effect.provideContext(Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }), http)
+  })
+
+const ask = (content: string) => [{ role: "user" as const, content }]
+
+/** What a client's stream gave before it ended, and the error that ended it, if one did. */
+const collected = (read: (onText: (text: string) => void) => Promise<void>) =>
+  Effect.promise(async () => {
+    let text = ""
+    try {
+      await read((delta) => {
+        text += delta
+      })
+      return { text, error: undefined }
+    } catch (error) {
+      return { text, error: error as { readonly status?: number; readonly message: string } }
+    }
+  })
+
+const chatStream = (gateway: Gateway.Service, model: string, key = plainKey, content = "Hello") =>
+  collected(async (onText) => {
+    const { openai } = gatewayClients(gateway.url, key)
+    const stream = await openai.chat.completions.create({ model, messages: ask(content), stream: true })
+    for await (const chunk of stream) onText(chunk.choices[0]?.delta.content ?? "")
+  })
+
+describe("Gateway guardrails", () => {
+  it.live("a block ends each dialect's stream with its own error event, read by its official client as an error", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* serveOn(simulator.url)
+      const { anthropic, google, openai } = gatewayClients(gateway.url, plainKey)
+
+      for (const model of ["window", "buffer"]) {
+        const chat = yield* chatStream(gateway, model)
+        expect(chat.error?.message).toContain(`Guardrail "secrets-${model}" blocked the reply: found`)
+        expect(chat.text).not.toContain("AKIA")
+      }
+
+      // Responses: the stream's `response.failed` event, its `response.error` the guardrail's (the API's own way).
+      const responses = yield* Effect.promise(async () => {
+        let text = ""
+        let failed: { readonly code: string; readonly message: string } | null | undefined
+        const stream = await openai.responses.create({ model: "window", input: "Hello", stream: true })
+        for await (const event of stream) {
+          if (event.type === "response.output_text.delta") text += event.delta
+          if (event.type === "response.failed") failed = event.response.error
+        }
+        return { text, failed }
+      })
+      expect(responses.failed?.code).toBe("guardrail_blocked")
+      expect(responses.failed?.message).toContain(`Guardrail "secrets-window" blocked the reply`)
+      expect(responses.text).not.toContain("AKIA")
+
+      const messages = yield* collected(async (onText) => {
+        const stream = anthropic.messages.stream({ model: "buffer", max_tokens: 64, messages: ask("Hello") })
+        for await (const event of stream) {
+          if (event.type === "content_block_delta" && event.delta.type === "text_delta") onText(event.delta.text)
+        }
+      })
+      // The SDK's error message is the event's body, the message in it JSON-escaped.
+      expect(messages.error?.message).toContain("\"type\":\"invalid_request_error\"")
+      expect(messages.error?.message).toMatch(/Guardrail \\"secrets-buffer\\" blocked the reply/)
+      expect(messages.text).not.toContain("AKIA")
+
+      const gemini = yield* collected(async (onText) => {
+        for await (const chunk of await google.models.generateContentStream({ model: "window", contents: "Hello" })) {
+          onText(chunk.text ?? "")
+        }
+      })
+      // @google/genai's ApiError: the status name, then the body, the message in it JSON-escaped.
+      expect(gemini.error?.message).toContain("got status: INVALID_ARGUMENT")
+      expect(gemini.error?.message).toMatch(/Guardrail \\"secrets-window\\" blocked the reply/)
+      expect(gemini.text).not.toContain("AKIA")
+
+      // A whole reply blocked: 400, the guardrail named, the text not in the answer.
+      const whole = yield* Effect.promise(() =>
+        openai.chat.completions.create({ model: "buffer", messages: ask("Hello") }).then(
+          () => undefined,
+          (error: { status: number; code: string; message: string }) => error
+        )
+      )
+      expect(whole?.status).toBe(400)
+      expect(whole?.code).toBe("guardrail_blocked")
+      expect(whole?.message).not.toContain("AKIA")
+
+      // Audit mode lets the text through and ends the stream with the error after it.
+      const audited = yield* chatStream(gateway, "audit")
+      expect(audited.text).toBe(leaky)
+      expect(audited.error?.message).toContain(`Guardrail "secrets-audit" blocked the reply`)
+
+      // The same deployment without guardrails answers whole.
+      expect((yield* chatStream(gateway, "bare")).text).toBe(leaky)
+      // Each block counted by its tag (the request log's outcome is the same tag).
+      const metrics = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/metrics`, { headers: { authorization: `Bearer ${opsKey}` } }).then((r) => r.text())
+      )
+      expect(metrics).toMatch(/llm_gateway_errors_total\{tag="GuardrailError"[^}]*\} 7\b/)
+    }).pipe(Effect.scoped))
+
+  it.live("masks: the request's text masked before it goes upstream, the reply's before it reaches the client", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const proxy = yield* recordingProxy(simulator.url, "/v1/chat/completions")
+      const gateway = yield* serveOn(proxy.url)
+      const { openai } = gatewayClients(gateway.url, plainKey)
+
+      const streamed = yield* chatStream(gateway, "masked", plainKey, "I am bob@example.org, hello")
+      expect(streamed.error).toBeUndefined()
+      expect(streamed.text).toBe("Write to [REDACTED:email] today, please.")
+      const whole = yield* Effect.promise(() =>
+        openai.chat.completions.create({ model: "masked", messages: ask("Mail bob@example.org") })
+      )
+      expect(whole.choices[0]?.message.content).toBe("Write to [REDACTED:email] today, please.")
+      expect(proxy.bodies.length).toBe(2)
+      for (const body of proxy.bodies) {
+        expect(body).toContain("[REDACTED:email]")
+        expect(body).not.toContain("bob@example.org")
+      }
+
+      // A request a guardrail blocks is answered 400 and never sent.
+      const refused = yield* chatStream(gateway, "window", plainKey, `my key is ${secret}`)
+      expect(refused.error?.status).toBe(400)
+      expect(refused.error?.message).toContain(`Guardrail "secrets-window" blocked the request`)
+      expect(refused.error?.message).not.toContain("AKIA")
+      expect(proxy.bodies.length).toBe(2)
+    }).pipe(Effect.scoped))
+
+  it.live("a stream's first-token time counts what its guardrails held back", () =>
+    Effect.gen(function*() {
+      // About half a second to write the reply: a buffer releases nothing before its end.
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], tokensPerSecond: 20 })
+      const gateway = yield* serveOn(simulator.url)
+      expect((yield* chatStream(gateway, "masked")).text).toBe("Write to [REDACTED:email] today, please.")
+      expect((yield* chatStream(gateway, "personal/gpt-4o-mini")).text).toBe(personal)
+      const metrics = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/metrics`, { headers: { authorization: `Bearer ${opsKey}` } }).then((r) => r.text())
+      )
+      const firstToken = (model: string) =>
+        Number(
+          new RegExp(`llm_gateway_time_to_first_token_seconds_sum\\{[^}]*model="${model}"[^}]*\\} ([0-9.e-]+)`)
+            .exec(metrics)?.[1]
+        )
+      expect(firstToken("masked")).toBeGreaterThan(0.3)
+      expect(firstToken("personal/gpt-4o-mini")).toBeLessThan(firstToken("masked") / 2)
+    }).pipe(Effect.scoped))
+
+  it.live("a webhook that cannot be reached: fail-open lets the call through, fail-closed blocks it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* serveOn(simulator.url)
+      const open = yield* chatStream(gateway, "open")
+      expect(open).toEqual({ text: clean, error: undefined })
+      const closed = yield* chatStream(gateway, "closed")
+      expect(closed.error?.status).toBe(400)
+      expect(closed.error?.message).toContain(`Guardrail "hook-closed" blocked the request: the check failed`)
+    }).pipe(Effect.scoped))
+
+  it.live("a key's guardrails join its target's: provider.json's key blocks what another key gets", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* serveOn(simulator.url)
+      expect((yield* chatStream(gateway, "bare", plainKey)).text).toBe(leaky)
+      const guarded = yield* chatStream(gateway, "bare", guardedKey)
+      expect(guarded.error?.message).toContain(`Guardrail "secrets-buffer" blocked the reply`)
+      expect(guarded.text).toBe("")
+    }).pipe(Effect.scoped))
+
+  it.live("the admin API's keys and teams take guardrails, names checked; a team's run for its keys", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const database = { sqlite: join(yield* temporaryDirectory("guardrails-keys-"), "gateway.db") }
+      const { guardrails } = configJson(simulator.url)
+      const gateway = yield* gatewayOn(simulator, database, {
+        sim: [deployment(simulator.url, leaky)],
+        guardrails
+      })
+      const unknown = yield* call(gateway.url, "POST", "/admin/keys", { name: "bad", guardrails: ["nope"] })
+      expect(unknown.status).toBe(400)
+      expect(unknown.body.error?.param).toBe("guardrails[0]")
+      const malformed = yield* call(gateway.url, "POST", "/admin/teams", { name: "bad", guardrails: "pii" })
+      expect(malformed.status).toBe(400)
+      expect(malformed.body.error?.param).toBe("guardrails")
+
+      const team = yield* call(gateway.url, "POST", "/admin/teams", { name: "careful", guardrails: ["secrets-buffer"] })
+      expect(team.status).toBe(201)
+      expect((team.body as { guardrails?: unknown }).guardrails).toEqual(["secrets-buffer"])
+      const member = yield* call(gateway.url, "POST", "/admin/keys", { name: "member", team: team.body.id })
+      const own = yield* call(gateway.url, "POST", "/admin/keys", { name: "own", guardrails: ["secrets-window"] })
+      const loose = yield* call(gateway.url, "POST", "/admin/keys", { name: "loose" })
+      expect((own.body as { guardrails?: unknown }).guardrails).toEqual(["secrets-window"])
+
+      const asKey = (key: string) => chatStream(gateway, "gpt-4o-mini", key)
+      expect((yield* asKey(member.body.key!)).error?.message).toContain(`Guardrail "secrets-buffer" blocked`)
+      expect((yield* asKey(own.body.key!)).error?.message).toContain(`Guardrail "secrets-window" blocked`)
+      expect(yield* asKey(loose.body.key!)).toEqual({ text: leaky, error: undefined })
+      // The provider.json key without guardrails of its own is not affected.
+      expect((yield* asKey(configKey)).text).toBe(leaky)
+
+      const cleared = yield* call(gateway.url, "PATCH", `/admin/keys/${own.body.id}`, { guardrails: null })
+      expect(cleared.status).toBe(200)
+      expect(yield* asKey(own.body.key!)).toEqual({ text: leaky, error: undefined })
+      expect((yield* call(gateway.url, "GET", "/admin/keys", undefined, adminKey)).status).toBe(200)
+    }).pipe(Effect.scoped))
+
+  it.live("a reload swaps the guardrails; a stream begun under the old chain ends under it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], tokensPerSecond: 20 })
+      const before = yield* ProviderConfig.fromJson(configJson(simulator.url))
+      const after = yield* ProviderConfig.fromJson(
+        configJson(simulator.url, {
+          router: { buffer: { deployments: ["leaky/gpt-4o-mini"] } },
+          gateway: { keys: [{ name: "plain", key: plainKey }] }
+        })
+      )
+      const current = yield* Ref.make(before)
+      const http = yield* Layer.build(UndiciHttpClient.layer())
+      const gateway = yield* Effect.provideContext(
+        Gateway.make({
+          config: ProviderConfig.gatewayConfig(before),
+          port: 0,
+          source: Effect.map(Ref.get(current), ProviderConfig.gatewayConfig)
+        }),
+        http
+      )
+      // The stream is held by its buffer (the reply takes about a second); the reload happens meanwhile.
+      const inFlight = yield* Effect.forkChild(chatStream(gateway, "buffer"))
+      yield* Effect.sleep("300 millis")
+      yield* Ref.set(current, after)
+      yield* gateway.reload
+      const old = yield* Fiber.join(inFlight)
+      expect(old.error?.message).toContain(`Guardrail "secrets-buffer" blocked the reply`)
+      expect(old.text).toBe("")
+      expect(yield* chatStream(gateway, "buffer")).toEqual({ text: leaky, error: undefined })
+    }).pipe(Effect.scoped))
+
+  it.effect("provider.json: an unknown guardrail name, a bad mode, a too small overlap, each named by its path", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ProviderConfig.fromJson(configJson("http://127.0.0.1:1", {
+        guardrails: {
+          bad: { checks: ["secrets"], mode: "sometimes" },
+          narrow: { checks: ["secrets"], mode: "window", window: 300, overlap: 10 },
+          neither: { on: ["reply"] }
+        },
+        router: { window: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["missing"] } }
+      })))
+      const paths = error.issues.map((issue) => issue.path)
+      expect(paths).toContain("guardrails.bad.mode")
+      const decoded = yield* Effect.flip(ProviderConfig.fromJson(configJson("http://127.0.0.1:1", {
+        guardrails: {
+          narrow: { checks: ["secrets"], mode: "window", window: 300, overlap: 10 },
+          neither: { on: ["reply"] }
+        },
+        router: { window: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["missing"] } }
+      })))
+      const issues = Object.fromEntries(decoded.issues.map((issue) => [issue.path, issue.message]))
+      expect(issues["guardrails.narrow.overlap"]).toContain("at least the checks' longest match, 256 characters")
+      expect(issues["guardrails.neither"]).toContain("expected one of checks")
+      expect(issues["router.window.guardrails[0]"]).toContain("missing names no guardrail")
+      expect(issues["gateway.keys[0].guardrails[0]"]).toContain("secrets-buffer names no guardrail")
+    }))
+})
