@@ -91,7 +91,7 @@ function recordedHandler<E, R>(
     const request = yield* HttpServerRequest.HttpServerRequest
     const params = yield* HttpRouter.params
     const named = subject?.object(params, undefined)
-    const before = mutating && subject !== undefined && named !== undefined ? yield* subject.state(named) : undefined
+    const before = mutating && subject !== undefined ? yield* subject.state(named) : undefined
     const response = yield* route.handler
     const outcome = outcomeOf(response.status)
     if (!mutating && response.status !== 401 && response.status !== 403) return response
