@@ -47,6 +47,7 @@ import * as AdminMcpServers from "./admin/mcpServers.js"
 import * as AdminPins from "./admin/pins.js"
 import * as AdminSpend from "./admin/spend.js"
 import * as AnthropicRoute from "./anthropic/route.js"
+import { actorOf } from "./audit/actor.js"
 import * as AuditRecord from "./audit/record.js"
 import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
@@ -261,7 +262,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   // Every admin action recorded, once, here (`audit/record.ts`): each mutating admin route's subject named.
   const recorded = yield* AuditRecord.recorded(routes, {
     log: lasting.audit,
-    auth: options.auth,
+    actor: (headers) => actorOf(options.auth, headers),
     now,
     subjects: {
       ...AdminKeys.subjects(options.managedKeys, options.auth),

@@ -17,7 +17,6 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import * as Auth from "../keys/auth.js"
-import { actorOf } from "./actor.js"
 import * as Chain from "./chain.js"
 import type { AuditLog } from "./store.js"
 
@@ -37,10 +36,11 @@ export interface Subject {
 /** The subjects of the mutating admin routes, by action (`"POST /admin/keys"`). */
 export type Subjects = Readonly<Record<string, Subject>>
 
-/** What the recording needs: the log (none without a database), the keys, the time. */
+/** What the recording needs: the log (none without a database), who a request is, the time. */
 export interface Recording {
   readonly log: AuditLog | undefined
-  readonly auth: Auth.Auth
+  /** The actor of a request with these headers (`actor.ts`'s `actorOf`, over the configuration's keys). */
+  readonly actor: (headers: Readonly<Record<string, string | undefined>>) => string
   readonly now: () => number
   readonly subjects: Subjects
 }
@@ -100,7 +100,7 @@ function recordedHandler<E, R>(
     const state = outcome === "ok" && subject !== undefined ? yield* subject.state(object) : undefined
     const entry: Chain.Entry = {
       at: recording.now(),
-      actor: actorOf(recording.auth, request.headers),
+      actor: recording.actor(request.headers),
       action,
       object: object ?? null,
       before: outcome === "ok" ? textOf(before) : null,
