@@ -190,6 +190,19 @@ export const requestJson = <S extends Schema.Codec<unknown, unknown>>(
       })
   )
 
+const ago = /^(\d+(?:\.\d+)?)([hd])$/
+
+/** A time flag as the API takes it (Unix seconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */
+export const timeFlag = (name: string, text: string | undefined, now: number): string | undefined | UsageError => {
+  if (text === undefined) return undefined
+  const relative = ago.exec(text)
+  if (relative !== null) return String((now - Number(relative[1]) * (relative[2] === "h" ? 3.6e6 : 8.64e7)) / 1000)
+  if (/^\d+(\.\d+)?$/.test(text) || Number.isFinite(Date.parse(text))) return text
+  return new UsageError({
+    reason: `--${name} needs an ISO 8601 time, Unix seconds, or a time ago such as 24h or 7d, got "${text}"`
+  })
+}
+
 /** A budget as the admin API shows it. */
 export interface BudgetView {
   readonly limit: number

@@ -16,6 +16,7 @@
 import type * as Effect from "effect/Effect"
 import type { Io } from "./io.js"
 import {
+  auditUsage,
   batchUsage,
   chatUsage,
   keysUsage,
@@ -34,7 +35,13 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate" | "spend" | "teams", Command>> = {
+const commands: Readonly<
+  Record<"audit" | "batch" | "chat" | "keys" | "serve" | "simulate" | "spend" | "teams", Command>
+> = {
+  audit: {
+    run: async (argv, io) => (await import("./audit.js")).run(argv, io),
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
   batch: {
     run: async (argv, io) =>
       (await import("./batch.js")).run(argv, io, {
@@ -72,7 +79,8 @@ const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate"
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "batch" || word === "chat" || word === "keys" || word === "serve" || word === "simulate" ||
+  word === "audit" || word === "batch" || word === "chat" || word === "keys" || word === "serve" ||
+    word === "simulate" ||
     word === "spend" || word === "teams"
     ? commands[word]
     : undefined
@@ -154,7 +162,9 @@ const main = async (argv: ReadonlyArray<string>) => {
     const topic = word === "help" ? rest[0] : undefined
     if (topic !== undefined && commandOf(topic) === undefined) return usageError(`no help for "${topic}"`)
     process.stdout.write(
-      topic === "batch"
+      topic === "audit"
+        ? auditUsage
+        : topic === "batch"
         ? batchUsage
         : topic === "chat"
         ? chatUsage

@@ -37,19 +37,6 @@ interface Args {
   readonly json: boolean
 }
 
-const ago = /^(\d+(?:\.\d+)?)([hd])$/
-
-/** A time flag as the API takes it (Unix seconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */
-const timeFlag = (name: string, text: string | undefined, now: number): string | undefined | UsageError => {
-  if (text === undefined) return undefined
-  const relative = ago.exec(text)
-  if (relative !== null) return String((now - Number(relative[1]) * (relative[2] === "h" ? 3.6e6 : 8.64e7)) / 1000)
-  if (/^\d+(\.\d+)?$/.test(text) || Number.isFinite(Date.parse(text))) return text
-  return new UsageError({
-    reason: `--${name} needs an ISO 8601 time, Unix seconds, or a time ago such as 24h or 7d, got "${text}"`
-  })
-}
-
 const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageError => {
   const parsed = parseFlags(argv, flags)
   if (parsed instanceof UsageError) return parsed
@@ -64,8 +51,8 @@ const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageE
   if (!(groups as ReadonlyArray<string>).includes(groupBy)) {
     return new UsageError({ reason: `--group-by needs one of ${groups.join(", ")}, got "${groupBy}"` })
   }
-  const from = timeFlag("from", values.from, now)
-  const to = timeFlag("to", values.to, now)
+  const from = AdminApi.timeFlag("from", values.from, now)
+  const to = AdminApi.timeFlag("to", values.to, now)
   for (const value of [from, to]) if (value instanceof UsageError) return value
   return {
     url,

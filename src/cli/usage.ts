@@ -311,10 +311,48 @@ first stderr line is "<ErrorTag>: <message>"), 2 bad flags.
 `
 
 /**
+ * @since 0.3.0
+ * @category Constants
+ */
+export const auditUsage = `Usage: ${programName} audit [list] [options]
+       ${programName} audit verify [--config FILE] [--data DIR]
+
+list (the default) prints a running gateway's admin audit log
+(GET /admin/audit), newest first: who did what to which object, when, from
+where and with what outcome. The admin key is read as spend reads it.
+
+  --url URL                the gateway's URL (default http://127.0.0.1:4000)
+  --data DIR               the data directory of serve, whose admin-token
+                           file is read for a gateway on loopback
+  --actor NAME             rows of this actor only (an admin key's name)
+  --action ACTION          rows of this action only ("POST /admin/keys")
+  --from TIME              rows at or after: ISO 8601, Unix seconds, or a time
+                           ago such as 24h or 7d
+  --to TIME                rows before this time
+  --limit N                at most N rows (default 50 in the table)
+  --jsonl                  every row as a JSON line, as the gateway exports it
+
+verify reads the gateway's database itself (provider.json's store.sql, else
+the SQLite file of the data directory, as serve finds it) and walks the
+chain of digests: it prints the first row edited, deleted or moved and exits
+1, or the rows read and the head's digest.
+
+  --config FILE            the provider.json serve runs with
+  --data DIR               serve's data directory (default: serve's)
+  -h, --help               this help
+
+Exit codes: 0 done (verify: the chain is intact), 1 the gateway or the
+database could not be read or refused, or verify found the chain broken, 2
+bad flags.
+`
+
+/**
  * @since 0.1.0
  * @category Constants
  */
 export const usage = `Usage:
+  ${programName} audit [verify] [options]  a running gateway's admin audit log, or
+                                           verify its chain in the database
   ${programName} batch FILE --out RESULTS  run a JSONL file of requests, resumably
   ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
   ${programName} keys ACTION [options]     make, list, revoke or rotate a running gateway's keys
@@ -327,6 +365,7 @@ export const usage = `Usage:
   ${programName} help [COMMAND]            this help, or a command's
   ${programName} --version                 the version
 
+${auditUsage}
 ${batchUsage}
 ${chatUsage}
 ${keysUsage}

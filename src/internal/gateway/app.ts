@@ -41,10 +41,14 @@ import type * as Redacted from "effect/Redacted"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import type * as Sql from "../persistence/sql.js"
+import * as AdminAudit from "./admin/audit.js"
 import * as AdminKeys from "./admin/keys.js"
 import * as AdminMcpServers from "./admin/mcpServers.js"
 import * as AdminPins from "./admin/pins.js"
 import * as AdminSpend from "./admin/spend.js"
+import { actorOf } from "./audit/actor.js"
+import * as AuditRecord from "./audit/record.js"
+import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
@@ -102,6 +106,8 @@ export interface Lasting {
   /** The kept responses' store, built from the layer the gateway is configured with. */
   readonly responses: Context.Context<ResponsesStore.StoredResponses>
   readonly requestLog: RequestLog.RequestLog | undefined
+  /** The admin audit log, in the database (none without one). */
+  readonly audit: AuditLog.AuditLog | undefined
   /** The lines of requests refused before authentication, rate-limited for the gateway's life. */
   readonly refusalLines: Logs.RefusalLines
 }
@@ -141,6 +147,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
     metrics,
     responses,
     refusalLines: yield* Logs.refusalLines,
+    audit: options.database === undefined ? undefined : AuditLog.make(options.database),
     requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
       database: options.database,
       logPayloads: options.logPayloads,
@@ -232,6 +239,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
     HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
     HttpRouter.route("POST", "/admin/reload", reload),
+    ...AdminAudit.routes(serving, lasting.audit),
     HttpRouter.route(
       "GET",
       "/admin/spend",
@@ -251,6 +259,22 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
       plain(Effect.map(engine.ready, readyAnswer))
     )
   ]
+  // Every admin action recorded, once, here (`audit/record.ts`): each mutating admin route's subject named.
+  const recorded = yield* AuditRecord.recorded(routes, {
+    log: lasting.audit,
+    actor: (headers) => actorOf(options.auth, headers),
+    now,
+    subjects: {
+      ...AdminKeys.subjects(options.managedKeys, options.auth),
+      ...AdminPins.subjects(options.mcpPins),
+      "POST /admin/reload": {
+        object: () => undefined,
+        state: () => Effect.succeed({ models: engine.models.map((model) => model.id) }),
+        // The models served after are the answer's: this configuration's engine is the one replaced.
+        after: (_, answer) => answer
+      }
+    }
+  })
   // Each path's other methods; a path served on GET takes HEAD too (the router answers it as GET).
   const wrongMethods = [...methodsByPath(routes)].flatMap(([path, methods]) => {
     const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods
@@ -259,7 +283,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
       HttpRouter.route(method, path, refusal)
     )
   })
-  yield* router.addAll([...routes, ...wrongMethods])
+  yield* router.addAll([...recorded, ...wrongMethods])
   const routed = router.asHttpEffect().pipe(
     Effect.catchIf(
       (error): error is HttpServerError.HttpServerError =>

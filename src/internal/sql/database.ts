@@ -55,15 +55,26 @@ const client = (database: Database) =>
       (PgClient) => PgClient.make({ url: database.postgres, connectTimeout })
     )
 
+/**
+ * The database, opened for the scope as it is, its schema left alone (a reader's: `audit verify` reads what the
+ * gateway wrote, changing nothing).
+ */
+export const open = (database: Database): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
+  client(database).pipe(
+    Effect.mapError((error) =>
+      error._tag === "DatabaseError"
+        ? error
+        : new DatabaseError({ database: describe(database), reason: "it could not be opened", cause: error })
+    ),
+    Effect.provide(Reactivity.layer)
+  )
+
 /** The database, opened for the scope, its schema migrated to this version's. */
 export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
     const where = describe(database)
     const failed = (reason: string) => (cause: unknown) => new DatabaseError({ database: where, reason, cause })
-    const sql = yield* Effect.mapError(
-      client(database),
-      (error) => error._tag === "DatabaseError" ? error : failed("it could not be opened")(error)
-    )
+    const sql = yield* open(database)
     yield* migrate(sql).pipe(
       Effect.mapError(failed("its schema could not be brought up to date"))
     )

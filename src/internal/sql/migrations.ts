@@ -11,6 +11,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import { randomUUID } from "node:crypto"
 import type * as Budget from "../../Budget.js"
 import { periodKey } from "../budget/window.js"
+import { genesis } from "../gateway/audit/chain.js"
 import { isContention, retryContended } from "../persistence/sql.js"
 
 const statements = (...list: ReadonlyArray<string>) =>
@@ -200,6 +201,32 @@ export const migrations = {
   "11_guardrails": statements(
     "ALTER TABLE keys ADD COLUMN guardrails TEXT",
     "ALTER TABLE teams ADD COLUMN guardrails TEXT"
+  ),
+  // The admin audit log (docs/identity.md): rows only ever appended, each chained by digest to the one before
+  // (`gateway/audit/chain.ts`), and the chain's head, whose row every append updates first, so that appends from
+  // several instances queue on its lock and form one chain.
+  "12_admin_audit": statements(
+    `CREATE TABLE admin_audit (
+      seq BIGINT PRIMARY KEY,
+      at BIGINT NOT NULL,
+      actor TEXT NOT NULL,
+      action TEXT NOT NULL,
+      object TEXT,
+      before_value TEXT,
+      after_value TEXT,
+      outcome TEXT NOT NULL,
+      status INTEGER NOT NULL,
+      code TEXT,
+      origin TEXT,
+      digest TEXT NOT NULL
+    )`,
+    "CREATE INDEX admin_audit_by_at ON admin_audit (at)",
+    `CREATE TABLE admin_audit_head (
+      id INTEGER PRIMARY KEY,
+      seq BIGINT NOT NULL,
+      digest TEXT NOT NULL
+    )`,
+    `INSERT INTO admin_audit_head (id, seq, digest) VALUES (1, 0, '${genesis}')`
   )
 }
 

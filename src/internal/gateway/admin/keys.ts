@@ -14,8 +14,10 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { randomBytes } from "node:crypto"
 import type { KeyInfo } from "../../../Gateway.js"
+import { maskKey } from "../../../LlmError.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { periodName } from "../../budget/window.js"
+import type { Params, Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import * as Auth from "../keys/auth.js"
 import type { Ledger } from "../keys/ledger.js"
@@ -494,6 +496,54 @@ export const routes = (serving: Serving, managed: Managed) => {
     deleteTeam
   }
   return operations.map(([method, path, operation]) => HttpRouter.route(method, path, handlers[operation]))
+}
+
+// The id an answer gives its object (a key or team made).
+function idOf(answer: unknown): string | undefined {
+  return typeof answer === "object" && answer !== null && "id" in answer && typeof answer.id === "string"
+    ? answer.id
+    : undefined
+}
+
+// A key's values after an action whose answer shows it once (made, rotated): with it masked (`LlmError.maskKey`).
+function withMaskedKey(state: unknown, answer: unknown) {
+  const key = typeof answer === "object" && answer !== null && "key" in answer ? answer.key : undefined
+  return typeof key === "string" && typeof state === "object" && state !== null
+    ? { ...state, key: maskKey(key) }
+    : state
+}
+
+/**
+ * The audit subjects of the keys' and teams' routes that change something (`audit/record.ts`): a key or a team by its
+ * id, its values as `GET` shows them (a key's digest never; its secret only masked, once, when made or rotated).
+ * Without a database (`managed` undefined) only provider.json's keys are found.
+ */
+export function subjects(managed: Managed | undefined, auth: Auth.Auth): Subjects {
+  function keyState(id: string | undefined) {
+    return Effect.sync(() => {
+      const config = auth.keys.find((key) => !key.admin && Auth.configKeyId(key.name) === id)
+      if (config !== undefined) return configView(config)
+      const key = managed?.store.keys().find((candidate) => candidate.id === id)
+      return key === undefined ? null : keyView(key)
+    })
+  }
+  function teamState(id: string | undefined) {
+    return Effect.sync(() => {
+      const team = managed?.store.teams().find((candidate) => candidate.id === id)
+      return team === undefined ? null : teamView(team)
+    })
+  }
+  const made = (_: Params, answer: unknown) => idOf(answer)
+  const named = (params: Params) => params["id"] === undefined ? undefined : decodePath(params["id"])
+  return {
+    "POST /admin/keys": { object: made, state: keyState, after: withMaskedKey },
+    "PATCH /admin/keys/:id": { object: named, state: keyState },
+    "DELETE /admin/keys/:id": { object: named, state: keyState },
+    "POST /admin/keys/:id/rotate": { object: named, state: keyState, after: withMaskedKey },
+    "POST /admin/teams": { object: made, state: teamState },
+    "PATCH /admin/teams/:id": { object: named, state: teamState },
+    "DELETE /admin/teams/:id": { object: named, state: teamState }
+  }
 }
 
 const noDatabase = Errors.answer(

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { StoreUnavailableError } from "../../../Store.js"
+import type { Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import type * as Pins from "../mcp/pins.js"
 import { decodePath, errorResponse, json, type Serving } from "../serving.js"
@@ -53,6 +54,29 @@ function answered<A>(
       ),
     onSuccess: (value) => Effect.succeed(write(value))
   })
+}
+
+/** The audit subject of the pins' approval (`audit/record.ts`): the tool as `server/tool`, its pin as listed. */
+export function subjects(pins: Pins.Pins): Subjects {
+  function state(object: string | undefined) {
+    const at = object?.indexOf("/") ?? -1
+    const server = object?.slice(0, at)
+    const tool = object?.slice(at + 1)
+    // A store that cannot be read gives no values: the row still names the tool and the outcome.
+    return Effect.orElseSucceed(
+      Effect.map(pins.list, (all) => {
+        const pin = all.find((candidate) => candidate.server === server && candidate.tool === tool)
+        return pin === undefined ? null : render(pin)
+      }),
+      () => null
+    )
+  }
+  return {
+    "POST /admin/mcp/pins/:server/:tool/approve": {
+      object: (params) => `${decodePath(params["server"] ?? "")}/${decodePath(params["tool"] ?? "")}`,
+      state
+    }
+  }
 }
 
 /** The pins' admin routes over `serving`. */

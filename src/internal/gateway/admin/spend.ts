@@ -25,25 +25,33 @@ export const defaultLimit = 50
 /** The largest page: a larger `limit` is served this many. */
 export const maxLimit = 500
 
-// A parameter read: its value, or why it does not read.
-type Read<A> = { readonly value: A } | { readonly problem: string }
+/** A parameter read: its value, or why it does not read. */
+export type Read<A> = { readonly value: A } | { readonly problem: string }
 
-const problem = (name: string, expected: string, got: string): { readonly problem: string } => ({
+/** A parameter that does not read: its name, what it takes and what it got. */
+export const problem = (name: string, expected: string, got: string): { readonly problem: string } => ({
   problem: `${name} (expected ${expected}, got "${got}")`
 })
 
-const timeParameter = (name: string, text: string | null): Read<number | undefined> => {
+/** A time parameter: Unix seconds or an ISO 8601 time, in epoch milliseconds. */
+export const timeParameter = (name: string, text: string | null): Read<number | undefined> => {
   if (text === null) return { value: undefined }
   const millis = timeOf(text)
   return millis === undefined ? problem(name, "Unix seconds or an ISO 8601 time", text) : { value: millis }
 }
 
-const oneOf = <K extends string>(name: string, text: string | null, options: ReadonlyArray<K>): Read<K | undefined> =>
+/** A parameter that is one of `options`. */
+export const oneOf = <K extends string>(
+  name: string,
+  text: string | null,
+  options: ReadonlyArray<K>
+): Read<K | undefined> =>
   text === null || (options as ReadonlyArray<string>).includes(text)
     ? { value: (text ?? undefined) as K | undefined }
     : problem(name, options.join(", "), text)
 
-const integer = (name: string, text: string | null, min: number, max: number): Read<number | undefined> => {
+/** An integer parameter from `min` to `max`. */
+export const integer = (name: string, text: string | null, min: number, max: number): Read<number | undefined> => {
   if (text === null) return { value: undefined }
   const value = Number(text)
   return /^\d+$/.test(text) && value >= min && value <= max
@@ -69,8 +77,8 @@ const afterOf = (text: string | null): Read<{ readonly at: number; readonly id: 
   return problem("cursor", "a next_cursor this gateway gave", text)
 }
 
-// Every parameter a path takes, read; or the 400 naming each one that does not read or is not taken.
-const readAll = <R extends Record<string, Read<unknown>>>(
+/** Every parameter a path takes, read; or the 400 naming each one that does not read or is not taken. */
+export const readAll = <R extends Record<string, Read<unknown>>>(
   params: URLSearchParams,
   reads: (get: (name: string) => string | null) => R
 ):

@@ -58,6 +58,13 @@ export const open = {
   has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
 }
 
+// The paths among the keyless ones whose answers are an admin key's.
+const adminKeyless: ReadonlySet<string> = new Set(["/metrics", "/dashboard/data"])
+
+/** Whether `path` (or a route pattern) is an admin path: the admin API, `model-load`, `/metrics`, dashboard data. */
+export const isAdminPath = (path: string): boolean =>
+  adminKeyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
+
 /** A key's SHA-256 digest. */
 export const digest = (key: string): Buffer => hash("sha256", key, "buffer")
 
@@ -135,6 +142,8 @@ export interface Auth {
   /** Every key's budget by key name, those of keys this configuration no longer has included (`KeyLimits`). */
   readonly budgets: ReadonlyMap<string, KeyLimits.KeptBudget>
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
+  /** The name of the admin key `key` is, if it is one (`audit/actor.ts` records admin actions under it). */
+  readonly adminName: (key: Redacted.Redacted<string>) => string | undefined
   /** The caller a request's headers name, or the 401 answer to give. */
   readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Caller | Errors.ErrorAnswer
   /** Whether `caller` may call `model`; with no caller (no keys), every model. */
@@ -601,6 +610,7 @@ export const make = (
       budgets,
       budgetStatus,
       isAdmin: (key: Redacted.Redacted<string>) => find(admins, Redacted.value(key)) !== undefined,
+      adminName: (key: Redacted.Redacted<string>) => find(admins, Redacted.value(key))?.name,
       authenticate,
       allows,
       bounded,

@@ -1,0 +1,205 @@
+/**
+ * `effect-llm-router audit`: the admin audit log (docs/identity.md, "Audit log").
+ *
+ * - `audit [list]` prints a running gateway's rows (`GET /admin/audit`), newest first, filtered by actor, action and
+ *   time, as a table, or with `--jsonl` every row as a JSON line (the gateway's export). The admin key is read as
+ *   `spend` reads it.
+ * - `audit verify` reads the gateway's database itself (provider.json's `store.sql`, else the data directory's SQLite
+ *   file, as `serve` finds it), not the gateway's answer: a row edited, deleted or moved in the database is found even
+ *   if the gateway that serves it would say otherwise. It walks the whole chain and prints the first broken row, exiting
+ *   1, or the rows read and the head's digest (write it down: a chain rewritten whole from an earlier row on ends on
+ *   another digest).
+ *
+ * @since 0.3.0
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Clock from "effect/Clock"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Path from "node:path"
+import type * as Gateway from "../Gateway.js"
+import * as AuditStore from "../internal/gateway/audit/store.js"
+import * as Database from "../internal/sql/database.js"
+import { describe } from "../internal/sql/location.js"
+import * as ProviderConfig from "../ProviderConfig.js"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import * as AdminApi from "./adminApi.js"
+import * as AdminToken from "./adminToken.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { auditUsage, parseFlags, positiveIntegerFlag, UsageError } from "./usage.js"
+
+const flags = {
+  url: { type: "string" },
+  data: { type: "string" },
+  config: { type: "string" },
+  actor: { type: "string" },
+  action: { type: "string" },
+  from: { type: "string" },
+  to: { type: "string" },
+  limit: { type: "string" },
+  jsonl: { type: "boolean" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+interface ListArgs {
+  readonly _tag: "list"
+  readonly url: string
+  readonly data: string | undefined
+  readonly query: URLSearchParams
+  readonly jsonl: boolean
+}
+
+interface VerifyArgs {
+  readonly _tag: "verify"
+  readonly data: string
+  readonly config: string | undefined
+}
+
+const listFlags = ["url", "data", "actor", "action", "from", "to", "limit", "jsonl"]
+const verifyFlags = ["data", "config"]
+
+const parse = (argv: ReadonlyArray<string>, io: Io, now: number): ListArgs | VerifyArgs | "help" | UsageError => {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { positionals, values } = parsed
+  if (values.help === true) return "help"
+  const [action = "list", ...rest] = positionals
+  if (rest.length > 0 || (action !== "list" && action !== "verify")) {
+    return new UsageError({ reason: `audit takes list or verify, got "${positionals.join(" ")}"` })
+  }
+  const stray = AdminApi.strayFlag(
+    `audit ${action}`,
+    values,
+    Object.keys(flags).filter((flag) => flag !== "help"),
+    action === "list" ? listFlags : verifyFlags
+  )
+  if (stray !== undefined) return stray
+  if (action === "verify") {
+    return { _tag: "verify", data: AdminToken.dataDirectory(values.data, io.env), config: values.config }
+  }
+  const url = AdminApi.gatewayUrl(values.url)
+  if (url instanceof UsageError) return url
+  const from = AdminApi.timeFlag("from", values.from, now)
+  const to = AdminApi.timeFlag("to", values.to, now)
+  const limit = positiveIntegerFlag("limit", values.limit)
+  for (const value of [from, to, limit]) if (value instanceof UsageError) return value
+  const query = new URLSearchParams()
+  if (values.actor !== undefined) query.set("actor", values.actor)
+  if (values.action !== undefined) query.set("action", values.action)
+  if (typeof from === "string") query.set("from", from)
+  if (typeof to === "string") query.set("to", to)
+  if (typeof limit === "number") query.set("limit", String(limit))
+  return { _tag: "list", url, data: values.data, query, jsonl: values.jsonl === true }
+}
+
+/** A row of `GET /admin/audit`'s answer, the fields printed here. */
+const Row = Schema.Struct({
+  seq: Schema.Number,
+  at: Schema.Number,
+  actor: Schema.String,
+  action: Schema.String,
+  object: Schema.NullOr(Schema.String),
+  outcome: Schema.String,
+  status: Schema.Number,
+  code: Schema.NullOr(Schema.String),
+  from: Schema.NullOr(Schema.String)
+})
+
+const Page = Schema.Struct({ data: Schema.Array(Row), next_cursor: Schema.NullOr(Schema.String) })
+
+const table = (rows: ReadonlyArray<typeof Row.Type>): string => {
+  const header = ["SEQ", "AT", "ACTOR", "ACTION", "OBJECT", "OUTCOME", "FROM"]
+  const lines = [
+    header,
+    ...rows.map((row) => [
+      String(row.seq),
+      new Date(row.at * 1000).toISOString(),
+      AdminApi.printable(row.actor),
+      AdminApi.printable(row.action),
+      row.object === null ? "-" : AdminApi.printable(row.object),
+      row.outcome === "ok" ? "ok" : `${row.outcome} ${row.status}${row.code === null ? "" : ` ${row.code}`}`,
+      row.from ?? "-"
+    ])
+  ]
+  const widths = header.map((_, column) => Math.max(...lines.map((line) => line[column]!.length)))
+  return lines.map((line) => line.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd())
+    .join("\n") + "\n"
+}
+
+const list = (args: ListArgs, key: Redacted.Redacted<string> | undefined, io: Io) =>
+  Effect.gen(function*() {
+    const request = (query: URLSearchParams) => ({
+      url: args.url,
+      key,
+      method: "GET" as const,
+      path: `/admin/audit?${query}`
+    })
+    if (args.jsonl) {
+      const query = new URLSearchParams(args.query)
+      query.set("format", "jsonl")
+      io.stdout(yield* AdminApi.request(request(query)))
+      return
+    }
+    const { answer } = yield* AdminApi.requestJson(request(args.query), Page, "audit log page")
+    io.stdout(table(answer.data))
+    if (answer.next_cursor !== null) io.stdout("(more rows: narrow --from/--to, raise --limit, or use --jsonl)\n")
+  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+
+/** The database `serve` would use: provider.json's, else the data directory's SQLite file. */
+const databaseOf = (args: VerifyArgs) =>
+  args.config === undefined
+    ? Effect.succeed<Gateway.Database>({ sqlite: Path.join(args.data, "gateway.db") })
+    : Effect.map(
+      ProviderConfig.load(args.config).pipe(Effect.provide(NodeFileSystem.layer)),
+      (config): Gateway.Database => config.database ?? { sqlite: Path.join(args.data, "gateway.db") }
+    )
+
+const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
+  Effect.gen(function*() {
+    const database = yield* databaseOf(args)
+    if ("postgres" in database) secrets.push(database.postgres)
+    const sql = yield* Database.open(database)
+    const found = yield* AuditStore.verify(sql)
+    const where = describe(database)
+    if (found.broken !== undefined) {
+      io.stdout(`The audit log of ${where} is broken at row ${found.broken.seq}: ${found.broken.reason}.\n`)
+      return ExitCode.failed
+    }
+    io.stdout(
+      `The audit log of ${where} is intact: ${found.rows} row(s); its head is row ${found.head.seq}, digest ` +
+        `${found.head.digest}.\n`
+    )
+    return ExitCode.ok
+  }).pipe(Effect.scoped)
+
+/**
+ * Runs `audit` with its arguments (those after the word `audit`). Gives 2 for bad flags, 1 when the gateway or the
+ * database cannot be read, or `verify` finds the chain broken.
+ *
+ * @since 0.3.0
+ * @category Commands
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
+  const secrets: Array<Redacted.Redacted<string>> = []
+  const env = Object.fromEntries(
+    Object.entries(io.env).filter((entry): entry is [string, string] => entry[1] !== undefined)
+  )
+  return Effect.gen(function*() {
+    const args = parse(argv, io, yield* Clock.currentTimeMillis)
+    if (args === "help") {
+      io.stdout(auditUsage)
+      return ExitCode.ok
+    }
+    if (args instanceof UsageError) return yield* args
+    if (args._tag === "verify") return yield* verify(args, io, secrets)
+    const key = yield* AdminApi.adminKey(io, args.url, args.data)
+    if (key !== undefined) secrets.push(key)
+    yield* list(args, key, io)
+    return ExitCode.ok
+  }).pipe(
+    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+    exitCodeOf(io, auditUsage, () => secrets)
+  )
+}

@@ -1,0 +1,146 @@
+/**
+ * `GET /admin/audit?actor=&action=&from=&to=&limit=&cursor=` (an admin path, as every one; docs/identity.md): the
+ * admin audit log's rows, newest first, `limit` a page (50 by default, at most 500), and `next_cursor` to ask for the
+ * page after (opaque: the last row's `seq`, so a page stays right while rows are appended). With `format=jsonl` (or
+ * `Accept: application/x-ndjson`) every row the filters match, from the cursor on, is streamed as JSON lines, read
+ * from the database a page at a time; `limit` then bounds the whole export. The log is append-only: no path changes
+ * or deletes a row. A parameter that does not read is 400 naming it; a gateway without a database is 404; a database
+ * that fails is 503.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as Chain from "../audit/chain.js"
+import type { AuditLog, Query } from "../audit/store.js"
+import * as Errors from "../errorAnswer.js"
+import { errorResponse, json, type Serving } from "../serving.js"
+import { unixSeconds } from "./input.js"
+import { defaultLimit, integer, maxLimit, oneOf, problem, type Read, readAll, timeParameter } from "./spend.js"
+
+const noDatabase = Errors.answer(
+  404,
+  "This gateway keeps no audit log: it has no database (serve keeps one in its --data directory; give a library " +
+    "gateway `Gateway.Options.database`, or provider.json `store.sql`).",
+  "invalid_request_error",
+  null,
+  "audit_log_unavailable"
+)
+
+const unavailable = Errors.answer(
+  503,
+  "The audit log's database could not be read; retry later.",
+  "server_error",
+  null,
+  "database_unavailable"
+)
+
+/** A row as the API writes it: `at` in Unix seconds, `before` and `after` as JSON values. */
+export function render(row: Chain.Row) {
+  return {
+    seq: row.seq,
+    at: unixSeconds(row.at),
+    actor: row.actor,
+    action: row.action,
+    object: row.object,
+    before: row.before === null ? null : JSON.parse(row.before) as unknown,
+    after: row.after === null ? null : JSON.parse(row.after) as unknown,
+    outcome: row.outcome,
+    status: row.status,
+    code: row.code,
+    from: row.from,
+    digest: row.digest
+  }
+}
+
+/** A cursor: the last row's `seq`, as base64url. */
+export function cursorOf(row: Chain.Row): string {
+  return Buffer.from(String(row.seq)).toString("base64url")
+}
+
+function cursorParameter(text: string | null): Read<number | undefined> {
+  if (text === null) return { value: undefined }
+  const seq = Buffer.from(text, "base64url").toString("utf8")
+  return /^[1-9]\d{0,15}$/.test(seq)
+    ? { value: Number(seq) }
+    : problem("cursor", "a next_cursor this gateway gave", text)
+}
+
+const ndjson = "application/x-ndjson"
+
+// The rows `query` matches, newest first, a page at a time, at most `query.limit` of them, as JSON lines.
+function exported(log: AuditLog, query: Query): Stream.Stream<Uint8Array> {
+  const encoder = new TextEncoder()
+  return Stream.paginate({ before: query.before, left: query.limit }, (state) =>
+    Effect.map(
+      log.page({ ...query, before: state.before, limit: Math.min(maxLimit, state.left) }),
+      (rows) =>
+        [
+          rows.map((row) => encoder.encode(`${JSON.stringify(render(row))}\n`)),
+          rows.length < Math.min(maxLimit, state.left) || state.left <= rows.length
+            ? Option.none()
+            : Option.some({ before: rows.at(-1)!.seq, left: state.left - rows.length })
+        ] as const
+    )).pipe(
+      // Once the answer has begun, a database that fails ends it early: its end shows, as the log's last line.
+      Stream.catch((error) =>
+        Stream.fromEffect(
+          Effect.as(
+            Effect.logWarning("audit log export failed").pipe(Effect.annotateLogs({ reason: error.reason })),
+            encoder.encode(`${JSON.stringify({ error: unavailable.message })}\n`)
+          )
+        )
+      )
+    )
+}
+
+/** `GET /admin/audit`'s answer to `request`, its caller checked by the route. */
+export function answer(
+  log: AuditLog | undefined,
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<HttpServerResponse.HttpServerResponse> {
+  if (log === undefined) return Effect.succeed(errorResponse(noDatabase))
+  const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
+    actor: { value: get("actor") ?? undefined },
+    action: { value: get("action") ?? undefined },
+    from: timeParameter("from", get("from")),
+    to: timeParameter("to", get("to")),
+    limit: integer("limit", get("limit"), 1, Number.MAX_SAFE_INTEGER),
+    cursor: cursorParameter(get("cursor")),
+    format: oneOf("format", get("format"), ["json", "jsonl"])
+  }))
+  if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
+  const read = parsed.values
+  const filters = { actor: read.actor, action: read.action, from: read.from, to: read.to, before: read.cursor }
+  const lines = read.format === "jsonl" ||
+    (read.format === undefined && (request.headers["accept"] ?? "").includes(ndjson))
+  if (lines) {
+    const query = { ...filters, limit: read.limit ?? Number.MAX_SAFE_INTEGER }
+    return Effect.succeed(HttpServerResponse.stream(exported(log, query), { contentType: ndjson }))
+  }
+  const limit = Math.min(read.limit ?? defaultLimit, maxLimit)
+  // One row more than the page: whether there is a page after.
+  return Effect.matchEffect(log.page({ ...filters, limit: limit + 1 }), {
+    onFailure: (error) =>
+      Effect.as(
+        Effect.logWarning("audit log query failed").pipe(Effect.annotateLogs({ reason: error.reason })),
+        errorResponse(unavailable)
+      ),
+    onSuccess: (rows) =>
+      Effect.succeed(json(
+        200,
+        JSON.stringify({
+          data: rows.slice(0, limit).map(render),
+          next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null
+        })
+      ))
+  })
+}
+
+/** The route over `serving`, reading `log` (none without a database). */
+export function routes(serving: Serving, log: AuditLog | undefined) {
+  const { adminOnly, served } = serving
+  return [HttpRouter.route("GET", "/admin/audit", served(({ request }) => adminOnly(answer(log, request))))]
+}

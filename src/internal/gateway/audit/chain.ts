@@ -1,0 +1,153 @@
+/**
+ * The admin audit log's chain (docs/identity.md, "Audit log"): each row's `digest` is the SHA-256 of the previous
+ * row's digest and this row's canonical JSON (its fields, `seq` included, in a fixed order, `before` and `after` as
+ * the JSON text stored), so a row edited, deleted or moved breaks every digest from it on. The chain's head (its last
+ * `seq` and digest) is kept beside the rows, so rows deleted from the end are found too. What the store appends and
+ * what `verify` walks, over the rows as stored.
+ */
+import { hash } from "node:crypto"
+
+/** What an admin action's outcome was: answered, refused (4xx), or failed (5xx). */
+export type Outcome = "ok" | "refused" | "failed"
+
+/** An admin action as it is recorded: who, what, on what, its values before and after, when, from where, how. */
+export interface Entry {
+  /** Epoch milliseconds, from the gateway's `Clock`. */
+  readonly at: number
+  /** Who (`actor.ts`): an admin key's name, `admin-token`, or for a refusal `unknown` or the key's digest prefix. */
+  readonly actor: string
+  /** The method and route pattern: `POST /admin/keys`, `PATCH /admin/keys/:id`. */
+  readonly action: string
+  /** The object's id (a key's, a team's, `server/tool`), or null when the action names none. */
+  readonly object: string | null
+  /** The object's values before, as canonical JSON text (secrets never), or null. */
+  readonly before: string | null
+  /** The object's values after, as canonical JSON text (secrets never), or null. */
+  readonly after: string | null
+  readonly outcome: Outcome
+  /** The answer's HTTP status. */
+  readonly status: number
+  /** A refusal's or failure's code (`admin_key_required`), or null. */
+  readonly code: string | null
+  /** The address the request came from, or null when the connection gave none. */
+  readonly from: string | null
+}
+
+/** A recorded row: its entry, its place in the chain and its digest. */
+export interface Row extends Entry {
+  /** 1 for the first row, each next one more by one. */
+  readonly seq: number
+  readonly digest: string
+}
+
+/** The chain's head: its last row's `seq` and digest (`0` and `genesis` before the first). */
+export interface Head {
+  readonly seq: number
+  readonly digest: string
+}
+
+/** The digest the first row follows. */
+export const genesis = "0".repeat(64)
+
+/** The empty chain's head. */
+export const emptyHead: Head = { seq: 0, digest: genesis }
+
+/** A JSON value as text with its objects' keys sorted, so equal values give equal text. */
+export function canonical(value: unknown): string {
+  if (value === undefined) return "null"
+  if (value === null || typeof value !== "object") return JSON.stringify(value)
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`
+  const record = value as Readonly<Record<string, unknown>>
+  const fields = Object.keys(record).filter((name) => record[name] !== undefined).sort()
+  return `{${fields.map((name) => `${JSON.stringify(name)}:${canonical(record[name])}`).join(",")}}`
+}
+
+/** The text a row's digest covers: its fields in one fixed order. */
+function content(seq: number, entry: Entry): string {
+  return JSON.stringify([
+    seq,
+    entry.at,
+    entry.actor,
+    entry.action,
+    entry.object,
+    entry.before,
+    entry.after,
+    entry.outcome,
+    entry.status,
+    entry.code,
+    entry.from
+  ])
+}
+
+/** The digest of `entry` as row `seq` after a row whose digest is `previous`. */
+export function digestOf(previous: string, seq: number, entry: Entry): string {
+  return hash("sha256", `${previous}\n${content(seq, entry)}`, "hex")
+}
+
+/** `entry` chained after `head`: the next row. */
+export function next(head: Head, entry: Entry): Row {
+  const seq = head.seq + 1
+  return { ...entry, seq, digest: digestOf(head.digest, seq, entry) }
+}
+
+/** Where a chain is broken: the first row that does not follow, and why. */
+export interface Break {
+  /** The row found broken (for rows deleted from the end, the head's `seq`). */
+  readonly seq: number
+  readonly reason: string
+}
+
+/** A walk along the chain, fed the rows in `seq` order a batch at a time. */
+export interface Walk {
+  /** The rows next in `seq` order; the first break found, once found. */
+  readonly feed: (rows: ReadonlyArray<Row>) => Break | undefined
+  /** Once every row is fed: the break between the last row and the head, if any, and how many rows were read. */
+  readonly end: (head: Head) => { readonly broken: Break | undefined; readonly rows: number }
+}
+
+/** A walk from the chain's start. */
+export function walk(): Walk {
+  let last: Head = emptyHead
+  let rows = 0
+  let broken: Break | undefined
+  return {
+    feed: (batch) => {
+      for (const row of batch) {
+        if (broken !== undefined) return broken
+        rows++
+        if (row.seq !== last.seq + 1) {
+          broken = row.seq > last.seq + 1
+            ? {
+              seq: row.seq,
+              reason: `row ${row.seq} follows row ${last.seq}: ${
+                row.seq - last.seq === 2 ? `row ${last.seq + 1} was` : `rows ${last.seq + 1} to ${row.seq - 1} were`
+              } deleted`
+            }
+            : { seq: row.seq, reason: `row ${row.seq} is out of order (after row ${last.seq})` }
+        } else if (digestOf(last.digest, row.seq, row) !== row.digest) {
+          broken = {
+            seq: row.seq,
+            reason: `row ${row.seq} does not match its digest: it was edited, or rows were moved or deleted before it`
+          }
+        }
+        last = { seq: row.seq, digest: row.digest }
+      }
+      return broken
+    },
+    end: (head) => {
+      if (broken === undefined && head.seq !== last.seq) {
+        broken = head.seq > last.seq
+          ? {
+            seq: head.seq,
+            reason: `the chain's head is row ${head.seq}, but the last row is ${last.seq}: ${
+              head.seq - last.seq === 1 ? `row ${head.seq} was` : `rows ${last.seq + 1} to ${head.seq} were`
+            } deleted`
+          }
+          : { seq: last.seq, reason: `row ${last.seq} is past the chain's head (row ${head.seq})` }
+      } else if (broken === undefined && head.digest !== last.digest) {
+        broken = { seq: head.seq, reason: `the chain's head does not match row ${head.seq}'s digest` }
+      }
+      return { broken, rows }
+    }
+  }
+}

@@ -1,0 +1,450 @@
+/**
+ * The admin audit log of a gateway on a SQLite file, over loopback as an operator's script and the CLI use it: every
+ * admin route that changes something leaves one row naming its actor, action, object, values before and after and
+ * outcome (a table over the routes); refusals are recorded, successful reads are not; no key's secret is anywhere in
+ * the table; `GET /admin/audit` pages newest first and exports JSON lines; `audit verify`, reading the file itself,
+ * finds the chain intact, then finds an edited row, a deleted row, rows swapped and a row deleted from the end.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { hash } from "node:crypto"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import * as Audit from "../../src/cli/audit.js"
+import { maskKey } from "../../src/LlmError.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import {
+  adminCommand,
+  adminKey,
+  call,
+  cappedKey,
+  configKey,
+  gatewayOn,
+  providerKey,
+  temporaryDirectory
+} from "../utils/adminApi.js"
+import { changingServer, type ListedTool } from "../utils/mcpUpstreams.js"
+
+/** A row as `GET /admin/audit` gives it. */
+interface Row {
+  readonly seq: number
+  readonly at: number
+  readonly actor: string
+  readonly action: string
+  readonly object: string | null
+  readonly before: Record<string, unknown> | null
+  readonly after: Record<string, unknown> | null
+  readonly outcome: string
+  readonly status: number
+  readonly code: string | null
+  readonly from: string | null
+  readonly digest: string
+}
+
+interface Page {
+  readonly data: ReadonlyArray<Row>
+  readonly next_cursor: string | null
+}
+
+const page = (url: string, query = "") =>
+  Effect.map(call(url, "GET", `/admin/audit${query}`), (answer) => {
+    assert.strictEqual(answer.status, 200)
+    return answer.body as unknown as Page
+  })
+
+const newest = (url: string) => Effect.map(page(url, "?limit=1"), (found) => found.data[0])
+
+const count = (file: string) => {
+  const db = new DatabaseSync(file)
+  try {
+    return (db.prepare("SELECT COUNT(*) AS n FROM admin_audit").get() as { n: number }).n
+  } finally {
+    db.close()
+  }
+}
+
+// `statements` run on the file, as someone with write access to it would.
+const tamper = (file: string, ...statements: ReadonlyArray<string>) => {
+  const db = new DatabaseSync(file)
+  try {
+    for (const statement of statements) db.exec(statement)
+  } finally {
+    db.close()
+  }
+}
+
+const lookup = (description: string): ListedTool => ({ name: "lookup", description })
+
+const setup = Effect.gen(function*() {
+  const directory = yield* temporaryDirectory("audit-")
+  const file = join(directory, "gateway.db")
+  const tools = { current: [lookup("Looks a word up.")] as ReadonlyArray<ListedTool> }
+  const upstream = yield* changingServer(tools)
+  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+  const gateway = yield* gatewayOn(simulator, { sqlite: file }, { mcp_servers: { docs: { url: upstream.url } } })
+  return { directory, file, tools, gateway }
+})
+
+const audit = adminCommand(Audit.run)
+
+/** What the table's steps share: the ids and keys made along the way. */
+interface Made {
+  team?: string | undefined
+  key?: string | undefined
+  secret?: string | undefined
+  rotated?: string | undefined
+}
+
+interface Step {
+  readonly action: string
+  readonly run: (url: string, made: Made) => Effect.Effect<{ readonly status: number; readonly body: unknown }>
+  readonly status: number
+  readonly object: (made: Made) => string | null
+  readonly check: (row: Row, made: Made) => void
+}
+
+describe("the admin audit log", () => {
+  it.live(
+    "every admin route that changes something leaves one row: actor, action, object, before, after, outcome",
+    () =>
+      Effect.gen(function*() {
+        const { file, gateway, tools } = yield* setup
+        const url = gateway.url
+        const steps: ReadonlyArray<Step> = [
+          {
+            action: "POST /admin/teams",
+            run: (url, made) =>
+              Effect.map(call(url, "POST", "/admin/teams", { name: "research" }), (answer) => {
+                made.team = answer.body.id
+                return answer
+              }),
+            status: 201,
+            object: (made) => made.team!,
+            check: (row) => {
+              assert.isNull(row.before)
+              assert.strictEqual(row.after?.["name"], "research")
+            }
+          },
+          {
+            action: "PATCH /admin/teams/:id",
+            run: (url, made) => call(url, "PATCH", `/admin/teams/${made.team}`, { name: "research-2" }),
+            status: 200,
+            object: (made) => made.team!,
+            check: (row) => {
+              assert.strictEqual(row.before?.["name"], "research")
+              assert.strictEqual(row.after?.["name"], "research-2")
+            }
+          },
+          {
+            action: "POST /admin/keys",
+            run: (url, made) =>
+              Effect.map(call(url, "POST", "/admin/keys", { name: "alice", team: made.team }), (answer) => {
+                made.key = answer.body.id
+                made.secret = answer.body.key
+                return answer
+              }),
+            status: 201,
+            object: (made) => made.key!,
+            check: (row, made) => {
+              assert.isNull(row.before)
+              assert.strictEqual(row.after?.["name"], "alice")
+              assert.strictEqual(row.after?.["team"], made.team)
+              assert.strictEqual(row.after?.["key"], maskKey(made.secret!))
+            }
+          },
+          {
+            action: "PATCH /admin/keys/:id",
+            run: (url, made) => call(url, "PATCH", `/admin/keys/${made.key}`, { models: ["gpt-4o-mini"] }),
+            status: 200,
+            object: (made) => made.key!,
+            check: (row) => {
+              assert.isNull(row.before?.["models"])
+              assert.deepStrictEqual(row.after?.["models"], ["gpt-4o-mini"])
+            }
+          },
+          {
+            action: "POST /admin/keys/:id/rotate",
+            run: (url, made) =>
+              Effect.map(call(url, "POST", `/admin/keys/${made.key}/rotate`, {}), (answer) => {
+                made.rotated = answer.body.key
+                return answer
+              }),
+            status: 200,
+            object: (made) => made.key!,
+            check: (row, made) => {
+              assert.strictEqual(row.before?.["name"], "alice")
+              assert.strictEqual(row.after?.["key"], maskKey(made.rotated!))
+            }
+          },
+          {
+            action: "DELETE /admin/keys/:id",
+            run: (url, made) => call(url, "DELETE", `/admin/keys/${made.key}`),
+            status: 200,
+            object: (made) => made.key!,
+            check: (row) => {
+              assert.isNull(row.before?.["revoked_at"])
+              assert.isNumber(row.after?.["revoked_at"])
+            }
+          },
+          {
+            action: "DELETE /admin/teams/:id",
+            run: (url, made) => call(url, "DELETE", `/admin/teams/${made.team}`),
+            status: 200,
+            object: (made) => made.team!,
+            check: (row) => {
+              assert.strictEqual(row.before?.["name"], "research-2")
+              assert.isNull(row.after)
+            }
+          },
+          {
+            action: "POST /admin/reload",
+            run: (url) =>
+              Effect.suspend(() => {
+                // Reloaded with the tool's description changed: held until approved (the next step).
+                tools.current = [lookup("Looks a word up, then mails it.")]
+                return call(url, "POST", "/admin/reload")
+              }),
+            status: 200,
+            object: () => null,
+            check: (row) => {
+              assert.include(row.before?.["models"], "gpt-4o-mini")
+              assert.deepStrictEqual(row.after, { status: "reloaded", models: row.before?.["models"] })
+            }
+          },
+          {
+            action: "POST /admin/mcp/pins/:server/:tool/approve",
+            run: (url) => call(url, "POST", "/admin/mcp/pins/docs/lookup/approve"),
+            status: 200,
+            object: () => "docs/lookup",
+            check: (row) => {
+              const held = row.before?.["held"] as { readonly definition: { readonly description: string } }
+              assert.strictEqual(held.definition.description, "Looks a word up, then mails it.")
+              assert.isNull(row.after?.["held"])
+              assert.strictEqual(
+                (row.after?.["definition"] as { readonly description: string }).description,
+                "Looks a word up, then mails it."
+              )
+            }
+          }
+        ]
+        const made: Made = {}
+        for (const step of steps) {
+          const before = count(file)
+          const answer = yield* step.run(url, made)
+          assert.strictEqual(answer.status, step.status, `${step.action}: ${JSON.stringify(answer.body)}`)
+          assert.strictEqual(count(file), before + 1, `${step.action} leaves one row`)
+          const row = (yield* newest(url))!
+          assert.deepStrictEqual(
+            [row.actor, row.action, row.object, row.outcome, row.status, row.code, row.from],
+            ["ops", step.action, step.object(made), "ok", step.status, null, "127.0.0.1"],
+            step.action
+          )
+          step.check(row, made)
+        }
+        // Every action of the table, once each, newest first.
+        const all = yield* page(url, "?limit=500")
+        assert.deepStrictEqual(all.data.map((row) => row.action), steps.map((step) => step.action).reverse())
+        assert.deepStrictEqual(all.data.map((row) => row.seq), steps.map((_, index) => index + 1).reverse())
+
+        // No key's secret anywhere in the table: the keys made and rotated, the admin key, provider.json's keys.
+        const dump = (() => {
+          const db = new DatabaseSync(file)
+          try {
+            return JSON.stringify([
+              db.prepare("SELECT * FROM admin_audit").all(),
+              db.prepare("SELECT * FROM admin_audit_head").all()
+            ])
+          } finally {
+            db.close()
+          }
+        })()
+        for (const secret of [made.secret!, made.rotated!, adminKey, configKey, cappedKey, providerKey]) {
+          assert.notInclude(dump, secret)
+          assert.notInclude(dump, hash("sha256", secret, "hex"))
+        }
+      }).pipe(Effect.scoped),
+    90_000
+  )
+
+  it.live("refusals are recorded with who was refused and why; successful reads are not", () =>
+    Effect.gen(function*() {
+      const { file, gateway } = yield* setup
+      const url = gateway.url
+      const wrong = "gw-audit-wrong-key-0123456789"
+      const refusals: ReadonlyArray<readonly [string, string, string | undefined, string, number, string]> = [
+        [
+          "POST",
+          "/admin/keys",
+          wrong,
+          `sha256:${hash("sha256", wrong, "hex").slice(0, 12)}`,
+          403,
+          "admin_key_required"
+        ],
+        [
+          "POST",
+          "/admin/teams",
+          configKey,
+          `sha256:${hash("sha256", configKey, "hex").slice(0, 12)}`,
+          403,
+          "admin_key_required"
+        ],
+        [
+          "GET",
+          "/admin/spend",
+          configKey,
+          `sha256:${hash("sha256", configKey, "hex").slice(0, 12)}`,
+          403,
+          "admin_key_required"
+        ],
+        ["POST", "/admin/keys", adminKey, "ops", 400, "invalid_request_error"]
+      ]
+      for (const [method, path, key, actor, status, code] of refusals) {
+        const answer = yield* call(url, method, path, method === "GET" ? undefined : {}, key)
+        assert.strictEqual(answer.status, status)
+        const row = (yield* newest(url))!
+        assert.deepStrictEqual(
+          [row.actor, row.action, row.outcome, row.status, row.before, row.after],
+          [actor, `${method} ${path}`, "refused", status, null, null]
+        )
+        assert.strictEqual(row.code, answer.body.error?.code ?? null)
+        if (code !== "invalid_request_error") assert.strictEqual(row.code, code)
+      }
+      // No key at all: 401, actor unknown.
+      const keyless = yield* Effect.promise(() => fetch(`${url}/admin/reload`, { method: "POST" }))
+      assert.strictEqual(keyless.status, 401)
+      const row = (yield* newest(url))!
+      assert.deepStrictEqual([row.actor, row.action, row.outcome, row.code], [
+        "unknown",
+        "POST /admin/reload",
+        "refused",
+        "invalid_api_key"
+      ])
+      // Reads that succeed are not actions: no row.
+      const rows = count(file)
+      for (const path of ["/admin/spend", "/admin/requests", "/admin/keys", "/admin/teams", "/admin/audit"]) {
+        assert.strictEqual((yield* call(url, "GET", path)).status, 200)
+      }
+      assert.strictEqual(count(file), rows)
+      const dump = JSON.stringify(new DatabaseSync(file).prepare("SELECT * FROM admin_audit").all())
+      assert.notInclude(dump, wrong)
+      assert.notInclude(dump, configKey)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live(
+    "pages newest first by cursor, filters by actor, action and time, and exports JSON lines",
+    () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* setup
+        const url = gateway.url
+        for (const name of ["a", "b", "c", "d", "e"]) {
+          assert.strictEqual((yield* call(url, "POST", "/admin/teams", { name })).status, 201)
+        }
+        yield* call(url, "POST", "/admin/teams", {}, "gw-audit-nobody-000000")
+        const first = yield* page(url, "?action=POST%20/admin/teams&actor=ops&limit=2")
+        assert.deepStrictEqual(first.data.map((row) => row.after?.["name"]), ["e", "d"])
+        // A row appended between pages does not shift the next page.
+        yield* call(url, "POST", "/admin/teams", { name: "f" })
+        const second = yield* page(url, `?action=POST%20/admin/teams&actor=ops&limit=2&cursor=${first.next_cursor}`)
+        assert.deepStrictEqual(second.data.map((row) => row.after?.["name"]), ["c", "b"])
+        const third = yield* page(url, `?action=POST%20/admin/teams&actor=ops&limit=2&cursor=${second.next_cursor}`)
+        assert.deepStrictEqual([third.data.map((row) => row.after?.["name"]), third.next_cursor], [["a"], null])
+        // By time: none before the first row, every row from it on.
+        const all = (yield* page(url, "?limit=500")).data
+        const oldest = all.at(-1)!
+        assert.strictEqual((yield* page(url, `?to=${oldest.at}`)).data.length, 0)
+        assert.strictEqual((yield* page(url, `?from=${oldest.at}&limit=500`)).data.length, all.length)
+
+        const lines = yield* Effect.promise(async () => {
+          const response = await fetch(`${url}/admin/audit`, {
+            headers: { authorization: `Bearer ${adminKey}`, accept: "application/x-ndjson" }
+          })
+          assert.strictEqual(response.headers.get("content-type"), "application/x-ndjson")
+          return (await response.text()).trimEnd().split("\n").map((line) => JSON.parse(line) as Row)
+        })
+        assert.deepStrictEqual(lines, all)
+        const cli = yield* audit(["--url", url, "--jsonl", "--actor", "ops"])
+        assert.strictEqual(cli.code, 0)
+        assert.deepStrictEqual(
+          cli.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as Row),
+          all.filter((row) => row.actor === "ops")
+        )
+        const table = yield* audit(["--url", url, "--action", "POST /admin/teams"])
+        assert.strictEqual(table.code, 0)
+        assert.match(table.stdout, /^SEQ +AT +ACTOR +ACTION +OBJECT +OUTCOME +FROM\n/)
+        assert.include(table.stdout, "refused 403 admin_key_required")
+        // Bad parameters are named; the log takes no other method.
+        const bad = yield* call(url, "GET", "/admin/audit?cursor=nope&limit=0")
+        assert.strictEqual(bad.status, 400)
+        assert.include(bad.body.error!.message, "cursor")
+        assert.include(bad.body.error!.message, "limit")
+        for (const method of ["POST", "DELETE", "PATCH", "PUT"]) {
+          assert.strictEqual((yield* call(url, method, "/admin/audit")).status, 405)
+        }
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "verify, reading the database itself, finds an edited, a deleted, swapped and a last row deleted",
+    () =>
+      Effect.gen(function*() {
+        const { directory, file, gateway } = yield* setup
+        for (const name of ["a", "b", "c", "d", "e"]) yield* call(gateway.url, "POST", "/admin/teams", { name })
+        const verify = audit(["verify", "--data", directory], {})
+        const intact = yield* verify
+        assert.strictEqual(intact.code, 0, intact.stderr)
+        assert.match(intact.stdout, /is intact: 5 row\(s\); its head is row 5, digest [0-9a-f]{64}\.\n$/)
+
+        const broken = (text: string, seq: number) => {
+          assert.strictEqual(text.includes(`is broken at row ${seq}:`), true, text)
+        }
+        // An edited row.
+        tamper(file, "UPDATE admin_audit SET actor = 'mallory' WHERE seq = 2")
+        const edited = yield* verify
+        assert.strictEqual(edited.code, 1)
+        broken(edited.stdout, 2)
+        assert.include(edited.stdout, "does not match its digest")
+        tamper(file, "UPDATE admin_audit SET actor = 'ops' WHERE seq = 2")
+        assert.strictEqual((yield* verify).code, 0)
+
+        // A row deleted (kept aside, and put back).
+        tamper(
+          file,
+          "CREATE TABLE kept AS SELECT * FROM admin_audit WHERE seq = 3",
+          "DELETE FROM admin_audit WHERE seq = 3"
+        )
+        const deleted = yield* verify
+        assert.strictEqual(deleted.code, 1)
+        broken(deleted.stdout, 4)
+        assert.include(deleted.stdout, "row 4 follows row 2: row 3 was deleted")
+        tamper(file, "INSERT INTO admin_audit SELECT * FROM kept", "DROP TABLE kept")
+        assert.strictEqual((yield* verify).code, 0)
+
+        // Two rows swapped: their places exchanged.
+        tamper(
+          file,
+          "UPDATE admin_audit SET seq = -1 WHERE seq = 3",
+          "UPDATE admin_audit SET seq = 3 WHERE seq = 4",
+          "UPDATE admin_audit SET seq = 4 WHERE seq = -1"
+        )
+        const swapped = yield* verify
+        assert.strictEqual(swapped.code, 1)
+        broken(swapped.stdout, 3)
+        tamper(
+          file,
+          "UPDATE admin_audit SET seq = -1 WHERE seq = 3",
+          "UPDATE admin_audit SET seq = 3 WHERE seq = 4",
+          "UPDATE admin_audit SET seq = 4 WHERE seq = -1"
+        )
+        assert.strictEqual((yield* verify).code, 0)
+
+        // The last row deleted: the head still names it.
+        tamper(file, "DELETE FROM admin_audit WHERE seq = 5")
+        const cut = yield* verify
+        assert.strictEqual(cut.code, 1)
+        broken(cut.stdout, 5)
+        assert.include(cut.stdout, "the chain's head is row 5, but the last row is 4")
+      }).pipe(Effect.scoped),
+    60_000
+  )
+})

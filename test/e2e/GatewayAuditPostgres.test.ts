@@ -1,0 +1,51 @@
+/**
+ * The admin audit log of two gateway instances on one real PostgreSQL server: admin actions sent to both at once form
+ * one chain (every `seq` once, in order, the chain verified by reading the database itself), and both instances read
+ * the same log.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as AuditStore from "../../src/internal/gateway/audit/store.js"
+import * as Database from "../../src/internal/sql/database.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { call, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { postgresServer } from "../utils/postgresServer.js"
+
+describe("the admin audit log on a shared Postgres", () => {
+  it.live(
+    "two instances appending at once form one valid chain, which both read",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* postgresServer
+        const database = { postgres: Redacted.make(yield* server.database("audit")) }
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const one = yield* gatewayOn(simulator, database)
+        const other = yield* gatewayOn(simulator, database)
+        const teams = Array.from({ length: 40 }, (_, index) => `team-${index}`)
+        const answers = yield* Effect.forEach(
+          teams,
+          (name, index) => call(index % 2 === 0 ? one.url : other.url, "POST", "/admin/teams", { name }),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(answers.map((answer) => answer.status), teams.map(() => 201))
+
+        const read = (url: string) =>
+          Effect.map(call(url, "GET", "/admin/audit?limit=500"), (answer) => {
+            assert.strictEqual(answer.status, 200)
+            return (answer.body as unknown as {
+              readonly data: ReadonlyArray<{ readonly seq: number; readonly after: { readonly name: string } }>
+            }).data
+          })
+        const fromOne = yield* read(one.url)
+        assert.deepStrictEqual(fromOne.map((row) => row.seq), teams.map((_, index) => teams.length - index))
+        assert.deepStrictEqual(yield* read(other.url), fromOne)
+        const named = new Set(fromOne.map((row) => row.after.name))
+        assert.deepStrictEqual([...named].sort(), [...teams].sort())
+
+        const verified = yield* Effect.scoped(Effect.flatMap(Database.open(database), AuditStore.verify))
+        assert.deepStrictEqual([verified.broken, verified.rows, verified.head.seq], [undefined, 40, 40])
+      }),
+    120_000
+  )
+})
