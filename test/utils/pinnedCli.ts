@@ -3,7 +3,8 @@
  * version, into `.test-tools/<name>-<version>/` (the name without its scope) the first time a test asks for one
  * (into a scratch directory renamed into place, so two runs at once do not see half an install), without install
  * scripts. Gemini CLI (one bundled JavaScript program) without its optional native peers (a pty and a keychain, which
- * headless `gemini -p` does not use).
+ * headless `gemini -p` does not use); Claude Code with its optional dependency of this platform (its native program),
+ * run through the package's own wrapper, which finds it (the install script, skipped, would only copy it in place).
  */
 import * as Effect from "effect/Effect"
 import { spawnSync } from "node:child_process"
@@ -68,4 +69,12 @@ export const geminiCli = pinnedCli({
   version: "0.61.0",
   program: "bundle/gemini.js",
   optional: false
+})
+
+/** Claude Code at the version the tests pin. */
+export const claudeCode = pinnedCli({
+  name: "@anthropic-ai/claude-code",
+  version: "2.1.332",
+  program: "cli-wrapper.cjs",
+  optional: true
 })
