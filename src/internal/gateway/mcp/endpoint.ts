@@ -294,10 +294,10 @@ function mispriced(servers: Readonly<Record<string, Gateway.McpServer>>): Option
   return undefined
 }
 
-/** A server as the endpoints serve it now: what it offered when last listed, by kind and name, with the digests. */
+/** A server as the endpoints serve it now: what it offered when last listed, each definition by kind and name. */
 interface Offered {
   readonly listing: Upstreams.Listing
-  readonly digests: ReadonlyMap<string, string>
+  readonly seen: ReadonlyMap<string, Pins.Seen>
   readonly own: Mounted
 }
 
@@ -329,7 +329,7 @@ export const make = Effect.fnUntraced(function*(
           Effect.serviceOption(Visible),
           (rule) =>
             rule._tag === "Some" && rule.value(qualified) &&
-              offered.get(seen.server)?.digests.get(subjectKey(seen)) === seen.digest
+              offered.get(seen.server)?.seen.get(subjectKey(seen))?.digest === seen.digest
               ? pins.trusted(seen)
               : Effect.succeed(false)
         )
@@ -341,18 +341,15 @@ export const make = Effect.fnUntraced(function*(
   const serve = Effect.fnUntraced(function*(server: Governable, listing: Upstreams.Listing) {
     const name = server.upstream.name
     if (listing === Upstreams.unlisted) return
-    const seen = seenOf(name, listing)
-    const digests = new Map(seen.map((one) => [subjectKey(one), one.digest]))
+    const now = new Map(seenOf(name, listing).map((one) => [subjectKey(one), one]))
     const before = offered.get(name)
-    if (before !== undefined && sameOffer(before.digests, digests)) return
-    yield* pins.observe(seen)
+    if (before !== undefined && sameOffer(before.seen, now)) return
+    yield* pins.observe([...now.values()])
     const own = before?.own ?? (yield* mount(router, `/mcp/${name}`, "own"))
-    offered.set(name, { listing, digests, own })
+    offered.set(name, { listing, seen: now, own })
     for (const endpoint of [all, own]) yield* register(endpoint, server, listing, gate)
     const gone = new Set(
-      [...before?.digests.keys() ?? []].filter((key) => !digests.has(key)).map((key) =>
-        listChanged[key.slice(0, key.indexOf("\u0000")) as Pins.Kind]
-      )
+      [...before?.seen.values() ?? []].filter((one) => !now.has(subjectKey(one))).map((one) => listChanged[one.kind])
     )
     for (const notification of gone) {
       for (const endpoint of [all, own]) yield* endpoint.mcp.notifications[notification]({})
@@ -383,8 +380,8 @@ export const make = Effect.fnUntraced(function*(
 })
 
 // Whether two offers hold the same definitions.
-function sameOffer(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+function sameOffer(a: ReadonlyMap<string, Pins.Seen>, b: ReadonlyMap<string, Pins.Seen>): boolean {
   if (a.size !== b.size) return false
-  for (const [key, digest] of a) if (b.get(key) !== digest) return false
+  for (const [key, seen] of a) if (b.get(key)?.digest !== seen.digest) return false
   return true
 }
