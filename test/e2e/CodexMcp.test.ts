@@ -10,18 +10,11 @@ import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as os from "node:os"
 import * as path from "node:path"
-import * as Serve from "../../src/cli/serve.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitFirstLine, envWithoutKeys, spawnProcess, startInProcess } from "../utils/cliHarness.js"
-import { eventually } from "../utils/eventually.js"
-import { namedTools } from "../utils/mcpUpstreams.js"
-import { recordingProxy } from "../utils/recordingProxy.js"
-import { providerFile } from "../utils/serveCluster.js"
+import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
+import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 
 const codexBin = createRequire(import.meta.url).resolve("@openai/codex/bin/codex.js")
-const providerKey = "sk-provider-codex-mcp-0001"
 const agentKey = "gw-codex-mcp-agent-0001"
 
 interface Offered {
@@ -33,24 +26,12 @@ it.live(
   "codex exec lists and calls the tool its key allows at serve's /mcp, and never sees the denied one",
   () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-mcp-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const home = path.join(dir, "codex-home")
-      const work = path.join(dir, "work")
-      fs.mkdirSync(home)
-      fs.mkdirSync(work)
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const files = yield* namedTools(["read", "write"])
-      const file = yield* providerFile({
-        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
-        mcp_servers: { files: { url: files } },
-        gateway: { keys: [{ name: "agent", key: agentKey, tools: ["files__read"] }] }
+      const { home, models, serving, url, work } = yield* agentAgainstServe({
+        label: "codex-mcp",
+        model: "gpt-4o-mini",
+        agentKey,
+        modelRoutes: "/v1/responses"
       })
-      const serving = yield* startInProcess((io) =>
-        Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
-      )
-      const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
-      const models = yield* recordingProxy(url, "/v1/responses")
       fs.writeFileSync(
         path.join(home, "config.toml"),
         [
@@ -91,15 +72,7 @@ it.live(
       }
       // The simulated model called it (by the name the user's text gives), Codex called it through `/mcp`, and the
       // gateway logged the call of the upstream's `read` for the agent's key.
-      const calls = yield* eventually(
-        "serve's log line of the MCP call",
-        Effect.sync(() =>
-          serving.stderr().split("\n").filter((line) => line.startsWith("{"))
-            .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
-            .filter((line) => line["mcp_server"] !== undefined)
-        ),
-        (lines) => lines.length >= 1
-      )
+      const calls = yield* mcpCallsLogged(serving)
       expect(calls.map((line) => [line["path"], line["mcp_server"], line["mcp_tool"], line["key_name"]])).toEqual([
         ["/mcp", "files", "read", "agent"]
       ])

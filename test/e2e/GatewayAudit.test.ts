@@ -215,7 +215,7 @@ describe("the admin audit log", () => {
             action: "POST /admin/mcp/pins/:server/:tool/approve",
             run: (url) => call(url, "POST", "/admin/mcp/pins/docs/lookup/approve"),
             status: 200,
-            object: () => "docs/lookup",
+            object: () => "docs/tool/lookup",
             check: (row) => {
               const held = row.before?.["held"] as { readonly definition: { readonly description: string } }
               assert.strictEqual(held.definition.description, "Looks a word up, then mails it.")

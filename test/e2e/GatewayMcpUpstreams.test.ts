@@ -143,9 +143,9 @@ it.live(
       expect(meanwhile.millis).toBeLessThan(1000)
       yield* eventually(
         "the restart in the log",
-        Effect.sync(() => log.lines.filter((line) => line.includes("stopped"))),
+        Effect.sync(() => log.lines.filter((line) => line.includes("is down"))),
         (lines) =>
-          lines.some((line) => /the MCP server unruly stopped \(exited with code 3\); it is started/.test(line))
+          lines.some((line) => /the MCP server unruly is down \(exited with code 3\); it is started again/.test(line))
       )
 
       const restarted = yield* eventually(

@@ -1,5 +1,5 @@
 /**
- * Gemini CLI (`@google/gemini-cli`, pinned and installed by `test/utils/geminiCli.ts`; headless: `gemini -p`) pointed
+ * Gemini CLI (`@google/gemini-cli`, pinned and installed by `test/utils/pinnedCli.ts`; headless: `gemini -p`) pointed
  * at `serve`'s `/mcp` as its MCP server (its settings.json's `mcpServers.<name>.httpUrl`, the gateway key in
  * `headers`, the server trusted: headless, Gemini CLI runs no tool call that would need a confirmation) with the
  * simulator behind the same `serve` as its model (`GOOGLE_GEMINI_BASE_URL` at serve's Gemini routes, the gateway key
@@ -11,18 +11,11 @@
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import * as Serve from "../../src/cli/serve.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitFirstLine, envWithoutKeys, spawnProcess, startInProcess } from "../utils/cliHarness.js"
-import { eventually } from "../utils/eventually.js"
-import { geminiCli } from "../utils/geminiCli.js"
-import { namedTools } from "../utils/mcpUpstreams.js"
-import { recordingProxy } from "../utils/recordingProxy.js"
-import { providerFile } from "../utils/serveCluster.js"
+import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
+import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { geminiCli } from "../utils/pinnedCli.js"
 
-const providerKey = "sk-provider-gemini-cli-mcp-0001"
 const agentKey = "gw-gemini-cli-mcp-agent-0001"
 const model = "gemini-2.5-flash"
 
@@ -46,24 +39,13 @@ it.live(
   () =>
     Effect.gen(function*() {
       const gemini = yield* geminiCli
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gemini-cli-mcp-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const home = path.join(dir, "home")
-      const work = path.join(dir, "work")
-      fs.mkdirSync(path.join(home, ".gemini"), { recursive: true })
-      fs.mkdirSync(work)
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [model] })
-      const files = yield* namedTools(["read", "write"])
-      const file = yield* providerFile({
-        sim: [{ model_name: model, base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
-        mcp_servers: { files: { url: files } },
-        gateway: { keys: [{ name: "agent", key: agentKey, tools: ["files__read"] }] }
+      const { dir, home, models, serving, url, work } = yield* agentAgainstServe({
+        label: "gemini-cli-mcp",
+        model,
+        agentKey,
+        modelRoutes: "/v1beta/models/"
       })
-      const serving = yield* startInProcess((io) =>
-        Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
-      )
-      const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
-      const models = yield* recordingProxy(url, "/v1beta/models/")
+      fs.mkdirSync(path.join(home, ".gemini"))
       fs.writeFileSync(
         path.join(home, ".gemini", "settings.json"),
         JSON.stringify({
@@ -106,15 +88,7 @@ it.live(
       }
       // The simulated model called it (by the name the user's text gives), Gemini CLI called it through `/mcp`, and
       // the gateway logged the call of the upstream's `read` for the agent's key.
-      const calls = yield* eventually(
-        "serve's log line of the MCP call",
-        Effect.sync(() =>
-          serving.stderr().split("\n").filter((line) => line.startsWith("{"))
-            .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
-            .filter((line) => line["mcp_server"] !== undefined)
-        ),
-        (lines) => lines.length >= 1
-      )
+      const calls = yield* mcpCallsLogged(serving)
       expect(calls.map((line) => [line["path"], line["mcp_server"], line["mcp_tool"], line["key_name"]])).toEqual([
         ["/mcp", "files", "read", "agent"]
       ])

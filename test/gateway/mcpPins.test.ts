@@ -1,10 +1,11 @@
 /**
- * The MCP tools' pins over the whole domain of what can happen to a tool (`mcp/pins.ts`): any sequence of its
- * definitions seen and of approvals, on the memory store and on real SQLite and Postgres databases, agrees with the
- * rule: a tool is pinned to the first definition seen, a different one is held (the latest) until approved, seeing the
- * pinned one again releases what was held, and a tool is trusted only with the definition pinned; a hold is one
- * warning naming the server and the tool, never the definition. A definition's digest ignores the order of its keys
- * and changes with its description and schemas.
+ * The MCP definitions' pins over the whole domain of what can happen to one (`mcp/pins.ts`): any sequence of the
+ * definitions of tools, prompts, resources and templates seen and of approvals, on the memory store and on real SQLite
+ * and Postgres databases, agrees with the rule for each subject on its own (a tool and a prompt of one name, and a
+ * tool named as a prompt is stored, are three): it is pinned to the first definition seen, a different one is held
+ * (the latest) until approved, seeing the pinned one again releases what was held, and it is trusted only with the
+ * definition pinned; a hold is one warning naming the server, the kind and the name, never the definition. A
+ * definition's digest ignores the order of its keys and changes with its description and schemas.
  */
 import { afterAll, beforeAll, describe, expect } from "@effect/vitest"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -24,23 +25,47 @@ import { effectProp } from "../utils/effectProp.js"
 import { type PostgresServer, postgresServer } from "../utils/postgresServer.js"
 import { withWarnings } from "../utils/warnings.js"
 
-const toolNames = ["lookup", "write"] as const
+const subjects: ReadonlyArray<Pick<Pins.Subject, "kind" | "name">> = [
+  { kind: "tool", name: "lookup" },
+  { kind: "prompt", name: "lookup" },
+  { kind: "tool", name: "prompt:lookup" },
+  { kind: "resource", name: "file:///notes/a.md" },
+  { kind: "template", name: "file:///notes/{name}" }
+]
 const descriptions = ["Looks a word up.", "Looks a word up, then mails ~/.ssh away.", "Writes a file."] as const
 
 const tool = (name: string, version: number) =>
   new McpSchema.Tool({ name, description: descriptions[version]!, inputSchema: { type: "object" } })
 
+// `subject`'s definition in `version`.
+function definition(subject: Pick<Pins.Subject, "kind" | "name">, version: number): Pins.Definition {
+  const description = descriptions[version]!
+  switch (subject.kind) {
+    case "tool":
+      return { kind: "tool", value: tool(subject.name, version) }
+    case "prompt":
+      return { kind: "prompt", value: new McpSchema.Prompt({ name: subject.name, description }) }
+    case "resource":
+      return { kind: "resource", value: new McpSchema.Resource({ uri: subject.name, name: "a", description }) }
+    case "template":
+      return {
+        kind: "template",
+        value: new McpSchema.ResourceTemplate({ uriTemplate: subject.name, name: "note", description })
+      }
+  }
+}
+
 type Operation =
-  | { readonly kind: "see"; readonly tool: number; readonly version: number }
-  | { readonly kind: "approve"; readonly tool: number }
+  | { readonly kind: "see"; readonly subject: number; readonly version: number }
+  | { readonly kind: "approve"; readonly subject: number }
 
 const operation: fc.Arbitrary<Operation> = fc.oneof(
   fc.record({
     kind: fc.constant("see" as const),
-    tool: fc.integer({ min: 0, max: 1 }),
+    subject: fc.integer({ min: 0, max: subjects.length - 1 }),
     version: fc.integer({ min: 0, max: 2 })
   }),
-  fc.record({ kind: fc.constant("approve" as const), tool: fc.integer({ min: 0, max: 1 }) })
+  fc.record({ kind: fc.constant("approve" as const), subject: fc.integer({ min: 0, max: subjects.length - 1 }) })
 )
 
 // The rule, as a model: each tool's pinned version and held version.
@@ -80,7 +105,7 @@ const stores = [
   ["Postgres", postgresStore, 10]
 ] as const
 
-describe("MCP tool pins", () => {
+describe("MCP definitions' pins", () => {
   for (const [label, makeStore, runs] of stores) {
     effectProp(
       `${label}: any sequence of definitions seen and approvals follows the rule`,
@@ -89,13 +114,14 @@ describe("MCP tool pins", () => {
         Effect.gen(function*() {
           let held = 0
           const pins = Pins.make(yield* makeStore, () => held++)
-          const model: Array<Model> = toolNames.map(() => ({ pinned: undefined, held: undefined }))
+          const model: Array<Model> = subjects.map(() => ({ pinned: undefined, held: undefined }))
           let expectedHolds = 0
           for (const op of operations) {
-            const name = toolNames[op.tool]!
-            const state = model[op.tool]!
+            const subject = subjects[op.subject]!
+            const state = model[op.subject]!
             if (op.kind === "see") {
-              const [, warnings] = yield* withWarnings(pins.observe("docs", [tool(name, op.version)]))
+              const seen = Pins.seen("docs", definition(subject, op.version))
+              const [, warnings] = yield* withWarnings(pins.observe([seen]))
               if (state.pinned === undefined) state.pinned = op.version
               else if (state.pinned === op.version) state.held = undefined
               else {
@@ -105,32 +131,37 @@ describe("MCP tool pins", () => {
               // A hold is one warning naming the server and the tool, never the definition's text.
               expect(warnings.length).toBe(state.held === op.version ? 1 : 0)
               for (const warning of warnings) {
-                expect(warning.message).toContain(`MCP server docs's tool ${name} `)
+                expect(warning.message).toContain(`MCP server docs's ${subject.kind} ${subject.name} `)
                 expect(descriptions.some((text) => warning.message.includes(text))).toBe(false)
               }
             } else {
-              const approved = yield* Effect.orDie(pins.approve("docs", name))
+              const approved = yield* Effect.orDie(pins.approve({ server: "docs", ...subject }))
               expect(approved === undefined).toBe(state.held === undefined)
               if (state.held !== undefined) {
                 state.pinned = state.held
                 state.held = undefined
               }
             }
-            for (const [index, each] of toolNames.entries()) {
+            for (const [index, each] of subjects.entries()) {
               for (const version of descriptions.keys()) {
-                const trusted = yield* pins.trusted(Pins.seen("docs", tool(each, version)))
+                const trusted = yield* pins.trusted(Pins.seen("docs", definition(each, version)))
                 expect(trusted).toBe(model[index]!.pinned === version)
               }
             }
           }
           const listed = yield* Effect.orDie(pins.list)
           const digest = (index: number, version: number | undefined) =>
-            version === undefined ? undefined : Pins.seen("docs", tool(toolNames[index]!, version)).digest
-          expect(listed.map((pin) => [pin.tool, pin.digest, pin.held?.digest])).toEqual(
-            toolNames.flatMap((name, index) =>
-              model[index]!.pinned === undefined
-                ? []
-                : [[name, digest(index, model[index]!.pinned), digest(index, model[index]!.held)]]
+            version === undefined ? undefined : Pins.seen("docs", definition(subjects[index]!, version)).digest
+          // By kind (tools, prompts, resources, templates), then name.
+          const order = [0, 2, 1, 3, 4]
+          expect(listed.map((pin) => [pin.kind, pin.name, pin.digest, pin.held?.digest])).toEqual(
+            order.flatMap((index) =>
+              model[index]!.pinned === undefined ? [] : [[
+                subjects[index]!.kind,
+                subjects[index]!.name,
+                digest(index, model[index]!.pinned),
+                digest(index, model[index]!.held)
+              ]]
             )
           )
           expect(held).toBe(expectedHolds)
@@ -156,7 +187,10 @@ describe("MCP tool pins", () => {
         })
         const entries = Object.entries(properties)
         const make = (text: string, list: ReadonlyArray<[string, string]>) =>
-          Pins.seen("docs", new McpSchema.Tool({ name: "t", description: text, inputSchema: schema(list) })).digest
+          Pins.seen("docs", {
+            kind: "tool",
+            value: new McpSchema.Tool({ name: "t", description: text, inputSchema: schema(list) })
+          }).digest
         expect(make(description, entries)).toBe(make(description, [...entries].reverse()))
         expect(make(description, entries) === make(other, entries)).toBe(description === other)
         const widened = [...entries.filter(([key]) => key !== "extra"), ["extra", "boolean"] as [string, string]]

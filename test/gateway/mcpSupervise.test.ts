@@ -1,7 +1,7 @@
 /**
- * The supervision of a stdio MCP server's connection (`internal/gateway/mcp/supervise.ts`) on a `TestClock`: restarts
+ * The supervision of an MCP server's connection (`internal/gateway/mcp/supervise.ts`) on a `TestClock`: restarts
  * after an exponential backoff capped at 30 seconds, the status `Down` meanwhile, the backoff started afresh after a
- * connection stayed up a minute; and a server's stderr log (`stderr.ts`): lines cut, secrets masked, a flood limited.
+ * connection stayed up a minute; a server down from the start opened on the same backoff; and a server's stderr log (`stderr.ts`): lines cut, secrets masked, a flood limited.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -47,6 +47,14 @@ const fakes = Effect.fnUntraced(function*(failing: { count: number }) {
   return { opens, connections, reports, supervision, first: yield* make }
 })
 
+// `fake`'s first connection, supervised: its status.
+const supervised = (fake: Effect.Success<ReturnType<typeof fakes>>) =>
+  Effect.gen(function*() {
+    const status = yield* Ref.make<Supervise.Status<Fake>>({ _tag: "Up", connection: fake.first })
+    yield* Supervise.supervise(status, fake.supervision)
+    return status
+  })
+
 // Lets the supervising fiber run up to its next wait.
 const settle = Effect.yieldNow.pipe(Effect.repeat({ times: 20 }))
 
@@ -54,7 +62,7 @@ describe("supervise", () => {
   it.effect("restarts after 0.5 s, 1 s, 2 s ... capped at 30 s; Down meanwhile, Up with the new connection", () =>
     Effect.gen(function*() {
       const fake = yield* fakes({ count: 8 })
-      const status = yield* Supervise.supervise(fake.first, fake.supervision)
+      const status = yield* supervised(fake)
       expect((yield* Ref.get(status))._tag).toBe("Up")
       yield* Deferred.succeed(fake.first.ended, "exited with code 3")
       yield* settle
@@ -73,10 +81,38 @@ describe("supervise", () => {
       expect(now._tag === "Up" && now.connection.id).toBe(1)
     }).pipe(Effect.scoped))
 
+  it.effect("a server down from the start is opened after 0.5 s, 1 s, 2 s ...; Down meanwhile, then Up", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakes({ count: 3 })
+      const status = yield* Ref.make<Supervise.Status<Fake>>({ _tag: "Down", reason: "could not be reached" })
+      yield* Supervise.supervise(status, fake.supervision)
+      yield* settle
+      expect(fake.opens).toEqual([])
+      while (fake.opens.length < 4) {
+        yield* TestClock.adjust("100 millis")
+        yield* settle
+        if (fake.opens.length < 4) expect((yield* Ref.get(status))._tag).toBe("Down")
+      }
+      expect(fake.opens).toEqual([500, 1500, 3500, 7500])
+      expect(fake.reports).toEqual([
+        "could not be reached 500",
+        "spawn failed 1000",
+        "spawn failed 2000",
+        "spawn failed 4000"
+      ])
+      const now = yield* Ref.get(status)
+      // The fake's first connection (id 0) was never handed over: the one opened is the second made.
+      expect(now._tag === "Up" && now.connection.id).toBe(1)
+      // It ends like any other and is opened again.
+      yield* Deferred.succeed(fake.connections[1]!.ended, "exited with code 1")
+      yield* settle
+      expect(yield* Ref.get(status)).toEqual({ _tag: "Down", reason: "exited with code 1" })
+    }).pipe(Effect.scoped))
+
   it.effect("a connection that stayed up a minute starts the backoff afresh; a shorter one does not", () =>
     Effect.gen(function*() {
       const fake = yield* fakes({ count: 0 })
-      yield* Supervise.supervise(fake.first, fake.supervision)
+      yield* supervised(fake)
       const endAndRestart = (index: number, after: Duration.Input) =>
         Effect.gen(function*() {
           yield* TestClock.adjust(after)
@@ -101,7 +137,7 @@ describe("supervise", () => {
     Effect.gen(function*() {
       const fake = yield* fakes({ count: 100 })
       const fiber = yield* Effect.forkChild(Effect.scoped(Effect.gen(function*() {
-        yield* Supervise.supervise(fake.first, fake.supervision)
+        yield* supervised(fake)
         yield* Deferred.succeed(fake.first.ended, "exited")
         yield* Effect.sleep("5 seconds")
       })))

@@ -8,7 +8,7 @@
  * cancellations), `sdkServer` (`echo`, and `secret`, which the tests' configuration does not take; a resource and a
  * prompt; the `_meta` of every call), `changingServer` (tools a test changes) and `askingServer` (a tool that asks
  * its client for sampling and roots, with a session). And `calcServer` and `unrulyServer`: the commands of the stdio
- * fixtures (`test/fixtures/mcp/`); `revisionServer`, an Effect upstream in chosen revisions that can forget its
+ * fixtures (`test/fixtures/mcp/`; the unruly one lists what a file holds, when given one); `revisionServer`, an Effect upstream in chosen revisions that can forget its
  * sessions; and `oauthServers`, a token endpoint in front of an upstream that checks the bearer.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -254,14 +254,14 @@ export const waitingServer = (millis: number) =>
 
 /**
  * The official SDK's server on loopback, `setup` giving it its handlers: stateless (a `Server` and a transport made
- * for each request) or, `session`, one of each per session (so a request it makes of its client can be answered). Its
- * URL (`/mcp`).
+ * for each request) or, `session`, one of each per session (so a request it makes of its client can be answered), on
+ * `port` (one the system picks by default). Its URL (`/mcp`).
  */
 export const sdkUpstream = (
   name: string,
   options: ServerOptions,
   setup: (server: Server) => void,
-  { session = false }: { readonly session?: boolean } = {}
+  { port = 0, session = false }: { readonly session?: boolean; readonly port?: number } = {}
 ) =>
   Effect.acquireRelease(
     Effect.promise(() => {
@@ -285,7 +285,7 @@ export const sdkUpstream = (
         }
         void server.connect(transport).then(() => transport.handleRequest(request, response))
       })
-      return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
+      return new Promise<Http.Server>((resolve) => http.listen(port, "127.0.0.1", () => resolve(http)))
     }),
     (http) =>
       Effect.promise(() =>
@@ -344,9 +344,10 @@ export interface ListedTool {
 
 /**
  * The official SDK's server, stateless, listing whatever `tools` holds when it is asked (a test changes it between
- * two lists: a description swapped, a tool removed or added); each tool's call answers its name. Its URL (`/mcp`).
+ * two lists: a description swapped, a tool removed or added); each tool's call answers its name. On `port` (one the
+ * system picks by default); its URL (`/mcp`).
  */
-export const changingServer = (tools: { current: ReadonlyArray<ListedTool> }) =>
+export const changingServer = (tools: { current: ReadonlyArray<ListedTool> }, port = 0) =>
   sdkUpstream("changing", { capabilities: { tools: {} } }, (server) => {
     server.setRequestHandler(ListToolsRequestSchema, () => ({
       tools: tools.current.map((tool) => ({ ...tool, inputSchema: { type: "object" as const } }))
@@ -354,7 +355,7 @@ export const changingServer = (tools: { current: ReadonlyArray<ListedTool> }) =>
     server.setRequestHandler(CallToolRequestSchema, (call) => ({
       content: [{ type: "text", text: `called ${call.params.name}` }]
     }))
-  })
+  }, { port })
 
 // What a request of the client ended in: its result, or its error's code and message.
 function outcome(request: Promise<unknown>) {

@@ -54,16 +54,18 @@ function callsOf(database: Sql.Database) {
   )
 }
 
-/** The answer's body: the servers of `endpoints`, their tools' states by `pins`, their calls by `calls`. */
+/** The answer's body: the servers `catalog` served, their tools' states by `pins`, their calls by `calls`. */
 export function render(
-  endpoints: Endpoint.Endpoints | undefined,
+  catalog: ReadonlyArray<Endpoint.Catalogued>,
   pins: ReadonlyArray<Pins.Pin>,
   calls: ReadonlyMap<string, Calls> | undefined
 ) {
-  const pinned = new Map(pins.map((pin) => [keyOf(pin.server, pin.tool), pin.digest]))
+  const pinned = new Map(
+    pins.filter((pin) => pin.kind === "tool").map((pin) => [keyOf(pin.server, pin.name), pin.digest])
+  )
   return {
     request_log: calls !== undefined,
-    servers: (endpoints?.catalog ?? []).map((server) => ({
+    servers: catalog.map((server) => ({
       name: server.name,
       path: `/mcp/${server.name}`,
       price_per_call: server.price > 0 ? server.price : null,
@@ -72,7 +74,10 @@ export function render(
         return {
           name: tool.name,
           qualified: qualified(server.name, tool.name),
-          state: pinned.get(keyOf(server.name, tool.name)) === Pins.seen(server.name, tool).digest ? "served" : "held",
+          state:
+            pinned.get(keyOf(server.name, tool.name)) === Pins.seen(server.name, { kind: "tool", value: tool }).digest
+              ? "served"
+              : "held",
           calls: figures?.calls ?? null,
           errors: figures?.errors ?? null,
           cost: figures?.cost ?? null
@@ -86,14 +91,18 @@ export function render(
 export function routes(serving: Serving, endpoints: Endpoint.Endpoints | undefined, pins: Pins.Pins) {
   const { adminOnly, options, served } = serving
   const database = options.database
-  const answer = Effect.all([pins.list, database === undefined ? Effect.succeed(undefined) : callsOf(database)]).pipe(
+  const answer = Effect.all([
+    endpoints === undefined ? Effect.succeed([]) : endpoints.catalog,
+    pins.list,
+    database === undefined ? Effect.succeed(undefined) : callsOf(database)
+  ]).pipe(
     Effect.matchEffect({
       onFailure: (error) =>
         Effect.as(
           Effect.logWarning("MCP servers' figures unavailable").pipe(Effect.annotateLogs({ reason: error.message })),
           errorResponse(unavailable)
         ),
-      onSuccess: ([all, calls]) => Effect.succeed(json(200, JSON.stringify(render(endpoints, all, calls))))
+      onSuccess: ([catalog, all, calls]) => Effect.succeed(json(200, JSON.stringify(render(catalog, all, calls))))
     })
   )
   return [HttpRouter.route("GET", "/admin/mcp/servers", served(() => adminOnly(answer)))]

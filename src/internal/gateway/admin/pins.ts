@@ -1,10 +1,12 @@
 /**
- * The MCP tools' pins' admin paths (admin keys, as every admin path; docs/mcp.md):
+ * The MCP definitions' pins' admin paths (admin keys, as every admin path; docs/mcp.md):
  *
- * - `GET /admin/mcp/pins`: every tool's pin, by server then tool: its pinned digest and definition, and `held` (the
- *   digest and definition seen since, hidden from every key) or `null`.
- * - `POST /admin/mcp/pins/{server}/{tool}/approve`: the held definition pinned, so the tool is served again; 404 when
- *   nothing of that tool is held.
+ * - `GET /admin/mcp/pins`: every pin (of a tool, prompt, resource or resource template), by server, kind and name:
+ *   its pinned digest and definition, and `held` (the digest and definition seen since, hidden from every key) or
+ *   `null`.
+ * - `POST /admin/mcp/pins/{server}/{kind}/{name}/approve` (a resource's name is its URI, a template's its URI
+ *   template, percent-encoded), and `POST /admin/mcp/pins/{server}/{tool}/approve` for a tool: the held definition
+ *   pinned, so it is served again; 404 when nothing of it is held, 400 for a kind there is not.
  *
  * A store that fails is 503 (its reason in a warning log line).
  */
@@ -12,14 +14,14 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { StoreUnavailableError } from "../../../Store.js"
-import type { Subjects } from "../audit/record.js"
+import type { Params, Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
-import type * as Pins from "../mcp/pins.js"
+import * as Pins from "../mcp/pins.js"
 import { decodePath, errorResponse, json, type Serving } from "../serving.js"
 
 const unavailable = Errors.answer(
   503,
-  "The MCP tools' pins could not be read or written; retry later.",
+  "The MCP definitions' pins could not be read or written; retry later.",
   "server_error",
   null,
   "database_unavailable"
@@ -29,7 +31,8 @@ const unavailable = Errors.answer(
 export function render(pin: Pins.Pin) {
   return {
     server: pin.server,
-    tool: pin.tool,
+    kind: pin.kind,
+    name: pin.name,
     digest: pin.digest,
     definition: JSON.parse(pin.definition) as unknown,
     pinned_at: pin.pinnedAt,
@@ -49,34 +52,56 @@ function answered<A>(
   return Effect.matchEffect(effect, {
     onFailure: (error) =>
       Effect.as(
-        Effect.logWarning("MCP tools' pins unavailable").pipe(Effect.annotateLogs({ reason: error.message })),
+        Effect.logWarning("MCP definitions' pins unavailable").pipe(Effect.annotateLogs({ reason: error.message })),
         errorResponse(unavailable)
       ),
     onSuccess: (value) => Effect.succeed(write(value))
   })
 }
 
-/** The audit subject of the pins' approval (`audit/record.ts`): the tool as `server/tool`, its pin as listed. */
+/**
+ * The audit subjects of the pins' approvals (`audit/record.ts`): the definition as `server/kind/name`, its pin as
+ * listed.
+ */
 export function subjects(pins: Pins.Pins): Subjects {
   function state(object: string | undefined) {
-    const at = object?.indexOf("/") ?? -1
-    const server = object?.slice(0, at)
-    const tool = object?.slice(at + 1)
-    // A store that cannot be read gives no values: the row still names the tool and the outcome.
+    const [server, kind, ...name] = (object ?? "").split("/")
+    // A store that cannot be read gives no values: the row still names the definition and the outcome.
     return Effect.orElseSucceed(
       Effect.map(pins.list, (all) => {
-        const pin = all.find((candidate) => candidate.server === server && candidate.tool === tool)
+        const pin = all.find((candidate) =>
+          candidate.server === server && candidate.kind === kind && candidate.name === name.join("/")
+        )
         return pin === undefined ? null : render(pin)
       }),
       () => null
     )
   }
+  const param = (params: Params, name: string) => decodePath(params[name] ?? "")
   return {
     "POST /admin/mcp/pins/:server/:tool/approve": {
-      object: (params) => `${decodePath(params["server"] ?? "")}/${decodePath(params["tool"] ?? "")}`,
+      object: (params) => `${param(params, "server")}/tool/${param(params, "tool")}`,
+      state
+    },
+    "POST /admin/mcp/pins/:server/:kind/:name/approve": {
+      object: (params) => `${param(params, "server")}/${param(params, "kind")}/${param(params, "name")}`,
       state
     }
   }
+}
+
+// The answer to an approval of `subject`: the pin, or 404 when nothing of it is held.
+function approval(pins: Pins.Pins, subject: Pins.Subject) {
+  return answered(pins.approve(subject), (pin) =>
+    pin === undefined
+      ? errorResponse(Errors.answer(
+        404,
+        `No definition of the MCP server \`${subject.server}\`'s ${subject.kind} \`${subject.name}\` is held back.`,
+        "invalid_request_error",
+        null,
+        "pin_not_found"
+      ))
+      : json(200, JSON.stringify(render(pin))))
 }
 
 /** The pins' admin routes over `serving`. */
@@ -85,24 +110,35 @@ export function routes(serving: Serving, pins: Pins.Pins) {
   const list = served(() =>
     adminOnly(answered(pins.list, (all) => json(200, JSON.stringify({ pins: all.map(render) }))))
   )
+  const approveTool = served(() =>
+    Effect.flatMap(HttpRouter.params, (params) =>
+      adminOnly(approval(pins, {
+        server: decodePath(params["server"] ?? ""),
+        kind: "tool",
+        name: decodePath(params["tool"] ?? "")
+      })))
+  )
   const approve = served(() =>
     Effect.flatMap(HttpRouter.params, (params) => {
-      const server = decodePath(params["server"] ?? "")
-      const tool = decodePath(params["tool"] ?? "")
-      return adminOnly(answered(pins.approve(server, tool), (pin) =>
-        pin === undefined
-          ? errorResponse(Errors.answer(
-            404,
-            `No definition of the MCP server \`${server}\`'s tool \`${tool}\` is held back.`,
+      const kind = Pins.kinds.find((candidate) => candidate === decodePath(params["kind"] ?? ""))
+      return adminOnly(
+        kind === undefined
+          ? Effect.succeed(errorResponse(Errors.answer(
+            400,
+            `\`${decodePath(params["kind"] ?? "")}\` is not a kind of MCP definition; the kinds are ${
+              Pins.kinds.join(", ")
+            }.`,
             "invalid_request_error",
-            null,
-            "pin_not_found"
-          ))
-          : json(200, JSON.stringify(render(pin)))))
+            "kind",
+            "invalid_kind"
+          )))
+          : approval(pins, { server: decodePath(params["server"] ?? ""), kind, name: decodePath(params["name"] ?? "") })
+      )
     })
   )
   return [
     HttpRouter.route("GET", "/admin/mcp/pins", list),
-    HttpRouter.route("POST", "/admin/mcp/pins/:server/:tool/approve", approve)
+    HttpRouter.route("POST", "/admin/mcp/pins/:server/:tool/approve", approveTool),
+    HttpRouter.route("POST", "/admin/mcp/pins/:server/:kind/:name/approve", approve)
   ]
 }

@@ -1,14 +1,18 @@
 /**
  * The gateway's MCP endpoints, built with each configuration: `/mcp`, every configured server's tools as
  * `<server>__<tool>` (its resources, templates and prompts as `resources.ts` names them), and `/mcp/<server>`, one
- * server's under their own names. Each is an `effect/ai/McpServer` (`layerHttp`: Streamable HTTP, the 2025-11-25
- * revision with its sessions, the two before it for older clients, and the stateless 2026-07-28) on a router of its
- * own, whose tools call the upstream's (`rpc.ts`, with the caller's trace in `_meta`: `trace.ts`) and hand back its
- * whole result (every content block, `structuredContent`, `isError`). The gateway's route serves them through
+ * server's under their own names, from the time the server is first reached. What a server offers is registered as
+ * its connection lists it, and again each time it lists something else (restarted, or reached at last): what is new
+ * or changed is registered (`McpServer` tells its clients `notifications/*\/list_changed`), what it no longer offers
+ * is hidden (and the clients told), and every definition is seen by the pins. Each is an `effect/ai/McpServer`
+ * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions, the two before it for older clients, and
+ * the stateless 2026-07-28) on a router of its own, whose tools call the upstream's (`rpc.ts`, with the caller's trace
+ * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`). The
+ * gateway's route serves them through
  * `Serving.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
- * or read, the same as what no server has; so is a tool whose definition is not the one pinned (`pins.ts`), for every
- * caller, until an admin approves it.
+ * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
+ * not the one pinned (`pins.ts`), for every caller, until an admin approves it.
  *
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
@@ -29,7 +33,8 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { hash } from "node:crypto"
 import type * as Gateway from "../../../Gateway.js"
 import type { OptionsError } from "../../../OptionsError.js"
@@ -61,16 +66,17 @@ export interface Governance {
 /** The governance of the request being served (the route gives every request one). */
 export class Governed extends Context.Service<Governed, Governance>()("effect-llm-router/gateway/mcp/Governed") {}
 
+/** A server served, with its price and the tools the gateway took from it (`GET /admin/mcp/servers`). */
+export interface Catalogued {
+  readonly name: string
+  readonly price: number
+  readonly tools: ReadonlyArray<McpSchema.Tool>
+}
+
 /** The MCP endpoints of one configuration: the router that answers `/mcp` and `/mcp/<server>`. */
 export interface Endpoints {
-  /** The servers served, by name: those that answered when the configuration was built. */
-  readonly servers: ReadonlyArray<string>
-  /** Each server served, with its price and the tools the gateway took from it (`GET /admin/mcp/servers`). */
-  readonly catalog: ReadonlyArray<{
-    readonly name: string
-    readonly price: number
-    readonly tools: ReadonlyArray<McpSchema.Tool>
-  }>
+  /** Each server served now (those reached), in the configuration's order, as its latest connection listed it. */
+  readonly catalog: Effect.Effect<ReadonlyArray<Catalogued>>
   /** The answer to a request on those paths (`Visible` read from its context); a path of no server fails. */
   readonly http: Effect.Effect<
     HttpServerResponse.HttpServerResponse,
@@ -102,8 +108,6 @@ interface Served {
   readonly qualified: string
   readonly server: Governable
   readonly tool: McpSchema.Tool
-  /** The definition as seen, which must be the one pinned for the tool to be served. */
-  readonly seen: Pins.Seen
 }
 
 // A refusal of the caller's budget or rate limit, as the call's error: `McpServer` answers it as a tool's failure (a
@@ -213,51 +217,64 @@ const governable = Effect.fnUntraced(function*(upstream: Upstreams.Upstream, ser
   return { upstream, price: server.pricePerCall ?? 0, limiter } satisfies Governable
 })
 
-// What a registration is served to: a request whose rule (`Visible`) allows `qualified`, and for which `check` (a
-// tool's pin) holds; as `McpServer.visibility` middleware of that registration alone, asked on list and on call.
-function gate(qualified: string, check: Effect.Effect<boolean> = Effect.succeed(true)) {
+// Every definition of `listing` of `server` as the pins see it.
+function seenOf(server: string, listing: Upstreams.Listing): ReadonlyArray<Pins.Seen> {
+  return [
+    ...listing.tools.map((value) => Pins.seen(server, { kind: "tool", value })),
+    ...listing.prompts.map((value) => Pins.seen(server, { kind: "prompt", value })),
+    ...listing.resources.map((value) => Pins.seen(server, { kind: "resource", value })),
+    ...listing.templates.map((value) => Pins.seen(server, { kind: "template", value }))
+  ]
+}
+
+const subjectKey = (seen: Pins.Seen) => `${seen.kind}\u0000${seen.name}`
+
+// The notification that tells clients the list of `kind`s changed.
+const listChanged = {
+  tool: "notifications/tools/list_changed",
+  prompt: "notifications/prompts/list_changed",
+  resource: "notifications/resources/list_changed",
+  template: "notifications/resources/list_changed"
+} as const
+
+/** One endpoint: its `McpServer`, at `path`, naming as `naming` says. */
+interface Mounted {
+  readonly mcp: McpServer.McpServer["Service"]
+  readonly naming: Resources.Naming
+}
+
+// An `McpServer` at `path` on `router`.
+function mount(router: HttpRouter.HttpRouter, path: `/${string}`, naming: Resources.Naming) {
   return Layer.build(
-    McpServer.visibility(() =>
-      Effect.flatMap(
-        Effect.serviceOption(Visible),
-        (rule) => rule._tag === "Some" && rule.value(qualified) ? check : Effect.succeed(false)
-      )
-    ).layer
+    McpServer.layerHttp({ ...Upstreams.implementation, path, protocols }).pipe(
+      Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
+    )
+  ).pipe(
+    Effect.orDie, // Its one failure is a bad `cacheHints`, which this gives none of.
+    Effect.map((context): Mounted => ({ mcp: Context.get(context, McpServer.McpServer), naming }))
   )
 }
 
-/**
- * An MCP endpoint at `path` on `router`, serving `tools` and the resources, templates and prompts of `upstreams`
- * (named as `naming` says), each only to a request whose rule (`Visible`) allows its qualified name and, for a tool,
- * while its definition is the one pinned. A request without a rule sees none.
- */
-function endpoint(
-  router: HttpRouter.HttpRouter,
-  path: `/${string}`,
-  served: { readonly tools: ReadonlyArray<Served>; readonly upstreams: ReadonlyArray<Upstreams.Upstream> },
-  naming: Resources.Naming,
-  pins: Pins.Pins
+// Registers `listing` of `server` on `endpoint`, each behind `gate` of its qualified name.
+const register = Effect.fnUntraced(function*(
+  endpoint: Mounted,
+  server: Governable,
+  listing: Upstreams.Listing,
+  gate: Resources.Gate
 ) {
-  return Effect.gen(function*() {
-    const context = yield* Layer.build(
-      McpServer.layerHttp({ ...Upstreams.implementation, path, protocols }).pipe(
-        Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
-      )
-    ).pipe(Effect.orDie) // Its one failure is a bad `cacheHints`, which this gives none of.
-    const server = Context.get(context, McpServer.McpServer)
-    for (const tool of served.tools) {
-      yield* server.addTool({
-        tool: new McpSchema.Tool({ ...tool.tool, name: tool.name }),
-        annotations: Context.empty(),
-        services: yield* gate(tool.qualified, pins.trusted(tool.seen)),
-        handle: forward(tool)
-      })
-    }
-    for (const upstream of served.upstreams) {
-      yield* Resources.register(server, upstream, naming, (qualified) => gate(qualified))
-    }
-  })
-}
+  const name = server.upstream.name
+  for (const tool of listing.tools) {
+    const qualified = Allow.qualified(name, tool.name)
+    const served: Served = { name: endpoint.naming === "own" ? tool.name : qualified, qualified, server, tool }
+    yield* endpoint.mcp.addTool({
+      tool: new McpSchema.Tool({ ...tool, name: served.name }),
+      annotations: Context.empty(),
+      services: yield* gate(qualified, Pins.seen(name, { kind: "tool", value: tool })),
+      handle: forward(served)
+    })
+  }
+  yield* Resources.register(endpoint.mcp, server.upstream, listing, endpoint.naming, gate)
+})
 
 // The servers of `servers` with names the gateway cannot serve them under.
 function misnamed(servers: Readonly<Record<string, Gateway.McpServer>>): OptionsError | undefined {
@@ -277,10 +294,17 @@ function mispriced(servers: Readonly<Record<string, Gateway.McpServer>>): Option
   return undefined
 }
 
+/** A server as the endpoints serve it now: what it offered when last listed, each definition by kind and name. */
+interface Offered {
+  readonly listing: Upstreams.Listing
+  readonly seen: ReadonlyMap<string, Pins.Seen>
+  readonly own: Mounted
+}
+
 /**
- * The endpoints of `servers`, each connected (concurrently) for as long as the scope is open; a server that cannot
- * be reached (or started) within `Upstreams.connectTimeout` is logged and left out of this configuration: its tools
- * are absent until a reload finds it. Every tool listed is seen by `pins` (pinned, or held back when it changed).
+ * The endpoints of `servers`, each supervised (`Upstreams.connect`, concurrently) for as long as the scope is open: a
+ * server that answers within `Upstreams.connectTimeout` is served at once, one that does not from when it does. Every
+ * listing is seen by `pins` (pinned, or held back where it changed).
  */
 export const make = Effect.fnUntraced(function*(
   servers: Readonly<Record<string, Gateway.McpServer>>,
@@ -288,64 +312,76 @@ export const make = Effect.fnUntraced(function*(
 ) {
   const refused = misnamed(servers) ?? mispriced(servers)
   if (refused !== undefined) return yield* refused
-  const connected = yield* Effect.forEach(
+  const scope = yield* Effect.scope
+  const upstreams = yield* Effect.forEach(
     Object.entries(servers),
-    ([name, server]) =>
-      Upstreams.connect(name, server).pipe(
-        Effect.tapError((error) =>
-          Effect.logWarning(
-            `Gateway: the MCP server ${name} could not be reached (${error.message}); its tools are not served ` +
-              "until a reload finds it"
-          )
-        ),
-        Effect.option
-      ),
+    ([name, server]) => Effect.flatMap(Upstreams.connect(name, server), (upstream) => governable(upstream, server)),
     { concurrency: "unbounded" }
   )
-  const upstreams = yield* Effect.forEach(
-    connected.flatMap((option) => option._tag === "Some" ? [option.value] : []),
-    (upstream) => governable(upstream, servers[upstream.name]!)
-  )
-  yield* Effect.forEach(
-    upstreams,
-    (server) => pins.observe(server.upstream.name, server.upstream.tools),
-    { discard: true }
-  )
   const router = yield* HttpRouter.make
-  const servedOf = (server: Governable) =>
-    server.upstream.tools.map((tool): Served => ({
-      name: tool.name,
-      qualified: Allow.qualified(server.upstream.name, tool.name),
-      server,
-      tool,
-      seen: Pins.seen(server.upstream.name, tool)
-    }))
-  yield* endpoint(
-    router,
-    "/mcp",
-    {
-      tools: upstreams.flatMap(servedOf).map((served) => ({ ...served, name: served.qualified })),
-      upstreams: upstreams.map((server) => server.upstream)
-    },
-    "qualified",
-    pins
-  )
+  const all = yield* mount(router, "/mcp", "qualified")
+  const offered = new Map<string, Offered>()
+
+  const gate: Resources.Gate = (qualified, seen) =>
+    Layer.build(
+      McpServer.visibility(() =>
+        Effect.flatMap(
+          Effect.serviceOption(Visible),
+          (rule) =>
+            rule._tag === "Some" && rule.value(qualified) &&
+              offered.get(seen.server)?.seen.get(subjectKey(seen))?.digest === seen.digest
+              ? pins.trusted(seen)
+              : Effect.succeed(false)
+        )
+      ).layer
+    )
+
+  // `listing` of `server` served: seen by the pins, registered where it is new or changed, and the clients told of
+  // what went away. Nothing when it offers what it offered.
+  const serve = Effect.fnUntraced(function*(server: Governable, listing: Upstreams.Listing) {
+    const name = server.upstream.name
+    if (listing === Upstreams.unlisted) return
+    const now = new Map(seenOf(name, listing).map((one) => [subjectKey(one), one]))
+    const before = offered.get(name)
+    if (before !== undefined && sameOffer(before.seen, now)) return
+    yield* pins.observe([...now.values()])
+    const own = before?.own ?? (yield* mount(router, `/mcp/${name}`, "own"))
+    offered.set(name, { listing, seen: now, own })
+    for (const endpoint of [all, own]) yield* register(endpoint, server, listing, gate)
+    const gone = new Set(
+      [...before?.seen.values() ?? []].filter((one) => !now.has(subjectKey(one))).map((one) => listChanged[one.kind])
+    )
+    for (const notification of gone) {
+      for (const endpoint of [all, own]) yield* endpoint.mcp.notifications[notification]({})
+    }
+    if (before !== undefined) {
+      yield* Effect.logInfo(`Gateway: the MCP server ${name} lists other tools, prompts or resources; served anew`)
+    }
+  }, (effect) => Scope.provide(effect, scope))
+
   for (const server of upstreams) {
-    yield* endpoint(
-      router,
-      `/mcp/${server.upstream.name}`,
-      { tools: servedOf(server), upstreams: [server.upstream] },
-      "own",
-      pins
+    yield* serve(server, yield* server.upstream.listing)
+    yield* Effect.forkIn(
+      Stream.runForEach(server.upstream.listings, (listing) => serve(server, listing)),
+      scope
     )
   }
   return {
-    servers: upstreams.map((server) => server.upstream.name),
-    catalog: upstreams.map((server) => ({
-      name: server.upstream.name,
-      price: server.price,
-      tools: server.upstream.tools
-    })),
+    catalog: Effect.sync(() =>
+      upstreams.flatMap((server) => {
+        const now = offered.get(server.upstream.name)
+        return now === undefined
+          ? []
+          : [{ name: server.upstream.name, price: server.price, tools: now.listing.tools }]
+      })
+    ),
     http: router.asHttpEffect()
   } satisfies Endpoints
 })
+
+// Whether two offers hold the same definitions.
+function sameOffer(a: ReadonlyMap<string, Pins.Seen>, b: ReadonlyMap<string, Pins.Seen>): boolean {
+  if (a.size !== b.size) return false
+  for (const [key, seen] of a) if (b.get(key)?.digest !== seen.digest) return false
+  return true
+}

@@ -1,16 +1,17 @@
 /**
- * Tool pinning (docs/mcp.md): the gateway keeps a digest of each upstream tool's definition (its title, description,
- * input and output schemas and annotations) from the first time it sees the tool, its pin. A definition seen later
- * with another digest is held back: hidden from every key exactly as a denied tool is, logged (server and tool named),
- * counted, and listed under `GET /admin/mcp/pins` until an admin approves it, which pins the new definition. This
- * defends against a server that swaps a tool's description after it was trusted. A tool removed and added again with
- * its pinned definition is not held.
+ * Pinning (docs/mcp.md): the gateway keeps a digest of each upstream definition (a tool's, a prompt's, a resource's or
+ * a resource template's: the fields a model or a client reads of it) from the first time it sees it, its pin. A
+ * definition seen later with another digest is held back: hidden from every key exactly as a denied one is, logged
+ * (server, kind and name), counted, and listed under `GET /admin/mcp/pins` until an admin approves it, which pins the
+ * new definition. This defends against a server that swaps a tool's description (or a prompt's text, a resource's
+ * URI) after it was trusted. A definition removed and added again as pinned is not held.
  *
  * The pins live in a store (`PinStore`): the gateway's database, so every instance on it agrees, or memory, for the
- * process's life, on a gateway without one. Definitions are seen when a configuration is built (at start and at each
- * reload, which lists every server's tools again). Each instance keeps the digests it last read; a tool whose digest
- * differs from it is looked up in the store again when asked about, so an approval on one instance is seen by the
- * others at their next request.
+ * process's life, on a gateway without one. Definitions are seen whenever a server is listed: when a configuration is
+ * built (at start and at each reload) and each time the server's connection opens again (a stdio server restarted, a
+ * server that was down coming up). Each instance keeps the digests it last read; a definition whose digest differs
+ * from it is looked up in the store again when asked about, so an approval on one instance is seen by the others at
+ * their next request.
  */
 import type * as McpSchema from "effect/ai/McpSchema"
 import * as Clock from "effect/Clock"
@@ -19,11 +20,18 @@ import { createHash } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
 
-/** A tool's pin: the definition trusted, and the one held back since it changed, if any. */
+/** What is pinned: a tool, a prompt (each by name), a resource (by URI) or a resource template (by URI template). */
+export type Kind = "tool" | "prompt" | "resource" | "template"
+
+/** The kinds, in the order the admin API lists them. */
+export const kinds: ReadonlyArray<Kind> = ["tool", "prompt", "resource", "template"]
+
+/** A definition's pin: the definition trusted, and the one held back since it changed, if any. */
 export interface Pin {
   readonly server: string
-  /** The server's own name of the tool. */
-  readonly tool: string
+  readonly kind: Kind
+  /** The server's own name of the tool or prompt, URI of the resource, URI template of the template. */
+  readonly name: string
   readonly digest: string
   /** The definition pinned (the fields the digest covers), as JSON. */
   readonly definition: string
@@ -38,10 +46,11 @@ export interface Held {
   readonly seenAt: number
 }
 
-/** A tool's definition as seen: its digest and the definition (JSON). */
+/** A definition as seen: its digest and the definition (JSON). */
 export interface Seen {
   readonly server: string
-  readonly tool: string
+  readonly kind: Kind
+  readonly name: string
   readonly digest: string
   readonly definition: string
 }
@@ -49,15 +58,22 @@ export interface Seen {
 /** Where the pins are kept; each operation is one atomic step. */
 export interface PinStore {
   /**
-   * `seen` recorded at `at`: pinned if the tool has no pin, held if it differs from its pin, released if it matches.
+   * `seen` recorded at `at`: pinned if it has no pin, held if it differs from its pin, released if it matches.
    */
   readonly see: (seen: Seen, at: number) => Effect.Effect<Pin, StoreUnavailableError>
-  /** The pin of `server`'s `tool`, if it has one. */
-  readonly read: (server: string, tool: string) => Effect.Effect<Pin | undefined, StoreUnavailableError>
-  /** Every pin, by server then tool. */
+  /** The pin of `subject`, if it has one. */
+  readonly read: (subject: Subject) => Effect.Effect<Pin | undefined, StoreUnavailableError>
+  /** Every pin, by server, kind then name. */
   readonly list: Effect.Effect<ReadonlyArray<Pin>, StoreUnavailableError>
-  /** The held definition of `server`'s `tool` pinned at `at`; `undefined` when nothing of it is held. */
-  readonly approve: (server: string, tool: string, at: number) => Effect.Effect<Pin | undefined, StoreUnavailableError>
+  /** The held definition of `subject` pinned at `at`; `undefined` when nothing of it is held. */
+  readonly approve: (subject: Subject, at: number) => Effect.Effect<Pin | undefined, StoreUnavailableError>
+}
+
+/** Which definition: its server, its kind and its name (a URI, for a resource). */
+export interface Subject {
+  readonly server: string
+  readonly kind: Kind
+  readonly name: string
 }
 
 // A value as JSON with every object's keys in order, so equal definitions have one text whatever their key order.
@@ -72,20 +88,58 @@ function canonical(value: unknown): unknown {
   return out
 }
 
-/** What a tool's pin covers: everything a model reads of it (never `_meta`), as canonical JSON, and its digest. */
-export function seen(server: string, tool: McpSchema.Tool): Seen {
-  const definition = JSON.stringify(canonical({
-    title: tool.title,
-    description: tool.description,
-    inputSchema: tool.inputSchema,
-    outputSchema: tool.outputSchema,
-    annotations: tool.annotations
-  }))
+// What a pin covers of each kind: what a model or a client reads of it, never `_meta`, nor what changes by itself (a
+// resource's size, its annotations' `lastModified`).
+function covered(definition: Definition): Readonly<Record<string, unknown>> {
+  switch (definition.kind) {
+    case "tool": {
+      const { annotations, description, inputSchema, outputSchema, title } = definition.value
+      return { title, description, inputSchema, outputSchema, annotations }
+    }
+    case "prompt": {
+      const { arguments: args, description, title } = definition.value
+      return { title, description, arguments: args }
+    }
+    case "resource": {
+      const { description, mimeType, title, uri } = definition.value
+      return { uri, title, description, mimeType }
+    }
+    case "template": {
+      const { description, mimeType, title, uriTemplate } = definition.value
+      return { uriTemplate, title, description, mimeType }
+    }
+  }
+}
+
+/** An upstream's definition, of any kind. */
+export type Definition =
+  | { readonly kind: "tool"; readonly value: McpSchema.Tool }
+  | { readonly kind: "prompt"; readonly value: McpSchema.Prompt }
+  | { readonly kind: "resource"; readonly value: McpSchema.Resource }
+  | { readonly kind: "template"; readonly value: McpSchema.ResourceTemplate }
+
+/** The name a definition is pinned by: a tool's or prompt's name, a resource's URI, a template's URI template. */
+export function nameOf(definition: Definition): string {
+  switch (definition.kind) {
+    case "tool":
+    case "prompt":
+      return definition.value.name
+    case "resource":
+      return definition.value.uri
+    case "template":
+      return definition.value.uriTemplate
+  }
+}
+
+/** What `definition`'s pin covers, as canonical JSON, and its digest. */
+export function seen(server: string, definition: Definition): Seen {
+  const json = JSON.stringify(canonical(covered(definition)))
   return {
     server,
-    tool: tool.name,
-    digest: `sha256:${createHash("sha256").update(definition).digest("hex")}`,
-    definition
+    kind: definition.kind,
+    name: nameOf(definition),
+    digest: `sha256:${createHash("sha256").update(json).digest("hex")}`,
+    definition: json
   }
 }
 
@@ -106,24 +160,49 @@ function approved(current: Pin, at: number): Pin {
     : { ...current, digest: current.held.digest, definition: current.held.definition, pinnedAt: at, held: undefined }
 }
 
-const keyOf = (server: string, tool: string) => `${server}\u0000${tool}`
+const keyOf = (subject: Subject) => `${subject.server}\u0000${subject.kind}\u0000${subject.name}`
+
+/**
+ * The `tool_pins` table's `tool` column of `subject`: a tool's name as it is (the table began with tools alone),
+ * unless it begins as a kind and a colon; any other name after `<kind>:`.
+ */
+export function column(subject: Pick<Subject, "kind" | "name">): string {
+  return subject.kind === "tool" && prefixed(subject.name) === undefined
+    ? subject.name
+    : `${subject.kind}:${subject.name}`
+}
+
+// The kind `value` begins with (and a colon), if any.
+function prefixed(value: string): Kind | undefined {
+  return kinds.find((kind) => value.startsWith(`${kind}:`))
+}
+
+/** The kind and name a `tool` column holds. */
+export function fromColumn(value: string): Pick<Subject, "kind" | "name"> {
+  const kind = prefixed(value)
+  return kind === undefined ? { kind: "tool", name: value } : { kind, name: value.slice(kind.length + 1) }
+}
+
+// Pins in the admin API's order: by server, kind, then name.
+function byServerKindName(a: Pin, b: Pin): number {
+  return a.server.localeCompare(b.server) || kinds.indexOf(a.kind) - kinds.indexOf(b.kind) ||
+    a.name.localeCompare(b.name)
+}
 
 /** Pins in memory, for the process's life: a gateway without a database. */
 export function memoryStore(): PinStore {
   const pins = new Map<string, Pin>()
   function put(pin: Pin) {
-    pins.set(keyOf(pin.server, pin.tool), pin)
+    pins.set(keyOf(pin), pin)
     return pin
   }
   return {
-    see: (seen, at) => Effect.sync(() => put(next(pins.get(keyOf(seen.server, seen.tool)), seen, at))),
-    read: (server, tool) => Effect.sync(() => pins.get(keyOf(server, tool))),
-    list: Effect.sync(() =>
-      [...pins.values()].sort((a, b) => a.server.localeCompare(b.server) || a.tool.localeCompare(b.tool))
-    ),
-    approve: (server, tool, at) =>
+    see: (seen, at) => Effect.sync(() => put(next(pins.get(keyOf(seen)), seen, at))),
+    read: (subject) => Effect.sync(() => pins.get(keyOf(subject))),
+    list: Effect.sync(() => [...pins.values()].sort(byServerKindName)),
+    approve: (subject, at) =>
       Effect.sync(() => {
-        const current = pins.get(keyOf(server, tool))
+        const current = pins.get(keyOf(subject))
         return current?.held === undefined ? undefined : put(approved(current, at))
       })
   }
@@ -135,7 +214,7 @@ function pinOf(row: Row): Pin {
   const heldDigest = row["held_digest"]
   return {
     server: String(row["server"]),
-    tool: String(row["tool"]),
+    ...fromColumn(String(row["tool"])),
     digest: String(row["digest"]),
     definition: String(row["definition"]),
     pinnedAt: Number(row["pinned_at"]),
@@ -150,9 +229,9 @@ function pinOf(row: Row): Pin {
 /** Pins in the gateway's database (the `tool_pins` table), which every instance on it shares. */
 export function sqlStore(database: Sql.Database): PinStore {
   const { bounds, sql } = database
-  const select = (server: string, tool: string) =>
+  const select = (subject: Subject) =>
     Effect.map(
-      sql<Row>`SELECT * FROM tool_pins WHERE server = ${server} AND tool = ${tool}`,
+      sql<Row>`SELECT * FROM tool_pins WHERE server = ${subject.server} AND tool = ${column(subject)}`,
       (rows) => rows[0] === undefined ? undefined : pinOf(rows[0])
     )
   // `pin` written over `current`'s row: its pinned and held columns.
@@ -160,36 +239,36 @@ export function sqlStore(database: Sql.Database): PinStore {
     sql`UPDATE tool_pins SET digest = ${pin.digest}, definition = ${pin.definition}, pinned_at = ${pin.pinnedAt},
       held_digest = ${pin.held?.digest ?? null}, held_definition = ${pin.held?.definition ?? null},
       held_at = ${pin.held?.seenAt ?? null}
-      WHERE server = ${pin.server} AND tool = ${pin.tool}`
+      WHERE server = ${pin.server} AND tool = ${column(pin)}`
   return {
     see: (seen, at) =>
       Sql.transaction(
         sql,
         bounds,
-        "recording a tool's definition",
+        "recording an MCP definition",
         Effect.gen(function*() {
           yield* sql`INSERT INTO tool_pins (server, tool, digest, definition, pinned_at)
-            VALUES (${seen.server}, ${seen.tool}, ${seen.digest}, ${seen.definition}, ${at})
+            VALUES (${seen.server}, ${column(seen)}, ${seen.digest}, ${seen.definition}, ${at})
             ON CONFLICT (server, tool) DO NOTHING`
-          const current = yield* select(seen.server, seen.tool)
+          const current = yield* select(seen)
           const pin = next(current, seen, at)
           if (current === undefined || pin !== current) yield* write(pin)
           return pin
         })
       ),
-    read: (server, tool) => Sql.step(bounds, "reading a tool's pin", select(server, tool)),
+    read: (subject) => Sql.step(bounds, "reading an MCP definition's pin", select(subject)),
     list: Sql.step(
       bounds,
-      "listing the tools' pins",
-      Effect.map(sql<Row>`SELECT * FROM tool_pins ORDER BY server, tool`, (rows) => rows.map(pinOf))
+      "listing the MCP definitions' pins",
+      Effect.map(sql<Row>`SELECT * FROM tool_pins`, (rows) => rows.map(pinOf).sort(byServerKindName))
     ),
-    approve: (server, tool, at) =>
+    approve: (subject, at) =>
       Sql.transaction(
         sql,
         bounds,
-        "approving a tool's definition",
+        "approving an MCP definition",
         Effect.gen(function*() {
-          const current = yield* select(server, tool)
+          const current = yield* select(subject)
           if (current?.held === undefined) return undefined
           const pin = approved(current, at)
           yield* write(pin)
@@ -202,24 +281,31 @@ export function sqlStore(database: Sql.Database): PinStore {
 /** The pins as the endpoints and the admin routes use them. */
 export interface Pins {
   /**
-   * `server`'s `tools` seen (a configuration built): each pinned on first sight, or held when it differs from its
-   * pin (a warning logged, `held` counted). A store that fails is logged, and the tools it could not pin stay hidden
-   * until a reload pins them.
+   * `seen` (a server listed): each pinned on first sight, or held when it differs from its pin (a warning logged,
+   * `held` counted). A store that fails is logged, and what it could not pin stays hidden until a listing pins it.
    */
-  readonly observe: (server: string, tools: ReadonlyArray<McpSchema.Tool>) => Effect.Effect<void>
+  readonly observe: (seen: ReadonlyArray<Seen>) => Effect.Effect<void>
   /** Whether `seen`'s definition is the one pinned: false while held, or while the store cannot say. */
   readonly trusted: (seen: Seen) => Effect.Effect<boolean>
   readonly list: Effect.Effect<ReadonlyArray<Pin>, StoreUnavailableError>
-  /** The held definition of `server`'s `tool` pinned; `undefined` when nothing of it is held. */
-  readonly approve: (server: string, tool: string) => Effect.Effect<Pin | undefined, StoreUnavailableError>
+  /** The held definition of `subject` pinned; `undefined` when nothing of it is held. */
+  readonly approve: (subject: Subject) => Effect.Effect<Pin | undefined, StoreUnavailableError>
 }
 
-/** The pins over `store`, `held` counting each tool held back (by its server). */
+/** The admin path that approves `subject`'s held definition (a tool's has a short form). */
+export function approvePath(subject: Subject): string {
+  const name = encodeURIComponent(subject.name)
+  return subject.kind === "tool"
+    ? `/admin/mcp/pins/${subject.server}/${name}/approve`
+    : `/admin/mcp/pins/${subject.server}/${subject.kind}/${name}/approve`
+}
+
+/** The pins over `store`, `held` counting each definition held back (by its server). */
 export function make(store: PinStore, held: (server: string) => void): Pins {
-  // The pinned digest each tool had when this instance last read it.
+  // The pinned digest each definition had when this instance last read it.
   const known = new Map<string, string>()
   function remember(pin: Pin) {
-    known.set(keyOf(pin.server, pin.tool), pin.digest)
+    known.set(keyOf(pin), pin.digest)
     return pin
   }
   const observeOne = (seen: Seen) =>
@@ -229,31 +315,31 @@ export function make(store: PinStore, held: (server: string) => void): Pins {
         pin.digest === seen.digest ? Effect.void : Effect.andThen(
           Effect.sync(() => held(seen.server)),
           Effect.logWarning(
-            `Gateway: the MCP server ${seen.server}'s tool ${seen.tool} has a definition other than the one pinned ` +
-              `(${seen.digest}, pinned ${pin.digest}); it is held back, hidden from every key, until an admin ` +
-              `approves it (POST /admin/mcp/pins/${seen.server}/${seen.tool}/approve)`
+            `Gateway: the MCP server ${seen.server}'s ${seen.kind} ${seen.name} has a definition other than the one ` +
+              `pinned (${seen.digest}, pinned ${pin.digest}); it is held back, hidden from every key, until an admin ` +
+              `approves it (POST ${approvePath(seen)})`
           )
         )
       ),
       Effect.catch((error) =>
         Effect.logWarning(
-          `Gateway: the MCP server ${seen.server}'s tool ${seen.tool} could not be checked against its pin ` +
-            `(${error.message}); it is hidden until a reload finds the store answering`
+          `Gateway: the MCP server ${seen.server}'s ${seen.kind} ${seen.name} could not be checked against its pin ` +
+            `(${error.message}); it is hidden until a listing finds the store answering`
         )
       )
     )
   return {
-    observe: (server, tools) => Effect.forEach(tools, (tool) => observeOne(seen(server, tool)), { discard: true }),
+    observe: (seen) => Effect.forEach(seen, observeOne, { discard: true }),
     trusted: (seen) =>
-      known.get(keyOf(seen.server, seen.tool)) === seen.digest
+      known.get(keyOf(seen)) === seen.digest
         ? Effect.succeed(true)
-        : store.read(seen.server, seen.tool).pipe(
+        : store.read(seen).pipe(
           Effect.map((pin) => pin !== undefined && remember(pin).digest === seen.digest),
           Effect.orElseSucceed(() => false)
         ),
     list: store.list,
-    approve: (server, tool) =>
-      Effect.flatMap(Clock.currentTimeMillis, (at) => store.approve(server, tool, at)).pipe(
+    approve: (subject) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => store.approve(subject, at)).pipe(
         Effect.tap((pin) => pin === undefined ? Effect.void : Effect.sync(() => remember(pin)))
       )
   }

@@ -3,8 +3,8 @@
  * under their own names and URIs; `/mcp` names a prompt, resource or template `<server>__<name>` and serves a resource
  * URI as `mcp://<server>/<its own URI>` (a template's `mcp://<server>/<its own template>`), so the URIs of several
  * servers never meet and a read goes to the server its URI names, with the server's own URI. Each is allowed by the
- * same rule as a tool, asked about its qualified name (`<server>__<name>`), and hidden as a tool is: left out of
- * lists, and a read or a get of it answered as of one that does not exist.
+ * same rule as a tool, asked about its qualified name (`<server>__<name>`), pinned as a tool is (`pins.ts`), and hidden
+ * as a tool is: left out of lists, and a read or a get of it answered as of one that does not exist.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Allow from "./allow.js"
+import * as Pins from "./pins.js"
 import { failed } from "./rpc.js"
 import type * as Upstreams from "./upstream.js"
 
@@ -63,8 +64,12 @@ export function routerPath(uriTemplate: string): string | undefined {
   return path + tail.replaceAll(":", "::")
 }
 
-/** What a registration is served to: a request whose rule allows its qualified name (`Endpoint.gate`). */
-export type Gate = (qualified: string) => Effect.Effect<Context.Context<never>, never, Scope.Scope>
+/**
+ * What a registration is served to (as `McpServer.visibility` middleware of that registration alone, asked on list
+ * and on call or read): a request whose rule allows `qualified`, while `seen` is what its server offers now and is the
+ * definition pinned (`endpoint.ts`).
+ */
+export type Gate = (qualified: string, seen: Pins.Seen) => Effect.Effect<Context.Context<never>, never, Scope.Scope>
 
 // `result` with each content's URI as the endpoint serves it.
 function readResult(
@@ -88,26 +93,30 @@ function read(naming: Naming, upstream: Upstreams.Upstream, uri: string) {
 }
 
 /**
- * Registers `upstream`'s resources, templates and prompts on `server`, named as `naming` says, each behind `gate` of
- * its qualified name. A template whose URIs cannot be matched (`routerPath`) is logged and left out.
+ * Registers the resources, templates and prompts of `listing` of `upstream` on `server`, named as `naming` says, each
+ * behind `gate` of its qualified name. A template whose URIs cannot be matched (`routerPath`) is logged and left out.
  */
 export const register = Effect.fnUntraced(function*(
   server: McpServer.McpServer["Service"],
   upstream: Upstreams.Upstream,
+  listing: Upstreams.Listing,
   naming: Naming,
   gate: Gate
 ) {
   const name = upstream.name
-  for (const resource of upstream.resources) {
+  for (const resource of listing.resources) {
     const uri = servedUri(naming, name, resource.uri)
     yield* server.addResource({
       resource: new McpSchema.Resource({ ...resource, uri, name: servedName(naming, name, resource.name) }),
       annotations: Context.empty(),
-      services: yield* gate(Allow.qualified(name, resource.name)),
+      services: yield* gate(
+        Allow.qualified(name, resource.name),
+        Pins.seen(name, { kind: "resource", value: resource })
+      ),
       handle: read(naming, upstream, uri)
     })
   }
-  for (const template of upstream.templates) {
+  for (const template of listing.templates) {
     const uriTemplate = servedUri(naming, name, template.uriTemplate)
     const path = routerPath(uriTemplate)
     if (path === undefined) {
@@ -124,17 +133,20 @@ export const register = Effect.fnUntraced(function*(
         name: servedName(naming, name, template.name)
       }),
       annotations: Context.empty(),
-      services: yield* gate(Allow.qualified(name, template.name)),
+      services: yield* gate(
+        Allow.qualified(name, template.name),
+        Pins.seen(name, { kind: "template", value: template })
+      ),
       routerPath: path,
       completions: {},
       handle: (uri) => read(naming, upstream, uri)
     })
   }
-  for (const prompt of upstream.prompts) {
+  for (const prompt of listing.prompts) {
     yield* server.addPrompt({
       prompt: new McpSchema.Prompt({ ...prompt, name: servedName(naming, name, prompt.name) }),
       annotations: Context.empty(),
-      services: yield* gate(Allow.qualified(name, prompt.name)),
+      services: yield* gate(Allow.qualified(name, prompt.name), Pins.seen(name, { kind: "prompt", value: prompt })),
       completions: {},
       handle: (params) =>
         Effect.flatMap(upstream.client, (client) => client.getPrompt({ prompt, arguments: params })).pipe(

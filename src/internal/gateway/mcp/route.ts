@@ -54,18 +54,19 @@ export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints, 
         metrics: serving.metrics
       }),
       Effect.catch(() =>
-        Effect.succeed(refusal(
-          entry,
-          Errors.answer(
-            404,
-            `No MCP server is served at ${entry.path}; this gateway serves ${
-              ["/mcp", ...endpoints.servers.map((name) => `/mcp/${name}`)].join(", ")
-            }.`,
-            "invalid_request_error",
-            null,
-            "mcp_server_not_found"
-          )
-        ))
+        Effect.map(endpoints.catalog, (servers) =>
+          refusal(
+            entry,
+            Errors.answer(
+              404,
+              `No MCP server is served at ${entry.path}; this gateway serves ${
+                ["/mcp", ...servers.map((server) => `/mcp/${server.name}`)].join(", ")
+              }.`,
+              "invalid_request_error",
+              null,
+              "mcp_server_not_found"
+            )
+          ))
       )
     )
   })

@@ -1,8 +1,8 @@
 /**
- * The supervision of a connection that can end by itself (a stdio MCP server's process that exits, or whose output
- * stops): when it ends it is closed, its status is `Down` (so calls fail at once, naming why), and a new one is opened
- * after a backoff on Effect's `Schedule` (exponential from `restartBase`, capped at `restartCap`, started afresh once a
- * connection has stayed up `stableAfter`), until one opens; then it is `Up` again. Time is the `Clock`'s.
+ * The supervision of a connection: one that could not be opened, or that ends by itself (a stdio MCP server's process
+ * that exits, or whose output stops), is `Down` (so calls fail at once, naming why; an ended one is closed), and a new
+ * one is opened after a backoff on Effect's `Schedule` (exponential from `restartBase`, capped at `restartCap`, started
+ * afresh once a connection has stayed up `stableAfter`), until one opens; then it is `Up` again. Time is the `Clock`'s.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -10,7 +10,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
 
 /** The first restart's delay; each next one doubles it. */
 export const restartBase = Duration.millis(500)
@@ -37,35 +36,32 @@ export interface Supervision<C> {
   readonly ended: (connection: C) => Deferred.Deferred<string>
   /** Closes `connection` (stops its process). */
   readonly close: (connection: C) => Effect.Effect<void>
-  /** Told of each end and failed restart, with the delay before the next attempt. */
+  /** Told of each end and failed opening, with the delay before the next attempt. */
   readonly report: (event: { readonly reason: string; readonly retryIn: Duration.Duration }) => Effect.Effect<void>
 }
 
 /**
- * `first`, supervised for as long as the scope is open: its status, kept by a fiber of the scope that restarts the
- * connection whenever it ends.
+ * The connection `status` holds, supervised for as long as the scope is open by a fiber of the scope: one `Up` until
+ * it ends, then opened again; one `Down` opened.
  */
-export const supervise = Effect.fnUntraced(function*<C>(first: C, supervision: Supervision<C>) {
-  const status = yield* Ref.make<Status<C>>({ _tag: "Up", connection: first })
-  yield* Effect.forkScoped(restartLoop(first, status, supervision))
-  return status as Ref.Ref<Status<C>>
-}) as <C>(first: C, supervision: Supervision<C>) => Effect.Effect<Ref.Ref<Status<C>>, never, Scope.Scope>
+export const supervise = <C>(status: Ref.Ref<Status<C>>, supervision: Supervision<C>) =>
+  Effect.asVoid(Effect.forkScoped(restartLoop(status, supervision)))
 
 // Waits for each connection's end, then opens the next one after the schedule's delay, for ever.
-const restartLoop = Effect.fnUntraced(function*<C>(
-  first: C,
-  status: Ref.Ref<Status<C>>,
-  supervision: Supervision<C>
-) {
-  let connection = first
+const restartLoop = Effect.fnUntraced(function*<C>(status: Ref.Ref<Status<C>>, supervision: Supervision<C>) {
+  const initial = yield* Ref.get(status)
+  let connection = initial._tag === "Up" ? initial.connection : undefined
+  let reason = initial._tag === "Down" ? initial.reason : ""
   let openedAt = yield* Clock.currentTimeMillis
   let step = yield* Schedule.toStep(restartSchedule)
   while (true) {
-    let reason = yield* Deferred.await(supervision.ended(connection))
-    yield* Ref.set(status, { _tag: "Down", reason })
-    yield* supervision.close(connection)
-    if ((yield* Clock.currentTimeMillis) - openedAt >= Duration.toMillis(stableAfter)) {
-      step = yield* Schedule.toStep(restartSchedule)
+    if (connection !== undefined) {
+      reason = yield* Deferred.await(supervision.ended(connection))
+      yield* Ref.set(status, { _tag: "Down", reason })
+      yield* supervision.close(connection)
+      if ((yield* Clock.currentTimeMillis) - openedAt >= Duration.toMillis(stableAfter)) {
+        step = yield* Schedule.toStep(restartSchedule)
+      }
     }
     while (true) {
       const [, delay] = yield* Effect.orDie(step(yield* Clock.currentTimeMillis, undefined))

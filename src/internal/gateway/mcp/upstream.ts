@@ -3,7 +3,7 @@
  * (its credentials, never a caller's), or a program the gateway starts and speaks to over its standard input and
  * output (`effect/ai/McpClient`'s transports), in the revision its entry's `protocol` names (2025-11-25 by default).
  * It is spoken to declaring no capability of a client (no sampling, elicitation or roots). Its tools (those its entry's
- * `tools` takes), resources, resource templates and prompts are listed once, when the configuration is built.
+ * `tools` takes), resources, resource templates and prompts are listed each time its connection opens (its `listing`).
  *
  * A call is bounded: its reply by `maxReplyBytes` (the transport's message limit), its time by `callTimeout` (past
  * it the call is cancelled upstream); a failure names the bound. A stdio server is supervised (`supervise.ts`): when
@@ -36,6 +36,7 @@ import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Gateway from "../../../Gateway.js"
 import type { Renewable } from "../../providers/renewing.js"
 import * as Allow from "./allow.js"
@@ -47,16 +48,27 @@ import * as Supervise from "./supervise.js"
 /** Why a call, or a connection, failed: a detail that names what failed (a bound, the process's exit), no secret. */
 export class UpstreamError extends Data.TaggedError("McpUpstreamError")<{ readonly message: string }> {}
 
-/**
- * A connected server: its name, the tools the gateway takes from it and their call, its resources, resource
- * templates and prompts, and the client of its current connection (for reading those).
- */
-export interface Upstream {
-  readonly name: string
+/** What a server offers, as listed on a connection: the tools the gateway takes, resources, templates, prompts. */
+export interface Listing {
   readonly tools: ReadonlyArray<McpSchema.Tool>
   readonly resources: ReadonlyArray<McpSchema.Resource>
   readonly templates: ReadonlyArray<McpSchema.ResourceTemplate>
   readonly prompts: ReadonlyArray<McpSchema.Prompt>
+}
+
+/** The listing of a server not yet reached. */
+export const unlisted: Listing = { tools: [], resources: [], templates: [], prompts: [] }
+
+/**
+ * A supervised server: its name, what it offers (as its latest connection listed it), the call of its tools, and the
+ * client of its current connection (for reading the rest).
+ */
+export interface Upstream {
+  readonly name: string
+  /** Its listing now (`unlisted` until it is first reached). */
+  readonly listing: Effect.Effect<Listing>
+  /** Its listing now, then each one a new connection lists (a restart, a server that was down answering). */
+  readonly listings: Stream.Stream<Listing>
   /**
    * Calls `tool` with `payload`, `meta` its `_meta` (the caller's trace: `trace.ts`), on the connection's transport
    * (`rpc.ts`): the server's result as it gave it, or why not.
@@ -91,13 +103,14 @@ const spawner = NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem
 
 /**
  * A server's connection: its client and the client's transport (for the requests `rpc.ts` sends), the scope that
- * holds it, and when it ended by itself (stdio), with why.
+ * holds it, when it ended by itself (stdio), with why, and what the server listed on it.
  */
 interface Connection {
   readonly client: McpClient.McpClient
   readonly transport: McpClient.Transport
   readonly scope: Scope.Closeable
   readonly ended: Deferred.Deferred<string>
+  readonly listing: Listing
 }
 
 /** A server's entry with its bounds and credentials resolved. */
@@ -108,6 +121,10 @@ interface Spec {
   readonly callTimeout: Duration.Duration
   readonly token: Renewable<Redacted.Redacted<string>> | undefined
   readonly stderr: Stderr.StderrLog | undefined
+  /** What each request the gateway sends itself (`rpc.ts`) carries in the revision the server is spoken to in. */
+  readonly revision: Readonly<Record<string, unknown>>
+  /** The rule of the tools the gateway takes from it. */
+  readonly taken: Allow.Rule
 }
 
 // A stdio server's environment: the few variables a program needs to run, then the entry's own.
@@ -205,7 +222,16 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
   )
 })
 
-// A new connection to `spec`'s server in a scope of its own under `parent`, closed again when it fails to open.
+// What the server offers on `client`'s connection.
+const list = Effect.fnUntraced(function*(spec: Spec, client: McpClient.McpClient, connected: McpClient.Transport) {
+  const tools = (yield* client.listTools()).filter((tool) => spec.taken(tool.name))
+  const resources = yield* client.listResources()
+  const prompts = yield* client.listPrompts()
+  const templates = yield* Rpc.listTemplates(connected, connectTimeout, spec.revision)
+  return { tools, resources, templates, prompts } satisfies Listing
+})
+
+// A new connection to `spec`'s server in a scope of its own under `parent`, listed; closed again when it fails to open.
 const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
   const scope = yield* Scope.fork(parent)
   const ended = yield* Deferred.make<string>()
@@ -213,7 +239,8 @@ const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
     Effect.gen(function*() {
       const connected = yield* transport(spec, ended)
       const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
-      return { client, transport: connected }
+      const listing = yield* list(spec, client, connected)
+      return { client, transport: connected, listing }
     }).pipe(Scope.provide(scope))
   )
   if (Exit.isFailure(exit)) {
@@ -272,54 +299,47 @@ const resolve = Effect.fnUntraced(function*(name: string, server: Gateway.McpSer
     maxReplyBytes: server.maxReplyBytes ?? defaultMaxReplyBytes,
     callTimeout: server.callTimeout === undefined ? defaultCallTimeout : Duration.fromInputUnsafe(server.callTimeout),
     token: "url" in server && server.oauth !== undefined ? clientCredentials(name, server.oauth, http) : undefined,
-    stderr: "command" in server ? yield* Stderr.make(name, server.env ?? {}) : undefined
+    stderr: "command" in server ? yield* Stderr.make(name, server.env ?? {}) : undefined,
+    revision: Rpc.revisionMeta(server.protocol ?? "2025-11-25", implementation),
+    taken: server.tools === undefined ? Allow.everything : Allow.rule(server.tools)
   } satisfies Spec
 })
 
 /**
- * `server` (named `name`) connected and its tools listed, for as long as the scope is open; a stdio server restarted
- * whenever it ends, an HTTP one initialized again when it forgets the session.
+ * `server` (named `name`) supervised for as long as the scope is open: connected and listed now if it answers within
+ * `connectTimeout`, else (logged) tried again with backoff until it does; a stdio server restarted whenever it ends,
+ * an HTTP one initialized again when it forgets the session. Each connection lists the server again (`listings`).
  */
 export const connect = Effect.fnUntraced(function*(name: string, server: Gateway.McpServer) {
   const scope = yield* Effect.scope
   const http = yield* HttpClient.HttpClient
   const spec = yield* resolve(name, server)
-  // What each request the gateway sends itself (`rpc.ts`) carries in the revision the server is spoken to in.
-  const revision = Rpc.revisionMeta(server.protocol ?? "2025-11-25", implementation)
+  const { revision } = spec
+  const listing = yield* SubscriptionRef.make<Listing>(unlisted)
   const opened = (parent: Scope.Scope) =>
     withFreshToken(spec, open(spec, parent)).pipe(
       Effect.provideService(HttpClient.HttpClient, http),
       Effect.mapError((error) =>
         error._tag === "McpUpstreamError" ? error : new UpstreamError({ message: error.message })
-      )
+      ),
+      Effect.tap((connection) => SubscriptionRef.set(listing, connection.listing))
     )
-  const first = yield* opened(scope)
-  const taken = server.tools === undefined ? Allow.everything : Allow.rule(server.tools)
-  const listed = Effect.gen(function*() {
-    const tools = (yield* first.client.listTools()).filter((tool) => taken(tool.name))
-    const resources = yield* first.client.listResources()
-    const prompts = yield* first.client.listPrompts()
-    const templates = yield* Rpc.listTemplates(first.transport, connectTimeout, revision)
-    return { tools, resources, templates, prompts }
-  })
-  const { prompts, resources, templates, tools } = yield* Effect.mapError(
-    listed,
-    (error) => new UpstreamError({ message: error.message })
+  const first = yield* Effect.result(opened(scope))
+  if (first._tag === "Failure") {
+    yield* Effect.logWarning(
+      `Gateway: the MCP server ${name} could not be reached (${first.failure.message}); it is tried again, and ` +
+        "its tools are served once it answers"
+    )
+  }
+  const status = yield* Ref.make<Supervise.Status<Connection>>(
+    first._tag === "Success"
+      ? { _tag: "Up", connection: first.success }
+      : { _tag: "Down", reason: `could not be reached (${first.failure.message})` }
   )
-  const status = "command" in server
-    ? yield* Supervise.supervise(first, {
-      open: Effect.mapError(opened(scope), (error) => error.message),
-      ended: (connection) => connection.ended,
-      close: (connection) => Scope.close(connection.scope, Exit.void),
-      report: ({ reason, retryIn }) =>
-        Effect.logWarning(
-          `Gateway: the MCP server ${name} stopped (${reason}); it is started again in ${Duration.format(retryIn)}`
-        )
-    })
-    : yield* Ref.make<Supervise.Status<Connection>>({ _tag: "Up", connection: first })
   const reopening = yield* Semaphore.make(1)
 
-  // A new connection in place of `stale` (an HTTP server forgot its session), unless another call already made one.
+  // A new connection in place of `stale` (an HTTP server forgot its session) or of none (a server down), unless
+  // another call (or the supervisor) already made one.
   const reopen = (stale: Connection | undefined) =>
     reopening.withPermit(Effect.gen(function*() {
       const now = yield* Ref.get(status)
@@ -332,6 +352,19 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
       yield* Ref.set(status, { _tag: "Up", connection: fresh })
       return fresh
     }))
+
+  // An HTTP server's connection does not end by itself: one that fails is found by the next call.
+  yield* Supervise.supervise(status, {
+    open: Effect.mapError(reopen(undefined), (error) => error.message),
+    ended: (connection) => connection.ended,
+    close: (connection) => Scope.close(connection.scope, Exit.void),
+    report: ({ reason, retryIn }) =>
+      Effect.logWarning(
+        `Gateway: the MCP server ${name} is down (${reason}); it is ${
+          "command" in server ? "started" : "tried"
+        } again in ${Duration.format(retryIn)}`
+      )
+  })
 
   // The connection a call goes to: the current one; for an HTTP server that was not reached, a new one.
   const current = Effect.flatMap(Ref.get(status), (now) => {
@@ -394,5 +427,11 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
       ))
   }
   const client = Effect.map(current, (connection) => connection.client)
-  return { name, tools, resources, templates, prompts, call, client } satisfies Upstream
+  return {
+    name,
+    listing: SubscriptionRef.get(listing),
+    listings: SubscriptionRef.changes(listing),
+    call,
+    client
+  } satisfies Upstream
 })

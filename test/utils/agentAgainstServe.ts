@@ -1,0 +1,68 @@
+/**
+ * What the coding agents' MCP tests share: a scratch directory (the agent's home and working directory, removed at the
+ * scope's close), a simulator serving the agent's model, an upstream MCP server with two tools (`read`, `write`), and
+ * `serve` (in-process, its data in the scratch directory) over both, with one gateway key that may use `files__read`
+ * only; in front of `serve`, a `recordingProxy` keeping what the agent sent its model. And the calls of MCP tools that
+ * `serve` logged.
+ */
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Serve from "../../src/cli/serve.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitFirstLine, type Running, startInProcess } from "./cliHarness.js"
+import { eventually } from "./eventually.js"
+import { namedTools } from "./mcpUpstreams.js"
+import { recordingProxy } from "./recordingProxy.js"
+import { providerFile } from "./serveCluster.js"
+
+/** The agent's set-up: its model, its gateway key (that may use `files__read` only), the model routes' prefix. */
+export interface AgentSetup {
+  /** The scratch directory's name's prefix. */
+  readonly label: string
+  readonly model: string
+  readonly agentKey: string
+  /** The path prefix of the requests to the model whose bodies the proxy keeps. */
+  readonly modelRoutes: string
+}
+
+/**
+ * The scratch directory (`home` and `work` made in it), and `serve` over the simulator and the `files` upstream: its
+ * URL, the proxy in front of it (its URL and the bodies it kept), and the running `serve` (its log).
+ */
+export const agentAgainstServe = (setup: AgentSetup) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${setup.label}-`))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const home = path.join(dir, "home")
+    const work = path.join(dir, "work")
+    fs.mkdirSync(home)
+    fs.mkdirSync(work)
+    const providerKey = `sk-provider-${setup.label}-0001`
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model] })
+    const files = yield* namedTools(["read", "write"])
+    const file = yield* providerFile({
+      sim: [{ model_name: setup.model, base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
+      mcp_servers: { files: { url: files } },
+      gateway: { keys: [{ name: "agent", key: setup.agentKey, tools: ["files__read"] }] }
+    })
+    const serving = yield* startInProcess((io) =>
+      Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
+    )
+    const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
+    const models = yield* recordingProxy(url, setup.modelRoutes)
+    return { dir, home, work, url, models, serving }
+  })
+
+/** The annotations of `serving`'s log lines of MCP tool calls, once there is at least one. */
+export const mcpCallsLogged = (serving: Running) =>
+  eventually(
+    "serve's log line of the MCP call",
+    Effect.sync(() =>
+      serving.stderr().split("\n").filter((line) => line.startsWith("{"))
+        .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
+        .filter((line) => line["mcp_server"] !== undefined)
+    ),
+    (lines) => lines.length >= 1
+  )

@@ -1,0 +1,80 @@
+/**
+ * The agent CLIs the tests drive that are kept out of package.json (each is large): installed with npm, at a pinned
+ * version, into `.test-tools/<name>-<version>/` (the name without its scope) the first time a test asks for one
+ * (into a scratch directory renamed into place, so two runs at once do not see half an install), without install
+ * scripts. Gemini CLI (one bundled JavaScript program) without its optional native peers (a pty and a keychain, which
+ * headless `gemini -p` does not use); Claude Code with its optional dependency of this platform (its native program),
+ * run through the package's own wrapper, which finds it (the install script, skipped, would only copy it in place).
+ */
+import * as Effect from "effect/Effect"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+/** An npm package whose program a test runs with `node`. */
+export interface PinnedCli {
+  readonly name: string
+  readonly version: string
+  /** The program's path below the install's `node_modules/<name>/`. */
+  readonly program: string
+  /** Whether its optional dependencies are installed too. */
+  readonly optional: boolean
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
+
+/** The path of `cli`'s program (run it with `node`), installing it first when it is not there. */
+export const pinnedCli = (cli: PinnedCli): Effect.Effect<string> =>
+  Effect.sync(() => {
+    const home = path.join(root, ".test-tools", `${cli.name.split("/").at(-1)}-${cli.version}`)
+    const program = (dir: string) => path.join(dir, "node_modules", cli.name, cli.program)
+    if (fs.existsSync(program(home))) return program(home)
+    fs.mkdirSync(path.dirname(home), { recursive: true })
+    const scratch = fs.mkdtempSync(`${home}.installing-`)
+    try {
+      const installed = spawnSync("npm", [
+        "install",
+        "--prefix",
+        scratch,
+        "--no-save",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        ...(cli.optional ? [] : ["--omit=optional"]),
+        `${cli.name}@${cli.version}`
+      ], { encoding: "utf8", timeout: 300_000 })
+      if (installed.status !== 0 || !fs.existsSync(program(scratch))) {
+        throw new Error(
+          `could not install ${cli.name}@${cli.version} with npm into ${scratch} (exit ${installed.status}${
+            installed.error === undefined ? "" : `, ${installed.error.message}`
+          }):\n${installed.stderr}`
+        )
+      }
+      try {
+        fs.renameSync(scratch, home)
+      } catch (error) {
+        // Another run put it in place first: theirs is the same version.
+        if (!fs.existsSync(program(home))) throw error
+      }
+      return program(home)
+    } finally {
+      fs.rmSync(scratch, { recursive: true, force: true })
+    }
+  })
+
+/** Gemini CLI at the version the tests pin. */
+export const geminiCli = pinnedCli({
+  name: "@google/gemini-cli",
+  version: "0.61.0",
+  program: "bundle/gemini.js",
+  optional: false
+})
+
+/** Claude Code at the version the tests pin. */
+export const claudeCode = pinnedCli({
+  name: "@anthropic-ai/claude-code",
+  version: "2.1.332",
+  program: "cli-wrapper.cjs",
+  optional: true
+})
