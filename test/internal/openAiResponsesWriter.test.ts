@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
-import type { ChatChunk } from "../../src/ChatChunk.js"
+import * as ChatChunk from "../../src/ChatChunk.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
 import { none } from "../../src/internal/wire/openAiResponses/namespace.js"
 import { idsOf, response, streamEncoder } from "../../src/internal/wire/openAiResponses/writer.js"
@@ -48,27 +48,6 @@ const reply = fc.record({
   }
 })
 
-// The reply as the engine streams it, each piece its own batch.
-function chunksOf(reply: ChatResponse): Array<ChatChunk> {
-  const chunks: Array<ChatChunk> = []
-  if (reply.reasoning !== undefined) chunks.push({ _tag: "ReasoningDelta", text: reply.reasoning })
-  for (const piece of reply.text.match(/.{1,2}/gsu) ?? []) chunks.push({ _tag: "TextDelta", text: piece })
-  reply.toolCalls.forEach((call, index) => {
-    chunks.push({ _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: "" })
-    if (call.arguments !== "") chunks.push({ _tag: "ToolCallDelta", index, arguments: call.arguments })
-  })
-  chunks.push({ _tag: "Usage", usage: reply.usage })
-  chunks.push({
-    _tag: "Finish",
-    finishReason: reply.finishReason,
-    id: reply.id,
-    model: reply.model,
-    provider: reply.provider,
-    latency: reply.latency
-  })
-  return chunks
-}
-
 const ids = idsOf("0e8d3c2a-1b4f-4a5e-9c6d-7f8e9a0b1c2d", 1_700_000_000)
 const now = 1_700_000_009
 
@@ -89,7 +68,9 @@ function streamed(reply: ChatResponse): Array<EventData> {
     now: () => now,
     onFinished: () => Effect.void
   })
-  const text = chunksOf(reply).map((chunk) => new TextDecoder().decode(encoder.batch([chunk]).bytes)).join("")
+  // The reply as the engine streams it (`ChatChunk.fromResponse`), each chunk its own batch.
+  const text = ChatChunk.fromResponse(reply).map((chunk) => new TextDecoder().decode(encoder.batch([chunk]).bytes))
+    .join("")
   return text.split("\n\n").filter((one) => one !== "").map((one) => JSON.parse(one.slice(one.indexOf("data: ") + 6)))
 }
 
