@@ -104,7 +104,7 @@ function decoded(json: unknown): ChatRequest | Problem {
   return Codec.toRequest(body, messages, flat.tools)
 }
 
-describe("internal/codec/openAiResponses: the request both ways", () => {
+describe("internal/wire/openAiResponses: the request both ways", () => {
   it("a request encoded for the wire decodes back to itself", () => {
     fc.assert(fc.property(request, fc.boolean(), fc.boolean(), (original, stream, store) => {
       const body = Codec.requestBody(original, { model: "gpt-test", stream, store })
@@ -124,7 +124,7 @@ describe("internal/codec/openAiResponses: the request both ways", () => {
   })
 })
 
-describe("internal/codec/openAiResponses: the simulator reads what the client writes", () => {
+describe("internal/wire/openAiResponses: the simulator reads what the client writes", () => {
   // A named tool choice names one of the tools, as OpenAI requires.
   const sent = request.map((original) =>
     original.toolChoice === undefined || typeof original.toolChoice === "string"
@@ -190,7 +190,7 @@ const ids = Render.idsOf("0e8d3c2a-1b4f-4a5e-9c6d-7f8e9a0b1c2d", 1_700_000_000)
 const isResponseObject = Schema.is(Codec.ResponseObject)
 const isStreamEvent = Schema.is(Codec.StreamEvent)
 
-describe("internal/codec/openAiResponses: the response object both ways", () => {
+describe("internal/wire/openAiResponses: the response object both ways", () => {
   it("a reply written as a response object fits its schema and reads back as itself", () => {
     fc.assert(fc.property(response, (original) => {
       const body: unknown = JSON.parse(Render.response(original, ids, none, {}, 1_700_000_001).body)
@@ -346,7 +346,7 @@ const simulated: fc.Arbitrary<Reply.Reply> = fc.record({
 const meta = { id: "resp_sim1", created: 1_700_000_000, model: "gpt-sim" }
 const extra = { store: false, encryptedReasoning: false, summary: true, effort: "low" }
 
-describe("internal/codec/openAiResponses: the stream both ways", () => {
+describe("internal/wire/openAiResponses: the stream both ways", () => {
   effectProp(
     "a reply the gateway streams fits the events' schema and the client folds it back to the reply",
     response,
@@ -545,7 +545,7 @@ const sdkEvents: ReadonlyArray<OpenAI.Responses.ResponseStreamEvent> = [
   { type: "response.completed", sequence_number: 9, response: sdkResponse }
 ]
 
-describe("internal/codec/openAiResponses: the official SDK's types", () => {
+describe("internal/wire/openAiResponses: the official SDK's types", () => {
   it("a response typed as the SDK's fits the response schema and reads as its text, reasoning, call and usage", () => {
     const body = JSON.parse(JSON.stringify(sdkResponse)) as Codec.JsonRecord
     expect(isResponseObject(body)).toBe(true)
@@ -592,7 +592,7 @@ describe("hosted tools' calls in a reply, and their bound in a request", () => {
   })
 })
 
-describe("internal/codec/openAiResponses: hosted calls with or without usage", () => {
+describe("internal/wire/openAiResponses: hosted calls with or without usage", () => {
   const tools = ["web_search", "file_search", "code_interpreter", "image_generation", "mcp"] as const
   it("a reply's hosted call items are counted whether or not it carries usage", () => {
     fc.assert(fc.property(

@@ -8,7 +8,6 @@
  * another key's response id is 404, and a shared store that cannot be read 503.
  */
 import * as Effect from "effect/Effect"
-import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
@@ -18,7 +17,6 @@ import type * as Responses from "../../wire/openAiResponses/dialect.js"
 import * as Errors from "../errorAnswer.js"
 import * as Session from "../intake.js"
 import * as Logs from "../observe/record.js"
-import { errorResponse, problemResponse, type WithBody } from "../serving.js"
 import * as ResponsesStore from "./store.js"
 
 function previousNotFound(id: string): Errors.ErrorAnswer {
@@ -113,23 +111,22 @@ export const make = Effect.fnUntraced(function*() {
   function previousOf(
     body: CountBody,
     entry: Logs.Entry
-  ): Effect.Effect<ResponsesStore.StoredResponse | undefined, HttpServerResponse.HttpServerResponse> {
+  ): Effect.Effect<ResponsesStore.StoredResponse | undefined, Errors.ErrorAnswer> {
     const previous = body.previous_response_id
     if (previous === null || previous === undefined) return Effect.succeed(undefined)
-    return Effect.matchEffect(read(previous, entry), {
-      onFailure: (answer) => Effect.fail(errorResponse(answer)),
-      onSuccess: (stored) =>
-        stored === undefined ? Effect.fail(errorResponse(previousNotFound(previous))) : Effect.succeed(stored)
-    })
+    return Effect.flatMap(
+      read(previous, entry),
+      (stored) => stored === undefined ? Effect.fail(previousNotFound(previous)) : Effect.succeed(stored)
+    )
   }
 
-  /** A checked body's conversation, or the refusal. */
+  /** A checked body's conversation, or the refusal: what is wrong with its input, or of its previous response. */
   function conversationOf(
     body: CountBody,
     entry: Logs.Entry
-  ): Effect.Effect<Conversation, HttpServerResponse.HttpServerResponse> {
+  ): Effect.Effect<Conversation, Errors.ErrorAnswer | Problem> {
     const input = inputMessages(body)
-    if (input instanceof Problem) return Effect.fail(problemResponse(input))
+    if (input instanceof Problem) return Effect.fail(input)
     return Effect.map(previousOf(body, entry), (previous) => ({
       messages: previous === undefined ? input : [...previous.conversation, ...input],
       previous
@@ -164,13 +161,13 @@ export const make = Effect.fnUntraced(function*() {
    */
   function sessionOf(
     body: Body,
-    withBody: WithBody,
+    sessionHeader: string | undefined,
     request: ChatRequest,
     previous: ResponsesStore.StoredResponse | undefined,
     response: string
   ): string {
     const named = previous?.session ?? body.prompt_cache_key ?? undefined
-    return Session.named(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader) ??
+    return Session.named(named === undefined ? request : { ...request, session: named }, sessionHeader) ??
       response
   }
 

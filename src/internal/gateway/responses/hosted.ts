@@ -19,9 +19,8 @@ import {
   Problem
 } from "../../wire/openAiResponses/codec.js"
 import type { Placed } from "../../wire/openAiResponses/namespace.js"
-import type { Target } from "../engine.js"
-import type { Caller } from "../keys/auth.js"
-import type { Serving } from "../serving.js"
+import type { Engine, Target } from "../engine.js"
+import type { Auth, Caller } from "../keys/auth.js"
 
 /** A part of a body only a Responses deployment takes: a tool, the tool choice or an input item, by type. */
 export interface ResponsesOnly {
@@ -99,13 +98,14 @@ export const servedElsewhere = (
  * they run; for another, all but the hosted tools left out (`servedElsewhere`), or the refusal of what it cannot run.
  */
 export function served(
-  { engine, options }: Pick<Serving, "engine" | "options">,
+  engine: Engine,
+  auth: Pick<Auth, "allows">,
   body: CountBody & { readonly model: string },
   tools: ReadonlyArray<Placed<FlatTool>>,
   caller: Caller | undefined
 ): (Served & { readonly target?: Target | undefined }) | Problem {
   const target = engine.resolve(body.model)
-  if (target === undefined || target.speaksResponses || !options.auth.allows(caller, body.model)) {
+  if (target === undefined || target.speaksResponses || !auth.allows(caller, body.model)) {
     return { tools, omitted: [] }
   }
   if (target.responses !== undefined && responsesOnly(body, tools).length > 0) {

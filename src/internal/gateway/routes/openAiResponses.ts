@@ -8,7 +8,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
-import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { randomUUID } from "node:crypto"
 import { promptTokens } from "../../llm/usage.js"
 import * as Responses from "../../wire/openAiResponses/dialect.js"
@@ -20,9 +19,9 @@ import * as Continuation from "../responses/continuation.js"
 import * as Hosted from "../responses/hosted.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
 
-// A refusal made on the way (a failure of its effect) as the answer.
-function refused(answer: HttpServerResponse.HttpServerResponse) {
-  return Effect.succeed(answer)
+// A refusal made on the way (a failure of its effect) as the answer: what is wrong with the body, or an error answer.
+function refused(refusal: Errors.ErrorAnswer | Responses.Problem) {
+  return Effect.succeed(refusal instanceof Responses.Problem ? problemResponse(refusal) : errorResponse(refusal))
 }
 
 /** The Responses routes over `serving`, keeping responses in the `StoredResponses` provided. */
@@ -37,7 +36,7 @@ export const routes = Effect.fnUntraced(function*(serving: Serving) {
     const decoded = Responses.decode(withBody.text)
     if (decoded instanceof Responses.Problem) return Effect.succeed(problemResponse(decoded))
     const { body } = decoded
-    const sent = Hosted.served(serving, body, decoded.tools, entry.caller)
+    const sent = Hosted.served(serving.engine, serving.options.auth, body, decoded.tools, entry.caller)
     if (sent instanceof Responses.Problem) return Effect.succeed(problemResponse(sent))
     if (sent.omitted.length > 0) entry.omittedTools = sent.omitted
     return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
@@ -46,7 +45,7 @@ export const routes = Effect.fnUntraced(function*(serving: Serving) {
       const request = kept.continuing(Responses.request(body, conversation.messages, sent.tools), conversation)
       if (request instanceof Responses.Problem) return Effect.succeed(problemResponse(request))
       const ids = idsOf(randomUUID(), seconds())
-      const session = kept.sessionOf(body, withBody, request, conversation.previous, ids.response)
+      const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
       return ChatAnswer.answered(serving, withBody, {
         model: body.model,
         request: { ...request, session },

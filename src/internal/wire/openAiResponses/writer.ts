@@ -87,7 +87,7 @@ export function idsOf(uuid: string, createdAt: number): Ids {
 // The whole reply
 
 /** The `function_call` item at `index` of `call`, named as the request's tools (`names`) named its function. */
-export function callItem(
+function callItem(
   ids: Ids,
   names: Names,
   index: number,
@@ -98,7 +98,7 @@ export function callItem(
 }
 
 /** A reply's metadata that is not a Responses deployment's (whose reasoning items carry themselves). */
-export function foreignMetadata(metadata: ProviderMetadata | undefined): ProviderMetadata | undefined {
+function foreignMetadata(metadata: ProviderMetadata | undefined): ProviderMetadata | undefined {
   if (metadata === undefined) return undefined
   const { [metadataKey]: _responses, ...rest } = metadata
   return Object.keys(rest).length === 0 ? undefined : rest
@@ -108,7 +108,7 @@ export function foreignMetadata(metadata: ProviderMetadata | undefined): Provide
  * The carried state of a reply's metadata (a Responses deployment's left out: its reasoning items carry themselves)
  * and its calls' (by id), as `encrypted_content`; none when there is none.
  */
-export function envelope(
+function envelope(
   message: ProviderMetadata | undefined,
   calls: Iterable<readonly [string, ProviderMetadata | undefined]>
 ): string | undefined {
@@ -116,7 +116,7 @@ export function envelope(
 }
 
 /** The `encrypted_content` of each reasoning item a Responses deployment left in the reply's metadata, in order. */
-export function encryptedReasoning(metadata: ChatResponse["providerMetadata"]): ReadonlyArray<string | undefined> {
+function encryptedReasoning(metadata: ChatResponse["providerMetadata"]): ReadonlyArray<string | undefined> {
   return reasoningItemsOf(metadata).map((item) =>
     isRecord(item) && typeof item["encrypted_content"] === "string" ? item["encrypted_content"] : undefined
   )
@@ -168,7 +168,7 @@ export function outputItems(response: Reply, ids: Ids, names: Names): Array<Outp
 }
 
 /** The `reasoning` item at `index` that carries a provider's state for the next turn (`codec/carried.ts`). */
-export function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
+function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
   return reasoningItem(ids.item("rs", index), [], carried)
 }
 
@@ -198,7 +198,7 @@ export interface Finished {
 }
 
 /** A finished `response` object as its JSON and its output items. */
-export function finished(response: ResponseObject): Finished {
+function finished(response: ResponseObject): Finished {
   return { body: JSON.stringify(response), output: response.output }
 }
 
