@@ -3,11 +3,11 @@ import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest, ToolChoice } from "../../src/ChatRequest.js"
 import type { FinishReason, Usage } from "../../src/ChatResponse.js"
-import { outputTool } from "../../src/internal/codec/outputTool.js"
 import { RequestError } from "../../src/internal/providers/wire.js"
 import { Refused } from "../../src/internal/schemaCheck.js"
 import * as Codec from "../../src/internal/wire/bedrock/codec.js"
 import * as Writer from "../../src/internal/wire/bedrock/writer.js"
+import { outputTool } from "../../src/internal/wire/outputTool.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 
 const word = fc.string({ minLength: 1, maxLength: 6 })

@@ -1,12 +1,12 @@
 /**
  * What the gateway writes into the Messages wire of its own, and takes back from the requests that return it:
  * tool use ids made of another provider's call ids (`toolUseId`, `callId`), and the thinking block whose signature
- * carries a provider's state for the next turn (`codec/carried.ts`'s envelope; `writer.ts` writes it at the end of a
+ * carries a provider's state for the next turn (`wire/carried.ts`'s envelope; `writer.ts` writes it at the end of a
  * reply with tool calls, as clients send thinking blocks back as they came).
  */
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { AssistantMessage, Message } from "../../../Message.js"
-import { type Carried, opened, restoreCall } from "../../codec/carried.js"
+import { type Carried, opened, restoreCall } from "../carried.js"
 import { metadataKey, metadataOf, thinkingBlocksOf } from "./reply.js"
 
 // The mark of a tool use id the gateway made of a provider's call id (Anthropic's own `toolu_01…` never has it).

@@ -10,9 +10,9 @@
 import * as Schema from "effect/Schema"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
-import { outputFinishReason } from "../../codec/outputTool.js"
 import type { Reply } from "../../providers/adapter.js"
 import { argumentsRecord, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import { outputFinishReason } from "../outputTool.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 
 export { argumentsRecord, isRecord, type JsonRecord, ShapeError }

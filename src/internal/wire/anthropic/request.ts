@@ -34,10 +34,10 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { outputTool } from "../../codec/outputTool.js"
 import { argumentsObject, mediaOnly, RequestError } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
+import { outputTool } from "../outputTool.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
@@ -700,7 +700,7 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   or less thinking stays off.
  *   Thinking stays off while the last assistant turn's tool calls came without
  *   signed thinking (`thinkingAllowed`), which Anthropic would refuse.
- * - `responseFormat` `json_schema` becomes a forced tool (`codec/outputTool.ts`): a
+ * - `responseFormat` `json_schema` becomes a forced tool (`wire/outputTool.ts`): a
  *   tool named after the format whose `input_schema` is the schema, and
  *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply
  *   (see `reply` and the stream parser). Every model with tool use supports

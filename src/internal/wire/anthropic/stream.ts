@@ -18,9 +18,9 @@ import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
-import { outputFinishReason } from "../../codec/outputTool.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
+import { outputFinishReason } from "../outputTool.js"
 import {
   finishReason,
   isRecord,

@@ -11,7 +11,7 @@
  * the block has been closed. So what a provider needs back in the next turn (Anthropic's signed thinking blocks,
  * Gemini's thought signatures on calls) ends a reply with tool calls (the turns that go on, where providers want it
  * back) in a thinking block of its own, empty, whose signature (a `signature_delta`, as Anthropic streams one) is the
- * gateway's envelope (`codec/carried.ts`): clients send thinking blocks back as they came. The whole message carries
+ * gateway's envelope (`wire/carried.ts`): clients send thinking blocks back as they came. The whole message carries
  * the signed blocks as they came, and the carrier for the rest.
  *
  * Stop reasons and usage are written as the codec writes them (`reply.ts`), and so are the events (`stream.ts`);
@@ -30,9 +30,9 @@
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata } from "../../../Message.js"
-import { envelopeOf } from "../../codec/carried.js"
 import { asciiJson } from "../asciiJson.js"
 import { BodyText, bytesOf } from "../bodyText.js"
+import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
 import { errorJson, errorType } from "./errors.js"

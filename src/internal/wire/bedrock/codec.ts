@@ -24,7 +24,7 @@
  * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
  * tool choice (`auto`, `any`, `tool`; `none`, which Converse lacks, sends the tools only when the history holds tool
  * blocks, as Converse needs them then, else none). Converse has no response format: a `json_schema` one is sent as a
- * forced tool (`codec/outputTool.ts`), the only tool of `toolConfig`, its `inputSchema.json` the schema and
+ * forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`, its `inputSchema.json` the schema and
  * `toolChoice: {tool}` naming it (for the models that take a tool choice: Anthropic Claude, Mistral Large...), and
  * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
  * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. Not carried:
@@ -49,11 +49,11 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../../Message.js"
-import { outputFinishReason, outputTool } from "../../codec/outputTool.js"
 import type { Reply } from "../../providers/adapter.js"
 import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../../providers/wire.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import { mergeOptions } from "../gemini/codec.js"
+import { outputFinishReason, outputTool } from "../outputTool.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }

@@ -10,10 +10,10 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
-import { outputFinishReason, outputToolName } from "../../codec/outputTool.js"
 import type * as Adapter from "../../providers/adapter.js"
 import { concat } from "../../transport/bytes.js"
 import { causeText, overLimit, type StreamParser } from "../../transport/providerHttp.js"
+import { outputFinishReason, outputToolName } from "../outputTool.js"
 import * as Codec from "./codec.js"
 
 const utf8 = new TextDecoder()

@@ -10,7 +10,7 @@
  *   `reasoning` item before it (its summaries as the reasoning) make one assistant message; a `function_call_output` is
  *   a tool message. A reasoning item's `encrypted_content` is kept in the message's provider metadata as the client
  *   sends it back, so a Responses deployment gets it back unchanged and every other one leaves it out; a reasoning item
- *   the gateway made to carry another provider's state (`codec/carried.ts`) gives that state back. Tools other than
+ *   the gateway made to carry another provider's state (`wire/carried.ts`) gives that state back. Tools other than
  *   functions, a hosted tool's `tool_choice` and input items of other types are passed on as they came (the tools and
  *   the choice in `providerOptions`, the items in the assistant's provider metadata), for the gateway to give to a
  *   Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
@@ -37,10 +37,10 @@ import type {
   ToolDefinition
 } from "../../../Message.js"
 import * as Pricing from "../../../Pricing.js"
-import { type Carried, opened, restoreCalls } from "../../codec/carried.js"
 import type { Reply } from "../../providers/adapter.js"
 import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
 import { checker, maybe, Problem, Refused, set } from "../../schemaCheck.js"
+import { type Carried, opened, restoreCalls } from "../carried.js"
 import { functionTool } from "../openAiChat/codec.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
@@ -278,7 +278,7 @@ function userContent(content: WireContent, at: string): string | ReadonlyArray<C
 interface Turn {
   readonly messages: Array<Message>
   reasoning: Array<typeof ReasoningItem.Type>
-  /** The carried metadata of calls (`codec/carried.ts`), by call id. */
+  /** The carried metadata of calls (`wire/carried.ts`), by call id. */
   readonly calls: Map<string, ProviderMetadata>
 }
 

@@ -20,7 +20,7 @@
  * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
  * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
  * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
- * reasoning item that carries the provider's state for the next turn when there is any (`codec/carried.ts`). A reply
+ * reasoning item that carries the provider's state for the next turn when there is any (`wire/carried.ts`). A reply
  * of no text and no call has an empty message, as its whole reply does. `response.completed` (or
  * `response.incomplete`) ends it with the whole response; a failure after the stream began ends it with
  * `response.failed`, carrying the error.
@@ -39,8 +39,8 @@ import type * as Effect from "effect/Effect"
 import type { ChatChunk, Finish, Restart } from "../../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
-import { envelopeOf } from "../../codec/carried.js"
 import { BodyText } from "../bodyText.js"
+import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
 import { errors as openAiErrors } from "../openAiChat/writer.js"
 import {
@@ -167,7 +167,7 @@ export function outputItems(response: Reply, ids: Ids, names: Names): Array<Outp
   return output
 }
 
-/** The `reasoning` item at `index` that carries a provider's state for the next turn (`codec/carried.ts`). */
+/** The `reasoning` item at `index` that carries a provider's state for the next turn (`wire/carried.ts`). */
 function carrierItem(ids: Ids, index: number, carried: string): OutputItem {
   return reasoningItem(ids.item("rs", index), [], carried)
 }
