@@ -7,6 +7,7 @@ import { usageOf } from "../../src/internal/simulator/usage.js"
 import { chunkTemplates, endEvents, toolCallFragmentJson } from "../../src/internal/wire/openAiChat/codec.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import { chatStreamParser } from "../utils/openAiChatWire.js"
+import { expected, readBack, replies, token } from "../utils/simulatorReplies.js"
 
 // The simulator's Chat Completions stream as it was written before the one writer: its own grammar from the codec's
 // templates, the oracle the writer's events must equal byte for byte.
@@ -31,31 +32,7 @@ function written(reply: Reply.Reply, meta: { id: string; created: number; model:
   return { events, tail: endEvents(templates, reply.finishReason, usageOf(reply.usage)) }
 }
 
-const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
-const count = fc.nat({ max: 500 })
-
-const reply: fc.Arbitrary<Reply.Reply> = fc.record({
-  reasoning: fc.array(token, { maxLength: 6 }),
-  content: fc.array(token, { maxLength: 12 }),
-  toolCalls: fc.array(
-    fc.record({
-      id: fc.stringMatching(/^call_[a-z0-9]{1,8}$/),
-      name: fc.stringMatching(/^[a-z_]{1,12}$/),
-      fragments: fc.array(token, { minLength: 2, maxLength: 5 })
-    }).map((call) => ({ ...call, arguments: call.fragments.join("") })),
-    { maxLength: 3 }
-  ),
-  finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const),
-  usage: fc.record({
-    promptTokens: count,
-    completionTokens: count,
-    totalTokens: count,
-    cachedTokens: count,
-    cacheWriteTokens: count,
-    cacheWrite1hTokens: count,
-    reasoningTokens: count
-  })
-})
+const reply = replies(/^call_[a-z0-9]{1,8}$/, token, 2)
 
 const meta = fc.record({
   id: fc.stringMatching(/^chatcmpl-[a-z0-9]{1,12}$/),
@@ -84,17 +61,7 @@ describe("the simulator's Chat Completions stream, written by the one writer", (
         chunks
       )
       expect(failed).toBeUndefined()
-      const text = chunks.flatMap((chunk) => chunk._tag === "TextDelta" ? [chunk.text] : []).join("")
-      const reasoning = chunks.flatMap((chunk) => chunk._tag === "ReasoningDelta" ? [chunk.text] : []).join("")
-      expect(text).toBe(reply.content.join(""))
-      expect(reasoning).toBe(reply.reasoning.join(""))
-      const args = reply.toolCalls.map((_, index) =>
-        chunks.flatMap((chunk) => chunk._tag === "ToolCallDelta" && chunk.index === index ? [chunk.arguments] : [])
-          .join("")
-      )
-      expect(args).toEqual(reply.toolCalls.map((call) => call.arguments))
-      const finish = chunks.find((chunk) => chunk._tag === "Finish")
-      expect(finish?._tag === "Finish" ? finish.finishReason : undefined).toBe(reply.finishReason)
+      expect(readBack(chunks)).toEqual(expected(reply))
     }))
   })
 })
