@@ -16,9 +16,9 @@
  * image and PDF `document` blocks a user message (a PDF as a media part of type `application/pdf`, its title, context
  * and citations the part's `document`, which `requestBody` writes back as the same `document` block); an assistant
  * turn's text, `tool_use` blocks (their `input` as the arguments' JSON) and thinking, whose signed blocks are kept in
- * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only). `thinking` becomes a `reasoningEffort` (`enabled` by
- * its budget per `thinkingBudgets`, `adaptive` and `between_tools` `output_config.effort` or else medium, `disabled`
- * none), `output_config.format` a `json_schema` response format, `metadata.user_id` the `user`. A block's
+ * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
+ * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and
+ * `between_tools` `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format, `metadata.user_id` the `user`. A block's
  * `cache_control` becomes its part's, system message's, tool result's or tool's `cache` breakpoint (an assistant turn's
  * on the turn's last block); the top-level `cache_control` (automatic caching, which the API applies to the last
  * cacheable block) the last message's, on its last part. Not carried: `top_k`, `disable_parallel_tool_use`, a tool
