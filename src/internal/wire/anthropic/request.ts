@@ -11,18 +11,19 @@
  * - encoding, for the client: `requestBody` writes a `ChatRequest` as the body, `countBody` as `count_tokens`'.
  *
  * The decoding: `system` (a string or text blocks) becomes system messages first, and a `system` turn among the
- * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's
- * `tool_result` blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text,
- * image and PDF `document` blocks a user message (a PDF as a media part of type `application/pdf`, its title, context
- * and citations the part's `document`, which `requestBody` writes back as the same `document` block); an assistant
- * turn's text, `tool_use` blocks (their `input` as the arguments' JSON) and thinking, whose signed blocks are kept in
+ * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's `tool_result`
+ * blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text, image and PDF
+ * `document` blocks a user message (a PDF as a media part of type `application/pdf`, its title, context and citations
+ * the part's `document`, which `requestBody` writes back as the same `document` block); an assistant turn's text,
+ * `tool_use` blocks (their `input` as the arguments' JSON) and thinking, whose signed blocks are kept in
  * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
- * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and
- * `between_tools` `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format, `metadata.user_id` the `user`. A block's
- * `cache_control` becomes its part's, system message's, tool result's or tool's `cache` breakpoint (an assistant turn's
- * on the turn's last block); the top-level `cache_control` (automatic caching, which the API applies to the last
- * cacheable block) the last message's, on its last part. Not carried: `top_k`, `disable_parallel_tool_use`, a tool
- * result's `is_error`, `context_management` and any other field not read (accepted and left out).
+ * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`
+ * `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format,
+ * `metadata.user_id` the `user`. A block's `cache_control` becomes its part's, system message's, tool result's or
+ * tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level `cache_control` (automatic
+ * caching, which the API applies to the last cacheable block) the last message's, on its last part. Not carried:
+ * `top_k`, `disable_parallel_tool_use`, a tool result's `is_error`, `context_management` and any other field not read
+ * (accepted and left out).
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
