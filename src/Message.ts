@@ -68,6 +68,19 @@ export class ImagePart extends Schema.Opaque<ImagePart>()(Schema.Struct({
   mediaType: Schema.optional(Schema.String),
   /** How closely the model looks at the image. Default: the provider's (`auto`). */
   detail: Schema.optional(Schema.Literals(["auto", "low", "high"])),
+  /**
+   * What a document (a PDF) says of itself beside its bytes, as an Anthropic `document` block carries it: its
+   * `title`, a `context` the model reads with it but does not cite, and whether the model may cite it (`citations`).
+   * Sent to Anthropic's Messages API (and its Bedrock and Vertex forms); other APIs have no place for it. Default:
+   * none.
+   *
+   * @since 0.3.0
+   */
+  document: Schema.optional(Schema.Struct({
+    title: Schema.optional(Schema.String),
+    context: Schema.optional(Schema.String),
+    citations: Schema.optional(Schema.Boolean)
+  })),
   /** A prompt-cache breakpoint after this part. Default: none. */
   cache: Schema.optional(CacheBreakpoint)
 })) {}

@@ -237,48 +237,64 @@ describe("a budgeted key reserves each media part by what it is", () => {
     60_000
   )
 
+  // The messages an Anthropic upstream that records each body is sent for a user turn of `documents`, through the
+  // gateway by the official client; the reply it answers checked.
+  const sentThrough = Effect.fn(function*(documents: ReadonlyArray<Anthropic.DocumentBlockParam>) {
+    // An Anthropic upstream that keeps each body it is sent and answers one short message.
+    const bodies: Array<Record<string, unknown>> = []
+    const upstream = yield* serve((req, res) => {
+      let text = ""
+      req.setEncoding("utf8")
+      req.on("data", (part: string) => text += part)
+      req.on("end", () => {
+        bodies.push(JSON.parse(text))
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify({
+          id: "msg_recorded",
+          type: "message",
+          role: "assistant",
+          model: "claude-recorded",
+          content: [{ type: "text", text: "A report." }],
+          stop_reason: "end_turn",
+          stop_sequence: null,
+          usage: { input_tokens: 12, output_tokens: 3 }
+        }))
+      })
+    })
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const gateway = yield* gatewayOn(simulator, undefined, {
+      sim: [{
+        model_name: "claude-recorded",
+        api: "anthropic",
+        base_url: upstream.url,
+        api_keys: [providerKey],
+        max_retries: 0,
+        pricing: perMillion
+      }],
+      gateway: {
+        // A dollar: the PDF by URL is reserved as 1,000 pages.
+        keys: [{ name: "media", key: budgetedKey, budget: { limit: 1, period: "1 day" } }],
+        admin_keys: [{ name: "ops", key: adminKey }]
+      }
+    })
+    const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: budgetedKey, maxRetries: 0 })
+    const reply = yield* Effect.promise(() =>
+      anthropic.messages.create({
+        model: "claude-recorded",
+        max_tokens: 16,
+        messages: [{ role: "user", content: [{ type: "text", text: "Compare these." }, ...documents] }]
+      })
+    )
+    const first = reply.content[0]
+    assert.strictEqual(first?.type === "text" ? first.text : undefined, "A report.")
+    assert.strictEqual(bodies.length, 1)
+    return bodies[0]!["messages"]
+  })
+
   it.live(
     "an Anthropic deployment is sent the client's document blocks unchanged",
     () =>
       Effect.gen(function*() {
-        // An Anthropic upstream that keeps each body it is sent and answers one short message.
-        const bodies: Array<Record<string, unknown>> = []
-        const upstream = yield* serve((req, res) => {
-          let text = ""
-          req.setEncoding("utf8")
-          req.on("data", (part: string) => text += part)
-          req.on("end", () => {
-            bodies.push(JSON.parse(text))
-            res.writeHead(200, { "content-type": "application/json" })
-            res.end(JSON.stringify({
-              id: "msg_recorded",
-              type: "message",
-              role: "assistant",
-              model: "claude-recorded",
-              content: [{ type: "text", text: "A report." }],
-              stop_reason: "end_turn",
-              stop_sequence: null,
-              usage: { input_tokens: 12, output_tokens: 3 }
-            }))
-          })
-        })
-        const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-        const gateway = yield* gatewayOn(simulator, undefined, {
-          sim: [{
-            model_name: "claude-recorded",
-            api: "anthropic",
-            base_url: upstream.url,
-            api_keys: [providerKey],
-            max_retries: 0,
-            pricing: perMillion
-          }],
-          gateway: {
-            // A dollar: the PDF by URL is reserved as 1,000 pages.
-            keys: [{ name: "media", key: budgetedKey, budget: { limit: 1, period: "1 day" } }],
-            admin_keys: [{ name: "ops", key: adminKey }]
-          }
-        })
-        const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: budgetedKey, maxRetries: 0 })
         const documents = [
           {
             type: "document",
@@ -286,17 +302,34 @@ describe("a budgeted key reserves each media part by what it is", () => {
           },
           { type: "document", source: { type: "url", url: "https://example.com/files/annual-report" } }
         ] as const
-        const reply = yield* Effect.promise(() =>
-          anthropic.messages.create({
-            model: "claude-recorded",
-            max_tokens: 16,
-            messages: [{ role: "user", content: [{ type: "text", text: "Compare these." }, ...documents] }]
-          })
-        )
-        const first = reply.content[0]
-        assert.strictEqual(first?.type === "text" ? first.text : undefined, "A report.")
-        assert.strictEqual(bodies.length, 1)
-        assert.deepStrictEqual(bodies[0]!["messages"], [{
+        assert.deepStrictEqual(yield* sentThrough(documents), [{
+          role: "user",
+          content: [{ type: "text", text: "Compare these." }, ...documents]
+        }])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a document block's title, context and citations reach an Anthropic deployment as the client wrote them",
+    () =>
+      Effect.gen(function*() {
+        const documents = [
+          {
+            type: "document",
+            source: { type: "base64", media_type: "application/pdf", data: pdf(2).toString("base64") },
+            title: "Quarterly figures",
+            citations: { enabled: true }
+          },
+          {
+            type: "document",
+            source: { type: "url", url: "https://example.com/files/annual-report" },
+            title: "Annual report",
+            context: "Written by the board; not audited.",
+            citations: { enabled: false }
+          }
+        ] as const
+        assert.deepStrictEqual(yield* sentThrough(documents), [{
           role: "user",
           content: [{ type: "text", text: "Compare these." }, ...documents]
         }])

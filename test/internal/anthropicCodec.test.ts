@@ -43,14 +43,20 @@ const part: fc.Arbitrary<Domain.ContentPart> = fc.oneof(
   fc.tuple(word, cache).map(([text, at]) => cached({ type: "text" as const, text }, at)),
   fc.tuple(fc.constantFrom("https://x/a.png", "data:image/png;base64,iVBORw0"), cache)
     .map(([url, at]) => cached({ type: "image" as const, url }, at)),
-  // PDFs, as `document` blocks: inline, and by a URL whose type only the part states.
+  // PDFs, as `document` blocks: inline, and by a URL whose type only the part states; with what a document says of
+  // itself (any of its title, context and citations), or nothing.
   fc.tuple(
     fc.constantFrom<Domain.ImagePart>(
       { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=" },
       { type: "image", url: "https://x/report", mediaType: "application/pdf" }
     ),
+    fc.option(
+      fc.record({ title: word, context: word, citations: fc.boolean() }, { requiredKeys: [] })
+        .filter((document) => Object.keys(document).length > 0),
+      { nil: undefined }
+    ),
     cache
-  ).map(([pdf, at]) => cached(pdf, at))
+  ).map(([pdf, document, at]) => cached(document === undefined ? pdf : { ...pdf, document }, at))
 )
 
 const toolCall: fc.Arbitrary<Domain.ToolCall> = fc.record({ id: name, name, arguments: argumentsText })
@@ -206,6 +212,36 @@ describe("internal/wire/anthropic: the request both ways", () => {
     ])
     const body = requestBody(request, { model: "m", stream: false, maxTokens: 10, systemInPlace: false })
     expect(body["messages"]).toEqual([{ role: "user", content: [{ type: "text", text: "Summarize" }, ...blocks] }])
+  })
+
+  it("a document block's title, context and citations are the part's, written back as the block's", () => {
+    const block = {
+      type: "document",
+      source: { type: "url", url: "https://example.com/files/42" },
+      title: "Annual report",
+      context: "Written by the board.",
+      citations: { enabled: true }
+    } as const
+    const decoded = toRequest({ model: "m", max_tokens: 10, messages: [{ role: "user", content: [block] }] })
+    expect(decoded).not.toBeInstanceOf(Problem)
+    const request = decoded as ChatRequest
+    expect(request.messages[0]!.content).toEqual([{
+      type: "image",
+      url: "https://example.com/files/42",
+      mediaType: "application/pdf",
+      document: { title: "Annual report", context: "Written by the board.", citations: true }
+    }])
+    const body = requestBody(request, { model: "m", stream: false, maxTokens: 10, systemInPlace: false })
+    expect(body["messages"]).toEqual([{ role: "user", content: [block] }])
+    // Null fields are unset, as everywhere in the body.
+    const nulls = toRequest({
+      model: "m",
+      max_tokens: 10,
+      messages: [{ role: "user", content: [{ ...block, title: null, context: null, citations: null }] }]
+    }) as ChatRequest
+    expect(nulls.messages[0]!.content).toEqual([
+      { type: "image", url: "https://example.com/files/42", mediaType: "application/pdf" }
+    ])
   })
 
   it("a document of another source (plain text, content) is a Problem naming the source", () => {

@@ -28,6 +28,7 @@ import {
 import { asciiJson } from "../../src/internal/wire/asciiJson.js"
 import { OutputDecodeError } from "../../src/LlmError.js"
 import type * as Reply from "../../src/simulator/Reply.js"
+import { expected, readBack, replies } from "../utils/simulatorReplies.js"
 
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
 
@@ -64,32 +65,8 @@ function written(reply: Reply.Reply, meta: { id: string; created: number; model:
   return { events, tail: messageEnd(stopReason(reply.finishReason), usage) }
 }
 
-const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
-const count = fc.nat({ max: 500 })
-
 // A tool call's fragments are pieces of its arguments' JSON (at least `{}`), so none is empty.
-const reply: fc.Arbitrary<Reply.Reply> = fc.record({
-  reasoning: fc.array(token, { maxLength: 6 }),
-  content: fc.array(token, { maxLength: 12 }),
-  toolCalls: fc.array(
-    fc.record({
-      id: fc.stringMatching(/^(call_)?[a-z0-9]{1,8}$/),
-      name: fc.stringMatching(/^[a-z_]{1,12}$/),
-      fragments: fc.array(token, { minLength: 1, maxLength: 5 })
-    }).map((call) => ({ ...call, arguments: call.fragments.join("") })),
-    { maxLength: 3 }
-  ),
-  finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const),
-  usage: fc.record({
-    promptTokens: count,
-    completionTokens: count,
-    totalTokens: count,
-    cachedTokens: count,
-    cacheWriteTokens: count,
-    cacheWrite1hTokens: count,
-    reasoningTokens: count
-  })
-})
+const reply = replies(/^(call_)?[a-z0-9]{1,8}$/)
 
 const meta = fc.record({
   id: fc.stringMatching(/^msg_[a-z0-9]{1,12}$/),
@@ -129,19 +106,9 @@ describe("the simulator's Anthropic Messages stream, written by the one writer",
       const chunks: Array<ChatChunk> = []
       const failed = parser().push([new TextEncoder().encode(rendered.events.join("") + rendered.tail)], chunks)
       expect(failed).toBeUndefined()
-      const text = chunks.flatMap((chunk) => chunk._tag === "TextDelta" ? [chunk.text] : []).join("")
-      const reasoning = chunks.flatMap((chunk) => chunk._tag === "ReasoningDelta" ? [chunk.text] : []).join("")
-      expect(text).toBe(reply.content.join(""))
-      expect(reasoning).toBe(reply.reasoning.join(""))
-      const args = reply.toolCalls.map((_, index) =>
-        chunks.flatMap((chunk) => chunk._tag === "ToolCallDelta" && chunk.index === index ? [chunk.arguments] : [])
-          .join("")
-      )
-      expect(args).toEqual(reply.toolCalls.map((call) => call.arguments))
+      expect(readBack(chunks)).toEqual(expected(reply))
       const usage = chunks.find((chunk) => chunk._tag === "Usage")
       expect(usage?._tag === "Usage" ? usage.usage.completionTokens : undefined).toBe(reply.usage.completionTokens)
-      const finish = chunks.find((chunk) => chunk._tag === "Finish")
-      expect(finish?._tag === "Finish" ? finish.finishReason : undefined).toBe(reply.finishReason)
     }))
   })
 

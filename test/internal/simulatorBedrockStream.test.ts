@@ -8,6 +8,7 @@ import { type JsonRecord, stopReason, type StreamEvent, wireUsage } from "../../
 import { eventFrame } from "../../src/internal/wire/bedrock/writer.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import * as Sse from "../../src/Sse.js"
+import { replies } from "../utils/simulatorReplies.js"
 
 const codec = new EventStreamCodec((bytes) => new TextDecoder().decode(bytes), (text) => new TextEncoder().encode(text))
 
@@ -33,31 +34,8 @@ function written(reply: Reply.Reply) {
   return { events: frames.slice(0, -2), tail: frames.slice(-2).join("") }
 }
 
-const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
-const count = fc.nat({ max: 500 })
-
-const reply: fc.Arbitrary<Reply.Reply> = fc.record({
-  reasoning: fc.array(token, { maxLength: 6 }),
-  content: fc.array(token, { maxLength: 12 }),
-  toolCalls: fc.array(
-    fc.record({
-      id: fc.stringMatching(/^call_[a-z0-9]{1,8}$/),
-      name: fc.stringMatching(/^[a-z_]{1,12}$/),
-      fragments: fc.array(fc.string({ maxLength: 8 }), { minLength: 1, maxLength: 5 })
-    }).map((call) => ({ ...call, arguments: call.fragments.join("") })),
-    { maxLength: 3 }
-  ),
-  finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const),
-  usage: fc.record({
-    promptTokens: count,
-    completionTokens: count,
-    totalTokens: count,
-    cachedTokens: count,
-    cacheWriteTokens: count,
-    cacheWrite1hTokens: count,
-    reasoningTokens: count
-  })
-})
+// Converse writes every fragment, an empty one too.
+const reply = replies(/^call_[a-z0-9]{1,8}$/, fc.string({ maxLength: 8 }))
 
 const meta = fc.record({
   id: fc.stringMatching(/^msg_bdrk_[a-z0-9]{1,12}$/),

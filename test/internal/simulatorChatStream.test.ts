@@ -7,7 +7,7 @@ import { usageOf } from "../../src/internal/simulator/usage.js"
 import { chunkTemplates, endEvents, toolCallFragmentJson } from "../../src/internal/wire/openAiChat/codec.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import { chatStreamParser } from "../utils/openAiChatWire.js"
-import { anyReply } from "../utils/simulatedReply.js"
+import { expected, readBack, replies, token } from "../utils/simulatorReplies.js"
 
 // The simulator's Chat Completions stream as it was written before the one writer: its own grammar from the codec's
 // templates, the oracle the writer's events must equal byte for byte.
@@ -32,6 +32,8 @@ function written(reply: Reply.Reply, meta: { id: string; created: number; model:
   return { events, tail: endEvents(templates, reply.finishReason, usageOf(reply.usage)) }
 }
 
+const reply = replies(/^call_[a-z0-9]{1,8}$/, token, 2)
+
 const meta = fc.record({
   id: fc.stringMatching(/^chatcmpl-[a-z0-9]{1,12}$/),
   created: fc.nat(),
@@ -40,7 +42,7 @@ const meta = fc.record({
 
 describe("the simulator's Chat Completions stream, written by the one writer", () => {
   it("each event is the one the simulator's own grammar wrote, byte for byte, each its own write", () => {
-    fc.assert(fc.property(anyReply, meta, fc.boolean(), (reply, meta, includeUsage) => {
+    fc.assert(fc.property(reply, meta, fc.boolean(), (reply, meta, includeUsage) => {
       const rendered = renderStream(reply, meta, { includeUsage })
       const expected = written(reply, meta, includeUsage)
       expect(rendered.events).toEqual(expected.events)
@@ -51,7 +53,7 @@ describe("the simulator's Chat Completions stream, written by the one writer", (
   })
 
   it("the client's parser reads back the reply's text, reasoning, tool calls and finish", () => {
-    fc.assert(fc.property(anyReply, meta, (reply, meta) => {
+    fc.assert(fc.property(reply, meta, (reply, meta) => {
       const rendered = renderStream(reply, meta, { includeUsage: true })
       const chunks: Array<ChatChunk> = []
       const failed = chatStreamParser().push(
@@ -59,17 +61,7 @@ describe("the simulator's Chat Completions stream, written by the one writer", (
         chunks
       )
       expect(failed).toBeUndefined()
-      const text = chunks.flatMap((chunk) => chunk._tag === "TextDelta" ? [chunk.text] : []).join("")
-      const reasoning = chunks.flatMap((chunk) => chunk._tag === "ReasoningDelta" ? [chunk.text] : []).join("")
-      expect(text).toBe(reply.content.join(""))
-      expect(reasoning).toBe(reply.reasoning.join(""))
-      const args = reply.toolCalls.map((_, index) =>
-        chunks.flatMap((chunk) => chunk._tag === "ToolCallDelta" && chunk.index === index ? [chunk.arguments] : [])
-          .join("")
-      )
-      expect(args).toEqual(reply.toolCalls.map((call) => call.arguments))
-      const finish = chunks.find((chunk) => chunk._tag === "Finish")
-      expect(finish?._tag === "Finish" ? finish.finishReason : undefined).toBe(reply.finishReason)
+      expect(readBack(chunks)).toEqual(expected(reply))
     }))
   })
 })

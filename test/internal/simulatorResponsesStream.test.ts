@@ -27,7 +27,7 @@ import {
 import type { Extra } from "../../src/simulator/OpenAiResponses.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import type { ReplyMeta } from "../../src/simulator/WireFormat.js"
-import { simulatedReply } from "../utils/simulatedReply.js"
+import { simulatedReply } from "../utils/simulatorReplies.js"
 import { streamContext } from "../utils/streamContext.js"
 
 // ---------------------------------------------------------------------------

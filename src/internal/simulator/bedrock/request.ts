@@ -1,6 +1,6 @@
 /**
- * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into the
- * library's request by the codec (`toRequest`) and reduced to a `Reply.Prompt`; the model comes from the path.
+ * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
+ * the library's request by the codec (`toRequest`) and reduced to a `Reply.Prompt`; the model comes from the path.
  */
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
 import type * as Reply from "../../../simulator/Reply.js"

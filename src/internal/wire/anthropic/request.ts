@@ -11,18 +11,19 @@
  * - encoding, for the client: `requestBody` writes a `ChatRequest` as the body, `countBody` as `count_tokens`'.
  *
  * The decoding: `system` (a string or text blocks) becomes system messages first, and a `system` turn among the
- * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's
- * `tool_result` blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text,
- * image and PDF `document` blocks a user message (a PDF as a media part of type `application/pdf`, which `requestBody`
- * writes back as the same `document` block); an assistant turn's text, `tool_use` blocks (their `input` as the
- * arguments' JSON) and thinking, whose signed blocks are kept in `providerMetadata` so that `requestBody` sends
- * them back unchanged (an unsigned one is kept as reasoning only). `thinking` becomes a `reasoningEffort` (`enabled` by
- * its budget per `thinkingBudgets`, `adaptive` and `between_tools` `output_config.effort` or else medium, `disabled`
- * none), `output_config.format` a `json_schema` response format, `metadata.user_id` the `user`. A block's
- * `cache_control` becomes its part's, system message's, tool result's or tool's `cache` breakpoint (an assistant turn's
- * on the turn's last block); the top-level `cache_control` (automatic caching, which the API applies to the last
- * cacheable block) the last message's, on its last part. Not carried: `top_k`, `disable_parallel_tool_use`, a tool
- * result's `is_error`, `context_management` and any other field not read (accepted and left out).
+ * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's `tool_result`
+ * blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text, image and PDF
+ * `document` blocks a user message (a PDF as a media part of type `application/pdf`, its title, context and citations
+ * the part's `document`, which `requestBody` writes back as the same `document` block); an assistant turn's text,
+ * `tool_use` blocks (their `input` as the arguments' JSON) and thinking, whose signed blocks are kept in
+ * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
+ * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`
+ * `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format,
+ * `metadata.user_id` the `user`. A block's `cache_control` becomes its part's, system message's, tool result's or
+ * tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level `cache_control` (automatic
+ * caching, which the API applies to the last cacheable block) the last message's, on its last part. Not carried:
+ * `top_k`, `disable_parallel_tool_use`, a tool result's `is_error`, `context_management` and any other field not read
+ * (accepted and left out).
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
@@ -30,6 +31,7 @@ import type {
   AssistantMessage,
   CacheBreakpoint,
   ContentPart,
+  ImagePart,
   Message,
   ToolCall,
   ToolDefinition
@@ -68,7 +70,14 @@ const DocumentSource = Schema.Union([
 const Block = Schema.Union([
   TextBlock,
   Schema.Struct({ type: Schema.Literal("image"), source: ImageSource, cache_control: optionalCache }),
-  Schema.Struct({ type: Schema.Literal("document"), source: DocumentSource, cache_control: optionalCache }),
+  Schema.Struct({
+    type: Schema.Literal("document"),
+    source: DocumentSource,
+    title: maybe(Schema.String),
+    context: maybe(Schema.String),
+    citations: maybe(Schema.Struct({ enabled: maybe(Schema.Boolean) })),
+    cache_control: optionalCache
+  }),
   Schema.Struct({
     type: Schema.Literal("tool_use"),
     id: Schema.String,
@@ -205,11 +214,26 @@ const image = (source: Extract<WireBlock, { type: "image" }>["source"]): Content
   url: source.type === "url" ? source.url : `data:${source.media_type};base64,${source.data}`
 })
 
+type DocumentBlock = Extract<WireBlock, { type: "document" }>
+
+// What a document block says of itself beside its bytes (its title, context and citations), when it says any.
+const documentOf = (block: DocumentBlock): Pick<ImagePart, "document"> => {
+  const enabled = block.citations?.enabled
+  const document = {
+    ...(typeof block.title === "string" ? { title: block.title } : {}),
+    ...(typeof block.context === "string" ? { context: block.context } : {}),
+    ...(typeof enabled === "boolean" ? { citations: enabled } : {})
+  }
+  return Object.keys(document).length === 0 ? {} : { document }
+}
+
 // A PDF as the media part every dialect carries one as: inline as a `data:` URL, by URL with its type stated.
-const pdf = (source: Extract<WireBlock, { type: "document" }>["source"]): ContentPart =>
-  source.type === "url"
-    ? { type: "image", url: source.url, mediaType: "application/pdf" }
-    : { type: "image", url: `data:application/pdf;base64,${source.data}` }
+const pdf = (block: DocumentBlock): ContentPart => {
+  const { source } = block
+  return source.type === "url"
+    ? { type: "image", url: source.url, mediaType: "application/pdf", ...documentOf(block) }
+    : { type: "image", url: `data:application/pdf;base64,${source.data}`, ...documentOf(block) }
+}
 
 const resultText = (content: string | ReadonlyArray<{ readonly text: string }> | null | undefined): string => {
   if (content === null || content === undefined) return ""
@@ -238,7 +262,7 @@ const userTurn = (
         parts.push(withCache(image(block.source), block.cache_control))
         break
       case "document":
-        parts.push(withCache(pdf(block.source), block.cache_control))
+        parts.push(withCache(pdf(block), block.cache_control))
         break
       case "tool_result":
         into.push(withCache(
@@ -514,16 +538,25 @@ const cached = (block: JsonRecord, cache: CacheBreakpoint | undefined): JsonReco
 // The media the Messages API reads in a message's content: images, and PDFs as `document` blocks.
 const messagesMedia: ReadonlyArray<Media.Kind> = ["image", "pdf"]
 
+// A document part's title, context and citations as the block's fields, in the order Anthropic's reference lists them.
+const documentFields = (part: ImagePart): JsonRecord => {
+  const document = part.document
+  if (document === undefined) return {}
+  return {
+    ...(document.title !== undefined ? { title: document.title } : {}),
+    ...(document.context !== undefined ? { context: document.context } : {}),
+    ...(document.citations !== undefined ? { citations: { enabled: document.citations } } : {})
+  }
+}
+
 const contentPart = (part: ContentPart, where: string): JsonRecord => {
   if (part.type === "text") return cached({ type: "text", text: part.text }, part.cache)
   const type = mediaOnly(part, where, "the Messages API", messagesMedia) === "pdf" ? "document" : "image"
   const inline = dataUrl.exec(part.url)
-  return cached(
-    inline === null
-      ? { type, source: { type: "url", url: part.url } }
-      : { type, source: { type: "base64", media_type: inline[1], data: inline[2] } },
-    part.cache
-  )
+  const source = inline === null
+    ? { type: "url", url: part.url }
+    : { type: "base64", media_type: inline[1], data: inline[2] }
+  return cached(type === "document" ? { type, source, ...documentFields(part) } : { type, source }, part.cache)
 }
 
 const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonRecord> => {

@@ -120,7 +120,7 @@ export interface SimulatorOptions {
   readonly openInput?: boolean | undefined
 }
 
-/** Writes one stream's batches as the text of its writes; one per stream (it keeps the open block and what went out). */
+/** Writes one stream's batches as the text of its writes; one per stream (it keeps the open block, what went out). */
 export interface StreamWriter {
   /**
    * Appends the events of `chunks` to `out`; the first batch opens the stream with `message_start`. A `Restart` after

@@ -1,11 +1,12 @@
 /**
- * The one writer of Bedrock's streams (Amazon Bedrock API reference: `ConverseStream`, `InvokeModelWithResponseStream`),
- * which the simulator writes with (the gateway serves no Bedrock route): `ChatChunk`s as `ConverseStream` events
- * (`messageStart`; per block its deltas, a tool's block opened by `contentBlockStart`, then `contentBlockStop`;
- * `messageStop` with the stop reason and `metadata` with the usage), and every event in AWS's event-stream framing
- * (`application/vnd.amazon.eventstream`, written with `@smithy/eventstream-codec`): an `event` frame, an `exception`
- * frame, and the `chunk` frame of `InvokeModelWithResponseStream`, whose `bytes` carry one event of Anthropic's
- * Messages stream (written by `wire/anthropic/writer.ts`), base64-encoded.
+ * The one writer of Bedrock's streams (Amazon Bedrock API reference: `ConverseStream`,
+ * `InvokeModelWithResponseStream`), which the simulator writes with (the gateway serves no Bedrock route):
+ * `ChatChunk`s as `ConverseStream` events (`messageStart`; per block its deltas, a tool's block opened by
+ * `contentBlockStart`, then `contentBlockStop`; `messageStop` with the stop reason and `metadata` with the usage), and
+ * every event in AWS's event-stream framing (`application/vnd.amazon.eventstream`, written with
+ * `@smithy/eventstream-codec`): an `event` frame, an `exception` frame, and the `chunk` frame of
+ * `InvokeModelWithResponseStream`, whose `bytes` carry one event of Anthropic's Messages stream (written by
+ * `wire/anthropic/writer.ts`), base64-encoded.
  *
  * Converse's blocks never interleave: a tool call's pieces follow its opening until the next block opens.
  */

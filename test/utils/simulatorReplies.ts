@@ -1,0 +1,74 @@
+/**
+ * Generated simulator replies for the property tests of the simulator's streams (each dialect's writer against the
+ * grammar it replaced): tokens of any graphemes, tool calls cut into fragments, any usage counts.
+ */
+import * as fc from "fast-check"
+import type { ChatChunk } from "../../src/ChatChunk.js"
+import type * as Reply from "../../src/simulator/Reply.js"
+
+/** A token of one to eight graphemes. */
+export const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
+
+const count = fc.nat({ max: 500 })
+
+/** A reply whose tool calls have ids matching `callId` and arguments cut into `fragment`s (`fewest` to five). */
+export function replies(callId: RegExp, fragment: fc.Arbitrary<string> = token, fewest = 1): fc.Arbitrary<Reply.Reply> {
+  return fc.record({
+    reasoning: fc.array(token, { maxLength: 6 }),
+    content: fc.array(token, { maxLength: 12 }),
+    toolCalls: fc.array(
+      fc.record({
+        id: fc.stringMatching(callId),
+        name: fc.stringMatching(/^[a-z_]{1,12}$/),
+        fragments: fc.array(fragment, { minLength: fewest, maxLength: 5 })
+      }).map((call) => ({ ...call, arguments: call.fragments.join("") })),
+      { maxLength: 3 }
+    ),
+    finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const),
+    usage: fc.record({
+      promptTokens: count,
+      completionTokens: count,
+      totalTokens: count,
+      cachedTokens: count,
+      cacheWriteTokens: count,
+      cacheWrite1hTokens: count,
+      reasoningTokens: count
+    })
+  })
+}
+
+/** What a client's parser read of a reply's stream: its text, reasoning, each call's arguments and finish reason. */
+export function readBack(chunks: ReadonlyArray<ChatChunk>) {
+  const of = (tag: "TextDelta" | "ReasoningDelta") =>
+    chunks.flatMap((chunk) => chunk._tag === tag ? [chunk.text] : []).join("")
+  const args: Array<string> = []
+  for (const chunk of chunks) {
+    if (chunk._tag === "ToolCallDelta") args[chunk.index] = (args[chunk.index] ?? "") + chunk.arguments
+  }
+  const finish = chunks.find((chunk) => chunk._tag === "Finish")
+  return {
+    text: of("TextDelta"),
+    reasoning: of("ReasoningDelta"),
+    arguments: args,
+    finishReason: finish?._tag === "Finish" ? finish.finishReason : undefined
+  }
+}
+
+/** What `readBack` must find of `reply`. */
+export function expected(reply: Reply.Reply): ReturnType<typeof readBack> {
+  return {
+    text: reply.content.join(""),
+    reasoning: reply.reasoning.join(""),
+    arguments: reply.toolCalls.map((call) => call.arguments),
+    finishReason: reply.finishReason
+  }
+}
+
+/** A reply as the simulator makes one: its finish `tool_calls` whenever it calls a tool, else stop or length. */
+export const simulatedReply: fc.Arbitrary<Reply.Reply> = fc.record({
+  reply: replies(/^call_[a-z0-9]{1,8}$/, token, 2),
+  cut: fc.boolean()
+}).map(({ cut, reply }) => ({
+  ...reply,
+  finishReason: reply.toolCalls.length > 0 ? "tool_calls" : cut ? "length" : "stop"
+}))
