@@ -73,9 +73,8 @@ export function resolve(
 
 /** The guardrails of `chains`, each once, in their first order. */
 export function union(...chains: ReadonlyArray<ReadonlyArray<Guardrail>>): ReadonlyArray<Guardrail> {
-  const nonEmpty = chains.filter((chain) => chain.length > 0)
-  if (nonEmpty.length <= 1) return nonEmpty[0] ?? []
-  return [...new Set(nonEmpty.flat())]
+  const all = chains.flat()
+  return all.length === 0 ? [] : [...new Set(all)]
 }
 
 /**
