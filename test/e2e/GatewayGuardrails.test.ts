@@ -17,6 +17,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { adminKey, call, configKey, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
+import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 import { recordingProxy } from "../utils/recordingProxy.js"
 
@@ -70,11 +71,14 @@ function deployment(upstream: string, reply: string) {
   }
 }
 
-const serveOn = (upstream: string, overrides: Record<string, unknown> = {}) =>
+const serveOn = (upstream: string, overrides: Record<string, unknown> = {}, database?: Gateway.Database) =>
   Effect.gen(function*() {
     const config = yield* ProviderConfig.fromJson(configJson(upstream, overrides))
     const http = yield* Layer.build(UndiciHttpClient.layer())
-    return yield* Effect.provideContext(Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }), http)
+    return yield* Effect.provideContext(
+      Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, ...(database ? { database } : {}) }),
+      http
+    )
   })
 
 const ask = (content: string) => [{ role: "user" as const, content }]
@@ -200,6 +204,30 @@ describe("Gateway guardrails", () => {
       expect(refused.error?.message).toContain(`Guardrail "secrets-window" blocked the request`)
       expect(refused.error?.message).not.toContain("AKIA")
       expect(proxy.bodies.length).toBe(2)
+    }).pipe(Effect.scoped))
+
+  it.live("the request log: a block's row names it, and its payload keeps no text a guardrail stopped or masked", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const file = join(yield* temporaryDirectory("guardrails-log-"), "gateway.db")
+      const { gateway: section } = configJson(simulator.url)
+      const gateway = yield* serveOn(simulator.url, { gateway: { ...section, log_payloads: true } }, { sqlite: file })
+      yield* chatStream(gateway, "window", plainKey, `my key is ${secret}`)
+      yield* chatStream(gateway, "masked", plainKey, "I am bob@example.org")
+      yield* chatStream(gateway, "buffer")
+      const logged = yield* eventually(
+        "three rows in the request log",
+        Effect.promise(() =>
+          fetch(`${gateway.url}/admin/requests?limit=3`, { headers: { authorization: `Bearer ${opsKey}` } })
+            .then((r) => r.json() as Promise<{ readonly data: ReadonlyArray<Record<string, unknown>> }>)
+        ),
+        (page) => page.data.length >= 3
+      )
+      const text = JSON.stringify(logged.data)
+      expect(logged.data.filter((row) => row["error"] === "GuardrailError").length).toBe(2)
+      expect(text).not.toContain("AKIA")
+      expect(text).not.toContain("bob@example.org")
+      expect(text).not.toContain("ada@example.com")
     }).pipe(Effect.scoped))
 
   it.live("a stream's first-token time counts what its guardrails held back", () =>

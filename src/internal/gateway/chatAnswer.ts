@@ -292,11 +292,19 @@ export function answered(serving: Serving, { entry, scope, sessionHeader, tally 
           : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer })
       }
       if (guardrails.length === 0) return answer(request)
-      // The request's texts checked before anything is sent: a block answered, a mask's text the one sent.
+      // The request's texts checked before anything is sent: a block answered, a mask's text the one sent; either way
+      // the log's payload keeps none of the body a guardrail stopped.
       return Effect.matchEffect(checkRequest(guardrails, request), {
-        onFailure: (error) =>
-          Effect.succeed(failedCall(serving, { request, target, entry, failures: chat.failures, tally }, error)),
-        onSuccess: answer
+        onFailure: (error) => {
+          if (entry.payload !== undefined) entry.payload.request = undefined
+          return Effect.succeed(failedCall(serving, { request, target, entry, failures: chat.failures, tally }, error))
+        },
+        onSuccess: (checked) => {
+          if (entry.payload !== undefined && JSON.stringify(checked.messages) !== JSON.stringify(request.messages)) {
+            entry.payload.request = undefined
+          }
+          return answer(checked)
+        }
       })
     },
     target: chat.target

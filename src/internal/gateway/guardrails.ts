@@ -73,15 +73,14 @@ export function resolve(
 
 /** The guardrails of `chains`, each once, in their first order. */
 export function union(...chains: ReadonlyArray<ReadonlyArray<Guardrail>>): ReadonlyArray<Guardrail> {
-  const nonEmpty = chains.filter((chain) => chain.length > 0)
-  if (nonEmpty.length <= 1) return nonEmpty[0] ?? []
-  return [...new Set(nonEmpty.flat())]
+  const all = chains.flat()
+  return all.length === 0 ? [] : [...new Set(all)]
 }
 
 /**
  * The chain of a call to a target whose chain is `target`, by a caller naming `names` (its key's and its team's):
- * the union, or (failed) the first name the configuration served does not have (a key made at run time names guardrails a
- * reload may have removed; such a call is refused, not run unguarded).
+ * the union, or (failed) the first name the configuration served does not have (a key made at run time may name one
+ * a reload removed; such a call is refused, not run unguarded).
  */
 export function chainOf(
   named: Named,
@@ -98,7 +97,7 @@ export function chainOf(
   return Result.succeed(union(target, own))
 }
 
-/** Leading `Start` chunks held and given out with the chunks after them, so a first batch carries the answer's start. */
+/** Leading `Start` chunks held and given out with the chunks after them: a first batch carries the answer's start. */
 function startsHeld<E, R>(chunks: Stream.Stream<ChatChunk, E, R>): Stream.Stream<ChatChunk, E, R> {
   return chunks.pipe(
     Stream.mapAccumArray(

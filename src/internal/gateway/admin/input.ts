@@ -159,32 +159,31 @@ const maxModels = 1000
 /** The most names and globs of MCP tools one key or team may list. */
 const maxTools = 1000
 
-/** A list of qualified MCP tool names and globs (`files__read`, `calc__*`), or `null` for none. */
-const toolsOf = (value: unknown): ReadonlyArray<string> | null | Invalid =>
-  value === null ||
-    (Array.isArray(value) && value.length <= maxTools &&
-      value.every((name) => typeof name === "string" && name !== "" && name.length <= 200 && !control.test(name)))
-    ? value
-    : new Invalid({
-      field: "tools",
-      message: `\`tools\` must be a list of at most ${maxTools} MCP tool names or globs (\`files__read\`, ` +
-        "`calc__*`; each at most 200 characters), or null for none."
-    })
-
 /** The most guardrails one key or team may name. */
 const maxGuardrails = 100
 
+/**
+ * A reader of a list of at most `most` names (each non-empty, at most 200 characters, no control character), or
+ * `null` for none; anything else refused naming `field`, the names being `what`.
+ */
+function namesOf(field: string, most: number, what: string) {
+  return (value: unknown): ReadonlyArray<string> | null | Invalid =>
+    value === null ||
+      (Array.isArray(value) && value.length <= most &&
+        value.every((name) => typeof name === "string" && name !== "" && name.length <= 200 && !control.test(name)))
+      ? value
+      : new Invalid({
+        field,
+        message:
+          `\`${field}\` must be a list of at most ${most} ${what} (each at most 200 characters), or null for none.`
+      })
+}
+
+/** A list of qualified MCP tool names and globs (`files__read`, `calc__*`), or `null` for none. */
+const toolsOf = namesOf("tools", maxTools, "MCP tool names or globs (`files__read`, `calc__*`)")
+
 /** A list of guardrail names, or `null` for none; whether the configuration has them is the caller's to check. */
-const guardrailsOf = (value: unknown): ReadonlyArray<string> | null | Invalid =>
-  value === null ||
-    (Array.isArray(value) && value.length <= maxGuardrails &&
-      value.every((name) => typeof name === "string" && name !== "" && name.length <= 200 && !control.test(name)))
-    ? value
-    : new Invalid({
-      field: "guardrails",
-      message: `\`guardrails\` must be a list of at most ${maxGuardrails} names of the configuration's guardrails ` +
-        "(each at most 200 characters), or null for none."
-    })
+const guardrailsOf = namesOf("guardrails", maxGuardrails, "names of the configuration's guardrails")
 
 const invalid = (value: unknown): value is Invalid => value instanceof Invalid
 
