@@ -25,7 +25,8 @@
  * `gemini/routes.ts` and `gemini/models.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
- * paths, the 404 and the 405s.
+ * paths (each admin route's permission in `identity/access.ts`' table, checked by `serving.ts`; the sign-on's in
+ * `identity/signOn.ts`), the 404 and the 405s.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -41,6 +42,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import type * as Sql from "../persistence/sql.js"
+import * as AdminGrants from "./admin/grants.js"
 import * as AdminKeys from "./admin/keys.js"
 import * as AdminMcpServers from "./admin/mcpServers.js"
 import * as AdminPins from "./admin/pins.js"
@@ -51,6 +53,8 @@ import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as GeminiModels from "./gemini/models.js"
 import * as GeminiRoutes from "./gemini/routes.js"
+import * as Access from "./identity/access.js"
+import * as SignOn from "./identity/signOn.js"
 import * as Intake from "./intake.js"
 import * as McpRoute from "./mcp/route.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
@@ -245,12 +249,17 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     ...(options.managedKeys === undefined
       ? AdminKeys.unmanaged(serving)
       : AdminKeys.routes(serving, options.managedKeys)),
+    ...AdminGrants.routes(serving, options.grants),
+    ...SignOn.routes(serving),
     HttpRouter.route(
       "GET",
       "/ready",
       plain(Effect.map(engine.ready, readyAnswer))
     )
   ]
+  // An admin route whose rule is missing would be refused to everyone: a build that has one is a bug, caught here.
+  const unruled = Access.unruled(routes.map((route) => ({ method: route.method, path: String(route.path) })))
+  if (unruled.length > 0) return yield* Effect.die(`admin routes without a rule in identity/access.ts: ${unruled}`)
   // Each path's other methods; a path served on GET takes HEAD too (the router answers it as GET).
   const wrongMethods = [...methodsByPath(routes)].flatMap(([path, methods]) => {
     const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods

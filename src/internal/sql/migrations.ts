@@ -194,6 +194,17 @@ export const migrations = {
       started_at BIGINT NOT NULL
     )`,
     "CREATE INDEX mcp_sessions_by_start ON mcp_sessions (started_at)"
+  ),
+  // Roles granted to people through the admin API (docs/identity.md): a person (their user claim) and one role each.
+  "12_role_grants": statements(
+    `CREATE TABLE role_grants (
+      id TEXT PRIMARY KEY,
+      subject TEXT NOT NULL,
+      role TEXT NOT NULL,
+      created_at BIGINT NOT NULL,
+      created_by TEXT NOT NULL,
+      UNIQUE (subject, role)
+    )`
   )
 }
 
