@@ -70,7 +70,9 @@
  * 401 `invalid_api_key`. The admin endpoints (`/metrics`, `/dashboard/data`,
  * `model-load`, `POST /admin/reload`, `/admin/spend`, `/admin/requests`, the keys and teams of `/admin/`) take an
  * admin key (`Options.adminKeys`) instead, 403 `admin_key_required` otherwise: a gateway without admin keys refuses
- * them to every caller (`serve` makes one, its data directory's `admin-token`). Whether requests need a key is
+ * them to every caller (`serve` makes one, its data directory's `admin-token`); with `Keys.oidc`, people signed in
+ * (the dashboard's session, or the identity provider's access token) may have them too, as their roles allow
+ * (docs/identity.md), and an admin key is the break-glass path, logged at each use. Whether requests need a key is
  * decided by the configuration and what was ever made, not by the keys alive now: gateway keys configured, or a
  * key ever made at run time (revoked or not), or a gateway served beyond loopback or sharing its limits through a
  * store, unless `Keys.allowKeyless` (`Service.keysRequired`); a gateway that needs keys and could never have one does
