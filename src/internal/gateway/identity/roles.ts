@@ -43,17 +43,8 @@ export const permissions: ReadonlyArray<Permission> = [
   "mcp.approve"
 ]
 
-const operator: ReadonlyArray<Permission> = [
-  "self",
-  "observe",
-  "keys.read",
-  "keys.write",
-  "teams.read",
-  "teams.write",
-  "budgets.write",
-  "reload",
-  "audit"
-]
+// An operator runs the gateway, but neither gives roles nor trusts a changed MCP tool.
+const operator = permissions.filter((permission) => permission !== "grants" && permission !== "mcp.approve")
 
 /** What each role of the whole gateway grants. */
 const globalGrants: Readonly<Record<"admin" | "operator" | "viewer", ReadonlySet<Permission>>> = {
@@ -72,7 +63,8 @@ const teamRole = /^(team_admin|team_viewer):(.+)$/
 
 /** Why `text` is no role, or `undefined` when it is one. */
 export function roleProblem(text: string): string | undefined {
-  if (text in globalGrants) return undefined
+  // Its own keys only: `toString` or `__proto__` is no role.
+  if (Object.hasOwn(globalGrants, text)) return undefined
   const match = teamRole.exec(text)
   if (match !== null && match[2]!.trim() === match[2]) return undefined
   return "expected admin, operator, viewer, team_admin:<team> or team_viewer:<team> (a team's name or id)"
@@ -96,7 +88,7 @@ export interface Team {
  */
 export function grants(roles: ReadonlyArray<Role>, permission: Permission, scope: Team | "global" | "any"): boolean {
   return roles.some((role) => {
-    if (role in globalGrants) return globalGrants[role as keyof typeof globalGrants].has(permission)
+    if (Object.hasOwn(globalGrants, role)) return globalGrants[role as keyof typeof globalGrants].has(permission)
     const [, kind, team] = teamRole.exec(role)!
     if (!teamGrants[kind as keyof typeof teamGrants].has(permission)) return false
     if (permission === "self" || scope === "any") return true
