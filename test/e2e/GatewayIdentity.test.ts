@@ -308,6 +308,26 @@ describe("the admin side's roles", () => {
   )
 
   it.live(
+    "an access token the issuer itself mints (client credentials, a resource indicator) is taken",
+    () =>
+      Effect.gen(function*() {
+        const { gateway, issuer } = yield* serve
+        const token = bearer(yield* issuer.robotToken)
+        const me = yield* call(gateway, "GET", "/admin/me", token)
+        assert.deepStrictEqual([me.status, me.body["name"], me.body["roles"], me.body["via"]], [
+          200,
+          OidcIssuer.robot.person,
+          ["operator"],
+          "token"
+        ])
+        assert.strictEqual((yield* call(gateway, "POST", "/admin/reload", token)).status, 200)
+        const refused = yield* call(gateway, "GET", "/admin/grants", token)
+        assert.strictEqual(refused.code, "permission_required")
+      }),
+    60_000
+  )
+
+  it.live(
     "tokens expired, for another audience, from another issuer, unsigned or re-signed are refused",
     () =>
       Effect.gen(function*() {
@@ -321,7 +341,7 @@ describe("the admin side's roles", () => {
           Buffer.from(
             JSON.stringify({
               iss: issuer.url,
-              aud: OidcIssuer.clientId,
+              aud: OidcIssuer.audience,
               sub: person,
               email: person,
               groups: ["llm-admins"],

@@ -41,6 +41,7 @@ export const serve = Effect.gen(function*() {
         issuer: issuer.url,
         client_id: OidcIssuer.clientId,
         client_secret: "env:IDENTITY_OIDC_CLIENT_SECRET",
+        audience: OidcIssuer.audience,
         scopes: ["openid", "email", "groups"],
         roles: OidcIssuer.roles
       }

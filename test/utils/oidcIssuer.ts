@@ -14,6 +14,10 @@ import Provider from "oidc-provider"
 
 export const clientId = "llm-gateway"
 export const clientSecret = "oidc-client-secret-7d3f9a1c5e"
+/** The audience of the access tokens for the gateway's admin API (a resource indicator, RFC 8707: a URI). */
+export const audience = "urn:llm-gateway"
+/** A machine client whose client-credentials tokens the issuer itself mints for the gateway, as `robot`. */
+export const robot = { clientId: "ops-robot", clientSecret: "ops-robot-secret-2b4d6f8a0c", person: "otto@example.com" }
 
 /** The people who may sign in, by login (their `email`, which is also their `sub`), with their groups. */
 export const people: Readonly<Record<string, ReadonlyArray<string>>> = {
@@ -40,6 +44,8 @@ export interface Issuer {
   readonly token: (subject: string, claims?: Record<string, unknown>) => Effect.Effect<string>
   /** The same token, signed with another key under the issuer's key id. */
   readonly forged: (subject: string) => Effect.Effect<string>
+  /** An access token the issuer itself mints (client credentials) for `robot`, a JWT for `audience`. */
+  readonly robotToken: Effect.Effect<string>
   /** Registers the gateway's callback and sign-out return URLs: the client exists from then on. */
   readonly register: (redirectUri: string, postLogoutRedirectUri: string) => Effect.Effect<void>
 }
@@ -75,7 +81,7 @@ export const make = Effect.gen(function*() {
     return {
       iss: url,
       sub: subject,
-      aud: clientId,
+      aud: audience,
       email: subject,
       groups: people[subject] ?? [],
       iat: now,
@@ -94,6 +100,12 @@ export const make = Effect.gen(function*() {
           post_logout_redirect_uris: [postLogoutRedirectUri],
           grant_types: ["authorization_code"],
           response_types: ["code"]
+        }, {
+          client_id: robot.clientId,
+          client_secret: robot.clientSecret,
+          grant_types: ["client_credentials"],
+          response_types: [],
+          redirect_uris: []
         }],
         jwks: { keys: [jwk] },
         findAccount: (_context, sub) =>
@@ -104,15 +116,50 @@ export const make = Effect.gen(function*() {
         claims: { openid: ["sub"], email: ["email"], groups: ["groups"] },
         scopes: ["openid", "email", "groups"],
         pkce: { required: () => true },
-        features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
+        features: {
+          devInteractions: { enabled: true },
+          rpInitiatedLogout: { enabled: true },
+          clientCredentials: { enabled: true },
+          // The gateway's admin API as a resource server: its access tokens are JWTs for `audience`.
+          resourceIndicators: {
+            enabled: true,
+            defaultResource: () => audience,
+            useGrantedResource: () => true,
+            getResourceServerInfo: () => ({
+              scope: "admin",
+              audience,
+              accessTokenFormat: "jwt",
+              jwt: { sign: { alg: "RS256" } }
+            })
+          }
+        },
+        // The robot acts as the person it stands for: their user claim and groups in its tokens.
+        extraTokenClaims: (_context, token) =>
+          token.clientId === robot.clientId ? { email: robot.person, groups: [...people[robot.person]!] } : undefined,
         cookies: { keys: ["oidc-issuer-test-cookie-key"] }
       })
       handler = provider.callback()
     })
 
+  // A client-credentials access token the issuer mints for the robot.
+  const robotToken = Effect.promise(async () => {
+    const response = await fetch(`${url}/token`, {
+      method: "POST",
+      headers: {
+        authorization: `Basic ${Buffer.from(`${robot.clientId}:${robot.clientSecret}`).toString("base64")}`,
+        "content-type": "application/x-www-form-urlencoded"
+      },
+      body: new URLSearchParams({ grant_type: "client_credentials", resource: audience, scope: "admin" })
+    })
+    const body = await response.json() as { readonly access_token?: string }
+    if (body.access_token === undefined) throw new Error(`the issuer gave no token: ${JSON.stringify(body)}`)
+    return body.access_token
+  })
+
   return {
     url,
     register,
+    robotToken,
     token: (subject, claims = {}) => sign({ ...claimsOf(subject), ...claims }, privateKey),
     forged: (subject) => sign(claimsOf(subject), other.privateKey)
   } satisfies Issuer

@@ -16,7 +16,11 @@ declare module "oidc-provider" {
     readonly claims?: Record<string, ReadonlyArray<string>>
     readonly scopes?: ReadonlyArray<string>
     readonly pkce?: { readonly required: () => boolean }
-    readonly features?: Record<string, { readonly enabled: boolean }>
+    readonly features?: Record<string, { readonly enabled: boolean } & Record<string, unknown>>
+    readonly extraTokenClaims?: (
+      context: unknown,
+      token: { readonly clientId?: string }
+    ) => Record<string, unknown> | undefined
     readonly cookies?: { readonly keys: ReadonlyArray<string> }
   }
 
