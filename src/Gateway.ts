@@ -70,7 +70,9 @@
  * 401 `invalid_api_key`. The admin endpoints (`/metrics`, `/dashboard/data`,
  * `model-load`, `POST /admin/reload`, `/admin/spend`, `/admin/requests`, the keys and teams of `/admin/`) take an
  * admin key (`Options.adminKeys`) instead, 403 `admin_key_required` otherwise: a gateway without admin keys refuses
- * them to every caller (`serve` makes one, its data directory's `admin-token`). Whether requests need a key is
+ * them to every caller (`serve` makes one, its data directory's `admin-token`); with `Keys.oidc`, people signed in
+ * (the dashboard's session, or the identity provider's access token) may have them too, as their roles allow
+ * (docs/identity.md), and an admin key is the break-glass path, logged at each use. Whether requests need a key is
  * decided by the configuration and what was ever made, not by the keys alive now: gateway keys configured, or a
  * key ever made at run time (revoked or not), or a gateway served beyond loopback or sharing its limits through a
  * store, unless `Keys.allowKeyless` (`Service.keysRequired`); a gateway that needs keys and could never have one does
@@ -284,6 +286,52 @@ export interface Keys {
    * @since 0.3.0
    */
   readonly guardrails?: ReadonlyArray<string> | undefined
+  /**
+   * Sign-on for the dashboard and the admin API with an OpenID Connect identity provider (`oidc`; docs/identity.md):
+   * people sign in to the dashboard (the authorization-code flow with PKCE, a server-side session) and call the admin
+   * API with the issuer's access tokens, each with the roles their groups map to and those granted through
+   * `/admin/grants`. Admin keys stay `admin` beside it (the break-glass path, logged at each use). It needs the
+   * optional packages `openid-client` and `jose`. Default: none (admin keys only).
+   *
+   * @since 0.3.0
+   */
+  readonly oidc?: Oidc | undefined
+}
+
+/**
+ * An OpenID Connect identity provider for the admin side (`Keys.oidc`, provider.json's `gateway.oidc`;
+ * docs/identity.md has the set-up of Keycloak, Entra ID, Google and Okta).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Oidc {
+  /** The issuer's URL, whose `/.well-known/openid-configuration` is read (https, or http on loopback only). */
+  readonly issuer: string
+  /** The gateway's client id at the issuer. */
+  readonly clientId: string
+  /** The client's secret (a confidential client); none for a public client, which PKCE alone protects. */
+  readonly clientSecret?: Redacted.Redacted<string> | undefined
+  /** The audience an access token must name to reach the admin API. Default: `clientId`. */
+  readonly audience?: string | undefined
+  /** The scopes asked for at sign-in. Default `["openid", "email", "profile"]`. */
+  readonly scopes?: ReadonlyArray<string> | undefined
+  /** The claim that names a person (grants name them by it). Default `"email"`. */
+  readonly userClaim?: string | undefined
+  /** The claim listing a person's groups. Default `"groups"`. */
+  readonly groupsClaim?: string | undefined
+  /**
+   * Each role (`admin`, `operator`, `viewer`, `team_admin:<team>`, `team_viewer:<team>`, a team by name or id) and
+   * the groups whose members hold it. Default: none (roles then come from grants alone).
+   */
+  readonly roles?: Readonly<Record<string, ReadonlyArray<string>>> | undefined
+  /** How long a dashboard session lasts before signing in again. Default 8 hours. */
+  readonly sessionTtl?: Duration.Input | undefined
+  /**
+   * The URL the issuer sends a browser back to (`/admin/callback` as the issuer's clients reach the gateway). Default:
+   * the `/admin/callback` of the host and scheme the sign-in came to (`x-forwarded-proto` read for the scheme).
+   */
+  readonly redirectUrl?: string | undefined
 }
 
 /**

@@ -132,6 +132,8 @@ const served = (
 ): Gateway.Config & { readonly database: Gateway.Database } => {
   secrets.push(...secretsOf(config))
   for (const key of [...(config.gateway?.keys ?? []), ...(config.gateway?.adminKeys ?? [])]) secrets.push(key.key)
+  const clientSecret = config.gateway?.oidc?.clientSecret
+  if (clientSecret !== undefined) secrets.push(clientSecret)
   if (config.database !== undefined && "postgres" in config.database) secrets.push(config.database.postgres)
   if (config.store !== undefined && Redacted.isRedacted(config.store.redis)) secrets.push(config.store.redis)
   return {

@@ -11,22 +11,12 @@ import * as Effect from "effect/Effect"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { hidePackages } from "../utils/hiddenPackages.js"
 
 const dist = pathToFileURL(path.resolve("dist/index.js")).href
 
 // Hides the packages `HIDDEN` matches, builds a Bedrock client and makes one call; prints what failed, as JSON.
-const program = `
-import { registerHooks } from "node:module"
-const hidden = new RegExp(process.env.HIDDEN)
-registerHooks({
-  resolve(specifier, context, next) {
-    if (hidden.test(specifier)) {
-      throw Object.assign(new Error("Cannot find package '" + specifier + "'"), { code: "ERR_MODULE_NOT_FOUND" })
-    }
-    return next(specifier, context)
-  }
-})
-const { Effect } = await import("effect")
+const program = `${hidePackages}const { Effect } = await import("effect")
 const { Bedrock, Message, ProviderClient, UndiciHttpClient } = await import(process.env.DIST)
 const exit = await Effect.runPromiseExit(Effect.gen(function*() {
   const client = yield* Bedrock.make({

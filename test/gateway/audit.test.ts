@@ -155,7 +155,7 @@ describe("recording admin routes", () => {
   it.effect("refuses to build a mutating admin route without an audit subject, naming it", () =>
     Effect.gen(function*() {
       const route = HttpRouter.route("POST", "/admin/widgets", Effect.succeed(HttpServerResponse.empty()))
-      const recording = { log: undefined, actor: () => "ops", now: () => 0 }
+      const recording = { log: undefined, actor: () => Effect.succeed("ops"), now: () => 0 }
       const refused = yield* Effect.exit(Record.recorded([route], { ...recording, subjects: {} }))
       assert.isTrue(Exit.isFailure(refused))
       assert.include(String(Exit.isFailure(refused) ? refused.cause : ""), "POST /admin/widgets")

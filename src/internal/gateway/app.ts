@@ -25,7 +25,8 @@
  * `routes/gemini.ts` and `routes/geminiModels.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
- * paths, the 404 and the 405s.
+ * paths (each admin route's permission in `identity/access.ts`' table, checked by `serving.ts`; the sign-on's in
+ * `identity/signOn.ts`), the 404 and the 405s.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -42,6 +43,7 @@ import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import type * as Sql from "../persistence/sql.js"
 import * as AdminAudit from "./admin/audit.js"
+import * as AdminGrants from "./admin/grants.js"
 import * as AdminKeys from "./admin/keys.js"
 import * as AdminMcpServers from "./admin/mcpServers.js"
 import * as AdminPins from "./admin/pins.js"
@@ -52,6 +54,8 @@ import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
+import * as Access from "./identity/access.js"
+import * as SignOn from "./identity/signOn.js"
 import * as Intake from "./intake.js"
 import * as McpRoute from "./mcp/route.js"
 import * as Dashboard from "./observe/dashboard/dashboard.js"
@@ -253,20 +257,32 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     ...(options.managedKeys === undefined
       ? AdminKeys.unmanaged(serving)
       : AdminKeys.routes(serving, options.managedKeys)),
+    ...AdminGrants.routes(serving, options.grants),
+    ...SignOn.routes(serving),
     HttpRouter.route(
       "GET",
       "/ready",
       plain(Effect.map(engine.ready, readyAnswer))
     )
   ]
+  // An admin route whose rule is missing would be refused to everyone: a build that has one is a bug, caught here.
+  const unruled = Access.unruled(routes.map((route) => ({ method: route.method, path: String(route.path) })))
+  if (unruled.length > 0) return yield* Effect.die(`admin routes without a rule in identity/access.ts: ${unruled}`)
   // Every admin action recorded, once, here (`audit/record.ts`): each mutating admin route's subject named.
   const recorded = yield* AuditRecord.recorded(routes, {
     log: lasting.audit,
-    actor: (headers) => actorOf(options.auth, headers),
+    actor: (request) =>
+      Effect.match(serving.principal(request), {
+        onFailure: () => actorOf(options.auth, request.headers),
+        onSuccess: (principal) => principal.name
+      }),
     now,
     subjects: {
       ...AdminKeys.subjects(options.managedKeys, options.auth),
       ...AdminPins.subjects(options.mcpPins),
+      ...AdminGrants.subjects(options.grants),
+      // Signing out ends the session the request showed: no object of the admin API's.
+      "POST /admin/logout": { object: () => undefined, state: () => Effect.succeed(null) },
       "POST /admin/reload": {
         object: () => undefined,
         state: () => Effect.succeed({ models: engine.models.map((model) => model.id) }),

@@ -59,6 +59,9 @@ import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
 import * as Engine from "./engine.js"
 import * as Errors from "./errorAnswer.js"
+import * as Grants from "./identity/grants.js"
+import * as Oidc from "./identity/oidc.js"
+import * as Sessions from "./identity/sessions.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
 import * as Ledger from "./keys/ledger.js"
@@ -354,6 +357,11 @@ export function make(
       lasting.metrics.mcpToolHeld
     )
 
+    // The dashboard's sessions, for the gateway's life, in its memory (docs/identity.md); the roles granted through the
+    // admin API, in its database.
+    const sessions = Sessions.memory(lasting.now)
+    const grants = stored === undefined ? undefined : Grants.sqlStore(stored)
+
     // The MCP sessions, for the gateway's life: in its database, so that every instance answers them, else in memory.
     const mcpSessions = stored === undefined ? McpSessions.memoryStore() : McpSessions.sqlStore(stored)
 
@@ -375,7 +383,8 @@ export function make(
           const refused = OptionsErrors.all([
             ...restartOnly(options, config),
             Policy.keylessProblem(setting, managedKeys?.runtime.everMade() ?? false),
-            ...invalidBounds(config.keys)
+            ...invalidBounds(config.keys),
+            ...(config.keys?.oidc === undefined ? [] : Oidc.problems(config.keys.oidc))
           ])
           // The engine and the keys checked too, their problems named with those above.
           const built = yield* Effect.result(Engine.make(config, store))
@@ -397,6 +406,8 @@ export function make(
           // A failed check of the keys is among the problems.
           if (problems !== undefined || authorised._tag === "Failure") return yield* problems!
           const auth = authorised.success
+          const oidcOptions = config.keys?.oidc
+          const oidc = oidcOptions === undefined ? undefined : Oidc.make(oidcOptions, yield* Oidc.load, lasting.now)
           const app = yield* App.make(engine, {
             drain,
             maxBodyBytes,
@@ -411,10 +422,23 @@ export function make(
               ? undefined
               : yield* McpEndpoint.make(config.mcpServers!, mcpPins),
             mcpPins,
-            mcpSessions
+            mcpSessions,
+            oidc,
+            sessions,
+            grants
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
-          return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }
+          const clientSecret = oidcOptions?.clientSecret
+          return {
+            engine,
+            auth,
+            app,
+            secrets: [
+              ...keys.map((key) => key.key),
+              ...(config.providerKeys ?? []),
+              ...(clientSecret === undefined ? [] : [clientSecret])
+            ]
+          }
         }).pipe(withServices)
     }
 

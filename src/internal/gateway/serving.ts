@@ -2,10 +2,13 @@
  * What every route of the gateway is served through: the request's log entry begun and its `x-request-id`, the
  * guard every request passes (`Intake.guard`: its `Host`, its origin, its body's type) and its key checked, its body
  * read within the limit (`withBody`), its model admitted for its key (`admitted`), the admin paths' check
- * (`adminOnly`), and the refusals these give, in the words of the dialect of their path (`dialects.ts`).
+ * (`adminAs`: who asks, and whether the route's rule lets them: `identity/access.ts`), and the refusals these give, in
+ * the words of the dialect of their path (`dialects.ts`).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -20,6 +23,11 @@ import type * as AdminKeys from "./admin/keys.js"
 import * as Dialects from "./dialects.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
+import * as Access from "./identity/access.js"
+import type { Grants } from "./identity/grants.js"
+import type { Oidc } from "./identity/oidc.js"
+import * as Principals from "./identity/principal.js"
+import type { Sessions } from "./identity/sessions.js"
 import * as Intake from "./intake.js"
 import * as Auth from "./keys/auth.js"
 import type * as McpEndpoint from "./mcp/endpoint.js"
@@ -55,6 +63,12 @@ export interface AppOptions {
   readonly mcpPins: McpPins.Pins
   /** Where the MCP sessions are recorded, for the gateway's life (its database, else its memory). */
   readonly mcpSessions: McpSessions.SessionStore
+  /** Sign-on's identity provider, when the configuration has one (`gateway.oidc`). */
+  readonly oidc: Oidc | undefined
+  /** The dashboard's sessions, for the gateway's life. */
+  readonly sessions: Sessions
+  /** The roles granted through the admin API, with a database. */
+  readonly grants: Grants | undefined
 }
 
 /** A JSON answer with `status`. */
@@ -208,12 +222,63 @@ export function make({ engine, metrics, now, options, refusalLines, requestLog, 
     return errorResponse(notFoundAnswer(model, caller))
   }
 
-  // An admin path's answer, once the request's key may have it.
-  function adminOnly(handle: Effect.Effect<HttpServerResponse.HttpServerResponse>) {
-    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const refused = Auth.adminRefusal(auth, request.headers)
-      return refused === undefined ? handle : Effect.succeed(errorResponse(refused))
+  const sources: Principals.Sources = {
+    auth,
+    oidc: options.oidc,
+    sessions: options.sessions,
+    grants: options.grants
+  }
+  const teams = options.managedKeys === undefined ? undefined : Access.teamsOf(options.managedKeys.store)
+
+  // Each admin request's principal, resolved once: its route's check and the audit log's actor read the same one.
+  const resolved = new WeakMap<
+    HttpServerRequest.HttpServerRequest,
+    Exit.Exit<Principals.Principal, Errors.ErrorAnswer>
+  >()
+
+  // Who `request` is (`identity/principal.ts`), or the answer refusing it.
+  function principal(
+    request: HttpServerRequest.HttpServerRequest
+  ): Effect.Effect<Principals.Principal, Errors.ErrorAnswer> {
+    const known = resolved.get(request)
+    if (known !== undefined) return known
+    return Effect.onExit(
+      Principals.principalOf(sources, request.headers),
+      (exit) => Effect.sync(() => resolved.set(request, exit))
+    )
+  }
+
+  // The principal of an admin route's request once the route's rule grants what it needs of it (`body`: its text, on a
+  // route that takes one), else the refusal: the one check of every admin route.
+  function principalFor(request: HttpServerRequest.HttpServerRequest, body: string | undefined) {
+    return Effect.flatMap(HttpRouter.RouteContext, ({ params, route }) => {
+      const rule = Access.ruleOf(route.method, String(route.path))
+      if (rule === undefined) return Effect.fail(Access.noRule)
+      return Effect.flatMap(principal(request), (principal) => {
+        const refused = Access.authorize(principal, rule, { params, body, teams })
+        return refused === undefined ? Effect.succeed(principal) : Effect.fail(refused)
+      })
     })
+  }
+
+  // An admin route's answer from `handle`, given who asks, once the route's rule lets them.
+  function adminAs<E, R>(
+    handle: (principal: Principals.Principal) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+    body?: string
+  ) {
+    return Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) =>
+        Effect.matchEffect(principalFor(request, body), {
+          onFailure: (refused) => Effect.succeed(errorResponse(refused)),
+          onSuccess: handle
+        })
+    )
+  }
+
+  // An admin route's answer that needs nothing of who asks but that the route's rule lets them.
+  function adminOnly<E, R>(handle: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) {
+    return adminAs(() => handle)
   }
 
   // The answer to the engine's `error`, logged in `entry`, in the route's words (`failures`).
@@ -366,6 +431,8 @@ export function make({ engine, metrics, now, options, refusalLines, requestLog, 
     notFound,
     notFoundAnswer,
     visibleModels,
+    principal,
+    adminAs,
     adminOnly,
     failed,
     admitted,

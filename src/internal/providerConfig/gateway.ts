@@ -6,8 +6,9 @@
  * `request_log_retention` in days, `request_log_max_rows`, `request_log_max_bytes`) and how long and how much
  * `/v1/responses` keeps (`responses_ttl`, `responses_max_bytes`, `responses_max_key_bytes`,
  * `responses_max_response_bytes`, `responses_max_chain`), how many sessions each router keeps pinned
- * (`affinity_max_sessions`), and whether a gateway without keys answers requests without one beyond loopback or
- * with a shared store (`allow_keyless`).
+ * (`affinity_max_sessions`), whether a gateway without keys answers requests without one beyond loopback or
+ * with a shared store (`allow_keyless`), and sign-on for the admin side (`oidc`: its issuer, client, claims and the
+ * groups each role maps from; docs/identity.md).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -17,7 +18,8 @@ import type * as Budget from "../../Budget.js"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
 import { periodBounds, periodInBounds } from "../budget/window.js"
-import { NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
+import { roleProblem } from "../gateway/identity/roles.js"
+import { HttpUrl, NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
 import { DurationEntry, toDuration } from "./router.js"
 
 // Seconds, a duration string such as "1 day", or "month" (the UTC calendar month), within a budget's bounds.
@@ -54,6 +56,34 @@ const KeyEntry = Schema.Struct({
 
 const AdminKeyEntry = Schema.Struct({ name: NonEmpty, key: NonEmpty })
 
+// Each role and the groups that hold it: every role named as docs/identity.md's table has them.
+const RoleMapping = Schema.Record(Schema.String, Schema.Array(NonEmpty)).check(
+  Schema.makeFilter((roles: Readonly<Record<string, ReadonlyArray<string>>>) =>
+    Object.keys(roles).flatMap((role) => {
+      const problem = roleProblem(role)
+      return problem === undefined ? [] : [{ path: [role], issue: problem }]
+    })
+  )
+)
+
+const OidcEntry = Schema.Struct({
+  /** The issuer's URL (its discovery document is read below it). */
+  issuer: HttpUrl,
+  client_id: NonEmpty,
+  /** `env:NAME` (or the secret itself, discouraged); absent for a public client. */
+  client_secret: optional(NonEmpty),
+  /** The audience an access token must name; default the client id. */
+  audience: optional(NonEmpty),
+  scopes: optional(Schema.Array(NonEmpty)),
+  user_claim: optional(NonEmpty),
+  groups_claim: optional(NonEmpty),
+  roles: optional(RoleMapping),
+  /** How long a dashboard session lasts: seconds or a duration. */
+  session_ttl: optional(DurationEntry),
+  /** The gateway's `/admin/callback` as the issuer's clients reach it. */
+  redirect_url: optional(HttpUrl)
+})
+
 export const GatewayEntry = Schema.Struct({
   keys: optional(Schema.Array(KeyEntry)),
   admin_keys: optional(Schema.Array(AdminKeyEntry)),
@@ -86,7 +116,9 @@ export const GatewayEntry = Schema.Struct({
   /** Without gateway keys, answer requests without a key beyond loopback or with a shared store too. */
   allow_keyless: optional(Schema.Boolean),
   /** Names of the `guardrails` section every chat call runs. */
-  guardrails: optional(Schema.Array(NonEmpty))
+  guardrails: optional(Schema.Array(NonEmpty)),
+  /** Sign-on for the dashboard and the admin API (docs/identity.md). */
+  oidc: optional(OidcEntry)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -115,6 +147,37 @@ const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
     ? { requestBodyTimeoutSeconds: entry.request_body_timeout_seconds }
     : {})
 })
+
+// The `oidc` entry as `Gateway.Oidc`, its client secret read (an issue for `issues` when it cannot be; its path in
+// `literals` when written in the file).
+const oidcOf = (
+  entry: typeof OidcEntry.Type,
+  read: ReadSecret,
+  issues: Array<typeof Issue.Type>,
+  literals: Array<string>
+) =>
+  Effect.gen(function*() {
+    let secret: Redacted.Redacted<string> | undefined
+    if (entry.client_secret !== undefined) {
+      const path = "gateway.oidc.client_secret"
+      if (!entry.client_secret.startsWith("env:")) literals.push(path)
+      const found = yield* Effect.result(read(entry.client_secret, path))
+      if (found._tag === "Failure") issues.push(...found.failure)
+      else secret = found.success
+    }
+    return {
+      issuer: entry.issuer,
+      clientId: entry.client_id,
+      ...(secret === undefined ? {} : { clientSecret: secret }),
+      ...(entry.audience === undefined ? {} : { audience: entry.audience }),
+      ...(entry.scopes === undefined ? {} : { scopes: entry.scopes }),
+      ...(entry.user_claim === undefined ? {} : { userClaim: entry.user_claim }),
+      ...(entry.groups_claim === undefined ? {} : { groupsClaim: entry.groups_claim }),
+      ...(entry.roles === undefined ? {} : { roles: entry.roles }),
+      ...(entry.session_ttl === undefined ? {} : { sessionTtl: toDuration(entry.session_ttl)! }),
+      ...(entry.redirect_url === undefined ? {} : { redirectUrl: entry.redirect_url })
+    } satisfies Gateway.Oidc
+  })
 
 /**
  * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
@@ -149,6 +212,7 @@ export const resolve = (
         }
         return out
       })
+    const oidc = entry.oidc === undefined ? undefined : yield* oidcOf(entry.oidc, read, issues, literals)
     const keys = yield* readAll(entry.keys ?? [], "keys")
     const admins = yield* readAll(entry.admin_keys ?? [], "admin_keys")
     // One key, one identity: a key listed twice (as two gateway keys, or a gateway key and an admin key) is refused.
@@ -214,7 +278,8 @@ export const resolve = (
         ...bounds(entry),
         ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {}),
         ...(entry.allow_keyless === true ? { allowKeyless: true } : {}),
-        ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {})
+        ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {}),
+        ...(oidc === undefined ? {} : { oidc })
       }
     }
   })

@@ -239,6 +239,9 @@ const envKeys = (providers: unknown, gateway: unknown): Array<{ readonly text: s
   for (const at of ["keys", "admin_keys"]) {
     if (isRecord(gateway)) collect(gateway[at], (i) => `gateway.${at}[${i}].key`)
   }
+  const oidc = isRecord(gateway) ? gateway["oidc"] : undefined
+  const secret = isRecord(oidc) ? envText(oidc["client_secret"]) : undefined
+  if (secret !== undefined) out.push({ text: secret, path: "gateway.oidc.client_secret" })
   return out
 }
 
@@ -471,7 +474,8 @@ export const fromJson = (
     if (gateway !== undefined) issues.push(...gateway.issues)
     for (const path of gateway?.literals ?? []) {
       yield* Effect.logWarning(
-        `${source}: ${path}: a gateway key written in the file; prefer env:NAME, so the file holds no secret`
+        `${source}: ${path}: a ${path.endsWith("client_secret") ? "client secret" : "gateway key"} written in the ` +
+          "file; prefer env:NAME, so the file holds no secret"
       )
         .pipe(Effect.annotateLogs({ source, path }))
     }

@@ -227,6 +227,17 @@ export const migrations = {
       digest TEXT NOT NULL
     )`,
     `INSERT INTO admin_audit_head (id, seq, digest) VALUES (1, 0, '${genesis}')`
+  ),
+  // Roles granted to people through the admin API (docs/identity.md): a person (their user claim) and one role each.
+  "13_role_grants": statements(
+    `CREATE TABLE role_grants (
+      id TEXT PRIMARY KEY,
+      subject TEXT NOT NULL,
+      role TEXT NOT NULL,
+      created_at BIGINT NOT NULL,
+      created_by TEXT NOT NULL,
+      UNIQUE (subject, role)
+    )`
   )
 }
 

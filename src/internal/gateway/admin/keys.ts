@@ -1,5 +1,6 @@
 /**
- * The admin API of the keys and teams made at run time, for admin keys (`Auth.adminRefusal`), on a gateway with a
+ * The admin API of the keys and teams made at run time, for those whose roles grant it (`identity/access.ts`: a
+ * team's roles reach its own keys and team only, and its lists show nothing else), on a gateway with a
  * database: `POST/GET /admin/keys`, `GET/PATCH/DELETE /admin/keys/{id}`, `POST /admin/keys/{id}/rotate`, and
  * `POST/GET /admin/teams`, `GET/PATCH/DELETE /admin/teams/{id}`. A key is shown once, when it is made or rotated;
  * afterwards only its id and name. provider.json's keys are listed too (ids `config:<name>`), read-only: a change or a
@@ -17,8 +18,10 @@ import type { KeyInfo } from "../../../Gateway.js"
 import { maskKey } from "../../../LlmError.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import { periodName } from "../../budget/window.js"
-import type { Params, Subjects } from "../audit/record.js"
+import { madeId, type Params, type Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
+import * as Access from "../identity/access.js"
+import type { Principal } from "../identity/principal.js"
 import * as Auth from "../keys/auth.js"
 import type { Ledger } from "../keys/ledger.js"
 import { keyScope, limitOf, teamScope } from "../keys/runtime.js"
@@ -169,14 +172,16 @@ export const routes = (serving: Serving, managed: Managed) => {
   const auth = options.auth
   const configNames = () => new Set(auth.keys.map((key) => key.name))
 
-  // An admin route: the request's id and body, answered, or refused.
+  // An admin route: the request's id and body, answered for who asks once the route's rule lets them, or refused.
   const admin = (
-    handle: (id: string, body: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, Refusal>
+    handle: (
+      id: string,
+      body: string,
+      principal: Principal
+    ) => Effect.Effect<HttpServerResponse.HttpServerResponse, Refusal>
   ) =>
-    serving.served(({ request }) => {
-      const refused = Auth.adminRefusal(auth, request.headers)
-      if (refused !== undefined) return Effect.succeed(errorResponse(refused))
-      return Effect.gen(function*() {
+    serving.served(({ request }) =>
+      Effect.gen(function*() {
         const params = yield* HttpRouter.params
         const body = request.method === "GET" || request.method === "DELETE"
           ? ""
@@ -184,9 +189,13 @@ export const routes = (serving: Serving, managed: Managed) => {
             request.text,
             () => Errors.invalidRequest("The request body could not be read.", undefined)
           )
-        return yield* handle(decodePath(params["id"] ?? ""), body)
+        return yield* serving.adminAs((principal) => handle(decodePath(params["id"] ?? ""), body, principal), body)
       }).pipe(Effect.catch((refusal: Refusal) => Effect.succeed(errorResponse(refusal))))
-    })
+    )
+  // Whether `principal` may see the row of a key or team of `teamId` (none: of the whole gateway).
+  const sees = (principal: Principal, permission: "keys.read" | "teams.read", teamId: string | undefined) =>
+    Access.sees(principal, permission, teamId === undefined ? undefined : teams.byId(teamId))
+  const teams = Access.teamsOf(store)
 
   const bodyOf = (text: string) => {
     const body = parse(text)
@@ -303,14 +312,16 @@ export const routes = (serving: Serving, managed: Managed) => {
     })
   )
 
-  const listKeys = admin(() =>
+  const listKeys = admin((_id, _body, principal) =>
     Effect.succeed(json(
       200,
       JSON.stringify({
         object: "list",
         data: [
-          ...auth.keys.filter((key) => !key.admin).map(configView),
-          ...store.keys().filter((key) => key.revokedAt === undefined).map(keyView)
+          ...auth.keys.filter((key) => !key.admin && sees(principal, "keys.read", undefined)).map(configView),
+          ...store.keys().filter((key) => key.revokedAt === undefined && sees(principal, "keys.read", key.teamId)).map(
+            keyView
+          )
         ]
       })
     ))
@@ -426,8 +437,14 @@ export const routes = (serving: Serving, managed: Managed) => {
     })
   )
 
-  const listTeams = admin(() =>
-    Effect.succeed(json(200, JSON.stringify({ object: "list", data: store.teams().map(teamView) })))
+  const listTeams = admin((_id, _body, principal) =>
+    Effect.succeed(json(
+      200,
+      JSON.stringify({
+        object: "list",
+        data: store.teams().filter((team) => sees(principal, "teams.read", team.id)).map(teamView)
+      })
+    ))
   )
 
   const membersOf = (id: string) => store.keys().filter((key) => key.teamId === id && key.revokedAt === undefined)
@@ -499,12 +516,6 @@ export const routes = (serving: Serving, managed: Managed) => {
 }
 
 // The id an answer gives its object (a key or team made).
-function idOf(answer: unknown): string | undefined {
-  return typeof answer === "object" && answer !== null && "id" in answer && typeof answer.id === "string"
-    ? answer.id
-    : undefined
-}
-
 // A key's values after an action whose answer shows it once (made, rotated): with it masked (`LlmError.maskKey`).
 function withMaskedKey(state: unknown, answer: unknown) {
   const key = typeof answer === "object" && answer !== null && "key" in answer ? answer.key : undefined
@@ -533,7 +544,7 @@ export function subjects(managed: Managed | undefined, auth: Auth.Auth): Subject
       return team === undefined ? null : teamView(team)
     })
   }
-  const made = (_: Params, answer: unknown) => idOf(answer)
+  const made = (_: Params, answer: unknown) => madeId(answer)
   const named = (params: Params) => params["id"] === undefined ? undefined : decodePath(params["id"])
   return {
     "POST /admin/keys": { object: made, state: keyState, after: withMaskedKey },
@@ -555,10 +566,8 @@ const noDatabase = Errors.answer(
   "no_database"
 )
 
-/** The same paths on a gateway without a database: refused, saying why, to admin keys. */
+/** The same paths on a gateway without a database: refused, saying why, to those the route's rule lets in. */
 export const unmanaged = (serving: Serving) => {
-  const refused = serving.served(({ request }) =>
-    Effect.succeed(errorResponse(Auth.adminRefusal(serving.options.auth, request.headers) ?? noDatabase))
-  )
+  const refused = serving.served(() => serving.adminOnly(Effect.succeed(errorResponse(noDatabase))))
   return operations.map(([method, path]) => HttpRouter.route(method, path, refused))
 }

@@ -14,5 +14,5 @@ const digestPrefix = 12
 export function actorOf(auth: Auth.Auth, headers: Readonly<Record<string, string | undefined>>): string {
   const key = Auth.presented(headers)
   if (key === undefined) return "unknown"
-  return auth.adminName(Redacted.make(key)) ?? `sha256:${Auth.digest(key).toString("hex").slice(0, digestPrefix)}`
+  return auth.adminNamed(Redacted.make(key)) ?? `sha256:${Auth.digest(key).toString("hex").slice(0, digestPrefix)}`
 }

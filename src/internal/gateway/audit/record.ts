@@ -39,10 +39,17 @@ export type Subjects = Readonly<Record<string, Subject>>
 /** What the recording needs: the log (none without a database), who a request is, the time. */
 export interface Recording {
   readonly log: AuditLog | undefined
-  /** The actor of a request with these headers (`actor.ts`'s `actorOf`, over the configuration's keys). */
-  readonly actor: (headers: Readonly<Record<string, string | undefined>>) => string
+  /** Who a request is as its row names them: the principal's name, else `actor.ts`' `actorOf` of its headers. */
+  readonly actor: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<string>
   readonly now: () => number
   readonly subjects: Subjects
+}
+
+/** The id of the object an action made, from its answer's JSON (`{ "id": ... }`). */
+export function madeId(answer: unknown): string | undefined {
+  return typeof answer === "object" && answer !== null && "id" in answer && typeof answer.id === "string"
+    ? answer.id
+    : undefined
 }
 
 /** A route's action as its rows name it. */
@@ -100,7 +107,7 @@ function recordedHandler<E, R>(
     const state = outcome === "ok" && subject !== undefined ? yield* subject.state(object) : undefined
     const entry: Chain.Entry = {
       at: recording.now(),
-      actor: recording.actor(request.headers),
+      actor: yield* recording.actor(request),
       action,
       object: object ?? null,
       before: outcome === "ok" ? textOf(before) : null,

@@ -51,8 +51,8 @@ export const adminApiPrefix = "/admin/"
 
 /**
  * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose
- * routes ask for an admin key instead (`adminRefusal`). A path is asked of this as the router matches it: once
- * `intake.ts` has normalised it.
+ * routes ask who the caller is instead (an admin key, or a person signed on: `identity/principal.ts`). A path is
+ * asked of this as the router matches it: once `intake.ts` has normalised it.
  */
 export const open = {
   has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
@@ -142,8 +142,8 @@ export interface Auth {
   /** Every key's budget by key name, those of keys this configuration no longer has included (`KeyLimits`). */
   readonly budgets: ReadonlyMap<string, KeyLimits.KeptBudget>
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
-  /** The name of the admin key `key` is, if it is one (`audit/actor.ts` records admin actions under it). */
-  readonly adminName: (key: Redacted.Redacted<string>) => string | undefined
+  /** The name of the admin key `key` is, when it is one. */
+  readonly adminNamed: (key: Redacted.Redacted<string>) => string | undefined
   /** The caller a request's headers name, or the 401 answer to give. */
   readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Caller | Errors.ErrorAnswer
   /** Whether `caller` may call `model`; with no caller (no keys), every model. */
@@ -270,49 +270,6 @@ const forbidden = (model: string) =>
     "model",
     "model_not_allowed"
   )
-
-// An admin path with a key that is not an admin key.
-const adminRequired = Errors.answer(
-  403,
-  "This is an admin endpoint: it takes an admin key (provider.json's `gateway.admin_keys`), as `Authorization: " +
-    "Bearer <key>`.",
-  "invalid_request_error",
-  null,
-  "admin_key_required"
-)
-
-const adminMissing = Errors.answer(
-  401,
-  "You didn't provide an API key. This is an admin endpoint: send an admin key as `Authorization: Bearer " +
-    "YOUR_ADMIN_KEY`.",
-  "invalid_request_error",
-  null,
-  "invalid_api_key"
-)
-
-const noAdminKeys = Errors.answer(
-  403,
-  "This is an admin endpoint and this gateway has no admin key, so it is closed: add `admin_keys` to provider.json's " +
-    "`gateway` section (or `Gateway.Options.adminKeys`) and send one as `Authorization: Bearer <key>`. `serve` " +
-    "without admin keys makes one at its first start: the `admin-token` file of its data directory.",
-  "invalid_request_error",
-  null,
-  "admin_key_required"
-)
-
-/**
- * The answer refusing an admin path to a request's `headers`, or `undefined` when they may have it: an admin key's.
- * A gateway without admin keys refuses every caller: whoever reaches its port is not thereby its admin.
- */
-export const adminRefusal = (
-  auth: Auth,
-  headers: Readonly<Record<string, string | undefined>>
-): Errors.ErrorAnswer | undefined => {
-  if (!auth.keys.some((key) => key.admin)) return noAdminKeys
-  const key = presented(headers)
-  if (key === undefined) return adminMissing
-  return auth.isAdmin(Redacted.make(key)) ? undefined : adminRequired
-}
 
 const bearer = /^bearer\s+/i
 
@@ -604,13 +561,17 @@ export const make = (
       )
     )
 
+    function adminNamed(key: Redacted.Redacted<string>) {
+      return find(admins, Redacted.value(key))?.name
+    }
+
     const always = callers.length > 0 || options.keysRequired === true
     const common = {
       keys: infos,
       budgets,
       budgetStatus,
-      isAdmin: (key: Redacted.Redacted<string>) => find(admins, Redacted.value(key)) !== undefined,
-      adminName: (key: Redacted.Redacted<string>) => find(admins, Redacted.value(key))?.name,
+      isAdmin: (key: Redacted.Redacted<string>) => adminNamed(key) !== undefined,
+      adminNamed,
       authenticate,
       allows,
       bounded,

@@ -6,7 +6,9 @@
  * (`browser/mcp.js`) the MCP servers, their tools' pin states and calls (`GET /admin/mcp/servers`). When
  * the data answers 401 or 403 it says where the admin key is (provider.json's, or `serve`'s admin token) and,
  * for a key it refused, the gateway's message, with a field for the key; it keeps the key in `sessionStorage`
- * (gone with the tab) and sends it as `Authorization: Bearer`.
+ * (gone with the tab) and sends it as `Authorization: Bearer`. With sign-on (`gateway.oidc`) it offers a sign-in
+ * link, shows who is signed in (`GET /admin/me`) with a sign-out button, and shows only what their roles grant (the
+ * figures to a viewer, operator or admin; the reload button to those who may reload).
  */
 import { readFileSync } from "node:fs"
 import { spendSection, spendStyle } from "./spend.js"
@@ -56,7 +58,15 @@ export const page = `<!doctype html>
   <h1>effect-llm-router gateway</h1>
   <div>Load <span class="load" id="load" data-testid="load-percent">\u2013</span></div>
   <div class="muted" id="status" data-testid="status">connecting</div>
+  <div id="who" data-testid="signed-in" hidden>Signed in as <strong id="who-name" data-testid="signed-in-as"></strong>
+    <span class="muted" id="who-roles" data-testid="signed-in-roles"></span>
+    <button id="sign-out" data-testid="sign-out" type="button" hidden>Sign out</button></div>
+  <button id="reload" data-testid="reload-config" type="button" hidden>Reload configuration</button>
 </header>
+<p id="sign-in-box" data-testid="sign-in-box" hidden><a id="sign-in" data-testid="sign-in" href="admin/login">Sign
+  in</a> with this gateway's identity provider, or use an admin key below.</p>
+<p id="not-allowed" data-testid="not-allowed" hidden>Your roles do not include the dashboard's figures: a viewer,
+  operator or admin role does (ask an admin for one).</p>
 <form id="key-form" data-testid="admin-key-form" hidden>
   <p id="key-message" data-testid="admin-key-message"></p>
   <p class="muted" data-testid="admin-key-where">Where the admin key is: one of provider.json's

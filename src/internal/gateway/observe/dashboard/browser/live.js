@@ -4,7 +4,10 @@
  * 401 or 403 it shows a field for an admin key beside the page's words on where that key is; for a key it sent, the
  * gateway's message says why it was refused (a gateway with no admin key at all says so before any is sent). It
  * keeps the key in `sessionStorage` (gone with the tab), sends it as `Authorization: Bearer`, and tells the spend
- * chart (`spend.js`) with an `admin-key` event. Plain browser JavaScript, typechecked against the DOM
+ * chart (`spend.js`) with an `admin-key` event. It asks `admin/me` who it is (a person signed in through the
+ * session cookie the browser sends, or the key): it shows their name and roles, a sign-out button for a session, the
+ * reload button only to whom `reload` is granted, and the figures only to whom `observe` is; a gateway with sign-on
+ * offers its sign-in link beside the key's field. Plain browser JavaScript, typechecked against the DOM
  * (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
@@ -18,6 +21,53 @@
   var live = byId("live"), load = byId("load"), deployments = byId("deployments"), keys = byId("keys")
   var budgets = byId("budgets")
   var none = "\u2013"
+  var who = byId("who"), signOut = byId("sign-out"), reload = byId("reload"), signInBox = byId("sign-in-box")
+  var notAllowed = byId("not-allowed")
+  // Who the page acts for, once `admin/me` said: `null` before, or when nobody is known.
+  var me = null
+
+  var keyHeaders = function() {
+    /** @type {Record<string, string>} */
+    var headers = {}
+    var key = sessionStorage.getItem(storageKey)
+    if (key) headers.authorization = "Bearer " + key
+    return headers
+  }
+  // Asks who the page acts for, and shows what their roles grant.
+  var identify = function() {
+    return fetch("admin/me", { headers: keyHeaders(), cache: "no-store" }).then(function(response) {
+      return response.json().catch(function() {
+        return null
+      }).then(function(body) {
+        var code = body && body.error ? body.error.code : null
+        signInBox.hidden = code !== "sign_in_required" && code !== "session_expired" && code !== "invalid_token"
+        me = response.ok ? body : null
+        who.hidden = me === null
+        if (me === null) return
+        byId("who-name").textContent = me.name
+        byId("who-roles").textContent = me.roles.length === 0 ? "(no roles)" : "(" + me.roles.join(", ") + ")"
+        signOut.hidden = me.via !== "session"
+        reload.hidden = me.permissions.indexOf("reload") < 0
+      })
+    }).catch(function() {
+      me = null
+    })
+  }
+  signOut.addEventListener("click", function() {
+    fetch("admin/logout", { method: "POST", cache: "no-store" }).then(function(response) {
+      return response.json()
+    }).then(function(body) {
+      document.location.href = body.redirect || "dashboard"
+    })
+  })
+  reload.addEventListener("click", function() {
+    status.textContent = "reloading the configuration"
+    fetch("admin/reload", { method: "POST", headers: keyHeaders(), cache: "no-store" }).then(function(response) {
+      return response.json().then(function(body) {
+        status.textContent = response.ok ? "configuration reloaded" : "not reloaded: " + body.error.message
+      })
+    })
+  })
 
   var millis = function(value) {
     if (value === null || value === undefined) return none
@@ -117,6 +167,14 @@
   var timer
   var askKey = function(text) {
     sessionStorage.removeItem(storageKey)
+    // A person signed in whose roles do not include the figures is told so; no key is asked of them.
+    if (me !== null && me.kind === "person" && me.permissions.indexOf("observe") < 0) {
+      notAllowed.hidden = false
+      live.hidden = true
+      form.hidden = true
+      status.textContent = ""
+      return
+    }
     message.textContent = text
     form.hidden = false
     live.hidden = true
@@ -125,11 +183,8 @@
   }
   var poll = function() {
     clearTimeout(timer)
-    /** @type {Record<string, string>} */
-    var headers = {}
     var key = sessionStorage.getItem(storageKey)
-    if (key) headers.authorization = "Bearer " + key
-    fetch("dashboard/data", { headers: headers, cache: "no-store" }).then(function(response) {
+    fetch("dashboard/data", { headers: keyHeaders(), cache: "no-store" }).then(function(response) {
       if (response.status === 401 || response.status === 403) {
         return response.json().catch(function() {
           return null
@@ -162,8 +217,8 @@
     sessionStorage.setItem(storageKey, input.value.trim())
     input.value = ""
     status.textContent = "checking the key"
-    poll()
+    identify().then(poll)
     document.dispatchEvent(new CustomEvent("admin-key"))
   })
-  poll()
+  identify().then(poll)
 })()

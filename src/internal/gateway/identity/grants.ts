@@ -1,0 +1,103 @@
+/**
+ * Roles granted to people through the admin API (`/admin/grants`), kept in the gateway's database (`role_grants`,
+ * migration 13) so that every instance on it reads the same: a grant names its subject (the person's user claim, as
+ * `gateway.oidc.user_claim` reads it) and one role. A person's roles are read at each admin request, so a grant
+ * made or removed is in force at once, everywhere.
+ */
+import * as Effect from "effect/Effect"
+import { randomBytes } from "node:crypto"
+import type { StoreUnavailableError } from "../../../Store.js"
+import * as Sql from "../../persistence/sql.js"
+import { type Role, roleOf } from "./roles.js"
+
+/** A role granted to a person. */
+export interface Grant {
+  readonly id: string
+  readonly subject: string
+  readonly role: Role
+  /** Clock milliseconds. */
+  readonly createdAt: number
+  /** Who granted it (a principal's name). */
+  readonly createdBy: string
+}
+
+/** The grants' store. */
+export interface Grants {
+  readonly list: Effect.Effect<ReadonlyArray<Grant>, StoreUnavailableError>
+  /** `subject`'s granted roles. */
+  readonly rolesOf: (subject: string) => Effect.Effect<ReadonlyArray<Role>, StoreUnavailableError>
+  /** The grant of `role` to `subject`: made, or the one already made. */
+  readonly add: (
+    grant: Omit<Grant, "id">
+  ) => Effect.Effect<{ readonly grant: Grant; readonly made: boolean }, StoreUnavailableError>
+  /** The grant of `id` removed; what it was, when there was one. */
+  readonly remove: (id: string) => Effect.Effect<Grant | undefined, StoreUnavailableError>
+}
+
+interface Row {
+  readonly id: string
+  readonly subject: string
+  readonly role: string
+  readonly created_at: number | string
+  readonly created_by: string
+}
+
+// A row whose role this version does not know (written by a newer one) is left out.
+const grantsOf = (rows: ReadonlyArray<Row>): ReadonlyArray<Grant> =>
+  rows.flatMap((row) => {
+    const role = roleOf(row.role)
+    return role === undefined ? [] : [{
+      id: row.id,
+      subject: row.subject,
+      role,
+      createdAt: Number(row.created_at),
+      createdBy: row.created_by
+    }]
+  })
+
+/** The grants of `database`. */
+export function sqlStore(database: Sql.Database): Grants {
+  const { bounds, sql } = database
+  const bySubjectRole = (subject: string, role: string) =>
+    Effect.map(sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject} AND role = ${role}`, grantsOf)
+  const byId = (id: string) => Effect.map(sql<Row>`SELECT * FROM role_grants WHERE id = ${id}`, grantsOf)
+  return {
+    list: Sql.step(
+      bounds,
+      "listing the role grants",
+      Effect.map(sql<Row>`SELECT * FROM role_grants ORDER BY subject, role`, grantsOf)
+    ),
+    rolesOf: (subject) =>
+      Sql.step(
+        bounds,
+        "reading a person's role grants",
+        Effect.map(sql<Row>`SELECT * FROM role_grants WHERE subject = ${subject}`, (rows) =>
+          grantsOf(rows).map((grant) => grant.role))
+      ),
+    add: (grant) =>
+      Sql.transaction(
+        sql,
+        bounds,
+        "granting a role",
+        Effect.gen(function*() {
+          const id = `grant_${randomBytes(12).toString("base64url")}`
+          yield* sql`INSERT INTO role_grants (id, subject, role, created_at, created_by)
+            VALUES (${id}, ${grant.subject}, ${grant.role}, ${grant.createdAt}, ${grant.createdBy})
+            ON CONFLICT (subject, role) DO NOTHING`
+          const [found] = yield* bySubjectRole(grant.subject, grant.role)
+          return { grant: found!, made: found!.id === id }
+        })
+      ),
+    remove: (id) =>
+      Sql.transaction(
+        sql,
+        bounds,
+        "removing a role grant",
+        Effect.gen(function*() {
+          const [found] = yield* byId(id)
+          if (found !== undefined) yield* sql`DELETE FROM role_grants WHERE id = ${id}`
+          return found
+        })
+      )
+  }
+}

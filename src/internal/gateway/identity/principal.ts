@@ -1,0 +1,134 @@
+/**
+ * Who makes an admin request: a person signed on through the gateway's identity provider (by an access token, or the
+ * dashboard's session), with the roles their groups and grants give them; or a shared secret, an admin key of
+ * provider.json or `serve`'s admin token, which is `admin` (the break-glass path: each use is logged by the key's
+ * name). `principalOf` resolves it once per admin request (`serving.ts`' admin check); what an action is recorded
+ * under is its `name`.
+ */
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Errors from "../errorAnswer.js"
+import * as Auth from "../keys/auth.js"
+import type { Grants } from "./grants.js"
+import type { Oidc } from "./oidc.js"
+import { type Role, rolesOfGroups } from "./roles.js"
+import type { Sessions } from "./sessions.js"
+
+/** Who an admin request is from, and what they hold. */
+export interface Principal {
+  /** A person's user claim (provider.json's `gateway.oidc.user_claim`), or the admin key's name (`admin-token`). */
+  readonly name: string
+  /** `person`: signed on; `key`: a shared admin key. */
+  readonly kind: "person" | "key"
+  /** How the request showed it: an access token, the dashboard's session cookie, or an admin key. */
+  readonly via: "token" | "session" | "admin-key"
+  readonly roles: ReadonlyArray<Role>
+}
+
+/** What resolving a principal reads: the keys, and, when sign-on is configured, its issuer, sessions and grants. */
+export interface Sources {
+  readonly auth: Auth.Auth
+  readonly oidc: Oidc | undefined
+  readonly sessions: Sessions
+  readonly grants: Grants | undefined
+}
+
+/** The name of the session cookie. */
+export const sessionCookie = "elr_session"
+
+/** The value of cookie `name` among a request's `cookie` header, when it has one. */
+export function cookieOf(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined
+  for (const part of header.split(";")) {
+    const at = part.indexOf("=")
+    if (at > 0 && part.slice(0, at).trim() === name) return part.slice(at + 1).trim()
+  }
+  return undefined
+}
+
+const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
+const adminMissing = (oidc: boolean) =>
+  Errors.answer(
+    401,
+    oidc
+      ? "This is an admin endpoint: sign in (the dashboard's /admin/login), or send the identity provider's access " +
+        "token or an admin key as `Authorization: Bearer ...`."
+      : "You didn't provide an API key. This is an admin endpoint: send an admin key as `Authorization: Bearer " +
+        "YOUR_ADMIN_KEY`.",
+    "invalid_request_error",
+    null,
+    oidc ? "sign_in_required" : "invalid_api_key"
+  )
+
+const adminRequired = (oidc: boolean) =>
+  Errors.answer(
+    403,
+    "This is an admin endpoint: it takes an admin key (provider.json's `gateway.admin_keys`)" +
+      (oidc ? " or the identity provider's access token" : "") + ", as `Authorization: Bearer <key>`.",
+    "invalid_request_error",
+    null,
+    "admin_key_required"
+  )
+
+const noAdminKeys = Errors.answer(
+  403,
+  "This is an admin endpoint and this gateway has no admin key, so it is closed: add `admin_keys` to provider.json's " +
+    "`gateway` section (or `Gateway.Options.adminKeys`) and send one as `Authorization: Bearer <key>`, or configure " +
+    "sign-on (`gateway.oidc`, docs/identity.md). `serve` without admin keys makes one at its first start: the " +
+    "`admin-token` file of its data directory.",
+  "invalid_request_error",
+  null,
+  "admin_key_required"
+)
+
+const sessionEnded = Errors.answer(
+  401,
+  "Your session has ended (signed out, expired, or the gateway restarted): sign in again at /admin/login.",
+  "invalid_request_error",
+  null,
+  "session_expired"
+)
+
+/** A person's roles: those their groups map to, and those granted to them (none without a database). */
+function personRoles(sources: Sources, oidc: Oidc, subject: string, groups: ReadonlyArray<string>) {
+  const mapped = rolesOfGroups(groups, oidc.settings.roles)
+  if (sources.grants === undefined) return Effect.succeed(mapped)
+  return Effect.map(
+    Effect.mapError(sources.grants.rolesOf(subject), (error) => Errors.databaseUnavailable(error.reason)),
+    (granted) => [...new Set([...mapped, ...granted])]
+  )
+}
+
+/**
+ * The principal of an admin request's `headers`, or the answer refusing it: an admin key (logged as the break-glass
+ * path it is), else a signed access token of the configured issuer, else the dashboard's session cookie.
+ */
+export const principalOf = Effect.fnUntraced(function*(
+  sources: Sources,
+  headers: Readonly<Record<string, string | undefined>>
+) {
+  const { auth, oidc } = sources
+  if (!auth.keys.some((key) => key.admin) && oidc === undefined) return yield* Effect.fail(noAdminKeys)
+  const presented = Auth.presented(headers)
+  if (presented !== undefined) {
+    const admin = auth.adminNamed(Redacted.make(presented))
+    if (admin !== undefined) {
+      yield* Effect.logInfo(
+        `Gateway: the admin key \`${admin}\` was used: a shared secret holding every permission (break-glass), not a ` +
+          "person"
+      ).pipe(Effect.annotateLogs({ admin_key: admin }))
+      return { name: admin, kind: "key", via: "admin-key", roles: ["admin"] } satisfies Principal
+    }
+    if (oidc === undefined || !jwtShape.test(presented)) return yield* Effect.fail(adminRequired(oidc !== undefined))
+    const person = yield* oidc.verify(presented)
+    const roles = yield* personRoles(sources, oidc, person.subject, person.groups)
+    return { name: person.subject, kind: "person", via: "token", roles } satisfies Principal
+  }
+  const id = oidc === undefined ? undefined : cookieOf(headers["cookie"], sessionCookie)
+  if (oidc === undefined || id === undefined) return yield* Effect.fail(adminMissing(oidc !== undefined))
+  const session = sources.sessions.find(id)
+  if (session === undefined) return yield* Effect.fail(sessionEnded)
+  const roles = yield* personRoles(sources, oidc, session.subject, session.groups)
+  return { name: session.subject, kind: "person", via: "session", roles } satisfies Principal
+})

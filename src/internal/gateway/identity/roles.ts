@@ -1,0 +1,108 @@
+/**
+ * The admin side's roles and what each grants (docs/identity.md): `admin` every permission; `operator` keys, teams,
+ * budgets, reload and the audit log, not grants; `viewer` the dashboard, spend and the request log, read only; a
+ * team's `team_admin:<team>` its keys and budgets; its `team_viewer:<team>` its keys and spend, read only. A team
+ * role names its team by name or id. A person's roles are those the identity provider's groups map to
+ * (provider.json's `gateway.oidc.roles`) and those granted through `/admin/grants`.
+ */
+
+/** A role, as provider.json's mapping and the grants name it. */
+export type Role = "admin" | "operator" | "viewer" | `team_admin:${string}` | `team_viewer:${string}`
+
+/** What an admin route needs (`access.ts`' table). */
+export type Permission =
+  /** Anyone known: who they are (`GET /admin/me`). */
+  | "self"
+  /** The live dashboard, metrics, model load, spend, the request log and the MCP servers' figures. */
+  | "observe"
+  | "keys.read"
+  | "keys.write"
+  | "teams.read"
+  | "teams.write"
+  /** A team's budget (and nothing else of it). */
+  | "budgets.write"
+  | "reload"
+  | "audit"
+  /** Roles granted through the admin API. */
+  | "grants"
+  /** An MCP tool's changed definition approved. */
+  | "mcp.approve"
+
+/** Every permission, in the order docs/identity.md's table lists them. */
+export const permissions: ReadonlyArray<Permission> = [
+  "self",
+  "observe",
+  "keys.read",
+  "keys.write",
+  "teams.read",
+  "teams.write",
+  "budgets.write",
+  "reload",
+  "audit",
+  "grants",
+  "mcp.approve"
+]
+
+// An operator runs the gateway, but neither gives roles nor trusts a changed MCP tool.
+const operator = permissions.filter((permission) => permission !== "grants" && permission !== "mcp.approve")
+
+/** What each role of the whole gateway grants. */
+const globalGrants: Readonly<Record<"admin" | "operator" | "viewer", ReadonlySet<Permission>>> = {
+  admin: new Set(permissions),
+  operator: new Set(operator),
+  viewer: new Set(["self", "observe"])
+}
+
+/** What each team role grants, for its team only (and `self`, anywhere). */
+const teamGrants: Readonly<Record<"team_admin" | "team_viewer", ReadonlySet<Permission>>> = {
+  team_admin: new Set(["self", "keys.read", "keys.write", "teams.read", "budgets.write"]),
+  team_viewer: new Set(["self", "keys.read", "teams.read"])
+}
+
+const teamRole = /^(team_admin|team_viewer):(.+)$/
+
+/** Why `text` is no role, or `undefined` when it is one. */
+export function roleProblem(text: string): string | undefined {
+  // Its own keys only: `toString` or `__proto__` is no role.
+  if (Object.hasOwn(globalGrants, text)) return undefined
+  const match = teamRole.exec(text)
+  if (match !== null && match[2]!.trim() === match[2]) return undefined
+  return "expected admin, operator, viewer, team_admin:<team> or team_viewer:<team> (a team's name or id)"
+}
+
+/** `text` as a role, when it is one. */
+export function roleOf(text: string): Role | undefined {
+  return roleProblem(text) === undefined ? text as Role : undefined
+}
+
+/** A team as a scope is checked against: its id and its name (a team role names either). */
+export interface Team {
+  readonly id: string
+  readonly name: string
+}
+
+/**
+ * Whether `roles` grant `permission`: over the whole gateway when `scope` is `"global"` (an object of no team, or
+ * every team at once), over `scope`'s team otherwise, and for some team at least when `scope` is `"any"` (a list,
+ * whose rows are then each checked against their own team).
+ */
+export function grants(roles: ReadonlyArray<Role>, permission: Permission, scope: Team | "global" | "any"): boolean {
+  return roles.some((role) => {
+    if (Object.hasOwn(globalGrants, role)) return globalGrants[role as keyof typeof globalGrants].has(permission)
+    const [, kind, team] = teamRole.exec(role)!
+    if (!teamGrants[kind as keyof typeof teamGrants].has(permission)) return false
+    if (permission === "self" || scope === "any") return true
+    return scope !== "global" && (team === scope.id || team === scope.name)
+  })
+}
+
+/** The roles `groups` map to under `mapping` (role to the groups that hold it), without repeats. */
+export function rolesOfGroups(
+  groups: ReadonlyArray<string>,
+  mapping: Readonly<Record<string, ReadonlyArray<string>>>
+): ReadonlyArray<Role> {
+  const held = new Set(groups)
+  return Object.entries(mapping).flatMap(([role, members]) =>
+    members.some((group) => held.has(group)) && roleOf(role) !== undefined ? [role as Role] : []
+  )
+}

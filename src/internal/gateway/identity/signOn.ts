@@ -1,0 +1,176 @@
+/**
+ * The dashboard's sign-on (docs/identity.md), with provider.json's `gateway.oidc`:
+ *
+ * - `GET /admin/login`: a sign-in begun (its state, nonce and PKCE verifier held by the gateway, `sessions.ts`; the
+ *   state also in a short-lived cookie that binds the sign-in to this browser), the browser sent to the issuer.
+ * - `GET /admin/callback`: the issuer's code exchanged and checked (state, nonce, PKCE), a session opened, its random
+ *   id in an HTTP-only, `SameSite=Lax` cookie of `Path=/` (and `Secure` over https) for the session's bounded life,
+ *   and the browser sent to the dashboard.
+ * - `POST /admin/logout`: the session ended here (its cookie refused from then on, replayed or not) and, when the
+ *   issuer publishes an `end_session_endpoint`, where to send the browser to sign out there too (`redirect`).
+ * - `GET /admin/me`: who asks, their roles and the permissions these grant somewhere (the dashboard hides what they do
+ *   not grant).
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Redacted from "effect/Redacted"
+import * as Errors from "../errorAnswer.js"
+import { errorResponse, json, type Serving } from "../serving.js"
+import { type Oidc, signInFailed } from "./oidc.js"
+import { cookieOf, sessionCookie } from "./principal.js"
+import { grants, permissions } from "./roles.js"
+import { pendingMillis } from "./sessions.js"
+
+/** The cookie that binds a sign-in under way to the browser that began it. */
+export const loginCookie = "elr_login"
+
+const callbackPath = "/admin/callback"
+
+const notConfigured = Errors.answer(
+  404,
+  "This gateway has no sign-on: configure provider.json's `gateway.oidc` (docs/identity.md), or use an admin key.",
+  "invalid_request_error",
+  null,
+  "sign_on_not_configured"
+)
+
+/** The scheme and host a request came to (`x-forwarded-proto` read for the scheme, as a proxy in front sends it). */
+export function originOf(request: HttpServerRequest.HttpServerRequest): string {
+  const forwarded = request.headers["x-forwarded-proto"]?.split(",")[0]?.trim()
+  const scheme = forwarded === "https" ? "https" : "http"
+  return `${scheme}://${request.headers["host"] ?? "localhost"}`
+}
+
+// The redirect URI of the sign-on: the configured one, else the callback of the origin the request came to.
+function redirectUriOf(oidc: Oidc, request: HttpServerRequest.HttpServerRequest): string {
+  return oidc.settings.redirectUrl ?? `${originOf(request)}${callbackPath}`
+}
+
+// A cookie's attributes: HTTP-only, `SameSite=Lax`, `Secure` when `url` is https.
+function cookieOptions(url: string, path: string, maxAge: Duration.Duration) {
+  return { httpOnly: true, sameSite: "lax", secure: url.startsWith("https:"), path, maxAge } as const
+}
+
+/** The sign-on routes over `serving`. */
+export function routes(serving: Serving) {
+  const { options, served } = serving
+  const { oidc, sessions } = options
+
+  // `handle` with the identity provider; without one, 404 saying how to configure it.
+  function withOidc(
+    handle: (oidc: Oidc, request: HttpServerRequest.HttpServerRequest) => Effect.Effect<
+      HttpServerResponse.HttpServerResponse,
+      Errors.ErrorAnswer
+    >
+  ) {
+    return served(({ request }) =>
+      oidc === undefined
+        ? Effect.succeed(errorResponse(notConfigured))
+        : Effect.catch(handle(oidc, request), (refused) => Effect.succeed(errorResponse(refused)))
+    )
+  }
+
+  const login = withOidc((oidc, request) => {
+    const state = oidc.random.state()
+    const nonce = oidc.random.nonce()
+    const verifier = oidc.random.verifier()
+    const redirectUri = redirectUriOf(oidc, request)
+    sessions.begin(state, {
+      codeVerifier: Redacted.make(verifier),
+      nonce,
+      redirectUri,
+      expiresAt: serving.now() + pendingMillis
+    })
+    return Effect.map(
+      oidc.authorizationUrl({ redirectUri, state, nonce, verifier }),
+      (location) =>
+        HttpServerResponse.setCookieUnsafe(
+          HttpServerResponse.redirect(location, { status: 302 }),
+          loginCookie,
+          state,
+          cookieOptions(redirectUri, callbackPath, Duration.millis(pendingMillis))
+        )
+    )
+  })
+
+  const callback = withOidc((oidc, request) =>
+    Effect.gen(function*() {
+      const query = new URL(request.url, "http://gateway").searchParams
+      const refusedThere = query.get("error")
+      if (refusedThere !== null) {
+        return yield* Effect.fail(signInFailed(`the identity provider answered ${refusedThere}`))
+      }
+      const state = query.get("state") ?? ""
+      // A state this browser did not begin (a sign-in forced on it from elsewhere) is refused.
+      if (state === "" || cookieOf(request.headers["cookie"], loginCookie) !== state) {
+        return yield* Effect.fail(signInFailed("it was not begun in this browser, or it took too long"))
+      }
+      const pending = sessions.take(state)
+      if (pending === undefined) return yield* Effect.fail(signInFailed("it took too long, or was already used"))
+      const url = new URL(pending.redirectUri)
+      url.search = query.toString()
+      const person = yield* oidc.callback({
+        url,
+        state,
+        nonce: pending.nonce,
+        verifier: Redacted.value(pending.codeVerifier)
+      })
+      const ttl = oidc.settings.sessionTtl
+      const id = sessions.open({
+        subject: person.subject,
+        groups: person.groups,
+        idToken: person.idToken,
+        expiresAt: serving.now() + Duration.toMillis(ttl)
+      })
+      yield* Effect.logInfo(`Gateway: ${person.subject} signed in to the dashboard`).pipe(
+        Effect.annotateLogs({ person: person.subject })
+      )
+      const dashboard = new URL("/dashboard", pending.redirectUri).href
+      return HttpServerResponse.redirect(dashboard, { status: 302 }).pipe(
+        HttpServerResponse.setCookieUnsafe(sessionCookie, id, cookieOptions(dashboard, "/", ttl)),
+        HttpServerResponse.expireCookieUnsafe(loginCookie, { path: callbackPath })
+      )
+    })
+  )
+
+  const logout = withOidc((oidc, request) => {
+    const id = cookieOf(request.headers["cookie"], sessionCookie)
+    const ended = id === undefined ? undefined : sessions.close(id)
+    const returnTo = `${originOf(request)}/dashboard`
+    const redirect = ended === undefined
+      ? Effect.succeed(undefined)
+      : Effect.orElseSucceed(oidc.endSessionUrl({ idToken: ended.idToken, returnTo }), () => undefined)
+    return Effect.map(redirect, (location) =>
+      HttpServerResponse.expireCookieUnsafe(
+        json(200, JSON.stringify({ signed_out: ended !== undefined, redirect: location ?? null })),
+        sessionCookie,
+        { path: "/" }
+      ))
+  })
+
+  const me = served(() =>
+    serving.adminAs((principal) =>
+      Effect.succeed(json(
+        200,
+        JSON.stringify({
+          name: principal.name,
+          kind: principal.kind,
+          via: principal.via,
+          roles: principal.roles,
+          permissions: permissions.filter((permission) => grants(principal.roles, permission, "any")),
+          sign_on: oidc !== undefined
+        })
+      ))
+    )
+  )
+
+  return [
+    HttpRouter.route("GET", "/admin/login", login),
+    HttpRouter.route("GET", callbackPath, callback),
+    HttpRouter.route("POST", "/admin/logout", logout),
+    HttpRouter.route("GET", "/admin/me", me)
+  ]
+}

@@ -1,0 +1,31 @@
+/**
+ * The little of `oidc-provider` (which ships no types) the tests' issuer uses (`oidcIssuer.ts`).
+ */
+declare module "oidc-provider" {
+  import type { RequestListener } from "node:http"
+
+  interface Account {
+    readonly accountId: string
+    readonly claims: () => Record<string, unknown>
+  }
+
+  interface Configuration {
+    readonly clients: ReadonlyArray<Record<string, unknown>>
+    readonly jwks: { readonly keys: ReadonlyArray<Record<string, unknown>> }
+    readonly findAccount: (context: unknown, sub: string) => Account | undefined
+    readonly claims?: Record<string, ReadonlyArray<string>>
+    readonly scopes?: ReadonlyArray<string>
+    readonly pkce?: { readonly required: () => boolean }
+    readonly features?: Record<string, { readonly enabled: boolean } & Record<string, unknown>>
+    readonly extraTokenClaims?: (
+      context: unknown,
+      token: { readonly clientId?: string }
+    ) => Record<string, unknown> | undefined
+    readonly cookies?: { readonly keys: ReadonlyArray<string> }
+  }
+
+  export default class Provider {
+    constructor(issuer: string, configuration: Configuration)
+    callback(): RequestListener
+  }
+}
