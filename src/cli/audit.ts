@@ -5,10 +5,10 @@
  *   time, as a table, or with `--jsonl` every row as a JSON line (the gateway's export). The admin key is read as
  *   `spend` reads it.
  * - `audit verify` reads the gateway's database itself (provider.json's `store.sql`, else the data directory's SQLite
- *   file, as `serve` finds it), not the gateway's answer: a row edited, deleted or moved in the database is found even
- *   if the gateway that serves it would say otherwise. It walks the whole chain and prints the first broken row, exiting
- *   1, or the rows read and the head's digest (write it down: a chain rewritten whole from an earlier row on ends on
- *   another digest).
+ *   file, as `serve` finds it), not the gateway's answer: a row edited, deleted or moved in the database is found
+ *   even if the gateway that serves it would say otherwise. It walks the whole chain and prints the first broken row,
+ *   exiting 1, or the rows read and the head's digest (write it down: a chain rewritten whole from an earlier row on
+ *   ends on another digest).
  *
  * @since 0.3.0
  */
