@@ -55,6 +55,8 @@
   var poll = function() {
     clearTimeout(timer)
     var key = sessionStorage.getItem(storageKey)
+    // Not asked without a key: the main script asks for one first, and a refusal would only be a row of the log.
+    if (!key) return
     var query = "limit=100"
     var add = function(name, value) {
       if (value !== "") query += "&" + name + "=" + encodeURIComponent(value)
