@@ -5,10 +5,10 @@
  *   time, as a table, or with `--jsonl` every row as a JSON line (the gateway's export). The admin key is read as
  *   `spend` reads it.
  * - `audit verify` reads the gateway's database itself (provider.json's `store.sql`, else the data directory's SQLite
- *   file, as `serve` finds it), not the gateway's answer: a row edited, deleted or moved in the database is found even
- *   if the gateway that serves it would say otherwise. It walks the whole chain and prints the first broken row, exiting
- *   1, or the rows read and the head's digest (write it down: a chain rewritten whole from an earlier row on ends on
- *   another digest).
+ *   file, as `serve` finds it), not the gateway's answer: a row edited, deleted or moved in the database is found
+ *   even if the gateway that serves it would say otherwise. It walks the whole chain and prints the first broken row,
+ *   exiting 1, or the rows read and the head's digest (write it down: a chain rewritten whole from an earlier row on
+ *   ends on another digest).
  *
  * @since 0.3.0
  */
@@ -18,7 +18,9 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { existsSync } from "node:fs"
 import * as Path from "node:path"
+import { DatabaseError } from "../Gateway.js"
 import type * as Gateway from "../Gateway.js"
 import * as AuditStore from "../internal/gateway/audit/store.js"
 import * as Database from "../internal/sql/database.js"
@@ -160,9 +162,21 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
   Effect.gen(function*() {
     const database = yield* databaseOf(args)
     if ("postgres" in database) secrets.push(database.postgres)
-    const sql = yield* Database.open(database)
-    const found = yield* AuditStore.verify(sql)
     const where = describe(database)
+    // Read, never made: a path with no database is named, not left with an empty one.
+    if ("sqlite" in database && !existsSync(database.sqlite)) {
+      return yield* new DatabaseError({ database: where, reason: "there is no database there (serve's --data?)" })
+    }
+    const sql = yield* Database.open(database)
+    const found = yield* Effect.mapError(
+      AuditStore.verify(sql),
+      (cause) =>
+        new DatabaseError({
+          database: where,
+          reason: "its audit log could not be read (a gateway's database, of a version with the audit log?)",
+          cause
+        })
+    )
     if (found.broken !== undefined) {
       io.stdout(`The audit log of ${where} is broken at row ${found.broken.seq}: ${found.broken.reason}.\n`)
       return ExitCode.failed

@@ -8,6 +8,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { hash } from "node:crypto"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Audit from "../../src/cli/audit.js"
@@ -444,6 +445,16 @@ describe("the admin audit log", () => {
         assert.strictEqual(cut.code, 1)
         broken(cut.stdout, 5)
         assert.include(cut.stdout, "the chain's head is row 5, but the last row is 4")
+
+        // A directory with no database: named, and none made there; a flag verify does not take: a usage error.
+        const empty = yield* temporaryDirectory("audit-empty-")
+        const missing = yield* audit(["verify", "--data", empty], {})
+        assert.strictEqual(missing.code, 1)
+        assert.match(missing.stderr, /^DatabaseError: .*there is no database there/)
+        assert.isFalse(existsSync(join(empty, "gateway.db")))
+        const stray = yield* audit(["verify", "--url", gateway.url], {})
+        assert.strictEqual(stray.code, 2)
+        assert.include(stray.stderr, "audit verify does not take --url")
       }).pipe(Effect.scoped),
     60_000
   )

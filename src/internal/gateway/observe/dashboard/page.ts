@@ -2,8 +2,9 @@
  * The dashboard's page (`GET /dashboard`): plain HTML, CSS and script, no
  * build step. It carries no data: its script (`browser/live.js`) polls `dashboard/data` every
  * second and draws the tables from it (deployments, keys, budgets) with `textContent` (no markup is built
- * from data), its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend, and its MCP section
- * (`browser/mcp.js`) the MCP servers, their tools' pin states and calls (`GET /admin/mcp/servers`). When
+ * from data), its spend chart (`spend.ts`, `browser/spend.js`) polls the request log's spend, its MCP section
+ * (`browser/mcp.js`) the MCP servers, their tools' pin states and calls (`GET /admin/mcp/servers`), and its audit
+ * section (`browser/audit.js`) the admin audit log, filtered by actor, action and time (`GET /admin/audit`). When
  * the data answers 401 or 403 it says where the admin key is (provider.json's, or `serve`'s admin token) and,
  * for a key it refused, the gateway's message, with a field for the key; it keeps the key in `sessionStorage`
  * (gone with the tab) and sends it as `Authorization: Bearer`. With sign-on (`gateway.oidc`) it offers a sign-in
@@ -38,6 +39,8 @@ const style = `
   form p { margin: 0 0 10px; }
   input { font: inherit; padding: 4px 8px; width: 280px; }
   button { font: inherit; padding: 4px 12px; margin-left: 6px; }
+  form.filters { display: flex; gap: 12px; flex-wrap: wrap; max-width: none; }
+  form.filters input { width: auto; }
 `
 
 // The page's scripts: plain browser JavaScript beside this module (`dashboard/`), typechecked against the DOM and
@@ -118,10 +121,29 @@ export const page = `<!doctype html>
     <p id="mcp-no-log" class="muted" data-testid="mcp-no-log" hidden>This gateway keeps no request log (it has no
       database), so its tools' calls are not counted here.</p>
   </section>
+  <section id="audit" data-testid="audit" hidden>
+    <h2>Audit log <span class="muted">(admin actions and refusals, newest first; UTC)</span></h2>
+    <form id="audit-filters" class="filters" data-testid="audit-filters">
+      <label>Actor <input id="audit-actor" data-testid="audit-actor" placeholder="any"></label>
+      <label>Action <input id="audit-action" data-testid="audit-action" placeholder="POST /admin/keys"></label>
+      <label>From <input id="audit-from" data-testid="audit-from" type="datetime-local" step="1"></label>
+      <label>To <input id="audit-to" data-testid="audit-to" type="datetime-local" step="1"></label>
+      <button type="submit" data-testid="audit-apply">Filter</button>
+    </form>
+    <table>
+      <thead><tr>
+        <th class="text">At</th><th class="text">Actor</th><th class="text">Action</th><th class="text">Object</th>
+        <th class="text">Outcome</th><th class="text">From</th>
+      </tr></thead>
+      <tbody id="audit-rows" data-testid="audit-rows"></tbody>
+    </table>
+  </section>
+  <p id="audit-none" class="muted" data-testid="audit-none" hidden></p>
 </main>
 <script>${script("live.js")}</script>
 <script>${script("spend.js")}</script>
 <script>${script("mcp.js")}</script>
+<script>${script("audit.js")}</script>
 </body>
 </html>
 `
