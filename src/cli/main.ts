@@ -19,6 +19,8 @@ import {
   batchUsage,
   chatUsage,
   keysUsage,
+  loginUsage,
+  logoutUsage,
   programName,
   serveUsage,
   simulateUsage,
@@ -34,7 +36,9 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate" | "spend" | "teams", Command>> = {
+type Word = "batch" | "chat" | "keys" | "login" | "logout" | "serve" | "simulate" | "spend" | "teams"
+
+const commands: Readonly<Record<Word, Command>> = {
   batch: {
     run: async (argv, io) =>
       (await import("./batch.js")).run(argv, io, {
@@ -49,6 +53,14 @@ const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate"
   },
   keys: {
     run: async (argv, io) => (await import("./keys.js")).run(argv, io),
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  login: {
+    run: async (argv, io) => (await import("./login.js")).run(argv, io),
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  logout: {
+    run: async (argv, io) => (await import("./login.js")).runLogout(argv, io),
     onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
   },
   serve: {
@@ -72,10 +84,7 @@ const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate"
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "batch" || word === "chat" || word === "keys" || word === "serve" || word === "simulate" ||
-    word === "spend" || word === "teams"
-    ? commands[word]
-    : undefined
+  Object.hasOwn(commands, word) ? commands[word as Word] : undefined
 
 const readStdin = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -160,6 +169,10 @@ const main = async (argv: ReadonlyArray<string>) => {
         ? chatUsage
         : topic === "keys"
         ? keysUsage
+        : topic === "login"
+        ? loginUsage
+        : topic === "logout"
+        ? logoutUsage
         : topic === "serve"
         ? serveUsage
         : topic === "simulate"
