@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as OpenIdClient from "openid-client"
 import * as AdminApi from "./adminApi.js"
+import { printable } from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import * as LoginStore from "./loginStore.js"
@@ -71,7 +72,7 @@ const failed = (reason: string) => new LoginStore.LoginError({ reason })
 const whoOf = (tokens: OpenIdClient.TokenEndpointResponse & OpenIdClient.TokenEndpointResponseHelpers) => {
   const claims = tokens.claims()
   const who = claims?.["email"] ?? claims?.["preferred_username"] ?? claims?.sub
-  return typeof who === "string" ? ` as ${AdminApi.printable(who)}` : ""
+  return typeof who === "string" ? ` as ${printable(who)}` : ""
 }
 
 /**
@@ -87,22 +88,18 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
     () => client.initiateDeviceAuthorization(config, { scope: args.scope })
   )
   secrets.push(Redacted.make(device.device_code))
-  const started = yield* Clock.currentTimeMillis
-  const expires = started + device.expires_in * 1000
+  const expires = (yield* Clock.currentTimeMillis) + device.expires_in * 1000
   io.stderr(
-    `To sign in, open ${AdminApi.printable(device.verification_uri)} and enter the code ` +
-      `${AdminApi.printable(device.user_code)}` +
+    `To sign in, open ${printable(device.verification_uri)} and enter the code ` +
+      `${printable(device.user_code)}` +
       (device.verification_uri_complete === undefined
         ? ""
-        : `\n(or open ${AdminApi.printable(device.verification_uri_complete)})`) +
+        : `\n(or open ${printable(device.verification_uri_complete)})`) +
       `\nWaiting for approval (the code expires in ${Math.round(device.expires_in / 60)} min)...\n`
   )
   let interval = Duration.seconds(device.interval ?? 5)
   while (true) {
     yield* Effect.sleep(interval)
-    if ((yield* Clock.currentTimeMillis) >= expires) {
-      return yield* failed(`The code ${device.user_code} expired before it was approved: run login again`)
-    }
     const answer = yield* Effect.tryPromise({
       try: () => client.genericGrantRequest(config, deviceGrant, { device_code: device.device_code }),
       catch: (cause) => cause
@@ -127,17 +124,16 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
       return
     }
     const error = LoginStore.issuerErrorOf(answer.cause)
-    if (error === "authorization_pending") continue
-    if (error === "slow_down") {
-      interval = Duration.sum(interval, Duration.seconds(5))
-      continue
-    }
     if (error === "access_denied") {
       return yield* failed(`The login was denied at ${args.issuer}: nothing was stored`)
     }
-    if (error === "expired_token") {
-      return yield* failed(`The code ${device.user_code} expired before it was approved: run login again`)
+    // The issuer's word that the code expired, or its lifetime over by this clock while the issuer still waits.
+    const pending = error === "authorization_pending" || error === "slow_down"
+    if (error === "expired_token" || (pending && (yield* Clock.currentTimeMillis) >= expires)) {
+      return yield* failed(`The code ${printable(device.user_code)} expired before it was approved: run login again`)
     }
+    if (error === "slow_down") interval = Duration.sum(interval, Duration.seconds(5))
+    if (pending) continue
     return yield* LoginStore.atIssuer(
       `The issuer at ${args.issuer} refused the login`,
       () => Promise.reject(answer.cause)
