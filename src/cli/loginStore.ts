@@ -135,7 +135,10 @@ const corrupt = (path: string, why: string) =>
 /** Every stored login in `directory`, by gateway URL (none when the file is not there). */
 export const readAll = Effect.fnUntraced(function*(directory: string) {
   const path = pathIn(directory)
-  const text = yield* AdminToken.readPrivate(path)
+  const text = yield* Effect.mapError(
+    AdminToken.readPrivate(path),
+    (error) => new LoginError({ reason: `The logins at ${path} could not be read: ${error.reason}` })
+  )
   if (text === undefined) return {}
   const decoded = yield* Effect.mapError(
     Schema.decodeUnknownEffect(Schema.fromJsonString(Logins))(text),

@@ -12,7 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/testing/TestClock"
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import type { Io } from "../../src/cli/io.js"
@@ -21,7 +21,7 @@ import * as Login from "../../src/cli/login.js"
 import * as LoginStore from "../../src/cli/loginStore.js"
 import * as Spend from "../../src/cli/spend.js"
 import * as Teams from "../../src/cli/teams.js"
-import { captureIo, startInProcess } from "../utils/cliHarness.js"
+import { captureIo, envWithoutKeys, spawnCli, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { serveWith } from "../utils/identityHarness.js"
 import * as OidcIssuer from "../utils/oidcIssuer.js"
@@ -218,6 +218,62 @@ describe("login (device authorization grant)", () => {
         const exists = yield* Effect.promise(() => stat(LoginStore.pathIn(directory)).then(() => true, () => false))
         assert.isFalse(exists)
       })),
+    60_000
+  )
+
+  it.live(
+    "login and logout are commands of the binary, listed in its help; bad flags exit 2 naming what is wrong",
+    () =>
+      Effect.gen(function*() {
+        const env = { env: envWithoutKeys() }
+        assert.include((yield* spawnCli(["help", "login"], env)).stdout, "login --issuer URL --client-id ID")
+        assert.include((yield* spawnCli(["help", "logout"], env)).stdout, "Forgets your login for a gateway")
+        assert.include((yield* spawnCli(["--help"], env)).stdout, "sign in for a gateway (device code)")
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+          [["login"], "login needs --issuer"],
+          [["login", "--issuer", "ftp://issuer"], `login needs --issuer, the gateway's OpenID Connect issuer URL`],
+          [["login", "--issuer", "https://issuer.example"], "login needs --client-id"],
+          [["login", "--issuer", "https://issuer.example", "--client-id", "cli", "--scope", " , "], "--scope needs"],
+          [["login", "extra"], `login takes no arguments, got "extra"`],
+          [["login", "--url", "gateway"], "--url needs an http:// or https:// URL"],
+          [["logout", "--url", "gateway"], "--url needs an http:// or https:// URL"],
+          [["logout", "extra"], `logout takes no arguments, got "extra"`]
+        ]
+        for (const [argv, reason] of cases) {
+          const { io, result } = captureIo()
+          const run = argv[0] === "login" ? Login.run : Login.runLogout
+          const got = result(yield* run(argv.slice(1), io))
+          assert.strictEqual(got.code, 2, argv.join(" "))
+          assert.include(got.stderr, reason, argv.join(" "))
+        }
+      }),
+    60_000
+  )
+
+  it.live(
+    "a logins file others may read, or not of this version, is refused naming it; no credential is sent",
+    () =>
+      Effect.gen(function*() {
+        const home = yield* Effect.promise(() => mkdtemp(Path.join(tmpdir(), "login-home-")))
+        const directory = Path.join(home, "effect-llm-router")
+        const path = LoginStore.pathIn(directory)
+        yield* Effect.promise(() => mkdir(directory, { mode: 0o700 }))
+        const keysList = Effect.gen(function*() {
+          const { io, result } = captureIo({ env: { XDG_DATA_HOME: home } })
+          return result(yield* Keys.run(["list", "--url", "http://127.0.0.1:9"], io))
+        })
+        yield* Effect.promise(() => writeFile(path, "{\"logins\": {}}", { mode: 0o644 }))
+        yield* Effect.promise(() => chmod(path, 0o644))
+        const open = yield* keysList
+        assert.strictEqual(open.code, 1)
+        assert.include(open.stderr, `LoginError: The logins at ${path} could not be read: its mode is 0644`)
+        yield* Effect.promise(() => chmod(path, 0o600))
+        yield* Effect.promise(() => writeFile(path, "{\"logins\": [1]}"))
+        const garbled = yield* keysList
+        assert.strictEqual(garbled.code, 1)
+        assert.include(garbled.stderr, `LoginError: The logins at ${path} could not be read (not the logins of this`)
+        yield* Effect.promise(() => rm(home, { recursive: true, force: true }))
+      }),
     60_000
   )
 })
