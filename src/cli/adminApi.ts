@@ -15,6 +15,7 @@ import { defaultPort } from "../Gateway.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import * as LoginStore from "./loginStore.js"
 import { numberFlag, UsageError } from "./usage.js"
 
 /**
@@ -57,7 +58,8 @@ export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>
 }) {
   override get message() {
     const hint = this.status === 401 || this.status === 403
-      ? ` (set ${adminKeyVariable} to one of the gateway's admin keys, or give serve's --data with --data)`
+      ? ` (set ${adminKeyVariable} to one of the gateway's admin keys, give serve's --data with --data, or sign in ` +
+        "with login)"
       : ""
     return this.status === undefined
       ? `The gateway at ${this.url} could not be reached: ${this.detail} (start one with effect-llm-router serve, or ` +
@@ -82,24 +84,30 @@ export const gatewayUrl = (flag: string | undefined): string | UsageError => {
 const loopbackNames: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"])
 
 /**
- * The admin key to send to the gateway at `url`: the environment's, else, for a gateway on this machine's loopback,
- * the token `serve` keeps in the data directory `data` (`AdminToken`), if it is there. The token is never sent
- * elsewhere: a gateway on another machine has its own.
+ * The credential to send to the gateway at `url`, the one place it is decided: the environment's admin key, else the
+ * access token of the login `login` stored for that gateway (refreshed when it has expired: `LoginStore`), else, for
+ * a gateway on this machine's loopback, the token `serve` keeps in the data directory `data` (`AdminToken`), if it is
+ * there. The token is never sent elsewhere: a gateway on another machine has its own.
  */
 export const adminKey = (
   io: Io,
   url: string,
   data: string | undefined
-): Effect.Effect<Redacted.Redacted<string> | undefined, AdminToken.AdminTokenError> => {
+): Effect.Effect<Redacted.Redacted<string> | undefined, AdminToken.AdminTokenError | LoginStore.LoginError> => {
   const variable = io.env[adminKeyVariable]
   if (variable !== undefined && variable !== "") return Effect.succeed(Redacted.make(variable))
-  if (!loopbackNames.has(new URL(url).hostname)) return Effect.succeed(undefined)
-  return AdminToken.read(AdminToken.dataDirectory(data, io.env))
+  const directory = AdminToken.dataDirectory(data, io.env)
+  return Effect.flatMap(LoginStore.accessToken(directory, url), (token) => {
+    if (token !== undefined) return Effect.succeed(token)
+    if (!loopbackNames.has(new URL(url).hostname)) return Effect.succeed(undefined)
+    return AdminToken.read(directory)
+  })
 }
 
 /** Why a command has no admin key, and where it would find one. */
 export const noAdminKey = (command: string, data: string | undefined, io: Io): string =>
-  `${command} needs an admin key: set ${adminKeyVariable}, or, for a gateway on this machine, start it with serve ` +
+  `${command} needs an admin key: set ${adminKeyVariable}, sign in with login, or, for a gateway on this machine, ` +
+  `start it with serve ` +
   `(its token is kept in ${AdminToken.pathIn(AdminToken.dataDirectory(data, io.env))}; give its --data with --data)`
 
 // Control characters: a terminal's escape codes among them.

@@ -105,14 +105,14 @@ const unsafe = (info: Fs.Stats): string | undefined => {
 }
 
 /**
- * The token in `directory`, if the file is there (its surrounding whitespace dropped); an empty file, a symbolic link,
- * and a file others than its owner may read or change (mode beyond 0600) are errors.
+ * The text of the private file at `path` (one only its owner reads: the admin token, a stored login), if it is there;
+ * a symbolic link, and a file others than its owner may read or change (mode beyond 0600) are errors, `reason` saying
+ * why.
  *
  * @since 0.3.0
  * @category Constructors
  */
-export const read = Effect.fnUntraced(function*(directory: string) {
-  const path = pathIn(directory)
+export const readPrivate = Effect.fnUntraced(function*(path: string) {
   const opened = yield* openToken(path).pipe(
     Effect.catchIf((error) => error.code === "ENOENT", () => Effect.succeed(undefined)),
     Effect.mapError((error) =>
@@ -127,7 +127,21 @@ export const read = Effect.fnUntraced(function*(directory: string) {
   if (opened === undefined) return undefined
   const refused = unsafe(opened.info)
   if (refused !== undefined) return yield* new AdminTokenError({ path, reason: refused })
-  const token = opened.text.trim()
+  return opened.text
+})
+
+/**
+ * The token in `directory`, if the file is there (its surrounding whitespace dropped); an empty file, a symbolic link,
+ * and a file others than its owner may read or change (mode beyond 0600) are errors.
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const read = Effect.fnUntraced(function*(directory: string) {
+  const path = pathIn(directory)
+  const text = yield* readPrivate(path)
+  if (text === undefined) return undefined
+  const token = text.trim()
   if (token === "") return yield* new AdminTokenError({ path, reason: "the file is empty (delete it to make another)" })
   return Redacted.make(token)
 })

@@ -20,6 +20,8 @@ import {
   batchUsage,
   chatUsage,
   keysUsage,
+  loginUsage,
+  logoutUsage,
   programName,
   serveUsage,
   simulateUsage,
@@ -35,9 +37,9 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<
-  Record<"audit" | "batch" | "chat" | "keys" | "serve" | "simulate" | "spend" | "teams", Command>
-> = {
+type Word = "audit" | "batch" | "chat" | "keys" | "login" | "logout" | "serve" | "simulate" | "spend" | "teams"
+
+const commands: Readonly<Record<Word, Command>> = {
   audit: {
     run: async (argv, io) => (await import("./audit.js")).run(argv, io),
     onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
@@ -56,6 +58,14 @@ const commands: Readonly<
   },
   keys: {
     run: async (argv, io) => (await import("./keys.js")).run(argv, io),
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  login: {
+    run: async (argv, io) => (await import("./login.js")).run(argv, io),
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  logout: {
+    run: async (argv, io) => (await import("./login.js")).runLogout(argv, io),
     onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
   },
   serve: {
@@ -79,11 +89,7 @@ const commands: Readonly<
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "audit" || word === "batch" || word === "chat" || word === "keys" || word === "serve" ||
-    word === "simulate" ||
-    word === "spend" || word === "teams"
-    ? commands[word]
-    : undefined
+  Object.hasOwn(commands, word) ? commands[word as Word] : undefined
 
 const readStdin = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -170,6 +176,10 @@ const main = async (argv: ReadonlyArray<string>) => {
         ? chatUsage
         : topic === "keys"
         ? keysUsage
+        : topic === "login"
+        ? loginUsage
+        : topic === "logout"
+        ? logoutUsage
         : topic === "serve"
         ? serveUsage
         : topic === "simulate"

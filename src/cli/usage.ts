@@ -213,8 +213,9 @@ export const keysUsage = `Usage: ${programName} keys ACTION [options]
 
 Manages the keys a running gateway made at run time (it needs a database:
 serve --data, or provider.json's "store": {"sql": ...}), through its admin
-API. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY, else, for a
-gateway on this machine, from the token serve keeps in its data directory.
+API. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY, else a login's
+access token for the gateway (login), else, for a gateway on this machine,
+the token serve keeps in its data directory.
 
 Actions:
   create NAME           make a key; it is printed once, alone on stdout
@@ -254,8 +255,9 @@ export const teamsUsage = `Usage: ${programName} teams ACTION [options]
 Manages the teams of a running gateway (it needs a database: serve --data, or
 provider.json's "store": {"sql": ...}), through its admin API. A key in a
 team (keys create --team ID) is bound by the team's budget besides its own.
-The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY, else, for a gateway
-on this machine, from the token serve keeps in its data directory.
+The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY, else a login's access
+token for the gateway (login), else, for a gateway on this machine, the token
+serve keeps in its data directory.
 
 Actions:
   create NAME           make a team; its id is printed alone on stdout
@@ -290,8 +292,8 @@ export const spendUsage = `Usage: ${programName} spend [options]
 Prints a running gateway's spend from its request log (GET /admin/spend):
 calls, cost and tokens per group over a time range, the costliest first,
 and their total. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY,
-else, for a gateway on this machine, from the token serve keeps in its data
-directory.
+else a login's access token for the gateway (login), else, for a gateway on
+this machine, the token serve keeps in its data directory.
 
   --url URL                the gateway's URL (what serve prints first; default
                            http://127.0.0.1:4000)
@@ -347,6 +349,55 @@ bad flags.
 `
 
 /**
+ * @since 0.3.0
+ * @category Constants
+ */
+export const loginUsage = `Usage: ${programName} login --issuer URL --client-id ID [options]
+
+Signs you in for a gateway whose admin API takes sign-on (provider.json's
+gateway.oidc), with the issuer's device authorization grant (RFC 8628): it
+prints an address and a code (on stderr); open the address in any browser,
+enter the code and approve. The tokens are kept in the data directory
+(logins.json, mode 0600) and never printed; keys, teams and spend then act
+as you on that gateway, refreshing the access token as it expires. Needs the
+optional package openid-client (npm install openid-client).
+
+  --url URL             the gateway's URL (default http://127.0.0.1:4000)
+  --issuer URL          the gateway's OpenID Connect issuer (gateway.oidc's
+                        issuer)
+  --client-id ID        the issuer's public client for the command line, with
+                        the device grant allowed (not the gateway's client)
+  --scope SCOPES        the scopes asked for, space- or comma-separated
+                        (default "openid email offline_access"; add what
+                        your issuer needs to put your groups and the
+                        gateway's audience in the access token)
+  --data DIR            the data directory (default
+                        $XDG_DATA_HOME/effect-llm-router)
+  -h, --help            this help
+
+Exit codes: 0 logged in, 1 denied, expired or the issuer refused (the first
+stderr line is "<ErrorTag>: <message>"), 2 bad flags.
+`
+
+/**
+ * @since 0.3.0
+ * @category Constants
+ */
+export const logoutUsage = `Usage: ${programName} logout [options]
+
+Forgets your login for a gateway, revoking it at the issuer first when the
+issuer publishes a revocation endpoint.
+
+  --url URL             the gateway's URL (default http://127.0.0.1:4000)
+  --data DIR            the data directory (default
+                        $XDG_DATA_HOME/effect-llm-router)
+  -h, --help            this help
+
+Exit codes: 0 logged out (or not logged in), 1 the file could not be
+written, 2 bad flags.
+`
+
+/**
  * @since 0.1.0
  * @category Constants
  */
@@ -356,6 +407,7 @@ export const usage = `Usage:
   ${programName} batch FILE --out RESULTS  run a JSONL file of requests, resumably
   ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
   ${programName} keys ACTION [options]     make, list, revoke or rotate a running gateway's keys
+  ${programName} login --issuer URL ...    sign in for a gateway (device code); logout forgets it
   ${programName} serve [options]           run the gateway until Ctrl-C
   ${programName} simulate [options]        run the local simulator until Ctrl-C
   ${programName} spend [options]           a running gateway's spend by key, team,
@@ -369,6 +421,8 @@ ${auditUsage}
 ${batchUsage}
 ${chatUsage}
 ${keysUsage}
+${loginUsage}
+${logoutUsage}
 ${serveUsage}
 ${simulateUsage}
 ${spendUsage}

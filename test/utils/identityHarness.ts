@@ -18,43 +18,47 @@ export const adminKey = "gw-identity-admin-1f3b5d7a9c2e"
 process.env["IDENTITY_ADMIN_KEY"] = adminKey
 process.env["IDENTITY_OIDC_CLIENT_SECRET"] = OidcIssuer.clientSecret
 
-/** A gateway with sign-on through a fresh issuer, for the scope. */
-export const serve = Effect.gen(function*() {
-  const issuer = yield* OidcIssuer.make
-  const directory = yield* Effect.acquireRelease(
-    Effect.promise(() => mkdtemp(Path.join(tmpdir(), "identity-"))),
-    (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
-  )
-  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
-  const config = yield* ProviderConfig.fromJson({
-    sim: [{
-      model_name: "gpt-4o-mini",
-      base_url: `${simulator.url}/v1`,
-      api_keys: [providerKey],
-      max_retries: 0,
-      pricing: { input_per_mtok: 1, output_per_mtok: 2 }
-    }],
-    gateway: {
-      admin_keys: [{ name: "ops", key: "env:IDENTITY_ADMIN_KEY" }],
-      model_load_details: true,
-      oidc: {
-        issuer: issuer.url,
-        client_id: OidcIssuer.clientId,
-        client_secret: "env:IDENTITY_OIDC_CLIENT_SECRET",
-        audience: OidcIssuer.audience,
-        scopes: ["openid", "email", "groups"],
-        roles: OidcIssuer.roles
+/** A gateway with sign-on through a fresh issuer whose tokens last `lifetimes`, for the scope. */
+export const serveWith = (lifetimes: OidcIssuer.Lifetimes) =>
+  Effect.gen(function*() {
+    const issuer = yield* OidcIssuer.makeWith(lifetimes)
+    const directory = yield* Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(Path.join(tmpdir(), "identity-"))),
+      (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
+    )
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+    const config = yield* ProviderConfig.fromJson({
+      sim: [{
+        model_name: "gpt-4o-mini",
+        base_url: `${simulator.url}/v1`,
+        api_keys: [providerKey],
+        max_retries: 0,
+        pricing: { input_per_mtok: 1, output_per_mtok: 2 }
+      }],
+      gateway: {
+        admin_keys: [{ name: "ops", key: "env:IDENTITY_ADMIN_KEY" }],
+        model_load_details: true,
+        oidc: {
+          issuer: issuer.url,
+          client_id: OidcIssuer.clientId,
+          client_secret: "env:IDENTITY_OIDC_CLIENT_SECRET",
+          audience: OidcIssuer.audience,
+          scopes: ["openid", "email", "groups"],
+          roles: OidcIssuer.roles
+        }
       }
-    }
+    })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      database: { sqlite: Path.join(directory, "gateway.db") }
+    }).pipe(Effect.provide(UndiciHttpClient.layer()))
+    yield* issuer.register(`${gateway.url}/admin/callback`, `${gateway.url}/dashboard`)
+    return { issuer, gateway }
   })
-  const gateway = yield* Gateway.make({
-    config: ProviderConfig.gatewayConfig(config),
-    port: 0,
-    database: { sqlite: Path.join(directory, "gateway.db") }
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
-  yield* issuer.register(`${gateway.url}/admin/callback`, `${gateway.url}/dashboard`)
-  return { issuer, gateway }
-})
+
+/** A gateway with sign-on through a fresh issuer, for the scope. */
+export const serve = serveWith({})
 
 /** An answer: its status, its JSON body (empty when it has none), and its error's code, message and field, if any. */
 export interface Answer {

@@ -4,7 +4,10 @@
  * belong to groups. Its development interactions are a login form (any password) and a consent page, which a browser
  * drives. `token` mints an access token signed with the issuer's own key (the claims a real issuer puts in one:
  * `iss`, `aud`, `exp`, the user and groups claims), so a test can make any of them wrong; `forged` signs with another
- * key under the same key id.
+ * key under the same key id. A public client for the command line (`cliClientId`) may use the device authorization
+ * grant (RFC 8628) and refresh tokens: its access tokens are JWTs for the gateway (`aud` its `audience`) with
+ * the person's `email` and `groups`, as an issuer configured for an API gives them; `approveDevice` drives the
+ * issuer's device pages over HTTP as a person approving (or aborting) a code.
  */
 import * as Effect from "effect/Effect"
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose"
@@ -14,10 +17,14 @@ import Provider from "oidc-provider"
 
 export const clientId = "llm-gateway"
 export const clientSecret = "oidc-client-secret-7d3f9a1c5e"
+/** The public client `login` uses. */
+export const cliClientId = "llm-cli"
 /** The audience of the access tokens for the gateway's admin API (a resource indicator, RFC 8707: a URI). */
 export const audience = "urn:llm-gateway"
 /** A machine client whose client-credentials tokens the issuer itself mints for the gateway, as `robot`. */
 export const robot = { clientId: "ops-robot", clientSecret: "ops-robot-secret-2b4d6f8a0c", person: "otto@example.com" }
+/** The scopes `login` asks for from this issuer: the person's email and groups, and a refresh token. */
+export const cliScopes = "openid email groups offline_access"
 
 /** The people who may sign in, by login (their `email`, which is also their `sub`), with their groups. */
 export const people: Readonly<Record<string, ReadonlyArray<string>>> = {
@@ -56,111 +63,194 @@ const keyId = "test-signing-key"
 const sign = (claims: Record<string, unknown>, key: Parameters<SignJWT["sign"]>[0]) =>
   Effect.promise(() => new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: keyId, typ: "at+jwt" }).sign(key))
 
-/** The issuer, listening on a loopback port for the scope. */
-export const make = Effect.gen(function*() {
-  const { privateKey, publicKey } = yield* Effect.promise(() => generateKeyPair("RS256", { extractable: true }))
-  const other = yield* Effect.promise(() => generateKeyPair("RS256", { extractable: true }))
-  const jwk: JWK = { ...(yield* Effect.promise(() => exportJWK(privateKey))), kid: keyId, alg: "RS256", use: "sig" }
-  void publicKey
-  let handler: Http.RequestListener = (_request, response) => {
-    response.statusCode = 503
-    response.end()
-  }
-  const server = Http.createServer((request, response) => handler(request, response))
-  yield* Effect.acquireRelease(
-    Effect.callback<void>((resume) => {
-      server.listen(0, "127.0.0.1", () => resume(Effect.void))
-    }),
-    () => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
-  )
-  server.unref()
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+/** How long the issuer's device codes and access tokens last, in seconds (its defaults: 600 and 3600). */
+export interface Lifetimes {
+  readonly deviceCode?: number
+  readonly accessToken?: number
+}
 
-  const claimsOf = (subject: string) => {
-    const now = Math.floor(Date.now() / 1000)
-    return {
-      iss: url,
-      sub: subject,
-      aud: audience,
-      email: subject,
-      groups: people[subject] ?? [],
-      iat: now,
-      exp: now + 300,
-      client_id: clientId
+/** The issuer with `lifetimes`, listening on a loopback port for the scope. */
+export const makeWith = (lifetimes: Lifetimes) =>
+  Effect.gen(function*() {
+    const { privateKey, publicKey } = yield* Effect.promise(() => generateKeyPair("RS256", { extractable: true }))
+    const other = yield* Effect.promise(() => generateKeyPair("RS256", { extractable: true }))
+    const jwk: JWK = { ...(yield* Effect.promise(() => exportJWK(privateKey))), kid: keyId, alg: "RS256", use: "sig" }
+    void publicKey
+    let handler: Http.RequestListener = (_request, response) => {
+      response.statusCode = 503
+      response.end()
     }
-  }
+    const server = Http.createServer((request, response) => handler(request, response))
+    yield* Effect.acquireRelease(
+      Effect.callback<void>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.void))
+      }),
+      () => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+    )
+    server.unref()
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 
-  const register = (redirectUri: string, postLogoutRedirectUri: string) =>
-    Effect.sync(() => {
-      const provider = new Provider(url, {
-        clients: [{
-          client_id: clientId,
-          client_secret: clientSecret,
-          redirect_uris: [redirectUri],
-          post_logout_redirect_uris: [postLogoutRedirectUri],
-          grant_types: ["authorization_code"],
-          response_types: ["code"]
-        }, {
-          client_id: robot.clientId,
-          client_secret: robot.clientSecret,
-          grant_types: ["client_credentials"],
-          response_types: [],
-          redirect_uris: []
-        }],
-        jwks: { keys: [jwk] },
-        findAccount: (_context, sub) =>
-          people[sub] === undefined ? undefined : {
-            accountId: sub,
-            claims: () => ({ sub, email: sub, groups: [...people[sub]!] })
+    const claimsOf = (subject: string) => {
+      const now = Math.floor(Date.now() / 1000)
+      return {
+        iss: url,
+        sub: subject,
+        aud: audience,
+        email: subject,
+        groups: people[subject] ?? [],
+        iat: now,
+        exp: now + 300,
+        client_id: clientId
+      }
+    }
+
+    const register = (redirectUri: string, postLogoutRedirectUri: string) =>
+      Effect.sync(() => {
+        const provider = new Provider(url, {
+          clients: [{
+            client_id: clientId,
+            client_secret: clientSecret,
+            redirect_uris: [redirectUri],
+            post_logout_redirect_uris: [postLogoutRedirectUri],
+            grant_types: ["authorization_code"],
+            response_types: ["code"]
+          }, {
+            client_id: cliClientId,
+            token_endpoint_auth_method: "none",
+            grant_types: ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            response_types: [],
+            redirect_uris: []
+          }, {
+            client_id: robot.clientId,
+            client_secret: robot.clientSecret,
+            grant_types: ["client_credentials"],
+            response_types: [],
+            redirect_uris: []
+          }],
+          jwks: { keys: [jwk] },
+          findAccount: (_context, sub) =>
+            people[sub] === undefined ? undefined : {
+              accountId: sub,
+              claims: () => ({ sub, email: sub, groups: [...people[sub]!] })
+            },
+          claims: { openid: ["sub"], email: ["email"], groups: ["groups"] },
+          scopes: ["openid", "email", "groups"],
+          pkce: { required: () => true },
+          features: {
+            devInteractions: { enabled: true },
+            rpInitiatedLogout: { enabled: true },
+            deviceFlow: { enabled: true },
+            revocation: { enabled: true },
+            clientCredentials: { enabled: true },
+            // Access tokens as JWTs for the gateway, the audience its admin API checks.
+            resourceIndicators: {
+              enabled: true,
+              defaultResource: () => audience,
+              useGrantedResource: () => true,
+              getResourceServerInfo: () => ({
+                scope: "admin email groups",
+                audience,
+                accessTokenTTL: lifetimes.accessToken ?? 3600,
+                accessTokenFormat: "jwt",
+                jwt: { sign: { alg: "RS256" } }
+              })
+            }
           },
-        claims: { openid: ["sub"], email: ["email"], groups: ["groups"] },
-        scopes: ["openid", "email", "groups"],
-        pkce: { required: () => true },
-        features: {
-          devInteractions: { enabled: true },
-          rpInitiatedLogout: { enabled: true },
-          clientCredentials: { enabled: true },
-          // The gateway's admin API as a resource server: its access tokens are JWTs for `audience`.
-          resourceIndicators: {
-            enabled: true,
-            defaultResource: () => audience,
-            useGrantedResource: () => true,
-            getResourceServerInfo: () => ({
-              scope: "admin",
-              audience,
-              accessTokenFormat: "jwt",
-              jwt: { sign: { alg: "RS256" } }
-            })
-          }
-        },
-        // The robot acts as the person it stands for: their user claim and groups in its tokens.
-        extraTokenClaims: (_context, token) =>
-          token.clientId === robot.clientId ? { email: robot.person, groups: [...people[robot.person]!] } : undefined,
-        cookies: { keys: ["oidc-issuer-test-cookie-key"] }
+          // A person's access token carries their user claim and groups; the robot's, the person it stands for.
+          extraTokenClaims: (_context, token) => {
+            const person = token.clientId === robot.clientId ? robot.person : token.accountId
+            return token.kind !== "AccessToken" && token.kind !== "ClientCredentials" || person === undefined
+              ? undefined
+              : { email: person, groups: [...(people[person] ?? [])] }
+          },
+          issueRefreshToken: (_context, client) => client.grantTypeAllowed("refresh_token"),
+          ttl: { DeviceCode: lifetimes.deviceCode ?? 600 },
+          cookies: { keys: ["oidc-issuer-test-cookie-key"] }
+        })
+        handler = provider.callback()
       })
-      handler = provider.callback()
+
+    // A client-credentials access token the issuer mints for the robot.
+    const robotToken = Effect.promise(async () => {
+      const response = await fetch(`${url}/token`, {
+        method: "POST",
+        headers: {
+          authorization: `Basic ${Buffer.from(`${robot.clientId}:${robot.clientSecret}`).toString("base64")}`,
+          "content-type": "application/x-www-form-urlencoded"
+        },
+        body: new URLSearchParams({ grant_type: "client_credentials", resource: audience, scope: "admin" })
+      })
+      const body = await response.json() as { readonly access_token?: string }
+      if (body.access_token === undefined) throw new Error(`the issuer gave no token: ${JSON.stringify(body)}`)
+      return body.access_token
     })
 
-  // A client-credentials access token the issuer mints for the robot.
-  const robotToken = Effect.promise(async () => {
-    const response = await fetch(`${url}/token`, {
-      method: "POST",
-      headers: {
-        authorization: `Basic ${Buffer.from(`${robot.clientId}:${robot.clientSecret}`).toString("base64")}`,
-        "content-type": "application/x-www-form-urlencoded"
-      },
-      body: new URLSearchParams({ grant_type: "client_credentials", resource: audience, scope: "admin" })
-    })
-    const body = await response.json() as { readonly access_token?: string }
-    if (body.access_token === undefined) throw new Error(`the issuer gave no token: ${JSON.stringify(body)}`)
-    return body.access_token
+    return {
+      url,
+      register,
+      robotToken,
+      token: (subject, claims = {}) => sign({ ...claimsOf(subject), ...claims }, privateKey),
+      forged: (subject) => sign(claimsOf(subject), other.privateKey)
+    } satisfies Issuer
   })
 
-  return {
-    url,
-    register,
-    robotToken,
-    token: (subject, claims = {}) => sign({ ...claimsOf(subject), ...claims }, privateKey),
-    forged: (subject) => sign(claimsOf(subject), other.privateKey)
-  } satisfies Issuer
-})
+/** The issuer with its default lifetimes, listening on a loopback port for the scope. */
+export const make = makeWith({})
+
+/** The attributes of an HTML tag's text `tag` (`name="value"` pairs). */
+const attributesOf = (tag: string): Record<string, string> =>
+  Object.fromEntries([...tag.matchAll(/([\w-]+)="([^"]*)"/g)].map((match) => [match[1]!, match[2]!]))
+
+/**
+ * The code `userCode` entered at the issuer's device page `verificationUri` by the person `login` and approved (or,
+ * with `abort`, aborted at its confirmation), as a browser would: a cookie jar, redirects followed, and each page's
+ * form submitted with its hidden fields (the code, the login form's login and any password, the consent). What the
+ * last page says: its text, for the test to check.
+ */
+export const approveDevice = (verificationUri: string, userCode: string, login: string, abort = false) =>
+  Effect.promise(async () => {
+    const cookies = new Map<string, string>()
+    const go = async (start: string, form?: URLSearchParams) => {
+      let url = start
+      let body = form
+      for (let hop = 0; hop < 20; hop++) {
+        const response = await fetch(url, {
+          method: body === undefined ? "GET" : "POST",
+          redirect: "manual",
+          headers: {
+            cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join("; "),
+            ...(body === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" })
+          },
+          ...(body === undefined ? {} : { body })
+        })
+        for (const line of response.headers.getSetCookie()) {
+          const pair = line.split(";", 1)[0]!
+          cookies.set(pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1))
+        }
+        const location = response.headers.get("location")
+        if (location === null) return { url, html: await response.text() }
+        url = new URL(location, url).href
+        body = undefined
+      }
+      throw new Error("the issuer's pages redirected more than 20 times")
+    }
+    let page = await go(verificationUri)
+    for (let step = 0; step < 8; step++) {
+      const form = /<form([^>]*)>([\s\S]*?)<\/form>/.exec(page.html)
+      if (form === null) return page.html
+      const fields = new URLSearchParams()
+      for (const input of form[2]!.matchAll(/<input[^>]*>/g)) {
+        const { name, value, type } = attributesOf(input[0])
+        if (name === undefined) continue
+        fields.set(
+          name,
+          name === "user_code" ? userCode : name === "login" ? login : type === "password" ? "any" : value ?? ""
+        )
+      }
+      const aborting = abort && fields.has("confirm")
+      if (aborting) fields.set("abort", "yes")
+      page = await go(new URL(attributesOf(form[1]!)["action"] ?? page.url, page.url).href, fields)
+      if (aborting) return page.html
+    }
+    throw new Error("the issuer's device pages did not end in 8 steps")
+  })

@@ -9,6 +9,16 @@ declare module "oidc-provider" {
     readonly claims: () => Record<string, unknown>
   }
 
+  interface Token {
+    readonly kind: string
+    readonly accountId?: string
+    readonly clientId?: string
+  }
+
+  interface Client {
+    readonly grantTypeAllowed: (grant: string) => boolean
+  }
+
   interface Configuration {
     readonly clients: ReadonlyArray<Record<string, unknown>>
     readonly jwks: { readonly keys: ReadonlyArray<Record<string, unknown>> }
@@ -17,10 +27,9 @@ declare module "oidc-provider" {
     readonly scopes?: ReadonlyArray<string>
     readonly pkce?: { readonly required: () => boolean }
     readonly features?: Record<string, { readonly enabled: boolean } & Record<string, unknown>>
-    readonly extraTokenClaims?: (
-      context: unknown,
-      token: { readonly clientId?: string }
-    ) => Record<string, unknown> | undefined
+    readonly extraTokenClaims?: (context: unknown, token: Token) => Record<string, unknown> | undefined
+    readonly issueRefreshToken?: (context: unknown, client: Client) => boolean
+    readonly ttl?: Record<string, number>
     readonly cookies?: { readonly keys: ReadonlyArray<string> }
   }
 

@@ -1,0 +1,219 @@
+/**
+ * `effect-llm-router login` and `logout`: a person signs in for a gateway through its OpenID Connect issuer with the
+ * device authorization grant (RFC 8628): the verification address and the code are printed (to stderr), the person
+ * approves in any browser, and the tokens are kept (`LoginStore`) for `keys`, `teams` and `spend` to send to that
+ * gateway. `logout` forgets them, revoking the refresh token at the issuer when it publishes a revocation endpoint.
+ *
+ * @since 0.3.0
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as OpenIdClient from "openid-client"
+import * as AdminApi from "./adminApi.js"
+import { printable } from "./adminApi.js"
+import * as AdminToken from "./adminToken.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import * as LoginStore from "./loginStore.js"
+import { loginUsage, logoutUsage, parseFlags, UsageError } from "./usage.js"
+
+/** The scopes asked for by default: who the person is, and a refresh token. */
+export const defaultScopes = "openid email offline_access"
+
+const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
+
+const loginFlags = {
+  url: { type: "string" },
+  issuer: { type: "string" },
+  "client-id": { type: "string" },
+  scope: { type: "string" },
+  data: { type: "string" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+interface LoginArgs {
+  readonly url: string
+  readonly issuer: string
+  readonly clientId: string
+  readonly scope: string
+  readonly data: string | undefined
+}
+
+const parseLogin = (argv: ReadonlyArray<string>): LoginArgs | "help" | UsageError => {
+  const parsed = parseFlags(argv, loginFlags)
+  if (parsed instanceof UsageError) return parsed
+  const { positionals, values } = parsed
+  if (values.help === true) return "help"
+  if (positionals.length > 0) {
+    return new UsageError({ reason: `login takes no arguments, got "${positionals.join(" ")}"` })
+  }
+  const url = AdminApi.gatewayUrl(values.url)
+  if (url instanceof UsageError) return url
+  if (values.issuer === undefined || !/^https?:\/\/[^/]/.test(values.issuer)) {
+    return new UsageError({
+      reason: `login needs --issuer, the gateway's OpenID Connect issuer URL (http:// or https://)${
+        values.issuer === undefined ? "" : `, got "${values.issuer}"`
+      }`
+    })
+  }
+  const clientId = values["client-id"]
+  if (clientId === undefined || clientId === "") {
+    return new UsageError({ reason: "login needs --client-id, the issuer's public client for the command line" })
+  }
+  const scope = (values.scope ?? defaultScopes).split(/[\s,]+/).filter((word) => word !== "").join(" ")
+  if (scope === "") return new UsageError({ reason: "--scope needs at least one scope" })
+  return { url, issuer: values.issuer.replace(/\/+$/, ""), clientId, scope, data: values.data }
+}
+
+const failed = (reason: string) => new LoginStore.LoginError({ reason })
+
+// Who signed in, from the ID token's claims, if one came.
+const whoOf = (tokens: OpenIdClient.TokenEndpointResponse & OpenIdClient.TokenEndpointResponseHelpers) => {
+  const claims = tokens.claims()
+  const who = claims?.["email"] ?? claims?.["preferred_username"] ?? claims?.sub
+  return typeof who === "string" ? ` as ${printable(who)}` : ""
+}
+
+/**
+ * The device authorization grant of `args`: the code asked for and printed, the token endpoint polled at the issuer's
+ * interval (five seconds unless it says, five more each time it says `slow_down`) until the person approves or denies,
+ * or the code expires; the tokens are then stored for `args.url`.
+ */
+const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Array<Redacted.Redacted<string>>) {
+  const client = yield* LoginStore.loadClient
+  const config = yield* LoginStore.discover(client, args.issuer, args.clientId)
+  const device = yield* LoginStore.atIssuer(
+    `The issuer at ${args.issuer} refused to start a login`,
+    () => client.initiateDeviceAuthorization(config, { scope: args.scope })
+  )
+  secrets.push(Redacted.make(device.device_code))
+  const expires = (yield* Clock.currentTimeMillis) + device.expires_in * 1000
+  io.stderr(
+    `To sign in, open ${printable(device.verification_uri)} and enter the code ` +
+      `${printable(device.user_code)}` +
+      (device.verification_uri_complete === undefined
+        ? ""
+        : `\n(or open ${printable(device.verification_uri_complete)})`) +
+      `\nWaiting for approval (the code expires in ${Math.round(device.expires_in / 60)} min)...\n`
+  )
+  let interval = Duration.seconds(device.interval ?? 5)
+  while (true) {
+    yield* Effect.sleep(interval)
+    const answer = yield* Effect.tryPromise({
+      try: () => client.genericGrantRequest(config, deviceGrant, { device_code: device.device_code }),
+      catch: (cause) => cause
+    }).pipe(Effect.map((tokens) => ({ tokens })), Effect.catch((cause) => Effect.succeed({ cause })))
+    if ("tokens" in answer) {
+      const tokens = answer.tokens
+      secrets.push(Redacted.make(tokens.access_token))
+      if (tokens.refresh_token !== undefined) secrets.push(Redacted.make(tokens.refresh_token))
+      const stored = LoginStore.storedOf(
+        { issuer: args.issuer, clientId: args.clientId },
+        tokens,
+        yield* Clock.currentTimeMillis
+      )
+      const directory = AdminToken.dataDirectory(args.data, io.env)
+      yield* LoginStore.put(directory, args.url, stored)
+      io.stderr(
+        `Logged in${whoOf(tokens)} for ${args.url}: keys, teams and spend send your access token there ` +
+          `(kept in ${LoginStore.pathIn(directory)}${
+            stored.refresh_token === undefined ? "" : ", refreshed as it expires"
+          })\n`
+      )
+      return
+    }
+    const error = LoginStore.issuerErrorOf(answer.cause)
+    if (error === "access_denied") {
+      return yield* failed(`The login was denied at ${args.issuer}: nothing was stored`)
+    }
+    // The issuer's word that the code expired, or its lifetime over by this clock while the issuer still waits.
+    const pending = error === "authorization_pending" || error === "slow_down"
+    if (error === "expired_token" || (pending && (yield* Clock.currentTimeMillis) >= expires)) {
+      return yield* failed(`The code ${printable(device.user_code)} expired before it was approved: run login again`)
+    }
+    if (error === "slow_down") interval = Duration.sum(interval, Duration.seconds(5))
+    if (pending) continue
+    return yield* LoginStore.atIssuer(
+      `The issuer at ${args.issuer} refused the login`,
+      () => Promise.reject(answer.cause)
+    )
+  }
+})
+
+/**
+ * Runs `login` over `argv`: 0 logged in, 1 denied, expired or the issuer unreachable, 2 bad flags.
+ *
+ * @since 0.3.0
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
+  const secrets: Array<Redacted.Redacted<string>> = []
+  return Effect.gen(function*() {
+    const args = parseLogin(argv)
+    if (args instanceof UsageError) return yield* args
+    if (args === "help") {
+      io.stdout(loginUsage)
+      return ExitCode.ok
+    }
+    yield* login(args, io, secrets)
+    return ExitCode.ok
+  }).pipe(exitCodeOf(io, loginUsage, () => secrets))
+}
+
+const logoutFlags = {
+  url: { type: "string" },
+  data: { type: "string" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+// The stored login `login` revoked at its issuer, if the issuer publishes a revocation endpoint: whether it did.
+const revoke = Effect.fnUntraced(function*(login: LoginStore.Stored) {
+  const client = yield* LoginStore.loadClient
+  const config = yield* LoginStore.discover(client, login.issuer, login.client_id)
+  if (config.serverMetadata().revocation_endpoint === undefined) return false
+  const token = login.refresh_token ?? login.access_token
+  yield* LoginStore.atIssuer(
+    `The issuer at ${login.issuer} did not revoke the login`,
+    () => client.tokenRevocation(config, token)
+  )
+  return true
+})
+
+/**
+ * Runs `logout` over `argv`: the login for the gateway `--url` names revoked at its issuer (when it can be) and
+ * removed; 0 when it is gone (or there was none), 2 bad flags.
+ *
+ * @since 0.3.0
+ */
+export const runLogout = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    const parsed = parseFlags(argv, logoutFlags)
+    if (parsed instanceof UsageError) return yield* parsed
+    if (parsed.values.help === true) {
+      io.stdout(logoutUsage)
+      return ExitCode.ok
+    }
+    if (parsed.positionals.length > 0) {
+      return yield* new UsageError({ reason: `logout takes no arguments, got "${parsed.positionals.join(" ")}"` })
+    }
+    const url = AdminApi.gatewayUrl(parsed.values.url)
+    if (url instanceof UsageError) return yield* url
+    const directory = AdminToken.dataDirectory(parsed.values.data, io.env)
+    const login = (yield* LoginStore.readAll(directory))[url]
+    if (login === undefined) {
+      io.stderr(`Not logged in for ${url}: nothing to do\n`)
+      return ExitCode.ok
+    }
+    // The tokens are forgotten here whatever the issuer answers: a login is never kept for want of a revocation.
+    const revoked = yield* revoke(login).pipe(
+      Effect.catch((error) =>
+        Effect.sync(() => {
+          io.stderr(`${error.message} (it lapses at its expiry)\n`)
+          return false
+        })
+      )
+    )
+    yield* LoginStore.put(directory, url, undefined)
+    io.stderr(`Logged out for ${url}${revoked ? ", the login revoked at its issuer" : ""}\n`)
+    return ExitCode.ok
+  }).pipe(exitCodeOf(io, logoutUsage, () => []))
