@@ -15,6 +15,7 @@ import * as TestClock from "effect/testing/TestClock"
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import * as AdminApi from "../../src/cli/adminApi.js"
 import type { Io } from "../../src/cli/io.js"
 import * as Keys from "../../src/cli/keys.js"
 import * as Login from "../../src/cli/login.js"
@@ -179,7 +180,7 @@ describe("login (device authorization grant)", () => {
     "a viewer lists but may not create a key: the gateway's 403 message is shown",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const { cli, gateway, login, noTokenShown, stored } = yield* setUp()
+        const { cli, gateway, login, noTokenShown, store, stored } = yield* setUp()
         const signedIn = yield* login("vera@example.com")
         assert.strictEqual(signedIn.code, 0, signedIn.stderr)
         const spend = yield* cli(Spend.run)
@@ -189,8 +190,24 @@ describe("login (device authorization grant)", () => {
         assert.include(refused.stderr, `GatewayRequestError: The gateway at ${gateway.url} answered 403: `)
         assert.include(refused.stderr, "POST /admin/keys needs the permission `keys.write`")
         assert.include(refused.stderr, "your roles (viewer) do not grant")
+        // What to do: sign in as someone else, or use an admin key.
+        assert.include(
+          refused.stderr,
+          `(the credential sent may not do this: sign in as someone whose roles do with effect-llm-router login ` +
+            `--url ${gateway.url}, or set ${AdminApi.adminKeyVariable} to one of the gateway's admin keys)`
+        )
         const login_ = (yield* stored).logins[gateway.url]!
         noTokenShown([login_.access_token, login_.refresh_token])
+        // A login whose token the gateway does not take (not the issuer's signature): 401, and the same two ways out.
+        yield* store({ [gateway.url]: { ...login_, access_token: `${login_.access_token.slice(0, -4)}AAAA` } })
+        const untaken = yield* cli(Keys.run, "list")
+        assert.strictEqual(untaken.code, 1)
+        assert.include(untaken.stderr, `GatewayRequestError: The gateway at ${gateway.url} answered 401: `)
+        assert.include(
+          untaken.stderr,
+          `(the credential sent was not taken: sign in (again) with effect-llm-router login --url ${gateway.url}, ` +
+            `set ${AdminApi.adminKeyVariable} to one of the gateway's admin keys`
+        )
       })),
     60_000
   )
