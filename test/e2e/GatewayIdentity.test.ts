@@ -156,6 +156,8 @@ function casesOf(route: string, f: Fixtures): ReadonlyArray<Case> | undefined {
       return global("audit", "/admin/audit")
     case "GET /admin/me":
       return global("self", "/admin/me")
+    case "GET /admin/oidc":
+      return global("public", "/admin/oidc")
     case "GET /admin/login":
     case "GET /admin/callback":
     case "POST /admin/logout":

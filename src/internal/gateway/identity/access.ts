@@ -61,6 +61,7 @@ export const rules: ReadonlyArray<Rule> = [
   rule("POST", "/admin/grants", "grants"),
   rule("DELETE", "/admin/grants/:id", "grants"),
   rule("GET", "/admin/me", "self"),
+  rule("GET", "/admin/oidc", "public"),
   rule("GET", "/admin/login", "public"),
   rule("GET", "/admin/callback", "public"),
   rule("POST", "/admin/logout", "public")
