@@ -332,6 +332,14 @@ export interface Oidc {
    * the `/admin/callback` of the host and scheme the sign-in came to (`x-forwarded-proto` read for the scheme).
    */
   readonly redirectUrl?: string | undefined
+  /**
+   * The command line's client at the issuer (a public client with the device authorization grant, not `clientId`),
+   * published by `GET /admin/oidc` with the issuer, audience and scopes, so that `login --url` needs nothing more.
+   * Default: none (`login` is then given its client with `--client-id`).
+   *
+   * @since 0.3.0
+   */
+  readonly cliClientId?: string | undefined
 }
 
 /**

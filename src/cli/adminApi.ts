@@ -57,9 +57,13 @@ export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>
   detail: Schema.String
 }) {
   override get message() {
-    const hint = this.status === 401 || this.status === 403
-      ? ` (set ${adminKeyVariable} to one of the gateway's admin keys, give serve's --data with --data, or sign in ` +
-        "with login)"
+    const login = `effect-llm-router login --url ${this.url}`
+    const hint = this.status === 401
+      ? ` (the credential sent was not taken: sign in (again) with ${login}, set ${adminKeyVariable} to one of ` +
+        `the gateway's admin keys, or give serve's --data with --data)`
+      : this.status === 403
+      ? ` (the credential sent may not do this: sign in as someone whose roles do with ${login}, or set ` +
+        `${adminKeyVariable} to one of the gateway's admin keys)`
       : ""
     return this.status === undefined
       ? `The gateway at ${this.url} could not be reached: ${this.detail} (start one with effect-llm-router serve, or ` +

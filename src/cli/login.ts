@@ -2,7 +2,8 @@
  * `effect-llm-router login` and `logout`: a person signs in for a gateway through its OpenID Connect issuer with the
  * device authorization grant (RFC 8628): the verification address and the code are printed (to stderr), the person
  * approves in any browser, and the tokens are kept (`LoginStore`) for `keys`, `teams` and `spend` to send to that
- * gateway. `logout` forgets them, revoking the refresh token at the issuer when it publishes a revocation endpoint.
+ * gateway. The issuer, the command line's client and the scopes are the gateway's (`GET /admin/oidc`) unless flags
+ * give them. `logout` forgets them, revoking the refresh token at the issuer when it publishes a revocation endpoint.
  *
  * @since 0.3.0
  */
@@ -10,7 +11,9 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as OpenIdClient from "openid-client"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import { printable } from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
@@ -40,7 +43,20 @@ interface LoginArgs {
   readonly data: string | undefined
 }
 
-const parseLogin = (argv: ReadonlyArray<string>): LoginArgs | "help" | UsageError => {
+/** `login`'s flags read: what they give, each checked; the rest is asked of the gateway (`resolve`). */
+type LoginFlags = Omit<LoginArgs, "issuer" | "clientId" | "scope"> & {
+  readonly issuer: string | undefined
+  readonly clientId: string | undefined
+  readonly scope: string | undefined
+}
+
+const needsIssuer = "login needs --issuer, the gateway's OpenID Connect issuer URL (http:// or https://)"
+const needsClientId = "login needs --client-id, the issuer's public client for the command line"
+
+// Scopes as one space-separated string, from words separated by spaces or commas.
+const scopeOf = (text: string): string => text.split(/[\s,]+/).filter((word) => word !== "").join(" ")
+
+const parseLogin = (argv: ReadonlyArray<string>): LoginFlags | "help" | UsageError => {
   const parsed = parseFlags(argv, loginFlags)
   if (parsed instanceof UsageError) return parsed
   const { positionals, values } = parsed
@@ -50,21 +66,63 @@ const parseLogin = (argv: ReadonlyArray<string>): LoginArgs | "help" | UsageErro
   }
   const url = AdminApi.gatewayUrl(values.url)
   if (url instanceof UsageError) return url
-  if (values.issuer === undefined || !/^https?:\/\/[^/]/.test(values.issuer)) {
-    return new UsageError({
-      reason: `login needs --issuer, the gateway's OpenID Connect issuer URL (http:// or https://)${
-        values.issuer === undefined ? "" : `, got "${values.issuer}"`
-      }`
-    })
+  if (values.issuer !== undefined && !/^https?:\/\/[^/]/.test(values.issuer)) {
+    return new UsageError({ reason: `${needsIssuer}, got "${values.issuer}"` })
   }
   const clientId = values["client-id"]
-  if (clientId === undefined || clientId === "") {
-    return new UsageError({ reason: "login needs --client-id, the issuer's public client for the command line" })
-  }
-  const scope = (values.scope ?? defaultScopes).split(/[\s,]+/).filter((word) => word !== "").join(" ")
+  if (clientId === "") return new UsageError({ reason: needsClientId })
+  const scope = values.scope === undefined ? undefined : scopeOf(values.scope)
   if (scope === "") return new UsageError({ reason: "--scope needs at least one scope" })
-  return { url, issuer: values.issuer.replace(/\/+$/, ""), clientId, scope, data: values.data }
+  return { url, issuer: values.issuer?.replace(/\/+$/, ""), clientId, scope, data: values.data }
 }
+
+/** What a gateway with sign-on publishes for a command line to sign in (`GET /admin/oidc`). */
+const Published = Schema.Struct({
+  issuer: Schema.String,
+  scopes: Schema.Array(Schema.String),
+  cli_client_id: Schema.NullOr(Schema.String)
+})
+
+/**
+ * `flags` completed from the gateway's published sign-on when they lack the issuer or the client (flags win): its
+ * issuer, its command line's client, and its scopes with `offline_access` (a refresh token) when `--scope` is not
+ * given. A gateway that publishes none, or cannot be asked, leaves a usage error naming the flag still needed.
+ */
+const resolve = Effect.fnUntraced(function*(flags: LoginFlags) {
+  if (flags.issuer !== undefined && flags.clientId !== undefined) {
+    return { ...flags, issuer: flags.issuer, clientId: flags.clientId, scope: flags.scope ?? defaultScopes }
+  }
+  const asked = yield* Effect.result(
+    AdminApi.requestJson(
+      { url: flags.url, key: undefined, method: "GET", path: "/admin/oidc" },
+      Published,
+      "sign-on settings"
+    ).pipe(Effect.provide(UndiciHttpClient.layer()))
+  )
+  const missing = flags.issuer === undefined ? needsIssuer : needsClientId
+  if (asked._tag === "Failure") {
+    return yield* new UsageError({
+      reason: `${missing}; the gateway at ${flags.url} publishes none (${asked.failure.message})`
+    })
+  }
+  const published = asked.success.answer
+  const clientId = flags.clientId ?? published.cli_client_id ?? undefined
+  if (clientId === undefined) {
+    return yield* new UsageError({
+      reason: `${needsClientId}; the gateway at ${flags.url} publishes none (its provider.json's ` +
+        "gateway.oidc.cli_client_id)"
+    })
+  }
+  const scopes = published.scopes.includes("offline_access")
+    ? published.scopes
+    : [...published.scopes, "offline_access"]
+  return {
+    ...flags,
+    issuer: flags.issuer ?? published.issuer.replace(/\/+$/, ""),
+    clientId,
+    scope: flags.scope ?? scopes.join(" ")
+  }
+})
 
 const failed = (reason: string) => new LoginStore.LoginError({ reason })
 
@@ -149,13 +207,13 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
   const secrets: Array<Redacted.Redacted<string>> = []
   return Effect.gen(function*() {
-    const args = parseLogin(argv)
-    if (args instanceof UsageError) return yield* args
-    if (args === "help") {
+    const flags = parseLogin(argv)
+    if (flags instanceof UsageError) return yield* flags
+    if (flags === "help") {
       io.stdout(loginUsage)
       return ExitCode.ok
     }
-    yield* login(args, io, secrets)
+    yield* login(yield* resolve(flags), io, secrets)
     return ExitCode.ok
   }).pipe(exitCodeOf(io, loginUsage, () => secrets))
 }

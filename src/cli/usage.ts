@@ -352,7 +352,7 @@ bad flags.
  * @since 0.3.0
  * @category Constants
  */
-export const loginUsage = `Usage: ${programName} login --issuer URL --client-id ID [options]
+export const loginUsage = `Usage: ${programName} login [--issuer URL --client-id ID] [options]
 
 Signs you in for a gateway whose admin API takes sign-on (provider.json's
 gateway.oidc), with the issuer's device authorization grant (RFC 8628): it
@@ -362,15 +362,22 @@ enter the code and approve. The tokens are kept in the data directory
 as you on that gateway, refreshing the access token as it expires. Needs the
 optional package openid-client (npm install openid-client).
 
+The issuer, the client and the scopes are the gateway's when it publishes them
+(GET /admin/oidc, from provider.json's gateway.oidc and its cli_client_id);
+the flags override them.
+
   --url URL             the gateway's URL (default http://127.0.0.1:4000)
-  --issuer URL          the gateway's OpenID Connect issuer (gateway.oidc's
-                        issuer)
+  --issuer URL          the gateway's OpenID Connect issuer (default: the
+                        one the gateway publishes)
   --client-id ID        the issuer's public client for the command line, with
-                        the device grant allowed (not the gateway's client)
+                        the device grant allowed (not the gateway's client;
+                        default: the one the gateway publishes)
   --scope SCOPES        the scopes asked for, space- or comma-separated
-                        (default "openid email offline_access"; add what
-                        your issuer needs to put your groups and the
-                        gateway's audience in the access token)
+                        (default: the gateway's scopes and offline_access
+                        when it publishes them, else "openid email
+                        offline_access"; add what your issuer needs to put
+                        your groups and the gateway's audience in the
+                        access token)
   --data DIR            the data directory (default
                         $XDG_DATA_HOME/effect-llm-router)
   -h, --help            this help
@@ -407,7 +414,7 @@ export const usage = `Usage:
   ${programName} batch FILE --out RESULTS  run a JSONL file of requests, resumably
   ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
   ${programName} keys ACTION [options]     make, list, revoke or rotate a running gateway's keys
-  ${programName} login --issuer URL ...    sign in for a gateway (device code); logout forgets it
+  ${programName} login --url URL ...       sign in for a gateway (device code); logout forgets it
   ${programName} serve [options]           run the gateway until Ctrl-C
   ${programName} simulate [options]        run the local simulator until Ctrl-C
   ${programName} spend [options]           a running gateway's spend by key, team,

@@ -148,12 +148,16 @@ function casesOf(route: string, f: Fixtures): ReadonlyArray<Case> | undefined {
       return global("observe", "/llm/model-load/sim/gpt-4o-mini")
     case "POST /admin/mcp/pins/:server/:tool/approve":
       return global("approve", "/admin/mcp/pins/docs/lookup/approve")
+    case "POST /admin/mcp/pins/:server/:kind/:name/approve":
+      return global("approve", "/admin/mcp/pins/docs/prompt/brief/approve")
     case "POST /admin/reload":
       return global("reload", "/admin/reload")
     case "GET /admin/audit":
       return global("audit", "/admin/audit")
     case "GET /admin/me":
       return global("self", "/admin/me")
+    case "GET /admin/oidc":
+      return global("public", "/admin/oidc")
     case "GET /admin/login":
     case "GET /admin/callback":
     case "POST /admin/logout":

@@ -15,21 +15,23 @@ import * as TestClock from "effect/testing/TestClock"
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import * as AdminApi from "../../src/cli/adminApi.js"
 import type { Io } from "../../src/cli/io.js"
 import * as Keys from "../../src/cli/keys.js"
 import * as Login from "../../src/cli/login.js"
 import * as LoginStore from "../../src/cli/loginStore.js"
 import * as Spend from "../../src/cli/spend.js"
 import * as Teams from "../../src/cli/teams.js"
+import { gatewayOnSqlite } from "../utils/adminApi.js"
 import { captureIo, envWithoutKeys, spawnCli, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { serveWith } from "../utils/identityHarness.js"
 import * as OidcIssuer from "../utils/oidcIssuer.js"
 
 /** A fresh issuer and gateway, a data directory of the test's own, and a TestClock the commands run on. */
-const setUp = (lifetimes: OidcIssuer.Lifetimes = {}) =>
+const setUp = (lifetimes: OidcIssuer.Lifetimes = {}, oidc: Record<string, unknown> = {}) =>
   Effect.gen(function*() {
-    const { gateway, issuer } = yield* serveWith(lifetimes)
+    const { gateway, issuer } = yield* serveWith(lifetimes, oidc)
     const home = yield* Effect.acquireRelease(
       Effect.promise(() => mkdtemp(Path.join(tmpdir(), "login-home-"))),
       (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
@@ -51,35 +53,33 @@ const setUp = (lifetimes: OidcIssuer.Lifetimes = {}) =>
      * `login` started, its code approved (or aborted) by `person` at the issuer, the clock moved past its poll:
      * what it printed and its exit code.
      */
-    const login = (person: string, options: { readonly abort?: boolean; readonly wait?: number } = {}) =>
+    const login = (
+      person: string,
+      options: {
+        readonly abort?: boolean
+        readonly wait?: number
+        /** The flags besides `--url`: the issuer, the client and the scopes unless given. */
+        readonly flags?: ReadonlyArray<string>
+      } = {}
+    ) =>
       Effect.scoped(Effect.gen(function*() {
+        const flags = options.flags ??
+          ["--issuer", issuer.url, "--client-id", OidcIssuer.cliClientId, "--scope", OidcIssuer.cliScopes]
         const running = yield* startInProcess(
-          (io) =>
-            onClock(Login.run(
-              [
-                "--url",
-                gateway.url,
-                "--issuer",
-                issuer.url,
-                "--client-id",
-                OidcIssuer.cliClientId,
-                "--scope",
-                OidcIssuer.cliScopes
-              ],
-              io
-            )),
+          (io) => onClock(Login.run(["--url", gateway.url, ...flags], io)),
           { env }
         )
-        const asked = yield* eventually("the device code", Effect.sync(running.stderr), (text) =>
-          /enter the code \S+/.test(text))
+        const asked = yield* eventually(
+          "the device code",
+          Effect.sync(running.stderr),
+          (text) => /enter the code \S+/.test(text)
+        )
         const [, uri, code] = /open (\S+) and enter the code (\S+)/.exec(asked)!
         // Either approved (or aborted) at once, or left for `wait` milliseconds of real time.
         const page = options.wait === undefined
           ? yield* OidcIssuer.approveDevice(uri!, code!, person, options.abort === true)
           : yield* Effect.as(
-            Effect.promise(() =>
-              sleep(options.wait!)
-            ),
+            Effect.promise(() => sleep(options.wait!)),
             ""
           )
         yield* clock.adjust("5 seconds")
@@ -101,7 +101,7 @@ const setUp = (lifetimes: OidcIssuer.Lifetimes = {}) =>
         for (const output of outputs) assert.notInclude(output, token)
       }
     }
-    return { gateway, clock, directory, cli, login, stored, store, noTokenShown }
+    return { gateway, issuer, clock, directory, cli, login, stored, store, noTokenShown }
   })
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
@@ -179,7 +179,7 @@ describe("login (device authorization grant)", () => {
     "a viewer lists but may not create a key: the gateway's 403 message is shown",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const { cli, gateway, login, noTokenShown, stored } = yield* setUp()
+        const { cli, gateway, login, noTokenShown, store, stored } = yield* setUp()
         const signedIn = yield* login("vera@example.com")
         assert.strictEqual(signedIn.code, 0, signedIn.stderr)
         const spend = yield* cli(Spend.run)
@@ -189,8 +189,85 @@ describe("login (device authorization grant)", () => {
         assert.include(refused.stderr, `GatewayRequestError: The gateway at ${gateway.url} answered 403: `)
         assert.include(refused.stderr, "POST /admin/keys needs the permission `keys.write`")
         assert.include(refused.stderr, "your roles (viewer) do not grant")
+        // What to do: sign in as someone else, or use an admin key.
+        assert.include(
+          refused.stderr,
+          `(the credential sent may not do this: sign in as someone whose roles do with effect-llm-router login ` +
+            `--url ${gateway.url}, or set ${AdminApi.adminKeyVariable} to one of the gateway's admin keys)`
+        )
         const login_ = (yield* stored).logins[gateway.url]!
         noTokenShown([login_.access_token, login_.refresh_token])
+        // A login whose token the gateway does not take (not the issuer's signature): 401, and the same two ways out.
+        yield* store({ [gateway.url]: { ...login_, access_token: `${login_.access_token.slice(0, -4)}AAAA` } })
+        const untaken = yield* cli(Keys.run, "list")
+        assert.strictEqual(untaken.code, 1)
+        assert.include(untaken.stderr, `GatewayRequestError: The gateway at ${gateway.url} answered 401: `)
+        assert.include(
+          untaken.stderr,
+          `(the credential sent was not taken: sign in (again) with effect-llm-router login --url ${gateway.url}, ` +
+            `set ${AdminApi.adminKeyVariable} to one of the gateway's admin keys`
+        )
+      })),
+    60_000
+  )
+
+  it.live(
+    "login --url alone signs in with the issuer, client and scopes the gateway publishes; flags override them",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { cli, gateway, issuer, login, stored } = yield* setUp({}, { cli_client_id: OidcIssuer.cliClientId })
+        // Published to anyone: no credential sent.
+        const published = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/admin/oidc`).then((answer) => answer.json())
+        )
+        assert.deepStrictEqual(published, {
+          issuer: issuer.url,
+          audience: OidcIssuer.audience,
+          scopes: ["openid", "email", "groups"],
+          cli_client_id: OidcIssuer.cliClientId
+        })
+        const signedIn = yield* login("otto@example.com", { flags: [] })
+        assert.strictEqual(signedIn.code, 0, signedIn.stderr)
+        const kept = (yield* stored).logins[gateway.url]!
+        assert.deepStrictEqual([kept.issuer, kept.client_id], [issuer.url, OidcIssuer.cliClientId])
+        // The published scopes and offline_access: the groups in the token (an operator's), a refresh token kept.
+        assert.isDefined(kept.refresh_token)
+        const listed = yield* cli(Keys.run, "list")
+        assert.strictEqual(listed.code, 0, listed.stderr)
+        // A flag wins over what is published: a client the issuer does not know refuses the login.
+        const overridden = yield* cli(Login.run, "--client-id", "no-such-client")
+        assert.strictEqual(overridden.code, 1)
+        assert.include(overridden.stderr, `LoginError: The issuer at ${issuer.url} refused to start a login`)
+      })),
+    60_000
+  )
+
+  it.live(
+    "a gateway publishing no command line client, or no sign-on at all: login says which flag it needs",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { cli, gateway } = yield* setUp()
+        const published = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/admin/oidc`).then((answer) => answer.json() as Promise<Record<string, unknown>>)
+        )
+        assert.strictEqual(published.cli_client_id, null)
+        const noClient = yield* cli(Login.run)
+        assert.strictEqual(noClient.code, 2)
+        assert.include(
+          noClient.stderr,
+          `login needs --client-id, the issuer's public client for the command line; the gateway at ${gateway.url} ` +
+            "publishes none (its provider.json's gateway.oidc.cli_client_id)"
+        )
+        const plain = yield* gatewayOnSqlite("login-plain-")
+        assert.strictEqual((yield* Effect.promise(() => fetch(`${plain.url}/admin/oidc`))).status, 404)
+        const { io, result } = captureIo()
+        const noSignOn = result(yield* Login.run(["--url", plain.url], io))
+        assert.strictEqual(noSignOn.code, 2)
+        assert.include(noSignOn.stderr, `login needs --issuer, the gateway's OpenID Connect issuer URL`)
+        assert.include(
+          noSignOn.stderr,
+          `the gateway at ${plain.url} publishes none (The gateway at ${plain.url} answered 404`
+        )
       })),
     60_000
   )
@@ -226,13 +303,14 @@ describe("login (device authorization grant)", () => {
     () =>
       Effect.gen(function*() {
         const env = { env: envWithoutKeys() }
-        assert.include((yield* spawnCli(["help", "login"], env)).stdout, "login --issuer URL --client-id ID")
+        assert.include((yield* spawnCli(["help", "login"], env)).stdout, "login [--issuer URL --client-id ID]")
         assert.include((yield* spawnCli(["help", "logout"], env)).stdout, "Forgets your login for a gateway")
         assert.include((yield* spawnCli(["--help"], env)).stdout, "sign in for a gateway (device code)")
         const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
-          [["login"], "login needs --issuer"],
+          // No flags, and no gateway at the address to publish its sign-on.
+          [["login", "--url", "http://127.0.0.1:1"], "login needs --issuer"],
           [["login", "--issuer", "ftp://issuer"], `login needs --issuer, the gateway's OpenID Connect issuer URL`],
-          [["login", "--issuer", "https://issuer.example"], "login needs --client-id"],
+          [["login", "--url", "http://127.0.0.1:1", "--issuer", "https://issuer.example"], "login needs --client-id"],
           [["login", "--issuer", "https://issuer.example", "--client-id", "cli", "--scope", " , "], "--scope needs"],
           [["login", "extra"], `login takes no arguments, got "extra"`],
           [["login", "--url", "gateway"], "--url needs an http:// or https:// URL"],

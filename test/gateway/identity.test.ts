@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import * as Access from "../../src/internal/gateway/identity/access.js"
+import * as Oidc from "../../src/internal/gateway/identity/oidc.js"
 import type { Principal } from "../../src/internal/gateway/identity/principal.js"
 import * as Roles from "../../src/internal/gateway/identity/roles.js"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
@@ -190,7 +191,8 @@ describe("provider.json's gateway.oidc", () => {
             user_claim: "preferred_username",
             groups_claim: "roles",
             roles: { admin: ["llm-admins"], "team_admin:research": ["research-leads"] },
-            session_ttl: "2 hours"
+            session_ttl: "2 hours",
+            cli_client_id: "llm-cli"
           }
         }
       })
@@ -204,7 +206,8 @@ describe("provider.json's gateway.oidc", () => {
         scopes: ["openid", "email", "groups"],
         userClaim: "preferred_username",
         groupsClaim: "roles",
-        roles: { admin: ["llm-admins"], "team_admin:research": ["research-leads"] }
+        roles: { admin: ["llm-admins"], "team_admin:research": ["research-leads"] },
+        cliClientId: "llm-cli"
       })
       expect(Duration.toMillis(Duration.fromInputUnsafe(oidc.sessionTtl!))).toBe(7_200_000)
     }).pipe(withEnv({ OIDC_CLIENT_SECRET: "oidc-secret-0001" })))
@@ -214,14 +217,20 @@ describe("provider.json's gateway.oidc", () => {
       const shapes = yield* Effect.flip(ProviderConfig.fromJson({
         ...models,
         gateway: {
-          oidc: { issuer: "login.example.com", client_id: "", roles: { root: ["x"], "team_admin:": ["y"] } }
+          oidc: {
+            issuer: "login.example.com",
+            client_id: "",
+            roles: { root: ["x"], "team_admin:": ["y"] },
+            cli_client_id: ""
+          }
         }
       }))
       expect(shapes.issues.map((issue) => issue.path)).toEqual([
         "gateway.oidc.issuer",
         "gateway.oidc.client_id",
         "gateway.oidc.roles.root",
-        "gateway.oidc.roles.team_admin:"
+        "gateway.oidc.roles.team_admin:",
+        "gateway.oidc.cli_client_id"
       ])
       expect(shapes.issues[2]!.message).toContain("team_admin:<team>")
       const secret = yield* Effect.flip(ProviderConfig.fromJson({
@@ -230,4 +239,15 @@ describe("provider.json's gateway.oidc", () => {
       }))
       expect(secret.issues.map((issue) => issue.path)).toEqual(["gateway.oidc.client_secret"])
     }).pipe(withEnv({})))
+
+  it("Gateway.Oidc's problems name each option: an issuer neither https nor loopback, empty client ids", () => {
+    const named = (options: Parameters<typeof Oidc.problems>[0]) =>
+      Oidc.problems(options).flatMap((problem) => problem === undefined ? [] : [[problem.option, problem.expected]])
+    expect(named({ issuer: "https://login.example.com", clientId: "c", cliClientId: "cli" })).toEqual([])
+    expect(named({ issuer: "http://login.example.com", clientId: "", cliClientId: "" })).toEqual([
+      ["oidc.issuer", "an https:// URL (http:// only on this machine's loopback)"],
+      ["oidc.clientId", "a non-empty client id"],
+      ["oidc.cliClientId", "a non-empty client id"]
+    ])
+  })
 })

@@ -18,8 +18,11 @@ export const adminKey = "gw-identity-admin-1f3b5d7a9c2e"
 process.env["IDENTITY_ADMIN_KEY"] = adminKey
 process.env["IDENTITY_OIDC_CLIENT_SECRET"] = OidcIssuer.clientSecret
 
-/** A gateway with sign-on through a fresh issuer whose tokens last `lifetimes`, for the scope. */
-export const serveWith = (lifetimes: OidcIssuer.Lifetimes) =>
+/**
+ * A gateway with sign-on through a fresh issuer whose tokens last `lifetimes`, `oidc` added to its `gateway.oidc`, for
+ * the scope.
+ */
+export const serveWith = (lifetimes: OidcIssuer.Lifetimes, oidc: Record<string, unknown> = {}) =>
   Effect.gen(function*() {
     const issuer = yield* OidcIssuer.makeWith(lifetimes)
     const directory = yield* Effect.acquireRelease(
@@ -44,7 +47,8 @@ export const serveWith = (lifetimes: OidcIssuer.Lifetimes) =>
           client_secret: "env:IDENTITY_OIDC_CLIENT_SECRET",
           audience: OidcIssuer.audience,
           scopes: ["openid", "email", "groups"],
-          roles: OidcIssuer.roles
+          roles: OidcIssuer.roles,
+          ...oidc
         }
       }
     })

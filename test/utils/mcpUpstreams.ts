@@ -344,16 +344,28 @@ export interface ListedTool {
 
 /**
  * The official SDK's server, stateless, listing whatever `tools` holds when it is asked (a test changes it between
- * two lists: a description swapped, a tool removed or added); each tool's call answers its name. On `port` (one the
- * system picks by default); its URL (`/mcp`).
+ * two lists: a description swapped, a tool removed or added); each tool's call answers its name. With `prompts`, it
+ * lists whatever that holds too, each prompt's text its name. On `port` (one the system picks by default); its URL
+ * (`/mcp`).
  */
-export const changingServer = (tools: { current: ReadonlyArray<ListedTool> }, port = 0) =>
-  sdkUpstream("changing", { capabilities: { tools: {} } }, (server) => {
+export const changingServer = (
+  tools: { current: ReadonlyArray<ListedTool> },
+  port = 0,
+  prompts?: { current: ReadonlyArray<ListedTool> }
+) =>
+  sdkUpstream("changing", { capabilities: prompts === undefined ? { tools: {} } : { tools: {}, prompts: {} } }, (
+    server
+  ) => {
     server.setRequestHandler(ListToolsRequestSchema, () => ({
       tools: tools.current.map((tool) => ({ ...tool, inputSchema: { type: "object" as const } }))
     }))
     server.setRequestHandler(CallToolRequestSchema, (call) => ({
       content: [{ type: "text", text: `called ${call.params.name}` }]
+    }))
+    if (prompts === undefined) return
+    server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts: [...prompts.current] }))
+    server.setRequestHandler(GetPromptRequestSchema, (get) => ({
+      messages: [{ role: "user", content: { type: "text", text: get.params.name } }]
     }))
   }, { port })
 

@@ -81,7 +81,9 @@ const OidcEntry = Schema.Struct({
   /** How long a dashboard session lasts: seconds or a duration. */
   session_ttl: optional(DurationEntry),
   /** The gateway's `/admin/callback` as the issuer's clients reach it. */
-  redirect_url: optional(HttpUrl)
+  redirect_url: optional(HttpUrl),
+  /** The command line's public client at the issuer (the device grant), published by `GET /admin/oidc`. */
+  cli_client_id: optional(NonEmpty)
 })
 
 export const GatewayEntry = Schema.Struct({
@@ -175,7 +177,8 @@ const oidcOf = (
       ...(entry.groups_claim === undefined ? {} : { groupsClaim: entry.groups_claim }),
       ...(entry.roles === undefined ? {} : { roles: entry.roles }),
       ...(entry.session_ttl === undefined ? {} : { sessionTtl: toDuration(entry.session_ttl)! }),
-      ...(entry.redirect_url === undefined ? {} : { redirectUrl: entry.redirect_url })
+      ...(entry.redirect_url === undefined ? {} : { redirectUrl: entry.redirect_url }),
+      ...(entry.cli_client_id === undefined ? {} : { cliClientId: entry.cli_client_id })
     } satisfies Gateway.Oidc
   })
 

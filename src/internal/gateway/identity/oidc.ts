@@ -32,6 +32,7 @@ export interface Settings {
   readonly roles: Readonly<Record<string, ReadonlyArray<string>>>
   readonly sessionTtl: Duration.Duration
   readonly redirectUrl: string | undefined
+  readonly cliClientId: string | undefined
 }
 
 /** The libraries, loaded. */
@@ -98,7 +99,8 @@ export function settingsOf(options: OidcOptions): Settings {
     groupsClaim: options.groupsClaim ?? "groups",
     roles: options.roles ?? {},
     sessionTtl: options.sessionTtl === undefined ? defaultSessionTtl : Duration.fromInputUnsafe(options.sessionTtl),
-    redirectUrl: options.redirectUrl
+    redirectUrl: options.redirectUrl,
+    cliClientId: options.cliClientId
   }
 }
 
@@ -126,6 +128,9 @@ export function problems(options: OidcOptions): ReadonlyArray<OptionsError | und
     url("issuer", options.issuer),
     url("redirectUrl", options.redirectUrl),
     options.clientId === "" ? OptionsErrors.make("Gateway", "oidc.clientId", "", "a non-empty client id") : undefined,
+    options.cliClientId === ""
+      ? OptionsErrors.make("Gateway", "oidc.cliClientId", "", "a non-empty client id")
+      : undefined,
     OptionsErrors.duration("Gateway", "oidc.sessionTtl", options.sessionTtl, true)
   ]
 }

@@ -8,6 +8,8 @@
  *   and the browser sent to the dashboard.
  * - `POST /admin/logout`: the session ended here (its cookie refused from then on, replayed or not) and, when the
  *   issuer publishes an `end_session_endpoint`, where to send the browser to sign out there too (`redirect`).
+ * - `GET /admin/oidc`: what a command line needs to sign in through the issuer (`login --url`): the issuer, the
+ *   audience, the scopes and the command line's client, to anyone (all of it is public at the issuer too).
  * - `GET /admin/me`: who asks, their roles and the permissions these grant somewhere (the dashboard hides what they do
  *   not grant).
  */
@@ -167,8 +169,21 @@ export function routes(serving: Serving) {
     )
   )
 
+  const published = withOidc(({ settings }) =>
+    Effect.succeed(json(
+      200,
+      JSON.stringify({
+        issuer: settings.issuer,
+        audience: settings.audience,
+        scopes: settings.scopes,
+        cli_client_id: settings.cliClientId ?? null
+      })
+    ))
+  )
+
   return [
     HttpRouter.route("GET", "/admin/login", login),
+    HttpRouter.route("GET", "/admin/oidc", published),
     HttpRouter.route("GET", callbackPath, callback),
     HttpRouter.route("POST", "/admin/logout", logout),
     HttpRouter.route("GET", "/admin/me", me)
