@@ -7,8 +7,7 @@
  * reload swaps them, and a server naming a guardrail the file does not have is refused.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Effect from "effect/Effect"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
@@ -17,6 +16,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
+import { sdkClient } from "../utils/mcpClient.js"
 import { echoServer } from "../utils/mcpUpstreams.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
 import { temporary } from "../utils/requestLogHarness.js"
@@ -48,21 +48,6 @@ interface Row {
   readonly mcp_server: string | null
   readonly mcp_tool: string | null
 }
-
-// The official SDK's client on `url` with `key`, closed with the scope.
-const sdkClient = (url: string, key: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = new Client({ name: "mcp-guardrails-e2e", version: "1.0.0" })
-      await client.connect(
-        new StreamableHTTPClientTransport(new URL(url), {
-          requestInit: { headers: { authorization: `Bearer ${key}` } }
-        })
-      )
-      return client
-    }),
-    (client) => Effect.promise(() => client.close())
-  )
 
 // A `say` call's outcome: its result's `isError`, its text blocks joined and its `structuredContent`.
 const say = (client: Client, name: string, text: string) =>
