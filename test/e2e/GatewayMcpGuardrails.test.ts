@@ -4,7 +4,8 @@
  * gets an `isError` result naming the guardrail and never the secret), an email masked (the upstream sees the mask), a
  * result's email masked (its text and its `structuredContent`) or its card number blocked; the gateway's, the server's
  * (`mcp_servers.<name>.guardrails`) and the key's chains; each block a request-log row and counted in `/metrics`; a
- * reload swaps them, and a server naming a guardrail the file does not have is refused.
+ * reload swaps them; a team made at run time runs its guardrails on its keys' calls, which are refused, not run
+ * unguarded, once a reload removes one; and a server naming a guardrail the file does not have is refused.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -14,6 +15,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { call } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
 import { sdkClient } from "../utils/mcpClient.js"
@@ -193,6 +195,61 @@ describe("guardrails on MCP tool calls", () => {
       }
       expect(echo.received).toHaveLength(2)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+
+  it.live(
+    "a team made at run time runs its guardrails on its keys' tool calls; once a reload removes one, refused",
+    () =>
+      Effect.gen(function*() {
+        const echo = yield* echoServer
+        const model = sim((yield* simulator).url)
+        const file = (names: ReadonlyArray<string>) =>
+          ProviderConfig.fromJson({
+            sim: model,
+            guardrails: Object.fromEntries(names.map((name) => [name, guardrails[name as keyof typeof guardrails]])),
+            mcp_servers: { echo: { url: echo.url } },
+            gateway: {
+              keys: [{ name: "plain", key: "env:MCP_GUARDRAILS_PLAIN_KEY", tools: ["echo__*"] }],
+              admin_keys: [{ name: "ops", key: "env:MCP_GUARDRAILS_ADMIN_KEY" }]
+            }
+          })
+        const before = yield* file(["mask-email-arguments", "no-secrets"])
+        const after = yield* file(["no-secrets"])
+        let next = before
+        const gateway = yield* Gateway.make({
+          config: ProviderConfig.gatewayConfig(before),
+          port: 0,
+          database: { sqlite: join(yield* temporary, "gateway.db") },
+          source: Effect.sync(() => ProviderConfig.gatewayConfig(next))
+        })
+        const team = yield* call(gateway.url, "POST", "/admin/teams", {
+          name: "careful",
+          tools: ["echo__*"],
+          guardrails: ["mask-email-arguments"]
+        }, adminKey)
+        expect(team.status).toBe(201)
+        const member = yield* call(gateway.url, "POST", "/admin/keys", {
+          name: "member",
+          team: team.body.id,
+          tools: ["echo__*"]
+        }, adminKey)
+        expect(member.status).toBe(201)
+        const client = yield* sdkClient(`${gateway.url}/mcp`, member.body.key!)
+        expect((yield* say(client, "echo__say", `to ${email}`)).text).toBe("to [REDACTED:email]")
+        expect(echo.received).toEqual([{ text: "to [REDACTED:email]" }])
+
+        next = after
+        yield* gateway.reload
+        const refused = yield* say(client, "echo__say", `to ${email}`)
+        expect(refused).toEqual({
+          isError: true,
+          text: "This key's guardrails cannot run: one of them is not in the gateway's configuration. Nothing was " +
+            "sent; an administrator needs to fix the key, its team or the configuration.",
+          structured: undefined
+        })
+        expect(echo.received).toHaveLength(1)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 
   it.live("a server naming a guardrail the file does not have is refused, the field named", () =>
     Effect.gen(function*() {
