@@ -17,8 +17,10 @@
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
  * (nothing when it fails the call, or when it is cancelled before it was sent); then its server's own `RateLimiter`
- * (`maxConcurrency`, `rateLimit`), waited for. Its server, tool, the SHA-256 of its arguments, its cost and outcome go
- * to the request's log entry (its row and line), its span and metrics.
+ * (`maxConcurrency`, `rateLimit`), waited for. Its guardrails (the gateway's, its server's, its caller's key's and
+ * team's: `guardrails.ts`) check its arguments before it is sent and its result before it is answered, a block
+ * answered as a refusal is. Its server, tool, the SHA-256 of its arguments, its cost and outcome go to the request's
+ * log entry (its row and line), its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -142,7 +144,10 @@ function blockedBy(error: GuardrailError) {
 type Stopped = "refused" | "blocked" | undefined
 
 // How a call ended, for its metrics.
-function outcomeOf(exit: Exit.Exit<McpSchema.CallToolResult, McpSchema.InternalError>, stopped: Stopped) {
+function outcomeOf(
+  exit: Exit.Exit<McpSchema.CallToolResult, McpSchema.InternalError>,
+  stopped: Stopped
+): Logs.ToolOutcome {
   if (Exit.isSuccess(exit)) return exit.value.isError === true ? "tool_error" : "ok"
   if (Cause.hasInterruptsOnly(exit.cause)) return "cancelled"
   return stopped ?? "failed"
