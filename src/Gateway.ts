@@ -281,7 +281,8 @@ export interface Keys {
    */
   readonly allowKeyless?: boolean | undefined
   /**
-   * The names of `Config.guardrails` every chat call runs (`guardrails` of the `gateway` section). Default: none.
+   * The names of `Config.guardrails` every chat call and MCP tool call runs (`guardrails` of the `gateway` section).
+   * Default: none.
    *
    * @since 0.3.0
    */
@@ -423,6 +424,12 @@ export interface McpGovernance {
   readonly maxConcurrency?: number | undefined
   /** A token bucket of its calls (one token a call); a call waits for a token. Default: no limit. */
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
+  /**
+   * The names of `Config.guardrails` its tool calls run on their arguments and results (`on`: `toolArguments`,
+   * `toolResult`), besides the gateway's and the caller's key's and team's (the chain is the union;
+   * docs/guardrails.md). Default: none.
+   */
+  readonly guardrails?: ReadonlyArray<string> | undefined
 }
 
 /**

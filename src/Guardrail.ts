@@ -191,8 +191,16 @@ export class GuardrailError extends Schema.TaggedError<GuardrailError>()("Guardr
   reason: Schema.String
 }) {
   override get message() {
-    return `Guardrail "${this.guardrail}" blocked the ${this.where}: ${this.reason}.`
+    return `Guardrail "${this.guardrail}" blocked the ${blockedText[this.where]}: ${this.reason}.`
   }
+}
+
+// What a block stopped, in words, by where it ran.
+const blockedText: Record<Where, string> = {
+  request: "request",
+  reply: "reply",
+  toolArguments: "tool's arguments",
+  toolResult: "tool's result"
 }
 
 /**

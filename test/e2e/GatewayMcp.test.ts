@@ -7,8 +7,7 @@
  * is answered as an absent one.
  */
 import { expect, layer } from "@effect/vitest"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as McpClient from "effect/ai/McpClient"
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as Context from "effect/Context"
@@ -26,6 +25,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { sdkClient } from "../utils/mcpClient.js"
 import { initialized, mcpPost } from "../utils/mcpRaw.js"
 import { calcServer, effectServer, imageBytes, sdkServer } from "../utils/mcpUpstreams.js"
 
@@ -89,18 +89,6 @@ const fixture = Layer.effect(
     return { keyed, open, authorizations: files.seen.authorizations, closeOpen: Scope.close(openScope, Exit.void) }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
-
-// The official SDK's client on `url`, with `key` as a Bearer token when given, closed with the scope.
-const sdkClient = (url: string, key?: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = new Client({ name: "gateway-mcp-e2e", version: "1.0.0" })
-      const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` }
-      await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }))
-      return client
-    }),
-    (client) => Effect.promise(() => client.close())
-  )
 
 const names = (client: Client) =>
   Effect.promise(() => client.listTools()).pipe(Effect.map((list) => list.tools.map((tool) => tool.name).sort()))

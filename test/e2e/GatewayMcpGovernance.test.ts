@@ -6,8 +6,7 @@
  * arguments, outcome, cost) and counted in `/metrics`.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
@@ -18,6 +17,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
+import { sdkClient } from "../utils/mcpClient.js"
 import { effectServer, waitingServer } from "../utils/mcpUpstreams.js"
 import { expectOptionsError } from "../utils/optionsError.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
@@ -44,18 +44,6 @@ interface Row {
   readonly mcp_tool: string | null
   readonly arguments_digest: string | null
 }
-
-// The official SDK's client on `url` with `key`, closed with the scope.
-const sdkClient = (url: string, key?: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = new Client({ name: "mcp-governance-e2e", version: "1.0.0" })
-      const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` }
-      await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }))
-      return client
-    }),
-    (client) => Effect.promise(() => client.close())
-  )
 
 // A call's outcome: its result's `isError` and first text block.
 const call = (client: Client, name: string, args: Record<string, unknown>) =>

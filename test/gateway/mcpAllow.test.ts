@@ -56,6 +56,9 @@ describe("MCP tool rules", () => {
   })
 })
 
+// No guardrails: the configuration names none.
+const unguarded = { guardrails: new Map(), gatewayGuardrails: [] }
+
 const servers = { files: ["read", "write", "list"], calc: ["add", "mul", "sub_x"] } as const
 const qualifiedNames = Object.entries(servers).flatMap(([server, tools]) =>
   tools.map((tool) => Allow.qualified(server, tool))
@@ -75,7 +78,7 @@ const served = (endpoints: Endpoint.Endpoints, rule: () => Allow.Rule) =>
     const free: Endpoint.Governance = {
       reserve: () => Effect.succeed(() => Effect.void),
       entry: Logs.begin({ id: "property", method: "POST", url: "/mcp", start: 0, log: false }),
-      metrics: { toolCall: () => {} }
+      metrics: { toolCall: () => {}, error: () => {} }
     }
     yield* listening.serve(Effect.suspend(() =>
       endpoints.http.pipe(
@@ -97,10 +100,14 @@ describe("MCP tool rules at /mcp", () => {
     "what a key lists equals what it may call equals what its list and its team's both match",
     () =>
       Effect.gen(function*() {
-        const endpoints = yield* Endpoint.make({
-          files: { url: yield* namedTools(servers.files) },
-          calc: { url: yield* namedTools(servers.calc) }
-        }, Pins.make(Pins.memoryStore(), () => {}))
+        const endpoints = yield* Endpoint.make(
+          {
+            files: { url: yield* namedTools(servers.files) },
+            calc: { url: yield* namedTools(servers.calc) }
+          },
+          Pins.make(Pins.memoryStore(), () => {}),
+          unguarded
+        )
         let rule: Allow.Rule = Allow.nothing
         const client = yield* served(endpoints, () => rule)
         yield* Effect.promise(() =>
@@ -153,10 +160,14 @@ describe("MCP resource, template and prompt rules at /mcp", () => {
     "what a key lists of each equals what it may read or get equals what both its lists match; hidden is absent",
     () =>
       Effect.gen(function*() {
-        const endpoints = yield* Endpoint.make({
-          files: { url: yield* namedCatalog(catalogs.files) },
-          calc: { url: yield* namedCatalog(catalogs.calc) }
-        }, Pins.make(Pins.memoryStore(), () => {}))
+        const endpoints = yield* Endpoint.make(
+          {
+            files: { url: yield* namedCatalog(catalogs.files) },
+            calc: { url: yield* namedCatalog(catalogs.calc) }
+          },
+          Pins.make(Pins.memoryStore(), () => {}),
+          unguarded
+        )
         let rule: Allow.Rule = Allow.nothing
         const client = yield* served(endpoints, () => rule)
         yield* Effect.promise(() =>

@@ -4,12 +4,14 @@
  * SDK's low-level `Server` over its Streamable HTTP transport (stateless, a server made for each request, or with a
  * session). Made with them: `effectServer` (`read`: a block of every content type and `structuredContent`; `fail`: an
  * `isError` result; resources, a template and a prompt; it records the `authorization` header of every request and
- * the `_meta` of every call), `namedTools`, `namedCatalog` (resources, templates and prompts of given names), `waitingServer` (a `wait` tool that records its calls and their
- * cancellations), `sdkServer` (`echo`, and `secret`, which the tests' configuration does not take; a resource and a
- * prompt; the `_meta` of every call), `changingServer` (tools a test changes) and `askingServer` (a tool that asks
+ * the `_meta` of every call), `namedTools`, `namedCatalog` (resources, templates and prompts of given names),
+ * `waitingServer` (a `wait` tool that records its calls and their cancellations), `sdkServer` (`echo`, and `secret`,
+ * which the tests' configuration does not take; a resource and a prompt; the `_meta` of every call), `echoServer`
+ * (`say`, which records its arguments), `changingServer` (tools a test changes) and `askingServer` (a tool that asks
  * its client for sampling and roots, with a session). And `calcServer` and `unrulyServer`: the commands of the stdio
- * fixtures (`test/fixtures/mcp/`; the unruly one lists what a file holds, when given one); `revisionServer`, an Effect upstream in chosen revisions that can forget its
- * sessions; and `oauthServers`, a token endpoint in front of an upstream that checks the bearer.
+ * fixtures (`test/fixtures/mcp/`; the unruly one lists what a file holds, when given one); `revisionServer`, an
+ * Effect upstream in chosen revisions that can forget its sessions; and `oauthServers`, a token endpoint in front of
+ * an upstream that checks the bearer.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Server, type ServerOptions } from "@modelcontextprotocol/sdk/server/index.js"
@@ -251,6 +253,31 @@ export const waitingServer = (millis: number) =>
         ).pipe(Effect.onInterrupt(() => Effect.sync(() => void (seen.cancelled += 1)))))))
     return { url, seen }
   })
+
+/**
+ * An Effect upstream over HTTP, `echo`, with one tool, `say`, that answers its `text` argument as a text block and
+ * as `structuredContent` (`{ said }`): its URL, and the arguments of every call, as it received them.
+ */
+export const echoServer = Effect.gen(function*() {
+  const received: Array<Readonly<Record<string, unknown>>> = []
+  const textArgument = { type: "object" as const, properties: { text: { type: "string" } }, required: ["text"] }
+  const { url } = yield* effectUpstream(
+    "echo",
+    (server) =>
+      server.addTool(
+        tool("say", "Says its text.", textArgument, (payload: Readonly<Record<string, unknown>>) =>
+          Effect.sync(() => {
+            received.push(payload)
+            const said = String(payload["text"])
+            return new McpSchema.CallToolResult({
+              content: [{ type: "text", text: said }],
+              structuredContent: { said }
+            })
+          }))
+      )
+  )
+  return { url, received }
+})
 
 /**
  * The official SDK's server on loopback, `setup` giving it its handlers: stateless (a `Server` and a transport made

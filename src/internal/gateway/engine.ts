@@ -90,6 +90,8 @@ export interface Engine {
   readonly hostedTools: Gateway.HostedTools
   /** The configuration's guardrails by name, built with it: what a key's and a team's names resolve to. */
   readonly guardrails: Guardrails.Named
+  /** The guardrails every call runs (the `gateway` section's), where an MCP tool call's chain starts. */
+  readonly gatewayGuardrails: ReadonlyArray<Guardrail>
 }
 
 type Deployment = Gateway.Deployment
@@ -345,7 +347,8 @@ export function make(
       status: statuses.length === 1 ? all.status : Effect.map(Effect.all(statuses), RouterStatus.combine),
       ready,
       hostedTools: config.keys?.hostedTools ?? "omit",
-      guardrails: guarding.named
+      guardrails: guarding.named,
+      gatewayGuardrails: guarding.gateway
     }
   })
 }

@@ -238,18 +238,22 @@ const restartedMessage =
   "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
   "another deployment as a new answer; the stream ends here instead. Retry the request."
 
+// What a block stopped, by where it ran.
+const withheld: Record<GuardrailError["where"], string> = {
+  request: "Nothing was sent to the model; change the request.",
+  reply: "The reply was withheld from that point on.",
+  toolArguments: "Nothing was sent to the MCP server; change the tool's arguments.",
+  toolResult: "The tool's result was withheld."
+}
+
 /**
- * A guardrail blocked the request (nothing was sent) or the reply (a stream ends with this in its error event): the
- * guardrail's name and reason, never the text it found (docs/guardrails.md).
+ * A guardrail blocked the request (nothing was sent), the reply (a stream ends with this in its error event), or an
+ * MCP tool call's arguments or result: the guardrail's name and reason, never the text it found (docs/guardrails.md).
  */
 export const guardrailBlocked = (error: GuardrailError): ErrorAnswer => ({
   ...answer(
     400,
-    `${error.message} ${
-      error.where === "request"
-        ? "Nothing was sent to the model; change the request."
-        : "The reply was withheld from that point on."
-    }`,
+    `${error.message} ${withheld[error.where]}`,
     "invalid_request_error",
     null,
     "guardrail_blocked"

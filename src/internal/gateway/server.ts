@@ -420,7 +420,7 @@ export function make(
             reload,
             mcp: Object.keys(config.mcpServers ?? {}).length === 0
               ? undefined
-              : yield* McpEndpoint.make(config.mcpServers!, mcpPins),
+              : yield* McpEndpoint.make(config.mcpServers!, mcpPins, engine),
             mcpPins,
             mcpSessions,
             oidc,

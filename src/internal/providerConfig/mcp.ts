@@ -40,6 +40,8 @@ const McpServerEntry = Schema.Struct({
   max_concurrency: optional(PositiveInt),
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
+  /** Names of the file's `guardrails` section its tool calls run. */
+  guardrails: optional(Schema.Array(NonEmpty)),
   /** The protocol revision it is spoken to in. */
   protocol: optional(oneOf(["2025-11-25", "2026-07-28"])),
   max_reply_bytes: optional(PositiveInt),
@@ -81,6 +83,7 @@ function governance(server: typeof McpServerEntry.Type): Gateway.McpGovernance {
   return {
     ...(server.price_per_call === undefined ? {} : { pricePerCall: server.price_per_call }),
     ...(server.max_concurrency === undefined ? {} : { maxConcurrency: server.max_concurrency }),
+    ...(server.guardrails === undefined ? {} : { guardrails: server.guardrails }),
     ...(server.rate_limit_capacity === undefined || server.rate_limit_refill_rate === undefined ? {} : {
       rateLimit: { capacity: server.rate_limit_capacity, refillRate: server.rate_limit_refill_rate }
     })

@@ -494,6 +494,9 @@ export const fromJson = (
       issues.push(...unknownNames(guardrailSection, router.guardrails, `router.${name}.guardrails`))
     }
     issues.push(...unknownNames(guardrailSection, gatewaySection?.success.guardrails, "gateway.guardrails"))
+    for (const [name, server] of Object.entries(mcpSection?.success ?? {})) {
+      issues.push(...unknownNames(guardrailSection, server.guardrails, `mcp_servers.${name}.guardrails`))
+    }
     for (const [index, key] of (gatewaySection?.success.keys ?? []).entries()) {
       issues.push(...unknownNames(guardrailSection, key.guardrails, `gateway.keys[${index}].guardrails`))
     }

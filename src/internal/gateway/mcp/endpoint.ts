@@ -17,8 +17,10 @@
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
  * (nothing when it fails the call, or when it is cancelled before it was sent); then its server's own `RateLimiter`
- * (`maxConcurrency`, `rateLimit`), waited for. Its server, tool, the SHA-256 of its arguments, its cost and outcome go
- * to the request's log entry (its row and line), its span and metrics.
+ * (`maxConcurrency`, `rateLimit`), waited for. Its guardrails (the gateway's, its server's, its caller's key's and
+ * team's: `guardrails.ts`) check its arguments before it is sent and its result before it is answered, a block
+ * answered as a refusal is. Its server, tool, the SHA-256 of its arguments, its cost and outcome go to the request's
+ * log entry (its row and line), its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -33,17 +35,22 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { hash } from "node:crypto"
 import type * as Gateway from "../../../Gateway.js"
+import type { Guardrail, GuardrailError } from "../../../Guardrail.js"
 import type { OptionsError } from "../../../OptionsError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
-import type * as Errors from "../errorAnswer.js"
+import type { Engine } from "../engine.js"
+import * as Errors from "../errorAnswer.js"
+import * as Guardrails from "../guardrails.js"
 import type * as Auth from "../keys/auth.js"
 import type * as Logs from "../observe/record.js"
 import * as Allow from "./allow.js"
+import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
 import * as Resources from "./resources.js"
 import * as Rpc from "./rpc.js"
@@ -60,7 +67,7 @@ export interface Governance {
   /** The request's log entry: a call's server, tool, cost and outcome go to its row and line. */
   readonly entry: Logs.Entry
   /** The gateway's metrics: a call's outcome and time, by server and tool. */
-  readonly metrics: Pick<Logs.Metrics, "toolCall">
+  readonly metrics: Pick<Logs.Metrics, "toolCall" | "error">
 }
 
 /** The governance of the request being served (the route gives every request one). */
@@ -95,11 +102,17 @@ const protocols = [
   McpProtocol.v2026_07_28
 ] as const
 
-/** A connected server with what governs its calls: its price and its own limiter, when it has them. */
+/**
+ * A connected server with what governs its calls: its price, its own limiter when it has one, the guardrails its
+ * calls run whoever calls (the gateway's and its own), and the configuration's by name, which a caller's names resolve
+ * to.
+ */
 interface Governable {
   readonly upstream: Upstreams.Upstream
   readonly price: number
   readonly limiter: RateLimiter.Service | undefined
+  readonly guardrails: ReadonlyArray<Guardrail>
+  readonly named: Guardrails.Named
 }
 
 /** One tool as an endpoint serves it: the name it lists, the name a key's rule asks about, and where it goes. */
@@ -121,21 +134,31 @@ export function argumentsDigest(payload: Readonly<Record<string, unknown>> | und
   return hash("sha256", JSON.stringify(payload ?? {}), "hex")
 }
 
+// A guardrail's block of a call's arguments or result, as the call's error: answered as a refusal is (`refused`), its
+// message the guardrail and its reason, never the text it found.
+function blockedBy(error: GuardrailError) {
+  return new McpSchema.InternalError({ message: Errors.guardrailBlocked(error).message })
+}
+
+// Why a call did not end as its server answered it, when the gateway stopped it.
+type Stopped = "refused" | "blocked" | undefined
+
 // How a call ended, for its metrics.
 function outcomeOf(
   exit: Exit.Exit<McpSchema.CallToolResult, McpSchema.InternalError>,
-  wasRefused: boolean
+  stopped: Stopped
 ): Logs.ToolOutcome {
   if (Exit.isSuccess(exit)) return exit.value.isError === true ? "tool_error" : "ok"
   if (Cause.hasInterruptsOnly(exit.cause)) return "cancelled"
-  return wasRefused ? "refused" : "failed"
+  return stopped ?? "failed"
 }
 
 // The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
-// the request's `Governed`; the upstream's result as it gave it. A call its client cancels is interrupted here, which
-// cancels it upstream (`rpc.ts`).
+// the request's `Governed`; the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its server's, and
+// its caller's names among `named`) checks the arguments before they are sent and the result before it is answered.
+// A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`).
 function forward(served: Served) {
-  const { limiter, price, upstream } = served.server
+  const { guardrails, limiter, named, price, upstream } = served.server
   type Arguments = Readonly<Record<string, unknown>> | undefined
   // `sending` is told the moment the call leaves for its server (its limits taken).
   const send = (payload: Arguments, meta: Readonly<Record<string, string>>, sending: () => void) =>
@@ -163,29 +186,42 @@ function forward(served: Served) {
     const http = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
     const start = yield* Clock.currentTimeMillis
     entry.toolCall = { server: upstream.name, tool: served.tool.name, argumentsDigest: argumentsDigest(payload) }
-    let wasRefused = false
+    let stopped: Stopped
+    const refuse = (answer: Errors.ErrorAnswer) => {
+      stopped = "refused"
+      entry.error = answer.code ?? String(answer.status)
+      return refused(answer)
+    }
+    const block = (error: GuardrailError) => {
+      stopped = "blocked"
+      entry.error = error._tag
+      entry.errorMessage = error.message
+      metrics.error(error._tag)
+      return blockedBy(error)
+    }
     const call = (span: Trace.Span) =>
       Effect.scoped(Effect.gen(function*() {
-        const settle = yield* Effect.mapError(reserve(served.qualified, price), (answer) => {
-          wasRefused = true
-          entry.error = answer.code ?? String(answer.status)
-          return refused(answer)
-        })
+        const settle = yield* Effect.mapError(reserve(served.qualified, price), refuse)
+        // A key made at run time may name a guardrail a reload removed: its call is refused, not run unguarded.
+        const chain = Guardrails.chainOf(named, guardrails, entry.caller?.guardrails)
+        if (chain._tag === "Failure") return yield* refuse(Errors.guardrailUnavailable(chain.failure))
+        // Blocked here, nothing is sent, and the reservation is released when the scope closes on the failure.
+        const checked = yield* Effect.mapError(ToolGuardrails.checkArguments(chain.success, payload), block)
         let sent = false
         // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
         // have run it: the reservation is charged, as a model call interrupted in flight is.
-        const result = yield* limited(payload, span.meta, () => void (sent = true)).pipe(
+        const result = yield* limited(checked, span.meta, () => void (sent = true)).pipe(
           Effect.onInterrupt(() => sent ? Effect.void : settle(0))
         )
-        // The server ran the call, whatever its result says: it is charged its price.
+        // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
         yield* settle(price)
         entry.cost = price > 0 ? price : undefined
-        return result
+        return yield* Effect.mapError(ToolGuardrails.checkResult(chain.success, result), block)
       })).pipe(
         Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
             Effect.sync(() => {
-              const outcome = outcomeOf(exit, wasRefused)
+              const outcome = outcomeOf(exit, stopped)
               if (outcome === "tool_error") entry.error = "ToolError"
               if (outcome === "failed") entry.error = "McpServerError"
               if (outcome === "cancelled") entry.error = "Cancelled"
@@ -207,14 +243,18 @@ function forward(served: Served) {
 
 // `upstream` with its entry's governance: its price, and its own limiter when it has a cap or a rate limit (kept for
 // the configuration's life, in this instance's memory).
-const governable = Effect.fnUntraced(function*(upstream: Upstreams.Upstream, server: Gateway.McpServer) {
+const governable = Effect.fnUntraced(function*(
+  upstream: Upstreams.Upstream,
+  server: Gateway.McpServer,
+  guarding: Pick<Governable, "guardrails" | "named">
+) {
   const { maxConcurrency, rateLimit } = server
   const limiter = maxConcurrency === undefined && rateLimit === undefined ? undefined : yield* RateLimiter.make({
     capacity: rateLimit?.capacity ?? Number.MAX_SAFE_INTEGER,
     refillRate: rateLimit?.refillRate ?? Number.MAX_SAFE_INTEGER,
     maxConcurrency
   })
-  return { upstream, price: server.pricePerCall ?? 0, limiter } satisfies Governable
+  return { upstream, price: server.pricePerCall ?? 0, limiter, ...guarding } satisfies Governable
 })
 
 // Every definition of `listing` of `server` as the pins see it.
@@ -276,6 +316,25 @@ const register = Effect.fnUntraced(function*(
   yield* Resources.register(endpoint.mcp, server.upstream, listing, endpoint.naming, gate)
 })
 
+/**
+ * The guardrails each of `servers`' calls runs whoever calls: the gateway's and those the server names, by server; or
+ * every name the configuration does not have, each named by its field.
+ */
+function chainsOf(
+  servers: Readonly<Record<string, Gateway.McpServer>>,
+  guarding: Pick<Engine, "guardrails" | "gatewayGuardrails">
+): Result.Result<ReadonlyMap<string, ReadonlyArray<Guardrail>>, OptionsError> {
+  const chains = new Map<string, ReadonlyArray<Guardrail>>()
+  const problems: Array<OptionsError> = []
+  for (const [name, server] of Object.entries(servers)) {
+    const own = Guardrails.resolve(guarding.guardrails, server.guardrails, `config.mcpServers.${name}.guardrails`)
+    if (Result.isFailure(own)) problems.push(own.failure)
+    else chains.set(name, Guardrails.union(guarding.gatewayGuardrails, own.success))
+  }
+  const problem = OptionsErrors.all(problems)
+  return problem === undefined ? Result.succeed(chains) : Result.fail(problem)
+}
+
 // The servers of `servers` with names the gateway cannot serve them under.
 function misnamed(servers: Readonly<Record<string, Gateway.McpServer>>): OptionsError | undefined {
   const name = Object.keys(servers).find((candidate) => !Allow.isServerName(candidate))
@@ -308,14 +367,20 @@ interface Offered {
  */
 export const make = Effect.fnUntraced(function*(
   servers: Readonly<Record<string, Gateway.McpServer>>,
-  pins: Pins.Pins
+  pins: Pins.Pins,
+  guarding: Pick<Engine, "guardrails" | "gatewayGuardrails">
 ) {
   const refused = misnamed(servers) ?? mispriced(servers)
   if (refused !== undefined) return yield* refused
+  const chains = yield* Effect.fromResult(chainsOf(servers, guarding))
   const scope = yield* Effect.scope
   const upstreams = yield* Effect.forEach(
     Object.entries(servers),
-    ([name, server]) => Effect.flatMap(Upstreams.connect(name, server), (upstream) => governable(upstream, server)),
+    ([name, server]) =>
+      Effect.flatMap(
+        Upstreams.connect(name, server),
+        (upstream) => governable(upstream, server, { guardrails: chains.get(name)!, named: guarding.guardrails })
+      ),
     { concurrency: "unbounded" }
   )
   const router = yield* HttpRouter.make

@@ -666,13 +666,16 @@ export interface Metrics {
   readonly mcpToolHeld: (server: string) => void
   /** An MCP tool call's end: its server, its tool, its outcome (`ToolOutcome`) and how long it took, in seconds. */
   readonly toolCall: (server: string, tool: string, outcome: ToolOutcome, seconds: number) => void
+  /** A failure outside a model call (an MCP tool call's guardrail block), by its tag, in `errors_total`. */
+  readonly error: (tag: string) => void
 }
 
 /**
  * How an MCP tool call ended: `ok`, `tool_error` (the tool's result has `isError`), `failed` (its server failed the
- * call), `refused` (the caller's budget or rate limit), `cancelled` (its client cancelled it, or went away).
+ * call), `refused` (the caller's budget or rate limit), `blocked` (a guardrail, on its arguments or its result),
+ * `cancelled` (its client cancelled it, or went away).
  */
-export type ToolOutcome = "ok" | "tool_error" | "failed" | "refused" | "cancelled"
+export type ToolOutcome = "ok" | "tool_error" | "failed" | "refused" | "blocked" | "cancelled"
 
 // The metrics of one MCP server's tool, built on first use.
 class ToolSeries {
@@ -695,7 +698,7 @@ class ToolSeries {
 
 function toolCallsCounter(outcome: ToolOutcome, series: ToolSeries) {
   return Metric.counter("llm_gateway_mcp_calls_total", {
-    description: "MCP tool calls, by server, tool and outcome (ok, tool_error, failed, refused, cancelled).",
+    description: "MCP tool calls, by server, tool and outcome (ok, tool_error, failed, refused, blocked, cancelled).",
     attributes: { server: series.server, tool: series.tool, outcome }
   })
 }
@@ -907,6 +910,7 @@ export function makeMetrics(
       const series = cached(cached(tools, server, newTools, undefined), tool, newToolSeries, server)
       series.calls(outcome).updateUnsafe(1, context)
       series.duration.updateUnsafe(seconds, context)
-    }
+    },
+    error: (tag) => registry.error(tag)
   }
 }

@@ -1,0 +1,109 @@
+/**
+ * An MCP tool call's arguments and result through its guardrails (`mcp/guardrails.ts`), over any JSON: a mask keeps
+ * the value's shape (every field, every array's length, every string not found untouched) and leaves nothing found; a
+ * block fails naming the guardrail and where; only text content is checked; a chain with nothing to run there passes
+ * the value as it is.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as McpSchema from "effect/ai/McpSchema"
+import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
+import * as Guardrail from "../../src/Guardrail.js"
+import { checkArguments, checkResult } from "../../src/internal/gateway/mcp/guardrails.js"
+
+const make = (options: Omit<Guardrail.Options, "name"> & { readonly name?: string }) =>
+  Effect.runSync(Guardrail.make({ name: "test", ...options }))
+
+const maskArguments = make({ checks: [Guardrail.email], action: "mask", on: ["toolArguments"] })
+const maskResults = make({ checks: [Guardrail.email], action: "mask", on: ["toolResult"] })
+const blockCards = make({ name: "no-cards", checks: [Guardrail.card], on: ["toolArguments", "toolResult"] })
+
+const email = "ada@example.com"
+
+// Any JSON value whose strings hold no email address (no `@`) and whose numbers are small.
+const clean: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small" },
+    fc.string().map((text) => text.replaceAll("@", "")),
+    fc.integer({ min: -1000, max: 1000 }),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie("value"), { maxLength: 4 }),
+    fc.dictionary(fc.string(), tie("value"), { maxKeys: 4 })
+  )
+})).value
+
+// `value` with `email` put inside every string of it; the same value with the mask in its place.
+function planted(value: unknown): readonly [unknown, unknown] {
+  if (typeof value === "string") return [`${value} ${email} ${value}`, `${value} [REDACTED:email] ${value}`]
+  if (Array.isArray(value)) {
+    const pairs = value.map(planted)
+    return [pairs.map(([given]) => given), pairs.map(([, masked]) => masked)]
+  }
+  if (value !== null && typeof value === "object") {
+    const pairs = Object.entries(value).map(([name, field]) => [name, planted(field)] as const)
+    return [
+      Object.fromEntries(pairs.map(([name, [given]]) => [name, given])),
+      Object.fromEntries(pairs.map(([name, [, masked]]) => [name, masked]))
+    ]
+  }
+  return [value, value]
+}
+
+describe("an MCP tool call's guardrails", () => {
+  it.effect("a mask of the arguments keeps any JSON's shape and masks each string in place", () =>
+    Effect.promise(() =>
+      fc.assert(fc.asyncProperty(fc.dictionary(fc.string(), clean, { maxKeys: 5 }), async (payload) => {
+        const [given, masked] = planted(payload)
+        const checked = await Effect.runPromise(
+          checkArguments([maskArguments], given as Record<string, unknown>)
+        )
+        expect(checked).toEqual(masked)
+        expect(await Effect.runPromise(checkArguments([maskArguments], payload))).toEqual(payload)
+        // A chain that runs on results only leaves the arguments as they were.
+        expect(await Effect.runPromise(checkArguments([maskResults], given as Record<string, unknown>))).toBe(given)
+      }))
+    ))
+
+  it.effect("a card number in the arguments, as a string or a number, is a block naming the guardrail", () =>
+    Effect.gen(function*() {
+      for (const card of ["4111 1111 1111 1111", 4111111111111111]) {
+        const error = yield* Effect.flip(checkArguments([blockCards], { pay: { with: [card] } }))
+        expect(error._tag).toBe("GuardrailError")
+        expect(error.guardrail).toBe("no-cards")
+        expect(error.where).toBe("toolArguments")
+        expect(error.message).toBe("Guardrail \"no-cards\" blocked the tool's arguments: found payment card number.")
+      }
+    }))
+
+  it.effect("a result's text blocks, embedded text and structured content are masked; images pass", () =>
+    Effect.gen(function*() {
+      const image = { type: "image" as const, data: new Uint8Array([1, 2, 3]), mimeType: "image/png" }
+      const result = new McpSchema.CallToolResult({
+        content: [
+          { type: "text", text: `mail ${email}` },
+          image,
+          { type: "resource", resource: { uri: "file:///a.txt", text: `to ${email}` } }
+        ],
+        structuredContent: { to: [email], count: 1 },
+        isError: false
+      })
+      const checked = yield* checkResult([maskResults], result)
+      expect(checked.content).toEqual([
+        { type: "text", text: "mail [REDACTED:email]" },
+        image,
+        { type: "resource", resource: { uri: "file:///a.txt", text: "to [REDACTED:email]" } }
+      ])
+      expect(checked.structuredContent).toEqual({ to: ["[REDACTED:email]"], count: 1 })
+      expect(checked.isError).toBe(false)
+      expect(yield* checkResult([maskArguments], result)).toBe(result)
+
+      const blocked = yield* Effect.flip(checkResult(
+        [blockCards],
+        new McpSchema.CallToolResult({
+          content: [{ type: "text", text: "the card 4111 1111 1111 1111" }]
+        })
+      ))
+      expect([blocked.guardrail, blocked.where]).toEqual(["no-cards", "toolResult"])
+    }))
+})
