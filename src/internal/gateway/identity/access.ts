@@ -43,6 +43,7 @@ export const rules: ReadonlyArray<Rule> = [
   rule("GET", "/admin/mcp/servers", "observe"),
   rule("GET", "/admin/mcp/pins", "observe"),
   rule("POST", "/admin/mcp/pins/:server/:tool/approve", "mcp.approve"),
+  rule("POST", "/admin/mcp/pins/:server/:kind/:name/approve", "mcp.approve"),
   rule("POST", "/admin/reload", "reload"),
   rule("GET", "/admin/audit", "audit"),
   rule("POST", "/admin/keys", "keys.write", "newKey"),
