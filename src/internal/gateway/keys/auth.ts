@@ -35,6 +35,8 @@ import * as OptionsErrors from "../../optionsError.js"
 import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
 import type { Engine, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import type { TokenCallers } from "../identity/callers.js"
+import { isJwtShaped } from "../identity/oidc.js"
 import * as Allow from "../mcp/allow.js"
 import type { Ledger } from "./ledger.js"
 import type * as KeyLimits from "./limits.js"
@@ -114,6 +116,9 @@ const defaultMaxTokens = 4096
 /** What the ids of provider.json's keys begin with. */
 export const configKeyPrefix = "config:"
 
+/** What the ids of callers by token (`identity/callers.ts`) begin with: `person:<user claim>`. */
+export const personPrefix = "person:"
+
 /** The id of provider.json's key `name`, as the admin API lists it. */
 export const configKeyId = (name: string): string => `${configKeyPrefix}${name}`
 
@@ -144,8 +149,13 @@ export interface Auth {
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
   /** The name of the admin key `key` is, when it is one. */
   readonly adminNamed: (key: Redacted.Redacted<string>) => string | undefined
-  /** The caller a request's headers name, or the 401 answer to give. */
-  readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Caller | Errors.ErrorAnswer
+  /**
+   * The caller a request's headers name (a gateway key, or an access token of `token_callers`:
+   * `identity/callers.ts`), or the answer to give (401; 403 for a token's team that does not exist).
+   */
+  readonly authenticate: (
+    headers: Readonly<Record<string, string | undefined>>
+  ) => Effect.Effect<Caller, Errors.ErrorAnswer>
   /** Whether `caller` may call `model`; with no caller (no keys), every model. */
   readonly allows: (caller: Caller | undefined, model: string) => boolean
   /** The request as it is sent for `caller`: a budgeted key's chat without `maxTokens` gets its `defaultMaxTokens`. */
@@ -193,7 +203,7 @@ const overBudget = (
 ): Errors.ErrorAnswer => {
   if (error._tag === "NoCapacityError") return unavailable(error.message)
   const spent = error.spent >= error.limit
-  const whose = error.scope.startsWith("team:") ? "This gateway key's team's budget" : "This gateway key's budget"
+  const whose = error.scope.startsWith("team:") ? "This caller's team's budget" : "This gateway key's budget"
   return Errors.answer(
     429,
     spent
@@ -328,6 +338,8 @@ export const make = (
     readonly keysRequired?: boolean | undefined
     /** With a database: where budgets are kept, provider.json keys' too, and the keys made at run time. */
     readonly database?: { readonly ledger: Ledger; readonly runtime: RuntimeKeys } | undefined
+    /** The callers of the configured issuers' tokens (`gateway.token_callers`). Default: none. */
+    readonly tokens?: TokenCallers | undefined
   } = {}
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -440,14 +452,16 @@ export const make = (
     const refused = OptionsErrors.all(problems)
     if (refused !== undefined) return yield* refused
 
-    const authenticate = (headers: Readonly<Record<string, string | undefined>>): Caller | Errors.ErrorAnswer => {
+    const tokens = options.tokens
+    const authenticate = (headers: Readonly<Record<string, string | undefined>>) => {
       const key = presented(headers)
-      if (key === undefined) return missing
+      if (key === undefined) return Effect.fail(missing)
       const wanted = digest(key)
       // Both lists searched, whichever holds the key.
-      const configured = find(callers, wanted)
-      const made = database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
-      return configured ?? made ?? wrong
+      const found = find(callers, wanted) ?? database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
+      if (found !== undefined) return "status" in found ? Effect.fail(found) : Effect.succeed(found)
+      // Not a key: an access token, when callers by token are configured.
+      return tokens !== undefined && isJwtShaped(key) ? tokens.caller(key) : Effect.fail(wrong)
     }
 
     const allows = (caller: Caller | undefined, model: string) =>
@@ -565,7 +579,7 @@ export const make = (
       return find(admins, Redacted.value(key))?.name
     }
 
-    const always = callers.length > 0 || options.keysRequired === true
+    const always = callers.length > 0 || tokens !== undefined || options.keysRequired === true
     const common = {
       keys: infos,
       budgets,
