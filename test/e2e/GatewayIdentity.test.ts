@@ -148,6 +148,8 @@ function casesOf(route: string, f: Fixtures): ReadonlyArray<Case> | undefined {
       return global("observe", "/llm/model-load/sim/gpt-4o-mini")
     case "POST /admin/mcp/pins/:server/:tool/approve":
       return global("approve", "/admin/mcp/pins/docs/lookup/approve")
+    case "POST /admin/mcp/pins/:server/:kind/:name/approve":
+      return global("approve", "/admin/mcp/pins/docs/prompt/greet/approve")
     case "POST /admin/reload":
       return global("reload", "/admin/reload")
     case "GET /admin/audit":
