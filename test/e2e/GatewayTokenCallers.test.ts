@@ -188,4 +188,41 @@ describe("callers by token", () => {
       expect(anthropic.status).toBe(401)
       expect(anthropic.body).toMatchObject({ type: "error", error: { type: "authentication_error" } })
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a configuration that cannot work is refused at start, naming each field", () =>
+    Effect.gen(function*() {
+      const section = (callers: ReadonlyArray<Record<string, unknown>>) => ({
+        sim: [{ model_name: "gpt-4o-mini", base_url: "http://127.0.0.1:9/v1", api_keys: [providerKey] }],
+        gateway: { token_callers: callers }
+      })
+      // What provider.json's decoding refuses: a URL that is none, an empty audience, no team mapping.
+      const decoded = yield* Effect.flip(
+        ProviderConfig.fromJson(section([{ issuer: "login.example.com", audience: "", teams: { a: "" } }]))
+      )
+      expect(decoded._tag).toBe("ProviderConfigError")
+      expect(decoded.issues.map((issue) => issue.path).sort()).toEqual([
+        "gateway.token_callers[0].audience",
+        "gateway.token_callers[0].issuer",
+        "gateway.token_callers[0].teams.a"
+      ])
+      // What the gateway refuses: an http issuer beyond loopback, an unknown model, no mapping, and no database.
+      const config = yield* ProviderConfig.fromJson(section([{
+        issuer: "http://login.example.com",
+        audience: "urn:api",
+        teams: {},
+        models: ["gpt-5-nowhere"]
+      }]))
+      const refused = yield* Effect.flip(Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }))
+      expect(refused._tag).toBe("OptionsError")
+      const named = [refused, ...(refused._tag === "OptionsError" ? refused.others ?? [] : [])].map((problem) =>
+        "option" in problem ? problem.option : ""
+      )
+      expect(named).toEqual(expect.arrayContaining([
+        "tokenCallers",
+        "tokenCallers[0].issuer",
+        "tokenCallers[0].models[0]",
+        "tokenCallers[0].teams"
+      ]))
+      expect(refused.message).toContain("a database")
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })
