@@ -96,6 +96,19 @@ describe("callers by token", () => {
 
       const allowed = yield* chat(gateway, token, "gpt-4o-mini", 16)
       assert.isTrue(allowed.ok, JSON.stringify(allowed))
+      // Streamed too.
+      const streamed = yield* Effect.promise(async () => {
+        const stream = await client(gateway, token).chat.completions.create({
+          model: "gpt-4o-mini",
+          messages: [{ role: "user", content: "Hello, stream" }],
+          max_tokens: 16,
+          stream: true
+        })
+        let text = ""
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
+        return text
+      })
+      expect(streamed.length).toBeGreaterThan(0)
       // Only the models the entry allows.
       const other = yield* chat(gateway, token, "gpt-4o", 16)
       expect(other).toMatchObject({ ok: false, status: 403, code: "model_not_allowed" })
@@ -113,20 +126,22 @@ describe("callers by token", () => {
           call(gateway, "GET", `/admin/spend?group_by=${groupBy}`, admin),
           (answer) => answer.body["groups"] as ReadonlyArray<Record<string, unknown>>
         )
-      // The request log is written in the background: wait for the three calls that reached a model.
-      let byTeam: ReadonlyArray<Record<string, unknown>> = []
-      for (let attempt = 0; attempt < 50; attempt++) {
-        byTeam = yield* spend("team")
-        const calls = byTeam.reduce((total, group) => total + Number(group["calls"]), 0)
-        if (calls >= 4) break
+      // The request log is written in the background, in order: once the gateway key's call (the last) is there, the
+      // person's are.
+      let byKey: ReadonlyArray<Record<string, unknown>> = []
+      for (let attempt = 0; attempt < 100 && !byKey.some((group) => group["group"] === "config:plain"); attempt++) {
         yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+        byKey = yield* spend("key")
       }
+      const byTeam = yield* spend("team")
       const research = byTeam.find((group) => group["group"] === team)
       expect(research).toMatchObject({ name: "research" })
       expect(Number(research!["cost"])).toBeGreaterThan(0)
-      const byKey = yield* spend("key")
       const person = byKey.find((group) => group["group"] === "person:remy@example.com")
+      // Its two chats that reached the model (four reply tokens each), its model list and its two refusals.
       expect(person).toMatchObject({ name: "remy@example.com" })
+      expect(person).toMatchObject({ calls: 5, output_tokens: 8 })
+      expect(research).toMatchObject({ calls: 5, output_tokens: 8 })
       expect(Number(person!["cost"])).toBeCloseTo(Number(research!["cost"]), 12)
       // What the team spent is in its ledger too (the admin API's view of the team).
       const shown = yield* call(gateway, "GET", `/admin/teams/${team}`, admin)
