@@ -86,6 +86,17 @@ const noTeam = (team: string, value: string) =>
     "team_not_found"
   )
 
+/**
+ * The first of a token's team claim `values` that `teams` maps (its own entries only: a claim `constructor` maps to
+ * nothing unless configured), or undefined.
+ */
+export function mappedValue(
+  teams: Readonly<Record<string, string>>,
+  values: ReadonlyArray<string>
+): string | undefined {
+  return values.find((value) => Object.hasOwn(teams, value))
+}
+
 /** The callers of `entries`' tokens, verified with `libraries` on the time `now`, their teams from `teams`. */
 export function make(
   entries: ReadonlyArray<TokenCallersOptions>,
@@ -124,7 +135,7 @@ export function make(
     if (issuer === undefined) return yield* Effect.fail(refused("it is not from an issuer this gateway takes"))
     const person = yield* issuer.oidc.verify(token)
     const teamClaim = issuer.oidc.settings.groupsClaim
-    const value = person.groups.find((group) => Object.hasOwn(issuer.entry.teams, group))
+    const value = mappedValue(issuer.entry.teams, person.groups)
     if (value === undefined) {
       return yield* Effect.fail(refused(
         `its \`${teamClaim}\` claim names no team this gateway maps (token_callers[].teams)`
