@@ -2,8 +2,9 @@
  * Gateway keys: who may call the gateway and what each caller may do. A key is kept only as its SHA-256 digest; a
  * presented key (`Authorization: Bearer <key>`, as OpenAI's clients send it, `x-api-key`, as Anthropic's do, or
  * `x-goog-api-key` or `?key=`, as Google's do) is hashed and compared with every digest by `crypto.timingSafeEqual`,
- * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came. Each key
- * may be limited to some model names, have its own token bucket (`RateLimiter`) and a spend limit (`Budget`); a
+ * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came; one that
+ * is no key but has a JWT's shape is an issuer's access token, when callers by token are configured
+ * (`identity/callers.ts`). Each key may be limited to some model names, have its own token bucket (`RateLimiter`) and a spend limit (`Budget`); a
  * request past one is refused before anything is sent. Both live in the stores the gateway chose from its
  * configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's ledger), named by the
  * key, so a reload's limits of a key are the same bucket and counter; with a database, keys made at run time
@@ -138,9 +139,9 @@ export interface KeyBudget {
 export interface Auth {
   /**
    * Whether requests need a key, decided by the configuration and what was ever made, never by the keys alive now:
-   * some gateway key is configured, or a key was ever made at run time (revoked or not), or the gateway is served
-   * beyond loopback or shares its limits through Redis, unless the configuration allows keyless requests
-   * (`keys/policy.ts`).
+   * some gateway key or callers by token are configured, or a key was ever made at run time (revoked or not), or the
+   * gateway is served beyond loopback or shares its limits through Redis, unless the configuration allows keyless
+   * requests (`keys/policy.ts`).
    */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
