@@ -5,8 +5,8 @@
  * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came; one that
  * is no key but has a JWT's shape is an issuer's access token, when callers by token are configured
  * (`identity/callers.ts`). Each key may be limited to some model names, have its own token bucket (`RateLimiter`)
- * and a spend limit (`Budget`); a request past one is refused before anything is sent. Both live in the stores the gateway chose from its
- * configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's ledger), named by the
+ * and a spend limit (`Budget`); a request past one is refused before anything is sent. Both live in the stores the
+ * gateway chose from its configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's ledger), named by the
  * key, so a reload's limits of a key are the same bucket and counter; with a database, keys made at run time
  * (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
  * budgeted call reserves its worst case (`Pricing.estimate` of its prompt, its media by what they are, its hosted
