@@ -2,19 +2,19 @@
  * Gateway keys: who may call the gateway and what each caller may do. A key is kept only as its SHA-256 digest; a
  * presented key (`Authorization: Bearer <key>`, as OpenAI's clients send it, `x-api-key`, as Anthropic's do, or
  * `x-goog-api-key` or `?key=`, as Google's do) is hashed and compared with every digest by `crypto.timingSafeEqual`,
- * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came; one that
- * is no key but has a JWT's shape is an issuer's access token, when callers by token are configured
- * (`identity/callers.ts`). Each key may be limited to some model names, have its own token bucket (`RateLimiter`)
- * and a spend limit (`Budget`); a request past one is refused before anything is sent. Both live in the stores the
- * gateway chose from its configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's ledger), named by the
- * key, so a reload's limits of a key are the same bucket and counter; with a database, keys made at run time
- * (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
+ * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came; one that is
+ * no key but has a JWT's shape is an issuer's access token, when callers by token are configured
+ * (`identity/callers.ts`). Each key may be limited to some model names, have its own token bucket (`RateLimiter`) and a
+ * spend limit (`Budget`); a request past one is refused before anything is sent. Both live in the stores the gateway
+ * chose from its configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's
+ * ledger), named by the key, so a reload's limits of a key are the same bucket and counter; with a database, keys made
+ * at run time (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
  * budgeted call reserves its worst case (`Pricing.estimate` of its prompt, its media by what they are, its hosted
  * tools' calls and `maxTokens`, the key's default set on a request without one, at the highest price its model can
- * reach; a medium of no bound refused, `unbounded`) for as long as the request's scope is open, and
- * is charged its real cost: on an error before any output nothing, when interrupted the reservation. Embeddings
- * reserve their inputs counted at most (a token per UTF-8 byte) at the input price, and are charged the reported
- * usage's cost. Admin keys are kept the same way, for the admin endpoints.
+ * reach; a medium of no bound refused, `unbounded`) for as long as the request's scope is open, and is charged its real
+ * cost: on an error before any output nothing, when interrupted the reservation. Embeddings reserve their inputs
+ * counted at most (a token per UTF-8 byte) at the input price, and are charged the reported usage's cost. Admin keys
+ * are kept the same way, for the admin endpoints.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
