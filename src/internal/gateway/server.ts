@@ -400,7 +400,7 @@ export function make(
           )
           const tokens = tokenCallers.length === 0 || managedKeys === undefined
             ? undefined
-            : TokenCallers.make(tokenCallers, yield* Oidc.load, lasting.now, {
+            : TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
               teams: managedKeys.store.teams,
               ledger: managedKeys.ledger
             })
@@ -421,7 +421,9 @@ export function make(
           if (problems !== undefined || authorised._tag === "Failure") return yield* problems!
           const auth = authorised.success
           const oidcOptions = config.keys?.oidc
-          const oidc = oidcOptions === undefined ? undefined : Oidc.make(oidcOptions, yield* Oidc.load, lasting.now)
+          const oidc = oidcOptions === undefined
+            ? undefined
+            : Oidc.make(oidcOptions, yield* Oidc.load("oidc"), lasting.now)
           const app = yield* App.make(engine, {
             drain,
             maxBodyBytes,

@@ -132,17 +132,18 @@ export function problems(options: OidcOptions): ReadonlyArray<OptionsError | und
   ]
 }
 
-/** The libraries, or the error naming the install command. */
-export const load: Effect.Effect<Libraries, OptionsError> = Effect.tryPromise({
-  try: async () => ({ client: await import("openid-client"), jose: await import("jose") }),
-  catch: () =>
-    OptionsErrors.make(
-      "Gateway",
-      "oidc",
-      "sign-on",
-      `the optional packages openid-client and jose installed (${installCommand})`
-    )
-})
+/** The libraries, or the error naming the install command and the `option` (`oidc`, `tokenCallers`) that needs them. */
+export const load = (option: string): Effect.Effect<Libraries, OptionsError> =>
+  Effect.tryPromise({
+    try: async () => ({ client: await import("openid-client"), jose: await import("jose") }),
+    catch: () =>
+      OptionsErrors.make(
+        "Gateway",
+        option,
+        option === "oidc" ? "sign-on" : "callers by token",
+        `the optional packages openid-client and jose installed (${installCommand})`
+      )
+  })
 
 const unavailable = (why: string) =>
   Errors.answer(
