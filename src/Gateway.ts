@@ -297,6 +297,42 @@ export interface Keys {
    * @since 0.3.0
    */
   readonly oidc?: Oidc | undefined
+  /**
+   * Callers by token (`token_callers`; docs/identity.md): an API call may present, instead of a gateway key, an access
+   * token of one of these issuers (`Authorization: Bearer <JWT>`, or `x-api-key`), checked as the admin API checks
+   * its tokens (the issuer's published keys, the issuer, the audience, the expiry); its team claim names a team made
+   * at run time, whose budget, tools and guardrails the call has, and the call is recorded under the person and the
+   * team. It needs a `database` (teams are made there) and the optional packages `openid-client` and `jose`.
+   * Default: none (gateway keys only).
+   *
+   * @since 0.3.0
+   */
+  readonly tokenCallers?: ReadonlyArray<TokenCallers> | undefined
+}
+
+/**
+ * The callers one issuer's tokens may be (`Keys.tokenCallers`, provider.json's `gateway.token_callers`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface TokenCallers {
+  /** The issuer's URL, whose `/.well-known/openid-configuration` is read (https, or http on loopback only). */
+  readonly issuer: string
+  /** The audience a caller's token must name (this gateway's API, at that issuer). */
+  readonly audience: string
+  /** The claim that names the person (the request log's and spend's key name). Default `"email"`. */
+  readonly userClaim?: string | undefined
+  /** The claim whose value (a string, or a list of them) maps to a team through `teams`. Default `"groups"`. */
+  readonly teamClaim?: string | undefined
+  /**
+   * Each value of the team claim and the name of the team made at run time it maps to; of a token whose claim holds
+   * several mapped values, the first one's. A token none of whose values is mapped is refused (401), and one mapped to
+   * a team that does not exist (403, naming it).
+   */
+  readonly teams: Readonly<Record<string, string>>
+  /** The router, deployment, model or group names these callers may use. Default: every name. */
+  readonly models?: ReadonlyArray<string> | undefined
 }
 
 /**

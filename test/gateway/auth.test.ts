@@ -173,7 +173,7 @@ describe("a budgeted key's admission", () => {
       yield* memoryKeyLimits,
       new Map()
     )
-    const caller = auth.authenticate({ authorization: "Bearer gw-key-budgeted" }) as Auth.Caller
+    const caller = yield* auth.authenticate({ authorization: "Bearer gw-key-budgeted" })
     // One admission in a scope of its own, closed with `exit` after `use`.
     const admitOnce = (use: (settle: Auth.Settle) => Effect.Effect<void>, exit: Exit.Exit<unknown>) =>
       Effect.gen(function*() {

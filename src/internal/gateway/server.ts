@@ -59,6 +59,7 @@ import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
 import * as Engine from "./engine.js"
 import * as Errors from "./errorAnswer.js"
+import * as TokenCallers from "./identity/callers.js"
 import * as Grants from "./identity/grants.js"
 import * as Oidc from "./identity/oidc.js"
 import * as Sessions from "./identity/sessions.js"
@@ -391,23 +392,38 @@ export function make(
           if (built._tag === "Failure") return yield* OptionsErrors.all([refused, built.failure])!
           const engine = built.success
           const kept = previous?.auth.budgets ?? new Map()
+          const tokenCallers = config.keys?.tokenCallers ?? []
+          const tokenProblems = TokenCallers.problems(
+            tokenCallers,
+            managedKeys !== undefined,
+            (model) => engine.resolve(model) !== undefined
+          )
+          const tokens = tokenCallers.length === 0 || managedKeys === undefined
+            ? undefined
+            : TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
+              teams: managedKeys.store.teams,
+              ledger: managedKeys.ledger
+            })
           const authorised = yield* Effect.result(Auth.make(
             keysOf(config, options),
             adminKeysOf(config, options),
             engine,
             keyLimits,
             kept,
-            { keysRequired: Policy.keysRequired(setting), database: managedKeys }
+            { keysRequired: Policy.keysRequired(setting), database: managedKeys, tokens }
           ))
           const problems = OptionsErrors.all([
             refused,
+            ...tokenProblems,
             authorised._tag === "Failure" ? authorised.failure : undefined
           ])
           // A failed check of the keys is among the problems.
           if (problems !== undefined || authorised._tag === "Failure") return yield* problems!
           const auth = authorised.success
           const oidcOptions = config.keys?.oidc
-          const oidc = oidcOptions === undefined ? undefined : Oidc.make(oidcOptions, yield* Oidc.load, lasting.now)
+          const oidc = oidcOptions === undefined
+            ? undefined
+            : Oidc.make(oidcOptions, yield* Oidc.load("oidc"), lasting.now)
           const app = yield* App.make(engine, {
             drain,
             maxBodyBytes,

@@ -13,6 +13,7 @@ import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
@@ -331,16 +332,26 @@ export function make({ engine, metrics, now, options, refusalLines, requestLog, 
     return Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>) => {
       const request = Context.get(context, HttpServerRequest.HttpServerRequest)
       const start = now()
-      const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
       // The caller (none on an open path or without keys), or the request's refusal.
       const refusedByGuard = Intake.guard(request.method, request.headers, options.hosts)
-      const checked = refusedByGuard !== undefined
-        ? guarded[refusedByGuard]
+      const checked: Effect.Effect<Auth.Caller | undefined, Errors.ErrorAnswer> = refusedByGuard !== undefined
+        ? Effect.fail(guarded[refusedByGuard])
         : auth.required && !Auth.open.has(Logs.pathOf(request.url))
         ? auth.authenticate(Auth.withQueryKey(request.headers, request.url))
-        : undefined
-      const refused = checked !== undefined && "status" in checked ? checked : undefined
-      const caller = checked !== undefined && !("status" in checked) ? checked : undefined
+        : Effect.undefined
+      return Effect.flatMap(Effect.result(checked), (result) => answered(context, request, start, result))
+    })
+
+    // The request answered once its caller is known (or its refusal).
+    function answered(
+      context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>,
+      request: HttpServerRequest.HttpServerRequest,
+      start: number,
+      checked: Result.Result<Auth.Caller | undefined, Errors.ErrorAnswer>
+    ) {
+      const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
+      const refused = Result.isFailure(checked) ? checked.failure : undefined
+      const caller = Result.isSuccess(checked) ? checked.success : undefined
       const presented = requestLog?.logPayloads === true && refused === undefined
         ? Auth.presented(Auth.withQueryKey(request.headers, request.url))
         : undefined
@@ -390,7 +401,7 @@ export function make({ engine, metrics, now, options, refusalLines, requestLog, 
       ).pipe(
         Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, now()))
       )
-    })
+    }
   }
 
   // A route whose answer needs nothing of the request but what `served` does with it.

@@ -7,8 +7,8 @@
  * `/v1/responses` keeps (`responses_ttl`, `responses_max_bytes`, `responses_max_key_bytes`,
  * `responses_max_response_bytes`, `responses_max_chain`), how many sessions each router keeps pinned
  * (`affinity_max_sessions`), whether a gateway without keys answers requests without one beyond loopback or
- * with a shared store (`allow_keyless`), and sign-on for the admin side (`oidc`: its issuer, client, claims and the
- * groups each role maps from; docs/identity.md).
+ * with a shared store (`allow_keyless`), sign-on for the admin side (`oidc`: its issuer, client, claims and the
+ * groups each role maps from; docs/identity.md), and API callers by an issuer's token (`token_callers`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -86,6 +86,19 @@ const OidcEntry = Schema.Struct({
   cli_client_id: optional(NonEmpty)
 })
 
+const TokenCallersEntry = Schema.Struct({
+  /** The issuer's URL (its discovery document and published keys are read below it). */
+  issuer: HttpUrl,
+  /** The audience a caller's token must name. */
+  audience: NonEmpty,
+  user_claim: optional(NonEmpty),
+  team_claim: optional(NonEmpty),
+  /** Each value of the team claim and the name of the team (made at run time) it maps to. */
+  teams: Schema.Record(Schema.String, NonEmpty),
+  /** Router, deployment, model or group names; absent: every name. */
+  models: optional(Schema.Array(NonEmpty))
+})
+
 export const GatewayEntry = Schema.Struct({
   keys: optional(Schema.Array(KeyEntry)),
   admin_keys: optional(Schema.Array(AdminKeyEntry)),
@@ -120,7 +133,9 @@ export const GatewayEntry = Schema.Struct({
   /** Names of the `guardrails` section every chat call runs. */
   guardrails: optional(Schema.Array(NonEmpty)),
   /** Sign-on for the dashboard and the admin API (docs/identity.md). */
-  oidc: optional(OidcEntry)
+  oidc: optional(OidcEntry),
+  /** API callers by an issuer's access token instead of a gateway key (docs/identity.md). */
+  token_callers: optional(Schema.Array(TokenCallersEntry))
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -181,6 +196,16 @@ const oidcOf = (
       ...(entry.cli_client_id === undefined ? {} : { cliClientId: entry.cli_client_id })
     } satisfies Gateway.Oidc
   })
+
+// A `token_callers` entry as `Gateway.TokenCallers`.
+const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCallers => ({
+  issuer: entry.issuer,
+  audience: entry.audience,
+  teams: entry.teams,
+  ...(entry.user_claim === undefined ? {} : { userClaim: entry.user_claim }),
+  ...(entry.team_claim === undefined ? {} : { teamClaim: entry.team_claim }),
+  ...(entry.models === undefined ? {} : { models: entry.models })
+})
 
 /**
  * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
@@ -282,7 +307,8 @@ export const resolve = (
         ...(entry.hosted_tools !== undefined ? { hostedTools: entry.hosted_tools } : {}),
         ...(entry.allow_keyless === true ? { allowKeyless: true } : {}),
         ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {}),
-        ...(oidc === undefined ? {} : { oidc })
+        ...(oidc === undefined ? {} : { oidc }),
+        ...(entry.token_callers === undefined ? {} : { tokenCallers: entry.token_callers.map(tokenCallersOf) })
       }
     }
   })

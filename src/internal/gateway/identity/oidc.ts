@@ -79,6 +79,11 @@ export interface Oidc {
   readonly random: { readonly state: () => string; readonly nonce: () => string; readonly verifier: () => string }
 }
 
+const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
+/** Whether a presented credential has a JWT's shape (three base64url parts), not a key's. */
+export const isJwtShaped = (credential: string): boolean => jwtShape.test(credential)
+
 /** The default scopes asked for at sign-in. */
 export const defaultScopes: ReadonlyArray<string> = ["openid", "email", "profile"]
 /** How long a dashboard session lasts by default. */
@@ -109,24 +114,21 @@ export function isLoopbackUrl(url: URL): boolean {
   return ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname)
 }
 
+/** The problem of `text` as the URL of `option` (an issuer's, a redirect's), or undefined when it is one. */
+export function urlProblem(option: string, text: string | undefined): OptionsError | undefined {
+  if (text === undefined) return undefined
+  const parsed = URL.canParse(text) ? new URL(text) : undefined
+  return parsed !== undefined &&
+      (parsed.protocol === "https:" || (parsed.protocol === "http:" && isLoopbackUrl(parsed)))
+    ? undefined
+    : OptionsErrors.make("Gateway", option, text, "an https:// URL (http:// only on this machine's loopback)")
+}
+
 /** The problems of `options`, each naming its option. */
 export function problems(options: OidcOptions): ReadonlyArray<OptionsError | undefined> {
-  const url = (option: string, text: string | undefined) => {
-    if (text === undefined) return undefined
-    const parsed = URL.canParse(text) ? new URL(text) : undefined
-    return parsed !== undefined &&
-        (parsed.protocol === "https:" || (parsed.protocol === "http:" && isLoopbackUrl(parsed)))
-      ? undefined
-      : OptionsErrors.make(
-        "Gateway",
-        `oidc.${option}`,
-        text,
-        "an https:// URL (http:// only on this machine's loopback)"
-      )
-  }
   return [
-    url("issuer", options.issuer),
-    url("redirectUrl", options.redirectUrl),
+    urlProblem("oidc.issuer", options.issuer),
+    urlProblem("oidc.redirectUrl", options.redirectUrl),
     options.clientId === "" ? OptionsErrors.make("Gateway", "oidc.clientId", "", "a non-empty client id") : undefined,
     options.cliClientId === ""
       ? OptionsErrors.make("Gateway", "oidc.cliClientId", "", "a non-empty client id")
@@ -135,17 +137,18 @@ export function problems(options: OidcOptions): ReadonlyArray<OptionsError | und
   ]
 }
 
-/** The libraries, or the error naming the install command. */
-export const load: Effect.Effect<Libraries, OptionsError> = Effect.tryPromise({
-  try: async () => ({ client: await import("openid-client"), jose: await import("jose") }),
-  catch: () =>
-    OptionsErrors.make(
-      "Gateway",
-      "oidc",
-      "sign-on",
-      `the optional packages openid-client and jose installed (${installCommand})`
-    )
-})
+/** The libraries, or the error naming the install command and the `option` (`oidc`, `tokenCallers`) that needs them. */
+export const load = (option: string): Effect.Effect<Libraries, OptionsError> =>
+  Effect.tryPromise({
+    try: async () => ({ client: await import("openid-client"), jose: await import("jose") }),
+    catch: () =>
+      OptionsErrors.make(
+        "Gateway",
+        option,
+        option === "oidc" ? "sign-on" : "callers by token",
+        `the optional packages openid-client and jose installed (${installCommand})`
+      )
+  })
 
 const unavailable = (why: string) =>
   Errors.answer(

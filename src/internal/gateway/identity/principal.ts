@@ -10,7 +10,7 @@ import * as Redacted from "effect/Redacted"
 import * as Errors from "../errorAnswer.js"
 import * as Auth from "../keys/auth.js"
 import type { Grants } from "./grants.js"
-import type { Oidc } from "./oidc.js"
+import { isJwtShaped, type Oidc } from "./oidc.js"
 import { type Role, rolesOfGroups } from "./roles.js"
 import type { Sessions } from "./sessions.js"
 
@@ -45,8 +45,6 @@ export function cookieOf(header: string | undefined, name: string): string | und
   }
   return undefined
 }
-
-const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 
 const adminMissing = (oidc: boolean) =>
   Errors.answer(
@@ -120,7 +118,7 @@ export const principalOf = Effect.fnUntraced(function*(
       ).pipe(Effect.annotateLogs({ admin_key: admin }))
       return { name: admin, kind: "key", via: "admin-key", roles: ["admin"] } satisfies Principal
     }
-    if (oidc === undefined || !jwtShape.test(presented)) return yield* Effect.fail(adminRequired(oidc !== undefined))
+    if (oidc === undefined || !isJwtShaped(presented)) return yield* Effect.fail(adminRequired(oidc !== undefined))
     const person = yield* oidc.verify(presented)
     const roles = yield* personRoles(sources, oidc, person.subject, person.groups)
     return { name: person.subject, kind: "person", via: "token", roles } satisfies Principal

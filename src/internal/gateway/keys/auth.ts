@@ -2,18 +2,19 @@
  * Gateway keys: who may call the gateway and what each caller may do. A key is kept only as its SHA-256 digest; a
  * presented key (`Authorization: Bearer <key>`, as OpenAI's clients send it, `x-api-key`, as Anthropic's do, or
  * `x-goog-api-key` or `?key=`, as Google's do) is hashed and compared with every digest by `crypto.timingSafeEqual`,
- * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came. Each key
- * may be limited to some model names, have its own token bucket (`RateLimiter`) and a spend limit (`Budget`); a
- * request past one is refused before anything is sent. Both live in the stores the gateway chose from its
- * configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's ledger), named by the
- * key, so a reload's limits of a key are the same bucket and counter; with a database, keys made at run time
- * (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
+ * all of them whatever matches, so neither the answer's time nor its content tells how close a guess came; one that is
+ * no key but has a JWT's shape is an issuer's access token, when callers by token are configured
+ * (`identity/callers.ts`). Each key may be limited to some model names, have its own token bucket (`RateLimiter`) and a
+ * spend limit (`Budget`); a request past one is refused before anything is sent. Both live in the stores the gateway
+ * chose from its configuration (`keys/limits.ts`: memory, a Redis store every instance shares, or the database's
+ * ledger), named by the key, so a reload's limits of a key are the same bucket and counter; with a database, keys made
+ * at run time (`keys/runtime.ts`, their budgets in its ledger, `budget/sql.ts`) are found beside the configuration's. A
  * budgeted call reserves its worst case (`Pricing.estimate` of its prompt, its media by what they are, its hosted
  * tools' calls and `maxTokens`, the key's default set on a request without one, at the highest price its model can
- * reach; a medium of no bound refused, `unbounded`) for as long as the request's scope is open, and
- * is charged its real cost: on an error before any output nothing, when interrupted the reservation. Embeddings
- * reserve their inputs counted at most (a token per UTF-8 byte) at the input price, and are charged the reported
- * usage's cost. Admin keys are kept the same way, for the admin endpoints.
+ * reach; a medium of no bound refused, `unbounded`) for as long as the request's scope is open, and is charged its real
+ * cost: on an error before any output nothing, when interrupted the reservation. Embeddings reserve their inputs
+ * counted at most (a token per UTF-8 byte) at the input price, and are charged the reported usage's cost. Admin keys
+ * are kept the same way, for the admin endpoints.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -35,6 +36,8 @@ import * as OptionsErrors from "../../optionsError.js"
 import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
 import type { Engine, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
+import type { TokenCallers } from "../identity/callers.js"
+import { isJwtShaped } from "../identity/oidc.js"
 import * as Allow from "../mcp/allow.js"
 import type { Ledger } from "./ledger.js"
 import type * as KeyLimits from "./limits.js"
@@ -114,6 +117,9 @@ const defaultMaxTokens = 4096
 /** What the ids of provider.json's keys begin with. */
 export const configKeyPrefix = "config:"
 
+/** What the ids of callers by token (`identity/callers.ts`) begin with: `person:<user claim>`. */
+export const personPrefix = "person:"
+
 /** The id of provider.json's key `name`, as the admin API lists it. */
 export const configKeyId = (name: string): string => `${configKeyPrefix}${name}`
 
@@ -133,9 +139,9 @@ export interface KeyBudget {
 export interface Auth {
   /**
    * Whether requests need a key, decided by the configuration and what was ever made, never by the keys alive now:
-   * some gateway key is configured, or a key was ever made at run time (revoked or not), or the gateway is served
-   * beyond loopback or shares its limits through Redis, unless the configuration allows keyless requests
-   * (`keys/policy.ts`).
+   * some gateway key or callers by token are configured, or a key was ever made at run time (revoked or not), or the
+   * gateway is served beyond loopback or shares its limits through Redis, unless the configuration allows keyless
+   * requests (`keys/policy.ts`).
    */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
@@ -144,8 +150,13 @@ export interface Auth {
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
   /** The name of the admin key `key` is, when it is one. */
   readonly adminNamed: (key: Redacted.Redacted<string>) => string | undefined
-  /** The caller a request's headers name, or the 401 answer to give. */
-  readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Caller | Errors.ErrorAnswer
+  /**
+   * The caller a request's headers name (a gateway key, or an access token of `token_callers`:
+   * `identity/callers.ts`), or the answer to give (401; 403 for a token's team that does not exist).
+   */
+  readonly authenticate: (
+    headers: Readonly<Record<string, string | undefined>>
+  ) => Effect.Effect<Caller, Errors.ErrorAnswer>
   /** Whether `caller` may call `model`; with no caller (no keys), every model. */
   readonly allows: (caller: Caller | undefined, model: string) => boolean
   /** The request as it is sent for `caller`: a budgeted key's chat without `maxTokens` gets its `defaultMaxTokens`. */
@@ -193,7 +204,7 @@ const overBudget = (
 ): Errors.ErrorAnswer => {
   if (error._tag === "NoCapacityError") return unavailable(error.message)
   const spent = error.spent >= error.limit
-  const whose = error.scope.startsWith("team:") ? "This gateway key's team's budget" : "This gateway key's budget"
+  const whose = error.scope.startsWith("team:") ? "This caller's team's budget" : "This gateway key's budget"
   return Errors.answer(
     429,
     spent
@@ -328,6 +339,8 @@ export const make = (
     readonly keysRequired?: boolean | undefined
     /** With a database: where budgets are kept, provider.json keys' too, and the keys made at run time. */
     readonly database?: { readonly ledger: Ledger; readonly runtime: RuntimeKeys } | undefined
+    /** The callers of the configured issuers' tokens (`gateway.token_callers`). Default: none. */
+    readonly tokens?: TokenCallers | undefined
   } = {}
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -440,14 +453,16 @@ export const make = (
     const refused = OptionsErrors.all(problems)
     if (refused !== undefined) return yield* refused
 
-    const authenticate = (headers: Readonly<Record<string, string | undefined>>): Caller | Errors.ErrorAnswer => {
+    const tokens = options.tokens
+    const authenticate = (headers: Readonly<Record<string, string | undefined>>) => {
       const key = presented(headers)
-      if (key === undefined) return missing
+      if (key === undefined) return Effect.fail(missing)
       const wanted = digest(key)
       // Both lists searched, whichever holds the key.
-      const configured = find(callers, wanted)
-      const made = database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
-      return configured ?? made ?? wrong
+      const found = find(callers, wanted) ?? database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
+      if (found !== undefined) return "status" in found ? Effect.fail(found) : Effect.succeed(found)
+      // Not a key: an access token, when callers by token are configured.
+      return tokens !== undefined && isJwtShaped(key) ? tokens.caller(key) : Effect.fail(wrong)
     }
 
     const allows = (caller: Caller | undefined, model: string) =>
@@ -565,7 +580,7 @@ export const make = (
       return find(admins, Redacted.value(key))?.name
     }
 
-    const always = callers.length > 0 || options.keysRequired === true
+    const always = callers.length > 0 || tokens !== undefined || options.keysRequired === true
     const common = {
       keys: infos,
       budgets,

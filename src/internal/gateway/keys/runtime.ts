@@ -20,7 +20,7 @@ import type * as Budget from "../../../Budget.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as Errors from "../errorAnswer.js"
 import * as Allow from "../mcp/allow.js"
-import { type Caller, configKeyPrefix, sameDigest } from "./auth.js"
+import { type Caller, configKeyPrefix, personPrefix, sameDigest } from "./auth.js"
 import type { Ledger } from "./ledger.js"
 import type { KeyRecord, KeyStore, TeamRecord } from "./store.js"
 
@@ -95,9 +95,9 @@ export const make = (
     let graceEnd: Fiber.Fiber<void> | undefined
 
     // Whether a caller of a key made here no longer works at `now`: its key revoked, or the replaced key it was asked
-    // with past its grace. provider.json's callers are not this module's.
+    // with past its grace. provider.json's callers and callers by token are not this module's.
     const staleAt = (now: number) => (caller: Caller): boolean => {
-      if (caller.id.startsWith(configKeyPrefix)) return false
+      if (caller.id.startsWith(configKeyPrefix) || caller.id.startsWith(personPrefix)) return false
       const entry = entries.find((candidate) => candidate.caller.id === caller.id)
       return entry === undefined ||
         !entry.digests.some((candidate) => candidate.until > now && sameDigest(candidate.digest, caller.digest))
