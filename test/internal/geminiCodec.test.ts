@@ -1,6 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
-import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import { type ChatChunk, fromResponse, makeAccumulator } from "../../src/ChatChunk.js"
@@ -10,8 +9,8 @@ import { GeminiStreamParser } from "../../src/internal/wire/gemini/client.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
 import * as Embeddings from "../../src/internal/wire/gemini/embeddings.js"
 import { streamEncoder } from "../../src/internal/wire/gemini/writer.js"
-import { OutputDecodeError } from "../../src/LlmError.js"
 import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../src/Message.js"
+import { streamContext } from "../utils/streamContext.js"
 
 const word = fc.string({ maxLength: 6 })
 const name = fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9_]{0,11}$/)
@@ -198,21 +197,7 @@ const response: fc.Arbitrary<ChatResponse> = fc.record({
 
 const isGenerateContentResponse = Schema.is(Codec.GenerateContentResponse)
 
-const context = {
-  provider: "gemini",
-  model: "asked",
-  keyId: "k",
-  secret: Redacted.make("secret"),
-  request: { messages: [] },
-  startMillis: 0,
-  now: () => 5,
-  requestId: () => undefined,
-  errorOf: () => new OutputDecodeError({ provider: "gemini", model: "asked", detail: "error", raw: "" }),
-  decodeError: (detail: string, raw: string) =>
-    new OutputDecodeError({ provider: "gemini", model: "asked", detail, raw }),
-  maxResponseBytes: 1 << 30,
-  maxEventSize: undefined
-}
+const context = { ...streamContext("gemini"), maxEventSize: undefined }
 
 describe("wire/gemini/codec: the reply both ways", () => {
   it("a reply written as a GenerateContentResponse reads back as itself", () => {

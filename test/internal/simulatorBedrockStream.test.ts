@@ -8,7 +8,7 @@ import { type JsonRecord, stopReason, type StreamEvent, wireUsage } from "../../
 import { eventFrame } from "../../src/internal/wire/bedrock/writer.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import * as Sse from "../../src/Sse.js"
-import { replies } from "../utils/simulatorReplies.js"
+import { fragments, replies } from "../utils/simulatorReplies.js"
 
 const codec = new EventStreamCodec((bytes) => new TextDecoder().decode(bytes), (text) => new TextEncoder().encode(text))
 
@@ -35,7 +35,7 @@ function written(reply: Reply.Reply) {
 }
 
 // Converse writes every fragment, an empty one too.
-const reply = replies(/^call_[a-z0-9]{1,8}$/, fc.string({ maxLength: 8 }))
+const reply = replies(/^call_[a-z0-9]{1,8}$/, fragments(fc.string({ maxLength: 8 })))
 
 const meta = fc.record({
   id: fc.stringMatching(/^msg_bdrk_[a-z0-9]{1,12}$/),

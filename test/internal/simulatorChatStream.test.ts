@@ -7,7 +7,7 @@ import { usageOf } from "../../src/internal/simulator/usage.js"
 import { chunkTemplates, endEvents, toolCallFragmentJson } from "../../src/internal/wire/openAiChat/codec.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import { chatStreamParser } from "../utils/openAiChatWire.js"
-import { expected, readBack, replies, token } from "../utils/simulatorReplies.js"
+import { expected, fragments, readBack, replies, token } from "../utils/simulatorReplies.js"
 
 // The simulator's Chat Completions stream as it was written before the one writer: its own grammar from the codec's
 // templates, the oracle the writer's events must equal byte for byte.
@@ -32,7 +32,7 @@ function written(reply: Reply.Reply, meta: { id: string; created: number; model:
   return { events, tail: endEvents(templates, reply.finishReason, usageOf(reply.usage)) }
 }
 
-const reply = replies(/^call_[a-z0-9]{1,8}$/, token, 2)
+const reply = replies(/^call_[a-z0-9]{1,8}$/, fragments(token, 2))
 
 const meta = fc.record({
   id: fc.stringMatching(/^chatcmpl-[a-z0-9]{1,12}$/),

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import { type ChatChunk, makeAccumulator } from "../../src/ChatChunk.js"
 import { GeminiStreamParser } from "../../src/internal/wire/gemini/client.js"
@@ -10,9 +9,10 @@ import {
   type WrittenCall,
   type WrittenPart
 } from "../../src/internal/wire/gemini/codec.js"
-import { OutputDecodeError } from "../../src/LlmError.js"
 import * as Gemini from "../../src/simulator/Gemini.js"
 import type * as Reply from "../../src/simulator/Reply.js"
+import { jsonFragments, replies } from "../utils/simulatorReplies.js"
+import { streamContext } from "../utils/streamContext.js"
 
 // The simulator's Gemini stream as it was written before the one writer: its own grammar over the codec's chunk, the
 // oracle the writer's events must equal byte for byte.
@@ -53,35 +53,7 @@ function written(reply: Reply.Reply, meta: { id: string; model: string }) {
   return { events, tail: event([{ text: "" }], after(visible, reply.usage.reasoningTokens), reply.finishReason) }
 }
 
-// The simulator's tokens are never empty (`Reply.generate` cuts words and JSON into pieces of at least a character).
-const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
-const count = fc.nat({ max: 500 })
-const args = fc.dictionary(fc.stringMatching(/^[a-z]{1,6}$/), fc.oneof(fc.integer(), fc.string({ maxLength: 6 })), {
-  maxKeys: 3
-})
-
-const reply: fc.Arbitrary<Reply.Reply> = fc.record({
-  reasoning: fc.array(token, { maxLength: 6 }),
-  content: fc.array(token, { maxLength: 12 }),
-  toolCalls: fc.array(
-    fc.record({
-      id: fc.stringMatching(/^call_[a-zA-Z0-9]{1,8}$/),
-      name: fc.stringMatching(/^[a-z_]{1,12}$/),
-      arguments: args.map((value) => JSON.stringify(value))
-    }).map((call) => ({ ...call, fragments: [call.arguments.slice(0, 1), call.arguments.slice(1)] })),
-    { maxLength: 5 }
-  ),
-  finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const),
-  usage: fc.record({
-    promptTokens: count,
-    completionTokens: count,
-    totalTokens: count,
-    cachedTokens: count,
-    cacheWriteTokens: count,
-    cacheWrite1hTokens: count,
-    reasoningTokens: count
-  })
-})
+const reply = replies(/^call_[a-zA-Z0-9]{1,8}$/, jsonFragments)
 
 const meta = fc.record({
   id: fc.stringMatching(/^gemini-[a-z0-9]{1,12}$/),
@@ -89,21 +61,7 @@ const meta = fc.record({
   model: fc.string({ minLength: 1, maxLength: 12, unit: "grapheme" })
 })
 
-const context = {
-  provider: "gemini",
-  model: "asked",
-  keyId: "k",
-  secret: Redacted.make("secret"),
-  request: { messages: [] },
-  startMillis: 0,
-  now: () => 5,
-  requestId: () => undefined,
-  errorOf: () => new OutputDecodeError({ provider: "gemini", model: "asked", detail: "error", raw: "" }),
-  decodeError: (detail: string, raw: string) =>
-    new OutputDecodeError({ provider: "gemini", model: "asked", detail, raw }),
-  maxResponseBytes: 1 << 30,
-  maxEventSize: undefined
-}
+const context = { ...streamContext("gemini"), maxEventSize: undefined }
 
 describe("the simulator's Gemini stream, written by the one writer", () => {
   it("each event is the one the simulator's own grammar wrote, byte for byte, each its own write", () => {

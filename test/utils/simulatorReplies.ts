@@ -11,8 +11,22 @@ export const token = fc.string({ minLength: 1, maxLength: 8, unit: "grapheme" })
 
 const count = fc.nat({ max: 500 })
 
-/** A reply whose tool calls have ids matching `callId` and arguments cut into `fragment`s (`fewest` to five). */
-export function replies(callId: RegExp, fragment: fc.Arbitrary<string> = token, fewest = 1): fc.Arbitrary<Reply.Reply> {
+/** A tool call's arguments cut into `fewest` to five pieces. */
+export const fragments = (piece: fc.Arbitrary<string> = token, fewest = 1): fc.Arbitrary<Array<string>> =>
+  fc.array(piece, { minLength: fewest, maxLength: 5 })
+
+/** A JSON object's text as a tool call's arguments, cut after its first character. */
+export const jsonFragments: fc.Arbitrary<Array<string>> = fc.dictionary(
+  fc.stringMatching(/^[a-z]{1,6}$/),
+  fc.oneof(fc.integer(), fc.string({ maxLength: 6 })),
+  { maxKeys: 3 }
+).map((value) => {
+  const json = JSON.stringify(value)
+  return [json.slice(0, 1), json.slice(1)]
+})
+
+/** A reply whose tool calls have ids matching `callId` and arguments cut as `cut` cuts them. */
+export function replies(callId: RegExp, cut: fc.Arbitrary<Array<string>> = fragments()): fc.Arbitrary<Reply.Reply> {
   return fc.record({
     reasoning: fc.array(token, { maxLength: 6 }),
     content: fc.array(token, { maxLength: 12 }),
@@ -20,7 +34,7 @@ export function replies(callId: RegExp, fragment: fc.Arbitrary<string> = token, 
       fc.record({
         id: fc.stringMatching(callId),
         name: fc.stringMatching(/^[a-z_]{1,12}$/),
-        fragments: fc.array(fragment, { minLength: fewest, maxLength: 5 })
+        fragments: cut
       }).map((call) => ({ ...call, arguments: call.fragments.join("") })),
       { maxLength: 3 }
     ),
@@ -66,7 +80,7 @@ export function expected(reply: Reply.Reply): ReturnType<typeof readBack> {
 
 /** A reply as the simulator makes one: its finish `tool_calls` whenever it calls a tool, else stop or length. */
 export const simulatedReply: fc.Arbitrary<Reply.Reply> = fc.record({
-  reply: replies(/^call_[a-z0-9]{1,8}$/, token, 2),
+  reply: replies(/^call_[a-z0-9]{1,8}$/, fragments(token, 2)),
   cut: fc.boolean()
 }).map(({ cut, reply }) => ({
   ...reply,
