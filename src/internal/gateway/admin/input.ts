@@ -187,6 +187,29 @@ const guardrailsOf = namesOf("guardrails", maxGuardrails, "names of the configur
 
 const invalid = (value: unknown): value is Invalid => value instanceof Invalid
 
+/** Reads what keys and teams share (`tools`, `guardrails`, `budget`) from `body` into `input`, or the first refused. */
+const sharedOf = (
+  body: Body,
+  input: { -readonly [K in keyof TeamInput]: TeamInput[K] }
+): Invalid | undefined => {
+  if ("tools" in body) {
+    const tools = toolsOf(body["tools"])
+    if (invalid(tools)) return tools
+    input.tools = tools
+  }
+  if ("guardrails" in body) {
+    const guardrails = guardrailsOf(body["guardrails"])
+    if (invalid(guardrails)) return guardrails
+    input.guardrails = guardrails
+  }
+  if ("budget" in body) {
+    const budget = budgetOf(body["budget"])
+    if (invalid(budget)) return budget
+    input.budget = budget
+  }
+  return undefined
+}
+
 /** A key's fields from `body`; on `create`, `name` is required and `expires_at` must be in the future of `now`. */
 export const keyInput = (body: Body, mode: "create" | "update", now: number): KeyInput | Invalid => {
   const stray = unknownField(body, keyFields)
@@ -225,21 +248,8 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
     }
     input.models = models
   }
-  if ("tools" in body) {
-    const tools = toolsOf(body["tools"])
-    if (invalid(tools)) return tools
-    input.tools = tools
-  }
-  if ("guardrails" in body) {
-    const guardrails = guardrailsOf(body["guardrails"])
-    if (invalid(guardrails)) return guardrails
-    input.guardrails = guardrails
-  }
-  if ("budget" in body) {
-    const budget = budgetOf(body["budget"])
-    if (invalid(budget)) return budget
-    input.budget = budget
-  }
+  const shared = sharedOf(body, input)
+  if (shared !== undefined) return shared
   const capacity = body["rate_limit_capacity"]
   const refillRate = body["rate_limit_refill_rate"]
   if (("rate_limit_capacity" in body) !== ("rate_limit_refill_rate" in body)) {
@@ -290,21 +300,8 @@ export const teamInput = (body: Body, mode: "create" | "update"): TeamInput | In
     if (invalid(name)) return name
     input.name = name
   }
-  if ("tools" in body) {
-    const tools = toolsOf(body["tools"])
-    if (invalid(tools)) return tools
-    input.tools = tools
-  }
-  if ("guardrails" in body) {
-    const guardrails = guardrailsOf(body["guardrails"])
-    if (invalid(guardrails)) return guardrails
-    input.guardrails = guardrails
-  }
-  if ("budget" in body) {
-    const budget = budgetOf(body["budget"])
-    if (invalid(budget)) return budget
-    input.budget = budget
-  }
+  const shared = sharedOf(body, input)
+  if (shared !== undefined) return shared
   if ("metadata" in body) {
     const metadata = metadataOf(body["metadata"])
     if (invalid(metadata)) return metadata
