@@ -205,6 +205,18 @@ read there by themselves. The dashboard page asks for it.
   -h, --help               this help
 `
 
+// The options and exit codes of the commands that manage a gateway through its admin API (`keys`, `teams`).
+const adminOptions = `Options:
+  --url URL             the gateway (default http://127.0.0.1:4000)
+  --data DIR            the data directory of serve, whose admin-token file
+                        is read for a gateway on loopback (default: serve's)
+  --json                print the gateway's JSON answer instead
+  -h, --help            this help
+
+Exit codes: 0 done, 1 the gateway refused or could not be reached (the first
+stderr line is "<ErrorTag>: <message>"), 2 bad flags or no admin key.
+`
+
 /**
  * @since 0.3.0
  * @category Constants
@@ -235,16 +247,7 @@ Actions:
     --grace SECONDS     how long the old key keeps working (default 3600;
                         0: not at all)
 
-Options:
-  --url URL             the gateway (default http://127.0.0.1:4000)
-  --data DIR            the data directory of serve, whose admin-token file
-                        is read for a gateway on loopback (default: serve's)
-  --json                print the gateway's JSON answer instead
-  -h, --help            this help
-
-Exit codes: 0 done, 1 the gateway refused or could not be reached (the first
-stderr line is "<ErrorTag>: <message>"), 2 bad flags or no admin key.
-`
+${adminOptions}`
 
 /**
  * @since 0.3.0
@@ -272,16 +275,7 @@ Actions:
   delete ID             delete a team that has no keys left (revoke them or
                         move them to another team first)
 
-Options:
-  --url URL             the gateway (default http://127.0.0.1:4000)
-  --data DIR            the data directory of serve, whose admin-token file
-                        is read for a gateway on loopback (default: serve's)
-  --json                print the gateway's JSON answer instead
-  -h, --help            this help
-
-Exit codes: 0 done, 1 the gateway refused or could not be reached (the first
-stderr line is "<ErrorTag>: <message>"), 2 bad flags or no admin key.
-`
+${adminOptions}`
 
 /**
  * @since 0.3.0
