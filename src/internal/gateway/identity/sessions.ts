@@ -13,6 +13,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import type { SqlError } from "effect/sql/SqlError"
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
@@ -211,61 +212,61 @@ const pendingOf = (row: Row): Pending => ({
 /** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
 export function sqlStore(database: Sql.Database): SessionStore {
   const { bounds, sql } = database
-  // The rows of `table` ended by `now` deleted, and those ending before the `max`th latest (the oldest past the
-  // bound; rows ending at the same moment as that one are kept).
-  const trim = (table: "admin_sessions" | "admin_sign_ins", now: number, max: number) =>
-    sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now} OR expires_at < (
-      SELECT expires_at FROM ${sql(table)} ORDER BY expires_at DESC LIMIT 1 OFFSET ${max - 1})`
-  const first = <A>(rows: ReadonlyArray<Row>, decode: (row: Row) => A) =>
-    rows[0] === undefined ? undefined : decode(rows[0])
+  type Table = "admin_sessions" | "admin_sign_ins"
+  // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
+  // oldest past the bound; rows ending at the same moment as that one are kept): one transaction.
+  const added = (table: Table, what: string, insert: Effect.Effect<unknown, SqlError>, now: number, max: number) =>
+    Sql.transaction(
+      sql,
+      bounds,
+      what,
+      Effect.andThen(
+        insert,
+        sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now} OR expires_at < (
+          SELECT expires_at FROM ${sql(table)} ORDER BY expires_at DESC LIMIT 1 OFFSET ${max - 1})`
+      )
+    )
+  // The row of `key` in `table` deleted in one statement (so one taker has it): what it held.
+  const removed = <A>(table: Table, what: string, key: string, decode: (row: Row) => A) =>
+    Sql.step(
+      bounds,
+      what,
+      Effect.map(
+        sql<Row>`DELETE FROM ${sql(table)} WHERE digest = ${key} RETURNING *`,
+        (rows) => rows[0] === undefined ? undefined : decode(rows[0])
+      )
+    )
   return {
     open: (key, session, now, max) =>
-      Sql.transaction(
-        sql,
-        bounds,
+      added(
+        "admin_sessions",
         "opening a dashboard session",
-        Effect.andThen(
-          sql`INSERT INTO admin_sessions (digest, subject, groups_json, id_token_sealed, expires_at)
-            VALUES (${key}, ${session.subject}, ${JSON.stringify(session.groups)}, ${session.sealedIdToken ?? null},
-              ${session.expiresAt})`,
-          trim("admin_sessions", now, max)
-        )
+        sql`INSERT INTO admin_sessions (digest, subject, groups_json, id_token_sealed, expires_at)
+          VALUES (${key}, ${session.subject}, ${JSON.stringify(session.groups)}, ${session.sealedIdToken ?? null},
+            ${session.expiresAt})`,
+        now,
+        max
       ),
     find: (key) =>
       Sql.step(
         bounds,
         "reading a dashboard session",
-        Effect.map(sql<Row>`SELECT * FROM admin_sessions WHERE digest = ${key}`, (rows) => first(rows, keptOf))
-      ),
-    close: (key) =>
-      Sql.step(
-        bounds,
-        "ending a dashboard session",
         Effect.map(
-          sql<Row>`DELETE FROM admin_sessions WHERE digest = ${key} RETURNING *`,
-          (rows) => first(rows, keptOf)
+          sql<Row>`SELECT * FROM admin_sessions WHERE digest = ${key}`,
+          (rows) => rows[0] === undefined ? undefined : keptOf(rows[0])
         )
       ),
+    close: (key) => removed("admin_sessions", "ending a dashboard session", key, keptOf),
     begin: (key, pending, now, max) =>
-      Sql.transaction(
-        sql,
-        bounds,
+      added(
+        "admin_sign_ins",
         "beginning a sign-in",
-        Effect.andThen(
-          sql`INSERT INTO admin_sign_ins (digest, code_verifier, nonce, redirect_uri, expires_at)
-            VALUES (${key}, ${Redacted.value(pending.codeVerifier)}, ${pending.nonce}, ${pending.redirectUri},
-              ${pending.expiresAt})`,
-          trim("admin_sign_ins", now, max)
-        )
+        sql`INSERT INTO admin_sign_ins (digest, code_verifier, nonce, redirect_uri, expires_at)
+          VALUES (${key}, ${Redacted.value(pending.codeVerifier)}, ${pending.nonce}, ${pending.redirectUri},
+            ${pending.expiresAt})`,
+        now,
+        max
       ),
-    take: (key) =>
-      Sql.step(
-        bounds,
-        "taking a sign-in",
-        Effect.map(
-          sql<Row>`DELETE FROM admin_sign_ins WHERE digest = ${key} RETURNING *`,
-          (rows) => first(rows, pendingOf)
-        )
-      )
+    take: (key) => removed("admin_sign_ins", "taking a sign-in", key, pendingOf)
   }
 }
