@@ -1,9 +1,7 @@
 /**
  * The admin side's rules with a domain, over the whole of it: which strings are roles; what every combination of
  * roles grants over every scope (a union of what each grants, each as docs/identity.md's table says); the permission
- * a team change needs by the fields its body changes; the dashboard's sessions' life, sign-out and bound on each of
- * their stores (memory, SQLite), and their ID tokens sealed under their ids; and
- * provider.json's `gateway.oidc`, decoded or refused naming each bad field.
+ * a team change needs by the fields its body changes; and provider.json's `gateway.oidc`, decoded or refused naming each bad field.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -11,18 +9,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
-import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import * as Access from "../../src/internal/gateway/identity/access.js"
 import * as Oidc from "../../src/internal/gateway/identity/oidc.js"
 import type { Principal } from "../../src/internal/gateway/identity/principal.js"
 import * as Roles from "../../src/internal/gateway/identity/roles.js"
-import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
-import { digest } from "../../src/internal/gateway/keys/auth.js"
-import * as Sql from "../../src/internal/persistence/sql.js"
-import * as Database from "../../src/internal/sql/database.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 
 const teamName = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/)
@@ -135,112 +125,6 @@ describe("the admin routes' table", () => {
     expect(known?.message).toBe(unknown?.message)
     expect(known?.message).not.toContain("research")
   })
-})
-
-const sqliteSessions = Effect.gen(function*() {
-  const directory = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "identity-sessions-"))),
-    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-  )
-  const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }))
-  return Sessions.sqlStore({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
-})
-
-describe("the dashboard's sessions", () => {
-  const session = (expiresAt: number, idToken?: string): Sessions.Session => ({
-    subject: "ada@example.com",
-    groups: ["llm-admins", "staff"],
-    idToken: idToken === undefined ? undefined : Redacted.make(idToken),
-    expiresAt
-  })
-  const stores = [["memory", Effect.sync(Sessions.memoryStore)], ["SQLite", sqliteSessions]] as const
-
-  for (const [label, makeStore] of stores) {
-    it.live(`${label}: a session lasts its life and ends at sign-out; a sign-in's state is taken once`, () =>
-      Effect.gen(function*() {
-        let now = 1_000
-        const store = yield* makeStore
-        const sessions = Sessions.make(store, () => now)
-        const id = yield* sessions.open(session(2_000, "id-token-of-ada"))
-        expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
-        const found = yield* sessions.find(id)
-        expect([found?.subject, found?.groups, found?.expiresAt]).toEqual([
-          "ada@example.com",
-          ["llm-admins", "staff"],
-          2_000
-        ])
-        expect(Redacted.value(found!.idToken!)).toBe("id-token-of-ada")
-        // Kept under the id's digest, the ID token sealed: the store holds neither the id nor the token.
-        const kept = yield* store.find(digest(id).toString("hex"))
-        expect(JSON.stringify(kept)).not.toContain(id)
-        expect(JSON.stringify(kept)).not.toContain("id-token-of-ada")
-        expect(yield* sessions.find(`${id.slice(0, -1)}x`)).toBeUndefined()
-        now = 2_000
-        expect(yield* sessions.find(id)).toBeUndefined()
-        now = 1_000
-        const other = yield* sessions.open(session(5_000))
-        const closed = yield* sessions.close(other)
-        expect([closed?.subject, closed?.idToken]).toEqual(["ada@example.com", undefined])
-        expect(yield* sessions.find(other)).toBeUndefined()
-        expect(yield* sessions.close(other)).toBeUndefined()
-        const pending = {
-          codeVerifier: Redacted.make("v"),
-          nonce: "n",
-          redirectUri: "http://localhost/admin/callback",
-          expiresAt: 1_000 + Sessions.pendingMillis
-        }
-        yield* sessions.begin("s", pending)
-        const taken = yield* sessions.take("s")
-        expect([Redacted.value(taken!.codeVerifier), taken?.nonce, taken?.redirectUri, taken?.expiresAt]).toEqual([
-          "v",
-          "n",
-          pending.redirectUri,
-          pending.expiresAt
-        ])
-        expect(yield* sessions.take("s")).toBeUndefined()
-        yield* sessions.begin("late", pending)
-        now = pending.expiresAt
-        expect(yield* sessions.take("late")).toBeUndefined()
-      }).pipe(Effect.scoped))
-
-    it.live(`${label}: opening a session trims the ended ones and, past the bound, the oldest`, () =>
-      Effect.gen(function*() {
-        let now = 0
-        const store = yield* makeStore
-        const sessions = Sessions.make(store, () => now, 3)
-        const ids = yield* Effect.forEach([10, 20, 30], (end) => sessions.open(session(end)))
-        const digests = ids.map((id) => digest(id).toString("hex"))
-        const held = Effect.forEach(digests, (key) => Effect.map(store.find(key), (kept) => kept !== undefined))
-        expect(yield* held).toEqual([true, true, true])
-        // A fourth past the bound of three: the oldest (ending first) goes.
-        const fourth = yield* sessions.open(session(40))
-        expect(yield* held).toEqual([false, true, true])
-        // At 25, the one ending at 20 has ended: the next opening forgets it.
-        now = 25
-        yield* sessions.open(session(50))
-        expect(yield* held).toEqual([false, false, true])
-        expect((yield* sessions.find(fourth))?.expiresAt).toBe(40)
-      }).pipe(Effect.scoped))
-  }
-
-  it("memory: at most the bound are held: past it, the oldest ends", () =>
-    fc.assert(fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 20 }), (bound, extra) => {
-      const sessions = Sessions.make(Sessions.memoryStore(), () => 0, bound)
-      const ids = Array.from({ length: bound + extra }, () => Effect.runSync(sessions.open(session(10))))
-      const live = ids.map((id) => Effect.runSync(sessions.find(id)) !== undefined)
-      expect(live).toEqual(ids.map((_, index) => index >= extra))
-    })))
-
-  it("an ID token sealed under one session opens under its id only, and not once edited", () =>
-    fc.assert(fc.property(fc.string({ minLength: 1 }), fc.nat(), (token, at) => {
-      const id = randomBytes(32).toString("base64url")
-      const sealed = Sessions.seal(id, Redacted.make(token))
-      expect(Redacted.value(Sessions.unseal(id, sealed)!)).toBe(token)
-      expect(Sessions.unseal(randomBytes(32).toString("base64url"), sealed)).toBeUndefined()
-      const bytes = Buffer.from(sealed, "base64url")
-      bytes[at % bytes.length] = bytes[at % bytes.length]! ^ 1
-      expect(Sessions.unseal(id, bytes.toString("base64url"))).toBeUndefined()
-    })))
 })
 
 const models = { openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-provider-000000000001"] }] }
