@@ -1,7 +1,8 @@
 /**
  * The admin side's rules with a domain, over the whole of it: which strings are roles; what every combination of
  * roles grants over every scope (a union of what each grants, each as docs/identity.md's table says); the permission
- * a team change needs by the fields its body changes; and provider.json's `gateway.oidc`, decoded or refused naming each bad field.
+ * a team change needs by the fields its body changes; and provider.json's `gateway.oidc`, decoded or refused naming
+ * each bad field.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
