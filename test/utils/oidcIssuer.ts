@@ -7,8 +7,8 @@
  * key under the same key id. A public client for the command line (`cliClientId`) may use the device authorization
  * grant (RFC 8628) and refresh tokens: its access tokens are JWTs for the gateway (`aud` its `audience`) with
  * the person's `email` and `groups`, as an issuer configured for an API gives them; `approveDevice` drives the
- * issuer's device pages over HTTP as a person approving (or aborting) a code, and `signIn` its sign-in pages as a person
- * signing in to the dashboard.
+ * issuer's device pages over HTTP as a person approving (or aborting) a code, and `signIn` its sign-in pages as a
+ * person signing in to the dashboard.
  */
 import * as Effect from "effect/Effect"
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose"
