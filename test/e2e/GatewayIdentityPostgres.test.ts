@@ -5,7 +5,8 @@
  * one ends the session on both (and sends the browser to the issuer with the ID token as its hint, unsealed on the
  * instance that did not open the session). The database holds each session under its id's digest, never the cookie's
  * value. The admin actions made on both, and the refusals, form one audit log that both read alike and that
- * `audit verify`, reading the database itself, finds intact.
+ * `audit verify`, reading the database itself, finds intact. With the database away, a session or a sign-in is
+ * answered 503 (never taken for ended), and once it is back the session is answered again.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -17,6 +18,7 @@ import { join } from "node:path"
 import * as Database from "../../src/internal/sql/database.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitFirstLine, envWithoutKeys, spawnCli, startCli } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
 import * as OidcIssuer from "../utils/oidcIssuer.js"
 import { postgresServer } from "../utils/postgresServer.js"
 import { providerFile } from "../utils/serveCluster.js"
@@ -214,6 +216,21 @@ describe("sign-on and the audit log of two serve processes on one Postgres", () 
         const verified = yield* spawnCli(["audit", "verify", "--config", file], { env, timeoutMs: 60_000 })
         assert.strictEqual(verified.code, 0, verified.stderr)
         assert.include(verified.stdout, "is intact: 9 row(s); its head is row 9")
+
+        // The database away: a session cannot be read, nor a sign-in begun, and the gateway says so (503), taking no
+        // cookie for a refusal; back, the session that lived is answered again.
+        yield* postgres.stop
+        const away = yield* me(one, vera)
+        assert.deepStrictEqual([away.status, errorCode(away)], [503, "database_unavailable"])
+        const loginAway = yield* request(other, "GET", "/admin/login")
+        assert.deepStrictEqual([loginAway.status, errorCode(loginAway)], [503, "database_unavailable"])
+        yield* postgres.start
+        const back = yield* eventually("vera's session answered again", me(one, vera), (answer) =>
+          answer.status === 200, {
+          every: "200 millis",
+          within: "30 seconds"
+        })
+        assert.strictEqual(back.body["name"], "vera@example.com")
       }).pipe(Effect.scoped),
     240_000
   )
