@@ -1,8 +1,8 @@
 /**
  * The admin side's rules with a domain, over the whole of it: which strings are roles; what every combination of
  * roles grants over every scope (a union of what each grants, each as docs/identity.md's table says); the permission
- * a team change needs by the fields its body changes; the dashboard's sessions' life, sign-out and bound; and
- * provider.json's `gateway.oidc`, decoded or refused naming each bad field.
+ * a team change needs by the fields its body changes; and provider.json's `gateway.oidc`, decoded or refused naming
+ * each bad field.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -14,7 +14,6 @@ import * as Access from "../../src/internal/gateway/identity/access.js"
 import * as Oidc from "../../src/internal/gateway/identity/oidc.js"
 import type { Principal } from "../../src/internal/gateway/identity/principal.js"
 import * as Roles from "../../src/internal/gateway/identity/roles.js"
-import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 
 const teamName = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/)
@@ -127,49 +126,6 @@ describe("the admin routes' table", () => {
     expect(known?.message).toBe(unknown?.message)
     expect(known?.message).not.toContain("research")
   })
-})
-
-describe("the dashboard's sessions", () => {
-  const session = (expiresAt: number): Sessions.Session => ({
-    subject: "ada@example.com",
-    groups: ["llm-admins"],
-    idToken: undefined,
-    expiresAt
-  })
-
-  it("a session lasts its life and ends at sign-out; a sign-in's state is taken once", () => {
-    let now = 1_000
-    const sessions = Sessions.memory(() => now)
-    const id = sessions.open(session(2_000))
-    expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
-    expect(sessions.find(id)?.subject).toBe("ada@example.com")
-    now = 2_000
-    expect(sessions.find(id)).toBeUndefined()
-    now = 1_000
-    const other = sessions.open(session(5_000))
-    expect(sessions.close(other)?.subject).toBe("ada@example.com")
-    expect(sessions.find(other)).toBeUndefined()
-    const pending = {
-      codeVerifier: Redacted.make("v"),
-      nonce: "n",
-      redirectUri: "http://localhost/admin/callback",
-      expiresAt: 1_000 + Sessions.pendingMillis
-    }
-    sessions.begin("s", pending)
-    expect(sessions.take("s")).toEqual(pending)
-    expect(sessions.take("s")).toBeUndefined()
-    sessions.begin("late", pending)
-    now = pending.expiresAt
-    expect(sessions.take("late")).toBeUndefined()
-  })
-
-  it("at most the bound are held: past it, the oldest ends", () =>
-    fc.assert(fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 20 }), (bound, extra) => {
-      const sessions = Sessions.memory(() => 0, bound)
-      const ids = Array.from({ length: bound + extra }, () => sessions.open(session(10)))
-      const live = ids.map((id) => sessions.find(id) !== undefined)
-      expect(live).toEqual(ids.map((_, index) => index >= extra))
-    })))
 })
 
 const models = { openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-provider-000000000001"] }] }

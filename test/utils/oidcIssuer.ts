@@ -7,7 +7,8 @@
  * key under the same key id. A public client for the command line (`cliClientId`) may use the device authorization
  * grant (RFC 8628) and refresh tokens: its access tokens are JWTs for the gateway (`aud` its `audience`) with
  * the person's `email` and `groups`, as an issuer configured for an API gives them; `approveDevice` drives the
- * issuer's device pages over HTTP as a person approving (or aborting) a code.
+ * issuer's device pages over HTTP as a person approving (or aborting) a code, and `signIn` its sign-in pages as a
+ * person signing in to the dashboard.
  */
 import * as Effect from "effect/Effect"
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose"
@@ -201,6 +202,65 @@ export const make = makeWith({})
 const attributesOf = (tag: string): Record<string, string> =>
   Object.fromEntries([...tag.matchAll(/([\w-]+)="([^"]*)"/g)].map((match) => [match[1]!, match[2]!]))
 
+/** A page a browser reached: its URL and text (none when it was sent away from the issuer: `left`). */
+interface Page {
+  readonly url: string
+  readonly html: string
+  readonly left: boolean
+}
+
+/**
+ * A browser on the issuer's pages: a cookie jar, and `go`, which asks for a page (submitting `form` when given) and
+ * follows redirects until a page answers, or one sends it away from the issuer (to the gateway's callback).
+ */
+function browser(issuer: string) {
+  const cookies = new Map<string, string>()
+  return async (start: string, form?: URLSearchParams): Promise<Page> => {
+    let url = start
+    let body = form
+    for (let hop = 0; hop < 20; hop++) {
+      const response = await fetch(url, {
+        method: body === undefined ? "GET" : "POST",
+        redirect: "manual",
+        headers: {
+          cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join("; "),
+          ...(body === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" })
+        },
+        ...(body === undefined ? {} : { body })
+      })
+      for (const line of response.headers.getSetCookie()) {
+        const pair = line.split(";", 1)[0]!
+        cookies.set(pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1))
+      }
+      const location = response.headers.get("location")
+      if (location === null) return { url, html: await response.text(), left: false }
+      url = new URL(location, url).href
+      if (new URL(url).origin !== issuer) return { url, html: "", left: true }
+      body = undefined
+    }
+    throw new Error("the issuer's pages redirected more than 20 times")
+  }
+}
+
+/**
+ * The first form of `page`, with its hidden fields, `login` in its login field, any password in its password field,
+ * and `userCode` in its code field: where it goes and what it sends; undefined when the page has none.
+ */
+function formOf(page: Page, login: string, userCode = "") {
+  const form = /<form([^>]*)>([\s\S]*?)<\/form>/.exec(page.html)
+  if (form === null) return undefined
+  const fields = new URLSearchParams()
+  for (const input of form[2]!.matchAll(/<input[^>]*>/g)) {
+    const { name, value, type } = attributesOf(input[0])
+    if (name === undefined) continue
+    fields.set(
+      name,
+      name === "user_code" ? userCode : name === "login" ? login : type === "password" ? "any" : value ?? ""
+    )
+  }
+  return { action: new URL(attributesOf(form[1]!)["action"] ?? page.url, page.url).href, fields }
+}
+
 /**
  * The code `userCode` entered at the issuer's device page `verificationUri` by the person `login` and approved (or,
  * with `abort`, aborted at its confirmation), as a browser would: a cookie jar, redirects followed, and each page's
@@ -209,48 +269,33 @@ const attributesOf = (tag: string): Record<string, string> =>
  */
 export const approveDevice = (verificationUri: string, userCode: string, login: string, abort = false) =>
   Effect.promise(async () => {
-    const cookies = new Map<string, string>()
-    const go = async (start: string, form?: URLSearchParams) => {
-      let url = start
-      let body = form
-      for (let hop = 0; hop < 20; hop++) {
-        const response = await fetch(url, {
-          method: body === undefined ? "GET" : "POST",
-          redirect: "manual",
-          headers: {
-            cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join("; "),
-            ...(body === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" })
-          },
-          ...(body === undefined ? {} : { body })
-        })
-        for (const line of response.headers.getSetCookie()) {
-          const pair = line.split(";", 1)[0]!
-          cookies.set(pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1))
-        }
-        const location = response.headers.get("location")
-        if (location === null) return { url, html: await response.text() }
-        url = new URL(location, url).href
-        body = undefined
-      }
-      throw new Error("the issuer's pages redirected more than 20 times")
-    }
+    const go = browser(new URL(verificationUri).origin)
     let page = await go(verificationUri)
     for (let step = 0; step < 8; step++) {
-      const form = /<form([^>]*)>([\s\S]*?)<\/form>/.exec(page.html)
-      if (form === null) return page.html
-      const fields = new URLSearchParams()
-      for (const input of form[2]!.matchAll(/<input[^>]*>/g)) {
-        const { name, value, type } = attributesOf(input[0])
-        if (name === undefined) continue
-        fields.set(
-          name,
-          name === "user_code" ? userCode : name === "login" ? login : type === "password" ? "any" : value ?? ""
-        )
-      }
-      const aborting = abort && fields.has("confirm")
-      if (aborting) fields.set("abort", "yes")
-      page = await go(new URL(attributesOf(form[1]!)["action"] ?? page.url, page.url).href, fields)
+      const form = formOf(page, login, userCode)
+      if (form === undefined) return page.html
+      const aborting = abort && form.fields.has("confirm")
+      if (aborting) form.fields.set("abort", "yes")
+      page = await go(form.action, form.fields)
       if (aborting) return page.html
     }
     throw new Error("the issuer's device pages did not end in 8 steps")
+  })
+
+/**
+ * The person `login` signed in at the issuer from its authorization URL `authorizationUrl` (where a gateway's
+ * `/admin/login` sends a browser), as a browser would: the login form (any password) and the consent submitted. Where
+ * the issuer sends the browser back: the gateway's callback, with the code and the state.
+ */
+export const signIn = (authorizationUrl: string, login: string) =>
+  Effect.promise(async () => {
+    const go = browser(new URL(authorizationUrl).origin)
+    let page = await go(authorizationUrl)
+    for (let step = 0; step < 8 && !page.left; step++) {
+      const form = formOf(page, login)
+      if (form === undefined) throw new Error(`the issuer's page has no form: ${page.html.slice(0, 500)}`)
+      page = await go(form.action, form.fields)
+    }
+    if (!page.left) throw new Error("the issuer's sign-in pages did not end in 8 steps")
+    return page.url
   })

@@ -358,9 +358,12 @@ export function make(
       lasting.metrics.mcpToolHeld
     )
 
-    // The dashboard's sessions, for the gateway's life, in its memory (docs/identity.md); the roles granted through the
-    // admin API, in its database.
-    const sessions = Sessions.memory(lasting.now)
+    // The dashboard's sessions and the roles granted through the admin API (docs/identity.md): in its database, which
+    // its instances share; without one, sessions in memory for the gateway's life, and no grants.
+    const sessions = Sessions.make(
+      stored === undefined ? Sessions.memoryStore() : Sessions.sqlStore(stored),
+      lasting.now
+    )
     const grants = stored === undefined ? undefined : Grants.sqlStore(stored)
 
     // The MCP sessions, for the gateway's life: in its database, so that every instance answers them, else in memory.

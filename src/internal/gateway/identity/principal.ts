@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import type { StoreUnavailableError } from "../../../Store.js"
 import * as Errors from "../errorAnswer.js"
 import * as Auth from "../keys/auth.js"
 import type { Grants } from "./grants.js"
@@ -82,18 +83,23 @@ const noAdminKeys = Errors.answer(
 
 const sessionEnded = Errors.answer(
   401,
-  "Your session has ended (signed out, expired, or the gateway restarted): sign in again at /admin/login.",
+  "Your session has ended (signed out, expired, or kept by a gateway without a database that restarted): sign " +
+    "in again at /admin/login.",
   "invalid_request_error",
   null,
   "session_expired"
 )
+
+/** The answer to a request whose sessions or grants the database could not read. */
+export const unavailable = (error: StoreUnavailableError): Errors.ErrorAnswer =>
+  Errors.databaseUnavailable(error.reason)
 
 /** A person's roles: those their groups map to, and those granted to them (none without a database). */
 function personRoles(sources: Sources, oidc: Oidc, subject: string, groups: ReadonlyArray<string>) {
   const mapped = rolesOfGroups(groups, oidc.settings.roles)
   if (sources.grants === undefined) return Effect.succeed(mapped)
   return Effect.map(
-    Effect.mapError(sources.grants.rolesOf(subject), (error) => Errors.databaseUnavailable(error.reason)),
+    Effect.mapError(sources.grants.rolesOf(subject), unavailable),
     (granted) => [...new Set([...mapped, ...granted])]
   )
 }
@@ -125,7 +131,7 @@ export const principalOf = Effect.fnUntraced(function*(
   }
   const id = oidc === undefined ? undefined : cookieOf(headers["cookie"], sessionCookie)
   if (oidc === undefined || id === undefined) return yield* Effect.fail(adminMissing(oidc !== undefined))
-  const session = sources.sessions.find(id)
+  const session = yield* Effect.mapError(sources.sessions.find(id), unavailable)
   if (session === undefined) return yield* Effect.fail(sessionEnded)
   const roles = yield* personRoles(sources, oidc, session.subject, session.groups)
   return { name: session.subject, kind: "person", via: "session", roles } satisfies Principal

@@ -1,12 +1,22 @@
 /**
- * The dashboard's sessions and the sign-ins under way, held in the gateway's memory for its life (across reloads, not
- * restarts, and per instance: docs/identity.md). A session is found by its id's SHA-256 digest, never by the id the
- * cookie holds, so a memory dump names no live cookie; it lasts its bounded life and ends at sign-out, after which the
- * same cookie is refused. At most `maxSessions` are held: past it, the oldest ends. A sign-in under way (the PKCE
- * verifier, the nonce, the page to return to) is held by its `state` for ten minutes at most, a thousand at once.
+ * The dashboard's sessions and the sign-ins under way (docs/identity.md), one algorithm over a store: the gateway's
+ * database (`admin_sessions`, `admin_sign_ins`, migration 14), which every instance on it shares, so that any instance
+ * answers a session's cookie and a sign-out on one is seen by all; else the gateway's memory, for its life.
+ *
+ * A session is kept under its id's SHA-256 digest, never under the id the cookie holds, so the store names no live
+ * cookie: what it holds is the person (their user claim and groups), the session's end, and the issuer's ID token
+ * (the hint sent back at sign-out) sealed with a key only the cookie's id gives, so that it is of no use without the
+ * cookie. A session lasts its bounded life and ends at sign-out, after which the same cookie is refused; expired ones
+ * are trimmed as new ones open, and at most `maxSessions` are kept (past it, the oldest ends). A sign-in under way
+ * (the PKCE verifier, the nonce, the page to return to) is kept under its `state`'s digest for ten minutes at most, a
+ * thousand at once, and taken once: the callback may reach another instance than the one it began on.
  */
-import type * as Redacted from "effect/Redacted"
-import { randomBytes } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type { SqlError } from "effect/sql/SqlError"
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
+import type { StoreUnavailableError } from "../../../Store.js"
+import * as Sql from "../../persistence/sql.js"
 import { digest } from "../keys/auth.js"
 
 /** A signed-in person's session. */
@@ -19,6 +29,14 @@ export interface Session {
   readonly expiresAt: number
 }
 
+/** A session as its store keeps it: the ID token sealed under the session's id (`seal`). */
+export interface Kept {
+  readonly subject: string
+  readonly groups: ReadonlyArray<string>
+  readonly sealedIdToken: string | undefined
+  readonly expiresAt: number
+}
+
 /** A sign-in under way, between `/admin/login` and `/admin/callback`. */
 export interface Pending {
   readonly codeVerifier: Redacted.Redacted<string>
@@ -27,20 +45,41 @@ export interface Pending {
   readonly expiresAt: number
 }
 
+/**
+ * Where sessions and sign-ins under way are kept, each under a digest (`key`). Each operation is one atomic step; a
+ * session or sign-in read is returned whatever its end, which the algorithm (`make`) checks.
+ */
+export interface SessionStore {
+  /** `session` kept under `key`; those ended by `now` forgotten, and past `max`, the oldest. */
+  readonly open: (key: string, session: Kept, now: number, max: number) => Effect.Effect<void, StoreUnavailableError>
+  readonly find: (key: string) => Effect.Effect<Kept | undefined, StoreUnavailableError>
+  /** The session of `key` forgotten; what it was, when there was one. */
+  readonly close: (key: string) => Effect.Effect<Kept | undefined, StoreUnavailableError>
+  /** `pending` kept under `key`; those ended by `now` forgotten, and past `max`, the oldest. */
+  readonly begin: (
+    key: string,
+    pending: Pending,
+    now: number,
+    max: number
+  ) => Effect.Effect<void, StoreUnavailableError>
+  /** The sign-in of `key` forgotten; what it was, when there was one (so it is taken once, by one instance). */
+  readonly take: (key: string) => Effect.Effect<Pending | undefined, StoreUnavailableError>
+}
+
 /** The sessions and the sign-ins under way. */
 export interface Sessions {
   /** A new session for `session`: its id, for the cookie. */
-  readonly open: (session: Session) => string
+  readonly open: (session: Session) => Effect.Effect<string, StoreUnavailableError>
   /** The live session of the cookie's `id`. */
-  readonly find: (id: string) => Session | undefined
+  readonly find: (id: string) => Effect.Effect<Session | undefined, StoreUnavailableError>
   /** The session of `id` ended; what it was, when it was live. */
-  readonly close: (id: string) => Session | undefined
-  readonly begin: (state: string, pending: Pending) => void
+  readonly close: (id: string) => Effect.Effect<Session | undefined, StoreUnavailableError>
+  readonly begin: (state: string, pending: Pending) => Effect.Effect<void, StoreUnavailableError>
   /** The sign-in of `state`, taken (a state is used once), when it is under way. */
-  readonly take: (state: string) => Pending | undefined
+  readonly take: (state: string) => Effect.Effect<Pending | undefined, StoreUnavailableError>
 }
 
-/** The most sessions held at once, by default. */
+/** The most sessions kept at once, by default. */
 export const defaultMaxSessions = 10_000
 
 const maxPending = 1_000
@@ -50,7 +89,72 @@ export const pendingMillis = 10 * 60_000
 
 const keyOf = (id: string) => digest(id).toString("hex")
 
-// The entries of `map` whose time is past, dropped; then the oldest while more than `max` are held.
+// The key that seals a session's ID token: from the session's id (which only the cookie holds), apart from its digest.
+const sealingKey = (id: string) => createHmac("sha256", id).update("effect-llm-router id_token_hint").digest()
+
+/** `idToken` sealed (AES-256-GCM) under the session of `id`: its nonce, tag and ciphertext, base64url. */
+export function seal(id: string, idToken: Redacted.Redacted<string>): string {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv("aes-256-gcm", sealingKey(id), iv)
+  const sealed = Buffer.concat([cipher.update(Redacted.value(idToken), "utf8"), cipher.final()])
+  return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString("base64url")
+}
+
+/** The ID token `sealed` under the session of `id`; undefined when it does not open (another session's, or edited). */
+export function unseal(id: string, sealed: string): Redacted.Redacted<string> | undefined {
+  const bytes = Buffer.from(sealed, "base64url")
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", sealingKey(id), bytes.subarray(0, 12))
+    decipher.setAuthTag(bytes.subarray(12, 28))
+    return Redacted.make(Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString("utf8"))
+  } catch {
+    return undefined
+  }
+}
+
+// The session `kept` under `id`, with its ID token unsealed.
+function sessionOf(id: string, kept: Kept): Session {
+  return {
+    subject: kept.subject,
+    groups: kept.groups,
+    idToken: kept.sealedIdToken === undefined ? undefined : unseal(id, kept.sealedIdToken),
+    expiresAt: kept.expiresAt
+  }
+}
+
+/** The sessions kept in `store`, on the gateway's clock (`now`), at most `maxSessions` of them. */
+export function make(store: SessionStore, now: () => number, maxSessions: number = defaultMaxSessions): Sessions {
+  return {
+    open: (session) => {
+      const id = randomBytes(32).toString("base64url")
+      const kept: Kept = {
+        subject: session.subject,
+        groups: session.groups,
+        sealedIdToken: session.idToken === undefined ? undefined : seal(id, session.idToken),
+        expiresAt: session.expiresAt
+      }
+      return Effect.as(store.open(keyOf(id), kept, now(), maxSessions), id)
+    },
+    find: (id) =>
+      Effect.map(
+        store.find(keyOf(id)),
+        (kept) => kept === undefined || kept.expiresAt <= now() ? undefined : sessionOf(id, kept)
+      ),
+    close: (id) =>
+      Effect.map(
+        store.close(keyOf(id)),
+        (kept) => kept === undefined || kept.expiresAt <= now() ? undefined : sessionOf(id, kept)
+      ),
+    begin: (state, pending) => store.begin(keyOf(state), pending, now(), maxPending),
+    take: (state) =>
+      Effect.map(
+        store.take(keyOf(state)),
+        (pending) => pending === undefined || pending.expiresAt <= now() ? undefined : pending
+      )
+  }
+}
+
+// The entries of `map` ended by `now` forgotten; then the oldest while more than `max` are kept.
 function prune<A extends { readonly expiresAt: number }>(map: Map<string, A>, now: number, max: number) {
   for (const [key, entry] of map) if (entry.expiresAt <= now) map.delete(key)
   for (const key of map.keys()) {
@@ -59,36 +163,110 @@ function prune<A extends { readonly expiresAt: number }>(map: Map<string, A>, no
   }
 }
 
-/** Sessions in memory, on the gateway's clock (`now`), at most `maxSessions` of them. */
-export function memory(now: () => number, maxSessions: number = defaultMaxSessions): Sessions {
-  const sessions = new Map<string, Session>()
+// The entry of `key` forgotten; what it was.
+function remove<A>(map: Map<string, A>, key: string): A | undefined {
+  const entry = map.get(key)
+  map.delete(key)
+  return entry
+}
+
+/** Sessions in this process's memory, for its life: a gateway without a database (one instance, across reloads). */
+export function memoryStore(): SessionStore {
+  const sessions = new Map<string, Kept>()
   const pending = new Map<string, Pending>()
   return {
-    open: (session) => {
-      const id = randomBytes(32).toString("base64url")
-      sessions.set(keyOf(id), session)
-      prune(sessions, now(), maxSessions)
-      return id
-    },
-    find: (id) => {
-      const session = sessions.get(keyOf(id))
-      if (session === undefined || session.expiresAt > now()) return session
-      sessions.delete(keyOf(id))
-      return undefined
-    },
-    close: (id) => {
-      const session = sessions.get(keyOf(id))
-      sessions.delete(keyOf(id))
-      return session
-    },
-    begin: (state, entry) => {
-      pending.set(state, entry)
-      prune(pending, now(), maxPending)
-    },
-    take: (state) => {
-      const entry = pending.get(state)
-      pending.delete(state)
-      return entry === undefined || entry.expiresAt <= now() ? undefined : entry
-    }
+    open: (key, session, now, max) =>
+      Effect.sync(() => {
+        sessions.set(key, session)
+        prune(sessions, now, max)
+      }),
+    find: (key) => Effect.sync(() => sessions.get(key)),
+    close: (key) => Effect.sync(() => remove(sessions, key)),
+    begin: (key, entry, now, max) =>
+      Effect.sync(() => {
+        pending.set(key, entry)
+        prune(pending, now, max)
+      }),
+    take: (key) => Effect.sync(() => remove(pending, key))
+  }
+}
+
+type Row = Readonly<Record<string, unknown>>
+
+const keptOf = (row: Row): Kept => ({
+  subject: String(row["subject"]),
+  groups: JSON.parse(String(row["groups_json"])) as ReadonlyArray<string>,
+  sealedIdToken: row["id_token_sealed"] === null || row["id_token_sealed"] === undefined
+    ? undefined
+    : String(row["id_token_sealed"]),
+  expiresAt: Number(row["expires_at"])
+})
+
+const pendingOf = (row: Row): Pending => ({
+  codeVerifier: Redacted.make(String(row["code_verifier"])),
+  nonce: String(row["nonce"]),
+  redirectUri: String(row["redirect_uri"]),
+  expiresAt: Number(row["expires_at"])
+})
+
+/** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
+export function sqlStore(database: Sql.Database): SessionStore {
+  const { bounds, sql } = database
+  type Table = "admin_sessions" | "admin_sign_ins"
+  // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
+  // oldest past the bound; rows ending at the same moment as that one are kept): one transaction.
+  const added = (table: Table, what: string, insert: Effect.Effect<unknown, SqlError>, now: number, max: number) =>
+    Sql.transaction(
+      sql,
+      bounds,
+      what,
+      Effect.andThen(
+        insert,
+        sql`DELETE FROM ${sql(table)} WHERE expires_at <= ${now} OR expires_at < (
+          SELECT expires_at FROM ${sql(table)} ORDER BY expires_at DESC LIMIT 1 OFFSET ${max - 1})`
+      )
+    )
+  // The row of `key` in `table` deleted in one statement (so one taker has it): what it held.
+  const removed = <A>(table: Table, what: string, key: string, decode: (row: Row) => A) =>
+    Sql.step(
+      bounds,
+      what,
+      Effect.map(
+        sql<Row>`DELETE FROM ${sql(table)} WHERE digest = ${key} RETURNING *`,
+        (rows) => rows[0] === undefined ? undefined : decode(rows[0])
+      )
+    )
+  return {
+    open: (key, session, now, max) =>
+      added(
+        "admin_sessions",
+        "opening a dashboard session",
+        sql`INSERT INTO admin_sessions (digest, subject, groups_json, id_token_sealed, expires_at)
+          VALUES (${key}, ${session.subject}, ${JSON.stringify(session.groups)}, ${session.sealedIdToken ?? null},
+            ${session.expiresAt})`,
+        now,
+        max
+      ),
+    find: (key) =>
+      Sql.step(
+        bounds,
+        "reading a dashboard session",
+        Effect.map(
+          sql<Row>`SELECT * FROM admin_sessions WHERE digest = ${key}`,
+          (rows) => rows[0] === undefined ? undefined : keptOf(rows[0])
+        )
+      ),
+    close: (key) => removed("admin_sessions", "ending a dashboard session", key, keptOf),
+    begin: (key, pending, now, max) =>
+      added(
+        "admin_sign_ins",
+        "beginning a sign-in",
+        sql`INSERT INTO admin_sign_ins (digest, code_verifier, nonce, redirect_uri, expires_at)
+          VALUES (${key}, ${Redacted.value(pending.codeVerifier)}, ${pending.nonce}, ${pending.redirectUri},
+            ${pending.expiresAt})`,
+        now,
+        max
+      ),
+    take: (key) => removed("admin_sign_ins", "taking a sign-in", key, pendingOf)
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The dashboard's sign-on (docs/identity.md), with provider.json's `gateway.oidc`:
  *
- * - `GET /admin/login`: a sign-in begun (its state, nonce and PKCE verifier held by the gateway, `sessions.ts`; the
+ * - `GET /admin/login`: a sign-in begun (its state, nonce and PKCE verifier kept by the gateway, `sessions.ts`; the
  *   state also in a short-lived cookie that binds the sign-in to this browser), the browser sent to the issuer.
  * - `GET /admin/callback`: the issuer's code exchanged and checked (state, nonce, PKCE), a session opened, its random
  *   id in an HTTP-only, `SameSite=Lax` cookie of `Path=/` (and `Secure` over https) for the session's bounded life,
@@ -22,7 +22,7 @@ import * as Redacted from "effect/Redacted"
 import * as Errors from "../errorAnswer.js"
 import { errorResponse, json, type Serving } from "../serving.js"
 import { type Oidc, signInFailed } from "./oidc.js"
-import { cookieOf, sessionCookie } from "./principal.js"
+import { cookieOf, sessionCookie, unavailable } from "./principal.js"
 import { grants, permissions } from "./roles.js"
 import { pendingMillis } from "./sessions.js"
 
@@ -80,14 +80,17 @@ export function routes(serving: Serving) {
     const nonce = oidc.random.nonce()
     const verifier = oidc.random.verifier()
     const redirectUri = redirectUriOf(oidc, request)
-    sessions.begin(state, {
-      codeVerifier: Redacted.make(verifier),
-      nonce,
-      redirectUri,
-      expiresAt: serving.now() + pendingMillis
-    })
+    const begun = Effect.mapError(
+      sessions.begin(state, {
+        codeVerifier: Redacted.make(verifier),
+        nonce,
+        redirectUri,
+        expiresAt: serving.now() + pendingMillis
+      }),
+      unavailable
+    )
     return Effect.map(
-      oidc.authorizationUrl({ redirectUri, state, nonce, verifier }),
+      Effect.andThen(begun, oidc.authorizationUrl({ redirectUri, state, nonce, verifier })),
       (location) =>
         HttpServerResponse.setCookieUnsafe(
           HttpServerResponse.redirect(location, { status: 302 }),
@@ -110,7 +113,7 @@ export function routes(serving: Serving) {
       if (state === "" || cookieOf(request.headers["cookie"], loginCookie) !== state) {
         return yield* Effect.fail(signInFailed("it was not begun in this browser, or it took too long"))
       }
-      const pending = sessions.take(state)
+      const pending = yield* Effect.mapError(sessions.take(state), unavailable)
       if (pending === undefined) return yield* Effect.fail(signInFailed("it took too long, or was already used"))
       const url = new URL(pending.redirectUri)
       url.search = query.toString()
@@ -121,12 +124,15 @@ export function routes(serving: Serving) {
         verifier: Redacted.value(pending.codeVerifier)
       })
       const ttl = oidc.settings.sessionTtl
-      const id = sessions.open({
-        subject: person.subject,
-        groups: person.groups,
-        idToken: person.idToken,
-        expiresAt: serving.now() + Duration.toMillis(ttl)
-      })
+      const id = yield* Effect.mapError(
+        sessions.open({
+          subject: person.subject,
+          groups: person.groups,
+          idToken: person.idToken,
+          expiresAt: serving.now() + Duration.toMillis(ttl)
+        }),
+        unavailable
+      )
       yield* Effect.logInfo(`Gateway: ${person.subject} signed in to the dashboard`).pipe(
         Effect.annotateLogs({ person: person.subject })
       )
@@ -138,20 +144,21 @@ export function routes(serving: Serving) {
     })
   )
 
-  const logout = withOidc((oidc, request) => {
-    const id = cookieOf(request.headers["cookie"], sessionCookie)
-    const ended = id === undefined ? undefined : sessions.close(id)
-    const returnTo = `${originOf(request)}/dashboard`
-    const redirect = ended === undefined
-      ? Effect.succeed(undefined)
-      : Effect.orElseSucceed(oidc.endSessionUrl({ idToken: ended.idToken, returnTo }), () => undefined)
-    return Effect.map(redirect, (location) =>
-      HttpServerResponse.expireCookieUnsafe(
+  const logout = withOidc((oidc, request) =>
+    Effect.gen(function*() {
+      const id = cookieOf(request.headers["cookie"], sessionCookie)
+      const ended = id === undefined ? undefined : yield* Effect.mapError(sessions.close(id), unavailable)
+      const returnTo = `${originOf(request)}/dashboard`
+      const location = ended === undefined
+        ? undefined
+        : yield* Effect.orElseSucceed(oidc.endSessionUrl({ idToken: ended.idToken, returnTo }), () => undefined)
+      return HttpServerResponse.expireCookieUnsafe(
         json(200, JSON.stringify({ signed_out: ended !== undefined, redirect: location ?? null })),
         sessionCookie,
         { path: "/" }
-      ))
-  })
+      )
+    })
+  )
 
   const me = served(() =>
     serving.adminAs((principal) =>

@@ -1,0 +1,149 @@
+/**
+ * The dashboard's sessions and sign-ins under way (docs/identity.md), on each store the gateway keeps them in (memory;
+ * SQLite; Postgres, which several instances share): a session lasts its life and ends at sign-out, kept under its id's
+ * digest with its ID token sealed (neither the id nor the token in the store); a sign-in's state is taken once and
+ * not after its ten minutes; opening trims the ended and, past the bound, the oldest; in memory, over every bound and
+ * overflow, exactly the newest are held; and a sealed ID token opens under its own session's id only, and not once
+ * any byte of it is changed.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import * as fc from "fast-check"
+import { randomBytes, randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
+import { digest } from "../../src/internal/gateway/keys/auth.js"
+import * as Sql from "../../src/internal/persistence/sql.js"
+import * as Database from "../../src/internal/sql/database.js"
+import { type PostgresServer, postgresServer } from "../utils/postgresServer.js"
+
+// One Postgres server for the file, a database of its own for each store.
+const serverScope = Effect.runSync(Scope.make())
+let postgres: PostgresServer | undefined
+beforeAll(() =>
+  Effect.runPromise(Effect.provideService(postgresServer, Scope.Scope, serverScope)).then((made) => {
+    postgres = made
+  }), 60_000)
+afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
+
+const postgresSessions = Effect.gen(function*() {
+  const name = `sessions_${randomUUID().replaceAll("-", "")}`
+  const url = yield* postgres!.database(name)
+  const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }))
+  return Sessions.sqlStore({ sql, bounds: { address: name, timeout: Sql.defaultTimeout } })
+})
+
+const sqliteSessions = Effect.gen(function*() {
+  const directory = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "identity-sessions-"))),
+    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+  )
+  const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }))
+  return Sessions.sqlStore({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
+})
+
+describe("the dashboard's sessions", () => {
+  const session = (expiresAt: number, idToken?: string): Sessions.Session => ({
+    subject: "ada@example.com",
+    groups: ["llm-admins", "staff"],
+    idToken: idToken === undefined ? undefined : Redacted.make(idToken),
+    expiresAt
+  })
+  const stores = [
+    ["memory", Effect.sync(Sessions.memoryStore)],
+    ["SQLite", sqliteSessions],
+    ["Postgres", postgresSessions]
+  ] as const
+
+  for (const [label, makeStore] of stores) {
+    it.live(`${label}: a session lasts its life and ends at sign-out; a sign-in's state is taken once`, () =>
+      Effect.gen(function*() {
+        let now = 1_000
+        const store = yield* makeStore
+        const sessions = Sessions.make(store, () => now)
+        const id = yield* sessions.open(session(2_000, "id-token-of-ada"))
+        expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
+        const found = yield* sessions.find(id)
+        expect([found?.subject, found?.groups, found?.expiresAt]).toEqual([
+          "ada@example.com",
+          ["llm-admins", "staff"],
+          2_000
+        ])
+        expect(Redacted.value(found!.idToken!)).toBe("id-token-of-ada")
+        // Kept under the id's digest, the ID token sealed: the store holds neither the id nor the token.
+        const kept = yield* store.find(digest(id).toString("hex"))
+        expect(JSON.stringify(kept)).not.toContain(id)
+        expect(JSON.stringify(kept)).not.toContain("id-token-of-ada")
+        expect(yield* sessions.find(`${id.slice(0, -1)}x`)).toBeUndefined()
+        now = 2_000
+        expect(yield* sessions.find(id)).toBeUndefined()
+        now = 1_000
+        const other = yield* sessions.open(session(5_000))
+        const closed = yield* sessions.close(other)
+        expect([closed?.subject, closed?.idToken]).toEqual(["ada@example.com", undefined])
+        expect(yield* sessions.find(other)).toBeUndefined()
+        expect(yield* sessions.close(other)).toBeUndefined()
+        const pending = {
+          codeVerifier: Redacted.make("v"),
+          nonce: "n",
+          redirectUri: "http://localhost/admin/callback",
+          expiresAt: 1_000 + Sessions.pendingMillis
+        }
+        yield* sessions.begin("s", pending)
+        const taken = yield* sessions.take("s")
+        expect([Redacted.value(taken!.codeVerifier), taken?.nonce, taken?.redirectUri, taken?.expiresAt]).toEqual([
+          "v",
+          "n",
+          pending.redirectUri,
+          pending.expiresAt
+        ])
+        expect(yield* sessions.take("s")).toBeUndefined()
+        yield* sessions.begin("late", pending)
+        now = pending.expiresAt
+        expect(yield* sessions.take("late")).toBeUndefined()
+      }).pipe(Effect.scoped))
+
+    it.live(`${label}: opening a session trims the ended ones and, past the bound, the oldest`, () =>
+      Effect.gen(function*() {
+        let now = 0
+        const store = yield* makeStore
+        const sessions = Sessions.make(store, () => now, 3)
+        const ids = yield* Effect.forEach([10, 20, 30], (end) => sessions.open(session(end)))
+        const digests = ids.map((id) => digest(id).toString("hex"))
+        const held = Effect.forEach(digests, (key) => Effect.map(store.find(key), (kept) => kept !== undefined))
+        expect(yield* held).toEqual([true, true, true])
+        // A fourth past the bound of three: the oldest (ending first) goes.
+        const fourth = yield* sessions.open(session(40))
+        expect(yield* held).toEqual([false, true, true])
+        // At 25, the one ending at 20 has ended: the next opening forgets it.
+        now = 25
+        yield* sessions.open(session(50))
+        expect(yield* held).toEqual([false, false, true])
+        expect((yield* sessions.find(fourth))?.expiresAt).toBe(40)
+      }).pipe(Effect.scoped))
+  }
+
+  it("memory: at most the bound are held: past it, the oldest ends", () =>
+    fc.assert(fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 20 }), (bound, extra) => {
+      const sessions = Sessions.make(Sessions.memoryStore(), () => 0, bound)
+      const ids = Array.from({ length: bound + extra }, () => Effect.runSync(sessions.open(session(10))))
+      const live = ids.map((id) => Effect.runSync(sessions.find(id)) !== undefined)
+      expect(live).toEqual(ids.map((_, index) => index >= extra))
+    })))
+
+  it("an ID token sealed under one session opens under its id only, and not once edited", () =>
+    fc.assert(fc.property(fc.string({ minLength: 1 }), fc.nat(), (token, at) => {
+      const id = randomBytes(32).toString("base64url")
+      const sealed = Sessions.seal(id, Redacted.make(token))
+      expect(Redacted.value(Sessions.unseal(id, sealed)!)).toBe(token)
+      expect(Sessions.unseal(randomBytes(32).toString("base64url"), sealed)).toBeUndefined()
+      const bytes = Buffer.from(sealed, "base64url")
+      bytes[at % bytes.length] = bytes[at % bytes.length]! ^ 1
+      expect(Sessions.unseal(id, bytes.toString("base64url"))).toBeUndefined()
+    })))
+})
