@@ -37,11 +37,13 @@ const configJson = (upstream: string, overrides: Record<string, unknown> = {}) =
   leaky: [deployment(upstream, leaky)],
   personal: [deployment(upstream, personal)],
   clean: [deployment(upstream, clean)],
+  thinking: [deployment(upstream, clean, leaky)],
   guardrails: {
     "secrets-window": secrets("window"),
     "secrets-buffer": secrets("buffer"),
     "secrets-audit": secrets("audit"),
     pii: { checks: ["email"], on: ["request", "reply"], action: "mask", mode: "buffer" },
+    "secrets-mask": { checks: ["secrets"], on: ["reply"], action: "mask", mode: "window" },
     "hook-open": { webhook: "http://127.0.0.1:9/check", timeout: "300 millis", on_error: "open", mode: "audit" },
     "hook-closed": { webhook: "http://127.0.0.1:9/check", timeout: "300 millis", on_error: "closed", mode: "audit" }
   },
@@ -52,7 +54,12 @@ const configJson = (upstream: string, overrides: Record<string, unknown> = {}) =
     masked: { deployments: ["personal/gpt-4o-mini"], guardrails: ["pii"] },
     open: { deployments: ["clean/gpt-4o-mini"], guardrails: ["hook-open"] },
     closed: { deployments: ["clean/gpt-4o-mini"], guardrails: ["hook-closed"] },
-    bare: { deployments: ["leaky/gpt-4o-mini"] }
+    bare: { deployments: ["leaky/gpt-4o-mini"] },
+    "thinks-window": { deployments: ["thinking/gpt-4o-mini"], guardrails: ["secrets-window"] },
+    "thinks-buffer": { deployments: ["thinking/gpt-4o-mini"], guardrails: ["secrets-buffer"] },
+    "thinks-audit": { deployments: ["thinking/gpt-4o-mini"], guardrails: ["secrets-audit"] },
+    "thinks-masked": { deployments: ["thinking/gpt-4o-mini"], guardrails: ["secrets-mask"] },
+    "thinks-bare": { deployments: ["thinking/gpt-4o-mini"] }
   },
   gateway: {
     keys: [{ name: "guarded", key: guardedKey, guardrails: ["secrets-buffer"] }, { name: "plain", key: plainKey }],
@@ -61,13 +68,17 @@ const configJson = (upstream: string, overrides: Record<string, unknown> = {}) =
   ...overrides
 })
 
-function deployment(upstream: string, reply: string) {
+// A deployment answering `reply`, reasoning with `reasoning` first when given.
+function deployment(upstream: string, reply: string, reasoning?: string) {
   return {
     model_name: "gpt-4o-mini",
     base_url: `${upstream}/v1`,
     api_keys: [providerKey],
     max_retries: 0,
-    headers: { "x-simulator-reply": encodeURIComponent(reply) }
+    headers: {
+      "x-simulator-reply": encodeURIComponent(reply),
+      ...(reasoning === undefined ? {} : { "x-simulator-reasoning": encodeURIComponent(reasoning) })
+    }
   }
 }
 
@@ -247,6 +258,117 @@ describe("Gateway guardrails", () => {
         )
       expect(firstToken("masked")).toBeGreaterThan(0.3)
       expect(firstToken("personal/gpt-4o-mini")).toBeLessThan(firstToken("masked") / 2)
+    }).pipe(Effect.scoped))
+
+  it.live("reasoning is checked as reply text in every mode: blocked, masked, kept in order, whole and streamed", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* serveOn(simulator.url)
+      const { anthropic, google, openai } = gatewayClients(gateway.url, plainKey)
+      const masked = leaky.replace(secret, "[REDACTED:secrets]")
+
+      // The kinds of delta an OpenAI-compatible stream gave, in order, runs of one kind joined.
+      const chatParts = (model: string) =>
+        Effect.promise(async () => {
+          const parts: Array<[string, string]> = []
+          const add = (kind: string, text: string | undefined) => {
+            if (text === undefined || text === "") return
+            const lastPart = parts[parts.length - 1]
+            if (lastPart?.[0] === kind) lastPart[1] += text
+            else parts.push([kind, text])
+          }
+          try {
+            const stream = await openai.chat.completions.create({ model, messages: ask("Hello"), stream: true })
+            for await (const chunk of stream) {
+              const delta = chunk.choices[0]?.delta as { content?: string; reasoning_content?: string } | undefined
+              add("reasoning", delta?.reasoning_content)
+              add("text", delta?.content)
+            }
+            return { parts, error: undefined }
+          } catch (error) {
+            return { parts, error: error as { readonly message: string } }
+          }
+        })
+
+      // Without a guardrail the reasoning reaches the client: what the guardrails below must stop.
+      expect(yield* chatParts("thinks-bare")).toEqual({
+        parts: [["reasoning", leaky], ["text", clean]],
+        error: undefined
+      })
+      for (const model of ["thinks-window", "thinks-buffer"]) {
+        const blocked = yield* chatParts(model)
+        expect(blocked.error?.message).toContain(`Guardrail "secrets-${model.slice(7)}" blocked the reply: found`)
+        expect(JSON.stringify(blocked.parts)).not.toContain("AKIA")
+      }
+      const audited = yield* chatParts("thinks-audit")
+      // Audit mode checks the reasoning whole when it ends: it was seen, the answer's text is not.
+      expect(audited.parts).toEqual([["reasoning", leaky]])
+      expect(audited.error?.message).toContain(`Guardrail "secrets-audit" blocked the reply`)
+      // A window over reasoning: masked, released whole before the answer's text.
+      expect(yield* chatParts("thinks-masked")).toEqual({
+        parts: [["reasoning", masked], ["text", clean]],
+        error: undefined
+      })
+
+      const thinking = yield* collected(async (onText) => {
+        const stream = anthropic.messages.stream({ model: "thinks-window", max_tokens: 256, messages: ask("Hello") })
+        for await (const event of stream) {
+          if (event.type === "content_block_delta" && event.delta.type === "thinking_delta") {
+            onText(event.delta.thinking)
+          }
+        }
+      })
+      expect(thinking.error?.message).toMatch(/Guardrail \\"secrets-window\\" blocked the reply/)
+      expect(thinking.text).not.toContain("AKIA")
+      const maskedMessage = yield* Effect.promise(() =>
+        anthropic.messages.stream({ model: "thinks-masked", max_tokens: 256, messages: ask("Hello") }).finalMessage()
+      )
+      expect(maskedMessage.content.map((block) =>
+        block.type === "thinking" ? block.thinking : block.type === "text" ?
+          block.text :
+          block.type
+      )).toEqual([masked, clean])
+
+      const thoughts = yield* collected(async (onText) => {
+        const stream = await google.models.generateContentStream({
+          model: "thinks-buffer",
+          contents: "Hello",
+          config: { thinkingConfig: { includeThoughts: true } }
+        })
+        for await (const chunk of stream) {
+          for (const part of chunk.candidates?.[0]?.content?.parts ?? []) {
+            if (part.thought === true) onText(part.text ?? "")
+          }
+        }
+      })
+      expect(thoughts.error?.message).toMatch(/Guardrail \\"secrets-buffer\\" blocked the reply/)
+      expect(thoughts.text).not.toContain("AKIA")
+
+      // Whole replies: the reasoning blocks the reply, or goes out masked.
+      const whole = yield* Effect.promise(() =>
+        openai.chat.completions.create({ model: "thinks-buffer", messages: ask("Hello") }).then(
+          () => undefined,
+          (error: { status: number; code: string; message: string }) => error
+        )
+      )
+      expect(whole?.code).toBe("guardrail_blocked")
+      expect(whole?.message).not.toContain("AKIA")
+      const wholeMasked = yield* Effect.promise(() =>
+        openai.chat.completions.create({ model: "thinks-masked", messages: ask("Hello") })
+      )
+      const message = wholeMasked.choices[0]?.message as { content: string; reasoning_content?: string }
+      expect([message.reasoning_content, message.content]).toEqual([masked, clean])
+      const geminiWhole = yield* Effect.promise(() =>
+        google.models.generateContent({
+          model: "thinks-masked",
+          contents: "Hello",
+          config: { thinkingConfig: { includeThoughts: true } }
+        })
+      )
+      expect(geminiWhole.candidates?.[0]?.content?.parts?.map((part) => [part.thought === true, part.text])).toEqual([
+        [true, masked],
+        [false, clean]
+      ])
     }).pipe(Effect.scoped))
 
   it.live("a webhook that cannot be reached: fail-open lets the call through, fail-closed blocks it", () =>
