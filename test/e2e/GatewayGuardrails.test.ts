@@ -19,6 +19,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { adminKey, call, configKey, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
+import { serve } from "../utils/loopbackServer.js"
 import { recordingProxy } from "../utils/recordingProxy.js"
 
 const secret = "AKIAIOSFODNN7EXAMPLE"
@@ -380,6 +381,65 @@ describe("Gateway guardrails", () => {
       const closed = yield* chatStream(gateway, "closed")
       expect(closed.error?.status).toBe(400)
       expect(closed.error?.message).toContain(`Guardrail "hook-closed" blocked the request: the check failed`)
+    }).pipe(Effect.scoped))
+
+  it.live("a webhook answering past the 64 KiB bound, too slowly or with garbage: open passes, closed blocks", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      // A valid verdict padded past the bound (with and without a declared length), one past the timeout, garbage.
+      const padded = JSON.stringify({ verdict: "pass", padding: "x".repeat(200_000) })
+      const webhook = yield* serve((req, res) => {
+        req.resume()
+        req.on("end", () => {
+          switch (req.url) {
+            case "/huge":
+              res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(padded) })
+              res.end(padded)
+              return
+            case "/huge-chunked":
+              res.writeHead(200, { "content-type": "application/json" })
+              for (let at = 0; at < padded.length; at += 8192) res.write(padded.slice(at, at + 8192))
+              res.end()
+              return
+            case "/slow":
+              setTimeout(() => res.end(JSON.stringify({ verdict: "pass" })), 3_000)
+              return
+            default:
+              res.writeHead(200, { "content-type": "application/json" })
+              res.end("{\"verdict\": pass, garbage")
+          }
+        })
+      })
+      const base = configJson(simulator.url)
+      const paths = { huge: "/huge", chunked: "/huge-chunked", slow: "/slow", garbage: "/garbage" }
+      const hooks: Record<string, unknown> = {}
+      const routers: Record<string, unknown> = {}
+      for (const [kind, path] of Object.entries(paths)) {
+        for (const policy of ["open", "closed"]) {
+          const name = `${kind}-${policy}`
+          hooks[name] = { webhook: `${webhook.url}${path}`, timeout: "500 millis", on_error: policy, mode: "audit" }
+          routers[name] = { deployments: ["clean/gpt-4o-mini"], guardrails: [name] }
+        }
+      }
+      const gateway = yield* serveOn(simulator.url, {
+        guardrails: { ...base.guardrails, ...hooks },
+        router: { ...base.router, ...routers }
+      })
+      const reasons = {
+        huge: "the answer passed the bound of 65536 bytes",
+        chunked: "the answer passed the bound of 65536 bytes",
+        slow: "no answer within 500",
+        garbage: "the answer is not JSON"
+      }
+      for (const [kind, reason] of Object.entries(reasons)) {
+        expect(yield* chatStream(gateway, `${kind}-open`)).toEqual({ text: clean, error: undefined })
+        const closed = yield* chatStream(gateway, `${kind}-closed`)
+        expect(closed.error?.status).toBe(400)
+        expect(closed.error?.message).toContain(
+          `Guardrail "${kind}-closed" blocked the request: the check failed: ${reason}`
+        )
+        expect(closed.text).toBe("")
+      }
     }).pipe(Effect.scoped))
 
   it.live("a key's guardrails join its target's: provider.json's key blocks what another key gets", () =>
