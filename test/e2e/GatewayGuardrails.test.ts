@@ -29,6 +29,7 @@ const clean = "All is well here, nothing to hide."
 const guardedKey = "gw-guardrails-guarded-key-5e1f"
 const plainKey = "gw-guardrails-plain-key-0c9d"
 const opsKey = "gw-guardrails-admin-key-77a2"
+const watchedKey = "gw-guardrails-watched-key-3b8a"
 
 const secrets = (mode: string) => ({ checks: ["secrets"], on: ["request", "reply"], action: "block", mode })
 
@@ -459,7 +460,15 @@ describe("Gateway guardrails", () => {
       const { guardrails } = configJson(simulator.url)
       const gateway = yield* gatewayOn(simulator, database, {
         sim: [deployment(simulator.url, leaky)],
-        guardrails
+        guardrails,
+        gateway: {
+          keys: [{ name: "fixed", key: configKey }, {
+            name: "watched",
+            key: watchedKey,
+            guardrails: ["secrets-audit"]
+          }],
+          admin_keys: [{ name: "ops", key: adminKey }]
+        }
       })
       const unknown = yield* call(gateway.url, "POST", "/admin/keys", { name: "bad", guardrails: ["nope"] })
       expect(unknown.status).toBe(400)
@@ -486,7 +495,21 @@ describe("Gateway guardrails", () => {
       const cleared = yield* call(gateway.url, "PATCH", `/admin/keys/${own.body.id}`, { guardrails: null })
       expect(cleared.status).toBe(200)
       expect(yield* asKey(own.body.key!)).toEqual({ text: leaky, error: undefined })
-      expect((yield* call(gateway.url, "GET", "/admin/keys", undefined, adminKey)).status).toBe(200)
+      // The list shows every key's guardrails, provider.json's and the API's.
+      const listed = yield* call(gateway.url, "GET", "/admin/keys", undefined, adminKey)
+      expect(listed.status).toBe(200)
+      const rows = (listed.body as unknown as {
+        readonly data: ReadonlyArray<{ readonly name: string; readonly source: string; readonly guardrails: unknown }>
+      }).data
+      const shown = Object.fromEntries(rows.map((row) => [row.name, [row.source, row.guardrails]]))
+      expect(shown).toMatchObject({
+        fixed: ["provider.json", null],
+        watched: ["provider.json", ["secrets-audit"]],
+        own: ["api", null],
+        member: ["api", null],
+        loose: ["api", null]
+      })
+      expect((yield* asKey(watchedKey)).error?.message).toContain(`Guardrail "secrets-audit" blocked`)
     }).pipe(Effect.scoped))
 
   it.live("a reload swaps the guardrails; a stream begun under the old chain ends under it", () =>
