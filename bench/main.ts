@@ -62,7 +62,8 @@
  *
  * `guardrail-stream-modes` (`cases/guardrail.ts`; `npm run bench -- guardrail` runs it alone): the first text's
  * time and the CPU a streamed request takes through `Guardrail.layer` in each stream mode against no guardrail,
- * and the labelled set's misses and false blocks per built-in check and mode.
+ * a window-mode block's time to its error and CPU against a window-mode pass of a reply of the same length, and the
+ * labelled set's misses and false blocks per built-in check and mode.
  *
  * `streams-10k-memory` (`cases/streamsMemory.ts`) runs last, each side in a
  * process of its own against a slow simulator of its own: the peak memory of

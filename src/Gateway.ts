@@ -629,6 +629,12 @@ export interface KeyInfo {
    * @since 0.3.0
    */
   readonly tools: ReadonlyArray<string> | undefined
+  /**
+   * The names of the guardrails its calls run besides their target's (`Key.guardrails`); `undefined`: none.
+   *
+   * @since 0.3.0
+   */
+  readonly guardrails: ReadonlyArray<string> | undefined
 }
 
 /**

@@ -15,8 +15,8 @@
  *
  * `layer` wraps an `Llm` with a chain of guardrails as a `GuardedLlm`: the request's messages are checked before
  * the call (a block fails it with `GuardrailError` and nothing is sent; a mask rewrites them), a whole reply is checked
- * before it is returned, and a stream runs through the chain's strictest mode. docs/guardrails.md has each mode's
- * guarantee.
+ * before it is returned, and a stream runs through the chain's strictest mode (its reasoning through a window of its
+ * own). docs/guardrails.md has each mode's guarantee.
  *
  * @example
  * ```ts
@@ -63,8 +63,8 @@ import type { OptionsError } from "./OptionsError.js"
 
 /**
  * Where a text is checked: the request's messages (`request`, tool results included), the model's reply (`reply`:
- * its text and its tool calls' arguments), and a tool's arguments and results where a gateway calls tools
- * (`toolArguments`, `toolResult`).
+ * its reasoning, its text and its tool calls' arguments), and a tool's arguments and results where a gateway calls
+ * tools (`toolArguments`, `toolResult`).
  *
  * @since 0.3.0
  * @category Models

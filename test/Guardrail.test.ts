@@ -7,7 +7,7 @@ import * as Guardrail from "../src/Guardrail.js"
 import { applyMasks, resolve } from "../src/internal/guardrail/chain.js"
 import { cutOf } from "../src/internal/guardrail/stream.js"
 import * as Validators from "../src/internal/guardrail/validators.js"
-import { cardNumber, ibanOf, labelled, wordList } from "./fixtures/guardrails/labelled.js"
+import { cardNumber, chunked, ibanOf, labelled, wordList } from "./fixtures/guardrails/labelled.js"
 
 const checks: ReadonlyArray<Guardrail.Check> = [
   ...Object.values(Guardrail.checks),
@@ -27,19 +27,6 @@ function run(chain: ReadonlyArray<Guardrail.Guardrail>, chunks: ReadonlyArray<st
 
 function textOf(exit: ReturnType<typeof run>): string | undefined {
   return Exit.isSuccess(exit) ? exit.value.join("") : undefined
-}
-
-/** `text` cut at `cuts` (positions, any order, duplicates allowed). */
-function chunked(text: string, cuts: ReadonlyArray<number>): Array<string> {
-  const points = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b)
-  const out: Array<string> = []
-  let at = 0
-  for (const point of points) {
-    out.push(text.slice(at, point))
-    at = point
-  }
-  out.push(text.slice(at))
-  return out
 }
 
 describe("Guardrail: check digits and shape rules", () => {

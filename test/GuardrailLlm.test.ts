@@ -6,10 +6,12 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
 import * as ChatChunk from "../src/ChatChunk.js"
 import * as Guardrail from "../src/Guardrail.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as Message from "../src/Message.js"
+import { chunked, labelled } from "./fixtures/guardrails/labelled.js"
 
 const email = "ada@example.com"
 const secret = "AKIAIOSFODNN7EXAMPLE"
@@ -130,6 +132,80 @@ describe("Guardrail.layer over LlmTest", () => {
         Effect.provide(guarded([audit], [{ chunks: chunksOf(["all ", "fine"]) }]))
       )
       expect(clean.map((chunk) => chunk._tag)).toEqual(["TextDelta", "TextDelta", "Usage", "Finish"])
+    }))
+
+  it.effect("reasoning: masked as its text alone would be, before the reply's text, however both are cut", () =>
+    Effect.promise(() => {
+      const checks = [Guardrail.email, Guardrail.card, Guardrail.secrets, Guardrail.iban]
+      const overlap = Math.max(...checks.map((check) => check.longestMatch))
+      const texts = labelled().map((entry) => entry.text)
+      const sentence = fc.array(fc.constantFrom(...texts), { minLength: 1, maxLength: 8 }).map((parts) =>
+        parts.join(" ")
+      )
+      const cuts = fc.array(fc.nat(), { maxLength: 30 })
+      return fc.assert(
+        fc.asyncProperty(
+          sentence,
+          cuts,
+          sentence,
+          cuts,
+          fc.constantFrom<Guardrail.Mode>("window", "buffer"),
+          (reasoning, reasoningCuts, text, textCuts, mode) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const chain = [yield* Guardrail.make({ name: "all", checks, action: "mask", mode, window: 2 * overlap })]
+              const expected = [
+                yield* Guardrail.checkText(chain, reasoning, { where: "reply" }),
+                yield* Guardrail.checkText(chain, text, { where: "reply" })
+              ]
+              const script = [{
+                chunks: [
+                  ...chunked(reasoning, reasoningCuts).map((piece): ChatChunk.ChatChunk => ({
+                    _tag: "ReasoningDelta",
+                    text: piece
+                  })),
+                  ...chunksOf(chunked(text, textCuts))
+                ]
+              }]
+              const chunks = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+                Stream.runCollect,
+                Effect.provide(guarded(chain, script))
+              )
+              const tags = chunks.map((chunk) => chunk._tag).filter((tag) => tag.endsWith("Delta"))
+              // No reasoning after the first text.
+              expect(tags.slice(Math.max(tags.indexOf("TextDelta"), 0) + 1)).not.toContain("ReasoningDelta")
+              const joined = (tag: string) =>
+                chunks.flatMap((chunk) => chunk._tag === tag && "text" in chunk ? [chunk.text] : []).join("")
+              expect([joined("ReasoningDelta"), joined("TextDelta")]).toEqual(expected)
+            }))
+        ),
+        { numRuns: 60 }
+      )
+    }))
+
+  it.effect("reasoning: a secret in it blocks the stream in window mode, none of it released", () =>
+    Effect.gen(function*() {
+      const window = yield* make({ mode: "window" })
+      const pieces = chunked(`I will say ${secret} later`, [3, 14, 15, 20])
+      const seen: Array<string> = []
+      const error = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+        Stream.tap((chunk) => Effect.sync(() => seen.push("text" in chunk ? chunk.text : chunk._tag))),
+        Stream.runDrain,
+        Effect.flip,
+        Effect.provide(guarded([window], [{
+          chunks: [
+            ...pieces.map((text): ChatChunk.ChatChunk => ({ _tag: "ReasoningDelta", text })),
+            ...chunksOf(["clean"])
+          ]
+        }]))
+      )
+      expect(error).toMatchObject({ _tag: "GuardrailError", guardrail: "pii", where: "reply" })
+      expect(seen.join("")).not.toContain("AKIA")
+      // A whole reply's reasoning blocks it too.
+      const whole = yield* Guardrail.chat({ messages: [Message.user("hi")] }).pipe(
+        Effect.flip,
+        Effect.provide(guarded([window], [LlmTest.reply("clean", { reasoning: `key ${secret}` })]))
+      )
+      expect(whole).toMatchObject({ _tag: "GuardrailError", guardrail: "pii" })
     }))
 
   it.effect("a Restart drops what was held of the attempt before it", () =>

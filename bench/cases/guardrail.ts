@@ -5,6 +5,11 @@
  * match). The chain is every built-in check blocking. For each side, the first text's time (from the call to the first
  * `TextDelta` the application sees) at p50, and this process's CPU time per request; each as a ratio to (a).
  *
+ * The block path, in the same rounds: (e) window-pass and (f) window-block, window mode over a reply the simulator is
+ * told to give (`x-simulator-reply`), the same length both ways, the block's with an AWS access key id at its start:
+ * the time from the call to the error the application sees (`GuardrailError`, the first window's check) and the CPU
+ * a request, against the pass's first text, its whole stream and its CPU.
+ *
  * It also prints the labelled set's misses and false blocks per built-in check and mode (`tally` in
  * `test/fixtures/guardrails/labelled.ts`, what `test/GuardrailLabelled.test.ts` asserts).
  *
@@ -38,10 +43,25 @@ export const guardrailCaseName = "guardrail-stream-modes"
 export interface GuardrailSide {
   readonly side: string
   readonly requests: number
+  /** For window-block, the time to the block's error. */
   readonly first_text_p50_ms: number
   readonly first_text_ratio: number
+  /** The time to the stream's end (its `Finish`, or the block's error). */
+  readonly whole_p50_ms: number
   readonly cpu_us: number
   readonly cpu_ratio: number
+}
+
+/** A window-mode block against a window-mode pass of a reply of the same length. */
+export interface GuardrailBlock {
+  readonly reply_chars: number
+  readonly error_p50_ms: number
+  /** The block's error time over the pass's first text. */
+  readonly error_to_pass_first_text: number
+  /** The block's error time over the pass's whole stream. */
+  readonly error_to_pass_whole: number
+  /** The block's CPU a request over the pass's. */
+  readonly cpu_to_pass: number
 }
 
 /** One check's labelled-set score in one mode. */
@@ -59,6 +79,7 @@ export interface GuardrailResult {
   readonly window: number
   readonly overlap: number
   readonly sides: ReadonlyArray<GuardrailSide>
+  readonly block: GuardrailBlock
   readonly labelled: ReadonlyArray<GuardrailLabelledRow>
 }
 
@@ -89,8 +110,15 @@ const chainOf = (mode: Guardrail.Mode | undefined) =>
     (guardrail) => [guardrail]
   )
 
-/** One call: the stream drained, the time to its first text in milliseconds, failing unless it was whole. */
-const oneCall = (guarded: Guardrail.GuardedService) =>
+/** One call's times in milliseconds: to its first text (or its block), to its end, and its text's length. */
+interface Timing {
+  readonly firstText: number
+  readonly whole: number
+  readonly chars: number
+}
+
+/** One call: the stream drained, failing unless it was whole. */
+const oneCall = (guarded: Guardrail.GuardedService): Effect.Effect<Timing> =>
   Effect.suspend(() => {
     const started = performance.now()
     let first: number | undefined
@@ -108,32 +136,56 @@ const oneCall = (guarded: Guardrail.GuardedService) =>
         })),
       () => {
         if (first === undefined || !finished) fail("no text or no Finish chunk")
-        return { firstText: first!, chars }
+        return { firstText: first!, whole: performance.now() - started, chars }
+      }
+    ).pipe(Effect.orDie)
+  })
+
+/** One call that a guardrail blocks: the time to the `GuardrailError`, failing on any other end. */
+const blockedCall = (guarded: Guardrail.GuardedService): Effect.Effect<Timing> =>
+  Effect.suspend(() => {
+    const started = performance.now()
+    let chars = 0
+    return Effect.matchEffect(
+      Stream.runForEachArray(guarded.chatStream(request), (chunks) =>
+        Effect.sync(() => {
+          for (const chunk of chunks) if (chunk._tag === "TextDelta") chars += chunk.text.length
+        })),
+      {
+        onFailure: (error) => {
+          if (error._tag !== "GuardrailError") fail(`the blocked call failed otherwise: ${error._tag}`)
+          const at = performance.now() - started
+          return Effect.succeed({ firstText: at, whole: at, chars })
+        },
+        onSuccess: () => Effect.sync(() => fail("the blocked call was not blocked"))
       }
     )
   })
 
 interface Round {
   readonly firstTextP50: number
+  readonly wholeP50: number
   readonly cpuMicros: number
   readonly requests: number
   readonly chars: number
 }
 
-/** `concurrency` workers calling for `millis`: the round's p50 first text and this process's CPU per request. */
+/** `concurrency` workers making `call` for `millis`: the round's p50 times and this process's CPU per request. */
 const roundOf = async (
   settings: GuardrailSettings,
-  guarded: Guardrail.GuardedService,
+  call: Effect.Effect<Timing>,
   millis: number
 ): Promise<Round> => {
   const firsts: Array<number> = []
+  const wholes: Array<number> = []
   let chars = 0
   const deadline = performance.now() + millis
   const worker = Effect.whileLoop({
     while: () => performance.now() < deadline,
-    body: () => oneCall(guarded),
+    body: () => call,
     step: (one) => {
       firsts.push(one.firstText)
+      wholes.push(one.whole)
       chars = one.chars
     }
   })
@@ -144,6 +196,7 @@ const roundOf = async (
   const cpu = process.cpuUsage(before)
   return {
     firstTextP50: median(firsts),
+    wholeP50: median(wholes),
     cpuMicros: firsts.length === 0 ? Infinity : (cpu.user + cpu.system) / firsts.length,
     requests: firsts.length,
     chars
@@ -169,11 +222,26 @@ function labelledRows(): ReadonlyArray<GuardrailLabelledRow> {
   return rows
 }
 
-const sides: ReadonlyArray<{ readonly side: string; readonly mode: Guardrail.Mode | undefined }> = [
+// The block path's replies, of one length: clean prose, and the same with an access key id at its start.
+const prose = "The stream goes on in plain words with nothing in them to hide. ".repeat(50)
+const passReply = prose.slice(0, 2_600)
+const blockReply = `Here is the key AKIAIOSFODNN7EXAMPLE, ${prose}`.slice(0, 2_600)
+
+interface Side {
+  readonly side: string
+  readonly mode: Guardrail.Mode | undefined
+  /** The reply the simulator is told to give; none: its own. */
+  readonly reply?: string
+  readonly blocked?: true
+}
+
+const sides: ReadonlyArray<Side> = [
   { side: "none", mode: undefined },
   { side: "audit", mode: "audit" },
   { side: "buffer", mode: "buffer" },
-  { side: "window", mode: "window" }
+  { side: "window", mode: "window" },
+  { side: "window-pass", mode: "window", reply: passReply },
+  { side: "window-block", mode: "window", reply: blockReply, blocked: true }
 ]
 
 export const measureGuardrail = async (settings: GuardrailSettings): Promise<GuardrailResult> => {
@@ -186,24 +254,28 @@ export const measureGuardrail = async (settings: GuardrailSettings): Promise<Gua
   let window = 0
   let overlap = 0
   try {
-    const service = await runtime.runPromise(Scope.provide(llm(simulator.url), scope))
-    const guardeds = await Promise.all(sides.map(({ mode }) =>
+    const calls = await Promise.all(sides.map(({ blocked, mode, reply }) =>
       runtime.runPromise(
         Effect.gen(function*() {
+          const service = yield* llm(
+            simulator.url,
+            reply === undefined ? undefined : { "x-simulator-reply": encodeURIComponent(reply) }
+          )
           const chain = yield* chainOf(mode)
           if (mode === "window") ({ overlap, window } = chain[0]!)
           const built = yield* Layer.build(
             Guardrail.layer(chain).pipe(Layer.provide(Layer.succeed(Llm.Llm, service)))
           )
-          return Context.get(built, Guardrail.GuardedLlm)
+          const guarded = Context.get(built, Guardrail.GuardedLlm)
+          return blocked ? blockedCall(guarded) : oneCall(guarded)
         }).pipe(Scope.provide(scope))
       )
     ))
-    for (const guarded of guardeds) await roundOf(settings, guarded, settings.warmupSeconds * 1000)
+    for (const call of calls) await roundOf(settings, call, settings.warmupSeconds * 1000)
     for (let i = 0; i < settings.rounds; i++) {
       const line: Array<string> = []
-      for (const [s, guarded] of guardeds.entries()) {
-        const round = await roundOf(settings, guarded, settings.seconds * 1000)
+      for (const [s, call] of calls.entries()) {
+        const round = await roundOf(settings, call, settings.seconds * 1000)
         rounds[s]!.push(round)
         line.push(
           `${sides[s]!.side} first text p50 ${round.firstTextP50.toFixed(1)} ms, ${round.cpuMicros.toFixed(0)} us CPU` +
@@ -218,6 +290,7 @@ export const measureGuardrail = async (settings: GuardrailSettings): Promise<Gua
   }
   const figures = rounds.map((side) => ({
     firstText: median(side.map((round) => round.firstTextP50)),
+    whole: median(side.map((round) => round.wholeP50)),
     cpu: median(side.map((round) => round.cpuMicros)),
     requests: side.reduce((sum, round) => sum + round.requests, 0)
   }))
@@ -239,9 +312,25 @@ export const measureGuardrail = async (settings: GuardrailSettings): Promise<Gua
       requests: figure.requests,
       first_text_p50_ms: round2(figure.firstText),
       first_text_ratio: round2(figure.firstText / none.firstText),
+      whole_p50_ms: round2(figure.whole),
       cpu_us: round2(figure.cpu),
       cpu_ratio: round2(figure.cpu / none.cpu)
     })),
+    block: blockOf(figures[sides.findIndex((side) => side.side === "window-pass")]!, figures.at(-1)!),
     labelled: rows
+  }
+}
+
+/** The block's figures against the pass's. */
+function blockOf(
+  pass: { readonly firstText: number; readonly whole: number; readonly cpu: number },
+  block: { readonly firstText: number; readonly cpu: number }
+): GuardrailBlock {
+  return {
+    reply_chars: passReply.length,
+    error_p50_ms: round2(block.firstText),
+    error_to_pass_first_text: round2(block.firstText / pass.firstText),
+    error_to_pass_whole: round2(block.firstText / pass.whole),
+    cpu_to_pass: round2(block.cpu / pass.cpu)
   }
 }

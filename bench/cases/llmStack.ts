@@ -24,12 +24,12 @@ const keys = [
   "sk-bench-0123456789abcde4"
 ]
 
-/** The `Llm` the full stack builds against the simulator at `url`, built in the scope. */
-export const llm = (url: string) =>
+/** The `Llm` the full stack builds against the simulator at `url` (sending `headers` too), built in the scope. */
+export const llm = (url: string, headers?: Record<string, string>) =>
   Layer.build(
     Llm.layer({ model: "gpt-4o-mini" }).pipe(
       Layer.provide(Layer.mergeAll(
-        OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
+        OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini", ...(headers === undefined ? {} : { headers }) }),
         KeyPool.layer({ providerId: "bench", keys }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
         RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
       ))

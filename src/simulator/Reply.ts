@@ -173,6 +173,13 @@ export interface Knobs {
    * @since 0.3.0
    */
   readonly reply?: string | undefined
+  /**
+   * The reply's reasoning, whatever the prompt asks (as a model that always reasons), in `replyPieces`' pieces;
+   * `maxTokens` cuts it first, as any reasoning. Default: `reasoningTokens` words when the prompt asks for reasoning.
+   *
+   * @since 0.3.0
+   */
+  readonly reasoning?: string | undefined
 }
 
 /**
@@ -451,12 +458,17 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
   const budget = prompt.maxTokens ?? Number.POSITIVE_INFINITY
   let truncated = false
 
-  let reasoningCount = prompt.reasoning ? knobs.reasoningTokens : 0
+  const given = knobs.reasoning === undefined ? undefined : replyPieces(knobs.reasoning)
+  let reasoningCount = given?.length ?? (prompt.reasoning ? knobs.reasoningTokens : 0)
   if (reasoningCount > budget) {
     reasoningCount = budget
     truncated = true
   }
-  const reasoning = reasoningCount > 0 ? words(hash("reasoning", seed), reasoningCount) : []
+  const reasoning = given !== undefined
+    ? given.slice(0, reasoningCount)
+    : reasoningCount > 0
+    ? words(hash("reasoning", seed), reasoningCount)
+    : []
   const left = budget - reasoningCount
 
   const output = knobs.output ?? "conforming"

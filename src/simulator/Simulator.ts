@@ -125,6 +125,8 @@
  * - `x-simulator-reply: <text>` (since 0.3.0): the reply is this text, percent-decoded (`encodeURIComponent`'s form, so
  *   any text, newlines and non-ASCII included, fits a header; text without `%` reads as itself), in pieces of at most
  *   four non-space characters, each with the spaces before it, as its tokens; no tool call, whatever the tools.
+ * - `x-simulator-reasoning: <text>` (since 0.3.0): the reply reasons with this text (percent-decoded as
+ *   `x-simulator-reply`), whether or not the request asks for reasoning, in the same pieces, before the reply.
  * - `x-simulator-tool-calls: <n>`: parallel tool calls when the reply is a tool call.
  * - `x-simulator-cached-tokens: <n>`: prompt tokens reported as cached.
  * - `x-simulator-cache-write-tokens: <n>`: prompt tokens reported as written to the cache (Anthropic's

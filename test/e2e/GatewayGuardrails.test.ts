@@ -19,6 +19,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { adminKey, call, configKey, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
+import { serve } from "../utils/loopbackServer.js"
 import { recordingProxy } from "../utils/recordingProxy.js"
 
 const secret = "AKIAIOSFODNN7EXAMPLE"
@@ -28,6 +29,7 @@ const clean = "All is well here, nothing to hide."
 const guardedKey = "gw-guardrails-guarded-key-5e1f"
 const plainKey = "gw-guardrails-plain-key-0c9d"
 const opsKey = "gw-guardrails-admin-key-77a2"
+const watchedKey = "gw-guardrails-watched-key-3b8a"
 
 const secrets = (mode: string) => ({ checks: ["secrets"], on: ["request", "reply"], action: "block", mode })
 
@@ -37,11 +39,13 @@ const configJson = (upstream: string, overrides: Record<string, unknown> = {}) =
   leaky: [deployment(upstream, leaky)],
   personal: [deployment(upstream, personal)],
   clean: [deployment(upstream, clean)],
+  thinking: [deployment(upstream, clean, leaky)],
   guardrails: {
     "secrets-window": secrets("window"),
     "secrets-buffer": secrets("buffer"),
     "secrets-audit": secrets("audit"),
     pii: { checks: ["email"], on: ["request", "reply"], action: "mask", mode: "buffer" },
+    "secrets-mask": { checks: ["secrets"], on: ["reply"], action: "mask", mode: "window" },
     "hook-open": { webhook: "http://127.0.0.1:9/check", timeout: "300 millis", on_error: "open", mode: "audit" },
     "hook-closed": { webhook: "http://127.0.0.1:9/check", timeout: "300 millis", on_error: "closed", mode: "audit" }
   },
@@ -52,7 +56,12 @@ const configJson = (upstream: string, overrides: Record<string, unknown> = {}) =
     masked: { deployments: ["personal/gpt-4o-mini"], guardrails: ["pii"] },
     open: { deployments: ["clean/gpt-4o-mini"], guardrails: ["hook-open"] },
     closed: { deployments: ["clean/gpt-4o-mini"], guardrails: ["hook-closed"] },
-    bare: { deployments: ["leaky/gpt-4o-mini"] }
+    bare: { deployments: ["leaky/gpt-4o-mini"] },
+    "thinks-window": { deployments: ["thinking/gpt-4o-mini"], guardrails: ["secrets-window"] },
+    "thinks-buffer": { deployments: ["thinking/gpt-4o-mini"], guardrails: ["secrets-buffer"] },
+    "thinks-audit": { deployments: ["thinking/gpt-4o-mini"], guardrails: ["secrets-audit"] },
+    "thinks-masked": { deployments: ["thinking/gpt-4o-mini"], guardrails: ["secrets-mask"] },
+    "thinks-bare": { deployments: ["thinking/gpt-4o-mini"] }
   },
   gateway: {
     keys: [{ name: "guarded", key: guardedKey, guardrails: ["secrets-buffer"] }, { name: "plain", key: plainKey }],
@@ -61,13 +70,17 @@ const configJson = (upstream: string, overrides: Record<string, unknown> = {}) =
   ...overrides
 })
 
-function deployment(upstream: string, reply: string) {
+// A deployment answering `reply`, reasoning with `reasoning` first when given.
+function deployment(upstream: string, reply: string, reasoning?: string) {
   return {
     model_name: "gpt-4o-mini",
     base_url: `${upstream}/v1`,
     api_keys: [providerKey],
     max_retries: 0,
-    headers: { "x-simulator-reply": encodeURIComponent(reply) }
+    headers: {
+      "x-simulator-reply": encodeURIComponent(reply),
+      ...(reasoning === undefined ? {} : { "x-simulator-reasoning": encodeURIComponent(reasoning) })
+    }
   }
 }
 
@@ -249,6 +262,117 @@ describe("Gateway guardrails", () => {
       expect(firstToken("personal/gpt-4o-mini")).toBeLessThan(firstToken("masked") / 2)
     }).pipe(Effect.scoped))
 
+  it.live("reasoning is checked as reply text in every mode: blocked, masked, kept in order, whole and streamed", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* serveOn(simulator.url)
+      const { anthropic, google, openai } = gatewayClients(gateway.url, plainKey)
+      const masked = leaky.replace(secret, "[REDACTED:secrets]")
+
+      // The kinds of delta an OpenAI-compatible stream gave, in order, runs of one kind joined.
+      const chatParts = (model: string) =>
+        Effect.promise(async () => {
+          const parts: Array<[string, string]> = []
+          const add = (kind: string, text: string | undefined) => {
+            if (text === undefined || text === "") return
+            const lastPart = parts[parts.length - 1]
+            if (lastPart?.[0] === kind) lastPart[1] += text
+            else parts.push([kind, text])
+          }
+          try {
+            const stream = await openai.chat.completions.create({ model, messages: ask("Hello"), stream: true })
+            for await (const chunk of stream) {
+              const delta = chunk.choices[0]?.delta as { content?: string; reasoning_content?: string } | undefined
+              add("reasoning", delta?.reasoning_content)
+              add("text", delta?.content)
+            }
+            return { parts, error: undefined }
+          } catch (error) {
+            return { parts, error: error as { readonly message: string } }
+          }
+        })
+
+      // Without a guardrail the reasoning reaches the client: what the guardrails below must stop.
+      expect(yield* chatParts("thinks-bare")).toEqual({
+        parts: [["reasoning", leaky], ["text", clean]],
+        error: undefined
+      })
+      for (const model of ["thinks-window", "thinks-buffer"]) {
+        const blocked = yield* chatParts(model)
+        expect(blocked.error?.message).toContain(`Guardrail "secrets-${model.slice(7)}" blocked the reply: found`)
+        expect(JSON.stringify(blocked.parts)).not.toContain("AKIA")
+      }
+      const audited = yield* chatParts("thinks-audit")
+      // Audit mode checks the reasoning whole when it ends: it was seen, the answer's text is not.
+      expect(audited.parts).toEqual([["reasoning", leaky]])
+      expect(audited.error?.message).toContain(`Guardrail "secrets-audit" blocked the reply`)
+      // A window over reasoning: masked, released whole before the answer's text.
+      expect(yield* chatParts("thinks-masked")).toEqual({
+        parts: [["reasoning", masked], ["text", clean]],
+        error: undefined
+      })
+
+      const thinking = yield* collected(async (onText) => {
+        const stream = anthropic.messages.stream({ model: "thinks-window", max_tokens: 256, messages: ask("Hello") })
+        for await (const event of stream) {
+          if (event.type === "content_block_delta" && event.delta.type === "thinking_delta") {
+            onText(event.delta.thinking)
+          }
+        }
+      })
+      expect(thinking.error?.message).toMatch(/Guardrail \\"secrets-window\\" blocked the reply/)
+      expect(thinking.text).not.toContain("AKIA")
+      const maskedMessage = yield* Effect.promise(() =>
+        anthropic.messages.stream({ model: "thinks-masked", max_tokens: 256, messages: ask("Hello") }).finalMessage()
+      )
+      expect(maskedMessage.content.map((block) =>
+        block.type === "thinking" ? block.thinking : block.type === "text" ?
+          block.text :
+          block.type
+      )).toEqual([masked, clean])
+
+      const thoughts = yield* collected(async (onText) => {
+        const stream = await google.models.generateContentStream({
+          model: "thinks-buffer",
+          contents: "Hello",
+          config: { thinkingConfig: { includeThoughts: true } }
+        })
+        for await (const chunk of stream) {
+          for (const part of chunk.candidates?.[0]?.content?.parts ?? []) {
+            if (part.thought === true) onText(part.text ?? "")
+          }
+        }
+      })
+      expect(thoughts.error?.message).toMatch(/Guardrail \\"secrets-buffer\\" blocked the reply/)
+      expect(thoughts.text).not.toContain("AKIA")
+
+      // Whole replies: the reasoning blocks the reply, or goes out masked.
+      const whole = yield* Effect.promise(() =>
+        openai.chat.completions.create({ model: "thinks-buffer", messages: ask("Hello") }).then(
+          () => undefined,
+          (error: { status: number; code: string; message: string }) => error
+        )
+      )
+      expect(whole?.code).toBe("guardrail_blocked")
+      expect(whole?.message).not.toContain("AKIA")
+      const wholeMasked = yield* Effect.promise(() =>
+        openai.chat.completions.create({ model: "thinks-masked", messages: ask("Hello") })
+      )
+      const message = wholeMasked.choices[0]?.message as { content: string; reasoning_content?: string }
+      expect([message.reasoning_content, message.content]).toEqual([masked, clean])
+      const geminiWhole = yield* Effect.promise(() =>
+        google.models.generateContent({
+          model: "thinks-masked",
+          contents: "Hello",
+          config: { thinkingConfig: { includeThoughts: true } }
+        })
+      )
+      expect(geminiWhole.candidates?.[0]?.content?.parts?.map((part) => [part.thought === true, part.text])).toEqual([
+        [true, masked],
+        [false, clean]
+      ])
+    }).pipe(Effect.scoped))
+
   it.live("a webhook that cannot be reached: fail-open lets the call through, fail-closed blocks it", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
@@ -258,6 +382,65 @@ describe("Gateway guardrails", () => {
       const closed = yield* chatStream(gateway, "closed")
       expect(closed.error?.status).toBe(400)
       expect(closed.error?.message).toContain(`Guardrail "hook-closed" blocked the request: the check failed`)
+    }).pipe(Effect.scoped))
+
+  it.live("a webhook answering past the 64 KiB bound, too slowly or with garbage: open passes, closed blocks", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      // A valid verdict padded past the bound (with and without a declared length), one past the timeout, garbage.
+      const padded = JSON.stringify({ verdict: "pass", padding: "x".repeat(200_000) })
+      const webhook = yield* serve((req, res) => {
+        req.resume()
+        req.on("end", () => {
+          switch (req.url) {
+            case "/huge":
+              res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(padded) })
+              res.end(padded)
+              return
+            case "/huge-chunked":
+              res.writeHead(200, { "content-type": "application/json" })
+              for (let at = 0; at < padded.length; at += 8192) res.write(padded.slice(at, at + 8192))
+              res.end()
+              return
+            case "/slow":
+              setTimeout(() => res.end(JSON.stringify({ verdict: "pass" })), 3_000)
+              return
+            default:
+              res.writeHead(200, { "content-type": "application/json" })
+              res.end("{\"verdict\": pass, garbage")
+          }
+        })
+      })
+      const base = configJson(simulator.url)
+      const paths = { huge: "/huge", chunked: "/huge-chunked", slow: "/slow", garbage: "/garbage" }
+      const hooks: Record<string, unknown> = {}
+      const routers: Record<string, unknown> = {}
+      for (const [kind, path] of Object.entries(paths)) {
+        for (const policy of ["open", "closed"]) {
+          const name = `${kind}-${policy}`
+          hooks[name] = { webhook: `${webhook.url}${path}`, timeout: "500 millis", on_error: policy, mode: "audit" }
+          routers[name] = { deployments: ["clean/gpt-4o-mini"], guardrails: [name] }
+        }
+      }
+      const gateway = yield* serveOn(simulator.url, {
+        guardrails: { ...base.guardrails, ...hooks },
+        router: { ...base.router, ...routers }
+      })
+      const reasons = {
+        huge: "the answer passed the bound of 65536 bytes",
+        chunked: "the answer passed the bound of 65536 bytes",
+        slow: "no answer within 500",
+        garbage: "the answer is not JSON"
+      }
+      for (const [kind, reason] of Object.entries(reasons)) {
+        expect(yield* chatStream(gateway, `${kind}-open`)).toEqual({ text: clean, error: undefined })
+        const closed = yield* chatStream(gateway, `${kind}-closed`)
+        expect(closed.error?.status).toBe(400)
+        expect(closed.error?.message).toContain(
+          `Guardrail "${kind}-closed" blocked the request: the check failed: ${reason}`
+        )
+        expect(closed.text).toBe("")
+      }
     }).pipe(Effect.scoped))
 
   it.live("a key's guardrails join its target's: provider.json's key blocks what another key gets", () =>
@@ -277,7 +460,15 @@ describe("Gateway guardrails", () => {
       const { guardrails } = configJson(simulator.url)
       const gateway = yield* gatewayOn(simulator, database, {
         sim: [deployment(simulator.url, leaky)],
-        guardrails
+        guardrails,
+        gateway: {
+          keys: [{ name: "fixed", key: configKey }, {
+            name: "watched",
+            key: watchedKey,
+            guardrails: ["secrets-audit"]
+          }],
+          admin_keys: [{ name: "ops", key: adminKey }]
+        }
       })
       const unknown = yield* call(gateway.url, "POST", "/admin/keys", { name: "bad", guardrails: ["nope"] })
       expect(unknown.status).toBe(400)
@@ -304,7 +495,21 @@ describe("Gateway guardrails", () => {
       const cleared = yield* call(gateway.url, "PATCH", `/admin/keys/${own.body.id}`, { guardrails: null })
       expect(cleared.status).toBe(200)
       expect(yield* asKey(own.body.key!)).toEqual({ text: leaky, error: undefined })
-      expect((yield* call(gateway.url, "GET", "/admin/keys", undefined, adminKey)).status).toBe(200)
+      // The list shows every key's guardrails, provider.json's and the API's.
+      const listed = yield* call(gateway.url, "GET", "/admin/keys", undefined, adminKey)
+      expect(listed.status).toBe(200)
+      const rows = (listed.body as unknown as {
+        readonly data: ReadonlyArray<{ readonly name: string; readonly source: string; readonly guardrails: unknown }>
+      }).data
+      const shown = Object.fromEntries(rows.map((row) => [row.name, [row.source, row.guardrails]]))
+      expect(shown).toMatchObject({
+        fixed: ["provider.json", null],
+        watched: ["provider.json", ["secrets-audit"]],
+        own: ["api", null],
+        member: ["api", null],
+        loose: ["api", null]
+      })
+      expect((yield* asKey(watchedKey)).error?.message).toContain(`Guardrail "secrets-audit" blocked`)
     }).pipe(Effect.scoped))
 
   it.live("a reload swaps the guardrails; a stream begun under the old chain ends under it", () =>

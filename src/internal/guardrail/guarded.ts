@@ -1,7 +1,7 @@
 /**
- * A chain of guardrails around an `Llm`: the request's texts checked before the call, a whole reply's text and tool
- * calls' arguments after it, and a stream's text deltas through the chain's mode (its tool calls and usage held with
- * the text, and released with it, at the end).
+ * A chain of guardrails around an `Llm`: the request's texts checked before the call, a whole reply's reasoning, text
+ * and tool calls' arguments after it, and a stream's text and reasoning deltas through the chain's mode (its tool
+ * calls and usage held with the text, and released with it, at the end).
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -12,7 +12,7 @@ import type { GuardedService, Guardrail, GuardrailError } from "../../Guardrail.
 import { Llm } from "../../Llm.js"
 import type { ContentPart, Message, ToolCall } from "../../Message.js"
 import { applyMasks, blocked, type Place, resolve, running, scan } from "./chain.js"
-import { gate } from "./stream.js"
+import { type Gate, gate } from "./stream.js"
 
 /** One text through the guardrails of `chain` that run where `place` says: masked, or the first block. */
 export function checkText(
@@ -103,18 +103,39 @@ export function checkRequest(
   )
 }
 
-/** A whole reply with its text and tool calls' arguments checked, or the first block. */
+/**
+ * `reply` with its reasoning `reasoning`: when a mask changed it, without the reply's provider metadata, where a
+ * provider's own copy of the reasoning (a signed thinking block, a reasoning item's summary) would go out unmasked.
+ */
+function withReasoning(reply: ChatResponse, reasoning: string | undefined): ChatResponse {
+  if (reasoning === reply.reasoning) return reply
+  const { providerMetadata: _, ...rest } = reply
+  return { ...rest, ...(reasoning === undefined ? {} : { reasoning }) }
+}
+
+/** A whole reply with its reasoning, text and tool calls' arguments checked, or the first block. */
 export function checkReply(
   chain: ReadonlyArray<Guardrail>,
   reply: ChatResponse,
   model: string | undefined
 ): Effect.Effect<ChatResponse, GuardrailError> {
   const place: Place = { where: "reply", model }
-  return Effect.flatMap(checkText(chain, reply.text, place), (text) =>
-    Effect.map(
-      checkToolCalls(chain, reply.toolCalls, place),
-      (toolCalls) => (text === reply.text && toolCalls === reply.toolCalls ? reply : { ...reply, text, toolCalls })
-    ))
+  const reasoning = reply.reasoning === undefined
+    ? Effect.succeed(undefined)
+    : checkText(chain, reply.reasoning, place)
+  return Effect.flatMap(
+    reasoning,
+    (thought) =>
+      Effect.flatMap(checkText(chain, reply.text, place), (text) =>
+        Effect.map(
+          checkToolCalls(chain, reply.toolCalls, place),
+          (toolCalls) =>
+            withReasoning(
+              text === reply.text && toolCalls === reply.toolCalls ? reply : { ...reply, text, toolCalls },
+              thought
+            )
+        ))
+  )
 }
 
 /** A tool call's pieces held until the end, and what they join to. */
@@ -124,10 +145,15 @@ interface HeldCall {
   providerMetadata: Extract<ChatChunk, { readonly _tag: "ToolCallDelta" }>["providerMetadata"]
 }
 
+/** The deltas a stream's gates see: its text and its reasoning, each through a gate of its own. */
+type Kind = "TextDelta" | "ReasoningDelta"
+
 /**
- * A stream's chunks through the chain: text deltas through the mode's gate; tool calls' pieces gathered and, out of
- * audit mode, held with usage until the end, where their arguments are checked whole and released (one piece a call)
- * with the rest; a `Restart` drops what was held of the attempt before it.
+ * A stream's chunks through the chain: text and reasoning deltas each through a gate of the mode (out of buffer
+ * mode, one gate ends, checked and released whole, when deltas of the other kind come, so the two keep their order);
+ * tool calls' pieces gathered and, out of audit mode, held with usage until the end, where their arguments are
+ * checked whole and released (one piece a call) with the rest; a `Restart` drops what was held of the attempt before
+ * it.
  */
 export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | undefined) {
   const guardrails = running(chain, "reply")
@@ -136,18 +162,38 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
   const holds = mode._tag === "Buffer" || mode._tag === "Window"
   return <E, R>(chunks: Stream.Stream<ChatChunk, E, R>): Stream.Stream<ChatChunk, E | GuardrailError, R> =>
     mode._tag === "None" ? chunks : Stream.suspend(() => {
-      let text = gate(guardrails, place, mode)
+      const gates: Record<Kind, Gate> = {
+        TextDelta: gate(guardrails, place, mode),
+        ReasoningDelta: gate(guardrails, place, mode)
+      }
+      // The kind of the last delta, whose gate may hold some of it.
+      let last: Kind | undefined
       let calls = new Map<number, HeldCall>()
       let held: Array<ChatChunk> = []
       let ended = false
 
-      function textChunk(released: string): Array<ChatChunk> {
-        return released === "" ? [] : [{ _tag: "TextDelta", text: released }]
+      function released(kind: Kind, text: string): Array<ChatChunk> {
+        return text === "" ? [] : [{ _tag: kind, text }]
       }
 
-      /** The text still held, the tool calls checked, the usage held, then `last`. */
-      const finish = (last: ReadonlyArray<ChatChunk>): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> =>
-        Effect.flatMap(text.end, (released) =>
+      /** A delta through its kind's gate, the other kind's gate ended first when it held the last delta. */
+      function delta(kind: Kind, text: string): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> {
+        const before = last
+        last = kind
+        if (before === undefined || before === kind || mode._tag === "Buffer") {
+          return Effect.map(gates[kind].push(text), (now) => released(kind, now))
+        }
+        const ending = gates[before]
+        gates[before] = gate(guardrails, place, mode)
+        return Effect.flatMap(
+          ending.end,
+          (rest) => Effect.map(gates[kind].push(text), (now) => [...released(before, rest), ...released(kind, now)])
+        )
+      }
+
+      /** The reasoning and text still held, the tool calls checked, the usage held, then `last`. */
+      const finish = (end: ReadonlyArray<ChatChunk>): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> =>
+        Effect.flatMap(Effect.all([gates.ReasoningDelta.end, gates.TextDelta.end]), ([reasoning, text]) =>
           Effect.map(
             Effect.forEach([...calls.values()], (call) =>
               Effect.map(checkText(guardrails, call.args, place), (args): ChatChunk => ({
@@ -157,14 +203,21 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
               }))),
             (checked) => {
               ended = true
-              return [...textChunk(released), ...(holds ? checked : []), ...held, ...last]
+              return [
+                ...released("ReasoningDelta", reasoning),
+                ...released("TextDelta", text),
+                ...(holds ? checked : []),
+                ...held,
+                ...end
+              ]
             }
           ))
 
       function step(chunk: ChatChunk): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> {
         switch (chunk._tag) {
           case "TextDelta":
-            return Effect.map(text.push(chunk.text), textChunk)
+          case "ReasoningDelta":
+            return delta(chunk._tag, chunk.text)
           case "ToolCallDelta": {
             const call = calls.get(chunk.index)
             if (call === undefined) {
@@ -182,7 +235,9 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
           case "Finish":
             return finish([chunk])
           case "Restart":
-            text = gate(guardrails, place, mode)
+            gates.TextDelta = gate(guardrails, place, mode)
+            gates.ReasoningDelta = gate(guardrails, place, mode)
+            last = undefined
             calls = new Map()
             held = []
             return Effect.succeed([chunk])

@@ -1,18 +1,21 @@
 /**
- * The webhook contract: the text and its context posted as JSON, the verdict read back, within a timeout. A failure
- * (an answer not 2xx, late, unreachable, not JSON, not a verdict, spans outside the text) counts by the guardrail's
- * `onError`.
+ * The webhook contract: the text and its context posted as JSON, the verdict read back, within a timeout and a bound
+ * on the answer's size. A failure (an answer not 2xx, late, unreachable, past the bound, not JSON, not a verdict,
+ * spans outside the text) counts by the guardrail's `onError`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Headers from "effect/http/Headers"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, Verdict, WebhookOptions } from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Problems from "../optionsError.js"
+import { BodyTooLarge } from "../transport/bytes.js"
+import { readWhole } from "../transport/providerHttp.js"
 import { failed, type Settings, settings as settingsOf } from "./make.js"
 
 const SpanAnswer = Schema.Struct({
@@ -32,6 +35,27 @@ export const Answer = Schema.Union([
 const decodeAnswer = Schema.decodeUnknownOption(Answer)
 
 export const defaultTimeout = Duration.seconds(1)
+
+/** The most of an answer read: a verdict is small; past it, no more is read and the check failed. */
+export const maxAnswerBytes = 65_536
+
+/** An answer's JSON, read whole within `maxAnswerBytes`, or what is wrong with it. */
+function answerJson(response: HttpClientResponse.HttpClientResponse): Effect.Effect<unknown, string> {
+  return Effect.flatMap(
+    Effect.mapError(
+      readWhole(response, maxAnswerBytes),
+      (error) =>
+        error.cause instanceof BodyTooLarge
+          ? `the answer passed the bound of ${maxAnswerBytes} bytes`
+          : "the webhook could not be reached"
+    ),
+    (bytes) =>
+      Effect.try({
+        try: (): unknown => JSON.parse(new TextDecoder().decode(bytes)),
+        catch: () => "the answer is not JSON"
+      })
+  )
+}
 
 /** A verdict from an answer's JSON, or what is wrong with it. */
 export function verdictOf(settings: Settings, body: unknown, length: number): Verdict | string {
@@ -91,21 +115,15 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
         })
       )
       const exchange = Effect.flatMap(
-        client.execute(request),
+        Effect.mapError(client.execute(request), () => "the webhook could not be reached"),
         (response) =>
           response.status < 200 || response.status > 299
             ? Effect.succeed(`the webhook answered ${response.status}`)
-            : Effect.map(response.json, (body) => verdictOf(settings, body, text.length))
+            : Effect.map(answerJson(response), (body) => verdictOf(settings, body, text.length))
       )
       return exchange.pipe(
         Effect.updateService(Headers.CurrentRedactedNames, (names) => [...names, ...secret]),
-        Effect.catch((error) =>
-          Effect.succeed(
-            error._tag === "HttpClientError" && error.reason._tag === "DecodeError"
-              ? "the answer is not JSON"
-              : "the webhook could not be reached"
-          )
-        ),
+        Effect.catch(Effect.succeed),
         Effect.timeoutOrElse({
           duration: timeout,
           orElse: () => Effect.succeed(`no answer within ${Duration.format(timeout)}`)

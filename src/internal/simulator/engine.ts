@@ -68,6 +68,9 @@ const intHeader = (
 /** The header whose text is the reply (`Simulator`'s per-request headers). */
 const replyHeader = "x-simulator-reply"
 
+/** The header whose text is the reply's reasoning. */
+const reasoningHeader = "x-simulator-reasoning"
+
 /** A header's text, percent-decoded (`encodeURIComponent`'s form); an invalid escape is the request's error. */
 const textHeader = (headers: Http.IncomingHttpHeaders, name: string): string | undefined | ApiError => {
   const value = headers[name]
@@ -324,6 +327,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (isApiError(replyTokens)) return errorPlan(format, replyTokens, out)
     const replyText = textHeader(headers, replyHeader)
     if (isApiError(replyText)) return errorPlan(format, replyText, out)
+    const reasoningText = textHeader(headers, reasoningHeader)
+    if (isApiError(reasoningText)) return errorPlan(format, reasoningText, out)
     const toolCalls = intHeader(headers, "x-simulator-tool-calls", 1, 64)
     if (isApiError(toolCalls)) return errorPlan(format, toolCalls, out)
     const cachedTokens = intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
@@ -343,7 +348,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       cacheWrite1hTokens: cacheWriteTokens === undefined ? cache?.writtenForAnHour ?? 0 : 0,
       output,
       continuation,
-      reply: replyText
+      reply: replyText,
+      reasoning: reasoningText
     })
     if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
     const meta: ReplyMeta = {

@@ -87,7 +87,7 @@ function reader(response: HttpClientResponse.HttpClientResponse): Effect.Effect<
  * The whole body, unless it passes `maxBytes`: then nothing more is read, the
  * request is cancelled, and the read fails with `BodyTooLarge` as its cause.
  */
-function readWhole(
+export function readWhole(
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
 ): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {

@@ -121,7 +121,8 @@ const configView = (key: KeyInfo) => ({
   source: "provider.json",
   read_only: true,
   models: key.models ?? null,
-  tools: key.tools ?? null
+  tools: key.tools ?? null,
+  guardrails: key.guardrails ?? null
 })
 
 const teamView = (team: TeamRecord) => ({

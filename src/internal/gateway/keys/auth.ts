@@ -306,12 +306,18 @@ export const withQueryKey = (
   return key === null || key === "" ? headers : { ...headers, "x-goog-api-key": key }
 }
 
-const info = (name: string, sha256: Buffer, admin: boolean, key: Pick<Key, "models" | "tools">): KeyInfo => ({
+const info = (
+  name: string,
+  sha256: Buffer,
+  admin: boolean,
+  key: Pick<Key, "models" | "tools" | "guardrails">
+): KeyInfo => ({
   name,
   sha256: sha256.toString("hex"),
   admin,
   models: key.models,
-  tools: key.tools
+  tools: key.tools,
+  guardrails: key.guardrails
 })
 
 /**
@@ -448,7 +454,7 @@ export const make = (
       const sha256 = add(`adminKeys[${index}]`, key.name, key.key)
       if (sha256 === undefined) continue
       admins.push({ name: key.name, digest: sha256 })
-      infos.push(info(key.name, sha256, true, { models: undefined, tools: undefined }))
+      infos.push(info(key.name, sha256, true, { models: undefined, tools: undefined, guardrails: undefined }))
     }
     const refused = OptionsErrors.all(problems)
     if (refused !== undefined) return yield* refused
