@@ -333,6 +333,23 @@ export interface TokenCallers {
   readonly teams: Readonly<Record<string, string>>
   /** The router, deployment, model or group names these callers may use. Default: every name. */
   readonly models?: ReadonlyArray<string> | undefined
+  /**
+   * Each person's own token bucket (`rate_limit_capacity`, `rate_limit_refill_rate`), as a key's `rateLimit`: bursts
+   * of `capacity` requests, `refillRate` a second after, counted per person (their user claim) in the store the
+   * gateway keeps its keys' limiters in, so every instance on a shared store counts one bucket. Default: none.
+   */
+  readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
+  /**
+   * Each person's own budget (`budget`), as a key's: US dollars per `period`, reserved and charged in the database's
+   * ledger under the person, beside their team's budget (a call must fit both). A request without `max_tokens` is
+   * sent with `defaultMaxTokens` (default 4,096). Every model these callers may use needs a price. Default: none
+   * (their spend is still counted, against no limit).
+   */
+  readonly budget?: {
+    readonly limit: number
+    readonly period: Budget.Period
+    readonly defaultMaxTokens?: number | undefined
+  } | undefined
 }
 
 /**
