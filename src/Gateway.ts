@@ -311,12 +311,17 @@ export interface Keys {
 }
 
 /**
- * The callers one issuer's tokens may be (`Keys.tokenCallers`, provider.json's `gateway.token_callers`).
+ * The callers one issuer's tokens may be (`Keys.tokenCallers`, provider.json's `gateway.token_callers`), each person
+ * with their own limits when given, as a key's: `rateLimit` a token bucket (`rate_limit_capacity`,
+ * `rate_limit_refill_rate`) counted per person (their user claim) in the store the gateway keeps its keys' limiters in,
+ * so every instance on a shared store counts one bucket; `budget` charged in the database's ledger under the person,
+ * beside their team's budget (a call must fit both; every model these callers may use needs a price). Default: neither
+ * (a person's spend still counted, against no limit).
  *
  * @since 0.3.0
  * @category Models
  */
-export interface TokenCallers {
+export interface TokenCallers extends Pick<Key, "rateLimit" | "budget"> {
   /** The issuer's URL, whose `/.well-known/openid-configuration` is read (https, or http on loopback only). */
   readonly issuer: string
   /** The audience a caller's token must name (this gateway's API, at that issuer). */

@@ -2,7 +2,8 @@
  * The admin audit log of a gateway on a SQLite file, over loopback as an operator's script and the CLI use it: every
  * admin route that changes something leaves one row naming its actor (the admin key by its name, a person signed on
  * with the issuer's access token by their user claim), action, object, values before and after and outcome (a table
- * over the routes, checked to hold every mutating route of the gateway's permission table); refusals are recorded, successful reads are not; no key's secret is anywhere in
+ * over the routes, checked to hold every mutating route of the gateway's permission table); refusals are recorded (a
+ * flood from one address up to its bound), successful reads are not; no key's secret is anywhere in
  * the table; `GET /admin/audit` pages newest first and exports JSON lines; `audit verify`, reading the file itself,
  * finds the chain intact, then finds an edited row, a deleted row, rows swapped and a row deleted from the end.
  */
@@ -14,6 +15,7 @@ import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Audit from "../../src/cli/audit.js"
 import { actionOf } from "../../src/internal/gateway/audit/record.js"
+import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
 import { rules } from "../../src/internal/gateway/identity/access.js"
 import { maskKey } from "../../src/LlmError.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -431,6 +433,30 @@ describe("the admin audit log", () => {
       assert.notInclude(dump, wrong)
       assert.notInclude(dump, configKey)
     }).pipe(Effect.scoped), 60_000)
+
+  it.live(
+    "a flood of refusals from one address leaves a window's rows, each refusal still answered",
+    () =>
+      Effect.gen(function*() {
+        const { file, gateway } = yield* setup
+        const rows = count(file)
+        const flood = Refusals.rowsPerWindow + 10
+        const answers = yield* Effect.forEach(
+          Array.from({ length: flood }, () => undefined),
+          () => call(gateway.url, "GET", "/admin/spend", undefined, "gw-audit-flood-0000000000"),
+          { concurrency: 4 }
+        )
+        assert.deepStrictEqual(answers.map((answer) => answer.status), answers.map(() => 403))
+        assert.strictEqual(count(file) - rows, Refusals.rowsPerWindow)
+        // The admin key's actions are not refusals: still recorded.
+        assert.strictEqual((yield* call(gateway.url, "POST", "/admin/teams", { name: "after-flood" })).status, 201)
+        assert.deepStrictEqual(
+          [(yield* newest(gateway.url))!.action, count(file) - rows],
+          ["POST /admin/teams", Refusals.rowsPerWindow + 1]
+        )
+      }).pipe(Effect.scoped),
+    60_000
+  )
 
   it.live(
     "pages newest first by cursor, filters by actor, action and time, and exports JSON lines",

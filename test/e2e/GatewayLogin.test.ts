@@ -5,14 +5,19 @@
  * refused with the gateway's 403 message shown). A denied and an expired code store nothing; an expired access token
  * is refreshed, an expired login without a refresh token says to log in again; `logout` revokes at the issuer (the
  * refresh token no longer refreshes) and forgets. The logins file is 0600 in a 0700 directory, and no token ever shows
- * in any output. The commands run in-process; their polling and their view of token expiry run on a TestClock.
+ * in any output. The commands run in-process; their polling and their view of token expiry run on a TestClock. Against
+ * a small issuer of the device grant that answers `slow_down` once, the polling interval grows by five seconds from
+ * then on (RFC 8628), each sleep asked of the TestClock recorded.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/testing/TestClock"
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as AdminApi from "../../src/cli/adminApi.js"
@@ -352,6 +357,113 @@ describe("login (device authorization grant)", () => {
         assert.include(garbled.stderr, `LoginError: The logins at ${path} could not be read (not the logins of this`)
         yield* Effect.promise(() => rm(home, { recursive: true, force: true }))
       }),
+    60_000
+  )
+})
+
+/**
+ * An issuer of the device grant alone, on loopback, whose token endpoint gives `answers` in turn (an error code, or
+ * `"tokens"`); `polls` the times it was asked, on `clock`.
+ */
+const deviceIssuer = (answers: ReadonlyArray<string>, clock: TestClock.TestClock) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ readonly url: string; readonly polls: Array<number>; readonly server: Server }>((resolve) => {
+        const polls: Array<number> = []
+        const server = createServer((request, response) => {
+          const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+          const json = (status: number, body: unknown) => {
+            response.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" })
+            response.end(JSON.stringify(body))
+          }
+          request.resume()
+          request.on("end", () => {
+            if (request.url === "/.well-known/openid-configuration") {
+              return json(200, {
+                issuer: url,
+                token_endpoint: `${url}/token`,
+                device_authorization_endpoint: `${url}/device`
+              })
+            }
+            if (request.url === "/device") {
+              return json(200, {
+                device_code: "device-code-slow-down-0123456789",
+                user_code: "WDJB-MJHT",
+                verification_uri: `${url}/activate`,
+                expires_in: 600,
+                interval: 5
+              })
+            }
+            polls.push(clock.currentTimeMillisUnsafe())
+            const answer = answers[polls.length - 1] ?? "tokens"
+            return answer === "tokens"
+              ? json(200, { access_token: "access-token-slow-down-9876543210", token_type: "Bearer", expires_in: 3600 })
+              : json(400, { error: answer })
+          })
+        })
+        server.listen(0, "127.0.0.1", () =>
+          resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, polls, server }))
+      })
+    ),
+    ({ server }) =>
+      Effect.promise(() =>
+        new Promise<void>((resolve) => server.close(() => resolve()))
+      )
+  )
+
+describe("login's polling (RFC 8628)", () => {
+  it.live(
+    "slow_down adds five seconds to the interval, for that poll and every one after",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const home = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(Path.join(tmpdir(), "login-slow-down-"))),
+          (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
+        )
+        const clock = yield* TestClock.make()
+        const issuer = yield* deviceIssuer(["slow_down", "authorization_pending", "tokens"], clock)
+        // The clock login runs on: the TestClock, each sleep asked of it recorded.
+        const sleeps: Array<number> = []
+        const recording: Clock.Clock = {
+          ...clock,
+          currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe(),
+          currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe(),
+          monotonicTimeNanosUnsafe: () => clock.monotonicTimeNanosUnsafe(),
+          sleep: (duration) =>
+            Effect.suspend(() => {
+              sleeps.push(Duration.toMillis(duration))
+              return clock.sleep(duration)
+            })
+        }
+        const gateway = "http://127.0.0.1:1"
+        const running = yield* startInProcess(
+          (io) =>
+            Effect.provideService(
+              Login.run(["--url", gateway, "--issuer", issuer.url, "--client-id", "cli", "--scope", "openid"], io),
+              Clock.Clock,
+              recording
+            ),
+          { env: { XDG_DATA_HOME: home } }
+        )
+        // Each sleep, once asked for, passed on the clock; the next poll comes at its end.
+        for (let turn = 1; turn <= 3; turn++) {
+          yield* eventually(`sleep ${turn}`, Effect.sync(() => sleeps.length), (asked) => asked >= turn)
+          yield* Effect.promise(() => sleep(20))
+          yield* clock.adjust(Duration.millis(sleeps[turn - 1]!))
+          yield* eventually(`poll ${turn}`, Effect.sync(() => issuer.polls.length), (polled) => polled >= turn)
+        }
+        const { code } = yield* Fiber.join(running.exited)
+        assert.strictEqual(code, 0, running.stderr())
+        // Five seconds, then ten after slow_down, and ten still after authorization_pending.
+        assert.deepStrictEqual(sleeps, [5_000, 10_000, 10_000])
+        assert.deepStrictEqual(issuer.polls, [5_000, 15_000, 25_000])
+        assert.include(running.stderr(), `Logged in for ${gateway}`)
+        const stored = JSON.parse(
+          yield* Effect.promise(() => readFile(LoginStore.pathIn(Path.join(home, "effect-llm-router")), "utf8"))
+        ) as { readonly logins: Record<string, LoginStore.Stored> }
+        assert.strictEqual(stored.logins[gateway]?.access_token, "access-token-slow-down-9876543210")
+        assert.notInclude(running.stderr(), "access-token-slow-down")
+      })),
     60_000
   )
 })

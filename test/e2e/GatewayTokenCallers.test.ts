@@ -2,7 +2,8 @@
  * Callers by token over loopback (provider.json's `gateway.token_callers`, docs/identity.md): the official `openai`
  * client presenting a real issuer's access token (`oidc-provider`) as its API key is its team's caller: the models the
  * entry allows only, the team's budget enforced, and its calls recorded under the person and the team
- * (`/admin/spend`); tokens expired, for another audience, re-signed, unsigned, with no mapped team claim, or mapped to
+ * (`/admin/spend`); each person's own rate limit and budget (the entry's), one person's spent while another of the
+ * same team still calls; tokens expired, for another audience, re-signed, unsigned, with no mapped team claim, or mapped to
  * a team the gateway does not have, refused in the dialect's own error shape; gateway keys still work beside them.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
@@ -23,49 +24,59 @@ const adminKey = "gw-token-callers-admin-8b0d2f4a6c"
 const gatewayKey = "gw-token-callers-key-3c5e7a9b1d"
 const admin = { authorization: `Bearer ${adminKey}` }
 
-/** A gateway whose API takes the issuer's tokens for the team `research` (remy's group) and `admins` (ada's). */
-const serve = Effect.gen(function*() {
-  const issuer = yield* OidcIssuer.make
-  yield* issuer.register("http://127.0.0.1/unused-callback", "http://127.0.0.1/unused")
-  const directory = yield* Effect.acquireRelease(
-    Effect.promise(() => mkdtemp(Path.join(tmpdir(), "token-callers-"))),
-    (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
-  )
-  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
-  const entry = (model: string) => ({
-    model_name: model,
-    base_url: `${simulator.url}/v1`,
-    api_keys: [providerKey],
-    max_retries: 0,
-    pricing: { input_per_mtok: 1, output_per_mtok: 2 }
+/**
+ * A gateway whose API takes the issuer's tokens for the team `research` (remy's group) and `admins` (ada's), the
+ * entry's fields besides (`callers`: a person's own limits) and the team's budget given.
+ */
+const serveWith = (
+  callers: Record<string, unknown> = {},
+  teamBudget: Record<string, unknown> | undefined = { limit: 0.005, period: "month" }
+) =>
+  Effect.gen(function*() {
+    const issuer = yield* OidcIssuer.make
+    yield* issuer.register("http://127.0.0.1/unused-callback", "http://127.0.0.1/unused")
+    const directory = yield* Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(Path.join(tmpdir(), "token-callers-"))),
+      (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
+    )
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+    const entry = (model: string) => ({
+      model_name: model,
+      base_url: `${simulator.url}/v1`,
+      api_keys: [providerKey],
+      max_retries: 0,
+      pricing: { input_per_mtok: 1, output_per_mtok: 2 }
+    })
+    const config = yield* ProviderConfig.fromJson({
+      sim: [entry("gpt-4o-mini"), entry("gpt-4o")],
+      gateway: {
+        keys: [{ name: "plain", key: gatewayKey }],
+        admin_keys: [{ name: "ops", key: adminKey }],
+        token_callers: [{
+          issuer: issuer.url,
+          audience: OidcIssuer.audience,
+          team_claim: "groups",
+          teams: { research: "research", "llm-admins": "admins" },
+          models: ["gpt-4o-mini"],
+          ...callers
+        }]
+      }
+    })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      database: { sqlite: Path.join(directory, "gateway.db") }
+    })
+    // The team's budget: a call without max_tokens reserves 4,096 reply tokens ($0.008), more than it has.
+    const team = yield* call(gateway, "POST", "/admin/teams", admin, {
+      name: "research",
+      ...(teamBudget === undefined ? {} : { budget: teamBudget })
+    })
+    assert.strictEqual(team.status, 201, team.message)
+    return { issuer, gateway, team: String(team.body["id"]) }
   })
-  const config = yield* ProviderConfig.fromJson({
-    sim: [entry("gpt-4o-mini"), entry("gpt-4o")],
-    gateway: {
-      keys: [{ name: "plain", key: gatewayKey }],
-      admin_keys: [{ name: "ops", key: adminKey }],
-      token_callers: [{
-        issuer: issuer.url,
-        audience: OidcIssuer.audience,
-        team_claim: "groups",
-        teams: { research: "research", "llm-admins": "admins" },
-        models: ["gpt-4o-mini"]
-      }]
-    }
-  })
-  const gateway = yield* Gateway.make({
-    config: ProviderConfig.gatewayConfig(config),
-    port: 0,
-    database: { sqlite: Path.join(directory, "gateway.db") }
-  })
-  // The team's budget: a call without max_tokens reserves 4,096 reply tokens ($0.008), more than it has.
-  const team = yield* call(gateway, "POST", "/admin/teams", admin, {
-    name: "research",
-    budget: { limit: 0.005, period: "month" }
-  })
-  assert.strictEqual(team.status, 201, team.message)
-  return { issuer, gateway, team: String(team.body["id"]) }
-})
+
+const serve = serveWith()
 
 const client = (gateway: Gateway.Service, apiKey: string) =>
   new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 })
@@ -83,7 +94,8 @@ const chat = (gateway: Gateway.Service, apiKey: string, model: string, maxTokens
         ok: false as const,
         status: error.status,
         code: error.code,
-        message: error.message
+        message: error.message,
+        retryAfter: error.headers?.get("retry-after") ?? null
       })
     )
   )
@@ -147,6 +159,62 @@ describe("callers by token", () => {
       const shown = yield* call(gateway, "GET", `/admin/teams/${team}`, admin)
       const spent = (shown.body["spend"] as Record<string, unknown> | null)?.["spent"]
       expect(Number(spent)).toBeCloseTo(Number(research!["cost"]), 12)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("each person has their own rate limit: one person's burst spent, another of the team still calls", () =>
+    Effect.gen(function*() {
+      // Bursts of two calls, one more every 1,000 seconds; the team without a budget.
+      const { gateway, issuer } = yield* serveWith({ rate_limit_capacity: 2, rate_limit_refill_rate: 0.001 }, undefined)
+      const remy = yield* issuer.token("remy@example.com")
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const admitted = yield* chat(gateway, remy, "gpt-4o-mini", 16)
+        assert.isTrue(admitted.ok, JSON.stringify(admitted))
+      }
+      const limited = yield* chat(gateway, remy, "gpt-4o-mini", 16)
+      expect(limited).toMatchObject({ ok: false, status: 429, code: "rate_limit_exceeded" })
+      if (!limited.ok) {
+        expect(limited.message).toContain("This person's rate limit is reached")
+        // The next token comes in about 1,000 seconds.
+        expect(Number(limited.retryAfter)).toBeGreaterThan(900)
+      }
+      // A fresh token of the same person draws from the same bucket: the limit is the person's, not the token's.
+      const again = yield* chat(gateway, yield* issuer.token("remy@example.com"), "gpt-4o-mini", 16)
+      expect(again).toMatchObject({ ok: false, status: 429, code: "rate_limit_exceeded" })
+      // Rhea, of the same team, has her own bucket.
+      const rhea = yield* issuer.token("rhea@example.com", { groups: ["research"] })
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const admitted = yield* chat(gateway, rhea, "gpt-4o-mini", 16)
+        assert.isTrue(admitted.ok, JSON.stringify(admitted))
+      }
+      expect(yield* chat(gateway, rhea, "gpt-4o-mini", 16)).toMatchObject({ ok: false, status: 429 })
+      // Gateway keys are not the people's limits.
+      expect((yield* chat(gateway, gatewayKey, "gpt-4o", 16)).ok).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("each person has their own budget beside the team's: one person's spent, another of the team still calls", () =>
+    Effect.gen(function*() {
+      // $0.0001 a day for each person, of the team's $0.005 a month.
+      const { gateway, issuer } = yield* serveWith({ budget: { limit: 0.0001, period: "1 day" } })
+      const remy = yield* issuer.token("remy@example.com")
+      let admitted = 0
+      let refused: Effect.Success<ReturnType<typeof chat>> | undefined
+      while (refused === undefined && admitted < 50) {
+        const answer = yield* chat(gateway, remy, "gpt-4o-mini", 16)
+        if (answer.ok) admitted++
+        else refused = answer
+      }
+      // Several calls fit (each charged its real cost, far below its worst case), then his own budget refuses.
+      expect(admitted).toBeGreaterThan(0)
+      expect(refused).toMatchObject({ ok: false, status: 429, code: "insufficient_quota" })
+      expect(refused?.ok === false ? refused.message : "").toMatch(
+        /^429 This person's own budget has \$[\d.e-]+ of \$0\.0001 left/
+      )
+      // A call without max_tokens is sent with the default 4,096 reply tokens: past what is left, refused at once.
+      expect(yield* chat(gateway, remy, "gpt-4o-mini")).toMatchObject({ ok: false, code: "insufficient_quota" })
+      // Rhea, of the same team, has her own budget; the team's is far from spent.
+      const rhea = yield* issuer.token("rhea@example.com", { groups: ["research"] })
+      const hers = yield* chat(gateway, rhea, "gpt-4o-mini", 16)
+      assert.isTrue(hers.ok, JSON.stringify(hers))
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live("refuses tokens expired, for another audience, re-signed, unsigned, without a team, of a missing team", () =>
@@ -220,6 +288,27 @@ describe("callers by token", () => {
         "gateway.token_callers[0].issuer",
         "gateway.token_callers[0].teams.a"
       ])
+      // A person's rate limit takes both figures, as a key's does.
+      const half = yield* Effect.flip(ProviderConfig.fromJson(section([{
+        issuer: "https://login.example.com",
+        audience: "urn:api",
+        teams: { a: "a" },
+        rate_limit_capacity: 5
+      }])))
+      expect(half.issues.map((issue) => issue.path)).toEqual(["gateway.token_callers[0].rate_limit_refill_rate"])
+      // Both, and a budget, read as a key's are.
+      const read = yield* ProviderConfig.fromJson(section([{
+        issuer: "https://login.example.com",
+        audience: "urn:api",
+        teams: { a: "a" },
+        rate_limit_capacity: 5,
+        rate_limit_refill_rate: 0.5,
+        budget: { limit: 2, period: "1 day", default_max_tokens: 256 }
+      }]))
+      expect(ProviderConfig.gatewayConfig(read).keys?.tokenCallers?.[0]).toMatchObject({
+        rateLimit: { capacity: 5, refillRate: 0.5 },
+        budget: { limit: 2, period: 86_400_000, defaultMaxTokens: 256 }
+      })
       // What the gateway refuses: an http issuer beyond loopback, an unknown model, no mapping, and no database.
       const config = yield* ProviderConfig.fromJson(section([{
         issuer: "http://login.example.com",

@@ -3,7 +3,8 @@
  * `registerHooks` resolve hook answers `ERR_MODULE_NOT_FOUND` for them, as Node does for a package not installed): the
  * built library (`dist/`) refuses to start a gateway whose configuration has `gateway.oidc` with an `OptionsError`
  * naming the packages and the command that installs them, and one with `gateway.token_callers` likewise; with them
- * installed the same gateways start, and a gateway without sign-on never loads them.
+ * installed the same gateways start, and a gateway without sign-on never loads them. The command line's `login`
+ * without openid-client exits 1 at its start, naming the package and its install command.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -57,6 +58,25 @@ const run = (hidden: string, oidc: boolean, callers?: { readonly data: string })
     (result) => JSON.parse(result.stdout.trim().split("\n").at(-1)!) as Record<string, string>
   )
 
+// Hides the packages `HIDDEN` matches and runs the command line (`MAIN`) over the arguments `ARGS` (JSON).
+const cliProgram =
+  `${hidePackages}process.argv.splice(1, Infinity, "effect-llm-router", ...JSON.parse(process.env.ARGS))
+await import(process.env.MAIN)
+`
+
+const runCli = (hidden: string, args: ReadonlyArray<string>, data: string) =>
+  spawnProcess(process.execPath, ["--input-type=module", "-e", cliProgram], {
+    cwd: process.cwd(),
+    env: {
+      ...envWithoutKeys(),
+      HIDDEN: hidden,
+      MAIN: pathToFileURL(path.resolve("dist/cli/main.js")).href,
+      ARGS: JSON.stringify(args),
+      XDG_DATA_HOME: data
+    },
+    timeoutMs: 60_000
+  })
+
 describe("sign-on without its optional peer dependencies", () => {
   it.live(
     "a gateway with gateway.oidc fails to start with OptionsError naming the install command",
@@ -84,6 +104,30 @@ describe("sign-on without its optional peer dependencies", () => {
         expect(failed).toMatchObject({ _tag: "OptionsError", option: "tokenCallers" })
         expect(failed["message"]).toContain("npm install openid-client jose")
         expect(yield* run("^$", false, { data })).toEqual({ exit: "Success" })
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
+    "login without openid-client exits 1 at its start, naming the package and the install command",
+    () =>
+      Effect.gen(function*() {
+        const data = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(path.join(tmpdir(), "peers-login-"))),
+          (made) => Effect.promise(() => rm(made, { recursive: true, force: true }))
+        )
+        // An issuer nothing listens at: the package is missing before anything is asked of it.
+        const args = ["login", "--url", "http://127.0.0.1:9", "--issuer", "http://127.0.0.1:9", "--client-id", "cli"]
+        const missing = yield* runCli("^openid-client$", args, data)
+        expect(missing.code).toBe(1)
+        expect(missing.stderr).toContain(
+          "login needs the optional package openid-client installed (npm install openid-client)"
+        )
+        // With it installed, the same login gets as far as the issuer, which cannot be reached.
+        const installed = yield* runCli("^$", args, data)
+        expect(installed.code).toBe(1)
+        expect(installed.stderr).not.toContain("optional package")
+        expect(installed.stderr).toContain("http://127.0.0.1:9")
       }).pipe(Effect.scoped),
     120_000
   )

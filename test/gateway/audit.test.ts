@@ -3,9 +3,11 @@
  * field), deleted (anywhere, the last included), or two rows exchanged is found at the row it breaks; pages read by
  * cursor from the SQL store, concatenated, are the whole log newest first while rows are appended between pages, each
  * row's `at` the `Clock`'s time of its append (TestClock); a mutating admin route without an audit subject is refused
- * at build.
+ * at build; the rows of refusals bounded per address, the rest counted in one row a window on (TestClock), over any
+ * sequence of refusals.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -14,6 +16,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import * as Record from "../../src/internal/gateway/audit/record.js"
+import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
 import * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
@@ -155,7 +158,7 @@ describe("recording admin routes", () => {
   it.effect("refuses to build a mutating admin route without an audit subject, naming it", () =>
     Effect.gen(function*() {
       const route = HttpRouter.route("POST", "/admin/widgets", Effect.succeed(HttpServerResponse.empty()))
-      const recording = { log: undefined, actor: () => Effect.succeed("ops"), now: () => 0 }
+      const recording = { log: undefined, refusals: undefined, actor: () => Effect.succeed("ops"), now: () => 0 }
       const refused = yield* Effect.exit(Record.recorded([route], { ...recording, subjects: {} }))
       assert.isTrue(Exit.isFailure(refused))
       assert.include(String(Exit.isFailure(refused) ? refused.cause : ""), "POST /admin/widgets")
@@ -169,4 +172,114 @@ describe("recording admin routes", () => {
       const built = yield* Record.recorded(routes, { ...recording, subjects: { "POST /admin/widgets": subject } })
       assert.strictEqual(built.length, 3)
     }))
+})
+
+/** An audit log in memory: every entry appended, in order. */
+function memoryLog() {
+  const rows: Array<Chain.Entry> = []
+  const log: AuditStore.AuditLog = {
+    append: (appended) =>
+      Effect.sync(() => {
+        rows.push(appended)
+        return { ...appended, seq: rows.length, digest: Chain.genesis }
+      }),
+    page: () => Effect.succeed([])
+  }
+  return { rows, log }
+}
+
+/** A refused request's entry from `from` at `at`. */
+const refusal = (from: string | null, at: number): Chain.Entry => ({
+  ...sample,
+  at,
+  actor: "unknown",
+  action: "GET /admin/spend",
+  outcome: "refused",
+  status: 401,
+  code: "invalid_api_key",
+  from
+})
+
+/** The summaries among `rows`: their address and how many they say were dropped. */
+const summaries = (rows: ReadonlyArray<Chain.Entry>) =>
+  rows.filter((row) => row.action === Refusals.droppedAction).map((row) => ({
+    from: row.from,
+    dropped: (JSON.parse(row.after!) as { readonly dropped: number }).dropped
+  }))
+
+describe("the audit rows of refusals", () => {
+  it.effect("from one address: a window's rows, the rest counted, and one row a window on saying how many", () =>
+    Effect.gen(function*() {
+      const { log, rows } = memoryLog()
+      const refusals = yield* Refusals.make(log)
+      const now = () => Effect.clockWith((clock) => clock.currentTimeMillis)
+      for (let i = 0; i < Refusals.rowsPerWindow + 15; i++) yield* refusals.record(refusal("203.0.113.9", yield* now()))
+      // Another address has rows of its own.
+      for (let i = 0; i < 3; i++) yield* refusals.record(refusal("198.51.100.7", yield* now()))
+      assert.strictEqual(rows.filter((row) => row.from === "203.0.113.9").length, Refusals.rowsPerWindow)
+      assert.strictEqual(rows.filter((row) => row.from === "198.51.100.7").length, 3)
+      assert.deepStrictEqual(summaries(rows), [])
+      // The summary comes one window after the first dropped refusal, whether the flood goes on or not.
+      yield* TestClock.adjust("59 seconds")
+      assert.deepStrictEqual(summaries(rows), [])
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(summaries(rows), [{ from: "203.0.113.9", dropped: 15 }])
+      const written = rows.at(-1)!
+      assert.deepStrictEqual(
+        [written.actor, written.outcome, written.status, written.code, written.at],
+        [Refusals.gatewayActor, "refused", 429, "audit_rows_dropped", 60_000]
+      )
+      assert.deepStrictEqual(JSON.parse(written.after!), {
+        dropped: 15,
+        first: new Date(0).toISOString(),
+        last: new Date(0).toISOString()
+      })
+      // A window on, the address' bucket is full again: its refusals are rows again, as many as before.
+      const before = rows.length
+      for (let i = 0; i < Refusals.rowsPerWindow + 1; i++) yield* refusals.record(refusal("203.0.113.9", yield* now()))
+      assert.strictEqual(rows.length - before, Refusals.rowsPerWindow)
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(summaries(rows).at(-1), { from: "203.0.113.9", dropped: 1 })
+    }))
+
+  effectProp(
+    "any refusals from any addresses: each is a row or counted in one summary, and no window holds more than its bound",
+    fc.array(
+      fc.record({ from: fc.constantFrom("10.0.0.1", "10.0.0.2", null), gap: fc.integer({ min: 0, max: 4_000 }) }),
+      { maxLength: 120 }
+    ),
+    (refused) =>
+      Effect.gen(function*() {
+        const rowsPer = 3
+        const per = Duration.seconds(10)
+        const { log, rows } = memoryLog()
+        const refusals = yield* Refusals.make(log, { rows: rowsPer, per })
+        for (const { from, gap } of refused) {
+          yield* TestClock.adjust(Duration.millis(gap))
+          yield* refusals.record(refusal(from, yield* Effect.clockWith((clock) => clock.currentTimeMillis)))
+        }
+        yield* TestClock.adjust(per)
+        const kept = rows.filter((row) => row.action !== Refusals.droppedAction)
+        const counted = summaries(rows)
+        // Nothing lost: every refusal is a row, or counted in its address' summary.
+        for (const address of ["10.0.0.1", "10.0.0.2", null]) {
+          const sent = refused.filter((one) => one.from === address).length
+          const written = kept.filter((row) => row.from === address).length
+          const dropped = counted.filter((one) => one.from === address).reduce((sum, one) => sum + one.dropped, 0)
+          assert.strictEqual(written + dropped, sent)
+          // The bucket's bound: in any window from a row on, at most its burst and a window's refill.
+          const times = kept.filter((row) => row.from === address).map((row) => row.at)
+          for (const start of times) {
+            const within = times.filter((at) => at >= start && at < start + Duration.toMillis(per)).length
+            assert.isAtMost(within, 2 * rowsPer)
+          }
+          // One summary a window at most.
+          const summaryTimes = rows.filter((row) => row.action === Refusals.droppedAction && row.from === address)
+            .map((row) => row.at)
+          for (const [index, at] of summaryTimes.entries()) {
+            if (index > 0) assert.isAtLeast(at - summaryTimes[index - 1]!, Duration.toMillis(per))
+          }
+        }
+      })
+  )
 })

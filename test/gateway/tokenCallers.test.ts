@@ -19,9 +19,18 @@ describe("callers by token", () => {
     expect(Callers.mappedValue({}, ["constructor", "__proto__", "hasOwnProperty"])).toBeUndefined()
   })
 
-  it("a configuration's problems name each field: database, issuer, audience, models, mapping", () => {
+  it("a configuration's problems name each field: database, issuer, audience, models, mapping, limits", () => {
     const good = { issuer: "https://login.example.com", audience: "llm-api", teams: { research: "research" } }
-    const known = (model: string) => model === "gpt-4o-mini"
+    // gpt-4o-mini is served and priced, gpt-4o served without a price.
+    const known: Callers.Served = {
+      resolve: (model) =>
+        model === "gpt-4o-mini"
+          ? { price: { input: 1, output: 2 } }
+          : model === "gpt-4o"
+          ? { price: undefined }
+          : undefined,
+      models: [{ id: "gpt-4o-mini" }, { id: "gpt-4o" }]
+    }
     expect(Callers.problems([good], true, known).filter((problem) => problem !== undefined)).toEqual([])
     expect(Callers.problems([], false, known)).toEqual([])
     const bad = Callers.problems(
@@ -35,6 +44,32 @@ describe("callers by token", () => {
       "tokenCallers[1].audience",
       "tokenCallers[1].models[1]",
       "tokenCallers[1].teams"
+    ])
+    // A person's own rate limit and budget, read as a key's: positive figures, a period in bounds, priced models.
+    const limited = { ...good, models: ["gpt-4o-mini"] }
+    const fine = [{
+      ...limited,
+      rateLimit: { capacity: 2, refillRate: 0.5 },
+      budget: { limit: 1, period: "1 day" as const, defaultMaxTokens: 64 }
+    }, { ...limited, budget: { limit: 1, period: "month" as const } }]
+    expect(Callers.problems(fine, true, known).filter((problem) => problem !== undefined)).toEqual([])
+    const limits = Callers.problems(
+      [
+        { ...limited, rateLimit: { capacity: 0, refillRate: Infinity } },
+        { ...limited, budget: { limit: -1, period: "1 second" as const, defaultMaxTokens: 1.5 } },
+        { ...good, budget: { limit: 1, period: "month" } }
+      ],
+      true,
+      known
+    ).flatMap((problem) => problem === undefined ? [] : [`${problem.option}: ${problem.value}`])
+    expect(limits).toEqual([
+      "tokenCallers[0].rateLimit.capacity: 0",
+      "tokenCallers[0].rateLimit.refillRate: Infinity",
+      "tokenCallers[1].budget.limit: -1",
+      "tokenCallers[1].budget.period: \"1 second\"",
+      "tokenCallers[1].budget.defaultMaxTokens: 1.5",
+      // Every model: gpt-4o has no price.
+      "tokenCallers[2].budget: \"gpt-4o\""
     ])
   })
 })

@@ -50,6 +50,7 @@ import * as AdminPins from "./admin/pins.js"
 import * as AdminSpend from "./admin/spend.js"
 import { actorOf } from "./audit/actor.js"
 import * as AuditRecord from "./audit/record.js"
+import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
 import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
@@ -112,6 +113,8 @@ export interface Lasting {
   readonly requestLog: RequestLog.RequestLog | undefined
   /** The admin audit log, in the database (none without one). */
   readonly audit: AuditLog.AuditLog | undefined
+  /** Its rows of refusals, bounded per address for the gateway's life (with the log). */
+  readonly auditRefusals: AuditRefusals.Refusals | undefined
   /** The lines of requests refused before authentication, rate-limited for the gateway's life. */
   readonly refusalLines: Logs.RefusalLines
 }
@@ -146,12 +149,14 @@ export const lasting = Effect.fnUntraced(function*(options: {
       : ResponsesStoreRedis.layerStoreRedis(options.store, options.responses)
   )
   const metrics = Logs.makeMetrics(options.status, now, Context.get(responses, ResponsesStore.StoredResponses).usage)
+  const audit = options.database === undefined ? undefined : AuditLog.make(options.database)
   return {
     now,
     metrics,
     responses,
     refusalLines: yield* Logs.refusalLines,
-    audit: options.database === undefined ? undefined : AuditLog.make(options.database),
+    audit,
+    auditRefusals: audit === undefined ? undefined : yield* AuditRefusals.make(audit),
     requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
       database: options.database,
       logPayloads: options.logPayloads,
@@ -271,6 +276,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   // Every admin action recorded, once, here (`audit/record.ts`): each mutating admin route's subject named.
   const recorded = yield* AuditRecord.recorded(routes, {
     log: lasting.audit,
+    refusals: lasting.auditRefusals,
     actor: (request) =>
       Effect.match(serving.principal(request), {
         onFailure: () => actorOf(options.auth, request.headers),

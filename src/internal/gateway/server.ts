@@ -396,16 +396,13 @@ export function make(
           const engine = built.success
           const kept = previous?.auth.budgets ?? new Map()
           const tokenCallers = config.keys?.tokenCallers ?? []
-          const tokenProblems = TokenCallers.problems(
-            tokenCallers,
-            managedKeys !== undefined,
-            (model) => engine.resolve(model) !== undefined
-          )
-          const tokens = tokenCallers.length === 0 || managedKeys === undefined
+          const tokenProblems = TokenCallers.problems(tokenCallers, managedKeys !== undefined, engine)
+          const tokens = tokenCallers.length === 0 || managedKeys === undefined || tokenProblems.some(Boolean)
             ? undefined
-            : TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
+            : yield* TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
               teams: managedKeys.store.teams,
-              ledger: managedKeys.ledger
+              ledger: managedKeys.ledger,
+              limiters: limiterStores
             })
           const authorised = yield* Effect.result(Auth.make(
             keysOf(config, options),

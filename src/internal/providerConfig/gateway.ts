@@ -34,6 +34,13 @@ const Period = Schema.Union([Schema.Number, Schema.String]).check(
   )
 )
 
+// A key's (or a person's) budget: US dollars per period (default "month").
+const KeyBudget = Schema.Struct({
+  limit: Positive,
+  period: optional(Period),
+  default_max_tokens: optional(PositiveInt)
+})
+
 const KeyEntry = Schema.Struct({
   name: NonEmpty,
   /** `env:NAME`, or the key itself (discouraged: the file then holds a secret). */
@@ -49,9 +56,7 @@ const KeyEntry = Schema.Struct({
   /**
    * US dollars per period (default "month"); requests without `max_tokens` are sent with `default_max_tokens` (4,096).
    */
-  budget: optional(
-    Schema.Struct({ limit: Positive, period: optional(Period), default_max_tokens: optional(PositiveInt) })
-  )
+  budget: optional(KeyBudget)
 })
 
 const AdminKeyEntry = Schema.Struct({ name: NonEmpty, key: NonEmpty })
@@ -96,7 +101,12 @@ const TokenCallersEntry = Schema.Struct({
   /** Each value of the team claim and the name of the team (made at run time) it maps to. */
   teams: Schema.Record(Schema.String, NonEmpty),
   /** Router, deployment, model or group names; absent: every name. */
-  models: optional(Schema.Array(NonEmpty))
+  models: optional(Schema.Array(NonEmpty)),
+  /** Each person's own rate limit, as a key's. */
+  rate_limit_capacity: optional(Positive),
+  rate_limit_refill_rate: optional(Positive),
+  /** Each person's own budget, as a key's. */
+  budget: optional(KeyBudget)
 })
 
 export const GatewayEntry = Schema.Struct({
@@ -197,6 +207,43 @@ const oidcOf = (
     } satisfies Gateway.Oidc
   })
 
+/** An entry's own limits, as provider.json writes them: a rate limit and a budget, each optional. */
+interface Limits {
+  readonly rate_limit_capacity?: number | undefined
+  readonly rate_limit_refill_rate?: number | undefined
+  readonly budget?: typeof KeyBudget.Type | undefined
+}
+
+// An entry's rate limit and budget as `Gateway.Key` and `Gateway.TokenCallers` have them.
+function limitsOf(item: Limits): Pick<Gateway.Key, "rateLimit" | "budget"> {
+  return {
+    ...(item.rate_limit_capacity !== undefined && item.rate_limit_refill_rate !== undefined
+      ? { rateLimit: { capacity: item.rate_limit_capacity, refillRate: item.rate_limit_refill_rate } }
+      : {}),
+    ...(item.budget !== undefined
+      ? {
+        budget: {
+          limit: item.budget.limit,
+          period: period(item.budget.period),
+          ...(item.budget.default_max_tokens !== undefined
+            ? { defaultMaxTokens: item.budget.default_max_tokens }
+            : {})
+        }
+      }
+      : {})
+  }
+}
+
+// The issue of half a rate limit (`whose`: "a key's") at `path`, pushed on `issues`.
+function halfRateLimit(item: Limits, path: string, whose: string, issues: Array<typeof Issue.Type>) {
+  if ((item.rate_limit_capacity === undefined) === (item.rate_limit_refill_rate === undefined)) return
+  const missing = item.rate_limit_capacity === undefined ? "rate_limit_capacity" : "rate_limit_refill_rate"
+  issues.push({
+    path: `${path}.${missing}`,
+    message: `is missing (${whose} rate limit takes both rate_limit_capacity and rate_limit_refill_rate)`
+  })
+}
+
 // A `token_callers` entry as `Gateway.TokenCallers`.
 const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCallers => ({
   issuer: entry.issuer,
@@ -204,7 +251,8 @@ const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCall
   teams: entry.teams,
   ...(entry.user_claim === undefined ? {} : { userClaim: entry.user_claim }),
   ...(entry.team_claim === undefined ? {} : { teamClaim: entry.team_claim }),
-  ...(entry.models === undefined ? {} : { models: entry.models })
+  ...(entry.models === undefined ? {} : { models: entry.models }),
+  ...limitsOf(entry)
 })
 
 /**
@@ -250,14 +298,9 @@ export const resolve = (
       if (first !== undefined) issues.push({ path: `${path}.key`, message: `the same key as ${first}.key` })
       else seen.set(Redacted.value(key), path)
     }
-    for (const { entry: item, path } of keys) {
-      if ((item.rate_limit_capacity === undefined) !== (item.rate_limit_refill_rate === undefined)) {
-        const missing = item.rate_limit_capacity === undefined ? "rate_limit_capacity" : "rate_limit_refill_rate"
-        issues.push({
-          path: `${path}.${missing}`,
-          message: "is missing (a key's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"
-        })
-      }
+    for (const { entry: item, path } of keys) halfRateLimit(item, path, "a key's", issues)
+    for (const [index, item] of (entry.token_callers ?? []).entries()) {
+      halfRateLimit(item, `gateway.token_callers[${index}]`, "a person's", issues)
     }
     // One response larger than a key's or the whole budget could never be kept, nor a key's past the whole.
     const budgets = [
@@ -281,20 +324,7 @@ export const resolve = (
           ...(item.models !== undefined ? { models: item.models } : {}),
           ...(item.tools !== undefined ? { tools: item.tools } : {}),
           ...(item.guardrails !== undefined ? { guardrails: item.guardrails } : {}),
-          ...(item.rate_limit_capacity !== undefined && item.rate_limit_refill_rate !== undefined
-            ? { rateLimit: { capacity: item.rate_limit_capacity, refillRate: item.rate_limit_refill_rate } }
-            : {}),
-          ...(item.budget !== undefined
-            ? {
-              budget: {
-                limit: item.budget.limit,
-                period: period(item.budget.period),
-                ...(item.budget.default_max_tokens !== undefined
-                  ? { defaultMaxTokens: item.budget.default_max_tokens }
-                  : {})
-              }
-            }
-            : {})
+          ...limitsOf(item)
         })),
         adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key })),
         ...(entry.model_load_details === true ? { modelLoadDetails: true } : {}),

@@ -7,7 +7,8 @@
  * route's `Subject`: secrets never, a key as its id and its masked form), when (the `Clock`), from where (the
  * connection's address: the gateway trusts no proxy's `X-Forwarded-For`), and the outcome (`ok` for 2xx, `refused`
  * for 4xx, `failed` for 5xx, with the answer's status and error code). The row is appended before the answer goes
- * out; an append that fails is logged, and the answer still goes (the action is done by then).
+ * out; an append that fails is logged, and the answer still goes (the action is done by then). A refusal's row (401,
+ * 403), which anyone who reaches the port can cause, is written within its address' bound (`refusals.ts`).
  *
  * A mutating admin route without a `Subject` is a defect at build: a new admin route cannot go unrecorded.
  */
@@ -18,6 +19,7 @@ import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import * as Auth from "../keys/auth.js"
 import * as Chain from "./chain.js"
+import { isRefusal, type Refusals } from "./refusals.js"
 import type { AuditLog } from "./store.js"
 
 /** A route's path parameters, decoded. */
@@ -36,9 +38,11 @@ export interface Subject {
 /** The subjects of the mutating admin routes, by action (`"POST /admin/keys"`). */
 export type Subjects = Readonly<Record<string, Subject>>
 
-/** What the recording needs: the log (none without a database), who a request is, the time. */
+/** What the recording needs: the log (none without a database) and its refusals' bounds, who a request is, the time. */
 export interface Recording {
   readonly log: AuditLog | undefined
+  /** The rows of refusals (401, 403), bounded per address (`refusals.ts`); with the log. */
+  readonly refusals: Refusals | undefined
   /** Who a request is as its row names them: the principal's name, else `actor.ts`' `actorOf` of its headers. */
   readonly actor: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<string>
   readonly now: () => number
@@ -88,7 +92,7 @@ function textOf(value: unknown): string | null {
 
 /** `handle`, its action recorded in `log`. */
 function recordedHandler<E, R>(
-  recording: Recording & { readonly log: AuditLog },
+  recording: Recording & { readonly log: AuditLog; readonly refusals: Refusals },
   route: HttpRouter.Route<E, R>,
   subject: Subject | undefined
 ) {
@@ -101,7 +105,7 @@ function recordedHandler<E, R>(
     const before = mutating && subject !== undefined ? yield* subject.state(named) : undefined
     const response = yield* route.handler
     const outcome = outcomeOf(response.status)
-    if (!mutating && response.status !== 401 && response.status !== 403) return response
+    if (!mutating && !isRefusal(response.status)) return response
     const answer = answerOf(response)
     const object = named ?? subject?.object(params, answer)
     const state = outcome === "ok" && subject !== undefined ? yield* subject.state(object) : undefined
@@ -119,7 +123,9 @@ function recordedHandler<E, R>(
       code: outcome === "ok" ? null : codeOf(answer),
       from: Option.getOrNull(request.remoteAddress)
     }
-    yield* Effect.uninterruptible(recording.log.append(entry)).pipe(
+    // A refusal's row within its address' bound; an action's always.
+    const append = isRefusal(entry.status) ? recording.refusals.record(entry) : recording.log.append(entry)
+    yield* Effect.uninterruptible(append).pipe(
       Effect.catch((error) =>
         Effect.logError("Gateway: an admin action was done but not recorded in the audit log").pipe(
           Effect.annotateLogs({ action, actor: entry.actor, object: entry.object ?? "", reason: error.message })
@@ -149,15 +155,15 @@ export function recorded<E, R>(
       )
     )
   }
-  const log = recording.log
-  if (log === undefined) return Effect.succeed(routes)
+  const { log, refusals } = recording
+  if (log === undefined || refusals === undefined) return Effect.succeed(routes)
   return Effect.succeed(routes.map((route) => {
     if (!Auth.isAdminPath(String(route.path))) return route
     const subject = recording.subjects[actionOf({ method: route.method, path: String(route.path) })]
     return HttpRouter.route(
       route.method,
       route.path,
-      recordedHandler({ ...recording, log }, route, subject)
+      recordedHandler({ ...recording, log, refusals }, route, subject)
     ) as HttpRouter.Route<E, R>
   }))
 }

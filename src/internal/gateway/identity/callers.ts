@@ -4,14 +4,25 @@
  * issuer's published keys, its issuer, the audience, the expiry); its team claim maps to a team made at run time, and
  * the call is that team's (its budget in the database's ledger, its tools and guardrails) and the person's: the
  * caller's id is `person:<user claim>` and its name the user claim, so the request log and spend name the person and
- * the team. Teams are looked up at each call, as the admin API makes and removes them.
+ * the team. Teams are looked up at each call, as the admin API makes and removes them. An entry may give each person a
+ * rate limit and a budget of their own, as a key has: the person's token bucket is named by their user claim in the
+ * store the keys' limiters are in (a limiter held for the people calling lately, its state in the store), and their
+ * budget is the ledger's scope `person:<user claim>`, charged beside their team's, so a call must fit both.
  */
+import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as ScopedCache from "effect/ScopedCache"
 import type { TokenCallers as TokenCallersOptions } from "../../../Gateway.js"
 import type { OptionsError } from "../../../OptionsError.js"
+import * as RateLimiter from "../../../RateLimiter.js"
+import { periodBounds, periodInBounds } from "../../budget/window.js"
 import * as OptionsErrors from "../../optionsError.js"
+import type { Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
-import { type Caller, digest, personPrefix } from "../keys/auth.js"
+import { type Caller, digest, personPrefix, unpricedOf } from "../keys/auth.js"
 import type { Ledger } from "../keys/ledger.js"
 import { limitOf, teamScope } from "../keys/runtime.js"
 import type { TeamRecord } from "../keys/store.js"
@@ -27,10 +38,33 @@ export interface TokenCallers {
   readonly caller: (token: string) => Effect.Effect<Caller, Errors.ErrorAnswer>
 }
 
-/** What callers by token read: the teams made at run time, and the ledger their budgets are in. */
+/**
+ * The people whose limiters are held at once, the least recently calling let go past it (their buckets stay in the
+ * store: one made again reads the same level).
+ */
+const heldLimiters = 10_000
+
+/**
+ * What callers by token read: the teams made at run time, the ledger their budgets are in, and the stores of the
+ * keys' limiters, where people's buckets are kept too.
+ */
 export interface Teams {
   readonly teams: () => ReadonlyArray<TeamRecord>
   readonly ledger: Ledger
+  readonly limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
+}
+
+/** The ledger scope of a person's own spend: their caller id, `person:<user claim>`. */
+export const personScope = (subject: string): string => `${personPrefix}${subject}`
+
+/** The name of a person's bucket at a rate limit, its figures in it: a changed rate limit starts a full bucket. */
+export const personLimiterKey = (subject: string, capacity: number, refillRate: number): string =>
+  `gateway-person/${subject}/${capacity}/${refillRate}`
+
+/** What the configuration's problems read of the engine: which names it serves, and their prices. */
+export interface Served {
+  readonly resolve: (model: string) => Pick<Target, "price"> | undefined
+  readonly models: ReadonlyArray<{ readonly id: string }>
 }
 
 /**
@@ -40,8 +74,9 @@ export interface Teams {
 export function problems(
   entries: ReadonlyArray<TokenCallersOptions>,
   database: boolean,
-  known: (model: string) => boolean
+  served: Served
 ): ReadonlyArray<OptionsError | undefined> {
+  const known = (model: string) => served.resolve(model) !== undefined
   if (entries.length === 0) return []
   return [
     database ? undefined : OptionsErrors.make(
@@ -68,8 +103,47 @@ export function problems(
         `tokenCallers[${index}].teams`,
         "{}",
         "at least one value of the team claim mapped to a team's name"
-      )
+      ),
+      ...limitProblems(entry, `tokenCallers[${index}]`, served)
     ])
+  ]
+}
+
+// The problems of an entry's own rate limit and budget, as a key's are read.
+function limitProblems(
+  entry: TokenCallersOptions,
+  field: string,
+  served: Served
+): ReadonlyArray<OptionsError | undefined> {
+  const priceless = entry.budget === undefined ? undefined : unpricedOf(served, entry.models)
+  const period = entry.budget?.period
+  return [
+    OptionsErrors.positive("Gateway", `${field}.rateLimit.capacity`, entry.rateLimit?.capacity, {
+      optional: entry.rateLimit === undefined
+    }),
+    OptionsErrors.positive("Gateway", `${field}.rateLimit.refillRate`, entry.rateLimit?.refillRate, {
+      optional: entry.rateLimit === undefined
+    }),
+    OptionsErrors.positive("Gateway", `${field}.budget.limit`, entry.budget?.limit, {
+      optional: entry.budget === undefined
+    }),
+    period === undefined || period === "month" || Option.exists(
+        Duration.fromInput(period),
+        (length) => periodInBounds(Duration.toMillis(length))
+      )
+      ? undefined
+      : OptionsErrors.make("Gateway", `${field}.budget.period`, period, `"month" or a duration ${periodBounds}`),
+    OptionsErrors.positive("Gateway", `${field}.budget.defaultMaxTokens`, entry.budget?.defaultMaxTokens, {
+      integer: true,
+      optional: true
+    }),
+    priceless === undefined ? undefined : OptionsErrors.make(
+      "Gateway",
+      `${field}.budget`,
+      priceless,
+      "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
+        "provider.json, or limit the entry's `models` to priced ones)"
+    )
   ]
 }
 
@@ -97,13 +171,30 @@ export function mappedValue(
   return values.find((value) => Object.hasOwn(teams, value))
 }
 
-/** The callers of `entries`' tokens, verified with `libraries` on the time `now`, their teams from `teams`. */
-export function make(
+/**
+ * The callers of `entries`' tokens, verified with `libraries` on the time `now`, their teams from `teams`; their
+ * limiters held for the scope's life.
+ */
+export const make = Effect.fnUntraced(function*(
   entries: ReadonlyArray<TokenCallersOptions>,
   libraries: Oidc.Libraries,
   now: () => number,
   teams: Teams
-): TokenCallers {
+): Effect.fn.Return<TokenCallers, never, Scope.Scope> {
+  // A person's limiter at a rate limit, by `[subject, capacity, refillRate]` as JSON; checked positive at start.
+  const limiters = yield* ScopedCache.make({
+    lookup: (wanted: string) => {
+      const [subject, capacity, refillRate] = JSON.parse(wanted) as [string, number, number]
+      const made = RateLimiter.make({ capacity, refillRate, key: personLimiterKey(subject, capacity, refillRate) })
+      return Effect.orDie(Effect.provide(made, teams.limiters))
+    },
+    capacity: heldLimiters
+  })
+  const limiterOf = (subject: string, entry: TokenCallersOptions) =>
+    entry.rateLimit === undefined
+      ? Effect.undefined
+      : ScopedCache.get(limiters, JSON.stringify([subject, entry.rateLimit.capacity, entry.rateLimit.refillRate]))
+
   const issuers = entries.map((entry) => ({
     entry,
     oidc: Oidc.make(
@@ -141,22 +232,30 @@ export function make(
         `its \`${teamClaim}\` claim names no team this gateway maps (token_callers[].teams)`
       ))
     }
-    const name = issuer.entry.teams[value]!
+    const entry = issuer.entry
+    const name = entry.teams[value]!
     const team = teams.teams().find((candidate) => candidate.name === name)
     if (team === undefined) return yield* Effect.fail(noTeam(name, value))
+    const own = entry.budget === undefined ? undefined : { limit: entry.budget.limit, period: entry.budget.period }
     return {
-      id: `${personPrefix}${person.subject}`,
+      id: personScope(person.subject),
       name: person.subject,
       digest: digest(token),
       team: team.id,
-      models: issuer.entry.models === undefined ? undefined : new Set(issuer.entry.models),
+      models: entry.models === undefined ? undefined : new Set(entry.models),
       tools: Allow.rule(team.tools),
       guardrails: team.guardrails,
-      limiter: undefined,
-      budget: teams.ledger.budget([limitOf(teamScope(team.id), team.budget)]),
-      defaultMaxTokens: team.budget === undefined ? undefined : defaultMaxTokens
+      limiter: yield* limiterOf(person.subject, entry),
+      // The person's spend counted under them (against their own limit, or none) and their team's.
+      budget: teams.ledger.budget([
+        limitOf(personScope(person.subject), own),
+        limitOf(teamScope(team.id), team.budget)
+      ]),
+      defaultMaxTokens: own === undefined && team.budget === undefined
+        ? undefined
+        : entry.budget?.defaultMaxTokens ?? defaultMaxTokens
     } satisfies Caller
   })
 
   return { caller }
-}
+})

@@ -68,6 +68,16 @@ const adminKeyless: ReadonlySet<string> = new Set(["/metrics", "/dashboard/data"
 export const isAdminPath = (path: string): boolean =>
   adminKeyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
 
+/** The first name of `models` (every name `engine` serves, when undefined) that has no price, if one has none. */
+export const unpricedOf = (
+  engine: {
+    readonly resolve: (model: string) => Pick<Target, "price"> | undefined
+    readonly models: ReadonlyArray<{ readonly id: string }>
+  },
+  models: ReadonlyArray<string> | undefined
+): string | undefined =>
+  (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
+
 /** A key's SHA-256 digest. */
 export const digest = (key: string): Buffer => hash("sha256", key, "buffer")
 
@@ -204,7 +214,11 @@ const overBudget = (
 ): Errors.ErrorAnswer => {
   if (error._tag === "NoCapacityError") return unavailable(error.message)
   const spent = error.spent >= error.limit
-  const whose = error.scope.startsWith("team:") ? "This caller's team's budget" : "This gateway key's budget"
+  const whose = error.scope.startsWith("team:")
+    ? "This caller's team's budget"
+    : error.scope.startsWith(personPrefix)
+    ? "This person's own budget"
+    : "This gateway key's budget"
   return Errors.answer(
     429,
     spent
@@ -376,9 +390,7 @@ export const make = (
       digests.add(sha256.toString("hex"))
       return sha256
     }
-    // The first name of `models` (every name, when undefined) with no price.
-    const unpriced = (models: ReadonlyArray<string> | undefined): string | undefined =>
-      (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
+    const unpriced = (models: ReadonlyArray<string> | undefined) => unpricedOf(engine, models)
     // The problems of a gateway key besides its name and key.
     const keyProblems = (key: Key, field: string): ReadonlyArray<OptionsError | undefined> => {
       // A name is one key's: a key made at run time of this name would share the name in every answer and log line.
@@ -474,14 +486,16 @@ export const make = (
     const allows = (caller: Caller | undefined, model: string) =>
       caller?.models === undefined || caller.models.has(model)
 
-    const limited = (limiter: RateLimiter.Service) =>
+    const limited = (caller: Caller, limiter: RateLimiter.Service) =>
       Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(
         Effect.mapError((error) =>
           error._tag === "StoreUnavailableError"
             ? Errors.storeUnavailable(error.message)
             : Errors.answer(
               429,
-              "This gateway key's rate limit is reached. Retry after the time in the Retry-After header.",
+              `${
+                caller.id.startsWith(personPrefix) ? "This person's rate limit" : "This gateway key's rate limit"
+              } is reached. Retry after the time in the Retry-After header.`,
               "requests",
               null,
               "rate_limit_exceeded",
@@ -540,7 +554,7 @@ export const make = (
           allowed,
           spend(caller.budget, model, worstCase(target, request), unavailableFor(caller), modelWorstCase)
         )
-      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
+      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
 
     const reserve = (
@@ -557,11 +571,11 @@ export const make = (
         unavailableFor(caller),
         `(the price of a call of the MCP tool \`${tool}\`): ask for a larger budget, or`
       )
-      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
+      return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller, caller.limiter), budgeted)
     }
 
     const limit = (caller: Caller | undefined): Effect.Effect<void, Errors.ErrorAnswer> =>
-      caller?.limiter === undefined ? Effect.void : limited(caller.limiter)
+      caller?.limiter === undefined ? Effect.void : limited(caller, caller.limiter)
 
     // The configuration's budgeted keys and those made at run time now, each with its own limit (a budget the
     // database cannot read now has none to show).
