@@ -325,7 +325,17 @@ export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
   toolCallId: Schema.String,
   /** The tool's name; some providers (Gemini, Ollama) match results by name. */
   name: Schema.optional(Schema.String),
-  content: Schema.String,
+  /**
+   * What the tool returned: text, or parts (text, images, PDFs) where a tool returns media, as Anthropic's
+   * `tool_result` content and Responses' `function_call_output` carry them. A deployment whose API has no place for
+   * a part refuses it by its path, never dropping it (Chat Completions takes text parts only; Gemini and Bedrock
+   * text).
+   *
+   * @since 0.1.0 (parts since 0.3.0)
+   */
+  content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({
+    expected: "a string or an array of parts"
+  }),
   /** A prompt-cache breakpoint after this result. Default: none. */
   cache: Schema.optional(CacheBreakpoint)
 })) {}

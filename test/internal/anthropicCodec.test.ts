@@ -641,9 +641,14 @@ type ClientImage = Omit<SentImage, "source"> & {
     | Exclude<SentImage["source"], Base64Source>
     | Omit<Base64Source, "media_type"> & { media_type: Anthropic.Base64ImageSource["media_type"] }
 }
+type SentResult = Extract<SentBlock, { type: "tool_result" }>
+type SentResultBlock = Exclude<NonNullable<SentResult["content"]>, string>[number]
+type ClientResult = Omit<SentResult, "content"> & {
+  content?: string | Array<Exclude<SentResultBlock, SentImage> | ClientImage>
+}
 type ClientMessage = {
   role: "user" | "assistant"
-  content: string | Array<Exclude<SentBlock, SentImage> | ClientImage>
+  content: string | Array<Exclude<SentBlock, SentImage | SentResult> | ClientImage | ClientResult>
 }
 type ClientTool = Omit<NonNullable<Sent["tools"]>[number], "input_schema"> & {
   input_schema: Anthropic.Tool.InputSchema

@@ -268,13 +268,13 @@ function measure(part: Pick<ImagePart, "url" | "mediaType">): Media {
   }
 }
 
-/** Each media part of a request's user messages, with where it is (`messages[1].content[2]`). */
+/** Each media part of a request's user messages and tool results, with where it is (`messages[1].content[2]`). */
 export function mediaParts(
   request: ChatRequest.Input
 ): ReadonlyArray<{ readonly at: string; readonly part: ImagePart }> {
   const out: Array<{ readonly at: string; readonly part: ImagePart }> = []
   request.messages.forEach((message, i) => {
-    if (message.role !== "user" || typeof message.content === "string") return
+    if ((message.role !== "user" && message.role !== "tool") || typeof message.content === "string") return
     message.content.forEach((part, j) => {
       if (part.type === "image") out.push({ at: `messages[${i}].content[${j}]`, part })
     })

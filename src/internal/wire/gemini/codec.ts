@@ -57,7 +57,8 @@ import {
   replyId,
   replyModel,
   RequestError,
-  ShapeError
+  ShapeError,
+  textResult
 } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
@@ -583,7 +584,10 @@ function functionResponse(messages: ReadonlyArray<Message>, index: number, messa
     )
   }
   const id = metadataOf(call?.providerMetadata)?.id
-  const out: JsonRecord = { name, response: responseOf(message.content) }
+  const out: JsonRecord = {
+    name,
+    response: responseOf(textResult(message.content, `messages[${index}]`, "Gemini's functionResponse"))
+  }
   if (id !== undefined) out["id"] = id
   return { functionResponse: out }
 }
