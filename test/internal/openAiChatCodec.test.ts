@@ -6,6 +6,7 @@ import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
+import { RequestError } from "../../src/internal/providers/wire.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
 import {
@@ -49,7 +50,11 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ content: word, toolCalls: fc.array(toolCall, { minLength: 1, maxLength: 2 }), reasoning: word }, {
     requiredKeys: ["content", "toolCalls"]
   }).map((fields): Message => ({ role: "assistant", ...fields })),
-  fc.record({ toolCallId: name, content: word }).map((fields): Message => ({ role: "tool", ...fields }))
+  // A tool result's content: text, or text parts (the only parts the API takes in one).
+  fc.record({
+    toolCallId: name,
+    content: fc.oneof(word, fc.array(word.map((text) => ({ type: "text" as const, text })), { maxLength: 3 }))
+  }).map((fields): Message => ({ role: "tool", ...fields }))
 )
 
 const tool: fc.Arbitrary<ToolDefinition> = fc.record({
@@ -137,6 +142,50 @@ describe("internal/wire/openAiChat/codec: the request both ways", () => {
     })
     expect(refused).toBeInstanceOf(Problem)
     expect(refused).toMatchObject({ param: "messages[1].tool_call_id" })
+  })
+
+  it("a tool result's media part is refused by its path, naming what it is; its text parts go out as parts", () => {
+    const media = fc.constantFrom<ContentPart>(
+      { type: "image", url: "https://x/a.png" },
+      { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=" },
+      { type: "image", url: "https://x/report", mediaType: "application/pdf" }
+    )
+    const text = word.map((value): ContentPart => ({ type: "text", text: value }))
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 3 }), media, fc.array(fc.oneof(text, media)), (before, first, after) => {
+        const content = [...before, first, ...after]
+        const request: ChatRequest = {
+          messages: [
+            { role: "user", content: "Read it" },
+            { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "fetch", arguments: "{}" }] },
+            { role: "tool", toolCallId: "call_1", content }
+          ]
+        }
+        let thrown: unknown
+        try {
+          requestBody(request, options("max_tokens"))
+        } catch (error) {
+          thrown = error
+        }
+        expect(thrown).toBeInstanceOf(RequestError)
+        const refusal = thrown as RequestError
+        expect(refusal.param).toBe(`messages[2].content[${before.length}]`)
+        expect(refusal.detail).toContain("the Chat Completions API takes only text in a tool result")
+        expect(refusal.detail).toMatch(first.type === "image" && first.url.endsWith(".png") ? /an image/ : /a pdf/)
+      })
+    )
+    const texts = requestBody({
+      messages: [{
+        role: "tool",
+        toolCallId: "call_1",
+        content: [{ type: "text", text: "a" }, { type: "text", text: "b" }]
+      }]
+    }, options("max_tokens"))
+    expect(texts["messages"]).toEqual([{
+      role: "tool",
+      tool_call_id: "call_1",
+      content: [{ type: "text", text: "a" }, { type: "text", text: "b" }]
+    }])
   })
 
   it("the official SDK's request type takes what we encode", () => {

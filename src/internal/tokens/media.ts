@@ -297,11 +297,11 @@ export interface Unbounded {
   readonly what: string
 }
 
-/** What a part is, in words, for a refusal: `audio (audio/wav)`, `a video`, `a file of no stated type`. */
+/** What a part is, in words, for a refusal: `audio (audio/wav)`, `an image`, `a file of no stated type`. */
 export function describe(kind: Kind, mediaType: string | undefined): string {
   if (kind === "unknown") return "a file of no stated type"
   const type = mediaType === undefined || mediaType.endsWith("/*") ? "" : ` (${mediaType})`
-  return `${kind === "audio" ? "audio" : `a ${kind}`}${type}`
+  return `${kind === "audio" ? "audio" : kind === "image" ? "an image" : `a ${kind}`}${type}`
 }
 
 // What a part by URL is, in words.
