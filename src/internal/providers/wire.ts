@@ -7,7 +7,7 @@
  * `OutputDecodeError`).
  */
 
-import type { ContentPart, ImagePart, TextPart, ToolCall } from "../../Message.js"
+import type { ContentPart, ImagePart, ToolCall } from "../../Message.js"
 import * as Media from "../tokens/media.js"
 
 /** A JSON object as `JSON.parse` returns it. */
@@ -106,13 +106,18 @@ export function mediaOnly(part: ImagePart, where: string, api: string, reads: Re
 }
 
 /**
- * A tool result's content as the text parts a format takes in one (`api`: its name, for the message); a media part is
- * refused by its path under `where` (the message's, `messages[2]`), naming what it is, never dropped.
+ * A tool result's content as one text (its text parts joined), for a format that takes only text in one (`api`: its
+ * name, for the message); a media part is refused by its path under `where` (the message's, `messages[2]`), naming
+ * what it is, never dropped.
  */
-export function textResultParts(content: ReadonlyArray<ContentPart>, where: string, api: string): Array<TextPart> {
-  const texts: Array<TextPart> = []
+export function textResult(content: string | ReadonlyArray<ContentPart>, where: string, api: string): string {
+  if (typeof content === "string") return content
+  let out = ""
   content.forEach((part, j) => {
-    if (part.type === "text") return texts.push(part)
+    if (part.type === "text") {
+      out += part.text
+      return
+    }
     const at = `${where}.content[${j}]`
     throw new RequestError(
       `${at} is ${Media.describe(Media.kindOf(part), Media.mediaTypeOf(part))}: ${api} takes only text in a tool ` +
@@ -120,14 +125,6 @@ export function textResultParts(content: ReadonlyArray<ContentPart>, where: stri
       at
     )
   })
-  return texts
-}
-
-/** A tool result's content as one text (its text parts joined), for a format that takes only text in one. */
-export function textResult(content: string | ReadonlyArray<ContentPart>, where: string, api: string): string {
-  if (typeof content === "string") return content
-  let out = ""
-  for (const part of textResultParts(content, where, api)) out += part.text
   return out
 }
 

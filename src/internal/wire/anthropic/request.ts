@@ -12,9 +12,11 @@
  *
  * The decoding: `system` (a string or text blocks) becomes system messages first, and a `system` turn among the
  * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's `tool_result`
- * blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text, image and PDF
- * `document` blocks a user message (a PDF as a media part of type `application/pdf`, its title, context and citations
- * the part's `document`, which `requestBody` writes back as the same `document` block); an assistant turn's text,
+ * blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them; a result's content a
+ * string, or its text, image and PDF blocks as parts, as a user turn's, which `requestBody` writes back as the same
+ * blocks), its text, image and PDF `document` blocks a user message (a PDF as a media part of type
+ * `application/pdf`, its title, context and citations the part's `document`, which `requestBody` writes back as the
+ * same `document` block); an assistant turn's text,
  * `tool_use` blocks (their `input` as the arguments' JSON) and thinking, whose signed blocks are kept in
  * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
  * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`

@@ -37,7 +37,7 @@ import {
   replyId,
   replyModel,
   ShapeError,
-  textResultParts
+  textResult
 } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
@@ -392,16 +392,12 @@ function encodeMessage(message: Message, index: number): JsonRecord {
       return out
     }
     case "tool":
+      // Text only (an image or a document in one is refused), sent as one string: OpenAI takes text parts there too,
+      // but compatible servers do not all.
       return {
         role: "tool",
         tool_call_id: message.toolCallId,
-        // The API takes a tool message's content as text parts: an image or a document in one is refused.
-        content: typeof message.content === "string"
-          ? message.content
-          : textResultParts(message.content, `messages[${index}]`, "the Chat Completions API").map((part) => ({
-            type: "text",
-            text: part.text
-          }))
+        content: textResult(message.content, `messages[${index}]`, "the Chat Completions API")
       }
   }
 }
