@@ -11,8 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Pricing from "../../src/Pricing.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { budgetedGateway, providerKey, simDeployment } from "../utils/adminApi.js"
-import { rejection } from "../utils/gatewayHarness.js"
-import { serve } from "../utils/loopbackServer.js"
+import { anthropicOutcome, recordingAnthropic, reservedTokens } from "../utils/anthropicUpstream.js"
 import { pdf } from "../utils/media.js"
 
 // A dollar a million tokens in and out: the key's budget of $0.01 holds 10,000 tokens, a PDF page 258 of them.
@@ -20,27 +19,7 @@ const perMillion = { input_per_mtok: 1, output_per_mtok: 1 }
 const budgetedKey = "gw-tool-result-media-key-8f2d4b6a0c"
 
 const served = Effect.gen(function*() {
-  // An Anthropic upstream that keeps each body it is sent and answers one short message.
-  const bodies: Array<Record<string, unknown>> = []
-  const upstream = yield* serve((req, res) => {
-    let text = ""
-    req.setEncoding("utf8")
-    req.on("data", (part: string) => text += part)
-    req.on("end", () => {
-      bodies.push(JSON.parse(text))
-      res.writeHead(200, { "content-type": "application/json" })
-      res.end(JSON.stringify({
-        id: "msg_recorded",
-        type: "message",
-        role: "assistant",
-        model: "claude-recorded",
-        content: [{ type: "text", text: "A report." }],
-        stop_reason: "end_turn",
-        stop_sequence: null,
-        usage: { input_tokens: 12, output_tokens: 3 }
-      }))
-    })
-  })
+  const { bodies, url } = yield* recordingAnthropic
   const { gateway, simulator } = yield* budgetedGateway({
     name: "tool-media",
     key: budgetedKey,
@@ -50,7 +29,7 @@ const served = Effect.gen(function*() {
       claude: [{
         model_name: "claude-recorded",
         api: "anthropic",
-        base_url: upstream.url,
+        base_url: url,
         api_keys: [providerKey],
         max_retries: 0,
         pricing: perMillion
@@ -89,21 +68,7 @@ const tools: Array<Anthropic.Tool> = [{
 
 /** A message of `messages` to `model`: 200, or its refusal's status and message. */
 const ask = (anthropic: Anthropic, model: string, messages: Array<Anthropic.MessageParam>) =>
-  Effect.map(
-    rejection(() => anthropic.messages.create({ model, max_tokens: 16, tools, messages })),
-    (error) => {
-      if (error === undefined) return { status: 200, message: "" }
-      assert.instanceOf(error, Anthropic.APIError)
-      return { status: error.status, message: error.message }
-    }
-  )
-
-/** The reservation a budget refusal names (`cost up to $X`), in tokens at a dollar a million. */
-const reservedTokens = (message: string): number => {
-  const found = /cost up to \$([0-9.e-]+)/.exec(message)
-  assert.isNotNull(found, message)
-  return Math.round(Number(found![1]) * 1_000_000)
-}
+  anthropicOutcome(anthropic, { model, max_tokens: 16, tools, messages })
 
 describe("a PDF in a tool result", () => {
   it.live(

@@ -257,20 +257,22 @@ describe("Pricing.estimate counts each part by what it is", () => {
   })
 })
 
+// A Chat Completions body's options, for the writers' tables.
+const chatOptions: OpenAiChat.BodyOptions = {
+  model: "m",
+  stream: false,
+  includeUsage: true,
+  maxTokensField: "max_tokens",
+  promptCacheKey: false,
+  prefill: false
+}
+
 describe("a deployment that reads images only refuses any other medium by its path", () => {
   const request = (part: ImagePart) => ({
     messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "What is this?" }, part] }]
   })
   const writers: ReadonlyArray<readonly [string, (part: ImagePart) => unknown, string?]> = [
-    ["the Chat Completions API", (part) =>
-      OpenAiChat.requestBody(request(part), {
-        model: "m",
-        stream: false,
-        includeUsage: true,
-        maxTokensField: "max_tokens",
-        promptCacheKey: false,
-        prefill: false
-      })],
+    ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions)],
     [
       "the Responses API",
       (part) => OpenAiResponses.requestBody(request(part), { model: "m", stream: false, store: false })
@@ -350,15 +352,7 @@ describe("a tool result's media part is carried where its API takes it there, el
       ]
     ],
     ["Bedrock's Converse API", (part) => Bedrock.requestBody(request(part)), [png]],
-    ["the Chat Completions API", (part) =>
-      OpenAiChat.requestBody(request(part), {
-        model: "m",
-        stream: false,
-        includeUsage: true,
-        maxTokensField: "max_tokens",
-        promptCacheKey: false,
-        prefill: false
-      }), []],
+    ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions), []],
     ["Gemini's functionResponse", (part) => Gemini.requestBody(request(part)), []],
     [
       "Ollama's API",
