@@ -444,6 +444,8 @@ export interface LeaseTaken {
   readonly _tag: "Taken"
   readonly index: number
   readonly lease: string
+  /** See `LeaseBlocked.stateVersion`. */
+  readonly stateVersion?: string | undefined
 }
 
 /**
@@ -467,6 +469,12 @@ export interface LeaseBlocked {
    * looks again every 50 ms.
    */
   readonly wake?: Effect.Effect<void> | undefined
+  /**
+   * A token of the keys' states that changes with each cooldown and disable, where the store keeps one (Redis): a
+   * reader of those states (fail-open's memory of them) reads `status` again when it moves, so a cooldown another
+   * instance set is known without waiting for a status read of its own.
+   */
+  readonly stateVersion?: string | undefined
 }
 
 /**

@@ -317,6 +317,18 @@ export class AssistantMessage extends Schema.Opaque<AssistantMessage>()(Schema.S
 /**
  * The result of a tool call, answered to the call with the same id.
  *
+ * @example
+ * ```ts
+ * import { Message } from "effect-llm-router"
+ *
+ * // A tool that fetched a PDF answers with a note and the document itself.
+ * const result: Message.ToolMessage = {
+ *   role: "tool",
+ *   toolCallId: "toolu_01",
+ *   content: [Message.text("The report, as filed:"), Message.image("data:application/pdf;base64,JVBERi0xLjQ...")]
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category Models
  */
@@ -325,7 +337,16 @@ export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
   toolCallId: Schema.String,
   /** The tool's name; some providers (Gemini, Ollama) match results by name. */
   name: Schema.optional(Schema.String),
-  content: Schema.String,
+  /**
+   * What the tool returned: text, or parts (text, images, PDFs; parts since 0.3.0) where a tool returns media, as
+   * Anthropic's `tool_result` content and Responses' `function_call_output` carry them. A deployment whose API has no
+   * place for a part refuses it by its path (`InvalidRequestError`), never dropping it: Anthropic's Messages API takes
+   * images and PDFs there, Responses and Bedrock images, Chat Completions, Gemini and Ollama text only. A budget
+   * reserves the parts by what they are, as a user message's.
+   */
+  content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({
+    expected: "a string or an array of parts"
+  }),
   /** A prompt-cache breakpoint after this result. Default: none. */
   cache: Schema.optional(CacheBreakpoint)
 })) {}

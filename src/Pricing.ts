@@ -478,9 +478,9 @@ function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
   }
   for (const tool of request.tools ?? []) weigh(tool.cache)
   for (const message of request.messages) {
-    if (message.role !== "user") {
-      weigh(message.cache)
-    } else if (typeof message.content !== "string") {
+    if (message.role !== "user") weigh(message.cache)
+    // A user message's parts, and a tool result's, carry their own breakpoints.
+    if ((message.role === "user" || message.role === "tool") && typeof message.content !== "string") {
       for (const part of message.content) weigh(part.cache)
     }
   }

@@ -703,6 +703,41 @@ export const leaseStoreContract = (backend: LeaseStoreBackend) => {
       )
 
       it.effect(
+        "down: fail-open keeps a cooldown another instance set, learned by this one's next pick without a status read",
+        () =>
+          Effect.gen(function*() {
+            const { faulty, instances } = yield* backend.connect
+            if (faulty === undefined) throw new Error("a backend on a server gives its faults")
+            const { faults, store } = yield* faulty({ onUnavailable: "fail-open", instances: 2 })
+            const [other] = yield* instances
+            const options = {
+              key: `contract-${leaseKeys++}`,
+              candidates: ["key-0", "key-1"].map((id) => ({ id, weight: 1, maxConcurrency: 4 })),
+              slowStartMillis: 0
+            }
+            const group = yield* store.leases(options)
+            const elsewhere = yield* other.leases(options)
+            // This instance has read the keys' states once (both free) before the other instance cools key-0.
+            const first = yield* Effect.orDie(group.pick)
+            if (first._tag === "Taken") yield* Effect.orDie(group.release(first.index, first.lease, undefined))
+            yield* Effect.orDie(elsewhere.release(0, "", { ...longCooldown, askedMillis: 30_000 }))
+            // Its next pick, in the shared store, passes key-0 over; no status is read here.
+            const shared = yield* Effect.orDie(group.pick)
+            expect(shared).toMatchObject({ _tag: "Taken", index: 1 })
+            yield* faults.stop
+            // Away from Redis, key-0 still cools: only key-1 serves, at this instance's share of its cap.
+            expect(yield* Effect.orDie(group.pickOne(0))).toBeUndefined()
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 1 })
+            expect(yield* Effect.orDie(group.pick)).toMatchObject({ _tag: "Taken", index: 1 })
+            const blocked = yield* Effect.orDie(group.pick)
+            expect(blocked).toMatchObject({ _tag: "Blocked", releasable: true })
+            if (blocked._tag === "Blocked") expect(blocked.availableAt! - blocked.now).toBeGreaterThan(29_000)
+            yield* faults.start
+          }),
+        60_000
+      )
+
+      it.effect(
         "slow: fail-closed steps fail with StoreUnavailableError at the store's bound, not before; answering again, " +
           "the leases are the server's, the pick it answered late among them",
         () =>

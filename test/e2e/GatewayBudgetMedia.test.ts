@@ -16,8 +16,8 @@ import OpenAI from "openai"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { adminKey, budgetedGateway, gatewayOn, providerKey, simDeployment } from "../utils/adminApi.js"
+import { anthropicOutcome, recordingAnthropic, reservedTokens } from "../utils/anthropicUpstream.js"
 import { rejection } from "../utils/gatewayHarness.js"
-import { serve } from "../utils/loopbackServer.js"
 import { dataUrl, pdf, wav } from "../utils/media.js"
 
 // A dollar a million tokens in and out: a budget of $0.01 holds 10,000 tokens.
@@ -100,30 +100,11 @@ const askOpenAi = (openai: OpenAI, model: string, url: string) =>
 
 /** An Anthropic message of a question and a `document` block of `source`: its text, or its refusal's status and message. */
 const askAnthropic = (anthropic: Anthropic, model: string, source: Anthropic.DocumentBlockParam["source"]) =>
-  Effect.map(
-    rejection(() =>
-      anthropic.messages.create({
-        model,
-        max_tokens: 1,
-        messages: [{
-          role: "user",
-          content: [{ type: "text", text: "What is this?" }, { type: "document", source }]
-        }]
-      })
-    ),
-    (error) => {
-      if (error === undefined) return { status: 200, message: "" }
-      assert.instanceOf(error, Anthropic.APIError)
-      return { status: error.status, message: error.message }
-    }
-  )
-
-/** The reservation a budget refusal names (`cost up to $X`), in tokens at a dollar a million. */
-const reservedTokens = (message: string): number => {
-  const found = /cost up to \$([0-9.e-]+)/.exec(message)
-  assert.isNotNull(found, message)
-  return Math.round(Number(found![1]) * 1_000_000)
-}
+  anthropicOutcome(anthropic, {
+    model,
+    max_tokens: 1,
+    messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, { type: "document", source }] }]
+  })
 
 describe("a budgeted key reserves each media part by what it is", () => {
   it.live(
@@ -240,33 +221,13 @@ describe("a budgeted key reserves each media part by what it is", () => {
   // The messages an Anthropic upstream that records each body is sent for a user turn of `documents`, through the
   // gateway by the official client; the reply it answers checked.
   const sentThrough = Effect.fn(function*(documents: ReadonlyArray<Anthropic.DocumentBlockParam>) {
-    // An Anthropic upstream that keeps each body it is sent and answers one short message.
-    const bodies: Array<Record<string, unknown>> = []
-    const upstream = yield* serve((req, res) => {
-      let text = ""
-      req.setEncoding("utf8")
-      req.on("data", (part: string) => text += part)
-      req.on("end", () => {
-        bodies.push(JSON.parse(text))
-        res.writeHead(200, { "content-type": "application/json" })
-        res.end(JSON.stringify({
-          id: "msg_recorded",
-          type: "message",
-          role: "assistant",
-          model: "claude-recorded",
-          content: [{ type: "text", text: "A report." }],
-          stop_reason: "end_turn",
-          stop_sequence: null,
-          usage: { input_tokens: 12, output_tokens: 3 }
-        }))
-      })
-    })
+    const { bodies, url } = yield* recordingAnthropic
     const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
     const gateway = yield* gatewayOn(simulator, undefined, {
       sim: [{
         model_name: "claude-recorded",
         api: "anthropic",
-        base_url: upstream.url,
+        base_url: url,
         api_keys: [providerKey],
         max_retries: 0,
         pricing: perMillion

@@ -92,7 +92,8 @@ const assistant: fc.Arbitrary<Domain.Message> = fc.record({
 const user: fc.Arbitrary<Domain.Message> = fc.oneof(word, fc.array(part, { maxLength: 3 }))
   .map((content) => ({ role: "user" as const, content }))
 
-const toolResult: fc.Arbitrary<Domain.Message> = fc.tuple(name, word, cache)
+// A tool result's content: text, or parts (text, images and PDFs, as a tool_result's blocks carry them).
+const toolResult: fc.Arbitrary<Domain.Message> = fc.tuple(name, fc.oneof(word, fc.array(part, { maxLength: 3 })), cache)
   .map(([toolCallId, content, at]) => cached({ role: "tool" as const, toolCallId, content }, at))
 
 // A conversation the wire carries one to one: the system prompt first, and no user message right after tool results
@@ -641,9 +642,14 @@ type ClientImage = Omit<SentImage, "source"> & {
     | Exclude<SentImage["source"], Base64Source>
     | Omit<Base64Source, "media_type"> & { media_type: Anthropic.Base64ImageSource["media_type"] }
 }
+type SentResult = Extract<SentBlock, { type: "tool_result" }>
+type SentResultBlock = Exclude<NonNullable<SentResult["content"]>, string>[number]
+type ClientResult = Omit<SentResult, "content"> & {
+  content?: string | Array<Exclude<SentResultBlock, SentImage> | ClientImage>
+}
 type ClientMessage = {
   role: "user" | "assistant"
-  content: string | Array<Exclude<SentBlock, SentImage> | ClientImage>
+  content: string | Array<Exclude<SentBlock, SentImage | SentResult> | ClientImage | ClientResult>
 }
 type ClientTool = Omit<NonNullable<Sent["tools"]>[number], "input_schema"> & {
   input_schema: Anthropic.Tool.InputSchema

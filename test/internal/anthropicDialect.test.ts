@@ -193,7 +193,7 @@ describe("the gateway's Messages request", () => {
             toolCalls: [{ id: "t1", name: "f", arguments: "{\"a\":1}" }],
             providerMetadata: { anthropic: { thinking: [{ type: "thinking", thinking: "hmm", signature: "sig" }] } }
           },
-          { role: "tool", toolCallId: "t1", content: "42" },
+          { role: "tool", toolCallId: "t1", content: [{ type: "text", text: "42" }] },
           { role: "user", content: [{ type: "text", text: "So?" }] }
         ],
         maxTokens: 300,

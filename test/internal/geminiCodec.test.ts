@@ -127,6 +127,36 @@ describe("wire/gemini/codec: the request both ways", () => {
     }))
   })
 
+  it("a function response's own media parts are refused by their path, never dropped", () => {
+    const body = {
+      contents: [
+        { role: "user", parts: [{ text: "Fetch the report." }] },
+        { role: "model", parts: [{ functionCall: { name: "fetch", args: {} } }] },
+        {
+          role: "user",
+          parts: [{
+            functionResponse: {
+              name: "fetch",
+              response: { ok: true },
+              parts: [{ inlineData: { mimeType: "application/pdf", data: "JVBERi0xLjQ=" } }]
+            }
+          }]
+        }
+      ]
+    }
+    const checked = Codec.checkGenerateContent(body)
+    expect(isGenerateContentRequest(checked)).toBe(true)
+    if (!isGenerateContentRequest(checked)) return
+    const refused = Codec.toRequest(checked)
+    expect(refused).toMatchObject({ param: "contents[2].parts[0].functionResponse.parts" })
+    const plain = { name: "fetch", response: { ok: true } }
+    const carried = Codec.toRequest({
+      ...checked,
+      contents: [...checked.contents.slice(0, 2), { role: "user", parts: [{ functionResponse: plain }] }]
+    })
+    expect(carried).toMatchObject({ messages: [{}, {}, { role: "tool", content: "{\"ok\":true}" }] })
+  })
+
   it("a countTokens body reads as the request it wraps, or as its contents alone", () => {
     fc.assert(fc.property(request, (original) => {
       const body = Codec.requestBody(original)

@@ -11,10 +11,12 @@ import * as Budget from "../../src/Budget.js"
 import { RequestError } from "../../src/internal/providers/wire.js"
 import * as Media from "../../src/internal/tokens/media.js"
 import * as Anthropic from "../../src/internal/wire/anthropic/request.js"
+import * as Bedrock from "../../src/internal/wire/bedrock/codec.js"
+import * as Gemini from "../../src/internal/wire/gemini/codec.js"
 import * as Ollama from "../../src/internal/wire/ollama/codec.js"
 import * as OpenAiChat from "../../src/internal/wire/openAiChat/codec.js"
 import * as OpenAiResponses from "../../src/internal/wire/openAiResponses/codec.js"
-import type { ImagePart } from "../../src/Message.js"
+import type { ContentPart, ImagePart, Message } from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
 import { dataUrl, mp4, pdf, wav } from "../utils/media.js"
 
@@ -224,6 +226,26 @@ describe("Pricing.estimate counts each part by what it is", () => {
       expect([status?.spent, status?.reserved]).toStrictEqual([0, 0])
     }))
 
+  it("a tool result's parts are reserved as a user message's, by what they are, and their breakpoints priced", () => {
+    const parts: ReadonlyArray<ContentPart> = [
+      { type: "text", text: "The report:" },
+      { type: "image", url: dataUrl("application/pdf", pdf(7)) },
+      { type: "image", url: "https://example.com/chart.png" }
+    ]
+    const asUser = Pricing.estimate(price, { messages: [{ role: "user", content: parts }] })
+    const asTool = Pricing.estimate(price, { messages: [{ role: "tool", toolCallId: "t1", content: parts }] })
+    const asText = Pricing.estimate(price, { messages: [{ role: "tool", toolCallId: "t1", content: "The report:" }] })
+    expect(Math.round((asTool - asText) * 1_000_000)).toBe(7 * 258 + Pricing.defaultImageTokens)
+    expect(Math.abs(asTool - asUser)).toBeLessThan(0.00001)
+    const youtube: ContentPart = { type: "image", url: "https://youtu.be/9hE5-98ZeCg" }
+    expect(Pricing.unboundedPart(price, { messages: [{ role: "tool", toolCallId: "t1", content: [youtube] }] }))
+      .toStrictEqual({ at: "messages[0].content[0]", what: "a video by URL" })
+    const cached = Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1, cache_write_1h_per_mtok: 2 })
+    const breakpoint: ContentPart = { type: "text", text: "x", cache: { ttl: "1h" } }
+    expect(Pricing.estimate(cached, { messages: [{ role: "tool", toolCallId: "t1", content: [breakpoint] }] }))
+      .toBeGreaterThan(Pricing.estimate(cached, { messages: [{ role: "tool", toolCallId: "t1", content: "x" }] }) * 1.5)
+  })
+
   it("any inline audio is reserved at no less than its length at its rate", () => {
     fc.assert(
       fc.property(fc.double({ min: 0.1, max: 30, noNaN: true }), (seconds) => {
@@ -235,20 +257,22 @@ describe("Pricing.estimate counts each part by what it is", () => {
   })
 })
 
+// A Chat Completions body's options, for the writers' tables.
+const chatOptions: OpenAiChat.BodyOptions = {
+  model: "m",
+  stream: false,
+  includeUsage: true,
+  maxTokensField: "max_tokens",
+  promptCacheKey: false,
+  prefill: false
+}
+
 describe("a deployment that reads images only refuses any other medium by its path", () => {
   const request = (part: ImagePart) => ({
     messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "What is this?" }, part] }]
   })
   const writers: ReadonlyArray<readonly [string, (part: ImagePart) => unknown, string?]> = [
-    ["the Chat Completions API", (part) =>
-      OpenAiChat.requestBody(request(part), {
-        model: "m",
-        stream: false,
-        includeUsage: true,
-        maxTokensField: "max_tokens",
-        promptCacheKey: false,
-        prefill: false
-      })],
+    ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions)],
     [
       "the Responses API",
       (part) => OpenAiResponses.requestBody(request(part), { model: "m", stream: false, store: false })
@@ -295,6 +319,85 @@ describe("a deployment that reads images only refuses any other medium by its pa
         expect((thrown as RequestError).detail).toContain(`${api} takes ${reads} only`)
       }
       expect(() => write({ type: "image", url: "data:image/png;base64,iVBORw0KGgo=" })).not.toThrow()
+    }
+  })
+})
+
+describe("a tool result's media part is carried where its API takes it there, else refused by its path", () => {
+  const request = (part: ContentPart): { messages: ReadonlyArray<Message> } => ({
+    messages: [
+      { role: "user", content: "Fetch it." },
+      { role: "assistant", content: "", toolCalls: [{ id: "t1", name: "fetch", arguments: "{}" }] },
+      { role: "tool", toolCallId: "t1", name: "fetch", content: [{ type: "text", text: "Here:" }, part] }
+    ]
+  })
+  const png: ContentPart = { type: "image", url: "data:image/png;base64,iVBORw0KGgo=" }
+  const document: ContentPart = { type: "image", url: dataUrl("application/pdf", pdf(1)) }
+  // Each writer, and the media it writes in a tool result (the others refused).
+  const writers: ReadonlyArray<readonly [string, (part: ContentPart) => unknown, ReadonlyArray<ContentPart>]> = [
+    [
+      "the Messages API",
+      (part) =>
+        Anthropic.requestBody(request(part), { model: "m", stream: false, maxTokens: 16, systemInPlace: false }),
+      [
+        png,
+        document
+      ]
+    ],
+    [
+      "the Responses API",
+      (part) => OpenAiResponses.requestBody(request(part), { model: "m", stream: false, store: false }),
+      [
+        png
+      ]
+    ],
+    ["Bedrock's Converse API", (part) => Bedrock.requestBody(request(part)), [png]],
+    ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions), []],
+    ["Gemini's functionResponse", (part) => Gemini.requestBody(request(part)), []],
+    [
+      "Ollama's API",
+      (part) =>
+        Ollama.requestBody(request(part), { model: "m", stream: false, keepAlive: undefined, numCtx: undefined }),
+      []
+    ]
+  ]
+
+  it("an image and a PDF: written by the APIs that take them in a tool result, refused by the others", () => {
+    for (const [api, write, takes] of writers) {
+      for (const part of [png, document]) {
+        let thrown: unknown
+        let body: unknown
+        try {
+          body = write(part)
+        } catch (error) {
+          thrown = error
+        }
+        if (takes.includes(part)) {
+          expect(thrown, api).toBeUndefined()
+          // The part's bytes are in the body, not dropped.
+          expect(JSON.stringify(body), api).toContain(part.type === "image" ? part.url.split(",")[1]! : "")
+          continue
+        }
+        expect(thrown, api).toBeInstanceOf(RequestError)
+        expect((thrown as RequestError).param, api).toMatch(/^messages\[2\]\.content\[1\]/)
+        expect((thrown as RequestError).detail, api).toContain("messages[2].content[1]")
+      }
+    }
+  })
+
+  it("a text-only API names itself and what the part is", () => {
+    for (const [api, write, takes] of writers) {
+      if (takes.length > 0) continue
+      let thrown: unknown
+      try {
+        write(document)
+      } catch (error) {
+        thrown = error
+      }
+      expect((thrown as RequestError).detail).toBe(
+        `messages[2].content[1] is a pdf (application/pdf): ${api} takes only text in a tool result; send it to a ` +
+          "deployment that reads media there (an Anthropic one)"
+      )
     }
   })
 })

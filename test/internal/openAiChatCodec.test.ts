@@ -6,6 +6,7 @@ import * as fc from "fast-check"
 import type OpenAI from "openai"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../src/ChatResponse.js"
+import { RequestError } from "../../src/internal/providers/wire.js"
 import { Problem } from "../../src/internal/schemaCheck.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiChat/request.js"
 import {
@@ -137,6 +138,62 @@ describe("internal/wire/openAiChat/codec: the request both ways", () => {
     })
     expect(refused).toBeInstanceOf(Problem)
     expect(refused).toMatchObject({ param: "messages[1].tool_call_id" })
+  })
+
+  it("a tool result's media part is refused by its path, naming what it is; its text parts go out as parts", () => {
+    const media = fc.constantFrom<ContentPart>(
+      { type: "image", url: "https://x/a.png" },
+      { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=" },
+      { type: "image", url: "https://x/report", mediaType: "application/pdf" }
+    )
+    const text = word.map((value): ContentPart => ({ type: "text", text: value }))
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 3 }), media, fc.array(fc.oneof(text, media)), (before, first, after) => {
+        const content = [...before, first, ...after]
+        const request: ChatRequest = {
+          messages: [
+            { role: "user", content: "Read it" },
+            { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "fetch", arguments: "{}" }] },
+            { role: "tool", toolCallId: "call_1", content }
+          ]
+        }
+        let thrown: unknown
+        try {
+          requestBody(request, options("max_tokens"))
+        } catch (error) {
+          thrown = error
+        }
+        expect(thrown).toBeInstanceOf(RequestError)
+        const refusal = thrown as RequestError
+        expect(refusal.param).toBe(`messages[2].content[${before.length}]`)
+        expect(refusal.detail).toContain("the Chat Completions API takes only text in a tool result")
+        expect(refusal.detail).toMatch(first.type === "image" && first.url.endsWith(".png") ? /an image/ : /a pdf/)
+      })
+    )
+    // Text parts go out as their text, one string (compatible servers do not all take parts there); a client's text
+    // parts come back as parts.
+    const texts = requestBody({
+      messages: [{
+        role: "tool",
+        toolCallId: "call_1",
+        content: [{ type: "text", text: "a" }, { type: "text", text: "b" }]
+      }]
+    }, options("max_tokens"))
+    expect(texts["messages"]).toEqual([{ role: "tool", tool_call_id: "call_1", content: "ab" }])
+    expect(toRequest({
+      model: "m",
+      messages: [{ role: "tool", tool_call_id: "call_1", content: [{ type: "text", text: "a" }] }]
+    })).toEqual({ messages: [{ role: "tool", toolCallId: "call_1", content: [{ type: "text", text: "a" }] }] })
+    const image = toRequest({
+      model: "m",
+      messages: [{
+        role: "tool",
+        tool_call_id: "call_1",
+        content: [{ type: "image_url", image_url: { url: "https://x/a.png" } }]
+      }]
+    })
+    expect(image).toBeInstanceOf(Problem)
+    expect(image).toMatchObject({ param: "messages[0].content[0].type" })
   })
 
   it("the official SDK's request type takes what we encode", () => {

@@ -48,7 +48,9 @@ const message: fc.Arbitrary<Message> = fc.oneof(
   fc.string({ minLength: 1, maxLength: 6 }).map((content): Message => ({ role: "assistant", content })),
   fc.record({ content: word, toolCalls: fc.array(toolCall, { minLength: 1, maxLength: 2 }) })
     .map((fields): Message => ({ role: "assistant", ...fields })),
-  fc.record({ toolCallId: name, content: word }).map((fields): Message => ({ role: "tool", ...fields }))
+  // A tool result's output: text, or parts (text and images, as `function_call_output` takes them).
+  fc.record({ toolCallId: name, content: fc.oneof(word, fc.array(part, { maxLength: 3 })) })
+    .map((fields): Message => ({ role: "tool", ...fields }))
 )
 
 // Two assistant messages in a row are one turn on the wire.

@@ -72,9 +72,9 @@ function checkToolCalls(
 function checkMessage(chain: ReadonlyArray<Guardrail>, message: Message, place: Place) {
   switch (message.role) {
     case "system":
-    case "tool":
       return Effect.map(checkText(chain, message.content, place), (content): Message => ({ ...message, content }))
     case "user":
+    case "tool":
       return typeof message.content === "string"
         ? Effect.map(checkText(chain, message.content, place), (content): Message => ({ ...message, content }))
         : Effect.map(checkParts(chain, message.content, place), (content): Message => ({ ...message, content }))

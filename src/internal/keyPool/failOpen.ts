@@ -6,9 +6,10 @@
  * a cap are picked by this instance's calls alone.
  *
  * An outage frees no key: each outage's local store begins with every key as this instance last read it in the
- * shared store (a verdict's answer, a `status`, a publish's view of the keys' states), so a key cooling there cools
- * here until the same end (measured on this instance's `Clock` from when it was read), and a disabled key stays
- * disabled.
+ * shared store (a verdict's answer, a `status`, a publish's view of the keys' states, and the states a pick reads when
+ * their version moved, so a cooldown another instance set is known from this instance's next pick), so a key cooling
+ * there cools here until the same end (measured on this instance's `Clock` from when it was read), and a disabled key
+ * stays disabled.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -178,9 +179,25 @@ export const failOpen = (
           return picked
         })
       )
+    const readStatus = Effect.tap(sharedLeases.status, (status) => readAll(key, ids, status.keys, status.now))
+    // The keys' states' version last read here. A pick that answers another reads the states (a cooldown or a disable
+    // another instance set), so an outage begins from them without waiting for a status read of the pool's own.
+    let version: string | undefined
+    const learned = <A extends KeyPool.LeaseTaken | KeyPool.LeaseBlocked | KeyPool.LeaseDeclined>(
+      picked: A
+    ): Effect.Effect<A> => {
+      const moved = picked._tag === "Declined" ? undefined : picked.stateVersion
+      if (moved === undefined || moved === version) return Effect.succeed(picked)
+      // Not read (the store failing): the next pick tries again.
+      return Effect.as(Effect.ignore(Effect.tap(readStatus, () => Effect.sync(() => version = moved))), picked)
+    }
     return {
-      pick: outages.orLocal(sharedLeases.pick, fromLocal((leases) => leases.pick)),
-      pickBelow: (bar) => outages.orLocal(sharedLeases.pickBelow(bar), fromLocal((leases) => leases.pickBelow(bar))),
+      pick: outages.orLocal(Effect.flatMap(sharedLeases.pick, learned), fromLocal((leases) => leases.pick)),
+      pickBelow: (bar) =>
+        outages.orLocal(
+          Effect.flatMap(sharedLeases.pickBelow(bar), learned),
+          fromLocal((leases) => leases.pickBelow(bar))
+        ),
       pickOne: (index) => outages.orLocal(sharedLeases.pickOne(index), fromLocal((leases) => leases.pickOne(index))),
       release: (index, lease, verdict) => {
         const heldBy = localHeld.get(lease)
@@ -193,10 +210,7 @@ export const failOpen = (
           onLocal((leases) => leases.release(index, "", verdict))
         )
       },
-      status: outages.orLocal(
-        Effect.tap(sharedLeases.status, (status) => readAll(key, ids, status.keys, status.now)),
-        onLocal((leases) => leases.status)
-      )
+      status: outages.orLocal(readStatus, onLocal((leases) => leases.status))
     }
   }
 

@@ -7,7 +7,7 @@
  * `OutputDecodeError`).
  */
 
-import type { ImagePart, ToolCall } from "../../Message.js"
+import type { ContentPart, ImagePart, ToolCall } from "../../Message.js"
 import * as Media from "../tokens/media.js"
 
 /** A JSON object as `JSON.parse` returns it. */
@@ -103,6 +103,29 @@ export function mediaOnly(part: ImagePart, where: string, api: string, reads: Re
       "that reads it (a Gemini one)",
     where
   )
+}
+
+/**
+ * A tool result's content as one text (its text parts joined), for a format that takes only text in one (`api`: its
+ * name, for the message); a media part is refused by its path under `where` (the message's, `messages[2]`), naming
+ * what it is, never dropped.
+ */
+export function textResult(content: string | ReadonlyArray<ContentPart>, where: string, api: string): string {
+  if (typeof content === "string") return content
+  let out = ""
+  content.forEach((part, j) => {
+    if (part.type === "text") {
+      out += part.text
+      return
+    }
+    const at = `${where}.content[${j}]`
+    throw new RequestError(
+      `${at} is ${Media.describe(Media.kindOf(part), Media.mediaTypeOf(part))}: ${api} takes only text in a tool ` +
+        "result; send it to a deployment that reads media there (an Anthropic one)",
+      at
+    )
+  })
+  return out
 }
 
 /** A wire value that is not what the format promises. */

@@ -268,13 +268,13 @@ function measure(part: Pick<ImagePart, "url" | "mediaType">): Media {
   }
 }
 
-/** Each media part of a request's user messages, with where it is (`messages[1].content[2]`). */
+/** Each media part of a request's user messages and tool results, with where it is (`messages[1].content[2]`). */
 export function mediaParts(
   request: ChatRequest.Input
 ): ReadonlyArray<{ readonly at: string; readonly part: ImagePart }> {
   const out: Array<{ readonly at: string; readonly part: ImagePart }> = []
   request.messages.forEach((message, i) => {
-    if (message.role !== "user" || typeof message.content === "string") return
+    if ((message.role !== "user" && message.role !== "tool") || typeof message.content === "string") return
     message.content.forEach((part, j) => {
       if (part.type === "image") out.push({ at: `messages[${i}].content[${j}]`, part })
     })
@@ -297,11 +297,11 @@ export interface Unbounded {
   readonly what: string
 }
 
-/** What a part is, in words, for a refusal: `audio (audio/wav)`, `a video`, `a file of no stated type`. */
+/** What a part is, in words, for a refusal: `audio (audio/wav)`, `an image`, `a file of no stated type`. */
 export function describe(kind: Kind, mediaType: string | undefined): string {
   if (kind === "unknown") return "a file of no stated type"
   const type = mediaType === undefined || mediaType.endsWith("/*") ? "" : ` (${mediaType})`
-  return `${kind === "audio" ? "audio" : `a ${kind}`}${type}`
+  return `${kind === "audio" ? "audio" : kind === "image" ? "an image" : `a ${kind}`}${type}`
 }
 
 // What a part by URL is, in words.

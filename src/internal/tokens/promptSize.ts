@@ -29,7 +29,7 @@ const promptSize = (request: ChatRequest.Input, size: (text: string) => number):
         for (const call of message.toolCalls ?? []) total += size(call.name) + size(call.arguments)
         break
       case "tool":
-        total += size(message.content) + size(message.name ?? "")
+        total += size(textOf(message.content)) + size(message.name ?? "")
         break
     }
   }

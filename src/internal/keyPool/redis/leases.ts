@@ -38,7 +38,8 @@ export type Candidate = KeyPool.LeaseCandidate
 // candidates n, then weight and cap (-1: none) per candidate, then the state
 // fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept
 // after it for the warm-up), pick:<id> (pick sequence), n:<id> (leases held)
-// per candidate, then seq and due. The lease set's members are "<lease>|n:<id>".
+// per candidate, then seq, due and ver (the keys' states' version, which each cooldown and disable bumps). The lease
+// set's members are "<lease>|n:<id>". Every answer ends with that version.
 const pickScript = overKeys(
   (
     ttl: number,
@@ -56,7 +57,7 @@ local barIn, barShare = tonumber(ARGV[4]), tonumber(ARGV[5])
 local n = tonumber(ARGV[6])
 -- The candidates' state read at once, by HMGETs of at most 3,000 fields (what unpack takes).
 local first = 7 + 2 * n
-local last = first + 4 * n + 1
+local last = first + 4 * n + 2
 local got = redis.call("HMGET", state, unpack(ARGV, first, math.min(last, first + 2999)))
 for from = first + 3000, last, 3000 do
   local more = redis.call("HMGET", state, unpack(ARGV, from, math.min(last, from + 2999)))
@@ -95,6 +96,7 @@ if due == nil or due <= now then
     redis.call("HSET", state, "due", due)
   end
 end
+local ver = got[n * 4 + 3] or "0"
 local best, bestIn, bestShare, bestPick = nil, 0, 1, 0
 local earliest = -1
 local releasable = 0
@@ -127,11 +129,11 @@ for c = 1, n do
   end
 end
 if best == nil then
-  return { 0, earliest, releasable, enabled, now }
+  return { 0, earliest, releasable, enabled, now, ver }
 end
 -- The key picked elsewhere is no more loaded: the caller takes it instead.
 if barIn >= 0 and barIn * bestShare <= bestIn * barShare then
-  return { 2, best, 0, enabled, now }
+  return { 2, best, 0, enabled, now, ver }
 end
 local count = ARGV[first + best * 4 - 1]
 redis.call("ZADD", held, now + ttl, ARGV[2] .. "|" .. count)
@@ -141,10 +143,10 @@ if due == nil then
 else
   redis.call("HSET", state, "seq", seq, ARGV[first + best * 4 - 2], seq, count, bestIn + 1)
 end
-return { 1, best, 0, enabled, now }
+return { 1, best, 0, enabled, now, ver }
 `
 ).withReturnType<
-  readonly [taken: 0 | 1 | 2, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number]
+  readonly [taken: 0 | 1 | 2, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number, ver: string]
 >()
 
 // KEYS: the state hash, the lease set. ARGV: ttl, lease id, the candidate's id, its cap (-1: none). The lease of that
@@ -235,7 +237,8 @@ export const group = (
         i
       ) => [`off:${candidate.id}`, `cool:${candidate.id}`, `pick:${candidate.id}`, counts[i]!]),
       "seq",
-      "due"
+      "due",
+      "ver"
     ]
     // The lease set never expires whole: a key's count in the state hash counts its members.
     const held = yield* renewer(connection, false)
@@ -249,7 +252,7 @@ export const group = (
 
     const picked =
       (lease: string) =>
-      ([taken, index, releasable, enabled, now]: readonly [0 | 1 | 2, number, 0 | 1, number, number]):
+      ([taken, index, releasable, enabled, now, ver]: readonly [0 | 1 | 2, number, 0 | 1, number, number, string]):
         | Taken
         | Blocked
         | Declined =>
@@ -258,14 +261,15 @@ export const group = (
         if (taken === 1) {
           const member = `${lease}|${counts[index - 1]!}`
           held.hold(member, set)
-          return { _tag: "Taken", index: index - 1, lease: member }
+          return { _tag: "Taken", index: index - 1, lease: member, stateVersion: String(ver) }
         }
         return {
           _tag: "Blocked",
           allDisabled: enabled === 0,
           availableAt: index < 0 ? undefined : index,
           releasable: releasable === 1,
-          now
+          now,
+          stateVersion: String(ver)
         }
       }
 

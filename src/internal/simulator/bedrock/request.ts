@@ -24,12 +24,13 @@ function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded
   const transcript = new Transcript()
   for (const message of request.messages) {
     switch (message.role) {
-      case "user": {
+      case "user":
+      case "tool": {
         const parts = typeof message.content === "string" ? [] : message.content
         const text = typeof message.content === "string"
           ? message.content
           : parts.map((part) => part.type === "text" ? part.text : "").join("")
-        transcript.add("user", text, parts.filter((part) => part.type === "image").length)
+        transcript.add(message.role, text, parts.filter((part) => part.type === "image").length)
         break
       }
       case "assistant": {

@@ -12,9 +12,11 @@
  *
  * The decoding: `system` (a string or text blocks) becomes system messages first, and a `system` turn among the
  * messages (Anthropic's mid-conversation system message) a system message in its place; a user turn's `tool_result`
- * blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them), its text, image and PDF
- * `document` blocks a user message (a PDF as a media part of type `application/pdf`, its title, context and citations
- * the part's `document`, which `requestBody` writes back as the same `document` block); an assistant turn's text,
+ * blocks become tool messages (ahead of the turn's other blocks, as Anthropic orders them; a result's content a
+ * string, or its text, image and PDF blocks as parts, as a user turn's, which `requestBody` writes back as the same
+ * blocks), its text, image and PDF `document` blocks a user message (a PDF as a media part of type
+ * `application/pdf`, its title, context and citations the part's `document`, which `requestBody` writes back as the
+ * same `document` block); an assistant turn's text,
  * `tool_use` blocks (their `input` as the arguments' JSON) and thinking, whose signed blocks are kept in
  * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
  * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`
@@ -67,17 +69,26 @@ const DocumentSource = Schema.Union([
   Schema.Struct({ type: Schema.Literal("url"), url: Schema.String })
 ]).annotate({ expected: "a base64 (application/pdf) or url document source" })
 
+const ImageBlock = Schema.Struct({ type: Schema.Literal("image"), source: ImageSource, cache_control: optionalCache })
+
+const DocumentBlock = Schema.Struct({
+  type: Schema.Literal("document"),
+  source: DocumentSource,
+  title: maybe(Schema.String),
+  context: maybe(Schema.String),
+  citations: maybe(Schema.Struct({ enabled: maybe(Schema.Boolean) })),
+  cache_control: optionalCache
+})
+
+// What a tool_result's content takes besides a string (the Messages API's tool_result reference).
+const ResultBlock = Schema.Union([TextBlock, ImageBlock, DocumentBlock]).annotate({
+  expected: "a text, image or document block"
+})
+
 const Block = Schema.Union([
   TextBlock,
-  Schema.Struct({ type: Schema.Literal("image"), source: ImageSource, cache_control: optionalCache }),
-  Schema.Struct({
-    type: Schema.Literal("document"),
-    source: DocumentSource,
-    title: maybe(Schema.String),
-    context: maybe(Schema.String),
-    citations: maybe(Schema.Struct({ enabled: maybe(Schema.Boolean) })),
-    cache_control: optionalCache
-  }),
+  ImageBlock,
+  DocumentBlock,
   Schema.Struct({
     type: Schema.Literal("tool_use"),
     id: Schema.String,
@@ -88,7 +99,7 @@ const Block = Schema.Union([
   Schema.Struct({
     type: Schema.Literal("tool_result"),
     tool_use_id: Schema.String,
-    content: maybe(Schema.Union([Schema.String, Schema.Array(TextBlock)])),
+    content: maybe(Schema.Union([Schema.String, Schema.Array(ResultBlock)])),
     is_error: maybe(Schema.Boolean),
     cache_control: optionalCache
   }),
@@ -209,12 +220,12 @@ const withLastBreakpoint = (message: Message, wire: WireCache): Message => {
   return { ...message, content: [...parts.slice(0, -1), withCache(parts.at(-1)!, wire)] }
 }
 
-const image = (source: Extract<WireBlock, { type: "image" }>["source"]): ContentPart => ({
+const image = (source: typeof ImageBlock.Type["source"]): ContentPart => ({
   type: "image",
   url: source.type === "url" ? source.url : `data:${source.media_type};base64,${source.data}`
 })
 
-type DocumentBlock = Extract<WireBlock, { type: "document" }>
+type DocumentBlock = typeof DocumentBlock.Type
 
 // What a document block says of itself beside its bytes (its title, context and citations), when it says any.
 const documentOf = (block: DocumentBlock): Pick<ImagePart, "document"> => {
@@ -235,13 +246,23 @@ const pdf = (block: DocumentBlock): ContentPart => {
     : { type: "image", url: `data:application/pdf;base64,${source.data}`, ...documentOf(block) }
 }
 
-const resultText = (content: string | ReadonlyArray<{ readonly text: string }> | null | undefined): string => {
-  if (content === null || content === undefined) return ""
-  if (typeof content === "string") return content
-  let out = ""
-  for (const block of content) out += block.text
-  return out
+// A text, image or document block as its part, with its breakpoint.
+const partOf = (block: typeof ResultBlock.Type): ContentPart => {
+  switch (block.type) {
+    case "text":
+      return withCache({ type: "text", text: block.text }, block.cache_control)
+    case "image":
+      return withCache(image(block.source), block.cache_control)
+    case "document":
+      return withCache(pdf(block), block.cache_control)
+  }
 }
+
+// A tool result's content: a string as it is, blocks as parts (a PDF or image a tool returned kept, not flattened).
+const resultContent = (
+  content: string | ReadonlyArray<typeof ResultBlock.Type> | null | undefined
+): string | Array<ContentPart> =>
+  content === null || content === undefined ? "" : typeof content === "string" ? content : content.map(partOf)
 
 // A user turn: its tool results as tool messages, then the rest as one user message.
 const userTurn = (
@@ -256,17 +277,13 @@ const userTurn = (
     const block = content[j]!
     switch (block.type) {
       case "text":
-        parts.push(withCache({ type: "text", text: block.text }, block.cache_control))
-        break
       case "image":
-        parts.push(withCache(image(block.source), block.cache_control))
-        break
       case "document":
-        parts.push(withCache(pdf(block), block.cache_control))
+        parts.push(partOf(block))
         break
       case "tool_result":
         into.push(withCache(
-          { role: "tool", toolCallId: block.tool_use_id, content: resultText(block.content) },
+          { role: "tool", toolCallId: block.tool_use_id, content: resultContent(block.content) },
           block.cache_control
         ))
         results++
@@ -669,10 +686,10 @@ const messagesOf = (
         turns.push({ role: "assistant", content: assistantContent(message, i), results: false })
         break
       case "tool": {
-        const block = cached(
-          { type: "tool_result", tool_use_id: message.toolCallId, content: message.content },
-          message.cache
-        )
+        const content = typeof message.content === "string"
+          ? message.content
+          : message.content.map((part, j) => contentPart(part, `messages[${i}].content[${j}]`))
+        const block = cached({ type: "tool_result", tool_use_id: message.toolCallId, content }, message.cache)
         if (last !== undefined && last.results && Array.isArray(last.content)) {
           last.content.push(block)
         } else {

@@ -50,7 +50,14 @@ import type {
   ToolDefinition
 } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import { argumentsObject, isRecord, type JsonRecord, RequestError, ShapeError } from "../../providers/wire.js"
+import {
+  argumentsObject,
+  imageOnly,
+  isRecord,
+  type JsonRecord,
+  RequestError,
+  ShapeError
+} from "../../providers/wire.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
@@ -354,6 +361,21 @@ function userBlocks(content: string | ReadonlyArray<ContentPart>, where: string,
   })
 }
 
+/** A tool result's content as a `toolResult`'s: text and images (Converse takes both there). */
+function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonRecord> {
+  if (typeof content === "string") return [{ text: content }]
+  return content.map((part, i) => {
+    if (part.type === "text") return { text: part.text }
+    imageOnly(part, `${where}.content[${i}]`, "Bedrock's Converse API")
+    return imageBlock(part.url, `${where}.content[${i}].url`)
+  })
+}
+
+// A breakpoint on a part of a tool result: Converse takes a cache point after the result, not inside it.
+function cachedPart(content: string | ReadonlyArray<ContentPart>): boolean {
+  return typeof content !== "string" && content.some((part) => part.cache !== undefined)
+}
+
 function assistantBlocks(message: AssistantMessage, where: string): Array<JsonRecord> {
   const blocks: Array<JsonRecord> = []
   const signature = signatureOf(message.providerMetadata)
@@ -416,8 +438,8 @@ export function requestBody(request: ChatRequest): JsonRecord {
         break
       case "tool":
         if (open === undefined) turns.push({ role: "user", content: open = [] })
-        open.push({ toolResult: { toolUseId: message.toolCallId, content: [{ text: message.content }] } })
-        if (message.cache !== undefined) open.push(cachePoint)
+        open.push({ toolResult: { toolUseId: message.toolCallId, content: resultBlocks(message.content, where) } })
+        if (message.cache !== undefined || cachedPart(message.content)) open.push(cachePoint)
         break
       case "assistant":
         open = undefined

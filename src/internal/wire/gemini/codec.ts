@@ -18,7 +18,8 @@
  * The embedding bodies are `embeddings.ts`'; the stream's writer `writer.ts`, its reader `client.ts`.
  *
  * The request mapping, read by the gateway: `systemInstruction`'s text parts become system messages; a `user` turn's
- * `functionResponse` parts become tool messages (their `response` object as the result's JSON), its text,
+ * `functionResponse` parts become tool messages (their `response` object as the result's JSON; media in their own
+ * `parts` refused, not dropped), its text,
  * `inlineData` and `fileData` parts one user message; a `model` turn's text (`thought` parts as reasoning), and
  * `functionCall` parts as tool calls, with their thought signatures and Gemini's own call ids kept in
  * `providerMetadata` so the client sends them back unchanged. A result is matched to its call by id, else by name.
@@ -57,7 +58,8 @@ import {
   replyId,
   replyModel,
   RequestError,
-  ShapeError
+  ShapeError,
+  textResult
 } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
@@ -156,7 +158,13 @@ export const Part = Schema.Struct({
   fileData: maybe(Schema.Struct({ mimeType: maybe(Schema.String), fileUri: Schema.String })),
   functionCall: maybe(Schema.Struct({ id: maybe(Schema.String), name: Schema.String, args: maybe(JsonObject) })),
   functionResponse: maybe(
-    Schema.Struct({ id: maybe(Schema.String), name: Schema.String, response: maybe(JsonObject) })
+    Schema.Struct({
+      id: maybe(Schema.String),
+      name: Schema.String,
+      response: maybe(JsonObject),
+      // Media a newer model takes with a function's response: read only to be refused, never dropped.
+      parts: maybe(Schema.Array(Schema.Struct({})))
+    })
   )
 })
 
@@ -250,7 +258,13 @@ function userTurn(
     const part = parts[j]!
     const where = `${at}.parts[${j}]`
     if (part.functionResponse !== null && part.functionResponse !== undefined) {
-      const { id, name, response } = part.functionResponse
+      const { id, name, parts: media, response } = part.functionResponse
+      if (media !== null && media !== undefined && media.length > 0) {
+        return problem(
+          `${where}.functionResponse.parts`,
+          "media in a function response are not carried by this gateway; send them in the turn's own parts"
+        )
+      }
       const index = pending.findIndex((call) => (id !== null && id !== undefined ? call.id === id : call.name === name))
       if (index < 0 && (id === null || id === undefined)) {
         return problem(`${where}.functionResponse`, `no earlier functionCall of "${name}" is left to answer`)
@@ -583,7 +597,10 @@ function functionResponse(messages: ReadonlyArray<Message>, index: number, messa
     )
   }
   const id = metadataOf(call?.providerMetadata)?.id
-  const out: JsonRecord = { name, response: responseOf(message.content) }
+  const out: JsonRecord = {
+    name,
+    response: responseOf(textResult(message.content, `messages[${index}]`, "Gemini's functionResponse"))
+  }
   if (id !== undefined) out["id"] = id
   return { functionResponse: out }
 }

@@ -17,7 +17,8 @@ import {
   type JsonRecord,
   replyModel,
   RequestError,
-  ShapeError
+  ShapeError,
+  textResult
 } from "../../providers/wire.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { reportedUsage, tokenCount } from "../usage.js"
@@ -234,7 +235,7 @@ const message = (message: Message, index: number, names: Map<string, string>): J
     case "tool": {
       // Ollama matches results by tool name; a result without one takes its call's.
       const name = message.name ?? names.get(message.toolCallId)
-      const out: JsonRecord = { role: "tool", content: message.content }
+      const out: JsonRecord = { role: "tool", content: textResult(message.content, param, "Ollama's API") }
       if (name !== undefined) out["tool_name"] = name
       if (message.toolCallId !== "") out["tool_call_id"] = message.toolCallId
       return out

@@ -30,7 +30,15 @@ import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice 
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
-import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
+import {
+  imageOnly,
+  isRecord,
+  type JsonRecord,
+  replyId,
+  replyModel,
+  ShapeError,
+  textResult
+} from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
@@ -180,13 +188,29 @@ function messageOf(wire: typeof WireMessage.Type, index: number): Message | Prob
           `messages[${index}].tool_call_id`,
           `messages[${index}].tool_call_id: missing (a tool message answers a tool call by its id)`
         )
-        : {
-          role: "tool",
-          toolCallId: wire.tool_call_id,
-          ...(wire.name !== undefined && wire.name !== null ? { name: wire.name } : {}),
-          content: messageText(wire.content)
-        }
+        : toolMessage(wire, wire.tool_call_id, index)
   }
+}
+
+// A tool message: its content a string, or text parts (the only parts the API takes in one).
+function toolMessage(wire: typeof WireMessage.Type, toolCallId: string, index: number): Message | Problem {
+  const content = wire.content
+  const named = wire.name !== undefined && wire.name !== null ? { name: wire.name } : {}
+  if (content === null || content === undefined || typeof content === "string") {
+    return { role: "tool", toolCallId, ...named, content: content ?? "" }
+  }
+  const parts: Array<ContentPart> = []
+  for (let j = 0; j < content.length; j++) {
+    const part = content[j]!
+    if (part.type !== "text") {
+      return new Problem(
+        `messages[${index}].content[${j}].type`,
+        `messages[${index}].content[${j}].type: a tool message takes text parts only`
+      )
+    }
+    parts.push({ type: "text", text: part.text })
+  }
+  return { role: "tool", toolCallId, ...named, content: parts }
 }
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
@@ -368,7 +392,13 @@ function encodeMessage(message: Message, index: number): JsonRecord {
       return out
     }
     case "tool":
-      return { role: "tool", tool_call_id: message.toolCallId, content: message.content }
+      // Text only (an image or a document in one is refused), sent as one string: OpenAI takes text parts there too,
+      // but compatible servers do not all.
+      return {
+        role: "tool",
+        tool_call_id: message.toolCallId,
+        content: textResult(message.content, `messages[${index}]`, "the Chat Completions API")
+      }
   }
 }
 

@@ -252,7 +252,12 @@ function textOf(content: WireContent): string {
   return out
 }
 
-function userContent(content: WireContent, at: string): string | ReadonlyArray<ContentPart> | Problem {
+// A message's content (`field`: a function_call_output's is its `output`) as the library's.
+function userContent(
+  content: WireContent,
+  at: string,
+  field = "content"
+): string | ReadonlyArray<ContentPart> | Problem {
   if (typeof content === "string") return content
   const parts: Array<ContentPart> = []
   for (let j = 0; j < content.length; j++) {
@@ -262,8 +267,8 @@ function userContent(content: WireContent, at: string): string | ReadonlyArray<C
       const url = part.image_url
       if (url === null || url === undefined) {
         return new Problem(
-          `${at}.content[${j}].image_url`,
-          `${at}.content[${j}].image_url: missing (this gateway takes images by URL or data URL, not by file_id)`
+          `${at}.${field}[${j}].image_url`,
+          `${at}.${field}[${j}].image_url: missing (this gateway takes images by URL or data URL, not by file_id)`
         )
       }
       // `original` has no counterpart in the library's details: the provider's default applies.
@@ -352,9 +357,13 @@ function knownItem(wire: KnownItem, at: string, turn: Turn): Problem | undefined
       message.toolCalls = [...(message.toolCalls ?? []), call]
       return undefined
     }
-    case "function_call_output":
-      turn.messages.push({ role: "tool", toolCallId: wire.call_id, content: textOf(wire.output) })
+    case "function_call_output": {
+      // An output of parts keeps them (its text and images), as a user message's content does.
+      const content = userContent(wire.output, at, "output")
+      if (content instanceof Problem) return content
+      turn.messages.push({ role: "tool", toolCallId: wire.call_id, content })
       return undefined
+    }
     case "reasoning": {
       const carried = opened(wire.encrypted_content)
       if (carried === undefined) turn.reasoning.push(wire)
@@ -631,7 +640,13 @@ export function input(
         assistantItems(message, items)
         break
       case "tool":
-        items.push({ type: "function_call_output", call_id: message.toolCallId, output: message.content })
+        items.push({
+          type: "function_call_output",
+          call_id: message.toolCallId,
+          output: typeof message.content === "string"
+            ? message.content
+            : message.content.map((part, j) => encodeInputPart(part, `messages[${index}].content[${j}]`))
+        })
     }
   }
   return { instructions, items }

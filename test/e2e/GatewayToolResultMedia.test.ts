@@ -1,0 +1,120 @@
+/**
+ * A tool result that holds a PDF, sent through the gateway by the official `@anthropic-ai/sdk` client as a
+ * `tool_result` block with a `document` block in its content: an Anthropic deployment (a recording upstream) is sent
+ * the conversation as the client wrote it, the budget reserves the PDF by its pages as it does a user turn's, and a
+ * Chat Completions deployment, whose tool messages take text only, refuses it with a 400 that names the part and the
+ * API, nothing sent.
+ */
+import Anthropic from "@anthropic-ai/sdk"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Pricing from "../../src/Pricing.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { budgetedGateway, providerKey, simDeployment } from "../utils/adminApi.js"
+import { anthropicOutcome, recordingAnthropic, reservedTokens } from "../utils/anthropicUpstream.js"
+import { pdf } from "../utils/media.js"
+
+// A dollar a million tokens in and out: the key's budget of $0.01 holds 10,000 tokens, a PDF page 258 of them.
+const perMillion = { input_per_mtok: 1, output_per_mtok: 1 }
+const budgetedKey = "gw-tool-result-media-key-8f2d4b6a0c"
+
+const served = Effect.gen(function*() {
+  const { bodies, url } = yield* recordingAnthropic
+  const { gateway, simulator } = yield* budgetedGateway({
+    name: "tool-media",
+    key: budgetedKey,
+    models: [],
+    sections: (simulator) => ({
+      sim: [simDeployment(simulator, "gpt-4o-mini", perMillion)],
+      claude: [{
+        model_name: "claude-recorded",
+        api: "anthropic",
+        base_url: url,
+        api_keys: [providerKey],
+        max_retries: 0,
+        pricing: perMillion
+      }]
+    })
+  })
+  const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: budgetedKey, maxRetries: 0 })
+  return { anthropic, bodies, simulator }
+})
+
+// A conversation whose last turn answers a tool call with a note and a PDF of `pages` pages.
+const conversation = (pages: number): Array<Anthropic.MessageParam> => [
+  { role: "user", content: "Summarise the quarterly report." },
+  { role: "assistant", content: [{ type: "tool_use", id: "toolu_01", name: "fetch_report", input: { quarter: 3 } }] },
+  {
+    role: "user",
+    content: [{
+      type: "tool_result",
+      tool_use_id: "toolu_01",
+      content: [
+        { type: "text", text: "The report, as filed:" },
+        {
+          type: "document",
+          source: { type: "base64", media_type: "application/pdf", data: pdf(pages).toString("base64") },
+          title: "Q3 report"
+        }
+      ]
+    }]
+  }
+]
+
+const tools: Array<Anthropic.Tool> = [{
+  name: "fetch_report",
+  input_schema: { type: "object", properties: { quarter: { type: "integer" } } }
+}]
+
+/** A message of `messages` to `model`: 200, or its refusal's status and message. */
+const ask = (anthropic: Anthropic, model: string, messages: Array<Anthropic.MessageParam>) =>
+  anthropicOutcome(anthropic, { model, max_tokens: 16, tools, messages })
+
+describe("a PDF in a tool result", () => {
+  it.live(
+    "reaches an Anthropic deployment as the client wrote it, reserved by its pages",
+    () =>
+      Effect.gen(function*() {
+        const { anthropic, bodies } = yield* served
+        const sent = conversation(30)
+        // 30 pages at 258 tokens fit $0.01: the call is made, its tool result carried whole.
+        assert.deepStrictEqual(yield* ask(anthropic, "claude-recorded", sent), { status: 200, message: "" })
+        assert.strictEqual(bodies.length, 1)
+        assert.deepStrictEqual(bodies[0]!["messages"], sent)
+        // 50 pages do not: refused before the provider is called, the reservation the PDF's pages (and the prompt a
+        // provider adds for tools, the text and the reply's few tokens).
+        const refused = yield* ask(anthropic, "claude-recorded", conversation(50))
+        assert.strictEqual(refused.status, 429)
+        const reserved = reservedTokens(refused.message) - Pricing.toolPromptTokens
+        assert.isAtLeast(reserved, 50 * 258)
+        assert.isBelow(reserved, 50 * 258 + 300)
+        assert.strictEqual(bodies.length, 1)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "is refused by a Chat Completions deployment with a 400 naming the part and the API, nothing sent",
+    () =>
+      Effect.gen(function*() {
+        const { anthropic, simulator } = yield* served
+        const before = (yield* simulator.stats).requests
+        const refused = yield* ask(anthropic, "gpt-4o-mini", conversation(1))
+        assert.strictEqual(refused.status, 400)
+        assert.include(refused.message, "messages[2].content[1] is a pdf (application/pdf)")
+        assert.include(refused.message, "the Chat Completions API takes only text in a tool result")
+        assert.strictEqual((yield* simulator.stats).requests, before)
+        // Its text alone is carried: a tool result of text blocks is answered.
+        const texts: Array<Anthropic.MessageParam> = [
+          ...conversation(1).slice(0, 2),
+          {
+            role: "user",
+            content: [{ type: "tool_result", tool_use_id: "toolu_01", content: [{ type: "text", text: "Filed." }] }]
+          }
+        ]
+        assert.strictEqual((yield* ask(anthropic, "gpt-4o-mini", texts)).status, 200)
+        assert.strictEqual((yield* simulator.stats).requests, before + 1)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})

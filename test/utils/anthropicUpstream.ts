@@ -1,0 +1,52 @@
+/**
+ * What the media suites of the gateway share: an Anthropic upstream that records each body it is sent and answers one
+ * short message, a message's outcome through the official client, and the reservation a budget refusal names.
+ */
+import Anthropic from "@anthropic-ai/sdk"
+import { assert } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { rejection } from "./gatewayHarness.js"
+import { serve } from "./loopbackServer.js"
+
+/** An Anthropic upstream at `url` that keeps each body it is sent in `bodies` and answers "A report." */
+export const recordingAnthropic = Effect.gen(function*() {
+  const bodies: Array<Record<string, unknown>> = []
+  const upstream = yield* serve((req, res) => {
+    let text = ""
+    req.setEncoding("utf8")
+    req.on("data", (part: string) => text += part)
+    req.on("end", () => {
+      bodies.push(JSON.parse(text))
+      res.writeHead(200, { "content-type": "application/json" })
+      res.end(JSON.stringify({
+        id: "msg_recorded",
+        type: "message",
+        role: "assistant",
+        model: "claude-recorded",
+        content: [{ type: "text", text: "A report." }],
+        stop_reason: "end_turn",
+        stop_sequence: null,
+        usage: { input_tokens: 12, output_tokens: 3 }
+      }))
+    })
+  })
+  return { url: upstream.url, bodies }
+})
+
+/** The reservation a budget refusal names (`cost up to $X`), in tokens at a dollar a million. */
+export const reservedTokens = (message: string): number => {
+  const found = /cost up to \$([0-9.e-]+)/.exec(message)
+  assert.isNotNull(found, message)
+  return Math.round(Number(found![1]) * 1_000_000)
+}
+
+/** A message created with `params` through `anthropic`: status 200, or its refusal's status and message. */
+export const anthropicOutcome = (anthropic: Anthropic, params: Anthropic.MessageCreateParamsNonStreaming) =>
+  Effect.map(
+    rejection(() => anthropic.messages.create(params)),
+    (error) => {
+      if (error === undefined) return { status: 200, message: "" }
+      assert.instanceOf(error, Anthropic.APIError)
+      return { status: error.status, message: error.message }
+    }
+  )
