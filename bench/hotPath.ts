@@ -116,9 +116,33 @@ interface PathResult {
   readonly lines: number
   readonly paths: ReadonlyArray<string>
   readonly ops: OpsCount
+  /** Each operation's label and its count in the call, with `HOT_PATH_BREAKDOWN=1`. */
+  readonly steps: ReadonlyMap<string, number>
 }
 
-const countedOps = countOps()
+// `HOT_PATH_BREAKDOWN=1`: each call's operations by label too, and a token's printed (the counts stay the same).
+const breakdown = process.env.HOT_PATH_BREAKDOWN === "1" ? new Map<string, number>() : undefined
+const countedOps = countOps(breakdown)
+
+const stepsSince = (before: ReadonlyMap<string, number>): ReadonlyMap<string, number> => {
+  const steps = new Map<string, number>()
+  for (const [label, count] of breakdown ?? []) {
+    const added = count - (before.get(label) ?? 0)
+    if (added !== 0) steps.set(label, added)
+  }
+  return steps
+}
+
+// A token's operations by label, the most first: the paced call's past the whole one's, over its 63 more reads.
+const printTokenSteps = (name: string, whole: PathResult, paced: PathResult) => {
+  const rows = [...paced.steps].map(([label, count]) =>
+    [label, (count - (whole.steps.get(label) ?? 0)) / (replyTokens - 1)] as const
+  )
+    .filter(([, perToken]) => Math.abs(perToken) >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+  console.log(`${name}: a token's operations by step`)
+  for (const [label, perToken] of rows) console.log(`  ${perToken.toFixed(2).padStart(6)}  ${label}`)
+}
 
 const opsSince = (before: OpsCount): OpsCount => {
   const now = countedOps()
@@ -146,10 +170,12 @@ const measure = async (
     for (let i = 0; i < (paced ? pacedWarmups : warmups); i++) await Effect.runPromise(call)
     await settle()
     await session.post("Profiler.takePreciseCoverage")
+    const stepsBefore = new Map(breakdown)
     const before = countedOps()
     await Effect.runPromise(call)
     await settle()
     const ops = opsSince(before)
+    const steps = stepsSince(stepsBefore)
     const { result } = await session.post("Profiler.takePreciseCoverage")
     const paths = filesRun(result as ReadonlyArray<ScriptCoverage>, compiledSrc)
     const lines = paths.reduce((sum, file) => sum + linesOf(file), 0)
@@ -158,7 +184,7 @@ const measure = async (
         `${ops.ops} Effect operations in ${ops.turns} fiber turns`
     )
     if (!paced) { for (const file of paths) console.log(`  ${file} (${linesOf(file)})`) }
-    return { name, files: paths.length, lines, paths, ops }
+    return { name, files: paths.length, lines, paths, ops, steps }
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await simulator.stop()
@@ -175,6 +201,7 @@ const main = async () => {
   for (const [name, call] of calls) {
     const whole = await measure(session, name, call, false)
     const paced = await measure(session, name, call, true)
+    if (breakdown !== undefined) printTokenSteps(name, whole, paced)
     // A token's own reads: the paced reply's 63 reads past the one of the whole reply.
     const perToken = (figure: keyof OpsCount) =>
       Math.round((paced.ops[figure] - whole.ops[figure]) / (replyTokens - 1) * 10) / 10
