@@ -17,19 +17,66 @@ export interface OpsCount {
 
 interface RunLoop {
   currentOpCount: number
+  readonly cache: { tracerContext: ((primitive: Primitive, fiber: RunLoop) => unknown) | undefined }
+  readonly _stack: ReadonlyArray<Primitive>
+}
+
+// A primitive of Effect's run loop, by the keys its prototype and constructor set (`effect/src/internal/core.ts`).
+interface Primitive {
+  readonly ["~effect/Effect/identifier"]?: string
+  readonly ["~effect/Effect/args"]?: unknown
+  readonly ["~effect/Effect/evaluate"]: (fiber: RunLoop) => unknown
 }
 
 interface FiberPrototype {
   runLoop: (this: RunLoop, effect: unknown) => unknown
 }
 
-/** Starts counting every fiber's operations and turns in this process; the function returns the counts so far. */
-export function countOps(): () => OpsCount {
+const sources = new WeakMap<object, string>()
+
+// A function by its name, else the start of its source: what a reader finds it by.
+function sourceOf(f: unknown): string {
+  if (typeof f !== "function") return ""
+  let source = sources.get(f)
+  if (source === undefined) {
+    source = f.name !== "" ? f.name : String(f).replace(/\s+/g, " ").slice(0, 90)
+    sources.set(f, source)
+  }
+  return source
+}
+
+// An operation's label: its kind and the function it runs (an exit's: the continuation it resumes).
+function labelOf(primitive: Primitive, fiber: RunLoop): string {
+  const op = primitive["~effect/Effect/identifier"] ?? "?"
+  const frame = op === "Success" || op === "Failure" ? fiber._stack[fiber._stack.length - 1] : undefined
+  const of = frame ?? primitive
+  const args = of["~effect/Effect/args"]
+  const f = Array.isArray(args) ? args.find((arg) => typeof arg === "function") ?? args[1] : args
+  const shown = typeof f === "function" ? sourceOf(f) : typeof f === "object" && f !== null ?
+    sourceOf(
+      Object.values(f).find((value) => typeof value === "function")
+    ) :
+    ""
+  return frame === undefined ? `${op} ${shown}` : `${op} -> ${frame["~effect/Effect/identifier"] ?? "?"} ${shown}`
+}
+
+/**
+ * Starts counting every fiber's operations and turns in this process; the function returns the counts so far.
+ * `breakdown`, when given, is filled with each operation's label (its kind and the function it runs) and its count:
+ * which steps a call's operations are (the run loop's tracer hook, slower, so only when asked).
+ */
+export function countOps(breakdown?: Map<string, number>): () => OpsCount {
   const prototype = Object.getPrototypeOf(Effect.runFork(Effect.void)) as FiberPrototype
   const runLoop = prototype.runLoop
   let ops = 0
   let turns = 0
+  function traced(primitive: Primitive, fiber: RunLoop) {
+    const label = labelOf(primitive, fiber)
+    breakdown!.set(label, (breakdown!.get(label) ?? 0) + 1)
+    return primitive["~effect/Effect/evaluate"](fiber)
+  }
   prototype.runLoop = function(effect) {
+    if (breakdown !== undefined) this.cache.tracerContext ??= traced
     const exit = runLoop.call(this, effect)
     ops += this.currentOpCount
     turns++

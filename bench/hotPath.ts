@@ -3,18 +3,20 @@
  *
  *   npm run hot-path
  *
- * Two calls, each against the simulator in a process of its own (so none of its files count):
+ * Four calls, each against the simulator in a process of its own (so none of its files count):
  * - `library-stream`: `Llm.chatStream` over Chat Completions, with a key pool and a rate limiter, no router (the
  *   bench's `llm-stack-stream`);
  * - `gateway-stream`: `POST /v1/chat/completions` with `stream: true` to `Gateway.make` serving one Chat Completions
- *   deployment, no gateway keys, read with raw undici.
+ *   deployment, no gateway keys, read with raw undici;
+ * - `library-whole` and `gateway-whole`: the same, not streamed (`Llm.chat`; `stream: false`), made once, unpaced:
+ *   what the gateway's layers cost a whole reply past the library's call.
  *
  * For each: warm-up calls, then the coverage counters read (which resets them), one call, and the counters read again
  * once the call and what it leaves behind have settled. A file ran when one of its functions was called; the lines
  * counted are its TypeScript source's. Over the same call, the Effect operations and fiber turns it ran
  * (`effectOps.ts`). Each call is made twice: against a simulator that writes its 64-token reply at once (one read),
  * and against one that paces it at 250 tokens a second (a read a token); the difference over the 63 more reads is
- * what a streamed token costs, the first what a call costs besides its tokens. The compiled library is measured, as
+ * what a streamed token costs, the first what a call costs besides its tokens (a whole call is made once). The compiled library is measured, as
  * users run it (`npm run bench`'s `.bench-build/`). Prints each call's files and lines, then one JSON line.
  */
 import * as Context from "effect/Context"
@@ -71,8 +73,8 @@ const startSimulator = async (paced: boolean) => {
   return { url, stop: () => stopChild(child) }
 }
 
-/** The library's streamed call: `Llm.chatStream` with a key pool and a rate limiter, read to its end. */
-const libraryCall = (url: string) =>
+/** The library's call: `Llm.chatStream` (read to its end) or `Llm.chat`, with a key pool and a rate limiter. */
+const libraryCall = (streamed: boolean) => (url: string) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
       Llm.layer({ model: "gpt-4o-mini" }).pipe(
@@ -85,17 +87,17 @@ const libraryCall = (url: string) =>
       )
     )
     const llm = Context.get(context, Llm.Llm)
-    return Stream.runDrain(llm.chatStream(prompt))
+    return streamed ? Stream.runDrain(llm.chatStream(prompt)) : llm.chat(prompt)
   })
 
-/** The gateway's streamed call: a `POST /v1/chat/completions` read to its end with raw undici. */
-const gatewayCall = (url: string) =>
+/** The gateway's call: a `POST /v1/chat/completions`, streamed or not, read to its end with raw undici. */
+const gatewayCall = (streamed: boolean) => (url: string) =>
   Effect.gen(function*() {
     const config = yield* ProviderConfig.fromJson({
       sim: [{ model_name: "gpt-4o-mini", base_url: url, api_keys: ["sk-hot-path-0123456789ab1"] }]
     })
     const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
-    const body = JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "Hi" }] })
+    const body = JSON.stringify({ model: "gpt-4o-mini", stream: streamed, messages: [{ role: "user", content: "Hi" }] })
     return Effect.promise(async () => {
       const response = await undiciRequest(`${gateway.url}/v1/chat/completions`, {
         method: "POST",
@@ -103,8 +105,8 @@ const gatewayCall = (url: string) =>
         body
       })
       const text = await response.body.text()
-      if (response.statusCode !== 200 || !text.includes("[DONE]")) {
-        throw new Error(`gateway-stream: HTTP ${response.statusCode}: ${text.slice(0, 200)}`)
+      if (response.statusCode !== 200 || (streamed && !text.includes("[DONE]"))) {
+        throw new Error(`gateway: HTTP ${response.statusCode}: ${text.slice(0, 200)}`)
       }
     })
   })
@@ -116,9 +118,41 @@ interface PathResult {
   readonly lines: number
   readonly paths: ReadonlyArray<string>
   readonly ops: OpsCount
+  /** Each operation's label and its count in the call, with `HOT_PATH_BREAKDOWN=1`. */
+  readonly steps: ReadonlyMap<string, number>
 }
 
-const countedOps = countOps()
+// `HOT_PATH_BREAKDOWN=1`: each call's operations by label too, and a token's printed (the counts stay the same).
+const breakdown = process.env.HOT_PATH_BREAKDOWN === "1" ? new Map<string, number>() : undefined
+const countedOps = countOps(breakdown)
+
+const stepsSince = (before: ReadonlyMap<string, number>): ReadonlyMap<string, number> => {
+  const steps = new Map<string, number>()
+  for (const [label, count] of breakdown ?? []) {
+    const added = count - (before.get(label) ?? 0)
+    if (added !== 0) steps.set(label, added)
+  }
+  return steps
+}
+
+// A call's operations by label, the most first.
+const printCallSteps = (name: string, call: PathResult) => {
+  console.log(`${name}: a call's operations by step`)
+  for (const [label, count] of [...call.steps].sort((a, b) => b[1] - a[1])) {
+    console.log(`  ${String(count).padStart(6)}  ${label}`)
+  }
+}
+
+// A token's operations by label, the most first: the paced call's past the whole one's, over its 63 more reads.
+const printTokenSteps = (name: string, whole: PathResult, paced: PathResult) => {
+  const rows = [...paced.steps].map(([label, count]) =>
+    [label, (count - (whole.steps.get(label) ?? 0)) / (replyTokens - 1)] as const
+  )
+    .filter(([, perToken]) => Math.abs(perToken) >= 0.05)
+    .sort((a, b) => b[1] - a[1])
+  console.log(`${name}: a token's operations by step`)
+  for (const [label, perToken] of rows) console.log(`  ${perToken.toFixed(2).padStart(6)}  ${label}`)
+}
 
 const opsSince = (before: OpsCount): OpsCount => {
   const now = countedOps()
@@ -146,10 +180,12 @@ const measure = async (
     for (let i = 0; i < (paced ? pacedWarmups : warmups); i++) await Effect.runPromise(call)
     await settle()
     await session.post("Profiler.takePreciseCoverage")
+    const stepsBefore = new Map(breakdown)
     const before = countedOps()
     await Effect.runPromise(call)
     await settle()
     const ops = opsSince(before)
+    const steps = stepsSince(stepsBefore)
     const { result } = await session.post("Profiler.takePreciseCoverage")
     const paths = filesRun(result as ReadonlyArray<ScriptCoverage>, compiledSrc)
     const lines = paths.reduce((sum, file) => sum + linesOf(file), 0)
@@ -158,7 +194,7 @@ const measure = async (
         `${ops.ops} Effect operations in ${ops.turns} fiber turns`
     )
     if (!paced) { for (const file of paths) console.log(`  ${file} (${linesOf(file)})`) }
-    return { name, files: paths.length, lines, paths, ops }
+    return { name, files: paths.length, lines, paths, ops, steps }
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await simulator.stop()
@@ -170,11 +206,22 @@ const main = async () => {
   session.connect()
   await session.post("Profiler.enable")
   await session.post("Profiler.startPreciseCoverage", { callCount: true, detailed: false })
-  const calls = [["library-stream", libraryCall], ["gateway-stream", gatewayCall]] as const
+  const calls = [
+    ["library-stream", libraryCall(true)],
+    ["gateway-stream", gatewayCall(true)],
+    ["library-whole", libraryCall(false)],
+    ["gateway-whole", gatewayCall(false)]
+  ] as const
   const results = []
   for (const [name, call] of calls) {
     const whole = await measure(session, name, call, false)
+    if (name.endsWith("-whole")) {
+      if (breakdown !== undefined) printCallSteps(name, whole)
+      results.push({ name, files: whole.files, lines: whole.lines, ops: whole.ops.ops, turns: whole.ops.turns })
+      continue
+    }
     const paced = await measure(session, name, call, true)
+    if (breakdown !== undefined) printTokenSteps(name, whole, paced)
     // A token's own reads: the paced reply's 63 reads past the one of the whole reply.
     const perToken = (figure: keyof OpsCount) =>
       Math.round((paced.ops[figure] - whole.ops[figure]) / (replyTokens - 1) * 10) / 10

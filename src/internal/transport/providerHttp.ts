@@ -28,6 +28,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Pull from "effect/Pull"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../../ChatChunk.js"
@@ -47,7 +48,7 @@ import { RouterCall } from "../routerCall.js"
 import { untraced } from "../telemetry.js"
 import { type Bound, bounded, type Watchdog, watchdogOf } from "../time/watchdog.js"
 import { BodyTooLarge, concat } from "./bytes.js"
-import type { ChunkSource } from "./chunkSource.js"
+import type { Batch, ChunkSource } from "./chunkSource.js"
 import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
@@ -59,12 +60,11 @@ type Mask = (error: LlmError) => LlmError
 /**
  * A response body read without a second `Stream`: `read` waits for the next
  * chunks and gives every chunk the body's stream pulled at once; it fails with
- * `Cause.Done` once the body has ended (a read stopped from outside gives
- * `undefined`: `readFiber`); `cancel` closes the body's stream (the request is
+ * `Cause.Done` once the body has ended; `cancel` closes the body's stream (the request is
  * cancelled if it still runs, and a read in progress ends).
  */
 interface BodyReader {
-  readonly read: Pull.Pull<Arr.NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
+  readonly read: Pull.Pull<Arr.NonEmptyReadonlyArray<Uint8Array>, HttpClientError.HttpClientError>
   readonly cancel: Effect.Effect<void>
 }
 
@@ -140,82 +140,81 @@ interface Body {
   readonly timedOut: (phase: Phase) => LlmError
 }
 
+/** A body's source, and `stop`, which ends the read in progress and every read after it (a phase limit passed). */
+interface BodySource extends ChunkSource {
+  readonly stop: Effect.Effect<void>
+}
+
 /**
- * The body as a `ChunkSource`, read without a second stream: each pull feeds
- * every network chunk that has arrived to the parser and gives what it
- * produced, so one array of ChatChunks per read, never an Effect per event.
- * Events the parser skipped (`StreamParser.skipped`) are reported as they are found.
+ * The body as a `ChunkSource`, read without a second stream, by a fiber of its
+ * own: one read a pull, none ahead, so that a read in progress can be ended
+ * from outside (`stop`, when a phase limit passes) whatever the client's body
+ * stream does when it is cancelled. Some clients' streams end a waiting read
+ * when cancelled from another fiber (this library's undici client, fetch's);
+ * others leave it waiting forever (`NodeHttpClient`'s, over a Node `Readable`).
+ * A race per read would do the same at a cost per read (two fibers each); this
+ * costs one fiber a stream and a hand-over a read (docs/performance.md).
  *
- * `peek` reads the next batch ahead and keeps it for the next pull (the
- * transport reads the first batch within the call's timeout that way),
- * with no layer around `pull` for the rest of the stream.
+ * The fiber feeds every network chunk a read brought to the parser and hands
+ * the pull what it produced, so one array of ChatChunks per read, never an
+ * Effect per event, and a pull is the hand-over alone. Events the parser
+ * skipped (`StreamParser.skipped`) are reported as they are found. The first
+ * batch out ends the call's own timeout (`Watch.release`): the pull that waits
+ * for it is the caller's (an `Llm` reads it within its deadline and retries
+ * before it), not read here ahead of it.
  *
- * A read that the call's watchdog ended (by cancelling the body, once the
- * stream is released) fails with that limit's error, unless the parser had
- * seen the terminal event: a body held open after the reply loses nothing.
+ * A read that the call's watchdog ended (by `stop`) fails with that limit's
+ * error, unless the parser had seen the terminal event: a body held open
+ * after the reply loses nothing.
  */
-function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, LlmError> } {
-  const { parser, rateLimit, watch } = body
-  const read = body.reader.read
-  // A batch read ahead by `peek`: the next pull gives it.
-  let ahead: Arr.NonEmptyReadonlyArray<ChatChunk> | undefined
-  // A failure found with chunks before it: those go out first, it on the next pull.
-  let pending: LlmError | undefined
-  let ended = false
-  // The response's rate-limit headers and the count of skipped events go out
-  // on its Finish chunk (a healthy stream without headers copies nothing).
-  function batch(out: Arr.NonEmptyArray<ChatChunk>) {
-    const skippedEvents = parser.skipped?.count
-    if (rateLimit !== undefined || skippedEvents !== undefined) {
-      for (let i = 0; i < out.length; i++) {
-        const item = out[i]!
-        if (item._tag !== "Finish") continue
-        out[i] = skippedEvents === undefined
-          ? { ...item, rateLimit: rateLimit! }
-          : rateLimit === undefined
-          ? { ...item, skippedEvents }
-          : { ...item, rateLimit, skippedEvents }
+function bodySource(body: Body): Effect.Effect<BodySource> {
+  return Effect.suspend(() => {
+    const { parser, rateLimit, watch } = body
+    // A failure found with chunks before it: those go out first, it on the next pull.
+    let pending: LlmError | undefined
+    let ended = false
+    // The response's rate-limit headers and the count of skipped events go out
+    // on its Finish chunk (a healthy stream without headers copies nothing).
+    function batch(out: Arr.NonEmptyArray<ChatChunk>) {
+      watch.release()
+      const skippedEvents = parser.skipped?.count
+      if (rateLimit !== undefined || skippedEvents !== undefined) {
+        for (let i = 0; i < out.length; i++) {
+          const item = out[i]!
+          if (item._tag !== "Finish") continue
+          out[i] = skippedEvents === undefined
+            ? { ...item, rateLimit: rateLimit! }
+            : rateLimit === undefined
+            ? { ...item, skippedEvents }
+            : { ...item, rateLimit, skippedEvents }
+        }
       }
+      return Effect.succeed(out)
     }
-    return Effect.succeed(out)
-  }
-  // Events the parser skipped (not JSON) and reported so far: checked once per read, not per event.
-  let skipped = 0
-  function settle(out: Array<ChatChunk>, failure: LlmError | undefined) {
-    if (failure !== undefined) pending = body.mask(failure)
-    const next = Arr.isArrayNonEmpty(out) ? batch(out) : pull
-    const counter = parser.skipped
-    if (counter === undefined || counter.count === skipped) return next
-    skipped = counter.count
-    return Effect.andThen(counter.report, next)
-  }
-  // The body ended by the watchdog: after the terminal event (an upstream that holds its body open) nothing is lost.
-  function timedOut(phase: Phase): Pull.Pull<never, LlmError> {
-    ended = true
-    return parser.done ? Cause.done() : Effect.fail(body.mask(body.timedOut(phase)))
-  }
-  // One read of the body fed to the parser. Built once, not per read: a provider that flushes every token makes one
-  // read per event.
-  // The body's end: the parser's last events, or its failure for a stream cut short.
-  function end(): Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> {
-    ended = true
-    const out: Array<ChatChunk> = []
-    return settle(out, parser.end(out))
-  }
-  const fed = {
-    onFailure: (
-      error: HttpClientError.HttpClientError | Cause.Done
-    ): Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> => {
-      watch.read(false)
-      if (watch.passed !== undefined) return timedOut(watch.passed)
-      if (Cause.isDone(error)) return end()
+    // Events the parser skipped (not JSON) and reported so far: checked once per read, not per event.
+    let skipped = 0
+    function settle(out: Array<ChatChunk>, failure: LlmError | undefined) {
+      if (failure !== undefined) pending = body.mask(failure)
+      // Nothing whole in this read: the pull reads again.
+      const next = Arr.isArrayNonEmpty(out) ? batch(out) : pull
+      const counter = parser.skipped
+      if (counter === undefined || counter.count === skipped) return next
+      skipped = counter.count
+      return Effect.andThen(counter.report, next)
+    }
+    // The body ended by the watchdog: after the terminal event (an upstream that holds its body open) nothing is lost.
+    function timedOut(phase: Phase): Pull.Pull<never, LlmError> {
       ended = true
-      // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
-      return parser.done ? Cause.done() : Effect.fail(body.mask(body.failed(error)))
-    },
-    onSuccess: (
-      parts: Arr.NonEmptyReadonlyArray<Uint8Array> | undefined
-    ): Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> => {
+      return parser.done ? Cause.done() : Effect.fail(body.mask(body.timedOut(phase)))
+    }
+    // The body's end: the parser's last events, or its failure for a stream cut short.
+    function end(): Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> {
+      ended = true
+      const out: Array<ChatChunk> = []
+      return settle(out, parser.end(out))
+    }
+    // A read's outcome fed to the parser (`undefined`: the read was stopped): what the pull gives.
+    function fed(parts: Arr.NonEmptyReadonlyArray<Uint8Array> | undefined): Pull.Pull<Batch, LlmError> {
       watch.read(parts !== undefined)
       if (watch.passed !== undefined) return timedOut(watch.passed)
       if (parts === undefined) return end()
@@ -223,28 +222,80 @@ function bodySource(body: Body): ChunkSource & { readonly peek: Pull.Pull<void, 
       // The events of the chunks before one that fails (an oversized event) still go out first.
       return settle(out, parser.push(parts, out))
     }
-  }
-  const readOnce: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.matchEffect(read, fed)
-  const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
-    if (ahead !== undefined) {
-      const batch = ahead
-      ahead = undefined
-      return Effect.succeed(batch)
-    }
-    if (pending !== undefined) {
-      const failure = pending
-      pending = undefined
+    function failedRead(error: HttpClientError.HttpClientError | Cause.Done): Pull.Pull<Batch, LlmError> {
+      watch.read(false)
+      if (watch.passed !== undefined) return timedOut(watch.passed)
+      if (Cause.isDone(error)) return end()
       ended = true
-      return Effect.fail(failure)
+      // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
+      return parser.done ? Cause.done() : Effect.fail(body.mask(body.failed(error)))
     }
-    if (ended) return Cause.done()
-    watch.reading()
-    return readOnce
+    // The pull waiting for the fiber's read; the fiber waiting to be asked, or a request made before it waited.
+    let waiting: ((result: Pull.Pull<Batch, LlmError>) => void) | undefined
+    let idle: (() => void) | undefined
+    let asked = false
+    let stopped = false
+    function hand(result: Pull.Pull<Batch, LlmError>) {
+      const caller = waiting
+      waiting = undefined
+      caller?.(result)
+    }
+    // A read, fed and handed to the pull, and the wait for the next request: the fiber's whole turn.
+    const handed = {
+      onFailure: (cause: Cause.Cause<HttpClientError.HttpClientError | Cause.Done>): Effect.Effect<never> => {
+        const failure = Cause.findError(cause)
+        // No failure of the read's own: the fiber died or was interrupted, which the pull is told as it is.
+        hand(Result.isSuccess(failure) ? failedRead(failure.success) : Effect.failCause(cause as Cause.Cause<never>))
+        return loop
+      },
+      onSuccess: (parts: Arr.NonEmptyReadonlyArray<Uint8Array> | undefined): Effect.Effect<never> => {
+        hand(fed(parts))
+        return loop
+      }
+    }
+    const step: Effect.Effect<never> = Effect.matchCauseEffect(body.reader.read, handed)
+    // Resumed with the read itself, not with a signal to go on to it.
+    const loop: Effect.Effect<never> = Effect.callback<never>((resume) => {
+      if (!asked) {
+        idle = () => resume(step)
+        return
+      }
+      asked = false
+      resume(step)
+    })
+    const pull: Pull.Pull<Batch, LlmError> = Effect.callback((resume) => {
+      if (pending !== undefined) {
+        const failure = pending
+        pending = undefined
+        ended = true
+        return resume(Effect.fail(failure))
+      }
+      if (ended) return resume(Cause.done())
+      if (stopped) return resume(fed(undefined))
+      watch.reading()
+      waiting = resume
+      const wake = idle
+      if (wake === undefined) asked = true
+      else {
+        idle = undefined
+        wake()
+      }
+      // A pull interrupted while the fiber reads: what it reads is dropped (the stream is being closed).
+      return Effect.sync(() => {
+        if (waiting === resume) waiting = undefined
+      })
+    })
+    // Forked as a task of the scheduler, not at once: started in the caller's turn, it made an `Llm` stream's reads
+    // dearer (docs/performance.md).
+    return Effect.map(Effect.forkDetach(loop), (fiber): BodySource => {
+      const stop = Effect.suspend(() => {
+        stopped = true
+        if (waiting !== undefined) hand(fed(undefined))
+        return Fiber.interrupt(fiber)
+      })
+      return { pull, stop, close: Effect.andThen(stop, body.reader.cancel) }
+    })
   })
-  const peek = Effect.map(pull, (batch) => {
-    ahead = batch
-  })
-  return { pull, peek, close: body.reader.cancel }
 }
 
 /** A source whose one batch is `chunks` (a stream request answered with one JSON body). */
@@ -676,47 +727,35 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     }
   }
 
-  // The source of a 2xx stream, its first batch read: within the call's
-  // timeout, so a stream's timeout bounds the wait for its first chunk. The
-  // rest may take its time, each read within the idle limit: past it, the
-  // rest's watchdog stops the body's reads (made by a fiber of their own), which ends the read in progress.
+  // The source of a 2xx stream, opened at its headers. The call's timeout bounds the wait for its first batch, the
+  // idle limit each read after it: past a limit, the watchdog stops the body's reads (made by a fiber of their own),
+  // which ends the read in progress.
   function opened(
     call: Call,
     watch: Watch,
     parser: StreamParser,
     response: HttpClientResponse.HttpClientResponse,
     mask: Mask
-  ): Effect.Effect<ChunkSource, LlmError> {
-    // Uninterruptible from opening the body until its `close` is handed on or run.
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(reader(response), (body) =>
-        Effect.flatMap(readFiber(body.read), (reads) => {
-          const rateLimit = RetryAfter.snapshot((name) => response.headers[name], watch.clock.currentTimeMillisUnsafe())
-          const rest = bodySource({
-            parser,
-            reader: { read: reads.read, cancel: Effect.andThen(reads.stop, body.cancel) },
-            rateLimit,
-            failed: bodyError(call, parser),
-            mask,
-            watch,
-            timedOut: (phase) => timeoutError(call, watch, phase)
-          })
-          // Closed here unless handed on: on a failure, a timeout or an interruption.
-          return Pull.matchEffect(restore(rest.peek), {
-            onFailure: (cause) => Effect.andThen(rest.close, Effect.failCause(cause)),
-            // An empty body: the source's pull ends at once.
-            onDone: () => Effect.succeed(rest),
-            onSuccess: () => {
-              watch.release()
-              const unwatch = watch.watchRest(reads.stop)
-              return Effect.succeed<ChunkSource>({
-                pull: rest.pull,
-                close: Effect.andThen(Effect.sync(unwatch), rest.close)
-              })
-            }
-          })
-        }))
-    )
+  ): Effect.Effect<ChunkSource> {
+    // Uninterruptible from opening the body until its `close` is handed on.
+    return Effect.uninterruptible(Effect.flatMap(reader(response), (reader) => {
+      const rateLimit = RetryAfter.snapshot((name) => response.headers[name], watch.clock.currentTimeMillisUnsafe())
+      return Effect.map(
+        bodySource({
+          parser,
+          reader,
+          rateLimit,
+          failed: bodyError(call, parser),
+          mask,
+          watch,
+          timedOut: (phase) => timeoutError(call, watch, phase)
+        }),
+        (body): ChunkSource => {
+          const unwatch = watch.watchRest(body.stop)
+          return { pull: body.pull, close: Effect.andThen(Effect.sync(unwatch), body.close) }
+        }
+      )
+    }))
   }
 
   const source: Transport["source"] = (call, open) =>
@@ -846,90 +885,5 @@ export function raced<A, E>(work: Effect.Effect<A, E>, watch: Watch, passed: (ph
   return bounded(work, watch, (phase) => {
     watch.passed = phase
     return passed(phase)
-  })
-}
-
-// ---------------------------------------------------------------------------
-// The reads a phase limit ends.
-
-/**
- * The reads of a streamed body, made by a fiber of their own: one read a pull,
- * none ahead, so that a read in progress can be ended from outside (`stop`,
- * when a phase limit passes) whatever the client's body stream does when it is
- * cancelled. Some clients' streams end a waiting read when cancelled from
- * another fiber (this library's undici client, fetch's); others leave it
- * waiting forever (`NodeHttpClient`'s, over a Node `Readable`).
- *
- * A race per read would do the same at a cost per read (two fibers each); this
- * costs one fiber a stream and a hand-over a read (figures in
- * docs/performance.md).
- */
-export interface ReadFiber<A, E> {
-  /** The next read, made by the fiber: `undefined` once the body has ended, or once stopped. */
-  readonly read: Effect.Effect<A | undefined, E>
-  /** Ends the read in progress (with `undefined`) and every read after it, and interrupts the fiber. */
-  readonly stop: Effect.Effect<void>
-}
-
-const ended = Effect.succeed(undefined)
-
-/** A fiber making the reads of `read`, each when a caller asks for it. */
-export function readFiber<A, E>(read: Effect.Effect<A | undefined, E>): Effect.Effect<ReadFiber<A, E>> {
-  return Effect.suspend(() => {
-    // The caller waiting for a read's result.
-    let waiting: ((result: Effect.Effect<A | undefined, E>) => void) | undefined
-    // The fiber waiting to be asked; or a request made before it waited.
-    let idle: (() => void) | undefined
-    let asked = false
-    let stopped = false
-    const hand = (exit: Effect.Effect<A | undefined, E>) => {
-      const caller = waiting
-      waiting = undefined
-      caller?.(exit)
-    }
-    // A read, its outcome handed to the caller, and the wait for the next request: the fiber's whole turn.
-    const handed = {
-      onFailure: (cause: Cause.Cause<E>): Effect.Effect<never> => {
-        hand(Exit.failCause(cause))
-        return loop
-      },
-      onSuccess: (value: A | undefined): Effect.Effect<never> => {
-        hand(Exit.succeed(value))
-        return loop
-      }
-    }
-    const step: Effect.Effect<never> = Effect.matchCauseEffect(read, handed)
-    // Resumed with the read itself, not with a signal to go on to it.
-    const loop: Effect.Effect<never> = Effect.callback<never>((resume) => {
-      if (!asked) {
-        idle = () => resume(step)
-        return
-      }
-      asked = false
-      resume(step)
-    })
-    // Forked as a task of the scheduler, not at once: started in the caller's turn, it made an `Llm` stream's reads
-    // dearer (docs/performance.md).
-    return Effect.map(Effect.forkDetach(loop), (fiber): ReadFiber<A, E> => ({
-      read: Effect.callback((resume) => {
-        if (stopped) return resume(ended)
-        waiting = resume
-        const wake = idle
-        if (wake === undefined) asked = true
-        else {
-          idle = undefined
-          wake()
-        }
-        // A caller interrupted while the fiber reads: what it reads is dropped (the stream is being closed).
-        return Effect.sync(() => {
-          if (waiting === resume) waiting = undefined
-        })
-      }),
-      stop: Effect.suspend(() => {
-        stopped = true
-        hand(ended)
-        return Fiber.interrupt(fiber)
-      })
-    }))
   })
 }

@@ -132,8 +132,8 @@ export interface Transport {
   readonly boundedText: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<string>
   /**
    * Sends the call and reads its body through the parser `open` builds, as a
-   * `ChunkSource`, its first batch read already; the timeout bounds the wait
-   * for that first batch (headers and all), not the rest. When
+   * `ChunkSource` opened at the response's headers; the timeout bounds the
+   * wait for its first batch (headers and all), not the rest. When
    * `open` returns an Effect instead (a server that answered a stream request
    * with one JSON body), its chunks are the source's only batch. Every failure, of its opening and of every pull, has
    * every secret the request carried masked, as `json`'s.
