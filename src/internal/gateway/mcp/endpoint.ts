@@ -52,6 +52,7 @@ import type * as Logs from "../observe/record.js"
 import * as Allow from "./allow.js"
 import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
+import * as Relay from "./relay.js"
 import * as Resources from "./resources.js"
 import * as Rpc from "./rpc.js"
 import * as Trace from "./trace.js"
@@ -156,25 +157,27 @@ function outcomeOf(
 // The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
 // the request's `Governed`; the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its server's, and
 // its caller's names among `named`) checks the arguments before they are sent and the result before it is answered.
-// A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`).
-function forward(served: Served) {
+// A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's progress and logs
+// for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
+function forward(served: Served, notifications: McpServer.McpServer["Service"]["notifications"]) {
   const { guardrails, limiter, named, price, upstream } = served.server
   type Arguments = Readonly<Record<string, unknown>> | undefined
   // `sending` is told the moment the call leaves for its server (its limits taken).
-  const send = (payload: Arguments, meta: Readonly<Record<string, string>>, sending: () => void) =>
+  const send = (payload: Arguments, meta: Readonly<Record<string, string>>, to: Relay.Listener, sending: () => void) =>
     Effect.suspend(() => {
       sending()
-      return upstream.call(served.tool, payload, meta)
+      return upstream.call(served.tool, payload, meta, to)
     }).pipe(Effect.mapError((error) => Rpc.failed(upstream.name, error)))
   const limited = limiter === undefined ? send : (
     payload: Arguments,
     meta: Readonly<Record<string, string>>,
+    to: Relay.Listener,
     sending: () => void
   ) =>
     Effect.scoped(
       Effect.andThen(
         Effect.mapError(limiter.consume(), (error) => Rpc.failed(upstream.name, error)),
-        send(payload, meta, sending)
+        send(payload, meta, to, sending)
       )
     )
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
@@ -210,7 +213,8 @@ function forward(served: Served) {
         let sent = false
         // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
         // have run it: the reservation is charged, as a model call interrupted in flight is.
-        const result = yield* limited(checked, span.meta, () => void (sent = true)).pipe(
+        const to = Relay.listener(context.requestMetadata, notifications)
+        const result = yield* limited(checked, span.meta, to, () => void (sent = true)).pipe(
           Effect.onInterrupt(() => sent ? Effect.void : settle(0))
         )
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
@@ -310,7 +314,7 @@ const register = Effect.fnUntraced(function*(
       tool: new McpSchema.Tool({ ...tool, name: served.name }),
       annotations: Context.empty(),
       services: yield* gate(qualified, Pins.seen(name, { kind: "tool", value: tool })),
-      handle: forward(served)
+      handle: forward(served, endpoint.mcp.notifications)
     })
   }
   yield* Resources.register(endpoint.mcp, server.upstream, listing, endpoint.naming, gate)
