@@ -7,8 +7,9 @@
  * is hidden (and the clients told), and every definition is seen by the pins. Each is an `effect/ai/McpServer`
  * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions, the two before it for older clients, and
  * the stateless 2026-07-28) on a router of its own, whose tools call the upstream's (`rpc.ts`, with the caller's trace
- * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`). The
- * gateway's route serves them through
+ * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`), the
+ * upstream's progress and logs for the call relayed to its client before it (`relay.ts`). The gateway's route serves
+ * them through
  * `Serving.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
  * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
