@@ -1,7 +1,8 @@
 /**
  * An upstream's progress and logs during a call reach the client that made it, over loopback with the official SDK's
  * client (its `onprogress`) against `serve`'s `/mcp` and `/mcp/<server>`, over the three kinds of upstream (an
- * `effect/ai/McpServer` over HTTP, one over stdio, the official SDK's server), each with the `count` tool
+ * `effect/ai/McpServer` over HTTP in 2025-11-25 and in 2026-07-28, one over stdio, the official SDK's server), each
+ * with the `count` tool
  * (`test/utils/mcpProgress.ts`): the client's progress token is not what the upstream sees (the gateway's own is), its
  * progress comes back under its own token, two clients' progress never crosses, and a flood of logs is cut at the
  * bound.
@@ -9,6 +10,7 @@
 import { expect, layer } from "@effect/vitest"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import * as McpProtocol from "effect/ai/McpProtocol"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -26,7 +28,7 @@ const providerKey = "sk-provider-mcp-progress-0001"
 class Fixture extends Context.Service<Fixture, {
   readonly gateway: Gateway.Service
   /** The progress tokens each HTTP upstream was sent, by server. */
-  readonly tokens: Readonly<Record<"steps" | "sdk", ReadonlyArray<unknown>>>
+  readonly tokens: Readonly<Record<"steps" | "sdk" | "modern", ReadonlyArray<unknown>>>
 }>()("test/GatewayMcpProgressFixture") {}
 
 const fixture = Layer.effect(
@@ -34,14 +36,24 @@ const fixture = Layer.effect(
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
     const sim = [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }]
-    const tokens = { steps: [] as Array<unknown>, sdk: [] as Array<unknown> }
+    const tokens = { steps: [] as Array<unknown>, sdk: [] as Array<unknown>, modern: [] as Array<unknown> }
     const steps = yield* effectUpstream("steps", (server) => server.addTool(progressCount(server, tokens.steps)))
+    const modern = yield* effectUpstream(
+      "modern",
+      (server) => server.addTool(progressCount(server, tokens.modern)),
+      [McpProtocol.v2026_07_28]
+    )
     const sdk = yield* sdkUpstream(
       "sdk",
       { capabilities: { tools: {}, logging: {} } },
       (server) => sdkProgressCount(server, tokens.sdk)
     )
-    const servers = { steps: { url: steps.url }, sdk: { url: sdk.url }, calc: calcServer }
+    const servers = {
+      steps: { url: steps.url },
+      sdk: { url: sdk.url },
+      calc: calcServer,
+      modern: { url: modern.url, protocol: "2026-07-28" }
+    }
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(yield* ProviderConfig.fromJson({ sim, mcp_servers: servers })),
       port: 0
@@ -74,7 +86,7 @@ const expected = (n: number, tag: string) =>
   Array.from({ length: n }, (_, i) => ({ progress: i + 1, total: n, message: `${tag} ${i + 1}` }))
 
 // Each upstream: at `/mcp` under its qualified name, at `/mcp/<server>` under its own.
-const upstreams = ["steps", "sdk", "calc"] as const
+const upstreams = ["steps", "sdk", "calc", "modern"] as const
 
 layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: progress and logs relayed", (it) => {
   it.effect("each upstream's progress and logs reach the client under its own token, at /mcp and /mcp/<server>", () =>
@@ -87,12 +99,15 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: p
           const call = yield* counted(client, name, { n: 3, tag, logs: 2 })
           expect(call.text).toBe(`${tag} counted 3`)
           expect(call.progress, `${server} at ${path}`).toEqual(expected(3, tag))
-          expect(call.logs, `${server} at ${path}`).toEqual([`${tag} log 1`, `${tag} log 2`])
+          // A 2026-07-28 upstream logs to a call only when its client named a level (this client has a session).
+          const logs = server === "modern" ? [] : [`${tag} log 1`, `${tag} log 2`]
+          expect(call.logs, `${server} at ${path}`).toEqual(logs)
         }
       }
       // The upstreams were sent the gateway's tokens, never a client's (the SDK's are its request ids, numbers).
-      for (const token of [...tokens.steps, ...tokens.sdk]) expect(String(token)).toMatch(/^progress-[0-9a-f-]{36}$/)
-      expect(new Set([...tokens.steps, ...tokens.sdk]).size).toBe(tokens.steps.length + tokens.sdk.length)
+      const sent = [...tokens.steps, ...tokens.sdk, ...tokens.modern]
+      for (const token of sent) expect(String(token)).toMatch(/^progress-[0-9a-f-]{36}$/)
+      expect(new Set(sent).size).toBe(sent.length)
     }).pipe(Effect.scoped))
 
   it.effect("a call without a progress token is sent none; its logs still reach its client", () =>
