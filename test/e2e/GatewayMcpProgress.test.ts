@@ -20,8 +20,8 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { sdkClient } from "../utils/mcpClient.js"
-import { progressCount, sdkProgressCount } from "../utils/mcpProgress.js"
-import { calcServer, effectUpstream, sdkUpstream } from "../utils/mcpUpstreams.js"
+import { progressCount, progressStdioServer, sdkProgressCount } from "../utils/mcpProgress.js"
+import { effectUpstream, sdkUpstream } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-progress-0001"
 
@@ -51,7 +51,7 @@ const fixture = Layer.effect(
     const servers = {
       steps: { url: steps.url },
       sdk: { url: sdk.url },
-      calc: calcServer,
+      counter: progressStdioServer,
       modern: { url: modern.url, protocol: "2026-07-28" }
     }
     const gateway = yield* Gateway.make({
@@ -86,7 +86,7 @@ const expected = (n: number, tag: string) =>
   Array.from({ length: n }, (_, i) => ({ progress: i + 1, total: n, message: `${tag} ${i + 1}` }))
 
 // Each upstream: at `/mcp` under its qualified name, at `/mcp/<server>` under its own.
-const upstreams = ["steps", "sdk", "calc", "modern"] as const
+const upstreams = ["steps", "sdk", "counter", "modern"] as const
 
 layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: progress and logs relayed", (it) => {
   it.effect("each upstream's progress and logs reach the client under its own token, at /mcp and /mcp/<server>", () =>

@@ -3,7 +3,7 @@
  * over HTTP or stdio, the official SDK's server): called with `{ n, tag, logs? }`, it first sends `logs` log messages
  * (`notifications/message`, level `info`, data `<tag> log <i>`), then reports progress `1..n` of total `n` (message
  * `<tag> <i>`) when its caller sent a progress token, 10 ms apart, and answers `<tag> counted <n>`. It records each
- * progress token it was sent.
+ * progress token it was sent. `progressStdioServer` is the command of the stdio fixture that serves it.
  */
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
@@ -11,6 +11,13 @@ import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import { fileURLToPath } from "node:url"
+
+/** The stdio fixture serving `count` (`test/fixtures/mcp/progressServer.ts`), as a `command` server takes it. */
+export const progressStdioServer = {
+  command: process.execPath,
+  args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/progressServer.ts", import.meta.url))]
+}
 
 /** The arguments of `count`. */
 export interface Count {
