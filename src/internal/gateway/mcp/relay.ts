@@ -55,7 +55,7 @@ export interface Listener {
 }
 
 /** A call in flight that relays: where its notifications wait for its client, and what it has relayed so far. */
-interface Call {
+export interface Call {
   readonly token: string | undefined
   readonly listener: Listener
   readonly queue: Queue.Queue<Relayed, Cause.Done>
@@ -101,12 +101,10 @@ function offer(call: Call, relayed: Relayed) {
   Queue.offerUnsafe(call.queue, relayed)
 }
 
-/**
- * One message an upstream sent (`data`, its JSON), seen: a progress notification of a call's token goes to that call
- * with its client's token; a log to `exchange`'s call (it came on that call's response stream), else to the one call
- * in flight. Anything else (responses, requests, other notifications) is left to `McpClient`.
- */
-export function observe(relay: Relay, data: string, exchange: Call | undefined): void {
+// One message an upstream sent (`data`, its JSON), seen: a progress notification of a call's token goes to that call
+// with its client's token; a log to `exchange`'s call (it came on that call's response stream), else to the one call
+// in flight. Anything else (responses, requests, other notifications) is left to `McpClient`.
+function observe(relay: Relay, data: string, exchange: Call | undefined): void {
   if (relay.calls.size === 0 || !data.includes("notifications/")) return
   let message: unknown
   try {
