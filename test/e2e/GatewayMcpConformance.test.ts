@@ -29,8 +29,6 @@ const providerKey = "sk-provider-mcp-conformance-0001"
  */
 const expectedFailures: Readonly<Record<string, string>> = {
   "completion-complete": "`completion/complete` is not passed to the upstream",
-  "tools-call-with-logging": "an upstream's log notifications during a call are not relayed to the client",
-  "tools-call-with-progress": "an upstream's progress notifications are not relayed to the client",
   "tools-call-sampling": "requests of an upstream to the client (sampling) are not relayed: the upstream connection " +
     "declares no sampling capability, so the tool answers that its client cannot sample",
   "tools-call-elicitation": "requests of an upstream to the client (elicitation) are not relayed",

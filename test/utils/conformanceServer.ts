@@ -137,7 +137,10 @@ async function call(
   name: string,
   args: Readonly<Record<string, unknown>>,
   progressToken: string | number | undefined,
-  notify: (notification: { method: "notifications/progress"; params: Record<string, unknown> }) => Promise<void>
+  notify: (notification: {
+    method: "notifications/progress" | "notifications/message"
+    params: Record<string, unknown>
+  }) => Promise<void>
 ): Promise<CallToolResult> {
   switch (name) {
     case "test_simple_text":
@@ -178,7 +181,8 @@ async function call(
           .entries()
       ) {
         if (index > 0) await sleep(50)
-        await server.sendLoggingMessage({ level: "info", data: message })
+        // On the call's own response stream, as a log of the call is sent (the gateway relays those).
+        await notify({ method: "notifications/message", params: { level: "info", data: message } })
       }
       return text("Tool with logging executed successfully")
     case "test_error_handling":

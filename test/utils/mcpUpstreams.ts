@@ -68,17 +68,22 @@ function onLoopback<E, R>(app: Effect.Effect<HttpServerResponse.HttpServerRespon
 }
 
 /**
- * An `effect/ai/McpServer` named `name` over Streamable HTTP (2025-11-25) on loopback, with what `register` adds to
- * it: its URL (`/mcp` on it) and what it saw (`seen.metas` is for `register`'s tools to fill, by `recordMeta`).
+ * An `effect/ai/McpServer` named `name` over Streamable HTTP (2025-11-25, or the revisions `protocols` names) on
+ * loopback, with what `register` adds to it: its URL (`/mcp` on it) and what it saw (`seen.metas` is for `register`'s
+ * tools to fill, by `recordMeta`).
  */
 export const effectUpstream = <E>(
   name: string,
-  register: (server: McpServer.McpServer["Service"], seen: Seen) => Effect.Effect<void, E>
+  register: (server: McpServer.McpServer["Service"], seen: Seen) => Effect.Effect<void, E>,
+  protocols: readonly [
+    McpProtocol.ProtocolAdapter<"2025-11-25" | "2026-07-28">,
+    ...Array<McpProtocol.ProtocolAdapter<"2025-11-25" | "2026-07-28">>
+  ] = [McpProtocol.v2025_11_25]
 ) =>
   Effect.gen(function*() {
     const router = yield* HttpRouter.make
     const context = yield* Layer.build(
-      McpServer.layerHttp({ name, version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25] }).pipe(
+      McpServer.layerHttp({ name, version: "1.0.0", path: "/mcp", protocols }).pipe(
         Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
       )
     ).pipe(Effect.orDie)

@@ -7,8 +7,9 @@
  * is hidden (and the clients told), and every definition is seen by the pins. Each is an `effect/ai/McpServer`
  * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions, the two before it for older clients, and
  * the stateless 2026-07-28) on a router of its own, whose tools call the upstream's (`rpc.ts`, with the caller's trace
- * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`). The
- * gateway's route serves them through
+ * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`), the
+ * upstream's progress and logs for the call relayed to its client before it (`relay.ts`). The gateway's route serves
+ * them through
  * `Serving.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
  * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
@@ -52,6 +53,7 @@ import type * as Logs from "../observe/record.js"
 import * as Allow from "./allow.js"
 import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
+import * as Relay from "./relay.js"
 import * as Resources from "./resources.js"
 import * as Rpc from "./rpc.js"
 import * as Trace from "./trace.js"
@@ -156,25 +158,27 @@ function outcomeOf(
 // The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
 // the request's `Governed`; the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its server's, and
 // its caller's names among `named`) checks the arguments before they are sent and the result before it is answered.
-// A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`).
-function forward(served: Served) {
+// A call its client cancels is interrupted here, which cancels it upstream (`rpc.ts`). The server's progress and logs
+// for the call reach its client through `notifications`, its endpoint's (`relay.ts`).
+function forward(served: Served, notifications: McpServer.McpServer["Service"]["notifications"]) {
   const { guardrails, limiter, named, price, upstream } = served.server
   type Arguments = Readonly<Record<string, unknown>> | undefined
   // `sending` is told the moment the call leaves for its server (its limits taken).
-  const send = (payload: Arguments, meta: Readonly<Record<string, string>>, sending: () => void) =>
+  const send = (payload: Arguments, meta: Readonly<Record<string, string>>, to: Relay.Listener, sending: () => void) =>
     Effect.suspend(() => {
       sending()
-      return upstream.call(served.tool, payload, meta)
+      return upstream.call(served.tool, payload, meta, to)
     }).pipe(Effect.mapError((error) => Rpc.failed(upstream.name, error)))
   const limited = limiter === undefined ? send : (
     payload: Arguments,
     meta: Readonly<Record<string, string>>,
+    to: Relay.Listener,
     sending: () => void
   ) =>
     Effect.scoped(
       Effect.andThen(
         Effect.mapError(limiter.consume(), (error) => Rpc.failed(upstream.name, error)),
-        send(payload, meta, sending)
+        send(payload, meta, to, sending)
       )
     )
   return Effect.fnUntraced(function*(payload: Readonly<Record<string, unknown>> | undefined) {
@@ -210,7 +214,8 @@ function forward(served: Served) {
         let sent = false
         // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
         // have run it: the reservation is charged, as a model call interrupted in flight is.
-        const result = yield* limited(checked, span.meta, () => void (sent = true)).pipe(
+        const to = Relay.listener(context.requestMetadata, notifications)
+        const result = yield* limited(checked, span.meta, to, () => void (sent = true)).pipe(
           Effect.onInterrupt(() => sent ? Effect.void : settle(0))
         )
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
@@ -310,7 +315,7 @@ const register = Effect.fnUntraced(function*(
       tool: new McpSchema.Tool({ ...tool, name: served.name }),
       annotations: Context.empty(),
       services: yield* gate(qualified, Pins.seen(name, { kind: "tool", value: tool })),
-      handle: forward(served)
+      handle: forward(served, endpoint.mcp.notifications)
     })
   }
   yield* Resources.register(endpoint.mcp, server.upstream, listing, endpoint.naming, gate)

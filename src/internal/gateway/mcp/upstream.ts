@@ -41,6 +41,7 @@ import type * as Gateway from "../../../Gateway.js"
 import type { Renewable } from "../../providers/renewing.js"
 import * as Allow from "./allow.js"
 import { clientCredentials } from "./oauth.js"
+import * as Relay from "./relay.js"
 import * as Rpc from "./rpc.js"
 import * as Stderr from "./stderr.js"
 import * as Supervise from "./supervise.js"
@@ -71,12 +72,14 @@ export interface Upstream {
   readonly listings: Stream.Stream<Listing>
   /**
    * Calls `tool` with `payload`, `meta` its `_meta` (the caller's trace: `trace.ts`), on the connection's transport
-   * (`rpc.ts`): the server's result as it gave it, or why not.
+   * (`rpc.ts`), the server's progress and logs for it relayed to `listener` (`relay.ts`): the server's result as it
+   * gave it, or why not.
    */
   readonly call: (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
-    meta: Readonly<Record<string, string>>
+    meta: Readonly<Record<string, string>>,
+    listener: Relay.Listener
   ) => Effect.Effect<McpSchema.CallToolResult, UpstreamError>
   /** The client of the server's current connection. */
   readonly client: Effect.Effect<McpClient.McpClient, UpstreamError>
@@ -125,6 +128,8 @@ interface Spec {
   readonly revision: Readonly<Record<string, unknown>>
   /** The rule of the tools the gateway takes from it. */
   readonly taken: Allow.Rule
+  /** The calls that relay its notifications to their clients, on whichever connection. */
+  readonly relay: Relay.Relay
 }
 
 // A stdio server's environment: the few variables a program needs to run, then the entry's own.
@@ -138,8 +143,9 @@ function environment(env: Gateway.McpStdioServer["env"]): Record<string, string 
 }
 
 // The Node spawner, watched: `ended` completes when the process exits or its output stops (with the exit code when
-// there is one), and its standard error goes to `stderr` as McpClient reads it.
-function watchedSpawner(ended: Deferred.Deferred<string>, stderr: Stderr.StderrLog | undefined) {
+// there is one), its standard error goes to `stderr` as McpClient reads it, and its output is read by `spec`'s relay.
+function watchedSpawner(ended: Deferred.Deferred<string>, spec: Spec) {
+  const { stderr } = spec
   // Why the process ended, once its output stopped: its exit code when it exits soon after.
   const why = (handle: ChildProcessSpawner.ChildProcessHandle) =>
     Effect.flatMap(
@@ -157,7 +163,9 @@ function watchedSpawner(ended: Deferred.Deferred<string>, stderr: Stderr.StderrL
   const watched = (handle: ChildProcessSpawner.ChildProcessHandle, scope: Scope.Scope) =>
     ChildProcessSpawner.makeHandle({
       ...handle,
-      stdout: Stream.ensuring(handle.stdout, Effect.forkIn(why(handle), scope)),
+      stdout: Relay.tapLines(handle.stdout, spec.relay, spec.maxReplyBytes).pipe(
+        Stream.ensuring(Effect.forkIn(why(handle), scope))
+      ),
       stderr: stderr === undefined
         ? handle.stderr
         : handle.stderr.pipe(Stream.tap(stderr.write), Stream.ensuring(stderr.flush))
@@ -207,7 +215,7 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
   if ("url" in server) {
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(server.headers ?? {})) headers[name] = Redacted.value(value)
-    const http = authorized(yield* HttpClient.HttpClient, spec.token)
+    const http = Relay.tapHttp(authorized(yield* HttpClient.HttpClient, spec.token), spec.relay, spec.maxReplyBytes)
     return yield* McpClient.http({ url: server.url, protocol, headers, maxMessageBytes: spec.maxReplyBytes }).pipe(
       Effect.provideService(HttpClient.HttpClient, http)
     )
@@ -218,7 +226,7 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
   })
   return yield* Effect.provide(
     McpClient.stdio({ command, protocol, maxMessageBytes: spec.maxReplyBytes }),
-    watchedSpawner(ended, spec.stderr)
+    watchedSpawner(ended, spec)
   )
 })
 
@@ -301,7 +309,8 @@ const resolve = Effect.fnUntraced(function*(name: string, server: Gateway.McpSer
     token: "url" in server && server.oauth !== undefined ? clientCredentials(name, server.oauth, http) : undefined,
     stderr: "command" in server ? yield* Stderr.make(name, server.env ?? {}) : undefined,
     revision: Rpc.revisionMeta(server.protocol ?? "2025-11-25", implementation),
-    taken: server.tools === undefined ? Allow.everything : Allow.rule(server.tools)
+    taken: server.tools === undefined ? Allow.everything : Allow.rule(server.tools),
+    relay: Relay.make()
   } satisfies Spec
 })
 
@@ -377,7 +386,8 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
     )
   })
 
-  const call = (
+  // The call of `tool` on the current connection, sent again on a new one when an HTTP server forgot its session.
+  const callOn = (
     tool: McpSchema.Tool,
     payload: Readonly<Record<string, unknown>> | undefined,
     meta: Readonly<Record<string, string>>
@@ -426,6 +436,12 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
         )
       ))
   }
+  const call = (
+    tool: McpSchema.Tool,
+    payload: Readonly<Record<string, unknown>> | undefined,
+    meta: Readonly<Record<string, string>>,
+    listener: Relay.Listener
+  ) => Relay.relaying(spec.relay, listener, (relayed) => callOn(tool, payload, { ...meta, ...relayed }))
   const client = Effect.map(current, (connection) => connection.client)
   return {
     name,

@@ -1,0 +1,258 @@
+/**
+ * The notifications an upstream sends during a call, relayed to the client that made it: `notifications/progress`
+ * and `notifications/message` (a log). `effect/ai`'s `McpClient` drops every message that has a method and no id, so
+ * the gateway reads them beneath it, on the bytes its transport receives: an HTTP server's response stream of the call
+ * (`tapHttp`, an `HttpClient` over the gateway's) and a stdio server's output (`tapLines`); `McpClient` still reads
+ * every byte as it came.
+ *
+ * A call that relays gets a progress token of the gateway's own (`progress-<uuid>`) in place of its client's, so two
+ * clients' tokens never meet at a server; the server's progress for it goes back with the client's token. A log is the
+ * call's when it comes on the call's own HTTP response stream; a stdio server has one output for every call, so its
+ * log is relayed only while one call is in flight on it (with several, whose it is cannot be told). Each call relays
+ * at most `maxProgress` progress notifications, `maxLogs` logs and `maxRelayedBytes` of them as JSON: past those, the
+ * rest are dropped and counted in one warning, so a server cannot flood a client. What relays reaches the client
+ * before the call's result, on the call's response stream, where `McpServer` delivers it (docs/mcp.md, "Requests").
+ */
+import * as McpSchema from "effect/ai/McpSchema"
+import type * as McpServer from "effect/ai/McpServer"
+import type * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+import * as Sse from "../../../Sse.js"
+import { isRecord } from "../../providers/wire.js"
+
+/** The most progress notifications one call relays. */
+export const maxProgress = 1000
+
+/** The most log notifications one call relays. */
+export const maxLogs = 100
+
+/** The most bytes (as JSON) of notifications one call relays: 256 KiB. */
+export const maxRelayedBytes = 256 * 1024
+
+/** How long a finished call waits for its notifications to reach its client before it answers anyway. */
+const drainTimeout = "5 seconds"
+
+/** A notification of an upstream, as its call's client is sent it. */
+export type Relayed =
+  | { readonly _tag: "Progress"; readonly params: typeof McpSchema.ProgressNotification.payloadSchema.Type }
+  | { readonly _tag: "Log"; readonly params: typeof McpSchema.LoggingMessageNotification.payloadSchema.Type }
+
+/** What a call relays to: its client's progress token (none: no progress asked for), and its client's delivery. */
+export interface Listener {
+  readonly progressToken: McpSchema.ProgressToken | undefined
+  /** The log level the client asked for in its `_meta` (the 2026-07-28 revision's), passed to the upstream. */
+  readonly logLevel: McpSchema.LoggingLevel | undefined
+  readonly deliver: (relayed: Relayed) => Effect.Effect<void>
+}
+
+/** A call in flight that relays: where its notifications wait for its client, and what it has relayed so far. */
+export interface Call {
+  readonly token: string | undefined
+  readonly listener: Listener
+  readonly queue: Queue.Queue<Relayed, Cause.Done>
+  progress: number
+  logs: number
+  bytes: number
+  dropped: number
+}
+
+/** One upstream's calls that relay: every one in flight, and those that asked for progress by the gateway's token. */
+export interface Relay {
+  readonly calls: Set<Call>
+  readonly byToken: Map<string, Call>
+}
+
+/** A relay of no call yet. */
+export function make(): Relay {
+  return { calls: new Set(), byToken: new Map() }
+}
+
+// The call whose HTTP exchange is being read: the one a log on that response stream belongs to.
+const Exchange = Context.Reference<Call | undefined>("effect-llm-router/gateway/mcp/relay/Exchange", {
+  defaultValue: () => undefined
+})
+
+const decodeProgress = Schema.decodeUnknownOption(McpSchema.ProgressNotification.payloadSchema)
+const decodeLog = Schema.decodeUnknownOption(McpSchema.LoggingMessageNotification.payloadSchema)
+const decodeLevel = Schema.decodeUnknownOption(McpSchema.LoggingLevel)
+const decodeToken = Schema.decodeUnknownOption(McpSchema.ProgressToken)
+
+// `relayed` queued for `call`'s client, unless the call is past its bounds (then counted as dropped).
+function offer(call: Call, relayed: Relayed) {
+  const bytes = JSON.stringify(relayed.params).length
+  const count = relayed._tag === "Progress" ? call.progress : call.logs
+  const most = relayed._tag === "Progress" ? maxProgress : maxLogs
+  if (count >= most || call.bytes + bytes > maxRelayedBytes) {
+    call.dropped += 1
+    return
+  }
+  if (relayed._tag === "Progress") call.progress += 1
+  else call.logs += 1
+  call.bytes += bytes
+  Queue.offerUnsafe(call.queue, relayed)
+}
+
+// One message an upstream sent (`data`, its JSON), seen: a progress notification of a call's token goes to that call
+// with its client's token; a log to `exchange`'s call (it came on that call's response stream), else to the one call
+// in flight. Anything else (responses, requests, other notifications) is left to `McpClient`.
+function observe(relay: Relay, data: string, exchange: Call | undefined): void {
+  if (relay.calls.size === 0 || !data.includes("notifications/")) return
+  let message: unknown
+  try {
+    message = JSON.parse(data)
+  } catch {
+    return // Not JSON: `McpClient` fails on it as it does.
+  }
+  if (!isRecord(message) || "id" in message) return
+  if (message["method"] === "notifications/progress") {
+    const progress = decodeProgress(message["params"])
+    if (progress._tag === "None") return
+    const call = relay.byToken.get(String(progress.value.progressToken))
+    if (call?.listener.progressToken === undefined) return
+    offer(call, { _tag: "Progress", params: { ...progress.value, progressToken: call.listener.progressToken } })
+  } else if (message["method"] === "notifications/message") {
+    const log = decodeLog(message["params"])
+    if (log._tag === "None") return
+    const call = exchange ?? (relay.calls.size === 1 ? relay.calls.values().next().value : undefined)
+    if (call !== undefined) offer(call, { _tag: "Log", params: log.value })
+  }
+}
+
+/**
+ * `http`, whose SSE responses to a relaying call's requests (`relaying`) are read by `relay` as they pass, each event
+ * up to `maxBytes` (past it, no longer read: `McpClient` fails the response on its own bound).
+ */
+export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: number): HttpClient.HttpClient {
+  return HttpClient.transformResponse(
+    http,
+    (effect) =>
+      Effect.flatMap(effect, (response) =>
+        Effect.flatMap(Effect.service(Exchange), (exchange) => {
+          if (exchange === undefined || !response.headers["content-type"]?.startsWith("text/event-stream")) {
+            return Effect.succeed(response)
+          }
+          const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
+          let reading = true
+          const read = (chunk: Uint8Array) => {
+            if (!reading) return
+            try {
+              for (const event of decoder.push(chunk)) observe(relay, event.data, exchange)
+            } catch {
+              reading = false
+            }
+          }
+          return Effect.map(
+            Stream.toReadableStreamEffect(Stream.tap(response.stream, (chunk) => Effect.sync(() => read(chunk)))),
+            (body) =>
+              HttpClientResponse.fromWeb(
+                response.request,
+                new Response(body, { status: response.status, headers: Object.entries(response.headers) })
+              )
+          )
+        }))
+  )
+}
+
+/**
+ * A stdio server's output, its lines read by `relay` as they pass, each up to `maxBytes` (past it, no longer read:
+ * `McpClient` fails on its own bound).
+ */
+export function tapLines<E, R>(stdout: Stream.Stream<Uint8Array, E, R>, relay: Relay, maxBytes: number) {
+  const decoder = new TextDecoder()
+  let buffer = ""
+  let reading = true
+  return Stream.tap(stdout, (chunk) =>
+    Effect.sync(() => {
+      if (!reading) return
+      buffer += decoder.decode(chunk, { stream: true })
+      let start = 0
+      let end: number
+      while ((end = buffer.indexOf("\n", start)) >= 0) {
+        observe(relay, buffer.slice(start, end), undefined)
+        start = end + 1
+      }
+      buffer = buffer.slice(start)
+      if (buffer.length > maxBytes) reading = false
+    }))
+}
+
+/**
+ * The listener of a call whose client's request carried `meta` (its `_meta`): its progress token and log level, and
+ * its delivery by `notifications`, the client's endpoint's (on the call's own response stream).
+ */
+export function listener(
+  meta: Readonly<Record<string, unknown>> | undefined,
+  notifications: McpServer.McpServer["Service"]["notifications"]
+): Listener {
+  const token = decodeToken(meta?.["progressToken"])
+  const level = decodeLevel(meta?.["io.modelcontextprotocol/logLevel"])
+  return {
+    progressToken: token._tag === "Some" ? token.value : undefined,
+    logLevel: level._tag === "Some" ? level.value : undefined,
+    deliver: (relayed) =>
+      Effect.ignore(
+        relayed._tag === "Progress"
+          ? notifications["notifications/progress"](relayed.params)
+          : notifications["notifications/message"](relayed.params)
+      )
+  }
+}
+
+/**
+ * `send` (a call's request to its server, given what to add to its `_meta`: the gateway's progress token, the client's
+ * log level) with `relay` reading its notifications for `listener`, delivered by a fiber of the call as they come,
+ * all of them before the call answers. An interrupted call delivers no more.
+ */
+export const relaying = <A, E, R>(
+  relay: Relay,
+  listener: Listener,
+  send: (meta: Readonly<Record<string, string>>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.gen(function*() {
+    const token = listener.progressToken === undefined ? undefined : `progress-${randomUUID()}`
+    const call: Call = {
+      token,
+      listener,
+      queue: yield* Queue.unbounded<Relayed, Cause.Done>(),
+      progress: 0,
+      logs: 0,
+      bytes: 0,
+      dropped: 0
+    }
+    const delivering = yield* Effect.forkChild(Stream.runForEach(Stream.fromQueue(call.queue), listener.deliver))
+    relay.calls.add(call)
+    if (token !== undefined) relay.byToken.set(token, call)
+    const meta = {
+      ...(token === undefined ? {} : { progressToken: token }),
+      ...(listener.logLevel === undefined ? {} : { "io.modelcontextprotocol/logLevel": listener.logLevel })
+    }
+    return yield* send(meta).pipe(
+      Effect.provideService(Exchange, call),
+      Effect.onExit((exit) =>
+        Effect.gen(function*() {
+          relay.calls.delete(call)
+          if (token !== undefined) relay.byToken.delete(token)
+          if (!Exit.hasInterrupts(exit)) {
+            yield* Queue.end(call.queue)
+            yield* Effect.timeoutOption(Fiber.join(delivering), drainTimeout)
+          }
+          yield* Fiber.interrupt(delivering)
+          if (call.dropped > 0) {
+            yield* Effect.logWarning(
+              `Gateway: an MCP server sent more notifications during one call than are relayed (${maxProgress} ` +
+                `progress, ${maxLogs} logs, ${maxRelayedBytes} bytes); ${call.dropped} were dropped`
+            )
+          }
+        })
+      )
+    )
+  })

@@ -1,0 +1,158 @@
+/**
+ * The relay of an upstream's notifications to the calls that asked for them (`internal/gateway/mcp/relay.ts`), over a
+ * stdio server's output as the gateway reads it (`tapLines`): for any set of concurrent calls, their clients' tokens
+ * colliding or absent, any interleaving of the server's progress for them among responses, unknown tokens and lines
+ * that are not JSON, and any cut of the output into chunks, each call gets exactly its own progress, in order, under
+ * its own client's token; a log goes to the one call in flight and to none when several are.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
+import * as Relay from "../../src/internal/gateway/mcp/relay.js"
+
+interface Spec {
+  readonly clientToken: string | number | undefined
+  readonly steps: number
+}
+
+const spec = fc.record({ clientToken: fc.constantFrom(undefined, 0, 1, "t"), steps: fc.nat({ max: 5 }) })
+
+const line = (message: unknown) => JSON.stringify(message) + "\n"
+
+// The server's output for `specs`' calls (sent `tokens`), shuffled by `order`, with `logs` logs and noise among them.
+function output(specs: ReadonlyArray<Spec>, tokens: ReadonlyArray<string | undefined>, logs: number, order: number[]) {
+  const lines: Array<string> = []
+  specs.forEach((one, i) => {
+    for (let step = 1; step <= one.steps && tokens[i] !== undefined; step++) {
+      lines.push(line({
+        jsonrpc: "2.0",
+        method: "notifications/progress",
+        params: { progressToken: tokens[i], progress: step, message: `${i} ${step}` }
+      }))
+    }
+  })
+  for (let j = 0; j < logs; j++) {
+    lines.push(line({ jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: `log ${j}` } }))
+  }
+  lines.push(
+    line({
+      jsonrpc: "2.0",
+      method: "notifications/progress",
+      params: { progressToken: "progress-unknown", progress: 1 }
+    }),
+    line({ jsonrpc: "2.0", id: 7, result: { content: [{ type: "text", text: "notifications/progress" }] } }),
+    "not json, notifications/progress\n"
+  )
+  // Each call's own progress keeps its order (a stable sort by a random key of each line's position among its kind).
+  const keyed = lines.map((text, index) => ({ text, key: order[index % order.length]! + index / 1e6 }))
+  const progressOf = (text: string) => /"message":"(\d+) (\d+)"/.exec(text)
+  const shuffled = keyed.sort((a, b) => a.key - b.key).map((one) => one.text)
+  // Restore each call's order among the places its lines took.
+  const places = new Map<string, Array<number>>()
+  shuffled.forEach((text, at) => {
+    const call = progressOf(text)?.[1]
+    if (call !== undefined) places.set(call, [...places.get(call) ?? [], at])
+  })
+  for (const [call, at] of places) {
+    const own = lines.filter((text) => progressOf(text)?.[1] === call)
+    at.forEach((place, k) => (shuffled[place] = own[k]!))
+  }
+  return shuffled.join("")
+}
+
+// `text` cut at `cuts` (positions, any order) into UTF-8 chunks.
+function chunked(text: string, cuts: ReadonlyArray<number>) {
+  const bytes = new TextEncoder().encode(text)
+  const at = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b)
+  return [0, ...at].map((start, i) => bytes.slice(start, at[i] ?? bytes.length))
+}
+
+describe("MCP relay", () => {
+  it.effect("each call gets exactly its own progress, in order, under its client's token; logs only when alone", () =>
+    Effect.gen(function*() {
+      const property = fc.asyncProperty(
+        fc.array(spec, { minLength: 1, maxLength: 4 }),
+        fc.nat({ max: 3 }),
+        fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (specs, logs, order, cuts) =>
+          Effect.runPromise(Effect.gen(function*() {
+            const relay = Relay.make()
+            const got = specs.map(() => [] as Array<Relay.Relayed>)
+            const tokens: Array<string | undefined> = specs.map(() => undefined)
+            const gate = yield* Deferred.make<void>()
+            const started = yield* Effect.forEach(specs, () => Deferred.make<void>())
+            const calls = yield* Effect.forEach(specs, (one, i) =>
+              Effect.forkChild(Relay.relaying(relay, {
+                progressToken: one.clientToken,
+                logLevel: undefined,
+                deliver: (relayed) => Effect.sync(() => void got[i]!.push(relayed))
+              }, (meta) =>
+                Effect.andThen(
+                  Effect.andThen(
+                    Effect.sync(() => void (tokens[i] = meta["progressToken"])),
+                    Deferred.succeed(started[i]!, void 0)
+                  ),
+                  Deferred.await(gate)
+                ))))
+            yield* Effect.forEach(started, Deferred.await)
+            const text = output(specs, tokens, logs, order)
+            yield* Stream.runDrain(Relay.tapLines(Stream.fromIterable(chunked(text, cuts)), relay, 1 << 20))
+            yield* Deferred.succeed(gate, void 0)
+            yield* Fiber.joinAll(calls)
+
+            // The logs in the order the server wrote them.
+            const inOutput = [...text.matchAll(/"data":"(log \d+)"/g)].map((match) => match[1])
+            expect(inOutput).toHaveLength(logs)
+            const sent = tokens.filter((token) => token !== undefined)
+            expect(new Set(sent).size).toBe(sent.length)
+            specs.forEach((one, i) => {
+              expect(tokens[i] === undefined).toBe(one.clientToken === undefined)
+              const progress = got[i]!.filter((relayed) => relayed._tag === "Progress").map((relayed) => relayed.params)
+              expect(progress).toEqual(
+                one.clientToken === undefined ? [] : Array.from({ length: one.steps }, (_, k) => ({
+                  progressToken: one.clientToken,
+                  progress: k + 1,
+                  message: `${i} ${k + 1}`
+                }))
+              )
+              const logged = got[i]!.filter((relayed) => relayed._tag === "Log").map((relayed) => relayed.params.data)
+              expect(logged).toEqual(specs.length === 1 ? inOutput : [])
+            })
+            // Nothing is left registered once the calls are done.
+            expect(relay.calls.size + relay.byToken.size).toBe(0)
+          }))
+      )
+      yield* Effect.promise(() => fc.assert(property, { numRuns: 200 }))
+    }))
+
+  it.effect("a call relays at most maxProgress progress notifications; the rest are dropped", () =>
+    Effect.gen(function*() {
+      const relay = Relay.make()
+      const got: Array<Relay.Relayed> = []
+      yield* Relay.relaying(relay, {
+        progressToken: "mine",
+        logLevel: undefined,
+        deliver: (relayed) => Effect.sync(() => void got.push(relayed))
+      }, (meta) => {
+        const lines = Array.from(
+          { length: Relay.maxProgress + 5 },
+          (_, k) =>
+            line({
+              jsonrpc: "2.0",
+              method: "notifications/progress",
+              params: { progressToken: meta["progressToken"], progress: k }
+            })
+        )
+        return Stream.runDrain(Relay.tapLines(Stream.make(new TextEncoder().encode(lines.join(""))), relay, 1 << 24))
+      })
+      expect(got.length).toBe(Relay.maxProgress)
+      expect(got.at(-1)).toEqual({
+        _tag: "Progress",
+        params: { progressToken: "mine", progress: Relay.maxProgress - 1 }
+      })
+    }))
+})
