@@ -1,15 +1,18 @@
 /**
  * What the gateway serves of an MCP server follows what the server lists, without a reload, as the official SDK's
  * client sees `/mcp` and the admin API lists the pins: an HTTP server down when the gateway starts is tried again with
- * backoff and its tools join `/mcp` (and `/mcp/<server>` starts answering) once it is up; a stdio server restarted by
- * supervision is listed again, its new tools served, its removed ones hidden, and a tool, prompt or resource whose
- * definition changed held until an admin approves it (the tool's short path, the kinds' path with a URI
- * percent-encoded).
+ * backoff and its tools join `/mcp` (and `/mcp/<server>` starts answering) once it is up; one that goes down later
+ * is found by the call that cannot reach it, tried again in the background and listed again when it is back; a stdio
+ * server restarted by supervision is listed again, its new tools served, its removed ones hidden, and a tool, prompt
+ * or resource whose definition changed held until an admin approves it (the tool's short path, the kinds' path with a
+ * URI percent-encoded).
  */
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -165,6 +168,41 @@ it.live(
       const servers = yield* call(gateway.url, "GET", "/admin/mcp/servers")
       expect((servers.body as unknown as { readonly servers: ReadonlyArray<{ readonly name: string }> }).servers
         .map((server) => server.name)).toEqual(["named", "docs"])
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+it.live(
+  "an HTTP server that goes down is connected again in the background once it is back, and listed again",
+  () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const tools = { current: [{ name: "lookup", description: "Looks a word up." }] }
+      const up = yield* Scope.make()
+      yield* Scope.provide(changingServer(tools, port), up)
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* gatewayOn(simulator, undefined, {
+        mcp_servers: { docs: { url: `http://127.0.0.1:${port}/mcp` } },
+        gateway: keys
+      })
+      expect((yield* offered(gateway.url)).tools).toEqual(["docs__lookup"])
+      expect(yield* called(gateway.url, "docs__lookup")).toBe("called lookup")
+
+      // Stopped: the next call fails, naming the server, and the gateway starts trying it again with backoff.
+      yield* Scope.close(up, Exit.void)
+      expect(yield* called(gateway.url, "docs__lookup")).toMatch(/The MCP server `docs` failed this request/)
+
+      // Back on the same port with another tool: listed again with no call of the client's, only lists.
+      tools.current = [...tools.current, { name: "define", description: "Defines a word." }]
+      yield* changingServer(tools, port)
+      const relisted = yield* eventually(
+        "the server's new tool at /mcp",
+        offered(gateway.url),
+        (now) => now.tools.includes("docs__define"),
+        { within: "20 seconds", every: "200 millis" }
+      )
+      expect(relisted.tools).toEqual(["docs__define", "docs__lookup"])
+      expect(yield* called(gateway.url, "docs__define")).toBe("called define")
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )
