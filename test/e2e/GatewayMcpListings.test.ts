@@ -2,7 +2,8 @@
  * What the gateway serves of an MCP server follows what the server lists, without a reload, as the official SDK's
  * client sees `/mcp` and the admin API lists the pins: an HTTP server down when the gateway starts is tried again with
  * backoff and its tools join `/mcp` (and `/mcp/<server>` starts answering) once it is up; one that goes down later
- * is found by the call that cannot reach it, tried again in the background and listed again when it is back; a stdio
+ * is found by the call that cannot reach it, tried again in the background and listed again when it is back, and the
+ * 2025-11-25 sessions that may use it are told on their standalone streams (`GET`); a stdio
  * server restarted by supervision is listed again, its new tools served, its removed ones hidden, and a tool, prompt
  * or resource whose definition changed held until an admin approves it (the tool's short path, the kinds' path with a
  * URI percent-encoded).
@@ -10,6 +11,10 @@
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import {
+  PromptListChangedNotificationSchema,
+  ToolListChangedNotificationSchema
+} from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -22,10 +27,14 @@ import { freePort } from "../utils/freePort.js"
 import { changingServer, namedTools, unrulyServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-listings-agent-3e8b1f0d"
+const bystanderKey = "gw-mcp-listings-bystander-9c04d7a2"
 
 // The gateway section: the agent's key, which may use every tool of `docs` and `unruly`, and the admin's.
 const keys = {
-  keys: [{ name: "agent", key: agentKey, tools: ["docs__*", "unruly__*", "named__*"] }],
+  keys: [
+    { name: "agent", key: agentKey, tools: ["docs__*", "unruly__*", "named__*"] },
+    { name: "bystander", key: bystanderKey, tools: ["named__*"] }
+  ],
   admin_keys: [{ name: "ops", key: adminKey }]
 }
 
@@ -95,6 +104,28 @@ const listen = (url: string) =>
       return { status: response.status, methods, abort }
     }),
     ({ abort }) => Effect.sync(() => abort.abort())
+  )
+
+/**
+ * An official SDK client in a 2025-11-25 session at `url` with `key`, for the scope's life, which opens the session's
+ * standalone stream (`GET`) after `initialize`: the notifications of list changes it has been told so far.
+ */
+const session = (url: string, key: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const told: Array<string> = []
+      const client = new Client({ name: "mcp-listings-session", version: "1.0.0" })
+      for (const schema of [ToolListChangedNotificationSchema, PromptListChangedNotificationSchema]) {
+        client.setNotificationHandler(schema, (notification) => void told.push(notification.method))
+      }
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(url), {
+          requestInit: { headers: { authorization: `Bearer ${key}` } }
+        })
+      )
+      return { client, told }
+    }),
+    ({ client }) => Effect.promise(() => client.close())
   )
 
 interface Offered {
@@ -187,6 +218,13 @@ it.live(
       })
       expect((yield* offered(gateway.url)).tools).toEqual(["docs__lookup"])
       expect(yield* called(gateway.url, "docs__lookup")).toBe("called lookup")
+      // Sessions with no request in flight, told on their standalone streams: the agent's at /mcp and /mcp/docs, and
+      // a key that may use nothing of `docs`.
+      const agent = yield* session(`${gateway.url}/mcp`, agentKey)
+      const own = yield* session(`${gateway.url}/mcp/docs`, agentKey)
+      const bystander = yield* session(`${gateway.url}/mcp`, bystanderKey)
+      // The official SDK's client opens the stream after `initialize`, without waiting for it.
+      yield* Effect.sleep("500 millis")
 
       // Stopped: the next call fails, naming the server, and the gateway starts trying it again with backoff.
       yield* Scope.close(up, Exit.void)
@@ -203,6 +241,11 @@ it.live(
       )
       expect(relisted.tools).toEqual(["docs__define", "docs__lookup"])
       expect(yield* called(gateway.url, "docs__define")).toBe("called define")
+      for (const { told } of [agent, own]) {
+        yield* eventually("the session told", Effect.sync(() => told), (got) => got.length > 0)
+        expect(told).toEqual(["notifications/tools/list_changed"])
+      }
+      expect(bystander.told).toEqual([])
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )
