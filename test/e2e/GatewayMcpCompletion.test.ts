@@ -6,12 +6,12 @@
  * argument get the same error. A log level is the session's with the gateway, not sent to any server.
  */
 import { expect, it } from "@effect/vitest"
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { EmptyResultSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { gatewayOn, providerKey } from "../utils/adminApi.js"
+import { sdkClient } from "../utils/mcpClient.js"
 import { completingServer, sdkServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-completion-agent-5a1c9e27"
@@ -21,18 +21,18 @@ const keys = { keys: [{ name: "agent", key: agentKey, tools: ["done__greet", "sd
 
 // `use` of an official SDK client connected to `url` with the agent's key, closed after.
 const connected = <A>(url: string, use: (client: Client) => Promise<A>) =>
-  Effect.promise(async () => {
-    const client = new Client({ name: "mcp-completion", version: "1.0.0" })
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(url), {
-        requestInit: { headers: { authorization: `Bearer ${agentKey}` } }
-      })
-    )
-    try {
-      return await use(client)
-    } finally {
-      await client.close()
-    }
+  Effect.scoped(Effect.flatMap(sdkClient(url, agentKey), (client) => Effect.promise(() => use(client))))
+
+// A gateway whose one MCP server is a `completingServer`, `done`, for the agent's key allowed `tools`; and the server.
+const completing = (tools: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const done = yield* completingServer
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const gateway = yield* gatewayOn(simulator, undefined, {
+      mcp_servers: { done: { url: done.url } },
+      gateway: { keys: [{ name: "agent", key: agentKey, tools }] }
+    })
+    return { done, gateway }
   })
 
 // What a request ended in: its result, or its error's code and message.
@@ -128,12 +128,7 @@ it.live(
   "a template's variables are completed by its server, for a key that may use it",
   () =>
     Effect.gen(function*() {
-      const done = yield* completingServer
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const gateway = yield* gatewayOn(simulator, undefined, {
-        mcp_servers: { done: { url: done.url } },
-        gateway: { keys: [{ name: "agent", key: agentKey, tools: ["done__*"] }] }
-      })
+      const { done, gateway } = yield* completing(["done__*"])
       const completed = yield* connected(`${gateway.url}/mcp`, (client) =>
         client.complete({
           ref: { type: "ref/resource", uri: "mcp://done/file:///notes/{name}" },
@@ -151,12 +146,7 @@ it.live(
   "logging/setLevel is the session's level with the gateway: answered, a bad level refused, no server told",
   () =>
     Effect.gen(function*() {
-      const done = yield* completingServer
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const gateway = yield* gatewayOn(simulator, undefined, {
-        mcp_servers: { done: { url: done.url } },
-        gateway: keys
-      })
+      const { done, gateway } = yield* completing(["done__greet"])
       for (const path of ["/mcp", "/mcp/done"]) {
         const answered = yield* connected(`${gateway.url}${path}`, async (client) => ({
           logging: client.getServerCapabilities()?.logging,

@@ -24,6 +24,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import { adminKey, call, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
+import { sdkClient } from "../utils/mcpClient.js"
 import { changingServer, namedTools, unrulyServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-listings-agent-3e8b1f0d"
@@ -111,22 +112,13 @@ const listen = (url: string) =>
  * standalone stream (`GET`) after `initialize`: the notifications of list changes it has been told so far.
  */
 const session = (url: string, key: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const told: Array<string> = []
-      const client = new Client({ name: "mcp-listings-session", version: "1.0.0" })
-      for (const schema of [ToolListChangedNotificationSchema, PromptListChangedNotificationSchema]) {
-        client.setNotificationHandler(schema, (notification) => void told.push(notification.method))
-      }
-      await client.connect(
-        new StreamableHTTPClientTransport(new URL(url), {
-          requestInit: { headers: { authorization: `Bearer ${key}` } }
-        })
-      )
-      return { client, told }
-    }),
-    ({ client }) => Effect.promise(() => client.close())
-  )
+  Effect.map(sdkClient(url, key), (client) => {
+    const told: Array<string> = []
+    for (const schema of [ToolListChangedNotificationSchema, PromptListChangedNotificationSchema]) {
+      client.setNotificationHandler(schema, (notification) => void told.push(notification.method))
+    }
+    return { told }
+  })
 
 interface Offered {
   readonly tools: ReadonlyArray<string>

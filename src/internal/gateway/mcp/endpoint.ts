@@ -4,7 +4,8 @@
  * server's under their own names, from the time the server is first reached. What a server offers is registered as
  * its connection lists it, and again each time it lists something else (restarted, or reached at last): what is new
  * or changed is registered (`McpServer` tells its clients `notifications/*\/list_changed`), what it no longer offers
- * is hidden (and the clients told), and every definition is seen by the pins. Each is an `effect/ai/McpServer`
+ * is hidden (and the clients told, a 2025-11-25 session on its standalone `GET` stream too, which the gateway answers
+ * itself: `standalone`), and every definition is seen by the pins. Each is an `effect/ai/McpServer`
  * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions, the two before it for older clients, and
  * the stateless 2026-07-28) on a router of its own, whose tools call the upstream's (`rpc.ts`, with the caller's trace
  * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`). The

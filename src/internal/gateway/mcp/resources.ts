@@ -4,7 +4,8 @@
  * URI as `mcp://<server>/<its own URI>` (a template's `mcp://<server>/<its own template>`), so the URIs of several
  * servers never meet and a read goes to the server its URI names, with the server's own URI. Each is allowed by the
  * same rule as a tool, asked about its qualified name (`<server>__<name>`), pinned as a tool is (`pins.ts`), and hidden
- * as a tool is: left out of lists, and a read or a get of it answered as of one that does not exist.
+ * as a tool is: left out of lists, and a read or a get of it answered as of one that does not exist. The completion of
+ * a prompt's arguments and a template's variables is asked of their server, under its own names.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
@@ -95,8 +96,8 @@ function read(naming: Naming, upstream: Upstreams.Upstream, uri: string) {
 /** What a client's `completion/complete` gives of the other arguments already chosen. */
 type CompletionContext = typeof McpSchema.Complete.payloadSchema.Type["context"]
 
-/** The names of the variables of `uriTemplate` (those `routerPath` matches), in their order. */
-export function variables(uriTemplate: string): ReadonlyArray<string> {
+// The names of the variables of `uriTemplate` (those `routerPath` matches), in their order.
+function variables(uriTemplate: string): ReadonlyArray<string> {
   return [...uriTemplate.matchAll(expression)].map((match) => match[2]!)
 }
 

@@ -10,8 +10,10 @@
  * its process exits or its output stops (a reply past the bound, a line that is no JSON-RPC), it is stopped and
  * restarted with backoff, its calls meanwhile failing at once; its standard error goes to the log (`stderr.ts`). An
  * HTTP server that forgot the gateway's session (404) is initialized again and the call sent once more, as it is with
- * a fresh token after a 401 when the server has client credentials (`oauth.ts`). Everything is stopped when the
- * configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight on it.
+ * a fresh token after a 401 when the server has client credentials (`oauth.ts`); one that a request no longer reaches
+ * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Everything is
+ * stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight
+ * on it.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
