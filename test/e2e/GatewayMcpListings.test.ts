@@ -3,7 +3,8 @@
  * client sees `/mcp` and the admin API lists the pins: an HTTP server down when the gateway starts is tried again with
  * backoff and its tools join `/mcp` (and `/mcp/<server>` starts answering) once it is up; one that goes down later
  * is found by the call that cannot reach it, tried again in the background and listed again when it is back, and the
- * 2025-11-25 sessions that may use it are told on their standalone streams (`GET`); a stdio
+ * 2025-11-25 sessions that may use it are told on their standalone streams (`GET`: its own key's session's only, for
+ * 10 seconds at a time); a stdio
  * server restarted by supervision is listed again, its new tools served, its removed ones hidden, and a tool, prompt
  * or resource whose definition changed held until an admin approves it (the tool's short path, the kinds' path with a
  * URI percent-encoded).
@@ -25,6 +26,7 @@ import { adminKey, call, gatewayOn, providerKey, temporaryDirectory } from "../u
 import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
 import { sdkClient } from "../utils/mcpClient.js"
+import { initialized } from "../utils/mcpRaw.js"
 import { changingServer, namedTools, unrulyServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-listings-agent-3e8b1f0d"
@@ -238,6 +240,46 @@ it.live(
         expect(told).toEqual(["notifications/tools/list_changed"])
       }
       expect(bystander.told).toEqual([])
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+// A `GET` of `url` with `key` and `headers`: its status, its content type, and how long it took to end (its body read).
+const got = (url: string, key: string, headers: Record<string, string>) =>
+  Effect.promise(async () => {
+    const started = performance.now()
+    const response = await fetch(url, {
+      headers: { accept: "text/event-stream", authorization: `Bearer ${key}`, ...headers }
+    })
+    await response.text()
+    return {
+      status: response.status,
+      type: response.headers.get("content-type"),
+      seconds: (performance.now() - started) / 1000
+    }
+  })
+
+it.live(
+  "a session's standalone stream: its own key's is an event stream that ends after 10 seconds; another key's, an " +
+    "unknown session's and a GET without a session are refused",
+  () =>
+    Effect.gen(function*() {
+      const named = yield* namedTools(["ping"])
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* gatewayOn(simulator, undefined, { mcp_servers: { named: { url: named } }, gateway: keys })
+      const url = `${gateway.url}/mcp`
+      const { headers } = yield* initialized(url, agentKey, "2025-11-25")
+      expect(headers["mcp-session-id"]).toBeDefined()
+      const refused = yield* Effect.all([
+        got(url, bystanderKey, headers),
+        got(url, agentKey, { ...headers, "mcp-session-id": "no-such-session" }),
+        got(url, agentKey, {})
+      ])
+      expect(refused.map((answer) => answer.status)).toEqual([404, 404, 405])
+      const own = yield* got(url, agentKey, headers)
+      expect([own.status, own.type]).toEqual([200, "text/event-stream"])
+      expect(own.seconds).toBeGreaterThanOrEqual(9.5)
+      expect(own.seconds).toBeLessThan(20)
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )
