@@ -28,7 +28,6 @@ const providerKey = "sk-provider-mcp-conformance-0001"
  * "What is not built yet"), or a disagreement with the suite named here.
  */
 const expectedFailures: Readonly<Record<string, string>> = {
-  "completion-complete": "`completion/complete` is not passed to the upstream",
   "tools-call-sampling": "requests of an upstream to the client (sampling) are not relayed: the upstream connection " +
     "declares no sampling capability, so the tool answers that its client cannot sample",
   "tools-call-elicitation": "requests of an upstream to the client (elicitation) are not relayed",

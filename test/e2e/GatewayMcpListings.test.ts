@@ -1,28 +1,43 @@
 /**
  * What the gateway serves of an MCP server follows what the server lists, without a reload, as the official SDK's
  * client sees `/mcp` and the admin API lists the pins: an HTTP server down when the gateway starts is tried again with
- * backoff and its tools join `/mcp` (and `/mcp/<server>` starts answering) once it is up; a stdio server restarted by
- * supervision is listed again, its new tools served, its removed ones hidden, and a tool, prompt or resource whose
- * definition changed held until an admin approves it (the tool's short path, the kinds' path with a URI
- * percent-encoded).
+ * backoff and its tools join `/mcp` (and `/mcp/<server>` starts answering) once it is up; one that goes down later
+ * is found by the call that cannot reach it, tried again in the background and listed again when it is back, and the
+ * 2025-11-25 sessions that may use it are told on their standalone streams (`GET`: its own key's session's only, for
+ * 10 seconds at a time); a stdio
+ * server restarted by supervision is listed again, its new tools served, its removed ones hidden, and a tool, prompt
+ * or resource whose definition changed held until an admin approves it (the tool's short path, the kinds' path with a
+ * URI percent-encoded).
  */
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import {
+  PromptListChangedNotificationSchema,
+  ToolListChangedNotificationSchema
+} from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { adminKey, call, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
+import { sdkClient } from "../utils/mcpClient.js"
+import { initialized } from "../utils/mcpRaw.js"
 import { changingServer, namedTools, unrulyServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-listings-agent-3e8b1f0d"
+const bystanderKey = "gw-mcp-listings-bystander-9c04d7a2"
 
 // The gateway section: the agent's key, which may use every tool of `docs` and `unruly`, and the admin's.
 const keys = {
-  keys: [{ name: "agent", key: agentKey, tools: ["docs__*", "unruly__*", "named__*"] }],
+  keys: [
+    { name: "agent", key: agentKey, tools: ["docs__*", "unruly__*", "named__*"] },
+    { name: "bystander", key: bystanderKey, tools: ["named__*"] }
+  ],
   admin_keys: [{ name: "ops", key: adminKey }]
 }
 
@@ -93,6 +108,19 @@ const listen = (url: string) =>
     }),
     ({ abort }) => Effect.sync(() => abort.abort())
   )
+
+/**
+ * An official SDK client in a 2025-11-25 session at `url` with `key`, for the scope's life, which opens the session's
+ * standalone stream (`GET`) after `initialize`: the notifications of list changes it has been told so far.
+ */
+const session = (url: string, key: string) =>
+  Effect.map(sdkClient(url, key), (client) => {
+    const told: Array<string> = []
+    for (const schema of [ToolListChangedNotificationSchema, PromptListChangedNotificationSchema]) {
+      client.setNotificationHandler(schema, (notification) => void told.push(notification.method))
+    }
+    return { told }
+  })
 
 interface Offered {
   readonly tools: ReadonlyArray<string>
@@ -165,6 +193,93 @@ it.live(
       const servers = yield* call(gateway.url, "GET", "/admin/mcp/servers")
       expect((servers.body as unknown as { readonly servers: ReadonlyArray<{ readonly name: string }> }).servers
         .map((server) => server.name)).toEqual(["named", "docs"])
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+it.live(
+  "an HTTP server that goes down is connected again in the background once it is back, and listed again",
+  () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(freePort)
+      const tools = { current: [{ name: "lookup", description: "Looks a word up." }] }
+      const up = yield* Scope.make()
+      yield* Scope.provide(changingServer(tools, port), up)
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* gatewayOn(simulator, undefined, {
+        mcp_servers: { docs: { url: `http://127.0.0.1:${port}/mcp` } },
+        gateway: keys
+      })
+      expect((yield* offered(gateway.url)).tools).toEqual(["docs__lookup"])
+      expect(yield* called(gateway.url, "docs__lookup")).toBe("called lookup")
+      // Sessions with no request in flight, told on their standalone streams: the agent's at /mcp and /mcp/docs, and
+      // a key that may use nothing of `docs`.
+      const agent = yield* session(`${gateway.url}/mcp`, agentKey)
+      const own = yield* session(`${gateway.url}/mcp/docs`, agentKey)
+      const bystander = yield* session(`${gateway.url}/mcp`, bystanderKey)
+      // The official SDK's client opens the stream after `initialize`, without waiting for it.
+      yield* Effect.sleep("500 millis")
+
+      // Stopped: the next call fails, naming the server, and the gateway starts trying it again with backoff.
+      yield* Scope.close(up, Exit.void)
+      expect(yield* called(gateway.url, "docs__lookup")).toMatch(/The MCP server `docs` failed this request/)
+
+      // Back on the same port with another tool: listed again with no call of the client's, only lists.
+      tools.current = [...tools.current, { name: "define", description: "Defines a word." }]
+      yield* changingServer(tools, port)
+      const relisted = yield* eventually(
+        "the server's new tool at /mcp",
+        offered(gateway.url),
+        (now) => now.tools.includes("docs__define"),
+        { within: "20 seconds", every: "200 millis" }
+      )
+      expect(relisted.tools).toEqual(["docs__define", "docs__lookup"])
+      expect(yield* called(gateway.url, "docs__define")).toBe("called define")
+      for (const { told } of [agent, own]) {
+        yield* eventually("the session told", Effect.sync(() => told), (got) => got.length > 0)
+        expect(told).toEqual(["notifications/tools/list_changed"])
+      }
+      expect(bystander.told).toEqual([])
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+// A `GET` of `url` with `key` and `headers`: its status, its content type, and how long it took to end (its body read).
+const got = (url: string, key: string, headers: Record<string, string>) =>
+  Effect.promise(async () => {
+    const started = performance.now()
+    const response = await fetch(url, {
+      headers: { accept: "text/event-stream", authorization: `Bearer ${key}`, ...headers }
+    })
+    await response.text()
+    return {
+      status: response.status,
+      type: response.headers.get("content-type"),
+      seconds: (performance.now() - started) / 1000
+    }
+  })
+
+it.live(
+  "a session's standalone stream: its own key's is an event stream that ends after 10 seconds; another key's, an " +
+    "unknown session's and a GET without a session are refused",
+  () =>
+    Effect.gen(function*() {
+      const named = yield* namedTools(["ping"])
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* gatewayOn(simulator, undefined, { mcp_servers: { named: { url: named } }, gateway: keys })
+      const url = `${gateway.url}/mcp`
+      const { headers } = yield* initialized(url, agentKey, "2025-11-25")
+      expect(headers["mcp-session-id"]).toBeDefined()
+      const refused = yield* Effect.all([
+        got(url, bystanderKey, headers),
+        got(url, agentKey, { ...headers, "mcp-session-id": "no-such-session" }),
+        got(url, agentKey, {})
+      ])
+      expect(refused.map((answer) => answer.status)).toEqual([404, 404, 405])
+      const own = yield* got(url, agentKey, headers)
+      expect([own.status, own.type]).toEqual([200, "text/event-stream"])
+      expect(own.seconds).toBeGreaterThanOrEqual(9.5)
+      expect(own.seconds).toBeLessThan(20)
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )

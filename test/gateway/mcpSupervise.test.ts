@@ -1,7 +1,9 @@
 /**
  * The supervision of an MCP server's connection (`internal/gateway/mcp/supervise.ts`) on a `TestClock`: restarts
  * after an exponential backoff capped at 30 seconds, the status `Down` meanwhile, the backoff started afresh after a
- * connection stayed up a minute; a server down from the start opened on the same backoff; and a server's stderr log (`stderr.ts`): lines cut, secrets masked, a flood limited.
+ * connection stayed up a minute; a server down from the start opened on the same backoff; a connection another took
+ * the place of followed, not restarted; and a server's stderr log (`stderr.ts`): lines cut, secrets masked, a flood
+ * limited.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -131,6 +133,32 @@ describe("supervise", () => {
       expect(yield* endAndRestart(1, "1 second")).toBe(1000)
       expect(yield* endAndRestart(2, "1 second")).toBe(2000)
       expect(yield* endAndRestart(3, "61 seconds")).toBe(500)
+    }).pipe(Effect.scoped))
+
+  it.effect("a connection that another took the place of (a session expired) is not restarted: the new one is followed", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakes({ count: 0 })
+      const status = yield* supervised(fake)
+      yield* settle
+      // A call opened a new connection in place of the first, then ended the first.
+      const replacing = yield* Effect.orDie(fake.supervision.open)
+      yield* Ref.set(status, { _tag: "Up", connection: replacing })
+      yield* Deferred.succeed(fake.first.ended, "its session expired")
+      yield* settle
+      yield* TestClock.adjust("1 minute")
+      yield* settle
+      expect(fake.opens).toEqual([0])
+      expect(fake.reports).toEqual([])
+      expect(yield* Ref.get(status)).toEqual({ _tag: "Up", connection: replacing })
+      // The new one, ended (its server went down), is closed and opened again after the backoff.
+      yield* Deferred.succeed(replacing.ended, "it did not answer")
+      yield* settle
+      expect(yield* Ref.get(status)).toEqual({ _tag: "Down", reason: "it did not answer" })
+      expect(replacing.closed).toBe(true)
+      yield* TestClock.adjust("500 millis")
+      yield* settle
+      expect(fake.opens).toEqual([0, 60500])
+      expect((yield* Ref.get(status))._tag).toBe("Up")
     }).pipe(Effect.scoped))
 
   it.effect("the scope's close stops the restarts", () =>

@@ -8,7 +8,8 @@
  * `waitingServer` (a `wait` tool that records its calls and their cancellations), `sdkServer` (`echo`, and `secret`,
  * which the tests' configuration does not take; a resource and a prompt; the `_meta` of every call), `echoServer`
  * (`say`, which records its arguments), `changingServer` (tools a test changes) and `askingServer` (a tool that asks
- * its client for sampling and roots, with a session). And `calcServer` and `unrulyServer`: the commands of the stdio
+ * its client for sampling and roots, with a session), `completingServer` (a prompt and a template whose arguments it
+ * completes, recording the completions and log levels it is asked for). And `calcServer` and `unrulyServer`: the commands of the stdio
  * fixtures (`test/fixtures/mcp/`; the unruly one lists what a file holds, when given one); `revisionServer`, an
  * Effect upstream in chosen revisions that can forget its sessions; and `oauthServers`, a token endpoint in front of
  * an upstream that checks the bearer.
@@ -18,11 +19,14 @@ import { Server, type ServerOptions } from "@modelcontextprotocol/sdk/server/ind
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import {
   CallToolRequestSchema,
+  CompleteRequestSchema,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
-  ReadResourceRequestSchema
+  ReadResourceRequestSchema,
+  SetLevelRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -366,6 +370,52 @@ export const sdkServer = Effect.gen(function*() {
     }))
   })
   return { url, metas }
+})
+
+/** A request of `completion/complete` as a server receives it. */
+export interface CompletionAsked {
+  readonly ref: { readonly type: string; readonly name?: string; readonly uri?: string }
+  readonly argument: { readonly name: string; readonly value: string }
+  readonly context?: { readonly arguments?: Readonly<Record<string, string>> | undefined }
+}
+
+/**
+ * The official SDK's server, stateless, with completions and logging: the prompt `greet` (arguments `name` and
+ * `greeting`) and the template `notes` (`file:///notes/{name}`), whose arguments it completes from a list of names
+ * (`ada`, `alan`, `grace`) by prefix, its values the argument's name then the match (`name:ada`). It records each
+ * completion asked of it, and each `logging/setLevel`.
+ */
+export const completingServer = Effect.gen(function*() {
+  const completions: Array<CompletionAsked> = []
+  const levels: Array<string> = []
+  const names = ["ada", "alan", "grace"]
+  const capabilities = { resources: {}, prompts: {}, completions: {}, logging: {} }
+  const { url } = yield* sdkUpstream("completing", { capabilities }, (server) => {
+    server.setRequestHandler(ListPromptsRequestSchema, () => ({
+      prompts: [{ name: "greet", arguments: [{ name: "name", required: true }, { name: "greeting" }] }]
+    }))
+    server.setRequestHandler(GetPromptRequestSchema, (get) => ({
+      messages: [{ role: "user", content: { type: "text", text: `Hello, ${get.params.arguments?.["name"]}!` } }]
+    }))
+    server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: [] }))
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
+      resourceTemplates: [{ name: "notes", uriTemplate: "file:///notes/{name}" }]
+    }))
+    server.setRequestHandler(ReadResourceRequestSchema, (read) => ({
+      contents: [{ uri: read.params.uri, text: `note at ${read.params.uri}` }]
+    }))
+    server.setRequestHandler(CompleteRequestSchema, (complete) => {
+      const { argument, context, ref } = complete.params
+      completions.push({ ref, argument, ...(context === undefined ? {} : { context }) })
+      const values = names.filter((name) => name.startsWith(argument.value)).map((name) => `${argument.name}:${name}`)
+      return { completion: { values, total: values.length, hasMore: false } }
+    })
+    server.setRequestHandler(SetLevelRequestSchema, (set) => {
+      levels.push(set.params.level)
+      return {}
+    })
+  })
+  return { url, completions, levels }
 })
 
 /** A tool as `changingServer` lists it. */

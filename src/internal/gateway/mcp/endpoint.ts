@@ -4,7 +4,8 @@
  * server's under their own names, from the time the server is first reached. What a server offers is registered as
  * its connection lists it, and again each time it lists something else (restarted, or reached at last): what is new
  * or changed is registered (`McpServer` tells its clients `notifications/*\/list_changed`), what it no longer offers
- * is hidden (and the clients told), and every definition is seen by the pins. Each is an `effect/ai/McpServer`
+ * is hidden (and the clients told, a 2025-11-25 session on its standalone `GET` stream too, which the gateway answers
+ * itself: `standalone`), and every definition is seen by the pins. Each is an `effect/ai/McpServer`
  * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions, the two before it for older clients, and
  * the stateless 2026-07-28) on a router of its own, whose tools call the upstream's (`rpc.ts`, with the caller's trace
  * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`), the
@@ -29,13 +30,15 @@ import * as McpServer from "effect/ai/McpServer"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
-import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -274,6 +277,19 @@ function seenOf(server: string, listing: Upstreams.Listing): ReadonlyArray<Pins.
 
 const subjectKey = (seen: Pins.Seen) => `${seen.kind}\u0000${seen.name}`
 
+// The qualified name (`<server>__<name>`, what a key's rule asks about) of every definition of `listing` of `server`,
+// by `subjectKey`.
+function qualifiedOf(server: string, listing: Upstreams.Listing): ReadonlyMap<string, string> {
+  const named = (kind: Pins.Kind, key: string, name: string) =>
+    [`${kind}\u0000${key}`, Allow.qualified(server, name)] as const
+  return new Map([
+    ...listing.tools.map((tool) => named("tool", tool.name, tool.name)),
+    ...listing.prompts.map((prompt) => named("prompt", prompt.name, prompt.name)),
+    ...listing.resources.map((resource) => named("resource", resource.uri, resource.name)),
+    ...listing.templates.map((template) => named("template", template.uriTemplate, template.name))
+  ])
+}
+
 // The notification that tells clients the list of `kind`s changed.
 const listChanged = {
   tool: "notifications/tools/list_changed",
@@ -281,6 +297,63 @@ const listChanged = {
   resource: "notifications/resources/list_changed",
   template: "notifications/resources/list_changed"
 } as const
+
+/** A change of what the endpoints at `paths` serve: the notification that tells it, and the names it concerns. */
+interface Change {
+  readonly paths: ReadonlyArray<string>
+  readonly method: (typeof listChanged)[Pins.Kind]
+  readonly qualified: ReadonlyArray<string>
+}
+
+// The changes of `before` to `now` (what was added, changed or removed) by the notification that tells each kind's,
+// with the qualified names (`named`: those of both) each concerns.
+function changesOf(
+  before: ReadonlyMap<string, Pins.Seen>,
+  now: ReadonlyMap<string, Pins.Seen>,
+  named: ReadonlyMap<string, string>
+): ReadonlyMap<Change["method"], ReadonlyArray<string>> {
+  const changed = new Map<Change["method"], Array<string>>()
+  const note = (seen: Pins.Seen) => {
+    const qualified = named.get(subjectKey(seen))
+    if (qualified === undefined) return
+    const method = listChanged[seen.kind]
+    changed.set(method, [...changed.get(method) ?? [], qualified])
+  }
+  for (const [key, seen] of now) if (before.get(key)?.digest !== seen.digest) note(seen)
+  for (const [key, seen] of before) if (!now.has(key)) note(seen)
+  return changed
+}
+
+/**
+ * How long a session's standalone stream stays open: a request holds the configuration it started on, so the stream
+ * ends (and its client opens it again, as Streamable HTTP clients do) for a reload to let go of the configuration it
+ * replaced, and a shutdown not to wait on it.
+ */
+const standaloneFor = Duration.seconds(10)
+
+/**
+ * The standalone stream of a 2025-11-25 session (its `GET`, which `McpServer` answers 405): each change of what the
+ * endpoint at `path` serves that concerns a name `rule` allows, as a `notifications/*\/list_changed` event, for
+ * `standaloneFor`. A change of nothing it may use is not told.
+ */
+function standalone(changes: PubSub.PubSub<Change>, path: string, rule: Allow.Rule) {
+  const events = Stream.fromPubSub(changes).pipe(
+    Stream.interruptWhen(Effect.sleep(standaloneFor)),
+    Stream.filter((change) => change.paths.includes(path) && change.qualified.some(rule)),
+    Stream.map((change) => `event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", method: change.method })}\n\n`),
+    Stream.encodeText
+  )
+  return HttpServerResponse.stream(events, {
+    contentType: "text/event-stream",
+    headers: { "cache-control": "no-cache" }
+  })
+}
+
+// Whether `request` opens a session's standalone stream: a `GET` naming its session that accepts an event stream.
+function opensStream(request: HttpServerRequest.HttpServerRequest): boolean {
+  return request.method === "GET" && request.headers["mcp-session-id"] !== undefined &&
+    (request.headers["accept"] ?? "").includes("text/event-stream")
+}
 
 /** One endpoint: its `McpServer`, at `path`, naming as `naming` says. */
 interface Mounted {
@@ -362,6 +435,8 @@ function mispriced(servers: Readonly<Record<string, Gateway.McpServer>>): Option
 interface Offered {
   readonly listing: Upstreams.Listing
   readonly seen: ReadonlyMap<string, Pins.Seen>
+  /** The qualified name of each definition, by the key of `seen`. */
+  readonly qualified: ReadonlyMap<string, string>
   readonly own: Mounted
 }
 
@@ -391,6 +466,7 @@ export const make = Effect.fnUntraced(function*(
   const router = yield* HttpRouter.make
   const all = yield* mount(router, "/mcp", "qualified")
   const offered = new Map<string, Offered>()
+  const changes = yield* Effect.acquireRelease(PubSub.unbounded<Change>(), PubSub.shutdown)
 
   const gate: Resources.Gate = (qualified, seen) =>
     Layer.build(
@@ -416,8 +492,13 @@ export const make = Effect.fnUntraced(function*(
     if (before !== undefined && sameOffer(before.seen, now)) return
     yield* pins.observe([...now.values()])
     const own = before?.own ?? (yield* mount(router, `/mcp/${name}`, "own"))
-    offered.set(name, { listing, seen: now, own })
+    const qualified = qualifiedOf(name, listing)
+    offered.set(name, { listing, seen: now, qualified, own })
     for (const endpoint of [all, own]) yield* register(endpoint, server, listing, gate)
+    const named = new Map([...before?.qualified ?? [], ...qualified])
+    for (const [method, names] of changesOf(before?.seen ?? new Map(), now, named)) {
+      yield* PubSub.publish(changes, { paths: ["/mcp", `/mcp/${name}`], method, qualified: names })
+    }
     const gone = new Set(
       [...before?.seen.values() ?? []].filter((one) => !now.has(subjectKey(one))).map((one) => listChanged[one.kind])
     )
@@ -436,6 +517,7 @@ export const make = Effect.fnUntraced(function*(
       scope
     )
   }
+  const http = router.asHttpEffect()
   return {
     catalog: Effect.sync(() =>
       upstreams.flatMap((server) => {
@@ -445,7 +527,15 @@ export const make = Effect.fnUntraced(function*(
           : [{ name: server.upstream.name, price: server.price, tools: now.listing.tools }]
       })
     ),
-    http: router.asHttpEffect()
+    http: Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const path = new URL(request.url, "http://gateway").pathname
+      const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
+      if (!served || !opensStream(request)) return http
+      return Effect.map(
+        Effect.serviceOption(Visible),
+        (rule) => standalone(changes, path, rule._tag === "Some" ? rule.value : Allow.nothing)
+      )
+    })
   } satisfies Endpoints
 })
 

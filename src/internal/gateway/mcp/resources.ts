@@ -4,7 +4,8 @@
  * URI as `mcp://<server>/<its own URI>` (a template's `mcp://<server>/<its own template>`), so the URIs of several
  * servers never meet and a read goes to the server its URI names, with the server's own URI. Each is allowed by the
  * same rule as a tool, asked about its qualified name (`<server>__<name>`), pinned as a tool is (`pins.ts`), and hidden
- * as a tool is: left out of lists, and a read or a get of it answered as of one that does not exist.
+ * as a tool is: left out of lists, and a read or a get of it answered as of one that does not exist. The completion of
+ * a prompt's arguments and a template's variables is asked of their server, under its own names.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
@@ -13,7 +14,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Allow from "./allow.js"
 import * as Pins from "./pins.js"
-import { failed } from "./rpc.js"
+import { failed, isMethodNotFound } from "./rpc.js"
 import type * as Upstreams from "./upstream.js"
 
 /** How an endpoint serves an upstream's names and URIs: its own (`/mcp/<server>`), or qualified (`/mcp`). */
@@ -85,11 +86,45 @@ function readResult(
 
 // The read of `uri` (as served) from `upstream`, its contents' URIs as served.
 function read(naming: Naming, upstream: Upstreams.Upstream, uri: string) {
-  return Effect.flatMap(upstream.client, (client) => client.readResource({ uri: ownUri(naming, upstream.name, uri) }))
+  return upstream.request("resources/read", { uri: ownUri(naming, upstream.name, uri) }, McpSchema.ReadResourceResult)
     .pipe(
       Effect.map((result) => readResult(naming, upstream.name, result)),
       Effect.mapError((error) => failed(upstream.name, error))
     )
+}
+
+/** What a client's `completion/complete` gives of the other arguments already chosen. */
+type CompletionContext = typeof McpSchema.Complete.payloadSchema.Type["context"]
+
+// The names of the variables of `uriTemplate` (those `routerPath` matches), in their order.
+function variables(uriTemplate: string): ReadonlyArray<string> {
+  return [...uriTemplate.matchAll(expression)].map((match) => match[2]!)
+}
+
+/**
+ * The completion of each of `names` (the arguments of a prompt, the variables of a template) by `upstream`, of `ref`
+ * as the server names it: its values as it gave them, sent the client's context; none from a server that does not
+ * complete (it has no such method). The endpoint's registration of the prompt or template holds these, so a client
+ * completes only what it may list, as `McpServer` asks visibility of a completion too.
+ */
+function completions(
+  upstream: Upstreams.Upstream,
+  ref: McpSchema.PromptReference | McpSchema.ResourceReference,
+  names: ReadonlyArray<string>
+) {
+  const complete = (name: string) => (value: string, context: CompletionContext) =>
+    upstream.request(
+      "completion/complete",
+      { ref, argument: { name, value }, ...(Object.keys(context?.arguments ?? {}).length === 0 ? {} : { context }) },
+      McpSchema.CompleteResult
+    ).pipe(
+      Effect.catchIf(
+        (error) => error._tag === "McpClientError" && isMethodNotFound(error),
+        () => Effect.succeed(McpSchema.CompleteResult.empty)
+      ),
+      Effect.mapError((error) => failed(upstream.name, error))
+    )
+  return Object.fromEntries(names.map((name) => [name, complete(name)]))
 }
 
 /**
@@ -138,7 +173,11 @@ export const register = Effect.fnUntraced(function*(
         Pins.seen(name, { kind: "template", value: template })
       ),
       routerPath: path,
-      completions: {},
+      completions: completions(
+        upstream,
+        McpSchema.ResourceReference.make({ type: "ref/resource", uri: template.uriTemplate }),
+        variables(template.uriTemplate)
+      ),
       handle: (uri) => read(naming, upstream, uri)
     })
   }
@@ -147,9 +186,13 @@ export const register = Effect.fnUntraced(function*(
       prompt: new McpSchema.Prompt({ ...prompt, name: servedName(naming, name, prompt.name) }),
       annotations: Context.empty(),
       services: yield* gate(Allow.qualified(name, prompt.name), Pins.seen(name, { kind: "prompt", value: prompt })),
-      completions: {},
+      completions: completions(
+        upstream,
+        McpSchema.PromptReference.make({ type: "ref/prompt", name: prompt.name }),
+        (prompt.arguments ?? []).map((argument) => argument.name)
+      ),
       handle: (params) =>
-        Effect.flatMap(upstream.client, (client) => client.getPrompt({ prompt, arguments: params })).pipe(
+        upstream.request("prompts/get", { name: prompt.name, arguments: params }, McpSchema.GetPromptResult).pipe(
           Effect.mapError((error) => failed(name, error))
         )
     })

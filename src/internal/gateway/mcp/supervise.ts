@@ -1,8 +1,9 @@
 /**
- * The supervision of a connection: one that could not be opened, or that ends by itself (a stdio MCP server's process
- * that exits, or whose output stops), is `Down` (so calls fail at once, naming why; an ended one is closed), and a new
- * one is opened after a backoff on Effect's `Schedule` (exponential from `restartBase`, capped at `restartCap`, started
- * afresh once a connection has stayed up `stableAfter`), until one opens; then it is `Up` again. Time is the `Clock`'s.
+ * The supervision of a connection: one that could not be opened, or that ends (a stdio MCP server's process that
+ * exits, or whose output stops; an HTTP server that a request no longer reaches), is `Down` (an ended one is closed),
+ * and a new one is opened after a backoff on Effect's `Schedule` (exponential from `restartBase`, capped at
+ * `restartCap`, started afresh once a connection has stayed up `stableAfter`), until one opens; then it is `Up` again.
+ * Time is the `Clock`'s.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -57,6 +58,12 @@ const restartLoop = Effect.fnUntraced(function*<C>(status: Ref.Ref<Status<C>>, s
   while (true) {
     if (connection !== undefined) {
       reason = yield* Deferred.await(supervision.ended(connection))
+      // Ended because a new connection took its place (an HTTP server's session expired): supervise that one.
+      const now = yield* Ref.get(status)
+      if (now._tag === "Up" && now.connection !== connection) {
+        connection = now.connection
+        continue
+      }
       yield* Ref.set(status, { _tag: "Down", reason })
       yield* supervision.close(connection)
       if ((yield* Clock.currentTimeMillis) - openedAt >= Duration.toMillis(stableAfter)) {

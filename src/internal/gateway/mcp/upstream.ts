@@ -10,8 +10,10 @@
  * its process exits or its output stops (a reply past the bound, a line that is no JSON-RPC), it is stopped and
  * restarted with backoff, its calls meanwhile failing at once; its standard error goes to the log (`stderr.ts`). An
  * HTTP server that forgot the gateway's session (404) is initialized again and the call sent once more, as it is with
- * a fresh token after a 401 when the server has client credentials (`oauth.ts`). Everything is stopped when the
- * configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight on it.
+ * a fresh token after a 401 when the server has client credentials (`oauth.ts`); one that a request no longer reaches
+ * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Everything is
+ * stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight
+ * on it.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -33,6 +35,7 @@ import * as ChildProcess from "effect/process/ChildProcess"
 import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
@@ -81,8 +84,15 @@ export interface Upstream {
     meta: Readonly<Record<string, string>>,
     listener: Relay.Listener
   ) => Effect.Effect<McpSchema.CallToolResult, UpstreamError>
-  /** The client of the server's current connection. */
-  readonly client: Effect.Effect<McpClient.McpClient, UpstreamError>
+  /**
+   * Sends `method` with `params` on the current connection's transport (`rpc.ts`), with what the 2026-07-28 revision
+   * asks in `_meta`: its result decoded with `schema`, or why not (the server's own error as `McpClient` gives it).
+   */
+  readonly request: <S extends Schema.Top & { readonly DecodingServices: never }>(
+    method: string,
+    params: Readonly<Record<string, unknown>>,
+    schema: S
+  ) => Effect.Effect<S["Type"], McpClientError.McpClientError | UpstreamError>
 }
 
 /** How long a server has to answer its initialization and its list of tools. */
@@ -348,21 +358,24 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
   const reopening = yield* Semaphore.make(1)
 
   // A new connection in place of `stale` (an HTTP server forgot its session) or of none (a server down), unless
-  // another call (or the supervisor) already made one.
+  // another call (or the supervisor) already made one. The stale one's end tells the supervisor, which goes on with
+  // the new one, or (none opened) tries again with backoff.
   const reopen = (stale: Connection | undefined) =>
     reopening.withPermit(Effect.gen(function*() {
       const now = yield* Ref.get(status)
       if (now._tag === "Up" && now.connection !== stale) return now.connection
       if (stale !== undefined) yield* Scope.close(stale.scope, Exit.void)
-      const fresh = yield* Effect.tapError(
-        opened(scope),
-        (error) => Ref.set(status, { _tag: "Down", reason: error.message })
-      )
+      const fresh = yield* Effect.tapError(opened(scope), (error) =>
+        Effect.andThen(
+          Ref.set(status, { _tag: "Down", reason: error.message }),
+          stale === undefined ? Effect.void : Deferred.succeed(stale.ended, error.message)
+        ))
       yield* Ref.set(status, { _tag: "Up", connection: fresh })
+      if (stale !== undefined) yield* Deferred.succeed(stale.ended, "its session expired")
       return fresh
     }))
 
-  // An HTTP server's connection does not end by itself: one that fails is found by the next call.
+  // An HTTP server's connection does not end by itself: a request that cannot reach it ends it (`unreachable`).
   yield* Supervise.supervise(status, {
     open: Effect.mapError(reopen(undefined), (error) => error.message),
     ended: (connection) => connection.ended,
@@ -385,6 +398,13 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
       })
     )
   })
+
+  // A request on `connection` to an HTTP server that did not reach it (refused, reset: it went down) ends the
+  // connection, so the supervisor opens a new one with backoff, and lists the server again, once it answers.
+  const unreachable = (connection: Connection, error: McpClientError.McpClientError | UpstreamError) =>
+    "url" in server && error._tag === "McpClientError" && error.reason._tag === "TransportError"
+      ? Deferred.succeed(connection.ended, `it did not answer (${error.reason.message})`)
+      : Effect.void
 
   // The call of `tool` on the current connection, sent again on a new one when an HTTP server forgot its session.
   const callOn = (
@@ -418,6 +438,7 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
           (error) => error._tag === "McpClientError" && sessionExpired(error),
           () => Effect.flatMap(reopen(connection), send)
         ),
+        Effect.tapError((error) => unreachable(connection, error)),
         Effect.catch((error) =>
           error._tag === "McpUpstreamError" ? Effect.fail(error) : Effect.flatMap(
             // A stdio connection lost under the call: its process stopped, and why is known within a moment.
@@ -442,12 +463,29 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
     meta: Readonly<Record<string, string>>,
     listener: Relay.Listener
   ) => Relay.relaying(spec.relay, listener, (relayed) => callOn(tool, payload, { ...meta, ...relayed }))
-  const client = Effect.map(current, (connection) => connection.client)
+  const request = <S extends Schema.Top & { readonly DecodingServices: never }>(
+    method: string,
+    params: Readonly<Record<string, unknown>>,
+    schema: S
+  ) => {
+    const meta = params["_meta"] as Readonly<Record<string, unknown>> | undefined
+    const sent = Object.keys(revision).length === 0 ? params : { ...params, _meta: { ...revision, ...meta } }
+    const send = (connection: Connection) =>
+      withFreshToken(spec, Rpc.request(connection.transport, method, sent, schema))
+    return Effect.flatMap(current, (connection) =>
+      send(connection).pipe(
+        Effect.catchIf(
+          (error) => error._tag === "McpClientError" && sessionExpired(error),
+          () => Effect.flatMap(reopen(connection), send)
+        ),
+        Effect.tapError((error) => unreachable(connection, error))
+      ))
+  }
   return {
     name,
     listing: SubscriptionRef.get(listing),
     listings: SubscriptionRef.changes(listing),
     call,
-    client
+    request
   } satisfies Upstream
 })
