@@ -61,7 +61,7 @@ describe("internal/openAiRequest", () => {
           content: [{ type: "text", text: "What is " }, { type: "image", url: "https://x/a.png", detail: "low" }]
         },
         { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "weather", arguments: "{}" }] },
-        { role: "tool", toolCallId: "c1", name: "weather", content: "sunny" }
+        { role: "tool", toolCallId: "c1", name: "weather", content: [{ type: "text", text: "sunny" }] }
       ],
       temperature: 0.2,
       // max_completion_tokens is the newer name and wins.
