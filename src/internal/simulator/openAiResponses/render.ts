@@ -1,6 +1,6 @@
 /**
  * The Responses reply, written by the dialect's one writer (`wire/openAiResponses/writer.ts`): the response object of
- * the reply as a Responses deployment gives it (its reasoning item's summary only when the request asked for one, a
+ * the reply as a `ChatResponse` (`simulator/chunks.ts`' `responseOf`) as a Responses deployment gives it (its reasoning item's summary only when the request asked for one, a
  * made-up `encrypted_content` only when it included it, the hosted tools' calls it makes), and the stream of the
  * reply's chunks (`simulator/chunks.ts`), one event each write, the simulator's ids and stand-ins writer options;
  * failures as a failed response, the stream's `error` event or OpenAI's error bodies.
@@ -22,9 +22,8 @@ import {
   response,
   streamWriter
 } from "../../wire/openAiResponses/writer.js"
-import { replyChunks } from "../chunks.js"
+import { replyChunks, responseOf } from "../chunks.js"
 import { renderError as chatError } from "../openAiChat/errors.js"
-import { usageOf } from "../usage.js"
 
 // The response id without its prefix, which names its items (`resp_sim7` -> `msg_sim7`).
 function suffixOf(meta: ReplyMeta): string {
@@ -70,11 +69,8 @@ export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
     ...(extra.encryptedReasoning ? { encrypted_content: encrypted(ids.item("rs", 0), reply.reasoning.length) } : {})
   }]
   const whole = {
-    model: meta.model,
-    text: reply.content.join(""),
-    toolCalls: reply.toolCalls,
-    finishReason: reply.finishReason,
-    usage: meta.usage === "none" ? undefined : usageOf(reply.usage),
+    ...responseOf(reply, meta),
+    ...(meta.usage === "none" ? { usage: undefined } : {}),
     providerMetadata: metadataOf(reasoning, hostedItems(meta, extra))
   }
   return response(whole, ids, none, echoed(extra), meta.created).body

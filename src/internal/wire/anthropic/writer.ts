@@ -49,16 +49,29 @@ import {
 } from "./reply.js"
 import { blockStart, blockStop, deltaHead, deltaTail, event, messageEnd, messageStart, ping } from "./stream.js"
 
+/** What only the simulator writes of a whole `message`, as Anthropic's API answers; the gateway writes none of it. */
+export interface MessageOptions {
+  /** The thinking block's signature of its text. Default: none (an empty signature). */
+  readonly signature?: ((thinking: string) => string) | undefined
+  /** An empty reply without tool calls has no block, as the API answers one. Default: an empty text block. */
+  readonly noEmptyText?: boolean | undefined
+}
+
 /** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
-export function message(response: ChatResponse, id: string): string {
+export function message(response: ChatResponse, id: string, options: MessageOptions = {}): string {
   const blocks: Array<string> = []
   // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no
   // signature.
   const { [metadataKey]: ownMetadata, ...rest } = response.providerMetadata ?? {}
   const signed = ownMetadata === undefined ? [] : thinkingBlocksOf(response.providerMetadata)
   if (signed.length > 0) { for (const block of signed) blocks.push(JSON.stringify(block)) }
-  else if (response.reasoning !== undefined) blocks.push(thinkingBlock(JSON.stringify(response.reasoning), `""`))
-  if (response.text !== "" || response.toolCalls.length === 0) blocks.push(textBlock(JSON.stringify(response.text)))
+  else if (response.reasoning !== undefined) {
+    const signature = options.signature === undefined ? "" : options.signature(response.reasoning)
+    blocks.push(thinkingBlock(JSON.stringify(response.reasoning), JSON.stringify(signature)))
+  }
+  if (response.text !== "" || (response.toolCalls.length === 0 && options.noEmptyText !== true)) {
+    blocks.push(textBlock(JSON.stringify(response.text)))
+  }
   for (const call of response.toolCalls) {
     blocks.push(
       toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(argumentsRecord(call)))
