@@ -11,7 +11,6 @@ import type * as Reply from "../../../simulator/Reply.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import type { ErrorAnswer } from "../../wire/dialect.js"
-import { openAiErrorJson as errorBody } from "../../wire/openAiChat/codec.js"
 import { echoOf, hostedCallItem, type JsonRecord, metadataOf, summaryText } from "../../wire/openAiResponses/codec.js"
 import { none } from "../../wire/openAiResponses/namespace.js"
 import {
@@ -23,7 +22,7 @@ import {
   streamWriter
 } from "../../wire/openAiResponses/writer.js"
 import { replyChunks, responseOf } from "../chunks.js"
-import { renderError as chatError } from "../openAiChat/errors.js"
+import { renderError as chatError, written } from "../openAiChat/errors.js"
 
 // The response id without its prefix, which names its items (`resp_sim7` -> `msg_sim7`).
 function suffixOf(meta: ReplyMeta): string {
@@ -136,16 +135,15 @@ export function renderStreamError(shape: StreamErrorShape, meta: ReplyMeta): str
 
 export function renderError(error: ApiError): { readonly status: number; readonly body: string } {
   return error._tag === "ContextLength"
-    ? {
+    ? written({
       status: 400,
-      body: errorBody(
-        `Your input exceeds the context window of this model (${error.limit} tokens). Please adjust your input and ` +
-          `try again.`,
-        "invalid_request_error",
-        "input",
-        "context_length_exceeded"
-      )
-    }
+      message: `Your input exceeds the context window of this model (${error.limit} tokens). Please adjust your ` +
+        `input and try again.`,
+      type: "invalid_request_error",
+      param: "input",
+      code: "context_length_exceeded",
+      retryAfter: undefined
+    })
     // The other errors are the same as Chat Completions'.
     : chatError(error)
 }

@@ -102,10 +102,21 @@ function status(answer: ErrorAnswer): number {
   return answer.status === 503 && answer.code !== "credential_unavailable" ? 529 : answer.status
 }
 
-/** Anthropic's error body, its `type` that of its status. */
+/** What only the simulator words of an error body: a `type` other than its status's, a `code` a fault injects. */
+export interface ErrorOptions {
+  readonly type?: string | undefined
+  readonly code?: string | undefined
+}
+
+/** Anthropic's error body of `answer` at `answer.status`, its `type` that of the status unless `options` name one. */
+export function errorBody(answer: Pick<ErrorAnswer, "status" | "message">, options: ErrorOptions = {}): string {
+  return errorJson(options.type ?? errorType(answer.status), answer.message, options.code)
+}
+
+/** Anthropic's error body, its `type` that of its status (529 for a 503). */
 export const errors: ErrorWriter = {
   status,
-  body: (answer) => errorJson(errorType(status(answer)), answer.message)
+  body: (answer) => errorBody({ status: status(answer), message: answer.message })
 }
 
 /** The stream's `error` event, which `@anthropic-ai/sdk` raises. */
