@@ -1,8 +1,8 @@
 /**
  * The Chat Completions reply, written by the dialect's one writer (`wire/openAiChat/`): the `chat.completion` object
- * of the reply as a `ChatResponse` (the codec's `completion`, the gateway's), and the stream of `chat.completion.chunk` events from the reply's chunks
- * (`simulator/chunks.ts`), each its own write, the first the assistant's role; the simulator names its configuration
- * (`system_fingerprint`).
+ * of the reply as a `ChatResponse` (the codec's `completion`, the gateway's), and the stream of its
+ * `chat.completion.chunk` events from the reply's chunks (`simulator/chunks.ts`), each its own write, the first the
+ * assistant's role; the simulator names its configuration (`system_fingerprint`).
  */
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
