@@ -46,13 +46,12 @@
  *
  * @since 0.1.0
  */
-import { wholeCallBatches } from "../internal/simulator/chunks.js"
+import { responseOf, wholeCallBatches } from "../internal/simulator/chunks.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
 import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/embedding.js"
 import { renderError, streamErrorJson } from "../internal/simulator/gemini/errors.js"
 import { blockedPromptMarker as marker, decode } from "../internal/simulator/gemini/request.js"
-import { usageOf } from "../internal/simulator/usage.js"
 import * as Codec from "../internal/wire/gemini/codec.js"
 import * as Writer from "../internal/wire/gemini/writer.js"
 import type { ProviderMetadata } from "../Message.js"
@@ -161,22 +160,13 @@ const blocked: Codec.PromptFeedback = {
 
 function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string {
   if (extra.blocked) return Codec.blockedResponse(blocked, reply.usage.promptTokens, meta.id, meta.model)
-  return Codec.response(
-    {
-      text: reply.content.join(""),
-      reasoning: reply.reasoning.length > 0 ? reply.reasoning.join("") : undefined,
-      toolCalls: reply.toolCalls.map((call, index) => {
-        const metadata = callMetadata(call, index)
-        const written = { name: call.name, arguments: call.arguments }
-        return metadata === undefined ? written : { ...written, providerMetadata: metadata }
-      }),
-      finishReason: reply.finishReason,
-      usage: usageOf(reply.usage),
-      providerMetadata: undefined
-    },
-    meta.id,
-    meta.model
-  )
+  // Its calls as Gemini writes them: no id, the first signed.
+  const toolCalls = reply.toolCalls.map((call, index) => {
+    const metadata = callMetadata(call, index)
+    const written = { name: call.name, arguments: call.arguments }
+    return metadata === undefined ? written : { ...written, providerMetadata: metadata }
+  })
+  return Codec.response({ ...responseOf(reply, meta), toolCalls }, meta.id, meta.model)
 }
 
 // The stream through the dialect's one writer, as Gemini's servers send it: one event a token with the running usage,

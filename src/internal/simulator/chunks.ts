@@ -1,6 +1,7 @@
 /**
- * A generated reply as the library's stream: the `ChatChunk`s a provider's stream would decode into, which a wire's
- * one writer (`wire/<dialect>/writer.ts`) turns into the dialect's events, as the gateway's streams are written.
+ * A generated reply as the library's types, which each wire's one writer (`wire/<dialect>/`) writes as the gateway
+ * writes its answers: whole, the `ChatResponse` a provider's reply would decode into (`responseOf`); streamed, the
+ * `ChatChunk`s its stream would decode into, turned into the dialect's events.
  * Each chunk of `events` is one event the simulator writes on its own, so that its per-token timing holds: reasoning
  * tokens, then text tokens, then the tool calls' fragments interleaved (every call's opening fragment, then argument
  * pieces round-robin, so a client must merge by index, unless a dialect's blocks never interleave: then each call
@@ -9,8 +10,8 @@
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"
-import type { Usage } from "../../ChatResponse.js"
-import type { ProviderMetadata } from "../../Message.js"
+import type { ChatResponse, Usage } from "../../ChatResponse.js"
+import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import type * as Reply from "../../simulator/Reply.js"
 import type { ReplyMeta } from "../../simulator/WireFormat.js"
 import { usageOf } from "./usage.js"
@@ -61,6 +62,33 @@ function finishOf(reply: Reply.Reply, meta: ReplyMeta): ChatChunk {
     id: meta.id,
     model: meta.model,
     provider: "simulator",
+    latency: Duration.zero
+  }
+}
+
+/**
+ * `reply` whole, as the `ChatResponse` its stream's chunks fold into (`ChatChunk.collect`), naming `meta`'s id and
+ * model: its reasoning only when it has some, its tool calls' `id`s as `callId` makes them (the simulator's id of a
+ * call in the dialect's shape; default the reply's own).
+ */
+export function responseOf(
+  reply: Reply.Reply,
+  meta: ReplyMeta,
+  callId: (id: string) => string = (id) => id
+): ChatResponse {
+  return {
+    id: meta.id,
+    model: meta.model,
+    provider: "simulator",
+    text: reply.content.join(""),
+    ...(reply.reasoning.length > 0 ? { reasoning: reply.reasoning.join("") } : {}),
+    toolCalls: reply.toolCalls.map(({ arguments: args, id, name }): ToolCall => ({
+      id: callId(id),
+      name,
+      arguments: args
+    })),
+    finishReason: reply.finishReason,
+    usage: usageOf(reply.usage),
     latency: Duration.zero
   }
 }

@@ -1,12 +1,11 @@
 /**
- * Anthropic's errors as the simulator answers them (Anthropic's API errors reference): the error object per failure
- * and per injected status, and a `stream-error` fault's error, whole or as the stream's `error` event, written by the
- * dialect's one writer (`wire/anthropic/writer.ts`: a 503 is its 529 `overloaded_error`).
+ * Anthropic's errors as the simulator answers them (Anthropic's API errors reference): the status and message per
+ * failure and per injected status, and a `stream-error` fault's error, whole or as the stream's `error` event, all
+ * written by the dialect's one writer (`wire/anthropic/writer.ts`; a stream's 503 is its 529 `overloaded_error`).
  */
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError } from "../../../simulator/WireFormat.js"
-import { errorJson, errorType } from "../../wire/anthropic/errors.js"
-import { errorEvent, errors } from "../../wire/anthropic/writer.js"
+import { errorBody, errorEvent, type ErrorOptions, errors } from "../../wire/anthropic/writer.js"
 import type { ErrorAnswer } from "../../wire/dialect.js"
 
 /** The message of an injected fault's error object per HTTP status, as Anthropic words them. */
@@ -25,40 +24,38 @@ const faultMessages: Readonly<Record<number, string>> = {
   529: "Overloaded"
 }
 
+// A failure at `status` in Anthropic's words, by the dialect's one writer; `options` its type and code where the
+// simulator's rule names them.
+function answered(status: number, message: string, options?: ErrorOptions) {
+  return { status, body: errorBody({ status, message }, options) }
+}
+
 export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
   switch (error._tag) {
     case "InvalidRequest":
-      return { status: error.status ?? 400, body: errorJson("invalid_request_error", error.message) }
+      return answered(error.status ?? 400, error.message, { type: "invalid_request_error" })
     case "InvalidKey":
-      return { status: 401, body: errorJson("authentication_error", "invalid x-api-key") }
+      return answered(401, "invalid x-api-key")
     case "RateLimited":
-      return {
-        status: 429,
-        body: errorJson(
-          "rate_limit_error",
-          `This request would exceed the rate limit for your organization of ${error.limit} requests per minute.`
-        )
-      }
+      return answered(
+        429,
+        `This request would exceed the rate limit for your organization of ${error.limit} requests per minute.`
+      )
     case "ModelNotFound":
-      return { status: 404, body: errorJson("not_found_error", `model: ${error.model}`) }
+      return answered(404, `model: ${error.model}`)
     case "ContextLength":
-      return {
-        status: 400,
-        body: errorJson(
-          "invalid_request_error",
-          `prompt is too long: ${error.promptTokens + error.completionTokens} tokens > ${error.limit} maximum`
-        )
-      }
+      return answered(
+        400,
+        `prompt is too long: ${error.promptTokens + error.completionTokens} tokens > ${error.limit} maximum`
+      )
     case "NotFound":
-      return { status: 404, body: errorJson("not_found_error", `Not found: ${error.method} ${error.path}`) }
+      return answered(404, `Not found: ${error.method} ${error.path}`)
     case "Injected": {
       const { fault } = error
       const message = faultMessages[fault.status] ??
         `Simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status}).`
-      return {
-        status: fault.status,
-        body: errorJson(fault.type ?? errorType(fault.status), fault.message ?? message, fault.code)
-      }
+      // The status asked for, 503 included (the gateway's 503 is Anthropic's 529; a fault's is what it says).
+      return answered(fault.status, fault.message ?? message, { type: fault.type, code: fault.code })
     }
   }
 }

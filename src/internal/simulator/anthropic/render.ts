@@ -1,23 +1,16 @@
 /**
- * The Messages reply: the message object, written with the codec's writers (`wire/anthropic/reply.ts`), and the
- * stream, written by the dialect's one writer (`wire/anthropic/writer.ts`) from the reply's chunks
+ * The Messages reply, written by the dialect's one writer (`wire/anthropic/writer.ts`): the message object of the
+ * reply as a `ChatResponse` (`simulator/chunks.ts`' `responseOf`), and the stream from the reply's chunks
  * (`simulator/chunks.ts`, each tool call whole: Anthropic's blocks never interleave), with what only the simulator
- * writes as the writer's options: a `ping`, a made-up signature closing the thinking block, the empty
- * `input_json_delta` a tool's input opens with, and `message_start`'s output of 1. Each SSE event is its own write.
+ * writes as the writer's options: a `ping`, a made-up signature of the thinking block, the empty
+ * `input_json_delta` a tool's input opens with, `message_start`'s output of 1, no block for an empty reply, and its
+ * tool use ids (`toolu_` and the call's). Each SSE event is its own write.
  */
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
-import {
-  messageJson,
-  stopReason,
-  textBlock,
-  thinkingBlock,
-  toolUseBlock,
-  wireUsage
-} from "../../wire/anthropic/reply.js"
-import { streamWriter } from "../../wire/anthropic/writer.js"
+import { message, streamWriter } from "../../wire/anthropic/writer.js"
 import { BodyText } from "../../wire/bodyText.js"
-import { replyChunks } from "../chunks.js"
+import { replyChunks, responseOf } from "../chunks.js"
 import { usageOf } from "../usage.js"
 
 /** A deterministic stand-in for a thinking block's signature. */
@@ -31,24 +24,11 @@ export const signatureOf = (text: string): string => {
 }
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
 
-export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
-  const blocks: Array<string> = []
-  if (reply.reasoning.length > 0) {
-    const thinking = reply.reasoning.join("")
-    blocks.push(thinkingBlock(JSON.stringify(thinking), `"${signatureOf(thinking)}"`))
-  }
-  if (reply.content.length > 0) blocks.push(textBlock(JSON.stringify(reply.content.join(""))))
-  for (const call of reply.toolCalls) {
-    blocks.push(toolUseBlock(`"${toolId(call.id)}"`, JSON.stringify(call.name), call.arguments))
-  }
-  return messageJson({
-    id: `"${meta.id}"`,
-    model: JSON.stringify(meta.model),
-    blocks,
-    stopReason: stopReason(reply.finishReason),
-    usage: wireUsage(usageOf(reply.usage))
-  })
-}
+/** What only the simulator writes of a whole `message` (the writer's options). */
+const simulatedMessage = { signature: signatureOf, noEmptyText: true } as const
+
+export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
+  message(responseOf(reply, meta, toolId), meta.id, simulatedMessage)
 
 // The SSE events of a write's text, each ending with its blank line (an event's data is one line of JSON).
 function eventsOf(text: string, into: Array<string>): void {

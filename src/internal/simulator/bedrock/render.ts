@@ -11,8 +11,7 @@ import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/Wir
 import * as Sse from "../../../Sse.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import { chunkFrame, eventFrame, frameText, streamWriter } from "../../wire/bedrock/writer.js"
-import { replyChunks } from "../chunks.js"
-import { usageOf } from "../usage.js"
+import { replyChunks, responseOf } from "../chunks.js"
 
 const encoder = new TextEncoder()
 
@@ -24,16 +23,6 @@ export function corruptFrame(codec: EventStreamCodec): string {
   })
   bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
   return frameText(bytes)
-}
-
-function contentOf(reply: Reply.Reply): Codec.ReplyContent {
-  return {
-    text: reply.content.join(""),
-    ...(reply.reasoning.length > 0 ? { reasoning: reply.reasoning.join("") } : {}),
-    toolCalls: reply.toolCalls,
-    finishReason: reply.finishReason,
-    usage: usageOf(reply.usage)
-  }
 }
 
 // The time the simulator reports a reply took, in `metrics.latencyMs`.
@@ -54,8 +43,9 @@ export function chunkFrames(codec: EventStreamCodec, stream: RenderedStream): Re
   return { events: stream.events.map(framed), tail: framed(stream.tail) }
 }
 
-/** The `Converse` body of a reply. */
-export const renderReply = (reply: Reply.Reply): string => JSON.stringify(Codec.response(contentOf(reply), latencyMs))
+/** The `Converse` body of a reply, written by the codec from the reply as a `ChatResponse`. */
+export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
+  JSON.stringify(Codec.response(responseOf(reply, meta), latencyMs))
 
 /**
  * The `ConverseStream` frames of a reply, written by the one writer (`wire/bedrock/writer.ts`) from the reply's

@@ -1,10 +1,10 @@
 /**
- * Google's errors: `{"error": {code, message, status, details}}` per failure
- * and per injected status (the invalid-key `ErrorInfo`, the `QuotaFailure` and
- * `RetryInfo` of a rate limit), and the one error event of a stream.
+ * Google's errors as the simulator answers them: the status, message and `details` per failure and per injected
+ * status (the invalid-key `ErrorInfo`, the `QuotaFailure` and `RetryInfo` of a rate limit), and the one error event
+ * of a stream, written by the dialect's one writer (`wire/gemini/writer.ts`, the gateway's).
  */
 import type { ApiError } from "../../../simulator/WireFormat.js"
-import { errorJson as errorBody } from "../../wire/gemini/codec.js"
+import { errorBody } from "../../wire/gemini/writer.js"
 
 const errorInfo = (reason: string) => ({
   "@type": "type.googleapis.com/google.rpc.ErrorInfo",
@@ -13,7 +13,7 @@ const errorInfo = (reason: string) => ({
   metadata: { service: "generativelanguage.googleapis.com" }
 })
 
-const invalidKeyBody = errorBody(400, "API key not valid. Please pass a valid API key.", [
+const invalidKeyBody = errorBody({ status: 400, message: "API key not valid. Please pass a valid API key." }, [
   errorInfo("API_KEY_INVALID"),
   {
     "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
@@ -56,65 +56,52 @@ const injected: Readonly<Record<number, string>> = {
   504: "Deadline expired before operation could complete."
 }
 
+// A failure at `status` in Google's words, by the dialect's one writer, with the `details` the simulator's rule adds.
+function answered(status: number, message: string, details?: ReadonlyArray<unknown>) {
+  return { status, body: errorBody({ status, message }, details) }
+}
+
 export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
   switch (error._tag) {
     case "InvalidRequest":
-      return {
-        status: error.status ?? 400,
-        body: errorBody(
-          error.status ?? 400,
-          error.message,
-          error.code === undefined ? undefined : [errorInfo(error.code)]
-        )
-      }
+      return answered(
+        error.status ?? 400,
+        error.message,
+        error.code === undefined ? undefined : [errorInfo(error.code)]
+      )
     case "InvalidKey":
       return error.maskedKey === undefined
-        ? {
-          status: 403,
-          body: errorBody(
-            403,
-            "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or " +
-              "other form of API consumer identity to call this API."
-          )
-        }
+        ? answered(
+          403,
+          "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or " +
+            "other form of API consumer identity to call this API."
+        )
         : { status: 400, body: invalidKeyBody }
     case "RateLimited": {
       const seconds = Math.max(1, Math.ceil(error.retryAfterMs / 1000))
-      return {
-        status: 429,
-        body: errorBody(
-          429,
-          `You exceeded your current quota, please check your plan and billing details. Quota exceeded for metric: ` +
-            `generativelanguage.googleapis.com/generate_content_requests, limit: ${error.limit}. Please retry in ` +
-            `${seconds}s.`,
-          quotaDetails("GenerateRequestsPerMinutePerProjectPerModel", seconds)
-        )
-      }
+      return answered(
+        429,
+        `You exceeded your current quota, please check your plan and billing details. Quota exceeded for metric: ` +
+          `generativelanguage.googleapis.com/generate_content_requests, limit: ${error.limit}. Please retry in ` +
+          `${seconds}s.`,
+        quotaDetails("GenerateRequestsPerMinutePerProjectPerModel", seconds)
+      )
     }
     case "ModelNotFound":
-      return {
-        status: 404,
-        body: errorBody(
-          404,
-          `models/${error.model} is not found for API version v1beta, or is not supported for generateContent. ` +
-            "Call ListModels to see the list of available models and their supported methods."
-        )
-      }
+      return answered(
+        404,
+        `models/${error.model} is not found for API version v1beta, or is not supported for generateContent. ` +
+          "Call ListModels to see the list of available models and their supported methods."
+      )
     case "ContextLength":
-      return {
-        status: 400,
-        body: errorBody(
-          400,
-          `The input token count (${
-            error.promptTokens + error.completionTokens
-          }) exceeds the maximum number of tokens allowed (${error.limit}).`
-        )
-      }
+      return answered(
+        400,
+        `The input token count (${
+          error.promptTokens + error.completionTokens
+        }) exceeds the maximum number of tokens allowed (${error.limit}).`
+      )
     case "NotFound":
-      return {
-        status: 404,
-        body: errorBody(404, `The requested URL ${error.method} ${error.path} was not found on this server.`)
-      }
+      return answered(404, `The requested URL ${error.method} ${error.path} was not found on this server.`)
     case "Injected": {
       const { fault } = error
       const code = fault.code ?? ""
@@ -122,26 +109,20 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
       const message = fault.message ?? injected[fault.status] ?? `Simulated error (HTTP ${fault.status}).`
       if (fault.status === 429) {
         const daily = code === "insufficient_quota" || /perday/i.test(code)
-        return {
-          status: 429,
-          body: errorBody(
-            429,
-            message,
-            daily
-              ? quotaDetails("GenerateRequestsPerDayPerProjectPerModel-FreeTier", undefined)
-              : quotaDetails(
-                "GenerateRequestsPerMinutePerProjectPerModel",
-                fault.retryAfter === "none" ? undefined : fault.retryAfter ?? 1
-              )
-          )
-        }
+        return answered(
+          429,
+          message,
+          daily
+            ? quotaDetails("GenerateRequestsPerDayPerProjectPerModel-FreeTier", undefined)
+            : quotaDetails(
+              "GenerateRequestsPerMinutePerProjectPerModel",
+              fault.retryAfter === "none" ? undefined : fault.retryAfter ?? 1
+            )
+        )
       }
-      return {
-        status: fault.status,
-        body: errorBody(fault.status, message, code === "" ? undefined : [errorInfo(code)])
-      }
+      return answered(fault.status, message, code === "" ? undefined : [errorInfo(code)])
     }
   }
 }
 
-export const streamErrorJson = errorBody(500, injected[500]!)
+export const streamErrorJson = errorBody({ status: 500, message: injected[500]! })

@@ -1,11 +1,14 @@
 /**
- * OpenAI's errors: the error body per failure and per injected
- * status, and the error event of a 200 stream in each of its shapes (OpenAI,
- * vLLM, OpenRouter). The Responses API answers with the same.
+ * OpenAI's errors as the simulator answers them: the answer (status, message, type, param, code) per failure and per
+ * injected status, worded by the dialect's one writer (`wire/openAiChat/writer.ts`, the gateway's), and the error
+ * event of a 200 stream in each of its shapes (OpenAI's by the writer; vLLM's and OpenRouter's bodies by the codec).
+ * The Responses API answers with the same.
  */
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, ReplyMeta } from "../../../simulator/WireFormat.js"
-import { openAiErrorJson as errorBody, openRouterErrorChunk, vllmErrorJson } from "../../wire/openAiChat/codec.js"
+import type { ErrorAnswer } from "../../wire/dialect.js"
+import { openRouterErrorChunk, vllmErrorJson } from "../../wire/openAiChat/codec.js"
+import { errors } from "../../wire/openAiChat/writer.js"
 
 const injected: Readonly<Record<number, readonly [type: string, code: string | null, message: string]>> = {
   400: ["invalid_request_error", null, "The simulator rejected this request (injected fault)."],
@@ -25,68 +28,66 @@ const injected: Readonly<Record<number, readonly [type: string, code: string | n
   529: ["overloaded_error", null, "Overloaded"]
 }
 
-export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
+// A failure as the simulator answers it: its status and OpenAI's words for it.
+function answer(status: number, message: string, type: string, param: string | null, code: string | null): ErrorAnswer {
+  return { status, message, type, param, code, retryAfter: undefined }
+}
+
+/** The answer to `error`, as OpenAI words each failure and injected status. */
+function answerOf(error: ApiError): ErrorAnswer {
   switch (error._tag) {
     case "InvalidRequest":
-      return {
-        status: error.status ?? 400,
-        body: errorBody(error.message, "invalid_request_error", error.param ?? null, error.code ?? null)
-      }
+      return answer(
+        error.status ?? 400,
+        error.message,
+        "invalid_request_error",
+        error.param ?? null,
+        error.code ?? null
+      )
     case "InvalidKey":
-      return {
-        status: 401,
-        body: errorBody(
-          error.maskedKey === undefined
-            ? "You didn't provide an API key. You need to provide your API key in an Authorization header using " +
-              "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            : `Incorrect API key provided: ${error.maskedKey}. You can find your API key at ` +
-              `https://platform.openai.com/account/api-keys.`,
-          "invalid_request_error",
-          null,
-          "invalid_api_key"
-        )
-      }
+      return answer(
+        401,
+        error.maskedKey === undefined
+          ? "You didn't provide an API key. You need to provide your API key in an Authorization header using " +
+            "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+          : `Incorrect API key provided: ${error.maskedKey}. You can find your API key at ` +
+            `https://platform.openai.com/account/api-keys.`,
+        "invalid_request_error",
+        null,
+        "invalid_api_key"
+      )
     case "RateLimited":
-      return {
-        status: 429,
-        body: errorBody(
-          `Rate limit reached for requests on this key: Limit ${error.limit} / min. Please try again in ${
-            Math.ceil(error.retryAfterMs)
-          }ms.`,
-          "requests",
-          null,
-          "rate_limit_exceeded"
-        )
-      }
+      return answer(
+        429,
+        `Rate limit reached for requests on this key: Limit ${error.limit} / min. Please try again in ${
+          Math.ceil(error.retryAfterMs)
+        }ms.`,
+        "requests",
+        null,
+        "rate_limit_exceeded"
+      )
     case "ModelNotFound":
-      return {
-        status: 404,
-        body: errorBody(
-          `The model \`${error.model}\` does not exist or you do not have access to it.`,
-          "invalid_request_error",
-          null,
-          "model_not_found"
-        )
-      }
+      return answer(
+        404,
+        `The model \`${error.model}\` does not exist or you do not have access to it.`,
+        "invalid_request_error",
+        null,
+        "model_not_found"
+      )
     case "ContextLength": {
       const total = error.promptTokens + error.completionTokens
-      return {
-        status: 400,
-        body: errorBody(
-          `This model's maximum context length is ${error.limit} tokens. However, you requested ${total} tokens ` +
-            `(${error.promptTokens} in the messages, ${error.completionTokens} in the completion). ` +
-            "Please reduce the length of the messages or completion.",
-          "invalid_request_error",
-          "messages",
-          "context_length_exceeded"
-        )
-      }
+      return answer(
+        400,
+        `This model's maximum context length is ${error.limit} tokens. However, you requested ${total} tokens ` +
+          `(${error.promptTokens} in the messages, ${error.completionTokens} in the completion). ` +
+          "Please reduce the length of the messages or completion.",
+        "invalid_request_error",
+        "messages",
+        "context_length_exceeded"
+      )
     }
     case "NotFound":
-      return {
-        status: 404,
-        body: errorBody(`Invalid URL (${error.method} ${error.path})`, "invalid_request_error", null, null)
-      }
+      return answer(404, `Invalid URL (${error.method} ${error.path})`, "invalid_request_error", null, null)
     case "Injected": {
       const { fault } = error
       const quota = fault.code === "insufficient_quota"
@@ -94,28 +95,37 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
         (fault.status >= 500
           ? ["server_error", null, `Simulated server error (HTTP ${fault.status}).`]
           : ["invalid_request_error", null, `Simulated client error (HTTP ${fault.status}).`])
-      return {
-        status: fault.status,
-        body: errorBody(
-          fault.message ??
-            (quota ? "You exceeded your current quota, please check your plan and billing details." : message),
-          fault.type ?? (quota ? "insufficient_quota" : type),
-          null,
-          fault.code ?? code
-        )
-      }
+      return answer(
+        fault.status,
+        fault.message ??
+          (quota ? "You exceeded your current quota, please check your plan and billing details." : message),
+        fault.type ?? (quota ? "insufficient_quota" : type),
+        null,
+        fault.code ?? code
+      )
     }
   }
 }
 
+/** `answer` as the dialect's one writer words it: its status and OpenAI's error body. */
+export function written(answer: ErrorAnswer): { readonly status: number; readonly body: string } {
+  return { status: errors.status(answer), body: errors.body(answer) }
+}
+
+export const renderError = (error: ApiError): { readonly status: number; readonly body: string } =>
+  written(answerOf(error))
+
 export const streamErrorJson = (shape: StreamErrorShape, meta: ReplyMeta): string => {
   switch (shape) {
     case "openai":
-      return errorBody(
-        "The server had an error while processing your request. Sorry about that!",
-        "server_error",
-        null,
-        null
+      return errors.body(
+        answer(
+          500,
+          "The server had an error while processing your request. Sorry about that!",
+          "server_error",
+          null,
+          null
+        )
       )
     case "vllm":
       return vllmErrorJson("The engine failed while generating (simulated).", "InternalServerError", 500)

@@ -1,8 +1,8 @@
 /**
  * The Chat Completions reply, written by the dialect's one writer (`wire/openAiChat/`): the `chat.completion` object
- * (the codec's `completion`), and the stream of `chat.completion.chunk` events from the reply's chunks
- * (`simulator/chunks.ts`), each its own write, the first the assistant's role; the simulator names its configuration
- * (`system_fingerprint`).
+ * of the reply as a `ChatResponse` (the codec's `completion`, the gateway's), and the stream of its
+ * `chat.completion.chunk` events from the reply's chunks (`simulator/chunks.ts`), each its own write, the first the
+ * assistant's role; the simulator names its configuration (`system_fingerprint`).
  */
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
@@ -11,22 +11,10 @@ import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js
 import { BodyText } from "../../wire/bodyText.js"
 import { completion } from "../../wire/openAiChat/codec.js"
 import { streamWriter } from "../../wire/openAiChat/writer.js"
-import { replyChunks } from "../chunks.js"
-import { usageOf } from "../usage.js"
+import { replyChunks, responseOf } from "../chunks.js"
 
 export function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
-  return completion(
-    {
-      model: meta.model,
-      text: reply.content.join(""),
-      ...(reply.reasoning.length > 0 ? { reasoning: reply.reasoning.join("") } : {}),
-      toolCalls: reply.toolCalls,
-      finishReason: reply.finishReason,
-      usage: usageOf(reply.usage)
-    },
-    meta.id,
-    meta.created
-  )
+  return completion(responseOf(reply, meta), meta.id, meta.created)
 }
 
 export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {

@@ -1,9 +1,10 @@
 /**
  * The Responses reply, written by the dialect's one writer (`wire/openAiResponses/writer.ts`): the response object of
- * the reply as a Responses deployment gives it (its reasoning item's summary only when the request asked for one, a
- * made-up `encrypted_content` only when it included it, the hosted tools' calls it makes), and the stream of the
- * reply's chunks (`simulator/chunks.ts`), one event each write, the simulator's ids and stand-ins writer options;
- * failures as a failed response, the stream's `error` event or OpenAI's error bodies.
+ * the reply as a `ChatResponse` (`simulator/chunks.ts`' `responseOf`), as a Responses deployment gives it (its
+ * reasoning item's summary only when the request asked for one, a made-up `encrypted_content` only when it included
+ * it, the hosted tools' calls it makes), and the stream of the reply's chunks (`simulator/chunks.ts`), one event each
+ * write, the simulator's ids and stand-ins writer options; failures as a failed response, the stream's `error` event
+ * or OpenAI's error bodies (the Chat Completions writer's).
  */
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
@@ -11,7 +12,6 @@ import type * as Reply from "../../../simulator/Reply.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import type { ErrorAnswer } from "../../wire/dialect.js"
-import { openAiErrorJson as errorBody } from "../../wire/openAiChat/codec.js"
 import { echoOf, hostedCallItem, type JsonRecord, metadataOf, summaryText } from "../../wire/openAiResponses/codec.js"
 import { none } from "../../wire/openAiResponses/namespace.js"
 import {
@@ -22,9 +22,8 @@ import {
   response,
   streamWriter
 } from "../../wire/openAiResponses/writer.js"
-import { replyChunks } from "../chunks.js"
-import { renderError as chatError } from "../openAiChat/errors.js"
-import { usageOf } from "../usage.js"
+import { replyChunks, responseOf } from "../chunks.js"
+import { renderError as chatError, written } from "../openAiChat/errors.js"
 
 // The response id without its prefix, which names its items (`resp_sim7` -> `msg_sim7`).
 function suffixOf(meta: ReplyMeta): string {
@@ -70,11 +69,8 @@ export function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
     ...(extra.encryptedReasoning ? { encrypted_content: encrypted(ids.item("rs", 0), reply.reasoning.length) } : {})
   }]
   const whole = {
-    model: meta.model,
-    text: reply.content.join(""),
-    toolCalls: reply.toolCalls,
-    finishReason: reply.finishReason,
-    usage: meta.usage === "none" ? undefined : usageOf(reply.usage),
+    ...responseOf(reply, meta),
+    ...(meta.usage === "none" ? { usage: undefined } : {}),
     providerMetadata: metadataOf(reasoning, hostedItems(meta, extra))
   }
   return response(whole, ids, none, echoed(extra), meta.created).body
@@ -140,16 +136,15 @@ export function renderStreamError(shape: StreamErrorShape, meta: ReplyMeta): str
 
 export function renderError(error: ApiError): { readonly status: number; readonly body: string } {
   return error._tag === "ContextLength"
-    ? {
+    ? written({
       status: 400,
-      body: errorBody(
-        `Your input exceeds the context window of this model (${error.limit} tokens). Please adjust your input and ` +
-          `try again.`,
-        "invalid_request_error",
-        "input",
-        "context_length_exceeded"
-      )
-    }
+      message: `Your input exceeds the context window of this model (${error.limit} tokens). Please adjust your ` +
+        `input and try again.`,
+      type: "invalid_request_error",
+      param: "input",
+      code: "context_length_exceeded",
+      retryAfter: undefined
+    })
     // The other errors are the same as Chat Completions'.
     : chatError(error)
 }

@@ -49,16 +49,29 @@ import {
 } from "./reply.js"
 import { blockStart, blockStop, deltaHead, deltaTail, event, messageEnd, messageStart, ping } from "./stream.js"
 
+/** What only the simulator writes of a whole `message`, as Anthropic's API answers; the gateway writes none of it. */
+export interface MessageOptions {
+  /** The thinking block's signature of its text. Default: none (an empty signature). */
+  readonly signature?: ((thinking: string) => string) | undefined
+  /** An empty reply without tool calls has no block, as the API answers one. Default: an empty text block. */
+  readonly noEmptyText?: boolean | undefined
+}
+
 /** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
-export function message(response: ChatResponse, id: string): string {
+export function message(response: ChatResponse, id: string, options: MessageOptions = {}): string {
   const blocks: Array<string> = []
   // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no
   // signature.
   const { [metadataKey]: ownMetadata, ...rest } = response.providerMetadata ?? {}
   const signed = ownMetadata === undefined ? [] : thinkingBlocksOf(response.providerMetadata)
   if (signed.length > 0) { for (const block of signed) blocks.push(JSON.stringify(block)) }
-  else if (response.reasoning !== undefined) blocks.push(thinkingBlock(JSON.stringify(response.reasoning), `""`))
-  if (response.text !== "" || response.toolCalls.length === 0) blocks.push(textBlock(JSON.stringify(response.text)))
+  else if (response.reasoning !== undefined) {
+    const signature = options.signature === undefined ? "" : options.signature(response.reasoning)
+    blocks.push(thinkingBlock(JSON.stringify(response.reasoning), JSON.stringify(signature)))
+  }
+  if (response.text !== "" || (response.toolCalls.length === 0 && options.noEmptyText !== true)) {
+    blocks.push(textBlock(JSON.stringify(response.text)))
+  }
   for (const call of response.toolCalls) {
     blocks.push(
       toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(argumentsRecord(call)))
@@ -89,10 +102,21 @@ function status(answer: ErrorAnswer): number {
   return answer.status === 503 && answer.code !== "credential_unavailable" ? 529 : answer.status
 }
 
-/** Anthropic's error body, its `type` that of its status. */
+/** What only the simulator words of an error body: a `type` other than its status's, a `code` a fault injects. */
+export interface ErrorOptions {
+  readonly type?: string | undefined
+  readonly code?: string | undefined
+}
+
+/** Anthropic's error body of `answer` at `answer.status`, its `type` that of the status unless `options` name one. */
+export function errorBody(answer: Pick<ErrorAnswer, "status" | "message">, options: ErrorOptions = {}): string {
+  return errorJson(options.type ?? errorType(answer.status), answer.message, options.code)
+}
+
+/** Anthropic's error body, its `type` that of its status (529 for a 503). */
 export const errors: ErrorWriter = {
   status,
-  body: (answer) => errorJson(errorType(status(answer)), answer.message)
+  body: (answer) => errorBody({ status: status(answer), message: answer.message })
 }
 
 /** The stream's `error` event, which `@anthropic-ai/sdk` raises. */

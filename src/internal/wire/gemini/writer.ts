@@ -22,10 +22,18 @@ import { bytesOf } from "../bodyText.js"
 import type { Encoded, ErrorAnswer, ErrorWriter, StreamEncoder } from "../dialect.js"
 import { callPart, chunk as chunkJson, type End, errorJson, metadataOf, type WrittenPart } from "./codec.js"
 
+/**
+ * Google's error body of `answer`, its status name its status's; `details` (`google.rpc.ErrorInfo`, `QuotaFailure`...)
+ * only where the simulator words a failure with them.
+ */
+export function errorBody(answer: Pick<ErrorAnswer, "status" | "message">, details?: ReadonlyArray<unknown>): string {
+  return errorJson(answer.status, answer.message, details)
+}
+
 /** Google's error body, at the answer's own status. */
 export const errors: ErrorWriter = {
   status: (answer) => answer.status,
-  body: (answer) => errorJson(answer.status, answer.message)
+  body: (answer) => errorBody(answer)
 }
 
 /** One `?alt=sse` event of `json`, as Google's servers end it. */
