@@ -23,7 +23,7 @@ import { completion, reply as readChat } from "../../src/internal/wire/openAiCha
 import { reply as readResponses } from "../../src/internal/wire/openAiResponses/codec.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import type * as Reply from "../../src/simulator/Reply.js"
-import { replies, token } from "../utils/simulatorReplies.js"
+import { replies } from "../utils/simulatorReplies.js"
 
 // Tool arguments as the generator makes them: a JSON object's text, cut into fragments.
 const argumentsText = fc.dictionary(
@@ -33,7 +33,7 @@ const argumentsText = fc.dictionary(
 ).map((value) => JSON.stringify(value))
 
 const reply: fc.Arbitrary<Reply.Reply> = fc.record({
-  reply: replies(/^call_[a-z0-9]{1,8}$/, token),
+  reply: replies(/^call_[a-z0-9]{1,8}$/),
   args: fc.array(argumentsText, { minLength: 3, maxLength: 3 }),
   cut: fc.boolean()
 }).map(({ args, cut, reply }) => ({
