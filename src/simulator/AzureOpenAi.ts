@@ -22,6 +22,7 @@ import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
 import { bearerKey, isRecord } from "../internal/simulator/requestChecks.js"
 import { azureErrorJson } from "../internal/wire/openAiChat/codec.js"
+import { event } from "../internal/wire/openAiChat/writer.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 import type { ApiError, EmbeddingFormat, RenderedStream, WireFormat } from "./WireFormat.js"
 
@@ -110,15 +111,15 @@ const withChoiceResults = (body: Record<string, unknown>): Record<string, unknow
     : body
 
 // An SSE event `data: {...}` of a chunk, with its choices' results; other events as they are.
-const filteredEvent = (event: string): string => {
-  const data = /^data: (\{.*\})\n\n$/s.exec(event)
-  if (data === null) return event
-  return `data: ${JSON.stringify(withChoiceResults(JSON.parse(data[1]!) as Record<string, unknown>))}\n\n`
+const filteredEvent = (written: string): string => {
+  const data = /^data: (\{.*\})\n\n$/s.exec(written)
+  if (data === null) return written
+  return event(JSON.stringify(withChoiceResults(JSON.parse(data[1]!) as Record<string, unknown>)))
 }
 
-const promptResultsEvent = `data: ${
+const promptResultsEvent = event(
   JSON.stringify({ choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: promptFilterResults })
-}\n\n`
+)
 
 /**
  * The Azure OpenAI Chat Completions wire format.

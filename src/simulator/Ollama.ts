@@ -24,9 +24,9 @@
  * @since 0.1.0
  */
 import { Refused } from "../internal/schemaCheck.js"
+import { replyChunks } from "../internal/simulator/chunks.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
-import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
 import {
   type ChatBody,
@@ -37,8 +37,7 @@ import {
   objectHead,
   Problem,
   replyJson,
-  streamLines,
-  toolCallsJson,
+  streamWriter,
   toRequest
 } from "../internal/wire/ollama/codec.js"
 import type * as Reply from "./Reply.js"
@@ -214,15 +213,14 @@ function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
   }, metricsOf(reply))
 }
 
+// The stream through the dialect's writer: a line a token, one line of the whole calls, the counts' line its tail.
 function renderStream(reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
-  const lines = streamLines(objectHead(meta.model, meta.created))
-  const events: Array<string> = []
-  for (const token of reply.reasoning) events.push(lines.start + lines.thinking + quoteToken(token) + lines.textEnd)
-  for (const token of reply.content) events.push(lines.start + quoteToken(token) + lines.textEnd)
-  if (reply.toolCalls.length > 0) {
-    events.push(lines.start + lines.toolCalls + toolCallsJson(reply.toolCalls) + lines.textEnd)
-  }
-  return { events, tail: lines.last(metricsOf(reply)) }
+  const writer = streamWriter(objectHead(meta.model, meta.created), () => metricsOf(reply))
+  const { events, tail } = replyChunks(reply, meta, "whole")
+  const calls = events.filter((chunk) => chunk._tag === "ToolCallDelta")
+  const lines = events.flatMap((chunk) => chunk._tag === "ToolCallDelta" ? [] : [writer.write([chunk])])
+  if (calls.length > 0) lines.push(writer.write(calls))
+  return { events: lines, tail: writer.write(tail) }
 }
 
 const injected: Readonly<Record<number, string>> = {

@@ -25,6 +25,7 @@ import { renderError, streamErrorJson } from "../internal/simulator/openAiChat/e
 import { renderReply, renderStream } from "../internal/simulator/openAiChat/render.js"
 import { decode } from "../internal/simulator/openAiChat/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
+import { event } from "../internal/wire/openAiChat/writer.js"
 import type { ApiError, EmbeddingFormat, EmbeddingRequest, WireFormat } from "./WireFormat.js"
 
 /**
@@ -51,7 +52,7 @@ export const format: WireFormat<Extra> = {
   renderError,
   renderReply,
   renderStream,
-  renderStreamError: (shape, meta) => `data: ${streamErrorJson(shape, meta)}\n\n`,
+  renderStreamError: (shape, meta) => event(streamErrorJson(shape, meta)),
   renderBodyError: streamErrorJson,
   malformedEvent: "data: {not json\n\n",
   streamContentType: "text/event-stream",

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as fc from "fast-check"
+import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import { errorInfo } from "../../src/internal/llmError/errorInfo.js"
 import { Problem, Refused } from "../../src/internal/schemaCheck.js"
@@ -14,8 +16,7 @@ import {
   reply,
   replyJson,
   requestBody,
-  streamLines,
-  toolCallsJson,
+  streamWriter,
   toRequest,
   usage
 } from "../../src/internal/wire/ollama/codec.js"
@@ -84,12 +85,20 @@ describe("internal/wire/ollama/codec: the reply both ways", () => {
       fc.array(toolCall, { maxLength: 3 }),
       metrics,
       (model, at, reasoning, content, toolCalls, m) => {
-        const lines = streamLines(objectHead(model, at))
+        const writer = streamWriter(objectHead(model, at), () => m)
+        const calls = toolCalls.map((call, index): ChatChunk => ({ _tag: "ToolCallDelta", index, ...call }))
         const written = [
-          ...reasoning.map((token) => lines.start + lines.thinking + JSON.stringify(token) + lines.textEnd),
-          ...content.map((token) => lines.start + JSON.stringify(token) + lines.textEnd),
-          ...(toolCalls.length > 0 ? [lines.start + lines.toolCalls + toolCallsJson(toolCalls) + lines.textEnd] : []),
-          lines.last(m)
+          ...reasoning.map((text) => writer.write([{ _tag: "ReasoningDelta", text }])),
+          ...content.map((text) => writer.write([{ _tag: "TextDelta", text }])),
+          ...(calls.length > 0 ? [writer.write(calls)] : []),
+          writer.write([{
+            _tag: "Finish",
+            finishReason: "stop",
+            id: "r",
+            model,
+            provider: "ollama",
+            latency: Duration.zero
+          }])
         ]
         const read = written.map((line) => {
           expect(line.endsWith("\n")).toBe(true)

@@ -6,6 +6,7 @@
  * finish reasons; the error body; and the embeddings request and reply.
  */
 import * as Schema from "effect/Schema"
+import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
@@ -478,7 +479,7 @@ export function replyJson(head: string, message: MessageWritten, metrics: Metric
  * `thinking` and a quoted reasoning token and `textEnd`; `start`, `""`, `toolCalls` and calls' JSON and `textEnd`
  * (each call whole); the last line is `last(metrics)`.
  */
-export function streamLines(head: string) {
+function streamLines(head: string) {
   const start = `${head}"message":{"role":"assistant","content":`
   return {
     start,
@@ -486,6 +487,51 @@ export function streamLines(head: string) {
     toolCalls: `"","tool_calls":`,
     textEnd: `},"done":false}\n`,
     last: (metrics: Metrics): string => `${start}""},${doneFields(metrics)}}\n`
+  }
+}
+
+/** A stream's writer: each write's chunks as its lines, the finish as the last line with `metrics`' counts. */
+export interface StreamWriter {
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => string
+}
+
+/**
+ * The writer of a stream whose lines start with `head` (`objectHead`): a line a text or reasoning delta, one line for a
+ * write's tool calls (each call whole: its fragments in the write joined), and the `Finish` as the last line, its
+ * counts and durations `metrics`; usage chunks write nothing (the last line carries the counts).
+ */
+export function streamWriter(head: string, metrics: () => Metrics): StreamWriter {
+  const lines = streamLines(head)
+  return {
+    write(chunks) {
+      let out = ""
+      const calls: Array<{ id: string; name: string; arguments: string }> = []
+      const flushCalls = () => {
+        if (calls.length > 0) out += lines.start + lines.toolCalls + toolCallsJson(calls) + lines.textEnd
+        calls.length = 0
+      }
+      for (const chunk of chunks) {
+        switch (chunk._tag) {
+          case "TextDelta":
+            out += lines.start + JSON.stringify(chunk.text) + lines.textEnd
+            break
+          case "ReasoningDelta":
+            out += lines.start + lines.thinking + JSON.stringify(chunk.text) + lines.textEnd
+            break
+          case "ToolCallDelta": {
+            const call = calls[chunk.index] ??= { id: chunk.id ?? "", name: chunk.name ?? "", arguments: "" }
+            call.arguments += chunk.arguments
+            break
+          }
+          case "Finish":
+            flushCalls()
+            out += lines.last(metrics())
+            break
+        }
+      }
+      flushCalls()
+      return out
+    }
   }
 }
 

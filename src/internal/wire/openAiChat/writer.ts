@@ -29,9 +29,14 @@ export const errors: ErrorWriter = {
   body: (answer) => openAiErrorJson(answer.message, answer.type, answer.param, answer.code)
 }
 
+/** One SSE event of the stream, carrying `json`. */
+export function event(json: string): string {
+  return `data: ${json}\n\n`
+}
+
 /** The stream's error event, `data: {"error": ...}`, which the official clients raise. */
 export function errorEvent(answer: ErrorAnswer): string {
-  return `data: ${errors.body(answer)}\n\n`
+  return event(errors.body(answer))
 }
 
 /** Writes one stream's batches as the text of its writes; one per stream (it keeps what was forwarded). */
