@@ -252,7 +252,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway: a tenan
         expect(written).toBeLessThanOrEqual(refusalLinesPerSecond + Math.ceil(elapsed / 1000 * refusalLinesPerSecond))
         expect(written).toBeLessThan(60)
         const told = refusals.reduce((sum, line) => sum + Number(line.annotations["suppressed"] ?? 0), 0)
-        expect(refusals.at(-1)!.annotations["suppressed"]).toBeGreaterThan(0)
+        // The lines not written are counted by the next one written: by the last, unless the loop ran long enough
+        // (a loaded machine) for a line within it to count them.
+        expect(told).toBeGreaterThan(0)
         expect(written + 1 + told).toBe(61)
         expect((yield* metric) - counted).toBe(61)
       })
