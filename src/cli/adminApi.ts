@@ -202,6 +202,23 @@ export const requestJson = <S extends Schema.Codec<unknown, unknown>>(
       })
   )
 
+/**
+ * A list the admin API answers at `path` (`{ data: [...] }`, each item read by `item`): printed whole as JSON with
+ * `--json`, else as a tab-separated table under `header`, one `row` an item.
+ */
+export const printList = <S extends Schema.Codec<unknown, unknown>>(
+  options: Omit<Request, "method" | "body"> & { readonly json: boolean },
+  list: { readonly item: S; readonly what: string; readonly header: string; readonly row: (item: S["Type"]) => string },
+  io: Io
+): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.map(
+    requestJson({ ...options, method: "GET" }, Schema.Struct({ data: Schema.Array(list.item) }), list.what),
+    ({ answer: { data }, whole }) => {
+      if (options.json) io.stdout(`${JSON.stringify(whole.data)}\n`)
+      else io.stdout([list.header, ...data.map(list.row)].join("\n") + "\n")
+    }
+  )
+
 const ago = /^(\d+(?:\.\d+)?)([hd])$/
 
 /** A time flag as the API takes it (Unix seconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */

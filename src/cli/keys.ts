@@ -117,8 +117,6 @@ const MadeKey = Schema.Struct({
   previous_key_valid_until: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
-const KeyList = Schema.Struct({ data: Schema.Array(KeyView) })
-
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
@@ -142,16 +140,12 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
         )
         return
       }
-      case "list": {
-        const { answer: { data }, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "GET", path: "/admin/keys" },
-          KeyList,
-          "list of keys"
+      case "list":
+        return yield* AdminApi.printList(
+          { url: parsed.url, key, path: "/admin/keys", json: parsed.json },
+          { item: KeyView, what: "list of keys", header: "id\tname\tsource\tteam\tmodels\tbudget", row: describeKey },
+          io
         )
-        if (parsed.json) io.stdout(`${JSON.stringify(whole.data)}\n`)
-        else io.stdout(["id\tname\tsource\tteam\tmodels\tbudget", ...data.map(describeKey)].join("\n") + "\n")
-        return
-      }
       case "revoke": {
         yield* AdminApi.request({
           url: parsed.url,

@@ -111,8 +111,6 @@ const TeamDetail = Schema.Struct({
   keys: Schema.optional(Schema.Array(Schema.Struct({ id: Schema.String, name: Schema.String })))
 })
 
-const TeamList = Schema.Struct({ data: Schema.Array(TeamView) })
-
 const row = (team: TeamView): string =>
   [team.id, team.name, AdminApi.budgetCell(team.budget)].map((cell) => AdminApi.printable(String(cell))).join("\t")
 
@@ -132,16 +130,12 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         io.stderr(AdminApi.printable(`made the team ${made.name} (id ${made.id}).`) + "\n")
         return
       }
-      case "list": {
-        const { answer: { data }, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "GET", path: "/admin/teams" },
-          TeamList,
-          "list of teams"
+      case "list":
+        return yield* AdminApi.printList(
+          { url: parsed.url, key, path: "/admin/teams", json: parsed.json },
+          { item: TeamView, what: "list of teams", header: "id\tname\tbudget", row },
+          io
         )
-        if (parsed.json) io.stdout(`${JSON.stringify(whole.data)}\n`)
-        else io.stdout(["id\tname\tbudget", ...data.map(row)].join("\n") + "\n")
-        return
-      }
       case "show": {
         const { answer: team, whole } = yield* AdminApi.requestJson(
           { url: parsed.url, key, method: "GET", path: teamPath(action.id) },
