@@ -96,7 +96,7 @@ export interface Opened {
   readonly headers: Headers.Input
   /** The stream's scope: closing it lets go of what the stream holds. */
   readonly scope: Scope.Closeable
-  /** Where the stream is kept, to be cut when the gateway shuts down (the server's `Drain`). */
+  /** Where the stream is kept, to be cut when the gateway shuts down (`drain.ts`). */
   readonly drain: Drain
   /**
    * Ends the response at once, outside its body's writer, with `last` as its last write (if any): how a cut ends a
@@ -110,7 +110,7 @@ type Writes = NonEmptyReadonlyArray<Uint8Array>
 
 /**
  * The answer to a stream, encoded by its encoder, its rest pulled as the response is written. Cut at shutdown
- * (the server's `Drain`), the stream lets go of its upstream call and ends with the route's shutdown error event,
+ * (`drain.ts`), the stream lets go of its upstream call and ends with the route's shutdown error event,
  * unless its whole answer went out already.
  */
 export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {

@@ -56,7 +56,10 @@ export interface Service {
   readonly plain: <E, R>(
     answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest | Scope.Scope>
-  /** A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of it. */
+  /**
+   * A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of
+   * it.
+   */
   readonly withBody: <R>(
     route: string,
     handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
@@ -122,7 +125,8 @@ export const make = Effect.fnUntraced(function*({ refusalLines, requestLog, stat
   const { metrics, now, options } = yield* Configuration
   const { auth } = options
 
-  // Each route is served through this, so the entry is handed on, not put in the fiber's context.
+  // Each route is served through this, so the entry is handed on, not put in the fiber's context (a service
+  // provided to each request costs operations: docs/performance.md, the gateway's serving as services).
   function served<E, R>(
     handle: (served: Served) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     route?: string
