@@ -19,14 +19,15 @@
  * answer with its status; after it, a failure is an error event in the 200
  * stream, never a clean end (`chatAnswer.ts`).
  *
- * This module is the route table: every route is served through `serving.ts`
- * (the log entry, the guard and the key check, the body, admission); OpenAI's
+ * This module is the route table: every route is built over the services of `serving/`, provided once here
+ * (`Requests`: the log entry, the guard and the key check, the body; `AdminCheck`; `Admission`; `ModelNames`);
+ * OpenAI's
  * routes are `routes/openAiChat.ts` and `routes/openAiResponses.ts`, Anthropic's `routes/anthropic.ts`, Google's
  * `routes/gemini.ts` and `routes/geminiModels.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
- * paths (each admin route's permission in `identity/access.ts`' table, checked by `serving.ts`; the sign-on's in
- * `identity/signOn.ts`), the 404 and the 405s.
+ * paths (each admin route's permission in `identity/access.ts`' table, checked by `serving/adminCheck.ts`; the
+ * sign-on's in `identity/signOn.ts`), the 404 and the 405s.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -69,8 +70,12 @@ import * as GeminiRoutes from "./routes/gemini.js"
 import * as GeminiModels from "./routes/geminiModels.js"
 import * as OpenAiRoutes from "./routes/openAiChat.js"
 import * as ResponsesRoute from "./routes/openAiResponses.js"
-import * as Serving from "./serving.js"
-import { errorResponse, json, refusal } from "./serving.js"
+import * as AdminCheck from "./serving/adminCheck.js"
+import * as Admission from "./serving/admission.js"
+import { errorResponse, json, refusal } from "./serving/answers.js"
+import * as Configuration from "./serving/configuration.js"
+import * as ModelNames from "./serving/modelNames.js"
+import * as Requests from "./serving/requests.js"
 
 /**
  * `GET /ready`'s answer: 200 while some deployment can take a call, else 503 `not_ready`; either names the deployments
@@ -96,7 +101,7 @@ function readyAnswer(readiness: Readiness): HttpServerResponse.HttpServerRespons
   )
 }
 /** What the application needs besides the engine. */
-export type AppOptions = Serving.AppOptions
+export type AppOptions = Configuration.AppOptions
 
 /**
  * What the gateway keeps across reloads (generations, `server.ts`): its metrics, whose status gauges read the
@@ -173,11 +178,28 @@ export const lasting = Effect.fnUntraced(function*(options: {
 export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOptions, lasting: Lasting) {
   const { metrics, now, refusalLines, requestLog } = lasting
   const dashboard = yield* Dashboard.make({ status: engine.status, budgets: options.auth.budgetStatus, now })
-  const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats, requestLog, refusalLines })
-  const { adminOnly, plain, served } = serving
-  const openAi = OpenAiRoutes.routes(serving)
-  const responses = yield* Effect.provide(ResponsesRoute.routes(serving), lasting.responses)
-  const gemini = GeminiRoutes.route(serving)
+  // What every route is served through, built once for this configuration and read by each route as it is built.
+  const serving = yield* Layer.build(
+    Layer.mergeAll(
+      Requests.layer({ stats: dashboard.stats, requestLog, refusalLines }),
+      AdminCheck.layer,
+      Admission.layer.pipe(Layer.provideMerge(ModelNames.layer))
+    ).pipe(Layer.provideMerge(Layer.succeed(Configuration.Configuration, { engine, options, now, metrics })))
+  )
+  return yield* Effect.provideContext(routesOf(lasting, dashboard), serving)
+})
+
+// The routes over the configuration served (`Configuration`), each built with the services every route is served
+// through; and the answer to paths the gateway does not serve.
+const routesOf = Effect.fnUntraced(function*(lasting: Lasting, dashboard: Dashboard.Dashboard) {
+  const { engine, metrics, now, options } = yield* Configuration.Configuration
+  const { plain, served } = yield* Requests.Requests
+  const admin = yield* AdminCheck.AdminCheck
+  const { adminOnly } = admin
+  const openAi = yield* OpenAiRoutes.routes
+  const responses = yield* Effect.provide(ResponsesRoute.routes, lasting.responses)
+  const gemini = yield* GeminiRoutes.route
+  const anthropic = yield* AnthropicRoute.routes
 
   // `POST /admin/reload`: the configuration read again and served, or 400 naming why not (the running one stays).
   const reload = served(({ entry }) =>
@@ -234,21 +256,21 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/v1/responses/:id", responses.retrieve),
     HttpRouter.route("DELETE", "/v1/responses/:id", responses.remove),
     HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
-    HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
-    HttpRouter.route("POST", "/v1/messages/count_tokens", AnthropicRoute.countTokens(serving)),
+    HttpRouter.route("POST", "/v1/messages", anthropic.messages),
+    HttpRouter.route("POST", "/v1/messages/count_tokens", anthropic.countTokens),
     ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),
-    HttpRouter.route("GET", "/v1beta/models/*", GeminiModels.route(serving)),
+    HttpRouter.route("GET", "/v1beta/models/*", yield* GeminiModels.route),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
-    ...BalancedCallRoutes.routes(serving),
-    ...(options.mcp === undefined ? [] : McpRoute.routes(serving, options.mcp, options.mcpSessions)),
-    ...AdminPins.routes(serving, options.mcpPins),
-    ...AdminMcpServers.routes(serving, options.mcp, options.mcpPins),
+    ...yield* BalancedCallRoutes.routes,
+    ...(options.mcp === undefined ? [] : yield* McpRoute.routes(options.mcp, options.mcpSessions)),
+    ...yield* AdminPins.routes(options.mcpPins),
+    ...yield* AdminMcpServers.routes(options.mcp, options.mcpPins),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
     HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
     HttpRouter.route("POST", "/admin/reload", reload),
-    ...AdminAudit.routes(serving, lasting.audit),
+    ...yield* AdminAudit.routes(lasting.audit),
     HttpRouter.route(
       "GET",
       "/admin/spend",
@@ -260,10 +282,10 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
       served(({ request }) => adminOnly(AdminSpend.requests(options.database, request)))
     ),
     ...(options.managedKeys === undefined
-      ? AdminKeys.unmanaged(serving)
-      : AdminKeys.routes(serving, options.managedKeys)),
-    ...AdminGrants.routes(serving, options.grants),
-    ...SignOn.routes(serving),
+      ? yield* AdminKeys.unmanaged
+      : yield* AdminKeys.routes(options.managedKeys)),
+    ...yield* AdminGrants.routes(options.grants),
+    ...yield* SignOn.routes,
     HttpRouter.route(
       "GET",
       "/ready",
@@ -278,7 +300,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     log: lasting.audit,
     refusals: lasting.auditRefusals,
     actor: (request) =>
-      Effect.match(serving.principal(request), {
+      Effect.match(admin.principal(request), {
         onFailure: () => actorOf(options.auth, request.headers),
         onSuccess: (principal) => principal.name
       }),

@@ -37,13 +37,16 @@ import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
 import { checkReply, checkRequest } from "../guardrail/guarded.js"
 import { type Batch, openFirst } from "../transport/chunkSource.js"
 import type { Encoded, StreamEncoder } from "../wire/dialect.js"
+import type { CutReason, Drain } from "./drain.js"
 import type { Target } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Guardrails from "./guardrails.js"
 import * as Session from "./intake.js"
 import * as Logs from "./observe/record.js"
-import type { CutReason, Drain } from "./server.js"
-import { errorResponse, json, type Serving, type WithBody } from "./serving.js"
+import { Admission } from "./serving/admission.js"
+import { errorResponse, json } from "./serving/answers.js"
+import { Configuration } from "./serving/configuration.js"
+import type { WithBody } from "./serving/requests.js"
 
 // The log's and the metrics' name for a stream cut, by why it was cut.
 const cutTags: Record<CutReason, string> = { shutdown: "ServerShutdown", revoked: "KeyRevoked" }
@@ -57,13 +60,21 @@ export type Failures = Errors.Failures
 /** What a call may fail with: the engine's failure, or a guardrail's block. */
 export type CallError = LlmError | GuardrailError
 
+/** What a call's answer is made with: the configuration served and the call's admission. */
+export type Answering = Configuration["Service"] & Admission["Service"]
+
+/** The configuration served and the admission, read once where a route is built. */
+export const answering: Effect.Effect<Answering, never, Configuration | Admission> = Effect.gen(function*() {
+  return { ...(yield* Configuration), ...(yield* Admission) }
+})
+
 /** What a client is told of `error`: a block as the core words it, an engine failure as the route's `failures` do. */
 function answerOf(failures: Failures, error: CallError): Errors.ErrorAnswer {
   return error._tag === "GuardrailError" ? Errors.guardrailBlocked(error) : failures.answer(error)
 }
 
 /** The answer to `error` before any of the answer went out, noted in the log entry and the metrics. */
-function failedCall(serving: Serving, call: Call, error: CallError) {
+function failedCall(serving: Answering, call: Call, error: CallError) {
   call.tally.failed(error)
   if (error._tag !== "GuardrailError") return serving.failed(call.entry, call.failures, error)
   const told = Errors.guardrailBlocked(error)
@@ -85,7 +96,7 @@ export interface Opened {
   readonly headers: Headers.Input
   /** The stream's scope: closing it lets go of what the stream holds. */
   readonly scope: Scope.Closeable
-  /** Where the stream is kept, to be cut when the gateway shuts down (the server's `Drain`). */
+  /** Where the stream is kept, to be cut when the gateway shuts down (`drain.ts`). */
   readonly drain: Drain
   /**
    * Ends the response at once, outside its body's writer, with `last` as its last write (if any): how a cut ends a
@@ -99,7 +110,7 @@ type Writes = NonEmptyReadonlyArray<Uint8Array>
 
 /**
  * The answer to a stream, encoded by its encoder, its rest pulled as the response is written. Cut at shutdown
- * (the server's `Drain`), the stream lets go of its upstream call and ends with the route's shutdown error event,
+ * (`drain.ts`), the stream lets go of its upstream call and ends with the route's shutdown error event,
  * unless its whole answer went out already.
  */
 export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
@@ -266,7 +277,7 @@ export interface Chat {
  * The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole; the
  * request with its session (`Intake.withSession`).
  */
-export function answered(serving: Serving, { entry, scope, sessionHeader, tally }: WithBody, chat: Chat) {
+export function answered(serving: Answering, { entry, scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
     model: chat.model,
     request: Session.withSession(chat.request, sessionHeader, entry.caller?.id),
@@ -320,7 +331,7 @@ function addressed(request: ChatRequest, target: Target): ChatRequest {
  * The stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the
  * stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
  */
-export function streamed(serving: Serving, call: StreamedCall) {
+export function streamed(serving: Answering, call: StreamedCall) {
   const { entry, failures, tally } = call
   const { drain } = serving.options
   const held = Scope.makeUnsafe()
@@ -383,7 +394,7 @@ export function streamed(serving: Serving, call: StreamedCall) {
  * The call as one reply, answered by its `render` (its failure by its `failures`); its reply through the call's
  * guardrails first (a block is charged the reply's cost, and its text is not kept in the log).
  */
-export function whole(serving: Serving, call: WholeCall) {
+export function whole(serving: Answering, call: WholeCall) {
   const { entry, tally } = call
   return Effect.matchEffect(call.target.llm.chat(addressed(call.request, call.target)), {
     onFailure: (error) => Effect.succeed(failedCall(serving, call, error)),

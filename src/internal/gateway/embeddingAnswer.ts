@@ -6,7 +6,9 @@ import * as Effect from "effect/Effect"
 import { emptyUsage } from "../../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
 import type * as ChatAnswer from "./chatAnswer.js"
-import { json, type Serving, type WithBody } from "./serving.js"
+import type * as Admission from "./serving/admission.js"
+import { json } from "./serving/answers.js"
+import type { WithBody } from "./serving/requests.js"
 
 /** An embedding body as its route decoded it, and how the route answers it. */
 export interface Embedding {
@@ -18,7 +20,7 @@ export interface Embedding {
 }
 
 /** The answer to an embedding body: refused, or the embeddings once its model is admitted. */
-export function answered(serving: Serving, { entry, tally }: WithBody, embedding: Embedding) {
+export function answered(serving: Admission.Service, { entry, tally }: WithBody, embedding: Embedding) {
   return serving.admitted({
     model: embedding.model,
     request: embedding.request,

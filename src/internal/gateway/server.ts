@@ -14,7 +14,7 @@
  * and the current one stays. A replaced generation's scope closes when its last request ends, so calls in flight
  * finish on the deployments they started on.
  *
- * The drain (`Drain`, `shutdown`): a cut stream lets go of its upstream call and ends with the route's error event
+ * The drain (`drain.ts`): a cut stream lets go of its upstream call and ends with the route's error event
  * (OpenAI's `data: {"error": ...}`, Anthropic's `event: error`) and its log line names the error, so a client sees a
  * failed answer rather than a connection dropped mid-answer. What is still running a moment after the cut is
  * interrupted by the server, as is a whole reply the grace period did not see through. A key revoked while its
@@ -24,7 +24,6 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -57,6 +56,7 @@ import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
 import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
+import { Drain, shutdown } from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as TokenCallers from "./identity/callers.js"
@@ -73,7 +73,6 @@ import * as KeyStore from "./keys/store.js"
 import * as McpEndpoint from "./mcp/endpoint.js"
 import * as McpPins from "./mcp/pins.js"
 import * as McpSessions from "./mcp/sessions.js"
-import type { Entry } from "./observe/record.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
@@ -571,64 +570,5 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
       ),
       replace: (build) => replacing.withPermits(1)(swap(build))
     }
-  })
-}
-
-// How long cut streams have to write their error event before what is left is interrupted.
-const cutAllowance = Duration.seconds(1)
-
-/** Why a stream is cut: the gateway shuts down, or the key it was asked with was revoked. */
-export type CutReason = "shutdown" | "revoked"
-
-/** The streams in flight, each by its request's log entry, with what cuts it. */
-export class Drain {
-  private readonly streams = new Map<Entry, (reason: CutReason) => Effect.Effect<void>>()
-
-  /** A stream's answer has begun; `cut` ends it with the error event of its reason. */
-  opened(entry: Entry, cut: (reason: CutReason) => Effect.Effect<void>): void {
-    this.streams.set(entry, cut)
-  }
-
-  /** A stream's request has ended (its answer done, or its client gone). */
-  closed(entry: Entry): void {
-    this.streams.delete(entry)
-  }
-
-  /** Cuts every stream in flight. */
-  readonly cut: Effect.Effect<void> = Effect.suspend(() =>
-    Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
-  )
-
-  /**
-   * Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or replaced by a rotation
-   * whose grace period ended).
-   */
-  revoked(stale: (caller: Auth.Caller) => boolean): Effect.Effect<void> {
-    return Effect.suspend(() =>
-      Effect.forEach(
-        [...this.streams].filter(([entry]) => entry.caller !== undefined && stale(entry.caller)),
-        ([, cut]) => cut("revoked"),
-        { concurrency: "unbounded", discard: true }
-      )
-    )
-  }
-}
-
-/**
- * `server` closed: it stops accepting at once; its connections have `gracePeriod` to end, then the streams of
- * `drain` are cut, and have a moment to end before this returns (the server then interrupts what is left).
- */
-export function shutdown(server: Http.Server, drain: Drain, gracePeriod: Duration.Input): Effect.Effect<void> {
-  return Effect.suspend(() => {
-    const closed = Deferred.makeUnsafe<boolean>()
-    if (server.listening) server.close(() => Deferred.doneUnsafe(closed, Exit.succeed(true)))
-    else Deferred.doneUnsafe(closed, Exit.succeed(true))
-    function within(duration: Duration.Input) {
-      return Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
-    }
-    return Effect.flatMap(
-      within(gracePeriod),
-      (done) => done ? Effect.void : Effect.andThen(drain.cut, within(cutAllowance))
-    )
   })
 }

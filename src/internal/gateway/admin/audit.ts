@@ -16,7 +16,9 @@ import * as Stream from "effect/Stream"
 import type * as Chain from "../audit/chain.js"
 import type { AuditLog, Query } from "../audit/store.js"
 import * as Errors from "../errorAnswer.js"
-import { errorResponse, json, type Serving } from "../serving.js"
+import { AdminCheck } from "../serving/adminCheck.js"
+import { errorResponse, json } from "../serving/answers.js"
+import { Requests } from "../serving/requests.js"
 import { unixSeconds } from "./input.js"
 import { defaultLimit, integer, maxLimit, oneOf, problem, type Read, readAll, timeParameter } from "./spend.js"
 
@@ -139,8 +141,9 @@ export function answer(
   })
 }
 
-/** The route over `serving`, reading `log` (none without a database). */
-export function routes(serving: Serving, log: AuditLog | undefined) {
-  const { adminOnly, served } = serving
+/** The route over the configuration served, reading `log` (none without a database). */
+export const routes = Effect.fnUntraced(function*(log: AuditLog | undefined) {
+  const { served } = yield* Requests
+  const { adminOnly } = yield* AdminCheck
   return [HttpRouter.route("GET", "/admin/audit", served(({ request }) => adminOnly(answer(log, request))))]
-}
+})

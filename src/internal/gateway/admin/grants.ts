@@ -17,7 +17,10 @@ import { madeId, type Params, type Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import type * as Grants from "../identity/grants.js"
 import { roleOf, roleProblem } from "../identity/roles.js"
-import { decodePath, errorResponse, json, type Serving } from "../serving.js"
+import { AdminCheck } from "../serving/adminCheck.js"
+import { decodePath, errorResponse, json } from "../serving/answers.js"
+import { Configuration } from "../serving/configuration.js"
+import { Requests } from "../serving/requests.js"
 import { Invalid, parse } from "./input.js"
 
 const noDatabase = Errors.answer(
@@ -85,9 +88,11 @@ export function subjects(grants: Grants.Grants | undefined): Subjects {
   }
 }
 
-/** The grants' routes over `serving`: on `grants`, or, without a database, refused saying why. */
-export function routes(serving: Serving, grants: Grants.Grants | undefined) {
-  const { adminAs, served } = serving
+/** The grants' routes over the configuration served: on `grants`, or, without a database, refused saying why. */
+export const routes = Effect.fnUntraced(function*(grants: Grants.Grants | undefined) {
+  const { now } = yield* Configuration
+  const { served } = yield* Requests
+  const { adminAs } = yield* AdminCheck
   const withGrants = (
     handle: (grants: Grants.Grants, by: string, id: string, body: string) => Effect.Effect<
       ReturnType<typeof json>
@@ -118,7 +123,7 @@ export function routes(serving: Serving, grants: Grants.Grants | undefined) {
     const input = grantInput(text)
     if ("status" in input) return Effect.succeed(errorResponse(input))
     return Effect.match(
-      store.add({ subject: input.subject, role: roleOf(input.role)!, createdAt: serving.now(), createdBy: by }),
+      store.add({ subject: input.subject, role: roleOf(input.role)!, createdAt: now(), createdBy: by }),
       {
         onFailure: unavailable,
         onSuccess: ({ grant, made }) => json(made ? 201 : 200, JSON.stringify(view(grant)))
@@ -143,4 +148,4 @@ export function routes(serving: Serving, grants: Grants.Grants | undefined) {
     HttpRouter.route("POST", "/admin/grants", add),
     HttpRouter.route("DELETE", "/admin/grants/:id", remove)
   ]
-}
+})

@@ -23,22 +23,13 @@ import * as Errors from "../errorAnswer.js"
 import * as Access from "../identity/access.js"
 import type { Principal } from "../identity/principal.js"
 import * as Auth from "../keys/auth.js"
-import type { Ledger } from "../keys/ledger.js"
 import { keyScope, limitOf, teamScope } from "../keys/runtime.js"
-import type { BudgetLimit, KeyRecord, KeyStore, NameTaken, TeamRecord } from "../keys/store.js"
-import { decodePath, errorResponse, json, type Serving } from "../serving.js"
+import type { BudgetLimit, KeyRecord, NameTaken, TeamRecord } from "../keys/store.js"
+import { AdminCheck } from "../serving/adminCheck.js"
+import { decodePath, errorResponse, json } from "../serving/answers.js"
+import { Configuration, type Managed } from "../serving/configuration.js"
+import { Requests } from "../serving/requests.js"
 import { graceOf, Invalid, keyInput, parse, teamInput, unixSeconds } from "./input.js"
-
-/** What the admin API of keys works on: the database's keys and teams, and the spend ledger. */
-export interface Managed {
-  readonly store: KeyStore
-  readonly ledger: Ledger
-  /**
-   * Whether keys and teams made here would be this instance's alone (`Policy.localOnly`: its limits shared through
-   * Redis, its database a SQLite file of its own): making them is then refused.
-   */
-  readonly localOnly: boolean
-}
 
 type Refusal = Errors.ErrorAnswer
 
@@ -164,9 +155,12 @@ const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `
   ["DELETE", "/admin/teams/:id", "deleteTeam"]
 ]
 
-/** The admin routes of keys and teams over `serving`, on `managed`. */
-export const routes = (serving: Serving, managed: Managed) => {
-  const { engine, options } = serving
+/** The admin routes of keys and teams over the configuration served, on `managed`. */
+export const routes = Effect.fnUntraced(function*(managed: Managed) {
+  const configuration = yield* Configuration
+  const { engine, options } = configuration
+  const { served } = yield* Requests
+  const { adminAs } = yield* AdminCheck
   const { ledger, store } = managed
   // What makes a key or a team first: refused where the other instances would not know it.
   const shared = managed.localOnly ? Effect.fail(sharedDatabaseRequired) : Effect.void
@@ -181,7 +175,7 @@ export const routes = (serving: Serving, managed: Managed) => {
       principal: Principal
     ) => Effect.Effect<HttpServerResponse.HttpServerResponse, Refusal>
   ) =>
-    serving.served(({ request }) =>
+    served(({ request }) =>
       Effect.gen(function*() {
         const params = yield* HttpRouter.params
         const body = request.method === "GET" || request.method === "DELETE"
@@ -190,7 +184,7 @@ export const routes = (serving: Serving, managed: Managed) => {
             request.text,
             () => Errors.invalidRequest("The request body could not be read.", undefined)
           )
-        return yield* serving.adminAs((principal) => handle(decodePath(params["id"] ?? ""), body, principal), body)
+        return yield* adminAs((principal) => handle(decodePath(params["id"] ?? ""), body, principal), body)
       }).pipe(Effect.catch((refusal: Refusal) => Effect.succeed(errorResponse(refusal))))
     )
   // Whether `principal` may see the row of a key or team of `teamId` (none: of the whole gateway).
@@ -283,7 +277,7 @@ export const routes = (serving: Serving, managed: Managed) => {
   const createKey = admin((_, text) =>
     Effect.gen(function*() {
       yield* shared
-      const now = serving.now()
+      const now = configuration.now()
       const input = yield* checked(keyInput(yield* bodyOf(text), "create", now))
       const name = input.name!
       if (configNames().has(name)) return yield* Effect.fail(nameTaken("key", name))
@@ -357,7 +351,7 @@ export const routes = (serving: Serving, managed: Managed) => {
   const updateKey = admin((id, text) =>
     Effect.gen(function*() {
       const key = yield* liveKey(id)
-      const input = yield* checked(keyInput(yield* bodyOf(text), "update", serving.now()))
+      const input = yield* checked(keyInput(yield* bodyOf(text), "update", configuration.now()))
       if (input.name !== undefined && input.name !== key.name && configNames().has(input.name)) {
         return yield* Effect.fail(nameTaken("key", input.name))
       }
@@ -390,7 +384,7 @@ export const routes = (serving: Serving, managed: Managed) => {
       const key = yield* liveKey(id)
       const grace = yield* checked(graceOf(yield* bodyOf(text)))
       const replacement = fresh("elr-", 24)
-      const now = serving.now()
+      const now = configuration.now()
       // The keys replaced before keep their own grace; the one replaced now has this one's, if any.
       const previous = [
         ...key.previous.filter((replaced) => replaced.until > now),
@@ -410,7 +404,7 @@ export const routes = (serving: Serving, managed: Managed) => {
   const revokeKey = admin((id) =>
     Effect.gen(function*() {
       yield* liveKey(id)
-      yield* saved(store.updateKey(id, { revokedAt: serving.now() }), () => id, "key")
+      yield* saved(store.updateKey(id, { revokedAt: configuration.now() }), () => id, "key")
       yield* reload
       return json(200, JSON.stringify({ id, object: "gateway.key", deleted: true }))
     })
@@ -419,7 +413,7 @@ export const routes = (serving: Serving, managed: Managed) => {
   const createTeam = admin((_, text) =>
     Effect.gen(function*() {
       yield* shared
-      const now = serving.now()
+      const now = configuration.now()
       const input = yield* checked(teamInput(yield* bodyOf(text), "create"))
       yield* knownGuardrails(input.guardrails)
       const record: TeamRecord = {
@@ -514,7 +508,7 @@ export const routes = (serving: Serving, managed: Managed) => {
     deleteTeam
   }
   return operations.map(([method, path, operation]) => HttpRouter.route(method, path, handlers[operation]))
-}
+})
 
 // The id an answer gives its object (a key or team made).
 // A key's values after an action whose answer shows it once (made, rotated): with it masked (`LlmError.maskKey`).
@@ -568,7 +562,9 @@ const noDatabase = Errors.answer(
 )
 
 /** The same paths on a gateway without a database: refused, saying why, to those the route's rule lets in. */
-export const unmanaged = (serving: Serving) => {
-  const refused = serving.served(() => serving.adminOnly(Effect.succeed(errorResponse(noDatabase))))
+export const unmanaged = Effect.gen(function*() {
+  const { served } = yield* Requests
+  const { adminOnly } = yield* AdminCheck
+  const refused = served(() => adminOnly(Effect.succeed(errorResponse(noDatabase))))
   return operations.map(([method, path]) => HttpRouter.route(method, path, refused))
-}
+})

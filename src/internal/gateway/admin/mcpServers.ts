@@ -12,7 +12,10 @@ import * as Errors from "../errorAnswer.js"
 import { qualified } from "../mcp/allow.js"
 import type * as Endpoint from "../mcp/endpoint.js"
 import * as Pins from "../mcp/pins.js"
-import { errorResponse, json, type Serving } from "../serving.js"
+import { AdminCheck } from "../serving/adminCheck.js"
+import { errorResponse, json } from "../serving/answers.js"
+import { Configuration } from "../serving/configuration.js"
+import { Requests } from "../serving/requests.js"
 
 /** A tool's calls as the request log counts them. */
 export interface Calls {
@@ -87,9 +90,11 @@ export function render(
   }
 }
 
-/** The route over `serving`: the configuration's MCP endpoints (none: no servers), the pins. */
-export function routes(serving: Serving, endpoints: Endpoint.Endpoints | undefined, pins: Pins.Pins) {
-  const { adminOnly, options, served } = serving
+/** The route over the configuration served: its MCP endpoints (none: no servers), the pins. */
+export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints | undefined, pins: Pins.Pins) {
+  const { options } = yield* Configuration
+  const { served } = yield* Requests
+  const { adminOnly } = yield* AdminCheck
   const database = options.database
   const answer = Effect.all([
     endpoints === undefined ? Effect.succeed([]) : endpoints.catalog,
@@ -106,4 +111,4 @@ export function routes(serving: Serving, endpoints: Endpoint.Endpoints | undefin
     })
   )
   return [HttpRouter.route("GET", "/admin/mcp/servers", served(() => adminOnly(answer)))]
-}
+})

@@ -17,7 +17,9 @@ import type { StoreUnavailableError } from "../../../Store.js"
 import type { Params, Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import * as Pins from "../mcp/pins.js"
-import { decodePath, errorResponse, json, type Serving } from "../serving.js"
+import { AdminCheck } from "../serving/adminCheck.js"
+import { decodePath, errorResponse, json } from "../serving/answers.js"
+import { Requests } from "../serving/requests.js"
 
 const unavailable = Errors.answer(
   503,
@@ -104,9 +106,10 @@ function approval(pins: Pins.Pins, subject: Pins.Subject) {
       : json(200, JSON.stringify(render(pin))))
 }
 
-/** The pins' admin routes over `serving`. */
-export function routes(serving: Serving, pins: Pins.Pins) {
-  const { adminOnly, served } = serving
+/** The pins' admin routes over the configuration served. */
+export const routes = Effect.fnUntraced(function*(pins: Pins.Pins) {
+  const { served } = yield* Requests
+  const { adminOnly } = yield* AdminCheck
   const list = served(() =>
     adminOnly(answered(pins.list, (all) => json(200, JSON.stringify({ pins: all.map(render) }))))
   )
@@ -141,4 +144,4 @@ export function routes(serving: Serving, pins: Pins.Pins) {
     HttpRouter.route("POST", "/admin/mcp/pins/:server/:tool/approve", approveTool),
     HttpRouter.route("POST", "/admin/mcp/pins/:server/:kind/:name/approve", approve)
   ]
-}
+})

@@ -17,7 +17,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
 import * as Errors from "../errorAnswer.js"
-import { errorResponse, json } from "../serving.js"
+import { errorResponse, json } from "../serving/answers.js"
 import { timeOf, unixSeconds } from "./input.js"
 
 /** A page of rows when `limit` is not given. */

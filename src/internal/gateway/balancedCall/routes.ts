@@ -13,11 +13,16 @@ import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
 import * as Intake from "../intake.js"
 import * as Auth from "../keys/auth.js"
-import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
+import { AdminCheck } from "../serving/adminCheck.js"
+import { decodePath, errorResponse, json, problemResponse } from "../serving/answers.js"
+import { Requests, type WithBody } from "../serving/requests.js"
 import * as BalancedCall from "./wire.js"
 
-/** The `/llm/*` routes over `serving`. */
-export const routes = (serving: Serving) => {
+/** The `/llm/*` routes over the configuration served. */
+export const routes = Effect.gen(function*() {
+  const serving = yield* ChatAnswer.answering
+  const { plain, served, withBody } = yield* Requests
+  const { adminOnly } = yield* AdminCheck
   const { engine } = serving
   // A body's failures by the name it gives the reply's limit (OpenAI's chat body, `OpenAiChat.pathOf`), made once.
   const failures = new Map(
@@ -26,7 +31,7 @@ export const routes = (serving: Serving) => {
 
   // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
   function chat(route: string, stream: boolean) {
-    return serving.withBody(route, (body: WithBody) => {
+    return withBody(route, (body: WithBody) => {
       const decoded = BalancedCall.chat(body.text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
       return ChatAnswer.answered(serving, body, {
@@ -47,7 +52,7 @@ export const routes = (serving: Serving) => {
     const name = decodePath(params["*"] ?? "")
     // A name longer than the gateway takes is refused by its length, never repeated (as every route's model).
     const oversized = Intake.oversizedModel(name)
-    return serving.adminOnly(Effect.map(engine.status, (status) => {
+    return adminOnly(Effect.map(engine.status, (status) => {
       if (oversized !== undefined) return errorResponse(Errors.modelTooLong(oversized, Intake.maxModelBytes))
       // A client's name is never a key of a plain object: `__proto__` would be found there.
       const load = new Map(Object.entries(status.details)).get(name)
@@ -61,7 +66,7 @@ export const routes = (serving: Serving) => {
   // without keys; to a key limited to some models, only the deployments they reach, without their provider keys or
   // endpoints (`BalancedCall.shownTo`).
   function visibleStatus(render: (status: Status) => string) {
-    return serving.served(({ entry }) =>
+    return served(({ entry }) =>
       Effect.map(engine.status, (status) => {
         const models = entry.caller?.models
         if (models === undefined) return json(200, render(status))
@@ -76,6 +81,6 @@ export const routes = (serving: Serving) => {
     HttpRouter.route("POST", "/llm/chat/stream", chat("/llm/chat/stream", true)),
     HttpRouter.route("GET", "/llm/system-load", visibleStatus(BalancedCall.systemLoad)),
     HttpRouter.route("GET", "/llm/system-capacity", visibleStatus(BalancedCall.systemCapacity)),
-    HttpRouter.route("GET", `${Auth.adminPrefix}*`, serving.plain(modelLoad))
+    HttpRouter.route("GET", `${Auth.adminPrefix}*`, plain(modelLoad))
   ]
-}
+})

@@ -1,6 +1,6 @@
 /**
  * What each admin route needs, in one table (method and route path, as the router matches them), and the one check of
- * a principal against it (`authorize`, called by `serving.ts`' admin check for every admin route). A route's team
+ * a principal against it (`authorize`, called by `serving/adminCheck.ts` for every admin route). A route's team
  * scope is read from the request: the key or team its `:id` names, the `team` its body names, or, for a list, each
  * row's own team (`sees`). A refusal is 403 naming the permission missing, never another team's data; an admin route
  * the table does not name is refused to everyone, and the application does not build (`unruled`).

@@ -2,7 +2,7 @@
  * Who makes an admin request: a person signed on through the gateway's identity provider (by an access token, or the
  * dashboard's session), with the roles their groups and grants give them; or a shared secret, an admin key of
  * provider.json or `serve`'s admin token, which is `admin` (the break-glass path: each use is logged by the key's
- * name). `principalOf` resolves it once per admin request (`serving.ts`' admin check); what an action is recorded
+ * name). `principalOf` resolves it once per admin request (`serving/adminCheck.ts`); what an action is recorded
  * under is its `name`.
  */
 import * as Effect from "effect/Effect"

@@ -20,7 +20,10 @@ import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Redacted from "effect/Redacted"
 import * as Errors from "../errorAnswer.js"
-import { errorResponse, json, type Serving } from "../serving.js"
+import { AdminCheck } from "../serving/adminCheck.js"
+import { errorResponse, json } from "../serving/answers.js"
+import { Configuration } from "../serving/configuration.js"
+import { Requests } from "../serving/requests.js"
 import { type Oidc, signInFailed } from "./oidc.js"
 import { cookieOf, sessionCookie, unavailable } from "./principal.js"
 import { grants, permissions } from "./roles.js"
@@ -56,9 +59,11 @@ function cookieOptions(url: string, path: string, maxAge: Duration.Duration) {
   return { httpOnly: true, sameSite: "lax", secure: url.startsWith("https:"), path, maxAge } as const
 }
 
-/** The sign-on routes over `serving`. */
-export function routes(serving: Serving) {
-  const { options, served } = serving
+/** The sign-on routes over the configuration served. */
+export const routes = Effect.gen(function*() {
+  const { now, options } = yield* Configuration
+  const { served } = yield* Requests
+  const { adminAs } = yield* AdminCheck
   const { oidc, sessions } = options
 
   // `handle` with the identity provider; without one, 404 saying how to configure it.
@@ -85,7 +90,7 @@ export function routes(serving: Serving) {
         codeVerifier: Redacted.make(verifier),
         nonce,
         redirectUri,
-        expiresAt: serving.now() + pendingMillis
+        expiresAt: now() + pendingMillis
       }),
       unavailable
     )
@@ -129,7 +134,7 @@ export function routes(serving: Serving) {
           subject: person.subject,
           groups: person.groups,
           idToken: person.idToken,
-          expiresAt: serving.now() + Duration.toMillis(ttl)
+          expiresAt: now() + Duration.toMillis(ttl)
         }),
         unavailable
       )
@@ -161,7 +166,7 @@ export function routes(serving: Serving) {
   )
 
   const me = served(() =>
-    serving.adminAs((principal) =>
+    adminAs((principal) =>
       Effect.succeed(json(
         200,
         JSON.stringify({
@@ -195,4 +200,4 @@ export function routes(serving: Serving) {
     HttpRouter.route("POST", "/admin/logout", logout),
     HttpRouter.route("GET", "/admin/me", me)
   ]
-}
+})

@@ -11,7 +11,7 @@
  * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`), the
  * upstream's progress and logs for the call relayed to its client before it (`relay.ts`). The gateway's route serves
  * them through
- * `Serving.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
+ * `Requests.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
  * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
  * not the one pinned (`pins.ts`), for every caller, until an admin approves it.

@@ -1,6 +1,6 @@
 /**
  * The gateway's MCP routes: `/mcp` and `/mcp/<server>` (POST for JSON-RPC; GET and DELETE, which the endpoints
- * answer as Streamable HTTP says), served through `Serving.served` like every route: the guard (`Host`, `Origin`)
+ * answer as Streamable HTTP says), served through `Requests.served` like every route: the guard (`Host`, `Origin`)
  * and the gateway key (`Authorization: Bearer`, `x-api-key`), which goes no further (an upstream is sent the
  * gateway's own headers only). The caller's tool rule is handed to the endpoints (`Endpoint.Visible`): a key's
  * `tools` (and its team's), or every tool on a gateway without keys, and the governance of its calls
@@ -15,8 +15,9 @@ import * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Errors from "../errorAnswer.js"
-import type * as Serving from "../serving.js"
-import { refusal, tooLarge } from "../serving.js"
+import { refusal, tooLarge } from "../serving/answers.js"
+import { Configuration } from "../serving/configuration.js"
+import { Requests } from "../serving/requests.js"
 import * as Allow from "./allow.js"
 import * as Endpoint from "./endpoint.js"
 import * as Sessions from "./sessions.js"
@@ -32,13 +33,15 @@ function withoutOrigin(request: HttpServerRequest.HttpServerRequest) {
 }
 
 /**
- * The routes of `endpoints`, served through `serving`, their sessions (`Sessions`) recorded in `sessions`, which every
- * configuration (and every instance on the gateway's database) shares.
+ * The routes of `endpoints` over the configuration served, their sessions (`Sessions`) recorded in `sessions`, which
+ * every configuration (and every instance on the gateway's database) shares.
  */
-export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints, sessions: Sessions.SessionStore) {
+export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints, sessions: Sessions.SessionStore) {
+  const serving = yield* Configuration
+  const requests = yield* Requests
   const { maxBodyBytes } = serving.options
   const held = Sessions.make(sessions)
-  const answer = serving.served(({ entry, request }) => {
+  const answer = requests.served(({ entry, request }) => {
     if (Number(request.headers["content-length"]) > maxBodyBytes) {
       return Effect.succeed(refusal(entry, tooLarge(maxBodyBytes)))
     }
@@ -73,4 +76,4 @@ export function routes(serving: Serving.Serving, endpoints: Endpoint.Endpoints, 
   return paths.flatMap((path) =>
     (["POST", "GET", "DELETE"] as const).map((method) => HttpRouter.route(method, path, answer))
   )
-}
+})

@@ -15,7 +15,7 @@
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
  * deployments' provider keys, and the key the request came with) masked as the gateway masks keys elsewhere.
  * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row, nor do the
- * requests refused before they are authenticated (`serving.ts` counts them instead).
+ * requests refused before they are authenticated (`serving/requests.ts` counts them instead).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"

@@ -15,19 +15,23 @@ import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { countReply, countTokens as decodeCount } from "../../wire/anthropic/request.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
-import { json, problemResponse, type Serving, type WithBody } from "../serving.js"
+import { json, problemResponse } from "../serving/answers.js"
+import { Requests, type WithBody } from "../serving/requests.js"
 
 const { errors } = Anthropic.dialect
 
-/** The `/v1/messages` route over `serving`. */
-export const messages = (serving: Serving) => serving.withBody("/v1/messages", (body) => answer(serving, body))
-
-/** The `/v1/messages/count_tokens` route over `serving`. */
-export const countTokens = (serving: Serving) =>
-  serving.withBody("/v1/messages/count_tokens", (body) => count(serving, body))
+/** Anthropic's routes over the configuration served: `/v1/messages` and `/v1/messages/count_tokens`. */
+export const routes = Effect.gen(function*() {
+  const serving = yield* ChatAnswer.answering
+  const { withBody } = yield* Requests
+  return {
+    messages: withBody("/v1/messages", (body) => answer(serving, body)),
+    countTokens: withBody("/v1/messages/count_tokens", (body) => count(serving, body))
+  }
+})
 
 // A `/v1/messages` body's answer: refused, or streamed or whole once its model is admitted.
-function answer(serving: Serving, body: WithBody) {
+function answer(serving: ChatAnswer.Answering, body: WithBody) {
   const decoded = Anthropic.dialect.decode(body.text, serving.now)
   if (decoded instanceof Problem) return Effect.succeed(problemResponse(decoded, errors))
   return ChatAnswer.answered(serving, body, {
@@ -38,7 +42,7 @@ function answer(serving: Serving, body: WithBody) {
 
 // A `/v1/messages/count_tokens` body's answer: refused, or the count once its model is admitted (a count takes a
 // request of the key's rate limit, and nothing of its budget).
-function count(serving: Serving, { entry, tally, text }: WithBody) {
+function count(serving: ChatAnswer.Answering, { entry, tally, text }: WithBody) {
   const decoded = decodeCount(text)
   if (decoded instanceof Problem) return Effect.succeed(problemResponse(decoded, errors))
   const failures = Errors.failures(serving.now, errors, Anthropic.placed(decoded.body))

@@ -21,7 +21,8 @@ import { errors } from "../../wire/gemini/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import * as Errors from "../errorAnswer.js"
-import { decodePath, errorResponse, json, refusal, type Serving, type WithBody } from "../serving.js"
+import { decodePath, errorResponse, json, refusal } from "../serving/answers.js"
+import { Requests, type WithBody } from "../serving/requests.js"
 
 /**
  * The paths every Gemini method is served under: `v1beta`, as Gemini CLI asks, and `v1`, the default of
@@ -52,8 +53,10 @@ function ownAnswer(status: number, message: string): Errors.ErrorAnswer {
   return Errors.answer(status, message, status >= 500 ? "server_error" : "invalid_request_error", null, null)
 }
 
-/** The Gemini route over `serving`: one handler for `POST /v1beta/models/*` (and `/v1/...`), by the method. */
-export const route = (serving: Serving) => {
+/** The Gemini route over the configuration served: one handler for `POST /v1beta/models/*` (and `/v1/...`). */
+export const route = Effect.gen(function*() {
+  const serving = yield* ChatAnswer.answering
+  const requests = yield* Requests
   // Google's failures, the engine's request paths named as the Gemini body names them.
   const failures = Errors.failures(serving.now, errors, geminiPath)
   // A body refused before anything is sent.
@@ -105,13 +108,13 @@ export const route = (serving: Serving) => {
   const withBody = <R>(
     method: string,
     handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
-  ) => serving.withBody(`/v1beta/models/{model}:${method}`, handle)
+  ) => requests.withBody(`/v1beta/models/{model}:${method}`, handle)
 
-  const unknownMethod = serving.served(({ entry }) =>
+  const unknownMethod = requests.served(({ entry }) =>
     Effect.succeed(refusal(entry, ownAnswer(404, `Method not found: POST ${entry.path}`)))
   )
 
-  const notSse = serving.served(({ entry }) =>
+  const notSse = requests.served(({ entry }) =>
     Effect.succeed(refusal(
       entry,
       ownAnswer(
@@ -143,4 +146,4 @@ export const route = (serving: Serving) => {
       }
     }
   )
-}
+})

@@ -10,7 +10,9 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
-import { decodePath, json, refusal, type Serving } from "../serving.js"
+import { decodePath, json, refusal } from "../serving/answers.js"
+import { ModelNames } from "../serving/modelNames.js"
+import { Requests } from "../serving/requests.js"
 import { modelOf, queryOf } from "./gemini.js"
 
 const defaultPageSize = 50
@@ -38,17 +40,19 @@ const pageOf = (query: URLSearchParams): { readonly start: number; readonly size
   return { start, size: pageSize === 0 ? defaultPageSize : Math.min(pageSize, maxPageSize) }
 }
 
-/** `GET /v1beta/models` and `GET /v1beta/models/{model}` over `serving`. */
-export const route = (serving: Serving) =>
-  serving.served(({ entry }) =>
+/** `GET /v1beta/models` and `GET /v1beta/models/{model}` over the configuration served. */
+export const route = Effect.gen(function*() {
+  const { served } = yield* Requests
+  const { notFoundAnswer, visibleModels } = yield* ModelNames
+  return served(({ entry }) =>
     Effect.map(Effect.all([HttpRouter.params, HttpServerRequest.HttpServerRequest]), ([params, request]) => {
       const caller = entry.caller
-      const visible = serving.visibleModels(caller)
+      const visible = visibleModels(caller)
       const id = modelOf(decodePath(params["*"] ?? ""))
       if (id !== "") {
         const model = visible.find((model) => model.id === id)
         return model === undefined
-          ? refusal(entry, serving.notFoundAnswer(id, caller))
+          ? refusal(entry, notFoundAnswer(id, caller))
           : json(200, JSON.stringify(modelObject(model)))
       }
       const page = pageOf(queryOf(request.url))
@@ -63,3 +67,4 @@ export const route = (serving: Serving) =>
       )
     })
   )
+})

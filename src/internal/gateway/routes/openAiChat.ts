@@ -12,10 +12,15 @@ import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
-import { decodePath, json, problemResponse, type Serving, type WithBody } from "../serving.js"
+import { decodePath, json, problemResponse } from "../serving/answers.js"
+import { ModelNames } from "../serving/modelNames.js"
+import { Requests, type WithBody } from "../serving/requests.js"
 
-/** OpenAI's routes over `serving`. */
-export function routes(serving: Serving) {
+/** OpenAI's routes over the configuration served. */
+export const routes = Effect.gen(function*() {
+  const serving = yield* ChatAnswer.answering
+  const { served, withBody } = yield* Requests
+  const { notFound, visibleModels } = yield* ModelNames
   const { engine } = serving
   // The failures of a body by the paths it names (`Decoded.path`: one for each name of the reply's limit), made once.
   const failures = new Map(
@@ -52,19 +57,19 @@ export function routes(serving: Serving) {
   const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
   // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
   // which a client may send encoded or not.
-  const models = serving.served(({ entry: { caller } }) =>
+  const models = served(({ entry: { caller } }) =>
     Effect.map(HttpRouter.params, (params) => {
       const id = decodePath(params["*"] ?? "")
-      if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? serving.notFound(id)
+      if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
       // A key limited to some models sees those only.
-      if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : serving.notFound(id, caller)
-      return json(200, JSON.stringify({ object: "list", data: serving.visibleModels(caller).map(modelObject) }))
+      if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : notFound(id, caller)
+      return json(200, JSON.stringify({ object: "list", data: visibleModels(caller).map(modelObject) }))
     })
   )
 
   return {
-    chatCompletions: serving.withBody("/v1/chat/completions", chatCompletion),
-    embeddings: serving.withBody("/v1/embeddings", embedding),
+    chatCompletions: withBody("/v1/chat/completions", chatCompletion),
+    embeddings: withBody("/v1/embeddings", embedding),
     models
   }
-}
+})

@@ -17,15 +17,20 @@ import * as Errors from "../errorAnswer.js"
 import type * as Logs from "../observe/record.js"
 import * as Continuation from "../responses/continuation.js"
 import * as Hosted from "../responses/hosted.js"
-import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "../serving.js"
+import { decodePath, errorResponse, json, problemResponse } from "../serving/answers.js"
+import { ModelNames } from "../serving/modelNames.js"
+import { Requests, type WithBody } from "../serving/requests.js"
 
 // A refusal made on the way (a failure of its effect) as the answer: what is wrong with the body, or an error answer.
 function refused(refusal: Errors.ErrorAnswer | Responses.Problem) {
   return Effect.succeed(refusal instanceof Responses.Problem ? problemResponse(refusal) : errorResponse(refusal))
 }
 
-/** The Responses routes over `serving`, keeping responses in the `StoredResponses` provided. */
-export const routes = Effect.fnUntraced(function*(serving: Serving) {
+/** The Responses routes over the configuration served, keeping responses in the `StoredResponses` provided. */
+export const routes = Effect.gen(function*() {
+  const serving = yield* ChatAnswer.answering
+  const { served, withBody } = yield* Requests
+  const { notFound } = yield* ModelNames
   const kept = yield* Continuation.make()
   const failures = Errors.failures(serving.now, Responses.errors, Responses.path)
   const seconds = () => Math.floor(serving.now() / 1000)
@@ -67,7 +72,7 @@ export const routes = Effect.fnUntraced(function*(serving: Serving) {
     const models = entry.caller?.models
     if (model !== null && model !== undefined) {
       if (serving.engine.resolve(model) === undefined || (models !== undefined && !models.has(model))) {
-        return Effect.succeed(serving.notFound(model, entry.caller))
+        return Effect.succeed(notFound(model, entry.caller))
       }
       entry.model = model
     }
@@ -83,7 +88,7 @@ export const routes = Effect.fnUntraced(function*(serving: Serving) {
 
   // `GET` (the response) or `DELETE` (its deletion) of a kept response, by the id in the path.
   function byId(answer: (id: string, entry: Logs.Entry) => Effect.Effect<string | undefined, Errors.ErrorAnswer>) {
-    return serving.served(({ entry }) =>
+    return served(({ entry }) =>
       Effect.flatMap(HttpRouter.params, (params) => {
         const id = decodePath(params["id"] ?? "")
         return Effect.match(answer(id, entry), {
@@ -95,8 +100,8 @@ export const routes = Effect.fnUntraced(function*(serving: Serving) {
   }
 
   return {
-    create: serving.withBody("/v1/responses", create),
-    inputTokens: serving.withBody("/v1/responses/input_tokens", inputTokens),
+    create: withBody("/v1/responses", create),
+    inputTokens: withBody("/v1/responses/input_tokens", inputTokens),
     retrieve: byId(kept.retrieve),
     remove: byId(kept.remove)
   }

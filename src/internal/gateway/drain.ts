@@ -1,0 +1,71 @@
+/**
+ * The streams in flight and the gateway's drain: on shutdown the server stops accepting, calls in flight have the
+ * grace period to finish, then each stream still open is cut with its route's error event; a key revoked (or replaced
+ * by a rotation whose grace period ended) has its streams cut the same way.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Http from "node:http"
+import type * as Auth from "./keys/auth.js"
+import type { Entry } from "./observe/record.js"
+
+// How long cut streams have to write their error event before what is left is interrupted.
+const cutAllowance = Duration.seconds(1)
+
+/** Why a stream is cut: the gateway shuts down, or the key it was asked with was revoked. */
+export type CutReason = "shutdown" | "revoked"
+
+/** The streams in flight, each by its request's log entry, with what cuts it. */
+export class Drain {
+  private readonly streams = new Map<Entry, (reason: CutReason) => Effect.Effect<void>>()
+
+  /** A stream's answer has begun; `cut` ends it with the error event of its reason. */
+  opened(entry: Entry, cut: (reason: CutReason) => Effect.Effect<void>): void {
+    this.streams.set(entry, cut)
+  }
+
+  /** A stream's request has ended (its answer done, or its client gone). */
+  closed(entry: Entry): void {
+    this.streams.delete(entry)
+  }
+
+  /** Cuts every stream in flight. */
+  readonly cut: Effect.Effect<void> = Effect.suspend(() =>
+    Effect.forEach([...this.streams.values()], (cut) => cut("shutdown"), { concurrency: "unbounded", discard: true })
+  )
+
+  /**
+   * Cuts the streams in flight asked with a key `stale` says no longer works (revoked, or replaced by a rotation
+   * whose grace period ended).
+   */
+  revoked(stale: (caller: Auth.Caller) => boolean): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      Effect.forEach(
+        [...this.streams].filter(([entry]) => entry.caller !== undefined && stale(entry.caller)),
+        ([, cut]) => cut("revoked"),
+        { concurrency: "unbounded", discard: true }
+      )
+    )
+  }
+}
+
+/**
+ * `server` closed: it stops accepting at once; its connections have `gracePeriod` to end, then the streams of
+ * `drain` are cut, and have a moment to end before this returns (the server then interrupts what is left).
+ */
+export function shutdown(server: Http.Server, drain: Drain, gracePeriod: Duration.Input): Effect.Effect<void> {
+  return Effect.suspend(() => {
+    const closed = Deferred.makeUnsafe<boolean>()
+    if (server.listening) server.close(() => Deferred.doneUnsafe(closed, Exit.succeed(true)))
+    else Deferred.doneUnsafe(closed, Exit.succeed(true))
+    function within(duration: Duration.Input) {
+      return Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
+    }
+    return Effect.flatMap(
+      within(gracePeriod),
+      (done) => done ? Effect.void : Effect.andThen(drain.cut, within(cutAllowance))
+    )
+  })
+}

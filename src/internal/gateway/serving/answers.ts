@@ -1,0 +1,54 @@
+/**
+ * The answers every route writes: JSON, a refusal in the words of its path's dialect (`dialects.ts`), a body the wire
+ * refuses, one larger than the gateway takes; and a path's part decoded.
+ */
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type { Problem } from "../../schemaCheck.js"
+import type { ErrorWriter } from "../../wire/dialect.js"
+import * as Dialects from "../dialects.js"
+import * as Errors from "../errorAnswer.js"
+import type * as Logs from "../observe/record.js"
+
+/** A JSON answer with `status`. */
+export function json(status: number, body: string) {
+  return HttpServerResponse.text(body, { status, contentType: "application/json" })
+}
+
+/** An error answer in the words of `errors` (by default the gateway's own), with its `retry-after` when it has one. */
+export function errorResponse(error: Errors.ErrorAnswer, errors: ErrorWriter = Dialects.own) {
+  return HttpServerResponse.text(errors.body(error), {
+    status: errors.status(error),
+    contentType: "application/json",
+    ...(error.retryAfter !== undefined ? { headers: { "retry-after": String(error.retryAfter) } } : {})
+  })
+}
+
+/** A body the wire refuses: 400 naming its field, in the words of `errors` (by default the gateway's own). */
+export function problemResponse(problem: Problem, errors: ErrorWriter = Dialects.own) {
+  return errorResponse(Errors.invalidRequest(problem.message, problem.param), errors)
+}
+
+/** The answer to a body larger than the gateway takes (`limit` bytes): 413. */
+export function tooLarge(limit: number) {
+  return Errors.answer(
+    413,
+    `The request body is larger than this gateway takes (${limit} bytes).`,
+    "invalid_request_error",
+    null,
+    "request_too_large"
+  )
+}
+
+/** A refusal of the request of `entry`, in the words of its path's dialect (`Dialects.errorsOf`). */
+export function refusal(entry: Logs.Entry, answer: Errors.ErrorAnswer) {
+  return errorResponse(answer, Dialects.errorsOf(entry.method, entry.path))
+}
+
+/** A path decoded; left as sent when its escapes are malformed. */
+export function decodePath(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
