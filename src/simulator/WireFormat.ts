@@ -122,7 +122,12 @@ export interface WireFormat<Extra> {
    * request fields there (Gemini's model and method); absent for the others.
    */
   readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Decoded<Extra> | ApiError
-  readonly renderError: (error: ApiError) => { readonly status: number; readonly body: string }
+  /** An error's status and body, and the headers its wire names it by (Bedrock's `x-amzn-errortype`), if any. */
+  readonly renderError: (error: ApiError) => {
+    readonly status: number
+    readonly body: string
+    readonly headers?: Readonly<Record<string, string>>
+  }
   /**
    * The prefixes of a decoded request's prompt the provider would cache, shortest first (Anthropic's up to each
    * `cache_control`, OpenAI's at each message boundary of a request with a `prompt_cache_key`, Gemini's implicit

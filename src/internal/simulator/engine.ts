@@ -130,7 +130,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
   }
 
   const errorPlan = (format: Gate, error: ApiError, headers: Record<string, string>): Plan => {
-    const { body, status } = format.renderError(error)
+    const { body, headers: named, status } = format.renderError(error)
+    if (named !== undefined) Object.assign(headers, named)
     if (error._tag === "RateLimited") {
       headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
       headers["retry-after-ms"] = String(Math.ceil(error.retryAfterMs))
