@@ -106,6 +106,20 @@ export interface ReplyMeta {
 export interface RenderedStream {
   readonly events: ReadonlyArray<string>
   readonly tail: string
+  /**
+   * The content type, where the request chose the stream's framing (Gemini's JSON array without `?alt=sse`). Default:
+   * the format's `streamContentType`.
+   *
+   * @since 0.3.0
+   */
+  readonly contentType?: string | undefined
+  /**
+   * The `stream-error` fault's end after `written` events, where its framing follows what went before (the JSON
+   * array's separator). Default: the format's `renderStreamError`.
+   *
+   * @since 0.3.0
+   */
+  readonly streamError?: ((written: number) => string) | undefined
 }
 
 /**

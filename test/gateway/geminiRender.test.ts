@@ -164,8 +164,8 @@ describe("the Gemini writer's two framings", () => {
         }
       }
       if (failAt !== null) {
-        sseText += sse.error(answer)
-        arrayText += array.error(answer)
+        sseText += sse.error(Render.errors.body(answer))
+        arrayText += array.error(Render.errors.body(answer))
       }
       expect(arrayText.startsWith("[")).toBe(true)
       expect(arrayText.endsWith("\n]")).toBe(true)

@@ -76,6 +76,12 @@ function arrayFrames(): Frames {
 
 const sseFrames: Frames = { event, end: () => "" }
 
+/** A whole stream of one object's JSON (a blocked prompt's reply), framed as `framing`. */
+export function single(json: string, framing: Framing): string {
+  const frames = framing === "sse" ? sseFrames : arrayFrames()
+  return frames.event(json) + frames.end()
+}
+
 /** How a stream is written where Gemini's own servers and the gateway differ. */
 export interface Options {
   /** Each `ToolCallDelta` is a whole call, written in its batch's event. Default: folded until the `Finish` chunk. */
@@ -94,8 +100,8 @@ export interface Written {
 export interface StreamWriter {
   /** The events of `chunks`; the `Finish` chunk's ends the stream (the array's `]`). */
   readonly write: (chunks: ReadonlyArray<ChatChunk>) => Written
-  /** The error event that ends the stream with `answer`, which `@google/genai` raises (and the array's `]`). */
-  readonly error: (answer: ErrorAnswer) => string
+  /** The event of an error body (its JSON) that ends the stream, which `@google/genai` raises (and the array's `]`). */
+  readonly error: (body: string) => string
 }
 
 /** A writer for the stream `id` of `model`, written as `options` say, framed as `framing` (default SSE). */
@@ -180,8 +186,8 @@ export function streamWriter(id: string, model: string, options: Options = {}, f
     return { text: out, restarted: undefined }
   }
 
-  function error(answer: ErrorAnswer): string {
-    return frames.event(errors.body(answer)) + frames.end()
+  function error(body: string): string {
+    return frames.event(body) + frames.end()
   }
 
   return { write, error }
@@ -197,6 +203,6 @@ export function streamEncoder(id: string, model: string, framing: Framing = "sse
   return {
     contentType: framing === "sse" ? "text/event-stream" : "application/json",
     batch,
-    error: (answer) => bytesOf(writer.error(answer))
+    error: (answer) => bytesOf(writer.error(errors.body(answer)))
   }
 }
