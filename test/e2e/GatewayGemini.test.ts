@@ -13,6 +13,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { rejection } from "../utils/gatewayHarness.js"
+import { postJsonReads } from "../utils/rawHttp.js"
 
 const providerKey = "sk-gateway-gemini-provider-01"
 const gatewayKey = "sk-gateway-gemini-key-0001"
@@ -105,23 +106,6 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
   })
 
 const hello = [{ role: "user", parts: [{ text: "Hello there" }] }]
-
-// A stream's body as it arrives, each read's text apart.
-const reads = (url: string, body: unknown) =>
-  promise(async () => {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-goog-api-key": gatewayKey },
-      body: JSON.stringify(body)
-    })
-    const texts: Array<string> = []
-    const decoder = new TextDecoder()
-    const reader = response.body!.getReader()
-    for (let read = await reader.read(); !read.done; read = await reader.read()) {
-      texts.push(decoder.decode(read.value, { stream: true }))
-    }
-    return { status: response.status, contentType: response.headers.get("content-type"), texts }
-  })
 
 // A stream's objects without the reply's id, which each answer draws anew.
 const withoutId = (objects: ReadonlyArray<Record<string, unknown>>) => objects.map(({ responseId: _, ...rest }) => rest)
@@ -283,7 +267,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         const { origin } = yield* Fixture
         for (const model of ["sim/gpt-4o-mini", "google/gemini-sim"]) {
           const url = `${origin}/v1beta/models/${model}:streamGenerateContent`
-          const array = yield* reads(url, { contents: hello })
+          const array = yield* postJsonReads(url, { contents: hello }, { "x-goog-api-key": gatewayKey })
           expect(array.status).toBe(200)
           expect(array.contentType).toContain("application/json")
           // The array's first object came before its end: the paced reply's events in reads of their own.
@@ -293,7 +277,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const text = array.texts.join("")
           expect(text.endsWith("\n]")).toBe(true)
           const objects = JSON.parse(text) as Array<Record<string, unknown>>
-          const sse = yield* reads(`${url}?alt=sse`, { contents: hello })
+          const sse = yield* postJsonReads(`${url}?alt=sse`, { contents: hello }, { "x-goog-api-key": gatewayKey })
           expect(sse.contentType).toContain("text/event-stream")
           const events = sse.texts.join("").split("\r\n\r\n").filter((event) => event !== "").map((event) =>
             JSON.parse(event.slice("data: ".length)) as Record<string, unknown>

@@ -12,7 +12,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
-import { type Answer, postJson } from "../utils/rawHttp.js"
+import { type Answer, postJson, postJsonReads } from "../utils/rawHttp.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
 const MODEL = "gemini-2.5-flash"
@@ -140,20 +140,7 @@ describe("the simulator's Gemini format", () => {
       Effect.gen(function*() {
         const body = JSON.stringify({ contents: [userTurn("Stream to me")] })
         const url = `${sim.url}/v1beta/models/${MODEL}:streamGenerateContent`
-        const read = yield* Effect.promise(async () => {
-          const response = await fetch(url, {
-            method: "POST",
-            headers: { "content-type": "application/json", "x-goog-api-key": KEY },
-            body
-          })
-          const texts: Array<string> = []
-          const decoder = new TextDecoder()
-          const reader = response.body!.getReader()
-          for (let read = await reader.read(); !read.done; read = await reader.read()) {
-            texts.push(decoder.decode(read.value, { stream: true }))
-          }
-          return { status: response.status, contentType: response.headers.get("content-type"), texts }
-        })
+        const read = yield* postJsonReads(url, body, { "x-goog-api-key": KEY })
         assert.strictEqual(read.status, 200)
         assert.strictEqual(read.contentType, "application/json")
         // Paced: the first object came in a read of its own, long before the array's end.
