@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Stream from "effect/Stream"
+import { errorBody, errorType } from "../src/internal/wire/bedrock/writer.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as Bedrock from "../src/providers/Bedrock.js"
@@ -171,6 +172,46 @@ describe("Bedrock requests", () => {
       ) {
         const error = yield* Effect.flip(signedIn(setup(conversed, options).service))
         expectOptionsError(error, { module: "Bedrock", option })
+      }
+    }))
+})
+
+describe("Bedrock's error answers, as the wire's writer writes them, read by the client", () => {
+  // Each status with its type (the writer's for the status, or one the header names apart from it), and the error
+  // the library maps it to.
+  const cases: ReadonlyArray<readonly [number, string | undefined, string, string | undefined]> = [
+    [400, undefined, "InvalidRequestError", undefined],
+    [400, "ThrottlingException", "RateLimitError", undefined],
+    [403, undefined, "AuthError", "forbidden"],
+    [403, "UnrecognizedClientException", "AuthError", "invalid_key"],
+    [404, undefined, "ModelNotFoundError", undefined],
+    [408, undefined, "TimeoutError", undefined],
+    [424, undefined, "InvalidRequestError", undefined],
+    [429, undefined, "RateLimitError", undefined],
+    [500, undefined, "ProviderUnavailableError", undefined],
+    [503, undefined, "ProviderUnavailableError", undefined]
+  ]
+
+  it.effect("each status: its type from the x-amzn-errortype header, its message the error's detail", () =>
+    Effect.gen(function*() {
+      for (const [status, named, tag, reason] of cases) {
+        const type = named ?? errorType(status, "InternalServerException")
+        const message = `the answer of ${status} (${type})`
+        const written = errorBody(status, type, message)
+        assert.deepStrictEqual(JSON.parse(written.body), { message })
+        const { run } = chatWith(() =>
+          new Response(written.body, {
+            status: written.status,
+            headers: { "content-type": "application/json", "x-amzn-requestid": "req-1", ...written.headers }
+          })
+        )
+        const error = yield* Effect.flip(signedIn(run))
+        assert.strictEqual(error._tag, tag, `${status} ${type}`)
+        if (error._tag === "OptionsError") continue
+        assert.strictEqual(error.status, status)
+        assert.strictEqual(error.detail, message)
+        assert.strictEqual(error.requestId, "req-1")
+        if (reason !== undefined) assert.strictEqual(error._tag === "AuthError" ? error.reason : undefined, reason)
       }
     }))
 })

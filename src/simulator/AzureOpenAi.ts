@@ -9,9 +9,9 @@
  *   `model`. Deployments are the simulator's `models`.
  * - Auth: the `api-key` header, or an `authorization: Bearer` token (Microsoft Entra ID's), checked against the
  *   simulator's `apiKeys` alike.
- * - Replies carry Azure's content-filter fields: `prompt_filter_results` on the body and `content_filter_results` on
- *   its choice; a stream opens with a chunk of no choices that holds the prompt's results, and each chunk's choice
- *   has its own.
+ * - Replies carry Azure's content-filter fields, written by the Chat Completions writer's option:
+ *   `prompt_filter_results` on the body and `content_filter_results` on its choice; a stream opens with a chunk of no
+ *   choices that holds the prompt's results, and each delta's choice has its own.
  * - Errors: 401 and 429 in Azure's words with a numeric `code`, an unknown deployment 404 `DeploymentNotFound`; the
  *   others as OpenAI's.
  *
@@ -20,11 +20,11 @@
 import type * as Http from "node:http"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
+import { renderReply, renderStream } from "../internal/simulator/openAiChat/render.js"
 import { bearerKey, isRecord } from "../internal/simulator/requestChecks.js"
 import { azureErrorJson } from "../internal/wire/openAiChat/codec.js"
-import { event } from "../internal/wire/openAiChat/writer.js"
 import * as OpenAiChat from "./OpenAiChat.js"
-import type { ApiError, EmbeddingFormat, RenderedStream, WireFormat } from "./WireFormat.js"
+import type { ApiError, EmbeddingFormat, WireFormat } from "./WireFormat.js"
 
 type Params = Readonly<Record<string, string | undefined>>
 
@@ -59,10 +59,6 @@ export const deploymentParams = (params: Params, url: string): Params | undefine
   const version = query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get("api-version")
   return version === null || version === "" ? undefined : { ...params, "api-version": version }
 }
-
-const filtered = { filtered: false, severity: "safe" }
-const contentFilterResults = { hate: filtered, self_harm: filtered, sexual: filtered, violence: filtered }
-const promptFilterResults = [{ prompt_index: 0, content_filter_results: contentFilterResults }]
 
 const azureError = (status: number, code: string, message: string) => ({
   status,
@@ -99,28 +95,6 @@ const renderError = (error: ApiError): { readonly status: number; readonly body:
   }
 }
 
-// Every choice of a chunk or body with its content-filter results.
-const withChoiceResults = (body: Record<string, unknown>): Record<string, unknown> =>
-  Array.isArray(body.choices)
-    ? {
-      ...body,
-      choices: body.choices.map((choice: unknown) =>
-        isRecord(choice) ? { ...choice, content_filter_results: contentFilterResults } : choice
-      )
-    }
-    : body
-
-// An SSE event `data: {...}` of a chunk, with its choices' results; other events as they are.
-const filteredEvent = (written: string): string => {
-  const data = /^data: (\{.*\})\n\n$/s.exec(written)
-  if (data === null) return written
-  return event(JSON.stringify(withChoiceResults(JSON.parse(data[1]!) as Record<string, unknown>)))
-}
-
-const promptResultsEvent = event(
-  JSON.stringify({ choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: promptFilterResults })
-)
-
 /**
  * The Azure OpenAI Chat Completions wire format.
  *
@@ -133,15 +107,8 @@ export const format: WireFormat<OpenAiChat.Extra> = {
   decode: (body, params) => OpenAiChat.format.decode(withDeployment(body, params)),
   cachePrefixes: (body, params) => OpenAiChat.format.cachePrefixes?.(withDeployment(body, params)) ?? [],
   renderError,
-  renderReply: (reply, meta, extra) =>
-    JSON.stringify({
-      ...withChoiceResults(JSON.parse(OpenAiChat.format.renderReply(reply, meta, extra)) as Record<string, unknown>),
-      prompt_filter_results: promptFilterResults
-    }),
-  renderStream: (reply, meta, extra): RenderedStream => {
-    const { events, tail } = OpenAiChat.format.renderStream(reply, meta, extra)
-    return { events: [promptResultsEvent, ...events.map(filteredEvent)], tail }
-  }
+  renderReply: (reply, meta) => renderReply(reply, meta, { contentFilters: true }),
+  renderStream: (reply, meta, extra) => renderStream(reply, meta, extra, { contentFilters: true })
 }
 
 /**

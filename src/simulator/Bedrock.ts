@@ -21,9 +21,9 @@
  * - Prompt caching: the prompt (tools, system, messages) up to each `cachePoint` block is cached for five minutes,
  *   per model; usage reports the tokens read as `cacheReadInputTokens` and written as `cacheWriteInputTokens`, and
  *   the rest as `inputTokens` (the prompt cache of `Simulator`'s module doc).
- * - Errors are Bedrock's: a `{"message"}` body with the AWS error type as `__type` (`ThrottlingException` 429,
- *   `ValidationException` 400 for an unknown model or a prompt past the window, `UnrecognizedClientException` 403);
- *   a `stream-error` fault is an `exception` frame, on both APIs.
+ * - Errors are Bedrock's: a `{"message"}` body with the AWS error type in the `x-amzn-errortype` header
+ *   (`ThrottlingException` 429, `ValidationException` 400 for an unknown model or a prompt past the window,
+ *   `UnrecognizedClientException` 403); a `stream-error` fault is an `exception` frame, on both APIs.
  *
  * Signing and the frames use AWS's libraries, optional peer dependencies imported at the first Bedrock request.
  *
@@ -44,7 +44,7 @@ import { decode } from "../internal/simulator/bedrock/request.js"
 import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
 import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import * as Aws from "../internal/wire/bedrock/aws.js"
-import { exceptionFrame } from "../internal/wire/bedrock/writer.js"
+import { exceptionFrame, failureBody } from "../internal/wire/bedrock/writer.js"
 import * as Anthropic from "./Anthropic.js"
 import { messagesBody } from "./Vertex.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"
@@ -80,8 +80,7 @@ const common = (codec: EventStreamCodec) => ({
       "modelStreamErrorException",
       "The system encountered an unexpected error during processing. Try your request again."
     ),
-  renderBodyError: () =>
-    JSON.stringify({ __type: "InternalServerException", message: "The server encountered an internal error." }),
+  renderBodyError: () => failureBody("InternalServerException", "The server encountered an internal error."),
   malformedEvent: corruptFrame(codec),
   streamContentType: "application/vnd.amazon.eventstream",
   binaryStream: true,

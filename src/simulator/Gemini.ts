@@ -6,8 +6,8 @@
  *
  * - The model and the method come from the URL, not the body. The key is read
  *   from `x-goog-api-key`, or from the `?key=` query parameter when the header
- *   is absent. `:streamGenerateContent` without `?alt=sse` (a JSON array on the
- *   real API) is answered with 400; only `v1beta` is served.
+ *   is absent. `:streamGenerateContent` without `?alt=sse` answers as the real API does, one JSON array streamed
+ *   (`[`, the objects apart by a line of comma and CRLF, `]`); only `v1beta` is served.
  * - A bad key is answered as Gemini does: HTTP 400 `INVALID_ARGUMENT` with an
  *   `ErrorInfo` of reason `API_KEY_INVALID`; a missing one with 403
  *   `PERMISSION_DENIED`. A rate limit is 429 `RESOURCE_EXHAUSTED` with
@@ -67,6 +67,12 @@ import type { ApiError, Decoded, EmbeddingFormat, RenderedStream, ReplyMeta, Wir
 export interface Extra {
   /** The prompt was blocked: the response has `promptFeedback` and no candidates. */
   readonly blocked: boolean
+  /**
+   * How a stream is framed: `sse` (`?alt=sse`), or, without it, one JSON array streamed. Default: `sse`.
+   *
+   * @since 0.3.0
+   */
+  readonly framing?: Writer.Framing | undefined
 }
 
 /**
@@ -172,10 +178,24 @@ function renderReply(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string 
 // The stream through the dialect's one writer, as Gemini's servers send it: one event a token with the running usage,
 // the calls whole two to an event, then the finish and the final usage. A blocked prompt's reply is its one event.
 function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
-  if (extra.blocked) return { events: [], tail: Writer.event(renderReply(reply, meta, extra)) }
-  const writer = Writer.streamWriter(meta.id, meta.model, { wholeCalls: true, runningUsage: true })
+  const framing = extra.framing ?? "sse"
+  const contentType = framing === "sse" ? "text/event-stream" : "application/json"
+  if (extra.blocked) return { events: [], tail: Writer.single(renderReply(reply, meta, extra), framing), contentType }
+  const newWriter = () => Writer.streamWriter(meta.id, meta.model, { wholeCalls: true, runningUsage: true }, framing)
+  const writer = newWriter()
   const { events, tail } = wholeCallBatches(reply, meta, { callsPerEvent: 2, callMetadata })
-  return { events: events.map((batch) => writer.write(batch).text), tail: writer.write(tail).text }
+  // The error event after `written` events, framed as it would follow them: a writer that wrote them writes it.
+  function streamError(written: number): string {
+    const after = newWriter()
+    for (const batch of events.slice(0, written)) after.write(batch)
+    return after.error(streamErrorJson)
+  }
+  return {
+    events: events.map((batch) => writer.write(batch).text),
+    tail: writer.write(tail).text,
+    contentType,
+    ...(framing === "array" ? { streamError } : {})
+  }
 }
 
 /**

@@ -24,7 +24,7 @@
  * @since 0.1.0
  */
 import { Refused } from "../internal/schemaCheck.js"
-import { replyChunks } from "../internal/simulator/chunks.js"
+import { replyChunks, responseOf } from "../internal/simulator/chunks.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
@@ -36,7 +36,7 @@ import {
   type Metrics,
   objectHead,
   Problem,
-  replyJson,
+  responseJson,
   streamWriter,
   toRequest
 } from "../internal/wire/ollama/codec.js"
@@ -206,11 +206,7 @@ function metricsOf(reply: Reply.Reply): Metrics {
 }
 
 function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
-  return replyJson(objectHead(meta.model, meta.created), {
-    text: reply.content.join(""),
-    reasoning: reply.reasoning.join(""),
-    toolCalls: reply.toolCalls
-  }, metricsOf(reply))
+  return responseJson(responseOf(reply, meta), objectHead(meta.model, meta.created), metricsOf(reply))
 }
 
 // The stream through the dialect's writer: a line a token, one line of the whole calls, the counts' line its tail.

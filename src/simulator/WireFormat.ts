@@ -106,6 +106,20 @@ export interface ReplyMeta {
 export interface RenderedStream {
   readonly events: ReadonlyArray<string>
   readonly tail: string
+  /**
+   * The content type, where the request chose the stream's framing (Gemini's JSON array without `?alt=sse`). Default:
+   * the format's `streamContentType`.
+   *
+   * @since 0.3.0
+   */
+  readonly contentType?: string | undefined
+  /**
+   * The `stream-error` fault's end after `written` events, where its framing follows what went before (the JSON
+   * array's separator). Default: the format's `renderStreamError`.
+   *
+   * @since 0.3.0
+   */
+  readonly streamError?: ((written: number) => string) | undefined
 }
 
 /**
@@ -122,7 +136,12 @@ export interface WireFormat<Extra> {
    * request fields there (Gemini's model and method); absent for the others.
    */
   readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Decoded<Extra> | ApiError
-  readonly renderError: (error: ApiError) => { readonly status: number; readonly body: string }
+  /** An error's status and body, and the headers its wire names it by (Bedrock's `x-amzn-errortype`), if any. */
+  readonly renderError: (error: ApiError) => {
+    readonly status: number
+    readonly body: string
+    readonly headers?: Readonly<Record<string, string>>
+  }
   /**
    * The prefixes of a decoded request's prompt the provider would cache, shortest first (Anthropic's up to each
    * `cache_control`, OpenAI's at each message boundary of a request with a `prompt_cache_key`, Gemini's implicit

@@ -13,6 +13,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { rejection } from "../utils/gatewayHarness.js"
+import { postJsonReads } from "../utils/rawHttp.js"
 
 const providerKey = "sk-gateway-gemini-provider-01"
 const gatewayKey = "sk-gateway-gemini-key-0001"
@@ -105,6 +106,9 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
   })
 
 const hello = [{ role: "user", parts: [{ text: "Hello there" }] }]
+
+// A stream's objects without the reply's id, which each answer draws anew.
+const withoutId = (objects: ReadonlyArray<Record<string, unknown>>) => objects.map(({ responseId: _, ...rest }) => rest)
 
 layer(fixture, { timeout: 60_000, excludeTestServices: true })(
   "Gateway /v1beta/models, with the official @google/genai client",
@@ -256,6 +260,32 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(unknown.status).toBe(404)
         expect(unknown.json.error).toMatchObject({ code: 404, status: "NOT_FOUND" })
         expect(unknown.json.totalTokens).toBeUndefined()
+      }))
+
+    it.effect("streamGenerateContent without ?alt=sse: a JSON array, streamed, of the SSE stream's objects", () =>
+      Effect.gen(function*() {
+        const { origin } = yield* Fixture
+        for (const model of ["sim/gpt-4o-mini", "google/gemini-sim"]) {
+          const url = `${origin}/v1beta/models/${model}:streamGenerateContent`
+          const array = yield* postJsonReads(url, { contents: hello }, { "x-goog-api-key": gatewayKey })
+          expect(array.status).toBe(200)
+          expect(array.contentType).toContain("application/json")
+          // The array's first object came before its end: the paced reply's events in reads of their own.
+          expect(array.texts.length).toBeGreaterThan(2)
+          expect(array.texts[0]!.startsWith("[{")).toBe(true)
+          expect(array.texts[0]!).not.toContain("]\n")
+          const text = array.texts.join("")
+          expect(text.endsWith("\n]")).toBe(true)
+          const objects = JSON.parse(text) as Array<Record<string, unknown>>
+          const sse = yield* postJsonReads(`${url}?alt=sse`, { contents: hello }, { "x-goog-api-key": gatewayKey })
+          expect(sse.contentType).toContain("text/event-stream")
+          const events = sse.texts.join("").split("\r\n\r\n").filter((event) => event !== "").map((event) =>
+            JSON.parse(event.slice("data: ".length)) as Record<string, unknown>
+          )
+          expect(objects.length).toBeGreaterThan(1)
+          expect(withoutId(objects)).toEqual(withoutId(events))
+          expect(new Set(objects.map((object) => object.responseId)).size).toBe(1)
+        }
       }))
 
     it.effect("the gateway key by x-goog-api-key or ?key=; without one, 401 in Google's error shape", () =>

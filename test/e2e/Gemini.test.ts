@@ -12,7 +12,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
-import { type Answer, postJson } from "../utils/rawHttp.js"
+import { type Answer, postJson, postJsonReads } from "../utils/rawHttp.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
 const MODEL = "gemini-2.5-flash"
@@ -133,8 +133,37 @@ describe("the simulator's Gemini format", () => {
         assert.strictEqual(events[events.length - 1]!.candidates[0]!.finishReason, "STOP")
         assert.strictEqual(events[3]!.usageMetadata.candidatesTokenCount, 4)
         assert.deepStrictEqual(events[events.length - 1]!.usageMetadata, whole.usageMetadata)
-        const noAlt = yield* rawCall(sim, request, { path: `/v1beta/models/${MODEL}:streamGenerateContent` })
-        assert.strictEqual(noAlt.status, 400)
+      })))
+
+  it.live("streamGenerateContent without ?alt=sse: one JSON array, streamed, of the SSE stream's objects", () =>
+    withSim({ replyTokens: 6, tokensPerSecond: 200 }, (sim) =>
+      Effect.gen(function*() {
+        const body = JSON.stringify({ contents: [userTurn("Stream to me")] })
+        const url = `${sim.url}/v1beta/models/${MODEL}:streamGenerateContent`
+        const read = yield* postJsonReads(url, body, { "x-goog-api-key": KEY })
+        assert.strictEqual(read.status, 200)
+        assert.strictEqual(read.contentType, "application/json")
+        // Paced: the first object came in a read of its own, long before the array's end.
+        assert.isAbove(read.texts.length, 2)
+        assert.isTrue(read.texts[0]!.startsWith("[{"))
+        assert.isFalse(read.texts[0]!.endsWith("]"))
+        const text = read.texts.join("")
+        assert.isTrue(text.endsWith("\n]"))
+        const objects = JSON.parse(text) as Array<ResponseJson & { responseId?: string }>
+        const sse = sseEvents((yield* rawCall(sim, JSON.parse(body), { path: streamPath() })).text) as Array<
+          ResponseJson & { responseId?: string }
+        >
+        const withoutId = (list: typeof objects) => list.map(({ responseId: _, ...rest }) => rest)
+        assert.strictEqual(objects.length, 7)
+        assert.deepStrictEqual(withoutId(objects), withoutId(sse))
+        const errored = JSON.parse(
+          (yield* rawCall(sim, JSON.parse(body), {
+            path: `/v1beta/models/${MODEL}:streamGenerateContent`,
+            headers: { "x-simulator-fault": "stream-error=2" }
+          })).text
+        ) as Array<ResponseJson>
+        assert.strictEqual(errored.length, 3)
+        assert.strictEqual(errored[2]!.error!.status, "INTERNAL")
       })))
 
   it.live("thoughts when includeThoughts is set, counted in thoughtsTokenCount", () =>

@@ -1,10 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
+import * as fc from "fast-check"
 import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
 import * as Errors from "../../src/internal/gateway/errorAnswer.js"
+import { replyChunks } from "../../src/internal/simulator/chunks.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
 import * as Render from "../../src/internal/wire/gemini/writer.js"
+import { replies, token } from "../utils/simulatorReplies.js"
 
 const usage: Usage = {
   promptTokens: 12,
@@ -131,5 +134,42 @@ describe("Google's error status names", () => {
       "INVALID_ARGUMENT",
       "INTERNAL"
     ])
+  })
+})
+
+describe("the Gemini writer's two framings", () => {
+  const reply = replies(/^call_[a-z0-9]{1,8}$/)
+  const meta = fc.record({ id: fc.stringMatching(/^[a-z0-9-]{1,12}$/), created: fc.nat(), model: token })
+  const sseObjects = (text: string) =>
+    text.split("\r\n\r\n").filter((event) => event !== "").map((event) => JSON.parse(event.slice("data: ".length)))
+  const answer = Errors.answer(503, "The model is overloaded.", "server_error", null, null)
+
+  it("without ?alt=sse, one JSON array of the SSE stream's objects, each write whole objects; an error ends both", () => {
+    fc.assert(fc.property(reply, meta, fc.boolean(), fc.option(fc.nat()), (reply, meta, wholeCalls, failAt) => {
+      const { events, tail } = replyChunks(reply, meta)
+      const batches = [...events.map((chunk) => [chunk]), tail]
+      // A failure after `failAt` batches, in place of the rest.
+      const written = failAt === null ? batches : batches.slice(0, failAt % batches.length)
+      const options = { wholeCalls, runningUsage: wholeCalls }
+      const sse = Render.streamWriter(meta.id, meta.model, options, "sse")
+      const array = Render.streamWriter(meta.id, meta.model, options, "array")
+      let sseText = ""
+      let arrayText = ""
+      for (const batch of written) {
+        sseText += sse.write(batch).text
+        arrayText += array.write(batch).text
+        // What has come so far is whole objects: the array, closed there, parses.
+        if (written.length < batches.length || batch !== tail) {
+          expect(JSON.parse(arrayText + (arrayText === "" ? "[" : "") + "\n]")).toEqual(sseObjects(sseText))
+        }
+      }
+      if (failAt !== null) {
+        sseText += sse.error(Render.errors.body(answer))
+        arrayText += array.error(Render.errors.body(answer))
+      }
+      expect(arrayText.startsWith("[")).toBe(true)
+      expect(arrayText.endsWith("\n]")).toBe(true)
+      expect(JSON.parse(arrayText)).toEqual(sseObjects(sseText))
+    }))
   })
 })

@@ -14,8 +14,8 @@ import {
   type Metrics,
   objectHead,
   reply,
-  replyJson,
   requestBody,
+  responseJson,
   streamWriter,
   toRequest,
   usage
@@ -69,7 +69,7 @@ describe("internal/wire/ollama/codec: the reply both ways", () => {
       fc.array(toolCall, { maxLength: 3 }),
       metrics,
       (model, at, text, reasoning, toolCalls, m) => {
-        const body = JSON.parse(replyJson(objectHead(model, at), { text, reasoning, toolCalls }, m))
+        const body = JSON.parse(responseJson({ text, reasoning, toolCalls }, objectHead(model, at), m))
         expect(body.created_at).toBe(new Date(at * 1000).toISOString())
         expect(reply(body)).toEqual({ model, text, reasoning, toolCalls, ...expectedEnd(m, toolCalls.length > 0) })
       }

@@ -19,9 +19,11 @@ import {
 import { message } from "../../src/internal/wire/anthropic/writer.js"
 import * as Bedrock from "../../src/internal/wire/bedrock/codec.js"
 import * as Gemini from "../../src/internal/wire/gemini/codec.js"
+import * as Ollama from "../../src/internal/wire/ollama/codec.js"
 import { completion, reply as readChat } from "../../src/internal/wire/openAiChat/codec.js"
 import { reply as readResponses } from "../../src/internal/wire/openAiResponses/codec.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
+import * as OllamaFormat from "../../src/simulator/Ollama.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import { replies } from "../utils/simulatorReplies.js"
 
@@ -85,6 +87,16 @@ function ownGrammar(reply: Reply.Reply, meta: { id: string; model: string }): st
     stopReason: stopReason(reply.finishReason),
     usage: wireUsage(usageOf(reply.usage))
   })
+}
+
+// The simulator's Ollama body as it was written before it went through a `ChatResponse`: from the reply's pieces, the
+// oracle the codec's `responseJson` must equal byte for byte.
+function ollamaPieces(reply: Reply.Reply, head: string, done: string): string {
+  let json = `{"role":"assistant","content":${JSON.stringify(reply.content.join(""))}`
+  const reasoning = reply.reasoning.join("")
+  if (reasoning !== "") json += `,"thinking":${JSON.stringify(reasoning)}`
+  if (reply.toolCalls.length > 0) json += `,"tool_calls":${Ollama.toolCallsJson(reply.toolCalls)}`
+  return `${head}"message":${json}},${done}}`
 }
 
 // What a client's reader must find of a reply: its text, reasoning, calls' names and arguments, finish and usage.
@@ -194,6 +206,19 @@ describe("the simulator's whole replies, written by each dialect's one writer", 
       const read = Bedrock.reply(JSON.parse(rendered))
       expect(readBack(read)).toEqual(expected(reply))
       expect(read.toolCalls.map((call) => call.id)).toEqual(reply.toolCalls.map((call) => call.id))
+    }))
+  })
+
+  it("Ollama: the codec's body of the reply as a ChatResponse, byte for byte the body of its pieces", () => {
+    fc.assert(fc.property(reply, meta, (reply, meta) => {
+      const rendered = OllamaFormat.format.renderReply(reply, meta, {})
+      const body = JSON.parse(rendered)
+      // The counts' fields come from the simulator's durations; the oracle takes them from the body it checks.
+      const done = rendered.slice(rendered.indexOf(`"done":true`), -1)
+      expect(rendered).toBe(ollamaPieces(reply, Ollama.objectHead(meta.model, meta.created), done))
+      const read = Ollama.reply(body)
+      expect(readBack(read)).toEqual(expected(reply))
+      expect(read.model).toBe(meta.model)
     }))
   })
 

@@ -130,7 +130,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
   }
 
   const errorPlan = (format: Gate, error: ApiError, headers: Record<string, string>): Plan => {
-    const { body, status } = format.renderError(error)
+    const { body, headers: named, status } = format.renderError(error)
+    if (named !== undefined) Object.assign(headers, named)
     if (error._tag === "RateLimited") {
       headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
       headers["retry-after-ms"] = String(Math.ceil(error.retryAfterMs))
@@ -362,9 +363,10 @@ export const makeEngine = (config: Config, startedAt: number) => {
 
     if (decoded.stream) {
       if (fault?._tag === "Silent" && fault.ms === undefined) return { _tag: "Hang" }
-      out["content-type"] = format.streamContentType
+      const rendered = format.renderStream(reply, meta, decoded.extra)
+      out["content-type"] = rendered.contentType ?? format.streamContentType
       out["cache-control"] = "no-cache"
-      const stream = faultStream(format, meta, format.renderStream(reply, meta, decoded.extra), fault)
+      const stream = faultStream(format, meta, rendered, fault)
       const pacing = fault?._tag === "FirstToken"
         ? { ttftMs: config.ttftMs + fault.ms, tokenGapMs: config.tokenGapMs }
         : config

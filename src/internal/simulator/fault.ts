@@ -285,7 +285,7 @@ export interface FaultedStream {
 export const faultStream = (
   format: Pick<WireFormat<never>, "malformedEvent" | "renderStreamError">,
   meta: ReplyMeta,
-  { events, tail }: RenderedStream,
+  { events, streamError, tail }: RenderedStream,
   fault: ReplyFault | undefined
 ): FaultedStream => {
   if (fault === undefined || fault._tag === "Silent" || fault._tag === "FirstToken") {
@@ -300,7 +300,11 @@ export const faultStream = (
     case "Truncate":
       return { parts: before, end: "", then: "end" }
     case "StreamError":
-      return { parts: before, end: format.renderStreamError(fault.shape, meta), then: "end" }
+      return {
+        parts: before,
+        end: streamError?.(before.length) ?? format.renderStreamError(fault.shape, meta),
+        then: "end"
+      }
     case "Reset":
       return { parts: before, end: "", then: "reset" }
     case "Stall":

@@ -4,7 +4,8 @@
  * core (`chatAnswer.ts`, `embeddingAnswer.ts`), every failure in Google's error shape. `{model}` names the gateway's
  * model or router as a chat completion's `model` does (`models/` before it, as Google's clients write it, is not part
  * of it).
- * The methods: `generateContent`, `streamGenerateContent` (`?alt=sse`, the SSE stream every Google client asks for),
+ * The methods: `generateContent`, `streamGenerateContent` (`?alt=sse`, the SSE stream every Google client asks for;
+ * without it, a JSON array streamed),
  * `countTokens` (`Llm.countTokens`: the count of the deployment's provider where it has an endpoint for it, as Gemini
  * and Anthropic do, else a local estimate; a count that cannot be made is its error, never a made-up number),
  * `embedContent` and `batchEmbedContents`. Any other method is a 404.
@@ -17,7 +18,7 @@ import { Problem } from "../../schemaCheck.js"
 import { countReply, geminiPath } from "../../wire/gemini/codec.js"
 import * as Gemini from "../../wire/gemini/dialect.js"
 import { embeddingReply } from "../../wire/gemini/embeddings.js"
-import { errors } from "../../wire/gemini/writer.js"
+import { errors, type Framing } from "../../wire/gemini/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as EmbeddingAnswer from "../embeddingAnswer.js"
 import * as Errors from "../errorAnswer.js"
@@ -48,6 +49,9 @@ export const queryOf = (url: string): URLSearchParams => {
   return new URLSearchParams(start < 0 ? "" : url.slice(start + 1))
 }
 
+// A stream's framing: server-sent events with `?alt=sse`, as every Google client asks; else Gemini's JSON array.
+const framingOf = (url: string): Framing => queryOf(url).get("alt") === "sse" ? "sse" : "array"
+
 // An answer with `message` at `status` of Google's own (a method it does not have).
 function ownAnswer(status: number, message: string): Errors.ErrorAnswer {
   return Errors.answer(status, message, status >= 500 ? "server_error" : "invalid_request_error", null, null)
@@ -64,8 +68,8 @@ export const route = Effect.gen(function*() {
     Effect.succeed(errorResponse(Errors.invalidRequest(refused.message, undefined), errors))
 
   // A `generateContent` or `streamGenerateContent` body's answer: refused, or streamed or whole once admitted.
-  function generated(model: string, stream: boolean, body: WithBody) {
-    const decoded = Gemini.dialectFor(model, stream).decode(body.text, serving.now)
+  function generated(model: string, stream: boolean, body: WithBody, framing?: Framing) {
+    const decoded = Gemini.dialectFor(model, stream, framing).decode(body.text, serving.now)
     if (decoded instanceof Problem) return problem(decoded)
     return ChatAnswer.answered(serving, body, { ...decoded, failures })
   }
@@ -114,17 +118,6 @@ export const route = Effect.gen(function*() {
     Effect.succeed(refusal(entry, ownAnswer(404, `Method not found: POST ${entry.path}`)))
   )
 
-  const notSse = requests.served(({ entry }) =>
-    Effect.succeed(refusal(
-      entry,
-      ownAnswer(
-        400,
-        "streamGenerateContent is served as server-sent events only: add `?alt=sse` to the URL, as Google's " +
-          "clients do."
-      )
-    ))
-  )
-
   return Effect.flatMap(
     Effect.all([HttpRouter.params, HttpServerRequest.HttpServerRequest]),
     ([params, request]) => {
@@ -133,9 +126,7 @@ export const route = Effect.gen(function*() {
         case "generateContent":
           return withBody(method, (body) => generated(model, false, body))
         case "streamGenerateContent":
-          return queryOf(request.url).get("alt") === "sse"
-            ? withBody(method, (body) => generated(model, true, body))
-            : notSse
+          return withBody(method, (body) => generated(model, true, body, framingOf(request.url)))
         case "countTokens":
           return withBody(method, (body) => counted(model, body))
         case "embedContent":

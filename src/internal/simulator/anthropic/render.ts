@@ -11,6 +11,7 @@ import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js
 import { message, streamWriter } from "../../wire/anthropic/writer.js"
 import { BodyText } from "../../wire/bodyText.js"
 import { replyChunks, responseOf } from "../chunks.js"
+import { sseEvents } from "../sseEvents.js"
 import { usageOf } from "../usage.js"
 
 /** A deterministic stand-in for a thinking block's signature. */
@@ -30,15 +31,6 @@ const simulatedMessage = { signature: signatureOf, noEmptyText: true } as const
 export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
   message(responseOf(reply, meta, toolId), meta.id, simulatedMessage)
 
-// The SSE events of a write's text, each ending with its blank line (an event's data is one line of JSON).
-function eventsOf(text: string, into: Array<string>): void {
-  let from = 0
-  for (let end = text.indexOf("\n\n"); end !== -1; end = text.indexOf("\n\n", from)) {
-    into.push(text.slice(from, end + 2))
-    from = end + 2
-  }
-}
-
 /** What only the simulator writes of a Messages stream (the writer's options). */
 const simulated = { ping: true, startOutput: 1, signature: signatureOf, openInput: true } as const
 
@@ -49,7 +41,7 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStrea
   function write(chunks: Parameters<typeof writer.write>[0]): void {
     const out = new BodyText()
     writer.write(chunks, out)
-    eventsOf(out.string(), events)
+    sseEvents(out.string(), events)
   }
   const chunks = replyChunks(
     { ...reply, toolCalls: reply.toolCalls.map((call) => ({ ...call, id: toolId(call.id) })) },

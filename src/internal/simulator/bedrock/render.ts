@@ -2,15 +2,23 @@
  * The Bedrock replies: the `Converse` body, written by the codec (`wire/bedrock/codec.ts`); the `ConverseStream`
  * events and their frames and the `InvokeModelWithResponseStream` `chunk` frames, each carrying one event of a Messages
  * stream, written by the one writer (`wire/bedrock/writer.ts`); a frame that does not check (the malformed fault);
- * and errors in Bedrock's shape, a `{"message"}` body with its AWS type as `__type` (which AWS's SDKs read as the
- * header `x-amzn-errortype`).
+ * and errors in Bedrock's words, written by the writer's `errorBody` (a `{"message"}` body, the type in the
+ * `x-amzn-errortype` header).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import * as Sse from "../../../Sse.js"
 import * as Codec from "../../wire/bedrock/codec.js"
-import { chunkFrame, eventFrame, frameText, streamWriter } from "../../wire/bedrock/writer.js"
+import {
+  chunkFrame,
+  errorBody,
+  errorType,
+  type ErrorWritten,
+  eventFrame,
+  frameText,
+  streamWriter
+} from "../../wire/bedrock/writer.js"
 import { replyChunks, responseOf } from "../chunks.js"
 
 const encoder = new TextEncoder()
@@ -62,42 +70,27 @@ export const renderStream = (codec: EventStreamCodec, reply: Reply.Reply, meta: 
   return { events: frames.slice(0, -2), tail: frames.slice(-2).join("") }
 }
 
-const awsError = (status: number, type: string, message: string) => ({
-  status,
-  body: JSON.stringify({ __type: type, message })
-})
-
-const typeOfStatus: Readonly<Record<number, string>> = {
-  400: "ValidationException",
-  403: "AccessDeniedException",
-  404: "ResourceNotFoundException",
-  408: "ModelTimeoutException",
-  424: "ModelErrorException",
-  429: "ThrottlingException",
-  503: "ServiceUnavailableException"
-}
-
 /** An error in Bedrock's words (Amazon Bedrock API reference, Converse, "Errors"). */
-export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
+export const renderError = (error: ApiError): ErrorWritten => {
   switch (error._tag) {
     case "InvalidKey":
-      return awsError(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
+      return errorBody(403, "UnrecognizedClientException", "The security token included in the request is invalid.")
     case "RateLimited":
-      return awsError(429, "ThrottlingException", "Too many requests, please wait before trying again.")
+      return errorBody(429, "ThrottlingException", "Too many requests, please wait before trying again.")
     case "ModelNotFound":
-      return awsError(400, "ValidationException", "The provided model identifier is invalid.")
+      return errorBody(400, "ValidationException", "The provided model identifier is invalid.")
     case "ContextLength":
-      return awsError(400, "ValidationException", "Input is too long for requested model.")
+      return errorBody(400, "ValidationException", "Input is too long for requested model.")
     case "NotFound":
-      return awsError(404, "UnknownOperationException", `No operation at ${error.method} ${error.path}`)
+      return errorBody(404, "UnknownOperationException", `No operation at ${error.method} ${error.path}`)
     case "InvalidRequest": {
       const status = error.status ?? 400
-      return awsError(status, error.code ?? typeOfStatus[status] ?? "ValidationException", error.message)
+      return errorBody(status, error.code ?? errorType(status, "ValidationException"), error.message)
     }
     case "Injected": {
       const { code, message, status } = error.fault
-      const type = code ?? typeOfStatus[status] ?? "InternalServerException"
-      return awsError(status, type, message ?? `The simulator answered ${status} (${type}) as asked.`)
+      const type = code ?? errorType(status, "InternalServerException")
+      return errorBody(status, type, message ?? `The simulator answered ${status} (${type}) as asked.`)
     }
   }
 }

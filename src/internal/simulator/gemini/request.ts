@@ -268,12 +268,6 @@ export function decode(
 ): Decoded<Extra> | ApiError {
   const model = params?.model ?? ""
   const method = params?.method
-  if (method === "streamGenerateContent" && params?.alt !== "sse") {
-    return invalid(
-      "The simulator streams only as server-sent events: add ?alt=sse to :streamGenerateContent.",
-      "alt"
-    )
-  }
   if (!isRecord(json)) return invalid(`Invalid JSON payload received. Expected an object, got ${typeName(json)}.`)
   const contents = json["contents"]
   if (contents === undefined || contents === null || (Array.isArray(contents) && contents.length === 0)) {
@@ -342,6 +336,6 @@ export function decode(
       media
     },
     method === "streamGenerateContent",
-    { blocked: lastUserText.includes(blockedPromptMarker) }
+    { blocked: lastUserText.includes(blockedPromptMarker), framing: params?.alt === "sse" ? "sse" : "array" }
   )
 }

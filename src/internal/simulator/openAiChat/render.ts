@@ -2,7 +2,8 @@
  * The Chat Completions reply, written by the dialect's one writer (`wire/openAiChat/`): the `chat.completion` object
  * of the reply as a `ChatResponse` (the codec's `completion`, the gateway's), and the stream of its
  * `chat.completion.chunk` events from the reply's chunks (`simulator/chunks.ts`), each its own write, the first the
- * assistant's role; the simulator names its configuration (`system_fingerprint`).
+ * assistant's role; the simulator names its configuration (`system_fingerprint`), and an Azure deployment's replies
+ * carry the writer's content-filter results.
  */
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
@@ -12,21 +13,38 @@ import { BodyText } from "../../wire/bodyText.js"
 import { completion } from "../../wire/openAiChat/codec.js"
 import { streamWriter } from "../../wire/openAiChat/writer.js"
 import { replyChunks, responseOf } from "../chunks.js"
+import { sseEvents } from "../sseEvents.js"
 
-export function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
-  return completion(responseOf(reply, meta), meta.id, meta.created)
+/** What a deployment adds to the API's replies: Azure OpenAI's content-filter results (default none). */
+export interface RenderOptions {
+  readonly contentFilters?: boolean
 }
 
-export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
-  const writer = streamWriter({ ...meta, systemFingerprint: "fp_sim", includeUsage: extra.includeUsage })
+export function renderReply(reply: Reply.Reply, meta: ReplyMeta, options: RenderOptions = {}): string {
+  return completion(responseOf(reply, meta), meta.id, meta.created, options)
+}
+
+export function renderStream(
+  reply: Reply.Reply,
+  meta: ReplyMeta,
+  extra: Extra,
+  options: RenderOptions = {}
+): RenderedStream {
+  const writer = streamWriter({
+    ...meta,
+    systemFingerprint: "fp_sim",
+    includeUsage: extra.includeUsage,
+    contentFilters: options.contentFilters
+  })
   function written(chunks: ReadonlyArray<ChatChunk>): string {
     const out = new BodyText()
     writer.write(chunks, out)
     return out.string()
   }
   const { events, tail } = replyChunks(reply, meta)
-  // The first write opens the stream with the assistant's role alone; then one event a chunk.
-  const opened = [written([])]
+  // The first write opens the stream: the assistant's role alone (Azure's prompt results first, an event of their
+  // own); then one event a chunk.
+  const opened = sseEvents(written([]))
   for (const chunk of events) opened.push(written([chunk]))
   return { events: opened, tail: written(tail) }
 }

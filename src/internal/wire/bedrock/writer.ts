@@ -6,7 +6,7 @@
  * every event in AWS's event-stream framing (`application/vnd.amazon.eventstream`, written with
  * `@smithy/eventstream-codec`): an `event` frame, an `exception` frame, and the `chunk` frame of
  * `InvokeModelWithResponseStream`, whose `bytes` carry one event of Anthropic's Messages stream (written by
- * `wire/anthropic/writer.ts`), base64-encoded.
+ * `wire/anthropic/writer.ts`), base64-encoded; and an error answer, its type in a header (`errorBody`).
  *
  * Converse's blocks never interleave: a tool call's pieces follow its opening until the next block opens.
  */
@@ -34,6 +34,51 @@ export function eventFrame(codec: EventStreamCodec, event: StreamEvent): string 
     },
     body: encoder.encode(JSON.stringify(event.payload))
   }))
+}
+
+/** A Bedrock error answer: its status, the `x-amzn-errortype` header naming its type, and its `{"message"}` body. */
+export interface ErrorWritten {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+// The error type of a status when the answer names none (Amazon Bedrock API reference, Converse, "Errors").
+const typeOfStatus: Readonly<Record<number, string>> = {
+  400: "ValidationException",
+  403: "AccessDeniedException",
+  404: "ResourceNotFoundException",
+  408: "ModelTimeoutException",
+  424: "ModelErrorException",
+  429: "ThrottlingException",
+  503: "ServiceUnavailableException"
+}
+
+/** The type Bedrock gives an error of `status` (`ThrottlingException` for 429); `fallback` for another status. */
+export function errorType(status: number, fallback: string): string {
+  return typeOfStatus[status] ?? fallback
+}
+
+/**
+ * An error as Bedrock answers it (AWS's REST JSON protocol, as the Amazon Bedrock Runtime API reference shows it):
+ * `{"message": ...}`, the type in the `x-amzn-errortype` header after the service's namespace
+ * (`ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/`), which AWS's SDKs and the library's
+ * error mapping read.
+ */
+export function errorBody(status: number, type: string, message: string): ErrorWritten {
+  return {
+    status,
+    headers: { "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/` },
+    body: errorJson(message)
+  }
+}
+
+/**
+ * An error in a 200 body, where no header can name its type: `{"__type", "message"}`, which the client takes for a
+ * failure (a body with a message and no output).
+ */
+export function failureBody(type: string, message: string): string {
+  return JSON.stringify({ __type: type, message })
 }
 
 /** An `exception` frame of `type` (`throttlingException`). */

@@ -16,7 +16,7 @@ import { decodeBody, Problem } from "../../schemaCheck.js"
 import type { Decoded, Dialect } from "../dialect.js"
 import * as Codec from "./codec.js"
 import * as Embeddings from "./embeddings.js"
-import { errors, streamEncoder } from "./writer.js"
+import { errors, type Framing, streamEncoder } from "./writer.js"
 
 /**
  * Whether a request is one of Google's, answered in Google's shapes: under `/v1beta`, or a POST under `/v1/models/`
@@ -50,9 +50,10 @@ export function embedding(text: string, batch: boolean): EmbeddingInput | Proble
 
 /**
  * The Gemini API as the gateway answers a generation request of `model` (the URL's), streamed when `stream` (the URL's
- * method): its body decoded and answered with this folder's writer, its failures in Google's words.
+ * method) in `framing` (SSE with `?alt=sse`, else a JSON array): its body decoded and answered with this folder's
+ * writer, its failures in Google's words.
  */
-export function dialectFor(model: string, stream: boolean): Dialect {
+export function dialectFor(model: string, stream: boolean, framing: Framing = "sse"): Dialect {
   function decode(text: string): Decoded | Problem {
     const request = generate(text)
     if (request instanceof Problem) return request
@@ -61,7 +62,7 @@ export function dialectFor(model: string, stream: boolean): Dialect {
       model,
       request,
       stream,
-      newEncoder: () => streamEncoder(id, model),
+      newEncoder: () => streamEncoder(id, model, framing),
       render: (response) => Codec.response(response, id, model),
       path: Codec.geminiPath
     }

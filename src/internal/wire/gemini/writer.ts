@@ -4,7 +4,8 @@
  * written by the codec (`codec.ts`'s `chunk`) whose parts are only the new text, the last one carrying the finish
  * reason and the usage; and a failure as Google's error body (`google.rpc.Status`, with its status names), whole or as
  * the stream's `data: {"error": ...}` event, which `@google/genai` raises. There is no end marker: the body just ends.
- * Events end with CRLF CRLF, as Google's servers send them. A whole reply is the codec's (`response`).
+ * Events end with CRLF CRLF, as Google's servers send them. Without `?alt=sse` the same events are the objects of one
+ * JSON array, streamed (`Framing`). A whole reply is the codec's (`response`).
  *
  * Gemini sends function calls whole, never piecemeal: by default a stream's calls are folded until its `Finish` chunk
  * and written on the last event, since another dialect's deployment may send them in fragments; a writer told that
@@ -46,6 +47,41 @@ export function errorEvent(answer: ErrorAnswer): string {
   return event(errors.body(answer))
 }
 
+/**
+ * How a stream's events are framed: `sse`, as `?alt=sse` asks (every Google client does); `array`, as
+ * `streamGenerateContent` answers without it: one JSON array, streamed, its objects written as they come.
+ */
+export type Framing = "sse" | "array"
+
+/** One stream's framing: each event's text, and what ends the stream (nothing for SSE, the array's `]`). */
+interface Frames {
+  readonly event: (json: string) => string
+  readonly end: () => string
+}
+
+// `[` then the objects, separated by a line with the comma and CRLF, then `]` on a line of its own, as Google's
+// servers write the array.
+function arrayFrames(): Frames {
+  let opened = false
+  function head(): string {
+    if (opened) return "\n,\r\n"
+    opened = true
+    return "["
+  }
+  return {
+    event: (json) => head() + json,
+    end: () => (opened ? "" : "[") + "\n]"
+  }
+}
+
+const sseFrames: Frames = { event, end: () => "" }
+
+/** A whole stream of one object's JSON (a blocked prompt's reply), framed as `framing`. */
+export function single(json: string, framing: Framing): string {
+  const frames = framing === "sse" ? sseFrames : arrayFrames()
+  return frames.event(json) + frames.end()
+}
+
 /** How a stream is written where Gemini's own servers and the gateway differ. */
 export interface Options {
   /** Each `ToolCallDelta` is a whole call, written in its batch's event. Default: folded until the `Finish` chunk. */
@@ -62,11 +98,15 @@ export interface Written {
 
 /** Writes one stream's batches, each as the text of its events; one per stream (it keeps what was forwarded). */
 export interface StreamWriter {
+  /** The events of `chunks`; the `Finish` chunk's ends the stream (the array's `]`). */
   readonly write: (chunks: ReadonlyArray<ChatChunk>) => Written
+  /** The event of an error body (its JSON) that ends the stream, which `@google/genai` raises (and the array's `]`). */
+  readonly error: (body: string) => string
 }
 
-/** A writer for the stream `id` of `model`, written as `options` say. */
-export function streamWriter(id: string, model: string, options: Options = {}): StreamWriter {
+/** A writer for the stream `id` of `model`, written as `options` say, framed as `framing` (default SSE). */
+export function streamWriter(id: string, model: string, options: Options = {}, framing: Framing = "sse"): StreamWriter {
+  const frames = framing === "sse" ? sseFrames : arrayFrames()
   const wholeCalls = options.wholeCalls === true
   const runningUsage = options.runningUsage === true
   let forwarded = false
@@ -81,7 +121,7 @@ export function streamWriter(id: string, model: string, options: Options = {}): 
 
   function eventOf(parts: ReadonlyArray<WrittenPart>, end?: End): string {
     const usage = end ?? (runningUsage && latest !== undefined ? { usage: latest } : undefined)
-    return event(chunkJson(parts, id, producing, usage))
+    return frames.event(chunkJson(parts, id, producing, usage))
   }
 
   function write(chunks: ReadonlyArray<ChatChunk>): Written {
@@ -122,7 +162,7 @@ export function streamWriter(id: string, model: string, options: Options = {}): 
           // The last event holds a part, as Gemini's own does: an empty text when nothing else is left to say.
           if (parts.length === 0) parts.push({ text: "" })
           producing = chunk.model
-          out += eventOf(parts, { reason: reply.finishReason, usage: reply.usage })
+          out += eventOf(parts, { reason: reply.finishReason, usage: reply.usage }) + frames.end()
           parts = []
           forwarded = true
           break
@@ -146,15 +186,23 @@ export function streamWriter(id: string, model: string, options: Options = {}): 
     return { text: out, restarted: undefined }
   }
 
-  return { write }
+  function error(body: string): string {
+    return frames.event(body) + frames.end()
+  }
+
+  return { write, error }
 }
 
-/** The gateway's encoder for the stream `id` of `model`, each batch one write. */
-export function streamEncoder(id: string, model: string): StreamEncoder {
-  const writer = streamWriter(id, model)
+/** The gateway's encoder for the stream `id` of `model`, each batch one write, framed as the request asked. */
+export function streamEncoder(id: string, model: string, framing: Framing = "sse"): StreamEncoder {
+  const writer = streamWriter(id, model, {}, framing)
   function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
     const { restarted, text } = writer.write(chunks)
     return { bytes: bytesOf(text), restarted }
   }
-  return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
+  return {
+    contentType: framing === "sse" ? "text/event-stream" : "application/json",
+    batch,
+    error: (answer) => bytesOf(writer.error(errors.body(answer)))
+  }
 }

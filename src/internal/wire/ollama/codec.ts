@@ -8,7 +8,7 @@
 import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
-import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
 import { isVector } from "../../providers/embeddingBatches.js"
 import {
@@ -459,18 +459,19 @@ export function objectHead(model: string, created: number): string {
   return `{"model":${JSON.stringify(model)},"created_at":"${new Date(created * 1000).toISOString()}",`
 }
 
-/** What a whole reply's message holds. */
-export interface MessageWritten {
-  readonly text: string
-  readonly reasoning: string
-  readonly toolCalls: ReadonlyArray<Pick<ToolCall, "id" | "name" | "arguments">>
-}
-
-/** A whole (non-streamed) reply of `model` as its JSON body. */
-export function replyJson(head: string, message: MessageWritten, metrics: Metrics): string {
-  let json = `{"role":"assistant","content":${JSON.stringify(message.text)}`
-  if (message.reasoning !== "") json += `,"thinking":${JSON.stringify(message.reasoning)}`
-  if (message.toolCalls.length > 0) json += `,"tool_calls":${toolCallsJson(message.toolCalls)}`
+/**
+ * A whole (non-streamed) reply as its JSON body: `head` (`objectHead`), the response's message (its reasoning as
+ * `thinking` when it has some, its calls whole), and `metrics`' counts.
+ */
+export function responseJson(
+  response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">,
+  head: string,
+  metrics: Metrics
+): string {
+  let json = `{"role":"assistant","content":${JSON.stringify(response.text)}`
+  const reasoning = response.reasoning ?? ""
+  if (reasoning !== "") json += `,"thinking":${JSON.stringify(reasoning)}`
+  if (response.toolCalls.length > 0) json += `,"tool_calls":${toolCallsJson(response.toolCalls)}`
   return `${head}"message":${json}},${doneFields(metrics)}}`
 }
 

@@ -622,7 +622,12 @@ export type Completion = Pick<
  * A whole reply as a `chat.completion` body of id `id`: the writer's own (the gateway's `chatcmpl-…`, as its stream
  * has), never the id the provider gave the reply.
  */
-export function completion(response: Completion, id: string, created: number): string {
+export function completion(
+  response: Completion,
+  id: string,
+  created: number,
+  options: CompletionOptions = {}
+): string {
   const calls = response.toolCalls
   const message: Record<string, unknown> = {
     role: "assistant",
@@ -636,10 +641,31 @@ export function completion(response: Completion, id: string, created: number): s
     object: "chat.completion",
     created,
     model: response.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: wireFinishReason(response.finishReason) }],
-    usage: usageObject(response.usage)
+    choices: [{
+      index: 0,
+      message,
+      logprobs: null,
+      finish_reason: wireFinishReason(response.finishReason),
+      ...(options.contentFilters === true ? { content_filter_results: contentFilterResults } : {})
+    }],
+    usage: usageObject(response.usage),
+    ...(options.contentFilters === true ? { prompt_filter_results: promptFilterResults } : {})
   })
 }
+
+/** What a server adds to a `chat.completion` body of its own. */
+export interface CompletionOptions {
+  /**
+   * Azure OpenAI's content-filter results (Azure OpenAI's REST API reference, "Content filtering"):
+   * `content_filter_results` on the choice and `prompt_filter_results` on the body, every category safe. Default off.
+   */
+  readonly contentFilters?: boolean | undefined
+}
+
+// Azure's results of a filter that found nothing, for the prompt and for a reply's choice.
+const safe = { filtered: false, severity: "safe" }
+const contentFilterResults = { hate: safe, self_harm: safe, sexual: safe, violence: safe }
+const promptFilterResults = [{ prompt_index: 0, content_filter_results: contentFilterResults }]
 
 // ---------------------------------------------------------------------------
 // The stream: `chat.completion.chunk` events (OpenAI's API reference, "The chat completion chunk object"),
@@ -794,6 +820,11 @@ export interface ChunkMeta {
   readonly systemFingerprint?: string | undefined
   /** `stream_options.include_usage`: `"usage": null` on every chunk but a last one with `choices: []` and the usage. */
   readonly includeUsage: boolean
+  /**
+   * Azure OpenAI's content-filter results (`CompletionOptions`): a first chunk of no choices with the prompt's, and
+   * each delta's choice with its own (not the finish's). Default off.
+   */
+  readonly contentFilters?: boolean | undefined
 }
 
 /**
@@ -809,7 +840,7 @@ export interface ChunkTemplates {
   readonly open: string
   /** The end of an event after its delta, with no finish reason yet. */
   readonly close: string
-  /** The first event: the assistant's role. */
+  /** The first event: the assistant's role (after Azure's prompt results, with `contentFilters`). */
   readonly role: string
   /** `open` and a delta up to the JSON string of its text; `closeText` ends the event. */
   readonly content: string
@@ -828,13 +859,16 @@ export function chunkTemplates(meta: ChunkMeta): ChunkTemplates {
   const head = `data: {"id":${asciiJson(meta.id)},"object":"chat.completion.chunk","created":${meta.created},` +
     `"model":${asciiJson(meta.model)},${fingerprint}"choices":`
   const open = `${head}[{"index":0,"delta":`
-  const close = `,"logprobs":null,"finish_reason":null}]${meta.includeUsage ? `,"usage":null` : ""}}\n\n`
+  const filters = meta.contentFilters === true
+  const close = `,"logprobs":null,"finish_reason":null${filters ? contentFilterField : ""}}]${
+    meta.includeUsage ? `,"usage":null` : ""
+  }}\n\n`
   return {
     meta,
     head,
     open,
     close,
-    role: `${open}{"role":"assistant","content":"","refusal":null}${close}`,
+    role: `${filters ? promptResultsEvent : ""}${open}{"role":"assistant","content":"","refusal":null}${close}`,
     content: `${open}{"content":`,
     reasoning: `${open}{"reasoning_content":`,
     closeText: `}${close}`,
@@ -842,6 +876,12 @@ export function chunkTemplates(meta: ChunkMeta): ChunkTemplates {
     closeTools: `]}${close}`
   }
 }
+
+const contentFilterField = `,"content_filter_results":${JSON.stringify(contentFilterResults)}`
+// Azure's first chunk: no choices, the prompt's results, its other fields empty.
+const promptResultsEvent = `data: ${
+  JSON.stringify({ choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: promptFilterResults })
+}\n\n`
 
 /** A fragment of a streamed tool call as JSON: its `id` and `name` on the first, then pieces of its arguments. */
 export function toolCallFragmentJson(fragment: {
