@@ -11,7 +11,10 @@
  * restarted with backoff, its calls meanwhile failing at once; its standard error goes to the log (`stderr.ts`). An
  * HTTP server that forgot the gateway's session (404) is initialized again and the call sent once more, as it is with
  * a fresh token after a 401 when the server has client credentials (`oauth.ts`); one that a request no longer reaches
- * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Everything is
+ * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Every server is
+ * pinged on its entry's `pingInterval` while up (`supervise.ts`), so one that goes down while nobody calls it is found;
+ * one that says its lists changed (`relay.ts` reads it, an HTTP server's standalone stream opened for it: `listen.ts`)
+ * is listed again on its connection. Everything is
  * stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight
  * on it.
  */
@@ -199,6 +202,8 @@ interface Spec {
   readonly server: Gateway.McpServer
   readonly maxReplyBytes: number
   readonly callTimeout: Duration.Duration
+  /** How often it is pinged while up; none: not pinged. */
+  readonly pingInterval: Duration.Duration | undefined
   readonly token: Renewable<Redacted.Redacted<string>> | undefined
   readonly stderr: Stderr.StderrLog | undefined
   /** What each request the gateway sends itself (`rpc.ts`) carries in the revision the server is spoken to in. */
@@ -394,6 +399,18 @@ function withFreshToken<A, R>(
   )
 }
 
+// How often `server` is pinged: its entry's interval (none when zero), else the default.
+function pingIntervalOf(server: Gateway.McpServer): Duration.Duration | undefined {
+  if (server.pingInterval === undefined) return Supervise.defaultPingInterval
+  const every = Duration.fromInputUnsafe(server.pingInterval)
+  return Duration.isZero(every) ? undefined : every
+}
+
+// Whether a ping's failure is an answer (a JSON-RPC error, an HTTP status): the server is there, whatever it said.
+function answered(error: McpClientError.McpClientError): boolean {
+  return error.reason._tag === "HttpError" || (error.reason._tag === "ProtocolError" && error.reason.code !== undefined)
+}
+
 /** `spec`'s server's resolved entry: its bounds, its token, its stderr log. */
 const resolve = Effect.fnUntraced(function*(name: string, server: Gateway.McpServer) {
   const http = yield* HttpClient.HttpClient
@@ -403,6 +420,7 @@ const resolve = Effect.fnUntraced(function*(name: string, server: Gateway.McpSer
     server,
     maxReplyBytes: server.maxReplyBytes ?? defaultMaxReplyBytes,
     callTimeout: server.callTimeout === undefined ? defaultCallTimeout : Duration.fromInputUnsafe(server.callTimeout),
+    pingInterval: pingIntervalOf(server),
     token: "url" in server && server.oauth !== undefined ? clientCredentials(name, server.oauth, http) : undefined,
     stderr: "command" in server ? yield* Stderr.make(name, server.env ?? {}) : undefined,
     revision: Rpc.revisionMeta(server.protocol ?? "2025-11-25", implementation),
@@ -444,6 +462,7 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
       : { _tag: "Down", reason: `could not be reached (${first.failure.message})` }
   )
   const reopening = yield* Semaphore.make(1)
+  const pingParams = Object.keys(revision).length === 0 ? {} : { _meta: revision }
 
   // A new connection in place of `stale` (an HTTP server forgot its session) or of none (a server down), unless
   // another call (or the supervisor) already made one. The stale one's end tells the supervisor, which goes on with
@@ -473,7 +492,16 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
         `Gateway: the MCP server ${name} is down (${reason}); it is ${
           "command" in server ? "started" : "tried"
         } again in ${Duration.format(retryIn)}`
-      )
+      ),
+    ping: spec.pingInterval === undefined ? undefined : {
+      every: spec.pingInterval,
+      send: (connection) =>
+        Rpc.request(connection.transport, "ping", pingParams, McpSchema.Ping.successSchema).pipe(
+          Effect.asVoid,
+          Effect.catchIf(answered, () => Effect.void),
+          Effect.mapError((error) => error.message)
+        )
+    }
   })
 
   // A server that says a list of it changed is listed again on its connection: served anew, and the sessions that
