@@ -492,6 +492,14 @@ export interface McpConnection {
   readonly maxReplyBytes?: number | undefined
   /** How long a call may take before it is cancelled and fails naming the bound. Default: 60 seconds. */
   readonly callTimeout?: Duration.Input | undefined
+  /**
+   * How often the gateway pings it while it is up, so a server that went down while nobody called it is found: one
+   * that does not answer within 10 seconds (or the interval, when shorter) is down, opened again with backoff and
+   * listed again. Zero turns pings off. Default: 30 seconds.
+   *
+   * @since 0.3.0
+   */
+  readonly pingInterval?: Duration.Input | undefined
 }
 
 /**

@@ -923,12 +923,13 @@ describe("ProviderConfig: api and preset", () => {
             protocol: "2026-07-28",
             max_reply_bytes: 65536,
             call_timeout: "30 seconds",
+            ping_interval: "45 seconds",
             token_url: "https://auth.example.com/oauth/token",
             client_id: "gateway",
             client_secret: "env:PC_MCP_CLIENT_SECRET",
             scope: "tools"
           },
-          calc: { command: "node", call_timeout: 5 }
+          calc: { command: "node", call_timeout: 5, ping_interval: 0 }
         }
       }, "provider.json"))
       expect(warnings).toEqual([])
@@ -944,6 +945,7 @@ describe("ProviderConfig: api and preset", () => {
         protocol: "2026-07-28",
         maxReplyBytes: 65536,
         callTimeout: Duration.seconds(30),
+        pingInterval: Duration.seconds(45),
         oauth: {
           tokenUrl: "https://auth.example.com/oauth/token",
           clientId: "gateway",
@@ -951,15 +953,25 @@ describe("ProviderConfig: api and preset", () => {
           scope: "tools"
         }
       })
-      expect(servers["calc"]).toEqual({ command: "node", callTimeout: Duration.seconds(5) })
+      expect(servers["calc"]).toEqual({
+        command: "node",
+        callTimeout: Duration.seconds(5),
+        pingInterval: Duration.zero
+      })
     }))
 
-  it.effect("mcp_servers: a bad protocol, bound or timeout, and incomplete client credentials are named by path", () =>
+  it.effect("mcp_servers: a bad protocol, bound, timeout or ping interval, and incomplete client credentials are named by path", () =>
     Effect.gen(function*() {
       const decoded = yield* Effect.flip(ProviderConfig.fromJson({
         m: [{ model_name: "m", api_keys: [key] }],
         mcp_servers: {
-          a: { url: "http://x/mcp", protocol: "2024-11-05", max_reply_bytes: 0, call_timeout: "soon" },
+          a: {
+            url: "http://x/mcp",
+            protocol: "2024-11-05",
+            max_reply_bytes: 0,
+            call_timeout: "soon",
+            ping_interval: -1
+          },
           b: { url: "http://x/mcp", token_url: "ftp://x/token" }
         }
       }))
@@ -967,6 +979,10 @@ describe("ProviderConfig: api and preset", () => {
         ["mcp_servers.a.protocol", "expected one of 2025-11-25, 2026-07-28"],
         ["mcp_servers.a.max_reply_bytes", "expected a positive whole number"],
         ["mcp_servers.a.call_timeout", "expected seconds (a positive number) or a duration such as \"30 seconds\""],
+        [
+          "mcp_servers.a.ping_interval",
+          "expected 0 (no pings), seconds (a positive number) or a duration such as \"30 seconds\""
+        ],
         [
           "mcp_servers.b.token_url",
           "expected an absolute http:// or https:// URL such as https://api.openai.com/v1"

@@ -3,7 +3,8 @@
  * stdio server's output as the gateway reads it (`tapLines`): for any set of concurrent calls, their clients' tokens
  * colliding or absent, any interleaving of the server's progress for them among responses, unknown tokens and lines
  * that are not JSON, and any cut of the output into chunks, each call gets exactly its own progress, in order, under
- * its own client's token; a log goes to the one call in flight and to none when several are.
+ * its own client's token; a log goes to the one call in flight and to none when several are; the lists' changes the
+ * server announces among them are told to the relay's owner, each once, as is a log when no call is in flight.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -22,9 +23,16 @@ const spec = fc.record({ clientToken: fc.constantFrom(undefined, 0, 1, "t"), ste
 
 const line = (message: unknown) => JSON.stringify(message) + "\n"
 
-// The server's output for `specs`' calls (sent `tokens`), shuffled by `order`, with `logs` logs and noise among them.
-function output(specs: ReadonlyArray<Spec>, tokens: ReadonlyArray<string | undefined>, logs: number, order: number[]) {
-  const lines: Array<string> = []
+// The server's output for `specs`' calls (sent `tokens`), shuffled by `order`, with `logs` logs, the lists' changes
+// `changed` and noise among them.
+function output(
+  specs: ReadonlyArray<Spec>,
+  tokens: ReadonlyArray<string | undefined>,
+  logs: number,
+  order: number[],
+  changed: ReadonlyArray<string> = []
+) {
+  const lines: Array<string> = changed.map((method) => line({ jsonrpc: "2.0", method }))
   specs.forEach((one, i) => {
     for (let step = 1; step <= one.steps && tokens[i] !== undefined; step++) {
       lines.push(line({
@@ -71,67 +79,103 @@ function chunked(text: string, cuts: ReadonlyArray<number>) {
 }
 
 describe("MCP relay", () => {
-  it.effect("each call gets exactly its own progress, in order, under its client's token; logs only when alone", () =>
-    Effect.gen(function*() {
-      const property = fc.asyncProperty(
-        fc.array(spec, { minLength: 1, maxLength: 4 }),
-        fc.nat({ max: 3 }),
-        fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 40 }),
-        fc.array(fc.nat(), { maxLength: 8 }),
-        (specs, logs, order, cuts) =>
-          Effect.runPromise(Effect.gen(function*() {
-            const relay = Relay.make()
-            const got = specs.map(() => [] as Array<Relay.Relayed>)
-            const tokens: Array<string | undefined> = specs.map(() => undefined)
-            const gate = yield* Deferred.make<void>()
-            const started = yield* Effect.forEach(specs, () => Deferred.make<void>())
-            const calls = yield* Effect.forEach(specs, (one, i) =>
-              Effect.forkChild(Relay.relaying(relay, {
-                progressToken: one.clientToken,
-                logLevel: undefined,
-                deliver: (relayed) => Effect.sync(() => void got[i]!.push(relayed))
-              }, (meta) =>
-                Effect.andThen(
-                  Effect.andThen(
-                    Effect.sync(() => void (tokens[i] = meta["progressToken"])),
-                    Deferred.succeed(started[i]!, void 0)
-                  ),
-                  Deferred.await(gate)
-                ))))
-            yield* Effect.forEach(started, Deferred.await)
-            const text = output(specs, tokens, logs, order)
-            yield* Stream.runDrain(Relay.tapLines(Stream.fromIterable(chunked(text, cuts)), relay, 1 << 20))
-            yield* Deferred.succeed(gate, void 0)
-            yield* Fiber.joinAll(calls)
-
-            // The logs in the order the server wrote them.
-            const inOutput = [...text.matchAll(/"data":"(log \d+)"/g)].map((match) => match[1])
-            expect(inOutput).toHaveLength(logs)
-            const sent = tokens.filter((token) => token !== undefined)
-            expect(new Set(sent).size).toBe(sent.length)
-            specs.forEach((one, i) => {
-              expect(tokens[i] === undefined).toBe(one.clientToken === undefined)
-              const progress = got[i]!.filter((relayed) => relayed._tag === "Progress").map((relayed) => relayed.params)
-              expect(progress).toEqual(
-                one.clientToken === undefined ? [] : Array.from({ length: one.steps }, (_, k) => ({
+  it.effect(
+    "each call gets exactly its own progress, in order, under its client's token; logs only when alone; the lists' " +
+      "changes told",
+    () =>
+      Effect.gen(function*() {
+        const property = fc.asyncProperty(
+          fc.array(spec, { minLength: 1, maxLength: 4 }),
+          fc.nat({ max: 3 }),
+          fc.array(fc.nat({ max: 1000 }), { minLength: 1, maxLength: 40 }),
+          fc.array(fc.nat(), { maxLength: 8 }),
+          fc.array(fc.constantFrom(...Relay.listChangedMethods), { maxLength: 3 }),
+          (specs, logs, order, cuts, changed) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const told: Array<Relay.Unsolicited> = []
+              const relay = Relay.make((one) => void told.push(one))
+              const got = specs.map(() => [] as Array<Relay.Relayed>)
+              const tokens: Array<string | undefined> = specs.map(() => undefined)
+              const gate = yield* Deferred.make<void>()
+              const started = yield* Effect.forEach(specs, () => Deferred.make<void>())
+              const calls = yield* Effect.forEach(specs, (one, i) =>
+                Effect.forkChild(Relay.relaying(relay, {
                   progressToken: one.clientToken,
-                  progress: k + 1,
-                  message: `${i} ${k + 1}`
-                }))
-              )
-              const logged = got[i]!.filter((relayed) => relayed._tag === "Log").map((relayed) => relayed.params.data)
-              expect(logged).toEqual(specs.length === 1 ? inOutput : [])
-            })
-            // Nothing is left registered once the calls are done.
-            expect(relay.calls.size + relay.byToken.size).toBe(0)
-          }))
-      )
-      yield* Effect.promise(() => fc.assert(property, { numRuns: 200 }))
+                  logLevel: undefined,
+                  deliver: (relayed) => Effect.sync(() => void got[i]!.push(relayed))
+                }, (meta) =>
+                  Effect.andThen(
+                    Effect.andThen(
+                      Effect.sync(() => void (tokens[i] = meta["progressToken"])),
+                      Deferred.succeed(started[i]!, void 0)
+                    ),
+                    Deferred.await(gate)
+                  ))))
+              yield* Effect.forEach(started, Deferred.await)
+              const text = output(specs, tokens, logs, order, changed)
+              yield* Stream.runDrain(Relay.tapLines(Stream.fromIterable(chunked(text, cuts)), relay, 1 << 20))
+              yield* Deferred.succeed(gate, void 0)
+              yield* Fiber.joinAll(calls)
+
+              // The logs in the order the server wrote them.
+              const inOutput = [...text.matchAll(/"data":"(log \d+)"/g)].map((match) => match[1])
+              expect(inOutput).toHaveLength(logs)
+              const sent = tokens.filter((token) => token !== undefined)
+              expect(new Set(sent).size).toBe(sent.length)
+              specs.forEach((one, i) => {
+                expect(tokens[i] === undefined).toBe(one.clientToken === undefined)
+                const progress = got[i]!.filter((relayed) => relayed._tag === "Progress").map((relayed) =>
+                  relayed.params
+                )
+                expect(progress).toEqual(
+                  one.clientToken === undefined ? [] : Array.from({ length: one.steps }, (_, k) => ({
+                    progressToken: one.clientToken,
+                    progress: k + 1,
+                    message: `${i} ${k + 1}`
+                  }))
+                )
+                const logged = got[i]!.filter((relayed) => relayed._tag === "Log").map((relayed) => relayed.params.data)
+                expect(logged).toEqual(specs.length === 1 ? inOutput : [])
+              })
+              // Every change told once; no log (each went to the one call, or, with several, whose it is is unknown).
+              const methods = (one: Relay.Unsolicited) => one._tag === "ListChanged" ? one.method : one._tag
+              expect(told.map(methods).sort()).toEqual([...changed].sort())
+              // Nothing is left registered once the calls are done.
+              expect(relay.calls.size + relay.byToken.size).toBe(0)
+            }))
+        )
+        yield* Effect.promise(() => fc.assert(property, { numRuns: 200 }))
+      })
+  )
+
+  it.effect("what a server sends with no call in flight is told: its lists' changes and its logs, nothing else", () =>
+    Effect.gen(function*() {
+      const told: Array<Relay.Unsolicited> = []
+      const relay = Relay.make((one) => void told.push(one))
+      const lines = [
+        line({ jsonrpc: "2.0", method: "notifications/tools/list_changed" }),
+        line({ jsonrpc: "2.0", method: "notifications/message", params: { level: "warning", data: "disk low" } }),
+        line({
+          jsonrpc: "2.0",
+          method: "notifications/progress",
+          params: { progressToken: "progress-x", progress: 1 }
+        }),
+        line({ jsonrpc: "2.0", id: 3, method: "notifications/prompts/list_changed" }),
+        line({ jsonrpc: "2.0", method: "notifications/other/list_changed" }),
+        "not json, notifications/resources/list_changed\n",
+        line({ jsonrpc: "2.0", method: "notifications/resources/list_changed" })
+      ]
+      yield* Stream.runDrain(Relay.tapLines(Stream.make(new TextEncoder().encode(lines.join(""))), relay, 1 << 20))
+      expect(told).toEqual([
+        { _tag: "ListChanged", method: "notifications/tools/list_changed" },
+        { _tag: "Log", params: { level: "warning", data: "disk low" } },
+        { _tag: "ListChanged", method: "notifications/resources/list_changed" }
+      ])
     }))
 
   it.effect("a call relays at most maxProgress progress notifications; the rest are dropped", () =>
     Effect.gen(function*() {
-      const relay = Relay.make()
+      const relay = Relay.make(() => {})
       const got: Array<Relay.Relayed> = []
       yield* Relay.relaying(relay, {
         progressToken: "mine",

@@ -2,7 +2,8 @@
  * The supervision of an MCP server's connection (`internal/gateway/mcp/supervise.ts`) on a `TestClock`: restarts
  * after an exponential backoff capped at 30 seconds, the status `Down` meanwhile, the backoff started afresh after a
  * connection stayed up a minute; a server down from the start opened on the same backoff; a connection another took
- * the place of followed, not restarted; and a server's stderr log (`stderr.ts`): lines cut, secrets masked, a flood
+ * the place of followed, not restarted; an idle connection pinged on its interval, one that does not answer ended and
+ * opened again, none pinged while down; and a server's stderr log (`stderr.ts`): lines cut, secrets masked, a flood
  * limited.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -133,6 +134,87 @@ describe("supervise", () => {
       expect(yield* endAndRestart(1, "1 second")).toBe(1000)
       expect(yield* endAndRestart(2, "1 second")).toBe(2000)
       expect(yield* endAndRestart(3, "61 seconds")).toBe(500)
+    }).pipe(Effect.scoped))
+
+  it.effect("an up connection is pinged every interval; one that does not answer within 10 s is down, then reopened", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakes({ count: 0 })
+      const pinged: Array<number> = []
+      const dead = new Set<number>()
+      const now = Effect.clockWith((clock) => Effect.succeed(clock.currentTimeMillisUnsafe()))
+      const status = yield* Ref.make<Supervise.Status<Fake>>({ _tag: "Up", connection: fake.first })
+      yield* Supervise.supervise(status, {
+        ...fake.supervision,
+        ping: {
+          every: Duration.seconds(30),
+          send: (connection) =>
+            Effect.flatMap(now, (at) => {
+              pinged.push(at)
+              return dead.has(connection.id) ? Effect.never : Effect.void
+            })
+        }
+      })
+      yield* settle
+      for (let step = 0; step < 3; step++) {
+        yield* TestClock.adjust("30 seconds")
+        yield* settle
+      }
+      expect(pinged).toEqual([30_000, 60_000, 90_000])
+      expect((yield* Ref.get(status))._tag).toBe("Up")
+
+      // The server stops answering: the next ping waits 10 s, then the connection has ended.
+      dead.add(0)
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect((yield* Ref.get(status))._tag).toBe("Up")
+      yield* TestClock.adjust("9 seconds")
+      yield* settle
+      expect((yield* Ref.get(status))._tag).toBe("Up")
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      expect(yield* Ref.get(status)).toEqual({
+        _tag: "Down",
+        reason: "it did not answer a ping (no answer within 10s)"
+      })
+      expect(fake.first.closed).toBe(true)
+      // Opened again after the backoff's first delay, then pinged on.
+      yield* TestClock.adjust("500 millis")
+      yield* settle
+      const reopened = yield* Ref.get(status)
+      expect(reopened._tag === "Up" && reopened.connection.id).toBe(1)
+      expect(fake.opens).toEqual([130_500])
+      // The next ping an interval after the unanswered one gave up.
+      yield* TestClock.adjust("30 seconds")
+      yield* settle
+      expect(pinged).toEqual([30_000, 60_000, 90_000, 120_000, 160_000])
+    }).pipe(Effect.scoped))
+
+  it.effect("a connection down is not pinged; an interval shorter than 10 s bounds its ping's wait", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakes({ count: 100 })
+      let pings = 0
+      const status = yield* Ref.make<Supervise.Status<Fake>>({ _tag: "Up", connection: fake.first })
+      yield* Supervise.supervise(status, {
+        ...fake.supervision,
+        ping: {
+          every: Duration.seconds(2),
+          send: () => Effect.andThen(Effect.sync(() => void (pings += 1)), Effect.never)
+        }
+      })
+      yield* settle
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      expect(yield* Ref.get(status)).toEqual({ _tag: "Down", reason: "it did not answer a ping (no answer within 2s)" })
+      expect(pings).toBe(1)
+      // Every open fails from here: a minute down, and no ping sent.
+      for (let step = 0; step < 60; step++) {
+        yield* TestClock.adjust("1 second")
+        yield* settle
+      }
+      expect((yield* Ref.get(status))._tag).toBe("Down")
+      expect(pings).toBe(1)
     }).pipe(Effect.scoped))
 
   it.effect("a connection that another took the place of (a session expired) is not restarted: the new one is followed", () =>

@@ -3,10 +3,11 @@
  * each a Streamable HTTP server (`url`, `headers`) or a program the gateway runs (`command`, `args`, `env`), with the
  * names of its tools the gateway takes (`tools`), how its calls are governed (`price_per_call`, `max_concurrency`,
  * `rate_limit_capacity` with `rate_limit_refill_rate`), how it is spoken to and bounded (`protocol`,
- * `max_reply_bytes`, `call_timeout`) and, for an HTTP one, OAuth client credentials (`token_url`, `client_id`,
+ * `max_reply_bytes`, `call_timeout`, `ping_interval`) and, for an HTTP one, OAuth client credentials (`token_url`, `client_id`,
  * `client_secret`, `scope`). Header and environment values and the client secret are `env:NAME` or written in the
  * file, and read as `Redacted` either way: `Gateway.McpServer`.
  */
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -20,6 +21,13 @@ import { DurationEntry, toDuration } from "./router.js"
 const Url = NonEmpty.check(
   Schema.makeFilter((url: string) => /^https?:\/\/[^\s]+$/.test(url), {
     message: "expected an http:// or https:// URL (the server's Streamable HTTP endpoint)"
+  })
+)
+
+// How often a server is pinged: 0 (never), or seconds or a duration.
+const PingInterval = Schema.Union([Schema.Number, Schema.String]).check(
+  Schema.makeFilter((value: number | string) => value === 0 || toDuration(value) !== undefined, {
+    message: "expected 0 (no pings), seconds (a positive number) or a duration such as \"30 seconds\""
   })
 )
 
@@ -47,6 +55,8 @@ const McpServerEntry = Schema.Struct({
   max_reply_bytes: optional(PositiveInt),
   /** Seconds or a duration such as "30 seconds". */
   call_timeout: optional(DurationEntry),
+  /** How often it is pinged while up: seconds or a duration; 0 turns pings off. */
+  ping_interval: optional(PingInterval),
   /** OAuth client credentials of an HTTP server: the token endpoint, the client and its secret (`env:NAME`). */
   token_url: optional(HttpUrl),
   client_id: optional(NonEmpty),
@@ -95,7 +105,10 @@ function connection(server: typeof McpServerEntry.Type): Gateway.McpConnection {
   return {
     ...(server.protocol === undefined ? {} : { protocol: server.protocol }),
     ...(server.max_reply_bytes === undefined ? {} : { maxReplyBytes: server.max_reply_bytes }),
-    ...(server.call_timeout === undefined ? {} : { callTimeout: toDuration(server.call_timeout)! })
+    ...(server.call_timeout === undefined ? {} : { callTimeout: toDuration(server.call_timeout)! }),
+    ...(server.ping_interval === undefined ? {} : {
+      pingInterval: server.ping_interval === 0 ? Duration.zero : toDuration(server.ping_interval)!
+    })
   }
 }
 

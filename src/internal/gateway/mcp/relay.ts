@@ -12,6 +12,11 @@
  * at most `maxProgress` progress notifications, `maxLogs` logs and `maxRelayedBytes` of them as JSON: past those, the
  * rest are dropped and counted in one warning, so a server cannot flood a client. What relays reaches the client
  * before the call's result, on the call's response stream, where `McpServer` delivers it (docs/mcp.md, "Requests").
+ *
+ * What a server sends of its own, for no call (`Unsolicited`), is told to the relay's owner as it passes, on whichever
+ * of those it comes (or an HTTP server's standalone `GET` stream, read through the same tap): that a list of its tools,
+ * prompts or resources changed (`notifications/*\/list_changed`), and a log no call owns (one on an HTTP stream that is
+ * no relaying call's: which client it concerns cannot be told).
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
@@ -65,15 +70,33 @@ export interface Call {
   dropped: number
 }
 
-/** One upstream's calls that relay: every one in flight, and those that asked for progress by the gateway's token. */
+/** The notifications that tell a server's lists changed. */
+export const listChangedMethods = [
+  "notifications/tools/list_changed",
+  "notifications/prompts/list_changed",
+  "notifications/resources/list_changed"
+] as const
+
+type ListChangedMethod = (typeof listChangedMethods)[number]
+
+/** What a server sends of its own, for no call: a list of it changed; a log no call owns. */
+export type Unsolicited =
+  | { readonly _tag: "ListChanged"; readonly method: ListChangedMethod }
+  | { readonly _tag: "Log"; readonly params: typeof McpSchema.LoggingMessageNotification.payloadSchema.Type }
+
+/**
+ * One upstream's calls that relay (every one in flight, and those that asked for progress by the gateway's token),
+ * and who is told what the upstream sends of its own.
+ */
 export interface Relay {
   readonly calls: Set<Call>
   readonly byToken: Map<string, Call>
+  readonly told: (unsolicited: Unsolicited) => void
 }
 
-/** A relay of no call yet. */
-export function make(): Relay {
-  return { calls: new Set(), byToken: new Map() }
+/** A relay of no call yet, telling `told` what its upstream sends of its own. */
+export function make(told: (unsolicited: Unsolicited) => void): Relay {
+  return { calls: new Set(), byToken: new Map(), told }
 }
 
 // The call whose HTTP exchange is being read: the one a log on that response stream belongs to.
@@ -101,11 +124,16 @@ function offer(call: Call, relayed: Relayed) {
   Queue.offerUnsafe(call.queue, relayed)
 }
 
+const isListChanged = (method: unknown): method is ListChangedMethod =>
+  (listChangedMethods as ReadonlyArray<unknown>).includes(method)
+
 // One message an upstream sent (`data`, its JSON), seen: a progress notification of a call's token goes to that call
-// with its client's token; a log to `exchange`'s call (it came on that call's response stream), else to the one call
-// in flight. Anything else (responses, requests, other notifications) is left to `McpClient`.
-function observe(relay: Relay, data: string, exchange: Call | undefined): void {
-  if (relay.calls.size === 0 || !data.includes("notifications/")) return
+// with its client's token; a log to `exchange`'s call (it came on that call's response stream), else, on a `shared`
+// output (a stdio server's), to the one call in flight, else to the relay's owner; a list's change to the relay's
+// owner. Anything else (responses, requests, other notifications) is left to `McpClient`.
+function observe(relay: Relay, data: string, exchange: Call | undefined, shared: boolean): void {
+  if (!data.includes("notifications/")) return
+  if (relay.calls.size === 0 && !data.includes("list_changed") && !data.includes("notifications/message")) return
   let message: unknown
   try {
     message = JSON.parse(data)
@@ -113,23 +141,27 @@ function observe(relay: Relay, data: string, exchange: Call | undefined): void {
     return // Not JSON: `McpClient` fails on it as it does.
   }
   if (!isRecord(message) || "id" in message) return
-  if (message["method"] === "notifications/progress") {
+  const method = message["method"]
+  if (isListChanged(method)) {
+    relay.told({ _tag: "ListChanged", method })
+  } else if (method === "notifications/progress") {
     const progress = decodeProgress(message["params"])
     if (progress._tag === "None") return
     const call = relay.byToken.get(String(progress.value.progressToken))
     if (call?.listener.progressToken === undefined) return
     offer(call, { _tag: "Progress", params: { ...progress.value, progressToken: call.listener.progressToken } })
-  } else if (message["method"] === "notifications/message") {
+  } else if (method === "notifications/message") {
     const log = decodeLog(message["params"])
     if (log._tag === "None") return
-    const call = exchange ?? (relay.calls.size === 1 ? relay.calls.values().next().value : undefined)
+    const call = exchange ?? (shared && relay.calls.size === 1 ? relay.calls.values().next().value : undefined)
     if (call !== undefined) offer(call, { _tag: "Log", params: log.value })
+    else if (!shared || relay.calls.size === 0) relay.told({ _tag: "Log", params: log.value })
   }
 }
 
 /**
- * `http`, whose SSE responses to a relaying call's requests (`relaying`) are read by `relay` as they pass, each event
- * up to `maxBytes` (past it, no longer read: `McpClient` fails the response on its own bound).
+ * `http`, whose SSE responses are read by `relay` as they pass (a relaying call's, `relaying`, as that call's), each
+ * event up to `maxBytes` (past it, no longer read: `McpClient` fails the response on its own bound).
  */
 export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: number): HttpClient.HttpClient {
   return HttpClient.transformResponse(
@@ -137,7 +169,7 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
     (effect) =>
       Effect.flatMap(effect, (response) =>
         Effect.flatMap(Effect.service(Exchange), (exchange) => {
-          if (exchange === undefined || !response.headers["content-type"]?.startsWith("text/event-stream")) {
+          if (!response.headers["content-type"]?.startsWith("text/event-stream")) {
             return Effect.succeed(response)
           }
           const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
@@ -145,7 +177,7 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
           const read = (chunk: Uint8Array) => {
             if (!reading) return
             try {
-              for (const event of decoder.push(chunk)) observe(relay, event.data, exchange)
+              for (const event of decoder.push(chunk)) observe(relay, event.data, exchange, false)
             } catch {
               reading = false
             }
@@ -177,7 +209,7 @@ export function tapLines<E, R>(stdout: Stream.Stream<Uint8Array, E, R>, relay: R
       let start = 0
       let end: number
       while ((end = buffer.indexOf("\n", start)) >= 0) {
-        observe(relay, buffer.slice(start, end), undefined)
+        observe(relay, buffer.slice(start, end), undefined, true)
         start = end + 1
       }
       buffer = buffer.slice(start)

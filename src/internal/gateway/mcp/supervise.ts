@@ -3,7 +3,8 @@
  * exits, or whose output stops; an HTTP server that a request no longer reaches), is `Down` (an ended one is closed),
  * and a new one is opened after a backoff on Effect's `Schedule` (exponential from `restartBase`, capped at
  * `restartCap`, started afresh once a connection has stayed up `stableAfter`), until one opens; then it is `Up` again.
- * Time is the `Clock`'s.
+ * A connection nobody uses is pinged (`Supervision.ping`): one that does not answer within `pingTimeout` (or its
+ * interval, when shorter) has ended, as one that a request no longer reaches. Time is the `Clock`'s.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -20,6 +21,12 @@ export const restartCap = Duration.seconds(30)
 
 /** How long a connection stays up before its next end starts the backoff afresh. */
 export const stableAfter = Duration.minutes(1)
+
+/** How often a connection is pinged when its entry sets no interval. */
+export const defaultPingInterval = Duration.seconds(30)
+
+/** How long a ping may wait for its answer (at most its interval). */
+export const pingTimeout = Duration.seconds(10)
 
 /** The delays between restarts: exponential, capped. */
 export const restartSchedule = Schedule.min([Schedule.exponential(restartBase), Schedule.spaced(restartCap)])
@@ -39,14 +46,47 @@ export interface Supervision<C> {
   readonly close: (connection: C) => Effect.Effect<void>
   /** Told of each end and failed opening, with the delay before the next attempt. */
   readonly report: (event: { readonly reason: string; readonly retryIn: Duration.Duration }) => Effect.Effect<void>
+  /** Pings an up connection `every` so long: `send` succeeds when it answered, else fails with why. None: not pinged. */
+  readonly ping?: {
+    readonly every: Duration.Duration
+    readonly send: (connection: C) => Effect.Effect<void, string>
+  } | undefined
 }
 
 /**
  * The connection `status` holds, supervised for as long as the scope is open by a fiber of the scope: one `Up` until
- * it ends, then opened again; one `Down` opened.
+ * it ends (or, pinged, does not answer), then opened again; one `Down` opened.
  */
 export const supervise = <C>(status: Ref.Ref<Status<C>>, supervision: Supervision<C>) =>
-  Effect.asVoid(Effect.forkScoped(restartLoop(status, supervision)))
+  Effect.gen(function*() {
+    yield* Effect.forkScoped(restartLoop(status, supervision))
+    if (supervision.ping !== undefined) yield* Effect.forkScoped(pingLoop(status, supervision, supervision.ping))
+  })
+
+// Pings the connection up every `ping.every`, for ever: one that does not answer in time has ended.
+const pingLoop = Effect.fnUntraced(function*<C>(
+  status: Ref.Ref<Status<C>>,
+  supervision: Supervision<C>,
+  ping: NonNullable<Supervision<C>["ping"]>
+) {
+  const within = Duration.min(pingTimeout, ping.every)
+  while (true) {
+    yield* Effect.sleep(ping.every)
+    const now = yield* Ref.get(status)
+    if (now._tag !== "Up") continue
+    const answered = yield* Effect.result(
+      ping.send(now.connection).pipe(
+        Effect.timeoutOrElse({
+          duration: within,
+          orElse: () => Effect.fail(`no answer within ${Duration.format(within)}`)
+        })
+      )
+    )
+    if (answered._tag === "Failure") {
+      yield* Deferred.succeed(supervision.ended(now.connection), `it did not answer a ping (${answered.failure})`)
+    }
+  }
+})
 
 // Waits for each connection's end, then opens the next one after the schedule's delay, for ever.
 const restartLoop = Effect.fnUntraced(function*<C>(status: Ref.Ref<Status<C>>, supervision: Supervision<C>) {

@@ -11,7 +11,10 @@
  * restarted with backoff, its calls meanwhile failing at once; its standard error goes to the log (`stderr.ts`). An
  * HTTP server that forgot the gateway's session (404) is initialized again and the call sent once more, as it is with
  * a fresh token after a 401 when the server has client credentials (`oauth.ts`); one that a request no longer reaches
- * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Everything is
+ * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Every server is
+ * pinged on its entry's `pingInterval` while up (`supervise.ts`), so one that goes down while nobody calls it is found;
+ * one that says its lists changed (`relay.ts` reads it, an HTTP server's standalone stream opened for it: `listen.ts`)
+ * is listed again on its connection. Everything is
  * stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight
  * on it.
  */
@@ -22,6 +25,7 @@ import * as McpClient from "effect/ai/McpClient"
 import * as McpClientError from "effect/ai/McpClientError"
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
+import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -33,6 +37,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
 import * as ChildProcess from "effect/process/ChildProcess"
 import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
+import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Schema from "effect/Schema"
@@ -43,6 +48,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Gateway from "../../../Gateway.js"
 import type { Renewable } from "../../providers/renewing.js"
 import * as Allow from "./allow.js"
+import * as Listen from "./listen.js"
 import { clientCredentials } from "./oauth.js"
 import * as Relay from "./relay.js"
 import * as Rpc from "./rpc.js"
@@ -112,6 +118,70 @@ export const implementation = { name: "effect-llm-router", version: "0.3.0" } as
 
 const clientInfo = { ...implementation, timeout: connectTimeout }
 
+/** The most of what a server sends of its own that waits to be followed; past it, what comes is dropped. */
+const maxUnsolicited = 64
+
+/** The most logs a server sends of its own (no call's) that go to the gateway's log in a minute; the rest are counted. */
+export const maxStrayLogs = 20
+
+/** The most characters of a stray log's data the gateway's log keeps. */
+const strayLogChars = 1000
+
+// The gateway's log at a server's log level.
+function logAt(level: McpSchema.LoggingLevel) {
+  switch (level) {
+    case "debug":
+      return Effect.logDebug
+    case "info":
+    case "notice":
+      return Effect.logInfo
+    case "warning":
+      return Effect.logWarning
+    default:
+      return Effect.logError
+  }
+}
+
+// What `spec`'s server sends of its own, followed for ever: a change of its lists `relist`s it (once for those that
+// came together); a log no call owns goes to the gateway's log at its level, at most `maxStrayLogs` a minute, the rest
+// counted in one warning.
+const follow = Effect.fnUntraced(function*(spec: Spec, relist: Effect.Effect<void>) {
+  let since = yield* Clock.currentTimeMillis
+  let logged = 0
+  let dropped = 0
+  while (true) {
+    const batch = yield* Queue.takeAll(spec.unsolicited)
+    if (batch.some((one) => one._tag === "ListChanged")) yield* relist
+    const now = yield* Clock.currentTimeMillis
+    if (now - since >= 60_000) {
+      if (dropped > 0) {
+        yield* Effect.logWarning(
+          `Gateway: the MCP server ${spec.name} sent more logs of its own in a minute than the log keeps ` +
+            `(${maxStrayLogs}); ${dropped} were dropped`
+        )
+      }
+      since = now
+      logged = 0
+      dropped = 0
+    }
+    for (const one of batch) {
+      if (one._tag !== "Log") continue
+      if (logged >= maxStrayLogs) {
+        dropped += 1
+        continue
+      }
+      logged += 1
+      const data = JSON.stringify(one.params.data) ?? ""
+      yield* logAt(one.params.level)(
+        `Gateway: the MCP server ${spec.name} logged${
+          one.params.logger === undefined ? "" : ` (${one.params.logger})`
+        }: ` +
+          data.slice(0, strayLogChars)
+      )
+    }
+  }
+})
+
 const spawner = NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer]))
 
 /**
@@ -132,6 +202,8 @@ interface Spec {
   readonly server: Gateway.McpServer
   readonly maxReplyBytes: number
   readonly callTimeout: Duration.Duration
+  /** How often it is pinged while up; none: not pinged. */
+  readonly pingInterval: Duration.Duration | undefined
   readonly token: Renewable<Redacted.Redacted<string>> | undefined
   readonly stderr: Stderr.StderrLog | undefined
   /** What each request the gateway sends itself (`rpc.ts`) carries in the revision the server is spoken to in. */
@@ -140,6 +212,8 @@ interface Spec {
   readonly taken: Allow.Rule
   /** The calls that relay its notifications to their clients, on whichever connection. */
   readonly relay: Relay.Relay
+  /** What it sends of its own (`relay`'s told), waiting to be followed. */
+  readonly unsolicited: Queue.Queue<Relay.Unsolicited>
 }
 
 // A stdio server's environment: the few variables a program needs to run, then the entry's own.
@@ -218,26 +292,42 @@ function authorized(http: HttpClient.HttpClient, token: Renewable<Redacted.Redac
   )
 }
 
-// The transport to `spec`'s server, held in the scope.
+// The transport to `spec`'s server, held in the scope, and what reads the server's standalone stream once the client
+// initialized (an HTTP server's in the 2025-11-25 revision: `listen.ts`; a stdio server's output is read whole).
 const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferred<string>) {
   const { server } = spec
   const protocol = server.protocol === "2026-07-28" ? McpProtocol.v2026_07_28 : McpProtocol.v2025_11_25
   if ("url" in server) {
     const headers: Record<string, string> = {}
     for (const [name, value] of Object.entries(server.headers ?? {})) headers[name] = Redacted.value(value)
-    const http = Relay.tapHttp(authorized(yield* HttpClient.HttpClient, spec.token), spec.relay, spec.maxReplyBytes)
-    return yield* McpClient.http({ url: server.url, protocol, headers, maxMessageBytes: spec.maxReplyBytes }).pipe(
-      Effect.provideService(HttpClient.HttpClient, http)
-    )
+    const session: Listen.Session = { id: undefined }
+    const tapped = Relay.tapHttp(authorized(yield* HttpClient.HttpClient, spec.token), spec.relay, spec.maxReplyBytes)
+    const http = Listen.remembering(tapped, session)
+    const connected = yield* McpClient.http({
+      url: server.url,
+      protocol,
+      headers,
+      maxMessageBytes: spec.maxReplyBytes
+    }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+    const standalone = protocol === McpProtocol.v2025_11_25
+      ? Listen.listen({
+        http,
+        url: server.url,
+        headers: { ...headers, "mcp-protocol-version": protocol.protocolVersion },
+        session
+      })
+      : Effect.void
+    return { connected, standalone }
   }
   const command = ChildProcess.make(server.command, [...(server.args ?? [])], {
     env: environment(server.env),
     extendEnv: false
   })
-  return yield* Effect.provide(
+  const connected = yield* Effect.provide(
     McpClient.stdio({ command, protocol, maxMessageBytes: spec.maxReplyBytes }),
     watchedSpawner(ended, spec)
   )
+  return { connected, standalone: Effect.void }
 })
 
 // What the server offers on `client`'s connection.
@@ -255,8 +345,9 @@ const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
   const ended = yield* Deferred.make<string>()
   const exit = yield* Effect.exit(
     Effect.gen(function*() {
-      const connected = yield* transport(spec, ended)
+      const { connected, standalone } = yield* transport(spec, ended)
       const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
+      yield* Effect.forkScoped(standalone)
       const listing = yield* list(spec, client, connected)
       return { client, transport: connected, listing }
     }).pipe(Scope.provide(scope))
@@ -308,19 +399,34 @@ function withFreshToken<A, R>(
   )
 }
 
+// How often `server` is pinged: its entry's interval (none when zero), else the default.
+function pingIntervalOf(server: Gateway.McpServer): Duration.Duration | undefined {
+  if (server.pingInterval === undefined) return Supervise.defaultPingInterval
+  const every = Duration.fromInputUnsafe(server.pingInterval)
+  return Duration.isZero(every) ? undefined : every
+}
+
+// Whether a ping's failure is an answer (a JSON-RPC error, an HTTP status): the server is there, whatever it said.
+function answered(error: McpClientError.McpClientError): boolean {
+  return error.reason._tag === "HttpError" || (error.reason._tag === "ProtocolError" && error.reason.code !== undefined)
+}
+
 /** `spec`'s server's resolved entry: its bounds, its token, its stderr log. */
 const resolve = Effect.fnUntraced(function*(name: string, server: Gateway.McpServer) {
   const http = yield* HttpClient.HttpClient
+  const unsolicited = yield* Queue.dropping<Relay.Unsolicited>(maxUnsolicited)
   return {
     name,
     server,
     maxReplyBytes: server.maxReplyBytes ?? defaultMaxReplyBytes,
     callTimeout: server.callTimeout === undefined ? defaultCallTimeout : Duration.fromInputUnsafe(server.callTimeout),
+    pingInterval: pingIntervalOf(server),
     token: "url" in server && server.oauth !== undefined ? clientCredentials(name, server.oauth, http) : undefined,
     stderr: "command" in server ? yield* Stderr.make(name, server.env ?? {}) : undefined,
     revision: Rpc.revisionMeta(server.protocol ?? "2025-11-25", implementation),
     taken: server.tools === undefined ? Allow.everything : Allow.rule(server.tools),
-    relay: Relay.make()
+    relay: Relay.make((told) => void Queue.offerUnsafe(unsolicited, told)),
+    unsolicited
   } satisfies Spec
 })
 
@@ -356,6 +462,7 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
       : { _tag: "Down", reason: `could not be reached (${first.failure.message})` }
   )
   const reopening = yield* Semaphore.make(1)
+  const pingParams = Object.keys(revision).length === 0 ? {} : { _meta: revision }
 
   // A new connection in place of `stale` (an HTTP server forgot its session) or of none (a server down), unless
   // another call (or the supervisor) already made one. The stale one's end tells the supervisor, which goes on with
@@ -385,8 +492,33 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
         `Gateway: the MCP server ${name} is down (${reason}); it is ${
           "command" in server ? "started" : "tried"
         } again in ${Duration.format(retryIn)}`
-      )
+      ),
+    ping: spec.pingInterval === undefined ? undefined : {
+      every: spec.pingInterval,
+      send: (connection) =>
+        Rpc.request(connection.transport, "ping", pingParams, McpSchema.Ping.successSchema).pipe(
+          Effect.asVoid,
+          Effect.catchIf(answered, () => Effect.void),
+          Effect.mapError((error) => error.message)
+        )
+    }
   })
+
+  // A server that says a list of it changed is listed again on its connection: served anew, and the sessions that
+  // may use what changed told (`endpoint.ts`, as when a new connection lists it).
+  const relist = Effect.flatMap(
+    Ref.get(status),
+    (now) =>
+      now._tag === "Down" ? Effect.void : list(spec, now.connection.client, now.connection.transport).pipe(
+        Effect.flatMap((fresh) => SubscriptionRef.set(listing, fresh)),
+        Effect.catch((error) =>
+          Effect.logWarning(
+            `Gateway: the MCP server ${name} said its lists changed, but could not be listed again (${error.message})`
+          )
+        )
+      )
+  )
+  yield* Effect.forkScoped(follow(spec, relist))
 
   // The connection a call goes to: the current one; for an HTTP server that was not reached, a new one.
   const current = Effect.flatMap(Ref.get(status), (now) => {
