@@ -12,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import { join } from "node:path"
+import type OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -217,6 +218,82 @@ describe("Gateway guardrails", () => {
       expect(refused.error?.message).toContain(`Guardrail "secrets-window" blocked the request`)
       expect(refused.error?.message).not.toContain("AKIA")
       expect(proxy.bodies.length).toBe(2)
+    }).pipe(Effect.scoped))
+
+  it.live("earlier reasoning: a block blocks it, a mask refuses a signed thinking block and masks unsigned", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const proxy = yield* recordingProxy(simulator.url, "/v1/chat/completions")
+      const gateway = yield* serveOn(proxy.url)
+      const { anthropic, openai } = gatewayClients(gateway.url, plainKey)
+      const email = "bob@example.org"
+      // An earlier turn that thought, called a tool, and got its result: the reasoning goes back upstream with it.
+      const history = (model: string, thought: string, signature: string) =>
+        Effect.promise(() =>
+          anthropic.messages.create({
+            model,
+            max_tokens: 64,
+            messages: [
+              { role: "user", content: "Find Bob's address" },
+              {
+                role: "assistant",
+                content: [
+                  { type: "thinking", thinking: thought, signature },
+                  { type: "tool_use", id: "toolu_1", name: "lookup", input: { who: "Bob" } }
+                ]
+              },
+              { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "found" }] }
+            ]
+          }).then(
+            (reply) => ({ reply, error: undefined }),
+            // `@anthropic-ai/sdk`'s APIError: the answer's body in `error`.
+            (
+              error: { readonly status?: number; readonly error?: { readonly error?: { readonly message: string } } }
+            ) => ({
+              reply: undefined,
+              error: { status: error.status, message: error.error?.error?.message }
+            })
+          )
+        )
+
+      const blocked = yield* history("window", `The key is ${secret}, I should keep it.`, "sig-1")
+      expect(blocked.error?.status).toBe(400)
+      expect(blocked.error?.message).toContain(`Guardrail "secrets-window" blocked the request: found AWS access`)
+      expect(blocked.error?.message).not.toContain("AKIA")
+
+      const refused = yield* history("masked", `Bob is ${email}.`, "sig-2")
+      expect(refused.error?.status).toBe(400)
+      expect(refused.error?.message).toContain(
+        `Guardrail "pii" blocked the request: found email address in messages[1].reasoning, signed by its provider`
+      )
+      expect(refused.error?.message).not.toContain(email)
+      expect(proxy.bodies).toEqual([])
+
+      // Unsigned (a stream cut before its signature): masked, as the Chat deployment gets it back.
+      const unsigned = yield* history("masked", `Bob is ${email}.`, "")
+      expect(unsigned.error).toBeUndefined()
+      // Chat Completions' `reasoning_content` of DeepSeek-style servers: unsigned, masked.
+      yield* Effect.promise(() =>
+        openai.chat.completions.create({
+          model: "masked",
+          messages: [
+            { role: "user", content: "Find Bob's address" },
+            {
+              role: "assistant",
+              content: null,
+              reasoning_content: `Bob writes from ${email}.`,
+              tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: "{}" } }]
+            } as OpenAI.ChatCompletionAssistantMessageParam,
+            { role: "tool", tool_call_id: "call_1", content: "found" }
+          ]
+        })
+      )
+      expect(proxy.bodies.length).toBe(2)
+      const sent = proxy.bodies.map((body) =>
+        (JSON.parse(body) as { messages: ReadonlyArray<{ reasoning_content?: string }> }).messages[1]?.reasoning_content
+      )
+      expect(sent).toEqual(["Bob is [REDACTED:email].", "Bob writes from [REDACTED:email]."])
+      for (const body of proxy.bodies) expect(body).not.toContain(email)
     }).pipe(Effect.scoped))
 
   it.live("the request log: a block's row names it, and its payload keeps no text a guardrail stopped or masked", () =>

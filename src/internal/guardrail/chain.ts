@@ -14,10 +14,11 @@ export interface Block {
   readonly spans: ReadonlyArray<Span> | undefined
 }
 
-/** What a chain answered about a text: every block, and every mask's spans. */
+/** What a chain answered about a text: every block, every mask's spans, and the guardrails that masked. */
 export interface Outcome {
   readonly blocks: ReadonlyArray<Block>
   readonly masks: ReadonlyArray<Span>
+  readonly maskedBy: ReadonlyArray<string>
 }
 
 /** Where a text is checked and for which model. */
@@ -42,12 +43,16 @@ export function scan(chain: ReadonlyArray<Guardrail>, text: string, place: Place
     (answers) => {
       const blocks: Array<Block> = []
       const masks: Array<Span> = []
+      const maskedBy: Array<string> = []
       for (const { guardrail, verdict } of answers) {
         if (verdict._tag === "Block") {
           blocks.push({ guardrail: guardrail.name, reason: verdict.reason, spans: verdict.spans })
-        } else if (verdict._tag === "Mask") masks.push(...verdict.spans)
+        } else if (verdict._tag === "Mask" && verdict.spans.length > 0) {
+          masks.push(...verdict.spans)
+          maskedBy.push(guardrail.name)
+        }
       }
-      return { blocks, masks }
+      return { blocks, masks, maskedBy }
     }
   )
 }
