@@ -635,13 +635,15 @@ describe("Gateway guardrails", () => {
       const decoded = yield* Effect.flip(ProviderConfig.fromJson(configJson("http://127.0.0.1:1", {
         guardrails: {
           narrow: { checks: ["secrets"], mode: "window", window: 300, overlap: 10 },
-          neither: { on: ["reply"] }
+          neither: { on: ["reply"] },
+          listed: { checks: ["email"], batch: true }
         },
         router: { window: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["missing"] } }
       })))
       const issues = Object.fromEntries(decoded.issues.map((issue) => [issue.path, issue.message]))
       expect(issues["guardrails.narrow.overlap"]).toContain("at least the checks' longest match, 256 characters")
       expect(issues["guardrails.neither"]).toContain("expected one of checks")
+      expect(issues["guardrails.listed.batch"]).toBe("is for a webhook")
       expect(issues["router.window.guardrails[0]"]).toContain("missing names no guardrail")
       expect(issues["gateway.keys[0].guardrails[0]"]).toContain("secrets-buffer names no guardrail")
     }))

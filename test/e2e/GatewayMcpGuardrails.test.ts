@@ -18,6 +18,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { call } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
+import { serve } from "../utils/loopbackServer.js"
 import { sdkClient } from "../utils/mcpClient.js"
 import { echoServer } from "../utils/mcpUpstreams.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
@@ -148,6 +149,84 @@ describe("guardrails on MCP tool calls", () => {
           valueOf(metrics, "llm_gateway_mcp_calls_total", { server, tool: "say", outcome })
         expect([calls("masking", "blocked"), calls("masking", "ok"), calls("blocking", "blocked")]).toEqual([1, 2, 2])
         expect(valueOf(metrics, "llm_gateway_errors_total", { tag: "GuardrailError" })).toBe(4)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a webhook taking a list gets one post a direction per tool call, every string in it; one each else",
+    () =>
+      Effect.gen(function*() {
+        const echo = yield* echoServer
+        // A webhook that masks the first four characters of each text starting "mask"; what it was posted, kept.
+        const posts: Array<{ readonly path: string; readonly body: Record<string, unknown> }> = []
+        const hook = yield* serve((req, res) => {
+          let body = ""
+          req.on("data", (data) => body += data)
+          req.on("end", () => {
+            const parsed = JSON.parse(body) as { readonly text?: string; readonly texts?: ReadonlyArray<string> }
+            posts.push({ path: req.url ?? "", body: parsed })
+            const verdict = (text: string) =>
+              text.startsWith("mask") ? { verdict: "mask", spans: [{ start: 0, end: 4 }] } : { verdict: "pass" }
+            res.writeHead(200, { "content-type": "application/json" })
+            res.end(JSON.stringify(
+              parsed.texts === undefined ? verdict(parsed.text ?? "") : { verdicts: parsed.texts.map(verdict) }
+            ))
+          })
+        })
+        const on = ["tool_arguments", "tool_results"]
+        const config = yield* ProviderConfig.fromJson({
+          sim: sim((yield* simulator).url),
+          guardrails: {
+            listed: { webhook: `${hook.url}/listed`, batch: true, on },
+            single: { webhook: `${hook.url}/single`, on }
+          },
+          mcp_servers: {
+            listed: { url: echo.url, guardrails: ["listed"] },
+            single: { url: echo.url, guardrails: ["single"] }
+          },
+          gateway: { keys: [{ name: "plain", key: "env:MCP_GUARDRAILS_PLAIN_KEY", tools: ["*"] }] }
+        })
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+        const client = yield* sdkClient(`${gateway.url}/mcp`, plainKey)
+        const args = { text: "mask this", tags: ["mask a", "b", "c"], meta: { n: 7, who: "mask x" } }
+        const expected = {
+          text: "[REDACTED:listed] this",
+          tags: ["[REDACTED:listed] a", "b", "c"],
+          meta: { n: 7, who: "[REDACTED:listed] x" }
+        }
+        for (const server of ["listed", "single"] as const) {
+          const before = posts.length
+          const result = yield* Effect.promise(() => client.callTool({ name: `${server}__say`, arguments: args }))
+          const replaced = (text: string) => text.replaceAll("[REDACTED:listed]", `[REDACTED:${server}]`)
+          expect(echo.received.at(-1)).toEqual(JSON.parse(replaced(JSON.stringify(expected))))
+          // The echo says its masked text back, which passes on its way to the client.
+          expect(result.content).toEqual([{ type: "text", text: replaced("[REDACTED:listed] this") }])
+          const mine = posts.slice(before)
+          expect(mine.every((post) => post.path === `/${server}`)).toBe(true)
+          if (server === "listed") {
+            // One post for the arguments' six texts, one for the result's two (its text and its structured content).
+            expect(mine.map((post) => post.body["texts"])).toEqual([
+              ["mask this", "mask a", "b", "c", "7", "mask x"],
+              ["[REDACTED:listed] this", "[REDACTED:listed] this"]
+            ])
+            expect(mine.map((post) => (post.body["context"] as { where: string }).where)).toEqual([
+              "toolArguments",
+              "toolResult"
+            ])
+          } else {
+            expect(mine.map((post) => post.body["text"])).toEqual([
+              "mask this",
+              "mask a",
+              "b",
+              "c",
+              "7",
+              "mask x",
+              "[REDACTED:single] this",
+              "[REDACTED:single] this"
+            ])
+          }
+        }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

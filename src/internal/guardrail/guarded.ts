@@ -12,7 +12,7 @@ import { type GuardedService, type Guardrail, GuardrailError } from "../../Guard
 import { Llm } from "../../Llm.js"
 import type { ContentPart, Message, ToolCall } from "../../Message.js"
 import { signedReasoning } from "../wire/signedReasoning.js"
-import { applyMasks, blocked, type Place, resolve, running, scan } from "./chain.js"
+import { applyMasks, blocked, type Place, resolve, running, scan, scanAll } from "./chain.js"
 import { reasonOf } from "./make.js"
 import { type Gate, gate } from "./stream.js"
 
@@ -23,6 +23,26 @@ export function checkText(
   place: Place
 ): Effect.Effect<string, GuardrailError> {
   return checkOne(chain, text, place, undefined)
+}
+
+/**
+ * Several texts of one place through the guardrails of `chain` that run there, each guardrail asked once for them all
+ * (one webhook post): each masked, or the first text's first block.
+ */
+export function checkTexts(
+  chain: ReadonlyArray<Guardrail>,
+  texts: ReadonlyArray<string>,
+  place: Place
+): Effect.Effect<ReadonlyArray<string>, GuardrailError> {
+  const guardrails = running(chain, place.where)
+  const asked = texts.filter((text) => text !== "")
+  if (guardrails.length === 0 || asked.length === 0) return Effect.succeed(texts)
+  return Effect.flatMap(scanAll(guardrails, asked, place), (outcomes) => {
+    const block = outcomes.find((outcome) => outcome.blocks.length > 0)?.blocks[0]
+    if (block !== undefined) return Effect.fail(blocked(block, place.where))
+    let next = 0
+    return Effect.succeed(texts.map((text) => text === "" ? text : applyMasks(text, outcomes[next++]!.masks)))
+  })
 }
 
 /**
