@@ -14,7 +14,8 @@
  *   then released; a block drops what is held. What was released is never taken back.
  *
  * `layer` wraps an `Llm` with a chain of guardrails as a `GuardedLlm`: the request's messages are checked before
- * the call (a block fails it with `GuardrailError` and nothing is sent; a mask rewrites them), a whole reply is checked
+ * the call (a block fails it with `GuardrailError` and nothing is sent; a mask rewrites them, but refuses the
+ * reasoning of an earlier turn its provider signed, naming it: `messages[1].reasoning`), a whole reply is checked
  * before it is returned, and a stream runs through the chain's strictest mode (its reasoning through a window of its
  * own). docs/guardrails.md has each mode's guarantee.
  *
