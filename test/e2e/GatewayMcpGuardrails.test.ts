@@ -10,8 +10,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
+import * as Guardrail from "../../src/Guardrail.js"
+import * as ToolGuardrails from "../../src/internal/gateway/mcp/guardrails.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -152,6 +155,61 @@ describe("guardrails on MCP tool calls", () => {
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )
+
+  it.effect("arguments asked about together are masked as each string alone would be, the JSON's shape kept", () =>
+    Effect.promise(() => {
+      const leaf = fc.oneof(
+        fc.string(),
+        fc.constantFrom(`to ${email}`, email, `${email} and ${email}`, "plain"),
+        fc.integer(),
+        fc.constant(4111111111111111),
+        fc.double({ noNaN: true }),
+        fc.boolean(),
+        fc.constant(null)
+      )
+      const value = fc.letrec<{ value: unknown }>((tie) => ({
+        value: fc.oneof(
+          { depthSize: "small" },
+          leaf,
+          fc.array(tie("value"), { maxLength: 4 }),
+          fc.dictionary(fc.string(), tie("value"), { maxKeys: 4 })
+        )
+      })).value
+      return fc.assert(
+        fc.asyncProperty(
+          fc.dictionary(fc.string(), value, { maxKeys: 5 }),
+          (payload) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const checks = [Guardrail.email, Guardrail.card]
+              const chain = [yield* Guardrail.make({ name: "pii", checks, action: "mask" })]
+              // Each string (and number, as its text) checked alone, walked as the gateway did before it asked once for
+              // them all.
+              const alone = (item: unknown): Effect.Effect<unknown, Guardrail.GuardrailError> => {
+                if (typeof item === "string") return Guardrail.checkText(chain, item, { where: "toolArguments" })
+                if (typeof item === "number") {
+                  return Effect.map(
+                    Guardrail.checkText(chain, String(item), { where: "toolArguments" }),
+                    (text) => text === String(item) ? item : text
+                  )
+                }
+                if (Array.isArray(item)) return Effect.forEach(item, alone)
+                if (item !== null && typeof item === "object") {
+                  return Effect.map(
+                    Effect.forEach(
+                      Object.entries(item),
+                      ([name, field]) => Effect.map(alone(field), (checked) => [name, checked] as const)
+                    ),
+                    Object.fromEntries
+                  )
+                }
+                return Effect.succeed(item)
+              }
+              expect(yield* ToolGuardrails.checkArguments(chain, payload)).toEqual(yield* alone(payload))
+            }))
+        ),
+        { numRuns: 200 }
+      )
+    }))
 
   it.live(
     "a webhook taking a list gets one post a direction per tool call, every string in it; one each else",
