@@ -2,7 +2,8 @@
  * Guardrails in the gateway (docs/guardrails.md), over loopback against the simulator's `x-simulator-reply`, read by
  * the official clients: a block in each dialect's own error (a stream's error event, raised by `openai` Chat and
  * Responses, `@anthropic-ai/sdk` and `@google/genai` as their errors), the text a block stops never reaching the client
- * outside audit mode; masks in the request (a recording upstream sees the masked text) and the reply; a webhook's
+ * outside audit mode; masks in the request (a recording upstream sees the masked text) and the reply; an earlier
+ * turn's reasoning blocked, refused where signed and masked where not; a webhook's
  * failure policy; guardrails named by provider.json's keys and by the admin API's keys and teams; a reload that swaps
  * them while a stream started under the old chain ends under it; and provider.json's refusals naming the field.
  */

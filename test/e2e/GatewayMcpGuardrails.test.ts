@@ -5,7 +5,8 @@
  * result's email masked (its text and its `structuredContent`) or its card number blocked; the gateway's, the server's
  * (`mcp_servers.<name>.guardrails`) and the key's chains; each block a request-log row and counted in `/metrics`; a
  * reload swaps them; a team made at run time runs its guardrails on its keys' calls, which are refused, not run
- * unguarded, once a reload removes one; and a server naming a guardrail the file does not have is refused.
+ * unguarded, once a reload removes one; a server naming a guardrail the file does not have is refused; and a webhook
+ * taking a list (`batch`) posted once a direction per call, every string in it, where one for one text gets one each.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
