@@ -65,6 +65,9 @@
  * a window-mode block's time to its error and CPU against a window-mode pass of a reply of the same length, and the
  * labelled set's misses and false blocks per built-in check and mode.
  *
+ * `guardrail-mcp-tool-call` (`cases/mcpGuardrail.ts`; `npm run bench -- guardrail-mcp`): a webhook guardrail's time,
+ * CPU and posts per MCP tool call, one post a string against one a direction (`batch`).
+ *
  * `streams-10k-memory` (`cases/streamsMemory.ts`) runs last, each side in a
  * process of its own against a slow simulator of its own: the peak memory of
  * 10,000 streams held open, ours versus raw undici.
@@ -99,6 +102,7 @@ import { addedLatencyCaseNames, type AddedLatencyResult, measureAddedLatency } f
 import { gatewayCaseNames, type GatewayResult, measureGateway } from "./cases/gateway.js"
 import { guardrailCaseName, type GuardrailResult, measureGuardrail } from "./cases/guardrail.js"
 import { cases } from "./cases/index.js"
+import { mcpGuardrailCaseName, type McpGuardrailResult, measureMcpGuardrail } from "./cases/mcpGuardrail.js"
 import {
   measureStreamCapacity,
   reply,
@@ -395,6 +399,7 @@ type AnyResult =
   | StreamCapacityResult
   | MemoryResult
   | GuardrailResult
+  | McpGuardrailResult
   | CaseFailure
 
 /**
@@ -444,6 +449,11 @@ const units = (): ReadonlyArray<Unit> => {
         runtime: runtimes[0]!,
         startSimulator: (tokensPerSecond, replyTokens) => startSimulator("node", tokensPerSecond, replyTokens)
       })
+  })
+  // A webhook guardrail on an MCP tool call: one post a string against one a direction (`batch`).
+  all.push({
+    names: [mcpGuardrailCaseName],
+    run: ({ runtimes }) => measureMcpGuardrail({ seconds, rounds, warmupSeconds, concurrency, runtime: runtimes[0]! })
   })
   // The gateway cases: HTTP servers in processes of their own, driven by autocannon, each case with its own.
   for (const name of gatewayCaseNames) {

@@ -14,7 +14,8 @@
  *   then released; a block drops what is held. What was released is never taken back.
  *
  * `layer` wraps an `Llm` with a chain of guardrails as a `GuardedLlm`: the request's messages are checked before
- * the call (a block fails it with `GuardrailError` and nothing is sent; a mask rewrites them), a whole reply is checked
+ * the call (a block fails it with `GuardrailError` and nothing is sent; a mask rewrites them, but refuses the
+ * reasoning of an earlier turn its provider signed, naming it: `messages[1].reasoning`), a whole reply is checked
  * before it is returned, and a stream runs through the chain's strictest mode (its reasoning through a window of its
  * own). docs/guardrails.md has each mode's guarantee.
  *
@@ -153,6 +154,11 @@ export interface Guardrail {
   readonly longestMatch: number | undefined
   /** The check, which never fails: a failure inside it is already a pass or a block, by `onError`. */
   readonly check: (text: string, context: CheckContext) => Effect.Effect<Verdict>
+  /**
+   * The check of several texts of one place at once (an MCP tool call's strings), a verdict for each in their order:
+   * the moderation endpoint and a `batch` webhook ask once for them all, the built-in checks check each.
+   */
+  readonly checkAll: (texts: ReadonlyArray<string>, context: CheckContext) => Effect.Effect<ReadonlyArray<Verdict>>
 }
 
 /**
@@ -372,13 +378,20 @@ export interface WebhookOptions extends CommonOptions {
   readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
   /** The longest text the webhook's findings take, when it knows (a window needs it or an `overlap`). */
   readonly longestMatch?: number | undefined
+  /**
+   * Whether the webhook takes its texts as a list: each post carries `texts` (one or more) in place of `text`, and is
+   * answered `{ "verdicts": [...] }`, one for each in order; an MCP tool call's strings are then one post a direction,
+   * not one each. Default: false (one text a post, as a webhook written for `text` expects).
+   */
+  readonly batch?: boolean | undefined
 }
 
 /**
  * A guardrail that posts `{ guardrail, text, context: { where, model } }` as JSON to a URL and reads its answer:
  * `{ "verdict": "pass" }`, `{ "verdict": "mask", "spans": [{ "start", "end", "replacement"?, "label"? }] }` or
- * `{ "verdict": "block", "reason" }`. An answer not 2xx, late, unreachable or not of that shape is a failure, a pass
- * or a block by `onError`.
+ * `{ "verdict": "block", "reason" }`. With `batch`, several texts go as `texts` in one post, answered
+ * `{ "verdicts": [...] }`. An answer not 2xx, late, unreachable or not of that shape is a failure, a pass or a block
+ * by `onError`.
  *
  * @since 0.3.0
  * @category Constructors

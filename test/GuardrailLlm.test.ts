@@ -208,6 +208,83 @@ describe("Guardrail.layer over LlmTest", () => {
       expect(whole).toMatchObject({ _tag: "GuardrailError", guardrail: "pii" })
     }))
 
+  it.effect("earlier reasoning: unsigned masked, signed refused naming where, Gemini's masked, any blocked", () =>
+    Effect.promise(() => {
+      // How a provider keeps an earlier turn's reasoning in its metadata; "signed" ones a mask cannot change.
+      const kinds = {
+        none: undefined,
+        anthropic: { anthropic: { thinking: [{ type: "thinking", thinking: "t", signature: "sig" }] } },
+        bedrock: { bedrock: { reasoningSignature: "sig" } },
+        responses: {
+          openaiResponses: { reasoningItems: [{ type: "reasoning", summary: [], encrypted_content: "e" }] }
+        },
+        gemini: { gemini: { thoughtSignature: "sig" } },
+        redactedOnly: { anthropic: { thinking: [{ type: "redacted_thinking", data: "d" }] } }
+      } as const
+      const signed: ReadonlySet<keyof typeof kinds> = new Set(["anthropic", "bedrock", "responses"])
+      const turn = fc.record({
+        kind: fc.constantFrom(...(Object.keys(kinds) as Array<keyof typeof kinds>)),
+        leaks: fc.boolean()
+      })
+      return fc.assert(
+        fc.asyncProperty(
+          fc.array(turn, { minLength: 1, maxLength: 6 }),
+          fc.constantFrom<"mask" | "block">("mask", "block"),
+          (turns, action) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const chain = [yield* make({ action, on: ["request"] })]
+              const messages: Array<Message.Message> = [Message.user("hi")]
+              for (const { kind, leaks } of turns) {
+                const metadata = kinds[kind]
+                messages.push({
+                  ...Message.assistant("ok", { reasoning: leaks ? `I recall ${email} here` : "nothing to see" }),
+                  ...(metadata === undefined ? {} : { providerMetadata: metadata })
+                })
+                messages.push(Message.user("go on"))
+              }
+              const { outcome, seen } = yield* Effect.gen(function*() {
+                const outcome = yield* Effect.result(Guardrail.chat({ messages }))
+                return { outcome, seen: yield* LlmTest.requests }
+              }).pipe(Effect.provide(guarded(chain, [LlmTest.reply("ok")])))
+              const leaking = turns.findIndex((one) => one.leaks)
+              const refused = turns.findIndex((one) => one.leaks && signed.has(one.kind))
+              if (action === "block" && leaking >= 0) {
+                expect(outcome).toMatchObject({
+                  _tag: "Failure",
+                  failure: { _tag: "GuardrailError", where: "request", reason: "found email address" }
+                })
+                expect(seen).toEqual([])
+              } else if (refused >= 0) {
+                expect(outcome).toMatchObject({
+                  _tag: "Failure",
+                  failure: {
+                    _tag: "GuardrailError",
+                    guardrail: "pii",
+                    where: "request",
+                    reason: `found email address in messages[${2 * refused + 1}].reasoning, signed by its provider, ` +
+                      "which a mask would break"
+                  }
+                })
+                expect(outcome._tag === "Failure" && outcome.failure.message).not.toContain(email)
+                expect(seen).toEqual([])
+              } else {
+                expect(outcome._tag).toBe("Success")
+                const sent = seen[0]!.messages
+                turns.forEach(({ kind, leaks }, i) => {
+                  expect(sent[2 * i + 1]).toEqual({
+                    role: "assistant",
+                    content: "ok",
+                    reasoning: leaks ? "I recall [REDACTED:email] here" : "nothing to see",
+                    ...(kinds[kind] === undefined ? {} : { providerMetadata: kinds[kind] })
+                  })
+                })
+              }
+            }))
+        ),
+        { numRuns: 150 }
+      )
+    }))
+
   it.effect("a Restart drops what was held of the attempt before it", () =>
     Effect.gen(function*() {
       const buffer = yield* make({ mode: "buffer" })

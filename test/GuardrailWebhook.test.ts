@@ -48,6 +48,7 @@ function webhookServer(reached: Deferred.Deferred<void>) {
           return
         }
         if (req.url?.endsWith("/moderations")) return moderationAnswer(req, res, parsed)
+        if (req.url?.startsWith("/batch")) return batchAnswer(req.url, res, parsed)
         const [status, text] = answers[req.url ?? ""] ?? [404, "{}"]
         res.writeHead(status, { "content-type": "application/json" })
         res.end(text)
@@ -57,10 +58,30 @@ function webhookServer(reached: Deferred.Deferred<void>) {
   )
 }
 
+/**
+ * A webhook taking a list: a verdict for each of `texts` (a block for "secret", a mask of the first four characters
+ * for "mask", else a pass); `/batch-short` answers one too few.
+ */
+function batchAnswer(path: string, res: http.ServerResponse, body: { readonly texts: ReadonlyArray<string> }) {
+  const verdicts = body.texts.map((text) =>
+    text.includes("secret")
+      ? { verdict: "block", reason: "no secrets" }
+      : text.includes("mask")
+      ? { verdict: "mask", spans: [{ start: 0, end: 4 }] }
+      : { verdict: "pass" }
+  )
+  res.writeHead(200, { "content-type": "application/json" })
+  res.end(JSON.stringify({ verdicts: path === "/batch-short" ? verdicts.slice(1) : verdicts }))
+}
+
 const moderationKey = "sk-moderation-test-000000000000001"
 
 /** OpenAI's moderation answer: flags `violence` for a text with "attack", `harassment` with "idiot"; 401 on a bad key. */
-function moderationAnswer(req: http.IncomingMessage, res: http.ServerResponse, body: { readonly input: string }) {
+function moderationAnswer(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: { readonly input: string | ReadonlyArray<string> }
+) {
   if (req.headers.authorization !== `Bearer ${moderationKey}`) {
     res.writeHead(401, { "content-type": "application/json" })
     res.end(
@@ -74,17 +95,20 @@ function moderationAnswer(req: http.IncomingMessage, res: http.ServerResponse, b
     )
     return
   }
-  const violence = body.input.includes("attack")
-  const harassment = body.input.includes("idiot")
+  const inputs = typeof body.input === "string" ? [body.input] : body.input
   res.writeHead(200, { "content-type": "application/json" })
   res.end(JSON.stringify({
     id: "modr-1",
     model: "omni-moderation-latest",
-    results: [{
-      flagged: violence || harassment,
-      categories: { violence, harassment, "self-harm": false, sexual: false, "illicit/violent": null },
-      category_scores: { violence: violence ? 0.9 : 0.01, harassment: harassment ? 0.9 : 0.01 }
-    }]
+    results: inputs.map((input) => {
+      const violence = input.includes("attack")
+      const harassment = input.includes("idiot")
+      return {
+        flagged: violence || harassment,
+        categories: { violence, harassment, "self-harm": false, sexual: false, "illicit/violent": null },
+        category_scores: { violence: violence ? 0.9 : 0.01, harassment: harassment ? 0.9 : 0.01 }
+      }
+    })
   }))
 }
 
@@ -169,6 +193,54 @@ describe("Guardrail.webhook", () => {
       })))
   }
 
+  it.live("several texts: a batch webhook gets one post of `texts` and answers a verdict each; one text a post else", () =>
+    live(Effect.gen(function*() {
+      const { seen, server } = yield* webhookServer(yield* Deferred.make<void>())
+      const texts = ["plain words", "mask this", "a secret here", "fine"]
+      const batch = yield* Guardrail.webhook({ name: "policy", url: `${server.url}/batch`, batch: true })
+      expect(yield* batch.checkAll(texts, context)).toEqual([
+        { _tag: "Pass" },
+        { _tag: "Mask", spans: [{ start: 0, end: 4, label: "webhook finding", replacement: "[REDACTED:policy]" }] },
+        { _tag: "Block", reason: "no secrets" },
+        { _tag: "Pass" }
+      ])
+      expect(seen.map((one) => one.body)).toEqual([
+        { guardrail: "policy", texts, context: { where: "request", model: "gpt-4o" } }
+      ])
+      // A single text to a batch webhook is a list of one.
+      expect(yield* batch.check("mask me", context)).toMatchObject({ _tag: "Mask" })
+      expect(seen[1]!.body).toMatchObject({ texts: ["mask me"] })
+      // Not one verdict for each text: the check failed for every text, by the policy.
+      for (const onError of ["closed", "open"] as const) {
+        const short = yield* Guardrail.webhook({
+          name: "policy",
+          url: `${server.url}/batch-short`,
+          batch: true,
+          onError
+        })
+        const failed = onError === "closed"
+          ? {
+            _tag: "Block",
+            reason: "the check failed: the answer is not a list of 4 verdicts, one for each text"
+          }
+          : { _tag: "Pass" }
+        expect(yield* short.checkAll(texts, context)).toEqual(texts.map(() => failed))
+      }
+      // A webhook written for one text gets one post a text, as before.
+      const before = seen.length
+      const single = yield* Guardrail.webhook({ name: "policy", url: `${server.url}/mask` })
+      expect((yield* single.checkAll(["abcdef", "ghijkl"], context)).map((verdict) => verdict._tag)).toEqual([
+        "Mask",
+        "Mask"
+      ])
+      expect(seen.slice(before).map((one) => one.body)).toEqual([
+        { guardrail: "policy", text: "abcdef", context: { where: "request", model: "gpt-4o" } },
+        { guardrail: "policy", text: "ghijkl", context: { where: "request", model: "gpt-4o" } }
+      ])
+      expect(yield* Effect.flip(Guardrail.webhook({ name: "policy", url: server.url, batch: "yes" as never })))
+        .toMatchObject({ _tag: "OptionsError", option: "batch" })
+    })))
+
   it.effect("bad options are refused, naming them", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
@@ -210,5 +282,15 @@ describe("Guardrail.moderation", () => {
       expect(JSON.stringify(verdict)).not.toContain(wrongKey)
       const open = yield* Guardrail.moderation({ apiKey: Redacted.make(wrongKey), baseUrl, onError: "open" })
       expect(yield* open.check("a calm text", context)).toEqual({ _tag: "Pass" })
+      // Several texts: one post, `input` a list, a result for each.
+      const before = seen.length
+      expect(yield* moderation.checkAll(["calm", "an attack", "idiot"], context)).toEqual([
+        { _tag: "Pass" },
+        { _tag: "Block", reason: "flagged as violence" },
+        { _tag: "Block", reason: "flagged as harassment" }
+      ])
+      expect(seen.slice(before).map((one) => one.body)).toEqual([
+        { model: "omni-moderation-latest", input: ["calm", "an attack", "idiot"] }
+      ])
     })))
 })

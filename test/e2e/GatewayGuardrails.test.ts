@@ -2,7 +2,8 @@
  * Guardrails in the gateway (docs/guardrails.md), over loopback against the simulator's `x-simulator-reply`, read by
  * the official clients: a block in each dialect's own error (a stream's error event, raised by `openai` Chat and
  * Responses, `@anthropic-ai/sdk` and `@google/genai` as their errors), the text a block stops never reaching the client
- * outside audit mode; masks in the request (a recording upstream sees the masked text) and the reply; a webhook's
+ * outside audit mode; masks in the request (a recording upstream sees the masked text) and the reply; an earlier
+ * turn's reasoning blocked, refused where signed and masked where not; a webhook's
  * failure policy; guardrails named by provider.json's keys and by the admin API's keys and teams; a reload that swaps
  * them while a stream started under the old chain ends under it; and provider.json's refusals naming the field.
  */
@@ -12,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import { join } from "node:path"
+import type OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -217,6 +219,82 @@ describe("Gateway guardrails", () => {
       expect(refused.error?.message).toContain(`Guardrail "secrets-window" blocked the request`)
       expect(refused.error?.message).not.toContain("AKIA")
       expect(proxy.bodies.length).toBe(2)
+    }).pipe(Effect.scoped))
+
+  it.live("earlier reasoning: a block blocks it, a mask refuses a signed thinking block and masks unsigned", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const proxy = yield* recordingProxy(simulator.url, "/v1/chat/completions")
+      const gateway = yield* serveOn(proxy.url)
+      const { anthropic, openai } = gatewayClients(gateway.url, plainKey)
+      const email = "bob@example.org"
+      // An earlier turn that thought, called a tool, and got its result: the reasoning goes back upstream with it.
+      const history = (model: string, thought: string, signature: string) =>
+        Effect.promise(() =>
+          anthropic.messages.create({
+            model,
+            max_tokens: 64,
+            messages: [
+              { role: "user", content: "Find Bob's address" },
+              {
+                role: "assistant",
+                content: [
+                  { type: "thinking", thinking: thought, signature },
+                  { type: "tool_use", id: "toolu_1", name: "lookup", input: { who: "Bob" } }
+                ]
+              },
+              { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "found" }] }
+            ]
+          }).then(
+            (reply) => ({ reply, error: undefined }),
+            // `@anthropic-ai/sdk`'s APIError: the answer's body in `error`.
+            (
+              error: { readonly status?: number; readonly error?: { readonly error?: { readonly message: string } } }
+            ) => ({
+              reply: undefined,
+              error: { status: error.status, message: error.error?.error?.message }
+            })
+          )
+        )
+
+      const blocked = yield* history("window", `The key is ${secret}, I should keep it.`, "sig-1")
+      expect(blocked.error?.status).toBe(400)
+      expect(blocked.error?.message).toContain(`Guardrail "secrets-window" blocked the request: found AWS access`)
+      expect(blocked.error?.message).not.toContain("AKIA")
+
+      const refused = yield* history("masked", `Bob is ${email}.`, "sig-2")
+      expect(refused.error?.status).toBe(400)
+      expect(refused.error?.message).toContain(
+        `Guardrail "pii" blocked the request: found email address in messages[1].reasoning, signed by its provider`
+      )
+      expect(refused.error?.message).not.toContain(email)
+      expect(proxy.bodies).toEqual([])
+
+      // Unsigned (a stream cut before its signature): masked, as the Chat deployment gets it back.
+      const unsigned = yield* history("masked", `Bob is ${email}.`, "")
+      expect(unsigned.error).toBeUndefined()
+      // Chat Completions' `reasoning_content` of DeepSeek-style servers: unsigned, masked.
+      yield* Effect.promise(() =>
+        openai.chat.completions.create({
+          model: "masked",
+          messages: [
+            { role: "user", content: "Find Bob's address" },
+            {
+              role: "assistant",
+              content: null,
+              reasoning_content: `Bob writes from ${email}.`,
+              tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: "{}" } }]
+            } as OpenAI.ChatCompletionAssistantMessageParam,
+            { role: "tool", tool_call_id: "call_1", content: "found" }
+          ]
+        })
+      )
+      expect(proxy.bodies.length).toBe(2)
+      const sent = proxy.bodies.map((body) =>
+        (JSON.parse(body) as { messages: ReadonlyArray<{ reasoning_content?: string }> }).messages[1]?.reasoning_content
+      )
+      expect(sent).toEqual(["Bob is [REDACTED:email].", "Bob writes from [REDACTED:email]."])
+      for (const body of proxy.bodies) expect(body).not.toContain(email)
     }).pipe(Effect.scoped))
 
   it.live("the request log: a block's row names it, and its payload keeps no text a guardrail stopped or masked", () =>
@@ -558,13 +636,15 @@ describe("Gateway guardrails", () => {
       const decoded = yield* Effect.flip(ProviderConfig.fromJson(configJson("http://127.0.0.1:1", {
         guardrails: {
           narrow: { checks: ["secrets"], mode: "window", window: 300, overlap: 10 },
-          neither: { on: ["reply"] }
+          neither: { on: ["reply"] },
+          listed: { checks: ["email"], batch: true }
         },
         router: { window: { deployments: ["leaky/gpt-4o-mini"], guardrails: ["missing"] } }
       })))
       const issues = Object.fromEntries(decoded.issues.map((issue) => [issue.path, issue.message]))
       expect(issues["guardrails.narrow.overlap"]).toContain("at least the checks' longest match, 256 characters")
       expect(issues["guardrails.neither"]).toContain("expected one of checks")
+      expect(issues["guardrails.listed.batch"]).toBe("is for a webhook")
       expect(issues["router.window.guardrails[0]"]).toContain("missing names no guardrail")
       expect(issues["gateway.keys[0].guardrails[0]"]).toContain("secrets-buffer names no guardrail")
     }))

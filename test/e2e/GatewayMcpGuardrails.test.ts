@@ -5,19 +5,24 @@
  * result's email masked (its text and its `structuredContent`) or its card number blocked; the gateway's, the server's
  * (`mcp_servers.<name>.guardrails`) and the key's chains; each block a request-log row and counted in `/metrics`; a
  * reload swaps them; a team made at run time runs its guardrails on its keys' calls, which are refused, not run
- * unguarded, once a reload removes one; and a server naming a guardrail the file does not have is refused.
+ * unguarded, once a reload removes one; a server naming a guardrail the file does not have is refused; and a webhook
+ * taking a list (`batch`) posted once a direction per call, every string in it, where one for one text gets one each.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
+import * as Guardrail from "../../src/Guardrail.js"
+import * as ToolGuardrails from "../../src/internal/gateway/mcp/guardrails.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { call } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
+import { serve } from "../utils/loopbackServer.js"
 import { sdkClient } from "../utils/mcpClient.js"
 import { echoServer } from "../utils/mcpUpstreams.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
@@ -148,6 +153,139 @@ describe("guardrails on MCP tool calls", () => {
           valueOf(metrics, "llm_gateway_mcp_calls_total", { server, tool: "say", outcome })
         expect([calls("masking", "blocked"), calls("masking", "ok"), calls("blocking", "blocked")]).toEqual([1, 2, 2])
         expect(valueOf(metrics, "llm_gateway_errors_total", { tag: "GuardrailError" })).toBe(4)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.effect("arguments asked about together are masked as each string alone would be, the JSON's shape kept", () =>
+    Effect.promise(() => {
+      const leaf = fc.oneof(
+        fc.string(),
+        fc.constantFrom(`to ${email}`, email, `${email} and ${email}`, "plain"),
+        fc.integer(),
+        fc.constant(4111111111111111),
+        fc.double({ noNaN: true }),
+        fc.boolean(),
+        fc.constant(null)
+      )
+      const value = fc.letrec<{ value: unknown }>((tie) => ({
+        value: fc.oneof(
+          { depthSize: "small" },
+          leaf,
+          fc.array(tie("value"), { maxLength: 4 }),
+          fc.dictionary(fc.string(), tie("value"), { maxKeys: 4 })
+        )
+      })).value
+      return fc.assert(
+        fc.asyncProperty(
+          fc.dictionary(fc.string(), value, { maxKeys: 5 }),
+          (payload) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const checks = [Guardrail.email, Guardrail.card]
+              const chain = [yield* Guardrail.make({ name: "pii", checks, action: "mask" })]
+              // Each string (and number, as its text) checked alone, walked as the gateway did before it asked once for
+              // them all.
+              const alone = (item: unknown): Effect.Effect<unknown, Guardrail.GuardrailError> => {
+                if (typeof item === "string") return Guardrail.checkText(chain, item, { where: "toolArguments" })
+                if (typeof item === "number") {
+                  return Effect.map(
+                    Guardrail.checkText(chain, String(item), { where: "toolArguments" }),
+                    (text) => text === String(item) ? item : text
+                  )
+                }
+                if (Array.isArray(item)) return Effect.forEach(item, alone)
+                if (item !== null && typeof item === "object") {
+                  return Effect.map(
+                    Effect.forEach(
+                      Object.entries(item),
+                      ([name, field]) => Effect.map(alone(field), (checked) => [name, checked] as const)
+                    ),
+                    Object.fromEntries
+                  )
+                }
+                return Effect.succeed(item)
+              }
+              expect(yield* ToolGuardrails.checkArguments(chain, payload)).toEqual(yield* alone(payload))
+            }))
+        ),
+        { numRuns: 200 }
+      )
+    }))
+
+  it.live(
+    "a webhook taking a list gets one post a direction per tool call, every string in it; one each else",
+    () =>
+      Effect.gen(function*() {
+        const echo = yield* echoServer
+        // A webhook that masks the first four characters of each text starting "mask"; what it was posted, kept.
+        const posts: Array<{ readonly path: string; readonly body: Record<string, unknown> }> = []
+        const hook = yield* serve((req, res) => {
+          let body = ""
+          req.on("data", (data) => body += data)
+          req.on("end", () => {
+            const parsed = JSON.parse(body) as { readonly text?: string; readonly texts?: ReadonlyArray<string> }
+            posts.push({ path: req.url ?? "", body: parsed })
+            const verdict = (text: string) =>
+              text.startsWith("mask") ? { verdict: "mask", spans: [{ start: 0, end: 4 }] } : { verdict: "pass" }
+            res.writeHead(200, { "content-type": "application/json" })
+            res.end(JSON.stringify(
+              parsed.texts === undefined ? verdict(parsed.text ?? "") : { verdicts: parsed.texts.map(verdict) }
+            ))
+          })
+        })
+        const on = ["tool_arguments", "tool_results"]
+        const config = yield* ProviderConfig.fromJson({
+          sim: sim((yield* simulator).url),
+          guardrails: {
+            listed: { webhook: `${hook.url}/listed`, batch: true, on },
+            single: { webhook: `${hook.url}/single`, on }
+          },
+          mcp_servers: {
+            listed: { url: echo.url, guardrails: ["listed"] },
+            single: { url: echo.url, guardrails: ["single"] }
+          },
+          gateway: { keys: [{ name: "plain", key: "env:MCP_GUARDRAILS_PLAIN_KEY", tools: ["*"] }] }
+        })
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+        const client = yield* sdkClient(`${gateway.url}/mcp`, plainKey)
+        const args = { text: "mask this", tags: ["mask a", "b", "c"], meta: { n: 7, who: "mask x" } }
+        const expected = {
+          text: "[REDACTED:listed] this",
+          tags: ["[REDACTED:listed] a", "b", "c"],
+          meta: { n: 7, who: "[REDACTED:listed] x" }
+        }
+        for (const server of ["listed", "single"] as const) {
+          const before = posts.length
+          const result = yield* Effect.promise(() => client.callTool({ name: `${server}__say`, arguments: args }))
+          const replaced = (text: string) => text.replaceAll("[REDACTED:listed]", `[REDACTED:${server}]`)
+          expect(echo.received.at(-1)).toEqual(JSON.parse(replaced(JSON.stringify(expected))))
+          // The echo says its masked text back, which passes on its way to the client.
+          expect(result.content).toEqual([{ type: "text", text: replaced("[REDACTED:listed] this") }])
+          const mine = posts.slice(before)
+          expect(mine.every((post) => post.path === `/${server}`)).toBe(true)
+          if (server === "listed") {
+            // One post for the arguments' six texts, one for the result's two (its text and its structured content).
+            expect(mine.map((post) => post.body["texts"])).toEqual([
+              ["mask this", "mask a", "b", "c", "7", "mask x"],
+              ["[REDACTED:listed] this", "[REDACTED:listed] this"]
+            ])
+            expect(mine.map((post) => (post.body["context"] as { where: string }).where)).toEqual([
+              "toolArguments",
+              "toolResult"
+            ])
+          } else {
+            expect(mine.map((post) => post.body["text"])).toEqual([
+              "mask this",
+              "mask a",
+              "b",
+              "c",
+              "7",
+              "mask x",
+              "[REDACTED:single] this",
+              "[REDACTED:single] this"
+            ])
+          }
+        }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

@@ -14,10 +14,11 @@ export interface Block {
   readonly spans: ReadonlyArray<Span> | undefined
 }
 
-/** What a chain answered about a text: every block, and every mask's spans. */
+/** What a chain answered about a text: every block, every mask's spans, and the guardrails that masked. */
 export interface Outcome {
   readonly blocks: ReadonlyArray<Block>
   readonly masks: ReadonlyArray<Span>
+  readonly maskedBy: ReadonlyArray<string>
 }
 
 /** Where a text is checked and for which model. */
@@ -33,22 +34,40 @@ export function running(chain: ReadonlyArray<Guardrail>, where: Where): Readonly
 
 /** Every guardrail of `chain` asked about `text`, in order; what they answered. */
 export function scan(chain: ReadonlyArray<Guardrail>, text: string, place: Place): Effect.Effect<Outcome> {
+  return Effect.map(scanAll(chain, [text], place), (outcomes) => outcomes[0]!)
+}
+
+/**
+ * Every guardrail of `chain` asked about all of `texts` at once (`checkAll`: one webhook post for them all), in
+ * order; what they answered about each text.
+ */
+export function scanAll(
+  chain: ReadonlyArray<Guardrail>,
+  texts: ReadonlyArray<string>,
+  place: Place
+): Effect.Effect<ReadonlyArray<Outcome>> {
   return Effect.map(
     Effect.forEach(chain, (guardrail) =>
       Effect.map(
-        guardrail.check(text, { guardrail: guardrail.name, where: place.where, model: place.model }),
-        (verdict) => ({ guardrail, verdict })
+        guardrail.checkAll(texts, { guardrail: guardrail.name, where: place.where, model: place.model }),
+        (verdicts) => ({ guardrail, verdicts })
       )),
-    (answers) => {
-      const blocks: Array<Block> = []
-      const masks: Array<Span> = []
-      for (const { guardrail, verdict } of answers) {
-        if (verdict._tag === "Block") {
-          blocks.push({ guardrail: guardrail.name, reason: verdict.reason, spans: verdict.spans })
-        } else if (verdict._tag === "Mask") masks.push(...verdict.spans)
-      }
-      return { blocks, masks }
-    }
+    (answers) =>
+      texts.map((_, index) => {
+        const blocks: Array<Block> = []
+        const masks: Array<Span> = []
+        const maskedBy: Array<string> = []
+        for (const { guardrail, verdicts } of answers) {
+          const verdict = verdicts[index]!
+          if (verdict._tag === "Block") {
+            blocks.push({ guardrail: guardrail.name, reason: verdict.reason, spans: verdict.spans })
+          } else if (verdict._tag === "Mask" && verdict.spans.length > 0) {
+            masks.push(...verdict.spans)
+            maskedBy.push(guardrail.name)
+          }
+        }
+        return { blocks, masks, maskedBy }
+      })
   )
 }
 

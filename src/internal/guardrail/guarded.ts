@@ -8,10 +8,12 @@ import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
-import type { GuardedService, Guardrail, GuardrailError } from "../../Guardrail.js"
+import { type GuardedService, type Guardrail, GuardrailError } from "../../Guardrail.js"
 import { Llm } from "../../Llm.js"
 import type { ContentPart, Message, ToolCall } from "../../Message.js"
-import { applyMasks, blocked, type Place, resolve, running, scan } from "./chain.js"
+import { signedReasoning } from "../wire/signedReasoning.js"
+import { applyMasks, blocked, type Place, resolve, running, scan, scanAll } from "./chain.js"
+import { reasonOf } from "./make.js"
 import { type Gate, gate } from "./stream.js"
 
 /** One text through the guardrails of `chain` that run where `place` says: masked, or the first block. */
@@ -20,13 +22,53 @@ export function checkText(
   text: string,
   place: Place
 ): Effect.Effect<string, GuardrailError> {
+  return checkOne(chain, text, place, undefined)
+}
+
+/**
+ * Several texts of one place through the guardrails of `chain` that run there, each guardrail asked once for them all
+ * (one webhook post): each masked, or the first text's first block.
+ */
+export function checkTexts(
+  chain: ReadonlyArray<Guardrail>,
+  texts: ReadonlyArray<string>,
+  place: Place
+): Effect.Effect<ReadonlyArray<string>, GuardrailError> {
+  const guardrails = running(chain, place.where)
+  const asked = texts.filter((text) => text !== "")
+  if (guardrails.length === 0 || asked.length === 0) return Effect.succeed(texts)
+  return Effect.flatMap(scanAll(guardrails, asked, place), (outcomes) => {
+    const block = outcomes.find((outcome) => outcome.blocks.length > 0)?.blocks[0]
+    if (block !== undefined) return Effect.fail(blocked(block, place.where))
+    let next = 0
+    return Effect.succeed(texts.map((text) => text === "" ? text : applyMasks(text, outcomes[next++]!.masks)))
+  })
+}
+
+/**
+ * `checkText`, for a text a mask cannot change when `unmaskable` names it (`messages[3].reasoning`): a mask there
+ * fails as a block of the first guardrail that masked, naming where, as the text goes out unchanged or not at all.
+ */
+function checkOne(
+  chain: ReadonlyArray<Guardrail>,
+  text: string,
+  place: Place,
+  unmaskable: string | undefined
+): Effect.Effect<string, GuardrailError> {
   const guardrails = running(chain, place.where)
   if (guardrails.length === 0 || text === "") return Effect.succeed(text)
   return Effect.flatMap(scan(guardrails, text, place), (outcome) => {
     const block = outcome.blocks[0]
-    return block === undefined
-      ? Effect.succeed(applyMasks(text, outcome.masks))
-      : Effect.fail(blocked(block, place.where))
+    if (block !== undefined) return Effect.fail(blocked(block, place.where))
+    if (outcome.masks.length === 0) return Effect.succeed(text)
+    if (unmaskable === undefined) return Effect.succeed(applyMasks(text, outcome.masks))
+    return Effect.fail(
+      new GuardrailError({
+        guardrail: outcome.maskedBy[0]!,
+        where: place.where,
+        reason: `${reasonOf(outcome.masks)} in ${unmaskable}, signed by its provider, which a mask would break`
+      })
+    )
   })
 }
 
@@ -68,8 +110,11 @@ function checkToolCalls(
     ))
 }
 
-/** A message with its texts checked where the request is (tool results and earlier tool calls included). */
-function checkMessage(chain: ReadonlyArray<Guardrail>, message: Message, place: Place) {
+/**
+ * A message (the request's `index`th) with its texts checked where the request is: tool results, earlier tool calls
+ * and earlier reasoning included; reasoning its provider signed (`wire/signedReasoning.ts`) is not masked but refused.
+ */
+function checkMessage(chain: ReadonlyArray<Guardrail>, message: Message, index: number, place: Place) {
   switch (message.role) {
     case "system":
       return Effect.map(checkText(chain, message.content, place), (content): Message => ({ ...message, content }))
@@ -79,14 +124,22 @@ function checkMessage(chain: ReadonlyArray<Guardrail>, message: Message, place: 
         ? Effect.map(checkText(chain, message.content, place), (content): Message => ({ ...message, content }))
         : Effect.map(checkParts(chain, message.content, place), (content): Message => ({ ...message, content }))
     case "assistant":
-      return Effect.flatMap(checkText(chain, message.content, place), (content) =>
-        message.toolCalls === undefined
-          ? Effect.succeed<Message>({ ...message, content })
-          : Effect.map(checkToolCalls(chain, message.toolCalls, place), (toolCalls): Message => ({
-            ...message,
-            content,
-            toolCalls
-          })))
+      return Effect.gen(function*() {
+        const content = yield* checkText(chain, message.content, place)
+        const toolCalls = message.toolCalls === undefined
+          ? undefined
+          : yield* checkToolCalls(chain, message.toolCalls, place)
+        const signed = signedReasoning(message)
+        const reasoning = message.reasoning === undefined
+          ? undefined
+          : yield* checkOne(chain, message.reasoning, place, signed ? `messages[${index}].reasoning` : undefined)
+        return {
+          ...message,
+          content,
+          ...(toolCalls === undefined ? {} : { toolCalls }),
+          ...(reasoning === undefined ? {} : { reasoning })
+        }
+      })
   }
 }
 
@@ -98,7 +151,7 @@ export function checkRequest(
   if (running(chain, "request").length === 0) return Effect.succeed(request)
   const place: Place = { where: "request", model: request.model }
   return Effect.map(
-    Effect.forEach(request.messages, (message) => checkMessage(chain, message, place)),
+    Effect.forEach(request.messages, (message, index) => checkMessage(chain, message, index, place)),
     (messages) => ({ ...request, messages })
   )
 }

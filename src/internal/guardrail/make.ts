@@ -18,7 +18,7 @@ export const defaultWindow = 1024
 export const defaultMaxBufferBytes = 262_144
 
 /** A guardrail's settings but its check, read from its options with its longest match. */
-export type Settings = Omit<Guardrail, "check">
+export type Settings = Omit<Guardrail, "check" | "checkAll">
 
 /** `options`' common settings, or every problem they have; a window's overlap is at least `longestMatch`. */
 export function settings(
@@ -99,15 +99,15 @@ export function make(options: Options): Effect.Effect<Guardrail, OptionsError> {
     return Effect.fail(Problems.make(module, "action", action, `"block" or "mask"`))
   }
   const longestMatch = Math.max(...checks.map((check) => check.longestMatch))
+  function verdict(text: string): Verdict {
+    const spans = spansOf(checks, text)
+    if (spans.length === 0) return { _tag: "Pass" }
+    return action === "mask" ? { _tag: "Mask", spans } : { _tag: "Block", reason: reasonOf(spans), spans }
+  }
   return Effect.map(settings(options, longestMatch), (settings) => ({
     ...settings,
-    check: (text: string, _context: CheckContext): Effect.Effect<Verdict> => {
-      const spans = spansOf(checks, text)
-      if (spans.length === 0) return Effect.succeed({ _tag: "Pass" })
-      return Effect.succeed(
-        action === "mask" ? { _tag: "Mask", spans } : { _tag: "Block", reason: reasonOf(spans), spans }
-      )
-    }
+    check: (text: string, _context: CheckContext): Effect.Effect<Verdict> => Effect.succeed(verdict(text)),
+    checkAll: (texts: ReadonlyArray<string>, _context: CheckContext) => Effect.succeed(texts.map(verdict))
   }))
 }
 

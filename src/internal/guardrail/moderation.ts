@@ -33,21 +33,31 @@ const Reply = Schema.Struct({
 
 const decodeReply = Schema.decodeUnknownOption(Reply)
 
-/** The verdict of an answer's body, or what is wrong with it. */
-export function verdictOf(
-  body: unknown,
+/** The verdict of one result: a block naming the categories flagged (those of `categories`, when given), or a pass. */
+function resultVerdict(
+  result: typeof Reply.Type["results"][number],
   categories: ReadonlyArray<string> | undefined
-): Verdict | string {
-  const decoded = decodeReply(body)
-  if (decoded._tag === "None" || decoded.value.results.length === 0) return "the moderation answer is not a result"
+): Verdict {
   const flagged = new Set<string>()
-  for (const result of decoded.value.results) {
-    if (!result.flagged) continue
+  if (result.flagged) {
     for (const [category, on] of Object.entries(result.categories)) {
       if (on === true && (categories === undefined || categories.includes(category))) flagged.add(category)
     }
   }
   return flagged.size === 0 ? { _tag: "Pass" } : { _tag: "Block", reason: `flagged as ${[...flagged].join(", ")}` }
+}
+
+/** The verdicts of an answer's body for `count` inputs, one result each in order, or what is wrong with it. */
+export function verdictsOf(
+  body: unknown,
+  count: number,
+  categories: ReadonlyArray<string> | undefined
+): ReadonlyArray<Verdict> | string {
+  const decoded = decodeReply(body)
+  if (decoded._tag === "None" || decoded.value.results.length !== count) {
+    return count === 1 ? "the moderation answer is not a result" : `the moderation answer is not ${count} results`
+  }
+  return decoded.value.results.map((result) => resultVerdict(result, categories))
 }
 
 /** The moderation guardrail over the `HttpClient` in context. */
@@ -69,21 +79,31 @@ export function make(options: ModerationOptions): Effect.Effect<Guardrail, Optio
     const transport = ProviderHttp.make(client, { provider: "openai", baseUrl, auth: bearer, timeout })
     const credentials = { key: options.apiKey, keyId: maskKey(Redacted.value(options.apiKey)) }
 
-    function ask(text: string): Effect.Effect<Verdict | string> {
-      const call = transport.prepare({ path: "/moderations", body: { model, input: text }, model, credentials })
+    /** One post for every text (the endpoint takes a list as `input`, a result for each). */
+    function ask(texts: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Verdict> | string> {
+      const input = texts.length === 1 ? texts[0] : texts
+      const call = transport.prepare({ path: "/moderations", body: { model, input }, model, credentials })
       if ("_tag" in call) return Effect.succeed("the request could not be written")
-      return transport.json(call, (reply) => Effect.succeed(verdictOf(reply.body, options.categories))).pipe(
+      return transport.json(
+        call,
+        (reply) => Effect.succeed(verdictsOf(reply.body, texts.length, options.categories))
+      ).pipe(
         Effect.catch((error) => Effect.succeed(`the moderation endpoint failed (${error._tag})`))
       )
     }
 
+    function checkAll(texts: ReadonlyArray<string>, context: CheckContext): Effect.Effect<ReadonlyArray<Verdict>> {
+      if (texts.length === 0) return Effect.succeed([])
+      return Effect.flatMap(ask(texts), (answer) =>
+        typeof answer === "string"
+          ? Effect.map(failed(settings, context, answer), (verdict) => texts.map(() => verdict))
+          : Effect.succeed(answer))
+    }
+
     return {
       ...settings,
-      check: (text: string, context: CheckContext) =>
-        Effect.flatMap(
-          ask(text),
-          (answer) => typeof answer === "string" ? failed(settings, context, answer) : Effect.succeed(answer)
-        )
+      check: (text: string, context: CheckContext) => Effect.map(checkAll([text], context), (verdicts) => verdicts[0]!),
+      checkAll
     }
   })
 }

@@ -1,7 +1,8 @@
 /**
  * The webhook contract: the text and its context posted as JSON, the verdict read back, within a timeout and a bound
- * on the answer's size. A failure (an answer not 2xx, late, unreachable, past the bound, not JSON, not a verdict,
- * spans outside the text) counts by the guardrail's `onError`.
+ * on the answer's size; a `batch` webhook's post carries `texts`, answered with a verdict for each. A failure (an
+ * answer not 2xx, late, unreachable, past the bound, not JSON, not a verdict, not one for each text, spans outside the
+ * text) counts by the guardrail's `onError`, for every text of the post.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,6 +15,7 @@ import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, Verdict, WebhookOptions } from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Problems from "../optionsError.js"
+import { isRecord } from "../providers/wire.js"
 import { BodyTooLarge } from "../transport/bytes.js"
 import { readWhole } from "../transport/providerHttp.js"
 import { failed, type Settings, settings as settingsOf } from "./make.js"
@@ -84,6 +86,33 @@ export function verdictOf(settings: Settings, body: unknown, length: number): Ve
   }
 }
 
+/**
+ * The verdicts of an answer's JSON for `texts`: a batch's `verdicts`, one for each text in order, or a single text's
+ * verdict; or what is wrong with it.
+ */
+export function verdictsOf(
+  settings: Settings,
+  body: unknown,
+  texts: ReadonlyArray<string>,
+  batch: boolean
+): ReadonlyArray<Verdict> | string {
+  if (!batch) {
+    const one = verdictOf(settings, body, texts[0]!.length)
+    return typeof one === "string" ? one : [one]
+  }
+  const verdicts = isRecord(body) ? body["verdicts"] : undefined
+  if (!Array.isArray(verdicts) || verdicts.length !== texts.length) {
+    return `the answer is not a list of ${texts.length} verdicts, one for each text`
+  }
+  const out: Array<Verdict> = []
+  for (const [index, answer] of verdicts.entries()) {
+    const one = verdictOf(settings, answer, texts[index]!.length)
+    if (typeof one === "string") return `verdicts[${index}]: ${one}`
+    out.push(one)
+  }
+  return out
+}
+
 /** A webhook guardrail over the `HttpClient` in context. */
 export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsError, HttpClient.HttpClient> {
   return Effect.gen(function*() {
@@ -92,7 +121,10 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
         ? undefined
         : Problems.make("Guardrail", "url", options.url, "an http or https URL"),
       Problems.duration("Guardrail", "timeout", options.timeout, true),
-      Problems.positive("Guardrail", "longestMatch", options.longestMatch, { integer: true, optional: true })
+      Problems.positive("Guardrail", "longestMatch", options.longestMatch, { integer: true, optional: true }),
+      options.batch === undefined || typeof options.batch === "boolean"
+        ? undefined
+        : Problems.make("Guardrail", "batch", options.batch, "true or false")
     ])
     if (problem !== undefined) return yield* Effect.fail(problem)
     const settings = yield* settingsOf(options, options.longestMatch)
@@ -105,21 +137,33 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
       if (Redacted.isRedacted(value)) secret.push(name.toLowerCase())
     }
 
-    function ask(text: string, context: CheckContext): Effect.Effect<Verdict | string> {
+    const context = (place: CheckContext) => ({
+      where: place.where,
+      ...(place.model === undefined ? {} : { model: place.model })
+    })
+
+    /** The verdicts of `texts`, one post for them all (a `batch` webhook) or one each; or what failed. */
+    function ask(texts: ReadonlyArray<string>, place: CheckContext): Effect.Effect<ReadonlyArray<Verdict> | string> {
+      if (options.batch !== true && texts.length !== 1) {
+        return Effect.map(Effect.forEach(texts, (text) => ask([text], place)), (answers) => {
+          const failure = answers.find((answer) => typeof answer === "string")
+          return failure ?? answers.flatMap((answer) => answer as ReadonlyArray<Verdict>)
+        })
+      }
       const request = HttpClientRequest.post(options.url).pipe(
         HttpClientRequest.setHeaders(plain),
-        HttpClientRequest.bodyJsonUnsafe({
-          guardrail: settings.name,
-          text,
-          context: { where: context.where, ...(context.model === undefined ? {} : { model: context.model }) }
-        })
+        HttpClientRequest.bodyJsonUnsafe(
+          options.batch === true
+            ? { guardrail: settings.name, texts, context: context(place) }
+            : { guardrail: settings.name, text: texts[0], context: context(place) }
+        )
       )
       const exchange = Effect.flatMap(
         Effect.mapError(client.execute(request), () => "the webhook could not be reached"),
         (response) =>
           response.status < 200 || response.status > 299
             ? Effect.succeed(`the webhook answered ${response.status}`)
-            : Effect.map(answerJson(response), (body) => verdictOf(settings, body, text.length))
+            : Effect.map(answerJson(response), (body) => verdictsOf(settings, body, texts, options.batch === true))
       )
       return exchange.pipe(
         Effect.updateService(Headers.CurrentRedactedNames, (names) => [...names, ...secret]),
@@ -131,13 +175,18 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
       )
     }
 
+    function checkAll(texts: ReadonlyArray<string>, place: CheckContext): Effect.Effect<ReadonlyArray<Verdict>> {
+      if (texts.length === 0) return Effect.succeed([])
+      return Effect.flatMap(ask(texts, place), (answer) =>
+        typeof answer === "string"
+          ? Effect.map(failed(settings, place, answer), (verdict) => texts.map(() => verdict))
+          : Effect.succeed(answer))
+    }
+
     return {
       ...settings,
-      check: (text, context) =>
-        Effect.flatMap(
-          ask(text, context),
-          (answer) => typeof answer === "string" ? failed(settings, context, answer) : Effect.succeed(answer)
-        )
+      check: (text, place) => Effect.map(checkAll([text], place), (verdicts) => verdicts[0]!),
+      checkAll
     }
   })
 }

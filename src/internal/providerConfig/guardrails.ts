@@ -47,6 +47,8 @@ const GuardrailEntry = Schema.Struct({
   })),
   /** The longest text a webhook's findings take, when it knows. */
   longest_match: optional(PositiveInt),
+  /** Whether the webhook takes its texts as a list (`texts`, answered `verdicts`). */
+  batch: optional(Schema.Boolean),
   on: optional(Schema.Array(oneOf(Object.keys(places) as Array<keyof typeof places>))),
   action: optional(oneOf(["block", "mask"])),
   mode: optional(oneOf(["audit", "buffer", "window"])),
@@ -107,7 +109,7 @@ const one = (name: string, entry: GuardrailEntry, read: ReadSecret) =>
       }
     }
     const issues: Array<typeof Issue.Type> = []
-    for (const field of ["headers", "longest_match"] as const) {
+    for (const field of ["headers", "longest_match", "batch"] as const) {
       if (entry[field] !== undefined && entry.webhook === undefined) {
         issues.push({ path: `${at}.${field}`, message: "is for a webhook" })
       }
@@ -136,7 +138,8 @@ const one = (name: string, entry: GuardrailEntry, read: ReadSecret) =>
         url: entry.webhook,
         headers,
         ...timeout,
-        ...(entry.longest_match !== undefined ? { longestMatch: entry.longest_match } : {})
+        ...(entry.longest_match !== undefined ? { longestMatch: entry.longest_match } : {}),
+        ...(entry.batch !== undefined ? { batch: entry.batch } : {})
       }
       const checked = yield* Effect.result(Make.settings(webhook, webhook.longestMatch))
       if (checked._tag === "Failure") issues.push(...issuesOf(at, checked.failure))

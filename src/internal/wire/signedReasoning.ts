@@ -1,0 +1,21 @@
+/**
+ * Whether an earlier assistant turn's reasoning is signed: its provider metadata holds what the provider checks the
+ * reasoning's text against, or its own copy of the text sent back in place of `reasoning` (Anthropic's signed
+ * `thinking` blocks, Bedrock's reasoning signature, a Responses reasoning item with its `encrypted_content`). A mask
+ * of `reasoning` would not reach such a copy, or would break its signature. Gemini's thought signature is not over
+ * the thought text, which the Gemini API never takes back (the Gemini API docs, thought signatures): it does not sign
+ * it.
+ */
+import type { AssistantMessage } from "../../Message.js"
+import { thinkingBlocksOf } from "./anthropic/reply.js"
+import { signatureOf } from "./bedrock/codec.js"
+import { reasoningItemsOf } from "./openAiResponses/codec.js"
+
+/** Whether `message`'s reasoning is held, signed or copied, in its provider metadata (above). */
+export function signedReasoning(message: AssistantMessage): boolean {
+  const metadata = message.providerMetadata
+  if (metadata === undefined || message.reasoning === undefined) return false
+  return thinkingBlocksOf(metadata).some((block) => block["type"] === "thinking") ||
+    signatureOf(metadata) !== undefined ||
+    reasoningItemsOf(metadata).length > 0
+}
