@@ -15,6 +15,7 @@ import { instruction } from "../../src/internal/router/continuation.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { answerTo, question } from "../utils/continuationTurns.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 import { testAdmins } from "../utils/gatewayHarness.js"
 
@@ -76,16 +77,6 @@ const fixture = Layer.effect(
     return { openAi: gatewayClients(gateway.url).openai }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
-
-const question = "Tell me something"
-
-type Turn = { readonly role: "user" | "assistant"; readonly content: string }
-
-// `model`'s whole answer, not streamed, to the question and then `turns`.
-const answerTo = (openAi: OpenAI, model: string, ...turns: ReadonlyArray<Turn>) =>
-  Effect.promise(() =>
-    openAi.chat.completions.create({ model, messages: [{ role: "user", content: question }, ...turns] })
-  ).pipe(Effect.map((completion) => completion.choices[0]!.message.content ?? ""))
 
 // The question streamed to `model`: the text the primary sent before its cut (the chunks naming its model) and all.
 const streamed = (openAi: OpenAI, model: string) =>
