@@ -1,8 +1,8 @@
 /**
- * The failover suite's join through `serve`'s gateway, with the official `openai` client: a stream cut early (after 3
- * chunks), mid-way (after 8) and at a sentence's end (after 40 words, its last ending in a full stop), continued on a
- * fallback that goes on from the cut, one that starts its answer again, and one that repeats the last words sent;
- * streamed and not. Whatever the cut and the fallback, the client reads one answer, word for word: the part sent
+ * The failover suite's join through `serve`'s gateway, with the official `openai` client: a stream cut between words
+ * (early and mid-way), at a sentence's end (after 40 words), inside a word, after a comma, and after a full stop that
+ * a new line follows, continued on a fallback that goes on from the cut, one that starts its answer again, and one
+ * that repeats the last words sent; streamed and not (24 cases). Whatever the cut and the fallback, the client reads one answer, word for word: the part sent
  * before the cut, then the fallback's continuation as a fallback that goes on from the cut gives it.
  */
 import { expect, layer } from "@effect/vitest"
@@ -23,11 +23,18 @@ const key = "sk-continue-matrix-0001"
 
 class Fixture extends Context.Service<Fixture, { readonly openAi: OpenAI }>()("test/GatewayContinuationMatrix") {}
 
-// The cuts: after `reset` chunks of a reply of `tokens` words.
+// A primary's own text, sent in pieces of at most four characters (the simulator's `x-simulator-reply`): a cut can
+// fall inside a word, after a comma, or after a full stop that a new line follows.
+const written = "Hello, world.\nThe quickest foxes jump"
+
+// The cuts: after `reset` chunks of a reply of `tokens` words, or of `written`; `ends` tells the part sent before.
 const cuts = {
-  early: { reset: 3, tokens: 12 },
-  midway: { reset: 8, tokens: 12 },
-  sentence: { reset: 41, tokens: 40 }
+  early: { reset: 3, tokens: 12, ends: /[a-z]$/ },
+  midway: { reset: 8, tokens: 12, ends: /[a-z]$/ },
+  sentence: { reset: 41, tokens: 40, ends: /\.$/ },
+  inWord: { reset: 2, reply: written, ends: /^Hell$/ },
+  comma: { reset: 3, reply: written, ends: /^Hello,$/ },
+  line: { reset: 5, reply: written, ends: /^Hello, world\.$/ }
 } as const
 // The fallbacks: how each answers a continuation turn (the simulator's `continuation=<mode>`).
 const modes = ["continue", "restart", "repeat"] as const
@@ -49,10 +56,12 @@ const fixture = Layer.effect(
     const simulator = yield* Simulator.make({ apiKeys: [key] })
     const providers: Record<string, unknown> = {}
     const router: Record<string, unknown> = {}
-    for (const [cut, { reset, tokens }] of Object.entries(cuts)) {
+    for (const [cut, shape] of Object.entries(cuts)) {
       providers[cut] = deployment(simulator, "gpt-4o-mini", {
-        "x-simulator-fault": `reset=${reset}`,
-        "x-simulator-reply-tokens": String(tokens)
+        "x-simulator-fault": `reset=${shape.reset}`,
+        ...("reply" in shape
+          ? { "x-simulator-reply": encodeURIComponent(shape.reply) }
+          : { "x-simulator-reply-tokens": String(shape.tokens) })
       })
     }
     for (const mode of modes) {
@@ -111,7 +120,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           Effect.gen(function*() {
             const { openAi } = yield* Fixture
             const { before, text } = yield* streamed(openAi, `${cut}-then-${mode}`)
-            expect(before.length).toBeGreaterThan(0)
+            expect(before).toMatch(cuts[cut].ends)
             // What a fallback that goes on from the cut adds, asked the continuation turn the gateway asks.
             const rest = yield* answerTo(
               openAi,
@@ -121,7 +130,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             )
             expect(text).toBe(before + rest)
             expect(wordsOf(text)).toHaveLength(wordsOf(before).length + wordsOf(rest).length)
-            expect(wordsOf(text).every((each) => word.test(each))).toBe(true)
+            expect(wordsOf(rest).every((each) => word.test(each))).toBe(true)
             if (cut === "sentence") expect(wordsOf(before)).toHaveLength(40)
           }))
       }
