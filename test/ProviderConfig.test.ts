@@ -8,10 +8,12 @@ import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import type * as Gateway from "../src/Gateway.js"
+import { itemsPerStep } from "../src/internal/steps.js"
 import * as Llm from "../src/Llm.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
@@ -270,6 +272,53 @@ describe("ProviderConfig.fromJson", () => {
           "provider.json: openai[0].api_keys[2345].wieght: unknown field, ignored (did you mean weight?)"
         ])
       })
+  )
+
+  it(
+    "a key list decoded in chunks gives the keys lists of one chunk's length give, in order, whatever their forms",
+    () =>
+      fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 0, max: 3 * itemsPerStep + 3 }),
+          fc.array(fc.constantFrom("string", "weight", "cap", "both"), { minLength: 1, maxLength: 7 }),
+          (length, forms) =>
+            Effect.runPromise(Effect.gen(function*() {
+              // Key i takes form i mod the forms' count: a string, or an object with a weight, a cap or both.
+              const keys = Array.from({ length: length + 1 }, (_, i) => {
+                const key = `sk-chunked-${String(i).padStart(6, "0")}`
+                switch (forms[i % forms.length]) {
+                  case "weight":
+                    return { key, weight: 1 + (i % 5) }
+                  case "cap":
+                    return { key, max_concurrency: 1 + (i % 3) }
+                  case "both":
+                    return { key, weight: 0.5 + (i % 4), max_concurrency: 2 }
+                  default:
+                    return key
+                }
+              })
+              const decoded = (list: ReadonlyArray<unknown>) =>
+                Effect.map(
+                  ProviderConfig.fromJson({ openai: [{ model_name: "many", api_keys: list }] }, "provider.json"),
+                  (config) =>
+                    config.providers.openai!["many"]!.keys.map((key) => ({
+                      ...key,
+                      key: Redacted.value(key.key as Redacted.Redacted)
+                    }))
+                )
+              // The whole list, more than a chunk when long, against its chunks each decoded as a list of its own.
+              const whole = yield* decoded(keys)
+              const parts: Array<unknown> = []
+              for (let from = 0; from < keys.length; from += itemsPerStep) {
+                parts.push(...yield* decoded(keys.slice(from, from + itemsPerStep)))
+              }
+              expect(whole).toEqual(parts)
+              expect(whole.map((key) => key.key)).toEqual(keys.map((key) => typeof key === "string" ? key : key.key))
+            }))
+        ),
+        { numRuns: 12 }
+      ),
+    120_000
   )
 
   it.effect("an unknown field is a warning naming its path, with the known name it is close to, not a failure", () =>

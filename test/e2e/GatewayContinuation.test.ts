@@ -11,6 +11,7 @@ import { instruction } from "../../src/internal/router/continuation.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { answerTo, question } from "../utils/continuationTurns.js"
 import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
@@ -109,15 +110,6 @@ const fixture = Layer.effect(
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-const question = "Tell me something"
-
-type Turn = { readonly role: "user" | "assistant"; readonly content: string }
-
-// `model`'s whole answer, unstreamed, to the question and then `turns`.
-const answerTo = (openAi: OpenAI, model: string, ...turns: ReadonlyArray<Turn>) =>
-  promise(() => openAi.chat.completions.create({ model, messages: [{ role: "user", content: question }, ...turns] }))
-    .pipe(Effect.map((completion) => completion.choices[0]!.message.content ?? ""))
 
 interface Streamed {
   readonly id: string

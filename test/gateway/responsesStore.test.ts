@@ -119,9 +119,35 @@ describe("ResponsesStore in memory, bounded by bytes", () => {
       yield* store.put("resp_image", undefined, kept)
       const bytes = ResponsesStore.bytesOf(kept)
       expect(store.usage()).toEqual({ entries: 1, bytes })
-      // Within a few hundred bytes of JSON around it, the image's own bytes.
-      expect(bytes - 100_000).toBeGreaterThan(0)
-      expect(bytes - 100_000).toBeLessThan(400)
+      // Within a few hundred bytes of JSON around it, the image's own bytes, and what holding them takes beside.
+      expect(bytes - ResponsesStore.entryBytes - 100_000).toBeGreaterThan(0)
+      expect(bytes - ResponsesStore.entryBytes - 100_000).toBeLessThan(400)
       expect(yield* store.get("resp_image", undefined)).toEqual(kept)
     }))
+
+  effectProp(
+    "counts what it holds, whatever the text: its JSON's UTF-8 bytes and what holding them takes, no fewer than the " +
+      "text's own",
+    fc.array(fc.string({ unit: "grapheme", maxLength: 200 }), { minLength: 1, maxLength: 8 }),
+    (texts) =>
+      Effect.gen(function*() {
+        const { store } = storeAt()
+        let counted = 0
+        for (const [i, text] of texts.entries()) {
+          // The text as a request's JSON gives it (a string the parse made, not the one written here).
+          const read: string = JSON.parse(JSON.stringify(text))
+          const kept: ResponsesStore.StoredResponse = {
+            body: JSON.stringify({ output_text: read }),
+            conversation: [{ role: "user", content: [{ type: "text", text: read }] }]
+          }
+          const bytes = ResponsesStore.bytesOf(kept)
+          expect(bytes).toBe(ResponsesStore.heldOf(kept).byteLength + ResponsesStore.entryBytes)
+          expect(bytes).toBeGreaterThanOrEqual(2 * Buffer.byteLength(text) + ResponsesStore.entryBytes)
+          expect(yield* store.put(`resp_${i}`, "a", kept)).toBe(true)
+          counted += bytes
+          expect(store.usage()).toEqual({ entries: i + 1, bytes: counted })
+          expect(yield* store.get(`resp_${i}`, "a")).toEqual(kept)
+        }
+      })
+  )
 })

@@ -24,6 +24,7 @@ import {
   boundsOf,
   bytesOf,
   ConversationJson,
+  entryBytes,
   keyBound,
   type Service,
   StoredResponses,
@@ -137,8 +138,8 @@ return 1
 
 // Entries kept before the index existed, taken into it so its bounds count them. KEYS: the index's order, each one's
 // bytes, the bytes of all and of each owner. ARGV: the owners' orders' key prefix, the entries' key prefix, then the
-// ids found. An entry's bytes are its fields' (what `bytesOf` counts, near enough: its JSON's fields without their
-// names), its place in the order when Redis will forget it. How many were taken in.
+// ids found. An entry's bytes are its fields' and `entryBytes` (what `bytesOf` counts, near enough: its JSON's fields
+// without their names), its place in the order when Redis will forget it. How many were taken in.
 const adoptScript = Redis.script(
   (keys: ReadonlyArray<string>, prefixes: readonly [string, string], ids: ReadonlyArray<string>) => [
     ...keys,
@@ -159,7 +160,7 @@ for i = 3, #ARGV do
   local owner = redis.call("HGET", key, "owner")
   local ttl = redis.call("PTTL", key)
   if owner and ttl > 0 and redis.call("HEXISTS", sizes, id) == 0 then
-    local bytes = 0
+    local bytes = ${entryBytes}
     for _, field in ipairs({ "body", "conversation", "session", "upstream", "chain" }) do
       bytes = bytes + redis.call("HSTRLEN", key, field)
     end
