@@ -287,8 +287,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
       ...AdminKeys.subjects(options.managedKeys, options.auth),
       ...AdminPins.subjects(options.mcpPins),
       ...AdminGrants.subjects(options.grants),
-      // Signing out ends the session the request showed: no object of the admin API's.
-      "POST /admin/logout": { object: () => undefined, state: () => Effect.succeed(null) },
+      ...SignOn.subjects,
       "POST /admin/reload": {
         object: () => undefined,
         state: () => Effect.succeed({ models: engine.models.map((model) => model.id) }),
