@@ -641,6 +641,19 @@ describe("the admin audit log", () => {
         const stray = yield* audit(["--anchor", anchor], {})
         assert.strictEqual(stray.code, 2)
         assert.include(stray.stderr, "does not take --anchor")
+
+        // An anchor without a database, whose log it would anchor, or with no file: refused at start, named.
+        const anchorOnly = { gateway: { ...configJson(simulator).gateway, audit: { anchor } } }
+        const noDatabase = yield* Effect.flip(Effect.scoped(gatewayOn(simulator, undefined, anchorOnly)))
+        assert.strictEqual(noDatabase._tag, "OptionsError")
+        assert.include(noDatabase.message, "config.keys.auditAnchor")
+        assert.include(noDatabase.message, "a database, whose audit log it anchors")
+        const noFile = yield* Effect.flip(Effect.scoped(gatewayOn(simulator, { sqlite: file }, {
+          gateway: { ...configJson(simulator).gateway, audit: { anchor: "", anchor_every: -1 } }
+        })))
+        assert.strictEqual(noFile._tag, "ProviderConfigError")
+        assert.include(noFile.message, "gateway.audit.anchor")
+        assert.include(noFile.message, "gateway.audit.anchor_every")
       }).pipe(Effect.scoped),
     60_000
   )
