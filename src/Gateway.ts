@@ -298,6 +298,14 @@ export interface Keys {
    */
   readonly oidc?: Oidc | undefined
   /**
+   * Where the audit log's head is written outside the database (provider.json's `gateway.audit`; docs/identity.md,
+   * "Anchoring the head"), for `audit verify --anchor` to find a chain rewritten whole. Needs a database; taken at
+   * start. Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly auditAnchor?: AuditAnchor | undefined
+  /**
    * Callers by token (`token_callers`; docs/identity.md): an API call may present, instead of a gateway key, an access
    * token of one of these issuers (`Authorization: Bearer <JWT>`, or `x-api-key`), checked as the admin API checks
    * its tokens (the issuer's published keys, the issuer, the audience, the expiry); its team claim names a team made
@@ -338,6 +346,21 @@ export interface TokenCallers extends Pick<Key, "rateLimit" | "budget"> {
   readonly teams: Readonly<Record<string, string>>
   /** The router, deployment, model or group names these callers may use. Default: every name. */
   readonly models?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Where and how often the gateway writes its audit log's head (`Keys.auditAnchor`): one JSON line
+ * (`{"at":"<ISO time>","seq":12,"digest":"<hex>"}`) appended to `file` at start, every `every` while the head moves,
+ * and at shutdown, each also logged as an `audit_head` line.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface AuditAnchor {
+  /** The file the heads are appended to (made when missing, readable by its owner only). */
+  readonly file: string
+  /** How often the head is written while it moves. Default one minute. */
+  readonly every?: Duration.Input | undefined
 }
 
 /**

@@ -8,7 +8,8 @@
  *   file, as `serve` finds it), not the gateway's answer: a row edited, deleted or moved in the database is found
  *   even if the gateway that serves it would say otherwise. It walks the whole chain and prints the first broken row,
  *   exiting 1, or the rows read and the head's digest (write it down: a chain rewritten whole from an earlier row on
- *   ends on another digest).
+ *   ends on another digest). With `--anchor <file>` (the heads the gateway wrote outside the database,
+ *   `gateway.audit.anchor`), it also fails when the chain does not hold each of them: rewritten, or cut short.
  *
  * @since 0.3.0
  */
@@ -18,10 +19,12 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import * as Path from "node:path"
 import { DatabaseError } from "../Gateway.js"
 import type * as Gateway from "../Gateway.js"
+import * as AuditAnchor from "../internal/gateway/audit/anchor.js"
+import type * as Chain from "../internal/gateway/audit/chain.js"
 import * as AuditStore from "../internal/gateway/audit/store.js"
 import * as Database from "../internal/sql/database.js"
 import { describe } from "../internal/sql/location.js"
@@ -36,6 +39,7 @@ const flags = {
   url: { type: "string" },
   data: { type: "string" },
   config: { type: "string" },
+  anchor: { type: "string" },
   actor: { type: "string" },
   action: { type: "string" },
   from: { type: "string" },
@@ -57,10 +61,12 @@ interface VerifyArgs {
   readonly _tag: "verify"
   readonly data: string
   readonly config: string | undefined
+  /** The anchor file whose heads the chain must hold (`gateway.audit.anchor`). */
+  readonly anchor: string | undefined
 }
 
 const listFlags = ["url", "data", "actor", "action", "from", "to", "limit", "jsonl"]
-const verifyFlags = ["data", "config"]
+const verifyFlags = ["data", "config", "anchor"]
 
 const parse = (argv: ReadonlyArray<string>, io: Io, now: number): ListArgs | VerifyArgs | "help" | UsageError => {
   const parsed = parseFlags(argv, flags)
@@ -79,7 +85,12 @@ const parse = (argv: ReadonlyArray<string>, io: Io, now: number): ListArgs | Ver
   )
   if (stray !== undefined) return stray
   if (action === "verify") {
-    return { _tag: "verify", data: AdminToken.dataDirectory(values.data, io.env), config: values.config }
+    return {
+      _tag: "verify",
+      data: AdminToken.dataDirectory(values.data, io.env),
+      config: values.config,
+      anchor: values.anchor
+    }
   }
   const url = AdminApi.gatewayUrl(values.url)
   if (url instanceof UsageError) return url
@@ -158,8 +169,27 @@ const databaseOf = (args: VerifyArgs) =>
       (config): Gateway.Database => config.database ?? { sqlite: Path.join(args.data, "gateway.db") }
     )
 
+// The heads the anchor file of `args` holds (none without one), or a usage error naming what is wrong with it.
+function anchorsOf(args: VerifyArgs): ReadonlyArray<Chain.Head> | UsageError {
+  if (args.anchor === undefined) return []
+  let text: string
+  try {
+    text = readFileSync(args.anchor, "utf8")
+  } catch (cause) {
+    return new UsageError({
+      reason: `--anchor ${args.anchor} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`
+    })
+  }
+  const heads = AuditAnchor.parse(text)
+  return typeof heads === "string"
+    ? new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${heads}` })
+    : heads
+}
+
 const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
+    const anchors = anchorsOf(args)
+    if (anchors instanceof UsageError) return yield* anchors
     const database = yield* databaseOf(args)
     if ("postgres" in database) secrets.push(database.postgres)
     const where = describe(database)
@@ -169,7 +199,7 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
     }
     const sql = yield* Database.open(database)
     const found = yield* Effect.mapError(
-      AuditStore.verify(sql),
+      AuditStore.verify(sql, anchors),
       (cause) =>
         new DatabaseError({
           database: where,
@@ -181,9 +211,14 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
       io.stdout(`The audit log of ${where} is broken at row ${found.broken.seq}: ${found.broken.reason}.\n`)
       return ExitCode.failed
     }
+    const anchored = anchors.length === 0
+      ? ""
+      : ` It holds the ${anchors.length} head(s) of ${args.anchor}, the latest row ${
+        Math.max(...anchors.map((head) => head.seq))
+      }.`
     io.stdout(
       `The audit log of ${where} is intact: ${found.rows} row(s); its head is row ${found.head.seq}, digest ` +
-        `${found.head.digest}.\n`
+        `${found.head.digest}.${anchored}\n`
     )
     return ExitCode.ok
   }).pipe(Effect.scoped)

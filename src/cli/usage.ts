@@ -311,7 +311,7 @@ first stderr line is "<ErrorTag>: <message>"), 2 bad flags.
  * @category Constants
  */
 export const auditUsage = `Usage: ${programName} audit [list] [options]
-       ${programName} audit verify [--config FILE] [--data DIR]
+       ${programName} audit verify [--config FILE] [--data DIR] [--anchor FILE]
 
 list (the default) prints a running gateway's admin audit log
 (GET /admin/audit), newest first: who did what to which object, when, from
@@ -335,6 +335,9 @@ chain of digests: it prints the first row edited, deleted or moved and exits
 
   --config FILE            the provider.json serve runs with
   --data DIR               serve's data directory (default: serve's)
+  --anchor FILE            the heads serve wrote outside the database
+                           (gateway.audit.anchor): the chain must hold each,
+                           or it was rewritten or cut short
   -h, --help               this help
 
 Exit codes: 0 done (verify: the chain is intact), 1 the gateway or the

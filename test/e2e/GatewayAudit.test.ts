@@ -5,15 +5,18 @@
  * over the routes, checked to hold every mutating route of the gateway's permission table); refusals are recorded (a
  * flood from one address up to its bound), successful reads are not; no key's secret is anywhere in
  * the table; `GET /admin/audit` pages newest first and exports JSON lines; `audit verify`, reading the file itself,
- * finds the chain intact, then finds an edited row, a deleted row, rows swapped and a row deleted from the end.
+ * finds the chain intact, then finds an edited row, a deleted row, rows swapped and a row deleted from the end; and
+ * against the heads the gateway wrote to its anchor file (at start and at shutdown), a chain rewritten whole with its
+ * digests made anew, or cut short with its head written back, which the chain alone cannot show.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { hash } from "node:crypto"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Audit from "../../src/cli/audit.js"
+import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import { actionOf } from "../../src/internal/gateway/audit/record.js"
 import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
 import { rules } from "../../src/internal/gateway/identity/access.js"
@@ -585,4 +588,107 @@ describe("the admin audit log", () => {
       }).pipe(Effect.scoped),
     60_000
   )
+
+  it.live(
+    "against the head the gateway anchored outside it, verify finds the chain rewritten whole or cut short",
+    () =>
+      Effect.gen(function*() {
+        const directory = yield* temporaryDirectory("audit-anchor-")
+        const file = join(directory, "gateway.db")
+        const anchor = join(directory, "audit-anchor.jsonl")
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        // A gateway that anchors its head, shut down once its actions are done: the last head written at shutdown.
+        yield* Effect.scoped(Effect.gen(function*() {
+          const gateway = yield* gatewayOn(simulator, { sqlite: file }, {
+            gateway: { ...configJson(simulator).gateway, audit: { anchor, anchor_every: "1 hour" } }
+          })
+          for (const name of ["a", "b", "c", "d", "e"]) yield* call(gateway.url, "POST", "/admin/teams", { name })
+        }))
+        const lines = readFileSync(anchor, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+        assert.deepStrictEqual(lines.map((line) => line.seq), [0, 5])
+        const verify = (...more: ReadonlyArray<string>) => audit(["verify", "--data", directory, ...more], {})
+        const anchored = yield* verify("--anchor", anchor)
+        assert.strictEqual(anchored.code, 0, anchored.stderr)
+        assert.include(anchored.stdout, `its head is row 5, digest ${lines[1].digest}.`)
+        assert.include(anchored.stdout, "It holds the 2 head(s)")
+
+        // Row 2 edited, and every digest from it on made anew, as someone who can write the file and read the code
+        // would: the chain agrees with itself, and only the anchor tells.
+        rewrite(file, (row) => row.seq === 2 ? { ...row, actor: "mallory" } : row)
+        const alone = yield* verify()
+        assert.strictEqual(alone.code, 0, alone.stdout)
+        const rewritten = yield* verify("--anchor", anchor)
+        assert.strictEqual(rewritten.code, 1)
+        assert.include(rewritten.stdout, "is broken at row 5: row 5 is not the row the anchor holds")
+
+        // Rows cut from the end and the head written back to the last row left.
+        tamper(file, "DELETE FROM admin_audit WHERE seq > 3")
+        rewrite(file, (row) => row)
+        assert.strictEqual((yield* verify()).code, 0)
+        const cut = yield* verify("--anchor", anchor)
+        assert.strictEqual(cut.code, 1)
+        assert.include(cut.stdout, "is broken at row 5: the anchor holds row 5, but the chain ends at row 3")
+
+        // An anchor that is not one: a usage error naming the line; a flag list does not take: named.
+        const bad = join(directory, "not-an-anchor")
+        writeFileSync(bad, `${readFileSync(anchor, "utf8")}{"seq":"x"}\n`)
+        const refused = yield* verify("--anchor", bad)
+        assert.strictEqual(refused.code, 2)
+        assert.include(refused.stderr, `--anchor ${bad} is not an audit anchor: line 3 has no "seq"`)
+        const missing = yield* verify("--anchor", join(directory, "none"))
+        assert.strictEqual(missing.code, 2)
+        assert.include(missing.stderr, "cannot be read")
+        const stray = yield* audit(["--anchor", anchor], {})
+        assert.strictEqual(stray.code, 2)
+        assert.include(stray.stderr, "does not take --anchor")
+
+        // An anchor without a database, whose log it would anchor, or with no file: refused at start, named.
+        const anchorOnly = { gateway: { ...configJson(simulator).gateway, audit: { anchor } } }
+        const noDatabase = yield* Effect.flip(Effect.scoped(gatewayOn(simulator, undefined, anchorOnly)))
+        assert.strictEqual(noDatabase._tag, "OptionsError")
+        assert.include(noDatabase.message, "config.keys.auditAnchor")
+        assert.include(noDatabase.message, "a database, whose audit log it anchors")
+        const noFile = yield* Effect.flip(Effect.scoped(gatewayOn(simulator, { sqlite: file }, {
+          gateway: { ...configJson(simulator).gateway, audit: { anchor: "", anchor_every: -1 } }
+        })))
+        assert.strictEqual(noFile._tag, "ProviderConfigError")
+        assert.include(noFile.message, "gateway.audit.anchor")
+        assert.include(noFile.message, "gateway.audit.anchor_every")
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })
+
+// Every row of the file's chain passed through `change` and chained anew from the start, its head written to agree:
+// a rewrite that leaves no digest out of step.
+function rewrite(file: string, change: (row: Chain.Row) => Chain.Row) {
+  const db = new DatabaseSync(file)
+  try {
+    const stored = db.prepare("SELECT * FROM admin_audit ORDER BY seq").all() as unknown as ReadonlyArray<
+      Record<string, string | number | null>
+    >
+    let head = Chain.emptyHead
+    for (const one of stored) {
+      const row = change({
+        seq: Number(one["seq"]),
+        at: Number(one["at"]),
+        actor: String(one["actor"]),
+        action: String(one["action"]),
+        object: one["object"] as string | null,
+        before: one["before_value"] as string | null,
+        after: one["after_value"] as string | null,
+        outcome: one["outcome"] as Chain.Outcome,
+        status: Number(one["status"]),
+        code: one["code"] as string | null,
+        from: one["origin"] as string | null,
+        digest: String(one["digest"])
+      })
+      const next = Chain.next(head, row)
+      db.prepare("UPDATE admin_audit SET actor = ?, digest = ? WHERE seq = ?").run(next.actor, next.digest, next.seq)
+      head = { seq: next.seq, digest: next.digest }
+    }
+    db.prepare("UPDATE admin_audit_head SET seq = ?, digest = ? WHERE id = 1").run(head.seq, head.digest)
+  } finally {
+    db.close()
+  }
+}

@@ -198,20 +198,28 @@ describe("sign-on and the audit log of two serve processes on one Postgres", () 
         const audit = (url: string) =>
           Effect.map(
             request(url, "GET", "/admin/audit?limit=500", { authorization: `Bearer ${adminKey}` }),
-            (answer) => (answer.body["data"] as ReadonlyArray<
-              { readonly seq: number; readonly actor: string; readonly action: string; readonly outcome: string }
-            >)
+            (answer) => (answer.body["data"] as ReadonlyArray<{
+              readonly seq: number
+              readonly actor: string
+              readonly action: string
+              readonly object: string | null
+              readonly outcome: string
+            }>)
           )
         const log = yield* audit(one)
         assert.deepStrictEqual(yield* audit(other), log)
         assert.deepStrictEqual(log.map((row) => row.seq), [9, 8, 7, 6, 5, 4, 3, 2, 1])
         assert.sameMembers(log.map((row) => `${row.actor} ${row.action} ${row.outcome}`), [
           ...teams.map(() => "ada@example.com POST /admin/teams ok"),
-          // A sign-out is recorded under no one: it answers anyone, so the gateway resolves no principal for it.
-          "unknown POST /admin/logout ok",
+          // A sign-out is the person's whose session it ends: who they were is read before the session ends.
+          "ada@example.com POST /admin/logout ok",
           "unknown GET /admin/me refused",
           "unknown GET /admin/me refused"
         ])
+        // Its object is the session, by its id's digest as the database keys it, never by the cookie's value.
+        const signOut = log.find((row) => row.action === "POST /admin/logout")
+        assert.strictEqual(signOut?.object, `session:sha256:${digestOf(ada).slice(0, 12)}`)
+        assert.notInclude(JSON.stringify(log), ada)
 
         const verified = yield* spawnCli(["audit", "verify", "--config", file], { env, timeoutMs: 60_000 })
         assert.strictEqual(verified.code, 0, verified.stderr)

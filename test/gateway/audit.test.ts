@@ -4,7 +4,8 @@
  * cursor from the SQL store, concatenated, are the whole log newest first while rows are appended between pages, each
  * row's `at` the `Clock`'s time of its append (TestClock); a mutating admin route without an audit subject is refused
  * at build; the rows of refusals bounded per address, the rest counted in one row a window on (TestClock), over any
- * sequence of refusals.
+ * sequence of refusals; a chain rewritten whole from any row (digests made anew) or cut short found against any later
+ * head anchored outside it, the anchor's lines read as written, and written at start, per interval and at shutdown.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -14,6 +15,10 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Anchor from "../../src/internal/gateway/audit/anchor.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import * as Record from "../../src/internal/gateway/audit/record.js"
 import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
@@ -46,8 +51,8 @@ const chainOf = (entries: ReadonlyArray<Chain.Entry>) => {
   return { rows, head }
 }
 
-const walked = (rows: ReadonlyArray<Chain.Row>, head: Chain.Head) => {
-  const walk = Chain.walk()
+const walked = (rows: ReadonlyArray<Chain.Row>, head: Chain.Head, anchors: ReadonlyArray<Chain.Head> = []) => {
+  const walk = Chain.walk(anchors)
   walk.feed(rows)
   return walk.end(head)
 }
@@ -102,6 +107,118 @@ describe("the audit chain", () => {
         assert.strictEqual(walked(moved, head).broken?.seq, a.seq)
       })
     ))
+})
+
+// Each row's head: the chain as it stood once that row was appended.
+const headsOf = (rows: ReadonlyArray<Chain.Row>): ReadonlyArray<Chain.Head> =>
+  rows.map((row) => ({ seq: row.seq, digest: row.digest }))
+
+describe("the audit chain against its anchor", () => {
+  it("holds every head it had; rewritten from any row on, digests made anew, it passes alone and fails any later head", () =>
+    fc.assert(
+      fc.property(
+        fc.array(entry, { minLength: 1, maxLength: 20 }),
+        fc.nat(),
+        fc.nat(),
+        fc.constantFrom(...fields),
+        (entries, from, anchoredAt, field) => {
+          const original = chainOf(entries)
+          const heads = headsOf(original.rows)
+          assert.deepStrictEqual(walked(original.rows, original.head, heads), {
+            broken: undefined,
+            rows: heads.length
+          })
+          // Row `k` edited and every digest from it on made anew: the chain agrees with itself.
+          const k = from % entries.length
+          const rewritten = chainOf(entries.map((one, i) => (i === k ? { ...one, [field]: changed(one[field]) } : one)))
+          assert.isUndefined(walked(rewritten.rows, rewritten.head).broken)
+          const anchor = heads[anchoredAt % heads.length]!
+          const broken = walked(rewritten.rows, rewritten.head, [anchor]).broken
+          if (anchor.seq <= k) {
+            assert.isUndefined(broken)
+          } else {
+            assert.strictEqual(broken?.seq, anchor.seq)
+            assert.include(broken?.reason, "is not the row the anchor holds")
+          }
+          // Against every head it had: found at the first row rewritten.
+          assert.strictEqual(walked(rewritten.rows, rewritten.head, heads).broken?.seq, k + 1)
+        }
+      )
+    ))
+
+  it("finds rows cut from the end, the head written back to agree, past the last anchored row only", () =>
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 20 }), fc.nat(), fc.nat(), (entries, kept, anchoredAt) => {
+        const { rows } = chainOf(entries)
+        const heads = headsOf(rows)
+        const left = rows.slice(0, kept % (rows.length + 1))
+        const head = left.length === 0 ? Chain.emptyHead : heads[left.length - 1]!
+        assert.isUndefined(walked(left, head).broken)
+        const anchor = heads[anchoredAt % heads.length]!
+        const broken = walked(left, head, [anchor]).broken
+        if (anchor.seq <= left.length) {
+          assert.isUndefined(broken)
+        } else {
+          assert.strictEqual(broken?.seq, anchor.seq)
+          assert.include(broken?.reason, `the chain ends at row ${left.length}`)
+        }
+      })
+    ))
+
+  it("reads the lines it writes; names the first line that is not a head", () => {
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 10 }), fc.nat({ max: 2 ** 42 }), (entries, at) => {
+        const heads = headsOf(chainOf(entries).rows)
+        assert.deepStrictEqual(Anchor.parse(heads.map((head) => Anchor.lineOf(head, at)).join("")), heads)
+      })
+    )
+    const line = Anchor.lineOf({ seq: 3, digest: "a".repeat(64) }, 0)
+    assert.strictEqual(line, `{"at":"1970-01-01T00:00:00.000Z","seq":3,"digest":"${"a".repeat(64)}"}\n`)
+    assert.strictEqual(Anchor.parse(`${line}not json\n`), "line 2 is not JSON")
+    assert.strictEqual(
+      Anchor.parse(`${line}{"seq":-1,"digest":"${"a".repeat(64)}"}`),
+      "line 2 has no \"seq\" (a whole number, 0 or more)"
+    )
+    assert.strictEqual(Anchor.parse(`{"seq":1,"digest":"ABC"}`), "line 1 has no \"digest\" (64 hex digits)")
+    assert.strictEqual(Anchor.parse("\n"), "it holds no head")
+  })
+
+  it.effect("is written at start, each interval the head moved (not when it stood), and at the scope's close", () =>
+    Effect.gen(function*() {
+      const directory = mkdtempSync(join(tmpdir(), "anchor-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(directory, { recursive: true, force: true })))
+      const file = join(directory, "audit-anchor.jsonl")
+      const { log } = memoryLog()
+      const read = () => Anchor.parse(readFileSync(file, "utf8"))
+      const seqs = () => {
+        const heads = read()
+        return typeof heads === "string" ? heads : heads.map((head) => head.seq)
+      }
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Anchor.write(log, { file, every: Duration.minutes(1) })
+        assert.deepStrictEqual(seqs(), [0])
+        yield* log.append(sample)
+        yield* log.append(sample)
+        yield* TestClock.adjust("59 seconds")
+        assert.deepStrictEqual(seqs(), [0])
+        yield* TestClock.adjust("1 second")
+        assert.deepStrictEqual(seqs(), [0, 2])
+        // The head stood: nothing more.
+        yield* TestClock.adjust("3 minutes")
+        assert.deepStrictEqual(seqs(), [0, 2])
+        yield* log.append(sample)
+        yield* TestClock.adjust("1 minute")
+        assert.deepStrictEqual(seqs(), [0, 2, 3])
+        yield* log.append(sample)
+      }))
+      // At shutdown, the head it had.
+      assert.deepStrictEqual(seqs(), [0, 2, 3, 4])
+      assert.deepStrictEqual(
+        read(),
+        [0, 2, 3, 4].map((seq) => ({ seq, digest: seq === 0 ? Chain.genesis : digestAt(seq) }))
+      )
+      assert.strictEqual(statSync(file).mode & 0o777, 0o600)
+    }).pipe(Effect.scoped))
 })
 
 const sample: Chain.Entry = {
@@ -174,6 +291,9 @@ describe("recording admin routes", () => {
     }))
 })
 
+/** A digest standing for row `seq`'s in the memory log. */
+const digestAt = (seq: number) => seq.toString(16).padStart(64, "0")
+
 /** An audit log in memory: every entry appended, in order. */
 function memoryLog() {
   const rows: Array<Chain.Entry> = []
@@ -183,7 +303,8 @@ function memoryLog() {
         rows.push(appended)
         return { ...appended, seq: rows.length, digest: Chain.genesis }
       }),
-    page: () => Effect.succeed([])
+    page: () => Effect.succeed([]),
+    head: Effect.sync(() => rows.length === 0 ? Chain.emptyHead : { seq: rows.length, digest: digestAt(rows.length) })
   }
   return { rows, log }
 }

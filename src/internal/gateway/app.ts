@@ -309,8 +309,7 @@ const routesOf = Effect.fnUntraced(function*(lasting: Lasting, dashboard: Dashbo
       ...AdminKeys.subjects(options.managedKeys, options.auth),
       ...AdminPins.subjects(options.mcpPins),
       ...AdminGrants.subjects(options.grants),
-      // Signing out ends the session the request showed: no object of the admin API's.
-      "POST /admin/logout": { object: () => undefined, state: () => Effect.succeed(null) },
+      ...SignOn.subjects,
       "POST /admin/reload": {
         object: () => undefined,
         state: () => Effect.succeed({ models: engine.models.map((model) => model.id) }),

@@ -37,6 +37,7 @@ import * as Semaphore from "effect/Semaphore"
 import * as Http from "node:http"
 import * as Budget from "../../Budget.js"
 import {
+  type AuditAnchor as AuditAnchorOption,
   type Config,
   type Database as DatabaseOption,
   DatabaseError,
@@ -56,6 +57,7 @@ import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
 import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
+import * as AuditAnchor from "./audit/anchor.js"
 import { Drain, shutdown } from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Errors from "./errorAnswer.js"
@@ -138,8 +140,24 @@ function check(options: Options): OptionsError | undefined {
     OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod),
     OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true),
     OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true),
+    ...anchorProblems(options.config.keys?.auditAnchor, setting.database !== undefined),
     ...invalidBounds(options.config.keys)
   ])
+}
+
+// The audit anchor's problems: a file named, a positive time between writes, and a database whose log it anchors.
+function anchorProblems(
+  anchor: AuditAnchorOption | undefined,
+  database: boolean
+): ReadonlyArray<OptionsError | undefined> {
+  if (anchor === undefined) return []
+  return [
+    OptionsErrors.nonEmpty("Gateway", "config.keys.auditAnchor.file", anchor.file),
+    OptionsErrors.duration("Gateway", "config.keys.auditAnchor.every", anchor.every, true),
+    database
+      ? undefined
+      : OptionsErrors.make("Gateway", "config.keys.auditAnchor", anchor.file, "a database, whose audit log it anchors")
+  ]
 }
 
 /** The bounds on what the gateway keeps (`Gateway.Keys`), each taken at start: a restart changes them. */
@@ -219,6 +237,9 @@ function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsErr
     options.requestLogRetention === undefined &&
       JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(started.keys?.requestLogRetention)
       ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
+      : undefined,
+    JSON.stringify(config.keys?.auditAnchor) !== JSON.stringify(started.keys?.auditAnchor)
+      ? OptionsErrors.make("Gateway", "config.keys.auditAnchor", "another anchor", keptAtReload)
       : undefined,
     ...boundFields.map((field) =>
       config.keys?.[field] === started.keys?.[field]
@@ -350,6 +371,15 @@ export function make(
       requestLogMaxBytes: options.config.keys?.requestLogMaxBytes,
       secrets: () => current().secrets
     })
+
+    // The audit log's head written outside the database, from start to shutdown (`audit/anchor.ts`).
+    const anchor = options.config.keys?.auditAnchor
+    if (anchor !== undefined && lasting.audit !== undefined) {
+      yield* AuditAnchor.write(lasting.audit, {
+        file: anchor.file,
+        every: anchor.every === undefined ? AuditAnchor.defaultEvery : Duration.fromInputUnsafe(anchor.every)
+      })
+    }
 
     // The MCP tools' pins, for the gateway's life: in its database, which its instances share, else in memory.
     const mcpPins = McpPins.make(

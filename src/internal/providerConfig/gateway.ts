@@ -8,7 +8,8 @@
  * `responses_max_response_bytes`, `responses_max_chain`), how many sessions each router keeps pinned
  * (`affinity_max_sessions`), whether a gateway without keys answers requests without one beyond loopback or
  * with a shared store (`allow_keyless`), sign-on for the admin side (`oidc`: its issuer, client, claims and the
- * groups each role maps from; docs/identity.md), and API callers by an issuer's token (`token_callers`).
+ * groups each role maps from; docs/identity.md), API callers by an issuer's token (`token_callers`), and where the
+ * audit log's head is written outside the database (`audit.anchor`, `audit.anchor_every`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -109,6 +110,14 @@ const TokenCallersEntry = Schema.Struct({
   budget: optional(KeyBudget)
 })
 
+/** Where the audit log's head is written outside the database (docs/identity.md, "Anchoring the head"). */
+const AuditEntry = Schema.Struct({
+  /** The file the heads are appended to. */
+  anchor: NonEmpty,
+  /** How often, while the head moves: seconds or a duration. */
+  anchor_every: optional(DurationEntry)
+})
+
 export const GatewayEntry = Schema.Struct({
   keys: optional(Schema.Array(KeyEntry)),
   admin_keys: optional(Schema.Array(AdminKeyEntry)),
@@ -145,7 +154,9 @@ export const GatewayEntry = Schema.Struct({
   /** Sign-on for the dashboard and the admin API (docs/identity.md). */
   oidc: optional(OidcEntry),
   /** API callers by an issuer's access token instead of a gateway key (docs/identity.md). */
-  token_callers: optional(Schema.Array(TokenCallersEntry))
+  token_callers: optional(Schema.Array(TokenCallersEntry)),
+  /** The audit log's anchor (docs/identity.md). */
+  audit: optional(AuditEntry)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -338,7 +349,13 @@ export const resolve = (
         ...(entry.allow_keyless === true ? { allowKeyless: true } : {}),
         ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {}),
         ...(oidc === undefined ? {} : { oidc }),
-        ...(entry.token_callers === undefined ? {} : { tokenCallers: entry.token_callers.map(tokenCallersOf) })
+        ...(entry.token_callers === undefined ? {} : { tokenCallers: entry.token_callers.map(tokenCallersOf) }),
+        ...(entry.audit === undefined ? {} : {
+          auditAnchor: {
+            file: entry.audit.anchor,
+            ...(entry.audit.anchor_every === undefined ? {} : { every: toDuration(entry.audit.anchor_every)! })
+          }
+        })
       }
     }
   })

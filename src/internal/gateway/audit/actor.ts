@@ -7,12 +7,17 @@
 import * as Redacted from "effect/Redacted"
 import * as Auth from "../keys/auth.js"
 
-/** How many hex digits of an unknown key's digest name it. */
+/** How many hex digits of a secret's digest name it. */
 const digestPrefix = 12
+
+/** A secret (a key, a session's id) as a row names it: `sha256:` and the first hex digits of its digest. */
+export function digestNamed(secret: string): string {
+  return `sha256:${Auth.digest(secret).toString("hex").slice(0, digestPrefix)}`
+}
 
 /** The actor of a request with `headers`, under `auth`'s admin keys. */
 export function actorOf(auth: Auth.Auth, headers: Readonly<Record<string, string | undefined>>): string {
   const key = Auth.presented(headers)
   if (key === undefined) return "unknown"
-  return auth.adminNamed(Redacted.make(key)) ?? `sha256:${Auth.digest(key).toString("hex").slice(0, digestPrefix)}`
+  return auth.adminNamed(Redacted.make(key)) ?? digestNamed(key)
 }

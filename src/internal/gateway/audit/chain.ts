@@ -2,8 +2,9 @@
  * The admin audit log's chain (docs/identity.md, "Audit log"): each row's `digest` is the SHA-256 of the previous
  * row's digest and this row's canonical JSON (its fields, `seq` included, in a fixed order, `before` and `after` as
  * the JSON text stored), so a row edited, deleted or moved breaks every digest from it on. The chain's head (its last
- * `seq` and digest) is kept beside the rows, so rows deleted from the end are found too. What the store appends and
- * what `verify` walks, over the rows as stored.
+ * `seq` and digest) is kept beside the rows, so rows deleted from the end are found too; and written outside the
+ * database (`anchor.ts`), so a chain rewritten whole, its digests made anew, is found against it. What the store
+ * appends and what `verify` walks, over the rows as stored.
  */
 import { hash } from "node:crypto"
 
@@ -105,11 +106,18 @@ export interface Walk {
   readonly end: (head: Head) => { readonly broken: Break | undefined; readonly rows: number }
 }
 
-/** A walk from the chain's start. */
-export function walk(): Walk {
+/**
+ * A walk from the chain's start; with `anchors` (heads written outside the database, `anchor.ts`), one that also finds
+ * a chain that does not hold each of them: rewritten from that row or before (with digests made anew to agree), or
+ * cut short.
+ */
+export function walk(anchors: ReadonlyArray<Head> = []): Walk {
   let last: Head = emptyHead
   let rows = 0
   let broken: Break | undefined
+  const anchored = new Map<number, Array<string>>()
+  for (const head of anchors) anchored.set(head.seq, [...(anchored.get(head.seq) ?? []), head.digest])
+  const lastAnchored = anchors.reduce((highest, head) => Math.max(highest, head.seq), 0)
   return {
     feed: (batch) => {
       for (const row of batch) {
@@ -129,6 +137,13 @@ export function walk(): Walk {
             seq: row.seq,
             reason: `row ${row.seq} does not match its digest: it was edited, or rows were moved or deleted before it`
           }
+        } else if (anchored.get(row.seq)?.some((digest) => digest !== row.digest) === true) {
+          broken = {
+            seq: row.seq,
+            reason: `row ${row.seq} is not the row the anchor holds (its digest was ${
+              anchored.get(row.seq)!.find((digest) => digest !== row.digest)
+            }): the chain was rewritten from this row or before it`
+          }
         }
         last = { seq: row.seq, digest: row.digest }
       }
@@ -146,6 +161,13 @@ export function walk(): Walk {
           : { seq: last.seq, reason: `row ${last.seq} is past the chain's head (row ${head.seq})` }
       } else if (broken === undefined && head.digest !== last.digest) {
         broken = { seq: head.seq, reason: `the chain's head does not match row ${head.seq}'s digest` }
+      } else if (broken === undefined && lastAnchored > last.seq) {
+        broken = {
+          seq: lastAnchored,
+          reason:
+            `the anchor holds row ${lastAnchored}, but the chain ends at row ${last.seq}: rows were deleted from ` +
+            "its end, and its head written back to agree"
+        }
       }
       return { broken, rows }
     }

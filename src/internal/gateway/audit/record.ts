@@ -27,8 +27,15 @@ export type Params = Readonly<Record<string, string | undefined>>
 
 /** What an admin action acts on, for its row: how to name the object and read its values. */
 export interface Subject {
-  /** The object's id: from the path's parameters, else (an object made by the action) from `answer`, its JSON. */
-  readonly object: (params: Params, answer: unknown) => string | undefined
+  /**
+   * The object's id: from the path's parameters (or the request's headers: a sign-out's session), else (an object
+   * made by the action) from `answer`, its JSON.
+   */
+  readonly object: (
+    params: Params,
+    answer: unknown,
+    request: HttpServerRequest.HttpServerRequest
+  ) => string | undefined
   /** The object's values now (`null` when there is none), secrets never. */
   readonly state: (object: string | undefined) => Effect.Effect<unknown>
   /** The values after, from the state read after the action and its answer; the state by default. */
@@ -101,17 +108,19 @@ function recordedHandler<E, R>(
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const params = yield* HttpRouter.params
-    const named = subject?.object(params, undefined)
+    const named = subject?.object(params, undefined, request)
     const before = mutating && subject !== undefined ? yield* subject.state(named) : undefined
+    // An action's actor is who asked before it acted: a sign-out ends the very session that names its person.
+    const actor = mutating ? yield* recording.actor(request) : undefined
     const response = yield* route.handler
     const outcome = outcomeOf(response.status)
     if (!mutating && !isRefusal(response.status)) return response
     const answer = answerOf(response)
-    const object = named ?? subject?.object(params, answer)
+    const object = named ?? subject?.object(params, answer, request)
     const state = outcome === "ok" && subject !== undefined ? yield* subject.state(object) : undefined
     const entry: Chain.Entry = {
       at: recording.now(),
-      actor: yield* recording.actor(request),
+      actor: actor ?? (yield* recording.actor(request)),
       action,
       object: object ?? null,
       before: outcome === "ok" ? textOf(before) : null,

@@ -65,6 +65,8 @@ export interface AuditLog {
   readonly append: (entry: Chain.Entry) => Effect.Effect<Chain.Row, StoreUnavailableError>
   /** The rows `query` asks for, newest first. */
   readonly page: (query: Query) => Effect.Effect<ReadonlyArray<Chain.Row>, StoreUnavailableError>
+  /** The chain's head: its last row's `seq` and digest. */
+  readonly head: Effect.Effect<Chain.Head, StoreUnavailableError>
 }
 
 function headOf(sql: SqlClient.SqlClient): Effect.Effect<Chain.Head, SqlError> {
@@ -111,7 +113,8 @@ export function make(database: Sql.Database): AuditLog {
           } ORDER BY seq DESC LIMIT ${query.limit}`,
           (rows) => rows.map(rowOf)
         )
-      )
+      ),
+    head: Sql.step(bounds, "reading the admin audit log's head", headOf(sql))
   }
 }
 
@@ -125,11 +128,17 @@ export interface Verified {
   readonly head: Chain.Head
 }
 
-/** The whole chain of `sql`'s database walked oldest first, a batch at a time, in one transaction (one snapshot). */
-export function verify(sql: SqlClient.SqlClient): Effect.Effect<Verified, SqlError> {
+/**
+ * The whole chain of `sql`'s database walked oldest first, a batch at a time, in one transaction (one snapshot),
+ * checked against `anchors` (heads written outside it) too.
+ */
+export function verify(
+  sql: SqlClient.SqlClient,
+  anchors: ReadonlyArray<Chain.Head> = []
+): Effect.Effect<Verified, SqlError> {
   return sql.withTransaction(Effect.gen(function*() {
     const head = yield* headOf(sql)
-    const walk = Chain.walk()
+    const walk = Chain.walk(anchors)
     // Below any `seq`, so a row whose `seq` was edited down is read too.
     let after = Number.MIN_SAFE_INTEGER
     while (true) {

@@ -19,6 +19,8 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Redacted from "effect/Redacted"
+import { digestNamed } from "../audit/actor.js"
+import type { Subjects } from "../audit/record.js"
 import * as Errors from "../errorAnswer.js"
 import { AdminCheck } from "../serving/adminCheck.js"
 import { errorResponse, json } from "../serving/answers.js"
@@ -57,6 +59,20 @@ function redirectUriOf(oidc: Oidc, request: HttpServerRequest.HttpServerRequest)
 // A cookie's attributes: HTTP-only, `SameSite=Lax`, `Secure` when `url` is https.
 function cookieOptions(url: string, path: string, maxAge: Duration.Duration) {
   return { httpOnly: true, sameSite: "lax", secure: url.startsWith("https:"), path, maxAge } as const
+}
+
+/**
+ * The audit subject of a sign-out: the session the request showed, named by its id's digest (`sha256:` and its first
+ * hex digits, as the sessions' store keys it; never the id, which is the cookie), and no values.
+ */
+export const subjects: Subjects = {
+  "POST /admin/logout": {
+    object: (_params, _answer, request) => {
+      const id = cookieOf(request.headers["cookie"], sessionCookie)
+      return id === undefined ? undefined : `session:${digestNamed(id)}`
+    },
+    state: () => Effect.succeed(null)
+  }
 }
 
 /** The sign-on routes over the configuration served. */
