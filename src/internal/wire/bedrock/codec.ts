@@ -18,7 +18,9 @@
  * turn that follows the calls (the results of one turn, and a user message after them, share that turn, as Converse
  * wants roles to alternate); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
  * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
- * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL). A
+ * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL); in a tool result,
+ * PDFs and text documents too, as `document` blocks named by their `document.title`, and a `toolResult`'s `image` and
+ * `document` blocks read back as its parts. A
  * `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a part, a tool
  * result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
  * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
