@@ -11,9 +11,8 @@ import { ApiError, type Content, GoogleGenAI } from "@google/genai"
 import * as Effect from "effect/Effect"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { budgetedGateway, providerKey, simDeployment } from "../utils/adminApi.js"
-import { reservedTokens } from "../utils/anthropicUpstream.js"
+import { recordingUpstream, reservedTokens } from "../utils/anthropicUpstream.js"
 import { rejection } from "../utils/gatewayHarness.js"
-import { serve } from "../utils/loopbackServer.js"
 import { pdf, wav } from "../utils/media.js"
 
 // A dollar a million tokens in and out: the key's budget of $0.01 holds 10,000 tokens, a PDF page 258 of them, and
@@ -23,23 +22,10 @@ const budgetedKey = "gw-gemini-tool-media-key-5b7d9f1a3c"
 const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 /** A Gemini upstream that keeps each body it is sent and answers "A chart." */
-const recordingGemini = Effect.gen(function*() {
-  const bodies: Array<Record<string, unknown>> = []
-  const upstream = yield* serve((req, res) => {
-    let text = ""
-    req.setEncoding("utf8")
-    req.on("data", (part: string) => text += part)
-    req.on("end", () => {
-      bodies.push(JSON.parse(text))
-      res.writeHead(200, { "content-type": "application/json" })
-      res.end(JSON.stringify({
-        candidates: [{ content: { role: "model", parts: [{ text: "A chart." }] }, finishReason: "STOP", index: 0 }],
-        usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 3, totalTokenCount: 15 },
-        modelVersion: "gemini-recorded"
-      }))
-    })
-  })
-  return { url: upstream.url, bodies }
+const recordingGemini = recordingUpstream({
+  candidates: [{ content: { role: "model", parts: [{ text: "A chart." }] }, finishReason: "STOP", index: 0 }],
+  usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 3, totalTokenCount: 15 },
+  modelVersion: "gemini-recorded"
 })
 
 const served = Effect.gen(function*() {
