@@ -71,8 +71,8 @@ export class ImagePart extends Schema.Opaque<ImagePart>()(Schema.Struct({
   /**
    * What a document (a PDF) says of itself beside its bytes, as an Anthropic `document` block carries it: its
    * `title`, a `context` the model reads with it but does not cite, and whether the model may cite it (`citations`).
-   * Sent to Anthropic's Messages API (and its Bedrock and Vertex forms); other APIs have no place for it. Default:
-   * none.
+   * Sent to Anthropic's Messages API (and its Bedrock and Vertex forms); Bedrock's Converse API names a tool
+   * result's document by its `title`; other APIs have no place for it. Default: none.
    *
    * @since 0.3.0
    */
@@ -341,7 +341,9 @@ export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
    * What the tool returned: text, or parts (text, images, PDFs; parts since 0.3.0) where a tool returns media, as
    * Anthropic's `tool_result` content and Responses' `function_call_output` carry them. A deployment whose API has no
    * place for a part refuses it by its path (`InvalidRequestError`), never dropping it: Anthropic's Messages API takes
-   * images and PDFs there, Responses and Bedrock images, Chat Completions, Gemini and Ollama text only. A budget
+   * images and PDFs there; Gemini PNG, JPEG and WebP images, PDFs and plain text (a function response's `parts`, the
+   * n-th named by the n-th `{"$ref": name}` of the JSON text); Bedrock's Converse images, PDFs and text documents
+   * (named by their `document.title`); Responses images; Chat Completions and Ollama text only. A budget
    * reserves the parts by what they are, as a user message's.
    */
   content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({

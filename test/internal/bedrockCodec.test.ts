@@ -41,6 +41,28 @@ const userContent: fc.Arbitrary<string | ReadonlyArray<ContentPart>> = fc.oneof(
   )
 )
 
+// A tool result: its text; or its blocks, some of them media (text alone reads back as a string): images, and
+// documents of the formats the library carries, with the name Converse requires as their title.
+const resultPart: fc.Arbitrary<ContentPart> = fc.oneof(
+  word.map((text): ContentPart => ({ type: "text", text })),
+  fc.tuple(fc.constantFrom("png", "jpeg", "gif", "webp"), fc.base64String({ minLength: 4, maxLength: 12 })).map((
+    [format, data]
+  ): ContentPart => ({ type: "image", url: `data:image/${format};base64,${data}` })),
+  fc.tuple(
+    fc.constantFrom("application/pdf", "text/plain", "text/markdown", "text/csv", "text/html"),
+    fc.base64String({ minLength: 4, maxLength: 12 }),
+    fc.stringMatching(/^[A-Za-z0-9()[\]-]{1,8}( [A-Za-z0-9-]{1,8})?$/)
+  ).map(([type, data, title]): ContentPart => ({
+    type: "image",
+    url: `data:${type};base64,${data}`,
+    document: { title }
+  }))
+)
+const toolResult: fc.Arbitrary<string | ReadonlyArray<ContentPart>> = fc.oneof(
+  argumentsJson,
+  fc.array(resultPart, { minLength: 1, maxLength: 3 }).filter((parts) => parts.some((part) => part.type === "image"))
+)
+
 const calls: fc.Arbitrary<ReadonlyArray<ToolCall>> = fc.uniqueArray(
   fc.record({ id: toolUseId, name, arguments: argumentsJson }).map((call): ToolCall => ({ ...call })),
   { minLength: 1, maxLength: 3, selector: (call) => call.id }
@@ -68,7 +90,7 @@ const step: fc.Arbitrary<ReadonlyArray<Message>> = fc.tuple(
         )
       ]
     ),
-    fc.tuple(fc.constantFrom("", "Let me look."), calls, fc.array(fc.tuple(argumentsJson, cache), { minLength: 3 }))
+    fc.tuple(fc.constantFrom("", "Let me look."), calls, fc.array(fc.tuple(toolResult, cache), { minLength: 3 }))
       .map(
         ([content, toolCalls, results]): ReadonlyArray<Message> => [
           { role: "assistant", content, toolCalls },
@@ -214,6 +236,64 @@ describe("Bedrock Converse codec", () => {
     const tools = [{ name: "get", parameters: { type: "object" } }]
     expect(Codec.requestBody({ messages: [{ role: "user", content: "x" }], tools, toolChoice: "none" })).not
       .toHaveProperty("toolConfig")
+  })
+
+  it("a tool result's medium Converse does not take there, or no dialect carries, is refused by its path", () => {
+    const body = (document: Record<string, unknown>) =>
+      Codec.checkConverse({
+        messages: [
+          { role: "user", content: [{ text: "Fetch it." }] },
+          { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "fetch", input: {} } }] },
+          {
+            role: "user",
+            content: [{
+              toolResult: { toolUseId: "t1", content: [{ text: "Here:" }, { document }] }
+            }]
+          }
+        ]
+      })
+    const read = (document: Record<string, unknown>) => {
+      const checked = body(document)
+      expect(checked).not.toBeInstanceOf(Refused)
+      return Codec.toRequest(checked as Codec.Body, "m")
+    }
+    expect(read({ format: "pdf", name: "Q3 report", source: { bytes: "JVBERi0=" } })).toMatchObject({
+      messages: [{}, {}, {
+        role: "tool",
+        content: [{ type: "text", text: "Here:" }, {
+          type: "image",
+          url: "data:application/pdf;base64,JVBERi0=",
+          document: { title: "Q3 report" }
+        }]
+      }]
+    })
+    expect(read({ format: "docx", name: "Q3 report", source: { bytes: "UEsDBA==" } })).toMatchObject({
+      param: "messages[2].content[0].toolResult.content[1].document.format"
+    })
+    const call = [
+      { role: "user" as const, content: "Fetch it." },
+      { role: "assistant" as const, content: "", toolCalls: [{ id: "t1", name: "fetch", arguments: "{}" }] }
+    ]
+    const write = (part: ContentPart) => () =>
+      Codec.requestBody({ messages: [...call, { role: "tool", toolCallId: "t1", content: [part] }] })
+    expect(write({ type: "image", url: "data:audio/wav;base64,UklGRg==" })).toThrow(
+      expect.objectContaining({ param: "messages[2].content[0]" })
+    )
+    expect(write({ type: "image", url: "data:application/pdf;base64,JVBERi0=", document: { title: "a/b" } })).toThrow(
+      expect.objectContaining({ param: "messages[2].content[0].document.title" })
+    )
+    expect(write({ type: "image", url: "https://example.com/report.pdf" })).toThrow(
+      expect.objectContaining({ param: "messages[2].content[0].url" })
+    )
+    expect(write({ type: "image", url: "data:application/pdf;base64,JVBERi0=" })()).toMatchObject({
+      messages: [{}, {}, {
+        content: [{
+          toolResult: {
+            content: [{ document: { format: "pdf", name: "document 1", source: { bytes: "JVBERi0=" } } }]
+          }
+        }]
+      }]
+    })
   })
 
   it("a body of the wrong shape is a refusal naming its path", () => {

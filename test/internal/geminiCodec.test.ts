@@ -9,7 +9,7 @@ import { GeminiStreamParser } from "../../src/internal/wire/gemini/client.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
 import * as Embeddings from "../../src/internal/wire/gemini/embeddings.js"
 import { streamEncoder } from "../../src/internal/wire/gemini/writer.js"
-import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../src/Message.js"
+import type { ContentPart, ImagePart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../src/Message.js"
 import { streamContext } from "../utils/streamContext.js"
 
 const word = fc.string({ maxLength: 6 })
@@ -57,6 +57,33 @@ const calls: fc.Arbitrary<ReadonlyArray<ToolCall>> = fc.array(
   }))
 )
 
+// What a function response's `parts` take (images, PDFs, plain text), inline or by URI.
+const resultPart: fc.Arbitrary<ImagePart> = fc.oneof(
+  fc.tuple(fc.constantFrom("image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain"), signature).map((
+    [type, data]
+  ): ImagePart => ({ type: "image", url: `data:${type};base64,${data}` })),
+  fc.constantFrom("image/png", "application/pdf", "text/plain").map((mediaType): ImagePart => ({
+    type: "image",
+    url: "https://generativelanguage.googleapis.com/v1beta/files/abc",
+    mediaType
+  }))
+)
+
+// A tool result: a JSON object; or that object's text with media, the first `refs` of them referenced from it by
+// `$ref` (written back as each part's `displayName`).
+const toolResult: fc.Arbitrary<string | ReadonlyArray<ContentPart>> = fc.oneof(
+  argumentsJson,
+  fc.tuple(fc.array(resultPart, { minLength: 1, maxLength: 3 }), fc.nat({ max: 3 }), argumentsJson).map(
+    ([media, refs, json]): ReadonlyArray<ContentPart> => {
+      const response: Record<string, unknown> = JSON.parse(json)
+      media.slice(0, refs).forEach((_, k) => {
+        response[`media${k}`] = { $ref: `part-${k}.bin` }
+      })
+      return [{ type: "text", text: JSON.stringify(response) }, ...media]
+    }
+  )
+)
+
 // A step of a conversation: a user turn, a model turn (text, maybe signed; or calls, answered one by one).
 const step: fc.Arbitrary<ReadonlyArray<Message>> = fc.tuple(
   fc.array(userPart, { minLength: 1, maxLength: 3 }),
@@ -68,7 +95,7 @@ const step: fc.Arbitrary<ReadonlyArray<Message>> = fc.tuple(
           : { role: "assistant", content, providerMetadata: gemini({ thoughtSignature: signature }) }
       ]
     ),
-    fc.tuple(word, calls, fc.array(argumentsJson, { minLength: 3, maxLength: 3 })).map(
+    fc.tuple(word, calls, fc.array(toolResult, { minLength: 3, maxLength: 3 })).map(
       ([content, toolCalls, results]): ReadonlyArray<Message> => [
         { role: "assistant", content, toolCalls },
         ...toolCalls.map((call, i): Message => ({
@@ -127,34 +154,73 @@ describe("wire/gemini/codec: the request both ways", () => {
     }))
   })
 
-  it("a function response's own media parts are refused by their path, never dropped", () => {
-    const body = {
+  it("a function response's media parts are its tool message's parts, the referenced ones first", () => {
+    const answer = (response: Record<string, unknown>, parts: ReadonlyArray<unknown>) => ({
       contents: [
         { role: "user", parts: [{ text: "Fetch the report." }] },
         { role: "model", parts: [{ functionCall: { name: "fetch", args: {} } }] },
-        {
-          role: "user",
-          parts: [{
-            functionResponse: {
-              name: "fetch",
-              response: { ok: true },
-              parts: [{ inlineData: { mimeType: "application/pdf", data: "JVBERi0xLjQ=" } }]
-            }
-          }]
-        }
+        { role: "user", parts: [{ functionResponse: { name: "fetch", response, parts } }] }
       ]
-    }
-    const checked = Codec.checkGenerateContent(body)
-    expect(isGenerateContentRequest(checked)).toBe(true)
-    if (!isGenerateContentRequest(checked)) return
-    const refused = Codec.toRequest(checked)
-    expect(refused).toMatchObject({ param: "contents[2].parts[0].functionResponse.parts" })
-    const plain = { name: "fetch", response: { ok: true } }
-    const carried = Codec.toRequest({
-      ...checked,
-      contents: [...checked.contents.slice(0, 2), { role: "user", parts: [{ functionResponse: plain }] }]
     })
-    expect(carried).toMatchObject({ messages: [{}, {}, { role: "tool", content: "{\"ok\":true}" }] })
+    const read = (body: unknown) => {
+      const checked = Codec.checkGenerateContent(body)
+      expect(isGenerateContentRequest(checked)).toBe(true)
+      return isGenerateContentRequest(checked) ? Codec.toRequest(checked) : checked
+    }
+    const pdf = { inlineData: { mimeType: "application/pdf", data: "JVBERi0xLjQ=", displayName: "report.pdf" } }
+    const chart = { fileData: { mimeType: "image/png", fileUri: "https://example.com/chart.png" } }
+    const carried = read(answer({ chart: "drawn", report: { $ref: "report.pdf" } }, [chart, pdf]))
+    expect(carried).toMatchObject({
+      messages: [{}, {}, {
+        role: "tool",
+        content: [
+          { type: "text", text: "{\"chart\":\"drawn\",\"report\":{\"$ref\":\"report.pdf\"}}" },
+          { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=" },
+          { type: "image", url: "https://example.com/chart.png" }
+        ]
+      }]
+    })
+    // Written back, the referenced part takes the name the response gives it; the other goes unnamed.
+    if ("messages" in carried) {
+      const written = Codec.requestBody(carried) as { contents: Array<{ parts: Array<Record<string, unknown>> }> }
+      expect(written.contents[2]!.parts[0]).toEqual({
+        functionResponse: {
+          name: "fetch",
+          response: { chart: "drawn", report: { $ref: "report.pdf" } },
+          parts: [pdf, { fileData: { fileUri: "https://example.com/chart.png", mimeType: "image/png" } }]
+        }
+      })
+    }
+    const audio = { inlineData: { mimeType: "audio/wav", data: "UklGRg==" } }
+    expect(read(answer({ ok: true }, [pdf, audio]))).toMatchObject({
+      param: "contents[2].parts[0].functionResponse.parts[1]",
+      message: expect.stringContaining("audio (audio/wav)")
+    })
+    expect(read(answer({ a: { $ref: "nothing.png" } }, [pdf]))).toMatchObject({
+      param: "contents[2].parts[0].functionResponse.response",
+      message: expect.stringContaining("nothing.png")
+    })
+    expect(read(answer({ ok: true }, [pdf, pdf]))).toMatchObject({
+      param: "contents[2].parts[0].functionResponse.parts[1].displayName"
+    })
+    expect(read(answer({ ok: true }, [{}]))).toMatchObject({
+      param: "contents[2].parts[0].functionResponse.parts[0]"
+    })
+  })
+
+  it("a tool result's medium Gemini does not take in a function response is refused by its path", () => {
+    const messages: ReadonlyArray<Message> = [
+      { role: "user", content: "Record it." },
+      { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "record", arguments: "{}" }] },
+      {
+        role: "tool",
+        toolCallId: "c1",
+        content: [{ type: "text", text: "{}" }, { type: "image", url: "data:video/mp4;base64,AAAA" }]
+      }
+    ]
+    expect(() => Codec.requestBody({ messages })).toThrow(
+      expect.objectContaining({ param: "messages[2].content[1]", detail: expect.stringContaining("video/mp4") })
+    )
   })
 
   it("a countTokens body reads as the request it wraps, or as its contents alone", () => {

@@ -351,9 +351,9 @@ describe("a tool result's media part is carried where its API takes it there, el
         png
       ]
     ],
-    ["Bedrock's Converse API", (part) => Bedrock.requestBody(request(part)), [png]],
+    ["Bedrock's Converse API", (part) => Bedrock.requestBody(request(part)), [png, document]],
     ["the Chat Completions API", (part) => OpenAiChat.requestBody(request(part), chatOptions), []],
-    ["Gemini's functionResponse", (part) => Gemini.requestBody(request(part)), []],
+    ["Gemini's functionResponse", (part) => Gemini.requestBody(request(part)), [png, document]],
     [
       "Ollama's API",
       (part) =>

@@ -1,6 +1,7 @@
 /**
- * What the media suites of the gateway share: an Anthropic upstream that records each body it is sent and answers one
- * short message, a message's outcome through the official client, and the reservation a budget refusal names.
+ * What the media suites of the gateway share: an upstream that records each body it is sent and answers one reply
+ * (an Anthropic one's a short message), a message's outcome through the official client, and the reservation a
+ * budget refusal names.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { assert } from "@effect/vitest"
@@ -8,29 +9,33 @@ import * as Effect from "effect/Effect"
 import { rejection } from "./gatewayHarness.js"
 import { serve } from "./loopbackServer.js"
 
-/** An Anthropic upstream at `url` that keeps each body it is sent in `bodies` and answers "A report." */
-export const recordingAnthropic = Effect.gen(function*() {
-  const bodies: Array<Record<string, unknown>> = []
-  const upstream = yield* serve((req, res) => {
-    let text = ""
-    req.setEncoding("utf8")
-    req.on("data", (part: string) => text += part)
-    req.on("end", () => {
-      bodies.push(JSON.parse(text))
-      res.writeHead(200, { "content-type": "application/json" })
-      res.end(JSON.stringify({
-        id: "msg_recorded",
-        type: "message",
-        role: "assistant",
-        model: "claude-recorded",
-        content: [{ type: "text", text: "A report." }],
-        stop_reason: "end_turn",
-        stop_sequence: null,
-        usage: { input_tokens: 12, output_tokens: 3 }
-      }))
+/** An upstream at `url` that keeps each JSON body it is sent in `bodies` and answers `reply` (200, JSON). */
+export const recordingUpstream = (reply: unknown) =>
+  Effect.gen(function*() {
+    const bodies: Array<Record<string, unknown>> = []
+    const upstream = yield* serve((req, res) => {
+      let text = ""
+      req.setEncoding("utf8")
+      req.on("data", (part: string) => text += part)
+      req.on("end", () => {
+        bodies.push(JSON.parse(text))
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end(JSON.stringify(reply))
+      })
     })
+    return { url: upstream.url, bodies }
   })
-  return { url: upstream.url, bodies }
+
+/** An Anthropic upstream at `url` that keeps each body it is sent in `bodies` and answers "A report." */
+export const recordingAnthropic = recordingUpstream({
+  id: "msg_recorded",
+  type: "message",
+  role: "assistant",
+  model: "claude-recorded",
+  content: [{ type: "text", text: "A report." }],
+  stop_reason: "end_turn",
+  stop_sequence: null,
+  usage: { input_tokens: 12, output_tokens: 3 }
 })
 
 /** The reservation a budget refusal names (`cost up to $X`), in tokens at a dollar a million. */

@@ -18,7 +18,9 @@
  * turn that follows the calls (the results of one turn, and a user message after them, share that turn, as Converse
  * wants roles to alternate); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
  * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
- * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL). A
+ * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL); in a tool result,
+ * PDFs and text documents too, as `document` blocks named by their `document.title`, and a `toolResult`'s `image` and
+ * `document` blocks read back as its parts. A
  * `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a part, a tool
  * result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
  * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
@@ -44,6 +46,7 @@ import type {
   AssistantMessage,
   CacheBreakpoint,
   ContentPart,
+  ImagePart,
   Message,
   ProviderMetadata,
   ToolCall,
@@ -59,6 +62,7 @@ import {
   ShapeError
 } from "../../providers/wire.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
+import * as Media from "../../tokens/media.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
 import { reportedUsage, tokenCount } from "../usage.js"
@@ -104,15 +108,31 @@ const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 
 const CachePoint = Schema.Struct({ type: Schema.Literal("default") })
 
-const ToolResultContent = Schema.Struct({ text: maybe(Schema.String), json: maybe(Schema.Unknown) })
+const ImageBlock = Schema.Struct({
+  format: Schema.Literals(["png", "jpeg", "gif", "webp"]),
+  source: Schema.Struct({ bytes: Schema.String })
+})
+
+// A document by its bytes; the formats Converse names that no dialect of the library carries (Word, Excel) are read
+// to be refused by their path.
+const DocumentBlock = Schema.Struct({
+  format: Schema.Literals(["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"]),
+  name: Schema.String,
+  source: Schema.Struct({ bytes: Schema.String })
+})
+
+// Converse's `ToolResultContentBlock`: text, JSON, an image or a document (a video there is not read).
+const ToolResultContent = Schema.Struct({
+  text: maybe(Schema.String),
+  json: maybe(Schema.Unknown),
+  image: maybe(ImageBlock),
+  document: maybe(DocumentBlock)
+})
 
 /** A content block of a message: one of its fields is set. */
 export const ContentBlock = Schema.Struct({
   text: maybe(Schema.String),
-  image: maybe(Schema.Struct({
-    format: Schema.Literals(["png", "jpeg", "gif", "webp"]),
-    source: Schema.Struct({ bytes: Schema.String })
-  })),
+  image: maybe(ImageBlock),
   toolUse: maybe(Schema.Struct({ toolUseId: Schema.String, name: Schema.String, input: Schema.Unknown })),
   toolResult: maybe(Schema.Struct({
     toolUseId: Schema.String,
@@ -181,6 +201,52 @@ export function resultText(content: ReadonlyArray<typeof ToolResultContent.Type>
   return text
 }
 
+/** The media types of the document formats Converse takes that the library carries (Media.isCarried). */
+const documentTypes: Readonly<Record<string, string>> = {
+  pdf: "application/pdf",
+  txt: "text/plain",
+  md: "text/markdown",
+  csv: "text/csv",
+  html: "text/html"
+}
+
+/** The Converse document format of each media type of `documentTypes`. */
+const documentFormats: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(documentTypes).map(([format, type]) => [type, format])
+)
+
+/**
+ * A `toolResult`'s content as a tool message's: its text alone (its texts, and its JSON values as JSON) when it holds
+ * no media; else its blocks as parts, an image as a `data:` URL of it, a document as one of its type with its `name`
+ * as the part's `document.title`.
+ */
+function resultContent(
+  content: ReadonlyArray<typeof ToolResultContent.Type>,
+  at: string
+): string | Array<ContentPart> | Problem {
+  if (content.every((part) => part.image == null && part.document == null)) return resultText(content)
+  const parts: Array<ContentPart> = []
+  for (let k = 0; k < content.length; k++) {
+    const part = content[k]!
+    if (part.image !== undefined && part.image !== null) {
+      parts.push({ type: "image", url: `data:image/${part.image.format};base64,${part.image.source.bytes}` })
+    } else if (part.document !== undefined && part.document !== null) {
+      const { format, name, source } = part.document
+      const type = documentTypes[format]
+      if (type === undefined) {
+        return new Problem(
+          `${at}[${k}].document.format`,
+          `${at}[${k}].document.format: a "${format}" document is carried to no provider; send its text, or a PDF`
+        )
+      }
+      parts.push({ type: "image", url: `data:${type};base64,${source.bytes}`, document: { title: name } })
+    } else {
+      parts.push({ type: "text", text: resultText([part]) })
+    }
+  }
+  return parts
+}
+
 /** The messages of one user turn: its tool results first, then its text and images as one user message. */
 function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>): Problem | undefined {
   const parts: Array<ContentPart> = []
@@ -200,7 +266,9 @@ function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>)
         return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a toolResult comes before the turn's text`)
       }
       const result = block.toolResult
-      out.push({ role: "tool", toolCallId: result.toolUseId, content: resultText(result.content) })
+      const content = resultContent(result.content, `${at}.content[${i}].toolResult.content`)
+      if (content instanceof Problem) return content
+      out.push({ role: "tool", toolCallId: result.toolUseId, content })
       last = { kind: "message", index: out.length - 1 }
     } else if (block.cachePoint !== undefined && block.cachePoint !== null) {
       if (last === undefined) {
@@ -329,23 +397,55 @@ export function toRequest(body: Body, model: string): ChatRequest | Problem {
 // ---------------------------------------------------------------------------
 // The request body, written: the library's request as the body a client sends
 
-/** An image part as an `image` block: a `data:` URL's bytes (base64) and its format. */
-function imageBlock(url: string, where: string): JsonRecord {
+/** A `data:` URL's type and bytes (base64); Converse takes a medium by its bytes (`what`: its kind, in words). */
+function dataBytes(url: string, where: string, what: string): { readonly type: string; readonly bytes: string } {
   const match = /^data:([^;,]*)((?:;[^;,]*)*),(.*)$/s.exec(url)
   if (match === null) {
     throw new RequestError(
-      "Bedrock's Converse API takes an image as its bytes: give a data: URL (it reads no http or https URL)",
+      `Bedrock's Converse API takes ${what} as its bytes: give a data: URL (it reads no http or https URL)`,
       where
     )
-  }
-  const format = imageFormats[match[1]!.toLowerCase()]
-  if (format === undefined) {
-    throw new RequestError(`Bedrock's Converse API takes png, jpeg, gif and webp images, not "${match[1]}"`, where)
   }
   const bytes = match[2]!.split(";").includes("base64")
     ? match[3]!
     : Buffer.from(decodeURIComponent(match[3]!), "utf8").toString("base64")
+  return { type: match[1]!.toLowerCase(), bytes }
+}
+
+/** An image part as an `image` block: a `data:` URL's bytes (base64) and its format. */
+function imageBlock(url: string, where: string): JsonRecord {
+  const { bytes, type } = dataBytes(url, where, "an image")
+  const format = imageFormats[type]
+  if (format === undefined) {
+    throw new RequestError(`Bedrock's Converse API takes png, jpeg, gif and webp images, not "${type}"`, where)
+  }
   return { image: { format, source: { bytes } } }
+}
+
+/**
+ * A document part (a PDF, a text document) as a `document` block: its bytes, its format, and its name (its
+ * `document.title`, else `document <n>`), which Converse requires: letters, digits, spaces, hyphens, parentheses
+ * and square brackets, no two spaces in a row.
+ */
+function documentBlock(part: ImagePart, where: string, index: number): JsonRecord {
+  const { bytes, type } = dataBytes(part.url, `${where}.url`, "a document")
+  const format = documentFormats[Media.mediaTypeOf(part) ?? type]
+  if (format === undefined) {
+    throw new RequestError(
+      `${where} is ${Media.describe(Media.kindOf(part), Media.mediaTypeOf(part))}: Bedrock's Converse API takes ` +
+        `${Object.values(documentTypes).join(", ")} documents in a tool result`,
+      where
+    )
+  }
+  const name = part.document?.title ?? `document ${index + 1}`
+  if (!/^[A-Za-z0-9()[\]-]+(?: [A-Za-z0-9()[\]-]+)*$/.test(name)) {
+    throw new RequestError(
+      `the document's title "${name}" is no name Converse takes: letters, digits, single spaces, hyphens, ` +
+        "parentheses and square brackets",
+      `${where}.document.title`
+    )
+  }
+  return { document: { format, name, source: { bytes } } }
 }
 
 const cachePoint: JsonRecord = { cachePoint: { type: "default" } }
@@ -361,11 +461,13 @@ function userBlocks(content: string | ReadonlyArray<ContentPart>, where: string,
   })
 }
 
-/** A tool result's content as a `toolResult`'s: text and images (Converse takes both there). */
+/** A tool result's content as a `toolResult`'s: text, images and documents (Converse takes them there). */
 function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonRecord> {
   if (typeof content === "string") return [{ text: content }]
   return content.map((part, i) => {
     if (part.type === "text") return { text: part.text }
+    const kind = Media.kindOf(part)
+    if (kind === "pdf" || kind === "document") return documentBlock(part, `${where}.content[${i}]`, i)
     imageOnly(part, `${where}.content[${i}]`, "Bedrock's Converse API")
     return imageBlock(part.url, `${where}.content[${i}].url`)
   })

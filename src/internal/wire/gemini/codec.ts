@@ -18,8 +18,8 @@
  * The embedding bodies are `embeddings.ts`'; the stream's writer `writer.ts`, its reader `client.ts`.
  *
  * The request mapping, read by the gateway: `systemInstruction`'s text parts become system messages; a `user` turn's
- * `functionResponse` parts become tool messages (their `response` object as the result's JSON; media in their own
- * `parts` refused, not dropped), its text,
+ * `functionResponse` parts become tool messages (their `response` object as the result's JSON, then the media of
+ * their own `parts`, those `response` references by `{"$ref": displayName}` first; see `resultMedia`), its text,
  * `inlineData` and `fileData` parts one user message; a `model` turn's text (`thought` parts as reasoning), and
  * `functionCall` parts as tool calls, with their thought signatures and Gemini's own call ids kept in
  * `providerMetadata` so the client sends them back unchanged. A result is matched to its call by id, else by name.
@@ -49,6 +49,7 @@ import type {
   ToolDefinition,
   ToolMessage
 } from "../../../Message.js"
+import { textOf } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import {
   argumentsObject,
@@ -58,8 +59,7 @@ import {
   replyId,
   replyModel,
   RequestError,
-  ShapeError,
-  textResult
+  ShapeError
 } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
@@ -162,8 +162,17 @@ export const Part = Schema.Struct({
       id: maybe(Schema.String),
       name: Schema.String,
       response: maybe(JsonObject),
-      // Media a newer model takes with a function's response: read only to be refused, never dropped.
-      parts: maybe(Schema.Array(Schema.Struct({})))
+      // Media a Gemini 3 model takes with a function's response, each referenced from `response` by its name.
+      parts: maybe(Schema.Array(Schema.Struct({
+        inlineData: maybe(
+          Schema.Struct({ mimeType: Schema.String, data: Schema.String, displayName: maybe(Schema.String) })
+        ),
+        fileData: maybe(Schema.Struct({
+          mimeType: maybe(Schema.String),
+          fileUri: Schema.String,
+          displayName: maybe(Schema.String)
+        }))
+      })))
     })
   )
 })
@@ -245,6 +254,98 @@ function ownMetadata(signature: string | null | undefined, id: string | undefine
   return withMetadata(signature ?? undefined, id !== undefined && !isMadeCallId(id) ? id : undefined)
 }
 
+// An `inlineData` part: any type goes on as a data URL of it, reserved by what it is, refused by a deployment that
+// cannot read it.
+function inlineMedia(blob: { readonly mimeType: string; readonly data: string }): ImagePart {
+  return { type: "image", url: `data:${blob.mimeType};base64,${blob.data}` }
+}
+
+// A `fileData` part: its stated type is kept where the URL does not tell it (a Files API URI, a URL of no extension).
+function fileMedia(file: { readonly mimeType?: string | null | undefined; readonly fileUri: string }): ImagePart {
+  const { fileUri, mimeType } = file
+  return mimeType === null || mimeType === undefined || mimeType.toLowerCase() === Media.mediaTypeOf({ url: fileUri })
+    ? { type: "image", url: fileUri }
+    : { type: "image", url: fileUri, mediaType: mimeType }
+}
+
+/**
+ * The media types Gemini takes in a function response's `parts` (the Gemini API reference, "Function calling",
+ * "Multimodal function responses"): PNG, JPEG and WebP images, PDFs and plain text.
+ */
+const resultMediaTypes: ReadonlySet<string> = new Set([
+  "image/png",
+  "image/jpeg",
+  "image/webp",
+  "application/pdf",
+  "text/plain"
+])
+
+/** Why a part of `mediaType` cannot go in a Gemini function response, or `undefined` when it can. */
+function resultMediaRefusal(mediaType: string | undefined): string | undefined {
+  if (mediaType !== undefined && resultMediaTypes.has(mediaType.toLowerCase())) return undefined
+  return `${Media.describe(mediaType === undefined ? "unknown" : Media.kindOfType(mediaType), mediaType)}: ` +
+    `a Gemini function response's parts take only ${[...resultMediaTypes].join(", ")}`
+}
+
+/** Each `{"$ref": name}` of a function response's `response`, in document order, each once. */
+function referencesOf(value: unknown, into: Array<string> = []): Array<string> {
+  if (Array.isArray(value)) {
+    for (const item of value) referencesOf(item, into)
+  } else if (isRecord(value)) {
+    const ref = value["$ref"]
+    if (typeof ref === "string" && Object.keys(value).length === 1) {
+      if (!into.includes(ref)) into.push(ref)
+    } else {
+      for (const item of Object.values(value)) referencesOf(item, into)
+    }
+  }
+  return into
+}
+
+type ResultPart = NonNullable<NonNullable<WirePart["functionResponse"]>["parts"]>[number]
+
+/**
+ * A function response's media parts as the tool message's parts: the ones `response` references (`{"$ref": name}`,
+ * each naming one part by its `displayName`) first, in the order `response` names them, then the rest in their order.
+ * The names are not kept: written back, the n-th part takes the n-th name `response` references, so a reference to
+ * no part, or two parts of one name, are refused, as is a type Gemini does not take there.
+ */
+function resultMedia(
+  parts: ReadonlyArray<ResultPart>,
+  response: Readonly<Record<string, unknown>>,
+  at: string
+): Array<ImagePart> | Problem {
+  const named = new Map<string, ImagePart>()
+  const rest: Array<ImagePart> = []
+  for (let k = 0; k < parts.length; k++) {
+    const part = parts[k]!
+    const where = `${at}.parts[${k}]`
+    const media = part.inlineData !== null && part.inlineData !== undefined
+      ? { part: inlineMedia(part.inlineData), name: part.inlineData.displayName }
+      : part.fileData !== null && part.fileData !== undefined
+      ? { part: fileMedia(part.fileData), name: part.fileData.displayName }
+      : undefined
+    if (media === undefined) return problem(where, "expected an inlineData or fileData part")
+    const refusal = resultMediaRefusal(Media.mediaTypeOf(media.part))
+    if (refusal !== undefined) return problem(where, refusal)
+    if (media.name === null || media.name === undefined) {
+      rest.push(media.part)
+    } else if (named.has(media.name)) {
+      return problem(`${where}.displayName`, `"${media.name}" names an earlier part too`)
+    } else {
+      named.set(media.name, media.part)
+    }
+  }
+  const ordered: Array<ImagePart> = []
+  for (const ref of referencesOf(response)) {
+    const part = named.get(ref)
+    if (part === undefined) return problem(`${at}.response`, `"$ref": "${ref}" names none of the parts`)
+    ordered.push(part)
+    named.delete(ref)
+  }
+  return [...ordered, ...named.values(), ...rest]
+}
+
 // A user turn: its function responses as tool messages, then the rest as one user message.
 function userTurn(
   parts: ReadonlyArray<WirePart>,
@@ -259,33 +360,28 @@ function userTurn(
     const where = `${at}.parts[${j}]`
     if (part.functionResponse !== null && part.functionResponse !== undefined) {
       const { id, name, parts: media, response } = part.functionResponse
-      if (media !== null && media !== undefined && media.length > 0) {
-        return problem(
-          `${where}.functionResponse.parts`,
-          "media in a function response are not carried by this gateway; send them in the turn's own parts"
-        )
-      }
+      const attached = resultMedia(media ?? [], response ?? {}, `${where}.functionResponse`)
+      if (attached instanceof Problem) return attached
       const index = pending.findIndex((call) => (id !== null && id !== undefined ? call.id === id : call.name === name))
       if (index < 0 && (id === null || id === undefined)) {
         return problem(`${where}.functionResponse`, `no earlier functionCall of "${name}" is left to answer`)
       }
       const callId = index < 0 ? id! : pending[index]!.id
       if (index >= 0) pending.splice(index, 1)
-      into.push({ role: "tool", toolCallId: callId, name, content: JSON.stringify(response ?? {}) })
+      const result = JSON.stringify(response ?? {})
+      into.push({
+        role: "tool",
+        toolCallId: callId,
+        name,
+        content: attached.length === 0 ? result : [{ type: "text", text: result }, ...attached]
+      })
       results++
     } else if (typeof part.text === "string") {
       content.push({ type: "text", text: part.text })
     } else if (part.inlineData !== null && part.inlineData !== undefined) {
-      // Any type goes on as a data URL of it: reserved by what it is, refused by a deployment that cannot read it.
-      content.push({ type: "image", url: `data:${part.inlineData.mimeType};base64,${part.inlineData.data}` })
+      content.push(inlineMedia(part.inlineData))
     } else if (part.fileData !== null && part.fileData !== undefined) {
-      // Its stated type is kept where the URL does not tell it (a Files API URI, a URL of no extension).
-      const { fileUri, mimeType } = part.fileData
-      content.push(
-        mimeType === null || mimeType === undefined || mimeType.toLowerCase() === Media.mediaTypeOf({ url: fileUri })
-          ? { type: "image", url: fileUri }
-          : { type: "image", url: fileUri, mediaType: mimeType }
-      )
+      content.push(fileMedia(part.fileData))
     } else if (part.functionCall !== null && part.functionCall !== undefined) {
       return problem(`${where}.functionCall`, "a functionCall part belongs in a model turn")
     } else {
@@ -597,11 +693,27 @@ function functionResponse(messages: ReadonlyArray<Message>, index: number, messa
     )
   }
   const id = metadataOf(call?.providerMetadata)?.id
-  const out: JsonRecord = {
-    name,
-    response: responseOf(textResult(message.content, `messages[${index}]`, "Gemini's functionResponse"))
-  }
+  const content = typeof message.content === "string" ? [] : message.content
+  const response = responseOf(textOf(message.content))
+  const out: JsonRecord = { name, response }
   if (id !== undefined) out["id"] = id
+  const names = referencesOf(response)
+  const parts: Array<JsonRecord> = []
+  content.forEach((part, j) => {
+    if (part.type === "text") return
+    const where = `messages[${index}].content[${j}]`
+    const refusal = resultMediaRefusal(Media.mediaTypeOf(part))
+    if (refusal !== undefined) throw new RequestError(`${where} is ${refusal}`, where)
+    const written = imagePart(part, `${where}.url`)
+    const name = names[parts.length]
+    if (name !== undefined) {
+      for (const field of ["inlineData", "fileData"]) {
+        if (isRecord(written[field])) written[field] = { ...written[field], displayName: name }
+      }
+    }
+    parts.push(written)
+  })
+  if (parts.length > 0) out["parts"] = parts
   return { functionResponse: out }
 }
 
