@@ -2,8 +2,8 @@
  * An upstream's requests of its client during a call (sampling, elicitation, roots) reach the client that made the
  * call and its answer goes back, over loopback: the official SDK's server upstream (its tool `ask` sends the request
  * on the call's stream and says back what it was answered), the official SDK's client through `serve`'s `/mcp` with
- * its own handlers. A client that did not declare the capability is answered -32601 for it; two clients' concurrent
- * calls each answer only their own.
+ * its own handlers. A client that did not declare the capability is answered -32601 for it, as is a request on the
+ * upstream's standalone stream; two clients' concurrent calls each answer only their own.
  */
 import { expect, layer } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -43,13 +43,18 @@ function asking(server: Server) {
     tools: [{
       name: "ask",
       description: "Asks its client.",
-      inputSchema: { type: "object", properties: { kind: { type: "string" }, text: { type: "string" } } }
+      inputSchema: {
+        type: "object",
+        properties: { kind: { type: "string" }, text: { type: "string" }, standalone: { type: "boolean" } }
+      }
     }]
   }))
   server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
-    const { kind, text } = call.params.arguments as { kind: Kind; text: string }
+    const { kind, standalone, text } = call.params.arguments as { kind: Kind; text: string; standalone?: boolean }
     try {
-      const answer = kind === "sampling"
+      const answer = standalone === true
+        ? await server.listRoots(undefined, { timeout: 5000 })
+        : kind === "sampling"
         ? await extra.sendRequest({
           method: "sampling/createMessage",
           params: { messages: [{ role: "user", content: { type: "text", text } }], maxTokens: 10 }
@@ -108,9 +113,9 @@ const client = (url: string, who: string, capabilities: ClientCapabilities) =>
     (sdk) => Effect.promise(() => sdk.close())
   )
 
-const ask = (sdk: Client, name: string, kind: Kind, text: string) =>
+const ask = (sdk: Client, name: string, kind: Kind, text: string, standalone = false) =>
   Effect.promise(async () => {
-    const result = await sdk.callTool({ name, arguments: { kind, text } })
+    const result = await sdk.callTool({ name, arguments: { kind, text, standalone } })
     return {
       isError: result.isError === true,
       answer: JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as Record<string, unknown>
@@ -147,6 +152,17 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
           expect(refused.answer["code"], kind).toBe(-32601)
         }
       }
+    }).pipe(Effect.scoped))
+
+  it.effect("a request on the upstream's standalone stream (no call's) is answered -32601, not left waiting", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const sdk = yield* client(`${gateway.url}/mcp`, "dee", { roots: {} })
+      const refused = yield* ask(sdk, "asker__ask", "roots", "", true)
+      expect(refused).toEqual({
+        isError: true,
+        answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: roots/list" }
+      })
     }).pipe(Effect.scoped))
 
   it.effect("two clients' concurrent calls each answer only their own requests", () =>

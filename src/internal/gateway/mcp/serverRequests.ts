@@ -9,8 +9,9 @@
  * endpoint's request id), awaited at most `askTimeout`.
  *
  * A request is relayed only when it can be tied to one call (it came on that call's HTTP response stream) whose client
- * declared the capability in its own `initialize`; any other (a client without the capability, a stdio server's, one
- * on the standalone stream) keeps `McpClient`'s own answer: error -32601, method not found. `McpClient` reads a
+ * declared the capability in its own `initialize`; any other (a client without the capability, a stdio server's) keeps
+ * `McpClient`'s own answer: error -32601, method not found, as one on the standalone stream, which `McpClient` does
+ * not read, is given here (`refusing`). `McpClient` reads a
  * response stream one message at a time and waits for its reply to be sent, so a call has at most one request of its
  * server outstanding at once. A client's error answer goes back as it gave it; no answer in time is error -32603.
  */
@@ -20,8 +21,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as Sse from "../../../Sse.js"
 import { isRecord } from "../../providers/wire.js"
+import type * as Listen from "./listen.js"
 import type * as Relay from "./relay.js"
 
 /** The requests of a server relayed to its call's client. */
@@ -160,4 +165,60 @@ export function answering(http: HttpClient.HttpClient, relay: Relay.Relay): Http
       Effect.map((reply) => HttpClientRequest.bodyText(request, JSON.stringify(reply), "application/json"))
     )
   })
+}
+
+/**
+ * `standalone` (an HTTP server's standalone stream, `listen.ts`), a request the server sends on it answered -32601
+ * (method not found; `ping` answered): it is no call's, so no client is asked, and `McpClient` does not read it.
+ */
+export function refusing(standalone: Listen.Standalone, maxBytes: number): Listen.Standalone {
+  const reply = (message: Readonly<Record<string, unknown>>) => {
+    const method = String(message["method"])
+    const answer = method === "ping"
+      ? { jsonrpc: "2.0", id: message["id"], result: {} }
+      : { jsonrpc: "2.0", id: message["id"], error: notFound(method) }
+    const request = HttpClientRequest.post(standalone.url).pipe(
+      HttpClientRequest.setHeaders({
+        ...standalone.headers,
+        accept: "application/json, text/event-stream",
+        ...(standalone.session.id === undefined ? {} : { "mcp-session-id": standalone.session.id })
+      }),
+      HttpClientRequest.bodyText(JSON.stringify(answer), "application/json")
+    )
+    return Effect.ignore(Effect.scoped(standalone.http.execute(request)))
+  }
+  const answer = (data: string) => {
+    if (!data.includes("\"method\"") || !data.includes("\"id\"")) return Effect.void
+    let message: unknown
+    try {
+      message = JSON.parse(data)
+    } catch {
+      return Effect.void
+    }
+    return isRecord(message) && "method" in message && (typeof message["id"] === "string" ||
+        typeof message["id"] === "number")
+      ? reply(message)
+      : Effect.void
+  }
+  const http = HttpClient.transformResponse(standalone.http, (effect) =>
+    Effect.flatMap(effect, (response) => {
+      if (!response.headers["content-type"]?.startsWith("text/event-stream")) return Effect.succeed(response)
+      const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
+      const read = (chunk: Uint8Array) => {
+        try {
+          return Effect.forEach(decoder.push(chunk), (event) => answer(event.data), { discard: true })
+        } catch {
+          return Effect.void
+        }
+      }
+      return Effect.map(
+        Stream.toReadableStreamEffect(Stream.tap(response.stream, read)),
+        (body) =>
+          HttpClientResponse.fromWeb(
+            response.request,
+            new Response(body, { status: response.status, headers: Object.entries(response.headers) })
+          )
+      )
+    }))
+  return { ...standalone, http }
 }

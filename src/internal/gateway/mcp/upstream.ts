@@ -312,12 +312,12 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
       maxMessageBytes: spec.maxReplyBytes
     }).pipe(Effect.provideService(HttpClient.HttpClient, http))
     const standalone = protocol === McpProtocol.v2025_11_25
-      ? Listen.listen({
+      ? Listen.listen(ServerRequests.refusing({
         http,
         url: server.url,
         headers: { ...headers, "mcp-protocol-version": protocol.protocolVersion },
         session
-      })
+      }, spec.maxReplyBytes))
       : Effect.void
     return { connected: ServerRequests.declaring(connected), standalone }
   }
