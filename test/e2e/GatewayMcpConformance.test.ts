@@ -28,11 +28,6 @@ const providerKey = "sk-provider-mcp-conformance-0001"
  * "What is not built yet"), or a disagreement with the suite named here.
  */
 const expectedFailures: Readonly<Record<string, string>> = {
-  "tools-call-sampling": "requests of an upstream to the client (sampling) are not relayed: the upstream connection " +
-    "declares no sampling capability, so the tool answers that its client cannot sample",
-  "tools-call-elicitation": "requests of an upstream to the client (elicitation) are not relayed",
-  "elicitation-sep1034-defaults": "requests of an upstream to the client (elicitation) are not relayed",
-  "elicitation-sep1330-enums": "requests of an upstream to the client (elicitation) are not relayed",
   // The scenario posts inside a 2025-11-25 session with `MCP-Protocol-Version: 2025-03-26`; `McpServer` answers a
   // header that differs from the session's revision with 400, as the Streamable HTTP transport's rules ask.
   "server-sse-multiple-streams": "its requests name another revision than their session's (400)",

@@ -102,6 +102,7 @@ describe("MCP relay", () => {
                 Effect.forkChild(Relay.relaying(relay, {
                   progressToken: one.clientToken,
                   logLevel: undefined,
+                  ask: undefined,
                   deliver: (relayed) => Effect.sync(() => void got[i]!.push(relayed))
                 }, (meta) =>
                   Effect.andThen(
@@ -180,6 +181,7 @@ describe("MCP relay", () => {
       yield* Relay.relaying(relay, {
         progressToken: "mine",
         logLevel: undefined,
+        ask: undefined,
         deliver: (relayed) => Effect.sync(() => void got.push(relayed))
       }, (meta) => {
         const lines = Array.from(

@@ -59,7 +59,7 @@ const elicitationEnums = {
         { const: "value3", title: "Third Option" }
       ]
     },
-    legacyTitled: {
+    legacyEnum: {
       type: "string" as const,
       enum: ["opt1", "opt2", "opt3"],
       enumNames: ["Option One", "Option Two", "Option Three"]
@@ -131,7 +131,8 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, m
 
 const text = (value: string): CallToolResult => ({ content: [{ type: "text", text: value }] })
 
-// The answer of each tool, with the request's means of logging, reporting progress and asking the client.
+// The answer of each tool, with the request's means of logging, reporting progress and asking the client (on the
+// call's own stream: `related`, the call's request id, as a request of the server about a call is sent).
 async function call(
   server: Server,
   name: string,
@@ -140,7 +141,8 @@ async function call(
   notify: (notification: {
     method: "notifications/progress" | "notifications/message"
     params: Record<string, unknown>
-  }) => Promise<void>
+  }) => Promise<void>,
+  related: string | number
 ): Promise<CallToolResult> {
   switch (name) {
     case "test_simple_text":
@@ -203,13 +205,17 @@ async function call(
       if (server.getClientCapabilities()?.sampling === undefined) {
         return { isError: true, content: [{ type: "text", text: "The client does not support sampling." }] }
       }
-      const reply = await server.request({
-        method: "sampling/createMessage",
-        params: {
-          messages: [{ role: "user", content: { type: "text", text: String(args["prompt"]) } }],
-          maxTokens: 100
-        }
-      }, CreateMessageResultSchema)
+      const reply = await server.request(
+        {
+          method: "sampling/createMessage",
+          params: {
+            messages: [{ role: "user", content: { type: "text", text: String(args["prompt"]) } }],
+            maxTokens: 100
+          }
+        },
+        CreateMessageResultSchema,
+        { relatedRequestId: related }
+      )
       const content = reply.content as { readonly type: string; readonly text?: string }
       return text(`LLM response: ${content.type === "text" ? content.text : JSON.stringify(content)}`)
     }
@@ -232,10 +238,14 @@ async function call(
         return { isError: true, content: [{ type: "text", text: "The client does not support elicitation." }] }
       }
       const message = name === "test_elicitation" ? String(args["message"]) : "Please answer."
-      const reply = await server.request({
-        method: "elicitation/create",
-        params: { message, requestedSchema } as never
-      }, ElicitResultSchema)
+      const reply = await server.request(
+        {
+          method: "elicitation/create",
+          params: { message, requestedSchema } as never
+        },
+        ElicitResultSchema,
+        { relatedRequestId: related }
+      )
       const prefix = name === "test_elicitation" ? "User response: " : "Elicitation completed: "
       return text(`${prefix}action=${reply.action}, content=${JSON.stringify(reply.content ?? {})}`)
     }
@@ -359,7 +369,8 @@ function conformanceServer(): Server {
         request.params.name,
         request.params.arguments ?? {},
         request.params._meta?.progressToken,
-        (notification) => extra.sendNotification(notification as never)
+        (notification) => extra.sendNotification(notification as never),
+        extra.requestId
       )
   )
   server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: staticResources }))

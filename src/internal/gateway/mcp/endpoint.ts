@@ -59,6 +59,7 @@ import * as Pins from "./pins.js"
 import * as Relay from "./relay.js"
 import * as Resources from "./resources.js"
 import * as Rpc from "./rpc.js"
+import * as ServerRequests from "./serverRequests.js"
 import * as Trace from "./trace.js"
 import * as Upstreams from "./upstream.js"
 
@@ -217,7 +218,12 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         let sent = false
         // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
         // have run it: the reservation is charged, as a model call interrupted in flight is.
-        const to = Relay.listener(context.requestMetadata, notifications)
+        const client = yield* Effect.serviceOption(McpSchema.McpServerClient)
+        const to = Relay.listener(
+          context.requestMetadata,
+          notifications,
+          ServerRequests.asker(client._tag === "Some" ? client.value : undefined)
+        )
         const result = yield* limited(checked, span.meta, to, () => void (sent = true)).pipe(
           Effect.onInterrupt(() => sent ? Effect.void : settle(0))
         )

@@ -33,6 +33,7 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isRecord } from "../../providers/wire.js"
+import * as ServerRequests from "./serverRequests.js"
 
 /** The most progress notifications one call relays. */
 export const maxProgress = 1000
@@ -57,6 +58,8 @@ export interface Listener {
   /** The log level the client asked for in its `_meta` (the 2026-07-28 revision's), passed to the upstream. */
   readonly logLevel: McpSchema.LoggingLevel | undefined
   readonly deliver: (relayed: Relayed) => Effect.Effect<void>
+  /** How the client is asked its server's requests (`serverRequests.ts`); none: it declared no capability for them. */
+  readonly ask: ServerRequests.Ask | undefined
 }
 
 /** A call in flight that relays: where its notifications wait for its client, and what it has relayed so far. */
@@ -84,19 +87,28 @@ export type Unsolicited =
   | { readonly _tag: "ListChanged"; readonly method: ListChangedMethod }
   | { readonly _tag: "Log"; readonly params: typeof McpSchema.LoggingMessageNotification.payloadSchema.Type }
 
+/** A request of a server that came on a call's response stream, for its client to answer (`serverRequests.ts`). */
+export interface Asked {
+  readonly call: Call
+  readonly id: string | number
+  readonly method: ServerRequests.Method
+  readonly params: unknown
+}
+
 /**
  * One upstream's calls that relay (every one in flight, and those that asked for progress by the gateway's token),
- * and who is told what the upstream sends of its own.
+ * its requests waiting for a call's client to answer (by their id), and who is told what the upstream sends of its own.
  */
 export interface Relay {
   readonly calls: Set<Call>
   readonly byToken: Map<string, Call>
+  readonly asked: Map<string, Asked>
   readonly told: (unsolicited: Unsolicited) => void
 }
 
 /** A relay of no call yet, telling `told` what its upstream sends of its own. */
 export function make(told: (unsolicited: Unsolicited) => void): Relay {
-  return { calls: new Set(), byToken: new Map(), told }
+  return { calls: new Set(), byToken: new Map(), asked: new Map(), told }
 }
 
 // The call whose HTTP exchange is being read: the one a log on that response stream belongs to.
@@ -130,8 +142,11 @@ const isListChanged = (method: unknown): method is ListChangedMethod =>
 // One message an upstream sent (`data`, its JSON), seen: a progress notification of a call's token goes to that call
 // with its client's token; a log to `exchange`'s call (it came on that call's response stream), else, on a `shared`
 // output (a stdio server's), to the one call in flight, else to the relay's owner; a list's change to the relay's
-// owner. Anything else (responses, requests, other notifications) is left to `McpClient`.
+// owner; a request relayed to a client (`serverRequests.ts`), on `exchange`'s stream whose client can be asked, noted
+// for it. Anything else (responses, other requests and notifications) is left to `McpClient`.
 function observe(relay: Relay, data: string, exchange: Call | undefined, shared: boolean): void {
+  const asks = exchange?.listener.ask !== undefined && ServerRequests.relayedMethods.some((m) => data.includes(m))
+  if (asks && noteAsked(relay, data, exchange)) return
   if (!data.includes("notifications/")) return
   if (relay.calls.size === 0 && !data.includes("list_changed") && !data.includes("notifications/message")) return
   let message: unknown
@@ -157,6 +172,22 @@ function observe(relay: Relay, data: string, exchange: Call | undefined, shared:
     if (call !== undefined) offer(call, { _tag: "Log", params: log.value })
     else if (!shared || relay.calls.size === 0) relay.told({ _tag: "Log", params: log.value })
   }
+}
+
+// Whether `data` is a request of the server that `call`'s client is asked: then noted by its id.
+function noteAsked(relay: Relay, data: string, call: Call): boolean {
+  let message: unknown
+  try {
+    message = JSON.parse(data)
+  } catch {
+    return false
+  }
+  if (!isRecord(message)) return false
+  const id = message["id"]
+  const method = message["method"]
+  if ((typeof id !== "string" && typeof id !== "number") || !ServerRequests.isRelayed(method)) return false
+  relay.asked.set(String(id), { call, id, method, params: message["params"] })
+  return true
 }
 
 /**
@@ -219,17 +250,20 @@ export function tapLines<E, R>(stdout: Stream.Stream<Uint8Array, E, R>, relay: R
 
 /**
  * The listener of a call whose client's request carried `meta` (its `_meta`): its progress token and log level, and
- * its delivery by `notifications`, the client's endpoint's (on the call's own response stream).
+ * its delivery by `notifications`, the client's endpoint's (on the call's own response stream), and how its client is
+ * asked its server's requests (`ask`: none, nothing is relayed).
  */
 export function listener(
   meta: Readonly<Record<string, unknown>> | undefined,
-  notifications: McpServer.McpServer["Service"]["notifications"]
+  notifications: McpServer.McpServer["Service"]["notifications"],
+  ask?: ServerRequests.Ask | undefined
 ): Listener {
   const token = decodeToken(meta?.["progressToken"])
   const level = decodeLevel(meta?.["io.modelcontextprotocol/logLevel"])
   return {
     progressToken: token._tag === "Some" ? token.value : undefined,
     logLevel: level._tag === "Some" ? level.value : undefined,
+    ask,
     deliver: (relayed) =>
       Effect.ignore(
         relayed._tag === "Progress"
@@ -272,6 +306,7 @@ export const relaying = <A, E, R>(
       Effect.onExit((exit) =>
         Effect.gen(function*() {
           relay.calls.delete(call)
+          for (const [id, asked] of relay.asked) if (asked.call === call) relay.asked.delete(id)
           if (token !== undefined) relay.byToken.delete(token)
           if (!Exit.hasInterrupts(exit)) {
             yield* Queue.end(call.queue)

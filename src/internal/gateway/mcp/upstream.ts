@@ -2,7 +2,8 @@
  * One MCP server of the configuration, connected: over Streamable HTTP with the gateway's headers and OAuth token
  * (its credentials, never a caller's), or a program the gateway starts and speaks to over its standard input and
  * output (`effect/ai/McpClient`'s transports), in the revision its entry's `protocol` names (2025-11-25 by default).
- * It is spoken to declaring no capability of a client (no sampling, elicitation or roots). Its tools (those its entry's
+ * An HTTP server is spoken to declaring the capabilities of a client the gateway relays to the client of a call
+ * (sampling, elicitation, roots: `serverRequests.ts`); a stdio server, none. Its tools (those its entry's
  * `tools` takes), resources, resource templates and prompts are listed each time its connection opens (its `listing`).
  *
  * A call is bounded: its reply by `maxReplyBytes` (the transport's message limit), its time by `callTimeout` (past
@@ -52,6 +53,7 @@ import * as Listen from "./listen.js"
 import { clientCredentials } from "./oauth.js"
 import * as Relay from "./relay.js"
 import * as Rpc from "./rpc.js"
+import * as ServerRequests from "./serverRequests.js"
 import * as Stderr from "./stderr.js"
 import * as Supervise from "./supervise.js"
 
@@ -302,7 +304,7 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
     for (const [name, value] of Object.entries(server.headers ?? {})) headers[name] = Redacted.value(value)
     const session: Listen.Session = { id: undefined }
     const tapped = Relay.tapHttp(authorized(yield* HttpClient.HttpClient, spec.token), spec.relay, spec.maxReplyBytes)
-    const http = Listen.remembering(tapped, session)
+    const http = ServerRequests.answering(Listen.remembering(tapped, session), spec.relay)
     const connected = yield* McpClient.http({
       url: server.url,
       protocol,
@@ -310,14 +312,14 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
       maxMessageBytes: spec.maxReplyBytes
     }).pipe(Effect.provideService(HttpClient.HttpClient, http))
     const standalone = protocol === McpProtocol.v2025_11_25
-      ? Listen.listen({
+      ? Listen.listen(ServerRequests.refusing({
         http,
         url: server.url,
         headers: { ...headers, "mcp-protocol-version": protocol.protocolVersion },
         session
-      })
+      }, spec.maxReplyBytes))
       : Effect.void
-    return { connected, standalone }
+    return { connected: ServerRequests.declaring(connected), standalone }
   }
   const command = ChildProcess.make(server.command, [...(server.args ?? [])], {
     env: environment(server.env),

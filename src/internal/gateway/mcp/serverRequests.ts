@@ -1,0 +1,224 @@
+/**
+ * An upstream's requests of its client during a call (`sampling/createMessage`, `elicitation/create`, `roots/list`),
+ * relayed to the client that made the call and its answer sent back. `effect/ai`'s `McpClient` answers every request
+ * a server sends itself (a ping, else "method not found") and declares no capability of a client, so the gateway works
+ * beneath it: its upstream connection declares the three (`declaring`), the call's HTTP response stream is read by
+ * `relay.ts`, which notes a request that came on it for the call (`Relay.Asked`), and the reply `McpClient` then
+ * POSTs to the server for it has its body replaced (`answering`) by the calling client's own answer: the request sent
+ * to that client through its endpoint (`McpServerClient`'s reverse client, on the call's own response stream, with the
+ * endpoint's request id), awaited at most `askTimeout`.
+ *
+ * A request is relayed only when it can be tied to one call (it came on that call's HTTP response stream) whose client
+ * declared the capability in its own `initialize`; any other (a client without the capability, a stdio server's) keeps
+ * `McpClient`'s own answer: error -32601, method not found, as one on the standalone stream, which `McpClient` does
+ * not read, is given here (`refusing`). `McpClient` reads a
+ * response stream one message at a time and waits for its reply to be sent, so a call has at most one request of its
+ * server outstanding at once. A client's error answer goes back as it gave it; no answer in time is error -32603.
+ */
+import type * as McpClient from "effect/ai/McpClient"
+import * as McpSchema from "effect/ai/McpSchema"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as Sse from "../../../Sse.js"
+import { isRecord } from "../../providers/wire.js"
+import type * as Listen from "./listen.js"
+import type * as Relay from "./relay.js"
+
+/** The requests of a server relayed to its call's client. */
+export const relayedMethods = ["sampling/createMessage", "elicitation/create", "roots/list"] as const
+
+/** A request of a server relayed to its call's client. */
+export type Method = (typeof relayedMethods)[number]
+
+/** Whether `method` is one a server's request of which is relayed. */
+export const isRelayed = (method: unknown): method is Method =>
+  (relayedMethods as ReadonlyArray<unknown>).includes(method)
+
+/** How long the gateway waits for a client's answer to its server's request. */
+export const askTimeout = Duration.seconds(60)
+
+/** The capability of a client each relayed request needs. */
+const needs = {
+  "sampling/createMessage": "sampling",
+  "elicitation/create": "elicitation",
+  "roots/list": "roots"
+} as const satisfies Record<Method, keyof McpSchema.ClientCapabilities>
+
+/** What the gateway's upstream connection declares of a client: all it can relay. */
+export const declared = { sampling: {}, elicitation: {}, roots: {} } as const
+
+/** A JSON-RPC error as it goes back to the server. */
+export interface Failure {
+  readonly code: number
+  readonly message: string
+  readonly data?: unknown
+}
+
+/** A call's client asked `method` with `params`: its result, or the error to answer with. */
+export type Ask = (method: Method, params: unknown) => Effect.Effect<unknown, Failure>
+
+/** The error a client that cannot take `method` is answered with: -32601, method not found. */
+const notFound = (method: string): Failure => ({
+  code: McpSchema.METHOD_NOT_FOUND_ERROR_CODE,
+  message: `Unsupported MCP method: ${method}`
+})
+
+// The error in `cause` (a reverse request's failure): the client's own JSON-RPC error when it answered with one.
+function failureOf(method: Method, cause: unknown): Failure {
+  if (isRecord(cause) && typeof cause["code"] === "number" && typeof cause["message"] === "string") {
+    return { code: cause["code"], message: cause["message"], ...("data" in cause ? { data: cause["data"] } : {}) }
+  }
+  if (isRecord(cause) && "cause" in cause && cause["cause"] !== cause) return failureOf(method, cause["cause"])
+  return { code: McpSchema.INTERNAL_ERROR_CODE, message: `The client did not answer ${method}` }
+}
+
+// `params` of a server's `method` decoded with `schema` (what the endpoint sends), or error -32602, invalid params.
+const decoded = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  schema: S,
+  method: Method,
+  params: unknown
+): Effect.Effect<S["Type"], Failure> =>
+  Effect.mapError(Schema.decodeUnknownEffect(schema)(params), (issue) => ({
+    code: McpSchema.INVALID_PARAMS_ERROR_CODE,
+    message: `Invalid ${method} params: ${issue.message}`
+  }))
+
+/**
+ * How a call's client is asked its server's requests: through `client` (the endpoint's, for the request being
+ * handled), for the capabilities it declared; `undefined` when it declared none of them (nothing is relayed).
+ */
+export function asker(client: McpSchema.McpServerClient["Service"] | undefined): Ask | undefined {
+  if (client === undefined) return undefined
+  const capabilities = client.clientCapabilities
+  if (relayedMethods.every((method) => capabilities[needs[method]] === undefined)) return undefined
+  return (method, params) =>
+    capabilities[needs[method]] === undefined ? Effect.fail(notFound(method)) : Effect.scoped(
+      Effect.flatMap(client.getClient, (reverse) => {
+        const asked: Effect.Effect<unknown, unknown> = method === "sampling/createMessage"
+          ? Effect.flatMap(decoded(McpSchema.CreateMessage.payloadSchema, method, params), reverse.createMessage)
+          : method === "elicitation/create"
+          ? Effect.flatMap(decoded(McpSchema.Elicit.payloadSchema, method, params), reverse.elicit)
+          : Effect.flatMap(decoded(McpSchema.ListRoots.payloadSchema, method, params ?? {}), reverse.listRoots)
+        return asked.pipe(
+          Effect.timeoutOrElse({
+            duration: askTimeout,
+            orElse: () =>
+              Effect.fail<Failure>({
+                code: McpSchema.INTERNAL_ERROR_CODE,
+                message: `The client did not answer ${method} within ${Duration.format(askTimeout)}`
+              })
+          }),
+          Effect.mapError((error) => failureOf(method, error))
+        )
+      })
+    )
+}
+
+/** `transport`, its `initialize` declaring the capabilities of a client the gateway relays (`declared`). */
+export function declaring(transport: McpClient.Transport): McpClient.Transport {
+  return {
+    ...transport,
+    request: (message, tool) =>
+      transport.request(
+        message.method === "initialize" && isRecord(message.params)
+          ? { ...message, params: { ...message.params, capabilities: declared } }
+          : message,
+        tool
+      )
+  }
+}
+
+// The JSON-RPC id of the reply `request` posts, when it is one to a request `relay` relays.
+function askedOf(request: HttpClientRequest.HttpClientRequest, relay: Relay.Relay) {
+  if (relay.asked.size === 0 || request.method !== "POST" || request.body._tag !== "Uint8Array") return undefined
+  let message: unknown
+  try {
+    message = JSON.parse(request.body.text ?? new TextDecoder().decode(request.body.body))
+  } catch {
+    return undefined
+  }
+  if (!isRecord(message) || "method" in message || !("error" in message)) return undefined
+  const id = message["id"]
+  return typeof id === "string" || typeof id === "number" ? relay.asked.get(String(id)) : undefined
+}
+
+/**
+ * `http`, the replies `McpClient` posts to its server's requests that `relay` relays carrying the calling client's
+ * answer in place of `McpClient`'s refusal.
+ */
+export function answering(http: HttpClient.HttpClient, relay: Relay.Relay): HttpClient.HttpClient {
+  return HttpClient.mapRequestEffect(http, (request) => {
+    const asked = askedOf(request, relay)
+    if (asked === undefined) return Effect.succeed(request)
+    relay.asked.delete(String(asked.id))
+    const ask = asked.call.listener.ask
+    return (ask === undefined ? Effect.fail(notFound(asked.method)) : ask(asked.method, asked.params)).pipe(
+      Effect.match({
+        onFailure: (error) => ({ jsonrpc: "2.0", id: asked.id, error }),
+        onSuccess: (result) => ({ jsonrpc: "2.0", id: asked.id, result })
+      }),
+      Effect.map((reply) => HttpClientRequest.bodyText(request, JSON.stringify(reply), "application/json"))
+    )
+  })
+}
+
+/**
+ * `standalone` (an HTTP server's standalone stream, `listen.ts`), a request the server sends on it answered -32601
+ * (method not found; `ping` answered): it is no call's, so no client is asked, and `McpClient` does not read it.
+ */
+export function refusing(standalone: Listen.Standalone, maxBytes: number): Listen.Standalone {
+  const reply = (message: Readonly<Record<string, unknown>>) => {
+    const method = String(message["method"])
+    const answer = method === "ping"
+      ? { jsonrpc: "2.0", id: message["id"], result: {} }
+      : { jsonrpc: "2.0", id: message["id"], error: notFound(method) }
+    const request = HttpClientRequest.post(standalone.url).pipe(
+      HttpClientRequest.setHeaders({
+        ...standalone.headers,
+        accept: "application/json, text/event-stream",
+        ...(standalone.session.id === undefined ? {} : { "mcp-session-id": standalone.session.id })
+      }),
+      HttpClientRequest.bodyText(JSON.stringify(answer), "application/json")
+    )
+    return Effect.ignore(Effect.scoped(standalone.http.execute(request)))
+  }
+  const answer = (data: string) => {
+    if (!data.includes("\"method\"") || !data.includes("\"id\"")) return Effect.void
+    let message: unknown
+    try {
+      message = JSON.parse(data)
+    } catch {
+      return Effect.void
+    }
+    return isRecord(message) && "method" in message && (typeof message["id"] === "string" ||
+        typeof message["id"] === "number")
+      ? reply(message)
+      : Effect.void
+  }
+  const http = HttpClient.transformResponse(standalone.http, (effect) =>
+    Effect.flatMap(effect, (response) => {
+      if (!response.headers["content-type"]?.startsWith("text/event-stream")) return Effect.succeed(response)
+      const decoder = Sse.makeDecoder({ maxEventSize: maxBytes })
+      const read = (chunk: Uint8Array) => {
+        try {
+          return Effect.forEach(decoder.push(chunk), (event) => answer(event.data), { discard: true })
+        } catch {
+          return Effect.void
+        }
+      }
+      return Effect.map(
+        Stream.toReadableStreamEffect(Stream.tap(response.stream, read)),
+        (body) =>
+          HttpClientResponse.fromWeb(
+            response.request,
+            new Response(body, { status: response.status, headers: Object.entries(response.headers) })
+          )
+      )
+    }))
+  return { ...standalone, http }
+}

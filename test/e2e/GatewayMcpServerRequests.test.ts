@@ -1,0 +1,185 @@
+/**
+ * An upstream's requests of its client during a call (sampling, elicitation, roots) reach the client that made the
+ * call and its answer goes back, over loopback: the official SDK's server upstream (its tool `ask` sends the request
+ * on the call's stream and says back what it was answered), the official SDK's client through `serve`'s `/mcp` with
+ * its own handlers. A client that did not declare the capability is answered -32601 for it, as is a request on the
+ * upstream's standalone stream; two clients' concurrent calls each answer only their own.
+ */
+import { expect, layer } from "@effect/vitest"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import {
+  CallToolRequestSchema,
+  type ClientCapabilities,
+  CreateMessageRequestSchema,
+  CreateMessageResultSchema,
+  ElicitRequestSchema,
+  ElicitResultSchema,
+  ListRootsRequestSchema,
+  ListRootsResultSchema,
+  ListToolsRequestSchema
+} from "@modelcontextprotocol/sdk/types.js"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { sdkUpstream } from "../utils/mcpUpstreams.js"
+
+const providerKey = "sk-provider-mcp-asks-0001"
+
+class Fixture extends Context.Service<Fixture, { readonly gateway: Gateway.Service }>()(
+  "test/GatewayMcpServerRequestsFixture"
+) {}
+
+type Kind = "sampling" | "elicitation" | "roots"
+
+// The upstream's `ask`: sends the request `kind` names on the call's stream, then says back its answer (or error).
+function asking(server: Server) {
+  server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: [{
+      name: "ask",
+      description: "Asks its client.",
+      inputSchema: {
+        type: "object",
+        properties: { kind: { type: "string" }, text: { type: "string" }, standalone: { type: "boolean" } }
+      }
+    }]
+  }))
+  server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
+    const { kind, standalone, text } = call.params.arguments as { kind: Kind; text: string; standalone?: boolean }
+    try {
+      const answer = standalone === true
+        ? await server.listRoots(undefined, { timeout: 5000 })
+        : kind === "sampling"
+        ? await extra.sendRequest({
+          method: "sampling/createMessage",
+          params: { messages: [{ role: "user", content: { type: "text", text } }], maxTokens: 10 }
+        }, CreateMessageResultSchema)
+        : kind === "elicitation"
+        ? await extra.sendRequest({
+          method: "elicitation/create",
+          params: { message: text, requestedSchema: { type: "object", properties: { name: { type: "string" } } } }
+        }, ElicitResultSchema)
+        : await extra.sendRequest({ method: "roots/list", params: {} }, ListRootsResultSchema)
+      return { content: [{ type: "text", text: JSON.stringify(answer) }] }
+    } catch (error) {
+      const { code, message } = error as { code: number; message: string }
+      return { content: [{ type: "text", text: JSON.stringify({ code, message }) }], isError: true }
+    }
+  })
+}
+
+const fixture = Layer.effect(
+  Fixture,
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const sim = [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }]
+    const asker = yield* sdkUpstream("asker", { capabilities: { tools: {} } }, asking, { session: true })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(
+        yield* ProviderConfig.fromJson({ sim, mcp_servers: { asker: { url: asker.url } } })
+      ),
+      port: 0
+    })
+    return { gateway }
+  })
+).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+/** The official SDK's client at `url`, declaring `capabilities`, answering each request with what `who` says. */
+const client = (url: string, who: string, capabilities: ClientCapabilities) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const sdk = new Client({ name: "gateway-mcp-asks", version: "1.0.0" }, { capabilities })
+      if (capabilities.sampling !== undefined) {
+        sdk.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+          const asked = (request.params.messages[0]!.content as { text: string }).text
+          await new Promise((resolve) => setTimeout(resolve, 20))
+          return { role: "assistant", model: `${who}-model`, content: { type: "text", text: `${who} says ${asked}` } }
+        })
+      }
+      if (capabilities.elicitation !== undefined) {
+        sdk.setRequestHandler(ElicitRequestSchema, () => ({ action: "accept", content: { name: who } }))
+      }
+      if (capabilities.roots !== undefined) {
+        sdk.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: `file:///${who}`, name: who }] }))
+      }
+      await sdk.connect(new StreamableHTTPClientTransport(new URL(url)))
+      return sdk
+    }),
+    (sdk) => Effect.promise(() => sdk.close())
+  )
+
+const ask = (sdk: Client, name: string, kind: Kind, text: string, standalone = false) =>
+  Effect.promise(async () => {
+    const result = await sdk.callTool({ name, arguments: { kind, text, standalone } })
+    return {
+      isError: result.isError === true,
+      answer: JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as Record<string, unknown>
+    }
+  })
+
+layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a server's requests relayed", (it) => {
+  it.effect("sampling, elicitation and roots reach the calling client; its answers reach the tool", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const path of ["/mcp", "/mcp/asker"]) {
+        const name = path === "/mcp" ? "asker__ask" : "ask"
+        const sdk = yield* client(`${gateway.url}${path}`, "ada", { sampling: {}, elicitation: {}, roots: {} })
+        const sampled = yield* ask(sdk, name, "sampling", "hello")
+        expect(sampled, path).toEqual({
+          isError: false,
+          answer: { role: "assistant", model: "ada-model", content: { type: "text", text: "ada says hello" } }
+        })
+        const elicited = yield* ask(sdk, name, "elicitation", "who?")
+        expect(elicited, path).toEqual({ isError: false, answer: { action: "accept", content: { name: "ada" } } })
+        const roots = yield* ask(sdk, name, "roots", "")
+        expect(roots, path).toEqual({ isError: false, answer: { roots: [{ uri: "file:///ada", name: "ada" }] } })
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a client that did not declare a capability is answered -32601 for its requests", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const capabilities of [{}, { roots: {} }]) {
+        const sdk = yield* client(`${gateway.url}/mcp`, "bob", capabilities)
+        for (const kind of ["sampling", "elicitation"] as const) {
+          const refused = yield* ask(sdk, "asker__ask", kind, "hello")
+          expect(refused.isError, kind).toBe(true)
+          expect(refused.answer["code"], kind).toBe(-32601)
+        }
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a request on the upstream's standalone stream (no call's) is answered -32601, not left waiting", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const sdk = yield* client(`${gateway.url}/mcp`, "dee", { roots: {} })
+      const refused = yield* ask(sdk, "asker__ask", "roots", "", true)
+      expect(refused).toEqual({
+        isError: true,
+        answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: roots/list" }
+      })
+    }).pipe(Effect.scoped))
+
+  it.effect("two clients' concurrent calls each answer only their own requests", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const ada = yield* client(`${gateway.url}/mcp`, "ada", { sampling: {} })
+      const cy = yield* client(`${gateway.url}/mcp/asker`, "cy", { sampling: {} })
+      const rounds = yield* Effect.all(
+        Array.from({ length: 4 }, (_, i) =>
+          Effect.all([ask(ada, "asker__ask", "sampling", `a${i}`), ask(cy, "ask", "sampling", `c${i}`)], {
+            concurrency: 2
+          })),
+        { concurrency: 4 }
+      )
+      rounds.forEach(([one, two], i) => {
+        expect(one.answer["content"]).toEqual({ type: "text", text: `ada says a${i}` })
+        expect(two.answer["content"]).toEqual({ type: "text", text: `cy says c${i}` })
+      })
+    }).pipe(Effect.scoped))
+})

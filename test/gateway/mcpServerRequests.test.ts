@@ -1,0 +1,130 @@
+/**
+ * How a call's client is asked its upstream's requests (`internal/gateway/mcp/serverRequests.ts`): by what it declared
+ * (none of the three: not asked at all; each method only with its own capability, else -32601), its answer or its own
+ * JSON-RPC error passed on, params that cannot be read answered -32602, and no answer within the limit -32603 (on the
+ * TestClock); the upstream's `initialize` declares the three capabilities.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import type * as McpClient from "effect/ai/McpClient"
+import * as McpSchema from "effect/ai/McpSchema"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as TestClock from "effect/testing/TestClock"
+import * as ServerRequests from "../../src/internal/gateway/mcp/serverRequests.js"
+
+// A client of the endpoint that declared `capabilities` and answers as `reverse` does.
+const clientWith = (
+  capabilities: McpSchema.ClientCapabilities,
+  reverse: Partial<McpSchema.McpReverseClient> = {}
+): McpSchema.McpServerClient["Service"] => ({
+  clientId: 1,
+  protocolVersion: "2025-11-25",
+  clientCapabilities: capabilities,
+  clientInfo: { name: "test", version: "1" },
+  initializePayload: undefined as never,
+  getClient: Effect.succeed(reverse as McpSchema.McpReverseClient)
+})
+
+const rootsResult = { roots: [{ uri: "file:///here" }] }
+
+describe("the asking of a call's client", () => {
+  it("a client that declared none of the capabilities is not asked", () => {
+    expect(ServerRequests.asker(undefined)).toBeUndefined()
+    expect(ServerRequests.asker(clientWith({}))).toBeUndefined()
+    expect(ServerRequests.asker(clientWith({ experimental: {} }))).toBeUndefined()
+  })
+
+  it.effect("each method is asked only of a client with its capability; the others are -32601", () =>
+    Effect.gen(function*() {
+      for (const declared of ServerRequests.relayedMethods) {
+        const capability = ({
+          "sampling/createMessage": "sampling",
+          "elicitation/create": "elicitation",
+          "roots/list": "roots"
+        } as const)[declared]
+        const ask = ServerRequests.asker(clientWith({ [capability]: {} }, {
+          listRoots: () => Effect.succeed(rootsResult as never)
+        }))!
+        for (const method of ServerRequests.relayedMethods) {
+          const exit = yield* Effect.flip(ask(method, {})).pipe(Effect.option)
+          if (method === declared && method === "roots/list") expect(exit._tag).toBe("None")
+          if (method !== declared) {
+            expect(exit._tag === "Some" && exit.value.code, `${method} of a ${capability} client`).toBe(
+              McpSchema.METHOD_NOT_FOUND_ERROR_CODE
+            )
+          }
+        }
+      }
+    }))
+
+  it.effect("the client's answer passes on; its own JSON-RPC error passes on as it gave it", () =>
+    Effect.gen(function*() {
+      const answered = ServerRequests.asker(clientWith({ roots: {} }, {
+        listRoots: () => Effect.succeed(rootsResult as never)
+      }))!
+      expect(yield* answered("roots/list", undefined)).toEqual(rootsResult)
+      const refused = ServerRequests.asker(clientWith({ roots: {} }, {
+        listRoots: () =>
+          Effect.fail(
+            new McpSchema.McpReverseOperationError({
+              operation: "roots/list",
+              cause: { code: -1, message: "User rejected", data: { why: "no" } }
+            })
+          )
+      }))!
+      expect(yield* Effect.flip(refused("roots/list", {}))).toEqual({
+        code: -1,
+        message: "User rejected",
+        data: { why: "no" }
+      })
+    }))
+
+  it.effect("params the endpoint cannot send are -32602, naming the method", () =>
+    Effect.gen(function*() {
+      const ask = ServerRequests.asker(clientWith({ sampling: {} }, { createMessage: () => Effect.die("not asked") }))!
+      const error = yield* Effect.flip(ask("sampling/createMessage", { messages: "nope" }))
+      expect(error.code).toBe(McpSchema.INVALID_PARAMS_ERROR_CODE)
+      expect(error.message).toContain("sampling/createMessage")
+    }))
+
+  it.effect("a client that does not answer within the limit is -32603; one that answers just in time is passed on", () =>
+    Effect.gen(function*() {
+      const slow = (after: number) =>
+        ServerRequests.asker(clientWith({ roots: {} }, {
+          listRoots: () => Effect.as(Effect.sleep(after), rootsResult as never)
+        }))!
+      const limit = 60_000
+      const late = yield* Effect.forkChild(Effect.flip(slow(limit + 1)("roots/list", {})))
+      const timely = yield* Effect.forkChild(slow(limit - 1)("roots/list", {}))
+      yield* TestClock.adjust(limit)
+      expect(yield* Fiber.join(timely)).toEqual(rootsResult)
+      const error = yield* Fiber.join(late)
+      expect(error.code).toBe(McpSchema.INTERNAL_ERROR_CODE)
+      expect(error.message).toContain("roots/list")
+    }))
+
+  it.effect("the upstream's initialize declares the three capabilities; its other requests pass unchanged", () =>
+    Effect.gen(function*() {
+      const sent: Array<McpSchema.JsonRpcRequest> = []
+      const transport = ServerRequests.declaring({
+        request: (message: McpSchema.JsonRpcRequest) =>
+          Effect.sync(() => {
+            sent.push(message)
+            return { jsonrpc: "2.0", id: message.id, result: {} } as never
+          })
+      } as unknown as McpClient.Transport)
+      const initialize = {
+        jsonrpc: "2.0",
+        id: 0,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "g", version: "1" } }
+      } as const
+      const list = { jsonrpc: "2.0", id: 1, method: "tools/list", params: {} } as const
+      yield* transport.request(initialize as never)
+      yield* transport.request(list as never)
+      expect(sent).toEqual([
+        { ...initialize, params: { ...initialize.params, capabilities: { sampling: {}, elicitation: {}, roots: {} } } },
+        list
+      ])
+    }))
+})
