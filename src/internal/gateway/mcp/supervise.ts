@@ -46,7 +46,10 @@ export interface Supervision<C> {
   readonly close: (connection: C) => Effect.Effect<void>
   /** Told of each end and failed opening, with the delay before the next attempt. */
   readonly report: (event: { readonly reason: string; readonly retryIn: Duration.Duration }) => Effect.Effect<void>
-  /** Pings an up connection `every` so long: `send` succeeds when it answered, else fails with why. None: not pinged. */
+  /**
+   * Pings an up connection `every` so long: `send` succeeds when it answered, else fails with why. None: not
+   * pinged.
+   */
   readonly ping?: {
     readonly every: Duration.Duration
     readonly send: (connection: C) => Effect.Effect<void, string>

@@ -123,7 +123,10 @@ const clientInfo = { ...implementation, timeout: connectTimeout }
 /** The most of what a server sends of its own that waits to be followed; past it, what comes is dropped. */
 const maxUnsolicited = 64
 
-/** The most logs a server sends of its own (no call's) that go to the gateway's log in a minute; the rest are counted. */
+/**
+ * The most logs a server sends of its own (no call's) that go to the gateway's log in a minute; the rest are
+ * counted.
+ */
 export const maxStrayLogs = 20
 
 /** The most characters of a stray log's data the gateway's log keeps. */
