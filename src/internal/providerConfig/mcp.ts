@@ -4,8 +4,8 @@
  * names of its tools the gateway takes (`tools`), how its calls are governed (`price_per_call`, `max_concurrency`,
  * `rate_limit_capacity` with `rate_limit_refill_rate`), how it is spoken to and bounded (`protocol`,
  * `max_reply_bytes`, `call_timeout`, `ping_interval`) and, for an HTTP one, OAuth client credentials (`token_url`,
- * `client_id`, `client_secret`, `scope`). Header and environment values and the client secret are `env:NAME` or written in the
- * file, and read as `Redacted` either way: `Gateway.McpServer`.
+ * `client_id`, `client_secret`, `scope`). Header and environment values and the client secret are `env:NAME` or
+ * written in the file, and read as `Redacted` either way: `Gateway.McpServer`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
