@@ -307,21 +307,22 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp: re
         .toBe(2)
     }).pipe(Effect.scoped))
 
-  it.effect("an upstream's sampling and roots requests are refused with -32601 naming the method; none declared", () =>
+  it.effect("an upstream's sampling and roots requests reach the calling client; its own refusal goes back as given", () =>
     Effect.gen(function*() {
       const { open } = yield* Fixture
-      // The client declares sampling and roots: the gateway still relays neither.
+      // The client declares sampling and roots but handles neither: the official client refuses each itself.
       const client = new Client({ name: "asks", version: "1.0.0" }, { capabilities: { sampling: {}, roots: {} } })
       yield* Effect.acquireRelease(
         Effect.promise(() => client.connect(new StreamableHTTPClientTransport(new URL(`${open.url}/mcp`)))),
         () => Effect.promise(() => client.close())
       )
       const result = yield* Effect.promise(() => client.callTool({ name: "asking__ask", arguments: {} }))
-      expect(result.structuredContent).toEqual({
-        sampling: { code: -32601, message: "MCP error -32601: Unsupported MCP method: sampling/createMessage" },
-        roots: { code: -32601, message: "MCP error -32601: Unsupported MCP method: roots/list" },
-        capabilities: {}
-      })
+      const content = result.structuredContent as Record<string, Record<string, unknown>>
+      // The client's own words, not the gateway's `Unsupported MCP method` of a request it did not relay.
+      expect(content["sampling"]).toEqual({ code: -32601, message: "MCP error -32601: Method not found" })
+      expect(content["roots"]).toEqual({ code: -32601, message: "MCP error -32601: Method not found" })
+      // The gateway's one connection declares the three it relays, for every session.
+      expect(Object.keys(content["capabilities"] ?? {}).sort()).toEqual(["elicitation", "roots", "sampling"])
     }).pipe(Effect.scoped))
 })
 

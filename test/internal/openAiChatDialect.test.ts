@@ -81,6 +81,8 @@ const namesItsPlace = (body: unknown, refused: Wire.Problem): boolean =>
   refused.param === undefined ||
   leadsInto(body, bracketedSegments(refused.param), refused.message.endsWith(": missing"))
 
+const pastTheShape = ["(a tool message answers", "a tool message takes text parts only"]
+
 describe("the gateway's check of a body: its wire schema", () => {
   it.prop("takes every chat body the wire schema makes", [Arbitrary.schema(CreateRequest)], ([body]) => {
     const decoded = Wire.chat(sent(body))
@@ -102,7 +104,9 @@ describe("the gateway's check of a body: its wire schema", () => {
     fc.assert(
       fc.property(looseChat.map((made) => JSON.parse(sent(made))), (body) => {
         const decoded = Wire.chat(sent(body))
-        const refused = decoded._tag === "Problem" && !decoded.message.includes("(a tool message answers")
+        // Two rules past the schema's shape (one struct for every role): a tool message answers an earlier call, and
+        // takes text parts only (the Chat Completions API's tool message).
+        const refused = decoded._tag === "Problem" && !pastTheShape.some((rule) => decoded.message.includes(rule))
         if (!refused) accepted++
         return refused ? !schemaIsChat(body) && namesItsPlace(body, decoded) : schemaIsChat(body)
       }),
