@@ -54,6 +54,7 @@ import { renderError, streamErrorEvent, streamErrorJson } from "../internal/simu
 import { renderReply, renderStream } from "../internal/simulator/anthropic/render.js"
 import { decode } from "../internal/simulator/anthropic/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
+import { event } from "../internal/wire/anthropic/stream.js"
 import type { WireFormat } from "./WireFormat.js"
 
 /**
@@ -83,7 +84,7 @@ export const format: WireFormat<Extra> = {
   renderStream,
   renderStreamError: streamErrorEvent,
   renderBodyError: streamErrorJson,
-  malformedEvent: "event: content_block_delta\ndata: {not json\n\n",
+  malformedEvent: event("content_block_delta", "{not json"),
   streamContentType: "text/event-stream; charset=utf-8",
   idPrefix: "msg_",
   requestIdHeader: "request-id",

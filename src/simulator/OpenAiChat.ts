@@ -54,7 +54,7 @@ export const format: WireFormat<Extra> = {
   renderStream: (reply, meta, extra) => renderStream(reply, meta, extra),
   renderStreamError: (shape, meta) => event(streamErrorJson(shape, meta)),
   renderBodyError: streamErrorJson,
-  malformedEvent: "data: {not json\n\n",
+  malformedEvent: event("{not json"),
   streamContentType: "text/event-stream",
   idPrefix: "chatcmpl-"
 }

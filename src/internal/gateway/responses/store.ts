@@ -158,9 +158,9 @@ export const fromHeld = (held: Uint8Array): StoredResponse | undefined =>
 
 /**
  * What a response held in memory holds beyond the bytes of its JSON (`heldOf`): its id, its entry and the map's slot
- * for it, and its buffer's own object. Measured, not computed: `bench/responsesMemory.ts` found 250-400 bytes a
- * response on Node 24 (a store of 100-character responses held 2.2 times the bytes of their JSON). Redis keeps beside
- * an entry's fields its key, its hash and its places in the index, counted the same (not measured there).
+ * for it, and its buffer's own object. Measured, not computed: `bench/responsesMemory.ts` measures it, and
+ * docs/performance.md gives its figures. Redis keeps beside an entry's fields its key, its hash and its places in the
+ * index, counted the same (not measured there).
  */
 export const entryBytes = 400
 

@@ -1274,5 +1274,10 @@ export type EventFields<T extends EventType> = StreamEvent extends infer E
 
 /** One event as the stream sends it: its `event:` line, and its `data` with its `type` and `sequence_number`. */
 export function event<T extends EventType>(type: T, sequence: number, fields: EventFields<T>): string {
-  return `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence, ...fields })}\n\n`
+  return frame(type, JSON.stringify({ type, sequence_number: sequence, ...fields }))
+}
+
+/** An SSE event named `type` carrying `data` as it is (a simulator's malformed event carries text that is no JSON). */
+export function frame(type: EventType, data: string): string {
+  return `event: ${type}\ndata: ${data}\n\n`
 }
