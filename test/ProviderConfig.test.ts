@@ -259,12 +259,15 @@ describe("ProviderConfig.fromJson", () => {
         const config = yield* ProviderConfig.fromJson(good, "provider.json")
         const read = config.providers.openai!["many"]!.keys.map((key) => Redacted.value(key.key as Redacted.Redacted))
         expect(read).toEqual(keys)
-        // A bad key past the first chunk, one in the last, and an unknown field: each at its index.
+        // A bad key past the first chunk, one in the last, an empty one among plain keys (a chunk of plain keys is
+        // taken without its decode: not an empty one), and an unknown field: each at its index.
+        keys[1_500] = ""
         keys[4_500] = { key: "", weight: 1 }
         keys[5_000] = 7
         keys[2_345] = { key: "sk-long-list-typo", wieght: 2 }
         const [error, warnings] = yield* withWarnings(Effect.flip(ProviderConfig.fromJson(good, "provider.json")))
         expect(error.issues.map((issue) => issue.path).sort()).toEqual([
+          "openai[0].api_keys[1500]",
           "openai[0].api_keys[4500].key",
           "openai[0].api_keys[5000]"
         ])

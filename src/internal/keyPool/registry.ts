@@ -44,11 +44,12 @@ function invalidKey(entry: KeyPool.Options["keys"][number], index: number): Opti
   if (bad !== undefined) {
     return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
   }
-  const key = Stored.normalize(entry)
-  return Invalid.positive("KeyPool", `keys[${index}].weight`, key.weight) ??
-    (key.maxConcurrency === Infinity
+  // Read without making the key's record: the pool makes it once, after every key is checked.
+  const maxConcurrency = Stored.maxConcurrencyOf(entry)
+  return Invalid.positive("KeyPool", `keys[${index}].weight`, Stored.weightOf(entry)) ??
+    (maxConcurrency === Infinity
       ? undefined
-      : Invalid.positive("KeyPool", `keys[${index}].maxConcurrency`, key.maxConcurrency, { integer: true }))
+      : Invalid.positive("KeyPool", `keys[${index}].maxConcurrency`, maxConcurrency, { integer: true }))
 }
 
 /** Why the options cannot make a pool, or undefined: the first problem, the keys checked a step at a time. */

@@ -180,23 +180,42 @@ export function sharedVerdictOf(
   }
 }
 
-/** One key of a pool, as listed. */
+/** One key of a pool, as listed, with its defaults and the credentials its leases carry. */
 export interface Key {
   readonly key: Redacted.Redacted<string>
   readonly weight: number
   readonly maxConcurrency: number
+  readonly credentials: ProviderClient.Credentials
 }
 
-/** A key as listed, plain or with options, with its defaults. */
+// The options of a key listed with them; `undefined` for a key listed alone.
+function listedOptions(entry: KeyPool.Options["keys"][number]): KeyPool.KeyOptions | undefined {
+  return typeof entry === "string" || Redacted.isRedacted(entry) ? undefined : entry as KeyPool.KeyOptions
+}
+
+/** A listed key's weight: 1 unless given. */
+export function weightOf(entry: KeyPool.Options["keys"][number]): number {
+  return listedOptions(entry)?.weight ?? 1
+}
+
+/** A listed key's cap of requests in flight: none unless given. */
+export function maxConcurrencyOf(entry: KeyPool.Options["keys"][number]): number {
+  return listedOptions(entry)?.maxConcurrency ?? Infinity
+}
+
+/**
+ * A key as listed, plain or with options: one record and its credentials, nothing else made for it (a pool of
+ * 100,000 keys is rebuilt at each reload of a gateway, and each object a key makes is copied by the collector).
+ */
 export function normalize(entry: KeyPool.Options["keys"][number]): Key {
-  if (typeof entry === "string") return { key: Redacted.make(entry), weight: 1, maxConcurrency: Infinity }
-  if (Redacted.isRedacted(entry)) {
-    return { key: entry as Redacted.Redacted<string>, weight: 1, maxConcurrency: Infinity }
-  }
+  const listed = listedOptions(entry)
+  const secret = listed === undefined ? entry as Redacted.Redacted<string> | string : listed.key
+  const key = typeof secret === "string" ? Redacted.make(secret) : secret
   return {
-    key: typeof entry.key === "string" ? Redacted.make(entry.key) : entry.key,
-    weight: entry.weight ?? 1,
-    maxConcurrency: entry.maxConcurrency ?? Infinity
+    key,
+    weight: listed?.weight ?? 1,
+    maxConcurrency: listed?.maxConcurrency ?? Infinity,
+    credentials: ProviderClient.credentials(key)
   }
 }
 
@@ -262,7 +281,7 @@ export interface Core {
   readonly groupKey: string
   /** The identity leases carry, to reject a lease issued by another state. */
   readonly token: object
-  readonly keys: Array<Key & { readonly credentials: ProviderClient.Credentials }>
+  readonly keys: Array<Key>
   /** Per key: its place in the lease group, or -1 when it is picked here (`uncapped`). */
   readonly placeOf: Array<number>
   /** By place in the lease group: the key's place in `keys`. */
@@ -290,11 +309,10 @@ function groupKeyOf(key: string, endpoint: string | undefined): string {
 function addKeys(core: Core, known: Set<string>, entries: KeyPool.Options["keys"], leaseAll: boolean): void {
   for (const entry of entries) {
     const key = normalize(entry)
-    const credentials = ProviderClient.credentials(key.key)
-    if (known.has(credentials.keyId)) continue
-    known.add(credentials.keyId)
+    if (known.has(key.credentials.keyId)) continue
+    known.add(key.credentials.keyId)
     const at = core.keys.length
-    core.keys.push({ ...key, credentials })
+    core.keys.push(key)
     core.totals.push(0)
     core.failures.push(0)
     if (leaseAll || key.maxConcurrency !== Infinity) {
@@ -340,7 +358,8 @@ export function makeCore(
     const known = new Set<string>()
     const added = Steps.inSteps(keys, (chunk) => addKeys(core, known, chunk, backend.store.leaseUncapped === true))
     return Effect.flatMap(added, () => {
-      const uncappedAt = core.keys.flatMap((_, at) => core.placeOf[at]! < 0 ? [at] : [])
+      const uncappedAt: Array<number> = []
+      core.placeOf.forEach((place, at) => place < 0 && uncappedAt.push(at))
       if (uncappedAt.length === 0) return Effect.succeed(core)
       return Effect.map(
         Uncapped.make(backend.store, core.groupKey, uncappedAt.map((at) => core.keys[at]!), uncappedAt, core.token),

@@ -182,6 +182,12 @@ function decodeKeyList(list: LongKeyList): Effect.Effect<{
     for (let offset = 1; offset < list.keys.length; offset += keyChunk) {
       yield* Effect.yieldNow
       const chunk = list.keys.slice(offset, offset + keyChunk)
+      // A chunk of keys written as plain non-empty strings is what its decode would give back, with no unknown field:
+      // taken as it is, it makes no object for a key (the decode makes dozens, which the collector then copies).
+      if (chunk.every(isKeyText)) {
+        keys.push(...chunk)
+        continue
+      }
       for (const field of unknownFields(Schema.Array(KeyEntry), chunk, prefix)) {
         const [index, ...rest] = field.path.slice(prefix.length)
         unknown.push({ ...field, path: [...prefix, Number(index) + offset, ...rest] })
@@ -209,6 +215,9 @@ function withKeyLists(
   })
   return out
 }
+
+// A key entry written as its key alone, which `KeyEntry` takes as it is.
+const isKeyText = (item: unknown): item is string => typeof item === "string" && item.length > 0
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
