@@ -408,7 +408,9 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
           : { provider: providerId, model: "", availableAt }
       )
     }
-    const storeUnavailable = new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
+    // Made when it happens: an error made here would keep, in its stack's frames until read, what the pool's build
+    // held (every key's candidate, 100,000 of them at a gateway's reload).
+    const storeUnavailable = () => new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 
     function leaseOf(taken: KeyPool.LeaseTaken, from: View): KeyPool.Lease {
       const place = from.places[taken.index]!
@@ -476,11 +478,12 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
           return Effect.void
         }
         const places = view.places.filter((candidate) => candidate !== place)
+        const candidates = candidatesOf(core)
         const narrowed = places.length === 0
           ? Effect.succeed(undefined)
           : core.store.leases({
             key: core.groupKey,
-            candidates: places.map((candidate) => candidatesOf(core)[candidate]!),
+            candidates: places.map((candidate) => candidates[candidate]!),
             slowStartMillis
           })
         return Effect.map(narrowed, (leases) => {
@@ -528,7 +531,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
     // whatever region `take` runs in: a key is only ever counted in the step that returns it.
     function takeLoop(deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> {
       return Effect.matchEffect(attempt, {
-        onFailure: () => Effect.fail(storeUnavailable),
+        onFailure: () => Effect.fail(storeUnavailable()),
         onSuccess: (result) =>
           isBlocked(result)
             ? Effect.flatMap(Clock.currentTimeMillis, (now) => waitFor(result, now, deadline, cooledBy))
@@ -595,7 +598,10 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
       })
     }
 
-    const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
+    // Its error made when it happens, as `storeUnavailable`.
+    const foreign = Effect.suspend(() =>
+      Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
+    )
 
     // The failure count of key `at` after `verdict`.
     function count(at: number, verdict: ReturnType<typeof verdictOf>) {
