@@ -17,8 +17,6 @@ import {
   ToolListChangedNotificationSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -27,7 +25,7 @@ import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
 import { sdkClient } from "../utils/mcpClient.js"
 import { initialized } from "../utils/mcpRaw.js"
-import { changingServer, namedTools, unrulyServer } from "../utils/mcpUpstreams.js"
+import { changingServer, namedTools, restartingServer, unrulyServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-listings-agent-3e8b1f0d"
 const bystanderKey = "gw-mcp-listings-bystander-9c04d7a2"
@@ -201,13 +199,10 @@ it.live(
   "an HTTP server that goes down is connected again in the background once it is back, and listed again",
   () =>
     Effect.gen(function*() {
-      const port = yield* Effect.promise(freePort)
-      const tools = { current: [{ name: "lookup", description: "Looks a word up." }] }
-      const up = yield* Scope.make()
-      yield* Scope.provide(changingServer(tools, port), up)
+      const docs = yield* restartingServer([{ name: "lookup", description: "Looks a word up." }])
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
       const gateway = yield* gatewayOn(simulator, undefined, {
-        mcp_servers: { docs: { url: `http://127.0.0.1:${port}/mcp` } },
+        mcp_servers: { docs: { url: docs.url } },
         gateway: keys
       })
       expect((yield* offered(gateway.url)).tools).toEqual(["docs__lookup"])
@@ -221,12 +216,11 @@ it.live(
       yield* Effect.sleep("500 millis")
 
       // Stopped: the next call fails, naming the server, and the gateway starts trying it again with backoff.
-      yield* Scope.close(up, Exit.void)
+      yield* docs.stop
       expect(yield* called(gateway.url, "docs__lookup")).toMatch(/The MCP server `docs` failed this request/)
 
       // Back on the same port with another tool: listed again with no call of the client's, only lists.
-      tools.current = [...tools.current, { name: "define", description: "Defines a word." }]
-      yield* changingServer(tools, port)
+      yield* docs.restart([{ name: "define", description: "Defines a word." }])
       const relisted = yield* eventually(
         "the server's new tool at /mcp",
         offered(gateway.url),

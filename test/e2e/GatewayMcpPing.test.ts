@@ -6,14 +6,11 @@
 import { expect, it } from "@effect/vitest"
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { gatewayOn, providerKey } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
-import { freePort } from "../utils/freePort.js"
 import { sdkClient } from "../utils/mcpClient.js"
-import { changingServer } from "../utils/mcpUpstreams.js"
+import { restartingServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-ping-agent-0b7c2e91"
 
@@ -21,13 +18,10 @@ it.live(
   "an HTTP server that stops with no call is found by the ping, tried again, and listed again once it is back",
   () =>
     Effect.gen(function*() {
-      const port = yield* Effect.promise(freePort)
-      const tools = { current: [{ name: "lookup", description: "Looks a word up." }] }
-      const up = yield* Scope.make()
-      yield* Scope.provide(changingServer(tools, port), up)
+      const docs = yield* restartingServer([{ name: "lookup", description: "Looks a word up." }])
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
       const gateway = yield* gatewayOn(simulator, undefined, {
-        mcp_servers: { docs: { url: `http://127.0.0.1:${port}/mcp`, ping_interval: 1 } },
+        mcp_servers: { docs: { url: docs.url, ping_interval: 1 } },
         gateway: { keys: [{ name: "agent", key: agentKey, tools: ["docs__*"] }] }
       })
       const client = yield* sdkClient(`${gateway.url}/mcp`, agentKey)
@@ -40,10 +34,9 @@ it.live(
       expect(yield* names).toEqual(["docs__lookup"])
 
       // Stopped, and back on the same port with another tool: no client calls anything meanwhile.
-      yield* Scope.close(up, Exit.void)
+      yield* docs.stop
       yield* Effect.sleep("2 seconds")
-      tools.current = [...tools.current, { name: "define", description: "Defines a word." }]
-      yield* changingServer(tools, port)
+      yield* docs.restart([{ name: "define", description: "Defines a word." }])
       yield* eventually("the client told the tools changed", Effect.sync(() => told), (got) => got.length > 0, {
         within: "20 seconds",
         every: "200 millis"

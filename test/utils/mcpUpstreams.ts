@@ -34,6 +34,7 @@ import * as McpServer from "effect/ai/McpServer"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -43,6 +44,7 @@ import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
+import { freePort } from "./freePort.js"
 
 /** The stdio fixture's command and arguments, as a `command` server of provider.json takes them. */
 export const calcServer = {
@@ -450,6 +452,28 @@ export const changingServer = (
       messages: [{ role: "user", content: { type: "text", text: get.params.name } }]
     }))
   }, { port })
+
+/**
+ * A `changingServer` listing `tools` on a port of its own that it can leave and come back to, as a server that goes
+ * down and up again: `stop` closes it, `restart` serves it again on the same port (in the caller's scope) listing
+ * `added` too. Its URL (`/mcp`).
+ */
+export const restartingServer = (tools: ReadonlyArray<ListedTool>) =>
+  Effect.gen(function*() {
+    const port = yield* Effect.promise(freePort)
+    const listed = { current: tools }
+    const up = yield* Scope.make()
+    yield* Scope.provide(changingServer(listed, port), up)
+    return {
+      url: `http://127.0.0.1:${port}/mcp`,
+      stop: Scope.close(up, Exit.void),
+      restart: (added: ReadonlyArray<ListedTool>) =>
+        Effect.suspend(() => {
+          listed.current = [...listed.current, ...added]
+          return changingServer(listed, port)
+        })
+    }
+  })
 
 // What a request of the client ended in: its result, or its error's code and message.
 function outcome(request: Promise<unknown>) {
