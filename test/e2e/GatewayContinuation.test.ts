@@ -7,11 +7,10 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
-import { instruction } from "../../src/internal/router/continuation.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { answerTo, question } from "../utils/continuationTurns.js"
+import { answerTo, continuedFrom, question } from "../utils/continuationTurns.js"
 import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
@@ -200,12 +199,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const whole = yield* answerTo(openAi, "sim/gpt-4o-mini")
           expect(before.length).toBeGreaterThan(0)
           expect(whole.startsWith(before) && whole !== before).toBe(true)
-          const rest = yield* answerTo(
-            openAi,
-            "fallback/sim-large",
-            { role: "assistant", content: before },
-            { role: "user", content: instruction }
-          )
+          const rest = yield* continuedFrom(openAi, "fallback/sim-large", before)
           expect(after).toBe(rest)
           expect(stream.chunks.at(-1)!.model).toBe("sim-large")
           expect(stream.chunks.filter((chunk) => chunk.model === "sim-large").length).toBeGreaterThan(1)
@@ -227,12 +221,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         const { after, before, stream } = yield* split(openAi, "stalled-then-chat")
         const whole = yield* answerTo(openAi, "sim/gpt-4o-mini")
         expect(before.length > 0 && whole.startsWith(before)).toBe(true)
-        const rest = yield* answerTo(
-          openAi,
-          "fallback/sim-large",
-          { role: "assistant", content: before },
-          { role: "user", content: instruction }
-        )
+        const rest = yield* continuedFrom(openAi, "fallback/sim-large", before)
         expect(after).toBe(rest)
         expect(yield* logLine(lines, stream.id)).toMatchObject({
           error: "TimeoutError",
@@ -356,12 +345,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       Effect.gen(function*() {
         const { openAi } = yield* Fixture
         const { after, before, stream } = yield* split(openAi, "cut-then-restarting")
-        const rest = yield* answerTo(
-          openAi,
-          "restarting/sim-large",
-          { role: "assistant", content: before },
-          { role: "user", content: instruction }
-        )
+        const rest = yield* continuedFrom(openAi, "restarting/sim-large", before)
         expect(rest.startsWith(before)).toBe(true)
         expect(after).toBe(rest.slice(before.length))
         expect(once(textOf(stream.chunks), before)).toBe(true)
@@ -377,12 +361,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           const text = textOf(stream.chunks)
           expect(before.split(" ")).toHaveLength(40)
           expect(before.endsWith(".")).toBe(true)
-          const restarted = yield* answerTo(
-            openAi,
-            "restartingLong/sim-large",
-            { role: "assistant", content: before },
-            { role: "user", content: instruction }
-          )
+          const restarted = yield* continuedFrom(openAi, "restartingLong/sim-large", before)
           expect(restarted.startsWith(`${before} `)).toBe(true)
           expect(text).toBe(restarted)
           expect(after).toBe(restarted.slice(before.length))
@@ -478,12 +457,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           }).finalMessage()
         )
         const text = message.content.map((block) => block.type === "text" ? block.text : "").join("")
-        const rest = yield* answerTo(
-          openAi,
-          "refusing/sim-large",
-          { role: "assistant", content: before },
-          { role: "user", content: instruction }
-        )
+        const rest = yield* continuedFrom(openAi, "refusing/sim-large", before)
         expect(text).toBe(before + rest)
         expect(message.stop_reason).toBe("end_turn")
       }))
@@ -495,12 +469,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         Effect.gen(function*() {
           const { gateway, openAi } = yield* Fixture
           const { before } = yield* split(openAi, "cut-then-chat")
-          const rest = yield* answerTo(
-            openAi,
-            "fallback/sim-large",
-            { role: "assistant", content: before },
-            { role: "user", content: instruction }
-          )
+          const rest = yield* continuedFrom(openAi, "fallback/sim-large", before)
           const completed = yield* promise(async () => {
             const stream = await openAi.responses.create({ model: "cut-then-chat", input: question, stream: true })
             let text = ""

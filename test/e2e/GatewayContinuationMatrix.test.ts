@@ -11,11 +11,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
-import { instruction } from "../../src/internal/router/continuation.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { answerTo, question } from "../utils/continuationTurns.js"
+import { answerTo, continuedFrom, question } from "../utils/continuationTurns.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 import { testAdmins } from "../utils/gatewayHarness.js"
 
@@ -122,12 +121,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             const { before, text } = yield* streamed(openAi, `${cut}-then-${mode}`)
             expect(before).toMatch(cuts[cut].ends)
             // What a fallback that goes on from the cut adds, asked the continuation turn the gateway asks.
-            const rest = yield* answerTo(
-              openAi,
-              "continue/sim-large",
-              { role: "assistant", content: before },
-              { role: "user", content: instruction }
-            )
+            const rest = yield* continuedFrom(openAi, "continue/sim-large", before)
             expect(text).toBe(before + rest)
             expect(wordsOf(text)).toHaveLength(wordsOf(before).length + wordsOf(rest).length)
             expect(wordsOf(rest).every((each) => word.test(each))).toBe(true)

@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import type OpenAI from "openai"
+import { instruction } from "../../src/internal/router/continuation.js"
 
 export const question = "Tell me something"
 
@@ -14,3 +15,7 @@ export const answerTo = (openAi: OpenAI, model: string, ...turns: ReadonlyArray<
   Effect.promise(() =>
     openAi.chat.completions.create({ model, messages: [{ role: "user", content: question }, ...turns] })
   ).pipe(Effect.map((completion) => completion.choices[0]!.message.content ?? ""))
+
+/** What a fallback that goes on from a reply cut at `before` adds: `model`'s answer to the continuation turn. */
+export const continuedFrom = (openAi: OpenAI, model: string, before: string) =>
+  answerTo(openAi, model, { role: "assistant", content: before }, { role: "user", content: instruction })
