@@ -6,46 +6,17 @@
  * overflow, exactly the newest are held; and a sealed ID token opens under its own session's id only, and not once
  * any byte of it is changed.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import { randomBytes, randomUUID } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { randomBytes } from "node:crypto"
 import * as Sessions from "../../src/internal/gateway/identity/sessions.js"
 import { digest } from "../../src/internal/gateway/keys/auth.js"
-import * as Sql from "../../src/internal/persistence/sql.js"
-import * as Database from "../../src/internal/sql/database.js"
-import { type PostgresServer, postgresServer } from "../utils/postgresServer.js"
+import { postgresFor, sqliteDatabase } from "../utils/sqlDatabases.js"
 
-// One Postgres server for the file, a database of its own for each store.
-const serverScope = Effect.runSync(Scope.make())
-let postgres: PostgresServer | undefined
-beforeAll(() =>
-  Effect.runPromise(Effect.provideService(postgresServer, Scope.Scope, serverScope)).then((made) => {
-    postgres = made
-  }), 60_000)
-afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
-
-const postgresSessions = Effect.gen(function*() {
-  const name = `sessions_${randomUUID().replaceAll("-", "")}`
-  const url = yield* postgres!.database(name)
-  const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }))
-  return Sessions.sqlStore({ sql, bounds: { address: name, timeout: Sql.defaultTimeout } })
-})
-
-const sqliteSessions = Effect.gen(function*() {
-  const directory = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "identity-sessions-"))),
-    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-  )
-  const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }))
-  return Sessions.sqlStore({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
-})
+const postgresSessions = Effect.map(postgresFor("sessions"), Sessions.sqlStore)
+const sqliteSessions = Effect.map(sqliteDatabase("identity-sessions"), Sessions.sqlStore)
 
 describe("the dashboard's sessions", () => {
   const session = (expiresAt: number, idToken?: string): Sessions.Session => ({

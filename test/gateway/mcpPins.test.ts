@@ -7,22 +7,13 @@
  * definition pinned; a hold is one warning naming the server, the kind and the name, never the definition. A
  * definition's digest ignores the order of its keys and changes with its description and schemas.
  */
-import { afterAll, beforeAll, describe, expect } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
-import { randomUUID } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import * as Pins from "../../src/internal/gateway/mcp/pins.js"
-import * as Sql from "../../src/internal/persistence/sql.js"
-import * as Database from "../../src/internal/sql/database.js"
 import { effectProp } from "../utils/effectProp.js"
-import { type PostgresServer, postgresServer } from "../utils/postgresServer.js"
+import { postgresFor, sqliteDatabase } from "../utils/sqlDatabases.js"
 import { withWarnings } from "../utils/warnings.js"
 
 const subjects: ReadonlyArray<Pick<Pins.Subject, "kind" | "name">> = [
@@ -74,30 +65,8 @@ interface Model {
   held: number | undefined
 }
 
-const sqliteStore = Effect.gen(function*() {
-  const directory = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "mcp-pins-unit-"))),
-    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-  )
-  const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }))
-  return Pins.sqlStore({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
-})
-
-// One Postgres server for the file, a database of its own for each run.
-const serverScope = Effect.runSync(Scope.make())
-let postgres: PostgresServer | undefined
-beforeAll(() =>
-  Effect.runPromise(Effect.provideService(postgresServer, Scope.Scope, serverScope)).then((made) => {
-    postgres = made
-  }), 60_000)
-afterAll(() => Effect.runPromise(Scope.close(serverScope, Exit.void)))
-
-const postgresStore = Effect.gen(function*() {
-  const name = `pins_${randomUUID().replaceAll("-", "")}`
-  const url = yield* postgres!.database(name)
-  const sql = yield* Effect.orDie(Database.connect({ postgres: Redacted.make(url) }))
-  return Pins.sqlStore({ sql, bounds: { address: name, timeout: Sql.defaultTimeout } })
-})
+const sqliteStore = Effect.map(sqliteDatabase("mcp-pins-unit"), Pins.sqlStore)
+const postgresStore = Effect.map(postgresFor("pins"), Pins.sqlStore)
 
 const stores = [
   ["memory", Effect.sync(Pins.memoryStore), 100],

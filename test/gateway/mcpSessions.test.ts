@@ -5,21 +5,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
-import * as Sql from "../../src/internal/persistence/sql.js"
-import * as Database from "../../src/internal/sql/database.js"
+import { sqliteDatabase } from "../utils/sqlDatabases.js"
 
-const sqliteStore = Effect.gen(function*() {
-  const directory = yield* Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "mcp-sessions-unit-"))),
-    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
-  )
-  const sql = yield* Effect.orDie(Database.connect({ sqlite: join(directory, "gateway.db") }))
-  return Sessions.sqlStore({ sql, bounds: { address: "test.db", timeout: Sql.defaultTimeout } })
-})
+const sqliteStore = Effect.map(sqliteDatabase("mcp-sessions-unit"), Sessions.sqlStore)
 
 const session = (id: string, startedAt: number, caller: string | null): Sessions.Session => ({
   id,
