@@ -21,6 +21,7 @@ import {
   formMessage,
   keyed,
   providerKey,
+  readUntil,
   screenshot,
   serve,
   submitKey
@@ -73,19 +74,6 @@ const read = (page: Page) =>
     })
   )
 
-// The dashboard's reading once `done` holds of it, polled with a real timer; the last reading after `seconds` (30 by
-// default: the page polls every second, and a loaded machine may take several to draw; a passing test never waits
-// them).
-const readUntil = (page: Page, done: (reading: Reading) => boolean, seconds = 30) =>
-  Effect.gen(function*() {
-    let reading = yield* read(page)
-    for (let i = 0; i < seconds * 10 && !done(reading); i++) {
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
-      reading = yield* read(page)
-    }
-    return reading
-  })
-
 const value = (reading: Reading, deployment: string, cell: string): number | undefined =>
   reading.deployments[deployment]?.[cell]?.value
 
@@ -121,7 +109,7 @@ describe("Gateway dashboard in headless Chromium", () => {
         expect(refused).not.toContain(appKey)
         yield* screenshot(page, "admin-key.png")
         yield* submitKey(page, adminKey)
-        const before = yield* readUntil(page, (reading) => Object.keys(reading.deployments).length > 0)
+        const before = yield* readUntil(read(page), (reading) => Object.keys(reading.deployments).length > 0)
         expect(yield* Effect.promise(() => page.getByTestId("admin-key-form").isHidden())).toBe(true)
         expect(Object.keys(before.deployments).sort()).toEqual(deployments)
         for (const name of deployments) {
@@ -172,7 +160,7 @@ describe("Gateway dashboard in headless Chromium", () => {
         expect(answered.filter((status) => status === 200)).toHaveLength(12)
         expect(answered.slice(12).every((status) => status >= 500)).toBe(true)
 
-        const during = yield* readUntil(page, (reading) =>
+        const during = yield* readUntil(read(page), (reading) =>
           value(reading, "slow/gpt-4o", "in-flight") === 3 &&
           value(reading, "sim/gpt-4o-mini", "requests") === 12 &&
           value(reading, "sim/gpt-4o-mini", "ttft-p95") !== undefined &&
@@ -204,7 +192,7 @@ describe("Gateway dashboard in headless Chromium", () => {
         // The held streams end: their calls leave the count.
         held.abort()
         yield* Effect.promise(() => Promise.allSettled(open.map((reader) => reader.cancel())))
-        const after = yield* readUntil(page, (reading) => value(reading, "slow/gpt-4o", "in-flight") === 0)
+        const after = yield* readUntil(read(page), (reading) => value(reading, "slow/gpt-4o", "in-flight") === 0)
         expect(value(after, "slow/gpt-4o", "in-flight")).toBe(0)
         expect(after.load).toBe(0)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),

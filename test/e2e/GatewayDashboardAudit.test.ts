@@ -16,13 +16,12 @@ import { call } from "../utils/adminApi.js"
 import {
   adminKey,
   appKey,
-  browser,
   type DomDocument,
-  formMessage,
   keyed,
+  openDashboard,
+  readUntil,
   screenshot,
-  serve,
-  submitKey
+  serve
 } from "../utils/dashboardHarness.js"
 
 // The audit rows the page shows, each cell's text by its test id.
@@ -42,31 +41,11 @@ const readAudit = (page: Page) =>
 
 type Rows = ReadonlyArray<Readonly<Record<string, string>>>
 
-const readAuditUntil = (page: Page, done: (rows: Rows) => boolean) =>
-  Effect.gen(function*() {
-    let rows: Rows = yield* readAudit(page)
-    for (let i = 0; i < 300 && !done(rows); i++) {
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
-      rows = yield* readAudit(page)
-    }
-    return rows
-  })
-
 // The filters filled (an empty value clears one) and applied.
 const filter = (page: Page, values: Readonly<Record<"actor" | "action" | "from" | "to", string>>) =>
   Effect.promise(async () => {
     for (const [name, value] of Object.entries(values)) await page.getByTestId(`audit-${name}`).fill(value)
     await page.getByTestId("audit-apply").click()
-  })
-
-const openDashboard = (url: string) =>
-  Effect.gen(function*() {
-    const { context } = yield* browser
-    const page = yield* Effect.promise(() => context.newPage())
-    yield* Effect.promise(() => page.goto(`${url}/dashboard`))
-    yield* formMessage(page, "admin key")
-    yield* submitKey(page, adminKey)
-    return page
   })
 
 const appActor = `sha256:${hash("sha256", appKey, "hex").slice(0, 12)}`
@@ -89,7 +68,7 @@ describe("Gateway dashboard's audit section in headless Chromium", () => {
         const page = yield* openDashboard(gateway.url)
         // The page's own polls before the key was entered are refusals too (actor `unknown`), before the key's rows.
         const known = (rows: Rows) => rows.filter((row) => row["actor"] !== "unknown")
-        const all = yield* readAuditUntil(page, (rows) => known(rows).length === 3)
+        const all = yield* readUntil(readAudit(page), (rows) => known(rows).length === 3)
         yield* screenshot(page, "audit.png")
         expect(known(all).map((row) => [row["actor"], row["action"], row["outcome"]])).toEqual([
           [appActor, "POST /admin/keys", "refused 403 admin_key_required"],
@@ -103,21 +82,21 @@ describe("Gateway dashboard's audit section in headless Chromium", () => {
         expect(all.at(-1)!["from"]).toBe("127.0.0.1")
 
         yield* filter(page, { actor: "ops", action: "", from: "", to: "" })
-        const byActor = yield* readAuditUntil(page, (rows) => rows.length === 2)
+        const byActor = yield* readUntil(readAudit(page), (rows) => rows.length === 2)
         expect(byActor.map((row) => row["actor"])).toEqual(["ops", "ops"])
 
         yield* filter(page, { actor: "", action: "POST /admin/keys", from: "", to: "" })
-        const byAction = yield* readAuditUntil(page, (rows) => rows.length === 1)
+        const byAction = yield* readUntil(readAudit(page), (rows) => rows.length === 1)
         expect(byAction.map((row) => row["actor"])).toEqual([appActor])
 
         // A range after every row: none; one from the oldest on: all; one before it: none.
         const oldest = all.at(-1)!["at"]!.replace(" ", "T")
         yield* filter(page, { actor: "", action: "", from: "2999-01-01T00:00:00", to: "" })
-        expect(yield* readAuditUntil(page, (rows) => rows.length === 0)).toEqual([])
+        expect(yield* readUntil(readAudit(page), (rows) => rows.length === 0)).toEqual([])
         yield* filter(page, { actor: "", action: "", from: oldest, to: "2999-01-01T00:00:00" })
-        expect((yield* readAuditUntil(page, (rows) => rows.length === all.length)).length).toBe(all.length)
+        expect((yield* readUntil(readAudit(page), (rows) => rows.length === all.length)).length).toBe(all.length)
         yield* filter(page, { actor: "", action: "", from: "", to: oldest })
-        expect(yield* readAuditUntil(page, (rows) => rows.length === 0)).toEqual([])
+        expect(yield* readUntil(readAudit(page), (rows) => rows.length === 0)).toEqual([])
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     120_000
   )

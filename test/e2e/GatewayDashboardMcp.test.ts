@@ -14,16 +14,14 @@ import * as Path from "node:path"
 import type { Page } from "playwright-core"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import {
-  adminKey,
   appKey,
-  browser,
   type Cell,
   type DomDocument,
-  formMessage,
   keyed,
+  openDashboard,
+  readUntil,
   screenshot,
-  serve,
-  submitKey
+  serve
 } from "../utils/dashboardHarness.js"
 import { changingServer, effectServer, type ListedTool } from "../utils/mcpUpstreams.js"
 
@@ -57,16 +55,6 @@ const readMcp = (page: Page) =>
     })
   )
 
-const readMcpUntil = (page: Page, done: (reading: McpReading) => boolean) =>
-  Effect.gen(function*() {
-    let reading = yield* readMcp(page)
-    for (let i = 0; i < 300 && !done(reading); i++) {
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
-      reading = yield* readMcp(page)
-    }
-    return reading
-  })
-
 // The app key's calls, as the official SDK's client makes them.
 const callAll = (url: string, calls: ReadonlyArray<readonly [string, Record<string, unknown>]>) =>
   Effect.promise(async () => {
@@ -84,16 +72,6 @@ const callAll = (url: string, calls: ReadonlyArray<readonly [string, Record<stri
   })
 
 const lookup = (description: string): ListedTool => ({ name: "lookup", description })
-
-const openDashboard = (url: string) =>
-  Effect.gen(function*() {
-    const { context } = yield* browser
-    const page = yield* Effect.promise(() => context.newPage())
-    yield* Effect.promise(() => page.goto(`${url}/dashboard`))
-    yield* formMessage(page, "admin key")
-    yield* submitKey(page, adminKey)
-    return page
-  })
 
 describe("Gateway dashboard's MCP section in headless Chromium", () => {
   it.live("shows each tool's state, price, calls, errors and spend from the request log", () =>
@@ -120,7 +98,7 @@ describe("Gateway dashboard's MCP section in headless Chromium", () => {
       yield* gateway.reload
 
       const page = yield* openDashboard(gateway.url)
-      const reading = yield* readMcpUntil(page, (seen) => seen.tools["docs__other"]?.["calls"]?.value === 2)
+      const reading = yield* readUntil(readMcp(page), (seen) => seen.tools["docs__other"]?.["calls"]?.value === 2)
       yield* screenshot(page, "mcp.png")
       expect(reading.shown).toBe(true)
       expect(reading.noLog).toBe(false)
@@ -146,7 +124,7 @@ describe("Gateway dashboard's MCP section in headless Chromium", () => {
       const files = yield* effectServer
       const gateway = yield* serve(keyed, undefined, { mcp_servers: { files: { url: files.url } } })
       const page = yield* openDashboard(gateway.url)
-      const reading = yield* readMcpUntil(page, (seen) => seen.shown)
+      const reading = yield* readUntil(readMcp(page), (seen) => seen.shown)
       expect(reading.noLog).toBe(true)
       expect(reading.tools["files__read"]?.["calls"]?.text).toBe("\u2013")
       expect(reading.tools["files__read"]?.["state"]?.text).toBe("served")

@@ -17,9 +17,10 @@ import {
   browser,
   type Cell,
   type DomDocument,
-  formMessage,
   keyed,
+  openDashboard,
   providerKey,
+  readUntil,
   screenshot,
   serve,
   submitKey
@@ -68,16 +69,6 @@ const readSpend = (page: Page) =>
     })
   )
 
-const readSpendUntil = (page: Page, done: (reading: SpendReading) => boolean) =>
-  Effect.gen(function*() {
-    let reading = yield* readSpend(page)
-    for (let i = 0; i < 300 && !done(reading); i++) {
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
-      reading = yield* readSpend(page)
-    }
-    return reading
-  })
-
 const totalOf = (reading: SpendReading, group: string) =>
   reading.bars.filter((bar) => bar.group === group).reduce((sum, bar) => sum + bar.value, 0)
 
@@ -125,14 +116,10 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
         )
         expect(statuses.filter((status) => status === 200)).toHaveLength(6)
 
-        const { context } = yield* browser
-        const page = yield* Effect.promise(() => context.newPage())
-        yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
-        yield* formMessage(page, "admin key")
-        yield* submitKey(page, adminKey)
+        const page = yield* openDashboard(gateway.url)
 
         // By model, in dollars: the priced model's bars add up to what the log says it cost.
-        const byModel = yield* readSpendUntil(page, (reading) => totalOf(reading, "sim/gpt-4o-mini") > 0)
+        const byModel = yield* readUntil(readSpend(page), (reading) => totalOf(reading, "sim/gpt-4o-mini") > 0)
         expect(byModel.legend).toEqual(["sim/gpt-4o-mini", "flaky/sim-small"])
         const spend = yield* Effect.promise(() =>
           fetch(`${gateway.url}/admin/spend?group_by=model`, { headers: { authorization: `Bearer ${adminKey}` } })
@@ -147,15 +134,15 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
         // By key, in calls.
         yield* select(page, "spend-measure", "calls")
         yield* select(page, "spend-group", "key")
-        const byKey = yield* readSpendUntil(page, (reading) => reading.legend.includes("budgeted"))
+        const byKey = yield* readUntil(readSpend(page), (reading) => reading.legend.includes("budgeted"))
         expect(byKey.legend).toEqual(["app", "budgeted", "__proto__"])
         expect(totalOf(byKey, "app")).toBe(4)
         expect(totalOf(byKey, "budgeted")).toBe(2)
         expect(totalOf(byKey, "__proto__")).toBe(1)
 
         // The budgeted key's budget: $2 a month, what its two calls cost spent.
-        const budgets = yield* readSpendUntil(
-          page,
+        const budgets = yield* readUntil(
+          readSpend(page),
           (reading) => (reading.budgets["budgeted"]?.["spent"]?.value ?? 0) > 0
         )
         expect(Object.keys(budgets.budgets)).toEqual(["budgeted"])
@@ -178,7 +165,7 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
       const page = yield* Effect.promise(() => context.newPage())
       yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
       yield* submitKey(page, adminKey)
-      const reading = yield* readSpendUntil(page, (current) => (current.none ?? "") !== "")
+      const reading = yield* readUntil(readSpend(page), (current) => (current.none ?? "") !== "")
       expect(reading.none).toContain("This gateway keeps no request log")
       expect(reading.bars).toEqual([])
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 120_000)

@@ -132,3 +132,29 @@ export const formMessage = (page: Page, containing: string) =>
     await message.filter({ hasText: containing }).waitFor({ timeout: 30_000 })
     return message.textContent()
   })
+
+/**
+ * `read`'s reading once `done` holds of it, read again every 100 ms of a real timer; the last reading after `seconds`
+ * (30 by default: the page polls every second, and a loaded machine may take several to draw; a passing test never
+ * waits them).
+ */
+export const readUntil = <A>(read: Effect.Effect<A>, done: (reading: A) => boolean, seconds = 30) =>
+  Effect.gen(function*() {
+    let reading = yield* read
+    for (let i = 0; i < seconds * 10 && !done(reading); i++) {
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      reading = yield* read
+    }
+    return reading
+  })
+
+/** A new page of the browser on the gateway's dashboard, past its form with the admin key. */
+export const openDashboard = (url: string) =>
+  Effect.gen(function*() {
+    const { context } = yield* browser
+    const page = yield* Effect.promise(() => context.newPage())
+    yield* Effect.promise(() => page.goto(`${url}/dashboard`))
+    yield* formMessage(page, "admin key")
+    yield* submitKey(page, adminKey)
+    return page
+  })
