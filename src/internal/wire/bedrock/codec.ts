@@ -607,18 +607,18 @@ export function finishReason(reason: string): FinishReason {
   return stopReasons[reason] ?? "other"
 }
 
+// Each finish reason's `stopReason` (`other` is an ended turn).
+const wireStopReasons: Readonly<Record<FinishReason, string>> = {
+  stop: "end_turn",
+  tool_calls: "tool_use",
+  length: "max_tokens",
+  content_filter: "content_filtered",
+  other: "end_turn"
+}
+
 /** The `stopReason` of a finish reason (`other` is an ended turn). */
 export function stopReason(reason: FinishReason): string {
-  switch (reason) {
-    case "tool_calls":
-      return "tool_use"
-    case "length":
-      return "max_tokens"
-    case "content_filter":
-      return "content_filtered"
-    default:
-      return "end_turn"
-  }
+  return wireStopReasons[reason]
 }
 
 /** The domain's usage of a `usage` object; undefined when there is none. */

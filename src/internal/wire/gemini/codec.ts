@@ -875,18 +875,18 @@ export function finishReason(reason: string | undefined, hasCalls: boolean): Fin
   return "other"
 }
 
+// Each finish reason as the wire's.
+const wireFinishReasons: Readonly<Record<FinishReason, string>> = {
+  stop: "STOP",
+  tool_calls: "STOP",
+  length: "MAX_TOKENS",
+  content_filter: "SAFETY",
+  other: "OTHER"
+}
+
 /** The library's finish reason as the wire's: `stop` and `tool_calls` are both `STOP`. */
 export function wireFinishReason(reason: FinishReason): string {
-  switch (reason) {
-    case "length":
-      return "MAX_TOKENS"
-    case "content_filter":
-      return "SAFETY"
-    case "other":
-      return "OTHER"
-    default:
-      return "STOP"
-  }
+  return wireFinishReasons[reason]
 }
 
 /** Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning. */
