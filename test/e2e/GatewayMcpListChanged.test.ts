@@ -3,6 +3,7 @@
  * gateway lists the server again and tells its own sessions, as the official SDK's client sees `/mcp`. The official
  * SDK's server (a session, which sends the change on the standalone `GET` stream the gateway opens for it) adding a
  * tool at run time; an `effect/ai` `McpServer` over stdio adding one during a call (the change a line of its output).
+ * And a session that comes back to its standalone stream with `Last-Event-ID` is told the change it missed.
  */
 import { expect, it } from "@effect/vitest"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
@@ -16,6 +17,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import { gatewayOn, providerKey } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { sdkClient } from "../utils/mcpClient.js"
+import { initialized, mcpPost, standaloneEvents } from "../utils/mcpRaw.js"
 import { unrulyServer } from "../utils/mcpUpstreams.js"
 
 /**
@@ -136,6 +138,52 @@ it.live(
       expect(grown.content).toEqual([{ type: "text", text: "grown" }])
       // The same process: followed, not restarted.
       expect(yield* Effect.promise(() => client.callTool({ name: "unruly__pid", arguments: {} }))).toEqual(pid)
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+it.live(
+  "a session that comes back to its standalone stream with Last-Event-ID is told the change it missed meanwhile",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const served = yield* gatewayOn(simulator, undefined, { mcp_servers: { unruly: unrulyServer }, gateway })
+      const url = `${served.url}/mcp`
+      const { headers } = yield* initialized(url, agentKey, "2025-11-25")
+      // The stream opens with a priming event: an id and no data, the id the client comes back with.
+      const [priming] = yield* standaloneEvents(url, agentKey, headers, 1)
+      const primed = /^id: (\S+)\ndata: $/.exec(priming ?? "")?.[1]
+      expect(primed, priming).toBeDefined()
+
+      // The change comes while the session has no stream open.
+      const grew = yield* mcpPost(url, agentKey, headers, {
+        id: 2,
+        method: "tools/call",
+        params: { name: "unruly__grow", arguments: {} }
+      })
+      expect(grew.status).toBe(200)
+      const listed = mcpPost(url, agentKey, headers, { id: 3, method: "tools/list" })
+      yield* eventually("the new tool at /mcp", listed, (answer) =>
+        (answer.body?.result?.tools ?? []).some((tool) =>
+          tool.name === "unruly__grown"
+        ))
+
+      const changed = `event: message\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`
+      const epoch = primed!.replace(/-[0-9]+$/, "")
+      const [missed, again] = yield* standaloneEvents(url, agentKey, headers, 2, primed)
+      expect(missed).toMatch(new RegExp(`^id: ${epoch}-[1-9][0-9]*\n${changed.replace(/[{}]/g, "\\$&")}$`))
+      const missedId = /^id: (\S+)/.exec(missed!)![1]
+      expect(again).toBe(`id: ${missedId}\ndata: `)
+      // Come back with that id: nothing missed, only the priming event.
+      expect(yield* standaloneEvents(url, agentKey, headers, 1, missedId)).toEqual([`id: ${missedId}\ndata: `])
+      // An id this gateway did not give (another instance's, or one past what it keeps): told every list changed.
+      const lost = yield* standaloneEvents(url, agentKey, headers, 4, "elsewhere-3")
+      expect(lost.slice(0, 3)).toEqual(
+        ["tools", "prompts", "resources"].map((kind) =>
+          `event: message\ndata: {"jsonrpc":"2.0","method":"notifications/${kind}/list_changed"}`
+        )
+      )
+      expect(lost[3]).toBe(`id: ${missedId}\ndata: `)
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )
