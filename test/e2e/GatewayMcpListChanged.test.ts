@@ -3,9 +3,11 @@
  * gateway lists the server again and tells its own sessions, as the official SDK's client sees `/mcp`. The official
  * SDK's server (a session, which sends the change on the standalone `GET` stream the gateway opens for it) adding a
  * tool at run time; an `effect/ai` `McpServer` over stdio adding one during a call (the change a line of its output).
- * And a session that comes back to its standalone stream with `Last-Event-ID` is told the change it missed.
+ * And a session that comes back to its standalone stream with `Last-Event-ID` is told the change it missed, over raw
+ * HTTP and through the official SDK client's own `resumeStream`.
  */
 import { expect, it } from "@effect/vitest"
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
@@ -184,6 +186,40 @@ it.live(
         )
       )
       expect(lost[3]).toBe(`id: ${missedId}\ndata: `)
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+it.live(
+  "the official SDK client resuming its standalone stream from an earlier id is told the change again, from the replay",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const served = yield* gatewayOn(simulator, undefined, { mcp_servers: { unruly: unrulyServer }, gateway })
+      const url = `${served.url}/mcp`
+      const { client, methods } = yield* told(url)
+      const transport = client.transport as StreamableHTTPClientTransport
+      const session = { "mcp-session-id": transport.sessionId!, "mcp-protocol-version": transport.protocolVersion! }
+      const [priming] = yield* standaloneEvents(url, agentKey, session, 1)
+      const primed = /^id: (\S+)\ndata: $/.exec(priming ?? "")![1]!
+
+      yield* Effect.promise(() => client.callTool({ name: "unruly__grow", arguments: {} }))
+      yield* eventually("the new tool at /mcp", toolNames(client), (names) => names.includes("unruly__grown"), {
+        within: "15 seconds",
+        every: "100 millis"
+      })
+      // Its own standalone stream tells it the change once (as it comes, or replayed when it reopens); a stream resumed
+      // from before the change is replayed it once more.
+      const tokens: Array<string> = []
+      yield* Effect.promise(() =>
+        transport.resumeStream(primed, { onresumptiontoken: (token) => void tokens.push(token) })
+      )
+      yield* eventually("told twice", Effect.sync(() => methods.length), (n) => n >= 2, {
+        within: "15 seconds",
+        every: "100 millis"
+      })
+      expect(new Set(methods)).toEqual(new Set(["notifications/tools/list_changed"]))
+      expect(tokens[0]).toMatch(new RegExp(`^${primed.replace(/-[0-9]+$/, "")}-[1-9][0-9]*$`))
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )
