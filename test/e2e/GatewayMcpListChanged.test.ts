@@ -68,6 +68,12 @@ const agentKey = "gw-mcp-list-changed-agent-5d1e9a47"
 // The gateway section: a key that may use every tool of `live` and `unruly`.
 const gateway = { keys: [{ name: "agent", key: agentKey, tools: ["live__*", "unruly__*"] }] }
 
+// A gateway (on the simulator) serving the unruly stdio server, for the scope's life.
+const unrulyGateway = Effect.flatMap(
+  Simulator.make({ apiKeys: [providerKey] }),
+  (simulator) => gatewayOn(simulator, undefined, { mcp_servers: { unruly: unrulyServer }, gateway })
+)
+
 // An official SDK client of `url` (a gateway's `/mcp`) with the agent's key for the scope's life: the list changes it
 // has been told.
 const told = (url: string) =>
@@ -121,8 +127,7 @@ it.live(
   "an Effect McpServer over stdio that adds a tool during a call: served without a restart, its client told",
   () =>
     Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const served = yield* gatewayOn(simulator, undefined, { mcp_servers: { unruly: unrulyServer }, gateway })
+      const served = yield* unrulyGateway
       const { client, methods } = yield* told(`${served.url}/mcp`)
       const pid = yield* Effect.promise(() => client.callTool({ name: "unruly__pid", arguments: {} }))
       expect(yield* toolNames(client)).not.toContain("unruly__grown")
@@ -148,8 +153,7 @@ it.live(
   "a session that comes back to its standalone stream with Last-Event-ID is told the change it missed meanwhile",
   () =>
     Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const served = yield* gatewayOn(simulator, undefined, { mcp_servers: { unruly: unrulyServer }, gateway })
+      const served = yield* unrulyGateway
       const url = `${served.url}/mcp`
       const { headers } = yield* initialized(url, agentKey, "2025-11-25")
       // The stream opens with a priming event: an id and no data, the id the client comes back with.
@@ -194,8 +198,7 @@ it.live(
   "the official SDK client resuming its standalone stream from an earlier id is told the change again, from the replay",
   () =>
     Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const served = yield* gatewayOn(simulator, undefined, { mcp_servers: { unruly: unrulyServer }, gateway })
+      const served = yield* unrulyGateway
       const url = `${served.url}/mcp`
       const { client, methods } = yield* told(url)
       const transport = client.transport as StreamableHTTPClientTransport
