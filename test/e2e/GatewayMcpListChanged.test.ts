@@ -3,8 +3,11 @@
  * gateway lists the server again and tells its own sessions, as the official SDK's client sees `/mcp`. The official
  * SDK's server (a session, which sends the change on the standalone `GET` stream the gateway opens for it) adding a
  * tool at run time; an `effect/ai` `McpServer` over stdio adding one during a call (the change a line of its output).
+ * And a session that comes back to its standalone stream with `Last-Event-ID` is told the change it missed, over raw
+ * HTTP and through the official SDK client's own `resumeStream`.
  */
 import { expect, it } from "@effect/vitest"
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
@@ -16,6 +19,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import { gatewayOn, providerKey } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { sdkClient } from "../utils/mcpClient.js"
+import { initialized, mcpPost, standaloneEvents } from "../utils/mcpRaw.js"
 import { unrulyServer } from "../utils/mcpUpstreams.js"
 
 /**
@@ -63,6 +67,12 @@ const agentKey = "gw-mcp-list-changed-agent-5d1e9a47"
 
 // The gateway section: a key that may use every tool of `live` and `unruly`.
 const gateway = { keys: [{ name: "agent", key: agentKey, tools: ["live__*", "unruly__*"] }] }
+
+// A gateway (on the simulator) serving the unruly stdio server, for the scope's life.
+const unrulyGateway = Effect.flatMap(
+  Simulator.make({ apiKeys: [providerKey] }),
+  (simulator) => gatewayOn(simulator, undefined, { mcp_servers: { unruly: unrulyServer }, gateway })
+)
 
 // An official SDK client of `url` (a gateway's `/mcp`) with the agent's key for the scope's life: the list changes it
 // has been told.
@@ -117,8 +127,7 @@ it.live(
   "an Effect McpServer over stdio that adds a tool during a call: served without a restart, its client told",
   () =>
     Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const served = yield* gatewayOn(simulator, undefined, { mcp_servers: { unruly: unrulyServer }, gateway })
+      const served = yield* unrulyGateway
       const { client, methods } = yield* told(`${served.url}/mcp`)
       const pid = yield* Effect.promise(() => client.callTool({ name: "unruly__pid", arguments: {} }))
       expect(yield* toolNames(client)).not.toContain("unruly__grown")
@@ -136,6 +145,84 @@ it.live(
       expect(grown.content).toEqual([{ type: "text", text: "grown" }])
       // The same process: followed, not restarted.
       expect(yield* Effect.promise(() => client.callTool({ name: "unruly__pid", arguments: {} }))).toEqual(pid)
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+it.live(
+  "a session that comes back to its standalone stream with Last-Event-ID is told the change it missed meanwhile",
+  () =>
+    Effect.gen(function*() {
+      const served = yield* unrulyGateway
+      const url = `${served.url}/mcp`
+      const { headers } = yield* initialized(url, agentKey, "2025-11-25")
+      // The stream opens with a priming event: an id and no data, the id the client comes back with.
+      const [priming] = yield* standaloneEvents(url, agentKey, headers, 1)
+      const primed = /^id: (\S+)\ndata: $/.exec(priming ?? "")?.[1]
+      expect(primed, priming).toBeDefined()
+
+      // The change comes while the session has no stream open.
+      const grew = yield* mcpPost(url, agentKey, headers, {
+        id: 2,
+        method: "tools/call",
+        params: { name: "unruly__grow", arguments: {} }
+      })
+      expect(grew.status).toBe(200)
+      const listed = mcpPost(url, agentKey, headers, { id: 3, method: "tools/list" })
+      yield* eventually("the new tool at /mcp", listed, (answer) =>
+        (answer.body?.result?.tools ?? []).some((tool) =>
+          tool.name === "unruly__grown"
+        ))
+
+      const changed = `event: message\ndata: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`
+      const epoch = primed!.replace(/-[0-9]+$/, "")
+      const [missed, again] = yield* standaloneEvents(url, agentKey, headers, 2, primed)
+      expect(missed).toMatch(new RegExp(`^id: ${epoch}-[1-9][0-9]*\n${changed.replace(/[{}]/g, "\\$&")}$`))
+      const missedId = /^id: (\S+)/.exec(missed!)![1]
+      expect(again).toBe(`id: ${missedId}\ndata: `)
+      // Come back with that id: nothing missed, only the priming event.
+      expect(yield* standaloneEvents(url, agentKey, headers, 1, missedId)).toEqual([`id: ${missedId}\ndata: `])
+      // An id this gateway did not give (another instance's, or one past what it keeps): told every list changed.
+      const lost = yield* standaloneEvents(url, agentKey, headers, 4, "elsewhere-3")
+      expect(lost.slice(0, 3)).toEqual(
+        ["tools", "prompts", "resources"].map((kind) =>
+          `event: message\ndata: {"jsonrpc":"2.0","method":"notifications/${kind}/list_changed"}`
+        )
+      )
+      expect(lost[3]).toBe(`id: ${missedId}\ndata: `)
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+it.live(
+  "the official SDK client resuming its standalone stream from an earlier id is told the change again, from the replay",
+  () =>
+    Effect.gen(function*() {
+      const served = yield* unrulyGateway
+      const url = `${served.url}/mcp`
+      const { client, methods } = yield* told(url)
+      const transport = client.transport as StreamableHTTPClientTransport
+      const session = { "mcp-session-id": transport.sessionId!, "mcp-protocol-version": transport.protocolVersion! }
+      const [priming] = yield* standaloneEvents(url, agentKey, session, 1)
+      const primed = /^id: (\S+)\ndata: $/.exec(priming ?? "")![1]!
+
+      yield* Effect.promise(() => client.callTool({ name: "unruly__grow", arguments: {} }))
+      yield* eventually("the new tool at /mcp", toolNames(client), (names) => names.includes("unruly__grown"), {
+        within: "15 seconds",
+        every: "100 millis"
+      })
+      // Its own standalone stream tells it the change once (as it comes, or replayed when it reopens); a stream resumed
+      // from before the change is replayed it once more.
+      const tokens: Array<string> = []
+      yield* Effect.promise(() =>
+        transport.resumeStream(primed, { onresumptiontoken: (token) => void tokens.push(token) })
+      )
+      yield* eventually("told twice", Effect.sync(() => methods.length), (n) => n >= 2, {
+        within: "15 seconds",
+        every: "100 millis"
+      })
+      expect(new Set(methods)).toEqual(new Set(["notifications/tools/list_changed"]))
+      expect(tokens[0]).toMatch(new RegExp(`^${primed.replace(/-[0-9]+$/, "")}-[1-9][0-9]*$`))
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )

@@ -52,3 +52,36 @@ export const initialized = (url: string, key: string | undefined, offered: strin
     const notified = yield* mcpPost(url, key, headers, { method: "notifications/initialized" })
     return { started, notified, headers }
   })
+
+/**
+ * The first `count` events of a session's standalone stream (the `GET` of `url` with the session's `headers`), sent
+ * `lastEventId` as `Last-Event-ID` when given one, each as its lines; the stream is closed once they are read.
+ */
+export const standaloneEvents = (
+  url: string,
+  key: string | undefined,
+  headers: Record<string, string>,
+  count: number,
+  lastEventId?: string
+) =>
+  Effect.promise(async (): Promise<ReadonlyArray<string>> => {
+    const stop = new AbortController()
+    const response = await fetch(url, {
+      headers: {
+        accept: "text/event-stream",
+        ...(key === undefined ? {} : { authorization: `Bearer ${key}` }),
+        ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId }),
+        ...headers
+      },
+      signal: stop.signal
+    })
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+    let text = ""
+    while (text.split("\n\n").length <= count) {
+      const { done, value } = await reader.read()
+      if (done) break
+      text += value
+    }
+    stop.abort()
+    return text.split("\n\n").slice(0, count)
+  })

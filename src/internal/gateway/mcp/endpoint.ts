@@ -5,7 +5,8 @@
  * its connection lists it, and again each time it lists something else (restarted, or reached at last): what is new
  * or changed is registered (`McpServer` tells its clients `notifications/*\/list_changed`), what it no longer offers
  * is hidden (and the clients told, a 2025-11-25 session on its standalone `GET` stream too, which the gateway answers
- * itself: `standalone`), and every definition is seen by the pins. Each is an `effect/ai/McpServer`
+ * itself, each event with an id a client resumes from: `standalone.ts`), and every definition is seen by the pins.
+ * Each is an `effect/ai/McpServer`
  * (`layerHttp`: Streamable HTTP, the 2025-11-25 revision with its sessions, the two before it for older clients, and
  * the stateless 2026-07-28) on a router of its own, whose tools call the upstream's (`rpc.ts`, with the caller's trace
  * in `_meta`: `trace.ts`) and hand back its whole result (every content block, `structuredContent`, `isError`), the
@@ -30,15 +31,13 @@ import * as McpServer from "effect/ai/McpServer"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
-import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
-import * as PubSub from "effect/PubSub"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -60,6 +59,7 @@ import * as Relay from "./relay.js"
 import * as Resources from "./resources.js"
 import * as Rpc from "./rpc.js"
 import * as ServerRequests from "./serverRequests.js"
+import * as Standalone from "./standalone.js"
 import * as Trace from "./trace.js"
 import * as Upstreams from "./upstream.js"
 
@@ -304,21 +304,14 @@ const listChanged = {
   template: "notifications/resources/list_changed"
 } as const
 
-/** A change of what the endpoints at `paths` serve: the notification that tells it, and the names it concerns. */
-interface Change {
-  readonly paths: ReadonlyArray<string>
-  readonly method: (typeof listChanged)[Pins.Kind]
-  readonly qualified: ReadonlyArray<string>
-}
-
 // The changes of `before` to `now` (what was added, changed or removed) by the notification that tells each kind's,
 // with the qualified names (`named`: those of both) each concerns.
 function changesOf(
   before: ReadonlyMap<string, Pins.Seen>,
   now: ReadonlyMap<string, Pins.Seen>,
   named: ReadonlyMap<string, string>
-): ReadonlyMap<Change["method"], ReadonlyArray<string>> {
-  const changed = new Map<Change["method"], Array<string>>()
+): ReadonlyMap<Standalone.Change["method"], ReadonlyArray<string>> {
+  const changed = new Map<Standalone.Change["method"], Array<string>>()
   const note = (seen: Pins.Seen) => {
     const qualified = named.get(subjectKey(seen))
     if (qualified === undefined) return
@@ -328,37 +321,6 @@ function changesOf(
   for (const [key, seen] of now) if (before.get(key)?.digest !== seen.digest) note(seen)
   for (const [key, seen] of before) if (!now.has(key)) note(seen)
   return changed
-}
-
-/**
- * How long a session's standalone stream stays open: a request holds the configuration it started on, so the stream
- * ends (and its client opens it again, as Streamable HTTP clients do) for a reload to let go of the configuration it
- * replaced, and a shutdown not to wait on it.
- */
-const standaloneFor = Duration.seconds(10)
-
-/**
- * The standalone stream of a 2025-11-25 session (its `GET`, which `McpServer` answers 405): each change of what the
- * endpoint at `path` serves that concerns a name `rule` allows, as a `notifications/*\/list_changed` event, for
- * `standaloneFor`. A change of nothing it may use is not told.
- */
-function standalone(changes: PubSub.PubSub<Change>, path: string, rule: Allow.Rule) {
-  const events = Stream.fromPubSub(changes).pipe(
-    Stream.interruptWhen(Effect.sleep(standaloneFor)),
-    Stream.filter((change) => change.paths.includes(path) && change.qualified.some(rule)),
-    Stream.map((change) => `event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", method: change.method })}\n\n`),
-    Stream.encodeText
-  )
-  return HttpServerResponse.stream(events, {
-    contentType: "text/event-stream",
-    headers: { "cache-control": "no-cache" }
-  })
-}
-
-// Whether `request` opens a session's standalone stream: a `GET` naming its session that accepts an event stream.
-function opensStream(request: HttpServerRequest.HttpServerRequest): boolean {
-  return request.method === "GET" && request.headers["mcp-session-id"] !== undefined &&
-    (request.headers["accept"] ?? "").includes("text/event-stream")
 }
 
 /** One endpoint: its `McpServer`, at `path`, naming as `naming` says. */
@@ -472,7 +434,7 @@ export const make = Effect.fnUntraced(function*(
   const router = yield* HttpRouter.make
   const all = yield* mount(router, "/mcp", "qualified")
   const offered = new Map<string, Offered>()
-  const changes = yield* Effect.acquireRelease(PubSub.unbounded<Change>(), PubSub.shutdown)
+  const changes = yield* Standalone.make
 
   const gate: Resources.Gate = (qualified, seen) =>
     Layer.build(
@@ -503,7 +465,7 @@ export const make = Effect.fnUntraced(function*(
     for (const endpoint of [all, own]) yield* register(endpoint, server, listing, gate)
     const named = new Map([...before?.qualified ?? [], ...qualified])
     for (const [method, names] of changesOf(before?.seen ?? new Map(), now, named)) {
-      yield* PubSub.publish(changes, { paths: ["/mcp", `/mcp/${name}`], method, qualified: names })
+      yield* changes.publish({ paths: ["/mcp", `/mcp/${name}`], method, qualified: names })
     }
     const gone = new Set(
       [...before?.seen.values() ?? []].filter((one) => !now.has(subjectKey(one))).map((one) => listChanged[one.kind])
@@ -536,10 +498,11 @@ export const make = Effect.fnUntraced(function*(
     http: Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const path = new URL(request.url, "http://gateway").pathname
       const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
-      if (!served || !opensStream(request)) return http
+      if (!served || !Standalone.opensStream(request)) return http
       return Effect.map(
         Effect.serviceOption(Visible),
-        (rule) => standalone(changes, path, rule._tag === "Some" ? rule.value : Allow.nothing)
+        (rule) =>
+          changes.open(path, rule._tag === "Some" ? rule.value : Allow.nothing, request.headers["last-event-id"])
       )
     })
   } satisfies Endpoints

@@ -1,0 +1,126 @@
+/**
+ * The standalone stream's journal and replay (`internal/gateway/mcp/standalone.ts`): over the whole domain of journal
+ * lengths and last event ids, what a stream that comes back is replayed equals the changes after its id when the
+ * journal still holds them, and `Lost` otherwise; and the stream itself, on a TestClock: what it replays (filtered by
+ * its path and rule), its priming id, the changes that come, and its end after ten seconds.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as HttpBody from "effect/http/HttpBody"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
+import * as Allow from "../../src/internal/gateway/mcp/allow.js"
+import * as Standalone from "../../src/internal/gateway/mcp/standalone.js"
+
+const tools = "notifications/tools/list_changed" as const
+
+const change = (qualified: string, paths: ReadonlyArray<string> = ["/mcp", "/mcp/files"]): Standalone.Change => ({
+  paths,
+  method: tools,
+  qualified: [qualified]
+})
+
+// A journal of `n` changes, appended one by one.
+function journalOf(n: number): Standalone.Kept {
+  let kept: Standalone.Kept = { epoch: "e0", head: 0, entries: [] }
+  for (let i = 1; i <= n; i++) kept = Standalone.append(kept, change(`files__t${i}`))
+  return kept
+}
+
+describe("the standalone stream's journal", () => {
+  it("keeps the last journalSize changes, numbered in order, and replays exactly those after an id it holds", () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 260 }), fc.integer({ min: -3, max: 265 }), (n, last) => {
+      const kept = journalOf(n)
+      expect(kept.head).toBe(n)
+      expect(kept.entries.map((entry) => entry.sequence)).toEqual(
+        Array.from(
+          { length: Math.min(n, Standalone.journalSize) },
+          (_, i) => n - Math.min(n, Standalone.journalSize) + i + 1
+        )
+      )
+      const resumed = Standalone.resume(kept, Standalone.eventId("e0", last))
+      const holds = last >= Math.max(0, n - Standalone.journalSize) && last <= n
+      expect(resumed).toEqual(
+        holds
+          ? { _tag: "Replay", entries: kept.entries.filter((entry) => entry.sequence > last) }
+          : { _tag: "Lost" }
+      )
+      // No id: a stream opened afresh has missed nothing it can be told.
+      expect(Standalone.resume(kept, undefined)).toEqual({ _tag: "Replay", entries: [] })
+    }))
+  })
+
+  it("an id of another epoch, or one it never gives, cannot be replayed", () => {
+    const kept = journalOf(3)
+    for (const id of ["e1-2", "e0-", "e0-02", "e0-1.5", "e0--1", "2", "", "e0-99999999999999999999"]) {
+      expect(Standalone.resume(kept, id)).toEqual({ _tag: "Lost" })
+    }
+  })
+})
+
+// The events of `body` (a standalone stream's), each as its lines.
+function eventStream(body: HttpBody.HttpBody) {
+  if (body._tag !== "Stream") return Stream.die("the standalone stream's body is not a stream")
+  return body.stream.pipe(
+    Stream.decodeText(),
+    Stream.flatMap((text) => Stream.fromIterable(text.split("\n\n").filter((event) => event !== "")))
+  )
+}
+
+// The first `count` events of `body`.
+const eventsOf = (body: HttpBody.HttpBody, count: number) => Stream.runCollect(Stream.take(eventStream(body), count))
+
+const allowed = Allow.rule(["files__*"])
+
+describe("the standalone stream", () => {
+  it.effect("replays what a session missed after its id, filtered by its path and rule; then primes and follows", () =>
+    Effect.gen(function*() {
+      const changes = yield* Standalone.make
+      const first = yield* eventsOf(changes.open("/mcp", allowed, undefined).body, 1)
+      expect(first).toHaveLength(1)
+      const primed = /^id: (.+)\ndata: $/.exec(first[0]!)?.[1]
+      expect(primed).toMatch(/-0$/)
+
+      yield* changes.publish(change("files__a"))
+      yield* changes.publish(change("calc__b", ["/mcp", "/mcp/calc"])) // not allowed
+      yield* changes.publish(change("files__c", ["/mcp/files"])) // another path
+      yield* changes.publish(change("files__d"))
+      const epoch = primed!.slice(0, -"-0".length)
+      const message = (sequence: number) =>
+        `id: ${epoch}-${sequence}\nevent: message\ndata: {"jsonrpc":"2.0","method":"${tools}"}`
+
+      const read = yield* Queue.unbounded<string>()
+      yield* Effect.forkChild(
+        Stream.runForEach(eventStream(changes.open("/mcp", allowed, primed).body), (event) => Queue.offer(read, event))
+      )
+      // What it missed, then the priming event: it is subscribed before it is told, so what comes is told after.
+      expect(yield* Queue.takeN(read, 3)).toEqual([message(1), message(4), `id: ${epoch}-4\ndata: `])
+      yield* changes.publish(change("calc__e", ["/mcp"]))
+      yield* changes.publish(change("files__f"))
+      expect(yield* Queue.take(read)).toEqual(message(6))
+    }).pipe(Effect.scoped))
+
+  it.effect("a session whose id cannot be replayed is told every list changed, then primed", () =>
+    Effect.gen(function*() {
+      const changes = yield* Standalone.make
+      yield* changes.publish(change("files__a"))
+      const events = yield* eventsOf(changes.open("/mcp", allowed, "elsewhere-7").body, 4)
+      expect(events.slice(0, 3)).toEqual(
+        Standalone.listChangedMethods.map((method) => `event: message\ndata: {"jsonrpc":"2.0","method":"${method}"}`)
+      )
+      expect(events[3]).toMatch(/^id: [0-9a-f]{8}-1\ndata: $/)
+    }).pipe(Effect.scoped))
+
+  it.effect("ends after ten seconds, for the client to open it again", () =>
+    Effect.gen(function*() {
+      const changes = yield* Standalone.make
+      const reading = yield* Effect.forkChild(eventsOf(changes.open("/mcp", allowed, undefined).body, 2))
+      yield* TestClock.adjust("9 seconds")
+      expect(reading.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(reading)).toHaveLength(1)
+    }).pipe(Effect.scoped))
+})
