@@ -95,11 +95,30 @@ const why = (cause: Cause.Cause<StoreUnavailableError>): string => {
     : String(error)
 }
 
-// A row's id is a UUIDv7 (RFC 9562): each sorts after the one before, so its entry in the table's primary key index
-// goes at the index's end, where a random id lands on any of its pages, which costs more the larger the table grows
-// (figures in docs/performance.md).
-const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Requests.Row => ({
-  id: SecureRandom.uuidV7Unsafe(),
+// A row as its request leaves it; the log's writer gives it its id.
+type Unnamed = Omit<Requests.Row, "id">
+
+// How many random bytes are drawn from the system at a time for the rows' ids.
+const poolSize = 4096
+
+// Fresh random bytes cut from a pool refilled `poolSize` at a time: one `getRandomValues` costs 3-6 µs whatever its
+// size (a call into the system), so a draw of 16 for each id would cost more than the row's insert (figures in
+// docs/performance.md).
+const pooledRandomBytes = (): (size: number) => Uint8Array => {
+  const pool = new Uint8Array(poolSize)
+  let used = poolSize
+  return (size) => {
+    if (size > poolSize) return globalThis.crypto.getRandomValues(new Uint8Array(size))
+    if (used + size > poolSize) {
+      globalThis.crypto.getRandomValues(pool)
+      used = 0
+    }
+    used += size
+    return pool.slice(used - size, used)
+  }
+}
+
+const rowOf = (entry: Logs.Entry, now: number, payload: string | null): Unnamed => ({
   request_id: entry.id,
   at: entry.start,
   key_id: entry.caller?.id ?? null,
@@ -136,7 +155,13 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     // What was written since the last sweep: a share of either bound brings the next one forward.
     let writtenRows = 0
     let writtenBytes = 0
-    const queue = yield* Queue.make<Requests.Row, Cause.Done>({
+    // A row's id is a UUIDv7 (RFC 9562) given as the writer takes the rows in the order they came: each sorts after
+    // the one before, so its entry in the table's primary key index goes at the index's end, where a random id lands
+    // on any of its pages, which costs more the larger the table grows (figures in docs/performance.md).
+    const random = SecureRandom.make(pooledRandomBytes())
+    const named = (rows: ReadonlyArray<Unnamed>) =>
+      Effect.forEach(rows, (row) => Effect.map(random.uuidV7(), (id): Requests.Row => ({ id, ...row })))
+    const queue = yield* Queue.make<Unnamed, Cause.Done>({
       capacity: options.capacity ?? defaultCapacity,
       strategy: "dropping"
     })
@@ -154,13 +179,19 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       unreported = 0
       return Effect.logWarning("request log rows dropped").pipe(Effect.annotateLogs({ dropped: count, reason }))
     })
-    const write = (rows: ReadonlyArray<Requests.Row>) =>
-      Sql.step(bounds, "writing the request log", Requests.insert(sql, rows)).pipe(
-        Effect.andThen(Effect.sync(() => {
-          writtenRows += rows.length
-          for (const row of rows) writtenBytes += Requests.bytesOf(row)
-        })),
-        Effect.catchCause((cause) => Effect.sync(() => drop(rows.length, `the database refused them: ${why(cause)}`)))
+    const write = (unnamed: ReadonlyArray<Unnamed>) =>
+      named(unnamed).pipe(
+        Effect.flatMap((rows) =>
+          Sql.step(bounds, "writing the request log", Requests.insert(sql, rows)).pipe(
+            Effect.andThen(Effect.sync(() => {
+              writtenRows += rows.length
+              for (const row of rows) writtenBytes += Requests.bytesOf(row)
+            }))
+          )
+        ),
+        Effect.catchCause((cause) =>
+          Effect.sync(() => drop(unnamed.length, `the database refused them: ${why(cause)}`))
+        )
       )
     const sweepDue = (now: number, nextSweep: number): boolean =>
       now >= nextSweep || writtenRows >= kept.rows * sweepShare || writtenBytes >= kept.bytes * sweepShare
@@ -192,7 +223,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
           onNone: () => Queue.sizeUnsafe(queue) > 0 ? Queue.takeBetween(queue, 1, room) : Effect.succeed([]),
           onSome: Effect.succeed
         })),
-        Effect.orElseSucceed((): ReadonlyArray<Requests.Row> => [])
+        Effect.orElseSucceed((): ReadonlyArray<Unnamed> => [])
       )
     // Batches as they come, and a sweep each interval (the first at start); ends once the queue is closed and empty.
     const writer = Effect.gen(function*() {
