@@ -5,7 +5,7 @@
  * SIGTERM, then stops accepting, lets calls in flight finish within the grace
  * period, and exits 0. On SIGHUP it reads its provider.json again and serves it
  * (`Gateway.Service.reload`, as `POST /admin/reload` does). Its logs (a line per request, with no key in it) are
- * JSON lines on stderr (as Effect's `Logger.formatJson` writes them: `internal/gateway/observe/jsonLines.ts`).
+ * JSON lines on stderr (Effect's `Logger.formatJson`).
  *
  * @since 0.2.0
  */
@@ -19,7 +19,6 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Path from "node:path"
 import * as Gateway from "../Gateway.js"
-import * as JsonLines from "../internal/gateway/observe/jsonLines.js"
 import { describe } from "../internal/sql/location.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as ProviderConfig from "../ProviderConfig.js"
@@ -241,7 +240,7 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     Effect.scoped,
     Effect.provide(UndiciHttpClient.layer()),
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
-    Effect.provide(Logger.layer([JsonLines.logger((line) => io.stderr(`${line}\n`))])),
+    Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => io.stderr(`${line}\n`))])),
     exitCodeOf(io, serveUsage, () => secrets)
   )
 }
