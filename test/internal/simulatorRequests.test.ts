@@ -1026,7 +1026,7 @@ describe("the simulator's request errors", () => {
       model: "m",
       messages: [
         { role: "system", content: "Be brief." },
-        { role: "user", content: "a", images: ["aGk="] },
+        { role: "user", content: "a", images: ["iVBORw0KGgo="] },
         { role: "assistant", content: "", tool_calls: [{ function: { name: "f", arguments: { x: 1 } } }] },
         { role: "tool", content: "r", tool_name: "f" }
       ],
@@ -1036,7 +1036,8 @@ describe("the simulator's request errors", () => {
       format: "json"
     }, {})
     expect(decoded).toMatchObject({
-      // 9 + 1 + 1 + 7 + 1 characters (the call's name and arguments too), 5 tokens, and an image's 85.
+      // 9 + 1 + 1 + 7 + 1 characters (the call's name and arguments too), 5 tokens, and an image's 85 (a PNG by its
+      // signature; bytes of no image type would count as a document's, a token a byte).
       prompt: { model: "m", promptTokens: 90, lastUserText: "a", lastRole: "tool", toolResult: "r", reasoning: true },
       stream: true,
       requestedTokens: 97
