@@ -86,8 +86,9 @@ export class Transcript {
   continued: Reply.Prompt["continued"] = undefined
 
   /**
-   * A message of `role` with `text` and `media` tokens of non-text parts. A system or developer message is an instruction,
-   * not a turn: the last message is still the one before it (a user's request followed by a note is answered).
+   * A message of `role` with `text` and `media` tokens of non-text parts. A system or developer message is an
+   * instruction, not a turn: the last message is still the one before it (a user's request followed by a note is
+   * answered).
    */
   add(role: string, text: string, media: number): void {
     this.chars += text.length

@@ -484,8 +484,8 @@ function documentBlock(part: ImagePart, where: string, index: number): JsonRecor
   const name = part.document?.title ?? `document ${index + 1}`
   if (!documentName.test(name)) {
     throw new RequestError(
-      `${where}.document.title: "${name}" is no document name Converse takes: letters, digits, single spaces, hyphens, ` +
-        "parentheses and square brackets",
+      `${where}.document.title: "${name}" is no document name Converse takes: letters, digits, single spaces, ` +
+        "hyphens, parentheses and square brackets",
       `${where}.document.title`
     )
   }

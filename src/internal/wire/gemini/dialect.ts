@@ -6,8 +6,9 @@
  *
  * The bodies' text is parsed as JSON and checked against the codec's Effect Schemas of the wire (camelCase, unknown
  * fields ignored), then mapped to the library's requests; the engine's request paths are named as the Gemini body
- * names them (`geminiPath`: a message's and a part's by where in the body it came from). The model and the method are the URL's, not the body's. A reply's id is a random UUID
- * (never the client's `x-request-id`, which it may choose).
+ * names them (`geminiPath`: a message's and a part's by where in the body it came from). The model and the method
+ * are the URL's, not the body's. A reply's id is a random UUID (never the client's `x-request-id`, which it may
+ * choose).
  */
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
