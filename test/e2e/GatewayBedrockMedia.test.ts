@@ -10,8 +10,15 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Pricing from "../../src/Pricing.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { budgetedGateway, providerKey, simDeployment } from "../utils/adminApi.js"
-import { anthropicOutcome, recordingUpstream, reservedTokens } from "../utils/anthropicUpstream.js"
+import { budgetedGateway, simDeployment } from "../utils/adminApi.js"
+import {
+  anthropicOutcome,
+  fetchReportAnswered,
+  fetchReportTools as tools,
+  recordedEntry,
+  recordingUpstream,
+  reservedTokens
+} from "../utils/anthropicUpstream.js"
 import { pdf } from "../utils/media.js"
 
 // A dollar a million tokens in and out: the key's budget of $0.01 holds 10,000 tokens, a PDF page 258 of them, an
@@ -38,25 +45,13 @@ const served = Effect.gen(function*() {
       sim: [simDeployment(simulator, "gpt-4o-mini", perMillion)],
       aws: [
         { ...simDeployment(simulator, claude, perMillion), api: "bedrock", base_url: simulator.url },
-        {
-          model_name: "claude-recorded",
-          api: "bedrock",
-          base_url: url,
-          api_keys: [providerKey],
-          max_retries: 0,
-          pricing: perMillion
-        }
+        recordedEntry("bedrock", url, perMillion)
       ]
     })
   })
   const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: budgetedKey, maxRetries: 0 })
   return { anthropic, bodies, simulator }
 })
-
-const tools: Array<Anthropic.Tool> = [{
-  name: "fetch_report",
-  input_schema: { type: "object", properties: { quarter: { type: "integer" } } }
-}]
 
 const pdfSource = (pages: number) => ({
   type: "base64" as const,
@@ -65,22 +60,12 @@ const pdfSource = (pages: number) => ({
 })
 
 // A conversation whose last turn answers a tool call with a note, a chart and a PDF of `pages` pages.
-const toolConversation = (pages: number): Array<Anthropic.MessageParam> => [
-  { role: "user", content: "Summarise the quarterly report." },
-  { role: "assistant", content: [{ type: "tool_use", id: "toolu_01", name: "fetch_report", input: { quarter: 3 } }] },
-  {
-    role: "user",
-    content: [{
-      type: "tool_result",
-      tool_use_id: "toolu_01",
-      content: [
-        { type: "text", text: "The report, as filed:" },
-        { type: "image", source: { type: "base64", media_type: "image/png", data: png } },
-        { type: "document", source: pdfSource(pages), title: "Q3 report" }
-      ]
-    }]
-  }
-]
+const toolConversation = (pages: number): Array<Anthropic.MessageParam> =>
+  fetchReportAnswered([
+    { type: "text", text: "The report, as filed:" },
+    { type: "image", source: { type: "base64", media_type: "image/png", data: png } },
+    { type: "document", source: pdfSource(pages), title: "Q3 report" }
+  ])
 
 // A user turn of a question and a PDF of `pages` pages titled `title`.
 const userConversation = (pages: number, title: string): Array<Anthropic.MessageParam> => [{
