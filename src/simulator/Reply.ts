@@ -9,7 +9,9 @@
  *
  * Rules:
  * - Prompt tokens: `ceil(C / 4)` where `C` is the number of UTF-16 code units of
- *   the prompt text (see {@link countTokens}), plus 85 per image part, at least 1.
+ *   the prompt text (see {@link countTokens}), plus each media part's tokens in
+ *   any message or tool result: 85 an image, a PDF 258 a page, audio 32 and
+ *   video 263 a second (`Pricing`'s defaults), at least 1.
  * - Reply tokens: each token is one word from a fixed lorem-ipsum vocabulary,
  *   chosen by a PRNG seeded with a hash of the model and the last user message.
  *   The first word is capitalised, later words carry a leading space, and the

@@ -194,8 +194,9 @@ describe("a budgeted key reserves each media part by what it is", () => {
           media_type: "application/pdf" as const,
           data: pdf(pages).toString("base64")
         })
-        // 30 pages at 258 tokens fit $0.01; 50 do not, refused before the provider is called.
-        assert.strictEqual((yield* askAnthropic(anthropic, "claude-sim", base64(30))).status, 200)
+        // 10 pages at 258 tokens fit $0.01 (and are billed so, as the simulator counts them, leaving room for the call
+        // by URL below); 50 do not, refused before the provider is called.
+        assert.strictEqual((yield* askAnthropic(anthropic, "claude-sim", base64(10))).status, 200)
         const refused = yield* askAnthropic(anthropic, "claude-sim", base64(50))
         assert.strictEqual(refused.status, 429)
         const reserved = reservedTokens(refused.message)

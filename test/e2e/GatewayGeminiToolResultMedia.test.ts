@@ -3,7 +3,7 @@
  * through the gateway by the official `@google/genai` client: a Gemini deployment (a recording upstream) is sent the
  * function response as the client wrote it, its parts' names and the response's `$ref`s to them kept; the budget
  * reserves a PDF there by its pages as it does a user turn's; a Chat Completions deployment, whose tool messages take
- * text only, refuses it with a 400 that names the part's type and the API, nothing sent; a medium Gemini does not take in a
+ * text only, refuses it with a 400 that names the part by its path in the body, its type and the API, nothing sent; a medium Gemini does not take in a
  * function response (audio) is refused by its path.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -116,15 +116,16 @@ describe("media in a Gemini function response", () => {
   )
 
   it.live(
-    "are refused by a Chat Completions deployment with a 400 naming the part's type and the API, nothing sent",
+    "are refused by a Chat Completions deployment with a 400 naming the part's path, type and the API, nothing sent",
     () =>
       Effect.gen(function*() {
         const { google, simulator } = yield* served
         const before = (yield* simulator.stats).requests
         const refused = yield* ask(google, "gpt-4o-mini", conversation(1))
         assert.strictEqual(refused.status, 400, refused.message)
-        // The route names a message's part by `contents` (the library's messages do not follow the turns one to one).
-        assert.include(refused.message, "contents is an image (image/png)")
+        // The part is named by the client's own path: the function response's first part, the chart its response
+        // references.
+        assert.include(refused.message, "contents[2].parts[0].functionResponse.parts[0] is an image (image/png)")
         assert.include(refused.message, "the Chat Completions API takes only text in a tool result")
         assert.strictEqual((yield* simulator.stats).requests, before)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),

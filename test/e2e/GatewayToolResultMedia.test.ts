@@ -10,8 +10,15 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Pricing from "../../src/Pricing.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { budgetedGateway, providerKey, simDeployment } from "../utils/adminApi.js"
-import { anthropicOutcome, recordingAnthropic, reservedTokens } from "../utils/anthropicUpstream.js"
+import { budgetedGateway, simDeployment } from "../utils/adminApi.js"
+import {
+  anthropicOutcome,
+  fetchReportAnswered,
+  fetchReportTools as tools,
+  recordedEntry,
+  recordingAnthropic,
+  reservedTokens
+} from "../utils/anthropicUpstream.js"
 import { pdf } from "../utils/media.js"
 
 // A dollar a million tokens in and out: the key's budget of $0.01 holds 10,000 tokens, a PDF page 258 of them.
@@ -26,14 +33,7 @@ const served = Effect.gen(function*() {
     models: [],
     sections: (simulator) => ({
       sim: [simDeployment(simulator, "gpt-4o-mini", perMillion)],
-      claude: [{
-        model_name: "claude-recorded",
-        api: "anthropic",
-        base_url: url,
-        api_keys: [providerKey],
-        max_retries: 0,
-        pricing: perMillion
-      }]
+      claude: [recordedEntry("anthropic", url, perMillion)]
     })
   })
   const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: budgetedKey, maxRetries: 0 })
@@ -41,30 +41,15 @@ const served = Effect.gen(function*() {
 })
 
 // A conversation whose last turn answers a tool call with a note and a PDF of `pages` pages.
-const conversation = (pages: number): Array<Anthropic.MessageParam> => [
-  { role: "user", content: "Summarise the quarterly report." },
-  { role: "assistant", content: [{ type: "tool_use", id: "toolu_01", name: "fetch_report", input: { quarter: 3 } }] },
-  {
-    role: "user",
-    content: [{
-      type: "tool_result",
-      tool_use_id: "toolu_01",
-      content: [
-        { type: "text", text: "The report, as filed:" },
-        {
-          type: "document",
-          source: { type: "base64", media_type: "application/pdf", data: pdf(pages).toString("base64") },
-          title: "Q3 report"
-        }
-      ]
-    }]
-  }
-]
-
-const tools: Array<Anthropic.Tool> = [{
-  name: "fetch_report",
-  input_schema: { type: "object", properties: { quarter: { type: "integer" } } }
-}]
+const conversation = (pages: number): Array<Anthropic.MessageParam> =>
+  fetchReportAnswered([
+    { type: "text", text: "The report, as filed:" },
+    {
+      type: "document",
+      source: { type: "base64", media_type: "application/pdf", data: pdf(pages).toString("base64") },
+      title: "Q3 report"
+    }
+  ])
 
 /** A message of `messages` to `model`: 200, or its refusal's status and message. */
 const ask = (anthropic: Anthropic, model: string, messages: Array<Anthropic.MessageParam>) =>

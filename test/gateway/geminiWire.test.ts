@@ -184,4 +184,59 @@ describe("the gateway's Gemini request body", () => {
     expect(Wire.geminiPath("messages[3].content")).toBe("contents")
     expect(Wire.geminiPath("tools[1].parameters.type")).toBe("tools[0].functionDeclarations[1].parameters.type")
   })
+
+  it("a message's path, and its part's, placed where in the body it came from", () => {
+    const png = { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=", displayName: "chart.png" } }
+    const pdf = { inlineData: { mimeType: "application/pdf", data: "JVBERi0=" } }
+    const origins: Array<Wire.Origin> = []
+    const request = generateText(
+      JSON.stringify({
+        systemInstruction: { parts: [{ text: "Be brief." }] },
+        contents: [
+          {
+            role: "user",
+            parts: [{ text: "Chart it." }, { fileData: { fileUri: "gs://b/o.png", mimeType: "image/png" } }]
+          },
+          { role: "model", parts: [{ functionCall: { id: "c1", name: "chart", args: {} } }] },
+          {
+            role: "user",
+            parts: [
+              { text: "Here:" },
+              // The part the response references comes first in the tool message, whatever its place in the body.
+              {
+                functionResponse: {
+                  id: "c1",
+                  name: "chart",
+                  response: { chart: { $ref: "chart.png" } },
+                  parts: [pdf, png]
+                }
+              }
+            ]
+          }
+        ]
+      }),
+      origins
+    )
+    expect(request).not.toBeInstanceOf(Wire.Problem)
+    // system, user, assistant, then the tool message before the user text that shares its turn.
+    expect((request as ChatRequest).messages.map((message) => message.role)).toEqual([
+      "system",
+      "user",
+      "assistant",
+      "tool",
+      "user"
+    ])
+    const path = (engine: string) => Wire.geminiPath(engine, origins)
+    expect(path("messages[0].content")).toBe("systemInstruction.parts[0]")
+    expect(path("messages[1].content[1].url is wrong")).toBe("contents[0].parts[1].url is wrong")
+    expect(path("messages[2].toolCalls[0].arguments")).toBe("contents[1]")
+    expect(path("messages[3].content[0]")).toBe("contents[2].parts[1].functionResponse")
+    expect(path("messages[3].content[1] is an image")).toBe(
+      "contents[2].parts[1].functionResponse.parts[1] is an image"
+    )
+    expect(path("messages[3].content[2]")).toBe("contents[2].parts[1].functionResponse.parts[0]")
+    expect(path("messages[4].content[0]")).toBe("contents[2].parts[0]")
+    // A path of no message the body gave: the contents.
+    expect(path("messages[9].content[0]")).toBe("contents")
+  })
 })

@@ -22,14 +22,26 @@ const withCache = <A extends object>(value: A, mark: CacheBreakpoint | undefined
 // ---------------------------------------------------------------------------
 // The request
 
-// What a user turn can hold and read back as itself: text, and images as base64 data URLs of Converse's formats.
+// An image as a base64 data URL of one of Converse's formats.
+const imagePart: fc.Arbitrary<ContentPart> = fc.tuple(
+  fc.constantFrom("png", "jpeg", "gif", "webp"),
+  fc.base64String({ minLength: 4, maxLength: 12 })
+).map(([format, data]): ContentPart => ({ type: "image", url: `data:image/${format};base64,${data}` }))
+
+// A document of a format the library carries, with the name Converse requires as its title.
+const documentPart: fc.Arbitrary<ContentPart> = fc.tuple(
+  fc.constantFrom("application/pdf", "text/plain", "text/markdown", "text/csv", "text/html"),
+  fc.base64String({ minLength: 4, maxLength: 12 }),
+  fc.stringMatching(/^[A-Za-z0-9()[\]-]{1,8}( [A-Za-z0-9-]{1,8})?$/)
+).map(([type, data, title]): ContentPart => ({
+  type: "image",
+  url: `data:${type};base64,${data}`,
+  document: { title }
+}))
+
+// What a user turn can hold and read back as itself: text, images and documents.
 const userPart: fc.Arbitrary<ContentPart> = fc.tuple(
-  fc.oneof(
-    word.map((text): ContentPart => ({ type: "text", text })),
-    fc.tuple(fc.constantFrom("png", "jpeg", "gif", "webp"), fc.base64String({ minLength: 4, maxLength: 12 })).map((
-      [format, data]
-    ): ContentPart => ({ type: "image", url: `data:image/${format};base64,${data}` }))
-  ),
+  fc.oneof(word.map((text): ContentPart => ({ type: "text", text })), imagePart, documentPart),
   cache
 ).map(([part, mark]) => withCache(part, mark))
 
@@ -41,22 +53,12 @@ const userContent: fc.Arbitrary<string | ReadonlyArray<ContentPart>> = fc.oneof(
   )
 )
 
-// A tool result: its text; or its blocks, some of them media (text alone reads back as a string): images, and
-// documents of the formats the library carries, with the name Converse requires as their title.
+// A tool result: its text; or its blocks, some of them media (text alone reads back as a string): images and
+// documents, as a user turn's.
 const resultPart: fc.Arbitrary<ContentPart> = fc.oneof(
   word.map((text): ContentPart => ({ type: "text", text })),
-  fc.tuple(fc.constantFrom("png", "jpeg", "gif", "webp"), fc.base64String({ minLength: 4, maxLength: 12 })).map((
-    [format, data]
-  ): ContentPart => ({ type: "image", url: `data:image/${format};base64,${data}` })),
-  fc.tuple(
-    fc.constantFrom("application/pdf", "text/plain", "text/markdown", "text/csv", "text/html"),
-    fc.base64String({ minLength: 4, maxLength: 12 }),
-    fc.stringMatching(/^[A-Za-z0-9()[\]-]{1,8}( [A-Za-z0-9-]{1,8})?$/)
-  ).map(([type, data, title]): ContentPart => ({
-    type: "image",
-    url: `data:${type};base64,${data}`,
-    document: { title }
-  }))
+  imagePart,
+  documentPart
 )
 const toolResult: fc.Arbitrary<string | ReadonlyArray<ContentPart>> = fc.oneof(
   argumentsJson,
@@ -294,6 +296,40 @@ describe("Bedrock Converse codec", () => {
         }]
       }]
     })
+  })
+
+  it("a user turn's document is read and written as a tool result's; one Converse refuses, by its path", () => {
+    const read = (document: Record<string, unknown>) => {
+      const checked = Codec.checkConverse({ messages: [{ role: "user", content: [{ text: "Read:" }, { document }] }] })
+      expect(checked).not.toBeInstanceOf(Refused)
+      return Codec.toRequest(checked as Codec.Body, "m")
+    }
+    const pdf = { type: "image", url: "data:application/pdf;base64,JVBERi0=", document: { title: "Q3 report" } }
+    expect(read({ format: "pdf", name: "Q3 report", source: { bytes: "JVBERi0=" } })).toMatchObject({
+      messages: [{ role: "user", content: [{ type: "text", text: "Read:" }, pdf] }]
+    })
+    expect(read({ format: "xlsx", name: "Q3 report", source: { bytes: "UEsDBA==" } })).toMatchObject({
+      param: "messages[0].content[1].document.format"
+    })
+    expect(read({ format: "pdf", name: "Q3  report", source: { bytes: "JVBERi0=" } })).toMatchObject({
+      param: "messages[0].content[1].document.name"
+    })
+    const write = (part: ContentPart) => () =>
+      Codec.requestBody({ messages: [{ role: "user", content: [{ type: "text", text: "Read:" }, part] }] })
+    expect(write(pdf as ContentPart)()).toMatchObject({
+      messages: [{
+        content: [{ text: "Read:" }, { document: { format: "pdf", name: "Q3 report", source: { bytes: "JVBERi0=" } } }]
+      }]
+    })
+    expect(write({ ...pdf, document: { title: "report.pdf" } } as ContentPart)).toThrow(
+      expect.objectContaining({ param: "messages[0].content[1].document.title" })
+    )
+    expect(write({ type: "image", url: "data:application/zip;base64,UEsDBA==" })).toThrow(
+      expect.objectContaining({ param: "messages[0].content[1]" })
+    )
+    expect(write({ type: "image", url: "data:audio/wav;base64,UklGRg==" })).toThrow(
+      expect.objectContaining({ param: "messages[0].content[1]" })
+    )
   })
 
   it("a body of the wrong shape is a refusal naming its path", () => {

@@ -3,12 +3,16 @@
  * each wire format's decode (which reads the body with the dialect's codec).
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
 import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { decode as decodeMessages, decodeCount } from "../../src/internal/simulator/anthropic/request.js"
+import { decode as decodeConverse } from "../../src/internal/simulator/bedrock/request.js"
+import { decode as decodeGemini } from "../../src/internal/simulator/gemini/request.js"
 import { decodeEmbedding } from "../../src/internal/simulator/openAiChat/embedding.js"
 import { decode as decodeChat } from "../../src/internal/simulator/openAiChat/request.js"
 import { decode as decodeResponses } from "../../src/internal/simulator/openAiResponses/request.js"
 import * as Ollama from "../../src/simulator/Ollama.js"
+import { pdf as pdfOf } from "../utils/media.js"
 
 const hi = [{ role: "user", content: "hi" }]
 const f = [{ type: "function", function: { name: "f" } }]
@@ -1026,7 +1030,7 @@ describe("the simulator's request errors", () => {
       model: "m",
       messages: [
         { role: "system", content: "Be brief." },
-        { role: "user", content: "a", images: ["aGk="] },
+        { role: "user", content: "a", images: ["iVBORw0KGgo="] },
         { role: "assistant", content: "", tool_calls: [{ function: { name: "f", arguments: { x: 1 } } }] },
         { role: "tool", content: "r", tool_name: "f" }
       ],
@@ -1036,10 +1040,80 @@ describe("the simulator's request errors", () => {
       format: "json"
     }, {})
     expect(decoded).toMatchObject({
-      // 9 + 1 + 1 + 7 + 1 characters (the call's name and arguments too), 5 tokens, and an image's 85.
+      // 9 + 1 + 1 + 7 + 1 characters (the call's name and arguments too), 5 tokens, and an image's 85 (a PNG by its
+      // signature; bytes of no image type would count as a document's, a token a byte).
       prompt: { model: "m", promptTokens: 90, lastUserText: "a", lastRole: "tool", toolResult: "r", reasoning: true },
       stream: true,
       requestedTokens: 97
     })
+  })
+
+  // The prompt tokens a request's decoder counts, or its error.
+  const promptTokens = (decoded: { readonly prompt?: { readonly promptTokens: number } } | unknown): number =>
+    (decoded as { readonly prompt: { readonly promptTokens: number } }).prompt.promptTokens
+
+  it("a PDF counts its pages at 258 tokens, in a user turn and a tool result alike, in every dialect", () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), (pages) => {
+      const data = pdfOf(pages).toString("base64")
+      const pageTokens = 258 * pages
+      // Anthropic: a `document` block in a turn, and in a `tool_result`, against the same text without it.
+      const claudeTool = (content: ReadonlyArray<unknown>) =>
+        claude({
+          messages: [hiTurn, { role: "assistant", content: [toolUse] }, {
+            role: "user",
+            content: [{ type: "tool_result", tool_use_id: "t1", content }]
+          }]
+        })
+      const document = { type: "document", source: { type: "base64", media_type: "application/pdf", data } }
+      const note = { type: "text", text: "Filed." }
+      const claudeTurn = (content: ReadonlyArray<unknown>) => claude({ messages: [{ role: "user", content }] })
+      expect(
+        promptTokens(decodeMessages(claudeTool([note, document]))) - promptTokens(decodeMessages(claudeTool([note])))
+      )
+        .toBe(pageTokens)
+      expect(
+        promptTokens(decodeMessages(claudeTurn([note, document]))) - promptTokens(decodeMessages(claudeTurn([note])))
+      )
+        .toBe(pageTokens)
+      // Gemini: `inlineData` in a turn, and in a function response's `parts`.
+      const inline = { inlineData: { mimeType: "application/pdf", data } }
+      const call = { role: "model", parts: [{ functionCall: { name: "b", args: {} }, thoughtSignature: "s" }] }
+      const geminiTool = (parts: ReadonlyArray<unknown>) => ({
+        contents: [{ role: "user", parts: [{ text: "hi" }] }, call, {
+          role: "user",
+          parts: [{ functionResponse: { name: "b", response: { ok: true }, parts } }]
+        }]
+      })
+      const geminiTurn = (parts: ReadonlyArray<unknown>) => ({
+        contents: [{ role: "user", parts: [{ text: "hi" }, ...parts] }]
+      })
+      expect(promptTokens(decodeGemini(geminiTool([inline]))) - promptTokens(decodeGemini(geminiTool([])))).toBe(
+        pageTokens
+      )
+      expect(promptTokens(decodeGemini(geminiTurn([inline]))) - promptTokens(decodeGemini(geminiTurn([])))).toBe(
+        pageTokens
+      )
+      // Bedrock: a `document` block in a turn, and in a `toolResult`.
+      const block = { document: { format: "pdf", name: "report", source: { bytes: data } } }
+      const converseTool = (content: ReadonlyArray<unknown>) => ({
+        messages: [
+          { role: "user", content: [{ text: "hi" }] },
+          { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "b", input: {} } }] },
+          { role: "user", content: [{ toolResult: { toolUseId: "t1", content: [{ text: "Filed." }, ...content] } }] }
+        ]
+      })
+      const converseTurn = (content: ReadonlyArray<unknown>) => ({
+        messages: [{ role: "user", content: [{ text: "hi" }, ...content] }]
+      })
+      const params = { modelId: "m" }
+      expect(
+        promptTokens(decodeConverse(converseTool([block]), params)) -
+          promptTokens(decodeConverse(converseTool([]), params))
+      ).toBe(pageTokens)
+      expect(
+        promptTokens(decodeConverse(converseTurn([block]), params)) -
+          promptTokens(decodeConverse(converseTurn([]), params))
+      ).toBe(pageTokens)
+    }))
   })
 })

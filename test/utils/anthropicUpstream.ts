@@ -1,11 +1,12 @@
 /**
  * What the media suites of the gateway share: an upstream that records each body it is sent and answers one reply
- * (an Anthropic one's a short message), a message's outcome through the official client, and the reservation a
- * budget refusal names.
+ * (an Anthropic one's a short message) and its provider.json entry, a message's outcome through the official client,
+ * the reservation a budget refusal names, and a conversation whose last turn is a tool's result.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { providerKey } from "./adminApi.js"
 import { rejection } from "./gatewayHarness.js"
 import { serve } from "./loopbackServer.js"
 
@@ -55,3 +56,28 @@ export const anthropicOutcome = (anthropic: Anthropic, params: Anthropic.Message
       return { status: error.status, message: error.message }
     }
   )
+
+/** A provider.json entry `claude-recorded` of `api` at a recording upstream's `url`, priced at `pricing`, no retries. */
+export const recordedEntry = (api: string, url: string, pricing: Record<string, unknown>) => ({
+  model_name: "claude-recorded",
+  api,
+  base_url: url,
+  api_keys: [providerKey],
+  max_retries: 0,
+  pricing
+})
+
+/** The tool the tool-result suites' conversations call. */
+export const fetchReportTools: Array<Anthropic.Tool> = [{
+  name: "fetch_report",
+  input_schema: { type: "object", properties: { quarter: { type: "integer" } } }
+}]
+
+/** A conversation whose last turn answers a call of `fetch_report` with `content`. */
+export const fetchReportAnswered = (
+  content: Exclude<Anthropic.ToolResultBlockParam["content"], string | undefined>
+): Array<Anthropic.MessageParam> => [
+  { role: "user", content: "Summarise the quarterly report." },
+  { role: "assistant", content: [{ type: "tool_use", id: "toolu_01", name: "fetch_report", input: { quarter: 3 } }] },
+  { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_01", content }] }
+]

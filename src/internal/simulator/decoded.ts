@@ -5,22 +5,45 @@
  * the prompt of a request a codec read, its tools and tool choice as the generator takes them.
  */
 import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
-import type { Message, ToolDefinition } from "../../Message.js"
+import type { ImagePart, Message, ToolDefinition } from "../../Message.js"
+import * as Pricing from "../../Pricing.js"
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
+import * as Media from "../tokens/media.js"
 import type { InvalidRequest } from "./requestChecks.js"
 
 /** What a wire format read from a request: the prompt, and the prompt's size before counting. */
 export interface ReadPrompt extends Omit<Reply.Prompt, "promptTokens"> {
   /** Characters of prompt text, counted with `Reply.countTokens`. */
   readonly chars: number
-  /** Image, audio and file parts, `Reply.imageTokens` each. */
+  /** Tokens of image, audio and file parts, each counted by `mediaTokens`. */
   readonly media: number
+}
+
+// The rates the simulator bills media at: an image `Reply.imageTokens`, the rest the budgets' defaults.
+const simulatedRates: Media.Rates = {
+  imageTokens: Reply.imageTokens,
+  audioTokensPerSecond: Pricing.defaultAudioTokensPerSecond,
+  videoTokensPerSecond: Pricing.defaultVideoTokensPerSecond,
+  pdfPageTokens: Pricing.defaultPdfPageTokens,
+  mediaSeconds: undefined
+}
+
+/**
+ * The prompt tokens of one media part, in whatever message or tool result it comes: what it is and how long, as
+ * `tokens/media.ts` reads it (a PDF its pages, audio and video their seconds, a text document a token a byte); a part
+ * by URL, whose bytes the simulator never fetches, `Reply.imageTokens`.
+ */
+export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType">): number {
+  const media = Media.classify(part)
+  if (!media.inline) return Reply.imageTokens
+  const tokens = Media.mostPartTokens(media, simulatedRates)
+  return typeof tokens === "number" ? tokens : Reply.imageTokens
 }
 
 /** A decoded request: prompt tokens counted (at least 1), and requested tokens as the prompt's plus `maxTokens`. */
 export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra): Decoded<Extra> => {
-  const promptTokens = Math.max(1, Reply.countTokens(read.chars) + read.media * Reply.imageTokens)
+  const promptTokens = Math.max(1, Reply.countTokens(read.chars) + read.media)
   return {
     prompt: {
       model: read.model,
@@ -63,8 +86,9 @@ export class Transcript {
   continued: Reply.Prompt["continued"] = undefined
 
   /**
-   * A message of `role` with `text` and `media` non-text parts. A system or developer message is an instruction,
-   * not a turn: the last message is still the one before it (a user's request followed by a note is answered).
+   * A message of `role` with `text` and `media` tokens of non-text parts. A system or developer message is an
+   * instruction, not a turn: the last message is still the one before it (a user's request followed by a note is
+   * answered).
    */
   add(role: string, text: string, media: number): void {
     this.chars += text.length
@@ -82,8 +106,8 @@ export class Transcript {
   }
 
   /**
-   * The messages of a request a codec read: text parts are text, image parts media, and an assistant's tool calls
-   * count by their names and arguments.
+   * The messages of a request a codec read, every role alike: text parts are text, media parts their `mediaTokens`,
+   * and an assistant's tool calls count by their names and arguments.
    */
   addMessages(messages: ReadonlyArray<Message>): void {
     for (const message of messages) {
@@ -93,7 +117,7 @@ export class Transcript {
         let media = 0
         for (const part of content) {
           if (part.type === "text") text += part.text
-          else media++
+          else media += mediaTokens(part)
         }
         this.add(message.role, text, media)
         continue

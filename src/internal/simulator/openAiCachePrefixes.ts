@@ -5,10 +5,15 @@
  * for five minutes, apart per model and key. Sizes are counted as the request decoders count the prompt.
  */
 import type { CachePrefix } from "../../simulator/WireFormat.js"
+import { mediaTokens } from "./decoded.js"
 import { PrefixBuilder } from "./promptCache.js"
 import { isRecord } from "./requestChecks.js"
 
-// A content (a string, or parts) as characters of text and media parts: the text parts of either API.
+// An image part's URL as the decoders read it: Chat's `image_url.url`, Responses' `image_url`.
+const imageUrl = (part: Readonly<Record<string, unknown>>): string =>
+  typeof part.image_url === "string" ? part.image_url : isRecord(part.image_url) ? String(part.image_url.url) : ""
+
+// A content (a string, or parts) as characters of text and media tokens: the text and image parts of either API.
 const contentSize = (content: unknown): readonly [chars: number, media: number] => {
   if (typeof content === "string") return [content.length, 0]
   if (!Array.isArray(content)) return [0, 0]
@@ -17,7 +22,7 @@ const contentSize = (content: unknown): readonly [chars: number, media: number] 
   for (const part of content as ReadonlyArray<unknown>) {
     if (!isRecord(part)) continue
     if (typeof part.text === "string") chars += part.text.length
-    else media++
+    else media += mediaTokens({ url: imageUrl(part) })
   }
   return [chars, media]
 }

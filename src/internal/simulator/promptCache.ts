@@ -68,7 +68,7 @@ export class PromptCache {
 
 /**
  * Builds the prefixes of one request, in prompt order: `add` each piece of the prompt (with its characters and media
- * parts, counted as the format counts its prompt), `mark` a breakpoint after the last one added. A piece is
+ * tokens, counted as the format counts its prompt), `mark` a breakpoint after the last one added. A piece is
  * `identify`d (what makes it itself: its JSON) and hashed only when a breakpoint follows it, so a request without
  * one costs no hashing.
  */
@@ -80,11 +80,11 @@ export class PrefixBuilder<Piece> {
   /** `scope` keeps apart what is cached apart: the model, and OpenAI's `prompt_cache_key`. */
   constructor(private readonly scope: string, private readonly identify: (piece: Piece) => string) {}
 
-  /** A piece of the prompt, `chars` and `media` its size. */
+  /** A piece of the prompt, `chars` and `media` (its media parts' tokens) its size. */
   add(piece: Piece, chars: number, media: number): void {
     this.chars += chars
     this.media += media
-    this.pieces.push({ piece, tokens: Reply.countTokens(this.chars) + this.media * Reply.imageTokens })
+    this.pieces.push({ piece, tokens: Reply.countTokens(this.chars) + this.media })
   }
 
   /** The prompt's tokens so far. */

@@ -61,8 +61,9 @@ function ownAnswer(status: number, message: string): Errors.ErrorAnswer {
 export const route = Effect.gen(function*() {
   const serving = yield* ChatAnswer.answering
   const requests = yield* Requests
-  // Google's failures, the engine's request paths named as the Gemini body names them.
-  const failures = Errors.failures(serving.now, errors, geminiPath)
+  // Google's failures of a count or an embedding, the engine's request paths named as Gemini names them (a message's
+  // as `contents`).
+  const failures = Errors.failures(serving.now, errors, (path) => geminiPath(path))
   // A body refused before anything is sent.
   const problem = (refused: Problem) =>
     Effect.succeed(errorResponse(Errors.invalidRequest(refused.message, undefined), errors))
@@ -71,7 +72,11 @@ export const route = Effect.gen(function*() {
   function generated(model: string, stream: boolean, body: WithBody, framing?: Framing) {
     const decoded = Gemini.dialectFor(model, stream, framing).decode(body.text, serving.now)
     if (decoded instanceof Problem) return problem(decoded)
-    return ChatAnswer.answered(serving, body, { ...decoded, failures })
+    // The body's own failures: a message's path placed where in the body it came from.
+    return ChatAnswer.answered(serving, body, {
+      ...decoded,
+      failures: Errors.failures(serving.now, errors, decoded.path)
+    })
   }
 
   // A `countTokens` body's answer: refused, or the count once its model is admitted (a count takes a request of the

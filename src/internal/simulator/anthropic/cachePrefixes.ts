@@ -4,6 +4,7 @@
  * `1h`). Sizes are counted as the request decoder counts the prompt, so tool definitions add none.
  */
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
+import { mediaTokens } from "../decoded.js"
 import { PrefixBuilder } from "../promptCache.js"
 import { isRecord } from "../requestChecks.js"
 
@@ -19,28 +20,42 @@ const identity = ({ block, role }: Piece): string => {
   return `${role}:${JSON.stringify(content)}`
 }
 
-const resultChars = (content: unknown): number => {
-  if (typeof content === "string") return content.length
-  if (!Array.isArray(content)) return 0
-  let chars = 0
-  for (const block of content as ReadonlyArray<unknown>) {
-    if (isRecord(block) && block.type === "text" && typeof block.text === "string") chars += block.text.length
-  }
-  return chars
+// An image or document block's tokens, as the decoder reads its source: base64 as a `data:` URL of its type, or a URL
+// (a document's a PDF's).
+const blockTokens = (block: Readonly<Record<string, unknown>>): number => {
+  const source = isRecord(block.source) ? block.source : {}
+  const pdf = block.type === "document" ? { mediaType: "application/pdf" } : {}
+  return source.type === "url"
+    ? mediaTokens({ url: String(source.url), ...pdf })
+    : mediaTokens({ url: `data:${String(source.media_type)};base64,${String(source.data)}` })
 }
 
-// A block's characters and media parts, as the request decoder counts them.
+// A tool result's characters and media tokens: its text blocks, and its image and document blocks.
+const resultSize = (content: unknown): readonly [chars: number, media: number] => {
+  if (typeof content === "string") return [content.length, 0]
+  if (!Array.isArray(content)) return [0, 0]
+  let chars = 0
+  let media = 0
+  for (const block of content as ReadonlyArray<unknown>) {
+    if (!isRecord(block)) continue
+    if (block.type === "text" && typeof block.text === "string") chars += block.text.length
+    else if (block.type === "image" || block.type === "document") media += blockTokens(block)
+  }
+  return [chars, media]
+}
+
+// A block's characters and media tokens, as the request decoder counts them.
 const sizeOf = (block: Readonly<Record<string, unknown>>): readonly [chars: number, media: number] => {
   switch (block.type) {
     case "text":
       return [typeof block.text === "string" ? block.text.length : 0, 0]
     case "image":
     case "document":
-      return [0, 1]
+      return [0, blockTokens(block)]
     case "tool_use":
       return [String(block.name).length + JSON.stringify(block.input ?? {}).length, 0]
     case "tool_result":
-      return [resultChars(block.content), 0]
+      return resultSize(block.content)
     default:
       return [0, 0]
   }

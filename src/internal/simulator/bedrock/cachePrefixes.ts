@@ -6,6 +6,7 @@
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
 import { Refused } from "../../schemaCheck.js"
 import * as Codec from "../../wire/bedrock/codec.js"
+import { mediaTokens } from "../decoded.js"
 import { PrefixBuilder } from "../promptCache.js"
 
 /** A block of the prompt, and the role of the turn it is in (`tool` for a tool definition). */
@@ -16,15 +17,22 @@ interface Piece {
 
 const identity = ({ block, role }: Piece): string => `${role}:${JSON.stringify(block)}`
 
-// A content block's characters and media parts, as the request decoder counts them.
+// An image or document block's tokens, as the request decoder counts the part the codec reads it as.
+function blockTokens(block: typeof Codec.ToolResultContent.Type): number {
+  const part = Codec.mediaPart(block)
+  return part === undefined ? 0 : mediaTokens(part)
+}
+
+// A content block's characters and media tokens, as the request decoder counts them.
 function sizeOf(block: typeof Codec.ContentBlock.Type): readonly [chars: number, media: number] {
   if (typeof block.text === "string") return [block.text.length, 0]
-  if (block.image !== undefined && block.image !== null) return [0, 1]
+  if (block.image !== undefined && block.image !== null) return [0, blockTokens(block)]
   if (block.toolUse !== undefined && block.toolUse !== null) {
     return [block.toolUse.name.length + JSON.stringify(block.toolUse.input ?? {}).length, 0]
   }
   if (block.toolResult !== undefined && block.toolResult !== null) {
-    return [Codec.resultText(block.toolResult.content).length, 0]
+    const content = block.toolResult.content
+    return [Codec.resultText(content).length, content.reduce((tokens, part) => tokens + blockTokens(part), 0)]
   }
   return [0, 0]
 }

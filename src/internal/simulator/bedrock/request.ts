@@ -22,26 +22,7 @@ const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
 /** The prompt of a request the codec read. */
 function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded<undefined> {
   const transcript = new Transcript()
-  for (const message of request.messages) {
-    switch (message.role) {
-      case "user":
-      case "tool": {
-        const parts = typeof message.content === "string" ? [] : message.content
-        const text = typeof message.content === "string"
-          ? message.content
-          : parts.map((part) => part.type === "text" ? part.text : "").join("")
-        transcript.add(message.role, text, parts.filter((part) => part.type === "image").length)
-        break
-      }
-      case "assistant": {
-        const calls = (message.toolCalls ?? []).map((call) => call.name + call.arguments).join("")
-        transcript.add("assistant", message.content + calls, 0)
-        break
-      }
-      default:
-        transcript.add(message.role, message.content, 0)
-    }
-  }
+  transcript.addMessages(request.messages)
   return transcript.decoded(
     {
       model,

@@ -10,7 +10,7 @@ import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed, Refused } from "../../schemaCheck.js"
 import * as Codec from "../../wire/gemini/codec.js"
 import { schemaKeywords } from "../../wire/gemini/schema.js"
-import { decoded } from "../decoded.js"
+import { decoded, mediaTokens } from "../decoded.js"
 import { invalid, isRecord, typeName } from "../requestChecks.js"
 
 /** The text that, in the last user message, makes the simulator block the prompt. */
@@ -104,21 +104,38 @@ function responseText(response: Readonly<Record<string, unknown>> | null | undef
   return JSON.stringify(response ?? {})
 }
 
+/** An `inlineData` or `fileData` part as the library's media part, for `mediaTokens`. */
+function mediaPart(part: Pick<Part, "inlineData" | "fileData">): { url: string; mediaType?: string } | undefined {
+  const inline = part.inlineData
+  if (inline !== null && inline !== undefined) {
+    return { url: `data:${inline.mimeType};base64,${inline.data}`, mediaType: inline.mimeType }
+  }
+  const file = part.fileData
+  if (file === null || file === undefined) return undefined
+  return typeof file.mimeType === "string" ? { url: file.fileUri, mediaType: file.mimeType } : { url: file.fileUri }
+}
+
 /**
  * What a part weighs in the prompt: its characters (text but not thoughts, which are not prompt text the reply
- * answers; a function call's name and arguments, a function response's name and text) and its media parts.
+ * answers; a function call's name and arguments, a function response's name and text) and its media's tokens (a
+ * function response's own media parts too).
  */
 export function partSize(part: Part): { readonly chars: number; readonly media: number } {
   if (typeof part.text === "string") return { chars: part.thought === true ? 0 : part.text.length, media: 0 }
-  if (part.inlineData !== null && part.inlineData !== undefined) return { chars: 0, media: 1 }
-  if (part.fileData !== null && part.fileData !== undefined) return { chars: 0, media: 1 }
+  const medium = mediaPart(part)
+  if (medium !== undefined) return { chars: 0, media: mediaTokens(medium) }
   const call = part.functionCall
   if (call !== null && call !== undefined) {
     return { chars: call.name.length + JSON.stringify(call.args ?? {}).length, media: 0 }
   }
   const response = part.functionResponse
   if (response !== null && response !== undefined) {
-    return { chars: response.name.length + responseText(response.response).length, media: 0 }
+    let media = 0
+    for (const inner of response.parts ?? []) {
+      const responseMedium = mediaPart(inner)
+      if (responseMedium !== undefined) media += mediaTokens(responseMedium)
+    }
+    return { chars: response.name.length + responseText(response.response).length, media }
   }
   return { chars: 0, media: 0 }
 }
@@ -162,7 +179,7 @@ function decodeContent(
         text += part.text
         hasText = true
       }
-    } else if (size.media > 0) {
+    } else if (mediaPart(part) !== undefined) {
       continue
     } else if (part.functionCall !== null && part.functionCall !== undefined) {
       const name = part.functionCall.name

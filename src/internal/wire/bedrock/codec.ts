@@ -18,9 +18,9 @@
  * turn that follows the calls (the results of one turn, and a user message after them, share that turn, as Converse
  * wants roles to alternate); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
  * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
- * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL); in a tool result,
- * PDFs and text documents too, as `document` blocks named by their `document.title`, and a `toolResult`'s `image` and
- * `document` blocks read back as its parts. A
+ * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL), PDFs and text
+ * documents as `document` blocks named by their `document.title`, in a user turn and a tool result alike, and the
+ * `image` and `document` blocks of either read back as parts. A
  * `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a part, a tool
  * result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
  * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
@@ -122,7 +122,7 @@ const DocumentBlock = Schema.Struct({
 })
 
 // Converse's `ToolResultContentBlock`: text, JSON, an image or a document (a video there is not read).
-const ToolResultContent = Schema.Struct({
+export const ToolResultContent = Schema.Struct({
   text: maybe(Schema.String),
   json: maybe(Schema.Unknown),
   image: maybe(ImageBlock),
@@ -133,6 +133,7 @@ const ToolResultContent = Schema.Struct({
 export const ContentBlock = Schema.Struct({
   text: maybe(Schema.String),
   image: maybe(ImageBlock),
+  document: maybe(DocumentBlock),
   toolUse: maybe(Schema.Struct({ toolUseId: Schema.String, name: Schema.String, input: Schema.Unknown })),
   toolResult: maybe(Schema.Struct({
     toolUseId: Schema.String,
@@ -215,10 +216,57 @@ const documentFormats: Readonly<Record<string, string>> = Object.fromEntries(
   Object.entries(documentTypes).map(([format, type]) => [type, format])
 )
 
+/** A block that may hold a medium: an `image` or a `document` (of a message, or of a tool result). */
+type MediaBlock = Pick<typeof ToolResultContent.Type, "image" | "document">
+
+// The names Converse takes for a document: letters, digits, spaces, hyphens, parentheses and square brackets, no two
+// spaces in a row (the Amazon Bedrock API reference, `DocumentBlock`).
+const documentName = /^[A-Za-z0-9()[\]-]+(?: [A-Za-z0-9()[\]-]+)*$/
+
+/**
+ * An `image` or `document` block as the library's media part: an image as a `data:` URL of it, a document as one of
+ * its type with its `name` as the part's `document.title`; none for another block, or a document of a format no
+ * dialect of the library carries.
+ */
+export function mediaPart(block: MediaBlock): ImagePart | undefined {
+  if (block.image !== undefined && block.image !== null) {
+    return { type: "image", url: `data:image/${block.image.format};base64,${block.image.source.bytes}` }
+  }
+  if (block.document === undefined || block.document === null) return undefined
+  const { format, name, source } = block.document
+  const type = documentTypes[format]
+  return type === undefined
+    ? undefined
+    : { type: "image", url: `data:${type};base64,${source.bytes}`, document: { title: name } }
+}
+
+/**
+ * An `image` or `document` block at `at` as a media part (`mediaPart`), or what is wrong with it: a document of a
+ * format no dialect carries, or a name Converse refuses.
+ */
+function readMedia(block: MediaBlock, at: string): ImagePart | Problem {
+  const document = block.document
+  if (document !== undefined && document !== null) {
+    if (documentTypes[document.format] === undefined) {
+      return new Problem(
+        `${at}.document.format`,
+        `${at}.document.format: a "${document.format}" document is carried to no provider; send its text, or a PDF`
+      )
+    }
+    if (!documentName.test(document.name)) {
+      return new Problem(
+        `${at}.document.name`,
+        `${at}.document.name: "${document.name}" is no document name: letters, digits, single spaces, hyphens, ` +
+          "parentheses and square brackets"
+      )
+    }
+  }
+  return mediaPart(block)!
+}
+
 /**
  * A `toolResult`'s content as a tool message's: its text alone (its texts, and its JSON values as JSON) when it holds
- * no media; else its blocks as parts, an image as a `data:` URL of it, a document as one of its type with its `name`
- * as the part's `document.title`.
+ * no media; else its blocks as parts, an image or a document as `readMedia` reads it.
  */
 function resultContent(
   content: ReadonlyArray<typeof ToolResultContent.Type>,
@@ -228,18 +276,10 @@ function resultContent(
   const parts: Array<ContentPart> = []
   for (let k = 0; k < content.length; k++) {
     const part = content[k]!
-    if (part.image !== undefined && part.image !== null) {
-      parts.push({ type: "image", url: `data:image/${part.image.format};base64,${part.image.source.bytes}` })
-    } else if (part.document !== undefined && part.document !== null) {
-      const { format, name, source } = part.document
-      const type = documentTypes[format]
-      if (type === undefined) {
-        return new Problem(
-          `${at}[${k}].document.format`,
-          `${at}[${k}].document.format: a "${format}" document is carried to no provider; send its text, or a PDF`
-        )
-      }
-      parts.push({ type: "image", url: `data:${type};base64,${source.bytes}`, document: { title: name } })
+    if (part.image != null || part.document != null) {
+      const medium = readMedia(part, `${at}[${k}]`)
+      if (medium instanceof Problem) return medium
+      parts.push(medium)
     } else {
       parts.push({ type: "text", text: resultText([part]) })
     }
@@ -247,7 +287,7 @@ function resultContent(
   return parts
 }
 
-/** The messages of one user turn: its tool results first, then its text and images as one user message. */
+/** The messages of one user turn: its tool results first, then its text, images and documents as one user message. */
 function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>): Problem | undefined {
   const parts: Array<ContentPart> = []
   // Where the last block went, for the cache point after it.
@@ -257,9 +297,10 @@ function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>)
     if (typeof block.text === "string") {
       parts.push({ type: "text", text: block.text })
       last = { kind: "part", index: parts.length - 1 }
-    } else if (block.image !== undefined && block.image !== null) {
-      const image = block.image
-      parts.push({ type: "image", url: `data:image/${image.format};base64,${image.source.bytes}` })
+    } else if (block.image != null || block.document != null) {
+      const medium = readMedia(block, `${at}.content[${i}]`)
+      if (medium instanceof Problem) return medium
+      parts.push(medium)
       last = { kind: "part", index: parts.length - 1 }
     } else if (block.toolResult !== undefined && block.toolResult !== null) {
       if (parts.length > 0) {
@@ -277,7 +318,10 @@ function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>)
       if (last.kind === "part") parts[last.index] = { ...parts[last.index]!, cache: cacheMark }
       else out[last.index] = { ...out[last.index]!, cache: cacheMark } as Message
     } else {
-      return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a user turn holds text, image and toolResult`)
+      return new Problem(
+        `${at}.content[${i}]`,
+        `${at}.content[${i}]: a user turn holds text, image, document and toolResult`
+      )
     }
   }
   if (parts.length === 0) return undefined
@@ -433,15 +477,15 @@ function documentBlock(part: ImagePart, where: string, index: number): JsonRecor
   if (format === undefined) {
     throw new RequestError(
       `${where} is ${Media.describe(Media.kindOf(part), Media.mediaTypeOf(part))}: Bedrock's Converse API takes ` +
-        `${Object.values(documentTypes).join(", ")} documents in a tool result`,
+        `${Object.values(documentTypes).join(", ")} documents`,
       where
     )
   }
   const name = part.document?.title ?? `document ${index + 1}`
-  if (!/^[A-Za-z0-9()[\]-]+(?: [A-Za-z0-9()[\]-]+)*$/.test(name)) {
+  if (!documentName.test(name)) {
     throw new RequestError(
-      `the document's title "${name}" is no name Converse takes: letters, digits, single spaces, hyphens, ` +
-        "parentheses and square brackets",
+      `${where}.document.title: "${name}" is no document name Converse takes: letters, digits, single spaces, ` +
+        "hyphens, parentheses and square brackets",
       `${where}.document.title`
     )
   }
@@ -456,21 +500,28 @@ function userBlocks(content: string | ReadonlyArray<ContentPart>, where: string,
     return
   }
   content.forEach((part, i) => {
-    into.push(part.type === "text" ? { text: part.text } : imageBlock(part.url, `${where}.content[${i}].url`))
+    into.push(part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, i))
     if (part.cache !== undefined) into.push(cachePoint)
   })
 }
 
-/** A tool result's content as a `toolResult`'s: text, images and documents (Converse takes them there). */
+/**
+ * A media part at `where` (the `index`th part of its content) as the block Converse takes it in a user turn and in a
+ * tool result alike: a PDF or a text document a `document` block, an image an `image` block, anything else refused.
+ */
+function mediaBlock(part: ImagePart, where: string, index: number): JsonRecord {
+  const kind = Media.kindOf(part)
+  if (kind === "pdf" || kind === "document") return documentBlock(part, where, index)
+  imageOnly(part, where, "Bedrock's Converse API")
+  return imageBlock(part.url, `${where}.url`)
+}
+
+/** A tool result's content as a `toolResult`'s: text, images and documents. */
 function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonRecord> {
   if (typeof content === "string") return [{ text: content }]
-  return content.map((part, i) => {
-    if (part.type === "text") return { text: part.text }
-    const kind = Media.kindOf(part)
-    if (kind === "pdf" || kind === "document") return documentBlock(part, `${where}.content[${i}]`, i)
-    imageOnly(part, `${where}.content[${i}]`, "Bedrock's Converse API")
-    return imageBlock(part.url, `${where}.content[${i}].url`)
-  })
+  return content.map((part, i) =>
+    part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, i)
+  )
 }
 
 // A breakpoint on a part of a tool result: Converse takes a cache point after the result, not inside it.

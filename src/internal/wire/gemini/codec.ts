@@ -304,6 +304,22 @@ function referencesOf(value: unknown, into: Array<string> = []): Array<string> {
 
 type ResultPart = NonNullable<NonNullable<WirePart["functionResponse"]>["parts"]>[number]
 
+/** A media part read from the body, and where in the body it is (`contents[2].parts[0].functionResponse.parts[1]`). */
+interface Placed {
+  readonly part: ImagePart
+  readonly at: string
+}
+
+/**
+ * Where in the body a message of the library's request came from: its content's (`contents[2]`, or
+ * `systemInstruction`), and each of its parts' (a tool message's first part, its `response`, is the function
+ * response's).
+ */
+export interface Origin {
+  readonly at: string
+  readonly parts: ReadonlyArray<string>
+}
+
 /**
  * A function response's media parts as the tool message's parts: the ones `response` references (`{"$ref": name}`,
  * each naming one part by its `displayName`) first, in the order `response` names them, then the rest in their order.
@@ -314,19 +330,19 @@ function resultMedia(
   parts: ReadonlyArray<ResultPart>,
   response: Readonly<Record<string, unknown>>,
   at: string
-): Array<ImagePart> | Problem {
-  const named = new Map<string, ImagePart>()
-  const rest: Array<ImagePart> = []
+): Array<Placed> | Problem {
+  const named = new Map<string, Placed>()
+  const rest: Array<Placed> = []
   for (let k = 0; k < parts.length; k++) {
     const part = parts[k]!
     const where = `${at}.parts[${k}]`
     const media = part.inlineData !== null && part.inlineData !== undefined
-      ? { part: inlineMedia(part.inlineData), name: part.inlineData.displayName }
+      ? { part: { part: inlineMedia(part.inlineData), at: where }, name: part.inlineData.displayName }
       : part.fileData !== null && part.fileData !== undefined
-      ? { part: fileMedia(part.fileData), name: part.fileData.displayName }
+      ? { part: { part: fileMedia(part.fileData), at: where }, name: part.fileData.displayName }
       : undefined
     if (media === undefined) return problem(where, "expected an inlineData or fileData part")
-    const refusal = resultMediaRefusal(Media.mediaTypeOf(media.part))
+    const refusal = resultMediaRefusal(Media.mediaTypeOf(media.part.part))
     if (refusal !== undefined) return problem(where, refusal)
     if (media.name === null || media.name === undefined) {
       rest.push(media.part)
@@ -336,7 +352,7 @@ function resultMedia(
       named.set(media.name, media.part)
     }
   }
-  const ordered: Array<ImagePart> = []
+  const ordered: Array<Placed> = []
   for (const ref of referencesOf(response)) {
     const part = named.get(ref)
     if (part === undefined) return problem(`${at}.response`, `"$ref": "${ref}" names none of the parts`)
@@ -346,14 +362,16 @@ function resultMedia(
   return [...ordered, ...named.values(), ...rest]
 }
 
-// A user turn: its function responses as tool messages, then the rest as one user message.
+// A user turn: its function responses as tool messages, then the rest as one user message; each one's `Origin` too.
 function userTurn(
   parts: ReadonlyArray<WirePart>,
   at: string,
   into: Array<Message>,
-  pending: Array<Pending>
+  pending: Array<Pending>,
+  origins: Array<Origin>
 ): Problem | undefined {
   const content: Array<ContentPart> = []
+  const contentOrigins: Array<string> = []
   let results = 0
   for (let j = 0; j < parts.length; j++) {
     const part = parts[j]!
@@ -373,22 +391,31 @@ function userTurn(
         role: "tool",
         toolCallId: callId,
         name,
-        content: attached.length === 0 ? result : [{ type: "text", text: result }, ...attached]
+        content: attached.length === 0
+          ? result
+          : [{ type: "text", text: result }, ...attached.map((placed) => placed.part)]
       })
+      origins.push({ at: where, parts: [`${where}.functionResponse`, ...attached.map((placed) => placed.at)] })
       results++
     } else if (typeof part.text === "string") {
       content.push({ type: "text", text: part.text })
+      contentOrigins.push(where)
     } else if (part.inlineData !== null && part.inlineData !== undefined) {
       content.push(inlineMedia(part.inlineData))
+      contentOrigins.push(where)
     } else if (part.fileData !== null && part.fileData !== undefined) {
       content.push(fileMedia(part.fileData))
+      contentOrigins.push(where)
     } else if (part.functionCall !== null && part.functionCall !== undefined) {
       return problem(`${where}.functionCall`, "a functionCall part belongs in a model turn")
     } else {
       return problem(where, "expected a text, inlineData, fileData or functionResponse part")
     }
   }
-  if (content.length > 0 || results === 0) into.push({ role: "user", content })
+  if (content.length > 0 || results === 0) {
+    into.push({ role: "user", content })
+    origins.push({ at, parts: contentOrigins })
+  }
   return undefined
 }
 
@@ -522,11 +549,19 @@ function toolChoiceOf(
   if (choice !== undefined) request.toolChoice = choice
 }
 
-/** A checked body as the library's request, or what is wrong with it. */
-export function toRequest(body: Body): ChatRequest | Problem {
+/**
+ * A checked body as the library's request, or what is wrong with it; `origins`, when given, gets where each of the
+ * request's messages came from, by the message's index.
+ */
+export function toRequest(body: Body, origins: Array<Origin> = []): ChatRequest | Problem {
   const messages: Array<Message> = []
-  for (const part of body.systemInstruction?.parts ?? []) {
-    if (typeof part.text === "string") messages.push({ role: "system", content: part.text })
+  const system = body.systemInstruction?.parts ?? []
+  for (let j = 0; j < system.length; j++) {
+    const part = system[j]!
+    if (typeof part.text === "string") {
+      messages.push({ role: "system", content: part.text })
+      origins.push({ at: `systemInstruction.parts[${j}]`, parts: [] })
+    }
   }
   const pending: Array<Pending> = []
   for (let i = 0; i < body.contents.length; i++) {
@@ -536,8 +571,9 @@ export function toRequest(body: Body): ChatRequest | Problem {
       const turn = modelTurn(parts, at, pending)
       if (turn instanceof Problem) return turn
       messages.push(turn)
+      origins.push({ at, parts: [] })
     } else {
-      const refused = userTurn(parts, at, messages, pending)
+      const refused = userTurn(parts, at, messages, pending, origins)
       if (refused !== undefined) return refused
     }
   }
@@ -573,11 +609,21 @@ const renamed: Readonly<Record<string, string>> = {
 }
 
 /**
- * A path of the library's request (`maxTokens`, `tools[0].parameters`) as the Gemini body writes it; a message's path
- * is `contents` (the library's messages do not follow the body's turns one to one).
+ * A path of the library's request (`maxTokens`, `tools[0].parameters`) as the Gemini body writes it. A message's path
+ * is placed by `origins` (from `toRequest`): a part's is the body's part it came from
+ * (`contents[2].parts[0].functionResponse.parts[1]`), with what follows it; another path of a message is its content's
+ * (`contents[2]`); without its origin, `contents`.
  */
-export function geminiPath(path: string): string {
-  return path.replace(/^messages(\[\d+\]\S*)?/, "contents")
+export function geminiPath(path: string, origins: ReadonlyArray<Origin> = []): string {
+  return path.replace(
+    /^messages(?:\[(\d+)\](?:\.content\[(\d+)\](\S*)|\S*))?/,
+    (_, i?: string, j?: string, rest?: string) => {
+      const origin = i === undefined ? undefined : origins[Number(i)]
+      if (origin === undefined) return "contents"
+      const part = j === undefined ? undefined : origin.parts[Number(j)]
+      return part === undefined ? origin.at : `${part}${rest ?? ""}`
+    }
+  )
     .replace(
       /^(temperature|topP|maxTokens|stop|seed|reasoningEffort|responseFormat|toolChoice)\b/,
       (name) => renamed[name]!

@@ -6,8 +6,9 @@
  *
  * The bodies' text is parsed as JSON and checked against the codec's Effect Schemas of the wire (camelCase, unknown
  * fields ignored), then mapped to the library's requests; the engine's request paths are named as the Gemini body
- * names them (`geminiPath`). The model and the method are the URL's, not the body's. A reply's id is a random UUID
- * (never the client's `x-request-id`, which it may choose).
+ * names them (`geminiPath`: a message's and a part's by where in the body it came from). The model and the method
+ * are the URL's, not the body's. A reply's id is a random UUID (never the client's `x-request-id`, which it may
+ * choose).
  */
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -26,10 +27,13 @@ export function isGeminiRequest(method: string, path: string): boolean {
   return path === "/v1beta" || path.startsWith("/v1beta/") || (method === "POST" && path.startsWith("/v1/models/"))
 }
 
-/** A `generateContent` body (its text) as the engine's request, or what is wrong with it. */
-export function generate(text: string): ChatRequest | Problem {
+/**
+ * A `generateContent` body (its text) as the engine's request, or what is wrong with it; `origins` gets where each of
+ * its messages came from (`Codec.toRequest`).
+ */
+export function generate(text: string, origins?: Array<Codec.Origin>): ChatRequest | Problem {
   const body = decodeBody(text, Codec.checkGenerateContent)
-  return body instanceof Problem ? body : Codec.toRequest(body)
+  return body instanceof Problem ? body : Codec.toRequest(body, origins)
 }
 
 /** A `countTokens` body (its text) as the request whose prompt is counted, or what is wrong with it. */
@@ -55,7 +59,8 @@ export function embedding(text: string, batch: boolean): EmbeddingInput | Proble
  */
 export function dialectFor(model: string, stream: boolean, framing: Framing = "sse"): Dialect {
   function decode(text: string): Decoded | Problem {
-    const request = generate(text)
+    const origins: Array<Codec.Origin> = []
+    const request = generate(text, origins)
     if (request instanceof Problem) return request
     const id = randomUUID()
     return {
@@ -64,7 +69,7 @@ export function dialectFor(model: string, stream: boolean, framing: Framing = "s
       stream,
       newEncoder: () => streamEncoder(id, model, framing),
       render: (response) => Codec.response(response, id, model),
-      path: Codec.geminiPath
+      path: (path) => Codec.geminiPath(path, origins)
     }
   }
   return { decode, errors }
