@@ -3,14 +3,25 @@
  * on one key of one memory store), and in Redis (`layerStoreRedis`, two instances each with its own connection
  * through a proxy that can hold Redis' replies back, under the default `onUnavailable: "fail-closed"`; `Store.test.ts`
  * runs the deprecated `shared` option); and the stores under it (`BucketStore`, `SlotStore`) against one contract of
- * their steps, in memory and in Redis.
+ * their steps, in memory, in Redis, and in SQL (the gateway's database, buckets only: `rateLimiter/sql.ts`) on a SQLite
+ * file and on a real Postgres server, two clients on one database as two gateway instances.
  */
-import { RateLimiter, type Store } from "effect-llm-router"
+import { type Gateway, RateLimiter, type Store } from "effect-llm-router"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
 import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { defaultTimeout } from "../src/internal/persistence/sql.js"
+import * as Memory from "../src/internal/rateLimiter/memory.js"
+import * as Sql from "../src/internal/rateLimiter/sql.js"
+import * as Database from "../src/internal/sql/database.js"
 import { bucketStoreContract, type ContractOptions, rateLimiterContract } from "./contract/rateLimiter.js"
+import { postgresServer } from "./utils/postgresServer.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected, proxiedOne, redisInstances } from "./utils/sharedStore.js"
 
@@ -80,6 +91,53 @@ bucketStoreContract({
           const { faults, store } = yield* proxiedOne(redis, options)
           return { stores: yield* storesOn(store), faults }
         })
+    }
+  })
+})
+
+/**
+ * An instance's stores on its own client of `database`, as a gateway instance has: its buckets in the database. The
+ * SQL backend keeps no slots (`slots: false`): the slot store beside it is memory's, which its contract never reaches.
+ */
+const sqlStoresOn = (database: Gateway.Database) =>
+  Effect.map(
+    Effect.orDie(Database.connect(database)),
+    (sql) =>
+      Context.make(
+        RateLimiter.BucketStore,
+        Sql.bucketStore({ sql, bounds: { address: "the contract's database", timeout: defaultTimeout } })
+      ).pipe(Context.add(RateLimiter.SlotStore, Memory.slotStore()))
+  )
+
+bucketStoreContract({
+  name: "SQLite",
+  clock: "test",
+  slots: false,
+  connect: Effect.gen(function*() {
+    const dir = yield* Effect.acquireRelease(
+      Effect.sync(() => mkdtempSync(join(tmpdir(), "limiter-contract-"))),
+      (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    )
+    const database = { sqlite: join(dir, "gateway.db") }
+    return {
+      instances: Effect.all([sqlStoresOn(database), sqlStoresOn(database)]),
+      elapse: TestClock.adjust,
+      faulty: undefined
+    }
+  })
+})
+
+bucketStoreContract({
+  name: "Postgres",
+  clock: "test",
+  slots: false,
+  connect: Effect.gen(function*() {
+    const postgres = yield* postgresServer
+    const database = { postgres: Redacted.make(yield* postgres.database(`limiter_${randomUUID().slice(0, 8)}`)) }
+    return {
+      instances: Effect.all([sqlStoresOn(database), sqlStoresOn(database)]),
+      elapse: TestClock.adjust,
+      faulty: undefined
     }
   })
 })

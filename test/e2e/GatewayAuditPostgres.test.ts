@@ -1,11 +1,13 @@
 /**
  * The admin audit log of two gateway instances on one real PostgreSQL server: admin actions sent to both at once form
  * one chain (every `seq` once, in order, the chain verified by reading the database itself), and both instances read
- * the same log.
+ * the same log; refusals sent to both are bounded per address for both together, and what they did not record is
+ * summarised once.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
 import * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import * as Database from "../../src/internal/sql/database.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -47,5 +49,45 @@ describe("the admin audit log on a shared Postgres", () => {
         assert.deepStrictEqual([verified.broken, verified.rows, verified.head.seq], [undefined, 40, 40])
       }),
     120_000
+  )
+
+  it.live(
+    "refusals sent to two instances: one window's rows per address between them, and one summary of the rest",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* postgresServer
+        const database = { postgres: Redacted.make(yield* server.database("refusals")) }
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const one = yield* gatewayOn(simulator, database)
+        const other = yield* gatewayOn(simulator, database)
+        const sent = 50
+        const answers = yield* Effect.forEach(
+          Array.from({ length: sent }, (_, index) => index),
+          (index) => call(index % 2 === 0 ? one.url : other.url, "GET", "/admin/spend", undefined, "gw-not-a-key"),
+          { concurrency: 8 }
+        )
+        assert.isTrue(answers.every((answer) => Refusals.isRefusal(answer.status)))
+        // The summary comes a window after the first refusal not recorded.
+        yield* Effect.sleep("62 seconds")
+        const answer = yield* call(one.url, "GET", "/admin/audit?limit=500")
+        assert.strictEqual(answer.status, 200)
+        const rows = (answer.body as unknown as {
+          readonly data: ReadonlyArray<{
+            readonly action: string
+            readonly outcome: string
+            readonly from: string | null
+            readonly after: { readonly dropped?: number } | null
+          }>
+        }).data
+        const refused = rows.filter((row) => row.outcome === "refused" && row.action !== Refusals.droppedAction)
+        const summaries = rows.filter((row) => row.action === Refusals.droppedAction)
+        assert.strictEqual(refused.length, Refusals.rowsPerWindow)
+        assert.strictEqual(new Set(refused.map((row) => row.from)).size, 1)
+        assert.deepStrictEqual(
+          summaries.map((row) => [row.from, row.after?.dropped]),
+          [[refused[0]!.from, sent - Refusals.rowsPerWindow]]
+        )
+      }),
+    180_000
   )
 })

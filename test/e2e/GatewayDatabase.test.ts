@@ -152,7 +152,23 @@ describe("the gateway's SQLite database", () => {
       const versions = reopened.prepare("SELECT migration_id FROM effect_sql_migrations").all()
       reopened.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+        14,
+        15
+      ])
       assert.deepStrictEqual(identities(file), [identity])
     }))
 
@@ -176,7 +192,23 @@ describe("the gateway's SQLite database", () => {
       const versions = db.prepare("SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id").all()
       db.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+        12,
+        13,
+        14,
+        15
+      ])
       assert.include(sqliteTables(file), "requests")
       assert.strictEqual(identities(file).length, 1)
     }))
@@ -235,7 +267,7 @@ describe("the gateway's SQLite database", () => {
       assert.strictEqual(error?._tag, "Fail")
       const failure = error?._tag === "Fail" ? error.error : undefined
       assert.instanceOf(failure, Gateway.DatabaseError)
-      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(14\)/)
+      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(15\)/)
     }))
 
   it.live("that cannot be made (its directory is a file) is refused at start", () =>
@@ -268,7 +300,7 @@ describe("the gateway's Postgres database", () => {
         return { names: names.map((row) => row.tablename), versions: versions.map((row) => row.migration_id) }
       })).pipe(Effect.provide(Reactivity.layer))
       for (const table of tables) assert.include(rows.names, table)
-      assert.deepStrictEqual(rows.versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
+      assert.deepStrictEqual(rows.versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
     }), 60_000)
 
   it.live(

@@ -328,11 +328,25 @@ const summaries = (rows: ReadonlyArray<Chain.Entry>) =>
     dropped: (JSON.parse(row.after!) as { readonly dropped: number }).dropped
   }))
 
+/** A cap's state in a fresh SQLite database of its own, as a gateway with a database has it. */
+const sqliteState = Effect.map(
+  Effect.orDie(Database.connect({ sqlite: ":memory:" })),
+  (sql) => Refusals.sqlState({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+)
+
 describe("the audit rows of refusals", () => {
-  it.effect("from one address: a window's rows, the rest counted, and one row a window on saying how many", () =>
+  it.effect.each(
+    [
+      ["in memory", Effect.sync(Refusals.memoryState)],
+      ["in SQL", sqliteState]
+    ] as const
+  )("%s, from one address: a window's rows, the rest counted, and one row a window on saying how many", ([
+    _,
+    state
+  ]) =>
     Effect.gen(function*() {
       const { log, rows } = memoryLog()
-      const refusals = yield* Refusals.make(log)
+      const refusals = yield* Refusals.make(log, { state: yield* state })
       const now = () => Effect.clockWith((clock) => clock.currentTimeMillis)
       for (let i = 0; i < Refusals.rowsPerWindow + 15; i++) yield* refusals.record(refusal("203.0.113.9", yield* now()))
       // Another address has rows of its own.
@@ -361,6 +375,50 @@ describe("the audit rows of refusals", () => {
       assert.strictEqual(rows.length - before, Refusals.rowsPerWindow)
       yield* TestClock.adjust("1 minute")
       assert.deepStrictEqual(summaries(rows).at(-1), { from: "203.0.113.9", dropped: 1 })
+    }))
+
+  it.effect("two instances on one database: one bound per address for both, one summary of what both dropped", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "audit-refusals-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const stateOn = Effect.map(
+        Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") })),
+        (sql) => Refusals.sqlState({ sql, bounds: { address: "gateway.db", timeout: Sql.defaultTimeout } })
+      )
+      const { log, rows } = memoryLog()
+      const instances = [
+        yield* Refusals.make(log, { state: yield* stateOn }),
+        yield* Refusals.make(log, { state: yield* stateOn })
+      ]
+      const now = () => Effect.clockWith((clock) => clock.currentTimeMillis)
+      // 50 refusals from one address, alternately at each instance, some at once.
+      yield* Effect.forEach(
+        Array.from({ length: 50 }, (_, i) => i),
+        (i) => Effect.flatMap(now(), (at) => instances[i % 2]!.record(refusal("203.0.113.9", at))),
+        { concurrency: 4 }
+      )
+      assert.strictEqual(rows.filter((row) => row.action !== Refusals.droppedAction).length, Refusals.rowsPerWindow)
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(summaries(rows), [{ from: "203.0.113.9", dropped: 50 - Refusals.rowsPerWindow }])
+      // A summary's instance gone before writing it: its count is claimed by the next instance counting into it two
+      // windows on, and comes out once.
+      const { log: otherLog, rows: otherRows } = memoryLog()
+      const orphanState = yield* stateOn
+      yield* Effect.scoped(Effect.gen(function*() {
+        const doomed = yield* Refusals.make(otherLog, { state: orphanState })
+        for (let i = 0; i < Refusals.rowsPerWindow + 2; i++) yield* doomed.record(refusal("198.51.100.7", yield* now()))
+      }))
+      yield* TestClock.adjust("2 minutes")
+      for (let i = 0; i < Refusals.rowsPerWindow + 1; i++) {
+        yield* instances[0]!.record(refusal("198.51.100.7", yield* now()))
+      }
+      assert.strictEqual(rows.filter((row) => row.from === "198.51.100.7").length, Refusals.rowsPerWindow)
+      yield* TestClock.adjust("1 minute")
+      assert.deepStrictEqual(summaries(otherRows), [])
+      // The two the gone instance counted, and the one since.
+      assert.deepStrictEqual(summaries(rows).at(-1), { from: "198.51.100.7", dropped: 3 })
     }))
 
   effectProp(

@@ -161,7 +161,10 @@ export const lasting = Effect.fnUntraced(function*(options: {
     responses,
     refusalLines: yield* Logs.refusalLines,
     audit,
-    auditRefusals: audit === undefined ? undefined : yield* AuditRefusals.make(audit),
+    // Bounded across the instances on the database: one bucket and one count per address for all of them.
+    auditRefusals: options.database === undefined || audit === undefined
+      ? undefined
+      : yield* AuditRefusals.make(audit, { state: AuditRefusals.sqlState(options.database) }),
     requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
       database: options.database,
       logPayloads: options.logPayloads,

@@ -1,57 +1,39 @@
 /**
- * The memory backend of `RateLimiter`'s stores: the steps of the Redis bucket script (`redis/bucket.ts`) on a level
- * kept in this process and read on the `Clock`'s monotonic time, so `TestClock` drives it and a stepped wall clock
- * does not refill it, and slots counted in a map. Buckets of one
- * store under one key are one bucket, as they are in Redis.
+ * The memory backend of `RateLimiter`'s stores: a bucket's steps (`level.ts`, as the Redis script takes them) on a
+ * level kept in this process and read on the `Clock`'s monotonic time, so `TestClock` drives it and a stepped wall
+ * clock does not refill it, and slots counted in a map. Buckets of one store under one key are one bucket, as they are
+ * in Redis.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as RateLimiter from "../../RateLimiter.js"
 import { monotonicMillis } from "../time/monotonic.js"
-
-type Step = "take" | "try" | "give" | "charge" | "reset" | "peek"
-
-interface Level {
-  level: number
-  at: number
-}
+import * as Level from "./level.js"
 
 /** A `BucketStore` in this process' memory. */
 export function bucketStore(): RateLimiter.BucketStore["Service"] {
-  const levels = new Map<string, Level>()
+  const levels = new Map<string, Level.Level>()
   const bucket = Effect.fnUntraced(function*(options: RateLimiter.BucketOptions) {
     const { capacity, key } = options
-    const rate = options.refillRate / 1000
+    const perMilli = options.refillRate / 1000
     const clock = yield* Clock.Clock
-    function step(name: Step, amount: number): RateLimiter.BucketResult {
-      const now = monotonicMillis(clock)
-      const kept = levels.get(key)
-      let level = kept === undefined ? capacity : kept.level
-      const at = kept === undefined ? now : kept.at
-      if (now > at) level = Math.min(capacity, level + (now - at) * rate)
-      let granted = true
-      let wait = 0
-      if (name === "take") {
-        level -= amount
-        if (level < -1e-9) wait = -level / rate
-      } else if (name === "try") {
-        if (level >= amount - 1e-9) level -= amount
-        else {
-          granted = false
-          wait = (amount - level) / rate
-        }
-      } else if (name === "give") level = Math.min(capacity, level + amount)
-      else if (name === "charge") level -= amount
-      else if (name === "reset") level = capacity
-      // A full bucket is what a missing one reads as, so a full one is forgotten: nothing lingers per key.
-      if (level >= capacity) levels.delete(key)
-      else if (name !== "peek") levels.set(key, { level, at: Math.max(now, at) })
+    function step(name: Level.Step, amount: number): RateLimiter.BucketResult {
+      const stepped = Level.step({
+        name,
+        amount,
+        capacity,
+        perMilli,
+        kept: levels.get(key),
+        now: monotonicMillis(clock)
+      })
+      if (stepped.kept === undefined) levels.delete(key)
+      else levels.set(key, stepped.kept)
       // Exact, where the script rounds to a millionth of a token and a microsecond: TestClock admits calls to the
       // fraction of a millisecond that an ideal bucket would.
-      return { granted, level, waitMillis: wait }
+      return stepped.result
     }
-    function of(name: Step) {
+    function of(name: Level.Step) {
       return (amount: number) => Effect.sync(() => step(name, amount))
     }
     return {
