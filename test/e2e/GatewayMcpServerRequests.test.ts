@@ -8,17 +8,11 @@
 import { expect, layer } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import {
-  CallToolRequestSchema,
   type ClientCapabilities,
   CreateMessageRequestSchema,
-  CreateMessageResultSchema,
   ElicitRequestSchema,
-  ElicitResultSchema,
-  ListRootsRequestSchema,
-  ListRootsResultSchema,
-  ListToolsRequestSchema
+  ListRootsRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -27,51 +21,14 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { sdkUpstream } from "../utils/mcpUpstreams.js"
+import { asking, type Kind } from "../utils/mcpAsking.js"
+import { askingStdioServer, sdkUpstream } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-asks-0001"
 
 class Fixture extends Context.Service<Fixture, { readonly gateway: Gateway.Service }>()(
   "test/GatewayMcpServerRequestsFixture"
 ) {}
-
-type Kind = "sampling" | "elicitation" | "roots"
-
-// The upstream's `ask`: sends the request `kind` names on the call's stream, then says back its answer (or error).
-function asking(server: Server) {
-  server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: [{
-      name: "ask",
-      description: "Asks its client.",
-      inputSchema: {
-        type: "object",
-        properties: { kind: { type: "string" }, text: { type: "string" }, standalone: { type: "boolean" } }
-      }
-    }]
-  }))
-  server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
-    const { kind, standalone, text } = call.params.arguments as { kind: Kind; text: string; standalone?: boolean }
-    try {
-      const answer = standalone === true
-        ? await server.listRoots(undefined, { timeout: 5000 })
-        : kind === "sampling"
-        ? await extra.sendRequest({
-          method: "sampling/createMessage",
-          params: { messages: [{ role: "user", content: { type: "text", text } }], maxTokens: 10 }
-        }, CreateMessageResultSchema)
-        : kind === "elicitation"
-        ? await extra.sendRequest({
-          method: "elicitation/create",
-          params: { message: text, requestedSchema: { type: "object", properties: { name: { type: "string" } } } }
-        }, ElicitResultSchema)
-        : await extra.sendRequest({ method: "roots/list", params: {} }, ListRootsResultSchema)
-      return { content: [{ type: "text", text: JSON.stringify(answer) }] }
-    } catch (error) {
-      const { code, message } = error as { code: number; message: string }
-      return { content: [{ type: "text", text: JSON.stringify({ code, message }) }], isError: true }
-    }
-  })
-}
 
 const fixture = Layer.effect(
   Fixture,
@@ -81,7 +38,7 @@ const fixture = Layer.effect(
     const asker = yield* sdkUpstream("asker", { capabilities: { tools: {} } }, asking, { session: true })
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(
-        yield* ProviderConfig.fromJson({ sim, mcp_servers: { asker: { url: asker.url } } })
+        yield* ProviderConfig.fromJson({ sim, mcp_servers: { asker: { url: asker.url }, local: askingStdioServer } })
       ),
       port: 0
     })
@@ -113,9 +70,15 @@ const client = (url: string, who: string, capabilities: ClientCapabilities) =>
     (sdk) => Effect.promise(() => sdk.close())
   )
 
-const ask = (sdk: Client, name: string, kind: Kind, text: string, standalone = false) =>
+const ask = (
+  sdk: Client,
+  name: string,
+  kind: Kind,
+  text: string,
+  how: { readonly standalone?: boolean; readonly detached?: boolean; readonly report?: boolean } = {}
+) =>
   Effect.promise(async () => {
-    const result = await sdk.callTool({ name, arguments: { kind, text, standalone } })
+    const result = await sdk.callTool({ name, arguments: { kind, text, ...how } })
     return {
       isError: result.isError === true,
       answer: JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as Record<string, unknown>
@@ -158,7 +121,7 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
     Effect.gen(function*() {
       const { gateway } = yield* Fixture
       const sdk = yield* client(`${gateway.url}/mcp`, "dee", { roots: {} })
-      const refused = yield* ask(sdk, "asker__ask", "roots", "", true)
+      const refused = yield* ask(sdk, "asker__ask", "roots", "", { standalone: true })
       expect(refused).toEqual({
         isError: true,
         answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: roots/list" }
@@ -180,6 +143,48 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
       rounds.forEach(([one, two], i) => {
         expect(one.answer["content"]).toEqual({ type: "text", text: `ada says a${i}` })
         expect(two.answer["content"]).toEqual({ type: "text", text: `cy says c${i}` })
+      })
+    }).pipe(Effect.scoped))
+
+  it.effect("a stdio upstream's requests during a call reach the calling client; its answers go back on stdin", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const path of ["/mcp", "/mcp/local"]) {
+        const name = path === "/mcp" ? "local__ask" : "ask"
+        const sdk = yield* client(`${gateway.url}${path}`, "eve", { sampling: {}, elicitation: {}, roots: {} })
+        expect(yield* ask(sdk, name, "sampling", "hi"), path).toEqual({
+          isError: false,
+          answer: { role: "assistant", model: "eve-model", content: { type: "text", text: "eve says hi" } }
+        })
+        expect(yield* ask(sdk, name, "elicitation", "who?"), path).toEqual({
+          isError: false,
+          answer: { action: "accept", content: { name: "eve" } }
+        })
+        expect(yield* ask(sdk, name, "roots", ""), path).toEqual({
+          isError: false,
+          answer: { roots: [{ uri: "file:///eve", name: "eve" }] }
+        })
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a stdio upstream's request is answered -32601 for a client without the capability, or with no call", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const sdk = yield* client(`${gateway.url}/mcp`, "fay", { roots: {} })
+      const refused = yield* ask(sdk, "local__ask", "sampling", "hello")
+      expect(refused).toEqual({
+        isError: true,
+        answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: sampling/createMessage" }
+      })
+      expect(yield* ask(sdk, "local__ask", "roots", "")).toEqual({
+        isError: false,
+        answer: { roots: [{ uri: "file:///fay", name: "fay" }] }
+      })
+      yield* ask(sdk, "local__ask", "roots", "", { detached: true })
+      yield* Effect.sleep("1 second")
+      expect(yield* ask(sdk, "local__ask", "roots", "", { report: true })).toEqual({
+        isError: true,
+        answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: roots/list" }
       })
     }).pipe(Effect.scoped))
 })
