@@ -2,14 +2,22 @@
  * How a call's client is asked its upstream's requests (`internal/gateway/mcp/serverRequests.ts`): by what it declared
  * (none of the three: not asked at all; each method only with its own capability, else -32601), its answer or its own
  * JSON-RPC error passed on, params that cannot be read answered -32602, and no answer within the limit -32603 (on the
- * TestClock); the upstream's `initialize` declares the three capabilities.
+ * TestClock); the upstream's `initialize` declares the three capabilities. A stdio server's request is tied to the one
+ * call in flight on it (none or several: not relayed), and its input carries the client's answer in place of
+ * `McpClient`'s refusal, the lines after it not held behind it.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"
+import type * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
+import * as Relay from "../../src/internal/gateway/mcp/relay.js"
 import * as ServerRequests from "../../src/internal/gateway/mcp/serverRequests.js"
 
 // A client of the endpoint that declared `capabilities` and answers as `reverse` does.
@@ -126,5 +134,79 @@ describe("the asking of a call's client", () => {
         { ...initialize, params: { ...initialize.params, capabilities: { sampling: {}, elicitation: {}, roots: {} } } },
         list
       ])
+    }))
+
+  // A call in flight on `relay` whose client answers `roots/list` after `after`.
+  const callOn = (relay: Relay.Relay, after: Duration.Input) =>
+    Effect.map(Queue.unbounded<Relay.Relayed, Cause.Done>(), (queue) => {
+      const call: Relay.Call = {
+        token: undefined,
+        queue,
+        listener: {
+          progressToken: undefined,
+          logLevel: undefined,
+          deliver: () => Effect.void,
+          ask: (method, params) => Effect.as(Effect.sleep(after), { asked: method, params })
+        },
+        progress: 0,
+        logs: 0,
+        bytes: 0,
+        dropped: 0
+      }
+      relay.calls.add(call)
+      return call
+    })
+
+  // `lines` as a stdio server's output, read by `relay`.
+  const output = (relay: Relay.Relay, lines: ReadonlyArray<unknown>) =>
+    Stream.runDrain(
+      Relay.tapLines(
+        Stream.make(new TextEncoder().encode(lines.map((line) => `${JSON.stringify(line)}\n`).join(""))),
+        relay,
+        1e6
+      )
+    )
+
+  const roots = (id: number) => ({ jsonrpc: "2.0", id, method: "roots/list", params: { n: id } })
+
+  it.effect("a stdio server's request is the call's only while it is the one call in flight on the server", () =>
+    Effect.gen(function*() {
+      for (const inFlight of [0, 1, 2, 3]) {
+        const relay = Relay.make(() => {})
+        const calls = yield* Effect.forEach(Array.from({ length: inFlight }), () => callOn(relay, "1 second"))
+        yield* output(relay, [roots(1), { jsonrpc: "2.0", method: "notifications/message", params: {} }])
+        expect(relay.asked.get("1")?.call, `${inFlight} calls`).toBe(inFlight === 1 ? calls[0] : undefined)
+      }
+    }))
+
+  it.effect("a stdio server's input: the refusal of a relayed request becomes the client's answer, nothing held", () =>
+    Effect.gen(function*() {
+      const relay = Relay.make(() => {})
+      yield* callOn(relay, "1 second")
+      yield* output(relay, [roots(7)])
+      const written: Array<string> = []
+      const decoder = new TextDecoder()
+      const stdin = Sink.forEach((chunk: Uint8Array) => Effect.sync(() => written.push(decoder.decode(chunk))))
+      const sink = yield* ServerRequests.answeringLines(stdin, relay, yield* Effect.scope)
+      const mcpClient = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+      const writing = yield* Effect.forkChild(Stream.run(Stream.fromQueue(mcpClient), sink))
+      const refusal = (id: number) => ({ jsonrpc: "2.0", id, error: { code: -32601, message: "Unsupported" } })
+      const line = (message: unknown) => `${JSON.stringify(message)}\n`
+      const tools = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "t" } }
+      const encoder = new TextEncoder()
+      yield* Queue.offer(mcpClient, encoder.encode(line(tools)))
+      yield* Queue.offer(mcpClient, encoder.encode(line(refusal(7)) + line({ jsonrpc: "2.0", method: "x" })))
+      const half = line(refusal(9))
+      yield* Queue.offer(mcpClient, encoder.encode(half.slice(0, 10)))
+      yield* Queue.offer(mcpClient, encoder.encode(half.slice(10)))
+      yield* TestClock.adjust("500 millis")
+      expect(written).toEqual([line(tools), line({ jsonrpc: "2.0", method: "x" }), half])
+      expect(relay.asked.size).toBe(0)
+      yield* TestClock.adjust("500 millis")
+      expect(written.slice(3)).toEqual([
+        line({ jsonrpc: "2.0", id: 7, result: { asked: "roots/list", params: { n: 7 } } })
+      ])
+      yield* Queue.end(mcpClient)
+      yield* Fiber.join(writing)
     }))
 })

@@ -143,7 +143,8 @@ const isListChanged = (method: unknown): method is ListChangedMethod =>
 // with its client's token; a log to `exchange`'s call (it came on that call's response stream), else, on a `shared`
 // output (a stdio server's), to the one call in flight, else to the relay's owner; a list's change to the relay's
 // owner; a request relayed to a client (`serverRequests.ts`), noted for that same call (`exchange`'s, or a shared
-// output's one call in flight) when its client can be asked. Anything else (responses, other requests and notifications) is left to `McpClient`.
+// output's one call in flight) when its client can be asked. Anything else (responses, other requests and
+// notifications) is left to `McpClient`.
 function observe(relay: Relay, data: string, exchange: Call | undefined, shared: boolean): void {
   const only = shared && relay.calls.size === 1 ? relay.calls.values().next().value : undefined
   const caller = exchange ?? only
