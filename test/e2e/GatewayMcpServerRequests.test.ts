@@ -22,6 +22,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { asking, type Kind } from "../utils/mcpAsking.js"
+import { mcpPost } from "../utils/mcpRaw.js"
 import { askingStdioServer, sdkUpstream } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-asks-0001"
@@ -186,5 +187,40 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
         isError: true,
         answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: roots/list" }
       })
+    }).pipe(Effect.scoped))
+
+  it.effect("a 2026-07-28 client is refused its upstream's requests, -32601 naming its revision", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const name of ["asker__ask", "local__ask"]) {
+        for (const kind of ["sampling", "elicitation", "roots"] as const) {
+          const answered = yield* mcpPost(`${gateway.url}/mcp`, undefined, {
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/call",
+            "mcp-name": name
+          }, {
+            id: 1,
+            method: "tools/call",
+            params: {
+              name,
+              arguments: { kind, text: "hello" },
+              _meta: {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+                "io.modelcontextprotocol/clientCapabilities": { sampling: {}, elicitation: {}, roots: {} }
+              }
+            }
+          })
+          const method =
+            { sampling: "sampling/createMessage", elicitation: "elicitation/create", roots: "roots/list" }[kind]
+          const result = answered.body?.result as { isError?: boolean; content: Array<{ text: string }> }
+          expect(result.isError, `${name} ${kind}`).toBe(true)
+          const { code, message } = JSON.parse(result.content[0]!.text) as { code: number; message: string }
+          expect(code, `${name} ${kind}`).toBe(-32601)
+          expect(message, `${name} ${kind}`).toContain(
+            `Unsupported MCP method: ${method} (the calling client is on MCP 2026-07-28`
+          )
+        }
+      }
     }).pipe(Effect.scoped))
 })

@@ -33,13 +33,21 @@ const clientWith = (
   getClient: Effect.succeed(reverse as McpSchema.McpReverseClient)
 })
 
+// How `client` (a 2025-11-25 session's, or none) is asked, its request's context the session's.
+const askerOf = (client: McpSchema.McpServerClient["Service"] | undefined) =>
+  ServerRequests.asker(client, {
+    clientId: 1,
+    protocolVersion: "2025-11-25",
+    clientCapabilities: client?.clientCapabilities ?? {}
+  })
+
 const rootsResult = { roots: [{ uri: "file:///here" }] }
 
 describe("the asking of a call's client", () => {
   it("a client that declared none of the capabilities is not asked", () => {
-    expect(ServerRequests.asker(undefined)).toBeUndefined()
-    expect(ServerRequests.asker(clientWith({}))).toBeUndefined()
-    expect(ServerRequests.asker(clientWith({ experimental: {} }))).toBeUndefined()
+    expect(askerOf(undefined)).toBeUndefined()
+    expect(askerOf(clientWith({}))).toBeUndefined()
+    expect(askerOf(clientWith({ experimental: {} }))).toBeUndefined()
   })
 
   it.effect("each method is asked only of a client with its capability; the others are -32601", () =>
@@ -50,7 +58,7 @@ describe("the asking of a call's client", () => {
           "elicitation/create": "elicitation",
           "roots/list": "roots"
         } as const)[declared]
-        const ask = ServerRequests.asker(clientWith({ [capability]: {} }, {
+        const ask = askerOf(clientWith({ [capability]: {} }, {
           listRoots: () => Effect.succeed(rootsResult as never)
         }))!
         for (const method of ServerRequests.relayedMethods) {
@@ -67,11 +75,11 @@ describe("the asking of a call's client", () => {
 
   it.effect("the client's answer passes on; its own JSON-RPC error passes on as it gave it", () =>
     Effect.gen(function*() {
-      const answered = ServerRequests.asker(clientWith({ roots: {} }, {
+      const answered = askerOf(clientWith({ roots: {} }, {
         listRoots: () => Effect.succeed(rootsResult as never)
       }))!
       expect(yield* answered("roots/list", undefined)).toEqual(rootsResult)
-      const refused = ServerRequests.asker(clientWith({ roots: {} }, {
+      const refused = askerOf(clientWith({ roots: {} }, {
         listRoots: () =>
           Effect.fail(
             new McpSchema.McpReverseOperationError({
@@ -87,9 +95,22 @@ describe("the asking of a call's client", () => {
       })
     }))
 
+  it.effect("a 2026-07-28 client is answered -32601 naming its revision for each it declared, never asked", () =>
+    Effect.gen(function*() {
+      const modern = (clientCapabilities: McpSchema.ClientCapabilities) =>
+        ServerRequests.asker(undefined, { clientId: 2, protocolVersion: "2026-07-28", clientCapabilities })
+      expect(modern({})).toBeUndefined()
+      const ask = modern({ sampling: {}, roots: {} })!
+      for (const method of ServerRequests.relayedMethods) {
+        const error = yield* Effect.flip(ask(method, {}))
+        expect(error.code, method).toBe(McpSchema.METHOD_NOT_FOUND_ERROR_CODE)
+        expect(error.message.includes("2026-07-28"), method).toBe(method !== "elicitation/create")
+      }
+    }))
+
   it.effect("params the endpoint cannot send are -32602, naming the method", () =>
     Effect.gen(function*() {
-      const ask = ServerRequests.asker(clientWith({ sampling: {} }, { createMessage: () => Effect.die("not asked") }))!
+      const ask = askerOf(clientWith({ sampling: {} }, { createMessage: () => Effect.die("not asked") }))!
       const error = yield* Effect.flip(ask("sampling/createMessage", { messages: "nope" }))
       expect(error.code).toBe(McpSchema.INVALID_PARAMS_ERROR_CODE)
       expect(error.message).toContain("sampling/createMessage")
@@ -98,7 +119,7 @@ describe("the asking of a call's client", () => {
   it.effect("a client that does not answer within the limit is -32603; one that answers just in time is passed on", () =>
     Effect.gen(function*() {
       const slow = (after: number) =>
-        ServerRequests.asker(clientWith({ roots: {} }, {
+        askerOf(clientWith({ roots: {} }, {
           listRoots: () => Effect.as(Effect.sleep(after), rootsResult as never)
         }))!
       const limit = 60_000

@@ -95,35 +95,55 @@ const decoded = <S extends Schema.Top & { readonly DecodingServices: never }>(
     message: `Invalid ${method} params: ${issue.message}`
   }))
 
+/** The revision whose clients are sent no server's request: it carries them in a multi round-trip result. */
+const roundTrips = "2026-07-28"
+
+// The error a 2026-07-28 client's call's server's `method` is answered with: -32601, naming why.
+const noReverse = (method: Method): Failure => ({
+  code: McpSchema.METHOD_NOT_FOUND_ERROR_CODE,
+  message: `Unsupported MCP method: ${method} (the calling client is on MCP ${roundTrips}, which sends a server's ` +
+    "requests to its client only in a multi round-trip result; the gateway relays them to 2025-11-25 sessions)"
+})
+
 /**
  * How a call's client is asked its server's requests: through `client` (the endpoint's, for the request being
- * handled), for the capabilities it declared; `undefined` when it declared none of them (nothing is relayed).
+ * handled, in `context`), for the capabilities it declared; `undefined` when it declared none of them (nothing is
+ * relayed). A client on the 2026-07-28 revision, which has no request of a server to its client outside a multi
+ * round-trip result (which the gateway does not make), is answered for each it declared with an error naming why.
  */
-export function asker(client: McpSchema.McpServerClient["Service"] | undefined): Ask | undefined {
-  if (client === undefined) return undefined
-  const capabilities = client.clientCapabilities
+export function asker(
+  client: McpSchema.McpServerClient["Service"] | undefined,
+  context: McpSchema.McpRequestContext["Service"]
+): Ask | undefined {
+  const capabilities = client?.clientCapabilities ?? context.clientCapabilities
   if (relayedMethods.every((method) => capabilities[needs[method]] === undefined)) return undefined
+  const modern = context.protocolVersion === roundTrips
+  if (client === undefined && !modern) return undefined
   return (method, params) =>
-    capabilities[needs[method]] === undefined ? Effect.fail(notFound(method)) : Effect.scoped(
-      Effect.flatMap(client.getClient, (reverse) => {
-        const asked: Effect.Effect<unknown, unknown> = method === "sampling/createMessage"
-          ? Effect.flatMap(decoded(McpSchema.CreateMessage.payloadSchema, method, params), reverse.createMessage)
-          : method === "elicitation/create"
-          ? Effect.flatMap(decoded(McpSchema.Elicit.payloadSchema, method, params), reverse.elicit)
-          : Effect.flatMap(decoded(McpSchema.ListRoots.payloadSchema, method, params ?? {}), reverse.listRoots)
-        return asked.pipe(
-          Effect.timeoutOrElse({
-            duration: askTimeout,
-            orElse: () =>
-              Effect.fail<Failure>({
-                code: McpSchema.INTERNAL_ERROR_CODE,
-                message: `The client did not answer ${method} within ${Duration.format(askTimeout)}`
-              })
-          }),
-          Effect.mapError((error) => failureOf(method, error))
-        )
-      })
-    )
+    capabilities[needs[method]] === undefined
+      ? Effect.fail(notFound(method))
+      : client === undefined || modern
+      ? Effect.fail(noReverse(method))
+      : Effect.scoped(
+        Effect.flatMap(client.getClient, (reverse) => {
+          const asked: Effect.Effect<unknown, unknown> = method === "sampling/createMessage"
+            ? Effect.flatMap(decoded(McpSchema.CreateMessage.payloadSchema, method, params), reverse.createMessage)
+            : method === "elicitation/create"
+            ? Effect.flatMap(decoded(McpSchema.Elicit.payloadSchema, method, params), reverse.elicit)
+            : Effect.flatMap(decoded(McpSchema.ListRoots.payloadSchema, method, params ?? {}), reverse.listRoots)
+          return asked.pipe(
+            Effect.timeoutOrElse({
+              duration: askTimeout,
+              orElse: () =>
+                Effect.fail<Failure>({
+                  code: McpSchema.INTERNAL_ERROR_CODE,
+                  message: `The client did not answer ${method} within ${Duration.format(askTimeout)}`
+                })
+            }),
+            Effect.mapError((error) => failureOf(method, error))
+          )
+        })
+      )
 }
 
 /** `transport`, its `initialize` declaring the capabilities of a client the gateway relays (`declared`). */
