@@ -2,10 +2,11 @@
  * An upstream's requests of its client during a call (sampling, elicitation, roots) reach the client that made the
  * call and its answer goes back, over loopback: the official SDK's server upstream (its tool `ask`,
  * `test/utils/mcpAsking.ts`, sends the request on the call's stream and says back what it was answered), the official
- * SDK's client through `serve`'s `/mcp` with its own handlers. A client that did not declare the capability is answered -32601 for it, as is a request on the
- * upstream's standalone stream; two clients' concurrent calls each answer only their own. The same tool on the SDK's
- * stdio server (`test/fixtures/mcp/askingServer.ts`): its requests during a call relayed, the answer on its stdin, one
- * with no call in flight refused. A 2026-07-28 client's call is refused them, -32601 naming its revision.
+ * SDK's client through `serve`'s `/mcp` with its own handlers. A client that did not declare the capability is
+ * answered -32601 for it, as is a request on the upstream's standalone stream; two clients' concurrent calls each
+ * answer only their own. The same tool on the SDK's stdio server (`test/fixtures/mcp/askingServer.ts`): its requests
+ * during a call relayed, the answer on its stdin, one with no call in flight refused. A 2026-07-28 client's call is
+ * refused them, -32601 naming its revision.
  */
 import { expect, layer } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
