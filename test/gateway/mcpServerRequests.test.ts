@@ -230,4 +230,16 @@ describe("the asking of a call's client", () => {
       yield* Queue.end(mcpClient)
       yield* Fiber.join(writing)
     }))
+
+  it.effect("a stdio server's input that failed fails McpClient's next write with its error", () =>
+    Effect.gen(function*() {
+      const broken = Sink.forEach((_: Uint8Array) => Effect.fail("EPIPE" as const))
+      const sink = yield* ServerRequests.answeringLines(broken, Relay.make(() => {}), yield* Effect.scope)
+      const mcpClient = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+      const writing = yield* Effect.forkChild(Stream.run(Stream.fromQueue(mcpClient), sink))
+      yield* Queue.offer(mcpClient, new TextEncoder().encode("{}\n"))
+      yield* TestClock.adjust("10 millis")
+      yield* Queue.offer(mcpClient, new TextEncoder().encode("{}\n"))
+      expect(yield* Effect.flip(Fiber.join(writing))).toBe("EPIPE")
+    }))
 })

@@ -207,7 +207,7 @@ export function answering(http: HttpClient.HttpClient, relay: Relay.Relay): Http
  * A stdio server's input (`stdin`), owned beneath `McpClient`: what `McpClient` writes passes on line by line, but
  * its reply to a request `relay` relays, held back, is written as the calling client's answer once it comes (asked
  * from a fiber of `scope`, the process's, so the other calls' messages are not held behind it). The server's input
- * is closed when `McpClient`'s is.
+ * is closed when `McpClient`'s is; once writing to it failed, `McpClient`'s writes fail with its error.
  */
 export const answeringLines = Effect.fnUntraced(function*<E>(
   stdin: Sink.Sink<void, Uint8Array, never, E>,
@@ -215,11 +215,19 @@ export const answeringLines = Effect.fnUntraced(function*<E>(
   scope: Scope.Scope
 ) {
   const input = yield* Queue.unbounded<string, Cause.Done>()
-  yield* Effect.forkIn(Effect.ignore(Stream.run(Stream.encodeText(Stream.fromQueue(input)), stdin)), scope)
+  // Why the server's input failed, once it did: `McpClient`'s next write fails with it, as it would on the pipe.
+  let failed: { readonly error: E } | undefined
+  yield* Effect.forkIn(
+    Stream.run(Stream.encodeText(Stream.fromQueue(input)), stdin).pipe(
+      Effect.catch((error) => Effect.sync(() => void (failed = { error })))
+    ),
+    scope
+  )
   const decoder = new TextDecoder()
   let buffer = ""
   const write = (chunk: Uint8Array) =>
     Effect.suspend(() => {
+      if (failed !== undefined) return Effect.fail(failed.error)
       buffer += decoder.decode(chunk, { stream: true })
       const end = buffer.lastIndexOf("\n") + 1
       const lines = buffer.slice(0, end).split("\n").slice(0, -1)
@@ -231,7 +239,7 @@ export const answeringLines = Effect.fnUntraced(function*<E>(
           : Effect.forkIn(Effect.flatMap(replyTo(asked), (reply) => Queue.offer(input, `${reply}\n`)), scope)
       }, { discard: true })
     })
-  return Sink.forEach(write).pipe(Sink.ensuring(Queue.end(input))) satisfies Sink.Sink<void, Uint8Array>
+  return Sink.forEach(write).pipe(Sink.ensuring(Queue.end(input))) satisfies Sink.Sink<void, Uint8Array, never, E>
 })
 
 /**
