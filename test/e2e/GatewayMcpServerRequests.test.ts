@@ -1,24 +1,21 @@
 /**
  * An upstream's requests of its client during a call (sampling, elicitation, roots) reach the client that made the
- * call and its answer goes back, over loopback: the official SDK's server upstream (its tool `ask` sends the request
- * on the call's stream and says back what it was answered), the official SDK's client through `serve`'s `/mcp` with
- * its own handlers. A client that did not declare the capability is answered -32601 for it, as is a request on the
- * upstream's standalone stream; two clients' concurrent calls each answer only their own.
+ * call and its answer goes back, over loopback: the official SDK's server upstream (its tool `ask`,
+ * `test/utils/mcpAsking.ts`, sends the request on the call's stream and says back what it was answered), the official
+ * SDK's client through `serve`'s `/mcp` with its own handlers. A client that did not declare the capability is
+ * answered -32601 for it, as is a request on the upstream's standalone stream; two clients' concurrent calls each
+ * answer only their own. The same tool on the SDK's stdio server (`test/fixtures/mcp/askingServer.ts`): its requests
+ * during a call relayed, the answer on its stdin, one with no call in flight refused. A 2026-07-28 client's call is
+ * refused them, -32601 naming its revision.
  */
 import { expect, layer } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import {
-  CallToolRequestSchema,
   type ClientCapabilities,
   CreateMessageRequestSchema,
-  CreateMessageResultSchema,
   ElicitRequestSchema,
-  ElicitResultSchema,
-  ListRootsRequestSchema,
-  ListRootsResultSchema,
-  ListToolsRequestSchema
+  ListRootsRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -27,51 +24,15 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { sdkUpstream } from "../utils/mcpUpstreams.js"
+import { asking, type Kind } from "../utils/mcpAsking.js"
+import { mcpPost } from "../utils/mcpRaw.js"
+import { askingStdioServer, sdkUpstream } from "../utils/mcpUpstreams.js"
 
 const providerKey = "sk-provider-mcp-asks-0001"
 
 class Fixture extends Context.Service<Fixture, { readonly gateway: Gateway.Service }>()(
   "test/GatewayMcpServerRequestsFixture"
 ) {}
-
-type Kind = "sampling" | "elicitation" | "roots"
-
-// The upstream's `ask`: sends the request `kind` names on the call's stream, then says back its answer (or error).
-function asking(server: Server) {
-  server.setRequestHandler(ListToolsRequestSchema, () => ({
-    tools: [{
-      name: "ask",
-      description: "Asks its client.",
-      inputSchema: {
-        type: "object",
-        properties: { kind: { type: "string" }, text: { type: "string" }, standalone: { type: "boolean" } }
-      }
-    }]
-  }))
-  server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
-    const { kind, standalone, text } = call.params.arguments as { kind: Kind; text: string; standalone?: boolean }
-    try {
-      const answer = standalone === true
-        ? await server.listRoots(undefined, { timeout: 5000 })
-        : kind === "sampling"
-        ? await extra.sendRequest({
-          method: "sampling/createMessage",
-          params: { messages: [{ role: "user", content: { type: "text", text } }], maxTokens: 10 }
-        }, CreateMessageResultSchema)
-        : kind === "elicitation"
-        ? await extra.sendRequest({
-          method: "elicitation/create",
-          params: { message: text, requestedSchema: { type: "object", properties: { name: { type: "string" } } } }
-        }, ElicitResultSchema)
-        : await extra.sendRequest({ method: "roots/list", params: {} }, ListRootsResultSchema)
-      return { content: [{ type: "text", text: JSON.stringify(answer) }] }
-    } catch (error) {
-      const { code, message } = error as { code: number; message: string }
-      return { content: [{ type: "text", text: JSON.stringify({ code, message }) }], isError: true }
-    }
-  })
-}
 
 const fixture = Layer.effect(
   Fixture,
@@ -81,7 +42,7 @@ const fixture = Layer.effect(
     const asker = yield* sdkUpstream("asker", { capabilities: { tools: {} } }, asking, { session: true })
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(
-        yield* ProviderConfig.fromJson({ sim, mcp_servers: { asker: { url: asker.url } } })
+        yield* ProviderConfig.fromJson({ sim, mcp_servers: { asker: { url: asker.url }, local: askingStdioServer } })
       ),
       port: 0
     })
@@ -113,9 +74,15 @@ const client = (url: string, who: string, capabilities: ClientCapabilities) =>
     (sdk) => Effect.promise(() => sdk.close())
   )
 
-const ask = (sdk: Client, name: string, kind: Kind, text: string, standalone = false) =>
+const ask = (
+  sdk: Client,
+  name: string,
+  kind: Kind,
+  text: string,
+  how: { readonly standalone?: boolean; readonly detached?: boolean; readonly report?: boolean } = {}
+) =>
   Effect.promise(async () => {
-    const result = await sdk.callTool({ name, arguments: { kind, text, standalone } })
+    const result = await sdk.callTool({ name, arguments: { kind, text, ...how } })
     return {
       isError: result.isError === true,
       answer: JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as Record<string, unknown>
@@ -158,7 +125,7 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
     Effect.gen(function*() {
       const { gateway } = yield* Fixture
       const sdk = yield* client(`${gateway.url}/mcp`, "dee", { roots: {} })
-      const refused = yield* ask(sdk, "asker__ask", "roots", "", true)
+      const refused = yield* ask(sdk, "asker__ask", "roots", "", { standalone: true })
       expect(refused).toEqual({
         isError: true,
         answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: roots/list" }
@@ -181,5 +148,82 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
         expect(one.answer["content"]).toEqual({ type: "text", text: `ada says a${i}` })
         expect(two.answer["content"]).toEqual({ type: "text", text: `cy says c${i}` })
       })
+    }).pipe(Effect.scoped))
+
+  it.effect("a stdio upstream's requests during a call reach the calling client; its answers go back on stdin", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const path of ["/mcp", "/mcp/local"]) {
+        const name = path === "/mcp" ? "local__ask" : "ask"
+        const sdk = yield* client(`${gateway.url}${path}`, "eve", { sampling: {}, elicitation: {}, roots: {} })
+        expect(yield* ask(sdk, name, "sampling", "hi"), path).toEqual({
+          isError: false,
+          answer: { role: "assistant", model: "eve-model", content: { type: "text", text: "eve says hi" } }
+        })
+        expect(yield* ask(sdk, name, "elicitation", "who?"), path).toEqual({
+          isError: false,
+          answer: { action: "accept", content: { name: "eve" } }
+        })
+        expect(yield* ask(sdk, name, "roots", ""), path).toEqual({
+          isError: false,
+          answer: { roots: [{ uri: "file:///eve", name: "eve" }] }
+        })
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a stdio upstream's request is answered -32601 for a client without the capability, or with no call", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const sdk = yield* client(`${gateway.url}/mcp`, "fay", { roots: {} })
+      const refused = yield* ask(sdk, "local__ask", "sampling", "hello")
+      expect(refused).toEqual({
+        isError: true,
+        answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: sampling/createMessage" }
+      })
+      expect(yield* ask(sdk, "local__ask", "roots", "")).toEqual({
+        isError: false,
+        answer: { roots: [{ uri: "file:///fay", name: "fay" }] }
+      })
+      yield* ask(sdk, "local__ask", "roots", "", { detached: true })
+      yield* Effect.sleep("1 second")
+      expect(yield* ask(sdk, "local__ask", "roots", "", { report: true })).toEqual({
+        isError: true,
+        answer: { code: -32601, message: "MCP error -32601: Unsupported MCP method: roots/list" }
+      })
+    }).pipe(Effect.scoped))
+
+  it.effect("a 2026-07-28 client is refused its upstream's requests, -32601 naming its revision", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const name of ["asker__ask", "local__ask"]) {
+        for (const kind of ["sampling", "elicitation", "roots"] as const) {
+          const answered = yield* mcpPost(`${gateway.url}/mcp`, undefined, {
+            "mcp-protocol-version": "2026-07-28",
+            "mcp-method": "tools/call",
+            "mcp-name": name
+          }, {
+            id: 1,
+            method: "tools/call",
+            params: {
+              name,
+              arguments: { kind, text: "hello" },
+              _meta: {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+                "io.modelcontextprotocol/clientCapabilities": { sampling: {}, elicitation: {}, roots: {} }
+              }
+            }
+          })
+          const method =
+            { sampling: "sampling/createMessage", elicitation: "elicitation/create", roots: "roots/list" }[kind]
+          const result = answered.body?.result as { isError?: boolean; content: Array<{ text: string }> }
+          expect(result.isError, `${name} ${kind}`).toBe(true)
+          const { code, message } = JSON.parse(result.content[0]!.text) as { code: number; message: string }
+          expect(code, `${name} ${kind}`).toBe(-32601)
+          expect(message, `${name} ${kind}`).toContain(
+            `Unsupported MCP method: ${method} (the calling client is on MCP 2026-07-28`
+          )
+        }
+      }
     }).pipe(Effect.scoped))
 })

@@ -2,14 +2,22 @@
  * How a call's client is asked its upstream's requests (`internal/gateway/mcp/serverRequests.ts`): by what it declared
  * (none of the three: not asked at all; each method only with its own capability, else -32601), its answer or its own
  * JSON-RPC error passed on, params that cannot be read answered -32602, and no answer within the limit -32603 (on the
- * TestClock); the upstream's `initialize` declares the three capabilities.
+ * TestClock); the upstream's `initialize` declares the three capabilities. A stdio server's request is tied to the one
+ * call in flight on it (none or several: not relayed), and its input carries the client's answer in place of
+ * `McpClient`'s refusal, the lines after it not held behind it.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"
+import type * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
+import * as Relay from "../../src/internal/gateway/mcp/relay.js"
 import * as ServerRequests from "../../src/internal/gateway/mcp/serverRequests.js"
 
 // A client of the endpoint that declared `capabilities` and answers as `reverse` does.
@@ -25,13 +33,21 @@ const clientWith = (
   getClient: Effect.succeed(reverse as McpSchema.McpReverseClient)
 })
 
+// How `client` (a 2025-11-25 session's, or none) is asked, its request's context the session's.
+const askerOf = (client: McpSchema.McpServerClient["Service"] | undefined) =>
+  ServerRequests.asker(client, {
+    clientId: 1,
+    protocolVersion: "2025-11-25",
+    clientCapabilities: client?.clientCapabilities ?? {}
+  })
+
 const rootsResult = { roots: [{ uri: "file:///here" }] }
 
 describe("the asking of a call's client", () => {
   it("a client that declared none of the capabilities is not asked", () => {
-    expect(ServerRequests.asker(undefined)).toBeUndefined()
-    expect(ServerRequests.asker(clientWith({}))).toBeUndefined()
-    expect(ServerRequests.asker(clientWith({ experimental: {} }))).toBeUndefined()
+    expect(askerOf(undefined)).toBeUndefined()
+    expect(askerOf(clientWith({}))).toBeUndefined()
+    expect(askerOf(clientWith({ experimental: {} }))).toBeUndefined()
   })
 
   it.effect("each method is asked only of a client with its capability; the others are -32601", () =>
@@ -42,7 +58,7 @@ describe("the asking of a call's client", () => {
           "elicitation/create": "elicitation",
           "roots/list": "roots"
         } as const)[declared]
-        const ask = ServerRequests.asker(clientWith({ [capability]: {} }, {
+        const ask = askerOf(clientWith({ [capability]: {} }, {
           listRoots: () => Effect.succeed(rootsResult as never)
         }))!
         for (const method of ServerRequests.relayedMethods) {
@@ -59,11 +75,11 @@ describe("the asking of a call's client", () => {
 
   it.effect("the client's answer passes on; its own JSON-RPC error passes on as it gave it", () =>
     Effect.gen(function*() {
-      const answered = ServerRequests.asker(clientWith({ roots: {} }, {
+      const answered = askerOf(clientWith({ roots: {} }, {
         listRoots: () => Effect.succeed(rootsResult as never)
       }))!
       expect(yield* answered("roots/list", undefined)).toEqual(rootsResult)
-      const refused = ServerRequests.asker(clientWith({ roots: {} }, {
+      const refused = askerOf(clientWith({ roots: {} }, {
         listRoots: () =>
           Effect.fail(
             new McpSchema.McpReverseOperationError({
@@ -79,9 +95,22 @@ describe("the asking of a call's client", () => {
       })
     }))
 
+  it.effect("a 2026-07-28 client is answered -32601 naming its revision for each it declared, never asked", () =>
+    Effect.gen(function*() {
+      const modern = (clientCapabilities: McpSchema.ClientCapabilities) =>
+        ServerRequests.asker(undefined, { clientId: 2, protocolVersion: "2026-07-28", clientCapabilities })
+      expect(modern({})).toBeUndefined()
+      const ask = modern({ sampling: {}, roots: {} })!
+      for (const method of ServerRequests.relayedMethods) {
+        const error = yield* Effect.flip(ask(method, {}))
+        expect(error.code, method).toBe(McpSchema.METHOD_NOT_FOUND_ERROR_CODE)
+        expect(error.message.includes("2026-07-28"), method).toBe(method !== "elicitation/create")
+      }
+    }))
+
   it.effect("params the endpoint cannot send are -32602, naming the method", () =>
     Effect.gen(function*() {
-      const ask = ServerRequests.asker(clientWith({ sampling: {} }, { createMessage: () => Effect.die("not asked") }))!
+      const ask = askerOf(clientWith({ sampling: {} }, { createMessage: () => Effect.die("not asked") }))!
       const error = yield* Effect.flip(ask("sampling/createMessage", { messages: "nope" }))
       expect(error.code).toBe(McpSchema.INVALID_PARAMS_ERROR_CODE)
       expect(error.message).toContain("sampling/createMessage")
@@ -90,7 +119,7 @@ describe("the asking of a call's client", () => {
   it.effect("a client that does not answer within the limit is -32603; one that answers just in time is passed on", () =>
     Effect.gen(function*() {
       const slow = (after: number) =>
-        ServerRequests.asker(clientWith({ roots: {} }, {
+        askerOf(clientWith({ roots: {} }, {
           listRoots: () => Effect.as(Effect.sleep(after), rootsResult as never)
         }))!
       const limit = 60_000
@@ -126,5 +155,91 @@ describe("the asking of a call's client", () => {
         { ...initialize, params: { ...initialize.params, capabilities: { sampling: {}, elicitation: {}, roots: {} } } },
         list
       ])
+    }))
+
+  // A call in flight on `relay` whose client answers `roots/list` after `after`.
+  const callOn = (relay: Relay.Relay, after: Duration.Input) =>
+    Effect.map(Queue.unbounded<Relay.Relayed, Cause.Done>(), (queue) => {
+      const call: Relay.Call = {
+        token: undefined,
+        queue,
+        listener: {
+          progressToken: undefined,
+          logLevel: undefined,
+          deliver: () => Effect.void,
+          ask: (method, params) => Effect.as(Effect.sleep(after), { asked: method, params })
+        },
+        progress: 0,
+        logs: 0,
+        bytes: 0,
+        dropped: 0
+      }
+      relay.calls.add(call)
+      return call
+    })
+
+  // `lines` as a stdio server's output, read by `relay`.
+  const output = (relay: Relay.Relay, lines: ReadonlyArray<unknown>) =>
+    Stream.runDrain(
+      Relay.tapLines(
+        Stream.make(new TextEncoder().encode(lines.map((line) => `${JSON.stringify(line)}\n`).join(""))),
+        relay,
+        1e6
+      )
+    )
+
+  const roots = (id: number) => ({ jsonrpc: "2.0", id, method: "roots/list", params: { n: id } })
+
+  it.effect("a stdio server's request is the call's only while it is the one call in flight on the server", () =>
+    Effect.gen(function*() {
+      for (const inFlight of [0, 1, 2, 3]) {
+        const relay = Relay.make(() => {})
+        const calls = yield* Effect.forEach(Array.from({ length: inFlight }), () => callOn(relay, "1 second"))
+        yield* output(relay, [roots(1), { jsonrpc: "2.0", method: "notifications/message", params: {} }])
+        expect(relay.asked.get("1")?.call, `${inFlight} calls`).toBe(inFlight === 1 ? calls[0] : undefined)
+      }
+    }))
+
+  it.effect("a stdio server's input: the refusal of a relayed request becomes the client's answer, nothing held", () =>
+    Effect.gen(function*() {
+      const relay = Relay.make(() => {})
+      yield* callOn(relay, "1 second")
+      yield* output(relay, [roots(7)])
+      const written: Array<string> = []
+      const decoder = new TextDecoder()
+      const stdin = Sink.forEach((chunk: Uint8Array) => Effect.sync(() => written.push(decoder.decode(chunk))))
+      const sink = yield* ServerRequests.answeringLines(stdin, relay, yield* Effect.scope)
+      const mcpClient = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+      const writing = yield* Effect.forkChild(Stream.run(Stream.fromQueue(mcpClient), sink))
+      const refusal = (id: number) => ({ jsonrpc: "2.0", id, error: { code: -32601, message: "Unsupported" } })
+      const line = (message: unknown) => `${JSON.stringify(message)}\n`
+      const tools = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "t" } }
+      const encoder = new TextEncoder()
+      yield* Queue.offer(mcpClient, encoder.encode(line(tools)))
+      yield* Queue.offer(mcpClient, encoder.encode(line(refusal(7)) + line({ jsonrpc: "2.0", method: "x" })))
+      const half = line(refusal(9))
+      yield* Queue.offer(mcpClient, encoder.encode(half.slice(0, 10)))
+      yield* Queue.offer(mcpClient, encoder.encode(half.slice(10)))
+      yield* TestClock.adjust("500 millis")
+      expect(written).toEqual([line(tools), line({ jsonrpc: "2.0", method: "x" }), half])
+      expect(relay.asked.size).toBe(0)
+      yield* TestClock.adjust("500 millis")
+      expect(written.slice(3)).toEqual([
+        line({ jsonrpc: "2.0", id: 7, result: { asked: "roots/list", params: { n: 7 } } })
+      ])
+      yield* Queue.end(mcpClient)
+      yield* Fiber.join(writing)
+    }))
+
+  it.effect("a stdio server's input that failed fails McpClient's next write with its error", () =>
+    Effect.gen(function*() {
+      const broken = Sink.forEach((_: Uint8Array) => Effect.fail("EPIPE" as const))
+      const sink = yield* ServerRequests.answeringLines(broken, Relay.make(() => {}), yield* Effect.scope)
+      const mcpClient = yield* Queue.unbounded<Uint8Array, Cause.Done>()
+      const writing = yield* Effect.forkChild(Stream.run(Stream.fromQueue(mcpClient), sink))
+      yield* Queue.offer(mcpClient, new TextEncoder().encode("{}\n"))
+      yield* TestClock.adjust("10 millis")
+      yield* Queue.offer(mcpClient, new TextEncoder().encode("{}\n"))
+      expect(yield* Effect.flip(Fiber.join(writing))).toBe("EPIPE")
     }))
 })

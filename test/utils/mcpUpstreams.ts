@@ -507,6 +507,12 @@ export const askingServer = sdkUpstream("asking", { capabilities: { tools: {} } 
   })
 }, { session: true })
 
+/** The asking stdio fixture's command and arguments (`test/fixtures/mcp/askingServer.ts`). */
+export const askingStdioServer = {
+  command: process.execPath,
+  args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/askingServer.ts", import.meta.url))]
+}
+
 /** The misbehaving stdio fixture's command and arguments (`test/fixtures/mcp/unrulyServer.ts`). */
 export const unrulyServer = {
   command: process.execPath,

@@ -222,7 +222,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         const to = Relay.listener(
           context.requestMetadata,
           notifications,
-          ServerRequests.asker(client._tag === "Some" ? client.value : undefined)
+          ServerRequests.asker(client._tag === "Some" ? client.value : undefined, context)
         )
         const result = yield* limited(checked, span.meta, to, () => void (sent = true)).pipe(
           Effect.onInterrupt(() => sent ? Effect.void : settle(0))

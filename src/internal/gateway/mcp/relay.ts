@@ -142,11 +142,14 @@ const isListChanged = (method: unknown): method is ListChangedMethod =>
 // One message an upstream sent (`data`, its JSON), seen: a progress notification of a call's token goes to that call
 // with its client's token; a log to `exchange`'s call (it came on that call's response stream), else, on a `shared`
 // output (a stdio server's), to the one call in flight, else to the relay's owner; a list's change to the relay's
-// owner; a request relayed to a client (`serverRequests.ts`), on `exchange`'s stream whose client can be asked, noted
-// for it. Anything else (responses, other requests and notifications) is left to `McpClient`.
+// owner; a request relayed to a client (`serverRequests.ts`), noted for that same call (`exchange`'s, or a shared
+// output's one call in flight) when its client can be asked. Anything else (responses, other requests and
+// notifications) is left to `McpClient`.
 function observe(relay: Relay, data: string, exchange: Call | undefined, shared: boolean): void {
-  const asks = exchange?.listener.ask !== undefined && ServerRequests.relayedMethods.some((m) => data.includes(m))
-  if (asks && noteAsked(relay, data, exchange)) return
+  const only = shared && relay.calls.size === 1 ? relay.calls.values().next().value : undefined
+  const caller = exchange ?? only
+  const asks = caller?.listener.ask !== undefined && ServerRequests.relayedMethods.some((m) => data.includes(m))
+  if (asks && noteAsked(relay, data, caller)) return
   if (!data.includes("notifications/")) return
   if (relay.calls.size === 0 && !data.includes("list_changed") && !data.includes("notifications/message")) return
   let message: unknown
@@ -168,8 +171,7 @@ function observe(relay: Relay, data: string, exchange: Call | undefined, shared:
   } else if (method === "notifications/message") {
     const log = decodeLog(message["params"])
     if (log._tag === "None") return
-    const call = exchange ?? (shared && relay.calls.size === 1 ? relay.calls.values().next().value : undefined)
-    if (call !== undefined) offer(call, { _tag: "Log", params: log.value })
+    if (caller !== undefined) offer(caller, { _tag: "Log", params: log.value })
     else if (!shared || relay.calls.size === 0) relay.told({ _tag: "Log", params: log.value })
   }
 }

@@ -2,27 +2,34 @@
  * An upstream's requests of its client during a call (`sampling/createMessage`, `elicitation/create`, `roots/list`),
  * relayed to the client that made the call and its answer sent back. `effect/ai`'s `McpClient` answers every request
  * a server sends itself (a ping, else "method not found") and declares no capability of a client, so the gateway works
- * beneath it: its upstream connection declares the three (`declaring`), the call's HTTP response stream is read by
- * `relay.ts`, which notes a request that came on it for the call (`Relay.Asked`), and the reply `McpClient` then
- * POSTs to the server for it has its body replaced (`answering`) by the calling client's own answer: the request sent
- * to that client through its endpoint (`McpServerClient`'s reverse client, on the call's own response stream, with the
- * endpoint's request id), awaited at most `askTimeout`.
+ * beneath it: its upstream connection declares the three (`declaring`), what the server sends is read by `relay.ts`,
+ * which notes a request of the call it belongs to (`Relay.Asked`), and the reply `McpClient` then sends the server for
+ * it is replaced by the calling client's own answer: in the body of the POST for an HTTP server (`answering`), as the
+ * line written on a stdio server's input (`answeringLines`). The client is asked through its endpoint
+ * (`McpServerClient`'s reverse client, on the call's own response stream, with the endpoint's request id), awaited at
+ * most `askTimeout`.
  *
- * A request is relayed only when it can be tied to one call (it came on that call's HTTP response stream) whose client
- * declared the capability in its own `initialize`; any other (a client without the capability, a stdio server's) keeps
- * `McpClient`'s own answer: error -32601, method not found, as one on the standalone stream, which `McpClient` does
- * not read, is given here (`refusing`). `McpClient` reads a
- * response stream one message at a time and waits for its reply to be sent, so a call has at most one request of its
- * server outstanding at once. A client's error answer goes back as it gave it; no answer in time is error -32603.
+ * A request is relayed only when it can be tied to one call whose client declared the capability in its own
+ * `initialize`: for an HTTP server, one that came on that call's response stream; for a stdio server, whose one output
+ * is every call's, one that came while that call was the only one in flight on it. Any other (a client without the
+ * capability, a stdio server's with no call or several in flight) keeps `McpClient`'s own answer: error -32601, method
+ * not found, as one on an HTTP server's standalone stream, which `McpClient` does not read, is given here
+ * (`refusing`). `McpClient` reads an HTTP response stream one message at a time and waits for its reply to be sent,
+ * so a call has at most one request of its server outstanding at once. A client's error answer goes back as it gave
+ * it; no answer in time is error -32603.
  */
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"
+import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as Sse from "../../../Sse.js"
 import { isRecord } from "../../providers/wire.js"
@@ -88,35 +95,55 @@ const decoded = <S extends Schema.Top & { readonly DecodingServices: never }>(
     message: `Invalid ${method} params: ${issue.message}`
   }))
 
+/** The revision whose clients are sent no server's request: it carries them in a multi round-trip result. */
+const roundTrips = "2026-07-28"
+
+// The error a 2026-07-28 client's call's server's `method` is answered with: -32601, naming why.
+const noReverse = (method: Method): Failure => ({
+  code: McpSchema.METHOD_NOT_FOUND_ERROR_CODE,
+  message: `Unsupported MCP method: ${method} (the calling client is on MCP ${roundTrips}, which sends a server's ` +
+    "requests to its client only in a multi round-trip result; the gateway relays them to 2025-11-25 sessions)"
+})
+
 /**
  * How a call's client is asked its server's requests: through `client` (the endpoint's, for the request being
- * handled), for the capabilities it declared; `undefined` when it declared none of them (nothing is relayed).
+ * handled, in `context`), for the capabilities it declared; `undefined` when it declared none of them (nothing is
+ * relayed). A client on the 2026-07-28 revision, which has no request of a server to its client outside a multi
+ * round-trip result (which the gateway does not make), is answered for each it declared with an error naming why.
  */
-export function asker(client: McpSchema.McpServerClient["Service"] | undefined): Ask | undefined {
-  if (client === undefined) return undefined
-  const capabilities = client.clientCapabilities
+export function asker(
+  client: McpSchema.McpServerClient["Service"] | undefined,
+  context: McpSchema.McpRequestContext["Service"]
+): Ask | undefined {
+  const capabilities = client?.clientCapabilities ?? context.clientCapabilities
   if (relayedMethods.every((method) => capabilities[needs[method]] === undefined)) return undefined
+  const modern = context.protocolVersion === roundTrips
+  if (client === undefined && !modern) return undefined
   return (method, params) =>
-    capabilities[needs[method]] === undefined ? Effect.fail(notFound(method)) : Effect.scoped(
-      Effect.flatMap(client.getClient, (reverse) => {
-        const asked: Effect.Effect<unknown, unknown> = method === "sampling/createMessage"
-          ? Effect.flatMap(decoded(McpSchema.CreateMessage.payloadSchema, method, params), reverse.createMessage)
-          : method === "elicitation/create"
-          ? Effect.flatMap(decoded(McpSchema.Elicit.payloadSchema, method, params), reverse.elicit)
-          : Effect.flatMap(decoded(McpSchema.ListRoots.payloadSchema, method, params ?? {}), reverse.listRoots)
-        return asked.pipe(
-          Effect.timeoutOrElse({
-            duration: askTimeout,
-            orElse: () =>
-              Effect.fail<Failure>({
-                code: McpSchema.INTERNAL_ERROR_CODE,
-                message: `The client did not answer ${method} within ${Duration.format(askTimeout)}`
-              })
-          }),
-          Effect.mapError((error) => failureOf(method, error))
-        )
-      })
-    )
+    capabilities[needs[method]] === undefined
+      ? Effect.fail(notFound(method))
+      : client === undefined || modern
+      ? Effect.fail(noReverse(method))
+      : Effect.scoped(
+        Effect.flatMap(client.getClient, (reverse) => {
+          const asked: Effect.Effect<unknown, unknown> = method === "sampling/createMessage"
+            ? Effect.flatMap(decoded(McpSchema.CreateMessage.payloadSchema, method, params), reverse.createMessage)
+            : method === "elicitation/create"
+            ? Effect.flatMap(decoded(McpSchema.Elicit.payloadSchema, method, params), reverse.elicit)
+            : Effect.flatMap(decoded(McpSchema.ListRoots.payloadSchema, method, params ?? {}), reverse.listRoots)
+          return asked.pipe(
+            Effect.timeoutOrElse({
+              duration: askTimeout,
+              orElse: () =>
+                Effect.fail<Failure>({
+                  code: McpSchema.INTERNAL_ERROR_CODE,
+                  message: `The client did not answer ${method} within ${Duration.format(askTimeout)}`
+                })
+            }),
+            Effect.mapError((error) => failureOf(method, error))
+          )
+        })
+      )
 }
 
 /** `transport`, its `initialize` declaring the capabilities of a client the gateway relays (`declared`). */
@@ -133,18 +160,32 @@ export function declaring(transport: McpClient.Transport): McpClient.Transport {
   }
 }
 
-// The JSON-RPC id of the reply `request` posts, when it is one to a request `relay` relays.
-function askedOf(request: HttpClientRequest.HttpClientRequest, relay: Relay.Relay) {
-  if (relay.asked.size === 0 || request.method !== "POST" || request.body._tag !== "Uint8Array") return undefined
+// The request `relay` relays that `text` (a message `McpClient` sends its server) is the reply to, taken from those
+// waiting: `McpClient`'s own refusal of it.
+function askedOf(text: string, relay: Relay.Relay) {
+  if (relay.asked.size === 0 || !text.includes("\"error\"")) return undefined
   let message: unknown
   try {
-    message = JSON.parse(request.body.text ?? new TextDecoder().decode(request.body.body))
+    message = JSON.parse(text)
   } catch {
     return undefined
   }
   if (!isRecord(message) || "method" in message || !("error" in message)) return undefined
   const id = message["id"]
-  return typeof id === "string" || typeof id === "number" ? relay.asked.get(String(id)) : undefined
+  const asked = typeof id === "string" || typeof id === "number" ? relay.asked.get(String(id)) : undefined
+  if (asked !== undefined) relay.asked.delete(String(id))
+  return asked
+}
+
+// The reply to `asked` (JSON), as its server is sent it: its call's client's answer, or the error it is answered with.
+function replyTo(asked: Relay.Asked): Effect.Effect<string> {
+  const ask = asked.call.listener.ask
+  return (ask === undefined ? Effect.fail(notFound(asked.method)) : ask(asked.method, asked.params)).pipe(
+    Effect.match({
+      onFailure: (error) => JSON.stringify({ jsonrpc: "2.0", id: asked.id, error }),
+      onSuccess: (result) => JSON.stringify({ jsonrpc: "2.0", id: asked.id, result })
+    })
+  )
 }
 
 /**
@@ -153,19 +194,53 @@ function askedOf(request: HttpClientRequest.HttpClientRequest, relay: Relay.Rela
  */
 export function answering(http: HttpClient.HttpClient, relay: Relay.Relay): HttpClient.HttpClient {
   return HttpClient.mapRequestEffect(http, (request) => {
-    const asked = askedOf(request, relay)
+    if (relay.asked.size === 0 || request.method !== "POST" || request.body._tag !== "Uint8Array") {
+      return Effect.succeed(request)
+    }
+    const asked = askedOf(request.body.text ?? new TextDecoder().decode(request.body.body), relay)
     if (asked === undefined) return Effect.succeed(request)
-    relay.asked.delete(String(asked.id))
-    const ask = asked.call.listener.ask
-    return (ask === undefined ? Effect.fail(notFound(asked.method)) : ask(asked.method, asked.params)).pipe(
-      Effect.match({
-        onFailure: (error) => ({ jsonrpc: "2.0", id: asked.id, error }),
-        onSuccess: (result) => ({ jsonrpc: "2.0", id: asked.id, result })
-      }),
-      Effect.map((reply) => HttpClientRequest.bodyText(request, JSON.stringify(reply), "application/json"))
-    )
+    return Effect.map(replyTo(asked), (reply) => HttpClientRequest.bodyText(request, reply, "application/json"))
   })
 }
+
+/**
+ * A stdio server's input (`stdin`), owned beneath `McpClient`: what `McpClient` writes passes on line by line, but
+ * its reply to a request `relay` relays, held back, is written as the calling client's answer once it comes (asked
+ * from a fiber of `scope`, the process's, so the other calls' messages are not held behind it). The server's input
+ * is closed when `McpClient`'s is; once writing to it failed, `McpClient`'s writes fail with its error.
+ */
+export const answeringLines = Effect.fnUntraced(function*<E>(
+  stdin: Sink.Sink<void, Uint8Array, never, E>,
+  relay: Relay.Relay,
+  scope: Scope.Scope
+) {
+  const input = yield* Queue.unbounded<string, Cause.Done>()
+  // Why the server's input failed, once it did: `McpClient`'s next write fails with it, as it would on the pipe.
+  let failed: { readonly error: E } | undefined
+  yield* Effect.forkIn(
+    Stream.run(Stream.encodeText(Stream.fromQueue(input)), stdin).pipe(
+      Effect.catch((error) => Effect.sync(() => void (failed = { error })))
+    ),
+    scope
+  )
+  const decoder = new TextDecoder()
+  let buffer = ""
+  const write = (chunk: Uint8Array) =>
+    Effect.suspend(() => {
+      if (failed !== undefined) return Effect.fail(failed.error)
+      buffer += decoder.decode(chunk, { stream: true })
+      const end = buffer.lastIndexOf("\n") + 1
+      const lines = buffer.slice(0, end).split("\n").slice(0, -1)
+      buffer = buffer.slice(end)
+      return Effect.forEach(lines, (line): Effect.Effect<unknown> => {
+        const asked = askedOf(line, relay)
+        return asked === undefined
+          ? Queue.offer(input, `${line}\n`)
+          : Effect.forkIn(Effect.flatMap(replyTo(asked), (reply) => Queue.offer(input, `${reply}\n`)), scope)
+      }, { discard: true })
+    })
+  return Sink.forEach(write).pipe(Sink.ensuring(Queue.end(input))) satisfies Sink.Sink<void, Uint8Array, never, E>
+})
 
 /**
  * `standalone` (an HTTP server's standalone stream, `listen.ts`), a request the server sends on it answered -32601

@@ -2,8 +2,8 @@
  * One MCP server of the configuration, connected: over Streamable HTTP with the gateway's headers and OAuth token
  * (its credentials, never a caller's), or a program the gateway starts and speaks to over its standard input and
  * output (`effect/ai/McpClient`'s transports), in the revision its entry's `protocol` names (2025-11-25 by default).
- * An HTTP server is spoken to declaring the capabilities of a client the gateway relays to the client of a call
- * (sampling, elicitation, roots: `serverRequests.ts`); a stdio server, none. Its tools (those its entry's
+ * Every server is spoken to declaring the capabilities of a client the gateway relays to the client of a call
+ * (sampling, elicitation, roots: `serverRequests.ts`). Its tools (those its entry's
  * `tools` takes), resources, resource templates and prompts are listed each time its connection opens (its `listing`).
  *
  * A call is bounded: its reply by `maxReplyBytes` (the transport's message limit), its time by `callTimeout` (past
@@ -232,7 +232,8 @@ function environment(env: Gateway.McpStdioServer["env"]): Record<string, string 
 }
 
 // The Node spawner, watched: `ended` completes when the process exits or its output stops (with the exit code when
-// there is one), its standard error goes to `stderr` as McpClient reads it, and its output is read by `spec`'s relay.
+// there is one), its standard error goes to `stderr` as McpClient reads it, its output is read by `spec`'s relay, and
+// its input carries the calling clients' answers to its requests (`serverRequests.ts`).
 function watchedSpawner(ended: Deferred.Deferred<string>, spec: Spec) {
   const { stderr } = spec
   // Why the process ended, once its output stopped: its exit code when it exits soon after.
@@ -250,15 +251,20 @@ function watchedSpawner(ended: Deferred.Deferred<string>, spec: Spec) {
   // Told from a fiber of its own, so McpClient fails the calls in flight with its own reason (a reply past the bound)
   // before the supervisor, told, closes the connection.
   const watched = (handle: ChildProcessSpawner.ChildProcessHandle, scope: Scope.Scope) =>
-    ChildProcessSpawner.makeHandle({
-      ...handle,
-      stdout: Relay.tapLines(handle.stdout, spec.relay, spec.maxReplyBytes).pipe(
-        Stream.ensuring(Effect.forkIn(why(handle), scope))
-      ),
-      stderr: stderr === undefined
-        ? handle.stderr
-        : handle.stderr.pipe(Stream.tap(stderr.write), Stream.ensuring(stderr.flush))
-    })
+    Effect.map(
+      ServerRequests.answeringLines(handle.stdin, spec.relay, scope),
+      (stdin) =>
+        ChildProcessSpawner.makeHandle({
+          ...handle,
+          stdin,
+          stdout: Relay.tapLines(handle.stdout, spec.relay, spec.maxReplyBytes).pipe(
+            Stream.ensuring(Effect.forkIn(why(handle), scope))
+          ),
+          stderr: stderr === undefined
+            ? handle.stderr
+            : handle.stderr.pipe(Stream.tap(stderr.write), Stream.ensuring(stderr.flush))
+        })
+    )
   return Layer.effect(
     ChildProcessSpawner.ChildProcessSpawner,
     Effect.gen(function*() {
@@ -274,7 +280,7 @@ function watchedSpawner(ended: Deferred.Deferred<string>, spec: Spec) {
               (code) => Deferred.succeed(ended, code._tag === "Some" ? `exited with code ${code.value}` : "exited")
             )
           )
-          return watched(handle, scope)
+          return yield* watched(handle, scope)
         })
       )
     })
@@ -332,7 +338,7 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
     McpClient.stdio({ command, protocol, maxMessageBytes: spec.maxReplyBytes }),
     watchedSpawner(ended, spec)
   )
-  return { connected, standalone: Effect.void }
+  return { connected: ServerRequests.declaring(connected), standalone: Effect.void }
 })
 
 // What the server offers on `client`'s connection.

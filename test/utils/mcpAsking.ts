@@ -1,0 +1,84 @@
+/**
+ * The server-requests tests' upstream tool, `ask`, on the official SDK's `Server` (over HTTP in
+ * `test/e2e/GatewayMcpServerRequests.test.ts`, over stdio in `test/fixtures/mcp/askingServer.ts`): it sends the request
+ * `kind` names during the call, then says back what it was answered (or the error). With `standalone` it asks its
+ * roots outside the call's stream (HTTP's standalone stream); with `detached` it asks them after the call has
+ * answered, when no call is running, and `report` says back what that request was answered.
+ */
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
+import {
+  CallToolRequestSchema,
+  CreateMessageResultSchema,
+  ElicitResultSchema,
+  ListRootsResultSchema,
+  ListToolsRequestSchema
+} from "@modelcontextprotocol/sdk/types.js"
+
+/** What `ask` asks its client. */
+export type Kind = "sampling" | "elicitation" | "roots"
+
+interface Arguments {
+  readonly kind: Kind
+  readonly text: string
+  readonly standalone?: boolean
+  readonly detached?: boolean
+  readonly report?: boolean
+}
+
+// The answer of a request, or its error's code and message.
+const outcome = (asked: Promise<unknown>) =>
+  asked.then(
+    (answer) => ({ answer, isError: false }),
+    (error: { code: number; message: string }) => ({
+      answer: { code: error.code, message: error.message },
+      isError: true
+    })
+  )
+
+/** `server` with the tool `ask`. */
+export function asking(server: Server) {
+  let detachedOutcome: Promise<{ answer: unknown; isError: boolean }> | undefined
+  server.setRequestHandler(ListToolsRequestSchema, () => ({
+    tools: [{
+      name: "ask",
+      description: "Asks its client.",
+      inputSchema: {
+        type: "object",
+        properties: {
+          kind: { type: "string" },
+          text: { type: "string" },
+          standalone: { type: "boolean" },
+          detached: { type: "boolean" },
+          report: { type: "boolean" }
+        }
+      }
+    }]
+  }))
+  server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
+    const { detached, kind, report, standalone, text } = call.params.arguments as unknown as Arguments
+    if (detached === true) {
+      detachedOutcome = new Promise((resolve) => setTimeout(resolve, 200)).then(() =>
+        outcome(server.listRoots(undefined, { timeout: 5000 }))
+      )
+      return { content: [{ type: "text", text: "{}" }] }
+    }
+    const { answer, isError } = report === true && detachedOutcome !== undefined
+      ? await detachedOutcome
+      : await outcome(
+        standalone === true
+          ? server.listRoots(undefined, { timeout: 5000 })
+          : kind === "sampling"
+          ? extra.sendRequest({
+            method: "sampling/createMessage",
+            params: { messages: [{ role: "user", content: { type: "text", text } }], maxTokens: 10 }
+          }, CreateMessageResultSchema)
+          : kind === "elicitation"
+          ? extra.sendRequest({
+            method: "elicitation/create",
+            params: { message: text, requestedSchema: { type: "object", properties: { name: { type: "string" } } } }
+          }, ElicitResultSchema)
+          : extra.sendRequest({ method: "roots/list", params: {} }, ListRootsResultSchema)
+      )
+    return { content: [{ type: "text", text: JSON.stringify(answer) }], ...(isError ? { isError } : {}) }
+  })
+}
