@@ -323,7 +323,7 @@ describe("Guardrail.layer over LlmTest", () => {
             { _tag: "TextDelta", text: "Calling." },
             { _tag: "ToolCallDelta", index: 0, id: "c1", name: "send", arguments: args.slice(0, cut) },
             { _tag: "ToolCallDelta", index: 0, arguments: args.slice(cut) },
-            { _tag: "Finish", reason: "tool_calls" }
+            ...chunksOf([]).filter((chunk) => chunk._tag === "Finish")
           ]
         }]
         for (const [mode, guardrail] of Object.entries(block)) {
