@@ -597,6 +597,27 @@ describe("Gateway guardrails", () => {
       expect(guarded.text).toBe("")
     }).pipe(Effect.scoped))
 
+  it.live("the gateway's guardrails run on every call, a model's on every call to it, alone or through a router", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const base = configJson(simulator.url)
+      const gateway = yield* serveOn(simulator.url, {
+        own: [{ ...deployment(simulator.url, `${personal} ${leaky}`), guardrails: ["secrets-window"] }],
+        router: { ...base.router, "via-own": { deployments: ["own/gpt-4o-mini"] } },
+        gateway: { ...base.gateway, guardrails: ["pii"] }
+      })
+      const masked = "Write to [REDACTED:email] today, please."
+      // The gateway's `pii` masks a model no router or key guards, and leaves a reply without an address whole.
+      expect(yield* chatStream(gateway, "personal/gpt-4o-mini")).toEqual({ text: masked, error: undefined })
+      expect(yield* chatStream(gateway, "bare")).toEqual({ text: leaky, error: undefined })
+      // The model's own `secrets-window` blocks it, called by name or through a router that names no guardrail.
+      for (const model of ["own/gpt-4o-mini", "via-own"]) {
+        const blocked = yield* chatStream(gateway, model)
+        expect(blocked.error?.message, model).toContain(`Guardrail "secrets-window" blocked the reply`)
+        expect(blocked.text, model).not.toContain("AKIA")
+      }
+    }).pipe(Effect.scoped))
+
   it.live("the admin API's keys and teams take guardrails, names checked; a team's run for its keys", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
