@@ -229,7 +229,7 @@ describe("Gateway guardrails", () => {
       expect(metrics).toMatch(/llm_gateway_errors_total\{tag="GuardrailError"[^}]*\} 7\b/)
     }).pipe(Effect.scoped))
 
-  it.live("a secret at every offset of the simulator's pieces, past a window: each dialect blocks it unreleased, or masks it", () =>
+  it.live("a secret at every offset of the pieces, past a window: each dialect blocks it unreleased, or masks it", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
       // Prose past the window (so the window releases some before the secret), then the secret moved by 0 to 3
