@@ -306,4 +306,83 @@ describe("Guardrail.layer over LlmTest", () => {
       expect(chunks.map((chunk) => chunk._tag)).toEqual(["Restart", "TextDelta", "Usage", "Finish"])
       expect(chunks[1]).toEqual({ _tag: "TextDelta", text: "clean" })
     }))
+
+  it.effect("a streamed tool call's arguments cut at every offset: blocked in each mode, masked whole", () =>
+    Effect.gen(function*() {
+      const args = `{"note":"the key is ${secret}, mail ${email}"}`
+      const block = {
+        window: yield* make({ name: "block", mode: "window", window: 512, overlap: 256 }),
+        buffer: yield* make({ name: "block", mode: "buffer" }),
+        audit: yield* make({ name: "block", mode: "audit" })
+      }
+      const masks = [yield* make({ action: "mask", mode: "window" }), yield* make({ action: "mask", mode: "buffer" })]
+      const masked = `{"note":"the key is [REDACTED:secrets], mail [REDACTED:email]"}`
+      for (let cut = 0; cut <= args.length; cut++) {
+        const script = (): ReadonlyArray<LlmTest.Answer> => [{
+          chunks: [
+            { _tag: "TextDelta", text: "Calling." },
+            { _tag: "ToolCallDelta", index: 0, id: "c1", name: "send", arguments: args.slice(0, cut) },
+            { _tag: "ToolCallDelta", index: 0, arguments: args.slice(cut) },
+            ...chunksOf([]).filter((chunk) => chunk._tag === "Finish")
+          ]
+        }]
+        for (const [mode, guardrail] of Object.entries(block)) {
+          const released: Array<string> = []
+          const error = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+            Stream.tap((chunk) => Effect.sync(() => chunk._tag === "ToolCallDelta" && released.push(chunk.arguments))),
+            Stream.runDrain,
+            Effect.flip,
+            Effect.provide(guarded([guardrail], script()))
+          )
+          expect(error, `${mode} at ${cut}`).toMatchObject({
+            _tag: "GuardrailError",
+            where: "reply",
+            guardrail: "block"
+          })
+          expect(error.message).not.toContain(secret)
+          // Out of audit mode none of the call is released; in audit mode all of it was, before the block.
+          expect(released.join(""), `${mode} at ${cut}`).toBe(mode === "audit" ? args : "")
+        }
+        for (const mask of masks) {
+          const reply = yield* ChatChunk.collect(Guardrail.chatStream({ messages: [Message.user("hi")] })).pipe(
+            Effect.provide(guarded([mask], script()))
+          )
+          expect(reply.toolCalls, `${mask.mode} at ${cut}`).toEqual([{ id: "c1", name: "send", arguments: masked }])
+          expect(reply.text).toBe("Calling.")
+        }
+      }
+    }))
+
+  it.effect("an empty reply passes every mode, whole and streamed, its chunks kept", () =>
+    Effect.gen(function*() {
+      for (const mode of ["window", "buffer", "audit"] as const) {
+        for (const action of ["block", "mask"] as const) {
+          const guardrail = yield* make({ mode, action })
+          const whole = yield* Guardrail.chat({ messages: [Message.user("hi")] }).pipe(
+            Effect.provide(guarded([guardrail], [LlmTest.reply("")]))
+          )
+          expect(whole.text).toBe("")
+          const chunks = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+            Stream.runCollect,
+            Effect.provide(guarded([guardrail], [{ chunks: chunksOf(["", ""]) }]))
+          )
+          expect(chunks.map((chunk) => chunk._tag), `${mode} ${action}`).toEqual(["Usage", "Finish"])
+        }
+      }
+    }))
+
+  it.effect("a secret or an address after unicode, tabs, newlines and CRLF is found; a masked text keeps them", () =>
+    Effect.gen(function*() {
+      const mask = yield* make({ action: "mask", mode: "window" })
+      for (const before of ["\u00a0", "\t", "\n", "\r\n", "東京 ", "ünï\u2028", "\u200b"]) {
+        const text = `${before}${secret}${before}${email}${before}`
+        const expected = `${before}[REDACTED:secrets]${before}[REDACTED:email]${before}`
+        for (let cut = 0; cut <= text.length; cut++) {
+          const reply = yield* ChatChunk.collect(Guardrail.chatStream({ messages: [Message.user("hi")] })).pipe(
+            Effect.provide(guarded([mask], [{ chunks: chunksOf(chunked(text, [cut])) }]))
+          )
+          expect(reply.text, JSON.stringify(before) + ` at ${cut}`).toBe(expected)
+        }
+      }
+    }))
 })

@@ -18,6 +18,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { prose } from "../fixtures/guardrails/labelled.js"
 import { adminKey, call, configKey, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
@@ -119,6 +120,41 @@ const chatStream = (gateway: Gateway.Service, model: string, key = plainKey, con
     for await (const chunk of stream) onText(chunk.choices[0]?.delta.content ?? "")
   })
 
+const dialects = ["chat", "responses", "anthropic", "gemini"] as const
+
+/**
+ * What a stream in `dialect` gave before it ended, and its error: the error a client raised, or a Responses stream's
+ * `response.failed` event's.
+ */
+const streamIn = (dialect: typeof dialects[number], gateway: Gateway.Service, model: string) => {
+  const { anthropic, google, openai } = gatewayClients(gateway.url, plainKey)
+  switch (dialect) {
+    case "chat":
+      return chatStream(gateway, model)
+    case "responses":
+      return collected(async (onText) => {
+        const stream = await openai.responses.create({ model, input: "Hello", stream: true })
+        for await (const event of stream) {
+          if (event.type === "response.output_text.delta") onText(event.delta)
+          if (event.type === "response.failed") throw new Error(event.response.error?.message ?? "failed")
+        }
+      })
+    case "anthropic":
+      return collected(async (onText) => {
+        const stream = anthropic.messages.stream({ model, max_tokens: 4096, messages: ask("Hello") })
+        for await (const event of stream) {
+          if (event.type === "content_block_delta" && event.delta.type === "text_delta") onText(event.delta.text)
+        }
+      })
+    case "gemini":
+      return collected(async (onText) => {
+        for await (const chunk of await google.models.generateContentStream({ model, contents: "Hello" })) {
+          onText(chunk.text ?? "")
+        }
+      })
+  }
+}
+
 describe("Gateway guardrails", () => {
   it.live("a block ends each dialect's stream with its own error event, read by its official client as an error", () =>
     Effect.gen(function*() {
@@ -191,6 +227,36 @@ describe("Gateway guardrails", () => {
         fetch(`${gateway.url}/metrics`, { headers: { authorization: `Bearer ${opsKey}` } }).then((r) => r.text())
       )
       expect(metrics).toMatch(/llm_gateway_errors_total\{tag="GuardrailError"[^}]*\} 7\b/)
+    }).pipe(Effect.scoped))
+
+  it.live("a secret at every offset of the pieces, past a window: each dialect blocks it unreleased, or masks it", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      // Prose past the window (so the window releases some before the secret), then the secret moved by 0 to 3
+      // characters against the simulator's four-character pieces.
+      const lead = `${prose(1500)} `
+      const replies = [0, 1, 2, 3].map((shift) => `${lead}${"=".repeat(shift)}${secret} and the rest.`)
+      const gateway = yield* serveOn(simulator.url, {
+        ...Object.fromEntries(replies.map((reply, shift) => [`shift${shift}`, [deployment(simulator.url, reply)]])),
+        router: Object.fromEntries(replies.flatMap((_, shift) => [
+          [`block${shift}`, { deployments: [`shift${shift}/gpt-4o-mini`], guardrails: ["secrets-window"] }],
+          [`mask${shift}`, { deployments: [`shift${shift}/gpt-4o-mini`], guardrails: ["secrets-mask"] }]
+        ]))
+      })
+      for (const dialect of dialects) {
+        for (const [shift, reply] of replies.entries()) {
+          const blocked = yield* streamIn(dialect, gateway, `block${shift}`)
+          const where = `${dialect}, shifted ${shift}`
+          expect(blocked.error?.message, where).toMatch(/Guardrail \\?"secrets-window\\?" blocked the reply/)
+          // The window released prose before the secret, and none of the secret.
+          expect(blocked.text.length, where).toBeGreaterThan(0)
+          expect(reply.startsWith(blocked.text), where).toBe(true)
+          expect(blocked.text, where).not.toContain("AKIA")
+          const masked = yield* streamIn(dialect, gateway, `mask${shift}`)
+          expect(masked.error, where).toBeUndefined()
+          expect(masked.text, where).toBe(reply.replace(secret, "[REDACTED:secrets]"))
+        }
+      }
     }).pipe(Effect.scoped))
 
   it.live("masks: the request's text masked before it goes upstream, the reply's before it reaches the client", () =>
@@ -529,6 +595,27 @@ describe("Gateway guardrails", () => {
       const guarded = yield* chatStream(gateway, "bare", guardedKey)
       expect(guarded.error?.message).toContain(`Guardrail "secrets-buffer" blocked the reply`)
       expect(guarded.text).toBe("")
+    }).pipe(Effect.scoped))
+
+  it.live("the gateway's guardrails run on every call, a model's on every call to it, alone or through a router", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const base = configJson(simulator.url)
+      const gateway = yield* serveOn(simulator.url, {
+        own: [{ ...deployment(simulator.url, `${personal} ${leaky}`), guardrails: ["secrets-window"] }],
+        router: { ...base.router, "via-own": { deployments: ["own/gpt-4o-mini"] } },
+        gateway: { ...base.gateway, guardrails: ["pii"] }
+      })
+      const masked = "Write to [REDACTED:email] today, please."
+      // The gateway's `pii` masks a model no router or key guards, and leaves a reply without an address whole.
+      expect(yield* chatStream(gateway, "personal/gpt-4o-mini")).toEqual({ text: masked, error: undefined })
+      expect(yield* chatStream(gateway, "bare")).toEqual({ text: leaky, error: undefined })
+      // The model's own `secrets-window` blocks it, called by name or through a router that names no guardrail.
+      for (const model of ["own/gpt-4o-mini", "via-own"]) {
+        const blocked = yield* chatStream(gateway, model)
+        expect(blocked.error?.message, model).toContain(`Guardrail "secrets-window" blocked the reply`)
+        expect(blocked.text, model).not.toContain("AKIA")
+      }
     }).pipe(Effect.scoped))
 
   it.live("the admin API's keys and teams take guardrails, names checked; a team's run for its keys", () =>

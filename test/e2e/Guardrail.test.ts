@@ -17,15 +17,17 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { prose } from "../fixtures/guardrails/labelled.js"
 
 const key = "sk-sim-guardrail-000000000001"
-const apis = ["chat-completions", "responses", "anthropic", "gemini", "ollama"] as const
+const apis = ["chat-completions", "responses", "anthropic", "gemini", "ollama", "bedrock"] as const
 
 /** An `Llm` of `api` on `simulator` whose every reply is `reply`. */
 function llmOf(simulator: Simulator.Simulator, api: string, reply: string) {
   return Effect.gen(function*() {
     const root = api === "chat-completions" || api === "responses" ? `${simulator.url}/v1` : simulator.url
+    // Bedrock's model id is in its path (a Converse model the simulator is told to know).
+    const model = api === "bedrock" ? "amazon.nova-micro-v1:0" : "sim-small"
     const config = yield* ProviderConfig.fromJson({
       sim: [{
-        model_name: "sim-small",
+        model_name: model,
         api,
         api_keys: [key],
         base_url: root,
@@ -33,7 +35,7 @@ function llmOf(simulator: Simulator.Simulator, api: string, reply: string) {
       }]
     })
     const models = yield* ProviderConfig.layers(config)
-    return models["sim"]!["sim-small"]!.pipe(Layer.provide(UndiciHttpClient.layer())) as Layer.Layer<
+    return models["sim"]![model]!.pipe(Layer.provide(UndiciHttpClient.layer())) as Layer.Layer<
       Llm.Llm,
       OptionsError
     >
@@ -48,7 +50,10 @@ describe("the simulator's x-simulator-reply", () => {
   for (const api of apis) {
     it.live(`${api}: the reply is the header's text, whole and streamed, in tokens`, () =>
       Effect.gen(function*() {
-        const simulator = yield* Simulator.make({ apiKeys: [key] })
+        const simulator = yield* Simulator.make({
+          apiKeys: [key],
+          models: [...Simulator.defaultModels, "amazon.nova-micro-v1:0"]
+        })
         const llm = yield* llmOf(simulator, api, text)
         const reply = yield* Llm.chat(request).pipe(Effect.provide(llm))
         expect(reply.text).toBe(text)
