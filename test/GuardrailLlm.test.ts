@@ -208,6 +208,41 @@ describe("Guardrail.layer over LlmTest", () => {
       expect(whole).toMatchObject({ _tag: "GuardrailError", guardrail: "pii" })
     }))
 
+  it.effect("a secret or an address cut by reasoning at any point is found as buffer mode finds it, in every mode", () =>
+    Effect.gen(function*() {
+      for (const found of [secret, email]) {
+        const text = `the value is ${found} as said`
+        const start = text.indexOf(found)
+        for (let cut = start + 1; cut < start + found.length; cut++) {
+          const chunks: Array<ChatChunk.ChatChunk> = [
+            { _tag: "TextDelta", text: text.slice(0, cut) },
+            { _tag: "ReasoningDelta", text: "thinking" },
+            ...chunksOf([text.slice(cut)])
+          ]
+          for (const mode of ["audit", "buffer", "window"] as const) {
+            const blocking = yield* make({ mode, action: "block" })
+            const error = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+              Stream.runDrain,
+              Effect.flip,
+              Effect.provide(guarded([blocking], [{ chunks }]))
+            )
+            expect(error, `${mode}, cut at ${cut}`).toMatchObject({ _tag: "GuardrailError", guardrail: "pii" })
+          }
+          // (An address cut short is an address of its own, masked where it stands: the key's case alone.)
+          if (found === email) continue
+          const masking = yield* make({ mode: "window", action: "mask" })
+          const out = yield* Guardrail.chatStream({ messages: [Message.user("hi")] }).pipe(
+            Stream.runCollect,
+            Effect.provide(guarded([masking], [{ chunks }]))
+          )
+          const released = out.map((chunk) => chunk._tag === "TextDelta" ? chunk.text : "").join("")
+          // What was released before the reasoning stays; the rest of the finding is masked.
+          expect(released.startsWith(text.slice(0, cut)), `cut at ${cut}`).toBe(true)
+          expect(released.slice(cut), `cut at ${cut}`).toMatch(/^\[REDACTED:[a-z ]+\] as said$/)
+        }
+      }
+    }))
+
   it.effect("earlier reasoning: unsigned masked, signed refused naming where, Gemini's masked, any blocked", () =>
     Effect.promise(() => {
       // How a provider keeps an earlier turn's reasoning in its metadata; "signed" ones a mask cannot change.

@@ -202,8 +202,8 @@ interface HeldCall {
 type Kind = "TextDelta" | "ReasoningDelta"
 
 /**
- * A stream's chunks through the chain: text and reasoning deltas each through a gate of the mode (out of buffer
- * mode, one gate ends, checked and released whole, when deltas of the other kind come, so the two keep their order);
+ * A stream's chunks through the chain: text and reasoning deltas each through a gate of the mode (in window mode,
+ * one gate releases what it holds, checked, when deltas of the other kind come, so the two keep their order);
  * tool calls' pieces gathered and, out of audit mode, held with usage until the end, where their arguments are
  * checked whole and released (one piece a call) with the rest; a `Restart` drops what was held of the attempt before
  * it.
@@ -229,17 +229,19 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
         return text === "" ? [] : [{ _tag: kind, text }]
       }
 
-      /** A delta through its kind's gate, the other kind's gate ended first when it held the last delta. */
+      /**
+       * A delta through its kind's gate; in window mode the other kind's gate, when it held the last delta, first
+       * releases what it holds (checked), keeping what it released last as the context of its next check, so a
+       * finding cut by deltas of the other kind is still read whole.
+       */
       function delta(kind: Kind, text: string): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> {
         const before = last
         last = kind
-        if (before === undefined || before === kind || mode._tag === "Buffer") {
+        if (before === undefined || before === kind || mode._tag !== "Window") {
           return Effect.map(gates[kind].push(text), (now) => released(kind, now))
         }
-        const ending = gates[before]
-        gates[before] = gate(guardrails, place, mode)
         return Effect.flatMap(
-          ending.end,
+          gates[before].end,
           (rest) => Effect.map(gates[kind].push(text), (now) => [...released(before, rest), ...released(kind, now)])
         )
       }

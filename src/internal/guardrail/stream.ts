@@ -118,11 +118,14 @@ export function cutOf(heldLength: number, overlap: number, spans: ReadonlyArray<
   return cut
 }
 
-/** `spans` (offsets into context + held) in held's offsets, those starting in the context left out. */
+/**
+ * `spans` (offsets into context + held) in held's offsets: those within the context left out, one begun in it (the
+ * text before it released whole by an `end`, and more of it come since) cut to its part in held.
+ */
 function inHeld(spans: ReadonlyArray<Span>, offset: number): Array<Span> {
   const out: Array<Span> = []
   for (const span of spans) {
-    if (span.start >= offset) out.push({ ...span, start: span.start - offset, end: span.end - offset })
+    if (span.end > offset) out.push({ ...span, start: Math.max(span.start - offset, 0), end: span.end - offset })
   }
   return out
 }
@@ -165,6 +168,7 @@ function window(
         held += delta
         return held.length >= mode.window ? check(false) : Effect.succeed("")
       }),
+    // Everything held, checked: the gate takes more deltas after it, read with what it released last before them.
     end: Effect.suspend(() => (held === "" ? Effect.succeed("") : check(true)))
   }
 }
