@@ -447,8 +447,8 @@ describe("Gateway guardrails", () => {
         expect(JSON.stringify(blocked.parts)).not.toContain("AKIA")
       }
       const audited = yield* chatParts("thinks-audit")
-      // Audit mode checks the reasoning whole when it ends: it was seen, the answer's text is not.
-      expect(audited.parts).toEqual([["reasoning", leaky]])
+      // Audit mode checks the reply whole at its end: everything was seen, then the stream ends with the block.
+      expect(audited.parts).toEqual([["reasoning", leaky], ["text", clean]])
       expect(audited.error?.message).toContain(`Guardrail "secrets-audit" blocked the reply`)
       // A window over reasoning: masked, released whole before the answer's text.
       expect(yield* chatParts("thinks-masked")).toEqual({
