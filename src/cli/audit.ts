@@ -173,26 +173,27 @@ const databaseOf = (args: VerifyArgs) =>
     )
 
 // The heads the anchor file of `args` holds (none without one), or a usage error naming what is wrong with it.
-function anchorsOf(args: VerifyArgs): ReadonlyArray<Chain.Head> | UsageError {
-  if (args.anchor === undefined) return []
+function anchorsOf(args: VerifyArgs): Result.Result<ReadonlyArray<Chain.Head>, UsageError> {
+  if (args.anchor === undefined) return Result.succeed([])
   let text: string
   try {
     text = readFileSync(args.anchor, "utf8")
   } catch (cause) {
-    return new UsageError({
-      reason: `--anchor ${args.anchor} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`
-    })
+    return Result.fail(
+      new UsageError({
+        reason: `--anchor ${args.anchor} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
+    )
   }
   const heads = AuditAnchor.parse(text)
   return typeof heads === "string"
-    ? new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${heads}` })
-    : heads
+    ? Result.fail(new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${heads}` }))
+    : Result.succeed(heads)
 }
 
 const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
-    const anchors = anchorsOf(args)
-    if (anchors instanceof UsageError) return yield* anchors
+    const anchors = yield* Effect.fromResult(anchorsOf(args))
     const database = yield* databaseOf(args)
     if ("postgres" in database) secrets.push(database.postgres)
     const where = describe(database)
