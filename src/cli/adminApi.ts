@@ -10,13 +10,14 @@ import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { defaultPort } from "../Gateway.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import * as LoginStore from "./loginStore.js"
-import { numberFlag, UsageError } from "./usage.js"
+import { noArgumentFlags, numberFlag, parseFlags, UsageError } from "./usage.js"
 
 /**
  * The variable the admin key is read from, never a flag (a flag would show in the process list and the shell's
@@ -76,13 +77,47 @@ export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>
  * The gateway `--url` names (a trailing `/` dropped), by default the one `serve` starts on this machine; a URL that
  * is not http(s) is a usage error.
  */
-export const gatewayUrl = (flag: string | undefined): string | UsageError => {
-  if (flag === undefined) return `http://127.0.0.1:${defaultPort}`
+export const gatewayUrl = (flag: string | undefined): Result.Result<string, UsageError> => {
+  if (flag === undefined) return Result.succeed(`http://127.0.0.1:${defaultPort}`)
   if (!/^https?:\/\/[^/]/.test(flag)) {
-    return new UsageError({ reason: `--url needs an http:// or https:// URL, got "${flag}"` })
+    return Result.fail(new UsageError({ reason: `--url needs an http:// or https:// URL, got "${flag}"` }))
   }
-  return flag.replace(/\/+$/, "")
+  return Result.succeed(flag.replace(/\/+$/, ""))
 }
+
+/**
+ * The flags of an admin command with actions (`keys`, `teams`): `"help"` for `--help`, else the action's verb and
+ * its one argument, the flags' values and what every action takes (the gateway's URL, `--data`, `--json`), or the
+ * `UsageError` naming what is wrong.
+ */
+export const actionFlags = <const O extends Parameters<typeof parseFlags>[1]>(argv: ReadonlyArray<string>, flags: O) =>
+  Result.gen(function*() {
+    const { positionals, values } = yield* parseFlags(argv, flags)
+    const given: { readonly help?: boolean; readonly url?: string; readonly data?: string; readonly json?: boolean } =
+      values
+    if (given.help === true) return "help" as const
+    const [verb, argument, ...rest] = positionals
+    if (rest.length > 0) return yield* Result.fail(new UsageError({ reason: `unexpected argument "${rest[0]}"` }))
+    const url = yield* gatewayUrl(given.url)
+    return { verb, argument, values, common: { url, data: given.data, json: given.json === true } }
+  })
+
+/**
+ * The flags of a command that talks to one gateway and takes no arguments (`login`, `logout`, `spend`): `"help"` for
+ * `--help`, else its flags' values and the gateway's URL (`gatewayUrl`), or the `UsageError` naming what is wrong.
+ */
+export const gatewayCommandFlags = <const O extends Parameters<typeof noArgumentFlags>[2]>(
+  command: string,
+  argv: ReadonlyArray<string>,
+  flags: O
+) =>
+  Result.gen(function*() {
+    const values = yield* noArgumentFlags(command, argv, flags)
+    if (values === "help") return values
+    const common: { readonly url?: string } = values
+    const url = yield* gatewayUrl(common.url)
+    return { values, url }
+  })
 
 // The names of this machine's loopback, as a URL's `hostname` gives them.
 const loopbackNames: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"])
@@ -222,14 +257,22 @@ export const printList = <S extends Schema.Codec<unknown, unknown>>(
 const ago = /^(\d+(?:\.\d+)?)([hd])$/
 
 /** A time flag as the API takes it (Unix seconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */
-export const timeFlag = (name: string, text: string | undefined, now: number): string | undefined | UsageError => {
-  if (text === undefined) return undefined
+export const timeFlag = (
+  name: string,
+  text: string | undefined,
+  now: number
+): Result.Result<string | undefined, UsageError> => {
+  if (text === undefined) return Result.succeed(undefined)
   const relative = ago.exec(text)
-  if (relative !== null) return String((now - Number(relative[1]) * (relative[2] === "h" ? 3.6e6 : 8.64e7)) / 1000)
-  if (/^\d+(\.\d+)?$/.test(text) || Number.isFinite(Date.parse(text))) return text
-  return new UsageError({
-    reason: `--${name} needs an ISO 8601 time, Unix seconds, or a time ago such as 24h or 7d, got "${text}"`
-  })
+  if (relative !== null) {
+    return Result.succeed(String((now - Number(relative[1]) * (relative[2] === "h" ? 3.6e6 : 8.64e7)) / 1000))
+  }
+  if (/^\d+(\.\d+)?$/.test(text) || Number.isFinite(Date.parse(text))) return Result.succeed(text)
+  return Result.fail(
+    new UsageError({
+      reason: `--${name} needs an ISO 8601 time, Unix seconds, or a time ago such as 24h or 7d, got "${text}"`
+    })
+  )
 }
 
 /** A budget as the admin API shows it. */
@@ -248,24 +291,26 @@ export const budgetCell = (budget: BudgetView | null | undefined): string =>
  */
 export const budgetFlags = (
   values: { readonly budget?: string | undefined; readonly period?: string | undefined }
-): { readonly limit: number; readonly period: string } | undefined | UsageError => {
-  const limit = numberFlag("budget", values.budget, { min: 0, expected: "0 or more US dollars" })
-  if (limit instanceof UsageError) return limit
-  if (values.period !== undefined && limit === undefined) {
-    return new UsageError({ reason: "--period goes with --budget" })
-  }
-  return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
-}
+): Result.Result<{ readonly limit: number; readonly period: string } | undefined, UsageError> =>
+  Result.gen(function*() {
+    const limit = yield* numberFlag("budget", values.budget, { min: 0, expected: "0 or more US dollars" })
+    if (values.period !== undefined && limit === undefined) {
+      return yield* Result.fail(new UsageError({ reason: "--period goes with --budget" }))
+    }
+    return limit === undefined ? undefined : { limit, period: values.period ?? "month" }
+  })
 
-/** The flags among `flags` that `values` gives but `allowed` does not list, as the `UsageError` naming the first. */
+/** Fails with the `UsageError` naming the first flag among `flags` that `values` gives but `allowed` does not list. */
 export const strayFlag = (
   command: string,
   values: Record<string, unknown>,
   flags: ReadonlyArray<string>,
   allowed: ReadonlyArray<string>
-): UsageError | undefined => {
+): Result.Result<void, UsageError> => {
   const stray = flags.find((flag) => values[flag] !== undefined && !allowed.includes(flag))
-  return stray === undefined ? undefined : new UsageError({ reason: `${command} does not take --${stray}` })
+  return stray === undefined
+    ? Result.void
+    : Result.fail(new UsageError({ reason: `${command} does not take --${stray}` }))
 }
 
 /**
@@ -277,20 +322,20 @@ export const runCommand = <P extends { readonly url: string; readonly data: stri
   command: string,
   usageText: string,
   io: Io,
-  parsed: P | "help" | UsageError,
+  parsed: Result.Result<P | "help", UsageError>,
   perform: (parsed: P, key: Redacted.Redacted<string>, io: Io) => Effect.Effect<void, E, HttpClient.HttpClient>
 ): Effect.Effect<number> => {
   const secrets: Array<Redacted.Redacted<string>> = []
   return Effect.gen(function*() {
-    if (parsed instanceof UsageError) return yield* parsed
-    if (parsed === "help") {
+    const args = yield* Effect.fromResult(parsed)
+    if (args === "help") {
       io.stdout(usageText)
       return ExitCode.ok
     }
-    const key = yield* adminKey(io, parsed.url, parsed.data)
-    if (key === undefined) return yield* new UsageError({ reason: noAdminKey(command, parsed.data, io) })
+    const key = yield* adminKey(io, args.url, args.data)
+    if (key === undefined) return yield* new UsageError({ reason: noAdminKey(command, args.data, io) })
     secrets.push(key)
-    yield* perform(parsed, key, io).pipe(Effect.provide(UndiciHttpClient.layer()))
+    yield* perform(args, key, io).pipe(Effect.provide(UndiciHttpClient.layer()))
     return ExitCode.ok
   }).pipe(exitCodeOf(io, usageText, () => secrets))
 }

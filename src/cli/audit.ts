@@ -18,6 +18,7 @@ import * as Clock from "effect/Clock"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { existsSync, readFileSync } from "node:fs"
 import * as Path from "node:path"
@@ -68,44 +69,46 @@ interface VerifyArgs {
 const listFlags = ["url", "data", "actor", "action", "from", "to", "limit", "jsonl"]
 const verifyFlags = ["data", "config", "anchor"]
 
-const parse = (argv: ReadonlyArray<string>, io: Io, now: number): ListArgs | VerifyArgs | "help" | UsageError => {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { positionals, values } = parsed
-  if (values.help === true) return "help"
-  const [action = "list", ...rest] = positionals
-  if (rest.length > 0 || (action !== "list" && action !== "verify")) {
-    return new UsageError({ reason: `audit takes list or verify, got "${positionals.join(" ")}"` })
-  }
-  const stray = AdminApi.strayFlag(
-    `audit ${action}`,
-    values,
-    Object.keys(flags).filter((flag) => flag !== "help"),
-    action === "list" ? listFlags : verifyFlags
-  )
-  if (stray !== undefined) return stray
-  if (action === "verify") {
-    return {
-      _tag: "verify",
-      data: AdminToken.dataDirectory(values.data, io.env),
-      config: values.config,
-      anchor: values.anchor
+const parse = (
+  argv: ReadonlyArray<string>,
+  io: Io,
+  now: number
+): Result.Result<ListArgs | VerifyArgs | "help", UsageError> =>
+  Result.gen(function*() {
+    const { positionals, values } = yield* parseFlags(argv, flags)
+    if (values.help === true) return "help" as const
+    const [action = "list", ...rest] = positionals
+    if (rest.length > 0 || (action !== "list" && action !== "verify")) {
+      return yield* Result.fail(
+        new UsageError({ reason: `audit takes list or verify, got "${positionals.join(" ")}"` })
+      )
     }
-  }
-  const url = AdminApi.gatewayUrl(values.url)
-  if (url instanceof UsageError) return url
-  const from = AdminApi.timeFlag("from", values.from, now)
-  const to = AdminApi.timeFlag("to", values.to, now)
-  const limit = positiveIntegerFlag("limit", values.limit)
-  for (const value of [from, to, limit]) if (value instanceof UsageError) return value
-  const query = new URLSearchParams()
-  if (values.actor !== undefined) query.set("actor", values.actor)
-  if (values.action !== undefined) query.set("action", values.action)
-  if (typeof from === "string") query.set("from", from)
-  if (typeof to === "string") query.set("to", to)
-  if (typeof limit === "number") query.set("limit", String(limit))
-  return { _tag: "list", url, data: values.data, query, jsonl: values.jsonl === true }
-}
+    yield* AdminApi.strayFlag(
+      `audit ${action}`,
+      values,
+      Object.keys(flags).filter((flag) => flag !== "help"),
+      action === "list" ? listFlags : verifyFlags
+    )
+    if (action === "verify") {
+      return {
+        _tag: "verify" as const,
+        data: AdminToken.dataDirectory(values.data, io.env),
+        config: values.config,
+        anchor: values.anchor
+      }
+    }
+    const url = yield* AdminApi.gatewayUrl(values.url)
+    const from = yield* AdminApi.timeFlag("from", values.from, now)
+    const to = yield* AdminApi.timeFlag("to", values.to, now)
+    const limit = yield* positiveIntegerFlag("limit", values.limit)
+    const query = new URLSearchParams()
+    if (values.actor !== undefined) query.set("actor", values.actor)
+    if (values.action !== undefined) query.set("action", values.action)
+    if (typeof from === "string") query.set("from", from)
+    if (typeof to === "string") query.set("to", to)
+    if (typeof limit === "number") query.set("limit", String(limit))
+    return { _tag: "list" as const, url, data: values.data, query, jsonl: values.jsonl === true }
+  })
 
 /** A row of `GET /admin/audit`'s answer, the fields printed here. */
 const Row = Schema.Struct({
@@ -170,26 +173,27 @@ const databaseOf = (args: VerifyArgs) =>
     )
 
 // The heads the anchor file of `args` holds (none without one), or a usage error naming what is wrong with it.
-function anchorsOf(args: VerifyArgs): ReadonlyArray<Chain.Head> | UsageError {
-  if (args.anchor === undefined) return []
+function anchorsOf(args: VerifyArgs): Result.Result<ReadonlyArray<Chain.Head>, UsageError> {
+  if (args.anchor === undefined) return Result.succeed([])
   let text: string
   try {
     text = readFileSync(args.anchor, "utf8")
   } catch (cause) {
-    return new UsageError({
-      reason: `--anchor ${args.anchor} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`
-    })
+    return Result.fail(
+      new UsageError({
+        reason: `--anchor ${args.anchor} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
+    )
   }
   const heads = AuditAnchor.parse(text)
   return typeof heads === "string"
-    ? new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${heads}` })
-    : heads
+    ? Result.fail(new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${heads}` }))
+    : Result.succeed(heads)
 }
 
 const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
-    const anchors = anchorsOf(args)
-    if (anchors instanceof UsageError) return yield* anchors
+    const anchors = yield* Effect.fromResult(anchorsOf(args))
     const database = yield* databaseOf(args)
     if ("postgres" in database) secrets.push(database.postgres)
     const where = describe(database)
@@ -236,12 +240,11 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     Object.entries(io.env).filter((entry): entry is [string, string] => entry[1] !== undefined)
   )
   return Effect.gen(function*() {
-    const args = parse(argv, io, yield* Clock.currentTimeMillis)
+    const args = yield* Effect.fromResult(parse(argv, io, yield* Clock.currentTimeMillis))
     if (args === "help") {
       io.stdout(auditUsage)
       return ExitCode.ok
     }
-    if (args instanceof UsageError) return yield* args
     if (args._tag === "verify") return yield* verify(args, io, secrets)
     const key = yield* AdminApi.adminKey(io, args.url, args.data)
     if (key !== undefined) secrets.push(key)

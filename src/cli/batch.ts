@@ -23,7 +23,7 @@ import { type Appender, appender, resultLine, resume } from "./batchOutput.js"
 import * as Progress from "./batchProgress.js"
 import { resolve, type RunOptions as SourceOptions } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
-import { batchUsage, programName, UsageError } from "./usage.js"
+import { batchUsage, programName } from "./usage.js"
 
 /**
  * Options of `run` beyond the command line.
@@ -148,11 +148,11 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
  */
 export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> => {
   const secrets: Secrets = { current: [] }
-  const args = parse(argv)
+  const parsed = parse(argv)
   const env: Record<string, string> = {}
   for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value
   return Effect.gen(function*() {
-    if (args instanceof UsageError) return yield* args
+    const args = yield* Effect.fromResult(parsed)
     if (args === "help") {
       io.stdout(batchUsage)
       return ExitCode.ok

@@ -4,6 +4,7 @@
  *
  * @since 0.3.0
  */
+import * as Result from "effect/Result"
 import * as path from "node:path"
 import { defaultMaxBodyBytes } from "../internal/gateway/server.js"
 import { parseSource, type SourceArgs, sourceFlags } from "./chatArgs.js"
@@ -56,29 +57,34 @@ export interface Args extends SourceArgs {
  * @since 0.3.0
  * @category Parsing
  */
-export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { positionals, values } = parsed
-  if (values.help === true) return "help"
-  const [input, ...extra] = positionals
-  if (input === undefined) return new UsageError({ reason: "no input: pass the JSONL file of requests" })
-  if (extra.length > 0) return new UsageError({ reason: `batch takes one input file, got also "${extra.join(" ")}"` })
-  if (values.out === undefined) return new UsageError({ reason: "--out FILE is needed: the JSONL file results go to" })
-  if (path.resolve(values.out) === path.resolve(input)) {
-    return new UsageError({ reason: `--out ${values.out} is the input file: results go to a file of their own` })
-  }
-  const concurrency = positiveIntegerFlag("concurrency", values.concurrency)
-  if (concurrency instanceof UsageError) return concurrency
-  const maxLineBytes = positiveIntegerFlag("max-line-bytes", values["max-line-bytes"])
-  if (maxLineBytes instanceof UsageError) return maxLineBytes
-  const source = parseSource(values)
-  if (source instanceof UsageError) return source
-  return {
-    ...source,
-    input,
-    out: values.out,
-    concurrency: concurrency ?? defaultConcurrency,
-    maxLineBytes: maxLineBytes ?? defaultMaxLineBytes
-  }
-}
+export const parse = (argv: ReadonlyArray<string>): Result.Result<Args | "help", UsageError> =>
+  Result.gen(function*() {
+    const parsed = yield* parseFlags(argv, flags)
+    const { positionals, values } = parsed
+    if (values.help === true) return "help" as const
+    const [input, ...extra] = positionals
+    if (input === undefined) {
+      return yield* Result.fail(new UsageError({ reason: "no input: pass the JSONL file of requests" }))
+    }
+    if (extra.length > 0) {
+      return yield* Result.fail(new UsageError({ reason: `batch takes one input file, got also "${extra.join(" ")}"` }))
+    }
+    if (values.out === undefined) {
+      return yield* Result.fail(new UsageError({ reason: "--out FILE is needed: the JSONL file results go to" }))
+    }
+    if (path.resolve(values.out) === path.resolve(input)) {
+      return yield* Result.fail(
+        new UsageError({ reason: `--out ${values.out} is the input file: results go to a file of their own` })
+      )
+    }
+    const concurrency = yield* positiveIntegerFlag("concurrency", values.concurrency)
+    const maxLineBytes = yield* positiveIntegerFlag("max-line-bytes", values["max-line-bytes"])
+    const source = yield* parseSource(values)
+    return {
+      ...source,
+      input,
+      out: values.out,
+      concurrency: concurrency ?? defaultConcurrency,
+      maxLineBytes: maxLineBytes ?? defaultMaxLineBytes
+    }
+  })

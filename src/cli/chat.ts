@@ -11,6 +11,7 @@
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import * as Llm from "../Llm.js"
@@ -63,9 +64,9 @@ const converse = (args: Args, prompt: string, io: Io): Effect.Effect<void, LlmEr
  */
 export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> => {
   let secrets: ReadonlyArray<Redacted.Redacted<string>> = []
-  const args = parse(argv)
+  const parsed = parse(argv)
   const program = Effect.gen(function*() {
-    if (args instanceof UsageError) return yield* args
+    const args = yield* Effect.fromResult(parsed)
     if (args === "help") {
       io.stdout(chatUsage)
       return ExitCode.ok
@@ -79,7 +80,7 @@ export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {
   })
   const env: Record<string, string> = {}
   for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value
-  const json = !(args instanceof UsageError) && args !== "help" && args.json
+  const json = Result.isSuccess(parsed) && parsed.success !== "help" && parsed.success.json
   return program.pipe(
     Effect.scoped,
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),

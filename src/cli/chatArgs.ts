@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import type * as ProviderConfig from "../ProviderConfig.js"
 import * as Presets from "../providers/Presets.js"
 import * as Route from "./route.js"
@@ -135,19 +136,17 @@ const parseTimeouts = (values: {
   readonly "headers-timeout"?: string | undefined
   readonly "first-token-timeout"?: string | undefined
   readonly "idle-timeout"?: string | undefined
-}): Timeouts | UsageError => {
-  const headers = secondsFlag("headers-timeout", values["headers-timeout"])
-  if (headers instanceof UsageError) return headers
-  const firstToken = secondsFlag("first-token-timeout", values["first-token-timeout"])
-  if (firstToken instanceof UsageError) return firstToken
-  const idle = secondsFlag("idle-timeout", values["idle-timeout"])
-  if (idle instanceof UsageError) return idle
-  return {
-    ...(headers !== undefined ? { headers_timeout: headers } : {}),
-    ...(firstToken !== undefined ? { first_token_timeout: firstToken } : {}),
-    ...(idle !== undefined ? { idle_timeout: idle } : {})
-  }
-}
+}): Result.Result<Timeouts, UsageError> =>
+  Result.gen(function*() {
+    const headers = yield* secondsFlag("headers-timeout", values["headers-timeout"])
+    const firstToken = yield* secondsFlag("first-token-timeout", values["first-token-timeout"])
+    const idle = yield* secondsFlag("idle-timeout", values["idle-timeout"])
+    return {
+      ...(headers !== undefined ? { headers_timeout: headers } : {}),
+      ...(firstToken !== undefined ? { first_token_timeout: firstToken } : {}),
+      ...(idle !== undefined ? { idle_timeout: idle } : {})
+    }
+  })
 
 /**
  * The values of `sourceFlags` as `parseFlags` gives them.
@@ -164,60 +163,68 @@ export type SourceValues = { readonly [K in keyof typeof sourceFlags]?: string |
  * @since 0.3.0
  * @category Parsing
  */
-export const parseSource = (values: SourceValues): SourceArgs | UsageError => {
-  // Read into Redacted at once, so no later code can print it by accident.
-  const key = values.key === undefined ? undefined : Redacted.make(values.key)
-  const maxRetries = numberFlag("max-retries", values["max-retries"], {
-    integer: true,
-    min: 0,
-    expected: "an integer, 0 or more"
-  })
-  if (maxRetries instanceof UsageError) return maxRetries
-  const routing = Route.parse(values)
-  if (routing instanceof UsageError) return routing
-  const timeouts = parseTimeouts(values)
-  if (timeouts instanceof UsageError) return timeouts
-  if (values["base-url"] !== undefined && !URL.canParse(values["base-url"])) {
-    return new UsageError({
-      reason: `--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"`
+export const parseSource = (values: SourceValues): Result.Result<SourceArgs, UsageError> =>
+  Result.gen(function*() {
+    // Read into Redacted at once, so no later code can print it by accident.
+    const key = values.key === undefined ? undefined : Redacted.make(values.key)
+    const maxRetries = yield* numberFlag("max-retries", values["max-retries"], {
+      integer: true,
+      min: 0,
+      expected: "an integer, 0 or more"
     })
-  }
-  const api = values.api ?? "chat-completions"
-  if (!isApi(api)) return new UsageError({ reason: `--api needs one of ${apis.join(", ")}, got "${api}"` })
-  const preset = values.preset
-  if (preset !== undefined && !Presets.isName(preset)) {
-    return new UsageError({ reason: `--preset needs one of ${Presets.names.join(", ")}, got "${preset}"` })
-  }
-  if (preset !== undefined && api !== "chat-completions") {
-    return new UsageError({ reason: `--preset is for --api chat-completions, not ${api}` })
-  }
-  if (values.config !== undefined) {
-    const mixed = (["api", "preset", "base-url", "key", "max-retries"] as const).filter((name) =>
-      values[name] !== undefined
-    )
-    if (mixed.length > 0) {
-      return new UsageError({
-        reason: `--config cannot be combined with ${mixed.map((name) => `--${name}`).join(", ")} (set them in the file)`
-      })
+    const routing = yield* Route.parse(values)
+    const timeouts = yield* parseTimeouts(values)
+    if (values["base-url"] !== undefined && !URL.canParse(values["base-url"])) {
+      return yield* Result.fail(
+        new UsageError({
+          reason: `--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"`
+        })
+      )
     }
-    return {
-      source: { _tag: "Config", file: values.config, provider: values.provider, model: values.model },
-      routing,
-      timeouts
+    const api = values.api ?? "chat-completions"
+    if (!isApi(api)) {
+      return yield* Result.fail(new UsageError({ reason: `--api needs one of ${apis.join(", ")}, got "${api}"` }))
     }
-  }
-  const source: Source = {
-    _tag: "Direct",
-    api,
-    preset,
-    baseUrl: values["base-url"],
-    key,
-    provider: values.provider,
-    model: values.model,
-    maxRetries
-  }
-  return { source, routing, timeouts }
-}
+    const preset = values.preset
+    if (preset !== undefined && !Presets.isName(preset)) {
+      return yield* Result.fail(
+        new UsageError({ reason: `--preset needs one of ${Presets.names.join(", ")}, got "${preset}"` })
+      )
+    }
+    if (preset !== undefined && api !== "chat-completions") {
+      return yield* Result.fail(new UsageError({ reason: `--preset is for --api chat-completions, not ${api}` }))
+    }
+    if (values.config !== undefined) {
+      const mixed = (["api", "preset", "base-url", "key", "max-retries"] as const).filter((name) =>
+        values[name] !== undefined
+      )
+      if (mixed.length > 0) {
+        return yield* Result.fail(
+          new UsageError({
+            reason: `--config cannot be combined with ${
+              mixed.map((name) => `--${name}`).join(", ")
+            } (set them in the file)`
+          })
+        )
+      }
+      return {
+        source: { _tag: "Config", file: values.config, provider: values.provider, model: values.model },
+        routing,
+        timeouts
+      }
+    }
+    const source: Source = {
+      _tag: "Direct",
+      api,
+      preset,
+      baseUrl: values["base-url"],
+      key,
+      provider: values.provider,
+      model: values.model,
+      maxRetries
+    }
+    return { source, routing, timeouts }
+  })
 
 /**
  * Parses `chat`'s arguments (those after the word `chat`).
@@ -225,29 +232,26 @@ export const parseSource = (values: SourceValues): SourceArgs | UsageError => {
  * @since 0.1.0
  * @category Parsing
  */
-export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { values, positionals } = parsed
-  if (values.help === true) return "help"
-  const temperature = numberFlag("temperature", values.temperature, {
-    min: 0,
-    max: 2,
-    expected: "a number from 0 to 2"
+export const parse = (argv: ReadonlyArray<string>): Result.Result<Args | "help", UsageError> =>
+  Result.gen(function*() {
+    const parsed = yield* parseFlags(argv, flags)
+    const { values, positionals } = parsed
+    if (values.help === true) return "help" as const
+    const temperature = yield* numberFlag("temperature", values.temperature, {
+      min: 0,
+      max: 2,
+      expected: "a number from 0 to 2"
+    })
+    const maxTokens = yield* positiveIntegerFlag("max-tokens", values["max-tokens"])
+    const source = yield* parseSource(values)
+    const prompt = positionals.length === 0 ? undefined : positionals.join(" ")
+    return {
+      prompt,
+      ...source,
+      system: values.system,
+      temperature,
+      maxTokens,
+      stream: values["no-stream"] !== true,
+      json: values.json === true
+    }
   })
-  if (temperature instanceof UsageError) return temperature
-  const maxTokens = positiveIntegerFlag("max-tokens", values["max-tokens"])
-  if (maxTokens instanceof UsageError) return maxTokens
-  const source = parseSource(values)
-  if (source instanceof UsageError) return source
-  const prompt = positionals.length === 0 ? undefined : positionals.join(" ")
-  return {
-    prompt,
-    ...source,
-    system: values.system,
-    temperature,
-    maxTokens,
-    stream: values["no-stream"] !== true,
-    json: values.json === true
-  }
-}

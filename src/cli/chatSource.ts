@@ -95,17 +95,20 @@ export interface Resolved {
 }
 
 /** The one provider (or model) of a file, or a usage error naming the choices. */
-const pickOne = (what: "provider" | "model", names: ReadonlyArray<string>, file: string): string | UsageError =>
+const pickOne = (
+  what: "provider" | "model",
+  names: ReadonlyArray<string>,
+  file: string
+): Effect.Effect<string, UsageError> =>
   names.length === 1
-    ? names[0]!
-    : new UsageError({
-      reason: names.length === 0
-        ? `${file} has no ${what}s`
-        : `${file} has ${names.length} ${what}s; choose one with --${what}: ${names.join(", ")}`
-    })
-
-const orUsage = <A>(value: A | UsageError): Effect.Effect<A, UsageError> =>
-  value instanceof UsageError ? Effect.fail(value) : Effect.succeed(value)
+    ? Effect.succeed(names[0]!)
+    : Effect.fail(
+      new UsageError({
+        reason: names.length === 0
+          ? `${file} has no ${what}s`
+          : `${file} has ${names.length} ${what}s; choose one with --${what}: ${names.join(", ")}`
+      })
+    )
 
 /** The file with the command line's timeouts in place of every model's own. */
 const withTimeouts = (config: ProviderConfig.ProviderConfig, timeouts: Timeouts): ProviderConfig.ProviderConfig =>
@@ -138,12 +141,12 @@ const fromConfig = (source: Extract<Source, { _tag: "Config" }>, args: Args) =>
     const { routing } = args
     if (routing.router !== undefined) return { layer: Route.named(config, routing.router, routing.timeout), secrets }
     const provider = source.provider ??
-      (yield* orUsage(pickOne("provider", Object.keys(config.providers), source.file)))
+      (yield* pickOne("provider", Object.keys(config.providers), source.file))
     const models = config.providers[provider]
     const model = source.model ??
       (models === undefined
         ? ""
-        : yield* orUsage(pickOne("model", Object.keys(models), `${source.file} (${provider})`)))
+        : yield* pickOne("model", Object.keys(models), `${source.file} (${provider})`))
     // A provider or model not in the file fails with a ProviderConfigError naming the known ones.
     return { layer: yield* Route.fromConfig(config, source.file, { provider, model }, routing), secrets }
   })

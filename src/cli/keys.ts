@@ -9,10 +9,11 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
-import { keysUsage, listFlag, numberFlag, parseFlags, UsageError } from "./usage.js"
+import { keysUsage, listFlag, numberFlag, UsageError } from "./usage.js"
 
 const flags = {
   ...AdminApi.commonFlags,
@@ -41,63 +42,64 @@ const onlyFor = (values: Record<string, unknown>, verb: string, allowed: Readonl
     allowed
   )
 
-const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { positionals, values } = parsed
-  if (values.help === true) return "help"
-  const [verb, argument, ...rest] = positionals
-  if (rest.length > 0) return new UsageError({ reason: `unexpected argument "${rest[0]}"` })
-  const url = AdminApi.gatewayUrl(values.url)
-  if (url instanceof UsageError) return url
-  const common = { url, data: values.data, json: values.json === true }
-  switch (verb) {
-    case "create": {
-      if (argument === undefined) return new UsageError({ reason: "keys create needs the key's NAME" })
-      const stray = onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
-      if (stray !== undefined) return stray
-      const budget = AdminApi.budgetFlags(values)
-      if (budget instanceof UsageError) return budget
-      const expiresAt = numberFlag("expires-at", values["expires-at"], { integer: true, expected: "Unix seconds" })
-      if (expiresAt instanceof UsageError) return expiresAt
-      const models = listFlag(values.models)
-      const tools = listFlag(values.tools)
-      return {
-        ...common,
-        action: {
-          verb,
-          body: {
-            name: argument,
-            ...(values.team === undefined ? {} : { team: values.team }),
-            ...(models === undefined ? {} : { models }),
-            ...(tools === undefined ? {} : { tools }),
-            ...(budget === undefined ? {} : { budget }),
-            ...(expiresAt === undefined ? {} : { expires_at: expiresAt })
+const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
+  Result.gen(function*() {
+    const parsed = yield* AdminApi.actionFlags(argv, flags)
+    if (parsed === "help") return parsed
+    const { argument, common, values, verb } = parsed
+    switch (verb) {
+      case "create": {
+        if (argument === undefined) {
+          return yield* Result.fail(new UsageError({ reason: "keys create needs the key's NAME" }))
+        }
+        yield* onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
+        const budget = yield* AdminApi.budgetFlags(values)
+        const expiresAt = yield* numberFlag("expires-at", values["expires-at"], {
+          integer: true,
+          expected: "Unix seconds"
+        })
+        const models = listFlag(values.models)
+        const tools = listFlag(values.tools)
+        return {
+          ...common,
+          action: {
+            verb,
+            body: {
+              name: argument,
+              ...(values.team === undefined ? {} : { team: values.team }),
+              ...(models === undefined ? {} : { models }),
+              ...(tools === undefined ? {} : { tools }),
+              ...(budget === undefined ? {} : { budget }),
+              ...(expiresAt === undefined ? {} : { expires_at: expiresAt })
+            }
           }
         }
       }
+      case "list": {
+        if (argument !== undefined) {
+          return yield* Result.fail(new UsageError({ reason: `keys list takes no argument, got "${argument}"` }))
+        }
+        yield* onlyFor(values, verb, [])
+        return { ...common, action: { verb } }
+      }
+      case "revoke":
+      case "rotate": {
+        if (argument === undefined) {
+          return yield* Result.fail(new UsageError({ reason: `keys ${verb} needs the key's ID (keys list)` }))
+        }
+        yield* onlyFor(values, verb, verb === "rotate" ? ["grace"] : [])
+        if (verb === "revoke") return { ...common, action: { verb, id: argument } }
+        const grace = yield* numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
+        return { ...common, action: { verb, id: argument, graceSeconds: grace } }
+      }
+      case undefined:
+        return yield* Result.fail(new UsageError({ reason: "keys needs an action: create, list, revoke or rotate" }))
+      default:
+        return yield* Result.fail(
+          new UsageError({ reason: `unknown keys action "${verb}" (create, list, revoke or rotate)` })
+        )
     }
-    case "list": {
-      if (argument !== undefined) return new UsageError({ reason: `keys list takes no argument, got "${argument}"` })
-      const stray = onlyFor(values, verb, [])
-      return stray ?? { ...common, action: { verb } }
-    }
-    case "revoke":
-    case "rotate": {
-      if (argument === undefined) return new UsageError({ reason: `keys ${verb} needs the key's ID (keys list)` })
-      const stray = onlyFor(values, verb, verb === "rotate" ? ["grace"] : [])
-      if (stray !== undefined) return stray
-      if (verb === "revoke") return { ...common, action: { verb, id: argument } }
-      const grace = numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
-      if (grace instanceof UsageError) return grace
-      return { ...common, action: { verb, id: argument, graceSeconds: grace } }
-    }
-    case undefined:
-      return new UsageError({ reason: "keys needs an action: create, list, revoke or rotate" })
-    default:
-      return new UsageError({ reason: `unknown keys action "${verb}" (create, list, revoke or rotate)` })
-  }
-}
+  })
 
 /** A key as the admin API shows it (`GET /admin/keys`), the fields printed here; it may have more. */
 const KeyView = Schema.Struct({

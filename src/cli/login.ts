@@ -11,6 +11,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as OpenIdClient from "openid-client"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
@@ -19,7 +20,7 @@ import { printable } from "./adminApi.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import * as LoginStore from "./loginStore.js"
-import { loginUsage, logoutUsage, parseFlags, UsageError } from "./usage.js"
+import { loginUsage, logoutUsage, UsageError } from "./usage.js"
 
 /** The scopes asked for by default: who the person is, and a refresh token. */
 export const defaultScopes = "openid email offline_access"
@@ -56,25 +57,20 @@ const needsClientId = "login needs --client-id, the issuer's public client for t
 // Scopes as one space-separated string, from words separated by spaces or commas.
 const scopeOf = (text: string): string => text.split(/[\s,]+/).filter((word) => word !== "").join(" ")
 
-const parseLogin = (argv: ReadonlyArray<string>): LoginFlags | "help" | UsageError => {
-  const parsed = parseFlags(argv, loginFlags)
-  if (parsed instanceof UsageError) return parsed
-  const { positionals, values } = parsed
-  if (values.help === true) return "help"
-  if (positionals.length > 0) {
-    return new UsageError({ reason: `login takes no arguments, got "${positionals.join(" ")}"` })
-  }
-  const url = AdminApi.gatewayUrl(values.url)
-  if (url instanceof UsageError) return url
-  if (values.issuer !== undefined && !/^https?:\/\/[^/]/.test(values.issuer)) {
-    return new UsageError({ reason: `${needsIssuer}, got "${values.issuer}"` })
-  }
-  const clientId = values["client-id"]
-  if (clientId === "") return new UsageError({ reason: needsClientId })
-  const scope = values.scope === undefined ? undefined : scopeOf(values.scope)
-  if (scope === "") return new UsageError({ reason: "--scope needs at least one scope" })
-  return { url, issuer: values.issuer?.replace(/\/+$/, ""), clientId, scope, data: values.data }
-}
+const parseLogin = (argv: ReadonlyArray<string>): Result.Result<LoginFlags | "help", UsageError> =>
+  Result.gen(function*() {
+    const parsed = yield* AdminApi.gatewayCommandFlags("login", argv, loginFlags)
+    if (parsed === "help") return parsed
+    const { url, values } = parsed
+    if (values.issuer !== undefined && !/^https?:\/\/[^/]/.test(values.issuer)) {
+      return yield* Result.fail(new UsageError({ reason: `${needsIssuer}, got "${values.issuer}"` }))
+    }
+    const clientId = values["client-id"]
+    if (clientId === "") return yield* Result.fail(new UsageError({ reason: needsClientId }))
+    const scope = values.scope === undefined ? undefined : scopeOf(values.scope)
+    if (scope === "") return yield* Result.fail(new UsageError({ reason: "--scope needs at least one scope" }))
+    return { url, issuer: values.issuer?.replace(/\/+$/, ""), clientId, scope, data: values.data }
+  })
 
 /** What a gateway with sign-on publishes for a command line to sign in (`GET /admin/oidc`). */
 const Published = Schema.Struct({
@@ -207,8 +203,7 @@ const login = Effect.fnUntraced(function*(args: LoginArgs, io: Io, secrets: Arra
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
   const secrets: Array<Redacted.Redacted<string>> = []
   return Effect.gen(function*() {
-    const flags = parseLogin(argv)
-    if (flags instanceof UsageError) return yield* flags
+    const flags = yield* Effect.fromResult(parseLogin(argv))
     if (flags === "help") {
       io.stdout(loginUsage)
       return ExitCode.ok
@@ -245,18 +240,13 @@ const revoke = Effect.fnUntraced(function*(login: LoginStore.Stored) {
  */
 export const runLogout = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
   Effect.gen(function*() {
-    const parsed = parseFlags(argv, logoutFlags)
-    if (parsed instanceof UsageError) return yield* parsed
-    if (parsed.values.help === true) {
+    const parsed = yield* Effect.fromResult(AdminApi.gatewayCommandFlags("logout", argv, logoutFlags))
+    if (parsed === "help") {
       io.stdout(logoutUsage)
       return ExitCode.ok
     }
-    if (parsed.positionals.length > 0) {
-      return yield* new UsageError({ reason: `logout takes no arguments, got "${parsed.positionals.join(" ")}"` })
-    }
-    const url = AdminApi.gatewayUrl(parsed.values.url)
-    if (url instanceof UsageError) return yield* url
-    const directory = AdminToken.dataDirectory(parsed.values.data, io.env)
+    const { url, values } = parsed
+    const directory = AdminToken.dataDirectory(values.data, io.env)
     const login = (yield* LoginStore.readAll(directory))[url]
     if (login === undefined) {
       io.stderr(`Not logged in for ${url}: nothing to do\n`)

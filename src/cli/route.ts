@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import type * as Llm from "../Llm.js"
 import { LlmError } from "../LlmError.js"
 import type { OptionsError } from "../OptionsError.js"
@@ -48,24 +49,28 @@ export const parse = (values: {
   readonly router?: string | undefined
   readonly fallback?: string | undefined
   readonly timeout?: string | undefined
-}): Routing | UsageError => {
-  const timeout = secondsFlag("timeout", values.timeout)
-  if (timeout instanceof UsageError) return timeout
-  if (values.router !== undefined) {
-    if (values.config === undefined) {
-      return new UsageError({ reason: "--router needs --config (the file that names the router)" })
+}): Result.Result<Routing, UsageError> =>
+  Result.gen(function*() {
+    const timeout = yield* secondsFlag("timeout", values.timeout)
+    if (values.router !== undefined) {
+      if (values.config === undefined) {
+        return yield* Result.fail(
+          new UsageError({ reason: "--router needs --config (the file that names the router)" })
+        )
+      }
+      const mixed = (["provider", "fallback"] as const).filter((name) => values[name] !== undefined)
+      if (mixed.length > 0) {
+        return yield* Result.fail(
+          new UsageError({
+            reason: `--router cannot be combined with ${
+              mixed.map((name) => `--${name}`).join(", ")
+            } (set them in the router)`
+          })
+        )
+      }
     }
-    const mixed = (["provider", "fallback"] as const).filter((name) => values[name] !== undefined)
-    if (mixed.length > 0) {
-      return new UsageError({
-        reason: `--router cannot be combined with ${
-          mixed.map((name) => `--${name}`).join(", ")
-        } (set them in the router)`
-      })
-    }
-  }
-  return { router: values.router, fallback: values.fallback, timeout }
-}
+    return { router: values.router, fallback: values.fallback, timeout }
+  })
 
 const everyError = LlmError.members.map((member) => member.identifier as Router.ErrorTag)
 

@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as Path from "node:path"
 import * as Gateway from "../Gateway.js"
@@ -27,8 +28,8 @@ import * as AdminToken from "./adminToken.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import {
+  noArgumentFlags,
   numberFlag,
-  parseFlags,
   positiveIntegerFlag,
   programName,
   secondsFlag,
@@ -55,35 +56,34 @@ interface Args {
   readonly options: Omit<Gateway.Options, "config">
 }
 
-const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Args | "help" | UsageError => {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { positionals, values } = parsed
-  if (values.help === true) return "help"
-  if (positionals.length > 0) {
-    return new UsageError({ reason: `serve takes no arguments, got "${positionals.join(" ")}"` })
-  }
-  const port = numberFlag("port", values.port, {
-    integer: true,
-    min: 0,
-    max: 65535,
-    expected: "a port from 0 to 65535"
-  })
-  const maxBodyBytes = positiveIntegerFlag("max-body-bytes", values["max-body-bytes"])
-  const grace = secondsFlag("grace-period", values["grace-period"])
-  for (const value of [port, maxBodyBytes, grace]) if (value instanceof UsageError) return value
-  const number = (value: number | undefined | UsageError) => (typeof value === "number" ? value : undefined)
-  const gracePeriod = number(grace)
-  return {
-    config: values.config,
-    data: AdminToken.dataDirectory(values.data, env),
-    options: {
-      port: number(port) ?? Gateway.defaultPort,
-      ...(values.host !== undefined ? { host: values.host } : {}),
-      ...(number(maxBodyBytes) !== undefined ? { maxBodyBytes: number(maxBodyBytes)! } : {}),
-      ...(gracePeriod !== undefined ? { gracePeriod: Duration.millis(gracePeriod * 1000) } : {})
+const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Result.Result<Args | "help", UsageError> =>
+  Result.gen(function*() {
+    const values = yield* noArgumentFlags("serve", argv, flags)
+    if (values === "help") return values
+    const port = yield* numberFlag("port", values.port, {
+      integer: true,
+      min: 0,
+      max: 65535,
+      expected: "a port from 0 to 65535"
+    })
+    const maxBodyBytes = yield* positiveIntegerFlag("max-body-bytes", values["max-body-bytes"])
+    const gracePeriod = yield* secondsFlag("grace-period", values["grace-period"])
+    return {
+      config: values.config,
+      data: AdminToken.dataDirectory(values.data, env),
+      options: {
+        port: port ?? Gateway.defaultPort,
+        ...(values.host !== undefined ? { host: values.host } : {}),
+        ...(maxBodyBytes !== undefined ? { maxBodyBytes } : {}),
+        ...(gracePeriod !== undefined ? { gracePeriod: Duration.millis(gracePeriod * 1000) } : {})
+      }
     }
-  }
+  })
+
+// `serve --help`: its usage printed, exit 0.
+function printUsage(io: Io): number {
+  io.stdout(serveUsage)
+  return ExitCode.ok
 }
 
 /**
@@ -224,19 +224,13 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
  * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const args = parse(argv, io.env)
-  if (args === "help") {
-    return Effect.sync(() => {
-      io.stdout(serveUsage)
-      return ExitCode.ok
-    })
-  }
   // Every key of the configuration, scrubbed from whatever is printed.
   const secrets: Array<Redacted.Redacted<string>> = []
   const env = Object.fromEntries(
     Object.entries(io.env).filter((entry): entry is [string, string] => entry[1] !== undefined)
   )
-  return (args instanceof UsageError ? Effect.fail(args) : serve(args, io, secrets)).pipe(
+  return Effect.fromResult(parse(argv, io.env)).pipe(
+    Effect.flatMap((args) => args === "help" ? Effect.sync(() => printUsage(io)) : serve(args, io, secrets)),
     Effect.scoped,
     Effect.provide(UndiciHttpClient.layer()),
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),

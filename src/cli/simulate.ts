@@ -6,12 +6,13 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Simulator from "../simulator/Simulator.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import {
   listFlag,
+  noArgumentFlags,
   numberFlag,
-  parseFlags,
   positiveIntegerFlag,
   programName,
   simulateUsage,
@@ -43,65 +44,65 @@ const flags = {
   help: { type: "boolean", short: "h" }
 } as const
 
-const parse = (argv: ReadonlyArray<string>): Simulator.Options | "help" | UsageError => {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { values, positionals } = parsed
-  if (values.help === true) return "help"
-  if (positionals.length > 0) {
-    return new UsageError({ reason: `simulate takes no arguments, got "${positionals.join(" ")}"` })
-  }
-  const count = { integer: true, min: 0, expected: "an integer, 0 or more" }
-  const millis = { min: 0, expected: "milliseconds, 0 or more" }
-  const numbers = {
-    port: numberFlag("port", values.port, { integer: true, min: 0, max: 65535, expected: "a port from 0 to 65535" }),
-    latency: numberFlag("latency", values.latency, millis),
-    timeToFirstToken: numberFlag("time-to-first-token", values["time-to-first-token"], millis),
-    tokensPerSecond: numberFlag("tokens-per-second", values["tokens-per-second"], { expected: "a positive number" }),
-    replyTokens: numberFlag("reply-tokens", values["reply-tokens"], count),
-    reasoningTokens: numberFlag("reasoning-tokens", values["reasoning-tokens"], count),
-    contextWindow: positiveIntegerFlag("context-window", values["context-window"]),
-    requestsPerMinute: positiveIntegerFlag("requests-per-minute", values["requests-per-minute"])
-  }
-  for (const value of Object.values(numbers)) if (value instanceof UsageError) return value
-  const num = (value: number | undefined | UsageError) => (typeof value === "number" ? value : undefined)
-  const tps = num(numbers.tokensPerSecond)
-  if (tps !== undefined && !(tps > 0)) {
-    return new UsageError({
-      reason: `--tokens-per-second needs a positive number, got "${values["tokens-per-second"]}"`
+const parse = (argv: ReadonlyArray<string>): Result.Result<Simulator.Options | "help", UsageError> =>
+  Result.gen(function*() {
+    const values = yield* noArgumentFlags("simulate", argv, flags)
+    if (values === "help") return values
+    const count = { integer: true, min: 0, expected: "an integer, 0 or more" }
+    const millis = { min: 0, expected: "milliseconds, 0 or more" }
+    const numbers = yield* Result.all({
+      port: numberFlag("port", values.port, { integer: true, min: 0, max: 65535, expected: "a port from 0 to 65535" }),
+      latency: numberFlag("latency", values.latency, millis),
+      timeToFirstToken: numberFlag("time-to-first-token", values["time-to-first-token"], millis),
+      tokensPerSecond: numberFlag("tokens-per-second", values["tokens-per-second"], { expected: "a positive number" }),
+      replyTokens: numberFlag("reply-tokens", values["reply-tokens"], count),
+      reasoningTokens: numberFlag("reasoning-tokens", values["reasoning-tokens"], count),
+      contextWindow: positiveIntegerFlag("context-window", values["context-window"]),
+      requestsPerMinute: positiveIntegerFlag("requests-per-minute", values["requests-per-minute"])
     })
-  }
-  if (values.fault !== undefined) {
-    const fault = Simulator.parseFault(values.fault)
-    if (typeof fault === "string") return new UsageError({ reason: `--fault "${values.fault}": ${fault}` })
-  }
-  const apiKeys = listFlag(values.keys)
-  const models = listFlag(values.models)
-  if (models !== undefined && models.length === 0) {
-    return new UsageError({ reason: "--models needs at least one model" })
-  }
-  const latency = num(numbers.latency)
-  const timeToFirstToken = num(numbers.timeToFirstToken)
-  const tokensPerSecond = num(numbers.tokensPerSecond)
-  const replyTokens = num(numbers.replyTokens)
-  const reasoningTokens = num(numbers.reasoningTokens)
-  const contextWindow = num(numbers.contextWindow)
-  const requestsPerMinute = num(numbers.requestsPerMinute)
-  return {
-    port: num(numbers.port) ?? defaultPort,
-    ...(values.host !== undefined ? { host: values.host } : {}),
-    ...(latency !== undefined ? { latency: Duration.millis(latency) } : {}),
-    ...(timeToFirstToken !== undefined ? { timeToFirstToken: Duration.millis(timeToFirstToken) } : {}),
-    ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}),
-    ...(replyTokens !== undefined ? { replyTokens } : {}),
-    ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
-    ...(apiKeys !== undefined ? { apiKeys } : {}),
-    ...(models !== undefined ? { models } : {}),
-    ...(contextWindow !== undefined ? { contextWindow } : {}),
-    ...(requestsPerMinute !== undefined ? { requestsPerMinute } : {}),
-    ...(values.fault !== undefined ? { fault: values.fault } : {})
-  }
-}
+    const tps = numbers.tokensPerSecond
+    if (tps !== undefined && !(tps > 0)) {
+      return yield* Result.fail(
+        new UsageError({
+          reason: `--tokens-per-second needs a positive number, got "${values["tokens-per-second"]}"`
+        })
+      )
+    }
+    if (values.fault !== undefined) {
+      const fault = Simulator.parseFault(values.fault)
+      if (typeof fault === "string") {
+        return yield* Result.fail(new UsageError({ reason: `--fault "${values.fault}": ${fault}` }))
+      }
+    }
+    const apiKeys = listFlag(values.keys)
+    const models = listFlag(values.models)
+    if (models !== undefined && models.length === 0) {
+      return yield* Result.fail(new UsageError({ reason: "--models needs at least one model" }))
+    }
+    const {
+      contextWindow,
+      latency,
+      reasoningTokens,
+      replyTokens,
+      requestsPerMinute,
+      timeToFirstToken,
+      tokensPerSecond
+    } = numbers
+    return {
+      port: numbers.port ?? defaultPort,
+      ...(values.host !== undefined ? { host: values.host } : {}),
+      ...(latency !== undefined ? { latency: Duration.millis(latency) } : {}),
+      ...(timeToFirstToken !== undefined ? { timeToFirstToken: Duration.millis(timeToFirstToken) } : {}),
+      ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}),
+      ...(replyTokens !== undefined ? { replyTokens } : {}),
+      ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
+      ...(apiKeys !== undefined ? { apiKeys } : {}),
+      ...(models !== undefined ? { models } : {}),
+      ...(contextWindow !== undefined ? { contextWindow } : {}),
+      ...(requestsPerMinute !== undefined ? { requestsPerMinute } : {}),
+      ...(values.fault !== undefined ? { fault: values.fault } : {})
+    }
+  })
 
 /**
  * Runs `simulate` with its arguments (those after the word `simulate`): prints
@@ -112,9 +113,9 @@ const parse = (argv: ReadonlyArray<string>): Simulator.Options | "help" | UsageE
  * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const options = parse(argv)
+  const parsed = parse(argv)
   return Effect.gen(function*() {
-    if (options instanceof UsageError) return yield* options
+    const options = yield* Effect.fromResult(parsed)
     if (options === "help") {
       io.stdout(simulateUsage)
       return ExitCode.ok

@@ -9,11 +9,12 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminApi from "./adminApi.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
-import { parseFlags, spendUsage, UsageError } from "./usage.js"
+import { spendUsage, UsageError } from "./usage.js"
 
 const groups = ["key", "team", "model", "deployment"] as const
 
@@ -37,32 +38,21 @@ interface Args {
   readonly json: boolean
 }
 
-const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageError => {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { positionals, values } = parsed
-  if (values.help === true) return "help"
-  if (positionals.length > 0) {
-    return new UsageError({ reason: `spend takes no arguments, got "${positionals.join(" ")}"` })
-  }
-  const url = AdminApi.gatewayUrl(values.url)
-  if (url instanceof UsageError) return url
-  const groupBy = values["group-by"] ?? "model"
-  if (!(groups as ReadonlyArray<string>).includes(groupBy)) {
-    return new UsageError({ reason: `--group-by needs one of ${groups.join(", ")}, got "${groupBy}"` })
-  }
-  const from = AdminApi.timeFlag("from", values.from, now)
-  const to = AdminApi.timeFlag("to", values.to, now)
-  for (const value of [from, to]) if (value instanceof UsageError) return value
-  return {
-    url,
-    data: values.data,
-    groupBy,
-    from: from as string | undefined,
-    to: to as string | undefined,
-    json: values.json === true
-  }
-}
+const parse = (argv: ReadonlyArray<string>, now: number): Result.Result<Args | "help", UsageError> =>
+  Result.gen(function*() {
+    const parsed = yield* AdminApi.gatewayCommandFlags("spend", argv, flags)
+    if (parsed === "help") return parsed
+    const { url, values } = parsed
+    const groupBy = values["group-by"] ?? "model"
+    if (!(groups as ReadonlyArray<string>).includes(groupBy)) {
+      return yield* Result.fail(
+        new UsageError({ reason: `--group-by needs one of ${groups.join(", ")}, got "${groupBy}"` })
+      )
+    }
+    const from = yield* AdminApi.timeFlag("from", values.from, now)
+    const to = yield* AdminApi.timeFlag("to", values.to, now)
+    return { url, data: values.data, groupBy, from, to, json: values.json === true }
+  })
 
 /** A group of `GET /admin/spend`'s answer, the fields printed here. */
 const Group = Schema.Struct({
@@ -155,12 +145,11 @@ const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
   const secrets: Array<Redacted.Redacted<string>> = []
   return Effect.gen(function*() {
-    const args = parse(argv, yield* Clock.currentTimeMillis)
+    const args = yield* Effect.fromResult(parse(argv, yield* Clock.currentTimeMillis))
     if (args === "help") {
       io.stdout(spendUsage)
       return ExitCode.ok
     }
-    if (args instanceof UsageError) return yield* args
     const key = yield* AdminApi.adminKey(io, args.url, args.data)
     if (key !== undefined) secrets.push(key)
     const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))

@@ -9,10 +9,11 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
-import { parseFlags, teamsUsage, UsageError } from "./usage.js"
+import { teamsUsage, UsageError } from "./usage.js"
 
 const flags = {
   ...AdminApi.commonFlags,
@@ -42,59 +43,65 @@ function updateBody(values: {
   readonly budget?: string | undefined
   readonly period?: string | undefined
   readonly "no-budget"?: boolean | undefined
-}): Record<string, unknown> | UsageError {
-  const budget = AdminApi.budgetFlags(values)
-  if (budget instanceof UsageError) return budget
-  const cleared = values["no-budget"] === true
-  if (cleared && budget !== undefined) return new UsageError({ reason: "--no-budget does not go with --budget" })
-  if (values.name === undefined && budget === undefined && !cleared) {
-    return new UsageError({ reason: "teams update needs --name, --budget or --no-budget" })
-  }
-  return {
-    ...(values.name === undefined ? {} : { name: values.name }),
-    ...(cleared ? { budget: null } : budget === undefined ? {} : { budget })
-  }
+}): Result.Result<Record<string, unknown>, UsageError> {
+  return Result.gen(function*() {
+    const budget = yield* AdminApi.budgetFlags(values)
+    const cleared = values["no-budget"] === true
+    if (cleared && budget !== undefined) {
+      return yield* Result.fail(new UsageError({ reason: "--no-budget does not go with --budget" }))
+    }
+    if (values.name === undefined && budget === undefined && !cleared) {
+      return yield* Result.fail(new UsageError({ reason: "teams update needs --name, --budget or --no-budget" }))
+    }
+    return {
+      ...(values.name === undefined ? {} : { name: values.name }),
+      ...(cleared ? { budget: null } : budget === undefined ? {} : { budget })
+    }
+  })
 }
 
-function parse(argv: ReadonlyArray<string>): Parsed | "help" | UsageError {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { positionals, values } = parsed
-  if (values.help === true) return "help"
-  const [verb, argument, ...rest] = positionals
-  if (rest.length > 0) return new UsageError({ reason: `unexpected argument "${rest[0]}"` })
-  const url = AdminApi.gatewayUrl(values.url)
-  if (url instanceof UsageError) return url
-  const common = { url, data: values.data, json: values.json === true }
-  switch (verb) {
-    case "create": {
-      if (argument === undefined) return new UsageError({ reason: "teams create needs the team's NAME" })
-      const stray = onlyFor(values, verb, ["budget", "period"])
-      if (stray !== undefined) return stray
-      const budget = AdminApi.budgetFlags(values)
-      if (budget instanceof UsageError) return budget
-      return { ...common, action: { verb, body: { name: argument, ...(budget === undefined ? {} : { budget }) } } }
+const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
+  Result.gen(function*() {
+    const parsed = yield* AdminApi.actionFlags(argv, flags)
+    if (parsed === "help") return parsed
+    const { argument, common, values, verb } = parsed
+    switch (verb) {
+      case "create": {
+        if (argument === undefined) {
+          return yield* Result.fail(new UsageError({ reason: "teams create needs the team's NAME" }))
+        }
+        yield* onlyFor(values, verb, ["budget", "period"])
+        const budget = yield* AdminApi.budgetFlags(values)
+        return { ...common, action: { verb, body: { name: argument, ...(budget === undefined ? {} : { budget }) } } }
+      }
+      case "list": {
+        if (argument !== undefined) {
+          return yield* Result.fail(new UsageError({ reason: `teams list takes no argument, got "${argument}"` }))
+        }
+        yield* onlyFor(values, verb, [])
+        return { ...common, action: { verb } }
+      }
+      case "show":
+      case "delete": {
+        if (argument === undefined) {
+          return yield* Result.fail(new UsageError({ reason: `teams ${verb} needs the team's ID (teams list)` }))
+        }
+        yield* onlyFor(values, verb, [])
+        return { ...common, action: { verb, id: argument } }
+      }
+      case "update": {
+        if (argument === undefined) {
+          return yield* Result.fail(new UsageError({ reason: "teams update needs the team's ID (teams list)" }))
+        }
+        const body = yield* updateBody(values)
+        return { ...common, action: { verb, id: argument, body } }
+      }
+      case undefined:
+        return yield* Result.fail(new UsageError({ reason: `teams needs an action: ${verbs}` }))
+      default:
+        return yield* Result.fail(new UsageError({ reason: `unknown teams action "${verb}" (${verbs})` }))
     }
-    case "list": {
-      if (argument !== undefined) return new UsageError({ reason: `teams list takes no argument, got "${argument}"` })
-      return onlyFor(values, verb, []) ?? { ...common, action: { verb } }
-    }
-    case "show":
-    case "delete": {
-      if (argument === undefined) return new UsageError({ reason: `teams ${verb} needs the team's ID (teams list)` })
-      return onlyFor(values, verb, []) ?? { ...common, action: { verb, id: argument } }
-    }
-    case "update": {
-      if (argument === undefined) return new UsageError({ reason: "teams update needs the team's ID (teams list)" })
-      const body = updateBody(values)
-      return body instanceof UsageError ? body : { ...common, action: { verb, id: argument, body } }
-    }
-    case undefined:
-      return new UsageError({ reason: `teams needs an action: ${verbs}` })
-    default:
-      return new UsageError({ reason: `unknown teams action "${verb}" (${verbs})` })
-  }
-}
+  })
 
 /** A team as the admin API shows it (`GET /admin/teams`), the fields printed here; it may have more. */
 const TeamView = Schema.Struct({

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Result from "effect/Result"
 import { readFileSync } from "node:fs"
 import { parseArgs, type ParseArgsConfig } from "node:util"
 
@@ -505,22 +506,46 @@ const flagProblem = (argv: ReadonlyArray<string>, options: NonNullable<ParseArgs
 export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"]>>(
   argv: ReadonlyArray<string>,
   options: O
-): {
+): Result.Result<{
   readonly values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]
   readonly positionals: ReadonlyArray<string>
-} | UsageError => {
+}, UsageError> => {
   const args = joinNegatives(argv, options)
   try {
     const parsed = parseArgs({ args, options, allowPositionals: true, strict: true })
-    return { values: parsed.values, positionals: parsed.positionals }
+    return Result.succeed({ values: parsed.values, positionals: parsed.positionals })
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
-    return new UsageError({ reason: flagProblem(args, options) ?? message.split("\n", 1)[0]! })
+    return Result.fail(new UsageError({ reason: flagProblem(args, options) ?? message.split("\n", 1)[0]! }))
   }
 }
 
 /**
- * A flag's value as a finite number, or a `UsageError` naming the flag.
+ * The flags of a command that takes no arguments (`serve`, `simulate`, `login`...): `"help"` for `--help`, else its
+ * flags' values, or the `UsageError` naming what is wrong.
+ *
+ * @since 0.3.0
+ * @category Parsing
+ */
+export const noArgumentFlags = <const O extends NonNullable<ParseArgsConfig["options"]>>(
+  command: string,
+  argv: ReadonlyArray<string>,
+  options: O
+) =>
+  Result.gen(function*() {
+    const { positionals, values } = yield* parseFlags(argv, options)
+    const common: { readonly help?: boolean } = values
+    if (common.help === true) return "help" as const
+    if (positionals.length > 0) {
+      return yield* Result.fail(
+        new UsageError({ reason: `${command} takes no arguments, got "${positionals.join(" ")}"` })
+      )
+    }
+    return values
+  })
+
+/**
+ * A flag's value as a finite number, or failing with a `UsageError` naming the flag.
  *
  * @since 0.1.0
  * @category Parsing
@@ -529,14 +554,16 @@ export const numberFlag = (
   name: string,
   text: string | undefined,
   check: { readonly integer?: boolean; readonly min?: number; readonly max?: number; readonly expected: string }
-): number | undefined | UsageError => {
-  if (text === undefined) return undefined
+): Result.Result<number | undefined, UsageError> => {
+  if (text === undefined) return Result.succeed(undefined)
   const value = text.trim() === "" ? Number.NaN : Number(text)
   const ok = Number.isFinite(value) &&
     (check.integer !== true || Number.isInteger(value)) &&
     (check.min === undefined || value >= check.min) &&
     (check.max === undefined || value <= check.max)
-  return ok ? value : new UsageError({ reason: `--${name} needs ${check.expected}, got "${text}"` })
+  return ok
+    ? Result.succeed(value)
+    : Result.fail(new UsageError({ reason: `--${name} needs ${check.expected}, got "${text}"` }))
 }
 
 /**
@@ -545,7 +572,7 @@ export const numberFlag = (
  * @since 0.1.0
  * @category Parsing
  */
-export const secondsFlag = (name: string, text: string | undefined): number | undefined | UsageError =>
+export const secondsFlag = (name: string, text: string | undefined): Result.Result<number | undefined, UsageError> =>
   numberFlag(name, text, { min: Number.MIN_VALUE, expected: "a positive number of seconds" })
 
 /**
@@ -554,7 +581,10 @@ export const secondsFlag = (name: string, text: string | undefined): number | un
  * @since 0.2.0
  * @category Parsing
  */
-export const positiveIntegerFlag = (name: string, text: string | undefined): number | undefined | UsageError =>
+export const positiveIntegerFlag = (
+  name: string,
+  text: string | undefined
+): Result.Result<number | undefined, UsageError> =>
   numberFlag(name, text, { integer: true, min: 1, expected: "a positive integer" })
 
 /**

@@ -23,7 +23,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { hash, timingSafeEqual } from "node:crypto"
 import type * as Budget from "../../../Budget.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../../../Embedding.js"
@@ -39,9 +38,23 @@ import * as Errors from "../errorAnswer.js"
 import type { TokenCallers } from "../identity/callers.js"
 import { isJwtShaped } from "../identity/oidc.js"
 import * as Allow from "../mcp/allow.js"
+import { type Caller, configKeyId, digest, find, personPrefix, unpricedOf } from "./caller.js"
 import type { Ledger } from "./ledger.js"
 import type * as KeyLimits from "./limits.js"
 import type { RuntimeKeys } from "./runtime.js"
+
+// What every file that authenticates also reads of a caller, kept in caller.ts below this file and identity/callers.ts.
+export {
+  type Caller,
+  configKeyId,
+  configKeyPrefix,
+  configKeyScope,
+  digest,
+  find,
+  personPrefix,
+  sameDigest,
+  unpricedOf
+} from "./caller.js"
 
 // `/dashboard` is a page without data: a browser opening it sends no key; the data it polls is an admin path.
 const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard", "/metrics", "/dashboard/data"])
@@ -68,73 +81,11 @@ const adminKeyless: ReadonlySet<string> = new Set(["/metrics", "/dashboard/data"
 export const isAdminPath = (path: string): boolean =>
   adminKeyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
 
-/** The first name of `models` (every name `engine` serves, when undefined) that has no price, if one has none. */
-export const unpricedOf = (
-  engine: {
-    readonly resolve: (model: string) => Pick<Target, "price"> | undefined
-    readonly models: ReadonlyArray<{ readonly id: string }>
-  },
-  models: ReadonlyArray<string> | undefined
-): string | undefined =>
-  (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
-
-/** A key's SHA-256 digest. */
-export const digest = (key: string): Buffer => hash("sha256", key, "buffer")
-
-/** Whether two digests are equal, in a time that does not depend on where they differ. */
-export const sameDigest = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && timingSafeEqual(a, b)
-
-/** The digest among `digests` equal to that of `presented`: every one compared, whichever matches. */
-export const find = <A extends { readonly digest: Uint8Array }>(
-  items: ReadonlyArray<A>,
-  presented: string | Buffer
-): A | undefined => {
-  const wanted = typeof presented === "string" ? digest(presented) : presented
-  let found: A | undefined
-  for (const item of items) if (sameDigest(item.digest, wanted)) found = item
-  return found
-}
-
-/** An authenticated gateway key: its name, digest and limits. */
-export interface Caller {
-  /**
-   * What the key owns its stored responses, session pins, spend and request-log rows by: a key made at run time's id
-   * (`key_…`), never reused; `config:<name>` for a key of provider.json, whose name is its identity there.
-   */
-  readonly id: string
-  readonly name: string
-  readonly digest: Buffer
-  /** The team id of a key made at run time; undefined for keys of provider.json. */
-  readonly team: string | undefined
-  /** The names it may call; `undefined`: every name. */
-  readonly models: ReadonlySet<string> | undefined
-  /** The MCP tools it may list and call (its own `tools` and its team's both; none by default: `mcp/allow.ts`). */
-  readonly tools: Allow.Rule
-  /** The names of the guardrails its calls run besides their target's: its own and its team's (`guardrails.ts`). */
-  readonly guardrails: ReadonlyArray<string> | undefined
-  readonly limiter: RateLimiter.Service | undefined
-  readonly budget: Budget.Service | undefined
-  /** With a spend limit: the `maxTokens` a request without one is sent (and reserved) with. */
-  readonly defaultMaxTokens: number | undefined
-}
-
 /** Charges an admitted call's cost to its key's budget (`undefined`: its reservation). */
 export type Settle = (cost: number | undefined) => Effect.Effect<void>
 
 /** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
 const defaultMaxTokens = 4096
-
-/** What the ids of provider.json's keys begin with. */
-export const configKeyPrefix = "config:"
-
-/** What the ids of callers by token (`identity/callers.ts`) begin with: `person:<user claim>`. */
-export const personPrefix = "person:"
-
-/** The id of provider.json's key `name`, as the admin API lists it. */
-export const configKeyId = (name: string): string => `${configKeyPrefix}${name}`
-
-/** The ledger scope of a provider.json key's budget, when the gateway has a database. */
-export const configKeyScope = (name: string): string => `config-key:${name}`
 
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)

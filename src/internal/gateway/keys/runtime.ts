@@ -20,7 +20,7 @@ import type * as Budget from "../../../Budget.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import * as Errors from "../errorAnswer.js"
 import * as Allow from "../mcp/allow.js"
-import { type Caller, configKeyPrefix, personPrefix, sameDigest } from "./auth.js"
+import { type Caller, configKeyPrefix, personPrefix, sameDigest } from "./caller.js"
 import type { Ledger } from "./ledger.js"
 import type { KeyRecord, KeyStore, TeamRecord } from "./store.js"
 
