@@ -40,7 +40,6 @@ import type * as Router from "../../../Router.js"
 import * as Intake from "../intake.js"
 import type { Caller, Settle } from "../keys/auth.js"
 import type * as ResponsesStore from "../responses/store.js"
-import type { RequestLog } from "./requestLog.js"
 
 /**
  * What a request's row keeps of its payload when payloads are logged: the request's body, the reply's text (a
@@ -50,6 +49,14 @@ export interface Payload {
   request: string | undefined
   reply: string
   readonly key: Redacted.Redacted<string> | undefined
+}
+
+/** Where a request's row goes when it ends (made by `requestLog.ts` over the gateway's database). */
+export interface RequestLog {
+  /** Whether rows hold payloads: the entries then gather the request's body and the reply's text. */
+  readonly logPayloads: boolean
+  /** Queues the row of `entry`'s request, which ended at `now` (Clock millis); never waits. */
+  readonly record: (entry: Entry, now: number) => void
 }
 
 /** One request's log line, filled in as the request goes. */

@@ -75,12 +75,8 @@ export interface RequestLogOptions {
   readonly capacity?: number | undefined
 }
 
-export interface RequestLog {
-  /** Whether rows hold payloads: the entries then gather the request's body and the reply's text. */
-  readonly logPayloads: boolean
-  /** Queues the row of `entry`'s request, which ended at `now` (Clock millis); never waits. */
-  readonly record: (entry: Logs.Entry, now: number) => void
-}
+/** The request log, as a request's entry holds it (its interface is the entry's module's). */
+export type RequestLog = Logs.RequestLog
 
 /** Whether a request to `path` is a call, which gets a row (not a health check, a scrape or an admin path). */
 const isCall = (path: string): boolean => !Auth.open.has(path)
