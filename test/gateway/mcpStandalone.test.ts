@@ -76,10 +76,17 @@ const eventsOf = (body: HttpBody.HttpBody, count: number) => Stream.runCollect(S
 const allowed = Allow.rule(["files__*"])
 
 describe("the standalone stream", () => {
+  it("primes a client on 2025-11-25 or later only: an earlier one reads an empty event's data as a broken message", () => {
+    for (const revision of [undefined, "2024-11-05", "2025-03-26", "2025-06-18"]) {
+      expect(Standalone.primes(revision), String(revision)).toBe(false)
+    }
+    for (const revision of ["2025-11-25", "2026-07-28"]) expect(Standalone.primes(revision), revision).toBe(true)
+  })
+
   it.effect("replays what a session missed after its id, filtered by its path and rule; then primes and follows", () =>
     Effect.gen(function*() {
       const changes = yield* Standalone.make
-      const first = yield* eventsOf(changes.open("/mcp", allowed, undefined).body, 1)
+      const first = yield* eventsOf(changes.open("/mcp", allowed, undefined, "2025-11-25").body, 1)
       expect(first).toHaveLength(1)
       const primed = /^id: (.+)\ndata: $/.exec(first[0]!)?.[1]
       expect(primed).toMatch(/-0$/)
@@ -94,7 +101,10 @@ describe("the standalone stream", () => {
 
       const read = yield* Queue.unbounded<string>()
       yield* Effect.forkChild(
-        Stream.runForEach(eventStream(changes.open("/mcp", allowed, primed).body), (event) => Queue.offer(read, event))
+        Stream.runForEach(
+          eventStream(changes.open("/mcp", allowed, primed, "2025-11-25").body),
+          (event) => Queue.offer(read, event)
+        )
       )
       // What it missed, then the priming event: it is subscribed before it is told, so what comes is told after.
       expect(yield* Queue.takeN(read, 3)).toEqual([message(1), message(4), `id: ${epoch}-4\ndata: `])
@@ -107,7 +117,7 @@ describe("the standalone stream", () => {
     Effect.gen(function*() {
       const changes = yield* Standalone.make
       yield* changes.publish(change("files__a"))
-      const events = yield* eventsOf(changes.open("/mcp", allowed, "elsewhere-7").body, 4)
+      const events = yield* eventsOf(changes.open("/mcp", allowed, "elsewhere-7", "2025-11-25").body, 4)
       expect(events.slice(0, 3)).toEqual(
         Standalone.listChangedMethods.map((method) => `event: message\ndata: {"jsonrpc":"2.0","method":"${method}"}`)
       )
@@ -117,7 +127,7 @@ describe("the standalone stream", () => {
   it.effect("ends after ten seconds, for the client to open it again", () =>
     Effect.gen(function*() {
       const changes = yield* Standalone.make
-      const reading = yield* Effect.forkChild(eventsOf(changes.open("/mcp", allowed, undefined).body, 2))
+      const reading = yield* Effect.forkChild(eventsOf(changes.open("/mcp", allowed, undefined, "2025-11-25").body, 2))
       yield* TestClock.adjust("9 seconds")
       expect(reading.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 second")

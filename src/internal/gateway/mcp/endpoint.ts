@@ -502,7 +502,12 @@ export const make = Effect.fnUntraced(function*(
       return Effect.map(
         Effect.serviceOption(Visible),
         (rule) =>
-          changes.open(path, rule._tag === "Some" ? rule.value : Allow.nothing, request.headers["last-event-id"])
+          changes.open(
+            path,
+            rule._tag === "Some" ? rule.value : Allow.nothing,
+            request.headers["last-event-id"],
+            request.headers["mcp-protocol-version"]
+          )
       )
     })
   } satisfies Endpoints

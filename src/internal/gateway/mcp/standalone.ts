@@ -90,11 +90,15 @@ const standaloneFor = Duration.seconds(10)
 export interface Changes {
   /** Numbers and keeps `change`, and tells every stream open. */
   readonly publish: (change: Change) => Effect.Effect<void>
-  /** The standalone stream of a session of the endpoint at `path`, whose key's rule is `rule`. */
+  /**
+   * The standalone stream of a session of the endpoint at `path`, whose key's rule is `rule`, on the protocol revision
+   * `revision` (its `mcp-protocol-version` header).
+   */
   readonly open: (
     path: string,
     rule: Allow.Rule,
-    lastEventId: string | undefined
+    lastEventId: string | undefined,
+    revision: string | undefined
   ) => HttpServerResponse.HttpServerResponse
 }
 
@@ -118,8 +122,8 @@ export const make = Effect.gen(function*() {
 
   // Each change after `lastEventId` that concerns `path` and a name `rule` allows, each with its id: those missed
   // first (or a notice of every list when they cannot be told), then a priming event (an id and no data, the id a
-  // client that drops comes back with), then those that come, for `standaloneFor`.
-  function events(path: string, rule: Allow.Rule, lastEventId: string | undefined) {
+  // client that drops comes back with) when `primes`, then those that come, for `standaloneFor`.
+  function events(path: string, rule: Allow.Rule, lastEventId: string | undefined, primes: boolean) {
     const concerns = (entry: Entry) => entry.change.paths.includes(path) && entry.change.qualified.some(rule)
     const told = (entry: Entry) => event(entry.change.method, eventId(kept.epoch, entry.sequence))
     return Stream.unwrap(Effect.gen(function*() {
@@ -130,24 +134,32 @@ export const make = Effect.gen(function*() {
       const missed = resumed._tag === "Lost"
         ? listChangedMethods.map((method) => event(method))
         : resumed.entries.filter(concerns).map(told)
-      const priming = `id: ${eventId(now.epoch, now.head)}\ndata: \n\n`
+      const priming = primes ? [`id: ${eventId(now.epoch, now.head)}\ndata: \n\n`] : []
       const coming = Stream.fromSubscription(subscription).pipe(
         Stream.filter((entry) => entry.sequence > now.head && concerns(entry)),
         Stream.map(told)
       )
-      return Stream.concat(Stream.fromIterable([...missed, priming]), coming)
+      return Stream.concat(Stream.fromIterable([...missed, ...priming]), coming)
     })).pipe(Stream.interruptWhen(Effect.sleep(standaloneFor)), Stream.encodeText)
   }
 
   return {
     publish,
-    open: (path, rule, lastEventId) =>
-      HttpServerResponse.stream(events(path, rule, lastEventId), {
+    open: (path, rule, lastEventId, revision) =>
+      HttpServerResponse.stream(events(path, rule, lastEventId, primes(revision)), {
         contentType: "text/event-stream",
         headers: { "cache-control": "no-cache" }
       })
   } satisfies Changes
 })
+
+/**
+ * Whether a client on `revision` is sent a priming event: 2025-11-25 and later. An earlier client reads each event's
+ * data as a JSON-RPC message, and an empty one fails it (the official TypeScript SDK before that revision).
+ */
+export function primes(revision: string | undefined): boolean {
+  return revision !== undefined && revision >= "2025-11-25"
+}
 
 /** Whether `request` opens a session's standalone stream: a `GET` naming its session that accepts an event stream. */
 export function opensStream(request: HttpServerRequest.HttpServerRequest): boolean {
