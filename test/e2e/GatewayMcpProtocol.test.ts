@@ -260,6 +260,13 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp: re
 
       // Over stdio, the trace from the HTTP request's own traceparent header.
       const headed = yield* sdkClient(`${open.url}/mcp`, undefined, { traceparent })
+      // A stdio server's start may pass its initialization deadline on a loaded machine: it is started again, and
+      // its tools served once it answers.
+      yield* eventually(
+        "calc's tools are served",
+        Effect.promise(() => headed.listTools()),
+        (listed) => listed.tools.some((tool) => tool.name === "calc__add")
+      )
       const sum = yield* Effect.promise(() => headed.callTool({ name: "calc__add", arguments: { a: 1, b: 2 } }))
       expect(String((sum._meta as { seenTraceparent: string }).seenTraceparent).split("-")[1]).toBe(traceId)
       // A call without a trace starts one: the upstream is sent a traceparent of its own.
