@@ -97,8 +97,8 @@ type Unnamed = Omit<Requests.Row, "id">
 // How many random bytes are drawn from the system at a time for the rows' ids.
 const poolSize = 4096
 
-// Fresh random bytes cut from a pool refilled `poolSize` at a time: one `getRandomValues` costs 3-6 µs whatever its
-// size (a call into the system), so a draw of 16 for each id would cost more than the row's insert (figures in
+// Fresh random bytes cut from a pool refilled `poolSize` at a time: one `getRandomValues` costs about the same whatever
+// its size (a call into the system), so a draw of 16 for each id would cost more than the row's insert (figures in
 // docs/performance.md).
 const pooledRandomBytes = (): (size: number) => Uint8Array => {
   const pool = new Uint8Array(poolSize)
