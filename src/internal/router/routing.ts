@@ -11,7 +11,6 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Random from "effect/Random"
@@ -23,7 +22,7 @@ import type { ErrorTag, Fallback, Pin, Pins } from "../../Router.js"
 import { withAttempts } from "../llmError/withAttempts.js"
 import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { timeoutFail } from "../time/watchdog.js"
+import { bounded, until } from "../time/watchdog.js"
 import * as Affinity from "./affinity.js"
 import * as Breaker from "./breaker.js"
 import * as Continuation from "./continuation.js"
@@ -243,7 +242,8 @@ export class Routing<A> implements Call, Onward {
   // the next attempt (`chain`) after a failure, or the answer.
   traceAttempt(sending: Sending<A>): Effect.Effect<A, LlmError> {
     const state = sending.state
-    const settled = Telemetry.spanned({
+    // Untraced (no call span), the attempt is sent as it is: a span's step would only hand it `undefined`.
+    const settled = this.span === undefined ? this.sendTo(sending, undefined) : Telemetry.spanned({
       name: Telemetry.routerAttempt,
       parent: this.span,
       describe: Telemetry.describeAttempt(
@@ -253,8 +253,7 @@ export class Routing<A> implements Call, Onward {
         "llm_router.deployment",
         state.name
       ),
-      handedOn: this.sender.held,
-      skip: this.span === undefined
+      handedOn: this.sender.held
     }, (span) => this.sendTo(sending, span))
     return Effect.matchCauseEffect(settled, {
       onFailure: (cause) => {
@@ -456,12 +455,12 @@ export class Routing<A> implements Call, Onward {
       : this.session === undefined
       ? Effect.suspend(() => this.next())
       : Effect.flatMap(this.core.affinity!.lookup(this.session), (pin) => (this.pin = pin, this.next()))
-    const bounded = timeoutFail(
-      restore === undefined ? calls : Effect.uninterruptible(calls),
-      Duration.millis(Math.max(0, this.deadlineAt - now)),
-      () => this.timedOut()
-    )
-    return restore === undefined ? bounded : restore(bounded)
+    // Bounded at the deadline itself (no bound when there is none): the watchdog reads it as a time on the Clock.
+    const run = restore === undefined ? calls : Effect.uninterruptible(calls)
+    const within = Number.isFinite(this.deadlineAt)
+      ? bounded(run, until(this.deadlineAt, "deadline"), () => this.timedOut())
+      : run
+    return restore === undefined ? within : restore(within)
   }
 
   // The call's deadline error: every attempt, those it cut included.
@@ -718,9 +717,11 @@ export function run<A>(
   return Effect.withFiber((fiber) => {
     const members = membersOf(core, request)
     if (members === undefined) return unknownAddress(core, request)
-    return Telemetry.spanned(
-      callSpan(core, request, operation, false),
-      (span) => routing(core, request, members, sender, { fiber, span }).attempt({ outer: fiber.getRef(RouterCall) })
-    ) as Effect.Effect<A, LlmError>
+    const attempts = (span: Tracer.Span | undefined) =>
+      routing(core, request, members, sender, { fiber, span }).attempt({ outer: fiber.getRef(RouterCall) })
+    // Untraced, there is no call span to make (nor its name and attributes): the attempts start in this same step.
+    return Telemetry.untraced(fiber)
+      ? attempts(undefined)
+      : Telemetry.spanned(callSpan(core, request, operation, false), attempts) as Effect.Effect<A, LlmError>
   })
 }
