@@ -4,7 +4,8 @@
  *
  * - decoding, for the gateway and the simulator: the body's text parsed as JSON and checked against an Effect Schema of
  *   the wire (snake_case, unknown fields ignored, `null` taken as unset), then turned into the library's
- *   `ChatRequest`. A body that does not fit is a `Problem` naming the field as Anthropic does (`messages.2.role`).
+ *   `ChatRequest`. A body that does not fit is a failed `Result`, its `Problem` naming the field as Anthropic does
+ *   (`messages.2.role`).
  *   Ranges (a `max_tokens` of 0, a `temperature` of 5) are the `ChatRequest` schema's, checked by the `Llm` before
  *   anything is sent (the simulator holds them to the API's own rules);
  *   `anthropicPath` renames its paths to the wire's. The schema is its own check (`internal/schemaCheck.ts`).

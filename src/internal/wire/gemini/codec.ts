@@ -5,8 +5,8 @@
  *
  * - the request body (`GenerateContentRequest`): the Effect Schema of the wire (camelCase, unknown fields ignored,
  *   `null` taken as unset) and its mapping to the library's `ChatRequest` (`toRequest`), read by the gateway; and
- *   `requestBody`, the mapping the other way, written by the client. A body that does not fit is a `Problem` naming
- *   its wire path (`contents[1].role`).
+ *   `requestBody`, the mapping the other way, written by the client. A body that does not fit is a failed `Result`,
+ *   its `Problem` naming its wire path (`contents[1].role`).
  * - the reply (`GenerateContentResponse`) and the streamed chunk, which is a whole `GenerateContentResponse` holding
  *   only the new parts: `reply`, `candidateOf`, `partOf` read them for the client, `response` and `chunk` write them
  *   for the gateway (and `response` and `blockedResponse`, a blocked prompt's, for the simulator); with the finish

@@ -7,8 +7,8 @@
  *   ignored, `null` taken as unset) and its mapping to the library's
  *   `ChatRequest`, read by the gateway, the simulator and the `batch` command's input lines;
  *   and `requestBody`, the same mapping the other way, written by the client.
- *   A body that does not fit is a `Problem` naming its wire path
- *   (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
+ *   A body that does not fit is a failed `Result`, its `Problem` naming its
+ *   wire path (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
  *   `ChatRequest` schema's, which the `Llm` checks before sending, failing with
  *   `InvalidRequestError`. The schema is the check (`internal/schemaCheck.ts`):
  *   its guard accepts a body as it is, and its decode runs only for a body it
