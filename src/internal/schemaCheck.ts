@@ -6,6 +6,7 @@
  * input lines all go through here; each names the path in its own way
  * (`messages[2].content`, Anthropic's `messages.2.content`).
  */
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaJITCompiler from "effect/schema/SchemaJITCompiler"
 import * as SchemaAST from "effect/SchemaAST"
@@ -43,8 +44,8 @@ function refusalsOf(issue: SchemaIssue.Issue): Refused {
 }
 
 /**
- * `schema`'s check: the value itself (no copy) when the schema accepts it,
- * else `Refused` with the issues its decode finds under `options` (the first
+ * `schema`'s check: a success holding the value itself (no copy) when the schema accepts it,
+ * else a failure holding `Refused` with the issues its decode finds under `options` (the first
  * or all of them, `errors`; the bad value quoted, `reportInput`).
  *
  * The guard is the schema's own, compiled by Effect's schema compiler
@@ -56,16 +57,16 @@ function refusalsOf(issue: SchemaIssue.Issue): Refused {
 export function checker<S extends Schema.ConstraintDecoder<unknown>>(
   schema: S,
   options: SchemaAST.ParseOptions
-): (u: unknown) => S["Type"] | Refused {
+): (u: unknown) => Result.Result<S["Type"], Refused> {
   const typeSide = SchemaAST.toType(schema.ast)
   SchemaJITCompiler.enable(typeSide)
   if (typeSide !== schema.ast) SchemaJITCompiler.enable(schema.ast)
   const is = SchemaParser.is(schema)
   const decode = SchemaParser.decodeUnknownResult(schema, options)
   return (u) => {
-    if (is(u)) return u
+    if (is(u)) return Result.succeed(u)
     const decoded = decode(u)
-    return decoded._tag === "Success" ? decoded.success : refusalsOf(decoded.failure)
+    return Result.isSuccess(decoded) ? Result.succeed(decoded.success) : Result.fail(refusalsOf(decoded.failure))
   }
 }
 
@@ -88,8 +89,8 @@ export function maybe<S extends Schema.Top>(schema: S) {
 
 /**
  * A body refused before anything is sent: the wire field (`messages[2].role`,
- * none for the body as a whole) and what is wrong. A class, so a body that
- * writes its own `_tag` is never taken for one.
+ * none for the body as a whole) and what is wrong. A decode returns it as the
+ * failure of a `Result`, never beside the value it decodes.
  */
 export class Problem {
   readonly _tag = "Problem"
@@ -113,14 +114,22 @@ const notJson = new Problem(
   "We could not parse the JSON body of your request. The body must be a JSON object."
 )
 
-/** A request body's text as JSON, checked by `check` (a schema's, `checker`'s), or what is wrong with it. */
-export function decodeBody<A>(text: string, check: (u: unknown) => A | Refused): A | Problem {
+/**
+ * A request body's text as JSON, checked by `check` (a schema's, `checker`'s), or what is wrong with it: `unparsed`
+ * for text that is not JSON, `problem` of what the check refused (its path bracketed, `messages[2].role`, unless the
+ * dialect writes its own).
+ */
+export function decodeBody<A>(
+  text: string,
+  check: (u: unknown) => Result.Result<A, Refused>,
+  problem: (refused: Refused) => Problem = problemOf,
+  unparsed: Problem = notJson
+): Result.Result<A, Problem> {
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
-    return notJson
+    return Result.fail(unparsed)
   }
-  const checked = check(body)
-  return checked instanceof Refused ? problemOf(checked) : checked
+  return Result.mapError(check(body), problem)
 }

@@ -23,7 +23,8 @@
  *
  * @since 0.1.0
  */
-import { Refused } from "../internal/schemaCheck.js"
+import * as Result from "effect/Result"
+import type { Refused } from "../internal/schemaCheck.js"
 import { replyChunks, responseOf } from "../internal/simulator/chunks.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
@@ -35,7 +36,6 @@ import {
   errorJson,
   type Metrics,
   objectHead,
-  Problem,
   responseJson,
   streamWriter,
   toRequest
@@ -157,12 +157,14 @@ function ruleError(wire: Wire): ApiError | undefined {
 }
 
 function decode(body: unknown): Decoded<Extra> | ApiError {
-  const wire = checkChatBody(body)
-  if (wire instanceof Refused) return refusalError(body, wire)
+  const checked = checkChatBody(body)
+  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  const wire = checked.success
   const broken = ruleError(wire)
   if (broken !== undefined) return broken
-  const request = toRequest(wire)
-  if (request instanceof Problem) return invalid(request.message, request.param)
+  const converted = toRequest(wire)
+  if (Result.isFailure(converted)) return invalid(converted.failure.message, converted.failure.param)
+  const request = converted.success
   const transcript = new Transcript()
   transcript.addMessages(request.messages)
   const format = request.responseFormat

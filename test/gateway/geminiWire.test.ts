@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import * as Wire from "../../src/internal/wire/gemini/codec.js"
 import { count, generate as generateText } from "../../src/internal/wire/gemini/dialect.js"
@@ -7,14 +8,14 @@ const generate = (body: unknown) => generateText(JSON.stringify(body))
 
 const decoded = (body: unknown): ChatRequest => {
   const request = generate(body)
-  if (request instanceof Wire.Problem) throw new Error(request.message)
-  return request
+  if (Result.isFailure(request)) throw new Error(request.failure.message)
+  return request.success
 }
 
 const refused = (body: unknown): Wire.Problem => {
   const request = generate(body)
-  if (!(request instanceof Wire.Problem)) throw new Error("accepted")
-  return request
+  if (Result.isSuccess(request)) throw new Error("accepted")
+  return request.failure
 }
 
 const ask = { role: "user", parts: [{ text: "What is the weather in Paris?" }] }
@@ -169,14 +170,14 @@ describe("the gateway's Gemini request body", () => {
   })
 
   it("countTokens: the contents alone, or a whole generateContentRequest", () => {
-    expect(count(JSON.stringify({ contents: [ask] }))).toEqual({
+    expect(Result.getOrThrow(count(JSON.stringify({ contents: [ask] })))).toEqual({
       messages: [{ role: "user", content: [{ type: "text", text: "What is the weather in Paris?" }] }]
     })
-    const whole = count(JSON.stringify({
+    const whole = Result.getOrThrow(count(JSON.stringify({
       generateContentRequest: { model: "models/x", contents: [ask], systemInstruction: { parts: [{ text: "Hi" }] } }
-    }))
+    })))
     expect(whole).toMatchObject({ messages: [{ role: "system", content: "Hi" }, { role: "user" }] })
-    expect(count("{not json")).toBeInstanceOf(Wire.Problem)
+    expect(Result.getOrThrow(Result.flip(count("{not json")))).toBeInstanceOf(Wire.Problem)
   })
 
   it("the engine's request paths as the Gemini body names them", () => {
@@ -189,7 +190,7 @@ describe("the gateway's Gemini request body", () => {
     const png = { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=", displayName: "chart.png" } }
     const pdf = { inlineData: { mimeType: "application/pdf", data: "JVBERi0=" } }
     const origins: Array<Wire.Origin> = []
-    const request = generateText(
+    const request = Result.getOrThrow(generateText(
       JSON.stringify({
         systemInstruction: { parts: [{ text: "Be brief." }] },
         contents: [
@@ -216,10 +217,9 @@ describe("the gateway's Gemini request body", () => {
         ]
       }),
       origins
-    )
-    expect(request).not.toBeInstanceOf(Wire.Problem)
+    ))
     // system, user, assistant, then the tool message before the user text that shares its turn.
-    expect((request as ChatRequest).messages.map((message) => message.role)).toEqual([
+    expect(request.messages.map((message) => message.role)).toEqual([
       "system",
       "user",
       "assistant",

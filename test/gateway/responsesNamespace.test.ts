@@ -1,7 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { Problem } from "../../src/internal/schemaCheck.js"
 import * as Namespace from "../../src/internal/wire/openAiResponses/namespace.js"
+
+// The refusal of a list, which the test expects to be refused (a flattened list is thrown).
+const refusal = <A>(result: Result.Result<A, Problem>): Problem => Result.getOrThrow(Result.flip(result))
 
 const identifier = fc.stringMatching(/^[a-z][a-z0-9_]{0,12}$/).filter((name) => !name.includes("__"))
 
@@ -22,8 +26,7 @@ describe("Responses namespace tools", () => {
             })),
             { type: "web_search" }
           ]
-          const flat = Namespace.flatten(tools)
-          if (flat instanceof Problem) throw flat
+          const flat = Result.getOrThrow(Namespace.flatten(tools))
           expect(flat.tools.map(({ tool }) => tool.name)).toEqual([
             ...plain,
             ...namespaces.flatMap((namespace) => members.map((name) => `${namespace}__${name}`)),
@@ -46,29 +49,28 @@ describe("Responses namespace tools", () => {
 
   it("a list without a namespace is kept as it is, with no names", () => {
     const tools = [{ type: "function", name: "run" }, { type: "web_search" }]
-    const flat = Namespace.flatten(tools)
-    if (flat instanceof Problem) throw flat
+    const flat = Result.getOrThrow(Namespace.flatten(tools))
     expect(flat.tools.map(({ tool }) => tool)).toEqual(tools)
     expect(flat.names.size).toBe(0)
   })
 
   it("a qualified name another tool has, or one a provider would refuse, is a problem naming where", () => {
-    const taken = Namespace.flatten([
+    const taken = refusal(Namespace.flatten([
       { type: "namespace", name: "ns", tools: [{ type: "function", name: "run" }] },
       { type: "function", name: "ns__run" }
-    ])
+    ]))
     expect(taken).toBeInstanceOf(Problem)
-    expect((taken as Problem).message).toBe("tools[1].name: 'ns__run' is also the name of tools[0].tools[0]")
-    const long = Namespace.flatten([
+    expect(taken.message).toBe("tools[1].name: 'ns__run' is also the name of tools[0].tools[0]")
+    const long = refusal(Namespace.flatten([
       { type: "namespace", name: "n".repeat(40), tools: [{ type: "function", name: "f".repeat(30) }] }
-    ])
+    ]))
     expect(long).toBeInstanceOf(Problem)
-    expect((long as Problem).param).toBe("tools[0].tools[0].name")
-    const dotted = Namespace.flatten([{
+    expect(long.param).toBe("tools[0].tools[0].name")
+    const dotted = refusal(Namespace.flatten([{
       type: "namespace",
       name: "mcp.docs",
       tools: [{ type: "function", name: "f" }]
-    }])
-    expect((dotted as Problem).message).toContain("'mcp.docs__f' (the namespace's name, '__' and the tool's)")
+    }]))
+    expect(dotted.message).toContain("'mcp.docs__f' (the namespace's name, '__' and the tool's)")
   })
 })

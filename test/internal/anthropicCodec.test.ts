@@ -3,6 +3,7 @@ import type { MessageCreateParamsBase } from "@anthropic-ai/sdk/resources/messag
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
@@ -162,7 +163,7 @@ describe("internal/wire/anthropic: the request both ways", () => {
       const body = requestBody(original, { model: "claude-test", stream: true, maxTokens: 4096, systemInPlace: false })
       expect(isMessagesRequest(body)).toBe(true)
       if (!isMessagesRequest(body)) return
-      expect(toRequest(body)).toEqual(expected(original))
+      expect(Result.getOrThrow(toRequest(body))).toEqual(expected(original))
       expect(body.stream).toBe(true)
     }))
   })
@@ -187,7 +188,7 @@ describe("internal/wire/anthropic: the request both ways", () => {
       { role: "system", content: "Be brief." },
       { role: "assistant", content: "Hello" }
     ])
-    expect(isMessagesRequest(body) && toRequest(body)).toEqual(original)
+    expect(isMessagesRequest(body) && Result.getOrThrow(toRequest(body))).toEqual(original)
   })
 
   it("a PDF document block, base64 or by URL, is a PDF part written back as the same block", () => {
@@ -199,13 +200,11 @@ describe("internal/wire/anthropic: the request both ways", () => {
         cache_control: { type: "ephemeral" }
       }
     ] as const
-    const decoded = toRequest({
+    const request = Result.getOrThrow(toRequest({
       model: "m",
       max_tokens: 10,
       messages: [{ role: "user", content: [{ type: "text", text: "Summarize" }, ...blocks] }]
-    })
-    expect(decoded).not.toBeInstanceOf(Problem)
-    const request = decoded as ChatRequest
+    }))
     expect(request.messages[0]!.content).toEqual([
       { type: "text", text: "Summarize" },
       { type: "image", url: "data:application/pdf;base64,JVBERi0xLjQ=" },
@@ -223,9 +222,9 @@ describe("internal/wire/anthropic: the request both ways", () => {
       context: "Written by the board.",
       citations: { enabled: true }
     } as const
-    const decoded = toRequest({ model: "m", max_tokens: 10, messages: [{ role: "user", content: [block] }] })
-    expect(decoded).not.toBeInstanceOf(Problem)
-    const request = decoded as ChatRequest
+    const request = Result.getOrThrow(
+      toRequest({ model: "m", max_tokens: 10, messages: [{ role: "user", content: [block] }] })
+    )
     expect(request.messages[0]!.content).toEqual([{
       type: "image",
       url: "https://example.com/files/42",
@@ -235,35 +234,35 @@ describe("internal/wire/anthropic: the request both ways", () => {
     const body = requestBody(request, { model: "m", stream: false, maxTokens: 10, systemInPlace: false })
     expect(body["messages"]).toEqual([{ role: "user", content: [block] }])
     // Null fields are unset, as everywhere in the body.
-    const nulls = toRequest({
+    const nulls = Result.getOrThrow(toRequest({
       model: "m",
       max_tokens: 10,
       messages: [{ role: "user", content: [{ ...block, title: null, context: null, citations: null }] }]
-    }) as ChatRequest
+    }))
     expect(nulls.messages[0]!.content).toEqual([
       { type: "image", url: "https://example.com/files/42", mediaType: "application/pdf" }
     ])
   })
 
   it("a document of another source (plain text, content) is a Problem naming the source", () => {
-    const refused = decodeMessages(JSON.stringify({
+    const refused = Result.getOrThrow(Result.flip(decodeMessages(JSON.stringify({
       model: "m",
       max_tokens: 10,
       messages: [{
         role: "user",
         content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "hello" } }]
       }]
-    }))
+    }))))
     expect(refused).toBeInstanceOf(Problem)
-    expect((refused as Problem).param).toMatch(/^messages\.0\.content\.0/)
+    expect(refused.param).toMatch(/^messages\.0\.content\.0/)
   })
 
   it("a tool_use block in a user turn is a Problem at its type", () => {
-    const refused = toRequest({
+    const refused = Result.getOrThrow(Result.flip(toRequest({
       model: "m",
       max_tokens: 10,
       messages: [{ role: "user", content: [{ type: "tool_use", id: "t", name: "f", input: {} }] }]
-    })
+    })))
     expect(refused).toBeInstanceOf(Problem)
     expect(refused).toMatchObject({ param: "messages.0.content.0.type" })
   })

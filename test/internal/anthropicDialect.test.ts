@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as Wire from "../../src/internal/wire/anthropic/request.js"
@@ -76,8 +77,8 @@ describe("the gateway's check of a Messages body: its wire schema", () => {
     if (!schemaIs(JSON.parse(text))) return
     const decoded = Wire.messages(text)
     // A block in the wrong role's turn fits the schema; the mapping refuses it, by its path.
-    if (decoded._tag === "Problem") expect(decoded.param).toMatch(/^messages\.\d+\.content\.\d+\.type$/)
-    else expect(decoded).toMatchObject({ _tag: "Messages", model: made.model })
+    if (Result.isFailure(decoded)) expect(decoded.failure.param).toMatch(/^messages\.\d+\.content\.\d+\.type$/)
+    else expect(decoded.success).toMatchObject({ _tag: "Messages", model: made.model })
   })
 
   it("refuses a near miss by the schema's verdict, naming the field that is wrong as Anthropic does", () => {
@@ -87,9 +88,12 @@ describe("the gateway's check of a Messages body: its wire schema", () => {
     const misjudged = bodies.filter((candidate, i) => {
       const decoded = Wire.messages(sent(candidate))
       // A block in a role that does not take it fits the schema; the mapping refuses it.
-      if (decoded._tag !== "Problem" || / blocks are (only|not) allowed in /.test(decoded.message)) return !verdicts[i]
-      return verdicts[i] || (decoded.param !== undefined &&
-        !leadsInto(candidate, decoded.param.split("."), decoded.message.endsWith(": missing")))
+      if (Result.isSuccess(decoded) || / blocks are (only|not) allowed in /.test(decoded.failure.message)) {
+        return !verdicts[i]
+      }
+      const { message, param } = decoded.failure
+      return verdicts[i] ||
+        (param !== undefined && !leadsInto(candidate, param.split("."), message.endsWith(": missing")))
     })
     expect(misjudged).toEqual([])
     // Both verdicts are drawn often, so a check that drops a field is caught.
@@ -109,31 +113,33 @@ describe("the gateway's Messages request", () => {
       )
     )
       .toMatchObject({
-        _tag: "Problem",
-        param: "messages.1.role",
-        message: expect.stringMatching(/^messages\.1\.role: expected/)
+        failure: {
+          _tag: "Problem",
+          param: "messages.1.role",
+          message: expect.stringMatching(/^messages\.1\.role: expected/)
+        }
       })
     expect(Wire.messages(JSON.stringify({ model: "m", messages: [hello] })))
-      .toMatchObject({ _tag: "Problem", param: "max_tokens", message: "max_tokens: missing" })
+      .toMatchObject({ failure: { _tag: "Problem", param: "max_tokens", message: "max_tokens: missing" } })
     expect(
       Wire.messages(
         JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: [{ type: "widget" }] }] })
       )
     )
-      .toMatchObject({ _tag: "Problem", param: "messages.0.content.0" })
+      .toMatchObject({ failure: { _tag: "Problem", param: "messages.0.content.0" } })
     // A document block is read, so one with no source is named at its source.
     expect(
       Wire.messages(
         JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: [{ type: "document" }] }] })
       )
     )
-      .toMatchObject({ _tag: "Problem", param: "messages.0.content.0.source" })
+      .toMatchObject({ failure: { _tag: "Problem", param: "messages.0.content.0.source" } })
     expect(Wire.messages(JSON.stringify({
       model: "m",
       max_tokens: 9,
       messages: [{ role: "assistant", content: [{ type: "tool_result", tool_use_id: "t" }] }]
-    }))).toMatchObject({ _tag: "Problem", param: "messages.0.content.0.type" })
-    expect(Wire.messages("{")).toMatchObject({ _tag: "Problem", param: undefined })
+    }))).toMatchObject({ failure: { _tag: "Problem", param: "messages.0.content.0.type" } })
+    expect(Wire.messages("{")).toMatchObject({ failure: { _tag: "Problem", param: undefined } })
   })
 
   it("maps the wire request onto the engine's", () => {
@@ -174,7 +180,7 @@ describe("the gateway's Messages request", () => {
       stream: true,
       top_k: 5
     }))
-    expect(decoded).toMatchObject({
+    expect(Result.getOrThrow(decoded)).toMatchObject({
       _tag: "Messages",
       model: "m",
       stream: true,
@@ -210,7 +216,7 @@ describe("the gateway's Messages request", () => {
   it("puts the top-level cache_control (automatic caching) on the last message's last block", () => {
     const lastOf = (body: Record<string, unknown>) => {
       const decoded = Wire.messages(JSON.stringify({ model: "m", max_tokens: 8, ...body }))
-      return decoded._tag === "Messages" ? decoded.request.messages.at(-1) : decoded
+      return Result.getOrThrow(decoded).request.messages.at(-1)
     }
     const hour = { type: "ephemeral", ttl: "1h" }
     expect(lastOf({ cache_control: hour, messages: [{ role: "user", content: "Hi" }] }))
@@ -236,7 +242,7 @@ describe("the gateway's Messages request", () => {
         content: [{ type: "thinking", thinking: "hmm", signature: "" }, { type: "text", text: "A" }]
       }, hello]
     }))
-    expect(decoded._tag === "Messages" && decoded.request.messages[1]).toEqual({
+    expect(Result.getOrThrow(decoded).request.messages[1]).toEqual({
       role: "assistant",
       content: "A",
       reasoning: "hmm"
@@ -253,13 +259,13 @@ describe("the gateway's Messages request", () => {
         content: [{ type: "tool_result", tool_use_id: "x" }]
       }]
     }))
-    if (decoded._tag !== "Messages") throw new Error("expected a decoded body")
-    expect(Wire.anthropicPath("messages[0].content", decoded.body)).toBe("system")
-    expect(Wire.anthropicPath("messages[2].content", decoded.body)).toBe("messages.1.content")
-    expect(Wire.anthropicPath("messages[3].toolCallId", decoded.body)).toBe("messages.2.content.0")
-    expect(Wire.anthropicPath("maxTokens", decoded.body)).toBe("max_tokens")
-    expect(Wire.anthropicPath("tools[1].parameters", decoded.body)).toBe("tools.1.input_schema")
-    expect(Wire.anthropicPath("tools[0].name", decoded.body)).toBe("tools.0.name")
-    expect(Wire.anthropicPath("stop[0]", decoded.body)).toBe("stop_sequences.0")
+    const { body } = Result.getOrThrow(decoded)
+    expect(Wire.anthropicPath("messages[0].content", body)).toBe("system")
+    expect(Wire.anthropicPath("messages[2].content", body)).toBe("messages.1.content")
+    expect(Wire.anthropicPath("messages[3].toolCallId", body)).toBe("messages.2.content.0")
+    expect(Wire.anthropicPath("maxTokens", body)).toBe("max_tokens")
+    expect(Wire.anthropicPath("tools[1].parameters", body)).toBe("tools.1.input_schema")
+    expect(Wire.anthropicPath("tools[0].name", body)).toBe("tools.0.name")
+    expect(Wire.anthropicPath("stop[0]", body)).toBe("stop_sequences.0")
   })
 })

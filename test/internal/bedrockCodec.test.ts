@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest, ToolChoice } from "../../src/ChatRequest.js"
@@ -159,8 +160,8 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
 /** The body as it crosses the wire, checked by the schema the simulator reads it with. */
 const readBack = (body: Codec.JsonRecord, model: string) => {
   const checked = Codec.checkConverse(JSON.parse(JSON.stringify(body)))
-  if (checked instanceof Refused) throw new Error(`refused: ${JSON.stringify(checked.refusals)}`)
-  return Codec.toRequest(checked, model)
+  if (Result.isFailure(checked)) throw new Error(`refused: ${JSON.stringify(checked.failure.refusals)}`)
+  return Result.getOrThrow(Codec.toRequest(checked.success, model))
 }
 
 describe("Bedrock Converse codec", () => {
@@ -254,11 +255,9 @@ describe("Bedrock Converse codec", () => {
           }
         ]
       })
-    const read = (document: Record<string, unknown>) => {
-      const checked = body(document)
-      expect(checked).not.toBeInstanceOf(Refused)
-      return Codec.toRequest(checked as Codec.Body, "m")
-    }
+    // The request, or the refusal of the mapping (told apart by their fields).
+    const read = (document: Record<string, unknown>) =>
+      Result.merge(Codec.toRequest(Result.getOrThrow(body(document)), "m"))
     expect(read({ format: "pdf", name: "Q3 report", source: { bytes: "JVBERi0=" } })).toMatchObject({
       messages: [{}, {}, {
         role: "tool",
@@ -299,10 +298,10 @@ describe("Bedrock Converse codec", () => {
   })
 
   it("a user turn's document is read and written as a tool result's; one Converse refuses, by its path", () => {
+    // The request, or the refusal of the mapping (told apart by their fields).
     const read = (document: Record<string, unknown>) => {
       const checked = Codec.checkConverse({ messages: [{ role: "user", content: [{ text: "Read:" }, { document }] }] })
-      expect(checked).not.toBeInstanceOf(Refused)
-      return Codec.toRequest(checked as Codec.Body, "m")
+      return Result.merge(Codec.toRequest(Result.getOrThrow(checked), "m"))
     }
     const pdf = { type: "image", url: "data:application/pdf;base64,JVBERi0=", document: { title: "Q3 report" } }
     expect(read({ format: "pdf", name: "Q3 report", source: { bytes: "JVBERi0=" } })).toMatchObject({
@@ -333,9 +332,9 @@ describe("Bedrock Converse codec", () => {
   })
 
   it("a body of the wrong shape is a refusal naming its path", () => {
-    const refused = Codec.checkConverse({ messages: [{ role: "system", content: [] }] })
+    const refused = Result.getOrThrow(Result.flip(Codec.checkConverse({ messages: [{ role: "system", content: [] }] })))
     expect(refused).toBeInstanceOf(Refused)
-    expect((refused as Refused).refusals[0].path).toStrictEqual(["messages", 0, "role"])
+    expect(refused.refusals[0].path).toStrictEqual(["messages", 0, "role"])
   })
 })
 

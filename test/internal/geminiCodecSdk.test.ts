@@ -6,8 +6,8 @@
 // replies our writers write are read by the SDK's own accessors.
 import { describe, expect, it } from "@effect/vitest"
 import * as Genai from "@google/genai"
+import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import type { Refused } from "../../src/internal/schemaCheck.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
 
 // A type as JSON carries it: the SDK's string enums as their values, no `null` (our schemas take it as unset).
@@ -20,7 +20,7 @@ type Json<T> = T extends string ? `${T}`
 type Assignable<A extends B, B> = [A, B]
 
 type Request = typeof Codec.GenerateContentRequest.Type
-type Declaration = Exclude<ReturnType<typeof Codec.checkFunctionDeclarations>, Refused>[number]
+type Declaration = Result.Result.Success<ReturnType<typeof Codec.checkFunctionDeclarations>>[number]
 type Reply = typeof Codec.GenerateContentResponse.Type
 
 // The REST request body's fields, as the SDK types them.

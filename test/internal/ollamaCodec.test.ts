@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
+import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
@@ -139,15 +140,16 @@ describe("internal/wire/ollama/codec: the request both ways", () => {
       maxTokens: 64,
       temperature: 0.5
     }, { model: "llama3", stream: false, keepAlive: "5m", numCtx: 8192 })
-    const checked = checkChatBody(body)
-    expect(checked).not.toBeInstanceOf(Refused)
-    expect(checked).toBe(body)
+    // The body itself, not a copy.
+    expect(Result.getOrThrow(checkChatBody(body))).toBe(body)
   })
 
   it("a body that does not fit is refused at the field that is wrong", () => {
-    const refused = checkChatBody({ model: "llama3", messages: [{ role: "user", content: "hi", images: [1] }] })
+    const refused = Result.getOrThrow(
+      Result.flip(checkChatBody({ model: "llama3", messages: [{ role: "user", content: "hi", images: [1] }] }))
+    )
     expect(refused).toBeInstanceOf(Refused)
-    expect((refused as Refused).refusals[0].path).toEqual(["messages", 0, "images", 0])
+    expect(refused.refusals[0].path).toEqual(["messages", 0, "images", 0])
   })
 })
 
@@ -229,8 +231,8 @@ describe("internal/wire/ollama/codec: the request read back", () => {
         JSON.stringify(requestBody(original, { model, stream: false, keepAlive: undefined, numCtx: undefined }))
       )
       const checked = checkChatBody(written)
-      if (checked instanceof Refused) throw new Error(`refused: ${checked.refusals[0].message}`)
-      expect(toRequest(checked)).toEqual({ model, ...original })
+      if (Result.isFailure(checked)) throw new Error(`refused: ${checked.failure.refusals[0].message}`)
+      expect(Result.getOrThrow(toRequest(checked.success))).toEqual({ model, ...original })
     }))
   })
 
@@ -239,10 +241,9 @@ describe("internal/wire/ollama/codec: the request read back", () => {
       fc.string({ minLength: 1, maxLength: 8 }).filter((think) => !["low", "medium", "high", "max"].includes(think)),
       (think) => {
         const checked = checkChatBody({ model: "m", messages: [{ role: "user", content: "hi" }], think })
-        if (checked instanceof Refused) throw new Error("refused")
-        const refused = toRequest(checked)
+        const refused = Result.getOrThrow(Result.flip(toRequest(Result.getOrThrow(checked))))
         expect(refused).toBeInstanceOf(Problem)
-        expect((refused as Problem).param).toBe("think")
+        expect(refused.param).toBe("think")
       }
     ))
   })

@@ -108,7 +108,7 @@ describe("internal/wire/openAiChat/codec: the request both ways", () => {
           const body = requestBody(original, options(field))
           expect(isCreateRequest(body)).toBe(true)
           if (!isCreateRequest(body)) return
-          expect(toRequest(body)).toEqual(original)
+          expect(Result.getOrThrow(toRequest(body))).toEqual(original)
           expect(maxTokensField(body)).toBe(original.maxTokens === undefined ? "max_tokens" : field)
           expect(body.stream).toBe(true)
           expect(body.stream_options?.include_usage).toBe(true)
@@ -123,7 +123,7 @@ describe("internal/wire/openAiChat/codec: the request both ways", () => {
         { messages: [{ role: "user", content: "Hi" }], promptCacheKey: key },
         options("max_tokens")
       )
-      expect(isCreateRequest(body) && toRequest(body)).toEqual({
+      expect(isCreateRequest(body) && Result.getOrThrow(toRequest(body))).toEqual({
         messages: [{ role: "user", content: "Hi" }],
         session: key,
         promptCacheKey: key
@@ -132,10 +132,10 @@ describe("internal/wire/openAiChat/codec: the request both ways", () => {
   })
 
   it("a tool message without its call's id is a Problem naming the field", () => {
-    const refused = toRequest({
+    const refused = Result.getOrThrow(Result.flip(toRequest({
       model: "m",
       messages: [{ role: "user", content: "Hi" }, { role: "tool", content: "x" }]
-    })
+    })))
     expect(refused).toBeInstanceOf(Problem)
     expect(refused).toMatchObject({ param: "messages[1].tool_call_id" })
   })
@@ -180,18 +180,18 @@ describe("internal/wire/openAiChat/codec: the request both ways", () => {
       }]
     }, options("max_tokens"))
     expect(texts["messages"]).toEqual([{ role: "tool", tool_call_id: "call_1", content: "ab" }])
-    expect(toRequest({
+    expect(Result.getOrThrow(toRequest({
       model: "m",
       messages: [{ role: "tool", tool_call_id: "call_1", content: [{ type: "text", text: "a" }] }]
-    })).toEqual({ messages: [{ role: "tool", toolCallId: "call_1", content: [{ type: "text", text: "a" }] }] })
-    const image = toRequest({
+    }))).toEqual({ messages: [{ role: "tool", toolCallId: "call_1", content: [{ type: "text", text: "a" }] }] })
+    const image = Result.getOrThrow(Result.flip(toRequest({
       model: "m",
       messages: [{
         role: "tool",
         tool_call_id: "call_1",
         content: [{ type: "image_url", image_url: { url: "https://x/a.png" } }]
       }]
-    })
+    })))
     expect(image).toBeInstanceOf(Problem)
     expect(image).toMatchObject({ param: "messages[0].content[0].type" })
   })

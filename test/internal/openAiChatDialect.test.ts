@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import { CreateRequest } from "../../src/internal/wire/openAiChat/codec.js"
@@ -88,17 +89,18 @@ describe("the gateway's check of a body: its wire schema", () => {
     const decoded = Wire.chat(sent(body))
     // A tool message without its call's id, or with a part other than text, fits the schema; the mapping refuses it
     // by one of the rules past the shape, at the message's path.
-    if (decoded._tag === "Problem") {
-      expect(decoded.param).toMatch(/^messages\[\d+\]\./)
-      expect(pastTheShape.some((rule) => decoded.message.includes(rule)), decoded.message).toBe(true)
-    } else expect(decoded).toMatchObject({ _tag: "Chat", model: (body as { model: string }).model })
+    if (Result.isFailure(decoded)) {
+      const { message, param } = decoded.failure
+      expect(param).toMatch(/^messages\[\d+\]\./)
+      expect(pastTheShape.some((rule) => message.includes(rule)), message).toBe(true)
+    } else expect(decoded.success).toMatchObject({ _tag: "Chat", model: (body as { model: string }).model })
   })
 
   it.prop(
     "takes every embeddings body the wire schema makes",
     [Arbitrary.schema(Wire.WireEmbeddingRequest)],
     ([body]) => {
-      expect(Wire.embeddings(sent(body))).toMatchObject({ _tag: "Embeddings" })
+      expect(Wire.embeddings(sent(body))).toMatchObject({ success: { _tag: "Embeddings" } })
     }
   )
 
@@ -109,9 +111,10 @@ describe("the gateway's check of a body: its wire schema", () => {
         const decoded = Wire.chat(sent(body))
         // Two rules past the schema's shape (one struct for every role): a tool message answers an earlier call, and
         // takes text parts only (the Chat Completions API's tool message).
-        const refused = decoded._tag === "Problem" && !pastTheShape.some((rule) => decoded.message.includes(rule))
+        const problem = Result.isFailure(decoded) ? decoded.failure : undefined
+        const refused = problem !== undefined && !pastTheShape.some((rule) => problem.message.includes(rule))
         if (!refused) accepted++
-        return refused ? !schemaIsChat(body) && namesItsPlace(body, decoded) : schemaIsChat(body)
+        return refused ? !schemaIsChat(body) && namesItsPlace(body, problem) : schemaIsChat(body)
       }),
       { numRuns: 3000 }
     )
@@ -121,8 +124,8 @@ describe("the gateway's check of a body: its wire schema", () => {
     fc.assert(
       fc.property(looseEmbedding.map((made) => JSON.parse(sent(made))), (body) => {
         const decoded = Wire.embeddings(sent(body))
-        return decoded._tag === "Problem"
-          ? !schemaIsEmbedding(body) && namesItsPlace(body, decoded)
+        return Result.isFailure(decoded)
+          ? !schemaIsEmbedding(body) && namesItsPlace(body, decoded.failure)
           : schemaIsEmbedding(body)
       }),
       { numRuns: 500 }
@@ -133,16 +136,18 @@ describe("the gateway's check of a body: its wire schema", () => {
 describe("the gateway's wire request", () => {
   it("names a bad field by its wire path", () => {
     const refused = Wire.chat(JSON.stringify({ model: "m", messages: [{ role: "user", content: 42 }] }))
-    expect(refused).toMatchObject({ _tag: "Problem", param: "messages[0].content" })
-    expect(Wire.chat("[1")).toMatchObject({ _tag: "Problem", param: undefined })
-    expect(Wire.chat(JSON.stringify({ messages: [] }))).toMatchObject({ _tag: "Problem", param: "model" })
+    expect(refused).toMatchObject({ failure: { _tag: "Problem", param: "messages[0].content" } })
+    expect(Wire.chat("[1")).toMatchObject({ failure: { _tag: "Problem", param: undefined } })
+    expect(Wire.chat(JSON.stringify({ messages: [] }))).toMatchObject({ failure: { _tag: "Problem", param: "model" } })
     expect(Wire.chat(JSON.stringify({ model: "m", messages: [{ role: "tool", content: "x" }] })))
-      .toMatchObject({ _tag: "Problem", param: "messages[0].tool_call_id" })
+      .toMatchObject({ failure: { _tag: "Problem", param: "messages[0].tool_call_id" } })
   })
 
   it("takes a body's own _tag as an unknown field like any other", () => {
     expect(Wire.chat(JSON.stringify({ _tag: "Problem", model: "m", messages: [{ role: "user", content: "hi" }] })))
-      .toMatchObject({ _tag: "Chat", model: "m", request: { messages: [{ role: "user", content: "hi" }] } })
+      .toMatchObject({
+        success: { _tag: "Chat", model: "m", request: { messages: [{ role: "user", content: "hi" }] } }
+      })
   })
 
   it("maps the wire request onto the engine's", () => {
@@ -172,7 +177,7 @@ describe("the gateway's wire request", () => {
       stream_options: { include_usage: true },
       frequency_penalty: 0.5
     }))
-    expect(decoded).toEqual({
+    expect(Result.getOrThrow(decoded)).toEqual({
       _tag: "Chat",
       model: "m",
       stream: true,

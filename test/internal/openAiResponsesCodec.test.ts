@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import type OpenAI from "openai"
@@ -9,7 +10,6 @@ import type { ResponseCreateParamsBase } from "openai/resources/responses/respon
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
-import { Problem, Refused } from "../../src/internal/schemaCheck.js"
 import { renderReply, renderStream } from "../../src/internal/simulator/openAiResponses/render.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiResponses/request.js"
 import * as Codec from "../../src/internal/wire/openAiResponses/codec.js"
@@ -96,14 +96,12 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
   system === undefined ? rest : { ...rest, messages: [{ role: "system", content: system }, ...rest.messages] }
 )
 
-function decoded(json: unknown): ChatRequest | Problem {
-  const body = Codec.checkBody(json)
-  if (body instanceof Refused) throw new Error("the encoded body does not fit the request schema")
-  const messages = Codec.inputMessages(body)
-  if (messages instanceof Problem) return messages
-  const flat = Codec.flatTools(body)
-  if (flat instanceof Problem) return flat
-  return Codec.toRequest(body, messages, flat.tools)
+// The engine's request of a body, which the test expects to fit (a refusal is thrown).
+function decoded(json: unknown): ChatRequest {
+  const body = Result.getOrThrow(Codec.checkBody(json))
+  const messages = Result.getOrThrow(Codec.inputMessages(body))
+  const flat = Result.getOrThrow(Codec.flatTools(body))
+  return Result.getOrThrow(Codec.toRequest(body, messages, flat.tools))
 }
 
 describe("internal/wire/openAiResponses: the request both ways", () => {
@@ -121,8 +119,8 @@ describe("internal/wire/openAiResponses: the request both ways", () => {
     expect(decoded({ model: "m", input: "Hi", instructions: "Be brief." })).toEqual({
       messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }]
     })
-    const refused = Codec.checkBody({ model: "m", input: [{ role: "robot", content: "x" }] })
-    expect(refused).toBeInstanceOf(Refused)
+    const refused = Result.flip(Codec.checkBody({ model: "m", input: [{ role: "robot", content: "x" }] }))
+    expect(Result.getOrThrow(refused).refusals[0].path).toEqual(["input", 0, "role"])
   })
 })
 

@@ -7,6 +7,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { ChatRequest } from "../../ChatRequest.js"
 import { EmbeddingRequest } from "../../Embedding.js"
 import * as KeyPool from "../../KeyPool.js"
@@ -17,7 +18,7 @@ import { ProviderClient } from "../../ProviderClient.js"
 import type * as ProviderClientModule from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
-import { bracketed, checker, Refused } from "../schemaCheck.js"
+import { bracketed, checker, type Refused } from "../schemaCheck.js"
 import { chat } from "./chat.js"
 import { countTokens } from "./countTokens.js"
 import { embed } from "./embed.js"
@@ -118,7 +119,7 @@ function modelOf(u: unknown, model: string | undefined): string {
 /** `undefined` when the request is a `ChatRequest`; else the error naming what is wrong with it. */
 export function invalidChat(u: unknown, provider: string, model: string | undefined): InvalidRequestError | undefined {
   const checked = checkChat(u)
-  return checked instanceof Refused ? problem(checked, provider, modelOf(u, model)) : undefined
+  return Result.isFailure(checked) ? problem(checked.failure, provider, modelOf(u, model)) : undefined
 }
 
 /** `undefined` when the request is an `EmbeddingRequest`; else the error naming what is wrong with it. */
@@ -128,5 +129,5 @@ export function invalidEmbedding(
   model: string | undefined
 ): InvalidRequestError | undefined {
   const checked = checkEmbedding(u)
-  return checked instanceof Refused ? problem(checked, provider, modelOf(u, model)) : undefined
+  return Result.isFailure(checked) ? problem(checked.failure, provider, modelOf(u, model)) : undefined
 }

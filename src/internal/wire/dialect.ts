@@ -8,6 +8,7 @@
  * wait) is decided once, by the gateway's core (`gateway/errorAnswer.ts`); a dialect only words it.
  */
 import type * as Effect from "effect/Effect"
+import type * as Result from "effect/Result"
 import type { ChatChunk, Restart } from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
@@ -81,7 +82,7 @@ export interface Decoded {
 /** A dialect as a server answers in it: its request bodies decoded, its failures worded. */
 export interface Dialect {
   /** A chat body's text decoded, or what is wrong with it; `now` (Clock millis) dates its reply. */
-  readonly decode: (text: string, now: () => number) => Decoded | Problem
+  readonly decode: (text: string, now: () => number) => Result.Result<Decoded, Problem>
   readonly errors: ErrorWriter
 }
 

@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as Result from "effect/Result"
 import type { Status } from "../../../Router.js"
 import * as OpenAiChat from "../../wire/openAiChat/dialect.js"
 import { errors } from "../../wire/openAiChat/writer.js"
@@ -32,8 +33,9 @@ export const routes = Effect.gen(function*() {
   // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
   function chat(route: string, stream: boolean) {
     return withBody(route, (body: WithBody) => {
-      const decoded = BalancedCall.chat(body.text)
-      if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+      const result = BalancedCall.chat(body.text)
+      if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure))
+      const decoded = result.success
       return ChatAnswer.answered(serving, body, {
         model: decoded.model,
         request: decoded.request,

@@ -8,12 +8,13 @@
  * (`sk-…f3a9#0d64`); `model-load` is served only when the configuration opts in (`model_load_details`), and,
  * as every admin path, to an admin key whenever the gateway has keys.
  */
+import * as Result from "effect/Result"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { DeploymentLoad, Status } from "../../../Router.js"
 import { statusOf } from "../../router/status.js"
-import { decodeBody, Problem } from "../../schemaCheck.js"
+import { decodeBody, type Problem } from "../../schemaCheck.js"
 import { BodyText, bytesOf } from "../../wire/bodyText.js"
 import type { Encoded, StreamEncoder } from "../../wire/dialect.js"
 import { checkChatBody, type MaxTokensField, maxTokensField, toRequest } from "../../wire/openAiChat/codec.js"
@@ -33,12 +34,14 @@ export interface Chat {
 }
 
 /** A `/llm/chat` (or `/llm/chat/stream`) body as the engine's request, or what is wrong with it. */
-export const chat = (text: string): Chat | Problem => {
-  const body = decodeBody(text, checkChatBody)
-  if (body instanceof Problem) return body
+export const chat = (text: string): Result.Result<Chat, Problem> => {
+  const checked = decodeBody(text, checkChatBody)
+  if (Result.isFailure(checked)) return Result.fail(checked.failure)
+  const body = checked.success
   const model = typeof body.model === "string" ? body.model : everyModel
   const request = toRequest(body)
-  return request instanceof Problem ? request : { _tag: "Chat", model, request, maxTokensField: maxTokensField(body) }
+  if (Result.isFailure(request)) return Result.fail(request.failure)
+  return Result.succeed({ _tag: "Chat", model, request: request.success, maxTokensField: maxTokensField(body) })
 }
 
 /** A whole reply as the seed's `{ "result": text }`, with its tool calls when it made some. */

@@ -8,10 +8,10 @@
  * another key's response id is 404, and a shared store that cannot be read 503.
  */
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Message } from "../../../Message.js"
 import type { StoreUnavailableError } from "../../../Store.js"
-import { Problem } from "../../schemaCheck.js"
 import { type Body, type CountBody, inputMessages, outputMessages } from "../../wire/openAiResponses/codec.js"
 import type * as Responses from "../../wire/openAiResponses/dialect.js"
 import * as Errors from "../errorAnswer.js"
@@ -121,12 +121,10 @@ export const make = Effect.fnUntraced(function*() {
   }
 
   /** A checked body's conversation, or the refusal: what is wrong with its input, or of its previous response. */
-  function conversationOf(
-    body: CountBody,
-    entry: Logs.Entry
-  ): Effect.Effect<Conversation, Errors.ErrorAnswer | Problem> {
-    const input = inputMessages(body)
-    if (input instanceof Problem) return Effect.fail(input)
+  function conversationOf(body: CountBody, entry: Logs.Entry): Effect.Effect<Conversation, Errors.ErrorAnswer> {
+    const given = inputMessages(body)
+    if (Result.isFailure(given)) return Effect.fail(Errors.invalidRequest(given.failure.message, given.failure.param))
+    const input = given.success
     return Effect.map(previousOf(body, entry), (previous) => ({
       messages: previous === undefined ? input : [...previous.conversation, ...input],
       previous
@@ -145,12 +143,9 @@ export const make = Effect.fnUntraced(function*() {
    * `request` continuing `previous`, kept upstream by its deployment: with that deployment's id of it, and how many
    * of the request's first messages it holds (`instructions`, which it does not keep, and its conversation).
    */
-  function continuing(
-    request: ChatRequest | Problem,
-    { messages, previous }: Conversation
-  ): ChatRequest | Problem {
+  function continuing(request: ChatRequest, { messages, previous }: Conversation): ChatRequest {
     const upstream = previous?.upstream
-    if (previous === undefined || upstream === undefined || request instanceof Problem) return request
+    if (previous === undefined || upstream === undefined) return request
     const input = messages.length - previous.conversation.length
     return { ...request, previousResponse: { ...upstream, messages: request.messages.length - input } }
   }

@@ -9,6 +9,7 @@
  * `"refuse"`; anything else of them is refused, naming every type: a client's own tool of another type, or a call or
  * output of one, cannot be run or replayed by that deployment.
  */
+import * as Result from "effect/Result"
 import type * as Gateway from "../../../Gateway.js"
 import {
   type CountBody,
@@ -78,17 +79,17 @@ export const servedElsewhere = (
   body: CountBody,
   tools: ReadonlyArray<Placed<FlatTool>>,
   policy: Gateway.HostedTools
-): Served | Problem => {
+): Result.Result<Served, Problem> => {
   const parts = responsesOnly(body, tools)
-  if (parts.length === 0) return { tools, omitted: [] }
+  if (parts.length === 0) return Result.succeed({ tools, omitted: [] })
   const omittable = (part: ResponsesOnly) =>
     policy === "omit" && part.at.startsWith("tools[") && hostedTypes.has(part.type)
   const refused = parts.filter((part) => !omittable(part))
-  if (refused.length > 0) return refusedFor(model, refused)
-  return {
+  if (refused.length > 0) return Result.fail(refusedFor(model, refused))
+  return Result.succeed({
     tools: tools.filter(({ tool }) => !hostedTypes.has(tool.type)),
     omitted: [...new Set(parts.map((part) => part.type))]
-  }
+  })
 }
 
 /**
@@ -103,13 +104,13 @@ export function served(
   body: CountBody & { readonly model: string },
   tools: ReadonlyArray<Placed<FlatTool>>,
   caller: Caller | undefined
-): (Served & { readonly target?: Target | undefined }) | Problem {
+): Result.Result<Served & { readonly target?: Target | undefined }, Problem> {
   const target = engine.resolve(body.model)
   if (target === undefined || target.speaksResponses || !auth.allows(caller, body.model)) {
-    return { tools, omitted: [] }
+    return Result.succeed({ tools, omitted: [] })
   }
   if (target.responses !== undefined && responsesOnly(body, tools).length > 0) {
-    return { tools, omitted: [], target: target.responses }
+    return Result.succeed({ tools, omitted: [], target: target.responses })
   }
   return servedElsewhere(body.model, body, tools, engine.hostedTools)
 }

@@ -9,7 +9,7 @@
  * deployment able to take the call) is its error, never a made-up number.
  */
 import * as Effect from "effect/Effect"
-import { Problem } from "../../schemaCheck.js"
+import * as Result from "effect/Result"
 import { restoredRequest } from "../../wire/anthropic/carrier.js"
 import * as Anthropic from "../../wire/anthropic/dialect.js"
 import { countReply, countTokens as decodeCount } from "../../wire/anthropic/request.js"
@@ -32,8 +32,9 @@ export const routes = Effect.gen(function*() {
 
 // A `/v1/messages` body's answer: refused, or streamed or whole once its model is admitted.
 function answer(serving: ChatAnswer.Answering, body: WithBody) {
-  const decoded = Anthropic.dialect.decode(body.text, serving.now)
-  if (decoded instanceof Problem) return Effect.succeed(problemResponse(decoded, errors))
+  const result = Anthropic.dialect.decode(body.text, serving.now)
+  if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure, errors))
+  const decoded = result.success
   return ChatAnswer.answered(serving, body, {
     ...decoded,
     failures: Errors.failures(serving.now, errors, decoded.path)
@@ -43,8 +44,9 @@ function answer(serving: ChatAnswer.Answering, body: WithBody) {
 // A `/v1/messages/count_tokens` body's answer: refused, or the count once its model is admitted (a count takes a
 // request of the key's rate limit, and nothing of its budget).
 function count(serving: ChatAnswer.Answering, { entry, tally, text }: WithBody) {
-  const decoded = decodeCount(text)
-  if (decoded instanceof Problem) return Effect.succeed(problemResponse(decoded, errors))
+  const result = decodeCount(text)
+  if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure, errors))
+  const decoded = result.success
   const failures = Errors.failures(serving.now, errors, Anthropic.placed(decoded.body))
   return serving.admitted({
     model: decoded.model,

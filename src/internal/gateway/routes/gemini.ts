@@ -14,7 +14,8 @@ import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
-import { Problem } from "../../schemaCheck.js"
+import * as Result from "effect/Result"
+import type { Problem } from "../../schemaCheck.js"
 import { countReply, geminiPath } from "../../wire/gemini/codec.js"
 import * as Gemini from "../../wire/gemini/dialect.js"
 import { embeddingReply } from "../../wire/gemini/embeddings.js"
@@ -70,8 +71,9 @@ export const route = Effect.gen(function*() {
 
   // A `generateContent` or `streamGenerateContent` body's answer: refused, or streamed or whole once admitted.
   function generated(model: string, stream: boolean, body: WithBody, framing?: Framing) {
-    const decoded = Gemini.dialectFor(model, stream, framing).decode(body.text, serving.now)
-    if (decoded instanceof Problem) return problem(decoded)
+    const result = Gemini.dialectFor(model, stream, framing).decode(body.text, serving.now)
+    if (Result.isFailure(result)) return problem(result.failure)
+    const decoded = result.success
     // The body's own failures: a message's path placed where in the body it came from.
     return ChatAnswer.answered(serving, body, {
       ...decoded,
@@ -82,8 +84,9 @@ export const route = Effect.gen(function*() {
   // A `countTokens` body's answer: refused, or the count once its model is admitted (a count takes a request of the
   // key's rate limit, and nothing of its budget): the provider's where it has an endpoint for it, else the estimate.
   function counted(model: string, { entry, tally, text }: WithBody) {
-    const decoded = Gemini.count(text)
-    if (decoded instanceof Problem) return problem(decoded)
+    const result = Gemini.count(text)
+    if (Result.isFailure(result)) return problem(result.failure)
+    const decoded = result.success
     return serving.admitted({
       model,
       request: undefined,
@@ -104,11 +107,11 @@ export const route = Effect.gen(function*() {
 
   // An `embedContent` or `batchEmbedContents` body's answer, over the embeddings path.
   function embedded(model: string, batch: boolean, body: WithBody) {
-    const request = Gemini.embedding(body.text, batch)
-    if (request instanceof Problem) return problem(request)
+    const result = Gemini.embedding(body.text, batch)
+    if (Result.isFailure(result)) return problem(result.failure)
     return EmbeddingAnswer.answered(serving, body, {
       model,
-      request,
+      request: result.success,
       failures,
       render: (response) => embeddingReply(response.embeddings, !batch)
     })

@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
-import { Problem } from "../../schemaCheck.js"
+import * as Result from "effect/Result"
 import * as OpenAiChat from "../../wire/openAiChat/dialect.js"
 import { embeddingList } from "../../wire/openAiChat/embeddings.js"
 import * as ChatAnswer from "../chatAnswer.js"
@@ -32,16 +32,18 @@ export const routes = Effect.gen(function*() {
 
   // A `/v1/chat/completions` body's answer: refused, or streamed or whole once its model is admitted.
   function chatCompletion(body: WithBody) {
-    const decoded = OpenAiChat.dialect.decode(body.text, serving.now)
-    if (decoded instanceof Problem) return Effect.succeed(problemResponse(decoded))
+    const result = OpenAiChat.dialect.decode(body.text, serving.now)
+    if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure))
+    const decoded = result.success
     return ChatAnswer.answered(serving, body, { ...decoded, failures: failures.get(decoded.path)! })
   }
 
   // A `/v1/embeddings` body's answer: refused, or the embeddings once its model is admitted.
   const embeddingFailures = failures.get(OpenAiChat.pathOf("max_tokens"))!
   function embedding(body: WithBody) {
-    const decoded = OpenAiChat.embeddings(body.text)
-    if (decoded instanceof Problem) return Effect.succeed(problemResponse(decoded))
+    const result = OpenAiChat.embeddings(body.text)
+    if (Result.isFailure(result)) return Effect.succeed(problemResponse(result.failure))
+    const decoded = result.success
     return EmbeddingAnswer.answered(serving, body, {
       model: decoded.model,
       request: decoded.request,

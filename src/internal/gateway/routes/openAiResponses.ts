@@ -8,6 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"
 import { promptTokens } from "../../llm/usage.js"
 import * as Responses from "../../wire/openAiResponses/dialect.js"
@@ -22,8 +23,8 @@ import { ModelNames } from "../serving/modelNames.js"
 import { Requests, type WithBody } from "../serving/requests.js"
 
 // A refusal made on the way (a failure of its effect) as the answer: what is wrong with the body, or an error answer.
-function refused(refusal: Errors.ErrorAnswer | Responses.Problem) {
-  return Effect.succeed(refusal instanceof Responses.Problem ? problemResponse(refusal) : errorResponse(refusal))
+function refused(refusal: Errors.ErrorAnswer) {
+  return Effect.succeed(errorResponse(refusal))
 }
 
 /** The Responses routes over the configuration served, keeping responses in the `StoredResponses` provided. */
@@ -38,17 +39,20 @@ export const routes = Effect.gen(function*() {
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
   function create(withBody: WithBody) {
     const { entry } = withBody
-    const decoded = Responses.decode(withBody.text)
-    if (decoded instanceof Responses.Problem) return Effect.succeed(problemResponse(decoded))
+    const checked = Responses.decode(withBody.text)
+    if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
+    const decoded = checked.success
     const { body } = decoded
-    const sent = Hosted.served(serving.engine, serving.options.auth, body, decoded.tools, entry.caller)
-    if (sent instanceof Responses.Problem) return Effect.succeed(problemResponse(sent))
+    const hosted = Hosted.served(serving.engine, serving.options.auth, body, decoded.tools, entry.caller)
+    if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
+    const sent = hosted.success
     if (sent.omitted.length > 0) entry.omittedTools = sent.omitted
     return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
       const past = kept.refusal(body, conversation, entry)
       if (past !== undefined) return Effect.succeed(errorResponse(past))
-      const request = kept.continuing(Responses.request(body, conversation.messages, sent.tools), conversation)
-      if (request instanceof Responses.Problem) return Effect.succeed(problemResponse(request))
+      const made = Responses.request(body, conversation.messages, sent.tools)
+      if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
+      const request = kept.continuing(made.success, conversation)
       const ids = idsOf(randomUUID(), seconds())
       const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, ids.response)
       return ChatAnswer.answered(serving, withBody, {
@@ -65,8 +69,9 @@ export const routes = Effect.gen(function*() {
   // A `/v1/responses/input_tokens` body's count, for a model the request's key may call when it names one (the
   // tokenizer is the same for every model).
   function inputTokens({ entry, text }: WithBody) {
-    const decoded = Responses.decodeCount(text)
-    if (decoded instanceof Responses.Problem) return Effect.succeed(problemResponse(decoded))
+    const checked = Responses.decodeCount(text)
+    if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
+    const decoded = checked.success
     const { body } = decoded
     const { model } = body
     const models = entry.caller?.models
@@ -78,9 +83,9 @@ export const routes = Effect.gen(function*() {
     }
     return Effect.flatMap(kept.conversationOf(body, entry), ({ messages }) => {
       const request = Responses.request(body, messages, decoded.tools)
-      if (request instanceof Responses.Problem) return Effect.succeed(problemResponse(request))
+      if (Result.isFailure(request)) return Effect.succeed(problemResponse(request.failure))
       return Effect.map(
-        promptTokens(request),
+        promptTokens(request.success),
         (tokens) => json(200, JSON.stringify({ object: "response.input_tokens", input_tokens: tokens }))
       )
     }).pipe(Effect.catch(refused))

@@ -7,10 +7,11 @@
  * with its signature and first in the final assistant turn of a tool loop), and reduced to a `Reply.Prompt`. What is
  * wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming the field.
  */
+import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { Problem, Refused } from "../../schemaCheck.js"
+import type { Refused } from "../../schemaCheck.js"
 import {
   type AnyBody,
   checkCount,
@@ -284,15 +285,19 @@ function promptOf(wire: AnyBody, request: ChatRequest): Decoded<Extra> | ApiErro
 }
 
 // A body checked by `check`, then as the engine's request and the prompt; or the API's error.
-function decodeWith(body: unknown, check: (body: unknown) => AnyBody | Refused): Decoded<Extra> | ApiError {
-  const wire = check(body)
-  if (wire instanceof Refused) return refusalError(body, wire)
+function decodeWith(
+  body: unknown,
+  check: (body: unknown) => Result.Result<AnyBody, Refused>
+): Decoded<Extra> | ApiError {
+  const checked = check(body)
+  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  const wire = checked.success
   const broken = fieldError(wire)
   if (broken !== undefined) return broken
   const request = toRequest(wire)
   // The mapping refuses a block in a turn of the wrong role.
-  if (request instanceof Problem) return invalid(request.message, request.param)
-  return promptOf(wire, request)
+  if (Result.isFailure(request)) return invalid(request.failure.message, request.failure.param)
+  return promptOf(wire, request.success)
 }
 
 export function decode(body: unknown): Decoded<Extra> | ApiError {

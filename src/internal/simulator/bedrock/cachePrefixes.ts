@@ -3,8 +3,8 @@
  * caching"): the prompt in cache order (tools, system, messages) up to each `cachePoint` block, apart per model.
  * Sizes are counted as the request decoder counts the prompt, so tool definitions and reasoning add none.
  */
+import * as Result from "effect/Result"
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
-import { Refused } from "../../schemaCheck.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import { mediaTokens } from "../decoded.js"
 import { PrefixBuilder } from "../promptCache.js"
@@ -45,8 +45,9 @@ export function cachePrefixes(
   json: unknown,
   params?: Readonly<Record<string, string | undefined>>
 ): ReadonlyArray<CachePrefix> {
-  const body = Codec.checkConverse(json)
-  if (body instanceof Refused) return []
+  const checked = Codec.checkConverse(json)
+  if (Result.isFailure(checked)) return []
+  const body = checked.success
   const prefixes = new PrefixBuilder<Piece>(params?.modelId ?? "", identity)
   for (const tool of body.toolConfig?.tools ?? []) {
     if (isCachePoint(tool)) prefixes.mark("5m")

@@ -2,10 +2,11 @@
  * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
  * the library's request by the codec (`toRequest`) and reduced to a `Reply.Prompt`; the model comes from the path.
  */
+import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { bracketed, Refused } from "../../schemaCheck.js"
+import { bracketed } from "../../schemaCheck.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import { Transcript } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
@@ -42,12 +43,13 @@ export const decode = (
   body: unknown,
   params?: Readonly<Record<string, string | undefined>>
 ): Decoded<undefined> | ApiError => {
-  const checked = Codec.checkConverse(body)
-  if (checked instanceof Refused) {
-    const { message, path } = checked.refusals[0]
+  const result = Codec.checkConverse(body)
+  if (Result.isFailure(result)) {
+    const { message, path } = result.failure.refusals[0]
     const where = bracketed(path)
     return invalid(`1 validation error detected: Value at '${where}' failed to satisfy constraint: ${message}`, where)
   }
+  const checked = result.success
   if (checked.messages.length === 0) return invalid("A conversation must start with a user message.", "messages")
   if (checked.messages[0]!.role !== "user") {
     return invalid(
@@ -67,6 +69,6 @@ export const decode = (
   }
   const model = params?.modelId ?? ""
   const request = Codec.toRequest(checked, model)
-  if (request instanceof Codec.Problem) return invalid(request.message, request.param)
-  return promptOf(request, model, params?.stream === "true")
+  if (Result.isFailure(request)) return invalid(request.failure.message, request.failure.param)
+  return promptOf(request.success, model, params?.stream === "true")
 }

@@ -3,8 +3,8 @@
  * the prompt at each content boundary, the system instruction first, once it reaches the documented minimum of 1024
  * tokens, apart per model. Sizes are counted as the request decoder counts the prompt (`partSize`).
  */
+import * as Result from "effect/Result"
 import type { CachePrefix } from "../../../simulator/WireFormat.js"
-import { Refused } from "../../schemaCheck.js"
 import * as Codec from "../../wire/gemini/codec.js"
 import { PrefixBuilder } from "../promptCache.js"
 import { partSize } from "./request.js"
@@ -17,8 +17,9 @@ export function cachePrefixes(
   json: unknown,
   params?: Readonly<Record<string, string | undefined>>
 ): ReadonlyArray<CachePrefix> {
-  const body = Codec.checkGenerateContent(json)
-  if (body instanceof Refused) return []
+  const checked = Codec.checkGenerateContent(json)
+  if (Result.isFailure(checked)) return []
+  const body = checked.success
   const prefixes = new PrefixBuilder<readonly [role: string, parts: unknown]>(
     params?.model ?? "",
     ([role, parts]) => `${role}:${JSON.stringify(parts)}`

@@ -3,8 +3,8 @@
  * (`wire/gemini/embeddings.ts`) and then for what the API refuses beyond types, each of its contents naming the URL's
  * model; and the reply, which reports no usage.
  */
+import * as Result from "effect/Result"
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
-import { Refused } from "../../schemaCheck.js"
 import {
   checkEmbedContent,
   embeddingReply,
@@ -20,8 +20,9 @@ function embedContentOf(
   resource: string
 ): { readonly text: string; readonly dimensions: number | undefined } | ApiError {
   if (!isRecord(json)) return badValue(path, "an EmbedContentRequest object", json)
-  const request = checkEmbedContent(json)
-  if (request instanceof Refused) return refusal(request, path)
+  const checked = checkEmbedContent(json)
+  if (Result.isFailure(checked)) return refusal(checked.failure, path)
+  const request = checked.success
   if (request.model !== undefined && request.model !== null && request.model !== resource) {
     return invalid(
       `${path}.model: the model "${request.model}" does not match the URL's "${resource}".`,

@@ -4,10 +4,11 @@
  * function-call signature rule of Gemini 3, and reduced to a `Reply.Prompt`; the model and method come from the URL
  * (`params`).
  */
+import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { bracketed, Refused } from "../../schemaCheck.js"
+import { bracketed, type Refused } from "../../schemaCheck.js"
 import * as Codec from "../../wire/gemini/codec.js"
 import { schemaKeywords } from "../../wire/gemini/schema.js"
 import { decoded, mediaTokens } from "../decoded.js"
@@ -54,8 +55,9 @@ function decodeTools(tools: Body["tools"]): ReadonlyArray<Reply.Tool> | ApiError
   for (let i = 0; i < (tools ?? []).length; i++) {
     const functions = tools![i]!["functionDeclarations"]
     if (functions === undefined) continue
-    const declarations = Codec.checkFunctionDeclarations(functions)
-    if (declarations instanceof Refused) return refusal(declarations, `tools[${i}].functionDeclarations`)
+    const checked = Codec.checkFunctionDeclarations(functions)
+    if (Result.isFailure(checked)) return refusal(checked.failure, `tools[${i}].functionDeclarations`)
+    const declarations = checked.success
     for (let j = 0; j < declarations.length; j++) {
       const declaration = declarations[j]!
       const path = `tools[${i}].function_declarations[${j}]`
@@ -290,8 +292,9 @@ export function decode(
   if (contents === undefined || contents === null || (Array.isArray(contents) && contents.length === 0)) {
     return invalid("* GenerateContentRequest.contents: contents is not specified", "contents")
   }
-  const body = Codec.checkGenerateContent(json)
-  if (body instanceof Refused) return refusal(body)
+  const checked = Codec.checkGenerateContent(json)
+  if (Result.isFailure(checked)) return refusal(checked.failure)
+  const body = checked.success
 
   let chars = 0
   let media = 0

@@ -4,8 +4,9 @@
  * `dimensions` from 1 up to what the simulator makes), with OpenAI's messages; and the reply, the codec's embeddings
  * list.
  */
+import * as Result from "effect/Result"
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
-import { Refused } from "../../schemaCheck.js"
+import type { Refused } from "../../schemaCheck.js"
 import { checkBody, embeddingList, maxInputs, toRequest } from "../../wire/openAiChat/embeddings.js"
 import { invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
 import { invalid, typeName, valueAt } from "../requestChecks.js"
@@ -91,8 +92,9 @@ function refusalError(body: unknown, refused: Refused): ApiError {
 
 /** Reads `model`, `input`, `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong. */
 export function decodeEmbedding(body: unknown): EmbeddingRequest | ApiError {
-  const wire = checkBody(body)
-  if (wire instanceof Refused) return refusalError(body, wire)
+  const checked = checkBody(body)
+  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  const wire = checked.success
   const broken = inputError(wire.input)
   if (broken !== undefined) return broken
   const { dimensions } = toRequest(wire)

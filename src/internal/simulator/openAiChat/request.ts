@@ -7,11 +7,12 @@
  * `tools`), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
  * words it, naming the offending field.
  */
+import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { bracketed, Problem, Refused } from "../../schemaCheck.js"
+import { bracketed, type Refused } from "../../schemaCheck.js"
 import { checkCreateRequest, type CreateRequest, toRequest } from "../../wire/openAiChat/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
@@ -176,12 +177,13 @@ function promptOf(wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError {
 }
 
 export function decode(body: unknown): Decoded<Extra> | ApiError {
-  const wire = checkCreateRequest(body)
-  if (wire instanceof Refused) return refusalError(body, wire)
+  const checked = checkCreateRequest(body)
+  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  const wire = checked.success
   const broken = ruleError(wire)
   if (broken !== undefined) return broken
   const request = toRequest(wire)
   // The mapping refuses one thing the schema lets through: a tool message without its call's id.
-  if (request instanceof Problem) return toolCallIdError(request.param ?? "messages")
-  return promptOf(wire, request)
+  if (Result.isFailure(request)) return toolCallIdError(request.failure.param ?? "messages")
+  return promptOf(wire, request.success)
 }

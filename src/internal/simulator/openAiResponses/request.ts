@@ -6,10 +6,11 @@
  * replayed with its reasoning item, a `tool_choice` among the `tools`), and reduced to a `Reply.Prompt`. What is wrong
  * is worded as OpenAI words it, naming the offending field.
  */
+import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
-import { bracketed, Problem, Refused } from "../../schemaCheck.js"
+import { bracketed, type Problem, type Refused } from "../../schemaCheck.js"
 import {
   type Body,
   checkBody,
@@ -258,11 +259,12 @@ function hostedCallsOf(wire: Body): ReadonlyArray<string> {
 }
 
 /** The checked body as the engine's request, or what the codec's mapping refused. */
-function requestOf(wire: Body): ChatRequest | Problem {
+function requestOf(wire: Body): Result.Result<ChatRequest, Problem> {
   const conversation = inputMessages(wire)
-  if (conversation instanceof Problem) return conversation
+  if (Result.isFailure(conversation)) return Result.fail(conversation.failure)
   const flat = flatTools(wire)
-  return flat instanceof Problem ? flat : toRequest(wire, conversation, flat.tools)
+  if (Result.isFailure(flat)) return Result.fail(flat.failure)
+  return toRequest(wire, conversation.success, flat.success.tools)
 }
 
 /** A checked body (its rules held) as the prompt it asks about, with what rendering needs. */
@@ -292,8 +294,9 @@ function promptOf(wire: Body, request: ChatRequest): Decoded<Extra> | ApiError {
 export function decode(body: unknown): Decoded<Extra> | ApiError {
   const unknown = isRecord(body) ? unknownFieldError(body) : undefined
   if (unknown !== undefined) return unknown
-  const wire = checkBody(body)
-  if (wire instanceof Refused) return refusalError(body, wire)
+  const checked = checkBody(body)
+  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  const wire = checked.success
   const maxTokens = wire.max_output_tokens
   if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < 16)) {
     return maxOutputTokensError(maxTokens)
@@ -302,6 +305,6 @@ export function decode(body: unknown): Decoded<Extra> | ApiError {
   const broken = inputError(wire, reasoning, wire.store !== false)
   if (broken !== undefined) return broken
   const request = requestOf(wire)
-  if (request instanceof Problem) return mappingError(request)
-  return promptOf(wire, request)
+  if (Result.isFailure(request)) return mappingError(request.failure)
+  return promptOf(wire, request.success)
 }

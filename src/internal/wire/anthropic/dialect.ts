@@ -5,8 +5,9 @@
  * with its paths renamed to the Messages body's (`anthropicPath`). A reply's id is `msg_` and a random UUID without
  * its dashes (never the client's `x-request-id`, which it may choose).
  */
+import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"
-import { Problem } from "../../schemaCheck.js"
+import type { Problem } from "../../schemaCheck.js"
 import { estimatedPromptTokens } from "../../tokens/promptSize.js"
 import type { Decoded, Dialect } from "../dialect.js"
 import { restoredRequest } from "./carrier.js"
@@ -26,18 +27,19 @@ export function placed(body: AnyBody): (text: string) => string {
 }
 
 /** A Messages body decoded with how it is answered: this folder's writer. */
-export function decode(text: string): Decoded | Problem {
-  const decoded = messages(text)
-  if (decoded instanceof Problem) return decoded
+export function decode(text: string): Result.Result<Decoded, Problem> {
+  const messaged = messages(text)
+  if (Result.isFailure(messaged)) return Result.fail(messaged.failure)
+  const decoded = messaged.success
   const id = `msg_${randomUUID().replaceAll("-", "")}`
-  return {
+  return Result.succeed({
     model: decoded.model,
     request: restoredRequest(decoded.request),
     stream: decoded.stream,
     newEncoder: (request) => streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
     render: (response) => message(response, id),
     path: placed(decoded.body)
-  }
+  })
 }
 
 /** Anthropic Messages, as the gateway answers in it. */

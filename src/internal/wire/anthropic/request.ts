@@ -4,7 +4,8 @@
  *
  * - decoding, for the gateway and the simulator: the body's text parsed as JSON and checked against an Effect Schema of
  *   the wire (snake_case, unknown fields ignored, `null` taken as unset), then turned into the library's
- *   `ChatRequest`. A body that does not fit is a `Problem` naming the field as Anthropic does (`messages.2.role`).
+ *   `ChatRequest`. A body that does not fit is a failed `Result`, its `Problem` naming the field as Anthropic does
+ *   (`messages.2.role`).
  *   Ranges (a `max_tokens` of 0, a `temperature` of 5) are the `ChatRequest` schema's, checked by the `Llm` before
  *   anything is sent (the simulator holds them to the API's own rules);
  *   `anthropicPath` renames its paths to the wire's. The schema is its own check (`internal/schemaCheck.ts`).
@@ -27,6 +28,7 @@
  * `top_k`, `disable_parallel_tool_use`, a tool result's `is_error`, `context_management` and any other field not read
  * (accepted and left out).
  */
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
 import type {
@@ -39,7 +41,7 @@ import type {
   ToolDefinition
 } from "../../../Message.js"
 import { argumentsObject, mediaOnly, RequestError } from "../../providers/wire.js"
-import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
 import { outputTool } from "../outputTool.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
@@ -319,7 +321,7 @@ const systemTurn = (
 }
 
 // An assistant turn as one message; a `cache_control` on any of its blocks is the message's breakpoint.
-const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message | Problem => {
+const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string, into: Array<Message>): Problem | undefined => {
   let cache: WireCache
   let text = ""
   let reasoning: string | undefined
@@ -349,13 +351,14 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message |
     }
   }
   const metadata = metadataOf(thinking)
-  return withCache({
+  into.push(withCache({
     role: "assistant",
     content: text,
     ...(calls.length > 0 ? { toolCalls: calls } : {}),
     ...(reasoning !== undefined ? { reasoning } : {}),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {})
-  }, cache)
+  }, cache))
+  return undefined
 }
 
 // `output_config.effort` as a reasoning effort, when it names one.
@@ -386,7 +389,7 @@ const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
  * the wrong role's turn). `origins`, when given, gets the wire path of each
  * engine message, in order.
  */
-export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest | Problem => {
+export const toRequest = (body: AnyBody, origins?: Array<string>): Result.Result<ChatRequest, Problem> => {
   const messages: Array<Message> = []
   const system = body.system
   if (typeof system === "string") {
@@ -406,14 +409,13 @@ export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest |
       origins?.push(`${at}.content`)
     } else if (role === "system") {
       const refused = systemTurn(content, at, messages, origins)
-      if (refused !== undefined) return refused
+      if (refused !== undefined) return Result.fail(refused)
     } else if (role === "user") {
       const refused = userTurn(content, at, messages, origins)
-      if (refused !== undefined) return refused
+      if (refused !== undefined) return Result.fail(refused)
     } else {
-      const turn = assistantTurn(content, at)
-      if (turn instanceof Problem) return turn
-      messages.push(turn)
+      const refused = assistantTurn(content, at, messages)
+      if (refused !== undefined) return Result.fail(refused)
       origins?.push(`${at}.content`)
     }
   }
@@ -447,7 +449,7 @@ export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest |
   set(request, "user", body.metadata?.user_id)
   // Claude Code names its session there: the conversation a router with affinity keeps on one deployment.
   set(request, "session", body.metadata?.user_id)
-  return request
+  return Result.succeed(request)
 }
 
 /**
@@ -461,37 +463,36 @@ export const checkCount = checker(WireCountRequest, { errors: "first" })
 
 const notJson = new Problem(undefined, "The request body is not valid JSON: it must be a JSON object.")
 
-// A body's text checked by `check`, then as the engine's request; or what is wrong with it.
-const decodeWith = <B extends AnyBody>(
+// What the schema refused in a body, its path as Anthropic writes it.
+const dottedProblem = (refused: Refused): Problem => problemOf(refused, dotted)
+
+// A body's text checked by `check`, then as the engine's request and what `made` makes of both; or what is wrong.
+const decodeWith = <B extends AnyBody, A>(
   text: string,
-  check: (input: unknown) => B | Refused
-): { readonly body: B; readonly request: ChatRequest } | Problem => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return notJson
-  }
-  const body = check(json)
-  if (body instanceof Refused) return problemOf(body, dotted)
-  const request = toRequest(body)
-  return request instanceof Problem ? request : { body, request }
+  check: (input: unknown) => Result.Result<B, Refused>,
+  made: (body: B, request: ChatRequest) => A
+): Result.Result<A, Problem> => {
+  const checked = decodeBody(text, check, dottedProblem, notJson)
+  if (Result.isFailure(checked)) return Result.fail(checked.failure)
+  const request = toRequest(checked.success)
+  if (Result.isFailure(request)) return Result.fail(request.failure)
+  return Result.succeed(made(checked.success, request.success))
 }
 
-/** A Messages body (its text) as the engine's request, or what is wrong with it. */
-export const messages = (text: string): Messages | Problem => {
-  const decoded = decodeWith(text, checkMessages)
-  if (decoded instanceof Problem) return decoded
-  const { body, request } = decoded
+function messagesDecoded(body: typeof WireMessagesRequest.Type, request: ChatRequest): Messages {
   return { _tag: "Messages", model: body.model, request, stream: body.stream === true, body }
 }
 
-/** A `count_tokens` body (its text) as the request whose prompt to count, or what is wrong with it. */
-export const countTokens = (text: string): Count | Problem => {
-  const decoded = decodeWith(text, checkCount)
-  if (decoded instanceof Problem) return decoded
-  return { _tag: "Count", model: decoded.body.model, request: decoded.request, body: decoded.body }
+function countDecoded(body: typeof WireCountRequest.Type, request: ChatRequest): Count {
+  return { _tag: "Count", model: body.model, request, body }
 }
+
+/** A Messages body (its text) as the engine's request, or what is wrong with it. */
+export const messages = (text: string): Result.Result<Messages, Problem> =>
+  decodeWith(text, checkMessages, messagesDecoded)
+
+/** A `count_tokens` body (its text) as the request whose prompt to count, or what is wrong with it. */
+export const countTokens = (text: string): Result.Result<Count, Problem> => decodeWith(text, checkCount, countDecoded)
 
 // The request's fields as the wire names them, where the engine's differ.
 const renamed: Readonly<Record<string, string>> = {

@@ -38,6 +38,7 @@
  * `inputTokens` leaves out the cache reads and writes, so the prompt is all three, of which the reads are
  * `cachedPromptTokens` and the writes `cacheWriteTokens`.
  */
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -67,7 +68,7 @@ import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 
-export { isRecord, type JsonRecord, Problem, ShapeError }
+export { isRecord, type JsonRecord, ShapeError }
 
 // ---------------------------------------------------------------------------
 // What the two directions share
@@ -241,10 +242,10 @@ export function mediaPart(block: MediaBlock): ImagePart | undefined {
 }
 
 /**
- * An `image` or `document` block at `at` as a media part (`mediaPart`), or what is wrong with it: a document of a
- * format no dialect carries, or a name Converse refuses.
+ * An `image` or `document` block at `at` pushed onto `parts` as a media part (`mediaPart`), or what is wrong with it: a
+ * document of a format no dialect carries, or a name Converse refuses.
  */
-function readMedia(block: MediaBlock, at: string): ImagePart | Problem {
+function mediaInto(block: MediaBlock, at: string, parts: Array<ContentPart>): Problem | undefined {
   const document = block.document
   if (document !== undefined && document !== null) {
     if (documentTypes[document.format] === undefined) {
@@ -261,30 +262,36 @@ function readMedia(block: MediaBlock, at: string): ImagePart | Problem {
       )
     }
   }
-  return mediaPart(block)!
+  parts.push(mediaPart(block)!)
+  return undefined
 }
 
 /**
- * A `toolResult`'s content as a tool message's: its text alone (its texts, and its JSON values as JSON) when it holds
- * no media; else its blocks as parts, an image or a document as `readMedia` reads it.
+ * A `toolResult` pushed onto `out` as a tool message, its content (at `at`) its text alone (its texts, and its JSON
+ * values as JSON) when it holds no media; else its blocks as parts, an image or a document as `mediaInto` reads it.
  */
-function resultContent(
-  content: ReadonlyArray<typeof ToolResultContent.Type>,
-  at: string
-): string | Array<ContentPart> | Problem {
-  if (content.every((part) => part.image == null && part.document == null)) return resultText(content)
+function toolResultInto(
+  result: NonNullable<Block["toolResult"]>,
+  at: string,
+  out: Array<Message>
+): Problem | undefined {
+  const content = result.content
+  if (content.every((part) => part.image == null && part.document == null)) {
+    out.push({ role: "tool", toolCallId: result.toolUseId, content: resultText(content) })
+    return undefined
+  }
   const parts: Array<ContentPart> = []
   for (let k = 0; k < content.length; k++) {
     const part = content[k]!
     if (part.image != null || part.document != null) {
-      const medium = readMedia(part, `${at}[${k}]`)
-      if (medium instanceof Problem) return medium
-      parts.push(medium)
+      const refused = mediaInto(part, `${at}[${k}]`, parts)
+      if (refused !== undefined) return refused
     } else {
       parts.push({ type: "text", text: resultText([part]) })
     }
   }
-  return parts
+  out.push({ role: "tool", toolCallId: result.toolUseId, content: parts })
+  return undefined
 }
 
 /** The messages of one user turn: its tool results first, then its text, images and documents as one user message. */
@@ -298,18 +305,15 @@ function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>)
       parts.push({ type: "text", text: block.text })
       last = { kind: "part", index: parts.length - 1 }
     } else if (block.image != null || block.document != null) {
-      const medium = readMedia(block, `${at}.content[${i}]`)
-      if (medium instanceof Problem) return medium
-      parts.push(medium)
+      const refused = mediaInto(block, `${at}.content[${i}]`, parts)
+      if (refused !== undefined) return refused
       last = { kind: "part", index: parts.length - 1 }
     } else if (block.toolResult !== undefined && block.toolResult !== null) {
       if (parts.length > 0) {
         return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a toolResult comes before the turn's text`)
       }
-      const result = block.toolResult
-      const content = resultContent(result.content, `${at}.content[${i}].toolResult.content`)
-      if (content instanceof Problem) return content
-      out.push({ role: "tool", toolCallId: result.toolUseId, content })
+      const refused = toolResultInto(block.toolResult, `${at}.content[${i}].toolResult.content`, out)
+      if (refused !== undefined) return refused
       last = { kind: "message", index: out.length - 1 }
     } else if (block.cachePoint !== undefined && block.cachePoint !== null) {
       if (last === undefined) {
@@ -333,7 +337,7 @@ function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>)
   return undefined
 }
 
-function assistantTurn(blocks: ReadonlyArray<Block>, at: string): AssistantMessage | Problem {
+function assistantTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>): Problem | undefined {
   let text = ""
   let reasoning: string | undefined
   let signature: string | undefined
@@ -355,7 +359,7 @@ function assistantTurn(blocks: ReadonlyArray<Block>, at: string): AssistantMessa
     else return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: an assistant turn holds text and toolUse`)
   }
   const metadata = replyMetadata(signature)
-  return {
+  const message: AssistantMessage = {
     role: "assistant",
     content: text,
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
@@ -363,10 +367,11 @@ function assistantTurn(blocks: ReadonlyArray<Block>, at: string): AssistantMessa
     ...(metadata !== undefined ? { providerMetadata: metadata } : {}),
     ...(cache ? { cache: cacheMark } : {})
   }
+  out.push(message)
+  return undefined
 }
 
-function toolsOf(tools: ReadonlyArray<typeof Tool.Type>): Array<ToolDefinition> | Problem {
-  const out: Array<ToolDefinition> = []
+function toolsInto(tools: ReadonlyArray<typeof Tool.Type>, out: Array<ToolDefinition>): Problem | undefined {
   for (let i = 0; i < tools.length; i++) {
     const tool = tools[i]!
     const spec = tool.toolSpec
@@ -382,7 +387,7 @@ function toolsOf(tools: ReadonlyArray<typeof Tool.Type>): Array<ToolDefinition> 
       return new Problem(`toolConfig.tools[${i}]`, `toolConfig.tools[${i}]: a tool is a toolSpec or a cachePoint`)
     }
   }
-  return out
+  return undefined
 }
 
 function toolChoiceOf(choice: NonNullable<NonNullable<Body["toolConfig"]>["toolChoice"]>): ToolChoice | undefined {
@@ -393,7 +398,7 @@ function toolChoiceOf(choice: NonNullable<NonNullable<Body["toolConfig"]>["toolC
 }
 
 /** The library's request of a checked body for `model` (the path's), or the `Problem` of a body that does not fit. */
-export function toRequest(body: Body, model: string): ChatRequest | Problem {
+export function toRequest(body: Body, model: string): Result.Result<ChatRequest, Problem> {
   const messages: Array<Message> = []
   const system = body.system ?? []
   for (let i = 0; i < system.length; i++) {
@@ -401,18 +406,21 @@ export function toRequest(body: Body, model: string): ChatRequest | Problem {
     if (typeof block.text === "string") messages.push({ role: "system", content: block.text })
     else if (block.cachePoint !== undefined && block.cachePoint !== null && messages.length > 0) {
       messages[messages.length - 1] = { ...messages[messages.length - 1]!, cache: cacheMark } as Message
-    } else return new Problem(`system[${i}]`, `system[${i}]: a system block is text or a cachePoint after one`)
+    } else {
+      return Result.fail(
+        new Problem(`system[${i}]`, `system[${i}]: a system block is text or a cachePoint after one`)
+      )
+    }
   }
   for (let i = 0; i < body.messages.length; i++) {
     const message = body.messages[i]!
     const at = `messages[${i}]`
     if (message.role === "user") {
-      const problem = userTurn(message.content, at, messages)
-      if (problem !== undefined) return problem
+      const refused = userTurn(message.content, at, messages)
+      if (refused !== undefined) return Result.fail(refused)
     } else {
-      const turn = assistantTurn(message.content, at)
-      if (turn instanceof Problem) return turn
-      messages.push(turn)
+      const refused = assistantTurn(message.content, at, messages)
+      if (refused !== undefined) return Result.fail(refused)
     }
   }
   const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages, model }
@@ -427,15 +435,16 @@ export function toRequest(body: Body, model: string): ChatRequest | Problem {
   }
   const toolConfig = body.toolConfig
   if (toolConfig !== undefined && toolConfig !== null) {
-    const tools = toolsOf(toolConfig.tools)
-    if (tools instanceof Problem) return tools
+    const tools: Array<ToolDefinition> = []
+    const refused = toolsInto(toolConfig.tools, tools)
+    if (refused !== undefined) return Result.fail(refused)
     if (tools.length > 0) request.tools = tools
     const choice = toolConfig.toolChoice === undefined || toolConfig.toolChoice === null
       ? undefined
       : toolChoiceOf(toolConfig.toolChoice)
     if (choice !== undefined) request.toolChoice = choice
   }
-  return request
+  return Result.succeed(request)
 }
 
 // ---------------------------------------------------------------------------

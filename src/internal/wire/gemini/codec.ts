@@ -5,8 +5,8 @@
  *
  * - the request body (`GenerateContentRequest`): the Effect Schema of the wire (camelCase, unknown fields ignored,
  *   `null` taken as unset) and its mapping to the library's `ChatRequest` (`toRequest`), read by the gateway; and
- *   `requestBody`, the mapping the other way, written by the client. A body that does not fit is a `Problem` naming
- *   its wire path (`contents[1].role`).
+ *   `requestBody`, the mapping the other way, written by the client. A body that does not fit is a failed `Result`,
+ *   its `Problem` naming its wire path (`contents[1].role`).
  * - the reply (`GenerateContentResponse`) and the streamed chunk, which is a whole `GenerateContentResponse` holding
  *   only the new parts: `reply`, `candidateOf`, `partOf` read them for the client, `response` and `chunk` write them
  *   for the gateway (and `response` and `blockedResponse`, a blocked prompt's, for the simulator); with the finish
@@ -36,6 +36,7 @@
  * `length` `MAX_TOKENS`, `content_filter` `SAFETY`, `other` `OTHER`. `candidatesTokenCount` leaves out the thoughts,
  * which are `thoughtsTokenCount`.
  */
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
@@ -61,7 +62,7 @@ import {
   RequestError,
   ShapeError
 } from "../../providers/wire.js"
-import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
@@ -326,11 +327,12 @@ export interface Origin {
  * The names are not kept: written back, the n-th part takes the n-th name `response` references, so a reference to
  * no part, or two parts of one name, are refused, as is a type Gemini does not take there.
  */
-function resultMedia(
+function resultMediaInto(
   parts: ReadonlyArray<ResultPart>,
   response: Readonly<Record<string, unknown>>,
-  at: string
-): Array<Placed> | Problem {
+  at: string,
+  into: Array<Placed>
+): Problem | undefined {
   const named = new Map<string, Placed>()
   const rest: Array<Placed> = []
   for (let k = 0; k < parts.length; k++) {
@@ -352,14 +354,14 @@ function resultMedia(
       named.set(media.name, media.part)
     }
   }
-  const ordered: Array<Placed> = []
   for (const ref of referencesOf(response)) {
     const part = named.get(ref)
     if (part === undefined) return problem(`${at}.response`, `"$ref": "${ref}" names none of the parts`)
-    ordered.push(part)
+    into.push(part)
     named.delete(ref)
   }
-  return [...ordered, ...named.values(), ...rest]
+  into.push(...named.values(), ...rest)
+  return undefined
 }
 
 // A user turn: its function responses as tool messages, then the rest as one user message; each one's `Origin` too.
@@ -378,8 +380,9 @@ function userTurn(
     const where = `${at}.parts[${j}]`
     if (part.functionResponse !== null && part.functionResponse !== undefined) {
       const { id, name, parts: media, response } = part.functionResponse
-      const attached = resultMedia(media ?? [], response ?? {}, `${where}.functionResponse`)
-      if (attached instanceof Problem) return attached
+      const attached: Array<Placed> = []
+      const refused = resultMediaInto(media ?? [], response ?? {}, `${where}.functionResponse`, attached)
+      if (refused !== undefined) return refused
       const index = pending.findIndex((call) => (id !== null && id !== undefined ? call.id === id : call.name === name))
       if (index < 0 && (id === null || id === undefined)) {
         return problem(`${where}.functionResponse`, `no earlier functionCall of "${name}" is left to answer`)
@@ -420,7 +423,12 @@ function userTurn(
 }
 
 // A model turn: its text, thoughts and function calls as one assistant message.
-function modelTurn(parts: ReadonlyArray<WirePart>, at: string, pending: Array<Pending>): Message | Problem {
+function modelTurn(
+  parts: ReadonlyArray<WirePart>,
+  at: string,
+  into: Array<Message>,
+  pending: Array<Pending>
+): Problem | undefined {
   let text = ""
   let reasoning: string | undefined
   let signature: string | undefined
@@ -447,21 +455,24 @@ function modelTurn(parts: ReadonlyArray<WirePart>, at: string, pending: Array<Pe
     }
   }
   const meta = ownMetadata(signature, undefined)
-  return {
+  into.push({
     role: "assistant",
     content: text,
     ...(calls.length > 0 ? { toolCalls: calls } : {}),
     ...(reasoning !== undefined ? { reasoning } : {}),
     ...(meta !== undefined ? { providerMetadata: meta } : {})
-  }
+  })
+  return undefined
 }
 
 /** The check of a tool's `functionDeclarations`. */
 export const checkFunctionDeclarations = checker(Schema.Array(FunctionDeclaration), { errors: "first" })
 
-// The function declarations of `tools`, or the refusal of the kinds Google runs itself.
-function toolsOf(tools: ReadonlyArray<Readonly<Record<string, unknown>>>): Array<ToolDefinition> | Problem {
-  const out: Array<ToolDefinition> = []
+// The function declarations of `tools` pushed onto `out`, or the refusal of the kinds Google runs itself.
+function toolsInto(
+  tools: ReadonlyArray<Readonly<Record<string, unknown>>>,
+  out: Array<ToolDefinition>
+): Problem | undefined {
   for (let i = 0; i < tools.length; i++) {
     const tool = tools[i]!
     const others = Object.keys(tool).filter((kind) => kind !== "functionDeclarations" && tool[kind] != null)
@@ -473,12 +484,12 @@ function toolsOf(tools: ReadonlyArray<Readonly<Record<string, unknown>>>): Array
       )
     }
     const declarations = checkFunctionDeclarations(tool["functionDeclarations"] ?? [])
-    if (declarations instanceof Refused) {
-      const refused = problemOf(declarations)
+    if (Result.isFailure(declarations)) {
+      const refused = problemOf(declarations.failure)
       const param = `tools[${i}].functionDeclarations${refused.param ?? ""}`
-      return new Problem(param, `${param}: ${declarations.refusals[0].message}`)
+      return new Problem(param, `${param}: ${declarations.failure.refusals[0].message}`)
     }
-    for (const declaration of declarations) {
+    for (const declaration of declarations.success) {
       const definition: Mutable<ToolDefinition> = {
         name: declaration.name,
         parameters: (declaration.parametersJsonSchema ?? jsonSchemaOf(declaration.parameters) ??
@@ -488,7 +499,7 @@ function toolsOf(tools: ReadonlyArray<Readonly<Record<string, unknown>>>): Array
       out.push(definition)
     }
   }
-  return out
+  return undefined
 }
 
 // The effort whose budget is the largest not above `budget`; `-1`, Gemini's "as the model decides", none at all.
@@ -553,7 +564,7 @@ function toolChoiceOf(
  * A checked body as the library's request, or what is wrong with it; `origins`, when given, gets where each of the
  * request's messages came from, by the message's index.
  */
-export function toRequest(body: Body, origins: Array<Origin> = []): ChatRequest | Problem {
+export function toRequest(body: Body, origins: Array<Origin> = []): Result.Result<ChatRequest, Problem> {
   const messages: Array<Message> = []
   const system = body.systemInstruction?.parts ?? []
   for (let j = 0; j < system.length; j++) {
@@ -568,30 +579,30 @@ export function toRequest(body: Body, origins: Array<Origin> = []): ChatRequest 
     const { parts, role } = body.contents[i]!
     const at = `contents[${i}]`
     if (role === "model") {
-      const turn = modelTurn(parts, at, pending)
-      if (turn instanceof Problem) return turn
-      messages.push(turn)
+      const refused = modelTurn(parts, at, messages, pending)
+      if (refused !== undefined) return Result.fail(refused)
       origins.push({ at, parts: [] })
     } else {
       const refused = userTurn(parts, at, messages, pending, origins)
-      if (refused !== undefined) return refused
+      if (refused !== undefined) return Result.fail(refused)
     }
   }
   const request: Mutable<ChatRequest> = { messages }
   if (body.tools !== null && body.tools !== undefined) {
-    const tools = toolsOf(body.tools)
-    if (tools instanceof Problem) return tools
+    const tools: Array<ToolDefinition> = []
+    const refused = toolsInto(body.tools, tools)
+    if (refused !== undefined) return Result.fail(refused)
     if (tools.length > 0) request.tools = tools
   }
   toolChoiceOf(body.toolConfig?.functionCallingConfig, request)
   if (body.generationConfig !== null && body.generationConfig !== undefined) {
     generationConfig(body.generationConfig, request)
   }
-  return request
+  return Result.succeed(request)
 }
 
 /** A checked `countTokens` body as the request whose prompt is counted, or what is wrong with it. */
-export function countRequest(body: typeof CountTokensRequest.Type): ChatRequest | Problem {
+export function countRequest(body: typeof CountTokensRequest.Type): Result.Result<ChatRequest, Problem> {
   const inner = body.generateContentRequest
   return toRequest(inner !== null && inner !== undefined ? inner : { contents: body.contents ?? [] })
 }

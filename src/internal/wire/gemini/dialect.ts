@@ -10,10 +10,11 @@
  * are the URL's, not the body's. A reply's id is a random UUID (never the client's `x-request-id`, which it may
  * choose).
  */
+import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingInput } from "../../../Embedding.js"
-import { decodeBody, Problem } from "../../schemaCheck.js"
+import { decodeBody, type Problem } from "../../schemaCheck.js"
 import type { Decoded, Dialect } from "../dialect.js"
 import * as Codec from "./codec.js"
 import * as Embeddings from "./embeddings.js"
@@ -31,25 +32,25 @@ export function isGeminiRequest(method: string, path: string): boolean {
  * A `generateContent` body (its text) as the engine's request, or what is wrong with it; `origins` gets where each of
  * its messages came from (`Codec.toRequest`).
  */
-export function generate(text: string, origins?: Array<Codec.Origin>): ChatRequest | Problem {
+export function generate(text: string, origins?: Array<Codec.Origin>): Result.Result<ChatRequest, Problem> {
   const body = decodeBody(text, Codec.checkGenerateContent)
-  return body instanceof Problem ? body : Codec.toRequest(body, origins)
+  return Result.isFailure(body) ? Result.fail(body.failure) : Codec.toRequest(body.success, origins)
 }
 
 /** A `countTokens` body (its text) as the request whose prompt is counted, or what is wrong with it. */
-export function count(text: string): ChatRequest | Problem {
+export function count(text: string): Result.Result<ChatRequest, Problem> {
   const body = decodeBody(text, Codec.checkCountTokens)
-  return body instanceof Problem ? body : Codec.countRequest(body)
+  return Result.isFailure(body) ? Result.fail(body.failure) : Codec.countRequest(body.success)
 }
 
 /** An embedding body (its text; `batch` for `:batchEmbedContents`) as the engine's request, or what is wrong. */
-export function embedding(text: string, batch: boolean): EmbeddingInput | Problem {
+export function embedding(text: string, batch: boolean): Result.Result<EmbeddingInput, Problem> {
   if (!batch) {
     const one = decodeBody(text, Embeddings.checkEmbedContent)
-    return one instanceof Problem ? one : Embeddings.toEmbeddingRequest([one])
+    return Result.isFailure(one) ? Result.fail(one.failure) : Embeddings.toEmbeddingRequest([one.success])
   }
   const body = decodeBody(text, Embeddings.checkBatchEmbedContents)
-  return body instanceof Problem ? body : Embeddings.toEmbeddingRequest(body.requests)
+  return Result.isFailure(body) ? Result.fail(body.failure) : Embeddings.toEmbeddingRequest(body.success.requests)
 }
 
 /**
@@ -58,19 +59,19 @@ export function embedding(text: string, batch: boolean): EmbeddingInput | Proble
  * writer, its failures in Google's words.
  */
 export function dialectFor(model: string, stream: boolean, framing: Framing = "sse"): Dialect {
-  function decode(text: string): Decoded | Problem {
+  function decode(text: string): Result.Result<Decoded, Problem> {
     const origins: Array<Codec.Origin> = []
     const request = generate(text, origins)
-    if (request instanceof Problem) return request
+    if (Result.isFailure(request)) return Result.fail(request.failure)
     const id = randomUUID()
-    return {
+    return Result.succeed({
       model,
-      request,
+      request: request.success,
       stream,
       newEncoder: () => streamEncoder(id, model, framing),
       render: (response) => Codec.response(response, id, model),
       path: (path) => Codec.geminiPath(path, origins)
-    }
+    })
   }
   return { decode, errors }
 }

@@ -4,6 +4,7 @@
  * reply read (client), and the replies written (gateway, simulator). The same API root, error body and public
  * modules as the generation methods (`codec.ts`), so no folder of their own.
  */
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { EmbeddingResponse, Input as EmbeddingInput } from "../../../Embedding.js"
 import { isVector } from "../../providers/embeddingBatches.js"
@@ -72,16 +73,18 @@ export function readEmbeddings(body: Readonly<JsonRecord>) {
  */
 export function toEmbeddingRequest(
   requests: ReadonlyArray<typeof EmbedContentRequest.Type>
-): EmbeddingInput | Problem {
+): Result.Result<EmbeddingInput, Problem> {
   const dimensions = requests[0]?.outputDimensionality ?? undefined
   if (requests.some((embed) => (embed.outputDimensionality ?? undefined) !== dimensions)) {
-    return new Problem(
-      "requests",
-      "requests: every request of a batch must ask for the same outputDimensionality on this gateway"
+    return Result.fail(
+      new Problem(
+        "requests",
+        "requests: every request of a batch must ask for the same outputDimensionality on this gateway"
+      )
     )
   }
   const input = requests.map((embed) => embed.content.parts.map((part) => part.text ?? "").join(""))
-  return dimensions === undefined ? { input } : { input, dimensions }
+  return Result.succeed(dimensions === undefined ? { input } : { input, dimensions })
 }
 
 /** Vectors as `embedContent`'s reply (`single`, the first one) or `batchEmbedContents`'. */

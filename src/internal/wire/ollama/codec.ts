@@ -5,6 +5,7 @@
  * writes and the client reads (plain functions over `JSON.parse` output checked with `typeof`), with its usage and
  * finish reasons; the error body; and the embeddings request and reply.
  */
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
@@ -24,7 +25,7 @@ import {
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 
-export { isRecord, type JsonRecord, Problem, RequestError, ShapeError }
+export { isRecord, type JsonRecord, RequestError, ShapeError }
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -124,12 +125,13 @@ function messageOf(wire: NonNullable<Body["messages"]>[number]): Message {
 
 const levels: ReadonlySet<string> = new Set(["low", "medium", "high", "max"])
 
-// `think`: `false` is no reasoning, `true` the model's default (taken as `medium`), or a level.
-function effortOf(think: boolean | string): ReasoningEffort | Problem | undefined {
-  if (think === false) return "none"
-  if (think === true) return "medium"
+// `think` set on `request`: `false` is no reasoning, `true` the model's default (taken as `medium`), or a level.
+function effortInto(think: boolean | string, request: Mutable<ChatRequest>): Problem | undefined {
   if (think === "") return undefined
-  if (levels.has(think)) return think as ReasoningEffort
+  if (think === false || think === true || levels.has(think)) {
+    request.reasoningEffort = think === false ? "none" : think === true ? "medium" : think as ReasoningEffort
+    return undefined
+  }
   return new Problem(
     "think",
     `think: expected true, false or a level (low, medium, high, max), got ${JSON.stringify(think)}`
@@ -154,7 +156,7 @@ function samplingInto(options: Readonly<Record<string, unknown>>, request: Mutab
  * ids (none is `""`), their arguments the object's JSON text; a `format` of `"json"` is `json_object`, a schema
  * `json_schema`; `options` give the sampling fields. Ollama has no tool choice: tools offered may be called.
  */
-export function toRequest(body: Body): ChatRequest | Problem {
+export function toRequest(body: Body): Result.Result<ChatRequest, Problem> {
   const request: Mutable<ChatRequest> = { model: body.model, messages: (body.messages ?? []).map(messageOf) }
   const tools = body.tools ?? []
   if (tools.length > 0) {
@@ -163,7 +165,8 @@ export function toRequest(body: Body): ChatRequest | Problem {
       const fn = tools[i]!.function
       const parameters = fn.parameters ?? {}
       if (!isRecord(parameters)) {
-        return new Problem(`tools[${i}].function.parameters`, `tools[${i}].function.parameters: expected an object`)
+        const param = `tools[${i}].function.parameters`
+        return Result.fail(new Problem(param, `${param}: expected an object`))
       }
       const definition: Mutable<ToolDefinition> = { name: fn.name, parameters }
       set(definition, "description", fn.description)
@@ -175,12 +178,11 @@ export function toRequest(body: Body): ChatRequest | Problem {
   if (format === "json") request.responseFormat = { type: "json_object" }
   else if (isRecord(format)) request.responseFormat = { type: "json_schema", name: "response", schema: format }
   if (body.think !== undefined && body.think !== null) {
-    const effort = effortOf(body.think)
-    if (effort instanceof Problem) return effort
-    set(request, "reasoningEffort", effort)
+    const refused = effortInto(body.think, request)
+    if (refused !== undefined) return Result.fail(refused)
   }
   if (body.options !== undefined && body.options !== null) samplingInto(body.options, request)
-  return request
+  return Result.succeed(request)
 }
 
 // ---------------------------------------------------------------------------

@@ -7,8 +7,8 @@
  *   ignored, `null` taken as unset) and its mapping to the library's
  *   `ChatRequest`, read by the gateway, the simulator and the `batch` command's input lines;
  *   and `requestBody`, the same mapping the other way, written by the client.
- *   A body that does not fit is a `Problem` naming its wire path
- *   (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
+ *   A body that does not fit is a failed `Result`, its `Problem` naming its
+ *   wire path (`messages[1].role`). Ranges (a `temperature` of 5, no messages) are the
  *   `ChatRequest` schema's, which the `Llm` checks before sending, failing with
  *   `InvalidRequestError`. The schema is the check (`internal/schemaCheck.ts`):
  *   its guard accepts a body as it is, and its decode runs only for a body it
@@ -39,7 +39,7 @@ import {
   ShapeError,
   textResult
 } from "../../providers/wire.js"
-import { checker, maybe, Problem, problemOf, Refused, set } from "../../schemaCheck.js"
+import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import { asciiJson } from "../asciiJson.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
 
@@ -165,22 +165,26 @@ function toolCallOf(call: typeof WireToolCall.Type): ToolCall {
   }
 }
 
-function messageOf(wire: typeof WireMessage.Type, index: number): Message | Problem {
+// The message at `index` pushed onto `out`, or what is wrong with it (a tool message without its call's id).
+function messageInto(wire: typeof WireMessage.Type, index: number, out: Array<Message>): Problem | undefined {
   switch (wire.role) {
     case "system":
     case "developer":
-      return { role: "system", content: messageText(wire.content) }
+      out.push({ role: "system", content: messageText(wire.content) })
+      return undefined
     case "user":
-      return { role: "user", content: userContent(wire.content) }
+      out.push({ role: "user", content: userContent(wire.content) })
+      return undefined
     case "assistant": {
       const calls = wire.tool_calls ?? []
       const reasoning = wire.reasoning_content ?? undefined
-      return {
+      out.push({
         role: "assistant",
         content: messageText(wire.content),
         ...(calls.length > 0 ? { toolCalls: calls.map(toolCallOf) } : {}),
         ...(reasoning !== undefined ? { reasoning } : {})
-      }
+      })
+      return undefined
     }
     case "tool":
       return wire.tool_call_id === undefined || wire.tool_call_id === null
@@ -188,16 +192,22 @@ function messageOf(wire: typeof WireMessage.Type, index: number): Message | Prob
           `messages[${index}].tool_call_id`,
           `messages[${index}].tool_call_id: missing (a tool message answers a tool call by its id)`
         )
-        : toolMessage(wire, wire.tool_call_id, index)
+        : toolMessageInto(wire, wire.tool_call_id, index, out)
   }
 }
 
 // A tool message: its content a string, or text parts (the only parts the API takes in one).
-function toolMessage(wire: typeof WireMessage.Type, toolCallId: string, index: number): Message | Problem {
+function toolMessageInto(
+  wire: typeof WireMessage.Type,
+  toolCallId: string,
+  index: number,
+  out: Array<Message>
+): Problem | undefined {
   const content = wire.content
   const named = wire.name !== undefined && wire.name !== null ? { name: wire.name } : {}
   if (content === null || content === undefined || typeof content === "string") {
-    return { role: "tool", toolCallId, ...named, content: content ?? "" }
+    out.push({ role: "tool", toolCallId, ...named, content: content ?? "" })
+    return undefined
   }
   const parts: Array<ContentPart> = []
   for (let j = 0; j < content.length; j++) {
@@ -210,7 +220,8 @@ function toolMessage(wire: typeof WireMessage.Type, toolCallId: string, index: n
     }
     parts.push({ type: "text", text: part.text })
   }
-  return { role: "tool", toolCallId, ...named, content: parts }
+  out.push({ role: "tool", toolCallId, ...named, content: parts })
+  return undefined
 }
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
@@ -258,12 +269,11 @@ function responseFormatOf(format: typeof WireResponseFormat.Type): ResponseForma
  * message without its call's id). The body's `model` is left out: the gateway
  * reads it as its address, `batch` as the line's model.
  */
-export function toRequest(body: typeof ChatBody.Type): ChatRequest | Problem {
+export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest, Problem> {
   const messages: Array<Message> = []
   for (let i = 0; i < body.messages.length; i++) {
-    const converted = messageOf(body.messages[i]!, i)
-    if (converted instanceof Problem) return converted
-    messages.push(converted)
+    const problem = messageInto(body.messages[i]!, i, messages)
+    if (problem !== undefined) return Result.fail(problem)
   }
   const request: Mutable<ChatRequest> = { messages }
   set(request, "temperature", body.temperature)
@@ -282,7 +292,7 @@ export function toRequest(body: typeof ChatBody.Type): ChatRequest | Problem {
   // The conversation a router with affinity keeps on the deployment whose cache it warmed.
   set(request, "session", body.prompt_cache_key)
   set(request, "promptCacheKey", body.prompt_cache_key)
-  return request
+  return Result.succeed(request)
 }
 
 /** Which name of the reply's limit `toRequest` took from the body (`max_completion_tokens` when it gave both). */
@@ -300,11 +310,13 @@ export const checkChatBody = checker(ChatBody, { errors: "first" })
  * is wrong with it in one line naming the wire field.
  */
 export function toChatRequest(json: unknown): Result.Result<ChatRequest, string> {
-  const body = checkChatBody(json)
-  if (body instanceof Refused) return Result.fail(problemOf(body).message)
+  const checked = checkChatBody(json)
+  if (Result.isFailure(checked)) return Result.fail(problemOf(checked.failure).message)
+  const body = checked.success
   const request = toRequest(body)
-  if (request instanceof Problem) return Result.fail(request.message)
-  return Result.succeed(body.model === null || body.model === undefined ? request : { ...request, model: body.model })
+  if (Result.isFailure(request)) return Result.fail(request.failure.message)
+  const model = body.model
+  return Result.succeed(model === null || model === undefined ? request.success : { ...request.success, model })
 }
 
 /** The wire's names of the engine's `maxTokens`: OpenAI's current one and the one it replaced. */

@@ -9,10 +9,11 @@
  * `InvalidRequestError` paths are renamed to the wire's (`wirePath`). A reply's id is `chatcmpl-` and a random UUID
  * (never the client's `x-request-id`, which it may choose).
  */
+import * as Result from "effect/Result"
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingInput } from "../../../Embedding.js"
-import { checker, decodeBody, Problem } from "../../schemaCheck.js"
+import { checker, decodeBody, type Problem } from "../../schemaCheck.js"
 import type { Decoded, Dialect } from "../dialect.js"
 import {
   completion,
@@ -53,32 +54,34 @@ const checkChat = checker(CreateRequest, { errors: "first" })
 const checkEmbedding = checker(WireEmbeddingRequest, { errors: "first" })
 
 /** A chat completions body (its text) as the engine's request, or what is wrong with it. */
-export function chat(text: string): Chat | Problem {
-  const wire = decodeBody(text, checkChat)
-  if (wire instanceof Problem) return wire
+export function chat(text: string): Result.Result<Chat, Problem> {
+  const checked = decodeBody(text, checkChat)
+  if (Result.isFailure(checked)) return Result.fail(checked.failure)
+  const wire = checked.success
   // The model is the gateway's address, not the engine's: the handler sets it.
   const request = toChatRequest(wire)
-  if (request instanceof Problem) return request
-  return {
+  if (Result.isFailure(request)) return Result.fail(request.failure)
+  return Result.succeed({
     _tag: "Chat",
     model: wire.model,
-    request,
+    request: request.success,
     stream: wire.stream === true,
     includeUsage: wire.stream_options?.include_usage === true,
     maxTokensField: maxTokensField(wire)
-  }
+  })
 }
 
 /** An embeddings body (its text) as the engine's request, or what is wrong with it. */
-export function embeddings(text: string): Embeddings | Problem {
-  const wire = decodeBody(text, checkEmbedding)
-  if (wire instanceof Problem) return wire
-  return {
+export function embeddings(text: string): Result.Result<Embeddings, Problem> {
+  const checked = decodeBody(text, checkEmbedding)
+  if (Result.isFailure(checked)) return Result.fail(checked.failure)
+  const wire = checked.success
+  return Result.succeed({
     _tag: "Embeddings",
     model: wire.model,
     request: toRequest(wire),
     base64: wire.encoding_format === "base64"
-  }
+  })
 }
 
 // The engine's request paths as a body that named the reply's limit `field` names them, made once for each name.
@@ -96,19 +99,20 @@ export function pathOf(field: MaxTokensField): (engine: string) => string {
 }
 
 /** A chat body decoded with how it is answered: this folder's writer, dated by `now` (Clock millis). */
-export function decode(text: string, now: () => number): Decoded | Problem {
-  const decoded = chat(text)
-  if (decoded instanceof Problem) return decoded
+export function decode(text: string, now: () => number): Result.Result<Decoded, Problem> {
+  const chatted = chat(text)
+  if (Result.isFailure(chatted)) return Result.fail(chatted.failure)
+  const decoded = chatted.success
   const id = `chatcmpl-${randomUUID()}`
   const seconds = () => Math.floor(now() / 1000)
-  return {
+  return Result.succeed({
     model: decoded.model,
     request: decoded.request,
     stream: decoded.stream,
     newEncoder: () => streamEncoder(id, decoded.model, seconds(), decoded.includeUsage),
     render: (response) => completion(response, id, seconds()),
     path: pathOf(decoded.maxTokensField)
-  }
+  })
 }
 
 /** OpenAI Chat Completions, as the gateway answers in it. */

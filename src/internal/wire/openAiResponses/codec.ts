@@ -24,6 +24,7 @@
  * `typeof` (decoding a schema union per event costs more than the HTTP round trip on loopback); a property test
  * checks them against the schemas. The error body is Chat Completions' (`wire/openAiChat/codec.ts`).
  */
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import { ReasoningEffort } from "../../../ChatRequest.js"
@@ -39,7 +40,7 @@ import type {
 import * as Pricing from "../../../Pricing.js"
 import type { Reply } from "../../providers/adapter.js"
 import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
-import { checker, maybe, Problem, Refused, set } from "../../schemaCheck.js"
+import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
 import { functionTool } from "../openAiChat/codec.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
@@ -252,25 +253,31 @@ function textOf(content: WireContent): string {
   return out
 }
 
-// A message's content (`field`: a function_call_output's is its `output`) as the library's.
-function userContent(
-  content: WireContent,
-  at: string,
-  field = "content"
-): string | ReadonlyArray<ContentPart> | Problem {
+// What is wrong with a message's content (`field`: a function_call_output's is its `output`), if anything: an image
+// by file id.
+function contentRefusal(content: WireContent, at: string, field = "content"): Problem | undefined {
+  if (typeof content === "string") return undefined
+  for (let j = 0; j < content.length; j++) {
+    const part = content[j]!
+    if (part.type === "input_image" && (part.image_url === null || part.image_url === undefined)) {
+      return new Problem(
+        `${at}.${field}[${j}].image_url`,
+        `${at}.${field}[${j}].image_url: missing (this gateway takes images by URL or data URL, not by file_id)`
+      )
+    }
+  }
+  return undefined
+}
+
+// A message's content, which `contentRefusal` took, as the library's.
+function userContent(content: WireContent): string | ReadonlyArray<ContentPart> {
   if (typeof content === "string") return content
   const parts: Array<ContentPart> = []
   for (let j = 0; j < content.length; j++) {
     const part = content[j]!
     if (part.type === "input_text" || part.type === "output_text") parts.push({ type: "text", text: part.text })
-    else if (part.type === "input_image") {
+    else if (part.type === "input_image" && part.image_url !== null && part.image_url !== undefined) {
       const url = part.image_url
-      if (url === null || url === undefined) {
-        return new Problem(
-          `${at}.${field}[${j}].image_url`,
-          `${at}.${field}[${j}].image_url: missing (this gateway takes images by URL or data URL, not by file_id)`
-        )
-      }
       // `original` has no counterpart in the library's details: the provider's default applies.
       const detail = part.detail === "original" ? undefined : part.detail
       parts.push(detail === null || detail === undefined ? { type: "image", url } : { type: "image", url, detail })
@@ -359,9 +366,9 @@ function knownItem(wire: KnownItem, at: string, turn: Turn): Problem | undefined
     }
     case "function_call_output": {
       // An output of parts keeps them (its text and images), as a user message's content does.
-      const content = userContent(wire.output, at, "output")
-      if (content instanceof Problem) return content
-      turn.messages.push({ role: "tool", toolCallId: wire.call_id, content })
+      const refused = contentRefusal(wire.output, at, "output")
+      if (refused !== undefined) return refused
+      turn.messages.push({ role: "tool", toolCallId: wire.call_id, content: userContent(wire.output) })
       return undefined
     }
     case "reasoning": {
@@ -379,9 +386,9 @@ function knownItem(wire: KnownItem, at: string, turn: Turn): Problem | undefined
       turn.messages.push({ role: "system", content: textOf(wire.content) })
       return undefined
     case "user": {
-      const content = userContent(wire.content, at)
-      if (content instanceof Problem) return content
-      turn.messages.push({ role: "user", content })
+      const refused = contentRefusal(wire.content, at)
+      if (refused !== undefined) return refused
+      turn.messages.push({ role: "user", content: userContent(wire.content) })
       return undefined
     }
     case "assistant": {
@@ -406,11 +413,6 @@ function withOutputItem(metadata: ProviderMetadata | undefined, item: JsonRecord
   }
 }
 
-function tool(wire: FlatTool, at: string): ToolDefinition | Problem {
-  if (wire.name === null || wire.name === undefined) return new Problem(`${at}.name`, `${at}.name: missing`)
-  return functionTool({ ...wire, name: wire.name })
-}
-
 /** Whether a tool choice is a hosted tool's (any but a function's). */
 export function isHostedChoice(
   choice: typeof WireToolChoice.Type | null | undefined
@@ -418,12 +420,12 @@ export function isHostedChoice(
   return typeof choice === "object" && choice !== null && choice.type !== "function"
 }
 
-function toolChoice(choice: typeof WireToolChoice.Type): ToolChoice | Problem {
-  if (typeof choice === "string") return choice
+function toolChoice(choice: typeof WireToolChoice.Type): Result.Result<ToolChoice, Problem> {
+  if (typeof choice === "string") return Result.succeed(choice)
   if (choice.name === null || choice.name === undefined) {
-    return new Problem("tool_choice.name", "tool_choice.name: missing")
+    return Result.fail(new Problem("tool_choice.name", "tool_choice.name: missing"))
   }
-  return { tool: nameOf(choice.name, choice.namespace) }
+  return Result.succeed({ tool: nameOf(choice.name, choice.namespace) })
 }
 
 function responseFormat(format: typeof WireFormat.Type): ResponseFormat {
@@ -449,11 +451,12 @@ function itemsInto(items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefi
 }
 
 /** The messages of a body's `input`: a string is one user message; each item in place. */
-export function inputMessages(body: CountBody): Array<Message> | Problem {
-  if (body.input === null || body.input === undefined) return []
-  if (typeof body.input === "string") return [{ role: "user", content: body.input }]
+export function inputMessages(body: CountBody): Result.Result<Array<Message>, Problem> {
+  if (body.input === null || body.input === undefined) return Result.succeed([])
+  if (typeof body.input === "string") return Result.succeed([{ role: "user", content: body.input }])
   const turn = newTurn()
-  return itemsInto(body.input, turn) ?? turn.messages
+  const refused = itemsInto(body.input, turn)
+  return refused === undefined ? Result.succeed(turn.messages) : Result.fail(refused)
 }
 
 const checkItem = checker(Item, { errors: "first" })
@@ -466,7 +469,7 @@ export function outputMessages(output: ReadonlyArray<unknown>): Array<Message> {
   const items: Array<WireItem> = []
   for (const one of output) {
     const checked = checkItem(one)
-    if (!(checked instanceof Refused)) items.push(checked)
+    if (Result.isSuccess(checked)) items.push(checked.success)
   }
   const turn = newTurn()
   itemsInto(items, turn)
@@ -477,8 +480,8 @@ export function outputMessages(output: ReadonlyArray<unknown>): Array<Message> {
  * A body's tools with their namespaces flattened (`namespace.ts`), or the problem with a qualified
  * name.
  */
-export function flatTools(body: CountBody): Flattened<FlatTool> | Problem {
-  return flatten<FlatTool | typeof NamespaceTool.Type>(body.tools ?? []) as Flattened<FlatTool> | Problem
+export function flatTools(body: CountBody): Result.Result<Flattened<FlatTool>, Problem> {
+  return flatten<FlatTool | typeof NamespaceTool.Type>(body.tools ?? []) as Result.Result<Flattened<FlatTool>, Problem>
 }
 
 /**
@@ -490,7 +493,7 @@ export function toRequest(
   body: CountBody,
   conversation: ReadonlyArray<Message>,
   tools: ReadonlyArray<Placed<FlatTool>>
-): ChatRequest | Problem {
+): Result.Result<ChatRequest, Problem> {
   const instructions = body.instructions
   const messages = instructions === null || instructions === undefined
     ? conversation
@@ -499,9 +502,10 @@ export function toRequest(
   const definitions: Array<ToolDefinition> = []
   for (const { at, tool: one } of tools) {
     if (one.type !== "function") continue
-    const definition = tool(one, at)
-    if (definition instanceof Problem) return definition
-    definitions.push(definition)
+    if (one.name === null || one.name === undefined) {
+      return Result.fail(new Problem(`${at}.name`, `${at}.name: missing`))
+    }
+    definitions.push(functionTool({ ...one, name: one.name }))
   }
   if (definitions.length > 0) request.tools = definitions
   // The whole list (namespaces flattened), and a hosted tool's choice, for the Responses deployment the route checked
@@ -516,8 +520,8 @@ export function toRequest(
   if (isHostedChoice(choice)) passed["tool_choice"] = choice
   else if (choice !== null && choice !== undefined) {
     const chosen = toolChoice(choice)
-    if (chosen instanceof Problem) return chosen
-    request.toolChoice = chosen
+    if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
+    request.toolChoice = chosen.success
   }
   if (Object.keys(passed).length > 0) request.providerOptions = passed
   const format = body.text?.format
@@ -528,7 +532,7 @@ export function toRequest(
   set(request, "topP", body.top_p)
   set(request, "user", body.user)
   set(request, "promptCacheKey", body.prompt_cache_key)
-  return request
+  return Result.succeed(request)
 }
 
 /** `WireResponsesRequest`'s check: a parsed body as itself (not a copy), or what the schema finds wrong with it. */

@@ -9,9 +9,10 @@
  * deployments (`gateway/responses/`), the simulator keeps its own.
  */
 import type * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import type { Finish } from "../../../ChatChunk.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
-import { decodeBody, Problem, type Refused } from "../../schemaCheck.js"
+import { decodeBody, type Problem, type Refused } from "../../schemaCheck.js"
 import type { Decoded } from "../dialect.js"
 import {
   type Body,
@@ -27,8 +28,6 @@ import {
 import type { Names, Placed } from "./namespace.js"
 import { errors, type Finished, type Ids, outputItems, response, streamEncoder } from "./writer.js"
 
-export { Problem } from "../../schemaCheck.js"
-
 export { errors }
 
 /** A path of the engine's request as a Responses body names it (`maxTokens` as `max_output_tokens`). */
@@ -42,21 +41,25 @@ export interface Checked<B extends CountBody> {
 }
 
 // A body's text checked by `check`, its tools flattened; or what is wrong with it.
-function checked<B extends CountBody>(text: string, check: (input: unknown) => B | Refused): Checked<B> | Problem {
-  const body = decodeBody(text, check)
-  if (body instanceof Problem) return body
+function checked<B extends CountBody>(
+  text: string,
+  check: (input: unknown) => Result.Result<B, Refused>
+): Result.Result<Checked<B>, Problem> {
+  const checked = decodeBody(text, check)
+  if (Result.isFailure(checked)) return Result.fail(checked.failure)
+  const body = checked.success
   const flat = flatTools(body)
-  if (flat instanceof Problem) return flat
-  return { body, tools: flat.tools, names: flat.names }
+  if (Result.isFailure(flat)) return Result.fail(flat.failure)
+  return Result.succeed({ body, tools: flat.success.tools, names: flat.success.names })
 }
 
 /** A `/v1/responses` body's text checked, or what is wrong with it. */
-export function decode(text: string): Checked<Body> | Problem {
+export function decode(text: string): Result.Result<Checked<Body>, Problem> {
   return checked<Body>(text, checkBody)
 }
 
 /** A `/v1/responses/input_tokens` body's text checked (its `model` and `input` may be left out). */
-export function decodeCount(text: string): Checked<CountBody> | Problem {
+export function decodeCount(text: string): Result.Result<Checked<CountBody>, Problem> {
   return checked<CountBody>(text, checkCountBody)
 }
 

@@ -6,6 +6,7 @@
  * (`name` and `namespace`), and a namespaced call the client sends back is read under its qualified name. A Responses
  * deployment is offered the qualified names too, so its calls come back the same way.
  */
+import * as Result from "effect/Result"
 import { Problem } from "../../schemaCheck.js"
 
 /** Between a namespace and a tool's name in a qualified name. */
@@ -56,7 +57,7 @@ export interface Flattened<T> {
  * `tools` with each namespace replaced by its tools, in place, under their qualified names, and the names of its
  * functions; or the problem with a qualified name: one a provider would refuse, or one another tool has.
  */
-export const flatten = <T extends Tool>(tools: ReadonlyArray<T>): Flattened<T> | Problem => {
+export const flatten = <T extends Tool>(tools: ReadonlyArray<T>): Result.Result<Flattened<T>, Problem> => {
   const out: Array<Placed<T>> = []
   const names = new Map<string, Namespaced>()
   const where = new Map<string, string>()
@@ -72,7 +73,7 @@ export const flatten = <T extends Tool>(tools: ReadonlyArray<T>): Flattened<T> |
     const tool = tools[i]!
     if (tool.type !== "namespace") {
       const taken = typeof tool.name === "string" ? claim(tool.name, `tools[${i}]`) : undefined
-      if (taken !== undefined) return taken
+      if (taken !== undefined) return Result.fail(taken)
       out.push({ tool, at: `tools[${i}]` })
       continue
     }
@@ -83,19 +84,22 @@ export const flatten = <T extends Tool>(tools: ReadonlyArray<T>): Flattened<T> |
       const at = `tools[${i}].tools[${j}]`
       const name = qualified(namespace, member.name ?? "")
       if (!takenEverywhere.test(name)) {
-        return new Problem(
-          `${at}.name`,
-          `${at}.name: '${name}' (the namespace's name, '${separator}' and the tool's) is not a name every provider ` +
-            "takes: letters, digits, '_' and '-', at most 64 characters. Shorten the namespace's or the tool's name."
+        return Result.fail(
+          new Problem(
+            `${at}.name`,
+            `${at}.name: '${name}' (the namespace's name, '${separator}' and the tool's) is not a name every ` +
+              "provider takes: letters, digits, '_' and '-', at most 64 characters. Shorten the namespace's or the " +
+              "tool's name."
+          )
         )
       }
       const taken = claim(name, at)
-      if (taken !== undefined) return taken
+      if (taken !== undefined) return Result.fail(taken)
       if (member.type === "function") names.set(name, { namespace, name: member.name ?? "" })
       out.push({ tool: { ...member, name } as T, at })
     }
   }
-  return { tools: out, names }
+  return Result.succeed({ tools: out, names })
 }
 
 /** A call's `name`, and its `namespace` when it is a namespace's function, as the client's request named it. */
