@@ -14,7 +14,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
 import { scopedDirectory } from "../utils/env.js"
-import { hidePackages } from "../utils/hiddenPackages.js"
+import { hidePackages, runCliHiding } from "../utils/hiddenPackages.js"
 
 const dist = pathToFileURL(path.resolve("dist/index.js")).href
 
@@ -45,24 +45,6 @@ const run = (hidden: string) =>
       return JSON.parse(result.stdout.trim().split("\n").at(-1)!) as Record<string, string>
     }
   )
-
-// Hides the packages `HIDDEN` matches and runs the built command line over the arguments `ARGS` (JSON).
-const cliProgram =
-  `${hidePackages}process.argv.splice(1, Infinity, "effect-llm-router", ...JSON.parse(process.env.ARGS))
-await import(process.env.MAIN)
-`
-
-const runCli = (hidden: string, args: ReadonlyArray<string>) =>
-  spawnProcess(process.execPath, ["--input-type=module", "-e", cliProgram], {
-    cwd: process.cwd(),
-    env: {
-      ...envWithoutKeys(),
-      HIDDEN: hidden,
-      MAIN: pathToFileURL(path.resolve("dist/cli/main.js")).href,
-      ARGS: JSON.stringify(args)
-    },
-    timeoutMs: 60_000
-  })
 
 describe("Bedrock without its optional peer dependencies", () => {
   it.live(
@@ -100,7 +82,15 @@ describe("Bedrock without its optional peer dependencies", () => {
           file,
           JSON.stringify({ aws: [{ model_name: "claude-haiku", api: "bedrock", region: "us-east-1", max_retries: 0 }] })
         )
-        const served = yield* runCli("^@smithy/", ["serve", "--config", file, "--port", "0", "--data", `${dir}/data`])
+        const served = yield* runCliHiding("^@smithy/", [
+          "serve",
+          "--config",
+          file,
+          "--port",
+          "0",
+          "--data",
+          `${dir}/data`
+        ])
         expect(served.code).toBe(1)
         expect(served.stderr).toContain("aws/claude-haiku")
         expect(served.stderr).toContain("npm install @smithy/signature-v4 @smithy/hash-node @smithy/eventstream-codec")
