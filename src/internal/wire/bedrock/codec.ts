@@ -224,7 +224,7 @@ type MediaBlock = Pick<typeof ToolResultContent.Type, "image" | "document">
 const documentName = /^[A-Za-z0-9()[\]-]+(?: [A-Za-z0-9()[\]-]+)*$/
 
 /**
- * What is wrong with the document name `name` given at `at` (`…document.name` or `…document.title`), or `undefined`:
+ * What is wrong with the document name `name` given at `at` (a `document.name` or a `document.title`), or `undefined`:
  * one Converse refuses, or one an earlier document of the request holds (`named`: each name given so far, with where;
  * Converse answers "Messages can't contain duplicate document names"). A name it takes is added to `named`.
  */
