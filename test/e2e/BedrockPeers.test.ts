@@ -4,14 +4,17 @@
  * built library (`dist/`) fails with a typed error naming the packages to install. Without `@smithy/*`,
  * `Bedrock.make` fails with `OptionsError`; without `@aws-sdk/credential-providers`, a call signed by the default
  * credential chain fails with `AuthError` `credential_unavailable`, naming the package and the Bedrock API keys that
- * need none.
+ * need none. `serve` (the built command line) over a provider.json with a Bedrock entry, without `@smithy/*`, exits 1
+ * naming the entry and the packages, without the command's usage.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-import { hidePackages } from "../utils/hiddenPackages.js"
+import { scopedDirectory } from "../utils/env.js"
+import { hidePackages, runCliHiding } from "../utils/hiddenPackages.js"
 
 const dist = pathToFileURL(path.resolve("dist/index.js")).href
 
@@ -66,6 +69,34 @@ describe("Bedrock without its optional peer dependencies", () => {
         expect(error.message).toContain("@aws-sdk/credential-providers is not installed")
         expect(error.message).toContain("npm install @aws-sdk/credential-providers")
       }),
+    60_000
+  )
+
+  it.live(
+    "without @smithy/*: serve exits 1 naming the Bedrock entry and the packages to install, without its usage",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* scopedDirectory("bedrock-peers-")
+        const file = path.join(dir, "provider.json")
+        Fs.writeFileSync(
+          file,
+          JSON.stringify({ aws: [{ model_name: "claude-haiku", api: "bedrock", region: "us-east-1", max_retries: 0 }] })
+        )
+        const served = yield* runCliHiding("^@smithy/", [
+          "serve",
+          "--config",
+          file,
+          "--port",
+          "0",
+          "--data",
+          `${dir}/data`
+        ])
+        expect(served.code).toBe(1)
+        expect(served.stderr).toContain("aws/claude-haiku")
+        expect(served.stderr).toContain("npm install @smithy/signature-v4 @smithy/hash-node @smithy/eventstream-codec")
+        expect(served.stderr).not.toContain("Usage:")
+        expect(served.stdout).toBe("")
+      }).pipe(Effect.scoped),
     60_000
   )
 })

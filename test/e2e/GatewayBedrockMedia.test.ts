@@ -3,7 +3,8 @@
  * client: a tool result's PDF and image reach the simulator's Bedrock endpoint, are reserved by what they are (the
  * PDF by its pages) and billed as the simulator counts them (the pages too); a user turn's PDF reaches a Bedrock
  * deployment (a recording upstream) as a `document` block named by its title, is reserved by its pages, and a title
- * Converse refuses is refused by its path, nothing sent.
+ * Converse refuses is refused by the client's path to it, nothing sent; untitled documents are named once each across
+ * the request, and a title given twice is refused naming both places.
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { assert, describe, it } from "@effect/vitest"
@@ -135,14 +136,57 @@ describe("media on a Bedrock deployment", () => {
         assert.strictEqual(refused.status, 429)
         assert.isAtLeast(reservedTokens(refused.message), 50 * 258)
         assert.isBelow(reservedTokens(refused.message), 50 * 258 + 100)
-        // A name with a dot is no name Converse takes: refused, named by the client's own path (the Messages API's
-        // route names the message's content), nothing sent.
+        // A name with a dot is no name Converse takes: refused, named by the client's own path (the block's title,
+        // as Anthropic's errors write paths), nothing sent.
         const named = yield* ask(1, "report.pdf")
         assert.strictEqual(named.status, 400)
-        assert.include(named.message, "messages.0.content: ")
+        assert.include(named.message, "messages.0.content.1.title: ")
         assert.include(named.message, "report.pdf")
         assert.include(named.message, "is no document name Converse takes")
         assert.strictEqual(bodies.length, 1)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "documents are named once each in a request, untitled ones across its messages; a title given twice is refused by both paths",
+    () =>
+      Effect.gen(function*() {
+        const { anthropic, bodies } = yield* served
+        const document = (title?: string): Anthropic.DocumentBlockParam => ({
+          type: "document",
+          source: pdfSource(1),
+          ...(title === undefined ? {} : { title })
+        })
+        const ask = (messages: Array<Anthropic.MessageParam>) =>
+          anthropicOutcome(anthropic, { model: "claude-recorded", max_tokens: 16, tools, messages })
+        // Two untitled PDFs in two turns, and a tool result's: each its own name, as Converse requires.
+        const turns: Array<Anthropic.MessageParam> = [
+          { role: "user", content: [{ type: "text", text: "Read:" }, document()] },
+          { role: "assistant", content: "Read." },
+          ...fetchReportAnswered([{ type: "text", text: "Filed:" }, document()]),
+          { role: "assistant", content: "Filed." },
+          { role: "user", content: [document(), document("document 2"), { type: "text", text: "And these?" }] }
+        ]
+        assert.deepStrictEqual(yield* ask(turns), { status: 200, message: "" })
+        const names = [
+          ...JSON.stringify(bodies.at(-1)!["messages"]).matchAll(/"document":\{"format":"pdf","name":"([^"]*)"/g)
+        ]
+          .map((match) => match[1])
+        assert.deepStrictEqual(names, ["document 1", "document 3", "document 4", "document 2"])
+        // One title twice (a user turn's and a tool result's): refused, naming where each is in the client's body,
+        // nothing sent.
+        const sent = bodies.length
+        const twice = yield* ask([
+          { role: "user", content: [{ type: "text", text: "Read:" }, document("Q3 report")] },
+          { role: "assistant", content: "Read." },
+          ...fetchReportAnswered([{ type: "text", text: "Filed:" }, document("Q3 report")])
+        ])
+        assert.strictEqual(twice.status, 400)
+        assert.include(twice.message, "messages.4.content.0.content.1.title: ")
+        assert.include(twice.message, "Q3 report")
+        assert.include(twice.message, "names the document at messages.0.content.1.title too")
+        assert.strictEqual(bodies.length, sent)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

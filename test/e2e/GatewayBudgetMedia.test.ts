@@ -3,7 +3,8 @@
  * `@google/genai`, `openai` and `@anthropic-ai/sdk` clients against the simulator: a Gemini `fileData` YouTube URL,
  * whose length cannot be read, is refused (400) before the provider is called unless the model's pricing gives
  * `media_seconds`, and so is a `gs://` object of no stated type and no extension; audio sent as an `image_url` data URL
- * is reserved as audio, by its seconds, and refused by a Chat Completions deployment, which reads images only; a PDF is
+ * is reserved as audio, by its seconds, and refused by a Chat Completions deployment, which reads images only; a
+ * remote video URL in an `image_url` is refused (400) as the YouTube one is; a PDF is
  * reserved by its pages, an Anthropic `document` block's too (base64 or by URL), sent to an Anthropic deployment as
  * the client wrote it (a recording upstream) and refused by a Chat Completions one; a reservation the budget cannot
  * cover is refused (429).
@@ -139,7 +140,8 @@ describe("a budgeted key reserves each media part by what it is", () => {
   )
 
   it.live(
-    "audio in an image_url data URL is reserved as audio by its seconds; a Chat Completions deployment refuses it",
+    "audio in an image_url data URL is reserved as audio by its seconds, a video by URL refused; a Chat Completions " +
+      "deployment refuses the audio",
     () =>
       Effect.gen(function*() {
         const { openai, simulator } = yield* served
@@ -154,6 +156,12 @@ describe("a budgeted key reserves each media part by what it is", () => {
         const reserved = reservedTokens(long.message)
         assert.isAtLeast(reserved, 400 * 32)
         assert.isBelow(reserved, 400 * 32 + 100)
+        // A remote video in an image_url, known by its extension, has no length to read: refused unless the model's
+        // pricing gives media_seconds, before the provider is called.
+        const clip = yield* askOpenAi(openai, "gemini-sim", "https://cdn.example.test/clips/launch.mp4")
+        assert.strictEqual(clip.status, 400)
+        assert.include(clip.message, "messages[0].content[1] is a video (video/mp4) by URL")
+        assert.include(clip.message, "pricing.media_seconds")
         // A Chat Completions deployment reads images only: the audio part is refused by its path.
         const refused = yield* askOpenAi(openai, "gpt-4o-mini", short)
         assert.strictEqual(refused.status, 400)

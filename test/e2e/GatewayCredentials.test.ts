@@ -4,7 +4,8 @@
  * working key, served over loopback. Every official client (`openai`, `@anthropic-ai/sdk`, `@google/genai`) sees a 503
  * `credential_unavailable` naming the deployment (its server-error class, never `AuthenticationError`), `/ready` and
  * `Gateway.Service.unavailableCredentials` name the deployments without one, and `serve` says so in its start line,
- * in an environment emptied of cloud credentials.
+ * in an environment emptied of cloud credentials. A profile whose `credential_process` fails is named, its command
+ * line and what it printed in none of `serve`'s output (the built command line, its own stdout and stderr).
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
@@ -20,7 +21,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { awaitFirstLine, startInProcess } from "../utils/cliHarness.js"
+import { awaitFirstLine, envWithoutKeys, startCli, startInProcess } from "../utils/cliHarness.js"
 import { claude, cloudEntries, withCloudCredentials } from "../utils/cloudCredentials.js"
 import { scopedDirectory, scopedEnv, withoutCloudCredentials } from "../utils/env.js"
 import { eventually } from "../utils/eventually.js"
@@ -238,5 +239,69 @@ describe("Gateway: a cloud credential that gives nothing is the server's problem
         yield* Fiber.interrupt(running.exited)
       }).pipe(Effect.scoped),
     30_000
+  )
+
+  it.live(
+    "serve over an AWS profile whose credential_process fails: the deployment named, its command line and output in " +
+      "none of serve's output, its answer or /ready",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* scopedDirectory("serve-credential-process-")
+        Fs.writeFileSync(
+          Path.join(dir, "credentials"),
+          "[proc]\ncredential_process = sh -c 'echo printed-secret-0123456789 >&2; exit 3' --token " +
+            "argument-secret-0123456789\n"
+        )
+        Fs.writeFileSync(Path.join(dir, "config"), "")
+        const simulator = yield* Simulator.make({ models: [claude] })
+        const file = Path.join(dir, "provider.json")
+        Fs.writeFileSync(
+          file,
+          JSON.stringify({
+            aws: [{ model_name: claude, api: "bedrock", region: "us-east-1", profile: "proc", base_url: simulator.url }]
+          })
+        )
+        const running = yield* startCli(["serve", "--config", file, "--port", "0", "--data", Path.join(dir, "data")], {
+          env: {
+            ...envWithoutKeys(),
+            AWS_SHARED_CREDENTIALS_FILE: Path.join(dir, "credentials"),
+            AWS_CONFIG_FILE: Path.join(dir, "config")
+          },
+          timeoutMs: 60_000
+        })
+        const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
+        yield* eventually("serve's start line", Effect.sync(running.stderr), (text) => text.includes("Ctrl-C to stop"))
+        const ready = yield* readyOf(url)
+        const error = yield* refusal<InstanceType<typeof OpenAI.APIError>>(() =>
+          new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 }).chat.completions.create({
+            model: claude,
+            messages: [{ role: "user", content: "Hi" }]
+          })
+        )
+        expect(error?.status).toBe(503)
+        expect(error?.code).toBe("credential_unavailable")
+        expect(error?.message).toContain(`no working credential for the deployment aws/${claude}`)
+        const logged = yield* eventually(
+          "the call's log line",
+          Effect.sync(running.stderr),
+          (text) => text.split("\n").some((line) => line.includes(claude) && line.includes("credential_unavailable"))
+        )
+        expect(logged).toContain(`aws/${claude} (`)
+        expect(logged).toContain("its credential_process failed (the command line and its output are not shown)")
+        for (
+          const [what, text] of [
+            ["stdout", running.stdout()],
+            ["stderr", logged],
+            ["/ready", JSON.stringify(ready.body)],
+            ["the answer", JSON.stringify(error?.error ?? null) + (error?.message ?? "")]
+          ] as const
+        ) {
+          expect(text, what).not.toContain("argument-secret")
+          expect(text, what).not.toContain("printed-secret")
+          expect(text, what).not.toContain("sh -c")
+        }
+        expect((yield* simulator.stats).requests).toBe(0)
+      }).pipe(Effect.scoped),
+    60_000
   )
 })

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-import { hidePackages } from "../utils/hiddenPackages.js"
+import { hidePackages, runCliHiding } from "../utils/hiddenPackages.js"
 
 const dist = pathToFileURL(path.resolve("dist/index.js")).href
 
@@ -58,24 +58,8 @@ const run = (hidden: string, oidc: boolean, callers?: { readonly data: string })
     (result) => JSON.parse(result.stdout.trim().split("\n").at(-1)!) as Record<string, string>
   )
 
-// Hides the packages `HIDDEN` matches and runs the command line (`MAIN`) over the arguments `ARGS` (JSON).
-const cliProgram =
-  `${hidePackages}process.argv.splice(1, Infinity, "effect-llm-router", ...JSON.parse(process.env.ARGS))
-await import(process.env.MAIN)
-`
-
 const runCli = (hidden: string, args: ReadonlyArray<string>, data: string) =>
-  spawnProcess(process.execPath, ["--input-type=module", "-e", cliProgram], {
-    cwd: process.cwd(),
-    env: {
-      ...envWithoutKeys(),
-      HIDDEN: hidden,
-      MAIN: pathToFileURL(path.resolve("dist/cli/main.js")).href,
-      ARGS: JSON.stringify(args),
-      XDG_DATA_HOME: data
-    },
-    timeoutMs: 60_000
-  })
+  runCliHiding(hidden, args, { XDG_DATA_HOME: data })
 
 describe("sign-on without its optional peer dependencies", () => {
   it.live(

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
+import type { Origin } from "../../src/internal/wire/dialect.js"
 import * as Wire from "../../src/internal/wire/gemini/codec.js"
 import { count, generate as generateText } from "../../src/internal/wire/gemini/dialect.js"
 
@@ -189,7 +190,7 @@ describe("the gateway's Gemini request body", () => {
   it("a message's path, and its part's, placed where in the body it came from", () => {
     const png = { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=", displayName: "chart.png" } }
     const pdf = { inlineData: { mimeType: "application/pdf", data: "JVBERi0=" } }
-    const origins: Array<Wire.Origin> = []
+    const origins: Array<Origin> = []
     const request = Result.getOrThrow(generateText(
       JSON.stringify({
         systemInstruction: { parts: [{ text: "Be brief." }] },

@@ -3,6 +3,7 @@ import * as Arbitrary from "effect/Arbitrary"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
+import { placed } from "../../src/internal/wire/anthropic/dialect.js"
 import * as Wire from "../../src/internal/wire/anthropic/request.js"
 import { junk, leadsInto, loose } from "../utils/nearMiss.js"
 
@@ -267,5 +268,40 @@ describe("the gateway's Messages request", () => {
     expect(Wire.anthropicPath("tools[1].parameters", body)).toBe("tools.1.input_schema")
     expect(Wire.anthropicPath("tools[0].name", body)).toBe("tools.0.name")
     expect(Wire.anthropicPath("stop[0]", body)).toBe("stop_sequences.0")
+  })
+
+  it("places a part's path in the block it came from, in a user turn and in a tool result", () => {
+    const pdf = { type: "document", source: { type: "base64", media_type: "application/pdf", data: "JVBERi0=" } }
+    const decoded = Wire.messages(JSON.stringify({
+      model: "m",
+      max_tokens: 9,
+      messages: [
+        { role: "user", content: [{ type: "text", text: "Fetch it." }] },
+        { role: "assistant", content: [{ type: "tool_use", id: "x", name: "fetch", input: {} }] },
+        {
+          role: "user",
+          content: [
+            { type: "tool_result", tool_use_id: "x", content: [{ type: "text", text: "Here:" }, pdf] },
+            { type: "text", text: "And this:" },
+            { ...pdf, title: "a.pdf" }
+          ]
+        }
+      ]
+    }))
+    const { body } = Result.getOrThrow(decoded)
+    // The engine's messages: the user's, the assistant's, the tool result, then the last turn's text and PDF.
+    expect(Wire.anthropicPath("messages[3].content[1].document.title", body)).toBe("messages.2.content.2.title")
+    expect(Wire.anthropicPath("messages[3].content[1].url", body)).toBe("messages.2.content.2.source")
+    expect(Wire.anthropicPath("messages[3].content[0]", body)).toBe("messages.2.content.1")
+    expect(Wire.anthropicPath("messages[2].content[1]", body)).toBe("messages.2.content.0.content.1")
+    expect(Wire.anthropicPath("messages[2].content[1].document.title", body))
+      .toBe("messages.2.content.0.content.1.title")
+    expect(Wire.anthropicPath("messages[3].content", body)).toBe("messages.2.content")
+    expect(Wire.anthropicPath("messages[1].toolCalls[0].arguments", body)).toBe("messages.1.content")
+    expect(
+      placed(body)(
+        "messages[3].content[1].document.title: \"a.pdf\" names the document at messages[2].content[1].document.title too"
+      )
+    ).toBe("messages.2.content.2.title: \"a.pdf\" names the document at messages.2.content.0.content.1.title too")
   })
 })

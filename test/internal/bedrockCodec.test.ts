@@ -29,16 +29,58 @@ const imagePart: fc.Arbitrary<ContentPart> = fc.tuple(
   fc.base64String({ minLength: 4, maxLength: 12 })
 ).map(([format, data]): ContentPart => ({ type: "image", url: `data:image/${format};base64,${data}` }))
 
-// A document of a format the library carries, with the name Converse requires as its title.
+// A document of a format the library carries: untitled, or titled with a name Converse takes (among them the names
+// an untitled one is given by default, and titles two documents of a request may share).
 const documentPart: fc.Arbitrary<ContentPart> = fc.tuple(
   fc.constantFrom("application/pdf", "text/plain", "text/markdown", "text/csv", "text/html"),
   fc.base64String({ minLength: 4, maxLength: 12 }),
-  fc.stringMatching(/^[A-Za-z0-9()[\]-]{1,8}( [A-Za-z0-9-]{1,8})?$/)
+  fc.option(
+    fc.oneof(
+      fc.stringMatching(/^[A-Za-z0-9()[\]-]{1,8}( [A-Za-z0-9-]{1,8})?$/),
+      fc.constantFrom("document 1", "document 2", "Q3 report")
+    ),
+    { nil: undefined }
+  )
 ).map(([type, data, title]): ContentPart => ({
   type: "image",
   url: `data:${type};base64,${data}`,
-  document: { title }
+  ...(title === undefined ? {} : { document: { title } })
 }))
+
+const isDocument = (part: ContentPart): part is ContentPart & { readonly type: "image" } =>
+  part.type === "image" && !part.url.startsWith("data:image/")
+
+// The document parts of a request's messages, in order.
+const documentsOf = (request: ChatRequest) =>
+  request.messages.flatMap((message) =>
+    (message.role === "user" || message.role === "tool") && typeof message.content !== "string"
+      ? message.content.filter(isDocument)
+      : []
+  )
+
+// The names of a Converse body's documents, in order (a user turn's and a tool result's).
+const writtenNames = (body: Codec.JsonRecord): Array<string> =>
+  JSON.stringify(body).match(/"document":\{"format":"[a-z]+","name":"[^"]*"/g)?.map((block) =>
+    JSON.parse(`${block.slice(block.indexOf("\"name\":") + 7)}`) as string
+  ) ?? []
+
+// `request` with its untitled documents titled, in order, by `names` (a titled one keeps its title).
+const titledBy = (request: ChatRequest, names: ReadonlyArray<string>): ChatRequest => {
+  let n = 0
+  const title = (part: ContentPart): ContentPart => {
+    if (!isDocument(part)) return part
+    const name = names[n++]!
+    return part.document?.title === undefined ? { ...part, document: { title: name } } : part
+  }
+  return {
+    ...request,
+    messages: request.messages.map((message): Message =>
+      (message.role === "user" || message.role === "tool") && typeof message.content !== "string"
+        ? { ...message, content: message.content.map(title) } as Message
+        : message
+    )
+  }
+}
 
 // What a user turn can hold and read back as itself: text, images and documents.
 const userPart: fc.Arbitrary<ContentPart> = fc.tuple(
@@ -165,15 +207,72 @@ const readBack = (body: Codec.JsonRecord, model: string) => {
 }
 
 describe("Bedrock Converse codec", () => {
-  it("a request written and read back is itself; a json_schema format reads back as its forced tool", () => {
+  it("a request written and read back is itself, its untitled documents named once each; a json_schema format reads back as its forced tool", () => {
     fc.assert(fc.property(request, (drawn) => {
+      const titles = documentsOf(drawn).flatMap((part) => part.document?.title ?? [])
+      const repeated = titles.find((title, i) => titles.indexOf(title) < i)
+      if (repeated !== undefined) {
+        // Converse takes a name once in a request: a title given twice is refused, by the second one's path.
+        expect(() => Codec.requestBody(drawn)).toThrow(expect.objectContaining({
+          param: expect.stringMatching(/^messages\[\d+\]\.content\[\d+\]\.document\.title$/),
+          detail: expect.stringContaining(`"${repeated}" names the document at messages[`)
+        }))
+        return
+      }
       const { responseFormat, ...rest } = drawn
       const forced = outputTool(drawn, "Bedrock")
-      expect(readBack(Codec.requestBody(drawn), drawn.model!)).toStrictEqual(
-        forced === undefined ? drawn : { ...rest, tools: [forced], toolChoice: { tool: forced.name } }
+      const body = Codec.requestBody(drawn)
+      const names = writtenNames(body)
+      expect(names).toHaveLength(documentsOf(drawn).length)
+      expect(new Set(names).size).toBe(names.length)
+      expect(readBack(body, drawn.model!)).toStrictEqual(
+        titledBy(forced === undefined ? drawn : { ...rest, tools: [forced], toolChoice: { tool: forced.name } }, names)
       )
       expect(forced === undefined).toBe(responseFormat === undefined)
     }))
+  })
+
+  it("untitled documents are named once each across the request, past the titles it gives; a repeated name is refused", () => {
+    const doc = (title?: string): ContentPart => ({
+      type: "image",
+      url: "data:application/pdf;base64,JVBERi0=",
+      ...(title === undefined ? {} : { document: { title } })
+    })
+    const ask = (...contents: ReadonlyArray<ReadonlyArray<ContentPart>>): ChatRequest => ({
+      messages: contents.flatMap((content, i): ReadonlyArray<Message> => [
+        ...(i === 0 ? [] : [{ role: "assistant" as const, content: "Noted." }]),
+        { role: "user", content }
+      ])
+    })
+    expect(writtenNames(Codec.requestBody(ask([doc()], [doc()])))).toStrictEqual(["document 1", "document 2"])
+    expect(writtenNames(Codec.requestBody(ask([doc(), doc("document 1")], [doc(), doc("document 3")]))))
+      .toStrictEqual(["document 2", "document 1", "document 4", "document 3"])
+    expect(() => Codec.requestBody(ask([doc("Q3 report")], [doc(), doc("Q3 report")]))).toThrow(
+      expect.objectContaining({
+        param: "messages[2].content[1].document.title",
+        detail: "messages[2].content[1].document.title: \"Q3 report\" names the document at " +
+          "messages[0].content[0].document.title too; Converse takes each document name once in a request"
+      })
+    )
+    expect(() => Codec.requestBody(ask([doc("x".repeat(201))]))).toThrow(
+      expect.objectContaining({ param: "messages[0].content[0].document.title" })
+    )
+    expect(writtenNames(Codec.requestBody(ask([doc("x".repeat(200))])))).toStrictEqual(["x".repeat(200)])
+    // Read, a name given twice is refused as Converse refuses it, by the second one's path.
+    const block = { document: { format: "pdf", name: "Q3 report", source: { bytes: "JVBERi0=" } } }
+    const checked = Codec.checkConverse({
+      messages: [
+        { role: "user", content: [block] },
+        { role: "assistant", content: [{ text: "Noted." }] },
+        { role: "user", content: [{ text: "And:" }, block] }
+      ]
+    })
+    expect(Codec.toRequest(Result.getOrThrow(checked), "m")).toMatchObject({
+      failure: {
+        param: "messages[2].content[1].document.name",
+        message: expect.stringContaining("names the document at messages[0].content[0].document.name too")
+      }
+    })
   })
 
   it("a json_schema format is the only tool, forced, its schema the input schema; described when the format is not", () => {

@@ -14,6 +14,16 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { Problem } from "../schemaCheck.js"
 
+/**
+ * Where in a client's body a message of the engine's request came from, as the body's dialect writes paths: its
+ * content's (`contents[2]`, `messages.2.content`), and each of its parts' (a tool message's parts are its result's),
+ * so a refusal of the engine's request names the client's own field.
+ */
+export interface Origin {
+  readonly at: string
+  readonly parts: ReadonlyArray<string>
+}
+
 /** A failure as a client is told of it, in no dialect's words yet. */
 export interface ErrorAnswer {
   readonly status: number

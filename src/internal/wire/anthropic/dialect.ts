@@ -15,15 +15,15 @@ import { anthropicPath, type AnyBody, messages } from "./request.js"
 import { errors, message, streamEncoder } from "./writer.js"
 
 /**
- * The engine's paths within a check's message (`path: what is wrong`, one or more joined by `; `) placed back in
- * `body`.
+ * The engine's paths within a check's message (`path: what is wrong`, one or more joined by `; `, and a message's
+ * path within what is wrong, `… the document at messages[0].content[1].document.title too`) placed back in `body`.
  */
 export function placed(body: AnyBody): (text: string) => string {
   return (text) =>
     text.replace(
       /(^|; )([A-Za-z][\w.[\]]*): /g,
       (_, before: string, at: string) => `${before}${anthropicPath(at, body)}: `
-    )
+    ).replace(/(?<= )messages\[\d+\](?:[\w.[\]]*[\w\]])?/g, (at) => anthropicPath(at, body))
 }
 
 /** A Messages body decoded with how it is answered: this folder's writer. */

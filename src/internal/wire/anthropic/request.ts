@@ -43,6 +43,7 @@ import type {
 import { argumentsObject, mediaOnly, RequestError } from "../../providers/wire.js"
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
+import type { Origin } from "../dialect.js"
 import { outputTool } from "../outputTool.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
@@ -266,14 +267,24 @@ const resultContent = (
 ): string | Array<ContentPart> =>
   content === null || content === undefined ? "" : typeof content === "string" ? content : content.map(partOf)
 
-// A user turn: its tool results as tool messages, then the rest as one user message.
+// A tool result's blocks' paths, in order, for its `Origin`.
+const resultParts = (
+  content: string | ReadonlyArray<typeof ResultBlock.Type> | null | undefined,
+  at: string
+): ReadonlyArray<string> =>
+  content === null || content === undefined || typeof content === "string"
+    ? []
+    : content.map((_, k) => `${at}.content.${k}`)
+
+// A user turn: its tool results as tool messages, then the rest as one user message; each one's `Origin` too.
 const userTurn = (
   content: ReadonlyArray<WireBlock>,
   at: string,
   into: Array<Message>,
-  origins: Array<string> | undefined
+  origins: Array<Origin> | undefined
 ): Problem | undefined => {
   const parts: Array<ContentPart> = []
+  const placed: Array<string> = []
   let results = 0
   for (let j = 0; j < content.length; j++) {
     const block = content[j]!
@@ -282,6 +293,7 @@ const userTurn = (
       case "image":
       case "document":
         parts.push(partOf(block))
+        placed.push(`${at}.content.${j}`)
         break
       case "tool_result":
         into.push(withCache(
@@ -289,7 +301,7 @@ const userTurn = (
           block.cache_control
         ))
         results++
-        origins?.push(`${at}.content.${j}`)
+        origins?.push({ at: `${at}.content.${j}`, parts: resultParts(block.content, `${at}.content.${j}`) })
         break
       default:
         return problem(`${at}.content.${j}.type`, `${block.type} blocks are only allowed in assistant messages`)
@@ -297,7 +309,7 @@ const userTurn = (
   }
   if (parts.length > 0 || results === 0) {
     into.push({ role: "user", content: parts })
-    origins?.push(`${at}.content`)
+    origins?.push({ at: `${at}.content`, parts: placed })
   }
   return undefined
 }
@@ -307,7 +319,7 @@ const systemTurn = (
   content: ReadonlyArray<WireBlock>,
   at: string,
   into: Array<Message>,
-  origins: Array<string> | undefined
+  origins: Array<Origin> | undefined
 ): Problem | undefined => {
   for (let j = 0; j < content.length; j++) {
     const block = content[j]!
@@ -315,7 +327,7 @@ const systemTurn = (
       return problem(`${at}.content.${j}.type`, `${block.type} blocks are not allowed in system messages`)
     }
     into.push(withCache({ role: "system", content: block.text }, block.cache_control))
-    origins?.push(`${at}.content.${j}`)
+    origins?.push({ at: `${at}.content.${j}`, parts: [] })
   }
   return undefined
 }
@@ -386,19 +398,19 @@ const toolOf = (wire: typeof WireTool.Type): ToolDefinition => {
 
 /**
  * A checked body as the engine's request, or what is wrong with it (a block in
- * the wrong role's turn). `origins`, when given, gets the wire path of each
- * engine message, in order.
+ * the wrong role's turn). `origins`, when given, gets where each engine
+ * message came from (its wire path, and its parts'), in order.
  */
-export const toRequest = (body: AnyBody, origins?: Array<string>): Result.Result<ChatRequest, Problem> => {
+export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result<ChatRequest, Problem> => {
   const messages: Array<Message> = []
   const system = body.system
   if (typeof system === "string") {
     messages.push({ role: "system", content: system })
-    origins?.push("system")
+    origins?.push({ at: "system", parts: [] })
   } else if (system !== null && system !== undefined) {
     for (let i = 0; i < system.length; i++) {
       messages.push(withCache({ role: "system", content: system[i]!.text }, system[i]!.cache_control))
-      origins?.push(`system.${i}`)
+      origins?.push({ at: `system.${i}`, parts: [] })
     }
   }
   for (let i = 0; i < body.messages.length; i++) {
@@ -406,7 +418,7 @@ export const toRequest = (body: AnyBody, origins?: Array<string>): Result.Result
     const at = `messages.${i}`
     if (typeof content === "string") {
       messages.push({ role, content })
-      origins?.push(`${at}.content`)
+      origins?.push({ at: `${at}.content`, parts: [] })
     } else if (role === "system") {
       const refused = systemTurn(content, at, messages, origins)
       if (refused !== undefined) return Result.fail(refused)
@@ -416,7 +428,7 @@ export const toRequest = (body: AnyBody, origins?: Array<string>): Result.Result
     } else {
       const refused = assistantTurn(content, at, messages)
       if (refused !== undefined) return Result.fail(refused)
-      origins?.push(`${at}.content`)
+      origins?.push({ at: `${at}.content`, parts: [] })
     }
   }
   if (messages.length > 0) messages.push(withLastBreakpoint(messages.pop()!, body.cache_control))
@@ -505,18 +517,24 @@ const renamed: Readonly<Record<string, string>> = {
   user: "metadata.user_id"
 }
 
+// What follows a part's path in the engine's request, as the wire's block writes it.
+const partFields: Readonly<Record<string, string>> = { ".url": ".source", ".document.title": ".title" }
+
 /**
  * A path of the engine's request (`messages[3].toolCallId`, `tools[0].parameters`,
  * `maxTokens`) as the wire body `body` writes it (`messages.1.content.0`,
  * `tools.0.input_schema`, `max_tokens`). The engine's message `i` is placed
- * back in the wire's turn (or `system`) it came from.
+ * back in the wire's turn (or `system`) it came from, and its part `j` in the
+ * block it came from (`messages.1.content.2.title` for `messages[3].content[1].document.title`).
  */
 export const anthropicPath = (path: string, body: AnyBody): string => {
-  const message = /^messages\[(\d+)\](.*)$/.exec(path)
+  const message = /^messages\[(\d+)\](?:\.content\[(\d+)\](\S*))?/.exec(path)
   if (message !== null) {
-    const origins: Array<string> = []
+    const origins: Array<Origin> = []
     toRequest(body, origins)
-    return origins[Number(message[1])] ?? "messages"
+    const origin = origins[Number(message[1])]
+    const part = message[2] === undefined ? undefined : origin?.parts[Number(message[2])]
+    return part === undefined ? origin?.at ?? "messages" : `${part}${partFields[message[3]!] ?? ""}`
   }
   return dottedText(
     path.replace(/^(topP|maxTokens|stop|toolChoice|reasoningEffort|responseFormat|user)\b/, (name) => renamed[name]!)

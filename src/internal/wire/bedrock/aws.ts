@@ -130,8 +130,7 @@ export function profileCredentials(profile: string): CredentialProvider {
 }
 
 // Where a failed `credential_process` (`Command failed: <command line>` and the command's stderr, as Node's `exec`
-// words
-// it) begins in a credential provider's message.
+// words it) begins in a credential provider's message.
 const commandFailed = /Command failed:/
 
 /**

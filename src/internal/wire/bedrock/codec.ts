@@ -19,10 +19,10 @@
  * wants roles to alternate); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
  * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
  * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL), PDFs and text
- * documents as `document` blocks named by their `document.title`, in a user turn and a tool result alike, and the
- * `image` and `document` blocks of either read back as parts. A
- * `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a part, a tool
- * result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
+ * documents as `document` blocks named by their `document.title` (else `document <n>`; a name once in a request, as
+ * Converse requires), in a user turn and a tool result alike, and the `image` and `document` blocks of either read
+ * back as parts. A `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a
+ * part, a tool result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
  * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
  * tool choice (`auto`, `any`, `tool`; `none`, which Converse lacks, sends the tools only when the history holds tool
  * blocks, as Converse needs them then, else none). Converse has no response format: a `json_schema` one is sent as a
@@ -220,9 +220,27 @@ const documentFormats: Readonly<Record<string, string>> = Object.fromEntries(
 /** A block that may hold a medium: an `image` or a `document` (of a message, or of a tool result). */
 type MediaBlock = Pick<typeof ToolResultContent.Type, "image" | "document">
 
-// The names Converse takes for a document: letters, digits, spaces, hyphens, parentheses and square brackets, no two
-// spaces in a row (the Amazon Bedrock API reference, `DocumentBlock`).
+// The names Converse takes for a document: 1 to 200 letters, digits, spaces, hyphens, parentheses and square brackets,
+// no two spaces in a row (the Amazon Bedrock API reference, `DocumentBlock`).
 const documentName = /^[A-Za-z0-9()[\]-]+(?: [A-Za-z0-9()[\]-]+)*$/
+
+/**
+ * What is wrong with the document name `name` given at `at` (a `document.name` or a `document.title`), or `undefined`:
+ * one Converse refuses, or one an earlier document of the request holds (`named`: each name given so far, with where;
+ * Converse answers "Messages can't contain duplicate document names"). A name it takes is added to `named`.
+ */
+function nameProblem(name: string, at: string, named: Map<string, string>): string | undefined {
+  if (!documentName.test(name) || name.length > 200) {
+    return `${at}: "${name}" is no document name Converse takes: 1 to 200 letters, digits, single spaces, hyphens, ` +
+      "parentheses and square brackets"
+  }
+  const other = named.get(name)
+  if (other !== undefined) {
+    return `${at}: "${name}" names the document at ${other} too; Converse takes each document name once in a request`
+  }
+  named.set(name, at)
+  return undefined
+}
 
 /**
  * An `image` or `document` block as the library's media part: an image as a `data:` URL of it, a document as one of
@@ -243,9 +261,15 @@ export function mediaPart(block: MediaBlock): ImagePart | undefined {
 
 /**
  * An `image` or `document` block at `at` pushed onto `parts` as a media part (`mediaPart`), or what is wrong with it: a
- * document of a format no dialect carries, or a name Converse refuses.
+ * document of a format no dialect carries, or a name Converse refuses (`nameProblem`, over the names given so far,
+ * `named`).
  */
-function mediaInto(block: MediaBlock, at: string, parts: Array<ContentPart>): Problem | undefined {
+function mediaInto(
+  block: MediaBlock,
+  at: string,
+  parts: Array<ContentPart>,
+  named: Map<string, string>
+): Problem | undefined {
   const document = block.document
   if (document !== undefined && document !== null) {
     if (documentTypes[document.format] === undefined) {
@@ -254,13 +278,8 @@ function mediaInto(block: MediaBlock, at: string, parts: Array<ContentPart>): Pr
         `${at}.document.format: a "${document.format}" document is carried to no provider; send its text, or a PDF`
       )
     }
-    if (!documentName.test(document.name)) {
-      return new Problem(
-        `${at}.document.name`,
-        `${at}.document.name: "${document.name}" is no document name: letters, digits, single spaces, hyphens, ` +
-          "parentheses and square brackets"
-      )
-    }
+    const refused = nameProblem(document.name, `${at}.document.name`, named)
+    if (refused !== undefined) return new Problem(`${at}.document.name`, refused)
   }
   parts.push(mediaPart(block)!)
   return undefined
@@ -273,7 +292,8 @@ function mediaInto(block: MediaBlock, at: string, parts: Array<ContentPart>): Pr
 function toolResultInto(
   result: NonNullable<Block["toolResult"]>,
   at: string,
-  out: Array<Message>
+  out: Array<Message>,
+  named: Map<string, string>
 ): Problem | undefined {
   const content = result.content
   if (content.every((part) => part.image == null && part.document == null)) {
@@ -284,7 +304,7 @@ function toolResultInto(
   for (let k = 0; k < content.length; k++) {
     const part = content[k]!
     if (part.image != null || part.document != null) {
-      const refused = mediaInto(part, `${at}[${k}]`, parts)
+      const refused = mediaInto(part, `${at}[${k}]`, parts, named)
       if (refused !== undefined) return refused
     } else {
       parts.push({ type: "text", text: resultText([part]) })
@@ -294,8 +314,16 @@ function toolResultInto(
   return undefined
 }
 
-/** The messages of one user turn: its tool results first, then its text, images and documents as one user message. */
-function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>): Problem | undefined {
+/**
+ * The messages of one user turn: its tool results first, then its text, images and documents as one user message
+ * (`named`: the request's document names so far).
+ */
+function userTurn(
+  blocks: ReadonlyArray<Block>,
+  at: string,
+  out: Array<Message>,
+  named: Map<string, string>
+): Problem | undefined {
   const parts: Array<ContentPart> = []
   // Where the last block went, for the cache point after it.
   let last: { readonly kind: "part" | "message"; readonly index: number } | undefined
@@ -305,14 +333,14 @@ function userTurn(blocks: ReadonlyArray<Block>, at: string, out: Array<Message>)
       parts.push({ type: "text", text: block.text })
       last = { kind: "part", index: parts.length - 1 }
     } else if (block.image != null || block.document != null) {
-      const refused = mediaInto(block, `${at}.content[${i}]`, parts)
+      const refused = mediaInto(block, `${at}.content[${i}]`, parts, named)
       if (refused !== undefined) return refused
       last = { kind: "part", index: parts.length - 1 }
     } else if (block.toolResult !== undefined && block.toolResult !== null) {
       if (parts.length > 0) {
         return new Problem(`${at}.content[${i}]`, `${at}.content[${i}]: a toolResult comes before the turn's text`)
       }
-      const refused = toolResultInto(block.toolResult, `${at}.content[${i}].toolResult.content`, out)
+      const refused = toolResultInto(block.toolResult, `${at}.content[${i}].toolResult.content`, out, named)
       if (refused !== undefined) return refused
       last = { kind: "message", index: out.length - 1 }
     } else if (block.cachePoint !== undefined && block.cachePoint !== null) {
@@ -412,11 +440,12 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
       )
     }
   }
+  const named = new Map<string, string>()
   for (let i = 0; i < body.messages.length; i++) {
     const message = body.messages[i]!
     const at = `messages[${i}]`
     if (message.role === "user") {
-      const refused = userTurn(message.content, at, messages)
+      const refused = userTurn(message.content, at, messages, named)
       if (refused !== undefined) return Result.fail(refused)
     } else {
       const refused = assistantTurn(message.content, at, messages)
@@ -476,11 +505,41 @@ function imageBlock(url: string, where: string): JsonRecord {
 }
 
 /**
- * A document part (a PDF, a text document) as a `document` block: its bytes, its format, and its name (its
- * `document.title`, else `document <n>`), which Converse requires: letters, digits, spaces, hyphens, parentheses
- * and square brackets, no two spaces in a row.
+ * The document names of one request as it is written: each given name with where it was given, and the titles the
+ * request holds (`titles`), which a default name (`document <n>`, `n` counting the untitled documents) passes over.
  */
-function documentBlock(part: ImagePart, where: string, index: number): JsonRecord {
+interface Names {
+  readonly named: Map<string, string>
+  readonly titles: ReadonlySet<string>
+  untitled: number
+}
+
+/** The document names `messages` give, for `Names`: every part's `document.title`. */
+function givenTitles(messages: ReadonlyArray<Message>): ReadonlySet<string> {
+  const titles = new Set<string>()
+  for (const message of messages) {
+    if ((message.role !== "user" && message.role !== "tool") || typeof message.content === "string") continue
+    for (const part of message.content) {
+      if (part.type === "image" && part.document?.title !== undefined) titles.add(part.document.title)
+    }
+  }
+  return titles
+}
+
+/** The name of the next untitled document: `document <n>`, past any name the request holds. */
+function defaultName(names: Names): string {
+  let name: string
+  do name = `document ${++names.untitled}`
+  while (names.titles.has(name) || names.named.has(name))
+  return name
+}
+
+/**
+ * A document part (a PDF, a text document) as a `document` block: its bytes, its format, and its name (its
+ * `document.title`, else `defaultName`'s), which Converse requires of its characters and once in a request
+ * (`nameProblem`).
+ */
+function documentBlock(part: ImagePart, where: string, names: Names): JsonRecord {
   const { bytes, type } = dataBytes(part.url, `${where}.url`, "a document")
   const format = documentFormats[Media.mediaTypeOf(part) ?? type]
   if (format === undefined) {
@@ -490,46 +549,46 @@ function documentBlock(part: ImagePart, where: string, index: number): JsonRecor
       where
     )
   }
-  const name = part.document?.title ?? `document ${index + 1}`
-  if (!documentName.test(name)) {
-    throw new RequestError(
-      `${where}.document.title: "${name}" is no document name Converse takes: letters, digits, single spaces, ` +
-        "hyphens, parentheses and square brackets",
-      `${where}.document.title`
-    )
-  }
+  const name = part.document?.title ?? defaultName(names)
+  const refused = nameProblem(name, `${where}.document.title`, names.named)
+  if (refused !== undefined) throw new RequestError(refused, `${where}.document.title`)
   return { document: { format, name, source: { bytes } } }
 }
 
 const cachePoint: JsonRecord = { cachePoint: { type: "default" } }
 
-function userBlocks(content: string | ReadonlyArray<ContentPart>, where: string, into: Array<JsonRecord>): void {
+function userBlocks(
+  content: string | ReadonlyArray<ContentPart>,
+  where: string,
+  into: Array<JsonRecord>,
+  names: Names
+): void {
   if (typeof content === "string") {
     into.push({ text: content })
     return
   }
   content.forEach((part, i) => {
-    into.push(part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, i))
+    into.push(part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, names))
     if (part.cache !== undefined) into.push(cachePoint)
   })
 }
 
 /**
- * A media part at `where` (the `index`th part of its content) as the block Converse takes it in a user turn and in a
- * tool result alike: a PDF or a text document a `document` block, an image an `image` block, anything else refused.
+ * A media part at `where` as the block Converse takes it in a user turn and in a tool result alike: a PDF or a text
+ * document a `document` block (named among the request's `names`), an image an `image` block, anything else refused.
  */
-function mediaBlock(part: ImagePart, where: string, index: number): JsonRecord {
+function mediaBlock(part: ImagePart, where: string, names: Names): JsonRecord {
   const kind = Media.kindOf(part)
-  if (kind === "pdf" || kind === "document") return documentBlock(part, where, index)
+  if (kind === "pdf" || kind === "document") return documentBlock(part, where, names)
   imageOnly(part, where, "Bedrock's Converse API")
   return imageBlock(part.url, `${where}.url`)
 }
 
 /** A tool result's content as a `toolResult`'s: text, images and documents. */
-function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonRecord> {
+function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string, names: Names): Array<JsonRecord> {
   if (typeof content === "string") return [{ text: content }]
   return content.map((part, i) =>
-    part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, i)
+    part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, names)
   )
 }
 
@@ -585,6 +644,7 @@ export function requestBody(request: ChatRequest): JsonRecord {
   const turns: Array<{ readonly role: "user" | "assistant"; readonly content: Array<JsonRecord> }> = []
   // The user turn open for more blocks: after tool results, the next user message joins their turn.
   let open: Array<JsonRecord> | undefined
+  const names: Names = { named: new Map(), titles: givenTitles(messages), untitled: 0 }
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     const where = `messages[${i}]`
@@ -595,12 +655,14 @@ export function requestBody(request: ChatRequest): JsonRecord {
         break
       case "user":
         if (open === undefined) turns.push({ role: "user", content: open = [] })
-        userBlocks(message.content, where, open)
+        userBlocks(message.content, where, open, names)
         open = undefined
         break
       case "tool":
         if (open === undefined) turns.push({ role: "user", content: open = [] })
-        open.push({ toolResult: { toolUseId: message.toolCallId, content: resultBlocks(message.content, where) } })
+        open.push({
+          toolResult: { toolUseId: message.toolCallId, content: resultBlocks(message.content, where, names) }
+        })
         if (message.cache !== undefined || cachedPart(message.content)) open.push(cachePoint)
         break
       case "assistant":

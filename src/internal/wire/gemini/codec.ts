@@ -64,6 +64,7 @@ import {
 } from "../../providers/wire.js"
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
+import type { Origin } from "../dialect.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
@@ -309,16 +310,6 @@ type ResultPart = NonNullable<NonNullable<WirePart["functionResponse"]>["parts"]
 interface Placed {
   readonly part: ImagePart
   readonly at: string
-}
-
-/**
- * Where in the body a message of the library's request came from: its content's (`contents[2]`, or
- * `systemInstruction`), and each of its parts' (a tool message's first part, its `response`, is the function
- * response's).
- */
-export interface Origin {
-  readonly at: string
-  readonly parts: ReadonlyArray<string>
 }
 
 /**

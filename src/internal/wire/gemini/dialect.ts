@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Input as EmbeddingInput } from "../../../Embedding.js"
 import { decodeBody, type Problem } from "../../schemaCheck.js"
-import type { Decoded, Dialect } from "../dialect.js"
+import type { Decoded, Dialect, Origin } from "../dialect.js"
 import * as Codec from "./codec.js"
 import * as Embeddings from "./embeddings.js"
 import { errors, type Framing, streamEncoder } from "./writer.js"
@@ -32,7 +32,7 @@ export function isGeminiRequest(method: string, path: string): boolean {
  * A `generateContent` body (its text) as the engine's request, or what is wrong with it; `origins` gets where each of
  * its messages came from (`Codec.toRequest`).
  */
-export function generate(text: string, origins?: Array<Codec.Origin>): Result.Result<ChatRequest, Problem> {
+export function generate(text: string, origins?: Array<Origin>): Result.Result<ChatRequest, Problem> {
   const body = decodeBody(text, Codec.checkGenerateContent)
   return Result.isFailure(body) ? Result.fail(body.failure) : Codec.toRequest(body.success, origins)
 }
@@ -60,7 +60,7 @@ export function embedding(text: string, batch: boolean): Result.Result<Embedding
  */
 export function dialectFor(model: string, stream: boolean, framing: Framing = "sse"): Dialect {
   function decode(text: string): Result.Result<Decoded, Problem> {
-    const origins: Array<Codec.Origin> = []
+    const origins: Array<Origin> = []
     const request = generate(text, origins)
     if (Result.isFailure(request)) return Result.fail(request.failure)
     const id = randomUUID()
