@@ -43,6 +43,9 @@ const askerOf = (client: McpSchema.McpServerClient["Service"] | undefined) =>
 
 const rootsResult = { roots: [{ uri: "file:///here" }] }
 
+// A server no message is sent to.
+const noSend: ServerRequests.Send = () => Effect.void
+
 describe("the asking of a call's client", () => {
   it("a client that declared none of the capabilities is not asked", () => {
     expect(askerOf(undefined)).toBeUndefined()
@@ -62,7 +65,7 @@ describe("the asking of a call's client", () => {
           listRoots: () => Effect.succeed(rootsResult as never)
         }))!
         for (const method of ServerRequests.relayedMethods) {
-          const exit = yield* Effect.flip(ask(method, {})).pipe(Effect.option)
+          const exit = yield* Effect.flip(ask(method, {}, noSend)).pipe(Effect.option)
           if (method === declared && method === "roots/list") expect(exit._tag).toBe("None")
           if (method !== declared) {
             expect(exit._tag === "Some" && exit.value.code, `${method} of a ${capability} client`).toBe(
@@ -78,7 +81,7 @@ describe("the asking of a call's client", () => {
       const answered = askerOf(clientWith({ roots: {} }, {
         listRoots: () => Effect.succeed(rootsResult as never)
       }))!
-      expect(yield* answered("roots/list", undefined)).toEqual(rootsResult)
+      expect(yield* answered("roots/list", undefined, noSend)).toEqual(rootsResult)
       const refused = askerOf(clientWith({ roots: {} }, {
         listRoots: () =>
           Effect.fail(
@@ -88,7 +91,7 @@ describe("the asking of a call's client", () => {
             })
           )
       }))!
-      expect(yield* Effect.flip(refused("roots/list", {}))).toEqual({
+      expect(yield* Effect.flip(refused("roots/list", {}, noSend))).toEqual({
         code: -1,
         message: "User rejected",
         data: { why: "no" }
@@ -102,7 +105,7 @@ describe("the asking of a call's client", () => {
       expect(modern({})).toBeUndefined()
       const ask = modern({ sampling: {}, roots: {} })!
       for (const method of ServerRequests.relayedMethods) {
-        const error = yield* Effect.flip(ask(method, {}))
+        const error = yield* Effect.flip(ask(method, {}, noSend))
         expect(error.code, method).toBe(McpSchema.METHOD_NOT_FOUND_ERROR_CODE)
         expect(error.message.includes("2026-07-28"), method).toBe(method !== "elicitation/create")
       }
@@ -111,7 +114,7 @@ describe("the asking of a call's client", () => {
   it.effect("params the endpoint cannot send are -32602, naming the method", () =>
     Effect.gen(function*() {
       const ask = askerOf(clientWith({ sampling: {} }, { createMessage: () => Effect.die("not asked") }))!
-      const error = yield* Effect.flip(ask("sampling/createMessage", { messages: "nope" }))
+      const error = yield* Effect.flip(ask("sampling/createMessage", { messages: "nope" }, noSend))
       expect(error.code).toBe(McpSchema.INVALID_PARAMS_ERROR_CODE)
       expect(error.message).toContain("sampling/createMessage")
     }))
@@ -123,8 +126,8 @@ describe("the asking of a call's client", () => {
           listRoots: () => Effect.as(Effect.sleep(after), rootsResult as never)
         }))!
       const limit = 60_000
-      const late = yield* Effect.forkChild(Effect.flip(slow(limit + 1)("roots/list", {})))
-      const timely = yield* Effect.forkChild(slow(limit - 1)("roots/list", {}))
+      const late = yield* Effect.forkChild(Effect.flip(slow(limit + 1)("roots/list", {}, noSend)))
+      const timely = yield* Effect.forkChild(slow(limit - 1)("roots/list", {}, noSend))
       yield* TestClock.adjust(limit)
       expect(yield* Fiber.join(timely)).toEqual(rootsResult)
       const error = yield* Fiber.join(late)
@@ -196,7 +199,7 @@ describe("the asking of a call's client", () => {
         const relay = Relay.make(() => {})
         const calls = yield* Effect.forEach(Array.from({ length: inFlight }), () => callOn(relay, "1 second"))
         yield* output(relay, [roots(1), { jsonrpc: "2.0", method: "notifications/message", params: {} }])
-        expect(relay.asked.get("1")?.call, `${inFlight} calls`).toBe(inFlight === 1 ? calls[0] : undefined)
+        expect(relay.requests.asked.get("1")?.call, `${inFlight} calls`).toBe(inFlight === 1 ? calls[0] : undefined)
       }
     }))
 
@@ -208,7 +211,7 @@ describe("the asking of a call's client", () => {
       const written: Array<string> = []
       const decoder = new TextDecoder()
       const stdin = Sink.forEach((chunk: Uint8Array) => Effect.sync(() => written.push(decoder.decode(chunk))))
-      const sink = yield* ServerRequests.answeringLines(stdin, relay, yield* Effect.scope)
+      const sink = yield* ServerRequests.answeringLines(stdin, relay.requests, yield* Effect.scope)
       const mcpClient = yield* Queue.unbounded<Uint8Array, Cause.Done>()
       const writing = yield* Effect.forkChild(Stream.run(Stream.fromQueue(mcpClient), sink))
       const refusal = (id: number) => ({ jsonrpc: "2.0", id, error: { code: -32601, message: "Unsupported" } })
@@ -222,7 +225,7 @@ describe("the asking of a call's client", () => {
       yield* Queue.offer(mcpClient, encoder.encode(half.slice(10)))
       yield* TestClock.adjust("500 millis")
       expect(written).toEqual([line(tools), line({ jsonrpc: "2.0", method: "x" }), half])
-      expect(relay.asked.size).toBe(0)
+      expect(relay.requests.asked.size).toBe(0)
       yield* TestClock.adjust("500 millis")
       expect(written.slice(3)).toEqual([
         line({ jsonrpc: "2.0", id: 7, result: { asked: "roots/list", params: { n: 7 } } })
@@ -234,7 +237,7 @@ describe("the asking of a call's client", () => {
   it.effect("a stdio server's input that failed fails McpClient's next write with its error", () =>
     Effect.gen(function*() {
       const broken = Sink.forEach((_: Uint8Array) => Effect.fail("EPIPE" as const))
-      const sink = yield* ServerRequests.answeringLines(broken, Relay.make(() => {}), yield* Effect.scope)
+      const sink = yield* ServerRequests.answeringLines(broken, Relay.make(() => {}).requests, yield* Effect.scope)
       const mcpClient = yield* Queue.unbounded<Uint8Array, Cause.Done>()
       const writing = yield* Effect.forkChild(Stream.run(Stream.fromQueue(mcpClient), sink))
       yield* Queue.offer(mcpClient, new TextEncoder().encode("{}\n"))
