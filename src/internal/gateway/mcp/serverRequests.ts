@@ -513,8 +513,8 @@ export function served<E, R>(
   relayed: Relayed,
   request: HttpServerRequest.HttpServerRequest,
   answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> {
-  if (request.method !== "POST") return answer
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, Exclude<R, Outbound>> {
+  if (request.method !== "POST") return Effect.provideService(answer, Outbound, outbound(relayed, undefined))
   const session = request.headers["mcp-session-id"]
   return Effect.gen(function*() {
     if (relayed.byToken.size > 0 || relayed.byId.size > 0) {
