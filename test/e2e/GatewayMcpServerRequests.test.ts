@@ -9,7 +9,8 @@
  * refused them, -32601 naming its revision. Progress and cancellation of a relayed request pass both ways, for both
  * upstreams: the client's progress reaches the upstream's `onprogress` (the client sees a token of the gateway's own),
  * the upstream's cancel (its `AbortSignal`) aborts the client's handler, and the client's cancel of the id it was sent
- * ends the upstream's request with an error.
+ * ends the upstream's request with an error. A call its client cancels (its `AbortSignal`) is cancelled at an HTTP and
+ * a stdio upstream (the SDK server's handler aborted) and counted `cancelled`.
  */
 import { expect, layer } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -33,8 +34,10 @@ import { eventually } from "../utils/eventually.js"
 import { asking, type Kind } from "../utils/mcpAsking.js"
 import { mcpPost } from "../utils/mcpRaw.js"
 import { askingStdioServer, sdkUpstream } from "../utils/mcpUpstreams.js"
+import { scrape, valueOf } from "../utils/prometheus.js"
 
 const providerKey = "sk-provider-mcp-asks-0001"
+const adminKey = "gw-mcp-asks-admin-5c7e9a1b3d"
 
 class Fixture extends Context.Service<Fixture, { readonly gateway: Gateway.Service }>()(
   "test/GatewayMcpServerRequestsFixture"
@@ -48,7 +51,11 @@ const fixture = Layer.effect(
     const asker = yield* sdkUpstream("asker", { capabilities: { tools: {} } }, asking, { session: true })
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(
-        yield* ProviderConfig.fromJson({ sim, mcp_servers: { asker: { url: asker.url }, local: askingStdioServer } })
+        yield* ProviderConfig.fromJson({
+          sim,
+          mcp_servers: { asker: { url: asker.url }, local: askingStdioServer },
+          gateway: { admin_keys: [{ name: "ops", key: adminKey }] }
+        })
       ),
       port: 0
     })
@@ -345,6 +352,32 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
         })
         expect(yield* eventually(`${name}: the client's handler ended`, Effect.sync(() => ended), (a) => a.length > 0))
           .toEqual([true])
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a call its client cancels is cancelled at its upstream, HTTP and stdio, and counted cancelled", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const sdk = yield* client(`${gateway.url}/mcp`, "gus", {})
+      for (const [server, name] of [["asker", "asker__ask"], ["local", "local__ask"]] as const) {
+        const abort = new AbortController()
+        const call = sdk.callTool({ name, arguments: { kind: "roots", text: "", hold: 20_000 } }, undefined, {
+          signal: abort.signal
+        }).then(() => "answered", () => "rejected")
+        yield* Effect.sleep("300 millis")
+        abort.abort()
+        expect(yield* Effect.promise(() => call), name).toBe("rejected")
+        // The upstream's handler of the call was aborted: it got `notifications/cancelled` of its request's id.
+        const held = Effect.map(
+          Effect.promise(() => sdk.callTool({ name, arguments: { kind: "roots", text: "", held: true } })),
+          (result) => JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as { cancelled: number }
+        )
+        expect(yield* eventually(`${name} told of the cancel`, held, (seen) => seen.cancelled === 1), name).toEqual({
+          cancelled: 1
+        })
+        const { samples } = yield* scrape(gateway.url, adminKey)
+        expect(valueOf(samples, "llm_gateway_mcp_calls_total", { server, tool: "ask", outcome: "cancelled" }), name)
+          .toBe(1)
       }
     }).pipe(Effect.scoped))
 })

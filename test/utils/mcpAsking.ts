@@ -5,7 +5,8 @@
  * roots outside the call's stream (HTTP's standalone stream); with `detached` it asks them after the call has
  * answered, when no call is running, and `report` says back what that request was answered. With `progress` it asks
  * for progress of its request and says back the progress it was sent too (`{ answer, isError, progress }`); with
- * `cancelAfter` it cancels its request after that many milliseconds (its `AbortSignal`).
+ * `cancelAfter` it cancels its request after that many milliseconds (its `AbortSignal`). With `hold` it asks nothing
+ * and answers after that many milliseconds, or once its call is cancelled (counted); `held` says back how many were.
  */
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import {
@@ -27,6 +28,8 @@ interface Arguments {
   readonly report?: boolean
   readonly progress?: boolean
   readonly cancelAfter?: number
+  readonly hold?: number
+  readonly held?: boolean
 }
 
 // The answer of a request, or its error's code and message.
@@ -42,6 +45,7 @@ const outcome = (asked: Promise<unknown>) =>
 /** `server` with the tool `ask`. */
 export function asking(server: Server) {
   let detachedOutcome: Promise<{ answer: unknown; isError: boolean }> | undefined
+  let cancelled = 0
   server.setRequestHandler(ListToolsRequestSchema, () => ({
     tools: [{
       name: "ask",
@@ -55,14 +59,28 @@ export function asking(server: Server) {
           detached: { type: "boolean" },
           report: { type: "boolean" },
           progress: { type: "boolean" },
-          cancelAfter: { type: "number" }
+          cancelAfter: { type: "number" },
+          hold: { type: "number" },
+          held: { type: "boolean" }
         }
       }
     }]
   }))
   server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
-    const { cancelAfter, detached, kind, progress, report, standalone, text } = call.params
+    const { cancelAfter, detached, held, hold, kind, progress, report, standalone, text } = call.params
       .arguments as unknown as Arguments
+    if (held === true) return { content: [{ type: "text", text: JSON.stringify({ cancelled }) }] }
+    if (hold !== undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, hold)
+        extra.signal.addEventListener("abort", () => {
+          cancelled += 1
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+      return { content: [{ type: "text", text: "{}" }] }
+    }
     const seen: Array<{ progress: number; total?: number | undefined; message?: string | undefined }> = []
     const options = {
       ...(progress === true ? { onprogress: (one: (typeof seen)[number]) => void seen.push(one) } : {}),
