@@ -168,7 +168,7 @@ const noReverse = (method: Method): Failure => ({
 export const maxClientProgress = 1000
 
 /** A request relayed to a client now: what its server asked progress by, how it is reached, and the client's cancel. */
-interface InFlight {
+export interface InFlight {
   readonly token: McpSchema.ProgressToken | undefined
   readonly send: Send
   readonly cancel: Deferred.Deferred<void>
