@@ -6,17 +6,23 @@
  * answered -32601 for it, as is a request on the upstream's standalone stream; two clients' concurrent calls each
  * answer only their own. The same tool on the SDK's stdio server (`test/fixtures/mcp/askingServer.ts`): its requests
  * during a call relayed, the answer on its stdin, one with no call in flight refused. A 2026-07-28 client's call is
- * refused them, -32601 naming its revision.
+ * refused them, -32601 naming its revision. Progress and cancellation of a relayed request pass both ways, for both
+ * upstreams: the client's progress reaches the upstream's `onprogress` (the client sees a token of the gateway's own),
+ * the upstream's cancel (its `AbortSignal`) aborts the client's handler, and the client's cancel of the id it was sent
+ * ends the upstream's request with an error. A call its client cancels (its `AbortSignal`) is cancelled at an HTTP and
+ * a stdio upstream (the SDK server's handler aborted) and counted `cancelled`.
  */
 import { expect, layer } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import {
   type ClientCapabilities,
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
+import type { ClientNotification, ClientRequest } from "@modelcontextprotocol/sdk/types.js"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -24,11 +30,14 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { eventually } from "../utils/eventually.js"
 import { asking, type Kind } from "../utils/mcpAsking.js"
 import { mcpPost } from "../utils/mcpRaw.js"
 import { askingStdioServer, sdkUpstream } from "../utils/mcpUpstreams.js"
+import { scrape, valueOf } from "../utils/prometheus.js"
 
 const providerKey = "sk-provider-mcp-asks-0001"
+const adminKey = "gw-mcp-asks-admin-5c7e9a1b3d"
 
 class Fixture extends Context.Service<Fixture, { readonly gateway: Gateway.Service }>()(
   "test/GatewayMcpServerRequestsFixture"
@@ -42,7 +51,11 @@ const fixture = Layer.effect(
     const asker = yield* sdkUpstream("asker", { capabilities: { tools: {} } }, asking, { session: true })
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(
-        yield* ProviderConfig.fromJson({ sim, mcp_servers: { asker: { url: asker.url }, local: askingStdioServer } })
+        yield* ProviderConfig.fromJson({
+          sim,
+          mcp_servers: { asker: { url: asker.url }, local: askingStdioServer },
+          gateway: { admin_keys: [{ name: "ops", key: adminKey }] }
+        })
       ),
       port: 0
     })
@@ -74,12 +87,48 @@ const client = (url: string, who: string, capabilities: ClientCapabilities) =>
     (sdk) => Effect.promise(() => sdk.close())
   )
 
+type Extra = RequestHandlerExtra<ClientRequest, ClientNotification>
+type Sampling = (
+  request: { params: { _meta?: { progressToken?: string | number | undefined } | undefined } },
+  extra: Extra
+) => Promise<unknown>
+
+/** The official SDK's client at `url`, declaring sampling only, whose requests `sampling` handles. */
+const samplingClient = (url: string, sampling: Sampling) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const sdk = new Client({ name: "gateway-mcp-asks", version: "1.0.0" }, { capabilities: { sampling: {} } })
+      sdk.setRequestHandler(CreateMessageRequestSchema, (request, extra) => sampling(request, extra) as never)
+      await sdk.connect(new StreamableHTTPClientTransport(new URL(url)))
+      return sdk
+    }),
+    (sdk) => Effect.promise(() => sdk.close())
+  )
+
+// Resolves once `signal` aborts, or after `millis`: whether it aborted.
+const abortedWithin = (signal: AbortSignal, millis: number) =>
+  new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), millis)
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+  })
+
+const sampled = { role: "assistant", model: "m", content: { type: "text", text: "done" } }
+
 const ask = (
   sdk: Client,
   name: string,
   kind: Kind,
   text: string,
-  how: { readonly standalone?: boolean; readonly detached?: boolean; readonly report?: boolean } = {}
+  how: {
+    readonly standalone?: boolean
+    readonly detached?: boolean
+    readonly report?: boolean
+    readonly progress?: boolean
+    readonly cancelAfter?: number
+  } = {}
 ) =>
   Effect.promise(async () => {
     const result = await sdk.callTool({ name, arguments: { kind, text, ...how } })
@@ -224,6 +273,111 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
             `Unsupported MCP method: ${method} (the calling client is on MCP 2026-07-28`
           )
         }
+      }
+    }).pipe(Effect.scoped))
+  it.effect("a client's progress for a relayed request reaches its upstream under the upstream's own token", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const name of ["asker__ask", "local__ask"]) {
+        const tokens: Array<unknown> = []
+        const sdk = yield* samplingClient(`${gateway.url}/mcp`, async (request, extra) => {
+          const progressToken = request.params._meta?.progressToken
+          tokens.push(progressToken)
+          if (progressToken !== undefined) {
+            for (const [progress, message] of [[1, "half"], [2, "done"]] as const) {
+              await extra.sendNotification({
+                method: "notifications/progress",
+                params: { progressToken, progress, total: 2, message }
+              })
+            }
+            // The official SDK's server handles a notification a tick after a response read with it (one chunk of a
+            // stdio server's input): a progress right before its answer would find its handler gone.
+            await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+          return sampled
+        })
+        const reported = yield* ask(sdk, name, "sampling", "p", { progress: true })
+        expect(reported.answer, name).toEqual({
+          answer: sampled,
+          isError: false,
+          progress: [{ progress: 1, total: 2, message: "half" }, { progress: 2, total: 2, message: "done" }]
+        })
+        // The client is sent a token of the gateway's own, never the upstream's (the SDK numbers its own from 0).
+        expect(String(tokens[0]), name).toMatch(/^progress-[0-9a-f-]{36}$/)
+        // A request that asked for no progress carries no token to the client.
+        yield* ask(sdk, name, "sampling", "q")
+        expect(tokens[1], name).toBeUndefined()
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("an upstream's cancel of its request aborts the client's handler of it; the relay stops waiting", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const name of ["asker__ask", "local__ask"]) {
+        const aborted: Array<boolean> = []
+        const sdk = yield* samplingClient(`${gateway.url}/mcp`, async (_, extra) => {
+          aborted.push(await abortedWithin(extra.signal, 20_000))
+          return sampled
+        })
+        const cancelled = yield* ask(sdk, name, "sampling", "c", { cancelAfter: 500 })
+        expect(cancelled.isError, name).toBe(true)
+        // The client was told (`notifications/cancelled` of the id the gateway sent it), long before its 20 s.
+        expect(
+          yield* eventually(`${name}: the client's handler ended`, Effect.sync(() => aborted), (a) => a.length > 0)
+        )
+          .toEqual([true])
+        // The upstream is answered nothing: its next request is relayed and answered as usual.
+        const sdk2 = yield* samplingClient(`${gateway.url}/mcp`, async () => sampled)
+        expect((yield* ask(sdk2, name, "sampling", "again")).answer, name).toEqual(sampled)
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a client's cancel of a relayed request (the id it was sent) ends the upstream's request with an error", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      for (const name of ["asker__ask", "local__ask"]) {
+        const ended: Array<boolean> = []
+        const sdk = yield* samplingClient(`${gateway.url}/mcp`, async (_, extra) => {
+          await extra.sendNotification({
+            method: "notifications/cancelled",
+            params: { requestId: extra.requestId, reason: "the user declined" }
+          })
+          ended.push(await abortedWithin(extra.signal, 20_000))
+          return sampled
+        })
+        const refused = yield* ask(sdk, name, "sampling", "x")
+        expect(refused, name).toEqual({
+          isError: true,
+          answer: { code: -32603, message: "MCP error -32603: The client cancelled sampling/createMessage" }
+        })
+        expect(yield* eventually(`${name}: the client's handler ended`, Effect.sync(() => ended), (a) => a.length > 0))
+          .toEqual([true])
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a call its client cancels is cancelled at its upstream, HTTP and stdio, and counted cancelled", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const sdk = yield* client(`${gateway.url}/mcp`, "gus", {})
+      for (const [server, name] of [["asker", "asker__ask"], ["local", "local__ask"]] as const) {
+        const abort = new AbortController()
+        const call = sdk.callTool({ name, arguments: { kind: "roots", text: "", hold: 20_000 } }, undefined, {
+          signal: abort.signal
+        }).then(() => "answered", () => "rejected")
+        yield* Effect.sleep("300 millis")
+        abort.abort()
+        expect(yield* Effect.promise(() => call), name).toBe("rejected")
+        // The upstream's handler of the call was aborted: it got `notifications/cancelled` of its request's id.
+        const held = Effect.map(
+          Effect.promise(() => sdk.callTool({ name, arguments: { kind: "roots", text: "", held: true } })),
+          (result) => JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as { cancelled: number }
+        )
+        expect(yield* eventually(`${name} told of the cancel`, held, (seen) => seen.cancelled === 1), name).toEqual({
+          cancelled: 1
+        })
+        const { samples } = yield* scrape(gateway.url, adminKey)
+        expect(valueOf(samples, "llm_gateway_mcp_calls_total", { server, tool: "ask", outcome: "cancelled" }), name)
+          .toBe(1)
       }
     }).pipe(Effect.scoped))
 })

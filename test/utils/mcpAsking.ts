@@ -3,7 +3,10 @@
  * `test/e2e/GatewayMcpServerRequests.test.ts`, over stdio in `test/fixtures/mcp/askingServer.ts`): it sends the request
  * `kind` names during the call, then says back what it was answered (or the error). With `standalone` it asks its
  * roots outside the call's stream (HTTP's standalone stream); with `detached` it asks them after the call has
- * answered, when no call is running, and `report` says back what that request was answered.
+ * answered, when no call is running, and `report` says back what that request was answered. With `progress` it asks
+ * for progress of its request and says back the progress it was sent too (`{ answer, isError, progress }`); with
+ * `cancelAfter` it cancels its request after that many milliseconds (its `AbortSignal`). With `hold` it asks nothing
+ * and answers after that many milliseconds, or once its call is cancelled (counted); `held` says back how many were.
  */
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import {
@@ -23,6 +26,10 @@ interface Arguments {
   readonly standalone?: boolean
   readonly detached?: boolean
   readonly report?: boolean
+  readonly progress?: boolean
+  readonly cancelAfter?: number
+  readonly hold?: number
+  readonly held?: boolean
 }
 
 // The answer of a request, or its error's code and message.
@@ -38,6 +45,7 @@ const outcome = (asked: Promise<unknown>) =>
 /** `server` with the tool `ask`. */
 export function asking(server: Server) {
   let detachedOutcome: Promise<{ answer: unknown; isError: boolean }> | undefined
+  let cancelled = 0
   server.setRequestHandler(ListToolsRequestSchema, () => ({
     tools: [{
       name: "ask",
@@ -49,13 +57,35 @@ export function asking(server: Server) {
           text: { type: "string" },
           standalone: { type: "boolean" },
           detached: { type: "boolean" },
-          report: { type: "boolean" }
+          report: { type: "boolean" },
+          progress: { type: "boolean" },
+          cancelAfter: { type: "number" },
+          hold: { type: "number" },
+          held: { type: "boolean" }
         }
       }
     }]
   }))
   server.setRequestHandler(CallToolRequestSchema, async (call, extra) => {
-    const { detached, kind, report, standalone, text } = call.params.arguments as unknown as Arguments
+    const { cancelAfter, detached, held, hold, kind, progress, report, standalone, text } = call.params
+      .arguments as unknown as Arguments
+    if (held === true) return { content: [{ type: "text", text: JSON.stringify({ cancelled }) }] }
+    if (hold !== undefined) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, hold)
+        extra.signal.addEventListener("abort", () => {
+          cancelled += 1
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+      return { content: [{ type: "text", text: "{}" }] }
+    }
+    const seen: Array<{ progress: number; total?: number | undefined; message?: string | undefined }> = []
+    const options = {
+      ...(progress === true ? { onprogress: (one: (typeof seen)[number]) => void seen.push(one) } : {}),
+      ...(cancelAfter === undefined ? {} : { signal: AbortSignal.timeout(cancelAfter) })
+    }
     if (detached === true) {
       detachedOutcome = new Promise((resolve) => setTimeout(resolve, 200)).then(() =>
         outcome(server.listRoots(undefined, { timeout: 5000 }))
@@ -68,17 +98,26 @@ export function asking(server: Server) {
         standalone === true
           ? server.listRoots(undefined, { timeout: 5000 })
           : kind === "sampling"
-          ? extra.sendRequest({
-            method: "sampling/createMessage",
-            params: { messages: [{ role: "user", content: { type: "text", text } }], maxTokens: 10 }
-          }, CreateMessageResultSchema)
+          ? extra.sendRequest(
+            {
+              method: "sampling/createMessage",
+              params: { messages: [{ role: "user", content: { type: "text", text } }], maxTokens: 10 }
+            },
+            CreateMessageResultSchema,
+            options
+          )
           : kind === "elicitation"
-          ? extra.sendRequest({
-            method: "elicitation/create",
-            params: { message: text, requestedSchema: { type: "object", properties: { name: { type: "string" } } } }
-          }, ElicitResultSchema)
-          : extra.sendRequest({ method: "roots/list", params: {} }, ListRootsResultSchema)
+          ? extra.sendRequest(
+            {
+              method: "elicitation/create",
+              params: { message: text, requestedSchema: { type: "object", properties: { name: { type: "string" } } } }
+            },
+            ElicitResultSchema,
+            options
+          )
+          : extra.sendRequest({ method: "roots/list", params: {} }, ListRootsResultSchema, options)
       )
-    return { content: [{ type: "text", text: JSON.stringify(answer) }], ...(isError ? { isError } : {}) }
+    const said = progress === true ? { answer, isError, progress: seen } : answer
+    return { content: [{ type: "text", text: JSON.stringify(said) }], ...(isError ? { isError } : {}) }
   })
 }

@@ -219,10 +219,15 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         // Cancelled before it was sent (waiting for its server's limits), it cost nothing; once sent, its server may
         // have run it: the reservation is charged, as a model call interrupted in flight is.
         const client = yield* Effect.serviceOption(McpSchema.McpServerClient)
+        const outbound = yield* Effect.serviceOption(ServerRequests.Outbound)
         const to = Relay.listener(
           context.requestMetadata,
           notifications,
-          ServerRequests.asker(client._tag === "Some" ? client.value : undefined, context)
+          ServerRequests.asker(
+            client._tag === "Some" ? client.value : undefined,
+            context,
+            outbound._tag === "Some" ? outbound.value : undefined
+          )
         )
         const result = yield* limited(checked, span.meta, to, () => void (sent = true)).pipe(
           Effect.onInterrupt(() => sent ? Effect.void : settle(0))
@@ -435,6 +440,7 @@ export const make = Effect.fnUntraced(function*(
   const all = yield* mount(router, "/mcp", "qualified")
   const offered = new Map<string, Offered>()
   const changes = yield* Standalone.make
+  const relayed = ServerRequests.relayed()
 
   const gate: Resources.Gate = (qualified, seen) =>
     Layer.build(
@@ -498,7 +504,7 @@ export const make = Effect.fnUntraced(function*(
     http: Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const path = new URL(request.url, "http://gateway").pathname
       const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
-      if (!served || !Standalone.opensStream(request)) return http
+      if (!served || !Standalone.opensStream(request)) return ServerRequests.served(relayed, request, http)
       return Effect.map(
         Effect.serviceOption(Visible),
         (rule) =>

@@ -44,6 +44,9 @@ export const maxLogs = 100
 /** The most bytes (as JSON) of notifications one call relays: 256 KiB. */
 export const maxRelayedBytes = 256 * 1024
 
+/** How many chunks of an HTTP server's response stream are read ahead of `McpClient`. */
+const readAhead = 16
+
 /** How long a finished call waits for its notifications to reach its client before it answers anyway. */
 const drainTimeout = "5 seconds"
 
@@ -87,28 +90,20 @@ export type Unsolicited =
   | { readonly _tag: "ListChanged"; readonly method: ListChangedMethod }
   | { readonly _tag: "Log"; readonly params: typeof McpSchema.LoggingMessageNotification.payloadSchema.Type }
 
-/** A request of a server that came on a call's response stream, for its client to answer (`serverRequests.ts`). */
-export interface Asked {
-  readonly call: Call
-  readonly id: string | number
-  readonly method: ServerRequests.Method
-  readonly params: unknown
-}
-
 /**
  * One upstream's calls that relay (every one in flight, and those that asked for progress by the gateway's token),
- * its requests waiting for a call's client to answer (by their id), and who is told what the upstream sends of its own.
+ * its requests of a call's client (`serverRequests.ts`), and who is told what the upstream sends of its own.
  */
 export interface Relay {
   readonly calls: Set<Call>
   readonly byToken: Map<string, Call>
-  readonly asked: Map<string, Asked>
+  readonly requests: ServerRequests.Requests
   readonly told: (unsolicited: Unsolicited) => void
 }
 
 /** A relay of no call yet, telling `told` what its upstream sends of its own. */
 export function make(told: (unsolicited: Unsolicited) => void): Relay {
-  return { calls: new Set(), byToken: new Map(), asked: new Map(), told }
+  return { calls: new Set(), byToken: new Map(), requests: ServerRequests.requests(), told }
 }
 
 // The call whose HTTP exchange is being read: the one a log on that response stream belongs to.
@@ -143,8 +138,8 @@ const isListChanged = (method: unknown): method is ListChangedMethod =>
 // with its client's token; a log to `exchange`'s call (it came on that call's response stream), else, on a `shared`
 // output (a stdio server's), to the one call in flight, else to the relay's owner; a list's change to the relay's
 // owner; a request relayed to a client (`serverRequests.ts`), noted for that same call (`exchange`'s, or a shared
-// output's one call in flight) when its client can be asked. Anything else (responses, other requests and
-// notifications) is left to `McpClient`.
+// output's one call in flight) when its client can be asked, and the server's cancel of one it relays. Anything else
+// (responses, other requests and notifications) is left to `McpClient`.
 function observe(relay: Relay, data: string, exchange: Call | undefined, shared: boolean): void {
   const only = shared && relay.calls.size === 1 ? relay.calls.values().next().value : undefined
   const caller = exchange ?? only
@@ -173,6 +168,8 @@ function observe(relay: Relay, data: string, exchange: Call | undefined, shared:
     if (log._tag === "None") return
     if (caller !== undefined) offer(caller, { _tag: "Log", params: log.value })
     else if (!shared || relay.calls.size === 0) relay.told({ _tag: "Log", params: log.value })
+  } else if (method === "notifications/cancelled" && isRecord(message["params"])) {
+    ServerRequests.cancelled(relay.requests, message["params"]["requestId"])
   }
 }
 
@@ -188,7 +185,7 @@ function noteAsked(relay: Relay, data: string, call: Call): boolean {
   const id = message["id"]
   const method = message["method"]
   if ((typeof id !== "string" && typeof id !== "number") || !ServerRequests.isRelayed(method)) return false
-  relay.asked.set(String(id), { call, id, method, params: message["params"] })
+  relay.requests.asked.set(String(id), { call, id, method, params: message["params"], ask: call.listener.ask })
   return true
 }
 
@@ -215,8 +212,11 @@ export function tapHttp(http: HttpClient.HttpClient, relay: Relay, maxBytes: num
               reading = false
             }
           }
+          // Read ahead of `McpClient`, which stops reading while it waits to reply to a request of the server: the
+          // server's cancel of that request comes behind it.
+          const tapped = Stream.tap(response.stream, (chunk) => Effect.sync(() => read(chunk)))
           return Effect.map(
-            Stream.toReadableStreamEffect(Stream.tap(response.stream, (chunk) => Effect.sync(() => read(chunk)))),
+            Stream.toReadableStreamEffect(Stream.buffer(tapped, { capacity: readAhead })),
             (body) =>
               HttpClientResponse.fromWeb(
                 response.request,
@@ -308,7 +308,7 @@ export const relaying = <A, E, R>(
       Effect.onExit((exit) =>
         Effect.gen(function*() {
           relay.calls.delete(call)
-          for (const [id, asked] of relay.asked) if (asked.call === call) relay.asked.delete(id)
+          for (const [id, asked] of relay.requests.asked) if (asked.call === call) relay.requests.asked.delete(id)
           if (token !== undefined) relay.byToken.delete(token)
           if (!Exit.hasInterrupts(exit)) {
             yield* Queue.end(call.queue)

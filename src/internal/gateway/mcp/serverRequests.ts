@@ -3,7 +3,7 @@
  * relayed to the client that made the call and its answer sent back. `effect/ai`'s `McpClient` answers every request
  * a server sends itself (a ping, else "method not found") and declares no capability of a client, so the gateway works
  * beneath it: its upstream connection declares the three (`declaring`), what the server sends is read by `relay.ts`,
- * which notes a request of the call it belongs to (`Relay.Asked`), and the reply `McpClient` then sends the server for
+ * which notes a request of the call it belongs to (`Asked`), and the reply `McpClient` then sends the server for
  * it is replaced by the calling client's own answer: in the body of the POST for an HTTP server (`answering`), as the
  * line written on a stdio server's input (`answeringLines`). The client is asked through its endpoint
  * (`McpServerClient`'s reverse client, on the call's own response stream, with the endpoint's request id), awaited at
@@ -17,24 +17,41 @@
  * (`refusing`). `McpClient` reads an HTTP response stream one message at a time and waits for its reply to be sent,
  * so a call has at most one request of its server outstanding at once. A client's error answer goes back as it gave
  * it; no answer in time is error -32603.
+ *
+ * Progress and cancellation pass both ways. `McpServer` neither tells the gateway the id it sends a client a request
+ * under nor passes on what a client posts about one (its `notifications/progress`, its `notifications/cancelled`), so
+ * the endpoint's POSTs are read beneath it (`served`): the relayed request is seen on the call's response stream as it
+ * goes out, its id noted (one at a time on a call's stream, so each id is its own request's) and a progress token of
+ * the gateway's own put in its `_meta` when its server asked for progress; a client's progress of that token goes to
+ * the server under the server's token, and a client's cancel of that id answers the server's request with an error.
+ * A server's own cancel of its request (`cancelled`) stops the wait, which `McpServer` tells the client as a
+ * `notifications/cancelled` of the id it was sent, and the server is answered nothing.
  */
 import type * as McpClient from "effect/ai/McpClient"
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as HttpBody from "effect/http/HttpBody"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
 import * as Sse from "../../../Sse.js"
 import { isRecord } from "../../providers/wire.js"
 import type * as Listen from "./listen.js"
-import type * as Relay from "./relay.js"
 
 /** The requests of a server relayed to its call's client. */
 export const relayedMethods = ["sampling/createMessage", "elicitation/create", "roots/list"] as const
@@ -66,13 +83,55 @@ export interface Failure {
   readonly data?: unknown
 }
 
-/** A call's client asked `method` with `params`: its result, or the error to answer with. */
-export type Ask = (method: Method, params: unknown) => Effect.Effect<unknown, Failure>
+/** How a message (JSON) reaches the server a relayed request came from: a client's progress for the request. */
+export type Send = (message: string) => Effect.Effect<void>
+
+/** A call's client asked `method` with `params` for its server (which `send` reaches): its result, or the error. */
+export type Ask = (method: Method, params: unknown, send: Send) => Effect.Effect<unknown, Failure>
+
+/** A request of a server that came for a call (`relay.ts` notes it), for the call's client to answer. */
+export interface Asked {
+  readonly id: string | number
+  readonly method: Method
+  readonly params: unknown
+  /** How the call's client is asked; none: it is refused. */
+  readonly ask: Ask | undefined
+  /** The call it came for, by identity: what is noted of it goes when the call ends. */
+  readonly call: object
+}
+
+/**
+ * One server's requests of its calls' clients, by their id: each noted until `McpClient` replies to it (`asked`),
+ * then while its client's answer is awaited (`answering`, which the server's cancel of it completes).
+ */
+export interface Requests {
+  readonly asked: Map<string, Asked>
+  readonly answering: Map<string, Deferred.Deferred<void>>
+}
+
+/** A server's requests of its clients: none yet. */
+export const requests = (): Requests => ({ asked: new Map(), answering: new Map() })
+
+/**
+ * The server cancelled its request `id` (its `notifications/cancelled`): its client's answer is awaited no more,
+ * which `McpServer` tells the client, and the server is answered nothing.
+ */
+export function cancelled(requests: Requests, id: unknown): void {
+  if (typeof id !== "string" && typeof id !== "number") return
+  const answering = requests.answering.get(String(id))
+  if (answering !== undefined) Deferred.doneUnsafe(answering, Effect.void)
+}
 
 /** The error a client that cannot take `method` is answered with: -32601, method not found. */
 const notFound = (method: string): Failure => ({
   code: McpSchema.METHOD_NOT_FOUND_ERROR_CODE,
   message: `Unsupported MCP method: ${method}`
+})
+
+/** The error a server's request its client cancelled is answered with. */
+const cancelledByClient = (method: Method): Failure => ({
+  code: McpSchema.INTERNAL_ERROR_CODE,
+  message: `The client cancelled ${method}`
 })
 
 // The error in `cause` (a reverse request's failure): the client's own JSON-RPC error when it answered with one.
@@ -105,45 +164,148 @@ const noReverse = (method: Method): Failure => ({
     "requests to its client only in a multi round-trip result; the gateway relays them to 2025-11-25 sessions)"
 })
 
+/** The most progress notifications of a client one relayed request passes to its server. */
+export const maxClientProgress = 1000
+
+/** A request relayed to a client now: what its server asked progress by, how it is reached, and the client's cancel. */
+export interface InFlight {
+  readonly token: McpSchema.ProgressToken | undefined
+  readonly send: Send
+  readonly cancel: Deferred.Deferred<void>
+  progress: number
+}
+
+/**
+ * The requests an endpoint's clients are asked now, by what a client's notification about one names: the progress
+ * token of the gateway's own it was sent, and its client's session with the id it was sent under.
+ */
+export interface Relayed {
+  readonly byToken: Map<string, InFlight>
+  readonly byId: Map<string, InFlight>
+}
+
+/** The requests of an endpoint's clients: none yet. */
+export const relayed = (): Relayed => ({ byToken: new Map(), byId: new Map() })
+
+const idKey = (session: string | undefined, id: unknown) => `${session ?? ""}\u0000${typeof id}:${String(id)}`
+
+/** What one POST's response carries of the relayed requests: one at a time being sent, until it is seen going out. */
+export interface Outgoing {
+  readonly relayed: Relayed
+  readonly session: string | undefined
+  readonly lock: Semaphore.Semaphore
+  sending: { readonly token: string | undefined; readonly sent: Deferred.Deferred<string | number> } | undefined
+}
+
+/** The relayed requests of the POST being answered (`served` gives every POST one). */
+export class Outbound extends Context.Service<Outbound, Outgoing>()("effect-llm-router/gateway/mcp/Outbound") {}
+
+const decodeToken = Schema.decodeUnknownOption(McpSchema.ProgressToken)
+
+// The progress token `params` (a server's request's) asked progress by.
+function tokenOf(params: unknown): McpSchema.ProgressToken | undefined {
+  const meta = isRecord(params) ? params["_meta"] : undefined
+  const token = decodeToken(isRecord(meta) ? meta["progressToken"] : undefined)
+  return token._tag === "Some" ? token.value : undefined
+}
+
+// `params` without the progress token of its server, which the client never sees (it is sent the gateway's).
+function withoutToken(params: unknown): unknown {
+  if (!isRecord(params) || !isRecord(params["_meta"]) || !("progressToken" in params["_meta"])) return params
+  const { progressToken: _, ...meta } = params["_meta"]
+  const { _meta: __, ...rest } = params
+  return Object.keys(meta).length === 0 ? rest : { ...rest, _meta: meta }
+}
+
+/**
+ * `asking` (the client's reverse request of `params`) sent on `outbound`'s POST, its id and progress token noted in
+ * `outbound.relayed` while it is awaited: the client's progress goes to its server by `send`, and its cancel fails it.
+ */
+const through = Effect.fnUntraced(function*(
+  outbound: Outgoing,
+  method: Method,
+  params: unknown,
+  send: Send,
+  asking: (params: unknown) => Effect.Effect<unknown, Failure>
+) {
+  const { relayed } = outbound
+  const upstreamToken = tokenOf(params)
+  const token = upstreamToken === undefined ? undefined : `progress-${randomUUID()}`
+  const inFlight: InFlight = { token: upstreamToken, send, cancel: yield* Deferred.make<void>(), progress: 0 }
+  let key: string | undefined
+  if (token !== undefined) relayed.byToken.set(token, inFlight)
+  // One request goes out at a time on the POST's stream, so the first one seen there is this one.
+  const sending = Effect.gen(function*() {
+    const sent = yield* Deferred.make<string | number>()
+    outbound.sending = { token, sent }
+    const fiber = yield* Effect.forkChild(asking(withoutToken(params)))
+    const id = yield* Effect.raceFirst(
+      Effect.map(Deferred.await(sent), Option.some),
+      Effect.as(Fiber.await(fiber), Option.none())
+    )
+    return { fiber, id }
+  }).pipe(Effect.ensuring(Effect.sync(() => void (outbound.sending = undefined))))
+  return yield* Effect.gen(function*() {
+    const { fiber, id } = yield* Semaphore.withPermit(outbound.lock)(sending)
+    if (id._tag === "Some") {
+      key = idKey(outbound.session, id.value)
+      relayed.byId.set(key, inFlight)
+    }
+    return yield* Effect.raceFirst(
+      Fiber.join(fiber),
+      Effect.andThen(Deferred.await(inFlight.cancel), Effect.fail(cancelledByClient(method)))
+    ).pipe(Effect.ensuring(Fiber.interrupt(fiber)))
+  }).pipe(Effect.ensuring(Effect.sync(() => {
+    if (token !== undefined) relayed.byToken.delete(token)
+    if (key !== undefined) relayed.byId.delete(key)
+  })))
+})
+
 /**
  * How a call's client is asked its server's requests: through `client` (the endpoint's, for the request being
- * handled, in `context`), for the capabilities it declared; `undefined` when it declared none of them (nothing is
- * relayed). A client on the 2026-07-28 revision, which has no request of a server to its client outside a multi
- * round-trip result (which the gateway does not make), is answered for each it declared with an error naming why.
+ * handled, in `context`), for the capabilities it declared, on the POST's response stream `outbound` notes; `undefined`
+ * when it declared none of them (nothing is relayed). A client on the 2026-07-28 revision, which has no request of a
+ * server to its client outside a multi round-trip result (which the gateway does not make), is answered for each it
+ * declared with an error naming why.
  */
 export function asker(
   client: McpSchema.McpServerClient["Service"] | undefined,
-  context: McpSchema.McpRequestContext["Service"]
+  context: McpSchema.McpRequestContext["Service"],
+  outbound?: Outgoing | undefined
 ): Ask | undefined {
   const capabilities = client?.clientCapabilities ?? context.clientCapabilities
   if (relayedMethods.every((method) => capabilities[needs[method]] === undefined)) return undefined
   const modern = context.protocolVersion === roundTrips
   if (client === undefined && !modern) return undefined
-  return (method, params) =>
+  const reverseOf = (method: Method) => (params: unknown) =>
+    Effect.scoped(
+      Effect.flatMap(client!.getClient, (reverse) => {
+        const asked: Effect.Effect<unknown, unknown> = method === "sampling/createMessage"
+          ? Effect.flatMap(decoded(McpSchema.CreateMessage.payloadSchema, method, params), reverse.createMessage)
+          : method === "elicitation/create"
+          ? Effect.flatMap(decoded(McpSchema.Elicit.payloadSchema, method, params), reverse.elicit)
+          : Effect.flatMap(decoded(McpSchema.ListRoots.payloadSchema, method, params ?? {}), reverse.listRoots)
+        return asked.pipe(
+          Effect.timeoutOrElse({
+            duration: askTimeout,
+            orElse: () =>
+              Effect.fail<Failure>({
+                code: McpSchema.INTERNAL_ERROR_CODE,
+                message: `The client did not answer ${method} within ${Duration.format(askTimeout)}`
+              })
+          }),
+          Effect.mapError((error) => failureOf(method, error))
+        )
+      })
+    )
+  return (method, params, send) =>
     capabilities[needs[method]] === undefined
       ? Effect.fail(notFound(method))
       : client === undefined || modern
       ? Effect.fail(noReverse(method))
-      : Effect.scoped(
-        Effect.flatMap(client.getClient, (reverse) => {
-          const asked: Effect.Effect<unknown, unknown> = method === "sampling/createMessage"
-            ? Effect.flatMap(decoded(McpSchema.CreateMessage.payloadSchema, method, params), reverse.createMessage)
-            : method === "elicitation/create"
-            ? Effect.flatMap(decoded(McpSchema.Elicit.payloadSchema, method, params), reverse.elicit)
-            : Effect.flatMap(decoded(McpSchema.ListRoots.payloadSchema, method, params ?? {}), reverse.listRoots)
-          return asked.pipe(
-            Effect.timeoutOrElse({
-              duration: askTimeout,
-              orElse: () =>
-                Effect.fail<Failure>({
-                  code: McpSchema.INTERNAL_ERROR_CODE,
-                  message: `The client did not answer ${method} within ${Duration.format(askTimeout)}`
-                })
-            }),
-            Effect.mapError((error) => failureOf(method, error))
-          )
-        })
-      )
+      : outbound === undefined
+      ? reverseOf(method)(withoutToken(params))
+      : through(outbound, method, params, send, reverseOf(method))
 }
 
 /** `transport`, its `initialize` declaring the capabilities of a client the gateway relays (`declared`). */
@@ -160,10 +322,10 @@ export function declaring(transport: McpClient.Transport): McpClient.Transport {
   }
 }
 
-// The request `relay` relays that `text` (a message `McpClient` sends its server) is the reply to, taken from those
+// The request of `requests` that `text` (a message `McpClient` sends its server) is the reply to, taken from those
 // waiting: `McpClient`'s own refusal of it.
-function askedOf(text: string, relay: Relay.Relay) {
-  if (relay.asked.size === 0 || !text.includes("\"error\"")) return undefined
+function askedOf(text: string, requests: Requests) {
+  if (requests.asked.size === 0 || !text.includes("\"error\"")) return undefined
   let message: unknown
   try {
     message = JSON.parse(text)
@@ -172,46 +334,66 @@ function askedOf(text: string, relay: Relay.Relay) {
   }
   if (!isRecord(message) || "method" in message || !("error" in message)) return undefined
   const id = message["id"]
-  const asked = typeof id === "string" || typeof id === "number" ? relay.asked.get(String(id)) : undefined
-  if (asked !== undefined) relay.asked.delete(String(id))
+  const asked = typeof id === "string" || typeof id === "number" ? requests.asked.get(String(id)) : undefined
+  if (asked !== undefined) requests.asked.delete(String(id))
   return asked
 }
 
-// The reply to `asked` (JSON), as its server is sent it: its call's client's answer, or the error it is answered with.
-function replyTo(asked: Relay.Asked): Effect.Effect<string> {
-  const ask = asked.call.listener.ask
-  return (ask === undefined ? Effect.fail(notFound(asked.method)) : ask(asked.method, asked.params)).pipe(
-    Effect.match({
-      onFailure: (error) => JSON.stringify({ jsonrpc: "2.0", id: asked.id, error }),
-      onSuccess: (result) => JSON.stringify({ jsonrpc: "2.0", id: asked.id, result })
-    })
-  )
+// The reply to `asked` (JSON), as its server is sent it: its call's client's answer, or the error it is answered
+// with; none when the server cancelled it meanwhile. `send` reaches the server.
+function replyTo(asked: Asked, requests: Requests, send: Send): Effect.Effect<string | undefined> {
+  const key = String(asked.id)
+  const answer = asked.ask === undefined
+    ? Effect.fail(notFound(asked.method))
+    : asked.ask(asked.method, asked.params, send)
+  return Effect.gen(function*() {
+    const cancel = yield* Deferred.make<void>()
+    requests.answering.set(key, cancel)
+    return yield* Effect.raceFirst(
+      answer.pipe(
+        Effect.match({
+          onFailure: (error) => JSON.stringify({ jsonrpc: "2.0", id: asked.id, error }),
+          onSuccess: (result) => JSON.stringify({ jsonrpc: "2.0", id: asked.id, result })
+        })
+      ),
+      Effect.as(Deferred.await(cancel), undefined)
+    ).pipe(Effect.ensuring(Effect.sync(() => {
+      if (requests.answering.get(key) === cancel) requests.answering.delete(key)
+    })))
+  })
 }
 
 /**
- * `http`, the replies `McpClient` posts to its server's requests that `relay` relays carrying the calling client's
- * answer in place of `McpClient`'s refusal.
+ * `http`, the replies `McpClient` posts to its server's requests that `requests` holds carrying the calling client's
+ * answer in place of `McpClient`'s refusal (not sent at all when the server cancelled the request meanwhile).
  */
-export function answering(http: HttpClient.HttpClient, relay: Relay.Relay): HttpClient.HttpClient {
-  return HttpClient.mapRequestEffect(http, (request) => {
-    if (relay.asked.size === 0 || request.method !== "POST" || request.body._tag !== "Uint8Array") {
-      return Effect.succeed(request)
-    }
-    const asked = askedOf(request.body.text ?? new TextDecoder().decode(request.body.body), relay)
-    if (asked === undefined) return Effect.succeed(request)
-    return Effect.map(replyTo(asked), (reply) => HttpClientRequest.bodyText(request, reply, "application/json"))
+export function answering(http: HttpClient.HttpClient, requests: Requests): HttpClient.HttpClient {
+  return HttpClient.transform(http, (effect, request) => {
+    if (requests.asked.size === 0 || request.method !== "POST" || request.body._tag !== "Uint8Array") return effect
+    const asked = askedOf(request.body.text ?? new TextDecoder().decode(request.body.body), requests)
+    if (asked === undefined) return effect
+    const post = (message: string) => http.execute(HttpClientRequest.bodyText(request, message, "application/json"))
+    const send: Send = (message) => Effect.ignore(Effect.flatMap(post(message), (response) => response.text))
+    return Effect.flatMap(
+      replyTo(asked, requests, send),
+      (reply) =>
+        reply === undefined
+          ? Effect.succeed(HttpClientResponse.fromWeb(request, new Response(null, { status: 202 })))
+          : post(reply)
+    )
   })
 }
 
 /**
  * A stdio server's input (`stdin`), owned beneath `McpClient`: what `McpClient` writes passes on line by line, but
- * its reply to a request `relay` relays, held back, is written as the calling client's answer once it comes (asked
- * from a fiber of `scope`, the process's, so the other calls' messages are not held behind it). The server's input
- * is closed when `McpClient`'s is; once writing to it failed, `McpClient`'s writes fail with its error.
+ * its reply to a request `requests` holds, held back, is written as the calling client's answer once it comes (asked
+ * from a fiber of `scope`, the process's, so the other calls' messages are not held behind it; nothing when the server
+ * cancelled the request meanwhile). The server's input is closed when `McpClient`'s is; once writing to it failed,
+ * `McpClient`'s writes fail with its error.
  */
 export const answeringLines = Effect.fnUntraced(function*<E>(
   stdin: Sink.Sink<void, Uint8Array, never, E>,
-  relay: Relay.Relay,
+  requests: Requests,
   scope: Scope.Scope
 ) {
   const input = yield* Queue.unbounded<string, Cause.Done>()
@@ -225,6 +407,7 @@ export const answeringLines = Effect.fnUntraced(function*<E>(
   )
   const decoder = new TextDecoder()
   let buffer = ""
+  const send: Send = (message) => Effect.asVoid(Queue.offer(input, `${message}\n`))
   const write = (chunk: Uint8Array) =>
     Effect.suspend(() => {
       if (failed !== undefined) return Effect.fail(failed.error)
@@ -233,13 +416,121 @@ export const answeringLines = Effect.fnUntraced(function*<E>(
       const lines = buffer.slice(0, end).split("\n").slice(0, -1)
       buffer = buffer.slice(end)
       return Effect.forEach(lines, (line): Effect.Effect<unknown> => {
-        const asked = askedOf(line, relay)
+        const asked = askedOf(line, requests)
         return asked === undefined
           ? Queue.offer(input, `${line}\n`)
-          : Effect.forkIn(Effect.flatMap(replyTo(asked), (reply) => Queue.offer(input, `${reply}\n`)), scope)
+          : Effect.forkIn(
+            Effect.flatMap(replyTo(asked, requests, send), (reply) => reply === undefined ? Effect.void : send(reply)),
+            scope
+          )
       }, { discard: true })
     })
   return Sink.forEach(write).pipe(Sink.ensuring(Queue.end(input))) satisfies Sink.Sink<void, Uint8Array, never, E>
+})
+
+// A client's POSTed notification (`text`) of a request relayed to it, passed on: its progress to the request's
+// server, under the server's token; its cancel (of the id the client was sent, in `session`) failing the request.
+// Whether it was one.
+const notified = Effect.fnUntraced(function*(relayed: Relayed, session: string | undefined, text: string) {
+  if (!text.includes("notifications/progress") && !text.includes("notifications/cancelled")) return false
+  let message: unknown
+  try {
+    message = JSON.parse(text)
+  } catch {
+    return false
+  }
+  if (!isRecord(message) || "id" in message || !isRecord(message["params"])) return false
+  const params = message["params"]
+  if (message["method"] === "notifications/progress") {
+    const inFlight = relayed.byToken.get(String(params["progressToken"]))
+    if (inFlight?.token === undefined) return false
+    inFlight.progress += 1
+    if (inFlight.progress > maxClientProgress) return true
+    const progress = { ...params, progressToken: inFlight.token }
+    yield* inFlight.send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/progress", params: progress }))
+    return true
+  }
+  if (message["method"] !== "notifications/cancelled") return false
+  const inFlight = relayed.byId.get(idKey(session, params["requestId"]))
+  if (inFlight === undefined) return false
+  yield* Deferred.succeed(inFlight.cancel, undefined)
+  return true
+})
+
+// `chunk` (text: one or more of `McpServer`'s SSE events, each whole, as it frames them) with the request `outbound`
+// is sending seen: its id noted, the gateway's progress token put in its `_meta`; none when it is not there.
+function seen(outbound: Outgoing, chunk: string): string | undefined {
+  const sending = outbound.sending
+  if (sending === undefined) return undefined
+  let found = false
+  const events = chunk.split("\n\n").map((event) => {
+    if (found || !event.startsWith("data: ")) return event
+    let message: unknown
+    try {
+      message = JSON.parse(event.slice("data: ".length))
+    } catch {
+      return event
+    }
+    const id = isRecord(message) ? message["id"] : undefined
+    if (!isRecord(message) || !isRelayed(message["method"]) || (typeof id !== "string" && typeof id !== "number")) {
+      return event
+    }
+    found = true
+    outbound.sending = undefined
+    Deferred.doneUnsafe(sending.sent, Effect.succeed(id))
+    if (sending.token === undefined) return event
+    const params = isRecord(message["params"]) ? message["params"] : {}
+    const meta = isRecord(params["_meta"]) ? params["_meta"] : {}
+    return `data: ${
+      JSON.stringify({ ...message, params: { ...params, _meta: { ...meta, progressToken: sending.token } } })
+    }`
+  })
+  return found ? events.join("\n\n") : undefined
+}
+
+// `response` (to a POST), its SSE stream read for the relayed request `outbound` is sending (`seen`).
+function watched(response: HttpServerResponse.HttpServerResponse, outbound: Outgoing) {
+  const body = response.body
+  if (body._tag !== "Stream" || !body.contentType.startsWith("text/event-stream")) return response
+  const decoder = new TextDecoder()
+  const encoder = new TextEncoder()
+  const stream = Stream.map(body.stream, (chunk) => {
+    if (outbound.sending === undefined) return chunk
+    const text = decoder.decode(chunk)
+    if (!relayedMethods.some((method) => text.includes(method))) return chunk
+    const rewritten = seen(outbound, text)
+    return rewritten === undefined ? chunk : encoder.encode(rewritten)
+  })
+  return HttpServerResponse.setBody(response, HttpBody.stream(stream, body.contentType))
+}
+
+/**
+ * `answer` (an endpoint's) to `request`: a client's POSTed notification of a request relayed to it (its progress, its
+ * cancel), which `McpServer` would drop, passed on here and answered 202; any other POST answered by `answer` with
+ * its `Outbound`, its response read for the relayed requests it carries.
+ */
+export function served<E, R>(
+  relayed: Relayed,
+  request: HttpServerRequest.HttpServerRequest,
+  answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, Exclude<R, Outbound>> {
+  if (request.method !== "POST") return Effect.provideService(answer, Outbound, outbound(relayed, undefined))
+  const session = request.headers["mcp-session-id"]
+  return Effect.gen(function*() {
+    if (relayed.byToken.size > 0 || relayed.byId.size > 0) {
+      const text = yield* Effect.orElseSucceed(request.text, () => "")
+      if (yield* notified(relayed, session, text)) return HttpServerResponse.empty({ status: 202 })
+    }
+    const out = outbound(relayed, session)
+    return watched(yield* Effect.provideService(answer, Outbound, out), out)
+  })
+}
+
+const outbound = (relayed: Relayed, session: string | undefined): Outgoing => ({
+  relayed,
+  session,
+  lock: Semaphore.makeUnsafe(1),
+  sending: undefined
 })
 
 /**

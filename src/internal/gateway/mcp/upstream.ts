@@ -252,7 +252,7 @@ function watchedSpawner(ended: Deferred.Deferred<string>, spec: Spec) {
   // before the supervisor, told, closes the connection.
   const watched = (handle: ChildProcessSpawner.ChildProcessHandle, scope: Scope.Scope) =>
     Effect.map(
-      ServerRequests.answeringLines(handle.stdin, spec.relay, scope),
+      ServerRequests.answeringLines(handle.stdin, spec.relay.requests, scope),
       (stdin) =>
         ChildProcessSpawner.makeHandle({
           ...handle,
@@ -313,7 +313,7 @@ const transport = Effect.fnUntraced(function*(spec: Spec, ended: Deferred.Deferr
     for (const [name, value] of Object.entries(server.headers ?? {})) headers[name] = Redacted.value(value)
     const session: Listen.Session = { id: undefined }
     const tapped = Relay.tapHttp(authorized(yield* HttpClient.HttpClient, spec.token), spec.relay, spec.maxReplyBytes)
-    const http = ServerRequests.answering(Listen.remembering(tapped, session), spec.relay)
+    const http = ServerRequests.answering(Listen.remembering(tapped, session), spec.relay.requests)
     const connected = yield* McpClient.http({
       url: server.url,
       protocol,
