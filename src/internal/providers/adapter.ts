@@ -17,13 +17,14 @@ import * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import type * as Result from "effect/Result"
 import * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
 import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import { AuthError, InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
-import { OptionsError } from "../../OptionsError.js"
+import type { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
@@ -131,18 +132,15 @@ export interface Definition extends ProviderHttp.Options {
 
 /**
  * The client of a definition over the `HttpClient` in the context; `define`
- * gives the `OptionsError` of an option out of range instead of a definition.
+ * fails with the `OptionsError` of an option out of range.
  */
 export function make<O>(
-  define: (options: O) => Definition | OptionsError,
+  define: (options: O) => Result.Result<Definition, OptionsError>,
   options: O
 ): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> {
-  return Effect.suspend(() => {
-    const definition = define(options)
-    return definition instanceof OptionsError
-      ? Effect.fail(definition)
-      : Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, definition))
-  })
+  return Effect.suspend(() => Effect.fromResult(define(options))).pipe(
+    Effect.flatMap((definition) => Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, definition)))
+  )
 }
 
 /** The layer of a client's `make`. */
