@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, ModerationOptions, Verdict } from "../../Guardrail.js"
 import { maskKey } from "../../LlmError.js"
@@ -82,10 +83,10 @@ export function make(options: ModerationOptions): Effect.Effect<Guardrail, Optio
     /** One post for every text (the endpoint takes a list as `input`, a result for each). */
     function ask(texts: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Verdict> | string> {
       const input = texts.length === 1 ? texts[0] : texts
-      const call = transport.prepare({ path: "/moderations", body: { model, input }, model, credentials })
-      if ("_tag" in call) return Effect.succeed("the request could not be written")
+      const prepared = transport.prepare({ path: "/moderations", body: { model, input }, model, credentials })
+      if (Result.isFailure(prepared)) return Effect.succeed("the request could not be written")
       return transport.json(
-        call,
+        prepared.success,
         (reply) => Effect.succeed(verdictsOf(reply.body, texts.length, options.categories))
       ).pipe(
         Effect.catch((error) => Effect.succeed(`the moderation endpoint failed (${error._tag})`))
