@@ -313,6 +313,30 @@ export const strayFlag = (
     : Result.fail(new UsageError({ reason: `${command} does not take --${stray}` }))
 }
 
+/** The one argument of `command` (`keys revoke`), or the `UsageError` saying it needs `what` (`the key's ID`). */
+export const argumentOf = (
+  command: string,
+  argument: string | undefined,
+  what: string
+): Result.Result<string, UsageError> =>
+  argument === undefined
+    ? Result.fail(new UsageError({ reason: `${command} needs ${what}` }))
+    : Result.succeed(argument)
+
+/** Fails with the `UsageError` of an argument given to `command`, which takes none (`keys list`). */
+export const noArgument = (command: string, argument: string | undefined): Result.Result<void, UsageError> =>
+  argument === undefined
+    ? Result.void
+    : Result.fail(new UsageError({ reason: `${command} takes no argument, got "${argument}"` }))
+
+/** The `UsageError` of an action `command` (`keys`) does not have: none given, or `verb`; `verbs` lists its own. */
+export const noSuchAction = (command: string, verb: string | undefined, verbs: string): UsageError =>
+  new UsageError({
+    reason: verb === undefined
+      ? `${command} needs an action: ${verbs}`
+      : `unknown ${command} action "${verb}" (${verbs})`
+  })
+
 /**
  * Runs the admin command `command` (`keys`, `teams`) over its `parsed` arguments: its usage for `help`, else `perform`
  * with the admin key against the gateway at `parsed.url`; the exit code as `exitCodeOf` gives it (2 for bad flags or

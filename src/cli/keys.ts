@@ -13,7 +13,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
-import { keysUsage, listFlag, numberFlag, UsageError } from "./usage.js"
+import { keysUsage, listFlag, numberFlag, type UsageError } from "./usage.js"
 
 const flags = {
   ...AdminApi.commonFlags,
@@ -34,6 +34,8 @@ type Action =
 
 type Parsed = AdminApi.Parsed<Action>
 
+const verbs = "create, list, revoke or rotate"
+
 const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
   AdminApi.strayFlag(
     `keys ${verb}`,
@@ -49,9 +51,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
     const { argument, common, values, verb } = parsed
     switch (verb) {
       case "create": {
-        if (argument === undefined) {
-          return yield* Result.fail(new UsageError({ reason: "keys create needs the key's NAME" }))
-        }
+        const name = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's NAME")
         yield* onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
         const budget = yield* AdminApi.budgetFlags(values)
         const expiresAt = yield* numberFlag("expires-at", values["expires-at"], {
@@ -65,7 +65,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           action: {
             verb,
             body: {
-              name: argument,
+              name,
               ...(values.team === undefined ? {} : { team: values.team }),
               ...(models === undefined ? {} : { models }),
               ...(tools === undefined ? {} : { tools }),
@@ -76,28 +76,20 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
         }
       }
       case "list": {
-        if (argument !== undefined) {
-          return yield* Result.fail(new UsageError({ reason: `keys list takes no argument, got "${argument}"` }))
-        }
+        yield* AdminApi.noArgument(`keys ${verb}`, argument)
         yield* onlyFor(values, verb, [])
         return { ...common, action: { verb } }
       }
       case "revoke":
       case "rotate": {
-        if (argument === undefined) {
-          return yield* Result.fail(new UsageError({ reason: `keys ${verb} needs the key's ID (keys list)` }))
-        }
+        const id = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's ID (keys list)")
         yield* onlyFor(values, verb, verb === "rotate" ? ["grace"] : [])
-        if (verb === "revoke") return { ...common, action: { verb, id: argument } }
+        if (verb === "revoke") return { ...common, action: { verb, id } }
         const grace = yield* numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
-        return { ...common, action: { verb, id: argument, graceSeconds: grace } }
+        return { ...common, action: { verb, id, graceSeconds: grace } }
       }
-      case undefined:
-        return yield* Result.fail(new UsageError({ reason: "keys needs an action: create, list, revoke or rotate" }))
       default:
-        return yield* Result.fail(
-          new UsageError({ reason: `unknown keys action "${verb}" (create, list, revoke or rotate)` })
-        )
+        return yield* Result.fail(AdminApi.noSuchAction("keys", verb, verbs))
     }
   })
 
