@@ -254,6 +254,21 @@ export const printList = <S extends Schema.Codec<unknown, unknown>>(
     }
   )
 
+/**
+ * What a POST to `path` makes (`body` as JSON, the answer read by `made.item`): printed whole as JSON with `--json`,
+ * else `made.shown` of it (a key, an id) alone on stdout's line, so a script can take it. Gives the answer, for what
+ * the command says of it on stderr.
+ */
+export const printMade = <S extends Schema.Codec<unknown, unknown>>(
+  options: Omit<Request, "method"> & { readonly json: boolean },
+  made: { readonly item: S; readonly what: string; readonly shown: (item: S["Type"]) => string },
+  io: Io
+): Effect.Effect<S["Type"], GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.map(requestJson({ ...options, method: "POST" }, made.item, made.what), ({ answer, whole }) => {
+    io.stdout(`${options.json ? JSON.stringify(whole) : made.shown(answer)}\n`)
+    return answer
+  })
+
 const ago = /^(\d+(?:\.\d+)?)([hd])$/
 
 /** A time flag as the API takes it (Unix seconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */

@@ -111,6 +111,8 @@ const MadeKey = Schema.Struct({
   previous_key_valid_until: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
+const shownKey = (made: typeof MadeKey.Type): string => made.key
+
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
@@ -123,12 +125,11 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
     const action = parsed.action
     switch (action.verb) {
       case "create": {
-        const { answer: made, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "POST", path: "/admin/keys", body: action.body },
-          MadeKey,
-          "key made"
+        const made = yield* AdminApi.printMade(
+          { url: parsed.url, key, path: "/admin/keys", body: action.body, json: parsed.json },
+          { item: MadeKey, what: "key made", shown: shownKey },
+          io
         )
-        io.stdout(`${parsed.json ? JSON.stringify(whole) : made.key}\n`)
         io.stderr(
           AdminApi.printable(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.`) + "\n"
         )
@@ -152,12 +153,17 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
       }
       case "rotate": {
         const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
-        const { answer: rotated, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "POST", path: `/admin/keys/${encodeURIComponent(action.id)}/rotate`, body },
-          MadeKey,
-          "key rotated"
+        const rotated = yield* AdminApi.printMade(
+          {
+            url: parsed.url,
+            key,
+            path: `/admin/keys/${encodeURIComponent(action.id)}/rotate`,
+            body,
+            json: parsed.json
+          },
+          { item: MadeKey, what: "key rotated", shown: shownKey },
+          io
         )
-        io.stdout(`${parsed.json ? JSON.stringify(whole) : rotated.key}\n`)
         const until = rotated.previous_key_valid_until
         const old = until === null || until === undefined
           ? "The old key no longer works."

@@ -118,12 +118,11 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
     const action = parsed.action
     switch (action.verb) {
       case "create": {
-        const { answer: made, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "POST", path: "/admin/teams", body: action.body },
-          TeamView,
-          "team made"
+        const made = yield* AdminApi.printMade(
+          { url: parsed.url, key, path: "/admin/teams", body: action.body, json: parsed.json },
+          { item: TeamView, what: "team made", shown: (team) => team.id },
+          io
         )
-        io.stdout(`${parsed.json ? JSON.stringify(whole) : made.id}\n`)
         io.stderr(AdminApi.printable(`made the team ${made.name} (id ${made.id}).`) + "\n")
         return
       }
