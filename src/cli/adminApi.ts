@@ -254,6 +254,21 @@ export const printList = <S extends Schema.Codec<unknown, unknown>>(
     }
   )
 
+/**
+ * What a POST to `path` makes (`body` as JSON, the answer read by `made.item`): printed whole as JSON with `--json`,
+ * else `made.shown` of it (a key, an id) alone on stdout's line, so a script can take it. Gives the answer, for what
+ * the command says of it on stderr.
+ */
+export const printMade = <S extends Schema.Codec<unknown, unknown>>(
+  options: Omit<Request, "method"> & { readonly json: boolean },
+  made: { readonly item: S; readonly what: string; readonly shown: (item: S["Type"]) => string },
+  io: Io
+): Effect.Effect<S["Type"], GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.map(requestJson({ ...options, method: "POST" }, made.item, made.what), ({ answer, whole }) => {
+    io.stdout(`${options.json ? JSON.stringify(whole) : made.shown(answer)}\n`)
+    return answer
+  })
+
 const ago = /^(\d+(?:\.\d+)?)([hd])$/
 
 /** A time flag as the API takes it (Unix seconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */
@@ -312,6 +327,30 @@ export const strayFlag = (
     ? Result.void
     : Result.fail(new UsageError({ reason: `${command} does not take --${stray}` }))
 }
+
+/** The one argument of `command` (`keys revoke`), or the `UsageError` saying it needs `what` (`the key's ID`). */
+export const argumentOf = (
+  command: string,
+  argument: string | undefined,
+  what: string
+): Result.Result<string, UsageError> =>
+  argument === undefined
+    ? Result.fail(new UsageError({ reason: `${command} needs ${what}` }))
+    : Result.succeed(argument)
+
+/** Fails with the `UsageError` of an argument given to `command`, which takes none (`keys list`). */
+export const noArgument = (command: string, argument: string | undefined): Result.Result<void, UsageError> =>
+  argument === undefined
+    ? Result.void
+    : Result.fail(new UsageError({ reason: `${command} takes no argument, got "${argument}"` }))
+
+/** The `UsageError` of an action `command` (`keys`) does not have: none given, or `verb`; `verbs` lists its own. */
+export const noSuchAction = (command: string, verb: string | undefined, verbs: string): UsageError =>
+  new UsageError({
+    reason: verb === undefined
+      ? `${command} needs an action: ${verbs}`
+      : `unknown ${command} action "${verb}" (${verbs})`
+  })
 
 /**
  * Runs the admin command `command` (`keys`, `teams`) over its `parsed` arguments: its usage for `help`, else `perform`

@@ -13,6 +13,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as fs from "node:fs"
 import type { ChatResponse } from "../ChatResponse.js"
 import { type Id, keyOf } from "./batchInput.js"
@@ -89,8 +90,8 @@ const idOf = (text: string): Id | undefined => {
  */
 export const resume = (file: string): Effect.Effect<Resumed, ResultsFileError> =>
   Effect.try({
-    try: (): Resumed | ResultsFileError => {
-      if (!fs.existsSync(file)) return { done: new Set(), cut: 0 }
+    try: (): Result.Result<Resumed, ResultsFileError> => {
+      if (!fs.existsSync(file)) return Result.succeed({ done: new Set(), cut: 0 })
       const fd = fs.openSync(file, "r+")
       try {
         const size = fs.fstatSync(fd).size
@@ -103,14 +104,16 @@ export const resume = (file: string): Effect.Effect<Resumed, ResultsFileError> =
           if (line.trim() === "") continue
           const id = idOf(line)
           if (id === undefined) {
-            return new ResultsFileError({
-              message: `${file} line ${number} is not a batch result (a JSON object with an id); ` +
-                "give --out a new file or one an earlier batch wrote"
-            })
+            return Result.fail(
+              new ResultsFileError({
+                message: `${file} line ${number} is not a batch result (a JSON object with an id); ` +
+                  "give --out a new file or one an earlier batch wrote"
+              })
+            )
           }
           done.add(keyOf(id))
         }
-        return { done, cut: size - whole }
+        return Result.succeed({ done, cut: size - whole })
       } finally {
         fs.closeSync(fd)
       }
@@ -120,7 +123,7 @@ export const resume = (file: string): Effect.Effect<Resumed, ResultsFileError> =
         message: `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`
       })
   }).pipe(
-    Effect.flatMap((resumed) => resumed instanceof ResultsFileError ? Effect.fail(resumed) : Effect.succeed(resumed))
+    Effect.flatMap(Effect.fromResult)
   )
 
 /**

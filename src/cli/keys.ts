@@ -13,7 +13,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
-import { keysUsage, listFlag, numberFlag, UsageError } from "./usage.js"
+import { keysUsage, listFlag, numberFlag, type UsageError } from "./usage.js"
 
 const flags = {
   ...AdminApi.commonFlags,
@@ -34,6 +34,8 @@ type Action =
 
 type Parsed = AdminApi.Parsed<Action>
 
+const verbs = "create, list, revoke or rotate"
+
 const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
   AdminApi.strayFlag(
     `keys ${verb}`,
@@ -49,9 +51,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
     const { argument, common, values, verb } = parsed
     switch (verb) {
       case "create": {
-        if (argument === undefined) {
-          return yield* Result.fail(new UsageError({ reason: "keys create needs the key's NAME" }))
-        }
+        const name = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's NAME")
         yield* onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
         const budget = yield* AdminApi.budgetFlags(values)
         const expiresAt = yield* numberFlag("expires-at", values["expires-at"], {
@@ -65,7 +65,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
           action: {
             verb,
             body: {
-              name: argument,
+              name,
               ...(values.team === undefined ? {} : { team: values.team }),
               ...(models === undefined ? {} : { models }),
               ...(tools === undefined ? {} : { tools }),
@@ -76,28 +76,20 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
         }
       }
       case "list": {
-        if (argument !== undefined) {
-          return yield* Result.fail(new UsageError({ reason: `keys list takes no argument, got "${argument}"` }))
-        }
+        yield* AdminApi.noArgument(`keys ${verb}`, argument)
         yield* onlyFor(values, verb, [])
         return { ...common, action: { verb } }
       }
       case "revoke":
       case "rotate": {
-        if (argument === undefined) {
-          return yield* Result.fail(new UsageError({ reason: `keys ${verb} needs the key's ID (keys list)` }))
-        }
+        const id = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's ID (keys list)")
         yield* onlyFor(values, verb, verb === "rotate" ? ["grace"] : [])
-        if (verb === "revoke") return { ...common, action: { verb, id: argument } }
+        if (verb === "revoke") return { ...common, action: { verb, id } }
         const grace = yield* numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
-        return { ...common, action: { verb, id: argument, graceSeconds: grace } }
+        return { ...common, action: { verb, id, graceSeconds: grace } }
       }
-      case undefined:
-        return yield* Result.fail(new UsageError({ reason: "keys needs an action: create, list, revoke or rotate" }))
       default:
-        return yield* Result.fail(
-          new UsageError({ reason: `unknown keys action "${verb}" (create, list, revoke or rotate)` })
-        )
+        return yield* Result.fail(AdminApi.noSuchAction("keys", verb, verbs))
     }
   })
 
@@ -119,6 +111,8 @@ const MadeKey = Schema.Struct({
   previous_key_valid_until: Schema.optional(Schema.NullOr(Schema.Number))
 })
 
+const shownKey = (made: typeof MadeKey.Type): string => made.key
+
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
@@ -131,12 +125,11 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
     const action = parsed.action
     switch (action.verb) {
       case "create": {
-        const { answer: made, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "POST", path: "/admin/keys", body: action.body },
-          MadeKey,
-          "key made"
+        const made = yield* AdminApi.printMade(
+          { url: parsed.url, key, path: "/admin/keys", body: action.body, json: parsed.json },
+          { item: MadeKey, what: "key made", shown: shownKey },
+          io
         )
-        io.stdout(`${parsed.json ? JSON.stringify(whole) : made.key}\n`)
         io.stderr(
           AdminApi.printable(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.`) + "\n"
         )
@@ -160,12 +153,17 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
       }
       case "rotate": {
         const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
-        const { answer: rotated, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "POST", path: `/admin/keys/${encodeURIComponent(action.id)}/rotate`, body },
-          MadeKey,
-          "key rotated"
+        const rotated = yield* AdminApi.printMade(
+          {
+            url: parsed.url,
+            key,
+            path: `/admin/keys/${encodeURIComponent(action.id)}/rotate`,
+            body,
+            json: parsed.json
+          },
+          { item: MadeKey, what: "key rotated", shown: shownKey },
+          io
         )
-        io.stdout(`${parsed.json ? JSON.stringify(whole) : rotated.key}\n`)
         const until = rotated.previous_key_valid_until
         const old = until === null || until === undefined
           ? "The old key no longer works."

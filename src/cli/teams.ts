@@ -67,39 +67,29 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
     const { argument, common, values, verb } = parsed
     switch (verb) {
       case "create": {
-        if (argument === undefined) {
-          return yield* Result.fail(new UsageError({ reason: "teams create needs the team's NAME" }))
-        }
+        const name = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's NAME")
         yield* onlyFor(values, verb, ["budget", "period"])
         const budget = yield* AdminApi.budgetFlags(values)
-        return { ...common, action: { verb, body: { name: argument, ...(budget === undefined ? {} : { budget }) } } }
+        return { ...common, action: { verb, body: { name, ...(budget === undefined ? {} : { budget }) } } }
       }
       case "list": {
-        if (argument !== undefined) {
-          return yield* Result.fail(new UsageError({ reason: `teams list takes no argument, got "${argument}"` }))
-        }
+        yield* AdminApi.noArgument(`teams ${verb}`, argument)
         yield* onlyFor(values, verb, [])
         return { ...common, action: { verb } }
       }
       case "show":
       case "delete": {
-        if (argument === undefined) {
-          return yield* Result.fail(new UsageError({ reason: `teams ${verb} needs the team's ID (teams list)` }))
-        }
+        const id = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's ID (teams list)")
         yield* onlyFor(values, verb, [])
-        return { ...common, action: { verb, id: argument } }
+        return { ...common, action: { verb, id } }
       }
       case "update": {
-        if (argument === undefined) {
-          return yield* Result.fail(new UsageError({ reason: "teams update needs the team's ID (teams list)" }))
-        }
+        const id = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's ID (teams list)")
         const body = yield* updateBody(values)
-        return { ...common, action: { verb, id: argument, body } }
+        return { ...common, action: { verb, id, body } }
       }
-      case undefined:
-        return yield* Result.fail(new UsageError({ reason: `teams needs an action: ${verbs}` }))
       default:
-        return yield* Result.fail(new UsageError({ reason: `unknown teams action "${verb}" (${verbs})` }))
+        return yield* Result.fail(AdminApi.noSuchAction("teams", verb, verbs))
     }
   })
 
@@ -128,12 +118,11 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
     const action = parsed.action
     switch (action.verb) {
       case "create": {
-        const { answer: made, whole } = yield* AdminApi.requestJson(
-          { url: parsed.url, key, method: "POST", path: "/admin/teams", body: action.body },
-          TeamView,
-          "team made"
+        const made = yield* AdminApi.printMade(
+          { url: parsed.url, key, path: "/admin/teams", body: action.body, json: parsed.json },
+          { item: TeamView, what: "team made", shown: (team) => team.id },
+          io
         )
-        io.stdout(`${parsed.json ? JSON.stringify(whole) : made.id}\n`)
         io.stderr(AdminApi.printable(`made the team ${made.name} (id ${made.id}).`) + "\n")
         return
       }

@@ -42,6 +42,7 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Adapter from "../internal/providers/adapter.js"
 import * as Wire from "../internal/wire/ollama/codec.js"
 import { OllamaStreamParser } from "../internal/wire/ollama/stream.js"
@@ -90,15 +91,15 @@ const bearer = (key: Redacted.Redacted<string>): readonly [string, string] | und
   return value === "" || value === "none" ? undefined : ["authorization", `Bearer ${value}`]
 }
 
-const definition = (options: Options): Adapter.Definition | OptionsError => {
+const definition = (options: Options): Result.Result<Adapter.Definition, OptionsError> => {
   const numCtx = options.numCtx
   const maxLineSize = options.maxLineSize
   const invalid = Adapter.checkPositive("Ollama", "numCtx", numCtx, true) ??
     Adapter.checkPositive("Ollama", "maxLineSize", maxLineSize) ??
     Adapter.checkPositive("Ollama", "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
+  if (invalid !== undefined) return Result.fail(invalid)
   const keepAlive = options.keepAlive === undefined ? undefined : Wire.keepAliveOf(Duration.toMillis(options.keepAlive))
-  return {
+  return Result.succeed({
     provider: options.provider ?? "ollama",
     model: options.model,
     baseUrl: options.baseUrl ?? defaultBaseUrl,
@@ -122,7 +123,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
       read: Wire.readEmbeddings,
       isError: Wire.isErrorPayload
     }
-  }
+  })
 }
 
 /**

@@ -171,7 +171,7 @@ import * as internalConfig from "../internal/simulator/config.js"
 import * as internalFault from "../internal/simulator/fault.js"
 import * as internalMcp from "../internal/simulator/mcp.js"
 import * as internalServer from "../internal/simulator/server.js"
-import { OptionsError } from "../OptionsError.js"
+import type { OptionsError } from "../OptionsError.js"
 import * as Bedrock from "./Bedrock.js"
 import type * as Reply from "./Reply.js"
 
@@ -584,8 +584,7 @@ export const make = (
   options: Options = {}
 ): Effect.Effect<Simulator, SimulatorStartError | OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
-    const config = internalConfig.resolve(options)
-    if (config instanceof OptionsError) return yield* config
+    const config = yield* Effect.fromResult(internalConfig.resolve(options))
     const listenError = (cause: unknown) =>
       new SimulatorStartError({
         reason: "Listen",

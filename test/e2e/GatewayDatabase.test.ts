@@ -63,6 +63,23 @@ const identities = (file: string) => {
   }
 }
 
+/** Every migration's id, in order: a new migration adds its number here. */
+const migrationIds = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+
+/** The teams' names and the ids of the migrations applied, as the gateway left the file. */
+const teamsAndVersions = (file: string) => {
+  const db = new DatabaseSync(file)
+  try {
+    const teams = db.prepare("SELECT name FROM teams").all() as Array<{ name: string }>
+    const versions = db.prepare("SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id").all() as Array<
+      { migration_id: number }
+    >
+    return { teams: teams.map((row) => row.name), versions: versions.map((row) => row.migration_id) }
+  } finally {
+    db.close()
+  }
+}
+
 const sqliteTables = (file: string) => {
   const db = new DatabaseSync(file)
   try {
@@ -147,28 +164,7 @@ describe("the gateway's SQLite database", () => {
       db.prepare("INSERT INTO teams (id, name, created_at, updated_at) VALUES ('t1', 'research', 1, 1)").run()
       db.close()
       yield* Effect.scoped(gatewayOn({ sqlite: file }))
-      const reopened = new DatabaseSync(file)
-      const teams = reopened.prepare("SELECT name FROM teams").all()
-      const versions = reopened.prepare("SELECT migration_id FROM effect_sql_migrations").all()
-      reopened.close()
-      assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [
-        1,
-        2,
-        3,
-        4,
-        5,
-        6,
-        7,
-        8,
-        9,
-        10,
-        11,
-        12,
-        13,
-        14,
-        15
-      ])
+      assert.deepStrictEqual(teamsAndVersions(file), { teams: ["research"], versions: migrationIds })
       assert.deepStrictEqual(identities(file), [identity])
     }))
 
@@ -187,28 +183,7 @@ describe("the gateway's SQLite database", () => {
       })).pipe(Effect.provide(Reactivity.layer))
       assert.notInclude(sqliteTables(file), "requests")
       yield* Effect.scoped(gatewayOn({ sqlite: file }))
-      const db = new DatabaseSync(file)
-      const teams = db.prepare("SELECT name FROM teams").all()
-      const versions = db.prepare("SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id").all()
-      db.close()
-      assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [
-        1,
-        2,
-        3,
-        4,
-        5,
-        6,
-        7,
-        8,
-        9,
-        10,
-        11,
-        12,
-        13,
-        14,
-        15
-      ])
+      assert.deepStrictEqual(teamsAndVersions(file), { teams: ["research"], versions: migrationIds })
       assert.include(sqliteTables(file), "requests")
       assert.strictEqual(identities(file).length, 1)
     }))
@@ -300,7 +275,7 @@ describe("the gateway's Postgres database", () => {
         return { names: names.map((row) => row.tablename), versions: versions.map((row) => row.migration_id) }
       })).pipe(Effect.provide(Reactivity.layer))
       for (const table of tables) assert.include(rows.names, table)
-      assert.deepStrictEqual(rows.versions, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+      assert.deepStrictEqual(rows.versions, migrationIds)
     }), 60_000)
 
   it.live(

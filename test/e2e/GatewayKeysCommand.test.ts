@@ -138,12 +138,20 @@ describe("effect-llm-router keys", () => {
 
   it.live("exits 2 on bad flags or without an admin key, 1 when no gateway answers", () =>
     Effect.gen(function*() {
-      const noAction = yield* keys([])
-      assert.strictEqual(noAction.code, 2)
-      assert.include(noAction.stderr, "keys needs an action")
-      const stray = yield* keys(["list", "--grace", "5"])
-      assert.strictEqual(stray.code, 2)
-      assert.include(stray.stderr, "keys list does not take --grace")
+      const cases = [
+        [[], "keys needs an action: create, list, revoke or rotate"],
+        [["renew", "x"], `unknown keys action "renew" (create, list, revoke or rotate)`],
+        [["create"], "keys create needs the key's NAME"],
+        [["list", "extra"], `keys list takes no argument, got "extra"`],
+        [["list", "--grace", "5"], "keys list does not take --grace"],
+        [["revoke"], "keys revoke needs the key's ID (keys list)"],
+        [["rotate"], "keys rotate needs the key's ID (keys list)"]
+      ] as const
+      for (const [args, reason] of cases) {
+        const refused = yield* keys([...args])
+        assert.deepStrictEqual([args, refused.code], [args, 2])
+        assert.include(refused.stderr, reason)
+      }
       const noKey = yield* keys(["list", "--data", yield* directory], {})
       assert.strictEqual(noKey.code, 2)
       assert.include(noKey.stderr, AdminApi.adminKeyVariable)

@@ -88,7 +88,10 @@ describe("effect-llm-router teams", () => {
       const url = ["--url", served.url]
       const cases = [
         [[], "teams needs an action: create, list, show, update or delete"],
-        [["rename", "x"], `unknown teams action "rename"`],
+        [["rename", "x"], `unknown teams action "rename" (create, list, show, update or delete)`],
+        [["list", "extra"], `teams list takes no argument, got "extra"`],
+        [["show"], "teams show needs the team's ID (teams list)"],
+        [["update"], "teams update needs the team's ID (teams list)"],
         [["create"], "teams create needs the team's NAME"],
         [["create", "x", "--period", "1 day"], "--period goes with --budget"],
         [["create", "x", "--budget", "-1"], `--budget needs 0 or more US dollars, got "-1"`],

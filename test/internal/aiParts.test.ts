@@ -7,9 +7,10 @@
  * request side: tools, tool choice, structured output and what cannot be sent.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { AiError, Prompt, Response, Tool, Toolkit } from "effect/ai"
+import { Prompt, Response, Tool, Toolkit } from "effect/ai"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
@@ -69,8 +70,7 @@ const request = (
 
 describe("effect/ai parts", () => {
   it("a whole reply: reasoning, text, tool calls, then metadata and finish with our usage", () => {
-    const parts = partsOf(reply)
-    if (AiError.isAiError(parts)) throw parts
+    const parts = Result.getOrThrow(partsOf(reply))
     expect(parts.map((part) => part.type)).toEqual([
       "reasoning",
       "text",
@@ -92,10 +92,9 @@ describe("effect/ai parts", () => {
   })
 
   it("a whole reply makes the next prompt's assistant message, metadata included", () => {
-    const parts = partsOf(reply)
-    if (AiError.isAiError(parts)) throw parts
+    const parts = Result.getOrThrow(partsOf(reply))
     const messages = messagesOf(Prompt.fromResponseParts(decodeParts(parts)))
-    expect(messages).toEqual([Message.fromResponse(reply)])
+    expect(Result.getOrThrow(messages)).toEqual([Message.fromResponse(reply)])
   })
 
   it.effect("a streamed reply makes the same assistant message, and its text and reasoning come in blocks", () =>
@@ -131,7 +130,7 @@ describe("effect/ai parts", () => {
         "response-metadata",
         "finish"
       ])
-      expect(messagesOf(Prompt.fromResponseParts(decoded))).toEqual([Message.fromResponse(reply)])
+      expect(Result.getOrThrow(messagesOf(Prompt.fromResponseParts(decoded)))).toEqual([Message.fromResponse(reply)])
     }))
 
   it.effect(
@@ -189,14 +188,13 @@ describe("effect/ai parts", () => {
 
   it("a tool call whose arguments are not JSON fails with ToolParameterValidationError", () => {
     const parts = partsOf({ ...reply, toolCalls: [{ id: "c", name: "GetWeather", arguments: "{\"city\":" }] })
-    expect(AiError.isAiError(parts) && parts.reason._tag).toBe("ToolParameterValidationError")
+    expect(Result.isFailure(parts) && parts.failure.reason._tag).toBe("ToolParameterValidationError")
   })
 })
 
 describe("effect/ai requests", () => {
   it("a toolkit's tools go out with their JSON Schema, the choice mapped; oneOf narrows the tools", () => {
-    const all = request("Hi", [GetWeather, GetTime])
-    if (AiError.isAiError(all)) throw all
+    const all = Result.getOrThrow(request("Hi", [GetWeather, GetTime]))
     expect(all.model).toBe("m")
     expect(all.tools?.map((tool) => tool.name)).toEqual(["GetWeather", "GetTime"])
     expect(all.tools?.[0]).toMatchObject({
@@ -205,13 +203,12 @@ describe("effect/ai requests", () => {
     })
     expect(all.toolChoice).toBe("auto")
     const forced = request("Hi", [GetWeather, GetTime], { tool: "GetTime" })
-    expect(!AiError.isAiError(forced) && forced.toolChoice).toEqual({ tool: "GetTime" })
-    const subset = request("Hi", [GetWeather, GetTime], { mode: "required", oneOf: ["GetTime"] })
-    if (AiError.isAiError(subset)) throw subset
+    expect(Result.getOrThrow(forced).toolChoice).toEqual({ tool: "GetTime" })
+    const subset = Result.getOrThrow(request("Hi", [GetWeather, GetTime], { mode: "required", oneOf: ["GetTime"] }))
     expect(subset.tools?.map((tool) => tool.name)).toEqual(["GetTime"])
     expect(subset.toolChoice).toBe("required")
     const none = request("Hi")
-    expect(!AiError.isAiError(none) && none.tools).toBeUndefined()
+    expect(Result.getOrThrow(none).tools).toBeUndefined()
   })
 
   it("a structured output asks for the schema's JSON Schema under the object's name", () => {
@@ -222,8 +219,7 @@ describe("effect/ai requests", () => {
       toolChoice: "none",
       responseFormat: { type: "json", objectName: "Recipe", schema: Recipe }
     }, {})
-    if (AiError.isAiError(asked)) throw asked
-    expect(asked.responseFormat).toMatchObject({
+    expect(Result.getOrThrow(asked).responseFormat).toMatchObject({
       type: "json_schema",
       name: "Recipe",
       schema: { type: "object", required: ["title"] }
@@ -246,7 +242,7 @@ describe("effect/ai requests", () => {
         content: [{ type: "tool-result", id: "c1", name: "GetTime", isFailure: false, result: { hour: 9 } }]
       }
     ]))
-    expect(messages).toEqual([
+    expect(Result.getOrThrow(messages)).toEqual([
       Message.user([Message.text("What is this?"), Message.image("data:image/png;base64,AQID")]),
       { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "GetTime", arguments: "{\"city\":\"Oslo\"}" }] },
       { role: "tool", toolCallId: "c1", name: "GetTime", content: "{\"hour\":9}" }
@@ -264,7 +260,7 @@ describe("effect/ai requests", () => {
         { type: "file", mediaType: "text/csv", data: "https://example.com/rows" }
       ]
     }]))
-    expect(messages).toEqual([Message.user([
+    expect(Result.getOrThrow(messages)).toEqual([Message.user([
       { type: "image", url: "data:application/pdf;base64,JVBERi0x" },
       { type: "image", url: "data:audio/wav;base64,AQID" },
       { type: "image", url: "gs://clips/launch", mediaType: "video/mp4" },
@@ -282,10 +278,10 @@ describe("effect/ai requests", () => {
         const sent = request([{ role: "user", content: [{ type: "file", mediaType, data: "AAAA" }] }])
         const carried = ["image", "audio", "video", "text"].includes(top) || mediaType === "application/pdf"
         if (carried) {
-          expect(AiError.isAiError(sent)).toBe(false)
+          expect(Result.isSuccess(sent)).toBe(true)
         } else {
-          expect(AiError.isAiError(sent) && sent.reason._tag).toBe("InvalidUserInputError")
-          expect(AiError.isAiError(sent) && sent.reason.message).toContain(`a ${mediaType} file`)
+          expect(Result.isFailure(sent) && sent.failure.reason._tag).toBe("InvalidUserInputError")
+          expect(Result.isFailure(sent) && sent.failure.reason.message).toContain(`a ${mediaType} file`)
         }
       }
     ))
@@ -298,9 +294,9 @@ describe("effect/ai requests", () => {
       providerName: "web_search"
     })
     const tool = request("Hi", [WebSearch()])
-    expect(AiError.isAiError(tool) && tool.reason.message).toContain("WebSearch runs at its provider")
+    expect(Result.isFailure(tool) && tool.failure.reason.message).toContain("WebSearch runs at its provider")
     const zip = request([{ role: "user", content: [{ type: "file", mediaType: "application/zip", data: "UEsDBA==" }] }])
-    expect(AiError.isAiError(zip) && zip.reason._tag).toBe("InvalidUserInputError")
-    expect(AiError.isAiError(zip) && zip.reason.message).toContain("application/zip")
+    expect(Result.isFailure(zip) && zip.failure.reason._tag).toBe("InvalidUserInputError")
+    expect(Result.isFailure(zip) && zip.failure.reason.message).toContain("application/zip")
   })
 })

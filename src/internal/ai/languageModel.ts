@@ -8,9 +8,10 @@
  * `Llm.ts` loads this module when the layer is built, so a program that never
  * uses `effect/ai` does not load it.
  */
-import { AiError, EmbeddingModel, LanguageModel } from "effect/ai"
+import { EmbeddingModel, LanguageModel } from "effect/ai"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import { Llm } from "../../Llm.js"
@@ -28,25 +29,25 @@ export const makeLanguageModel = (options: Options): Effect.Effect<LanguageModel
     const failChat = failWith("chat")
     return LanguageModel.make({
       generateText: (provider) => {
-        const request = requestOf(provider, options)
-        if (AiError.isAiError(request)) return Effect.fail(request)
+        const prepared = requestOf(provider, options)
+        if (Result.isFailure(prepared)) return Effect.fail(prepared.failure)
+        const request = prepared.success
         return llm.chat(request).pipe(
           Effect.catch(failChat),
           Effect.flatMap((response) => {
             annotate(provider.span, request, response, response.usage)
-            const parts = partsOf(response)
-            return AiError.isAiError(parts) ? Effect.fail(parts) : Effect.succeed(parts)
+            return Effect.fromResult(partsOf(response))
           })
         )
       },
       streamText: (provider) => {
-        const request = requestOf(provider, options)
-        return AiError.isAiError(request)
-          ? Stream.fail(request)
-          : AiStream.partsOf(
-            llm.chatStream(request),
-            (finish, usage) => annotate(provider.span, request, finish, usage)
-          )
+        const prepared = requestOf(provider, options)
+        if (Result.isFailure(prepared)) return Stream.fail(prepared.failure)
+        const request = prepared.success
+        return AiStream.partsOf(
+          llm.chatStream(request),
+          (finish, usage) => annotate(provider.span, request, finish, usage)
+        )
       }
     })
   })

@@ -7,6 +7,7 @@
  * provider runs itself) fails with an `AiError` that says so.
  */
 import { AiError, type LanguageModel, Prompt, Tool } from "effect/ai"
+import * as Result from "effect/Result"
 import type * as Schema from "effect/Schema"
 import { type Input as ChatRequest, jsonSchemaFormat, type ToolChoice } from "../../ChatRequest.js"
 import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../Message.js"
@@ -29,8 +30,10 @@ const carried = (options: Prompt.ProviderOptions): CarriedMetadata | undefined =
   return typeof value === "object" && value !== null && !Array.isArray(value) ? value as CarriedMetadata : undefined
 }
 
-const unsupported = (description: string) =>
-  AiError.make({ module: "Llm", method: "languageModel", reason: new AiError.InvalidUserInputError({ description }) })
+const unsupported = (description: string): Result.Result<never, AiError.AiError> =>
+  Result.fail(
+    AiError.make({ module: "Llm", method: "languageModel", reason: new AiError.InvalidUserInputError({ description }) })
+  )
 
 const toBase64 = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
@@ -40,7 +43,7 @@ const toBase64 = (bytes: Uint8Array): string =>
  * URL as it is, with its media type when the URL does not say it; bytes or base64 as a data URL. A type no dialect
  * carries fails, naming it.
  */
-const mediaOf = (part: Prompt.FilePart): ContentPart | AiError.AiError => {
+const mediaOf = (part: Prompt.FilePart): Result.Result<ContentPart, AiError.AiError> => {
   if (!Media.isCarried(part.mediaType)) {
     return unsupported(
       `a ${part.mediaType} file: a prompt's files can be images, audio, video, PDFs or text documents here`
@@ -54,28 +57,25 @@ const mediaOf = (part: Prompt.FilePart): ContentPart | AiError.AiError => {
     : /^(https?:|gs:|data:)/.test(data)
     ? data
     : `data:${part.mediaType};base64,${data}`
-  return Media.mediaTypeOf({ url }) === part.mediaType.toLowerCase()
-    ? { type: "image", url }
-    : { type: "image", url, mediaType: part.mediaType }
+  return Result.succeed(
+    Media.mediaTypeOf({ url }) === part.mediaType.toLowerCase()
+      ? { type: "image", url }
+      : { type: "image", url, mediaType: part.mediaType }
+  )
 }
 
-const userMessage = (message: Prompt.UserMessage): Message | AiError.AiError => {
-  const only = message.content[0]
-  if (message.content.length === 1 && only?.type === "text") return { role: "user", content: only.text }
-  const parts: Array<ContentPart> = []
-  for (const part of message.content) {
-    if (part.type === "text") {
-      parts.push({ type: "text", text: part.text })
-    } else {
-      const media = mediaOf(part)
-      if (AiError.isAiError(media)) return media
-      parts.push(media)
+const userMessage = (message: Prompt.UserMessage): Result.Result<Message, AiError.AiError> =>
+  Result.gen(function*() {
+    const only = message.content[0]
+    if (message.content.length === 1 && only?.type === "text") return { role: "user", content: only.text }
+    const parts: Array<ContentPart> = []
+    for (const part of message.content) {
+      parts.push(part.type === "text" ? { type: "text", text: part.text } : yield* mediaOf(part))
     }
-  }
-  return { role: "user", content: parts }
-}
+    return { role: "user", content: parts }
+  })
 
-const assistantMessage = (message: Prompt.AssistantMessage): Message | AiError.AiError => {
+const assistantMessage = (message: Prompt.AssistantMessage): Result.Result<Message, AiError.AiError> => {
   const texts: Array<string> = []
   const reasonings: Array<string> = []
   let metadata: ProviderMetadata | undefined
@@ -109,13 +109,13 @@ const assistantMessage = (message: Prompt.AssistantMessage): Message | AiError.A
         break
     }
   }
-  return {
+  return Result.succeed({
     role: "assistant",
     content: texts.join(""),
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
     ...(reasonings.length > 0 ? { reasoning: reasonings.join("") } : {}),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {})
-  }
+  })
 }
 
 // What the model reads of a result: the tool's own text for the model if it gave one, else the result as JSON.
@@ -127,93 +127,86 @@ const resultText = (part: Prompt.ToolResultPart): string =>
     : JSON.stringify(part.result ?? null)
 
 /** The prompt as our messages, or the `AiError` of the first part they cannot carry. */
-export const messagesOf = (prompt: Prompt.Prompt): Array<Message> | AiError.AiError => {
-  const messages: Array<Message> = []
-  for (const message of prompt.content) {
-    switch (message.role) {
-      case "system":
-        messages.push({ role: "system", content: message.content })
-        break
-      case "user": {
-        const user = userMessage(message)
-        if (AiError.isAiError(user)) return user
-        messages.push(user)
-        break
-      }
-      case "assistant": {
-        const assistant = assistantMessage(message)
-        if (AiError.isAiError(assistant)) return assistant
-        messages.push(assistant)
-        break
-      }
-      case "tool":
-        for (const part of message.content) {
-          if (part.type === "tool-result") {
-            messages.push({ role: "tool", toolCallId: part.id, name: part.name, content: resultText(part) })
+export const messagesOf = (prompt: Prompt.Prompt): Result.Result<Array<Message>, AiError.AiError> =>
+  Result.gen(function*() {
+    const messages: Array<Message> = []
+    for (const message of prompt.content) {
+      switch (message.role) {
+        case "system":
+          messages.push({ role: "system", content: message.content })
+          break
+        case "user":
+          messages.push(yield* userMessage(message))
+          break
+        case "assistant":
+          messages.push(yield* assistantMessage(message))
+          break
+        case "tool":
+          for (const part of message.content) {
+            if (part.type === "tool-result") {
+              messages.push({ role: "tool", toolCallId: part.id, name: part.name, content: resultText(part) })
+            }
           }
-        }
-        break
+          break
+      }
     }
-  }
-  return messages
-}
+    return messages
+  })
 
-const toolOf = (tool: Tool.Any): ToolDefinition | AiError.AiError => {
+const toolOf = (tool: Tool.Any): Result.Result<ToolDefinition, AiError.AiError> => {
   if (Tool.isProviderDefined(tool)) {
     return unsupported(`the tool ${tool.name} runs at its provider: only tools this program runs can be offered here`)
   }
   const description = Tool.getDescription(tool)
   const strict = Tool.getStrictMode(tool)
-  return {
+  return Result.succeed({
     name: tool.name,
     ...(description !== undefined ? { description } : {}),
     parameters: Tool.getJsonSchema(tool) as Record<string, unknown>,
     ...(strict !== undefined ? { strict } : {})
-  }
+  })
 }
 
 /** The tools offered and our tool choice; `oneOf` narrows the tools offered. */
 const toolsOf = (
   tools: ReadonlyArray<Tool.Any>,
   choice: LanguageModel.ToolChoice<string>
-): { readonly tools: Array<ToolDefinition>; readonly toolChoice: ToolChoice } | AiError.AiError => {
-  const allowed = typeof choice === "object" && "oneOf" in choice ? new Set(choice.oneOf) : undefined
-  const definitions: Array<ToolDefinition> = []
-  for (const tool of tools) {
-    if (allowed !== undefined && !allowed.has(tool.name)) continue
-    const definition = toolOf(tool)
-    if (AiError.isAiError(definition)) return definition
-    definitions.push(definition)
-  }
-  const toolChoice: ToolChoice = typeof choice === "string"
-    ? choice
-    : "tool" in choice
-    ? { tool: choice.tool }
-    : choice.mode ?? "auto"
-  return { tools: definitions, toolChoice }
-}
+): Result.Result<{ readonly tools: Array<ToolDefinition>; readonly toolChoice: ToolChoice }, AiError.AiError> =>
+  Result.gen(function*() {
+    const allowed = typeof choice === "object" && "oneOf" in choice ? new Set(choice.oneOf) : undefined
+    const definitions: Array<ToolDefinition> = []
+    for (const tool of tools) {
+      if (allowed !== undefined && !allowed.has(tool.name)) continue
+      definitions.push(yield* toolOf(tool))
+    }
+    const toolChoice: ToolChoice = typeof choice === "string"
+      ? choice
+      : "tool" in choice
+      ? { tool: choice.tool }
+      : choice.mode ?? "auto"
+    return { tools: definitions, toolChoice }
+  })
 
 /** The whole request of one `generateText`, `generateObject` or `streamText` call. */
 export const requestOf = (
   options: Pick<LanguageModel.ProviderOptions, "prompt" | "tools" | "toolChoice" | "responseFormat">,
   defaults: Defaults
-): ChatRequest | AiError.AiError => {
-  const messages = messagesOf(options.prompt)
-  if (AiError.isAiError(messages)) return messages
-  let request: ChatRequest = { ...defaults, messages }
-  if (options.tools.length > 0) {
-    const offered = toolsOf(options.tools, options.toolChoice)
-    if (AiError.isAiError(offered)) return offered
-    request = { ...request, tools: offered.tools, toolChoice: offered.toolChoice }
-  }
-  if (options.responseFormat.type === "json") {
-    request = {
-      ...request,
-      responseFormat: jsonSchemaFormat(
-        options.responseFormat.objectName,
-        options.responseFormat.schema as Schema.Codec<unknown, unknown>
-      )
+): Result.Result<ChatRequest, AiError.AiError> =>
+  Result.gen(function*() {
+    const messages = yield* messagesOf(options.prompt)
+    let request: ChatRequest = { ...defaults, messages }
+    if (options.tools.length > 0) {
+      const offered = yield* toolsOf(options.tools, options.toolChoice)
+      request = { ...request, tools: offered.tools, toolChoice: offered.toolChoice }
     }
-  }
-  return request
-}
+    if (options.responseFormat.type === "json") {
+      request = {
+        ...request,
+        responseFormat: jsonSchemaFormat(
+          options.responseFormat.objectName,
+          options.responseFormat.schema as Schema.Codec<unknown, unknown>
+        )
+      }
+    }
+    return request
+  })

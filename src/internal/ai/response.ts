@@ -8,6 +8,7 @@
  */
 import { AiError, type Response, Telemetry, Tool } from "effect/ai"
 import * as Duration from "effect/Duration"
+import * as Result from "effect/Result"
 import type { Span } from "effect/Tracer"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
@@ -46,18 +47,21 @@ export const usageOf = (usage: Usage): typeof Response.Usage.Encoded => ({
 export const carry = (what: CarriedMetadata): Response.ProviderMetadata => ({ [metadataKey]: what as never })
 
 /** A tool call's arguments as its `params`, or the `AiError` of JSON that does not parse. */
-export const paramsOf = (call: Pick<ToolCall, "name" | "arguments">, method: string): unknown => {
+export const paramsOf = (
+  call: Pick<ToolCall, "name" | "arguments">,
+  method: string
+): Result.Result<unknown, AiError.AiError> => {
   try {
-    return Tool.unsafeSecureJsonParse(call.arguments === "" ? "{}" : call.arguments)
+    return Result.succeed(Tool.unsafeSecureJsonParse(call.arguments === "" ? "{}" : call.arguments))
   } catch (cause) {
-    return AiError.make({
+    return Result.fail(AiError.make({
       module: "Llm",
       method,
       reason: new AiError.ToolParameterValidationError({
         toolName: call.name,
         description: `the arguments are not JSON (${cause instanceof Error ? cause.message : String(cause)})`
       })
-    })
+    }))
   }
 }
 
@@ -102,18 +106,17 @@ export const toolCallPart = (
   call: Pick<ToolCall, "id" | "name" | "arguments" | "providerMetadata">,
   reply: ProviderMetadata | undefined,
   method: string
-): Response.ToolCallPartEncoded | AiError.AiError => {
-  const params = paramsOf(call, method)
-  if (AiError.isAiError(params)) return params
-  if (reply === undefined && call.providerMetadata === undefined) {
-    return { type: "tool-call", id: call.id, name: call.name, params }
-  }
-  const what: CarriedMetadata = {
-    ...(reply !== undefined ? { reply } : {}),
-    ...(call.providerMetadata !== undefined ? { toolCall: call.providerMetadata } : {})
-  }
-  return { type: "tool-call", id: call.id, name: call.name, params, metadata: carry(what) }
-}
+): Result.Result<Response.ToolCallPartEncoded, AiError.AiError> =>
+  Result.map(paramsOf(call, method), (params): Response.ToolCallPartEncoded => {
+    if (reply === undefined && call.providerMetadata === undefined) {
+      return { type: "tool-call", id: call.id, name: call.name, params }
+    }
+    const what: CarriedMetadata = {
+      ...(reply !== undefined ? { reply } : {}),
+      ...(call.providerMetadata !== undefined ? { toolCall: call.providerMetadata } : {})
+    }
+    return { type: "tool-call", id: call.id, name: call.name, params, metadata: carry(what) }
+  })
 
 /** A holder of the reply's metadata that gives it to the first part asking, and `undefined` after. */
 export const once = (metadata: ProviderMetadata | undefined): () => ProviderMetadata | undefined => {
@@ -149,17 +152,16 @@ export const annotate = (span: Span, request: ChatRequest, finished: Finished | 
   })
 
 /** The parts of a whole reply, or the `AiError` of a tool call whose arguments are not JSON. */
-export const partsOf = (response: ChatResponse): Array<Response.PartEncoded> | AiError.AiError => {
-  const parts: Array<Response.PartEncoded> = []
-  // The reply's own metadata goes on its first part, which the next prompt's assistant message keeps.
-  const reply = once(response.providerMetadata)
-  if (response.reasoning !== undefined) parts.push(withReply({ type: "reasoning", text: response.reasoning }, reply()))
-  if (response.text !== "") parts.push(withReply({ type: "text", text: response.text }, reply()))
-  for (const call of response.toolCalls) {
-    const part = toolCallPart(call, reply(), "chat")
-    if (AiError.isAiError(part)) return part
-    parts.push(part)
-  }
-  parts.push(...closingParts(response, response.usage))
-  return parts
-}
+export const partsOf = (response: ChatResponse): Result.Result<Array<Response.PartEncoded>, AiError.AiError> =>
+  Result.gen(function*() {
+    const parts: Array<Response.PartEncoded> = []
+    // The reply's own metadata goes on its first part, which the next prompt's assistant message keeps.
+    const reply = once(response.providerMetadata)
+    if (response.reasoning !== undefined) {
+      parts.push(withReply({ type: "reasoning", text: response.reasoning }, reply()))
+    }
+    if (response.text !== "") parts.push(withReply({ type: "text", text: response.text }, reply()))
+    for (const call of response.toolCalls) parts.push(yield* toolCallPart(call, reply(), "chat"))
+    parts.push(...closingParts(response, response.usage))
+    return parts
+  })

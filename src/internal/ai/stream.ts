@@ -18,6 +18,7 @@ import { AiError, type Response } from "effect/ai"
 import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import type * as Pull from "effect/Pull"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
@@ -47,7 +48,7 @@ class Parts {
   constructor(private readonly onFinish: (finish: ChatChunk.Finish, usage: Usage) => void) {}
 
   /** The parts of one batch of chunks, or the `AiError` that ends the stream. */
-  add(batch: ReadonlyArray<ChatChunk.ChatChunk>): Array<Part> | AiError.AiError {
+  add(batch: ReadonlyArray<ChatChunk.ChatChunk>): Result.Result<Array<Part>, AiError.AiError> {
     const out: Array<Part> = []
     for (const chunk of batch) {
       switch (chunk._tag) {
@@ -84,8 +85,8 @@ class Parts {
           for (const call of this.calls) {
             if (call === undefined) continue
             const part = toolCallPart(call, reply(), "chatStream")
-            if (AiError.isAiError(part)) return part
-            out.push({ type: "tool-params-end", id: call.id }, part)
+            if (Result.isFailure(part)) return Result.fail(part.failure)
+            out.push({ type: "tool-params-end", id: call.id }, part.success)
           }
           this.calls = []
           out.push(...closingParts(chunk, this.usage))
@@ -94,7 +95,7 @@ class Parts {
         }
         case "Restart":
           if (this.emitted || out.length > 0) {
-            return AiError.make({
+            return Result.fail(AiError.make({
               module: "Llm",
               method: "chatStream",
               reason: new AiError.InternalProviderError({
@@ -103,7 +104,7 @@ class Parts {
                   "the parts already streamed cannot be taken back, so this stream ends here (generateText restarts " +
                   "whole)"
               })
-            })
+            }))
           }
           this.calls = []
           this.usage = emptyUsage
@@ -111,7 +112,7 @@ class Parts {
       }
     }
     if (out.length > 0) this.emitted = true
-    return out
+    return Result.succeed(out)
   }
 
   /**
@@ -150,8 +151,9 @@ export const partsOf = <R>(
         const parts = new Parts(onFinish)
         // A batch of chunks that makes no part (only usage, say) is not given out: the next one is pulled.
         const next: Pull.Pull<Arr.NonEmptyReadonlyArray<Part>, AiError.AiError> = Effect.flatMap(pull, (batch) => {
-          const out = parts.add(batch)
-          if (AiError.isAiError(out)) return Effect.fail(out)
+          const added = parts.add(batch)
+          if (Result.isFailure(added)) return Effect.fail(added.failure)
+          const out = added.success
           return Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : next
         })
         return next

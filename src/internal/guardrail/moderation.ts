@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, ModerationOptions, Verdict } from "../../Guardrail.js"
 import { maskKey } from "../../LlmError.js"
@@ -52,12 +53,14 @@ export function verdictsOf(
   body: unknown,
   count: number,
   categories: ReadonlyArray<string> | undefined
-): ReadonlyArray<Verdict> | string {
+): Result.Result<ReadonlyArray<Verdict>, string> {
   const decoded = decodeReply(body)
   if (decoded._tag === "None" || decoded.value.results.length !== count) {
-    return count === 1 ? "the moderation answer is not a result" : `the moderation answer is not ${count} results`
+    return Result.fail(
+      count === 1 ? "the moderation answer is not a result" : `the moderation answer is not ${count} results`
+    )
   }
-  return decoded.value.results.map((result) => resultVerdict(result, categories))
+  return Result.succeed(decoded.value.results.map((result) => resultVerdict(result, categories)))
 }
 
 /** The moderation guardrail over the `HttpClient` in context. */
@@ -80,24 +83,25 @@ export function make(options: ModerationOptions): Effect.Effect<Guardrail, Optio
     const credentials = { key: options.apiKey, keyId: maskKey(Redacted.value(options.apiKey)) }
 
     /** One post for every text (the endpoint takes a list as `input`, a result for each). */
-    function ask(texts: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Verdict> | string> {
+    function ask(texts: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<Verdict>, string> {
       const input = texts.length === 1 ? texts[0] : texts
-      const call = transport.prepare({ path: "/moderations", body: { model, input }, model, credentials })
-      if ("_tag" in call) return Effect.succeed("the request could not be written")
+      const prepared = transport.prepare({ path: "/moderations", body: { model, input }, model, credentials })
+      if (Result.isFailure(prepared)) return Effect.fail("the request could not be written")
       return transport.json(
-        call,
+        prepared.success,
         (reply) => Effect.succeed(verdictsOf(reply.body, texts.length, options.categories))
       ).pipe(
-        Effect.catch((error) => Effect.succeed(`the moderation endpoint failed (${error._tag})`))
+        Effect.mapError((error) => `the moderation endpoint failed (${error._tag})`),
+        Effect.flatMap(Effect.fromResult)
       )
     }
 
     function checkAll(texts: ReadonlyArray<string>, context: CheckContext): Effect.Effect<ReadonlyArray<Verdict>> {
       if (texts.length === 0) return Effect.succeed([])
-      return Effect.flatMap(ask(texts), (answer) =>
-        typeof answer === "string"
-          ? Effect.map(failed(settings, context, answer), (verdict) => texts.map(() => verdict))
-          : Effect.succeed(answer))
+      return Effect.catch(
+        ask(texts),
+        (reason) => Effect.map(failed(settings, context, reason), (verdict) => texts.map(() => verdict))
+      )
     }
 
     return {

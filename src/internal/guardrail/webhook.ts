@@ -11,6 +11,7 @@ import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { CheckContext, Guardrail, Verdict, WebhookOptions } from "../../Guardrail.js"
 import type { OptionsError } from "../../OptionsError.js"
@@ -60,20 +61,20 @@ function answerJson(response: HttpClientResponse.HttpClientResponse): Effect.Eff
 }
 
 /** A verdict from an answer's JSON, or what is wrong with it. */
-export function verdictOf(settings: Settings, body: unknown, length: number): Verdict | string {
+export function verdictOf(settings: Settings, body: unknown, length: number): Result.Result<Verdict, string> {
   const decoded = decodeAnswer(body)
-  if (decoded._tag === "None") return "the answer is not a verdict"
+  if (decoded._tag === "None") return Result.fail("the answer is not a verdict")
   const answer = decoded.value
   switch (answer.verdict) {
     case "pass":
-      return { _tag: "Pass" }
+      return Result.succeed({ _tag: "Pass" })
     case "block":
-      return { _tag: "Block", reason: answer.reason }
+      return Result.succeed({ _tag: "Block", reason: answer.reason })
     case "mask": {
       if (answer.spans.some((span) => span.start < 0 || span.end <= span.start || span.end > length)) {
-        return "a mask's span is outside the text"
+        return Result.fail("a mask's span is outside the text")
       }
-      return {
+      return Result.succeed({
         _tag: "Mask",
         spans: answer.spans.map((span) => ({
           start: span.start,
@@ -81,7 +82,7 @@ export function verdictOf(settings: Settings, body: unknown, length: number): Ve
           label: span.label ?? "webhook finding",
           replacement: span.replacement ?? `[REDACTED:${settings.name}]`
         }))
-      }
+      })
     }
   }
 }
@@ -95,22 +96,19 @@ export function verdictsOf(
   body: unknown,
   texts: ReadonlyArray<string>,
   batch: boolean
-): ReadonlyArray<Verdict> | string {
-  if (!batch) {
-    const one = verdictOf(settings, body, texts[0]!.length)
-    return typeof one === "string" ? one : [one]
-  }
+): Result.Result<ReadonlyArray<Verdict>, string> {
+  if (!batch) return Result.map(verdictOf(settings, body, texts[0]!.length), (one) => [one])
   const verdicts = isRecord(body) ? body["verdicts"] : undefined
   if (!Array.isArray(verdicts) || verdicts.length !== texts.length) {
-    return `the answer is not a list of ${texts.length} verdicts, one for each text`
+    return Result.fail(`the answer is not a list of ${texts.length} verdicts, one for each text`)
   }
   const out: Array<Verdict> = []
   for (const [index, answer] of verdicts.entries()) {
     const one = verdictOf(settings, answer, texts[index]!.length)
-    if (typeof one === "string") return `verdicts[${index}]: ${one}`
-    out.push(one)
+    if (Result.isFailure(one)) return Result.fail(`verdicts[${index}]: ${one.failure}`)
+    out.push(one.success)
   }
-  return out
+  return Result.succeed(out)
 }
 
 /** A webhook guardrail over the `HttpClient` in context. */
@@ -143,12 +141,13 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
     })
 
     /** The verdicts of `texts`, one post for them all (a `batch` webhook) or one each; or what failed. */
-    function ask(texts: ReadonlyArray<string>, place: CheckContext): Effect.Effect<ReadonlyArray<Verdict> | string> {
+    function ask(texts: ReadonlyArray<string>, place: CheckContext): Effect.Effect<ReadonlyArray<Verdict>, string> {
+      // One post a text, every one made; the first that failed, in order, fails them all.
       if (options.batch !== true && texts.length !== 1) {
-        return Effect.map(Effect.forEach(texts, (text) => ask([text], place)), (answers) => {
-          const failure = answers.find((answer) => typeof answer === "string")
-          return failure ?? answers.flatMap((answer) => answer as ReadonlyArray<Verdict>)
-        })
+        return Effect.flatMap(
+          Effect.forEach(texts, (text) => Effect.result(ask([text], place))),
+          (answers) => Effect.fromResult(Result.map(Result.all(answers), (verdicts) => verdicts.flat()))
+        )
       }
       const request = HttpClientRequest.post(options.url).pipe(
         HttpClientRequest.setHeaders(plain),
@@ -162,25 +161,27 @@ export function make(options: WebhookOptions): Effect.Effect<Guardrail, OptionsE
         Effect.mapError(client.execute(request), () => "the webhook could not be reached"),
         (response) =>
           response.status < 200 || response.status > 299
-            ? Effect.succeed(`the webhook answered ${response.status}`)
-            : Effect.map(answerJson(response), (body) => verdictsOf(settings, body, texts, options.batch === true))
+            ? Effect.fail(`the webhook answered ${response.status}`)
+            : Effect.flatMap(
+              answerJson(response),
+              (body) => Effect.fromResult(verdictsOf(settings, body, texts, options.batch === true))
+            )
       )
       return exchange.pipe(
         Effect.updateService(Headers.CurrentRedactedNames, (names) => [...names, ...secret]),
-        Effect.catch(Effect.succeed),
         Effect.timeoutOrElse({
           duration: timeout,
-          orElse: () => Effect.succeed(`no answer within ${Duration.format(timeout)}`)
+          orElse: () => Effect.fail(`no answer within ${Duration.format(timeout)}`)
         })
       )
     }
 
     function checkAll(texts: ReadonlyArray<string>, place: CheckContext): Effect.Effect<ReadonlyArray<Verdict>> {
       if (texts.length === 0) return Effect.succeed([])
-      return Effect.flatMap(ask(texts, place), (answer) =>
-        typeof answer === "string"
-          ? Effect.map(failed(settings, place, answer), (verdict) => texts.map(() => verdict))
-          : Effect.succeed(answer))
+      return Effect.catch(
+        ask(texts, place),
+        (reason) => Effect.map(failed(settings, place, reason), (verdict) => texts.map(() => verdict))
+      )
     }
 
     return {

@@ -5,8 +5,9 @@
  * and priced.
  */
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
-import { InvalidRequestError, type LlmError } from "../../LlmError.js"
+import type { LlmError } from "../../LlmError.js"
 import * as EmbeddingBatches from "../providers/embeddingBatches.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
@@ -38,8 +39,8 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
   const inputs = EmbeddingBatches.inputsOf(request, env.client.provider, request.model ?? "")
-  if (inputs instanceof InvalidRequestError) return Effect.fail(inputs)
-  const batches = EmbeddingBatches.split(inputs, env.client.maxEmbeddingInputs)
+  if (Result.isFailure(inputs)) return Effect.fail(inputs.failure)
+  const batches = EmbeddingBatches.split(inputs.success, env.client.maxEmbeddingInputs)
   return Effect.withFiber((fiber) => {
     const call = fiber.getRef(RouterCall)
     const handedDown = call.deadline

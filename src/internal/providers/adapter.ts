@@ -17,13 +17,14 @@ import * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
 import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import { AuthError, InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
-import { OptionsError } from "../../OptionsError.js"
+import type { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
@@ -131,18 +132,15 @@ export interface Definition extends ProviderHttp.Options {
 
 /**
  * The client of a definition over the `HttpClient` in the context; `define`
- * gives the `OptionsError` of an option out of range instead of a definition.
+ * fails with the `OptionsError` of an option out of range.
  */
 export function make<O>(
-  define: (options: O) => Definition | OptionsError,
+  define: (options: O) => Result.Result<Definition, OptionsError>,
   options: O
 ): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> {
-  return Effect.suspend(() => {
-    const definition = define(options)
-    return definition instanceof OptionsError
-      ? Effect.fail(definition)
-      : Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, definition))
-  })
+  return Effect.suspend(() => Effect.fromResult(define(options))).pipe(
+    Effect.flatMap((definition) => Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, definition)))
+  )
 }
 
 /** The layer of a client's `make`. */
@@ -217,20 +215,22 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     credentials: Credentials,
     path: (model: string) => string,
     bodyOf: (model: string) => unknown
-  ): ProviderHttp.Call | LlmError {
+  ): Result.Result<ProviderHttp.Call, LlmError> {
     const model = request.model ?? definition.model
-    if (model === undefined || model === "") return noModel(provider)
+    if (model === undefined || model === "") return Result.fail(noModel(provider))
     let body: unknown
     try {
       body = bodyOf(model)
     } catch (error) {
       if (!(error instanceof RequestError)) throw error
-      return new InvalidRequestError({
-        provider,
-        model,
-        detail: error.detail,
-        ...(error.param !== undefined ? { param: error.param } : {})
-      })
+      return Result.fail(
+        new InvalidRequestError({
+          provider,
+          model,
+          detail: error.detail,
+          ...(error.param !== undefined ? { param: error.param } : {})
+        })
+      )
     }
     return transport.prepare({
       path: path(model),
@@ -241,7 +241,11 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
-  function prepare(request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError {
+  function prepare(
+    request: ChatRequest,
+    credentials: Credentials,
+    stream: boolean
+  ): Result.Result<ProviderHttp.Call, LlmError> {
     return prepareWith(
       request,
       credentials,
@@ -287,8 +291,9 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
 
   function chat(request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> {
     return Effect.suspend(() => {
-      const call = prepare(request, credentials, false)
-      if (!("request" in call)) return Effect.fail(call)
+      const prepared = prepare(request, credentials, false)
+      if (Result.isFailure(prepared)) return Effect.fail(prepared.failure)
+      const call = prepared.success
       return transport.json(
         call,
         (reply) =>
@@ -303,9 +308,10 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
   }
 
   function openSource(request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> {
-    const call = prepare(request, credentials, true)
+    const prepared = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
-    if (!("request" in call)) return Effect.fail(call)
+    if (Result.isFailure(prepared)) return Effect.fail(prepared.failure)
+    const call = prepared.success
     return transport.source(call, (start) => {
       const { clock, response, startMillis } = start
       const contentType = response.headers["content-type"]
@@ -349,8 +355,9 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
   function countWith(counting: TokenCounting) {
     return (request: ChatRequest, credentials: Credentials) =>
       Effect.suspend((): Effect.Effect<number, LlmError> => {
-        const call = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
-        if (!("request" in call)) return Effect.fail(call)
+        const prepared = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
+        if (Result.isFailure(prepared)) return Effect.fail(prepared.failure)
+        const call = prepared.success
         return transport.json(call, ({ body, response, text }) => {
           const failure = definition.failureOf(body)
           if (failure !== undefined) {

@@ -6,6 +6,7 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import { type EmbeddingResponse, type EmbeddingUsage, type Input, isTokens } from "../../Embedding.js"
 import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
@@ -19,8 +20,9 @@ export const inputsOf = (
   request: Input,
   provider: string,
   model: string
-): ReadonlyArray<Piece> | InvalidRequestError => {
-  const invalid = (detail: string, param: string) => new InvalidRequestError({ provider, model, param, detail })
+): Result.Result<ReadonlyArray<Piece>, InvalidRequestError> => {
+  const invalid = (detail: string, param: string) =>
+    Result.fail(new InvalidRequestError({ provider, model, param, detail }))
   const input = request.input
   const inputs: ReadonlyArray<Piece> = typeof input === "string"
     ? [input]
@@ -42,7 +44,7 @@ export const inputsOf = (
   if (dimensions !== undefined && !(Number.isInteger(dimensions) && dimensions > 0)) {
     return invalid(`dimensions must be a positive integer, got ${dimensions}`, "dimensions")
   }
-  return inputs
+  return Result.succeed(inputs)
 }
 
 /** `inputs` in consecutive batches of at most `size` (at least 1). */
@@ -133,15 +135,69 @@ export interface WireCommon {
 }
 
 // The body of a batch, or the refusal of token ids by an API that takes text only.
-const bodyOf = (options: WireOptions, model: string, inputs: ReadonlyArray<Piece>, request: Input): unknown => {
-  if (options.tokens) return options.body(model, inputs, request)
-  if (allText(inputs)) return options.body(model, inputs, request)
-  return new InvalidRequestError({
-    provider: options.provider,
-    model,
-    param: "input",
-    detail: `the input is token ids, which ${options.provider}'s embeddings API does not take ` +
-      "(only OpenAI-compatible ones do): send the text"
+function bodyOf(
+  options: WireOptions,
+  model: string,
+  inputs: ReadonlyArray<Piece>,
+  request: Input
+): Result.Result<unknown, InvalidRequestError> {
+  if (options.tokens) return Result.succeed(options.body(model, inputs, request))
+  if (allText(inputs)) return Result.succeed(options.body(model, inputs, request))
+  return Result.fail(
+    new InvalidRequestError({
+      provider: options.provider,
+      model,
+      param: "input",
+      detail: `the input is token ids, which ${options.provider}'s embeddings API does not take ` +
+        "(only OpenAI-compatible ones do): send the text"
+    })
+  )
+}
+
+/** The call of one batch, its model and inputs, or the `InvalidRequestError` that stops it before any HTTP. */
+function prepare(
+  transport: ProviderHttp.Transport,
+  options: WireOptions,
+  request: Input,
+  credentials: Credentials
+): Result.Result<
+  { readonly model: string; readonly inputs: ReadonlyArray<Piece>; readonly call: ProviderHttp.Call },
+  InvalidRequestError
+> {
+  return Result.gen(function*() {
+    const provider = options.provider
+    const model = request.model ?? options.model
+    if (model === undefined || model === "") {
+      return yield* Result.fail(
+        new InvalidRequestError({
+          provider,
+          model: "",
+          param: "model",
+          detail: "the request names no model and the client has no default `model`"
+        })
+      )
+    }
+    const inputs = yield* inputsOf(request, provider, model)
+    if (inputs.length > options.maxInputs) {
+      return yield* Result.fail(
+        new InvalidRequestError({
+          provider,
+          model,
+          param: "input",
+          detail: `${inputs.length} inputs in one request; ${provider} takes at most ${options.maxInputs} (Llm.embed ` +
+            `splits them)`
+        })
+      )
+    }
+    const body = yield* bodyOf(options, model, inputs, request)
+    const call = yield* transport.prepare({
+      path: options.path(model),
+      body,
+      model,
+      credentials,
+      timeout: request.timeout
+    })
+    return { model, inputs, call }
   })
 }
 
@@ -156,42 +212,10 @@ export const embedWith =
   (transport: ProviderHttp.Transport, options: WireOptions) =>
   (request: Input, credentials: Credentials): Effect.Effect<EmbeddingResponse, LlmError> =>
     Effect.suspend(() => {
+      const prepared = prepare(transport, options, request, credentials)
+      if (Result.isFailure(prepared)) return Effect.fail(prepared.failure)
+      const { call, inputs, model } = prepared.success
       const provider = options.provider
-      const model = request.model ?? options.model
-      if (model === undefined || model === "") {
-        return Effect.fail(
-          new InvalidRequestError({
-            provider,
-            model: "",
-            param: "model",
-            detail: "the request names no model and the client has no default `model`"
-          })
-        )
-      }
-      const inputs = inputsOf(request, provider, model)
-      if (inputs instanceof InvalidRequestError) return Effect.fail(inputs)
-      if (inputs.length > options.maxInputs) {
-        return Effect.fail(
-          new InvalidRequestError({
-            provider,
-            model,
-            param: "input",
-            detail:
-              `${inputs.length} inputs in one request; ${provider} takes at most ${options.maxInputs} (Llm.embed ` +
-              `splits them)`
-          })
-        )
-      }
-      const body = bodyOf(options, model, inputs, request)
-      if (body instanceof InvalidRequestError) return Effect.fail(body)
-      const call = transport.prepare({
-        path: options.path(model),
-        body,
-        model,
-        credentials,
-        timeout: request.timeout
-      })
-      if (!("request" in call)) return Effect.fail(call)
       return transport.json(call, ({ body, latency, response, text }) =>
         Effect.clockWith((clock): Effect.Effect<EmbeddingResponse, LlmError> => {
           if (options.isError?.(body) === true) {

@@ -3,6 +3,7 @@
  * servers read.
  */
 import * as Duration from "effect/Duration"
+import * as Result from "effect/Result"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Bedrock from "../../simulator/Bedrock.js"
 import type { Fault, Options } from "../../simulator/Simulator.js"
@@ -35,60 +36,76 @@ export interface Config {
 
 const invalid = (option: string, value: unknown, expected: string) => Invalid.make("Simulator", option, value, expected)
 
-/** The options with their defaults filled in, or the `OptionsError` of the first one out of range. */
-export const resolve = (options: Options): Config | OptionsError => {
-  const int = (name: string, value: number | undefined, fallback: number, min: number): number | OptionsError => {
-    if (value === undefined) return fallback
-    return Number.isInteger(value) && value >= min ? value : invalid(name, value, `an integer of at least ${min}`)
-  }
-  const millis = (name: string, value: Duration.Input | undefined): number | OptionsError => {
-    if (value === undefined) return 0
-    return Invalid.duration("Simulator", name, value) ?? Duration.toMillis(value)
-  }
-  const port = int("port", options.port, 0, 0)
-  const backlog = int("backlog", options.backlog, 65535, 1)
-  const latencyMs = millis("latency", options.latency)
-  const ttftMs = millis("timeToFirstToken", options.timeToFirstToken)
-  const replyTokens = int("replyTokens", options.replyTokens, 16, 0)
-  const reasoningTokens = int("reasoningTokens", options.reasoningTokens, 8, 0)
-  const contextWindow = int("contextWindow", options.contextWindow, 128_000, 1)
-  const rpm = int("requestsPerMinute", options.requestsPerMinute, 0, 1)
-  for (const v of [port, backlog, latencyMs, ttftMs, replyTokens, reasoningTokens, contextWindow, rpm]) {
-    if (typeof v !== "number") return v
-  }
-  if ((port as number) > 65535) return invalid("port", port, "at most 65535")
-  const tps = options.tokensPerSecond
-  const badTps = Invalid.positive("Simulator", "tokensPerSecond", tps, { optional: true })
-  if (badTps !== undefined) return badTps
-  for (const [model, window] of Object.entries(options.contextWindows ?? {})) {
-    if (!(Number.isInteger(window) && window > 0)) {
-      return invalid(`contextWindows[${JSON.stringify(model)}]`, window, "a positive integer")
-    }
-  }
-  const fault = options.fault === undefined ? undefined : parseFault(options.fault)
-  if (typeof fault === "string") return invalid("fault", options.fault, `a fault the grammar reads (${fault})`)
-  const server = options.server ?? "node"
-  if (server !== "node" && server !== "platform") return invalid("server", server, `"node" or "platform"`)
-  const modelList = options.models ?? defaultModels
-  return {
-    host: options.host ?? "127.0.0.1",
-    port: port as number,
-    backlog: backlog as number,
-    server,
-    latencyMs: latencyMs as number,
-    ttftMs: ttftMs as number,
-    tokenGapMs: tps === undefined ? undefined : 1000 / tps,
-    replyTokens: replyTokens as number,
-    reasoningTokens: reasoningTokens as number,
-    apiKeys: options.apiKeys === undefined ? undefined : new Set(options.apiKeys),
-    models: new Set(modelList),
-    awsSecrets: new Map(
-      (options.bedrockCredentials ?? [Bedrock.testCredentials]).map((pair) => [pair.accessKeyId, pair.secretAccessKey])
-    ),
-    modelList,
-    contextWindow: contextWindow as number,
-    contextWindows: options.contextWindows ?? {},
-    requestsPerMinute: options.requestsPerMinute,
-    fault
-  }
+/** An integer option of at least `min`, `fallback` when unset. */
+function int(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number
+): Result.Result<number, OptionsError> {
+  if (value === undefined) return Result.succeed(fallback)
+  return Number.isInteger(value) && value >= min
+    ? Result.succeed(value)
+    : Result.fail(invalid(name, value, `an integer of at least ${min}`))
 }
+
+/** A duration option in milliseconds, 0 when unset. */
+function millis(name: string, value: Duration.Input | undefined): Result.Result<number, OptionsError> {
+  if (value === undefined) return Result.succeed(0)
+  const bad = Invalid.duration("Simulator", name, value)
+  return bad === undefined ? Result.succeed(Duration.toMillis(value)) : Result.fail(bad)
+}
+
+/** The options with their defaults filled in, or the `OptionsError` of the first one out of range. */
+export const resolve = (options: Options): Result.Result<Config, OptionsError> =>
+  Result.gen(function*() {
+    const port = yield* int("port", options.port, 0, 0)
+    const backlog = yield* int("backlog", options.backlog, 65535, 1)
+    const latencyMs = yield* millis("latency", options.latency)
+    const ttftMs = yield* millis("timeToFirstToken", options.timeToFirstToken)
+    const replyTokens = yield* int("replyTokens", options.replyTokens, 16, 0)
+    const reasoningTokens = yield* int("reasoningTokens", options.reasoningTokens, 8, 0)
+    const contextWindow = yield* int("contextWindow", options.contextWindow, 128_000, 1)
+    yield* int("requestsPerMinute", options.requestsPerMinute, 0, 1)
+    if (port > 65535) return yield* Result.fail(invalid("port", port, "at most 65535"))
+    const tps = options.tokensPerSecond
+    const badTps = Invalid.positive("Simulator", "tokensPerSecond", tps, { optional: true })
+    if (badTps !== undefined) return yield* Result.fail(badTps)
+    for (const [model, window] of Object.entries(options.contextWindows ?? {})) {
+      if (!(Number.isInteger(window) && window > 0)) {
+        return yield* Result.fail(invalid(`contextWindows[${JSON.stringify(model)}]`, window, "a positive integer"))
+      }
+    }
+    const fault = options.fault === undefined ? undefined : parseFault(options.fault)
+    if (typeof fault === "string") {
+      return yield* Result.fail(invalid("fault", options.fault, `a fault the grammar reads (${fault})`))
+    }
+    const server = options.server ?? "node"
+    if (server !== "node" && server !== "platform") {
+      return yield* Result.fail(invalid("server", server, `"node" or "platform"`))
+    }
+    const modelList = options.models ?? defaultModels
+    return {
+      host: options.host ?? "127.0.0.1",
+      port,
+      backlog,
+      server,
+      latencyMs,
+      ttftMs,
+      tokenGapMs: tps === undefined ? undefined : 1000 / tps,
+      replyTokens,
+      reasoningTokens,
+      apiKeys: options.apiKeys === undefined ? undefined : new Set(options.apiKeys),
+      models: new Set(modelList),
+      awsSecrets: new Map(
+        (options.bedrockCredentials ?? [Bedrock.testCredentials]).map((
+          pair
+        ) => [pair.accessKeyId, pair.secretAccessKey])
+      ),
+      modelList,
+      contextWindow,
+      contextWindows: options.contextWindows ?? {},
+      requestsPerMinute: options.requestsPerMinute,
+      fault
+    }
+  })

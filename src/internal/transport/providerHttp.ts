@@ -512,18 +512,20 @@ export function make(client: HttpClient.HttpClient, options: Options): Transport
     try {
       body = JSON.stringify(args.body)
     } catch (error) {
-      return new InvalidRequestError({
-        provider,
-        model: args.model,
-        detail: `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
-      })
+      return Result.fail(
+        new InvalidRequestError({
+          provider,
+          model: args.model,
+          detail: `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
+        })
+      )
     }
-    return {
+    return Result.succeed({
       model: args.model,
       credentials: args.credentials,
       timeout: args.timeout ?? timeout,
       request: HttpClientRequest.bodyText(headOf(args.path, args.credentials), body, "application/json")
-    }
+    })
   }
 
   // The URL and headers of a request to `path` with `credentials`, built once

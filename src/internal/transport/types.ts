@@ -10,6 +10,7 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Redacted from "effect/Redacted"
+import type * as Result from "effect/Result"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { InvalidRequestError, LlmError, OutputDecodeError, TransportError } from "../../LlmError.js"
 import type { Credentials, HttpOptions } from "../../ProviderClient.js"
@@ -119,7 +120,7 @@ export interface Transport {
     readonly credentials: Credentials
     /** The request's own timeout, overriding the default. */
     readonly timeout?: Duration.Duration | undefined
-  }) => Call | InvalidRequestError
+  }) => Result.Result<Call, InvalidRequestError>
   /**
    * Sends the call, reads its whole reply as a JSON object and goes on with `read`, all within the
    * timeout; a body past `maxResponseBytes` is not read on and fails with `OutputDecodeError`. Every failure, `read`'s

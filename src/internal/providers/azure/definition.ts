@@ -6,7 +6,8 @@
  */
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
-import { OptionsError } from "../../../OptionsError.js"
+import * as Result from "effect/Result"
+import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/AzureOpenAi.js"
 import * as Invalid from "../../optionsError.js"
 import { definition as chatDefinition } from "../../wire/openAiChat/client.js"
@@ -33,15 +34,18 @@ export const pathOf = (apiVersion: string | undefined) =>
 export const definition = (
   options: Options,
   token: Adapter.Definition["token"]
-): Adapter.Definition | OptionsError => {
+): Result.Result<Adapter.Definition, OptionsError> => {
   if (!URL.canParse(options.baseUrl)) {
-    return Invalid.make(
+    return Result.fail(Invalid.make(
       "AzureOpenAi",
       "baseUrl",
       options.baseUrl,
       "the resource's endpoint, an absolute URL such as https://my-resource.openai.azure.com"
-    )
+    ))
   }
+  const deploymentOf = (model: string) => options.deployment ?? model
+  const path = pathOf(options.apiVersion)
+  const encoding = options.embeddingEncoding ?? "base64"
   const chat = chatDefinition({
     ...options,
     model: options.model ?? options.deployment,
@@ -49,11 +53,7 @@ export const definition = (
     // Azure takes the prompt cache key only from some API versions on; it caches by prefix without one.
     sendPromptCacheKey: false
   }, "AzureOpenAi")
-  if (chat instanceof OptionsError) return chat
-  const deploymentOf = (model: string) => options.deployment ?? model
-  const path = pathOf(options.apiVersion)
-  const encoding = options.embeddingEncoding ?? "base64"
-  return {
+  return Result.map(chat, (chat): Adapter.Definition => ({
     ...chat,
     auth: token === undefined ? apiKey : () => undefined,
     token,
@@ -67,5 +67,5 @@ export const definition = (
       body: (model, inputs, request) =>
         Embeddings.requestBody(deploymentOf(model), inputs, request.dimensions, encoding)
     }
-  }
+  }))
 }

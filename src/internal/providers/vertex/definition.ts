@@ -6,7 +6,8 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import { OptionsError } from "../../../OptionsError.js"
+import * as Result from "effect/Result"
+import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/Vertex.js"
 import * as Invalid from "../../optionsError.js"
 import { definition as anthropicDefinition } from "../../wire/anthropic/client.js"
@@ -43,42 +44,47 @@ const countingOf = (options: Options, gemini: Adapter.TokenCounting): Adapter.To
 export const definition = (
   options: Options,
   token: Effect.Effect<Redacted.Redacted<string>, string>
-): Adapter.Definition | OptionsError => {
+): Result.Result<Adapter.Definition, OptionsError> => {
   for (const option of ["project", "location"] as const) {
     if (typeof options[option] !== "string" || !/^[a-z0-9][a-z0-9.:_-]*$/i.test(options[option])) {
-      return Invalid.make(
+      return Result.fail(Invalid.make(
         "Vertex",
         option,
         options[option],
         `a Google Cloud ${option} id, such as my-proj or us-central1`
-      )
+      ))
     }
   }
   const baseUrl = options.baseUrl ?? hostOf(options.location)
   if (!URL.canParse(baseUrl)) {
-    return Invalid.make(
+    return Result.fail(Invalid.make(
       "Vertex",
       "baseUrl",
       baseUrl,
       "an absolute URL such as https://us-central1-aiplatform.googleapis.com"
-    )
+    ))
   }
   const models = (publisher: string) =>
     `/v1/projects/${options.project}/locations/${options.location}/publishers/${publisher}/models/`
   const cloud = { adapter: "Vertex", provider: "vertex", baseUrl, token }
-  const gemini = geminiDefinition(options, {
-    ...cloud,
-    resource: (model) => `${models("google")}${encodeURIComponent(model)}`,
-    embeddings
+  return Result.gen(function*() {
+    const gemini = yield* geminiDefinition(options, {
+      ...cloud,
+      resource: (model) => `${models("google")}${encodeURIComponent(model)}`,
+      embeddings
+    })
+    const anthropic = yield* anthropicDefinition(options, {
+      ...cloud,
+      path: (model, stream) =>
+        `${models("anthropic")}${encodeURIComponent(model)}:${stream ? "streamRawPredict" : "rawPredict"}`,
+      bodyVersion: anthropicVersion
+    })
+    return byPublisher(options, gemini, anthropic)
   })
-  if (gemini instanceof OptionsError) return gemini
-  const anthropic = anthropicDefinition(options, {
-    ...cloud,
-    path: (model, stream) =>
-      `${models("anthropic")}${encodeURIComponent(model)}:${stream ? "streamRawPredict" : "rawPredict"}`,
-    bodyVersion: anthropicVersion
-  })
-  if (anthropic instanceof OptionsError) return anthropic
+}
+
+/** One table over Gemini's and Anthropic's: each call takes its model's publisher's. */
+function byPublisher(options: Options, gemini: Adapter.Definition, anthropic: Adapter.Definition): Adapter.Definition {
   const of = (model: string) => publisherOf(options, model) === "anthropic" ? anthropic : gemini
   return {
     ...gemini,

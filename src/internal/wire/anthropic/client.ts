@@ -6,6 +6,7 @@
 import type * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import type { OptionsError } from "../../../OptionsError.js"
 import { apiVersion, defaultMaxTokens, type Options } from "../../../providers/Anthropic.js"
 import * as Adapter from "../../providers/adapter.js"
@@ -35,14 +36,14 @@ export interface Cloud {
 }
 
 /** Anthropic's table for `options`, or a cloud's (`cloud`): its paths, token and body. */
-export const definition = (options: Options, cloud?: Cloud): Adapter.Definition | OptionsError => {
+export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapter.Definition, OptionsError> => {
   const adapter = cloud?.adapter ?? "Anthropic"
   const maxTokens = options.maxTokens ?? defaultMaxTokens
   const maxEventSize = options.maxEventSize
   const invalid = Adapter.checkPositive(adapter, "maxTokens", maxTokens, true) ??
     Adapter.checkPositive(adapter, "maxEventSize", maxEventSize) ??
     Adapter.checkPositive(adapter, "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
+  if (invalid !== undefined) return Result.fail(invalid)
   const systemInPlace = (model: string) => options.midConversationSystem ?? Wire.takesMidConversationSystem(model)
   const beta = options.beta !== undefined && options.beta.length > 0 ? { "anthropic-beta": options.beta.join(",") } : {}
   const common = {
@@ -59,7 +60,7 @@ export const definition = (options: Options, cloud?: Cloud): Adapter.Definition 
     prefill: true
   }
   if (cloud !== undefined) {
-    return {
+    return Result.succeed({
       ...common,
       provider: options.provider ?? cloud.provider,
       baseUrl: cloud.baseUrl,
@@ -76,9 +77,9 @@ export const definition = (options: Options, cloud?: Cloud): Adapter.Definition 
         })
         return { anthropic_version: cloud.bodyVersion, ...body }
       }
-    }
+    })
   }
-  return {
+  return Result.succeed({
     ...common,
     provider: options.provider ?? "anthropic",
     baseUrl: (options.baseUrl ?? "https://api.anthropic.com").replace(/\/+$/, "").replace(/\/v1$/, ""),
@@ -92,5 +93,5 @@ export const definition = (options: Options, cloud?: Cloud): Adapter.Definition 
       body: (request, model) => Wire.countBody(request, { model, maxTokens, systemInPlace: systemInPlace(model) }),
       count: Wire.countOf
     }
-  }
+  })
 }

@@ -5,6 +5,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Result from "effect/Result"
 import type { OptionsError } from "../../../OptionsError.js"
 import type { Options } from "../../../providers/Bedrock.js"
 import * as Invalid from "../../optionsError.js"
@@ -47,24 +48,26 @@ export const definition = (
   aws: Aws,
   sign: ProviderHttp.Options["sign"],
   credential?: Effect.Effect<unknown, string>
-): Adapter.Definition | OptionsError => {
+): Result.Result<Adapter.Definition, OptionsError> => {
   const region = options.region
   if (region !== undefined && !regionShape.test(region)) {
-    return Invalid.make("Bedrock", "region", region, "an AWS region such as us-east-1")
+    return Result.fail(Invalid.make("Bedrock", "region", region, "an AWS region such as us-east-1"))
   }
   if (options.baseUrl === undefined && region === undefined) {
-    return Invalid.make("Bedrock", "region", region, "the AWS region of the runtime endpoint, such as us-east-1")
+    return Result.fail(
+      Invalid.make("Bedrock", "region", region, "the AWS region of the runtime endpoint, such as us-east-1")
+    )
   }
   const baseUrl = options.baseUrl ?? endpointOf(region!)
   if (!URL.canParse(baseUrl)) {
-    return Invalid.make(
+    return Result.fail(Invalid.make(
       "Bedrock",
       "baseUrl",
       baseUrl,
       "an absolute URL such as https://bedrock-runtime.us-east-1.amazonaws.com"
-    )
+    ))
   }
-  return {
+  return Result.succeed({
     ...Adapter.limitsOf(options),
     provider: options.provider ?? "bedrock",
     baseUrl,
@@ -84,5 +87,5 @@ export const definition = (
     stream: (context) => new EventStreamParser(aws.codec, context),
     embeddings: "Bedrock's Converse API has no embeddings; use a provider that has an embeddings API",
     prefill: options.model !== undefined && isClaude(options.model)
-  }
+  })
 }

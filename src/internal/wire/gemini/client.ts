@@ -11,6 +11,7 @@
 import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import {
   ContentFilterError,
@@ -49,15 +50,15 @@ export interface Cloud {
 const countedFields = ["contents", "systemInstruction", "tools", "generationConfig"] as const
 
 /** The Gemini API's table for `options`, or a cloud's (`cloud`): its paths, token and count body. */
-export const definition = (options: Options, cloud?: Cloud): Adapter.Definition | OptionsError => {
+export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapter.Definition, OptionsError> => {
   const adapter = cloud?.adapter ?? "Gemini"
   const version = (options.apiVersion ?? "v1beta").replace(/^\/+|\/+$/g, "")
   const resource = cloud?.resource ?? ((model: string) => `/${version}/${Wire.resourcePath(model)}`)
   const maxEventSize = options.maxEventSize
   const invalid = Adapter.checkPositive(adapter, "maxEventSize", maxEventSize) ??
     Adapter.checkPositive(adapter, "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
-  return {
+  if (invalid !== undefined) return Result.fail(invalid)
+  return Result.succeed({
     provider: options.provider ?? cloud?.provider ?? "gemini",
     model: options.model,
     baseUrl: cloud?.baseUrl ?? options.baseUrl ?? "https://generativelanguage.googleapis.com",
@@ -98,7 +99,7 @@ export const definition = (options: Options, cloud?: Cloud): Adapter.Definition 
         },
       count: Wire.totalTokensOf
     }
-  }
+  })
 }
 
 /** What a stream needs to know about its call. */

@@ -8,6 +8,7 @@
  */
 import * as Duration from "effect/Duration"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Result from "effect/Result"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
 import {
@@ -33,7 +34,7 @@ function requestIdOf(response: HttpClientResponse.HttpClientResponse) {
 }
 
 /** The Chat Completions table of `options`; `adapter` names the options' owner in an `OptionsError`. */
-export function definition(options: Options, adapter = "OpenAiChat"): Adapter.Definition | OptionsError {
+export function definition(options: Options, adapter = "OpenAiChat"): Result.Result<Adapter.Definition, OptionsError> {
   const provider = options.provider ?? "openai"
   const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
   const includeUsage = options.includeUsage ?? true
@@ -42,8 +43,8 @@ export function definition(options: Options, adapter = "OpenAiChat"): Adapter.De
   const prefill = options.prefill ?? false
   const invalid = Adapter.checkPositive(adapter, "maxEventSize", maxEventSize) ??
     Adapter.checkPositive(adapter, "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
-  return {
+  if (invalid !== undefined) return Result.fail(invalid)
+  return Result.succeed({
     provider,
     model: options.model,
     baseUrl: options.baseUrl,
@@ -71,7 +72,7 @@ export function definition(options: Options, adapter = "OpenAiChat"): Adapter.De
     stream: (context) => new ChatStreamParser({ ...context, maxEventSize }),
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
     prefill: prefill !== false
-  }
+  })
 }
 
 /** What a stream needs to know about its call. */

@@ -21,6 +21,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -298,14 +299,14 @@ function providerOf(options: Options): string {
 }
 
 /** The Responses table of `options`. */
-export function definition(options: Options): Adapter.Definition | OptionsError {
+export function definition(options: Options): Result.Result<Adapter.Definition, OptionsError> {
   const store = options.store ?? false
   const provider = providerOf(options)
   const maxEventSize = options.maxEventSize
   const invalid = Adapter.checkPositive("OpenAiResponses", "maxEventSize", maxEventSize) ??
     Adapter.checkPositive("OpenAiResponses", "maxResponseBytes", options.maxResponseBytes, true)
-  if (invalid !== undefined) return invalid
-  return {
+  if (invalid !== undefined) return Result.fail(invalid)
+  return Result.succeed({
     provider,
     model: options.model,
     baseUrl: options.baseUrl,
@@ -327,7 +328,7 @@ export function definition(options: Options): Adapter.Definition | OptionsError 
     failureHeaders: "response",
     reply: (body) => Wire.reply(body, store),
     stream: (context) => new ResponsesStreamParser({ ...context, store, maxEventSize })
-  }
+  })
 }
 
 // The API no longer knows the previous response (expired, or deleted): OpenAI answers 404 naming
