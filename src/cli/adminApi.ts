@@ -238,6 +238,17 @@ export const requestJson = <S extends Schema.Codec<unknown, unknown>>(
   )
 
 /**
+ * A `DELETE` of the admin API (a key revoked, a team deleted): done only when the gateway answers that the thing is
+ * gone (`{ id, object, deleted: true }`); any other success (another server's page on the address) is a
+ * `GatewayRequestError` naming `what` was expected.
+ */
+export const remove = (
+  options: Omit<Request, "method" | "body">,
+  what: string
+): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.asVoid(requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what))
+
+/**
  * A list the admin API answers at `path` (`{ data: [...] }`, each item read by `item`): printed whole as JSON with
  * `--json`, else as a tab-separated table under `header`, one `row` an item.
  */

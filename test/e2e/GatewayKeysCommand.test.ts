@@ -15,6 +15,7 @@ import * as AdminToken from "../../src/cli/adminToken.js"
 import * as Keys from "../../src/cli/keys.js"
 import * as Serve from "../../src/cli/serve.js"
 import * as Spend from "../../src/cli/spend.js"
+import * as Teams from "../../src/cli/teams.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adminCommand,
@@ -34,6 +35,7 @@ import * as Loopback from "../utils/loopbackServer.js"
 
 const keys = adminCommand(Keys.run)
 const spend = adminCommand(Spend.run)
+const teams = adminCommand(Teams.run)
 
 const directory = temporaryDirectory("keys-command-")
 
@@ -184,8 +186,8 @@ describe("effect-llm-router keys", () => {
   )
 
   it.live(
-    "keys and spend given an answer that is not the admin API's (garbage, HTML, a 500, JSON cut short or of another " +
-      "shape) say so on one line and exit 1, never with a stack trace",
+    "keys, teams and spend given an answer that is not the admin API's (garbage, HTML, a 500, JSON cut short or of " +
+      "another shape) say so on one line and exit 1, never with a stack trace nor as done (a revoke or a delete too)",
     () =>
       Effect.gen(function*() {
         // Each answer in turn, whatever was asked.
@@ -228,6 +230,12 @@ describe("effect-llm-router keys", () => {
           (url) => keys(["list", "--url", url, "--json"]),
           (url) => keys(["create", "k", "--url", url]),
           (url) => keys(["rotate", "k1", "--url", url]),
+          (url) => keys(["revoke", "k1", "--url", url]),
+          (url) => teams(["create", "t", "--url", url]),
+          (url) => teams(["list", "--url", url]),
+          (url) => teams(["show", "t1", "--url", url]),
+          (url) => teams(["update", "t1", "--name", "u", "--url", url]),
+          (url) => teams(["delete", "t1", "--url", url]),
           (url) => spend(["--url", url]),
           (url) => spend(["--url", url, "--json"])
         ]
