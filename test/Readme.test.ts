@@ -14,11 +14,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { typeErrors, type VirtualModule } from "./utils/typecheckModules.js"
 
 const root = path.resolve(import.meta.dirname, "..")
+// npm's own range rules (semver, which npm and the tooling here bring; it has no types of its own installed).
+const semver = createRequire(import.meta.url)("semver") as {
+  readonly satisfies: (version: string, range: string) => boolean
+}
 const read = (file: string) => fs.readFileSync(path.join(root, file), "utf8")
 
 /** README.md, then every page under docs/. */
@@ -146,6 +151,7 @@ describe("README and docs/", () => {
     const manifest = JSON.parse(read("package.json")) as {
       readonly dependencies: Record<string, string>
       readonly devDependencies: Record<string, string>
+      readonly peerDependencies: Record<string, string>
     }
     const pinned = { ...manifest.dependencies, ...manifest.devDependencies }
     const named = [...read("README.md").matchAll(/^npm install (?:--save-dev )?(.+?)(?:\s+#.*)?$/gm)]
@@ -158,6 +164,26 @@ describe("README and docs/", () => {
       const installed = JSON.parse(read(`node_modules/${name}/package.json`)) as { readonly version: string }
       expect({ name, version }).toEqual({ name, version: installed.version })
     }
+    // They resolve together: what each (effect-llm-router itself included) asks of another named one, the line meets.
+    const versions = new Map(named)
+    const asked = [
+      ["effect-llm-router", { ...manifest.dependencies, ...manifest.peerDependencies }] as const,
+      ...named.map(([name]) => {
+        const installed = JSON.parse(read(`node_modules/${name}/package.json`)) as {
+          readonly dependencies?: Record<string, string>
+          readonly peerDependencies?: Record<string, string>
+        }
+        return [name, { ...installed.dependencies, ...installed.peerDependencies }] as const
+      })
+    ]
+    const unmet = asked.flatMap(([by, ranges]) =>
+      Object.entries(ranges).filter(([name, range]) =>
+        versions.has(name) && !semver.satisfies(versions.get(name)!, range)
+      ).map(([name, range]) => `${by} wants ${name}@${range}, the line gives ${versions.get(name)}`)
+    )
+    expect(unmet).toEqual([])
+    expect(asked.filter(([, ranges]) => Object.keys(ranges).some((name) => versions.has(name))).length)
+      .toBeGreaterThanOrEqual(3)
   })
 })
 
