@@ -42,24 +42,29 @@ interface Block {
   readonly context?: { readonly line: number; readonly code: ReadonlyArray<string> }
 }
 
-/** The ```ts blocks of a page, each with the fragment comment right above it, if any. */
+/**
+ * The ```ts blocks of a page, each with the fragment comment right above it, if any; a block indented in a list item
+ * is one too, read without its indentation.
+ */
 function blocksOf(file: string): ReadonlyArray<Block> {
   const lines = read(file).split("\n")
   const blocks: Array<Block> = []
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i] !== "```ts") continue
-    const end = lines.indexOf("```", i + 1)
-    const code = lines.slice(i + 1, end)
+    const indent = /^( *)```ts$/.exec(lines[i]!)?.[1]
+    if (indent === undefined) continue
+    const unindented = (from: number, to: number) => lines.slice(from, to).map((line) => line.slice(indent.length))
+    const end = lines.indexOf(`${indent}\`\`\``, i + 1)
+    const code = unindented(i + 1, end)
     let start = -1
-    if (lines[i - 1] === "-->") {
-      for (let j = i - 2; j >= 0 && start === -1 && lines[j] !== "```"; j--) {
-        if (lines[j]!.startsWith("<!-- fragment")) start = j
+    if (lines[i - 1] === `${indent}-->`) {
+      for (let j = i - 2; j >= 0 && start === -1 && lines[j] !== `${indent}\`\`\``; j--) {
+        if (lines[j]!.startsWith(`${indent}<!-- fragment`)) start = j
       }
     }
     blocks.push(
       start === -1
         ? { file, line: i + 2, code }
-        : { file, line: i + 2, code, context: { line: start + 2, code: lines.slice(start + 1, i - 1) } }
+        : { file, line: i + 2, code, context: { line: start + 2, code: unindented(start + 1, i - 1) } }
     )
     i = end
   }
@@ -108,6 +113,7 @@ describe("README and docs/", () => {
   it("has TypeScript blocks, in the README and in docs/, whole ones among them", () => {
     expect(blocks.filter((block) => block.file === "README.md").length).toBeGreaterThanOrEqual(4)
     expect(blocks.length).toBeGreaterThanOrEqual(24)
+    expect(blocks.map(title)).toContain("docs/mcp.md:372")
     expect(wholeTests.map(title)).toContainEqual(expect.stringMatching(/^README\.md:/))
     expect(programs.map(title)).toContainEqual(expect.stringMatching(/^README\.md:/))
   })
