@@ -14,11 +14,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { typeErrors, type VirtualModule } from "./utils/typecheckModules.js"
 
 const root = path.resolve(import.meta.dirname, "..")
+// npm's own range rules (semver, which npm and the tooling here bring; it has no types of its own installed).
+const semver = createRequire(import.meta.url)("semver") as {
+  readonly satisfies: (version: string, range: string) => boolean
+}
 const read = (file: string) => fs.readFileSync(path.join(root, file), "utf8")
 
 /** README.md, then every page under docs/. */
@@ -37,24 +42,29 @@ interface Block {
   readonly context?: { readonly line: number; readonly code: ReadonlyArray<string> }
 }
 
-/** The ```ts blocks of a page, each with the fragment comment right above it, if any. */
+/**
+ * The ```ts blocks of a page, each with the fragment comment right above it, if any; a block indented in a list item
+ * is one too, read without its indentation.
+ */
 function blocksOf(file: string): ReadonlyArray<Block> {
   const lines = read(file).split("\n")
   const blocks: Array<Block> = []
   for (let i = 0; i < lines.length; i++) {
-    if (lines[i] !== "```ts") continue
-    const end = lines.indexOf("```", i + 1)
-    const code = lines.slice(i + 1, end)
+    const indent = /^( *)```ts$/.exec(lines[i]!)?.[1]
+    if (indent === undefined) continue
+    const unindented = (from: number, to: number) => lines.slice(from, to).map((line) => line.slice(indent.length))
+    const end = lines.indexOf(`${indent}\`\`\``, i + 1)
+    const code = unindented(i + 1, end)
     let start = -1
-    if (lines[i - 1] === "-->") {
-      for (let j = i - 2; j >= 0 && start === -1 && lines[j] !== "```"; j--) {
-        if (lines[j]!.startsWith("<!-- fragment")) start = j
+    if (lines[i - 1] === `${indent}-->`) {
+      for (let j = i - 2; j >= 0 && start === -1 && lines[j] !== `${indent}\`\`\``; j--) {
+        if (lines[j]!.startsWith(`${indent}<!-- fragment`)) start = j
       }
     }
     blocks.push(
       start === -1
         ? { file, line: i + 2, code }
-        : { file, line: i + 2, code, context: { line: start + 2, code: lines.slice(start + 1, i - 1) } }
+        : { file, line: i + 2, code, context: { line: start + 2, code: unindented(start + 1, i - 1) } }
     )
     i = end
   }
@@ -103,6 +113,7 @@ describe("README and docs/", () => {
   it("has TypeScript blocks, in the README and in docs/, whole ones among them", () => {
     expect(blocks.filter((block) => block.file === "README.md").length).toBeGreaterThanOrEqual(4)
     expect(blocks.length).toBeGreaterThanOrEqual(24)
+    expect(blocks.map(title)).toContain("docs/mcp.md:372")
     expect(wholeTests.map(title)).toContainEqual(expect.stringMatching(/^README\.md:/))
     expect(programs.map(title)).toContainEqual(expect.stringMatching(/^README\.md:/))
   })
@@ -146,6 +157,7 @@ describe("README and docs/", () => {
     const manifest = JSON.parse(read("package.json")) as {
       readonly dependencies: Record<string, string>
       readonly devDependencies: Record<string, string>
+      readonly peerDependencies: Record<string, string>
     }
     const pinned = { ...manifest.dependencies, ...manifest.devDependencies }
     const named = [...read("README.md").matchAll(/^npm install (?:--save-dev )?(.+?)(?:\s+#.*)?$/gm)]
@@ -158,6 +170,26 @@ describe("README and docs/", () => {
       const installed = JSON.parse(read(`node_modules/${name}/package.json`)) as { readonly version: string }
       expect({ name, version }).toEqual({ name, version: installed.version })
     }
+    // They resolve together: what each (effect-llm-router itself included) asks of another named one, the line meets.
+    const versions = new Map(named)
+    const asked = [
+      ["effect-llm-router", { ...manifest.dependencies, ...manifest.peerDependencies }] as const,
+      ...named.map(([name]) => {
+        const installed = JSON.parse(read(`node_modules/${name}/package.json`)) as {
+          readonly dependencies?: Record<string, string>
+          readonly peerDependencies?: Record<string, string>
+        }
+        return [name, { ...installed.dependencies, ...installed.peerDependencies }] as const
+      })
+    ]
+    const unmet = asked.flatMap(([by, ranges]) =>
+      Object.entries(ranges).filter(([name, range]) =>
+        versions.has(name) && !semver.satisfies(versions.get(name)!, range)
+      ).map(([name, range]) => `${by} wants ${name}@${range}, the line gives ${versions.get(name)}`)
+    )
+    expect(unmet).toEqual([])
+    expect(asked.filter(([, ranges]) => Object.keys(ranges).some((name) => versions.has(name))).length)
+      .toBeGreaterThanOrEqual(3)
   })
 })
 

@@ -200,14 +200,8 @@ const exchange = (options: Request): Effect.Effect<
   })
 
 /**
- * `method path` on the gateway at `url`, with `key` as its bearer token when there is one and `body` as JSON: the
- * answer's text when it is a success (2xx).
- */
-export const request = (options: Request): Effect.Effect<string, GatewayRequestError, HttpClient.HttpClient> =>
-  Effect.map(exchange(options), (answer) => answer.text)
-
-/**
- * The same, its answer decoded by `schema` (the admin API's answer, the fields a command reads), with its JSON whole
+ * `method path` on the gateway at `url`, with `key` as its bearer token when there is one and `body` as JSON, its
+ * answer decoded by `schema` (the admin API's answer, the fields a command reads), with its JSON whole
  * (`--json` prints it, fields beyond the schema's included): an answer that is not JSON or not of that shape (another
  * server on the address, a proxy's page, a body cut short) is a `GatewayRequestError` naming `what` was expected, with
  * the answer's start.
@@ -225,17 +219,47 @@ export const requestJson = <S extends Schema.Codec<unknown, unknown>>(
     exchange(options),
     ({ status, text }) =>
       Effect.mapBoth(Schema.decodeUnknownEffect(Schema.fromJsonString(schema))(text), {
-        onFailure: () =>
-          new GatewayRequestError({
-            url: options.url,
-            status,
-            detail: `not the admin API's ${what} (is a gateway of this version at that address?): ${
-              text.trim() === "" ? "an empty body" : detailOf(text)
-            }`
-          }),
+        onFailure: () => notTheApi(options.url, status, what, text),
         onSuccess: (answer) => ({ text, answer, whole: JSON.parse(text) as Record<string, unknown> })
       })
   )
+
+// A success whose body is not the admin API's `what`.
+const notTheApi = (url: string, status: number, what: string, text: string) =>
+  new GatewayRequestError({
+    url,
+    status,
+    detail: `not the admin API's ${what} (is a gateway of this version at that address?): ${
+      text.trim() === "" ? "an empty body" : detailOf(text)
+    }`
+  })
+
+/**
+ * The same for an answer in JSON lines: its text, once each of its lines decodes as `schema` (none: no rows).
+ */
+export const requestJsonLines = <S extends Schema.Codec<unknown, unknown>>(
+  options: Request,
+  schema: S,
+  what: string
+): Effect.Effect<string, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.flatMap(exchange(options), ({ status, text }) => {
+    const decode = Schema.decodeUnknownResult(Schema.fromJsonString(schema))
+    const lines = text.split("\n").filter((line) => line.trim() !== "")
+    return lines.every((line) => Result.isSuccess(decode(line)))
+      ? Effect.succeed(text)
+      : Effect.fail(notTheApi(options.url, status, what, text))
+  })
+
+/**
+ * A `DELETE` of the admin API (a key revoked, a team deleted): done only when the gateway answers that the thing is
+ * gone (`{ id, object, deleted: true }`); any other success (another server's page on the address) is a
+ * `GatewayRequestError` naming `what` was expected.
+ */
+export const remove = (
+  options: Omit<Request, "method" | "body">,
+  what: string
+): Effect.Effect<void, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.asVoid(requestJson({ ...options, method: "DELETE" }, Schema.Struct({ deleted: Schema.Literal(true) }), what))
 
 /**
  * A list the admin API answers at `path` (`{ data: [...] }`, each item read by `item`): printed whole as JSON with

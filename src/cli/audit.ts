@@ -155,7 +155,7 @@ const list = (args: ListArgs, key: Redacted.Redacted<string> | undefined, io: Io
     if (args.jsonl) {
       const query = new URLSearchParams(args.query)
       query.set("format", "jsonl")
-      io.stdout(yield* AdminApi.request(request(query)))
+      io.stdout(yield* AdminApi.requestJsonLines(request(query), Row, "audit log as JSON lines"))
       return
     }
     const { answer } = yield* AdminApi.requestJson(request(args.query), Page, "audit log page")

@@ -142,13 +142,11 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
           io
         )
       case "revoke": {
-        yield* AdminApi.request({
-          url: parsed.url,
-          key,
-          method: "DELETE",
-          path: `/admin/keys/${encodeURIComponent(action.id)}`
-        })
-        io.stderr(`revoked the key ${action.id}.\n`)
+        yield* AdminApi.remove(
+          { url: parsed.url, key, path: `/admin/keys/${encodeURIComponent(action.id)}` },
+          "key revoked"
+        )
+        io.stderr(`revoked the key ${AdminApi.printable(action.id)}.\n`)
         return
       }
       case "rotate": {

@@ -161,7 +161,7 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         return
       }
       case "delete": {
-        yield* AdminApi.request({ url: parsed.url, key, method: "DELETE", path: teamPath(action.id) })
+        yield* AdminApi.remove({ url: parsed.url, key, path: teamPath(action.id) }, "team deleted")
         io.stderr(`deleted the team ${AdminApi.printable(action.id)}.\n`)
         return
       }

@@ -12,9 +12,11 @@ import * as Redacted from "effect/Redacted"
 import { join } from "node:path"
 import * as AdminApi from "../../src/cli/adminApi.js"
 import * as AdminToken from "../../src/cli/adminToken.js"
+import * as Audit from "../../src/cli/audit.js"
 import * as Keys from "../../src/cli/keys.js"
 import * as Serve from "../../src/cli/serve.js"
 import * as Spend from "../../src/cli/spend.js"
+import * as Teams from "../../src/cli/teams.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adminCommand,
@@ -34,6 +36,8 @@ import * as Loopback from "../utils/loopbackServer.js"
 
 const keys = adminCommand(Keys.run)
 const spend = adminCommand(Spend.run)
+const teams = adminCommand(Teams.run)
+const audit = adminCommand(Audit.run)
 
 const directory = temporaryDirectory("keys-command-")
 
@@ -192,8 +196,9 @@ describe("effect-llm-router keys", () => {
   )
 
   it.live(
-    "keys and spend given an answer that is not the admin API's (garbage, HTML, a 500, JSON cut short or of another " +
-      "shape) say so on one line and exit 1, never with a stack trace",
+    "keys, teams, spend and audit given an answer that is not the admin API's (garbage, HTML, a 500, JSON cut short " +
+      "or of another shape) say so on one line and exit 1, never with a stack trace nor as done (a revoke, a delete " +
+      "and audit's JSON lines too)",
     () =>
       Effect.gen(function*() {
         // Each answer in turn, whatever was asked.
@@ -236,11 +241,21 @@ describe("effect-llm-router keys", () => {
           (url) => keys(["list", "--url", url, "--json"]),
           (url) => keys(["create", "k", "--url", url]),
           (url) => keys(["rotate", "k1", "--url", url]),
+          (url) => keys(["revoke", "k1", "--url", url]),
+          (url) => teams(["create", "t", "--url", url]),
+          (url) => teams(["list", "--url", url]),
+          (url) => teams(["show", "t1", "--url", url]),
+          (url) => teams(["update", "t1", "--name", "u", "--url", url]),
+          (url) => teams(["delete", "t1", "--url", url]),
           (url) => spend(["--url", url]),
-          (url) => spend(["--url", url, "--json"])
+          (url) => spend(["--url", url, "--json"]),
+          (url) => audit(["--url", url]),
+          (url) => audit(["--url", url, "--jsonl"])
         ]
         for (const [index, answer] of answers.entries()) {
           for (const command of commands) {
+            // An empty body is audit's JSON lines of no rows: only that command takes it.
+            if (answer.body === "" && answer.status === 200 && command === commands.at(-1)) continue
             next = index
             const out = yield* command(server.url)
             const what = `${JSON.stringify(answer)}: ${out.stderr}`
