@@ -20,7 +20,7 @@ import { pathToFileURL } from "node:url"
 import { typeErrors, type VirtualModule } from "./utils/typecheckModules.js"
 
 const root = path.resolve(import.meta.dirname, "..")
-// npm's own range rules (semver, which npm and the tooling here bring; it has no types of its own installed).
+// npm's own range rules (`semver`, a dev dependency; typed here by the one function used, its types not installed).
 const semver = createRequire(import.meta.url)("semver") as {
   readonly satisfies: (version: string, range: string) => boolean
 }
