@@ -15,7 +15,8 @@
  * `Requests.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
  * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
- * not the one pinned (`pins.ts`), for every caller, until an admin approves it.
+ * not the one pinned (`pins.ts`), for every caller, until an admin approves it. A session's resource subscriptions
+ * are answered before `McpServer`, which takes none over HTTP (`subscriptions.ts`), and an ended session's dropped.
  *
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers

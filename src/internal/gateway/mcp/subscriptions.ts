@@ -10,6 +10,8 @@
  * from (`standalone.ts`). A session may subscribe only to what it may read, and what it may not is answered as what
  * does not exist. The table is in this configuration's memory: a reload starts with none (docs/mcp.md).
  */
+import * as McpSchema from "effect/ai/McpSchema"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -20,6 +22,7 @@ import * as Stream from "effect/Stream"
 import { isRecord } from "../../providers/wire.js"
 import type * as Allow from "./allow.js"
 import * as Resources from "./resources.js"
+import { failed } from "./rpc.js"
 import type * as Standalone from "./standalone.js"
 import type * as Upstreams from "./upstream.js"
 
@@ -118,11 +121,8 @@ export interface Asked {
 /** The methods the endpoint answers through the subscriptions. */
 export const methods = ["resources/subscribe", "resources/unsubscribe"] as const
 
-/** A JSON-RPC error of an answer. */
-export interface RpcError {
-  readonly code: number
-  readonly message: string
-}
+/** Why a subscription is refused: the JSON-RPC error its client is answered with. */
+export class RpcError extends Data.TaggedError("McpRpcError")<{ readonly code: number; readonly message: string }> {}
 
 /** What the subscriptions need of the endpoints they serve. */
 export interface Serving {
@@ -139,8 +139,8 @@ export interface Serving {
 
 /** The subscriptions of one configuration's sessions. */
 export interface Subscriptions {
-  /** The answer to `asked`: its result (`{}`), or its JSON-RPC error. */
-  readonly answer: (asked: Asked) => Effect.Effect<RpcError | undefined>
+  /** Takes `asked` (its client answered `{}`), or why not. */
+  readonly answer: (asked: Asked) => Effect.Effect<void, RpcError>
   /** Drops the subscriptions of `session`, which ended (its client deleted it). */
   readonly end: (session: string) => Effect.Effect<void>
   /** The URIs `session` subscribes to, as it subscribed by them. */
@@ -154,24 +154,24 @@ export interface Subscriptions {
 export const resourceNotFoundCode = -32002
 
 /** The code of a subscription its server cannot take: as of a method a server does not have. */
-export const unsupportedCode = -32601
+export const unsupportedCode = McpSchema.METHOD_NOT_FOUND_ERROR_CODE
 
 const Empty = Schema.Struct({})
 
-function notFound(uri: string): RpcError {
-  return { code: resourceNotFoundCode, message: `Resource '${uri}' not found` }
+function notFound(uri: string) {
+  return new RpcError({ code: resourceNotFoundCode, message: `Resource '${uri}' not found` })
 }
 
-function unsupported(server: string): RpcError {
-  return {
+function unsupported(server: string) {
+  return new RpcError({
     code: unsupportedCode,
     message: `The MCP server \`${server}\` does not take resource subscriptions (it does not advertise ` +
       "resources.subscribe, or the gateway speaks to it in the stateless 2026-07-28 revision)"
-  }
+  })
 }
 
-function failedUpstream(server: string, error: { readonly message: string }): RpcError {
-  return { code: -32603, message: `The MCP server \`${server}\` failed this request: ${error.message}` }
+function failedUpstream(server: string, error: { readonly message: string }) {
+  return new RpcError({ code: McpSchema.INTERNAL_ERROR_CODE, message: failed(server, error).message })
 }
 
 /** The subscriptions of the endpoints `serving` describes, their upstreams followed for the scope's life. */
@@ -201,30 +201,23 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
 
   const subscribe = Effect.fnUntraced(function*(asked: Asked) {
     const located = yield* serving.locate(asked.path, asked.uri, asked.rule)
-    if (located === undefined) return notFound(asked.uri)
+    if (located === undefined) return yield* notFound(asked.uri)
     const { upstream } = located
-    const subscribes = yield* Effect.result(upstream.subscribes)
-    if (subscribes._tag === "Failure") return failedUpstream(upstream.name, subscribes.failure)
-    if (!subscribes.success) return unsupported(upstream.name)
+    const failing = Effect.mapError((error: { readonly message: string }) => failedUpstream(upstream.name, error))
+    if (!(yield* failing(upstream.subscribes))) return yield* unsupported(upstream.name)
     const key = resourceKey(upstream.name, located.uri)
-    if (table.resources.get(key)?.sessions.has(asked.session) === true) return undefined
-    if (table.resources.has(key)) {
-      add(table, asked.session, upstream.name, located.uri, { uri: asked.uri, qualified: located.qualified })
-      return undefined
-    }
-    const sent = yield* Effect.result(upstreamAsk(upstream, "resources/subscribe", located.uri))
-    if (sent._tag === "Failure") return failedUpstream(upstream.name, sent.failure)
+    if (table.resources.get(key)?.sessions.has(asked.session) === true) return
+    // The resource's first session: subscribed to upstream before it is noted, so a refusal notes nothing.
+    if (!table.resources.has(key)) yield* failing(upstreamAsk(upstream, "resources/subscribe", located.uri))
     add(table, asked.session, upstream.name, located.uri, { uri: asked.uri, qualified: located.qualified })
-    return undefined
   })
 
   // Unsubscribed whether or not the key may still read it (its rule may have changed since); a URI the session did not
   // subscribe to changes nothing, as the protocol's servers answer it.
   const unsubscribe = Effect.fnUntraced(function*(asked: Asked) {
     const place = Resources.placeOf(asked.path, asked.uri)
-    if (place === undefined) return undefined
+    if (place === undefined) return
     if (remove(table, asked.session, resourceKey(place.server, place.uri))) yield* release(place.server, place.uri)
-    return undefined
   })
 
   // A change `upstream` told of its resource `uri`: to each session subscribed to it.
@@ -272,16 +265,20 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
   } satisfies Subscriptions
 })
 
-// The `resources/subscribe` or `resources/unsubscribe` request `text` holds (a JSON-RPC request), if it is one.
-function requestOf(text: string) {
-  if (!methods.some((method) => text.includes(method))) return undefined
-  let message: unknown
+// The JSON object `text` holds, if it holds one.
+function objectOf(text: string) {
   try {
-    message = JSON.parse(text)
+    const value: unknown = JSON.parse(text)
+    return isRecord(value) ? value : undefined
   } catch {
     return undefined
   }
-  if (!isRecord(message)) return undefined
+}
+
+// The `resources/subscribe` or `resources/unsubscribe` request `text` holds (a JSON-RPC request), if it is one.
+function requestOf(text: string) {
+  const message = methods.some((method) => text.includes(method)) ? objectOf(text) : undefined
+  if (message === undefined) return undefined
   const { id, method, params } = message
   const known = methods.find((one) => one === method)
   const uri = isRecord(params) ? params["uri"] : undefined
@@ -293,19 +290,15 @@ function requestOf(text: string) {
 
 // Whether `text` is a JSON-RPC `initialize`.
 function initializes(text: string): boolean {
-  if (!text.includes("initialize")) return false
-  try {
-    const message: unknown = JSON.parse(text)
-    return isRecord(message) && message["method"] === "initialize"
-  } catch {
-    return false
-  }
+  return text.includes("initialize") && objectOf(text)?.["method"] === "initialize"
 }
 
 // The JSON-RPC answer of request `id`: its result `{}`, or `error`.
-function answerOf(id: string | number, error: RpcError | undefined) {
+function answerOf(id: string | number, error: Pick<RpcError, "code" | "message"> | undefined) {
   return HttpServerResponse.jsonUnsafe(
-    error === undefined ? { jsonrpc: "2.0", id, result: {} } : { jsonrpc: "2.0", id, error }
+    error === undefined
+      ? { jsonrpc: "2.0", id, result: {} }
+      : { jsonrpc: "2.0", id, error: { code: error.code, message: error.message } }
   )
 }
 
@@ -313,23 +306,18 @@ function answerOf(id: string | number, error: RpcError | undefined) {
  * What a client of the stateless revision (a request with no session) is answered when it subscribes: there is no
  * session to tell a change on.
  */
-export function statelessError(): RpcError {
-  return {
+function statelessError(): RpcError {
+  return new RpcError({
     code: unsupportedCode,
     message: "Resource subscriptions need a session: the gateway takes them in a 2025-11-25 session (or an earlier " +
       "revision's), whose standalone stream it tells the changes on; the stateless 2026-07-28 revision has none"
-  }
+  })
 }
 
 // The JSON of an `initialize` result in `text`, advertising `resources.subscribe`; anything else as it is.
 function advertised(text: string): string {
-  let message: unknown
-  try {
-    message = JSON.parse(text)
-  } catch {
-    return text
-  }
-  if (!isRecord(message) || !isRecord(message["result"]) || !isRecord(message["result"]["capabilities"])) return text
+  const message = objectOf(text)
+  if (message === undefined || !isRecord(message["result"]) || !isRecord(message["result"]["capabilities"])) return text
   const result = message["result"]
   const capabilities = result["capabilities"] as Readonly<Record<string, unknown>>
   const resources = isRecord(capabilities["resources"]) ? capabilities["resources"] : {}
@@ -402,10 +390,10 @@ export function serving(subscriptions: Subscriptions) {
       if (session === undefined) {
         return request.headers["mcp-method"] === undefined ? http : Effect.succeed(answerOf(asked.id, statelessError()))
       }
-      return Effect.map(
-        subscriptions.answer({ session, path, rule, method: asked.method, uri: asked.uri }),
-        (error) => answerOf(asked.id, error)
-      )
+      return Effect.match(subscriptions.answer({ session, path, rule, method: asked.method, uri: asked.uri }), {
+        onFailure: (error) => answerOf(asked.id, error),
+        onSuccess: () => answerOf(asked.id, undefined)
+      })
     })
   }
 }

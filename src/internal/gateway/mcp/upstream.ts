@@ -15,9 +15,10 @@
  * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Every server is
  * pinged on its entry's `pingInterval` while up (`supervise.ts`), so one that goes down while nobody calls it is found;
  * one that says its lists changed (`relay.ts` reads it, an HTTP server's standalone stream opened for it: `listen.ts`)
- * is listed again on its connection. Everything is
- * stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight
- * on it.
+ * is listed again on its connection; one that says a resource changed has it told (`updates`, for the sessions
+ * subscribed to it: `subscriptions.ts`), and whether it takes subscriptions is read from its initialization.
+ * Everything is stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the
+ * calls in flight on it.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
