@@ -458,10 +458,10 @@ export const make = Effect.fnUntraced(function*(
   // The resource a served URI names at `path`, when `rule` may read it (`subscriptions.ts`).
   const locate = (path: string, uri: string, rule: Allow.Rule) => {
     const place = Resources.placeOf(path, uri)
-    const now = place === undefined ? undefined : offered.get(place.server)
-    const resource = now?.listing.resources.find((one) => one.uri === place!.uri)
-    const server = upstreams.find((one) => one.upstream.name === place?.server)
-    if (place === undefined || resource === undefined || server === undefined) return Effect.succeed(undefined)
+    if (place === undefined) return Effect.succeed(undefined)
+    const resource = offered.get(place.server)?.listing.resources.find((one) => one.uri === place.uri)
+    const server = upstreams.find((one) => one.upstream.name === place.server)
+    if (resource === undefined || server === undefined) return Effect.succeed(undefined)
     const qualified = Allow.qualified(place.server, resource.name)
     return Effect.map(
       servable(rule, qualified, Pins.seen(place.server, { kind: "resource", value: resource })),

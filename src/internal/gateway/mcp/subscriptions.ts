@@ -378,7 +378,8 @@ export function serving(subscriptions: Subscriptions) {
         ))
     }
     if (request.method !== "POST") return http
-    return Effect.flatMap(request.text, (text) => {
+    // A body that cannot be read is `McpServer`'s to refuse, as it reads it again.
+    return Effect.flatMap(Effect.orElseSucceed(request.text, () => ""), (text) => {
       const asked = requestOf(text)
       if (asked === undefined) {
         return session === undefined && initializes(text)
