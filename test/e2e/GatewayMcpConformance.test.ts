@@ -30,9 +30,7 @@ const providerKey = "sk-provider-mcp-conformance-0001"
 const expectedFailures: Readonly<Record<string, string>> = {
   // The scenario posts inside a 2025-11-25 session with `MCP-Protocol-Version: 2025-03-26`; `McpServer` answers a
   // header that differs from the session's revision with 400, as the Streamable HTTP transport's rules ask.
-  "server-sse-multiple-streams": "its requests name another revision than their session's (400)",
-  "resources-subscribe": "resource subscriptions are not passed to the upstream",
-  "resources-unsubscribe": "resource subscriptions are not passed to the upstream"
+  "server-sse-multiple-streams": "its requests name another revision than their session's (400)"
 }
 
 interface Check {

@@ -149,7 +149,7 @@ describe("MCP relay", () => {
       })
   )
 
-  it.effect("what a server sends with no call in flight is told: its lists' changes and its logs, nothing else", () =>
+  it.effect("what a server sends with no call in flight is told: its lists' and resources' changes, its logs, nothing else", () =>
     Effect.gen(function*() {
       const told: Array<Relay.Unsolicited> = []
       const relay = Relay.make((one) => void told.push(one))
@@ -164,13 +164,16 @@ describe("MCP relay", () => {
         line({ jsonrpc: "2.0", id: 3, method: "notifications/prompts/list_changed" }),
         line({ jsonrpc: "2.0", method: "notifications/other/list_changed" }),
         "not json, notifications/resources/list_changed\n",
-        line({ jsonrpc: "2.0", method: "notifications/resources/list_changed" })
+        line({ jsonrpc: "2.0", method: "notifications/resources/list_changed" }),
+        line({ jsonrpc: "2.0", method: "notifications/resources/updated", params: { uri: "file:///doc.md" } }),
+        line({ jsonrpc: "2.0", method: "notifications/resources/updated", params: {} })
       ]
       yield* Stream.runDrain(Relay.tapLines(Stream.make(new TextEncoder().encode(lines.join(""))), relay, 1 << 20))
       expect(told).toEqual([
         { _tag: "ListChanged", method: "notifications/tools/list_changed" },
         { _tag: "Log", params: { level: "warning", data: "disk low" } },
-        { _tag: "ListChanged", method: "notifications/resources/list_changed" }
+        { _tag: "ListChanged", method: "notifications/resources/list_changed" },
+        { _tag: "Updated", uri: "file:///doc.md" }
       ])
     }))
 

@@ -2,7 +2,8 @@
  * The standalone stream's journal and replay (`internal/gateway/mcp/standalone.ts`): over the whole domain of journal
  * lengths and last event ids, what a stream that comes back is replayed equals the changes after its id when the
  * journal still holds them, and `Lost` otherwise; and the stream itself, on a TestClock: what it replays (filtered by
- * its path and rule), its priming id, the changes that come, and its end after ten seconds.
+ * its path and rule), its priming id, the changes that come, and its end after ten seconds; a resource's change told
+ * to the sessions subscribed to it only, and replayed.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -75,6 +76,9 @@ const eventsOf = (body: HttpBody.HttpBody, count: number) => Stream.runCollect(S
 
 const allowed = Allow.rule(["files__*"])
 
+// The session `session-a`, subscribed to the `/mcp` URI of `files`' doc.
+const mine: Standalone.Subscriber = { session: "session-a", subscribed: ["mcp://files/file:///doc.md"] }
+
 describe("the standalone stream", () => {
   it("primes a client on 2025-11-25 or later only: an earlier one reads an empty event's data as a broken message", () => {
     for (const revision of [undefined, "2024-11-05", "2025-03-26", "2025-06-18"]) {
@@ -122,6 +126,39 @@ describe("the standalone stream", () => {
         Standalone.listChangedMethods.map((method) => `event: message\ndata: {"jsonrpc":"2.0","method":"${method}"}`)
       )
       expect(events[3]).toMatch(/^id: [0-9a-f]{8}-1\ndata: $/)
+    }).pipe(Effect.scoped))
+
+  it.effect("a resource's change reaches only the sessions subscribed to it, each under its URI, and is replayed", () =>
+    Effect.gen(function*() {
+      const changes = yield* Standalone.make
+      const updated = (uris: ReadonlyArray<readonly [string, string]>, qualified = "files__doc") =>
+        changes.publish({ method: "notifications/resources/updated", uris: new Map(uris), qualified: [qualified] })
+      const first = yield* eventsOf(changes.open("/mcp", allowed, undefined, "2025-11-25", mine).body, 1)
+      const primed = /^id: (.+)\ndata: $/.exec(first[0]!)![1]!
+      const epoch = primed.slice(0, -"-0".length)
+      yield* updated([["session-a", "mcp://files/file:///doc.md"], ["session-b", "file:///doc.md"]])
+      yield* updated([["session-b", "file:///doc.md"]]) // another session's
+      yield* updated([["session-a", "mcp://calc/file:///x"]], "calc__x") // a name the key may no longer use
+      yield* changes.publish(change("files__a"))
+      const told = (sequence: number, uri: string) =>
+        `id: ${epoch}-${sequence}\nevent: message\ndata: ` +
+        `{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"${uri}"}}`
+      const replayed = yield* eventsOf(changes.open("/mcp", allowed, primed, "2025-11-25", mine).body, 3)
+      expect(replayed).toEqual([
+        told(1, "mcp://files/file:///doc.md"),
+        `id: ${epoch}-4\nevent: message\ndata: {"jsonrpc":"2.0","method":"${tools}"}`,
+        `id: ${epoch}-4\ndata: `
+      ])
+      // A stream opened for no session is told no resource's change.
+      const none = yield* eventsOf(changes.open("/mcp", allowed, primed, "2025-11-25").body, 2)
+      expect(none[0]).toMatch(/list_changed/)
+      // An id it cannot replay from: every list, and every resource the session subscribes to, told changed.
+      const lost = yield* eventsOf(changes.open("/mcp", allowed, "elsewhere-1", "2025-11-25", mine).body, 5)
+      expect(lost[3]).toBe(
+        `event: message\ndata: {"jsonrpc":"2.0","method":"notifications/resources/updated",` +
+          `"params":{"uri":"mcp://files/file:///doc.md"}}`
+      )
+      expect(lost[4]).toBe(`id: ${epoch}-4\ndata: `)
     }).pipe(Effect.scoped))
 
   it.effect("ends after ten seconds, for the client to open it again", () =>

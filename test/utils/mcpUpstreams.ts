@@ -9,7 +9,8 @@
  * which the tests' configuration does not take; a resource and a prompt; the `_meta` of every call), `echoServer`
  * (`say`, which records its arguments), `changingServer` (tools a test changes) and `askingServer` (a tool that asks
  * its client for sampling and roots, with a session), `completingServer` (a prompt and a template whose arguments it
- * completes, recording the completions and log levels it is asked for). And `calcServer` and `unrulyServer`: the commands of the stdio
+ * completes, recording the completions and log levels it is asked for), `subscribableServer` (resources it takes
+ * subscriptions to, or not, and tells the changes of). And `calcServer` and `unrulyServer`: the commands of the stdio
  * fixtures (`test/fixtures/mcp/`; the unruly one lists what a file holds, when given one); `revisionServer`, an
  * Effect upstream in chosen revisions that can forget its sessions; and `oauthServers`, a token endpoint in front of
  * an upstream that checks the bearer.
@@ -26,7 +27,9 @@ import {
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   ReadResourceRequestSchema,
-  SetLevelRequestSchema
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -293,7 +296,8 @@ export const echoServer = Effect.gen(function*() {
 /**
  * The official SDK's server on loopback, `setup` giving it its handlers: stateless (a `Server` and a transport made
  * for each request) or, `session`, one of each per session (so a request it makes of its client can be answered), on
- * `port` (one the system picks by default). Its URL (`/mcp`).
+ * `port` (one the system picks by default). Its URL (`/mcp`), and `forget`, which drops its sessions (a request naming
+ * one is answered 404, as by a server that restarted).
  */
 export const sdkUpstream = (
   name: string,
@@ -302,12 +306,14 @@ export const sdkUpstream = (
   { port = 0, session = false }: { readonly session?: boolean; readonly port?: number } = {}
 ) =>
   Effect.acquireRelease(
-    Effect.promise(() => {
+    Effect.promise(async () => {
       const sessions = new Map<string, StreamableHTTPServerTransport>()
       const http = Http.createServer((request, response) => {
         const id = request.headers["mcp-session-id"]
         const existing = typeof id === "string" ? sessions.get(id) : undefined
         if (existing !== undefined) return void existing.handleRequest(request, response)
+        // A session it does not hold (forgotten) is 404, as the protocol has a server say a session ended.
+        if (session && typeof id === "string") return void response.writeHead(404).end()
         const server = new Server({ name, version: "1.0.0" }, options)
         setup(server)
         const transport = new StreamableHTTPServerTransport(
@@ -323,16 +329,19 @@ export const sdkUpstream = (
         }
         void server.connect(transport).then(() => transport.handleRequest(request, response))
       })
-      return new Promise<Http.Server>((resolve) => http.listen(port, "127.0.0.1", () => resolve(http)))
+      await new Promise<void>((resolve) => http.listen(port, "127.0.0.1", () => resolve()))
+      return { http, forget: () => sessions.clear() }
     }),
-    (http) =>
+    ({ http }) =>
       Effect.promise(() =>
         new Promise<void>((resolve) => {
           http.close(() => resolve())
           http.closeAllConnections()
         })
       )
-  ).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))
+  ).pipe(
+    Effect.map(({ forget, http }) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, forget }))
+  )
 
 /**
  * The official SDK's server, stateless: `echo`, and `secret`; the resource `memo` (`memo://today`) and the prompt
@@ -611,4 +620,55 @@ export const oauthServers = (expiresIn: number) =>
       refused,
       revoke: Effect.sync(() => valid.clear())
     }
+  })
+
+/** A `subscribableServer`: what it was asked, and how a test tells a change. */
+export interface Subscribable {
+  readonly url: string
+  /** The URIs it was asked to subscribe to, and to unsubscribe from, in order. */
+  readonly subscribes: Array<string>
+  readonly unsubscribes: Array<string>
+  /** Tells its latest session that `uri` changed (`notifications/resources/updated`). */
+  readonly update: (uri: string) => Promise<void>
+  /** Drops its sessions: the gateway's next request is answered 404, as by a server that restarted. */
+  readonly forget: () => void
+}
+
+/** The resources of a `subscribableServer`. */
+export const subscribableResources = [
+  { uri: "file:///doc.md", name: "doc", mimeType: "text/plain" },
+  { uri: "file:///other.md", name: "other", mimeType: "text/plain" },
+  { uri: "file:///secret.md", name: "secret", mimeType: "text/plain" }
+]
+
+/**
+ * The official SDK's server named `name`, a session per client: the resources `subscribableResources`, each read as
+ * `contents of <uri>`; when `subscribe`, it advertises `resources.subscribe` and takes subscriptions, recording them.
+ */
+export const subscribableServer = (name: string, subscribe: boolean) =>
+  Effect.gen(function*() {
+    const servers: Array<Server> = []
+    const subscribes: Array<string> = []
+    const unsubscribes: Array<string> = []
+    const capabilities = { resources: subscribe ? { subscribe: true } : {} }
+    const { forget, url } = yield* sdkUpstream(name, { capabilities }, (server) => {
+      servers.push(server)
+      server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: subscribableResources }))
+      server.setRequestHandler(ReadResourceRequestSchema, (request) => ({
+        contents: [{ uri: request.params.uri, mimeType: "text/plain", text: `contents of ${request.params.uri}` }]
+      }))
+      if (!subscribe) return
+      server.setRequestHandler(SubscribeRequestSchema, (request) => {
+        subscribes.push(request.params.uri)
+        return {}
+      })
+      server.setRequestHandler(UnsubscribeRequestSchema, (request) => {
+        unsubscribes.push(request.params.uri)
+        return {}
+      })
+    }, { session: true })
+    const update = async (uri: string) => {
+      await servers.at(-1)?.sendResourceUpdated({ uri }).catch(() => undefined)
+    }
+    return { url, subscribes, unsubscribes, update, forget } satisfies Subscribable
   })

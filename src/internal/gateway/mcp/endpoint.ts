@@ -15,7 +15,8 @@
  * `Requests.served` (the guard, the key), giving each request its caller's rule (`Visible`): what the rule does not
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
  * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
- * not the one pinned (`pins.ts`), for every caller, until an admin approves it.
+ * not the one pinned (`pins.ts`), for every caller, until an admin approves it. A session's resource subscriptions
+ * are answered before `McpServer`, which takes none over HTTP (`subscriptions.ts`), and an ended session's dropped.
  *
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
@@ -60,6 +61,7 @@ import * as Resources from "./resources.js"
 import * as Rpc from "./rpc.js"
 import * as ServerRequests from "./serverRequests.js"
 import * as Standalone from "./standalone.js"
+import * as Subscriptions from "./subscriptions.js"
 import * as Trace from "./trace.js"
 import * as Upstreams from "./upstream.js"
 
@@ -315,8 +317,8 @@ function changesOf(
   before: ReadonlyMap<string, Pins.Seen>,
   now: ReadonlyMap<string, Pins.Seen>,
   named: ReadonlyMap<string, string>
-): ReadonlyMap<Standalone.Change["method"], ReadonlyArray<string>> {
-  const changed = new Map<Standalone.Change["method"], Array<string>>()
+): ReadonlyMap<Standalone.ListChange["method"], ReadonlyArray<string>> {
+  const changed = new Map<Standalone.ListChange["method"], Array<string>>()
   const note = (seen: Pins.Seen) => {
     const qualified = named.get(subjectKey(seen))
     if (qualified === undefined) return
@@ -337,7 +339,7 @@ interface Mounted {
 // An `McpServer` at `path` on `router`.
 function mount(router: HttpRouter.HttpRouter, path: `/${string}`, naming: Resources.Naming) {
   return Layer.build(
-    McpServer.layerHttp({ ...Upstreams.implementation, path, protocols }).pipe(
+    McpServer.layerHttp({ ...Upstreams.implementation, path, protocols, allowSessionTermination: true }).pipe(
       Layer.provide(Layer.succeed(HttpRouter.HttpRouter, router))
     )
   ).pipe(
@@ -442,19 +444,43 @@ export const make = Effect.fnUntraced(function*(
   const changes = yield* Standalone.make
   const relayed = ServerRequests.relayed()
 
+  // Whether a caller of `rule` may use the definition `seen` of qualified name `qualified`: its rule allows it, and it
+  // is what its server offers now and is pinned.
+  const servable = (rule: Allow.Rule, qualified: string, seen: Pins.Seen) =>
+    rule(qualified) && offered.get(seen.server)?.seen.get(subjectKey(seen))?.digest === seen.digest
+      ? pins.trusted(seen)
+      : Effect.succeed(false)
+
   const gate: Resources.Gate = (qualified, seen) =>
     Layer.build(
       McpServer.visibility(() =>
         Effect.flatMap(
           Effect.serviceOption(Visible),
-          (rule) =>
-            rule._tag === "Some" && rule.value(qualified) &&
-              offered.get(seen.server)?.seen.get(subjectKey(seen))?.digest === seen.digest
-              ? pins.trusted(seen)
-              : Effect.succeed(false)
+          (rule) => rule._tag === "Some" ? servable(rule.value, qualified, seen) : Effect.succeed(false)
         )
       ).layer
     )
+
+  // The resource a served URI names at `path`, when `rule` may read it (`subscriptions.ts`).
+  const locate = (path: string, uri: string, rule: Allow.Rule) => {
+    const place = Resources.placeOf(path, uri)
+    if (place === undefined) return Effect.succeed(undefined)
+    const resource = offered.get(place.server)?.listing.resources.find((one) => one.uri === place.uri)
+    const server = upstreams.find((one) => one.upstream.name === place.server)
+    if (resource === undefined || server === undefined) return Effect.succeed(undefined)
+    const qualified = Allow.qualified(place.server, resource.name)
+    return Effect.map(
+      servable(rule, qualified, Pins.seen(place.server, { kind: "resource", value: resource })),
+      (allowed): Subscriptions.Located | undefined =>
+        allowed ? { upstream: server.upstream, uri: place.uri, qualified } : undefined
+    )
+  }
+  const subscriptions = yield* Subscriptions.make({
+    locate,
+    upstreams: upstreams.map((server) => server.upstream),
+    publish: changes.publish
+  })
+  const subscribing = Subscriptions.serving(subscriptions)
 
   // `listing` of `server` served: seen by the pins, registered where it is new or changed, and the clients told of
   // what went away. Nothing when it offers what it offered.
@@ -504,17 +530,20 @@ export const make = Effect.fnUntraced(function*(
     http: Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
       const path = new URL(request.url, "http://gateway").pathname
       const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
-      if (!served || !Standalone.opensStream(request)) return ServerRequests.served(relayed, request, http)
-      return Effect.map(
-        Effect.serviceOption(Visible),
-        (rule) =>
-          changes.open(
-            path,
-            rule._tag === "Some" ? rule.value : Allow.nothing,
-            request.headers["last-event-id"],
-            request.headers["mcp-protocol-version"]
-          )
-      )
+      if (!served) return ServerRequests.served(relayed, request, http)
+      return Effect.flatMap(Effect.serviceOption(Visible), (visible) => {
+        const rule = visible._tag === "Some" ? visible.value : Allow.nothing
+        if (!Standalone.opensStream(request)) {
+          return ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
+        }
+        const session = request.headers["mcp-session-id"]!
+        return Effect.succeed(
+          changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
+            session,
+            subscribed: subscriptions.subscribedBy(session)
+          })
+        )
+      })
     })
   } satisfies Endpoints
 })

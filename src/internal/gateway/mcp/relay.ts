@@ -16,7 +16,8 @@
  * What a server sends of its own, for no call (`Unsolicited`), is told to the relay's owner as it passes, on whichever
  * of those it comes (or an HTTP server's standalone `GET` stream, read through the same tap): that a list of its tools,
  * prompts or resources changed (`notifications/*\/list_changed`), and a log no call owns (one on an HTTP stream that is
- * no relaying call's: which client it concerns cannot be told).
+ * no relaying call's: which client it concerns cannot be told), and that a resource changed
+ * (`notifications/resources/updated`, for the sessions subscribed to it: `subscriptions.ts`).
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
@@ -85,10 +86,17 @@ export const listChangedMethods = [
 
 type ListChangedMethod = (typeof listChangedMethods)[number]
 
-/** What a server sends of its own, for no call: a list of it changed; a log no call owns. */
+/** The notification that tells a resource a session subscribed to changed. */
+export const updatedMethod = "notifications/resources/updated"
+
+/**
+ * What a server sends of its own, for no call: a list of it changed; a log no call owns; a resource a session
+ * subscribed to changed (`subscriptions.ts`).
+ */
 export type Unsolicited =
   | { readonly _tag: "ListChanged"; readonly method: ListChangedMethod }
   | { readonly _tag: "Log"; readonly params: typeof McpSchema.LoggingMessageNotification.payloadSchema.Type }
+  | { readonly _tag: "Updated"; readonly uri: string }
 
 /**
  * One upstream's calls that relay (every one in flight, and those that asked for progress by the gateway's token),
@@ -115,6 +123,7 @@ const decodeProgress = Schema.decodeUnknownOption(McpSchema.ProgressNotification
 const decodeLog = Schema.decodeUnknownOption(McpSchema.LoggingMessageNotification.payloadSchema)
 const decodeLevel = Schema.decodeUnknownOption(McpSchema.LoggingLevel)
 const decodeToken = Schema.decodeUnknownOption(McpSchema.ProgressToken)
+const decodeUpdated = Schema.decodeUnknownOption(McpSchema.ResourceUpdatedNotification.payloadSchema)
 
 // `relayed` queued for `call`'s client, unless the call is past its bounds (then counted as dropped).
 function offer(call: Call, relayed: Relayed) {
@@ -138,15 +147,19 @@ const isListChanged = (method: unknown): method is ListChangedMethod =>
 // with its client's token; a log to `exchange`'s call (it came on that call's response stream), else, on a `shared`
 // output (a stdio server's), to the one call in flight, else to the relay's owner; a list's change to the relay's
 // owner; a request relayed to a client (`serverRequests.ts`), noted for that same call (`exchange`'s, or a shared
-// output's one call in flight) when its client can be asked, and the server's cancel of one it relays. Anything else
-// (responses, other requests and notifications) is left to `McpClient`.
+// output's one call in flight) when its client can be asked, and the server's cancel of one it relays; a resource's
+// change (`notifications/resources/updated`) to the owner too. Anything else (responses, other requests and
+// notifications) is left to `McpClient`.
 function observe(relay: Relay, data: string, exchange: Call | undefined, shared: boolean): void {
   const only = shared && relay.calls.size === 1 ? relay.calls.values().next().value : undefined
   const caller = exchange ?? only
   const asks = caller?.listener.ask !== undefined && ServerRequests.relayedMethods.some((m) => data.includes(m))
   if (asks && noteAsked(relay, data, caller)) return
   if (!data.includes("notifications/")) return
-  if (relay.calls.size === 0 && !data.includes("list_changed") && !data.includes("notifications/message")) return
+  if (
+    relay.calls.size === 0 && !data.includes("list_changed") && !data.includes("notifications/message") &&
+    !data.includes(updatedMethod)
+  ) return
   let message: unknown
   try {
     message = JSON.parse(data)
@@ -157,6 +170,9 @@ function observe(relay: Relay, data: string, exchange: Call | undefined, shared:
   const method = message["method"]
   if (isListChanged(method)) {
     relay.told({ _tag: "ListChanged", method })
+  } else if (method === updatedMethod) {
+    const updated = decodeUpdated(message["params"])
+    if (updated._tag === "Some") relay.told({ _tag: "Updated", uri: updated.value.uri })
   } else if (method === "notifications/progress") {
     const progress = decodeProgress(message["params"])
     if (progress._tag === "None") return

@@ -34,6 +34,16 @@ function ownUri(naming: Naming, server: string, uri: string): string {
   return naming === "own" ? uri : uri.slice(qualifiedUri(server, "").length)
 }
 
+/**
+ * The server and its own URI of `uri` as the endpoint at `path` serves it: `/mcp/<server>` its own, `/mcp`
+ * `mcp://<server>/<its own URI>`; none for a URI `/mcp` serves no resource as.
+ */
+export function placeOf(path: string, uri: string): { readonly server: string; readonly uri: string } | undefined {
+  if (path !== "/mcp") return { server: path.slice("/mcp/".length), uri }
+  const served = /^mcp:\/\/([^/]+)\//.exec(uri)
+  return served === null ? undefined : { server: served[1]!, uri: uri.slice(served[0].length) }
+}
+
 function servedName(naming: Naming, server: string, name: string): string {
   return naming === "own" ? name : Allow.qualified(server, name)
 }

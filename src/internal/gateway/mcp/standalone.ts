@@ -24,11 +24,31 @@ export const listChangedMethods = [
   "notifications/resources/list_changed"
 ] as const
 
-/** A change of what the endpoints at `paths` serve: the notification that tells it, and the names it concerns. */
-export interface Change {
+/**
+ * A change of what the endpoints at `paths` serve (the notification that tells it, and the names it concerns), or of
+ * a resource that sessions subscribed to (`subscriptions.ts`): the URI each of those sessions (by the id its endpoint
+ * gave it) subscribed to it by, and its qualified name.
+ */
+export type Change = ListChange | Updated
+
+/** A change of what the endpoints at `paths` serve. */
+export interface ListChange {
   readonly paths: ReadonlyArray<string>
   readonly method: (typeof listChangedMethods)[number]
   readonly qualified: ReadonlyArray<string>
+}
+
+/** A change of a resource, told to the sessions subscribed to it, each under the URI it subscribed by. */
+export interface Updated {
+  readonly method: "notifications/resources/updated"
+  readonly uris: ReadonlyMap<string, string>
+  readonly qualified: ReadonlyArray<string>
+}
+
+/** The session a standalone stream is opened for, and the URIs it is subscribed to (as it subscribed to them). */
+export interface Subscriber {
+  readonly session: string
+  readonly subscribed: ReadonlyArray<string>
 }
 
 /** A change as the journal numbers it: its `sequence` is its event's id in the journal's `epoch`. */
@@ -98,14 +118,24 @@ export interface Changes {
     path: string,
     rule: Allow.Rule,
     lastEventId: string | undefined,
-    revision: string | undefined
+    revision: string | undefined,
+    subscriber?: Subscriber
   ) => HttpServerResponse.HttpServerResponse
 }
 
-// An SSE event of `method` (no id: a notice of what is lost), or of `entry` with its id.
-function event(method: Change["method"], id?: string): string {
-  const data = JSON.stringify({ jsonrpc: "2.0", method })
+// An SSE event of `method` with `params` (no id: a notice of what is lost), or with its id.
+function event(method: Change["method"], id?: string, params?: { readonly uri: string }): string {
+  const data = JSON.stringify(params === undefined ? { jsonrpc: "2.0", method } : { jsonrpc: "2.0", method, params })
   return id === undefined ? `event: message\ndata: ${data}\n\n` : `id: ${id}\nevent: message\ndata: ${data}\n\n`
+}
+
+// Whether `change` concerns the stream at `path` whose key's rule is `rule`, opened for `session`: a list's change of
+// its path, or the change of a resource it subscribed to, of a name the rule allows.
+function concerns(change: Change, path: string, rule: Allow.Rule, session: string | undefined): boolean {
+  const reaches = "paths" in change
+    ? change.paths.includes(path)
+    : session !== undefined && change.uris.has(session)
+  return reaches && change.qualified.some(rule)
 }
 
 /** The changes of a configuration's endpoints, for the scope's life. */
@@ -120,23 +150,38 @@ export const make = Effect.gen(function*() {
     })
   }
 
-  // Each change after `lastEventId` that concerns `path` and a name `rule` allows, each with its id: those missed
-  // first (or a notice of every list when they cannot be told), then a priming event (an id and no data, the id a
-  // client that drops comes back with) when `primes`, then those that come, for `standaloneFor`.
-  function events(path: string, rule: Allow.Rule, lastEventId: string | undefined, primes: boolean) {
-    const concerns = (entry: Entry) => entry.change.paths.includes(path) && entry.change.qualified.some(rule)
-    const told = (entry: Entry) => event(entry.change.method, eventId(kept.epoch, entry.sequence))
+  // Each change after `lastEventId` that concerns `path` and a name `rule` allows (or a resource `subscriber`
+  // subscribed to), each with its id: those missed first (or, when they cannot be told, a notice of every list and of
+  // every resource it subscribed to), then a priming event (an id and no data, the id a client that drops comes back
+  // with) when `primes`, then those that come, for `standaloneFor`.
+  function events(
+    path: string,
+    rule: Allow.Rule,
+    lastEventId: string | undefined,
+    primes: boolean,
+    subscriber: Subscriber | undefined
+  ) {
+    const session = subscriber?.session
+    const concerned = (entry: Entry) => concerns(entry.change, path, rule, session)
+    const told = (entry: Entry) => {
+      const id = eventId(kept.epoch, entry.sequence)
+      const { change } = entry
+      return "uris" in change ? event(change.method, id, { uri: change.uris.get(session!)! }) : event(change.method, id)
+    }
     return Stream.unwrap(Effect.gen(function*() {
       // Subscribed before the journal is read: a change published in between is in both, and told once.
       const subscription = yield* PubSub.subscribe(published)
       const now = kept
       const resumed = resume(now, lastEventId)
       const missed = resumed._tag === "Lost"
-        ? listChangedMethods.map((method) => event(method))
-        : resumed.entries.filter(concerns).map(told)
+        ? [
+          ...listChangedMethods.map((method) => event(method)),
+          ...(subscriber?.subscribed ?? []).map((uri) => event("notifications/resources/updated", undefined, { uri }))
+        ]
+        : resumed.entries.filter(concerned).map(told)
       const priming = primes ? [`id: ${eventId(now.epoch, now.head)}\ndata: \n\n`] : []
       const coming = Stream.fromSubscription(subscription).pipe(
-        Stream.filter((entry) => entry.sequence > now.head && concerns(entry)),
+        Stream.filter((entry) => entry.sequence > now.head && concerned(entry)),
         Stream.map(told)
       )
       return Stream.concat(Stream.fromIterable([...missed, ...priming]), coming)
@@ -145,8 +190,8 @@ export const make = Effect.gen(function*() {
 
   return {
     publish,
-    open: (path, rule, lastEventId, revision) =>
-      HttpServerResponse.stream(events(path, rule, lastEventId, primes(revision)), {
+    open: (path, rule, lastEventId, revision, subscriber?: Subscriber) =>
+      HttpServerResponse.stream(events(path, rule, lastEventId, primes(revision), subscriber), {
         contentType: "text/event-stream",
         headers: { "cache-control": "no-cache" }
       })

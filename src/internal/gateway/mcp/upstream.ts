@@ -15,9 +15,10 @@
  * (it went down) is opened again by the supervisor with backoff, and listed again when it answers. Every server is
  * pinged on its entry's `pingInterval` while up (`supervise.ts`), so one that goes down while nobody calls it is found;
  * one that says its lists changed (`relay.ts` reads it, an HTTP server's standalone stream opened for it: `listen.ts`)
- * is listed again on its connection. Everything is
- * stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the calls in flight
- * on it.
+ * is listed again on its connection; one that says a resource changed has it told (`updates`, for the sessions
+ * subscribed to it: `subscriptions.ts`), and whether it takes subscriptions is read from its initialization.
+ * Everything is stopped when the configuration's scope closes (its input closed, then SIGTERM), which waits for the
+ * calls in flight on it.
  */
 import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -38,6 +39,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
 import * as ChildProcess from "effect/process/ChildProcess"
 import * as ChildProcessSpawner from "effect/process/ChildProcessSpawner"
+import * as PubSub from "effect/PubSub"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -48,6 +50,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Gateway from "../../../Gateway.js"
 import type { Renewable } from "../../providers/renewing.js"
+import { isRecord } from "../../providers/wire.js"
 import * as Allow from "./allow.js"
 import * as Listen from "./listen.js"
 import { clientCredentials } from "./oauth.js"
@@ -101,6 +104,15 @@ export interface Upstream {
     params: Readonly<Record<string, unknown>>,
     schema: S
   ) => Effect.Effect<S["Type"], McpClientError.McpClientError | UpstreamError>
+  /**
+   * Whether the server of the current connection takes resource subscriptions: it advertised `resources.subscribe`
+   * when it was initialized, and is spoken to in 2025-11-25 (a stateless server has no stream to tell a change on).
+   */
+  readonly subscribes: Effect.Effect<boolean, UpstreamError>
+  /** The URIs (its own) of the resources the server says changed (`notifications/resources/updated`), as they come. */
+  readonly updates: Stream.Stream<string>
+  /** Each connection opened after the first (a restart, a server that was down answering, a session renewed). */
+  readonly reopened: Stream.Stream<void>
 }
 
 /** How long a server has to answer its initialization and its list of tools. */
@@ -148,15 +160,20 @@ function logAt(level: McpSchema.LoggingLevel) {
 }
 
 // What `spec`'s server sends of its own, followed for ever: a change of its lists `relist`s it (once for those that
-// came together); a log no call owns goes to the gateway's log at its level, at most `maxStrayLogs` a minute, the rest
-// counted in one warning.
-const follow = Effect.fnUntraced(function*(spec: Spec, relist: Effect.Effect<void>) {
+// came together); a resource's change is told to `updated`; a log no call owns goes to the gateway's log at its level,
+// at most `maxStrayLogs` a minute, the rest counted in one warning.
+const follow = Effect.fnUntraced(function*(
+  spec: Spec,
+  relist: Effect.Effect<void>,
+  updated: (uri: string) => Effect.Effect<void>
+) {
   let since = yield* Clock.currentTimeMillis
   let logged = 0
   let dropped = 0
   while (true) {
     const batch = yield* Queue.takeAll(spec.unsolicited)
     if (batch.some((one) => one._tag === "ListChanged")) yield* relist
+    for (const one of batch) if (one._tag === "Updated") yield* updated(one.uri)
     const now = yield* Clock.currentTimeMillis
     if (now - since >= 60_000) {
       if (dropped > 0) {
@@ -199,6 +216,8 @@ interface Connection {
   readonly scope: Scope.Closeable
   readonly ended: Deferred.Deferred<string>
   readonly listing: Listing
+  /** Whether its server takes resource subscriptions (`Upstream.subscribes`). */
+  readonly subscribes: boolean
 }
 
 /** A server's entry with its bounds and credentials resolved. */
@@ -350,17 +369,38 @@ const list = Effect.fnUntraced(function*(spec: Spec, client: McpClient.McpClient
   return { tools, resources, templates, prompts } satisfies Listing
 })
 
+// `transport`, noting whether the server's answer to its initialization advertises `resources.subscribe`.
+function noticingSubscribe(transport: McpClient.Transport) {
+  let subscribes = false
+  const noticing: McpClient.Transport = {
+    ...transport,
+    request: (message, tool) =>
+      message.method !== "initialize" && message.method !== "server/discover"
+        ? transport.request(message, tool)
+        : Effect.tap(transport.request(message, tool), (response) =>
+          Effect.sync(() => {
+            const result: unknown = "result" in response ? response.result : undefined
+            const capabilities = isRecord(result) ? result["capabilities"] : undefined
+            const resources = isRecord(capabilities) ? capabilities["resources"] : undefined
+            subscribes = isRecord(resources) && resources["subscribe"] === true
+          }))
+  }
+  return { transport: noticing, subscribes: () => subscribes }
+}
+
 // A new connection to `spec`'s server in a scope of its own under `parent`, listed; closed again when it fails to open.
 const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
   const scope = yield* Scope.fork(parent)
   const ended = yield* Deferred.make<string>()
   const exit = yield* Effect.exit(
     Effect.gen(function*() {
-      const { connected, standalone } = yield* transport(spec, ended)
+      const opened = yield* transport(spec, ended)
+      const { subscribes, transport: connected } = noticingSubscribe(opened.connected)
       const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
-      yield* Effect.forkScoped(standalone)
+      yield* Effect.forkScoped(opened.standalone)
       const listing = yield* list(spec, client, connected)
-      return { client, transport: connected, listing }
+      const stateless = spec.server.protocol === "2026-07-28"
+      return { client, transport: connected, listing, subscribes: subscribes() && !stateless }
     }).pipe(Scope.provide(scope))
   )
   if (Exit.isFailure(exit)) {
@@ -452,13 +492,17 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
   const spec = yield* resolve(name, server)
   const { revision } = spec
   const listing = yield* SubscriptionRef.make<Listing>(unlisted)
+  const updates = yield* Effect.acquireRelease(PubSub.unbounded<string>(), PubSub.shutdown)
+  const reopened = yield* Effect.acquireRelease(PubSub.unbounded<void>(), PubSub.shutdown)
+  let opens = 0
   const opened = (parent: Scope.Scope) =>
     withFreshToken(spec, open(spec, parent)).pipe(
       Effect.provideService(HttpClient.HttpClient, http),
       Effect.mapError((error) =>
         error._tag === "McpUpstreamError" ? error : new UpstreamError({ message: error.message })
       ),
-      Effect.tap((connection) => SubscriptionRef.set(listing, connection.listing))
+      Effect.tap((connection) => SubscriptionRef.set(listing, connection.listing)),
+      Effect.tap(() => opens++ === 0 ? Effect.void : PubSub.publish(reopened, undefined))
     )
   const first = yield* Effect.result(opened(scope))
   if (first._tag === "Failure") {
@@ -529,7 +573,7 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
         )
       )
   )
-  yield* Effect.forkScoped(follow(spec, relist))
+  yield* Effect.forkScoped(follow(spec, relist, (uri) => PubSub.publish(updates, uri)))
 
   // The connection a call goes to: the current one; for an HTTP server that was not reached, a new one.
   const current = Effect.flatMap(Ref.get(status), (now) => {
@@ -629,6 +673,9 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
     listing: SubscriptionRef.get(listing),
     listings: SubscriptionRef.changes(listing),
     call,
-    request
+    request,
+    subscribes: Effect.map(current, (connection) => connection.subscribes),
+    updates: Stream.fromPubSub(updates),
+    reopened: Stream.fromPubSub(reopened)
   } satisfies Upstream
 })

@@ -1,0 +1,400 @@
+/**
+ * Resource subscriptions (`resources/subscribe`, `resources/unsubscribe`) of the 2025-11-25 sessions of one
+ * configuration's endpoints, passed to the upstreams that have the resources. `McpServer` takes no subscription on
+ * HTTP, so the endpoint answers the two methods itself (`endpoint.ts`). An upstream resource is subscribed to upstream
+ * once, however many sessions subscribe to it (the `Table` counts them), and unsubscribed from when its last session
+ * unsubscribes or ends; it is subscribed to again on each new connection to its server (a restart, a server that was
+ * down answering, a session the server forgot). A change the server tells (`notifications/resources/updated`) goes to
+ * the sessions subscribed to that URI only, each under the URI it subscribed by (`/mcp` serves a resource as
+ * `mcp://<server>/<its URI>`: `resources.ts`), on its standalone stream, through the journal that stream replays
+ * from (`standalone.ts`). A session may subscribe only to what it may read, and what it may not is answered as what
+ * does not exist. The table is in this configuration's memory: a reload starts with none (docs/mcp.md).
+ */
+import * as McpSchema from "effect/ai/McpSchema"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as HttpBody from "effect/http/HttpBody"
+import type * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Schema from "effect/Schema"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
+import { isRecord } from "../../providers/wire.js"
+import type * as Allow from "./allow.js"
+import * as Resources from "./resources.js"
+import { failed } from "./rpc.js"
+import type * as Standalone from "./standalone.js"
+import type * as Upstreams from "./upstream.js"
+
+/** What a session subscribed to a resource by: the URI its endpoint serves it as, and its qualified name. */
+export interface Subscribed {
+  readonly uri: string
+  readonly qualified: string
+}
+
+/** An upstream resource with the sessions subscribed to it (by the id their endpoint gave them). */
+interface Watched {
+  readonly server: string
+  readonly uri: string
+  readonly sessions: Map<string, Subscribed>
+}
+
+/**
+ * Who subscribes to what: each upstream resource (by `resourceKey`) with its sessions, and each session's resources.
+ * A resource is in it while some session subscribes to it, which is while it is subscribed to upstream.
+ */
+export interface Table {
+  readonly resources: Map<string, Watched>
+  readonly sessions: Map<string, Set<string>>
+}
+
+/** A table of no subscription. */
+export function emptyTable(): Table {
+  return { resources: new Map(), sessions: new Map() }
+}
+
+/** The key of the resource `uri` (its own URI) of `server`. */
+export function resourceKey(server: string, uri: string): string {
+  return `${server}\u0000${uri}`
+}
+
+/**
+ * Notes that `session` subscribes to `uri` of `server` by `subscribed`: whether the resource had no session before
+ * (it is to be subscribed to upstream).
+ */
+export function add(table: Table, session: string, server: string, uri: string, subscribed: Subscribed): boolean {
+  const key = resourceKey(server, uri)
+  const watched = table.resources.get(key)
+  const first = watched === undefined
+  const sessions = watched?.sessions ?? new Map<string, Subscribed>()
+  if (first) table.resources.set(key, { server, uri, sessions })
+  sessions.set(session, subscribed)
+  const keys = table.sessions.get(session) ?? new Set<string>()
+  keys.add(key)
+  table.sessions.set(session, keys)
+  return first
+}
+
+/**
+ * Notes that `session` no longer subscribes to the resource of `key`: whether it was the resource's last session (it
+ * is to be unsubscribed from upstream). A session that did not subscribe to it changes nothing.
+ */
+export function remove(table: Table, session: string, key: string): boolean {
+  const watched = table.resources.get(key)
+  if (watched === undefined || !watched.sessions.delete(session)) return false
+  const keys = table.sessions.get(session)
+  keys?.delete(key)
+  if (keys?.size === 0) table.sessions.delete(session)
+  if (watched.sessions.size > 0) return false
+  table.resources.delete(key)
+  return true
+}
+
+/** Drops every subscription of `session` (it ended): the resources of which it was the last session. */
+export function drop(table: Table, session: string): ReadonlyArray<{ readonly server: string; readonly uri: string }> {
+  const last: Array<{ readonly server: string; readonly uri: string }> = []
+  for (const key of [...table.sessions.get(session) ?? []]) {
+    const watched = table.resources.get(key)!
+    if (remove(table, session, key)) last.push({ server: watched.server, uri: watched.uri })
+  }
+  return last
+}
+
+/** The resource a served URI names: its server's connection, its own URI, and its qualified name. */
+export interface Located {
+  readonly upstream: Upstreams.Upstream
+  readonly uri: string
+  readonly qualified: string
+}
+
+/** A client's `resources/subscribe` or `resources/unsubscribe` in a session of the endpoint at `path`. */
+export interface Asked {
+  readonly session: string
+  readonly path: string
+  /** Its key's rule. */
+  readonly rule: Allow.Rule
+  readonly method: (typeof methods)[number]
+  /** The URI as the endpoint serves it. */
+  readonly uri: string
+}
+
+/** The methods the endpoint answers through the subscriptions. */
+export const methods = ["resources/subscribe", "resources/unsubscribe"] as const
+
+/** Why a subscription is refused: the JSON-RPC error its client is answered with. */
+export class RpcError extends Data.TaggedError("McpRpcError")<{ readonly code: number; readonly message: string }> {}
+
+/** What the subscriptions need of the endpoints they serve. */
+export interface Serving {
+  /**
+   * The resource the served `uri` names at `path` when `rule` may read it (served and pinned, as `resources/read`
+   * finds it); none for one it may not, as for one there is not.
+   */
+  readonly locate: (path: string, uri: string, rule: Allow.Rule) => Effect.Effect<Located | undefined>
+  /** The servers, each followed for its resources' changes and its new connections. */
+  readonly upstreams: ReadonlyArray<Upstreams.Upstream>
+  /** Tells the sessions a change concerns, on their standalone streams (`standalone.ts`). */
+  readonly publish: (change: Standalone.Updated) => Effect.Effect<void>
+}
+
+/** The subscriptions of one configuration's sessions. */
+export interface Subscriptions {
+  /** Takes `asked` (its client answered `{}`), or why not. */
+  readonly answer: (asked: Asked) => Effect.Effect<void, RpcError>
+  /** Drops the subscriptions of `session`, which ended (its client deleted it). */
+  readonly end: (session: string) => Effect.Effect<void>
+  /** The URIs `session` subscribes to, as it subscribed by them. */
+  readonly subscribedBy: (session: string) => ReadonlyArray<string>
+}
+
+/**
+ * The code `McpServer` answers a read of a resource it does not serve with (in the sessionful revisions), which a
+ * subscription to one a session may not read is answered with too.
+ */
+export const resourceNotFoundCode = -32002
+
+/** The code of a subscription its server cannot take: as of a method a server does not have. */
+export const unsupportedCode = McpSchema.METHOD_NOT_FOUND_ERROR_CODE
+
+const Empty = Schema.Struct({})
+
+function notFound(uri: string) {
+  return new RpcError({ code: resourceNotFoundCode, message: `Resource '${uri}' not found` })
+}
+
+function unsupported(server: string) {
+  return new RpcError({
+    code: unsupportedCode,
+    message: `The MCP server \`${server}\` does not take resource subscriptions (it does not advertise ` +
+      "resources.subscribe, or the gateway speaks to it in the stateless 2026-07-28 revision)"
+  })
+}
+
+function failedUpstream(server: string, error: { readonly message: string }) {
+  return new RpcError({ code: McpSchema.INTERNAL_ERROR_CODE, message: failed(server, error).message })
+}
+
+/** The subscriptions of the endpoints `serving` describes, their upstreams followed for the scope's life. */
+export const make = Effect.fnUntraced(function*(serving: Serving) {
+  const table = emptyTable()
+  // One change of the table (and the upstream's subscribe or unsubscribe it calls for) at a time.
+  const lock = yield* Semaphore.make(1)
+  const byName = new Map(serving.upstreams.map((upstream) => [upstream.name, upstream]))
+
+  const upstreamAsk = (upstream: Upstreams.Upstream, method: Asked["method"], uri: string) =>
+    upstream.request(method, { uri }, Empty)
+
+  // The resource's last session gone: unsubscribed from upstream; a failure is logged (the session is unsubscribed
+  // whatever the server says).
+  const release = (server: string, uri: string) => {
+    const upstream = byName.get(server)
+    if (upstream === undefined) return Effect.void
+    return upstreamAsk(upstream, "resources/unsubscribe", uri).pipe(
+      Effect.asVoid,
+      Effect.catch((error) =>
+        Effect.logWarning(
+          `Gateway: the MCP server ${server} could not be unsubscribed from a resource (${error.message})`
+        )
+      )
+    )
+  }
+
+  const subscribe = Effect.fnUntraced(function*(asked: Asked) {
+    const located = yield* serving.locate(asked.path, asked.uri, asked.rule)
+    if (located === undefined) return yield* notFound(asked.uri)
+    const { upstream } = located
+    const failing = Effect.mapError((error: { readonly message: string }) => failedUpstream(upstream.name, error))
+    if (!(yield* failing(upstream.subscribes))) return yield* unsupported(upstream.name)
+    const key = resourceKey(upstream.name, located.uri)
+    if (table.resources.get(key)?.sessions.has(asked.session) === true) return
+    // The resource's first session: subscribed to upstream before it is noted, so a refusal notes nothing.
+    if (!table.resources.has(key)) yield* failing(upstreamAsk(upstream, "resources/subscribe", located.uri))
+    add(table, asked.session, upstream.name, located.uri, { uri: asked.uri, qualified: located.qualified })
+  })
+
+  // Unsubscribed whether or not the key may still read it (its rule may have changed since); a URI the session did not
+  // subscribe to changes nothing, as the protocol's servers answer it.
+  const unsubscribe = Effect.fnUntraced(function*(asked: Asked) {
+    const place = Resources.placeOf(asked.path, asked.uri)
+    if (place === undefined) return
+    if (remove(table, asked.session, resourceKey(place.server, place.uri))) yield* release(place.server, place.uri)
+  })
+
+  // A change `upstream` told of its resource `uri`: to each session subscribed to it.
+  const updated = (upstream: Upstreams.Upstream, uri: string) =>
+    Effect.suspend(() => {
+      const watched = table.resources.get(resourceKey(upstream.name, uri))
+      if (watched === undefined || watched.sessions.size === 0) return Effect.void
+      const subscribers = [...watched.sessions]
+      return serving.publish({
+        method: "notifications/resources/updated",
+        uris: new Map(subscribers.map(([session, subscribed]) => [session, subscribed.uri])),
+        qualified: [...new Set(subscribers.map(([, subscribed]) => subscribed.qualified))]
+      })
+    })
+
+  // A new connection to `upstream`: what is subscribed to of it, subscribed to again.
+  const resubscribe = (upstream: Upstreams.Upstream) =>
+    lock.withPermit(Effect.forEach(
+      [...table.resources.values()].filter((watched) => watched.server === upstream.name),
+      (watched) =>
+        upstreamAsk(upstream, "resources/subscribe", watched.uri).pipe(
+          Effect.catch((error) =>
+            Effect.logWarning(
+              `Gateway: the MCP server ${upstream.name} could not be subscribed to a resource again after it ` +
+                `reconnected (${error.message})`
+            )
+          )
+        ),
+      { discard: true }
+    ))
+
+  for (const upstream of serving.upstreams) {
+    yield* Effect.forkScoped(Stream.runForEach(upstream.updates, (uri) => updated(upstream, uri)))
+    yield* Effect.forkScoped(Stream.runForEach(upstream.reopened, () => resubscribe(upstream)))
+  }
+
+  return {
+    answer: (asked) => lock.withPermit(asked.method === "resources/subscribe" ? subscribe(asked) : unsubscribe(asked)),
+    end: (session) =>
+      lock.withPermit(
+        Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true })
+      ),
+    subscribedBy: (session) =>
+      [...table.sessions.get(session) ?? []].map((key) => table.resources.get(key)!.sessions.get(session)!.uri)
+  } satisfies Subscriptions
+})
+
+// The JSON object `text` holds, if it holds one.
+function objectOf(text: string) {
+  try {
+    const value: unknown = JSON.parse(text)
+    return isRecord(value) ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+// The `resources/subscribe` or `resources/unsubscribe` request `text` holds (a JSON-RPC request), if it is one.
+function requestOf(text: string) {
+  const message = methods.some((method) => text.includes(method)) ? objectOf(text) : undefined
+  if (message === undefined) return undefined
+  const { id, method, params } = message
+  const known = methods.find((one) => one === method)
+  const uri = isRecord(params) ? params["uri"] : undefined
+  if ((typeof id !== "string" && typeof id !== "number") || known === undefined || typeof uri !== "string") {
+    return undefined
+  }
+  return { id, method: known, uri }
+}
+
+// Whether `text` is a JSON-RPC `initialize`.
+function initializes(text: string): boolean {
+  return text.includes("initialize") && objectOf(text)?.["method"] === "initialize"
+}
+
+// The JSON-RPC answer of request `id`: its result `{}`, or `error`.
+function answerOf(id: string | number, error: Pick<RpcError, "code" | "message"> | undefined) {
+  return HttpServerResponse.jsonUnsafe(
+    error === undefined
+      ? { jsonrpc: "2.0", id, result: {} }
+      : { jsonrpc: "2.0", id, error: { code: error.code, message: error.message } }
+  )
+}
+
+/**
+ * What a client of the stateless revision (a request with no session) is answered when it subscribes: there is no
+ * session to tell a change on.
+ */
+function statelessError(): RpcError {
+  return new RpcError({
+    code: unsupportedCode,
+    message: "Resource subscriptions need a session: the gateway takes them in a 2025-11-25 session (or an earlier " +
+      "revision's), whose standalone stream it tells the changes on; the stateless 2026-07-28 revision has none"
+  })
+}
+
+// The JSON of an `initialize` result in `text`, advertising `resources.subscribe`; anything else as it is.
+function advertised(text: string): string {
+  const message = objectOf(text)
+  if (message === undefined || !isRecord(message["result"]) || !isRecord(message["result"]["capabilities"])) return text
+  const result = message["result"]
+  const capabilities = result["capabilities"] as Readonly<Record<string, unknown>>
+  const resources = isRecord(capabilities["resources"]) ? capabilities["resources"] : {}
+  return JSON.stringify({
+    ...message,
+    result: { ...result, capabilities: { ...capabilities, resources: { ...resources, subscribe: true } } }
+  })
+}
+
+/**
+ * `response` (`McpServer`'s answer to an `initialize`) advertising `resources.subscribe`, which `McpServer` leaves
+ * off on HTTP: its JSON, or each event of its SSE stream (read whole: the stream of one answer).
+ */
+function advertising(response: HttpServerResponse.HttpServerResponse) {
+  const { body } = response
+  if (body._tag === "Uint8Array") {
+    const text = new TextDecoder().decode(body.body)
+    return Effect.succeed(HttpServerResponse.setBody(response, HttpBody.text(advertised(text), body.contentType)))
+  }
+  if (body._tag !== "Stream") return Effect.succeed(response)
+  return Effect.map(
+    Stream.mkString(Stream.decodeText(body.stream)),
+    (text) => {
+      const events = text.split("\n").map((line) =>
+        line.startsWith("data: ") ? `data: ${advertised(line.slice(6))}` : line
+      )
+      return HttpServerResponse.setBody(response, HttpBody.text(events.join("\n"), body.contentType))
+    }
+  )
+}
+
+/** Sessions ended, by the id their endpoint gave them: the most remembered. */
+const maxEnded = 10_000
+
+/**
+ * The answer `http` (an endpoint's `McpServer`) gives `request` to the endpoint at `path`, with the subscriptions'
+ * part taken by `subscriptions` for a caller of `rule`: a session's `resources/subscribe` and `resources/unsubscribe`
+ * answered here, a stateless client's refused (`statelessError`), a session's `DELETE` dropping its subscriptions, and
+ * an `initialize` answered advertising them.
+ */
+export function serving(subscriptions: Subscriptions) {
+  const ended = new Set<string>()
+  return <E, R>(
+    http: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+    request: HttpServerRequest.HttpServerRequest,
+    path: string,
+    rule: Allow.Rule
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> => {
+    const session = request.headers["mcp-session-id"]
+    if (request.method === "DELETE" && session !== undefined) {
+      return Effect.tap(http, (response) =>
+        response.status >= 300 ? Effect.void : Effect.andThen(
+          Effect.sync(() => {
+            ended.add(session)
+            if (ended.size > maxEnded) ended.delete(ended.values().next().value!)
+          }),
+          subscriptions.end(session)
+        ))
+    }
+    if (request.method !== "POST") return http
+    // A body that cannot be read is `McpServer`'s to refuse, as it reads it again.
+    return Effect.flatMap(Effect.orElseSucceed(request.text, () => ""), (text) => {
+      const asked = requestOf(text)
+      if (asked === undefined) {
+        return session === undefined && initializes(text)
+          ? Effect.flatMap(http, advertising)
+          : http
+      }
+      // An ended session is `McpServer`'s to answer (404), as any request of one.
+      if (session !== undefined && ended.has(session)) return http
+      if (session === undefined) {
+        return request.headers["mcp-method"] === undefined ? http : Effect.succeed(answerOf(asked.id, statelessError()))
+      }
+      return Effect.match(subscriptions.answer({ session, path, rule, method: asked.method, uri: asked.uri }), {
+        onFailure: (error) => answerOf(asked.id, error),
+        onSuccess: () => answerOf(asked.id, undefined)
+      })
+    })
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Resource subscriptions through the gateway, with the official SDK on both sides: its server (a session per client,
+ * `resources.subscribe`) upstream, its clients on `/mcp` and `/mcp/<server>`. A session that subscribes is told the
+ * upstream's changes of that resource, under the URI it subscribed by, and no other session is; the upstream is
+ * subscribed once for every session, and unsubscribed when the last one unsubscribes or ends (`DELETE`); a resource
+ * the key may not read is refused as one that does not exist; an upstream without the capability is named; a
+ * subscription survives the upstream forgetting the gateway's session (it is subscribed again).
+ */
+import { expect, it } from "@effect/vitest"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import * as Effect from "effect/Effect"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { gatewayOn, providerKey } from "../utils/adminApi.js"
+import { eventually } from "../utils/eventually.js"
+import { sdkClient } from "../utils/mcpClient.js"
+import { mcpPost } from "../utils/mcpRaw.js"
+import { type Subscribable, subscribableServer } from "../utils/mcpUpstreams.js"
+
+const agentKey = "gw-mcp-subscriptions-agent-41c7e2d9"
+
+// A key that may read `docs`' doc and other (not its secret) and everything of `plain`.
+const gateway = { keys: [{ name: "agent", key: agentKey, tools: ["docs__doc", "docs__other", "plain__*"] }] }
+
+// A gateway (on the simulator) in front of `docs` (takes subscriptions) and `plain` (does not), for the scope's life.
+const subscribing = Effect.gen(function*() {
+  const docs = yield* subscribableServer("docs", true)
+  const plain = yield* subscribableServer("plain", false)
+  const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+  const served = yield* gatewayOn(simulator, undefined, {
+    mcp_servers: { docs: { url: docs.url }, plain: { url: plain.url } },
+    gateway
+  })
+  return { docs, plain, url: served.url }
+})
+
+// An official SDK client of `url` with the agent's key, for the scope's life: the URIs it has been told changed.
+const listening = (url: string) =>
+  Effect.map(sdkClient(url, agentKey), (client) => {
+    const updated: Array<string> = []
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
+      updated.push(notification.params.uri)
+    })
+    return { client, updated }
+  })
+
+const subscribe = (client: Client, uri: string) => Effect.promise(() => client.subscribeResource({ uri }))
+const unsubscribe = (client: Client, uri: string) => Effect.promise(() => client.unsubscribeResource({ uri }))
+
+// The JSON-RPC error `attempt` fails with: its code and message.
+const rpcError = (attempt: () => Promise<unknown>) =>
+  Effect.promise(() =>
+    attempt().then(
+      () => ({ code: 0, message: "no error" }),
+      (error: { readonly code: number; readonly message: string }) => ({ code: error.code, message: error.message })
+    )
+  )
+
+// The upstream tells `uris` changed, in order, again and again, until `done`: a session's stream may be between its
+// openings (the gateway replays what it missed, the upstream does not), so the last URI is the one waited for.
+const tellUntil = (upstream: Subscribable, uris: ReadonlyArray<string>, done: () => boolean) =>
+  eventually(
+    "the change told",
+    Effect.promise(async () => {
+      for (const uri of uris) await upstream.update(uri)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      return done()
+    }),
+    (told) => told,
+    { within: "20 seconds", every: "100 millis" }
+  )
+
+it.live(
+  "a subscribed session is told the upstream's change of its resource, another session is not; unsubscribing stops it",
+  () =>
+    Effect.gen(function*() {
+      const { docs, url } = yield* subscribing
+      const a = yield* listening(`${url}/mcp`)
+      const b = yield* listening(`${url}/mcp`)
+      yield* subscribe(a.client, "mcp://docs/file:///doc.md")
+      yield* subscribe(b.client, "mcp://docs/file:///other.md")
+      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///other.md"])
+
+      // doc is told before other each time, on one stream: once `b` has other, `a` has been told doc.
+      yield* tellUntil(docs, ["file:///doc.md", "file:///other.md"], () => b.updated.length > 0)
+      yield* eventually("a told", Effect.sync(() => a.updated.length), (n) => n > 0)
+      expect(new Set(a.updated)).toEqual(new Set(["mcp://docs/file:///doc.md"]))
+      expect(new Set(b.updated)).toEqual(new Set(["mcp://docs/file:///other.md"]))
+
+      yield* unsubscribe(a.client, "mcp://docs/file:///doc.md")
+      expect(docs.unsubscribes).toEqual(["file:///doc.md"])
+      yield* subscribe(a.client, "mcp://docs/file:///other.md")
+      a.updated.length = 0
+      yield* tellUntil(docs, ["file:///doc.md", "file:///other.md"], () => a.updated.length > 0)
+      expect(new Set(a.updated)).toEqual(new Set(["mcp://docs/file:///other.md"]))
+      // `other` was subscribed to upstream once, for both sessions.
+      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///other.md"])
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+it.live(
+  "two sessions on /mcp and /mcp/docs: one upstream subscription, each told under its own URI, released after both",
+  () =>
+    Effect.gen(function*() {
+      const { docs, url } = yield* subscribing
+      const a = yield* listening(`${url}/mcp`)
+      const b = yield* listening(`${url}/mcp/docs`)
+      yield* subscribe(a.client, "mcp://docs/file:///doc.md")
+      yield* subscribe(b.client, "file:///doc.md")
+      expect(docs.subscribes).toEqual(["file:///doc.md"])
+
+      yield* tellUntil(docs, ["file:///doc.md"], () => a.updated.length > 0 && b.updated.length > 0)
+      expect(new Set(a.updated)).toEqual(new Set(["mcp://docs/file:///doc.md"]))
+      expect(new Set(b.updated)).toEqual(new Set(["file:///doc.md"]))
+
+      yield* unsubscribe(a.client, "mcp://docs/file:///doc.md")
+      expect(docs.unsubscribes).toEqual([])
+      // `b`'s session ends (its client deletes it): the last subscriber gone, the upstream is unsubscribed.
+      yield* Effect.promise(() => (b.client.transport as StreamableHTTPClientTransport).terminateSession())
+      expect(docs.unsubscribes).toEqual(["file:///doc.md"])
+      // Subscribed again: a fresh upstream subscription.
+      yield* subscribe(a.client, "mcp://docs/file:///doc.md")
+      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+it.live(
+  "a resource the key may not read is refused as one that does not exist; an upstream without subscribe is named",
+  () =>
+    Effect.gen(function*() {
+      const { docs, url } = yield* subscribing
+      const { client } = yield* listening(`${url}/mcp`)
+      const hidden = yield* rpcError(() => client.subscribeResource({ uri: "mcp://docs/file:///secret.md" }))
+      const absent = yield* rpcError(() => client.subscribeResource({ uri: "mcp://docs/file:///absent.md" }))
+      const read = yield* rpcError(() => client.readResource({ uri: "mcp://docs/file:///secret.md" }))
+      expect(hidden).toEqual({
+        code: -32002,
+        message: "MCP error -32002: Resource 'mcp://docs/file:///secret.md' not found"
+      })
+      expect(absent).toEqual({
+        code: -32002,
+        message: "MCP error -32002: Resource 'mcp://docs/file:///absent.md' not found"
+      })
+      // The read of it gives the same error.
+      expect(read).toEqual(hidden)
+      expect(docs.subscribes).toEqual([])
+
+      const plain = yield* rpcError(() => client.subscribeResource({ uri: "mcp://plain/file:///doc.md" }))
+      expect(plain.code).toBe(-32601)
+      expect(plain.message).toContain("The MCP server `plain` does not take resource subscriptions")
+      expect(plain.message).toContain("resources.subscribe")
+      // Its resources are read as ever.
+      const contents = yield* Effect.promise(() => client.readResource({ uri: "mcp://plain/file:///doc.md" }))
+      expect(contents.contents).toEqual([
+        { uri: "mcp://plain/file:///doc.md", mimeType: "text/plain", text: "contents of file:///doc.md" }
+      ])
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+it.live(
+  "the gateway advertises resources.subscribe to a session; a stateless request is told it needs one",
+  () =>
+    Effect.gen(function*() {
+      const { url } = yield* subscribing
+      const { client } = yield* listening(`${url}/mcp`)
+      expect(client.getServerCapabilities()?.resources?.subscribe).toBe(true)
+      const stateless = yield* mcpPost(`${url}/mcp`, agentKey, {
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "resources/subscribe"
+      }, { id: 7, method: "resources/subscribe", params: { uri: "mcp://docs/file:///doc.md" } })
+      expect(stateless.status).toBe(200)
+      const error = (stateless.body as { readonly error?: { readonly code: number; readonly message: string } }).error
+      expect(error?.code).toBe(-32601)
+      expect(error?.message).toContain("the stateless 2026-07-28 revision has none")
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+it.live(
+  "an upstream that forgets the gateway's session is subscribed again, and its changes still told",
+  () =>
+    Effect.gen(function*() {
+      const { docs, url } = yield* subscribing
+      const a = yield* listening(`${url}/mcp`)
+      yield* subscribe(a.client, "mcp://docs/file:///doc.md")
+      docs.forget()
+      // The gateway's next request meets a 404, opens a new session, and subscribes on it.
+      yield* Effect.promise(() => a.client.readResource({ uri: "mcp://docs/file:///other.md" }))
+      yield* eventually("subscribed again", Effect.sync(() => docs.subscribes), (uris) => uris.length === 2)
+      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+      yield* tellUntil(docs, ["file:///doc.md"], () => a.updated.length > 0)
+      expect(new Set(a.updated)).toEqual(new Set(["mcp://docs/file:///doc.md"]))
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)

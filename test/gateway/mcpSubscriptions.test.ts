@@ -1,0 +1,95 @@
+/**
+ * The subscriptions' table (`internal/gateway/mcp/subscriptions.ts`) as a property: over random sequences of
+ * subscribes, unsubscribes and session ends, across sessions, servers and URIs, the upstream is subscribed to a
+ * resource (the table's first-session answers, less its last-session answers) exactly while some live session
+ * subscribes to it, each once; and when every session has ended, nothing is subscribed to and the table is empty.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import * as Subscriptions from "../../src/internal/gateway/mcp/subscriptions.js"
+
+type Step =
+  | { readonly _tag: "subscribe"; readonly session: number; readonly server: number; readonly uri: number }
+  | { readonly _tag: "unsubscribe"; readonly session: number; readonly server: number; readonly uri: number }
+  | { readonly _tag: "end"; readonly session: number }
+
+const session = fc.integer({ min: 0, max: 4 })
+const resource = { session, server: fc.integer({ min: 0, max: 1 }), uri: fc.integer({ min: 0, max: 3 }) }
+const step: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({ _tag: fc.constant("subscribe" as const), ...resource }),
+  fc.record({ _tag: fc.constant("unsubscribe" as const), ...resource }),
+  fc.record({ _tag: fc.constant("end" as const), session })
+)
+
+const serverOf = (n: number) => `s${n}`
+const uriOf = (n: number) => `file:///r${n}`
+
+describe("the subscriptions' table", () => {
+  it("subscribes a resource upstream exactly while some live session subscribes to it, once", () => {
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
+        const table = Subscriptions.emptyTable()
+        // What the upstreams were told: each resource's key, subscribed (true) or not.
+        const upstream = new Map<string, boolean>()
+        // The model: each session's resources.
+        const model = new Map<number, Set<string>>()
+        const tell = (key: string, subscribed: boolean) => {
+          // Never subscribed twice, nor unsubscribed when it is not.
+          expect(upstream.get(key) ?? false).toBe(!subscribed)
+          upstream.set(key, subscribed)
+        }
+        for (const one of steps) {
+          if (one._tag === "end") {
+            for (const last of Subscriptions.drop(table, `session-${one.session}`)) {
+              tell(Subscriptions.resourceKey(last.server, last.uri), false)
+            }
+            model.delete(one.session)
+            continue
+          }
+          const key = Subscriptions.resourceKey(serverOf(one.server), uriOf(one.uri))
+          const mine = model.get(one.session) ?? new Set<string>()
+          if (one._tag === "subscribe") {
+            // The endpoint does not add what a session already has (`subscribe` answers it at once).
+            if (mine.has(key)) continue
+            const served = { uri: `mcp://${serverOf(one.server)}/${uriOf(one.uri)}`, qualified: "q" }
+            if (Subscriptions.add(table, `session-${one.session}`, serverOf(one.server), uriOf(one.uri), served)) {
+              tell(key, true)
+            }
+            mine.add(key)
+          } else {
+            if (Subscriptions.remove(table, `session-${one.session}`, key)) tell(key, false)
+            mine.delete(key)
+          }
+          model.set(one.session, mine)
+        }
+        const wanted = new Set([...model.values()].flatMap((keys) => [...keys]))
+        const subscribed = new Set([...upstream].filter(([, on]) => on).map(([key]) => key))
+        expect(subscribed).toEqual(wanted)
+        expect(new Set(table.resources.keys())).toEqual(wanted)
+        for (const [key, watched] of table.resources) {
+          const holders = [...model].filter(([, keys]) => keys.has(key)).map(([n]) => `session-${n}`)
+          expect(new Set(watched.sessions.keys())).toEqual(new Set(holders))
+        }
+        // Every session ends: nothing is subscribed to upstream, and nothing is left of them.
+        for (const n of model.keys()) {
+          for (const last of Subscriptions.drop(table, `session-${n}`)) {
+            tell(Subscriptions.resourceKey(last.server, last.uri), false)
+          }
+        }
+        expect([...upstream.values()].filter((on) => on)).toEqual([])
+        expect(table.resources.size).toBe(0)
+        expect(table.sessions.size).toBe(0)
+      }),
+      { numRuns: 300 }
+    )
+  })
+
+  it("a session that did not subscribe to a resource changes nothing when it unsubscribes or ends", () => {
+    const table = Subscriptions.emptyTable()
+    expect(Subscriptions.add(table, "a", "docs", "file:///doc.md", { uri: "file:///doc.md", qualified: "docs__doc" }))
+      .toBe(true)
+    expect(Subscriptions.remove(table, "b", Subscriptions.resourceKey("docs", "file:///doc.md"))).toBe(false)
+    expect(Subscriptions.drop(table, "b")).toEqual([])
+    expect(table.resources.get(Subscriptions.resourceKey("docs", "file:///doc.md"))?.sessions.size).toBe(1)
+  })
+})
