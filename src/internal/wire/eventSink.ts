@@ -111,7 +111,7 @@ export class FramedEvents extends FramedText implements EventList {
   }
 }
 
-/** The text of one event named `name` of `data` (a simulator's malformed event, an error event), framed as `framing`. */
+/** The text of one event named `name` of `data` (a malformed event, an error event), framed as `framing`. */
 export function eventText(framing: Framing, name: string | undefined, data: string): string {
   const out = new FramedText(framing)
   out.open(name)

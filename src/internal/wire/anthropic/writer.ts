@@ -150,7 +150,7 @@ export interface SimulatorOptions {
   readonly openInput?: boolean | undefined
 }
 
-/** Writes one stream's batches into its sink, event by event; one per stream (it keeps the open block, what went out). */
+/** Writes one stream's batches into its sink, event by event; one per stream (it keeps its open block). */
 export interface StreamWriter {
   /**
    * Writes the events of `chunks`; the first batch opens the stream with `message_start`. A `Restart` after a block

@@ -69,8 +69,10 @@ export function arrayFraming(opened = false): TextFraming {
   return { head, tail: "", end: () => (opened ? "" : "[") + "\n]" }
 }
 
-/** The text framing of `framing` for a stream after `written` objects; one per stream (the array's keeps whether it
- * has opened). */
+/**
+ * The text framing of `framing` for a stream after `written` objects; one per stream (the array's keeps whether it
+ * has opened).
+ */
 export function textFraming(framing: Framing, written = 0): TextFraming {
   return framing === "sse" ? sse : arrayFraming(written > 0)
 }

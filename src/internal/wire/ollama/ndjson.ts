@@ -1,7 +1,6 @@
 /**
- * An incremental NDJSON line splitter: bytes in, whole lines
- * out; and NDJSON's framing for a stream's writer (`ndjson`). Used by the Ollama chat stream and meant for any other NDJSON body
- * (Ollama's embeddings, pulls).
+ * An incremental NDJSON line splitter: bytes in, whole lines out; and NDJSON's framing for a stream's writer
+ * (`ndjson`). Used by the Ollama chat stream and meant for any other NDJSON body (Ollama's embeddings, pulls).
  *
  * Lines end at `\n`; one trailing `\r` is stripped; blank (whitespace-only)
  * lines are skipped; the unterminated last line is buffered across chunks and

@@ -880,7 +880,7 @@ export function chunkTemplates(meta: ChunkMeta): ChunkTemplates {
 
 const contentFilterField = `,"content_filter_results":${JSON.stringify(contentFilterResults)}`
 
-/** Azure's first chunk's data, before the role's (`contentFilters`): no choices, the prompt's results, the rest empty. */
+/** Azure's first chunk's data, before the role's (`contentFilters`): no choices, the prompt's results. */
 export const promptResultsData = JSON.stringify({
   choices: [],
   created: 0,
