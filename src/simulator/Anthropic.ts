@@ -54,7 +54,7 @@ import { renderError, streamErrorEvent, streamErrorJson } from "../internal/simu
 import { renderReply, renderStream } from "../internal/simulator/anthropic/render.js"
 import { decode } from "../internal/simulator/anthropic/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
-import { event } from "../internal/wire/anthropic/stream.js"
+import { event } from "../internal/wire/anthropic/writer.js"
 import type { WireFormat } from "./WireFormat.js"
 
 /**
@@ -81,7 +81,7 @@ export const format: WireFormat<Extra> = {
   cachePrefixes,
   renderError,
   renderReply,
-  renderStream,
+  renderStream: (reply, meta) => renderStream(reply, meta),
   renderStreamError: streamErrorEvent,
   renderBodyError: streamErrorJson,
   malformedEvent: event("content_block_delta", "{not json"),

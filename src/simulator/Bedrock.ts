@@ -34,9 +34,9 @@ import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
 import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import {
-  chunkFrames,
   corruptFrame,
   renderError,
+  renderInvokeStream,
   renderReply,
   renderStream
 } from "../internal/simulator/bedrock/render.js"
@@ -143,7 +143,7 @@ export const invokeFormat = (codec: EventStreamCodec): WireFormat<Anthropic.Extr
     return "_tag" in read ? [] : Anthropic.format.cachePrefixes?.(read.messages, params) ?? []
   },
   renderReply: Anthropic.format.renderReply,
-  renderStream: (reply, meta, extra) => chunkFrames(codec, Anthropic.format.renderStream(reply, meta, extra)),
+  renderStream: (reply, meta) => renderInvokeStream(codec, reply, meta),
   idPrefix: "msg_bdrk_"
 })
 

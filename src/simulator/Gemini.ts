@@ -52,6 +52,7 @@ import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
 import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/embedding.js"
 import { renderError, streamErrorJson } from "../internal/simulator/gemini/errors.js"
 import { blockedPromptMarker as marker, decode } from "../internal/simulator/gemini/request.js"
+import { FramedEvents, FramedText } from "../internal/wire/eventSink.js"
 import * as Codec from "../internal/wire/gemini/codec.js"
 import * as Writer from "../internal/wire/gemini/writer.js"
 import type { ProviderMetadata } from "../Message.js"
@@ -181,20 +182,26 @@ function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
   const framing = extra.framing ?? "sse"
   const contentType = framing === "sse" ? "text/event-stream" : "application/json"
   if (extra.blocked) return { events: [], tail: Writer.single(renderReply(reply, meta, extra), framing), contentType }
-  const newWriter = () => Writer.streamWriter(meta.id, meta.model, { wholeCalls: true, runningUsage: true }, framing)
-  const writer = newWriter()
+  const out = new FramedEvents(Writer.textFraming(framing))
+  const writer = Writer.streamWriter(meta.id, meta.model, out, { wholeCalls: true, runningUsage: true })
   const { events, tail } = wholeCallBatches(reply, meta, { callsPerEvent: 2, callMetadata })
-  // The error event after `written` events, framed as it would follow them: a writer that wrote them writes it.
-  function streamError(written: number): string {
-    const after = newWriter()
-    for (const batch of events.slice(0, written)) after.write(batch)
-    return after.error(streamErrorJson)
+  const written: Array<string> = []
+  for (const batch of events) {
+    writer.write(batch)
+    written.push(out.events().join(""))
+  }
+  writer.write(tail)
+  // The error event after `count` events, framed as it would follow them (the array's separator).
+  function streamError(count: number): string {
+    const after = new FramedText(Writer.textFraming(framing, count))
+    Writer.streamWriter(meta.id, meta.model, after).error(streamErrorJson)
+    return after.string()
   }
   return {
-    events: events.map((batch) => writer.write(batch).text),
-    tail: writer.write(tail).text,
+    events: written,
+    tail: out.events().join(""),
     contentType,
-    ...(framing === "array" ? { streamError } : {})
+    ...(framing === "array" ? { streamError, malformedEvent: (count: number) => Writer.malformed(framing, count) } : {})
   }
 }
 
@@ -216,7 +223,7 @@ export const format: WireFormat<Extra> = {
   renderStream,
   renderStreamError: () => Writer.event(streamErrorJson),
   renderBodyError: () => streamErrorJson,
-  malformedEvent: Writer.event("{not json"),
+  malformedEvent: Writer.malformed("sse", 0),
   streamContentType: "text/event-stream",
   idPrefix: "gemini-"
 }

@@ -29,6 +29,7 @@ import { replyChunks, responseOf } from "../internal/simulator/chunks.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
+import { eventText, FramedEvents } from "../internal/wire/eventSink.js"
 import {
   type ChatBody,
   checkChatBody,
@@ -40,6 +41,7 @@ import {
   streamWriter,
   toRequest
 } from "../internal/wire/ollama/codec.js"
+import { ndjson } from "../internal/wire/ollama/ndjson.js"
 import type * as Reply from "./Reply.js"
 import type {
   ApiError,
@@ -213,12 +215,15 @@ function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
 
 // The stream through the dialect's writer: a line a token, one line of the whole calls, the counts' line its tail.
 function renderStream(reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
-  const writer = streamWriter(objectHead(meta.model, meta.created), () => metricsOf(reply))
+  const out = new FramedEvents(ndjson)
+  const writer = streamWriter(objectHead(meta.model, meta.created), () => metricsOf(reply), out)
   const { events, tail } = replyChunks(reply, meta, "whole")
   const calls = events.filter((chunk) => chunk._tag === "ToolCallDelta")
-  const lines = events.flatMap((chunk) => chunk._tag === "ToolCallDelta" ? [] : [writer.write([chunk])])
-  if (calls.length > 0) lines.push(writer.write(calls))
-  return { events: lines, tail: writer.write(tail) }
+  for (const chunk of events) if (chunk._tag !== "ToolCallDelta") writer.write([chunk])
+  if (calls.length > 0) writer.write(calls)
+  const lines = out.events()
+  writer.write(tail)
+  return { events: lines, tail: out.events().join("") }
 }
 
 const injected: Readonly<Record<number, string>> = {
@@ -285,9 +290,9 @@ export const format: WireFormat<Extra> = {
   renderError,
   renderReply,
   renderStream,
-  renderStreamError: () => `${streamError}\n`,
+  renderStreamError: () => eventText(ndjson, undefined, streamError),
   renderBodyError: () => streamError,
-  malformedEvent: "{not json\n",
+  malformedEvent: eventText(ndjson, undefined, "{not json"),
   streamContentType: "application/x-ndjson",
   idPrefix: ""
 }

@@ -120,6 +120,13 @@ export interface RenderedStream {
    * @since 0.3.0
    */
   readonly streamError?: ((written: number) => string) | undefined
+  /**
+   * The `malformed` fault's event after `written` events, where its framing follows what went before (an element of
+   * Gemini's JSON array). Default: the format's `malformedEvent`.
+   *
+   * @since 0.3.0
+   */
+  readonly malformedEvent?: ((written: number) => string) | undefined
 }
 
 /**

@@ -164,6 +164,21 @@ describe("the simulator's Gemini format", () => {
         ) as Array<ResponseJson>
         assert.strictEqual(errored.length, 3)
         assert.strictEqual(errored[2]!.error!.status, "INTERNAL")
+        // A malformed object is an element of the array, as it is an event of the SSE form: a reader of either fails
+        // on it, and in its place any object reads.
+        const fault = { "x-simulator-fault": "malformed=2" }
+        const broken = (yield* rawCall(sim, JSON.parse(body), {
+          path: `/v1beta/models/${MODEL}:streamGenerateContent`,
+          headers: fault
+        })).text
+        assert.throws(() => JSON.parse(broken), SyntaxError)
+        assert.notInclude(broken, "data:")
+        const mended = JSON.parse(broken.replace("{not json", "{}")) as Array<unknown>
+        assert.strictEqual(mended.length, 8)
+        assert.deepStrictEqual(mended[2], {})
+        const brokenSse = (yield* rawCall(sim, JSON.parse(body), { path: streamPath(), headers: fault })).text
+        assert.throws(() => sseEvents(brokenSse), SyntaxError)
+        assert.deepStrictEqual(sseEvents(brokenSse.replace("{not json", "{}"))[2] as unknown, {})
       })))
 
   it.live("thoughts when includeThoughts is set, counted in thoughtsTokenCount", () =>

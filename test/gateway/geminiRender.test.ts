@@ -5,6 +5,7 @@ import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
 import * as Errors from "../../src/internal/gateway/errorAnswer.js"
 import { replyChunks } from "../../src/internal/simulator/chunks.js"
+import { FramedText } from "../../src/internal/wire/eventSink.js"
 import * as Codec from "../../src/internal/wire/gemini/codec.js"
 import * as Render from "../../src/internal/wire/gemini/writer.js"
 import { replies, token } from "../utils/simulatorReplies.js"
@@ -151,21 +152,33 @@ describe("the Gemini writer's two framings", () => {
       // A failure after `failAt` batches, in place of the rest.
       const written = failAt === null ? batches : batches.slice(0, failAt % batches.length)
       const options = { wholeCalls, runningUsage: wholeCalls }
-      const sse = Render.streamWriter(meta.id, meta.model, options, "sse")
-      const array = Render.streamWriter(meta.id, meta.model, options, "array")
+      const sseOut = new FramedText(Render.textFraming("sse"))
+      const arrayOut = new FramedText(Render.textFraming("array"))
+      const sse = Render.streamWriter(meta.id, meta.model, sseOut, options)
+      const array = Render.streamWriter(meta.id, meta.model, arrayOut, options)
+      // What a sink holds, taken.
+      const take = (out: FramedText): string => {
+        const text = out.string()
+        out.clear()
+        return text
+      }
       let sseText = ""
       let arrayText = ""
       for (const batch of written) {
-        sseText += sse.write(batch).text
-        arrayText += array.write(batch).text
+        sse.write(batch)
+        sseText += take(sseOut)
+        array.write(batch)
+        arrayText += take(arrayOut)
         // What has come so far is whole objects: the array, closed there, parses.
         if (written.length < batches.length || batch !== tail) {
           expect(JSON.parse(arrayText + (arrayText === "" ? "[" : "") + "\n]")).toEqual(sseObjects(sseText))
         }
       }
       if (failAt !== null) {
-        sseText += sse.error(Render.errors.body(answer))
-        arrayText += array.error(Render.errors.body(answer))
+        sse.error(Render.errors.body(answer))
+        sseText += take(sseOut)
+        array.error(Render.errors.body(answer))
+        arrayText += take(arrayOut)
       }
       expect(arrayText.startsWith("[")).toBe(true)
       expect(arrayText.endsWith("\n]")).toBe(true)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
@@ -8,6 +9,7 @@ import { RequestError } from "../../src/internal/providers/wire.js"
 import { Refused } from "../../src/internal/schemaCheck.js"
 import * as Codec from "../../src/internal/wire/bedrock/codec.js"
 import * as Writer from "../../src/internal/wire/bedrock/writer.js"
+import type { EventSink } from "../../src/internal/wire/eventSink.js"
 import { outputTool } from "../../src/internal/wire/outputTool.js"
 import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
 
@@ -500,6 +502,61 @@ function readStream(events: ReadonlyArray<Codec.StreamEvent>, outputTool?: strin
   return { chunks, reader }
 }
 
+/** A reply as it is streamed: its text, reasoning and each tool call's input JSON in the pieces that are deltas. */
+interface StreamPieces {
+  readonly text: ReadonlyArray<string>
+  readonly reasoning: ReadonlyArray<string>
+  /** Per tool call of `content`, its `arguments` cut into partial JSON; a call without is one delta. */
+  readonly calls?: ReadonlyArray<ReadonlyArray<string>> | undefined
+}
+
+/** A sink that keeps each event the writer writes as its name and its data's value. */
+function eventObjects(): { readonly sink: EventSink; readonly events: Array<Codec.StreamEvent> } {
+  const events: Array<Codec.StreamEvent> = []
+  let type = ""
+  let data = ""
+  const add = (piece: string) => {
+    data += piece
+  }
+  const sink: EventSink = {
+    open: (name = "") => {
+      type = name
+      data = ""
+    },
+    template: add,
+    text: add,
+    json: (value) => add(JSON.stringify(value)),
+    close: () => {
+      events.push({ type, payload: JSON.parse(data) })
+    },
+    end: () => {}
+  }
+  return { sink, events }
+}
+
+/**
+ * The events of a streamed reply written by the writer, each piece of `pieces` a delta of its own: the reasoning, the
+ * text, then each tool call whole.
+ */
+function streamEvents(content: Codec.ReplyContent, pieces: StreamPieces, latencyMs: number) {
+  const chunks: Array<ChatChunk> = []
+  for (const text of pieces.reasoning) chunks.push({ _tag: "ReasoningDelta", text })
+  for (const text of pieces.text) chunks.push({ _tag: "TextDelta", text })
+  content.toolCalls.forEach((call, index) => {
+    chunks.push({ _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: "" })
+    for (const input of pieces.calls?.[index] ?? [call.arguments]) {
+      chunks.push({ _tag: "ToolCallDelta", index, arguments: input })
+    }
+  })
+  chunks.push({ _tag: "Usage", usage: content.usage })
+  // The writer reads the finish reason alone of the `Finish`.
+  const finish = { finishReason: content.finishReason, id: "", model: "", provider: "bedrock" }
+  chunks.push({ _tag: "Finish", ...finish, latency: Duration.millis(latencyMs) })
+  const { events, sink } = eventObjects()
+  Writer.streamWriter(sink, { signature: Codec.signatureOf(content.providerMetadata), latencyMs }).write(chunks)
+  return events
+}
+
 describe("Bedrock Converse replies", () => {
   it("a reply written and read back is itself", () => {
     fc.assert(fc.property(content, (drawn) => {
@@ -516,7 +573,7 @@ describe("Bedrock Converse replies", () => {
   it("a stream's events read back as the reply's chunks", () => {
     fc.assert(fc.property(content, (drawn) => {
       const reasoningPieces = drawn.reasoning === undefined ? [] : [drawn.reasoning]
-      const events = Writer.streamEvents(
+      const events = streamEvents(
         drawn,
         { text: drawn.pieces, reasoning: reasoningPieces, calls: drawn.calls },
         5
@@ -559,7 +616,7 @@ describe("Bedrock Converse replies", () => {
       expect(whole.toolCalls).toStrictEqual([])
       expect(whole.finishReason).toBe(finish)
       const pieces = cut(drawn.arguments, drawn.cuts)
-      const events = Writer.streamEvents(reply, { text: [], reasoning: [], calls: [pieces] }, 3)
+      const events = streamEvents(reply, { text: [], reasoning: [], calls: [pieces] }, 3)
       const streamed = readStream(events, "answer")
       expect(streamed.chunks).toStrictEqual(pieces.map((text) => ({ _tag: "TextDelta", text })))
       expect(streamed.reader.outputTool).toBe("answer")
@@ -572,7 +629,7 @@ describe("Bedrock Converse replies", () => {
     fc.assert(fc.property(toolUseId, usage, (id, used) => {
       const call = { id, name: "answer", arguments: "" }
       const reply: Codec.ReplyContent = { text: "", toolCalls: [call], finishReason: "tool_calls", usage: used }
-      const events = Writer.streamEvents(reply, { text: [], reasoning: [], calls: [[]] }, 3)
+      const events = streamEvents(reply, { text: [], reasoning: [], calls: [[]] }, 3)
       expect(readStream(events, "answer").chunks).toStrictEqual([{ _tag: "TextDelta", text: "{}" }])
     }))
   })

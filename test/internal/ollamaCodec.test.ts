@@ -6,6 +6,7 @@ import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import { errorInfo } from "../../src/internal/llmError/errorInfo.js"
 import { Problem, Refused } from "../../src/internal/schemaCheck.js"
+import { FramedEvents } from "../../src/internal/wire/eventSink.js"
 import {
   checkChatBody,
   errorJson,
@@ -21,6 +22,7 @@ import {
   toRequest,
   usage
 } from "../../src/internal/wire/ollama/codec.js"
+import { ndjson } from "../../src/internal/wire/ollama/ndjson.js"
 import type { Message, ToolDefinition } from "../../src/Message.js"
 
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
@@ -86,13 +88,19 @@ describe("internal/wire/ollama/codec: the reply both ways", () => {
       fc.array(toolCall, { maxLength: 3 }),
       metrics,
       (model, at, reasoning, content, toolCalls, m) => {
-        const writer = streamWriter(objectHead(model, at), () => m)
+        const out = new FramedEvents(ndjson)
+        const writer = streamWriter(objectHead(model, at), () => m, out)
         const calls = toolCalls.map((call, index): ChatChunk => ({ _tag: "ToolCallDelta", index, ...call }))
+        // Each write's lines, as one text.
+        const write = (chunks: ReadonlyArray<ChatChunk>): string => {
+          writer.write(chunks)
+          return out.events().join("")
+        }
         const written = [
-          ...reasoning.map((text) => writer.write([{ _tag: "ReasoningDelta", text }])),
-          ...content.map((text) => writer.write([{ _tag: "TextDelta", text }])),
-          ...(calls.length > 0 ? [writer.write(calls)] : []),
-          writer.write([{
+          ...reasoning.map((text) => write([{ _tag: "ReasoningDelta", text }])),
+          ...content.map((text) => write([{ _tag: "TextDelta", text }])),
+          ...(calls.length > 0 ? [write(calls)] : []),
+          write([{
             _tag: "Finish",
             finishReason: "stop",
             id: "r",

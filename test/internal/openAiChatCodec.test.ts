@@ -13,13 +13,15 @@ import {
   Chunk,
   chunkTemplates,
   completion,
-  endEvents,
+  doneData,
+  finishData,
   finishReason,
   readChunk,
   reply,
   ShapeError,
   toolCallFragmentJson,
-  usage as readUsage
+  usage as readUsage,
+  usageData
 } from "../../src/internal/wire/openAiChat/codec.js"
 import {
   type BodyOptions,
@@ -355,14 +357,19 @@ describe("internal/wire/openAiChat/codec: the stream both ways", () => {
       }),
       ({ created, id, includeUsage, model, pieces, reason, usage }) => {
         const templates = chunkTemplates({ id, created, model, includeUsage })
-        let text = templates.role
+        const event = (data: string): string => `data: ${data}\n\n`
+        let text = event(templates.role)
         for (const piece of pieces) {
-          text += piece._tag === "ToolCall"
-            ? templates.tools + toolCallFragmentJson(piece) + templates.closeTools
-            : (piece._tag === "Text" ? templates.content : templates.reasoning) + JSON.stringify(piece.text) +
-              templates.closeText
+          text += event(
+            piece._tag === "ToolCall"
+              ? templates.tools + toolCallFragmentJson(piece) + templates.closeTools
+              : (piece._tag === "Text" ? templates.content : templates.reasoning) + JSON.stringify(piece.text) +
+                templates.closeText
+          )
         }
-        text += endEvents(templates, reason, usage)
+        text += event(finishData(templates, reason))
+        if (includeUsage && usage !== undefined) text += event(usageData(templates, usage))
+        text += event(doneData)
         const events = sseEvents(text)
         expect(events.at(-1)).toBe("[DONE]")
         const chunks = (events.slice(0, -1) as Array<OpenAI.ChatCompletionChunk>).map((chunk) => {

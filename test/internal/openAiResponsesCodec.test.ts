@@ -390,7 +390,7 @@ describe("internal/wire/openAiResponses: the stream both ways", () => {
         // Every event is the codec's: read back and written again by its writer, it is the same bytes.
         for (const written of rendered.events) {
           const { sequence_number, type, ...fields } = JSON.parse(written.slice(written.indexOf("data: ") + 6))
-          expect(written).toBe(Codec.event(type, sequence_number, fields))
+          expect(written).toBe(`event: ${type}\ndata: ${Codec.eventData(type, sequence_number, fields)}\n\n`)
         }
         const folded = yield* ChatChunk.collect(harness.streamWith(() => streamResponse([text])).stream)
         expect(folded).toMatchObject({

@@ -20,11 +20,12 @@ import {
   blockStop,
   deltaHead,
   deltaTail,
-  event,
-  messageEnd,
+  messageDelta,
   messageStart,
+  messageStop,
   ping
 } from "../../src/internal/wire/anthropic/stream.js"
+import { event } from "../../src/internal/wire/anthropic/writer.js"
 import { asciiJson } from "../../src/internal/wire/asciiJson.js"
 import { OutputDecodeError } from "../../src/LlmError.js"
 import type * as Reply from "../../src/simulator/Reply.js"
@@ -33,36 +34,47 @@ import { expected, readBack, replies } from "../utils/simulatorReplies.js"
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
 
 // The simulator's Messages stream as it was written before the one writer: its own grammar over the codec's events,
-// the oracle the writer's events must equal byte for byte, one SSE event each. One field differs, on purpose:
+// the oracle the writer's events must equal byte for byte, one SSE event each; the tail is what the usage and the finish
+// write (the last block's stop, `message_delta`, `message_stop`). One field differs, on purpose:
 // `message_start`'s model is written in ASCII (`asciiJson`, as the gateway writes it: `\u00e9` for `é`), the same
 // string to a JSON reader; the old grammar wrote it with `JSON.stringify`.
 function written(reply: Reply.Reply, meta: { id: string; created: number; model: string }) {
   const usage = wireUsage(usageOf(reply.usage))
+  const start = (index: number, block: string) => event("content_block_start", blockStart(index, block))
+  const delta = (index: number, type: Parameters<typeof deltaHead>[1], json: string) =>
+    event("content_block_delta", deltaHead(index, type) + json + deltaTail)
+  const stop = (index: number) => event("content_block_stop", blockStop(index))
   const events: Array<string> = [
-    messageStart(`"${meta.id}"`, asciiJson(meta.model), { ...usage, output: 1, thinking: 0 }),
-    ping
+    event("message_start", messageStart(`"${meta.id}"`, asciiJson(meta.model), { ...usage, output: 1, thinking: 0 })),
+    event("ping", ping)
   ]
   let index = 0
+  // The events that close the last block, written with the finish.
+  let closing = 0
   if (reply.reasoning.length > 0) {
-    events.push(blockStart(index, thinkingBlock(`""`, `""`)))
-    for (const token of reply.reasoning) events.push(deltaHead(index, "thinking_delta") + quoteToken(token) + deltaTail)
-    events.push(deltaHead(index, "signature_delta") + `"${signatureOf(reply.reasoning.join(""))}"` + deltaTail)
-    events.push(blockStop(index++))
+    events.push(start(index, thinkingBlock(`""`, `""`)))
+    for (const token of reply.reasoning) events.push(delta(index, "thinking_delta", quoteToken(token)))
+    events.push(delta(index, "signature_delta", `"${signatureOf(reply.reasoning.join(""))}"`))
+    events.push(stop(index++))
+    closing = 2
   }
   if (reply.content.length > 0) {
-    events.push(blockStart(index, textBlock(`""`)))
-    for (const token of reply.content) events.push(deltaHead(index, "text_delta") + quoteToken(token) + deltaTail)
-    events.push(blockStop(index++))
+    events.push(start(index, textBlock(`""`)))
+    for (const token of reply.content) events.push(delta(index, "text_delta", quoteToken(token)))
+    events.push(stop(index++))
+    closing = 1
   }
   for (const call of reply.toolCalls) {
-    events.push(blockStart(index, toolUseBlock(`"${toolId(call.id)}"`, JSON.stringify(call.name), "{}")))
-    events.push(deltaHead(index, "input_json_delta") + `""` + deltaTail)
-    for (const piece of call.fragments) {
-      events.push(deltaHead(index, "input_json_delta") + JSON.stringify(piece) + deltaTail)
-    }
-    events.push(blockStop(index++))
+    events.push(start(index, toolUseBlock(`"${toolId(call.id)}"`, JSON.stringify(call.name), "{}")))
+    events.push(delta(index, "input_json_delta", `""`))
+    for (const piece of call.fragments) events.push(delta(index, "input_json_delta", JSON.stringify(piece)))
+    events.push(stop(index++))
+    closing = 1
   }
-  return { events, tail: messageEnd(stopReason(reply.finishReason), usage) }
+  const lastStop = events.splice(events.length - closing, closing).join("")
+  const end = event("message_delta", messageDelta(stopReason(reply.finishReason), usage)) +
+    event("message_stop", messageStop)
+  return { events, tail: lastStop + end }
 }
 
 // A tool call's fragments are pieces of its arguments' JSON (at least `{}`), so none is empty.

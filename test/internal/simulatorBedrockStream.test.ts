@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as fc from "fast-check"
 import { renderStream as renderMessages } from "../../src/internal/simulator/anthropic/render.js"
-import { chunkFrames, renderStream } from "../../src/internal/simulator/bedrock/render.js"
+import { renderInvokeStream, renderStream } from "../../src/internal/simulator/bedrock/render.js"
 import { usageOf } from "../../src/internal/simulator/usage.js"
 import { type JsonRecord, stopReason, type StreamEvent, wireUsage } from "../../src/internal/wire/bedrock/codec.js"
 import { eventFrame } from "../../src/internal/wire/bedrock/writer.js"
@@ -13,7 +13,8 @@ import { fragments, replies } from "../utils/simulatorReplies.js"
 const codec = new EventStreamCodec((bytes) => new TextDecoder().decode(bytes), (text) => new TextEncoder().encode(text))
 
 // The simulator's ConverseStream as it was written before the one writer: the codec's own grammar of events from the
-// reply's pieces (its `streamEvents`), the oracle the writer's frames must equal byte for byte, one frame each.
+// reply's pieces, the oracle the writer's frames must equal byte for byte, one frame each; the tail is what the usage
+// and the finish write (the last block's stop, `messageStop`, `metadata`).
 function written(reply: Reply.Reply) {
   const events: Array<StreamEvent> = [{ type: "messageStart", payload: { role: "assistant" } }]
   let index = 0
@@ -30,8 +31,9 @@ function written(reply: Reply.Reply) {
   }
   events.push({ type: "messageStop", payload: { stopReason: stopReason(reply.finishReason) } })
   events.push({ type: "metadata", payload: { usage: wireUsage(usageOf(reply.usage)), metrics: { latencyMs: 1 } } })
-  const frames = events.map((event) => eventFrame(codec, event))
-  return { events: frames.slice(0, -2), tail: frames.slice(-2).join("") }
+  const frames = events.map((event) => eventFrame(codec, event.type, JSON.stringify(event.payload)))
+  const tail = index > 0 ? 3 : 2
+  return { events: frames.slice(0, -tail), tail: frames.slice(-tail).join("") }
 }
 
 // Converse writes every fragment, an empty one too.
@@ -74,7 +76,7 @@ describe("the simulator's Bedrock streams, written by the one writers", () => {
   it("InvokeModel: each Messages event of Anthropic's writer is one chunk frame, its bytes the event's data", () => {
     fc.assert(fc.property(reply, meta, (reply, meta) => {
       const messages = renderMessages(reply, meta)
-      const framed = chunkFrames(codec, messages)
+      const framed = renderInvokeStream(codec, reply, meta)
       const frames = decoded([...framed.events, framed.tail])
       const data = [...messages.events, messages.tail].map((text) =>
         Sse.makeDecoder().push(new TextEncoder().encode(text)).map((event) => event.data)

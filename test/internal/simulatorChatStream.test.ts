@@ -4,7 +4,13 @@ import type { ChatChunk } from "../../src/ChatChunk.js"
 import { renderStream } from "../../src/internal/simulator/openAiChat/render.js"
 import { quoteToken } from "../../src/internal/simulator/quoteToken.js"
 import { usageOf } from "../../src/internal/simulator/usage.js"
-import { chunkTemplates, endEvents, toolCallFragmentJson } from "../../src/internal/wire/openAiChat/codec.js"
+import {
+  chunkTemplates,
+  doneData,
+  finishData,
+  toolCallFragmentJson,
+  usageData
+} from "../../src/internal/wire/openAiChat/codec.js"
 import type * as Reply from "../../src/simulator/Reply.js"
 import { chatStreamParser } from "../utils/openAiChatWire.js"
 import { expected, fragments, readBack, replies, token } from "../utils/simulatorReplies.js"
@@ -13,23 +19,27 @@ import { expected, fragments, readBack, replies, token } from "../utils/simulato
 // templates, the oracle the writer's events must equal byte for byte.
 function written(reply: Reply.Reply, meta: { id: string; created: number; model: string }, includeUsage: boolean) {
   const templates = chunkTemplates({ ...meta, systemFingerprint: "fp_sim", includeUsage })
-  const events: Array<string> = [templates.role]
-  for (const token of reply.reasoning) events.push(templates.reasoning + quoteToken(token) + templates.closeText)
-  for (const token of reply.content) events.push(templates.content + quoteToken(token) + templates.closeText)
+  const event = (data: string): string => `data: ${data}\n\n`
+  const events: Array<string> = [event(templates.role)]
+  for (const token of reply.reasoning) events.push(event(templates.reasoning + quoteToken(token) + templates.closeText))
+  for (const token of reply.content) events.push(event(templates.content + quoteToken(token) + templates.closeText))
   const calls = reply.toolCalls
   for (let index = 0; index < calls.length; index++) {
     const { id, name } = calls[index]!
-    events.push(templates.tools + toolCallFragmentJson({ index, id, name, arguments: "" }) + templates.closeTools)
+    events.push(
+      event(templates.tools + toolCallFragmentJson({ index, id, name, arguments: "" }) + templates.closeTools)
+    )
   }
   const rounds = calls.reduce((n, call) => Math.max(n, call.fragments.length), 0)
   for (let r = 0; r < rounds; r++) {
     for (let index = 0; index < calls.length; index++) {
       const piece = calls[index]!.fragments[r]
       if (piece === undefined) continue
-      events.push(templates.tools + toolCallFragmentJson({ index, arguments: piece }) + templates.closeTools)
+      events.push(event(templates.tools + toolCallFragmentJson({ index, arguments: piece }) + templates.closeTools))
     }
   }
-  return { events, tail: endEvents(templates, reply.finishReason, usageOf(reply.usage)) }
+  const usage = includeUsage ? event(usageData(templates, usageOf(reply.usage))) : ""
+  return { events, tail: event(finishData(templates, reply.finishReason)) + usage + event(doneData) }
 }
 
 const reply = replies(/^call_[a-z0-9]{1,8}$/, fragments(token, 2))

@@ -285,7 +285,7 @@ export interface FaultedStream {
 export const faultStream = (
   format: Pick<WireFormat<never>, "malformedEvent" | "renderStreamError">,
   meta: ReplyMeta,
-  { events, streamError, tail }: RenderedStream,
+  { events, malformedEvent, streamError, tail }: RenderedStream,
   fault: ReplyFault | undefined
 ): FaultedStream => {
   if (fault === undefined || fault._tag === "Silent" || fault._tag === "FirstToken") {
@@ -296,7 +296,11 @@ export const faultStream = (
   const before = events.slice(0, fault.after)
   switch (fault._tag) {
     case "Malformed":
-      return { parts: [...before, format.malformedEvent, ...events.slice(fault.after)], end: tail, then: "end" }
+      return {
+        parts: [...before, malformedEvent?.(before.length) ?? format.malformedEvent, ...events.slice(fault.after)],
+        end: tail,
+        then: "end"
+      }
     case "Truncate":
       return { parts: before, end: "", then: "end" }
     case "StreamError":

@@ -47,6 +47,12 @@ export class BodyText {
   bytes(): Uint8Array {
     return encode(this.value, this.ascii)
   }
+
+  /** Empties it, for the next write. */
+  clear(): void {
+    this.value = ""
+    this.ascii = true
+  }
 }
 
 // An ASCII string's Latin-1 bytes are its UTF-8 bytes, and a copy.

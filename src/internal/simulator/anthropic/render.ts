@@ -4,14 +4,13 @@
  * (`simulator/chunks.ts`, each tool call whole: Anthropic's blocks never interleave), with what only the simulator
  * writes as the writer's options: a `ping`, a made-up signature of the thinking block, the empty
  * `input_json_delta` a tool's input opens with, `message_start`'s output of 1, no block for an empty reply, and its
- * tool use ids (`toolu_` and the call's). Each SSE event is its own write.
+ * tool use ids (`toolu_` and the call's). Each event is its own write.
  */
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import { message, streamWriter } from "../../wire/anthropic/writer.js"
-import { BodyText } from "../../wire/bodyText.js"
+import { type EventList, FramedEvents, sse } from "../../wire/eventSink.js"
 import { replyChunks, responseOf } from "../chunks.js"
-import { sseEvents } from "../sseEvents.js"
 import { usageOf } from "../usage.js"
 
 /** A deterministic stand-in for a thinking block's signature. */
@@ -34,25 +33,31 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
 /** What only the simulator writes of a Messages stream (the writer's options). */
 const simulated = { ping: true, startOutput: 1, signature: signatureOf, openInput: true } as const
 
-export const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
+/**
+ * The Messages stream of `reply`, its events kept by `out` (default: each SSE event its own write; Bedrock's
+ * `InvokeModelWithResponseStream` gives a sink of its `chunk` frames): `message_start` with the prompt's usage, then
+ * one write a chunk; the tail is what the writer writes for the usage and the finish (the last block's stop,
+ * `message_delta`, `message_stop`).
+ */
+export function renderStream(
+  reply: Reply.Reply,
+  meta: ReplyMeta,
+  out: EventList = new FramedEvents(sse)
+): RenderedStream {
   const usage = usageOf(reply.usage)
-  const writer = streamWriter({ id: meta.id, model: meta.model, estimatedInput: () => usage.promptTokens }, simulated)
-  const events: Array<string> = []
-  function write(chunks: Parameters<typeof writer.write>[0]): void {
-    const out = new BodyText()
-    writer.write(chunks, out)
-    sseEvents(out.string(), events)
-  }
+  const writer = streamWriter(
+    { id: meta.id, model: meta.model, estimatedInput: () => usage.promptTokens },
+    out,
+    simulated
+  )
   const chunks = replyChunks(
     { ...reply, toolCalls: reply.toolCalls.map((call) => ({ ...call, id: toolId(call.id) })) },
     meta,
     "whole"
   )
-  // `message_start` reports the prompt's usage, then one write a chunk.
-  write([{ _tag: "Usage", usage }])
-  for (const chunk of chunks.events) write([chunk])
-  write(chunks.tail)
-  // The tail is the message's end, `message_delta` and `message_stop`; the last block's stop goes before it.
-  const tail = events.splice(-2, 2)
-  return { events, tail: tail.join("") }
+  writer.write([{ _tag: "Usage", usage }])
+  for (const chunk of chunks.events) writer.write([chunk])
+  const events = out.events()
+  writer.write(chunks.tail)
+  return { events, tail: out.events().join("") }
 }

@@ -1,24 +1,25 @@
 /**
  * The Bedrock replies: the `Converse` body, written by the codec (`wire/bedrock/codec.ts`); the `ConverseStream`
- * events and their frames and the `InvokeModelWithResponseStream` `chunk` frames, each carrying one event of a Messages
- * stream, written by the one writer (`wire/bedrock/writer.ts`); a frame that does not check (the malformed fault);
- * and errors in Bedrock's words, written by the writer's `errorBody` (a `{"message"}` body, the type in the
+ * events and their frames, written by the one writer (`wire/bedrock/writer.ts`), and the
+ * `InvokeModelWithResponseStream` `chunk` frames, each carrying one event of the Messages stream Anthropic's writer
+ * writes into the Bedrock writer's sink of `chunk` frames; a frame that does not check (the malformed fault); and
+ * errors in Bedrock's words, written by the writer's `errorBody` (a `{"message"}` body, the type in the
  * `x-amzn-errortype` header).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
-import * as Sse from "../../../Sse.js"
 import * as Codec from "../../wire/bedrock/codec.js"
 import {
-  chunkFrame,
+  chunkFrames,
   errorBody,
   errorType,
   type ErrorWritten,
-  eventFrame,
+  eventFrames,
   frameText,
   streamWriter
 } from "../../wire/bedrock/writer.js"
+import { renderStream as renderMessages } from "../anthropic/render.js"
 import { replyChunks, responseOf } from "../chunks.js"
 
 const encoder = new TextEncoder()
@@ -37,18 +38,11 @@ export function corruptFrame(codec: EventStreamCodec): string {
 const latencyMs = 1
 
 /**
- * A Messages stream (`Anthropic`'s rendering) as `InvokeModelWithResponseStream` frames (Amazon Bedrock API
- * reference, `ResponseStream`): each SSE event a `chunk` frame (the writer's) whose `bytes` are its data; each
- * rendered event (one chunk of the fault grammar) stays one piece, its tail the tail.
+ * The `InvokeModelWithResponseStream` stream of a reply (Amazon Bedrock API reference, `ResponseStream`): its
+ * Messages stream as Anthropic's writer writes it, each event a `chunk` frame whose `bytes` are its data.
  */
-export function chunkFrames(codec: EventStreamCodec, stream: RenderedStream): RenderedStream {
-  const decoder = Sse.makeDecoder()
-  function framed(text: string): string {
-    let frames = ""
-    for (const event of decoder.push(encoder.encode(text))) frames += chunkFrame(codec, event.data)
-    return frames
-  }
-  return { events: stream.events.map(framed), tail: framed(stream.tail) }
+export function renderInvokeStream(codec: EventStreamCodec, reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
+  return renderMessages(reply, meta, chunkFrames(codec))
 }
 
 /** The `Converse` body of a reply, written by the codec from the reply as a `ChatResponse`. */
@@ -57,17 +51,18 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
 
 /**
  * The `ConverseStream` frames of a reply, written by the one writer (`wire/bedrock/writer.ts`) from the reply's
- * chunks (`simulator/chunks.ts`, each tool call whole), one frame per event; its `messageStop` and `metadata` frames
- * its tail.
+ * chunks (`simulator/chunks.ts`, each tool call whole), one frame per event; its tail what the usage and the finish
+ * write (the last block's stop, `messageStop` and `metadata`).
  */
-export const renderStream = (codec: EventStreamCodec, reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
-  const writer = streamWriter({ latencyMs })
+export function renderStream(codec: EventStreamCodec, reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
+  const out = eventFrames(codec)
+  const writer = streamWriter(out, { latencyMs })
   const { events, tail } = replyChunks(reply, meta, "whole")
-  const written = writer.write([])
-  for (const chunk of events) written.push(...writer.write([chunk]))
-  written.push(...writer.write(tail))
-  const frames = written.map((event) => eventFrame(codec, event))
-  return { events: frames.slice(0, -2), tail: frames.slice(-2).join("") }
+  writer.write([])
+  for (const chunk of events) writer.write([chunk])
+  const written = out.events()
+  writer.write(tail)
+  return { events: written, tail: out.events().join("") }
 }
 
 /** An error in Bedrock's words (Amazon Bedrock API reference, Converse, "Errors"). */

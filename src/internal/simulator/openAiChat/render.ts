@@ -5,15 +5,13 @@
  * assistant's role; the simulator names its configuration (`system_fingerprint`), and an Azure deployment's replies
  * carry the writer's content-filter results.
  */
-import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
-import { BodyText } from "../../wire/bodyText.js"
+import { FramedEvents, sse } from "../../wire/eventSink.js"
 import { completion } from "../../wire/openAiChat/codec.js"
 import { streamWriter } from "../../wire/openAiChat/writer.js"
 import { replyChunks, responseOf } from "../chunks.js"
-import { sseEvents } from "../sseEvents.js"
 
 /** What a deployment adds to the API's replies: Azure OpenAI's content-filter results (default none). */
 export interface RenderOptions {
@@ -30,21 +28,19 @@ export function renderStream(
   extra: Extra,
   options: RenderOptions = {}
 ): RenderedStream {
+  const out = new FramedEvents(sse)
   const writer = streamWriter({
     ...meta,
     systemFingerprint: "fp_sim",
     includeUsage: extra.includeUsage,
     contentFilters: options.contentFilters
-  })
-  function written(chunks: ReadonlyArray<ChatChunk>): string {
-    const out = new BodyText()
-    writer.write(chunks, out)
-    return out.string()
-  }
+  }, out)
   const { events, tail } = replyChunks(reply, meta)
   // The first write opens the stream: the assistant's role alone (Azure's prompt results first, an event of their
   // own); then one event a chunk.
-  const opened = sseEvents(written([]))
-  for (const chunk of events) opened.push(written([chunk]))
-  return { events: opened, tail: written(tail) }
+  writer.write([])
+  for (const chunk of events) writer.write([chunk])
+  const opened = out.events()
+  writer.write(tail)
+  return { events: opened, tail: out.events().join("") }
 }

@@ -12,6 +12,7 @@ import type * as Reply from "../../../simulator/Reply.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import type { ErrorAnswer } from "../../wire/dialect.js"
+import { FramedEvents, FramedText, sse } from "../../wire/eventSink.js"
 import { echoOf, hostedCallItem, type JsonRecord, metadataOf, summaryText } from "../../wire/openAiResponses/codec.js"
 import { none } from "../../wire/openAiResponses/namespace.js"
 import {
@@ -90,7 +91,7 @@ function ending(tail: ReadonlyArray<ChatChunk>, meta: ReplyMeta, extra: Extra): 
 }
 
 export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): RenderedStream {
-  const events: Array<string> = []
+  const out = new FramedEvents(sse)
   const writer = streamWriter({
     ids: idsOf(meta),
     echo: echoed(extra),
@@ -99,13 +100,14 @@ export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     now: () => meta.created,
     summary: extra.summary,
     seal: extra.encryptedReasoning ? (id) => encrypted(id, reply.reasoning.length) : undefined
-  }, (event) => events.push(event))
+  }, out)
   const chunks = replyChunks(reply, meta)
-  // One event a write; the last, `response.completed` (or `.incomplete`), ends the stream.
+  // One event a write; the tail is what the usage and the finish write: the open items' ends, then
+  // `response.completed` (or `.incomplete`).
   for (const chunk of chunks.events) writer.write([chunk])
+  const events = out.events()
   writer.write(ending(chunks.tail, meta, extra))
-  const tail = events.pop()!
-  return { events, tail }
+  return { events, tail: out.events().join("") }
 }
 
 const failure: ErrorAnswer = {
@@ -126,12 +128,10 @@ export function failedResponse(meta: ReplyMeta): string {
 
 export function renderStreamError(shape: StreamErrorShape, meta: ReplyMeta): string {
   if (shape === "openai") return errorEvent(failure, 0)
-  const events: Array<string> = []
-  streamWriter(
-    { ids: idsOf(meta), echo: failed, names: none, model: meta.model, now: () => meta.created },
-    (event) => events.push(event)
-  ).error(failure)
-  return events.join("")
+  const out = new FramedText(sse)
+  streamWriter({ ids: idsOf(meta), echo: failed, names: none, model: meta.model, now: () => meta.created }, out)
+    .error(failure)
+  return out.string()
 }
 
 export function renderError(error: ApiError): { readonly status: number; readonly body: string } {

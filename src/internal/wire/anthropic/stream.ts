@@ -291,31 +291,19 @@ export class AnthropicStreamParser extends SseParser {
 }
 
 // ---------------------------------------------------------------------------
-// The events' templates, for the one writer (`writer.ts`). Ids, models and names are JSON text, quoted by the writer
-// (in ASCII, `asciiJson`).
-
-/** An event's lines up to its data. */
-export function eventHead(name: string): string {
-  return `event: ${name}\ndata: `
-}
-
-/** A whole event. */
-export function event(name: string, data: string): string {
-  return `${eventHead(name)}${data}\n\n`
-}
+// The events' data, as templates for the one writer (`writer.ts`), which names each event (by its `type`) and whose
+// sink frames it (`wire/eventSink.ts`). Ids, models and names are JSON text, quoted by the writer (in ASCII,
+// `asciiJson`).
 
 /** `message_start`: the message without content or stop reason, and the prompt's usage. */
 export function messageStart(id: string, model: string, usage: WireUsage): string {
-  return event(
-    "message_start",
-    `{"type":"message_start","message":{"id":${id},"type":"message","role":"assistant","model":${model},` +
-      `"content":[],"stop_reason":null,"stop_sequence":null,"usage":${JSON.stringify(usageObject(usage))}}}`
-  )
+  return `{"type":"message_start","message":{"id":${id},"type":"message","role":"assistant","model":${model},` +
+    `"content":[],"stop_reason":null,"stop_sequence":null,"usage":${JSON.stringify(usageObject(usage))}}}`
 }
 
 /** `content_block_start` of block `index`, its empty block (`reply.ts`'s `textBlock`...) as JSON text. */
 export function blockStart(index: number, block: string): string {
-  return event("content_block_start", `{"type":"content_block_start","index":${index},"content_block":${block}}`)
+  return `{"type":"content_block_start","index":${index},"content_block":${block}}`
 }
 
 /** The delta types the writers send, and the field of each that holds its piece. */
@@ -328,30 +316,29 @@ const deltaFields = {
 
 /** A `content_block_delta` of block `index` up to its piece, a JSON string that `deltaTail` follows. */
 export function deltaHead(index: number, type: keyof typeof deltaFields): string {
-  return `${eventHead("content_block_delta")}{"type":"content_block_delta","index":${index},` +
-    `"delta":{"type":"${type}","${deltaFields[type]}":`
+  return `{"type":"content_block_delta","index":${index},"delta":{"type":"${type}","${deltaFields[type]}":`
 }
 
 /** What closes a `deltaHead` and its piece. */
-export const deltaTail = "}}\n\n"
+export const deltaTail = "}}"
 
 /** `content_block_stop` of block `index`. */
 export function blockStop(index: number): string {
-  return event("content_block_stop", `{"type":"content_block_stop","index":${index}}`)
+  return `{"type":"content_block_stop","index":${index}}`
 }
 
-/** The end of a message: `message_delta` with its stop reason and the whole usage, then `message_stop`. */
-export function messageEnd(stopReason: string, usage: WireUsage): string {
-  return event(
-    "message_delta",
-    `{"type":"message_delta","delta":{"stop_reason":"${stopReason}","stop_sequence":null},"usage":${
-      JSON.stringify(usageObject(usage))
-    }}`
-  ) + event("message_stop", `{"type":"message_stop"}`)
+/** `message_delta`: the message's stop reason and its whole usage. */
+export function messageDelta(stopReason: string, usage: WireUsage): string {
+  return `{"type":"message_delta","delta":{"stop_reason":"${stopReason}","stop_sequence":null},"usage":${
+    JSON.stringify(usageObject(usage))
+  }}`
 }
+
+/** `message_stop`, the stream's end. */
+export const messageStop = `{"type":"message_stop"}`
 
 /** A `ping`. */
-export const ping = event("ping", `{"type":"ping"}`)
+export const ping = `{"type":"ping"}`
 
 // ---------------------------------------------------------------------------
 // The schema the reader is checked against: what `AnthropicStreamParser` accepts (unknown event, block and delta

@@ -31,9 +31,10 @@ import type { ChatChunk, Restart } from "../../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata } from "../../../Message.js"
 import { asciiJson } from "../asciiJson.js"
-import { BodyText, bytesOf } from "../bodyText.js"
+import { bytesOf } from "../bodyText.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
+import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
 import { carrierBlock, toolUseId } from "./carrier.js"
 import { errorJson, errorType } from "./errors.js"
 import {
@@ -47,7 +48,7 @@ import {
   toolUseBlock,
   wireUsage
 } from "./reply.js"
-import { blockStart, blockStop, deltaHead, deltaTail, event, messageEnd, messageStart, ping } from "./stream.js"
+import { blockStart, blockStop, deltaHead, deltaTail, messageDelta, messageStart, messageStop, ping } from "./stream.js"
 
 /** What only the simulator writes of a whole `message`, as Anthropic's API answers; the gateway writes none of it. */
 export interface MessageOptions {
@@ -119,6 +120,11 @@ export const errors: ErrorWriter = {
   body: (answer) => errorBody({ status: status(answer), message: answer.message })
 }
 
+/** One SSE event of the Messages stream, named `name`, carrying `data`. */
+export function event(name: string, data: string): string {
+  return eventText(sse, name, data)
+}
+
 /** The stream's `error` event, which `@anthropic-ai/sdk` raises. */
 export function errorEvent(answer: ErrorAnswer): string {
   return event("error", errors.body(answer))
@@ -144,20 +150,20 @@ export interface SimulatorOptions {
   readonly openInput?: boolean | undefined
 }
 
-/** Writes one stream's batches as the text of its writes; one per stream (it keeps the open block, what went out). */
+/** Writes one stream's batches into its sink, event by event; one per stream (it keeps its open block). */
 export interface StreamWriter {
   /**
-   * Appends the events of `chunks` to `out`; the first batch opens the stream with `message_start`. A `Restart` after
-   * a block went out stops there and is returned: the stream must end with an error event.
+   * Writes the events of `chunks`; the first batch opens the stream with `message_start`. A `Restart` after a block
+   * went out stops there and is returned: the stream must end with an error event.
    */
-  readonly write: (chunks: ReadonlyArray<ChatChunk>, out: BodyText) => Restart | undefined
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => Restart | undefined
 }
 
 /**
- * A writer for the stream `meta` names. `message_start` reports the prompt's tokens: the provider's when the first
- * batch has them, else `meta.estimatedInput()`.
+ * A writer for the stream `meta` names, into `out`. `message_start` reports the prompt's tokens: the provider's when
+ * the first batch has them, else `meta.estimatedInput()`.
  */
-export function streamWriter(meta: StreamMeta, options: SimulatorOptions = {}): StreamWriter {
+export function streamWriter(meta: StreamMeta, out: EventSink, options: SimulatorOptions = {}): StreamWriter {
   let started = false
   let forwarded = false
   let usage: Usage | undefined
@@ -171,55 +177,65 @@ export function streamWriter(meta: StreamMeta, options: SimulatorOptions = {}): 
   let tools: Array<number> = []
   let calls: Array<readonly [string, ProviderMetadata | undefined]> = []
 
-  function stop(out: BodyText): void {
+  // An event named `name` whose data is the template `data`.
+  function whole(name: string, data: string): void {
+    out.open(name)
+    out.template(data)
+    out.close()
+  }
+  function stop(): void {
     if (open === -1) return
     if (kind === "thinking" && thinking !== "" && options.signature !== undefined) {
-      delta(out, open, "signature_delta", options.signature(thinking))
+      delta(open, "signature_delta", options.signature(thinking))
     }
-    out.template(blockStop(open))
+    whole("content_block_stop", blockStop(open))
     open = -1
   }
   // Opens a block of `next` whose JSON is `block` (once a block: checked as any text).
-  function start(out: BodyText, next: typeof kind, block: string): void {
-    stop(out)
+  function start(next: typeof kind, block: string): void {
+    stop()
     open = blocks++
     kind = next
     thinking = ""
     forwarded = true
+    out.open("content_block_start")
     out.text(blockStart(open, block))
+    out.close()
   }
   // A delta of block `index`: its head, the JSON string of `value`, and the delta's end.
-  function delta(out: BodyText, index: number, type: Parameters<typeof deltaHead>[1], value: string): void {
+  function delta(index: number, type: Parameters<typeof deltaHead>[1], value: string): void {
+    out.open("content_block_delta")
     out.template(deltaHead(index, type))
     out.json(value)
     out.template(deltaTail)
+    out.close()
   }
 
-  function opening(chunks: ReadonlyArray<ChatChunk>, out: BodyText): void {
+  function opening(chunks: ReadonlyArray<ChatChunk>): void {
     let reported: Usage | undefined
     for (const chunk of chunks) if (chunk._tag === "Usage") reported = chunk.usage
     const prompt = reported === undefined
       ? { ...wireUsage(emptyUsage), input: meta.estimatedInput() }
       : { ...wireUsage(reported), output: options.startOutput ?? 0, thinking: 0 }
-    out.template(messageStart(asciiJson(meta.id), asciiJson(answeringModel(chunks, meta.model)), prompt))
-    if (options.ping === true) out.template(ping)
+    whole("message_start", messageStart(asciiJson(meta.id), asciiJson(answeringModel(chunks, meta.model)), prompt))
+    if (options.ping === true) whole("ping", ping)
   }
 
-  function toolDelta(chunk: Extract<ChatChunk, { _tag: "ToolCallDelta" }>, out: BodyText): void {
+  function toolDelta(chunk: Extract<ChatChunk, { _tag: "ToolCallDelta" }>): void {
     let index = tools[chunk.index]
     if (index === undefined) {
       const use = chunk.id === undefined ? "" : toolUseId(chunk.id)
-      start(out, "tool", toolUseBlock(JSON.stringify(use), JSON.stringify(chunk.name ?? ""), "{}"))
-      if (options.openInput === true) delta(out, open, "input_json_delta", "")
+      start("tool", toolUseBlock(JSON.stringify(use), JSON.stringify(chunk.name ?? ""), "{}"))
+      if (options.openInput === true) delta(open, "input_json_delta", "")
       index = open
       tools[chunk.index] = index
       calls[chunk.index] = [chunk.id ?? "", undefined]
     }
     if (chunk.providerMetadata !== undefined) calls[chunk.index] = [calls[chunk.index]![0], chunk.providerMetadata]
-    if (chunk.arguments !== "") delta(out, index, "input_json_delta", chunk.arguments)
+    if (chunk.arguments !== "") delta(index, "input_json_delta", chunk.arguments)
   }
 
-  function finish(chunk: Extract<ChatChunk, { _tag: "Finish" }>, out: BodyText): void {
+  function finish(chunk: Extract<ChatChunk, { _tag: "Finish" }>): void {
     // The provider's state for the next turn (its thinking went out unsigned, so all of it), when the turn goes on
     // with tool results.
     const carried = calls.length === 0
@@ -227,39 +243,41 @@ export function streamWriter(meta: StreamMeta, options: SimulatorOptions = {}): 
       : envelopeOf(chunk.providerMetadata, calls.filter((call) => call !== undefined))
     if (carried !== undefined) {
       // As Anthropic streams a signature: a `signature_delta` before the block's stop, which clients read.
-      start(out, "thinking", emptyThinking)
-      delta(out, open, "signature_delta", carried)
+      start("thinking", emptyThinking)
+      delta(open, "signature_delta", carried)
     }
-    stop(out)
-    out.template(messageEnd(stopReason(chunk.finishReason), wireUsage(usage ?? emptyUsage)))
+    stop()
+    whole("message_delta", messageDelta(stopReason(chunk.finishReason), wireUsage(usage ?? emptyUsage)))
+    whole("message_stop", messageStop)
+    out.end()
   }
 
-  function write(chunks: ReadonlyArray<ChatChunk>, out: BodyText): Restart | undefined {
+  function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
     if (!started) {
       started = true
-      opening(chunks, out)
+      opening(chunks)
     }
     for (const chunk of chunks) {
       switch (chunk._tag) {
         case "TextDelta":
           if (chunk.text === "") break
-          if (open === -1 || kind !== "text") start(out, "text", emptyText)
-          delta(out, open, "text_delta", chunk.text)
+          if (open === -1 || kind !== "text") start("text", emptyText)
+          delta(open, "text_delta", chunk.text)
           break
         case "ReasoningDelta":
           if (chunk.text === "") break
-          if (open === -1 || kind !== "thinking") start(out, "thinking", emptyThinking)
+          if (open === -1 || kind !== "thinking") start("thinking", emptyThinking)
           if (options.signature !== undefined) thinking += chunk.text
-          delta(out, open, "thinking_delta", chunk.text)
+          delta(open, "thinking_delta", chunk.text)
           break
         case "ToolCallDelta":
-          toolDelta(chunk, out)
+          toolDelta(chunk)
           break
         case "Usage":
           usage = chunk.usage
           break
         case "Finish":
-          finish(chunk, out)
+          finish(chunk)
           break
         case "Restart":
           if (forwarded) return chunk
@@ -281,11 +299,11 @@ export function streamWriter(meta: StreamMeta, options: SimulatorOptions = {}): 
  * `message_start` reports when the provider's first batch has none.
  */
 export function streamEncoder(id: string, model: string, estimatedInput: () => number): StreamEncoder {
-  const writer = streamWriter({ id, model, estimatedInput })
+  const out = new FramedText(sse)
+  const writer = streamWriter({ id, model, estimatedInput }, out)
   function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
-    const out = new BodyText()
-    const restarted = writer.write(chunks, out)
-    return { bytes: out.bytes(), restarted }
+    const restarted = writer.write(chunks)
+    return { bytes: out.flush(), restarted }
   }
   return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
 }

@@ -11,11 +11,11 @@
  * Converse's blocks never interleave: a tool call's pieces follow its opening until the next block opens.
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
-import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { emptyUsage, type Usage } from "../../../ChatResponse.js"
 import type { JsonRecord } from "../../providers/wire.js"
-import { errorJson, type ReplyContent, signatureOf, stopReason, type StreamEvent, wireUsage } from "./codec.js"
+import type { EventList, EventSink } from "../eventSink.js"
+import { errorJson, stopReason, wireUsage } from "./codec.js"
 
 const encoder = new TextEncoder()
 
@@ -24,15 +24,15 @@ export function frameText(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
 }
 
-/** An `event` frame of `event.type`, its payload the JSON of `event.payload`. */
-export function eventFrame(codec: EventStreamCodec, event: StreamEvent): string {
+/** An `event` frame of type `type`, its payload `data` (JSON text). */
+export function eventFrame(codec: EventStreamCodec, type: string, data: string): string {
   return frameText(codec.encode({
     headers: {
-      ":event-type": { type: "string", value: event.type },
+      ":event-type": { type: "string", value: type },
       ":content-type": { type: "string", value: "application/json" },
       ":message-type": { type: "string", value: "event" }
     },
-    body: encoder.encode(JSON.stringify(event.payload))
+    body: encoder.encode(data)
   }))
 }
 
@@ -95,7 +95,55 @@ export function exceptionFrame(codec: EventStreamCodec, type: string, message: s
 
 /** An `InvokeModelWithResponseStream` `chunk` frame carrying `data`, one event's data of a Messages stream. */
 export function chunkFrame(codec: EventStreamCodec, data: string): string {
-  return eventFrame(codec, { type: "chunk", payload: { bytes: Buffer.from(data).toString("base64") } })
+  return eventFrame(codec, "chunk", JSON.stringify({ bytes: Buffer.from(data).toString("base64") }))
+}
+
+/** Events kept as AWS event-stream frames, each its own write (its bytes as `latin1` characters). */
+class Frames implements EventList {
+  private name = ""
+  private data = ""
+  private closed: Array<string> = []
+
+  constructor(private readonly frame: (name: string, data: string) => string) {}
+
+  open(name = ""): void {
+    this.name = name
+    this.data = ""
+  }
+
+  template(piece: string): void {
+    this.data += piece
+  }
+
+  text(piece: string): void {
+    this.data += piece
+  }
+
+  json(value: string): void {
+    this.data += JSON.stringify(value)
+  }
+
+  close(): void {
+    this.closed.push(this.frame(this.name, this.data))
+  }
+
+  end(): void {}
+
+  events(): Array<string> {
+    const closed = this.closed
+    this.closed = []
+    return closed
+  }
+}
+
+/** A sink of `ConverseStream` events, each an `event` frame of its name. */
+export function eventFrames(codec: EventStreamCodec): EventList {
+  return new Frames((name, data) => eventFrame(codec, name, data))
+}
+
+/** A sink of a Messages stream's events, each a `chunk` frame of its data (`InvokeModelWithResponseStream`). */
+export function chunkFrames(codec: EventStreamCodec): EventList {
+  return new Frames((_name, data) => chunkFrame(codec, data))
 }
 
 /** What a `ConverseStream` writes beside the chunks. */
@@ -106,14 +154,14 @@ export interface StreamOptions {
   readonly latencyMs: number
 }
 
-/** Writes one stream's batches as `ConverseStream` events; one per stream (it keeps the open block). */
+/** Writes one stream's batches as `ConverseStream` events into its sink; one per stream (it keeps the open block). */
 export interface StreamWriter {
-  /** The events of `chunks`; the first batch opens the stream with `messageStart`. */
-  readonly write: (chunks: ReadonlyArray<ChatChunk>) => Array<StreamEvent>
+  /** Writes the events of `chunks`; the first batch opens the stream with `messageStart`. */
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => void
 }
 
-/** A `ConverseStream` writer. */
-export function streamWriter(options: StreamOptions): StreamWriter {
+/** A `ConverseStream` writer into `out`. */
+export function streamWriter(out: EventSink, options: StreamOptions): StreamWriter {
   let started = false
   let usage: Usage | undefined
   // The block open now (-1: none), what it is, and the number of blocks opened.
@@ -123,100 +171,72 @@ export function streamWriter(options: StreamOptions): StreamWriter {
   // The block of each tool call, by the call's index.
   const tools: Array<number> = []
 
-  function delta(out: Array<StreamEvent>, index: number, delta: JsonRecord): void {
-    out.push({ type: "contentBlockDelta", payload: { delta, contentBlockIndex: index } })
+  // An event of `type`, its payload `payload`'s JSON.
+  function put(type: string, payload: JsonRecord): void {
+    out.open(type)
+    out.text(JSON.stringify(payload))
+    out.close()
   }
-  function stop(out: Array<StreamEvent>): void {
+  function delta(index: number, delta: JsonRecord): void {
+    put("contentBlockDelta", { delta, contentBlockIndex: index })
+  }
+  function stop(): void {
     if (open === -1) return
     if (kind === "reasoning" && options.signature !== undefined) {
-      delta(out, open, { reasoningContent: { signature: options.signature } })
+      delta(open, { reasoningContent: { signature: options.signature } })
     }
-    out.push({ type: "contentBlockStop", payload: { contentBlockIndex: open } })
+    put("contentBlockStop", { contentBlockIndex: open })
     open = -1
   }
-  function start(out: Array<StreamEvent>, next: typeof kind): void {
-    stop(out)
+  function start(next: typeof kind): void {
+    stop()
     open = blocks++
     kind = next
   }
 
-  function toolDelta(chunk: Extract<ChatChunk, { _tag: "ToolCallDelta" }>, out: Array<StreamEvent>): void {
+  function toolDelta(chunk: Extract<ChatChunk, { _tag: "ToolCallDelta" }>): void {
     let index = tools[chunk.index]
     if (index === undefined) {
-      start(out, "tool")
+      start("tool")
       index = open
       tools[chunk.index] = index
       const toolUse = { toolUseId: chunk.id ?? "", name: chunk.name ?? "" }
-      out.push({ type: "contentBlockStart", payload: { start: { toolUse }, contentBlockIndex: index } })
+      put("contentBlockStart", { start: { toolUse }, contentBlockIndex: index })
       if (chunk.arguments === "") return
     }
-    delta(out, index, { toolUse: { input: chunk.arguments } })
+    delta(index, { toolUse: { input: chunk.arguments } })
   }
 
-  function write(chunks: ReadonlyArray<ChatChunk>): Array<StreamEvent> {
-    const out: Array<StreamEvent> = []
+  function write(chunks: ReadonlyArray<ChatChunk>): void {
     if (!started) {
       started = true
-      out.push({ type: "messageStart", payload: { role: "assistant" } })
+      put("messageStart", { role: "assistant" })
     }
     for (const chunk of chunks) {
       switch (chunk._tag) {
         case "TextDelta":
-          if (open === -1 || kind !== "text") start(out, "text")
-          delta(out, open, { text: chunk.text })
+          if (open === -1 || kind !== "text") start("text")
+          delta(open, { text: chunk.text })
           break
         case "ReasoningDelta":
-          if (open === -1 || kind !== "reasoning") start(out, "reasoning")
-          delta(out, open, { reasoningContent: { text: chunk.text } })
+          if (open === -1 || kind !== "reasoning") start("reasoning")
+          delta(open, { reasoningContent: { text: chunk.text } })
           break
         case "ToolCallDelta":
-          toolDelta(chunk, out)
+          toolDelta(chunk)
           break
         case "Usage":
           usage = chunk.usage
           break
         case "Finish":
-          stop(out)
-          out.push({ type: "messageStop", payload: { stopReason: stopReason(chunk.finishReason) } })
-          out.push({
-            type: "metadata",
-            payload: { usage: wireUsage(usage ?? emptyUsage), metrics: { latencyMs: options.latencyMs } }
-          })
+          stop()
+          put("messageStop", { stopReason: stopReason(chunk.finishReason) })
+          put("metadata", { usage: wireUsage(usage ?? emptyUsage), metrics: { latencyMs: options.latencyMs } })
+          out.end()
           break
       }
     }
-    return out
   }
 
   return { write }
-}
-
-/** A reply as it is streamed: its text, reasoning and each tool call's input JSON in the pieces that are deltas. */
-export interface StreamPieces {
-  /** Joined, `content.text`. */
-  readonly text: ReadonlyArray<string>
-  readonly reasoning: ReadonlyArray<string>
-  /** Per tool call of `content`, its `arguments` cut into partial JSON; a call without is one delta. */
-  readonly calls?: ReadonlyArray<ReadonlyArray<string>> | undefined
-}
-
-/**
- * The events of a streamed reply, each piece of `pieces` a delta of its own: the reasoning, the text, then each tool
- * call whole, as `ChatChunk`s through the writer.
- */
-export function streamEvents(content: ReplyContent, pieces: StreamPieces, latencyMs: number): Array<StreamEvent> {
-  const chunks: Array<ChatChunk> = []
-  for (const text of pieces.reasoning) chunks.push({ _tag: "ReasoningDelta", text })
-  for (const text of pieces.text) chunks.push({ _tag: "TextDelta", text })
-  content.toolCalls.forEach((call, index) => {
-    chunks.push({ _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: "" })
-    for (const input of pieces.calls?.[index] ?? [call.arguments]) {
-      chunks.push({ _tag: "ToolCallDelta", index, arguments: input })
-    }
-  })
-  chunks.push({ _tag: "Usage", usage: content.usage })
-  // The writer reads the finish reason alone of the `Finish`.
-  const finish = { finishReason: content.finishReason, id: "", model: "", provider: "bedrock" }
-  chunks.push({ _tag: "Finish", ...finish, latency: Duration.millis(latencyMs) })
-  return streamWriter({ signature: signatureOf(content.providerMetadata), latencyMs }).write(chunks)
 }

@@ -19,8 +19,8 @@
  */
 import { type ChatChunk, makeAccumulator, type Restart } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
-import { bytesOf } from "../bodyText.js"
 import type { Encoded, ErrorAnswer, ErrorWriter, StreamEncoder } from "../dialect.js"
+import { type EventSink, eventText, FramedText, type Framing as TextFraming, sseFraming } from "../eventSink.js"
 import { callPart, chunk as chunkJson, type End, errorJson, metadataOf, type WrittenPart } from "./codec.js"
 
 /**
@@ -37,9 +37,12 @@ export const errors: ErrorWriter = {
   body: (answer) => errorBody(answer)
 }
 
+// `?alt=sse` events, ended with CRLF CRLF as Google's servers end them.
+const sse = sseFraming("\r\n")
+
 /** One `?alt=sse` event of `json`, as Google's servers end it. */
 export function event(json: string): string {
-  return `data: ${json}\r\n\r\n`
+  return eventText(sse, undefined, json)
 }
 
 /** The stream's error event, which `@google/genai` raises. */
@@ -53,33 +56,43 @@ export function errorEvent(answer: ErrorAnswer): string {
  */
 export type Framing = "sse" | "array"
 
-/** One stream's framing: each event's text, and what ends the stream (nothing for SSE, the array's `]`). */
-interface Frames {
-  readonly event: (json: string) => string
-  readonly end: () => string
-}
-
-// `[` then the objects, separated by a line with the comma and CRLF, then `]` on a line of its own, as Google's
-// servers write the array.
-function arrayFrames(): Frames {
-  let opened = false
+/**
+ * The JSON array's framing: `[` then the objects, separated by a line with the comma and CRLF, then `]` on a line of
+ * its own, as Google's servers write the array; `opened` once an object went out.
+ */
+export function arrayFraming(opened = false): TextFraming {
   function head(): string {
     if (opened) return "\n,\r\n"
     opened = true
     return "["
   }
-  return {
-    event: (json) => head() + json,
-    end: () => (opened ? "" : "[") + "\n]"
-  }
+  return { head, tail: "", end: () => (opened ? "" : "[") + "\n]" }
 }
 
-const sseFrames: Frames = { event, end: () => "" }
+/**
+ * The text framing of `framing` for a stream after `written` objects; one per stream (the array's keeps whether it
+ * has opened).
+ */
+export function textFraming(framing: Framing, written = 0): TextFraming {
+  return framing === "sse" ? sse : arrayFraming(written > 0)
+}
 
 /** A whole stream of one object's JSON (a blocked prompt's reply), framed as `framing`. */
 export function single(json: string, framing: Framing): string {
-  const frames = framing === "sse" ? sseFrames : arrayFrames()
-  return frames.event(json) + frames.end()
+  const out = new FramedText(textFraming(framing))
+  out.open()
+  out.text(json)
+  out.close()
+  out.end()
+  return out.string()
+}
+
+/**
+ * An object that does not decode (the simulator's malformed fault) after `written` objects of a stream framed as
+ * `framing`: its SSE event, or an element of the array.
+ */
+export function malformed(framing: Framing, written: number): string {
+  return eventText(textFraming(framing, written), undefined, "{not json")
 }
 
 /** How a stream is written where Gemini's own servers and the gateway differ. */
@@ -90,23 +103,19 @@ export interface Options {
   readonly runningUsage?: boolean | undefined
 }
 
-/** What one batch wrote: its events' text, and the `Restart` that must end the stream there, if one came. */
-export interface Written {
-  readonly text: string
-  readonly restarted: Restart | undefined
-}
-
-/** Writes one stream's batches, each as the text of its events; one per stream (it keeps what was forwarded). */
+/** Writes one stream's batches into its sink, event by event; one per stream (it keeps what was forwarded). */
 export interface StreamWriter {
-  /** The events of `chunks`; the `Finish` chunk's ends the stream (the array's `]`). */
-  readonly write: (chunks: ReadonlyArray<ChatChunk>) => Written
-  /** The event of an error body (its JSON) that ends the stream, which `@google/genai` raises (and the array's `]`). */
-  readonly error: (body: string) => string
+  /**
+   * Writes the events of `chunks`; the `Finish` chunk's ends the stream (the array's `]`). A `Restart` after part of
+   * the answer went out stops there and is returned: the stream must end with an error event.
+   */
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => Restart | undefined
+  /** Writes the event of an error body (its JSON) that ends the stream, which `@google/genai` raises. */
+  readonly error: (body: string) => void
 }
 
-/** A writer for the stream `id` of `model`, written as `options` say, framed as `framing` (default SSE). */
-export function streamWriter(id: string, model: string, options: Options = {}, framing: Framing = "sse"): StreamWriter {
-  const frames = framing === "sse" ? sseFrames : arrayFrames()
+/** A writer for the stream `id` of `model`, written as `options` say, into `out` (framed as the request asked). */
+export function streamWriter(id: string, model: string, out: EventSink, options: Options = {}): StreamWriter {
   const wholeCalls = options.wholeCalls === true
   const runningUsage = options.runningUsage === true
   let forwarded = false
@@ -119,13 +128,14 @@ export function streamWriter(id: string, model: string, options: Options = {}, f
   // another.
   let producing = model
 
-  function eventOf(parts: ReadonlyArray<WrittenPart>, end?: End): string {
+  function eventOf(parts: ReadonlyArray<WrittenPart>, end?: End): void {
     const usage = end ?? (runningUsage && latest !== undefined ? { usage: latest } : undefined)
-    return frames.event(chunkJson(parts, id, producing, usage))
+    out.open()
+    out.text(chunkJson(parts, id, producing, usage))
+    out.close()
   }
 
-  function write(chunks: ReadonlyArray<ChatChunk>): Written {
-    let out = ""
+  function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
     let parts: Array<WrittenPart> = []
     for (const chunk of chunks) {
       switch (chunk._tag) {
@@ -162,13 +172,17 @@ export function streamWriter(id: string, model: string, options: Options = {}, f
           // The last event holds a part, as Gemini's own does: an empty text when nothing else is left to say.
           if (parts.length === 0) parts.push({ text: "" })
           producing = chunk.model
-          out += eventOf(parts, { reason: reply.finishReason, usage: reply.usage }) + frames.end()
+          eventOf(parts, { reason: reply.finishReason, usage: reply.usage })
+          out.end()
           parts = []
           forwarded = true
           break
         }
         case "Restart":
-          if (forwarded) return { text: out + (parts.length > 0 ? eventOf(parts) : ""), restarted: chunk }
+          if (forwarded) {
+            if (parts.length > 0) eventOf(parts)
+            return chunk
+          }
           // Nothing of the broken attempt went out: the new one's parts follow as if they were the first.
           ending.add(chunk)
           latest = undefined
@@ -176,18 +190,21 @@ export function streamWriter(id: string, model: string, options: Options = {}, f
           break
         case "Start":
         case "Continue":
-          if (parts.length > 0) out += eventOf(parts)
+          if (parts.length > 0) eventOf(parts)
           parts = []
           producing = chunk.model
           break
       }
     }
-    if (parts.length > 0) out += eventOf(parts)
-    return { text: out, restarted: undefined }
+    if (parts.length > 0) eventOf(parts)
+    return undefined
   }
 
-  function error(body: string): string {
-    return frames.event(body) + frames.end()
+  function error(body: string): void {
+    out.open()
+    out.text(body)
+    out.close()
+    out.end()
   }
 
   return { write, error }
@@ -195,14 +212,15 @@ export function streamWriter(id: string, model: string, options: Options = {}, f
 
 /** The gateway's encoder for the stream `id` of `model`, each batch one write, framed as the request asked. */
 export function streamEncoder(id: string, model: string, framing: Framing = "sse"): StreamEncoder {
-  const writer = streamWriter(id, model, {}, framing)
+  const out = new FramedText(textFraming(framing))
+  const writer = streamWriter(id, model, out)
   function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
-    const { restarted, text } = writer.write(chunks)
-    return { bytes: bytesOf(text), restarted }
+    const restarted = writer.write(chunks)
+    return { bytes: out.flush(), restarted }
   }
-  return {
-    contentType: framing === "sse" ? "text/event-stream" : "application/json",
-    batch,
-    error: (answer) => bytesOf(writer.error(errors.body(answer)))
+  function error(answer: ErrorAnswer): Uint8Array {
+    writer.error(errors.body(answer))
+    return out.flush()
   }
+  return { contentType: framing === "sse" ? "text/event-stream" : "application/json", batch, error }
 }

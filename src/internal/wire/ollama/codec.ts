@@ -23,6 +23,7 @@ import {
   textResult
 } from "../../providers/wire.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
+import type { EventSink } from "../eventSink.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
@@ -478,9 +479,9 @@ export function responseJson(
 }
 
 /**
- * The lines of a stream, around its JSON strings: `start` and a quoted text token and `textEnd`; `start`, `""`,
- * `thinking` and a quoted reasoning token and `textEnd`; `start`, `""`, `toolCalls` and calls' JSON and `textEnd`
- * (each call whole); the last line is `last(metrics)`.
+ * The lines of a stream (their JSON; the line end is the sink's, `ndjson.ts`' framing), around its JSON strings:
+ * `start` and a quoted text token and `textEnd`; `start`, `""`, `thinking` and a quoted reasoning token and `textEnd`;
+ * `start`, `""`, `toolCalls` and calls' JSON and `textEnd` (each call whole); the last line is `last(metrics)`.
  */
 function streamLines(head: string) {
   const start = `${head}"message":{"role":"assistant","content":`
@@ -488,14 +489,14 @@ function streamLines(head: string) {
     start,
     thinking: `"","thinking":`,
     toolCalls: `"","tool_calls":`,
-    textEnd: `},"done":false}\n`,
-    last: (metrics: Metrics): string => `${start}""},${doneFields(metrics)}}\n`
+    textEnd: `},"done":false}`,
+    last: (metrics: Metrics): string => `${start}""},${doneFields(metrics)}}`
   }
 }
 
 /** A stream's writer: each write's chunks as its lines, the finish as the last line with `metrics`' counts. */
 export interface StreamWriter {
-  readonly write: (chunks: ReadonlyArray<ChatChunk>) => string
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => void
 }
 
 /**
@@ -503,23 +504,28 @@ export interface StreamWriter {
  * write's tool calls (each call whole: its fragments in the write joined), and the `Finish` as the last line, its
  * counts and durations `metrics`; usage chunks write nothing (the last line carries the counts).
  */
-export function streamWriter(head: string, metrics: () => Metrics): StreamWriter {
+export function streamWriter(head: string, metrics: () => Metrics, out: EventSink): StreamWriter {
   const lines = streamLines(head)
+  // A line of the JSON text `json`, whole.
+  function line(json: string): void {
+    out.open()
+    out.text(json)
+    out.close()
+  }
   return {
     write(chunks) {
-      let out = ""
       const calls: Array<{ id: string; name: string; arguments: string }> = []
       const flushCalls = () => {
-        if (calls.length > 0) out += lines.start + lines.toolCalls + toolCallsJson(calls) + lines.textEnd
+        if (calls.length > 0) line(lines.start + lines.toolCalls + toolCallsJson(calls) + lines.textEnd)
         calls.length = 0
       }
       for (const chunk of chunks) {
         switch (chunk._tag) {
           case "TextDelta":
-            out += lines.start + JSON.stringify(chunk.text) + lines.textEnd
+            line(lines.start + JSON.stringify(chunk.text) + lines.textEnd)
             break
           case "ReasoningDelta":
-            out += lines.start + lines.thinking + JSON.stringify(chunk.text) + lines.textEnd
+            line(lines.start + lines.thinking + JSON.stringify(chunk.text) + lines.textEnd)
             break
           case "ToolCallDelta": {
             const call = calls[chunk.index] ??= { id: chunk.id ?? "", name: chunk.name ?? "", arguments: "" }
@@ -528,12 +534,12 @@ export function streamWriter(head: string, metrics: () => Metrics): StreamWriter
           }
           case "Finish":
             flushCalls()
-            out += lines.last(metrics())
+            line(lines.last(metrics()))
+            out.end()
             break
         }
       }
       flushCalls()
-      return out
     }
   }
 }

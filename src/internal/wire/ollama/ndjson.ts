@@ -1,7 +1,6 @@
 /**
- * An incremental NDJSON line splitter: bytes in, whole lines
- * out. Used by the Ollama chat stream and meant for any other NDJSON body
- * (Ollama's embeddings, pulls).
+ * An incremental NDJSON line splitter: bytes in, whole lines out; and NDJSON's framing for a stream's writer
+ * (`ndjson`). Used by the Ollama chat stream and meant for any other NDJSON body (Ollama's embeddings, pulls).
  *
  * Lines end at `\n`; one trailing `\r` is stripped; blank (whitespace-only)
  * lines are skipped; the unterminated last line is buffered across chunks and
@@ -14,6 +13,10 @@
  * line spread over many small chunks stays linear.
  */
 import { Utf8Decoder } from "../../sse/streamParser.js"
+import type { Framing } from "../eventSink.js"
+
+/** NDJSON as a writer's sink frames it: each event a line of its JSON. */
+export const ndjson: Framing = { head: () => "", tail: "\n", end: () => "" }
 
 /** The default largest line, in UTF-16 code units: 16 MiB, as for SSE events. */
 export const defaultMaxLineSize = 16 * 1024 * 1024

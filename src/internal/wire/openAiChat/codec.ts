@@ -840,25 +840,26 @@ export interface ChunkMeta {
 }
 
 /**
- * The fixed text of one stream's chunk events, around what each carries (a delta's text as a JSON string, a tool
+ * The fixed text of one stream's chunk events' data, around what each carries (a delta's text as a JSON string, a tool
  * call fragment as `toolCallFragmentJson`): built once per stream and model, so a chunk costs a concatenation. ASCII
- * whatever the id and model hold, as the gateway writes ASCII templates without checking them.
+ * whatever the id and model hold, as the gateway writes ASCII templates without checking them. The events' framing
+ * (SSE's `data:` line and blank line) is the sink's (`wire/eventSink.ts`).
  */
 export interface ChunkTemplates {
   readonly meta: ChunkMeta
-  /** An event up to its `choices`. */
+  /** An event's data up to its `choices`. */
   readonly head: string
-  /** An event with one choice, up to its delta. */
+  /** An event's data with one choice, up to its delta. */
   readonly open: string
-  /** The end of an event after its delta, with no finish reason yet. */
+  /** The end of an event's data after its delta, with no finish reason yet. */
   readonly close: string
-  /** The first event: the assistant's role (after Azure's prompt results, with `contentFilters`). */
+  /** The first event's data: the assistant's role. */
   readonly role: string
-  /** `open` and a delta up to the JSON string of its text; `closeText` ends the event. */
+  /** `open` and a delta up to the JSON string of its text; `closeText` ends the event's data. */
   readonly content: string
   readonly reasoning: string
   readonly closeText: string
-  /** `open` and a delta up to its tool call fragments; `closeTools` ends the event. */
+  /** `open` and a delta up to its tool call fragments; `closeTools` ends the event's data. */
   readonly tools: string
   readonly closeTools: string
 }
@@ -868,19 +869,19 @@ export function chunkTemplates(meta: ChunkMeta): ChunkTemplates {
   const fingerprint = meta.systemFingerprint === undefined
     ? ""
     : `"system_fingerprint":${asciiJson(meta.systemFingerprint)},`
-  const head = `data: {"id":${asciiJson(meta.id)},"object":"chat.completion.chunk","created":${meta.created},` +
+  const head = `{"id":${asciiJson(meta.id)},"object":"chat.completion.chunk","created":${meta.created},` +
     `"model":${asciiJson(meta.model)},${fingerprint}"choices":`
   const open = `${head}[{"index":0,"delta":`
   const filters = meta.contentFilters === true
   const close = `,"logprobs":null,"finish_reason":null${filters ? contentFilterField : ""}}]${
     meta.includeUsage ? `,"usage":null` : ""
-  }}\n\n`
+  }}`
   return {
     meta,
     head,
     open,
     close,
-    role: `${filters ? promptResultsEvent : ""}${open}{"role":"assistant","content":"","refusal":null}${close}`,
+    role: `${open}{"role":"assistant","content":"","refusal":null}${close}`,
     content: `${open}{"content":`,
     reasoning: `${open}{"reasoning_content":`,
     closeText: `}${close}`,
@@ -890,10 +891,16 @@ export function chunkTemplates(meta: ChunkMeta): ChunkTemplates {
 }
 
 const contentFilterField = `,"content_filter_results":${JSON.stringify(contentFilterResults)}`
-// Azure's first chunk: no choices, the prompt's results, its other fields empty.
-const promptResultsEvent = `data: ${
-  JSON.stringify({ choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: promptFilterResults })
-}\n\n`
+
+/** Azure's first chunk's data, before the role's (`contentFilters`): no choices, the prompt's results. */
+export const promptResultsData = JSON.stringify({
+  choices: [],
+  created: 0,
+  id: "",
+  model: "",
+  object: "",
+  prompt_filter_results: promptFilterResults
+})
 
 /** A fragment of a streamed tool call as JSON: its `id` and `name` on the first, then pieces of its arguments. */
 export function toolCallFragmentJson(fragment: {
@@ -913,21 +920,20 @@ export function toolCallFragmentJson(fragment: {
   return JSON.stringify(call)
 }
 
-/**
- * The stream's last events: the finish reason, the usage when the client asked for it (`usage` undefined when the
- * reply had none), and `[DONE]`.
- */
-export function endEvents(templates: ChunkTemplates, reason: FinishReason, usage: Usage | undefined): string {
-  const { head, meta, open } = templates
-  let out = `${open}{},"logprobs":null,"finish_reason":"${wireFinishReason(reason)}"}]${
-    meta.includeUsage ? `,"usage":null` : ""
-  }}\n\n`
-  if (meta.includeUsage && usage !== undefined) out += `${head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`
-  return out + doneEvent
+/** The data of the stream's finishing event: no delta, the finish reason. */
+export function finishData(templates: ChunkTemplates, reason: FinishReason): string {
+  return `${templates.open}{},"logprobs":null,"finish_reason":"${wireFinishReason(reason)}"}]${
+    templates.meta.includeUsage ? `,"usage":null` : ""
+  }}`
 }
 
-/** The stream's end marker. */
-export const doneEvent = "data: [DONE]\n\n"
+/** The data of the usage event the client asked for (`include_usage`): no choices, the whole usage. */
+export function usageData(templates: ChunkTemplates, usage: Usage): string {
+  return `${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}}`
+}
+
+/** The data of the stream's end marker. */
+export const doneData = "[DONE]"
 
 // ---------------------------------------------------------------------------
 // The error body

@@ -19,9 +19,19 @@
  */
 import type { ChatChunk, Restart } from "../../../ChatChunk.js"
 import type { Usage } from "../../../ChatResponse.js"
-import { BodyText, bytesOf } from "../bodyText.js"
+import { bytesOf } from "../bodyText.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
-import { type ChunkMeta, chunkTemplates, endEvents, openAiErrorJson, toolCallFragmentJson } from "./codec.js"
+import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
+import {
+  type ChunkMeta,
+  chunkTemplates,
+  doneData,
+  finishData,
+  openAiErrorJson,
+  promptResultsData,
+  toolCallFragmentJson,
+  usageData
+} from "./codec.js"
 
 /** OpenAI's error body, `{"error": {"message", "type", "param", "code"}}`, at the answer's own status. */
 export const errors: ErrorWriter = {
@@ -31,7 +41,7 @@ export const errors: ErrorWriter = {
 
 /** One SSE event of the stream, carrying `json`. */
 export function event(json: string): string {
-  return `data: ${json}\n\n`
+  return eventText(sse, undefined, json)
 }
 
 /** The stream's error event, `data: {"error": ...}`, which the official clients raise. */
@@ -39,21 +49,21 @@ export function errorEvent(answer: ErrorAnswer): string {
   return event(errors.body(answer))
 }
 
-/** Writes one stream's batches as the text of its writes; one per stream (it keeps what was forwarded). */
+/** Writes one stream's batches into its sink, event by event; one per stream (it keeps what was forwarded). */
 export interface StreamWriter {
   /**
-   * Appends the events of `chunks` to `out`; the first batch opens the stream with the assistant's role (an empty
-   * first batch writes that alone). A `Restart` after part of the answer went out stops there and is returned: the
-   * stream must end with an error event.
+   * Writes the events of `chunks`; the first batch opens the stream with the assistant's role (an empty first batch
+   * writes that alone). A `Restart` after part of the answer went out stops there and is returned: the stream must
+   * end with an error event.
    */
-  readonly write: (chunks: ReadonlyArray<ChatChunk>, out: BodyText) => Restart | undefined
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => Restart | undefined
 }
 
 /**
  * A writer for the stream `meta` names (`id`, `created`, the model asked for; the simulator's `system_fingerprint`),
- * with OpenAI's final usage chunk when `meta.includeUsage`.
+ * with OpenAI's final usage chunk when `meta.includeUsage`, into `out`.
  */
-export function streamWriter(meta: ChunkMeta): StreamWriter {
+export function streamWriter(meta: ChunkMeta, out: EventSink): StreamWriter {
   // The events' fixed parts for the model that produces them.
   let templates = chunkTemplates(meta)
   function producedBy(next: string): void {
@@ -63,11 +73,19 @@ export function streamWriter(meta: ChunkMeta): StreamWriter {
   let forwarded = false
   let usage: Usage | undefined
 
-  function write(chunks: ReadonlyArray<ChatChunk>, out: BodyText): Restart | undefined {
+  // An event of `data`, whole.
+  function whole(data: string): void {
+    out.open()
+    out.template(data)
+    out.close()
+  }
+
+  function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
     if (!started) {
       started = true
       producedBy(answeringModel(chunks, templates.meta.model))
-      out.template(templates.role)
+      if (meta.contentFilters === true) whole(promptResultsData)
+      whole(templates.role)
     }
     for (const chunk of chunks) {
       switch (chunk._tag) {
@@ -75,22 +93,29 @@ export function streamWriter(meta: ChunkMeta): StreamWriter {
         case "ReasoningDelta":
           if (chunk.text === "") break
           forwarded = true
+          out.open()
           out.template(chunk._tag === "TextDelta" ? templates.content : templates.reasoning)
           out.json(chunk.text)
           out.template(templates.closeText)
+          out.close()
           break
         case "ToolCallDelta":
           forwarded = true
+          out.open()
           out.template(templates.tools)
           out.text(toolCallFragmentJson(chunk))
           out.template(templates.closeTools)
+          out.close()
           break
         case "Usage":
           usage = chunk.usage
           break
         case "Finish":
           producedBy(chunk.model)
-          out.template(endEvents(templates, chunk.finishReason, usage))
+          whole(finishData(templates, chunk.finishReason))
+          if (meta.includeUsage && usage !== undefined) whole(usageData(templates, usage))
+          whole(doneData)
+          out.end()
           break
         case "Restart":
           if (forwarded) return chunk
@@ -115,11 +140,11 @@ export function streamWriter(meta: ChunkMeta): StreamWriter {
  * `includeUsage`.
  */
 export function streamEncoder(id: string, model: string, created: number, includeUsage: boolean): StreamEncoder {
-  const writer = streamWriter({ id, created, model, includeUsage })
+  const out = new FramedText(sse)
+  const writer = streamWriter({ id, created, model, includeUsage }, out)
   function batch(chunks: ReadonlyArray<ChatChunk>): Encoded {
-    const out = new BodyText()
-    const restarted = writer.write(chunks, out)
-    return { bytes: out.bytes(), restarted }
+    const restarted = writer.write(chunks)
+    return { bytes: out.flush(), restarted }
   }
   return { contentType: "text/event-stream", batch, error: (answer) => bytesOf(errorEvent(answer)) }
 }

@@ -1276,12 +1276,7 @@ export type EventFields<T extends EventType> = StreamEvent extends infer E
   ? E extends StreamEvent ? T extends E["type"] ? Omit<E, "type" | "sequence_number"> : never : never
   : never
 
-/** One event as the stream sends it: its `event:` line, and its `data` with its `type` and `sequence_number`. */
-export function event<T extends EventType>(type: T, sequence: number, fields: EventFields<T>): string {
-  return frame(type, JSON.stringify({ type, sequence_number: sequence, ...fields }))
-}
-
-/** An SSE event named `type` carrying `data` as it is (a simulator's malformed event carries text that is no JSON). */
-export function frame(type: EventType, data: string): string {
-  return `event: ${type}\ndata: ${data}\n\n`
+/** One event's data as the stream sends it (the event is named `type`): its `type`, `sequence_number` and `fields`. */
+export function eventData<T extends EventType>(type: T, sequence: number, fields: EventFields<T>): string {
+  return JSON.stringify({ type, sequence_number: sequence, ...fields })
 }

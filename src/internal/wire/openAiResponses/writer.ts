@@ -39,12 +39,12 @@ import type * as Effect from "effect/Effect"
 import type { ChatChunk, Finish, Restart } from "../../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../../Message.js"
-import { BodyText } from "../bodyText.js"
 import { envelopeOf } from "../carried.js"
 import { answeringModel, type Encoded, type ErrorAnswer, type ErrorWriter, type StreamEncoder } from "../dialect.js"
+import { type EventSink, eventText, FramedText, sse } from "../eventSink.js"
 import { errors as openAiErrors } from "../openAiChat/writer.js"
 import {
-  event,
+  eventData,
   type EventFields,
   type EventType,
   functionCallItem,
@@ -247,7 +247,8 @@ export function failedResponse(response: Response, model: string, answer: ErrorA
 
 /** The stream's `error` event of `answer`, numbered `sequence`: its code, message and field at the top level. */
 export function errorEvent(answer: ErrorAnswer, sequence: number): string {
-  return event("error", sequence, { code: answer.code ?? answer.type, message: answer.message, param: answer.param })
+  const fields = { code: answer.code ?? answer.type, message: answer.message, param: answer.param }
+  return eventText(sse, "error", eventData("error", sequence, fields))
 }
 
 // ---------------------------------------------------------------------------
@@ -290,25 +291,25 @@ export interface StreamOptions extends Response {
   readonly seal?: ((id: string) => string) | undefined
 }
 
-/** Writes one stream's batches, each event given to `emit`; one per stream (it keeps what was forwarded). */
+/** Writes one stream's batches into its sink, event by event; one per stream (it keeps what was forwarded). */
 export interface StreamWriter {
   /**
-   * Emits the events of `chunks`; the first batch opens the stream. A `Restart` after part of the answer went out
+   * Writes the events of `chunks`; the first batch opens the stream. A `Restart` after part of the answer went out
    * stops there and is returned: the stream must end with `error`.
    */
   readonly write: (chunks: ReadonlyArray<ChatChunk>) => Restart | undefined
-  /** Emits `response.failed` of `answer`, with the items that went out. */
+  /** Writes `response.failed` of `answer`, with the items that went out. */
   readonly error: (answer: ErrorAnswer) => void
 }
 
 /**
- * A writer of the stream `options` names, each event given to `emit` as it is written; `onFinished` is told of the
+ * A writer of the stream `options` names, each event written into `out` as it is written; `onFinished` is told of the
  * response once it has completed, with the `Finish` chunk of a reply one deployment gave whole (none for a reply
- * continued mid-way, which no deployment holds whole), before its terminal event is emitted.
+ * continued mid-way, which no deployment holds whole), before its terminal event is written.
  */
 export function streamWriter(
   options: StreamOptions,
-  emit: (event: string) => void,
+  out: EventSink,
   onFinished?: (response: Finished, last: Finish | undefined) => void
 ): StreamWriter {
   const { ids, names, now, seal } = options
@@ -328,7 +329,9 @@ export function streamWriter(
   let calls = new Map<number, OpenCall>()
 
   function put<T extends EventType>(type: T, fields: EventFields<T>): void {
-    emit(event(type, sequence++, fields))
+    out.open(type)
+    out.text(eventData(type, sequence++, fields))
+    out.close()
   }
 
   function added(index: number, item: OutputItem): void {
@@ -496,6 +499,7 @@ export function streamWriter(
     })
     onFinished?.(finished(response), continuedMidway ? undefined : chunk)
     put(status === "completed" ? "response.completed" : "response.incomplete", { response })
+    out.end()
   }
 
   function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
@@ -544,6 +548,7 @@ export function streamWriter(
 
   function error(answer: ErrorAnswer): void {
     put("response.failed", { response: snapshot(options, producing, output, failureOf(answer)) })
+    out.end()
   }
 
   return { write, error }
@@ -559,14 +564,13 @@ export function streamEncoder(
     readonly onFinished: (response: Finished, last: Finish | undefined) => Effect.Effect<void>
   }
 ): StreamEncoder {
-  let out = new BodyText()
+  const out = new FramedText(sse)
   let before: Effect.Effect<void> | undefined
-  const writer = streamWriter(options, (event) => out.text(event), (response, last) => {
+  const writer = streamWriter(options, out, (response, last) => {
     before = options.onFinished(response, last)
   })
   function encoded(restarted: Restart | undefined): Encoded {
-    const bytes = out.bytes()
-    out = new BodyText()
+    const bytes = out.flush()
     const done = before
     before = undefined
     return { bytes, restarted, before: done }
