@@ -54,7 +54,7 @@ import { renderError, streamErrorEvent, streamErrorJson } from "../internal/simu
 import { renderReply, renderStream } from "../internal/simulator/anthropic/render.js"
 import { decode } from "../internal/simulator/anthropic/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
-import { event } from "../internal/wire/anthropic/writer.js"
+import { malformed } from "../internal/wire/anthropic/writer.js"
 import type { WireFormat } from "./WireFormat.js"
 
 /**
@@ -84,7 +84,7 @@ export const format: WireFormat<Extra> = {
   renderStream: (reply, meta) => renderStream(reply, meta),
   renderStreamError: streamErrorEvent,
   renderBodyError: streamErrorJson,
-  malformedEvent: event("content_block_delta", "{not json"),
+  malformedEvent: malformed,
   streamContentType: "text/event-stream; charset=utf-8",
   idPrefix: "msg_",
   requestIdHeader: "request-id",

@@ -29,12 +29,14 @@ import { replyChunks, responseOf } from "../internal/simulator/chunks.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
-import { eventText, FramedEvents } from "../internal/wire/eventSink.js"
+import { FramedEvents } from "../internal/wire/eventSink.js"
 import {
   type ChatBody,
   checkChatBody,
   embeddingsJson,
   errorJson,
+  line,
+  malformed,
   type Metrics,
   objectHead,
   responseJson,
@@ -290,9 +292,9 @@ export const format: WireFormat<Extra> = {
   renderError,
   renderReply,
   renderStream,
-  renderStreamError: () => eventText(ndjson, undefined, streamError),
+  renderStreamError: () => line(streamError),
   renderBodyError: () => streamError,
-  malformedEvent: eventText(ndjson, undefined, "{not json"),
+  malformedEvent: malformed,
   streamContentType: "application/x-ndjson",
   idPrefix: ""
 }

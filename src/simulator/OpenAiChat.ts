@@ -25,7 +25,7 @@ import { renderError, streamErrorJson } from "../internal/simulator/openAiChat/e
 import { renderReply, renderStream } from "../internal/simulator/openAiChat/render.js"
 import { decode } from "../internal/simulator/openAiChat/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
-import { event } from "../internal/wire/openAiChat/writer.js"
+import { event, malformed } from "../internal/wire/openAiChat/writer.js"
 import type { ApiError, EmbeddingFormat, EmbeddingRequest, WireFormat } from "./WireFormat.js"
 
 /**
@@ -54,7 +54,7 @@ export const format: WireFormat<Extra> = {
   renderStream: (reply, meta, extra) => renderStream(reply, meta, extra),
   renderStreamError: (shape, meta) => event(streamErrorJson(shape, meta)),
   renderBodyError: streamErrorJson,
-  malformedEvent: event("{not json"),
+  malformedEvent: malformed,
   streamContentType: "text/event-stream",
   idPrefix: "chatcmpl-"
 }

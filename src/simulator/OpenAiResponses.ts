@@ -57,7 +57,7 @@ import {
   renderStreamError
 } from "../internal/simulator/openAiResponses/render.js"
 import { decode } from "../internal/simulator/openAiResponses/request.js"
-import { eventText, sse } from "../internal/wire/eventSink.js"
+import { malformed } from "../internal/wire/openAiResponses/writer.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 import type { WireFormat } from "./WireFormat.js"
 
@@ -102,7 +102,7 @@ export const format: WireFormat<Extra> = {
   renderStream,
   renderStreamError,
   renderBodyError: (_shape, meta) => failedResponse(meta),
-  malformedEvent: eventText(sse, "response.output_text.delta", "{not json"),
+  malformedEvent: malformed,
   streamContentType: "text/event-stream; charset=utf-8",
   idPrefix: "resp_"
 }

@@ -125,6 +125,9 @@ export function event(name: string, data: string): string {
   return eventText(sse, name, data)
 }
 
+/** An event of the stream whose data does not decode (the simulator's malformed fault). */
+export const malformed: string = event("content_block_delta", "{not json")
+
 /** The stream's `error` event, which `@anthropic-ai/sdk` raises. */
 export function errorEvent(answer: ErrorAnswer): string {
   return event("error", errors.body(answer))

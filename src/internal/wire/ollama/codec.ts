@@ -23,8 +23,9 @@ import {
   textResult
 } from "../../providers/wire.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
-import type { EventSink } from "../eventSink.js"
+import { type EventSink, eventText } from "../eventSink.js"
 import { reportedUsage, tokenCount } from "../usage.js"
+import { ndjson } from "./ndjson.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -548,6 +549,14 @@ export function streamWriter(head: string, metrics: () => Metrics, out: EventSin
 export function errorJson(message: string): string {
   return JSON.stringify({ error: message })
 }
+
+/** A stream's line carrying `json` (an error's, `errorJson`), framed as its other lines. */
+export function line(json: string): string {
+  return eventText(ndjson, undefined, json)
+}
+
+/** A stream line that does not decode (the simulator's malformed fault). */
+export const malformed: string = line("{not json")
 
 /** Whether a parsed body or line is Ollama's `{"error": …}`. */
 export const isErrorPayload = (value: JsonRecord): boolean => value["error"] !== undefined && value["error"] !== null

@@ -44,6 +44,9 @@ export function event(json: string): string {
   return eventText(sse, undefined, json)
 }
 
+/** An event of the stream whose data does not decode (the simulator's malformed fault). */
+export const malformed: string = event("{not json")
+
 /** The stream's error event, `data: {"error": ...}`, which the official clients raise. */
 export function errorEvent(answer: ErrorAnswer): string {
   return event(errors.body(answer))

@@ -245,6 +245,9 @@ export function failedResponse(response: Response, model: string, answer: ErrorA
   return snapshot(response, model, [], failureOf(answer))
 }
 
+/** An event of the stream whose data does not decode (the simulator's malformed fault). */
+export const malformed: string = eventText(sse, "response.output_text.delta", "{not json")
+
 /** The stream's `error` event of `answer`, numbered `sequence`: its code, message and field at the top level. */
 export function errorEvent(answer: ErrorAnswer, sequence: number): string {
   const fields = { code: answer.code ?? answer.type, message: answer.message, param: answer.param }
