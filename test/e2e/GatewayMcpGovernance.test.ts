@@ -21,6 +21,7 @@ import { sdkClient } from "../utils/mcpClient.js"
 import { effectServer, waitingServer } from "../utils/mcpUpstreams.js"
 import { expectOptionsError } from "../utils/optionsError.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
+import { redisServer } from "../utils/redisServer.js"
 import { temporary } from "../utils/requestLogHarness.js"
 
 const providerKey = "sk-provider-mcp-governance-0001"
@@ -180,6 +181,84 @@ describe("MCP tool calls governed as model calls", () => {
         // Two tokens at once, then one each quarter second: the sixth call begins a second after the first.
         const began = [...upstream.seen.began].sort((a, b) => a - b)
         expect(began[5]! - start).toBeGreaterThanOrEqual(900)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "two gateways on one Redis: a server's max_concurrency of 1 holds across both; 4 calls at once, one upstream at a time",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const upstream = yield* waitingServer(300)
+        const json = {
+          sim: sim((yield* simulator).url),
+          mcp_servers: { waiting: { url: upstream.url, max_concurrency: 1 } },
+          store: { redis: redis.url },
+          // Instances sharing a store answer requests without a key only when told to.
+          gateway: { allow_keyless: true }
+        }
+        const clients = yield* Effect.forEach([1, 2], () =>
+          Effect.gen(function*() {
+            const config = yield* ProviderConfig.fromJson(json)
+            const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+            const client = yield* sdkClient(`${gateway.url}/mcp`)
+            // Once the gateway has reached the store (it connects in the background), its calls go through.
+            yield* eventually("a call through the store", call(client, "waiting__wait", {}), (outcome) =>
+              !outcome.isError)
+            return client
+          }))
+        upstream.seen.most = 0
+        const outcomes = yield* Effect.all(
+          [...clients, ...clients].map((client) =>
+            call(client, "waiting__wait", {})
+          ),
+          { concurrency: "unbounded" }
+        )
+        expect(outcomes).toEqual(Array.from({ length: 4 }, () => ({ isError: false, text: "done" })))
+        expect(upstream.seen.most).toBe(1)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a reload that keeps a server's rate limit keeps its bucket: the call after it waits for a token, a changed limit starts full",
+    () =>
+      Effect.gen(function*() {
+        const upstream = yield* waitingServer(1)
+        const model = { sim: sim((yield* simulator).url) }
+        const limited = (capacity: number, price: number) =>
+          ProviderConfig.fromJson({
+            ...model,
+            mcp_servers: {
+              waiting: {
+                url: upstream.url,
+                price_per_call: price,
+                rate_limit_capacity: capacity,
+                rate_limit_refill_rate: 0.25
+              }
+            }
+          })
+        let next = yield* limited(2, 0.001)
+        const gateway = yield* Gateway.make({
+          config: ProviderConfig.gatewayConfig(next),
+          port: 0,
+          source: Effect.sync(() => ProviderConfig.gatewayConfig(next))
+        })
+        const client = yield* sdkClient(`${gateway.url}/mcp`)
+        const timed = Effect.andThen(call(client, "waiting__wait", {}), Clock.currentTimeMillis)
+        const start = yield* Clock.currentTimeMillis
+        yield* timed
+        yield* timed
+        // The same limit under another price: the bucket is the one the two calls emptied.
+        next = yield* limited(2, 0.002)
+        yield* gateway.reload
+        expect((yield* timed) - start).toBeGreaterThanOrEqual(3_000)
+        // Another limit: a bucket of its own, full.
+        next = yield* limited(3, 0.002)
+        yield* gateway.reload
+        const before = yield* Clock.currentTimeMillis
+        expect((yield* timed) - before).toBeLessThan(3_000)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

@@ -10,6 +10,7 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as fc from "fast-check"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -17,6 +18,7 @@ import * as Allow from "../../src/internal/gateway/mcp/allow.js"
 import * as Endpoint from "../../src/internal/gateway/mcp/endpoint.js"
 import * as Pins from "../../src/internal/gateway/mcp/pins.js"
 import * as Logs from "../../src/internal/gateway/observe/record.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { namedCatalog, namedTools } from "../utils/mcpUpstreams.js"
 
@@ -100,13 +102,15 @@ describe("MCP tool rules at /mcp", () => {
     "what a key lists equals what it may call equals what its list and its team's both match",
     () =>
       Effect.gen(function*() {
+        const limiters = yield* Layer.build(RateLimiter.layerStoreMemory)
         const endpoints = yield* Endpoint.make(
           {
             files: { url: yield* namedTools(servers.files) },
             calc: { url: yield* namedTools(servers.calc) }
           },
           Pins.make(Pins.memoryStore(), () => {}),
-          unguarded
+          unguarded,
+          limiters
         )
         let rule: Allow.Rule = Allow.nothing
         const client = yield* served(endpoints, () => rule)
@@ -160,13 +164,15 @@ describe("MCP resource, template and prompt rules at /mcp", () => {
     "what a key lists of each equals what it may read or get equals what both its lists match; hidden is absent",
     () =>
       Effect.gen(function*() {
+        const limiters = yield* Layer.build(RateLimiter.layerStoreMemory)
         const endpoints = yield* Endpoint.make(
           {
             files: { url: yield* namedCatalog(catalogs.files) },
             calc: { url: yield* namedCatalog(catalogs.calc) }
           },
           Pins.make(Pins.memoryStore(), () => {}),
-          unguarded
+          unguarded,
+          limiters
         )
         let rule: Allow.Rule = Allow.nothing
         const client = yield* served(endpoints, () => rule)

@@ -465,7 +465,7 @@ export function make(
             reload,
             mcp: Object.keys(config.mcpServers ?? {}).length === 0
               ? undefined
-              : yield* McpEndpoint.make(config.mcpServers!, mcpPins, engine),
+              : yield* McpEndpoint.make(config.mcpServers!, mcpPins, engine, limiterStores),
             mcpPins,
             mcpSessions,
             oidc,

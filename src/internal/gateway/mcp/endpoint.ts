@@ -262,19 +262,32 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
   })
 }
 
-// `upstream` with its entry's governance: its price, and its own limiter when it has a cap or a rate limit (kept for
-// the configuration's life, in this instance's memory).
+// The name of server `name`'s limiter in the limiters' stores: its figures in it, as a key's (`keys/limits.ts`), so
+// every instance on a shared store draws from one bucket and one cap, a reload that keeps the figures keeps the
+// bucket, and changed figures start a full one.
+const limiterKey = (name: string, server: Gateway.McpServer): string =>
+  `mcp-server/${name}/${server.rateLimit?.capacity ?? "-"}/${server.rateLimit?.refillRate ?? "-"}/${
+    server.maxConcurrency ?? "-"
+  }`
+
+// `upstream` with its entry's governance: its price, and its limiter when it has a cap or a rate limit (in
+// `limiters`, the stores the keys' limiters live in).
 const governable = Effect.fnUntraced(function*(
   upstream: Upstreams.Upstream,
   server: Gateway.McpServer,
-  guarding: Pick<Governable, "guardrails" | "named">
+  guarding: Pick<Governable, "guardrails" | "named">,
+  limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
 ) {
   const { maxConcurrency, rateLimit } = server
-  const limiter = maxConcurrency === undefined && rateLimit === undefined ? undefined : yield* RateLimiter.make({
-    capacity: rateLimit?.capacity ?? Number.MAX_SAFE_INTEGER,
-    refillRate: rateLimit?.refillRate ?? Number.MAX_SAFE_INTEGER,
-    maxConcurrency
-  })
+  const limiter = maxConcurrency === undefined && rateLimit === undefined ? undefined : yield* Effect.provide(
+    RateLimiter.make({
+      capacity: rateLimit?.capacity ?? Number.MAX_SAFE_INTEGER,
+      refillRate: rateLimit?.refillRate ?? Number.MAX_SAFE_INTEGER,
+      maxConcurrency,
+      key: limiterKey(upstream.name, server)
+    }),
+    limiters
+  )
   return { upstream, price: server.pricePerCall ?? 0, limiter, ...guarding } satisfies Governable
 })
 
@@ -418,12 +431,14 @@ interface Offered {
 /**
  * The endpoints of `servers`, each supervised (`Upstreams.connect`, concurrently) for as long as the scope is open: a
  * server that answers within `Upstreams.connectTimeout` is served at once, one that does not from when it does. Every
- * listing is seen by `pins` (pinned, or held back where it changed).
+ * listing is seen by `pins` (pinned, or held back where it changed). A server's limiter lives in `limiters`, the
+ * stores the gateway keeps every limiter in (its Redis store's, else its memory's).
  */
 export const make = Effect.fnUntraced(function*(
   servers: Readonly<Record<string, Gateway.McpServer>>,
   pins: Pins.Pins,
-  guarding: Pick<Engine, "guardrails" | "gatewayGuardrails">
+  guarding: Pick<Engine, "guardrails" | "gatewayGuardrails">,
+  limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
 ) {
   const refused = misnamed(servers) ?? mispriced(servers)
   if (refused !== undefined) return yield* refused
@@ -434,7 +449,8 @@ export const make = Effect.fnUntraced(function*(
     ([name, server]) =>
       Effect.flatMap(
         Upstreams.connect(name, server),
-        (upstream) => governable(upstream, server, { guardrails: chains.get(name)!, named: guarding.guardrails })
+        (upstream) =>
+          governable(upstream, server, { guardrails: chains.get(name)!, named: guarding.guardrails }, limiters)
       ),
     { concurrency: "unbounded" }
   )
