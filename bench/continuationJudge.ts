@@ -4,6 +4,8 @@
  *
  *   npx tsx bench/continuationJudge.ts
  *
+ * (`EVERY=n`: only every n-th paragraph, for a quicker and rougher run.)
+ *
  * - false restarts: each paragraph cut after each of its words, the fallback's reply exactly the rest of the paragraph
  *   (and, apart, the start of another paragraph: a reply that is not the answer again), read as a stream is (growing
  *   prefixes of `CHUNK` characters, ended only at its end). Any verdict but `Continues` is an error, and so is a join
@@ -18,6 +20,7 @@ import * as Path from "node:path"
 import { judge, type Verdict } from "../src/internal/router/continuation.js"
 
 const chunk = Number(process.env["CHUNK"] || 16)
+const every = Number(process.env["EVERY"] || 1)
 const docs = Path.join(import.meta.dirname, "..", "docs")
 
 // The prose paragraphs of a page: blank-line separated, outside code fences, not headings, tables or lists' markup.
@@ -44,6 +47,7 @@ const paragraphsOf = (page: string): Array<string> => {
 
 const paragraphs = Fs.readdirSync(docs).filter((name) => name.endsWith(".md")).sort()
   .flatMap((name) => paragraphsOf(Fs.readFileSync(Path.join(docs, name), "utf8")))
+  .filter((_, index) => index % every === 0)
 
 // The verdict on a reply read as a stream is: growing prefixes until one is decided, then the whole of it ended.
 const verdictOf = (sent: string, reply: string): Verdict => {

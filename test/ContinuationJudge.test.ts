@@ -243,6 +243,34 @@ describe("a continuation turn's opening", () => {
   })
 })
 
+// A paragraph of docs/guardrails.md, cut after its 69th word: the rest names the answer's subject again (finding,
+// window, blocked, text) as a continuation does.
+const guardrailsSent =
+  "A block comes when the window that holds the finding is checked: no later than the first text would " +
+  "have been\nreleased, so a window-mode block costs no added wait beyond the window's (the figure under 1 is the " +
+  "loaded machine:\nblocked streams end early and leave it less busy). It stops reading the reply there, which is " +
+  "why it costs half the\nCPU of a stream that runs"
+const guardrailsRest =
+  " to its end; a finding further on is blocked when its window fills, and the text before\nthat " +
+  "window has gone to the client."
+
+describe("a continuation turn's opening on real prose", () => {
+  it("that names the answer's subject again as it goes on is forwarded as it is", () => {
+    // Judged restarted when an opening's first words were mostly the sent text's first words, whatever their order.
+    assert.deepStrictEqual(received(guardrailsSent, guardrailsRest, [16]), { _tag: "Received", text: guardrailsRest })
+  })
+
+  it("that gives the answer again in other words is judged restarted", () => {
+    const paragraph = guardrailsSent + guardrailsRest
+    // In lower case without punctuation (`window-mode` as `windowmode`), and with its first clauses swapped.
+    const unpunctuated = paragraph.toLowerCase().replace(/[^\p{L}\p{N}\s]+/gu, "")
+    const swapped = "No later than the first text would have been released, a block comes when the window that holds " +
+      "the finding is checked. So a window-mode block costs no added wait."
+    assert.deepStrictEqual(received(guardrailsSent, unpunctuated, [16]), { _tag: "Restarted" })
+    assert.deepStrictEqual(received(guardrailsSent, swapped, [16]), { _tag: "Restarted" })
+  })
+})
+
 describe("the join of a continued answer", () => {
   it("any answer, cut anywhere after its first two words, continued, restarted or repeated, arriving in any pieces: the client receives the answer exactly", () =>
     fc.assert(

@@ -130,24 +130,45 @@ export const openingWindow = 64
 /** The shortest repeat of the sent text's tail taken as one (a shorter match may be chance). */
 export const minimumOverlap = 16
 /**
- * The share of the sent text's first words (of four letters or more: short ones are common to any two texts) that an
- * opening's first words hold, beyond which it is the same answer in other words.
+ * The share of the sent text's first pairs of near words that an opening's first pairs hold, beyond which it is the
+ * same answer in other words: a continuation names the answer's subject again, a restart says its words again next
+ * to the same neighbours.
  */
-const rewordedShare = 0.5
+const rewordedShare = 1 / 3
 const comparedWords = 12
+/** How far apart two words may be to pair: each word pairs with the next `pairedWithin`. */
+const pairedWithin = 2
 
-const firstWords = (text: string): ReadonlySet<string> =>
-  new Set(text.split(" ").filter((word) => word.length >= 4).slice(0, comparedWords))
+// The first words of `text` as compared for a rewording: its runs between white space, lower case, their letters and
+// digits only (`multi_agent_v1` is one word, as an answer written without punctuation has it), of four letters or
+// more (short ones are common to any two texts); its last run left out while it may be cut short (`whole` false).
+function firstWords(text: string, whole: boolean): ReadonlyArray<string> {
+  const runs = text.toLowerCase().split(/\s+/u).filter((run) => run !== "")
+  if (!whole) runs.pop()
+  return runs.map((run) => run.replace(/[^\p{L}\p{N}]+/gu, "")).filter((word) => word.length >= 4)
+    .slice(0, comparedWords)
+}
 
-// The share of the fewer first words of the two that the other holds too (the overlap coefficient); none on fewer
-// than two words. The sent text's last word may be cut short: it is left out.
-const sharedWords = (sent: string, endsInWord: boolean, opening: string): number => {
-  const one = firstWords(endsInWord ? sent.slice(0, Math.max(0, sent.lastIndexOf(" "))) : sent)
-  const other = firstWords(opening)
+// Each word with each of the next `pairedWithin`, in either order (a clause moved keeps its pairs).
+function nearPairs(words: ReadonlyArray<string>): ReadonlySet<string> {
+  const pairs = new Set<string>()
+  words.forEach((word, i) => {
+    for (const other of words.slice(i + 1, i + 1 + pairedWithin)) {
+      pairs.add(word < other ? `${word} ${other}` : `${other} ${word}`)
+    }
+  })
+  return pairs
+}
+
+// The share of the fewer first pairs of the two that the other holds too (the overlap coefficient); none without a
+// pair. The sent text's last word may be cut short, and so may the opening's until it ended: each is left out then.
+function sharedPairs(sent: string, opening: string, ended: boolean): number {
+  const one = nearPairs(firstWords(sent, /\s$/u.test(sent)))
+  const other = nearPairs(firstWords(opening, ended || /\s$/u.test(opening)))
   const fewer = Math.min(one.size, other.size)
-  if (fewer < 2) return 0
+  if (fewer === 0) return 0
   let common = 0
-  for (const word of one) if (other.has(word)) common++
+  for (const pair of one) if (other.has(pair)) common++
   return common / fewer
 }
 
@@ -194,11 +215,13 @@ function separatorDropped(ours: string, theirs: string): number {
  * Whether a continuation turn's `opening` (its text so far; `ended`: all of it) goes on from `sent`, compared
  * normalised (case, punctuation and white space aside): an opening that starts the sent text again word for word
  * continues once that is dropped, one that repeats the sent text's tail ( `minimumOverlap` characters at least) once
- * the repeat is dropped; one that shares neither continues as it is, unless its first words are mostly the sent
- * text's first words (the answer again in other words), or it ended within a repeat of the sent text's start (whole
- * words, `minimumOverlap` characters at least). What is dropped ends at the join with one separator: the sent text's,
- * then what of the opening's it does not already hold (`separatorDropped`), so the word at the join is never glued to
- * its neighbour, and the answer comes out exactly when the opening writes the join as the sent text did.
+ * the repeat is dropped; one that shares neither continues as it is, unless more than a third of its first pairs of
+ * near words (each of its first twelve words of four letters or more with each of the next two, in either order) are
+ * pairs of the sent text's first twelve words too (the answer again in other words: `sharedPairs`), or it ended within
+ * a repeat of the sent text's start (whole words, `minimumOverlap` characters at least). What is dropped ends at the
+ * join with one separator: the sent text's, then what of the opening's it does not already hold (`separatorDropped`),
+ * so the word at the join is never glued to its neighbour, and the answer comes out exactly when the opening writes
+ * the join as the sent text did.
  */
 export const judge = (sent: string, opening: string, ended: boolean): Verdict => {
   const before = normalised(sent).text
@@ -239,7 +262,7 @@ export const judge = (sent: string, opening: string, ended: boolean): Verdict =>
   if (!ended && (text.length < openingWindow || tail.startsWith(text) || tail.includes(` ${text}`))) {
     return { _tag: "Undecided" }
   }
-  return sharedWords(before, trailingSeparator(sent) === "", text) > rewordedShare ? { _tag: "Restarted" } : dropped(0)
+  return sharedPairs(sent, opening, ended) > rewordedShare ? { _tag: "Restarted" } : dropped(0)
 }
 
 /** `chunks` without the first `drop` characters of their text. */
