@@ -50,6 +50,7 @@ import {
 import type { OptionsError } from "../../OptionsError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Store from "../../Store.js"
+import { hold } from "../held.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Sql from "../persistence/sql.js"
 import * as Database from "../sql/database.js"
@@ -588,15 +589,15 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
     return {
       current: () => current!.value,
       lease: Effect.map(
-        Effect.acquireRelease(
+        hold(
           Effect.sync(() => {
-            const held = current!
-            held.leases++
-            return held
+            const leased = current!
+            leased.leases++
+            return leased
           }),
           release
         ),
-        (held) => held.value
+        (leased) => leased.value
       ),
       replace: (build) => replacing.withPermits(1)(swap(build))
     }

@@ -21,12 +21,12 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import { hash } from "node:crypto"
 import type * as KeyPool from "../../KeyPool.js"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import { hold } from "../held.js"
 import * as Steps from "../steps.js"
 import * as Memory from "./memory.js"
 import type * as Verdicts from "./redis/verdict.js"
@@ -726,7 +726,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     return {
       providerId,
-      acquire: acquireOf(take(), release),
+      acquire: hold(take(), release),
       take,
       tryTake,
       tryTakeKey,
@@ -735,17 +735,4 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
       status
     }
   })
-}
-
-/** `take` held in the scope: uninterruptible from the count to the finalizer, so the key always goes back. */
-export function acquireOf(
-  take: Effect.Effect<KeyPool.Lease, NoCapacityError>,
-  release: (lease: KeyPool.Lease) => Effect.Effect<void>
-): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> {
-  return Effect.uninterruptible(
-    Effect.flatMap(
-      take,
-      (lease) => Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease))
-    )
-  )
 }
