@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { appendFileSync } from "node:fs"
+import { messageOf } from "../../errorText.js"
 import type * as Chain from "./chain.js"
 import type { AuditLog } from "./store.js"
 
@@ -66,7 +67,7 @@ export const write = Effect.fnUntraced(function*(log: AuditLog, settings: Settin
     // One short line a minute at most: written at once, so the line is down before the next step (or the shutdown).
     yield* Effect.try({
       try: () => appendFileSync(settings.file, lineOf(head, at), { mode: 0o600 }),
-      catch: (cause) => new Error(`${settings.file}: ${cause instanceof Error ? cause.message : String(cause)}`)
+      catch: (cause) => new Error(`${settings.file}: ${messageOf(cause)}`)
     })
     written = head
     yield* Effect.logInfo("audit_head").pipe(

@@ -14,6 +14,7 @@ import type * as Jose from "jose"
 import type * as OpenIdClient from "openid-client"
 import type { Oidc as OidcOptions } from "../../../Gateway.js"
 import type { OptionsError } from "../../../OptionsError.js"
+import { messageOf } from "../../errorText.js"
 import * as OptionsErrors from "../../optionsError.js"
 import * as Errors from "../errorAnswer.js"
 
@@ -172,8 +173,6 @@ export const signInFailed = (why: string) =>
     "sign_in_failed"
   )
 
-const reason = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
-
 // Why jose refused a token, in words that name the check (never the token).
 function refusalOf(cause: unknown): Errors.ErrorAnswer {
   const error = cause as { readonly code?: string; readonly claim?: string }
@@ -197,7 +196,7 @@ function refusalOf(cause: unknown): Errors.ErrorAnswer {
     case "ERR_JWKS_TIMEOUT":
       return unavailable("its published keys were not read in time")
     default:
-      return error.code === undefined ? unavailable(reason(cause)) : invalidToken("it is not a signed JWT")
+      return error.code === undefined ? unavailable(messageOf(cause)) : invalidToken("it is not a signed JWT")
   }
 }
 
@@ -238,7 +237,7 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
         if (jwksUri === undefined) throw new Error("its discovery document names no jwks_uri")
         return { config, keys: jose.createRemoteJWKSet(new URL(jwksUri)) }
       },
-      catch: (cause) => unavailable(`its discovery document at ${settings.issuer}: ${reason(cause)}`)
+      catch: (cause) => unavailable(`its discovery document at ${settings.issuer}: ${messageOf(cause)}`)
     }).pipe(Effect.tap((found) => Effect.sync(() => (discovered = found))))
   })
 
@@ -301,7 +300,7 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
           if (typeof person === "string") throw new Error(`the issuer's answer ${person}`)
           return { ...person, idToken: tokens.id_token === undefined ? undefined : Redacted.make(tokens.id_token) }
         },
-        catch: (cause) => signInFailed(reason(cause))
+        catch: (cause) => signInFailed(messageOf(cause))
       }))
 
   const endSessionUrl: Oidc["endSessionUrl"] = (input) =>
