@@ -57,7 +57,7 @@ const readAll = (req: Http.IncomingMessage): Promise<string> =>
   })
 
 const serveChild = async (kind: ServerKind) => {
-  const { Effect, Exit, Scope } = await import("effect")
+  const { Effect, Exit, Result, Scope } = await import("effect")
   const Simulator = await import("../src/simulator/Simulator.js")
   const OpenAiChat = await import("../src/simulator/OpenAiChat.js")
   const Reply = await import("../src/simulator/Reply.js")
@@ -73,8 +73,9 @@ const serveChild = async (kind: ServerKind) => {
   } else {
     const format = OpenAiChat.format
     const render = (text: string): { readonly stream: boolean; readonly body: string } => {
-      const decoded = format.decode(JSON.parse(text))
-      if ("_tag" in decoded) throw new Error("bad request")
+      const read = format.decode(JSON.parse(text))
+      if (Result.isFailure(read)) throw new Error("bad request")
+      const decoded = read.success
       const reply = Reply.generate(decoded.prompt, { replyTokens, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 })
       if ("_tag" in reply) throw new Error(reply.message)
       const meta = { id: "chatcmpl-bench", created: Math.floor(Date.now() / 1000), model: decoded.prompt.model }

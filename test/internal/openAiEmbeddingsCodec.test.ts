@@ -70,13 +70,13 @@ describe("internal/wire/openAiChat/embeddings", () => {
       fc.constantFrom("float" as const, "base64" as const),
       (inputs, dimensions, encoding) => {
         const decoded = decodeEmbedding(requestBody("text-embedding-3-small", inputs, dimensions, encoding))
-        expect(decoded).toEqual({
+        expect(decoded).toEqual(Result.succeed({
           model: "text-embedding-3-small",
           inputs,
           dimensions,
           base64: encoding === "base64",
           single: false
-        })
+        }))
       }
     ))
   })
