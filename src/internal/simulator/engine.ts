@@ -71,7 +71,10 @@ const replyHeader = "x-simulator-reply"
 const reasoningHeader = "x-simulator-reasoning"
 
 /** A header's text, percent-decoded (`encodeURIComponent`'s form); an invalid escape is the request's error. */
-const textHeader = (headers: Http.IncomingHttpHeaders, name: string): Result.Result<string | undefined, ApiError> => {
+const textHeader = (
+  headers: Http.IncomingHttpHeaders,
+  name: string
+): Result.Result<string | undefined, ApiError> => {
   const value = headers[name]
   if (value === undefined) return Result.succeed(undefined)
   const text = Array.isArray(value) ? value.join(", ") : value
@@ -86,7 +89,7 @@ const textHeader = (headers: Http.IncomingHttpHeaders, name: string): Result.Res
   }
 }
 
-/** The per-request headers that shape a reply (`Simulator`'s), each absent when not sent; or the first one that is bad. */
+/** The per-request headers that shape a reply (`Simulator`'s), each absent when not sent; or the first bad one. */
 const knobsOf = (headers: Http.IncomingHttpHeaders) =>
   Result.gen(function*() {
     const replyTokens = yield* intHeader(headers, "x-simulator-reply-tokens", 0, 100_000)
