@@ -186,10 +186,10 @@ function anchorsOf(args: VerifyArgs): Result.Result<ReadonlyArray<Chain.Head>, U
       })
     )
   }
-  const heads = AuditAnchor.parse(text)
-  return typeof heads === "string"
-    ? Result.fail(new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${heads}` }))
-    : Result.succeed(heads)
+  return Result.mapError(
+    AuditAnchor.parse(text),
+    (reason) => new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${reason}` })
+  )
 }
 
 const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<string>>) =>

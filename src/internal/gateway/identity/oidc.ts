@@ -10,6 +10,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import type * as Jose from "jose"
 import type * as OpenIdClient from "openid-client"
 import type { Oidc as OidcOptions } from "../../../Gateway.js"
@@ -208,10 +209,12 @@ function listClaim(claims: Readonly<Record<string, unknown>>, name: string): Rea
 }
 
 /** The person `claims` name under `settings`, or why not. */
-function personOf(settings: Settings, claims: Readonly<Record<string, unknown>>): Person | string {
+function personOf(settings: Settings, claims: Readonly<Record<string, unknown>>): Result.Result<Person, string> {
   const subject = claims[settings.userClaim]
-  if (typeof subject !== "string" || subject === "") return `it has no \`${settings.userClaim}\` claim (user_claim)`
-  return { subject, groups: listClaim(claims, settings.groupsClaim) }
+  if (typeof subject !== "string" || subject === "") {
+    return Result.fail(`it has no \`${settings.userClaim}\` claim (user_claim)`)
+  }
+  return Result.succeed({ subject, groups: listClaim(claims, settings.groupsClaim) })
 }
 
 /** The identity provider of `options`, over the loaded `libraries`, reading time from `now`. */
@@ -257,8 +260,7 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
           catch: refusalOf
         }),
         ({ payload }) => {
-          const person = personOf(settings, payload)
-          return typeof person === "string" ? Effect.fail(invalidToken(person)) : Effect.succeed(person)
+          return Effect.fromResult(Result.mapError(personOf(settings, payload), invalidToken))
         }
       ))
 
@@ -297,8 +299,11 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
             ? idClaims
             : { ...(await client.fetchUserInfo(config, tokens.access_token, String(idClaims["sub"]))), ...idClaims }
           const person = personOf(settings, claims)
-          if (typeof person === "string") throw new Error(`the issuer's answer ${person}`)
-          return { ...person, idToken: tokens.id_token === undefined ? undefined : Redacted.make(tokens.id_token) }
+          if (Result.isFailure(person)) throw new Error(`the issuer's answer ${person.failure}`)
+          return {
+            ...person.success,
+            idToken: tokens.id_token === undefined ? undefined : Redacted.make(tokens.id_token)
+          }
         },
         catch: (cause) => signInFailed(messageOf(cause))
       }))
