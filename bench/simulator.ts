@@ -76,8 +76,14 @@ const serveChild = async (kind: ServerKind) => {
       const read = format.decode(JSON.parse(text))
       if (Result.isFailure(read)) throw new Error("bad request")
       const decoded = read.success
-      const reply = Reply.generate(decoded.prompt, { replyTokens, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 })
-      if ("_tag" in reply) throw new Error(reply.message)
+      const generated = Reply.generate(decoded.prompt, {
+        replyTokens,
+        reasoningTokens: 0,
+        toolCalls: 1,
+        cachedTokens: 0
+      })
+      if (Result.isFailure(generated)) throw new Error(generated.failure.message)
+      const reply = generated.success
       const meta = { id: "chatcmpl-bench", created: Math.floor(Date.now() / 1000), model: decoded.prompt.model }
       if (!decoded.stream) return { stream: false, body: format.renderReply(reply, meta, decoded.extra) }
       const { events, tail } = format.renderStream(reply, meta, decoded.extra)

@@ -347,7 +347,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const cache = format.cachePrefixes === undefined
       ? undefined
       : promptCache.use(format.cachePrefixes(body, input.params), now)
-    const reply = Reply.generate(prompt, {
+    const generated = Reply.generate(prompt, {
       replyTokens: replyTokens ?? config.replyTokens,
       reasoningTokens: config.reasoningTokens,
       toolCalls: toolCalls ?? 1,
@@ -359,7 +359,10 @@ export const makeEngine = (config: Config, startedAt: number) => {
       reply: replyText,
       reasoning: reasoningText
     })
-    if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
+    if (Result.isFailure(generated)) {
+      return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)
+    }
+    const reply = generated.success
     const meta: ReplyMeta = {
       id: `${format.idPrefix}sim${id}`,
       created: Math.floor(now / 1000),
