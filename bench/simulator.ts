@@ -57,7 +57,7 @@ const readAll = (req: Http.IncomingMessage): Promise<string> =>
   })
 
 const serveChild = async (kind: ServerKind) => {
-  const { Effect, Exit, Scope } = await import("effect")
+  const { Effect, Exit, Result, Scope } = await import("effect")
   const Simulator = await import("../src/simulator/Simulator.js")
   const OpenAiChat = await import("../src/simulator/OpenAiChat.js")
   const Reply = await import("../src/simulator/Reply.js")
@@ -73,10 +73,17 @@ const serveChild = async (kind: ServerKind) => {
   } else {
     const format = OpenAiChat.format
     const render = (text: string): { readonly stream: boolean; readonly body: string } => {
-      const decoded = format.decode(JSON.parse(text))
-      if ("_tag" in decoded) throw new Error("bad request")
-      const reply = Reply.generate(decoded.prompt, { replyTokens, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 })
-      if ("_tag" in reply) throw new Error(reply.message)
+      const read = format.decode(JSON.parse(text))
+      if (Result.isFailure(read)) throw new Error("bad request")
+      const decoded = read.success
+      const generated = Reply.generate(decoded.prompt, {
+        replyTokens,
+        reasoningTokens: 0,
+        toolCalls: 1,
+        cachedTokens: 0
+      })
+      if (Result.isFailure(generated)) throw new Error(generated.failure.message)
+      const reply = generated.success
       const meta = { id: "chatcmpl-bench", created: Math.floor(Date.now() / 1000), model: decoded.prompt.model }
       if (!decoded.stream) return { stream: false, body: format.renderReply(reply, meta, decoded.extra) }
       const { events, tail } = format.renderStream(reply, meta, decoded.extra)

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import * as Embedding from "../src/Embedding.js"
 import * as Batches from "../src/internal/providers/embeddingBatches.js"
@@ -23,17 +24,21 @@ const base64Of = (values: ReadonlyArray<number>) => {
 describe("OpenAI embeddings wire", () => {
   it("decodes base64 as little-endian float32s", () => {
     // 1.0, -2.5 and 0.1 as float32, little-endian: 0000803f 000020c0 cdcccc3d.
-    expect(OpenAiEmbeddings.decodeBase64Floats("AACAPwAAIMDNzMw9")).toEqual([1, -2.5, Math.fround(0.1)])
-    expect(OpenAiEmbeddings.decodeBase64Floats("")).toEqual([])
-    expect(OpenAiEmbeddings.decodeBase64Floats("AACA")).toContain("not a whole number of float32s")
-    expect(OpenAiEmbeddings.decodeBase64Floats("not base64!")).toContain("not valid base64")
+    expect(OpenAiEmbeddings.decodeBase64Floats("AACAPwAAIMDNzMw9")).toEqual(
+      Result.succeed([1, -2.5, Math.fround(0.1)])
+    )
+    expect(OpenAiEmbeddings.decodeBase64Floats("")).toEqual(Result.succeed([]))
+    expect(OpenAiEmbeddings.decodeBase64Floats("AACA")).toEqual(
+      Result.fail("a base64 embedding has 3 bytes, not a whole number of float32s")
+    )
+    expect(OpenAiEmbeddings.decodeBase64Floats("not base64!")).toEqual(Result.fail("an embedding is not valid base64"))
   })
 
   // @effect/vitest's `prop` takes Effect 4's own `Arbitrary`; fast-check arbitraries run through `fc.assert`.
   it("base64 of any float32s decodes to them", () =>
     fc.assert(fc.property(fc.array(fc.float({ noNaN: true }), { maxLength: 64 }), (values) => {
       expect(OpenAiEmbeddings.decodeBase64Floats(base64Of(values))).toEqual(
-        values.map((v) => (Object.is(v, -0) ? -0 : v))
+        Result.succeed(values.map((v) => (Object.is(v, -0) ? -0 : v)))
       )
     })))
 
@@ -47,19 +52,23 @@ describe("OpenAI embeddings wire", () => {
       model: "text-embedding-3-small",
       usage: { prompt_tokens: 7, total_tokens: 7 }
     }, 2)
-    expect(reply).toEqual({
+    expect(reply).toEqual(Result.succeed({
       embeddings: [[1, 2], [0.5, 0.25]],
       model: "text-embedding-3-small",
       usage: { promptTokens: 7, totalTokens: 7, estimated: false }
-    })
+    }))
   })
 
   it("names what is wrong with a reply", () => {
-    expect(OpenAiEmbeddings.readReply({ data: {} }, 1)).toBe("data is not an array")
+    expect(OpenAiEmbeddings.readReply({ data: {} }, 1)).toEqual(Result.fail("data is not an array"))
     expect(OpenAiEmbeddings.readReply({ data: [{ index: 0, embedding: [1] }, { index: 0, embedding: [2] }] }, 2))
-      .toContain("repeats")
-    expect(OpenAiEmbeddings.readReply({ data: [{ index: 0, embedding: "%%" }] }, 1)).toContain("data[0]")
-    expect(OpenAiEmbeddings.readReply({ data: [{ index: 0, embedding: [1] }] }, 1)).toMatchObject({ usage: undefined })
+      .toEqual(Result.fail("data[1].index 0 repeats an earlier one"))
+    expect(OpenAiEmbeddings.readReply({ data: [{ index: 0, embedding: "%%" }] }, 1))
+      .toEqual(Result.fail("data[0]: an embedding is not valid base64"))
+    expect(OpenAiEmbeddings.readReply({ data: [{ index: 0, embedding: {} }] }, 1))
+      .toEqual(Result.fail("data[0]: an embedding is neither an array of numbers nor a base64 string"))
+    expect(OpenAiEmbeddings.readReply({ data: [{ index: 0, embedding: [1] }] }, 1))
+      .toEqual(Result.succeed({ embeddings: [[1]], model: undefined, usage: undefined }))
   })
 
   it("writes the body with encoding_format and dimensions only when set", () => {
@@ -85,10 +94,11 @@ describe("Gemini and Ollama embeddings wire", () => {
         { model: "models/text-embedding-004", content: { parts: [{ text: "b" }] }, outputDimensionality: 3 }
       ]
     })
-    expect(GeminiWire.readEmbeddings({ embeddings: [{ values: [1] }, { values: [2] }] })).toEqual({
+    expect(GeminiWire.readEmbeddings({ embeddings: [{ values: [1] }, { values: [2] }] })).toEqual(Result.succeed({
       embeddings: [[1], [2]]
-    })
-    expect(GeminiWire.readEmbeddings({ embeddings: [{ values: ["x"] }] })).toContain("embeddings[0].values")
+    }))
+    expect(GeminiWire.readEmbeddings({ embeddings: [{ values: ["x"] }] }))
+      .toEqual(Result.fail("embeddings[0].values is not an array of numbers"))
   })
 
   it("Ollama: usage from prompt_eval_count", () => {
@@ -97,13 +107,16 @@ describe("Gemini and Ollama embeddings wire", () => {
       input: ["a"]
     })
     expect(OllamaWire.readEmbeddings({ model: "nomic-embed-text", embeddings: [[0.1]], prompt_eval_count: 3 })).toEqual(
-      {
+      Result.succeed({
         embeddings: [[0.1]],
         model: "nomic-embed-text",
         usage: { promptTokens: 3, totalTokens: 3, estimated: false }
-      }
+      })
     )
-    expect(OllamaWire.readEmbeddings({ embeddings: [[0.1]] })).toMatchObject({ usage: undefined })
+    expect(OllamaWire.readEmbeddings({ embeddings: [[0.1]] }))
+      .toEqual(Result.succeed({ embeddings: [[0.1]], model: undefined, usage: undefined }))
+    expect(OllamaWire.readEmbeddings({ embeddings: [["x"]] }))
+      .toEqual(Result.fail("embeddings[0] is not an array of numbers"))
   })
 })
 

@@ -68,8 +68,8 @@ const decodes = (schema: Schema.Codec<unknown, unknown>, value: unknown): boolea
 /** The reply `Reply.generate` gives, failing the test on a refusal. */
 const replyOf = (prompt: Reply.Prompt, knobs: Reply.Knobs): Reply.Reply => {
   const reply = Reply.generate(prompt, knobs)
-  if ("_tag" in reply) throw new Error(reply.message)
-  return reply
+  if (Result.isFailure(reply)) throw new Error(reply.failure.message)
+  return reply.success
 }
 
 describe("simulator structured output", () => {

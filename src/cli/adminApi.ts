@@ -102,6 +102,27 @@ export const actionFlags = <const O extends Parameters<typeof parseFlags>[1]>(ar
     return { verb, argument, values, common: { url, data: given.data, json: given.json === true } }
   })
 
+/** An action's verb, its one argument and the flags' values, as `actionFlags` read them for `flags`. */
+export type ActionFlags<O extends Parameters<typeof parseFlags>[1]> = Exclude<
+  Result.Result.Success<ReturnType<typeof actionFlags<O>>>,
+  "help"
+>
+
+/**
+ * The arguments of an admin command with actions (`keys`, `teams`): `"help"` for `--help`, else the action `action`
+ * makes of the verb, argument and flags, with what every action takes; or the `UsageError` naming what is wrong.
+ */
+export const parseActions = <const O extends Parameters<typeof parseFlags>[1], Action>(
+  argv: ReadonlyArray<string>,
+  flags: O,
+  action: (flags: ActionFlags<O>) => Result.Result<Action, UsageError>
+): Result.Result<Parsed<Action> | "help", UsageError> =>
+  Result.gen(function*() {
+    const parsed = yield* actionFlags(argv, flags)
+    if (parsed === "help") return parsed
+    return { ...parsed.common, action: yield* action(parsed) }
+  })
+
 /**
  * The flags of a command that talks to one gateway and takes no arguments (`login`, `logout`, `spend`): `"help"` for
  * `--help`, else its flags' values and the gateway's URL (`gatewayUrl`), or the `UsageError` naming what is wrong.

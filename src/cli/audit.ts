@@ -24,6 +24,7 @@ import { existsSync, readFileSync } from "node:fs"
 import * as Path from "node:path"
 import { DatabaseError } from "../Gateway.js"
 import type * as Gateway from "../Gateway.js"
+import { messageOf } from "../internal/errorText.js"
 import * as AuditAnchor from "../internal/gateway/audit/anchor.js"
 import type * as Chain from "../internal/gateway/audit/chain.js"
 import * as AuditStore from "../internal/gateway/audit/store.js"
@@ -181,14 +182,14 @@ function anchorsOf(args: VerifyArgs): Result.Result<ReadonlyArray<Chain.Head>, U
   } catch (cause) {
     return Result.fail(
       new UsageError({
-        reason: `--anchor ${args.anchor} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`
+        reason: `--anchor ${args.anchor} cannot be read: ${messageOf(cause)}`
       })
     )
   }
-  const heads = AuditAnchor.parse(text)
-  return typeof heads === "string"
-    ? Result.fail(new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${heads}` }))
-    : Result.succeed(heads)
+  return Result.mapError(
+    AuditAnchor.parse(text),
+    (reason) => new UsageError({ reason: `--anchor ${args.anchor} is not an audit anchor: ${reason}` })
+  )
 }
 
 const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<string>>) =>

@@ -10,6 +10,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "../ChatRequest.js"
+import { messageOf } from "../internal/errorText.js"
 import { toChatRequest } from "../internal/wire/openAiChat/codec.js"
 
 /**
@@ -55,7 +56,7 @@ export const parseLine = (text: string, line: number): Line => {
   try {
     json = JSON.parse(text)
   } catch (error) {
-    return { _tag: "Bad", line, reason: `not JSON (${error instanceof Error ? error.message : String(error)})` }
+    return { _tag: "Bad", line, reason: `not JSON (${messageOf(error)})` }
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return { _tag: "Bad", line, reason: "not a JSON object (a chat request body plus an id)" }

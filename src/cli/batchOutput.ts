@@ -16,6 +16,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as fs from "node:fs"
 import type { ChatResponse } from "../ChatResponse.js"
+import { messageOf } from "../internal/errorText.js"
 import { type Id, keyOf } from "./batchInput.js"
 import { toJson } from "./chatOutput.js"
 import { errorJson, scrub } from "./io.js"
@@ -120,7 +121,7 @@ export const resume = (file: string): Effect.Effect<Resumed, ResultsFileError> =
     },
     catch: (error) =>
       new ResultsFileError({
-        message: `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`
+        message: `cannot read ${file}: ${messageOf(error)}`
       })
   }).pipe(
     Effect.flatMap(Effect.fromResult)
@@ -150,7 +151,7 @@ export const appender = (file: string) =>
       try: () => fs.openSync(file, "a"),
       catch: (error) =>
         new ResultsFileError({
-          message: `cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`
+          message: `cannot write ${file}: ${messageOf(error)}`
         })
     }),
     (fd) => Effect.sync(() => fs.closeSync(fd))

@@ -45,24 +45,20 @@ const onlyFor = (values: Record<string, unknown>, verb: string, allowed: Readonl
   )
 
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
-  Result.gen(function*() {
-    const parsed = yield* AdminApi.actionFlags(argv, flags)
-    if (parsed === "help") return parsed
-    const { argument, common, values, verb } = parsed
-    switch (verb) {
-      case "create": {
-        const name = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's NAME")
-        yield* onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
-        const budget = yield* AdminApi.budgetFlags(values)
-        const expiresAt = yield* numberFlag("expires-at", values["expires-at"], {
-          integer: true,
-          expected: "Unix seconds"
-        })
-        const models = listFlag(values.models)
-        const tools = listFlag(values.tools)
-        return {
-          ...common,
-          action: {
+  AdminApi.parseActions(argv, flags, ({ argument, values, verb }) =>
+    Result.gen(function*() {
+      switch (verb) {
+        case "create": {
+          const name = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's NAME")
+          yield* onlyFor(values, verb, ["team", "models", "tools", "budget", "period", "expires-at"])
+          const budget = yield* AdminApi.budgetFlags(values)
+          const expiresAt = yield* numberFlag("expires-at", values["expires-at"], {
+            integer: true,
+            expected: "Unix seconds"
+          })
+          const models = listFlag(values.models)
+          const tools = listFlag(values.tools)
+          return {
             verb,
             body: {
               name,
@@ -74,24 +70,23 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
             }
           }
         }
+        case "list": {
+          yield* AdminApi.noArgument(`keys ${verb}`, argument)
+          yield* onlyFor(values, verb, [])
+          return { verb }
+        }
+        case "revoke":
+        case "rotate": {
+          const id = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's ID (keys list)")
+          yield* onlyFor(values, verb, verb === "rotate" ? ["grace"] : [])
+          if (verb === "revoke") return { verb, id }
+          const grace = yield* numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
+          return { verb, id, graceSeconds: grace }
+        }
+        default:
+          return yield* Result.fail(AdminApi.noSuchAction("keys", verb, verbs))
       }
-      case "list": {
-        yield* AdminApi.noArgument(`keys ${verb}`, argument)
-        yield* onlyFor(values, verb, [])
-        return { ...common, action: { verb } }
-      }
-      case "revoke":
-      case "rotate": {
-        const id = yield* AdminApi.argumentOf(`keys ${verb}`, argument, "the key's ID (keys list)")
-        yield* onlyFor(values, verb, verb === "rotate" ? ["grace"] : [])
-        if (verb === "revoke") return { ...common, action: { verb, id } }
-        const grace = yield* numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
-        return { ...common, action: { verb, id, graceSeconds: grace } }
-      }
-      default:
-        return yield* Result.fail(AdminApi.noSuchAction("keys", verb, verbs))
-    }
-  })
+    }))
 
 /** A key as the admin API shows it (`GET /admin/keys`), the fields printed here; it may have more. */
 const KeyView = Schema.Struct({

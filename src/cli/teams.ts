@@ -61,37 +61,35 @@ function updateBody(values: {
 }
 
 const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
-  Result.gen(function*() {
-    const parsed = yield* AdminApi.actionFlags(argv, flags)
-    if (parsed === "help") return parsed
-    const { argument, common, values, verb } = parsed
-    switch (verb) {
-      case "create": {
-        const name = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's NAME")
-        yield* onlyFor(values, verb, ["budget", "period"])
-        const budget = yield* AdminApi.budgetFlags(values)
-        return { ...common, action: { verb, body: { name, ...(budget === undefined ? {} : { budget }) } } }
+  AdminApi.parseActions(argv, flags, ({ argument, values, verb }) =>
+    Result.gen(function*() {
+      switch (verb) {
+        case "create": {
+          const name = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's NAME")
+          yield* onlyFor(values, verb, ["budget", "period"])
+          const budget = yield* AdminApi.budgetFlags(values)
+          return { verb, body: { name, ...(budget === undefined ? {} : { budget }) } }
+        }
+        case "list": {
+          yield* AdminApi.noArgument(`teams ${verb}`, argument)
+          yield* onlyFor(values, verb, [])
+          return { verb }
+        }
+        case "show":
+        case "delete": {
+          const id = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's ID (teams list)")
+          yield* onlyFor(values, verb, [])
+          return { verb, id }
+        }
+        case "update": {
+          const id = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's ID (teams list)")
+          const body = yield* updateBody(values)
+          return { verb, id, body }
+        }
+        default:
+          return yield* Result.fail(AdminApi.noSuchAction("teams", verb, verbs))
       }
-      case "list": {
-        yield* AdminApi.noArgument(`teams ${verb}`, argument)
-        yield* onlyFor(values, verb, [])
-        return { ...common, action: { verb } }
-      }
-      case "show":
-      case "delete": {
-        const id = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's ID (teams list)")
-        yield* onlyFor(values, verb, [])
-        return { ...common, action: { verb, id } }
-      }
-      case "update": {
-        const id = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's ID (teams list)")
-        const body = yield* updateBody(values)
-        return { ...common, action: { verb, id, body } }
-      }
-      default:
-        return yield* Result.fail(AdminApi.noSuchAction("teams", verb, verbs))
-    }
-  })
+    }))
 
 /** A team as the admin API shows it (`GET /admin/teams`), the fields printed here; it may have more. */
 const TeamView = Schema.Struct({

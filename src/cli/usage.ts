@@ -8,6 +8,7 @@ import * as Data from "effect/Data"
 import * as Result from "effect/Result"
 import { readFileSync } from "node:fs"
 import { parseArgs, type ParseArgsConfig } from "node:util"
+import { messageOf } from "../internal/errorText.js"
 
 /**
  * The program's name as users type it.
@@ -515,7 +516,7 @@ export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"
     const parsed = parseArgs({ args, options, allowPositionals: true, strict: true })
     return Result.succeed({ values: parsed.values, positionals: parsed.positionals })
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
+    const message = messageOf(error)
     return Result.fail(new UsageError({ reason: flagProblem(args, options) ?? message.split("\n", 1)[0]! }))
   }
 }

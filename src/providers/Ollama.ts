@@ -112,7 +112,7 @@ const definition = (options: Options): Result.Result<Adapter.Definition, Options
     reply: (body) => {
       const reply = Wire.reply(body)
       // Ollama's replies have no id.
-      return { ...reply, id: "", reasoning: reply.reasoning === "" ? undefined : reply.reasoning }
+      return Result.succeed({ ...reply, id: "", reasoning: reply.reasoning === "" ? undefined : reply.reasoning })
     },
     stream: (context) => new OllamaStreamParser({ ...context, maxLineSize }),
     embeddings: {

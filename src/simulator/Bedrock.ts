@@ -31,6 +31,7 @@
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import type * as Http from "node:http"
 import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
 import {
@@ -112,17 +113,21 @@ type Params = Readonly<Record<string, string | undefined>>
  * @since 0.3.0
  * @category Wire Formats
  */
-export const invokeBody = (body: unknown, params?: Params): { readonly messages: unknown } | ApiError => {
+export const invokeBody = (
+  body: unknown,
+  params?: Params
+): Result.Result<{ readonly messages: unknown }, ApiError> => {
   const model = params?.modelId ?? ""
   if (!model.includes("anthropic.")) {
-    return invalid(
+    return Result.fail(invalid(
       `The simulator answers InvokeModel with Anthropic's Messages body only; call Converse for ${model}.`,
       "modelId"
-    )
+    ))
   }
-  const read = messagesBody(body, { model })
-  if ("_tag" in read) return read
-  return isRecord(read.messages) ? { messages: { ...read.messages, stream: params?.stream === "true" } } : read
+  return Result.map(
+    messagesBody(body, { model }),
+    (read) => isRecord(read.messages) ? { messages: { ...read.messages, stream: params?.stream === "true" } } : read
+  )
 }
 
 /**
@@ -135,12 +140,11 @@ export const invokeBody = (body: unknown, params?: Params): { readonly messages:
 export const invokeFormat = (codec: EventStreamCodec): WireFormat<Anthropic.Extra> => ({
   ...common(codec),
   decode: (body, params) => {
-    const read = invokeBody(body, params)
-    return "_tag" in read ? read : Anthropic.format.decode(read.messages, params)
+    return Result.flatMap(invokeBody(body, params), (read) => Anthropic.format.decode(read.messages, params))
   },
   cachePrefixes: (body, params) => {
     const read = invokeBody(body, params)
-    return "_tag" in read ? [] : Anthropic.format.cachePrefixes?.(read.messages, params) ?? []
+    return Result.isFailure(read) ? [] : Anthropic.format.cachePrefixes?.(read.success.messages, params) ?? []
   },
   renderReply: Anthropic.format.renderReply,
   renderStream: (reply, meta) => renderInvokeStream(codec, reply, meta),

@@ -46,6 +46,7 @@
  *
  * @since 0.1.0
  */
+import type * as Result from "effect/Result"
 import { responseOf, wholeCallBatches } from "../internal/simulator/chunks.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
@@ -125,7 +126,7 @@ const methods = new Set(["generateContent", "streamGenerateContent", "countToken
 export const decodeCount = (
   body: unknown,
   params?: Readonly<Record<string, string | undefined>>
-): Decoded<Extra> | ApiError => {
+): Result.Result<Decoded<Extra>, ApiError> => {
   const inner = typeof body === "object" && body !== null
     ? (body as Record<string, unknown>)["generateContentRequest"]
     : undefined

@@ -160,19 +160,19 @@ function ruleError(wire: Wire): ApiError | undefined {
   return undefined
 }
 
-function decode(body: unknown): Decoded<Extra> | ApiError {
+function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   const checked = checkChatBody(body)
-  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
   const broken = ruleError(wire)
-  if (broken !== undefined) return broken
+  if (broken !== undefined) return Result.fail(broken)
   const converted = toRequest(wire)
-  if (Result.isFailure(converted)) return invalid(converted.failure.message, converted.failure.param)
+  if (Result.isFailure(converted)) return Result.fail(invalid(converted.failure.message, converted.failure.param))
   const request = converted.success
   const transcript = new Transcript()
   transcript.addMessages(request.messages)
   const format = request.responseFormat
-  return transcript.decoded(
+  return Result.succeed(transcript.decoded(
     {
       model: wire.model,
       tools: (request.tools ?? []).map((tool) => ({ name: tool.name, parameters: tool.parameters })),
@@ -186,7 +186,7 @@ function decode(body: unknown): Decoded<Extra> | ApiError {
     },
     wire.stream !== false,
     {}
-  )
+  ))
 }
 
 /** Nanoseconds the simulated model "spent", derived from the counts so replies stay deterministic. */
@@ -303,23 +303,23 @@ export const format: WireFormat<Extra> = {
 // Embeddings (`POST /api/embed`, Ollama's API docs)
 
 /** Reads `model`, `input` (a string or an array of strings) and `dimensions`. Ollama sets no limit on the inputs. */
-const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
-  if (!isRecord(body)) return invalid("invalid request body")
+const decodeEmbedding = (body: unknown): Result.Result<EmbeddingRequest, ApiError> => {
+  if (!isRecord(body)) return Result.fail(invalid("invalid request body"))
   const model = body.model
-  if (typeof model !== "string" || model === "") return invalid("model is required", "model")
+  if (typeof model !== "string" || model === "") return Result.fail(invalid("model is required", "model"))
   const input = body.input
   const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
-  if (typeof input !== "string" && !Array.isArray(input)) return invalid("invalid input type", "input")
+  if (typeof input !== "string" && !Array.isArray(input)) return Result.fail(invalid("invalid input type", "input"))
   if (inputs.length === 0 || inputs.some((text) => typeof text !== "string" || text === "")) {
-    return invalid("input must be a non-empty string or an array of non-empty strings", "input")
+    return Result.fail(invalid("input must be a non-empty string or an array of non-empty strings", "input"))
   }
   const dimensions = body.dimensions
   if (
     dimensions !== undefined && !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1)
   ) {
-    return invalid("dimensions must be a positive integer", "dimensions")
+    return Result.fail(invalid("dimensions must be a positive integer", "dimensions"))
   }
-  return { model, inputs: inputs as ReadonlyArray<string>, dimensions, base64: false, single: false }
+  return Result.succeed({ model, inputs: inputs as ReadonlyArray<string>, dimensions, base64: false, single: false })
 }
 
 const renderEmbedding = (

@@ -18,6 +18,7 @@
  *
  * @since 0.1.0
  */
+import type * as Result from "effect/Result"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { chatCachePrefixes } from "../internal/simulator/openAiCachePrefixes.js"
 import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
@@ -69,7 +70,8 @@ export const format: WireFormat<Extra> = {
  * @since 0.1.0
  * @category Wire Formats
  */
-export const decodeEmbedding: (body: unknown) => EmbeddingRequest | ApiError = internalEmbedding.decodeEmbedding
+export const decodeEmbedding: (body: unknown) => Result.Result<EmbeddingRequest, ApiError> =
+  internalEmbedding.decodeEmbedding
 
 /**
  * The OpenAI embeddings wire format, with the errors and headers of Chat Completions.

@@ -53,6 +53,7 @@
  *
  * @since 0.1.0
  */
+import * as Result from "effect/Result"
 import { SchemaLimitError } from "../internal/jsonSchemaRef.js"
 import { prng } from "../internal/simulator/prng.js"
 import { synthesize, synthesizeArguments, violate } from "../internal/simulator/schemaValues.js"
@@ -431,12 +432,12 @@ export interface SchemaRefused {
 }
 
 /** The JSON text of `value()`, a value for the schema `subject` names, or that schema's refusal. */
-const schemaJson = (subject: string, value: () => unknown): string | SchemaRefused => {
+const schemaJson = (subject: string, value: () => unknown): Result.Result<string, SchemaRefused> => {
   try {
-    return JSON.stringify(value())
+    return Result.succeed(JSON.stringify(value()))
   } catch (error) {
     if (!(error instanceof SchemaLimitError)) throw error
-    return { _tag: "SchemaRefused", message: `Invalid schema for ${subject}: the schema ${error.reason}.` }
+    return Result.fail({ _tag: "SchemaRefused", message: `Invalid schema for ${subject}: the schema ${error.reason}.` })
   }
 }
 
@@ -449,13 +450,13 @@ const schemaJson = (subject: string, value: () => unknown): string | SchemaRefus
  * choice names, else the last the user's text names, else the first, or
  * `knobs.toolCalls` calls cycling through the tools. Otherwise text: JSON for
  * the prompt's `responseSchema` when it has one, a JSON object in JSON mode,
- * else words. A
- * schema past the bounds of its expansion gives {@link SchemaRefused} instead.
+ * else words: the success of a `Result` whose failure, for a
+ * schema past the bounds of its expansion, is {@link SchemaRefused}.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused => {
+export const generate = (prompt: Prompt, knobs: Knobs): Result.Result<Reply, SchemaRefused> => {
   const seed = hash(prompt.lastUserText, hash(prompt.model))
   const budget = prompt.maxTokens ?? Number.POSITIVE_INFINITY
   let truncated = false
@@ -480,8 +481,9 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
   let toolTokens = 0
   if (tools !== undefined) {
     for (const [index, tool] of tools.entries()) {
-      const args = schemaJson(`tool "${tool.name}"`, () => synthesizeArguments(tool.parameters, output))
-      if (typeof args !== "string") return args
+      const written = schemaJson(`tool "${tool.name}"`, () => synthesizeArguments(tool.parameters, output))
+      if (Result.isFailure(written)) return Result.fail(written.failure)
+      const args = written.success
       toolTokens += countTokens(tool.name.length + args.length)
       toolCalls.push({ id: callId(seed, index), name: tool.name, arguments: args, fragments: fragment(args) })
     }
@@ -493,8 +495,8 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
       const schema = prompt.responseSchema
       const value = () => (output === "nonconforming" ? violate(schema) : synthesize(schema))
       const json = schemaJson("the response format", value)
-      if (typeof json !== "string") return json
-      content = jsonPieces(json)
+      if (Result.isFailure(json)) return Result.fail(json.failure)
+      content = jsonPieces(json.success)
     } else if (prompt.jsonObject === true && output !== "text") {
       const json = JSON.stringify({ answer: words(seed, wanted).join("") })
       content = jsonPieces(output === "nonconforming" ? json.slice(0, -2) : json)
@@ -521,7 +523,7 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
   const cachedTokens = Math.min(Math.max(0, knobs.cachedTokens), promptTokens)
   const cacheWriteTokens = Math.min(Math.max(0, knobs.cacheWriteTokens ?? 0), promptTokens - cachedTokens)
   const completionTokens = reasoning.length + content.length + toolTokens
-  return {
+  return Result.succeed({
     reasoning,
     content,
     toolCalls,
@@ -535,7 +537,7 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
       cacheWrite1hTokens: Math.min(Math.max(0, knobs.cacheWrite1hTokens ?? 0), cacheWriteTokens),
       reasoningTokens: reasoning.length
     }
-  }
+  })
 }
 
 /**

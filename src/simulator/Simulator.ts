@@ -167,6 +167,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { messageOf } from "../internal/errorText.js"
 import * as internalConfig from "../internal/simulator/config.js"
 import * as internalFault from "../internal/simulator/fault.js"
 import * as internalMcp from "../internal/simulator/mcp.js"
@@ -588,7 +589,7 @@ export const make = (
     const listenError = (cause: unknown) =>
       new SimulatorStartError({
         reason: "Listen",
-        description: `${config.host}:${config.port}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        description: `${config.host}:${config.port}: ${messageOf(cause)}`,
         cause
       })
     return Simulator.of(yield* internalServer.start(config, listenError))

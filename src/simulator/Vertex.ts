@@ -16,6 +16,7 @@
  *
  * @since 0.3.0
  */
+import * as Result from "effect/Result"
 import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import { errorJson } from "../internal/wire/gemini/codec.js"
 import * as Anthropic from "./Anthropic.js"
@@ -109,7 +110,7 @@ export const geminiFormat: WireFormat<Gemini.Extra> = {
   apiKey: bearerKey,
   decode: (body, params) =>
     isAnthropics(params?.model)
-      ? { _tag: "ModelNotFound", model: params?.model ?? "" }
+      ? Result.fail({ _tag: "ModelNotFound", model: params?.model ?? "" })
       : Gemini.format.decode(body, params),
   renderError: (error) => frontEndError(error) ?? Gemini.format.renderError(error)
 }
@@ -120,14 +121,17 @@ export const geminiFormat: WireFormat<Gemini.Extra> = {
  * @since 0.3.0
  * @category Wire Formats
  */
-export const messagesBody = (body: unknown, params?: Params): { readonly messages: unknown } | ApiError => {
-  if (!isRecord(body)) return { messages: body }
+export const messagesBody = (
+  body: unknown,
+  params?: Params
+): Result.Result<{ readonly messages: unknown }, ApiError> => {
+  if (!isRecord(body)) return Result.succeed({ messages: body })
   if (typeof body.anthropic_version !== "string") {
-    return invalid("anthropic_version: Field required", "anthropic_version")
+    return Result.fail(invalid("anthropic_version: Field required", "anthropic_version"))
   }
-  if (body.model !== undefined) return invalid("model: Extra inputs are not permitted", "model")
+  if (body.model !== undefined) return Result.fail(invalid("model: Extra inputs are not permitted", "model"))
   const { anthropic_version: _version, ...rest } = body
-  return { messages: { ...rest, model: params?.model } }
+  return Result.succeed({ messages: { ...rest, model: params?.model } })
 }
 
 /**
@@ -141,13 +145,12 @@ export const anthropicFormat: WireFormat<Anthropic.Extra> = {
   ...Anthropic.format,
   apiKey: bearerKey,
   decode: (body, params) => {
-    if (!isAnthropics(params?.model)) return { _tag: "ModelNotFound", model: params?.model ?? "" }
-    const read = messagesBody(body, params)
-    return "_tag" in read ? read : Anthropic.format.decode(read.messages, params)
+    if (!isAnthropics(params?.model)) return Result.fail({ _tag: "ModelNotFound", model: params?.model ?? "" })
+    return Result.flatMap(messagesBody(body, params), (read) => Anthropic.format.decode(read.messages, params))
   },
   cachePrefixes: (body, params) => {
     const read = messagesBody(body, params)
-    return "_tag" in read ? [] : Anthropic.format.cachePrefixes?.(read.messages, params) ?? []
+    return Result.isFailure(read) ? [] : Anthropic.format.cachePrefixes?.(read.success.messages, params) ?? []
   },
   renderError: (error) => frontEndError(error) ?? Anthropic.format.renderError(error)
 }

@@ -7,6 +7,7 @@
  *
  * @since 0.2.0
  */
+import type * as Result from "effect/Result"
 import type * as Http from "node:http"
 import type * as Reply from "./Reply.js"
 import type { Fault, RateLimitState, StreamErrorShape } from "./Simulator.js"
@@ -142,7 +143,10 @@ export interface WireFormat<Extra> {
    * `params` are what the route took from the URL, for formats that put
    * request fields there (Gemini's model and method); absent for the others.
    */
-  readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Decoded<Extra> | ApiError
+  readonly decode: (
+    body: unknown,
+    params?: Readonly<Record<string, string | undefined>>
+  ) => Result.Result<Decoded<Extra>, ApiError>
   /** An error's status and body, and the headers its wire names it by (Bedrock's `x-amzn-errortype`), if any. */
   readonly renderError: (error: ApiError) => {
     readonly status: number
@@ -213,7 +217,10 @@ export interface EmbeddingRequest {
 export interface EmbeddingFormat
   extends Pick<WireFormat<never>, "apiKey" | "renderError" | "renderBodyError" | "requestIdHeader" | "rateLimitHeaders">
 {
-  readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => EmbeddingRequest | ApiError
+  readonly decode: (
+    body: unknown,
+    params?: Readonly<Record<string, string | undefined>>
+  ) => Result.Result<EmbeddingRequest, ApiError>
   /** The reply: one vector per input, in order; `promptTokens` counted over every input. */
   readonly render: (
     vectors: ReadonlyArray<ReadonlyArray<number>>,

@@ -236,6 +236,33 @@ for (const server of ["node", "platform"] as const) {
         expect(json(bad).error.message).toContain("x-simulator-reply-tokens")
       }))
 
+    it.effect("a bad knob header is a 400 naming it; of several bad ones, the first the simulator reads", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const integer = (name: string, min: number, max: number, text: string) =>
+          `Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`
+        const text = (name: string) =>
+          `Invalid ${name} header: expected text, percent-encoded as encodeURIComponent writes it.`
+        const most = Number.MAX_SAFE_INTEGER
+        // In the order the simulator reads them.
+        const knobs: ReadonlyArray<readonly [string, string, string]> = [
+          ["x-simulator-reply-tokens", "100001", integer("x-simulator-reply-tokens", 0, 100_000, "100001")],
+          ["x-simulator-reply", "%E0%A4%A", text("x-simulator-reply")],
+          ["x-simulator-reasoning", "%", text("x-simulator-reasoning")],
+          ["x-simulator-tool-calls", "0", integer("x-simulator-tool-calls", 1, 64, "0")],
+          ["x-simulator-cached-tokens", "-1", integer("x-simulator-cached-tokens", 0, most, "-1")],
+          ["x-simulator-cache-write-tokens", "1.5", integer("x-simulator-cache-write-tokens", 0, most, "1.5")]
+        ]
+        for (let i = 0; i < knobs.length; i++) {
+          const [name, value, message] = knobs[i]!
+          const alone = yield* post(sim, request, { [name]: value })
+          expect(alone.status, name).toBe(400)
+          expect(json(alone).error, name).toMatchObject({ type: "invalid_request_error", message, param: name })
+          const later = Object.fromEntries(knobs.slice(i).map(([name, value]) => [name, value]))
+          expect(json(yield* post(sim, request, later)).error.message, name).toBe(message)
+        }
+      }))
+
     it.effect("adds reasoning when reasoning_effort is set, streamed as reasoning_content", () =>
       Effect.gen(function*() {
         const sim = yield* start({ reasoningTokens: 6 })

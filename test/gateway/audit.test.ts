@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Result from "effect/Result"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
@@ -169,18 +170,24 @@ describe("the audit chain against its anchor", () => {
     fc.assert(
       fc.property(fc.array(entry, { minLength: 1, maxLength: 10 }), fc.nat({ max: 2 ** 42 }), (entries, at) => {
         const heads = headsOf(chainOf(entries).rows)
-        assert.deepStrictEqual(Anchor.parse(heads.map((head) => Anchor.lineOf(head, at)).join("")), heads)
+        assert.deepStrictEqual(
+          Anchor.parse(heads.map((head) => Anchor.lineOf(head, at)).join("")),
+          Result.succeed(heads)
+        )
       })
     )
     const line = Anchor.lineOf({ seq: 3, digest: "a".repeat(64) }, 0)
     assert.strictEqual(line, `{"at":"1970-01-01T00:00:00.000Z","seq":3,"digest":"${"a".repeat(64)}"}\n`)
-    assert.strictEqual(Anchor.parse(`${line}not json\n`), "line 2 is not JSON")
-    assert.strictEqual(
+    assert.deepStrictEqual(Anchor.parse(`${line}not json\n`), Result.fail("line 2 is not JSON"))
+    assert.deepStrictEqual(
       Anchor.parse(`${line}{"seq":-1,"digest":"${"a".repeat(64)}"}`),
-      "line 2 has no \"seq\" (a whole number, 0 or more)"
+      Result.fail("line 2 has no \"seq\" (a whole number, 0 or more)")
     )
-    assert.strictEqual(Anchor.parse(`{"seq":1,"digest":"ABC"}`), "line 1 has no \"digest\" (64 hex digits)")
-    assert.strictEqual(Anchor.parse("\n"), "it holds no head")
+    assert.deepStrictEqual(
+      Anchor.parse(`{"seq":1,"digest":"ABC"}`),
+      Result.fail("line 1 has no \"digest\" (64 hex digits)")
+    )
+    assert.deepStrictEqual(Anchor.parse("\n"), Result.fail("it holds no head"))
   })
 
   it.effect("is written at start, each interval the head moved (not when it stood), and at the scope's close", () =>
@@ -192,7 +199,7 @@ describe("the audit chain against its anchor", () => {
       const read = () => Anchor.parse(readFileSync(file, "utf8"))
       const seqs = () => {
         const heads = read()
-        return typeof heads === "string" ? heads : heads.map((head) => head.seq)
+        return Result.isFailure(heads) ? heads.failure : heads.success.map((head) => head.seq)
       }
       yield* Effect.scoped(Effect.gen(function*() {
         yield* Anchor.write(log, { file, every: Duration.minutes(1) })
@@ -215,7 +222,7 @@ describe("the audit chain against its anchor", () => {
       assert.deepStrictEqual(seqs(), [0, 2, 3, 4])
       assert.deepStrictEqual(
         read(),
-        [0, 2, 3, 4].map((seq) => ({ seq, digest: seq === 0 ? Chain.genesis : digestAt(seq) }))
+        Result.succeed([0, 2, 3, 4].map((seq) => ({ seq, digest: seq === 0 ? Chain.genesis : digestAt(seq) })))
       )
       assert.strictEqual(statSync(file).mode & 0o777, 0o600)
     }).pipe(Effect.scoped))

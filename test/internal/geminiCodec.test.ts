@@ -523,7 +523,7 @@ describe("wire/gemini/codec: the error body and the embeddings", () => {
     fc.assert(fc.property(vectors, (original) => {
       const batch: unknown = JSON.parse(Embeddings.embeddingReply(original, false))
       expect(isBatch(batch)).toBe(true)
-      expect(Embeddings.readEmbeddings(batch as Codec.JsonRecord)).toEqual({ embeddings: original })
+      expect(Embeddings.readEmbeddings(batch as Codec.JsonRecord)).toEqual(Result.succeed({ embeddings: original }))
       const one: unknown = JSON.parse(Embeddings.embeddingReply(original, true))
       expect(isOne(one)).toBe(true)
       expect(one).toEqual({ embedding: { values: original[0] } })

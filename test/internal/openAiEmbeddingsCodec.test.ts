@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import type OpenAI from "openai"
@@ -48,11 +49,11 @@ describe("internal/wire/openAiChat/embeddings", () => {
         const body = JSON.parse(embeddingList(vectors, "m", { promptTokens: tokens, totalTokens: tokens }, base64))
         // JSON writes -0 as 0; base64 keeps it.
         const written = base64 ? vectors : vectors.map((vector) => vector.map((value) => value === 0 ? 0 : value))
-        expect(readReply(body, vectors.length)).toEqual({
+        expect(readReply(body, vectors.length)).toEqual(Result.succeed({
           embeddings: written,
           model: "m",
           usage: { promptTokens: tokens, totalTokens: tokens, estimated: false }
-        })
+        }))
       }
     ))
   })
@@ -69,13 +70,13 @@ describe("internal/wire/openAiChat/embeddings", () => {
       fc.constantFrom("float" as const, "base64" as const),
       (inputs, dimensions, encoding) => {
         const decoded = decodeEmbedding(requestBody("text-embedding-3-small", inputs, dimensions, encoding))
-        expect(decoded).toEqual({
+        expect(decoded).toEqual(Result.succeed({
           model: "text-embedding-3-small",
           inputs,
           dimensions,
           base64: encoding === "base64",
           single: false
-        })
+        }))
       }
     ))
   })
@@ -97,10 +98,10 @@ describe("internal/wire/openAiChat/embeddings: the official SDK's types", () => 
       ],
       usage: { prompt_tokens: 7, total_tokens: 7 }
     }
-    expect(readReply(JSON.parse(JSON.stringify(list)), 2)).toEqual({
+    expect(readReply(JSON.parse(JSON.stringify(list)), 2)).toEqual(Result.succeed({
       embeddings: [[0.25, 2], [0.5, -1]],
       model: "text-embedding-3-small",
       usage: { promptTokens: 7, totalTokens: 7, estimated: false }
-    })
+    }))
   })
 })

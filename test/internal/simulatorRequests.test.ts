@@ -3,6 +3,7 @@
  * each wire format's decode (which reads the body with the dialect's codec).
  */
 import { describe, expect, it } from "@effect/vitest"
+import type * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { signatureOf } from "../../src/internal/simulator/anthropic/render.js"
 import { decode as decodeMessages, decodeCount } from "../../src/internal/simulator/anthropic/request.js"
@@ -13,6 +14,7 @@ import { decode as decodeChat } from "../../src/internal/simulator/openAiChat/re
 import { decode as decodeResponses } from "../../src/internal/simulator/openAiResponses/request.js"
 import * as Ollama from "../../src/simulator/Ollama.js"
 import { pdf as pdfOf } from "../utils/media.js"
+import { failed, read } from "../utils/results.js"
 
 const hi = [{ role: "user", content: "hi" }]
 const f = [{ type: "function", function: { name: "f" } }]
@@ -847,12 +849,17 @@ const badOllamaChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<s
 describe("the simulator's request errors", () => {
   it("Chat Completions: each bad body gets OpenAI's error naming its field", () => {
     for (const [name, body, error] of badChats) {
-      expect(decodeChat(body), name).toEqual({ _tag: "InvalidRequest", param: undefined, code: undefined, ...error })
+      expect(failed(decodeChat(body)), name).toEqual({
+        _tag: "InvalidRequest",
+        param: undefined,
+        code: undefined,
+        ...error
+      })
     }
   })
 
   it("Chat Completions: a body that fits is read, not refused", () => {
-    const decoded = decodeChat({
+    const decoded = read(decodeChat({
       model: "m",
       messages: [
         { role: "developer", content: "Be brief." },
@@ -866,7 +873,7 @@ describe("the simulator's request errors", () => {
       reasoning_effort: "low",
       stream: true,
       stream_options: { include_usage: true }
-    })
+    }))
     expect(decoded).toMatchObject({
       // 14 characters (the tool call's name and arguments too), 4 tokens, and an image's 85.
       prompt: { model: "m", promptTokens: 89, lastUserText: "a", lastRole: "tool", toolResult: "r" },
@@ -878,7 +885,7 @@ describe("the simulator's request errors", () => {
 
   it("OpenAI embeddings: each bad body gets OpenAI's error naming its field", () => {
     for (const [name, body, error] of badEmbeddings) {
-      expect(decodeEmbedding(body), name).toEqual({
+      expect(failed(decodeEmbedding(body)), name).toEqual({
         _tag: "InvalidRequest",
         param: undefined,
         code: undefined,
@@ -888,7 +895,7 @@ describe("the simulator's request errors", () => {
   })
 
   it("OpenAI embeddings: a body that fits is read as its inputs, one array of ids being one input", () => {
-    expect(decodeEmbedding(embeddings({ input: ["a", "b"], dimensions: 8, encoding_format: "base64" }))).toEqual({
+    expect(read(decodeEmbedding(embeddings({ input: ["a", "b"], dimensions: 8, encoding_format: "base64" })))).toEqual({
       model: "m",
       inputs: ["a", "b"],
       dimensions: 8,
@@ -896,7 +903,7 @@ describe("the simulator's request errors", () => {
       single: false
     })
     const ids = Array.from({ length: 3000 }, (_, i) => i)
-    expect(decodeEmbedding(embeddings({ input: ids, dimensions: null, encoding_format: null }))).toEqual({
+    expect(read(decodeEmbedding(embeddings({ input: ids, dimensions: null, encoding_format: null })))).toEqual({
       model: "m",
       inputs: [ids],
       dimensions: undefined,
@@ -907,7 +914,7 @@ describe("the simulator's request errors", () => {
 
   it("Responses: each bad body gets OpenAI's error naming its field", () => {
     for (const [name, body, error] of badResponses) {
-      expect(decodeResponses(body), name).toEqual({
+      expect(failed(decodeResponses(body)), name).toEqual({
         _tag: "InvalidRequest",
         param: undefined,
         code: undefined,
@@ -933,7 +940,7 @@ describe("the simulator's request errors", () => {
       previous_response_id: "resp_1"
     })
     // 9 + 8 + 2 + 11 + 2 + 2 characters (the call's name and arguments too): 9 tokens.
-    expect(decodeResponses(loop)).toMatchObject({
+    expect(read(decodeResponses(loop))).toMatchObject({
       prompt: {
         model: "m",
         promptTokens: 9,
@@ -957,7 +964,7 @@ describe("the simulator's request errors", () => {
       input: [inputText("hi"), { type: "reasoning", summary: [], encrypted_content: "gAAA" }, call, output],
       text: { format: { type: "json_schema", name: "x", schema: { type: "object" } } }
     })
-    expect(decodeResponses(replay)).toMatchObject({
+    expect(read(decodeResponses(replay))).toMatchObject({
       prompt: { reasoning: true, responseSchema: { type: "object" }, lastRole: "tool" },
       extra: { store: false, encryptedReasoning: true, summary: true, effort: "low" },
       keeps: false
@@ -966,7 +973,7 @@ describe("the simulator's request errors", () => {
 
   it("Anthropic Messages: each bad body gets Anthropic's error naming its field", () => {
     for (const [name, body, error] of badMessages) {
-      expect(decodeMessages(body), name).toEqual({
+      expect(failed(decodeMessages(body)), name).toEqual({
         _tag: "InvalidRequest",
         param: undefined,
         code: undefined,
@@ -1009,14 +1016,14 @@ describe("the simulator's request errors", () => {
       parallelToolCalls: false,
       reasoning: true
     }
-    expect(decodeMessages(body)).toMatchObject({ prompt, stream: true, requestedTokens: 89 + 2048 })
+    expect(read(decodeMessages(body))).toMatchObject({ prompt, stream: true, requestedTokens: 89 + 2048 })
     const { max_tokens: _, stream: __, ...counted } = body
-    expect(decodeCount(counted)).toMatchObject({ prompt, stream: false, requestedTokens: 89 })
+    expect(read(decodeCount(counted))).toMatchObject({ prompt, stream: false, requestedTokens: 89 })
   })
 
   it("Ollama: each bad body gets Ollama's error naming its field", () => {
     for (const [name, body, error] of badOllamaChats) {
-      expect(Ollama.format.decode(body, {}), name).toEqual({
+      expect(failed(Ollama.format.decode(body, {})), name).toEqual({
         _tag: "InvalidRequest",
         param: undefined,
         code: undefined,
@@ -1026,7 +1033,7 @@ describe("the simulator's request errors", () => {
   })
 
   it("Ollama: a body that fits is read, not refused", () => {
-    const decoded = Ollama.format.decode({
+    const decoded = read(Ollama.format.decode({
       model: "m",
       messages: [
         { role: "system", content: "Be brief." },
@@ -1038,7 +1045,7 @@ describe("the simulator's request errors", () => {
       options: { num_predict: 7 },
       think: "high",
       format: "json"
-    }, {})
+    }, {}))
     expect(decoded).toMatchObject({
       // 9 + 1 + 1 + 7 + 1 characters (the call's name and arguments too), 5 tokens, and an image's 85 (a PNG by its
       // signature; bytes of no image type would count as a document's, a token a byte).
@@ -1049,8 +1056,8 @@ describe("the simulator's request errors", () => {
   })
 
   // The prompt tokens a request's decoder counts, or its error.
-  const promptTokens = (decoded: { readonly prompt?: { readonly promptTokens: number } } | unknown): number =>
-    (decoded as { readonly prompt: { readonly promptTokens: number } }).prompt.promptTokens
+  const promptTokens = (decoded: Result.Result<{ readonly prompt: { readonly promptTokens: number } }, unknown>) =>
+    read(decoded).prompt.promptTokens
 
   it("a PDF counts its pages at 258 tokens, in a user turn and a tool result alike, in every dialect", () => {
     fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), (pages) => {

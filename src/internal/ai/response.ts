@@ -14,6 +14,7 @@ import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
+import { messageOf } from "../errorText.js"
 import { metadataKey } from "./aiError.js"
 import type { CarriedMetadata } from "./request.js"
 
@@ -59,7 +60,7 @@ export const paramsOf = (
       method,
       reason: new AiError.ToolParameterValidationError({
         toolName: call.name,
-        description: `the arguments are not JSON (${cause instanceof Error ? cause.message : String(cause)})`
+        description: `the arguments are not JSON (${messageOf(cause)})`
       })
     }))
   }

@@ -50,6 +50,7 @@ import {
 import type { OptionsError } from "../../OptionsError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Store from "../../Store.js"
+import { messageOf } from "../errorText.js"
 import { hold } from "../held.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Sql from "../persistence/sql.js"
@@ -346,7 +347,7 @@ export function make(
     const httpServer = yield* NodeHttpServer.make(() => server, { host, port, disablePreemptiveShutdown: true }).pipe(
       Effect.mapError((error) => {
         const cause = error.cause
-        return startError(`${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+        return startError(`${host}:${port}: ${messageOf(cause)}`, cause)
       })
     )
     const address = server.address()

@@ -10,6 +10,7 @@ import { type Input as ChatRequest, jsonSchemaFormat } from "../../ChatRequest.j
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { GenerateObjectOptions as Options } from "../../Llm.js"
 import { ContentFilterError, OutputDecodeError } from "../../LlmError.js"
+import { messageOf } from "../errorText.js"
 
 /** `request` asking for JSON that follows `schema` (any `responseFormat` it had is replaced). */
 export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Codec<A, I>, options?: Options): ChatRequest => {
@@ -55,7 +56,7 @@ export const decode = <A, I>(
     json = JSON.parse(response.text)
   } catch (error) {
     return Effect.fail(
-      failed(`the structured output is not JSON (${error instanceof Error ? error.message : String(error)})`)
+      failed(`the structured output is not JSON (${messageOf(error)})`)
     )
   }
   return Effect.mapError(

@@ -111,8 +111,8 @@ export interface Definition extends ProviderHttp.Options {
    * response's, or only its request id. Default: `"requestId"`.
    */
   readonly failureHeaders?: "response" | "requestId" | undefined
-  /** A whole reply, or its error; throws `ShapeError` when the body is not one. */
-  readonly reply: (body: JsonRecord, context: ReplyContext) => Reply | LlmError
+  /** A whole reply, or its error (a blocked prompt's); throws `ShapeError` when the body is not one. */
+  readonly reply: (body: JsonRecord, context: ReplyContext) => Result.Result<Reply, LlmError>
   readonly stream: (context: StreamContext) => ProviderHttp.StreamParser
   /**
    * The embeddings wire, or, for a provider without an embeddings API, the
@@ -194,10 +194,6 @@ function noModel(provider: string) {
   })
 }
 
-function isError(value: Reply | LlmError): value is LlmError {
-  return "_tag" in value
-}
-
 function serviceOf(client: HttpClient.HttpClient, definition: Definition): Service {
   const transport = ProviderHttp.make(client, definition)
   const provider = transport.provider
@@ -265,14 +261,15 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     function decodeError(detail: string) {
       return transport.decodeError(call, detail, text, requestIdOf(response))
     }
-    let reply: Reply | LlmError
+    let read: Result.Result<Reply, LlmError>
     try {
-      reply = definition.reply(body, { provider, model: call.model, request, decodeError })
+      read = definition.reply(body, { provider, model: call.model, request, decodeError })
     } catch (error) {
       if (!(error instanceof ShapeError)) throw error
       return Effect.fail(decodeError(`the response has the wrong shape: ${error.reason}`))
     }
-    if (isError(reply)) return Effect.fail(reply)
+    if (Result.isFailure(read)) return Effect.fail(read.failure)
+    const reply = read.success
     return Effect.succeed({
       id: reply.id,
       model: reply.model ?? call.model,

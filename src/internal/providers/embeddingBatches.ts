@@ -112,6 +112,13 @@ export type WireBody =
   | { readonly tokens: true; readonly body: (model: string, inputs: ReadonlyArray<Piece>, request: Input) => unknown }
   | { readonly tokens: false; readonly body: (model: string, inputs: ReadonlyArray<string>, request: Input) => unknown }
 
+/** What a reply body holds: the vectors (one per input, in order), its model, and its usage (absent: none reported). */
+export interface EmbeddingsRead {
+  readonly embeddings: ReadonlyArray<ReadonlyArray<number>>
+  readonly model?: string | undefined
+  readonly usage?: EmbeddingUsage | undefined
+}
+
 export interface WireCommon {
   readonly provider: string
   /** The client's default model. */
@@ -119,17 +126,8 @@ export interface WireCommon {
   /** The most inputs one request takes; more fail with `InvalidRequestError` (`Llm.embed` splits them first). */
   readonly maxInputs: number
   readonly path: (model: string) => string
-  /**
-   * The vectors (one per input, in order), the model and usage of a reply
-   * body, or the reason it is not a reply. Usage absent: none reported.
-   */
-  readonly read: (body: Readonly<Record<string, unknown>>, inputs: number) =>
-    | {
-      readonly embeddings: ReadonlyArray<ReadonlyArray<number>>
-      readonly model?: string | undefined
-      readonly usage?: EmbeddingUsage | undefined
-    }
-    | string
+  /** The vectors, model and usage of a reply body, or the reason it is not a reply. */
+  readonly read: (body: Readonly<Record<string, unknown>>, inputs: number) => Result.Result<EmbeddingsRead, string>
   /** Whether a 2xx body is an error payload, and which error. */
   readonly isError?: ((body: Readonly<Record<string, unknown>>) => boolean) | undefined
 }
@@ -221,10 +219,14 @@ export const embedWith =
           if (options.isError?.(body) === true) {
             return Effect.fail(transport.errorOf(call, body, clock.currentTimeMillisUnsafe(), response.headers))
           }
-          const read = options.read(body, inputs.length)
-          if (typeof read === "string") {
-            return Effect.fail(transport.decodeError(call, `the embedding response has the wrong shape: ${read}`, text))
+          const reading = options.read(body, inputs.length)
+          if (Result.isFailure(reading)) {
+            const reason = reading.failure
+            return Effect.fail(
+              transport.decodeError(call, `the embedding response has the wrong shape: ${reason}`, text)
+            )
           }
+          const read = reading.success
           if (read.embeddings.length !== inputs.length) {
             return Effect.fail(
               transport.decodeError(

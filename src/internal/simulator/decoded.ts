@@ -4,6 +4,7 @@
  * model's context window; the transcript a format tallies its messages in; and
  * the prompt of a request a codec read, its tools and tool choice as the generator takes them.
  */
+import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../ChatRequest.js"
 import type { ImagePart, Message, ToolDefinition } from "../../Message.js"
 import * as Pricing from "../../Pricing.js"
@@ -165,14 +166,18 @@ export interface RequestRead<Extra> {
  * A request a codec read as the prompt it asks about: its messages tallied, its tools and tool choice as the
  * generator takes them, its limit and its output format; or the API's error for a choice of a tool not offered.
  */
-export function requestPrompt<Extra>(request: ChatRequest, read: RequestRead<Extra>): Decoded<Extra> | InvalidRequest {
+export function requestPrompt<Extra>(
+  request: ChatRequest,
+  read: RequestRead<Extra>
+): Result.Result<Decoded<Extra>, InvalidRequest> {
   const tools = toolsOf(request.tools)
-  const toolChoice = toolChoiceOf(request.toolChoice, tools, read.unknownTool)
-  if (toolChoice._tag === "InvalidRequest") return toolChoice
+  const chosen = toolChoiceOf(request.toolChoice, tools, read.unknownTool)
+  if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
+  const toolChoice = chosen.success
   const format = request.responseFormat
   const transcript = new Transcript()
   transcript.addMessages(request.messages)
-  return transcript.decoded(
+  return Result.succeed(transcript.decoded(
     {
       model: read.model,
       tools,
@@ -186,7 +191,7 @@ export function requestPrompt<Extra>(request: ChatRequest, read: RequestRead<Ext
     },
     read.stream,
     read.extra
-  )
+  ))
 }
 
 // The tools a codec read, as the reply's generator offers them.
@@ -199,18 +204,20 @@ function toolChoiceOf(
   choice: ToolChoice | undefined,
   tools: ReadonlyArray<Reply.Tool>,
   unknownTool: (name: string) => InvalidRequest
-): Reply.ToolChoice | InvalidRequest {
+): Result.Result<Reply.ToolChoice, InvalidRequest> {
   switch (choice) {
     case undefined:
     case "auto":
-      return { _tag: "Auto" }
+      return Result.succeed({ _tag: "Auto" })
     case "none":
-      return { _tag: "None" }
+      return Result.succeed({ _tag: "None" })
     case "required":
-      return { _tag: "Required" }
+      return Result.succeed({ _tag: "Required" })
     default: {
       const name = choice.tool
-      return tools.some((tool) => tool.name === name) ? { _tag: "Named", name } : unknownTool(name)
+      return tools.some((tool) => tool.name === name)
+        ? Result.succeed({ _tag: "Named", name })
+        : Result.fail(unknownTool(name))
     }
   }
 }

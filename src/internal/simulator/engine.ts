@@ -3,6 +3,7 @@
  * server that writes it. Every route goes through the same gate (fault header,
  * key, rate limit), then a wire format decodes the body and renders the reply.
  */
+import * as Result from "effect/Result"
 import * as Http from "node:http"
 import * as Reply from "../../simulator/Reply.js"
 import type { Fault } from "../../simulator/Simulator.js"
@@ -44,25 +45,23 @@ const htmlPage = (status: number): string => {
     `<hr><center>simulator</center>\r\n</body>\r\n</html>\r\n`
 }
 
-const isApiError = (u: unknown): u is ApiError => typeof u === "object" && u !== null && "_tag" in u
-
 const intHeader = (
   headers: Http.IncomingHttpHeaders,
   name: string,
   min: number,
   max: number
-): number | undefined | ApiError => {
+): Result.Result<number | undefined, ApiError> => {
   const value = headers[name]
-  if (value === undefined) return undefined
+  if (value === undefined) return Result.succeed(undefined)
   const text = (Array.isArray(value) ? value[0] ?? "" : value).trim()
   const n = Number(text)
   return /^\d+$/.test(text) && n >= min && n <= max
-    ? n
-    : {
+    ? Result.succeed(n)
+    : Result.fail({
       _tag: "InvalidRequest",
       message: `Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`,
       param: name
-    }
+    })
 }
 
 /** The header whose text is the reply (`Simulator`'s per-request headers). */
@@ -72,20 +71,35 @@ const replyHeader = "x-simulator-reply"
 const reasoningHeader = "x-simulator-reasoning"
 
 /** A header's text, percent-decoded (`encodeURIComponent`'s form); an invalid escape is the request's error. */
-const textHeader = (headers: Http.IncomingHttpHeaders, name: string): string | undefined | ApiError => {
+const textHeader = (
+  headers: Http.IncomingHttpHeaders,
+  name: string
+): Result.Result<string | undefined, ApiError> => {
   const value = headers[name]
-  if (value === undefined) return undefined
+  if (value === undefined) return Result.succeed(undefined)
   const text = Array.isArray(value) ? value.join(", ") : value
   try {
-    return decodeURIComponent(text)
+    return Result.succeed(decodeURIComponent(text))
   } catch {
-    return {
+    return Result.fail({
       _tag: "InvalidRequest",
       message: `Invalid ${name} header: expected text, percent-encoded as encodeURIComponent writes it.`,
       param: name
-    }
+    })
   }
 }
+
+/** The per-request headers that shape a reply (`Simulator`'s), each absent when not sent; or the first bad one. */
+const knobsOf = (headers: Http.IncomingHttpHeaders) =>
+  Result.gen(function*() {
+    const replyTokens = yield* intHeader(headers, "x-simulator-reply-tokens", 0, 100_000)
+    const replyText = yield* textHeader(headers, replyHeader)
+    const reasoningText = yield* textHeader(headers, reasoningHeader)
+    const toolCalls = yield* intHeader(headers, "x-simulator-tool-calls", 1, 64)
+    const cachedTokens = yield* intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
+    const cacheWriteTokens = yield* intHeader(headers, "x-simulator-cache-write-tokens", 0, Number.MAX_SAFE_INTEGER)
+    return { replyTokens, replyText, reasoningText, toolCalls, cachedTokens, cacheWriteTokens }
+  })
 
 const promptModel = (decoded: Decoded<unknown>): string => decoded.prompt.model
 
@@ -239,7 +253,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
    */
   const open = <T>(
     format: Gate,
-    decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => T | ApiError,
+    decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Result.Result<T, ApiError>,
     modelOf: (decoded: T) => string,
     input: RouteInput
   ):
@@ -284,8 +298,9 @@ export const makeEngine = (config: Config, startedAt: number) => {
         }). The API expects a JSON payload.`
       }, out)
     }
-    const decoded = decode(body, input.params)
-    if (isApiError(decoded)) return errorPlan(format, decoded, out)
+    const read = decode(body, input.params)
+    if (Result.isFailure(read)) return errorPlan(format, read.failure, out)
+    const decoded = read.success
     const model = modelOf(decoded)
     if (!config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
     return {
@@ -306,8 +321,9 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const opened = open(format, format.decode, promptModel, input)
     if (!("decoded" in opened)) return opened
     const { body, continuation, fault, id, out, output, window } = opened
-    const decoded = storedReplies.continued(opened.decoded)
-    if (isApiError(decoded)) return errorPlan(format, decoded, out)
+    const continued = storedReplies.continued(opened.decoded)
+    if (Result.isFailure(continued)) return errorPlan(format, continued.failure, out)
+    const decoded = continued.success
     const { headers, now } = input
     const prompt = prefilled(decoded.prompt, opened.prefill)
     if (prompt === undefined) {
@@ -324,23 +340,14 @@ export const makeEngine = (config: Config, startedAt: number) => {
         completionTokens: decoded.requestedTokens - prompt.promptTokens
       }, out)
     }
-    const replyTokens = intHeader(headers, "x-simulator-reply-tokens", 0, 100_000)
-    if (isApiError(replyTokens)) return errorPlan(format, replyTokens, out)
-    const replyText = textHeader(headers, replyHeader)
-    if (isApiError(replyText)) return errorPlan(format, replyText, out)
-    const reasoningText = textHeader(headers, reasoningHeader)
-    if (isApiError(reasoningText)) return errorPlan(format, reasoningText, out)
-    const toolCalls = intHeader(headers, "x-simulator-tool-calls", 1, 64)
-    if (isApiError(toolCalls)) return errorPlan(format, toolCalls, out)
-    const cachedTokens = intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
-    if (isApiError(cachedTokens)) return errorPlan(format, cachedTokens, out)
-    const cacheWriteTokens = intHeader(headers, "x-simulator-cache-write-tokens", 0, Number.MAX_SAFE_INTEGER)
-    if (isApiError(cacheWriteTokens)) return errorPlan(format, cacheWriteTokens, out)
+    const knobs = knobsOf(headers)
+    if (Result.isFailure(knobs)) return errorPlan(format, knobs.failure, out)
+    const { cachedTokens, cacheWriteTokens, reasoningText, replyText, replyTokens, toolCalls } = knobs.success
     // The knob headers, when sent, stand in for what the prompt cache reports.
     const cache = format.cachePrefixes === undefined
       ? undefined
       : promptCache.use(format.cachePrefixes(body, input.params), now)
-    const reply = Reply.generate(prompt, {
+    const generated = Reply.generate(prompt, {
       replyTokens: replyTokens ?? config.replyTokens,
       reasoningTokens: config.reasoningTokens,
       toolCalls: toolCalls ?? 1,
@@ -352,7 +359,10 @@ export const makeEngine = (config: Config, startedAt: number) => {
       reply: replyText,
       reasoning: reasoningText
     })
-    if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
+    if (Result.isFailure(generated)) {
+      return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)
+    }
+    const reply = generated.success
     const meta: ReplyMeta = {
       id: `${format.idPrefix}sim${id}`,
       created: Math.floor(now / 1000),
@@ -428,7 +438,10 @@ export const makeEngine = (config: Config, startedAt: number) => {
    */
   const countTokens = <X>(
     format: WireFormat<X>,
-    decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Decoded<X> | ApiError,
+    decode: (
+      body: unknown,
+      params?: Readonly<Record<string, string | undefined>>
+    ) => Result.Result<Decoded<X>, ApiError>,
     render: (promptTokens: number) => string,
     input: RouteInput
   ): Plan => {

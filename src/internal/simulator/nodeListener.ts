@@ -8,6 +8,7 @@ import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Http from "node:http"
+import { messageOf } from "../errorText.js"
 import { openAiErrorJson } from "../wire/openAiChat/codec.js"
 import type { Config } from "./config.js"
 import type { Engine } from "./engine.js"
@@ -111,7 +112,7 @@ export const nodeListener = (
         : matched.route.plan(engine, { headers: req.headers, body, now, params: matched.params, url: req.url ?? "" })
     } catch (defect) {
       // A bug in the simulator: say so in the response rather than crash the process.
-      const message = `Simulator defect: ${defect instanceof Error ? defect.message : String(defect)}`
+      const message = `Simulator defect: ${messageOf(defect)}`
       plan = {
         _tag: "Body",
         status: 500,

@@ -4,6 +4,7 @@
  * before the request's own input, and one naming an id not kept is 404, as OpenAI answers an unknown or expired
  * response. At most `maxReplies` are kept, the oldest forgotten first.
  */
+import * as Result from "effect/Result"
 import type * as Reply from "../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../simulator/WireFormat.js"
 
@@ -29,14 +30,14 @@ export class StoredReplies {
   constructor(private readonly maxReplies: number) {}
 
   /** `decoded` after the kept reply it continues (its tokens counted, its user text the seed when it has none). */
-  continued<X>(decoded: Decoded<X>): Decoded<X> | ApiError {
+  continued<X>(decoded: Decoded<X>): Result.Result<Decoded<X>, ApiError> {
     const id = decoded.continues
-    if (id === undefined) return decoded
+    if (id === undefined) return Result.succeed(decoded)
     const kept = this.replies.get(id)
-    if (kept === undefined) return notFound(id)
+    if (kept === undefined) return Result.fail(notFound(id))
     const held = kept.promptTokens + kept.completionTokens
     const { prompt } = decoded
-    return {
+    return Result.succeed({
       ...decoded,
       prompt: {
         ...prompt,
@@ -44,7 +45,7 @@ export class StoredReplies {
         lastUserText: prompt.lastUserText === "" ? kept.lastUserText : prompt.lastUserText
       },
       requestedTokens: decoded.requestedTokens + held
-    }
+    })
   }
 
   /** Keeps the reply `id` to `prompt`. */

@@ -43,6 +43,7 @@ import {
   TransportError
 } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
+import { messageOf } from "../errorText.js"
 import { masked } from "../llmError/mask.js"
 import { RouterCall } from "../routerCall.js"
 import { untraced } from "../telemetry.js"
@@ -372,9 +373,9 @@ function isOk(status: number) {
 
 /** The text of an unknown failure, with its cause when it has one. */
 export function causeText(cause: unknown): string {
-  return cause instanceof Error
-    ? (cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message)
-    : String(cause)
+  return cause instanceof Error && cause.cause instanceof Error
+    ? `${cause.message}: ${cause.cause.message}`
+    : messageOf(cause)
 }
 
 /** A short excerpt of a raw body for an error. */

@@ -9,8 +9,10 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { appendFileSync } from "node:fs"
+import { messageOf } from "../../errorText.js"
 import type * as Chain from "./chain.js"
 import type { AuditLog } from "./store.js"
 
@@ -30,7 +32,7 @@ export function lineOf(head: Chain.Head, at: number): string {
 }
 
 /** The heads an anchor file's `text` holds, or what is wrong with it: the first line that is not a head, by number. */
-export function parse(text: string): ReadonlyArray<Chain.Head> | string {
+export function parse(text: string): Result.Result<ReadonlyArray<Chain.Head>, string> {
   const heads: Array<Chain.Head> = []
   for (const [index, line] of text.split("\n").entries()) {
     if (line.trim() === "") continue
@@ -38,19 +40,19 @@ export function parse(text: string): ReadonlyArray<Chain.Head> | string {
     try {
       value = JSON.parse(line)
     } catch {
-      return `line ${index + 1} is not JSON`
+      return Result.fail(`line ${index + 1} is not JSON`)
     }
     const seq = typeof value === "object" && value !== null && "seq" in value ? value.seq : undefined
     const digest = typeof value === "object" && value !== null && "digest" in value ? value.digest : undefined
     if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
-      return `line ${index + 1} has no "seq" (a whole number, 0 or more)`
+      return Result.fail(`line ${index + 1} has no "seq" (a whole number, 0 or more)`)
     }
     if (typeof digest !== "string" || !/^[0-9a-f]{64}$/.test(digest)) {
-      return `line ${index + 1} has no "digest" (64 hex digits)`
+      return Result.fail(`line ${index + 1} has no "digest" (64 hex digits)`)
     }
     heads.push({ seq, digest })
   }
-  return heads.length === 0 ? "it holds no head" : heads
+  return heads.length === 0 ? Result.fail("it holds no head") : Result.succeed(heads)
 }
 
 /**
@@ -66,7 +68,7 @@ export const write = Effect.fnUntraced(function*(log: AuditLog, settings: Settin
     // One short line a minute at most: written at once, so the line is down before the next step (or the shutdown).
     yield* Effect.try({
       try: () => appendFileSync(settings.file, lineOf(head, at), { mode: 0o600 }),
-      catch: (cause) => new Error(`${settings.file}: ${cause instanceof Error ? cause.message : String(cause)}`)
+      catch: (cause) => new Error(`${settings.file}: ${messageOf(cause)}`)
     })
     written = head
     yield* Effect.logInfo("audit_head").pipe(

@@ -10,10 +10,12 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import type * as Jose from "jose"
 import type * as OpenIdClient from "openid-client"
 import type { Oidc as OidcOptions } from "../../../Gateway.js"
 import type { OptionsError } from "../../../OptionsError.js"
+import { messageOf } from "../../errorText.js"
 import * as OptionsErrors from "../../optionsError.js"
 import * as Errors from "../errorAnswer.js"
 
@@ -172,8 +174,6 @@ export const signInFailed = (why: string) =>
     "sign_in_failed"
   )
 
-const reason = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
-
 // Why jose refused a token, in words that name the check (never the token).
 function refusalOf(cause: unknown): Errors.ErrorAnswer {
   const error = cause as { readonly code?: string; readonly claim?: string }
@@ -197,7 +197,7 @@ function refusalOf(cause: unknown): Errors.ErrorAnswer {
     case "ERR_JWKS_TIMEOUT":
       return unavailable("its published keys were not read in time")
     default:
-      return error.code === undefined ? unavailable(reason(cause)) : invalidToken("it is not a signed JWT")
+      return error.code === undefined ? unavailable(messageOf(cause)) : invalidToken("it is not a signed JWT")
   }
 }
 
@@ -209,10 +209,12 @@ function listClaim(claims: Readonly<Record<string, unknown>>, name: string): Rea
 }
 
 /** The person `claims` name under `settings`, or why not. */
-function personOf(settings: Settings, claims: Readonly<Record<string, unknown>>): Person | string {
+function personOf(settings: Settings, claims: Readonly<Record<string, unknown>>): Result.Result<Person, string> {
   const subject = claims[settings.userClaim]
-  if (typeof subject !== "string" || subject === "") return `it has no \`${settings.userClaim}\` claim (user_claim)`
-  return { subject, groups: listClaim(claims, settings.groupsClaim) }
+  if (typeof subject !== "string" || subject === "") {
+    return Result.fail(`it has no \`${settings.userClaim}\` claim (user_claim)`)
+  }
+  return Result.succeed({ subject, groups: listClaim(claims, settings.groupsClaim) })
 }
 
 /** The identity provider of `options`, over the loaded `libraries`, reading time from `now`. */
@@ -238,7 +240,7 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
         if (jwksUri === undefined) throw new Error("its discovery document names no jwks_uri")
         return { config, keys: jose.createRemoteJWKSet(new URL(jwksUri)) }
       },
-      catch: (cause) => unavailable(`its discovery document at ${settings.issuer}: ${reason(cause)}`)
+      catch: (cause) => unavailable(`its discovery document at ${settings.issuer}: ${messageOf(cause)}`)
     }).pipe(Effect.tap((found) => Effect.sync(() => (discovered = found))))
   })
 
@@ -258,8 +260,7 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
           catch: refusalOf
         }),
         ({ payload }) => {
-          const person = personOf(settings, payload)
-          return typeof person === "string" ? Effect.fail(invalidToken(person)) : Effect.succeed(person)
+          return Effect.fromResult(Result.mapError(personOf(settings, payload), invalidToken))
         }
       ))
 
@@ -298,10 +299,13 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
             ? idClaims
             : { ...(await client.fetchUserInfo(config, tokens.access_token, String(idClaims["sub"]))), ...idClaims }
           const person = personOf(settings, claims)
-          if (typeof person === "string") throw new Error(`the issuer's answer ${person}`)
-          return { ...person, idToken: tokens.id_token === undefined ? undefined : Redacted.make(tokens.id_token) }
+          if (Result.isFailure(person)) throw new Error(`the issuer's answer ${person.failure}`)
+          return {
+            ...person.success,
+            idToken: tokens.id_token === undefined ? undefined : Redacted.make(tokens.id_token)
+          }
         },
-        catch: (cause) => signInFailed(reason(cause))
+        catch: (cause) => signInFailed(messageOf(cause))
       }))
 
   const endSessionUrl: Oidc["endSessionUrl"] = (input) =>

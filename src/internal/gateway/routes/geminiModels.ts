@@ -8,6 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as Result from "effect/Result"
 import type { ModelEntry } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
 import { decodePath, json, refusal } from "../serving/answers.js"
@@ -30,14 +31,18 @@ export const modelObject = (model: ModelEntry) => ({
 })
 
 // The page `query` asks for (its first model and its size), or what is wrong with it.
-const pageOf = (query: URLSearchParams): { readonly start: number; readonly size: number } | string => {
+function pageOf(query: URLSearchParams): Result.Result<{ readonly start: number; readonly size: number }, string> {
   const size = query.get("pageSize")
   const token = query.get("pageToken")
   const pageSize = size === null ? defaultPageSize : Number(size)
-  if (!Number.isInteger(pageSize) || pageSize < 0) return `pageSize: expected a whole number, got '${size}'`
+  if (!Number.isInteger(pageSize) || pageSize < 0) {
+    return Result.fail(`pageSize: expected a whole number, got '${size}'`)
+  }
   const start = token === null || token === "" ? 0 : Number(token)
-  if (!Number.isInteger(start) || start < 0) return `pageToken: '${token}' is not a page token of this gateway`
-  return { start, size: pageSize === 0 ? defaultPageSize : Math.min(pageSize, maxPageSize) }
+  if (!Number.isInteger(start) || start < 0) {
+    return Result.fail(`pageToken: '${token}' is not a page token of this gateway`)
+  }
+  return Result.succeed({ start, size: pageSize === 0 ? defaultPageSize : Math.min(pageSize, maxPageSize) })
 }
 
 /** `GET /v1beta/models` and `GET /v1beta/models/{model}` over the configuration served. */
@@ -55,8 +60,9 @@ export const route = Effect.gen(function*() {
           ? refusal(entry, notFoundAnswer(id, caller))
           : json(200, JSON.stringify(modelObject(model)))
       }
-      const page = pageOf(queryOf(request.url))
-      if (typeof page === "string") return refusal(entry, Errors.invalidRequest(page, undefined))
+      const paged = pageOf(queryOf(request.url))
+      if (Result.isFailure(paged)) return refusal(entry, Errors.invalidRequest(paged.failure, undefined))
+      const page = paged.success
       const end = page.start + page.size
       return json(
         200,

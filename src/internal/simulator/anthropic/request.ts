@@ -270,10 +270,10 @@ function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
 }
 
 /** A checked body (its fields and turns held to the API's rules) as the prompt it asks about. */
-function promptOf(wire: AnyBody, request: ChatRequest): Decoded<Extra> | ApiError {
+function promptOf(wire: AnyBody, request: ChatRequest): Result.Result<Decoded<Extra>, ApiError> {
   const reasoning = request.reasoningEffort !== undefined && request.reasoningEffort !== "none"
   const broken = turnError(wire, reasoning)
-  if (broken !== undefined) return broken
+  if (broken !== undefined) return Result.fail(broken)
   return requestPrompt(request, {
     model: wire.model,
     stream: wire.stream === true,
@@ -288,19 +288,19 @@ function promptOf(wire: AnyBody, request: ChatRequest): Decoded<Extra> | ApiErro
 function decodeWith(
   body: unknown,
   check: (body: unknown) => Result.Result<AnyBody, Refused>
-): Decoded<Extra> | ApiError {
+): Result.Result<Decoded<Extra>, ApiError> {
   const checked = check(body)
-  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
   const broken = fieldError(wire)
-  if (broken !== undefined) return broken
+  if (broken !== undefined) return Result.fail(broken)
   const request = toRequest(wire)
   // The mapping refuses a block in a turn of the wrong role.
-  if (Result.isFailure(request)) return invalid(request.failure.message, request.failure.param)
+  if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))
   return promptOf(wire, request.success)
 }
 
-export function decode(body: unknown): Decoded<Extra> | ApiError {
+export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   return decodeWith(body, checkMessages)
 }
 
@@ -308,6 +308,6 @@ export function decode(body: unknown): Decoded<Extra> | ApiError {
  * A `count_tokens` body (Anthropic's token counting reference): a Messages body's prompt, checked as one; the fields
  * that shape a reply are not read.
  */
-export function decodeCount(body: unknown): Decoded<Extra> | ApiError {
+export function decodeCount(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   return decodeWith(body, checkCount)
 }

@@ -42,33 +42,37 @@ function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded
 export const decode = (
   body: unknown,
   params?: Readonly<Record<string, string | undefined>>
-): Decoded<undefined> | ApiError => {
+): Result.Result<Decoded<undefined>, ApiError> => {
   const result = Codec.checkConverse(body)
   if (Result.isFailure(result)) {
     const { message, path } = result.failure.refusals[0]
     const where = bracketed(path)
-    return invalid(`1 validation error detected: Value at '${where}' failed to satisfy constraint: ${message}`, where)
+    return Result.fail(
+      invalid(`1 validation error detected: Value at '${where}' failed to satisfy constraint: ${message}`, where)
+    )
   }
   const checked = result.success
-  if (checked.messages.length === 0) return invalid("A conversation must start with a user message.", "messages")
+  if (checked.messages.length === 0) {
+    return Result.fail(invalid("A conversation must start with a user message.", "messages"))
+  }
   if (checked.messages[0]!.role !== "user") {
-    return invalid(
+    return Result.fail(invalid(
       "A conversation must start with a user message. Try again with a conversation that starts " +
         "with a user message.",
       "messages"
-    )
+    ))
   }
   for (let i = 1; i < checked.messages.length; i++) {
     if (checked.messages[i]!.role === checked.messages[i - 1]!.role) {
-      return invalid(
+      return Result.fail(invalid(
         "A conversation must alternate between user and assistant roles. Make sure the conversation alternates " +
           "between user and assistant roles and try again.",
         `messages[${i}]`
-      )
+      ))
     }
   }
   const model = params?.modelId ?? ""
   const request = Codec.toRequest(checked, model)
-  if (Result.isFailure(request)) return invalid(request.failure.message, request.failure.param)
-  return promptOf(request.success, model, params?.stream === "true")
+  if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))
+  return Result.succeed(promptOf(request.success, model, params?.stream === "true"))
 }

@@ -18,31 +18,33 @@ function embedContentOf(
   json: unknown,
   path: string,
   resource: string
-): { readonly text: string; readonly dimensions: number | undefined } | ApiError {
-  if (!isRecord(json)) return badValue(path, "an EmbedContentRequest object", json)
+): Result.Result<{ readonly text: string; readonly dimensions: number | undefined }, ApiError> {
+  if (!isRecord(json)) return Result.fail(badValue(path, "an EmbedContentRequest object", json))
   const checked = checkEmbedContent(json)
-  if (Result.isFailure(checked)) return refusal(checked.failure, path)
+  if (Result.isFailure(checked)) return Result.fail(refusal(checked.failure, path))
   const request = checked.success
   if (request.model !== undefined && request.model !== null && request.model !== resource) {
-    return invalid(
+    return Result.fail(invalid(
       `${path}.model: the model "${request.model}" does not match the URL's "${resource}".`,
       `${path}.model`
-    )
+    ))
   }
   const parts = request.content.parts
-  if (parts.length === 0) return invalid(`${path}.content: must have at least one part.`, `${path}.content`)
+  if (parts.length === 0) {
+    return Result.fail(invalid(`${path}.content: must have at least one part.`, `${path}.content`))
+  }
   let text = ""
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]!.text
-    if (typeof part !== "string") return badValue(`${path}.content.parts[${i}].text`, "a string", part)
+    if (typeof part !== "string") return Result.fail(badValue(`${path}.content.parts[${i}].text`, "a string", part))
     text += part
   }
-  if (text === "") return invalid(`${path}.content: the text is empty.`, `${path}.content`)
+  if (text === "") return Result.fail(invalid(`${path}.content: the text is empty.`, `${path}.content`))
   const dimensions = request.outputDimensionality ?? undefined
   if (dimensions !== undefined && !(Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= 3072)) {
-    return badValue(`${path}.outputDimensionality`, "an integer from 1 to 3072", dimensions)
+    return Result.fail(badValue(`${path}.outputDimensionality`, "an integer from 1 to 3072", dimensions))
   }
-  return { text, dimensions }
+  return Result.succeed({ text, dimensions })
 }
 
 /**
@@ -52,30 +54,30 @@ function embedContentOf(
 export const decodeEmbedding = (
   body: unknown,
   params?: Readonly<Record<string, string | undefined>>
-): EmbeddingRequest | ApiError => {
+): Result.Result<EmbeddingRequest, ApiError> => {
   const model = (params?.model ?? "").replace(/^models\//, "")
   const resource = `models/${model}`
-  if (!isRecord(body)) return badValue("body", "a JSON object", body)
+  if (!isRecord(body)) return Result.fail(badValue("body", "a JSON object", body))
   const batch = params?.method === "batchEmbedContents"
   const requests: ReadonlyArray<unknown> = batch ? (Array.isArray(body.requests) ? body.requests : []) : [body]
-  if (batch && !Array.isArray(body.requests)) return badValue("requests", "an array", body.requests)
-  if (requests.length === 0) return invalid("requests: at least one request is required.", "requests")
+  if (batch && !Array.isArray(body.requests)) return Result.fail(badValue("requests", "an array", body.requests))
+  if (requests.length === 0) return Result.fail(invalid("requests: at least one request is required.", "requests"))
   if (requests.length > maxEmbeddingRequests) {
-    return invalid(
+    return Result.fail(invalid(
       `* BatchEmbedContentsRequest.requests: at most ${maxEmbeddingRequests} requests can be in one batch, got ` +
         `${requests.length}.`,
       "requests"
-    )
+    ))
   }
   const inputs: Array<string> = []
   let dimensions: number | undefined
   for (let i = 0; i < requests.length; i++) {
     const one = embedContentOf(requests[i], batch ? `requests[${i}]` : "body", resource)
-    if ("_tag" in one) return one
-    inputs.push(one.text)
-    dimensions = one.dimensions ?? dimensions
+    if (Result.isFailure(one)) return Result.fail(one.failure)
+    inputs.push(one.success.text)
+    dimensions = one.success.dimensions ?? dimensions
   }
-  return { model, inputs, dimensions, base64: false, single: !batch }
+  return Result.succeed({ model, inputs, dimensions, base64: false, single: !batch })
 }
 
 /** Gemini reports no usage for embeddings. */

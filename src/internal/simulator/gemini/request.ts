@@ -50,48 +50,51 @@ type Body = typeof Codec.GenerateContentRequest.Type
 type Part = typeof Codec.Part.Type
 
 // Google's own tools (googleSearch, codeExecution, urlContext...) are accepted and ignored.
-function decodeTools(tools: Body["tools"]): ReadonlyArray<Reply.Tool> | ApiError {
+function decodeTools(tools: Body["tools"]): Result.Result<ReadonlyArray<Reply.Tool>, ApiError> {
   const out: Array<Reply.Tool> = []
   for (let i = 0; i < (tools ?? []).length; i++) {
     const functions = tools![i]!["functionDeclarations"]
     if (functions === undefined) continue
     const checked = Codec.checkFunctionDeclarations(functions)
-    if (Result.isFailure(checked)) return refusal(checked.failure, `tools[${i}].functionDeclarations`)
+    if (Result.isFailure(checked)) return Result.fail(refusal(checked.failure, `tools[${i}].functionDeclarations`))
     const declarations = checked.success
     for (let j = 0; j < declarations.length; j++) {
       const declaration = declarations[j]!
       const path = `tools[${i}].function_declarations[${j}]`
       if (declaration.name === "") {
-        return invalid(`* GenerateContentRequest.${path}.name: Name cannot be empty.`, `${path}.name`)
+        return Result.fail(invalid(`* GenerateContentRequest.${path}.name: Name cannot be empty.`, `${path}.name`))
       }
       out.push({ name: declaration.name, parameters: declaration.parameters ?? declaration.parametersJsonSchema })
     }
   }
-  return out
+  return Result.succeed(out)
 }
 
-function decodeToolChoice(config: Body["toolConfig"], tools: ReadonlyArray<Reply.Tool>): Reply.ToolChoice | ApiError {
+function decodeToolChoice(
+  config: Body["toolConfig"],
+  tools: ReadonlyArray<Reply.Tool>
+): Result.Result<Reply.ToolChoice, ApiError> {
   const calling = config?.functionCallingConfig
-  if (calling === undefined || calling === null) return { _tag: "Auto" }
+  if (calling === undefined || calling === null) return Result.succeed({ _tag: "Auto" })
   const names = calling.allowedFunctionNames ?? []
   switch (calling.mode ?? "AUTO") {
     case "AUTO":
     case "MODE_UNSPECIFIED":
-      return { _tag: "Auto" }
+      return Result.succeed({ _tag: "Auto" })
     case "NONE":
-      return { _tag: "None" }
+      return Result.succeed({ _tag: "None" })
     case "ANY":
     case "VALIDATED": {
       for (const name of names) {
         if (!tools.some((tool) => tool.name === name)) {
-          return invalid(
+          return Result.fail(invalid(
             `* GenerateContentRequest.tool_config.function_calling_config.allowed_function_names: ` +
               `function '${name}' is not declared in tools.`,
             "tool_config.function_calling_config.allowed_function_names"
-          )
+          ))
         }
       }
-      return names.length === 1 ? { _tag: "Named", name: names[0]! } : { _tag: "Required" }
+      return Result.succeed(names.length === 1 ? { _tag: "Named", name: names[0]! } : { _tag: "Required" })
     }
   }
 }
@@ -159,11 +162,13 @@ function decodeContent(
   role: "user" | "model" | "function" | null | undefined,
   parts: ReadonlyArray<Part>,
   path: string
-): Turn | ApiError {
+): Result.Result<Turn, ApiError> {
   const turnRole = role ?? "user"
-  if (turnRole === "function") return invalid(`Please use a valid role: user, model.`, `${path}.role`)
+  if (turnRole === "function") return Result.fail(invalid(`Please use a valid role: user, model.`, `${path}.role`))
   if (parts.length === 0) {
-    return invalid(`* GenerateContentRequest.${path}.parts: contents.parts must not be empty.`, `${path}.parts`)
+    return Result.fail(
+      invalid(`* GenerateContentRequest.${path}.parts: contents.parts must not be empty.`, `${path}.parts`)
+    )
   }
   let text = ""
   let hasText = false
@@ -186,31 +191,31 @@ function decodeContent(
     } else if (part.functionCall !== null && part.functionCall !== undefined) {
       const name = part.functionCall.name
       if (name === "") {
-        return invalid(
+        return Result.fail(invalid(
           `* GenerateContentRequest.${at}.function_call.name: Name cannot be empty.`,
           `${at}.function_call.name`
-        )
+        ))
       }
       toolChars += size.chars
       calls.push({ name, signed: typeof part.thoughtSignature === "string" && part.thoughtSignature !== "" })
     } else if (part.functionResponse !== null && part.functionResponse !== undefined) {
       const name = part.functionResponse.name
       if (name === "") {
-        return invalid(
+        return Result.fail(invalid(
           `* GenerateContentRequest.${at}.function_response.name: Name cannot be empty.`,
           `${at}.function_response.name`
-        )
+        ))
       }
       toolResult = responseText(part.functionResponse.response)
       toolChars += size.chars
     } else {
-      return invalid(
+      return Result.fail(invalid(
         `* GenerateContentRequest.${at}.data: required oneof field 'data' must have one initialized field`,
         `${at}.data`
-      )
+      ))
     }
   }
-  return { role: turnRole, text, hasText, media, toolChars, calls, toolResult }
+  return Result.succeed({ role: turnRole, text, hasText, media, toolChars, calls, toolResult })
 }
 
 /** The first keyword outside Gemini's `Schema`, with its path, as the API names it. */
@@ -233,28 +238,30 @@ const unknownKeyword = (schema: unknown, path: string): ApiError | undefined => 
   return undefined
 }
 
-function decodeGenerationConfig(config: Body["generationConfig"]): {
+interface GenerationConfig {
   readonly maxTokens: number | undefined
   readonly reasoning: boolean
   readonly responseSchema: unknown
   readonly jsonObject: boolean
-} | ApiError {
+}
+
+function decodeGenerationConfig(config: Body["generationConfig"]): Result.Result<GenerationConfig, ApiError> {
   if (config === undefined || config === null) {
-    return { maxTokens: undefined, reasoning: false, responseSchema: undefined, jsonObject: false }
+    return Result.succeed({ maxTokens: undefined, reasoning: false, responseSchema: undefined, jsonObject: false })
   }
   const max = config.maxOutputTokens ?? undefined
   if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
-    return invalid(
+    return Result.fail(invalid(
       `Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), ${JSON.stringify(max)}`,
       "generation_config.max_output_tokens"
-    )
+    ))
   }
   const temperature = config.temperature ?? undefined
   if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) {
-    return invalid(
+    return Result.fail(invalid(
       `* GenerateContentRequest.generation_config.temperature: temperature must be in the range [0.0, 2.0]`,
       "generation_config.temperature"
-    )
+    ))
   }
   const thinking = config.thinkingConfig
   const reasoning = thinking !== null && thinking !== undefined && thinking.includeThoughts === true &&
@@ -262,38 +269,42 @@ function decodeGenerationConfig(config: Body["generationConfig"]): {
   const responseSchema = config.responseSchema ?? undefined
   const responseJsonSchema = config.responseJsonSchema ?? undefined
   if (responseSchema !== undefined && responseJsonSchema !== undefined) {
-    return invalid("responseSchema and responseJsonSchema cannot both be set.", "generation_config.response_schema")
+    return Result.fail(
+      invalid("responseSchema and responseJsonSchema cannot both be set.", "generation_config.response_schema")
+    )
   }
   if (
     (responseSchema !== undefined || responseJsonSchema !== undefined) && config.responseMimeType !== "application/json"
   ) {
-    return invalid(
+    return Result.fail(invalid(
       "* GenerateContentRequest.generation_config.response_mime_type: a response schema needs response_mime_type " +
         "application/json.",
       "generation_config.response_mime_type"
-    )
+    ))
   }
   const badKeyword = unknownKeyword(responseSchema, "generation_config.response_schema")
-  if (badKeyword !== undefined) return badKeyword
+  if (badKeyword !== undefined) return Result.fail(badKeyword)
   const schema = responseSchema ?? responseJsonSchema
   // A JSON MIME type without a schema is JSON mode: any JSON.
   const jsonObject = schema === undefined && config.responseMimeType === "application/json"
-  return { maxTokens: max, reasoning, responseSchema: schema, jsonObject }
+  return Result.succeed({ maxTokens: max, reasoning, responseSchema: schema, jsonObject })
 }
 
 export function decode(
   json: unknown,
   params?: Readonly<Record<string, string | undefined>>
-): Decoded<Extra> | ApiError {
+): Result.Result<Decoded<Extra>, ApiError> {
   const model = params?.model ?? ""
   const method = params?.method
-  if (!isRecord(json)) return invalid(`Invalid JSON payload received. Expected an object, got ${typeName(json)}.`)
+  if (!isRecord(json)) {
+    return Result.fail(invalid(`Invalid JSON payload received. Expected an object, got ${typeName(json)}.`))
+  }
   const contents = json["contents"]
   if (contents === undefined || contents === null || (Array.isArray(contents) && contents.length === 0)) {
-    return invalid("* GenerateContentRequest.contents: contents is not specified", "contents")
+    return Result.fail(invalid("* GenerateContentRequest.contents: contents is not specified", "contents"))
   }
   const checked = Codec.checkGenerateContent(json)
-  if (Result.isFailure(checked)) return refusal(checked.failure)
+  if (Result.isFailure(checked)) return Result.fail(refusal(checked.failure))
   const body = checked.success
 
   let chars = 0
@@ -301,14 +312,15 @@ export function decode(
   const system = body.systemInstruction
   if (system !== undefined && system !== null) {
     const turn = decodeContent("user", system.parts, "system_instruction")
-    if ("_tag" in turn) return turn
-    chars += turn.text.length
+    if (Result.isFailure(turn)) return Result.fail(turn.failure)
+    chars += turn.success.text.length
   }
   const turns: Array<Turn> = []
   for (let i = 0; i < body.contents.length; i++) {
     const content = body.contents[i]!
-    const turn = decodeContent(content.role, content.parts, `contents[${i}]`)
-    if ("_tag" in turn) return turn
+    const decodedTurn = decodeContent(content.role, content.parts, `contents[${i}]`)
+    if (Result.isFailure(decodedTurn)) return Result.fail(decodedTurn.failure)
+    const turn = decodedTurn.success
     turns.push(turn)
     chars += turn.text.length + turn.toolChars
     media += turn.media
@@ -327,26 +339,31 @@ export function decode(
   }
   for (let i = current; i < turns.length; i++) {
     const first = turns[i]!.calls[0]
-    if (turns[i]!.role === "model" && first !== undefined && !first.signed) return signatureMissing(first.name, i)
+    if (turns[i]!.role === "model" && first !== undefined && !first.signed) {
+      return Result.fail(signatureMissing(first.name, i))
+    }
   }
   const last = turns[turns.length - 1]!
   const lastRole = last.role === "model" ? "assistant" : last.toolResult !== undefined ? "tool" : "user"
 
-  const tools = decodeTools(body.tools)
-  if ("_tag" in tools) return tools
-  const toolChoice = decodeToolChoice(body.toolConfig, tools)
-  if ("_tag" in toolChoice && toolChoice._tag === "InvalidRequest") return toolChoice
-  const generation = decodeGenerationConfig(body.generationConfig)
-  if ("_tag" in generation) return generation
+  const declared = decodeTools(body.tools)
+  if (Result.isFailure(declared)) return Result.fail(declared.failure)
+  const tools = declared.success
+  const chosen = decodeToolChoice(body.toolConfig, tools)
+  if (Result.isFailure(chosen)) return Result.fail(chosen.failure)
+  const toolChoice = chosen.success
+  const configured = decodeGenerationConfig(body.generationConfig)
+  if (Result.isFailure(configured)) return Result.fail(configured.failure)
+  const generation = configured.success
 
-  return decoded(
+  return Result.succeed(decoded(
     {
       model,
       lastUserText,
       lastRole,
       toolResult: lastRole === "tool" ? last.toolResult : undefined,
       tools,
-      toolChoice: toolChoice as Reply.ToolChoice,
+      toolChoice,
       parallelToolCalls: true,
       reasoning: generation.reasoning,
       maxTokens: generation.maxTokens,
@@ -357,5 +374,5 @@ export function decode(
     },
     method === "streamGenerateContent",
     { blocked: lastUserText.includes(blockedPromptMarker), framing: params?.alt === "sse" ? "sse" : "array" }
-  )
+  ))
 }

@@ -91,23 +91,23 @@ function refusalError(body: unknown, refused: Refused): ApiError {
 }
 
 /** Reads `model`, `input`, `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong. */
-export function decodeEmbedding(body: unknown): EmbeddingRequest | ApiError {
+export function decodeEmbedding(body: unknown): Result.Result<EmbeddingRequest, ApiError> {
   const checked = checkBody(body)
-  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
   const broken = inputError(wire.input)
-  if (broken !== undefined) return broken
+  if (broken !== undefined) return Result.fail(broken)
   const { dimensions } = toRequest(wire)
   if (dimensions !== undefined && (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > maxDimensions)) {
-    return dimensionsError(dimensions)
+    return Result.fail(dimensionsError(dimensions))
   }
-  return {
+  return Result.succeed({
     model: wire.model,
     inputs: piecesOf(wire.input) as ReadonlyArray<string | ReadonlyArray<number>>,
     dimensions,
     base64: wire.encoding_format === "base64",
     single: false
-  }
+  })
 }
 
 export const renderEmbedding = (

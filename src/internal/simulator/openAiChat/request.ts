@@ -164,7 +164,7 @@ function prefillFlagsOf(wire: Wire): ReadonlyArray<Reply.PrefillFlag> {
 }
 
 /** A checked body (its limits, rules and tool message ids held) as the prompt it asks about. */
-function promptOf(wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError {
+function promptOf(wire: Wire, request: ChatRequest): Result.Result<Decoded<Extra>, ApiError> {
   return requestPrompt(request, {
     model: wire.model,
     stream: wire.stream === true,
@@ -176,14 +176,14 @@ function promptOf(wire: Wire, request: ChatRequest): Decoded<Extra> | ApiError {
   })
 }
 
-export function decode(body: unknown): Decoded<Extra> | ApiError {
+export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   const checked = checkCreateRequest(body)
-  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
   const broken = ruleError(wire)
-  if (broken !== undefined) return broken
+  if (broken !== undefined) return Result.fail(broken)
   const request = toRequest(wire)
   // The mapping refuses one thing the schema lets through: a tool message without its call's id.
-  if (Result.isFailure(request)) return toolCallIdError(request.failure.param ?? "messages")
+  if (Result.isFailure(request)) return Result.fail(toolCallIdError(request.failure.param ?? "messages"))
   return promptOf(wire, request.success)
 }

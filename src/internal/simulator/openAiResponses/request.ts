@@ -268,7 +268,7 @@ function requestOf(wire: Body): Result.Result<ChatRequest, Problem> {
 }
 
 /** A checked body (its rules held) as the prompt it asks about, with what rendering needs. */
-function promptOf(wire: Body, request: ChatRequest): Decoded<Extra> | ApiError {
+function promptOf(wire: Body, request: ChatRequest): Result.Result<Decoded<Extra>, ApiError> {
   const store = wire.store !== false
   const effort = wire.reasoning?.effort ?? undefined
   const previous = wire.previous_response_id ?? undefined
@@ -287,24 +287,27 @@ function promptOf(wire: Body, request: ChatRequest): Decoded<Extra> | ApiError {
     reasoning: wire.reasoning !== undefined && wire.reasoning !== null && effort !== "none",
     unknownTool: () => invalid("Tool choice 'function' not found in 'tools' parameter.", "tool_choice")
   })
-  if ("_tag" in decoded) return decoded
-  return { ...decoded, keeps: store, ...(previous !== undefined ? { continues: previous } : {}) }
+  return Result.map(decoded, (decoded) => ({
+    ...decoded,
+    keeps: store,
+    ...(previous !== undefined ? { continues: previous } : {})
+  }))
 }
 
-export function decode(body: unknown): Decoded<Extra> | ApiError {
+export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   const unknown = isRecord(body) ? unknownFieldError(body) : undefined
-  if (unknown !== undefined) return unknown
+  if (unknown !== undefined) return Result.fail(unknown)
   const checked = checkBody(body)
-  if (Result.isFailure(checked)) return refusalError(body, checked.failure)
+  if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
   const maxTokens = wire.max_output_tokens
   if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < 16)) {
-    return maxOutputTokensError(maxTokens)
+    return Result.fail(maxOutputTokensError(maxTokens))
   }
   const reasoning = wire.reasoning !== undefined && wire.reasoning !== null && wire.reasoning.effort !== "none"
   const broken = inputError(wire, reasoning, wire.store !== false)
-  if (broken !== undefined) return broken
+  if (broken !== undefined) return Result.fail(broken)
   const request = requestOf(wire)
-  if (Result.isFailure(request)) return mappingError(request.failure)
+  if (Result.isFailure(request)) return Result.fail(mappingError(request.failure))
   return promptOf(wire, request.success)
 }

@@ -51,7 +51,8 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
     requestId: requestIdOf,
     ...Adapter.limitsOf(options),
     failureOf: (body: JsonRecord) => isErrorPayload(body) ? body : undefined,
-    reply: (body: JsonRecord, { request }: Adapter.ReplyContext) => reply(body, outputToolName(request)),
+    reply: (body: JsonRecord, { request }: Adapter.ReplyContext) =>
+      Result.succeed(reply(body, outputToolName(request))),
     stream: (context: Adapter.StreamContext) =>
       new AnthropicStreamParser({ ...context, outputTool: outputToolName(context.request), maxEventSize }),
     // Anthropic has no embeddings API (it points to Voyage AI).

@@ -83,7 +83,7 @@ export const definition = (
     path: pathOf,
     body: (request) => Codec.requestBody(request),
     failureOf,
-    reply: (body, { request }) => Codec.reply(body, outputToolName(request)),
+    reply: (body, { request }) => Result.succeed(Codec.reply(body, outputToolName(request))),
     stream: (context) => new EventStreamParser(aws.codec, context),
     embeddings: "Bedrock's Converse API has no embeddings; use a provider that has an embeddings API",
     prefill: options.model !== undefined && isClaude(options.model)

@@ -71,11 +71,13 @@ export const definition = (options: Options, cloud?: Cloud): Result.Result<Adapt
     failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
     reply: (body, { decodeError, model, provider }) => {
       const candidate = Wire.candidateOf(body)
-      if (candidate !== undefined) return Wire.reply(body, candidate)
+      if (candidate !== undefined) return Result.succeed(Wire.reply(body, candidate))
       const blocked = Wire.blockedDetail(body)
-      return blocked === undefined
-        ? decodeError("the response has no candidates")
-        : new ContentFilterError({ provider, model, detail: blocked })
+      return Result.fail(
+        blocked === undefined
+          ? decodeError("the response has no candidates")
+          : new ContentFilterError({ provider, model, detail: blocked })
+      )
     },
     stream: (context) => new GeminiStreamParser({ ...context, maxEventSize }),
     embeddings: cloud?.embeddings ?? {

@@ -7,7 +7,7 @@
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { EmbeddingResponse, Input as EmbeddingInput } from "../../../Embedding.js"
-import { isVector } from "../../providers/embeddingBatches.js"
+import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
 import { isRecord, type JsonRecord } from "../../providers/wire.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 /** The most requests one `batchEmbedContents` call takes: the limit Google's clients and docs cite. */
@@ -53,17 +53,17 @@ export function embeddingBody(
 }
 
 /** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. */
-export function readEmbeddings(body: Readonly<JsonRecord>) {
+export function readEmbeddings(body: Readonly<JsonRecord>): Result.Result<EmbeddingsRead, string> {
   const embeddings = body["embeddings"]
-  if (!Array.isArray(embeddings)) return "embeddings is not an array"
+  if (!Array.isArray(embeddings)) return Result.fail("embeddings is not an array")
   const vectors: Array<ReadonlyArray<number>> = []
   for (let i = 0; i < embeddings.length; i++) {
     const item: unknown = embeddings[i]
     const values = isRecord(item) ? item["values"] : undefined
-    if (!isVector(values)) return `embeddings[${i}].values is not an array of numbers`
+    if (!isVector(values)) return Result.fail(`embeddings[${i}].values is not an array of numbers`)
     vectors.push(values)
   }
-  return { embeddings: vectors }
+  return Result.succeed({ embeddings: vectors })
 }
 
 /**

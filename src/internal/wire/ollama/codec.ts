@@ -11,7 +11,7 @@ import type { ChatChunk } from "../../../ChatChunk.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
-import { isVector } from "../../providers/embeddingBatches.js"
+import { type EmbeddingsRead, isVector } from "../../providers/embeddingBatches.js"
 import {
   argumentsObject,
   imageOnly,
@@ -609,17 +609,17 @@ export function embeddingsJson(
 }
 
 /** The vectors, model and usage (`prompt_eval_count`) of an `/api/embed` reply, or the reason it is not one. */
-export const readEmbeddings = (body: Readonly<JsonRecord>) => {
+export function readEmbeddings(body: Readonly<JsonRecord>): Result.Result<EmbeddingsRead, string> {
   const embeddings = body["embeddings"]
-  if (!Array.isArray(embeddings)) return "embeddings is not an array"
+  if (!Array.isArray(embeddings)) return Result.fail("embeddings is not an array")
   for (let i = 0; i < embeddings.length; i++) {
-    if (!isVector(embeddings[i])) return `embeddings[${i}] is not an array of numbers`
+    if (!isVector(embeddings[i])) return Result.fail(`embeddings[${i}] is not an array of numbers`)
   }
   const prompt = body["prompt_eval_count"]
   const tokens = typeof prompt === "number" && Number.isFinite(prompt) && prompt > 0 ? Math.floor(prompt) : undefined
-  return {
+  return Result.succeed({
     embeddings: embeddings as ReadonlyArray<ReadonlyArray<number>>,
     model: replyModel(body["model"]),
     usage: tokens === undefined ? undefined : { promptTokens: tokens, totalTokens: tokens, estimated: false }
-  }
+  })
 }

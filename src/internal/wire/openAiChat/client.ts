@@ -68,7 +68,7 @@ export function definition(options: Options, adapter = "OpenAiChat"): Result.Res
     },
     failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
     failureHeaders: "response",
-    reply: Wire.reply,
+    reply: (body) => Result.succeed(Wire.reply(body)),
     stream: (context) => new ChatStreamParser({ ...context, maxEventSize }),
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
     prefill: prefill !== false

@@ -67,15 +67,17 @@ export function base64Floats(vector: ReadonlyArray<number>): string {
 }
 
 /** Base64 of little-endian float32s as numbers, or the reason it is not that. */
-export function decodeBase64Floats(text: string): Array<number> | string {
+export function decodeBase64Floats(text: string): Result.Result<Array<number>, string> {
   const decoded = Base64.decode(text)
-  if (Result.isFailure(decoded)) return "an embedding is not valid base64"
+  if (Result.isFailure(decoded)) return Result.fail("an embedding is not valid base64")
   const bytes = decoded.success
-  if (bytes.length % 4 !== 0) return `a base64 embedding has ${bytes.length} bytes, not a whole number of float32s`
+  if (bytes.length % 4 !== 0) {
+    return Result.fail(`a base64 embedding has ${bytes.length} bytes, not a whole number of float32s`)
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const out = new Array<number>(bytes.length / 4)
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true)
-  return out
+  return Result.succeed(out)
 }
 
 /** The counts an embeddings list reports. */
@@ -100,10 +102,10 @@ export function embeddingList(
   })
 }
 
-function vectorOf(value: unknown): ReadonlyArray<number> | string {
+function vectorOf(value: unknown): Result.Result<ReadonlyArray<number>, string> {
   if (typeof value === "string") return decodeBase64Floats(value)
-  if (Batches.isVector(value)) return value
-  return "an embedding is neither an array of numbers nor a base64 string"
+  if (Batches.isVector(value)) return Result.succeed(value)
+  return Result.fail("an embedding is neither an array of numbers nor a base64 string")
 }
 
 function count(value: unknown): number | undefined {
@@ -111,21 +113,21 @@ function count(value: unknown): number | undefined {
 }
 
 /** A reply's vectors in input order, model and usage, or the reason it is not a reply. */
-export function readReply(body: JsonRecord, inputs: number) {
+export function readReply(body: JsonRecord, inputs: number): Result.Result<Batches.EmbeddingsRead, string> {
   const data = body["data"]
-  if (!Array.isArray(data)) return "data is not an array"
+  if (!Array.isArray(data)) return Result.fail("data is not an array")
   const embeddings = new Array<ReadonlyArray<number>>(data.length)
   for (let i = 0; i < data.length; i++) {
     const item: unknown = data[i]
-    if (!isRecord(item)) return `data[${i}] is not an object`
+    if (!isRecord(item)) return Result.fail(`data[${i}] is not an object`)
     const index = item["index"] === undefined ? i : item["index"]
     if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= Math.max(inputs, data.length)) {
-      return `data[${i}].index is not an index of the inputs`
+      return Result.fail(`data[${i}].index is not an index of the inputs`)
     }
-    if (embeddings[index] !== undefined) return `data[${i}].index ${index} repeats an earlier one`
+    if (embeddings[index] !== undefined) return Result.fail(`data[${i}].index ${index} repeats an earlier one`)
     const vector = vectorOf(item["embedding"])
-    if (typeof vector === "string") return `data[${i}]: ${vector}`
-    embeddings[index] = vector
+    if (Result.isFailure(vector)) return Result.fail(`data[${i}]: ${vector.failure}`)
+    embeddings[index] = vector.success
   }
   const usage = body["usage"]
   const prompt = isRecord(usage) ? count(usage["prompt_tokens"]) : undefined
@@ -133,7 +135,7 @@ export function readReply(body: JsonRecord, inputs: number) {
   const reported: EmbeddingUsage | undefined = prompt === undefined && total === undefined
     ? undefined
     : { promptTokens: prompt ?? total ?? 0, totalTokens: total ?? prompt ?? 0, estimated: false }
-  return { embeddings, model: replyModel(body["model"]), usage: reported }
+  return Result.succeed({ embeddings, model: replyModel(body["model"]), usage: reported })
 }
 
 /** The embeddings wire of an OpenAI-style client (`POST {baseUrl}/embeddings`). */

@@ -326,7 +326,7 @@ export function definition(options: Options): Result.Result<Adapter.Definition, 
       }),
     failureOf: Wire.failureOf,
     failureHeaders: "response",
-    reply: (body) => Wire.reply(body, store),
+    reply: (body) => Result.succeed(Wire.reply(body, store)),
     stream: (context) => new ResponsesStreamParser({ ...context, store, maxEventSize })
   })
 }
