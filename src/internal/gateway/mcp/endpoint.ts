@@ -16,7 +16,8 @@
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
  * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
  * not the one pinned (`pins.ts`), for every caller, until an admin approves it. A session's resource subscriptions
- * are answered before `McpServer`, which takes none over HTTP (`subscriptions.ts`), and an ended session's dropped.
+ * are answered before `McpServer`, which takes none over HTTP, recorded with the session, taken by the instance that
+ * answers it, and an ended session's dropped (`subscriptions.ts`).
  *
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
@@ -531,18 +532,20 @@ export const make = Effect.fnUntraced(function*(
       const path = new URL(request.url, "http://gateway").pathname
       const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
       if (!served) return ServerRequests.served(relayed, request, http)
-      return Effect.flatMap(Effect.serviceOption(Visible), (visible) => {
+      return Effect.gen(function*() {
+        const visible = yield* Effect.serviceOption(Visible)
         const rule = visible._tag === "Some" ? visible.value : Allow.nothing
-        if (!Standalone.opensStream(request)) {
-          return ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
+        // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
+        const named = yield* Effect.serviceOption(Subscriptions.Session)
+        const session = named._tag === "Some" ? named.value : undefined
+        if (session?.subscribed !== undefined) yield* subscriptions.take(session.id, path, rule, session.subscribed)
+        if (!Standalone.opensStream(request) || session === undefined) {
+          return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
         }
-        const session = request.headers["mcp-session-id"]!
-        return Effect.succeed(
-          changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
-            session,
-            subscribed: subscriptions.subscribedBy(session)
-          })
-        )
+        return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
+          session: session.id,
+          subscribed: subscriptions.subscribedBy(session.id)
+        })
       })
     })
   } satisfies Endpoints

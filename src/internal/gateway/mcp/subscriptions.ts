@@ -1,16 +1,19 @@
 /**
  * Resource subscriptions (`resources/subscribe`, `resources/unsubscribe`) of the 2025-11-25 sessions of one
  * configuration's endpoints, passed to the upstreams that have the resources. `McpServer` takes no subscription on
- * HTTP, so the endpoint answers the two methods itself (`endpoint.ts`). An upstream resource is subscribed to upstream
- * once, however many sessions subscribe to it (the `Table` counts them), and unsubscribed from when its last session
- * unsubscribes or ends; it is subscribed to again on each new connection to its server (a restart, a server that was
- * down answering, a session the server forgot). A change the server tells (`notifications/resources/updated`) goes to
- * the sessions subscribed to that URI only, each under the URI it subscribed by (`/mcp` serves a resource as
- * `mcp://<server>/<its URI>`: `resources.ts`), on its standalone stream, through the journal that stream replays
- * from (`standalone.ts`). A session may subscribe only to what it may read, and what it may not is answered as what
- * does not exist. The table is in this configuration's memory: a reload starts with none (docs/mcp.md).
+ * HTTP, so the endpoint answers the two methods itself (`endpoint.ts`). What a session subscribes to is recorded with
+ * the session (`sessions.ts`), in the store every instance shares; each instance subscribes upstream for the sessions
+ * it holds, taking a session's recorded subscriptions each time it answers a request of it (`take`), and after a
+ * reload likewise. An upstream resource is subscribed to upstream once per instance, however many sessions it holds
+ * subscribe to it (the `Table` counts them), and unsubscribed from when the last of them unsubscribes or ends; it is
+ * subscribed to again on each new connection to its server (a restart, a server that was down answering, a session
+ * the server forgot). A change the server tells (`notifications/resources/updated`) goes to the sessions subscribed to
+ * that URI only, each under the URI it subscribed by (`/mcp` serves a resource as `mcp://<server>/<its URI>`:
+ * `resources.ts`), on its standalone stream, through the journal that stream replays from (`standalone.ts`). A
+ * session may subscribe only to what it may read, and what it may not is answered as what does not exist.
  */
 import * as McpSchema from "effect/ai/McpSchema"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
@@ -100,6 +103,39 @@ export function drop(table: Table, session: string): ReadonlyArray<{ readonly se
   return last
 }
 
+/**
+ * What `session` subscribes to in `table` that `uris` (URIs as it subscribed by them) no longer holds: the keys of
+ * those resources.
+ */
+export function stale(table: Table, session: string, uris: ReadonlyArray<string>): ReadonlyArray<string> {
+  return [...table.sessions.get(session) ?? []].filter((key) =>
+    !uris.includes(table.resources.get(key)!.sessions.get(session)!.uri)
+  )
+}
+
+/** What of `uris` (URIs as `session` subscribes by them) `session` does not subscribe to in `table`. */
+export function missing(table: Table, session: string, uris: ReadonlyArray<string>): ReadonlyArray<string> {
+  const has = new Set(subscribedIn(table, session))
+  return uris.filter((uri) => !has.has(uri))
+}
+
+/** The URIs `session` subscribes to in `table`, as it subscribed by them. */
+export function subscribedIn(table: Table, session: string): ReadonlyArray<string> {
+  return [...table.sessions.get(session) ?? []].map((key) => table.resources.get(key)!.sessions.get(session)!.uri)
+}
+
+/** The session a request names, by the id its client holds (`sessions.ts`), and its subscriptions as recorded. */
+export interface Named {
+  readonly id: string
+  /** The URIs the store records it subscribes to; `undefined` when that is not known (those held here are kept). */
+  readonly subscribed: ReadonlyArray<string> | undefined
+  /** Records that it subscribes to `uri` (`true`), or no longer does. */
+  readonly record: (uri: string, subscribed: boolean) => Effect.Effect<void>
+}
+
+/** The session the request being answered names (the route gives every request that names one this). */
+export class Session extends Context.Service<Session, Named>()("effect-llm-router/gateway/mcp/Session") {}
+
 /** The resource a served URI names: its server's connection, its own URI, and its qualified name. */
 export interface Located {
   readonly upstream: Upstreams.Upstream
@@ -141,7 +177,12 @@ export interface Serving {
 export interface Subscriptions {
   /** Takes `asked` (its client answered `{}`), or why not. */
   readonly answer: (asked: Asked) => Effect.Effect<void, RpcError>
-  /** Drops the subscriptions of `session`, which ended (its client deleted it). */
+  /**
+   * Makes what `session` (of the endpoint at `path`, its key's rule `rule`) subscribes to here what the store records
+   * (`uris`): each it lacks subscribed to, when `rule` may still read it, and each no longer recorded dropped.
+   */
+  readonly take: (session: string, path: string, rule: Allow.Rule, uris: ReadonlyArray<string>) => Effect.Effect<void>
+  /** Drops the subscriptions of `session`, which ended (its client deleted it, or it is let go of here). */
   readonly end: (session: string) => Effect.Effect<void>
   /** The URIs `session` subscribes to, as it subscribed by them. */
   readonly subscribedBy: (session: string) => ReadonlyArray<string>
@@ -249,6 +290,23 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       { discard: true }
     ))
 
+  // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped.
+  const take = Effect.fnUntraced(
+    function*(session: string, path: string, rule: Allow.Rule, uris: ReadonlyArray<string>) {
+      for (const key of stale(table, session, uris)) {
+        const { server, uri } = table.resources.get(key)!
+        if (remove(table, session, key)) yield* release(server, uri)
+      }
+      for (const uri of missing(table, session, uris)) {
+        yield* subscribe({ session, path, rule, method: "resources/subscribe", uri }).pipe(
+          Effect.catch((error) =>
+            Effect.logDebug(`Gateway: an MCP session's subscription to ${uri} could not be taken (${error.message})`)
+          )
+        )
+      }
+    }
+  )
+
   for (const upstream of serving.upstreams) {
     yield* Effect.forkScoped(Stream.runForEach(upstream.updates, (uri) => updated(upstream, uri)))
     yield* Effect.forkScoped(Stream.runForEach(upstream.reopened, () => resubscribe(upstream)))
@@ -256,12 +314,15 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
 
   return {
     answer: (asked) => lock.withPermit(asked.method === "resources/subscribe" ? subscribe(asked) : unsubscribe(asked)),
+    take: (session, path, rule, uris) =>
+      stale(table, session, uris).length === 0 && missing(table, session, uris).length === 0
+        ? Effect.void
+        : lock.withPermit(take(session, path, rule, uris)),
     end: (session) =>
       lock.withPermit(
         Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true })
       ),
-    subscribedBy: (session) =>
-      [...table.sessions.get(session) ?? []].map((key) => table.resources.get(key)!.sessions.get(session)!.uri)
+    subscribedBy: (session) => subscribedIn(table, session)
   } satisfies Subscriptions
 })
 
@@ -349,52 +410,46 @@ function advertising(response: HttpServerResponse.HttpServerResponse) {
   )
 }
 
-/** Sessions ended, by the id their endpoint gave them: the most remembered. */
-const maxEnded = 10_000
-
 /**
  * The answer `http` (an endpoint's `McpServer`) gives `request` to the endpoint at `path`, with the subscriptions'
  * part taken by `subscriptions` for a caller of `rule`: a session's `resources/subscribe` and `resources/unsubscribe`
- * answered here, a stateless client's refused (`statelessError`), a session's `DELETE` dropping its subscriptions, and
- * an `initialize` answered advertising them.
+ * answered here (and recorded with the session), a stateless client's refused (`statelessError`), a session's
+ * `DELETE` dropping its subscriptions, and an `initialize` answered advertising them.
  */
 export function serving(subscriptions: Subscriptions) {
-  const ended = new Set<string>()
   return <E, R>(
     http: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     request: HttpServerRequest.HttpServerRequest,
     path: string,
     rule: Allow.Rule
-  ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> => {
-    const session = request.headers["mcp-session-id"]
-    if (request.method === "DELETE" && session !== undefined) {
-      return Effect.tap(http, (response) =>
-        response.status >= 300 ? Effect.void : Effect.andThen(
-          Effect.sync(() => {
-            ended.add(session)
-            if (ended.size > maxEnded) ended.delete(ended.values().next().value!)
-          }),
-          subscriptions.end(session)
-        ))
-    }
-    if (request.method !== "POST") return http
-    // A body that cannot be read is `McpServer`'s to refuse, as it reads it again.
-    return Effect.flatMap(Effect.orElseSucceed(request.text, () => ""), (text) => {
-      const asked = requestOf(text)
-      if (asked === undefined) {
-        return session === undefined && initializes(text)
-          ? Effect.flatMap(http, advertising)
-          : http
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> =>
+    Effect.flatMap(Effect.serviceOption(Session), (named) => {
+      const session = named._tag === "Some" ? named.value : undefined
+      if (request.method === "DELETE" && session !== undefined) {
+        return Effect.tap(http, (response) => response.status >= 300 ? Effect.void : subscriptions.end(session.id))
       }
-      // An ended session is `McpServer`'s to answer (404), as any request of one.
-      if (session !== undefined && ended.has(session)) return http
-      if (session === undefined) {
-        return request.headers["mcp-method"] === undefined ? http : Effect.succeed(answerOf(asked.id, statelessError()))
-      }
-      return Effect.match(subscriptions.answer({ session, path, rule, method: asked.method, uri: asked.uri }), {
-        onFailure: (error) => answerOf(asked.id, error),
-        onSuccess: () => answerOf(asked.id, undefined)
+      if (request.method !== "POST") return http
+      // A body that cannot be read is `McpServer`'s to refuse, as it reads it again.
+      return Effect.flatMap(Effect.orElseSucceed(request.text, () => ""), (text) => {
+        const asked = requestOf(text)
+        if (asked === undefined) {
+          return request.headers["mcp-session-id"] === undefined && initializes(text)
+            ? Effect.flatMap(http, advertising)
+            : http
+        }
+        if (session === undefined) {
+          return request.headers["mcp-method"] === undefined
+            ? http
+            : Effect.succeed(answerOf(asked.id, statelessError()))
+        }
+        const taking = subscriptions.answer({ session: session.id, path, rule, method: asked.method, uri: asked.uri })
+        return Effect.match(
+          Effect.tap(taking, () => session.record(asked.uri, asked.method === "resources/subscribe")),
+          {
+            onFailure: (error) => answerOf(asked.id, error),
+            onSuccess: () => answerOf(asked.id, undefined)
+          }
+        )
       })
     })
-  }
 }
