@@ -628,7 +628,7 @@ export interface Subscribable {
   /** The URIs it was asked to subscribe to, and to unsubscribe from, in order. */
   readonly subscribes: Array<string>
   readonly unsubscribes: Array<string>
-  /** Tells its latest session that `uri` changed (`notifications/resources/updated`). */
+  /** Tells each of its sessions that `uri` changed (`notifications/resources/updated`). */
   readonly update: (uri: string) => Promise<void>
   /** Drops its sessions: the gateway's next request is answered 404, as by a server that restarted. */
   readonly forget: () => void
@@ -668,7 +668,7 @@ export const subscribableServer = (name: string, subscribe: boolean) =>
       })
     }, { session: true })
     const update = async (uri: string) => {
-      await servers.at(-1)?.sendResourceUpdated({ uri }).catch(() => undefined)
+      await Promise.all(servers.map((server) => server.sendResourceUpdated({ uri }).catch(() => undefined)))
     }
     return { url, subscribes, unsubscribes, update, forget } satisfies Subscribable
   })

@@ -1,0 +1,139 @@
+/**
+ * Resource subscriptions kept with the session, so that they outlive a reload and follow the session to another
+ * instance, with the official SDK on both sides (its server upstream, its client on `/mcp`): a subscription survives a
+ * reload (the new configuration subscribes upstream again, and the session is told the change); two gateway instances
+ * on one SQLite file behind a balancer: subscribed on A, the session goes on at B (its requests and its standalone
+ * stream), and with A stopped a change told upstream reaches the client through B; a session deleted at A is unknown
+ * at B (which lets go of its upstream subscription) and at A, before and after a reload.
+ */
+import { expect, it } from "@effect/vitest"
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { join } from "node:path"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
+import { balancer } from "../utils/balancer.js"
+import { eventually } from "../utils/eventually.js"
+import { mcpPost } from "../utils/mcpRaw.js"
+import { listening, subscribe, tellUntil, unsubscribe } from "../utils/mcpSubscribing.js"
+import { subscribableServer } from "../utils/mcpUpstreams.js"
+
+const agentKey = "gw-mcp-subscriptions-shared-agent-5d1e"
+
+const doc = "mcp://docs/file:///doc.md"
+
+// A file with `docs` (which takes subscriptions) served, and a key that may read its doc.
+const servedDocs = (url: string) => ({
+  mcp_servers: { docs: { url } },
+  gateway: { keys: [{ name: "agent", key: agentKey, tools: ["docs__doc", "docs__other"] }] }
+})
+
+// A `resources/read` of `uri` in the session `session`, sent to `url`'s `/mcp` without an SDK: its status.
+const readIn = (url: string, session: string, uri: string) =>
+  Effect.map(
+    mcpPost(`${url}/mcp`, agentKey, { "mcp-session-id": session }, {
+      id: 9,
+      method: "resources/read",
+      params: { uri }
+    }),
+    (answered) => answered.status
+  )
+
+it.live(
+  "a subscription survives a reload: the new configuration subscribes upstream again, and the session is told",
+  () =>
+    Effect.gen(function*() {
+      const docs = yield* subscribableServer("docs", true)
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* gatewayOn(simulator, undefined, servedDocs(docs.url))
+      const a = yield* listening(`${gateway.url}/mcp`, agentKey)
+      yield* subscribe(a.client, doc)
+      expect(docs.subscribes).toEqual(["file:///doc.md"])
+
+      yield* gateway.reload
+      // The session's next request (its stream opened again, or this read) is answered by the new configuration,
+      // which takes its subscription: subscribed upstream on its own connection.
+      yield* Effect.promise(() => a.client.readResource({ uri: "mcp://docs/file:///other.md" }))
+      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+      yield* tellUntil(docs, ["file:///doc.md"], () => a.updated.length > 0)
+      expect(new Set(a.updated)).toEqual(new Set([doc]))
+
+      // Unsubscribed after the reload: the new configuration's upstream subscription is released.
+      yield* unsubscribe(a.client, doc)
+      expect(docs.unsubscribes).toEqual(["file:///doc.md"])
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+it.live(
+  "two instances on one database: subscribed at A, the session goes on at B, which tells it the change with A stopped",
+  () =>
+    Effect.gen(function*() {
+      const docs = yield* subscribableServer("docs", true)
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const database = { sqlite: join(yield* temporaryDirectory("mcp-subscriptions-shared-"), "gateway.db") }
+      // A in a scope of its own, to stop it while B goes on.
+      const aScope = yield* Scope.make()
+      yield* Effect.addFinalizer(() => Scope.close(aScope, Exit.void))
+      const instanceA = yield* gatewayOn(simulator, database, servedDocs(docs.url)).pipe(Scope.provide(aScope))
+      const instanceB = yield* gatewayOn(simulator, database, servedDocs(docs.url))
+      const balanced = yield* balancer([instanceA.url, instanceB.url])
+
+      balanced.to(0)
+      const a = yield* listening(`${balanced.url}/mcp`, agentKey)
+      yield* subscribe(a.client, doc)
+      expect(docs.subscribes).toEqual(["file:///doc.md"])
+
+      // The session goes on at B: B starts it from the database and takes its subscription.
+      balanced.to(1)
+      yield* Effect.promise(() => a.client.readResource({ uri: "mcp://docs/file:///other.md" }))
+      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+      expect(balanced.sessionRequests[1]).toBeGreaterThan(0)
+
+      // A stops: the client's stream opens again at B, and the change told upstream reaches it through B only.
+      yield* Scope.close(aScope, Exit.void)
+      yield* tellUntil(docs, ["file:///doc.md"], () => a.updated.length > 0)
+      expect(new Set(a.updated)).toEqual(new Set([doc]))
+    }).pipe(Effect.scoped),
+  { timeout: 120_000 }
+)
+
+it.live(
+  "a session deleted at A is unknown at B, which lets go of its subscription, and at A, before and after a reload",
+  () =>
+    Effect.gen(function*() {
+      const docs = yield* subscribableServer("docs", true)
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const database = { sqlite: join(yield* temporaryDirectory("mcp-subscriptions-deleted-"), "gateway.db") }
+      const instanceA = yield* gatewayOn(simulator, database, servedDocs(docs.url))
+      const instanceB = yield* gatewayOn(simulator, database, servedDocs(docs.url))
+      const balanced = yield* balancer([instanceA.url, instanceB.url])
+
+      balanced.to(0)
+      const a = yield* listening(`${balanced.url}/mcp`, agentKey)
+      const transport = a.client.transport as StreamableHTTPClientTransport
+      const session = transport.sessionId!
+      yield* subscribe(a.client, doc)
+      balanced.to(1)
+      yield* Effect.promise(() => a.client.readResource({ uri: "mcp://docs/file:///other.md" }))
+      // Both instances hold the session, each subscribed upstream for it.
+      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+
+      balanced.to(0)
+      yield* Effect.promise(() => transport.terminateSession())
+      expect(docs.unsubscribes).toEqual(["file:///doc.md"])
+      // B no longer answers it, and lets go of what it held for it: its upstream subscription released.
+      expect(yield* readIn(instanceB.url, session, "mcp://docs/file:///doc.md")).toBe(404)
+      yield* eventually("released at B", Effect.sync(() => docs.unsubscribes.length), (n) => n === 2)
+      expect(yield* readIn(instanceA.url, session, "mcp://docs/file:///doc.md")).toBe(404)
+      // Nor is it started again from the database after a reload, at either.
+      yield* instanceA.reload
+      yield* instanceB.reload
+      expect(yield* readIn(instanceA.url, session, "mcp://docs/file:///doc.md")).toBe(404)
+      expect(yield* readIn(instanceB.url, session, "mcp://docs/file:///doc.md")).toBe(404)
+      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+    }).pipe(Effect.scoped),
+  { timeout: 120_000 }
+)
