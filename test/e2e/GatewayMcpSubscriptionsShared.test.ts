@@ -1,7 +1,8 @@
 /**
  * Resource subscriptions kept with the session, so that they outlive a reload and follow the session to another
  * instance, with the official SDK on both sides (its server upstream, its client on `/mcp`): a subscription survives a
- * reload (the new configuration subscribes upstream again, and the session is told the change); two gateway instances
+ * reload (the new configuration subscribes upstream again, tells the session it changed, as it cannot know what it
+ * missed, and tells it the upstream's change); two gateway instances
  * on one SQLite file behind a balancer: subscribed on A, the session goes on at B (its requests and its standalone
  * stream), and with A stopped a change told upstream reaches the client through B; a session deleted at A is unknown
  * at B (which lets go of its upstream subscription) and at A, before and after a reload.
@@ -57,6 +58,10 @@ it.live(
       // which takes its subscription: subscribed upstream on its own connection.
       yield* Effect.promise(() => a.client.readResource({ uri: "mcp://docs/file:///other.md" }))
       expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+      // Taken, it is told as changed once (what changed before the reload is not known), the upstream telling nothing.
+      yield* eventually("told on taking it", Effect.sync(() => [...a.updated]), (told) => told.length > 0)
+      expect(new Set(a.updated)).toEqual(new Set([doc]))
+      a.updated.length = 0
       yield* tellUntil(docs, ["file:///doc.md"], () => a.updated.length > 0)
       expect(new Set(a.updated)).toEqual(new Set([doc]))
 
@@ -94,6 +99,14 @@ it.live(
 
       // A stops: the client's stream opens again at B, and the change told upstream reaches it through B only.
       yield* Scope.close(aScope, Exit.void)
+      // Its stream, opened again at B, tells it the subscription changed (B cannot replay what A told), the upstream
+      // telling nothing; then the upstream's change reaches it through B.
+      yield* eventually("told at B", Effect.sync(() => [...a.updated]), (told) => told.length > 0, {
+        within: "30 seconds",
+        every: "100 millis"
+      })
+      expect(new Set(a.updated)).toEqual(new Set([doc]))
+      a.updated.length = 0
       yield* tellUntil(docs, ["file:///doc.md"], () => a.updated.length > 0)
       expect(new Set(a.updated)).toEqual(new Set([doc]))
     }).pipe(Effect.scoped),

@@ -93,6 +93,8 @@ export interface Catalogued {
 export interface Endpoints {
   /** Each server served now (those reached), in the configuration's order, as its latest connection listed it. */
   readonly catalog: Effect.Effect<ReadonlyArray<Catalogued>>
+  /** How many times the sessions' subscriptions changed here (`Subscriptions.version`). */
+  readonly subscriptionsVersion: () => number
   /** The answer to a request on those paths (`Visible` read from its context); a path of no server fails. */
   readonly http: Effect.Effect<
     HttpServerResponse.HttpServerResponse,
@@ -520,6 +522,7 @@ export const make = Effect.fnUntraced(function*(
   }
   const http = router.asHttpEffect()
   return {
+    subscriptionsVersion: subscriptions.version,
     catalog: Effect.sync(() =>
       upstreams.flatMap((server) => {
         const now = offered.get(server.upstream.name)
@@ -538,7 +541,7 @@ export const make = Effect.fnUntraced(function*(
         // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
         const named = yield* Effect.serviceOption(Subscriptions.Session)
         const session = named._tag === "Some" ? named.value : undefined
-        if (session?.subscribed !== undefined) yield* subscriptions.take(session.id, path, rule, session.subscribed)
+        if (session?.recorded !== undefined) yield* subscriptions.take(session.id, path, rule, session.recorded)
         if (!Standalone.opensStream(request) || session === undefined) {
           return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
         }

@@ -2,15 +2,19 @@
  * MCP sessions (the 2025-11-25 revision's `Mcp-Session-Id`) that any gateway instance answers, and that outlive a
  * reload. `McpServer` keeps its sessions in the memory of one configuration's endpoint; the gateway records each
  * session it starts (its id, its path, its caller's key and the client's `initialize` parameters) in a store the
- * instances share: the gateway's database, else this process's memory. A request naming a session this configuration's
- * endpoint does not hold (made on another instance, or before a reload) starts one there as the client started it
- * (the recorded `initialize` and `notifications/initialized`), and is answered through it under the id the client
- * holds. What a session set while it lasted (a `logging/setLevel`) is the instance's own; the tool rule is read per
- * request anyway, and the upstreams' sessions are the gateway's own, per instance.
+ * instances share: the gateway's database, else this process's memory, with what the session subscribes to
+ * (`subscriptions.ts`). A request naming a session this configuration's endpoint does not hold (made on another
+ * instance, or before a reload) starts one there as the client started it (the recorded `initialize` and
+ * `notifications/initialized`), and is answered through it under the id the client holds. What a session set while it
+ * lasted (a `logging/setLevel`) is the instance's own; the tool rule is read per request anyway, and the upstreams'
+ * sessions are the gateway's own, per instance.
  *
- * A session is answered only on its path and for its caller's key (a session id alone is no credential), and for a
- * day from its start (`maxAge`): after that, an instance that does not hold it answers 404, as the protocol has a
- * server say that a session ended, and the client starts a new one.
+ * The store is read at every request naming a session, so that one record says whether it lasts: its client's
+ * `DELETE` (at any instance) removes it, and an instance that still holds it lets go of it (its subscriptions
+ * released) at the next request naming it, answered 404 on every instance, as the protocol has a server say that a
+ * session ended. A session is answered only on its path and for its caller's key (a session id alone is no
+ * credential), and for a day from its start (`maxAge`): after that it is forgotten with its subscriptions, and the
+ * client starts a new one. A store that cannot be read leaves a session answered where it is held.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -213,8 +217,11 @@ const handlerOf = (answer: Answer) =>
 // How often the sessions held are looked over for those past `maxAge`.
 const sweepEvery = Duration.minutes(1)
 
-/** The sessions of one configuration over `store`: what its endpoints hold, by the ids their clients hold. */
-export function make(store: SessionStore): Sessions {
+/**
+ * The sessions of one configuration over `store`: what its endpoints hold, by the ids their clients hold; `version`
+ * counts the changes of its subscriptions (`Subscriptions.version`), which a read of the store is stamped with.
+ */
+export function make(store: SessionStore, version: () => number): Sessions {
   // The session this configuration's endpoint holds for each session id a client holds, with whose it is.
   const held = new Map<string, Held>()
   let sweptAt = 0
@@ -248,7 +255,7 @@ export function make(store: SessionStore): Sessions {
     Effect.gen(function*() {
       held.delete(id)
       const handler = yield* handlerOf(
-        Effect.provideService(answer, Subscriptions.Session, { id, subscribed: undefined, record: () => Effect.void })
+        Effect.provideService(answer, Subscriptions.Session, { id, recorded: undefined, record: () => Effect.void })
       )
       yield* Effect.promise(async () => {
         const ended = await handler(
@@ -279,20 +286,20 @@ export function make(store: SessionStore): Sessions {
     )
 
   // `answer` to `asked` through the session `holding` of this configuration's endpoint, named `id` by its client,
-  // which subscribes to `subscribed` as the store records it (`undefined`: not known).
+  // which subscribes to what the store records in `recorded` (`undefined`: not known).
   const passOn = (
     answer: Answer,
     asked: Asked,
     id: string,
     holding: Held,
-    subscribed: ReadonlyArray<string> | undefined
+    recorded: Subscriptions.Read | undefined
   ) => {
     const request = holding.local === id ? asked.request : asked.request.modify({
       headers: Headers.set(asked.request.headers, sessionHeader, holding.local)
     })
     return answer.pipe(
       Effect.provideService(HttpServerRequest.HttpServerRequest, request),
-      Effect.provideService(Subscriptions.Session, { id, subscribed, record: recording(id) })
+      Effect.provideService(Subscriptions.Session, { id, recorded, record: recording(id) })
     )
   }
 
@@ -304,6 +311,7 @@ export function make(store: SessionStore): Sessions {
       const now = yield* Clock.currentTimeMillis
       yield* sweep(answer, now)
       const holding = held.get(id)
+      const readAt = version()
       const read = yield* Effect.result(store.read(id))
       if (read._tag === "Failure") {
         yield* Effect.logWarning(
@@ -323,7 +331,12 @@ export function make(store: SessionStore): Sessions {
       if (session.path !== asked.path || session.caller !== asked.caller) return unknown()
       const holds = holding ?? (yield* restart(answer, session))
       if (holds === undefined) return unknown()
-      if (asked.request.method !== "DELETE") return yield* passOn(answer, asked, id, holds, session.subscribed)
+      if (asked.request.method !== "DELETE") {
+        return yield* passOn(answer, asked, id, holds, {
+          uris: session.subscribed,
+          version: readAt
+        })
+      }
       const response = yield* passOn(answer, asked, id, holds, undefined)
       if (response.status < 300) {
         held.delete(id)

@@ -124,11 +124,17 @@ export function subscribedIn(table: Table, session: string): ReadonlyArray<strin
   return [...table.sessions.get(session) ?? []].map((key) => table.resources.get(key)!.sessions.get(session)!.uri)
 }
 
+/** What the store records a session subscribes to, read when the subscriptions here were at `version`. */
+export interface Read {
+  readonly uris: ReadonlyArray<string>
+  readonly version: number
+}
+
 /** The session a request names, by the id its client holds (`sessions.ts`), and its subscriptions as recorded. */
 export interface Named {
   readonly id: string
-  /** The URIs the store records it subscribes to; `undefined` when that is not known (those held here are kept). */
-  readonly subscribed: ReadonlyArray<string> | undefined
+  /** What the store records it subscribes to; `undefined` when that is not known (those held here are kept). */
+  readonly recorded: Read | undefined
   /** Records that it subscribes to `uri` (`true`), or no longer does. */
   readonly record: (uri: string, subscribed: boolean) => Effect.Effect<void>
 }
@@ -152,6 +158,8 @@ export interface Asked {
   readonly method: (typeof methods)[number]
   /** The URI as the endpoint serves it. */
   readonly uri: string
+  /** Records that the session subscribes to `uri` (`true`), or no longer does, once it is answered (`Named.record`). */
+  readonly record: Named["record"]
 }
 
 /** The methods the endpoint answers through the subscriptions. */
@@ -179,9 +187,12 @@ export interface Subscriptions {
   readonly answer: (asked: Asked) => Effect.Effect<void, RpcError>
   /**
    * Makes what `session` (of the endpoint at `path`, its key's rule `rule`) subscribes to here what the store records
-   * (`uris`): each it lacks subscribed to, when `rule` may still read it, and each no longer recorded dropped.
+   * (`recorded`): each it lacks subscribed to, when `rule` may still read it, and each no longer recorded dropped;
+   * nothing when the subscriptions here changed since it was read (the session's next request takes it).
    */
-  readonly take: (session: string, path: string, rule: Allow.Rule, uris: ReadonlyArray<string>) => Effect.Effect<void>
+  readonly take: (session: string, path: string, rule: Allow.Rule, recorded: Read) => Effect.Effect<void>
+  /** How many times the subscriptions here changed: a read of the store is as new as the version it was made at. */
+  readonly version: () => number
   /** Drops the subscriptions of `session`, which ended (its client deleted it, or it is let go of here). */
   readonly end: (session: string) => Effect.Effect<void>
   /** The URIs `session` subscribes to, as it subscribed by them. */
@@ -218,8 +229,11 @@ function failedUpstream(server: string, error: { readonly message: string }) {
 /** The subscriptions of the endpoints `serving` describes, their upstreams followed for the scope's life. */
 export const make = Effect.fnUntraced(function*(serving: Serving) {
   const table = emptyTable()
-  // One change of the table (and the upstream's subscribe or unsubscribe it calls for) at a time.
+  // One change of the table (and the upstream's subscribe or unsubscribe it calls for) at a time, each counted.
   const lock = yield* Semaphore.make(1)
+  let version = 0
+  const changing = <A, E>(change: Effect.Effect<A, E>) =>
+    lock.withPermit(Effect.ensuring(change, Effect.sync(() => version += 1)))
   const byName = new Map(serving.upstreams.map((upstream) => [upstream.name, upstream]))
 
   const upstreamAsk = (upstream: Upstreams.Upstream, method: Asked["method"], uri: string) =>
@@ -290,19 +304,39 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       { discard: true }
     ))
 
-  // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped.
+  // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped. One taken is
+  // told to the session as changed: what changed before it was taken here (told at another instance, or to the
+  // configuration a reload replaced) is not known here, so its client reads it again.
   const take = Effect.fnUntraced(
-    function*(session: string, path: string, rule: Allow.Rule, uris: ReadonlyArray<string>) {
+    function*(session: string, path: string, rule: Allow.Rule, recorded: Read) {
+      // Older than a change made here (a subscribe answered while it was read, or another take): not taken.
+      if (recorded.version !== version) return
+      const { uris } = recorded
+      const before = subscribedIn(table, session)
       for (const key of stale(table, session, uris)) {
         const { server, uri } = table.resources.get(key)!
         if (remove(table, session, key)) yield* release(server, uri)
       }
-      for (const uri of missing(table, session, uris)) {
-        yield* subscribe({ session, path, rule, method: "resources/subscribe", uri }).pipe(
+      const lacking = missing(table, session, uris)
+      for (const uri of lacking) {
+        yield* subscribe({ session, path, rule, method: "resources/subscribe", uri, record: () => Effect.void }).pipe(
           Effect.catch((error) =>
             Effect.logDebug(`Gateway: an MCP session's subscription to ${uri} could not be taken (${error.message})`)
           )
         )
+      }
+      const after = subscribedIn(table, session)
+      // Counted when it changed something: a recorded subscription it cannot take (its key may no longer read it)
+      // leaves the count, and the takes of other sessions, alone.
+      if (before.length !== after.length || before.some((uri) => !after.includes(uri))) version += 1
+      for (const key of table.sessions.get(session) ?? []) {
+        const subscribed = table.resources.get(key)!.sessions.get(session)!
+        if (!lacking.includes(subscribed.uri)) continue
+        yield* serving.publish({
+          method: "notifications/resources/updated",
+          uris: new Map([[session, subscribed.uri]]),
+          qualified: [subscribed.qualified]
+        })
       }
     }
   )
@@ -313,13 +347,20 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
   }
 
   return {
-    answer: (asked) => lock.withPermit(asked.method === "resources/subscribe" ? subscribe(asked) : unsubscribe(asked)),
-    take: (session, path, rule, uris) =>
-      stale(table, session, uris).length === 0 && missing(table, session, uris).length === 0
+    answer: (asked) => {
+      const subscribing = asked.method === "resources/subscribe"
+      // Recorded before the change is counted: a read of the store stamped with the count after it sees the record.
+      return changing(
+        Effect.andThen(subscribing ? subscribe(asked) : unsubscribe(asked), asked.record(asked.uri, subscribing))
+      )
+    },
+    take: (session, path, rule, recorded) =>
+      stale(table, session, recorded.uris).length === 0 && missing(table, session, recorded.uris).length === 0
         ? Effect.void
-        : lock.withPermit(take(session, path, rule, uris)),
+        : lock.withPermit(take(session, path, rule, recorded)),
+    version: () => version,
     end: (session) =>
-      lock.withPermit(
+      changing(
         Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true })
       ),
     subscribedBy: (session) => subscribedIn(table, session)
@@ -442,14 +483,18 @@ export function serving(subscriptions: Subscriptions) {
             ? http
             : Effect.succeed(answerOf(asked.id, statelessError()))
         }
-        const taking = subscriptions.answer({ session: session.id, path, rule, method: asked.method, uri: asked.uri })
-        return Effect.match(
-          Effect.tap(taking, () => session.record(asked.uri, asked.method === "resources/subscribe")),
-          {
-            onFailure: (error) => answerOf(asked.id, error),
-            onSuccess: () => answerOf(asked.id, undefined)
-          }
-        )
+        const taking = subscriptions.answer({
+          session: session.id,
+          path,
+          rule,
+          method: asked.method,
+          uri: asked.uri,
+          record: session.record
+        })
+        return Effect.match(taking, {
+          onFailure: (error) => answerOf(asked.id, error),
+          onSuccess: () => answerOf(asked.id, undefined)
+        })
       })
     })
 }
