@@ -1,15 +1,16 @@
 /**
- * The MCP session store's contract, on each backend the gateway uses alone (memory; SQLite, the database of one
- * machine; Postgres is the e2e's, `GatewayMcpSessions`): a session saved is read back whole, an unknown id reads as
+ * The MCP session store's contract, on each backend the gateway has (memory; SQLite, the database of one machine;
+ * Postgres, of several instances): a session saved is read back whole, an unknown id reads as
  * none, and a save forgets the sessions started before the time it is given, and only those; a session's
  * subscriptions are recorded with it (each once), and go when it ends or is forgotten.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
-import { sqliteDatabase } from "../utils/sqlDatabases.js"
+import { postgresFor, sqliteDatabase } from "../utils/sqlDatabases.js"
 
 const sqliteStore = Effect.map(sqliteDatabase("mcp-sessions-unit"), Sessions.sqlStore)
+const postgresStore = Effect.map(postgresFor("mcp_sessions"), Sessions.sqlStore)
 
 const session = (id: string, startedAt: number, caller: string | null): Sessions.Session => ({
   id,
@@ -27,7 +28,12 @@ const recorded = (
 ): Sessions.Recorded => ({ ...session(id, startedAt, caller), subscribed })
 
 describe("MCP sessions' store", () => {
-  for (const [label, makeStore] of [["memory", Effect.sync(Sessions.memoryStore)], ["SQLite", sqliteStore]] as const) {
+  const stores = [
+    ["memory", Effect.sync(Sessions.memoryStore)],
+    ["SQLite", sqliteStore],
+    ["Postgres", postgresStore]
+  ] as const
+  for (const [label, makeStore] of stores) {
     it.live(`${label}: saved sessions read back; a save forgets those started before its cut-off`, () =>
       Effect.gen(function*() {
         const store = yield* makeStore
