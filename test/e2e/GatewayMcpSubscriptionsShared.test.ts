@@ -72,30 +72,37 @@ it.live(
   { timeout: 90_000 }
 )
 
+// Two instances (A in `aScope`, to stop it while B goes on) on one SQLite file, in front of `docs`, behind a balancer;
+// a client's session subscribed at A, then going on at B, which starts it from the database and takes its
+// subscription: each instance subscribed upstream for it.
+const subscribedAtAThenAtB = (aScope: Scope.Scope) =>
+  Effect.gen(function*() {
+    const docs = yield* subscribableServer("docs", true)
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const database = { sqlite: join(yield* temporaryDirectory("mcp-subscriptions-shared-"), "gateway.db") }
+    const instanceA = yield* gatewayOn(simulator, database, servedDocs(docs.url)).pipe(Scope.provide(aScope))
+    const instanceB = yield* gatewayOn(simulator, database, servedDocs(docs.url))
+    const balanced = yield* balancer([instanceA.url, instanceB.url])
+
+    balanced.to(0)
+    const a = yield* listening(`${balanced.url}/mcp`, agentKey)
+    yield* subscribe(a.client, doc)
+    expect(docs.subscribes).toEqual(["file:///doc.md"])
+    balanced.to(1)
+    yield* Effect.promise(() => a.client.readResource({ uri: "mcp://docs/file:///other.md" }))
+    expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+    expect(balanced.sessionRequests[1]).toBeGreaterThan(0)
+    return { docs, instanceA, instanceB, balanced, a }
+  })
+
 it.live(
   "two instances on one database: subscribed at A, the session goes on at B, which tells it the change with A stopped",
   () =>
     Effect.gen(function*() {
-      const docs = yield* subscribableServer("docs", true)
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const database = { sqlite: join(yield* temporaryDirectory("mcp-subscriptions-shared-"), "gateway.db") }
       // A in a scope of its own, to stop it while B goes on.
       const aScope = yield* Scope.make()
       yield* Effect.addFinalizer(() => Scope.close(aScope, Exit.void))
-      const instanceA = yield* gatewayOn(simulator, database, servedDocs(docs.url)).pipe(Scope.provide(aScope))
-      const instanceB = yield* gatewayOn(simulator, database, servedDocs(docs.url))
-      const balanced = yield* balancer([instanceA.url, instanceB.url])
-
-      balanced.to(0)
-      const a = yield* listening(`${balanced.url}/mcp`, agentKey)
-      yield* subscribe(a.client, doc)
-      expect(docs.subscribes).toEqual(["file:///doc.md"])
-
-      // The session goes on at B: B starts it from the database and takes its subscription.
-      balanced.to(1)
-      yield* Effect.promise(() => a.client.readResource({ uri: "mcp://docs/file:///other.md" }))
-      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
-      expect(balanced.sessionRequests[1]).toBeGreaterThan(0)
+      const { a, docs } = yield* subscribedAtAThenAtB(aScope)
 
       // A stops: the client's stream opens again at B, and the change told upstream reaches it through B only.
       yield* Scope.close(aScope, Exit.void)
@@ -117,22 +124,10 @@ it.live(
   "a session deleted at A is unknown at B, which lets go of its subscription, and at A, before and after a reload",
   () =>
     Effect.gen(function*() {
-      const docs = yield* subscribableServer("docs", true)
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const database = { sqlite: join(yield* temporaryDirectory("mcp-subscriptions-deleted-"), "gateway.db") }
-      const instanceA = yield* gatewayOn(simulator, database, servedDocs(docs.url))
-      const instanceB = yield* gatewayOn(simulator, database, servedDocs(docs.url))
-      const balanced = yield* balancer([instanceA.url, instanceB.url])
-
-      balanced.to(0)
-      const a = yield* listening(`${balanced.url}/mcp`, agentKey)
+      const { a, balanced, docs, instanceA, instanceB } = yield* subscribedAtAThenAtB(yield* Effect.scope)
       const transport = a.client.transport as StreamableHTTPClientTransport
       const session = transport.sessionId!
-      yield* subscribe(a.client, doc)
-      balanced.to(1)
-      yield* Effect.promise(() => a.client.readResource({ uri: "mcp://docs/file:///other.md" }))
       // Both instances hold the session, each subscribed upstream for it.
-      expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
 
       balanced.to(0)
       yield* Effect.promise(() => transport.terminateSession())

@@ -14,6 +14,26 @@ export interface Balancer {
   readonly to: (target: number | undefined) => void
 }
 
+/**
+ * `request` sent on to `target` (its `Host` set to the target's), its answer to `response`: the request to write the
+ * body to. A connection that breaks either way breaks the client's.
+ */
+export function forward(target: URL, request: Http.IncomingMessage, response: Http.ServerResponse): Http.ClientRequest {
+  const forwarded = Http.request({
+    host: target.hostname,
+    port: target.port,
+    method: request.method,
+    path: request.url,
+    headers: { ...request.headers, host: target.host }
+  }, (answer) => {
+    response.writeHead(answer.statusCode ?? 502, answer.headers)
+    answer.pipe(response)
+    answer.on("error", () => response.destroy())
+  })
+  forwarded.on("error", () => response.destroy())
+  return forwarded
+}
+
 /** A balancer over `targets` (their URLs), for the scope's life. */
 export const balancer = (targets: ReadonlyArray<string>) =>
   Effect.acquireRelease(
@@ -24,20 +44,7 @@ export const balancer = (targets: ReadonlyArray<string>) =>
       const http = Http.createServer((request, response) => {
         const index = fixed ?? next++ % targets.length
         if (request.headers["mcp-session-id"] !== undefined) sessionRequests[index]! += 1
-        const target = new URL(targets[index]!)
-        const forwarded = Http.request({
-          host: target.hostname,
-          port: target.port,
-          method: request.method,
-          path: request.url,
-          headers: { ...request.headers, host: target.host }
-        }, (answer) => {
-          response.writeHead(answer.statusCode ?? 502, answer.headers)
-          answer.pipe(response)
-          answer.on("error", () => response.destroy())
-        })
-        forwarded.on("error", () => response.destroy())
-        request.pipe(forwarded)
+        request.pipe(forward(new URL(targets[index]!), request, response))
       })
       const to = (target: number | undefined) => {
         fixed = target

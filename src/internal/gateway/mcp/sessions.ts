@@ -315,8 +315,7 @@ export function make(store: SessionStore, version: () => number): Sessions {
       const read = yield* Effect.result(store.read(id))
       if (read._tag === "Failure") {
         yield* Effect.logWarning(
-          `Gateway: an MCP session could not be read (${read.failure.message}); it is answered as this instance holds ` +
-            "it"
+          `Gateway: an MCP session could not be read (${read.failure.message}); answered as this instance holds it`
         )
         if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
         return yield* passOn(answer, asked, id, holding, undefined)
