@@ -5,13 +5,15 @@
  * missed, and tells it the upstream's change); two gateway instances
  * on one SQLite file behind a balancer: subscribed on A, the session goes on at B (its requests and its standalone
  * stream), and with A stopped a change told upstream reaches the client through B; a session deleted at A is unknown
- * at B (which lets go of its upstream subscription) and at A, before and after a reload.
+ * at B (which lets go of its upstream subscription) and at A, before and after a reload; a stdio server that exits
+ * after the subscription is subscribed again once restarted, and its changes told.
  */
 import { expect, it } from "@effect/vitest"
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
@@ -19,7 +21,7 @@ import { balancer } from "../utils/balancer.js"
 import { eventually } from "../utils/eventually.js"
 import { mcpPost } from "../utils/mcpRaw.js"
 import { listening, subscribe, tellUntil, unsubscribe } from "../utils/mcpSubscribing.js"
-import { subscribableServer } from "../utils/mcpUpstreams.js"
+import { subscribableServer, subscribingStdioServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-subscriptions-shared-agent-5d1e"
 
@@ -144,4 +146,36 @@ it.live(
       expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
     }).pipe(Effect.scoped),
   { timeout: 120_000 }
+)
+
+it.live(
+  "a stdio server that exits after the subscription is subscribed again once restarted, and its changes told",
+  () =>
+    Effect.gen(function*() {
+      const log = join(yield* temporaryDirectory("mcp-subscriptions-stdio-"), "subscribed.log")
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* gatewayOn(simulator, undefined, {
+        mcp_servers: { docs: subscribingStdioServer(log) },
+        gateway: { keys: [{ name: "agent", key: agentKey, tools: ["docs__doc"] }] }
+      })
+      const a = yield* listening(`${gateway.url}/mcp`, agentKey)
+      yield* subscribe(a.client, doc)
+      // Its first process exits; the restarted one is subscribed to the resource again, and tells its changes.
+      const lines = yield* eventually(
+        "subscribed again",
+        Effect.sync(() => existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : []),
+        (subscribed) => subscribed.length >= 2,
+        { within: "30 seconds", every: "100 millis" }
+      )
+      const [before, after] = lines.map((line) => line.split(" "))
+      expect(before![1]).toBe("file:///doc.md")
+      expect(after![1]).toBe("file:///doc.md")
+      expect(after![0]).not.toBe(before![0])
+      yield* eventually("told", Effect.sync(() => [...a.updated]), (told) => told.length > 0, {
+        within: "30 seconds",
+        every: "100 millis"
+      })
+      expect(new Set(a.updated)).toEqual(new Set([doc]))
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
 )

@@ -522,6 +522,17 @@ export const askingStdioServer = {
   args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/askingServer.ts", import.meta.url))]
 }
 
+/**
+ * The stdio fixture that takes subscriptions (`test/fixtures/mcp/subscribingServer.ts`), its subscriptions appended to
+ * `log`: its first process exits after its first subscription, a later one tells the changes of what it is subscribed
+ * to.
+ */
+export const subscribingStdioServer = (log: string) => ({
+  command: process.execPath,
+  args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/subscribingServer.ts", import.meta.url))],
+  env: { SUBSCRIBED_LOG: log }
+})
+
 /** The misbehaving stdio fixture's command and arguments (`test/fixtures/mcp/unrulyServer.ts`). */
 export const unrulyServer = {
   command: process.execPath,
