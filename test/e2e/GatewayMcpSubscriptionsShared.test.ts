@@ -6,7 +6,8 @@
  * on one SQLite file behind a balancer: subscribed on A, the session goes on at B (its requests and its standalone
  * stream), and with A stopped a change told upstream reaches the client through B; a session deleted at A is unknown
  * at B (which lets go of its upstream subscription) and at A, before and after a reload; a stdio server that exits
- * after the subscription is subscribed again once restarted, and its changes told.
+ * after the subscription is subscribed again once restarted, and its changes told; a resource read through a
+ * template subscribed to as the template allows.
  */
 import { expect, it } from "@effect/vitest"
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
@@ -30,7 +31,7 @@ const doc = "mcp://docs/file:///doc.md"
 // A file with `docs` (which takes subscriptions) served, and a key that may read its doc.
 const servedDocs = (url: string) => ({
   mcp_servers: { docs: { url } },
-  gateway: { keys: [{ name: "agent", key: agentKey, tools: ["docs__doc", "docs__other"] }] }
+  gateway: { keys: [{ name: "agent", key: agentKey, tools: ["docs__doc", "docs__other", "docs__notes"] }] }
 })
 
 // A `resources/read` of `uri` in the session `session`, sent to `url`'s `/mcp` without an SDK: its status.
@@ -176,6 +177,31 @@ it.live(
         every: "100 millis"
       })
       expect(new Set(a.updated)).toEqual(new Set([doc]))
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+it.live(
+  "a resource read through a template is subscribed to as the template allows, and its changes told",
+  () =>
+    Effect.gen(function*() {
+      const docs = yield* subscribableServer("docs", true)
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const gateway = yield* gatewayOn(simulator, undefined, servedDocs(docs.url))
+      const a = yield* listening(`${gateway.url}/mcp`, agentKey)
+      yield* subscribe(a.client, "mcp://docs/file:///notes/a.md")
+      expect(docs.subscribes).toEqual(["file:///notes/a.md"])
+      yield* tellUntil(docs, ["file:///notes/a.md"], () => a.updated.length > 0)
+      expect(new Set(a.updated)).toEqual(new Set(["mcp://docs/file:///notes/a.md"]))
+      // A URI no template matches (one segment only) is refused as a resource that does not exist.
+      const refused = yield* Effect.promise(() =>
+        a.client.subscribeResource({ uri: "mcp://docs/file:///notes/a/b.md" }).then(
+          () => 0,
+          (error: { readonly code: number }) => error.code
+        )
+      )
+      expect(refused).toBe(-32002)
+      expect(docs.subscribes).toEqual(["file:///notes/a.md"])
     }).pipe(Effect.scoped),
   { timeout: 90_000 }
 )

@@ -652,8 +652,14 @@ export const subscribableResources = [
   { uri: "file:///secret.md", name: "secret", mimeType: "text/plain" }
 ]
 
+/** The resource templates of a `subscribableServer`. */
+export const subscribableTemplates = [
+  { uriTemplate: "file:///notes/{name}", name: "notes", mimeType: "text/plain" }
+]
+
 /**
- * The official SDK's server named `name`, a session per client: the resources `subscribableResources`, each read as
+ * The official SDK's server named `name`, a session per client: the resources `subscribableResources` and the
+ * templates `subscribableTemplates`, each resource read as
  * `contents of <uri>`; when `subscribe`, it advertises `resources.subscribe` and takes subscriptions, recording them.
  */
 export const subscribableServer = (name: string, subscribe: boolean) =>
@@ -665,6 +671,7 @@ export const subscribableServer = (name: string, subscribe: boolean) =>
     const { forget, url } = yield* sdkUpstream(name, { capabilities }, (server) => {
       servers.push(server)
       server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: subscribableResources }))
+      server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: subscribableTemplates }))
       server.setRequestHandler(ReadResourceRequestSchema, (request) => ({
         contents: [{ uri: request.params.uri, mimeType: "text/plain", text: `contents of ${request.params.uri}` }]
       }))

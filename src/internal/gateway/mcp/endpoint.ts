@@ -464,16 +464,24 @@ export const make = Effect.fnUntraced(function*(
       ).layer
     )
 
-  // The resource a served URI names at `path`, when `rule` may read it (`subscriptions.ts`).
+  // The resource a served URI names at `path`, listed or read through a template, when `rule` may read it
+  // (`subscriptions.ts`): allowed and pinned as the resource, else as the first template that matches it.
   const locate = (path: string, uri: string, rule: Allow.Rule) => {
     const place = Resources.placeOf(path, uri)
     if (place === undefined) return Effect.succeed(undefined)
-    const resource = offered.get(place.server)?.listing.resources.find((one) => one.uri === place.uri)
+    const listing = offered.get(place.server)?.listing
+    const resource = listing?.resources.find((one) => one.uri === place.uri)
+    const template = resource === undefined
+      ? listing?.templates.find((one) => Resources.matches(one.uriTemplate, place.uri))
+      : undefined
     const server = upstreams.find((one) => one.upstream.name === place.server)
-    if (resource === undefined || server === undefined) return Effect.succeed(undefined)
-    const qualified = Allow.qualified(place.server, resource.name)
+    if ((resource === undefined && template === undefined) || server === undefined) return Effect.succeed(undefined)
+    const qualified = Allow.qualified(place.server, resource?.name ?? template!.name)
+    const seen = resource !== undefined
+      ? Pins.seen(place.server, { kind: "resource", value: resource })
+      : Pins.seen(place.server, { kind: "template", value: template! })
     return Effect.map(
-      servable(rule, qualified, Pins.seen(place.server, { kind: "resource", value: resource })),
+      servable(rule, qualified, seen),
       (allowed): Subscriptions.Located | undefined =>
         allowed ? { upstream: server.upstream, uri: place.uri, qualified } : undefined
     )

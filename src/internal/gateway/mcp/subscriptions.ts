@@ -10,7 +10,8 @@
  * the server forgot). A change the server tells (`notifications/resources/updated`) goes to the sessions subscribed to
  * that URI only, each under the URI it subscribed by (`/mcp` serves a resource as `mcp://<server>/<its URI>`:
  * `resources.ts`), on its standalone stream, through the journal that stream replays from (`standalone.ts`). A
- * session may subscribe only to what it may read, and what it may not is answered as what does not exist.
+ * session may subscribe only to what it may read (a resource listed, or read through a template), and what it may not
+ * is answered as what does not exist.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Context from "effect/Context"
