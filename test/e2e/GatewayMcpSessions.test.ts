@@ -10,8 +10,6 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
@@ -19,6 +17,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { balancer } from "../utils/balancer.js"
 import { awaitFirstLine, startInProcess } from "../utils/cliHarness.js"
 import { initialized, mcpPost } from "../utils/mcpRaw.js"
 import { namedTools } from "../utils/mcpUpstreams.js"
@@ -28,48 +27,6 @@ import { providerFile } from "../utils/serveCluster.js"
 const providerKey = "sk-provider-mcp-sessions-0001"
 const agentKey = "gw-mcp-sessions-agent-0001"
 const otherKey = "gw-mcp-sessions-other-0001"
-
-/**
- * A balancer on loopback that sends each request to the next of `targets` in turn (its `Host` set to the target's, as
- * a proxy does); how many requests naming a session each target was sent.
- */
-const roundRobin = (targets: ReadonlyArray<string>) =>
-  Effect.acquireRelease(
-    Effect.promise(() => {
-      const sessionRequests = targets.map(() => 0)
-      let next = 0
-      const http = Http.createServer((request, response) => {
-        const index = next++ % targets.length
-        if (request.headers["mcp-session-id"] !== undefined) sessionRequests[index]! += 1
-        const target = new URL(targets[index]!)
-        const forwarded = Http.request({
-          host: target.hostname,
-          port: target.port,
-          method: request.method,
-          path: request.url,
-          headers: { ...request.headers, host: target.host }
-        }, (answer) => {
-          response.writeHead(answer.statusCode ?? 502, answer.headers)
-          answer.pipe(response)
-        })
-        forwarded.on("error", () => response.destroy())
-        request.pipe(forwarded)
-      })
-      return new Promise<{ readonly http: Http.Server; readonly sessionRequests: Array<number> }>((resolve) =>
-        http.listen(0, "127.0.0.1", () => resolve({ http, sessionRequests }))
-      )
-    }),
-    ({ http }) =>
-      Effect.promise(() =>
-        new Promise<void>((resolve) => {
-          http.closeAllConnections()
-          http.close(() => resolve())
-        })
-      )
-  ).pipe(Effect.map(({ http, sessionRequests }) => ({
-    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
-    sessionRequests
-  })))
 
 /** An official SDK client of `url`'s `/mcp` with `key`, connected (its session started), closed with the scope. */
 const connected = (url: string, key?: string) =>
@@ -131,9 +88,9 @@ it.live(
         })
       const one = yield* start("one")
       const other = yield* start("other")
-      const balancer = yield* roundRobin([one, other])
+      const balanced = yield* balancer([one, other])
 
-      const { client, transport } = yield* connected(balancer.url, agentKey)
+      const { client, transport } = yield* connected(balanced.url, agentKey)
       const session = transport.sessionId!
       expect(session).toMatch(/^[0-9a-f-]{36}$/)
       const listed = yield* Effect.promise(() => client.listTools())
@@ -149,8 +106,8 @@ it.live(
       expect(denied).toContain("Tool 'files__write' not found")
       expect(transport.sessionId).toBe(session)
       // Both instances answered requests of the session: neither held it alone.
-      expect(balancer.sessionRequests[0]).toBeGreaterThanOrEqual(2)
-      expect(balancer.sessionRequests[1]).toBeGreaterThanOrEqual(2)
+      expect(balanced.sessionRequests[0]).toBeGreaterThanOrEqual(2)
+      expect(balanced.sessionRequests[1]).toBeGreaterThanOrEqual(2)
 
       // The session is its key's and its path's: on either instance, another key or path naming it is unknown.
       for (const url of [one, other]) {

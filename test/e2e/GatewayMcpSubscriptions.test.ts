@@ -7,16 +7,14 @@
  * subscription survives the upstream forgetting the gateway's session (it is subscribed again).
  */
 import { expect, it } from "@effect/vitest"
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import { ResourceUpdatedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { gatewayOn, providerKey } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
-import { sdkClient } from "../utils/mcpClient.js"
 import { mcpPost } from "../utils/mcpRaw.js"
-import { type Subscribable, subscribableServer } from "../utils/mcpUpstreams.js"
+import { listening as listeningWith, subscribe, tellUntil, unsubscribe } from "../utils/mcpSubscribing.js"
+import { subscribableServer } from "../utils/mcpUpstreams.js"
 
 const agentKey = "gw-mcp-subscriptions-agent-41c7e2d9"
 
@@ -36,17 +34,7 @@ const subscribing = Effect.gen(function*() {
 })
 
 // An official SDK client of `url` with the agent's key, for the scope's life: the URIs it has been told changed.
-const listening = (url: string) =>
-  Effect.map(sdkClient(url, agentKey), (client) => {
-    const updated: Array<string> = []
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {
-      updated.push(notification.params.uri)
-    })
-    return { client, updated }
-  })
-
-const subscribe = (client: Client, uri: string) => Effect.promise(() => client.subscribeResource({ uri }))
-const unsubscribe = (client: Client, uri: string) => Effect.promise(() => client.unsubscribeResource({ uri }))
+const listening = (url: string) => listeningWith(url, agentKey)
 
 // The JSON-RPC error `attempt` fails with: its code and message.
 const rpcError = (attempt: () => Promise<unknown>) =>
@@ -55,20 +43,6 @@ const rpcError = (attempt: () => Promise<unknown>) =>
       () => ({ code: 0, message: "no error" }),
       (error: { readonly code: number; readonly message: string }) => ({ code: error.code, message: error.message })
     )
-  )
-
-// The upstream tells `uris` changed, in order, again and again, until `done`: a session's stream may be between its
-// openings (the gateway replays what it missed, the upstream does not), so the last URI is the one waited for.
-const tellUntil = (upstream: Subscribable, uris: ReadonlyArray<string>, done: () => boolean) =>
-  eventually(
-    "the change told",
-    Effect.promise(async () => {
-      for (const uri of uris) await upstream.update(uri)
-      await new Promise((resolve) => setTimeout(resolve, 200))
-      return done()
-    }),
-    (told) => told,
-    { within: "20 seconds", every: "100 millis" }
   )
 
 it.live(

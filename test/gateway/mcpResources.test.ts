@@ -32,6 +32,29 @@ describe("MCP resource templates", () => {
     }))
   })
 
+  it("a URI made by filling a template's expressions is one of its URIs; what a segment cannot hold is not", () => {
+    const literal = fc.string({ unit: fc.constantFrom("a", "/", ":", ".", "-", "(", "[", "+", "?", "$"), maxLength: 6 })
+    const segment = fc.string({ unit: fc.constantFrom("x", "y", ".", ":", "%", "*"), minLength: 1, maxLength: 5 })
+    fc.assert(fc.property(
+      fc.array(fc.tuple(literal, segment), { minLength: 1, maxLength: 4 }),
+      fc.string({ maxLength: 8 }),
+      (parts, rest) => {
+        const template = parts.map(([part], index) => index === 0 ? part : `{v${index}}${part}`).join("")
+        const uri = parts.map(([part, value], index) => (index === 0 ? "" : value) + part).join("")
+        expect(Resources.matches(template, uri), `${template} ${uri}`).toBe(true)
+        expect(Resources.matches(`${template}{+tail}`, uri + rest)).toBe(true)
+      }
+    ))
+    expect(Resources.matches("file:///notes/{name}", "file:///notes/a.md")).toBe(true)
+    expect(Resources.matches("file:///notes/{name}", "file:///notes/a/b.md")).toBe(false)
+    expect(Resources.matches("file:///notes/{name}", "file:///notes/")).toBe(false)
+    expect(Resources.matches("file:///notes/{name}", "file:///other/a.md")).toBe(false)
+    expect(Resources.matches("file:///notes/{+path}", "file:///notes/a/b.md")).toBe(true)
+    expect(Resources.matches("file:///a.b/{name}", "file:///aXb/c")).toBe(false)
+    // A template the gateway does not serve matches nothing.
+    expect(Resources.matches("search://{?q}", "search://?q=a")).toBe(false)
+  })
+
   it("/mcp serves a server's resource URI under mcp://<server>/, whatever the URI", () => {
     expect(Resources.qualifiedUri("files", "file:///a.txt")).toBe("mcp://files/file:///a.txt")
     fc.assert(fc.property(fc.string(), (uri) => {

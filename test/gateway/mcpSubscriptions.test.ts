@@ -1,6 +1,7 @@
 /**
  * The subscriptions' table (`internal/gateway/mcp/subscriptions.ts`) as a property: over random sequences of
- * subscribes, unsubscribes and session ends, across sessions, servers and URIs, the upstream is subscribed to a
+ * subscribes, unsubscribes, session ends and takes of a session's recorded subscriptions by the instance that holds it
+ * (`stale` dropped, `missing` added), across sessions, servers and URIs, the upstream is subscribed to a
  * resource (the table's first-session answers, less its last-session answers) exactly while some live session
  * subscribes to it, each once; and when every session has ended, nothing is subscribed to and the table is empty.
  */
@@ -12,17 +13,27 @@ type Step =
   | { readonly _tag: "subscribe"; readonly session: number; readonly server: number; readonly uri: number }
   | { readonly _tag: "unsubscribe"; readonly session: number; readonly server: number; readonly uri: number }
   | { readonly _tag: "end"; readonly session: number }
+  | { readonly _tag: "take"; readonly session: number; readonly resources: ReadonlyArray<[number, number]> }
 
 const session = fc.integer({ min: 0, max: 4 })
 const resource = { session, server: fc.integer({ min: 0, max: 1 }), uri: fc.integer({ min: 0, max: 3 }) }
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ _tag: fc.constant("subscribe" as const), ...resource }),
   fc.record({ _tag: fc.constant("unsubscribe" as const), ...resource }),
-  fc.record({ _tag: fc.constant("end" as const), session })
+  fc.record({ _tag: fc.constant("end" as const), session }),
+  fc.record({
+    _tag: fc.constant("take" as const),
+    session,
+    resources: fc.uniqueArray(fc.tuple(resource.server, resource.uri), {
+      maxLength: 5,
+      selector: ([a, b]) => `${a}/${b}`
+    })
+  })
 )
 
 const serverOf = (n: number) => `s${n}`
 const uriOf = (n: number) => `file:///r${n}`
+const servedOf = (server: number, uri: number) => `mcp://${serverOf(server)}/${uriOf(uri)}`
 
 describe("the subscriptions' table", () => {
   it("subscribes a resource upstream exactly while some live session subscribes to it, once", () => {
@@ -46,12 +57,33 @@ describe("the subscriptions' table", () => {
             model.delete(one.session)
             continue
           }
+          if (one._tag === "take") {
+            // The session's recorded subscriptions taken by an instance that holds it: what it has that is no longer
+            // recorded dropped, what it lacks subscribed to, as the subscriptions' `take` does.
+            const session = `session-${one.session}`
+            const uris = one.resources.map(([server, uri]) => servedOf(server, uri))
+            for (const key of Subscriptions.stale(table, session, uris)) {
+              if (Subscriptions.remove(table, session, key)) tell(key, false)
+            }
+            for (const served of Subscriptions.missing(table, session, uris)) {
+              const [server, uri] = one.resources[uris.indexOf(served)]!
+              if (Subscriptions.add(table, session, serverOf(server), uriOf(uri), { uri: served, qualified: "q" })) {
+                tell(Subscriptions.resourceKey(serverOf(server), uriOf(uri)), true)
+              }
+            }
+            expect(new Set(Subscriptions.subscribedIn(table, session))).toEqual(new Set(uris))
+            model.set(
+              one.session,
+              new Set(one.resources.map(([server, uri]) => Subscriptions.resourceKey(serverOf(server), uriOf(uri))))
+            )
+            continue
+          }
           const key = Subscriptions.resourceKey(serverOf(one.server), uriOf(one.uri))
           const mine = model.get(one.session) ?? new Set<string>()
           if (one._tag === "subscribe") {
             // The endpoint does not add what a session already has (`subscribe` answers it at once).
             if (mine.has(key)) continue
-            const served = { uri: `mcp://${serverOf(one.server)}/${uriOf(one.uri)}`, qualified: "q" }
+            const served = { uri: servedOf(one.server, one.uri), qualified: "q" }
             if (Subscriptions.add(table, `session-${one.session}`, serverOf(one.server), uriOf(one.uri), served)) {
               tell(key, true)
             }

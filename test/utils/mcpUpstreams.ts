@@ -522,6 +522,17 @@ export const askingStdioServer = {
   args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/askingServer.ts", import.meta.url))]
 }
 
+/**
+ * The stdio fixture that takes subscriptions (`test/fixtures/mcp/subscribingServer.ts`), its subscriptions appended to
+ * `log`: its first process exits after its first subscription, a later one tells the changes of what it is subscribed
+ * to.
+ */
+export const subscribingStdioServer = (log: string) => ({
+  command: process.execPath,
+  args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/subscribingServer.ts", import.meta.url))],
+  env: { SUBSCRIBED_LOG: log }
+})
+
 /** The misbehaving stdio fixture's command and arguments (`test/fixtures/mcp/unrulyServer.ts`). */
 export const unrulyServer = {
   command: process.execPath,
@@ -628,7 +639,7 @@ export interface Subscribable {
   /** The URIs it was asked to subscribe to, and to unsubscribe from, in order. */
   readonly subscribes: Array<string>
   readonly unsubscribes: Array<string>
-  /** Tells its latest session that `uri` changed (`notifications/resources/updated`). */
+  /** Tells each of its sessions that `uri` changed (`notifications/resources/updated`). */
   readonly update: (uri: string) => Promise<void>
   /** Drops its sessions: the gateway's next request is answered 404, as by a server that restarted. */
   readonly forget: () => void
@@ -641,8 +652,14 @@ export const subscribableResources = [
   { uri: "file:///secret.md", name: "secret", mimeType: "text/plain" }
 ]
 
+/** The resource templates of a `subscribableServer`. */
+export const subscribableTemplates = [
+  { uriTemplate: "file:///notes/{name}", name: "notes", mimeType: "text/plain" }
+]
+
 /**
- * The official SDK's server named `name`, a session per client: the resources `subscribableResources`, each read as
+ * The official SDK's server named `name`, a session per client: the resources `subscribableResources` and the
+ * templates `subscribableTemplates`, each resource read as
  * `contents of <uri>`; when `subscribe`, it advertises `resources.subscribe` and takes subscriptions, recording them.
  */
 export const subscribableServer = (name: string, subscribe: boolean) =>
@@ -654,6 +671,7 @@ export const subscribableServer = (name: string, subscribe: boolean) =>
     const { forget, url } = yield* sdkUpstream(name, { capabilities }, (server) => {
       servers.push(server)
       server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: subscribableResources }))
+      server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: subscribableTemplates }))
       server.setRequestHandler(ReadResourceRequestSchema, (request) => ({
         contents: [{ uri: request.params.uri, mimeType: "text/plain", text: `contents of ${request.params.uri}` }]
       }))
@@ -668,7 +686,7 @@ export const subscribableServer = (name: string, subscribe: boolean) =>
       })
     }, { session: true })
     const update = async (uri: string) => {
-      await servers.at(-1)?.sendResourceUpdated({ uri }).catch(() => undefined)
+      await Promise.all(servers.map((server) => server.sendResourceUpdated({ uri }).catch(() => undefined)))
     }
     return { url, subscribes, unsubscribes, update, forget } satisfies Subscribable
   })

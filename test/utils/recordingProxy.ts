@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import { forward } from "./balancer.js"
 
 /** A loopback proxy to `target` that keeps the bodies (as text) of the requests whose path starts with `prefix`. */
 export const recordingProxy = (target: string, prefix: string) =>
@@ -18,18 +19,7 @@ export const recordingProxy = (target: string, prefix: string) =>
         request.on("end", () => {
           const body = Buffer.concat(chunks)
           if (request.url?.startsWith(prefix)) bodies.push(body.toString("utf8"))
-          const forwarded = Http.request({
-            host: goal.hostname,
-            port: goal.port,
-            method: request.method,
-            path: request.url,
-            headers: { ...request.headers, host: goal.host }
-          }, (answer) => {
-            response.writeHead(answer.statusCode ?? 502, answer.headers)
-            answer.pipe(response)
-          })
-          forwarded.on("error", () => response.destroy())
-          forwarded.end(body)
+          forward(goal, request, response).end(body)
         })
       })
       return new Promise<{ readonly http: Http.Server; readonly bodies: Array<string> }>((resolve) =>

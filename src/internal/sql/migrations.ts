@@ -278,6 +278,15 @@ export const migrations = {
       last_at BIGINT NOT NULL,
       claimed_at BIGINT NOT NULL
     )`
+  ),
+  // What each MCP session subscribed to (docs/mcp.md): the URI it subscribed by, so that any instance that answers the
+  // session subscribes for it. A session's rows go when it ends (its client deletes it) or is forgotten.
+  "16_mcp_subscriptions": statements(
+    `CREATE TABLE mcp_subscriptions (
+      session TEXT NOT NULL,
+      uri TEXT NOT NULL,
+      PRIMARY KEY (session, uri)
+    )`
   )
 }
 

@@ -16,7 +16,8 @@
  * allow is hidden by its registration's `McpServer.visibility`, left out of lists and answered as unknown when called
  * or read, the same as what no server has; so is a definition (a tool's, prompt's, resource's or template's) that is
  * not the one pinned (`pins.ts`), for every caller, until an admin approves it. A session's resource subscriptions
- * are answered before `McpServer`, which takes none over HTTP (`subscriptions.ts`), and an ended session's dropped.
+ * are answered before `McpServer`, which takes none over HTTP, recorded with the session, taken by the instance that
+ * answers it, and an ended session's dropped (`subscriptions.ts`).
  *
  * A call is governed as a model call is (`Governed`, given by the route): the caller's rate limit taken and its
  * server's `pricePerCall` reserved from the caller's budget before it is sent, charged once the server answers
@@ -92,6 +93,8 @@ export interface Catalogued {
 export interface Endpoints {
   /** Each server served now (those reached), in the configuration's order, as its latest connection listed it. */
   readonly catalog: Effect.Effect<ReadonlyArray<Catalogued>>
+  /** How many times the sessions' subscriptions changed here (`Subscriptions.version`). */
+  readonly subscriptionsVersion: () => number
   /** The answer to a request on those paths (`Visible` read from its context); a path of no server fails. */
   readonly http: Effect.Effect<
     HttpServerResponse.HttpServerResponse,
@@ -477,16 +480,24 @@ export const make = Effect.fnUntraced(function*(
       ).layer
     )
 
-  // The resource a served URI names at `path`, when `rule` may read it (`subscriptions.ts`).
+  // The resource a served URI names at `path`, listed or read through a template, when `rule` may read it
+  // (`subscriptions.ts`): allowed and pinned as the resource, else as the first template that matches it.
   const locate = (path: string, uri: string, rule: Allow.Rule) => {
     const place = Resources.placeOf(path, uri)
     if (place === undefined) return Effect.succeed(undefined)
-    const resource = offered.get(place.server)?.listing.resources.find((one) => one.uri === place.uri)
+    const listing = offered.get(place.server)?.listing
+    const resource = listing?.resources.find((one) => one.uri === place.uri)
+    const template = resource === undefined
+      ? listing?.templates.find((one) => Resources.matches(one.uriTemplate, place.uri))
+      : undefined
     const server = upstreams.find((one) => one.upstream.name === place.server)
-    if (resource === undefined || server === undefined) return Effect.succeed(undefined)
-    const qualified = Allow.qualified(place.server, resource.name)
+    if ((resource === undefined && template === undefined) || server === undefined) return Effect.succeed(undefined)
+    const qualified = Allow.qualified(place.server, resource?.name ?? template!.name)
+    const seen = resource !== undefined
+      ? Pins.seen(place.server, { kind: "resource", value: resource })
+      : Pins.seen(place.server, { kind: "template", value: template! })
     return Effect.map(
-      servable(rule, qualified, Pins.seen(place.server, { kind: "resource", value: resource })),
+      servable(rule, qualified, seen),
       (allowed): Subscriptions.Located | undefined =>
         allowed ? { upstream: server.upstream, uri: place.uri, qualified } : undefined
     )
@@ -535,6 +546,7 @@ export const make = Effect.fnUntraced(function*(
   }
   const http = router.asHttpEffect()
   return {
+    subscriptionsVersion: subscriptions.version,
     catalog: Effect.sync(() =>
       upstreams.flatMap((server) => {
         const now = offered.get(server.upstream.name)
@@ -547,18 +559,20 @@ export const make = Effect.fnUntraced(function*(
       const path = new URL(request.url, "http://gateway").pathname
       const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
       if (!served) return ServerRequests.served(relayed, request, http)
-      return Effect.flatMap(Effect.serviceOption(Visible), (visible) => {
+      return Effect.gen(function*() {
+        const visible = yield* Effect.serviceOption(Visible)
         const rule = visible._tag === "Some" ? visible.value : Allow.nothing
-        if (!Standalone.opensStream(request)) {
-          return ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
+        // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
+        const named = yield* Effect.serviceOption(Subscriptions.Session)
+        const session = named._tag === "Some" ? named.value : undefined
+        if (session?.recorded !== undefined) yield* subscriptions.take(session.id, path, rule, session.recorded)
+        if (!Standalone.opensStream(request) || session === undefined) {
+          return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
         }
-        const session = request.headers["mcp-session-id"]!
-        return Effect.succeed(
-          changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
-            session,
-            subscribed: subscriptions.subscribedBy(session)
-          })
-        )
+        return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
+          session: session.id,
+          subscribed: subscriptions.subscribedBy(session.id)
+        })
       })
     })
   } satisfies Endpoints

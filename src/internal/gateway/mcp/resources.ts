@@ -76,6 +76,23 @@ export function routerPath(uriTemplate: string): string | undefined {
 }
 
 /**
+ * Whether `uri` is one of the URIs of `uriTemplate` as the endpoint matches them (`routerPath`: a simple `{name}` one
+ * path segment, not empty; a reserved or exploded one at the end the rest). A template not served matches none.
+ */
+export function matches(uriTemplate: string, uri: string): boolean {
+  const path = routerPath(uriTemplate)
+  if (path === undefined) return false
+  let pattern = ""
+  for (const [, colon, segment, rest, literal] of path.matchAll(/(::)|(:[0-9]+)|(\*)|([^:*]+)/g)) {
+    if (colon !== undefined) pattern += ":"
+    else if (segment !== undefined) pattern += "[^/]+"
+    else if (rest !== undefined) pattern += ".*"
+    else pattern += literal!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  }
+  return new RegExp(`^${pattern}$`).test(uri)
+}
+
+/**
  * What a registration is served to (as `McpServer.visibility` middleware of that registration alone, asked on list
  * and on call or read): a request whose rule allows `qualified`, while `seen` is what its server offers now and is the
  * definition pinned (`endpoint.ts`).

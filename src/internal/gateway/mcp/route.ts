@@ -40,7 +40,7 @@ export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints,
   const serving = yield* Configuration
   const requests = yield* Requests
   const { maxBodyBytes } = serving.options
-  const held = Sessions.make(sessions)
+  const held = Sessions.make(sessions, endpoints.subscriptionsVersion)
   const answer = requests.served(({ entry, request }) => {
     if (Number(request.headers["content-length"]) > maxBodyBytes) {
       return Effect.succeed(refusal(entry, tooLarge(maxBodyBytes)))

@@ -2,15 +2,19 @@
  * MCP sessions (the 2025-11-25 revision's `Mcp-Session-Id`) that any gateway instance answers, and that outlive a
  * reload. `McpServer` keeps its sessions in the memory of one configuration's endpoint; the gateway records each
  * session it starts (its id, its path, its caller's key and the client's `initialize` parameters) in a store the
- * instances share: the gateway's database, else this process's memory. A request naming a session this configuration's
- * endpoint does not hold (made on another instance, or before a reload) starts one there as the client started it
- * (the recorded `initialize` and `notifications/initialized`), and is answered through it under the id the client
- * holds. What a session set while it lasted (a `logging/setLevel`) is the instance's own; the tool rule is read per
- * request anyway, and the upstreams' sessions are the gateway's own, per instance.
+ * instances share: the gateway's database, else this process's memory, with what the session subscribes to
+ * (`subscriptions.ts`). A request naming a session this configuration's endpoint does not hold (made on another
+ * instance, or before a reload) starts one there as the client started it (the recorded `initialize` and
+ * `notifications/initialized`), and is answered through it under the id the client holds. What a session set while it
+ * lasted (a `logging/setLevel`) is the instance's own; the tool rule is read per request anyway, and the upstreams'
+ * sessions are the gateway's own, per instance.
  *
- * A session is answered only on its path and for its caller's key (a session id alone is no credential), and for a
- * day from its start (`maxAge`): after that, an instance that does not hold it answers 404, as the protocol has a
- * server say that a session ended, and the client starts a new one.
+ * The store is read at every request naming a session, so that one record says whether it lasts: its client's
+ * `DELETE` (at any instance) removes it, and an instance that still holds it lets go of it (its subscriptions
+ * released) at the next request naming it, answered 404 on every instance, as the protocol has a server say that a
+ * session ended. A session is answered only on its path and for its caller's key (a session id alone is no
+ * credential), and for a day from its start (`maxAge`): after that it is forgotten with its subscriptions, and the
+ * client starts a new one. A store that cannot be read leaves a session answered where it is held.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -22,6 +26,7 @@ import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Scope from "effect/Scope"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
+import * as Subscriptions from "./subscriptions.js"
 
 /** A session as recorded when it started. */
 export interface Session {
@@ -35,32 +40,58 @@ export interface Session {
   readonly startedAt: number
 }
 
-/** How long after its start a session is answered by an instance that does not hold it. */
+/** A session as the store holds it: as it started, and the URIs it subscribes to (as it subscribed by them). */
+export interface Recorded extends Session {
+  readonly subscribed: ReadonlyArray<string>
+}
+
+/** How long after its start a session is answered, by any instance. */
 export const maxAge = Duration.days(1)
 
 /** Where sessions are recorded. */
 export interface SessionStore {
-  /** Records `session`, and forgets those started before `before`. */
+  /** Records `session`, and forgets those started before `before`, with their subscriptions. */
   readonly save: (session: Session, before: number) => Effect.Effect<void, StoreUnavailableError>
-  readonly read: (id: string) => Effect.Effect<Session | undefined, StoreUnavailableError>
+  readonly read: (id: string) => Effect.Effect<Recorded | undefined, StoreUnavailableError>
+  /**
+   * Notes that the session `id` subscribes (`subscribed`) or no longer subscribes to the resource it names `uri`;
+   * nothing for a session not recorded.
+   */
+  readonly subscribe: (id: string, uri: string, subscribed: boolean) => Effect.Effect<void, StoreUnavailableError>
+  /** Forgets the session `id` and its subscriptions: its client ended it. */
+  readonly end: (id: string) => Effect.Effect<void, StoreUnavailableError>
 }
 
 /** Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads). */
 export function memoryStore(): SessionStore {
-  const sessions = new Map<string, Session>()
+  const sessions = new Map<string, { readonly session: Session; readonly subscribed: Set<string> }>()
   return {
     save: (session, before) =>
       Effect.sync(() => {
-        for (const [id, kept] of sessions) if (kept.startedAt < before) sessions.delete(id)
-        sessions.set(session.id, session)
+        for (const [id, kept] of sessions) if (kept.session.startedAt < before) sessions.delete(id)
+        sessions.set(session.id, { session, subscribed: new Set() })
       }),
-    read: (id) => Effect.sync(() => sessions.get(id))
+    read: (id) =>
+      Effect.sync(() => {
+        const kept = sessions.get(id)
+        return kept === undefined ? undefined : { ...kept.session, subscribed: [...kept.subscribed].sort() }
+      }),
+    subscribe: (id, uri, subscribed) =>
+      Effect.sync(() => {
+        const kept = sessions.get(id)?.subscribed
+        if (subscribed) kept?.add(uri)
+        else kept?.delete(uri)
+      }),
+    end: (id) => Effect.sync(() => sessions.delete(id))
   }
 }
 
 type Row = Readonly<Record<string, unknown>>
 
-/** Sessions in the gateway's database (the `mcp_sessions` table), which every instance on it shares. */
+/**
+ * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
+ * every instance on it shares.
+ */
 export function sqlStore(database: Sql.Database): SessionStore {
   const { bounds, sql } = database
   return {
@@ -70,7 +101,10 @@ export function sqlStore(database: Sql.Database): SessionStore {
         bounds,
         "recording an MCP session",
         Effect.andThen(
-          sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`,
+          Effect.andThen(
+            sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`,
+            sql`DELETE FROM mcp_subscriptions WHERE session NOT IN (SELECT id FROM mcp_sessions)`
+          ),
           sql`INSERT INTO mcp_sessions (id, path, caller, initialize, started_at)
             VALUES (${session.id}, ${session.path}, ${session.caller}, ${session.initialize}, ${session.startedAt})`
         )
@@ -79,17 +113,42 @@ export function sqlStore(database: Sql.Database): SessionStore {
       Sql.step(
         bounds,
         "reading an MCP session",
-        Effect.map(sql<Row>`SELECT * FROM mcp_sessions WHERE id = ${id}`, (rows) => {
-          const row = rows[0]
-          return row === undefined ? undefined : {
-            id: String(row["id"]),
-            path: String(row["path"]),
-            caller: row["caller"] === null || row["caller"] === undefined ? null : String(row["caller"]),
-            initialize: String(row["initialize"]),
-            startedAt: Number(row["started_at"])
+        Effect.zipWith(
+          sql<Row>`SELECT * FROM mcp_sessions WHERE id = ${id}`,
+          sql<Row>`SELECT uri FROM mcp_subscriptions WHERE session = ${id} ORDER BY uri`,
+          (rows, subscriptions) => {
+            const row = rows[0]
+            return row === undefined ? undefined : {
+              id: String(row["id"]),
+              path: String(row["path"]),
+              caller: row["caller"] === null || row["caller"] === undefined ? null : String(row["caller"]),
+              initialize: String(row["initialize"]),
+              startedAt: Number(row["started_at"]),
+              subscribed: subscriptions.map((one) => String(one["uri"]))
+            }
           }
-        })
-      )
+        )
+      ),
+    subscribe: (id, uri, subscribed) =>
+      Sql.step(
+        bounds,
+        "recording an MCP subscription",
+        subscribed
+          ? sql`INSERT INTO mcp_subscriptions (session, uri)
+              SELECT ${id}, ${uri} WHERE EXISTS (SELECT 1 FROM mcp_sessions WHERE id = ${id})
+              ON CONFLICT (session, uri) DO NOTHING`
+          : sql`DELETE FROM mcp_subscriptions WHERE session = ${id} AND uri = ${uri}`
+      ).pipe(Effect.asVoid),
+    end: (id) =>
+      Sql.transaction(
+        sql,
+        bounds,
+        "ending an MCP session",
+        Effect.andThen(
+          sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
+          sql`DELETE FROM mcp_sessions WHERE id = ${id}`
+        )
+      ).pipe(Effect.asVoid)
   }
 }
 
@@ -115,11 +174,12 @@ export interface Sessions {
 
 const sessionHeader = "mcp-session-id"
 
-// A session this configuration's endpoint holds: its id there, and the path and key it is answered for.
+// A session this configuration's endpoint holds: its id there, the path and key it is answered for, and its start.
 interface Held {
   readonly local: string
   readonly path: string
   readonly caller: string | null
+  readonly startedAt: number
 }
 
 // The `params` of a JSON-RPC `initialize` in `text`, as JSON; `undefined` for anything else.
@@ -145,67 +205,149 @@ function posted(path: string, message: object, session?: string) {
   })
 }
 
-/** The sessions of one configuration over `store`: what its endpoints hold, by the ids their clients hold. */
-export function make(store: SessionStore): Sessions {
+// A web handler of `answer` in the context of the request being answered, for the requests the gateway makes of its
+// own endpoint (starting a session again, ending one): answered as requests of their own, with their own response
+// handlers (`McpServer` names a session it starts in the response to `initialize`, which is not the client's).
+const handlerOf = (answer: Answer) =>
+  Effect.map(
+    Effect.context<never>(),
+    (context) => HttpEffect.toWebHandlerWith<never, Scope.Scope | HttpServerRequest.HttpServerRequest>(context)(answer)
+  )
+
+// How often the sessions held are looked over for those past `maxAge`.
+const sweepEvery = Duration.minutes(1)
+
+/**
+ * The sessions of one configuration over `store`: what its endpoints hold, by the ids their clients hold; `version`
+ * counts the changes of its subscriptions (`Subscriptions.version`), which a read of the store is stamped with.
+ */
+export function make(store: SessionStore, version: () => number): Sessions {
   // The session this configuration's endpoint holds for each session id a client holds, with whose it is.
   const held = new Map<string, Held>()
+  let sweptAt = 0
 
-  // The client's session `id` started on this configuration's endpoint as it was started, if it is recorded and
-  // `asked` may use it; the id the endpoint gave it.
-  const restart = (answer: Answer, asked: Asked, id: string) =>
+  // The client's session `session` started on this configuration's endpoint as it was started; the id the endpoint
+  // gave it.
+  const restart = (answer: Answer, session: Session) =>
     Effect.gen(function*() {
-      const session = yield* store.read(id).pipe(
-        Effect.tapError((error) =>
-          Effect.logWarning(`Gateway: an MCP session could not be read (${error.message}); it is answered as unknown`)
-        ),
-        Effect.orElseSucceed(() => undefined)
-      )
-      const now = yield* Clock.currentTimeMillis
-      if (
-        session === undefined || session.path !== asked.path || session.caller !== asked.caller ||
-        session.startedAt < now - Duration.toMillis(maxAge)
-      ) {
-        return undefined
-      }
-      // Answered as requests of their own (their own response handlers: `McpServer` names a session it starts in the
-      // response to `initialize`, which is not the client's), with the caller's rule and governance.
-      const context = yield* Effect.context<never>()
-      const handler = HttpEffect.toWebHandlerWith<never, Scope.Scope | HttpServerRequest.HttpServerRequest>(context)(
-        answer
-      )
+      const handler = yield* handlerOf(answer)
       const local = yield* Effect.promise(async () => {
         const initialize = { jsonrpc: "2.0", id: 0, method: "initialize", params: JSON.parse(session.initialize) }
-        const started = await handler(posted(asked.path, initialize))
+        const started = await handler(posted(session.path, initialize))
         await started.arrayBuffer()
         const id = started.headers.get(sessionHeader)
         if (id === null) return undefined
         const initialized = await handler(
-          posted(asked.path, { jsonrpc: "2.0", method: "notifications/initialized" }, id)
+          posted(session.path, { jsonrpc: "2.0", method: "notifications/initialized" }, id)
         )
         await initialized.arrayBuffer()
         return id
       })
       if (local === undefined) return undefined
-      const holding = { local, path: session.path, caller: session.caller }
-      held.set(id, holding)
+      const holding = { local, path: session.path, caller: session.caller, startedAt: session.startedAt }
+      held.set(session.id, holding)
       return holding
     })
 
-  // `answer` to a request that names session `id`, through the session this configuration holds for it.
+  // The session `id` this configuration's endpoint holds as `holding` let go of (it ended at another instance, or is
+  // past `maxAge`): deleted as its client would, which drops its subscriptions here.
+  const letGo = (answer: Answer, id: string, holding: Held) =>
+    Effect.gen(function*() {
+      held.delete(id)
+      const handler = yield* handlerOf(
+        Effect.provideService(answer, Subscriptions.Session, { id, recorded: undefined, record: () => Effect.void })
+      )
+      yield* Effect.promise(async () => {
+        const ended = await handler(
+          new Request(`http://mcp${holding.path}`, { method: "DELETE", headers: { [sessionHeader]: holding.local } })
+        )
+        await ended.arrayBuffer()
+      })
+    })
+
+  // The sessions held past `maxAge` at `now` let go of, once every `sweepEvery`.
+  const sweep = (answer: Answer, now: number) =>
+    Effect.suspend(() => {
+      if (now - sweptAt < Duration.toMillis(sweepEvery)) return Effect.void
+      sweptAt = now
+      const expired = [...held].filter(([, holding]) => holding.startedAt < now - Duration.toMillis(maxAge))
+      return Effect.forEach(expired, ([id, holding]) => letGo(answer, id, holding), { discard: true })
+    })
+
+  // Notes in the store that session `id` subscribes to `uri`, or no longer does.
+  const recording = (id: string) => (uri: string, subscribed: boolean) =>
+    store.subscribe(id, uri, subscribed).pipe(
+      Effect.catch((error) =>
+        Effect.logWarning(
+          `Gateway: an MCP session's subscription could not be recorded (${error.message}); only this instance ` +
+            "keeps it, until a reload"
+        )
+      )
+    )
+
+  // `answer` to `asked` through the session `holding` of this configuration's endpoint, named `id` by its client,
+  // which subscribes to what the store records in `recorded` (`undefined`: not known).
+  const passOn = (
+    answer: Answer,
+    asked: Asked,
+    id: string,
+    holding: Held,
+    recorded: Subscriptions.Read | undefined
+  ) => {
+    const request = holding.local === id ? asked.request : asked.request.modify({
+      headers: Headers.set(asked.request.headers, sessionHeader, holding.local)
+    })
+    return answer.pipe(
+      Effect.provideService(HttpServerRequest.HttpServerRequest, request),
+      Effect.provideService(Subscriptions.Session, { id, recorded, record: recording(id) })
+    )
+  }
+
+  // `answer` to a request that names session `id`: through the session this configuration holds for it (started again
+  // from the store when it holds none), when the store has it for `asked`'s path and key and it is not past `maxAge`.
+  // A session the store cannot be read for is answered when this configuration holds it.
   const within = (answer: Answer, asked: Asked, id: string) =>
     Effect.gen(function*() {
-      const holding = held.get(id) ?? (yield* restart(answer, asked, id))
-      // Unknown here and to the store, another path's, or another key's: an unknown session, as `McpServer` answers.
-      if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) {
-        return HttpServerResponse.empty({ status: 404 })
+      const now = yield* Clock.currentTimeMillis
+      yield* sweep(answer, now)
+      const holding = held.get(id)
+      const readAt = version()
+      const read = yield* Effect.result(store.read(id))
+      if (read._tag === "Failure") {
+        yield* Effect.logWarning(
+          `Gateway: an MCP session could not be read (${read.failure.message}); answered as this instance holds it`
+        )
+        if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
+        return yield* passOn(answer, asked, id, holding, undefined)
       }
-      if (holding.local === id) {
-        return yield* Effect.provideService(answer, HttpServerRequest.HttpServerRequest, asked.request)
+      const session = read.success
+      // Ended (or never recorded), or too old: let go of here too.
+      if (session === undefined || session.startedAt < now - Duration.toMillis(maxAge)) {
+        if (holding !== undefined) yield* letGo(answer, id, holding)
+        return unknown()
       }
-      const request = asked.request.modify({
-        headers: Headers.set(asked.request.headers, sessionHeader, holding.local)
-      })
-      return yield* Effect.provideService(answer, HttpServerRequest.HttpServerRequest, request)
+      // Another path's, or another key's: an unknown session, as `McpServer` answers.
+      if (session.path !== asked.path || session.caller !== asked.caller) return unknown()
+      const holds = holding ?? (yield* restart(answer, session))
+      if (holds === undefined) return unknown()
+      if (asked.request.method !== "DELETE") {
+        return yield* passOn(answer, asked, id, holds, {
+          uris: session.subscribed,
+          version: readAt
+        })
+      }
+      const response = yield* passOn(answer, asked, id, holds, undefined)
+      if (response.status < 300) {
+        held.delete(id)
+        yield* store.end(id).pipe(
+          Effect.catch((error) =>
+            Effect.logWarning(
+              `Gateway: an MCP session's end could not be recorded (${error.message}); another instance may answer it`
+            )
+          )
+        )
+      }
+      return response
     })
 
   // Records the session `response` names (its `initialize`'s `params` in `text`), as it is sent: `McpServer` names it
@@ -215,8 +357,8 @@ export function make(store: SessionStore): Sessions {
       const id = response.headers[sessionHeader]
       const initialize = initializeOf(text)
       if (id === undefined || initialize === undefined) return response
-      held.set(id, { local: id, path: asked.path, caller: asked.caller })
       const startedAt = yield* Clock.currentTimeMillis
+      held.set(id, { local: id, path: asked.path, caller: asked.caller, startedAt })
       yield* store.save(
         { id, path: asked.path, caller: asked.caller, initialize, startedAt },
         startedAt - Duration.toMillis(maxAge)
@@ -259,4 +401,9 @@ export function make(store: SessionStore): Sessions {
       return Effect.provideService(answer, HttpServerRequest.HttpServerRequest, asked.request)
     }
   }
+}
+
+// The answer to a request naming a session no instance answers: 404, as `McpServer` answers an unknown session.
+function unknown() {
+  return HttpServerResponse.empty({ status: 404 })
 }

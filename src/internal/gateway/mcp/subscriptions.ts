@@ -1,16 +1,20 @@
 /**
  * Resource subscriptions (`resources/subscribe`, `resources/unsubscribe`) of the 2025-11-25 sessions of one
  * configuration's endpoints, passed to the upstreams that have the resources. `McpServer` takes no subscription on
- * HTTP, so the endpoint answers the two methods itself (`endpoint.ts`). An upstream resource is subscribed to upstream
- * once, however many sessions subscribe to it (the `Table` counts them), and unsubscribed from when its last session
- * unsubscribes or ends; it is subscribed to again on each new connection to its server (a restart, a server that was
- * down answering, a session the server forgot). A change the server tells (`notifications/resources/updated`) goes to
- * the sessions subscribed to that URI only, each under the URI it subscribed by (`/mcp` serves a resource as
- * `mcp://<server>/<its URI>`: `resources.ts`), on its standalone stream, through the journal that stream replays
- * from (`standalone.ts`). A session may subscribe only to what it may read, and what it may not is answered as what
- * does not exist. The table is in this configuration's memory: a reload starts with none (docs/mcp.md).
+ * HTTP, so the endpoint answers the two methods itself (`endpoint.ts`). What a session subscribes to is recorded with
+ * the session (`sessions.ts`), in the store every instance shares; each instance subscribes upstream for the sessions
+ * it holds, taking a session's recorded subscriptions each time it answers a request of it (`take`), and after a
+ * reload likewise. An upstream resource is subscribed to upstream once per instance, however many sessions it holds
+ * subscribe to it (the `Table` counts them), and unsubscribed from when the last of them unsubscribes or ends; it is
+ * subscribed to again on each new connection to its server (a restart, a server that was down answering, a session
+ * the server forgot). A change the server tells (`notifications/resources/updated`) goes to the sessions subscribed to
+ * that URI only, each under the URI it subscribed by (`/mcp` serves a resource as `mcp://<server>/<its URI>`:
+ * `resources.ts`), on its standalone stream, through the journal that stream replays from (`standalone.ts`). A
+ * session may subscribe only to what it may read (a resource listed, or read through a template), and what it may not
+ * is answered as what does not exist.
  */
 import * as McpSchema from "effect/ai/McpSchema"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as HttpBody from "effect/http/HttpBody"
@@ -100,6 +104,45 @@ export function drop(table: Table, session: string): ReadonlyArray<{ readonly se
   return last
 }
 
+/**
+ * What `session` subscribes to in `table` that `uris` (URIs as it subscribed by them) no longer holds: the keys of
+ * those resources.
+ */
+export function stale(table: Table, session: string, uris: ReadonlyArray<string>): ReadonlyArray<string> {
+  return [...table.sessions.get(session) ?? []].filter((key) =>
+    !uris.includes(table.resources.get(key)!.sessions.get(session)!.uri)
+  )
+}
+
+/** What of `uris` (URIs as `session` subscribes by them) `session` does not subscribe to in `table`. */
+export function missing(table: Table, session: string, uris: ReadonlyArray<string>): ReadonlyArray<string> {
+  const has = new Set(subscribedIn(table, session))
+  return uris.filter((uri) => !has.has(uri))
+}
+
+/** The URIs `session` subscribes to in `table`, as it subscribed by them. */
+export function subscribedIn(table: Table, session: string): ReadonlyArray<string> {
+  return [...table.sessions.get(session) ?? []].map((key) => table.resources.get(key)!.sessions.get(session)!.uri)
+}
+
+/** What the store records a session subscribes to, read when the subscriptions here were at `version`. */
+export interface Read {
+  readonly uris: ReadonlyArray<string>
+  readonly version: number
+}
+
+/** The session a request names, by the id its client holds (`sessions.ts`), and its subscriptions as recorded. */
+export interface Named {
+  readonly id: string
+  /** What the store records it subscribes to; `undefined` when that is not known (those held here are kept). */
+  readonly recorded: Read | undefined
+  /** Records that it subscribes to `uri` (`true`), or no longer does. */
+  readonly record: (uri: string, subscribed: boolean) => Effect.Effect<void>
+}
+
+/** The session the request being answered names (the route gives every request that names one this). */
+export class Session extends Context.Service<Session, Named>()("effect-llm-router/gateway/mcp/Session") {}
+
 /** The resource a served URI names: its server's connection, its own URI, and its qualified name. */
 export interface Located {
   readonly upstream: Upstreams.Upstream
@@ -116,6 +159,8 @@ export interface Asked {
   readonly method: (typeof methods)[number]
   /** The URI as the endpoint serves it. */
   readonly uri: string
+  /** Records that the session subscribes to `uri` (`true`), or no longer does, once it is answered (`Named.record`). */
+  readonly record: Named["record"]
 }
 
 /** The methods the endpoint answers through the subscriptions. */
@@ -141,7 +186,15 @@ export interface Serving {
 export interface Subscriptions {
   /** Takes `asked` (its client answered `{}`), or why not. */
   readonly answer: (asked: Asked) => Effect.Effect<void, RpcError>
-  /** Drops the subscriptions of `session`, which ended (its client deleted it). */
+  /**
+   * Makes what `session` (of the endpoint at `path`, its key's rule `rule`) subscribes to here what the store records
+   * (`recorded`): each it lacks subscribed to, when `rule` may still read it, and each no longer recorded dropped;
+   * nothing when the subscriptions here changed since it was read (the session's next request takes it).
+   */
+  readonly take: (session: string, path: string, rule: Allow.Rule, recorded: Read) => Effect.Effect<void>
+  /** How many times the subscriptions here changed: a read of the store is as new as the version it was made at. */
+  readonly version: () => number
+  /** Drops the subscriptions of `session`, which ended (its client deleted it, or it is let go of here). */
   readonly end: (session: string) => Effect.Effect<void>
   /** The URIs `session` subscribes to, as it subscribed by them. */
   readonly subscribedBy: (session: string) => ReadonlyArray<string>
@@ -177,8 +230,11 @@ function failedUpstream(server: string, error: { readonly message: string }) {
 /** The subscriptions of the endpoints `serving` describes, their upstreams followed for the scope's life. */
 export const make = Effect.fnUntraced(function*(serving: Serving) {
   const table = emptyTable()
-  // One change of the table (and the upstream's subscribe or unsubscribe it calls for) at a time.
+  // One change of the table (and the upstream's subscribe or unsubscribe it calls for) at a time, each counted.
   const lock = yield* Semaphore.make(1)
+  let version = 0
+  const changing = <A, E>(change: Effect.Effect<A, E>) =>
+    lock.withPermit(Effect.ensuring(change, Effect.sync(() => version += 1)))
   const byName = new Map(serving.upstreams.map((upstream) => [upstream.name, upstream]))
 
   const upstreamAsk = (upstream: Upstreams.Upstream, method: Asked["method"], uri: string) =>
@@ -249,19 +305,66 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       { discard: true }
     ))
 
+  // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped. One taken is
+  // told to the session as changed: what changed before it was taken here (told at another instance, or to the
+  // configuration a reload replaced) is not known here, so its client reads it again.
+  const take = Effect.fnUntraced(
+    function*(session: string, path: string, rule: Allow.Rule, recorded: Read) {
+      // Older than a change made here (a subscribe answered while it was read, or another take): not taken.
+      if (recorded.version !== version) return
+      const { uris } = recorded
+      const before = subscribedIn(table, session)
+      for (const key of stale(table, session, uris)) {
+        const { server, uri } = table.resources.get(key)!
+        if (remove(table, session, key)) yield* release(server, uri)
+      }
+      const lacking = missing(table, session, uris)
+      for (const uri of lacking) {
+        yield* subscribe({ session, path, rule, method: "resources/subscribe", uri, record: () => Effect.void }).pipe(
+          Effect.catch((error) =>
+            Effect.logDebug(`Gateway: an MCP session's subscription to ${uri} could not be taken (${error.message})`)
+          )
+        )
+      }
+      const after = subscribedIn(table, session)
+      // Counted when it changed something: a recorded subscription it cannot take (its key may no longer read it)
+      // leaves the count, and the takes of other sessions, alone.
+      if (before.length !== after.length || before.some((uri) => !after.includes(uri))) version += 1
+      for (const key of table.sessions.get(session) ?? []) {
+        const subscribed = table.resources.get(key)!.sessions.get(session)!
+        if (!lacking.includes(subscribed.uri)) continue
+        yield* serving.publish({
+          method: "notifications/resources/updated",
+          uris: new Map([[session, subscribed.uri]]),
+          qualified: [subscribed.qualified]
+        })
+      }
+    }
+  )
+
   for (const upstream of serving.upstreams) {
     yield* Effect.forkScoped(Stream.runForEach(upstream.updates, (uri) => updated(upstream, uri)))
     yield* Effect.forkScoped(Stream.runForEach(upstream.reopened, () => resubscribe(upstream)))
   }
 
   return {
-    answer: (asked) => lock.withPermit(asked.method === "resources/subscribe" ? subscribe(asked) : unsubscribe(asked)),
+    answer: (asked) => {
+      const subscribing = asked.method === "resources/subscribe"
+      // Recorded before the change is counted: a read of the store stamped with the count after it sees the record.
+      return changing(
+        Effect.andThen(subscribing ? subscribe(asked) : unsubscribe(asked), asked.record(asked.uri, subscribing))
+      )
+    },
+    take: (session, path, rule, recorded) =>
+      stale(table, session, recorded.uris).length === 0 && missing(table, session, recorded.uris).length === 0
+        ? Effect.void
+        : lock.withPermit(take(session, path, rule, recorded)),
+    version: () => version,
     end: (session) =>
-      lock.withPermit(
+      changing(
         Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true })
       ),
-    subscribedBy: (session) =>
-      [...table.sessions.get(session) ?? []].map((key) => table.resources.get(key)!.sessions.get(session)!.uri)
+    subscribedBy: (session) => subscribedIn(table, session)
   } satisfies Subscriptions
 })
 
@@ -349,52 +452,50 @@ function advertising(response: HttpServerResponse.HttpServerResponse) {
   )
 }
 
-/** Sessions ended, by the id their endpoint gave them: the most remembered. */
-const maxEnded = 10_000
-
 /**
  * The answer `http` (an endpoint's `McpServer`) gives `request` to the endpoint at `path`, with the subscriptions'
  * part taken by `subscriptions` for a caller of `rule`: a session's `resources/subscribe` and `resources/unsubscribe`
- * answered here, a stateless client's refused (`statelessError`), a session's `DELETE` dropping its subscriptions, and
- * an `initialize` answered advertising them.
+ * answered here (and recorded with the session), a stateless client's refused (`statelessError`), a session's
+ * `DELETE` dropping its subscriptions, and an `initialize` answered advertising them.
  */
 export function serving(subscriptions: Subscriptions) {
-  const ended = new Set<string>()
   return <E, R>(
     http: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
     request: HttpServerRequest.HttpServerRequest,
     path: string,
     rule: Allow.Rule
-  ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> => {
-    const session = request.headers["mcp-session-id"]
-    if (request.method === "DELETE" && session !== undefined) {
-      return Effect.tap(http, (response) =>
-        response.status >= 300 ? Effect.void : Effect.andThen(
-          Effect.sync(() => {
-            ended.add(session)
-            if (ended.size > maxEnded) ended.delete(ended.values().next().value!)
-          }),
-          subscriptions.end(session)
-        ))
-    }
-    if (request.method !== "POST") return http
-    // A body that cannot be read is `McpServer`'s to refuse, as it reads it again.
-    return Effect.flatMap(Effect.orElseSucceed(request.text, () => ""), (text) => {
-      const asked = requestOf(text)
-      if (asked === undefined) {
-        return session === undefined && initializes(text)
-          ? Effect.flatMap(http, advertising)
-          : http
+  ): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> =>
+    Effect.flatMap(Effect.serviceOption(Session), (named) => {
+      const session = named._tag === "Some" ? named.value : undefined
+      if (request.method === "DELETE" && session !== undefined) {
+        return Effect.tap(http, (response) => response.status >= 300 ? Effect.void : subscriptions.end(session.id))
       }
-      // An ended session is `McpServer`'s to answer (404), as any request of one.
-      if (session !== undefined && ended.has(session)) return http
-      if (session === undefined) {
-        return request.headers["mcp-method"] === undefined ? http : Effect.succeed(answerOf(asked.id, statelessError()))
-      }
-      return Effect.match(subscriptions.answer({ session, path, rule, method: asked.method, uri: asked.uri }), {
-        onFailure: (error) => answerOf(asked.id, error),
-        onSuccess: () => answerOf(asked.id, undefined)
+      if (request.method !== "POST") return http
+      // A body that cannot be read is `McpServer`'s to refuse, as it reads it again.
+      return Effect.flatMap(Effect.orElseSucceed(request.text, () => ""), (text) => {
+        const asked = requestOf(text)
+        if (asked === undefined) {
+          return request.headers["mcp-session-id"] === undefined && initializes(text)
+            ? Effect.flatMap(http, advertising)
+            : http
+        }
+        if (session === undefined) {
+          return request.headers["mcp-method"] === undefined
+            ? http
+            : Effect.succeed(answerOf(asked.id, statelessError()))
+        }
+        const taking = subscriptions.answer({
+          session: session.id,
+          path,
+          rule,
+          method: asked.method,
+          uri: asked.uri,
+          record: session.record
+        })
+        return Effect.match(taking, {
+          onFailure: (error) => answerOf(asked.id, error),
+          onSuccess: () => answerOf(asked.id, undefined)
+        })
       })
     })
-  }
 }

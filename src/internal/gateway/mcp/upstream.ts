@@ -502,7 +502,7 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
         error._tag === "McpUpstreamError" ? error : new UpstreamError({ message: error.message })
       ),
       Effect.tap((connection) => SubscriptionRef.set(listing, connection.listing)),
-      Effect.tap(() => opens++ === 0 ? Effect.void : PubSub.publish(reopened, undefined))
+      Effect.tap(() => Effect.sync(() => opens++))
     )
   const first = yield* Effect.result(opened(scope))
   if (first._tag === "Failure") {
@@ -533,6 +533,8 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
           stale === undefined ? Effect.void : Deferred.succeed(stale.ended, error.message)
         ))
       yield* Ref.set(status, { _tag: "Up", connection: fresh })
+      // Told once it is the connection up, so that what follows it (subscribing again) is asked of it.
+      if (opens > 1) yield* PubSub.publish(reopened, undefined)
       if (stale !== undefined) yield* Deferred.succeed(stale.ended, "its session expired")
       return fresh
     }))
