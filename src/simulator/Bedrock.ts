@@ -34,18 +34,12 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import type * as Http from "node:http"
 import { cachePrefixes } from "../internal/simulator/bedrock/cachePrefixes.js"
-import {
-  corruptFrame,
-  renderError,
-  renderInvokeStream,
-  renderReply,
-  renderStream
-} from "../internal/simulator/bedrock/render.js"
+import { renderError, renderInvokeStream, renderReply, renderStream } from "../internal/simulator/bedrock/render.js"
 import { decode } from "../internal/simulator/bedrock/request.js"
 import { authorizationOf, verify } from "../internal/simulator/bedrock/sigv4.js"
 import { bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import * as Aws from "../internal/wire/bedrock/aws.js"
-import { exceptionFrame, failureBody } from "../internal/wire/bedrock/writer.js"
+import { exceptionFrame, failureBody, malformed } from "../internal/wire/bedrock/writer.js"
 import * as Anthropic from "./Anthropic.js"
 import { messagesBody } from "./Vertex.js"
 import type { ApiError, WireFormat } from "./WireFormat.js"
@@ -82,7 +76,7 @@ const common = (codec: EventStreamCodec) => ({
       "The system encountered an unexpected error during processing. Try your request again."
     ),
   renderBodyError: () => failureBody("InternalServerException", "The server encountered an internal error."),
-  malformedEvent: corruptFrame(codec),
+  malformedEvent: malformed(codec),
   streamContentType: "application/vnd.amazon.eventstream",
   binaryStream: true,
   requestIdHeader: "x-amzn-requestid"

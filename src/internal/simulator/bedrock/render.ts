@@ -2,9 +2,8 @@
  * The Bedrock replies: the `Converse` body, written by the codec (`wire/bedrock/codec.ts`); the `ConverseStream`
  * events and their frames, written by the one writer (`wire/bedrock/writer.ts`), and the
  * `InvokeModelWithResponseStream` `chunk` frames, each carrying one event of the Messages stream Anthropic's writer
- * writes into the Bedrock writer's sink of `chunk` frames; a frame that does not check (the malformed fault); and
- * errors in Bedrock's words, written by the writer's `errorBody` (a `{"message"}` body, the type in the
- * `x-amzn-errortype` header).
+ * writes into the Bedrock writer's sink of `chunk` frames; and errors in Bedrock's words, written by the writer's
+ * `errorBody` (a `{"message"}` body, the type in the `x-amzn-errortype` header).
  */
 import type { EventStreamCodec } from "@smithy/eventstream-codec"
 import type * as Reply from "../../../simulator/Reply.js"
@@ -16,23 +15,10 @@ import {
   errorType,
   type ErrorWritten,
   eventFrames,
-  frameText,
   streamWriter
 } from "../../wire/bedrock/writer.js"
 import { renderStream as renderMessages } from "../anthropic/render.js"
 import { replyChunks, responseOf } from "../chunks.js"
-
-const encoder = new TextEncoder()
-
-/** A frame whose CRC does not match its bytes. */
-export function corruptFrame(codec: EventStreamCodec): string {
-  const bytes = codec.encode({
-    headers: { ":event-type": { type: "string", value: "contentBlockDelta" } },
-    body: encoder.encode("{not json")
-  })
-  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
-  return frameText(bytes)
-}
 
 // The time the simulator reports a reply took, in `metrics.latencyMs`.
 const latencyMs = 1

@@ -36,6 +36,16 @@ export function eventFrame(codec: EventStreamCodec, type: string, data: string):
   }))
 }
 
+/** A frame whose checksum does not match its bytes, a `contentBlockDelta` not JSON (the simulator's malformed fault). */
+export function malformed(codec: EventStreamCodec): string {
+  const bytes = codec.encode({
+    headers: { ":event-type": { type: "string", value: "contentBlockDelta" } },
+    body: encoder.encode("{not json")
+  })
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff
+  return frameText(bytes)
+}
+
 /** A Bedrock error answer: its status, the `x-amzn-errortype` header naming its type, and its `{"message"}` body. */
 export interface ErrorWritten {
   readonly status: number
