@@ -6,7 +6,9 @@
  *
  * Against one simulator (its 64-token reply at once), at `BENCH_CONCURRENCY` (32) calls at a time, each side in turn
  * for `BENCH_SECONDS` (2) a round over `BENCH_ROUNDS` (7) rounds, after a warm-up of each; a figure is the median of
- * its rounds' CPU a call (user and system time of this process over the calls it finished). The sides:
+ * its rounds' CPU a call (user and system time of this process over the calls it finished), and each side's ratio to
+ * raw undici the median of its rounds' (undici's CPU a call over the side's, in the same round); and the least of
+ * each side's rounds. The sides:
  * - `undici`: raw undici, `Sse.makeDecoder` and `JSON.parse` an event (the `openai-chat-stream` baseline);
  * - `client`: `OpenAiChat`'s `chatStream` alone (`openai-chat-stream`);
  * - `llm`: `Llm` over it, with a pool of one key and `RateLimiter.unlimited`;
@@ -53,7 +55,9 @@ const model = "gpt-4o-mini"
 const keys = (n: number) => Array.from({ length: n }, (_, i) => `sk-bench-0123456789abcde${i + 1}`)
 
 /** A side's call, built once against the simulator at `url` in the scope. */
-type Build = (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, unknown, Scope.Scope | HttpClient.HttpClient>
+type Build = (
+  url: string
+) => Effect.Effect<Effect.Effect<unknown, unknown>, unknown, Scope.Scope | HttpClient.HttpClient>
 
 /** `Llm` over `OpenAiChat` with a pool of `keyCount` keys and `limiter`, its stream drained a call. */
 const stacked = (keyCount: number, limiter: Layer.Layer<RateLimiter.RateLimiter>): Build => (url) =>
@@ -157,7 +161,21 @@ const main = async () => {
       console.log(`round ${round}: ${line.join(", ")} us CPU a call`)
     }
     const results = Object.fromEntries([...perSide].map(([name, all]) => [name, Math.round(median(all))]))
-    console.log(JSON.stringify({ concurrency, seconds, rounds, cpu_us_median: results }))
+    // Each side against raw undici in the same round (undici's CPU a call over the side's), the median of the rounds'.
+    const undici = perSide.get("undici")
+    const ratios = undici === undefined ? {} : Object.fromEntries(
+      [...perSide].map(([name, all]) => [name, Math.round(median(all.map((us, i) => undici[i]! / us)) * 100) / 100])
+    )
+    // The least of a side's rounds: the round the machine's other load disturbed least.
+    const least = Object.fromEntries([...perSide].map(([name, all]) => [name, Math.round(Math.min(...all))]))
+    console.log(JSON.stringify({
+      concurrency,
+      seconds,
+      rounds,
+      cpu_us_median: results,
+      cpu_us_least: least,
+      cpu_ratio_to_undici: ratios
+    }))
   } finally {
     await runtime.runPromise(Scope.close(scope, Exit.void))
     await runtime.dispose()

@@ -159,12 +159,14 @@ function settledSource(
       onSuccess: settle
     }
   )
-  const close = Effect.suspend(() =>
-    Effect.andThen(
-      Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome)),
-      Effect.andThen(Telemetry.end(attemptSpan, outcome), Telemetry.end(callSpan, outcome))
-    )
-  )
+  // Untraced, there is no span to end: the close is the request's scope and what the attempt holds.
+  const traced = attemptSpan !== undefined || callSpan !== undefined
+  const close = Effect.suspend(() => {
+    const letGoAll = Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome))
+    return traced
+      ? Effect.andThen(letGoAll, Effect.andThen(Telemetry.end(attemptSpan, outcome), Telemetry.end(callSpan, outcome)))
+      : letGoAll
+  })
   return { pull, close }
 }
 
