@@ -73,8 +73,8 @@ function openFirst(env: Env, request: ChatRequest, credentials: Credentials, sco
 // (under the call's, else the current one). Fails (and lets go of
 // everything, the request first) before the first chunk; after it, the pull,
 // the span and what the attempt holds belong to the stream.
-// Untraced (`traced` false: no tracer, or the native one), no span is made, and the attempt opens in this same step.
-function openAttempt(env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined, traced: boolean) {
+// Untraced (no tracer, or the native one: `Held.traced`), no span is made, and the attempt opens in this same step.
+function openAttempt(env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) {
   return (attempt: number, failures: Failures | undefined) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
@@ -95,7 +95,7 @@ function openAttempt(env: Env, request: ChatRequest, due: Due, callSpan: Tracer.
               }
             )
           }
-          return traced
+          return held.traced
             ? Telemetry.spanned({
               name: Telemetry.llmAttempt,
               parent: callSpan,
@@ -185,10 +185,9 @@ function openSource(env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
     const call = fiber.getRef(RouterCall)
     const due = dueOf(env, call.deadline, fiber.getRef(Clock.Clock))
     const startedAt = due.clock.currentTimeMillisUnsafe()
-    const traced = !Telemetry.untraced(fiber)
     const attempts = (callSpan: Tracer.Span | undefined) =>
       Effect.map(
-        retrying(env, request, due, openAttempt(env, request, due, callSpan, traced), call.oneAttempt),
+        retrying(env, request, due, openAttempt(env, request, due, callSpan), call.oneAttempt),
         (opened) => {
           const firstTokenMillis = due.clock.currentTimeMillisUnsafe() - startedAt
           Telemetry.annotate(callSpan, "llm_router.time_to_first_token_ms", firstTokenMillis)
@@ -196,7 +195,7 @@ function openSource(env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
         }
       )
     // Untraced, there is no call span to make (nor its name and attributes): the attempts start in this same step.
-    return traced
+    return !Telemetry.untraced(fiber)
       ? Telemetry.llmCall(
         { operation: "chat", provider: env.client.provider, request, router: call, handedOn: true },
         attempts
