@@ -37,14 +37,10 @@ import { request } from "./cases/call.js"
 import { openAiChatStream, rawStream } from "./cases/openAiChat.js"
 import { drainReply } from "./cases/reply.js"
 import { routerOverhead } from "./cases/router.js"
+import { envNumber } from "./env.js"
 import { pinSelf } from "./nodeArgs.js"
 import { startSimulator } from "./simulatorChild.js"
 import { median } from "./stats.js"
-
-const envNumber = (name: string, fallback: number): number => {
-  const value = process.env[name]
-  return value === undefined || value === "" ? fallback : Number(value)
-}
 
 const concurrency = envNumber("BENCH_CONCURRENCY", 32)
 const seconds = envNumber("BENCH_SECONDS", 2)
