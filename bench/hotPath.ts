@@ -35,9 +35,11 @@ import * as Gateway from "../src/Gateway.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
 import * as Message from "../src/Message.js"
+import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../src/RateLimiter.js"
+import * as Router from "../src/Router.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { filesRun, type ScriptCoverage } from "./coverageFiles.js"
 import { countOps, type OpsCount } from "./effectOps.js"
@@ -73,21 +75,51 @@ const startSimulator = async (paced: boolean) => {
   return { url, stop: () => stopChild(child) }
 }
 
-/** The library's call: `Llm.chatStream` (read to its end) or `Llm.chat`, with a key pool and a rate limiter. */
-const libraryCall = (streamed: boolean) => (url: string) =>
+/** An `Llm` over Chat Completions at `url`, with a pool of `keys` and a rate limiter that never binds, or none. */
+const deployment = (url: string, providerId: string, keys: number, limited: boolean) =>
+  Llm.layer({ model: "gpt-4o-mini" }).pipe(
+    Layer.provide(Layer.mergeAll(
+      OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
+      KeyPool.layer({
+        providerId,
+        keys: Array.from({ length: keys }, (_, i) => `sk-hot-path-${providerId}-0123456789ab${i + 1}`)
+      }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+      limited
+        ? RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
+        : RateLimiter.unlimited
+    ))
+  )
+
+/**
+ * The library's call: `Llm.chatStream` (read to its end) or `Llm.chat`, with a key pool of `keys` and a rate limiter
+ * (`RateLimiter.unlimited` when not `limited`).
+ */
+const libraryCall = (streamed: boolean, keys = 2, limited = true) => (url: string) =>
   Effect.gen(function*() {
-    const context = yield* Layer.build(
-      Llm.layer({ model: "gpt-4o-mini" }).pipe(
-        Layer.provide(Layer.mergeAll(
-          OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
-          KeyPool.layer({ providerId: "hot-path", keys: ["sk-hot-path-0123456789ab1", "sk-hot-path-0123456789ab2"] })
-            .pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-          RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
-        ))
-      )
-    )
+    const context = yield* Layer.build(deployment(url, "hot-path", keys, limited))
     const llm = Context.get(context, Llm.Llm)
     return streamed ? Stream.runDrain(llm.chatStream(prompt)) : llm.chat(prompt)
+  })
+
+/** `OpenAiChat`'s own call, no `Llm` over it. */
+const clientCall = (streamed: boolean) => (url: string) =>
+  Effect.map(OpenAiChat.make({ baseUrl: url, model: "gpt-4o-mini" }), (client) => {
+    const credentials = ProviderClient.credentials("sk-hot-path-0123456789ab1")
+    return streamed ? Stream.runDrain(client.chatStream(prompt, credentials)) : client.chat(prompt, credentials)
+  })
+
+/** A `Router` over two deployments as `libraryCall` builds them (the bench's `router-overhead`). */
+const routerCall = (streamed: boolean) => (url: string) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(Router.layer({
+      deployments: [
+        { name: "one", model: "gpt-4o-mini", llm: deployment(url, "one", 2, true) },
+        { name: "two", model: "gpt-4o-mini", llm: deployment(url, "two", 2, true) }
+      ]
+    }))
+    const llm = Context.get(context, Llm.Llm)
+    const request = { ...prompt, model: "gpt-4o-mini" }
+    return streamed ? Stream.runDrain(llm.chatStream(request)) : llm.chat(request)
   })
 
 /** The gateway's call: a `POST /v1/chat/completions`, streamed or not, read to its end with raw undici. */
@@ -201,12 +233,25 @@ const measure = async (
   }
 }
 
+// `HOT_PATH_LAYERS=1`: the library's call a layer at a time, in place of the four calls: the provider client alone,
+// `Llm` over it with one key and no limit, with four keys, with one key and the rate limiter, with both (the bench's
+// `llm-stack-stream`), each streamed; and whole, one such `Llm` of two keys and a limiter against a `Router` over two.
+const layerCalls = [
+  ["client-stream", clientCall(true)],
+  ["llm-stream", libraryCall(true, 1, false)],
+  ["pool-stream", libraryCall(true, 4, false)],
+  ["limiter-stream", libraryCall(true, 1, true)],
+  ["stack-stream", libraryCall(true, 4, true)],
+  ["single-whole", libraryCall(false)],
+  ["router-whole", routerCall(false)]
+] as const
+
 const main = async () => {
   const session = new Session()
   session.connect()
   await session.post("Profiler.enable")
   await session.post("Profiler.startPreciseCoverage", { callCount: true, detailed: false })
-  const calls = [
+  const calls = process.env.HOT_PATH_LAYERS === "1" ? layerCalls : [
     ["library-stream", libraryCall(true)],
     ["gateway-stream", gatewayCall(true)],
     ["library-whole", libraryCall(false)],
@@ -215,8 +260,8 @@ const main = async () => {
   const results = []
   for (const [name, call] of calls) {
     const whole = await measure(session, name, call, false)
+    if (breakdown !== undefined) printCallSteps(name, whole)
     if (name.endsWith("-whole")) {
-      if (breakdown !== undefined) printCallSteps(name, whole)
       results.push({ name, files: whole.files, lines: whole.lines, ops: whole.ops.ops, turns: whole.ops.turns })
       continue
     }

@@ -112,6 +112,7 @@ import {
 } from "./cases/streamCapacity.js"
 import { measureStreamsMemory, type MemoryResult, streamsMemoryResultName } from "./cases/streamsMemory.js"
 import type { BenchCase, Side } from "./cases/types.js"
+import { envNumber } from "./env.js"
 import { measureKeyPool } from "./keyPool.js"
 import { hasTaskset, nodeArgs, pinSelf, spawnNode } from "./nodeArgs.js"
 import { attempt, type CaseFailure, caseFilter, summary } from "./report.js"
@@ -119,11 +120,6 @@ import { startSimulator } from "./simulatorChild.js"
 import { median, range, round2 } from "./stats.js"
 
 const keyPoolResultName = "keypool-acquire-release-10k-vs-10-keys"
-
-const envNumber = (name: string, fallback: number): number => {
-  const value = process.env[name]
-  return value === undefined || value === "" ? fallback : Number(value)
-}
 
 const seconds = envNumber("BENCH_SECONDS", 3)
 const rounds = envNumber("BENCH_ROUNDS", 3)

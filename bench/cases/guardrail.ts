@@ -31,6 +31,7 @@ import * as Guardrail from "../../src/Guardrail.js"
 import * as Llm from "../../src/Llm.js"
 import type { OptionsError } from "../../src/OptionsError.js"
 import { checks, labelled, modes, tally } from "../../test/fixtures/guardrails/labelled.js"
+import { envNumber } from "../env.js"
 import type { Server } from "../simulatorChild.js"
 import { median, round2 } from "../stats.js"
 import { request } from "./call.js"
@@ -91,11 +92,6 @@ export interface GuardrailSettings {
   readonly runtime: ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, OptionsError>
   /** A simulator pacing `tokensPerSecond`, its reply `replyTokens` long. */
   readonly startSimulator: (tokensPerSecond: string, replyTokens: number) => Promise<Server>
-}
-
-const envNumber = (name: string, fallback: number): number => {
-  const value = process.env[name]
-  return value === undefined || value === "" ? fallback : Number(value)
 }
 
 /** The chain each guarded side runs: every built-in check, blocking, in `mode`. */

@@ -38,6 +38,8 @@ export interface Held {
   readonly permit: Scope.Closeable
   /** The permit, when the limiter took the request's estimated model tokens from a budget: it settles them. */
   readonly budget: RateLimiter.ConsumeResult | undefined
+  /** The call is traced (a tracer other than the native one): the attempt gets a span. */
+  readonly traced: boolean
 }
 
 /**
@@ -139,7 +141,8 @@ class Taking {
     readonly due: Due,
     readonly failures: Failures | undefined,
     readonly estimateOf: () => number,
-    readonly call: RouterCall
+    readonly call: RouterCall,
+    readonly traced: boolean
   ) {}
   estimate(): number {
     return this.tokens ??= this.estimateOf()
@@ -186,7 +189,12 @@ function waitKey(taking: Taking) {
 // The router is told the key the attempt holds (`RouterCall.tookKey`).
 function heldOf(taking: Taking, lease: KeyPool.Lease, permit: RateLimiter.ConsumeResult): Held {
   taking.call.tookKey?.(lease.credentials.keyId)
-  return { lease, permit: taking.scope, budget: taking.tokens === undefined ? undefined : permit }
+  return {
+    lease,
+    permit: taking.scope,
+    budget: taking.tokens === undefined ? undefined : permit,
+    traced: taking.traced
+  }
 }
 
 // A key free now: the one the router names (`RouterCall.key`) when it is usable, else the least-loaded.
@@ -231,7 +239,7 @@ export function hold(
   failures: Failures | undefined
 ): Effect.Effect<Held, LlmError> {
   return Effect.withFiber((fiber) => {
-    const taking = new Taking(env, request, due, failures, tokens, fiber.getRef(RouterCall))
+    const taking = new Taking(env, request, due, failures, tokens, fiber.getRef(RouterCall), !Telemetry.untraced(fiber))
     return permitThenKey(taking)
   })
 }
@@ -286,11 +294,14 @@ export function attemptCall<
       Effect.flatMap(hold(env, request, due, tokens, failures), (held) => {
         const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
         const settled = held.budget === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
-        const traced = Telemetry.spanned(
-          { name: Telemetry.llmAttempt, describe: describeAttempt(env, request, attempt, held) },
-          () => settled
-        )
-        return Effect.onExit(restore(traced), (exit) => letGo(env, held, exit))
+        // Untraced, no span: the attempt is sent in this same step.
+        const spanned = held.traced
+          ? Telemetry.spanned(
+            { name: Telemetry.llmAttempt, describe: describeAttempt(env, request, attempt, held) },
+            () => settled
+          )
+          : settled
+        return Effect.onExit(restore(spanned), (exit) => letGo(env, held, exit))
       })
     )
 }

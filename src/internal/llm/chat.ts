@@ -34,7 +34,8 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
           ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))
           : Effect.succeed(withCost(env, request, response))
     )
-    return Telemetry.llmCall({
+    // Untraced, there is no call span to make (nor its name and attributes).
+    return Telemetry.untraced(fiber) ? answer : Telemetry.llmCall({
       operation: "chat",
       provider: env.client.provider,
       request,

@@ -51,7 +51,8 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
       })),
       ([latency, parts]) => withEmbeddingCost(env, request.model, EmbeddingBatches.combine(parts, latency))
     )
-    return Telemetry.llmCall({
+    // Untraced, there is no call span to make.
+    return Telemetry.untraced(fiber) ? embedded : Telemetry.llmCall({
       operation: "embeddings",
       provider: env.client.provider,
       request,

@@ -73,18 +73,14 @@ function openFirst(env: Env, request: ChatRequest, credentials: Credentials, sco
 // (under the call's, else the current one). Fails (and lets go of
 // everything, the request first) before the first chunk; after it, the pull,
 // the span and what the attempt holds belong to the stream.
+// Untraced (no tracer, or the native one: `Held.traced`), no span is made, and the attempt opens in this same step.
 function openAttempt(env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) {
   return (attempt: number, failures: Failures | undefined) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
         hold(env, request, due, () => RateLimiter.estimateTokens(request), failures),
-        (held) =>
-          Telemetry.spanned({
-            name: Telemetry.llmAttempt,
-            parent: callSpan,
-            describe: describeAttempt(env, request, attempt, held),
-            handedOn: true
-          }, (attemptSpan) => {
+        (held) => {
+          const open = (attemptSpan: Tracer.Span | undefined) => {
             const scope = Scope.makeUnsafe()
             return Effect.onError(
               Effect.map(
@@ -98,7 +94,16 @@ function openAttempt(env: Env, request: ChatRequest, due: Due, callSpan: Tracer.
                 return Effect.andThen(Scope.close(scope, exit), letGo(env, held, exit))
               }
             )
-          })
+          }
+          return held.traced
+            ? Telemetry.spanned({
+              name: Telemetry.llmAttempt,
+              parent: callSpan,
+              describe: describeAttempt(env, request, attempt, held),
+              handedOn: true
+            }, open)
+            : open(undefined)
+        }
       )
     )
 }
@@ -159,12 +164,14 @@ function settledSource(
       onSuccess: settle
     }
   )
-  const close = Effect.suspend(() =>
-    Effect.andThen(
-      Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome)),
-      Effect.andThen(Telemetry.end(attemptSpan, outcome), Telemetry.end(callSpan, outcome))
-    )
-  )
+  // Untraced, there is no span to end: the close is the request's scope and what the attempt holds.
+  const traced = attemptSpan !== undefined || callSpan !== undefined
+  const close = Effect.suspend(() => {
+    const letGoAll = Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome))
+    return traced
+      ? Effect.andThen(letGoAll, Effect.andThen(Telemetry.end(attemptSpan, outcome), Telemetry.end(callSpan, outcome)))
+      : letGoAll
+  })
   return { pull, close }
 }
 
@@ -178,15 +185,22 @@ function openSource(env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
     const call = fiber.getRef(RouterCall)
     const due = dueOf(env, call.deadline, fiber.getRef(Clock.Clock))
     const startedAt = due.clock.currentTimeMillisUnsafe()
-    return Telemetry.llmCall(
-      { operation: "chat", provider: env.client.provider, request, router: call, handedOn: true },
-      (callSpan) =>
-        Effect.map(retrying(env, request, due, openAttempt(env, request, due, callSpan), call.oneAttempt), (opened) => {
+    const attempts = (callSpan: Tracer.Span | undefined) =>
+      Effect.map(
+        retrying(env, request, due, openAttempt(env, request, due, callSpan), call.oneAttempt),
+        (opened) => {
           const firstTokenMillis = due.clock.currentTimeMillisUnsafe() - startedAt
           Telemetry.annotate(callSpan, "llm_router.time_to_first_token_ms", firstTokenMillis)
           return settledSource(env, request, opened, callSpan)
-        })
-    )
+        }
+      )
+    // Untraced, there is no call span to make (nor its name and attributes): the attempts start in this same step.
+    return !Telemetry.untraced(fiber)
+      ? Telemetry.llmCall(
+        { operation: "chat", provider: env.client.provider, request, router: call, handedOn: true },
+        attempts
+      )
+      : attempts(undefined)
   })
 }
 
