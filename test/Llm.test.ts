@@ -778,6 +778,35 @@ describe("Llm.embed", () => {
       expect(attempts.map((span) => span.parent)).toEqual([call.spanId, call.spanId])
     }))
 
+  it.effect("traced: a count_tokens span with one Llm.attempt span under it; the provider's count", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recordingTracer()
+      const counting = Layer.succeed(
+        ProviderClient.ProviderClient,
+        ProviderClient.ProviderClient.of({
+          provider: "fake",
+          chat: () => Effect.die("chat was not expected"),
+          chatStream: () => Stream.die("a stream was not expected"),
+          embed: () => Effect.die("embed was not expected"),
+          maxEmbeddingInputs: 1,
+          countTokens: () => Effect.succeed(7)
+        })
+      )
+      const { llm } = yield* stack(counting)
+      const counted = yield* llm.countTokens({ model: "m", messages: [{ role: "user", content: "hi" }] }).pipe(
+        Effect.withTracer(tracer)
+      )
+      expect(counted).toEqual({ inputTokens: 7, estimated: false })
+      const call = spans.find((span) => span.name === "count_tokens m")!
+      expect(Object.fromEntries(call.attributes)).toMatchObject({
+        "gen_ai.operation.name": "count_tokens",
+        "gen_ai.provider.name": "fake",
+        "gen_ai.request.model": "m"
+      })
+      const attempts = spans.filter((span) => span.name === "Llm.attempt")
+      expect(attempts.map((span) => span.parent)).toEqual([call.spanId])
+    }))
+
   it.effect("an empty list or an empty text fails with InvalidRequestError, before any call", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(10))

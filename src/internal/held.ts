@@ -6,20 +6,21 @@ import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 
 /**
- * `acquire`'s value, `release` of it added to the scope's finalizers; uninterruptible from the acquire to the
- * finalizer, so what is taken is always given back. Unlike `Effect.acquireRelease`, the release does not run with the
- * context the acquire had: that one merges the whole captured context into the closing fiber's on every release, a
- * copy of every service a call has in reach for a release that reads none (docs/performance.md, "The gateway's
- * non-streamed layers at 32 requests in flight").
+ * `acquire`'s value, `release` of it called when the scope closes (not before: a release may read what happened while
+ * the value was held); uninterruptible from the acquire to the finalizer, so what is taken is always given back.
+ * Unlike `Effect.acquireRelease`, the release does not run with the context the acquire had: that one merges the whole
+ * captured context into the closing fiber's on every release, a copy of every service a call has in reach for a
+ * release that reads none (docs/performance.md, "The gateway's non-streamed layers at 32 requests in flight").
  */
-export function hold<A, E, R>(
+export function inScope<A, E, R>(
   acquire: Effect.Effect<A, E, R>,
   release: (value: A) => Effect.Effect<void>
 ): Effect.Effect<A, E, R | Scope.Scope> {
   return Effect.uninterruptible(
     Effect.flatMap(
       acquire,
-      (value) => Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(value)), value))
+      (value) =>
+        Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(value)), value))
     )
   )
 }

@@ -51,7 +51,7 @@ import type { OptionsError } from "../../OptionsError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Store from "../../Store.js"
 import { messageOf } from "../errorText.js"
-import { hold } from "../held.js"
+import { inScope } from "../held.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Sql from "../persistence/sql.js"
 import * as Database from "../sql/database.js"
@@ -590,7 +590,7 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
     return {
       current: () => current!.value,
       lease: Effect.map(
-        hold(
+        inScope(
           Effect.sync(() => {
             const leased = current!
             leased.leases++

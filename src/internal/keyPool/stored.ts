@@ -26,7 +26,7 @@ import type * as KeyPool from "../../KeyPool.js"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as ProviderClient from "../../ProviderClient.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { hold } from "../held.js"
+import { inScope } from "../held.js"
 import * as Steps from "../steps.js"
 import * as Memory from "./memory.js"
 import type * as Verdicts from "./redis/verdict.js"
@@ -726,7 +726,7 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     return {
       providerId,
-      acquire: hold(take(), release),
+      acquire: inScope(take(), release),
       take,
       tryTake,
       tryTakeKey,

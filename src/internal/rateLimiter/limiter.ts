@@ -20,7 +20,7 @@ import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../../RateLimiter.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { hold } from "../held.js"
+import { inScope } from "../held.js"
 import { monotonicMillis } from "../time/monotonic.js"
 
 /** What a limiter keeps its state in. */
@@ -470,7 +470,7 @@ export function unlimited(): RateLimiter.Service {
     return leave
   })
   return {
-    consume: () => Effect.as(hold(enter, () => leave), unlimitedResult),
+    consume: () => Effect.as(inScope(enter, () => leave), unlimitedResult),
     status: Effect.sync(() => ({
       available: Infinity,
       capacity: Infinity,

@@ -20,7 +20,7 @@ import { errorJson, stopReason, wireUsage } from "./codec.js"
 const encoder = new TextEncoder()
 
 /** A frame as the simulator's stream writes it: its bytes as the characters of a `latin1` string. */
-export function frameText(bytes: Uint8Array): string {
+function frameText(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1")
 }
 
@@ -36,7 +36,10 @@ export function eventFrame(codec: EventStreamCodec, type: string, data: string):
   }))
 }
 
-/** A frame whose checksum does not match its bytes, a `contentBlockDelta` not JSON (the simulator's malformed fault). */
+/**
+ * A frame whose checksum does not match its bytes: a `contentBlockDelta` that is not JSON (the simulator's malformed
+ * fault).
+ */
 export function malformed(codec: EventStreamCodec): string {
   const bytes = codec.encode({
     headers: { ":event-type": { type: "string", value: "contentBlockDelta" } },
