@@ -162,34 +162,51 @@ describe("simulator structured output", () => {
   })
 
   it("the output fault parses, and names what is wrong", () => {
-    expect(Simulator.parseFault("output=nonconforming")).toEqual({ _tag: "Output", mode: "nonconforming" })
-    expect(Simulator.parseFault("output=text")).toEqual({ _tag: "Output", mode: "text" })
-    expect(Simulator.parseFault("output=garbled")).toBe(`"output" needs nonconforming or text or loop, got "garbled"`)
+    expect(Simulator.decodeFault("output=nonconforming")).toEqual(
+      Result.succeed({ _tag: "Output", mode: "nonconforming" })
+    )
+    expect(Simulator.decodeFault("output=text")).toEqual(Result.succeed({ _tag: "Output", mode: "text" }))
+    expect(Simulator.decodeFault("output=garbled")).toEqual(
+      Result.fail(`"output" needs nonconforming or text or loop, got "garbled"`)
+    )
   })
 
   it("the usage fault parses, and names what is wrong", () => {
-    expect(Simulator.parseFault("usage=none")).toEqual({ _tag: "NoUsage" })
-    expect(Simulator.parseFault("usage=some")).toBe(`"usage" needs none, got "some"`)
+    expect(Simulator.decodeFault("usage=none")).toEqual(Result.succeed({ _tag: "NoUsage" }))
+    expect(Simulator.decodeFault("usage=some")).toEqual(Result.fail(`"usage" needs none, got "some"`))
   })
 
   it("the chaos fault and retry-after=none parse, and name what is wrong", () => {
-    expect(Simulator.parseFault("chaos=0.05;seed=7")).toEqual({ _tag: "Chaos", rate: 0.05, seed: 7 })
-    expect(Simulator.parseFault("chaos=1")).toEqual({ _tag: "Chaos", rate: 1, seed: 1 })
-    expect(Simulator.parseFault("chaos=1.5")).toBe(`"chaos" needs a rate from 0 to 1, got "1.5"`)
-    expect(Simulator.parseFault("chaos=0.1;seed=-3")).toBe(
-      `"chaos" needs an integer seed from 0 to 4294967295, got "-3"`
+    expect(Simulator.decodeFault("chaos=0.05;seed=7")).toEqual(Result.succeed({ _tag: "Chaos", rate: 0.05, seed: 7 }))
+    expect(Simulator.decodeFault("chaos=1")).toEqual(Result.succeed({ _tag: "Chaos", rate: 1, seed: 1 }))
+    expect(Simulator.decodeFault("chaos=1.5")).toEqual(Result.fail(`"chaos" needs a rate from 0 to 1, got "1.5"`))
+    expect(Simulator.decodeFault("chaos=0.1;seed=-3")).toEqual(
+      Result.fail(`"chaos" needs an integer seed from 0 to 4294967295, got "-3"`)
     )
-    expect(Simulator.parseFault("chaos=0.1;rate=2")).toBe(`unknown parameter "rate" for "chaos" (expected seed)`)
-    expect(Simulator.parseFault("status=429;retry-after=none")).toMatchObject({
+    expect(Simulator.decodeFault("chaos=0.1;rate=2")).toEqual(
+      Result.fail(`unknown parameter "rate" for "chaos" (expected seed)`)
+    )
+    expect(Result.getOrThrow(Simulator.decodeFault("status=429;retry-after=none"))).toMatchObject({
       _tag: "Status",
       status: 429,
       retryAfter: "none"
     })
-    expect(Simulator.parseFault("status=429;retry-after=never")).toBe(
-      `retry-after needs seconds (0 or more) or none, got "never"`
+    expect(Simulator.decodeFault("status=429;retry-after=never")).toEqual(
+      Result.fail(`retry-after needs seconds (0 or more) or none, got "never"`)
     )
     // Every fault chaos picks from is one the grammar reads.
-    for (const fault of Simulator.chaosFaults) expect(typeof Simulator.parseFault(fault)).toBe("object")
+    for (const fault of Simulator.chaosFaults) expect(Result.isSuccess(Simulator.decodeFault(fault))).toBe(true)
+  })
+
+  it("the deprecated parseFault answers as before: the fault, or the reason as a string", () => {
+    const values = [...Simulator.chaosFaults, "chaos=1.5", "reset=lots", "status=700", "", "nonsense", "silent=soon"]
+    for (const value of values) {
+      const decoded = Simulator.decodeFault(value)
+      const parsed = Simulator.parseFault(value)
+      if (Result.isSuccess(decoded)) expect(parsed).toEqual(decoded.success)
+      else expect(parsed).toBe(decoded.failure)
+    }
+    expect(Simulator.parseFault("reset=lots")).toBe(`"reset" needs a number of chunks (0 or more), got "lots"`)
   })
 })
 

@@ -69,9 +69,9 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Simulator.Options | "
       )
     }
     if (values.fault !== undefined) {
-      const fault = Simulator.parseFault(values.fault)
-      if (typeof fault === "string") {
-        return yield* Result.fail(new UsageError({ reason: `--fault "${values.fault}": ${fault}` }))
+      const fault = Simulator.decodeFault(values.fault)
+      if (Result.isFailure(fault)) {
+        return yield* Result.fail(new UsageError({ reason: `--fault "${values.fault}": ${fault.failure}` }))
       }
     }
     const apiKeys = listFlag(values.keys)

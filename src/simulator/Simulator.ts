@@ -148,7 +148,7 @@
  * `/mcp` is an MCP server (Streamable HTTP; protocol revisions 2025-11-25, 2025-06-18 and 2025-03-26) built on
  * `effect/ai`'s `McpServer`, on both servers, with three tools that answer the same way every time: `add`
  * (`{ a, b }` to `{ sum }`), `echo` (`{ text }` to itself) and `weather` (`{ city }` to its temperature and sky).
- * `x-simulator-mcp-fault` (see {@link parseMcpFault}) chooses a request's fault:
+ * `x-simulator-mcp-fault` (see {@link decodeMcpFault}) chooses a request's fault:
  *
  * ```
  * slow=<ms>   the call is answered ms milliseconds late (on the simulator's Clock)
@@ -165,6 +165,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { messageOf } from "../internal/errorText.js"
@@ -360,6 +361,29 @@ export const bedrockCredentials: { readonly accessKeyId: string; readonly secret
   Bedrock.testCredentials
 
 /**
+ * Decodes an `x-simulator-fault` value (grammar in the module docs): a success
+ * with the fault, or a failure with the reason it is invalid.
+ *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * Simulator.decodeFault("status=429;retry-after=2") // Result.succeed({ _tag: "Status", status: 429, ... })
+ * Simulator.decodeFault("reset=lots") // Result.fail('"reset" needs a number of chunks (0 or more), got "lots"')
+ *
+ * const reason = Result.match(Simulator.decodeFault("reset=lots"), {
+ *   onFailure: (reason) => reason,
+ *   onSuccess: (fault) => `a ${fault._tag} fault`
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category Faults
+ */
+export const decodeFault: (value: string) => Result.Result<Fault, string> = internalFault.decodeFault
+
+/**
  * Parses an `x-simulator-fault` value (grammar in the module docs); a `string`
  * result is the reason it is invalid.
  *
@@ -371,10 +395,11 @@ export const bedrockCredentials: { readonly accessKeyId: string; readonly secret
  * Simulator.parseFault("reset=lots") // '"reset" needs a number of chunks (0 or more), got "lots"'
  * ```
  *
+ * @deprecated since 0.3.0: use {@link decodeFault}, whose `Result` says which answer is a failure; removed in 0.4.0.
  * @since 0.1.0
  * @category Faults
  */
-export const parseFault: (value: string) => Fault | string = internalFault.parseFault
+export const parseFault = (value: string): Fault | string => Result.merge(decodeFault(value))
 
 /**
  * The faults a `chaos` fault picks from, each as likely: every per-request fault
@@ -436,6 +461,22 @@ export type McpFault =
   | { readonly _tag: "Drift" }
 
 /**
+ * Decodes an `x-simulator-mcp-fault` value: a success with the fault, or a failure with the reason it is invalid.
+ *
+ * @example
+ * ```ts
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * Simulator.decodeMcpFault("slow=250") // Result.succeed({ _tag: "Slow", ms: 250 })
+ * Simulator.decodeMcpFault("slow=soon") // Result.fail('"slow" needs milliseconds (an integer, 0 or more), got "soon"')
+ * ```
+ *
+ * @since 0.3.0
+ * @category Faults
+ */
+export const decodeMcpFault: (value: string) => Result.Result<McpFault, string> = internalMcp.decodeMcpFault
+
+/**
  * Parses an `x-simulator-mcp-fault` value; a `string` result is the reason it is invalid.
  *
  * @example
@@ -446,10 +487,11 @@ export type McpFault =
  * Simulator.parseMcpFault("slow=soon") // '"slow" needs milliseconds (an integer, 0 or more), got "soon"'
  * ```
  *
+ * @deprecated since 0.3.0: use {@link decodeMcpFault}, whose `Result` says which answer is a failure; removed in 0.4.0.
  * @since 0.3.0
  * @category Faults
  */
-export const parseMcpFault: (value: string) => McpFault | string = internalMcp.parseMcpFault
+export const parseMcpFault = (value: string): McpFault | string => Result.merge(decodeMcpFault(value))
 
 // ---------------------------------------------------------------------------
 // Wire formats

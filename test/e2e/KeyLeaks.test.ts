@@ -24,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as References from "effect/References"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -98,10 +99,14 @@ const failure = (api: keyof typeof adapters, url: string, fault: string, streame
 
 describe("a provider that echoes the key", () => {
   it("the simulator's echo-key fault parses, and names what is wrong", () => {
-    expect(Simulator.parseFault("echo-key=error")).toEqual({ _tag: "EchoKey", where: "error" })
-    expect(Simulator.parseFault("echo-key=body")).toEqual({ _tag: "EchoKey", where: "body" })
-    expect(Simulator.parseFault("echo-key=header")).toBe(`"echo-key" needs error or body, got "header"`)
-    expect(Simulator.parseFault("echo-key=error;status=401")).toBe(`"echo-key" takes no parameters, got "status"`)
+    expect(Simulator.decodeFault("echo-key=error")).toEqual(Result.succeed({ _tag: "EchoKey", where: "error" }))
+    expect(Simulator.decodeFault("echo-key=body")).toEqual(Result.succeed({ _tag: "EchoKey", where: "body" }))
+    expect(Simulator.decodeFault("echo-key=header")).toEqual(
+      Result.fail(`"echo-key" needs error or body, got "header"`)
+    )
+    expect(Simulator.decodeFault("echo-key=error;status=401")).toEqual(
+      Result.fail(`"echo-key" takes no parameters, got "status"`)
+    )
   })
 
   it.live("never gets it into an error, its message, Cause.pretty, JSON or a log line, through any adapter", () =>

@@ -10,6 +10,7 @@ import { type Content, GoogleGenAI } from "@google/genai"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import OpenAI from "openai"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
@@ -346,7 +347,9 @@ layer(fixture)("The simulator as an agent's partner", (it) => {
   }
 
   it("output=loop parses; an unknown output mode names the three", () => {
-    expect(Simulator.parseFault("output=loop")).toEqual({ _tag: "Output", mode: "loop" })
-    expect(Simulator.parseFault("output=forever")).toBe(`"output" needs nonconforming or text or loop, got "forever"`)
+    expect(Simulator.decodeFault("output=loop")).toEqual(Result.succeed({ _tag: "Output", mode: "loop" }))
+    expect(Simulator.decodeFault("output=forever")).toEqual(
+      Result.fail(`"output" needs nonconforming or text or loop, got "forever"`)
+    )
   })
 })

@@ -7,6 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
 import * as fc from "fast-check"
 import { weatherDescriptions, weatherOf } from "../../src/internal/simulator/mcp.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -123,18 +124,27 @@ it.live("an invalid fault value is an isError result naming the header and what 
     expect(text).toContain("soon")
   }).pipe(Effect.scoped))
 
-it("parseMcpFault reads every fault and names what is wrong", () => {
-  expect(Simulator.parseMcpFault("slow=250")).toEqual({ _tag: "Slow", ms: 250 })
-  expect(Simulator.parseMcpFault(" error ")).toEqual({ _tag: "Error" })
-  expect(Simulator.parseMcpFault("drop")).toEqual({ _tag: "Drop" })
-  expect(Simulator.parseMcpFault("drift")).toEqual({ _tag: "Drift" })
-  expect(Simulator.parseMcpFault("slow=-1")).toContain(`"-1"`)
-  expect(Simulator.parseMcpFault("reset=1")).toContain(`unknown MCP fault "reset=1"`)
+it("decodeMcpFault reads every fault and names what is wrong", () => {
+  expect(Simulator.decodeMcpFault("slow=250")).toEqual(Result.succeed({ _tag: "Slow", ms: 250 }))
+  expect(Simulator.decodeMcpFault(" error ")).toEqual(Result.succeed({ _tag: "Error" }))
+  expect(Simulator.decodeMcpFault("drop")).toEqual(Result.succeed({ _tag: "Drop" }))
+  expect(Simulator.decodeMcpFault("drift")).toEqual(Result.succeed({ _tag: "Drift" }))
+  expect(Simulator.decodeMcpFault("slow=-1")).toEqual(
+    Result.fail(`"slow" needs milliseconds (an integer, 0 or more), got "-1"`)
+  )
+  expect(Simulator.decodeMcpFault("reset=1")).toEqual(
+    Result.fail(`unknown MCP fault "reset=1": expected slow=<ms>, error, drop or drift`)
+  )
 })
 
-it("parseMcpFault over its whole domain: slow takes every integer of milliseconds, anything else is named", () => {
+it("the deprecated parseMcpFault answers as before: the fault, or the reason as a string", () => {
+  expect(Simulator.parseMcpFault("slow=250")).toEqual({ _tag: "Slow", ms: 250 })
+  expect(Simulator.parseMcpFault("slow=soon")).toBe(`"slow" needs milliseconds (an integer, 0 or more), got "soon"`)
+})
+
+it("decodeMcpFault over its whole domain: slow takes every integer of milliseconds, anything else is named", () => {
   fc.assert(fc.property(fc.nat({ max: Number.MAX_SAFE_INTEGER }), (ms) => {
-    expect(Simulator.parseMcpFault(`slow=${ms}`)).toEqual({ _tag: "Slow", ms })
+    expect(Simulator.decodeMcpFault(`slow=${ms}`)).toEqual(Result.succeed({ _tag: "Slow", ms }))
   }))
   const valid = (value: string) => {
     const match = /^\s*(?:error|drop|drift|slow\s*=\s*(\d+))\s*$/.exec(value)
@@ -142,11 +152,11 @@ it("parseMcpFault over its whole domain: slow takes every integer of millisecond
   }
   fc.assert(
     fc.property(fc.oneof(fc.string(), fc.constantFrom("error", " drop", "drift ", "slow = 7", "slow=")), (value) => {
-      const parsed = Simulator.parseMcpFault(value)
-      if (valid(value)) expect(typeof parsed).toBe("object")
+      const decoded = Simulator.decodeMcpFault(value)
+      if (valid(value)) expect(Result.isSuccess(decoded)).toBe(true)
       else {
-        expect(typeof parsed).toBe("string")
-        expect(parsed).toContain(value.trim().startsWith("slow") ? "slow" : value.trim())
+        expect(Result.isFailure(decoded)).toBe(true)
+        expect(Result.merge(decoded)).toContain(value.trim().startsWith("slow") ? "slow" : value.trim())
       }
     })
   )

@@ -8,7 +8,7 @@ import type { OptionsError } from "../../OptionsError.js"
 import * as Bedrock from "../../simulator/Bedrock.js"
 import type { Fault, Options } from "../../simulator/Simulator.js"
 import * as Invalid from "../optionsError.js"
-import { parseFault } from "./fault.js"
+import { decodeFault } from "./fault.js"
 
 /** The models a simulator knows unless told otherwise. */
 export const defaultModels: ReadonlyArray<string> = ["gpt-4o-mini", "gpt-4o", "sim-small", "sim-large"]
@@ -76,10 +76,12 @@ export const resolve = (options: Options): Result.Result<Config, OptionsError> =
         return yield* Result.fail(invalid(`contextWindows[${JSON.stringify(model)}]`, window, "a positive integer"))
       }
     }
-    const fault = options.fault === undefined ? undefined : parseFault(options.fault)
-    if (typeof fault === "string") {
-      return yield* Result.fail(invalid("fault", options.fault, `a fault the grammar reads (${fault})`))
-    }
+    const fault = options.fault === undefined
+      ? undefined
+      : yield* Result.mapError(
+        decodeFault(options.fault),
+        (reason) => invalid("fault", options.fault, `a fault the grammar reads (${reason})`)
+      )
     const server = options.server ?? "node"
     if (server !== "node" && server !== "platform") {
       return yield* Result.fail(invalid("server", server, `"node" or "platform"`))

@@ -118,7 +118,7 @@ const requestIdHeaders = (format: Gate, id: number): Record<string, string> => (
  * rate-limit buckets, its prompt cache and its `down` windows (`startedAt`: the simulator's start, on its `Clock`).
  */
 export const makeEngine = (config: Config, startedAt: number) => {
-  const parseFaultCached = makeCachedParser()
+  const decodeFaultCached = makeCachedParser()
   const chaos = makeChaos()
   const promptCache = new PromptCache(promptCachePrefixes)
   const storedReplies = new StoredReplies(keptReplies)
@@ -177,16 +177,16 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const faultText = headers[faultHeader]
     let fault: Fault | undefined = config.fault
     if (typeof faultText === "string") {
-      const parsed = parseFaultCached(faultText)
-      if (typeof parsed === "string") {
+      const parsed = decodeFaultCached(faultText)
+      if (Result.isFailure(parsed)) {
         return errorPlan(format, {
           _tag: "InvalidRequest",
-          message: `Invalid ${faultHeader} header "${faultText}": ${parsed}.`,
+          message: `Invalid ${faultHeader} header "${faultText}": ${parsed.failure}.`,
           param: faultHeader,
           code: "invalid_simulator_fault"
         }, out)
       }
-      fault = parsed
+      fault = parsed.success
     }
     const key = format.apiKey(headers)
     if (config.apiKeys !== undefined && (key === undefined || !config.apiKeys.has(key))) {

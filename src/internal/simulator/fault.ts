@@ -2,6 +2,7 @@
  * Faults: the `x-simulator-fault` grammar (documented in `Simulator.ts`) parsed,
  * and a parsed fault applied to a rendered reply.
  */
+import * as Result from "effect/Result"
 import type { Fault, StreamErrorShape } from "../../simulator/Simulator.js"
 import type { RenderedStream, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
 import type { Plan } from "./plan.js"
@@ -63,124 +64,135 @@ export const chaosFaults: ReadonlyArray<string> = [
   "first-token=100"
 ]
 
-/** Parses an `x-simulator-fault` value; a `string` result is the reason it is invalid. */
-export const parseFault = (value: string): Fault | string => {
-  const parts = value.split(";").map((part) => part.trim()).filter((part) => part !== "")
-  const pairs: Array<readonly [string, string]> = []
-  for (const part of parts) {
-    const eq = part.indexOf("=")
-    if (eq <= 0) return `"${part}" is not of the form name=value`
-    pairs.push([part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim()])
-  }
-  const [head, ...params] = pairs
-  if (head === undefined) return "it is empty"
-  const [kind, raw] = head
-  if (!isFaultKind(kind)) return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
-  const names: ReadonlyArray<string> = faultParams[kind]
-  for (const [name] of params) {
-    if (!names.includes(name)) {
-      return names.length === 0
-        ? `"${kind}" takes no parameters, got "${name}"`
-        : `unknown parameter "${name}" for "${kind}" (expected ${names.join(", ")})`
+/** Decodes an `x-simulator-fault` value: the fault, or the reason it is invalid. */
+export const decodeFault = (value: string): Result.Result<Fault, string> =>
+  Result.gen(function*() {
+    const parts = value.split(";").map((part) => part.trim()).filter((part) => part !== "")
+    const pairs: Array<readonly [string, string]> = []
+    for (const part of parts) {
+      const eq = part.indexOf("=")
+      if (eq <= 0) return yield* Result.fail(`"${part}" is not of the form name=value`)
+      pairs.push([part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim()])
     }
-  }
-  const param = (name: string) => params.find(([n]) => n === name)?.[1]
-  const status = (): number | string => {
+    const [head, ...params] = pairs
+    if (head === undefined) return yield* Result.fail("it is empty")
+    const [kind, raw] = head
+    if (!isFaultKind(kind)) {
+      return yield* Result.fail(`unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`)
+    }
+    const names: ReadonlyArray<string> = faultParams[kind]
+    for (const [name] of params) {
+      if (!names.includes(name)) {
+        return yield* Result.fail(
+          names.length === 0
+            ? `"${kind}" takes no parameters, got "${name}"`
+            : `unknown parameter "${name}" for "${kind}" (expected ${names.join(", ")})`
+        )
+      }
+    }
+    return yield* faultOf(kind, raw, (name) => params.find(([n]) => n === name)?.[1])
+  })
+
+/** A fault of a known kind, from its value and its parameters (`param`), or the reason it is invalid. */
+const faultOf = (
+  kind: FaultKind,
+  raw: string,
+  param: (name: string) => string | undefined
+): Result.Result<Fault, string> => {
+  const fail = (reason: string) => Result.fail(reason)
+  const status = (): Result.Result<number, string> => {
     const n = Number(raw)
     return /^\d{3}$/.test(raw) && n >= 400 && n <= 599
-      ? n
-      : `"${kind}" needs an HTTP status from 400 to 599, got "${raw}"`
+      ? Result.succeed(n)
+      : fail(`"${kind}" needs an HTTP status from 400 to 599, got "${raw}"`)
   }
-  const count = (): number | string => {
-    const n = Number(raw)
-    return /^\d{1,6}$/.test(raw) ? n : `"${kind}" needs a number of chunks (0 or more), got "${raw}"`
-  }
-  const millis = (text: string | undefined = raw): number | string => {
-    const n = Number(text)
-    return text !== undefined && /^\d{1,9}$/.test(text) ? n : `"${kind}" needs milliseconds (0 or more), got "${text}"`
-  }
+  const count = (): Result.Result<number, string> =>
+    /^\d{1,6}$/.test(raw)
+      ? Result.succeed(Number(raw))
+      : fail(`"${kind}" needs a number of chunks (0 or more), got "${raw}"`)
+  const millis = (): Result.Result<number, string> =>
+    /^\d{1,9}$/.test(raw)
+      ? Result.succeed(Number(raw))
+      : fail(`"${kind}" needs milliseconds (0 or more), got "${raw}"`)
   // A fault whose value is one of a few words.
-  const word = <const W extends string>(words: ReadonlyArray<W>, make: (word: W) => Fault): Fault | string =>
+  const word = <const W extends string>(
+    words: ReadonlyArray<W>,
+    make: (word: W) => Fault
+  ): Result.Result<Fault, string> =>
     (words as ReadonlyArray<string>).includes(raw)
-      ? make(raw as W)
-      : `"${kind}" needs ${words.join(" or ")}, got "${raw}"`
+      ? Result.succeed(make(raw as W))
+      : fail(`"${kind}" needs ${words.join(" or ")}, got "${raw}"`)
   switch (kind) {
-    case "status": {
-      const s = status()
-      if (typeof s === "string") return s
-      const retryAfterText = param("retry-after")
-      const retryAfter = retryAfterText === undefined || retryAfterText === "none"
-        ? retryAfterText
-        : Number(retryAfterText)
-      if (
-        typeof retryAfter === "number" && !(Number.isFinite(retryAfter) && retryAfter >= 0 && retryAfterText !== "")
-      ) {
-        return `retry-after needs seconds (0 or more) or none, got "${retryAfterText}"`
-      }
-      return {
-        _tag: "Status",
-        status: s,
-        code: param("code"),
-        type: param("type"),
-        message: param("message"),
-        retryAfter
-      }
-    }
+    case "status":
+      return Result.flatMap(status(), (s) => {
+        const retryAfterText = param("retry-after")
+        const retryAfter = retryAfterText === undefined || retryAfterText === "none"
+          ? retryAfterText
+          : Number(retryAfterText)
+        if (
+          typeof retryAfter === "number" &&
+          !(Number.isFinite(retryAfter) && retryAfter >= 0 && retryAfterText !== "")
+        ) {
+          return fail(`retry-after needs seconds (0 or more) or none, got "${retryAfterText}"`)
+        }
+        return Result.succeed<Fault>({
+          _tag: "Status",
+          status: s,
+          code: param("code"),
+          type: param("type"),
+          message: param("message"),
+          retryAfter
+        })
+      })
     case "html":
-    case "empty": {
-      const s = status()
-      if (typeof s === "string") return s
-      return { _tag: kind === "html" ? "Html" : "Empty", status: s }
-    }
-    case "down": {
-      const ms = millis()
-      if (typeof ms === "string") return ms
-      const statusText = param("status") ?? "503"
-      const n = Number(statusText)
-      if (!(/^\d{3}$/.test(statusText) && n >= 400 && n <= 599)) {
-        return `"down" needs a status from 400 to 599, got "${statusText}"`
-      }
-      const since = param("since") ?? "start"
-      if (since !== "start" && since !== "first") return `unknown since "${since}" (expected start, first)`
-      return { _tag: "Down", ms, status: n, since }
-    }
-    case "silent": {
-      if (raw === "forever") return { _tag: "Silent", ms: undefined }
-      const ms = millis()
-      return typeof ms === "string" ? `"silent" needs milliseconds or forever, got "${raw}"` : { _tag: "Silent", ms }
-    }
-    case "first-token": {
-      const ms = millis()
-      return typeof ms === "string" ? ms : { _tag: "FirstToken", ms }
-    }
+    case "empty":
+      return Result.map(status(), (s): Fault => ({ _tag: kind === "html" ? "Html" : "Empty", status: s }))
+    case "down":
+      return Result.flatMap(millis(), (ms) => {
+        const statusText = param("status") ?? "503"
+        const n = Number(statusText)
+        if (!(/^\d{3}$/.test(statusText) && n >= 400 && n <= 599)) {
+          return fail(`"down" needs a status from 400 to 599, got "${statusText}"`)
+        }
+        const since = param("since") ?? "start"
+        if (since !== "start" && since !== "first") return fail(`unknown since "${since}" (expected start, first)`)
+        return Result.succeed<Fault>({ _tag: "Down", ms, status: n, since })
+      })
+    case "silent":
+      return raw === "forever"
+        ? Result.succeed({ _tag: "Silent", ms: undefined })
+        : Result.mapBoth(millis(), {
+          onFailure: () => `"silent" needs milliseconds or forever, got "${raw}"`,
+          onSuccess: (ms): Fault => ({ _tag: "Silent", ms })
+        })
+    case "first-token":
+      return Result.map(millis(), (ms): Fault => ({ _tag: "FirstToken", ms }))
     case "reset":
     case "malformed":
-    case "truncate": {
-      const after = count()
-      if (typeof after === "string") return after
-      return { _tag: kind === "reset" ? "Reset" : kind === "malformed" ? "Malformed" : "Truncate", after }
-    }
-    case "stall": {
-      if (raw === "end") return { _tag: "StallAtEnd" }
-      const after = count()
-      return typeof after === "string"
-        ? `"stall" needs a number of chunks (0 or more) or end, got "${raw}"`
-        : { _tag: "Stall", after }
-    }
-    case "flood": {
+    case "truncate":
+      return Result.map(count(), (after): Fault => ({
+        _tag: kind === "reset" ? "Reset" : kind === "malformed" ? "Malformed" : "Truncate",
+        after
+      }))
+    case "stall":
+      return raw === "end"
+        ? Result.succeed({ _tag: "StallAtEnd" })
+        : Result.mapBoth(count(), {
+          onFailure: () => `"stall" needs a number of chunks (0 or more) or end, got "${raw}"`,
+          onSuccess: (after): Fault => ({ _tag: "Stall", after })
+        })
+    case "flood":
       return /^\d{1,9}$/.test(raw) && Number(raw) > 0
-        ? { _tag: "Flood", bytes: Number(raw) }
-        : `"flood" needs a number of bytes (1 or more), got "${raw}"`
-    }
-    case "stream-error": {
-      const after = count()
-      if (typeof after === "string") return after
-      const shape = param("shape") ?? "openai"
-      if (shape !== "openai" && shape !== "vllm" && shape !== "openrouter") {
-        return `unknown shape "${shape}" (expected openai, vllm, openrouter)`
-      }
-      return { _tag: "StreamError", after, shape }
-    }
+        ? Result.succeed({ _tag: "Flood", bytes: Number(raw) })
+        : fail(`"flood" needs a number of bytes (1 or more), got "${raw}"`)
+    case "stream-error":
+      return Result.flatMap(count(), (after) => {
+        const shape = param("shape") ?? "openai"
+        if (shape !== "openai" && shape !== "vllm" && shape !== "openrouter") {
+          return fail(`unknown shape "${shape}" (expected openai, vllm, openrouter)`)
+        }
+        return Result.succeed<Fault>({ _tag: "StreamError", after, shape })
+      })
     case "output":
       return word(["nonconforming", "text", "loop"], (mode) => ({ _tag: "Output", mode }))
     case "continuation":
@@ -196,13 +208,13 @@ export const parseFault = (value: string): Fault | string => {
       return word(["none"], () => ({ _tag: "NoUsage" }))
     case "chaos": {
       const rate = Number(raw)
-      if (!(/^\d+(\.\d+)?$/.test(raw) && rate <= 1)) return `"chaos" needs a rate from 0 to 1, got "${raw}"`
+      if (!(/^\d+(\.\d+)?$/.test(raw) && rate <= 1)) return fail(`"chaos" needs a rate from 0 to 1, got "${raw}"`)
       const seedText = param("seed") ?? "1"
       const seed = Number(seedText)
       if (!(/^\d{1,10}$/.test(seedText) && seed <= 0xffffffff)) {
-        return `"chaos" needs an integer seed from 0 to 4294967295, got "${seedText}"`
+        return fail(`"chaos" needs an integer seed from 0 to 4294967295, got "${seedText}"`)
       }
-      return { _tag: "Chaos", rate, seed }
+      return Result.succeed({ _tag: "Chaos", rate, seed })
     }
   }
 }
@@ -211,12 +223,12 @@ export const parseFault = (value: string): Fault | string => {
  * A parser that remembers the values it has seen, since a client usually sends
  * the same few; bounded, so a client cannot grow it without limit.
  */
-export const makeCachedParser = (): (value: string) => Fault | string => {
-  const faults = new Map<string, Fault | string>()
+export const makeCachedParser = (): (value: string) => Result.Result<Fault, string> => {
+  const faults = new Map<string, Result.Result<Fault, string>>()
   return (value) => {
     let fault = faults.get(value)
     if (fault === undefined) {
-      fault = parseFault(value)
+      fault = decodeFault(value)
       if (faults.size > 256) faults.clear()
       faults.set(value, fault)
     }
@@ -231,7 +243,7 @@ export const makeCachedParser = (): (value: string) => Fault | string => {
  */
 export const makeChaos = () => {
   type Picked = Exclude<Fault, { readonly _tag: "Chaos" }>
-  const parsed = chaosFaults.map((value) => parseFault(value) as Picked)
+  const parsed = chaosFaults.map((value) => Result.getOrThrow(decodeFault(value)) as Picked)
   const streams = new Map<string, () => number>()
   const injected = new Map<string, number>()
   /** The fault this request gets, if any. */

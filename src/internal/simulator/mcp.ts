@@ -15,6 +15,7 @@ import type * as Headers from "effect/http/Headers"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
@@ -30,26 +31,26 @@ const mcpMethods = ["POST", "GET", "DELETE"] as const
 /** The request header that chooses an MCP fault. */
 export const mcpFaultHeader = "x-simulator-mcp-fault" as const
 
-/** Parses an `x-simulator-mcp-fault` value; a `string` result says why it is invalid. */
-export function parseMcpFault(value: string): McpFault | string {
+/** Decodes an `x-simulator-mcp-fault` value: the fault, or the reason it is invalid. */
+export function decodeMcpFault(value: string): Result.Result<McpFault, string> {
   const text = value.trim()
-  if (text === "error") return { _tag: "Error" }
-  if (text === "drop") return { _tag: "Drop" }
-  if (text === "drift") return { _tag: "Drift" }
+  if (text === "error") return Result.succeed({ _tag: "Error" })
+  if (text === "drop") return Result.succeed({ _tag: "Drop" })
+  if (text === "drift") return Result.succeed({ _tag: "Drift" })
   const slow = /^slow\s*=\s*(\S*)$/.exec(text)
   if (slow !== null) {
     const ms = Number(slow[1])
     return /^\d+$/.test(slow[1]!) && Number.isSafeInteger(ms)
-      ? { _tag: "Slow", ms }
-      : `"slow" needs milliseconds (an integer, 0 or more), got "${slow[1]}"`
+      ? Result.succeed({ _tag: "Slow", ms })
+      : Result.fail(`"slow" needs milliseconds (an integer, 0 or more), got "${slow[1]}"`)
   }
-  return `unknown MCP fault "${text}": expected slow=<ms>, error, drop or drift`
+  return Result.fail(`unknown MCP fault "${text}": expected slow=<ms>, error, drop or drift`)
 }
 
-/** The fault a request's headers choose: none, one, or the reason its value is invalid. */
-function faultOf(headers: Headers.Headers): McpFault | string | undefined {
+/** The fault a request's headers choose (none when they choose none), or the reason its value is invalid. */
+function faultOf(headers: Headers.Headers): Result.Result<McpFault | undefined, string> {
   const value = headers[mcpFaultHeader]
-  return value === undefined ? undefined : parseMcpFault(value)
+  return value === undefined ? Result.succeed(undefined) : decodeMcpFault(value)
 }
 
 /** The description `weather` has before a `drift` list, and after it. */
@@ -106,8 +107,9 @@ export function weatherOf(
 const applyFault = Effect.fn("Simulator.mcpFault")(
   function*(tool: string, closing: (res: Http.ServerResponse) => void) {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const fault = faultOf(request.headers)
-    if (typeof fault === "string") return yield* Effect.fail(`${mcpFaultHeader}: ${fault}`)
+    const fault = yield* Effect.fromResult(
+      Result.mapError(faultOf(request.headers), (reason) => `${mcpFaultHeader}: ${reason}`)
+    )
     switch (fault?._tag) {
       case "Slow":
         return yield* sleep(fault.ms)
@@ -143,7 +145,7 @@ const drift = McpServer.visibility(Effect.gen(function*() {
   return ({ headers, method }: McpServer.MiddlewareOptions): Effect.Effect<boolean> => {
     if (drifted || method !== "tools/list") return Effect.succeed(true)
     const fault = faultOf(headers)
-    if (typeof fault !== "object" || fault._tag !== "Drift") return Effect.succeed(true)
+    if (Result.isFailure(fault) || fault.success?._tag !== "Drift") return Effect.succeed(true)
     drifted = true
     return McpServer.registerToolkit(ForecastDrifted).pipe(Effect.provideContext(context), Effect.as(true))
   }
