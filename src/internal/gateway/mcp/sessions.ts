@@ -14,7 +14,9 @@
  * released) at the next request naming it, answered 404 on every instance, as the protocol has a server say that a
  * session ended. A session is answered only on its path and for its caller's key (a session id alone is no
  * credential), and for a day from its start (`maxAge`): after that it is forgotten with its subscriptions, and the
- * client starts a new one. A store that cannot be read leaves a session answered where it is held.
+ * client starts a new one. A store that cannot be read leaves a session answered where it is held; a session whose
+ * start could not be recorded is answered where it is held (the store's having no record of it does not end it), and
+ * one whose subscription could not be recorded no longer takes the store's subscriptions (they would undo it).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -82,7 +84,10 @@ export function memoryStore(): SessionStore {
         if (subscribed) kept?.add(uri)
         else kept?.delete(uri)
       }),
-    end: (id) => Effect.sync(() => sessions.delete(id))
+    end: (id) =>
+      Effect.sync(() => {
+        sessions.delete(id)
+      })
   }
 }
 
@@ -174,12 +179,16 @@ export interface Sessions {
 
 const sessionHeader = "mcp-session-id"
 
-// A session this configuration's endpoint holds: its id there, the path and key it is answered for, and its start.
+// A session this configuration's endpoint holds: its id there, the path and key it is answered for, its start, and
+// whether the store has it whole: `saved` false when its start could not be recorded (the store has no record of it,
+// and this instance answers it), `takes` false when a write of it failed (the store's subscriptions are not taken).
 interface Held {
   readonly local: string
   readonly path: string
   readonly caller: string | null
   readonly startedAt: number
+  readonly saved: boolean
+  readonly takes: boolean
 }
 
 // The `params` of a JSON-RPC `initialize` in `text`, as JSON; `undefined` for anything else.
@@ -244,7 +253,14 @@ export function make(store: SessionStore, version: () => number): Sessions {
         return id
       })
       if (local === undefined) return undefined
-      const holding = { local, path: session.path, caller: session.caller, startedAt: session.startedAt }
+      const holding = {
+        local,
+        path: session.path,
+        caller: session.caller,
+        startedAt: session.startedAt,
+        saved: true,
+        takes: true
+      }
       held.set(session.id, holding)
       return holding
     })
@@ -274,13 +290,38 @@ export function make(store: SessionStore, version: () => number): Sessions {
       return Effect.forEach(expired, ([id, holding]) => letGo(answer, id, holding), { discard: true })
     })
 
+  // The session `id` held here noted as one the store does not have whole: its recorded subscriptions are no longer
+  // taken (they would undo what this instance holds), and, when its start was not `saved`, the store's having no
+  // record of it does not end it.
+  const unrecorded = (id: string, saved: boolean) =>
+    Effect.sync(() => {
+      const holding = held.get(id)
+      if (holding !== undefined) held.set(id, { ...holding, saved: holding.saved && saved, takes: false })
+    })
+
   // Notes in the store that session `id` subscribes to `uri`, or no longer does.
   const recording = (id: string) => (uri: string, subscribed: boolean) =>
     store.subscribe(id, uri, subscribed).pipe(
       Effect.catch((error) =>
-        Effect.logWarning(
-          `Gateway: an MCP session's subscription could not be recorded (${error.message}); only this instance ` +
-            "keeps it, until a reload"
+        Effect.andThen(
+          Effect.logWarning(
+            `Gateway: an MCP session's subscription could not be recorded (${error.message}); only this instance ` +
+              "keeps it, until a reload"
+          ),
+          unrecorded(id, true)
+        )
+      )
+    )
+
+  // The session `id` ended by its client's `DELETE` answered here: let go of, and forgotten by the store.
+  const ended = (id: string) =>
+    Effect.andThen(
+      Effect.sync(() => held.delete(id)),
+      store.end(id).pipe(
+        Effect.catch((error) =>
+          Effect.logWarning(
+            `Gateway: an MCP session's end could not be recorded (${error.message}); another instance may answer it`
+          )
         )
       )
     )
@@ -305,7 +346,8 @@ export function make(store: SessionStore, version: () => number): Sessions {
 
   // `answer` to a request that names session `id`: through the session this configuration holds for it (started again
   // from the store when it holds none), when the store has it for `asked`'s path and key and it is not past `maxAge`.
-  // A session the store cannot be read for is answered when this configuration holds it.
+  // A session the store cannot be read for, or has no record of because its start could not be recorded, is answered
+  // when this configuration holds it.
   const within = (answer: Answer, asked: Asked, id: string) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -317,10 +359,10 @@ export function make(store: SessionStore, version: () => number): Sessions {
         yield* Effect.logWarning(
           `Gateway: an MCP session could not be read (${read.failure.message}); answered as this instance holds it`
         )
-        if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
-        return yield* passOn(answer, asked, id, holding, undefined)
+        return yield* heldOnly(answer, asked, id, holding)
       }
       const session = read.success
+      if (session === undefined && holding?.saved === false) return yield* heldOnly(answer, asked, id, holding)
       // Ended (or never recorded), or too old: let go of here too.
       if (session === undefined || session.startedAt < now - Duration.toMillis(maxAge)) {
         if (holding !== undefined) yield* letGo(answer, id, holding)
@@ -331,22 +373,26 @@ export function make(store: SessionStore, version: () => number): Sessions {
       const holds = holding ?? (yield* restart(answer, session))
       if (holds === undefined) return unknown()
       if (asked.request.method !== "DELETE") {
-        return yield* passOn(answer, asked, id, holds, {
-          uris: session.subscribed,
-          version: readAt
-        })
-      }
-      const response = yield* passOn(answer, asked, id, holds, undefined)
-      if (response.status < 300) {
-        held.delete(id)
-        yield* store.end(id).pipe(
-          Effect.catch((error) =>
-            Effect.logWarning(
-              `Gateway: an MCP session's end could not be recorded (${error.message}); another instance may answer it`
-            )
-          )
+        return yield* passOn(
+          answer,
+          asked,
+          id,
+          holds,
+          holds.takes ? { uris: session.subscribed, version: readAt } : undefined
         )
       }
+      const response = yield* passOn(answer, asked, id, holds, undefined)
+      if (response.status < 300) yield* ended(id)
+      return response
+    })
+
+  // `answer` to a request naming session `id` through `holding`, the session held here for it (none: an unknown
+  // session), the store not telling what it subscribes to; a `DELETE` answered ends it.
+  const heldOnly = (answer: Answer, asked: Asked, id: string, holding: Held | undefined) =>
+    Effect.gen(function*() {
+      if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
+      const response = yield* passOn(answer, asked, id, holding, undefined)
+      if (asked.request.method === "DELETE" && response.status < 300) yield* ended(id)
       return response
     })
 
@@ -358,15 +404,18 @@ export function make(store: SessionStore, version: () => number): Sessions {
       const initialize = initializeOf(text)
       if (id === undefined || initialize === undefined) return response
       const startedAt = yield* Clock.currentTimeMillis
-      held.set(id, { local: id, path: asked.path, caller: asked.caller, startedAt })
+      held.set(id, { local: id, path: asked.path, caller: asked.caller, startedAt, saved: true, takes: true })
       yield* store.save(
         { id, path: asked.path, caller: asked.caller, initialize, startedAt },
         startedAt - Duration.toMillis(maxAge)
       ).pipe(
         Effect.catch((error) =>
-          Effect.logWarning(
-            `Gateway: an MCP session could not be recorded (${error.message}); only this instance answers it, ` +
-              "until a reload"
+          Effect.andThen(
+            Effect.logWarning(
+              `Gateway: an MCP session could not be recorded (${error.message}); only this instance answers it, ` +
+                "until a reload"
+            ),
+            unrecorded(id, false)
           )
         )
       )
