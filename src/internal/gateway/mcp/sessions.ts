@@ -107,8 +107,10 @@ export function sqlStore(database: Sql.Database): SessionStore {
         "recording an MCP session",
         Effect.andThen(
           Effect.andThen(
-            sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`,
-            sql`DELETE FROM mcp_subscriptions WHERE session NOT IN (SELECT id FROM mcp_sessions)`
+            // Through the sessions' index of their starts, not a scan of every subscription.
+            sql`DELETE FROM mcp_subscriptions
+              WHERE session IN (SELECT id FROM mcp_sessions WHERE started_at < ${before})`,
+            sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`
           ),
           sql`INSERT INTO mcp_sessions (id, path, caller, initialize, started_at)
             VALUES (${session.id}, ${session.path}, ${session.caller}, ${session.initialize}, ${session.startedAt})`
