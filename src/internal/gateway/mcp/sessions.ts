@@ -230,9 +230,10 @@ const sweepEvery = Duration.minutes(1)
 
 /**
  * The sessions of one configuration over `store`: what its endpoints hold, by the ids their clients hold; `version`
- * counts the changes of its subscriptions (`Subscriptions.version`), which a read of the store is stamped with.
+ * counts the changes of a session's subscriptions (`Subscriptions.version`), which a read of the store is stamped
+ * with.
  */
-export function make(store: SessionStore, version: () => number): Sessions {
+export function make(store: SessionStore, version: (session: string) => number): Sessions {
   // The session this configuration's endpoint holds for each session id a client holds, with whose it is.
   const held = new Map<string, Held>()
   let sweptAt = 0
@@ -355,7 +356,7 @@ export function make(store: SessionStore, version: () => number): Sessions {
       const now = yield* Clock.currentTimeMillis
       yield* sweep(answer, now)
       const holding = held.get(id)
-      const readAt = version()
+      const readAt = version(id)
       const read = yield* Effect.result(store.read(id))
       if (read._tag === "Failure") {
         yield* Effect.logWarning(
