@@ -565,13 +565,18 @@ export const make = Effect.fnUntraced(function*(
         // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
         const named = yield* Effect.serviceOption(Subscriptions.Session)
         const session = named._tag === "Some" ? named.value : undefined
-        if (session?.recorded !== undefined) yield* subscriptions.take(session.id, path, rule, session.recorded)
+        // Those taken are told as changed once: on the stream this request opens, else on the session's stream.
+        const taken = session?.recorded === undefined
+          ? []
+          : yield* subscriptions.take(session.id, path, rule, session.recorded)
         if (!Standalone.opensStream(request) || session === undefined) {
+          if (session !== undefined) yield* subscriptions.tell(session.id, taken)
           return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
         }
         return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
           session: session.id,
-          subscribed: subscriptions.subscribedBy(session.id)
+          subscribed: subscriptions.subscribedBy(session.id),
+          taken: taken.map((subscribed) => subscribed.uri)
         })
       })
     })

@@ -189,9 +189,21 @@ export interface Subscriptions {
   /**
    * Makes what `session` (of the endpoint at `path`, its key's rule `rule`) subscribes to here what the store records
    * (`recorded`): each it lacks subscribed to, when `rule` may still read it, and each no longer recorded dropped;
-   * nothing when the session's subscriptions here changed since it was read (its next request takes it).
+   * nothing when the session's subscriptions here changed since it was read (its next request takes it). Those it
+   * took.
    */
-  readonly take: (session: string, path: string, rule: Allow.Rule, recorded: Read) => Effect.Effect<void>
+  readonly take: (
+    session: string,
+    path: string,
+    rule: Allow.Rule,
+    recorded: Read
+  ) => Effect.Effect<ReadonlyArray<Subscribed>>
+  /**
+   * Tells `session` that each of `taken` (what `take` took for it) changed, on its standalone stream: what changed
+   * before it was taken here (told at another instance, or to the configuration a reload replaced) is not known here,
+   * so its client reads it again. A stream opening as they are taken tells them itself (`Standalone.Subscriber`).
+   */
+  readonly tell: (session: string, taken: ReadonlyArray<Subscribed>) => Effect.Effect<void>
   /**
    * How many times the subscriptions of `session` changed here: a read of the store is as new as the version it was
    * made at. Another session's changes leave it alone, so sessions' takes do not cancel each other's.
@@ -311,14 +323,12 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       { discard: true }
     ))
 
-  // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped. One taken is
-  // told to the session as changed: what changed before it was taken here (told at another instance, or to the
-  // configuration a reload replaced) is not known here, so its client reads it again.
+  // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped: those taken.
   const take = Effect.fnUntraced(
     function*(session: string, path: string, rule: Allow.Rule, recorded: Read) {
       // Older than a change of the session made here (a subscribe answered while it was read, or another take): not
       // taken.
-      if (recorded.version !== versionOf(session)) return
+      if (recorded.version !== versionOf(session)) return []
       const { uris } = recorded
       const before = subscribedIn(table, session)
       for (const key of stale(table, session, uris)) {
@@ -337,17 +347,19 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       // Counted when it changed something: a recorded subscription it cannot take (its key may no longer read it)
       // leaves the count, and the session's next takes, alone.
       if (before.length !== after.length || before.some((uri) => !after.includes(uri))) yield* counted(session)
-      for (const key of table.sessions.get(session) ?? []) {
-        const subscribed = table.resources.get(key)!.sessions.get(session)!
-        if (!lacking.includes(subscribed.uri)) continue
-        yield* serving.publish({
-          method: "notifications/resources/updated",
-          uris: new Map([[session, subscribed.uri]]),
-          qualified: [subscribed.qualified]
-        })
-      }
+      return [...table.sessions.get(session) ?? []]
+        .map((key) => table.resources.get(key)!.sessions.get(session)!)
+        .filter((subscribed) => lacking.includes(subscribed.uri))
     }
   )
+
+  const tell = (session: string, taken: ReadonlyArray<Subscribed>) =>
+    Effect.forEach(taken, (subscribed) =>
+      serving.publish({
+        method: "notifications/resources/updated",
+        uris: new Map([[session, subscribed.uri]]),
+        qualified: [subscribed.qualified]
+      }), { discard: true })
 
   for (const upstream of serving.upstreams) {
     yield* Effect.forkScoped(Stream.runForEach(upstream.updates, (uri) => updated(upstream, uri)))
@@ -365,8 +377,9 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
     },
     take: (session, path, rule, recorded) =>
       stale(table, session, recorded.uris).length === 0 && missing(table, session, recorded.uris).length === 0
-        ? Effect.void
+        ? Effect.succeed([])
         : lock.withPermit(take(session, path, rule, recorded)),
+    tell,
     version: versionOf,
     end: (session) =>
       changing(
