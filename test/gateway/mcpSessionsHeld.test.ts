@@ -24,7 +24,8 @@ function failingStore() {
     save: (session, before) => failing.save ? away() : memory.save(session, before),
     read: (id) => failing.read ? away() : memory.read(id),
     subscribe: (id, uri, subscribed) => failing.subscribe ? away() : memory.subscribe(id, uri, subscribed),
-    end: memory.end
+    end: memory.end,
+    known: memory.known
   }
   return { memory, failing, store }
 }
@@ -52,7 +53,7 @@ function endpoint() {
     if (request.method === "DELETE") live.delete(id)
     return HttpServerResponse.empty({ status: 200 })
   })
-  return { answer, told }
+  return { answer, told, live }
 }
 
 function served(sessions: Sessions.Sessions, answer: ReturnType<typeof endpoint>["answer"]) {
@@ -120,6 +121,20 @@ describe("MCP sessions held when the store fails", () => {
       // Still ended by its end at another instance.
       yield* memory.end(id)
       expect((yield* send("POST", ping, id)).status).toBe(404)
+    }))
+
+  it.live("a session held here that another instance ended is let go of at the sweep, its upstream subscriptions too", () =>
+    Effect.gen(function*() {
+      const { memory, store } = failingStore()
+      const { answer, live } = endpoint()
+      const send = served(Sessions.make(store, () => 0), answer)
+      const ended = (yield* send("POST", initialize)).session!
+      const going = (yield* send("POST", initialize)).session!
+      expect([...live]).toEqual([ended, going])
+      // Ended at another instance: nothing names it here again; the next request of another session sweeps.
+      yield* memory.end(ended)
+      expect((yield* send("POST", ping, going)).status).toBe(200)
+      expect([...live]).toEqual([going])
     }))
 
   it.live("a DELETE answered while the store cannot be read ends the session for every instance", () =>

@@ -11,7 +11,8 @@
  *
  * The store is read at every request naming a session, so that one record says whether it lasts: its client's
  * `DELETE` (at any instance) removes it, and an instance that still holds it lets go of it (its subscriptions
- * released) at the next request naming it, answered 404 on every instance, as the protocol has a server say that a
+ * released) at the next request naming it, or at its sweep of the sessions it holds (at most once a minute, at a
+ * request naming any session), the request answered 404 on every instance, as the protocol has a server say that a
  * session ended. A session is answered only on its path and for its caller's key (a session id alone is no
  * credential), and for a day from its start (`maxAge`): after that it is forgotten with its subscriptions, and the
  * client starts a new one. A store that cannot be read leaves a session answered where it is held; a session whose
@@ -62,6 +63,8 @@ export interface SessionStore {
   readonly subscribe: (id: string, uri: string, subscribed: boolean) => Effect.Effect<void, StoreUnavailableError>
   /** Forgets the session `id` and its subscriptions: its client ended it. */
   readonly end: (id: string) => Effect.Effect<void, StoreUnavailableError>
+  /** Which of `ids` are recorded. */
+  readonly known: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreUnavailableError>
 }
 
 /** Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads). */
@@ -87,11 +90,22 @@ export function memoryStore(): SessionStore {
     end: (id) =>
       Effect.sync(() => {
         sessions.delete(id)
-      })
+      }),
+    known: (ids) => Effect.sync(() => new Set(ids.filter((id) => sessions.has(id))))
   }
 }
 
 type Row = Readonly<Record<string, unknown>>
+
+// How many session ids one query asks the database of.
+const knownBatch = 500
+
+// `items` in runs of `size`.
+function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
+  return chunks
+}
 
 /**
  * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
@@ -155,7 +169,16 @@ export function sqlStore(database: Sql.Database): SessionStore {
           sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
           sql`DELETE FROM mcp_sessions WHERE id = ${id}`
         )
-      ).pipe(Effect.asVoid)
+      ).pipe(Effect.asVoid),
+    known: (ids) =>
+      Effect.map(
+        Effect.forEach(
+          chunksOf(ids, knownBatch),
+          (batch) =>
+            Sql.step(bounds, "reading MCP sessions", sql<Row>`SELECT id FROM mcp_sessions WHERE ${sql.in("id", batch)}`)
+        ),
+        (batches) => new Set(batches.flat().map((row) => String(row["id"])))
+      )
   }
 }
 
@@ -284,22 +307,29 @@ export function make(store: SessionStore, version: (session: string) => number):
       })
     })
 
-  // The sessions held past `maxAge` at `now` let go of, once every `sweepEvery`.
+  // The sessions held past `maxAge` at `now`, and those the store no longer records (their client deleted them at
+  // another instance), let go of, once every `sweepEvery`.
   const sweep = (answer: Answer, now: number) =>
-    Effect.suspend(() => {
-      if (now - sweptAt < Duration.toMillis(sweepEvery)) return Effect.void
+    Effect.gen(function*() {
+      if (now - sweptAt < Duration.toMillis(sweepEvery)) return
       sweptAt = now
       const expired = [...held].filter(([, holding]) => holding.startedAt < now - Duration.toMillis(maxAge))
-      return Effect.forEach(expired, ([id, holding]) => letGo(answer, id, holding), { discard: true })
+      yield* Effect.forEach(expired, ([id, holding]) => letGo(answer, id, holding), { discard: true })
+      const recorded = [...held].filter(([, holding]) => holding.saved)
+      const known = yield* Effect.result(store.known(recorded.map(([id]) => id)))
+      if (known._tag === "Failure") {
+        return yield* Effect.logWarning(`Gateway: the MCP sessions held could not be read (${known.failure.message})`)
+      }
+      const gone = recorded.filter(([id]) => !known.success.has(id))
+      yield* Effect.forEach(gone, ([id, holding]) => letGo(answer, id, holding), { discard: true })
     })
 
-  // The session `id` held here noted as one the store does not have whole: its recorded subscriptions are no longer
-  // taken (they would undo what this instance holds), and, when its start was not `saved`, the store's having no
-  // record of it does not end it.
-  const unrecorded = (id: string, saved: boolean) =>
+  // The session `id` held here noted as one whose subscriptions the store does not have: they are no longer taken
+  // (they would undo what this instance holds).
+  const unrecorded = (id: string) =>
     Effect.sync(() => {
       const holding = held.get(id)
-      if (holding !== undefined) held.set(id, { ...holding, saved: holding.saved && saved, takes: false })
+      if (holding !== undefined) held.set(id, { ...holding, takes: false })
     })
 
   // Notes in the store that session `id` subscribes to `uri`, or no longer does.
@@ -311,7 +341,7 @@ export function make(store: SessionStore, version: (session: string) => number):
             `Gateway: an MCP session's subscription could not be recorded (${error.message}); only this instance ` +
               "keeps it, until a reload"
           ),
-          unrecorded(id, true)
+          unrecorded(id)
         )
       )
     )
@@ -407,21 +437,23 @@ export function make(store: SessionStore, version: (session: string) => number):
       const initialize = initializeOf(text)
       if (id === undefined || initialize === undefined) return response
       const startedAt = yield* Clock.currentTimeMillis
-      held.set(id, { local: id, path: asked.path, caller: asked.caller, startedAt, saved: true, takes: true })
-      yield* store.save(
+      // Held once its save is done: a sweep meanwhile would find it held and not recorded.
+      const saved = yield* store.save(
         { id, path: asked.path, caller: asked.caller, initialize, startedAt },
         startedAt - Duration.toMillis(maxAge)
       ).pipe(
+        Effect.as(true),
         Effect.catch((error) =>
-          Effect.andThen(
+          Effect.as(
             Effect.logWarning(
               `Gateway: an MCP session could not be recorded (${error.message}); only this instance answers it, ` +
                 "until a reload"
             ),
-            unrecorded(id, false)
+            false
           )
         )
       )
+      held.set(id, { local: id, path: asked.path, caller: asked.caller, startedAt, saved, takes: saved })
       return response
     })
 
