@@ -3,7 +3,8 @@
  * answers as `McpServer` does (a session id given at `initialize`, 404 for one it does not hold): a session whose start
  * could not be recorded is answered where it is held (not let go because the store has no record of it), a session
  * whose subscription could not be recorded has the store's subscriptions no longer taken, and a `DELETE` answered while
- * the store cannot be read ends the session for every instance.
+ * the store cannot be read ends the session for every instance. A session held that another instance ended is let go
+ * of at the sweep.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
