@@ -124,7 +124,7 @@ describe("MCP sessions held when the store fails", () => {
       expect((yield* send("POST", ping, id)).status).toBe(404)
     }))
 
-  it.live("a session held here that another instance ended is let go of at the sweep, its upstream subscriptions too", () =>
+  it.live("a session held here that another instance ended is let go of at the sweep: deleted at its endpoint", () =>
     Effect.gen(function*() {
       const { memory, store } = failingStore()
       const { answer, live } = endpoint()
