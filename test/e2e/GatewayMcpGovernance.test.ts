@@ -186,7 +186,7 @@ describe("MCP tool calls governed as model calls", () => {
   )
 
   it.live(
-    "two gateways on one Redis: a server's max_concurrency of 1 holds across both; 4 calls at once, one upstream at a time",
+    "two gateways on one Redis: a server's max_concurrency of 1 holds across both (4 calls, 1 upstream at a time)",
     () =>
       Effect.gen(function*() {
         const redis = yield* redisServer
@@ -222,7 +222,7 @@ describe("MCP tool calls governed as model calls", () => {
   )
 
   it.live(
-    "a reload that keeps a server's rate limit keeps its bucket: the call after it waits for a token, a changed limit starts full",
+    "a reload keeping a server's rate limit keeps its bucket (the next call waits); a changed limit starts full",
     () =>
       Effect.gen(function*() {
         const upstream = yield* waitingServer(1)
@@ -263,7 +263,7 @@ describe("MCP tool calls governed as model calls", () => {
     60_000
   )
 
-  it.live("a key's rate limit takes a token per tool call: past it a call is refused, not sent; a free server's calls cost nothing", () =>
+  it.live("a key's rate limit: one token a tool call, past it refused, not sent; free servers cost nothing", () =>
     Effect.gen(function*() {
       const files = yield* effectServer
       const config = yield* ProviderConfig.fromJson({

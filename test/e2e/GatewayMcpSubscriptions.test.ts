@@ -136,6 +136,28 @@ it.live(
 )
 
 it.live(
+  "a subscription its server does not answer fails past the server's call_timeout, and the next one is taken",
+  () =>
+    Effect.gen(function*() {
+      const docs = yield* subscribableServer("docs", true, "file:///other.md")
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const { url } = yield* gatewayOn(simulator, undefined, {
+        mcp_servers: { docs: { url: docs.url, call_timeout: "1 second" } },
+        gateway
+      })
+      const { client } = yield* listening(`${url}/mcp`)
+      const hung = yield* rpcError(() => client.subscribeResource({ uri: "mcp://docs/file:///other.md" }))
+      expect(hung.code).toBe(-32603)
+      expect(hung.message).toContain("The MCP server `docs` failed this request")
+      expect(hung.message).toContain("resources/subscribe")
+      // The subscriptions are not held up by it.
+      yield* subscribe(client, "mcp://docs/file:///doc.md")
+      expect(docs.subscribes).toEqual(["file:///other.md", "file:///doc.md"])
+    }).pipe(Effect.scoped),
+  { timeout: 30_000 }
+)
+
+it.live(
   "the gateway advertises resources.subscribe to a session; a stateless request is told it needs one",
   () =>
     Effect.gen(function*() {

@@ -79,6 +79,10 @@ describe("MCP sessions' store", () => {
         expect(yield* store.read("b")).toBeUndefined()
         yield* store.save(session("b", 4_000, null), 0)
         expect(yield* store.read("b")).toEqual(recorded("b", 4_000, null))
+        // Which of a list of ids are recorded, however many.
+        const many = Array.from({ length: 1_200 }, (_, n) => `ghost-${n}`)
+        expect(yield* store.known(["a", "b", "c", ...many, "b"])).toEqual(new Set(["b", "c"]))
+        expect(yield* store.known([])).toEqual(new Set())
       }).pipe(Effect.scoped))
   }
 })

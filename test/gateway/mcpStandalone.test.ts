@@ -161,6 +161,23 @@ describe("the standalone stream", () => {
       expect(lost[4]).toBe(`id: ${epoch}-4\ndata: `)
     }).pipe(Effect.scoped))
 
+  it.effect("what a session's record gave it as its stream opened is told changed once, with or without an id", () =>
+    Effect.gen(function*() {
+      const changes = yield* Standalone.make
+      const taken = { ...mine, taken: mine.subscribed }
+      const notice = `event: message\ndata: {"jsonrpc":"2.0","method":"notifications/resources/updated",` +
+        `"params":{"uri":"mcp://files/file:///doc.md"}}`
+      const fresh = yield* eventsOf(changes.open("/mcp", allowed, undefined, "2025-11-25", taken).body, 2)
+      expect(fresh[0]).toBe(notice)
+      expect(fresh[1]).toMatch(/^id: [0-9a-f]{8}-0\ndata: $/)
+      const primed = /^id: (.+)\ndata: $/.exec(fresh[1]!)![1]!
+      const resumed = yield* eventsOf(changes.open("/mcp", allowed, primed, "2025-11-25", taken).body, 2)
+      expect(resumed).toEqual(fresh)
+      // Nothing taken: nothing told.
+      const none = yield* eventsOf(changes.open("/mcp", allowed, undefined, "2025-11-25", mine).body, 1)
+      expect(none[0]).toBe(fresh[1])
+    }).pipe(Effect.scoped))
+
   it.effect("ends after ten seconds, for the client to open it again", () =>
     Effect.gen(function*() {
       const changes = yield* Standalone.make

@@ -6,7 +6,9 @@
  * subscribes to it, each once; and when every session has ended, nothing is subscribed to and the table is empty.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
+import * as Allow from "../../src/internal/gateway/mcp/allow.js"
 import * as Subscriptions from "../../src/internal/gateway/mcp/subscriptions.js"
 
 type Step =
@@ -124,4 +126,33 @@ describe("the subscriptions' table", () => {
     expect(Subscriptions.drop(table, "b")).toEqual([])
     expect(table.resources.get(Subscriptions.resourceKey("docs", "file:///doc.md"))?.sessions.size).toBe(1)
   })
+
+  it.effect("a session's changes count for it alone: another session's read of the store is still taken", () =>
+    Effect.gen(function*() {
+      const subscriptions = yield* Subscriptions.make({
+        locate: () => Effect.succeed(undefined),
+        upstreams: [],
+        publish: () => Effect.void
+      })
+      const asked = (session: string, method: Subscriptions.Asked["method"]) =>
+        subscriptions.answer({
+          session,
+          path: "/mcp",
+          rule: Allow.everything,
+          method,
+          uri: "mcp://docs/file:///doc.md",
+          record: () => Effect.void
+        })
+      expect(subscriptions.version("a")).toBe(0)
+      yield* asked("b", "resources/unsubscribe")
+      yield* Effect.flip(asked("b", "resources/subscribe"))
+      expect(subscriptions.version("b")).toBe(2)
+      expect(subscriptions.version("a")).toBe(0)
+      yield* asked("a", "resources/unsubscribe")
+      expect(subscriptions.version("a")).toBe(1)
+      // An end counts too: a read of the store made before it is not taken.
+      yield* subscriptions.end("b")
+      expect(subscriptions.version("b")).toBe(3)
+      expect(subscriptions.version("a")).toBe(1)
+    }).pipe(Effect.scoped))
 })

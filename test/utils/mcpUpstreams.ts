@@ -660,9 +660,10 @@ export const subscribableTemplates = [
 /**
  * The official SDK's server named `name`, a session per client: the resources `subscribableResources` and the
  * templates `subscribableTemplates`, each resource read as
- * `contents of <uri>`; when `subscribe`, it advertises `resources.subscribe` and takes subscriptions, recording them.
+ * `contents of <uri>`; when `subscribe`, it advertises `resources.subscribe` and takes subscriptions, recording them
+ * (a subscription to `hangs` is never answered).
  */
-export const subscribableServer = (name: string, subscribe: boolean) =>
+export const subscribableServer = (name: string, subscribe: boolean, hangs?: string) =>
   Effect.gen(function*() {
     const servers: Array<Server> = []
     const subscribes: Array<string> = []
@@ -678,7 +679,7 @@ export const subscribableServer = (name: string, subscribe: boolean) =>
       if (!subscribe) return
       server.setRequestHandler(SubscribeRequestSchema, (request) => {
         subscribes.push(request.params.uri)
-        return {}
+        return request.params.uri === hangs ? new Promise<never>(() => undefined) : {}
       })
       server.setRequestHandler(UnsubscribeRequestSchema, (request) => {
         unsubscribes.push(request.params.uri)

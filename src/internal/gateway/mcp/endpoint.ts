@@ -93,8 +93,8 @@ export interface Catalogued {
 export interface Endpoints {
   /** Each server served now (those reached), in the configuration's order, as its latest connection listed it. */
   readonly catalog: Effect.Effect<ReadonlyArray<Catalogued>>
-  /** How many times the sessions' subscriptions changed here (`Subscriptions.version`). */
-  readonly subscriptionsVersion: () => number
+  /** How many times a session's subscriptions changed here (`Subscriptions.version`). */
+  readonly subscriptionsVersion: (session: string) => number
   /** The answer to a request on those paths (`Visible` read from its context); a path of no server fails. */
   readonly http: Effect.Effect<
     HttpServerResponse.HttpServerResponse,
@@ -565,13 +565,18 @@ export const make = Effect.fnUntraced(function*(
         // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
         const named = yield* Effect.serviceOption(Subscriptions.Session)
         const session = named._tag === "Some" ? named.value : undefined
-        if (session?.recorded !== undefined) yield* subscriptions.take(session.id, path, rule, session.recorded)
+        // Those taken are told as changed once: on the stream this request opens, else on the session's stream.
+        const taken = session?.recorded === undefined
+          ? []
+          : yield* subscriptions.take(session.id, path, rule, session.recorded)
         if (!Standalone.opensStream(request) || session === undefined) {
+          if (session !== undefined) yield* subscriptions.tell(session.id, taken)
           return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
         }
         return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
           session: session.id,
-          subscribed: subscriptions.subscribedBy(session.id)
+          subscribed: subscriptions.subscribedBy(session.id),
+          taken: taken.map((subscribed) => subscribed.uri)
         })
       })
     })

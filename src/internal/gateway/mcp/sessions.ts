@@ -11,10 +11,13 @@
  *
  * The store is read at every request naming a session, so that one record says whether it lasts: its client's
  * `DELETE` (at any instance) removes it, and an instance that still holds it lets go of it (its subscriptions
- * released) at the next request naming it, answered 404 on every instance, as the protocol has a server say that a
+ * released) at the next request naming it, or at its sweep of the sessions it holds (at most once a minute, at a
+ * request naming any session), the request answered 404 on every instance, as the protocol has a server say that a
  * session ended. A session is answered only on its path and for its caller's key (a session id alone is no
  * credential), and for a day from its start (`maxAge`): after that it is forgotten with its subscriptions, and the
- * client starts a new one. A store that cannot be read leaves a session answered where it is held.
+ * client starts a new one. A store that cannot be read leaves a session answered where it is held; a session whose
+ * start could not be recorded is answered where it is held (the store's having no record of it does not end it), and
+ * one whose subscription could not be recorded no longer takes the store's subscriptions (they would undo it).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -60,6 +63,8 @@ export interface SessionStore {
   readonly subscribe: (id: string, uri: string, subscribed: boolean) => Effect.Effect<void, StoreUnavailableError>
   /** Forgets the session `id` and its subscriptions: its client ended it. */
   readonly end: (id: string) => Effect.Effect<void, StoreUnavailableError>
+  /** Which of `ids` are recorded. */
+  readonly known: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreUnavailableError>
 }
 
 /** Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads). */
@@ -82,11 +87,25 @@ export function memoryStore(): SessionStore {
         if (subscribed) kept?.add(uri)
         else kept?.delete(uri)
       }),
-    end: (id) => Effect.sync(() => sessions.delete(id))
+    end: (id) =>
+      Effect.sync(() => {
+        sessions.delete(id)
+      }),
+    known: (ids) => Effect.sync(() => new Set(ids.filter((id) => sessions.has(id))))
   }
 }
 
 type Row = Readonly<Record<string, unknown>>
+
+// How many session ids one query asks the database of.
+const knownBatch = 500
+
+// `items` in runs of `size`.
+function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
+  return chunks
+}
 
 /**
  * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
@@ -102,8 +121,10 @@ export function sqlStore(database: Sql.Database): SessionStore {
         "recording an MCP session",
         Effect.andThen(
           Effect.andThen(
-            sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`,
-            sql`DELETE FROM mcp_subscriptions WHERE session NOT IN (SELECT id FROM mcp_sessions)`
+            // Through the sessions' index of their starts, not a scan of every subscription.
+            sql`DELETE FROM mcp_subscriptions
+              WHERE session IN (SELECT id FROM mcp_sessions WHERE started_at < ${before})`,
+            sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`
           ),
           sql`INSERT INTO mcp_sessions (id, path, caller, initialize, started_at)
             VALUES (${session.id}, ${session.path}, ${session.caller}, ${session.initialize}, ${session.startedAt})`
@@ -148,7 +169,16 @@ export function sqlStore(database: Sql.Database): SessionStore {
           sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
           sql`DELETE FROM mcp_sessions WHERE id = ${id}`
         )
-      ).pipe(Effect.asVoid)
+      ).pipe(Effect.asVoid),
+    known: (ids) =>
+      Effect.map(
+        Effect.forEach(
+          chunksOf(ids, knownBatch),
+          (batch) =>
+            Sql.step(bounds, "reading MCP sessions", sql<Row>`SELECT id FROM mcp_sessions WHERE ${sql.in("id", batch)}`)
+        ),
+        (batches) => new Set(batches.flat().map((row) => String(row["id"])))
+      )
   }
 }
 
@@ -174,12 +204,16 @@ export interface Sessions {
 
 const sessionHeader = "mcp-session-id"
 
-// A session this configuration's endpoint holds: its id there, the path and key it is answered for, and its start.
+// A session this configuration's endpoint holds: its id there, the path and key it is answered for, its start, and
+// whether the store has it whole: `saved` false when its start could not be recorded (the store has no record of it,
+// and this instance answers it), `takes` false when a write of it failed (the store's subscriptions are not taken).
 interface Held {
   readonly local: string
   readonly path: string
   readonly caller: string | null
   readonly startedAt: number
+  readonly saved: boolean
+  readonly takes: boolean
 }
 
 // The `params` of a JSON-RPC `initialize` in `text`, as JSON; `undefined` for anything else.
@@ -219,9 +253,10 @@ const sweepEvery = Duration.minutes(1)
 
 /**
  * The sessions of one configuration over `store`: what its endpoints hold, by the ids their clients hold; `version`
- * counts the changes of its subscriptions (`Subscriptions.version`), which a read of the store is stamped with.
+ * counts the changes of a session's subscriptions (`Subscriptions.version`), which a read of the store is stamped
+ * with.
  */
-export function make(store: SessionStore, version: () => number): Sessions {
+export function make(store: SessionStore, version: (session: string) => number): Sessions {
   // The session this configuration's endpoint holds for each session id a client holds, with whose it is.
   const held = new Map<string, Held>()
   let sweptAt = 0
@@ -244,7 +279,14 @@ export function make(store: SessionStore, version: () => number): Sessions {
         return id
       })
       if (local === undefined) return undefined
-      const holding = { local, path: session.path, caller: session.caller, startedAt: session.startedAt }
+      const holding = {
+        local,
+        path: session.path,
+        caller: session.caller,
+        startedAt: session.startedAt,
+        saved: true,
+        takes: true
+      }
       held.set(session.id, holding)
       return holding
     })
@@ -265,22 +307,54 @@ export function make(store: SessionStore, version: () => number): Sessions {
       })
     })
 
-  // The sessions held past `maxAge` at `now` let go of, once every `sweepEvery`.
+  // The sessions held past `maxAge` at `now`, and those the store no longer records (their client deleted them at
+  // another instance), let go of, once every `sweepEvery`.
   const sweep = (answer: Answer, now: number) =>
-    Effect.suspend(() => {
-      if (now - sweptAt < Duration.toMillis(sweepEvery)) return Effect.void
+    Effect.gen(function*() {
+      if (now - sweptAt < Duration.toMillis(sweepEvery)) return
       sweptAt = now
       const expired = [...held].filter(([, holding]) => holding.startedAt < now - Duration.toMillis(maxAge))
-      return Effect.forEach(expired, ([id, holding]) => letGo(answer, id, holding), { discard: true })
+      yield* Effect.forEach(expired, ([id, holding]) => letGo(answer, id, holding), { discard: true })
+      const recorded = [...held].filter(([, holding]) => holding.saved)
+      const known = yield* Effect.result(store.known(recorded.map(([id]) => id)))
+      if (known._tag === "Failure") {
+        return yield* Effect.logWarning(`Gateway: the MCP sessions held could not be read (${known.failure.message})`)
+      }
+      const gone = recorded.filter(([id]) => !known.success.has(id))
+      yield* Effect.forEach(gone, ([id, holding]) => letGo(answer, id, holding), { discard: true })
+    })
+
+  // The session `id` held here noted as one whose subscriptions the store does not have: they are no longer taken
+  // (they would undo what this instance holds).
+  const unrecorded = (id: string) =>
+    Effect.sync(() => {
+      const holding = held.get(id)
+      if (holding !== undefined) held.set(id, { ...holding, takes: false })
     })
 
   // Notes in the store that session `id` subscribes to `uri`, or no longer does.
   const recording = (id: string) => (uri: string, subscribed: boolean) =>
     store.subscribe(id, uri, subscribed).pipe(
       Effect.catch((error) =>
-        Effect.logWarning(
-          `Gateway: an MCP session's subscription could not be recorded (${error.message}); only this instance ` +
-            "keeps it, until a reload"
+        Effect.andThen(
+          Effect.logWarning(
+            `Gateway: an MCP session's subscription could not be recorded (${error.message}); only this instance ` +
+              "keeps it, until a reload"
+          ),
+          unrecorded(id)
+        )
+      )
+    )
+
+  // The session `id` ended by its client's `DELETE` answered here: let go of, and forgotten by the store.
+  const ended = (id: string) =>
+    Effect.andThen(
+      Effect.sync(() => held.delete(id)),
+      store.end(id).pipe(
+        Effect.catch((error) =>
+          Effect.logWarning(
+            `Gateway: an MCP session's end could not be recorded (${error.message}); another instance may answer it`
+          )
         )
       )
     )
@@ -305,22 +379,23 @@ export function make(store: SessionStore, version: () => number): Sessions {
 
   // `answer` to a request that names session `id`: through the session this configuration holds for it (started again
   // from the store when it holds none), when the store has it for `asked`'s path and key and it is not past `maxAge`.
-  // A session the store cannot be read for is answered when this configuration holds it.
+  // A session the store cannot be read for, or has no record of because its start could not be recorded, is answered
+  // when this configuration holds it.
   const within = (answer: Answer, asked: Asked, id: string) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       yield* sweep(answer, now)
       const holding = held.get(id)
-      const readAt = version()
+      const readAt = version(id)
       const read = yield* Effect.result(store.read(id))
       if (read._tag === "Failure") {
         yield* Effect.logWarning(
           `Gateway: an MCP session could not be read (${read.failure.message}); answered as this instance holds it`
         )
-        if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
-        return yield* passOn(answer, asked, id, holding, undefined)
+        return yield* heldOnly(answer, asked, id, holding)
       }
       const session = read.success
+      if (session === undefined && holding?.saved === false) return yield* heldOnly(answer, asked, id, holding)
       // Ended (or never recorded), or too old: let go of here too.
       if (session === undefined || session.startedAt < now - Duration.toMillis(maxAge)) {
         if (holding !== undefined) yield* letGo(answer, id, holding)
@@ -331,22 +406,26 @@ export function make(store: SessionStore, version: () => number): Sessions {
       const holds = holding ?? (yield* restart(answer, session))
       if (holds === undefined) return unknown()
       if (asked.request.method !== "DELETE") {
-        return yield* passOn(answer, asked, id, holds, {
-          uris: session.subscribed,
-          version: readAt
-        })
-      }
-      const response = yield* passOn(answer, asked, id, holds, undefined)
-      if (response.status < 300) {
-        held.delete(id)
-        yield* store.end(id).pipe(
-          Effect.catch((error) =>
-            Effect.logWarning(
-              `Gateway: an MCP session's end could not be recorded (${error.message}); another instance may answer it`
-            )
-          )
+        return yield* passOn(
+          answer,
+          asked,
+          id,
+          holds,
+          holds.takes ? { uris: session.subscribed, version: readAt } : undefined
         )
       }
+      const response = yield* passOn(answer, asked, id, holds, undefined)
+      if (response.status < 300) yield* ended(id)
+      return response
+    })
+
+  // `answer` to a request naming session `id` through `holding`, the session held here for it (none: an unknown
+  // session), the store not telling what it subscribes to; a `DELETE` answered ends it.
+  const heldOnly = (answer: Answer, asked: Asked, id: string, holding: Held | undefined) =>
+    Effect.gen(function*() {
+      if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
+      const response = yield* passOn(answer, asked, id, holding, undefined)
+      if (asked.request.method === "DELETE" && response.status < 300) yield* ended(id)
       return response
     })
 
@@ -358,18 +437,23 @@ export function make(store: SessionStore, version: () => number): Sessions {
       const initialize = initializeOf(text)
       if (id === undefined || initialize === undefined) return response
       const startedAt = yield* Clock.currentTimeMillis
-      held.set(id, { local: id, path: asked.path, caller: asked.caller, startedAt })
-      yield* store.save(
+      // Held once its save is done: a sweep meanwhile would find it held and not recorded.
+      const saved = yield* store.save(
         { id, path: asked.path, caller: asked.caller, initialize, startedAt },
         startedAt - Duration.toMillis(maxAge)
       ).pipe(
+        Effect.as(true),
         Effect.catch((error) =>
-          Effect.logWarning(
-            `Gateway: an MCP session could not be recorded (${error.message}); only this instance answers it, ` +
-              "until a reload"
+          Effect.as(
+            Effect.logWarning(
+              `Gateway: an MCP session could not be recorded (${error.message}); only this instance answers it, ` +
+                "until a reload"
+            ),
+            false
           )
         )
       )
+      held.set(id, { local: id, path: asked.path, caller: asked.caller, startedAt, saved, takes: saved })
       return response
     })
 

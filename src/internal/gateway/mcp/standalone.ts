@@ -45,10 +45,14 @@ export interface Updated {
   readonly qualified: ReadonlyArray<string>
 }
 
-/** The session a standalone stream is opened for, and the URIs it is subscribed to (as it subscribed to them). */
+/**
+ * The session a standalone stream is opened for, the URIs it is subscribed to (as it subscribed to them), and those of
+ * them just taken from its record as the stream opened (`subscriptions.ts`), told once as changed at its start.
+ */
 export interface Subscriber {
   readonly session: string
   readonly subscribed: ReadonlyArray<string>
+  readonly taken?: ReadonlyArray<string>
 }
 
 /** A change as the journal numbers it: its `sequence` is its event's id in the journal's `epoch`. */
@@ -178,7 +182,10 @@ export const make = Effect.gen(function*() {
           ...listChangedMethods.map((method) => event(method)),
           ...(subscriber?.subscribed ?? []).map((uri) => event("notifications/resources/updated", undefined, { uri }))
         ]
-        : resumed.entries.filter(concerned).map(told)
+        : [
+          ...(subscriber?.taken ?? []).map((uri) => event("notifications/resources/updated", undefined, { uri })),
+          ...resumed.entries.filter(concerned).map(told)
+        ]
       const priming = primes ? [`id: ${eventId(now.epoch, now.head)}\ndata: \n\n`] : []
       const coming = Stream.fromSubscription(subscription).pipe(
         Stream.filter((entry) => entry.sequence > now.head && concerned(entry)),

@@ -125,7 +125,7 @@ export function subscribedIn(table: Table, session: string): ReadonlyArray<strin
   return [...table.sessions.get(session) ?? []].map((key) => table.resources.get(key)!.sessions.get(session)!.uri)
 }
 
-/** What the store records a session subscribes to, read when the subscriptions here were at `version`. */
+/** What the store records a session subscribes to, read when the session's subscriptions here were at `version`. */
 export interface Read {
   readonly uris: ReadonlyArray<string>
   readonly version: number
@@ -189,11 +189,26 @@ export interface Subscriptions {
   /**
    * Makes what `session` (of the endpoint at `path`, its key's rule `rule`) subscribes to here what the store records
    * (`recorded`): each it lacks subscribed to, when `rule` may still read it, and each no longer recorded dropped;
-   * nothing when the subscriptions here changed since it was read (the session's next request takes it).
+   * nothing when the session's subscriptions here changed since it was read (its next request takes it). Those it
+   * took.
    */
-  readonly take: (session: string, path: string, rule: Allow.Rule, recorded: Read) => Effect.Effect<void>
-  /** How many times the subscriptions here changed: a read of the store is as new as the version it was made at. */
-  readonly version: () => number
+  readonly take: (
+    session: string,
+    path: string,
+    rule: Allow.Rule,
+    recorded: Read
+  ) => Effect.Effect<ReadonlyArray<Subscribed>>
+  /**
+   * Tells `session` that each of `taken` (what `take` took for it) changed, on its standalone stream: what changed
+   * before it was taken here (told at another instance, or to the configuration a reload replaced) is not known here,
+   * so its client reads it again. A stream opening as they are taken tells them itself (`Standalone.Subscriber`).
+   */
+  readonly tell: (session: string, taken: ReadonlyArray<Subscribed>) => Effect.Effect<void>
+  /**
+   * How many times the subscriptions of `session` changed here: a read of the store is as new as the version it was
+   * made at. Another session's changes leave it alone, so sessions' takes do not cancel each other's.
+   */
+  readonly version: (session: string) => number
   /** Drops the subscriptions of `session`, which ended (its client deleted it, or it is let go of here). */
   readonly end: (session: string) => Effect.Effect<void>
   /** The URIs `session` subscribes to, as it subscribed by them. */
@@ -230,11 +245,14 @@ function failedUpstream(server: string, error: { readonly message: string }) {
 /** The subscriptions of the endpoints `serving` describes, their upstreams followed for the scope's life. */
 export const make = Effect.fnUntraced(function*(serving: Serving) {
   const table = emptyTable()
-  // One change of the table (and the upstream's subscribe or unsubscribe it calls for) at a time, each counted.
+  // One change of the table (and the upstream's subscribe or unsubscribe it calls for) at a time, each counted for its
+  // session (its end too: a read made before it is not taken).
   const lock = yield* Semaphore.make(1)
-  let version = 0
-  const changing = <A, E>(change: Effect.Effect<A, E>) =>
-    lock.withPermit(Effect.ensuring(change, Effect.sync(() => version += 1)))
+  const versions = new Map<string, number>()
+  const versionOf = (session: string) => versions.get(session) ?? 0
+  const counted = (session: string) => Effect.sync(() => versions.set(session, versionOf(session) + 1))
+  const changing = <A, E>(session: string, change: Effect.Effect<A, E>) =>
+    lock.withPermit(Effect.ensuring(change, counted(session)))
   const byName = new Map(serving.upstreams.map((upstream) => [upstream.name, upstream]))
 
   const upstreamAsk = (upstream: Upstreams.Upstream, method: Asked["method"], uri: string) =>
@@ -305,13 +323,12 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       { discard: true }
     ))
 
-  // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped. One taken is
-  // told to the session as changed: what changed before it was taken here (told at another instance, or to the
-  // configuration a reload replaced) is not known here, so its client reads it again.
+  // Each recorded subscription `session` lacks here taken, each it has that is no longer recorded dropped: those taken.
   const take = Effect.fnUntraced(
     function*(session: string, path: string, rule: Allow.Rule, recorded: Read) {
-      // Older than a change made here (a subscribe answered while it was read, or another take): not taken.
-      if (recorded.version !== version) return
+      // Older than a change of the session made here (a subscribe answered while it was read, or another take): not
+      // taken.
+      if (recorded.version !== versionOf(session)) return []
       const { uris } = recorded
       const before = subscribedIn(table, session)
       for (const key of stale(table, session, uris)) {
@@ -328,19 +345,21 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       }
       const after = subscribedIn(table, session)
       // Counted when it changed something: a recorded subscription it cannot take (its key may no longer read it)
-      // leaves the count, and the takes of other sessions, alone.
-      if (before.length !== after.length || before.some((uri) => !after.includes(uri))) version += 1
-      for (const key of table.sessions.get(session) ?? []) {
-        const subscribed = table.resources.get(key)!.sessions.get(session)!
-        if (!lacking.includes(subscribed.uri)) continue
-        yield* serving.publish({
-          method: "notifications/resources/updated",
-          uris: new Map([[session, subscribed.uri]]),
-          qualified: [subscribed.qualified]
-        })
-      }
+      // leaves the count, and the session's next takes, alone.
+      if (before.length !== after.length || before.some((uri) => !after.includes(uri))) yield* counted(session)
+      return [...table.sessions.get(session) ?? []]
+        .map((key) => table.resources.get(key)!.sessions.get(session)!)
+        .filter((subscribed) => lacking.includes(subscribed.uri))
     }
   )
+
+  const tell = (session: string, taken: ReadonlyArray<Subscribed>) =>
+    Effect.forEach(taken, (subscribed) =>
+      serving.publish({
+        method: "notifications/resources/updated",
+        uris: new Map([[session, subscribed.uri]]),
+        qualified: [subscribed.qualified]
+      }), { discard: true })
 
   for (const upstream of serving.upstreams) {
     yield* Effect.forkScoped(Stream.runForEach(upstream.updates, (uri) => updated(upstream, uri)))
@@ -352,16 +371,19 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
       const subscribing = asked.method === "resources/subscribe"
       // Recorded before the change is counted: a read of the store stamped with the count after it sees the record.
       return changing(
+        asked.session,
         Effect.andThen(subscribing ? subscribe(asked) : unsubscribe(asked), asked.record(asked.uri, subscribing))
       )
     },
     take: (session, path, rule, recorded) =>
       stale(table, session, recorded.uris).length === 0 && missing(table, session, recorded.uris).length === 0
-        ? Effect.void
+        ? Effect.succeed([])
         : lock.withPermit(take(session, path, rule, recorded)),
-    version: () => version,
+    tell,
+    version: versionOf,
     end: (session) =>
       changing(
+        session,
         Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true })
       ),
     subscribedBy: (session) => subscribedIn(table, session)

@@ -410,6 +410,20 @@ const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
   return { ...exit.value, scope, ended } satisfies Connection
 })
 
+// `request` (of `operation`) to the server of `spec` bounded by its `callTimeout`, failing as `McpClient` fails a
+// request past its deadline.
+function timed<A, R>(
+  spec: Spec,
+  operation: string,
+  request: Effect.Effect<A, McpClientError.McpClientError, R>
+): Effect.Effect<A, McpClientError.McpClientError, R> {
+  return Effect.timeoutOrElse(request, {
+    duration: spec.callTimeout,
+    orElse: () =>
+      Effect.fail(new McpClientError.McpClientError({ reason: new McpClientError.TimeoutError({ operation }) }))
+  })
+}
+
 // What a client's failure says of the call, its bounds named.
 function detail(spec: Spec, error: McpClientError.McpClientError): string {
   const { reason } = error
@@ -609,16 +623,10 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
     const send = (connection: Connection) =>
       withFreshToken(
         spec,
-        Rpc.request(connection.transport, "tools/call", params, McpSchema.CallToolResult, tool).pipe(
-          Effect.timeoutOrElse({
-            duration: spec.callTimeout,
-            orElse: () =>
-              Effect.fail(
-                new McpClientError.McpClientError({
-                  reason: new McpClientError.TimeoutError({ operation: "tools/call" })
-                })
-              )
-          })
+        timed(
+          spec,
+          "tools/call",
+          Rpc.request(connection.transport, "tools/call", params, McpSchema.CallToolResult, tool)
         )
       )
     return Effect.flatMap(current, (connection) =>
@@ -660,7 +668,7 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
     const meta = params["_meta"] as Readonly<Record<string, unknown>> | undefined
     const sent = Object.keys(revision).length === 0 ? params : { ...params, _meta: { ...revision, ...meta } }
     const send = (connection: Connection) =>
-      withFreshToken(spec, Rpc.request(connection.transport, method, sent, schema))
+      withFreshToken(spec, timed(spec, method, Rpc.request(connection.transport, method, sent, schema)))
     return Effect.flatMap(current, (connection) =>
       send(connection).pipe(
         Effect.catchIf(
