@@ -4,13 +4,18 @@
  * could not be recorded is answered where it is held (not let go because the store has no record of it), a session
  * whose subscription could not be recorded has the store's subscriptions no longer taken, and a `DELETE` answered while
  * the store cannot be read ends the session for every instance. A session held that another instance ended is let go
- * of at the sweep.
+ * of at the minute's sweep, with no request (TestClock). At an instance that does not hold a session, requests of it
+ * at once start it there once (a restart interrupted leaving it to the next), and a `DELETE` of it ends its record
+ * without starting it.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as HttpEffect from "effect/http/HttpEffect"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as TestClock from "effect/testing/TestClock"
 import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
 import * as Subscriptions from "../../src/internal/gateway/mcp/subscriptions.js"
 import { StoreUnavailableError } from "../../src/Store.js"
@@ -31,19 +36,21 @@ function failingStore() {
   return { memory, failing, store }
 }
 
-// An endpoint as `McpServer` answers: an `initialize` starts a session, a request of one it holds is answered 200 (a
-// `DELETE` ending it), any other 404; a request that subscribes records it; what the store's subscriptions were told.
+// An endpoint as `McpServer` answers: an `initialize` starts a session (counted in `started`), a request of one it
+// holds is answered 200 (a `DELETE` ending it, `deleted` done at the first), any other 404; a request that subscribes
+// records it; what the store's subscriptions were told.
 function endpoint() {
   const live = new Set<string>()
   const told: Array<Subscriptions.Read | undefined> = []
-  let started = 0
+  const deleted = Deferred.makeUnsafe<string>()
+  const counts = { started: 0 }
   const answer = Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     const id = request.headers["mcp-session-id"]
     if (id === undefined) {
-      started += 1
-      live.add(`local-${started}`)
-      return HttpServerResponse.empty({ status: 200, headers: { "mcp-session-id": `local-${started}` } })
+      counts.started += 1
+      live.add(`local-${counts.started}`)
+      return HttpServerResponse.empty({ status: 200, headers: { "mcp-session-id": `local-${counts.started}` } })
     }
     if (!live.has(id)) return HttpServerResponse.empty({ status: 404 })
     const named = yield* Effect.serviceOption(Subscriptions.Session)
@@ -51,18 +58,20 @@ function endpoint() {
       told.push(named.value.recorded)
       if ((yield* request.text).includes("resources/subscribe")) yield* named.value.record("file:///a.md", true)
     }
-    if (request.method === "DELETE") live.delete(id)
+    if (request.method === "DELETE") {
+      live.delete(id)
+      yield* Deferred.succeed(deleted, id)
+    }
     return HttpServerResponse.empty({ status: 200 })
   })
-  return { answer, told, live }
+  return { answer, told, live, deleted, counts }
 }
 
-function served(sessions: Sessions.Sessions, answer: ReturnType<typeof endpoint>["answer"]) {
+// Requests of the sessions `sessions` at `asked`'s path and for its key (default: `/mcp`, no key): their status and
+// the session a response names.
+function served(sessions: Sessions.Sessions, asked: Omit<Sessions.Asked, "request"> = { path: "/mcp", caller: null }) {
   const handler = HttpEffect.toWebHandler(
-    Effect.flatMap(
-      HttpServerRequest.HttpServerRequest,
-      (request) => sessions.answer(answer, { request, path: "/mcp", caller: null })
-    )
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => sessions.answer({ ...asked, request }))
   )
   return (method: string, body: object | undefined, session?: string) =>
     Effect.promise(async () => {
@@ -81,6 +90,24 @@ function served(sessions: Sessions.Sessions, answer: ReturnType<typeof endpoint>
     })
 }
 
+// A ping in session `id` answered by `sessions` in this fiber (which interrupting it interrupts), at `/mcp`.
+function asked(sessions: Sessions.Sessions, id: string) {
+  const request = HttpServerRequest.fromWeb(
+    new Request("http://gateway/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", "mcp-session-id": id },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 2, method: "ping" })
+    })
+  )
+  return Effect.scoped(
+    Effect.provideService(
+      sessions.answer({ request, path: "/mcp", caller: null }),
+      HttpServerRequest.HttpServerRequest,
+      request
+    )
+  )
+}
+
 const initialize = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-11-25" } }
 const ping = { jsonrpc: "2.0", id: 2, method: "ping" }
 const subscribe = { jsonrpc: "2.0", id: 3, method: "resources/subscribe", params: { uri: "file:///a.md" } }
@@ -90,7 +117,7 @@ describe("MCP sessions held when the store fails", () => {
     Effect.gen(function*() {
       const { failing, store } = failingStore()
       const { answer, told } = endpoint()
-      const send = served(Sessions.make(store, () => 0), answer)
+      const send = served(yield* Sessions.make(store, answer, () => 0))
       failing.save = true
       const started = yield* send("POST", initialize)
       expect(started.status).toBe(200)
@@ -102,13 +129,13 @@ describe("MCP sessions held when the store fails", () => {
       expect(told).toEqual([undefined, undefined])
       expect((yield* send("DELETE", undefined, id)).status).toBe(200)
       expect((yield* send("POST", ping, id)).status).toBe(404)
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("a session whose subscription could not be recorded no longer takes the store's subscriptions", () =>
     Effect.gen(function*() {
       const { failing, memory, store } = failingStore()
       const { answer, told } = endpoint()
-      const send = served(Sessions.make(store, () => 7), answer)
+      const send = served(yield* Sessions.make(store, answer, () => 7))
       const id = (yield* send("POST", initialize)).session!
       expect((yield* send("POST", ping, id)).status).toBe(200)
       expect(told).toEqual([{ uris: [], version: 7 }])
@@ -122,32 +149,96 @@ describe("MCP sessions held when the store fails", () => {
       // Still ended by its end at another instance.
       yield* memory.end(id)
       expect((yield* send("POST", ping, id)).status).toBe(404)
-    }))
+    }).pipe(Effect.scoped))
 
-  it.live("a session held here that another instance ended is let go of at the sweep: deleted at its endpoint", () =>
+  it.effect("a session held here that another instance ended is let go of at the minute's sweep, with no request", () =>
     Effect.gen(function*() {
       const { memory, store } = failingStore()
-      const { answer, live } = endpoint()
-      const send = served(Sessions.make(store, () => 0), answer)
+      const { answer, deleted, live } = endpoint()
+      const send = served(yield* Sessions.make(store, answer, () => 0))
       const ended = (yield* send("POST", initialize)).session!
       const going = (yield* send("POST", initialize)).session!
       expect([...live]).toEqual([ended, going])
-      // Ended at another instance: nothing names it here again; the next request of another session sweeps.
+      // Ended at another instance; nothing names a session here again.
       yield* memory.end(ended)
-      expect((yield* send("POST", ping, going)).status).toBe(200)
+      yield* TestClock.adjust("59 seconds")
+      expect([...live]).toEqual([ended, going])
+      yield* TestClock.adjust("1 second")
+      expect(yield* Deferred.await(deleted)).toBe(ended)
       expect([...live]).toEqual([going])
-    }))
+    }).pipe(Effect.scoped))
+
+  it.live("requests of a session at once, at an instance that does not hold it, start it there once", () =>
+    Effect.gen(function*() {
+      const { store } = failingStore()
+      const atA = endpoint()
+      const atB = endpoint()
+      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      const sendB = served(yield* Sessions.make(store, atB.answer, () => 0))
+      const id = (yield* sendA("POST", initialize)).session!
+      const answered = yield* Effect.forEach(Array.from({ length: 8 }), () => sendB("POST", ping, id), {
+        concurrency: "unbounded"
+      })
+      expect(answered.map((one) => one.status)).toEqual(Array.from({ length: 8 }, () => 200))
+      expect(atB.counts.started).toBe(1)
+      expect([...atB.live]).toEqual(["local-1"])
+    }).pipe(Effect.scoped))
+
+  it.live("a restart interrupted leaves the session to the requests that wait for it, and to the next one", () =>
+    Effect.gen(function*() {
+      const { store } = failingStore()
+      const atA = endpoint()
+      const atB = endpoint()
+      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      // B's endpoint never answers the first `initialize` it is sent.
+      const entered = yield* Deferred.make<void>()
+      let first = true
+      const stalling = Effect.suspend(() => {
+        if (!first) return atB.answer
+        first = false
+        return Effect.andThen(Deferred.succeed(entered, undefined), Effect.never)
+      })
+      const sessionsB = yield* Sessions.make(store, stalling, () => 0)
+      const id = (yield* sendA("POST", initialize)).session!
+      const restarting = yield* Effect.forkChild(asked(sessionsB, id))
+      yield* Deferred.await(entered)
+      const waiting = yield* Effect.forkChild(asked(sessionsB, id))
+      yield* Effect.yieldNow
+      yield* Fiber.interrupt(restarting)
+      expect((yield* Fiber.join(waiting)).status).toBe(200)
+      expect((yield* asked(sessionsB, id)).status).toBe(200)
+      expect(atB.counts.started).toBe(1)
+    }).pipe(Effect.scoped))
+
+  it.live("a DELETE of a session an instance does not hold ends it without starting it; others' sessions are 404", () =>
+    Effect.gen(function*() {
+      const { memory, store } = failingStore()
+      const atA = endpoint()
+      const atB = endpoint()
+      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      const sessionsB = yield* Sessions.make(store, atB.answer, () => 0)
+      const id = (yield* sendA("POST", initialize)).session!
+      // Another path's, another key's, and an unknown session: 404, ended nowhere.
+      expect((yield* served(sessionsB, { path: "/mcp/docs", caller: null })("DELETE", undefined, id)).status).toBe(404)
+      expect((yield* served(sessionsB, { path: "/mcp", caller: "key_1" })("DELETE", undefined, id)).status).toBe(404)
+      expect((yield* served(sessionsB)("DELETE", undefined, "unknown")).status).toBe(404)
+      expect(yield* memory.read(id)).toBeDefined()
+      expect((yield* served(sessionsB)("DELETE", undefined, id)).status).toBe(204)
+      expect(atB.counts.started).toBe(0)
+      expect(yield* memory.read(id)).toBeUndefined()
+      expect((yield* sendA("POST", ping, id)).status).toBe(404)
+    }).pipe(Effect.scoped))
 
   it.live("a DELETE answered while the store cannot be read ends the session for every instance", () =>
     Effect.gen(function*() {
       const { failing, memory, store } = failingStore()
       const { answer } = endpoint()
-      const send = served(Sessions.make(store, () => 0), answer)
+      const send = served(yield* Sessions.make(store, answer, () => 0))
       const id = (yield* send("POST", initialize)).session!
       failing.read = true
       expect((yield* send("DELETE", undefined, id)).status).toBe(200)
       failing.read = false
       expect(yield* memory.read(id)).toBeUndefined()
       expect((yield* send("POST", ping, id)).status).toBe(404)
-    }))
+    }).pipe(Effect.scoped))
 })

@@ -40,12 +40,13 @@ export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints,
   const serving = yield* Configuration
   const requests = yield* Requests
   const { maxBodyBytes } = serving.options
-  const held = Sessions.make(sessions, endpoints.subscriptionsVersion)
+  // Its sweep runs in the configuration's scope: stopped when a reload replaces it, or the gateway stops.
+  const held = yield* Sessions.make(sessions, endpoints.http, endpoints.subscriptionsVersion)
   const answer = requests.served(({ entry, request }) => {
     if (Number(request.headers["content-length"]) > maxBodyBytes) {
       return Effect.succeed(refusal(entry, tooLarge(maxBodyBytes)))
     }
-    return held.answer(endpoints.http, {
+    return held.answer({
       request: withoutOrigin(request),
       path: entry.path,
       caller: entry.caller?.id ?? null

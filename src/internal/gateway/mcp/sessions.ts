@@ -5,21 +5,24 @@
  * instances share: the gateway's database, else this process's memory, with what the session subscribes to
  * (`subscriptions.ts`). A request naming a session this configuration's endpoint does not hold (made on another
  * instance, or before a reload) starts one there as the client started it (the recorded `initialize` and
- * `notifications/initialized`), and is answered through it under the id the client holds. What a session set while it
- * lasted (a `logging/setLevel`) is the instance's own; the tool rule is read per request anyway, and the upstreams'
- * sessions are the gateway's own, per instance.
+ * `notifications/initialized`), once however many of its requests come at once, and is answered through it under the
+ * id the client holds. What a session set while it lasted (a `logging/setLevel`) is the instance's own; the tool rule
+ * is read per request anyway, and the upstreams' sessions are the gateway's own, per instance.
  *
  * The store is read at every request naming a session, so that one record says whether it lasts: its client's
- * `DELETE` (at any instance) removes it, and an instance that still holds it lets go of it (its subscriptions
- * released) at the next request naming it, or at its sweep of the sessions it holds (at most once a minute, at a
- * request naming any session), the request answered 404 on every instance, as the protocol has a server say that a
- * session ended. A session is answered only on its path and for its caller's key (a session id alone is no
- * credential), and for a day from its start (`maxAge`): after that it is forgotten with its subscriptions, and the
- * client starts a new one. A store that cannot be read leaves a session answered where it is held; a session whose
- * start could not be recorded is answered where it is held (the store's having no record of it does not end it), and
- * one whose subscription could not be recorded no longer takes the store's subscriptions (they would undo it).
+ * `DELETE` (at any instance; one that does not hold it ends the record without starting it) removes it, and an
+ * instance that still holds it lets go of it (its subscriptions released) at the next request naming it, or at its
+ * sweep of the sessions it holds (a timer, every minute while the configuration is served), the request answered 404
+ * on every instance, as the protocol has a server say that a session ended. A session is answered only on its path
+ * and for its caller's key (a session id alone is no credential), and for a day from its start (`maxAge`): after that
+ * it is forgotten with its subscriptions, and the client starts a new one. A store that cannot be read leaves a
+ * session answered where it is held; a session whose start could not be recorded is answered where it is held (the
+ * store's having no record of it does not end it), and one whose subscription could not be recorded no longer takes
+ * the store's subscriptions (they would undo it).
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Headers from "effect/http/Headers"
@@ -198,9 +201,20 @@ export interface Asked {
 
 /** The sessions of one configuration's endpoints, over the store every configuration shares. */
 export interface Sessions {
-  /** `answer` to `asked`, under the session the client holds, wherever it started; a session it starts recorded. */
-  readonly answer: (answer: Answer, asked: Asked) => Answer
+  /**
+   * The endpoint's answer to `asked`, under the session its client holds, wherever it started (one it starts
+   * recorded).
+   */
+  readonly answer: (asked: Asked) => Answer
 }
+
+/**
+ * How often an instance looks over the sessions it holds for those to let go of (`make`): a minute. A test provides a
+ * shorter one to see the sweep without waiting for it.
+ */
+export const SweepEvery = Context.Reference<Duration.Duration>("effect-llm-router/gateway/mcp/SweepEvery", {
+  defaultValue: () => Duration.minutes(1)
+})
 
 const sessionHeader = "mcp-session-id"
 
@@ -239,33 +253,37 @@ function posted(path: string, message: object, session?: string) {
   })
 }
 
-// A web handler of `answer` in the context of the request being answered, for the requests the gateway makes of its
-// own endpoint (starting a session again, ending one): answered as requests of their own, with their own response
-// handlers (`McpServer` names a session it starts in the response to `initialize`, which is not the client's).
+// A web handler of `answer` in the context of the fiber that makes it (a request's, or the sweep's), for the requests
+// the gateway makes of its own endpoint (starting a session again, ending one): answered as requests of their own,
+// with their own response handlers (`McpServer` names a session it starts in the response to `initialize`, which is
+// not the client's).
 const handlerOf = (answer: Answer) =>
   Effect.map(
     Effect.context<never>(),
     (context) => HttpEffect.toWebHandlerWith<never, Scope.Scope | HttpServerRequest.HttpServerRequest>(context)(answer)
   )
 
-// How often the sessions held are looked over for those past `maxAge`.
-const sweepEvery = Duration.minutes(1)
-
 /**
- * The sessions of one configuration over `store`: what its endpoints hold, by the ids their clients hold; `version`
- * counts the changes of a session's subscriptions (`Subscriptions.version`), which a read of the store is stamped
- * with.
+ * The sessions of one configuration's endpoint `endpoint` over `store`: what it holds, by the ids their clients hold,
+ * looked over every `SweepEvery` for as long as the scope is open (the configuration is served); `version` counts the
+ * changes of a session's subscriptions (`Subscriptions.version`), which a read of the store is stamped with.
  */
-export function make(store: SessionStore, version: (session: string) => number): Sessions {
+export const make = Effect.fnUntraced(function*(
+  store: SessionStore,
+  endpoint: Answer,
+  version: (session: string) => number
+) {
   // The session this configuration's endpoint holds for each session id a client holds, with whose it is.
   const held = new Map<string, Held>()
-  let sweptAt = 0
+  // The restarts under way, by the id their clients hold: the requests naming one meanwhile wait for it, so that an
+  // id is started once here, however many of its requests come at once.
+  const restarting = new Map<string, Deferred.Deferred<Held | undefined>>()
 
   // The client's session `session` started on this configuration's endpoint as it was started; the id the endpoint
   // gave it.
-  const restart = (answer: Answer, session: Session) =>
+  const restart = (session: Session) =>
     Effect.gen(function*() {
-      const handler = yield* handlerOf(answer)
+      const handler = yield* handlerOf(endpoint)
       const local = yield* Effect.promise(async () => {
         const initialize = { jsonrpc: "2.0", id: 0, method: "initialize", params: JSON.parse(session.initialize) }
         const started = await handler(posted(session.path, initialize))
@@ -291,13 +309,27 @@ export function make(store: SessionStore, version: (session: string) => number):
       return holding
     })
 
+  // The session this configuration's endpoint holds for the client's session `session`: the one it holds, else the
+  // one the restart under way gives (a restart that failed or was interrupted tried again), else one it restarts.
+  const holdingOf = (session: Session): Effect.Effect<Held | undefined> =>
+    Effect.suspend(() => {
+      const holding = held.get(session.id)
+      if (holding !== undefined) return Effect.succeed(holding)
+      const pending = restarting.get(session.id)
+      if (pending !== undefined) return Effect.catchCause(Deferred.await(pending), () => holdingOf(session))
+      const started = Deferred.makeUnsafe<Held | undefined>()
+      restarting.set(session.id, started)
+      return Effect.onExit(restart(session), (exit) =>
+        Effect.andThen(Effect.sync(() => restarting.delete(session.id)), Deferred.done(started, exit)))
+    })
+
   // The session `id` this configuration's endpoint holds as `holding` let go of (it ended at another instance, or is
   // past `maxAge`): deleted as its client would, which drops its subscriptions here.
-  const letGo = (answer: Answer, id: string, holding: Held) =>
+  const letGo = (id: string, holding: Held) =>
     Effect.gen(function*() {
       held.delete(id)
       const handler = yield* handlerOf(
-        Effect.provideService(answer, Subscriptions.Session, { id, recorded: undefined, record: () => Effect.void })
+        Effect.provideService(endpoint, Subscriptions.Session, { id, recorded: undefined, record: () => Effect.void })
       )
       yield* Effect.promise(async () => {
         const ended = await handler(
@@ -307,22 +339,20 @@ export function make(store: SessionStore, version: (session: string) => number):
       })
     })
 
-  // The sessions held past `maxAge` at `now`, and those the store no longer records (their client deleted them at
-  // another instance), let go of, once every `sweepEvery`.
-  const sweep = (answer: Answer, now: number) =>
-    Effect.gen(function*() {
-      if (now - sweptAt < Duration.toMillis(sweepEvery)) return
-      sweptAt = now
-      const expired = [...held].filter(([, holding]) => holding.startedAt < now - Duration.toMillis(maxAge))
-      yield* Effect.forEach(expired, ([id, holding]) => letGo(answer, id, holding), { discard: true })
-      const recorded = [...held].filter(([, holding]) => holding.saved)
-      const known = yield* Effect.result(store.known(recorded.map(([id]) => id)))
-      if (known._tag === "Failure") {
-        return yield* Effect.logWarning(`Gateway: the MCP sessions held could not be read (${known.failure.message})`)
-      }
-      const gone = recorded.filter(([id]) => !known.success.has(id))
-      yield* Effect.forEach(gone, ([id, holding]) => letGo(answer, id, holding), { discard: true })
-    })
+  // The sessions held past `maxAge`, and those the store no longer records (their client deleted them at another
+  // instance), let go of.
+  const sweep = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const expired = [...held].filter(([, holding]) => holding.startedAt < now - Duration.toMillis(maxAge))
+    yield* Effect.forEach(expired, ([id, holding]) => letGo(id, holding), { discard: true })
+    const recorded = [...held].filter(([, holding]) => holding.saved)
+    const known = yield* Effect.result(store.known(recorded.map(([id]) => id)))
+    if (known._tag === "Failure") {
+      return yield* Effect.logWarning(`Gateway: the MCP sessions held could not be read (${known.failure.message})`)
+    }
+    const gone = recorded.filter(([id]) => !known.success.has(id))
+    yield* Effect.forEach(gone, ([id, holding]) => letGo(id, holding), { discard: true })
+  })
 
   // The session `id` held here noted as one whose subscriptions the store does not have: they are no longer taken
   // (they would undo what this instance holds).
@@ -359,32 +389,25 @@ export function make(store: SessionStore, version: (session: string) => number):
       )
     )
 
-  // `answer` to `asked` through the session `holding` of this configuration's endpoint, named `id` by its client,
-  // which subscribes to what the store records in `recorded` (`undefined`: not known).
-  const passOn = (
-    answer: Answer,
-    asked: Asked,
-    id: string,
-    holding: Held,
-    recorded: Subscriptions.Read | undefined
-  ) => {
+  // The endpoint's answer to `asked` through the session `holding` it holds, named `id` by its client, which
+  // subscribes to what the store records in `recorded` (`undefined`: not known).
+  const passOn = (asked: Asked, id: string, holding: Held, recorded: Subscriptions.Read | undefined) => {
     const request = holding.local === id ? asked.request : asked.request.modify({
       headers: Headers.set(asked.request.headers, sessionHeader, holding.local)
     })
-    return answer.pipe(
+    return endpoint.pipe(
       Effect.provideService(HttpServerRequest.HttpServerRequest, request),
       Effect.provideService(Subscriptions.Session, { id, recorded, record: recording(id) })
     )
   }
 
-  // `answer` to a request that names session `id`: through the session this configuration holds for it (started again
-  // from the store when it holds none), when the store has it for `asked`'s path and key and it is not past `maxAge`.
-  // A session the store cannot be read for, or has no record of because its start could not be recorded, is answered
-  // when this configuration holds it.
-  const within = (answer: Answer, asked: Asked, id: string) =>
+  // The answer to a request that names session `id`: through the session this configuration holds for it (started
+  // again from the store when it holds none), when the store has it for `asked`'s path and key and it is not past
+  // `maxAge`. A session the store cannot be read for, or has no record of because its start could not be recorded, is
+  // answered when this configuration holds it. A `DELETE` of one it does not hold ends it in the store only.
+  const within = (asked: Asked, id: string) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      yield* sweep(answer, now)
       const holding = held.get(id)
       const readAt = version(id)
       const read = yield* Effect.result(store.read(id))
@@ -392,39 +415,38 @@ export function make(store: SessionStore, version: (session: string) => number):
         yield* Effect.logWarning(
           `Gateway: an MCP session could not be read (${read.failure.message}); answered as this instance holds it`
         )
-        return yield* heldOnly(answer, asked, id, holding)
+        return yield* heldOnly(asked, id, holding)
       }
       const session = read.success
-      if (session === undefined && holding?.saved === false) return yield* heldOnly(answer, asked, id, holding)
+      if (session === undefined && holding?.saved === false) return yield* heldOnly(asked, id, holding)
       // Ended (or never recorded), or too old: let go of here too.
       if (session === undefined || session.startedAt < now - Duration.toMillis(maxAge)) {
-        if (holding !== undefined) yield* letGo(answer, id, holding)
+        if (holding !== undefined) yield* letGo(id, holding)
         return unknown()
       }
       // Another path's, or another key's: an unknown session, as `McpServer` answers.
       if (session.path !== asked.path || session.caller !== asked.caller) return unknown()
-      const holds = holding ?? (yield* restart(answer, session))
+      if (asked.request.method === "DELETE" && held.get(id) === undefined) {
+        // Nothing here to end but its record: a restart under way here is let go of at the sweep.
+        yield* ended(id)
+        return terminated()
+      }
+      const holds = yield* holdingOf(session)
       if (holds === undefined) return unknown()
       if (asked.request.method !== "DELETE") {
-        return yield* passOn(
-          answer,
-          asked,
-          id,
-          holds,
-          holds.takes ? { uris: session.subscribed, version: readAt } : undefined
-        )
+        return yield* passOn(asked, id, holds, holds.takes ? { uris: session.subscribed, version: readAt } : undefined)
       }
-      const response = yield* passOn(answer, asked, id, holds, undefined)
+      const response = yield* passOn(asked, id, holds, undefined)
       if (response.status < 300) yield* ended(id)
       return response
     })
 
-  // `answer` to a request naming session `id` through `holding`, the session held here for it (none: an unknown
+  // The answer to a request naming session `id` through `holding`, the session held here for it (none: an unknown
   // session), the store not telling what it subscribes to; a `DELETE` answered ends it.
-  const heldOnly = (answer: Answer, asked: Asked, id: string, holding: Held | undefined) =>
+  const heldOnly = (asked: Asked, id: string, holding: Held | undefined) =>
     Effect.gen(function*() {
       if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
-      const response = yield* passOn(answer, asked, id, holding, undefined)
+      const response = yield* passOn(asked, id, holding, undefined)
       if (asked.request.method === "DELETE" && response.status < 300) yield* ended(id)
       return response
     })
@@ -457,13 +479,13 @@ export function make(store: SessionStore, version: (session: string) => number):
       return response
     })
 
-  // `answer` to a POST without a session: an `initialize`, whose session it records.
-  const starting = (answer: Answer, asked: Asked) =>
+  // The endpoint's answer to a POST without a session: an `initialize`, whose session it records.
+  const starting = (asked: Asked) =>
     Effect.gen(function*() {
       const read = yield* Effect.result(asked.request.text)
       // The body is kept by the request, which the endpoint reads it from again (or refuses, when it could not be
       // read).
-      const response = yield* Effect.provideService(answer, HttpServerRequest.HttpServerRequest, asked.request)
+      const response = yield* Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
       if (read._tag === "Success") {
         yield* Effect.provideService(
           HttpEffect.appendPreResponseHandler((_request, sent) => record(asked, read.success)(sent)),
@@ -474,20 +496,29 @@ export function make(store: SessionStore, version: (session: string) => number):
       return response
     })
 
+  // Looked over on a timer, not at requests: an instance no request reaches lets go of what it holds all the same.
+  const every = yield* SweepEvery
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(every), sweep)))
+
   return {
-    answer: (answer, asked) => {
+    answer: (asked) => {
       const id = asked.request.headers[sessionHeader]
-      if (id !== undefined) return within(answer, asked, id)
+      if (id !== undefined) return within(asked, id)
       // A stateless (2026-07-28) request names its method in `Mcp-Method`, and starts no session.
       if (asked.request.method === "POST" && asked.request.headers["mcp-method"] === undefined) {
-        return starting(answer, asked)
+        return starting(asked)
       }
-      return Effect.provideService(answer, HttpServerRequest.HttpServerRequest, asked.request)
+      return Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
     }
-  }
-}
+  } satisfies Sessions
+})
 
 // The answer to a request naming a session no instance answers: 404, as `McpServer` answers an unknown session.
 function unknown() {
   return HttpServerResponse.empty({ status: 404 })
+}
+
+// The answer to a `DELETE` that ended a session: 204, as `McpServer` answers one.
+function terminated() {
+  return HttpServerResponse.empty({ status: 204 })
 }
