@@ -4,6 +4,8 @@
  * (`stale` dropped, `missing` added), across sessions, servers and URIs, the upstream is subscribed to a
  * resource (the table's first-session answers, less its last-session answers) exactly while some live session
  * subscribes to it, each once; and when every session has ended, nothing is subscribed to and the table is empty.
+ * The counts of the sessions' changes, as a property too: a read of the store made before a change or the end of its
+ * session is never taken, one no change of it nor any end came after is, and an ended session leaves no count.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -149,10 +151,53 @@ describe("the subscriptions' table", () => {
       expect(subscriptions.version("b")).toBe(2)
       expect(subscriptions.version("a")).toBe(0)
       yield* asked("a", "resources/unsubscribe")
-      expect(subscriptions.version("a")).toBe(1)
+      expect(subscriptions.version("a")).toBe(3)
       // An end counts too: a read of the store made before it is not taken.
       yield* subscriptions.end("b")
-      expect(subscriptions.version("b")).toBe(3)
-      expect(subscriptions.version("a")).toBe(1)
+      expect(subscriptions.version("b")).toBe(4)
+      expect(subscriptions.version("a")).toBe(3)
     }).pipe(Effect.scoped))
+
+  it("a session ended leaves no count behind, and a read made before its end or a change of it is not taken", () => {
+    type Counted = { readonly _tag: "change" | "end" | "read"; readonly session: number }
+    const counted: fc.Arbitrary<Counted> = fc.record({
+      _tag: fc.constantFrom("change" as const, "end" as const, "read" as const),
+      session: fc.integer({ min: 0, max: 3 })
+    })
+    fc.assert(
+      fc.property(fc.array(counted, { maxLength: 60 }), (steps) => {
+        const changes = Subscriptions.noChanges()
+        // Each read made: its session, its version, and whether a change or end since concerns it (of it, or any
+        // end); each session whose changes were counted since its end.
+        const reads: Array<{ readonly session: string; readonly version: number; stale: boolean; ended: boolean }> = []
+        const counting = new Set<string>()
+        for (const one of steps) {
+          const session = `session-${one.session}`
+          if (one._tag === "read") {
+            reads.push({ session, version: Subscriptions.versionOf(changes, session), stale: false, ended: false })
+            continue
+          }
+          if (one._tag === "change") {
+            Subscriptions.changed(changes, session)
+            counting.add(session)
+          } else {
+            Subscriptions.ended(changes, session)
+            counting.delete(session)
+          }
+          for (const read of reads) {
+            if (read.session === session) read.stale = true
+            if (one._tag === "end") read.ended = true
+          }
+          for (const read of reads) {
+            const taken = read.version === Subscriptions.versionOf(changes, read.session)
+            // Never taken after a change or end of its session; always taken when no change of it and no end came.
+            if (read.stale) expect(taken).toBe(false)
+            if (!read.stale && !read.ended) expect(taken).toBe(true)
+          }
+          expect(new Set(changes.latest.keys())).toEqual(counting)
+        }
+      }),
+      { numRuns: 300 }
+    )
+  })
 })

@@ -125,6 +125,42 @@ export function subscribedIn(table: Table, session: string): ReadonlyArray<strin
   return [...table.sessions.get(session) ?? []].map((key) => table.resources.get(key)!.sessions.get(session)!.uri)
 }
 
+/**
+ * The changes of the sessions' subscriptions, counted so that a read of the store made before a change of its session
+ * is not taken: `count` raised by every change, each session's `latest` change, and the count at the latest end of
+ * any session (`ended`), which stands for every session without an entry. A session's entry is forgotten when it ends,
+ * so nothing is kept of the sessions gone; a read of a session without an entry made before another session's end is
+ * not taken (its next request takes it).
+ */
+export interface Changes {
+  count: number
+  readonly latest: Map<string, number>
+  ended: number
+}
+
+/** No change yet. */
+export function noChanges(): Changes {
+  return { count: 0, latest: new Map(), ended: 0 }
+}
+
+/** The version of `session`'s subscriptions: a read stamped with it is not taken once it is another. */
+export function versionOf(changes: Changes, session: string): number {
+  return changes.latest.get(session) ?? changes.ended
+}
+
+/** Counts a change of `session`'s subscriptions. */
+export function changed(changes: Changes, session: string): void {
+  changes.count += 1
+  changes.latest.set(session, changes.count)
+}
+
+/** Counts the end of `session`, and forgets its entry. */
+export function ended(changes: Changes, session: string): void {
+  changes.count += 1
+  changes.latest.delete(session)
+  changes.ended = changes.count
+}
+
 /** What the store records a session subscribes to, read when the session's subscriptions here were at `version`. */
 export interface Read {
   readonly uris: ReadonlyArray<string>
@@ -205,8 +241,9 @@ export interface Subscriptions {
    */
   readonly tell: (session: string, taken: ReadonlyArray<Subscribed>) => Effect.Effect<void>
   /**
-   * How many times the subscriptions of `session` changed here: a read of the store is as new as the version it was
-   * made at. Another session's changes leave it alone, so sessions' takes do not cancel each other's.
+   * The version of the subscriptions of `session` here (`Changes`): a read of the store is as new as the version it
+   * was made at. Another session's changes leave it alone (its end, only a session with no change counted here), so
+   * sessions' takes do not cancel each other's.
    */
   readonly version: (session: string) => number
   /** Drops the subscriptions of `session`, which ended (its client deleted it, or it is let go of here). */
@@ -246,11 +283,10 @@ function failedUpstream(server: string, error: { readonly message: string }) {
 export const make = Effect.fnUntraced(function*(serving: Serving) {
   const table = emptyTable()
   // One change of the table (and the upstream's subscribe or unsubscribe it calls for) at a time, each counted for its
-  // session (its end too: a read made before it is not taken).
+  // session (its end too, which forgets its count: a read made before it is not taken).
   const lock = yield* Semaphore.make(1)
-  const versions = new Map<string, number>()
-  const versionOf = (session: string) => versions.get(session) ?? 0
-  const counted = (session: string) => Effect.sync(() => versions.set(session, versionOf(session) + 1))
+  const changes = noChanges()
+  const counted = (session: string) => Effect.sync(() => changed(changes, session))
   const changing = <A, E>(session: string, change: Effect.Effect<A, E>) =>
     lock.withPermit(Effect.ensuring(change, counted(session)))
   const byName = new Map(serving.upstreams.map((upstream) => [upstream.name, upstream]))
@@ -328,7 +364,7 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
     function*(session: string, path: string, rule: Allow.Rule, recorded: Read) {
       // Older than a change of the session made here (a subscribe answered while it was read, or another take): not
       // taken.
-      if (recorded.version !== versionOf(session)) return []
+      if (recorded.version !== versionOf(changes, session)) return []
       const { uris } = recorded
       const before = subscribedIn(table, session)
       for (const key of stale(table, session, uris)) {
@@ -380,12 +416,12 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
         ? Effect.succeed([])
         : lock.withPermit(take(session, path, rule, recorded)),
     tell,
-    version: versionOf,
+    version: (session) => versionOf(changes, session),
     end: (session) =>
-      changing(
-        session,
-        Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true })
-      ),
+      lock.withPermit(Effect.ensuring(
+        Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true }),
+        Effect.sync(() => ended(changes, session))
+      )),
     subscribedBy: (session) => subscribedIn(table, session)
   } satisfies Subscriptions
 })
