@@ -2,20 +2,24 @@
  * Resource subscriptions kept with the session, so that they outlive a reload and follow the session to another
  * instance, with the official SDK on both sides (its server upstream, its client on `/mcp`): a subscription survives a
  * reload (the new configuration subscribes upstream again, tells the session it changed, as it cannot know what it
- * missed, and tells it the upstream's change); two gateway instances
- * on one SQLite file behind a balancer: subscribed on A, the session goes on at B (its requests and its standalone
- * stream), and with A stopped a change told upstream reaches the client through B; a session deleted at A is unknown
- * at B (which lets go of its upstream subscription) and at A, before and after a reload; a stdio server that exits
- * after the subscription is subscribed again once restarted, and its changes told; a resource read through a
- * template subscribed to as the template allows.
+ * missed, and tells it the upstream's change); two gateway instances on one SQLite file behind a balancer: subscribed
+ * on A, the session goes on at B (its requests and its standalone stream), and with A stopped a change told upstream
+ * reaches the client through B; a session deleted at A is unknown at B (which lets go of its upstream subscription)
+ * and at A, before and after a reload; a session deleted at A that B holds is let go of at B's sweep (every 200 ms
+ * here) with no request to B, its upstream subscription released; a stdio server that exits after the subscription is
+ * subscribed again once restarted, and its changes told; a resource read through a template subscribed to as the
+ * template allows.
  */
 import { expect, it } from "@effect/vitest"
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import { identity } from "effect/Function"
 import * as Scope from "effect/Scope"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
 import { balancer } from "../utils/balancer.js"
@@ -75,16 +79,19 @@ it.live(
   { timeout: 90_000 }
 )
 
-// Two instances (A in `aScope`, to stop it while B goes on) on one SQLite file, in front of `docs`, behind a balancer;
-// a client's session subscribed at A, then going on at B, which starts it from the database and takes its
-// subscription: each instance subscribed upstream for it.
-const subscribedAtAThenAtB = (aScope: Scope.Scope) =>
+// Two instances (A in `aScope`, to stop it while B goes on) on one SQLite file, in front of `docs`, behind a balancer,
+// B looking over the sessions it holds every `bSweepsEvery` when given (else every minute); a client's session
+// subscribed at A, then going on at B, which starts it from the database and takes its subscription: each instance
+// subscribed upstream for it.
+const subscribedAtAThenAtB = (aScope: Scope.Scope, bSweepsEvery?: Duration.Duration) =>
   Effect.gen(function*() {
     const docs = yield* subscribableServer("docs", true)
     const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
     const database = { sqlite: join(yield* temporaryDirectory("mcp-subscriptions-shared-"), "gateway.db") }
     const instanceA = yield* gatewayOn(simulator, database, servedDocs(docs.url)).pipe(Scope.provide(aScope))
-    const instanceB = yield* gatewayOn(simulator, database, servedDocs(docs.url))
+    const instanceB = yield* gatewayOn(simulator, database, servedDocs(docs.url)).pipe(
+      bSweepsEvery === undefined ? identity : Effect.provideService(Sessions.SweepEvery, bSweepsEvery)
+    )
     const balanced = yield* balancer([instanceA.url, instanceB.url])
 
     balanced.to(0)
@@ -145,6 +152,24 @@ it.live(
       expect(yield* readIn(instanceA.url, session, "mcp://docs/file:///doc.md")).toBe(404)
       expect(yield* readIn(instanceB.url, session, "mcp://docs/file:///doc.md")).toBe(404)
       expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+    }).pipe(Effect.scoped),
+  { timeout: 120_000 }
+)
+
+it.live(
+  "a session deleted at A that B holds is let go of at B's sweep, with no request to B: its subscription released",
+  () =>
+    Effect.gen(function*() {
+      const { a, balanced, docs } = yield* subscribedAtAThenAtB(yield* Effect.scope, Duration.millis(200))
+      const transport = a.client.transport as StreamableHTTPClientTransport
+      balanced.to(0)
+      const sentToB = balanced.sessionRequests[1]
+      yield* Effect.promise(() => transport.terminateSession())
+      expect(docs.unsubscribes).toEqual(["file:///doc.md"])
+      // Nothing names the session at B again: its sweep finds it no longer recorded, and releases its subscription.
+      yield* eventually("released at B's sweep", Effect.sync(() => docs.unsubscribes.length), (n) => n === 2)
+      expect(docs.unsubscribes).toEqual(["file:///doc.md", "file:///doc.md"])
+      expect(balanced.sessionRequests[1]).toBe(sentToB)
     }).pipe(Effect.scoped),
   { timeout: 120_000 }
 )
