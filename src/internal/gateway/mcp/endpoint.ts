@@ -93,7 +93,7 @@ export interface Catalogued {
 export interface Endpoints {
   /** Each server served now (those reached), in the configuration's order, as its latest connection listed it. */
   readonly catalog: Effect.Effect<ReadonlyArray<Catalogued>>
-  /** How many times a session's subscriptions changed here (`Subscriptions.version`). */
+  /** The version of a session's subscriptions here, which changes with them (`Subscriptions.version`). */
   readonly subscriptionsVersion: (session: string) => number
   /** The answer to a request on those paths (`Visible` read from its context); a path of no server fails. */
   readonly http: Effect.Effect<

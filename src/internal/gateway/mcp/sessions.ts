@@ -265,8 +265,8 @@ const handlerOf = (answer: Answer) =>
 
 /**
  * The sessions of one configuration's endpoint `endpoint` over `store`: what it holds, by the ids their clients hold,
- * looked over every `SweepEvery` for as long as the scope is open (the configuration is served); `version` counts the
- * changes of a session's subscriptions (`Subscriptions.version`), which a read of the store is stamped with.
+ * looked over every `SweepEvery` for as long as the scope is open (the configuration is served); `version` is the
+ * version of a session's subscriptions (`Subscriptions.version`), which a read of the store is stamped with.
  */
 export const make = Effect.fnUntraced(function*(
   store: SessionStore,
