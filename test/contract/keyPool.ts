@@ -255,6 +255,48 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
       120_000
     )
 
+    test(
+      "a lease is given back once: released by hand and again as its scope closes, or twice by hand, it counts once",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const unavailable = new LlmError.ProviderUnavailableError({ provider: "openai", model: "m" })
+          // A call that succeeds, given back; another on the same key that fails and is given back; then the first
+          // given back again: the key holds no call, counts both calls, and keeps the second one's failure.
+          const twice = (pool: KeyPool.Service, again: (lease: KeyPool.Lease) => Effect.Effect<void>) =>
+            Effect.gen(function*() {
+              const lease = yield* pool.take()
+              yield* pool.report(lease, "success")
+              yield* pool.release(lease)
+              const next = yield* pool.take()
+              yield* pool.report(next, unavailable)
+              yield* pool.release(next)
+              yield* again(lease)
+            })
+          // A key without a cap (picked in this process where the store publishes loads) and a capped one.
+          for (const listed of [keys.slice(0, 1), capped(1, 2)]) {
+            const [pool] = yield* instances({ providerId: "openai", keys: listed, whenExhausted: fail })
+            yield* Effect.scoped(Effect.gen(function*() {
+              const lease = yield* pool.acquire
+              yield* pool.report(lease, "success")
+              yield* pool.release(lease)
+              const next = yield* pool.take()
+              yield* pool.report(next, unavailable)
+              yield* pool.release(next)
+            }))
+            expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 2, failures: 1 }])
+            yield* twice(pool, (lease) => pool.release(lease))
+            expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 4, failures: 1 }])
+            // An unused lease is taken off the count once.
+            const unused = yield* pool.take()
+            yield* pool.release(unused, { unused: true })
+            yield* pool.release(unused, { unused: true })
+            expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 4, failures: 1 }])
+          }
+        }),
+      30_000
+    )
+
     if (backend.server) {
       it.live(
         "down: a take fails with NoCapacityError naming the store, a try takes nothing; back, it serves again",
