@@ -261,31 +261,24 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
         Effect.gen(function*() {
           const { instances } = yield* backend.connect
           const unavailable = new LlmError.ProviderUnavailableError({ provider: "openai", model: "m" })
-          // A call that succeeds, given back; another on the same key that fails and is given back; then the first
-          // given back again: the key holds no call, counts both calls, and keeps the second one's failure.
-          const twice = (pool: KeyPool.Service, again: (lease: KeyPool.Lease) => Effect.Effect<void>) =>
+          // The call on `lease` succeeds and gives it back by hand; another on the same key fails. Given back again,
+          // the lease leaves the key holding no call, counting both, and keeping the second one's failure.
+          const calls = (pool: KeyPool.Service, lease: KeyPool.Lease) =>
             Effect.gen(function*() {
-              const lease = yield* pool.take()
               yield* pool.report(lease, "success")
               yield* pool.release(lease)
               const next = yield* pool.take()
               yield* pool.report(next, unavailable)
               yield* pool.release(next)
-              yield* again(lease)
             })
           // A key without a cap (picked in this process where the store publishes loads) and a capped one.
           for (const listed of [keys.slice(0, 1), capped(1, 2)]) {
             const [pool] = yield* instances({ providerId: "openai", keys: listed, whenExhausted: fail })
-            yield* Effect.scoped(Effect.gen(function*() {
-              const lease = yield* pool.acquire
-              yield* pool.report(lease, "success")
-              yield* pool.release(lease)
-              const next = yield* pool.take()
-              yield* pool.report(next, unavailable)
-              yield* pool.release(next)
-            }))
+            yield* Effect.scoped(Effect.flatMap(pool.acquire, (lease) => calls(pool, lease)))
             expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 2, failures: 1 }])
-            yield* twice(pool, (lease) => pool.release(lease))
+            const lease = yield* pool.take()
+            yield* calls(pool, lease)
+            yield* pool.release(lease)
             expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 4, failures: 1 }])
             // An unused lease is taken off the count once.
             const unused = yield* pool.take()
