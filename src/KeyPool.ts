@@ -266,9 +266,9 @@ export interface Service {
   /**
    * The least-loaded usable key without a scope: waits and fails as
    * `acquire` does (`Options.whenExhausted`, `TakeOptions.cooledBy`). Give
-   * the key back with `release`, exactly once. Run it uninterruptibly, so
-   * the lease cannot be lost between this and `release`: its waits stay
-   * interruptible.
+   * the key back with `release` (a second release does nothing). Run it
+   * uninterruptibly, so the lease cannot be lost between this and `release`:
+   * its waits stay interruptible.
    *
    * @example
    * ```ts
@@ -305,7 +305,9 @@ export interface Service {
   readonly tryTakeKey: (keyId: string) => Effect.Effect<Lease | undefined>
   /**
    * Gives back a key from `take` or `tryTake` (an outcome is told with
-   * `report` before). A lease from an unrelated pool is a defect.
+   * `report` before). A lease given back already (twice by hand, or by hand
+   * and again as `acquire`'s scope closes) is not given back, nor counted,
+   * again. A lease from an unrelated pool is a defect.
    *
    * @since 0.3.0
    */

@@ -217,6 +217,19 @@ export function spanned<A, E>(
   )
 }
 
+/**
+ * `spanned` when `traced`, else `use(undefined)` in this same step: the caller read `untraced` where it had the fiber
+ * at hand (once for a call and its attempts), so an untraced call makes neither the span's options nor the step
+ * `spanned` takes to read the fiber.
+ */
+export function spannedWhen<A, E>(
+  traced: boolean,
+  options: () => SpanOf<A>,
+  use: (span: Tracer.Span | undefined) => Effect.Effect<A, E>
+): Effect.Effect<A, E> {
+  return traced ? spanned(options(), use) : use(undefined)
+}
+
 function spanOptions(options: SpanOf<unknown>): Tracer.SpanOptionsNoTrace {
   const kind: Tracer.SpanKind = options.call === true ? "client" : "internal"
   return options.parent === undefined ? { kind } : { kind, parent: options.parent }
@@ -247,7 +260,7 @@ function handedOn<A, E>(options: SpanOf<A>, use: (span: Tracer.Span) => Effect.E
   })
 }
 
-/** How an `Llm`'s call span is named and described, and what its answer adds to it (`llmCall`'s). */
+/** How an `Llm`'s call span is named and described, and what its answer adds to it (`llmCallSpan`'s). */
 export interface LlmCall<A> {
   readonly operation: Operation
   readonly provider: string
@@ -259,17 +272,14 @@ export interface LlmCall<A> {
   readonly handedOn?: boolean | undefined
 }
 
-/** An `Llm`'s call in its call span (`spanned`), unless it runs under a router's attempt span. */
-export function llmCall<A, E>(
-  call: LlmCall<A>,
-  use: (span: Tracer.Span | undefined) => Effect.Effect<A, E>
-): Effect.Effect<A, E> {
-  return spanned({
+/** An `Llm`'s call span (`spanned`'s options): none under a router's attempt span. */
+export function llmCallSpan<A>(call: LlmCall<A>): SpanOf<A> {
+  return {
     name: callName(call.operation, call.request.model),
     describe: describeCall(call.operation, call.provider, call.request),
     call: true,
     done: call.done,
     handedOn: call.handedOn,
     skip: call.router.inAttemptSpan
-  }, use)
+  }
 }

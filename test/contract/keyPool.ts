@@ -255,6 +255,41 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
       120_000
     )
 
+    test(
+      "a lease is given back once: released by hand and again as its scope closes, or twice by hand, it counts once",
+      () =>
+        Effect.gen(function*() {
+          const { instances } = yield* backend.connect
+          const unavailable = new LlmError.ProviderUnavailableError({ provider: "openai", model: "m" })
+          // The call on `lease` succeeds and gives it back by hand; another on the same key fails. Given back again,
+          // the lease leaves the key holding no call, counting both, and keeping the second one's failure.
+          const calls = (pool: KeyPool.Service, lease: KeyPool.Lease) =>
+            Effect.gen(function*() {
+              yield* pool.report(lease, "success")
+              yield* pool.release(lease)
+              const next = yield* pool.take()
+              yield* pool.report(next, unavailable)
+              yield* pool.release(next)
+            })
+          // A key without a cap (picked in this process where the store publishes loads) and a capped one.
+          for (const listed of [keys.slice(0, 1), capped(1, 2)]) {
+            const [pool] = yield* instances({ providerId: "openai", keys: listed, whenExhausted: fail })
+            yield* Effect.scoped(Effect.flatMap(pool.acquire, (lease) => calls(pool, lease)))
+            expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 2, failures: 1 }])
+            const lease = yield* pool.take()
+            yield* calls(pool, lease)
+            yield* pool.release(lease)
+            expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 4, failures: 1 }])
+            // An unused lease is taken off the count once.
+            const unused = yield* pool.take()
+            yield* pool.release(unused, { unused: true })
+            yield* pool.release(unused, { unused: true })
+            expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 4, failures: 1 }])
+          }
+        }),
+      30_000
+    )
+
     if (backend.server) {
       it.live(
         "down: a take fails with NoCapacityError naming the store, a try takes nothing; back, it serves again",

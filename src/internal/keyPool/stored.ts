@@ -362,7 +362,7 @@ export function makeCore(
       core.placeOf.forEach((place, at) => place < 0 && uncappedAt.push(at))
       if (uncappedAt.length === 0) return Effect.succeed(core)
       return Effect.map(
-        Uncapped.make(backend.store, core.groupKey, uncappedAt.map((at) => core.keys[at]!), uncappedAt, core.token),
+        Uncapped.make(backend.store, core.groupKey, uncappedAt.map((at) => core.keys[at]!), uncappedAt),
         (uncapped): Core => ({ ...core, uncapped })
       )
     })
@@ -397,9 +397,9 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
       places: leased.map((_, place) => place)
     }
     const local = uncapped?.group
-    // Per key: its lease when it is picked here.
-    const localOf: Array<Uncapped.LocalLease | undefined> = []
-    uncapped?.leases.forEach((lease) => localOf[lease.slot] = lease)
+    // Per key: its slot in this process' group when it is picked here.
+    const localOf: Array<Uncapped.LocalKey | undefined> = []
+    uncapped?.keys.forEach((key) => localOf[key.slot] = key)
 
     function noCapacity(availableAt: number | undefined) {
       return new NoCapacityError(
@@ -422,9 +422,9 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
 
     function localLease(slot: Memory.Slot): KeyPool.Lease {
       Memory.take(local!, slot)
-      const lease = uncapped!.leases[slot.index]!
-      totals[lease.slot]!++
-      return lease
+      const key = uncapped!.keys[slot.index]!
+      totals[key.slot]!++
+      return new Uncapped.LocalLease(key, token)
     }
 
     // Why no uncapped key from this process' group (none at a cap); `now`: this process' clock.
@@ -628,19 +628,25 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
       return lease instanceof Uncapped.LocalLease && lease.pool === token
     }
 
+    // Whether `lease` was held until now: a lease released by hand and again as its scope closes (or twice by hand)
+    // is given back, and counted, once.
+    function givenBack(lease: StoredLease | Uncapped.LocalLease, options: KeyPool.ReleaseOptions | undefined) {
+      if (!lease.held) return false
+      lease.held = false
+      if (options?.unused === true) totals[lease.slot]!--
+      return true
+    }
+
     function release(lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> {
       if (owned(lease)) {
         return Effect.sync(() => {
-          if (options?.unused === true) totals[lease.slot]!--
-          Memory.drop(local!, lease.local)
+          if (givenBack(lease, options)) Memory.drop(local!, lease.local)
         })
       }
       if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
-      if (lease.held) {
-        lease.held = false
-        if (options?.unused === true) totals[lease.slot]!--
-      }
-      return settle(lease, lease.lease, lease.succeeded ? "success" : undefined)
+      return givenBack(lease, options)
+        ? settle(lease, lease.lease, lease.succeeded ? "success" : undefined)
+        : Effect.void
     }
 
     // A success while the lease is held goes with its release; any other outcome at once, as it may cool or

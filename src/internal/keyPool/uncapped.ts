@@ -16,21 +16,32 @@ import type { StoreUnavailableError } from "../../Store.js"
 import * as Memory from "./memory.js"
 import type { Verdict } from "./stored.js"
 
-/** A lease of an uncapped key: one per key, handed out again and again. */
+/** An uncapped key: its credentials, its place in the pool, and its slot in the group. */
+export interface LocalKey {
+  readonly credentials: ProviderClient.Credentials
+  readonly slot: number
+  readonly local: Memory.Slot
+}
+
+/** A lease of an uncapped key, one a take, so that the pool can tell it was given back already. */
 export class LocalLease implements KeyPool.Lease {
-  constructor(
-    readonly credentials: ProviderClient.Credentials,
-    readonly slot: number,
-    readonly local: Memory.Slot,
-    readonly pool: object
-  ) {}
+  /** Until released. */
+  held = true
+  readonly credentials: ProviderClient.Credentials
+  readonly slot: number
+  readonly local: Memory.Slot
+  constructor(key: LocalKey, readonly pool: object) {
+    this.credentials = key.credentials
+    this.slot = key.slot
+    this.local = key.local
+  }
 }
 
 /** The keys without a cap of one stored pool. */
 export interface Uncapped {
   readonly group: Memory.Group
-  /** Each key's lease, by its place among the uncapped keys. */
-  readonly leases: ReadonlyArray<LocalLease>
+  /** Each key, by its place among the uncapped keys. */
+  readonly keys: ReadonlyArray<LocalKey>
   /** The last publish failed: whether the store is away, as a publish now finds it. */
   readonly check: Effect.Effect<void, StoreUnavailableError>
   /** The last publish failed (the store is away, as far as this instance knows). */
@@ -44,8 +55,7 @@ export const make = (
   store: KeyPool.LeaseStore["Service"],
   key: string,
   keys: ReadonlyArray<{ readonly credentials: ProviderClient.Credentials; readonly weight: number }>,
-  slot: ReadonlyArray<number>,
-  token: object
+  slot: ReadonlyArray<number>
 ): Effect.Effect<Uncapped> =>
   Effect.gen(function*() {
     const group = Memory.makeGroup()
@@ -53,7 +63,11 @@ export const make = (
       group,
       keys.map((entry) => ({ id: entry.credentials.keyId, weight: entry.weight, maxConcurrency: Infinity }))
     )
-    const leases = keys.map((entry, i) => new LocalLease(entry.credentials, slot[i]!, slots[i]!, token))
+    const locals = keys.map((entry, i): LocalKey => ({
+      credentials: entry.credentials,
+      slot: slot[i]!,
+      local: slots[i]!
+    }))
     const published = yield* store.loads({ key, ids: slots.map((local) => local.id) })
     // Rate limits since the key's last success, as the store counts them: a success clears them there only when
     // there are some.
@@ -133,5 +147,5 @@ export const make = (
         )
     )
 
-    return { group, leases, check, unavailable: () => unavailable !== undefined, report }
+    return { group, keys: locals, check, unavailable: () => unavailable !== undefined, report }
   })

@@ -294,13 +294,11 @@ export function attemptCall<
       Effect.flatMap(hold(env, request, due, tokens, failures), (held) => {
         const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
         const settled = held.budget === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
-        // Untraced, no span: the attempt is sent in this same step.
-        const spanned = held.traced
-          ? Telemetry.spanned(
-            { name: Telemetry.llmAttempt, describe: describeAttempt(env, request, attempt, held) },
-            () => settled
-          )
-          : settled
+        const spanned = Telemetry.spannedWhen(
+          held.traced,
+          () => ({ name: Telemetry.llmAttempt, describe: describeAttempt(env, request, attempt, held) }),
+          () => settled
+        )
         return Effect.onExit(restore(spanned), (exit) => letGo(env, held, exit))
       })
     )

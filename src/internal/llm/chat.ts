@@ -34,13 +34,13 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
           ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))
           : Effect.succeed(withCost(env, request, response))
     )
-    // Untraced, there is no call span to make (nor its name and attributes).
-    return Telemetry.untraced(fiber) ? answer : Telemetry.llmCall({
-      operation: "chat",
-      provider: env.client.provider,
-      request,
-      router: call,
-      done: Telemetry.annotateResponse
-    }, () => answer)
+    return Telemetry.spannedWhen(!Telemetry.untraced(fiber), () =>
+      Telemetry.llmCallSpan({
+        operation: "chat",
+        provider: env.client.provider,
+        request,
+        router: call,
+        done: Telemetry.annotateResponse
+      }), () => answer)
   })
 }

@@ -34,9 +34,9 @@ export const countTokens = (env: Env, input: ChatRequest): Effect.Effect<TokenCo
       retrying(env, request, due, attemptCall(env, request, due, noModelTokens, counted), call.oneAttempt),
       ({ inputTokens }): TokenCount => ({ inputTokens, estimated: false })
     )
-    // Untraced, there is no call span to make.
-    return Telemetry.untraced(fiber) ? answer : Telemetry.llmCall(
-      { operation: "count_tokens", provider: env.client.provider, request, router: call },
+    return Telemetry.spannedWhen(
+      !Telemetry.untraced(fiber),
+      () => Telemetry.llmCallSpan({ operation: "count_tokens", provider: env.client.provider, request, router: call }),
       () => answer
     )
   })

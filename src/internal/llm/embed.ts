@@ -51,13 +51,13 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
       })),
       ([latency, parts]) => withEmbeddingCost(env, request.model, EmbeddingBatches.combine(parts, latency))
     )
-    // Untraced, there is no call span to make.
-    return Telemetry.untraced(fiber) ? embedded : Telemetry.llmCall({
-      operation: "embeddings",
-      provider: env.client.provider,
-      request,
-      router: call,
-      done: Telemetry.annotateEmbedding
-    }, () => embedded)
+    return Telemetry.spannedWhen(!Telemetry.untraced(fiber), () =>
+      Telemetry.llmCallSpan({
+        operation: "embeddings",
+        provider: env.client.provider,
+        request,
+        router: call,
+        done: Telemetry.annotateEmbedding
+      }), () => embedded)
   })
 }

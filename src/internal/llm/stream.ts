@@ -95,14 +95,12 @@ function openAttempt(env: Env, request: ChatRequest, due: Due, callSpan: Tracer.
               }
             )
           }
-          return held.traced
-            ? Telemetry.spanned({
-              name: Telemetry.llmAttempt,
-              parent: callSpan,
-              describe: describeAttempt(env, request, attempt, held),
-              handedOn: true
-            }, open)
-            : open(undefined)
+          return Telemetry.spannedWhen(held.traced, () => ({
+            name: Telemetry.llmAttempt,
+            parent: callSpan,
+            describe: describeAttempt(env, request, attempt, held),
+            handedOn: true
+          }), open)
         }
       )
     )
@@ -194,13 +192,18 @@ function openSource(env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
           return settledSource(env, request, opened, callSpan)
         }
       )
-    // Untraced, there is no call span to make (nor its name and attributes): the attempts start in this same step.
-    return !Telemetry.untraced(fiber)
-      ? Telemetry.llmCall(
-        { operation: "chat", provider: env.client.provider, request, router: call, handedOn: true },
-        attempts
-      )
-      : attempts(undefined)
+    return Telemetry.spannedWhen(
+      !Telemetry.untraced(fiber),
+      () =>
+        Telemetry.llmCallSpan({
+          operation: "chat",
+          provider: env.client.provider,
+          request,
+          router: call,
+          handedOn: true
+        }),
+      attempts
+    )
   })
 }
 

@@ -242,8 +242,8 @@ export class Routing<A> implements Call, Onward {
   // the next attempt (`chain`) after a failure, or the answer.
   traceAttempt(sending: Sending<A>): Effect.Effect<A, LlmError> {
     const state = sending.state
-    // Untraced (no call span), the attempt is sent as it is: a span's step would only hand it `undefined`.
-    const settled = this.span === undefined ? this.sendTo(sending, undefined) : Telemetry.spanned({
+    // Untraced, there is no call span: the attempt has none either.
+    const settled = Telemetry.spannedWhen(this.span !== undefined, () => ({
       name: Telemetry.routerAttempt,
       parent: this.span,
       describe: Telemetry.describeAttempt(
@@ -254,7 +254,7 @@ export class Routing<A> implements Call, Onward {
         state.name
       ),
       handedOn: this.sender.held
-    }, (span) => this.sendTo(sending, span))
+    }), (span) => this.sendTo(sending, span))
     return Effect.matchCauseEffect(settled, {
       onFailure: (cause) => {
         const error = cause.reasons.find(Cause.isFailReason)?.error
@@ -719,9 +719,10 @@ export function run<A>(
     if (members === undefined) return unknownAddress(core, request)
     const attempts = (span: Tracer.Span | undefined) =>
       routing(core, request, members, sender, { fiber, span }).attempt({ outer: fiber.getRef(RouterCall) })
-    // Untraced, there is no call span to make (nor its name and attributes): the attempts start in this same step.
-    return Telemetry.untraced(fiber)
-      ? attempts(undefined)
-      : Telemetry.spanned(callSpan(core, request, operation, false), attempts) as Effect.Effect<A, LlmError>
+    return Telemetry.spannedWhen(
+      !Telemetry.untraced(fiber),
+      () => callSpan(core, request, operation, false),
+      attempts
+    ) as Effect.Effect<A, LlmError>
   })
 }

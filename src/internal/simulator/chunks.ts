@@ -6,14 +6,16 @@
  * tokens, then text tokens, then the tool calls' fragments interleaved (every call's opening fragment, then argument
  * pieces round-robin, so a client must merge by index, unless a dialect's blocks never interleave: then each call
  * whole, its opening then its pieces); `tail` is the usage and the finish. A dialect whose events carry calls whole
- * and the usage so far (Gemini's) writes `wholeCallBatches`, each event a batch.
+ * and the usage so far (Gemini's) writes `wholeCallBatches`, each event a batch. `writeChunks` is the loop every other
+ * dialect's renderer runs: one write a chunk of `events`, the tail's writes together.
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import type * as Reply from "../../simulator/Reply.js"
-import type { ReplyMeta } from "../../simulator/WireFormat.js"
+import type { RenderedStream, ReplyMeta } from "../../simulator/WireFormat.js"
+import type { EventList } from "../wire/eventSink.js"
 import { usageOf } from "./usage.js"
 
 /** A reply's stream: the chunks written one by one, and the ones written together at its end. */
@@ -52,6 +54,29 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrde
     }
   }
   return { events, tail }
+}
+
+/** A dialect's one stream writer (`wire/<dialect>/writer.ts`), as the simulator uses it: what it returns is not read. */
+export interface ChunkWriter {
+  readonly write: (chunks: ReadonlyArray<ChatChunk>) => unknown
+}
+
+/**
+ * The stream `writer` writes into `out` from `chunks`: `opening` first when the dialect opens its stream before the
+ * reply's first chunk (its events on their own), then one write a chunk of `events`, each event `out` keeps its own;
+ * the tail's events as one text.
+ */
+export function writeChunks(
+  writer: ChunkWriter,
+  out: EventList,
+  chunks: ReplyChunks,
+  opening?: ReadonlyArray<ChatChunk>
+): RenderedStream {
+  if (opening !== undefined) writer.write(opening)
+  for (const chunk of chunks.events) writer.write([chunk])
+  const events = out.events()
+  writer.write(chunks.tail)
+  return { events, tail: out.events().join("") }
 }
 
 /** The `Finish` chunk of `reply`, naming `meta`'s id and model. */

@@ -10,7 +10,7 @@ import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import { message, streamWriter } from "../../wire/anthropic/writer.js"
 import { type EventList, FramedEvents, sse } from "../../wire/eventSink.js"
-import { replyChunks, responseOf } from "../chunks.js"
+import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 import { usageOf } from "../usage.js"
 
 /** A deterministic stand-in for a thinking block's signature. */
@@ -55,9 +55,5 @@ export function renderStream(
     meta,
     "whole"
   )
-  writer.write([{ _tag: "Usage", usage }])
-  for (const chunk of chunks.events) writer.write([chunk])
-  const events = out.events()
-  writer.write(chunks.tail)
-  return { events, tail: out.events().join("") }
+  return writeChunks(writer, out, chunks, [{ _tag: "Usage", usage }])
 }

@@ -18,7 +18,7 @@ import {
   streamWriter
 } from "../../wire/bedrock/writer.js"
 import { renderStream as renderMessages } from "../anthropic/render.js"
-import { replyChunks, responseOf } from "../chunks.js"
+import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 
 // The time the simulator reports a reply took, in `metrics.latencyMs`.
 const latencyMs = 1
@@ -42,13 +42,7 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
  */
 export function renderStream(codec: EventStreamCodec, reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
   const out = eventFrames(codec)
-  const writer = streamWriter(out, { latencyMs })
-  const { events, tail } = replyChunks(reply, meta, "whole")
-  writer.write([])
-  for (const chunk of events) writer.write([chunk])
-  const written = out.events()
-  writer.write(tail)
-  return { events: written, tail: out.events().join("") }
+  return writeChunks(streamWriter(out, { latencyMs }), out, replyChunks(reply, meta, "whole"), [])
 }
 
 /** An error in Bedrock's words (Amazon Bedrock API reference, Converse, "Errors"). */

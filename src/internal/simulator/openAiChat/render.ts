@@ -11,7 +11,7 @@ import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js
 import { FramedEvents, sse } from "../../wire/eventSink.js"
 import { completion } from "../../wire/openAiChat/codec.js"
 import { streamWriter } from "../../wire/openAiChat/writer.js"
-import { replyChunks, responseOf } from "../chunks.js"
+import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 
 /** What a deployment adds to the API's replies: Azure OpenAI's content-filter results (default none). */
 export interface RenderOptions {
@@ -35,12 +35,7 @@ export function renderStream(
     includeUsage: extra.includeUsage,
     contentFilters: options.contentFilters
   }, out)
-  const { events, tail } = replyChunks(reply, meta)
   // The first write opens the stream: the assistant's role alone (Azure's prompt results first, an event of their
-  // own); then one event a chunk.
-  writer.write([])
-  for (const chunk of events) writer.write([chunk])
-  const opened = out.events()
-  writer.write(tail)
-  return { events: opened, tail: out.events().join("") }
+  // own).
+  return writeChunks(writer, out, replyChunks(reply, meta), [])
 }

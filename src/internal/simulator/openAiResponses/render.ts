@@ -23,7 +23,7 @@ import {
   response,
   streamWriter
 } from "../../wire/openAiResponses/writer.js"
-import { replyChunks, responseOf } from "../chunks.js"
+import { replyChunks, responseOf, writeChunks } from "../chunks.js"
 import { renderError as chatError, written } from "../openAiChat/errors.js"
 
 // The response id without its prefix, which names its items (`resp_sim7` -> `msg_sim7`).
@@ -102,12 +102,9 @@ export function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     seal: extra.encryptedReasoning ? (id) => encrypted(id, reply.reasoning.length) : undefined
   }, out)
   const chunks = replyChunks(reply, meta)
-  // One event a write; the tail is what the usage and the finish write: the open items' ends, then
-  // `response.completed` (or `.incomplete`).
-  for (const chunk of chunks.events) writer.write([chunk])
-  const events = out.events()
-  writer.write(ending(chunks.tail, meta, extra))
-  return { events, tail: out.events().join("") }
+  // No opening write: the first chunk's opens the stream (`response.created`, `response.in_progress`); the tail is
+  // what the usage and the finish write: the open items' ends, then `response.completed` (or `.incomplete`).
+  return writeChunks(writer, out, { events: chunks.events, tail: ending(chunks.tail, meta, extra) })
 }
 
 const failure: ErrorAnswer = {
