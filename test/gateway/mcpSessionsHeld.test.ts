@@ -4,9 +4,9 @@
  * could not be recorded is answered where it is held (not let go because the store has no record of it), a session
  * whose subscription could not be recorded has the store's subscriptions no longer taken, and a `DELETE` answered while
  * the store cannot be read ends the session for every instance. A session held that another instance ended is let go
- * of at the minute's sweep, with no request (TestClock). At an instance that does not hold a session, requests of it
- * at once start it there once (a restart interrupted leaving it to the next), and a `DELETE` of it ends its record
- * without starting it.
+ * of at the minute's sweep, with no request (TestClock), and a sweep that dies does not end the next. At an instance
+ * that does not hold a session, requests of it at once start it there once (a restart interrupted leaving it to the
+ * next), and a `DELETE` of it ends its record without starting it.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -166,6 +166,26 @@ describe("MCP sessions held when the store fails", () => {
       yield* TestClock.adjust("1 second")
       expect(yield* Deferred.await(deleted)).toBe(ended)
       expect([...live]).toEqual([going])
+    }).pipe(Effect.scoped))
+
+  it.effect("a sweep that dies is logged and the next minute's sweep runs", () =>
+    Effect.gen(function*() {
+      const { memory, store } = failingStore()
+      const { answer, deleted, live } = endpoint()
+      let dies = true
+      const dying: Sessions.SessionStore = {
+        ...store,
+        known: (ids) => dies ? Effect.die(new Error("the test's store broke")) : store.known(ids)
+      }
+      const send = served(yield* Sessions.make(dying, answer, () => 0))
+      const ended = (yield* send("POST", initialize)).session!
+      yield* memory.end(ended)
+      yield* TestClock.adjust("1 minute")
+      expect([...live]).toEqual([ended])
+      dies = false
+      yield* TestClock.adjust("1 minute")
+      expect(yield* Deferred.await(deleted)).toBe(ended)
+      expect([...live]).toEqual([])
     }).pipe(Effect.scoped))
 
   it.live("requests of a session at once, at an instance that does not hold it, start it there once", () =>

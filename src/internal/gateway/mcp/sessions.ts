@@ -496,9 +496,11 @@ export const make = Effect.fnUntraced(function*(
       return response
     })
 
-  // Looked over on a timer, not at requests: an instance no request reaches lets go of what it holds all the same.
+  // Looked over on a timer, not at requests: an instance no request reaches lets go of what it holds all the same. A
+  // sweep that dies is logged, and the next one runs: the timer lasts as long as the configuration.
   const every = yield* SweepEvery
-  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(every), sweep)))
+  const swept = Effect.catchCause(sweep, (cause) => Effect.logError("Gateway: the MCP sessions' sweep failed", cause))
+  yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(every), swept)))
 
   return {
     answer: (asked) => {
