@@ -9,8 +9,9 @@
  *
  *   node --import tsx bench/mcpSessionStore.ts
  *
- * MCP_CALLS (300) calls a side a round, BENCH_ROUNDS (5) rounds after one to warm up, MCP_READS (3000) reads of the
- * floor a backend; MCP_POSTGRES=0 leaves Postgres out.
+ * MCP_CALLS (100) calls a side a round, BENCH_ROUNDS (21) rounds after one to warm up, MCP_READS (3000) reads of the
+ * floor a backend; MCP_POSTGRES=0 leaves Postgres out. Short rounds, so that a round's sides run under one load of a
+ * shared machine.
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -162,7 +163,7 @@ export const measure = Effect.fnUntraced(function*(options: {
       callMillis: round2(call),
       callRatio: round2(median(ratios)),
       callRatios: range(ratios),
-      readMillis: Math.round(read * 1000) / 1000,
+      readMicros: Math.round(read * 10_000) / 10,
       readShare: round2(read / call)
     }
   })
@@ -176,8 +177,8 @@ export const measure = Effect.fnUntraced(function*(options: {
  */
 export const main = async (): Promise<void> => {
   const options = {
-    calls: envNumber("MCP_CALLS", 300),
-    rounds: envNumber("BENCH_ROUNDS", 5),
+    calls: envNumber("MCP_CALLS", 100),
+    rounds: envNumber("BENCH_ROUNDS", 21),
     reads: envNumber("MCP_READS", 3000),
     postgres: process.env["MCP_POSTGRES"] !== "0"
   }
@@ -190,7 +191,7 @@ export const main = async (): Promise<void> => {
   console.log("| --- | --- | --- | --- | --- |")
   for (const side of figures) {
     const ratio = `${side.callRatio} (${side.callRatios.join(" to ")})`
-    console.log(`| ${side.store} | ${side.callMillis} ms | ${ratio} | ${side.readMillis} ms | ${side.readShare} |`)
+    console.log(`| ${side.store} | ${side.callMillis} ms | ${ratio} | ${side.readMicros} us | ${side.readShare} |`)
   }
 }
 
