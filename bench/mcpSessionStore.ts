@@ -81,7 +81,8 @@ async function calling(url: string, session: string, calls: number): Promise<num
   return (performance.now() - began) / calls
 }
 
-// The store's `read` of a recorded session, `reads` times one after another: the mean milliseconds a read.
+// The store's `read` of a recorded session, `reads` times one after another (after a tenth as many): the mean
+// milliseconds a read, and of the process's CPU.
 const reading = Effect.fnUntraced(function*(store: Sessions.SessionStore, reads: number) {
   yield* store.save({
     id: "5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10",
@@ -90,9 +91,13 @@ const reading = Effect.fnUntraced(function*(store: Sessions.SessionStore, reads:
     initialize: JSON.stringify({ protocolVersion, capabilities: {}, clientInfo: { name: "session-store-bench" } }),
     startedAt: Date.now()
   }, 0)
+  const read = store.read("5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10")
+  for (let warming = 0; warming < reads / 10; warming++) yield* read
   const began = performance.now()
-  for (let read = 0; read < reads; read++) yield* store.read("5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10")
-  return (performance.now() - began) / reads
+  const cpu = process.cpuUsage()
+  for (let count = 0; count < reads; count++) yield* read
+  const used = process.cpuUsage(cpu)
+  return { millis: (performance.now() - began) / reads, cpuMillis: (used.user + used.system) / 1000 / reads }
 })
 
 // The session store of `backend`, on a database of its own.
@@ -114,15 +119,21 @@ export const measure = Effect.fnUntraced(function*(options: {
     (made) => Effect.sync(() => fs.rmSync(made, { recursive: true, force: true }))
   )
   const postgres = options.postgres ? yield* postgresServer : undefined
-  const databaseNamed = (name: string): Effect.Effect<Gateway.Database> =>
-    postgres === undefined
-      ? Effect.succeed({ sqlite: path.join(directory, `${name}.db`) })
-      : Effect.map(postgres.database(name), (url) => ({ postgres: Redacted.make(url) }))
-  const backends: ReadonlyArray<Backend> = [
-    { name: "memory", database: undefined },
-    { name: "SQLite", database: { sqlite: path.join(directory, "gateway.db") } },
-    ...(postgres === undefined ? [] : [{ name: "Postgres" as const, database: yield* databaseNamed("gateway") }])
-  ]
+  // A new database of `backend`'s kind named `name` (a gateway's, or the floor's); none for memory.
+  const databaseOf = (backend: Backend["name"], name: string): Effect.Effect<Gateway.Database | undefined> => {
+    if (backend === "SQLite") return Effect.succeed({ sqlite: path.join(directory, `${name}.db`) })
+    if (backend === "Postgres" && postgres !== undefined) {
+      return Effect.map(postgres.database(name), (url) => ({ postgres: Redacted.make(url) }))
+    }
+    return Effect.succeed(undefined)
+  }
+  const names: ReadonlyArray<Backend["name"]> = postgres === undefined
+    ? ["memory", "SQLite"]
+    : ["memory", "SQLite", "Postgres"]
+  const backends = yield* Effect.forEach(
+    names,
+    (name): Effect.Effect<Backend> => Effect.map(databaseOf(name, "gateway"), (database) => ({ name, database }))
+  )
   const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
   const config = ProviderConfig.gatewayConfig(
     yield* ProviderConfig.fromJson({
@@ -146,10 +157,9 @@ export const measure = Effect.fnUntraced(function*(options: {
     }
   }
 
-  const floors = new Map<string, number>()
-  for (const [index, backend] of backends.entries()) {
-    const database = backend.database === undefined ? undefined : yield* databaseNamed(`floor${index}`)
-    const store = yield* storeOf({ ...backend, database })
+  const floors = new Map<string, { readonly millis: number; readonly cpuMillis: number }>()
+  for (const backend of backends) {
+    const store = yield* storeOf({ name: backend.name, database: yield* databaseOf(backend.name, "floor") })
     floors.set(backend.name, yield* reading(store, options.reads))
   }
 
@@ -163,8 +173,9 @@ export const measure = Effect.fnUntraced(function*(options: {
       callMillis: round2(call),
       callRatio: round2(median(ratios)),
       callRatios: range(ratios),
-      readMicros: Math.round(read * 10_000) / 10,
-      readShare: round2(read / call)
+      readMicros: Math.round(read.millis * 10_000) / 10,
+      readCpuMicros: Math.round(read.cpuMillis * 10_000) / 10,
+      readShare: round2(read.millis / call)
     }
   })
 }, (effect) => effect.pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
@@ -187,11 +198,13 @@ export const main = async (): Promise<void> => {
     `Node ${process.version}; ${options.calls} tools/call a side a round, ${options.rounds} rounds, ` +
       `${options.reads} reads of the store alone; load average ${os.loadavg().map((n) => n.toFixed(1)).join(" ")}`
   )
-  console.log("| store | a call | / memory (rounds' range) | a read alone | read / call |")
-  console.log("| --- | --- | --- | --- | --- |")
+  console.log("| store | a call | / memory (rounds' range) | a read alone | its CPU | read / call |")
+  console.log("| --- | --- | --- | --- | --- | --- |")
   for (const side of figures) {
     const ratio = `${side.callRatio} (${side.callRatios.join(" to ")})`
-    console.log(`| ${side.store} | ${side.callMillis} ms | ${ratio} | ${side.readMicros} us | ${side.readShare} |`)
+    console.log(
+      `| ${side.store} | ${side.callMillis} ms | ${ratio} | ${side.readMicros} us | ${side.readCpuMicros} us | ${side.readShare} |`
+    )
   }
 }
 
