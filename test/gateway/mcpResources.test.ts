@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import * as Resources from "../../src/internal/gateway/mcp/resources.js"
+import * as Upstreams from "../../src/internal/gateway/mcp/upstream.js"
 
 // The one client the reads below are made for, as `McpServer` names a client to its handlers; it is asked nothing.
 const client = McpSchema.McpServerClient.of({
@@ -25,25 +26,32 @@ const client = McpSchema.McpServerClient.of({
 // Each of `templates` registered on a real `McpServer` (as the gateway registers them: those `routerPath` serves), each
 // read answering its own template; then each of `uris` read, and the template that answered (or none) compared with
 // the one `readThrough` picks of what the server holds.
+// `uriTemplate` registered on `server` as the gateway registers a template (named by it), each read answering it.
+const registered = (server: McpServer.McpServer["Service"], uriTemplate: string, routerPath: string) =>
+  server.addResourceTemplate({
+    template: new McpSchema.ResourceTemplate({ name: uriTemplate, uriTemplate }),
+    annotations: Context.empty(),
+    routerPath,
+    completions: {},
+    handle: (uri) => Effect.succeed(McpSchema.ReadResourceResult.make({ contents: [{ uri, text: uriTemplate }] }))
+  })
+
+// The template `server` reads `uri` through: the one that answered its read, none when it was not read.
+const readBy = (server: McpServer.McpServer["Service"], uri: string) =>
+  Effect.map(
+    Effect.option(Effect.provideService(server.findResource(uri), McpSchema.McpServerClient, client)),
+    (read) => read._tag === "Some" ? (read.value.contents[0] as { readonly text: string }).text : undefined
+  )
+
 const agreesWithRead = Effect.fnUntraced(function*(templates: ReadonlyArray<string>, uris: ReadonlyArray<string>) {
   const server = yield* McpServer.McpServer.make
   for (const uriTemplate of templates) {
     const routerPath = Resources.routerPath(uriTemplate)
-    if (routerPath === undefined) continue
     // A path the router refuses fails its registration; what `McpServer` holds then is what `readThrough` is given.
-    yield* Effect.exit(server.addResourceTemplate({
-      template: new McpSchema.ResourceTemplate({ name: uriTemplate, uriTemplate }),
-      annotations: Context.empty(),
-      routerPath,
-      completions: {},
-      handle: (uri) => Effect.succeed(McpSchema.ReadResourceResult.make({ contents: [{ uri, text: uriTemplate }] }))
-    }))
+    if (routerPath !== undefined) yield* Effect.exit(registered(server, uriTemplate, routerPath))
   }
   for (const uri of uris) {
-    const read = yield* Effect.option(
-      Effect.provideService(server.findResource(uri), McpSchema.McpServerClient, client)
-    )
-    const answered = read._tag === "Some" ? (read.value.contents[0] as { readonly text: string }).text : undefined
+    const answered = yield* readBy(server, uri)
     expect(Resources.readThrough(server.resourceTemplates, uri)?.uriTemplate, `${uri} of ${templates}`).toBe(answered)
   }
 })
@@ -112,6 +120,36 @@ describe("MCP resource templates", () => {
       ))
     )
   })
+
+  it.effect("a listing's templates are found in the order first registered, a resource before them, as read", () =>
+    Effect.gen(function*() {
+      const [own, mcp] = [yield* McpServer.McpServer.make, yield* McpServer.McpServer.make]
+      const files = new McpSchema.ResourceTemplate({ name: "files", uriTemplate: "file:///{+path}" })
+      const logs = new McpSchema.ResourceTemplate({ name: "logs", uriTemplate: "file:///logs/{name}" })
+      const readme = new McpSchema.Resource({ name: "readme", uri: "file:///logs/README" })
+      // Listed `files` alone first, then `logs` before it: `files` keeps the first place.
+      for (const listed of [[files], [logs, files]]) {
+        for (const template of listed) {
+          const served = Resources.qualifiedUri("docs", template.uriTemplate)
+          yield* registered(own, template.uriTemplate, Resources.routerPath(template.uriTemplate)!)
+          yield* registered(mcp, served, Resources.routerPath(served)!)
+        }
+      }
+      const listing = { ...Upstreams.unlisted, resources: [readme], templates: [logs, files] }
+      const subject = (naming: Resources.Naming, uri: string, of = listing) =>
+        Resources.readSubject(naming === "own" ? own : mcp, naming, "docs", of, uri)
+      expect(subject("own", "file:///logs/a.md")).toEqual({ kind: "template", value: files })
+      expect(yield* readBy(own, "file:///logs/a.md")).toBe("file:///{+path}")
+      expect(subject("qualified", "mcp://docs/file:///logs/a.md")).toEqual({ kind: "template", value: files })
+      expect(yield* readBy(mcp, "mcp://docs/file:///logs/a.md")).toBe("mcp://docs/file:///{+path}")
+      // `files` no longer listed still comes first (its gate refuses it, so the read is refused): nothing is found.
+      expect(subject("own", "file:///logs/a.md", { ...listing, templates: [logs] })).toBeUndefined()
+      // A resource of the URI comes before the templates.
+      expect(subject("own", "file:///logs/README")).toEqual({ kind: "resource", value: readme })
+      expect(subject("qualified", "mcp://docs/file:///logs/README")).toEqual({ kind: "resource", value: readme })
+      expect(subject("own", "file:///other/a.md")).toEqual({ kind: "template", value: files })
+      expect(subject("qualified", "mcp://other/file:///logs/a.md")).toBeUndefined()
+    }))
 
   it("/mcp serves a server's resource URI under mcp://<server>/, whatever the URI", () => {
     expect(Resources.qualifiedUri("files", "file:///a.txt")).toBe("mcp://files/file:///a.txt")
