@@ -219,29 +219,23 @@ it.live(
           }]
         }
       })
-      const uris = ["mcp://docs/file:///logs/a.md", "mcp://docs/file:///logs/a.md/", "mcp://docs/file:///b.md"]
-      // Whether the key's session may read, and may subscribe to, each of `uris`: not found, or done.
-      const outcomes = (key: string) =>
+      const own = ["file:///logs/a.md", "file:///logs/a.md/", "file:///b.md"]
+      // Whether the key's session at `path` may read, and may subscribe to, each of `uris`: not found, or done.
+      const outcomes = (key: string, path: string, uris: ReadonlyArray<string>) =>
         Effect.gen(function*() {
-          const { client } = yield* listeningWith(`${url}/mcp`, key)
+          const { client } = yield* listeningWith(`${url}${path}`, key)
           return yield* Effect.forEach(uris, (uri) =>
             Effect.all({
-              uri: Effect.succeed(uri),
               read: rpcError(() => client.readResource({ uri })).pipe(Effect.map((error) => error.code)),
               subscribe: rpcError(() => client.subscribeResource({ uri })).pipe(Effect.map((error) => error.code))
             }))
         })
-      const [logs, files] = [yield* outcomes(keys.logs), yield* outcomes(keys.files)]
-      expect(logs).toEqual([
-        { uri: uris[0], read: 0, subscribe: 0 },
-        { uri: uris[1], read: 0, subscribe: 0 },
-        { uri: uris[2], read: -32002, subscribe: -32002 }
-      ])
-      expect(files).toEqual([
-        { uri: uris[0], read: -32002, subscribe: -32002 },
-        { uri: uris[1], read: -32002, subscribe: -32002 },
-        { uri: uris[2], read: 0, subscribe: 0 }
-      ])
+      const done = { read: 0, subscribe: 0 }
+      const refused = { read: -32002, subscribe: -32002 }
+      for (const [path, uris] of [["/mcp", own.map((uri) => `mcp://docs/${uri}`)], ["/mcp/docs", own]] as const) {
+        expect(yield* outcomes(keys.logs, path, uris), `logs at ${path}`).toEqual([done, done, refused])
+        expect(yield* outcomes(keys.files, path, uris), `files at ${path}`).toEqual([refused, refused, done])
+      }
       expect(docs.subscribes).toEqual(["file:///logs/a.md", "file:///logs/a.md/", "file:///b.md"])
     }).pipe(Effect.scoped),
   { timeout: 90_000 }
