@@ -5,7 +5,8 @@
  * database), on SQLite (its `database` option) and on Postgres (a throwaway server, started as the tests start one),
  * side by side in each round, each round's sides in another order. Then the floor: the store's `read` of a recorded
  * session alone, in a loop, on each backend. Per side: the mean time a call (the median of the rounds'), its ratio
- * to memory's (the median of the rounds' ratios, and their range), and the read alone's share of a call.
+ * to memory's (the median of the rounds' ratios, and their range); the read alone's time, the process's CPU a read,
+ * and the read's share of a call.
  *
  *   node --import tsx bench/mcpSessionStore.ts
  *
@@ -13,6 +14,7 @@
  * floor a backend; MCP_POSTGRES=0 leaves Postgres out. Short rounds, so that a round's sides run under one load of a
  * shared machine.
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
@@ -89,7 +91,7 @@ const reading = Effect.fnUntraced(function*(store: Sessions.SessionStore, reads:
     path: "/mcp",
     caller: null,
     initialize: JSON.stringify({ protocolVersion, capabilities: {}, clientInfo: { name: "session-store-bench" } }),
-    startedAt: Date.now()
+    startedAt: yield* Clock.currentTimeMillis
   }, 0)
   const read = store.read("5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10")
   for (let warming = 0; warming < reads / 10; warming++) yield* read
@@ -202,9 +204,8 @@ export const main = async (): Promise<void> => {
   console.log("| --- | --- | --- | --- | --- | --- |")
   for (const side of figures) {
     const ratio = `${side.callRatio} (${side.callRatios.join(" to ")})`
-    console.log(
-      `| ${side.store} | ${side.callMillis} ms | ${ratio} | ${side.readMicros} us | ${side.readCpuMicros} us | ${side.readShare} |`
-    )
+    const read = `${side.readMicros} us | ${side.readCpuMicros} us | ${side.readShare}`
+    console.log(`| ${side.store} | ${side.callMillis} ms | ${ratio} | ${read} |`)
   }
 }
 
