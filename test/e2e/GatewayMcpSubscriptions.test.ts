@@ -3,8 +3,9 @@
  * `resources.subscribe`) upstream, its clients on `/mcp` and `/mcp/<server>`. A session that subscribes is told the
  * upstream's changes of that resource, under the URI it subscribed by, and no other session is; the upstream is
  * subscribed once for every session, and unsubscribed when the last one unsubscribes or ends (`DELETE`); a resource
- * the key may not read is refused as one that does not exist; an upstream without the capability is named; a
- * subscription survives the upstream forgetting the gateway's session (it is subscribed again).
+ * the key may not read is refused as one that does not exist, through overlapping templates by the one its read goes
+ * through; an upstream without the capability is named; a subscription survives the upstream forgetting the gateway's
+ * session (it is subscribed again).
  */
 import { expect, it } from "@effect/vitest"
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
@@ -139,7 +140,7 @@ it.live(
   "a subscription its server does not answer fails past the server's call_timeout, and the next one is taken",
   () =>
     Effect.gen(function*() {
-      const docs = yield* subscribableServer("docs", true, "file:///other.md")
+      const docs = yield* subscribableServer("docs", true, { hangs: "file:///other.md" })
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
       const { url } = yield* gatewayOn(simulator, undefined, {
         mcp_servers: { docs: { url: docs.url, call_timeout: "1 second" } },
@@ -190,6 +191,52 @@ it.live(
       expect(docs.subscribes).toEqual(["file:///doc.md", "file:///doc.md"])
       yield* tellUntil(docs, ["file:///doc.md"], () => a.updated.length > 0)
       expect(new Set(a.updated)).toEqual(new Set(["mcp://docs/file:///doc.md"]))
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+it.live(
+  "through overlapping templates a key subscribes to what it may read, by the template the read goes through",
+  () =>
+    Effect.gen(function*() {
+      // `logs` is listed before the wider `files`, so a read of a URI both match goes through `logs`; the router
+      // ignores a trailing slash, so `…/a.md/` is one of `logs`' URIs too.
+      const docs = yield* subscribableServer("docs", true, {
+        templates: [{ uriTemplate: "file:///logs/{name}", name: "logs" }, {
+          uriTemplate: "file:///{+path}",
+          name: "files"
+        }]
+      })
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const keys = { logs: "gw-mcp-subscriptions-logs-5d20a7c3", files: "gw-mcp-subscriptions-files-8e61b4f0" }
+      const { url } = yield* gatewayOn(simulator, undefined, {
+        mcp_servers: { docs: { url: docs.url } },
+        gateway: {
+          keys: [{ name: "logs", key: keys.logs, tools: ["docs__logs"] }, {
+            name: "files",
+            key: keys.files,
+            tools: ["docs__files"]
+          }]
+        }
+      })
+      const own = ["file:///logs/a.md", "file:///logs/a.md/", "file:///b.md"]
+      // Whether the key's session at `path` may read, and may subscribe to, each of `uris`: not found, or done.
+      const outcomes = (key: string, path: string, uris: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const { client } = yield* listeningWith(`${url}${path}`, key)
+          return yield* Effect.forEach(uris, (uri) =>
+            Effect.all({
+              read: rpcError(() => client.readResource({ uri })).pipe(Effect.map((error) => error.code)),
+              subscribe: rpcError(() => client.subscribeResource({ uri })).pipe(Effect.map((error) => error.code))
+            }))
+        })
+      const done = { read: 0, subscribe: 0 }
+      const refused = { read: -32002, subscribe: -32002 }
+      for (const [path, uris] of [["/mcp", own.map((uri) => `mcp://docs/${uri}`)], ["/mcp/docs", own]] as const) {
+        expect(yield* outcomes(keys.logs, path, uris), `logs at ${path}`).toEqual([done, done, refused])
+        expect(yield* outcomes(keys.files, path, uris), `files at ${path}`).toEqual([refused, refused, done])
+      }
+      expect(docs.subscribes).toEqual(["file:///logs/a.md", "file:///logs/a.md/", "file:///b.md"])
     }).pipe(Effect.scoped),
   { timeout: 90_000 }
 )

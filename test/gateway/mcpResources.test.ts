@@ -1,11 +1,60 @@
 /**
  * How the gateway matches the URIs of an upstream's resource templates (`internal/gateway/mcp/resources.ts`): an RFC
- * 6570 template as the path `McpServer` matches (find-my-way's syntax), and the URIs `/mcp` serves a server's
- * resources under. The reads themselves are `test/e2e/GatewayMcpProtocol.test.ts`'s.
+ * 6570 template as the path `McpServer` matches (find-my-way's syntax), the template a read of a URI goes through (as a
+ * real `McpServer` reads it), and the URIs `/mcp` serves a server's resources under. The reads themselves are
+ * `test/e2e/GatewayMcpProtocol.test.ts`'s.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as McpSchema from "effect/ai/McpSchema"
+import * as McpServer from "effect/ai/McpServer"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import * as Resources from "../../src/internal/gateway/mcp/resources.js"
+import * as Upstreams from "../../src/internal/gateway/mcp/upstream.js"
+
+// The one client the reads below are made for, as `McpServer` names a client to its handlers; it is asked nothing.
+const client = McpSchema.McpServerClient.of({
+  clientId: 1,
+  protocolVersion: "2025-06-18",
+  clientCapabilities: {},
+  clientInfo: { name: "test", version: "1" },
+  initializePayload: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "test", version: "1" } },
+  getClient: Effect.die("the reads here ask the client nothing")
+})
+
+// Each of `templates` registered on a real `McpServer` (as the gateway registers them: those `routerPath` serves), each
+// read answering its own template; then each of `uris` read, and the template that answered (or none) compared with
+// the one `readThrough` picks of what the server holds.
+// `uriTemplate` registered on `server` as the gateway registers a template (named by it), each read answering it.
+const registered = (server: McpServer.McpServer["Service"], uriTemplate: string, routerPath: string) =>
+  server.addResourceTemplate({
+    template: new McpSchema.ResourceTemplate({ name: uriTemplate, uriTemplate }),
+    annotations: Context.empty(),
+    routerPath,
+    completions: {},
+    handle: (uri) => Effect.succeed(McpSchema.ReadResourceResult.make({ contents: [{ uri, text: uriTemplate }] }))
+  })
+
+// The template `server` reads `uri` through: the one that answered its read, none when it was not read.
+const readBy = (server: McpServer.McpServer["Service"], uri: string) =>
+  Effect.map(
+    Effect.option(Effect.provideService(server.findResource(uri), McpSchema.McpServerClient, client)),
+    (read) => read._tag === "Some" ? (read.value.contents[0] as { readonly text: string }).text : undefined
+  )
+
+const agreesWithRead = Effect.fnUntraced(function*(templates: ReadonlyArray<string>, uris: ReadonlyArray<string>) {
+  const server = yield* McpServer.McpServer.make
+  for (const uriTemplate of templates) {
+    const routerPath = Resources.routerPath(uriTemplate)
+    // A path the router refuses fails its registration; what `McpServer` holds then is what `readThrough` is given.
+    if (routerPath !== undefined) yield* Effect.exit(registered(server, uriTemplate, routerPath))
+  }
+  for (const uri of uris) {
+    const answered = yield* readBy(server, uri)
+    expect(Resources.readThrough(server.resourceTemplates, uri)?.uriTemplate, `${uri} of ${templates}`).toBe(answered)
+  }
+})
 
 describe("MCP resource templates", () => {
   it("a simple {name} is one segment, {+name} or {name*} at the end the rest, a literal colon doubled", () => {
@@ -33,16 +82,16 @@ describe("MCP resource templates", () => {
   })
 
   it("a URI made by filling a template's expressions is one of its URIs; what a segment cannot hold is not", () => {
-    const literal = fc.string({ unit: fc.constantFrom("a", "/", ":", ".", "-", "(", "[", "+", "?", "$"), maxLength: 6 })
-    const segment = fc.string({ unit: fc.constantFrom("x", "y", ".", ":", "%", "*"), minLength: 1, maxLength: 5 })
+    const literal = fc.string({ unit: fc.constantFrom("a", "/", ":", ".", "-", "_", "~"), maxLength: 6 })
+    const segment = fc.string({ unit: fc.constantFrom("x", "y", ".", ":", "%41", "*"), minLength: 1, maxLength: 5 })
     fc.assert(fc.property(
       fc.array(fc.tuple(literal, segment), { minLength: 1, maxLength: 4 }),
-      fc.string({ maxLength: 8 }),
+      fc.string({ unit: fc.constantFrom("x", "/", ".", ":"), maxLength: 8 }),
       (parts, rest) => {
-        const template = parts.map(([part], index) => index === 0 ? part : `{v${index}}${part}`).join("")
-        const uri = parts.map(([part, value], index) => (index === 0 ? "" : value) + part).join("")
+        const template = `x://${parts.map(([part], index) => index === 0 ? part : `{v${index}}/${part}`).join("")}`
+        const uri = `x://${parts.map(([part, value], index) => (index === 0 ? "" : `${value}/`) + part).join("")}`
         expect(Resources.matches(template, uri), `${template} ${uri}`).toBe(true)
-        expect(Resources.matches(`${template}{+tail}`, uri + rest)).toBe(true)
+        expect(Resources.matches(`${template}{+tail}`, `${uri}y${rest}`), `${template} ${uri}y${rest}`).toBe(true)
       }
     ))
     expect(Resources.matches("file:///notes/{name}", "file:///notes/a.md")).toBe(true)
@@ -51,9 +100,56 @@ describe("MCP resource templates", () => {
     expect(Resources.matches("file:///notes/{name}", "file:///other/a.md")).toBe(false)
     expect(Resources.matches("file:///notes/{+path}", "file:///notes/a/b.md")).toBe(true)
     expect(Resources.matches("file:///a.b/{name}", "file:///aXb/c")).toBe(false)
-    // A template the gateway does not serve matches nothing.
+    // A template the gateway does not serve matches nothing, nor one the router refuses (`(` after a variable).
     expect(Resources.matches("search://{?q}", "search://?q=a")).toBe(false)
+    expect(Resources.matches("x://{a}(", "x://b(")).toBe(false)
   })
+
+  it.effect("a URI's template is the one McpServer's resources/read reads it through, whatever the templates", () => {
+    // Overlapping templates: a few literals and variables over one scheme, so that several often match one URI.
+    const part = fc.constantFrom("a", "b", "/", ".", "-", ":", "(", "{v}", "{w}")
+    const template = fc.tuple(fc.array(part, { maxLength: 5 }), fc.constantFrom("", "{+rest}", "{tail*}", "{?q}"))
+      .map(([parts, end]) => `x://${parts.join("")}${end}`)
+    const uri = fc.array(fc.constantFrom("a", "b", "c", "/", ".", "-", ":", "(", "?", "#", "%2F"), { maxLength: 7 })
+      .map((parts) => `x://${parts.join("")}`)
+    return Effect.promise(() =>
+      fc.assert(fc.asyncProperty(
+        fc.uniqueArray(template, { minLength: 1, maxLength: 6 }),
+        fc.array(uri, { minLength: 1, maxLength: 8 }),
+        (templates, uris) => Effect.runPromise(Effect.scoped(agreesWithRead(templates, uris)))
+      ))
+    )
+  })
+
+  it.effect("a listing's templates are found in the order first registered, a resource before them, as read", () =>
+    Effect.gen(function*() {
+      const [own, mcp] = [yield* McpServer.McpServer.make, yield* McpServer.McpServer.make]
+      const files = new McpSchema.ResourceTemplate({ name: "files", uriTemplate: "file:///{+path}" })
+      const logs = new McpSchema.ResourceTemplate({ name: "logs", uriTemplate: "file:///logs/{name}" })
+      const readme = new McpSchema.Resource({ name: "readme", uri: "file:///logs/README" })
+      // Listed `files` alone first, then `logs` before it: `files` keeps the first place.
+      for (const listed of [[files], [logs, files]]) {
+        for (const template of listed) {
+          const served = Resources.qualifiedUri("docs", template.uriTemplate)
+          yield* registered(own, template.uriTemplate, Resources.routerPath(template.uriTemplate)!)
+          yield* registered(mcp, served, Resources.routerPath(served)!)
+        }
+      }
+      const listing = { ...Upstreams.unlisted, resources: [readme], templates: [logs, files] }
+      const subject = (naming: Resources.Naming, uri: string, of = listing) =>
+        Resources.readSubject(naming === "own" ? own : mcp, naming, "docs", of, uri)
+      expect(subject("own", "file:///logs/a.md")).toEqual({ kind: "template", value: files })
+      expect(yield* readBy(own, "file:///logs/a.md")).toBe("file:///{+path}")
+      expect(subject("qualified", "mcp://docs/file:///logs/a.md")).toEqual({ kind: "template", value: files })
+      expect(yield* readBy(mcp, "mcp://docs/file:///logs/a.md")).toBe("mcp://docs/file:///{+path}")
+      // `files` no longer listed still comes first (its gate refuses it, so the read is refused): nothing is found.
+      expect(subject("own", "file:///logs/a.md", { ...listing, templates: [logs] })).toBeUndefined()
+      // A resource of the URI comes before the templates.
+      expect(subject("own", "file:///logs/README")).toEqual({ kind: "resource", value: readme })
+      expect(subject("qualified", "mcp://docs/file:///logs/README")).toEqual({ kind: "resource", value: readme })
+      expect(subject("own", "file:///other/a.md")).toEqual({ kind: "template", value: files })
+      expect(subject("qualified", "mcp://other/file:///logs/a.md")).toBeUndefined()
+    }))
 
   it("/mcp serves a server's resource URI under mcp://<server>/, whatever the URI", () => {
     expect(Resources.qualifiedUri("files", "file:///a.txt")).toBe("mcp://files/file:///a.txt")

@@ -657,13 +657,20 @@ export const subscribableTemplates = [
   { uriTemplate: "file:///notes/{name}", name: "notes", mimeType: "text/plain" }
 ]
 
+/** What a `subscribableServer` does besides: a URI whose subscription it never answers, other templates it lists. */
+export interface SubscribableOptions {
+  readonly hangs?: string
+  /** Default: `subscribableTemplates`. */
+  readonly templates?: ReadonlyArray<{ readonly uriTemplate: string; readonly name: string }>
+}
+
 /**
  * The official SDK's server named `name`, a session per client: the resources `subscribableResources` and the
- * templates `subscribableTemplates`, each resource read as
- * `contents of <uri>`; when `subscribe`, it advertises `resources.subscribe` and takes subscriptions, recording them
- * (a subscription to `hangs` is never answered).
+ * templates `subscribableTemplates` (or those `options` gives), each resource read as `contents of <uri>`; when
+ * `subscribe`, it advertises `resources.subscribe` and takes subscriptions, recording them (a subscription to
+ * `options.hangs` is never answered).
  */
-export const subscribableServer = (name: string, subscribe: boolean, hangs?: string) =>
+export const subscribableServer = (name: string, subscribe: boolean, options: SubscribableOptions = {}) =>
   Effect.gen(function*() {
     const servers: Array<Server> = []
     const subscribes: Array<string> = []
@@ -672,14 +679,16 @@ export const subscribableServer = (name: string, subscribe: boolean, hangs?: str
     const { forget, url } = yield* sdkUpstream(name, { capabilities }, (server) => {
       servers.push(server)
       server.setRequestHandler(ListResourcesRequestSchema, () => ({ resources: subscribableResources }))
-      server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({ resourceTemplates: subscribableTemplates }))
+      server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
+        resourceTemplates: [...options.templates ?? subscribableTemplates]
+      }))
       server.setRequestHandler(ReadResourceRequestSchema, (request) => ({
         contents: [{ uri: request.params.uri, mimeType: "text/plain", text: `contents of ${request.params.uri}` }]
       }))
       if (!subscribe) return
       server.setRequestHandler(SubscribeRequestSchema, (request) => {
         subscribes.push(request.params.uri)
-        return request.params.uri === hangs ? new Promise<never>(() => undefined) : {}
+        return request.params.uri === options.hangs ? new Promise<never>(() => undefined) : {}
       })
       server.setRequestHandler(UnsubscribeRequestSchema, (request) => {
         unsubscribes.push(request.params.uri)

@@ -481,23 +481,18 @@ export const make = Effect.fnUntraced(function*(
     )
 
   // The resource a served URI names at `path`, listed or read through a template, when `rule` may read it
-  // (`subscriptions.ts`): allowed and pinned as the resource, else as the first template that matches it.
+  // (`subscriptions.ts`): what a `resources/read` of it at that endpoint reads through, allowed and pinned.
   const locate = (path: string, uri: string, rule: Allow.Rule) => {
     const place = Resources.placeOf(path, uri)
-    if (place === undefined) return Effect.succeed(undefined)
-    const listing = offered.get(place.server)?.listing
-    const resource = listing?.resources.find((one) => one.uri === place.uri)
-    const template = resource === undefined
-      ? listing?.templates.find((one) => Resources.matches(one.uriTemplate, place.uri))
-      : undefined
-    const server = upstreams.find((one) => one.upstream.name === place.server)
-    if ((resource === undefined && template === undefined) || server === undefined) return Effect.succeed(undefined)
-    const qualified = Allow.qualified(place.server, resource?.name ?? template!.name)
-    const seen = resource !== undefined
-      ? Pins.seen(place.server, { kind: "resource", value: resource })
-      : Pins.seen(place.server, { kind: "template", value: template! })
+    const now = place === undefined ? undefined : offered.get(place.server)
+    const server = upstreams.find((one) => one.upstream.name === place?.server)
+    if (place === undefined || now === undefined || server === undefined) return Effect.succeed(undefined)
+    const endpoint = path === "/mcp" ? all : now.own
+    const subject = Resources.readSubject(endpoint.mcp, endpoint.naming, place.server, now.listing, uri)
+    if (subject === undefined) return Effect.succeed(undefined)
+    const qualified = Allow.qualified(place.server, subject.value.name)
     return Effect.map(
-      servable(rule, qualified, seen),
+      servable(rule, qualified, Pins.seen(place.server, subject)),
       (allowed): Subscriptions.Located | undefined =>
         allowed ? { upstream: server.upstream, uri: place.uri, qualified } : undefined
     )

@@ -11,6 +11,7 @@ import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FindMyWay from "effect/http/FindMyWay"
 import type * as Scope from "effect/Scope"
 import * as Allow from "./allow.js"
 import * as Pins from "./pins.js"
@@ -75,21 +76,59 @@ export function routerPath(uriTemplate: string): string | undefined {
   return path + tail.replaceAll(":", "::")
 }
 
+// The router `McpServer` matches a template's URIs with, with its options: the same code, so that what the gateway
+// checks a URI against is what a read of it goes through.
+const routerOptions = { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, caseSensitive: true } as const
+
 /**
- * Whether `uri` is one of the URIs of `uriTemplate` as the endpoint matches them (`routerPath`: a simple `{name}` one
- * path segment, not empty; a reserved or exploded one at the end the rest). A template not served matches none.
+ * Whether `uri` is one of the URIs of `uriTemplate` as `McpServer` matches them (`routerPath`, through find-my-way: a
+ * simple `{name}` one path segment, not empty; a reserved or exploded one at the end the rest). A template not served
+ * matches none, nor one whose path the router refuses (`McpServer` fails to register it).
  */
 export function matches(uriTemplate: string, uri: string): boolean {
   const path = routerPath(uriTemplate)
   if (path === undefined) return false
-  let pattern = ""
-  for (const [, colon, segment, rest, literal] of path.matchAll(/(::)|(:[0-9]+)|(\*)|([^:*]+)/g)) {
-    if (colon !== undefined) pattern += ":"
-    else if (segment !== undefined) pattern += "[^/]+"
-    else if (rest !== undefined) pattern += ".*"
-    else pattern += literal!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  const router = FindMyWay.make<true>(routerOptions)
+  try {
+    router.on("GET", `/${path}`, true)
+  } catch {
+    return false
   }
-  return new RegExp(`^${pattern}$`).test(uri)
+  return router.find("GET", `/${uri}`) !== undefined
+}
+
+/**
+ * The template a `resources/read` of `uri` reads through among `templates`, those an `McpServer` holds, in the order
+ * it registered them: the first whose URIs hold `uri`, as `McpServer` tries them, not the most specific. A template
+ * registered again keeps its place; one its server no longer lists keeps it too (its gate refuses it).
+ */
+export function readThrough(
+  templates: McpServer.McpServer["Service"]["resourceTemplates"],
+  uri: string
+): McpSchema.ResourceTemplate | undefined {
+  return templates.find(({ template }) => matches(template.uriTemplate, uri))?.template
+}
+
+/**
+ * What a `resources/read` of `uri` at `server` (an endpoint named as `naming` says) reads through of `listing` of the
+ * upstream `name`, as `McpServer` looks it up: the resource of that URI, else the template `readThrough` picks. None
+ * when that is not one `listing` has (no longer listed, or another server's), as the read is then refused.
+ */
+export function readSubject(
+  server: McpServer.McpServer["Service"],
+  naming: Naming,
+  name: string,
+  listing: Upstreams.Listing,
+  uri: string
+): Extract<Pins.Definition, { readonly kind: "resource" | "template" }> | undefined {
+  const resource = listing.resources.find((one) => servedUri(naming, name, one.uri) === uri)
+  if (resource !== undefined) return { kind: "resource", value: resource }
+  if (server.resources.some((one) => one.resource.uri === uri)) return undefined
+  const template = readThrough(server.resourceTemplates, uri)
+  const listed = template === undefined
+    ? undefined
+    : listing.templates.find((one) => servedUri(naming, name, one.uriTemplate) === template.uriTemplate)
+  return listed === undefined ? undefined : { kind: "template", value: listed }
 }
 
 /**
