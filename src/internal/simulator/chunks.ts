@@ -56,7 +56,9 @@ export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrde
   return { events, tail }
 }
 
-/** A dialect's one stream writer (`wire/<dialect>/writer.ts`), as the simulator uses it: what it returns is not read. */
+/**
+ * A dialect's one stream writer (`wire/<dialect>/writer.ts`), as the simulator uses it: what it returns is not read.
+ */
 export interface ChunkWriter {
   readonly write: (chunks: ReadonlyArray<ChatChunk>) => unknown
 }
