@@ -5,8 +5,9 @@
  * whose subscription could not be recorded has the store's subscriptions no longer taken, and a `DELETE` answered while
  * the store cannot be read ends the session for every instance. A session held that another instance ended is let go
  * of at the minute's sweep, with no request (TestClock), and a sweep that dies does not end the next. At an instance
- * that does not hold a session, requests of it at once start it there once (a restart interrupted leaving it to the
- * next), and a `DELETE` of it ends its record without starting it.
+ * that does not hold a session, requests of it at once start it there once (the restart going on when they leave,
+ * held for the next), and a `DELETE` of it ends its record without starting it, unless it names another protocol
+ * version than the session's (then the endpoint answers it).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -67,20 +68,21 @@ function endpoint() {
   return { answer, told, live, deleted, counts }
 }
 
-// Requests of the sessions `sessions` at `asked`'s path and for its key (default: `/mcp`, no key): their status and
-// the session a response names.
+// Requests of the sessions `sessions` at `asked`'s path and for its key (default: `/mcp`, no key), naming a session
+// and a protocol version when given: their status and the session a response names.
 function served(sessions: Sessions.Sessions, asked: Omit<Sessions.Asked, "request"> = { path: "/mcp", caller: null }) {
   const handler = HttpEffect.toWebHandler(
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => sessions.answer({ ...asked, request }))
   )
-  return (method: string, body: object | undefined, session?: string) =>
+  return (method: string, body: object | undefined, session?: string, version?: string) =>
     Effect.promise(async () => {
       const response = await handler(
         new Request("http://gateway/mcp", {
           method,
           headers: {
             "content-type": "application/json",
-            ...(session === undefined ? {} : { "mcp-session-id": session })
+            ...(session === undefined ? {} : { "mcp-session-id": session }),
+            ...(version === undefined ? {} : { "mcp-protocol-version": version })
           },
           ...(body === undefined ? {} : { body: JSON.stringify(body) })
         })
@@ -173,14 +175,19 @@ describe("MCP sessions held when the store fails", () => {
       const { memory, store } = failingStore()
       const { answer, deleted, live } = endpoint()
       let dies = true
+      let reads = 0
       const dying: Sessions.SessionStore = {
         ...store,
-        known: (ids) => dies ? Effect.die(new Error("the test's store broke")) : store.known(ids)
+        known: (ids) => {
+          reads += 1
+          return dies ? Effect.die(new Error("the test's store broke")) : store.known(ids)
+        }
       }
       const send = served(yield* Sessions.make(dying, answer, () => 0))
       const ended = (yield* send("POST", initialize)).session!
       yield* memory.end(ended)
       yield* TestClock.adjust("1 minute")
+      expect(reads).toBe(1)
       expect([...live]).toEqual([ended])
       dies = false
       yield* TestClock.adjust("1 minute")
@@ -204,30 +211,45 @@ describe("MCP sessions held when the store fails", () => {
       expect([...atB.live]).toEqual(["local-1"])
     }).pipe(Effect.scoped))
 
-  it.live("a restart interrupted leaves the session to the requests that wait for it, and to the next one", () =>
+  it.live("a restart goes on when the requests waiting for it leave, and is held for the next one", () =>
     Effect.gen(function*() {
       const { store } = failingStore()
       const atA = endpoint()
       const atB = endpoint()
       const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
-      // B's endpoint never answers the first `initialize` it is sent.
+      // B's endpoint answers its first `initialize` when `opened`; what else reaches it is counted in `asked`.
       const entered = yield* Deferred.make<void>()
+      const opened = yield* Deferred.make<void>()
+      const reached = { initialize: 0, other: 0 }
       let first = true
-      const stalling = Effect.suspend(() => {
-        if (!first) return atB.answer
-        first = false
-        return Effect.andThen(Deferred.succeed(entered, undefined), Effect.never)
+      const stalling = Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        if (request.headers["mcp-session-id"] === undefined) reached.initialize += 1
+        else if (request.method === "POST" && (yield* request.text).includes("ping")) reached.other += 1
+        if (first) {
+          first = false
+          yield* Deferred.succeed(entered, undefined)
+          yield* Deferred.await(opened)
+        }
+        return yield* atB.answer
       })
       const sessionsB = yield* Sessions.make(store, stalling, () => 0)
       const id = (yield* sendA("POST", initialize)).session!
       const restarting = yield* Effect.forkChild(asked(sessionsB, id))
       yield* Deferred.await(entered)
       const waiting = yield* Effect.forkChild(asked(sessionsB, id))
+      const leaving = yield* Effect.forkChild(asked(sessionsB, id))
       yield* Effect.yieldNow
+      // The request that began the restart, and one that waits for it, leave while it is under way: at once.
       yield* Fiber.interrupt(restarting)
+      yield* Fiber.interrupt(leaving)
+      expect(reached).toEqual({ initialize: 1, other: 0 })
+      yield* Deferred.succeed(opened, undefined)
       expect((yield* Fiber.join(waiting)).status).toBe(200)
       expect((yield* asked(sessionsB, id)).status).toBe(200)
-      expect(atB.counts.started).toBe(1)
+      // Started once; only the requests that stayed were passed on.
+      expect(reached).toEqual({ initialize: 1, other: 2 })
+      expect([...atB.live]).toEqual(["local-1"])
     }).pipe(Effect.scoped))
 
   it.live("a DELETE of a session an instance does not hold ends it without starting it; others' sessions are 404", () =>
@@ -243,10 +265,23 @@ describe("MCP sessions held when the store fails", () => {
       expect((yield* served(sessionsB, { path: "/mcp", caller: "key_1" })("DELETE", undefined, id)).status).toBe(404)
       expect((yield* served(sessionsB)("DELETE", undefined, "unknown")).status).toBe(404)
       expect(yield* memory.read(id)).toBeDefined()
-      expect((yield* served(sessionsB)("DELETE", undefined, id)).status).toBe(204)
+      expect((yield* served(sessionsB)("DELETE", undefined, id, "2025-11-25")).status).toBe(204)
       expect(atB.counts.started).toBe(0)
       expect(yield* memory.read(id)).toBeUndefined()
       expect((yield* sendA("POST", ping, id)).status).toBe(404)
+    }).pipe(Effect.scoped))
+
+  it.live("a DELETE naming another protocol version than its session's is answered by the endpoint, started again", () =>
+    Effect.gen(function*() {
+      const { store } = failingStore()
+      const atA = endpoint()
+      const atB = endpoint()
+      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      const sessionsB = yield* Sessions.make(store, atB.answer, () => 0)
+      const id = (yield* sendA("POST", initialize)).session!
+      // `McpServer` answers such a `DELETE` (400 when the version is not the one negotiated); this endpoint 200.
+      expect((yield* served(sessionsB)("DELETE", undefined, id, "2025-06-18")).status).toBe(200)
+      expect(atB.counts.started).toBe(1)
     }).pipe(Effect.scoped))
 
   it.live("a DELETE answered while the store cannot be read ends the session for every instance", () =>

@@ -278,6 +278,7 @@ export const make = Effect.fnUntraced(function*(
   // The restarts under way, by the id their clients hold: the requests naming one meanwhile wait for it, so that an
   // id is started once here, however many of its requests come at once.
   const restarting = new Map<string, Deferred.Deferred<Held | undefined>>()
+  const scope = yield* Effect.scope
 
   // The client's session `session` started on this configuration's endpoint as it was started; the id the endpoint
   // gave it.
@@ -310,24 +311,35 @@ export const make = Effect.fnUntraced(function*(
     })
 
   // The session this configuration's endpoint holds for the client's session `session`: the one it holds, else the
-  // one the restart under way gives (a restart that failed or was interrupted tried again), else one it restarts.
+  // one the restart under way gives, else one it restarts. A restart runs in the configuration's scope, not in the
+  // request that began it: a client that leaves stops waiting for it, but does not cut it short (a start cut short
+  // would leave the endpoint a session nobody holds or ends; finished, it is held for the next request). The restart
+  // is noted as under way before anything else can run, and its outcome is given to whoever waits for it however it
+  // ends (in a scope already closed, it is interrupted at once).
   const holdingOf = (session: Session): Effect.Effect<Held | undefined> =>
-    Effect.suspend(() => {
-      const holding = held.get(session.id)
-      if (holding !== undefined) return Effect.succeed(holding)
-      const pending = restarting.get(session.id)
-      if (pending !== undefined) return Effect.catchCause(Deferred.await(pending), () => holdingOf(session))
-      const started = Deferred.makeUnsafe<Held | undefined>()
-      restarting.set(session.id, started)
-      return Effect.onExit(restart(session), (exit) =>
-        Effect.andThen(Effect.sync(() => restarting.delete(session.id)), Deferred.done(started, exit)))
-    })
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const holding = held.get(session.id)
+        if (holding !== undefined) return Effect.succeed(holding)
+        const pending = restarting.get(session.id)
+        if (pending !== undefined) return restore(Deferred.await(pending))
+        const started = Deferred.makeUnsafe<Held | undefined>()
+        restarting.set(session.id, started)
+        return Effect.andThen(Effect.forkIn(restart(session), scope), (fiber) => {
+          fiber.addObserver((exit) => {
+            restarting.delete(session.id)
+            Deferred.doneUnsafe(started, exit)
+          })
+          return restore(Deferred.await(started))
+        })
+      })
+    )
 
   // The session `id` this configuration's endpoint holds as `holding` let go of (it ended at another instance, or is
   // past `maxAge`): deleted as its client would, which drops its subscriptions here.
   const letGo = (id: string, holding: Held) =>
     Effect.gen(function*() {
-      held.delete(id)
+      if (held.get(id) === holding) held.delete(id)
       const handler = yield* handlerOf(
         Effect.provideService(endpoint, Subscriptions.Session, { id, recorded: undefined, record: () => Effect.void })
       )
@@ -426,7 +438,7 @@ export const make = Effect.fnUntraced(function*(
       }
       // Another path's, or another key's: an unknown session, as `McpServer` answers.
       if (session.path !== asked.path || session.caller !== asked.caller) return unknown()
-      if (asked.request.method === "DELETE" && held.get(id) === undefined) {
+      if (asked.request.method === "DELETE" && held.get(id) === undefined && endsAsStarted(asked, session)) {
         // Nothing here to end but its record: a restart under way here is let go of at the sweep.
         yield* ended(id)
         return terminated()
@@ -499,7 +511,10 @@ export const make = Effect.fnUntraced(function*(
   // Looked over on a timer, not at requests: an instance no request reaches lets go of what it holds all the same. A
   // sweep that dies is logged, and the next one runs: the timer lasts as long as the configuration.
   const every = yield* SweepEvery
-  const swept = Effect.catchCause(sweep, (cause) => Effect.logError("Gateway: the MCP sessions' sweep failed", cause))
+  const swept = Effect.catchDefect(
+    sweep,
+    (defect) => Effect.logError("Gateway: the MCP sessions' sweep failed", defect)
+  )
   yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(every), swept)))
 
   return {
@@ -518,6 +533,15 @@ export const make = Effect.fnUntraced(function*(
 // The answer to a request naming a session no instance answers: 404, as `McpServer` answers an unknown session.
 function unknown() {
   return HttpServerResponse.empty({ status: 404 })
+}
+
+// Whether `asked`, a `DELETE` of `session`, is one `McpServer` would take: its `MCP-Protocol-Version`, when it names
+// one, the one the session started with. Another (`McpServer` answers 400 when it is not the one negotiated) is
+// answered by `McpServer`, through the session started again.
+function endsAsStarted(asked: Asked, session: Session): boolean {
+  const version = asked.request.headers["mcp-protocol-version"]
+  return version === undefined ||
+    (JSON.parse(session.initialize) as { readonly protocolVersion?: unknown }).protocolVersion === version
 }
 
 // The answer to a `DELETE` that ended a session: 204, as `McpServer` answers one.
