@@ -285,6 +285,11 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
             yield* pool.release(unused, { unused: true })
             yield* pool.release(unused, { unused: true })
             expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 4, failures: 1 }])
+            // A release made and never run gives nothing back: the one run does.
+            const kept = yield* pool.take()
+            pool.release(kept)
+            yield* pool.release(kept)
+            expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 5, failures: 1 }])
           }
         }),
       30_000

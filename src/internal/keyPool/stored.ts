@@ -644,9 +644,10 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
         })
       }
       if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
-      return givenBack(lease, options)
-        ? settle(lease, lease.lease, lease.succeeded ? "success" : undefined)
-        : Effect.void
+      // Decided when it runs, not when it is made: a success reported in between goes with it.
+      return Effect.suspend(() =>
+        givenBack(lease, options) ? settle(lease, lease.lease, lease.succeeded ? "success" : undefined) : Effect.void
+      )
     }
 
     // A success while the lease is held goes with its release; any other outcome at once, as it may cool or
