@@ -1,6 +1,6 @@
 /**
  * What the read of the MCP session store costs a request naming a session (`internal/gateway/mcp/sessions.ts` reads
- * the store at each one; on a database, two SELECTs by key). A gateway in this process in front of the simulator's
+ * the store at each one; on a database, one query by key). A gateway in this process in front of the simulator's
  * MCP server, one session a gateway, `tools/call`s one after another: the store in memory (a gateway without a
  * database), on SQLite (its `database` option) and on Postgres (a throwaway server, started as the tests start one),
  * side by side in each round, each round's sides in another order. Then the floor: the store's `read` of a recorded

@@ -5,7 +5,8 @@
  * subscribed once for every session, and unsubscribed when the last one unsubscribes or ends (`DELETE`); a resource
  * the key may not read is refused as one that does not exist, through overlapping templates by the one its read goes
  * through; an upstream without the capability is named; a subscription survives the upstream forgetting the gateway's
- * session (it is subscribed again).
+ * session (it is subscribed again). A template whose path the router refuses is left out, not the server's others; at
+ * `/mcp` a URI that does not say its server is read and subscribed to as one that does not exist.
  */
 import { expect, it } from "@effect/vitest"
 import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
@@ -237,6 +238,62 @@ it.live(
         expect(yield* outcomes(keys.files, path, uris), `files at ${path}`).toEqual([refused, refused, done])
       }
       expect(docs.subscribes).toEqual(["file:///logs/a.md", "file:///logs/a.md/", "file:///b.md"])
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+// A gateway in front of `docs` listing `templates`, with a key that may read all of it, for the scope's life.
+const templated = (templates: ReadonlyArray<{ readonly uriTemplate: string; readonly name: string }>) =>
+  Effect.gen(function*() {
+    const docs = yield* subscribableServer("docs", true, { templates })
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const key = "gw-mcp-subscriptions-all-2b9e64d1"
+    const { url } = yield* gatewayOn(simulator, undefined, {
+      mcp_servers: { docs: { url: docs.url } },
+      gateway: { keys: [{ name: "all", key, tools: ["docs__*"] }] }
+    })
+    return { docs, url, key }
+  })
+
+it.live(
+  "a template whose path the gateway's router refuses is left out, and the server's templates after it are served",
+  () =>
+    Effect.gen(function*() {
+      // An unclosed `(` after a variable: find-my-way refuses the path.
+      const { docs, key, url } = yield* templated([{ uriTemplate: "file:///{name}(draft", name: "drafts" }, {
+        uriTemplate: "file:///notes/{name}",
+        name: "notes"
+      }])
+      for (const [path, prefix] of [["/mcp", "mcp://docs/"], ["/mcp/docs", ""]] as const) {
+        const { client } = yield* listeningWith(`${url}${path}`, key)
+        const listed = yield* Effect.promise(() => client.listResourceTemplates())
+        expect(listed.resourceTemplates.map((one) => one.uriTemplate), path).toEqual([`${prefix}file:///notes/{name}`])
+        const read = yield* Effect.promise(() => client.readResource({ uri: `${prefix}file:///notes/a.md` }))
+        expect(read.contents).toEqual([
+          { uri: `${prefix}file:///notes/a.md`, mimeType: "text/plain", text: "contents of file:///notes/a.md" }
+        ])
+        yield* subscribe(client, `${prefix}file:///notes/a.md`)
+      }
+      expect(docs.subscribes).toEqual(["file:///notes/a.md"])
+    }).pipe(Effect.scoped),
+  { timeout: 90_000 }
+)
+
+it.live(
+  "at /mcp a URI that does not say its server (mcp:/docs/...) is read and subscribed to as one that does not exist",
+  () =>
+    Effect.gen(function*() {
+      const { docs, key, url } = yield* templated([{ uriTemplate: "file:///notes/{name}", name: "notes" }])
+      const { client } = yield* listeningWith(`${url}/mcp`, key)
+      // The router `McpServer` reads through ignores repeated slashes: this matches `mcp://docs/file:///notes/{name}`.
+      const uri = "mcp:/docs/file:///notes/a.md"
+      const notFound = { code: -32002, message: `MCP error -32002: Resource '${uri}' not found` }
+      expect(yield* rpcError(() => client.readResource({ uri }))).toEqual(notFound)
+      expect(yield* rpcError(() => client.subscribeResource({ uri }))).toEqual(notFound)
+      expect(docs.subscribes).toEqual([])
+      // The URI that says it is read.
+      const read = yield* Effect.promise(() => client.readResource({ uri: "mcp://docs/file:///notes/a.md" }))
+      expect(read.contents.map((content) => content.uri)).toEqual(["mcp://docs/file:///notes/a.md"])
     }).pipe(Effect.scoped),
   { timeout: 90_000 }
 )

@@ -2,15 +2,19 @@
  * The MCP session store's contract, on each backend the gateway has (memory; SQLite, the database of one machine;
  * Postgres, of several instances): a session saved is read back whole, an unknown id reads as
  * none, and a save forgets the sessions started before the time it is given, and only those; a session's
- * subscriptions are recorded with it (each once), and go when it ends or is forgotten.
+ * subscriptions are recorded with it (each once), and go when it ends or is forgotten. On a database a session is read
+ * with its subscriptions in one query: a request naming a session waits on one round trip.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
 import * as Sessions from "../../src/internal/gateway/mcp/sessions.js"
 import { postgresFor, sqliteDatabase } from "../utils/sqlDatabases.js"
 
-const sqliteStore = Effect.map(sqliteDatabase("mcp-sessions-unit"), Sessions.sqlStore)
-const postgresStore = Effect.map(postgresFor("mcp_sessions"), Sessions.sqlStore)
+const sqliteDatabaseMade = sqliteDatabase("mcp-sessions-unit")
+const postgresDatabaseMade = postgresFor("mcp_sessions")
+const sqliteStore = Effect.map(sqliteDatabaseMade, Sessions.sqlStore)
+const postgresStore = Effect.map(postgresDatabaseMade, Sessions.sqlStore)
 
 const session = (id: string, startedAt: number, caller: string | null): Sessions.Session => ({
   id,
@@ -83,6 +87,27 @@ describe("MCP sessions' store", () => {
         const many = Array.from({ length: 1_200 }, (_, n) => `ghost-${n}`)
         expect(yield* store.known(["a", "b", "c", ...many, "b"])).toEqual(new Set(["b", "c"]))
         expect(yield* store.known([])).toEqual(new Set())
+      }).pipe(Effect.scoped))
+  }
+
+  for (const [label, makeDatabase] of [["SQLite", sqliteDatabaseMade], ["Postgres", postgresDatabaseMade]] as const) {
+    it.live(`${label}: a session is read with its subscriptions in one query`, () =>
+      Effect.gen(function*() {
+        const database = yield* makeDatabase
+        let queries = 0
+        const counted = new Proxy(database.sql, {
+          apply: (target, self, args) => {
+            queries++
+            return Reflect.apply(target, self, args)
+          }
+        }) as SqlClient.SqlClient
+        const store = Sessions.sqlStore({ ...database, sql: counted })
+        yield* store.save(session("a", 1_000, null), 0)
+        yield* store.subscribe("a", "file:///b.md", true)
+        yield* store.subscribe("a", "file:///a.md", true)
+        queries = 0
+        expect(yield* store.read("a")).toEqual(recorded("a", 1_000, null, ["file:///a.md", "file:///b.md"]))
+        expect(queries).toBe(1)
       }).pipe(Effect.scoped))
   }
 })

@@ -470,13 +470,17 @@ export const make = Effect.fnUntraced(function*(
       ? pins.trusted(seen)
       : Effect.succeed(false)
 
-  const gate: Resources.Gate = (qualified, seen) =>
+  // The gate of an endpoint naming as `naming` says: a read of a URI that does not name the registration's server
+  // (`Resources.namesServer`) is of no resource, as a subscription to it is (`locate`).
+  const gate = (naming: Resources.Naming): Resources.Gate => (qualified, seen) =>
     Layer.build(
-      McpServer.visibility(() =>
-        Effect.flatMap(
-          Effect.serviceOption(Visible),
-          (rule) => rule._tag === "Some" ? servable(rule.value, qualified, seen) : Effect.succeed(false)
-        )
+      McpServer.visibility((asked) =>
+        asked.method === "resources/read" && !Resources.namesServer(naming, seen.server, asked.target)
+          ? Effect.succeed(false)
+          : Effect.flatMap(
+            Effect.serviceOption(Visible),
+            (rule) => rule._tag === "Some" ? servable(rule.value, qualified, seen) : Effect.succeed(false)
+          )
       ).layer
     )
 
@@ -516,7 +520,7 @@ export const make = Effect.fnUntraced(function*(
     const own = before?.own ?? (yield* mount(router, `/mcp/${name}`, "own"))
     const qualified = qualifiedOf(name, listing)
     offered.set(name, { listing, seen: now, qualified, own })
-    for (const endpoint of [all, own]) yield* register(endpoint, server, listing, gate)
+    for (const endpoint of [all, own]) yield* register(endpoint, server, listing, gate(endpoint.naming))
     const named = new Map([...before?.qualified ?? [], ...qualified])
     for (const [method, names] of changesOf(before?.seen ?? new Map(), now, named)) {
       yield* changes.publish({ paths: ["/mcp", `/mcp/${name}`], method, qualified: names })

@@ -45,6 +45,15 @@ export function placeOf(path: string, uri: string): { readonly server: string; r
   return served === null ? undefined : { server: served[1]!, uri: uri.slice(served[0].length) }
 }
 
+/**
+ * Whether `uri` names a resource of `server` at an endpoint naming as `naming` says: any URI at `/mcp/<server>`, one
+ * `placeOf` reads as `server`'s at `/mcp`. The router `McpServer` reads through ignores repeated slashes, so a template
+ * `/mcp` serves matches some URIs that do not say their server (`mcp:/docs/...`); a read of one is of no resource.
+ */
+export function namesServer(naming: Naming, server: string, uri: string): boolean {
+  return naming === "own" || placeOf("/mcp", uri)?.server === server
+}
+
 function servedName(naming: Naming, server: string, name: string): string {
   return naming === "own" ? name : Allow.qualified(server, name)
 }
@@ -53,12 +62,8 @@ function servedName(naming: Naming, server: string, name: string): string {
 // explode: the rest of the URI, so only last).
 const expression = /\{([+]?)([A-Za-z0-9_.%]+)(\*?)\}/g
 
-/**
- * The path `McpServer` matches a template's URIs with (find-my-way's syntax: `:n` one segment, `*` the rest, `::` a
- * literal colon): a simple `{name}` is a segment, a reserved `{+name}` or exploded `{name*}` at the end the rest.
- * `undefined` for a template with any other expression (`{?query}`, `{#fragment}`, `{/path}`), which is not served.
- */
-export function routerPath(uriTemplate: string): string | undefined {
+// The path `McpServer` matches a template's URIs with, as written (`routerPath`): none for an expression not served.
+function pathOf(uriTemplate: string): string | undefined {
   let path = ""
   let last = 0
   let index = 0
@@ -80,21 +85,37 @@ export function routerPath(uriTemplate: string): string | undefined {
 // checks a URI against is what a read of it goes through.
 const routerOptions = { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, caseSensitive: true } as const
 
-/**
- * Whether `uri` is one of the URIs of `uriTemplate` as `McpServer` matches them (`routerPath`, through find-my-way: a
- * simple `{name}` one path segment, not empty; a reserved or exploded one at the end the rest). A template not served
- * matches none, nor one whose path the router refuses (`McpServer` fails to register it).
- */
-export function matches(uriTemplate: string, uri: string): boolean {
-  const path = routerPath(uriTemplate)
-  if (path === undefined) return false
+// A router holding the path of `uriTemplate` alone, as `McpServer` registers it; none for a template not served, or
+// whose path the router refuses (`McpServer` would fail to register it, and the templates registered after it).
+function routerOf(uriTemplate: string): { readonly path: string; readonly router: FindMyWay.Router<true> } | undefined {
+  const path = pathOf(uriTemplate)
+  if (path === undefined) return undefined
   const router = FindMyWay.make<true>(routerOptions)
   try {
     router.on("GET", `/${path}`, true)
   } catch {
-    return false
+    return undefined
   }
-  return router.find("GET", `/${uri}`) !== undefined
+  return { path, router }
+}
+
+/**
+ * The path `McpServer` matches a template's URIs with (find-my-way's syntax: `:n` one segment, `*` the rest, `::` a
+ * literal colon): a simple `{name}` is a segment, a reserved `{+name}` or exploded `{name*}` at the end the rest.
+ * `undefined` for a template with any other expression (`{?query}`, `{#fragment}`, `{/path}`), or whose path the
+ * router refuses (an unclosed `(` after a variable), which is not served.
+ */
+export function routerPath(uriTemplate: string): string | undefined {
+  return routerOf(uriTemplate)?.path
+}
+
+/**
+ * Whether `uri` is one of the URIs of `uriTemplate` as `McpServer` matches them (`routerPath`, through find-my-way: a
+ * simple `{name}` one path segment, not empty; a reserved or exploded one at the end the rest). A template not served
+ * matches none.
+ */
+export function matches(uriTemplate: string, uri: string): boolean {
+  return routerOf(uriTemplate)?.router.find("GET", `/${uri}`) !== undefined
 }
 
 /**
@@ -112,7 +133,8 @@ export function readThrough(
 /**
  * What a `resources/read` of `uri` at `server` (an endpoint named as `naming` says) reads through of `listing` of the
  * upstream `name`, as `McpServer` looks it up: the resource of that URI, else the template `readThrough` picks. None
- * when that is not one `listing` has (no longer listed, or another server's), as the read is then refused.
+ * when that is not one `listing` has (no longer listed, or another server's), or `uri` does not name the server
+ * (`namesServer`), as the read is then refused.
  */
 export function readSubject(
   server: McpServer.McpServer["Service"],
@@ -121,6 +143,7 @@ export function readSubject(
   listing: Upstreams.Listing,
   uri: string
 ): Extract<Pins.Definition, { readonly kind: "resource" | "template" }> | undefined {
+  if (!namesServer(naming, name, uri)) return undefined
   const resource = listing.resources.find((one) => servedUri(naming, name, one.uri) === uri)
   if (resource !== undefined) return { kind: "resource", value: resource }
   if (server.resources.some((one) => one.resource.uri === uri)) return undefined
@@ -134,7 +157,7 @@ export function readSubject(
 /**
  * What a registration is served to (as `McpServer.visibility` middleware of that registration alone, asked on list
  * and on call or read): a request whose rule allows `qualified`, while `seen` is what its server offers now and is the
- * definition pinned (`endpoint.ts`).
+ * definition pinned, and a read of a URI that names its server (`namesServer`) (`endpoint.ts`).
  */
 export type Gate = (qualified: string, seen: Pins.Seen) => Effect.Effect<Context.Context<never>, never, Scope.Scope>
 
@@ -195,7 +218,8 @@ function completions(
 
 /**
  * Registers the resources, templates and prompts of `listing` of `upstream` on `server`, named as `naming` says, each
- * behind `gate` of its qualified name. A template whose URIs cannot be matched (`routerPath`) is logged and left out.
+ * behind `gate` of its qualified name. A template whose URIs cannot be matched (`routerPath`) is logged and left out,
+ * before `McpServer` is given it.
  */
 export const register = Effect.fnUntraced(function*(
   server: McpServer.McpServer["Service"],
@@ -222,8 +246,9 @@ export const register = Effect.fnUntraced(function*(
     const path = routerPath(uriTemplate)
     if (path === undefined) {
       yield* Effect.logWarning(
-        `Gateway: the MCP server ${name}'s resource template ${template.name} (${template.uriTemplate}) uses an ` +
-          "expression the gateway cannot match (only {name}, and {+name} or {name*} at the end); it is not served"
+        `Gateway: the MCP server ${name}'s resource template ${template.name} (${template.uriTemplate}) cannot be ` +
+          "matched by the gateway (only {name}, and {+name} or {name*} at the end, in a path its router takes); it " +
+          "is not served"
       )
       continue
     }

@@ -110,6 +110,19 @@ function chunksOf<A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Reado
   return chunks
 }
 
+// The session the rows of `sqlStore`'s read hold (each its row and one of its subscriptions), if any.
+function recordedOf(rows: ReadonlyArray<Row>): Recorded | undefined {
+  const row = rows[0]
+  return row === undefined ? undefined : {
+    id: String(row["id"]),
+    path: String(row["path"]),
+    caller: row["caller"] === null || row["caller"] === undefined ? null : String(row["caller"]),
+    initialize: String(row["initialize"]),
+    startedAt: Number(row["started_at"]),
+    subscribed: rows.flatMap((one) => one["uri"] === null || one["uri"] === undefined ? [] : [String(one["uri"])])
+  }
+}
+
 /**
  * Sessions in the gateway's database (the `mcp_sessions` table, their subscriptions in `mcp_subscriptions`), which
  * every instance on it shares.
@@ -137,20 +150,13 @@ export function sqlStore(database: Sql.Database): SessionStore {
       Sql.step(
         bounds,
         "reading an MCP session",
-        Effect.zipWith(
-          sql<Row>`SELECT * FROM mcp_sessions WHERE id = ${id}`,
-          sql<Row>`SELECT uri FROM mcp_subscriptions WHERE session = ${id} ORDER BY uri`,
-          (rows, subscriptions) => {
-            const row = rows[0]
-            return row === undefined ? undefined : {
-              id: String(row["id"]),
-              path: String(row["path"]),
-              caller: row["caller"] === null || row["caller"] === undefined ? null : String(row["caller"]),
-              initialize: String(row["initialize"]),
-              startedAt: Number(row["started_at"]),
-              subscribed: subscriptions.map((one) => String(one["uri"]))
-            }
-          }
+        // One query, so that a request naming a session waits on one round trip to the database: a row for each of
+        // the session's subscriptions, its columns repeated (one row, its uri `NULL`, when it has none).
+        Effect.map(
+          sql<Row>`SELECT s.id, s.path, s.caller, s.initialize, s.started_at, u.uri
+            FROM mcp_sessions s LEFT JOIN mcp_subscriptions u ON u.session = s.id
+            WHERE s.id = ${id} ORDER BY u.uri`,
+          recordedOf
         )
       ),
     subscribe: (id, uri, subscribed) =>
