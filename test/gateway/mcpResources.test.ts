@@ -24,9 +24,6 @@ const client = McpSchema.McpServerClient.of({
   getClient: Effect.die("the reads here ask the client nothing")
 })
 
-// Each of `templates` registered on a real `McpServer` (as the gateway registers them: those `routerPath` serves), each
-// read answering its own template; then each of `uris` read, and the template that answered (or none) compared with
-// the one `readThrough` picks of what the server holds.
 // `uriTemplate` registered on `server` as the gateway registers a template (named by it), each read answering it.
 const registered = (server: McpServer.McpServer["Service"], uriTemplate: string, routerPath: string) =>
   server.addResourceTemplate({
@@ -44,6 +41,9 @@ const readBy = (server: McpServer.McpServer["Service"], uri: string) =>
     (read) => read._tag === "Some" ? (read.value.contents[0] as { readonly text: string }).text : undefined
   )
 
+// Each of `templates` registered on a real `McpServer` (as the gateway registers them: those `routerPath` serves), each
+// read answering its own template; then each of `uris` read, and the template that answered (or none) compared with
+// the one `readThrough` picks of what the server holds.
 const agreesWithRead = Effect.fnUntraced(function*(templates: ReadonlyArray<string>, uris: ReadonlyArray<string>) {
   const server = yield* McpServer.McpServer.make
   for (const uriTemplate of templates) {
