@@ -285,9 +285,11 @@ export const keyPoolContract = (backend: KeyPoolBackend) => {
             yield* pool.release(unused, { unused: true })
             yield* pool.release(unused, { unused: true })
             expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 4, failures: 1 }])
-            // A release made and never run gives nothing back: the one run does.
+            // A release made and never run gives nothing back: the one run does. A success report made and never
+            // run tells nothing (the key keeps its failure).
             const kept = yield* pool.take()
             pool.release(kept)
+            pool.report(kept, "success")
             yield* pool.release(kept)
             expect(yield* pool.status).toMatchObject([{ inFlight: 0, totalRequests: 5, failures: 1 }])
           }

@@ -252,6 +252,32 @@ describe("MCP sessions held when the store fails", () => {
       expect([...atB.live]).toEqual(["local-1"])
     }).pipe(Effect.scoped))
 
+  it.effect("a restart that has not started the session in 10 s gives none; the next request starts it again", () =>
+    Effect.gen(function*() {
+      const { store } = failingStore()
+      const atA = endpoint()
+      const atB = endpoint()
+      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      // B's endpoint never answers the first `initialize` it is sent.
+      const entered = yield* Deferred.make<void>()
+      let first = true
+      const stalling = Effect.suspend(() => {
+        if (!first) return atB.answer
+        first = false
+        return Effect.andThen(Deferred.succeed(entered, undefined), Effect.never)
+      })
+      const sessionsB = yield* Sessions.make(store, stalling, () => 0)
+      const id = (yield* sendA("POST", initialize)).session!
+      const waiting = yield* Effect.forkChild(asked(sessionsB, id))
+      yield* Deferred.await(entered)
+      yield* TestClock.adjust("9 seconds")
+      expect(waiting.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(waiting)).status).toBe(404)
+      expect((yield* asked(sessionsB, id)).status).toBe(200)
+      expect(atB.counts.started).toBe(1)
+    }).pipe(Effect.scoped))
+
   it.live("a DELETE of a session an instance does not hold ends it without starting it; others' sessions are 404", () =>
     Effect.gen(function*() {
       const { memory, store } = failingStore()
@@ -269,9 +295,14 @@ describe("MCP sessions held when the store fails", () => {
       expect(atB.counts.started).toBe(0)
       expect(yield* memory.read(id)).toBeUndefined()
       expect((yield* sendA("POST", ping, id)).status).toBe(404)
+      // Without a protocol version: the same.
+      const other = (yield* sendA("POST", initialize)).session!
+      expect((yield* served(sessionsB)("DELETE", undefined, other)).status).toBe(204)
+      expect(atB.counts.started).toBe(0)
+      expect(yield* memory.read(other)).toBeUndefined()
     }).pipe(Effect.scoped))
 
-  it.live("a DELETE naming another protocol version than its session's is answered by the endpoint, started again", () =>
+  it.live("a DELETE naming another protocol version than the session's is answered by the endpoint, restarted", () =>
     Effect.gen(function*() {
       const { store } = failingStore()
       const atA = endpoint()

@@ -662,12 +662,12 @@ export function service(core: Core, settings: Settings): Effect.Effect<KeyPool.S
         })
       }
       if (!(lease instanceof StoredLease) || lease.pool !== token) return foreign
-      if (outcome === "success" && lease.held) {
+      return Effect.suspend(() => {
+        if (outcome !== "success" || !lease.held) return settle(lease, "", outcome)
         lease.succeeded = true
         failures[lease.slot] = 0
         return Effect.void
-      }
-      return settle(lease, "", outcome)
+      })
     }
 
     // A key as `status` shows it, from its state in the store (or this process' group) at `now`.

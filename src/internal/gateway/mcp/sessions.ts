@@ -10,10 +10,11 @@
  * is read per request anyway, and the upstreams' sessions are the gateway's own, per instance.
  *
  * The store is read at every request naming a session, so that one record says whether it lasts: its client's
- * `DELETE` (at any instance; one that does not hold it ends the record without starting it) removes it, and an
- * instance that still holds it lets go of it (its subscriptions released) at the next request naming it, or at its
- * sweep of the sessions it holds (a timer, every minute while the configuration is served), the request answered 404
- * on every instance, as the protocol has a server say that a session ended. A session is answered only on its path
+ * `DELETE` (at any instance; one that does not hold it ends the record without starting it, unless the `DELETE` names
+ * another protocol version than the session's) removes it, and an instance that still holds it lets go of it (its
+ * subscriptions released) at the next request naming it, or at its sweep of the sessions it holds (a timer, every
+ * minute while the configuration is served), the request answered 404 on every instance, as the protocol has a
+ * server say that a session ended. A session is answered only on its path
  * and for its caller's key (a session id alone is no credential), and for a day from its start (`maxAge`): after that
  * it is forgotten with its subscriptions, and the client starts a new one. A store that cannot be read leaves a
  * session answered where it is held; a session whose start could not be recorded is answered where it is held (the
@@ -29,6 +30,7 @@ import * as Headers from "effect/http/Headers"
 import * as HttpEffect from "effect/http/HttpEffect"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
@@ -50,6 +52,9 @@ export interface Session {
 export interface Recorded extends Session {
   readonly subscribed: ReadonlyArray<string>
 }
+
+/** How long a session's start again at an instance may take before the requests waiting for it are answered 404. */
+const restartWithin = Duration.seconds(10)
 
 /** How long after its start a session is answered, by any instance. */
 export const maxAge = Duration.days(1)
@@ -319,11 +324,14 @@ export const make = Effect.fnUntraced(function*(
   // The session this configuration's endpoint holds for the client's session `session`: the one it holds, else the
   // one the restart under way gives, else one it restarts. A restart runs in the configuration's scope, not in the
   // request that began it: a client that leaves stops waiting for it, but does not cut it short (a start cut short
-  // would leave the endpoint a session nobody holds or ends; finished, it is held for the next request). The restart
-  // is noted as under way before anything else can run, and its outcome is given to whoever waits for it however it
-  // ends (in a scope already closed, it is interrupted at once).
-  const holdingOf = (session: Session): Effect.Effect<Held | undefined> =>
-    Effect.uninterruptibleMask((restore) =>
+  // would leave the endpoint a session nobody holds or ends; finished, it is held for the next request). One that has
+  // not started the session within `restartWithin` gives none (the requests waiting are answered 404, and the next
+  // starts it again). The restart is noted as under way before anything else can run, and its outcome is given to
+  // whoever waits for it however it ends (in a scope already closed, it is interrupted at once).
+  const holdingOf = (session: Session): Effect.Effect<Held | undefined> => {
+    const holding = held.get(session.id)
+    if (holding !== undefined) return Effect.succeed(holding)
+    return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         const holding = held.get(session.id)
         if (holding !== undefined) return Effect.succeed(holding)
@@ -331,7 +339,8 @@ export const make = Effect.fnUntraced(function*(
         if (pending !== undefined) return restore(Deferred.await(pending))
         const started = Deferred.makeUnsafe<Held | undefined>()
         restarting.set(session.id, started)
-        return Effect.andThen(Effect.forkIn(restart(session), scope), (fiber) => {
+        const bounded = Effect.map(Effect.timeoutOption(restart(session), restartWithin), Option.getOrUndefined)
+        return Effect.andThen(Effect.forkIn(bounded, scope), (fiber) => {
           fiber.addObserver((exit) => {
             restarting.delete(session.id)
             Deferred.doneUnsafe(started, exit)
@@ -340,6 +349,7 @@ export const make = Effect.fnUntraced(function*(
         })
       })
     )
+  }
 
   // The session `id` this configuration's endpoint holds as `holding` let go of (it ended at another instance, or is
   // past `maxAge`): deleted as its client would, which drops its subscriptions here.
@@ -422,7 +432,8 @@ export const make = Effect.fnUntraced(function*(
   // The answer to a request that names session `id`: through the session this configuration holds for it (started
   // again from the store when it holds none), when the store has it for `asked`'s path and key and it is not past
   // `maxAge`. A session the store cannot be read for, or has no record of because its start could not be recorded, is
-  // answered when this configuration holds it. A `DELETE` of one it does not hold ends it in the store only.
+  // answered when this configuration holds it. A `DELETE` of one it does not hold ends it in the store only (unless it
+  // names another protocol version than the session's: `endsAsStarted`).
   const within = (asked: Asked, id: string) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -542,8 +553,10 @@ function unknown() {
 }
 
 // Whether `asked`, a `DELETE` of `session`, is one `McpServer` would take: its `MCP-Protocol-Version`, when it names
-// one, the one the session started with. Another (`McpServer` answers 400 when it is not the one negotiated) is
-// answered by `McpServer`, through the session started again.
+// one, the one the session's client asked for. Another is answered by `McpServer`, through the session started again
+// (400 when it is not the version negotiated; a session of a revision that has no such header ends all the same). A
+// client that asked for a version `McpServer` does not speak, and names it again, is answered 204 where `McpServer`
+// would answer 400: the record keeps the version asked for, not the one negotiated.
 function endsAsStarted(asked: Asked, session: Session): boolean {
   const version = asked.request.headers["mcp-protocol-version"]
   return version === undefined ||
