@@ -174,14 +174,14 @@ describe("the subscriptions' table", () => {
         for (const one of steps) {
           const session = `session-${one.session}`
           if (one._tag === "read") {
-            reads.push({ session, version: Subscriptions.versionOf(changes, session), stale: false, ended: false })
+            reads.push({ session, version: changes.versionOf(session), stale: false, ended: false })
             continue
           }
           if (one._tag === "change") {
-            Subscriptions.changed(changes, session)
+            changes.changed(session)
             counting.add(session)
           } else {
-            Subscriptions.ended(changes, session)
+            changes.ended(session)
             counting.delete(session)
           }
           for (const read of reads) {
@@ -189,7 +189,7 @@ describe("the subscriptions' table", () => {
             if (one._tag === "end") read.ended = true
           }
           for (const read of reads) {
-            const taken = read.version === Subscriptions.versionOf(changes, read.session)
+            const taken = read.version === changes.versionOf(read.session)
             // Never taken after a change or end of its session; always taken when no change of it and no end came.
             if (read.stale) expect(taken).toBe(false)
             if (!read.stale && !read.ended) expect(taken).toBe(true)

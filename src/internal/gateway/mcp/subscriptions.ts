@@ -127,38 +127,40 @@ export function subscribedIn(table: Table, session: string): ReadonlyArray<strin
 
 /**
  * The changes of the sessions' subscriptions, counted so that a read of the store made before a change of its session
- * is not taken: `count` raised by every change, each session's `latest` change, and the count at the latest end of
- * any session (`ended`), which stands for every session without an entry. A session's entry is forgotten when it ends,
- * so nothing is kept of the sessions gone; a read of a session without an entry made before another session's end is
- * not taken (its next request takes it).
+ * is not taken: one count raised by every change and every end, each session's latest change, and the count at the
+ * latest end of any session, which stands for every session without an entry. A session's entry is forgotten when it
+ * ends, so nothing is kept of the sessions gone; a read of a session without an entry made before another session's
+ * end is not taken (its next request takes it).
  */
 export interface Changes {
-  count: number
-  readonly latest: Map<string, number>
-  ended: number
+  /** The version of `session`'s subscriptions: a read stamped with it is not taken once it is another. */
+  readonly versionOf: (session: string) => number
+  /** Counts a change of `session`'s subscriptions. */
+  readonly changed: (session: string) => void
+  /** Counts the end of `session`, and forgets its entry. */
+  readonly ended: (session: string) => void
+  /** Each session's latest change: the sessions with an entry. */
+  readonly latest: ReadonlyMap<string, number>
 }
 
 /** No change yet. */
 export function noChanges(): Changes {
-  return { count: 0, latest: new Map(), ended: 0 }
-}
-
-/** The version of `session`'s subscriptions: a read stamped with it is not taken once it is another. */
-export function versionOf(changes: Changes, session: string): number {
-  return changes.latest.get(session) ?? changes.ended
-}
-
-/** Counts a change of `session`'s subscriptions. */
-export function changed(changes: Changes, session: string): void {
-  changes.count += 1
-  changes.latest.set(session, changes.count)
-}
-
-/** Counts the end of `session`, and forgets its entry. */
-export function ended(changes: Changes, session: string): void {
-  changes.count += 1
-  changes.latest.delete(session)
-  changes.ended = changes.count
+  let count = 0
+  let ended = 0
+  const latest = new Map<string, number>()
+  return {
+    versionOf: (session) => latest.get(session) ?? ended,
+    changed: (session) => {
+      count += 1
+      latest.set(session, count)
+    },
+    ended: (session) => {
+      count += 1
+      latest.delete(session)
+      ended = count
+    },
+    latest
+  }
 }
 
 /** What the store records a session subscribes to, read when the session's subscriptions here were at `version`. */
@@ -286,7 +288,7 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
   // session (its end too, which forgets its count: a read made before it is not taken).
   const lock = yield* Semaphore.make(1)
   const changes = noChanges()
-  const counted = (session: string) => Effect.sync(() => changed(changes, session))
+  const counted = (session: string) => Effect.sync(() => changes.changed(session))
   const changing = <A, E>(session: string, change: Effect.Effect<A, E>) =>
     lock.withPermit(Effect.ensuring(change, counted(session)))
   const byName = new Map(serving.upstreams.map((upstream) => [upstream.name, upstream]))
@@ -364,7 +366,7 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
     function*(session: string, path: string, rule: Allow.Rule, recorded: Read) {
       // Older than a change of the session made here (a subscribe answered while it was read, or another take): not
       // taken.
-      if (recorded.version !== versionOf(changes, session)) return []
+      if (recorded.version !== changes.versionOf(session)) return []
       const { uris } = recorded
       const before = subscribedIn(table, session)
       for (const key of stale(table, session, uris)) {
@@ -416,11 +418,11 @@ export const make = Effect.fnUntraced(function*(serving: Serving) {
         ? Effect.succeed([])
         : lock.withPermit(take(session, path, rule, recorded)),
     tell,
-    version: (session) => versionOf(changes, session),
+    version: (session) => changes.versionOf(session),
     end: (session) =>
       lock.withPermit(Effect.ensuring(
         Effect.forEach(drop(table, session), ({ server, uri }) => release(server, uri), { discard: true }),
-        Effect.sync(() => ended(changes, session))
+        Effect.sync(() => changes.ended(session))
       )),
     subscribedBy: (session) => subscribedIn(table, session)
   } satisfies Subscriptions
