@@ -47,7 +47,7 @@
  * @since 0.1.0
  */
 import type * as Result from "effect/Result"
-import { responseOf, wholeCallBatches } from "../internal/simulator/chunks.js"
+import { responseOf, wholeCallBatches, writeChunks } from "../internal/simulator/chunks.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
 import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/embedding.js"
@@ -185,13 +185,7 @@ function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
   if (extra.blocked) return { events: [], tail: Writer.single(renderReply(reply, meta, extra), framing), contentType }
   const out = new FramedEvents(Writer.textFraming(framing))
   const writer = Writer.streamWriter(meta.id, meta.model, out, { wholeCalls: true, runningUsage: true })
-  const { events, tail } = wholeCallBatches(reply, meta, { callsPerEvent: 2, callMetadata })
-  const written: Array<string> = []
-  for (const batch of events) {
-    writer.write(batch)
-    written.push(out.events().join(""))
-  }
-  writer.write(tail)
+  const written = writeChunks(writer, out, wholeCallBatches(reply, meta, { callsPerEvent: 2, callMetadata }))
   // The error event after `count` events, framed as it would follow them (the array's separator).
   function streamError(count: number): string {
     const after = new FramedText(Writer.textFraming(framing, count))
@@ -199,8 +193,7 @@ function renderStream(reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
     return after.string()
   }
   return {
-    events: written,
-    tail: out.events().join(""),
+    ...written,
     contentType,
     ...(framing === "array" ? { streamError, malformedEvent: (count: number) => Writer.malformed(framing, count) } : {})
   }

@@ -25,7 +25,7 @@
  */
 import * as Result from "effect/Result"
 import type { Refused } from "../internal/schemaCheck.js"
-import { replyChunks, responseOf } from "../internal/simulator/chunks.js"
+import { replyChunks, responseOf, writeChunks } from "../internal/simulator/chunks.js"
 import { Transcript } from "../internal/simulator/decoded.js"
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { bareTypeName, bearerKey, invalid, isRecord, valueAt } from "../internal/simulator/requestChecks.js"
@@ -219,13 +219,7 @@ function renderReply(reply: Reply.Reply, meta: ReplyMeta): string {
 function renderStream(reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
   const out = new FramedEvents(ndjson)
   const writer = streamWriter(objectHead(meta.model, meta.created), () => metricsOf(reply), out)
-  const { events, tail } = replyChunks(reply, meta, "whole")
-  const calls = events.filter((chunk) => chunk._tag === "ToolCallDelta")
-  for (const chunk of events) if (chunk._tag !== "ToolCallDelta") writer.write([chunk])
-  if (calls.length > 0) writer.write(calls)
-  const lines = out.events()
-  writer.write(tail)
-  return { events: lines, tail: out.events().join("") }
+  return writeChunks(writer, out, replyChunks(reply, meta, "together"))
 }
 
 const injected: Readonly<Record<number, string>> = {

@@ -148,7 +148,7 @@ describe("the Gemini writer's two framings", () => {
   it("without ?alt=sse, one JSON array of the SSE stream's objects, each write whole objects; an error ends both", () => {
     fc.assert(fc.property(reply, meta, fc.boolean(), fc.option(fc.nat()), (reply, meta, wholeCalls, failAt) => {
       const { events, tail } = replyChunks(reply, meta)
-      const batches = [...events.map((chunk) => [chunk]), tail]
+      const batches = [...events, tail]
       // A failure after `failAt` batches, in place of the rest.
       const written = failAt === null ? batches : batches.slice(0, failAt % batches.length)
       const options = { wholeCalls, runningUsage: wholeCalls }

@@ -18,40 +18,55 @@ import type { RenderedStream, ReplyMeta } from "../../simulator/WireFormat.js"
 import type { EventList } from "../wire/eventSink.js"
 import { usageOf } from "./usage.js"
 
-/** A reply's stream: the chunks written one by one, and the ones written together at its end. */
-export interface ReplyChunks {
-  readonly events: ReadonlyArray<ChatChunk>
+/**
+ * A reply's stream as the writes that make it: each of `events` a batch of chunks written at once (one chunk, but for
+ * a dialect that sends several together), and the batch written at its end.
+ */
+export interface ReplyBatches {
+  readonly events: ReadonlyArray<ReadonlyArray<ChatChunk>>
   readonly tail: ReadonlyArray<ChatChunk>
 }
 
-/** How a reply's tool calls are streamed: interleaved (Chat Completions), or one whole call after another. */
-export type ToolOrder = "interleaved" | "whole"
+/**
+ * How a reply's tool calls are streamed: interleaved (Chat Completions), one whole call after another, or every call
+ * whole in one write after the text (Ollama's one line of calls).
+ */
+export type ToolOrder = "interleaved" | "whole" | "together"
 
-/** The chunks of `reply`'s stream, its `Finish` naming `meta`'s id and model. */
-export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrder = "interleaved"): ReplyChunks {
-  const events: Array<ChatChunk> = []
-  for (const text of reply.reasoning) events.push({ _tag: "ReasoningDelta", text })
-  for (const text of reply.content) events.push({ _tag: "TextDelta", text })
+/**
+ * The chunks of `reply`'s stream, each written alone but the calls `together`, its `Finish` naming `meta`'s id and
+ * model.
+ */
+export function replyChunks(reply: Reply.Reply, meta: ReplyMeta, order: ToolOrder = "interleaved"): ReplyBatches {
+  const events: Array<ReadonlyArray<ChatChunk>> = []
+  for (const text of reply.reasoning) events.push([{ _tag: "ReasoningDelta", text }])
+  for (const text of reply.content) events.push([{ _tag: "TextDelta", text }])
   const calls = reply.toolCalls
   const tail: ReadonlyArray<ChatChunk> = [{ _tag: "Usage", usage: usageOf(reply.usage) }, finishOf(reply, meta)]
-  if (order === "whole") {
+  const deltas: Array<ChatChunk> = []
+  if (order === "interleaved") {
+    for (let index = 0; index < calls.length; index++) {
+      const { id, name } = calls[index]!
+      deltas.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
+    }
+    const rounds = calls.reduce((n, call) => Math.max(n, call.fragments.length), 0)
+    for (let round = 0; round < rounds; round++) {
+      for (let index = 0; index < calls.length; index++) {
+        const piece = calls[index]!.fragments[round]
+        if (piece !== undefined) deltas.push({ _tag: "ToolCallDelta", index, arguments: piece })
+      }
+    }
+  } else {
     for (let index = 0; index < calls.length; index++) {
       const { fragments, id, name } = calls[index]!
-      events.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
-      for (const piece of fragments) events.push({ _tag: "ToolCallDelta", index, arguments: piece })
+      deltas.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
+      for (const piece of fragments) deltas.push({ _tag: "ToolCallDelta", index, arguments: piece })
     }
-    return { events, tail }
   }
-  for (let index = 0; index < calls.length; index++) {
-    const { id, name } = calls[index]!
-    events.push({ _tag: "ToolCallDelta", index, id, name, arguments: "" })
-  }
-  const rounds = calls.reduce((n, call) => Math.max(n, call.fragments.length), 0)
-  for (let round = 0; round < rounds; round++) {
-    for (let index = 0; index < calls.length; index++) {
-      const piece = calls[index]!.fragments[round]
-      if (piece !== undefined) events.push({ _tag: "ToolCallDelta", index, arguments: piece })
-    }
+  if (order === "together") {
+    if (deltas.length > 0) events.push(deltas)
+  } else {
+    for (const delta of deltas) events.push([delta])
   }
   return { events, tail }
 }
@@ -64,20 +79,13 @@ export interface ChunkWriter {
 }
 
 /**
- * The stream `writer` writes into `out` from `chunks`: `opening` first when the dialect opens its stream before the
- * reply's first chunk (its events on their own), then one write a chunk of `events`, each event `out` keeps its own;
- * the tail's events as one text.
+ * The stream `writer` writes into `out` from `batches`: one write a batch of `events`, each event `out` keeps its own
+ * (the simulator's timing and faults count them); the tail's events as one text.
  */
-export function writeChunks(
-  writer: ChunkWriter,
-  out: EventList,
-  chunks: ReplyChunks,
-  opening?: ReadonlyArray<ChatChunk>
-): RenderedStream {
-  if (opening !== undefined) writer.write(opening)
-  for (const chunk of chunks.events) writer.write([chunk])
+export function writeChunks(writer: ChunkWriter, out: EventList, batches: ReplyBatches): RenderedStream {
+  for (const batch of batches.events) writer.write(batch)
   const events = out.events()
-  writer.write(chunks.tail)
+  writer.write(batches.tail)
   return { events, tail: out.events().join("") }
 }
 
@@ -126,12 +134,6 @@ export interface WholeCallOptions {
   readonly callsPerEvent: number
   /** The provider data of the call at `index`, if any (a made-up thought signature). */
   readonly callMetadata: (call: Reply.ToolCall, index: number) => ProviderMetadata | undefined
-}
-
-/** A reply's stream as batches, each written as one event, and the batch that ends it. */
-export interface ReplyBatches {
-  readonly events: ReadonlyArray<ReadonlyArray<ChatChunk>>
-  readonly tail: ReadonlyArray<ChatChunk>
 }
 
 /** The counts after `candidates` tokens of the reply's own and `thoughts` of reasoning. */

@@ -55,5 +55,6 @@ export function renderStream(
     meta,
     "whole"
   )
-  return writeChunks(writer, out, chunks, [{ _tag: "Usage", usage }])
+  // The first write opens the stream: `message_start` with the prompt's usage.
+  return writeChunks(writer, out, { events: [[{ _tag: "Usage", usage }], ...chunks.events], tail: chunks.tail })
 }

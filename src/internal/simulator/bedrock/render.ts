@@ -42,7 +42,9 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string =>
  */
 export function renderStream(codec: EventStreamCodec, reply: Reply.Reply, meta: ReplyMeta): RenderedStream {
   const out = eventFrames(codec)
-  return writeChunks(streamWriter(out, { latencyMs }), out, replyChunks(reply, meta, "whole"), [])
+  const { events, tail } = replyChunks(reply, meta, "whole")
+  // The first write, of nothing, opens the stream (`messageStart`).
+  return writeChunks(streamWriter(out, { latencyMs }), out, { events: [[], ...events], tail })
 }
 
 /** An error in Bedrock's words (Amazon Bedrock API reference, Converse, "Errors"). */

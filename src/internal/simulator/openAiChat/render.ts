@@ -37,5 +37,6 @@ export function renderStream(
   }, out)
   // The first write opens the stream: the assistant's role alone (Azure's prompt results first, an event of their
   // own).
-  return writeChunks(writer, out, replyChunks(reply, meta), [])
+  const { events, tail } = replyChunks(reply, meta)
+  return writeChunks(writer, out, { events: [[], ...events], tail })
 }
