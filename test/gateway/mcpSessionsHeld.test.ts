@@ -114,6 +114,15 @@ const initialize = { jsonrpc: "2.0", id: 1, method: "initialize", params: { prot
 const ping = { jsonrpc: "2.0", id: 2, method: "ping" }
 const subscribe = { jsonrpc: "2.0", id: 3, method: "resources/subscribe", params: { uri: "file:///a.md" } }
 
+// Two instances over one store, a session started at A: the store, A's requests, B's endpoint and the session's id.
+const startedAtA = Effect.gen(function*() {
+  const { memory, store } = failingStore()
+  const atB = endpoint()
+  const sendA = served(yield* Sessions.make(store, endpoint().answer, () => 0))
+  const id = (yield* sendA("POST", initialize)).session!
+  return { memory, store, atB, sendA, id }
+})
+
 describe("MCP sessions held when the store fails", () => {
   it.live("a session whose start could not be recorded is answered where it is held, until its DELETE", () =>
     Effect.gen(function*() {
@@ -197,12 +206,8 @@ describe("MCP sessions held when the store fails", () => {
 
   it.live("requests of a session at once, at an instance that does not hold it, start it there once", () =>
     Effect.gen(function*() {
-      const { store } = failingStore()
-      const atA = endpoint()
-      const atB = endpoint()
-      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      const { atB, id, store } = yield* startedAtA
       const sendB = served(yield* Sessions.make(store, atB.answer, () => 0))
-      const id = (yield* sendA("POST", initialize)).session!
       const answered = yield* Effect.forEach(Array.from({ length: 8 }), () => sendB("POST", ping, id), {
         concurrency: "unbounded"
       })
@@ -213,10 +218,7 @@ describe("MCP sessions held when the store fails", () => {
 
   it.live("a restart goes on when the requests waiting for it leave, and is held for the next one", () =>
     Effect.gen(function*() {
-      const { store } = failingStore()
-      const atA = endpoint()
-      const atB = endpoint()
-      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      const { atB, id, store } = yield* startedAtA
       // B's endpoint answers its first `initialize` when `opened`; what else reaches it is counted in `asked`.
       const entered = yield* Deferred.make<void>()
       const opened = yield* Deferred.make<void>()
@@ -234,7 +236,6 @@ describe("MCP sessions held when the store fails", () => {
         return yield* atB.answer
       })
       const sessionsB = yield* Sessions.make(store, stalling, () => 0)
-      const id = (yield* sendA("POST", initialize)).session!
       const restarting = yield* Effect.forkChild(asked(sessionsB, id))
       yield* Deferred.await(entered)
       const waiting = yield* Effect.forkChild(asked(sessionsB, id))
@@ -254,10 +255,7 @@ describe("MCP sessions held when the store fails", () => {
 
   it.effect("a restart that has not started the session in 10 s gives none; the next request starts it again", () =>
     Effect.gen(function*() {
-      const { store } = failingStore()
-      const atA = endpoint()
-      const atB = endpoint()
-      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      const { atB, id, store } = yield* startedAtA
       // B's endpoint never answers the first `initialize` it is sent.
       const entered = yield* Deferred.make<void>()
       let first = true
@@ -267,7 +265,6 @@ describe("MCP sessions held when the store fails", () => {
         return Effect.andThen(Deferred.succeed(entered, undefined), Effect.never)
       })
       const sessionsB = yield* Sessions.make(store, stalling, () => 0)
-      const id = (yield* sendA("POST", initialize)).session!
       const waiting = yield* Effect.forkChild(asked(sessionsB, id))
       yield* Deferred.await(entered)
       yield* TestClock.adjust("9 seconds")
@@ -280,12 +277,8 @@ describe("MCP sessions held when the store fails", () => {
 
   it.live("a DELETE of a session an instance does not hold ends it without starting it; others' sessions are 404", () =>
     Effect.gen(function*() {
-      const { memory, store } = failingStore()
-      const atA = endpoint()
-      const atB = endpoint()
-      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      const { memory, atB, id, sendA, store } = yield* startedAtA
       const sessionsB = yield* Sessions.make(store, atB.answer, () => 0)
-      const id = (yield* sendA("POST", initialize)).session!
       // Another path's, another key's, and an unknown session: 404, ended nowhere.
       expect((yield* served(sessionsB, { path: "/mcp/docs", caller: null })("DELETE", undefined, id)).status).toBe(404)
       expect((yield* served(sessionsB, { path: "/mcp", caller: "key_1" })("DELETE", undefined, id)).status).toBe(404)
@@ -304,12 +297,8 @@ describe("MCP sessions held when the store fails", () => {
 
   it.live("a DELETE naming another protocol version than the session's is answered by the endpoint, restarted", () =>
     Effect.gen(function*() {
-      const { store } = failingStore()
-      const atA = endpoint()
-      const atB = endpoint()
-      const sendA = served(yield* Sessions.make(store, atA.answer, () => 0))
+      const { atB, id, store } = yield* startedAtA
       const sessionsB = yield* Sessions.make(store, atB.answer, () => 0)
-      const id = (yield* sendA("POST", initialize)).session!
       // `McpServer` answers such a `DELETE` (400 when the version is not the one negotiated); this endpoint 200.
       expect((yield* served(sessionsB)("DELETE", undefined, id, "2025-06-18")).status).toBe(200)
       expect(atB.counts.started).toBe(1)
