@@ -115,7 +115,12 @@ export function routerPath(uriTemplate: string): string | undefined {
  * matches none.
  */
 export function matches(uriTemplate: string, uri: string): boolean {
-  return routerOf(uriTemplate)?.router.find("GET", `/${uri}`) !== undefined
+  return found(routerOf(uriTemplate), uri)
+}
+
+// Whether `routed`, a template's router, matches `uri`.
+function found(routed: ReturnType<typeof routerOf>, uri: string): boolean {
+  return routed?.router.find("GET", `/${uri}`) !== undefined
 }
 
 /**
@@ -127,7 +132,15 @@ export function readThrough(
   templates: McpServer.McpServer["Service"]["resourceTemplates"],
   uri: string
 ): McpSchema.ResourceTemplate | undefined {
-  return templates.find(({ template }) => matches(template.uriTemplate, uri))?.template
+  return templates.find(({ template }) => found(heldRouterOf(template), uri))?.template
+}
+
+// The router of each template an `McpServer` holds, made once: a request's subscriptions are checked against them.
+const heldRouters = new WeakMap<McpSchema.ResourceTemplate, ReturnType<typeof routerOf>>()
+
+function heldRouterOf(template: McpSchema.ResourceTemplate): ReturnType<typeof routerOf> {
+  if (!heldRouters.has(template)) heldRouters.set(template, routerOf(template.uriTemplate))
+  return heldRouters.get(template)
 }
 
 /**
