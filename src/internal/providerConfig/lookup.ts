@@ -44,11 +44,34 @@ export const model = (
  * The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. A `pricing` entry states
  * money; how many tokens a medium makes is the model's, so a rate the entry leaves unset is the built-in price's of
  * its `model_name` when that states one (a Claude model priced in provider.json reads PDFs at Claude's page rate).
+ * How a part by URL is read is its adapter's (`urlReading`), and the most a call is billed for its `context_window`,
+ * else the built-in price's.
  */
 export const priceOf = (settings: ModelConfig): Pricing.Price | undefined => {
-  const builtIn = Pricing.lookup(settings.entry.model_name)
-  if (settings.entry.pricing === undefined) return builtIn
-  return { ...mediaRates(builtIn), ...Pricing.fromPerMtok(settings.entry.pricing) }
+  const { entry } = settings
+  const builtIn = Pricing.lookup(entry.model_name)
+  const price = entry.pricing === undefined
+    ? builtIn
+    : { ...mediaRates(builtIn), ...Pricing.fromPerMtok(entry.pricing) }
+  if (price === undefined) return undefined
+  const contextWindow = entry.context_window ?? builtIn?.contextWindow
+  return {
+    ...price,
+    mediaUrls: urlReading(settings, builtIn),
+    ...(contextWindow === undefined ? {} : { contextWindow })
+  }
+}
+
+/**
+ * How a model's adapter has its provider read a part by URL: Gemini's (`gemini`, and `vertex` but for a model
+ * Anthropic publishes) sends it as `fileData`, fetched as whatever the URL holds; the others send it in a field read
+ * only as an image (or an Anthropic PDF), or not at all, unless the built-in price says the model fetches URLs (a
+ * Gemini model behind an OpenAI-compatible endpoint).
+ */
+const urlReading = (settings: ModelConfig, builtIn: Pricing.Price | undefined): "typed" | "fetched" => {
+  const { api, publisher } = settings.entry
+  if (api === "gemini" || (api === "vertex" && publisher !== "anthropic")) return "fetched"
+  return builtIn?.mediaUrls === "fetched" ? "fetched" : "typed"
 }
 
 /** The token rates of a price's media that it states. */

@@ -30,11 +30,6 @@ export const PricingEntry = Schema.Struct({
   /** The prompt tokens a PDF's page costs (`Pricing.Price.pdfPageTokens`). Default: Gemini's, 258. */
   pdf_page_tokens: optional(PositiveInt),
   /**
-   * The longest, in seconds, an audio or video part by URL is reserved as (`Pricing.Price.mediaSeconds`). Default:
-   * none, and a budgeted request with one is refused.
-   */
-  media_seconds: optional(PositiveInt),
-  /**
    * US dollars a call of each tool the provider runs itself (`Pricing.Price.hostedToolCalls`), by tool type. Default:
    * `Pricing.defaultHostedToolCalls`.
    */
@@ -130,7 +125,11 @@ export const ModelEntry = Schema.Struct({
   weight: optional(Positive),
   /** `Router`: group names that address this model (`"fast"`, `"smart"`). */
   groups: optional(Schema.Array(NonEmpty)),
-  /** The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`). */
+  /**
+   * The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`); the most a call
+   * is billed for, at which a budget reserves a part whose size cannot be known before the call
+   * (`Pricing.Price.contextWindow`).
+   */
   context_window: optional(PositiveInt),
   /**
    * Whether the model goes on from a last assistant message (an assistant prefill), which a `Router`'s
