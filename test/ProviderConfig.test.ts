@@ -173,6 +173,7 @@ describe("ProviderConfig.fromJson", () => {
         g: [
           { model_name: "gemini-2.5-flash", api: "gemini", api_keys: ["k"] },
           { model_name: "house-gemini", api: "gemini", api_keys: ["k"], pricing, context_window: 32_000 },
+          { model_name: "gemini-2.5-flash-lite", api: "gemini", api_keys: ["k"], media_by_url: "refuse" },
           { model_name: "gemini-2.5-pro", api_keys: ["k"], pricing },
           { model_name: "gemini-house", api: "vertex", project: "p", location: "us-central1", pricing },
           {
@@ -195,6 +196,9 @@ describe("ProviderConfig.fromJson", () => {
         mediaUrls: "fetched",
         contextWindow: 1_048_576
       })
+      // A deployment that refuses a part whose size cannot be known gives no window to reserve one at.
+      const { contextWindow: _, ...lite } = Pricing.builtIn["gemini-2.5-flash-lite"]!
+      expect(price("gemini-2.5-flash-lite")).toStrictEqual(lite)
       expect(price("gemini-house")?.mediaUrls).toBe("fetched")
       expect(price("claude-house")?.mediaUrls).toBe("typed")
     }))

@@ -33,7 +33,7 @@ const served = Effect.gen(function*() {
   const { gateway, simulator } = yield* budgetedGateway({
     name: "media",
     key: budgetedKey,
-    models: ["gemini-sim", "gemini-window", "gemini-wide", "claude-sim", "claude-pages"],
+    models: ["gemini-sim", "gemini-window", "gemini-wide", "gemini-refusing", "claude-sim", "claude-pages"],
     sections: (simulator) => {
       const onSimulator = (model: string, api: string, pricing: Record<string, unknown>, window?: number) => ({
         ...simDeployment(simulator, model, pricing),
@@ -43,11 +43,13 @@ const served = Effect.gen(function*() {
       })
       return {
         sim: [simDeployment(simulator, "gpt-4o-mini", perMillion)],
-        // No call of gemini-window bills more than 8,000 prompt tokens: within $0.01; one of gemini-wide 20,000.
+        // No call of gemini-window bills more than 8,000 prompt tokens: within $0.01; one of gemini-wide 20,000;
+        // gemini-refusing's deployment says a part of unknown size is refused rather than reserved.
         google: [
           onSimulator("gemini-sim", "gemini", perMillion),
           onSimulator("gemini-window", "gemini", perMillion, 8_000),
-          onSimulator("gemini-wide", "gemini", perMillion, 20_000)
+          onSimulator("gemini-wide", "gemini", perMillion, 20_000),
+          { ...onSimulator("gemini-refusing", "gemini", perMillion, 8_000), media_by_url: "refuse" }
         ],
         // A page at 5 tokens: a PDF by URL, reserved as 1,000 pages, is 5,000 tokens.
         claude: [
@@ -124,6 +126,9 @@ describe("a budgeted key reserves each media part by what it is", () => {
         assert.strictEqual(refused.status, 400)
         assert.include(refused.message, "messages[0].content[1] is a video by URL")
         assert.include(refused.message, "context_window")
+        const held = yield* askGemini(google, "gemini-refusing", video)
+        assert.strictEqual(held.status, 400)
+        assert.include(held.message, "media_by_url")
         // A declared type is a claim Gemini does not read for a URL it fetches: an image is no cheaper.
         const declared = yield* askGemini(google, "gemini-sim", {
           fileData: { fileUri: youtube, mimeType: "image/png" }

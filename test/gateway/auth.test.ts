@@ -114,12 +114,12 @@ describe("a budgeted call's worst case", () => {
         mediaUrls: "fetched",
         hostedToolCalls: Pricing.defaultHostedToolCalls
       })
-    // The largest context window (a price's, else its deployment's), none when one that fetches URLs has none; URLs
+    // The largest context window, none when one that fetches URLs has none; URLs
     // typed only when every deployment reads them so; a hosted tool's call costs the most any of them prices it at.
     const typed = { input: 1, output: 2, mediaUrls: "typed" } as const
     const worst = Engine.worstPrice([
       { price: { ...typed, contextWindow: 600, hostedToolCalls: { web_search: 0.05 } } },
-      { price: { ...typed, audioTokensPerSecond: 40 }, contextWindow: 1_200 }
+      { price: { ...typed, audioTokensPerSecond: 40, contextWindow: 1_200 } }
     ])
     expect([
       worst?.contextWindow,
@@ -131,7 +131,7 @@ describe("a budgeted call's worst case", () => {
     const mixed = Engine.worstPrice([{ price: { ...typed, contextWindow: 600 } }, { price: { input: 1, output: 2 } }])
     expect([mixed?.contextWindow, mixed?.mediaUrls]).toStrictEqual([undefined, "fetched"])
     // A deployment that reads URLs typed never bills a part of unknown size: it needs no window.
-    const fetching = Engine.worstPrice([{ price: { input: 1, output: 2 }, contextWindow: 900 }, { price: typed }])
+    const fetching = Engine.worstPrice([{ price: { input: 1, output: 2, contextWindow: 900 } }, { price: typed }])
     expect([fetching?.contextWindow, fetching?.mediaUrls]).toStrictEqual([900, "fetched"])
     expect(Engine.worstPrice([{ price: typed }])?.contextWindow).toBeUndefined()
     // An image costs the most any of them counts it at; one that does not say, the default.

@@ -123,6 +123,14 @@ const configured = ProviderConfig.fromJson({
   google: [
     { model_name: "gemini-house", api: "gemini", api_keys: ["k"], pricing, context_window: window },
     { model_name: "gemini-unwindowed", api: "gemini", api_keys: ["k"], pricing },
+    {
+      model_name: "gemini-refusing",
+      api: "gemini",
+      api_keys: ["k"],
+      pricing,
+      context_window: window,
+      media_by_url: "refuse"
+    },
     { model_name: "gemini-2.5-flash", api: "gemini", api_keys: ["k"] }
   ],
   openai: [{ model_name: "gpt-house", api_keys: ["k"], pricing }],
@@ -135,7 +143,7 @@ const targetOf = (config: ProviderConfig.ProviderConfig, ...names: ReadonlyArray
     const [provider, model] = name.split("/") as [string, string]
     const settings = config.providers[provider]![model]!
     const price = ProviderConfig.priceOf(settings)
-    return { ...(price === undefined ? {} : { price }), contextWindow: settings.entry.context_window }
+    return price === undefined ? {} : { price }
   }))
 })
 
@@ -144,13 +152,14 @@ const targetOf = (config: ProviderConfig.ProviderConfig, ...names: ReadonlyArray
 const atWindow = (input: number) => (window * input + 1 * pricing.output_per_mtok) / 1_000_000 * (1 - 1e-12)
 
 describe("a part by URL is reserved at the most the call can bill, however the URL is spelled", () => {
-  it.effect("through a model that fetches URLs: at its context window, or refused without one", () =>
+  it.effect("through a model that fetches URLs: at its context window, or refused without one or where it says so", () =>
     Effect.gen(function*() {
       const config = yield* configured
       const fetched = targetOf(config, "google/gemini-house")
       const builtIn = targetOf(config, "google/gemini-2.5-flash")
       const mixed = targetOf(config, "google/gemini-house", "openai/gpt-house", "claude/claude-house")
       const unwindowed = targetOf(config, "google/gemini-unwindowed")
+      const refusing = targetOf(config, "google/gemini-refusing", "google/gemini-house")
       fc.assert(
         fc.property(spelledUrl, declaredTypes, fc.constantFrom(...carriers), (url, declared, carrier) => {
           const decoded = carrier.decode(url, declared)
@@ -165,10 +174,12 @@ describe("a part by URL is reserved at the most the call can bill, however the U
           expect(Auth.worstCase(builtIn, request)).toBeGreaterThanOrEqual(
             atWindow(Pricing.builtIn["gemini-2.5-flash"]!.input)
           )
-          const refusal = Auth.unbounded(unwindowed, request)
-          expect(refusal?.status).toBe(400)
-          expect(refusal?.message).toContain("messages[0].content[1] is ")
-          expect(refusal?.message).toContain("context_window")
+          for (const target of [unwindowed, refusing]) {
+            const refusal = Auth.unbounded(target, request)
+            expect(refusal?.status).toBe(400)
+            expect(refusal?.message).toContain("messages[0].content[1] is ")
+            expect(refusal?.message).toContain("media_by_url")
+          }
         }),
         { numRuns: 400 }
       )

@@ -136,15 +136,12 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
  * The highest prices among `deployments`, each of its kind: input (a cached token's price included), cache writes
  * (for five minutes and for an hour, each at the price a deployment charges for it, its input price when it charges
  * no premium) and output, the most tokens an image, a second of audio or video and a PDF's page cost, URLs read as
- * fetched when one deployment fetches them (or does not say), the largest context window (its price's, else the
- * deployment's; none when one that fetches URLs has none: a deployment that reads them typed bills no part whose size
- * is unknown, its adapter refusing it), and each hosted tool's call (its default where a deployment does not say);
- * `undefined` when one has no price.
+ * fetched when one deployment fetches them (or does not say), the largest context window (none when one that fetches
+ * URLs has none: a deployment that reads them typed bills no part whose size is unknown, its adapter refusing it), and
+ * each hosted tool's call (its default where a deployment does not say); `undefined` when one has no price.
  */
 export function worstPrice(
-  deployments: ReadonlyArray<
-    { readonly price?: Pricing.Price | undefined; readonly contextWindow?: number | undefined }
-  >
+  deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
 ): Pricing.Price | undefined {
   let input = 0
   let cacheWrite = 0
@@ -158,7 +155,7 @@ export function worstPrice(
   // Undefined once a deployment that fetches URLs has no window; 0 while none has one.
   let contextWindow: number | undefined = 0
   const hostedToolCalls: Record<string, number> = {}
-  for (const { price, ...deployment } of deployments) {
+  for (const { price } of deployments) {
     if (price === undefined) return undefined
     input = Math.max(input, price.input, price.cachedInput ?? 0)
     cacheWrite = Math.max(cacheWrite, Pricing.cacheWritePrice(price))
@@ -175,10 +172,9 @@ export function worstPrice(
     )
     pdfPageTokens = Math.max(pdfPageTokens, price.pdfPageTokens ?? Pricing.defaultPdfPageTokens)
     if (price.mediaUrls !== "typed") mediaUrls = "fetched"
-    const window = price.contextWindow ?? deployment.contextWindow
-    if (window === undefined) {
+    if (price.contextWindow === undefined) {
       if (price.mediaUrls !== "typed") contextWindow = undefined
-    } else if (contextWindow !== undefined) contextWindow = Math.max(contextWindow, window)
+    } else if (contextWindow !== undefined) contextWindow = Math.max(contextWindow, price.contextWindow)
     for (const [type, dollars] of Object.entries({ ...Pricing.defaultHostedToolCalls, ...price.hostedToolCalls })) {
       hostedToolCalls[type] = Math.max(hostedToolCalls[type] ?? 0, dollars)
     }

@@ -44,8 +44,9 @@ export const model = (
  * The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. A `pricing` entry states
  * money; how many tokens a medium makes is the model's, so a rate the entry leaves unset is the built-in price's of
  * its `model_name` when that states one (a Claude model priced in provider.json reads PDFs at Claude's page rate).
- * How a part by URL is read is its adapter's (`urlReading`), and the most a call is billed for its `context_window`,
- * else the built-in price's.
+ * How a part by URL is read is its adapter's (`urlReading`); the most a call is billed for, at which a part whose size
+ * cannot be known is reserved, its `context_window`, else the built-in price's, and none (such a part refused for a
+ * budgeted key) where its `media_by_url` is `"refuse"`.
  */
 export const priceOf = (settings: ModelConfig): Pricing.Price | undefined => {
   const { entry } = settings
@@ -54,9 +55,10 @@ export const priceOf = (settings: ModelConfig): Pricing.Price | undefined => {
     ? builtIn
     : { ...mediaRates(builtIn), ...Pricing.fromPerMtok(entry.pricing) }
   if (price === undefined) return undefined
-  const contextWindow = entry.context_window ?? builtIn?.contextWindow
+  const contextWindow = entry.media_by_url === "refuse" ? undefined : entry.context_window ?? builtIn?.contextWindow
+  const { contextWindow: _builtIn, ...rest } = price
   return {
-    ...price,
+    ...rest,
     mediaUrls: urlReading(settings, builtIn),
     ...(contextWindow === undefined ? {} : { contextWindow })
   }

@@ -132,6 +132,12 @@ export const ModelEntry = Schema.Struct({
    */
   context_window: optional(PositiveInt),
   /**
+   * What a budgeted key's request with a part by URL whose size cannot be known before the call (a URL a Gemini
+   * deployment fetches) gets: `"reserve"`, reserved at the model's context window; `"refuse"`, refused (400) before
+   * the call. Default `"reserve"` (`"refuse"` where the model has no context window).
+   */
+  media_by_url: optional(Schema.Literals(["reserve", "refuse"])),
+  /**
    * Whether the model goes on from a last assistant message (an assistant prefill), which a `Router`'s
    * `mid_stream: "continue"` uses; with `chat-completions`, how the server is asked to: `true` (the message alone),
    * `"continue_final_message"` (vLLM) or `"prefix"` (DeepSeek's beta) (`OpenAiChat.Options.prefill`). Default: true

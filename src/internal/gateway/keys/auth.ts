@@ -215,9 +215,9 @@ export const unbounded = (
   const part = Pricing.unboundedPart(target.price, request)
   return part === undefined ? undefined : Errors.invalidRequest(
     `${part.at} is ${part.what}: its size cannot be known before the call (its provider bills what the URL holds, ` +
-      `whatever its type says), and its model has no context window to bound the call by, so this gateway key's ` +
-      `budget cannot reserve it. Send it inline (a data: URL or inlineData, whose size is read), or give the model a ` +
-      `context window (provider.json \`context_window\`), which such a part is reserved at.`,
+      `whatever its type says), and its model gives no context window to reserve the call at (provider.json ` +
+      `\`context_window\`) or refuses such parts (\`media_by_url\`), so this gateway key's budget cannot take it. ` +
+      `Send it inline (a data: URL or inlineData, whose size is read).`,
     part.at
   )
 }
