@@ -23,7 +23,7 @@ export interface Spelling {
   readonly path: string
 }
 
-/** Hosts of video sites as Gemini reads them, and hosts of anything else. */
+/** Hosts of video sites as Gemini reads them, and hosts of anything else (an IDN one in Unicode and in Punycode). */
 export const hosts = [
   "youtube.com",
   "youtu.be",
@@ -31,7 +31,9 @@ export const hosts = [
   "googlevideo.com",
   "example.com",
   "cdn.example.test",
-  "storage.googleapis.com"
+  "storage.googleapis.com",
+  "vidéo.example",
+  "xn--vido-bpa.example"
 ] as const
 
 /** Paths of a page, an image, a video, audio, a PDF, a file of no extension. */

@@ -29,6 +29,7 @@ import * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as RouterStatus from "../router/status.js"
+import type * as Media from "../tokens/media.js"
 import * as Guardrails from "./guardrails.js"
 
 /** Where a request's `model` goes: the service to call and the address to give it (none for a named router). */
@@ -151,7 +152,7 @@ export function worstPrice(
   let audioTokensPerSecond = 0
   let videoTokensPerSecond = 0
   let pdfPageTokens = 0
-  let mediaUrls: "typed" | "fetched" = "typed"
+  let mediaUrls: Media.UrlReading = "typed"
   // Undefined once a deployment that fetches URLs has no window; 0 while none has one.
   let contextWindow: number | undefined = 0
   const hostedToolCalls: Record<string, number> = {}

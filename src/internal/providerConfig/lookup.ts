@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Pricing from "../../Pricing.js"
 import { type ModelConfig, type ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
+import type * as Media from "../tokens/media.js"
 import { findModel } from "./router.js"
 
 /** The settings of one model, or a `ProviderConfigError` naming what exists. */
@@ -70,7 +71,7 @@ export const priceOf = (settings: ModelConfig): Pricing.Price | undefined => {
  * only as an image (or an Anthropic PDF), or not at all, unless the built-in price says the model fetches URLs (a
  * Gemini model behind an OpenAI-compatible endpoint).
  */
-const urlReading = (settings: ModelConfig, builtIn: Pricing.Price | undefined): "typed" | "fetched" => {
+const urlReading = (settings: ModelConfig, builtIn: Pricing.Price | undefined): Media.UrlReading => {
   const { api, publisher } = settings.entry
   if (api === "gemini" || (api === "vertex" && publisher !== "anthropic")) return "fetched"
   return builtIn?.mediaUrls === "fetched" ? "fetched" : "typed"

@@ -320,7 +320,7 @@ export function describe(kind: Kind, mediaType: string | undefined): string {
  * Whether a part's size is known before the call (the module doc): its bytes are in the request, or it is an image or
  * a PDF by URL for an API that reads a URL only as that kind (`urls` `"typed"`).
  */
-export function isSized(media: Media, urls: UrlReading): boolean {
+function isSized(media: Media, urls: UrlReading): boolean {
   return media.inline || (urls === "typed" && (media.kind === "image" || media.kind === "pdf"))
 }
 
