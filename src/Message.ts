@@ -50,7 +50,8 @@ export class TextPart extends Schema.Opaque<TextPart>()(Schema.Struct({
  * deployment also takes a PDF, a Gemini one audio, video, PDFs and text documents. What it is comes from `mediaType`,
  * else the `data:` URL's own type, else the URL's file extension or host (a YouTube video), else it is an image by a
  * web URL and a file of no stated type by any other; a deployment that cannot read it refuses it by its path, and a
- * budget reserves it by what it is (docs/cost.md, "Media").
+ * budget reserves it by what it is, or, by a URL whose size cannot be known before the call (one Gemini fetches), at
+ * the model's context window whatever it is said to be (docs/cost.md, "Media").
  *
  * @since 0.1.0
  * @category Models

@@ -86,9 +86,18 @@ export const PerMillion = Schema.Number.check(
  * counted by their length (docs/cost.md, "Media"): `audioTokensPerSecond`
  * (default `defaultAudioTokensPerSecond`), `videoTokensPerSecond` (default
  * `defaultVideoTokensPerSecond`), `pdfPageTokens` (default
- * `defaultPdfPageTokens`); `mediaSeconds` is the longest an audio or video part
- * by URL, whose length cannot be read before the call, is taken to be (default:
- * none, and such a part has no bound: `estimate` is `Infinity`).
+ * `defaultPdfPageTokens`). `mediaUrls` is how the model's API reads a media
+ * part by URL: `"typed"`, only as the kind of the field it is sent in (OpenAI's
+ * `image_url`, Anthropic's `image` and `document` sources: an image billed by
+ * its dimensions, a PDF by its pages); `"fetched"`, as whatever the URL holds
+ * (Gemini's `fileData`: a YouTube URL is billed as its video, whatever type it
+ * is declared). Default `"fetched"`: a price that does not say may be any
+ * API's. `contextWindow` is the most prompt tokens a call of the model can be
+ * billed for, its context window of input: a part whose size cannot be known
+ * before the call (any part by URL when URLs are fetched, audio, video and
+ * files of no stated type by URL when they are typed; docs/cost.md, "Media")
+ * makes `estimate` count the prompt as that many tokens (default: none, and
+ * such a part has no bound: `estimate` is `Infinity`).
  * `hostedToolCalls` prices a call of each tool the provider runs itself (a
  * Responses request's `web_search`...), in US dollars a call (default:
  * `defaultHostedToolCalls`, each type it does not name).
@@ -110,7 +119,9 @@ export const Price = Schema.Struct({
   /** @since 0.3.0 */
   pdfPageTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
   /** @since 0.3.0 */
-  mediaSeconds: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  mediaUrls: Schema.optionalKey(Schema.Literals(["typed", "fetched"])),
+  /** @since 0.3.0 */
+  contextWindow: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
   /** @since 0.3.0 */
   hostedToolCalls: Schema.optionalKey(Schema.Record(Schema.String, PerMillion))
 })
@@ -198,9 +209,23 @@ export const toolPromptTokens = 1_000
  */
 export type Price = typeof Price.Type
 
-/** A price of a provider that caches on its own: reads at `cachedInput`, no write premium. */
+/**
+ * A price of a provider that caches on its own (reads at `cachedInput`, no write premium) and reads a media part by
+ * URL only as an image (OpenAI's `image_url`, Bedrock's and DeepSeek's APIs, which take none by URL).
+ */
 function price(input: number, cachedInput: number, output: number): Price {
-  return { input, cachedInput, output }
+  return { input, cachedInput, output, mediaUrls: "typed" }
+}
+
+/**
+ * The input tokens a Gemini 2.5 model takes (its model page in the Gemini API docs: an input token limit of
+ * 1,048,576), the most a call of it is billed for.
+ */
+const geminiContextWindow = 1_048_576
+
+/** A Gemini price: it caches on its own and fetches a part by URL as whatever the URL holds (a `fileData`). */
+function gemini(input: number, cachedInput: number, output: number): Price {
+  return { input, cachedInput, output, mediaUrls: "fetched", contextWindow: geminiContextWindow }
 }
 
 /**
@@ -211,7 +236,7 @@ const claudePdfPageTokens = 3_000 + 4_784
 
 /**
  * An Anthropic price: reads at a tenth of `input`, writes at 1.25 times it for five minutes and twice for an hour; a
- * PDF's page at `claudePdfPageTokens`.
+ * PDF's page at `claudePdfPageTokens`; a part by URL read only as the image or PDF its block says.
  */
 function claude(input: number, read: number, write: number, writeHour: number, output: number): Price {
   return {
@@ -220,7 +245,8 @@ function claude(input: number, read: number, write: number, writeHour: number, o
     cacheWrite: write,
     cacheWrite1h: writeHour,
     output,
-    pdfPageTokens: claudePdfPageTokens
+    pdfPageTokens: claudePdfPageTokens,
+    mediaUrls: "typed"
   }
 }
 
@@ -272,9 +298,9 @@ export const builtIn: Readonly<Record<string, Price>> = {
   "claude-haiku-4-5": claude(1, 0.1, 1.25, 2, 5),
   "claude-3-5-haiku": claude(0.8, 0.08, 1, 1.6, 4),
   // Google
-  "gemini-2.5-pro": price(1.25, 0.125, 10),
-  "gemini-2.5-flash": price(0.3, 0.03, 2.5),
-  "gemini-2.5-flash-lite": price(0.1, 0.01, 0.4),
+  "gemini-2.5-pro": gemini(1.25, 0.125, 10),
+  "gemini-2.5-flash": gemini(0.3, 0.03, 2.5),
+  "gemini-2.5-flash-lite": gemini(0.1, 0.01, 0.4),
   // DeepSeek
   "deepseek-chat": deepSeekV32,
   "deepseek-reasoner": deepSeekV32,
@@ -497,8 +523,10 @@ function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
  * output price. Each media part counts by what it is, whatever field it came
  * in: an image as `imageTokens` of the price (default `defaultImageTokens`),
  * audio and video by their seconds, a PDF by its pages (docs/cost.md,
- * "Media"); a part whose length cannot be bounded makes the estimate
- * `Infinity` (`unboundedPart` names it). A request with tools counts
+ * "Media"); a part whose size cannot be known before the call (`Price.mediaUrls`)
+ * makes the prompt the price's `contextWindow` of tokens, the most the call
+ * can be billed for, and without one the estimate `Infinity` (`unboundedPart`
+ * names the part). A request with tools counts
  * `toolPromptTokens` more, for the prompt a provider adds of its own for tool
  * use; one with hosted tools (`providerOptions.tools`, a Responses request's
  * `web_search`...) its `max_tool_calls` (default `defaultMaxToolCalls`) calls
@@ -517,10 +545,12 @@ function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
  */
 export function estimate(price: Price, request: ChatRequest.Input, options?: EstimateOptions): number {
   const media = mostMediaTokens(request, mediaRates(price))
-  if (typeof media !== "number") return Infinity
+  if (media.unsized !== undefined && price.contextWindow === undefined) return Infinity
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  const prompt = mostPromptTokens(request) + media +
+  const counted = mostPromptTokens(request) + media.tokens +
     (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
+  // A provider refuses a prompt past its context window rather than bill it.
+  const prompt = media.unsized === undefined ? counted : Math.max(counted, price.contextWindow!)
   return (prompt * mostPerPromptToken(price, request) + reply * price.output) * perToken +
     mostHostedCost(price, request)
 }
@@ -532,22 +562,24 @@ function mediaRates(price: Price): Rates {
     audioTokensPerSecond: price.audioTokensPerSecond ?? defaultAudioTokensPerSecond,
     videoTokensPerSecond: price.videoTokensPerSecond ?? defaultVideoTokensPerSecond,
     pdfPageTokens: price.pdfPageTokens ?? defaultPdfPageTokens,
-    mediaSeconds: price.mediaSeconds
+    urls: price.mediaUrls ?? "fetched"
   }
 }
 
 /**
- * The first media part of `request` whose cost `estimate` cannot bound at `price` (an audio or video part by URL,
- * when the price has no `mediaSeconds`): where it is (`messages[0].content[1]`) and what it is, in words; `undefined`
- * when every part has a bound.
+ * The first media part of `request` whose cost `estimate` cannot bound at `price`: a part whose size cannot be known
+ * before the call (`Price.mediaUrls`), when the price has no `contextWindow`; where it is (`messages[0].content[1]`)
+ * and what it is, in words; `undefined` when every part has a bound.
  *
  * @example
  * ```ts
  * import { Message, Pricing } from "effect-llm-router"
  *
+ * // A price of no stated API: a part by URL may be fetched as whatever it holds, however it is spelled.
  * const price = Pricing.fromPerMtok({ input_per_mtok: 0.3, output_per_mtok: 2.5 })
- * const request = { messages: [Message.user([Message.image("https://www.youtube.com/watch?v=9hE5-98ZeCg")])] }
- * Pricing.unboundedPart(price, request) // { at: "messages[0].content[0]", what: "a video by URL" }
+ * const request = { messages: [Message.user([Message.image("https://www.youtube-nocookie.com/embed/9hE5-98ZeCg")])] }
+ * Pricing.unboundedPart(price, request) // { at: "messages[0].content[0]", what: "an image by URL" }
+ * Pricing.unboundedPart({ ...price, contextWindow: 1_048_576 }, request) // undefined: the prompt is 1,048,576 tokens
  * ```
  *
  * @since 0.3.0
@@ -557,16 +589,15 @@ export function unboundedPart(
   price: Price,
   request: ChatRequest.Input
 ): { readonly at: string; readonly what: string } | undefined {
-  const media = mostMediaTokens(request, mediaRates(price))
-  return typeof media === "number" ? undefined : media
+  return price.contextWindow === undefined ? mostMediaTokens(request, mediaRates(price)).unsized : undefined
 }
 
 /**
  * A price as provider.json writes it (`pricing` of a model entry):
  * `cached_input_per_mtok` is `cachedInput`, `cache_write_per_mtok`
  * `cacheWrite` and `cache_write_1h_per_mtok` `cacheWrite1h`; `image_tokens`,
- * `audio_tokens_per_second`, `video_tokens_per_second`, `pdf_page_tokens`,
- * `media_seconds` and `hosted_tool_calls` are `Price`'s fields of those names.
+ * `audio_tokens_per_second`, `video_tokens_per_second`, `pdf_page_tokens` and
+ * `hosted_tool_calls` are `Price`'s fields of those names.
  *
  * @example
  * ```ts
@@ -592,7 +623,6 @@ export function fromPerMtok(pricing: {
   readonly audio_tokens_per_second?: number | undefined
   readonly video_tokens_per_second?: number | undefined
   readonly pdf_page_tokens?: number | undefined
-  readonly media_seconds?: number | undefined
   readonly hosted_tool_calls?: Readonly<Record<string, number>> | undefined
 }): Price {
   return {
@@ -605,7 +635,6 @@ export function fromPerMtok(pricing: {
     ...(pricing.audio_tokens_per_second === undefined ? {} : { audioTokensPerSecond: pricing.audio_tokens_per_second }),
     ...(pricing.video_tokens_per_second === undefined ? {} : { videoTokensPerSecond: pricing.video_tokens_per_second }),
     ...(pricing.pdf_page_tokens === undefined ? {} : { pdfPageTokens: pricing.pdf_page_tokens }),
-    ...(pricing.media_seconds === undefined ? {} : { mediaSeconds: pricing.media_seconds }),
     ...(pricing.hosted_tool_calls === undefined ? {} : { hostedToolCalls: pricing.hosted_tool_calls })
   }
 }

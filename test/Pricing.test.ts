@@ -19,8 +19,21 @@ const closeTo = (actual: number | undefined, expected: number) => {
 
 describe("Pricing.lookup", () => {
   it("finds a model by its own name", () => {
-    expect(Pricing.lookup("gpt-4o")).toStrictEqual({ input: 2.5, cachedInput: 1.25, output: 10 })
-    expect(Pricing.lookup("gpt-4o-mini")).toStrictEqual({ input: 0.15, cachedInput: 0.075, output: 0.6 })
+    expect(Pricing.lookup("gpt-4o")).toStrictEqual({ input: 2.5, cachedInput: 1.25, output: 10, mediaUrls: "typed" })
+    expect(Pricing.lookup("gpt-4o-mini")).toStrictEqual({
+      input: 0.15,
+      cachedInput: 0.075,
+      output: 0.6,
+      mediaUrls: "typed"
+    })
+    // Gemini fetches a part by URL as whatever it holds: its calls are bounded by its context window.
+    expect(Pricing.lookup("gemini-2.5-flash")).toStrictEqual({
+      input: 0.3,
+      cachedInput: 0.03,
+      output: 2.5,
+      mediaUrls: "fetched",
+      contextWindow: 1_048_576
+    })
   })
 
   it("drops dated and alias suffixes", () => {
@@ -292,6 +305,8 @@ describe("Pricing.estimate", () => {
   })
 
   it("counts each image at the price's imageTokens (default Pricing.defaultImageTokens), tools' own prompt too", () => {
+    // An API that reads an image by URL only as an image (OpenAI's `image_url`).
+    const typed = { mediaUrls: "typed" } as const
     const images = (count: number) => ({
       messages: [Message.user([
         { type: "text" as const, text: "a".repeat(400) },
@@ -301,11 +316,11 @@ describe("Pricing.estimate", () => {
     })
     closeTo(Pricing.estimate({ input: 2, output: 8 }, images(0)), (promptAtMost * 2 + 50 * 8) / 1e6)
     closeTo(
-      Pricing.estimate({ input: 2, output: 8 }, images(400)),
+      Pricing.estimate({ input: 2, output: 8, ...typed }, images(400)),
       ((promptAtMost + 400 * Pricing.defaultImageTokens) * 2 + 50 * 8) / 1e6
     )
     closeTo(
-      Pricing.estimate({ input: 2, output: 8, imageTokens: 1_600 }, images(3)),
+      Pricing.estimate({ input: 2, output: 8, imageTokens: 1_600, ...typed }, images(3)),
       ((promptAtMost + 3 * 1_600) * 2 + 50 * 8) / 1e6
     )
     // A provider's own prompt for tool use, besides the tools' definitions.

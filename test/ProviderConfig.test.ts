@@ -152,15 +152,56 @@ describe("ProviderConfig.fromJson", () => {
   it.effect("priceOf: the pricing entry, else the built-in price of the model name", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson(file())
-      expect(ProviderConfig.priceOf(config.providers.openai!["gpt-4o"]!)).toStrictEqual({ input: 2.5, output: 10 })
-      expect(ProviderConfig.priceOf(config.providers.openai!["gpt-4o-mini"]!)).toBe(Pricing.builtIn["gpt-4o-mini"])
+      // A Chat Completions adapter sends a part by URL only as an image: its provider reads it as one.
+      expect(ProviderConfig.priceOf(config.providers.openai!["gpt-4o"]!))
+        .toStrictEqual({ input: 2.5, output: 10, mediaUrls: "typed", contextWindow: 128_000 })
+      expect(ProviderConfig.priceOf(config.providers.openai!["gpt-4o-mini"]!)).toStrictEqual(
+        Pricing.builtIn["gpt-4o-mini"]
+      )
       const local = yield* ProviderConfig.fromJson({ local: [{ model_name: "llama3.2", api: "ollama" }] })
       expect(ProviderConfig.priceOf(local.providers.local!["llama3.2"]!)).toBeUndefined()
       const pricing = { input_per_mtok: 3, cache_write_per_mtok: 3.75, cache_write_1h_per_mtok: 6, output_per_mtok: 15 }
       const claude = yield* ProviderConfig.fromJson({ c: [{ model_name: "house", api_keys: ["k"], pricing }] })
       expect(ProviderConfig.priceOf(claude.providers.c!["house"]!))
-        .toStrictEqual({ input: 3, cacheWrite: 3.75, cacheWrite1h: 6, output: 15 })
+        .toStrictEqual({ input: 3, cacheWrite: 3.75, cacheWrite1h: 6, output: 15, mediaUrls: "typed" })
     }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
+
+  it.effect("priceOf: a part by URL is read as its adapter sends it, and bounded by the model's context window", () =>
+    Effect.gen(function*() {
+      const pricing = { input_per_mtok: 1, output_per_mtok: 2 }
+      const config = yield* ProviderConfig.fromJson({
+        g: [
+          { model_name: "gemini-2.5-flash", api: "gemini", api_keys: ["k"] },
+          { model_name: "house-gemini", api: "gemini", api_keys: ["k"], pricing, context_window: 32_000 },
+          { model_name: "gemini-2.5-flash-lite", api: "gemini", api_keys: ["k"], media_by_url: "refuse" },
+          { model_name: "gemini-2.5-pro", api_keys: ["k"], pricing },
+          { model_name: "gemini-house", api: "vertex", project: "p", location: "us-central1", pricing },
+          {
+            model_name: "claude-house",
+            api: "vertex",
+            project: "p",
+            location: "us-central1",
+            publisher: "anthropic",
+            pricing
+          }
+        ]
+      })
+      const price = (name: string) => ProviderConfig.priceOf(config.providers.g![name]!)
+      expect(price("gemini-2.5-flash")).toStrictEqual(Pricing.builtIn["gemini-2.5-flash"])
+      expect(price("house-gemini")).toStrictEqual({ input: 1, output: 2, mediaUrls: "fetched", contextWindow: 32_000 })
+      // A Gemini model behind an OpenAI-compatible endpoint keeps its built-in reading and window.
+      expect(price("gemini-2.5-pro")).toStrictEqual({
+        input: 1,
+        output: 2,
+        mediaUrls: "fetched",
+        contextWindow: 1_048_576
+      })
+      // A deployment that refuses a part whose size cannot be known gives no window to reserve one at.
+      const { contextWindow: _, ...lite } = Pricing.builtIn["gemini-2.5-flash-lite"]!
+      expect(price("gemini-2.5-flash-lite")).toStrictEqual(lite)
+      expect(price("gemini-house")?.mediaUrls).toBe("fetched")
+      expect(price("claude-house")?.mediaUrls).toBe("typed")
+    }))
 
   it.effect("priceOf: a pricing entry takes the media rates it leaves unset from its model's built-in price", () =>
     Effect.gen(function*() {
@@ -179,10 +220,11 @@ describe("ProviderConfig.fromJson", () => {
       const claudePage = Pricing.lookup("claude-sonnet-4-5")!.pdfPageTokens
       expect(claudePage).toBeGreaterThan(Pricing.defaultPdfPageTokens)
       expect(ProviderConfig.priceOf(config.providers.c!["claude-sonnet-4-5"]!))
-        .toStrictEqual({ input: 1, output: 2, pdfPageTokens: claudePage })
+        .toStrictEqual({ input: 1, output: 2, pdfPageTokens: claudePage, mediaUrls: "typed" })
       expect(ProviderConfig.priceOf(config.providers.c!["us.anthropic.claude-opus-4-1-v1:0"]!))
-        .toStrictEqual({ input: 1, output: 2, pdfPageTokens: 9 })
-      expect(ProviderConfig.priceOf(config.providers.c!["house"]!)).toStrictEqual({ input: 1, output: 2 })
+        .toStrictEqual({ input: 1, output: 2, pdfPageTokens: 9, mediaUrls: "typed" })
+      expect(ProviderConfig.priceOf(config.providers.c!["house"]!))
+        .toStrictEqual({ input: 1, output: 2, mediaUrls: "typed" })
     }))
 
   it.effect("a missing env: variable is named, and nothing of any key is shown", () =>

@@ -1,8 +1,10 @@
 /**
  * A budgeted key reserves each media part by what it is, not by the field it came in, over loopback with the official
- * `@google/genai`, `openai` and `@anthropic-ai/sdk` clients against the simulator: a Gemini `fileData` YouTube URL,
- * whose length cannot be read, is refused (400) before the provider is called unless the model's pricing gives
- * `media_seconds`, and so is a `gs://` object of no stated type and no extension; audio sent as an `image_url` data URL
+ * `@google/genai`, `openai` and `@anthropic-ai/sdk` clients against the simulator: a part by URL that a Gemini
+ * deployment fetches as whatever it holds (a YouTube URL, however spelled, whatever type it is declared; a `gs://`
+ * object of no stated type) is reserved at the model's context window, the most the call can bill, and refused (400)
+ * before the provider is called for a model of none; ten such calls at once on a $0.50 budget, to an upstream that
+ * bills the video's tokens, are held to the budget; audio sent as an `image_url` data URL
  * is reserved as audio, by its seconds, and refused by a Chat Completions deployment, which reads images only; a
  * remote video URL in an `image_url` is refused (400) as the YouTube one is; a PDF is
  * reserved by its pages, an Anthropic `document` block's too (base64 or by URL), sent to an Anthropic deployment as
@@ -17,9 +19,10 @@ import OpenAI from "openai"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { adminKey, budgetedGateway, gatewayOn, providerKey, simDeployment } from "../utils/adminApi.js"
-import { anthropicOutcome, recordingAnthropic, reservedTokens } from "../utils/anthropicUpstream.js"
+import { anthropicOutcome, recordingAnthropic, recordingUpstream, reservedTokens } from "../utils/anthropicUpstream.js"
 import { rejection } from "../utils/gatewayHarness.js"
 import { dataUrl, pdf, wav } from "../utils/media.js"
+import { namedForms } from "../utils/mediaUrls.js"
 
 // A dollar a million tokens in and out: a budget of $0.01 holds 10,000 tokens.
 const perMillion = { input_per_mtok: 1, output_per_mtok: 1 }
@@ -30,19 +33,23 @@ const served = Effect.gen(function*() {
   const { gateway, simulator } = yield* budgetedGateway({
     name: "media",
     key: budgetedKey,
-    models: ["gemini-sim", "gemini-clip", "claude-sim", "claude-pages"],
+    models: ["gemini-sim", "gemini-window", "gemini-wide", "gemini-refusing", "claude-sim", "claude-pages"],
     sections: (simulator) => {
-      const onSimulator = (model: string, api: string, pricing: Record<string, unknown>) => ({
+      const onSimulator = (model: string, api: string, pricing: Record<string, unknown>, window?: number) => ({
         ...simDeployment(simulator, model, pricing),
         api,
-        base_url: simulator.url
+        base_url: simulator.url,
+        ...(window === undefined ? {} : { context_window: window })
       })
       return {
         sim: [simDeployment(simulator, "gpt-4o-mini", perMillion)],
-        // gemini-clip's videos by URL are at most 30 seconds long: 7,890 tokens.
+        // No call of gemini-window bills more than 8,000 prompt tokens: within $0.01; one of gemini-wide 20,000;
+        // gemini-refusing's deployment says a part of unknown size is refused rather than reserved.
         google: [
           onSimulator("gemini-sim", "gemini", perMillion),
-          onSimulator("gemini-clip", "gemini", { ...perMillion, media_seconds: 30 })
+          onSimulator("gemini-window", "gemini", perMillion, 8_000),
+          onSimulator("gemini-wide", "gemini", perMillion, 20_000),
+          { ...onSimulator("gemini-refusing", "gemini", perMillion, 8_000), media_by_url: "refuse" }
         ],
         // A page at 5 tokens: a PDF by URL, reserved as 1,000 pages, is 5,000 tokens.
         claude: [
@@ -109,7 +116,7 @@ const askAnthropic = (anthropic: Anthropic, model: string, source: Anthropic.Doc
 
 describe("a budgeted key reserves each media part by what it is", () => {
   it.live(
-    "a Gemini fileData video URL is refused before the provider is called; with media_seconds it is reserved",
+    "a Gemini fileData part by URL is refused for a model of no context window, else reserved at its window",
     () =>
       Effect.gen(function*() {
         const { google, simulator } = yield* served
@@ -118,8 +125,16 @@ describe("a budgeted key reserves each media part by what it is", () => {
         const refused = yield* askGemini(google, "gemini-sim", video)
         assert.strictEqual(refused.status, 400)
         assert.include(refused.message, "messages[0].content[1] is a video by URL")
-        assert.include(refused.message, "pricing.media_seconds")
-        // A stated type is read too: an uploaded file named a video is one.
+        assert.include(refused.message, "context_window")
+        const held = yield* askGemini(google, "gemini-refusing", video)
+        assert.strictEqual(held.status, 400)
+        assert.include(held.message, "media_by_url")
+        // A declared type is a claim Gemini does not read for a URL it fetches: an image is no cheaper.
+        const declared = yield* askGemini(google, "gemini-sim", {
+          fileData: { fileUri: youtube, mimeType: "image/png" }
+        })
+        assert.strictEqual(declared.status, 400)
+        assert.include(declared.message, "messages[0].content[1] is an image (image/png) by URL")
         const uploaded = yield* askGemini(google, "gemini-sim", {
           fileData: { fileUri: "https://generativelanguage.googleapis.com/v1beta/files/abc", mimeType: "video/mp4" }
         })
@@ -131,9 +146,12 @@ describe("a budgeted key reserves each media part by what it is", () => {
         assert.strictEqual(unknown.status, 400)
         assert.include(unknown.message, "messages[0].content[1] is a file of no stated type by URL")
         assert.strictEqual((yield* simulator.stats).requests, before)
-        // 30 seconds at 263 tokens: within $0.01, so the call is made; so is the object, at its worst case.
-        assert.strictEqual((yield* askGemini(google, "gemini-clip", video)).status, 200)
-        assert.strictEqual((yield* askGemini(google, "gemini-clip", object)).status, 200)
+        // A window of 8,000 tokens: within $0.01, so the calls are made; one of 20,000 is past it.
+        assert.strictEqual((yield* askGemini(google, "gemini-window", video)).status, 200)
+        assert.strictEqual((yield* askGemini(google, "gemini-window", object)).status, 200)
+        const wide = yield* askGemini(google, "gemini-wide", video)
+        assert.strictEqual(wide.status, 429)
+        assert.isAtLeast(reservedTokens(wide.message), 20_000)
         assert.strictEqual((yield* simulator.stats).requests, before + 2)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
@@ -156,12 +174,12 @@ describe("a budgeted key reserves each media part by what it is", () => {
         const reserved = reservedTokens(long.message)
         assert.isAtLeast(reserved, 400 * 32)
         assert.isBelow(reserved, 400 * 32 + 100)
-        // A remote video in an image_url, known by its extension, has no length to read: refused unless the model's
-        // pricing gives media_seconds, before the provider is called.
+        // A remote video in an image_url, which Gemini fetches, has no size to read: refused for a model of no context
+        // window, before the provider is called.
         const clip = yield* askOpenAi(openai, "gemini-sim", "https://cdn.example.test/clips/launch.mp4")
         assert.strictEqual(clip.status, 400)
         assert.include(clip.message, "messages[0].content[1] is a video (video/mp4) by URL")
-        assert.include(clip.message, "pricing.media_seconds")
+        assert.include(clip.message, "context_window")
         // A Chat Completions deployment reads images only: the audio part is refused by its path.
         const refused = yield* askOpenAi(openai, "gpt-4o-mini", short)
         assert.strictEqual(refused.status, 400)
@@ -303,6 +321,119 @@ describe("a budgeted key reserves each media part by what it is", () => {
           role: "user",
           content: [{ type: "text", text: "Compare these." }, ...documents]
         }])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})
+
+describe("a part by URL whose size cannot be known is reserved at the most the call can bill, however spelled", () => {
+  it.live(
+    "each named spelling, in every field a client carries a URL in, is reserved at the model's context window",
+    () =>
+      Effect.gen(function*() {
+        const { anthropic, google, openai, simulator } = yield* served
+        const before = (yield* simulator.stats).requests
+        const outcomes: Array<{ readonly status: number | undefined; readonly message: string }> = []
+        for (const form of namedForms) {
+          outcomes.push(yield* askGemini(google, "gemini-wide", { fileData: form }))
+          outcomes.push(yield* askOpenAi(openai, "gemini-wide", form.fileUri))
+          outcomes.push(
+            yield* Effect.map(
+              rejection(() =>
+                openai.responses.create({
+                  model: "gemini-wide",
+                  max_output_tokens: 16,
+                  input: [{
+                    role: "user",
+                    content: [{ type: "input_text", text: "What is this?" }, {
+                      type: "input_image",
+                      image_url: form.fileUri,
+                      detail: "auto"
+                    }]
+                  }]
+                })
+              ),
+              (error) => {
+                assert.instanceOf(error, OpenAI.APIError)
+                return { status: error.status, message: error.message }
+              }
+            )
+          )
+          outcomes.push(
+            yield* anthropicOutcome(anthropic, {
+              model: "gemini-wide",
+              max_tokens: 1,
+              messages: [{
+                role: "user",
+                content: [{ type: "image", source: { type: "url", url: form.fileUri } }]
+              }]
+            })
+          )
+          outcomes.push(yield* askAnthropic(anthropic, "gemini-wide", { type: "url", url: form.fileUri }))
+        }
+        for (const outcome of outcomes) {
+          assert.strictEqual(outcome.status, 429, outcome.message)
+          assert.isAtLeast(reservedTokens(outcome.message), 20_000)
+        }
+        assert.strictEqual((yield* simulator.stats).requests, before)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "ten calls at once on a $0.50 budget, to an upstream that bills each the video's tokens, spend within it",
+    () =>
+      Effect.gen(function*() {
+        // Gemini's bill for an hour of video: what every fileData costs here, whatever its spelling or type.
+        const { bodies, url } = yield* recordingUpstream({
+          candidates: [{ content: { role: "model", parts: [{ text: "A video." }] }, finishReason: "STOP", index: 0 }],
+          usageMetadata: { promptTokenCount: 946_805, candidatesTokenCount: 3, totalTokenCount: 946_808 },
+          modelVersion: "gemini-2.5-flash"
+        })
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+        const gateway = yield* gatewayOn(simulator, undefined, {
+          google: [{
+            model_name: "gemini-2.5-flash",
+            api: "gemini",
+            base_url: url,
+            api_keys: [providerKey],
+            max_retries: 0
+          }],
+          gateway: {
+            keys: [{
+              name: "video",
+              key: budgetedKey,
+              models: ["gemini-2.5-flash"],
+              budget: { limit: 0.5, period: "1 day" }
+            }],
+            admin_keys: [{ name: "ops", key: adminKey }]
+          }
+        })
+        const google = new GoogleGenAI({
+          apiKey: budgetedKey,
+          apiVersion: "v1beta",
+          httpOptions: { baseUrl: new URL(gateway.url).origin, retryOptions: { attempts: 1 } }
+        })
+        const forms = [...namedForms, ...namedForms].slice(0, 10)
+        const outcomes = yield* Effect.forEach(
+          forms,
+          (form) => askGemini(google, "gemini-2.5-flash", { fileData: form }),
+          { concurrency: "unbounded" }
+        )
+        // Each is reserved at the model's 1,048,576 tokens of input ($0.31 at $0.30 a million): one fits the budget,
+        // and after it is billed ($0.28) no other does.
+        assert.strictEqual(bodies.length, 1)
+        assert.strictEqual(outcomes.filter((outcome) => outcome.status === 200).length, 1)
+        for (const outcome of outcomes) {
+          if (outcome.status !== 200) assert.strictEqual(outcome.status, 429, outcome.message)
+        }
+        // The one call billed ($0.28 for the video, $0.0000075 for its reply), the $0.22 left takes no other either.
+        const after = yield* askGemini(google, "gemini-2.5-flash", { fileData: namedForms[0]! })
+        assert.strictEqual(after.status, 429)
+        const left = /has \$([0-9.]+) of \$0\.5 left/.exec(after.message)
+        assert.isNotNull(left, after.message)
+        assert.closeTo(Number(left![1]), 0.5 - (946_805 * 0.3 + 3 * 2.5) / 1e6, 1e-6)
+        assert.strictEqual(bodies.length, 1)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

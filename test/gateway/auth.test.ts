@@ -111,20 +111,29 @@ describe("a budgeted call's worst case", () => {
         audioTokensPerSecond: Pricing.defaultAudioTokensPerSecond,
         videoTokensPerSecond: Pricing.defaultVideoTokensPerSecond,
         pdfPageTokens: Pricing.defaultPdfPageTokens,
+        mediaUrls: "fetched",
         hostedToolCalls: Pricing.defaultHostedToolCalls
       })
-    // Media by URL have a worst case only when every deployment gives one, the longest; a hosted tool's call costs
-    // the most any of them prices it at.
+    // The largest context window, none when one that fetches URLs has none; URLs
+    // typed only when every deployment reads them so; a hosted tool's call costs the most any of them prices it at.
+    const typed = { input: 1, output: 2, mediaUrls: "typed" } as const
     const worst = Engine.worstPrice([
-      { price: { input: 1, output: 2, mediaSeconds: 600, hostedToolCalls: { web_search: 0.05 } } },
-      { price: { input: 1, output: 2, mediaSeconds: 1_200, audioTokensPerSecond: 40 } }
+      { price: { ...typed, contextWindow: 600, hostedToolCalls: { web_search: 0.05 } } },
+      { price: { ...typed, audioTokensPerSecond: 40, contextWindow: 1_200 } }
     ])
-    expect([worst?.mediaSeconds, worst?.audioTokensPerSecond, worst?.hostedToolCalls?.["web_search"]])
-      .toStrictEqual([1_200, 40, 0.05])
-    expect(
-      Engine.worstPrice([{ price: { input: 1, output: 2, mediaSeconds: 600 } }, { price: { input: 1, output: 2 } }])
-        ?.mediaSeconds
-    ).toBeUndefined()
+    expect([
+      worst?.contextWindow,
+      worst?.mediaUrls,
+      worst?.audioTokensPerSecond,
+      worst?.hostedToolCalls?.["web_search"]
+    ])
+      .toStrictEqual([1_200, "typed", 40, 0.05])
+    const mixed = Engine.worstPrice([{ price: { ...typed, contextWindow: 600 } }, { price: { input: 1, output: 2 } }])
+    expect([mixed?.contextWindow, mixed?.mediaUrls]).toStrictEqual([undefined, "fetched"])
+    // A deployment that reads URLs typed never bills a part of unknown size: it needs no window.
+    const fetching = Engine.worstPrice([{ price: { input: 1, output: 2, contextWindow: 900 } }, { price: typed }])
+    expect([fetching?.contextWindow, fetching?.mediaUrls]).toStrictEqual([900, "fetched"])
+    expect(Engine.worstPrice([{ price: typed }])?.contextWindow).toBeUndefined()
     // An image costs the most any of them counts it at; one that does not say, the default.
     expect(
       Engine.worstPrice([{ price: { input: 1, output: 2, imageTokens: 1_600 } }, {

@@ -1,8 +1,9 @@
 /**
  * The media classifier (`internal/tokens/media.ts`): a part is what its type says, whatever field it came in; a WAV's
  * and an MP4's seconds read from their headers, a PDF's pages from its page objects (plain and in a compressed object
- * stream), any other audio or video bounded from its size; a medium by URL of no readable length has no bound. Plus
- * properties over the whole domain of types and sizes.
+ * stream), any other audio or video bounded from its size; a part by URL whose size cannot be known before the call
+ * reserved at the most the call can bill, however its URL is spelled and whatever type it is declared. Plus
+ * properties over the whole domain of types, sizes and URL spellings.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -76,7 +77,7 @@ describe("kindOf over URIs: the stated type first, then the path's extension; no
     audioTokensPerSecond: 32,
     videoTokensPerSecond: 263,
     pdfPageTokens: 258,
-    mediaSeconds: undefined
+    urls: "typed"
   }
 
   it("a declared type wins; else a known extension; else a web URL is an image and any other URI unknown", () => {
@@ -95,12 +96,10 @@ describe("kindOf over URIs: the stated type first, then the path's extension; no
         ? "image"
         : "unknown"
       expect(kind).toBe(expected)
-      // A file of no stated type is never reserved as a cheap image: without a worst case it has no bound.
-      const tokens = Media.mostPartTokens(Media.classify(part), rates)
-      if (kind === "unknown") {
-        expect(tokens).toBe("a file of no stated type by URL")
-        expect(Media.mostPartTokens(Media.classify(part), { ...rates, mediaSeconds: 60 })).toBe(60 * 263)
-      }
+      // By URL only an image or a PDF an API reads as typed has a size; where URLs are fetched, none has.
+      const media = Media.classify(part)
+      expect(Media.mostPartTokens(media, rates) === undefined).toBe(kind !== "image" && kind !== "pdf")
+      expect(Media.mostPartTokens(media, { ...rates, urls: "fetched" })).toBeUndefined()
     }))
   })
 
@@ -179,7 +178,8 @@ describe("classify: lengths read where the format tells them", () => {
 })
 
 describe("Pricing.estimate counts each part by what it is", () => {
-  const price = Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1 })
+  // An API that reads a part by URL only as the image or PDF its field says.
+  const price: Pricing.Price = { ...Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1 }), mediaUrls: "typed" }
   const base = Pricing.estimate(price, { messages: [{ role: "user", content: [{ type: "text", text: "" }] }] })
   const reserved = (url: string, mediaType?: string, at: Pricing.Price = price) =>
     Math.round(
@@ -200,15 +200,24 @@ describe("Pricing.estimate counts each part by what it is", () => {
     expect(reserved("data:text/plain,hello%20world")).toBe(11)
   })
 
-  it("a medium by URL of no readable length has no bound, unless the price gives media_seconds", () => {
+  it("a part by URL whose size cannot be known has no bound, unless the price gives a context window", () => {
     const youtube = "https://www.youtube.com/watch?v=9hE5-98ZeCg"
     expect(reserved(youtube)).toBe(Infinity)
     expect(Pricing.unboundedPart(price, {
       messages: [{ role: "user", content: [{ type: "text", text: "" }, { type: "image", url: youtube }] }]
     })).toStrictEqual({ at: "messages[0].content[1]", what: "a video by URL" })
-    const bounded = Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1, media_seconds: 600 })
-    expect(reserved(youtube, undefined, bounded)).toBe(600 * 263)
-    expect(reserved("https://example.com/talk.mp3", undefined, bounded)).toBe(600 * 32)
+    // The prompt is then the context window, whatever else it holds.
+    const windowed: Pricing.Price = { ...price, contextWindow: 200_000 }
+    expect(reserved(youtube, undefined, windowed)).toBe(200_000 - base * 1_000_000)
+    expect(reserved("https://example.com/talk.mp3", undefined, windowed)).toBe(200_000 - base * 1_000_000)
+    // Where URLs are fetched, an image or a PDF by URL has no size either: a price that does not say is such.
+    const fetched: Pricing.Price = { ...windowed, mediaUrls: "fetched" }
+    expect(reserved("https://example.com/cat.png", undefined, fetched)).toBe(200_000 - base * 1_000_000)
+    expect(reserved(youtube, "image/png", fetched)).toBe(200_000 - base * 1_000_000)
+    expect(
+      reserved("https://example.com/cat.png", undefined, Pricing.fromPerMtok({ input_per_mtok: 1, output_per_mtok: 1 }))
+    )
+      .toBe(Infinity)
   })
 
   it.effect("a library budget refuses a medium of no bound, whatever its limit, and keeps nothing for it", () =>

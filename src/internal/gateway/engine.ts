@@ -29,6 +29,7 @@ import * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as RouterStatus from "../router/status.js"
+import type * as Media from "../tokens/media.js"
 import * as Guardrails from "./guardrails.js"
 
 /** Where a request's `model` goes: the service to call and the address to give it (none for a named router). */
@@ -135,9 +136,10 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
 /**
  * The highest prices among `deployments`, each of its kind: input (a cached token's price included), cache writes
  * (for five minutes and for an hour, each at the price a deployment charges for it, its input price when it charges
- * no premium) and output, the most tokens an image, a second of audio or video and a PDF's page cost, the longest a
- * medium by URL is taken to be (none when one deployment gives none), and each hosted tool's call (its default where
- * a deployment does not say); `undefined` when one has no price.
+ * no premium) and output, the most tokens an image, a second of audio or video and a PDF's page cost, URLs read as
+ * fetched when one deployment fetches them (or does not say), the largest context window (none when one that fetches
+ * URLs has none: a deployment that reads them typed bills no part whose size is unknown, its adapter refusing it), and
+ * each hosted tool's call (its default where a deployment does not say); `undefined` when one has no price.
  */
 export function worstPrice(
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
@@ -150,7 +152,9 @@ export function worstPrice(
   let audioTokensPerSecond = 0
   let videoTokensPerSecond = 0
   let pdfPageTokens = 0
-  let mediaSeconds: number | undefined = 0
+  let mediaUrls: Media.UrlReading = "typed"
+  // Undefined once a deployment that fetches URLs has no window; 0 while none has one.
+  let contextWindow: number | undefined = 0
   const hostedToolCalls: Record<string, number> = {}
   for (const { price } of deployments) {
     if (price === undefined) return undefined
@@ -168,9 +172,10 @@ export function worstPrice(
       price.videoTokensPerSecond ?? Pricing.defaultVideoTokensPerSecond
     )
     pdfPageTokens = Math.max(pdfPageTokens, price.pdfPageTokens ?? Pricing.defaultPdfPageTokens)
-    mediaSeconds = mediaSeconds === undefined || price.mediaSeconds === undefined
-      ? undefined
-      : Math.max(mediaSeconds, price.mediaSeconds)
+    if (price.mediaUrls !== "typed") mediaUrls = "fetched"
+    if (price.contextWindow === undefined) {
+      if (price.mediaUrls !== "typed") contextWindow = undefined
+    } else if (contextWindow !== undefined) contextWindow = Math.max(contextWindow, price.contextWindow)
     for (const [type, dollars] of Object.entries({ ...Pricing.defaultHostedToolCalls, ...price.hostedToolCalls })) {
       hostedToolCalls[type] = Math.max(hostedToolCalls[type] ?? 0, dollars)
     }
@@ -185,7 +190,8 @@ export function worstPrice(
     audioTokensPerSecond,
     videoTokensPerSecond,
     pdfPageTokens,
-    ...(mediaSeconds === undefined ? {} : { mediaSeconds }),
+    mediaUrls,
+    ...(contextWindow === undefined || contextWindow === 0 ? {} : { contextWindow }),
     hostedToolCalls
   }
 }

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Pricing from "../../Pricing.js"
 import { type ModelConfig, type ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
+import type * as Media from "../tokens/media.js"
 import { findModel } from "./router.js"
 
 /** The settings of one model, or a `ProviderConfigError` naming what exists. */
@@ -44,11 +45,36 @@ export const model = (
  * The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. A `pricing` entry states
  * money; how many tokens a medium makes is the model's, so a rate the entry leaves unset is the built-in price's of
  * its `model_name` when that states one (a Claude model priced in provider.json reads PDFs at Claude's page rate).
+ * How a part by URL is read is its adapter's (`urlReading`); the most a call is billed for, at which a part whose size
+ * cannot be known is reserved, its `context_window`, else the built-in price's, and none (such a part refused for a
+ * budgeted key) where its `media_by_url` is `"refuse"`.
  */
 export const priceOf = (settings: ModelConfig): Pricing.Price | undefined => {
-  const builtIn = Pricing.lookup(settings.entry.model_name)
-  if (settings.entry.pricing === undefined) return builtIn
-  return { ...mediaRates(builtIn), ...Pricing.fromPerMtok(settings.entry.pricing) }
+  const { entry } = settings
+  const builtIn = Pricing.lookup(entry.model_name)
+  const price = entry.pricing === undefined
+    ? builtIn
+    : { ...mediaRates(builtIn), ...Pricing.fromPerMtok(entry.pricing) }
+  if (price === undefined) return undefined
+  const contextWindow = entry.media_by_url === "refuse" ? undefined : entry.context_window ?? builtIn?.contextWindow
+  const { contextWindow: _builtIn, ...rest } = price
+  return {
+    ...rest,
+    mediaUrls: urlReading(settings, builtIn),
+    ...(contextWindow === undefined ? {} : { contextWindow })
+  }
+}
+
+/**
+ * How a model's adapter has its provider read a part by URL: Gemini's (`gemini`, and `vertex` but for a model
+ * Anthropic publishes) sends it as `fileData`, fetched as whatever the URL holds; the others send it in a field read
+ * only as an image (or an Anthropic PDF), or not at all, unless the built-in price says the model fetches URLs (a
+ * Gemini model behind an OpenAI-compatible endpoint).
+ */
+const urlReading = (settings: ModelConfig, builtIn: Pricing.Price | undefined): Media.UrlReading => {
+  const { api, publisher } = settings.entry
+  if (api === "gemini" || (api === "vertex" && publisher !== "anthropic")) return "fetched"
+  return builtIn?.mediaUrls === "fetched" ? "fetched" : "typed"
 }
 
 /** The token rates of a price's media that it states. */

@@ -30,11 +30,6 @@ export const PricingEntry = Schema.Struct({
   /** The prompt tokens a PDF's page costs (`Pricing.Price.pdfPageTokens`). Default: Gemini's, 258. */
   pdf_page_tokens: optional(PositiveInt),
   /**
-   * The longest, in seconds, an audio or video part by URL is reserved as (`Pricing.Price.mediaSeconds`). Default:
-   * none, and a budgeted request with one is refused.
-   */
-  media_seconds: optional(PositiveInt),
-  /**
    * US dollars a call of each tool the provider runs itself (`Pricing.Price.hostedToolCalls`), by tool type. Default:
    * `Pricing.defaultHostedToolCalls`.
    */
@@ -130,8 +125,18 @@ export const ModelEntry = Schema.Struct({
   weight: optional(Positive),
   /** `Router`: group names that address this model (`"fast"`, `"smart"`). */
   groups: optional(Schema.Array(NonEmpty)),
-  /** The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`). */
+  /**
+   * The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`); the most a call
+   * is billed for, at which a budget reserves a part whose size cannot be known before the call
+   * (`Pricing.Price.contextWindow`).
+   */
   context_window: optional(PositiveInt),
+  /**
+   * What a budgeted key's request with a part by URL whose size cannot be known before the call (a URL a Gemini
+   * deployment fetches) gets: `"reserve"`, reserved at the model's context window; `"refuse"`, refused (400) before
+   * the call. Default `"reserve"` (`"refuse"` where the model has no context window).
+   */
+  media_by_url: optional(Schema.Literals(["reserve", "refuse"])),
   /**
    * Whether the model goes on from a last assistant message (an assistant prefill), which a `Router`'s
    * `mid_stream: "continue"` uses; with `chat-completions`, how the server is asked to: `true` (the message alone),

@@ -21,13 +21,14 @@ export interface ReadPrompt extends Omit<Reply.Prompt, "promptTokens"> {
   readonly media: number
 }
 
-// The rates the simulator bills media at: an image `Reply.imageTokens`, the rest the budgets' defaults.
+// The rates the simulator bills media at: an image `Reply.imageTokens`, the rest the budgets' defaults; a part by URL
+// is never fetched, so none has a size.
 const simulatedRates: Media.Rates = {
   imageTokens: Reply.imageTokens,
   audioTokensPerSecond: Pricing.defaultAudioTokensPerSecond,
   videoTokensPerSecond: Pricing.defaultVideoTokensPerSecond,
   pdfPageTokens: Pricing.defaultPdfPageTokens,
-  mediaSeconds: undefined
+  urls: "fetched"
 }
 
 /**
@@ -36,10 +37,7 @@ const simulatedRates: Media.Rates = {
  * by URL, whose bytes the simulator never fetches, `Reply.imageTokens`.
  */
 export function mediaTokens(part: Pick<ImagePart, "url" | "mediaType">): number {
-  const media = Media.classify(part)
-  if (!media.inline) return Reply.imageTokens
-  const tokens = Media.mostPartTokens(media, simulatedRates)
-  return typeof tokens === "number" ? tokens : Reply.imageTokens
+  return Media.mostPartTokens(Media.classify(part), simulatedRates) ?? Reply.imageTokens
 }
 
 /** A decoded request: prompt tokens counted (at least 1), and requested tokens as the prompt's plus `maxTokens`. */

@@ -4,10 +4,14 @@
  * in, and measured where its provider bills by length (the Gemini API's "Understand and count tokens" guide: audio
  * 32 tokens a second, video 263, a PDF 258 a page): a WAV's seconds from its header, an MP4's or QuickTime's from its
  * movie header (`mvhd`), a PDF's pages from its page objects (those in compressed object streams too), and any other
- * audio or video bounded from its size at the lowest bit rate the formats Gemini reads go down to. A part by URL whose
- * length cannot be read (an audio or video URL; a Gemini Files API URI or a `gs://` object of no stated type) has none:
- * a budget cannot reserve it unless its price gives a worst case (`Price.mediaSeconds`). docs/cost.md ("Media") says
- * what is reserved for each kind.
+ * audio or video bounded from its size at the lowest bit rate the formats Gemini reads go down to.
+ *
+ * A part's size is known before the call only when its bytes are in the request (a `data:` URL), or when it goes by
+ * URL to an API that reads a URL only as the kind of the field it is sent in (`UrlReading` `"typed"`: an image, billed
+ * by its dimensions at a bounded most, or a PDF, by its pages). Any other part by URL is `unsized` whatever its
+ * spelling or declared type (a type a client declares is a claim the provider does not read: Gemini bills a YouTube
+ * URL declared `image/png` as the video): a budget reserves it at the most the call can bill. docs/cost.md ("Media")
+ * says what is reserved for each kind.
  */
 import { inflateSync } from "node:zlib"
 import type * as ChatRequest from "../../ChatRequest.js"
@@ -72,7 +76,8 @@ const extensionTypes: Readonly<Record<string, string>> = {
   md: "text/md"
 }
 
-// Hosts whose page URLs are videos (Gemini reads YouTube URLs as videos).
+// Hosts whose page URLs are videos (Gemini reads YouTube URLs as videos). A part's kind, which an API that takes images
+// only refuses a video by; never what makes a part by URL cheap (`isSized`), so other spellings need no entry.
 const videoHosts: ReadonlySet<string> = new Set(["youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be"])
 
 /** The media type a file extension stands for (`pdf`: `application/pdf`), if one this module knows. */
@@ -143,7 +148,7 @@ export function mediaTypeOf(part: Pick<ImagePart, "url" | "mediaType">): string 
 /**
  * A part's kind, from its media type alone (no bytes read): a part of no type one can tell is an image when it is a
  * web URL, as the APIs that take images by URL read one, and `unknown` otherwise (a Gemini Files API URI, a `gs://`
- * object of no extension), which a budget cannot bound unless a worst case is configured.
+ * object of no extension). What an API is sent it as; by URL, never what its cost is known by (`isSized`).
  */
 export function kindOf(part: Pick<ImagePart, "url" | "mediaType">): Kind {
   const type = mediaTypeOf(part)
@@ -282,17 +287,24 @@ export function mediaParts(
   return out
 }
 
-/** The token rates of `Price` a part's tokens are counted at, with their defaults applied. */
+/**
+ * How an API reads a media part by URL: `"typed"`, only as the kind of the field it is sent in (OpenAI's `image_url`
+ * and `input_image`, Anthropic's `image` and `document` URL sources: an image or a PDF, anything else failing the
+ * call); `"fetched"`, as whatever the URL holds, whatever type it is declared (Gemini's `fileData`).
+ */
+export type UrlReading = "typed" | "fetched"
+
+/** The token rates of `Price` a part's tokens are counted at, with their defaults applied, and how URLs are read. */
 export interface Rates {
   readonly imageTokens: number
   readonly audioTokensPerSecond: number
   readonly videoTokensPerSecond: number
   readonly pdfPageTokens: number
-  readonly mediaSeconds: number | undefined
+  readonly urls: UrlReading
 }
 
-/** A part a budget cannot bound: where it is, and what it is, in words. */
-export interface Unbounded {
+/** A part whose size cannot be known before the call: where it is, and what it is, in words. */
+export interface Unsized {
   readonly at: string
   readonly what: string
 }
@@ -304,41 +316,51 @@ export function describe(kind: Kind, mediaType: string | undefined): string {
   return `${kind === "audio" ? "audio" : kind === "image" ? "an image" : `a ${kind}`}${type}`
 }
 
-// What a part by URL is, in words.
-function described(media: Media): string {
-  return `${describe(media.kind, media.mediaType)} by URL`
+/**
+ * Whether a part's size is known before the call (the module doc): its bytes are in the request, or it is an image or
+ * a PDF by URL for an API that reads a URL only as that kind (`urls` `"typed"`).
+ */
+function isSized(media: Media, urls: UrlReading): boolean {
+  return media.inline || (urls === "typed" && (media.kind === "image" || media.kind === "pdf"))
 }
 
 /**
  * The most prompt tokens one part can cost at `rates`: an image `imageTokens`; audio and video their seconds at their
- * rate (by URL, `mediaSeconds` of them, video's rate for a file of no stated type); a PDF its pages at `pdfPageTokens`
- * (by URL, `mostPdfPages`); another document one token a byte. `Unbounded`'s `what` when it has no bound.
+ * rate; a PDF its pages at `pdfPageTokens` (by URL, `mostPdfPages`); another document one token a byte. `undefined`
+ * for a part whose size cannot be known before the call (`isSized`).
  */
-export function mostPartTokens(media: Media, rates: Rates): number | string {
+export function mostPartTokens(media: Media, rates: Rates): number | undefined {
+  if (!isSized(media, rates.urls)) return undefined
   switch (media.kind) {
     case "image":
       return rates.imageTokens
     case "audio":
+      return Math.ceil(media.seconds ?? 0) * rates.audioTokensPerSecond
     case "video":
-    case "unknown": {
-      const perSecond = media.kind === "audio" ? rates.audioTokensPerSecond : rates.videoTokensPerSecond
-      const seconds = media.seconds ?? rates.mediaSeconds
-      return seconds === undefined ? described(media) : Math.ceil(seconds) * perSecond
-    }
+      return Math.ceil(media.seconds ?? 0) * rates.videoTokensPerSecond
     case "pdf":
       return (media.pages ?? mostPdfPages) * rates.pdfPageTokens
     case "document":
-      return media.bytes ?? described(media)
+    case "unknown":
+      return media.bytes ?? 0
   }
 }
 
-/** The most prompt tokens a request's media parts can cost at `rates`, or the first part that has no bound. */
-export function mostMediaTokens(request: ChatRequest.Input, rates: Rates): number | Unbounded {
-  let total = 0
+/**
+ * The most prompt tokens a request's media parts whose size is known can cost at `rates`, and the first part whose
+ * size cannot be known before the call, if any.
+ */
+export function mostMediaTokens(
+  request: ChatRequest.Input,
+  rates: Rates
+): { readonly tokens: number; readonly unsized: Unsized | undefined } {
+  let tokens = 0
+  let unsized: Unsized | undefined
   for (const { at, part } of mediaParts(request)) {
-    const tokens = mostPartTokens(classify(part), rates)
-    if (typeof tokens === "string") return { at, what: tokens }
-    total += tokens
+    const media = classify(part)
+    const most = mostPartTokens(media, rates)
+    if (most !== undefined) tokens += most
+    else unsized ??= { at, what: `${describe(media.kind, media.mediaType)} by URL` }
   }
-  return total
+  return { tokens, unsized }
 }

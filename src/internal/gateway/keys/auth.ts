@@ -204,8 +204,8 @@ export const worstCase = (target: Pick<Target, "price">, request: Request | unde
 }
 
 /**
- * The refusal of a budgeted chat whose worst case has no bound through `target`: a medium by URL whose length cannot be
- * read before the call (`Pricing.unboundedPart`); `undefined` when it has one.
+ * The refusal of a budgeted chat whose worst case has no bound through `target`: a part by URL whose size cannot be
+ * known before the call, to a model of no context window (`Pricing.unboundedPart`); `undefined` when it has one.
  */
 export const unbounded = (
   target: Pick<Target, "price">,
@@ -214,9 +214,10 @@ export const unbounded = (
   if (request === undefined || target.price === undefined || !isChat(request)) return undefined
   const part = Pricing.unboundedPart(target.price, request)
   return part === undefined ? undefined : Errors.invalidRequest(
-    `${part.at} is ${part.what}: its length, which its provider bills by, cannot be read before the call, so this ` +
-      `gateway key's budget cannot reserve it. Send it inline (a data: URL or inlineData, whose length is read), or ` +
-      `give its model's pricing a worst case (provider.json \`pricing.media_seconds\`).`,
+    `${part.at} is ${part.what}: its size cannot be known before the call (its provider bills what the URL holds, ` +
+      `whatever its type says), and its model gives no context window to reserve the call at (provider.json ` +
+      `\`context_window\`) or refuses such parts (\`media_by_url\`), so this gateway key's budget cannot take it. ` +
+      `Send it inline (a data: URL or inlineData, whose size is read).`,
     part.at
   )
 }
