@@ -17,7 +17,8 @@ import * as path from "node:path"
 import * as AdminToken from "../../src/cli/adminToken.js"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitWhileRunning, startInProcess } from "../utils/cliHarness.js"
+import { awaitWhileRunning, startCli, startInProcess } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
 import { freePort } from "../utils/freePort.js"
 import { calcServer, heldUpstream, namedTools } from "../utils/mcpUpstreams.js"
 
@@ -78,6 +79,13 @@ interface Sent {
 
 /** Before `serve` said it listens, after it did, and while a reload is under way. */
 type Phase = "starting" | "started" | "reloading"
+
+/** What the requests of a run read as they are sent: its phase, the admin token once known, whether to stop. */
+interface Run {
+  phase: Phase
+  token: string | undefined
+  stop: boolean
+}
 
 // `probe` sent to the gateway at `url`, given `boundMillis` to be answered in.
 function send(url: string, probe: Probe, token: string | undefined): Promise<Outcome> {
@@ -157,76 +165,137 @@ const runs: ReadonlyArray<Upstreams> = [
   }
 ]
 
+/** A provider.json over the simulator with `servers` as its `mcp_servers`, its data directory, and a free port. */
+const configured = (servers: Record<string, unknown>) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "start-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const file = path.join(dir, "provider.json")
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
+        mcp_servers: servers
+      })
+    )
+    const port = yield* Effect.promise(freePort)
+    return { file, data: path.join(dir, "data"), port, url: `http://127.0.0.1:${port}` }
+  })
+
+/**
+ * One request every 10 ms to `url`, each left to its own fate and marked with the phase of `run` it was sent in, from
+ * now until `run.stop`; what stops them and gives what came of each.
+ */
+const sweep = (url: string, run: Run) =>
+  Effect.gen(function*() {
+    const sent: Array<Promise<Sent>> = []
+    const sending = yield* Effect.forkScoped(Effect.gen(function*() {
+      for (let at = 0; !run.stop; at++) {
+        const probe = probes[at % probes.length]!
+        const phase = run.phase
+        sent.push(send(url, probe, run.token).then((outcome) => ({ probe, phase, outcome })))
+        yield* Effect.sleep("10 millis")
+      }
+    }))
+    return Effect.gen(function*() {
+      run.stop = true
+      yield* Fiber.join(sending)
+      return yield* Effect.promise(() => Promise.all(sent))
+    })
+  })
+
+/**
+ * Every request answered within the bound (or, before the start, finding nothing listening yet); before the gateway
+ * served, the starting answer (on every path when the start lasted) or already the configuration's; once it said it
+ * listens, the configuration's answers, a model call answered.
+ */
+function check(outcomes: ReadonlyArray<Sent>, lasting: boolean) {
+  const lost = outcomes.filter((one) => one.outcome._tag === "Unanswered" || one.outcome._tag === "Failed")
+  expect(lost.map((one) => `${one.phase} ${one.probe.method} ${one.probe.path}: ${JSON.stringify(one.outcome)}`))
+    .toEqual([])
+  const refused = outcomes.filter((one) => one.outcome._tag === "Refused")
+  expect(refused.every((one) => one.phase === "starting")).toBe(true)
+  const starting = outcomes.filter((one) => isStarting(one.probe, one.outcome))
+  expect(starting.every((one) => one.phase === "starting")).toBe(true)
+  if (lasting) expect(new Set(starting.map((one) => one.probe.path)).size).toBe(probes.length)
+  const served = outcomes.filter((one) => one.phase !== "starting")
+  expect(served.length).toBeGreaterThan(probes.length)
+  for (const one of served) {
+    expect(one.outcome._tag).toBe("Answered")
+    if (one.probe.path.startsWith("/v1/")) expect(one.outcome).toMatchObject({ status: 200 })
+  }
+}
+
+const startLine = "gateway listening at"
+
 describe("serve with MCP servers answers every request at every instant of its start and of a reload", () => {
-  for (const run of runs) {
-    it.live(run.name, () =>
+  for (const upstreams of runs) {
+    it.live(upstreams.name, () =>
       Effect.gen(function*() {
-        const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "start-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-        const file = path.join(dir, "provider.json")
-        fs.writeFileSync(
-          file,
-          JSON.stringify({
-            sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
-            mcp_servers: yield* run.servers
-          })
-        )
-        const data = path.join(dir, "data")
-        const port = yield* Effect.promise(freePort)
-        const url = `http://127.0.0.1:${port}`
-        let phase: Phase = "starting"
-        let token: string | undefined = undefined
-        const sent: Array<Promise<Sent>> = []
-        // One request every 10 ms, each left to its own fate, from before the gateway is started until told to stop.
-        let stop = false
-        const sending = yield* Effect.forkScoped(Effect.gen(function*() {
-          for (let at = 0; !stop; at++) {
-            const probe = probes[at % probes.length]!
-            const now = phase
-            sent.push(send(url, probe, token).then((outcome) => ({ probe, phase: now, outcome })))
-            yield* Effect.sleep("10 millis")
-          }
-        }))
+        const { data, file, port, url } = yield* configured(yield* upstreams.servers)
+        const run: Run = { phase: "starting", token: undefined, stop: false }
+        const finish = yield* sweep(url, run)
         const running = yield* startInProcess((io) =>
           Serve.run(["--config", file, "--port", String(port), "--data", data], io)
         )
-        // Its start line, written once it serves.
         yield* awaitWhileRunning(
           running,
           "serve's start line",
           Effect.sync(running.stderr),
-          (stderr) => stderr.includes("gateway listening at")
+          (s) => s.includes(startLine)
         )
-        phase = "started"
-        token = fs.readFileSync(AdminToken.pathIn(data), "utf8").trim()
+        run.phase = "started"
+        run.token = fs.readFileSync(AdminToken.pathIn(data), "utf8").trim()
         yield* Effect.sleep("300 millis")
-        phase = "reloading"
+        run.phase = "reloading"
         const reloaded = yield* Effect.promise(() =>
-          fetch(`${url}/admin/reload`, { method: "POST", headers: { authorization: `Bearer ${token}` } })
+          fetch(`${url}/admin/reload`, { method: "POST", headers: { authorization: `Bearer ${run.token}` } })
         )
         expect(reloaded.status).toBe(200)
-        stop = true
-        yield* Fiber.join(sending)
-        const outcomes = yield* Effect.promise(() => Promise.all(sent))
-
-        // Every request was answered within the bound (or found nothing listening yet, before the start).
-        const lost = outcomes.filter((one) => one.outcome._tag === "Unanswered" || one.outcome._tag === "Failed")
-        expect(lost.map((one) => `${one.phase} ${one.probe.method} ${one.probe.path}: ${JSON.stringify(one.outcome)}`))
-          .toEqual([])
-        const refused = outcomes.filter((one) => one.outcome._tag === "Refused")
-        expect(refused.every((one) => one.phase === "starting")).toBe(true)
-        // Before it served: the starting answer, or already the configuration's.
-        const starting = outcomes.filter((one) => isStarting(one.probe, one.outcome))
-        expect(starting.every((one) => one.phase === "starting")).toBe(true)
-        if (run.lasting) expect(new Set(starting.map((one) => one.probe.path)).size).toBe(probes.length)
-        // Once it said it listens, and through the reload: the configuration's answers, a model call answered.
-        const served = outcomes.filter((one) => one.phase !== "starting")
-        expect(served.length).toBeGreaterThan(probes.length)
-        for (const one of served) {
-          expect(one.outcome._tag).toBe("Answered")
-          if (one.probe.path.startsWith("/v1/")) expect(one.outcome).toMatchObject({ status: 200 })
-        }
+        check(yield* finish, upstreams.lasting)
       }).pipe(Effect.scoped), 120_000)
   }
+
+  it.live(
+    "the binary: a SIGHUP at any instant of its start is a reload once it serves, never its end",
+    () =>
+      Effect.gen(function*() {
+        const { data, file, port, url } = yield* configured(yield* runs[0]!.servers)
+        const run: Run = { phase: "starting", token: undefined, stop: false }
+        const finish = yield* sweep(url, run)
+        const running = yield* startCli(["serve", "--config", file, "--port", String(port), "--data", data])
+        // From when its port answers until it serves, a SIGHUP every 50 ms.
+        const hangups = yield* Effect.forkScoped(Effect.gen(function*() {
+          yield* eventually(
+            "its port answering",
+            Effect.promise(() => send(url, probes[0]!, undefined)),
+            (outcome) => outcome._tag === "Answered"
+          )
+          while (run.phase === "starting") {
+            running.child()?.kill("SIGHUP")
+            yield* Effect.sleep("50 millis")
+          }
+        }))
+        yield* awaitWhileRunning(
+          running,
+          "serve's start line",
+          Effect.sync(running.stderr),
+          (s) => s.includes(startLine)
+        )
+        run.phase = "started"
+        yield* Fiber.join(hangups)
+        // The SIGHUPs of the start are one reload, once it serves, answered meanwhile by the configuration it started
+        // with.
+        yield* awaitWhileRunning(
+          running,
+          "a reload after the start",
+          Effect.sync(running.stderr),
+          (stderr) => stderr.slice(stderr.indexOf(startLine)).includes("configuration reloaded")
+        )
+        check(yield* finish, true)
+        expect(running.exited.pollUnsafe()).toBeUndefined()
+      }).pipe(Effect.scoped),
+    120_000
+  )
 })
