@@ -156,6 +156,16 @@ const runs: ReadonlyArray<Upstreams> = [
     })
   },
   {
+    name: "its token endpoint never answering",
+    lasting: true,
+    servers: Effect.gen(function*() {
+      const tokens = yield* heldUpstream(yield* namedTools(["read"]), "never")
+      return {
+        files: { url: yield* namedTools(["read"]), token_url: tokens, client_id: "gateway", client_secret: "s3cret" }
+      }
+    })
+  },
+  {
     name: "never answering",
     lasting: true,
     servers: Effect.gen(function*() {
