@@ -1,6 +1,7 @@
 /**
- * `serve` answering at every instant of its start and of a reload, with MCP servers configured (one over Streamable
- * HTTP, one over stdio) that are slow to initialize, that fail, or that never answer: requests of every kind (a model
+ * `serve` answering at every instant of its start and of a reload, with MCP servers configured (over Streamable HTTP,
+ * one with an OAuth token endpoint, and over stdio) that are slow to initialize, that fail, or that never answer (the
+ * start waits 10 seconds for them at most, whatever they wait for): requests of every kind (a model
  * call in two dialects, `/mcp`, `/health`, `/ready`, `/metrics`, the dashboard, the admin API) are sent every 10 ms
  * from before the gateway listens until after a reload, each given a bound to be answered in. Before the first
  * configuration is served each is answered at once, 503 with `Retry-After` (`/health` and `/ready` saying `starting`);
@@ -156,21 +157,16 @@ const runs: ReadonlyArray<Upstreams> = [
     })
   },
   {
-    name: "its token endpoint never answering",
-    lasting: true,
-    servers: Effect.gen(function*() {
-      const tokens = yield* heldUpstream(yield* namedTools(["read"]), "never")
-      return {
-        files: { url: yield* namedTools(["read"]), token_url: tokens, client_id: "gateway", client_secret: "s3cret" }
-      }
-    })
-  },
-  {
-    name: "never answering",
+    name: "never answering (the server, its OAuth token endpoint, the process)",
     lasting: true,
     servers: Effect.gen(function*() {
       const files = yield* heldUpstream(yield* namedTools(["read"]), "never")
-      return { files: { url: files }, calc: nodeCommand("setInterval(() => {}, 60_000)") }
+      const tokens = yield* heldUpstream(yield* namedTools(["read"]), "never")
+      return {
+        files: { url: files },
+        search: { url: yield* namedTools(["find"]), token_url: tokens, client_id: "gateway", client_secret: "s3cret" },
+        calc: nodeCommand("setInterval(() => {}, 60_000)")
+      }
     })
   }
 ]
