@@ -5,7 +5,8 @@
  * request is answered at once, 503 with `Retry-After`, so none waits for a configuration: a load balancer's check sees
  * an instance not yet in service, and the official clients retry. `/health` and `/ready` say `starting`; every other
  * path is the gateway starting, in the words of its path's dialect. Nothing else is read of the request (its key, its
- * body) and nothing is logged: the request log, the keys and the metrics are the configuration's.
+ * `Host`, its body: the answer tells nothing but that it starts) and nothing is logged: the request log, the keys and
+ * the metrics are the configuration's.
  */
 import * as Effect from "effect/Effect"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
