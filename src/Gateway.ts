@@ -867,9 +867,12 @@ export class DatabaseError extends Schema.TaggedError<DatabaseError>()("Database
 
 /**
  * Builds the engine from the configuration and serves it; returns once the
- * gateway listens. Closing the scope stops accepting, lets calls in flight
- * finish within `gracePeriod`, ends the streams still open with an error
- * event, then closes everything. The server
+ * gateway serves it. From the moment its port is bound until then (with MCP
+ * servers, until each answered or had its 10 seconds) every request is
+ * answered at once, 503 with `Retry-After`, `/health` and `/ready` as
+ * `{"status":"starting"}` (docs/gateway.md). Closing the scope stops
+ * accepting, lets calls in flight finish within `gracePeriod`, ends the
+ * streams still open with an error event, then closes everything. The server
  * (`NodeHttpServer`, `effect/http`'s router) is loaded only here, so a program
  * that imports the library without serving does not load it.
  *

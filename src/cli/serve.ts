@@ -4,7 +4,7 @@
  * `npx effect-llm-router serve` answers at once. It serves until SIGINT or
  * SIGTERM, then stops accepting, lets calls in flight finish within the grace
  * period, and exits 0. On SIGHUP it reads its provider.json again and serves it
- * (`Gateway.Service.reload`, as `POST /admin/reload` does). Its logs (a line per request, with no key in it) are
+ * (`Gateway.Service.reload`, as `POST /admin/reload` does; one sent while it starts, once it serves). Its logs (a line per request, with no key in it) are
  * JSON lines on stderr (Effect's `Logger.formatJson`).
  *
  * @since 0.2.0
@@ -142,9 +142,14 @@ const served = (
   }
 }
 
-/** Each SIGHUP the process gets while the scope is open; Node's default for it, ending the process, is replaced. */
-const hangups = Stream.callback<void>((queue) =>
-  Effect.acquireRelease(
+/**
+ * The SIGHUPs the process gets from now while the scope is open, those not yet taken kept as one; Node's default for
+ * it, ending the process, is replaced. Taken before the gateway starts, so that one sent while it starts is a reload
+ * once it serves, not the end of the process.
+ */
+const hangups = Effect.gen(function*() {
+  const queue = yield* Queue.sliding<void>(1)
+  yield* Effect.acquireRelease(
     Effect.sync(() => {
       const hangup = () => Queue.offerUnsafe(queue, undefined)
       process.on("SIGHUP", hangup)
@@ -152,10 +157,12 @@ const hangups = Stream.callback<void>((queue) =>
     }),
     (hangup) => Effect.sync(() => process.off("SIGHUP", hangup))
   )
-)
+  return queue
+})
 
 const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
+    const hangup = yield* hangups
     const file = args.config
     const load = (path: string) => ProviderConfig.load(path).pipe(Effect.provide(NodeFileSystem.layer))
     const { config, notice } = file === undefined ? yield* simulated : { config: yield* load(file), notice: "" }
@@ -185,7 +192,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       )
     )
     // A refused reload is logged by the gateway, and the running configuration stays.
-    yield* Effect.forkScoped(Stream.runForEach(hangups, () => Effect.ignore(gateway.reload)))
+    yield* Effect.forkScoped(Stream.runForEach(Stream.fromQueue(hangup), () => Effect.ignore(gateway.reload)))
     io.stdout(`${gateway.url}\n`)
     io.stderr(notice)
     const keys = gateway.keys.filter((key) => !key.admin).map((key) => key.name)

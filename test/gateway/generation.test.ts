@@ -13,6 +13,8 @@ describe("a gateway's generations", () => {
     Effect.gen(function*() {
       const closed: Array<string> = []
       const generations = yield* Generation.makeGenerations<string>()
+      // Before the first is served a request holds none (the server answers it as the gateway starting).
+      expect(yield* Effect.scoped(generations.lease)).toBeUndefined()
       yield* generations.replace(() => named("first", closed))
       const request = yield* Scope.make()
       expect(yield* Scope.provide(generations.lease, request)).toBe("first")

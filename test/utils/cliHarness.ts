@@ -69,6 +69,8 @@ export interface SpawnOptions {
   readonly timeoutMs?: number
   readonly onStdout?: (soFar: string, child: ChildProcess) => void
   readonly onStderr?: (soFar: string, child: ChildProcess) => void
+  /** Told of the process as soon as it is spawned. */
+  readonly onSpawn?: (child: ChildProcess) => void
 }
 
 /**
@@ -86,6 +88,7 @@ export const spawnProcess = (
       env: options.env ?? envWithoutKeys(),
       stdio: ["ignore", "pipe", "pipe"]
     })
+    options.onSpawn?.(child)
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8")
@@ -214,12 +217,11 @@ export interface Spawning extends Running {
 }
 
 /**
- * `spawnCli` forked, killed with the scope; `child` is the process once it has
- * written anything.
+ * `spawnCli` forked, killed with the scope; `child` is the process once it is spawned.
  */
 export const startCli = (
   args: ReadonlyArray<string>,
-  options: Omit<SpawnOptions, "onStdout" | "onStderr"> = {}
+  options: Omit<SpawnOptions, "onStdout" | "onStderr" | "onSpawn"> = {}
 ) =>
   Effect.gen(function*() {
     let stdout = ""
@@ -227,12 +229,13 @@ export const startCli = (
     let child: ChildProcess | undefined
     const exited = yield* Effect.forkScoped(spawnCli(args, {
       ...options,
-      onStdout: (soFar, spawned) => {
+      onSpawn: (spawned) => {
         child = spawned
+      },
+      onStdout: (soFar) => {
         stdout = soFar
       },
-      onStderr: (soFar, spawned) => {
-        child = spawned
+      onStderr: (soFar) => {
         stderr = soFar
       }
     }))

@@ -13,7 +13,8 @@
  * subscriptions to, or not, and tells the changes of). And `calcServer` and `unrulyServer`: the commands of the stdio
  * fixtures (`test/fixtures/mcp/`; the unruly one lists what a file holds, when given one); `revisionServer`, an
  * Effect upstream in chosen revisions that can forget its sessions; and `oauthServers`, a token endpoint in front of
- * an upstream that checks the bearer.
+ * an upstream that checks the bearer. And `heldUpstream`, a proxy in front of one that holds each request a while, or
+ * for good.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Server, type ServerOptions } from "@modelcontextprotocol/sdk/server/index.js"
@@ -47,6 +48,7 @@ import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { fileURLToPath } from "node:url"
+import { forward } from "./balancer.js"
 import { freePort } from "./freePort.js"
 
 /** The stdio fixture's command and arguments, as a `command` server of provider.json takes them. */
@@ -700,3 +702,30 @@ export const subscribableServer = (name: string, subscribe: boolean, options: Su
     }
     return { url, subscribes, unsubscribes, update, forget } satisfies Subscribable
   })
+
+/**
+ * A loopback proxy in front of the MCP server over HTTP at `target` (its `/mcp` URL) that holds each request `millis`
+ * before it passes it on, or with `"never"` holds it for good: a server slow, or silent, to initialize and to list.
+ * Its `/mcp` URL, for the scope's life.
+ */
+export const heldUpstream = (target: string, millis: number | "never") =>
+  Effect.acquireRelease(
+    Effect.promise(() => {
+      const goal = new URL(target)
+      const http = Http.createServer((request, response) => {
+        const chunks: Array<Buffer> = []
+        request.on("data", (chunk: Buffer) => chunks.push(chunk))
+        request.on("end", () => {
+          if (millis !== "never") setTimeout(() => forward(goal, request, response).end(Buffer.concat(chunks)), millis)
+        })
+      })
+      return new Promise<Http.Server>((resolve) => http.listen(0, "127.0.0.1", () => resolve(http)))
+    }),
+    (http) =>
+      Effect.promise(() =>
+        new Promise<void>((resolve) => {
+          http.closeAllConnections()
+          http.close(() => resolve())
+        })
+      )
+  ).pipe(Effect.map((http) => `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`))

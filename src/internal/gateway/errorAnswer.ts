@@ -280,6 +280,16 @@ export const guardrailUnavailable = (name: string): ErrorAnswer => ({
 /** A stream whose provider restarted it after part of the answer went out: it ends with this. */
 export const restarted = answer(500, restartedMessage, "server_error", null, "stream_restarted")
 
+/** A request that came before the gateway served its first configuration (`starting.ts`). */
+export const starting = answer(
+  503,
+  "The gateway is starting and serves no request yet. Retry shortly.",
+  "server_error",
+  null,
+  "gateway_starting",
+  1
+)
+
 /** A stream cut at shutdown, once the grace period ended. */
 export const shutdown = answer(
   503,

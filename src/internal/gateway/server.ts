@@ -1,9 +1,10 @@
 /**
  * The gateway's server: the options checked, the configuration built (its engine, keys and routes: a generation),
- * the application served on a `node:http` server through `NodeHttpServer`, and on the scope's close a drain: the
- * server stops accepting, calls in flight have the grace period to finish, then the streams still open are cut, each
- * ending with an error event, whatever is left is interrupted (freeing its upstream call) and the deployments are
- * closed. A reload reads the configuration again (`Options.source`) and builds it whole before serving it; what a
+ * the application served on a `node:http` server through `NodeHttpServer` from the moment its port is bound (until
+ * the first generation is served, every request answered at once as the gateway starting: `starting.ts`), and on the
+ * scope's close a drain: the server stops accepting, calls in flight have the grace period to finish, then the streams
+ * still open are cut, each ending with an error event, whatever is left is interrupted (freeing its upstream call) and
+ * the deployments are closed. A reload reads the configuration again (`Options.source`) and builds it whole before serving it; what a
  * reload keeps, besides the store and the database opened at start, is the metrics, the stored responses and the
  * keys' limiters and budgets (`keys/limits.ts`); the routers, their breakers and the key pools are the new
  * configuration's own (in the store, when there is one, their shared state stays).
@@ -77,6 +78,7 @@ import * as KeyStore from "./keys/store.js"
 import * as McpEndpoint from "./mcp/endpoint.js"
 import * as McpPins from "./mcp/pins.js"
 import * as McpSessions from "./mcp/sessions.js"
+import * as Starting from "./starting.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
@@ -501,12 +503,16 @@ export function make(
       )
     )
 
-    yield* generations.replace(build(options.config))
-    yield* httpServer.serve(Effect.flatMap(generations.lease, (generation) => generation.app)).pipe(
+    // Served from the moment the port is bound, so that no request waits for the first configuration: until it is
+    // served (its MCP servers connected or given up on), each is answered at once as the gateway starting.
+    yield* httpServer.serve(
+      Effect.flatMap(generations.lease, (generation) => generation === undefined ? Starting.answer : generation.app)
+    ).pipe(
       Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
       // A span per request would cost more than the gateway's own work.
       Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
     )
+    yield* generations.replace(build(options.config))
     // Added last, so it runs first on the scope's close: before the server interrupts the requests left, and before
     // the configurations served are closed.
     yield* Effect.addFinalizer(() => shutdown(server, drain, options.gracePeriod ?? defaultGracePeriod))
@@ -538,8 +544,8 @@ export function make(
 export interface Generations<A> {
   /** The generation served now (there is one once the first `replace` succeeded). */
   readonly current: () => A
-  /** The generation served now, held (its scope kept open) until the caller's scope closes. */
-  readonly lease: Effect.Effect<A, never, Scope.Scope>
+  /** The generation served now, held (its scope kept open) until the caller's scope closes; none before the first. */
+  readonly lease: Effect.Effect<A | undefined, never, Scope.Scope>
   /**
    * `build` (given the generation served now, if any) run in a scope of its own and, once it succeeds, served in
    * place of the current generation, whose scope closes when its last lease ends; when it fails, its scope is closed
@@ -592,13 +598,13 @@ export function makeGenerations<A>(): Effect.Effect<Generations<A>, never, Scope
       lease: Effect.map(
         inScope(
           Effect.sync(() => {
-            const leased = current!
-            leased.leases++
+            const leased = current
+            if (leased !== undefined) leased.leases++
             return leased
           }),
-          release
+          (leased) => leased === undefined ? Effect.void : release(leased)
         ),
-        (leased) => leased.value
+        (leased) => leased?.value
       ),
       replace: (build) => replacing.withPermits(1)(swap(build))
     }

@@ -115,7 +115,7 @@ export interface Upstream {
   readonly reopened: Stream.Stream<void>
 }
 
-/** How long a server has to answer its initialization and its list of tools. */
+/** How long a connection has to open: its token fetched, its server started, initialized and listed. */
 export const connectTimeout = Duration.seconds(10)
 
 /** The largest message a server may send when its entry sets no `maxReplyBytes`: 4 MiB. */
@@ -388,26 +388,24 @@ function noticingSubscribe(transport: McpClient.Transport) {
   return { transport: noticing, subscribes: () => subscribes }
 }
 
-// A new connection to `spec`'s server in a scope of its own under `parent`, listed; closed again when it fails to open.
+// A new connection to `spec`'s server in a scope of its own under `parent`, listed; closed again when it fails to open
+// or its opening is given up (`connect`'s bound).
 const open = Effect.fnUntraced(function*(spec: Spec, parent: Scope.Scope) {
   const scope = yield* Scope.fork(parent)
   const ended = yield* Deferred.make<string>()
-  const exit = yield* Effect.exit(
-    Effect.gen(function*() {
-      const opened = yield* transport(spec, ended)
-      const { subscribes, transport: connected } = noticingSubscribe(opened.connected)
-      const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
-      yield* Effect.forkScoped(opened.standalone)
-      const listing = yield* list(spec, client, connected)
-      const stateless = spec.server.protocol === "2026-07-28"
-      return { client, transport: connected, listing, subscribes: subscribes() && !stateless }
-    }).pipe(Scope.provide(scope))
+  const opened = yield* Effect.gen(function*() {
+    const opened = yield* transport(spec, ended)
+    const { subscribes, transport: connected } = noticingSubscribe(opened.connected)
+    const client = yield* Effect.provideService(McpClient.make(clientInfo), McpClient.Transport, connected)
+    yield* Effect.forkScoped(opened.standalone)
+    const listing = yield* list(spec, client, connected)
+    const stateless = spec.server.protocol === "2026-07-28"
+    return { client, transport: connected, listing, subscribes: subscribes() && !stateless }
+  }).pipe(
+    Scope.provide(scope),
+    Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
   )
-  if (Exit.isFailure(exit)) {
-    yield* Scope.close(scope, exit)
-    return yield* Effect.failCause(exit.cause)
-  }
-  return { ...exit.value, scope, ended } satisfies Connection
+  return { ...opened, scope, ended } satisfies Connection
 })
 
 // `request` (of `operation`) to the server of `spec` bounded by its `callTimeout`, failing as `McpClient` fails a
@@ -515,6 +513,12 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
       Effect.mapError((error) =>
         error._tag === "McpUpstreamError" ? error : new UpstreamError({ message: error.message })
       ),
+      // Whatever it waits for (its token, its process, its answers), so that the start waits no longer for it.
+      Effect.timeoutOrElse({
+        duration: connectTimeout,
+        orElse: () =>
+          Effect.fail(new UpstreamError({ message: `it did not open within ${Duration.format(connectTimeout)}` }))
+      }),
       Effect.tap((connection) => SubscriptionRef.set(listing, connection.listing)),
       Effect.tap(() => Effect.sync(() => opens++))
     )
