@@ -494,7 +494,7 @@ export const make = Effect.fnUntraced(function*(
   const gate = (naming: Resources.Naming): Resources.Gate => (qualified, seen) =>
     Layer.build(
       McpServer.visibility((asked) =>
-        asked.method === "resources/read" && !Resources.namesServer(naming, seen.server, asked.target)
+        asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
           ? Effect.succeed(false)
           : Effect.flatMap(
             Effect.serviceOption(Visible),
