@@ -124,8 +124,11 @@ function found(routed: ReturnType<typeof routerOf>, uri: string): boolean {
   return routed?.router.find("GET", `/${uri}`) !== undefined
 }
 
-// A URI's scheme (`file:`), and its authority when it has one (`//host`, `//` alone for `file:///...`).
-const schemeAndAuthority = /^[A-Za-z][A-Za-z0-9+.-]*:(?:\/\/[^/?#]*)?/
+// A URI's scheme (`file:`).
+const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/
+
+// A URI's scheme, and its authority when it has one (`//host`, `//` alone for `file:///...`).
+const schemeAndAuthority = new RegExp(`${scheme.source}(?:\\/\\/[^/?#]*)?`)
 
 // `path` with its dot segments removed (RFC 3986 section 5.2.4): `.` dropped, `..` dropping the segment before it.
 function removeDotSegments(path: string): string {
@@ -157,8 +160,8 @@ export function normalUri(uri: string): string {
 // Whether a URI in normal form still has a dot segment: where RFC 3986 removes none, an authority a template's
 // variable fills (`repo://{owner}/...` read as `repo://../...`), which a server may well make a path of.
 function dotPart(normal: string): boolean {
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(normal)?.[0] ?? ""
-  return normal.slice(scheme.length).split(/[/?#]/).some((part) => part === "." || part === "..")
+  const named = scheme.exec(normal)?.[0] ?? ""
+  return normal.slice(named.length).split(/[/?#]/).some((part) => part === "." || part === "..")
 }
 
 // What a URI may not carry into a template's read, whatever its template says: an escaped `/` or `\` (a server that
@@ -170,8 +173,7 @@ const separatorInside = /%2f|%5c|\\/i
  * normal form (`normalUri`), when that is still one of the template's URIs (`matches`); none when it leaves it: a dot
  * segment however spelled (`..`, `%2e%2e`) that climbs out of what the template fixes, or that stays where no dot
  * segment is removed (an authority), a separator escaped inside a value (`..%2F`), or a query or fragment the template
- * does not have (the router `McpServer` matches with ignores
- * them, and a server may not).
+ * does not have (the router `McpServer` matches with ignores them, and a server may not).
  */
 export function throughTemplate(uriTemplate: string, uri: string): string | undefined {
   const normal = normalUri(uri)
