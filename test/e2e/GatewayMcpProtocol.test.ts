@@ -199,6 +199,42 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp: re
       expect(prompts.map((prompt) => prompt.name)).toEqual(["review"])
     }).pipe(Effect.scoped))
 
+  it.effect("a template's read is sent in its normal form; one that leaves the template is answered as an absent one", () =>
+    Effect.gen(function*() {
+      const { open } = yield* Fixture
+      for (const [path, prefix] of [["/mcp/files", ""], ["/mcp", "mcp://files/"]] as const) {
+        const client = yield* sdkClient(`${open.url}${path}`)
+        const read = (uri: string) =>
+          Effect.promise(() =>
+            client.readResource({ uri: `${prefix}${uri}` }).then(
+              (result) => ({ contents: result.contents, error: undefined }),
+              (error: Error) => ({ contents: undefined, error: named(error.message, `${prefix}${uri}`) })
+            )
+          )
+        // Escapes of unreserved characters: the server is sent the normal form.
+        for (const uri of ["file:///notes/%6Donday", "file:///notes/mon%64%61y"]) {
+          expect((yield* read(uri)).contents, uri).toEqual([
+            { uri: `${prefix}file:///notes/monday`, mimeType: "text/plain", text: "note monday" }
+          ])
+        }
+        const absent = (yield* read("file:///nothing/here")).error
+        expect(absent).toBeDefined()
+        for (
+          const uri of [
+            // More segments than `{name}` holds as written, which `McpServer`'s router matches before the gateway.
+            "file:///notes/x/../monday",
+            "file:///notes/..%2Fsecret",
+            "file:///notes/%2e%2e%2fsecret",
+            "file:///notes/..%5Csecret",
+            "file:///notes/monday?raw=1",
+            "file:///notes/monday#top"
+          ]
+        ) {
+          expect((yield* read(uri)).error, uri).toBe(absent)
+        }
+      }
+    }).pipe(Effect.scoped))
+
   it.effect("a key sees and reads only what its tools allow; a hidden resource or prompt is answered as an absent one", () =>
     Effect.gen(function*() {
       const { keyed } = yield* Fixture

@@ -6,7 +6,8 @@
  * answered -32601 for it, as is a request on the upstream's standalone stream; two clients' concurrent calls each
  * answer only their own. The same tool on the SDK's stdio server (`test/fixtures/mcp/askingServer.ts`): its requests
  * during a call relayed, the answer on its stdin, one with no call in flight refused. A 2026-07-28 client's call is
- * refused them, -32601 naming its revision. Progress and cancellation of a relayed request pass both ways, for both
+ * refused them, -32601 naming its revision; one that did not declare what the upstream asks for (any set it may
+ * declare, any request) gets the protocol's -32021 (HTTP 400) naming it, and the call is counted refused. Progress and cancellation of a relayed request pass both ways, for both
  * upstreams: the client's progress reaches the upstream's `onprogress` (the client sees a token of the gateway's own),
  * the upstream's cancel (its `AbortSignal`) aborts the client's handler, and the client's cancel of the id it was sent
  * ends the upstream's request with an error. A call its client cancels (its `AbortSignal`) is cancelled at an HTTP and
@@ -275,6 +276,61 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })("Gateway /mcp: a
         }
       }
     }).pipe(Effect.scoped))
+  it.effect("a 2026-07-28 client that did not declare what its call's upstream asks for is answered -32021 (400)", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const kinds = ["sampling", "elicitation", "roots"] as const
+      const method = { sampling: "sampling/createMessage", elicitation: "elicitation/create", roots: "roots/list" }
+      // Every set of capabilities a client may declare, and every request an HTTP and a stdio upstream may make.
+      const declarations = [0, 1, 2, 3, 4, 5, 6, 7].map((bits) => kinds.filter((_, n) => (bits & (1 << n)) !== 0))
+      const refused = { asker: 0, local: 0 }
+      for (const [server, name] of [["asker", "asker__ask"], ["local", "local__ask"]] as const) {
+        for (const declared of declarations) {
+          for (const kind of kinds) {
+            const answered = yield* mcpPost(`${gateway.url}/mcp`, undefined, {
+              "mcp-protocol-version": "2026-07-28",
+              "mcp-method": "tools/call",
+              "mcp-name": name
+            }, {
+              id: 1,
+              method: "tools/call",
+              params: {
+                name,
+                arguments: { kind, text: "hello" },
+                _meta: {
+                  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+                  "io.modelcontextprotocol/clientCapabilities": Object.fromEntries(declared.map((one) => [one, {}]))
+                }
+              }
+            })
+            const label = `${name} ${kind} declaring [${declared.join(", ")}]`
+            const body = answered.body as {
+              readonly result?: { readonly isError?: boolean; readonly content: Array<{ readonly text: string }> }
+              readonly error?: { readonly code: number; readonly data?: unknown }
+            }
+            if (declared.includes(kind)) {
+              // Declared: the gateway cannot ask it in this revision (no multi round-trip result), as before.
+              expect(body.result?.isError, label).toBe(true)
+              expect(body.result?.content[0]?.text, label).toContain(`Unsupported MCP method: ${method[kind]}`)
+            } else {
+              refused[server] += 1
+              expect([answered.status, body.error?.code, body.error?.data], label).toEqual([
+                400,
+                -32021,
+                { requiredCapabilities: { [kind]: kind === "elicitation" ? { form: {} } : {} } }
+              ])
+            }
+          }
+        }
+      }
+      const { samples } = yield* scrape(gateway.url, adminKey)
+      for (const server of ["asker", "local"] as const) {
+        expect(valueOf(samples, "llm_gateway_mcp_calls_total", { server, tool: "ask", outcome: "refused" }), server)
+          .toBe(refused[server])
+      }
+    }).pipe(Effect.scoped))
+
   it.effect("a client's progress for a relayed request reaches its upstream under the upstream's own token", () =>
     Effect.gen(function*() {
       const { gateway } = yield* Fixture

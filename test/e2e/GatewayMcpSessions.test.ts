@@ -3,12 +3,14 @@
  * round-robin balancer serve one official SDK client, each of its requests going to the other instance from the one
  * before; and one gateway (no database) answers a session across a reload. A session is its key's and its path's
  * only: another key, or another path, naming it is answered as an unknown session (404). A session of an earlier
- * revision (2025-06-18) is answered across a reload in its own revision.
+ * revision (2025-06-18) is answered across a reload in its own revision. An `initialize` of a session-ful revision
+ * starts a recorded session whatever else it carries (the stateless revision's `Mcp-Method` and `Mcp-Name` headers).
  */
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -176,6 +178,74 @@ it.live(
       yield* gateway.reload
       // Started again as the client started it: in 2025-06-18, so its requests' `MCP-Protocol-Version` still matches.
       expect(yield* list).toEqual([200, ["files__read", "files__stat"]])
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+  { timeout: 60_000 }
+)
+
+it.live(
+  "an initialize of a session-ful revision is a session whatever headers it carries (Mcp-Method, Mcp-Name, any case)",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const before = yield* namedTools(["read"])
+      const after = yield* namedTools(["read", "stat"])
+      const model = { sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }] }
+      const first = yield* ProviderConfig.fromJson({ ...model, mcp_servers: { files: { url: before } } })
+      let next = first
+      const gateway = yield* Gateway.make({
+        config: ProviderConfig.gatewayConfig(first),
+        port: 0,
+        source: Effect.sync(() => ProviderConfig.gatewayConfig(next))
+      })
+      const extra = fc.record({
+        method: fc.option(fc.constantFrom("Mcp-Method", "mcp-method", "MCP-METHOD"), { nil: undefined }),
+        methodValue: fc.constantFrom("initialize", "server/discover", "tools/list", ""),
+        name: fc.option(fc.constantFrom("Mcp-Name", "mcp-name"), { nil: undefined }),
+        path: fc.constantFrom("/mcp", "/mcp/files"),
+        revision: fc.constantFrom("2025-03-26", "2025-06-18", "2025-11-25")
+      })
+      const samples = fc.sample(extra, { numRuns: 24, seed: 75 })
+      const started = yield* Effect.forEach(samples, (sample) =>
+        Effect.gen(function*() {
+          const url = `${gateway.url}${sample.path}`
+          const headers: Record<string, string> = {
+            ...(sample.method === undefined ? {} : { [sample.method]: sample.methodValue }),
+            ...(sample.name === undefined ? {} : { [sample.name]: "raw" })
+          }
+          const begun = yield* mcpPost(url, undefined, headers, {
+            id: 1,
+            method: "initialize",
+            params: { protocolVersion: sample.revision, capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+          })
+          expect([begun.status, begun.body?.result?.protocolVersion], JSON.stringify(sample)).toEqual([
+            200,
+            sample.revision
+          ])
+          expect(begun.session, JSON.stringify(sample)).not.toBeNull()
+          const inSession = { "mcp-session-id": begun.session!, "mcp-protocol-version": sample.revision }
+          const notified = yield* mcpPost(url, undefined, inSession, { method: "notifications/initialized" })
+          expect(notified.status, JSON.stringify(sample)).toBe(202)
+          return { sample, url, inSession }
+        }))
+      const listed = (url: string, inSession: Record<string, string>) =>
+        Effect.map(
+          mcpPost(url, undefined, inSession, { id: 2, method: "tools/list", params: {} }),
+          (answer) => [answer.status, answer.body?.result?.tools?.map((tool) => tool.name).sort()]
+        )
+      const read = (path: string) => path === "/mcp" ? "files__read" : "read"
+      const stat = (path: string) => path === "/mcp" ? "files__stat" : "stat"
+      for (const { inSession, sample, url } of started) {
+        expect(yield* listed(url, inSession), JSON.stringify(sample)).toEqual([200, [read(sample.path)]])
+      }
+      // Recorded as any session is: answered by the configuration a reload brings, started again as it began.
+      next = yield* ProviderConfig.fromJson({ ...model, mcp_servers: { files: { url: after } } })
+      yield* gateway.reload
+      for (const { inSession, sample, url } of started) {
+        expect(yield* listed(url, inSession), JSON.stringify(sample)).toEqual([
+          200,
+          [read(sample.path), stat(sample.path)].sort()
+        ])
+      }
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
   { timeout: 60_000 }
 )

@@ -4,8 +4,10 @@
  * and Postgres databases, agrees with the rule for each subject on its own (a tool and a prompt of one name, and a
  * tool named as a prompt is stored, are three): it is pinned to the first definition seen, a different one is held
  * (the latest) until approved, seeing the pinned one again releases what was held, and it is trusted only with the
- * definition pinned; a hold is one warning naming the server, the kind and the name, never the definition. A
- * definition's digest ignores the order of its keys and changes with its description and schemas.
+ * definition pinned; a hold is one warning naming the server, the kind and the name, never the definition. A name
+ * first seen with the definition another of its kind holds back is held, with nothing pinned, whatever order one
+ * listing gives them in. A definition's digest ignores the order of its keys and changes with its description and
+ * schemas.
  */
 import { describe, expect } from "@effect/vitest"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -59,11 +61,15 @@ const operation: fc.Arbitrary<Operation> = fc.oneof(
   fc.record({ kind: fc.constant("approve" as const), subject: fc.integer({ min: 0, max: subjects.length - 1 }) })
 )
 
-// The rule, as a model: each tool's pinned version and held version.
+// The rule, as a model: each subject's pinned version (`null`: nothing, it was first seen as a held one's twin) and
+// held version.
 interface Model {
-  pinned: number | undefined
+  pinned: number | null | undefined
   held: number | undefined
 }
+
+// The digest of `subjects[index]`'s definition in `version`.
+const digestOf = (index: number, version: number) => Pins.seen("docs", definition(subjects[index]!, version)).digest
 
 const sqliteStore = Effect.map(sqliteDatabase("mcp-pins-unit"), Pins.sqlStore)
 const postgresStore = Effect.map(postgresFor("pins"), Pins.sqlStore)
@@ -91,7 +97,16 @@ describe("MCP definitions' pins", () => {
             if (op.kind === "see") {
               const seen = Pins.seen("docs", definition(subject, op.version))
               const [, warnings] = yield* withWarnings(pins.observe([seen]))
-              if (state.pinned === undefined) state.pinned = op.version
+              // A subject of its kind holding back the same definition (a tool's name is not part of it).
+              const twin = model.some((other, index) =>
+                index !== op.subject && subjects[index]!.kind === subject.kind && other.held !== undefined &&
+                digestOf(index, other.held) === digestOf(op.subject, op.version)
+              )
+              if (state.pinned === undefined && twin) {
+                state.pinned = null
+                state.held = op.version
+                expectedHolds++
+              } else if (state.pinned === undefined) state.pinned = op.version
               else if (state.pinned === op.version) state.held = undefined
               else {
                 state.held = op.version
@@ -119,8 +134,8 @@ describe("MCP definitions' pins", () => {
             }
           }
           const listed = yield* Effect.orDie(pins.list)
-          const digest = (index: number, version: number | undefined) =>
-            version === undefined ? undefined : Pins.seen("docs", definition(subjects[index]!, version)).digest
+          const digest = (index: number, version: number | null | undefined) =>
+            version === undefined ? undefined : version === null ? Pins.nothingPinned : digestOf(index, version)
           // By kind (tools, prompts, resources, templates), then name.
           const order = [0, 2, 1, 3, 4]
           expect(listed.map((pin) => [pin.kind, pin.name, pin.digest, pin.held?.digest])).toEqual(
@@ -136,6 +151,61 @@ describe("MCP definitions' pins", () => {
           expect(held).toBe(expectedHolds)
         }),
       runs
+    )
+  }
+
+  for (const [label, makeStore, runs] of stores) {
+    effectProp(
+      `${label}: a new name with a held definition is held in a listing of any order, then approved on its own`,
+      fc.record({
+        twins: fc.uniqueArray(fc.constantFrom("lookup2", "look_up", "LOOKUP", "prompt:lookup"), {
+          minLength: 1,
+          maxLength: 3
+        }),
+        order: fc.func(fc.integer())
+      }),
+      ({ order, twins }) =>
+        Effect.gen(function*() {
+          const pins = Pins.make(yield* makeStore, () => undefined)
+          const seenTool = (name: string, version: number) =>
+            Pins.seen("docs", { kind: "tool", value: tool(name, version) })
+          const elsewhere = Pins.seen("other", { kind: "tool", value: tool("fresh", 1) })
+          yield* pins.observe([seenTool("lookup", 0), seenTool("stat", 2)])
+          // One listing: `lookup` changed to version 1, new names with that text, one with the text `stat` has (its
+          // own, not held) and another server's tool with it, in an order the server chose.
+          const listing = [
+            seenTool("lookup", 1),
+            ...twins.map((name) => seenTool(name, 1)),
+            seenTool("copy", 2),
+            elsewhere
+          ].map((one, index) => ({ one, key: order(index) })).sort((a, b) => a.key - b.key).map(({ one }) => one)
+          const [, warnings] = yield* withWarnings(pins.observe(listing))
+          expect(warnings).toHaveLength(1 + twins.length)
+          for (const name of twins) {
+            expect(yield* pins.trusted(seenTool(name, 1)), name).toBe(false)
+            expect(warnings.some((warning) => warning.message.includes(`tool ${name} has a definition held back`)))
+              .toBe(true)
+          }
+          expect(yield* pins.trusted(seenTool("lookup", 1))).toBe(false)
+          expect(yield* pins.trusted(seenTool("lookup", 0))).toBe(true)
+          expect(yield* pins.trusted(seenTool("copy", 2))).toBe(true)
+          // The twin check is the server's own: another server's tool of that text is its own first sight.
+          expect(yield* pins.trusted(elsewhere)).toBe(true)
+          const listed = yield* Effect.orDie(pins.list)
+          for (const name of twins) {
+            expect(listed.find((pin) => pin.name === name && pin.server === "docs"), name).toMatchObject({
+              digest: Pins.nothingPinned,
+              definition: "null",
+              held: { digest: seenTool(name, 1).digest }
+            })
+          }
+          // Approved one by one: the twin approved is served, the others stay held.
+          const [approvedName, ...others] = twins
+          yield* Effect.orDie(pins.approve({ server: "docs", kind: "tool", name: approvedName! }))
+          expect(yield* pins.trusted(seenTool(approvedName!, 1))).toBe(true)
+          for (const name of others) expect(yield* pins.trusted(seenTool(name, 1)), name).toBe(false)
+        }),
+      Math.min(runs, 10)
     )
   }
 

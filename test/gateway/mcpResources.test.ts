@@ -2,7 +2,9 @@
  * How the gateway matches the URIs of an upstream's resource templates (`internal/gateway/mcp/resources.ts`): an RFC
  * 6570 template as the path `McpServer` matches (find-my-way's syntax), the template a read of a URI goes through (as a
  * real `McpServer` reads it), and the URIs `/mcp` serves a server's resources under (one that does not say its server
- * is of no resource, though `McpServer`'s router takes it). The reads themselves are
+ * is of no resource, though `McpServer`'s router takes it), and the URI a template's read sends (its normal form, and
+ * none that leaves the template however it is spelled: dot segments, escaped separators, queries, fragments). The
+ * reads themselves are
  * `test/e2e/GatewayMcpProtocol.test.ts`'s.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -157,6 +159,79 @@ describe("MCP resource templates", () => {
       expect(yield* readBy(mcp, "mcp:/docs/file:///logs/a.md")).toBe("mcp://docs/file:///{+path}")
       expect(subject("qualified", "mcp:/docs/file:///logs/a.md")).toBeUndefined()
     }))
+
+  it("a template's read sends a URI's normal form, and none that leaves the template, however it is spelled", () => {
+    // The templates as each endpoint serves them, with the part of their URIs they fix and the last expression's kind.
+    const templates = [
+      { template: "file:///notes/{name}", fixed: "file:///notes/", rest: false },
+      { template: "file:///docs/{+path}", fixed: "file:///docs/", rest: true },
+      { template: "mcp://files/file:///notes/{name}", fixed: "mcp://files/file:///notes/", rest: false },
+      { template: "repo://{owner}/{path*}", fixed: "repo://", rest: true }
+    ]
+    // The spellings of a segment: a name (its characters escaped or not), a dot segment in any spelling, a separator
+    // escaped inside a value.
+    const name = fc.string({ unit: fc.constantFrom("a", "b", "-", "_", "~", ".md"), minLength: 1, maxLength: 4 })
+      .filter((text) => text !== "." && text !== "..")
+    const escaped = (text: string, escape: ReadonlyArray<boolean>) =>
+      [...text].map((char, index) =>
+        escape[index % escape.length] === true
+          ? `%${char.charCodeAt(0).toString(16)[escape.length % 2 === 0 ? "toUpperCase" : "toLowerCase"]()}`
+          : char
+      ).join("")
+    const dots = fc.constantFrom("..", ".", "%2e%2e", "%2E%2E", ".%2e", "%2e.", "%2e", "%2E")
+    const separated = fc.constantFrom("..%2F", "..%2f", "%2e%2e%2f", "..%5C", "..%5c", "..\\", "a%2Fb", "%2F")
+    const segment = fc.oneof(
+      { arbitrary: fc.tuple(name, fc.array(fc.boolean(), { minLength: 1, maxLength: 3 })), weight: 3 },
+      { arbitrary: fc.tuple(dots, fc.constant([false])), weight: 2 },
+      { arbitrary: fc.tuple(separated, fc.constant([false])), weight: 1 }
+    ).map(([text, escape]) => escaped(text, escape))
+    const tail = fc.constantFrom("", "", "", "?x=1", "#top", "?", "#", "?a#b")
+    const isDot = (part: string) => /^(?:\.|%2e){1,2}$/i.test(part)
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...templates),
+        fc.array(segment, { minLength: 1, maxLength: 4 }),
+        tail,
+        ({ fixed, rest, template }, segments, end) => {
+          const uri = `${fixed}${segments.join("/")}${end}`
+          const sent = Resources.throughTemplate(template, uri)
+          // Plain segments, no query or fragment: one of the template's URIs (a simple expression takes one segment, a
+          // rest takes them all), sent with its escapes of unreserved characters decoded.
+          const plain = end === "" && segments.every((part) => !isDot(part) && !/%2f|%5c|\\/i.test(part)) &&
+            (rest || segments.length === 1 || template.startsWith("repo://"))
+          if (plain && Resources.matches(template, uri)) expect(sent, uri).toBe(Resources.normalUri(uri))
+          if (sent === undefined) return
+          // What is sent is in normal form, within what the template fixes, one of its URIs, and carries no dot
+          // segment, no escaped separator, no query and no fragment.
+          expect(Resources.normalUri(sent), uri).toBe(sent)
+          expect(sent.startsWith(fixed), uri).toBe(true)
+          expect(Resources.matches(template, sent), uri).toBe(true)
+          expect(sent.slice(fixed.length).split("/").some(isDot), uri).toBe(false)
+          expect(/%2f|%5c|\\|[?#]/i.test(sent), uri).toBe(false)
+          // Unreserved characters are one character however spelled: the read is the one of the decoded spelling.
+          expect(Resources.throughTemplate(template, Resources.normalUri(uri)), uri).toBe(sent)
+        }
+      ),
+      { numRuns: 2000 }
+    )
+    // The spellings the gateway used to pass on as written.
+    for (
+      const uri of [
+        "file:///notes/..%2Fsecret.md",
+        "file:///notes/%2e%2e/secret.md",
+        "file:///notes/a.md?raw=1",
+        "file:///notes/a.md#top",
+        "file:///docs/../etc/passwd",
+        "file:///docs/%2E%2E/%2e%2e/etc/passwd",
+        "file:///docs/a/..%2F..%2F..%2Fetc%2Fpasswd"
+      ]
+    ) {
+      const template = uri.startsWith("file:///notes/") ? "file:///notes/{name}" : "file:///docs/{+path}"
+      expect(Resources.throughTemplate(template, uri), uri).toBeUndefined()
+    }
+    expect(Resources.throughTemplate("file:///notes/{name}", "file:///notes/%61.md")).toBe("file:///notes/a.md")
+    expect(Resources.throughTemplate("file:///docs/{+path}", "file:///docs/a/./b/../c.md")).toBe("file:///docs/a/c.md")
+  })
 
   it("/mcp serves a server's resource URI under mcp://<server>/, whatever the URI", () => {
     expect(Resources.qualifiedUri("files", "file:///a.txt")).toBe("mcp://files/file:///a.txt")

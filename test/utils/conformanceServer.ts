@@ -3,7 +3,9 @@
  * server`): the official SDK's low-level `Server` over its Streamable HTTP transport on loopback, with the
  * tools, resources, prompts and completions each scenario's description names (`test_simple_text`,
  * `test://static-text`, `test_prompt_with_arguments`...), written from those descriptions. The gateway serves it at
- * `/mcp/<server>` under the tools' own names, which is what the suite calls.
+ * `/mcp/<server>` under the tools' own names, which is what the suite calls. Over HTTP it guards against DNS rebinding
+ * (its own `Host` only), as the suite asks of a server on loopback; `conformanceStdioServer` is the same server over
+ * stdio, for the gateway to start as a `command` server.
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
@@ -26,6 +28,7 @@ import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import { fileURLToPath } from "node:url"
 
 /** A 1x1 red PNG, the image of the image tool, the mixed tool, the binary resource and the image prompt. */
 export const redPixelPng =
@@ -91,6 +94,7 @@ export const conformanceTools: ReadonlyArray<Tool> = [
   },
   { name: "test_tool_with_logging", description: "Logs three messages as it runs.", inputSchema: noArguments },
   { name: "test_error_handling", description: "Always fails.", inputSchema: noArguments },
+  { name: "test_reconnection", description: "Answers on the call's stream (SSE polling).", inputSchema: noArguments },
   { name: "test_tool_with_progress", description: "Reports its progress.", inputSchema: noArguments },
   {
     name: "test_sampling",
@@ -249,6 +253,8 @@ async function call(
       const prefix = name === "test_elicitation" ? "User response: " : "Elicitation completed: "
       return text(`${prefix}action=${reply.action}, content=${JSON.stringify(reply.content ?? {})}`)
     }
+    case "test_reconnection":
+      return text("Reconnection test completed successfully")
     case "json_schema_2020_12_tool":
       return text(`received ${JSON.stringify(args)}`)
     default:
@@ -349,8 +355,8 @@ function prompt(name: string, args: Readonly<Record<string, string>>) {
   }
 }
 
-// A `Server` with every handler the scenarios ask for, for one request.
-function conformanceServer(): Server {
+/** A `Server` with every handler the scenarios ask for, for one session (or one stdio process). */
+export function conformanceServer(): Server {
   const server = new Server({ name: "conformance-fixture", version: "1.0.0" }, {
     capabilities: {
       tools: {},
@@ -410,9 +416,12 @@ export const conformanceUpstream = Effect.acquireRelease(
       const id = request.headers["mcp-session-id"]
       const known = typeof id === "string" ? sessions.get(id) : undefined
       if (known !== undefined) return void known.handleRequest(request, response)
+      const { port } = http.address() as AddressInfo
       const transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: randomUUID,
-        onsessioninitialized: (session) => void sessions.set(session, transport)
+        onsessioninitialized: (session) => void sessions.set(session, transport),
+        enableDnsRebindingProtection: true,
+        allowedHosts: [`127.0.0.1:${port}`, `localhost:${port}`]
       })
       void conformanceServer().connect(transport).then(() => transport.handleRequest(request, response))
     })
@@ -426,3 +435,9 @@ export const conformanceUpstream = Effect.acquireRelease(
       })
     )
 ).pipe(Effect.map((http) => ({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp` })))
+
+/** The same fixture over stdio (`test/fixtures/mcp/conformanceServer.ts`), as a `command` server of provider.json. */
+export const conformanceStdioServer = {
+  command: process.execPath,
+  args: ["--import", "tsx", fileURLToPath(new URL("../fixtures/mcp/conformanceServer.ts", import.meta.url))]
+}

@@ -40,15 +40,22 @@ function decodeEscape(escape: string): string {
   return String.fromCharCode(Number.parseInt(escape.slice(1), 16))
 }
 
+/**
+ * `text` (a URI or a part of one) with the escapes of unreserved characters decoded (RFC 3986 section 6.2.2.2),
+ * unless a `%` in it starts no escape: then it is malformed, and left as it is. A decoded character never starts an
+ * escape, so once is enough.
+ */
+export function unreservedDecoded(text: string): string {
+  return strayPercent.test(text) ? text : text.replace(unreservedEscape, decodeEscape)
+}
+
 /** `url` (a request target) with its path normalised; what follows the path is kept. */
 export function canonicalUrl(url: string): string {
   if (canonical.test(url)) return url
   const target = url.startsWith("/") ? url : url.replace(absoluteForm, "/")
   const end = target.search(pathEnd)
   const path = end < 0 ? target : target.slice(0, end)
-  // Decoded only when every `%` starts an escape: a decoded character never starts one, so once is enough.
-  const decoded = strayPercent.test(path) ? path : path.replace(unreservedEscape, decodeEscape)
-  let normal = decoded.replace(doubledSlash, "/")
+  let normal = unreservedDecoded(path).replace(doubledSlash, "/")
   if (normal.length > 1 && normal.endsWith("/")) normal = normal.slice(0, -1)
   return end < 0 ? normal : normal + target.slice(end)
 }

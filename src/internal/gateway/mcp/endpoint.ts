@@ -33,6 +33,7 @@ import * as McpServer from "effect/ai/McpServer"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Headers from "effect/http/Headers"
@@ -156,10 +157,12 @@ type Stopped = "refused" | "blocked" | undefined
 
 // How a call ended, for its metrics.
 function outcomeOf(
-  exit: Exit.Exit<McpSchema.CallToolResult, McpSchema.InternalError>,
+  exit: Exit.Exit<McpSchema.CallToolResult | McpSchema.InputRequired, McpSchema.InternalError>,
   stopped: Stopped
 ): Logs.ToolOutcome {
-  if (Exit.isSuccess(exit)) return exit.value.isError === true ? "tool_error" : "ok"
+  if (Exit.isSuccess(exit)) {
+    return stopped ?? ("isError" in exit.value && exit.value.isError === true ? "tool_error" : "ok")
+  }
   if (Cause.hasInterruptsOnly(exit.cause)) return "cancelled"
   return stopped ?? "failed"
 }
@@ -225,22 +228,38 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         // have run it: the reservation is charged, as a model call interrupted in flight is.
         const client = yield* Effect.serviceOption(McpSchema.McpServerClient)
         const outbound = yield* Effect.serviceOption(ServerRequests.Outbound)
+        // What the server asked of a 2026-07-28 client that did not declare it, once it did.
+        const undeclared = yield* Deferred.make<McpSchema.McpInputRequest>()
         const to = Relay.listener(
           context.requestMetadata,
           notifications,
           ServerRequests.asker(
             client._tag === "Some" ? client.value : undefined,
             context,
-            outbound._tag === "Some" ? outbound.value : undefined
+            outbound._tag === "Some" ? outbound.value : undefined,
+            (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
           )
         )
-        const result = yield* limited(checked, span.meta, to, () => void (sent = true)).pipe(
-          Effect.onInterrupt(() => sent ? Effect.void : settle(0))
+        const answered = yield* Effect.raceFirst(
+          Effect.map(
+            limited(checked, span.meta, to, () => void (sent = true)).pipe(
+              Effect.onInterrupt(() => sent ? Effect.void : settle(0))
+            ),
+            Result.succeed
+          ),
+          Effect.map(Deferred.await(undeclared), Result.fail)
         )
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
         yield* settle(price)
         entry.cost = price > 0 ? price : undefined
-        return yield* Effect.mapError(ToolGuardrails.checkResult(chain.success, result), block)
+        if (Result.isFailure(answered)) {
+          // The call stopped there (cancelled upstream), answered with that request as the input it would need, which
+          // `McpServer` refuses as the protocol asks: -32021, the capability named, HTTP 400.
+          stopped = "refused"
+          entry.error = "MissingRequiredClientCapability"
+          return new McpSchema.InputRequired({ inputRequests: { [answered.failure.method]: answered.failure } })
+        }
+        return yield* Effect.mapError(ToolGuardrails.checkResult(chain.success, answered.success), block)
       })).pipe(
         Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -475,7 +494,7 @@ export const make = Effect.fnUntraced(function*(
   const gate = (naming: Resources.Naming): Resources.Gate => (qualified, seen) =>
     Layer.build(
       McpServer.visibility((asked) =>
-        asked.method === "resources/read" && !Resources.namesServer(naming, seen.server, asked.target)
+        asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
           ? Effect.succeed(false)
           : Effect.flatMap(
             Effect.serviceOption(Visible),

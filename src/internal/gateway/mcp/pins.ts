@@ -4,7 +4,9 @@
  * definition seen later with another digest is held back: hidden from every key exactly as a denied one is, logged
  * (server, kind and name), counted, and listed under `GET /admin/mcp/pins` until an admin approves it, which pins the
  * new definition. This defends against a server that swaps a tool's description (or a prompt's text, a resource's
- * URI) after it was trusted. A definition removed and added again as pinned is not held.
+ * URI) after it was trusted. A definition removed and added again as pinned is not held. A name first seen with a
+ * definition equal to one held back of its server and kind is held too, with nothing pinned: a server cannot serve a
+ * held text at once under a new name.
  *
  * The pins live in a store (`PinStore`): the gateway's database, so every instance on it agrees, or memory, for the
  * process's life, on a gateway without one. Definitions are seen whenever a server is listed: when a configuration is
@@ -58,7 +60,8 @@ export interface Seen {
 /** Where the pins are kept; each operation is one atomic step. */
 export interface PinStore {
   /**
-   * `seen` recorded at `at`: pinned if it has no pin, held if it differs from its pin, released if it matches.
+   * `seen` recorded at `at`: pinned if it has no pin (held, with nothing pinned, when its definition is one held back
+   * of another of its server's definitions of its kind), held if it differs from its pin, released if it matches.
    */
   readonly see: (seen: Seen, at: number) => Effect.Effect<Pin, StoreUnavailableError>
   /** The pin of `subject`, if it has one. */
@@ -143,11 +146,32 @@ export function seen(server: string, definition: Definition): Seen {
   }
 }
 
-// The pin that `seen` makes of `current` (none yet: a new pin).
-function next(current: Pin | undefined, seen: Seen, at: number): Pin {
-  if (current === undefined) {
-    return { ...seen, pinnedAt: at, held: undefined }
-  }
+/** The digest of a pin with nothing pinned (its definition `null`): one first seen as a held definition's twin. */
+export const nothingPinned = ""
+
+// The first pin of `seen`, seen at `at`: its definition pinned, or held with nothing pinned when it is the `twin` of a
+// definition held back.
+function first(seen: Seen, at: number, twin: boolean): Pin {
+  const { definition, digest, kind, name, server } = seen
+  return twin
+    ? {
+      server,
+      kind,
+      name,
+      digest: nothingPinned,
+      definition: "null",
+      pinnedAt: at,
+      held: { digest, definition, seenAt: at }
+    }
+    : { ...seen, pinnedAt: at, held: undefined }
+}
+
+// Whether `pin` holds back `seen`'s definition as another of its server's definitions of its kind.
+const twinOf = (seen: Seen) => (pin: Pin): boolean =>
+  pin.server === seen.server && pin.kind === seen.kind && pin.name !== seen.name && pin.held?.digest === seen.digest
+
+// The pin that `seen` makes of `current`.
+function next(current: Pin, seen: Seen, at: number): Pin {
   if (current.digest === seen.digest) return { ...current, held: undefined }
   if (current.held?.digest === seen.digest) return current
   return { ...current, held: { digest: seen.digest, definition: seen.definition, seenAt: at } }
@@ -197,7 +221,10 @@ export function memoryStore(): PinStore {
     return pin
   }
   return {
-    see: (seen, at) => Effect.sync(() => put(next(pins.get(keyOf(seen)), seen, at))),
+    see: (seen, at) =>
+      Effect.sync(() =>
+        put(next(pins.get(keyOf(seen)) ?? first(seen, at, [...pins.values()].some(twinOf(seen))), seen, at))
+      ),
     read: (subject) => Effect.sync(() => pins.get(keyOf(subject))),
     list: Effect.sync(() => [...pins.values()].sort(byServerKindName)),
     approve: (subject, at) =>
@@ -247,12 +274,20 @@ export function sqlStore(database: Sql.Database): PinStore {
         bounds,
         "recording an MCP definition",
         Effect.gen(function*() {
-          yield* sql`INSERT INTO tool_pins (server, tool, digest, definition, pinned_at)
-            VALUES (${seen.server}, ${column(seen)}, ${seen.digest}, ${seen.definition}, ${at})
-            ON CONFLICT (server, tool) DO NOTHING`
-          const current = yield* select(seen)
+          if ((yield* select(seen)) === undefined) {
+            const holding = yield* sql<Row>`SELECT * FROM tool_pins
+              WHERE server = ${seen.server} AND held_digest = ${seen.digest}`
+            const pin = first(seen, at, holding.map(pinOf).some(twinOf(seen)))
+            yield* sql`INSERT INTO tool_pins
+              (server, tool, digest, definition, pinned_at, held_digest, held_definition, held_at)
+              VALUES (${pin.server}, ${column(pin)}, ${pin.digest}, ${pin.definition}, ${pin.pinnedAt},
+                ${pin.held?.digest ?? null}, ${pin.held?.definition ?? null}, ${pin.held?.seenAt ?? null})
+              ON CONFLICT (server, tool) DO NOTHING`
+          }
+          // Another instance may have pinned it meanwhile: what the table holds now is what `seen` changes.
+          const current = (yield* select(seen))!
           const pin = next(current, seen, at)
-          if (current === undefined || pin !== current) yield* write(pin)
+          if (pin !== current) yield* write(pin)
           return pin
         })
       ),
@@ -315,9 +350,11 @@ export function make(store: PinStore, held: (server: string) => void): Pins {
         pin.digest === seen.digest ? Effect.void : Effect.andThen(
           Effect.sync(() => held(seen.server)),
           Effect.logWarning(
-            `Gateway: the MCP server ${seen.server}'s ${seen.kind} ${seen.name} has a definition other than the one ` +
-              `pinned (${seen.digest}, pinned ${pin.digest}); it is held back, hidden from every key, until an admin ` +
-              `approves it (POST ${approvePath(seen)})`
+            `Gateway: the MCP server ${seen.server}'s ${seen.kind} ${seen.name} has ${
+              pin.digest === nothingPinned
+                ? `a definition held back of another of its ${seen.kind}s (${seen.digest})`
+                : `a definition other than the one pinned (${seen.digest}, pinned ${pin.digest})`
+            }; it is held back, hidden from every key, until an admin approves it (POST ${approvePath(seen)})`
           )
         )
       ),
@@ -328,8 +365,21 @@ export function make(store: PinStore, held: (server: string) => void): Pins {
         )
       )
     )
+  // A listing's definitions that have a pin first, so that a new name is checked against what the same listing holds
+  // back, whatever the order the server listed them in (a store that cannot be listed: in the order given).
+  const observe = (seen: ReadonlyArray<Seen>) =>
+    Effect.gen(function*() {
+      const pinned = yield* store.list.pipe(
+        Effect.map((pins) => new Set(pins.map(keyOf))),
+        Effect.orElseSucceed(() => undefined)
+      )
+      const changes = pinned === undefined ? seen : seen.filter((one) => pinned.has(keyOf(one)))
+      yield* Effect.forEach(changes, observeOne, { discard: true })
+      if (pinned === undefined) return
+      yield* Effect.forEach(seen.filter((one) => !pinned.has(keyOf(one))), observeOne, { discard: true })
+    })
   return {
-    observe: (seen) => Effect.forEach(seen, observeOne, { discard: true }),
+    observe,
     trusted: (seen) =>
       known.get(keyOf(seen)) === seen.digest
         ? Effect.succeed(true)

@@ -13,6 +13,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FindMyWay from "effect/http/FindMyWay"
 import type * as Scope from "effect/Scope"
+import { unreservedDecoded } from "../intake.js"
 import * as Allow from "./allow.js"
 import * as Pins from "./pins.js"
 import { failed, isMethodNotFound } from "./rpc.js"
@@ -123,6 +124,75 @@ function found(routed: ReturnType<typeof routerOf>, uri: string): boolean {
   return routed?.router.find("GET", `/${uri}`) !== undefined
 }
 
+// A URI's scheme (`file:`).
+const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/
+
+// A URI's scheme, and its authority when it has one (`//host`, `//` alone for `file:///...`).
+const schemeAndAuthority = new RegExp(`${scheme.source}(?:\\/\\/[^/?#]*)?`)
+
+// `path` with its dot segments removed (RFC 3986 section 5.2.4): `.` dropped, `..` dropping the segment before it.
+function removeDotSegments(path: string): string {
+  const absolute = path.startsWith("/")
+  const segments = (absolute ? path.slice(1) : path).split("/")
+  const out: Array<string> = []
+  for (const [index, segment] of segments.entries()) {
+    const dot = segment === "." || segment === ".."
+    if (segment === "..") out.pop()
+    if (!dot) out.push(segment)
+    // A path that ends in a dot segment ends in `/`.
+    else if (index === segments.length - 1) out.push("")
+  }
+  return (absolute ? "/" : "") + out.join("/")
+}
+
+/**
+ * `uri` in its normal form (RFC 3986 section 6.2.2): the escapes of unreserved characters decoded (`%2e` is `.`, `%61`
+ * is `a`), then the dot segments of its path removed; its query and fragment kept.
+ */
+export function normalUri(uri: string): string {
+  const decoded = unreservedDecoded(uri)
+  const end = decoded.search(/[?#]/)
+  const head = end < 0 ? decoded : decoded.slice(0, end)
+  const prefix = schemeAndAuthority.exec(head)?.[0] ?? ""
+  return prefix + removeDotSegments(head.slice(prefix.length)) + (end < 0 ? "" : decoded.slice(end))
+}
+
+// Whether a URI in normal form still has a dot segment: where RFC 3986 removes none, an authority a template's
+// variable fills (`repo://{owner}/...` read as `repo://../...`), which a server may well make a path of.
+function dotPart(normal: string): boolean {
+  const named = scheme.exec(normal)?.[0] ?? ""
+  return normal.slice(named.length).split(/[/?#]/).some((part) => part === "." || part === "..")
+}
+
+// What a URI may not carry into a template's read, whatever its template says: an escaped `/` or `\` (a server that
+// decodes it finds another path: `..%2Fsecret`), or a `\` (another separator to some servers).
+const separatorInside = /%2f|%5c|\\/i
+
+/**
+ * The URI a `resources/read` of `uri` through `uriTemplate` (as the endpoint serves it) sends its server: `uri` in its
+ * normal form (`normalUri`), when that is still one of the template's URIs (`matches`); none when it leaves it: a dot
+ * segment however spelled (`..`, `%2e%2e`) that climbs out of what the template fixes, or that stays where no dot
+ * segment is removed (an authority), a separator escaped inside a value (`..%2F`), or a query or fragment the template
+ * does not have (the router `McpServer` matches with ignores them, and a server may not).
+ */
+export function throughTemplate(uriTemplate: string, uri: string): string | undefined {
+  const normal = normalUri(uri)
+  if (separatorInside.test(normal) || dotPart(normal)) return undefined
+  if ((normal.includes("?") && !uriTemplate.includes("?")) || (normal.includes("#") && !uriTemplate.includes("#"))) {
+    return undefined
+  }
+  return matches(uriTemplate, normal) ? normal : undefined
+}
+
+/**
+ * Whether a read of `uri` may go through `seen` (a registration's definition) at an endpoint naming as `naming` says:
+ * it names its server (`namesServer`), and a template's read stays within it (`throughTemplate`).
+ */
+export function readable(naming: Naming, seen: Pins.Seen, uri: string): boolean {
+  return namesServer(naming, seen.server, uri) &&
+    (seen.kind !== "template" || throughTemplate(servedUri(naming, seen.server, seen.name), uri) !== undefined)
+}
+
 /**
  * The template a `resources/read` of `uri` reads through among `templates`, those an `McpServer` holds, in the order
  * it registered them: the first whose URIs hold `uri`, as `McpServer` tries them, not the most specific. A template
@@ -161,7 +231,7 @@ export function readSubject(
   if (resource !== undefined) return { kind: "resource", value: resource }
   if (server.resources.some((one) => one.resource.uri === uri)) return undefined
   const template = readThrough(server.resourceTemplates, uri)
-  const listed = template === undefined
+  const listed = template === undefined || throughTemplate(template.uriTemplate, uri) === undefined
     ? undefined
     : listing.templates.find((one) => servedUri(naming, name, one.uriTemplate) === template.uriTemplate)
   return listed === undefined ? undefined : { kind: "template", value: listed }
@@ -282,7 +352,8 @@ export const register = Effect.fnUntraced(function*(
         McpSchema.ResourceReference.make({ type: "ref/resource", uri: template.uriTemplate }),
         variables(template.uriTemplate)
       ),
-      handle: (uri) => read(naming, upstream, uri)
+      // Its gate let only a URI that stays within the template through: it is read in its normal form.
+      handle: (uri) => read(naming, upstream, normalUri(uri))
     })
   }
   for (const prompt of listing.prompts) {

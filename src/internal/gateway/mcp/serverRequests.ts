@@ -16,7 +16,9 @@
  * not found, as one on an HTTP server's standalone stream, which `McpClient` does not read, is given here
  * (`refusing`). `McpClient` reads an HTTP response stream one message at a time and waits for its reply to be sent,
  * so a call has at most one request of its server outstanding at once. A client's error answer goes back as it gave
- * it; no answer in time is error -32603.
+ * it; no answer in time is error -32603. The one connection serves every caller, so it declares all three and each
+ * request is held to what its call's client declared; a 2026-07-28 client's call whose server asks for what the client
+ * did not declare ends with the protocol's error for that (`Undeclared`, docs/mcp.md "Requests").
  *
  * Progress and cancellation pass both ways. `McpServer` neither tells the gateway the id it sends a client a request
  * under nor passes on what a client posts about one (its `notifications/progress`, its `notifications/cancelled`), so
@@ -262,24 +264,47 @@ const through = Effect.fnUntraced(function*(
 })
 
 /**
+ * What a 2026-07-28 call is told when its server asks its client for what the client did not declare: the request,
+ * as the input the call would need, which ends the call with the protocol's error for an undeclared capability.
+ */
+export type Undeclared = (request: McpSchema.McpInputRequest) => void
+
+// `method` with `params` as an input request of a 2026-07-28 result (`McpServer` checks it against what the client
+// declared).
+function inputRequest(method: Method, params: unknown): McpSchema.McpInputRequest {
+  return { method, params: isRecord(params) ? params : {} }
+}
+
+/**
  * How a call's client is asked its server's requests: through `client` (the endpoint's, for the request being
  * handled, in `context`), for the capabilities it declared, on the POST's response stream `outbound` notes; `undefined`
  * when it declared none of them (nothing is relayed). A client on the 2026-07-28 revision, which has no request of a
  * server to its client outside a multi round-trip result (which the gateway does not make), is answered for each it
- * declared with an error naming why.
+ * declared with an error naming why; a request for what it did not declare is told to its call (`undeclared`), which
+ * ends with the protocol's error for that (the server's request is answered -32601 meanwhile).
  */
 export function asker(
   client: McpSchema.McpServerClient["Service"] | undefined,
   context: McpSchema.McpRequestContext["Service"],
-  outbound?: Outgoing | undefined
+  outbound?: Outgoing | undefined,
+  undeclared?: Undeclared | undefined
 ): Ask | undefined {
   const capabilities = client?.clientCapabilities ?? context.clientCapabilities
-  if (relayedMethods.every((method) => capabilities[needs[method]] === undefined)) return undefined
-  const modern = context.protocolVersion === roundTrips
-  if (client === undefined && !modern) return undefined
+  const declaresNone = relayedMethods.every((method) => capabilities[needs[method]] === undefined)
+  if (context.protocolVersion === roundTrips) {
+    if (declaresNone && undeclared === undefined) return undefined
+    return (method, params) =>
+      capabilities[needs[method]] !== undefined
+        ? Effect.fail(noReverse(method))
+        : Effect.suspend(() => {
+          undeclared?.(inputRequest(method, params))
+          return Effect.fail(notFound(method))
+        })
+  }
+  if (declaresNone || client === undefined) return undefined
   const reverseOf = (method: Method) => (params: unknown) =>
     Effect.scoped(
-      Effect.flatMap(client!.getClient, (reverse) => {
+      Effect.flatMap(client.getClient, (reverse) => {
         const asked: Effect.Effect<unknown, unknown> = method === "sampling/createMessage"
           ? Effect.flatMap(decoded(McpSchema.CreateMessage.payloadSchema, method, params), reverse.createMessage)
           : method === "elicitation/create"
@@ -301,8 +326,6 @@ export function asker(
   return (method, params, send) =>
     capabilities[needs[method]] === undefined
       ? Effect.fail(notFound(method))
-      : client === undefined || modern
-      ? Effect.fail(noReverse(method))
       : outbound === undefined
       ? reverseOf(method)(withoutToken(params))
       : through(outbound, method, params, send, reverseOf(method))

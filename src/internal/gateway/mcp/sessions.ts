@@ -485,8 +485,9 @@ export const make = Effect.fnUntraced(function*(
   const record = (asked: Asked, text: string) => (response: HttpServerResponse.HttpServerResponse) =>
     Effect.gen(function*() {
       const id = response.headers[sessionHeader]
+      if (id === undefined) return response
       const initialize = initializeOf(text)
-      if (id === undefined || initialize === undefined) return response
+      if (initialize === undefined) return response
       const startedAt = yield* Clock.currentTimeMillis
       // Held once its save is done: a sweep meanwhile would find it held and not recorded.
       const saved = yield* store.save(
@@ -538,10 +539,9 @@ export const make = Effect.fnUntraced(function*(
     answer: (asked) => {
       const id = asked.request.headers[sessionHeader]
       if (id !== undefined) return within(asked, id)
-      // A stateless (2026-07-28) request names its method in `Mcp-Method`, and starts no session.
-      if (asked.request.method === "POST" && asked.request.headers["mcp-method"] === undefined) {
-        return starting(asked)
-      }
+      // Whether a POST starts a session is what `McpServer` answers, not how it is sent: an `initialize` of a
+      // session-ful revision carrying the stateless revision's `Mcp-Method` header is a session like any other.
+      if (asked.request.method === "POST") return starting(asked)
       return Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)
     }
   } satisfies Sessions
