@@ -1,6 +1,8 @@
 /**
  * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
- * the library's request by the codec (`toRequest`) and reduced to a `Reply.Prompt`; the model comes from the path.
+ * the library's request by the codec (`toRequest`), held to the API's rules past the shape (a `toolConfig` with one
+ * tool at least, a conversation that starts with a user turn and alternates) and reduced to a `Reply.Prompt`; the
+ * model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -52,6 +54,14 @@ export const decode = (
     )
   }
   const checked = result.success
+  // The Converse API reference: `toolConfig.tools` has one member at least (and `toolChoice` is only inside it).
+  if (checked.toolConfig?.tools.length === 0) {
+    return Result.fail(invalid(
+      "1 validation error detected: Value at 'toolConfig.tools' failed to satisfy constraint: Member must have " +
+        "length greater than or equal to 1",
+      "toolConfig.tools"
+    ))
+  }
   if (checked.messages.length === 0) {
     return Result.fail(invalid("A conversation must start with a user message.", "messages"))
   }

@@ -637,7 +637,18 @@ function hasToolBlocks(messages: ReadonlyArray<Message>): boolean {
   return messages.some((message) => message.role === "tool" || (message.role === "assistant" && message.toolCalls))
 }
 
-/** The JSON body of `Converse` and `ConverseStream`; throws `RequestError` for what Bedrock cannot be sent. */
+/**
+ * The JSON body of `Converse` and `ConverseStream`; throws `RequestError` for what Bedrock cannot be sent. The tool
+ * fields (the Converse API reference: `toolConfig.tools` holds one tool at least, `toolChoice` is inside it):
+ *
+ * | request | sent |
+ * | --- | --- |
+ * | no `tools` (or none) | no `toolConfig` |
+ * | `toolChoice` `auto`, `required`, a named tool, with tools | `toolConfig.toolChoice` `auto`, `any`, `tool` |
+ * | `toolChoice: "none"`, with tools | the tools without a choice when the history holds tool blocks, else none |
+ * | `parallelToolCalls` | not sent: Converse has no such setting |
+ * | `stop` empty | no `stopSequences` |
+ */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
   const system: Array<JsonRecord> = []
