@@ -313,11 +313,13 @@ export function decode(
 
   let chars = 0
   let media = 0
+  let instructions = ""
   const system = body.systemInstruction
   if (system !== undefined && system !== null) {
     const turn = decodeContent("user", system.parts, "system_instruction")
     if (Result.isFailure(turn)) return Result.fail(turn.failure)
-    chars += turn.success.text.length
+    instructions = turn.success.text
+    chars += instructions.length
   }
   const turns: Array<Turn> = []
   for (let i = 0; i < body.contents.length; i++) {
@@ -364,6 +366,7 @@ export function decode(
     {
       model,
       lastUserText,
+      instructions,
       lastRole,
       toolResult: lastRole === "tool" ? last.toolResult : undefined,
       tools,
