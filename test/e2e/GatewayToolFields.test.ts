@@ -65,7 +65,14 @@ interface ToolState {
   readonly reasoning: boolean
   readonly parallel: boolean | undefined
   readonly emptyStop: boolean
+  /** Whether an earlier turn called a tool and got its result (with tools offered now or not, as in a compaction). */
+  readonly history: boolean
 }
+
+// An earlier turn's call and its result.
+const earlier = "What is here?"
+const called = { name: shell, arguments: "{\"command\":\"ls\"}" }
+const output = "a.txt b.md"
 
 const userText = (state: ToolState) =>
   state.told === "user" ? `List the files. Do NOT call any tools.` : `List the files with ${shell}.`
@@ -104,7 +111,8 @@ const states = (constraints: {
         parallel: constraints.parallel(tools, choice)
           ? fc.constantFrom(true, false, undefined)
           : fc.constant(undefined),
-        emptyStop: fc.boolean()
+        emptyStop: fc.boolean(),
+        history: fc.boolean()
       })
     )
   )
@@ -125,7 +133,17 @@ const chat: Dialect = {
   body: (state, model, stream) => ({
     model,
     stream,
-    messages: [{ role: "system", content: systemText(state) }, { role: "user", content: userText(state) }],
+    messages: [
+      { role: "system", content: systemText(state) },
+      ...(state.history
+        ? [
+          { role: "user", content: earlier },
+          { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: called }] },
+          { role: "tool", tool_call_id: "call_1", content: output }
+        ]
+        : []),
+      { role: "user", content: userText(state) }
+    ],
     ...(state.tools === "offered" ? { tools: openAiTools } : {}),
     ...(state.choice === "unset"
       ? {}
@@ -152,7 +170,16 @@ const responses: Dialect = {
     stream,
     store: false,
     instructions: systemText(state),
-    input: [{ role: "user", content: userText(state) }],
+    input: [
+      ...(state.history
+        ? [
+          { role: "user", content: earlier },
+          { type: "function_call", call_id: "call_1", ...called },
+          { type: "function_call_output", call_id: "call_1", output }
+        ]
+        : []),
+      { role: "user", content: userText(state) }
+    ],
     ...(state.tools === "absent"
       ? {}
       : {
@@ -194,7 +221,16 @@ const messages: Dialect = {
     stream,
     max_tokens: 2048,
     system: systemText(state),
-    messages: [{ role: "user", content: userText(state) }],
+    messages: [
+      ...(state.history
+        ? [
+          { role: "user", content: earlier },
+          { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: shell, input: { command: "ls" } }] },
+          { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: output }] }
+        ]
+        : []),
+      { role: "user", content: userText(state) }
+    ],
     ...(state.tools === "absent"
       ? {}
       : { tools: state.tools === "empty" ? [] : [shell, read].map((name) => ({ name, input_schema: parameters })) }),
@@ -225,7 +261,16 @@ const gemini: Dialect = {
   }),
   body: (state) => ({
     systemInstruction: { parts: [{ text: systemText(state) }] },
-    contents: [{ role: "user", parts: [{ text: userText(state) }] }],
+    contents: [
+      ...(state.history
+        ? [
+          { role: "user", parts: [{ text: earlier }] },
+          { role: "model", parts: [{ functionCall: { name: shell, args: { command: "ls" } } }] },
+          { role: "user", parts: [{ functionResponse: { name: shell, response: { output } } }] }
+        ]
+        : []),
+      { role: "user", parts: [{ text: userText(state) }] }
+    ],
     ...(state.tools === "absent"
       ? {}
       : {
@@ -311,7 +356,8 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
           told: "nowhere",
           reasoning: true,
           parallel: false,
-          emptyStop: false
+          emptyStop: false,
+          history: true
         }
         yield* Effect.promise(() => acceptedEverywhere(responses, urls, state))
       }))
@@ -325,7 +371,8 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
           told: "nowhere",
           reasoning: false,
           parallel: undefined,
-          emptyStop: false
+          emptyStop: false,
+          history: false
         }
         for (const dialect of dialects) {
           for (const backend of backends) {

@@ -1097,6 +1097,22 @@ describe("the simulator's request errors", () => {
     read(decodeConverse({ messages, toolConfig: { tools, toolChoice: { any: {} } } }, { modelId: "m" }))
   })
 
+  it("Bedrock: tool calls or results in the turns need a toolConfig", () => {
+    const loop = [
+      { role: "user", content: [{ text: "hi" }] },
+      { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "f", input: {} } }] },
+      { role: "user", content: [{ toolResult: { toolUseId: "t1", content: [{ text: "done" }] } }] }
+    ]
+    expect(failed(decodeConverse({ messages: loop }, { modelId: "m" }))).toEqual({
+      _tag: "InvalidRequest",
+      message: "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+      param: "toolConfig",
+      code: undefined
+    })
+    const tools = [{ toolSpec: { name: "f", inputSchema: { json: { type: "object" } } } }]
+    read(decodeConverse({ messages: loop, toolConfig: { tools } }, { modelId: "m" }))
+  })
+
   it("Ollama: each bad body gets Ollama's error naming its field", () => {
     for (const [name, body, error] of badOllamaChats) {
       expect(failed(Ollama.format.decode(body, {})), name).toEqual({
@@ -1179,6 +1195,7 @@ describe("the simulator's request errors", () => {
       // Bedrock: a `document` block in a turn, and in a `toolResult`.
       const block = { document: { format: "pdf", name: "report", source: { bytes: data } } }
       const converseTool = (content: ReadonlyArray<unknown>) => ({
+        toolConfig: { tools: [{ toolSpec: { name: "b", inputSchema: { json: { type: "object" } } } }] },
         messages: [
           { role: "user", content: [{ text: "hi" }] },
           { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "b", input: {} } }] },
