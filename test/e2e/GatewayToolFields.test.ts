@@ -56,8 +56,8 @@ const parameters = { type: "object", properties: { command: { type: "string" } }
 
 /** What a generated request says about tools, whatever its API. */
 interface ToolState {
-  /** `absent`, `empty` (`[]`, or Gemini's declarations `[]`), or the two tools. */
-  readonly tools: "absent" | "empty" | "offered"
+  /** `absent`, `empty` (`[]`, or Gemini's declarations `[]`), a hosted tool alone (Responses' `web_search`), or two. */
+  readonly tools: "absent" | "empty" | "hosted" | "offered"
   /** The choice: unset, `auto`, `none`, `required` (Anthropic's `any`, Gemini's `ANY`), or a named tool. */
   readonly choice: "unset" | "auto" | "none" | "required" | "named"
   /** Where an instruction not to call tools is, if anywhere. */
@@ -156,11 +156,14 @@ const chat: Dialect = {
   callMarker: "\"tool_calls\""
 }
 
-/** Responses: `tools: []` with any choice but a named one (Codex's compaction sends `[]` and `auto`). */
+/**
+ * Responses: `tools: []` with any choice but a named one (Codex's compaction sends `[]` and `auto`), and a hosted tool
+ * alone, which a deployment of another API is sent without (the gateway's `hosted_tools: "omit"`).
+ */
 const responses: Dialect = {
   name: "Responses",
   states: states({
-    tools: ["absent", "empty", "offered"],
+    tools: ["absent", "empty", "hosted", "offered"],
     choice: (tools) => tools === "offered" ? every : ["unset", "auto", "none", "required"],
     parallel: () => true,
     reasoning: () => true
@@ -180,11 +183,7 @@ const responses: Dialect = {
         : []),
       { role: "user", content: userText(state) }
     ],
-    ...(state.tools === "absent"
-      ? {}
-      : {
-        tools: state.tools === "empty" ? [] : [shell, read].map((name) => ({ type: "function", name, parameters }))
-      }),
+    ...(state.tools === "absent" ? {} : { tools: responsesTools[state.tools] }),
     ...(state.choice === "unset"
       ? {}
       : { tool_choice: state.choice === "named" ? { type: "function", name: shell } : state.choice }),
@@ -193,6 +192,12 @@ const responses: Dialect = {
   }),
   path: () => "/v1/responses",
   callMarker: "\"function_call\""
+}
+
+const responsesTools = {
+  empty: [],
+  hosted: [{ type: "web_search" }],
+  offered: [shell, read].map((name) => ({ type: "function", name, parameters }))
 }
 
 const anthropicChoice = (state: ToolState) => {
