@@ -5,7 +5,9 @@
  */
 import type { OutputMode, Prompt, Tool } from "../../simulator/Reply.js"
 
-const forces = (prompt: Prompt): boolean => prompt.toolChoice._tag === "Required" || prompt.toolChoice._tag === "Named"
+function forces(prompt: Prompt): boolean {
+  return prompt.toolChoice._tag === "Required" || prompt.toolChoice._tag === "Named"
+}
 
 /**
  * Whether the model calls a tool now: after the user's turn; after a tool result only when the tool choice forces a
@@ -24,8 +26,9 @@ const noToolsWording =
   /\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b|\brespond with (?:plain\s+)?text only\b/i
 
 /** Whether the system text or the last user text tells the model to call no tool. */
-const toldNoTools = (prompt: Prompt): boolean =>
-  noToolsWording.test(prompt.lastUserText) || noToolsWording.test(prompt.instructions ?? "")
+function toldNoTools(prompt: Prompt): boolean {
+  return noToolsWording.test(prompt.lastUserText) || noToolsWording.test(prompt.instructions ?? "")
+}
 
 /**
  * The tools a reply calls (`count` of them, cycling, when parallel calls are allowed), or `undefined` when the reply

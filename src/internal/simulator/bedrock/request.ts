@@ -22,7 +22,9 @@ const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
     ? { _tag: "Required" }
     : { _tag: "Named", name: choice.tool }
 
-const isSet = <A>(value: A | null | undefined): value is A => value !== undefined && value !== null
+function isSet<A>(value: A | null | undefined): value is A {
+  return value !== undefined && value !== null
+}
 
 /** The prompt of a request the codec read. */
 function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded<undefined> {

@@ -124,7 +124,8 @@ function nestedSchemaName(format: Readonly<Record<string, unknown>>): ApiError |
 
 /**
  * What OpenAI refuses in the tool fields: an empty `tools`, and `tool_choice` (but `none`) or `parallel_tool_calls`
- * without tools, each worded as its answer words it. A `none` choice without tools is taken, as the API takes it.
+ * without tools, each worded as its answer words it. A `none` choice without tools is taken: it asks for what a
+ * request without tools gets.
  */
 function toolFieldError(wire: Wire): ApiError | undefined {
   if (wire.tools !== undefined && wire.tools !== null && wire.tools.length === 0) return emptyArray("tools")
@@ -137,8 +138,9 @@ function toolFieldError(wire: Wire): ApiError | undefined {
   return undefined
 }
 
-const onlyWithTools = (param: "tool_choice" | "parallel_tool_calls"): ApiError =>
-  invalid(`Invalid value for '${param}': '${param}' is only allowed when 'tools' are specified.`, param)
+function onlyWithTools(param: "tool_choice" | "parallel_tool_calls"): ApiError {
+  return invalid(`Invalid value for '${param}': '${param}' is only allowed when 'tools' are specified.`, param)
+}
 
 /** What OpenAI's server refuses in a body that fits the wire: its rules past the shape. */
 function ruleError(wire: Wire): ApiError | undefined {

@@ -751,9 +751,10 @@ function toolChoiceOf(request: ChatRequest): JsonRecord | undefined {
 }
 
 /** Whether the request's own choice makes the model call a tool: Anthropic takes no thinking with such a choice. */
-const forcesTool = (request: ChatRequest): boolean =>
-  (request.tools?.length ?? 0) > 0 && request.toolChoice !== undefined && request.toolChoice !== "auto" &&
-  request.toolChoice !== "none"
+function forcesTool(request: ChatRequest): boolean {
+  const choice = request.toolChoice
+  return (request.tools?.length ?? 0) > 0 && choice !== undefined && choice !== "auto" && choice !== "none"
+}
 
 /** What the request body needs besides the request. */
 export interface BodyOptions {
