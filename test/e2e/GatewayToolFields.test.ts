@@ -352,7 +352,7 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
         }))
     }
 
-    it.effect("Codex's compaction request (Responses, tools: [] with tool_choice auto) is answered by every backend", () =>
+    it.effect("Codex's compaction request (Responses, tools: [], tool_choice auto) is answered everywhere", () =>
       Effect.gen(function*() {
         const urls = yield* Fixture
         const state: ToolState = {
