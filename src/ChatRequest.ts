@@ -163,6 +163,14 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
   stop: Schema.optional(Schema.Array(Schema.String)),
   tools: Schema.optional(Schema.Array(ToolDefinition)),
   toolChoice: Schema.optional(ToolChoice),
+  /**
+   * Whether the model may call several tools in one reply (OpenAI's `parallel_tool_calls`, Anthropic's
+   * `disable_parallel_tool_use` the other way round). Sent with tools only, to Chat Completions, Responses and
+   * Anthropic; Gemini, Bedrock and Ollama have no such setting. Default: the provider's (parallel calls allowed).
+   *
+   * @since 0.3.0
+   */
+  parallelToolCalls: Schema.optional(Schema.Boolean),
   responseFormat: Schema.optional(ResponseFormat),
   reasoningEffort: Schema.optional(ReasoningEffort),
   seed: Schema.optional(NonNegativeInt),

@@ -13,7 +13,7 @@
  *
  * A SHA-256 of the request's canonical form: `messages`, `model`,
  * `temperature`, `topP`, `maxTokens`, `stop`, `tools`, `toolChoice`,
- * `responseFormat`, `reasoningEffort`, `seed` and `providerOptions`, as JSON
+ * `parallelToolCalls`, `responseFormat`, `reasoningEffort`, `seed` and `providerOptions`, as JSON
  * with object keys sorted and absent (`undefined`) fields dropped, prefixed by
  * the layer's `namespace`. `user` and `timeout` are not part of it: they do not
  * change the reply. A request that leaves `model` to the layer below has no
@@ -143,6 +143,7 @@ export const canonical = (request: ChatRequest): string =>
     stop: request.stop,
     tools: request.tools,
     toolChoice: request.toolChoice,
+    parallelToolCalls: request.parallelToolCalls,
     responseFormat: request.responseFormat,
     reasoningEffort: request.reasoningEffort,
     seed: request.seed,

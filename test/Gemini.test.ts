@@ -289,9 +289,16 @@ describe("Gemini requests", () => {
         thinkingConfig: { thinkingBudget: 1024, includeThoughts: true }
       })
       assert.isUndefined(body["user"])
+      const lookup = { name: "lookup", parameters: { type: "object" } }
       for (const [choice, mode] of [["auto", "AUTO"], ["none", "NONE"], ["required", "ANY"]] as const) {
-        const b = yield* bodyOf({ ...hello, toolChoice: choice })
+        const b = yield* bodyOf({ ...hello, tools: [lookup], toolChoice: choice, parallelToolCalls: false })
         assert.deepStrictEqual(b["toolConfig"], { functionCallingConfig: { mode } })
+        // Gemini refuses a function calling config without declarations: with no tools, no choice.
+        for (const tools of [undefined, []]) {
+          const bare = yield* bodyOf({ ...hello, ...(tools === undefined ? {} : { tools }), toolChoice: choice })
+          assert.notProperty(bare, "toolConfig")
+          assert.notProperty(bare, "tools")
+        }
       }
       const off = yield* bodyOf({ ...hello, reasoningEffort: "none", responseFormat: { type: "json_object" } })
       assert.deepStrictEqual(off["generationConfig"], {

@@ -157,7 +157,9 @@ describe("OpenAiChat request mapping", () => {
       const { requests, run } = chatWith(() => jsonResponse(completion({ content: "ok" })), {
         ...hello,
         maxTokens: 5,
+        tools: [{ name: "f", parameters: { type: "object" } }],
         toolChoice: "required",
+        parallelToolCalls: false,
         responseFormat: { type: "json_object" }
       }, { maxTokensField: "max_tokens" })
       yield* run
@@ -165,6 +167,7 @@ describe("OpenAiChat request mapping", () => {
       assert.strictEqual(body["max_tokens"], 5)
       assert.notProperty(body, "max_completion_tokens")
       assert.strictEqual(body["tool_choice"], "required")
+      assert.strictEqual(body["parallel_tool_calls"], false)
       assert.deepStrictEqual(body["response_format"], { type: "json_object" })
       assert.notProperty(body, "stream")
       assert.notProperty(body, "stream_options")

@@ -195,16 +195,20 @@ describe("OpenAiResponses request mapping", () => {
       const client = yield* service
       yield* client.chat({
         ...hello,
+        tools: [{ name: "f", parameters: { type: "object" } }],
         toolChoice: "required",
+        parallelToolCalls: false,
         responseFormat: { type: "json_object" },
         reasoningEffort: "none",
         providerOptions: { store: false, previous_response_id: "resp_0", truncation: "auto" }
       }, credentials)
-      yield* client.chat({ ...hello, reasoningEffort: "low" }, credentials)
+      // Without tools, no choice and no parallel setting: nothing to choose from.
+      yield* client.chat({ ...hello, reasoningEffort: "low", toolChoice: "auto", parallelToolCalls: true }, credentials)
       yield* Stream.runDrain(Stream.catch(client.chatStream(hello, credentials), () => Stream.empty))
       const [first, second, third] = requests.map((r) => r.body)
       expect(first).toMatchObject({
         tool_choice: "required",
+        parallel_tool_calls: false,
         text: { format: { type: "json_object" } },
         reasoning: { effort: "none" },
         store: false,
@@ -215,6 +219,8 @@ describe("OpenAiResponses request mapping", () => {
       // With store: true, nothing needs to travel encrypted.
       expect(second).toMatchObject({ store: true, reasoning: { effort: "low", summary: "auto" } })
       assert.notProperty(second, "include")
+      assert.notProperty(second, "tool_choice")
+      assert.notProperty(second, "parallel_tool_calls")
       expect(third).toMatchObject({ stream: true })
       assert.notProperty(third, "stream_options")
     }))

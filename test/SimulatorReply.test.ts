@@ -161,6 +161,42 @@ describe("simulator structured output", () => {
     }
   })
 
+  it("told not to call tools (system or last user text): text, unless the tool choice forces a call", () => {
+    const tool: Reply.Tool = { name: "Bash", parameters: { type: "object" } }
+    const prompt: Reply.Prompt = {
+      model: "m",
+      promptTokens: 3,
+      lastUserText: "Summarize the conversation with Bash.",
+      lastRole: "user",
+      tools: [tool],
+      toolChoice: { _tag: "Auto" },
+      parallelToolCalls: true,
+      reasoning: false
+    }
+    const knobs: Reply.Knobs = { replyTokens: 5, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 }
+    const calls = (asked: Partial<Reply.Prompt>, output?: Reply.OutputMode) =>
+      replyOf({ ...prompt, ...asked }, output === undefined ? knobs : { ...knobs, output }).toolCalls.length
+    const told = [
+      "CRITICAL: Respond with TEXT ONLY. Do NOT call any tools.",
+      "Don't use tools for this.",
+      "never invoke a tool here",
+      "Respond with plain text only."
+    ]
+    for (const text of told) {
+      expect(calls({ lastUserText: `${text} Summarize with Bash.` }), text).toBe(0)
+      expect(calls({ instructions: text }), text).toBe(0)
+      expect(calls({ instructions: text }, "loop"), text).toBe(0)
+      for (const toolChoice of [{ _tag: "Required" }, { _tag: "Named", name: "Bash" }] as const) {
+        expect(calls({ lastUserText: text, toolChoice }), text).toBe(1)
+      }
+    }
+    // Mentions of tools are no instruction: the model calls one.
+    const untold = ["Use the Bash tool.", "The tools you may call are listed.", "Do not stop: call the tools."]
+    for (const text of untold) {
+      expect(calls({ lastUserText: text, instructions: text }), text).toBe(1)
+    }
+  })
+
   it("the output fault parses, and names what is wrong", () => {
     expect(Simulator.decodeFault("output=nonconforming")).toEqual(
       Result.succeed({ _tag: "Output", mode: "nonconforming" })

@@ -95,6 +95,13 @@ export interface Prompt {
   readonly promptTokens: number
   /** The text of the last user message: the seed of the reply. */
   readonly lastUserText: string
+  /**
+   * The request's system (and developer) text, joined: read with `lastUserText` for an instruction not to call tools.
+   * Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly instructions?: string | undefined
   /** The role of the last message (`"user"`, `"tool"`, `"assistant"`, …). */
   readonly lastRole: string
   /** The content of the last message when it is a tool result. */
@@ -445,8 +452,11 @@ const schemaJson = (subject: string, value: () => unknown): Result.Result<string
  * The reply to a prompt; pure and deterministic.
  *
  * The reply is a tool call when the prompt offers tools, the tool choice is
- * not `none` and the last message is from the user (or a tool result, when
- * the tool choice forces a call or in the `loop` output mode): the tool the
+ * not `none`, the choice forces a call or the text does not tell the model to
+ * call none (`Do NOT call any tools`, `Respond with plain text only`, in the
+ * system text or the last user text), and the last message is from the user
+ * (or a tool result, when the tool choice forces a call or in the `loop`
+ * output mode): the tool the
  * choice names, else the last the user's text names, else the first, or
  * `knobs.toolCalls` calls cycling through the tools. Otherwise text: JSON for
  * the prompt's `responseSchema` when it has one, a JSON object in JSON mode,

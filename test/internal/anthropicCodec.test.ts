@@ -138,19 +138,27 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
     fc.constantFrom("auto" as const, "none" as const, "required" as const),
     name.map((tool) => ({ tool }))
   ),
+  parallelToolCalls: fc.boolean(),
   reasoningEffort: fc.constantFrom<ReasoningEffort>("minimal", "low", "medium", "high", "xhigh", "max"),
   user: word
 }, { requiredKeys: ["messages", "maxTokens"] })
 
-// What a request decodes back to: the tool choice goes with tools only; thinking stays off after a tool call sent
-// without its signed thinking (Anthropic refuses it); the user is the session too.
+// What a request decodes back to: the tool choice goes with tools only, and parallel calls turned off as
+// `disable_parallel_tool_use` on it (an `auto` one when it has none; never on `none`); thinking stays off after a tool
+// call sent without its signed thinking and with a choice that forces a tool (Anthropic refuses both); the user is
+// the session too.
 const expected = (original: ChatRequest): ChatRequest => {
-  const { reasoningEffort, toolChoice, user, ...rest } = original
+  const { parallelToolCalls, reasoningEffort, toolChoice, user, ...rest } = original
   const last = [...original.messages].reverse().find((message) => message.role === "assistant")
-  const thinkingOff = last !== undefined && (last.toolCalls?.length ?? 0) > 0 && last.providerMetadata === undefined
+  const tools = original.tools !== undefined
+  const forced = tools && toolChoice !== undefined && toolChoice !== "auto" && toolChoice !== "none"
+  const thinkingOff = forced ||
+    (last !== undefined && (last.toolCalls?.length ?? 0) > 0 && last.providerMetadata === undefined)
+  const serial = tools && parallelToolCalls === false && toolChoice !== "none"
   return {
     ...rest,
-    ...(toolChoice !== undefined && original.tools !== undefined ? { toolChoice } : {}),
+    ...(tools && (toolChoice !== undefined || serial) ? { toolChoice: toolChoice ?? "auto" } : {}),
+    ...(serial ? { parallelToolCalls: false } : {}),
     ...(reasoningEffort !== undefined && !thinkingOff ? { reasoningEffort } : {}),
     ...(user !== undefined ? { user, session: user } : {})
   }

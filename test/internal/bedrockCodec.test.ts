@@ -158,6 +158,8 @@ const tool: fc.Arbitrary<ToolDefinition> = fc.record({
   withCache(description === undefined ? { name, parameters } : { name, description, parameters }, mark)
 )
 
+const fallbackTool: ToolDefinition = { name: "lookup", parameters: { type: "object" } }
+
 const formatSchema = { type: "object", properties: { answer: { type: "integer" } }, required: ["answer"] }
 
 const request: fc.Arbitrary<ChatRequest> = fc.record({
@@ -185,9 +187,12 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
   if (drawn.temperature !== undefined) out.temperature = drawn.temperature
   if (drawn.topP !== undefined) out.topP = drawn.topP
   if (drawn.stop !== undefined) out.stop = drawn.stop
-  // A tool choice goes in the tool configuration: with tools only; a json_schema format only without them.
-  if (drawn.tools !== undefined) {
-    out.tools = drawn.tools
+  // A tool choice goes in the tool configuration: with tools only; a json_schema format only without them. A history
+  // of tool calls comes with a tool to call (without one, the calls go as text: a test of its own).
+  const calls = out.messages.some((message) => message.role === "tool")
+  const tools = drawn.tools ?? (calls && drawn.format === undefined ? [fallbackTool] : undefined)
+  if (tools !== undefined) {
+    out.tools = tools
     if (drawn.toolChoice !== undefined) out.toolChoice = drawn.toolChoice
   } else if (drawn.format !== undefined) {
     const { description, name } = drawn.format
@@ -294,15 +299,16 @@ describe("Bedrock Converse codec", () => {
     })
   })
 
+  const weatherLoop: ReadonlyArray<Message> = [
+    { role: "user", content: "Weather?" },
+    { role: "assistant", content: "", toolCalls: [{ id: "t1", name: "get", arguments: "{\"city\":\"Oslo\"}" }] },
+    { role: "tool", toolCallId: "t1", content: "sunny" },
+    { role: "user", content: "And tomorrow?" }
+  ]
+  const get: ToolDefinition = { name: "get", parameters: { type: "object" } }
+
   it("tool results and the user message after them share one user turn; roles alternate", () => {
-    const body = Codec.requestBody({
-      messages: [
-        { role: "user", content: "Weather?" },
-        { role: "assistant", content: "", toolCalls: [{ id: "t1", name: "get", arguments: "{\"city\":\"Oslo\"}" }] },
-        { role: "tool", toolCallId: "t1", content: "sunny" },
-        { role: "user", content: "And tomorrow?" }
-      ]
-    })
+    const body = Codec.requestBody({ messages: weatherLoop, tools: [get] })
     expect(body["messages"]).toStrictEqual([
       { role: "user", content: [{ text: "Weather?" }] },
       { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "get", input: { city: "Oslo" } } }] },
@@ -311,6 +317,23 @@ describe("Bedrock Converse codec", () => {
         content: [{ toolResult: { toolUseId: "t1", content: [{ text: "sunny" }] } }, { text: "And tomorrow?" }]
       }
     ])
+  })
+
+  it("with no tool to call (none offered, or a none choice), the history's calls and results go as text", () => {
+    const requests: ReadonlyArray<ChatRequest> = [
+      { messages: weatherLoop },
+      { messages: weatherLoop, tools: [get], toolChoice: "none" }
+    ]
+    for (const request of requests) {
+      const body = Codec.requestBody(request)
+      // Converse refuses toolUse and toolResult blocks without a toolConfig, and has no choice that calls none.
+      expect(body).not.toHaveProperty("toolConfig")
+      expect(body["messages"]).toStrictEqual([
+        { role: "user", content: [{ text: "Weather?" }] },
+        { role: "assistant", content: [{ text: "[called tool get (t1) with {\"city\":\"Oslo\"}]" }] },
+        { role: "user", content: [{ text: "[result of tool call t1]\nsunny" }, { text: "And tomorrow?" }] }
+      ])
+    }
   })
 
   it("refuses what Converse cannot take: an https image, a json_schema format with tools; json_object is not sent", () => {
@@ -336,7 +359,7 @@ describe("Bedrock Converse codec", () => {
       .toStrictEqual({ messages: [{ role: "user", content: [{ text: "x" }] }] })
   })
 
-  it("tool choice none sends no tools unless the history holds tool blocks", () => {
+  it("tool choice none sends no tools", () => {
     const tools = [{ name: "get", parameters: { type: "object" } }]
     expect(Codec.requestBody({ messages: [{ role: "user", content: "x" }], tools, toolChoice: "none" })).not
       .toHaveProperty("toolConfig")
@@ -377,7 +400,10 @@ describe("Bedrock Converse codec", () => {
       { role: "assistant" as const, content: "", toolCalls: [{ id: "t1", name: "fetch", arguments: "{}" }] }
     ]
     const write = (part: ContentPart) => () =>
-      Codec.requestBody({ messages: [...call, { role: "tool", toolCallId: "t1", content: [part] }] })
+      Codec.requestBody({
+        messages: [...call, { role: "tool", toolCallId: "t1", content: [part] }],
+        tools: [{ name: "fetch", parameters: { type: "object" } }]
+      })
     expect(write({ type: "image", url: "data:audio/wav;base64,UklGRg==" })).toThrow(
       expect.objectContaining({ param: "messages[2].content[0]" })
     )

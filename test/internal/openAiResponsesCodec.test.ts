@@ -26,6 +26,7 @@ import { effectProp } from "../utils/effectProp.js"
 import { streamResponse } from "../utils/fakeHttpClient.js"
 import { read } from "../utils/results.js"
 import type { Written } from "../utils/sdkTypes.js"
+import { toolFieldsSent } from "../utils/toolFields.js"
 
 const word = fc.string({ maxLength: 6 })
 const name = fc.stringMatching(/^[a-zA-Z0-9_-]{1,12}$/)
@@ -79,6 +80,7 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
     fc.constantFrom("auto" as const, "none" as const, "required" as const),
     name.map((tool) => ({ tool }))
   ),
+  parallelToolCalls: fc.boolean(),
   responseFormat: fc.oneof(
     fc.constantFrom({ type: "text" as const }, { type: "json_object" as const }),
     fc.record({
@@ -112,7 +114,7 @@ describe("internal/wire/openAiResponses: the request both ways", () => {
       expect(body["model"]).toBe("gpt-test")
       expect(body["store"]).toBe(store)
       expect(body["stream"]).toBe(stream ? true : undefined)
-      expect(decoded(JSON.parse(JSON.stringify(body)))).toEqual(original)
+      expect(decoded(JSON.parse(JSON.stringify(body)))).toEqual(toolFieldsSent(original))
     }))
   })
 

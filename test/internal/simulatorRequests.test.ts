@@ -93,6 +93,19 @@ const badChats: ReadonlyArray<readonly [string, unknown, Readonly<Record<string,
     message: "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
     param: "tool_choice"
   }],
+  ["an empty tools", { model: "m", messages: hi, tools: [] }, {
+    message: "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+    param: "tools"
+  }],
+  ["a tool choice with empty tools", { model: "m", messages: hi, tools: [], tool_choice: "none" }, {
+    message: "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+    param: "tools"
+  }],
+  ["parallel_tool_calls without tools", { model: "m", messages: hi, parallel_tool_calls: false }, {
+    message:
+      "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.",
+    param: "parallel_tool_calls"
+  }],
   ["a tool choice it does not take", {
     model: "m",
     messages: hi,
@@ -702,6 +715,35 @@ const badMessages: ReadonlyArray<readonly [string, unknown, Readonly<Record<stri
     claude({ tools: [{ name: "f", input_schema: {} }], tool_choice: { type: "tool", name: "g" } }),
     { message: "tool_choice: tool 'g' is not in tools", param: "tool_choice.name" }
   ],
+  ["tool_choice without tools", claude({ tool_choice: { type: "auto" } }), {
+    message: "tool_choice.auto may only be specified while providing tools",
+    param: "tool_choice"
+  }],
+  ["tool_choice none with empty tools", claude({ tools: [], tool_choice: { type: "none" } }), {
+    message: "tool_choice.none may only be specified while providing tools",
+    param: "tool_choice"
+  }],
+  [
+    "disable_parallel_tool_use on a none choice",
+    claude({
+      tools: [{ name: "f", input_schema: {} }],
+      tool_choice: { type: "none", disable_parallel_tool_use: true }
+    }),
+    {
+      message: "tool_choice.none.disable_parallel_tool_use: Extra inputs are not permitted",
+      param: "tool_choice.disable_parallel_tool_use"
+    }
+  ],
+  [
+    "a tool forced with thinking on",
+    claude({
+      max_tokens: 4096,
+      thinking: { type: "enabled", budget_tokens: 1024 },
+      tools: [{ name: "f", input_schema: {} }],
+      tool_choice: { type: "any" }
+    }),
+    { message: "Thinking may not be enabled when tool_choice forces tool use.", param: "tool_choice" }
+  ],
   ["tool_choice of an unknown type", claude({ tool_choice: { type: "bad" } }), {
     message:
       "tool_choice: Input tag 'bad' found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'",
@@ -1001,7 +1043,7 @@ describe("the simulator's request errors", () => {
         { role: "user", content: [{ type: "tool_result", tool_use_id: "c", content: "r" }] }
       ],
       tools: [{ name: "f", input_schema: { type: "object" } }],
-      tool_choice: { type: "tool", name: "f", disable_parallel_tool_use: true },
+      tool_choice: { type: "auto", disable_parallel_tool_use: true },
       thinking: { type: "enabled", budget_tokens: 1024 },
       stream: true
     }
@@ -1012,13 +1054,63 @@ describe("the simulator's request errors", () => {
       lastUserText: "a",
       lastRole: "tool",
       toolResult: "r",
-      toolChoice: { _tag: "Named", name: "f" },
+      toolChoice: { _tag: "Auto" },
       parallelToolCalls: false,
       reasoning: true
     }
     expect(read(decodeMessages(body))).toMatchObject({ prompt, stream: true, requestedTokens: 89 + 2048 })
     const { max_tokens: _, stream: __, ...counted } = body
     expect(read(decodeCount(counted))).toMatchObject({ prompt, stream: false, requestedTokens: 89 })
+  })
+
+  it("Gemini: a function calling config, of any mode, without function declarations is refused", () => {
+    const declared = { functionDeclarations: [{ name: "f" }] }
+    for (const mode of ["AUTO", "ANY", "NONE"]) {
+      const config = { functionCallingConfig: { mode } }
+      for (const tools of [undefined, [], [{ googleSearch: {} }], [{ functionDeclarations: [] }]]) {
+        const body = { contents: [{ role: "user", parts: [{ text: "hi" }] }], tools, toolConfig: config }
+        expect(failed(decodeGemini(body, { model: "m" })), `${mode} ${JSON.stringify(tools)}`).toEqual({
+          _tag: "InvalidRequest",
+          message: "Function calling config is set without function_declarations.",
+          param: "tool_config",
+          code: undefined
+        })
+      }
+      read(
+        decodeGemini({ contents: [{ role: "user", parts: [{ text: "hi" }] }], tools: [declared], toolConfig: config })
+      )
+    }
+  })
+
+  it("Bedrock: a toolConfig without a tool is refused, with or without a choice", () => {
+    const messages = [{ role: "user", content: [{ text: "hi" }] }]
+    for (const toolConfig of [{ tools: [] }, { tools: [], toolChoice: { auto: {} } }]) {
+      expect(failed(decodeConverse({ messages, toolConfig }, { modelId: "m" }))).toEqual({
+        _tag: "InvalidRequest",
+        message: "1 validation error detected: Value at 'toolConfig.tools' failed to satisfy constraint: Member must " +
+          "have length greater than or equal to 1",
+        param: "toolConfig.tools",
+        code: undefined
+      })
+    }
+    const tools = [{ toolSpec: { name: "f", inputSchema: { json: { type: "object" } } } }]
+    read(decodeConverse({ messages, toolConfig: { tools, toolChoice: { any: {} } } }, { modelId: "m" }))
+  })
+
+  it("Bedrock: tool calls or results in the turns need a toolConfig", () => {
+    const loop = [
+      { role: "user", content: [{ text: "hi" }] },
+      { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "f", input: {} } }] },
+      { role: "user", content: [{ toolResult: { toolUseId: "t1", content: [{ text: "done" }] } }] }
+    ]
+    expect(failed(decodeConverse({ messages: loop }, { modelId: "m" }))).toEqual({
+      _tag: "InvalidRequest",
+      message: "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+      param: "toolConfig",
+      code: undefined
+    })
+    const tools = [{ toolSpec: { name: "f", inputSchema: { json: { type: "object" } } } }]
+    read(decodeConverse({ messages: loop, toolConfig: { tools } }, { modelId: "m" }))
   })
 
   it("Ollama: each bad body gets Ollama's error naming its field", () => {
@@ -1103,6 +1195,7 @@ describe("the simulator's request errors", () => {
       // Bedrock: a `document` block in a turn, and in a `toolResult`.
       const block = { document: { format: "pdf", name: "report", source: { bytes: data } } }
       const converseTool = (content: ReadonlyArray<unknown>) => ({
+        toolConfig: { tools: [{ toolSpec: { name: "b", inputSchema: { json: { type: "object" } } } }] },
         messages: [
           { role: "user", content: [{ text: "hi" }] },
           { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "b", input: {} } }] },

@@ -48,6 +48,7 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
       model: read.model,
       promptTokens,
       lastUserText: read.lastUserText,
+      instructions: read.instructions,
       lastRole: read.lastRole,
       toolResult: read.toolResult,
       tools: read.tools,
@@ -67,7 +68,7 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
 }
 
 /** What a {@link Transcript} holds of a prompt. */
-type Tallied = "chars" | "media" | "lastUserText" | "lastRole" | "toolResult" | "continued"
+type Tallied = "chars" | "media" | "lastUserText" | "instructions" | "lastRole" | "toolResult" | "continued"
 
 /**
  * The messages of a request as a format reads them, in order: the prompt's
@@ -78,6 +79,8 @@ export class Transcript {
   chars = 0
   media = 0
   lastUserText = ""
+  // The system and developer text, joined.
+  instructions = ""
   lastRole = ""
   lastText = ""
   // The user text the last assistant message answered, and, when a user message follows it, that reply.
@@ -92,7 +95,10 @@ export class Transcript {
   add(role: string, text: string, media: number): void {
     this.chars += text.length
     this.media += media
-    if (role === "system" || role === "developer") return
+    if (role === "system" || role === "developer") {
+      this.instructions = this.instructions === "" ? text : `${this.instructions}\n${text}`
+      return
+    }
     if (role === "assistant") this.answered = this.lastUserText
     if (role === "user") {
       this.continued = this.lastRole === "assistant"
@@ -136,6 +142,7 @@ export class Transcript {
         chars: this.chars,
         media: this.media,
         lastUserText: this.lastUserText,
+        instructions: this.instructions,
         lastRole: this.lastRole,
         toolResult: this.lastRole === "tool" ? this.lastText : undefined,
         continued: this.lastRole === "user" ? this.continued : undefined

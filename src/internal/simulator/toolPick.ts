@@ -1,27 +1,45 @@
 /**
  * Which tools a simulated reply calls: whether this turn calls any (after the user's turn; after a tool result only
- * when the tool choice forces it or the model loops), and which (the named one, the one the user's text names, or
- * the offered ones in turn).
+ * when the tool choice forces it or the model loops; never where the request rules a call out), and which (the named
+ * one, the one the user's text names, or the offered ones in turn).
  */
 import type { OutputMode, Prompt, Tool } from "../../simulator/Reply.js"
+
+function forces(prompt: Prompt): boolean {
+  return prompt.toolChoice._tag === "Required" || prompt.toolChoice._tag === "Named"
+}
 
 /**
  * Whether the model calls a tool now: after the user's turn; after a tool result only when the tool choice forces a
  * call (as the APIs do) or the model loops.
  */
 const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
-  prompt.lastRole === "user" ||
-  (prompt.lastRole === "tool" &&
-    (output === "loop" || prompt.toolChoice._tag === "Required" || prompt.toolChoice._tag === "Named"))
+  prompt.lastRole === "user" || (prompt.lastRole === "tool" && (output === "loop" || forces(prompt)))
+
+/**
+ * An instruction not to call tools, as agents word it before asking for a summary (Claude Code's `/compact`: "Do NOT
+ * call any tools", "Respond with TEXT ONLY"): "do not" ("don't", "never") "call" ("use", "invoke") "tools" ("any
+ * tools", "a tool"), or "respond with text only" ("plain text only"), in any case. Narrow on purpose: a prompt that
+ * merely mentions tools is no such instruction.
+ */
+const noToolsWording =
+  /\b(?:do not|don't|never)\s+(?:call|use|invoke)\s+(?:any\s+|a\s+)?tools?\b|\brespond with (?:plain\s+)?text only\b/i
+
+/** Whether the system text or the last user text tells the model to call no tool. */
+function toldNoTools(prompt: Prompt): boolean {
+  return noToolsWording.test(prompt.lastUserText) || noToolsWording.test(prompt.instructions ?? "")
+}
 
 /**
  * The tools a reply calls (`count` of them, cycling, when parallel calls are allowed), or `undefined` when the reply
- * is text: the `text` mode, no tools, tool choice `none`, or a turn that calls none (see `callsTools`).
+ * is text: the `text` mode, no tools, tool choice `none`, an instruction not to call tools under a choice that does
+ * not force one (see `toldNoTools`), or a turn that calls none (see `callsTools`).
  */
 export const toolsToCall = (prompt: Prompt, output: OutputMode, count: number): ReadonlyArray<Tool> | undefined => {
   if (output === "text" || !callsTools(prompt, output)) return undefined
   const choice = prompt.toolChoice
   if (prompt.tools.length === 0 || choice._tag === "None") return undefined
+  if (!forces(prompt) && toldNoTools(prompt)) return undefined
   const n = prompt.parallelToolCalls ? Math.max(1, count) : 1
   if (choice._tag === "Named") {
     const tool = prompt.tools.find((t) => t.name === choice.name)

@@ -4,7 +4,8 @@
  * the rules the API adds past the wire's shape (a positive integer `max_tokens`, one message at least, a `temperature`
  * up to 1, a thinking budget of at least 1024 and below `max_tokens`, a mid-conversation system message only for the
  * models that take one and where they take it, every `tool_use` answered in the next turn, a thinking block sent back
- * with its signature and first in the final assistant turn of a tool loop), and reduced to a `Reply.Prompt`. What is
+ * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
+ * forcing a tool with thinking on), and reduced to a `Reply.Prompt`. What is
  * wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
@@ -140,6 +141,31 @@ function refusalError(body: unknown, refused: Refused): ApiError {
   }
 }
 
+/**
+ * What the API refuses in `tool_choice` (Anthropic's Messages reference, and its extended thinking guide on tool use):
+ * a choice without tools, `disable_parallel_tool_use` on a `none` choice (which has no other field), and a choice that
+ * forces a tool (`any`, `tool`) with thinking on.
+ */
+function toolChoiceError(wire: AnyBody): ApiError | undefined {
+  const choice = wire.tool_choice
+  if (choice === undefined || choice === null) return undefined
+  if ((wire.tools?.length ?? 0) === 0) {
+    return invalid(`tool_choice.${choice.type} may only be specified while providing tools`, "tool_choice")
+  }
+  const parallel = choice.type === "none" ? choice.disable_parallel_tool_use : undefined
+  if (parallel !== undefined && parallel !== null) {
+    return invalid(
+      "tool_choice.none.disable_parallel_tool_use: Extra inputs are not permitted",
+      "tool_choice.disable_parallel_tool_use"
+    )
+  }
+  const thinking = wire.thinking?.type
+  if ((choice.type === "any" || choice.type === "tool") && thinking !== undefined && thinking !== "disabled") {
+    return invalid("Thinking may not be enabled when tool_choice forces tool use.", "tool_choice")
+  }
+  return undefined
+}
+
 /** What the API refuses in a body's fields that fit the wire: its ranges, and a thinking budget below `max_tokens`. */
 function fieldError(wire: AnyBody): ApiError | undefined {
   const maxTokens = wire.max_tokens
@@ -154,6 +180,8 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   if (temperature !== undefined && temperature !== null && temperature < 0) {
     return invalid("temperature: Input should be greater than or equal to 0", "temperature")
   }
+  const choiceBroken = toolChoiceError(wire)
+  if (choiceBroken !== undefined) return choiceBroken
   const thinking = wire.thinking
   if (thinking?.type !== "enabled") return undefined
   const budget = thinking.budget_tokens

@@ -1,6 +1,8 @@
 /**
  * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
- * the library's request by the codec (`toRequest`) and reduced to a `Reply.Prompt`; the model comes from the path.
+ * the library's request by the codec (`toRequest`), held to the API's rules past the shape (a `toolConfig` with one
+ * tool at least, and one wherever the turns hold tool calls or results; a conversation that starts with a user turn
+ * and alternates) and reduced to a `Reply.Prompt`; the model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -19,6 +21,10 @@ const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
     : choice === "required"
     ? { _tag: "Required" }
     : { _tag: "Named", name: choice.tool }
+
+function isSet<A>(value: A | null | undefined): value is A {
+  return value !== undefined && value !== null
+}
 
 /** The prompt of a request the codec read. */
 function promptOf(request: ChatRequest, model: string, stream: boolean): Decoded<undefined> {
@@ -52,6 +58,24 @@ export const decode = (
     )
   }
   const checked = result.success
+  // The Converse API reference: `toolConfig.tools` has one member at least (and `toolChoice` is only inside it).
+  if (checked.toolConfig?.tools.length === 0) {
+    return Result.fail(invalid(
+      "1 validation error detected: Value at 'toolConfig.tools' failed to satisfy constraint: Member must have " +
+        "length greater than or equal to 1",
+      "toolConfig.tools"
+    ))
+  }
+  // The API's answer to tool calls or results in a conversation that offers no tool.
+  const toolBlocks = checked.messages.some((message) =>
+    message.content.some((block) => isSet(block.toolUse) || isSet(block.toolResult))
+  )
+  if (toolBlocks && !isSet(checked.toolConfig)) {
+    return Result.fail(invalid(
+      "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+      "toolConfig"
+    ))
+  }
   if (checked.messages.length === 0) {
     return Result.fail(invalid("A conversation must start with a user message.", "messages"))
   }

@@ -1,8 +1,8 @@
 /**
  * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
- * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages and the
- * function-call signature rule of Gemini 3, and reduced to a `Reply.Prompt`; the model and method come from the URL
- * (`params`).
+ * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a
+ * function calling config only with function declarations) and the function-call signature rule of Gemini 3, and
+ * reduced to a `Reply.Prompt`; the model and method come from the URL (`params`).
  */
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
@@ -76,6 +76,10 @@ function decodeToolChoice(
 ): Result.Result<Reply.ToolChoice, ApiError> {
   const calling = config?.functionCallingConfig
   if (calling === undefined || calling === null) return Result.succeed({ _tag: "Auto" })
+  // The API's answer to a mode with nothing to call, whatever the mode (Google's own tools are no declarations).
+  if (tools.length === 0) {
+    return Result.fail(invalid("Function calling config is set without function_declarations.", "tool_config"))
+  }
   const names = calling.allowedFunctionNames ?? []
   switch (calling.mode ?? "AUTO") {
     case "AUTO":
@@ -309,11 +313,13 @@ export function decode(
 
   let chars = 0
   let media = 0
+  let instructions = ""
   const system = body.systemInstruction
   if (system !== undefined && system !== null) {
     const turn = decodeContent("user", system.parts, "system_instruction")
     if (Result.isFailure(turn)) return Result.fail(turn.failure)
-    chars += turn.success.text.length
+    instructions = turn.success.text
+    chars += instructions.length
   }
   const turns: Array<Turn> = []
   for (let i = 0; i < body.contents.length; i++) {
@@ -360,6 +366,7 @@ export function decode(
     {
       model,
       lastUserText,
+      instructions,
       lastRole,
       toolResult: lastRole === "tool" ? last.toolResult : undefined,
       tools,

@@ -4,7 +4,8 @@
  * its mapping makes the library's request), then held to the rules OpenAI's
  * server adds past the wire's shape (one message at least, a positive integer
  * limit, `stream_options` only with `stream`, a `tool_choice` among the
- * `tools`), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
+ * `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
+ * tools), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
  * words it, naming the offending field.
  */
 import * as Result from "effect/Result"
@@ -121,6 +122,26 @@ function nestedSchemaName(format: Readonly<Record<string, unknown>>): ApiError |
     : missingParameter("response_format.json_schema.name")
 }
 
+/**
+ * What OpenAI refuses in the tool fields: an empty `tools`, and `tool_choice` (but `none`) or `parallel_tool_calls`
+ * without tools, each worded as its answer words it. A `none` choice without tools is taken: it asks for what a
+ * request without tools gets.
+ */
+function toolFieldError(wire: Wire): ApiError | undefined {
+  if (wire.tools !== undefined && wire.tools !== null && wire.tools.length === 0) return emptyArray("tools")
+  if ((wire.tools?.length ?? 0) > 0) return undefined
+  const choice = wire.tool_choice
+  if (choice !== undefined && choice !== null && choice !== "none") return onlyWithTools("tool_choice")
+  if (wire.parallel_tool_calls !== undefined && wire.parallel_tool_calls !== null) {
+    return onlyWithTools("parallel_tool_calls")
+  }
+  return undefined
+}
+
+function onlyWithTools(param: "tool_choice" | "parallel_tool_calls"): ApiError {
+  return invalid(`Invalid value for '${param}': '${param}' is only allowed when 'tools' are specified.`, param)
+}
+
 /** What OpenAI's server refuses in a body that fits the wire: its rules past the shape. */
 function ruleError(wire: Wire): ApiError | undefined {
   if (wire.messages.length === 0) return emptyArray("messages")
@@ -133,14 +154,8 @@ function ruleError(wire: Wire): ApiError | undefined {
       return maxTokensError(name, value)
     }
   }
-  const anyTools = (wire.tools?.length ?? 0) > 0
-  const choice = wire.tool_choice
-  if (!anyTools && choice !== undefined && choice !== null && choice !== "none") {
-    return invalid(
-      "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
-      "tool_choice"
-    )
-  }
+  const broken = toolFieldError(wire)
+  if (broken !== undefined) return broken
   // vLLM's OpenAI-compatible server: `continue_final_message` cannot go with `add_generation_prompt`, true by default.
   if (wire.continue_final_message === true && wire.add_generation_prompt !== false) {
     return invalid(

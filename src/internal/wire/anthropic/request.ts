@@ -22,10 +22,11 @@
  * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
  * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`
  * `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format,
- * `metadata.user_id` the `user`. A block's `cache_control` becomes its part's, system message's, tool result's or
+ * `metadata.user_id` the `user`, `tool_choice.disable_parallel_tool_use` the opposite of `parallelToolCalls`. A
+ * block's `cache_control` becomes its part's, system message's, tool result's or
  * tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level `cache_control` (automatic
  * caching, which the API applies to the last cacheable block) the last message's, on its last part. Not carried:
- * `top_k`, `disable_parallel_tool_use`, a tool result's `is_error`, `context_management` and any other field not read
+ * `top_k`, a tool result's `is_error`, `context_management` and any other field not read
  * (accepted and left out).
  */
 import * as Result from "effect/Result"
@@ -445,6 +446,9 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
       : choice.type === "any"
       ? "required"
       : choice.type
+    if (choice.type !== "none" && typeof choice.disable_parallel_tool_use === "boolean") {
+      request.parallelToolCalls = !choice.disable_parallel_tool_use
+    }
   }
   const thinking = body.thinking
   if (thinking !== null && thinking !== undefined) {
@@ -734,6 +738,24 @@ const encodeToolChoice = (choice: ToolChoice): JsonRecord =>
     ? { type: choice === "required" ? "any" : choice }
     : { type: "tool", name: choice.tool }
 
+/**
+ * The `tool_choice` of a request with tools: its choice, with `disable_parallel_tool_use` when parallel calls are off
+ * (on an `auto` choice when it has none); a `none` choice takes no other field (Anthropic's Messages reference).
+ */
+function toolChoiceOf(request: ChatRequest): JsonRecord | undefined {
+  const choice = request.toolChoice
+  if (choice === "none" || request.parallelToolCalls !== false) {
+    return choice === undefined ? undefined : encodeToolChoice(choice)
+  }
+  return { ...encodeToolChoice(choice ?? "auto"), disable_parallel_tool_use: true }
+}
+
+/** Whether the request's own choice makes the model call a tool: Anthropic takes no thinking with such a choice. */
+function forcesTool(request: ChatRequest): boolean {
+  const choice = request.toolChoice
+  return (request.tools?.length ?? 0) > 0 && choice !== undefined && choice !== "auto" && choice !== "none"
+}
+
 /** What the request body needs besides the request. */
 export interface BodyOptions {
   readonly model: string
@@ -768,7 +790,13 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024), and with a `maxTokens` of 1024
  *   or less thinking stays off.
  *   Thinking stays off while the last assistant turn's tool calls came without
- *   signed thinking (`thinkingAllowed`), which Anthropic would refuse.
+ *   signed thinking (`thinkingAllowed`), which Anthropic would refuse, and with a
+ *   `toolChoice` that forces a tool (`required`, a named tool), which Anthropic's
+ *   extended thinking refuses too: the caller's choice is a rule, thinking a preference.
+ * - The tool fields: with no tools (or none), no `tools` and no `tool_choice`, which Anthropic takes only with
+ *   tools; with tools, `toolChoice` as `auto`, `none`, `any` (`required`) or `{type: "tool", name}`, and
+ *   `parallelToolCalls: false` as `disable_parallel_tool_use` on it (on `auto` when the request has no choice; never on
+ *   `none`, which takes no other field).
  * - `responseFormat` `json_schema` becomes a forced tool (`wire/outputTool.ts`): a
  *   tool named after the format whose `input_schema` is the schema, and
  *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply
@@ -789,7 +817,8 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   const effort = request.reasoningEffort
   // The least budget must stay below `max_tokens`: a smaller limit leaves no room to think.
   const roomy = request.maxTokens === undefined || request.maxTokens > minThinkingBudget
-  const budget = effort === undefined || effort === "none" || !roomy || !thinkingAllowed(request.messages)
+  const budget = effort === undefined || effort === "none" || !roomy || !thinkingAllowed(request.messages) ||
+      forcesTool(request)
     ? undefined
     : thinkingBudgets[effort]
   const body: JsonRecord = {
@@ -824,7 +853,8 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
     body["tool_choice"] = encodeToolChoice({ tool: output.name })
   } else if (request.tools !== undefined && request.tools.length > 0) {
     body["tools"] = request.tools.map(encodeTool)
-    if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
+    const choice = toolChoiceOf(request)
+    if (choice !== undefined) body["tool_choice"] = choice
   }
   if (request.user !== undefined) body["metadata"] = { user_id: request.user }
   if (options.stream) body["stream"] = true

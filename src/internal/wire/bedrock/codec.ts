@@ -24,8 +24,9 @@
  * back as parts. A `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a
  * part, a tool result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
  * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
- * tool choice (`auto`, `any`, `tool`; `none`, which Converse lacks, sends the tools only when the history holds tool
- * blocks, as Converse needs them then, else none). Converse has no response format: a `json_schema` one is sent as a
+ * tool choice (`auto`, `any`, `tool`; `none`, which Converse lacks, sends no tools). A request whose tools cannot be
+ * called (none, or a `none` choice) sends its history's tool calls and results as text, as Converse refuses their
+ * blocks without a `toolConfig`. Converse has no response format: a `json_schema` one is sent as a
  * forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`, its `inputSchema.json` the schema and
  * `toolChoice: {tool}` naming it (for the models that take a tool choice: Anthropic Claude, Mistral Large...), and
  * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
@@ -51,7 +52,8 @@ import type {
   Message,
   ProviderMetadata,
   ToolCall,
-  ToolDefinition
+  ToolDefinition,
+  ToolMessage
 } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import {
@@ -584,6 +586,20 @@ function mediaBlock(part: ImagePart, where: string, names: Names): JsonRecord {
   return imageBlock(part.url, `${where}.url`)
 }
 
+/**
+ * A tool result as text (its media as blocks) in the user turn `into`, for a request whose tools cannot be called:
+ * Converse refuses `toolUse` and `toolResult` blocks without a `toolConfig`.
+ */
+function resultAsText(message: ToolMessage, where: string, into: Array<JsonRecord>, names: Names): void {
+  const label = `[result of tool call ${message.toolCallId}]`
+  if (typeof message.content === "string") into.push({ text: `${label}\n${message.content}` })
+  else {
+    into.push({ text: label })
+    userBlocks(message.content, where, into, names)
+  }
+  if (message.cache !== undefined) into.push(cachePoint)
+}
+
 /** A tool result's content as a `toolResult`'s: text, images and documents. */
 function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string, names: Names): Array<JsonRecord> {
   if (typeof content === "string") return [{ text: content }]
@@ -597,7 +613,11 @@ function cachedPart(content: string | ReadonlyArray<ContentPart>): boolean {
   return typeof content !== "string" && content.some((part) => part.cache !== undefined)
 }
 
-function assistantBlocks(message: AssistantMessage, where: string): Array<JsonRecord> {
+/**
+ * An assistant turn's blocks: its signed reasoning, its text, and its tool calls as `toolUse` blocks, or as text when
+ * the request's tools cannot be called (`callable`, see `requestBody`).
+ */
+function assistantBlocks(message: AssistantMessage, where: string, callable: boolean): Array<JsonRecord> {
   const blocks: Array<JsonRecord> = []
   const signature = signatureOf(message.providerMetadata)
   // Bedrock takes reasoning back only with the signature it gave it.
@@ -606,6 +626,10 @@ function assistantBlocks(message: AssistantMessage, where: string): Array<JsonRe
   }
   if (message.content !== "") blocks.push({ text: message.content })
   message.toolCalls?.forEach((call, j) => {
+    if (!callable) {
+      blocks.push({ text: `[called tool ${call.name} (${call.id}) with ${call.arguments}]` })
+      return
+    }
     blocks.push({
       toolUse: {
         toolUseId: call.id,
@@ -633,11 +657,19 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
   return choice === "auto" ? { auto: {} } : choice === "required" ? { any: {} } : undefined
 }
 
-function hasToolBlocks(messages: ReadonlyArray<Message>): boolean {
-  return messages.some((message) => message.role === "tool" || (message.role === "assistant" && message.toolCalls))
-}
-
-/** The JSON body of `Converse` and `ConverseStream`; throws `RequestError` for what Bedrock cannot be sent. */
+/**
+ * The JSON body of `Converse` and `ConverseStream`; throws `RequestError` for what Bedrock cannot be sent. The tool
+ * fields (the Converse API reference: `toolConfig.tools` holds one tool at least, `toolChoice` is inside it):
+ *
+ * | request | sent |
+ * | --- | --- |
+ * | no `tools` (or none) | no `toolConfig` |
+ * | `toolChoice` `auto`, `required`, a named tool, with tools | `toolConfig.toolChoice` `auto`, `any`, `tool` |
+ * | `toolChoice: "none"`, with tools | no `toolConfig`: Converse has no `none` choice |
+ * | no tool to call, tool calls and results in the history | those as text, which Converse takes without tools |
+ * | `parallelToolCalls` | not sent: Converse has no such setting |
+ * | `stop` empty | no `stopSequences` |
+ */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
   const system: Array<JsonRecord> = []
@@ -645,6 +677,10 @@ export function requestBody(request: ChatRequest): JsonRecord {
   // The user turn open for more blocks: after tool results, the next user message joins their turn.
   let open: Array<JsonRecord> | undefined
   const names: Names = { named: new Map(), titles: givenTitles(messages), untitled: 0 }
+  const tools = request.tools ?? []
+  const output = outputTool(request, "Bedrock")
+  // Whether the request's tools may be called: Converse has no choice that calls none.
+  const callable = output !== undefined || (tools.length > 0 && request.toolChoice !== "none")
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     const where = `messages[${i}]`
@@ -660,14 +696,18 @@ export function requestBody(request: ChatRequest): JsonRecord {
         break
       case "tool":
         if (open === undefined) turns.push({ role: "user", content: open = [] })
-        open.push({
-          toolResult: { toolUseId: message.toolCallId, content: resultBlocks(message.content, where, names) }
-        })
-        if (message.cache !== undefined || cachedPart(message.content)) open.push(cachePoint)
+        if (callable) {
+          open.push({
+            toolResult: { toolUseId: message.toolCallId, content: resultBlocks(message.content, where, names) }
+          })
+          if (message.cache !== undefined || cachedPart(message.content)) open.push(cachePoint)
+        } else {
+          resultAsText(message, where, open, names)
+        }
         break
       case "assistant":
         open = undefined
-        turns.push({ role: "assistant", content: assistantBlocks(message, where) })
+        turns.push({ role: "assistant", content: assistantBlocks(message, where, callable) })
     }
   }
   const body: JsonRecord = { messages: turns }
@@ -678,11 +718,9 @@ export function requestBody(request: ChatRequest): JsonRecord {
   if (request.topP !== undefined) config["topP"] = request.topP
   if (request.stop !== undefined && request.stop.length > 0) config["stopSequences"] = request.stop
   if (Object.keys(config).length > 0) body["inferenceConfig"] = config
-  const tools = request.tools ?? []
-  const output = outputTool(request, "Bedrock")
   if (output !== undefined) {
     body["toolConfig"] = { tools: [toolSpec(output)], toolChoice: toolChoiceBody({ tool: output.name }) }
-  } else if (tools.length > 0 && (request.toolChoice !== "none" || hasToolBlocks(messages))) {
+  } else if (callable) {
     const specs: Array<JsonRecord> = []
     for (const tool of tools) {
       specs.push(toolSpec(tool))

@@ -819,7 +819,14 @@ export function mergeOptions(target: JsonRecord, options: Readonly<Record<string
 
 /**
  * The JSON body of `:generateContent` and `:streamGenerateContent`; throws `RequestError` for what Gemini cannot be
- * sent.
+ * sent. The tool fields:
+ *
+ * | request | sent |
+ * | --- | --- |
+ * | no `tools` (or none) | no `tools`, no `toolConfig`: Gemini refuses a function calling config without declarations |
+ * | `toolChoice`, with tools | `toolConfig.functionCallingConfig`: `AUTO`, `NONE`, `ANY`, `ANY` with the one name |
+ * | `parallelToolCalls` | not sent: Gemini has no such setting |
+ * | `stop` empty | no `stopSequences` |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
@@ -857,8 +864,8 @@ export function requestBody(request: ChatRequest): JsonRecord {
   if (system.length > 0) body["systemInstruction"] = { parts: system }
   if (request.tools !== undefined && request.tools.length > 0) {
     body["tools"] = [{ functionDeclarations: request.tools.map(declarationOf) }]
+    if (request.toolChoice !== undefined) body["toolConfig"] = toolConfig(request.toolChoice)
   }
-  if (request.toolChoice !== undefined) body["toolConfig"] = toolConfig(request.toolChoice)
   const config: JsonRecord = {}
   if (request.temperature !== undefined) config["temperature"] = request.temperature
   if (request.topP !== undefined) config["topP"] = request.topP

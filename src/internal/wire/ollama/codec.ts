@@ -298,7 +298,14 @@ export interface BodyOptions {
  * The JSON body of `POST /api/chat`; throws `RequestError` for what Ollama
  * cannot take (image URLs, tool-call arguments that are not a JSON object).
  * `providerOptions` are merged last, so they win; an `options` object in them
- * is merged into the sampling options rather than replacing them.
+ * is merged into the sampling options rather than replacing them. The tool fields:
+ *
+ * | request | sent |
+ * | --- | --- |
+ * | no `tools` (or none), or `toolChoice: "none"` | no `tools`: Ollama has no tool choice, so `none` is no tools |
+ * | `toolChoice` `auto`, `required`, a named tool | the `tools` alone: Ollama cannot be made to call one |
+ * | `parallelToolCalls` | not sent: Ollama has no such setting |
+ * | `stop` empty | no `stop` |
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
   const names = new Map<string, string>()
@@ -322,7 +329,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (request.temperature !== undefined) sampling["temperature"] = request.temperature
   if (request.topP !== undefined) sampling["top_p"] = request.topP
   if (request.maxTokens !== undefined) sampling["num_predict"] = request.maxTokens
-  if (request.stop !== undefined) sampling["stop"] = request.stop
+  if (request.stop !== undefined && request.stop.length > 0) sampling["stop"] = request.stop
   if (request.seed !== undefined) sampling["seed"] = request.seed
   if (options.numCtx !== undefined) sampling["num_ctx"] = options.numCtx
   const extra = request.providerOptions

@@ -282,6 +282,7 @@ export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest
   set(request, "stop", typeof body.stop === "string" ? [body.stop] : body.stop)
   if (body.tools !== null && body.tools !== undefined && body.tools.length > 0) request.tools = body.tools.map(toolOf)
   if (body.tool_choice !== null && body.tool_choice !== undefined) request.toolChoice = toolChoiceOf(body.tool_choice)
+  set(request, "parallelToolCalls", body.parallel_tool_calls)
   if (body.response_format !== null && body.response_format !== undefined) {
     request.responseFormat = responseFormatOf(body.response_format)
   }
@@ -468,7 +469,19 @@ export interface BodyOptions {
   readonly prefill: Prefill
 }
 
-/** The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. */
+/**
+ * The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. What the API refuses in
+ * a state the request may be in is left out rather than sent (OpenAI's Chat Completions reference):
+ *
+ * | request | sent |
+ * | --- | --- |
+ * | no `tools` (or none) | no `tools`, `tool_choice`, `parallel_tool_calls`: the API takes no choice without tools |
+ * | `toolChoice`, with tools | `tool_choice` `auto`, `none`, `required`, `{type: "function", function: {name}}` |
+ * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
+ * | `stop` empty | no `stop` |
+ *
+ * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
+ */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
   const messages = request.messages.map(encodeMessage)
   const body: JsonRecord = { model: options.model, messages }
@@ -476,9 +489,12 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.temperature !== undefined) body["temperature"] = request.temperature
   if (request.topP !== undefined) body["top_p"] = request.topP
   if (request.maxTokens !== undefined) body[options.maxTokensField] = request.maxTokens
-  if (request.stop !== undefined) body["stop"] = request.stop
-  if (request.tools !== undefined && request.tools.length > 0) body["tools"] = request.tools.map(encodeTool)
-  if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
+  if (request.stop !== undefined && request.stop.length > 0) body["stop"] = request.stop
+  if (request.tools !== undefined && request.tools.length > 0) {
+    body["tools"] = request.tools.map(encodeTool)
+    if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
+    if (request.parallelToolCalls !== undefined) body["parallel_tool_calls"] = request.parallelToolCalls
+  }
   if (request.responseFormat !== undefined) body["response_format"] = encodeResponseFormat(request.responseFormat)
   if (request.reasoningEffort !== undefined) body["reasoning_effort"] = request.reasoningEffort
   if (request.seed !== undefined) body["seed"] = request.seed

@@ -524,6 +524,7 @@ export function toRequest(
     request.toolChoice = chosen.success
   }
   if (Object.keys(passed).length > 0) request.providerOptions = passed
+  set(request, "parallelToolCalls", body.parallel_tool_calls)
   const format = body.text?.format
   if (format !== null && format !== undefined) request.responseFormat = responseFormat(format)
   set(request, "reasoningEffort", body.reasoning?.effort)
@@ -702,9 +703,22 @@ export function previousFor(
     : undefined
 }
 
+// Function tools, or the tools of other types the request passes on as they came (`toRequest`).
+function offersTools(request: ChatRequest): boolean {
+  const passed = request.providerOptions?.["tools"]
+  return (request.tools?.length ?? 0) > 0 || (Array.isArray(passed) && passed.length > 0)
+}
+
 /**
  * The JSON body of `POST /responses`; `providerOptions` are merged last, so
  * they win. `stop` and `seed` have no Responses counterpart and are not sent.
+ * The tool fields (OpenAI's Responses reference):
+ *
+ * | request | sent |
+ * | --- | --- |
+ * | no `tools` (or none), none passed on | no `tools`, `tool_choice` or `parallel_tool_calls`: no tool, no call |
+ * | `toolChoice`, with tools | `tool_choice`: `auto`, `none`, `required`, `{type: "function", name}` |
+ * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
   const { previous } = options
@@ -718,7 +732,10 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.topP !== undefined) body["top_p"] = request.topP
   if (request.maxTokens !== undefined) body["max_output_tokens"] = request.maxTokens
   if (request.tools !== undefined && request.tools.length > 0) body["tools"] = request.tools.map(encodeTool)
-  if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
+  if (offersTools(request)) {
+    if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
+    if (request.parallelToolCalls !== undefined) body["parallel_tool_calls"] = request.parallelToolCalls
+  }
   if (request.responseFormat !== undefined) body["text"] = { format: encodeTextFormat(request.responseFormat) }
   const effort = request.reasoningEffort
   if (effort !== undefined) {

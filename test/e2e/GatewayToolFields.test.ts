@@ -1,0 +1,393 @@
+/**
+ * The tool fields through the gateway: a valid request of each API the gateway takes (Chat Completions, Responses,
+ * Anthropic Messages, Gemini), with tools present, empty or absent, every form of its tool choice, its parallel-calls
+ * setting, empty stop lists, reasoning and an instruction not to call tools, goes over loopback to a deployment of
+ * each API the simulator speaks (Chat Completions, Responses, Anthropic, Gemini, Bedrock, Ollama), streamed and whole,
+ * and each answers it: no translation makes a valid request invalid by the target's rules, which the simulator holds.
+ * Where the request rules a tool call out (no tools, a `none` choice, an instruction not to call tools under a choice
+ * that does not force one), no backend's reply calls one.
+ */
+import { expect, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as fc from "fast-check"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+
+const model = "gpt-4o-mini"
+
+class Fixture extends Context.Service<Fixture, {
+  readonly gateway: string
+  readonly simulator: string
+}>()("test/GatewayToolFieldsFixture") {}
+
+const fixture = Layer.effect(
+  Fixture,
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ replyTokens: 4, reasoningTokens: 2 })
+    const deployment = (api: string, baseUrl: string) => [{
+      model_name: model,
+      api,
+      base_url: baseUrl,
+      api_keys: ["sk-tool-fields-0001"],
+      max_retries: 0
+    }]
+    const config = yield* ProviderConfig.fromJson({
+      chat: deployment("chat-completions", `${simulator.url}/v1`),
+      resp: deployment("responses", `${simulator.url}/v1`),
+      claude: deployment("anthropic", simulator.url),
+      google: deployment("gemini", simulator.url),
+      aws: deployment("bedrock", simulator.url),
+      ollama: deployment("ollama", simulator.url)
+    })
+    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+    return { gateway: gateway.url, simulator: simulator.url }
+  })
+).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+const backends = ["chat", "resp", "claude", "google", "aws", "ollama"]
+
+const shell = "zq_shell"
+const read = "zq_read"
+const parameters = { type: "object", properties: { command: { type: "string" } }, required: ["command"] }
+
+/** What a generated request says about tools, whatever its API. */
+interface ToolState {
+  /** `absent`, `empty` (`[]`, or Gemini's declarations `[]`), a hosted tool alone (Responses' `web_search`), or two. */
+  readonly tools: "absent" | "empty" | "hosted" | "offered"
+  /** The choice: unset, `auto`, `none`, `required` (Anthropic's `any`, Gemini's `ANY`), or a named tool. */
+  readonly choice: "unset" | "auto" | "none" | "required" | "named"
+  /** Where an instruction not to call tools is, if anywhere. */
+  readonly told: "nowhere" | "system" | "user"
+  readonly reasoning: boolean
+  readonly parallel: boolean | undefined
+  readonly emptyStop: boolean
+  /** Whether an earlier turn called a tool and got its result (with tools offered now or not, as in a compaction). */
+  readonly history: boolean
+}
+
+// An earlier turn's call and its result.
+const earlier = "What is here?"
+const called = { name: shell, arguments: "{\"command\":\"ls\"}" }
+const output = "a.txt b.md"
+
+const userText = (state: ToolState) =>
+  state.told === "user" ? `List the files. Do NOT call any tools.` : `List the files with ${shell}.`
+
+const systemText = (state: ToolState) => state.told === "system" ? "Respond with plain text only." : "Be brief."
+
+/** Whether the request rules a tool call out: no tools, a `none` choice, or told not to under a choice that allows. */
+const ruledOut = (state: ToolState) =>
+  state.tools !== "offered" || state.choice === "none" ||
+  (state.told !== "nowhere" && state.choice !== "required" && state.choice !== "named")
+
+/** A dialect the gateway takes: its request, where it is sent, and the marker of a tool call in its reply. */
+interface Dialect {
+  readonly name: string
+  /** The states a valid request of this API may be in. */
+  readonly states: fc.Arbitrary<ToolState>
+  readonly body: (state: ToolState, model: string, stream: boolean) => Record<string, unknown>
+  readonly path: (model: string, stream: boolean) => string
+  /** Text that a reply, whole or streamed, holds only when it calls a tool. */
+  readonly callMarker: string
+}
+
+const states = (constraints: {
+  readonly tools: ReadonlyArray<ToolState["tools"]>
+  readonly choice: (tools: ToolState["tools"]) => ReadonlyArray<ToolState["choice"]>
+  readonly parallel: (tools: ToolState["tools"], choice: ToolState["choice"]) => boolean
+  readonly reasoning: (choice: ToolState["choice"]) => boolean
+}): fc.Arbitrary<ToolState> =>
+  fc.constantFrom(...constraints.tools).chain((tools) =>
+    fc.constantFrom(...constraints.choice(tools)).chain((choice) =>
+      fc.record({
+        tools: fc.constant(tools),
+        choice: fc.constant(choice),
+        told: fc.constantFrom<ToolState["told"]>("nowhere", "system", "user"),
+        reasoning: constraints.reasoning(choice) ? fc.boolean() : fc.constant(false),
+        parallel: constraints.parallel(tools, choice)
+          ? fc.constantFrom(true, false, undefined)
+          : fc.constant(undefined),
+        emptyStop: fc.boolean(),
+        history: fc.boolean()
+      })
+    )
+  )
+
+const every: ReadonlyArray<ToolState["choice"]> = ["unset", "auto", "none", "required", "named"]
+
+const openAiTools = [shell, read].map((name) => ({ type: "function", function: { name, parameters } }))
+
+/** Chat Completions: no empty `tools` (OpenAI refuses one); without tools, a `none` choice at most. */
+const chat: Dialect = {
+  name: "Chat Completions",
+  states: states({
+    tools: ["absent", "offered"],
+    choice: (tools) => tools === "offered" ? every : ["unset", "none"],
+    parallel: (tools) => tools === "offered",
+    reasoning: () => true
+  }),
+  body: (state, model, stream) => ({
+    model,
+    stream,
+    messages: [
+      { role: "system", content: systemText(state) },
+      ...(state.history
+        ? [
+          { role: "user", content: earlier },
+          { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: called }] },
+          { role: "tool", tool_call_id: "call_1", content: output }
+        ]
+        : []),
+      { role: "user", content: userText(state) }
+    ],
+    ...(state.tools === "offered" ? { tools: openAiTools } : {}),
+    ...(state.choice === "unset"
+      ? {}
+      : { tool_choice: state.choice === "named" ? { type: "function", function: { name: shell } } : state.choice }),
+    ...(state.parallel === undefined ? {} : { parallel_tool_calls: state.parallel }),
+    ...(state.reasoning ? { reasoning_effort: "medium" } : {}),
+    ...(state.emptyStop ? { stop: [] } : {})
+  }),
+  path: () => "/v1/chat/completions",
+  callMarker: "\"tool_calls\""
+}
+
+/**
+ * Responses: `tools: []` with any choice but a named one (Codex's compaction sends `[]` and `auto`), and a hosted tool
+ * alone, which a deployment of another API is sent without (the gateway's `hosted_tools: "omit"`).
+ */
+const responses: Dialect = {
+  name: "Responses",
+  states: states({
+    tools: ["absent", "empty", "hosted", "offered"],
+    choice: (tools) => tools === "offered" ? every : ["unset", "auto", "none", "required"],
+    parallel: () => true,
+    reasoning: () => true
+  }),
+  body: (state, model, stream) => ({
+    model,
+    stream,
+    store: false,
+    instructions: systemText(state),
+    input: [
+      ...(state.history
+        ? [
+          { role: "user", content: earlier },
+          { type: "function_call", call_id: "call_1", ...called },
+          { type: "function_call_output", call_id: "call_1", output }
+        ]
+        : []),
+      { role: "user", content: userText(state) }
+    ],
+    ...(state.tools === "absent" ? {} : { tools: responsesTools[state.tools] }),
+    ...(state.choice === "unset"
+      ? {}
+      : { tool_choice: state.choice === "named" ? { type: "function", name: shell } : state.choice }),
+    ...(state.parallel === undefined ? {} : { parallel_tool_calls: state.parallel }),
+    ...(state.reasoning ? { reasoning: { effort: "medium" } } : {})
+  }),
+  path: () => "/v1/responses",
+  callMarker: "\"function_call\""
+}
+
+const responsesTools = {
+  empty: [],
+  hosted: [{ type: "web_search" }],
+  offered: [shell, read].map((name) => ({ type: "function", name, parameters }))
+}
+
+const anthropicChoice = (state: ToolState) => {
+  const type = state.choice === "required" ? "any" : state.choice === "named" ? "tool" : state.choice
+  return {
+    type,
+    ...(state.choice === "named" ? { name: shell } : {}),
+    ...(state.parallel === undefined ? {} : { disable_parallel_tool_use: !state.parallel })
+  }
+}
+
+/**
+ * Anthropic Messages: a choice only with tools, `disable_parallel_tool_use` on a choice but `none`, thinking only
+ * with a choice that does not force a tool (Anthropic refuses the rest).
+ */
+const messages: Dialect = {
+  name: "Anthropic Messages",
+  states: states({
+    tools: ["absent", "empty", "offered"],
+    choice: (tools) => tools === "offered" ? every : ["unset"],
+    parallel: (tools, choice) => tools === "offered" && choice !== "unset" && choice !== "none",
+    reasoning: (choice) => choice !== "required" && choice !== "named"
+  }),
+  body: (state, model, stream) => ({
+    model,
+    stream,
+    max_tokens: 2048,
+    system: systemText(state),
+    messages: [
+      ...(state.history
+        ? [
+          { role: "user", content: earlier },
+          { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: shell, input: { command: "ls" } }] },
+          { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: output }] }
+        ]
+        : []),
+      { role: "user", content: userText(state) }
+    ],
+    ...(state.tools === "absent"
+      ? {}
+      : { tools: state.tools === "empty" ? [] : [shell, read].map((name) => ({ name, input_schema: parameters })) }),
+    ...(state.choice === "unset" ? {} : { tool_choice: anthropicChoice(state) }),
+    ...(state.reasoning ? { thinking: { type: "enabled", budget_tokens: 1024 } } : {}),
+    ...(state.emptyStop ? { stop_sequences: [] } : {})
+  }),
+  path: () => "/v1/messages",
+  callMarker: "\"tool_use\""
+}
+
+const geminiModes: Readonly<Record<ToolState["choice"], string>> = {
+  unset: "",
+  auto: "AUTO",
+  none: "NONE",
+  required: "ANY",
+  named: "ANY"
+}
+
+/** Gemini: a function calling config only with declarations (Gemini refuses one without); no parallel setting. */
+const gemini: Dialect = {
+  name: "Gemini",
+  states: states({
+    tools: ["absent", "empty", "offered"],
+    choice: (tools) => tools === "offered" ? every : ["unset"],
+    parallel: () => false,
+    reasoning: () => true
+  }),
+  body: (state) => ({
+    systemInstruction: { parts: [{ text: systemText(state) }] },
+    contents: [
+      ...(state.history
+        ? [
+          { role: "user", parts: [{ text: earlier }] },
+          { role: "model", parts: [{ functionCall: { name: shell, args: { command: "ls" } } }] },
+          { role: "user", parts: [{ functionResponse: { name: shell, response: { output } } }] }
+        ]
+        : []),
+      { role: "user", parts: [{ text: userText(state) }] }
+    ],
+    ...(state.tools === "absent"
+      ? {}
+      : {
+        tools: [{
+          functionDeclarations: state.tools === "empty" ? [] : [shell, read].map((name) => ({ name, parameters }))
+        }]
+      }),
+    ...(state.choice === "unset"
+      ? {}
+      : {
+        toolConfig: {
+          functionCallingConfig: {
+            mode: geminiModes[state.choice],
+            ...(state.choice === "named" ? { allowedFunctionNames: [shell] } : {})
+          }
+        }
+      }),
+    generationConfig: {
+      ...(state.reasoning ? { thinkingConfig: { thinkingBudget: 1024 } } : {}),
+      ...(state.emptyStop ? { stopSequences: [] } : {})
+    }
+  }),
+  path: (model, stream) => `/v1beta/models/${model}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
+  callMarker: "\"functionCall\""
+}
+
+const dialects = [chat, responses, messages, gemini]
+
+/** A POST of `body` as JSON, its status and its whole text (a stream's every event). */
+const post = async (url: string, body: unknown) => {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer sk-any" },
+    body: JSON.stringify(body)
+  })
+  return { status: response.status, text: await response.text() }
+}
+
+/** A stream's failure after its start: an error event of any of the dialects. */
+const failedInStream = (text: string) => /"error":\s*\{|response\.failed|event: error/.test(text)
+
+/**
+ * The request in `state` sent to the simulator as it is (it must be valid by its API's rules: the generator's check),
+ * then through the gateway to every backend, streamed and whole: each answers, and a call the request rules out is
+ * never made.
+ */
+const acceptedEverywhere = async (dialect: Dialect, urls: Fixture["Service"], state: ToolState) => {
+  for (const stream of [false, true]) {
+    const direct = await post(`${urls.simulator}${dialect.path(model, stream)}`, dialect.body(state, model, stream))
+    expect(direct.status, `${dialect.name} itself: ${direct.text}`).toBe(200)
+    for (const backend of backends) {
+      const name = `${backend}/${model}`
+      const answer = await post(`${urls.gateway}${dialect.path(name, stream)}`, dialect.body(state, name, stream))
+      const where = `${dialect.name} -> ${backend}, ${stream ? "streamed" : "whole"}, ${JSON.stringify(state)}`
+      expect(answer.status, `${where}: ${answer.text}`).toBe(200)
+      expect(failedInStream(answer.text), `${where}: ${answer.text}`).toBe(false)
+      if (ruledOut(state)) expect(answer.text.includes(dialect.callMarker), `${where}: ${answer.text}`).toBe(false)
+    }
+  }
+}
+
+layer(fixture, { timeout: 120_000, excludeTestServices: true })(
+  "Gateway: every API's tool fields kept valid on every backend",
+  (it) => {
+    for (const dialect of dialects) {
+      it.effect(`a valid ${dialect.name} request, whatever its tool fields, is answered by every backend`, () =>
+        Effect.gen(function*() {
+          const urls = yield* Fixture
+          yield* Effect.promise(() =>
+            fc.assert(fc.asyncProperty(dialect.states, (state) => acceptedEverywhere(dialect, urls, state)), {
+              numRuns: 25
+            })
+          )
+        }))
+    }
+
+    it.effect("Codex's compaction request (Responses, tools: [], tool_choice auto) is answered everywhere", () =>
+      Effect.gen(function*() {
+        const urls = yield* Fixture
+        const state: ToolState = {
+          tools: "empty",
+          choice: "auto",
+          told: "nowhere",
+          reasoning: true,
+          parallel: false,
+          emptyStop: false,
+          history: true
+        }
+        yield* Effect.promise(() => acceptedEverywhere(responses, urls, state))
+      }))
+
+    it.effect("with tools, an auto choice and nothing said against it, every backend's reply calls a tool", () =>
+      Effect.gen(function*() {
+        const urls = yield* Fixture
+        const state: ToolState = {
+          tools: "offered",
+          choice: "auto",
+          told: "nowhere",
+          reasoning: false,
+          parallel: undefined,
+          emptyStop: false,
+          history: false
+        }
+        for (const dialect of dialects) {
+          for (const backend of backends) {
+            const name = `${backend}/${model}`
+            const answer = yield* Effect.promise(() =>
+              post(`${urls.gateway}${dialect.path(name, false)}`, dialect.body(state, name, false))
+            )
+            expect(answer.text.includes(dialect.callMarker), `${dialect.name} -> ${backend}: ${answer.text}`).toBe(true)
+          }
+        }
+      }))
+  }
+)
