@@ -249,6 +249,18 @@ describe("guardrails on MCP tool calls", () => {
         const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
         const client = yield* sdkClient(`${gateway.url}/mcp`, plainKey)
         const args = { text: "mask this", tags: ["mask a", "b", "c"], meta: { n: 7, who: "mask x" } }
+        // What the webhook is posted: every key and every value, in order.
+        const arguments_ = ["text", "mask this", "tags", "mask a", "b", "c", "meta", "n", "7", "who", "mask x"]
+        const resultTexts = (server: string) => [
+          "content",
+          "type",
+          "text",
+          "text",
+          `[REDACTED:${server}] this`,
+          "structuredContent",
+          "said",
+          `[REDACTED:${server}] this`
+        ]
         const expected = {
           text: "[REDACTED:listed] this",
           tags: ["[REDACTED:listed] a", "b", "c"],
@@ -264,26 +276,15 @@ describe("guardrails on MCP tool calls", () => {
           const mine = posts.slice(before)
           expect(mine.every((post) => post.path === `/${server}`)).toBe(true)
           if (server === "listed") {
-            // One post for the arguments' six texts, one for the result's two (its text and its structured content).
-            expect(mine.map((post) => post.body["texts"])).toEqual([
-              ["mask this", "mask a", "b", "c", "7", "mask x"],
-              ["[REDACTED:listed] this", "[REDACTED:listed] this"]
-            ])
+            // One post for the arguments' keys and values, one for the result's (its content block's and its structured
+            // content's).
+            expect(mine.map((post) => post.body["texts"])).toEqual([arguments_, resultTexts("listed")])
             expect(mine.map((post) => (post.body["context"] as { where: string }).where)).toEqual([
               "toolArguments",
               "toolResult"
             ])
           } else {
-            expect(mine.map((post) => post.body["text"])).toEqual([
-              "mask this",
-              "mask a",
-              "b",
-              "c",
-              "7",
-              "mask x",
-              "[REDACTED:single] this",
-              "[REDACTED:single] this"
-            ])
+            expect(mine.map((post) => post.body["text"])).toEqual([...arguments_, ...resultTexts("single")])
           }
         }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),

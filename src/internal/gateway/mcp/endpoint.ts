@@ -235,7 +235,11 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
           )
         )
         const result = yield* limited(checked, span.meta, to, () => void (sent = true)).pipe(
-          Effect.onInterrupt(() => sent ? Effect.void : settle(0))
+          Effect.onInterrupt(() => sent ? Effect.void : settle(0)),
+          // An error its server answered reaches the client as a result does: through the call's guardrails.
+          Effect.catch((error) =>
+            Effect.flatMap(Effect.mapError(ToolGuardrails.checkError(chain.success, error), block), Effect.fail)
+          )
         )
         // The server ran the call, whatever its result says (or a guardrail withholds of it): it is charged its price.
         yield* settle(price)
