@@ -7,7 +7,8 @@
  * `session`, `previousResponse`); a reply's are what the model wrote (its reasoning, text, refusal and tool calls'
  * ids, names and arguments), not the names the provider and the library give it (`id`, `model`, `provider`, `keyId`)
  * nor its provider metadata, the provider's own copy of the reasoning (checked as `reasoning`) and its signatures. A
- * JSON value's are each key and each string, and each number as its text (a card number sent as a number). The test
+ * JSON value's are each key and each string, and each number as its text (a card number sent as a number); bytes
+ * are not text. The test
  * of the walks reads the schemas' fields, so a string field added to a request or a reply is one the walk visits, or
  * one it names as left out.
  */
@@ -48,17 +49,18 @@ export function json(
     return checked === text ? value : checked
   }
   if (Array.isArray(value)) return same(value, value.map((item) => json(item, field, visit, fixedValues)))
-  if (value === null || typeof value !== "object") return value
+  // Bytes (an MCP image's or audio's data) are not text.
+  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return value
   let changed = false
-  const out: Record<string, unknown> = {}
-  for (const [name, item] of Object.entries(value)) {
+  const entries = Object.entries(value).map(([name, item]) => {
     const key = visit(name, { path: field.path, key: true, fixed: field.fixed ?? "shape" })
     const inner = fixedValues?.has(name) === true ? { path: field.path, fixed: field.fixed ?? "shape" } : field
     const checked = json(item, inner, visit, fixedValues)
     if (key !== name || checked !== item) changed = true
-    out[key] = checked
-  }
-  return changed ? out : value
+    return [key, checked] as const
+  })
+  // Made from its entries, so that a key `__proto__` stays a key.
+  return changed ? Object.fromEntries(entries) : value
 }
 
 /** `next`, or `previous` when every item is the same. */
