@@ -346,4 +346,77 @@ describe("Guardrail: every text field", () => {
       expect(blocked(target, forbidden, "buffer", true), nameOf(target)).toBe(!leftOut.has(nameOf(target)))
     }
   })
+
+  const email = "ada@example.com"
+  const pii = Effect.runSync(Guardrail.make({ name: "pii", checks: [Guardrail.email], action: "mask" }))
+
+  /** What the Llm was sent for `request`, through a guardrail that masks email addresses, or its block's reason. */
+  const sent = (request: ChatRequest.Input) => {
+    const test = LlmTest.layer([LlmTest.reply("ok")])
+    return Effect.runSync(
+      Guardrail.chat(request).pipe(
+        Effect.flatMap(() => LlmTest.requests),
+        Effect.map((requests) => requests[0]!),
+        Effect.catchTag("GuardrailError", (error) => Effect.succeed(error.reason)),
+        Effect.provide(Layer.merge(Guardrail.layer([pii]).pipe(Layer.provide(test)), test))
+      )
+    )
+  }
+
+  it("a mask changes a request's free text in place, and refuses a name, an id, a URL or a key, naming where", () => {
+    const request = {
+      messages: [{ role: "user" as const, content: `mail ${email}` }],
+      stop: [email],
+      user: email,
+      tools: [{ name: "send", description: `sends to ${email}`, parameters: { default: email } }],
+      providerOptions: { metadata: { to: email } }
+    }
+    const masked = sent(request as ChatRequest.Input) as ChatRequest.Input
+    expect(masked).toMatchObject({
+      messages: [{ role: "user", content: "mail [REDACTED:email]" }],
+      stop: ["[REDACTED:email]"],
+      user: "[REDACTED:email]",
+      tools: [{ name: "send", description: "sends to [REDACTED:email]", parameters: { default: "[REDACTED:email]" } }],
+      providerOptions: { metadata: { to: "[REDACTED:email]" } }
+    })
+    const hi = [{ role: "user" as const, content: "hi" }]
+    const refusals: ReadonlyArray<readonly [ChatRequest.Input, string]> = [
+      [{ messages: hi, tools: [{ name: email, parameters: {} }] } as ChatRequest.Input, "tools[0].name"],
+      [
+        { messages: [{ role: "user", content: [{ type: "image", url: `https://x.test/${email}` }] }] },
+        "messages[0]" +
+        ".content[0].url"
+      ],
+      [{ messages: [{ role: "tool", toolCallId: email, content: "done" }] }, "messages[0].toolCallId"],
+      [{ messages: hi, tools: [{ name: "t", parameters: { [email]: 1 } }] }, "a key of tools[0].parameters"]
+    ]
+    for (const [given, where] of refusals) {
+      expect(sent(given)).toBe(`found email address in ${where}, which a mask would break`)
+    }
+  })
+
+  it("a mask changes a reply's refusal, whole and streamed; a tool call's name is refused", () => {
+    const reply = { ...fullReply, refusal: `ask ${email}`, toolCalls: [], reasoning: undefined }
+    const run = <A>(call: Effect.Effect<A, unknown, Guardrail.GuardedLlm>, answer: LlmTest.Answer) =>
+      Effect.runSync(Effect.provide(call, guarded(pii, [answer])))
+    const hi = { messages: [{ role: "user" as const, content: "hi" }] }
+    expect(run(Guardrail.chat(hi), reply as ChatResponse.ChatResponse).refusal).toBe("ask [REDACTED:email]")
+    const chunks = ChatChunk.fromResponse(reply as ChatResponse.ChatResponse)
+    for (const mode of ["buffer", "window", "audit"] as const) {
+      const masking = Effect.runSync(Guardrail.make({ name: "pii", checks: [Guardrail.email], action: "mask", mode }))
+      const streamed = Effect.runSync(
+        Effect.provide(ChatChunk.collect(Guardrail.chatStream(hi)), guarded(masking, [{ chunks }]))
+      )
+      expect(streamed.refusal, mode).toBe("ask [REDACTED:email]")
+    }
+    const named = { ...fullReply, toolCalls: [{ id: "c1", name: email, arguments: "{}" }] }
+    const error = Effect.runSync(Effect.flip(
+      Effect.provide(Guardrail.chat(hi), guarded(pii, [named as ChatResponse.ChatResponse]))
+    ))
+    expect(error).toMatchObject({
+      _tag: "GuardrailError",
+      where: "reply",
+      reason: "found email address in toolCalls[0].name, which a mask would break"
+    })
+  })
 })
