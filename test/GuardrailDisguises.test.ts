@@ -128,6 +128,8 @@ describe("Guardrail: disguised values", () => {
     const found = Guardrail.secrets.find(normal.text)[0]!
     expect(normal.span(found.start, found.end)).toEqual({ start: 5, end: written.length - 4 })
     // Text with nothing to fold is read as written.
-    for (const plain of ["plain ASCII", "Straße “quoted” — 東京", ""]) expect(normalise(plain).text).toBe(plain)
+    for (const plain of ["plain ASCII", "Straße “quoted” — 東京", ""]) {
+      expect(normalise(plain).text).toBe(plain)
+    }
   })
 })

@@ -2,8 +2,8 @@
  * Guardrails read a reply's refusal and its tool calls' names in the gateway (docs/guardrails.md), over loopback with
  * the official clients: a tool call whose name a guardrail finds ends each dialect's whole reply and stream in every
  * mode with the guardrail's error; a refusal it finds, disguised in look-alike letters, does too, on the APIs that
- * carry one (Chat Completions and Responses). The same deployments without guardrails answer the name and the refusal, so what is
- * blocked is that field.
+ * carry one (Chat Completions and Responses). The same deployments without guardrails answer the name and the
+ * refusal, so what is blocked is that field.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
