@@ -112,26 +112,20 @@ export function checkRequest(
 }
 
 /**
- * `reply` with its reasoning `reasoning`: when a mask changed it, without the reply's provider metadata, where a
- * provider's own copy of the reasoning (a signed thinking block, a reasoning item's summary) would go out unmasked.
+ * A whole reply with every text the model wrote checked (`Fields.reply`), or the first block. When a mask changed its
+ * reasoning, it goes without its provider metadata, where a provider's own copy of the reasoning (a signed thinking
+ * block, a reasoning item's summary) would go out unmasked.
  */
-function withReasoning(reply: ChatResponse, reasoning: string | undefined): ChatResponse {
-  if (reasoning === reply.reasoning) return reply
-  const { providerMetadata: _, ...rest } = reply
-  return { ...rest, ...(reasoning === undefined ? {} : { reasoning }) }
-}
-
-/** A whole reply with every text the model wrote checked (`Fields.reply`), or the first block. */
 export function checkReply(
   chain: ReadonlyArray<Guardrail>,
   reply: ChatResponse,
   model: string | undefined
 ): Effect.Effect<ChatResponse, GuardrailError> {
-  return Effect.map(
-    checkFields(chain, reply, Fields.reply, { where: "reply", model }),
-    (checked) =>
-      checked === reply ? reply : withReasoning({ ...checked, reasoning: reply.reasoning }, checked.reasoning)
-  )
+  return Effect.map(checkFields(chain, reply, Fields.reply, { where: "reply", model }), (checked) => {
+    if (checked.reasoning === reply.reasoning) return checked
+    const { providerMetadata: _, ...rest } = checked
+    return rest
+  })
 }
 
 /** A tool call's pieces held until the end, and what they join to. */
