@@ -53,7 +53,7 @@ const unmaskable: Record<Fields.Fixed, string> = {
 
 /**
  * `value`'s texts (`walk`) through the guardrails of `chain` that run where `place` says, each guardrail asked once
- * for them all: `value` with its texts masked, or the first block of the first text that has one. A mask's finding
+ * for them all (each distinct text once): `value` with its texts masked, or the first block of the first text that has one. A mask's finding
  * in a text a mask cannot change (`Fields.Fixed`) fails as a block of the first guardrail that masked, naming where.
  */
 function checkFields<A>(
@@ -70,11 +70,14 @@ function checkFields<A>(
     return text
   })
   if (fields.length === 0) return Effect.succeed(value)
-  return Effect.flatMap(scanAll(guardrails, fields.map(({ text }) => text), place), (outcomes) => {
-    for (const [index, outcome] of outcomes.entries()) {
+  // Each distinct text asked about once: a schema repeats its keys (`type`, `description`) in every property.
+  const distinct = [...new Set(fields.map(({ text }) => text))]
+  return Effect.flatMap(scanAll(guardrails, distinct, place), (outcomes) => {
+    const answered = new Map(distinct.map((text, index) => [text, outcomes[index]!]))
+    for (const { field, text } of fields) {
+      const outcome = answered.get(text)!
       const block = outcome.blocks[0]
       if (block !== undefined) return Effect.fail(blocked(block, place.where))
-      const { field } = fields[index]!
       if (outcome.masks.length > 0 && field.fixed !== undefined) {
         return Effect.fail(
           new GuardrailError({
@@ -87,8 +90,7 @@ function checkFields<A>(
         )
       }
     }
-    let next = 0
-    return Effect.succeed(walk(value, (text) => text === "" ? text : applyMasks(text, outcomes[next++]!.masks)))
+    return Effect.succeed(walk(value, (text) => text === "" ? text : applyMasks(text, answered.get(text)!.masks)))
   })
 }
 
