@@ -107,7 +107,7 @@ describe("an MCP tool call's guardrails", () => {
       expect([blocked.guardrail, blocked.where]).toEqual(["no-cards", "toolResult"])
     }))
 
-  it.effect("every key is read: a finding in one refuses the call, naming where, as a mask would change its shape", () =>
+  it.effect("every key is read: a finding in one refuses the call, naming where, as a mask would break it", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(checkArguments([maskArguments], { to: { [email]: "yes" } }))
       expect(error.message).toBe(

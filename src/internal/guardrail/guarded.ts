@@ -53,8 +53,9 @@ const unmaskable: Record<Fields.Fixed, string> = {
 
 /**
  * `value`'s texts (`walk`) through the guardrails of `chain` that run where `place` says, each guardrail asked once
- * for them all (each distinct text once): `value` with its texts masked, or the first block of the first text that has one. A mask's finding
- * in a text a mask cannot change (`Fields.Fixed`) fails as a block of the first guardrail that masked, naming where.
+ * for them all (each distinct text once): `value` with its texts masked, or the first block of the first text that
+ * has one. A mask's finding in a text a mask cannot change (`Fields.Fixed`) fails as a block of the first guardrail
+ * that masked, naming where.
  */
 function checkFields<A>(
   chain: ReadonlyArray<Guardrail>,
