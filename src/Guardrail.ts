@@ -13,11 +13,13 @@
  * - `window`: text is held until `window` characters gathered, checked with the `overlap` characters around the cut,
  *   then released; a block drops what is held. What was released is never taken back.
  *
- * `layer` wraps an `Llm` with a chain of guardrails as a `GuardedLlm`: the request's messages are checked before
- * the call (a block fails it with `GuardrailError` and nothing is sent; a mask rewrites them, but refuses the
- * reasoning of an earlier turn its provider signed, naming it: `messages[1].reasoning`), a whole reply is checked
- * before it is returned, and a stream runs through the chain's strictest mode (its reasoning through a window of its
- * own). docs/guardrails.md has each mode's guarantee.
+ * `layer` wraps an `Llm` with a chain of guardrails as a `GuardedLlm`: every text of the request is checked before
+ * the call (a block fails it with `GuardrailError` and nothing is sent; a mask rewrites it, but refuses a text a mask
+ * would break, naming it: the reasoning of an earlier turn its provider signed, `messages[1].reasoning`, a tool's
+ * name, a URL, a JSON key), every text of a whole reply the model wrote before it is returned, and a stream runs
+ * through the chain's strictest mode (its reasoning through a window of its own; its tool calls and refusal checked
+ * at its end). Each text is read normalised (invisible characters removed, NFKC, look-alike letters folded), its
+ * findings mapped back to the text as written. docs/guardrails.md has what is read and each mode's guarantee.
  *
  * @example
  * ```ts
@@ -63,9 +65,9 @@ import type { LlmError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 
 /**
- * Where a text is checked: the request's messages (`request`, tool results included), the model's reply (`reply`:
- * its reasoning, its text and its tool calls' arguments), and a tool's arguments and results where a gateway calls
- * tools (`toolArguments`, `toolResult`).
+ * Where a text is checked: the request (`request`: every text of it, tool results and tool definitions included), the
+ * model's reply (`reply`: its reasoning, text, refusal and tool calls), and a tool's arguments and results where a
+ * gateway calls tools (`toolArguments`, `toolResult`).
  *
  * @since 0.3.0
  * @category Models
@@ -431,8 +433,8 @@ export const moderation: (
 ) => Effect.Effect<Guardrail, OptionsError, HttpClient.HttpClient> = Moderation.make
 
 /**
- * One text checked by a chain of guardrails (those that run `where`): the text, masked where they mask, or the
- * first block as `GuardrailError`.
+ * One text checked by a chain of guardrails (those that run `where`), read normalised: the text as written, masked
+ * where they mask, or the first block as `GuardrailError`.
  *
  * @since 0.3.0
  * @category Checks

@@ -411,7 +411,11 @@ describe("Guardrail.layer over LlmTest", () => {
       const mask = yield* make({ action: "mask", mode: "window" })
       for (const before of ["\u00a0", "\t", "\n", "\r\n", "東京 ", "ünï\u2028", "\u200b"]) {
         const text = `${before}${secret}${before}${email}${before}`
-        const expected = `${before}[REDACTED:secrets]${before}[REDACTED:email]${before}`
+        // A zero-width space is removed before the checks read the text (docs/guardrails.md): the key and the address
+        // it parts read as one address, masked whole.
+        const expected = before === "\u200b"
+          ? `${before}[REDACTED:email]${before}`
+          : `${before}[REDACTED:secrets]${before}[REDACTED:email]${before}`
         for (let cut = 0; cut <= text.length; cut++) {
           const reply = yield* ChatChunk.collect(Guardrail.chatStream({ messages: [Message.user("hi")] })).pipe(
             Effect.provide(guarded([mask], [{ chunks: chunksOf(chunked(text, [cut])) }]))

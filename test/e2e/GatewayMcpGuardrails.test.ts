@@ -10,6 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import { join } from "node:path"
@@ -24,7 +25,7 @@ import { eventually } from "../utils/eventually.js"
 import { get } from "../utils/gatewayHarness.js"
 import { serve } from "../utils/loopbackServer.js"
 import { sdkClient } from "../utils/mcpClient.js"
-import { echoServer } from "../utils/mcpUpstreams.js"
+import { echoServer, sdkUpstream } from "../utils/mcpUpstreams.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
 import { temporary } from "../utils/requestLogHarness.js"
 
@@ -249,6 +250,16 @@ describe("guardrails on MCP tool calls", () => {
         const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
         const client = yield* sdkClient(`${gateway.url}/mcp`, plainKey)
         const args = { text: "mask this", tags: ["mask a", "b", "c"], meta: { n: 7, who: "mask x" } }
+        // What the webhook is posted: every key and every value, in order, each distinct text once.
+        const arguments_ = ["text", "mask this", "tags", "mask a", "b", "c", "meta", "n", "7", "who", "mask x"]
+        const resultTexts = (server: string) => [
+          "content",
+          "type",
+          "text",
+          `[REDACTED:${server}] this`,
+          "structuredContent",
+          "said"
+        ]
         const expected = {
           text: "[REDACTED:listed] this",
           tags: ["[REDACTED:listed] a", "b", "c"],
@@ -264,26 +275,15 @@ describe("guardrails on MCP tool calls", () => {
           const mine = posts.slice(before)
           expect(mine.every((post) => post.path === `/${server}`)).toBe(true)
           if (server === "listed") {
-            // One post for the arguments' six texts, one for the result's two (its text and its structured content).
-            expect(mine.map((post) => post.body["texts"])).toEqual([
-              ["mask this", "mask a", "b", "c", "7", "mask x"],
-              ["[REDACTED:listed] this", "[REDACTED:listed] this"]
-            ])
+            // One post for the arguments' keys and values, one for the result's (its content block's and its structured
+            // content's).
+            expect(mine.map((post) => post.body["texts"])).toEqual([arguments_, resultTexts("listed")])
             expect(mine.map((post) => (post.body["context"] as { where: string }).where)).toEqual([
               "toolArguments",
               "toolResult"
             ])
           } else {
-            expect(mine.map((post) => post.body["text"])).toEqual([
-              "mask this",
-              "mask a",
-              "b",
-              "c",
-              "7",
-              "mask x",
-              "[REDACTED:single] this",
-              "[REDACTED:single] this"
-            ])
+            expect(mine.map((post) => post.body["text"])).toEqual([...arguments_, ...resultTexts("single")])
           }
         }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
@@ -400,4 +400,63 @@ describe("guardrails on MCP tool calls", () => {
       expect(refused.message).toContain("mcp_servers.echo.guardrails[0]")
       expect(refused.message).toContain("pii names no guardrail of the guardrails section")
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live(
+    "an upstream's error, its result's _meta and an address in a key of its structured content go through the checks",
+    () =>
+      Effect.gen(function*() {
+        // An SDK upstream whose `lookup` fails naming the address it was asked about when told `fail`, and otherwise
+        // answers with the address in its `_meta`, and as a key of its structured content.
+        const { url } = yield* sdkUpstream("directory", { capabilities: { tools: {} } }, (server) => {
+          server.setRequestHandler(ListToolsRequestSchema, () => ({
+            tools: [{ name: "lookup", inputSchema: { type: "object", properties: { text: { type: "string" } } } }]
+          }))
+          server.setRequestHandler(CallToolRequestSchema, (request) => {
+            const text = String(request.params.arguments?.["text"])
+            if (text === "fail") throw new Error(`no user ${email}`)
+            return {
+              content: [{ type: "text", text: "found" }],
+              structuredContent: { [text]: true },
+              _meta: { owner: email }
+            }
+          })
+        })
+        const config = yield* ProviderConfig.fromJson({
+          sim: sim((yield* simulator).url),
+          guardrails,
+          mcp_servers: {
+            masked: { url, guardrails: ["mask-email-results"] },
+            plain: { url }
+          },
+          gateway: { keys: [{ name: "plain", key: "env:MCP_GUARDRAILS_PLAIN_KEY", tools: ["*"] }] }
+        })
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+        const client = yield* sdkClient(`${gateway.url}/mcp`, plainKey)
+        // A call's result, and what it said when it failed (a JSON-RPC error's message, or an `isError` result's text).
+        const lookup = (name: string, text: string) =>
+          Effect.promise(() =>
+            client.callTool({ name, arguments: { text } }).then(
+              (result) => ({ result, said: JSON.stringify(result["content"]) }),
+              (error: Error) => ({ result: undefined, said: error.message })
+            )
+          )
+        const said = (outcome: { readonly said: string }) => outcome.said
+
+        // The error, as the server without guardrails passes it, and masked by the one with them.
+        expect(said(yield* lookup("plain__lookup", "fail"))).toContain(`no user ${email}`)
+        const maskedError = said(yield* lookup("masked__lookup", "fail"))
+        expect(maskedError).toContain("no user [REDACTED:email]")
+        expect(maskedError).not.toContain(email)
+
+        // The result's _meta is masked; an address as a key of its structured content refuses the result.
+        const meta = yield* lookup("masked__lookup", "nobody")
+        expect(meta.result?._meta).toEqual({ owner: "[REDACTED:email]" })
+        expect(meta.result?.structuredContent).toEqual({ nobody: true })
+        const keyed = yield* lookup("masked__lookup", email)
+        const refusal = said(keyed)
+        expect(refusal).toContain("found email address in a key of result, which a mask would break")
+        expect(refusal).not.toContain(email)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 })

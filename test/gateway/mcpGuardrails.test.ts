@@ -9,7 +9,7 @@ import * as McpSchema from "effect/ai/McpSchema"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import * as Guardrail from "../../src/Guardrail.js"
-import { checkArguments, checkResult } from "../../src/internal/gateway/mcp/guardrails.js"
+import { checkArguments, checkError, checkResult } from "../../src/internal/gateway/mcp/guardrails.js"
 
 const make = (options: Omit<Guardrail.Options, "name"> & { readonly name?: string }) =>
   Effect.runSync(Guardrail.make({ name: "test", ...options }))
@@ -105,5 +105,49 @@ describe("an MCP tool call's guardrails", () => {
         })
       ))
       expect([blocked.guardrail, blocked.where]).toEqual(["no-cards", "toolResult"])
+    }))
+
+  it.effect("every key is read: a finding in one refuses the call, naming where, as a mask would break it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(checkArguments([maskArguments], { to: { [email]: "yes" } }))
+      expect(error.message).toBe(
+        "Guardrail \"test\" blocked the tool's arguments: found email address in a key of arguments, which a mask " +
+          "would break."
+      )
+      expect(error.message).not.toContain(email)
+      const blocked = yield* Effect.flip(checkResult(
+        [blockCards],
+        new McpSchema.CallToolResult({ content: [], structuredContent: { "4111 1111 1111 1111": true } })
+      ))
+      expect([blocked.guardrail, blocked.where]).toEqual(["no-cards", "toolResult"])
+    }))
+
+  it.effect("a result's _meta and every field of its content blocks are read; its block's type is its shape", () =>
+    Effect.gen(function*() {
+      const result = new McpSchema.CallToolResult({
+        content: [{ type: "resource_link", uri: `mailto:${email}`, name: "contact" }],
+        _meta: { owner: email, nested: [{ by: email }] }
+      })
+      const checked = yield* checkResult([maskResults], result)
+      expect(checked._meta).toEqual({ owner: "[REDACTED:email]", nested: [{ by: "[REDACTED:email]" }] })
+      expect(checked.content).toEqual([{ type: "resource_link", uri: "mailto:[REDACTED:email]", name: "contact" }])
+      const carded = new McpSchema.CallToolResult({ content: [], _meta: { paidWith: 4111111111111111 } })
+      expect((yield* Effect.flip(checkResult([blockCards], carded))).where).toBe("toolResult")
+    }))
+
+  it.effect("an error its server answered is read as its result is: masked, or blocked", () =>
+    Effect.gen(function*() {
+      const upstream = new McpSchema.InternalError({ message: `no such user ${email}`, data: { who: email } })
+      const masked = yield* checkError([maskResults], upstream)
+      expect(masked.message).toBe("no such user [REDACTED:email]")
+      expect(masked.data).toEqual({ who: "[REDACTED:email]" })
+      expect(yield* checkError([maskArguments], upstream)).toBe(upstream)
+      const carded = new McpSchema.InternalError({ message: "card 4111 1111 1111 1111 declined" })
+      const error = yield* Effect.flip(checkError([blockCards], carded))
+      expect([error.guardrail, error.where, error.reason]).toEqual([
+        "no-cards",
+        "toolResult",
+        "found payment card number"
+      ])
     }))
 })

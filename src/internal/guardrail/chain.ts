@@ -1,10 +1,12 @@
 /**
- * A chain of guardrails: each asked about the same text in turn, their blocks and masks gathered (masks as the
- * union of their spans), and the one stream mode the chain runs in, its strictest.
+ * A chain of guardrails: each asked about the same text in turn, normalised once (`normalise.ts`), their blocks and
+ * masks gathered in the text as written (masks as the union of their spans), and the one stream mode the chain runs
+ * in, its strictest.
  */
 import * as Effect from "effect/Effect"
-import type { Guardrail, Mode, OnError, Span, Where } from "../../Guardrail.js"
+import type { Guardrail, Mode, OnError, Span, Verdict, Where } from "../../Guardrail.js"
 import { GuardrailError } from "../../Guardrail.js"
+import { normalise, type Normalised } from "./normalise.js"
 
 /** One guardrail's block of a text. */
 export interface Block {
@@ -34,41 +36,71 @@ export function running(chain: ReadonlyArray<Guardrail>, where: Where): Readonly
 
 /** Every guardrail of `chain` asked about `text`, in order; what they answered. */
 export function scan(chain: ReadonlyArray<Guardrail>, text: string, place: Place): Effect.Effect<Outcome> {
-  return Effect.map(scanAll(chain, [text], place), (outcomes) => outcomes[0]!)
+  return scanNormalised(chain, normalise(text), place)
+}
+
+/** `scan` of a text already normalised: the spans of what they answered in its text as written. */
+export function scanNormalised(
+  chain: ReadonlyArray<Guardrail>,
+  text: Normalised,
+  place: Place
+): Effect.Effect<Outcome> {
+  return Effect.map(scanAllNormalised(chain, [text], place), (outcomes) => outcomes[0]!)
 }
 
 /**
- * Every guardrail of `chain` asked about all of `texts` at once (`checkAll`: one webhook post for them all), in
- * order; what they answered about each text.
+ * Every guardrail of `chain` asked about all of `texts` at once (`checkAll`: one webhook post for them all), each
+ * normalised, in order; what they answered about each text, its spans in the text as written.
  */
 export function scanAll(
   chain: ReadonlyArray<Guardrail>,
   texts: ReadonlyArray<string>,
   place: Place
 ): Effect.Effect<ReadonlyArray<Outcome>> {
+  return scanAllNormalised(chain, texts.map(normalise), place)
+}
+
+function scanAllNormalised(
+  chain: ReadonlyArray<Guardrail>,
+  texts: ReadonlyArray<Normalised>,
+  place: Place
+): Effect.Effect<ReadonlyArray<Outcome>> {
+  const read = texts.map((text) => text.text)
   return Effect.map(
     Effect.forEach(chain, (guardrail) =>
       Effect.map(
-        guardrail.checkAll(texts, { guardrail: guardrail.name, where: place.where, model: place.model }),
+        guardrail.checkAll(read, { guardrail: guardrail.name, where: place.where, model: place.model }),
         (verdicts) => ({ guardrail, verdicts })
       )),
-    (answers) =>
-      texts.map((_, index) => {
-        const blocks: Array<Block> = []
-        const masks: Array<Span> = []
-        const maskedBy: Array<string> = []
-        for (const { guardrail, verdicts } of answers) {
-          const verdict = verdicts[index]!
-          if (verdict._tag === "Block") {
-            blocks.push({ guardrail: guardrail.name, reason: verdict.reason, spans: verdict.spans })
-          } else if (verdict._tag === "Mask" && verdict.spans.length > 0) {
-            masks.push(...verdict.spans)
-            maskedBy.push(guardrail.name)
-          }
-        }
-        return { blocks, masks, maskedBy }
-      })
+    (answers) => texts.map((text, index) => outcomeOf(answers, text, index))
   )
+}
+
+/** What `answers` said of the `index`th text, their spans mapped back to `text` as written. */
+function outcomeOf(
+  answers: ReadonlyArray<{ readonly guardrail: Guardrail; readonly verdicts: ReadonlyArray<Verdict> }>,
+  text: Normalised,
+  index: number
+): Outcome {
+  const written = (spans: ReadonlyArray<Span>): Array<Span> =>
+    spans.map((span) => ({ ...span, ...text.span(span.start, span.end) }))
+  const blocks: Array<Block> = []
+  const masks: Array<Span> = []
+  const maskedBy: Array<string> = []
+  for (const { guardrail, verdicts } of answers) {
+    const verdict = verdicts[index]!
+    if (verdict._tag === "Block") {
+      blocks.push({
+        guardrail: guardrail.name,
+        reason: verdict.reason,
+        spans: verdict.spans === undefined ? undefined : written(verdict.spans)
+      })
+    } else if (verdict._tag === "Mask" && verdict.spans.length > 0) {
+      masks.push(...written(verdict.spans))
+      maskedBy.push(guardrail.name)
+    }
+  }
+  return { blocks, masks, maskedBy }
 }
 
 /** The error of a block. */

@@ -9,6 +9,7 @@
  * than its own bound at each position.
  */
 import type { Check, Finding } from "../../Guardrail.js"
+import { normalise } from "./normalise.js"
 import * as Validators from "./validators.js"
 
 export type { Check, Finding }
@@ -238,10 +239,11 @@ function escape(word: string): string {
 
 /**
  * A word list: each word found whole (not inside a longer word, letters and digits of any script counting as word
- * characters), whatever its case. Words are matched literally; a phrase's spaces match one space each.
+ * characters), whatever its case. Words are matched literally; a phrase's spaces match one space each. Each word is
+ * normalised as the text a chain checks is (`normalise.ts`), so a word written with a look-alike finds its text too.
  */
 export function words(name: string, list: ReadonlyArray<string>): Check {
-  const kept = [...new Set(list.map((word) => word.trim()).filter((word) => word !== ""))]
+  const kept = [...new Set(list.map((word) => normalise(word.trim()).text).filter((word) => word !== ""))]
   // Longest first, so that of two words where one begins the other, the longer is found.
   kept.sort((a, b) => b.length - a.length)
   const longest = kept.reduce((most, word) => Math.max(most, word.length), 0) + 2

@@ -1,7 +1,8 @@
 /**
- * A chain of guardrails around an `Llm`: the request's texts checked before the call, a whole reply's reasoning, text
- * and tool calls' arguments after it, and a stream's text and reasoning deltas through the chain's mode (its tool
- * calls and usage held with the text, and released with it, at the end).
+ * A chain of guardrails around an `Llm`: every text of the request checked before the call (`fields.ts`), every text
+ * of a whole reply the model wrote after it, and a stream's text and reasoning deltas through the chain's mode (its
+ * tool calls and usage held with the text, and released with it, at the end, where they and the refusal are checked
+ * as a whole reply's are).
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -10,9 +11,9 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import { type GuardedService, type Guardrail, GuardrailError } from "../../Guardrail.js"
 import { Llm } from "../../Llm.js"
-import type { ContentPart, Message, ToolCall } from "../../Message.js"
-import { signedReasoning } from "../wire/signedReasoning.js"
-import { applyMasks, blocked, type Place, resolve, running, scan, scanAll } from "./chain.js"
+import type { ToolCall } from "../../Message.js"
+import { applyMasks, blocked, type Place, resolve, running, scanAll } from "./chain.js"
+import * as Fields from "./fields.js"
 import { reasonOf } from "./make.js"
 import { type Gate, gate } from "./stream.js"
 
@@ -22,54 +23,7 @@ export function checkText(
   text: string,
   place: Place
 ): Effect.Effect<string, GuardrailError> {
-  return checkOne(chain, text, place, undefined)
-}
-
-/**
- * Several texts of one place through the guardrails of `chain` that run there, each guardrail asked once for them all
- * (one webhook post): each masked, or the first text's first block.
- */
-export function checkTexts(
-  chain: ReadonlyArray<Guardrail>,
-  texts: ReadonlyArray<string>,
-  place: Place
-): Effect.Effect<ReadonlyArray<string>, GuardrailError> {
-  const guardrails = running(chain, place.where)
-  const asked = texts.filter((text) => text !== "")
-  if (guardrails.length === 0 || asked.length === 0) return Effect.succeed(texts)
-  return Effect.flatMap(scanAll(guardrails, asked, place), (outcomes) => {
-    const block = outcomes.find((outcome) => outcome.blocks.length > 0)?.blocks[0]
-    if (block !== undefined) return Effect.fail(blocked(block, place.where))
-    let next = 0
-    return Effect.succeed(texts.map((text) => text === "" ? text : applyMasks(text, outcomes[next++]!.masks)))
-  })
-}
-
-/**
- * `checkText`, for a text a mask cannot change when `unmaskable` names it (`messages[3].reasoning`): a mask there
- * fails as a block of the first guardrail that masked, naming where, as the text goes out unchanged or not at all.
- */
-function checkOne(
-  chain: ReadonlyArray<Guardrail>,
-  text: string,
-  place: Place,
-  unmaskable: string | undefined
-): Effect.Effect<string, GuardrailError> {
-  const guardrails = running(chain, place.where)
-  if (guardrails.length === 0 || text === "") return Effect.succeed(text)
-  return Effect.flatMap(scan(guardrails, text, place), (outcome) => {
-    const block = outcome.blocks[0]
-    if (block !== undefined) return Effect.fail(blocked(block, place.where))
-    if (outcome.masks.length === 0) return Effect.succeed(text)
-    if (unmaskable === undefined) return Effect.succeed(applyMasks(text, outcome.masks))
-    return Effect.fail(
-      new GuardrailError({
-        guardrail: outcome.maskedBy[0]!,
-        where: place.where,
-        reason: `${reasonOf(outcome.masks)} in ${unmaskable}, signed by its provider, which a mask would break`
-      })
-    )
-  })
+  return checkFields(chain, text, (value, visit) => visit(value, { path: "text" }), place)
 }
 
 /** Text deltas through the guardrails of `chain` that run where `place` says, in their strictest mode. */
@@ -87,113 +41,101 @@ export function checkStream(chain: ReadonlyArray<Guardrail>, place: Place) {
     })
 }
 
-function checkParts(
-  chain: ReadonlyArray<Guardrail>,
-  parts: ReadonlyArray<ContentPart>,
-  place: Place
-): Effect.Effect<ReadonlyArray<ContentPart>, GuardrailError> {
-  return Effect.forEach(parts, (part): Effect.Effect<ContentPart, GuardrailError> =>
-    part.type === "text"
-      ? Effect.map(checkText(chain, part.text, place), (text) => (text === part.text ? part : { ...part, text }))
-      : Effect.succeed(part))
-}
+/** A walk over the texts of an `A` (`fields.ts`). */
+type Walk<A> = (value: A, visit: Fields.Visit) => A
 
-function checkToolCalls(
-  chain: ReadonlyArray<Guardrail>,
-  calls: ReadonlyArray<ToolCall>,
-  place: Place
-): Effect.Effect<ReadonlyArray<ToolCall>, GuardrailError> {
-  return Effect.forEach(calls, (call) =>
-    Effect.map(
-      checkText(chain, call.arguments, place),
-      (args) => (args === call.arguments ? call : { ...call, arguments: args })
-    ))
+/** Why a mask's finding in a field refuses it, after where it is. */
+const unmaskable: Record<Fields.Fixed, string> = {
+  shape: "which a mask would break",
+  signed: "signed by its provider, which a mask would break",
+  provider: "its provider's own data, which a mask would break"
 }
 
 /**
- * A message (the request's `index`th) with its texts checked where the request is: tool results, earlier tool calls
- * and earlier reasoning included; reasoning its provider signed (`wire/signedReasoning.ts`) is not masked but refused.
+ * `value`'s texts (`walk`) through the guardrails of `chain` that run where `place` says, each guardrail asked once
+ * for them all (each distinct text once): `value` with its texts masked, or the first block of the first text that
+ * has one. A mask's finding in a text a mask cannot change (`Fields.Fixed`) fails as a block of the first guardrail
+ * that masked, naming where.
  */
-function checkMessage(chain: ReadonlyArray<Guardrail>, message: Message, index: number, place: Place) {
-  switch (message.role) {
-    case "system":
-      return Effect.map(checkText(chain, message.content, place), (content): Message => ({ ...message, content }))
-    case "user":
-    case "tool":
-      return typeof message.content === "string"
-        ? Effect.map(checkText(chain, message.content, place), (content): Message => ({ ...message, content }))
-        : Effect.map(checkParts(chain, message.content, place), (content): Message => ({ ...message, content }))
-    case "assistant":
-      return Effect.gen(function*() {
-        const content = yield* checkText(chain, message.content, place)
-        const toolCalls = message.toolCalls === undefined
-          ? undefined
-          : yield* checkToolCalls(chain, message.toolCalls, place)
-        const signed = signedReasoning(message)
-        const reasoning = message.reasoning === undefined
-          ? undefined
-          : yield* checkOne(chain, message.reasoning, place, signed ? `messages[${index}].reasoning` : undefined)
-        return {
-          ...message,
-          content,
-          ...(toolCalls === undefined ? {} : { toolCalls }),
-          ...(reasoning === undefined ? {} : { reasoning })
-        }
-      })
-  }
+function checkFields<A>(
+  chain: ReadonlyArray<Guardrail>,
+  value: A,
+  walk: Walk<A>,
+  place: Place
+): Effect.Effect<A, GuardrailError> {
+  const guardrails = running(chain, place.where)
+  if (guardrails.length === 0) return Effect.succeed(value)
+  const fields: Array<{ readonly text: string; readonly field: Fields.Field }> = []
+  walk(value, (text, field) => {
+    if (text !== "") fields.push({ text, field })
+    return text
+  })
+  if (fields.length === 0) return Effect.succeed(value)
+  // Each distinct text asked about once: a schema repeats its keys (`type`, `description`) in every property.
+  const distinct = [...new Set(fields.map(({ text }) => text))]
+  return Effect.flatMap(scanAll(guardrails, distinct, place), (outcomes) => {
+    const answered = new Map(distinct.map((text, index) => [text, outcomes[index]!]))
+    for (const { field, text } of fields) {
+      const outcome = answered.get(text)!
+      const block = outcome.blocks[0]
+      if (block !== undefined) return Effect.fail(blocked(block, place.where))
+      if (outcome.masks.length > 0 && field.fixed !== undefined) {
+        return Effect.fail(
+          new GuardrailError({
+            guardrail: outcome.maskedBy[0]!,
+            where: place.where,
+            reason: `${reasonOf(outcome.masks)} in ${field.key === true ? "a key of " : ""}${field.path}, ${
+              unmaskable[field.fixed]
+            }`
+          })
+        )
+      }
+    }
+    return Effect.succeed(walk(value, (text) => text === "" ? text : applyMasks(text, answered.get(text)!.masks)))
+  })
 }
 
-/** The request with every message checked, or the first block. */
+/** A JSON value's texts (`Fields.json`: each key, string and number) through `chain` where `place` says. */
+export function checkJson(
+  chain: ReadonlyArray<Guardrail>,
+  value: unknown,
+  field: Fields.Field,
+  place: Place,
+  fixedValues?: ReadonlySet<string>
+): Effect.Effect<unknown, GuardrailError> {
+  return checkFields(chain, value, (json, visit) => Fields.json(json, field, visit, fixedValues), place)
+}
+
+/** The request with every text checked (`Fields.request`), or the first block. */
 export function checkRequest(
   chain: ReadonlyArray<Guardrail>,
   request: ChatRequest
 ): Effect.Effect<ChatRequest, GuardrailError> {
-  if (running(chain, "request").length === 0) return Effect.succeed(request)
-  const place: Place = { where: "request", model: request.model }
-  return Effect.map(
-    Effect.forEach(request.messages, (message, index) => checkMessage(chain, message, index, place)),
-    (messages) => ({ ...request, messages })
-  )
+  return checkFields(chain, request, Fields.request, { where: "request", model: request.model })
 }
 
 /**
- * `reply` with its reasoning `reasoning`: when a mask changed it, without the reply's provider metadata, where a
- * provider's own copy of the reasoning (a signed thinking block, a reasoning item's summary) would go out unmasked.
+ * A whole reply with every text the model wrote checked (`Fields.reply`), or the first block. When a mask changed its
+ * reasoning, it goes without its provider metadata, where a provider's own copy of the reasoning (a signed thinking
+ * block, a reasoning item's summary) would go out unmasked.
  */
-function withReasoning(reply: ChatResponse, reasoning: string | undefined): ChatResponse {
-  if (reasoning === reply.reasoning) return reply
-  const { providerMetadata: _, ...rest } = reply
-  return { ...rest, ...(reasoning === undefined ? {} : { reasoning }) }
-}
-
-/** A whole reply with its reasoning, text and tool calls' arguments checked, or the first block. */
 export function checkReply(
   chain: ReadonlyArray<Guardrail>,
   reply: ChatResponse,
   model: string | undefined
 ): Effect.Effect<ChatResponse, GuardrailError> {
-  const place: Place = { where: "reply", model }
-  const reasoning = reply.reasoning === undefined
-    ? Effect.succeed(undefined)
-    : checkText(chain, reply.reasoning, place)
-  return Effect.flatMap(
-    reasoning,
-    (thought) =>
-      Effect.flatMap(checkText(chain, reply.text, place), (text) =>
-        Effect.map(
-          checkToolCalls(chain, reply.toolCalls, place),
-          (toolCalls) =>
-            withReasoning(
-              text === reply.text && toolCalls === reply.toolCalls ? reply : { ...reply, text, toolCalls },
-              thought
-            )
-        ))
-  )
+  return Effect.map(checkFields(chain, reply, Fields.reply, { where: "reply", model }), (checked) => {
+    if (checked.reasoning === reply.reasoning) return checked
+    const { providerMetadata: _, ...rest } = checked
+    return rest
+  })
 }
 
 /** A tool call's pieces held until the end, and what they join to. */
 interface HeldCall {
   readonly first: Extract<ChatChunk, { readonly _tag: "ToolCallDelta" }>
+  id: string | undefined
+  name: string | undefined
   args: string
   providerMetadata: Extract<ChatChunk, { readonly _tag: "ToolCallDelta" }>["providerMetadata"]
 }
@@ -204,9 +146,9 @@ type Kind = "TextDelta" | "ReasoningDelta"
 /**
  * A stream's chunks through the chain: text and reasoning deltas each through a gate of the mode (in window mode,
  * one gate releases what it holds, checked, when deltas of the other kind come, so the two keep their order);
- * tool calls' pieces gathered and, out of audit mode, held with usage until the end, where their arguments are
- * checked whole and released (one piece a call) with the rest; a `Restart` drops what was held of the attempt before
- * it.
+ * tool calls' pieces gathered and, out of audit mode, held with usage until the end, where they (their ids, names
+ * and arguments) and the `Finish` chunk's refusal are checked whole and released (one piece a call) with the rest; a
+ * `Restart` drops what was held of the attempt before it.
  */
 export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | undefined) {
   const guardrails = running(chain, "reply")
@@ -246,27 +188,44 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
         )
       }
 
-      /** The reasoning and text still held, the tool calls checked, the usage held, then `last`. */
-      const finish = (end: ReadonlyArray<ChatChunk>): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> =>
-        Effect.flatMap(Effect.all([gates.ReasoningDelta.end, gates.TextDelta.end]), ([reasoning, text]) =>
-          Effect.map(
-            Effect.forEach([...calls.values()], (call) =>
-              Effect.map(checkText(guardrails, call.args, place), (args): ChatChunk => ({
-                ...call.first,
-                arguments: args,
-                ...(call.providerMetadata === undefined ? {} : { providerMetadata: call.providerMetadata })
-              }))),
-            (checked) => {
-              ended = true
-              return [
-                ...released("ReasoningDelta", reasoning),
-                ...released("TextDelta", text),
-                ...(holds ? checked : []),
-                ...held,
-                ...end
-              ]
-            }
-          ))
+      /**
+       * The reasoning and text still held, the tool calls and the refusal of `end` checked as a whole reply's are
+       * (`Fields.answer`), the usage held, then `end`.
+       */
+      const finish = (
+        end: Extract<ChatChunk, { readonly _tag: "Finish" }> | undefined
+      ): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> =>
+        Effect.flatMap(Effect.all([gates.ReasoningDelta.end, gates.TextDelta.end]), ([reasoning, text]) => {
+          const pending = [...calls.values()]
+          const answer: Fields.Answer = {
+            refusal: end?.refusal,
+            toolCalls: pending.map((call): ToolCall => ({
+              id: call.id ?? "",
+              name: call.name ?? "",
+              arguments: call.args
+            }))
+          }
+          return Effect.map(checkFields(guardrails, answer, Fields.answer, place), (checked) => {
+            ended = true
+            const toolCalls = pending.map((call, i): ChatChunk => ({
+              ...call.first,
+              ...(call.id === undefined ? {} : { id: call.id }),
+              ...(call.name === undefined ? {} : { name: call.name }),
+              arguments: checked.toolCalls[i]!.arguments,
+              ...(call.providerMetadata === undefined ? {} : { providerMetadata: call.providerMetadata })
+            }))
+            const finished: Array<ChatChunk> = end === undefined
+              ? []
+              : [checked.refusal === end.refusal ? end : { ...end, refusal: checked.refusal }]
+            return [
+              ...released("ReasoningDelta", reasoning),
+              ...released("TextDelta", text),
+              ...(holds ? toolCalls : []),
+              ...held,
+              ...finished
+            ]
+          })
+        })
 
       function step(chunk: ChatChunk): Effect.Effect<ReadonlyArray<ChatChunk>, GuardrailError> {
         switch (chunk._tag) {
@@ -276,9 +235,17 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
           case "ToolCallDelta": {
             const call = calls.get(chunk.index)
             if (call === undefined) {
-              calls.set(chunk.index, { first: chunk, args: chunk.arguments, providerMetadata: chunk.providerMetadata })
+              calls.set(chunk.index, {
+                first: chunk,
+                id: chunk.id,
+                name: chunk.name,
+                args: chunk.arguments,
+                providerMetadata: chunk.providerMetadata
+              })
             } else {
               call.args += chunk.arguments
+              if (chunk.id !== undefined) call.id = chunk.id
+              if (chunk.name !== undefined) call.name = chunk.name
               if (chunk.providerMetadata !== undefined) call.providerMetadata = chunk.providerMetadata
             }
             return Effect.succeed(holds ? [] : [chunk])
@@ -288,7 +255,7 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
             held.push(chunk)
             return Effect.succeed([])
           case "Finish":
-            return finish([chunk])
+            return finish(chunk)
           case "Restart":
             gates.TextDelta = gate(guardrails, place, mode)
             gates.ReasoningDelta = gate(guardrails, place, mode)
@@ -303,7 +270,7 @@ export function guardStream(chain: ReadonlyArray<Guardrail>, model: string | und
 
       return chunks.pipe(
         Stream.mapEffect(step),
-        Stream.concat(Stream.fromEffect(Effect.suspend(() => (ended ? Effect.succeed([]) : finish([]))))),
+        Stream.concat(Stream.fromEffect(Effect.suspend(() => (ended ? Effect.succeed([]) : finish(undefined))))),
         Stream.flattenIterable
       )
     })

@@ -14,7 +14,8 @@
  */
 import * as Effect from "effect/Effect"
 import type { Guardrail, GuardrailError, Span } from "../../Guardrail.js"
-import { applyMasks, blocked, type Outcome, type Place, type Resolved, scan } from "./chain.js"
+import { applyMasks, blocked, type Outcome, type Place, type Resolved, scan, scanNormalised } from "./chain.js"
+import { normalise } from "./normalise.js"
 
 /** One stream's gate. */
 export interface Gate {
@@ -100,11 +101,11 @@ function buffer(
 }
 
 /**
- * Where a window may cut `held` (a check's spans in its offsets): `held.length - overlap`, moved back to the start of
- * any span it would split.
+ * Where a window may cut `held` (a check's spans in its offsets): `from` (the start of what it keeps back), moved back
+ * to the start of any span it would split.
  */
-export function cutOf(heldLength: number, overlap: number, spans: ReadonlyArray<Span>): number {
-  let cut = Math.max(heldLength - overlap, 0)
+export function cutOf(from: number, spans: ReadonlyArray<Span>): number {
+  let cut = Math.max(from, 0)
   let moved = true
   while (moved) {
     moved = false
@@ -130,34 +131,45 @@ function inHeld(spans: ReadonlyArray<Span>, offset: number): Array<Span> {
   return out
 }
 
+/**
+ * The window's gate. Its sizes count the text as the checks read it (normalised: invisible characters removed), so
+ * characters slipped between a finding's cannot stretch it past the overlap: the window gathers `window` such
+ * characters before a check, and keeps back (and keeps as the next check's context) the text that holds the last
+ * `overlap` of them.
+ */
 function window(
   chain: ReadonlyArray<Guardrail>,
   place: Place,
   mode: Extract<Resolved, { readonly _tag: "Window" }>
 ): Gate {
   let held = ""
+  // The characters the checks read in `held`, counted as its deltas came.
+  let heldRead = 0
   // What was released last, as it came (not masked): the text before `held` a check reads.
   let context = ""
 
   /** Checks context + held; releases what may go now (`final`: everything), masked, or fails. */
   function check(final: boolean): Effect.Effect<string, GuardrailError> {
-    const text = context + held
+    const text = normalise(context + held)
     const offset = context.length
-    return Effect.flatMap(scan(chain, text, place), (outcome) => {
+    return Effect.flatMap(scanNormalised(chain, text, place), (outcome) => {
       const masks = inHeld(outcome.masks, offset)
       const blockSpans = outcome.blocks.map((block) =>
         block.spans === undefined ? undefined : inHeld(block.spans, offset)
       )
-      const cut = final
-        ? held.length
-        : cutOf(held.length, mode.overlap, [...masks, ...blockSpans.flatMap((s) => s ?? [])])
+      const cut = final ? held.length : cutOf(
+        text.startAt(text.text.length - mode.overlap) - offset,
+        [...masks, ...blockSpans.flatMap((s) => s ?? [])]
+      )
       // A block counts now when its check gave no spans, or when one of its findings ends before the cut.
       const index = blockSpans.findIndex((spans) => spans === undefined || spans.some((span) => span.end <= cut))
       if (index >= 0) return Effect.fail(blocked(outcome.blocks[index]!, place.where))
       const released = held.slice(0, cut)
       const out = applyMasks(released, masks.filter((span) => span.end <= cut))
-      context = (context + released).slice(-mode.overlap)
+      const kept = text.indexAt(offset + cut)
+      context = text.original.slice(kept > mode.overlap ? text.startAt(kept - mode.overlap) : 0, offset + cut)
       held = held.slice(cut)
+      heldRead = text.text.length - kept
       return Effect.succeed(out)
     })
   }
@@ -166,7 +178,8 @@ function window(
     push: (delta) =>
       Effect.suspend(() => {
         held += delta
-        return held.length >= mode.window ? check(false) : Effect.succeed("")
+        heldRead += normalise(delta).text.length
+        return heldRead >= mode.window ? check(false) : Effect.succeed("")
       }),
     // Everything held, checked: the gate takes more deltas after it, read with what it released last before them.
     end: Effect.suspend(() => (held === "" ? Effect.succeed("") : check(true)))

@@ -243,7 +243,11 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         const answered = yield* Effect.raceFirst(
           Effect.map(
             limited(checked, span.meta, to, () => void (sent = true)).pipe(
-              Effect.onInterrupt(() => sent ? Effect.void : settle(0))
+              Effect.onInterrupt(() => sent ? Effect.void : settle(0)),
+              // An error its server answered reaches the client as a result does: through the call's guardrails.
+              Effect.catch((error) =>
+                Effect.flatMap(Effect.mapError(ToolGuardrails.checkError(chain.success, error), block), Effect.fail)
+              )
             ),
             Result.succeed
           ),
