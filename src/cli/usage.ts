@@ -237,7 +237,8 @@ Actions:
                         binds the key too
     --models A,B        the model names it may call (default: every one)
     --tools A,B         the MCP tools it may use at /mcp: names or globs
-                        (files__read, calc__*; default: none)
+                        (files__read, calc__*; default: none); in a team,
+                        only those the team's --tools allow too
     --budget DOLLARS    US dollars it may spend per --period
     --period PERIOD     month (default), or a duration such as "1 day"
     --expires-at SECS   when it stops working, in Unix seconds
@@ -268,12 +269,18 @@ Actions:
   create NAME           make a team; its id is printed alone on stdout
     --budget DOLLARS    US dollars its keys may spend together per --period
     --period PERIOD     month (default), or a duration such as "1 day"
-  list                  the teams: id, name and budget
-  show ID               a team's budget, its spend this period and its keys
+    --tools A,B         the MCP tools its keys may use, as far as their own
+                        --tools allow: names or globs (default: none, so its
+                        keys list no tool)
+  list                  the teams: id, name, budget and tools
+  show ID               a team's budget, its spend this period, its tools
+                        and its keys
   update ID             change a team
     --name NAME         a new name
     --budget DOLLARS    a new budget (with --period, default month)
     --no-budget         no budget any more
+    --tools A,B         new MCP tools
+    --no-tools          no MCP tool any more
   delete ID             delete a team that has no keys left (revoke them or
                         move them to another team first)
 

@@ -120,9 +120,9 @@ describe("effect-llm-router keys", () => {
           for (const raw of ["\u001b", "\u0007"]) assert.notInclude(printed.stdout, raw)
           assert.include(printed.stdout, "\\u001b]0;owned\\u0007\\u001b[2Jmallory\\tx")
         }
-        // Still one row per key, six columns each.
+        // Still one row per key, seven columns each.
         const row = listed.stdout.split("\n").find((line) => line.includes("mallory"))!
-        assert.lengthOf(row.split("\t"), 6)
+        assert.lengthOf(row.split("\t"), 7)
       }),
     60_000
   )
