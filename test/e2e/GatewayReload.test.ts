@@ -446,7 +446,7 @@ describe("serve reloads its provider.json", () => {
           { env: {} }
         )
         const url = yield* awaitFirstLine(running, "serve's URL")
-        const token: string = good.file.gateway.admin_keys[0].key
+        const token = good.file.gateway.admin_keys[0]!.key
         for (const chosen of samples) {
           const { file: json, paths } = withProblems(baseUrl, oldKey, chosen)
           write(json)
@@ -454,7 +454,7 @@ describe("serve reloads its provider.json", () => {
           expect(refused.status).toBe(400)
           expect(pathsNamed(JSON.parse(refused.text).error.message)).toEqual(paths)
         }
-        expect((yield* ask(client(url, good.file.gateway.keys[0].key), "a")).object).toBe("chat.completion")
+        expect((yield* ask(client(url, good.file.gateway.keys[0]!.key), "a")).object).toBe("chat.completion")
       }).pipe(Effect.scoped),
     120_000
   )

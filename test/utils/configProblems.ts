@@ -7,17 +7,29 @@
  */
 import * as fc from "fast-check"
 
+/** A provider.json as these tests write it: its sections, any other added by a problem. */
+export interface File {
+  sim: Array<Record<string, unknown>>
+  router: Record<string, Record<string, unknown>>
+  guardrails: Record<string, unknown>
+  gateway: {
+    keys: Array<{ readonly name: string; readonly key: string; readonly [field: string]: unknown }>
+    admin_keys: Array<{ readonly name: string; readonly key: string }>
+  }
+  [section: string]: unknown
+}
+
 /** A problem: the path the refusal names, and how it changes a good file. */
 export interface Problem {
   readonly path: string
-  readonly apply: (file: Record<string, any>) => void
+  readonly apply: (file: File) => void
 }
 
 // Each entry's index is its own: a problem changes its entry, or adds one, never another's.
 const entries = ["a", "b", "c", "d", "e"]
 
 /** A good file over `baseUrl`: five entries, a router over two, a gateway section, no problem. */
-export const goodFile = (baseUrl: string, key: string): Record<string, any> => ({
+export const goodFile = (baseUrl: string, key: string): File => ({
   sim: entries.map((name) => ({ model_name: name, base_url: baseUrl, api_keys: [key] })),
   router: { main: { deployments: ["sim/a", "sim/b"] } },
   guardrails: { pii: { checks: ["email"], action: "mask" } },
@@ -30,21 +42,21 @@ export const goodFile = (baseUrl: string, key: string): Record<string, any> => (
 /** Every kind of problem, each in its own part of the file. */
 export const problems: ReadonlyArray<Problem> = [
   // Fields' values.
-  { path: "sim[0].rate_limit_capacity", apply: (file) => Object.assign(file.sim[0], { rate_limit_capacity: 0 }) },
-  { path: "sim[1].max_retries", apply: (file) => Object.assign(file.sim[1], { max_retries: -1 }) },
+  { path: "sim[0].rate_limit_capacity", apply: (file) => Object.assign(file.sim[0]!, { rate_limit_capacity: 0 }) },
+  { path: "sim[1].max_retries", apply: (file) => Object.assign(file.sim[1]!, { max_retries: -1 }) },
   {
     path: "router.fast.strategy",
     apply: (file) => Object.assign(file.router, { fast: { deployments: ["sim/c"], strategy: "fastest" } })
   },
   {
     path: "gateway.keys[0].rate_limit_capacity",
-    apply: (file) => Object.assign(file.gateway.keys[0], { rate_limit_capacity: -2 })
+    apply: (file) => Object.assign(file.gateway.keys[0]!, { rate_limit_capacity: -2 })
   },
   { path: "store.redis", apply: (file) => Object.assign(file, { store: { redis: "http://not-redis" } }) },
   // Cross-references.
   {
     path: "router.main.deployments[1]",
-    apply: (file) => Object.assign(file.router.main, { deployments: ["sim/a", "sim/unknown"] })
+    apply: (file) => Object.assign(file.router.main!, { deployments: ["sim/a", "sim/unknown"] })
   },
   {
     path: "router.backup.fallbacks.sim/d[0].to",
@@ -53,15 +65,15 @@ export const problems: ReadonlyArray<Problem> = [
         backup: { deployments: ["sim/d"], fallbacks: { "sim/d": [{ to: "nowhere", on: ["RateLimitError"] }] } }
       })
   },
-  { path: "sim[2].guardrails[0]", apply: (file) => Object.assign(file.sim[2], { guardrails: ["nonexistent"] }) },
+  { path: "sim[2].guardrails[0]", apply: (file) => Object.assign(file.sim[2]!, { guardrails: ["nonexistent"] }) },
   // Rules across an entry's fields.
   {
     path: "sim[3].preset",
-    apply: (file) => Object.assign(file.sim[3], { api: "anthropic", preset: "deepseek" })
+    apply: (file) => Object.assign(file.sim[3]!, { api: "anthropic", preset: "deepseek" })
   },
   {
     path: "sim[5].model_name",
-    apply: (file) => file.sim.push({ ...file.sim[4], model_name: "e" })
+    apply: (file) => file.sim.push({ ...file.sim[4]!, model_name: "e" })
   },
   {
     path: "mcp_servers.files",
@@ -70,7 +82,7 @@ export const problems: ReadonlyArray<Problem> = [
   // An unset variable.
   {
     path: "sim[4].api_keys[0]",
-    apply: (file) => Object.assign(file.sim[4], { api_keys: ["env:CONFIG_PROBLEMS_UNSET_KEY"] })
+    apply: (file) => Object.assign(file.sim[4]!, { api_keys: ["env:CONFIG_PROBLEMS_UNSET_KEY"] })
   }
 ]
 
