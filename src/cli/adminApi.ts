@@ -428,5 +428,5 @@ export const runCommand = <P extends { readonly url: string; readonly data: stri
     secrets.push(key)
     yield* perform(args, key, io).pipe(Effect.provide(UndiciHttpClient.layer()))
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, usageText, () => secrets))
+  }).pipe(exitCodeOf(io, command, () => secrets))
 }

@@ -155,5 +155,5 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
     io.stdout(args.json ? `${text}\n` : table(answer))
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, spendUsage, () => secrets))
+  }).pipe(exitCodeOf(io, "spend", () => secrets))
 }

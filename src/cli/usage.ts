@@ -411,35 +411,39 @@ written, 2 bad flags.
 `
 
 /**
+ * The top-level usage: each command and what it does, in a line; a command's options are its own usage
+ * (`<command> --help`).
+ *
  * @since 0.1.0
  * @category Constants
  */
-export const usage = `Usage:
-  ${programName} audit [verify] [options]  a running gateway's admin audit log, or
-                                           verify its chain in the database
-  ${programName} batch FILE --out RESULTS  run a JSONL file of requests, resumably
-  ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
-  ${programName} keys ACTION [options]     make, list, revoke or rotate a running gateway's keys
-  ${programName} login --url URL ...       sign in for a gateway (device code); logout forgets it
-  ${programName} serve [options]           run the gateway until Ctrl-C
-  ${programName} simulate [options]        run the local simulator until Ctrl-C
-  ${programName} spend [options]           a running gateway's spend by key, team,
-                                           model or deployment
-  ${programName} teams ACTION [options]    make, list, show, update or delete a running
-                                           gateway's teams
-  ${programName} help [COMMAND]            this help, or a command's
-  ${programName} --version                 the version
+export const usage = `Usage: ${programName} COMMAND [options]
 
-${auditUsage}
-${batchUsage}
-${chatUsage}
-${keysUsage}
-${loginUsage}
-${logoutUsage}
-${serveUsage}
-${simulateUsage}
-${spendUsage}
-${teamsUsage}`
+Commands:
+  chat [PROMPT]        ask a model; the reply streams to stdout
+  batch FILE           run a JSONL file of requests, resumably (--out RESULTS)
+  serve                run the gateway until Ctrl-C
+  simulate             run the local simulator until Ctrl-C
+  keys ACTION          make, list, revoke or rotate a running gateway's keys
+  teams ACTION         make, list, show, update or delete a running gateway's teams
+  spend                a running gateway's spend by key, team, model or deployment
+  audit [verify]       a running gateway's admin audit log, or verify its chain
+  login / logout       sign in for a gateway (device code), or forget the login
+  --version            the version
+
+A command's options: ${programName} COMMAND --help (or ${programName} help COMMAND).
+`
+
+/**
+ * Where the usage of `command` is, as a usage error ends: its `--help`, or the top-level one's without a command.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const helpHint = (command: string | undefined): string =>
+  `Run "${programName}${command === undefined ? "" : ` ${command}`} --help" for ${
+    command === undefined ? "the commands" : "its usage"
+  }.`
 
 /**
  * The package's version, read from `package.json` next to `src/` or `dist/`.

@@ -199,7 +199,7 @@ describe("effect-llm-router keys", () => {
       const help = yield* spawnCli(["help", "keys"], { env })
       assert.include(help.stdout, "EFFECT_LLM_ROUTER_ADMIN_KEY")
       const usage = yield* spawnCli(["--help"], { env })
-      assert.include(usage.stdout, "keys ACTION [options]")
+      assert.include(usage.stdout, "keys ACTION          make, list, revoke or rotate")
     }), 60_000)
 
   it.live("exits 2 on bad flags or without an admin key, 1 when no gateway answers", () =>

@@ -120,6 +120,9 @@ describe("effect-llm-router teams", () => {
       const listed = yield* spawnCli(["teams", "list", "--url", served.url], cli)
       assert.include(listed.stdout, `${made.stdout.trim()}\tops\t-\tnone`)
       assert.include((yield* spawnCli(["help", "teams"], cli)).stdout, "teams ACTION [options]")
-      assert.include((yield* spawnCli(["--help"], cli)).stdout, "teams ACTION [options]")
+      assert.include(
+        (yield* spawnCli(["--help"], cli)).stdout,
+        "teams ACTION         make, list, show, update or delete"
+      )
     }).pipe(Effect.scoped), 60_000)
 })
