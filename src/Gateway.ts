@@ -671,6 +671,18 @@ export interface KeyInfo {
    * @since 0.3.0
    */
   readonly guardrails: ReadonlyArray<string> | undefined
+  /**
+   * Its budget (`Key.budget`), enforced as configured; `undefined`: none (an admin key's too).
+   *
+   * @since 0.3.0
+   */
+  readonly budget?: Key["budget"]
+  /**
+   * Its own token bucket (`Key.rateLimit`); `undefined`: none (an admin key's too).
+   *
+   * @since 0.3.0
+   */
+  readonly rateLimit?: Key["rateLimit"]
 }
 
 /**

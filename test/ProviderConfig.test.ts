@@ -20,6 +20,7 @@ import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import type * as Router from "../src/Router.js"
 import * as Simulator from "../src/simulator/Simulator.js"
+import { problems as configProblems, someProblems, withProblems } from "./utils/configProblems.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { withWarnings } from "./utils/warnings.js"
@@ -258,6 +259,26 @@ describe("ProviderConfig.fromJson", () => {
         "the environment variable TEAM_KEY is not set"
       ])
     }).pipe(withEnv({ SET_KEY: "sk-set-key-000000000001" })))
+
+  it.effect(
+    "a file with any set of independent problems (fields, cross-references, rules, unset variables) names exactly " +
+      "those, all at once",
+    () =>
+      Effect.gen(function*() {
+        const good = withProblems("http://127.0.0.1:1/v1", "sk-config-problems-0001", [])
+        yield* ProviderConfig.fromJson(good.file)
+        const check = (chosen: ReadonlyArray<(typeof configProblems)[number]>) =>
+          Effect.gen(function*() {
+            const { file, paths } = withProblems("http://127.0.0.1:1/v1", "sk-config-problems-0001", chosen)
+            const error = yield* Effect.flip(ProviderConfig.fromJson(file))
+            expect(error.issues.map((issue) => issue.path).sort()).toEqual(paths)
+          })
+        // Every problem together, each alone, and any set of them.
+        yield* check(configProblems)
+        for (const problem of configProblems) yield* check([problem])
+        for (const chosen of fc.sample(someProblems, { numRuns: 200, seed: 75 })) yield* check(chosen)
+      }).pipe(withEnv({}))
+  )
 
   it.effect("a key never shows in a ProviderConfigError, whatever is wrong around it", () =>
     Effect.gen(function*() {

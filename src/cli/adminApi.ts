@@ -346,6 +346,13 @@ export const budgetCell = (budget: BudgetView | null | undefined): string =>
   budget === null || budget === undefined ? "-" : `$${budget.limit}/${budget.period}`
 
 /**
+ * The MCP tools of a key or a team as a table cell: its names and globs, or `none` (a list the API shows as `null` or
+ * empty allows no tool: docs/mcp.md).
+ */
+export const toolsCell = (tools: ReadonlyArray<string> | null | undefined): string =>
+  tools === null || tools === undefined || tools.length === 0 ? "none" : tools.join(",")
+
+/**
  * The `--budget DOLLARS` and `--period PERIOD` flags as the admin API's `budget` field (`undefined` when neither is
  * given), or a `UsageError` naming what is wrong.
  */
@@ -421,5 +428,5 @@ export const runCommand = <P extends { readonly url: string; readonly data: stri
     secrets.push(key)
     yield* perform(args, key, io).pipe(Effect.provide(UndiciHttpClient.layer()))
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, usageText, () => secrets))
+  }).pipe(exitCodeOf(io, command, () => secrets))
 }

@@ -253,6 +253,6 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     return ExitCode.ok
   }).pipe(
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
-    exitCodeOf(io, auditUsage, () => secrets)
+    exitCodeOf(io, "audit", () => secrets)
   )
 }

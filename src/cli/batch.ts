@@ -162,6 +162,6 @@ export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {
     Effect.scoped,
     Effect.provide(NodeFileSystem.layer),
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
-    exitCodeOf(io, batchUsage, () => secrets.current)
+    exitCodeOf(io, "batch", () => secrets.current)
   )
 }

@@ -56,7 +56,7 @@ const converse = (args: Args, prompt: string, io: Io): Effect.Effect<void, LlmEr
  * Runs `chat` with its arguments (those after the word `chat`) and gives the
  * exit code: 0 done, 1 the call or the configuration failed (the first stderr
  * line is `<ErrorTag>: <message>`; with `--json`, stdout has the error as one
- * JSON object), 2 bad flags (a reason, then the usage). Interrupting it aborts
+ * JSON object), 2 bad flags (a reason, then where the usage is). Interrupting it aborts
  * the request.
  *
  * @since 0.1.0
@@ -84,6 +84,6 @@ export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {
   return program.pipe(
     Effect.scoped,
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
-    exitCodeOf(io, chatUsage, () => secrets, { json })
+    exitCodeOf(io, "chat", () => secrets, { json })
   )
 }

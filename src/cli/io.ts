@@ -9,7 +9,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { maskKey } from "../LlmError.js"
-import { programName, UsageError } from "./usage.js"
+import { helpHint, programName, UsageError } from "./usage.js"
 
 /**
  * @since 0.1.0
@@ -54,14 +54,14 @@ export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<str
 }
 
 /**
- * Prints a usage error as its one-line reason followed by the command's usage,
- * and gives exit code 2.
+ * Prints a usage error as its reason and where the usage is (`<command> --help`), never the usage itself, and gives
+ * exit code 2.
  *
  * @since 0.1.0
  * @category Errors
  */
-export const reportUsage = (io: Io, error: UsageError, usageText: string): number => {
-  io.stderr(`${programName}: ${error.reason}\n\n${usageText}`)
+export const reportUsage = (io: Io, error: UsageError, command: string): number => {
+  io.stderr(`${programName}: ${error.reason}\n${helpHint(command)}\n`)
   return ExitCode.usage
 }
 
@@ -97,8 +97,8 @@ export const errorJson = (error: unknown): { readonly error: Readonly<Record<str
 }
 
 /**
- * Turns the end of a command into its exit code: a usage error prints the
- * reason and the usage (2); any other failure prints `<Tag>: <message>` as the
+ * Turns the end of a command (`command`, its word: `serve`) into its exit code: a usage error prints the
+ * reason and where its usage is (2); any other failure prints `<Tag>: <message>` as the
  * first stderr line (1), and with `json` its `errorJson` as one line on stdout;
  * a defect prints what is known of it (1). Every line goes through `scrub`, so
  * no key reaches stdout or stderr whatever failed.
@@ -108,7 +108,7 @@ export const errorJson = (error: unknown): { readonly error: Readonly<Record<str
  */
 export const exitCodeOf = <E>(
   io: Io,
-  usageText: string,
+  command: string,
   secrets: () => ReadonlyArray<Redacted.Redacted<string>>,
   options: { readonly json?: boolean } = {}
 ) =>
@@ -118,7 +118,7 @@ export const exitCodeOf = <E>(
       if (Cause.hasInterruptsOnly(cause)) return ExitCode.interrupted
       const failure = Cause.findErrorOption(cause)
       if (failure._tag === "Some" && failure.value instanceof UsageError) {
-        return reportUsage(io, failure.value, usageText)
+        return reportUsage(io, failure.value, command)
       }
       const error: unknown = failure._tag === "Some" ? failure.value : Cause.squash(cause)
       if (options.json === true) io.stdout(`${scrub(JSON.stringify(errorJson(error)), secrets())}\n`)

@@ -95,6 +95,7 @@ const KeyView = Schema.Struct({
   source: Schema.String,
   team: Schema.optional(Schema.NullOr(Schema.String)),
   models: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+  tools: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
   budget: Schema.optional(Schema.NullOr(Schema.Struct({ limit: Schema.Number, period: Schema.String })))
 })
 type KeyView = typeof KeyView.Type
@@ -111,8 +112,33 @@ const shownKey = (made: typeof MadeKey.Type): string => made.key
 const describeKey = (key: KeyView): string => {
   const budget = AdminApi.budgetCell(key.budget)
   const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
-  return [key.id, key.name, key.source, key.team ?? "-", models, budget].map((cell) => AdminApi.printable(String(cell)))
-    .join("\t")
+  return [key.id, key.name, key.source, key.team ?? "-", models, budget, AdminApi.toolsCell(key.tools)].map((cell) =>
+    AdminApi.printable(String(cell))
+  ).join("\t")
+}
+
+/** A team as `keys create` reads it: the MCP tools it allows its keys. */
+const TeamTools = Schema.Struct({ tools: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))) })
+
+/**
+ * What `keys create` adds when the key was given tools in a team that allows none: a key uses only what its own list
+ * and its team's both allow (docs/mcp.md), so it would list no tool. The team is asked for once the key is made; the
+ * note is left out when it cannot be read (the key is made either way, and its line printed).
+ */
+function teamToolsNote(url: string, key: Redacted.Redacted<string>, made: KeyView) {
+  if (made.team === null || made.team === undefined || (made.tools ?? []).length === 0) return Effect.succeed("")
+  const team = made.team
+  return AdminApi.requestJson(
+    { url, key, method: "GET", path: `/admin/teams/${encodeURIComponent(team)}` },
+    TeamTools,
+    "team"
+  ).pipe(
+    Effect.map(({ answer }) =>
+      (answer.tools ?? []).length > 0 ? "" : ` Its team ${team} allows no MCP tool, so it lists none: give the team ` +
+        `its tools with teams update ${team} --tools A,B.`
+    ),
+    Effect.orElseSucceed(() => "")
+  )
 }
 
 const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
@@ -125,15 +151,21 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
           { item: MadeKey, what: "key made", shown: shownKey },
           io
         )
+        const note = yield* teamToolsNote(parsed.url, key, made)
         io.stderr(
-          AdminApi.printable(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.`) + "\n"
+          AdminApi.printable(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.${note}`) + "\n"
         )
         return
       }
       case "list":
         return yield* AdminApi.printList(
           { url: parsed.url, key, path: "/admin/keys", json: parsed.json },
-          { item: KeyView, what: "list of keys", header: "id\tname\tsource\tteam\tmodels\tbudget", row: describeKey },
+          {
+            item: KeyView,
+            what: "list of keys",
+            header: "id\tname\tsource\tteam\tmodels\tbudget\ttools",
+            row: describeKey
+          },
           io
         )
       case "revoke": {

@@ -210,7 +210,7 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     }
     yield* login(yield* resolve(flags), io, secrets)
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, loginUsage, () => secrets))
+  }).pipe(exitCodeOf(io, "login", () => secrets))
 }
 
 const logoutFlags = {
@@ -264,4 +264,4 @@ export const runLogout = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<nu
     yield* LoginStore.put(directory, url, undefined)
     io.stderr(`Logged out for ${url}${revoked ? ", the login revoked at its issuer" : ""}\n`)
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, logoutUsage, () => []))
+  }).pipe(exitCodeOf(io, "logout", () => []))

@@ -4,7 +4,7 @@
  *
  * Flags are parsed with Node's built-in `util.parseArgs` in strict mode rather
  * than `effect/cli`: the command line promises an exact contract (exit code 2
- * with a one-line reason then the usage on stderr, exit 1 with `<ErrorTag>:
+ * with a one-line reason then where the usage is on stderr, exit 1 with `<ErrorTag>:
  * <message>` as the first stderr line, 130 on Ctrl-C), and `effect/cli` prints
  * its own help and error formats and decides exits on its own terms. `parseArgs`
  * leaves every byte and exit code to us, adds no dependency, and keeps startup
@@ -19,6 +19,7 @@ import {
   auditUsage,
   batchUsage,
   chatUsage,
+  helpHint,
   keysUsage,
   loginUsage,
   logoutUsage,
@@ -122,8 +123,9 @@ const finish = (code: number) => {
   setTimeout(() => process.exit(code), 2000).unref()
 }
 
+// The reason and where the usage is, never the usage: it is asked for with --help.
 const usageError = (reason: string) => {
-  process.stderr.write(`${programName}: ${reason}\n\n${usage}`)
+  process.stderr.write(`${programName}: ${reason}\n${helpHint(undefined)}\n`)
   finish(2)
 }
 

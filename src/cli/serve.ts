@@ -242,6 +242,6 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     Effect.provide(UndiciHttpClient.layer()),
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
     Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => io.stderr(`${line}\n`))])),
-    exitCodeOf(io, serveUsage, () => secrets)
+    exitCodeOf(io, "serve", () => secrets)
   )
 }

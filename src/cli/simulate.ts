@@ -128,5 +128,5 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
       `${programName}: simulator listening; OpenAI-compatible base URL ${simulator.url}/v1. Ctrl-C to stop.\n`
     )
     return yield* Effect.never
-  }).pipe(Effect.scoped, exitCodeOf(io, simulateUsage, () => []))
+  }).pipe(Effect.scoped, exitCodeOf(io, "simulate", () => []))
 }

@@ -59,6 +59,8 @@ const Group = Schema.Struct({
   group: Schema.NullOr(Schema.String),
   /** Grouped by key or team: its name (`group` is its id). */
   name: Schema.optional(Schema.NullOr(Schema.String)),
+  /** Grouped by model or deployment: the MCP server of the tool calls of a group without one. */
+  mcp_server: Schema.optional(Schema.NullOr(Schema.String)),
   calls: Schema.Number,
   cost: Schema.Number,
   input_tokens: Schema.Number,
@@ -98,7 +100,13 @@ const table = (answer: Answer): string => {
   const rows = [
     header,
     ...answer.groups.map((group) => [
-      ...(named ? [text(group.name), text(group.group)] : [text(group.group)]),
+      ...(named
+        ? [text(group.name), text(group.group)]
+        : [
+          group.group === null && typeof group.mcp_server === "string"
+            ? `(MCP tools: ${AdminApi.printable(group.mcp_server)})`
+            : text(group.group)
+        ]),
       String(group.calls),
       dollars(group.cost),
       String(group.input_tokens),
@@ -155,5 +163,5 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     const { answer, text } = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
     io.stdout(args.json ? `${text}\n` : table(answer))
     return ExitCode.ok
-  }).pipe(exitCodeOf(io, spendUsage, () => secrets))
+  }).pipe(exitCodeOf(io, "spend", () => secrets))
 }

@@ -13,14 +13,16 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as AdminApi from "./adminApi.js"
 import type { Io } from "./io.js"
-import { teamsUsage, UsageError } from "./usage.js"
+import { listFlag, teamsUsage, UsageError } from "./usage.js"
 
 const flags = {
   ...AdminApi.commonFlags,
   name: { type: "string" },
   budget: { type: "string" },
   period: { type: "string" },
-  "no-budget": { type: "boolean" }
+  "no-budget": { type: "boolean" },
+  tools: { type: "string" },
+  "no-tools": { type: "boolean" }
 } as const
 
 type Action =
@@ -35,27 +37,49 @@ type Parsed = AdminApi.Parsed<Action>
 const verbs = "create, list, show, update or delete"
 
 const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) =>
-  AdminApi.strayFlag(`teams ${verb}`, values, ["name", "budget", "period", "no-budget"], allowed)
+  AdminApi.strayFlag(
+    `teams ${verb}`,
+    values,
+    ["name", "budget", "period", "no-budget", "tools", "no-tools"],
+    allowed
+  )
 
-// The body of `update`: a new name, a new budget, or none (`--no-budget`); at least one of them.
-function updateBody(values: {
+interface TeamValues {
   readonly name?: string | undefined
   readonly budget?: string | undefined
   readonly period?: string | undefined
   readonly "no-budget"?: boolean | undefined
-}): Result.Result<Record<string, unknown>, UsageError> {
+  readonly tools?: string | undefined
+  readonly "no-tools"?: boolean | undefined
+}
+
+// A team's MCP tools as `update` sends them: a new list, none (`--no-tools`: `null`), or unchanged (`undefined`).
+function toolsBody(values: TeamValues): Result.Result<ReadonlyArray<string> | null | undefined, UsageError> {
+  const cleared = values["no-tools"] === true
+  if (cleared && values.tools !== undefined) {
+    return Result.fail(new UsageError({ reason: "--no-tools does not go with --tools" }))
+  }
+  return Result.succeed(cleared ? null : listFlag(values.tools))
+}
+
+// The body of `update`: a new name, a new budget or none (`--no-budget`), new tools or none; at least one of them.
+function updateBody(values: TeamValues): Result.Result<Record<string, unknown>, UsageError> {
   return Result.gen(function*() {
     const budget = yield* AdminApi.budgetFlags(values)
     const cleared = values["no-budget"] === true
     if (cleared && budget !== undefined) {
       return yield* Result.fail(new UsageError({ reason: "--no-budget does not go with --budget" }))
     }
-    if (values.name === undefined && budget === undefined && !cleared) {
-      return yield* Result.fail(new UsageError({ reason: "teams update needs --name, --budget or --no-budget" }))
+    const tools = yield* toolsBody(values)
+    if (values.name === undefined && budget === undefined && !cleared && tools === undefined) {
+      return yield* Result.fail(
+        new UsageError({ reason: "teams update needs --name, --budget, --no-budget, --tools or --no-tools" })
+      )
     }
     return {
       ...(values.name === undefined ? {} : { name: values.name }),
-      ...(cleared ? { budget: null } : budget === undefined ? {} : { budget })
+      ...(cleared ? { budget: null } : budget === undefined ? {} : { budget }),
+      ...(tools === undefined ? {} : { tools })
     }
   })
 }
@@ -66,9 +90,13 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
       switch (verb) {
         case "create": {
           const name = yield* AdminApi.argumentOf(`teams ${verb}`, argument, "the team's NAME")
-          yield* onlyFor(values, verb, ["budget", "period"])
+          yield* onlyFor(values, verb, ["budget", "period", "tools"])
           const budget = yield* AdminApi.budgetFlags(values)
-          return { verb, body: { name, ...(budget === undefined ? {} : { budget }) } }
+          const tools = listFlag(values.tools)
+          return {
+            verb,
+            body: { name, ...(budget === undefined ? {} : { budget }), ...(tools === undefined ? {} : { tools }) }
+          }
         }
         case "list": {
           yield* AdminApi.noArgument(`teams ${verb}`, argument)
@@ -95,7 +123,8 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", Usag
 const TeamView = Schema.Struct({
   id: Schema.String,
   name: Schema.String,
-  budget: Schema.optional(Schema.NullOr(Schema.Struct({ limit: Schema.Number, period: Schema.String })))
+  budget: Schema.optional(Schema.NullOr(Schema.Struct({ limit: Schema.Number, period: Schema.String }))),
+  tools: Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
 })
 type TeamView = typeof TeamView.Type
 
@@ -107,7 +136,9 @@ const TeamDetail = Schema.Struct({
 })
 
 const row = (team: TeamView): string =>
-  [team.id, team.name, AdminApi.budgetCell(team.budget)].map((cell) => AdminApi.printable(String(cell))).join("\t")
+  [team.id, team.name, AdminApi.budgetCell(team.budget), AdminApi.toolsCell(team.tools)].map((cell) =>
+    AdminApi.printable(String(cell))
+  ).join("\t")
 
 const teamPath = (id: string) => `/admin/teams/${encodeURIComponent(id)}`
 
@@ -127,7 +158,7 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
       case "list":
         return yield* AdminApi.printList(
           { url: parsed.url, key, path: "/admin/teams", json: parsed.json },
-          { item: TeamView, what: "list of teams", header: "id\tname\tbudget", row },
+          { item: TeamView, what: "list of teams", header: "id\tname\tbudget\ttools", row },
           io
         )
       case "show": {
@@ -144,7 +175,8 @@ function perform(parsed: Parsed, key: Redacted.Redacted<string>, io: Io) {
         const members = (team.keys ?? []).map((member) => `${member.name} (${member.id})`).join(", ")
         io.stdout(
           AdminApi.printable(`${team.name} (id ${team.id}): budget ${AdminApi.budgetCell(team.budget)}`) +
-            `, spent ${spent} this period\n` + AdminApi.printable(`keys: ${members === "" ? "none" : members}`) + "\n"
+            `, spent ${spent} this period\n` + AdminApi.printable(`tools: ${AdminApi.toolsCell(team.tools)}`) + "\n" +
+            AdminApi.printable(`keys: ${members === "" ? "none" : members}`) + "\n"
         )
         return
       }

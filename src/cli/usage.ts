@@ -237,7 +237,8 @@ Actions:
                         binds the key too
     --models A,B        the model names it may call (default: every one)
     --tools A,B         the MCP tools it may use at /mcp: names or globs
-                        (files__read, calc__*; default: none)
+                        (files__read, calc__*; default: none); in a team,
+                        only those the team's --tools allow too
     --budget DOLLARS    US dollars it may spend per --period
     --period PERIOD     month (default), or a duration such as "1 day"
     --expires-at SECS   when it stops working, in Unix seconds
@@ -268,12 +269,18 @@ Actions:
   create NAME           make a team; its id is printed alone on stdout
     --budget DOLLARS    US dollars its keys may spend together per --period
     --period PERIOD     month (default), or a duration such as "1 day"
-  list                  the teams: id, name and budget
-  show ID               a team's budget, its spend this period and its keys
+    --tools A,B         the MCP tools its keys may use, as far as their own
+                        --tools allow: names or globs (default: none, so its
+                        keys list no tool)
+  list                  the teams: id, name, budget and tools
+  show ID               a team's budget, its spend this period, its tools
+                        and its keys
   update ID             change a team
     --name NAME         a new name
     --budget DOLLARS    a new budget (with --period, default month)
     --no-budget         no budget any more
+    --tools A,B         new MCP tools
+    --no-tools          no MCP tool any more
   delete ID             delete a team that has no keys left (revoke them or
                         move them to another team first)
 
@@ -404,35 +411,39 @@ written, 2 bad flags.
 `
 
 /**
+ * The top-level usage: each command and what it does, in a line; a command's options are its own usage
+ * (`<command> --help`).
+ *
  * @since 0.1.0
  * @category Constants
  */
-export const usage = `Usage:
-  ${programName} audit [verify] [options]  a running gateway's admin audit log, or
-                                           verify its chain in the database
-  ${programName} batch FILE --out RESULTS  run a JSONL file of requests, resumably
-  ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
-  ${programName} keys ACTION [options]     make, list, revoke or rotate a running gateway's keys
-  ${programName} login --url URL ...       sign in for a gateway (device code); logout forgets it
-  ${programName} serve [options]           run the gateway until Ctrl-C
-  ${programName} simulate [options]        run the local simulator until Ctrl-C
-  ${programName} spend [options]           a running gateway's spend by key, team,
-                                           model or deployment
-  ${programName} teams ACTION [options]    make, list, show, update or delete a running
-                                           gateway's teams
-  ${programName} help [COMMAND]            this help, or a command's
-  ${programName} --version                 the version
+export const usage = `Usage: ${programName} COMMAND [options]
 
-${auditUsage}
-${batchUsage}
-${chatUsage}
-${keysUsage}
-${loginUsage}
-${logoutUsage}
-${serveUsage}
-${simulateUsage}
-${spendUsage}
-${teamsUsage}`
+Commands:
+  chat [PROMPT]        ask a model; the reply streams to stdout
+  batch FILE           run a JSONL file of requests, resumably (--out RESULTS)
+  serve                run the gateway until Ctrl-C
+  simulate             run the local simulator until Ctrl-C
+  keys ACTION          make, list, revoke or rotate a running gateway's keys
+  teams ACTION         make, list, show, update or delete a running gateway's teams
+  spend                a running gateway's spend by key, team, model or deployment
+  audit [verify]       a running gateway's admin audit log, or verify its chain
+  login / logout       sign in for a gateway (device code), or forget the login
+  --version            the version
+
+A command's options: ${programName} COMMAND --help (or ${programName} help COMMAND).
+`
+
+/**
+ * Where the usage of `command` is, as a usage error ends: its `--help`, or the top-level one's without a command.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const helpHint = (command: string | undefined): string =>
+  `Run "${programName}${command === undefined ? "" : ` ${command}`} --help" for ${
+    command === undefined ? "the commands" : "its usage"
+  }.`
 
 /**
  * The package's version, read from `package.json` next to `src/` or `dist/`.

@@ -14,6 +14,7 @@ import * as Path from "node:path"
 import type { Page } from "playwright-core"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import {
+  adminKey,
   appKey,
   type Cell,
   type DomDocument,
@@ -117,6 +118,32 @@ describe("Gateway dashboard's MCP section in headless Chromium", () => {
       expect(row("docs__other")).toEqual(["served", "$0.01", "2", "0", "$0.02"])
       expect(row("files__read")).toEqual(["served", "\u2013", "1", "0", "$0"])
       expect(row("files__fail")).toEqual(["served", "\u2013", "1", "1", "$0"])
+
+      // The spend by model: the MCP tool calls (which have no model) summed per server and named so, apart from the
+      // other calls without a model, in the API as on the page's chart.
+      const spend = yield* Effect.promise(() =>
+        fetch(`${gateway.url}/admin/spend?group_by=model`, { headers: { authorization: `Bearer ${adminKey}` } })
+          .then((response) => response.json() as Promise<{ groups: ReadonlyArray<Record<string, unknown>> }>)
+      )
+      const docsSpend = spend.groups.find((group) => group["mcp_server"] === "docs")
+      expect(docsSpend).toMatchObject({ group: null, mcp_server: "docs", calls: 2 })
+      expect(docsSpend!["cost"]).toBeCloseTo(0.02, 10)
+      expect(spend.groups.find((group) => group["mcp_server"] === "files")).toMatchObject({ group: null, calls: 2 })
+      const legend = yield* readUntil(
+        Effect.promise(() =>
+          page.evaluate(() =>
+            Array.from(
+              (globalThis as unknown as { readonly document: DomDocument }).document.querySelectorAll(
+                "[data-testid=spend-legend-item]"
+              )
+            ).map((item) => item.dataset["group"]!)
+          )
+        ),
+        (groups) => groups.length > 0
+      )
+      expect(legend).toContain("MCP tools: docs")
+      expect(legend).toContain("MCP tools: files")
+      expect(legend).not.toContain("(none)")
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), { timeout: 90_000 })
 
   it.live("without a database: the tools without figures, and why", () =>

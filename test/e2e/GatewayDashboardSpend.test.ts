@@ -115,6 +115,23 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
           ])
         )
         expect(statuses.filter((status) => status === 200)).toHaveLength(6)
+        // A key made in a team, on a budget, with a call: its budget's row names the team by its name.
+        const admin = (path: string, body: unknown) =>
+          fetch(`${gateway.url}${path}`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+            body: JSON.stringify(body)
+          }).then((response) => response.json() as Promise<{ readonly id: string; readonly key?: string }>)
+        const team = yield* Effect.promise(() => admin("/admin/teams", { name: "research" }))
+        const member = yield* Effect.promise(() =>
+          admin("/admin/keys", {
+            name: "member",
+            team: team.id,
+            models: ["sim/gpt-4o-mini"],
+            budget: { limit: 3, period: "month" }
+          })
+        )
+        expect(yield* Effect.promise(() => call(member.key!, "sim/gpt-4o-mini"))).toBe(200)
 
         const page = yield* openDashboard(gateway.url)
 
@@ -135,7 +152,7 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
         yield* select(page, "spend-measure", "calls")
         yield* select(page, "spend-group", "key")
         const byKey = yield* readUntil(readSpend(page), (reading) => reading.legend.includes("budgeted"))
-        expect(byKey.legend).toEqual(["app", "budgeted", "__proto__"])
+        expect(byKey.legend).toEqual(["app", "budgeted", "__proto__", "member"])
         expect(totalOf(byKey, "app")).toBe(4)
         expect(totalOf(byKey, "budgeted")).toBe(2)
         expect(totalOf(byKey, "__proto__")).toBe(1)
@@ -145,7 +162,8 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
           readSpend(page),
           (reading) => (reading.budgets["budgeted"]?.["spent"]?.value ?? 0) > 0
         )
-        expect(Object.keys(budgets.budgets)).toEqual(["budgeted"])
+        expect(Object.keys(budgets.budgets)).toEqual(["budgeted", "member"])
+        expect(budgets.budgets["member"]!["team"]!.text).toBe("research")
         const budget = budgets.budgets["budgeted"]!
         expect(budget["limit"]!.text).toBe("$2.0000 / month")
         expect(budget["spent"]!.value).toBeGreaterThan(0)

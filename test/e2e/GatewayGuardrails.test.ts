@@ -5,13 +5,15 @@
  * outside audit mode; masks in the request (a recording upstream sees the masked text) and the reply; an earlier
  * turn's reasoning blocked, refused where signed and masked where not; a webhook's
  * failure policy; guardrails named by provider.json's keys and by the admin API's keys and teams; a reload that swaps
- * them while a stream started under the old chain ends under it; and provider.json's refusals naming the field.
+ * them while a stream started under the old chain ends under it; provider.json's refusals naming the field; and
+ * docs/guardrails.md's how-to (its provider.json over the simulator, its `curl` requests run by `sh`) as written.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import * as fs from "node:fs"
 import { join } from "node:path"
 import type OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
@@ -20,6 +22,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { prose } from "../fixtures/guardrails/labelled.js"
 import { adminKey, call, configKey, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
+import { spawnProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { gatewayClients } from "../utils/gatewayClients.js"
 import { serve } from "../utils/loopbackServer.js"
@@ -735,4 +738,56 @@ describe("Gateway guardrails", () => {
       expect(issues["router.window.guardrails[0]"]).toContain("missing names no guardrail")
       expect(issues["gateway.keys[0].guardrails[0]"]).toContain("secrets-buffer names no guardrail")
     }))
+})
+
+describe("docs/guardrails.md's test of the gateway's guardrails with the simulator", () => {
+  // The how-to's section, its provider.json and its shell lines, as a reader copies them.
+  const page = fs.readFileSync(join(import.meta.dirname, "../../docs/guardrails.md"), "utf8")
+  const section = page.slice(page.indexOf("## Testing the gateway's guardrails with the simulator"))
+  const file = /```json\n([\s\S]*?)\n *```/.exec(section)![1]!
+  const shell = /```sh\n([\s\S]*?)\n *```/.exec(section)![1]!.split("\n").map((line) => line.trim())
+  const curls = shell.reduce<Array<string>>((commands, line) => {
+    if (line.startsWith("curl ")) commands.push(line)
+    else if (commands.length > 0 && commands.at(-1)!.endsWith("\\")) commands[commands.length - 1] += `\n${line}`
+    return commands
+  }, [])
+
+  it.live("its file served over the simulator answers its requests as the page says", () =>
+    Effect.gen(function*() {
+      // The simulator the page starts: its models, on a port of the test's own.
+      expect(section).toContain("simulate --port 8787 --models leaky,chatty")
+      const simulator = yield* Simulator.make({ models: ["leaky", "chatty"] })
+      const config = yield* ProviderConfig.fromJson(
+        JSON.parse(file.replaceAll("http://127.0.0.1:8787", simulator.url)) as unknown
+      )
+      const http = yield* Layer.build(UndiciHttpClient.layer())
+      const gateway = yield* Effect.provideContext(
+        Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }),
+        http
+      )
+      expect(curls).toHaveLength(4)
+      const outs: Array<string> = []
+      for (const command of curls) {
+        const run = yield* spawnProcess("sh", ["-c", command.replaceAll("localhost:4000", gateway.url)], {
+          timeoutMs: 30_000
+        })
+        expect({ command, code: run.code, stderr: run.stderr }).toEqual({ command, code: 0, stderr: "" })
+        outs.push(run.stdout)
+      }
+      const [blocked, streamed, masked, refused] = outs as [string, string, string, string]
+      expect(JSON.parse(blocked).error).toMatchObject({
+        code: "guardrail_blocked",
+        message: expect.stringContaining("Guardrail \"no-secrets\" blocked the reply: found AWS access key id.")
+      })
+      expect(streamed).toContain("guardrail_blocked")
+      expect(streamed).not.toContain("AKIA")
+      expect(JSON.parse(masked).choices[0].message.content).toBe("Write to [REDACTED:email] today.")
+      const before = (yield* simulator.stats).requests
+      expect(JSON.parse(refused).error).toMatchObject({
+        code: "guardrail_blocked",
+        message: expect.stringContaining("blocked the request")
+      })
+      // The request's block sent nothing upstream.
+      expect((yield* simulator.stats).requests).toBe(before)
+    }).pipe(Effect.scoped), 60_000)
 })

@@ -10,6 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import { rules } from "../../src/internal/gateway/identity/access.js"
+import { eventually } from "../utils/eventually.js"
 import { adminKey, type Answer, bearer, call, rowsOf, serve } from "../utils/identityHarness.js"
 import * as OidcIssuer from "../utils/oidcIssuer.js"
 
@@ -444,6 +445,101 @@ describe("the admin side's roles", () => {
         assert.strictEqual(breakGlass.length, 2)
         for (const line of breakGlass) assert.include(line, "`ops`")
         assert.isFalse(lines.some((line) => line.includes(adminKey)))
+      }),
+    60_000
+  )
+
+  it.live(
+    "keys' names and budgets are the keys' data: a viewer reads none of them from any route it may ask (the " +
+      "dashboard's data, spend, the request log, metrics...), those who may read keys read them, teams by name",
+    () =>
+      Effect.gen(function*() {
+        const { gateway, issuer } = yield* serve
+        const post = (path: string, body: unknown) =>
+          Effect.map(call(gateway, "POST", path, admin, body), (answer) => {
+            assert.include([200, 201], answer.status, `${path}: ${JSON.stringify(answer.body)}`)
+            return answer.body as Readonly<Record<string, string>>
+          })
+        const team = yield* post("/admin/teams", { name: "tname-research-9c1" })
+        const inTeam = yield* post("/admin/keys", {
+          name: "kname-member-7f3",
+          team: team["id"],
+          budget: { limit: 5, period: "month" }
+        })
+        const loose = yield* post("/admin/keys", { name: "kname-loose-2b8", budget: { limit: 4, period: "1 day" } })
+        // A request of each key, answered by the gateway itself (a model it does not serve): a row of the request log.
+        for (const key of [inTeam["key"]!, loose["key"]!]) {
+          const chat = yield* call(gateway, "POST", "/v1/chat/completions", bearer(key), {
+            model: "no-such-model",
+            max_tokens: 5,
+            messages: [{ role: "user", content: "Hello" }]
+          })
+          assert.strictEqual(chat.status, 404, chat.message)
+        }
+        // Both calls in the request log before anyone reads it.
+        yield* eventually(
+          "the request log to hold both calls",
+          call(gateway, "GET", "/admin/requests", admin),
+          (answer) => rowsOf(answer).length >= 2
+        )
+        const secretsOfKeys = [
+          "kname-member-7f3",
+          "kname-loose-2b8",
+          inTeam["id"]!,
+          loose["id"]!,
+          "tname-research-9c1",
+          team["id"]!
+        ]
+
+        // A viewer: every route a viewer may GET answers without a key's name, id or budget, or a team's.
+        const viewer = bearer(yield* issuer.token(roleHolders.viewer))
+        const observed = rules.filter((rule) => rule.method === "GET" && rule.permission === "observe")
+        assert.isAbove(observed.length, 4)
+        for (const rule of observed) {
+          const path = rule.path === "/llm/model-load/*" ? "/llm/model-load/sim/gpt-4o-mini" : rule.path
+          for (const asked of [path, ...(path === "/admin/spend" ? ["/admin/spend?group_by=deployment"] : [])]) {
+            const answer = yield* call(gateway, "GET", asked, viewer)
+            assert.strictEqual(answer.status, 200, `${asked}: ${answer.message}`)
+            const text = JSON.stringify(answer.body) + answer.message
+            for (const secret of secretsOfKeys) assert.notInclude(text, secret, asked)
+          }
+        }
+        const data = yield* call(gateway, "GET", "/dashboard/data", viewer)
+        assert.deepStrictEqual(data.body["budgets"], [])
+        for (const row of rowsOf(yield* call(gateway, "GET", "/admin/requests", viewer))) {
+          assert.deepStrictEqual([row["key_id"], row["key_name"], row["team_id"]], [null, null, null])
+        }
+        // What would name them is refused, naming the permission it needs.
+        for (
+          const [asked, permission] of [
+            ["/admin/spend?group_by=key", "keys.read"],
+            ["/admin/spend?group_by=team", "teams.read"],
+            [`/admin/requests?key=${loose["id"]}`, "keys.read"],
+            [`/admin/requests?team=${team["id"]}`, "teams.read"]
+          ] as const
+        ) {
+          const refused = yield* call(gateway, "GET", asked, viewer)
+          assert.deepStrictEqual([refused.status, refused.code], [403, "permission_required"], asked)
+          assert.include(refused.message, `\`${permission}\``)
+        }
+
+        // Those who may read keys (an operator, an admin key): the budgets, their teams by name, the spend by key.
+        for (const reader of [bearer(yield* issuer.token(roleHolders.operator)), admin]) {
+          const budgets = (yield* call(gateway, "GET", "/dashboard/data", reader)).body["budgets"] as ReadonlyArray<
+            Readonly<Record<string, unknown>>
+          >
+          assert.deepStrictEqual(
+            budgets.map((budget) => [budget["key"], budget["team"], budget["teamName"], budget["limit"]]),
+            [["kname-member-7f3", team["id"], "tname-research-9c1", 5], ["kname-loose-2b8", null, null, 4]]
+          )
+          const byKey = yield* call(gateway, "GET", "/admin/spend?group_by=key", reader)
+          const names = (byKey.body["groups"] as ReadonlyArray<Readonly<Record<string, unknown>>>).map((group) =>
+            group["name"]
+          )
+          assert.includeMembers(names, ["kname-member-7f3", "kname-loose-2b8"])
+          const rows = rowsOf(yield* call(gateway, "GET", "/admin/requests", reader))
+          assert.includeMembers(rows.map((row) => row["key_name"]), ["kname-member-7f3", "kname-loose-2b8"])
+        }
       }),
     60_000
   )

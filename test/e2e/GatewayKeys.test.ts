@@ -279,9 +279,27 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(gateway.keys).toEqual([
           { name: "full", sha256: sha256(fullKey), admin: false, models: undefined },
           { name: "mini-only", sha256: sha256(miniKey), admin: false, models: ["gpt-4o-mini"] },
-          { name: "tight", sha256: sha256(tightKey), admin: false, models: undefined },
-          { name: "broke", sha256: sha256(brokeKey), admin: false, models: ["gpt-4o-mini"] },
-          { name: "streamer", sha256: sha256(streamerKey), admin: false, models: ["gpt-4o-mini"] },
+          {
+            name: "tight",
+            sha256: sha256(tightKey),
+            admin: false,
+            models: undefined,
+            rateLimit: { capacity: 2, refillRate: 0.01 }
+          },
+          {
+            name: "broke",
+            sha256: sha256(brokeKey),
+            admin: false,
+            models: ["gpt-4o-mini"],
+            budget: { limit: 0.0001, period: "1 day" }
+          },
+          {
+            name: "streamer",
+            sha256: sha256(streamerKey),
+            admin: false,
+            models: ["gpt-4o-mini"],
+            budget: { limit: 0.0001, period: "month", defaultMaxTokens: 3 }
+          },
           { name: "ops", sha256: sha256(adminKey), admin: true, models: undefined }
         ])
         const shown = JSON.stringify(gateway.keys)

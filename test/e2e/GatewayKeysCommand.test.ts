@@ -9,6 +9,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import * as fc from "fast-check"
 import { join } from "node:path"
 import * as AdminApi from "../../src/cli/adminApi.js"
 import * as AdminToken from "../../src/cli/adminToken.js"
@@ -22,6 +23,7 @@ import {
   adminCommand,
   adminEnv,
   adminKey,
+  call,
   chat,
   configKey,
   gatewayOn,
@@ -120,9 +122,69 @@ describe("effect-llm-router keys", () => {
           for (const raw of ["\u001b", "\u0007"]) assert.notInclude(printed.stdout, raw)
           assert.include(printed.stdout, "\\u001b]0;owned\\u0007\\u001b[2Jmallory\\tx")
         }
-        // Still one row per key, six columns each.
+        // Still one row per key, seven columns each.
         const row = listed.stdout.split("\n").find((line) => line.includes("mallory"))!
-        assert.lengthOf(row.split("\t"), 6)
+        assert.lengthOf(row.split("\t"), 7)
+      }),
+    60_000
+  )
+
+  it.live(
+    "GET /admin/keys and keys list show a provider.json key's budget and rate limit as a key made here with the same",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        // Every field a key's configuration can hold besides its name and key, each present or absent.
+        const period = fc.oneof(
+          fc.constant("month"),
+          fc.integer({ min: 1, max: 366 }).map((days) => `${days} days`),
+          fc.integer({ min: 1, max: 1440 }).map((minutes) => `${minutes} minutes`)
+        )
+        const setting = fc.record({
+          budget: fc.option(
+            fc.record({ limit: fc.integer({ min: 1, max: 10_000 }).map((cents) => cents / 100), period })
+          ),
+          capacity: fc.option(fc.integer({ min: 1, max: 1000 })),
+          refill: fc.option(fc.integer({ min: 1, max: 1000 }).map((tenths) => tenths / 10))
+        })
+        const settings = fc.sample(setting, { numRuns: 24, seed: 75 })
+        const fields = (item: (typeof settings)[number]) => ({
+          models: ["gpt-4o-mini"],
+          ...(item.budget === null ? {} : { budget: item.budget }),
+          ...(item.capacity === null || item.refill === null
+            ? {}
+            : { rate_limit_capacity: item.capacity, rate_limit_refill_rate: item.refill })
+        })
+        const served = yield* gatewayOn(simulator, { sqlite: join(yield* directory, "gateway.db") }, {
+          gateway: {
+            keys: settings.map((item, i) => ({
+              name: `file-${i}`,
+              key: `gw-keys-command-file-${i}-4b6d8f0a`,
+              ...fields(item)
+            })),
+            admin_keys: [{ name: "ops", key: adminKey }]
+          }
+        })
+        for (const [i, item] of settings.entries()) {
+          const made = yield* call(served.url, "POST", "/admin/keys", { name: `made-${i}`, ...fields(item) })
+          assert.strictEqual(made.status, 201, JSON.stringify(made.body))
+        }
+        const listed = (yield* call(served.url, "GET", "/admin/keys")).body.data as unknown as ReadonlyArray<
+          Record<string, unknown>
+        >
+        const shown = (name: string) => {
+          const { budget, models, rate_limit_capacity, rate_limit_refill_rate, tools } = listed.find((key) =>
+            key.name === name
+          )!
+          return { budget, models, rate_limit_capacity, rate_limit_refill_rate, tools }
+        }
+        const printed = (yield* keys(["list", "--url", served.url])).stdout.split("\n")
+        const row = (name: string) => printed.find((line) => line.split("\t")[1] === name)!.split("\t").slice(4)
+        for (const [i, item] of settings.entries()) {
+          assert.deepStrictEqual(shown(`file-${i}`), shown(`made-${i}`), JSON.stringify(item))
+          assert.deepStrictEqual(row(`file-${i}`), row(`made-${i}`), JSON.stringify(item))
+          if (item.budget !== null) assert.notStrictEqual(shown(`file-${i}`).budget, null)
+        }
       }),
     60_000
   )
@@ -137,7 +199,7 @@ describe("effect-llm-router keys", () => {
       const help = yield* spawnCli(["help", "keys"], { env })
       assert.include(help.stdout, "EFFECT_LLM_ROUTER_ADMIN_KEY")
       const usage = yield* spawnCli(["--help"], { env })
-      assert.include(usage.stdout, "keys ACTION [options]")
+      assert.include(usage.stdout, "keys ACTION          make, list, revoke or rotate")
     }), 60_000)
 
   it.live("exits 2 on bad flags or without an admin key, 1 when no gateway answers", () =>

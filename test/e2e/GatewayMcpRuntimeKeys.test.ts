@@ -1,7 +1,8 @@
 /**
  * MCP tools of the keys and teams made through the admin API (on a gateway with a SQLite database), as the official
  * SDK's client sees them at `/mcp`: a key sees what its own `tools` and its team's both allow, none without them, and
- * a change of either is seen at once; a bad list is refused naming `tools`; `keys create --tools` gives one.
+ * a change of either is seen at once; a bad list is refused naming `tools`; `keys create --tools` gives one, and `teams
+ * create|update --tools` give a team's (`keys create` says when the key's team allows none).
  */
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -12,6 +13,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as AdminApi from "../../src/cli/adminApi.js"
 import * as Keys from "../../src/cli/keys.js"
+import * as Teams from "../../src/cli/teams.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { adminKey, call, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { captureIo } from "../utils/cliHarness.js"
@@ -118,6 +120,72 @@ it.live(
       const one = yield* call(gateway.url, "GET", "/admin/keys/config:fixed")
       expect((one.body as { readonly tools?: unknown }).tools).toEqual(["files__read", "calc__*"])
       expect(yield* listed(gateway.url, configKey)).toEqual(["files__read"])
+    }).pipe(Effect.scoped),
+  { timeout: 60_000 }
+)
+
+// A command of the command line run in-process with the admin key: its exit code and output.
+const command = (run: typeof Keys.run, args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { io, result } = captureIo({ env: { [AdminApi.adminKeyVariable]: adminKey } })
+    return result(yield* run(args, io))
+  })
+
+it.live(
+  "teams create and update --tools give a team its tools, as the official SDK's client lists them; --no-tools clears",
+  () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const files = yield* namedTools(["read", "write", "list"])
+      const database = { sqlite: join(mkdtempSync(join(tmpdir(), "mcp-teams-tools-")), "gateway.db") }
+      const gateway = yield* gatewayOn(simulator, database, { mcp_servers: { files: { url: files } } })
+      const url = ["--url", gateway.url]
+
+      // A team made without tools: a key given tools in it lists none, and `keys create` says why.
+      const empty = yield* command(Teams.run, ["create", "later", ...url])
+      expect(empty.code).toBe(0)
+      const teamId = empty.stdout.trim()
+      const member = yield* command(Keys.run, ["create", "member", "--team", teamId, "--tools", "files__*", ...url])
+      expect(member.code).toBe(0)
+      expect(member.stderr).toContain(`Its team ${teamId} allows no MCP tool, so it lists none`)
+      expect(member.stderr).toContain(`teams update ${teamId} --tools`)
+      const key = member.stdout.trim()
+      expect(yield* listed(gateway.url, key)).toEqual([])
+
+      // `teams update --tools`, no hand-written PATCH: the key now lists what both lists allow.
+      const updated = yield* command(Teams.run, ["update", teamId, "--tools", "files__read, files__list", ...url])
+      expect(updated.code).toBe(0)
+      expect(yield* listed(gateway.url, key)).toEqual(["files__list", "files__read"])
+      expect((yield* command(Teams.run, ["show", teamId, ...url])).stdout).toContain(
+        "\ntools: files__read,files__list\n"
+      )
+      expect((yield* command(Teams.run, ["list", ...url])).stdout).toContain(
+        `${teamId}\tlater\t-\tfiles__read,files__list\n`
+      )
+      expect((yield* command(Keys.run, ["list", ...url])).stdout).toMatch(/\tmember\tapi\t\S+\tall\t-\tfiles__\*\n/)
+
+      // `teams create --tools`: a team made with its tools; a key in it gets no note.
+      const made = yield* command(Teams.run, ["create", "readers", "--tools", "files__write", ...url])
+      expect(made.code).toBe(0)
+      const writer = yield* command(Keys.run, [
+        "create",
+        "writer",
+        "--team",
+        made.stdout.trim(),
+        "--tools",
+        "files__*",
+        ...url
+      ])
+      expect(writer.stderr).not.toContain("allows no MCP tool")
+      expect(yield* listed(gateway.url, writer.stdout.trim())).toEqual(["files__write"])
+
+      // `--no-tools` clears the team's list: its keys list none again.
+      expect((yield* command(Teams.run, ["update", teamId, "--no-tools", ...url])).code).toBe(0)
+      expect(yield* listed(gateway.url, key)).toEqual([])
+      const both = yield* command(Teams.run, ["update", teamId, "--tools", "a", "--no-tools", ...url])
+      expect([both.code, both.stderr]).toEqual([2, expect.stringContaining("--no-tools does not go with --tools")])
+      const stray = yield* command(Teams.run, ["list", "--tools", "a", ...url])
+      expect([stray.code, stray.stderr]).toEqual([2, expect.stringContaining("teams list does not take --tools")])
     }).pipe(Effect.scoped),
   { timeout: 60_000 }
 )

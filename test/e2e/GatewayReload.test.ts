@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -19,6 +20,7 @@ import {
   startCli,
   startInProcess
 } from "../utils/cliHarness.js"
+import { pathsNamed, problems, someProblems, withProblems } from "../utils/configProblems.js"
 
 const oldKey = "sk-reload-old-provider-0001"
 const newKey = "sk-reload-new-provider-0002"
@@ -410,5 +412,50 @@ describe("serve reloads its provider.json", () => {
         expect((yield* ask(client(url), "gpt-4o-mini")).object).toBe("chat.completion")
       }).pipe(Effect.scoped),
     180_000
+  )
+
+  it.live(
+    "a file with any set of independent problems is refused naming exactly those, all at once: at start (serve " +
+      "exits 1) and at POST /admin/reload (400)",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [oldKey], models: ["a", "b", "c", "d", "e"] })
+        const baseUrl = `${simulator.url}/v1`
+        const samples = [[...problems], ...fc.sample(someProblems, { numRuns: 12, seed: 75 })]
+        const good = withProblems(baseUrl, oldKey, [])
+        const { dir, file, write } = yield* providerFile(good.file)
+        const data = path.join(dir, "data")
+
+        // At start: each file refused, exit 1, the problems on stderr.
+        for (const chosen of samples) {
+          const { file: json, paths } = withProblems(baseUrl, oldKey, chosen)
+          write(json)
+          const { io, result } = captureIo({ env: {} })
+          const out = result(yield* Serve.run(["--config", file, "--port", "0", "--data", data], io))
+          expect(out.code).toBe(1)
+          // After the warnings' JSON lines (a gateway key written in the file), the error.
+          const error = out.stderr.slice(out.stderr.indexOf("ProviderConfigError: "))
+          expect(error).toMatch(/^ProviderConfigError: \S+ has (a problem|\d+ problems):\n/)
+          expect(pathsNamed(error)).toEqual(paths)
+        }
+
+        // At reload: the same files, each refused with 400 naming the same problems; the running one stays.
+        write(good.file)
+        const running = yield* startInProcess(
+          (io) => Serve.run(["--config", file, "--port", "0", "--data", data], io),
+          { env: {} }
+        )
+        const url = yield* awaitFirstLine(running, "serve's URL")
+        const token = good.file.gateway.admin_keys[0]!.key
+        for (const chosen of samples) {
+          const { file: json, paths } = withProblems(baseUrl, oldKey, chosen)
+          write(json)
+          const refused = yield* reloadRequest(url, token)
+          expect(refused.status).toBe(400)
+          expect(pathsNamed(JSON.parse(refused.text).error.message)).toEqual(paths)
+        }
+        expect((yield* ask(client(url, good.file.gateway.keys[0]!.key), "a")).object).toBe("chat.completion")
+      }).pipe(Effect.scoped),
+    120_000
   )
 })

@@ -33,7 +33,7 @@ describe("effect-llm-router teams", () => {
 
       const listed = yield* teams(["list", ...url])
       assert.strictEqual(listed.code, 0)
-      assert.deepStrictEqual(listed.stdout.split("\n"), ["id\tname\tbudget", `${id}\tresearch\t$5/1d`, ""])
+      assert.deepStrictEqual(listed.stdout.split("\n"), ["id\tname\tbudget\ttools", `${id}\tresearch\t$5/1d\tnone`, ""])
 
       const member = yield* keys(["create", "alice", "--team", id, "--models", "gpt-4o-mini", ...url])
       assert.strictEqual(member.code, 0, member.stderr)
@@ -41,7 +41,7 @@ describe("effect-llm-router teams", () => {
       const shown = yield* teams(["show", id, ...url])
       assert.strictEqual(shown.code, 0)
       assert.match(shown.stdout, new RegExp(`^research \\(id ${id}\\): budget \\$5/1d, spent \\$\\d`))
-      assert.match(shown.stdout, /\nkeys: alice \(key_\S+\)\n$/)
+      assert.match(shown.stdout, /\ntools: none\nkeys: alice \(key_\S+\)\n$/)
 
       // By team, each row has the team's name and its id; the calls without a team are "(none)".
       const byTeam = yield* eventually(
@@ -58,10 +58,10 @@ describe("effect-llm-router teams", () => {
       const renamed = yield* teams(["update", id, "--name", "science", "--no-budget", ...url])
       assert.strictEqual(renamed.code, 0)
       assert.include(renamed.stderr, `updated the team science (id ${id})`)
-      assert.include((yield* teams(["list", ...url])).stdout, `${id}\tscience\t-`)
+      assert.include((yield* teams(["list", ...url])).stdout, `${id}\tscience\t-\tnone`)
       const rebudgeted = yield* teams(["update", id, "--budget", "7", ...url])
       assert.strictEqual(rebudgeted.code, 0)
-      assert.include((yield* teams(["list", ...url])).stdout, `${id}\tscience\t$7/month`)
+      assert.include((yield* teams(["list", ...url])).stdout, `${id}\tscience\t$7/month\tnone`)
       // The spend names the team as it is called now.
       assert.match((yield* spend(["--group-by", "team", ...url])).stdout, new RegExp(`\\nscience\\s+${id}\\s`))
 
@@ -74,7 +74,7 @@ describe("effect-llm-router teams", () => {
       const deleted = yield* teams(["delete", id, ...url])
       assert.strictEqual(deleted.code, 0)
       assert.include(deleted.stderr, `deleted the team ${id}`)
-      assert.deepStrictEqual((yield* teams(["list", ...url])).stdout, "id\tname\tbudget\n")
+      assert.deepStrictEqual((yield* teams(["list", ...url])).stdout, "id\tname\tbudget\ttools\n")
       const gone = yield* teams(["show", id, ...url])
       assert.strictEqual(gone.code, 1)
       assert.match(gone.stderr, /answered 404/)
@@ -96,7 +96,7 @@ describe("effect-llm-router teams", () => {
         [["create", "x", "--period", "1 day"], "--period goes with --budget"],
         [["create", "x", "--budget", "-1"], `--budget needs 0 or more US dollars, got "-1"`],
         [["list", "--name", "y"], "teams list does not take --name"],
-        [["update", "team_x"], "teams update needs --name, --budget or --no-budget"],
+        [["update", "team_x"], "teams update needs --name, --budget, --no-budget, --tools or --no-tools"],
         [["update", "team_x", "--budget", "2", "--no-budget"], "--no-budget does not go with --budget"],
         [["delete"], "teams delete needs the team's ID (teams list)"]
       ] as const
@@ -118,8 +118,11 @@ describe("effect-llm-router teams", () => {
       const made = yield* spawnCli(["teams", "create", "ops", "--url", served.url], cli)
       assert.strictEqual(made.code, 0)
       const listed = yield* spawnCli(["teams", "list", "--url", served.url], cli)
-      assert.include(listed.stdout, `${made.stdout.trim()}\tops\t-`)
+      assert.include(listed.stdout, `${made.stdout.trim()}\tops\t-\tnone`)
       assert.include((yield* spawnCli(["help", "teams"], cli)).stdout, "teams ACTION [options]")
-      assert.include((yield* spawnCli(["--help"], cli)).stdout, "teams ACTION [options]")
+      assert.include(
+        (yield* spawnCli(["--help"], cli)).stdout,
+        "teams ACTION         make, list, show, update or delete"
+      )
     }).pipe(Effect.scoped), 60_000)
 })

@@ -77,7 +77,8 @@ const expectUsageError = (captured: Captured, reason: RegExp) => {
   expect(captured.stdout).toBe("")
   expect(firstLine(captured.stderr)).toMatch(/^effect-llm-router: /)
   expect(firstLine(captured.stderr)).toMatch(reason)
-  expect(captured.stderr).toContain("Usage: effect-llm-router chat")
+  // The reason, then where the usage is: never the usage itself.
+  expect(captured.stderr).toBe(`${firstLine(captured.stderr)}\nRun "effect-llm-router chat --help" for its usage.\n`)
 }
 
 const writeConfig = (json: unknown): string => {
@@ -777,7 +778,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
 })
 
 describe("simulate, in-process", () => {
-  it.live("bad flags exit 2 with a reason and the usage", () =>
+  it.live("bad flags exit 2 with a reason and where the usage is", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
         [["--bogus"], /--bogus/],
@@ -799,7 +800,7 @@ describe("simulate, in-process", () => {
         expect(out.code).toBe(2)
         expect(out.stdout).toBe("")
         expect(firstLine(out.stderr)).toMatch(reason)
-        expect(out.stderr).toContain("Usage: effect-llm-router simulate")
+        expect(out.stderr).toBe(`${firstLine(out.stderr)}\nRun "effect-llm-router simulate --help" for its usage.\n`)
       }
     }))
 
@@ -837,7 +838,7 @@ describe("simulate, in-process", () => {
       expect(ended.message).toMatch(
         /^the simulator's first line \(its URL\): the run exited with code 2 before it came; its stderr:\n/
       )
-      expect(ended.message).toContain("Usage: effect-llm-router simulate")
+      expect(ended.message).toContain(`Run "effect-llm-router simulate --help" for its usage.`)
     }).pipe(Effect.scoped))
 })
 
@@ -886,7 +887,7 @@ describe.concurrent("the binary, spawned", () => {
       expect(ended.message).toMatch(
         /^serve's first line \(its URL\): the run exited with code 2 before it came; its stderr:\n/
       )
-      expect(ended.message).toContain("Usage: effect-llm-router serve")
+      expect(ended.message).toContain(`Run "effect-llm-router serve --help" for its usage.`)
     }).pipe(Effect.scoped))
 
   it.live("chat with no key and no config uses the built-in simulator", () =>
@@ -954,29 +955,74 @@ describe("printStream", () => {
   )
 })
 
-describe("usage errors, every command (the binary spawned)", () => {
-  it.live("a flag the parser refuses is named in the command's words, quotes balanced, then the usage, exit 2", () =>
+describe("usage errors and help, every command (the binary spawned)", () => {
+  const commands = ["audit", "batch", "chat", "keys", "login", "logout", "serve", "simulate", "spend", "teams"]
+
+  it.live(
+    "a flag the parser refuses is named in the command's words, quotes balanced, then where the usage is, exit 2",
+    () =>
+      Effect.gen(function*() {
+        const dash = "(an argument that starts with a dash goes after --)"
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+          [["chat", "--bogus"], `unknown option "--bogus" ${dash}`],
+          [["chat", "-x", PROMPT], `unknown option "-x" ${dash}`],
+          [["chat", PROMPT, "--model"], "--model needs a value"],
+          [["chat", "--json=yes", PROMPT], `--json takes no value, got "yes"`],
+          [
+            ["chat", "--model", "--json", PROMPT],
+            `--model needs a value, got "--json" (write --model=--json if that is the value)`
+          ],
+          [["batch", "in.jsonl", "--out"], "--out needs a value"],
+          [["simulate", "--port"], "--port needs a value"],
+          // Every command refuses a flag it does not have the same way.
+          ...commands.map((command) => [[command, "--bogus"], `unknown option "--bogus" ${dash}`] as const)
+        ]
+        for (const [argv, reason] of cases) {
+          const out = yield* spawnCli(argv, { env: envWithoutKeys() })
+          expect({ argv, code: out.code, stdout: out.stdout, stderr: out.stderr }).toEqual({
+            argv,
+            code: 2,
+            stdout: "",
+            stderr: `effect-llm-router: ${reason}\nRun "effect-llm-router ${argv[0]} --help" for its usage.\n`
+          })
+        }
+      })
+  )
+
+  it.live("a command line with no command, or one it does not know, says so in a line and points to --help", () =>
     Effect.gen(function*() {
-      const dash = "(an argument that starts with a dash goes after --)"
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
-        [["chat", "--bogus"], `unknown option "--bogus" ${dash}`],
-        [["chat", "-x", PROMPT], `unknown option "-x" ${dash}`],
-        [["chat", PROMPT, "--model"], "--model needs a value"],
-        [["chat", "--json=yes", PROMPT], `--json takes no value, got "yes"`],
-        [
-          ["chat", "--model", "--json", PROMPT],
-          `--model needs a value, got "--json" (write --model=--json if that is the value)`
-        ],
-        [["batch", "--bogus", "in.jsonl"], `unknown option "--bogus" ${dash}`],
-        [["batch", "in.jsonl", "--out"], "--out needs a value"],
-        [["serve", "--bogus"], `unknown option "--bogus" ${dash}`],
-        [["simulate", "--port"], "--port needs a value"]
+        [[], "no command"],
+        [["frobnicate"], `unknown command "frobnicate"`],
+        [["--bogus"], `unknown option "--bogus" before the command`],
+        [["help", "frobnicate"], `no help for "frobnicate"`]
       ]
       for (const [argv, reason] of cases) {
         const out = yield* spawnCli(argv, { env: envWithoutKeys() })
-        expect({ argv, code: out.code, stdout: out.stdout, reason: firstLine(out.stderr) })
-          .toEqual({ argv, code: 2, stdout: "", reason: `effect-llm-router: ${reason}` })
-        expect(out.stderr).toContain(`Usage: effect-llm-router ${argv[0]}`)
+        expect({ argv, code: out.code, stdout: out.stdout, stderr: out.stderr }).toEqual({
+          argv,
+          code: 2,
+          stdout: "",
+          stderr: `effect-llm-router: ${reason}\nRun "effect-llm-router --help" for the commands.\n`
+        })
+      }
+    }))
+
+  it.live("--help is a screen: every command in a line; COMMAND --help and help COMMAND give the command's usage", () =>
+    Effect.gen(function*() {
+      const env = { env: envWithoutKeys() }
+      const top = yield* spawnCli(["--help"], env)
+      expect(top.code).toBe(0)
+      expect(top.stdout.split("\n").length).toBeLessThanOrEqual(24)
+      for (const command of commands) expect(top.stdout).toMatch(new RegExp(`\\b${command}\\b`))
+      expect(top.stdout).toContain("effect-llm-router COMMAND --help")
+      expect((yield* spawnCli(["help"], env)).stdout).toBe(top.stdout)
+      expect((yield* spawnCli(["-h"], env)).stdout).toBe(top.stdout)
+      for (const command of commands) {
+        const asked = yield* spawnCli([command, "--help"], env)
+        expect({ command, code: asked.code }).toEqual({ command, code: 0 })
+        expect(asked.stdout).toMatch(new RegExp(`^Usage: effect-llm-router ${command}\\b`))
+        expect((yield* spawnCli(["help", command], env)).stdout).toBe(asked.stdout)
       }
     }))
 })

@@ -12,7 +12,11 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { simulatedKeys } from "../../examples/_provider.js"
-import { spawnProcess } from "../utils/cliHarness.js"
+import * as Gateway from "../../src/Gateway.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { awaitFirstLine, awaitWhileRunning, type Running, spawnProcess } from "../utils/cliHarness.js"
+import { freePort } from "../utils/freePort.js"
+import * as OidcIssuer from "../utils/oidcIssuer.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 
@@ -37,6 +41,9 @@ const examples = [
   "weighted-keys"
 ] as const
 type Example = (typeof examples)[number]
+
+/** The examples that serve until stopped, each run by a test of its own. */
+const servers = ["oidc-issuer"] as const
 
 interface Run {
   readonly code: number | null
@@ -105,11 +112,11 @@ describe("examples", () => {
       .filter((file) => file.endsWith(".ts") && !file.startsWith("_") && !file.endsWith(".test.ts"))
       .map((file) => file.slice(0, -".ts".length))
       .sort()
-    expect(found).toEqual([...examples])
+    expect(found).toEqual([...examples, ...servers].sort())
   })
 
   it("each example's header runs it through npx, on the project's Node (a plain `node` may be Node 20)", () => {
-    for (const name of examples) {
+    for (const name of [...examples, ...servers]) {
       const header = fs.readFileSync(path.join(root, "examples", `${name}.ts`), "utf8").split(" */", 1)[0]!
       const command = new RegExp(`^ \\* {3}(\\S+=\\S+ )?npx node --import tsx examples/${name}\\.ts$`, "m")
       expect(header, name).toMatch(command)
@@ -471,4 +478,69 @@ describe("examples", () => {
         ConfigProvider.fromEnv({ env: { OPENAI_API_KEY: "sk-example-0123456789" } })
       )
     ))
+
+  it.live(
+    "oidc-issuer serves an issuer whose printed gateway section signs a person in to a gateway, with their roles",
+    () =>
+      Effect.gen(function*() {
+        const [issuerPort, gatewayPort] = yield* Effect.promise(() => Promise.all([freePort(), freePort()]))
+        const gatewayUrl = `http://127.0.0.1:${gatewayPort}`
+        let stdout = ""
+        let stderr = ""
+        const exited = yield* Effect.forkScoped(
+          spawnProcess(process.execPath, ["--import", "tsx", "examples/oidc-issuer.ts"], {
+            cwd: root,
+            env: { ...envWithoutProvider(), OIDC_ISSUER_PORT: String(issuerPort), GATEWAY_URL: gatewayUrl },
+            timeoutMs: 120_000,
+            onStdout: (soFar) => {
+              stdout = soFar
+            },
+            onStderr: (soFar) => {
+              stderr = soFar
+            }
+          })
+        )
+        const running: Running = { stdout: () => stdout, stderr: () => stderr, exited }
+        const issuer = yield* awaitFirstLine(running, "the issuer's URL")
+        expect(issuer).toBe(`http://127.0.0.1:${issuerPort}`)
+        yield* awaitWhileRunning(
+          running,
+          "the issuer's gateway section",
+          Effect.sync(() => stderr),
+          (text) => text.includes("Ctrl-C to stop.")
+        )
+        // The section it prints, as a reader pastes it into provider.json, and the secret it names.
+        const printed = /"gateway": (\{[\s\S]*?\n\})\n/.exec(stderr)![1]!
+        const secret = /OIDC_CLIENT_SECRET=(\S+)/.exec(stderr)![1]!
+        const section = JSON.parse(printed) as { readonly oidc: Record<string, unknown> }
+        const config = yield* ProviderConfig.fromJson({
+          sim: [{ model_name: "gpt-4o-mini", base_url: "http://127.0.0.1:9/v1", api_keys: ["sk-unused"] }],
+          gateway: { admin_keys: [{ name: "ops", key: "gw-oidc-example-admin-0001" }], ...section }
+        }).pipe(
+          Effect.provideService(
+            ConfigProvider.ConfigProvider,
+            ConfigProvider.fromEnv({ env: { OIDC_CLIENT_SECRET: secret } })
+          )
+        )
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: gatewayPort }).pipe(
+          Effect.provide(UndiciHttpClient.layer())
+        )
+        // A person signs in to the dashboard through the issuer's pages, and the gateway knows them and their role.
+        const login = yield* Effect.promise(() => fetch(`${gateway.url}/admin/login`, { redirect: "manual" }))
+        expect(login.status).toBe(302)
+        const state = login.headers.getSetCookie().find((line) => line.startsWith("elr_login="))!.split(";", 1)[0]!
+        const back = new URL(yield* OidcIssuer.signIn(login.headers.get("location")!, "ada@example.com"))
+        expect(`${back.origin}${back.pathname}`).toBe(`${gatewayUrl}/admin/callback`)
+        const done = yield* Effect.promise(() =>
+          fetch(`${gateway.url}${back.pathname}${back.search}`, { redirect: "manual", headers: { cookie: state } })
+        )
+        expect(done.status).toBe(302)
+        const session = done.headers.getSetCookie().find((line) => line.startsWith("elr_session="))!.split(";", 1)[0]!
+        const me = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/admin/me`, { headers: { cookie: session } }).then((response) => response.json())
+        )
+        expect(me).toMatchObject({ name: "ada@example.com", roles: ["admin"] })
+      }).pipe(Effect.scoped),
+    timeout
+  )
 })

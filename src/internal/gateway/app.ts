@@ -180,7 +180,13 @@ export const lasting = Effect.fnUntraced(function*(options: {
 /** The gateway's routes over one configuration's engine, and its answer to paths it does not serve. */
 export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOptions, lasting: Lasting) {
   const { metrics, now, refusalLines, requestLog } = lasting
-  const dashboard = yield* Dashboard.make({ status: engine.status, budgets: options.auth.budgetStatus, now })
+  const teams = options.managedKeys === undefined ? undefined : Access.teamsOf(options.managedKeys.store)
+  const dashboard = yield* Dashboard.make({
+    status: engine.status,
+    budgets: options.auth.budgetStatus,
+    teamName: (id) => teams?.byId(id)?.name,
+    now
+  })
   // What every route is served through, built once for this configuration and read by each route as it is built.
   const serving = yield* Layer.build(
     Layer.mergeAll(
@@ -189,16 +195,20 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
       Admission.layer.pipe(Layer.provideMerge(ModelNames.layer))
     ).pipe(Layer.provideMerge(Layer.succeed(Configuration.Configuration, { engine, options, now, metrics })))
   )
-  return yield* Effect.provideContext(routesOf(lasting, dashboard), serving)
+  return yield* Effect.provideContext(routesOf(lasting, dashboard, teams), serving)
 })
 
 // The routes over the configuration served (`Configuration`), each built with the services every route is served
 // through; and the answer to paths the gateway does not serve.
-const routesOf = Effect.fnUntraced(function*(lasting: Lasting, dashboard: Dashboard.Dashboard) {
+const routesOf = Effect.fnUntraced(function*(
+  lasting: Lasting,
+  dashboard: Dashboard.Dashboard,
+  teams: Access.Teams | undefined
+) {
   const { engine, metrics, now, options } = yield* Configuration.Configuration
   const { plain, served } = yield* Requests.Requests
   const admin = yield* AdminCheck.AdminCheck
-  const { adminOnly } = admin
+  const { adminAs, adminOnly } = admin
   const openAi = yield* OpenAiRoutes.routes
   const responses = yield* Effect.provide(ResponsesRoute.routes, lasting.responses)
   const gemini = yield* GeminiRoutes.route
@@ -271,18 +281,29 @@ const routesOf = Effect.fnUntraced(function*(lasting: Lasting, dashboard: Dashbo
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
-    HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
+    HttpRouter.route(
+      "GET",
+      "/dashboard/data",
+      // A key's budget is the keys' data (`keys.read`): shown to those who may read its key.
+      plain(
+        adminAs((principal) =>
+          dashboard.data((budget) =>
+            Access.sees(principal, "keys.read", budget.team === undefined ? undefined : teams?.byId(budget.team))
+          )
+        )
+      )
+    ),
     HttpRouter.route("POST", "/admin/reload", reload),
     ...yield* AdminAudit.routes(lasting.audit),
     HttpRouter.route(
       "GET",
       "/admin/spend",
-      served(({ request }) => adminOnly(AdminSpend.spend(options.database, now, request)))
+      served(({ request }) => adminAs((principal) => AdminSpend.spend(options.database, now, request, principal)))
     ),
     HttpRouter.route(
       "GET",
       "/admin/requests",
-      served(({ request }) => adminOnly(AdminSpend.requests(options.database, request)))
+      served(({ request }) => adminAs((principal) => AdminSpend.requests(options.database, request, principal, teams)))
     ),
     ...(options.managedKeys === undefined
       ? yield* AdminKeys.unmanaged

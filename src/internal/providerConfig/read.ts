@@ -17,6 +17,7 @@ import {
   type Issue,
   KeyEntry,
   type ModelConfig,
+  ModelEntry,
   type ProviderConfig,
   ProviderConfigError,
   ProviderFile,
@@ -200,20 +201,91 @@ function decodeKeyList(list: LongKeyList): Effect.Effect<{
   })
 }
 
-/** The file decoded with its long key lists put back whole. */
+/**
+ * The providers' entries as decoded, each at its index in the file; `undefined` where an entry does not decode (its
+ * issues are named by the file's decode), so what does decode is still checked and every problem named at once.
+ */
+type DecodedEntries = Readonly<Record<string, ReadonlyArray<ModelEntry | undefined>>>
+
+/** The file decoded with its long key lists put back whole (an entry whose list does not decode left undecoded). */
 function withKeyLists(
-  file: typeof ProviderFile.Type,
+  file: DecodedEntries,
   lists: ReadonlyArray<LongKeyList>,
-  rests: ReadonlyArray<ReadonlyArray<typeof KeyEntry.Type>>
-): typeof ProviderFile.Type {
+  rests: ReadonlyArray<Result.Result<ReadonlyArray<typeof KeyEntry.Type>, unknown>>
+): DecodedEntries {
   if (lists.length === 0) return file
-  const out: Record<string, Array<(typeof ProviderFile.Type)[string][number]>> = {}
+  const out: Record<string, Array<ModelEntry | undefined>> = {}
   for (const [provider, entries] of Object.entries(file)) out[provider] = [...entries]
   lists.forEach((list, i) => {
-    const entry = out[list.provider]![list.index]!
-    out[list.provider]![list.index] = { ...entry, api_keys: [...(entry.api_keys ?? []), ...rests[i]!] }
+    const entry = out[list.provider]?.[list.index]
+    const rest = rests[i]!
+    if (entry === undefined) return
+    out[list.provider]![list.index] = Result.isSuccess(rest)
+      ? { ...entry, api_keys: [...(entry.api_keys ?? []), ...rest.success] }
+      : undefined
   })
   return out
+}
+
+/** The entries of the providers' JSON that decode alone, when the whole does not: each at its index. */
+function decodeEach(providers: unknown): Effect.Effect<DecodedEntries> {
+  return Effect.gen(function*() {
+    const out: Record<string, Array<ModelEntry | undefined>> = {}
+    if (!isRecord(providers)) return out
+    for (const [provider, entries] of Object.entries(providers)) {
+      if (!Array.isArray(entries)) continue
+      const decoded: Array<ModelEntry | undefined> = []
+      for (const entry of entries) {
+        const one = yield* decode(ModelEntry, entry, [])
+        decoded.push(Result.isSuccess(one) ? one.success : undefined)
+      }
+      out[provider] = decoded
+    }
+    return out
+  })
+}
+
+/** The routers of the `router` JSON that decode alone, when the whole section does not. */
+function decodeRouters(json: unknown): Effect.Effect<Readonly<Record<string, typeof RouterEntry.Type>>> {
+  return Effect.gen(function*() {
+    const out: Record<string, typeof RouterEntry.Type> = {}
+    if (!isRecord(json)) return out
+    for (const [name, entry] of Object.entries(json)) {
+      const one = yield* decode(RouterEntry, entry, [])
+      if (Result.isSuccess(one)) out[name] = one.success
+    }
+    return out
+  })
+}
+
+/**
+ * The names a router may give of the entries that do not decode (`provider/model_name` and `model_name`): their own
+ * issues name them, and a router that lists one is not refused for it too.
+ */
+function undecodedNames(providers: unknown, decoded: DecodedEntries): ReadonlySet<string> {
+  const names = new Set<string>()
+  if (!isRecord(providers)) return names
+  for (const [provider, entries] of Object.entries(providers)) {
+    if (!Array.isArray(entries)) continue
+    entries.forEach((entry: unknown, index) => {
+      const name = isRecord(entry) ? entry.model_name : undefined
+      if (decoded[provider]?.[index] !== undefined || typeof name !== "string") return
+      names.add(`${provider}/${name}`)
+      names.add(name)
+    })
+  }
+  return names
+}
+
+/** Each issue once: a key's unset variable is named by the file's reading and by its entry's. */
+function distinct(issues: ReadonlyArray<typeof Issue.Type>): ReadonlyArray<typeof Issue.Type> {
+  const seen = new Set<string>()
+  return issues.filter((issue) => {
+    const key = `${issue.path}\u0000${issue.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 // A key entry written as its key alone, which `KeyEntry` takes as it is.
@@ -358,40 +430,36 @@ export const fromJson = (
     const guardrailsSection = guardrailsJson === undefined
       ? undefined
       : yield* decode(GuardrailsEntry, guardrailsJson, ["guardrails"])
-    if (
-      decoded._tag === "Failure" || section._tag === "Failure" || store?._tag === "Failure" ||
-      gatewaySection?._tag === "Failure" || mcpSection?._tag === "Failure" || guardrailsSection?._tag === "Failure" ||
-      keyLists.some((list) => Result.isFailure(list.keys))
-    ) {
+    // The issues of every part that does not decode; the parts that do are checked below all the same, so that every
+    // problem of the file is named at once, its fields' and its cross-references' alike.
+    const issues: Array<typeof Issue.Type> = [decoded, section, store, gatewaySection, mcpSection, guardrailsSection]
+      .flatMap((result) => result?._tag === "Failure" ? result.failure : [])
+    for (const list of keyLists) if (Result.isFailure(list.keys)) issues.push(...list.keys.failure)
+    if (issues.length > 0) {
       const unset = yield* Effect.all(
         envKeys(isObject ? providersJson : json, gatewayJson).map(({ path, text }) => readSecret(text, path)),
         { mode: "result" }
       )
-      return yield* failure([
-        ...[
-          decoded,
-          section,
-          store,
-          gatewaySection,
-          mcpSection,
-          guardrailsSection,
-          ...keyLists.map((list) => list.keys)
-        ].flatMap((
-          result
-        ) => result?._tag === "Failure" ? result.failure : []),
-        ...unread(unset)
-      ])
+      issues.push(...unread(unset))
     }
     const file = withKeyLists(
-      decoded.success,
+      Result.isSuccess(decoded) ? decoded.success : yield* decodeEach(cut.json),
       cut.lists,
-      keyLists.map((list) => Result.isSuccess(list.keys) ? list.keys.success : [])
+      keyLists.map((list) => list.keys)
     )
+    const undecoded = undecodedNames(cut.json, file)
+    const routerSection = Result.isSuccess(section) ? section.success : yield* decodeRouters(routerJson)
+    // What names of guardrails may be listed: the section's, read from its JSON when it does not decode.
+    const guardrailNames: Readonly<Record<string, unknown>> = guardrailsSection?._tag === "Success"
+      ? guardrailsSection.success
+      : isRecord(guardrailsJson)
+      ? guardrailsJson
+      : {}
     const providers: Record<string, Record<string, ModelConfig>> = {}
-    const issues: Array<typeof Issue.Type> = []
     for (const [provider, entries] of Object.entries(file)) {
       const models: Record<string, ModelConfig> = {}
       for (const [index, entry] of entries.entries()) {
+        if (entry === undefined) continue
         const at = `${provider}[${index}]`
         const api = entry.api ?? "chat-completions"
         const preset = entry.preset === undefined ? undefined : Presets.presets[entry.preset]
@@ -477,9 +545,11 @@ export const fromJson = (
       }
       providers[provider] = models
     }
-    const { issues: routerIssues, routers } = internalRouter.resolve(section.success, providers)
+    const { issues: routerIssues, routers } = internalRouter.resolve(routerSection, providers, undecoded)
     issues.push(...routerIssues)
-    const gateway = gatewaySection === undefined ? undefined : yield* resolveGateway(gatewaySection.success, readSecret)
+    const gateway = gatewaySection?._tag === "Success"
+      ? yield* resolveGateway(gatewaySection.success, readSecret)
+      : undefined
     if (gateway !== undefined) issues.push(...gateway.issues)
     for (const path of gateway?.literals ?? []) {
       yield* Effect.logWarning(
@@ -488,38 +558,42 @@ export const fromJson = (
       )
         .pipe(Effect.annotateLogs({ source, path }))
     }
-    const mcp = mcpSection === undefined ? undefined : yield* resolveMcp(mcpSection.success, readSecret)
+    const mcp = mcpSection?._tag === "Success" ? yield* resolveMcp(mcpSection.success, readSecret) : undefined
     if (mcp !== undefined) issues.push(...mcp.issues)
     // The guardrails read, and every name listed of them checked against the section.
-    const guardrailSection = guardrailsSection?.success ?? {}
-    const guardrails = yield* resolveGuardrails(guardrailSection, readSecret)
+    const guardrails = yield* resolveGuardrails(
+      guardrailsSection?._tag === "Success" ? guardrailsSection.success : {},
+      readSecret
+    )
     issues.push(...guardrails.issues)
     for (const [provider, entries] of Object.entries(file)) {
       entries.forEach((entry, index) =>
-        issues.push(...unknownNames(guardrailSection, entry.guardrails, `${provider}[${index}].guardrails`))
+        issues.push(...unknownNames(guardrailNames, entry?.guardrails, `${provider}[${index}].guardrails`))
       )
     }
-    for (const [name, router] of Object.entries(section.success)) {
-      issues.push(...unknownNames(guardrailSection, router.guardrails, `router.${name}.guardrails`))
+    for (const [name, router] of Object.entries(routerSection)) {
+      issues.push(...unknownNames(guardrailNames, router.guardrails, `router.${name}.guardrails`))
     }
-    issues.push(...unknownNames(guardrailSection, gatewaySection?.success.guardrails, "gateway.guardrails"))
-    for (const [name, server] of Object.entries(mcpSection?.success ?? {})) {
-      issues.push(...unknownNames(guardrailSection, server.guardrails, `mcp_servers.${name}.guardrails`))
+    const gatewayEntry = gatewaySection?._tag === "Success" ? gatewaySection.success : undefined
+    issues.push(...unknownNames(guardrailNames, gatewayEntry?.guardrails, "gateway.guardrails"))
+    for (const [name, server] of Object.entries(mcpSection?._tag === "Success" ? mcpSection.success : {})) {
+      issues.push(...unknownNames(guardrailNames, server.guardrails, `mcp_servers.${name}.guardrails`))
     }
-    for (const [index, key] of (gatewaySection?.success.keys ?? []).entries()) {
-      issues.push(...unknownNames(guardrailSection, key.guardrails, `gateway.keys[${index}].guardrails`))
+    for (const [index, key] of (gatewayEntry?.keys ?? []).entries()) {
+      issues.push(...unknownNames(guardrailNames, key.guardrails, `gateway.keys[${index}].guardrails`))
     }
-    const sql = store?.success.sql === undefined
+    const storeEntry = store?._tag === "Success" ? store.success : undefined
+    const sql = storeEntry?.sql === undefined
       ? undefined
-      : yield* Effect.result(readSecret(store.success.sql, "store.sql"))
+      : yield* Effect.result(readSecret(storeEntry.sql, "store.sql"))
     if (sql?._tag === "Failure") issues.push(...sql.failure)
-    const redis = store?.success.redis === undefined ? undefined : yield* Effect.result(readRedis(store.success.redis))
+    const redis = storeEntry?.redis === undefined ? undefined : yield* Effect.result(readRedis(storeEntry.redis))
     if (redis?._tag === "Failure") issues.push(...redis.failure)
-    if (issues.length > 0) return yield* failure(issues)
+    if (issues.length > 0) return yield* failure(distinct(issues))
     return {
       providers,
       routers,
-      ...(store !== undefined && redis?._tag === "Success" ? { store: toOptions(store.success, redis.success) } : {}),
+      ...(storeEntry !== undefined && redis?._tag === "Success" ? { store: toOptions(storeEntry, redis.success) } : {}),
       ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {}),
       ...(gateway !== undefined ? { gateway: gateway.keys } : {}),
       ...(mcp !== undefined ? { mcpServers: mcp.servers } : {}),

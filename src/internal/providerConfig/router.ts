@@ -94,17 +94,24 @@ export const findModel = (
     : `${wanted} is served by ${found.map(fullName).join(" and ")}; name one`
 }
 
-/** Each router of the section with its deployments resolved, or every issue found, paths under `router`. */
+/**
+ * Each router of the section with its deployments resolved, or every issue found, paths under `router`. A deployment
+ * among `undecoded` (the names of entries that do not decode, whose own issues name them) is neither resolved nor
+ * refused, and its router's fallbacks and `model` are not checked (they may name its groups).
+ */
 export const resolve = (
   section: Readonly<Record<string, RouterEntry>>,
-  providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
+  providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>,
+  undecoded: ReadonlySet<string> = new Set()
 ): { readonly routers: Record<string, RouterConfig>; readonly issues: ReadonlyArray<typeof Issue.Type> } => {
   const routers: Record<string, RouterConfig> = {}
   const issues: Array<typeof Issue.Type> = []
   for (const [name, entry] of Object.entries(section)) {
     const at = `router.${name}`
     const listed: Array<ModelConfig> = []
+    const unchecked = entry.deployments.some((wanted) => undecoded.has(wanted))
     for (const [index, wanted] of entry.deployments.entries()) {
+      if (undecoded.has(wanted)) continue
       const found = findModel(providers, wanted)
       const path = `${at}.deployments[${index}]`
       if (typeof found === "string") issues.push({ path, message: found })
@@ -116,7 +123,7 @@ export const resolve = (
       listed.flatMap((model) => [fullName(model), model.entry.model_name, ...(model.entry.groups ?? [])])
     )
     const checkAddress = (path: string, address: string) => {
-      if (!addresses.has(address)) {
+      if (!unchecked && !addresses.has(address)) {
         issues.push({
           path,
           message: `${address} names no deployment, model or group of this router; known: ${known([...addresses])}`

@@ -142,6 +142,11 @@ export interface SpendRow {
   readonly group: string | null
   /** Grouped by key: the key's name in its newest row; by team: the team's name, `null` once it is deleted. */
   readonly name?: string | null
+  /**
+   * Grouped by model or deployment: the MCP server of the tool calls the group sums (which have no model), apart from
+   * the other calls without one; `null` for calls that are not MCP tool calls.
+   */
+  readonly mcp_server?: string | null
   /** Epoch milliseconds of the bucket's start, when asked per bucket. */
   readonly bucket?: number
   readonly calls: number
@@ -152,7 +157,7 @@ export interface SpendRow {
 }
 
 type Sums = Record<
-  "grp" | "name" | "bucket_start" | "calls" | "cost" | "input_tokens" | "output_tokens" | "cached_tokens",
+  "grp" | "name" | "mcp" | "bucket_start" | "calls" | "cost" | "input_tokens" | "output_tokens" | "cached_tokens",
   unknown
 >
 
@@ -176,16 +181,23 @@ export const spend = (
     : query.groupBy === "team"
     ? sql`(SELECT teams.name FROM teams WHERE teams.id = requests.team_id)`
     : sql.literal("NULL")
-  const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${bucket} AS bucket_start, COUNT(*) AS calls,
-      COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
+  // By model or deployment, MCP tool calls (which have neither) are summed per server, apart from each other and
+  // from the other calls without a model.
+  const byServer = !named
+  const mcp = byServer ? sql.literal("mcp_server") : sql.literal("NULL")
+  const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${mcp} AS mcp, ${bucket} AS bucket_start,
+      COUNT(*) AS calls, COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
       COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_tokens), 0) AS cached_tokens
     FROM requests WHERE at >= ${query.from} AND at < ${query.to}
-    GROUP BY ${column}${size === undefined ? sql.literal("") : sql`, ${bucket}`}
+    GROUP BY ${column}${byServer ? sql.literal(", mcp_server") : sql.literal("")}${
+    size === undefined ? sql.literal("") : sql`, ${bucket}`
+  }
     ORDER BY ${size === undefined ? sql.literal("cost DESC, calls DESC") : sql.literal("bucket_start, cost DESC")}`
   return Effect.map(statement, (rows) =>
     rows.map((row): SpendRow => ({
       group: row.grp === null || row.grp === undefined ? null : String(row.grp),
       ...(named ? { name: row.name === null || row.name === undefined ? null : String(row.name) } : {}),
+      ...(byServer ? { mcp_server: row.mcp === null || row.mcp === undefined ? null : String(row.mcp) } : {}),
       ...(size === undefined ? {} : { bucket: count(row.bucket_start) }),
       calls: count(row.calls),
       cost: count(row.cost),

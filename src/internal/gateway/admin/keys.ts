@@ -105,6 +105,8 @@ const keyView = (key: KeyRecord) => ({
   previous_key_valid_until: seconds(key.previous.at(-1)?.until)
 })
 
+// A provider.json key, with the fields of `keyView` its configuration can have: its budget and rate limit, which it is
+// held to, shown as a key made here shows them.
 const configView = (key: KeyInfo) => ({
   id: Auth.configKeyId(key.name),
   object: "gateway.key",
@@ -113,7 +115,10 @@ const configView = (key: KeyInfo) => ({
   read_only: true,
   models: key.models ?? null,
   tools: key.tools ?? null,
-  guardrails: key.guardrails ?? null
+  guardrails: key.guardrails ?? null,
+  budget: budgetView(key.budget),
+  rate_limit_capacity: key.rateLimit?.capacity ?? null,
+  rate_limit_refill_rate: key.rateLimit?.refillRate ?? null
 })
 
 const teamView = (team: TeamRecord) => ({

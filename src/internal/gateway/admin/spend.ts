@@ -17,6 +17,9 @@ import type { SqlError } from "effect/sql/SqlError"
 import * as Sql from "../../persistence/sql.js"
 import * as Requests from "../../sql/requests.js"
 import * as Errors from "../errorAnswer.js"
+import * as Access from "../identity/access.js"
+import type { Principal } from "../identity/principal.js"
+import type { Permission } from "../identity/roles.js"
 import { errorResponse, json } from "../serving/answers.js"
 import { timeOf, unixSeconds } from "./input.js"
 
@@ -145,11 +148,24 @@ const answerOf = <A>(
 const groups = Object.keys(Requests.groupColumns) as ReadonlyArray<Requests.GroupBy>
 const buckets = Object.keys(Requests.buckets) as ReadonlyArray<Requests.Bucket>
 
-/** `GET /admin/spend`'s answer to `request`, its caller checked by the route; `now` in Clock milliseconds. */
+/**
+ * What a grouping of the spend names besides the figures, and the permission that reads it over the whole gateway (a
+ * key's name is the keys' data, a team's the teams': a viewer, who may see the spend, sees it by model or deployment).
+ */
+const groupPermissions: Readonly<Partial<Record<Requests.GroupBy, Permission>>> = {
+  key: "keys.read",
+  team: "teams.read"
+}
+
+/**
+ * `GET /admin/spend`'s answer to `request` for `principal` (the route's rule checked), `now` in Clock milliseconds:
+ * by key or team only for those who may read the keys or teams.
+ */
 export const spend = (
   database: Sql.Database | undefined,
   now: () => number,
-  request: HttpServerRequest.HttpServerRequest
+  request: HttpServerRequest.HttpServerRequest,
+  principal: Principal
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
   if (database === undefined) return Effect.succeed(errorResponse(noDatabase))
   const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
@@ -170,6 +186,12 @@ export const spend = (
     return Effect.succeed(errorResponse(refusal))
   }
   const groupBy = read.group_by ?? "model"
+  const needed = groupPermissions[groupBy]
+  if (needed !== undefined && !Access.sees(principal, needed, undefined)) {
+    return Effect.succeed(
+      errorResponse(Access.permissionRequired(principal, `GET /admin/spend?group_by=${groupBy}`, needed))
+    )
+  }
   return answerOf(database, Requests.spend(database.sql, { groupBy, from, to, bucket: read.bucket }), (rows) => ({
     group_by: groupBy,
     from: unixSeconds(from),
@@ -179,10 +201,30 @@ export const spend = (
   }))
 }
 
-/** `GET /admin/requests`' answer to `request`, its caller checked by the route. */
+/**
+ * A row as `principal` may read it: its key (id and name) only when they may read that key (`keys.read` over its
+ * team), its team only when they may read that team (`teams.read`).
+ */
+function rowFor(principal: Principal, teams: Access.Teams | undefined, row: Requests.Row): Requests.Row {
+  const team = row.team_id === null ? undefined : teams?.byId(row.team_id)
+  const keyShown = Access.sees(principal, "keys.read", team)
+  const teamShown = Access.sees(principal, "teams.read", team)
+  return keyShown && teamShown ? row : {
+    ...row,
+    ...(keyShown ? {} : { key_id: null, key_name: null }),
+    ...(teamShown ? {} : { team_id: null })
+  }
+}
+
+/**
+ * `GET /admin/requests`' answer to `request` for `principal` (the route's rule checked): the rows as they may read
+ * them (`rowFor`), filtered by key or team only for those who may read the keys or teams.
+ */
 export const requests = (
   database: Sql.Database | undefined,
-  request: HttpServerRequest.HttpServerRequest
+  request: HttpServerRequest.HttpServerRequest,
+  principal: Principal,
+  teams: Access.Teams | undefined
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
   if (database === undefined) return Effect.succeed(errorResponse(noDatabase))
   const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
@@ -195,12 +237,20 @@ export const requests = (
   }))
   if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
   const query = parsed.values
+  // A filter by key or team would tell which exist: it needs what reads them.
+  for (const [filter, needed] of [["key", "keys.read"], ["team", "teams.read"]] as const) {
+    if (query[filter] !== undefined && !Access.sees(principal, needed, undefined)) {
+      return Effect.succeed(
+        errorResponse(Access.permissionRequired(principal, `GET /admin/requests?${filter}=...`, needed))
+      )
+    }
+  }
   const limit = Math.min(query.limit ?? defaultLimit, maxLimit)
   // One row more than the page: whether there is a page after.
   const page = Requests.list(database.sql, { ...query, after: query.cursor, limit: limit + 1 })
   return answerOf(database, page, (rows) => ({
     data: rows.slice(0, limit).map((row) => ({
-      ...row,
+      ...rowFor(principal, teams, row),
       at: unixSeconds(row.at),
       payload: row.payload === null ? null : JSON.parse(row.payload)
     })),

@@ -178,22 +178,27 @@ export function sees(principal: Principal, permission: Permission, team: Team | 
   return grants(principal.roles, permission, team ?? "global")
 }
 
+/** The 403 refusing `principal` `what` (`GET /admin/keys`), which needs `permission` their roles do not grant. */
+export function permissionRequired(principal: Principal, what: string, permission: Permission): Errors.ErrorAnswer {
+  const roles = principal.roles.length === 0 ? "none" : principal.roles.join(", ")
+  // The same words whatever the object's team, so a refusal tells nothing of another team's keys.
+  return Errors.answer(
+    403,
+    `${what} needs the permission \`${permission}\` over what it concerns, which your roles ` +
+      `(${roles}) do not grant; docs/identity.md lists what each role grants.`,
+    "invalid_request_error",
+    null,
+    "permission_required"
+  )
+}
+
 /** The 403 refusing `principal` what `rule` needs of `request`, or `undefined` when its roles grant it. */
 export function authorize(principal: Principal, rule: Rule, request: Request): Errors.ErrorAnswer | undefined {
   // Anyone known may ask who they are, a person without any role included.
   if (rule.permission === "public" || rule.permission === "self") return undefined
   const { permission, targets } = needsOf({ ...rule, permission: rule.permission }, request)
   if (targets.every((target) => grants(principal.roles, permission, target))) return undefined
-  const roles = principal.roles.length === 0 ? "none" : principal.roles.join(", ")
-  // The same words whatever the object's team, so a refusal tells nothing of another team's keys.
-  return Errors.answer(
-    403,
-    `${rule.method} ${rule.path} needs the permission \`${permission}\` over what it concerns, which your roles ` +
-      `(${roles}) do not grant; docs/identity.md lists what each role grants.`,
-    "invalid_request_error",
-    null,
-    "permission_required"
-  )
+  return permissionRequired(principal, `${rule.method} ${rule.path}`, permission)
 }
 
 /** The 403 of an admin route the table does not name: refused to everyone. */

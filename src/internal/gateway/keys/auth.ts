@@ -276,14 +276,16 @@ const info = (
   name: string,
   sha256: Buffer,
   admin: boolean,
-  key: Pick<Key, "models" | "tools" | "guardrails">
+  key: Pick<Key, "models" | "tools" | "guardrails" | "budget" | "rateLimit">
 ): KeyInfo => ({
   name,
   sha256: sha256.toString("hex"),
   admin,
   models: key.models,
   tools: key.tools,
-  guardrails: key.guardrails
+  guardrails: key.guardrails,
+  ...(key.budget === undefined ? {} : { budget: key.budget }),
+  ...(key.rateLimit === undefined ? {} : { rateLimit: key.rateLimit })
 })
 
 /**

@@ -5,8 +5,8 @@
  * flight, masked keys with their load, cooldowns and disabled state, the load
  * percent, the sessions pinned to each deployment) with the live figures
  * (`LiveStats` in `observe/record.ts`: request and error rates, latency and time-to-first-token
- * quantiles, cost so far), one entry per deployment of the configuration, and every budgeted key's budget as it
- * stands. With a database the page also charts spend over time by key, team or model, from the request log through
+ * quantiles, cost so far), one entry per deployment of the configuration, and the budget of every budgeted key the
+ * caller may read (`keys.read`: docs/identity.md; a viewer sees none), as it stands, its team named. With a database the page also charts spend over time by key, team or model, from the request log through
  * `GET /admin/spend` (`admin/spend.ts`), with the same admin key.
  */
 import * as Effect from "effect/Effect"
@@ -54,7 +54,9 @@ export interface DeploymentData {
 /** A key's budget: US dollars of its period, spent, held by calls in flight, and left. */
 export interface BudgetData {
   readonly key: string
+  /** Its team's id, and its name (`null` for a team deleted since). */
   readonly team: string | null
+  readonly teamName: string | null
   readonly limit: number
   /** `"month"`, or the period's length. */
   readonly period: string
@@ -74,9 +76,10 @@ export interface Data {
   readonly budgets: ReadonlyArray<BudgetData>
 }
 
-const budgetData = ({ key, status, team }: KeyBudget): BudgetData => ({
+const budgetData = ({ key, status, team }: KeyBudget, teamName: Sources["teamName"]): BudgetData => ({
   key,
   team: team ?? null,
+  teamName: team === undefined ? null : teamName(team) ?? null,
   limit: status.limit,
   period: status.period,
   spent: status.spent,
@@ -86,13 +89,14 @@ const budgetData = ({ key, status, team }: KeyBudget): BudgetData => ({
 })
 
 /**
- * The dashboard's data from the router's `status`, the live figures and the keys' budgets, at `now` (Clock
- * milliseconds).
+ * The dashboard's data from the router's `status`, the live figures and the keys' budgets shown (their teams named by
+ * `teamName`), at `now` (Clock milliseconds).
  */
 export const data = (
   status: Router.Status,
   stats: LiveStats.LiveStats,
   budgets: ReadonlyArray<KeyBudget>,
+  teamName: Sources["teamName"],
   now: number
 ): Data => {
   const rates = stats.rates.read(status.details, now)
@@ -126,14 +130,21 @@ export const data = (
       }))
     })
   }
-  return { now, loadPercent: status.loadPercent, deployments, budgets: budgets.map(budgetData) }
+  return {
+    now,
+    loadPercent: status.loadPercent,
+    deployments,
+    budgets: budgets.map((budget) => budgetData(budget, teamName))
+  }
 }
 
 /** A gateway's dashboard: the live figures its requests feed, and its data's answer. */
 export interface Dashboard {
   readonly stats: LiveStats.LiveStats
-  /** `GET /dashboard/data`'s answer (its caller checked by the route). */
-  readonly data: Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /**
+   * `GET /dashboard/data`'s answer (its caller checked by the route), with the budgets `shown` lets its caller read.
+   */
+  readonly data: (shown: (budget: KeyBudget) => boolean) => Effect.Effect<HttpServerResponse.HttpServerResponse>
 }
 
 /** What the dashboard reads. */
@@ -145,12 +156,14 @@ export interface Sources {
    * through the same `KeyBudget`.
    */
   readonly budgets: Effect.Effect<ReadonlyArray<KeyBudget>>
+  /** A team's name, by its id (none without a database, or once the team is deleted). */
+  readonly teamName: (id: string) => string | undefined
   /** Clock milliseconds. */
   readonly now: () => number
 }
 
 /** The dashboard over its sources; its deployments read once, at start. */
-export const make = ({ budgets, now, status }: Sources): Effect.Effect<Dashboard> =>
+export const make = ({ budgets, now, status, teamName }: Sources): Effect.Effect<Dashboard> =>
   Effect.map(status, (initial) => {
     const named = Object.entries(initial.details).map(([name, load]) => ({
       name,
@@ -160,11 +173,12 @@ export const make = ({ budgets, now, status }: Sources): Effect.Effect<Dashboard
     const stats = LiveStats.makeLiveStats(named, now())
     return {
       stats,
-      data: Effect.map(Effect.all([status, budgets]), ([current, keyBudgets]) =>
-        HttpServerResponse.text(JSON.stringify(data(current, stats, keyBudgets, now())), {
-          contentType: "application/json",
-          headers: { "cache-control": "no-store" }
-        }))
+      data: (shown) =>
+        Effect.map(Effect.all([status, budgets]), ([current, keyBudgets]) =>
+          HttpServerResponse.text(
+            JSON.stringify(data(current, stats, keyBudgets.filter(shown), teamName, now())),
+            { contentType: "application/json", headers: { "cache-control": "no-store" } }
+          ))
     }
   })
 

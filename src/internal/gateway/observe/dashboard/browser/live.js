@@ -147,7 +147,8 @@
       data.budgets.map(function(b) {
         var br = row("budget", [
           cell("key", b.key, undefined, "text"),
-          cell("team", b.team === null ? none : b.team, undefined, "text"),
+          // A team by its name; by its id once it is deleted.
+          cell("team", b.team === null ? none : b.teamName === null ? b.team : b.teamName, undefined, "text"),
           cell("limit", dollars(b.limit) + " / " + b.period, b.limit),
           cell("spent", dollars(b.spent), b.spent),
           cell("reserved", dollars(b.reserved), b.reserved),

@@ -22,10 +22,13 @@
   var spans = { hour: { millis: 3600000, slots: 24 }, day: { millis: 86400000, slots: 30 } }
   var width = 760, height = 240, left = 64, bottom = 28, top = 12
 
-  // A key's group is its id; it is shown by its name.
+  // A key's group is its id; it is shown by its name. By model, MCP tool calls (which have none) are shown by
+  // their server, and the other calls without a model as such.
   var nameOf = function(g) {
     var name = g.name || g.group
-    return name === null ? "(none)" : name
+    if (name !== null) return name
+    if (g.mcp_server) return "MCP tools: " + g.mcp_server
+    return group.value === "key" ? "(no key)" : group.value === "team" ? "(no team)" : "(no " + group.value + ")"
   }
   var valueOf = function(g) {
     return measure.value === "tokens" ? g.input_tokens + g.output_tokens : measure.value === "calls" ? g.calls : g.cost
