@@ -477,12 +477,14 @@ describe("the admin audit log", () => {
     "pages newest first by cursor, filters by actor, action and time, and exports JSON lines",
     () =>
       Effect.gen(function*() {
-        const { gateway } = yield* setup
+        const issuer = yield* OidcIssuer.make
+        const { gateway } = yield* setupWith(issuer)
         const url = gateway.url
         for (const name of ["a", "b", "c", "d", "e"]) {
           assert.strictEqual((yield* call(url, "POST", "/admin/teams", { name })).status, 201)
         }
-        yield* call(url, "POST", "/admin/teams", {}, "gw-audit-nobody-000000")
+        // A viewer's refusal: a row of its own, by another actor.
+        yield* call(url, "POST", "/admin/teams", { name: "v" }, yield* issuer.token("vera@example.com"))
         const first = yield* page(url, "?action=POST%20/admin/teams&actor=ops&limit=2")
         assert.deepStrictEqual(first.data.map((row) => row.after?.["name"]), ["e", "d"])
         // A row appended between pages does not shift the next page.
@@ -514,7 +516,7 @@ describe("the admin audit log", () => {
         const table = yield* audit(["--url", url, "--action", "POST /admin/teams"])
         assert.strictEqual(table.code, 0)
         assert.match(table.stdout, /^SEQ +AT +ACTOR +ACTION +OBJECT +OUTCOME +FROM\n/)
-        assert.include(table.stdout, "refused 403 admin_key_required")
+        assert.include(table.stdout, "refused 403 permission_required")
         // Bad parameters are named; the log takes no other method.
         const bad = yield* call(url, "GET", "/admin/audit?cursor=nope&limit=0")
         assert.strictEqual(bad.status, 400)

@@ -427,14 +427,16 @@ export function make(
           const engine = built.success
           const kept = previous?.auth.budgets ?? new Map()
           const tokenCallers = config.keys?.tokenCallers ?? []
-          const tokenProblems = TokenCallers.problems(tokenCallers, managedKeys !== undefined, engine)
+          // The sign-on's clients, whose ID tokens no caller may present, and its signed-out sessions' tokens.
+          const signOn = { clients: Oidc.clientsOf(config.keys?.oidc), signedOut: sessions.signedOut }
+          const tokenProblems = TokenCallers.problems(tokenCallers, managedKeys !== undefined, engine, signOn.clients)
           const tokens = tokenCallers.length === 0 || managedKeys === undefined || tokenProblems.some(Boolean)
             ? undefined
             : yield* TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
               teams: managedKeys.store.teams,
               ledger: managedKeys.ledger,
               limiters: limiterStores
-            })
+            }, signOn)
           const authorised = yield* Effect.result(Auth.make(
             keysOf(config, options),
             adminKeysOf(config, options),
@@ -454,7 +456,7 @@ export function make(
           const oidcOptions = config.keys?.oidc
           const oidc = oidcOptions === undefined
             ? undefined
-            : Oidc.make(oidcOptions, yield* Oidc.load("oidc"), lasting.now)
+            : Oidc.make(Oidc.settingsOf(oidcOptions), yield* Oidc.load("oidc"), lasting.now, sessions.signedOut)
           const app = yield* App.make(engine, {
             drain,
             maxBodyBytes,

@@ -21,10 +21,10 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
+import type { StoreUnavailableError } from "../../../Store.js"
 import * as Auth from "../keys/auth.js"
 import * as Chain from "./chain.js"
 import { isRefusal, type Refusals } from "./refusals.js"
-import type { StoreUnavailableError } from "../../../Store.js"
 import type { AuditLog } from "./store.js"
 
 /** A route's path parameters, decoded. */
