@@ -306,6 +306,15 @@ export interface Keys {
    */
   readonly auditAnchor?: AuditAnchor | undefined
   /**
+   * How long the audit log keeps its rows (provider.json's `gateway.audit.retention`; docs/identity.md, "Retention"):
+   * once an hour, the rows older than it are deleted, the chain then verified from the last row deleted (its base),
+   * which is first written to the anchor when there is one, so `audit verify --anchor` still checks where the chain
+   * starts. Needs a database. Default 365 days.
+   *
+   * @since 0.3.0
+   */
+  readonly auditRetention?: Duration.Input | undefined
+  /**
    * Callers by token (`token_callers`; docs/identity.md): an API call may present, instead of a gateway key, an access
    * token of one of these issuers (`Authorization: Bearer <JWT>`, or `x-api-key`), checked as the admin API checks
    * its tokens (the issuer's published keys, the issuer, the audience, the expiry); its team claim names a team made

@@ -23,6 +23,7 @@ import * as Anchor from "../../src/internal/gateway/audit/anchor.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import * as Record from "../../src/internal/gateway/audit/record.js"
 import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
+import * as Retention from "../../src/internal/gateway/audit/retention.js"
 import * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
@@ -278,6 +279,90 @@ describe("the audit log's SQL store", () => {
   )
 })
 
+describe("the audit log's retention", () => {
+  effectProp(
+    "rows at any instants, any retention: those older are deleted, the chain verifies from its base with the anchor, " +
+      "and a base the anchor does not hold is found",
+    fc.record({
+      gaps: fc.array(fc.integer({ min: 0, max: 3 * 86_400_000 }), { minLength: 1, maxLength: 25 }),
+      retentionDays: fc.integer({ min: 1, max: 20 }),
+      later: fc.integer({ min: 0, max: 30 * 86_400_000 }),
+      anchored: fc.boolean()
+    }),
+    ({ anchored, gaps, later, retentionDays }) =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "audit-retention-"))),
+          (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+        )
+        const file = join(dir, "anchor.jsonl")
+        const sql = yield* Database.connect({ sqlite: ":memory:" })
+        const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+        const written: Array<Chain.Row> = []
+        for (const gap of gaps) {
+          yield* TestClock.adjust(Duration.millis(gap))
+          written.push(
+            yield* log.append({ ...sample, at: yield* Effect.clockWith((clock) => clock.currentTimeMillis) })
+          )
+        }
+        if (anchored) yield* Anchor.append(file, yield* log.head)
+        yield* TestClock.adjust(Duration.millis(later))
+        const retention = Duration.days(retentionDays)
+        const settings = { retention, anchor: anchored ? file : undefined }
+        const deleted = yield* Retention.prune(log, settings)
+        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        // Every row older than the retention deleted, from the start; every later one kept.
+        const cut = written.filter((row) => row.at < now - Duration.toMillis(retention)).at(-1)?.seq ?? 0
+        assert.strictEqual(deleted, cut)
+        const kept = yield* log.page({ limit: 100 })
+        assert.deepStrictEqual(
+          kept.map((row) => row.seq),
+          written.filter((row) => row.seq > cut).map((row) => row.seq).reverse()
+        )
+        // Pruning again deletes nothing more.
+        assert.strictEqual(yield* Retention.prune(log, settings), 0)
+        const anchors = anchored ? Result.getOrThrow(Anchor.parse(readFileSync(file, "utf8"))) : []
+        const verified = yield* AuditStore.verify(sql, anchors)
+        assert.deepStrictEqual([verified.broken, verified.rows, verified.base.seq], [
+          undefined,
+          written.length - cut,
+          cut
+        ])
+        // Appends go on after a prune, and the chain still verifies.
+        yield* log.append({ ...sample, at: now })
+        assert.strictEqual((yield* AuditStore.verify(sql, anchors)).broken, undefined)
+        if (anchored && kept.length > 1) {
+          // Someone deletes more rows from the start and writes the base to agree: the anchor holds no such head.
+          const next = kept.at(-1)!
+          yield* sql.unsafe(`DELETE FROM admin_audit WHERE seq <= ${next.seq}`)
+          yield* sql.unsafe(
+            `UPDATE admin_audit_head SET base_seq = ${next.seq}, base_digest = '${next.digest}' WHERE id = 1`
+          )
+          const broken = (yield* AuditStore.verify(sql, anchors)).broken
+          assert.strictEqual(broken?.seq, next.seq)
+          assert.include(broken?.reason, "the anchor holds no such head")
+        }
+      })
+  )
+
+  it.effect("keep prunes at start and each hour after, on the Clock", () =>
+    Effect.gen(function*() {
+      const sql = yield* Database.connect({ sqlite: ":memory:" })
+      const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+      yield* log.append({ ...sample, at: 0 })
+      yield* TestClock.adjust("2 days")
+      yield* log.append({ ...sample, at: yield* Effect.clockWith((clock) => clock.currentTimeMillis) })
+      yield* Retention.keep(log, { retention: Duration.days(1), anchor: undefined })
+      assert.deepStrictEqual((yield* log.page({ limit: 10 })).map((row) => row.seq), [2])
+      // An hour on the second is an hour old; a day of prunes later it is past the retention.
+      yield* TestClock.adjust("1 hour")
+      assert.deepStrictEqual((yield* log.page({ limit: 10 })).map((row) => row.seq), [2])
+      yield* TestClock.adjust("1 day")
+      assert.deepStrictEqual((yield* log.page({ limit: 10 })).map((row) => row.seq), [])
+      assert.strictEqual((yield* AuditStore.verify(sql)).broken, undefined)
+    }))
+})
+
 describe("recording admin routes", () => {
   it.effect("refuses to build a mutating admin route without an audit subject, naming it", () =>
     Effect.gen(function*() {
@@ -316,7 +401,10 @@ function memoryLog() {
         return { ...appended, seq: rows.length, digest: Chain.genesis }
       }),
     page: () => Effect.succeed([]),
-    head: Effect.sync(() => rows.length === 0 ? Chain.emptyHead : { seq: rows.length, digest: digestAt(rows.length) })
+    head: Effect.sync(() => rows.length === 0 ? Chain.emptyHead : { seq: rows.length, digest: digestAt(rows.length) }),
+    // Retention is the SQL store's (tested below): this log keeps every row.
+    lastBefore: () => Effect.succeed(undefined),
+    prune: () => Effect.succeed(0)
   }
   return { rows, log }
 }

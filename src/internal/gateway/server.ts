@@ -60,6 +60,7 @@ import * as SpendRecord from "../sql/spendRecord.js"
 import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
 import * as AuditAnchor from "./audit/anchor.js"
+import * as AuditRetention from "./audit/retention.js"
 import { Drain, shutdown } from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Errors from "./errorAnswer.js"
@@ -143,6 +144,7 @@ function check(options: Options): OptionsError | undefined {
     OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true),
     OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true),
     ...anchorProblems(options.config.keys?.auditAnchor, setting.database !== undefined),
+    OptionsErrors.duration("Gateway", "config.keys.auditRetention", options.config.keys?.auditRetention, true),
     ...invalidBounds(options.config.keys)
   ])
 }
@@ -242,6 +244,9 @@ function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsErr
       : undefined,
     JSON.stringify(config.keys?.auditAnchor) !== JSON.stringify(started.keys?.auditAnchor)
       ? OptionsErrors.make("Gateway", "config.keys.auditAnchor", "another anchor", keptAtReload)
+      : undefined,
+    JSON.stringify(config.keys?.auditRetention) !== JSON.stringify(started.keys?.auditRetention)
+      ? OptionsErrors.make("Gateway", "config.keys.auditRetention", "another retention", keptAtReload)
       : undefined,
     ...boundFields.map((field) =>
       config.keys?.[field] === started.keys?.[field]
@@ -380,6 +385,14 @@ export function make(
       yield* AuditAnchor.write(lasting.audit, {
         file: anchor.file,
         every: anchor.every === undefined ? AuditAnchor.defaultEvery : Duration.fromInputUnsafe(anchor.every)
+      })
+    }
+    // Its rows past the retention deleted, the base anchored first (`audit/retention.ts`).
+    if (lasting.audit !== undefined) {
+      const retention = options.config.keys?.auditRetention
+      yield* AuditRetention.keep(lasting.audit, {
+        retention: retention === undefined ? AuditRetention.defaultRetention : Duration.fromInputUnsafe(retention),
+        anchor: anchor?.file
       })
     }
 

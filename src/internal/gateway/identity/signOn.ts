@@ -205,7 +205,7 @@ export const routes = Effect.gen(function*() {
       200,
       JSON.stringify({
         issuer: settings.issuer,
-        audience: settings.audience,
+        audience: settings.audience ?? null,
         scopes: settings.scopes,
         cli_client_id: settings.cliClientId ?? null
       })
