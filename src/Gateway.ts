@@ -711,6 +711,16 @@ export interface Options {
    * Default: none.
    */
   readonly adminKeys?: ReadonlyArray<AdminKey>
+  /**
+   * A secret the gateway proves it holds, without showing it, at `GET /admin/instance?challenge=...` (the HMAC-SHA256
+   * of the challenge and the address it listens on), so that a program on this machine can tell it from another
+   * process on the address before sending it a credential. `serve` gives its data directory's admin token, which
+   * `keys`, `teams`, `spend` and `audit` check so before sending it. Give a secret of 256 random bits; none: the route
+   * answers 404.
+   *
+   * @since 0.3.0
+   */
+  readonly instanceSecret?: Redacted.Redacted<string> | undefined
   /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
   readonly logRequests?: boolean
   /**

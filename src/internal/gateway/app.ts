@@ -56,6 +56,7 @@ import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
+import * as Instance from "./identity/instance.js"
 import * as SignOn from "./identity/signOn.js"
 import * as Intake from "./intake.js"
 import * as McpRoute from "./mcp/route.js"
@@ -288,6 +289,13 @@ const routesOf = Effect.fnUntraced(function*(lasting: Lasting, dashboard: Dashbo
       : yield* AdminKeys.routes(options.managedKeys)),
     ...yield* AdminGrants.routes(options.grants),
     ...yield* SignOn.routes,
+    HttpRouter.route(
+      "GET",
+      "/admin/instance",
+      plain(
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Instance.answer(options.instance, request))
+      )
+    ),
     HttpRouter.route(
       "GET",
       "/ready",

@@ -487,7 +487,10 @@ export function make(
             mcpSessions,
             oidc,
             sessions,
-            grants
+            grants,
+            instance: options.instanceSecret === undefined
+              ? undefined
+              : { secret: options.instanceSecret, listening: `${host}:${bound}` }
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           const clientSecret = oidcOptions?.clientSecret
