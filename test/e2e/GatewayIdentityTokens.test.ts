@@ -112,7 +112,7 @@ describe("the issuer's tokens on the admin API", () => {
     "every combination of an ID token's marks is refused; a plain access token is taken",
     () =>
       Effect.gen(function*() {
-        const { gateway, issuer } = yield* serve
+        const { gateway, issuer } = yield* serveWith({}, { cli_client_id: OidcIssuer.cliClientId })
         for (const typ of ["at+jwt", "application/at+jwt", "JWT", null]) {
           const plain = yield* issuer.token("ada@example.com", {}, { typ })
           assert.strictEqual((yield* call(gateway, "GET", "/admin/me", bearer(plain))).status, 200, String(typ))
