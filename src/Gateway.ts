@@ -386,7 +386,11 @@ export interface Oidc {
   readonly clientId: string
   /** The client's secret (a confidential client); none for a public client, which PKCE alone protects. */
   readonly clientSecret?: Redacted.Redacted<string> | undefined
-  /** The audience an access token must name to reach the admin API. Default: `clientId`. */
+  /**
+   * The audience an access token must name to reach the admin API: the API's own, never `clientId` or `cliClientId`
+   * (an ID token's audience is its client: such a value is refused). Default: none, and the admin API then takes no
+   * token (the dashboard's sessions and admin keys only).
+   */
   readonly audience?: string | undefined
   /** The scopes asked for at sign-in. Default `["openid", "email", "profile"]`. */
   readonly scopes?: ReadonlyArray<string> | undefined
