@@ -291,7 +291,7 @@ function listClaim(claims: Readonly<Record<string, unknown>>, name: string): Rea
 }
 
 /** The person `claims` name under `settings`, or why not. */
-export function personOf(
+function personOf(
   settings: Pick<Settings, "userClaim" | "groupsClaim">,
   claims: Readonly<Record<string, unknown>>
 ): Result.Result<Person, string> {
