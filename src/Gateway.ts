@@ -306,6 +306,15 @@ export interface Keys {
    */
   readonly auditAnchor?: AuditAnchor | undefined
   /**
+   * How long the audit log keeps its rows (provider.json's `gateway.audit.retention`; docs/identity.md, "Retention"):
+   * once an hour, the rows older than it are deleted, the chain then verified from the last row deleted (its base),
+   * which is first written to the anchor when there is one, so `audit verify --anchor` still checks where the chain
+   * starts. Needs a database. Default 365 days.
+   *
+   * @since 0.3.0
+   */
+  readonly auditRetention?: Duration.Input | undefined
+  /**
    * Callers by token (`token_callers`; docs/identity.md): an API call may present, instead of a gateway key, an access
    * token of one of these issuers (`Authorization: Bearer <JWT>`, or `x-api-key`), checked as the admin API checks
    * its tokens (the issuer's published keys, the issuer, the audience, the expiry); its team claim names a team made
@@ -377,7 +386,11 @@ export interface Oidc {
   readonly clientId: string
   /** The client's secret (a confidential client); none for a public client, which PKCE alone protects. */
   readonly clientSecret?: Redacted.Redacted<string> | undefined
-  /** The audience an access token must name to reach the admin API. Default: `clientId`. */
+  /**
+   * The audience an access token must name to reach the admin API: the API's own, never `clientId` or `cliClientId`
+   * (an ID token's audience is its client: such a value is refused). Default: none, and the admin API then takes no
+   * token (the dashboard's sessions and admin keys only).
+   */
   readonly audience?: string | undefined
   /** The scopes asked for at sign-in. Default `["openid", "email", "profile"]`. */
   readonly scopes?: ReadonlyArray<string> | undefined
@@ -714,6 +727,16 @@ export interface Options {
    * Default: none.
    */
   readonly adminKeys?: ReadonlyArray<AdminKey>
+  /**
+   * A secret the gateway proves it holds, without showing it, at `GET /admin/instance?challenge=...` (the HMAC-SHA256
+   * of the challenge and the address it listens on), so that a program on this machine can tell it from another
+   * process on the address before sending it a credential. `serve` gives its data directory's admin token, which
+   * `keys`, `teams`, `spend` and `audit` check so before sending it. Give a secret of 256 random bits; none: the route
+   * answers 404.
+   *
+   * @since 0.3.0
+   */
+  readonly instanceSecret?: Redacted.Redacted<string> | undefined
   /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
   readonly logRequests?: boolean
   /**

@@ -134,8 +134,9 @@ export const StoreEntry = internalStore.StoreEntry
  * body have to arrive in; default 30) and `hosted_tools` (`"omit"` or `"refuse"`: what a Responses request's tools
  * that OpenAI runs itself do for a model reaching another API; default `"omit"`) and `allow_keyless` (a gateway without
  * keys answers requests without one beyond loopback or with a shared store too; default off), and `audit`
- * (`{ anchor, anchor_every? }`: the file the audit log's head is appended to, and how often, in seconds or a
- * duration; default one minute: `Gateway.AuditAnchor`): `Gateway.Keys`.
+ * (`{ anchor?, anchor_every?, retention? }`: the file the audit log's head is appended to, and how often, in seconds
+ * or a duration, default one minute: `Gateway.AuditAnchor`; how long its rows are kept, default 365 days:
+ * `Gateway.Keys.auditRetention`): `Gateway.Keys`.
  * @since 0.3.0
  * @category Schemas
  */

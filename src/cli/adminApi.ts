@@ -12,7 +12,10 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import { randomBytes, timingSafeEqual } from "node:crypto"
 import { defaultPort } from "../Gateway.js"
+import { proofOf } from "../internal/gateway/identity/instance.js"
+import type { OptionsError } from "../OptionsError.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as AdminToken from "./adminToken.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
@@ -143,24 +146,79 @@ export const gatewayCommandFlags = <const O extends Parameters<typeof noArgument
 // The names of this machine's loopback, as a URL's `hostname` gives them.
 const loopbackNames: ReadonlySet<string> = new Set(["127.0.0.1", "localhost", "[::1]"])
 
+// Hosts a gateway listening on any address, which no other process can share its port on.
+const wildcardHosts: ReadonlySet<string> = new Set(["0.0.0.0", "::", "[::]"])
+
+/**
+ * Whether the address a gateway says it listens on (`host:port`) is the one `url` names: the same port, and the same
+ * host or one of every address.
+ */
+export const listensAt = (listening: string, url: string): boolean => {
+  const at = listening.lastIndexOf(":")
+  const host = listening.slice(0, at)
+  const asked = new URL(url)
+  const port = asked.port === "" ? (asked.protocol === "https:" ? "443" : "80") : asked.port
+  return listening.slice(at + 1) === port &&
+    (wildcardHosts.has(host) || host === asked.hostname || `[${host}]` === asked.hostname)
+}
+
+/**
+ * The gateway at `url` checked to be the `serve` holding `token` before it is sent the token: a fresh challenge to
+ * `GET /admin/instance`, whose proof (the HMAC of the challenge and the address it listens on, under the token) only
+ * that gateway can give, for the address asked (docs/cli.md, "Which gateway gets the token"); else the
+ * `GatewayRequestError` saying the token was not sent.
+ */
+export const checkInstance = Effect.fnUntraced(function*(url: string, token: Redacted.Redacted<string>) {
+  const challenge = randomBytes(32).toString("base64url")
+  const refused = (why: string) =>
+    new GatewayRequestError({
+      url,
+      detail: `it did not prove it is the serve whose admin token this is (${why}), so the token was not sent: ` +
+        "another process may hold the address; start serve there, or give its --data with --data"
+    })
+  const { answer } = yield* requestJson(
+    { url, key: undefined, method: "GET", path: `/admin/instance?challenge=${challenge}` },
+    Schema.Struct({ listening: Schema.String, proof: Schema.String }),
+    "its instance proof"
+  ).pipe(
+    Effect.mapError((error) => refused(error.status === undefined ? error.detail : `it answered ${error.status}`))
+  )
+  const expected = Buffer.from(proofOf(token, challenge, answer.listening), "hex")
+  const given = Buffer.from(answer.proof, "hex")
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return yield* refused("its proof is not of this token")
+  }
+  if (!listensAt(answer.listening, url)) {
+    return yield* refused(`it listens at ${printable(answer.listening)}, not at the address asked`)
+  }
+})
+
 /**
  * The credential to send to the gateway at `url`, the one place it is decided: the environment's admin key, else the
  * access token of the login `login` stored for that gateway (refreshed when it has expired: `LoginStore`), else, for
  * a gateway on this machine's loopback, the token `serve` keeps in the data directory `data` (`AdminToken`), if it is
- * there. The token is never sent elsewhere: a gateway on another machine has its own.
+ * there, once that gateway proved it is the `serve` holding it (`checkInstance`). The token is never sent elsewhere: a
+ * gateway on another machine has its own.
  */
 export const adminKey = (
   io: Io,
   url: string,
   data: string | undefined
-): Effect.Effect<Redacted.Redacted<string> | undefined, AdminToken.AdminTokenError | LoginStore.LoginError> => {
+): Effect.Effect<
+  Redacted.Redacted<string> | undefined,
+  AdminToken.AdminTokenError | LoginStore.LoginError | GatewayRequestError | OptionsError
+> => {
   const variable = io.env[adminKeyVariable]
   if (variable !== undefined && variable !== "") return Effect.succeed(Redacted.make(variable))
   const directory = AdminToken.dataDirectory(data, io.env)
   return Effect.flatMap(LoginStore.accessToken(directory, url), (token) => {
     if (token !== undefined) return Effect.succeed(token)
     if (!loopbackNames.has(new URL(url).hostname)) return Effect.succeed(undefined)
-    return AdminToken.read(directory)
+    return Effect.tap(
+      AdminToken.read(directory),
+      (kept) =>
+        kept === undefined ? Effect.void : checkInstance(url, kept).pipe(Effect.provide(UndiciHttpClient.layer()))
+    )
   })
 }
 

@@ -221,9 +221,12 @@ const verify = (args: VerifyArgs, io: Io, secrets: Array<Redacted.Redacted<strin
       : ` It holds the ${anchors.length} head(s) of ${args.anchor}, the latest row ${
         Math.max(...anchors.map((head) => head.seq))
       }.`
+    const pruned = found.base.seq === 0
+      ? ""
+      : ` It starts after row ${found.base.seq}: the rows up to it were deleted by retention.`
     io.stdout(
       `The audit log of ${where} is intact: ${found.rows} row(s); its head is row ${found.head.seq}, digest ` +
-        `${found.head.digest}.${anchored}\n`
+        `${found.head.digest}.${pruned}${anchored}\n`
     )
     return ExitCode.ok
   }).pipe(Effect.scoped)

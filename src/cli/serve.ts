@@ -175,7 +175,8 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
     const gateway = yield* Gateway.make({
       config: gatewayConfig,
       ...args.options,
-      ...(token === undefined ? {} : { adminKeys: [{ name: AdminToken.keyName, key: token }] }),
+      // The token is also what the gateway proves it holds, for the commands that would send it (`adminApi.ts`).
+      ...(token === undefined ? {} : { adminKeys: [{ name: AdminToken.keyName, key: token }], instanceSecret: token }),
       // A reload reads the file again, with the environment it started with.
       ...(file === undefined ? {} : { source: Effect.map(load(file), (next) => served(next, args, secrets)) }),
       logRequests: true

@@ -2,8 +2,9 @@
  * The admin audit log of a gateway on a SQLite file, over loopback as an operator's script and the CLI use it: every
  * admin route that changes something leaves one row naming its actor (the admin key by its name, a person signed on
  * with the issuer's access token by their user claim), action, object, values before and after and outcome (a table
- * over the routes, checked to hold every mutating route of the gateway's permission table); refusals are recorded (a
- * flood from one address up to its bound), successful reads are not; no key's secret is anywhere in
+ * over the routes, checked to hold every mutating route of the gateway's permission table); a request naming nobody
+ * known (or a person holding no role) writes no row on any route from any address, its refusal counted in one place,
+ * while a known principal's refusals are rows and successful reads are not; no key's secret is anywhere in
  * the table; `GET /admin/audit` pages newest first and exports JSON lines; `audit verify`, reading the file itself,
  * finds the chain intact, then finds an edited row, a deleted row, rows swapped and a row deleted from the end; and
  * against the heads the gateway wrote to its anchor file (at start and at shutdown), a chain rewritten whole with its
@@ -13,12 +14,12 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { hash } from "node:crypto"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import * as Http from "node:http"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Audit from "../../src/cli/audit.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import { actionOf } from "../../src/internal/gateway/audit/record.js"
-import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
 import { rules } from "../../src/internal/gateway/identity/access.js"
 import { maskKey } from "../../src/LlmError.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -83,6 +84,41 @@ const tamper = (file: string, ...statements: ReadonlyArray<string>) => {
     db.close()
   }
 }
+
+// The counts of refusals without a row, by the key they are kept under.
+const droppedCounts = (file: string) => {
+  const db = new DatabaseSync(file)
+  try {
+    return (db.prepare("SELECT address, dropped FROM audit_refusals_dropped").all() as Array<
+      { address: string; dropped: number }
+    >).map((row) => [row.address, Number(row.dropped)])
+  } finally {
+    db.close()
+  }
+}
+
+// `method path` of the gateway at `url` from the loopback address `from` (a connection's source, as another machine's
+// would be), with `headers` and `body`: the answer's status.
+const requestFrom = (
+  from: string,
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string | undefined
+) =>
+  Effect.callback<number>((resume) => {
+    const request = Http.request(`${url}${path}`, {
+      method,
+      localAddress: from,
+      headers: body === undefined ? headers : { ...headers, "content-type": "application/json" }
+    }, (response) => {
+      response.resume()
+      response.on("end", () => resume(Effect.succeed(response.statusCode ?? 0)))
+    })
+    request.on("error", (error) => resume(Effect.die(error)))
+    request.end(body)
+  })
 
 const lookup = (description: string): ListedTool => ({ name: "lookup", description })
 
@@ -373,104 +409,82 @@ describe("the admin audit log", () => {
     90_000
   )
 
-  it.live("refusals are recorded with who was refused and why; successful reads are not", () =>
-    Effect.gen(function*() {
-      const { file, gateway } = yield* setup
-      const url = gateway.url
-      const wrong = "gw-audit-wrong-key-0123456789"
-      const refusals: ReadonlyArray<readonly [string, string, string | undefined, string, number, string]> = [
-        [
-          "POST",
-          "/admin/keys",
-          wrong,
-          `sha256:${hash("sha256", wrong, "hex").slice(0, 12)}`,
-          403,
-          "admin_key_required"
-        ],
-        [
-          "POST",
-          "/admin/teams",
-          configKey,
-          `sha256:${hash("sha256", configKey, "hex").slice(0, 12)}`,
-          403,
-          "admin_key_required"
-        ],
-        [
-          "GET",
-          "/admin/spend",
-          configKey,
-          `sha256:${hash("sha256", configKey, "hex").slice(0, 12)}`,
-          403,
-          "admin_key_required"
-        ],
-        ["POST", "/admin/keys", adminKey, "ops", 400, "invalid_request_error"]
-      ]
-      for (const [method, path, key, actor, status, code] of refusals) {
-        const answer = yield* call(url, method, path, method === "GET" ? undefined : {}, key)
-        assert.strictEqual(answer.status, status)
-        const row = (yield* newest(url))!
-        assert.deepStrictEqual(
-          [row.actor, row.action, row.outcome, row.status, row.before, row.after],
-          [actor, `${method} ${path}`, "refused", status, null, null]
-        )
-        assert.strictEqual(row.code, answer.body.error?.code ?? null)
-        if (code !== "invalid_request_error") assert.strictEqual(row.code, code)
-      }
-      // No key at all: 401, actor unknown.
-      const keyless = yield* Effect.promise(() => fetch(`${url}/admin/reload`, { method: "POST" }))
-      assert.strictEqual(keyless.status, 401)
-      const row = (yield* newest(url))!
-      assert.deepStrictEqual([row.actor, row.action, row.outcome, row.code], [
-        "unknown",
-        "POST /admin/reload",
-        "refused",
-        "invalid_api_key"
-      ])
-      // Reads that succeed are not actions: no row.
-      const rows = count(file)
-      for (const path of ["/admin/spend", "/admin/requests", "/admin/keys", "/admin/teams", "/admin/audit"]) {
-        assert.strictEqual((yield* call(url, "GET", path)).status, 200)
-      }
-      assert.strictEqual(count(file), rows)
-      const dump = JSON.stringify(new DatabaseSync(file).prepare("SELECT * FROM admin_audit").all())
-      assert.notInclude(dump, wrong)
-      assert.notInclude(dump, configKey)
-    }).pipe(Effect.scoped), 60_000)
-
   it.live(
-    "a flood of refusals from one address leaves a window's rows, each refusal still answered",
+    "a request naming nobody known writes no row on any admin route from any address, each counted in one place; " +
+      "a known principal's refusals are rows, successful reads are not",
     () =>
       Effect.gen(function*() {
-        const { file, gateway } = yield* setup
+        const issuer = yield* OidcIssuer.make
+        const { file, gateway } = yield* setupWith(issuer)
+        const url = gateway.url
+        const wrong = "gw-audit-wrong-key-0123456789"
+        // Every way of naming nobody the gateway knows: none, a wrong key, a gateway key on an admin path, a token
+        // not signed by the issuer, a session cookie not live, and a person the issuer knows who holds no role.
+        const credentials: ReadonlyArray<Record<string, string>> = [
+          {},
+          { authorization: `Bearer ${wrong}` },
+          { authorization: `Bearer ${configKey}` },
+          { authorization: `Bearer ${yield* issuer.forged("ada@example.com")}` },
+          { cookie: "elr_session=not-a-live-session-0123456789abcdef" },
+          { authorization: `Bearer ${yield* issuer.token("nora@example.com")}` }
+        ]
+        const addresses = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
         const rows = count(file)
-        const flood = Refusals.rowsPerWindow + 10
-        const answers = yield* Effect.forEach(
-          Array.from({ length: flood }, () => undefined),
-          () => call(gateway.url, "GET", "/admin/spend", undefined, "gw-audit-flood-0000000000"),
-          { concurrency: 4 }
-        )
-        assert.deepStrictEqual(answers.map((answer) => answer.status), answers.map(() => 403))
-        assert.strictEqual(count(file) - rows, Refusals.rowsPerWindow)
-        // The admin key's actions are not refusals: still recorded.
-        assert.strictEqual((yield* call(gateway.url, "POST", "/admin/teams", { name: "after-flood" })).status, 201)
+        let refused = 0
+        for (const rule of rules) {
+          const path = rule.path.replace(/:[a-z]+/g, "x").replace("*", "gpt-4o-mini")
+          const body = rule.method === "GET" ? undefined : "{}"
+          const statuses = yield* Effect.forEach(
+            credentials.flatMap((headers) => addresses.map((from) => ({ headers, from }))),
+            ({ from, headers }) => requestFrom(from, url, rule.method, path, headers, body),
+            { concurrency: 5 }
+          )
+          refused += statuses.filter((status) => status === 401 || status === 403).length
+        }
+        assert.isAbove(refused, rules.length * addresses.length * 4)
+        assert.strictEqual(count(file), rows, "no row of their own")
+        // Every refusal counted, every address together, in the one row its summary is written from.
+        assert.deepStrictEqual(droppedCounts(file), [["*", refused]])
+
+        // A known principal's refusals are rows: a role that does not grant the action, and an admin key's 400.
+        const before = count(file)
+        const viewer = yield* issuer.token("vera@example.com")
+        assert.strictEqual((yield* call(url, "POST", "/admin/keys", { name: "v" }, viewer)).status, 403)
         assert.deepStrictEqual(
-          [(yield* newest(gateway.url))!.action, count(file) - rows],
-          ["POST /admin/teams", Refusals.rowsPerWindow + 1]
+          (({ action, actor, code, outcome }) => [actor, action, outcome, code])((yield* newest(url))!),
+          ["vera@example.com", "POST /admin/keys", "refused", "permission_required"]
         )
+        assert.strictEqual((yield* call(url, "POST", "/admin/keys", {})).status, 400)
+        assert.deepStrictEqual(
+          (({ action, actor, outcome }) => [actor, action, outcome])((yield* newest(url))!),
+          ["ops", "POST /admin/keys", "refused"]
+        )
+        assert.strictEqual(count(file), before + 2)
+        // Reads that succeed are not actions: no row.
+        const kept = count(file)
+        for (const path of ["/admin/spend", "/admin/requests", "/admin/keys", "/admin/teams", "/admin/audit"]) {
+          assert.strictEqual((yield* call(url, "GET", path)).status, 200)
+        }
+        assert.strictEqual(count(file), kept)
+        const dump = JSON.stringify(new DatabaseSync(file).prepare("SELECT * FROM admin_audit").all())
+        assert.notInclude(dump, wrong)
+        assert.notInclude(dump, configKey)
       }).pipe(Effect.scoped),
-    60_000
+    120_000
   )
 
   it.live(
     "pages newest first by cursor, filters by actor, action and time, and exports JSON lines",
     () =>
       Effect.gen(function*() {
-        const { gateway } = yield* setup
+        const issuer = yield* OidcIssuer.make
+        const { gateway } = yield* setupWith(issuer)
         const url = gateway.url
         for (const name of ["a", "b", "c", "d", "e"]) {
           assert.strictEqual((yield* call(url, "POST", "/admin/teams", { name })).status, 201)
         }
-        yield* call(url, "POST", "/admin/teams", {}, "gw-audit-nobody-000000")
+        // A viewer's refusal: a row of its own, by another actor.
+        yield* call(url, "POST", "/admin/teams", { name: "v" }, yield* issuer.token("vera@example.com"))
         const first = yield* page(url, "?action=POST%20/admin/teams&actor=ops&limit=2")
         assert.deepStrictEqual(first.data.map((row) => row.after?.["name"]), ["e", "d"])
         // A row appended between pages does not shift the next page.
@@ -502,7 +516,7 @@ describe("the admin audit log", () => {
         const table = yield* audit(["--url", url, "--action", "POST /admin/teams"])
         assert.strictEqual(table.code, 0)
         assert.match(table.stdout, /^SEQ +AT +ACTOR +ACTION +OBJECT +OUTCOME +FROM\n/)
-        assert.include(table.stdout, "refused 403 admin_key_required")
+        assert.include(table.stdout, "refused 403 permission_required")
         // Bad parameters are named; the log takes no other method.
         const bad = yield* call(url, "GET", "/admin/audit?cursor=nope&limit=0")
         assert.strictEqual(bad.status, 400)

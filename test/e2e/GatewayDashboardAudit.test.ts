@@ -1,27 +1,30 @@
 /**
  * The dashboard's audit section in a real headless Chromium: a gateway with a SQLite database, teams made by the
- * admin key and a key refused to a gateway key; the page lists the rows newest first and filters them by actor,
- * action and time range as the gateway's `GET /admin/audit` does. Without a database, the page saying it keeps no
- * audit log.
+ * admin key and a key it was refused; the page lists the rows newest first and filters them by actor, action and time
+ * range as the gateway's `GET /admin/audit` does. Before anyone is known the page asks only who it acts for, so a page
+ * load writes no row and counts one refusal. Without a database, the page saying it keeps no audit log.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { hash } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import type { Page } from "playwright-core"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { call } from "../utils/adminApi.js"
 import {
   adminKey,
   appKey,
+  browser,
   type DomDocument,
+  formMessage,
   keyed,
   openDashboard,
   readUntil,
   screenshot,
-  serve
+  serve,
+  submitKey
 } from "../utils/dashboardHarness.js"
 
 // The audit rows the page shows, each cell's text by its test id.
@@ -39,16 +42,12 @@ const readAudit = (page: Page) =>
     })
   )
 
-type Rows = ReadonlyArray<Readonly<Record<string, string>>>
-
 // The filters filled (an empty value clears one) and applied.
 const filter = (page: Page, values: Readonly<Record<"actor" | "action" | "from" | "to", string>>) =>
   Effect.promise(async () => {
     for (const [name, value] of Object.entries(values)) await page.getByTestId(`audit-${name}`).fill(value)
     await page.getByTestId("audit-apply").click()
   })
-
-const appActor = `sha256:${hash("sha256", appKey, "hex").slice(0, 12)}`
 
 describe("Gateway dashboard's audit section in headless Chromium", () => {
   it.live(
@@ -63,31 +62,29 @@ describe("Gateway dashboard's audit section in headless Chromium", () => {
         for (const name of ["research", "support"]) {
           expect((yield* call(gateway.url, "POST", "/admin/teams", { name }, adminKey)).status).toBe(201)
         }
+        expect((yield* call(gateway.url, "POST", "/admin/keys", {}, adminKey)).status).toBe(400)
+        // A gateway key on an admin path names nobody the gateway knows as an admin: no row of its own.
         expect((yield* call(gateway.url, "POST", "/admin/keys", { name: "x" }, appKey)).status).toBe(403)
 
         const page = yield* openDashboard(gateway.url)
-        // The page's own polls before the key was entered are refusals too (actor `unknown`), before the key's rows.
-        const known = (rows: Rows) => rows.filter((row) => row["actor"] !== "unknown")
-        const all = yield* readUntil(readAudit(page), (rows) => known(rows).length === 3)
+        const all = yield* readUntil(readAudit(page), (rows) => rows.length === 3)
         yield* screenshot(page, "audit.png")
-        expect(known(all).map((row) => [row["actor"], row["action"], row["outcome"]])).toEqual([
-          [appActor, "POST /admin/keys", "refused 403 admin_key_required"],
+        expect(all.map((row) => [row["actor"], row["action"], row["outcome"]])).toEqual([
+          ["ops", "POST /admin/keys", "refused 400"],
           ["ops", "POST /admin/teams", "ok"],
           ["ops", "POST /admin/teams", "ok"]
         ])
-        const unknown = all.filter((row) => row["actor"] === "unknown")
-        expect(unknown.every((row) => row["outcome"] === "refused 401 invalid_api_key")).toBe(true)
-        expect(all.slice(-3)).toEqual(known(all))
         expect(all.at(-2)!["object"]).toMatch(/^team_/)
         expect(all.at(-1)!["from"]).toBe("127.0.0.1")
 
         yield* filter(page, { actor: "ops", action: "", from: "", to: "" })
-        const byActor = yield* readUntil(readAudit(page), (rows) => rows.length === 2)
-        expect(byActor.map((row) => row["actor"])).toEqual(["ops", "ops"])
+        expect((yield* readUntil(readAudit(page), (rows) => rows.length === 3)).length).toBe(3)
+        yield* filter(page, { actor: "nobody", action: "", from: "", to: "" })
+        expect(yield* readUntil(readAudit(page), (rows) => rows.length === 0)).toEqual([])
 
-        yield* filter(page, { actor: "", action: "POST /admin/keys", from: "", to: "" })
-        const byAction = yield* readUntil(readAudit(page), (rows) => rows.length === 1)
-        expect(byAction.map((row) => row["actor"])).toEqual([appActor])
+        yield* filter(page, { actor: "", action: "POST /admin/teams", from: "", to: "" })
+        const byAction = yield* readUntil(readAudit(page), (rows) => rows.length === 2)
+        expect(byAction.map((row) => row["action"])).toEqual(["POST /admin/teams", "POST /admin/teams"])
 
         // A range after every row: none; one from the oldest on: all; one before it: none.
         const oldest = all.at(-1)!["at"]!.replace(" ", "T")
@@ -97,6 +94,41 @@ describe("Gateway dashboard's audit section in headless Chromium", () => {
         expect((yield* readUntil(readAudit(page), (rows) => rows.length === all.length)).length).toBe(all.length)
         yield* filter(page, { actor: "", action: "", from: "", to: oldest })
         expect(yield* readUntil(readAudit(page), (rows) => rows.length === 0)).toEqual([])
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    120_000
+  )
+
+  it.live(
+    "before anyone is known, a page load asks only who it acts for: no row, one refusal counted",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(Path.join(tmpdir(), "dashboard-audit-db-"))),
+          (made) => Effect.promise(() => rm(made, { recursive: true, force: true }))
+        )
+        const file = Path.join(dir, "gateway.db")
+        const gateway = yield* serve(keyed, { database: { sqlite: file } })
+        const { context } = yield* browser
+        const page = yield* Effect.promise(() => context.newPage())
+        const asked: Array<string> = []
+        page.on("request", (request) => asked.push(new URL(request.url()).pathname))
+        yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
+        yield* formMessage(page, "admin key")
+        yield* Effect.promise(() => page.waitForLoadState("networkidle"))
+        expect(asked.filter((path) => path !== "/dashboard")).toEqual(["/admin/me"])
+        const db = new DatabaseSync(file)
+        try {
+          expect(db.prepare("SELECT COUNT(*) AS n FROM admin_audit").get()).toEqual({ n: 0 })
+          expect(db.prepare("SELECT address, dropped FROM audit_refusals_dropped").all()).toEqual([
+            { address: "*", dropped: 1 }
+          ])
+        } finally {
+          db.close()
+        }
+        // Once the key is given, the sections poll what it may read.
+        yield* submitKey(page, adminKey)
+        yield* Effect.promise(() => page.getByTestId("audit").waitFor({ timeout: 30_000 }))
+        expect(asked).toEqual(expect.arrayContaining(["/dashboard/data", "/admin/spend", "/admin/audit"]))
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     120_000
   )

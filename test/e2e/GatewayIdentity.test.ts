@@ -159,6 +159,8 @@ function casesOf(route: string, f: Fixtures): ReadonlyArray<Case> | undefined {
       return global("self", "/admin/me")
     case "GET /admin/oidc":
       return global("public", "/admin/oidc")
+    case "GET /admin/instance":
+      return global("public", "/admin/instance")
     case "GET /admin/login":
     case "GET /admin/callback":
     case "POST /admin/logout":

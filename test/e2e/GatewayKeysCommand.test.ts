@@ -258,6 +258,77 @@ describe("effect-llm-router keys", () => {
   )
 
   it.live(
+    "serve's token goes only to the serve that proves it holds it: another process at the loopback address gets no " +
+      "credential, whatever it answers (nothing, a refusal, a forged proof, the real gateway's proof relayed)",
+    () =>
+      Effect.gen(function*() {
+        const data = yield* directory
+        const running = yield* startInProcess((io) => Serve.run(["--port", "0", "--data", data], io))
+        const real = yield* awaitFirstLine(running, "serve's URL")
+        const token = Redacted.value((yield* AdminToken.read(data).pipe(Effect.provide(NodeFileSystem.layer)))!)
+        // What the impostor answers `GET /admin/instance?challenge=...` with, given the challenge and its own address.
+        type Impostor = (challenge: string, own: string) => Promise<{ readonly status: number; readonly body: string }>
+        const impostors: ReadonlyArray<readonly [string, Impostor]> = [
+          ["nothing", async () => ({ status: 404, body: "{}" })],
+          ["a refusal", async () => ({ status: 401, body: "{\"error\":{\"message\":\"no\"}}" })],
+          ["a forged proof", async (_, own) => ({
+            status: 200,
+            body: JSON.stringify({ listening: own, proof: "00".repeat(32) })
+          })],
+          // The real gateway asked the same challenge: its proof is for its own address, not the impostor's.
+          ["the real proof relayed", async (challenge) => {
+            const relayed = await fetch(`${real}/admin/instance?challenge=${challenge}`)
+            return { status: relayed.status, body: await relayed.text() }
+          }],
+          ["the real proof, its address rewritten", async (challenge, own) => {
+            const relayed = await fetch(`${real}/admin/instance?challenge=${challenge}`)
+            const answer = await relayed.json() as { readonly proof: string }
+            return { status: 200, body: JSON.stringify({ listening: own, proof: answer.proof }) }
+          }]
+        ]
+        const credentials: Array<string> = []
+        let current: Impostor = impostors[0]![1]
+        const server = yield* Loopback.serve((request, response) => {
+          for (const name of ["authorization", "x-api-key", "cookie"]) {
+            const value = request.headers[name]
+            if (value !== undefined) credentials.push(String(value))
+          }
+          const asked = new URL(request.url ?? "/", "http://impostor")
+          if (asked.pathname !== "/admin/instance") {
+            response.writeHead(200, { "content-type": "application/json" })
+            response.end("{\"data\": []}")
+            return
+          }
+          const own = `127.0.0.1:${new URL(server.url).port}`
+          void current(asked.searchParams.get("challenge") ?? "", own).then(({ body, status }) => {
+            response.writeHead(status, { "content-type": "application/json" })
+            response.end(body)
+          })
+        })
+        for (const [name, impostor] of impostors) {
+          current = impostor
+          for (
+            const run of [
+              keys(["list", "--url", server.url, "--data", data], {}),
+              spend(["--url", server.url, "--data", data], {}),
+              audit(["--url", server.url, "--data", data], {})
+            ]
+          ) {
+            const out = yield* run
+            assert.strictEqual(out.code, 1, `${name}: ${out.stderr}`)
+            assert.include(out.stderr, "did not prove it is the serve whose admin token this is", name)
+            assert.notInclude(out.stdout + out.stderr, token)
+          }
+        }
+        assert.deepStrictEqual(credentials, [], "no credential reached the impostor")
+        // The real gateway proves it, and is sent the token.
+        const listed = yield* keys(["list", "--url", real, "--data", data], {})
+        assert.strictEqual(listed.code, 0, listed.stderr)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
     "keys, teams, spend and audit given an answer that is not the admin API's (garbage, HTML, a 500, JSON cut short " +
       "or of another shape) say so on one line and exit 1, never with a stack trace nor as done (a revoke, a delete " +
       "and audit's JSON lines too)",

@@ -149,7 +149,7 @@ describe("callers by token", () => {
       const research = byTeam.find((group) => group["group"] === team)
       expect(research).toMatchObject({ name: "research" })
       expect(Number(research!["cost"])).toBeGreaterThan(0)
-      const person = byKey.find((group) => group["group"] === "person:remy@example.com")
+      const person = byKey.find((group) => group["group"] === `person:${issuer.url}#remy@example.com`)
       // Its two chats that reached the model (four reply tokens each), its model list and its two refusals.
       expect(person).toMatchObject({ name: "remy@example.com" })
       expect(person).toMatchObject({ calls: 5, output_tokens: 8 })
@@ -271,6 +271,88 @@ describe("callers by token", () => {
       expect(anthropic.status).toBe(401)
       expect(anthropic.body).toMatchObject({ type: "error", error: { type: "authentication_error" } })
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live(
+    "two issuers' people of one user claim are two callers (limits, budgets, spend); an unverified email is refused",
+    () =>
+      Effect.gen(function*() {
+        const issuers = [yield* OidcIssuer.make, yield* OidcIssuer.make]
+        for (const issuer of issuers) yield* issuer.register("http://127.0.0.1/unused-callback", "http://127.0.0.1/u")
+        const directory = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(Path.join(tmpdir(), "token-callers-two-"))),
+          (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
+        )
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const config = yield* ProviderConfig.fromJson({
+          sim: [{
+            model_name: "gpt-4o-mini",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            max_retries: 0,
+            pricing: { input_per_mtok: 1, output_per_mtok: 2 }
+          }],
+          gateway: {
+            admin_keys: [{ name: "ops", key: adminKey }],
+            token_callers: issuers.map((issuer) => ({
+              issuer: issuer.url,
+              audience: OidcIssuer.audience,
+              teams: { research: "research" },
+              rate_limit_capacity: 2,
+              rate_limit_refill_rate: 0.001
+            }))
+          }
+        })
+        const gateway = yield* Gateway.make({
+          config: ProviderConfig.gatewayConfig(config),
+          port: 0,
+          database: { sqlite: Path.join(directory, "gateway.db") }
+        })
+        assert.strictEqual((yield* call(gateway, "POST", "/admin/teams", admin, { name: "research" })).status, 201)
+        // The same address at each issuer (and the same `sub`, as each issuer names its own people).
+        const [first, second] = [
+          yield* issuers[0]!.token("remy@example.com"),
+          yield* issuers[1]!.token("remy@example.com")
+        ]
+        for (let attempt = 0; attempt < 2; attempt++) {
+          assert.isTrue((yield* chat(gateway, first, "gpt-4o-mini", 16)).ok)
+        }
+        expect(yield* chat(gateway, first, "gpt-4o-mini", 16)).toMatchObject({ ok: false, status: 429 })
+        // The other issuer's remy has a bucket of their own.
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const admitted = yield* chat(gateway, second, "gpt-4o-mini", 16)
+          assert.isTrue(admitted.ok, JSON.stringify(admitted))
+        }
+        // Spend and the request log name them apart: by issuer and subject, each with their user claim as name.
+        const ids = issuers.map((issuer) => `person:${issuer.url}#remy@example.com`)
+        let groups: ReadonlyArray<Record<string, unknown>> = []
+        for (let attempt = 0; attempt < 100 && groups.filter((group) => group["calls"] === 2).length < 2; attempt++) {
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+          groups = (yield* call(gateway, "GET", "/admin/spend?group_by=key", admin)).body["groups"] as typeof groups
+        }
+        expect(
+          groups.filter((group) => String(group["group"]).startsWith("person:")).map((group) => [
+            group["group"],
+            group["name"],
+            group["calls"]
+          ]).sort()
+        ).toEqual([...ids.map((id) => [id, "remy@example.com", id === ids[0] ? 3 : 2])].sort())
+
+        // An address the issuer has not verified is no name: refused, whatever else the token holds.
+        for (const verified of [false, "false"]) {
+          const unverified = yield* chat(
+            gateway,
+            yield* issuers[1]!.token("rhea@example.com", { groups: ["research"], email_verified: verified }),
+            "gpt-4o-mini",
+            16
+          )
+          expect(unverified).toMatchObject({ ok: false, status: 401, code: "invalid_token" })
+          if (!unverified.ok) expect(unverified.message).toContain("email_verified")
+        }
+        const verified = yield* issuers[1]!.token("rhea@example.com", { groups: ["research"], email_verified: true })
+        expect((yield* chat(gateway, verified, "gpt-4o-mini", 16)).ok).toBe(true)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    120_000
+  )
 
   it.live("a configuration that cannot work is refused at start, naming each field", () =>
     Effect.gen(function*() {

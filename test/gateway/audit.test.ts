@@ -3,8 +3,8 @@
  * field), deleted (anywhere, the last included), or two rows exchanged is found at the row it breaks; pages read by
  * cursor from the SQL store, concatenated, are the whole log newest first while rows are appended between pages, each
  * row's `at` the `Clock`'s time of its append (TestClock); a mutating admin route without an audit subject is refused
- * at build; the rows of refusals bounded per address, the rest counted in one row a window on (TestClock), over any
- * sequence of refusals; a chain rewritten whole from any row (digests made anew) or cut short found against any later
+ * at build; the refusals of nobody known no row of their own, counted in one row a window on across every address and
+ * instance (TestClock), over any sequence of refusals; a chain rewritten whole from any row (digests made anew) or cut short found against any later
  * head anchored outside it, the anchor's lines read as written, and written at start, per interval and at shutdown.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -23,6 +23,7 @@ import * as Anchor from "../../src/internal/gateway/audit/anchor.js"
 import * as Chain from "../../src/internal/gateway/audit/chain.js"
 import * as Record from "../../src/internal/gateway/audit/record.js"
 import * as Refusals from "../../src/internal/gateway/audit/refusals.js"
+import * as Retention from "../../src/internal/gateway/audit/retention.js"
 import * as AuditStore from "../../src/internal/gateway/audit/store.js"
 import * as Sql from "../../src/internal/persistence/sql.js"
 import * as Database from "../../src/internal/sql/database.js"
@@ -278,11 +279,100 @@ describe("the audit log's SQL store", () => {
   )
 })
 
+describe("the audit log's retention", () => {
+  effectProp(
+    "rows at any instants, any retention: those older are deleted, the chain verifies from its base with the anchor, " +
+      "and a base the anchor does not hold is found",
+    fc.record({
+      gaps: fc.array(fc.integer({ min: 0, max: 3 * 86_400_000 }), { minLength: 1, maxLength: 25 }),
+      retentionDays: fc.integer({ min: 1, max: 20 }),
+      later: fc.integer({ min: 0, max: 30 * 86_400_000 }),
+      anchored: fc.boolean()
+    }),
+    ({ anchored, gaps, later, retentionDays }) =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "audit-retention-"))),
+          (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+        )
+        const file = join(dir, "anchor.jsonl")
+        const sql = yield* Database.connect({ sqlite: ":memory:" })
+        const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+        const written: Array<Chain.Row> = []
+        for (const gap of gaps) {
+          yield* TestClock.adjust(Duration.millis(gap))
+          written.push(
+            yield* log.append({ ...sample, at: yield* Effect.clockWith((clock) => clock.currentTimeMillis) })
+          )
+        }
+        if (anchored) yield* Anchor.append(file, yield* log.head)
+        yield* TestClock.adjust(Duration.millis(later))
+        const retention = Duration.days(retentionDays)
+        const settings = { retention, anchor: anchored ? file : undefined }
+        const deleted = yield* Retention.prune(log, settings)
+        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        // Every row older than the retention deleted, from the start; every later one kept.
+        const cut = written.filter((row) => row.at < now - Duration.toMillis(retention)).at(-1)?.seq ?? 0
+        assert.strictEqual(deleted, cut)
+        const kept = yield* log.page({ limit: 100 })
+        assert.deepStrictEqual(
+          kept.map((row) => row.seq),
+          written.filter((row) => row.seq > cut).map((row) => row.seq).reverse()
+        )
+        // Pruning again deletes nothing more.
+        assert.strictEqual(yield* Retention.prune(log, settings), 0)
+        const anchors = anchored ? Result.getOrThrow(Anchor.parse(readFileSync(file, "utf8"))) : []
+        const verified = yield* AuditStore.verify(sql, anchors)
+        assert.deepStrictEqual([verified.broken, verified.rows, verified.base.seq], [
+          undefined,
+          written.length - cut,
+          cut
+        ])
+        // Appends go on after a prune, and the chain still verifies.
+        yield* log.append({ ...sample, at: now })
+        assert.strictEqual((yield* AuditStore.verify(sql, anchors)).broken, undefined)
+        if (anchored && kept.length > 1) {
+          // Someone deletes more rows from the start and writes the base to agree: the anchor holds no such head.
+          const next = kept.at(-1)!
+          yield* sql.unsafe(`DELETE FROM admin_audit WHERE seq <= ${next.seq}`)
+          yield* sql.unsafe(
+            `UPDATE admin_audit_head SET base_seq = ${next.seq}, base_digest = '${next.digest}' WHERE id = 1`
+          )
+          const broken = (yield* AuditStore.verify(sql, anchors)).broken
+          assert.strictEqual(broken?.seq, next.seq)
+          assert.include(broken?.reason, "the anchor holds no such head")
+        }
+      })
+  )
+
+  it.effect("keep prunes at start and each hour after, on the Clock", () =>
+    Effect.gen(function*() {
+      const sql = yield* Database.connect({ sqlite: ":memory:" })
+      const log = AuditStore.make({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
+      yield* log.append({ ...sample, at: 0 })
+      yield* TestClock.adjust("2 days")
+      yield* log.append({ ...sample, at: yield* Effect.clockWith((clock) => clock.currentTimeMillis) })
+      yield* Retention.keep(log, { retention: Duration.days(1), anchor: undefined })
+      assert.deepStrictEqual((yield* log.page({ limit: 10 })).map((row) => row.seq), [2])
+      // An hour on the second is an hour old; a day of prunes later it is past the retention.
+      yield* TestClock.adjust("1 hour")
+      assert.deepStrictEqual((yield* log.page({ limit: 10 })).map((row) => row.seq), [2])
+      yield* TestClock.adjust("1 day")
+      assert.deepStrictEqual((yield* log.page({ limit: 10 })).map((row) => row.seq), [])
+      assert.strictEqual((yield* AuditStore.verify(sql)).broken, undefined)
+    }))
+})
+
 describe("recording admin routes", () => {
   it.effect("refuses to build a mutating admin route without an audit subject, naming it", () =>
     Effect.gen(function*() {
       const route = HttpRouter.route("POST", "/admin/widgets", Effect.succeed(HttpServerResponse.empty()))
-      const recording = { log: undefined, refusals: undefined, actor: () => Effect.succeed("ops"), now: () => 0 }
+      const recording = {
+        log: undefined,
+        refusals: undefined,
+        actor: () => Effect.succeed({ name: "ops", roles: ["admin"] }),
+        now: () => 0
+      }
       const refused = yield* Effect.exit(Record.recorded([route], { ...recording, subjects: {} }))
       assert.isTrue(Exit.isFailure(refused))
       assert.include(String(Exit.isFailure(refused) ? refused.cause : ""), "POST /admin/widgets")
@@ -311,80 +401,64 @@ function memoryLog() {
         return { ...appended, seq: rows.length, digest: Chain.genesis }
       }),
     page: () => Effect.succeed([]),
-    head: Effect.sync(() => rows.length === 0 ? Chain.emptyHead : { seq: rows.length, digest: digestAt(rows.length) })
+    head: Effect.sync(() => rows.length === 0 ? Chain.emptyHead : { seq: rows.length, digest: digestAt(rows.length) }),
+    // Retention is the SQL store's (tested below): this log keeps every row.
+    lastBefore: () => Effect.succeed(undefined),
+    prune: () => Effect.succeed(0)
   }
   return { rows, log }
 }
 
-/** A refused request's entry from `from` at `at`. */
-const refusal = (from: string | null, at: number): Chain.Entry => ({
-  ...sample,
-  at,
-  actor: "unknown",
-  action: "GET /admin/spend",
-  outcome: "refused",
-  status: 401,
-  code: "invalid_api_key",
-  from
-})
-
-/** The summaries among `rows`: their address and how many they say were dropped. */
+/** The summaries among `rows`: when each was written and how many refusals it says there were. */
 const summaries = (rows: ReadonlyArray<Chain.Entry>) =>
-  rows.filter((row) => row.action === Refusals.droppedAction).map((row) => ({
-    from: row.from,
-    dropped: (JSON.parse(row.after!) as { readonly dropped: number }).dropped
+  rows.filter((row) => row.action === Refusals.summaryAction).map((row) => ({
+    at: row.at,
+    refusals: (JSON.parse(row.after!) as { readonly refusals: number }).refusals
   }))
 
-/** A cap's state in a fresh SQLite database of its own, as a gateway with a database has it. */
+/** A count in a fresh SQLite database of its own, as a gateway with a database has it. */
 const sqliteState = Effect.map(
   Effect.orDie(Database.connect({ sqlite: ":memory:" })),
   (sql) => Refusals.sqlState({ sql, bounds: { address: "memory", timeout: Sql.defaultTimeout } })
 )
 
-describe("the audit rows of refusals", () => {
+const now = () => Effect.clockWith((clock) => clock.currentTimeMillis)
+
+describe("the refusals of nobody known", () => {
   it.effect.each(
     [
       ["in memory", Effect.sync(Refusals.memoryState)],
       ["in SQL", sqliteState]
     ] as const
-  )("%s, from one address: a window's rows, the rest counted, and one row a window on saying how many", ([
-    _,
-    state
-  ]) =>
+  )("%s: no row of their own, and one row a window on counting them all", ([_, state]) =>
     Effect.gen(function*() {
       const { log, rows } = memoryLog()
       const refusals = yield* Refusals.make(log, { state: yield* state })
-      const now = () => Effect.clockWith((clock) => clock.currentTimeMillis)
-      for (let i = 0; i < Refusals.rowsPerWindow + 15; i++) yield* refusals.record(refusal("203.0.113.9", yield* now()))
-      // Another address has rows of its own.
-      for (let i = 0; i < 3; i++) yield* refusals.record(refusal("198.51.100.7", yield* now()))
-      assert.strictEqual(rows.filter((row) => row.from === "203.0.113.9").length, Refusals.rowsPerWindow)
-      assert.strictEqual(rows.filter((row) => row.from === "198.51.100.7").length, 3)
-      assert.deepStrictEqual(summaries(rows), [])
-      // The summary comes one window after the first dropped refusal, whether the flood goes on or not.
+      for (let i = 0; i < 35; i++) yield* refusals.count(yield* now())
+      assert.deepStrictEqual(rows, [])
+      // The summary comes one window after the first refusal, whether they go on or not.
       yield* TestClock.adjust("59 seconds")
-      assert.deepStrictEqual(summaries(rows), [])
+      yield* refusals.count(yield* now())
+      assert.deepStrictEqual(rows, [])
       yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual(summaries(rows), [{ from: "203.0.113.9", dropped: 15 }])
-      const written = rows.at(-1)!
+      assert.deepStrictEqual(summaries(rows), [{ at: 60_000, refusals: 36 }])
+      const written = rows[0]!
       assert.deepStrictEqual(
-        [written.actor, written.outcome, written.status, written.code, written.at],
-        [Refusals.gatewayActor, "refused", 429, "audit_rows_dropped", 60_000]
+        [written.actor, written.object, written.outcome, written.status, written.code, written.from],
+        [Refusals.gatewayActor, null, "refused", 401, "unauthenticated", null]
       )
       assert.deepStrictEqual(JSON.parse(written.after!), {
-        dropped: 15,
+        refusals: 36,
         first: new Date(0).toISOString(),
-        last: new Date(0).toISOString()
+        last: new Date(59_000).toISOString()
       })
-      // A window on, the address' bucket is full again: its refusals are rows again, as many as before.
-      const before = rows.length
-      for (let i = 0; i < Refusals.rowsPerWindow + 1; i++) yield* refusals.record(refusal("203.0.113.9", yield* now()))
-      assert.strictEqual(rows.length - before, Refusals.rowsPerWindow)
+      // The next refusal starts the count again.
+      yield* refusals.count(yield* now())
       yield* TestClock.adjust("1 minute")
-      assert.deepStrictEqual(summaries(rows).at(-1), { from: "203.0.113.9", dropped: 1 })
+      assert.deepStrictEqual(summaries(rows).at(-1), { at: 120_000, refusals: 1 })
     }))
 
-  it.effect("two instances on one database: one bound per address for both, one summary of what both dropped", () =>
+  it.effect("two instances on one database: one summary of what both counted", () =>
     Effect.gen(function*() {
       const dir = yield* Effect.acquireRelease(
         Effect.sync(() => mkdtempSync(join(tmpdir(), "audit-refusals-"))),
@@ -399,72 +473,50 @@ describe("the audit rows of refusals", () => {
         yield* Refusals.make(log, { state: yield* stateOn }),
         yield* Refusals.make(log, { state: yield* stateOn })
       ]
-      const now = () => Effect.clockWith((clock) => clock.currentTimeMillis)
-      // 50 refusals from one address, alternately at each instance, some at once.
+      // 50 refusals, alternately at each instance, some at once.
       yield* Effect.forEach(
         Array.from({ length: 50 }, (_, i) => i),
-        (i) => Effect.flatMap(now(), (at) => instances[i % 2]!.record(refusal("203.0.113.9", at))),
+        (i) => Effect.flatMap(now(), (at) => instances[i % 2]!.count(at)),
         { concurrency: 4 }
       )
-      assert.strictEqual(rows.filter((row) => row.action !== Refusals.droppedAction).length, Refusals.rowsPerWindow)
+      assert.deepStrictEqual(rows, [])
       yield* TestClock.adjust("1 minute")
-      assert.deepStrictEqual(summaries(rows), [{ from: "203.0.113.9", dropped: 50 - Refusals.rowsPerWindow }])
+      assert.deepStrictEqual(summaries(rows), [{ at: 60_000, refusals: 50 }])
       // A summary's instance gone before writing it: its count is claimed by the next instance counting into it two
       // windows on, and comes out once.
       const { log: otherLog, rows: otherRows } = memoryLog()
       const orphanState = yield* stateOn
       yield* Effect.scoped(Effect.gen(function*() {
         const doomed = yield* Refusals.make(otherLog, { state: orphanState })
-        for (let i = 0; i < Refusals.rowsPerWindow + 2; i++) yield* doomed.record(refusal("198.51.100.7", yield* now()))
+        for (let i = 0; i < 2; i++) yield* doomed.count(yield* now())
       }))
       yield* TestClock.adjust("2 minutes")
-      for (let i = 0; i < Refusals.rowsPerWindow + 1; i++) {
-        yield* instances[0]!.record(refusal("198.51.100.7", yield* now()))
-      }
-      assert.strictEqual(rows.filter((row) => row.from === "198.51.100.7").length, Refusals.rowsPerWindow)
+      yield* instances[0]!.count(yield* now())
       yield* TestClock.adjust("1 minute")
-      assert.deepStrictEqual(summaries(otherRows), [])
+      assert.deepStrictEqual(otherRows, [])
       // The two the gone instance counted, and the one since.
-      assert.deepStrictEqual(summaries(rows).at(-1), { from: "198.51.100.7", dropped: 3 })
+      assert.deepStrictEqual(summaries(rows).at(-1)?.refusals, 3)
     }))
 
   effectProp(
-    "any refusals from any addresses: each is a row or counted in one summary, and no window holds more than its bound",
-    fc.array(
-      fc.record({ from: fc.constantFrom("10.0.0.1", "10.0.0.2", null), gap: fc.integer({ min: 0, max: 4_000 }) }),
-      { maxLength: 120 }
-    ),
-    (refused) =>
+    "any refusals at any instants: none is a row, each is counted once, and summaries are a window apart at least",
+    fc.array(fc.integer({ min: 0, max: 25_000 }), { maxLength: 150 }),
+    (gaps) =>
       Effect.gen(function*() {
-        const rowsPer = 3
         const per = Duration.seconds(10)
         const { log, rows } = memoryLog()
-        const refusals = yield* Refusals.make(log, { rows: rowsPer, per })
-        for (const { from, gap } of refused) {
+        const refusals = yield* Refusals.make(log, { per })
+        for (const gap of gaps) {
           yield* TestClock.adjust(Duration.millis(gap))
-          yield* refusals.record(refusal(from, yield* Effect.clockWith((clock) => clock.currentTimeMillis)))
+          yield* refusals.count(yield* now())
         }
         yield* TestClock.adjust(per)
-        const kept = rows.filter((row) => row.action !== Refusals.droppedAction)
-        const counted = summaries(rows)
-        // Nothing lost: every refusal is a row, or counted in its address' summary.
-        for (const address of ["10.0.0.1", "10.0.0.2", null]) {
-          const sent = refused.filter((one) => one.from === address).length
-          const written = kept.filter((row) => row.from === address).length
-          const dropped = counted.filter((one) => one.from === address).reduce((sum, one) => sum + one.dropped, 0)
-          assert.strictEqual(written + dropped, sent)
-          // The bucket's bound: in any window from a row on, at most its burst and a window's refill.
-          const times = kept.filter((row) => row.from === address).map((row) => row.at)
-          for (const start of times) {
-            const within = times.filter((at) => at >= start && at < start + Duration.toMillis(per)).length
-            assert.isAtMost(within, 2 * rowsPer)
-          }
-          // One summary a window at most.
-          const summaryTimes = rows.filter((row) => row.action === Refusals.droppedAction && row.from === address)
-            .map((row) => row.at)
-          for (const [index, at] of summaryTimes.entries()) {
-            if (index > 0) assert.isAtLeast(at - summaryTimes[index - 1]!, Duration.toMillis(per))
-          }
+        const written = summaries(rows)
+        assert.strictEqual(rows.length, written.length, "every row a summary")
+        assert.strictEqual(written.reduce((sum, one) => sum + one.refusals, 0), gaps.length)
+        for (const [index, one] of written.entries()) {
+          assert.isAbove(one.refusals, 0)
+          if (index > 0) assert.isAtLeast(one.at - written[index - 1]!.at, Duration.toMillis(per))
         }
       })
   )

@@ -1,10 +1,10 @@
 /**
  * The dashboard's sessions and sign-ins under way (docs/identity.md), on each store the gateway keeps them in (memory;
  * SQLite; Postgres, which several instances share): a session lasts its life and ends at sign-out, kept under its id's
- * digest with its ID token sealed (neither the id nor the token in the store); a sign-in's state is taken once and
- * not after its ten minutes; opening trims the ended and, past the bound, the oldest; in memory, over every bound and
- * overflow, exactly the newest are held; and a sealed ID token opens under its own session's id only, and not once
- * any byte of it is changed.
+ * digest with its tokens sealed (neither the id nor a token in the store), and its access token refused from its
+ * sign-out to its end; a sign-in's state is taken once and not after its ten minutes; opening trims the ended and,
+ * past the bound, the oldest; in memory, over every bound and overflow, exactly the newest are held; and sealed text
+ * opens under its own session's id only, and not once any byte of it is changed.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -19,10 +19,14 @@ const postgresSessions = Effect.map(postgresFor("sessions"), Sessions.sqlStore)
 const sqliteSessions = Effect.map(sqliteDatabase("identity-sessions"), Sessions.sqlStore)
 
 describe("the dashboard's sessions", () => {
-  const session = (expiresAt: number, idToken?: string): Sessions.Session => ({
+  const session = (expiresAt: number, access?: string, accessUntil?: number): Sessions.Session => ({
     subject: "ada@example.com",
     groups: ["llm-admins", "staff"],
-    idToken: idToken === undefined ? undefined : Redacted.make(idToken),
+    tokens: {
+      access: access === undefined ? undefined : Redacted.make(access),
+      accessUntil,
+      refresh: access === undefined ? undefined : Redacted.make(`refresh-of-${access}`)
+    },
     expiresAt
   })
   const stores = [
@@ -37,7 +41,7 @@ describe("the dashboard's sessions", () => {
         let now = 1_000
         const store = yield* makeStore
         const sessions = Sessions.make(store, () => now)
-        const id = yield* sessions.open(session(2_000, "id-token-of-ada"))
+        const id = yield* sessions.open(session(2_000, "access-token-of-ada", 3_000))
         expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
         const found = yield* sessions.find(id)
         expect([found?.subject, found?.groups, found?.expiresAt]).toEqual([
@@ -45,18 +49,28 @@ describe("the dashboard's sessions", () => {
           ["llm-admins", "staff"],
           2_000
         ])
-        expect(Redacted.value(found!.idToken!)).toBe("id-token-of-ada")
-        // Kept under the id's digest, the ID token sealed: the store holds neither the id nor the token.
+        expect(Redacted.value(found!.tokens.access!)).toBe("access-token-of-ada")
+        expect(Redacted.value(found!.tokens.refresh!)).toBe("refresh-of-access-token-of-ada")
+        // Kept under the id's digest, the tokens sealed: the store holds neither the id nor a token.
         const kept = yield* store.find(digest(id).toString("hex"))
         expect(JSON.stringify(kept)).not.toContain(id)
-        expect(JSON.stringify(kept)).not.toContain("id-token-of-ada")
+        expect(JSON.stringify(kept)).not.toContain("access-token-of-ada")
+        // Signed out, its access token is refused until its end, and no other token is.
+        expect(yield* sessions.signedOut("access-token-of-ada")).toBe(false)
+        expect((yield* sessions.close(id))?.subject).toBe("ada@example.com")
+        expect(yield* sessions.signedOut("access-token-of-ada")).toBe(true)
+        expect(yield* sessions.signedOut("access-token-of-bob")).toBe(false)
+        now = 3_000
+        expect(yield* sessions.signedOut("access-token-of-ada")).toBe(false)
+        now = 1_000
         expect(yield* sessions.find(`${id.slice(0, -1)}x`)).toBeUndefined()
+        const lapsing = yield* sessions.open(session(2_000))
         now = 2_000
-        expect(yield* sessions.find(id)).toBeUndefined()
+        expect(yield* sessions.find(lapsing)).toBeUndefined()
         now = 1_000
         const other = yield* sessions.open(session(5_000))
         const closed = yield* sessions.close(other)
-        expect([closed?.subject, closed?.idToken]).toEqual(["ada@example.com", undefined])
+        expect([closed?.subject, closed?.tokens.access]).toEqual(["ada@example.com", undefined])
         expect(yield* sessions.find(other)).toBeUndefined()
         expect(yield* sessions.close(other)).toBeUndefined()
         const pending = {
@@ -107,7 +121,7 @@ describe("the dashboard's sessions", () => {
       expect(live).toEqual(ids.map((_, index) => index >= extra))
     })))
 
-  it("an ID token sealed under one session opens under its id only, and not once edited", () =>
+  it("text sealed under one session opens under its id only, and not once edited", () =>
     fc.assert(fc.property(fc.string({ minLength: 1 }), fc.nat(), (token, at) => {
       const id = randomBytes(32).toString("base64url")
       const sealed = Sessions.seal(id, Redacted.make(token))

@@ -31,19 +31,26 @@ describe("callers by token", () => {
           : undefined,
       models: [{ id: "gpt-4o-mini" }, { id: "gpt-4o" }]
     }
-    expect(Callers.problems([good], true, known).filter((problem) => problem !== undefined)).toEqual([])
-    expect(Callers.problems([], false, known)).toEqual([])
+    expect(Callers.problems([good], true, known, []).filter((problem) => problem !== undefined)).toEqual([])
+    expect(Callers.problems([], false, known, [])).toEqual([])
     const bad = Callers.problems(
-      [good, { issuer: "http://login.example.com", audience: "", teams: {}, models: ["gpt-4o-mini", "nowhere"] }],
+      [
+        good,
+        { issuer: "http://login.example.com", audience: "", teams: {}, models: ["gpt-4o-mini", "nowhere"] },
+        // The sign-on's client as the audience: its ID tokens would be taken.
+        { ...good, audience: "llm-gateway" }
+      ],
       false,
-      known
+      known,
+      ["llm-gateway", "llm-cli"]
     ).flatMap((problem) => problem === undefined ? [] : [problem.option])
     expect(bad).toEqual([
       "tokenCallers",
       "tokenCallers[1].issuer",
       "tokenCallers[1].audience",
       "tokenCallers[1].models[1]",
-      "tokenCallers[1].teams"
+      "tokenCallers[1].teams",
+      "tokenCallers[2].audience"
     ])
     // A person's own rate limit and budget, read as a key's: positive figures, a period in bounds, priced models.
     const limited = { ...good, models: ["gpt-4o-mini"] }
@@ -52,7 +59,7 @@ describe("callers by token", () => {
       rateLimit: { capacity: 2, refillRate: 0.5 },
       budget: { limit: 1, period: "1 day" as const, defaultMaxTokens: 64 }
     }, { ...limited, budget: { limit: 1, period: "month" as const } }]
-    expect(Callers.problems(fine, true, known).filter((problem) => problem !== undefined)).toEqual([])
+    expect(Callers.problems(fine, true, known, []).filter((problem) => problem !== undefined)).toEqual([])
     const limits = Callers.problems(
       [
         { ...limited, rateLimit: { capacity: 0, refillRate: Infinity } },
@@ -60,7 +67,8 @@ describe("callers by token", () => {
         { ...good, budget: { limit: 1, period: "month" } }
       ],
       true,
-      known
+      known,
+      []
     ).flatMap((problem) => problem === undefined ? [] : [`${problem.option}: ${problem.value}`])
     expect(limits).toEqual([
       "tokenCallers[0].rateLimit.capacity: 0",

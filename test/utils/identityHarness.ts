@@ -19,8 +19,8 @@ process.env["IDENTITY_ADMIN_KEY"] = adminKey
 process.env["IDENTITY_OIDC_CLIENT_SECRET"] = OidcIssuer.clientSecret
 
 /**
- * A gateway with sign-on through a fresh issuer whose tokens last `lifetimes`, `oidc` added to its `gateway.oidc`, for
- * the scope.
+ * A gateway with sign-on through a fresh issuer whose tokens last `lifetimes`, `oidc` added to its `gateway.oidc` (a
+ * field `undefined` there left out), for the scope.
  */
 export const serveWith = (lifetimes: OidcIssuer.Lifetimes, oidc: Record<string, unknown> = {}) =>
   Effect.gen(function*() {
@@ -30,6 +30,17 @@ export const serveWith = (lifetimes: OidcIssuer.Lifetimes, oidc: Record<string, 
       (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
     )
     const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+    const signOn = Object.fromEntries(
+      Object.entries({
+        issuer: issuer.url,
+        client_id: OidcIssuer.clientId,
+        client_secret: "env:IDENTITY_OIDC_CLIENT_SECRET",
+        audience: OidcIssuer.audience,
+        scopes: ["openid", "email", "groups"],
+        roles: OidcIssuer.roles,
+        ...oidc
+      }).filter(([, value]) => value !== undefined)
+    )
     const config = yield* ProviderConfig.fromJson({
       sim: [{
         model_name: "gpt-4o-mini",
@@ -41,15 +52,7 @@ export const serveWith = (lifetimes: OidcIssuer.Lifetimes, oidc: Record<string, 
       gateway: {
         admin_keys: [{ name: "ops", key: "env:IDENTITY_ADMIN_KEY" }],
         model_load_details: true,
-        oidc: {
-          issuer: issuer.url,
-          client_id: OidcIssuer.clientId,
-          client_secret: "env:IDENTITY_OIDC_CLIENT_SECRET",
-          audience: OidcIssuer.audience,
-          scopes: ["openid", "email", "groups"],
-          roles: OidcIssuer.roles,
-          ...oidc
-        }
+        oidc: signOn
       }
     })
     const gateway = yield* Gateway.make({

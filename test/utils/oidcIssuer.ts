@@ -8,7 +8,9 @@
  * grant (RFC 8628) and refresh tokens: its access tokens are JWTs for the gateway (`aud` its `audience`) with
  * the person's `email` and `groups`, as an issuer configured for an API gives them; `approveDevice` drives the
  * issuer's device pages over HTTP as a person approving (or aborting) a code, and `signIn` its sign-in pages as a
- * person signing in to the dashboard.
+ * person signing in to the dashboard. `issued` holds every answer of its token endpoint (the tokens a client was
+ * given), and `asked` every request it was sent (method and path), so a test can use a session's tokens as an
+ * attacker who stole them would, and see what the gateway asked of the issuer.
  */
 import * as Effect from "effect/Effect"
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose"
@@ -46,10 +48,28 @@ export const roles = {
   "team_viewer:research": ["research"]
 }
 
+/** A token endpoint's answer: the tokens a client was given. */
+export interface Issued {
+  readonly access_token?: string
+  readonly id_token?: string
+  readonly refresh_token?: string
+}
+
 export interface Issuer {
   readonly url: string
-  /** An access token signed by the issuer's key: `claims` over valid ones for `subject` (its groups from `people`). */
-  readonly token: (subject: string, claims?: Record<string, unknown>) => Effect.Effect<string>
+  /**
+   * An access token signed by the issuer's key: `claims` over valid ones for `subject` (its groups from `people`),
+   * `header` over its protected header (`typ: at+jwt`; a `typ` of `null` leaves it out).
+   */
+  readonly token: (
+    subject: string,
+    claims?: Record<string, unknown>,
+    header?: Record<string, unknown>
+  ) => Effect.Effect<string>
+  /** Every answer of the token endpoint, oldest first. */
+  readonly issued: ReadonlyArray<Issued>
+  /** Every request the issuer was sent, as `METHOD /path`, oldest first. */
+  readonly asked: ReadonlyArray<string>
   /** The same token, signed with another key under the issuer's key id. */
   readonly forged: (subject: string) => Effect.Effect<string>
   /** An access token the issuer itself mints (client credentials) for `robot`, a JWT for `audience`. */
@@ -60,9 +80,13 @@ export interface Issuer {
 
 const keyId = "test-signing-key"
 
-// A signed JWT of `claims` with `key`.
-const sign = (claims: Record<string, unknown>, key: Parameters<SignJWT["sign"]>[0]) =>
-  Effect.promise(() => new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: keyId, typ: "at+jwt" }).sign(key))
+// A signed JWT of `claims` with `key`, `header` over its protected header (a `typ` of `null` left out).
+const sign = (claims: Record<string, unknown>, key: Parameters<SignJWT["sign"]>[0], header = {}) =>
+  Effect.promise(() => {
+    const protectedHeader: Record<string, unknown> = { alg: "RS256", kid: keyId, typ: "at+jwt", ...header }
+    if (protectedHeader["typ"] === null) delete protectedHeader["typ"]
+    return new SignJWT(claims).setProtectedHeader(protectedHeader as { alg: string }).sign(key)
+  })
 
 /** How long the issuer's device codes and access tokens last, in seconds (its defaults: 600 and 3600). */
 export interface Lifetimes {
@@ -81,7 +105,12 @@ export const makeWith = (lifetimes: Lifetimes) =>
       response.statusCode = 503
       response.end()
     }
-    const server = Http.createServer((request, response) => handler(request, response))
+    const issued: Array<Issued> = []
+    const asked: Array<string> = []
+    const server = Http.createServer((request, response) => {
+      asked.push(`${request.method} ${new URL(request.url ?? "/", "http://issuer").pathname}`)
+      handler(request, response)
+    })
     yield* Effect.acquireRelease(
       Effect.callback<void>((resume) => {
         server.listen(0, "127.0.0.1", () => resume(Effect.void))
@@ -168,6 +197,7 @@ export const makeWith = (lifetimes: Lifetimes) =>
           ttl: { DeviceCode: lifetimes.deviceCode ?? 600 },
           cookies: { keys: ["oidc-issuer-test-cookie-key"] }
         })
+        provider.on("grant.success", (context) => issued.push(context.body as Issued))
         handler = provider.callback()
       })
 
@@ -190,7 +220,9 @@ export const makeWith = (lifetimes: Lifetimes) =>
       url,
       register,
       robotToken,
-      token: (subject, claims = {}) => sign({ ...claimsOf(subject), ...claims }, privateKey),
+      issued,
+      asked,
+      token: (subject, claims = {}, header = {}) => sign({ ...claimsOf(subject), ...claims }, privateKey, header),
       forged: (subject) => sign(claimsOf(subject), other.privateKey)
     } satisfies Issuer
   })

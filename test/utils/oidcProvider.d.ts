@@ -36,5 +36,7 @@ declare module "oidc-provider" {
   export default class Provider {
     constructor(issuer: string, configuration: Configuration)
     callback(): RequestListener
+    /** `grant.success`: a token endpoint's answer given (its body the tokens). */
+    on(event: "grant.success", listener: (context: { readonly body: unknown }) => void): this
   }
 }

@@ -49,7 +49,6 @@ import * as AdminKeys from "./admin/keys.js"
 import * as AdminMcpServers from "./admin/mcpServers.js"
 import * as AdminPins from "./admin/pins.js"
 import * as AdminSpend from "./admin/spend.js"
-import { actorOf } from "./audit/actor.js"
 import * as AuditRecord from "./audit/record.js"
 import * as AuditRefusals from "./audit/refusals.js"
 import * as AuditLog from "./audit/store.js"
@@ -57,6 +56,7 @@ import * as BalancedCallRoutes from "./balancedCall/routes.js"
 import type { Engine, Readiness } from "./engine.js"
 import * as Errors from "./errorAnswer.js"
 import * as Access from "./identity/access.js"
+import * as Instance from "./identity/instance.js"
 import * as SignOn from "./identity/signOn.js"
 import * as Intake from "./intake.js"
 import * as McpRoute from "./mcp/route.js"
@@ -118,7 +118,7 @@ export interface Lasting {
   readonly requestLog: RequestLog.RequestLog | undefined
   /** The admin audit log, in the database (none without one). */
   readonly audit: AuditLog.AuditLog | undefined
-  /** Its rows of refusals, bounded per address for the gateway's life (with the log). */
+  /** Its count of refusals of nobody known, one summary a window across every address (with the log). */
   readonly auditRefusals: AuditRefusals.Refusals | undefined
   /** The lines of requests refused before authentication, rate-limited for the gateway's life. */
   readonly refusalLines: Logs.RefusalLines
@@ -161,7 +161,7 @@ export const lasting = Effect.fnUntraced(function*(options: {
     responses,
     refusalLines: yield* Logs.refusalLines,
     audit,
-    // Bounded across the instances on the database: one bucket and one count per address for all of them.
+    // One count for every instance on the database and every address.
     auditRefusals: options.database === undefined || audit === undefined
       ? undefined
       : yield* AuditRefusals.make(audit, { state: AuditRefusals.sqlState(options.database) }),
@@ -312,6 +312,13 @@ const routesOf = Effect.fnUntraced(function*(
     ...yield* SignOn.routes,
     HttpRouter.route(
       "GET",
+      "/admin/instance",
+      plain(
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Instance.answer(options.instance, request))
+      )
+    ),
+    HttpRouter.route(
+      "GET",
       "/ready",
       plain(Effect.map(engine.ready, readyAnswer))
     )
@@ -325,8 +332,8 @@ const routesOf = Effect.fnUntraced(function*(
     refusals: lasting.auditRefusals,
     actor: (request) =>
       Effect.match(admin.principal(request), {
-        onFailure: () => actorOf(options.auth, request.headers),
-        onSuccess: (principal) => principal.name
+        onFailure: () => undefined,
+        onSuccess: (principal) => ({ name: principal.name, roles: principal.roles })
       }),
     now,
     subjects: {

@@ -61,6 +61,7 @@ import * as SpendRecord from "../sql/spendRecord.js"
 import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
 import * as AuditAnchor from "./audit/anchor.js"
+import * as AuditRetention from "./audit/retention.js"
 import { Drain, shutdown } from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Errors from "./errorAnswer.js"
@@ -145,6 +146,7 @@ function check(options: Options): OptionsError | undefined {
     OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true),
     OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true),
     ...anchorProblems(options.config.keys?.auditAnchor, setting.database !== undefined),
+    OptionsErrors.duration("Gateway", "config.keys.auditRetention", options.config.keys?.auditRetention, true),
     ...invalidBounds(options.config.keys)
   ])
 }
@@ -244,6 +246,9 @@ function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsErr
       : undefined,
     JSON.stringify(config.keys?.auditAnchor) !== JSON.stringify(started.keys?.auditAnchor)
       ? OptionsErrors.make("Gateway", "config.keys.auditAnchor", "another anchor", keptAtReload)
+      : undefined,
+    JSON.stringify(config.keys?.auditRetention) !== JSON.stringify(started.keys?.auditRetention)
+      ? OptionsErrors.make("Gateway", "config.keys.auditRetention", "another retention", keptAtReload)
       : undefined,
     ...boundFields.map((field) =>
       config.keys?.[field] === started.keys?.[field]
@@ -384,6 +389,14 @@ export function make(
         every: anchor.every === undefined ? AuditAnchor.defaultEvery : Duration.fromInputUnsafe(anchor.every)
       })
     }
+    // Its rows past the retention deleted, the base anchored first (`audit/retention.ts`).
+    if (lasting.audit !== undefined) {
+      const retention = options.config.keys?.auditRetention
+      yield* AuditRetention.keep(lasting.audit, {
+        retention: retention === undefined ? AuditRetention.defaultRetention : Duration.fromInputUnsafe(retention),
+        anchor: anchor?.file
+      })
+    }
 
     // The MCP tools' pins, for the gateway's life: in its database, which its instances share, else in memory.
     const mcpPins = McpPins.make(
@@ -429,14 +442,16 @@ export function make(
           const engine = built.success
           const kept = previous?.auth.budgets ?? new Map()
           const tokenCallers = config.keys?.tokenCallers ?? []
-          const tokenProblems = TokenCallers.problems(tokenCallers, managedKeys !== undefined, engine)
+          // The sign-on's clients, whose ID tokens no caller may present, and its signed-out sessions' tokens.
+          const signOn = { clients: Oidc.clientsOf(config.keys?.oidc), signedOut: sessions.signedOut }
+          const tokenProblems = TokenCallers.problems(tokenCallers, managedKeys !== undefined, engine, signOn.clients)
           const tokens = tokenCallers.length === 0 || managedKeys === undefined || tokenProblems.some(Boolean)
             ? undefined
             : yield* TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
               teams: managedKeys.store.teams,
               ledger: managedKeys.ledger,
               limiters: limiterStores
-            })
+            }, signOn)
           const authorised = yield* Effect.result(Auth.make(
             keysOf(config, options),
             adminKeysOf(config, options),
@@ -456,7 +471,7 @@ export function make(
           const oidcOptions = config.keys?.oidc
           const oidc = oidcOptions === undefined
             ? undefined
-            : Oidc.make(oidcOptions, yield* Oidc.load("oidc"), lasting.now)
+            : Oidc.make(Oidc.settingsOf(oidcOptions), yield* Oidc.load("oidc"), lasting.now, sessions.signedOut)
           const app = yield* App.make(engine, {
             drain,
             maxBodyBytes,
@@ -474,7 +489,10 @@ export function make(
             mcpSessions,
             oidc,
             sessions,
-            grants
+            grants,
+            instance: options.instanceSecret === undefined
+              ? undefined
+              : { secret: options.instanceSecret, listening: `${host}:${bound}` }
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
           const clientSecret = oidcOptions?.clientSecret

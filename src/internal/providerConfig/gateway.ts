@@ -9,7 +9,8 @@
  * (`affinity_max_sessions`), whether a gateway without keys answers requests without one beyond loopback or
  * with a shared store (`allow_keyless`), sign-on for the admin side (`oidc`: its issuer, client, claims and the
  * groups each role maps from; docs/identity.md), API callers by an issuer's token (`token_callers`), and where the
- * audit log's head is written outside the database (`audit.anchor`, `audit.anchor_every`).
+ * audit log's head is written outside the database (`audit.anchor`, `audit.anchor_every`) and how long its rows are
+ * kept (`audit.retention`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -110,12 +111,17 @@ const TokenCallersEntry = Schema.Struct({
   budget: optional(KeyBudget)
 })
 
-/** Where the audit log's head is written outside the database (docs/identity.md, "Anchoring the head"). */
+/**
+ * Where the audit log's head is written outside the database (docs/identity.md, "Anchoring the head"), and how long
+ * its rows are kept ("Retention").
+ */
 const AuditEntry = Schema.Struct({
   /** The file the heads are appended to. */
-  anchor: NonEmpty,
+  anchor: optional(NonEmpty),
   /** How often, while the head moves: seconds or a duration. */
-  anchor_every: optional(DurationEntry)
+  anchor_every: optional(DurationEntry),
+  /** How long rows are kept: seconds or a duration. */
+  retention: optional(DurationEntry)
 })
 
 export const GatewayEntry = Schema.Struct({
@@ -155,7 +161,7 @@ export const GatewayEntry = Schema.Struct({
   oidc: optional(OidcEntry),
   /** API callers by an issuer's access token instead of a gateway key (docs/identity.md). */
   token_callers: optional(Schema.Array(TokenCallersEntry)),
-  /** The audit log's anchor (docs/identity.md). */
+  /** The audit log's anchor and retention (docs/identity.md). */
   audit: optional(AuditEntry)
 })
 
@@ -350,12 +356,13 @@ export const resolve = (
         ...(entry.guardrails !== undefined ? { guardrails: entry.guardrails } : {}),
         ...(oidc === undefined ? {} : { oidc }),
         ...(entry.token_callers === undefined ? {} : { tokenCallers: entry.token_callers.map(tokenCallersOf) }),
-        ...(entry.audit === undefined ? {} : {
+        ...(entry.audit?.anchor === undefined ? {} : {
           auditAnchor: {
             file: entry.audit.anchor,
             ...(entry.audit.anchor_every === undefined ? {} : { every: toDuration(entry.audit.anchor_every)! })
           }
-        })
+        }),
+        ...(entry.audit?.retention === undefined ? {} : { auditRetention: toDuration(entry.audit.retention)! })
       }
     }
   })

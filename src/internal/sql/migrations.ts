@@ -287,6 +287,22 @@ export const migrations = {
       uri TEXT NOT NULL,
       PRIMARY KEY (session, uri)
     )`
+  ),
+  // Sign-on and the audit log made safer (docs/identity.md): a dashboard session keeps its access and refresh tokens
+  // (sealed, revoked at sign-out) in place of its ID token, which no longer leaves the gateway; the access tokens of
+  // sessions signed out, refused until their end; the audit chain's base, the row pruned last (by retention), which
+  // the chain left in the table follows; and the per-address counts of refusals, now one count of all addresses.
+  "17_sign_out_and_retention": statements(
+    "ALTER TABLE admin_sessions DROP COLUMN id_token_sealed",
+    "ALTER TABLE admin_sessions ADD COLUMN tokens_sealed TEXT",
+    `CREATE TABLE admin_signed_out_tokens (
+      digest TEXT PRIMARY KEY,
+      expires_at BIGINT NOT NULL
+    )`,
+    "CREATE INDEX admin_signed_out_tokens_by_end ON admin_signed_out_tokens (expires_at)",
+    "ALTER TABLE admin_audit_head ADD COLUMN base_seq BIGINT NOT NULL DEFAULT 0",
+    `ALTER TABLE admin_audit_head ADD COLUMN base_digest TEXT NOT NULL DEFAULT '${genesis}'`,
+    "DELETE FROM audit_refusals_dropped"
   )
 }
 

@@ -55,6 +55,19 @@ export function parse(text: string): Result.Result<ReadonlyArray<Chain.Head>, st
   return heads.length === 0 ? Result.fail("it holds no head") : Result.succeed(heads)
 }
 
+/** `head` appended to the anchor `file` now (and logged as an `audit_head` line), or why it could not be. */
+export const append = Effect.fnUntraced(function*(file: string, head: Chain.Head) {
+  const at = yield* Clock.currentTimeMillis
+  // One short line a minute at most: written at once, so the line is down before the next step (or the shutdown).
+  yield* Effect.try({
+    try: () => appendFileSync(file, lineOf(head, at), { mode: 0o600 }),
+    catch: (cause) => new Error(`${file}: ${messageOf(cause)}`)
+  })
+  yield* Effect.logInfo("audit_head").pipe(
+    Effect.annotateLogs({ audit_head_seq: head.seq, audit_head_digest: head.digest })
+  )
+})
+
 /**
  * The head of `log` written to `settings.file` now, every `settings.every` after while it moves, and once more when
  * the scope closes (the gateway's shutdown). A write that fails is logged as an error and tried again at the next.
@@ -64,16 +77,8 @@ export const write = Effect.fnUntraced(function*(log: AuditLog, settings: Settin
   const once = Effect.gen(function*() {
     const head = yield* log.head
     if (written !== undefined && written.seq === head.seq && written.digest === head.digest) return
-    const at = yield* Clock.currentTimeMillis
-    // One short line a minute at most: written at once, so the line is down before the next step (or the shutdown).
-    yield* Effect.try({
-      try: () => appendFileSync(settings.file, lineOf(head, at), { mode: 0o600 }),
-      catch: (cause) => new Error(`${settings.file}: ${messageOf(cause)}`)
-    })
+    yield* append(settings.file, head)
     written = head
-    yield* Effect.logInfo("audit_head").pipe(
-      Effect.annotateLogs({ audit_head_seq: head.seq, audit_head_digest: head.digest })
-    )
   }).pipe(
     Effect.catch((error) =>
       Effect.logError("Gateway: the audit log's head could not be written to its anchor").pipe(

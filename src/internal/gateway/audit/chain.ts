@@ -3,7 +3,9 @@
  * row's digest and this row's canonical JSON (its fields, `seq` included, in a fixed order, `before` and `after` as
  * the JSON text stored), so a row edited, deleted or moved breaks every digest from it on. The chain's head (its last
  * `seq` and digest) is kept beside the rows, so rows deleted from the end are found too; and written outside the
- * database (`anchor.ts`), so a chain rewritten whole, its digests made anew, is found against it. What the store
+ * database (`anchor.ts`), so a chain rewritten whole, its digests made anew, is found against it. Rows older than the
+ * retention are deleted from the start (`retention.ts`): the chain then starts after its base, the last row deleted,
+ * kept beside the head (and written to the anchor first, so a base the anchor does not hold is found). What the store
  * appends and what `verify` walks, over the rows as stored.
  */
 import { hash } from "node:crypto"
@@ -107,17 +109,25 @@ export interface Walk {
 }
 
 /**
- * A walk from the chain's start; with `anchors` (heads written outside the database, `anchor.ts`), one that also finds
- * a chain that does not hold each of them: rewritten from that row or before (with digests made anew to agree), or
- * cut short.
+ * A walk from the chain's start, after its `base` (the last row deleted by retention; none before the first); with
+ * `anchors` (heads written outside the database, `anchor.ts`), one that also finds a chain that does not hold each of
+ * them from its base on: rewritten from that row or before (with digests made anew to agree), or cut short; and a base
+ * the anchors do not hold (rows deleted from its start, the base written to agree).
  */
-export function walk(anchors: ReadonlyArray<Head> = []): Walk {
-  let last: Head = emptyHead
+export function walk(anchors: ReadonlyArray<Head> = [], base: Head = emptyHead): Walk {
+  let last: Head = base
   let rows = 0
   let broken: Break | undefined
   const anchored = new Map<number, Array<string>>()
   for (const head of anchors) anchored.set(head.seq, [...(anchored.get(head.seq) ?? []), head.digest])
   const lastAnchored = anchors.reduce((highest, head) => Math.max(highest, head.seq), 0)
+  if (anchors.length > 0 && base.seq > 0 && anchored.get(base.seq)?.includes(base.digest) !== true) {
+    broken = {
+      seq: base.seq,
+      reason: `the chain starts after row ${base.seq} (the rows up to it deleted by retention), but the anchor holds ` +
+        "no such head: rows were deleted from its start, and its base written to agree"
+    }
+  }
   return {
     feed: (batch) => {
       for (const row of batch) {

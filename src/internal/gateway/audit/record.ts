@@ -7,8 +7,12 @@
  * route's `Subject`: secrets never, a key as its id and its masked form), when (the `Clock`), from where (the
  * connection's address: the gateway trusts no proxy's `X-Forwarded-For`), and the outcome (`ok` for 2xx, `refused`
  * for 4xx, `failed` for 5xx, with the answer's status and error code). The row is appended before the answer goes
- * out; an append that fails is logged, and the answer still goes (the action is done by then). A refusal's row (401,
- * 403), which anyone who reaches the port can cause, is written within its address' bound (`refusals.ts`).
+ * out; an append that fails is logged, and the answer still goes (the action is done by then).
+ *
+ * A request that names nobody the gateway knows (no credential, one it does not take, no live session), or a person
+ * holding no role (anyone with an account at the issuer), writes no row of its own, whatever its route: anyone who
+ * reaches the port can send one. Its refusal (401, 403) is counted in one summary across every address
+ * (`refusals.ts`); what else it may do (a sign-out, asking who it is) is not counted.
  *
  * A mutating admin route without a `Subject` is a defect at build: a new admin route cannot go unrecorded.
  */
@@ -17,6 +21,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
+import type { StoreUnavailableError } from "../../../Store.js"
 import * as Auth from "../keys/auth.js"
 import * as Chain from "./chain.js"
 import { isRefusal, type Refusals } from "./refusals.js"
@@ -45,13 +50,20 @@ export interface Subject {
 /** The subjects of the mutating admin routes, by action (`"POST /admin/keys"`). */
 export type Subjects = Readonly<Record<string, Subject>>
 
-/** What the recording needs: the log (none without a database) and its refusals' bounds, who a request is, the time. */
+/** Who a request is, as a row names them, and the roles they hold. */
+export interface Actor {
+  /** A person's name, an admin key's name (`admin-token`). */
+  readonly name: string
+  readonly roles: ReadonlyArray<string>
+}
+
+/** What the recording needs: the log (none without a database) and its refusals' count, who a request is, the time. */
 export interface Recording {
   readonly log: AuditLog | undefined
-  /** The rows of refusals (401, 403), bounded per address (`refusals.ts`); with the log. */
+  /** The count of refusals of nobody known (`refusals.ts`); with the log. */
   readonly refusals: Refusals | undefined
-  /** Who a request is as its row names them: the principal's name, else `actor.ts`' `actorOf` of its headers. */
-  readonly actor: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<string>
+  /** Who a request is (the admin check's principal), or `undefined` when it names nobody the gateway knows. */
+  readonly actor: (request: HttpServerRequest.HttpServerRequest) => Effect.Effect<Actor | undefined>
   readonly now: () => number
   readonly subjects: Subjects
 }
@@ -97,6 +109,18 @@ function textOf(value: unknown): string | null {
   return value === undefined || value === null ? null : Chain.canonical(value)
 }
 
+// A write to the log that failed: logged (the action is done by then), the answer still going out.
+function written(write: Effect.Effect<unknown, StoreUnavailableError>, action: string, actor = "", object = "") {
+  return Effect.uninterruptible(write).pipe(
+    Effect.asVoid,
+    Effect.catch((error) =>
+      Effect.logError("Gateway: an admin action was done but not recorded in the audit log").pipe(
+        Effect.annotateLogs({ action, actor, object, reason: error.message })
+      )
+    )
+  )
+}
+
 /** `handle`, its action recorded in `log`. */
 function recordedHandler<E, R>(
   recording: Recording & { readonly log: AuditLog; readonly refusals: Refusals },
@@ -111,16 +135,23 @@ function recordedHandler<E, R>(
     const named = subject?.object(params, undefined, request)
     const before = mutating && subject !== undefined ? yield* subject.state(named) : undefined
     // An action's actor is who asked before it acted: a sign-out ends the very session that names its person.
-    const actor = mutating ? yield* recording.actor(request) : undefined
+    const asked = mutating ? yield* recording.actor(request) : undefined
     const response = yield* route.handler
     const outcome = outcomeOf(response.status)
     if (!mutating && !isRefusal(response.status)) return response
+    const actor = asked ?? (yield* recording.actor(request))
+    // Nobody known, or a person holding no role (anyone with an account at the issuer): no row of its own, a refusal
+    // counted in the summary.
+    if (actor === undefined || actor.roles.length === 0) {
+      if (isRefusal(response.status)) yield* written(recording.refusals.count(recording.now()), action)
+      return response
+    }
     const answer = answerOf(response)
     const object = named ?? subject?.object(params, answer, request)
     const state = outcome === "ok" && subject !== undefined ? yield* subject.state(object) : undefined
     const entry: Chain.Entry = {
       at: recording.now(),
-      actor: actor ?? (yield* recording.actor(request)),
+      actor: actor.name,
       action,
       object: object ?? null,
       before: outcome === "ok" ? textOf(before) : null,
@@ -132,15 +163,7 @@ function recordedHandler<E, R>(
       code: outcome === "ok" ? null : codeOf(answer),
       from: Option.getOrNull(request.remoteAddress)
     }
-    // A refusal's row within its address' bound; an action's always.
-    const append = isRefusal(entry.status) ? recording.refusals.record(entry) : recording.log.append(entry)
-    yield* Effect.uninterruptible(append).pipe(
-      Effect.catch((error) =>
-        Effect.logError("Gateway: an admin action was done but not recorded in the audit log").pipe(
-          Effect.annotateLogs({ action, actor: entry.actor, object: entry.object ?? "", reason: error.message })
-        )
-      )
-    )
+    yield* written(recording.log.append(entry), action, entry.actor, entry.object ?? "")
     return response
   })
 }

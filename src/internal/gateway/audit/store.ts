@@ -4,7 +4,8 @@
  * updates the chain's head row, so it holds that row's lock (Postgres) or the file's write lock (SQLite) until it
  * commits: appends from every instance sharing one database queue there and form one chain. Rows are read newest
  * first a page at a time, the page after a row found by its `seq` (stable while rows are appended), or walked oldest
- * first for `verify`.
+ * first for `verify`, from the chain's base (the last row deleted by retention, `prune`: its `seq` and digest, kept on
+ * the head's row, migration 17).
  */
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -67,6 +68,10 @@ export interface AuditLog {
   readonly page: (query: Query) => Effect.Effect<ReadonlyArray<Chain.Row>, StoreUnavailableError>
   /** The chain's head: its last row's `seq` and digest. */
   readonly head: Effect.Effect<Chain.Head, StoreUnavailableError>
+  /** The newest row written before `at` (epoch milliseconds), as a head: where retention would cut. */
+  readonly lastBefore: (at: number) => Effect.Effect<Chain.Head | undefined, StoreUnavailableError>
+  /** The rows up to `base` deleted, the chain starting after it from then on: how many were deleted. */
+  readonly prune: (base: Chain.Head) => Effect.Effect<number, StoreUnavailableError>
 }
 
 function headOf(sql: SqlClient.SqlClient): Effect.Effect<Chain.Head, SqlError> {
@@ -74,6 +79,15 @@ function headOf(sql: SqlClient.SqlClient): Effect.Effect<Chain.Head, SqlError> {
     sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit_head
       WHERE id = 1`,
     ([head]) => head === undefined ? Chain.emptyHead : { seq: Number(head.seq), digest: head.digest }
+  )
+}
+
+// The chain's base: the last row deleted by retention (`emptyHead` while none was).
+function baseOf(sql: SqlClient.SqlClient): Effect.Effect<Chain.Head, SqlError> {
+  return Effect.map(
+    sql<{ readonly base_seq: number | string; readonly base_digest: string }>`SELECT base_seq, base_digest
+      FROM admin_audit_head WHERE id = 1`,
+    ([head]) => head === undefined ? Chain.emptyHead : { seq: Number(head.base_seq), digest: head.base_digest }
   )
 }
 
@@ -114,18 +128,46 @@ export function make(database: Sql.Database): AuditLog {
           (rows) => rows.map(rowOf)
         )
       ),
-    head: Sql.step(bounds, "reading the admin audit log's head", headOf(sql))
+    head: Sql.step(bounds, "reading the admin audit log's head", headOf(sql)),
+    lastBefore: (at) =>
+      Sql.step(
+        bounds,
+        "reading the admin audit log",
+        Effect.map(
+          sql<{ readonly seq: number | string; readonly digest: string }>`SELECT seq, digest FROM admin_audit
+            WHERE at < ${at} ORDER BY seq DESC LIMIT 1`,
+          ([row]) => row === undefined ? undefined : { seq: Number(row.seq), digest: row.digest }
+        )
+      ),
+    prune: (base) =>
+      Sql.transaction(
+        sql,
+        bounds,
+        "pruning the admin audit log",
+        Effect.gen(function*() {
+          // The head's row written first, as an append does: one prune or append at a time.
+          yield* sql`UPDATE admin_audit_head SET seq = seq WHERE id = 1`
+          const [counted] = yield* sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM admin_audit
+            WHERE seq <= ${base.seq}`
+          yield* sql`DELETE FROM admin_audit WHERE seq <= ${base.seq}`
+          yield* sql`UPDATE admin_audit_head SET base_seq = ${base.seq}, base_digest = ${base.digest}
+            WHERE id = 1 AND base_seq < ${base.seq}`
+          return Number(counted?.n ?? 0)
+        })
+      )
   }
 }
 
 /** How many rows `verify` reads at a time. */
 const batch = 1000
 
-/** What a walk of the whole chain found: its first break, if any, how many rows it read, and the head. */
+/** What a walk of the whole chain found: its first break, if any, how many rows it read, the head and the base. */
 export interface Verified {
   readonly broken: Chain.Break | undefined
   readonly rows: number
   readonly head: Chain.Head
+  /** The last row deleted by retention, which the chain starts after (`seq` 0 while none was). */
+  readonly base: Chain.Head
 }
 
 /**
@@ -138,17 +180,18 @@ export function verify(
 ): Effect.Effect<Verified, SqlError> {
   return sql.withTransaction(Effect.gen(function*() {
     const head = yield* headOf(sql)
-    const walk = Chain.walk(anchors)
+    const base = yield* baseOf(sql)
+    const walk = Chain.walk(anchors, base)
     // Below any `seq`, so a row whose `seq` was edited down is read too.
     let after = Number.MIN_SAFE_INTEGER
     while (true) {
       const rows = (yield* sql<Stored>`SELECT * FROM admin_audit WHERE seq > ${after} ORDER BY seq LIMIT ${batch}`)
         .map(rowOf)
       const broken = walk.feed(rows)
-      if (broken !== undefined) return { broken, rows: walk.end(head).rows, head }
+      if (broken !== undefined) return { broken, rows: walk.end(head).rows, head, base }
       if (rows.length < batch) break
       after = rows.at(-1)!.seq
     }
-    return { ...walk.end(head), head }
+    return { ...walk.end(head), head, base }
   }))
 }

@@ -62,6 +62,7 @@ export const rules: ReadonlyArray<Rule> = [
   rule("DELETE", "/admin/grants/:id", "grants"),
   rule("GET", "/admin/me", "self"),
   rule("GET", "/admin/oidc", "public"),
+  rule("GET", "/admin/instance", "public"),
   rule("GET", "/admin/login", "public"),
   rule("GET", "/admin/callback", "public"),
   rule("POST", "/admin/logout", "public")

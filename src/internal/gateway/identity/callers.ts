@@ -3,11 +3,12 @@
  * access token instead of a gateway key. The token is checked by the same verifier as the admin API's (`oidc.ts`: the
  * issuer's published keys, its issuer, the audience, the expiry); its team claim maps to a team made at run time, and
  * the call is that team's (its budget in the database's ledger, its tools and guardrails) and the person's: the
- * caller's id is `person:<user claim>` and its name the user claim, so the request log and spend name the person and
- * the team. Teams are looked up at each call, as the admin API makes and removes them. An entry may give each person a
- * rate limit and a budget of their own, as a key has: the person's token bucket is named by their user claim in the
- * store the keys' limiters are in (a limiter held for the people calling lately, its state in the store), and their
- * budget is the ledger's scope `person:<user claim>`, charged beside their team's, so a call must fit both.
+ * caller's id is `person:<issuer>#<sub>` (`Oidc.Person`'s id: two issuers' people of one user claim are two callers)
+ * and its name the user claim, so the request log and spend name the person and the team. Teams are looked up at each
+ * call, as the admin API makes and removes them. An entry may give each person a rate limit and a budget of their own,
+ * as a key has: the person's token bucket is named by their id in the store the keys' limiters are in (a limiter held
+ * for the people calling lately, its state in the store), and their budget is the ledger's scope
+ * `person:<issuer>#<sub>`, charged beside their team's, so a call must fit both.
  */
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -54,12 +55,12 @@ export interface Teams {
   readonly limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
 }
 
-/** The ledger scope of a person's own spend: their caller id, `person:<user claim>`. */
-export const personScope = (subject: string): string => `${personPrefix}${subject}`
+/** The ledger scope of a person's own spend: their caller id, `person:<issuer>#<sub>` (`Oidc.Person`'s id). */
+export const personScope = (person: string): string => `${personPrefix}${person}`
 
 /** The name of a person's bucket at a rate limit, its figures in it: a changed rate limit starts a full bucket. */
-export const personLimiterKey = (subject: string, capacity: number, refillRate: number): string =>
-  `gateway-person/${subject}/${capacity}/${refillRate}`
+export const personLimiterKey = (person: string, capacity: number, refillRate: number): string =>
+  `gateway-person/${person}/${capacity}/${refillRate}`
 
 /** What the configuration's problems read of the engine: which names it serves, and their prices. */
 export interface Served {
@@ -74,7 +75,8 @@ export interface Served {
 export function problems(
   entries: ReadonlyArray<TokenCallersOptions>,
   database: boolean,
-  served: Served
+  served: Served,
+  clients: ReadonlyArray<string>
 ): ReadonlyArray<OptionsError | undefined> {
   const known = (model: string) => served.resolve(model) !== undefined
   if (entries.length === 0) return []
@@ -89,7 +91,7 @@ export function problems(
       Oidc.urlProblem(`tokenCallers[${index}].issuer`, entry.issuer),
       entry.audience === ""
         ? OptionsErrors.make("Gateway", `tokenCallers[${index}].audience`, "", "a non-empty audience")
-        : undefined,
+        : Oidc.audienceProblem(`tokenCallers[${index}].audience`, entry.audience, clients),
       ...(entry.models ?? []).map((model, m) =>
         known(model) ? undefined : OptionsErrors.make(
           "Gateway",
@@ -171,17 +173,24 @@ export function mappedValue(
   return values.find((value) => Object.hasOwn(teams, value))
 }
 
+/** What callers by token read of the sign-on: its clients, whose ID tokens are refused, and its signed-out tokens. */
+export interface SignOn {
+  readonly clients: ReadonlyArray<string>
+  readonly signedOut: Oidc.SignedOut
+}
+
 /**
- * The callers of `entries`' tokens, verified with `libraries` on the time `now`, their teams from `teams`; their
- * limiters held for the scope's life.
+ * The callers of `entries`' tokens, verified with `libraries` on the time `now`, their teams from `teams`, an ID token
+ * or a signed-out session's token of the sign-on refused; their limiters held for the scope's life.
  */
 export const make = Effect.fnUntraced(function*(
   entries: ReadonlyArray<TokenCallersOptions>,
   libraries: Oidc.Libraries,
   now: () => number,
-  teams: Teams
+  teams: Teams,
+  signOn: SignOn
 ): Effect.fn.Return<TokenCallers, never, Scope.Scope> {
-  // A person's limiter at a rate limit, by `[subject, capacity, refillRate]` as JSON; checked positive at start.
+  // A person's limiter at a rate limit, by `[person, capacity, refillRate]` as JSON; checked positive at start.
   const limiters = yield* ScopedCache.make({
     lookup: (wanted: string) => {
       const [subject, capacity, refillRate] = JSON.parse(wanted) as [string, number, number]
@@ -199,14 +208,18 @@ export const make = Effect.fnUntraced(function*(
     entry,
     oidc: Oidc.make(
       {
-        issuer: entry.issuer,
-        clientId: entry.audience,
+        ...Oidc.settingsOf({
+          issuer: entry.issuer,
+          clientId: entry.audience,
+          userClaim: entry.userClaim ?? "email",
+          groupsClaim: entry.teamClaim ?? "groups"
+        }),
         audience: entry.audience,
-        userClaim: entry.userClaim ?? "email",
-        groupsClaim: entry.teamClaim ?? "groups"
+        clients: signOn.clients
       },
       libraries,
-      now
+      now,
+      signOn.signedOut
     )
   }))
 
@@ -238,17 +251,17 @@ export const make = Effect.fnUntraced(function*(
     if (team === undefined) return yield* Effect.fail(noTeam(name, value))
     const own = entry.budget === undefined ? undefined : { limit: entry.budget.limit, period: entry.budget.period }
     return {
-      id: personScope(person.subject),
+      id: personScope(person.id),
       name: person.subject,
       digest: digest(token),
       team: team.id,
       models: entry.models === undefined ? undefined : new Set(entry.models),
       tools: Allow.rule(team.tools),
       guardrails: team.guardrails,
-      limiter: yield* limiterOf(person.subject, entry),
+      limiter: yield* limiterOf(person.id, entry),
       // The person's spend counted under them (against their own limit, or none) and their team's.
       budget: teams.ledger.budget([
-        limitOf(personScope(person.subject), own),
+        limitOf(personScope(person.id), own),
         limitOf(teamScope(team.id), team.budget)
       ]),
       defaultMaxTokens: own === undefined && team.budget === undefined

@@ -1,11 +1,13 @@
 /**
  * Sign-on with OpenID Connect (docs/identity.md), through maintained libraries, optional peer dependencies loaded only
  * when provider.json configures `gateway.oidc` (`load`: without them the start fails naming the install command):
- * `openid-client` for the issuer's discovery document and the dashboard's authorization-code flow with PKCE, and
+ * `openid-client` for the issuer's discovery document, the dashboard's authorization-code flow with PKCE and the
+ * revocation of a signed-out session's tokens (RFC 7009, where the issuer publishes a `revocation_endpoint`), and
  * `jose` for the admin API's access tokens, each checked against the keys the issuer publishes (its `jwks_uri`, fetched
  * again for a key id it does not know), its issuer, the audience and the expiry, on the gateway's `Clock`; unsigned
- * (`alg: none`) and symmetric algorithms are refused. The discovery document is read at the first sign-in or token and
- * kept; a failed read is tried again at the next.
+ * (`alg: none`) and symmetric algorithms are refused, and so is an ID token, whatever the audience (`idTokenSign`), and
+ * a token of a dashboard session signed out. The discovery document is read at the first sign-in or token and kept; a
+ * failed read is tried again at the next.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,6 +17,7 @@ import type * as Jose from "jose"
 import type * as OpenIdClient from "openid-client"
 import type { Oidc as OidcOptions } from "../../../Gateway.js"
 import type { OptionsError } from "../../../OptionsError.js"
+import type { StoreUnavailableError } from "../../../Store.js"
 import { messageOf } from "../../errorText.js"
 import * as OptionsErrors from "../../optionsError.js"
 import * as Errors from "../errorAnswer.js"
@@ -27,7 +30,10 @@ export interface Settings {
   readonly issuer: string
   readonly clientId: string
   readonly clientSecret: Redacted.Redacted<string> | undefined
-  readonly audience: string
+  /** The audience an access token must name; none: no token is taken (sessions and admin keys only). */
+  readonly audience: string | undefined
+  /** The sign-on's clients (the dashboard's, the command line's): a token whose audience names one is an ID token. */
+  readonly clients: ReadonlyArray<string>
   readonly scopes: ReadonlyArray<string>
   readonly userClaim: string
   readonly groupsClaim: string
@@ -43,16 +49,36 @@ export interface Libraries {
   readonly jose: typeof Jose
 }
 
-/** A person a token or a sign-in names: their user claim, and their groups. */
+/** A person a token or a sign-in names: their user claim, who they are at their issuer, and their groups. */
 export interface Person {
+  /** Their user claim (`user_claim`): how people read their name. */
   readonly subject: string
+  /**
+   * Who they are, once among every issuer: the token's issuer (`iss`, a trailing `/` dropped) and its subject (`sub`),
+   * as `<issuer>#<sub>` (an issuer's URL has no fragment, so the first `#` after it parts the two). Two issuers' people
+   * of one user claim are two people.
+   */
+  readonly id: string
   readonly groups: ReadonlyArray<string>
 }
 
-/** What a finished sign-in gives: the person, and the ID token to hint at sign-out. */
-export interface SignedIn extends Person {
-  readonly idToken: Redacted.Redacted<string> | undefined
+/**
+ * The tokens the issuer gave a dashboard session: revoked at sign-out where the issuer allows it, and the access
+ * token refused by the gateway from then on until its end (`accessUntil`, Clock milliseconds).
+ */
+export interface Tokens {
+  readonly access: Redacted.Redacted<string> | undefined
+  readonly accessUntil: number | undefined
+  readonly refresh: Redacted.Redacted<string> | undefined
 }
+
+/** What a finished sign-in gives: the person, and the session's tokens. */
+export interface SignedIn extends Person {
+  readonly tokens: Tokens
+}
+
+/** Whether a token belongs to a dashboard session signed out. */
+export type SignedOut = (token: string) => Effect.Effect<boolean, StoreUnavailableError>
 
 /** The gateway's identity provider. */
 export interface Oidc {
@@ -73,11 +99,13 @@ export interface Oidc {
     readonly nonce: string
     readonly verifier: string
   }) => Effect.Effect<SignedIn, Errors.ErrorAnswer>
-  /** Where to send a browser signing out (the issuer's `end_session_endpoint`), if the issuer publishes one. */
-  readonly endSessionUrl: (input: {
-    readonly idToken: Redacted.Redacted<string> | undefined
-    readonly returnTo: string
-  }) => Effect.Effect<string | undefined, Errors.ErrorAnswer>
+  /**
+   * Where to send a browser signing out (the issuer's `end_session_endpoint`), if the issuer publishes one: the
+   * client and the page to return to, and no token (the browser is given none).
+   */
+  readonly endSessionUrl: (returnTo: string) => Effect.Effect<string | undefined, Errors.ErrorAnswer>
+  /** A signed-out session's `tokens` revoked at the issuer's `revocation_endpoint` (RFC 7009), where it has one. */
+  readonly revoke: (tokens: Tokens) => Effect.Effect<void>
   readonly random: { readonly state: () => string; readonly nonce: () => string; readonly verifier: () => string }
 }
 
@@ -94,13 +122,21 @@ export const defaultSessionTtl = Duration.hours(8)
 // Access tokens are signed with the issuer's private keys: a symmetric or absent signature is never taken.
 const algorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
+/** The sign-on's clients of `options`: their ID tokens name them as their audience. */
+export function clientsOf(options: OidcOptions | undefined): ReadonlyArray<string> {
+  return options === undefined
+    ? []
+    : [options.clientId, ...(options.cliClientId === undefined ? [] : [options.cliClientId])]
+}
+
 /** The settings of `options`, with their defaults. */
 export function settingsOf(options: OidcOptions): Settings {
   return {
     issuer: options.issuer,
     clientId: options.clientId,
     clientSecret: options.clientSecret,
-    audience: options.audience ?? options.clientId,
+    audience: options.audience,
+    clients: clientsOf(options),
     scopes: options.scopes ?? defaultScopes,
     userClaim: options.userClaim ?? "email",
     groupsClaim: options.groupsClaim ?? "groups",
@@ -135,8 +171,54 @@ export function problems(options: OidcOptions): ReadonlyArray<OptionsError | und
     options.cliClientId === ""
       ? OptionsErrors.make("Gateway", "oidc.cliClientId", "", "a non-empty client id")
       : undefined,
-    OptionsErrors.duration("Gateway", "oidc.sessionTtl", options.sessionTtl, true)
+    OptionsErrors.duration("Gateway", "oidc.sessionTtl", options.sessionTtl, true),
+    audienceProblem("oidc.audience", options.audience, clientsOf(options))
   ]
+}
+
+/**
+ * The problem of `audience` (of the option `option`) when it names one of the sign-on's `clients`: an ID token's
+ * audience is its client (OpenID Connect Core 1.0, section 2), so such an audience would take ID tokens.
+ */
+export function audienceProblem(
+  option: string,
+  audience: string | undefined,
+  clients: ReadonlyArray<string>
+): OptionsError | undefined {
+  return audience === undefined || !clients.includes(audience) ? undefined : OptionsErrors.make(
+    "Gateway",
+    option,
+    audience,
+    "an audience of the API apart from the sign-on's clients (`client_id`, `cli_client_id`): the ID tokens of a " +
+      "client name it as their audience"
+  )
+}
+
+// ID-token-only claims (OpenID Connect Core 1.0, sections 2 and 3.3.2.11; Financial-grade API's `s_hash`).
+const idTokenClaims = ["nonce", "at_hash", "c_hash", "s_hash"]
+// The `typ` of a JWT access token (RFC 9068, section 2.1), and the generic ones issuers give both kinds.
+const tokenTypes: ReadonlySet<string> = new Set(["at+jwt", "application/at+jwt", "jwt", "application/jwt"])
+
+/**
+ * Why a verified JWT is an ID token and no access token, or `undefined`: a `typ` header of another kind than RFC 9068's
+ * `at+jwt` (or the generic `JWT`), a claim only ID tokens carry (`nonce`, `at_hash`, `c_hash`, `s_hash`), Keycloak's
+ * `typ: "ID"` claim, or an audience naming one of the sign-on's `clients` (an ID token's audience is its client).
+ */
+export function idTokenSign(
+  header: Readonly<Record<string, unknown>>,
+  claims: Readonly<Record<string, unknown>>,
+  clients: ReadonlyArray<string>
+): string | undefined {
+  const typ = header["typ"]
+  if (typeof typ === "string" && !tokenTypes.has(typ.toLowerCase())) {
+    return `its type is \`${typ}\`, not an access token's (at+jwt)`
+  }
+  const claim = idTokenClaims.find((name) => Object.hasOwn(claims, name))
+  if (claim !== undefined) return `it carries \`${claim}\`, which only ID tokens carry`
+  if (typeof claims["typ"] === "string" && claims["typ"].toLowerCase() === "id") return "its `typ` claim is ID"
+  const audience = listClaim(claims, "aud")
+  const client = clients.find((id) => audience.includes(id))
+  return client === undefined ? undefined : `its audience names the sign-on's client \`${client}\``
 }
 
 /** The libraries, or the error naming the install command and the `option` (`oidc`, `tokenCallers`) that needs them. */
@@ -209,17 +291,36 @@ function listClaim(claims: Readonly<Record<string, unknown>>, name: string): Rea
 }
 
 /** The person `claims` name under `settings`, or why not. */
-function personOf(settings: Settings, claims: Readonly<Record<string, unknown>>): Result.Result<Person, string> {
+function personOf(
+  settings: Pick<Settings, "userClaim" | "groupsClaim">,
+  claims: Readonly<Record<string, unknown>>
+): Result.Result<Person, string> {
   const subject = claims[settings.userClaim]
   if (typeof subject !== "string" || subject === "") {
     return Result.fail(`it has no \`${settings.userClaim}\` claim (user_claim)`)
   }
-  return Result.succeed({ subject, groups: listClaim(claims, settings.groupsClaim) })
+  // An address the issuer has not verified names whoever typed it (OpenID Connect Core 1.0, section 5.1).
+  const verified = claims["email_verified"]
+  if (settings.userClaim === "email" && (verified === false || verified === "false")) {
+    return Result.fail("its `email` is not verified (`email_verified` is false), and `email` is the user claim")
+  }
+  const issuer = claims["iss"]
+  const sub = claims["sub"]
+  if (typeof issuer !== "string" || typeof sub !== "string" || sub === "") {
+    return Result.fail("it has no `iss` and `sub` claims, which name the person at their issuer")
+  }
+  return Result.succeed({
+    subject,
+    id: `${issuer.replace(/\/$/, "")}#${sub}`,
+    groups: listClaim(claims, settings.groupsClaim)
+  })
 }
 
-/** The identity provider of `options`, over the loaded `libraries`, reading time from `now`. */
-export function make(options: OidcOptions, libraries: Libraries, now: () => number): Oidc {
-  const settings = settingsOf(options)
+/**
+ * The identity provider of `settings`, over the loaded `libraries`, reading time from `now`; a token of a dashboard
+ * session signed out (`signedOut`) refused.
+ */
+export function make(settings: Settings, libraries: Libraries, now: () => number, signedOut: SignedOut): Oidc {
   const { client, jose } = libraries
   const issuerUrl = new URL(settings.issuer)
   type Discovered = { readonly config: OpenIdClient.Configuration; readonly keys: Jose.JWTVerifyGetKey }
@@ -244,25 +345,38 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
     }).pipe(Effect.tap((found) => Effect.sync(() => (discovered = found))))
   })
 
-  const verify = (token: string) =>
-    Effect.flatMap(discover, ({ config, keys }) =>
-      Effect.flatMap(
-        Effect.tryPromise({
-          try: () =>
-            jose.jwtVerify(token, keys, {
-              issuer: config.serverMetadata().issuer,
-              audience: settings.audience,
-              algorithms,
-              currentDate: new Date(now()),
-              clockTolerance: 30,
-              requiredClaims: ["exp"]
-            }),
-          catch: refusalOf
-        }),
-        ({ payload }) => {
-          return Effect.fromResult(Result.mapError(personOf(settings, payload), invalidToken))
-        }
+  const verify = Effect.fnUntraced(function*(token: string) {
+    const audience = settings.audience
+    if (audience === undefined) {
+      return yield* Effect.fail(invalidToken(
+        "this gateway takes no access token on its admin API (`gateway.oidc.audience` is not set): sign in to the " +
+          "dashboard, or use an admin key"
       ))
+    }
+    const ended = yield* Effect.mapError(
+      signedOut(token),
+      (error) => Errors.databaseUnavailable(error.reason)
+    )
+    if (ended) return yield* Effect.fail(invalidToken("it belongs to a dashboard session that was signed out"))
+    const { config, keys } = yield* discover
+    const { payload, protectedHeader } = yield* Effect.tryPromise({
+      try: () =>
+        jose.jwtVerify(token, keys, {
+          issuer: config.serverMetadata().issuer,
+          audience,
+          algorithms,
+          currentDate: new Date(now()),
+          clockTolerance: 30,
+          requiredClaims: ["exp"]
+        }),
+      catch: refusalOf
+    })
+    const idToken = idTokenSign(protectedHeader, payload, settings.clients)
+    if (idToken !== undefined) {
+      return yield* Effect.fail(invalidToken(`it is an ID token, never an API bearer token (${idToken})`))
+    }
+    return yield* Effect.fromResult(Result.mapError(personOf(settings, payload), invalidToken))
+  })
 
   const authorizationUrl: Oidc["authorizationUrl"] = (input) =>
     Effect.flatMap(
@@ -302,22 +416,45 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
           if (Result.isFailure(person)) throw new Error(`the issuer's answer ${person.failure}`)
           return {
             ...person.success,
-            idToken: tokens.id_token === undefined ? undefined : Redacted.make(tokens.id_token)
+            tokens: {
+              access: Redacted.make(tokens.access_token),
+              accessUntil: tokens.expires_in === undefined ? undefined : now() + tokens.expires_in * 1000,
+              refresh: tokens.refresh_token === undefined ? undefined : Redacted.make(tokens.refresh_token)
+            }
           }
         },
         catch: (cause) => signInFailed(messageOf(cause))
       }))
 
-  const endSessionUrl: Oidc["endSessionUrl"] = (input) =>
+  const endSessionUrl: Oidc["endSessionUrl"] = (returnTo) =>
     Effect.map(
       discover,
       ({ config }) =>
         config.serverMetadata().end_session_endpoint === undefined ? undefined : client.buildEndSessionUrl(config, {
-          post_logout_redirect_uri: input.returnTo,
-          client_id: settings.clientId,
-          ...(input.idToken === undefined ? {} : { id_token_hint: Redacted.value(input.idToken) })
+          post_logout_redirect_uri: returnTo,
+          client_id: settings.clientId
         }).href
     )
+
+  // One token revoked; a refusal (an issuer that revokes no JWT access token answers `unsupported_token_type`) logged.
+  const revokeOne = (config: OpenIdClient.Configuration, token: Redacted.Redacted<string>, hint: string) =>
+    Effect.tryPromise(() => client.tokenRevocation(config, Redacted.value(token), { token_type_hint: hint })).pipe(
+      Effect.catch((error) =>
+        Effect.logInfo("Gateway: the identity provider did not revoke a signed-out session's token").pipe(
+          Effect.annotateLogs({ token_type: hint, reason: messageOf(error.cause) })
+        )
+      )
+    )
+
+  const revoke: Oidc["revoke"] = (tokens) =>
+    Effect.matchEffect(discover, {
+      onFailure: () => Effect.void,
+      onSuccess: ({ config }) =>
+        config.serverMetadata().revocation_endpoint === undefined ? Effect.void : Effect.andThen(
+          tokens.refresh === undefined ? Effect.void : revokeOne(config, tokens.refresh, "refresh_token"),
+          tokens.access === undefined ? Effect.void : revokeOne(config, tokens.access, "access_token")
+        )
+    })
 
   return {
     settings,
@@ -325,6 +462,7 @@ export function make(options: OidcOptions, libraries: Libraries, now: () => numb
     authorizationUrl,
     callback,
     endSessionUrl,
+    revoke,
     random: { state: client.randomState, nonce: client.randomNonce, verifier: client.randomPKCECodeVerifier }
   }
 }

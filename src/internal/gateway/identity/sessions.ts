@@ -4,10 +4,11 @@
  * answers a session's cookie and a sign-out on one is seen by all; else the gateway's memory, for its life.
  *
  * A session is kept under its id's SHA-256 digest, never under the id the cookie holds, so the store names no live
- * cookie: what it holds is the person (their user claim and groups), the session's end, and the issuer's ID token
- * (the hint sent back at sign-out) sealed with a key only the cookie's id gives, so that it is of no use without the
- * cookie. A session lasts its bounded life and ends at sign-out, after which the same cookie is refused; expired ones
- * are trimmed as new ones open, and at most `maxSessions` are kept (past it, the oldest ends). A sign-in under way
+ * cookie: what it holds is the person (their user claim and groups), the session's end, and the issuer's access and
+ * refresh tokens (revoked at sign-out) sealed with a key only the cookie's id gives, so that they are of no use without
+ * the cookie. A session lasts its bounded life and ends at sign-out, after which the same cookie is refused, and so is
+ * its access token, by its digest, until its end (the issuer's `expires_in`, else the session's); expired ones are
+ * trimmed as new ones open, and at most `maxSessions` of each are kept (past it, the oldest ends). A sign-in under way
  * (the PKCE verifier, the nonce, the page to return to) is kept under its `state`'s digest for ten minutes at most, a
  * thousand at once, and taken once: the callback may reach another instance than the one it began on.
  */
@@ -18,22 +19,23 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
 import { digest } from "../keys/auth.js"
+import type { Tokens } from "./oidc.js"
 
 /** A signed-in person's session. */
 export interface Session {
   readonly subject: string
   readonly groups: ReadonlyArray<string>
-  /** The ID token the issuer gave, sent back as `id_token_hint` at sign-out. */
-  readonly idToken: Redacted.Redacted<string> | undefined
+  /** The tokens the issuer gave: revoked at sign-out, and the access token refused from then on. */
+  readonly tokens: Tokens
   /** Clock milliseconds after which it is refused. */
   readonly expiresAt: number
 }
 
-/** A session as its store keeps it: the ID token sealed under the session's id (`seal`). */
+/** A session as its store keeps it: its tokens sealed under the session's id (`seal`). */
 export interface Kept {
   readonly subject: string
   readonly groups: ReadonlyArray<string>
-  readonly sealedIdToken: string | undefined
+  readonly sealedTokens: string | undefined
   readonly expiresAt: number
 }
 
@@ -64,6 +66,10 @@ export interface SessionStore {
   ) => Effect.Effect<void, StoreUnavailableError>
   /** The sign-in of `key` forgotten; what it was, when there was one (so it is taken once, by one instance). */
   readonly take: (key: string) => Effect.Effect<Pending | undefined, StoreUnavailableError>
+  /** The token of `key` signed out until `until`; those ended by `now` forgotten, and past `max`, the oldest. */
+  readonly signOut: (key: string, until: number, now: number, max: number) => Effect.Effect<void, StoreUnavailableError>
+  /** When the token of `key` stops being signed out, if it is. */
+  readonly signedOutUntil: (key: string) => Effect.Effect<number | undefined, StoreUnavailableError>
 }
 
 /** The sessions and the sign-ins under way. */
@@ -72,8 +78,10 @@ export interface Sessions {
   readonly open: (session: Session) => Effect.Effect<string, StoreUnavailableError>
   /** The live session of the cookie's `id`. */
   readonly find: (id: string) => Effect.Effect<Session | undefined, StoreUnavailableError>
-  /** The session of `id` ended; what it was, when it was live. */
+  /** The session of `id` ended, its access token refused from then on; what it was, when it was live. */
   readonly close: (id: string) => Effect.Effect<Session | undefined, StoreUnavailableError>
+  /** Whether `token` is the access token of a session signed out (until its end). */
+  readonly signedOut: (token: string) => Effect.Effect<boolean, StoreUnavailableError>
   readonly begin: (state: string, pending: Pending) => Effect.Effect<void, StoreUnavailableError>
   /** The sign-in of `state`, taken (a state is used once), when it is under way. */
   readonly take: (state: string) => Effect.Effect<Pending | undefined, StoreUnavailableError>
@@ -89,18 +97,18 @@ export const pendingMillis = 10 * 60_000
 
 const keyOf = (id: string) => digest(id).toString("hex")
 
-// The key that seals a session's ID token: from the session's id (which only the cookie holds), apart from its digest.
-const sealingKey = (id: string) => createHmac("sha256", id).update("effect-llm-router id_token_hint").digest()
+// The key that seals a session's tokens: from the session's id (which only the cookie holds), apart from its digest.
+const sealingKey = (id: string) => createHmac("sha256", id).update("effect-llm-router session tokens").digest()
 
-/** `idToken` sealed (AES-256-GCM) under the session of `id`: its nonce, tag and ciphertext, base64url. */
-export function seal(id: string, idToken: Redacted.Redacted<string>): string {
+/** `text` sealed (AES-256-GCM) under the session of `id`: its nonce, tag and ciphertext, base64url. */
+export function seal(id: string, text: Redacted.Redacted<string>): string {
   const iv = randomBytes(12)
   const cipher = createCipheriv("aes-256-gcm", sealingKey(id), iv)
-  const sealed = Buffer.concat([cipher.update(Redacted.value(idToken), "utf8"), cipher.final()])
+  const sealed = Buffer.concat([cipher.update(Redacted.value(text), "utf8"), cipher.final()])
   return Buffer.concat([iv, cipher.getAuthTag(), sealed]).toString("base64url")
 }
 
-/** The ID token `sealed` under the session of `id`; undefined when it does not open (another session's, or edited). */
+/** The text `sealed` under the session of `id`; undefined when it does not open (another session's, or edited). */
 export function unseal(id: string, sealed: string): Redacted.Redacted<string> | undefined {
   const bytes = Buffer.from(sealed, "base64url")
   try {
@@ -112,12 +120,39 @@ export function unseal(id: string, sealed: string): Redacted.Redacted<string> | 
   }
 }
 
-// The session `kept` under `id`, with its ID token unsealed.
+const noTokens: Tokens = { access: undefined, accessUntil: undefined, refresh: undefined }
+
+// `tokens` as the JSON text sealed.
+function tokensText(tokens: Tokens): Redacted.Redacted<string> {
+  return Redacted.make(JSON.stringify({
+    access: tokens.access === undefined ? null : Redacted.value(tokens.access),
+    accessUntil: tokens.accessUntil ?? null,
+    refresh: tokens.refresh === undefined ? null : Redacted.value(tokens.refresh)
+  }))
+}
+
+// The tokens `sealed` under the session of `id`; none when they do not open.
+function tokensOf(id: string, sealed: string | undefined): Tokens {
+  const text = sealed === undefined ? undefined : unseal(id, sealed)
+  if (text === undefined) return noTokens
+  const parsed = JSON.parse(Redacted.value(text)) as {
+    readonly access: string | null
+    readonly accessUntil: number | null
+    readonly refresh: string | null
+  }
+  return {
+    access: parsed.access === null ? undefined : Redacted.make(parsed.access),
+    accessUntil: parsed.accessUntil ?? undefined,
+    refresh: parsed.refresh === null ? undefined : Redacted.make(parsed.refresh)
+  }
+}
+
+// The session `kept` under `id`, with its tokens unsealed.
 function sessionOf(id: string, kept: Kept): Session {
   return {
     subject: kept.subject,
     groups: kept.groups,
-    idToken: kept.sealedIdToken === undefined ? undefined : unseal(id, kept.sealedIdToken),
+    tokens: tokensOf(id, kept.sealedTokens),
     expiresAt: kept.expiresAt
   }
 }
@@ -130,7 +165,7 @@ export function make(store: SessionStore, now: () => number, maxSessions: number
       const kept: Kept = {
         subject: session.subject,
         groups: session.groups,
-        sealedIdToken: session.idToken === undefined ? undefined : seal(id, session.idToken),
+        sealedTokens: seal(id, tokensText(session.tokens)),
         expiresAt: session.expiresAt
       }
       return Effect.as(store.open(keyOf(id), kept, now(), maxSessions), id)
@@ -140,11 +175,19 @@ export function make(store: SessionStore, now: () => number, maxSessions: number
         store.find(keyOf(id)),
         (kept) => kept === undefined || kept.expiresAt <= now() ? undefined : sessionOf(id, kept)
       ),
-    close: (id) =>
-      Effect.map(
-        store.close(keyOf(id)),
-        (kept) => kept === undefined || kept.expiresAt <= now() ? undefined : sessionOf(id, kept)
-      ),
+    close: Effect.fnUntraced(function*(id) {
+      const kept = yield* store.close(keyOf(id))
+      if (kept === undefined || kept.expiresAt <= now()) return undefined
+      const session = sessionOf(id, kept)
+      const access = session.tokens.access
+      if (access !== undefined) {
+        const until = session.tokens.accessUntil ?? session.expiresAt
+        yield* store.signOut(keyOf(Redacted.value(access)), until, now(), maxSessions)
+      }
+      return session
+    }),
+    signedOut: (token) =>
+      Effect.map(store.signedOutUntil(keyOf(token)), (until) => until !== undefined && until > now()),
     begin: (state, pending) => store.begin(keyOf(state), pending, now(), maxPending),
     take: (state) =>
       Effect.map(
@@ -174,6 +217,7 @@ function remove<A>(map: Map<string, A>, key: string): A | undefined {
 export function memoryStore(): SessionStore {
   const sessions = new Map<string, Kept>()
   const pending = new Map<string, Pending>()
+  const signedOut = new Map<string, { readonly expiresAt: number }>()
   return {
     open: (key, session, now, max) =>
       Effect.sync(() => {
@@ -187,7 +231,13 @@ export function memoryStore(): SessionStore {
         pending.set(key, entry)
         prune(pending, now, max)
       }),
-    take: (key) => Effect.sync(() => remove(pending, key))
+    take: (key) => Effect.sync(() => remove(pending, key)),
+    signOut: (key, until, now, max) =>
+      Effect.sync(() => {
+        signedOut.set(key, { expiresAt: until })
+        prune(signedOut, now, max)
+      }),
+    signedOutUntil: (key) => Effect.sync(() => signedOut.get(key)?.expiresAt)
   }
 }
 
@@ -196,9 +246,9 @@ type Row = Readonly<Record<string, unknown>>
 const keptOf = (row: Row): Kept => ({
   subject: String(row["subject"]),
   groups: JSON.parse(String(row["groups_json"])) as ReadonlyArray<string>,
-  sealedIdToken: row["id_token_sealed"] === null || row["id_token_sealed"] === undefined
+  sealedTokens: row["tokens_sealed"] === null || row["tokens_sealed"] === undefined
     ? undefined
-    : String(row["id_token_sealed"]),
+    : String(row["tokens_sealed"]),
   expiresAt: Number(row["expires_at"])
 })
 
@@ -212,7 +262,7 @@ const pendingOf = (row: Row): Pending => ({
 /** Sessions in the gateway's database (`admin_sessions`, `admin_sign_ins`), which every instance on it shares. */
 export function sqlStore(database: Sql.Database): SessionStore {
   const { bounds, sql } = database
-  type Table = "admin_sessions" | "admin_sign_ins"
+  type Table = "admin_sessions" | "admin_sign_ins" | "admin_signed_out_tokens"
   // `insert` into `table`, then its rows ended by `now` deleted, and those ending before the `max`th latest (the
   // oldest past the bound; rows ending at the same moment as that one are kept): one transaction.
   const added = (table: Table, what: string, insert: Effect.Effect<unknown, SqlError>, now: number, max: number) =>
@@ -241,8 +291,8 @@ export function sqlStore(database: Sql.Database): SessionStore {
       added(
         "admin_sessions",
         "opening a dashboard session",
-        sql`INSERT INTO admin_sessions (digest, subject, groups_json, id_token_sealed, expires_at)
-          VALUES (${key}, ${session.subject}, ${JSON.stringify(session.groups)}, ${session.sealedIdToken ?? null},
+        sql`INSERT INTO admin_sessions (digest, subject, groups_json, tokens_sealed, expires_at)
+          VALUES (${key}, ${session.subject}, ${JSON.stringify(session.groups)}, ${session.sealedTokens ?? null},
             ${session.expiresAt})`,
         now,
         max
@@ -267,6 +317,24 @@ export function sqlStore(database: Sql.Database): SessionStore {
         now,
         max
       ),
-    take: (key) => removed("admin_sign_ins", "taking a sign-in", key, pendingOf)
+    take: (key) => removed("admin_sign_ins", "taking a sign-in", key, pendingOf),
+    signOut: (key, until, now, max) =>
+      added(
+        "admin_signed_out_tokens",
+        "signing out a session's token",
+        sql`INSERT INTO admin_signed_out_tokens (digest, expires_at) VALUES (${key}, ${until})
+          ON CONFLICT (digest) DO UPDATE SET expires_at = ${until}`,
+        now,
+        max
+      ),
+    signedOutUntil: (key) =>
+      Sql.step(
+        bounds,
+        "reading a signed-out token",
+        Effect.map(
+          sql<Row>`SELECT expires_at FROM admin_signed_out_tokens WHERE digest = ${key}`,
+          (rows) => rows[0] === undefined ? undefined : Number(rows[0]["expires_at"])
+        )
+      )
   }
 }

@@ -6,8 +6,10 @@
  * - `GET /admin/callback`: the issuer's code exchanged and checked (state, nonce, PKCE), a session opened, its random
  *   id in an HTTP-only, `SameSite=Lax` cookie of `Path=/` (and `Secure` over https) for the session's bounded life,
  *   and the browser sent to the dashboard.
- * - `POST /admin/logout`: the session ended here (its cookie refused from then on, replayed or not) and, when the
- *   issuer publishes an `end_session_endpoint`, where to send the browser to sign out there too (`redirect`).
+ * - `POST /admin/logout`: the session ended here (its cookie and its access token refused from then on, replayed or
+ *   not), its tokens revoked at the issuer where it publishes a `revocation_endpoint` (RFC 7009), and, when the issuer
+ *   publishes an `end_session_endpoint`, where to send the browser to sign out there too (`redirect`: the client and
+ *   the page to return to, never a token).
  * - `GET /admin/oidc`: what a command line needs to sign in through the issuer (`login --url`): the issuer, the
  *   audience, the scopes and the command line's client, to anyone (all of it is public at the issuer too).
  * - `GET /admin/me`: who asks, their roles and the permissions these grant somewhere (the dashboard hides what they do
@@ -149,7 +151,7 @@ export const routes = Effect.gen(function*() {
         sessions.open({
           subject: person.subject,
           groups: person.groups,
-          idToken: person.idToken,
+          tokens: person.tokens,
           expiresAt: now() + Duration.toMillis(ttl)
         }),
         unavailable
@@ -169,10 +171,11 @@ export const routes = Effect.gen(function*() {
     Effect.gen(function*() {
       const id = cookieOf(request.headers["cookie"], sessionCookie)
       const ended = id === undefined ? undefined : yield* Effect.mapError(sessions.close(id), unavailable)
+      if (ended !== undefined) yield* oidc.revoke(ended.tokens)
       const returnTo = `${originOf(request)}/dashboard`
       const location = ended === undefined
         ? undefined
-        : yield* Effect.orElseSucceed(oidc.endSessionUrl({ idToken: ended.idToken, returnTo }), () => undefined)
+        : yield* Effect.orElseSucceed(oidc.endSessionUrl(returnTo), () => undefined)
       return HttpServerResponse.expireCookieUnsafe(
         json(200, JSON.stringify({ signed_out: ended !== undefined, redirect: location ?? null })),
         sessionCookie,
@@ -202,7 +205,7 @@ export const routes = Effect.gen(function*() {
       200,
       JSON.stringify({
         issuer: settings.issuer,
-        audience: settings.audience,
+        audience: settings.audience ?? null,
         scopes: settings.scopes,
         cli_client_id: settings.cliClientId ?? null
       })

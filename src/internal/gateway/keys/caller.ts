@@ -63,7 +63,7 @@ export interface Caller {
 /** What the ids of provider.json's keys begin with. */
 export const configKeyPrefix = "config:"
 
-/** What the ids of callers by token (`identity/callers.ts`) begin with: `person:<user claim>`. */
+/** What the ids of callers by token (`identity/callers.ts`) begin with: `person:<issuer>#<sub>`. */
 export const personPrefix = "person:"
 
 /** The id of provider.json's key `name`, as the admin API lists it. */

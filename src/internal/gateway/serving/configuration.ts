@@ -8,6 +8,7 @@ import type * as Sql from "../../persistence/sql.js"
 import type { Drain } from "../drain.js"
 import type { Engine } from "../engine.js"
 import type { Grants } from "../identity/grants.js"
+import type { Instance } from "../identity/instance.js"
 import type { Oidc } from "../identity/oidc.js"
 import type { Sessions } from "../identity/sessions.js"
 import type * as Auth from "../keys/auth.js"
@@ -50,6 +51,8 @@ export interface AppOptions {
   readonly sessions: Sessions
   /** The roles granted through the admin API, with a database. */
   readonly grants: Grants | undefined
+  /** What `GET /admin/instance` proves (`Gateway.Options.instanceSecret`), when `serve` gave a secret. */
+  readonly instance: Instance | undefined
 }
 
 /** What the admin API of keys works on: the database's keys and teams, and the spend ledger. */

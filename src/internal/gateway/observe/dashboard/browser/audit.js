@@ -52,11 +52,12 @@
   }
 
   var timer
+  // Whether the person or key the page acts for may read this section (`admin-known`): nothing is asked before.
+  var allowed = false
   var poll = function() {
     clearTimeout(timer)
+    if (!allowed) return
     var key = sessionStorage.getItem(storageKey)
-    // Not asked without a key: the main script asks for one first, and a refusal would only be a row of the log.
-    if (!key) return
     var query = "limit=100"
     var add = function(name, value) {
       if (value !== "") query += "&" + name + "=" + encodeURIComponent(value)
@@ -67,8 +68,9 @@
     add("to", seconds(to))
     fetch("admin/audit?" + query, { headers: key ? { authorization: "Bearer " + key } : {}, cache: "no-store" })
       .then(function(response) {
-        // Without an admin key yet: the main script asks for one, and says when it has it.
+        // No longer allowed (a session ended, a key revoked): the main script asks again, and says when it knows.
         if (response.status === 401 || response.status === 403) {
+          allowed = false
           section.hidden = true
           return
         }
@@ -85,13 +87,16 @@
         return undefined
       })
       .then(function() {
-        timer = setTimeout(poll, 5000)
+        if (allowed) timer = setTimeout(poll, 5000)
       })
   }
   form.addEventListener("submit", function(event) {
     event.preventDefault()
     poll()
   })
-  document.addEventListener("admin-key", poll)
-  poll()
+  document.addEventListener("admin-known", function(event) {
+    allowed = /** @type {CustomEvent<ReadonlyArray<string>>} */ (event).detail.indexOf("audit") >= 0
+    if (!allowed) section.hidden = true
+    poll()
+  })
 })()

@@ -1,13 +1,14 @@
 /*
- * The dashboard's live tables, run by the page (`../page.ts`): it polls `dashboard/data` every second and
- * draws the deployments, keys and budgets with `textContent` (no markup is built from data). When the data answers
- * 401 or 403 it shows a field for an admin key beside the page's words on where that key is; for a key it sent, the
- * gateway's message says why it was refused (a gateway with no admin key at all says so before any is sent). It
- * keeps the key in `sessionStorage` (gone with the tab), sends it as `Authorization: Bearer`, and tells the spend
- * chart (`spend.js`) with an `admin-key` event. It asks `admin/me` who it is (a person signed in through the
- * session cookie the browser sends, or the key): it shows their name and roles, a sign-out button for a session, the
- * reload button only to whom `reload` is granted, and the figures only to whom `observe` is; a gateway with sign-on
- * offers its sign-in link beside the key's field. Plain browser JavaScript, typechecked against the DOM
+ * The dashboard's live tables, run by the page (`../page.ts`). It first asks `admin/me` who it acts for (a person
+ * signed in through the session cookie the browser sends, or the key), once, and nothing else until someone is known:
+ * a request of nobody known is a refusal, so the page's other sections wait. Once known, it shows their name and
+ * roles, a sign-out button for a session, the reload button only to whom `reload` is granted, and tells the other
+ * sections (`spend.js`, `mcp.js`, `audit.js`) with an `admin-known` event carrying the permissions, each polling only
+ * what these grant; it polls `dashboard/data` every second, to whom `observe` is granted, and draws the deployments,
+ * keys and budgets with `textContent` (no markup is built from data). Nobody known, it shows a field for an admin key
+ * beside the page's words on where that key is; for a key it sent, the gateway's message says why it was refused (a
+ * gateway with no admin key at all says so before any is sent); a gateway with sign-on offers its sign-in link beside
+ * it. It keeps the key in `sessionStorage` (gone with the tab) and sends it as `Authorization: Bearer`. Plain browser JavaScript, typechecked against the DOM
  * (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
@@ -33,7 +34,8 @@
     if (key) headers.authorization = "Bearer " + key
     return headers
   }
-  // Asks who the page acts for, and shows what their roles grant.
+  // Asks who the page acts for, shows what their roles grant, and tells the other sections what they may poll. Its
+  // answer: the status and body of `admin/me` (status 0 when the gateway was not reached).
   var identify = function() {
     return fetch("admin/me", { headers: keyHeaders(), cache: "no-store" }).then(function(response) {
       return response.json().catch(function() {
@@ -43,14 +45,18 @@
         signInBox.hidden = code !== "sign_in_required" && code !== "session_expired" && code !== "invalid_token"
         me = response.ok ? body : null
         who.hidden = me === null
-        if (me === null) return
-        byId("who-name").textContent = me.name
-        byId("who-roles").textContent = me.roles.length === 0 ? "(no roles)" : "(" + me.roles.join(", ") + ")"
-        signOut.hidden = me.via !== "session"
-        reload.hidden = me.permissions.indexOf("reload") < 0
+        document.dispatchEvent(new CustomEvent("admin-known", { detail: me === null ? [] : me.permissions }))
+        if (me !== null) {
+          byId("who-name").textContent = me.name
+          byId("who-roles").textContent = me.roles.length === 0 ? "(no roles)" : "(" + me.roles.join(", ") + ")"
+          signOut.hidden = me.via !== "session"
+          reload.hidden = me.permissions.indexOf("reload") < 0
+        }
+        return { status: response.status, body: body }
       })
-    }).catch(function() {
+    }).catch(function(error) {
       me = null
+      return { status: 0, body: { error: { message: error.message } } }
     })
   }
   signOut.addEventListener("click", function() {
@@ -182,6 +188,17 @@
     status.textContent = "waiting for an admin key"
     input.focus()
   }
+  // A refusal (401, 403) of the key sent, or of none: the field for a key, with the page's words on where one is when
+  // none was sent to a gateway that has admin keys, else the gateway's own.
+  var refused = function(answer, key) {
+    var body = answer.body
+    var said = body && body.error && body.error.message ? body.error.message : "HTTP " + answer.status
+    askKey(
+      key || answer.status === 403 ?
+        (key ? "The gateway refused that key: " : "") + said :
+        "The dashboard's data takes an admin key of this gateway."
+    )
+  }
   var poll = function() {
     clearTimeout(timer)
     var key = sessionStorage.getItem(storageKey)
@@ -190,14 +207,10 @@
         return response.json().catch(function() {
           return null
         }).then(function(body) {
-          var said = body && body.error && body.error.message ? body.error.message : "HTTP " + response.status
-          // No key sent and the gateway has admin keys (401): the page's words say where one is. A key sent and
-          // refused, or a gateway with none (403 before any key), is the gateway's to explain.
-          askKey(
-            key || response.status === 403 ?
-              (key ? "The gateway refused that key: " : "") + said :
-              "The dashboard's data takes an admin key of this gateway."
-          )
+          // The session ended, or the key stopped working: asked who the page acts for again.
+          identify().then(function() {
+            refused({ status: response.status, body: body }, key)
+          })
           return false
         })
       }
@@ -213,13 +226,25 @@
       if (again) timer = setTimeout(poll, 1000)
     })
   }
+  // Who the page acts for asked, then the figures polled for whom `observe` is granted, else the reason shown.
+  var start = function() {
+    var key = sessionStorage.getItem(storageKey)
+    identify().then(function(answer) {
+      if (me !== null && me.permissions.indexOf("observe") >= 0) return poll()
+      if (answer.status === 0) {
+        status.textContent = "gateway unreachable (" + answer.body.error.message + "), retrying"
+        timer = setTimeout(start, 1000)
+        return
+      }
+      refused(answer, key)
+    })
+  }
   form.addEventListener("submit", function(event) {
     event.preventDefault()
     sessionStorage.setItem(storageKey, input.value.trim())
     input.value = ""
     status.textContent = "checking the key"
-    identify().then(poll)
-    document.dispatchEvent(new CustomEvent("admin-key"))
+    start()
   })
-  identify().then(poll)
+  start()
 })()

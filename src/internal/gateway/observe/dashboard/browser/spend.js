@@ -159,8 +159,11 @@
   }
 
   var timer
+  // Whether the person or key the page acts for may read this section (`admin-known`): nothing is asked before.
+  var allowed = false
   var poll = function() {
     clearTimeout(timer)
+    if (!allowed) return
     var key = sessionStorage.getItem(storageKey)
     var span = spans[range.value]
     var first = (Math.floor(Date.now() / span.millis) - span.slots + 1) * span.millis
@@ -174,8 +177,9 @@
             none.textContent = body.error.message
           })
         }
-        // Without an admin key yet: the main script asks for one, and says when it has it.
+        // No longer allowed (a session ended, a key revoked): the main script asks again, and says when it knows.
         if (response.status === 401 || response.status === 403) {
+          allowed = false
           section.hidden = true
           return
         }
@@ -189,12 +193,15 @@
         return undefined
       })
       .then(function() {
-        timer = setTimeout(poll, 5000)
+        if (allowed) timer = setTimeout(poll, 5000)
       })
   }
   ;[group, measure, range].forEach(function(select) {
     select.addEventListener("change", poll)
   })
-  document.addEventListener("admin-key", poll)
-  poll()
+  document.addEventListener("admin-known", function(event) {
+    allowed = /** @type {CustomEvent<ReadonlyArray<string>>} */ (event).detail.indexOf("observe") >= 0
+    if (!allowed) section.hidden = true
+    poll()
+  })
 })()
