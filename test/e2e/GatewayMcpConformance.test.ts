@@ -1,13 +1,18 @@
 /**
- * The MCP protocol's own conformance suite (`@modelcontextprotocol/conformance`, pinned; every server scenario it has)
- * run against its upstream directly and through `serve`: at `/mcp/<server>` with the upstream over Streamable HTTP
- * and over stdio, and at `/mcp`. The upstream is the official SDK's server with the fixture the scenarios expect
- * (`conformanceServer.ts`); `serve` has no gateway keys and listens on loopback. Every scenario that passes directly must
- * pass through each of the gateway's paths, but for those docs/mcp.md lists (its "Conformance" table) with where and
- * why; a listed one that passes there fails this test, so the list is kept true. Each target's scenarios run in one
- * child process of the suite (on the project's Node 24: the suite needs Node 22 or later), the targets at once.
+ * The MCP protocol's own conformance suite (`@modelcontextprotocol/conformance`, pinned; every server scenario of its
+ * two revisions, 2025-11-25, the official SDK's latest, and 2026-07-28, the newest) run against its upstream directly
+ * and through `serve`: at `/mcp/<server>` with the upstream over Streamable HTTP and over stdio, and at `/mcp`. The
+ * upstream is the official SDK's server with the fixture the scenarios expect (`conformanceServer.ts`), which speaks
+ * the revisions the SDK supports: the suite runs directly at those only, and the gateway (which speaks 2026-07-28 to
+ * its clients whatever its upstream speaks) is held to every scenario of a revision its upstream does not speak.
+ * Every scenario that passes directly must pass through each of the gateway's paths, but for those docs/mcp.md lists
+ * (its "Conformance" table) with revision, where and why; a listed one that passes there fails this test, so the list
+ * is kept true. Each run (a revision at a target) is one child process of the suite (on the project's Node 24: the
+ * suite needs Node 22 or later), the runs at once; some checks give a server half a second, so a scenario that fails
+ * where it should pass is run once more by itself before it counts.
  */
 import { expect, it } from "@effect/vitest"
+import { SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
@@ -24,9 +29,17 @@ const node = path.join(root, "node_modules/node/bin/node")
 const conformance = path.join(root, "node_modules/@modelcontextprotocol/conformance/dist/index.js")
 const providerKey = "sk-provider-mcp-conformance-0001"
 
+/** The suite's revisions (its `--spec-version`), each run at its own wire. */
+const revisions = ["2025-11-25", "2026-07-28"] as const
+type Revision = (typeof revisions)[number]
+
 /** Where the suite runs: the upstream itself, and the gateway's paths (`/mcp/<server>` named as docs/mcp.md names it). */
 const targets = ["direct", "/mcp/<server> (HTTP)", "/mcp/<server> (stdio)", "/mcp"] as const
 type Target = (typeof targets)[number]
+const through = targets.filter((target) => target !== "direct")
+
+/** Whether the upstream speaks `revision`, so that the suite runs directly at it. */
+const spokenDirectly = (revision: Revision) => (SUPPORTED_PROTOCOL_VERSIONS as ReadonlyArray<string>).includes(revision)
 
 interface Check {
   readonly id: string
@@ -34,56 +47,82 @@ interface Check {
   readonly errorMessage?: string
 }
 
+/** A scenario's checks as the suite saved them (none: it did not finish), by scenario. */
+type Run = ReadonlyMap<string, ReadonlyArray<Check> | undefined>
+
 /**
- * The scenarios docs/mcp.md lists as failing through the gateway, by target: the rows of the table in its
- * "Conformance" section, each naming scenarios, the paths they fail at (`/mcp/<server>` stands for both upstreams) and
- * why.
+ * The scenarios docs/mcp.md lists as failing through the gateway, by revision and target: the rows of the table in
+ * its "Conformance" section, each naming scenarios, the revisions and the paths they fail at (`/mcp/<server>` stands
+ * for both upstreams) and why. A row's scenario counts at those of its revisions the suite has it in.
  */
-function documentedFailures(): ReadonlyMap<Target, ReadonlyMap<string, string>> {
+function documentedFailures(scenarios: ReadonlyMap<Revision, ReadonlySet<string>>) {
   const doc = fs.readFileSync(path.join(root, "docs/mcp.md"), "utf8")
-  const section = doc.slice(
-    doc.indexOf("\n## Conformance\n"),
-    doc.indexOf("\n## ", doc.indexOf("\n## Conformance\n") + 1)
-  )
-  const listed = new Map<Target, Map<string, string>>(targets.map((target) => [target, new Map()]))
+  const start = doc.indexOf("\n## Conformance\n")
+  const section = doc.slice(start, doc.indexOf("\n## ", start + 1))
+  const listed = new Map(revisions.map((revision) => [
+    revision,
+    new Map<Target, Map<string, string>>(targets.map((target) => [target, new Map()]))
+  ]))
   for (const row of section.split("\n").filter((line) => line.startsWith("| `"))) {
-    const [scenarios = "", where = "", why = ""] = row.split("|").slice(1).map((cell) => cell.trim())
-    const names = [...scenarios.matchAll(/`([a-z0-9-]+)`/g)].map((match) => match[1]!)
-    const paths = [...where.matchAll(/`([^`]+)`/g)].map((match) => match[1]!)
-    for (const at of paths) {
-      const matching = targets.filter((target) => target === at || target.startsWith(`${at} (`))
-      expect(matching, `docs/mcp.md names a path the gateway serves: ${at}`).not.toHaveLength(0)
-      for (const target of matching) for (const name of names) listed.get(target)!.set(name, why)
+    const [names = "", at = "", where = "", why = ""] = row.split("|").slice(1).map((cell) => cell.trim())
+    const quoted = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1]!)
+    const rowRevisions = revisions.filter((revision) => quoted(at).includes(revision))
+    expect(rowRevisions, `docs/mcp.md names only revisions of the suite: ${at}`).toHaveLength(quoted(at).length)
+    const rowTargets = quoted(where).flatMap((served) => {
+      const matching = through.filter((target) => target === served || target.startsWith(`${served} (`))
+      expect(matching, `docs/mcp.md names a path the gateway serves: ${served}`).not.toHaveLength(0)
+      return matching
+    })
+    for (const name of quoted(names)) {
+      const known = rowRevisions.filter((revision) => scenarios.get(revision)!.has(name))
+      // Every name listed is a scenario of the suite at a revision of its row: none is a typo that would hide nothing.
+      expect(known, `docs/mcp.md lists ${name} at ${at}`).not.toHaveLength(0)
+      for (const revision of known) for (const target of rowTargets) listed.get(revision)!.get(target)!.set(name, why)
     }
   }
   return listed
 }
 
-// `node conformance server` against `url`, every scenario, each one's checks as the suite saved them under `into`
-// (none: it did not finish).
-const suiteAgainst = (url: string, into: string) =>
-  Effect.callback<ReadonlyMap<string, ReadonlyArray<Check> | undefined>>((resume) => {
+// The suite's child process with `args`, its standard output once it ends (a failed scenario exits 1: the saved checks
+// say which).
+const conformanceRun = (args: ReadonlyArray<string>) =>
+  Effect.callback<string>((resume) => {
     const child = execFile(
       node,
-      [conformance, "server", "--url", url, "--suite", "all", "-o", into],
+      [conformance, ...args],
       { maxBuffer: 16 * 1024 * 1024, timeout: 150_000 },
-      // A failed scenario exits 1: the saved checks say which.
-      () => {
-        const saved = fs.existsSync(into) ? fs.readdirSync(into) : []
-        resume(Effect.succeed(
-          new Map(saved.map((dir) => {
-            const scenario = /^server-(.+)-\d{4}-\d{2}-\d{2}T/.exec(dir)![1]!
-            const file = path.join(into, dir, "checks.json")
-            return [
-              scenario,
-              fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) as ReadonlyArray<Check> : undefined
-            ]
-          }))
-        ))
-      }
+      (_error, stdout) => resume(Effect.succeed(stdout))
     )
     return Effect.sync(() => child.kill())
   })
+
+// `conformance server` against `url` at `revision`, every scenario of it (or the one `scenario`): the scenarios it
+// began (a whole run names each as it begins it), and each one's checks as the suite saved them under `into`.
+const suiteAgainst = (url: string, revision: Revision, into: string, scenario?: string) =>
+  Effect.map(
+    conformanceRun([
+      "server",
+      "--url",
+      url,
+      "--spec-version",
+      revision,
+      ...(scenario === undefined ? ["--suite", "all"] : ["--scenario", scenario]),
+      "-o",
+      into
+    ]),
+    (stdout) => {
+      const saved = fs.existsSync(into) ? fs.readdirSync(into) : []
+      const checks: Run = new Map(saved.map((dir) => {
+        const name = /^server-(.+)-\d{4}-\d{2}-\d{2}T/.exec(dir)![1]!
+        const file = path.join(into, dir, "checks.json")
+        return [
+          name,
+          fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) as ReadonlyArray<Check> : undefined
+        ]
+      }))
+      return { began: [...stdout.matchAll(/^=== Running scenario: (\S+) ===$/gm)].map((match) => match[1]!), checks }
+    }
+  )
 
 // A scenario's outcome: "passed", or what failed.
 function outcomeOf(checks: ReadonlyArray<Check> | undefined): string {
@@ -93,15 +132,20 @@ function outcomeOf(checks: ReadonlyArray<Check> | undefined): string {
 }
 
 it.live(
-  "the MCP conformance suite passes through serve's /mcp/<server> (HTTP and stdio upstreams) and /mcp wherever it " +
-    "passes directly, but for the scenarios docs/mcp.md lists",
+  "the MCP conformance suite, at 2025-11-25 and 2026-07-28, passes through serve's /mcp/<server> (HTTP and stdio " +
+    "upstreams) and /mcp wherever it passes directly, but for the scenarios docs/mcp.md lists",
   () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
       const upstream = yield* conformanceUpstream
       const file = yield* providerFile({
         sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
-        mcp_servers: { http: { url: upstream.url }, stdio: conformanceStdioServer }
+        // A stdio server for each revision: one that has a call of each in flight could not tell whose client its
+        // request is for (a stdio server has one output), and would be refused.
+        mcp_servers: {
+          http: { url: upstream.url },
+          ...Object.fromEntries(revisions.map((revision) => [`stdio-${revision}`, conformanceStdioServer]))
+        }
       })
       const into = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-conformance-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(into, { recursive: true, force: true })))
@@ -109,59 +153,97 @@ it.live(
         Serve.run(["--config", file, "--port", "0", "--data", path.join(into, "data")], io)
       )
       const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
-      const urls: Record<Target, string> = {
-        direct: upstream.url,
-        "/mcp/<server> (HTTP)": `${url}/mcp/http`,
-        "/mcp/<server> (stdio)": `${url}/mcp/stdio`,
-        "/mcp": `${url}/mcp`
-      }
-      const runs = yield* Effect.forEach(
-        targets,
-        (target, n) =>
-          Effect.map(suiteAgainst(urls[target], path.join(into, String(n))), (run) => [target, run] as const),
+      const urlOf = (revision: Revision, target: Target) =>
+        ({
+          direct: upstream.url,
+          "/mcp/<server> (HTTP)": `${url}/mcp/http`,
+          "/mcp/<server> (stdio)": `${url}/mcp/stdio-${revision}`,
+          "/mcp": `${url}/mcp`
+        })[target]
+      const runs = revisions.flatMap((revision) =>
+        targets.filter((target) => target !== "direct" || spokenDirectly(revision)).map((target) => ({
+          revision,
+          target
+        }))
+      )
+      const results = yield* Effect.forEach(
+        runs,
+        (run, n) =>
+          Effect.map(
+            suiteAgainst(urlOf(run.revision, run.target), run.revision, path.join(into, String(n))),
+            ({ began, checks }) => ({ ...run, began, result: checks })
+          ),
         { concurrency: "unbounded" }
       )
-      const results = new Map(runs)
-      const direct = results.get("direct")!
-      expect(direct.size, "the suite ran its scenarios directly").toBeGreaterThan(30)
-      const passingDirectly = [...direct].filter(([, checks]) => outcomeOf(checks) === "passed").map(([name]) => name)
-      // The upstream passes every scenario directly: the gateway is held to the whole suite.
-      expect(
-        Object.fromEntries([...direct].map(([name, checks]) => [name, outcomeOf(checks)])),
-        "the fixture passes the suite directly"
-      ).toEqual(Object.fromEntries([...direct.keys()].map((name) => [name, "passed"])))
-      const listed = documentedFailures()
-      for (const [target, names] of listed) {
-        // Every name listed is a scenario of the suite: none is a typo that would hide nothing.
-        for (const name of names.keys()) expect([...direct.keys()], `docs/mcp.md lists ${name}`).toContain(name)
-        if (target === "direct") expect(names.size).toBe(0)
-      }
-      const through = targets.filter((target) => target !== "direct")
-      const outcomes = Object.fromEntries(through.map((target) => {
-        const run = results.get(target)!
-        return [target, Object.fromEntries(passingDirectly.map((name) => [name, outcomeOf(run.get(name))]))]
+      // The scenarios of each revision: every one a run of it began.
+      const scenariosAt = new Map(revisions.map((revision) => [
+        revision,
+        new Set(results.filter((run) => run.revision === revision).flatMap((run) => run.began))
+      ]))
+      const resultOf = (revision: Revision, target: Target) =>
+        results.find((run) => run.revision === revision && run.target === target)?.result
+      const listed = documentedFailures(scenariosAt)
+      // What each revision holds the gateway to: what passes directly where the upstream speaks it (which is the
+      // whole suite: the fixture is kept whole), every scenario where it does not.
+      const held = new Map(revisions.map((revision) => {
+        const names = [...scenariosAt.get(revision)!]
+        expect(names.length, `the suite ran its scenarios at ${revision}`).toBeGreaterThan(30)
+        const direct = resultOf(revision, "direct")
+        if (direct === undefined) return [revision, names] as const
+        expect(
+          Object.fromEntries(names.map((name) => [name, outcomeOf(direct.get(name))])),
+          `the fixture passes the suite directly at ${revision}`
+        ).toEqual(Object.fromEntries(names.map((name) => [name, "passed"])))
+        return [revision, names.filter((name) => outcomeOf(direct.get(name)) === "passed")] as const
       }))
-      const seen = Object.fromEntries(through.map((target) => [
-        target,
-        Object.fromEntries(
-          passingDirectly.map((name) => [name, outcomes[target]![name] === "passed" ? "passed" : "fails"])
+      // A scenario failing where it should pass, run once more by itself: a run's one after the other (as they ran),
+      // the runs at once.
+      const again = (yield* Effect.forEach(
+        results.filter((run) => run.target !== "direct"),
+        (run, n) =>
+          Effect.forEach(
+            held.get(run.revision)!.filter((name) =>
+              !listed.get(run.revision)!.get(run.target)!.has(name) && outcomeOf(run.result.get(name)) !== "passed"
+            ),
+            (name) =>
+              Effect.map(
+                suiteAgainst(urlOf(run.revision, run.target), run.revision, path.join(into, `again-${n}`), name),
+                ({ checks }) => ({ ...run, name, checks: checks.get(name) })
+              )
+          ),
+        { concurrency: "unbounded" }
+      )).flat()
+      const checksOf = (revision: Revision, target: Target, name: string) => {
+        const retried = again.find((retry) =>
+          retry.revision === revision && retry.target === target && retry.name === name
         )
-      ]))
-      const wanted = Object.fromEntries(through.map((target) => [
-        target,
-        Object.fromEntries(
-          passingDirectly.map((name) => [name, listed.get(target)!.has(name) ? "fails" : "passed"])
-        )
-      ]))
+        return retried === undefined ? resultOf(revision, target)!.get(name) : retried.checks
+      }
+      // A table of `cell` by revision, path and scenario held.
+      const table = (cell: (revision: Revision, target: Target, name: string) => string) =>
+        Object.fromEntries(revisions.map((revision) => [
+          revision,
+          Object.fromEntries(through.map((target) => [
+            target,
+            Object.fromEntries(held.get(revision)!.map((name) => [name, cell(revision, target, name)]))
+          ]))
+        ]))
+      const outcomes = table((revision, target, name) => outcomeOf(checksOf(revision, target, name)))
+      const seen = table((revision, target, name) =>
+        outcomes[revision]![target]![name] === "passed" ? "passed" : "fails"
+      )
+      const wanted = table((revision, target, name) =>
+        listed.get(revision)!.get(target)!.has(name) ? "fails" : "passed"
+      )
       // On a mismatch, the messages of the scenarios that failed show what went wrong.
       expect(seen, JSON.stringify(outcomes, null, 2)).toEqual(wanted)
-      // The DNS rebinding scenario's two halves at every path: a foreign `Host` refused, the gateway's own (with its
-      // origin) served.
-      for (const target of through) {
-        expect(results.get(target)!.get("dns-rebinding-protection")?.map((check) => [check.id, check.status])).toEqual([
-          ["localhost-host-rebinding-rejected", "SUCCESS"],
-          ["localhost-host-valid-accepted", "SUCCESS"]
-        ])
+      // The DNS rebinding scenario's two halves at every path and revision: a foreign `Host` refused, the gateway's
+      // own (with its origin) served.
+      for (const revision of revisions) {
+        for (const target of through) {
+          expect(checksOf(revision, target, "dns-rebinding-protection")?.map((check) => [check.id, check.status]))
+            .toEqual([["localhost-host-rebinding-rejected", "SUCCESS"], ["localhost-host-valid-accepted", "SUCCESS"]])
+        }
       }
     }).pipe(Effect.scoped),
   180_000

@@ -2,10 +2,11 @@
  * The upstream the MCP conformance suite's server scenarios expect (`@modelcontextprotocol/conformance`, `conformance
  * server`): the official SDK's low-level `Server` over its Streamable HTTP transport on loopback, with the
  * tools, resources, prompts and completions each scenario's description names (`test_simple_text`,
- * `test://static-text`, `test_prompt_with_arguments`...), written from those descriptions. The gateway serves it at
- * `/mcp/<server>` under the tools' own names, which is what the suite calls. Over HTTP it guards against DNS rebinding
- * (its own `Host` only), as the suite asks of a server on loopback; `conformanceStdioServer` is the same server over
- * stdio, for the gateway to start as a `command` server.
+ * `test://static-text`, `test_prompt_with_arguments`...), written from those descriptions, and the diagnostic tools
+ * the 2026-07-28 scenarios call. It speaks what the SDK speaks (2025-11-25 and earlier), so its 2026-07-28 scenarios
+ * run through the gateway only. The gateway serves it at `/mcp/<server>` under the tools' own names, which is what
+ * the suite calls. Over HTTP it guards against DNS rebinding (its own `Host` only), as the suite asks of a server on
+ * loopback; `conformanceStdioServer` is the same server over stdio, for the gateway to start as a `command` server.
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
@@ -123,13 +124,61 @@ export const conformanceTools: ReadonlyArray<Tool> = [
       $schema: "https://json-schema.org/draft/2020-12/schema",
       type: "object",
       $defs: {
-        address: { type: "object", properties: { street: { type: "string" }, city: { type: "string" } } }
+        address: {
+          $anchor: "addressDef",
+          type: "object",
+          properties: { street: { type: "string" }, city: { type: "string" } }
+        }
       },
-      properties: { name: { type: "string" }, address: { $ref: "#/$defs/address" } },
+      properties: {
+        name: { type: "string" },
+        address: { $ref: "#/$defs/address" },
+        contactMethod: { type: "string", enum: ["phone", "email"] },
+        phone: { type: "string" },
+        email: { type: "string" }
+      },
+      allOf: [{ anyOf: [{ required: ["phone"] }, { required: ["email"] }] }],
+      if: { properties: { contactMethod: { const: "phone" } }, required: ["contactMethod"] },
+      then: { required: ["phone"] },
+      else: { required: ["email"] },
       additionalProperties: false
     }
+  },
+  // The 2026-07-28 scenarios' diagnostic tools: one that samples whatever its client declared, one that elicits on
+  // the call's stream, one that logs, one whose argument is mirrored in an `Mcp-Param-Region` header, and two that
+  // change the tools and the prompts listed (for `subscriptions/listen` to be told).
+  {
+    name: "test_missing_capability",
+    description: "Asks the client's model, declared or not.",
+    inputSchema: noArguments
+  },
+  { name: "test_streaming_elicitation", description: "Asks the client's user as it runs.", inputSchema: noArguments },
+  { name: "test_logging_tool", description: "Logs three messages as it runs.", inputSchema: noArguments },
+  {
+    name: "test_header_parameter",
+    description: "Answers the region it is given, which its client sends in a header too.",
+    inputSchema: {
+      type: "object",
+      properties: { region: { type: "string", "x-mcp-header": "Region" } },
+      required: ["region"]
+    }
+  },
+  { name: "test_trigger_tool_change", description: "Adds or removes test_dynamic_tool.", inputSchema: noArguments },
+  {
+    name: "test_trigger_prompt_change",
+    description: "Adds or removes test_dynamic_prompt.",
+    inputSchema: noArguments
   }
 ]
+
+const dynamicTool: Tool = {
+  name: "test_dynamic_tool",
+  description: "Listed while test_trigger_tool_change has added it.",
+  inputSchema: noArguments
+}
+
+// What the trigger tools have added, for every session of the process.
+const added = { tool: false, prompt: false }
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
@@ -182,6 +231,7 @@ async function call(
         ]
       }
     case "test_tool_with_logging":
+    case "test_logging_tool":
       for (
         const [index, message] of ["Tool execution started", "Tool processing data", "Tool execution completed"]
           .entries()
@@ -204,9 +254,11 @@ async function call(
         }
       }
       return text("Tool with progress executed successfully")
-    case "test_sampling": {
-      // As the scenario asks: a client without the capability is answered with an error, not asked.
-      if (server.getClientCapabilities()?.sampling === undefined) {
+    case "test_sampling":
+    case "test_missing_capability": {
+      // As the scenario asks: a client without the capability is answered with an error, not asked; the diagnostic
+      // tool asks regardless, for a server (the gateway) that knows what its client declared to refuse it.
+      if (name === "test_sampling" && server.getClientCapabilities()?.sampling === undefined) {
         return { isError: true, content: [{ type: "text", text: "The client does not support sampling." }] }
       }
       const reply = await server.request(
@@ -225,8 +277,9 @@ async function call(
     }
     case "test_elicitation":
     case "test_elicitation_sep1034_defaults":
-    case "test_elicitation_sep1330_enums": {
-      const requestedSchema = name === "test_elicitation"
+    case "test_elicitation_sep1330_enums":
+    case "test_streaming_elicitation": {
+      const requestedSchema = name === "test_elicitation" || name === "test_streaming_elicitation"
         ? {
           type: "object" as const,
           properties: {
@@ -242,6 +295,8 @@ async function call(
         return { isError: true, content: [{ type: "text", text: "The client does not support elicitation." }] }
       }
       const message = name === "test_elicitation" ? String(args["message"]) : "Please answer."
+      // A request its client refuses (as the gateway refuses one for a client that cannot be asked) fails the call as
+      // a tool's error, not the request.
       const reply = await server.request(
         {
           method: "elicitation/create",
@@ -249,7 +304,10 @@ async function call(
         },
         ElicitResultSchema,
         { relatedRequestId: related }
-      )
+      ).catch((error: unknown) => error instanceof Error ? error : new Error(String(error)))
+      if (reply instanceof Error) {
+        return { isError: true, content: [{ type: "text", text: `The client did not answer: ${reply.message}` }] }
+      }
       const prefix = name === "test_elicitation" ? "User response: " : "Elicitation completed: "
       return text(`${prefix}action=${reply.action}, content=${JSON.stringify(reply.content ?? {})}`)
     }
@@ -257,6 +315,18 @@ async function call(
       return text("Reconnection test completed successfully")
     case "json_schema_2020_12_tool":
       return text(`received ${JSON.stringify(args)}`)
+    case "test_header_parameter":
+      return text(`region ${String(args["region"])}`)
+    case "test_trigger_tool_change":
+      added.tool = !added.tool
+      await server.sendToolListChanged()
+      return text("The tools changed.")
+    case "test_trigger_prompt_change":
+      added.prompt = !added.prompt
+      await server.sendPromptListChanged()
+      return text("The prompts changed.")
+    case "test_dynamic_tool":
+      return text("This tool comes and goes.")
     default:
       return { isError: true, content: [{ type: "text", text: `no tool ${name}` }] }
   }
@@ -291,6 +361,11 @@ function read(uri: string) {
     }]
   }
   throw new Error(`no resource ${uri}`)
+}
+
+const dynamicPrompt = {
+  name: "test_dynamic_prompt",
+  description: "Listed while test_trigger_prompt_change has added it."
 }
 
 const prompts = [
@@ -350,6 +425,8 @@ function prompt(name: string, args: Readonly<Record<string, string>>) {
         { role: "user" as const, content: { type: "image" as const, data: redPixelPng, mimeType: "image/png" } },
         { role: "user" as const, content: { type: "text" as const, text: "Please analyze the image above." } }
       ]
+    case "test_dynamic_prompt":
+      return [{ role: "user" as const, content: { type: "text" as const, text: "This prompt comes and goes." } }]
     default:
       throw new Error(`no prompt ${name}`)
   }
@@ -366,7 +443,10 @@ export function conformanceServer(): Server {
       completions: {}
     }
   })
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...conformanceTools] }))
+  server.setRequestHandler(
+    ListToolsRequestSchema,
+    () => ({ tools: [...conformanceTools, ...(added.tool ? [dynamicTool] : [])] })
+  )
   server.setRequestHandler(
     CallToolRequestSchema,
     (request, extra) =>
@@ -391,7 +471,10 @@ export function conformanceServer(): Server {
   server.setRequestHandler(ReadResourceRequestSchema, (request) => ({ contents: read(request.params.uri) }))
   server.setRequestHandler(SubscribeRequestSchema, () => ({}))
   server.setRequestHandler(UnsubscribeRequestSchema, () => ({}))
-  server.setRequestHandler(ListPromptsRequestSchema, () => ({ prompts }))
+  server.setRequestHandler(
+    ListPromptsRequestSchema,
+    () => ({ prompts: [...prompts, ...(added.prompt ? [dynamicPrompt] : [])] })
+  )
   server.setRequestHandler(
     GetPromptRequestSchema,
     (request) => ({ messages: prompt(request.params.name, request.params.arguments ?? {}) })
