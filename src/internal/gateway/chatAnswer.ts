@@ -261,8 +261,11 @@ export interface Chat {
   readonly request: ChatRequest
   readonly stream: boolean
   readonly failures: Failures
-  /** The route's stream encoder for the request as sent. */
-  readonly newEncoder: (request: ChatRequest) => StreamEncoder
+  /**
+   * The route's stream encoder for the request as sent; none for a route whose answer is only ever whole (the
+   * Responses compaction's), whose `stream` is false.
+   */
+  readonly newEncoder?: ((request: ChatRequest) => StreamEncoder) | undefined
   readonly render: (response: ChatResponse) => string
   /**
    * What is done with a whole reply and its body before they are answered, if anything: the Responses route keeps
@@ -291,14 +294,15 @@ export function answered(serving: Answering, { entry, scope, sessionHeader, tall
         return Effect.succeed(errorResponse(told, chat.failures.errors))
       }
       const guardrails = chain.success
+      const { newEncoder } = chat
       function answer(checked: ChatRequest) {
         const call = { request: checked, target, entry, failures: chat.failures, tally, guardrails }
-        return chat.stream
+        return chat.stream && newEncoder !== undefined
           ? streamed(serving, {
             ...call,
             model: chat.model,
             requestScope: scope,
-            newEncoder: () => chat.newEncoder(request)
+            newEncoder: () => newEncoder(request)
           })
           : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer })
       }
