@@ -188,7 +188,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("POST /v1/respons
       }))
     }))
 
-  it.effect("an unknown model is 404 model_not_found, a body without model 400, before any upstream call", () =>
+  it.effect("an unknown model is 404 model_not_found, a body without model or conversation 400, before any upstream call", () =>
     Effect.gen(function*() {
       const { client, recorded } = yield* Fixture
       const before = recorded.bodies.length
@@ -198,6 +198,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("POST /v1/respons
         client.responses.compact({ input: history } as unknown as OpenAI.Responses.ResponseCompactParams)
       )
       expect(apiError(bad)).toMatchObject({ status: 400, param: "model" })
+      const empty = yield* rejection(() => client.responses.compact({ model: "chat/gpt-4o-mini" }))
+      expect(apiError(empty)).toMatchObject({ status: 400, param: "input" })
       expect(recorded.bodies.length).toBe(before)
     }))
 })

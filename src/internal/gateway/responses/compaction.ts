@@ -11,6 +11,7 @@
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { ChatResponse } from "../../../ChatResponse.js"
 import type { Message } from "../../../Message.js"
+import { Problem } from "../../schemaCheck.js"
 import { summaryEnvelope } from "../../wire/carried.js"
 import type { CompactBody } from "../../wire/openAiResponses/codec.js"
 import {
@@ -40,6 +41,12 @@ export const prompt = [
   "Be faithful: state only what the conversation shows and mark what is uncertain. Leave out nothing the next",
   "assistant would otherwise have to find again. Answer with the summary alone, in plain text; call no tool."
 ].join("\n")
+
+/** The refusal of a body with no conversation to compact: no input, and no `previous_response_id`. */
+export const nothingToCompact = new Problem(
+  "input",
+  "input: missing: a compaction needs a conversation, its input or the previous_response_id of one"
+)
 
 /**
  * The request that compacts `conversation` with the routed model: the conversation (with the body's `instructions`,

@@ -82,6 +82,7 @@ export const routes = Effect.gen(function*() {
     const sent = hosted.success
     if (sent.omitted.length > 0) entry.omittedTools = sent.omitted
     return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
+      if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
       const made = Responses.request(body, conversation.messages, sent.tools)
       if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
       const own = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
