@@ -11,6 +11,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { readFileSync } from "node:fs"
 import OpenAI from "openai"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -73,6 +74,22 @@ const shell: OpenAI.Responses.FunctionTool = {
   parameters: { type: "object", properties: { command: { type: "array", items: { type: "string" } } } },
   strict: false
 }
+
+// Codex CLI's compaction body (its `CompactionInput`) of its real first request (`GatewayCodex.test.ts`' fixture):
+// the request's history, instructions, tools (function, namespace and `web_search`), reasoning and cache key.
+const codexFirst = JSON.parse(
+  readFileSync(new URL("../fixtures/codex-0.169.0-first-request.json", import.meta.url), "utf8")
+) as OpenAI.Responses.ResponseCreateParams
+const codexCompaction = (model: string) =>
+  ({
+    model,
+    input: [...codexFirst.input as Array<OpenAI.Responses.ResponseInputItem>, history[4]!],
+    instructions: "You are Codex, based on GPT-5.",
+    tools: codexFirst.tools,
+    parallel_tool_calls: false,
+    reasoning: codexFirst.reasoning,
+    prompt_cache_key: codexFirst.prompt_cache_key
+  }) as OpenAI.Responses.ResponseCompactParams
 
 const compactOf = (client: OpenAI, model: string) =>
   promise(() =>
@@ -187,6 +204,20 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("POST /v1/respons
         encrypted_content: item.encrypted_content
       }))
     }))
+
+  for (const name of [...viaModel.map((one) => one.name), "resp"]) {
+    it.effect(`${name}: Codex's own compaction body is compacted (web_search left out unless the deployment runs it)`, () =>
+      Effect.gen(function*() {
+        const { client, recorded } = yield* Fixture
+        const before = recorded.bodies.length
+        const compacted = yield* promise(() => client.responses.compact(codexCompaction(`${name}/gpt-4o-mini`)))
+        expect(compacted.output[compacted.output.length - 1]!.type).toBe("compaction")
+        const users = (codexFirst.input as Array<{ role?: string }>).filter((item) => item.role === "user")
+        expect(compacted.output.length).toBe(users.length + 1)
+        const sent = JSON.stringify(since(recorded, before)[0]!.body)
+        expect(sent.includes("web_search")).toBe(name === "resp")
+      }))
+  }
 
   it.effect("an unknown model is 404 model_not_found, a body without model or conversation 400, before any upstream call", () =>
     Effect.gen(function*() {

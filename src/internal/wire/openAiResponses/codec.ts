@@ -10,7 +10,8 @@
  *   `reasoning` item before it (its summaries as the reasoning) make one assistant message; a `function_call_output` is
  *   a tool message. A reasoning item's `encrypted_content` is kept in the message's provider metadata as the client
  *   sends it back, so a Responses deployment gets it back unchanged and every other one leaves it out; a reasoning item
- *   the gateway made to carry another provider's state (`wire/carried.ts`) gives that state back. Tools other than
+ *   the gateway made to carry another provider's state (`wire/carried.ts`) gives that state back, and a `compaction`
+ *   item the gateway made (`compaction.ts`) gives back its summary, as a user message in its place. Tools other than
  *   functions, a hosted tool's `tool_choice` and input items of other types are passed on as they came (the tools and
  *   the choice in `providerOptions`, the items in the assistant's provider metadata), for the gateway to give to a
  *   Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
