@@ -4,8 +4,9 @@
  * compacts with its own `/responses/compact`, its compaction item passed back to it unchanged on the next turn; a Chat
  * Completions, an Anthropic and a Gemini deployment compact with a call of the model (the conversation, then the
  * compaction prompt, no tool callable), answered as Codex reads a compaction (the input's user messages, then one
- * `compaction` item), whose item a next turn on any deployment reads back as the summary. The call is billed and
- * logged as any, refused by a budget it does not fit, and an unknown model is 404.
+ * `compaction` item), whose item a next turn on any deployment reads back as the summary; Codex's own compaction body
+ * is compacted on each. The call is billed, logged and counted in the metrics as any, its summary goes through the
+ * model's guardrails, a budget it does not fit refuses it, and an unknown model is 404.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -17,7 +18,16 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { call, cappedKey, client, configKey, gatewayOn, providerKey, temporaryDirectory } from "../utils/adminApi.js"
+import {
+  adminKey,
+  call,
+  cappedKey,
+  client,
+  configKey,
+  gatewayOn,
+  providerKey,
+  temporaryDirectory
+} from "../utils/adminApi.js"
 import { type Recorder, recorder } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 import { rejection } from "../utils/gatewayHarness.js"
@@ -242,7 +252,18 @@ describe("POST /v1/responses/compact is governed as any call", () => {
       Effect.gen(function*() {
         const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 6 })
         const directory = yield* temporaryDirectory("gateway-compact-")
-        const gateway = yield* gatewayOn(simulator, { sqlite: `${directory}/gateway.db` })
+        const gateway = yield* gatewayOn(simulator, { sqlite: `${directory}/gateway.db` }, {
+          // A deployment whose reply holds an email, behind a router whose guardrail masks it.
+          personal: [{
+            model_name: "sim-small",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            max_retries: 0,
+            headers: { "x-simulator-reply": encodeURIComponent("Write to ann@example.com when done.") }
+          }],
+          guardrails: { pii: { checks: ["email"], on: ["request", "reply"], action: "mask", mode: "buffer" } },
+          router: { masked: { deployments: ["personal/sim-small"], guardrails: ["pii"] } }
+        })
         const compacted = yield* promise(() =>
           client(gateway, configKey).responses.compact({ model: "gpt-4o-mini", input: history })
         )
@@ -260,6 +281,28 @@ describe("POST /v1/responses/compact is governed as any call", () => {
         expect(row["output_tokens"]).toBe(compacted.usage.output_tokens)
         // A dollar for every thousand tokens, in and out.
         expect(row["cost"]).toBeCloseTo(compacted.usage.total_tokens / 1000, 9)
+
+        // Counted in the metrics as any call of its route and model.
+        const metrics = yield* promise(() =>
+          fetch(`${gateway.url}/metrics`, { headers: { authorization: `Bearer ${adminKey}` } }).then((r) => r.text())
+        )
+        expect(metrics).toContain(
+          `llm_gateway_requests_total{route="/v1/responses/compact",model="gpt-4o-mini",status="200"} 1`
+        )
+        expect(metrics).toMatch(
+          new RegExp(
+            `llm_gateway_tokens_total\\{model="gpt-4o-mini",direction="output"\\} ${compacted.usage.output_tokens}\\b`
+          )
+        )
+
+        // The guardrails of the model run on the summary as on any reply: the email is masked in it.
+        const guarded = yield* promise(() =>
+          client(gateway, configKey).responses.compact({ model: "masked", input: history })
+        )
+        const sealed = guarded.output[guarded.output.length - 1] as unknown as OpenAI.Responses.ResponseCompactionItem
+        const masked = summaryIn(sealed.encrypted_content)
+        expect(masked).toContain("Write to")
+        expect(masked).not.toContain("ann@example.com")
 
         // A conversation whose reservation is more than the capped key's $0.03 never reaches the provider.
         const requests = (yield* simulator.stats).requests
