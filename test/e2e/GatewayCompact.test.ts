@@ -6,7 +6,8 @@
  * compaction prompt, no tool callable), answered as Codex reads a compaction (the input's user messages, then one
  * `compaction` item), whose item a next turn on any deployment reads back as the summary; Codex's own compaction body
  * is compacted on each. The call is billed, logged and counted in the metrics as any, its summary goes through the
- * model's guardrails, a budget it does not fit refuses it, and an unknown model is 404.
+ * model's guardrails, a reply without a summary is 502, a budget it does not fit refuses it, and an unknown model is
+ * 404.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -261,6 +262,14 @@ describe("POST /v1/responses/compact is governed as any call", () => {
             max_retries: 0,
             headers: { "x-simulator-reply": encodeURIComponent("Write to ann@example.com when done.") }
           }],
+          // A deployment that answers with no text.
+          mute: [{
+            model_name: "sim-large",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            max_retries: 0,
+            headers: { "x-simulator-reply-tokens": "0" }
+          }],
           guardrails: { pii: { checks: ["email"], on: ["request", "reply"], action: "mask", mode: "buffer" } },
           router: { masked: { deployments: ["personal/sim-small"], guardrails: ["pii"] } }
         })
@@ -303,6 +312,12 @@ describe("POST /v1/responses/compact is governed as any call", () => {
         const masked = summaryIn(sealed.encrypted_content)
         expect(masked).toContain("Write to")
         expect(masked).not.toContain("ann@example.com")
+
+        // A model that writes no summary: the client is told (502), and keeps its history.
+        const silent = yield* rejection(() =>
+          client(gateway, configKey).responses.compact({ model: "sim-large", input: history })
+        )
+        expect(apiError(silent)).toMatchObject({ status: 502, code: "empty_summary" })
 
         // A conversation whose reservation is more than the capped key's $0.03 never reaches the provider.
         const requests = (yield* simulator.stats).requests

@@ -252,6 +252,8 @@ export interface WholeCall extends Call {
   readonly render: (response: ChatResponse) => string
   /** What is done with the reply and its body before they are answered, if anything (`Chat.beforeAnswer`). */
   readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
+  /** The answer instead of a reply the route cannot answer with, if any (`Chat.refusal`). */
+  readonly refusal?: ((response: ChatResponse) => Errors.ErrorAnswer | undefined) | undefined
 }
 
 /** A chat body as its route decoded it, and how the route answers it, streamed or whole. */
@@ -272,6 +274,11 @@ export interface Chat {
    * the response, so that a client told of it can read or continue it at once, on any instance.
    */
   readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
+  /**
+   * The answer instead of a whole reply the route cannot answer with, if any (a compaction whose model wrote no
+   * summary): the reply is charged, as one a guardrail blocks.
+   */
+  readonly refusal?: ((response: ChatResponse) => Errors.ErrorAnswer | undefined) | undefined
   /** The target `model` names: by default the engine's. */
   readonly target?: Target | undefined
 }
@@ -304,7 +311,7 @@ export function answered(serving: Answering, { entry, scope, sessionHeader, tall
             requestScope: scope,
             newEncoder: () => newEncoder(request)
           })
-          : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer })
+          : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer, refusal: chat.refusal })
       }
       if (guardrails.length === 0) return answer(request)
       // The request's texts checked before anything is sent: a block answered, a mask's text the one sent; either way
@@ -395,8 +402,9 @@ export function streamed(serving: Answering, call: StreamedCall) {
 }
 
 /**
- * The call as one reply, answered by its `render` (its failure by its `failures`); its reply through the call's
- * guardrails first (a block is charged the reply's cost, and its text is not kept in the log).
+ * The call as one reply, answered by its `render` (its failure by its `failures`, a reply it refuses by its
+ * `refusal`); its reply through the call's guardrails first (a block is charged the reply's cost, and its text is not
+ * kept in the log).
  */
 export function whole(serving: Answering, call: WholeCall) {
   const { entry, tally } = call
@@ -420,6 +428,11 @@ export function whole(serving: Answering, call: WholeCall) {
   })
 
   function answered(response: ChatResponse) {
+    const refused = call.refusal?.(response)
+    if (refused !== undefined) {
+      Logs.failed(entry, refused.code ?? undefined, refused)
+      return Effect.as(entry.settle(response.cost), errorResponse(refused, call.failures.errors))
+    }
     const body = call.render(response)
     const settled = entry.settle(response.cost)
     return Effect.as(

@@ -21,6 +21,7 @@ import {
   compactOption,
   userItems
 } from "../../wire/openAiResponses/compaction.js"
+import * as Errors from "../errorAnswer.js"
 
 /**
  * What the model compacting a conversation is asked, after the conversation: a handoff summary, faithful and complete
@@ -64,6 +65,25 @@ export function byModel(request: ChatRequest): ChatRequest {
 /** `request` sent to a Responses deployment's own `/responses/compact` (`wire/openAiResponses/compaction.ts`). */
 export function passedThrough(request: ChatRequest): ChatRequest {
   return { ...request, providerOptions: { ...request.providerOptions, [compactOption]: true } }
+}
+
+/**
+ * The answer to a compaction by the model whose reply has no summary (no text: a model that answered with a tool call
+ * regardless, or with nothing): a compaction item of nothing would lose the conversation, so the client is told, and
+ * keeps its history. The call is charged: the model was called.
+ */
+export const noSummary: Errors.ErrorAnswer = Errors.answer(
+  502,
+  "The model wrote no summary of the conversation, so there is nothing to compact it into. Retry, or compact with " +
+    "another model.",
+  "server_error",
+  null,
+  "empty_summary"
+)
+
+/** The refusal of a reply that cannot be answered as a compaction: one made by the model without a summary. */
+export function refusal(reply: ChatResponse): Errors.ErrorAnswer | undefined {
+  return compactedItems(reply.providerMetadata) === undefined && reply.text.trim() === "" ? noSummary : undefined
 }
 
 /** What names a compacted response: its `resp_…` id, and its creation in Unix seconds. */

@@ -98,6 +98,7 @@ export const routes = Effect.gen(function*() {
         stream: false,
         failures,
         render: (reply) => Compaction.answer(body, named, reply),
+        refusal: Compaction.refusal,
         target: sent.target
       })
     }).pipe(Effect.catch(refused))
