@@ -11,7 +11,9 @@
  * `response.created` to `response.completed`, a failure after the start as `response.failed`, or whole as a
  * `response` object; tools other than functions, `web_search`, `mcp`..., go as they came to a model whose
  * deployments all speak the Responses API (`Deployment.api`), their output items back as it gave them, and are 400
- * naming them for any other) and `POST /v1/responses/input_tokens` (counted with the library's tokenizer); responses
+ * naming them for any other), `POST /v1/responses/input_tokens` (counted with the library's tokenizer) and
+ * `POST /v1/responses/compact` (a conversation compacted by a Responses deployment's own endpoint, or summarised by
+ * the model, answered as a `response.compaction` object whose item a later turn on any deployment reads); responses
  * are kept for an hour (`store`, on by default; `responsesTtl`), in memory or, with a store, in its Redis for every
  * instance on it, so a `previous_response_id` continues one on any deployment (a Responses deployment with
  * `store` that answered it, called with the same key, is sent its own id of it and only the new input), and

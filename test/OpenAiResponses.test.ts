@@ -964,3 +964,42 @@ describe("OpenAiResponses options", () => {
       expectOptionsError(error, { module: "OpenAiResponses", option: "maxEventSize", value: "NaN" })
     }))
 })
+
+describe("OpenAiResponses compaction", () => {
+  it.effect("providerOptions.responses_compact sends /responses/compact, and the reply keeps the compacted items", () =>
+    Effect.gen(function*() {
+      const compaction = { id: "cmp_1", type: "compaction", encrypted_content: "gAAAAB-opaque" }
+      const user = { type: "message", role: "user", content: [{ type: "input_text", text: "Hello" }] }
+      const { requests, service } = setup(
+        () =>
+          jsonResponse({
+            id: "resp_c",
+            object: "response.compaction",
+            created_at: 1,
+            output: [user, compaction],
+            usage: usageWire(40, 12, 8)
+          }),
+        { store: true }
+      )
+      const reply = yield* Effect.flatMap(service, (client) =>
+        client.chat({
+          messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hello" }],
+          temperature: 0.5,
+          maxTokens: 100,
+          promptCacheKey: "session-1",
+          providerOptions: { responses_compact: true }
+        }, credentials))
+      const sent = requests[0]!
+      assert.strictEqual(sent.url, "https://api.test/v1/responses/compact")
+      expect(sent.body).toEqual({
+        model: "gpt-test",
+        instructions: "Be brief.",
+        input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "Hello" }] }],
+        prompt_cache_key: "session-1"
+      })
+      assert.strictEqual(reply.text, "")
+      assert.strictEqual(reply.id, "resp_c")
+      expect(reply.usage).toMatchObject({ promptTokens: 40, completionTokens: 12, cachedPromptTokens: 8 })
+      expect(reply.providerMetadata).toEqual({ openaiResponses: { compacted: [user, compaction] } })
+    }))
+})

@@ -37,6 +37,14 @@
  * came in `providerMetadata.openaiResponses.outputItems` and go back the same
  * way, after the reasoning items and before the text.
  *
+ * A request whose `providerOptions` has `responses_compact: true` compacts the conversation instead of answering it
+ * (OpenAI's "Compact a response", `POST {baseUrl}/responses/compact`, never streamed): the body has the fields that
+ * endpoint takes (the input, instructions, tools, reasoning, `prompt_cache_key`...; not `store`, `stream` or the
+ * sampling settings, and not the option itself), and the reply has no text, the call's usage, and the compacted
+ * output items (the conversation's user messages and its `compaction` item) as they came in
+ * `providerMetadata.openaiResponses.compacted`, to send back as the next turn's input. The gateway's
+ * `/v1/responses/compact` passes a call to a Responses deployment this way.
+ *
  * The finish reason, which the API does not send, is derived: `incomplete` for
  * `max_output_tokens` is `length`, for `content_filter` is `content_filter`;
  * any function call is `tool_calls`; anything else is `stop`. A `failed`

@@ -321,6 +321,41 @@ describe("Simulator (Responses over loopback)", () => {
       expect((yield* post(sim, replay([anonymous, output]))).status).toBe(200)
     }))
 
+  it.effect("/v1/responses/compact: the user messages and an opaque compaction item, which a response then takes", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const compact = (body: unknown) =>
+        postJson(`${sim.url}/v1/responses/compact`, body, { authorization: "Bearer sk-test-0001" })
+      const input = [
+        { role: "user", content: "Tell me about Effect." },
+        { type: "message", role: "assistant", content: [{ type: "output_text", text: "A library.", annotations: [] }] },
+        { type: "message", role: "user", content: [{ type: "input_text", text: "More." }] }
+      ]
+      const tools = [{ type: "function", name: "lookup", parameters: { type: "object", properties: {} } }]
+      const answer = yield* compact({ model: "gpt-4o-mini", instructions: "Be brief.", input, tools })
+      expect(answer.status).toBe(200)
+      const body = json(answer)
+      expect(body).toMatchObject({ object: "response.compaction" })
+      expect(body.id).toMatch(/^resp_/)
+      expect(body.output).toEqual([
+        { type: "message", role: "user", content: [{ type: "input_text", text: "Tell me about Effect." }] },
+        { type: "message", role: "user", content: [{ type: "input_text", text: "More." }] },
+        { id: expect.stringMatching(/^cmp_/), type: "compaction", encrypted_content: expect.stringMatching(/^gAAAAB/) }
+      ])
+      expect(body.usage.input_tokens).toBeGreaterThan(0)
+      expect(body.usage.output_tokens).toBe(16)
+      // The next turn replays the compacted output.
+      expect(
+        (yield* post(sim, { model: "gpt-4o-mini", input: [...body.output, { role: "user", content: "Go on." }] }))
+          .status
+      ).toBe(200)
+      // Refused as the Responses wire refuses: a missing model, and no conversation at all.
+      const noModel = yield* compact({ input })
+      expect([noModel.status, json(noModel).error.param]).toEqual([400, "model"])
+      const empty = yield* compact({ model: "gpt-4o-mini" })
+      expect([empty.status, json(empty).error.param]).toEqual([400, "input"])
+    }))
+
   it.effect("answers errors in OpenAI's error body", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: ["sk-test-0001"], contextWindow: 50 })

@@ -10,9 +10,12 @@ import type { ResponseCreateParamsBase } from "openai/resources/responses/respon
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import type { ChatResponse, FinishReason } from "../../src/ChatResponse.js"
+import * as Hosted from "../../src/internal/gateway/responses/hosted.js"
 import { renderReply, renderStream } from "../../src/internal/simulator/openAiResponses/render.js"
 import { decode as decodeSimulated } from "../../src/internal/simulator/openAiResponses/request.js"
+import { summaryEnvelope } from "../../src/internal/wire/carried.js"
 import * as Codec from "../../src/internal/wire/openAiResponses/codec.js"
+import * as Compaction from "../../src/internal/wire/openAiResponses/compaction.js"
 import { none } from "../../src/internal/wire/openAiResponses/namespace.js"
 import * as Render from "../../src/internal/wire/openAiResponses/writer.js"
 import { streamEncoder } from "../../src/internal/wire/openAiResponses/writer.js"
@@ -619,4 +622,91 @@ describe("internal/wire/openAiResponses: hosted calls with or without usage", ()
       }
     ))
   })
+})
+
+// ---------------------------------------------------------------------------
+// Compaction (`POST /v1/responses/compact`)
+
+describe("compaction items and the compacted response", () => {
+  // Wire items around a compaction item: user and assistant messages.
+  const around = fc.array(
+    fc.oneof(
+      word.map((text): Codec.WireItem => ({ type: "message", role: "user", content: text })),
+      word.map((text): Codec.WireItem => ({ type: "message", role: "assistant", content: text }))
+    ),
+    { maxLength: 3 }
+  )
+  const compactionType = fc.constantFrom("compaction", "compaction_summary")
+
+  it("a compaction item of the gateway's, whatever its summary and wherever it is, is its summary's message", () =>
+    fc.assert(fc.property(
+      fc.string({ unit: "binary", maxLength: 200 }),
+      compactionType,
+      around,
+      around,
+      (summary, type, before, after) => {
+        const item = { type, id: "cmp_1", encrypted_content: summaryEnvelope(summary) } as Codec.WireItem
+        expect(Codec.isOtherItem(item)).toBe(false)
+        const body = { model: "m", input: [...before, item, ...after] }
+        expect(Hosted.responsesOnly(body, [])).toEqual([])
+        const messages = read(Codec.inputMessages(body))
+        const alone = read(Codec.inputMessages({ input: before }))
+        expect(messages[alone.length]).toEqual(Codec.summaryMessage(summary))
+        expect(JSON.stringify(messages)).not.toContain("gw1.")
+      }
+    )))
+
+  it("any other compaction item (a Responses deployment's own) is Responses-only, refused elsewhere by name", () =>
+    fc.assert(fc.property(
+      fc.string({ maxLength: 40 }).filter((text) => !text.startsWith("gw1.")),
+      compactionType,
+      around,
+      (encrypted, type, before) => {
+        const item = { type, encrypted_content: encrypted } as Codec.WireItem
+        expect(Codec.isOtherItem(item)).toBe(true)
+        const body = { model: "m", input: [...before, item] }
+        expect(Hosted.responsesOnly(body, [])).toEqual([{ at: `input[${before.length}].type`, type }])
+      }
+    )))
+
+  it("a compact body keeps only the fields /responses/compact takes, each as the response body had it", () =>
+    fc.assert(fc.property(request, fc.boolean(), fc.boolean(), (one, stream, store) => {
+      const body = Codec.requestBody(one, { model: "m", stream, store, previous: undefined })
+      const compact = Compaction.compactBody(body)
+      for (const field of ["stream", "store", "include", "max_output_tokens", "temperature", "top_p", "tool_choice"]) {
+        expect(compact[field]).toBeUndefined()
+      }
+      for (const [field, value] of Object.entries(compact)) expect(value).toEqual(body[field])
+      expect(compact["model"]).toBe("m")
+      expect(compact["input"]).toEqual(body["input"])
+    })))
+
+  it("a compacted response reads back as written: its output items as they came and its usage", () =>
+    fc.assert(fc.property(
+      fc.array(word, { maxLength: 3 }),
+      word,
+      fc.record({
+        promptTokens: fc.nat(),
+        completionTokens: fc.nat(),
+        cachedPromptTokens: fc.nat(),
+        reasoningTokens: fc.nat()
+      }),
+      (users, encrypted, counts) => {
+        const usage = { ...counts, totalTokens: counts.promptTokens + counts.completionTokens }
+        const output = [
+          ...Compaction.userItems(
+            users.map((text) => ({ type: "message" as const, role: "user" as const, content: text }))
+          ),
+          Compaction.compactionItem("cmp_1", encrypted)
+        ]
+        const written = JSON.parse(
+          Compaction.compacted({ id: "resp_1", createdAt: 7, output, usage })
+        ) as Codec.JsonRecord
+        expect(written).toMatchObject({ id: "resp_1", object: "response.compaction", created_at: 7 })
+        const reply = Compaction.compactedReply(written)
+        expect(Compaction.compactedItems(reply.providerMetadata)).toEqual(output)
+        expect(reply.usage).toMatchObject(usage)
+        expect(reply.text).toBe("")
+      }
+    )))
 })

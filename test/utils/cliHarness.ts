@@ -272,7 +272,7 @@ export const recorder = (target: string) =>
             paths.push(req.url ?? "")
           }
           const headers: Record<string, string> = { "content-type": "application/json" }
-          for (const name of ["authorization", "x-api-key", "anthropic-version", "anthropic-beta"]) {
+          for (const name of ["authorization", "x-api-key", "x-goog-api-key", "anthropic-version", "anthropic-beta"]) {
             const value = req.headers[name]
             if (typeof value === "string") headers[name] = value
           }

@@ -266,6 +266,7 @@ const routesOf = Effect.fnUntraced(function*(
     HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
     HttpRouter.route("POST", "/v1/responses", responses.create),
     HttpRouter.route("POST", "/v1/responses/input_tokens", responses.inputTokens),
+    HttpRouter.route("POST", "/v1/responses/compact", responses.compact),
     HttpRouter.route("GET", "/v1/responses/:id", responses.retrieve),
     HttpRouter.route("DELETE", "/v1/responses/:id", responses.remove),
     HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),

@@ -252,6 +252,8 @@ export interface WholeCall extends Call {
   readonly render: (response: ChatResponse) => string
   /** What is done with the reply and its body before they are answered, if anything (`Chat.beforeAnswer`). */
   readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
+  /** The answer instead of a reply the route cannot answer with, if any (`Chat.refusal`). */
+  readonly refusal?: ((response: ChatResponse) => Errors.ErrorAnswer | undefined) | undefined
 }
 
 /** A chat body as its route decoded it, and how the route answers it, streamed or whole. */
@@ -261,14 +263,22 @@ export interface Chat {
   readonly request: ChatRequest
   readonly stream: boolean
   readonly failures: Failures
-  /** The route's stream encoder for the request as sent. */
-  readonly newEncoder: (request: ChatRequest) => StreamEncoder
+  /**
+   * The route's stream encoder for the request as sent; none for a route whose answer is only ever whole (the
+   * Responses compaction's), whose `stream` is false.
+   */
+  readonly newEncoder?: ((request: ChatRequest) => StreamEncoder) | undefined
   readonly render: (response: ChatResponse) => string
   /**
    * What is done with a whole reply and its body before they are answered, if anything: the Responses route keeps
    * the response, so that a client told of it can read or continue it at once, on any instance.
    */
   readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
+  /**
+   * The answer instead of a whole reply the route cannot answer with, if any (a compaction whose model wrote no
+   * summary): the reply is charged, as one a guardrail blocks.
+   */
+  readonly refusal?: ((response: ChatResponse) => Errors.ErrorAnswer | undefined) | undefined
   /** The target `model` names: by default the engine's. */
   readonly target?: Target | undefined
 }
@@ -291,16 +301,17 @@ export function answered(serving: Answering, { entry, scope, sessionHeader, tall
         return Effect.succeed(errorResponse(told, chat.failures.errors))
       }
       const guardrails = chain.success
+      const { newEncoder } = chat
       function answer(checked: ChatRequest) {
         const call = { request: checked, target, entry, failures: chat.failures, tally, guardrails }
-        return chat.stream
+        return chat.stream && newEncoder !== undefined
           ? streamed(serving, {
             ...call,
             model: chat.model,
             requestScope: scope,
-            newEncoder: () => chat.newEncoder(request)
+            newEncoder: () => newEncoder(request)
           })
-          : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer })
+          : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer, refusal: chat.refusal })
       }
       if (guardrails.length === 0) return answer(request)
       // The request's texts checked before anything is sent: a block answered, a mask's text the one sent; either way
@@ -391,8 +402,9 @@ export function streamed(serving: Answering, call: StreamedCall) {
 }
 
 /**
- * The call as one reply, answered by its `render` (its failure by its `failures`); its reply through the call's
- * guardrails first (a block is charged the reply's cost, and its text is not kept in the log).
+ * The call as one reply, answered by its `render` (its failure by its `failures`, a reply it refuses by its
+ * `refusal`); its reply through the call's guardrails first (a block is charged the reply's cost, and its text is not
+ * kept in the log).
  */
 export function whole(serving: Answering, call: WholeCall) {
   const { entry, tally } = call
@@ -416,6 +428,11 @@ export function whole(serving: Answering, call: WholeCall) {
   })
 
   function answered(response: ChatResponse) {
+    const refused = call.refusal?.(response)
+    if (refused !== undefined) {
+      Logs.failed(entry, refused.code ?? undefined, refused)
+      return Effect.as(entry.settle(response.cost), errorResponse(refused, call.failures.errors))
+    }
     const body = call.render(response)
     const settled = entry.settle(response.cost)
     return Effect.as(

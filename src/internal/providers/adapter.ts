@@ -97,7 +97,8 @@ export interface TokenCounting {
 export interface Definition extends ProviderHttp.Options {
   /** The model of requests that name none; such a request fails with `InvalidRequestError` without one. */
   readonly model: string | undefined
-  readonly path: (model: string, stream: boolean) => string
+  /** The path of a call of `request` (the Responses API compacts at a path of its own). */
+  readonly path: (model: string, stream: boolean, request: ChatRequest) => string
   /**
    * The JSON body, for a call made with the key `keyId` (masked, `Credentials.keyId`: a reply the provider keeps is
    * continued by its id with the key that made it, `ChatRequest.previousResponse`); throws `RequestError` for a
@@ -245,7 +246,7 @@ function serviceOf(client: HttpClient.HttpClient, definition: Definition): Servi
     return prepareWith(
       request,
       credentials,
-      (model) => definition.path(model, stream),
+      (model) => definition.path(model, stream, request),
       (model) => definition.body(request, model, stream, credentials.keyId)
     )
   }

@@ -18,6 +18,7 @@ import { countReply } from "../wire/anthropic/request.js"
 import { decodeCount } from "./anthropic/request.js"
 import * as BedrockRoute from "./bedrock/route.js"
 import type { Engine } from "./engine.js"
+import * as ResponsesCompact from "./openAiResponses/compact.js"
 import type { Plan } from "./plan.js"
 
 /** The largest request body read; a larger one is answered as an invalid request. */
@@ -93,6 +94,11 @@ export const routes: ReadonlyArray<Route> = [
     method: "POST",
     path: "/v1/responses",
     plan: (engine, input) => engine.generate(OpenAiResponses.format, input)
+  },
+  {
+    method: "POST",
+    path: "/v1/responses/compact",
+    plan: (engine, input) => engine.generate(ResponsesCompact.format, input)
   },
   {
     method: "GET",

@@ -6,6 +6,10 @@
  * gateway's, marked `gw1.`, never sent to a provider): the reply's metadata goes back on the assistant message before
  * it, each call's on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves
  * (`wire/openAiResponses/codec.ts`).
+ *
+ * The same envelope carries a conversation's summary in the `encrypted_content` of a `compaction` item the gateway's
+ * `/v1/responses/compact` made with the routed model (`gateway/responses/compaction.ts`): a later turn sending it back
+ * is given the summary as a message, on any deployment.
  */
 import type { AssistantMessage, Message, ProviderMetadata, ToolCall } from "../../Message.js"
 import { isRecord } from "../providers/wire.js"
@@ -14,9 +18,13 @@ import { isRecord } from "../providers/wire.js"
 export interface Carried {
   readonly message?: ProviderMetadata | undefined
   readonly calls?: Readonly<Record<string, ProviderMetadata>> | undefined
+  /** A compacted conversation's summary, which stands for the conversation before it. */
+  readonly summary?: string | undefined
 }
 
 const mark = "gw1."
+
+const sealed = (carried: Carried): string => mark + Buffer.from(JSON.stringify(carried)).toString("base64url")
 
 /** The carried state of `own`, a reply's metadata, and its calls' (by id); none when there is none. */
 export const envelopeOf = (
@@ -31,9 +39,11 @@ export const envelopeOf = (
     any = true
   }
   if (own === undefined && !any) return undefined
-  const carried: Carried = { ...(own !== undefined ? { message: own } : {}), ...(any ? { calls: byId } : {}) }
-  return mark + Buffer.from(JSON.stringify(carried)).toString("base64url")
+  return sealed({ ...(own !== undefined ? { message: own } : {}), ...(any ? { calls: byId } : {}) })
 }
+
+/** The envelope of a compacted conversation's `summary`. */
+export const summaryEnvelope = (summary: string): string => sealed({ summary })
 
 /** The carried state of an `encrypted_content` of the gateway's; undefined for any other (a provider's own). */
 export const opened = (encrypted: string | null | undefined): Carried | undefined => {
@@ -43,7 +53,8 @@ export const opened = (encrypted: string | null | undefined): Carried | undefine
     if (!isRecord(value)) return {}
     const message = isRecord(value["message"]) ? value["message"] : undefined
     const calls = isRecord(value["calls"]) ? value["calls"] as Record<string, ProviderMetadata> : undefined
-    return { message, calls }
+    const summary = typeof value["summary"] === "string" ? value["summary"] : undefined
+    return { message, calls, summary }
   } catch {
     // A damaged envelope carries nothing; the provider says what it misses.
     return {}

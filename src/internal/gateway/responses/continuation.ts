@@ -155,7 +155,7 @@ export const make = Effect.fnUntraced(function*() {
    * header or its long prefix, else the response's own id, which the conversation's later turns continue.
    */
   function sessionOf(
-    body: Body,
+    body: Pick<Body, "prompt_cache_key">,
     sessionHeader: string | undefined,
     request: ChatRequest,
     previous: ResponsesStore.StoredResponse | undefined,

@@ -2,7 +2,8 @@
  * OpenAI's Responses routes over any deployment: `POST /v1/responses` (streamed or whole), each body decoded by the
  * Responses dialect (`wire/openAiResponses/`) and answered through the core (`chatAnswer.ts`);
  * `POST /v1/responses/input_tokens`, the input's tokens counted with the library's tokenizer, as the engine counts a
- * prompt whose provider reports none; and `GET` and `DELETE /v1/responses/{id}` of the responses kept, which a
+ * prompt whose provider reports none; `POST /v1/responses/compact`, a conversation compacted by its deployment or by
+ * its model (`responses/compaction.ts`); and `GET` and `DELETE /v1/responses/{id}` of the responses kept, which a
  * `previous_response_id` continues (`responses/continuation.ts`). What of a body only a Responses deployment runs goes
  * to one, or is left out or refused (`responses/hosted.ts`). Every failure is in OpenAI's error shape.
  */
@@ -16,6 +17,7 @@ import { idsOf } from "../../wire/openAiResponses/writer.js"
 import * as ChatAnswer from "../chatAnswer.js"
 import * as Errors from "../errorAnswer.js"
 import type * as Logs from "../observe/record.js"
+import * as Compaction from "../responses/compaction.js"
 import * as Continuation from "../responses/continuation.js"
 import * as Hosted from "../responses/hosted.js"
 import { decodePath, errorResponse, json, problemResponse } from "../serving/answers.js"
@@ -66,6 +68,42 @@ export const routes = Effect.gen(function*() {
     }).pipe(Effect.catch(refused))
   }
 
+  // A `/v1/responses/compact` body's compacted response, once its model is admitted: its deployment's own compaction
+  // for a model that speaks the Responses API (or its Responses deployments, for a body only they take), else one
+  // made by the model (`responses/compaction.ts`). Governed, priced and logged as any call.
+  function compact(withBody: WithBody) {
+    const { entry } = withBody
+    const checked = Responses.decodeCompact(withBody.text)
+    if (Result.isFailure(checked)) return Effect.succeed(problemResponse(checked.failure))
+    const decoded = checked.success
+    const { body } = decoded
+    const hosted = Hosted.served(serving.engine, serving.options.auth, body, decoded.tools, entry.caller)
+    if (Result.isFailure(hosted)) return Effect.succeed(problemResponse(hosted.failure))
+    const sent = hosted.success
+    if (sent.omitted.length > 0) entry.omittedTools = sent.omitted
+    return Effect.flatMap(kept.conversationOf(body, entry), (conversation) => {
+      if (conversation.messages.length === 0) return Effect.succeed(problemResponse(Compaction.nothingToCompact))
+      const made = Responses.request(body, conversation.messages, sent.tools)
+      if (Result.isFailure(made)) return Effect.succeed(problemResponse(made.failure))
+      const own = (sent.target ?? serving.engine.resolve(body.model))?.speaksResponses === true
+      const request = own
+        ? Compaction.passedThrough(kept.continuing(made.success, conversation))
+        : Compaction.byModel(made.success)
+      const hex = randomUUID().replaceAll("-", "")
+      const named = { id: `resp_${hex}`, hex, createdAt: seconds() }
+      const session = kept.sessionOf(body, withBody.sessionHeader, request, conversation.previous, named.id)
+      return ChatAnswer.answered(serving, withBody, {
+        model: body.model,
+        request: { ...request, session },
+        stream: false,
+        failures,
+        render: (reply) => Compaction.answer(body, named, reply),
+        refusal: Compaction.refusal,
+        target: sent.target
+      })
+    }).pipe(Effect.catch(refused))
+  }
+
   // A `/v1/responses/input_tokens` body's count, for a model the request's key may call when it names one (the
   // tokenizer is the same for every model).
   function inputTokens({ entry, text }: WithBody) {
@@ -107,6 +145,7 @@ export const routes = Effect.gen(function*() {
   return {
     create: withBody("/v1/responses", create),
     inputTokens: withBody("/v1/responses/input_tokens", inputTokens),
+    compact: withBody("/v1/responses/compact", compact),
     retrieve: byId(kept.retrieve),
     remove: byId(kept.remove)
   }

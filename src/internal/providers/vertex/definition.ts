@@ -91,7 +91,7 @@ function byPublisher(options: Options, gemini: Adapter.Definition, anthropic: Ad
     // `anthropic-beta`, when asked for, and the user's headers; Gemini paths ignore the beta header.
     headers: anthropic.headers,
     requestId: anthropic.requestId,
-    path: (model, stream) => of(model).path(model, stream),
+    path: (model, stream, request) => of(model).path(model, stream, request),
     body: (request, model, stream, keyId) => of(model).body(request, model, stream, keyId),
     // Google's own errors (`{error: {code, status}}`) come from either publisher's paths; Anthropic's pass through.
     failureOf: (body) => gemini.failureOf(body) ?? anthropic.failureOf(body),

@@ -137,7 +137,7 @@ function flatSchemaError(format: Readonly<Record<string, unknown>>): ApiError | 
 }
 
 /** What the codec's schema refused (its first refusal) worded as OpenAI words it. */
-function refusalError(body: unknown, refused: Refused): ApiError {
+export function refusalError(body: unknown, refused: Refused): ApiError {
   const { message, path } = refused.refusals[0]
   if (path.length === 0) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
   const param = bracketed(path)

@@ -1,6 +1,7 @@
 /**
  * The Responses adapter (`OpenAiResponses`): its table, its calls that continue a kept response made again whole when
- * the API has forgotten it, and its stream's parser.
+ * the API has forgotten it, and its stream's parser. A request marked as a compaction goes to `/responses/compact`
+ * (`compaction.ts`), whole.
  *
  * The stream as a plain mutable state machine: bytes
  * in, `ChatChunk`s out, one whole network chunk at a time, with the
@@ -45,6 +46,7 @@ import {
   reply,
   ShapeError
 } from "./codec.js"
+import * as Compaction from "./compaction.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -316,17 +318,20 @@ export function definition(options: Options): Result.Result<Adapter.Definition, 
     ...Adapter.limitsOf(options),
     // The `/embeddings` wire of Chat Completions, on the same API root.
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
-    path: () => "/responses",
-    body: (request, model, stream, keyId) =>
-      Wire.requestBody(request, {
+    path: (_model, _stream, request) => Compaction.compactPath(request),
+    body: (request, model, stream, keyId) => {
+      const body = Wire.requestBody(request, {
         model,
         stream,
         store,
         previous: Wire.previousFor(request, { provider, keyId, store })
-      }),
+      })
+      return Compaction.isCompaction(request) ? Compaction.compactBody(body) : body
+    },
     failureOf: Wire.failureOf,
     failureHeaders: "response",
-    reply: (body) => Result.succeed(Wire.reply(body, store)),
+    reply: (body, { request }) =>
+      Result.succeed(Compaction.isCompaction(request) ? Compaction.compactedReply(body) : Wire.reply(body, store)),
     stream: (context) => new ResponsesStreamParser({ ...context, store, maxEventSize })
   })
 }

@@ -10,7 +10,8 @@
  *   `reasoning` item before it (its summaries as the reasoning) make one assistant message; a `function_call_output` is
  *   a tool message. A reasoning item's `encrypted_content` is kept in the message's provider metadata as the client
  *   sends it back, so a Responses deployment gets it back unchanged and every other one leaves it out; a reasoning item
- *   the gateway made to carry another provider's state (`wire/carried.ts`) gives that state back. Tools other than
+ *   the gateway made to carry another provider's state (`wire/carried.ts`) gives that state back, and a `compaction`
+ *   item the gateway made (`compaction.ts`) gives back its summary, as a user message in its place. Tools other than
  *   functions, a hosted tool's `tool_choice` and input items of other types are passed on as they came (the tools and
  *   the choice in `providerOptions`, the items in the assistant's provider metadata), for the gateway to give to a
  *   Responses deployment or refuse by name (`gateway/responses/hosted.ts`).
@@ -238,6 +239,19 @@ export const WireInputTokensRequest = Schema.Struct({
 /** A checked `input_tokens` body. */
 export type CountBody = typeof WireInputTokensRequest.Type
 
+/**
+ * The body of `POST /v1/responses/compact` (OpenAI's "Compact a response"): a Responses body whose `input` may be left
+ * out (`previous_response_id` names the conversation then); what it has of a response's settings (`stream`, `store`,
+ * `max_output_tokens`...) is not read.
+ */
+export const WireCompactRequest = Schema.Struct({
+  ...WireResponsesRequest.fields,
+  input: maybe(WireResponsesRequest.fields.input)
+})
+
+/** A checked `compact` body. */
+export type CompactBody = typeof WireCompactRequest.Type
+
 /** An input item as the wire reads it. */
 export type WireItem = typeof Item.Type
 type WireContent = typeof Content.Type
@@ -341,12 +355,40 @@ export type KnownItem =
   | typeof FunctionCallOutputItem.Type
   | typeof ReasoningItem.Type
 
-/** Whether an item is of a type only a Responses deployment takes (a hosted tool's call, a custom tool's output...). */
+/** The types of a compaction item (`compaction_summary` is an older name of `compaction`). */
+const compactionTypes: ReadonlySet<string> = new Set(["compaction", "compaction_summary"])
+
+/**
+ * The summary a `compaction` item of the gateway's carries (`wire/carried.ts`); undefined for any other item, and for
+ * a Responses deployment's own compaction item, whose content only it can read.
+ */
+export function summaryOf(wire: WireItem): string | undefined {
+  if (typeof wire.type !== "string" || !compactionTypes.has(wire.type)) return undefined
+  return opened((wire as JsonRecord)["encrypted_content"] as string | undefined)?.summary
+}
+
+/** The user message a compacted conversation's summary stands as, in place of the conversation. */
+export function summaryMessage(summary: string): Message {
+  return { role: "user", content: `${summaryPreamble}\n\n${summary}` }
+}
+
+const summaryPreamble = "The conversation before this point was compacted into the summary below, written for you " +
+  "to take over the work from it: rely on it as on the turns it replaces."
+
+/**
+ * Whether an item is of a type only a Responses deployment takes (a hosted tool's call, a custom tool's output, a
+ * compaction item of its own...); a compaction item of the gateway's is read by every deployment.
+ */
 export function isOtherItem(wire: WireItem): wire is typeof OtherItem.Type {
-  return typeof wire.type === "string" && !modelledItems.has(wire.type)
+  return typeof wire.type === "string" && !modelledItems.has(wire.type) && summaryOf(wire) === undefined
 }
 
 function item(wire: WireItem, at: string, turn: Turn): Problem | undefined {
+  const summary = summaryOf(wire)
+  if (summary !== undefined) {
+    turn.messages.push(summaryMessage(summary))
+    return undefined
+  }
   if (isOtherItem(wire)) {
     // Kept on the assistant's turn as the library's Responses adapter sends such items back, in order.
     const message = assistantOf(turn)
@@ -541,6 +583,9 @@ export const checkBody = checker(WireResponsesRequest, { errors: "first" })
 
 /** `WireInputTokensRequest`'s check, as `checkBody`. */
 export const checkCountBody = checker(WireInputTokensRequest, { errors: "first" })
+
+/** `WireCompactRequest`'s check, as `checkBody`. */
+export const checkCompactBody = checker(WireCompactRequest, { errors: "first" })
 
 // The request's fields as the wire names them, where the engine's differ.
 const renamed: Readonly<Record<string, string>> = {

@@ -1,5 +1,5 @@
 /**
- * OpenAI Responses as a server answers in it: a `/v1/responses` body (or a `/v1/responses/input_tokens` one) checked
+ * OpenAI Responses as a server answers in it: a `/v1/responses` body (or an `input_tokens` or `compact` one) checked
  * against the codec's schema and its namespace tools flattened (`namespace.ts`), the engine's request of a
  * conversation, and a response's answer written with this folder's writer (`writer.ts`), whole or streamed, its
  * failures in OpenAI's error body with the engine's paths renamed to the body's (`responsesPath`).
@@ -17,7 +17,9 @@ import type { Decoded } from "../dialect.js"
 import {
   type Body,
   checkBody,
+  checkCompactBody,
   checkCountBody,
+  type CompactBody,
   type CountBody,
   echoOf,
   type FlatTool,
@@ -61,6 +63,11 @@ export function decode(text: string): Result.Result<Checked<Body>, Problem> {
 /** A `/v1/responses/input_tokens` body's text checked (its `model` and `input` may be left out). */
 export function decodeCount(text: string): Result.Result<Checked<CountBody>, Problem> {
   return checked<CountBody>(text, checkCountBody)
+}
+
+/** A `/v1/responses/compact` body's text checked (its `input` may be left out). */
+export function decodeCompact(text: string): Result.Result<Checked<CompactBody>, Problem> {
+  return checked<CompactBody>(text, checkCompactBody)
 }
 
 /**

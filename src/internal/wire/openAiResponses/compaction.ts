@@ -1,0 +1,134 @@
+/**
+ * Compaction on the Responses wire (OpenAI's Responses API reference: "Compact a response", "The compacted response
+ * object"): `POST /responses/compact` takes a Responses body and answers a `response.compaction` object, whose `output`
+ * is the conversation's user messages followed by one `compaction` item, its `encrypted_content` standing for the
+ * whole conversation; a client (Codex) puts that output in place of its history and sends it back as the next turn's
+ * input.
+ *
+ * - The client's side (the `OpenAiResponses` adapter): a request whose `providerOptions` has `compactOption` true is
+ *   sent to `/responses/compact` (`compactPath`) with the fields that endpoint takes (`compactBody`), and its reply
+ *   (`compactedReply`) keeps the object's output items in its provider metadata (`compactedItems`), as they came.
+ * - The server's side (the gateway, the simulator): the object written (`compacted`), with the user messages of the
+ *   body's input (`userItems`) and a compaction item (`compactionItem`).
+ */
+import type { Input as ChatRequest } from "../../../ChatRequest.js"
+import type { ProviderMetadata } from "../../../Message.js"
+import type { Reply } from "../../providers/adapter.js"
+import { replyId } from "../../providers/wire.js"
+import {
+  type CompactBody,
+  isRecord,
+  type JsonRecord,
+  metadataKey,
+  ShapeError,
+  usage,
+  type UsageCounts,
+  usageObject
+} from "./codec.js"
+
+/** The `providerOptions` entry that makes a Responses request a compaction (never sent: the path says it). */
+export const compactOption = "responses_compact"
+
+/** Whether `request` asks for a compaction (`compactOption`). */
+export function isCompaction(request: ChatRequest): boolean {
+  return request.providerOptions?.[compactOption] === true
+}
+
+/** The path of a Responses request: `/responses/compact` for a compaction, else `/responses`. */
+export function compactPath(request: ChatRequest): string {
+  return isCompaction(request) ? "/responses/compact" : "/responses"
+}
+
+// The fields `/responses/compact` takes (OpenAI's reference, and what Codex sends it): a response's own settings
+// (`stream`, `store`, `include`, `max_output_tokens`, sampling) are not among them.
+const compactFields = [
+  "model",
+  "input",
+  "instructions",
+  "previous_response_id",
+  "tools",
+  "parallel_tool_calls",
+  "reasoning",
+  "text",
+  "prompt_cache_key",
+  "prompt_cache_retention",
+  "service_tier"
+] as const
+
+/** A `/responses` body (`requestBody`'s) as the `/responses/compact` body of the same conversation. */
+export function compactBody(body: JsonRecord): JsonRecord {
+  const out: JsonRecord = {}
+  for (const field of compactFields) if (body[field] !== undefined) out[field] = body[field]
+  return out
+}
+
+/**
+ * A `response.compaction` object as a reply: no text, its usage, and its output items kept as they came in the reply's
+ * provider metadata (`compactedItems`); throws `ShapeError` when it has no `output` list.
+ */
+export function compactedReply(response: JsonRecord): Reply {
+  const output = response["output"]
+  if (!Array.isArray(output)) throw new ShapeError("output is not an array")
+  return {
+    id: replyId(response["id"]),
+    model: undefined,
+    text: "",
+    toolCalls: [],
+    finishReason: "stop",
+    usage: usage(response["usage"]),
+    providerMetadata: { [metadataKey]: { compacted: output } }
+  }
+}
+
+/** The output items of a compaction a Responses deployment made (`compactedReply`); undefined for any other reply. */
+export function compactedItems(metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> | undefined {
+  const entry = metadata?.[metadataKey]
+  const items = isRecord(entry) ? entry["compacted"] : undefined
+  return Array.isArray(items) ? items : undefined
+}
+
+/** A `compaction` item: `encrypted_content` stands for the conversation it compacted. */
+export function compactionItem(id: string, encrypted: string): JsonRecord {
+  return { id, type: "compaction", encrypted_content: encrypted }
+}
+
+/**
+ * The user messages of a compact body's `input`, as `message` items in order (a string input is one): the part of the
+ * conversation a compacted response keeps as it was, beside its compaction item.
+ */
+export function userItems(input: CompactBody["input"]): Array<JsonRecord> {
+  if (input === null || input === undefined) return []
+  if (typeof input === "string") return [userItem([{ type: "input_text", text: input }])]
+  const out: Array<JsonRecord> = []
+  for (const item of input) {
+    if ((item.type !== undefined && item.type !== "message") || !("role" in item) || item.role !== "user") continue
+    const content = item.content as unknown
+    out.push(userItem(typeof content === "string" ? [{ type: "input_text", text: content }] : content))
+  }
+  return out
+}
+
+function userItem(content: unknown): JsonRecord {
+  return { type: "message", role: "user", content }
+}
+
+/** What a compacted response is made of. */
+export interface Compacted {
+  /** Its `resp_…` id. */
+  readonly id: string
+  /** Unix seconds. */
+  readonly createdAt: number
+  readonly output: ReadonlyArray<unknown>
+  readonly usage: UsageCounts
+}
+
+/** The `response.compaction` object of `compacted`, as JSON. */
+export function compacted({ createdAt, id, output, usage }: Compacted): string {
+  return JSON.stringify({
+    id,
+    object: "response.compaction",
+    created_at: createdAt,
+    output,
+    usage: usageObject(usage)
+  })
+}
