@@ -46,6 +46,28 @@ export class Usage extends Schema.Opaque<Usage>()(Schema.Struct({
   reasoningTokens: Count,
   estimated: Schema.Boolean,
   /**
+   * Of `promptTokens`, the tokens of audio (OpenAI's `prompt_tokens_details.audio_tokens`, Gemini's `AUDIO` entry of
+   * `promptTokensDetails`), priced at `Price.audioInput`; set only when the provider reports it.
+   *
+   * @since 0.3.0
+   */
+  audioPromptTokens: Schema.optional(Count),
+  /**
+   * Of `completionTokens`, the tokens of audio (OpenAI's `completion_tokens_details.audio_tokens`, Gemini's `AUDIO`
+   * entry of `candidatesTokensDetails`), priced at `Price.audioOutput`; set only when the provider reports it.
+   *
+   * @since 0.3.0
+   */
+  audioCompletionTokens: Schema.optional(Count),
+  /**
+   * The service tier the provider says it served the call at (OpenAI's `service_tier`: `default`, `flex`,
+   * `priority`...; Anthropic's `usage.service_tier`: `standard`, `priority`, `batch`), which `Pricing.cost` prices at
+   * `Price.serviceTiers`; set only when the provider reports it.
+   *
+   * @since 0.3.0
+   */
+  serviceTier: Schema.optional(Schema.String),
+  /**
    * The calls of each tool the provider ran itself and bills per call, by the tool's type (`web_search: 3`), as a
    * Responses reply's tool-call items count them; priced by `Pricing.cost` at `Price.hostedToolCalls`. Default: none.
    *

@@ -511,9 +511,12 @@ export function finishReason(reason: string | undefined): FinishReason {
 
 const usageFields = openAiUsageFields("prompt", "completion")
 
-/** Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`); undefined when it is not an object. */
-export function usage(value: unknown): Usage | undefined {
-  return openAiUsage(value, usageFields)
+/**
+ * Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`) and the `service_tier` of its reply or chunk;
+ * undefined when it is not an object.
+ */
+export function usage(value: unknown, serviceTier?: unknown): Usage | undefined {
+  return openAiUsage(value, usageFields, serviceTier)
 }
 
 /** `content`: a string, null, or (some compatible servers) an array of text parts. */
@@ -592,7 +595,7 @@ export function reply(body: JsonRecord): Reply {
     refusal: optionalString(message["refusal"], "message.refusal"),
     toolCalls,
     finishReason: finishReason(typeof reason === "string" ? reason : undefined),
-    usage: usage(body["usage"])
+    usage: usage(body["usage"], body["service_tier"])
   }
 }
 
@@ -614,10 +617,10 @@ export function usageObject(usage: Usage) {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
     total_tokens: usage.totalTokens,
-    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens, audio_tokens: usage.audioPromptTokens ?? 0 },
     completion_tokens_details: {
       reasoning_tokens: usage.reasoningTokens,
-      audio_tokens: 0,
+      audio_tokens: usage.audioCompletionTokens ?? 0,
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0
     }
@@ -771,11 +774,13 @@ function joined(a: string | undefined, b: string | undefined): string | undefine
  */
 export function readChunk(value: JsonRecord): ChunkRead {
   let failure: unknown = isErrorPayload(value) ? value : undefined
-  let usageRead = value["usage"] === undefined || value["usage"] === null ? undefined : usage(value["usage"])
+  let usageRead = value["usage"] === undefined || value["usage"] === null
+    ? undefined
+    : usage(value["usage"], value["service_tier"])
   const groq = value["x_groq"]
   if (isRecord(groq)) {
     if (typeof groq["error"] === "string") failure ??= { error: { message: groq["error"] } }
-    usageRead = usage(groq["usage"]) ?? usageRead
+    usageRead = usage(groq["usage"], value["service_tier"]) ?? usageRead
   }
   let reasoning: string | undefined
   let text: string | undefined

@@ -979,9 +979,9 @@ export function reasoningItem(
 
 const usageFields = openAiUsageFields("input", "output")
 
-/** Usage from `response.usage`; undefined when it is not an object. */
-export function usage(value: unknown): Usage | undefined {
-  return openAiUsage(value, usageFields)
+/** Usage from `response.usage` and the response's `service_tier`; undefined when it is not an object. */
+export function usage(value: unknown, serviceTier?: unknown): Usage | undefined {
+  return openAiUsage(value, usageFields, serviceTier)
 }
 
 /**
@@ -1140,7 +1140,10 @@ export function reply(response: JsonRecord, store: boolean): Reply {
     refusal,
     toolCalls,
     finishReason: finishReason(response, toolCalls.length > 0),
-    usage: withHostedCalls(usage(response["usage"]), hostedCalls(outputItems, response["tools"])),
+    usage: withHostedCalls(
+      usage(response["usage"], response["service_tier"]),
+      hostedCalls(outputItems, response["tools"])
+    ),
     providerMetadata: metadataOf(reasoningItems, outputItems, keptUpstream(response, store))
   }
 }
