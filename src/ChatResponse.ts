@@ -196,6 +196,14 @@ export class ChatResponse extends Schema.Opaque<ChatResponse>()(Schema.Struct({
   usage: Usage,
   /** The cost in US dollars, when prices are known for the model. */
   cost: Schema.optional(Schema.Number),
+  /**
+   * What the provider's prompt cache saved the call, in US dollars, when prices are known for the model
+   * (`Pricing.cacheSavings`: its cost had no prompt token been read from the cache or written to it, less `cost`;
+   * negative when writes at a premium cost more than reads saved). Absent when the call read and wrote nothing cached.
+   *
+   * @since 0.3.0
+   */
+  cacheSavings: Schema.optional(Schema.Number),
   /** Time from sending the request to the end of the reply. */
   latency: Schema.Duration,
   /** The masked id of the key that served the call (`sk-…f3a9#0d64`); never the key. */

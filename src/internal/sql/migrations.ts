@@ -287,6 +287,12 @@ export const migrations = {
       uri TEXT NOT NULL,
       PRIMARY KEY (session, uri)
     )`
+  ),
+  // What the provider's prompt cache saved each call, in US dollars (negative where a write's premium was more than the
+  // reads saved), and the cache writes of it that live an hour.
+  "17_cache_savings": statements(
+    "ALTER TABLE requests ADD COLUMN cache_savings DOUBLE PRECISION",
+    "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER"
   )
 }
 
