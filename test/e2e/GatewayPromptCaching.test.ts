@@ -259,6 +259,42 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         })
       }))
 
+    it.effect(
+      "each client reads the cache in its own API's shape, whatever the backend: a Gemini deployment's cached " +
+        "tokens as cached_tokens (chat completions, Responses) and cache_read_input_tokens (messages)",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, openai } = yield* Fixture
+          const model = "google/gemini-2.5-flash"
+          // 4400 characters: 1100 tokens, past implicit caching's minimum; each client's own prefix.
+          const prefix = (client: string) => `${client}: ${rules}${"x".repeat(2400 - client.length - 2)}`
+          const twice = <A>(ask: (question: string) => Promise<A>) =>
+            promise(async () => [await ask("Is this loop safe?"), await ask("And this one?")] as const)
+          const chat = yield* twice((question) =>
+            openai.chat.completions.create({
+              model,
+              messages: [{ role: "system", content: prefix("chat") }, { role: "user", content: question }]
+            })
+          )
+          expect(chat.map((reply) => reply.usage?.prompt_tokens_details?.cached_tokens)).toEqual([0, 1100])
+          const responses = yield* twice((input) =>
+            openai.responses.create({ model, instructions: prefix("responses"), input })
+          )
+          expect(responses.map((reply) => reply.usage?.input_tokens_details.cached_tokens)).toEqual([0, 1100])
+          const messages = yield* twice((question) =>
+            anthropic.messages.create({
+              model,
+              max_tokens: 64,
+              system: prefix("messages"),
+              messages: [{ role: "user", content: question }]
+            })
+          )
+          expect(messages.map((reply) => reply.usage.cache_read_input_tokens)).toEqual([0, 1100])
+          // Gemini reports no writes: the messages answer says none were made.
+          expect(messages.map((reply) => reply.usage.cache_creation_input_tokens)).toEqual([0, 0])
+        })
+    )
+
     it.effect("generateContent: a repeated long prefix in cachedContentTokenCount (implicit caching), priced", () =>
       Effect.gen(function*() {
         const { gemini, url } = yield* Fixture
