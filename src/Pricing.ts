@@ -483,8 +483,13 @@ export function cacheWritePrice(price: TokenPrices, ttl?: "5m" | "1h"): number {
   return ttl === "1h" ? price.cacheWrite1h ?? write : write
 }
 
-/** The `Usage` counts `cost` and `tierOf` read. */
-type Billed = Pick<
+/**
+ * The counts of a `Usage` that `cost` and `cacheSavings` read.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type BilledUsage = Pick<
   Usage,
   | "promptTokens"
   | "completionTokens"
@@ -548,7 +553,7 @@ export function tierOf(price: Price, usage: Pick<Usage, "promptTokens" | "servic
  * @since 0.1.0
  * @category Destructors
  */
-export function cost(price: Price | undefined, usage: Billed): number | undefined {
+export function cost(price: Price | undefined, usage: BilledUsage): number | undefined {
   if (price === undefined) return undefined
   const rates = tierOf(price, usage)
   const read = Math.min(usage.cachedPromptTokens, usage.promptTokens)
@@ -586,7 +591,7 @@ export function cost(price: Price | undefined, usage: Billed): number | undefine
  * @since 0.3.0
  * @category Destructors
  */
-export function cacheSavings(price: Price | undefined, usage: Billed): number | undefined {
+export function cacheSavings(price: Price | undefined, usage: BilledUsage): number | undefined {
   const paid = cost(price, usage)
   if (paid === undefined) return undefined
   const uncached = cost(price, { ...usage, cachedPromptTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 })!
