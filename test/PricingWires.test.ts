@@ -7,9 +7,15 @@ import { describe, expect, it } from "@effect/vitest"
 import { EventStreamCodec } from "@smithy/eventstream-codec"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
 import type * as ChatChunk from "../src/ChatChunk.js"
 import type { Usage } from "../src/ChatResponse.js"
+import * as AnthropicReply from "../src/internal/wire/anthropic/reply.js"
+import * as BedrockCodec from "../src/internal/wire/bedrock/codec.js"
 import { eventFrame } from "../src/internal/wire/bedrock/writer.js"
+import * as GeminiCodec from "../src/internal/wire/gemini/codec.js"
+import * as ChatCodec from "../src/internal/wire/openAiChat/codec.js"
+import * as ResponsesCodec from "../src/internal/wire/openAiResponses/codec.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
@@ -466,4 +472,133 @@ describe("Pricing.cost of each wire's usage, whole and streamed (the fixture tab
       new Set(["standard", "priority", "batch", "long context (prompt over 200,000)"])
     )
   })
+})
+
+// ---------------------------------------------------------------------------
+// Written back: what the gateway answers a client with, in the client's own dialect, read back by that dialect.
+
+/** Any usage a provider may report: each count within the one it is a part of. */
+const anyUsage: fc.Arbitrary<Usage> = fc.record({
+  uncached: fc.nat({ max: 500_000 }),
+  read: fc.nat({ max: 500_000 }),
+  written: fc.nat({ max: 100_000 }),
+  hourShare: fc.double({ min: 0, max: 1, noNaN: true }),
+  heardShare: fc.double({ min: 0, max: 1, noNaN: true }),
+  answer: fc.nat({ max: 50_000 }),
+  reasoning: fc.nat({ max: 50_000 }),
+  spokenShare: fc.double({ min: 0, max: 1, noNaN: true }),
+  tier: fc.constantFrom(undefined, "priority", "flex", "batch")
+}).map((drawn): Usage => {
+  const promptTokens = drawn.uncached + drawn.read + drawn.written
+  const completionTokens = drawn.answer + drawn.reasoning
+  const heard = Math.floor(drawn.heardShare * drawn.uncached)
+  const spoken = Math.floor(drawn.spokenShare * drawn.answer)
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: promptTokens + completionTokens,
+    cachedPromptTokens: drawn.read,
+    cacheWriteTokens: drawn.written,
+    cacheWrite1hTokens: Math.floor(drawn.hourShare * drawn.written),
+    reasoningTokens: drawn.reasoning,
+    estimated: false,
+    ...(heard > 0 ? { audioPromptTokens: heard } : {}),
+    ...(spoken > 0 ? { audioCompletionTokens: spoken } : {}),
+    ...(drawn.tier === undefined ? {} : { serviceTier: drawn.tier })
+  }
+})
+
+type Kind = "writes" | "hour" | "reasoning" | "audio" | "serviceTier"
+
+/**
+ * `usage` as a dialect that cannot say `missing` reads it: those counts left out (writes read as uncached input, writes
+ * for an hour as writes of the default lifetime, reasoning as plain output).
+ */
+function without(usage: Usage, missing: ReadonlyArray<Kind>): Usage {
+  const {
+    audioCompletionTokens: _spoken,
+    audioPromptTokens: _heard,
+    cacheWrite1hTokens: _hour,
+    cacheWriteTokens: _written,
+    serviceTier: _tier,
+    ...rest
+  } = usage
+  const says = (kind: Kind) => !missing.includes(kind)
+  return {
+    ...rest,
+    ...(says("reasoning") ? {} : { reasoningTokens: 0 }),
+    ...(says("writes") ? { cacheWriteTokens: usage.cacheWriteTokens } : {}),
+    ...(says("writes") && says("hour") ? { cacheWrite1hTokens: usage.cacheWrite1hTokens } : {}),
+    ...(says("audio") && usage.audioPromptTokens !== undefined ? { audioPromptTokens: usage.audioPromptTokens } : {}),
+    ...(says("audio") && usage.audioCompletionTokens !== undefined
+      ? { audioCompletionTokens: usage.audioCompletionTokens }
+      : {}),
+    ...(says("serviceTier") && usage.serviceTier !== undefined ? { serviceTier: usage.serviceTier } : {})
+  }
+}
+
+/** Each dialect's writer, then its reader, and the kinds it has no field for. */
+const writtenBack: ReadonlyArray<{
+  readonly dialect: string
+  readonly roundTrip: (usage: Usage) => Usage | undefined
+  readonly missing: ReadonlyArray<Kind>
+}> = [
+  {
+    dialect: "Anthropic messages (cache_read_input_tokens, cache_creation by lifetime, service_tier)",
+    roundTrip: (usage) => {
+      const wire: AnthropicReply.WireUsage = {}
+      AnthropicReply.readUsage(
+        JSON.parse(JSON.stringify(AnthropicReply.usageObject(AnthropicReply.wireUsage(usage)))),
+        wire
+      )
+      return AnthropicReply.usageOf(wire)
+    },
+    missing: ["audio"]
+  },
+  {
+    dialect: "Chat Completions (prompt_tokens_details.cached_tokens, audio_tokens, service_tier)",
+    roundTrip: (usage) => {
+      const body = JSON.parse(ChatCodec.completion(
+        {
+          model: "m",
+          text: "ok",
+          toolCalls: [],
+          finishReason: "stop",
+          usage
+        },
+        "chatcmpl-1",
+        1
+      ))
+      return ChatCodec.usage(body.usage, body.service_tier)
+    },
+    missing: ["writes"]
+  },
+  {
+    dialect: "Responses (input_tokens_details.cached_tokens)",
+    roundTrip: (usage) => ResponsesCodec.usage(JSON.parse(JSON.stringify(ResponsesCodec.usageObject(usage)))),
+    missing: ["writes", "audio", "serviceTier"]
+  },
+  {
+    dialect: "Gemini (cachedContentTokenCount, AUDIO modality counts)",
+    roundTrip: (usage) => GeminiCodec.usage(JSON.parse(JSON.stringify(GeminiCodec.usageMetadata(usage)))),
+    missing: ["writes", "serviceTier"]
+  },
+  {
+    dialect: "Bedrock Converse (cacheReadInputTokens, cacheWriteInputTokens)",
+    roundTrip: (usage) => BedrockCodec.usageOf(JSON.parse(JSON.stringify(BedrockCodec.wireUsage(usage)))),
+    missing: ["hour", "reasoning", "audio", "serviceTier"]
+  }
+]
+
+describe("usage written back in each client's dialect", () => {
+  for (const { dialect, missing, roundTrip } of writtenBack) {
+    it(`${dialect}: read back as written, every kind it has a field for`, () =>
+      fc.assert(fc.property(anyUsage, (usage) => {
+        const read = roundTrip(usage)
+        expect(read).toStrictEqual(without(usage, missing))
+        // What it is billed at is what the backend's usage was billed at, in every kind the dialect can say.
+        const price = Pricing.lookup("claude-sonnet-4-5")!
+        expect(micro(Pricing.cost(price, read!)!)).toBe(micro(Pricing.cost(price, without(usage, missing))!))
+      })))
+  }
 })

@@ -627,6 +627,11 @@ export function usageObject(usage: Usage) {
   }
 }
 
+/** A reply's `service_tier`, where it names one other than the standard one (`Usage.serviceTier`). */
+function serviceTierOf(usage: Usage): { readonly service_tier?: string } {
+  return usage.serviceTier === undefined ? {} : { service_tier: usage.serviceTier }
+}
+
 /** What a `chat.completion` body says: the gateway writes a `ChatResponse`, the simulator its generated reply. */
 export type Completion = Pick<
   ChatResponse,
@@ -664,6 +669,7 @@ export function completion(
       ...(options.contentFilters === true ? { content_filter_results: contentFilterResults } : {})
     }],
     usage: usageObject(response.usage),
+    ...serviceTierOf(response.usage),
     ...(options.contentFilters === true ? { prompt_filter_results: promptFilterResults } : {})
   })
 }
@@ -932,9 +938,13 @@ export function finishData(templates: ChunkTemplates, reason: FinishReason): str
   }}`
 }
 
-/** The data of the usage event the client asked for (`include_usage`): no choices, the whole usage. */
+/**
+ * The data of the usage event the client asked for (`include_usage`): no choices, the whole usage, and the service tier
+ * the call was served at when it was not the standard one.
+ */
 export function usageData(templates: ChunkTemplates, usage: Usage): string {
-  return `${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}}`
+  const tier = usage.serviceTier === undefined ? "" : `,"service_tier":${JSON.stringify(usage.serviceTier)}`
+  return `${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}${tier}}`
 }
 
 /** The data of the stream's end marker. */
