@@ -21,6 +21,7 @@ import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
 const providerKey = "sk-gateway-caching-provider-01"
+const bedrockClaude = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 const clientKey = "sk-gateway-caching-client-0001"
 
 class Fixture extends Context.Service<Fixture, {
@@ -36,7 +37,7 @@ const fixture = Layer.effect(
     const simulator = yield* Simulator.make({
       apiKeys: [providerKey],
       replyTokens: 8,
-      models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
+      models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash", bedrockClaude]
     })
     const deployment = (model: string, api: string, baseUrl: string) => [{
       model_name: model,
@@ -49,7 +50,8 @@ const fixture = Layer.effect(
       chat: deployment("gpt-4o-mini", "chat-completions", `${simulator.url}/v1`),
       responses: deployment("gpt-4o-mini", "responses", `${simulator.url}/v1`),
       claude: deployment("claude-sonnet-4-5", "anthropic", simulator.url),
-      google: deployment("gemini-2.5-flash", "gemini", simulator.url)
+      google: deployment("gemini-2.5-flash", "gemini", simulator.url),
+      aws: deployment(bedrockClaude, "bedrock", simulator.url)
     })
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(config),
@@ -232,6 +234,45 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           // The first call's 500 system tokens at the one-hour write price (twice the input price).
           expect(priced("claude-sonnet-4-5", [usages[0]!])).toBeCloseTo(
             (500 * 6 + 10 * 3.75 + usages[0]!.completionTokens * 15) / 1e6,
+            12
+          )
+        })
+    )
+
+    it.effect(
+      "messages with cache_control to a Bedrock deployment: sent as a cachePoint, written then read, reported as " +
+        "cache_creation_input_tokens and cache_read_input_tokens, priced at Bedrock's Claude price",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, url } = yield* Fixture
+          const model = `aws/${bedrockClaude}`
+          const ask = (question: string) =>
+            promise(() =>
+              anthropic.messages.create({
+                model,
+                max_tokens: 64,
+                system: [{ type: "text", text: rules, cache_control: { type: "ephemeral" } }],
+                messages: [{ role: "user", content: question }]
+              })
+            )
+          const before = (yield* scrape(url, testAdminKey)).samples
+          const first = yield* ask("Is this loop safe?")
+          const second = yield* ask("And this one?")
+          expect(first.usage).toMatchObject({ cache_creation_input_tokens: 500, cache_read_input_tokens: 0 })
+          expect(second.usage).toMatchObject({ cache_creation_input_tokens: 0, cache_read_input_tokens: 500 })
+          const after = counted(before, (yield* scrape(url, testAdminKey)).samples, model)
+          expect([after.read, after.written]).toEqual([500, 500])
+          expect(after.cost).toBeCloseTo(
+            priced(
+              bedrockClaude,
+              [first.usage, second.usage].map((usage) => ({
+                promptTokens: usage.input_tokens + (usage.cache_creation_input_tokens ?? 0) +
+                  (usage.cache_read_input_tokens ?? 0),
+                completionTokens: usage.output_tokens,
+                cachedPromptTokens: usage.cache_read_input_tokens ?? 0,
+                cacheWriteTokens: usage.cache_creation_input_tokens ?? 0
+              }))
+            ),
             12
           )
         })
