@@ -278,6 +278,41 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         })
     )
 
+    it.effect(
+      "chat completions with cache_control (OpenRouter's and LiteLLM's spelling) to an Anthropic deployment: the " +
+        "breakpoints go as Anthropic's, written for their lifetime, then read; cached_tokens on the repeat",
+      () =>
+        Effect.gen(function*() {
+          const { openai } = yield* Fixture
+          // The system part cached for an hour, the message-level breakpoint on the user turn for five minutes (the SDK's
+          // types do not name cache_control: the body is cast as OpenRouter's clients send it).
+          const ask = (question: string) =>
+            promise(() =>
+              openai.chat.completions.create({
+                model: "claude/claude-sonnet-4-5",
+                messages: [
+                  {
+                    role: "system",
+                    content: [{ type: "text", text: `chat: ${rules}`, cache_control: { type: "ephemeral", ttl: "1h" } }]
+                  },
+                  { role: "user", content: question, cache_control: { type: "ephemeral" } }
+                ]
+              } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming)
+            )
+          const { url } = yield* Fixture
+          const before = (yield* scrape(url, testAdminKey)).samples
+          const first = yield* ask("q".repeat(40))
+          const second = yield* ask("q".repeat(40))
+          const after = counted(before, (yield* scrape(url, testAdminKey)).samples, "claude/claude-sonnet-4-5")
+          // Written once (the chat completions answer has no field for writes; the metrics count them), then read.
+          expect([after.written, after.read]).toEqual([512, 512])
+          // 2006 characters of system prompt and 40 of question: 502 and 10 tokens.
+          expect(first.usage?.prompt_tokens).toBe(512)
+          expect(first.usage?.prompt_tokens_details?.cached_tokens).toBe(0)
+          expect(second.usage?.prompt_tokens_details?.cached_tokens).toBe(512)
+        })
+    )
+
     it.effect("messages with a top-level cache_control (automatic caching): the whole prompt written, then read", () =>
       Effect.gen(function*() {
         const { anthropic } = yield* Fixture
