@@ -4,6 +4,7 @@ import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as Message from "../src/Message.js"
 import * as Pricing from "../src/Pricing.js"
+import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 
 const usage = (promptTokens: number, completionTokens: number, cachedPromptTokens = 0) => ({
@@ -391,6 +392,34 @@ describe("Pricing.fromPerMtok", () => {
       output_per_mtok: 15
     })).toStrictEqual({ input: 3, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6, output: 15 })
   })
+
+  it("reads the tiers and audio prices of a provider.json entry, through ProviderConfig as a deployment's price", () =>
+    Effect.gen(function*() {
+      const pricing = {
+        input_per_mtok: 1.25,
+        cached_input_per_mtok: 0.125,
+        output_per_mtok: 10,
+        audio_input_per_mtok: 4,
+        audio_output_per_mtok: 20,
+        long_context: { above_tokens: 200_000, input_per_mtok: 2.5, cached_input_per_mtok: 0.25, output_per_mtok: 15 },
+        service_tiers: { flex: { input_per_mtok: 0.625, cached_input_per_mtok: 0.0625, output_per_mtok: 5 } }
+      }
+      const tiers = {
+        input: 1.25,
+        cachedInput: 0.125,
+        output: 10,
+        audioInput: 4,
+        audioOutput: 20,
+        longContext: { above: 200_000, input: 2.5, cachedInput: 0.25, output: 15 },
+        serviceTiers: { flex: { input: 0.625, cachedInput: 0.0625, output: 5 } }
+      }
+      expect(Pricing.fromPerMtok(pricing)).toStrictEqual(tiers)
+      const config = yield* ProviderConfig.fromJson({
+        acme: [{ model_name: "acme-1", base_url: "https://acme.test/v1", api_keys: ["k"], pricing }]
+      })
+      const model = yield* ProviderConfig.model(config, "acme", "acme-1")
+      expect(ProviderConfig.priceOf(model)).toMatchObject(tiers)
+    }).pipe(Effect.runPromise))
 })
 
 describe("hosted tools' calls", () => {

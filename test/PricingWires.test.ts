@@ -139,6 +139,7 @@ function openAiResponses(usage: object, serviceTier?: string) {
 
 /** Anthropic's usage as its reply and `message_start` carry it; `message_delta` repeats it with the output count. */
 function anthropic(usage: { readonly output_tokens: number; readonly [field: string]: unknown }) {
+  const { output_tokens } = usage
   const whole = {
     id: "msg_1",
     type: "message",
@@ -158,7 +159,8 @@ function anthropic(usage: { readonly output_tokens: number; readonly [field: str
       { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
       { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "ok" } },
       { type: "content_block_stop", index: 0 },
-      { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage },
+      // The delta's usage as the API first sent it, the output count alone: the prompt's counts are message_start's.
+      { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens } },
       { type: "message_stop" }
     )
   ]
