@@ -1,7 +1,9 @@
 /**
- * What a call costs: per-model prices (USD per million tokens), a built-in table
- * of common models, the lookup rule that finds a model's price under the names
- * providers and gateways give it, and `cost`, which prices a `Usage`.
+ * What a call costs: per-model prices (USD per million tokens) with their tiers
+ * (long context, service tiers), a built-in table of common models, the lookup
+ * rule that finds a model's price under the names providers and gateways give
+ * it, `cost`, which prices a `Usage` at its tier, `cacheSavings`, what the
+ * prompt cache saved it, and `estimate`, the most a request can cost.
  *
  * A cost is a number only when a price is known: `cost(undefined, usage)` is
  * `undefined`, never a `0` that reads like a free call.
