@@ -576,9 +576,20 @@ const writtenBack: ReadonlyArray<{
     missing: ["writes"]
   },
   {
-    dialect: "Responses (input_tokens_details.cached_tokens)",
-    roundTrip: (usage) => ResponsesCodec.usage(JSON.parse(JSON.stringify(ResponsesCodec.usageObject(usage)))),
-    missing: ["writes", "audio", "serviceTier"]
+    dialect: "Responses (input_tokens_details.cached_tokens, service_tier)",
+    roundTrip: (usage) => {
+      const response = JSON.parse(JSON.stringify(ResponsesCodec.responseObject({
+        id: "resp_1",
+        createdAt: 1,
+        status: "completed",
+        model: "m",
+        output: [],
+        usage,
+        echo: {}
+      })))
+      return ResponsesCodec.usage(response.usage, response.service_tier)
+    },
+    missing: ["writes", "audio"]
   },
   {
     dialect: "Gemini (cachedContentTokenCount, AUDIO modality counts)",

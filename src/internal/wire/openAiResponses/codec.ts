@@ -840,7 +840,7 @@ export function statusOf(
 /** The token counts `usageObject` writes (the library's `Usage`, or the simulator's). */
 export type UsageCounts = Pick<
   Usage,
-  "promptTokens" | "completionTokens" | "totalTokens" | "cachedPromptTokens" | "reasoningTokens"
+  "promptTokens" | "completionTokens" | "totalTokens" | "cachedPromptTokens" | "reasoningTokens" | "serviceTier"
 >
 
 /** Usage as the Responses API reports it. */
@@ -920,7 +920,9 @@ export function responseObject(outcome: Outcome): ResponseObject {
     model: outcome.model,
     output: outcome.output,
     ...outcome.echo,
-    usage: outcome.usage === undefined ? null : usageObject(outcome.usage)
+    usage: outcome.usage === undefined ? null : usageObject(outcome.usage),
+    // The tier the call was served at, where it was not the standard one (a request's own is echoed above).
+    ...(outcome.usage?.serviceTier === undefined ? {} : { service_tier: outcome.usage.serviceTier })
   }
 }
 
