@@ -109,6 +109,12 @@ export const Finish = Schema.TaggedStruct("Finish", {
    * the non-streaming call.
    */
   cost: Schema.optional(Schema.Number),
+  /**
+   * What the provider's prompt cache saved the reply (`ChatResponse.cacheSavings`), set with `cost`.
+   *
+   * @since 0.3.0
+   */
+  cacheSavings: Schema.optional(Schema.Number),
   /** The provider's rate-limit headers on the stream's response, when it sent any. */
   rateLimit: Schema.optional(RateLimitSnapshot),
   /** Malformed events (not JSON) the stream skipped before this chunk; absent when it skipped none. */
@@ -331,6 +337,7 @@ const responseOf = (
   finishReason: finish.finishReason,
   usage,
   ...(finish.cost !== undefined ? { cost: finish.cost } : {}),
+  ...(finish.cacheSavings !== undefined ? { cacheSavings: finish.cacheSavings } : {}),
   latency: finish.latency,
   ...(finish.keyId !== undefined ? { keyId: finish.keyId } : {}),
   ...(finish.providerMetadata !== undefined ? { providerMetadata: finish.providerMetadata } : {}),
@@ -423,6 +430,7 @@ export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> =
     ...(response.keyId !== undefined ? { keyId: response.keyId } : {}),
     ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {}),
     ...(response.cost !== undefined ? { cost: response.cost } : {}),
+    ...(response.cacheSavings !== undefined ? { cacheSavings: response.cacheSavings } : {}),
     ...(response.rateLimit !== undefined ? { rateLimit: response.rateLimit } : {}),
     ...(response.skippedEvents !== undefined ? { skippedEvents: response.skippedEvents } : {})
   })

@@ -46,6 +46,28 @@ export class Usage extends Schema.Opaque<Usage>()(Schema.Struct({
   reasoningTokens: Count,
   estimated: Schema.Boolean,
   /**
+   * Of `promptTokens`, the tokens of audio (OpenAI's `prompt_tokens_details.audio_tokens`, Gemini's `AUDIO` entry of
+   * `promptTokensDetails`), priced at `Price.audioInput`; set only when the provider reports it.
+   *
+   * @since 0.3.0
+   */
+  audioPromptTokens: Schema.optional(Count),
+  /**
+   * Of `completionTokens`, the tokens of audio (OpenAI's `completion_tokens_details.audio_tokens`, Gemini's `AUDIO`
+   * entry of `candidatesTokensDetails`), priced at `Price.audioOutput`; set only when the provider reports it.
+   *
+   * @since 0.3.0
+   */
+  audioCompletionTokens: Schema.optional(Count),
+  /**
+   * The service tier the provider says it served the call at (OpenAI's `service_tier`: `default`, `flex`,
+   * `priority`...; Anthropic's `usage.service_tier`: `standard`, `priority`, `batch`), which `Pricing.cost` prices at
+   * `Price.serviceTiers`; set only when the provider reports it.
+   *
+   * @since 0.3.0
+   */
+  serviceTier: Schema.optional(Schema.String),
+  /**
    * The calls of each tool the provider ran itself and bills per call, by the tool's type (`web_search: 3`), as a
    * Responses reply's tool-call items count them; priced by `Pricing.cost` at `Price.hostedToolCalls`. Default: none.
    *
@@ -174,6 +196,14 @@ export class ChatResponse extends Schema.Opaque<ChatResponse>()(Schema.Struct({
   usage: Usage,
   /** The cost in US dollars, when prices are known for the model. */
   cost: Schema.optional(Schema.Number),
+  /**
+   * What the provider's prompt cache saved the call, in US dollars, when prices are known for the model
+   * (`Pricing.cacheSavings`: its cost had no prompt token been read from the cache or written to it, less `cost`;
+   * negative when writes at a premium cost more than reads saved). Absent when the call read and wrote nothing cached.
+   *
+   * @since 0.3.0
+   */
+  cacheSavings: Schema.optional(Schema.Number),
   /** Time from sending the request to the end of the reply. */
   latency: Schema.Duration,
   /** The masked id of the key that served the call (`sk-…f3a9#0d64`); never the key. */

@@ -1,31 +1,49 @@
 /**
- * What a call costs: per-model prices (USD per million tokens), a built-in table
- * of common models, the lookup rule that finds a model's price under the names
- * providers and gateways give it, and `cost`, which prices a `Usage`.
+ * What a call costs: per-model prices (USD per million tokens) with their tiers
+ * (long context, service tiers), a built-in table of common models, the lookup
+ * rule that finds a model's price under the names providers and gateways give
+ * it, `cost`, which prices a `Usage` at its tier, `cacheSavings`, what the
+ * prompt cache saved it, and `estimate`, the most a request can cost.
  *
  * A cost is a number only when a price is known: `cost(undefined, usage)` is
  * `undefined`, never a `0` that reads like a free call.
  *
  * ## The built-in table
  *
- * Standard (not batch, not priority) list prices in US dollars per million
- * tokens, as published on the providers' public price pages below. They were
+ * Standard list prices in US dollars per million tokens, with the tiers
+ * named below, as published on the providers' public price pages. They were
  * checked (on the date docs/cost.md gives) against stored copies of those pages
  * and against dated summaries that cite them (the live pages could not be
  * opened from the machine this was written on), so check the pages before you
  * bill anyone from these numbers:
  *
- * - OpenAI: https://platform.openai.com/docs/pricing
+ * - OpenAI: https://platform.openai.com/docs/pricing; the Priority
+ *   processing tier (`serviceTiers.priority`, also named `fast`) of GPT-5,
+ *   GPT-5 mini, GPT-4.1, GPT-4.1 mini and nano and GPT-4o from OpenAI's
+ *   "Priority Processing for API Customers" page
+ *   (https://openai.com/api-priority-processing/). Flex processing and the
+ *   Batch API (half the standard prices, by secondary sources) are not in
+ *   the table: a call reported at those tiers is priced at the standard
+ *   prices, more than it is billed; give them in provider.json
+ *   (`service_tiers`) to bill them exactly.
  * - Anthropic: https://platform.claude.com/docs/en/about-claude/pricing
  *   (`cachedInput` is the "cache hits and refreshes" price, a tenth of the
  *   input price; `cacheWrite` the five-minute cache write, 1.25 times the
- *   input price, and `cacheWrite1h` the one-hour write, twice the input price)
- * - Google: https://ai.google.dev/gemini-api/docs/pricing (the tier for
- *   prompts up to 200k tokens; the long-prompt tier of Gemini 2.5 Pro is not
- *   modelled). `cachedInput` is the text "context caching price", which
- *   implicit caching charges for a cache hit; the hourly storage charge of an
- *   explicit cache (`cachedContents`) is not a per-call cost and is not
- *   modelled.
+ *   input price, and `cacheWrite1h` the one-hour write, twice the input
+ *   price; Claude Sonnet 4 and 4.5's long-context tier, a prompt of more
+ *   than 200k input tokens, at $6 input and $22.50 output, the cache's
+ *   multipliers applying to the $6). The Bedrock ids of Sonnet 4 and 4.5
+ *   carry the same tier, unchecked against Bedrock's own price page, so a
+ *   budget reserves it there too. The Batch API's half prices are not in
+ *   the table, as above.
+ * - Google: https://ai.google.dev/gemini-api/docs/pricing (Gemini 2.5
+ *   Pro's tier for prompts over 200k tokens is its `longContext`: $2.50
+ *   input, $0.25 cached, $15 output). `cachedInput` is the text "context
+ *   caching price", which implicit caching charges for a cache hit (a
+ *   cached audio token is priced as a text one, below the sheet's audio
+ *   caching price); Gemini 2.5 Flash's `audioInput` is its audio input
+ *   price, $1. The hourly storage charge of an explicit cache
+ *   (`cachedContents`) is not a per-call cost and is not modelled.
  * - DeepSeek: https://api-docs.deepseek.com/quick_start/pricing
  *   (`cachedInput` is the cache-hit price; `deepseek-chat` and
  *   `deepseek-reasoner` are priced alike since DeepSeek-V3.2)
@@ -72,6 +90,51 @@ export const PerMillion = Schema.Number.check(
 )
 
 /**
+ * The price of each kind of token of a call, in US dollars per million tokens: `input` for prompt tokens, `output`
+ * for completion tokens (reasoning included), and for the prompt tokens of a provider's prompt cache `cachedInput`
+ * (read from it; default `input`), `cacheWrite` (written for its default lifetime, five minutes at Anthropic; default
+ * `input`) and `cacheWrite1h` (written for an hour; default `cacheWrite`); `audioInput` for the prompt tokens of audio
+ * not read from the cache (default `input`) and `audioOutput` for the completion tokens of audio (default `output`).
+ * A `Price` is one of these with more; its `longContext` and `serviceTiers` are others, of its tiers.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export const TokenPrices = Schema.Struct({
+  input: PerMillion,
+  cachedInput: Schema.optionalKey(PerMillion),
+  cacheWrite: Schema.optionalKey(PerMillion),
+  cacheWrite1h: Schema.optionalKey(PerMillion),
+  output: PerMillion,
+  audioInput: Schema.optionalKey(PerMillion),
+  audioOutput: Schema.optionalKey(PerMillion)
+})
+
+/**
+ * @since 0.3.0
+ * @category Models
+ */
+export type TokenPrices = typeof TokenPrices.Type
+
+/**
+ * A model's long-context tier: the prices of every token of a call whose prompt (cache reads and writes included) is
+ * more than `above` tokens, as Gemini 2.5 Pro and Claude Sonnet 4 and 4.5 bill a prompt of more than 200,000.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export const LongContext = Schema.Struct({
+  above: Schema.Int.check(Schema.isGreaterThan(0)),
+  ...TokenPrices.fields
+})
+
+/**
+ * @since 0.3.0
+ * @category Models
+ */
+export type LongContext = typeof LongContext.Type
+
+/**
  * A model's prices in US dollars per million tokens: `input` for prompt tokens,
  * `output` for completion tokens (reasoning included), and three prices for the
  * prompt tokens of a provider's prompt cache: `cachedInput` for the ones read
@@ -101,16 +164,18 @@ export const PerMillion = Schema.Number.check(
  * `hostedToolCalls` prices a call of each tool the provider runs itself (a
  * Responses request's `web_search`...), in US dollars a call (default:
  * `defaultHostedToolCalls`, each type it does not name).
+ * `audioInput` and `audioOutput` price audio tokens (`TokenPrices`).
+ * `longContext` is the tier of a call whose prompt is longer than its `above`
+ * (`LongContext`), and `serviceTiers` the prices of each service tier a reply
+ * reports it was served at (`Usage.serviceTier`: OpenAI's `priority` and
+ * `flex`, Anthropic's `batch`...) that is not billed at these (default: none,
+ * each tier billed at these prices).
  *
  * @since 0.1.0
  * @category Models
  */
 export const Price = Schema.Struct({
-  input: PerMillion,
-  cachedInput: Schema.optionalKey(PerMillion),
-  cacheWrite: Schema.optionalKey(PerMillion),
-  cacheWrite1h: Schema.optionalKey(PerMillion),
-  output: PerMillion,
+  ...TokenPrices.fields,
   imageTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
   /** @since 0.3.0 */
   audioTokensPerSecond: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
@@ -123,7 +188,11 @@ export const Price = Schema.Struct({
   /** @since 0.3.0 */
   contextWindow: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
   /** @since 0.3.0 */
-  hostedToolCalls: Schema.optionalKey(Schema.Record(Schema.String, PerMillion))
+  hostedToolCalls: Schema.optionalKey(Schema.Record(Schema.String, PerMillion)),
+  /** @since 0.3.0 */
+  longContext: Schema.optionalKey(LongContext),
+  /** @since 0.3.0 */
+  serviceTiers: Schema.optionalKey(Schema.Record(Schema.String, TokenPrices))
 })
 
 /**
@@ -218,6 +287,15 @@ function price(input: number, cachedInput: number, output: number): Price {
 }
 
 /**
+ * An OpenAI price with its Priority processing tier, which a request asks for with `service_tier: "priority"` (or
+ * `"fast"`, its other name) and a reply reports in its `service_tier`.
+ */
+function withPriority(standard: Price, input: number, cachedInput: number, output: number): Price {
+  const priority: TokenPrices = { input, cachedInput, output }
+  return { ...standard, serviceTiers: { priority, fast: priority } }
+}
+
+/**
  * The input tokens a Gemini 2.5 model takes (its model page in the Gemini API docs: an input token limit of
  * 1,048,576), the most a call of it is billed for.
  */
@@ -251,7 +329,13 @@ function claude(input: number, read: number, write: number, writeHour: number, o
 }
 
 const claudeOpus4 = claude(15, 1.5, 18.75, 30, 75)
-const claudeSonnet = claude(3, 0.3, 3.75, 6, 15)
+// Claude Sonnet 4 and 4.5 bill a prompt of more than 200,000 tokens (their 1M-token context window) at twice the
+// input price and 1.5 times the output price, the cache's multipliers applying to the doubled input price.
+const claudeSonnet: Price = {
+  ...claude(3, 0.3, 3.75, 6, 15),
+  longContext: { above: 200_000, input: 6, cachedInput: 0.6, cacheWrite: 7.5, cacheWrite1h: 12, output: 22.5 }
+}
+const claudeSonnet37 = claude(3, 0.3, 3.75, 6, 15)
 const deepSeekV32 = price(0.28, 0.028, 0.42)
 
 /**
@@ -275,13 +359,13 @@ const deepSeekV32 = price(0.28, 0.028, 0.42)
  */
 export const builtIn: Readonly<Record<string, Price>> = {
   // OpenAI
-  "gpt-4o": price(2.5, 1.25, 10),
+  "gpt-4o": withPriority(price(2.5, 1.25, 10), 4.25, 2.125, 17),
   "gpt-4o-mini": price(0.15, 0.075, 0.6),
-  "gpt-4.1": price(2, 0.5, 8),
-  "gpt-4.1-mini": price(0.4, 0.1, 1.6),
-  "gpt-4.1-nano": price(0.1, 0.025, 0.4),
-  "gpt-5": price(1.25, 0.125, 10),
-  "gpt-5-mini": price(0.25, 0.025, 2),
+  "gpt-4.1": withPriority(price(2, 0.5, 8), 3.5, 0.875, 14),
+  "gpt-4.1-mini": withPriority(price(0.4, 0.1, 1.6), 0.7, 0.175, 2.8),
+  "gpt-4.1-nano": withPriority(price(0.1, 0.025, 0.4), 0.2, 0.05, 0.8),
+  "gpt-5": withPriority(price(1.25, 0.125, 10), 2.5, 0.25, 20),
+  "gpt-5-mini": withPriority(price(0.25, 0.025, 2), 0.45, 0.045, 3.6),
   "gpt-5-nano": price(0.05, 0.005, 0.4),
   "o3": price(2, 0.5, 8),
   "o3-mini": price(1.1, 0.55, 4.4),
@@ -294,12 +378,16 @@ export const builtIn: Readonly<Record<string, Price>> = {
   "claude-sonnet-4-5": claudeSonnet,
   "claude-sonnet-4": claudeSonnet,
   "claude-sonnet-4-0": claudeSonnet,
-  "claude-3-7-sonnet": claudeSonnet,
+  "claude-3-7-sonnet": claudeSonnet37,
   "claude-haiku-4-5": claude(1, 0.1, 1.25, 2, 5),
   "claude-3-5-haiku": claude(0.8, 0.08, 1, 1.6, 4),
   // Google
-  "gemini-2.5-pro": gemini(1.25, 0.125, 10),
-  "gemini-2.5-flash": gemini(0.3, 0.03, 2.5),
+  "gemini-2.5-pro": {
+    ...gemini(1.25, 0.125, 10),
+    longContext: { above: 200_000, input: 2.5, cachedInput: 0.25, output: 15 }
+  },
+  // Audio in the prompt costs more than text, images and video on Gemini 2.5 Flash.
+  "gemini-2.5-flash": { ...gemini(0.3, 0.03, 2.5), audioInput: 1 },
   "gemini-2.5-flash-lite": gemini(0.1, 0.01, 0.4),
   // DeepSeek
   "deepseek-chat": deepSeekV32,
@@ -307,7 +395,7 @@ export const builtIn: Readonly<Record<string, Price>> = {
   // Amazon Bedrock, by model id (on-demand, us-east-1)
   "anthropic.claude-3-5-haiku-20241022-v1:0": claude(0.8, 0.08, 1, 1.6, 4),
   "anthropic.claude-haiku-4-5-20251001-v1:0": claude(1, 0.1, 1.25, 2, 5),
-  "anthropic.claude-3-7-sonnet-20250219-v1:0": claudeSonnet,
+  "anthropic.claude-3-7-sonnet-20250219-v1:0": claudeSonnet37,
   "anthropic.claude-sonnet-4-20250514-v1:0": claudeSonnet,
   "anthropic.claude-sonnet-4-5-20250929-v1:0": claudeSonnet,
   "anthropic.claude-opus-4-1-20250805-v1:0": claudeOpus4,
@@ -392,19 +480,64 @@ const perToken = 1 / 1_000_000
  * @since 0.2.0
  * @category Accessors
  */
-export function cacheWritePrice(price: Price, ttl?: "5m" | "1h"): number {
+export function cacheWritePrice(price: TokenPrices, ttl?: "5m" | "1h"): number {
   const write = price.cacheWrite ?? price.input
   return ttl === "1h" ? price.cacheWrite1h ?? write : write
 }
 
 /**
- * The cost in US dollars of a call with this usage: prompt tokens read from the
- * prompt cache at `cachedInput`, prompt tokens written to it at `cacheWrite`
- * (the ones written for an hour at `cacheWrite1h`), the other prompt tokens at
- * `input`, and completion tokens (reasoning included) at `output`, each price
- * falling back as `Price` says, and each hosted tool's call at
- * `hostedToolCalls` (`Usage.hostedToolCalls`). `undefined` when `price` is: an
- * unknown price is not a free call.
+ * The counts of a `Usage` that `cost` and `cacheSavings` read.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type BilledUsage = Pick<
+  Usage,
+  | "promptTokens"
+  | "completionTokens"
+  | "cachedPromptTokens"
+  | "cacheWriteTokens"
+  | "cacheWrite1hTokens"
+  | "audioPromptTokens"
+  | "audioCompletionTokens"
+  | "serviceTier"
+  | "hostedToolCalls"
+>
+
+/**
+ * The prices a call with this usage is billed at: the service tier it reports (`Usage.serviceTier`) where `price`
+ * prices that tier, else the long-context tier when its prompt is longer than that tier's `above`, else `price`.
+ *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * const pro = Pricing.lookup("gemini-2.5-pro")!
+ * Pricing.tierOf(pro, { promptTokens: 250_000 }).input // 2.5: the tier of prompts over 200,000 tokens
+ * Pricing.tierOf(Pricing.lookup("gpt-5")!, { promptTokens: 10, serviceTier: "priority" }).output // 20
+ * ```
+ *
+ * @since 0.3.0
+ * @category Accessors
+ */
+export function tierOf(price: Price, usage: Pick<Usage, "promptTokens" | "serviceTier">): TokenPrices {
+  const tiers = price.serviceTiers
+  const tier = usage.serviceTier
+  if (tier !== undefined && tiers !== undefined && Object.hasOwn(tiers, tier)) return tiers[tier]!
+  const long = price.longContext
+  return long !== undefined && usage.promptTokens > long.above ? long : price
+}
+
+/**
+ * The cost in US dollars of a call with this usage, at the prices of its tier
+ * (`tierOf`: its service tier's, or its long-context tier's): prompt tokens
+ * read from the prompt cache at `cachedInput`, prompt tokens written to it at
+ * `cacheWrite` (the ones written for an hour at `cacheWrite1h`), the other
+ * prompt tokens at `input` (their audio at `audioInput`), and completion
+ * tokens (reasoning included) at `output` (their audio at `audioOutput`),
+ * each price falling back as `TokenPrices` says, and each hosted tool's call
+ * at `hostedToolCalls` (`Usage.hostedToolCalls`). `undefined` when `price`
+ * is: an unknown price is not a free call.
  *
  * @example
  * ```ts
@@ -422,27 +555,49 @@ export function cacheWritePrice(price: Price, ttl?: "5m" | "1h"): number {
  * @since 0.1.0
  * @category Destructors
  */
-export function cost(
-  price: Price | undefined,
-  usage: Pick<
-    Usage,
-    | "promptTokens"
-    | "completionTokens"
-    | "cachedPromptTokens"
-    | "cacheWriteTokens"
-    | "cacheWrite1hTokens"
-    | "hostedToolCalls"
-  >
-): number | undefined {
+export function cost(price: Price | undefined, usage: BilledUsage): number | undefined {
   if (price === undefined) return undefined
+  const rates = tierOf(price, usage)
   const read = Math.min(usage.cachedPromptTokens, usage.promptTokens)
   const written = Math.min(usage.cacheWriteTokens ?? 0, usage.promptTokens - read)
   const writtenForAnHour = Math.min(usage.cacheWrite1hTokens ?? 0, written)
+  const fresh = usage.promptTokens - read - written
+  const heard = Math.min(usage.audioPromptTokens ?? 0, fresh)
+  const spoken = Math.min(usage.audioCompletionTokens ?? 0, usage.completionTokens)
   let calls = 0
   for (const [type, count] of Object.entries(usage.hostedToolCalls ?? {})) calls += count * hostedCallPrice(price, type)
-  return ((usage.promptTokens - read - written) * price.input + read * (price.cachedInput ?? price.input) +
-        (written - writtenForAnHour) * cacheWritePrice(price) + writtenForAnHour * cacheWritePrice(price, "1h") +
-        usage.completionTokens * price.output) * perToken + calls
+  return ((fresh - heard) * rates.input + heard * (rates.audioInput ?? rates.input) +
+        read * (rates.cachedInput ?? rates.input) + (written - writtenForAnHour) * cacheWritePrice(rates) +
+        writtenForAnHour * cacheWritePrice(rates, "1h") + (usage.completionTokens - spoken) * rates.output +
+        spoken * (rates.audioOutput ?? rates.output)) * perToken + calls
+}
+
+/**
+ * What the provider's prompt cache saved a call with this usage, in US dollars: its cost had every prompt token been
+ * billed as not cached (neither read from the cache nor written to it) less its `cost`. Negative when writes at a
+ * premium cost more than the reads saved (an Anthropic call that writes and reads nothing). `undefined` when `price`
+ * is.
+ *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * // 8,000 tokens read at $0.30 instead of $3 a million: $0.0216 saved.
+ * Pricing.cacheSavings(Pricing.lookup("claude-sonnet-4-5"), {
+ *   promptTokens: 10_000,
+ *   cachedPromptTokens: 8_000,
+ *   completionTokens: 500
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category Destructors
+ */
+export function cacheSavings(price: Price | undefined, usage: BilledUsage): number | undefined {
+  const paid = cost(price, usage)
+  if (paid === undefined) return undefined
+  const uncached = cost(price, { ...usage, cachedPromptTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 })!
+  return uncached - paid
 }
 
 /**
@@ -482,25 +637,14 @@ function mostHostedCost(price: Price, request: ChatRequest.Input): number {
 }
 
 /**
- * Options of `estimate`.
- *
- * @since 0.1.0
- * @category Models
+ * The highest price a prompt token of `request` can be billed at in the tier `rates`: `input` or a cache read's (a
+ * price may set it higher), `audioInput` when the request has a part that may be audio (`audible`), or a cache
+ * write's when the request carries a cache breakpoint (`Message.CacheBreakpoint`) of that lifetime.
  */
-export interface EstimateOptions {
-  /** Reply tokens to charge when the request sets no `maxTokens`. Default: 0. */
-  readonly defaultMaxTokens?: number | undefined
-}
-
-/**
- * The highest price a prompt token of `request` can be billed at: `input` or a
- * cache read's (a price may set it higher), or a cache write's when the request
- * carries a cache breakpoint (`Message.CacheBreakpoint`) of that lifetime.
- */
-function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
-  let most = Math.max(price.input, price.cachedInput ?? 0)
+function mostPerPromptToken(rates: TokenPrices, request: ChatRequest.Input, audible: boolean): number {
+  let most = Math.max(rates.input, rates.cachedInput ?? 0, audible ? rates.audioInput ?? 0 : 0)
   function weigh(breakpoint: CacheBreakpoint | undefined) {
-    if (breakpoint !== undefined) most = Math.max(most, cacheWritePrice(price, breakpoint.ttl))
+    if (breakpoint !== undefined) most = Math.max(most, cacheWritePrice(rates, breakpoint.ttl))
   }
   for (const tool of request.tools ?? []) weigh(tool.cache)
   for (const message of request.messages) {
@@ -514,13 +658,43 @@ function mostPerPromptToken(price: Price, request: ChatRequest.Input): number {
 }
 
 /**
+ * The tiers a call of `request` with a prompt of at most `prompt` tokens can be billed at: `price`'s own; its
+ * long-context tier when the prompt may pass its `above`; the service tier the request asks for
+ * (`providerOptions.service_tier`, as OpenAI's and Anthropic's APIs take it) where `price` prices it.
+ */
+function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): ReadonlyArray<TokenPrices> {
+  const tiers: Array<TokenPrices> = [price]
+  if (price.longContext !== undefined && prompt > price.longContext.above) tiers.push(price.longContext)
+  const asked = request.providerOptions?.["service_tier"]
+  const priced = price.serviceTiers
+  if (typeof asked === "string" && priced !== undefined && Object.hasOwn(priced, asked)) tiers.push(priced[asked]!)
+  return tiers
+}
+
+/**
+ * Options of `estimate`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface EstimateOptions {
+  /** Reply tokens to charge when the request sets no `maxTokens`. Default: 0. */
+  readonly defaultMaxTokens?: number | undefined
+}
+
+/**
  * The most a request can cost before it is sent, for budgets: its prompt
  * tokens counted at most (one per UTF-8 byte of its text, as a token of a
  * byte-level tokenizer is at least one byte, and each message's markers), all
  * at the highest price a prompt token of it can be billed at (the input price,
- * a cache read's if higher, and a cache write's when the request has a cache
- * breakpoint of that lifetime), plus `maxTokens` (or `defaultMaxTokens`) at the
- * output price. Each media part counts by what it is, whatever field it came
+ * a cache read's if higher, an audio token's when it has a part that may be
+ * audio, and a cache write's when the request has a cache breakpoint of that
+ * lifetime), plus `maxTokens` (or `defaultMaxTokens`) at the output price
+ * (an audio token's if higher), each in the dearest tier the call can be
+ * billed at: the price's own, its long-context tier when the prompt counted
+ * may be longer than the tier's `above`, and the service tier the request
+ * asks for (`providerOptions.service_tier`) when the price has it.
+ * Each media part counts by what it is, whatever field it came
  * in: an image as `imageTokens` of the price (default `defaultImageTokens`),
  * audio and video by their seconds, a PDF by its pages (docs/cost.md,
  * "Media"); a part whose size cannot be known before the call (`Price.mediaUrls`)
@@ -551,8 +725,12 @@ export function estimate(price: Price, request: ChatRequest.Input, options?: Est
     (request.tools !== undefined && request.tools.length > 0 ? toolPromptTokens : 0)
   // A provider refuses a prompt past its context window rather than bill it.
   const prompt = media.unsized === undefined ? counted : Math.max(counted, price.contextWindow!)
-  return (prompt * mostPerPromptToken(price, request) + reply * price.output) * perToken +
-    mostHostedCost(price, request)
+  let most = 0
+  for (const rates of tiersOf(price, request, prompt)) {
+    const perPrompt = mostPerPromptToken(rates, request, media.audible)
+    most = Math.max(most, prompt * perPrompt + reply * Math.max(rates.output, rates.audioOutput ?? 0))
+  }
+  return most * perToken + mostHostedCost(price, request)
 }
 
 /** The token rates of a price's media, with their defaults. */
@@ -593,9 +771,41 @@ export function unboundedPart(
 }
 
 /**
+ * A tier's prices as provider.json writes them (`TokenPrices` in snake case, US dollars per million tokens).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface PerMtok {
+  readonly input_per_mtok: number
+  readonly cached_input_per_mtok?: number | undefined
+  readonly cache_write_per_mtok?: number | undefined
+  readonly cache_write_1h_per_mtok?: number | undefined
+  readonly output_per_mtok: number
+  readonly audio_input_per_mtok?: number | undefined
+  readonly audio_output_per_mtok?: number | undefined
+}
+
+/** A tier's prices from provider.json's names. */
+function tierFromPerMtok(pricing: PerMtok): TokenPrices {
+  return {
+    input: pricing.input_per_mtok,
+    ...(pricing.cached_input_per_mtok === undefined ? {} : { cachedInput: pricing.cached_input_per_mtok }),
+    ...(pricing.cache_write_per_mtok === undefined ? {} : { cacheWrite: pricing.cache_write_per_mtok }),
+    ...(pricing.cache_write_1h_per_mtok === undefined ? {} : { cacheWrite1h: pricing.cache_write_1h_per_mtok }),
+    output: pricing.output_per_mtok,
+    ...(pricing.audio_input_per_mtok === undefined ? {} : { audioInput: pricing.audio_input_per_mtok }),
+    ...(pricing.audio_output_per_mtok === undefined ? {} : { audioOutput: pricing.audio_output_per_mtok })
+  }
+}
+
+/**
  * A price as provider.json writes it (`pricing` of a model entry):
  * `cached_input_per_mtok` is `cachedInput`, `cache_write_per_mtok`
- * `cacheWrite` and `cache_write_1h_per_mtok` `cacheWrite1h`; `image_tokens`,
+ * `cacheWrite`, `cache_write_1h_per_mtok` `cacheWrite1h`,
+ * `audio_input_per_mtok` and `audio_output_per_mtok` `audioInput` and
+ * `audioOutput`; `long_context` (its `above_tokens` and prices) is
+ * `longContext` and `service_tiers` `serviceTiers`; `image_tokens`,
  * `audio_tokens_per_second`, `video_tokens_per_second`, `pdf_page_tokens` and
  * `hosted_tool_calls` are `Price`'s fields of those names.
  *
@@ -613,28 +823,29 @@ export function unboundedPart(
  * @since 0.1.0
  * @category Constructors
  */
-export function fromPerMtok(pricing: {
-  readonly input_per_mtok: number
-  readonly cached_input_per_mtok?: number | undefined
-  readonly cache_write_per_mtok?: number | undefined
-  readonly cache_write_1h_per_mtok?: number | undefined
-  readonly output_per_mtok: number
-  readonly image_tokens?: number | undefined
-  readonly audio_tokens_per_second?: number | undefined
-  readonly video_tokens_per_second?: number | undefined
-  readonly pdf_page_tokens?: number | undefined
-  readonly hosted_tool_calls?: Readonly<Record<string, number>> | undefined
-}): Price {
+export function fromPerMtok(
+  pricing: PerMtok & {
+    readonly image_tokens?: number | undefined
+    readonly audio_tokens_per_second?: number | undefined
+    readonly video_tokens_per_second?: number | undefined
+    readonly pdf_page_tokens?: number | undefined
+    readonly hosted_tool_calls?: Readonly<Record<string, number>> | undefined
+    readonly long_context?: (PerMtok & { readonly above_tokens: number }) | undefined
+    readonly service_tiers?: Readonly<Record<string, PerMtok>> | undefined
+  }
+): Price {
+  const long = pricing.long_context
+  const tiers = pricing.service_tiers
   return {
-    input: pricing.input_per_mtok,
-    ...(pricing.cached_input_per_mtok === undefined ? {} : { cachedInput: pricing.cached_input_per_mtok }),
-    ...(pricing.cache_write_per_mtok === undefined ? {} : { cacheWrite: pricing.cache_write_per_mtok }),
-    ...(pricing.cache_write_1h_per_mtok === undefined ? {} : { cacheWrite1h: pricing.cache_write_1h_per_mtok }),
-    output: pricing.output_per_mtok,
+    ...tierFromPerMtok(pricing),
     ...(pricing.image_tokens === undefined ? {} : { imageTokens: pricing.image_tokens }),
     ...(pricing.audio_tokens_per_second === undefined ? {} : { audioTokensPerSecond: pricing.audio_tokens_per_second }),
     ...(pricing.video_tokens_per_second === undefined ? {} : { videoTokensPerSecond: pricing.video_tokens_per_second }),
     ...(pricing.pdf_page_tokens === undefined ? {} : { pdfPageTokens: pricing.pdf_page_tokens }),
-    ...(pricing.hosted_tool_calls === undefined ? {} : { hostedToolCalls: pricing.hosted_tool_calls })
+    ...(pricing.hosted_tool_calls === undefined ? {} : { hostedToolCalls: pricing.hosted_tool_calls }),
+    ...(long === undefined ? {} : { longContext: { above: long.above_tokens, ...tierFromPerMtok(long) } }),
+    ...(tiers === undefined ? {} : {
+      serviceTiers: Object.fromEntries(Object.entries(tiers).map(([name, tier]) => [name, tierFromPerMtok(tier)]))
+    })
   }
 }

@@ -49,6 +49,12 @@ export interface Call {
   readonly usage: Usage
   /** The cost in US dollars; a call without one counts in `unpriced`, not as free. */
   readonly cost?: number | undefined
+  /**
+   * What the provider's prompt cache saved the call, in US dollars (`ChatResponse.cacheSavings`).
+   *
+   * @since 0.3.0
+   */
+  readonly cacheSavings?: number | undefined
 }
 
 /**
@@ -76,7 +82,8 @@ export const callOf = (deployment: string, response: ChatResponse): Call => ({
   model: response.model,
   keyId: response.keyId,
   usage: response.usage,
-  cost: response.cost
+  cost: response.cost,
+  cacheSavings: response.cacheSavings
 })
 
 /**
@@ -84,7 +91,9 @@ export const callOf = (deployment: string, response: ChatResponse): Call => ({
  * counts the calls with no cost, so a total is never silently short. The
  * prompt cache's tokens are inside `promptTokens`, as in `Usage`: the reads in
  * `cachedPromptTokens`, the writes in `cacheWriteTokens`, of which the ones
- * written for an hour in `cacheWrite1hTokens`.
+ * written for an hour in `cacheWrite1hTokens`. `cacheSavings` adds what the
+ * cache saved the priced calls (`ChatResponse.cacheSavings`), net of the
+ * premiums of its writes.
  *
  * @since 0.1.0
  * @category Models
@@ -99,6 +108,8 @@ export interface Totals {
   readonly reasoningTokens: number
   readonly totalTokens: number
   readonly cost: number
+  /** @since 0.3.0 */
+  readonly cacheSavings: number
   readonly unpriced: number
 }
 
@@ -157,6 +168,7 @@ const zero = (): MutableTotals => ({
   reasoningTokens: 0,
   totalTokens: 0,
   cost: 0,
+  cacheSavings: 0,
   unpriced: 0
 })
 
@@ -171,6 +183,7 @@ const add = (totals: MutableTotals, call: Call) => {
   totals.totalTokens += call.usage.totalTokens
   if (call.cost === undefined) totals.unpriced += 1
   else totals.cost += call.cost
+  totals.cacheSavings += call.cacheSavings ?? 0
 }
 
 const addTo = (table: Map<string, MutableTotals>, name: string, call: Call) => {
@@ -293,7 +306,8 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
                   model: item.model,
                   keyId: item.keyId,
                   usage: usage ?? emptyUsage,
-                  cost: item.cost
+                  cost: item.cost,
+                  cacheSavings: item.cacheSavings
                 }),
                 chunk
               )

@@ -4,6 +4,7 @@ import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as Message from "../src/Message.js"
 import * as Pricing from "../src/Pricing.js"
+import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 
 const usage = (promptTokens: number, completionTokens: number, cachedPromptTokens = 0) => ({
@@ -19,7 +20,15 @@ const closeTo = (actual: number | undefined, expected: number) => {
 
 describe("Pricing.lookup", () => {
   it("finds a model by its own name", () => {
-    expect(Pricing.lookup("gpt-4o")).toStrictEqual({ input: 2.5, cachedInput: 1.25, output: 10, mediaUrls: "typed" })
+    // OpenAI's Priority processing prices (https://openai.com/api-priority-processing/), by either of its names.
+    const priority = { input: 4.25, cachedInput: 2.125, output: 17 }
+    expect(Pricing.lookup("gpt-4o")).toStrictEqual({
+      input: 2.5,
+      cachedInput: 1.25,
+      output: 10,
+      mediaUrls: "typed",
+      serviceTiers: { priority, fast: priority }
+    })
     expect(Pricing.lookup("gpt-4o-mini")).toStrictEqual({
       input: 0.15,
       cachedInput: 0.075,
@@ -31,6 +40,7 @@ describe("Pricing.lookup", () => {
       input: 0.3,
       cachedInput: 0.03,
       output: 2.5,
+      audioInput: 1,
       mediaUrls: "fetched",
       contextWindow: 1_048_576
     })
@@ -170,8 +180,11 @@ describe("Pricing.cost of prompt caching", () => {
   })
 
   it("prices reads, five-minute writes and one-hour writes apart (Claude Sonnet 4.5's built-in price)", () => {
-    // 1M prompt: 200k read at 0.3, 300k written of which 100k for an hour (200k at 3.75, 100k at 6), 500k at 3.
-    closeTo(Pricing.cost(Pricing.lookup("claude-sonnet-4-5"), cached(1_000_000, 200_000, 300_000, 100_000)), 2.91)
+    // 100k prompt: 20k read at 0.3, 30k written of which 10k for an hour (20k at 3.75, 10k at 6), 50k at 3.
+    closeTo(Pricing.cost(Pricing.lookup("claude-sonnet-4-5"), cached(100_000, 20_000, 30_000, 10_000)), 0.291)
+    // Past 200,000 prompt tokens every token is at the long-context tier, the cache's multipliers on its input price:
+    // 200k read at 0.6, 200k at 7.5 and 100k at 12 written, 500k at 6.
+    closeTo(Pricing.cost(Pricing.lookup("claude-sonnet-4-5"), cached(1_000_000, 200_000, 300_000, 100_000)), 5.82)
   })
 
   it("has Anthropic's multipliers in every built-in Claude price: reads 0.1x, 5-minute writes 1.25x, 1-hour 2x", () => {
@@ -379,6 +392,34 @@ describe("Pricing.fromPerMtok", () => {
       output_per_mtok: 15
     })).toStrictEqual({ input: 3, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6, output: 15 })
   })
+
+  it("reads the tiers and audio prices of a provider.json entry, through ProviderConfig as a deployment's price", () =>
+    Effect.gen(function*() {
+      const pricing = {
+        input_per_mtok: 1.25,
+        cached_input_per_mtok: 0.125,
+        output_per_mtok: 10,
+        audio_input_per_mtok: 4,
+        audio_output_per_mtok: 20,
+        long_context: { above_tokens: 200_000, input_per_mtok: 2.5, cached_input_per_mtok: 0.25, output_per_mtok: 15 },
+        service_tiers: { flex: { input_per_mtok: 0.625, cached_input_per_mtok: 0.0625, output_per_mtok: 5 } }
+      }
+      const tiers = {
+        input: 1.25,
+        cachedInput: 0.125,
+        output: 10,
+        audioInput: 4,
+        audioOutput: 20,
+        longContext: { above: 200_000, input: 2.5, cachedInput: 0.25, output: 15 },
+        serviceTiers: { flex: { input: 0.625, cachedInput: 0.0625, output: 5 } }
+      }
+      expect(Pricing.fromPerMtok(pricing)).toStrictEqual(tiers)
+      const config = yield* ProviderConfig.fromJson({
+        acme: [{ model_name: "acme-1", base_url: "https://acme.test/v1", api_keys: ["k"], pricing }]
+      })
+      const model = yield* ProviderConfig.model(config, "acme", "acme-1")
+      expect(ProviderConfig.priceOf(model)).toMatchObject(tiers)
+    }).pipe(Effect.runPromise))
 })
 
 describe("hosted tools' calls", () => {
@@ -424,4 +465,141 @@ describe("hosted tools' calls", () => {
       }
     ))
   })
+})
+
+describe("tiers: long context, service tiers, audio", () => {
+  const pro = Pricing.lookup("gemini-2.5-pro")!
+
+  it("a call is billed at its service tier's prices where the price has it, else past the long-context threshold", () => {
+    expect(Pricing.tierOf(pro, { promptTokens: 200_000 }).input).toBe(1.25)
+    expect(Pricing.tierOf(pro, { promptTokens: 200_001 }).input).toBe(2.5)
+    const gpt5 = Pricing.lookup("gpt-5")!
+    expect(Pricing.tierOf(gpt5, { promptTokens: 10, serviceTier: "priority" }).output).toBe(20)
+    // A tier the price does not name is billed at its own prices.
+    expect(Pricing.tierOf(gpt5, { promptTokens: 10, serviceTier: "scale" })).toBe(gpt5)
+  })
+
+  it("a reservation at a full context window on Gemini 2.5 Pro is priced at the tier of prompts over 200,000", () => {
+    const request = {
+      messages: [Message.user([{ type: "image" as const, url: "https://www.youtube.com/watch?v=9hE5-98ZeCg" }])],
+      maxTokens: 1_000
+    }
+    // The video's size is not known before the call: the prompt is the 1,048,576-token window, at $2.50 and $15.
+    closeTo(Pricing.estimate(pro, request), (1_048_576 * 2.5 + 1_000 * 15) / 1e6)
+    const short = { messages: [Message.user("a".repeat(400))], maxTokens: 50 }
+    closeTo(Pricing.estimate(pro, short), (407 * 1.25 + 50 * 10) / 1e6)
+  })
+
+  it("a reservation is at the service tier the request asks for where the price has it", () => {
+    const gpt5 = Pricing.lookup("gpt-5")!
+    const request = { messages: [Message.user("a".repeat(400))], maxTokens: 50 }
+    closeTo(Pricing.estimate(gpt5, request), (407 * 1.25 + 50 * 10) / 1e6)
+    closeTo(
+      Pricing.estimate(gpt5, { ...request, providerOptions: { service_tier: "priority" } }),
+      (407 * 2.5 + 50 * 20) / 1e6
+    )
+    closeTo(Pricing.estimate(gpt5, { ...request, providerOptions: { service_tier: "flex" } }), (407 * 1.25 + 500) / 1e6)
+  })
+
+  it("a reservation counts the prompt at the audio price when a part may be audio", () => {
+    const flash = Pricing.lookup("gemini-2.5-flash")!
+    const { audioInput: _, ...textOnly } = flash
+    const wav = "data:audio/wav;base64," + Buffer.from(new Uint8Array(1500)).toString("base64")
+    const audio = { messages: [Message.user([{ type: "image" as const, url: wav }])], maxTokens: 10 }
+    const prompt = Math.round(Pricing.estimate({ input: 1, output: 0 }, audio) * 1e6)
+    closeTo(Pricing.estimate(flash, audio), (prompt * 1 + 10 * 2.5) / 1e6)
+    closeTo(Pricing.estimate(textOnly, audio), (prompt * 0.3 + 10 * 2.5) / 1e6)
+    // Text alone is at the text price.
+    closeTo(
+      Pricing.estimate(flash, { messages: [Message.user("a".repeat(400))], maxTokens: 10 }),
+      (407 * 0.3 + 25) / 1e6
+    )
+  })
+
+  // Every built-in price, any prompt up to past the long-context thresholds, any split of it into reads and writes
+  // (of either lifetime), any reply within maxTokens, at the service tier the request asks for (or none).
+  it("no usage a request can be billed for costs more than its reservation, at any tier it can be billed at", () =>
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...Object.values(Pricing.builtIn)),
+        fc.integer({ min: 0, max: 260_000 }),
+        fc.constantFrom(undefined, "priority", "fast", "flex", "batch"),
+        fc.integer({ min: 1, max: 4096 }),
+        fc.tuple(...[0, 1, 2, 3].map(() => fc.double({ min: 0, max: 1, noNaN: true }))),
+        (price, length, tier, maxTokens, [readShare, writeShare, hourShare, replyShare]) => {
+          const request = {
+            messages: [
+              Message.user([{ type: "text" as const, text: "a".repeat(length), cache: { ttl: "1h" as const } }])
+            ],
+            maxTokens,
+            ...(tier === undefined ? {} : { providerOptions: { service_tier: tier } })
+          }
+          const prompt = Math.round(Pricing.estimate({ input: 1, output: 0 }, request) * 1e6)
+          const reads = Math.floor(readShare! * prompt)
+          const writes = Math.floor(writeShare! * (prompt - reads))
+          const billed = {
+            promptTokens: prompt,
+            cachedPromptTokens: reads,
+            cacheWriteTokens: writes,
+            cacheWrite1hTokens: Math.floor(hourShare! * writes),
+            completionTokens: Math.floor(replyShare! * maxTokens),
+            ...(tier === undefined ? {} : { serviceTier: tier })
+          }
+          expect(Pricing.cost(price, billed)!).toBeLessThanOrEqual(Pricing.estimate(price, request) * (1 + 1e-12))
+        }
+      ),
+      { numRuns: 300 }
+    ))
+})
+
+describe("Pricing.cacheSavings", () => {
+  const sonnet = Pricing.lookup("claude-sonnet-4-5")!
+
+  it("is what the prompt would have cost uncached less what it cost", () => {
+    // 8,000 read at $0.30 instead of $3: $0.0216; 2,000 written at $3.75 instead of $3: -$0.0015.
+    closeTo(
+      Pricing.cacheSavings(sonnet, {
+        promptTokens: 12_000,
+        cachedPromptTokens: 8_000,
+        cacheWriteTokens: 2_000,
+        completionTokens: 500
+      }),
+      0.0216 - 0.0015
+    )
+    // Writes and no reads: the write premium, a negative saving.
+    closeTo(
+      Pricing.cacheSavings(sonnet, {
+        promptTokens: 1_000,
+        cachedPromptTokens: 0,
+        cacheWriteTokens: 1_000,
+        completionTokens: 0
+      }),
+      -0.00075
+    )
+    expect(Pricing.cacheSavings(undefined, usage(10, 10, 5))).toBeUndefined()
+  })
+
+  it("is the uncached cost less the cost, for every built-in price and usage", () =>
+    fc.assert(fc.property(
+      fc.constantFrom(...Object.values(Pricing.builtIn)),
+      fc.integer({ min: 0, max: 300_000 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.nat({ max: 10_000 }),
+      (price, prompt, readShare, writeShare, completion) => {
+        const reads = Math.floor(readShare * prompt)
+        const billed = {
+          promptTokens: prompt,
+          cachedPromptTokens: reads,
+          cacheWriteTokens: Math.floor(writeShare * (prompt - reads)),
+          completionTokens: completion
+        }
+        const uncached = Pricing.cost(price, {
+          promptTokens: prompt,
+          cachedPromptTokens: 0,
+          completionTokens: completion
+        })!
+        closeTo(Pricing.cacheSavings(price, billed)! + Pricing.cost(price, billed)!, uncached)
+      }
+    )))
 })

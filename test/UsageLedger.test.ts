@@ -30,20 +30,22 @@ const response = (
   model: string,
   keyId: string | undefined,
   tokens: ReturnType<typeof usage>,
-  cost?: number
+  cost?: number,
+  cacheSavings?: number
 ): ChatResponse => ({
   ...LlmTest.reply("ok", { model, usage: tokens }),
   ...(keyId !== undefined ? { keyId } : {}),
-  ...(cost !== undefined ? { cost } : {})
+  ...(cost !== undefined ? { cost } : {}),
+  ...(cacheSavings !== undefined ? { cacheSavings } : {})
 })
 
 describe("UsageLedger", () => {
   it.effect("totals overall, per deployment, per key and per model; unpriced calls are counted, not free", () =>
     Effect.gen(function*() {
       const ledger = yield* UsageLedger.make
-      yield* ledger.record(UsageLedger.callOf("east", response("gpt-4o", "sk-…0001", usage(100, 10, 40, 4), 0.5)))
+      yield* ledger.record(UsageLedger.callOf("east", response("gpt-4o", "sk-…0001", usage(100, 10, 40, 4), 0.5, 0.25)))
       const written = usage(200, 20, 0, 0, { all: 150, hour: 100 })
-      yield* ledger.record(UsageLedger.callOf("east", response("gpt-4o", "sk-…0002", written, 1)))
+      yield* ledger.record(UsageLedger.callOf("east", response("gpt-4o", "sk-…0002", written, 1, -0.125)))
       yield* ledger.record(UsageLedger.callOf("west", response("sim-small", "sk-…0001", usage(5, 5))))
       yield* ledger.record(UsageLedger.callOf("west", response("gpt-4o", undefined, usage(1, 1), 0.25)))
       const totals = yield* ledger.totals
@@ -57,6 +59,7 @@ describe("UsageLedger", () => {
         reasoningTokens: 4,
         totalTokens: 342,
         cost: 1.75,
+        cacheSavings: 0.125,
         unpriced: 1
       })
       expect(totals.byDeployment.east!.requests).toBe(2)
@@ -113,6 +116,7 @@ describe("UsageLedger", () => {
         reasoningTokens: 0,
         totalTokens: 26,
         cost: 0.02,
+        cacheSavings: 0,
         unpriced: 0
       })
       expect(totals.byKey["sk-…0009"]!.requests).toBe(2)

@@ -21,6 +21,7 @@ import { testAdminKey, testAdmins } from "../utils/gatewayHarness.js"
 import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
 const providerKey = "sk-gateway-caching-provider-01"
+const bedrockClaude = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 const clientKey = "sk-gateway-caching-client-0001"
 
 class Fixture extends Context.Service<Fixture, {
@@ -36,7 +37,7 @@ const fixture = Layer.effect(
     const simulator = yield* Simulator.make({
       apiKeys: [providerKey],
       replyTokens: 8,
-      models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
+      models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash", bedrockClaude]
     })
     const deployment = (model: string, api: string, baseUrl: string) => [{
       model_name: model,
@@ -49,7 +50,8 @@ const fixture = Layer.effect(
       chat: deployment("gpt-4o-mini", "chat-completions", `${simulator.url}/v1`),
       responses: deployment("gpt-4o-mini", "responses", `${simulator.url}/v1`),
       claude: deployment("claude-sonnet-4-5", "anthropic", simulator.url),
-      google: deployment("gemini-2.5-flash", "gemini", simulator.url)
+      google: deployment("gemini-2.5-flash", "gemini", simulator.url),
+      aws: deployment(bedrockClaude, "bedrock", simulator.url)
     })
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(config),
@@ -237,6 +239,80 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         })
     )
 
+    it.effect(
+      "messages with cache_control to a Bedrock deployment: sent as a cachePoint, written then read, reported as " +
+        "cache_creation_input_tokens and cache_read_input_tokens, priced at Bedrock's Claude price",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, url } = yield* Fixture
+          const model = `aws/${bedrockClaude}`
+          const ask = (question: string) =>
+            promise(() =>
+              anthropic.messages.create({
+                model,
+                max_tokens: 64,
+                system: [{ type: "text", text: rules, cache_control: { type: "ephemeral" } }],
+                messages: [{ role: "user", content: question }]
+              })
+            )
+          const before = (yield* scrape(url, testAdminKey)).samples
+          const first = yield* ask("Is this loop safe?")
+          const second = yield* ask("And this one?")
+          expect(first.usage).toMatchObject({ cache_creation_input_tokens: 500, cache_read_input_tokens: 0 })
+          expect(second.usage).toMatchObject({ cache_creation_input_tokens: 0, cache_read_input_tokens: 500 })
+          const after = counted(before, (yield* scrape(url, testAdminKey)).samples, model)
+          expect([after.read, after.written]).toEqual([500, 500])
+          expect(after.cost).toBeCloseTo(
+            priced(
+              bedrockClaude,
+              [first.usage, second.usage].map((usage) => ({
+                promptTokens: usage.input_tokens + (usage.cache_creation_input_tokens ?? 0) +
+                  (usage.cache_read_input_tokens ?? 0),
+                completionTokens: usage.output_tokens,
+                cachedPromptTokens: usage.cache_read_input_tokens ?? 0,
+                cacheWriteTokens: usage.cache_creation_input_tokens ?? 0
+              }))
+            ),
+            12
+          )
+        })
+    )
+
+    it.effect(
+      "chat completions with cache_control (OpenRouter's and LiteLLM's spelling) to an Anthropic deployment: the " +
+        "breakpoints go as Anthropic's, written for their lifetime, then read; cached_tokens on the repeat",
+      () =>
+        Effect.gen(function*() {
+          const { openai } = yield* Fixture
+          // The system part cached for an hour, the message-level breakpoint on the user turn for five minutes (the SDK's
+          // types do not name cache_control: the body is cast as OpenRouter's clients send it).
+          const ask = (question: string) =>
+            promise(() =>
+              openai.chat.completions.create({
+                model: "claude/claude-sonnet-4-5",
+                messages: [
+                  {
+                    role: "system",
+                    content: [{ type: "text", text: `chat: ${rules}`, cache_control: { type: "ephemeral", ttl: "1h" } }]
+                  },
+                  { role: "user", content: question, cache_control: { type: "ephemeral" } }
+                ]
+              } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming)
+            )
+          const { url } = yield* Fixture
+          const before = (yield* scrape(url, testAdminKey)).samples
+          const first = yield* ask("q".repeat(40))
+          const second = yield* ask("q".repeat(40))
+          const after = counted(before, (yield* scrape(url, testAdminKey)).samples, "claude/claude-sonnet-4-5")
+          // Written once (the chat completions answer has no field for writes; the metrics count them), then read.
+          expect([after.written, after.read]).toEqual([512, 512])
+          // 2006 characters of system prompt and 40 of question: 502 and 10 tokens.
+          expect(first.usage?.prompt_tokens).toBe(512)
+          expect(first.usage?.prompt_tokens_details?.cached_tokens).toBe(0)
+          expect(second.usage?.prompt_tokens_details?.cached_tokens).toBe(512)
+        })
+    )
+
     it.effect("messages with a top-level cache_control (automatic caching): the whole prompt written, then read", () =>
       Effect.gen(function*() {
         const { anthropic } = yield* Fixture
@@ -258,6 +334,42 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           cache_read_input_tokens: 120
         })
       }))
+
+    it.effect(
+      "each client reads the cache in its own API's shape, whatever the backend: a Gemini deployment's cached " +
+        "tokens as cached_tokens (chat completions, Responses) and cache_read_input_tokens (messages)",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, openai } = yield* Fixture
+          const model = "google/gemini-2.5-flash"
+          // 4400 characters: 1100 tokens, past implicit caching's minimum; each client's own prefix.
+          const prefix = (client: string) => `${client}: ${rules}${"x".repeat(2400 - client.length - 2)}`
+          const twice = <A>(ask: (question: string) => Promise<A>) =>
+            promise(async () => [await ask("Is this loop safe?"), await ask("And this one?")] as const)
+          const chat = yield* twice((question) =>
+            openai.chat.completions.create({
+              model,
+              messages: [{ role: "system", content: prefix("chat") }, { role: "user", content: question }]
+            })
+          )
+          expect(chat.map((reply) => reply.usage?.prompt_tokens_details?.cached_tokens)).toEqual([0, 1100])
+          const responses = yield* twice((input) =>
+            openai.responses.create({ model, instructions: prefix("responses"), input })
+          )
+          expect(responses.map((reply) => reply.usage?.input_tokens_details.cached_tokens)).toEqual([0, 1100])
+          const messages = yield* twice((question) =>
+            anthropic.messages.create({
+              model,
+              max_tokens: 64,
+              system: prefix("messages"),
+              messages: [{ role: "user", content: question }]
+            })
+          )
+          expect(messages.map((reply) => reply.usage.cache_read_input_tokens)).toEqual([0, 1100])
+          // Gemini reports no writes: the messages answer says none were made.
+          expect(messages.map((reply) => reply.usage.cache_creation_input_tokens)).toEqual([0, 0])
+        })
+    )
 
     it.effect("generateContent: a repeated long prefix in cachedContentTokenCount (implicit caching), priced", () =>
       Effect.gen(function*() {

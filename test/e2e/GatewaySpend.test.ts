@@ -4,16 +4,21 @@
  * filtered, a page at a time by an opaque cursor, the page size capped), the retention (old rows deleted at start),
  * and the `spend` command against a running gateway.
  */
+import Anthropic from "@anthropic-ai/sdk"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import OpenAI from "openai"
 import * as Spend from "../../src/cli/spend.js"
-import type * as Gateway from "../../src/Gateway.js"
+import * as Gateway from "../../src/Gateway.js"
+import * as Pricing from "../../src/Pricing.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { captureIo, envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
 import { get } from "../utils/gatewayHarness.js"
+import { scrape, valueOf } from "../utils/prometheus.js"
 import {
   admin,
   adminKey,
@@ -23,6 +28,7 @@ import {
   gatewaySection,
   type LoggedRow,
   type Page,
+  providerKey,
   rows,
   serveOn,
   simulator,
@@ -143,6 +149,114 @@ describe("GET /admin/spend", () => {
       expect(JSON.parse(refused.text).error.code).toBe("admin_key_required")
       expect((yield* get(gateway, "/admin/requests", alphaKey)).status).toBe(403)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("prompt caching in the request log, spend and metrics", () => {
+  // A price with a cached rate and a write premium each (an OpenAI model, a Claude model), in provider.json's names.
+  const cheapReads = { input_per_mtok: 2, cached_input_per_mtok: 0.5, output_per_mtok: 8 }
+  const claudePrices = {
+    input_per_mtok: 3,
+    cached_input_per_mtok: 0.3,
+    cache_write_per_mtok: 3.75,
+    cache_write_1h_per_mtok: 6,
+    output_per_mtok: 15
+  }
+  // 2000 characters: 500 prompt tokens as the simulator counts them.
+  const rules = "Review Go code with care, line by line. ".repeat(50)
+
+  it.live(
+    "each row has its cached and written tokens and what caching saved it (negative for a write's premium); spend " +
+      "sums them per group; llm_gateway_cache_savings_usd adds them up",
+    () =>
+      Effect.gen(function*() {
+        const file = join(yield* temporary, "gateway.db")
+        const sim = yield* Simulator.make({
+          apiKeys: [providerKey],
+          replyTokens: 6,
+          models: ["gpt-4o-mini", "claude-x"]
+        })
+        const entry = (model: string, api: string, baseUrl: string, pricing: object) => [{
+          model_name: model,
+          api,
+          base_url: baseUrl,
+          api_keys: [providerKey],
+          max_retries: 0,
+          pricing
+        }]
+        const config = yield* ProviderConfig.fromJson({
+          chat: entry("gpt-4o-mini", "chat-completions", `${sim.url}/v1`, cheapReads),
+          claude: entry("claude-x", "anthropic", sim.url, claudePrices),
+          gateway: gatewaySection()
+        })
+        const gateway = yield* Gateway.make({
+          config: ProviderConfig.gatewayConfig(config),
+          port: 0,
+          database: { sqlite: file }
+        })
+        yield* Effect.promise(async () => {
+          const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: alphaKey, maxRetries: 0 })
+          const anthropic = new Anthropic({ baseURL: gateway.url, apiKey: alphaKey, maxRetries: 0 })
+          for (const question of ["Is this loop safe?", "And this one?"]) {
+            await openai.chat.completions.create({
+              model: "gpt-4o-mini",
+              prompt_cache_key: "review-bot",
+              messages: [{ role: "system", content: rules }, { role: "user", content: question }]
+            })
+            await anthropic.messages.create({
+              model: "claude-x",
+              max_tokens: 64,
+              system: [{ type: "text", text: rules, cache_control: { type: "ephemeral", ttl: "1h" } }],
+              messages: [{ role: "user", content: question }]
+            })
+          }
+        })
+        type CachedRow = LoggedRow & {
+          readonly cache_write_tokens: number | null
+          readonly cache_write_1h_tokens: number | null
+          readonly cache_savings: number | null
+        }
+        const logged = (yield* rows(gateway, 4)) as ReadonlyArray<CachedRow>
+        const priceOf = (row: CachedRow) => Pricing.fromPerMtok(row.model === "claude-x" ? claudePrices : cheapReads)
+        for (const row of logged) {
+          const usage = {
+            promptTokens: row.input_tokens!,
+            completionTokens: row.output_tokens!,
+            cachedPromptTokens: row.cached_tokens!,
+            cacheWriteTokens: row.cache_write_tokens ?? 0,
+            cacheWrite1hTokens: row.cache_write_1h_tokens ?? 0
+          }
+          expect(row.cost).toBeCloseTo(Pricing.cost(priceOf(row), usage)!, 12)
+          const cached = usage.cachedPromptTokens > 0 || usage.cacheWriteTokens > 0
+          if (cached) expect(row.cache_savings).toBeCloseTo(Pricing.cacheSavings(priceOf(row), usage)!, 12)
+          else expect(row.cache_savings).toBeNull()
+        }
+        // Oldest last: each model's first call wrote (Anthropic at the hour's premium) or read nothing; its second read.
+        const [claudeSecond, chatSecond, claudeFirst, chatFirst] = logged
+        expect([chatFirst!.cached_tokens, chatFirst!.cache_savings]).toEqual([0, null])
+        expect(chatSecond!.cached_tokens).toBe(500)
+        // 500 tokens read at $0.50 instead of $2.
+        expect(chatSecond!.cache_savings).toBeCloseTo(500 * 1.5 / 1e6, 12)
+        expect([claudeFirst!.cache_write_tokens, claudeFirst!.cache_write_1h_tokens]).toEqual([500, 500])
+        // 500 tokens written for an hour at $6 instead of $3: a premium, not a saving.
+        expect(claudeFirst!.cache_savings).toBeCloseTo(-500 * 3 / 1e6, 12)
+        expect(claudeSecond!.cached_tokens).toBe(500)
+        expect(claudeSecond!.cache_savings).toBeCloseTo(500 * 2.7 / 1e6, 12)
+
+        const byModel = yield* admin<{ readonly groups: ReadonlyArray<SpendGroup & Record<string, number>> }>(
+          gateway,
+          "/admin/spend"
+        )
+        for (const model of ["gpt-4o-mini", "claude-x"]) {
+          const group = byModel.groups.find((one) => one.group === model)!
+          const mine = logged.filter((row) => row.model === model)
+          expect(group.cached_tokens).toBe(sum(mine, (row) => row.cached_tokens))
+          expect(group["cache_write_tokens"]).toBe(sum(mine, (row) => (row as CachedRow).cache_write_tokens))
+          expect(group["cache_savings"]).toBeCloseTo(sum(mine, (row) => (row as CachedRow).cache_savings), 12)
+          const { samples } = yield* scrape(gateway.url, adminKey)
+          expect(valueOf(samples, "llm_gateway_cache_savings_usd", { model })).toBeCloseTo(group["cache_savings"]!, 12)
+        }
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
+  )
 })
 
 describe("GET /admin/requests", () => {

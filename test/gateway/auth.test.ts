@@ -99,6 +99,37 @@ describe("a budgeted call's worst case", () => {
       ))
   )
 
+  it(
+    "is never below the bill of any deployment the name reaches at any tier it can bill the request at (long " +
+      "context, the service tier asked for)",
+    () =>
+      fc.assert(
+        fc.property(
+          fc.subarray(Object.values(Pricing.builtIn), { minLength: 1, maxLength: 4 }),
+          fc.integer({ min: 0, max: 260_000 }),
+          fc.constantFrom(undefined, "priority", "fast", "flex"),
+          fc.integer({ min: 1, max: 8192 }),
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          (prices, length, tier, maxTokens, replyShare) => {
+            const request = {
+              messages: [{ role: "user" as const, content: "a".repeat(length) }],
+              maxTokens,
+              ...(tier === undefined ? {} : { providerOptions: { service_tier: tier } })
+            }
+            const usage = {
+              promptTokens: Math.round(Pricing.estimate({ input: 1, output: 0 }, request) * 1e6),
+              completionTokens: Math.floor(replyShare * maxTokens),
+              cachedPromptTokens: 0,
+              ...(tier === undefined ? {} : { serviceTier: tier })
+            }
+            const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))) }, request)
+            for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
+          }
+        ),
+        { numRuns: 200 }
+      )
+  )
+
   it("a name with an unpriced deployment has no worst case; embeddings (no request) reserve nothing", () => {
     expect(Engine.worstPrice([{ price: { input: 1, output: 2 } }, {}])).toBeUndefined()
     expect(Engine.worstPrice([{ price: { input: 1, cachedInput: 3, output: 2 } }, { price: { input: 2, output: 1 } }]))
@@ -107,6 +138,8 @@ describe("a budgeted call's worst case", () => {
         cacheWrite: 2,
         cacheWrite1h: 2,
         output: 2,
+        audioInput: 2,
+        audioOutput: 2,
         imageTokens: Pricing.defaultImageTokens,
         audioTokensPerSecond: Pricing.defaultAudioTokensPerSecond,
         videoTokensPerSecond: Pricing.defaultVideoTokensPerSecond,

@@ -136,6 +136,48 @@ describe("internal/wire/openAiChat/codec: the request both ways", () => {
     }))
   })
 
+  it("cache_control (OpenRouter's and LiteLLM's spelling), on a part or a message of any role, is its breakpoint", () => {
+    fc.assert(fc.property(
+      fc.constantFrom("system", "developer", "user", "assistant", "tool"),
+      fc.constantFrom("part", "message"),
+      fc.constantFrom(undefined, "5m" as const, "1h" as const),
+      (role, where, ttl) => {
+        const control = { type: "ephemeral" as const, ...(ttl === undefined ? {} : { ttl }) }
+        const breakpoint = ttl === undefined ? {} : { ttl }
+        const content = [{ type: "text" as const, text: "a" }, {
+          type: "text" as const,
+          text: "b",
+          ...(where === "part" ? { cache_control: control } : {})
+        }]
+        const wire = {
+          role,
+          content,
+          ...(role === "tool" ? { tool_call_id: "call_1" } : {}),
+          ...(where === "message" ? { cache_control: control } : {})
+        }
+        const body = {
+          model: "m",
+          messages: role === "tool"
+            ? [{
+              role: "assistant",
+              content: null,
+              tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }]
+            }, wire]
+            : [wire]
+        }
+        expect(isCreateRequest(body)).toBe(true)
+        const message = Result.getOrThrow(toRequest(body as typeof CreateRequest.Type)).messages.at(-1)!
+        // A user message's breakpoint is on its last part; any other message's on the message.
+        if (role === "user") {
+          expect(message.content).toEqual([{ type: "text", text: "a" }, { type: "text", text: "b", cache: breakpoint }])
+        } else expect(message).toMatchObject({ cache: breakpoint })
+      }
+    ))
+    // Without one, none.
+    const plain = Result.getOrThrow(toRequest({ model: "m", messages: [{ role: "system", content: "s" }] }))
+    expect(plain.messages[0]).toEqual({ role: "system", content: "s" })
+  })
+
   it("a tool message without its call's id is a Problem naming the field", () => {
     const refused = Result.getOrThrow(Result.flip(toRequest({
       model: "m",

@@ -126,7 +126,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     if (!Logs.streamed(entry, batch)) return
     complete = true
     if (entry.midStream === "continued") tally.continued()
-    tally.finished(entry.usage, entry.cost)
+    tally.finished(entry.usage, entry.cost, entry.cacheSavings)
   }
   // What the encoder asked to be done before the writes of its last batch (`Encoded.before`).
   let before: Effect.Effect<void> | undefined
@@ -411,7 +411,7 @@ export function whole(serving: Answering, call: WholeCall) {
   return Effect.matchEffect(call.target.llm.chat(addressed(call.request, call.target)), {
     onFailure: (error) => Effect.succeed(failedCall(serving, call, error)),
     onSuccess: (response) => {
-      tally.replied(response.usage, response.cost)
+      tally.replied(response.usage, response.cost, response.cacheSavings)
       Logs.answered(entry, response)
       if (call.guardrails === undefined || call.guardrails.length === 0) return answered(response)
       return Effect.matchEffect(checkReply(call.guardrails, response, call.request.model), {

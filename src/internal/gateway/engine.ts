@@ -139,7 +139,9 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
  * no premium) and output, the most tokens an image, a second of audio or video and a PDF's page cost, URLs read as
  * fetched when one deployment fetches them (or does not say), the largest context window (none when one that fetches
  * URLs has none: a deployment that reads them typed bills no part whose size is unknown, its adapter refusing it), and
- * each hosted tool's call (its default where a deployment does not say); `undefined` when one has no price.
+ * each hosted tool's call (its default where a deployment does not say), audio tokens', a long-context tier past the
+ * lowest threshold of any, and each service tier any prices (each deployment at its own prices where it has no such
+ * tier); `undefined` when one has no price.
  */
 export function worstPrice(
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
@@ -156,8 +158,14 @@ export function worstPrice(
   // Undefined once a deployment that fetches URLs has no window; 0 while none has one.
   let contextWindow: number | undefined = 0
   const hostedToolCalls: Record<string, number> = {}
+  let audioInput = 0
+  let audioOutput = 0
+  let above: number | undefined
   for (const { price } of deployments) {
     if (price === undefined) return undefined
+    audioInput = Math.max(audioInput, price.audioInput ?? price.input)
+    audioOutput = Math.max(audioOutput, price.audioOutput ?? price.output)
+    if (price.longContext !== undefined) above = Math.min(above ?? Infinity, price.longContext.above)
     input = Math.max(input, price.input, price.cachedInput ?? 0)
     cacheWrite = Math.max(cacheWrite, Pricing.cacheWritePrice(price))
     cacheWrite1h = Math.max(cacheWrite1h, Pricing.cacheWritePrice(price, "1h"))
@@ -181,11 +189,23 @@ export function worstPrice(
     }
   }
   if (deployments.length === 0) return undefined
+  const tiers = new Set(deployments.flatMap(({ price }) => Object.keys(price?.serviceTiers ?? {})))
   return {
     input,
     cacheWrite,
     cacheWrite1h,
     output,
+    audioInput,
+    audioOutput,
+    // Past the lowest threshold, each deployment at its long-context tier where it has one, else at its own prices.
+    ...(above === undefined ? {} : {
+      longContext: { above, ...dearest(deployments.map(({ price }) => price!.longContext ?? price!)) }
+    }),
+    ...(tiers.size === 0 ? {} : {
+      serviceTiers: Object.fromEntries(
+        [...tiers].map((tier) => [tier, dearest(deployments.map(({ price }) => price!.serviceTiers?.[tier] ?? price!))])
+      )
+    }),
     imageTokens,
     audioTokensPerSecond,
     videoTokensPerSecond,
@@ -194,6 +214,25 @@ export function worstPrice(
     ...(contextWindow === undefined || contextWindow === 0 ? {} : { contextWindow }),
     hostedToolCalls
   }
+}
+
+/** The highest of each price of `all` (a cache read's counted as an input token's), their fallbacks applied. */
+function dearest(all: ReadonlyArray<Pricing.TokenPrices>): Pricing.TokenPrices {
+  let input = 0
+  let cacheWrite = 0
+  let cacheWrite1h = 0
+  let output = 0
+  let audioInput = 0
+  let audioOutput = 0
+  for (const rates of all) {
+    input = Math.max(input, rates.input, rates.cachedInput ?? 0)
+    cacheWrite = Math.max(cacheWrite, Pricing.cacheWritePrice(rates))
+    cacheWrite1h = Math.max(cacheWrite1h, Pricing.cacheWritePrice(rates, "1h"))
+    output = Math.max(output, rates.output)
+    audioInput = Math.max(audioInput, rates.audioInput ?? rates.input)
+    audioOutput = Math.max(audioOutput, rates.audioOutput ?? rates.output)
+  }
+  return { input, cacheWrite, cacheWrite1h, output, audioInput, audioOutput }
 }
 
 /**

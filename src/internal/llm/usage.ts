@@ -195,17 +195,27 @@ function builtInPrice(env: Env, model: string) {
   return env.builtInPrices.get(model)
 }
 
-function costOf(env: Env, request: ChatRequest, model: string, usage: Usage) {
-  return Pricing.cost(
-    env.price ?? builtInPrice(env, model) ??
-      (request.model === undefined ? undefined : builtInPrice(env, request.model)),
-    usage
-  )
+/**
+ * A reply's cost at its model's price, and what the prompt cache saved it when it read or wrote cached tokens: both
+ * absent when the price is unknown.
+ */
+function costOf(
+  env: Env,
+  request: ChatRequest,
+  model: string,
+  usage: Usage
+): { readonly cost?: number; readonly cacheSavings?: number } {
+  const price = env.price ?? builtInPrice(env, model) ??
+    (request.model === undefined ? undefined : builtInPrice(env, request.model))
+  const cost = Pricing.cost(price, usage)
+  if (cost === undefined) return {}
+  const cached = usage.cachedPromptTokens > 0 || (usage.cacheWriteTokens ?? 0) > 0
+  return cached ? { cost, cacheSavings: Pricing.cacheSavings(price, usage)! } : { cost }
 }
 
 export function withCost(env: Env, request: ChatRequest, response: ChatResponse): ChatResponse {
-  const cost = costOf(env, request, response.model, response.usage)
-  return cost === undefined ? response : { ...response, cost }
+  const priced = costOf(env, request, response.model, response.usage)
+  return priced.cost === undefined ? response : { ...response, ...priced }
 }
 
 /** Embeddings priced as prompt tokens only, at the price a chat of the same models would have. */
@@ -227,6 +237,6 @@ export function withFinishCost(
   finish: ChatChunk.Finish,
   usage: Usage
 ): ChatChunk.Finish {
-  const cost = costOf(env, request, finish.model, usage)
-  return cost === undefined ? finish : { ...finish, cost }
+  const priced = costOf(env, request, finish.model, usage)
+  return priced.cost === undefined ? finish : { ...finish, ...priced }
 }

@@ -15,12 +15,31 @@ export const KeyEntry = Schema.Union([
   })
 ])
 
-export const PricingEntry = Schema.Struct({
+/** The price of each kind of token of a tier, as the file writes it (`Pricing.TokenPrices`). */
+const TierEntry = Schema.Struct({
   input_per_mtok: Pricing.PerMillion,
   cached_input_per_mtok: optional(Pricing.PerMillion),
   cache_write_per_mtok: optional(Pricing.PerMillion),
   cache_write_1h_per_mtok: optional(Pricing.PerMillion),
   output_per_mtok: Pricing.PerMillion,
+  /** Audio in the prompt (`Pricing.TokenPrices.audioInput`). Default: `input_per_mtok`. */
+  audio_input_per_mtok: optional(Pricing.PerMillion),
+  /** Audio in the reply (`Pricing.TokenPrices.audioOutput`). Default: `output_per_mtok`. */
+  audio_output_per_mtok: optional(Pricing.PerMillion)
+})
+
+export const PricingEntry = Schema.Struct({
+  ...TierEntry.fields,
+  /**
+   * The prices of a call whose prompt is longer than `above_tokens` (`Pricing.Price.longContext`): Gemini 2.5 Pro's and
+   * Claude Sonnet 4's past 200,000 tokens. Default: none.
+   */
+  long_context: optional(Schema.Struct({ above_tokens: PositiveInt, ...TierEntry.fields })),
+  /**
+   * The prices of each service tier a reply may report it was served at (`Pricing.Price.serviceTiers`: `priority`,
+   * `flex`, `batch`...), by the tier's name. Default: none (each tier at the prices above).
+   */
+  service_tiers: optional(Schema.Record(Schema.String, TierEntry)),
   /** The most prompt tokens one image costs on the model (`Pricing.Price.imageTokens`). */
   image_tokens: optional(PositiveInt),
   /** The prompt tokens a second of audio costs (`Pricing.Price.audioTokensPerSecond`). Default: Gemini's, 32. */

@@ -303,6 +303,12 @@ export const migrations = {
     "ALTER TABLE admin_audit_head ADD COLUMN base_seq BIGINT NOT NULL DEFAULT 0",
     `ALTER TABLE admin_audit_head ADD COLUMN base_digest TEXT NOT NULL DEFAULT '${genesis}'`,
     "DELETE FROM audit_refusals_dropped"
+  ),
+  // What the provider's prompt cache saved each call, in US dollars (negative where a write's premium was more than the
+  // reads saved), and the cache writes of it that live an hour.
+  "18_cache_savings": statements(
+    "ALTER TABLE requests ADD COLUMN cache_savings DOUBLE PRECISION",
+    "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER"
   )
 }
 

@@ -33,8 +33,15 @@ export type Row = {
   readonly output_tokens: number | null
   readonly cached_tokens: number | null
   readonly cache_write_tokens: number | null
+  /** Of `cache_write_tokens`, those written for an hour (migration `18_cache_savings`). */
+  readonly cache_write_1h_tokens: number | null
   /** US dollars, when the deployment has a price. */
   readonly cost: number | null
+  /**
+   * US dollars the provider's prompt cache saved the call (what its prompt would have cost uncached less what it cost),
+   * when the deployment has a price and the call read or wrote cached tokens.
+   */
+  readonly cache_savings: number | null
   readonly latency_ms: number
   readonly first_token_ms: number | null
   /** The error's tag or the gateway's refusal code. */
@@ -154,10 +161,23 @@ export interface SpendRow {
   readonly input_tokens: number
   readonly output_tokens: number
   readonly cached_tokens: number
+  readonly cache_write_tokens: number
+  /** US dollars the prompt cache saved the calls, net of the premiums of its writes. */
+  readonly cache_savings: number
 }
 
 type Sums = Record<
-  "grp" | "name" | "mcp" | "bucket_start" | "calls" | "cost" | "input_tokens" | "output_tokens" | "cached_tokens",
+  | "grp"
+  | "name"
+  | "mcp"
+  | "bucket_start"
+  | "calls"
+  | "cost"
+  | "input_tokens"
+  | "output_tokens"
+  | "cached_tokens"
+  | "cache_write_tokens"
+  | "cache_savings",
   unknown
 >
 
@@ -187,7 +207,8 @@ export const spend = (
   const mcp = byServer ? sql.literal("mcp_server") : sql.literal("NULL")
   const statement = sql<Sums>`SELECT ${column} AS grp, ${name} AS name, ${mcp} AS mcp, ${bucket} AS bucket_start,
       COUNT(*) AS calls, COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
-      COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_tokens), 0) AS cached_tokens
+      COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
+      COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens, COALESCE(SUM(cache_savings), 0) AS cache_savings
     FROM requests WHERE at >= ${query.from} AND at < ${query.to}
     GROUP BY ${column}${byServer ? sql.literal(", mcp_server") : sql.literal("")}${
     size === undefined ? sql.literal("") : sql`, ${bucket}`
@@ -203,7 +224,9 @@ export const spend = (
       cost: count(row.cost),
       input_tokens: count(row.input_tokens),
       output_tokens: count(row.output_tokens),
-      cached_tokens: count(row.cached_tokens)
+      cached_tokens: count(row.cached_tokens),
+      cache_write_tokens: count(row.cache_write_tokens),
+      cache_savings: count(row.cache_savings)
     })))
 }
 
@@ -236,7 +259,9 @@ const fromDatabase = (row: Record<string, unknown>): Row => ({
   output_tokens: numberOrNull(row.output_tokens),
   cached_tokens: numberOrNull(row.cached_tokens),
   cache_write_tokens: numberOrNull(row.cache_write_tokens),
+  cache_write_1h_tokens: numberOrNull(row.cache_write_1h_tokens),
   cost: numberOrNull(row.cost),
+  cache_savings: numberOrNull(row.cache_savings),
   latency_ms: Number(row.latency_ms),
   first_token_ms: numberOrNull(row.first_token_ms),
   error: (row.error ?? null) as string | null,

@@ -347,20 +347,25 @@ export function mostPartTokens(media: Media, rates: Rates): number | undefined {
 }
 
 /**
- * The most prompt tokens a request's media parts whose size is known can cost at `rates`, and the first part whose
- * size cannot be known before the call, if any.
+ * The most prompt tokens a request's media parts whose size is known can cost at `rates`, the first part whose
+ * size cannot be known before the call, if any, and whether a part may be billed as audio (audio, a video's sound, a
+ * file of no stated type, or any part whose size is not known).
  */
 export function mostMediaTokens(
   request: ChatRequest.Input,
   rates: Rates
-): { readonly tokens: number; readonly unsized: Unsized | undefined } {
+): { readonly tokens: number; readonly unsized: Unsized | undefined; readonly audible: boolean } {
   let tokens = 0
   let unsized: Unsized | undefined
+  let audible = false
   for (const { at, part } of mediaParts(request)) {
     const media = classify(part)
     const most = mostPartTokens(media, rates)
     if (most !== undefined) tokens += most
     else unsized ??= { at, what: `${describe(media.kind, media.mediaType)} by URL` }
+    if (most === undefined || media.kind === "audio" || media.kind === "video" || media.kind === "unknown") {
+      audible = true
+    }
   }
-  return { tokens, unsized }
+  return { tokens, unsized, audible }
 }

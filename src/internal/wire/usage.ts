@@ -56,12 +56,38 @@ export function openAiUsageFields(prompt: string, completion: string): OpenAiUsa
   }
 }
 
-/** Usage from an OpenAI usage object (`total_tokens`, details objects); undefined when it is not an object. */
-export function openAiUsage(value: unknown, fields: OpenAiUsageFields): Usage | undefined {
+// The names of the tier a call is served at when it asks for no other (OpenAI's `default`, Anthropic's `standard`),
+// billed at a model's own prices: a usage leaves them out, as it leaves out counts of none.
+const standardTiers: ReadonlySet<string> = new Set(["", "default", "standard"])
+
+/**
+ * `usage` with the counts a provider reports beyond the ones every usage has, each only when it reports some: the
+ * audio tokens of the prompt and of the reply, and the service tier it served the call at when not its standard one.
+ */
+export function withReported(
+  usage: Usage,
+  reported: { readonly audioPrompt?: unknown; readonly audioCompletion?: unknown; readonly serviceTier?: unknown }
+): Usage {
+  const out: { -readonly [K in keyof Usage]: Usage[K] } = { ...usage }
+  const heard = tokenCount(reported.audioPrompt)
+  const spoken = tokenCount(reported.audioCompletion)
+  if (heard > 0) out.audioPromptTokens = heard
+  if (spoken > 0) out.audioCompletionTokens = spoken
+  if (typeof reported.serviceTier === "string" && !standardTiers.has(reported.serviceTier)) {
+    out.serviceTier = reported.serviceTier
+  }
+  return out
+}
+
+/**
+ * Usage from an OpenAI usage object (`total_tokens`, details objects: cached, reasoning and audio tokens), and the
+ * `service_tier` its reply or chunk reports; undefined when it is not an object.
+ */
+export function openAiUsage(value: unknown, fields: OpenAiUsageFields, serviceTier?: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined
   const promptDetails = value[fields.promptDetails]
   const completionDetails = value[fields.completionDetails]
-  return reportedUsage(
+  const usage = reportedUsage(
     tokenCount(value[fields.prompt]),
     tokenCount(value[fields.completion]),
     value["total_tokens"],
@@ -71,4 +97,9 @@ export function openAiUsage(value: unknown, fields: OpenAiUsageFields): Usage | 
       : tokenCount(value["prompt_cache_hit_tokens"]),
     isRecord(completionDetails) ? tokenCount(completionDetails["reasoning_tokens"]) : 0
   )
+  return withReported(usage, {
+    audioPrompt: isRecord(promptDetails) ? promptDetails["audio_tokens"] : undefined,
+    audioCompletion: isRecord(completionDetails) ? completionDetails["audio_tokens"] : undefined,
+    serviceTier
+  })
 }

@@ -87,6 +87,8 @@ export interface Entry {
   firstToken: number | undefined
   usage: Usage | undefined
   cost: number | undefined
+  /** What the provider's prompt cache saved the reply (`ChatResponse.cacheSavings`). */
+  cacheSavings: number | undefined
   /** The error's tag (`RateLimitError`) or the gateway's refusal code (`invalid_api_key`). */
   error: string | undefined
   /** The failure's full message (deployments, upstream addresses, request ids), which the client is not shown. */
@@ -157,6 +159,7 @@ export function begin({ id, key, log, method, requestLog, start, stats, url }: B
     firstToken: undefined,
     usage: undefined,
     cost: undefined,
+    cacheSavings: undefined,
     error: undefined,
     errorMessage: undefined,
     failedDeployment: undefined,
@@ -183,6 +186,7 @@ export function answered(entry: Entry, response: ChatResponse): void {
   entry.deployment = `${response.provider}/${response.model}`
   entry.usage = response.usage
   entry.cost = response.cost
+  entry.cacheSavings = response.cacheSavings
   if (entry.payload !== undefined) entry.payload.reply = response.text
 }
 
@@ -216,6 +220,7 @@ export function streamed(entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean
     } else if (chunk._tag === "Finish") {
       entry.deployment = `${chunk.provider}/${chunk.model}`
       entry.cost = chunk.cost
+      entry.cacheSavings = chunk.cacheSavings
       finished = true
     }
   }
@@ -270,10 +275,15 @@ function line(entry: Entry, now: number): Effect.Effect<void> {
           completion_tokens: entry.usage.completionTokens,
           total_tokens: entry.usage.totalTokens,
           cached_tokens: entry.usage.cachedPromptTokens,
-          ...(entry.usage.cacheWriteTokens !== undefined ? { cache_write_tokens: entry.usage.cacheWriteTokens } : {})
+          ...(entry.usage.cacheWriteTokens !== undefined ? { cache_write_tokens: entry.usage.cacheWriteTokens } : {}),
+          ...(entry.usage.cacheWrite1hTokens !== undefined
+            ? { cache_write_1h_tokens: entry.usage.cacheWrite1hTokens }
+            : {}),
+          ...(entry.usage.serviceTier !== undefined ? { service_tier: entry.usage.serviceTier } : {})
         }
         : {}),
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
+      ...(entry.cacheSavings !== undefined ? { cache_savings: entry.cacheSavings } : {}),
       ...(entry.error !== undefined ? { error: entry.error } : {}),
       ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {}),
       ...(entry.failedDeployment !== undefined ? { failed_deployment: entry.failedDeployment } : {}),
@@ -541,6 +551,7 @@ class Series {
   readonly cacheRead: Metric.Counter<number>
   readonly cacheWrite: Metric.Counter<number>
   readonly cost: Metric.Counter<number>
+  readonly cacheSavings: Metric.Gauge<number>
   readonly continued: Metric.Counter<number>
 
   constructor(readonly route: string, readonly model: string) {
@@ -572,6 +583,12 @@ class Series {
     this.cacheWrite = cacheTokens("write")
     this.cost = Metric.counter("llm_gateway_cost_usd_total", {
       description: "US dollars the replies cost, for the models with a known price.",
+      attributes: { model }
+    })
+    // A gauge, not a counter: a write at a premium that no read has repaid yet makes it fall.
+    this.cacheSavings = Metric.gauge("llm_gateway_cache_savings_usd", {
+      description: "US dollars the provider's prompt cache saved the replies (what their prompts would have cost " +
+        "uncached less what they cost), for the models with a known price; it falls by a cache write's premium.",
       attributes: { model }
     })
     this.continued = Metric.counter("llm_gateway_streams_continued_total", {
@@ -636,7 +653,8 @@ function newSeries(model: string, route: string) {
 // Per request: `requests_total{route,model,status}` and `request_duration_seconds{route,model}` when the answer is made
 // (a stream's when it ends or its client leaves), `errors_total{tag}` for a failed call,
 // `tokens_total{model,direction}`, `cache_tokens_total{model,operation}` (the prompt tokens read from and written to
-// the provider's prompt cache, a part of the input) and `cost_usd_total{model}` from the reply's usage,
+// the provider's prompt cache, a part of the input), `cost_usd_total{model}` and the gauge `cache_savings_usd{model}`
+// (what the prompt cache saved, net of write premiums) from the reply's usage,
 // `time_to_first_token_seconds{model}` when a stream's first batch is ready; `request_log_dropped_total` for the
 // request log's rows dropped (`observe/requestLog.ts`); `mcp_tools_held_total{server}` for the MCP tools held back
 // since their definition changed (`mcp/pins.ts`); `refused_total{reason}` for the requests refused before they were
@@ -736,8 +754,8 @@ export class Tally {
     this.registry.error(error._tag)
   }
 
-  /** A reply's usage and cost. */
-  replied(usage: Usage, cost: number | undefined): void {
+  /** A reply's usage, cost and what the prompt cache saved it. */
+  replied(usage: Usage, cost: number | undefined, cacheSavings: number | undefined): void {
     const context = this.registry.context
     this.series.input.updateUnsafe(usage.promptTokens, context)
     this.series.output.updateUnsafe(usage.completionTokens, context)
@@ -746,6 +764,7 @@ export class Tally {
       this.series.cacheWrite.updateUnsafe(usage.cacheWriteTokens, context)
     }
     if (cost !== undefined) this.series.cost.updateUnsafe(cost, context)
+    if (cacheSavings !== undefined) this.series.cacheSavings.modifyUnsafe(cacheSavings, context)
   }
 
   /** Embeddings' usage (input tokens only) and cost. */
@@ -754,9 +773,9 @@ export class Tally {
     if (cost !== undefined) this.series.cost.updateUnsafe(cost, this.registry.context)
   }
 
-  /** A stream's end (its `Finish`), with its usage (`undefined` when none came) and cost. */
-  finished(usage: Usage | undefined, cost: number | undefined): void {
-    if (usage !== undefined) this.replied(usage, cost)
+  /** A stream's end (its `Finish`), with its usage (`undefined` when none came), cost and cache savings. */
+  finished(usage: Usage | undefined, cost: number | undefined, cacheSavings: number | undefined): void {
+    if (usage !== undefined) this.replied(usage, cost, cacheSavings)
     this.end()
   }
 

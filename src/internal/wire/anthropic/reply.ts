@@ -13,7 +13,7 @@ import type { ProviderMetadata, ToolCall } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import { argumentsRecord, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
 import { outputFinishReason } from "../outputTool.js"
-import { reportedUsage, tokenCount } from "../usage.js"
+import { reportedUsage, tokenCount, withReported } from "../usage.js"
 
 export { argumentsRecord, isRecord, type JsonRecord, ShapeError }
 
@@ -92,6 +92,8 @@ export interface WireUsage {
   cacheRead?: number
   output?: number
   thinking?: number
+  /** `service_tier`: `standard`, `priority` or `batch`. */
+  serviceTier?: string
 }
 
 /** Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added). */
@@ -113,6 +115,8 @@ export function readUsage(value: unknown, into: WireUsage): void {
   if (isRecord(details) && typeof details["thinking_tokens"] === "number") {
     into.thinking = tokenCount(details["thinking_tokens"])
   }
+  const tier = value["service_tier"]
+  if (typeof tier === "string") into.serviceTier = tier
 }
 
 /**
@@ -122,7 +126,10 @@ export function readUsage(value: unknown, into: WireUsage): void {
  */
 export function usageOf(wire: WireUsage): Usage {
   const promptTokens = (wire.input ?? 0) + (wire.cacheCreation ?? 0) + (wire.cacheRead ?? 0)
-  const usage = reportedUsage(promptTokens, wire.output ?? 0, undefined, wire.cacheRead ?? 0, wire.thinking ?? 0)
+  const usage = withReported(
+    reportedUsage(promptTokens, wire.output ?? 0, undefined, wire.cacheRead ?? 0, wire.thinking ?? 0),
+    { serviceTier: wire.serviceTier }
+  )
   if (wire.cacheCreation === undefined) return usage
   return wire.cacheCreation1h === undefined
     ? { ...usage, cacheWriteTokens: wire.cacheCreation }
@@ -138,7 +145,8 @@ export function wireUsage(usage: Usage): WireUsage {
     cacheCreation1h: usage.cacheWrite1hTokens ?? 0,
     cacheRead: usage.cachedPromptTokens,
     output: usage.completionTokens,
-    thinking: usage.reasoningTokens
+    thinking: usage.reasoningTokens,
+    ...(usage.serviceTier === undefined ? {} : { serviceTier: usage.serviceTier })
   }
 }
 
@@ -161,6 +169,7 @@ export function usageObject(wire: WireUsage): JsonRecord {
     output_tokens: wire.output ?? 0
   }
   if ((wire.thinking ?? 0) > 0) out["output_tokens_details"] = { thinking_tokens: wire.thinking }
+  if (wire.serviceTier !== undefined) out["service_tier"] = wire.serviceTier
   return out
 }
 

@@ -65,7 +65,7 @@ import {
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import type { Origin } from "../dialect.js"
-import { reportedUsage, tokenCount } from "../usage.js"
+import { reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
 export { isRecord, type JsonRecord, Problem, ShapeError }
@@ -885,12 +885,20 @@ export function requestBody(request: ChatRequest): JsonRecord {
 // ---------------------------------------------------------------------------
 // The reply and the streamed chunk: the schema, finish reasons and usage both ways
 
+/** A `ModalityTokenCount`: the tokens of one modality (`TEXT`, `IMAGE`, `VIDEO`, `AUDIO`, `DOCUMENT`). */
+const ModalityTokenCount = Schema.Struct({
+  modality: maybe(Schema.Literals(["MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "VIDEO", "AUDIO", "DOCUMENT"])),
+  tokenCount: maybe(Schema.Number)
+})
+
 const UsageMetadata = Schema.Struct({
   promptTokenCount: maybe(Schema.Number),
   candidatesTokenCount: maybe(Schema.Number),
   thoughtsTokenCount: maybe(Schema.Number),
   cachedContentTokenCount: maybe(Schema.Number),
-  totalTokenCount: maybe(Schema.Number)
+  totalTokenCount: maybe(Schema.Number),
+  promptTokensDetails: maybe(Schema.Array(ModalityTokenCount)),
+  candidatesTokensDetails: maybe(Schema.Array(ModalityTokenCount))
 })
 
 const Candidate = Schema.Struct({
@@ -944,38 +952,65 @@ export function wireFinishReason(reason: FinishReason): string {
   return wireFinishReasons[reason]
 }
 
-/** Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning. */
+/** The `AUDIO` entry's count of a list of `ModalityTokenCount`s; undefined when it has none. */
+function audioOf(details: unknown): number | undefined {
+  if (!Array.isArray(details)) return undefined
+  for (const entry of details) {
+    if (isRecord(entry) && entry["modality"] === "AUDIO") return tokenCount(entry["tokenCount"])
+  }
+  return undefined
+}
+
+/**
+ * Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning; the audio of the prompt
+ * and of the reply from the `AUDIO` entries of `promptTokensDetails` and `candidatesTokensDetails`.
+ */
 export function usage(value: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined
   const promptTokens = tokenCount(value["promptTokenCount"])
   const reasoningTokens = tokenCount(value["thoughtsTokenCount"])
   const completionTokens = tokenCount(value["candidatesTokenCount"]) + reasoningTokens
-  return reportedUsage(
+  const usage = reportedUsage(
     promptTokens,
     completionTokens,
     value["totalTokenCount"],
     tokenCount(value["cachedContentTokenCount"]),
     reasoningTokens
   )
+  return withReported(usage, {
+    audioPrompt: audioOf(value["promptTokensDetails"]),
+    audioCompletion: audioOf(value["candidatesTokensDetails"])
+  })
 }
 
 /** The counts `usageMetadata` writes. */
 export type UsageCounts = Pick<
   Usage,
-  "promptTokens" | "completionTokens" | "totalTokens" | "cachedPromptTokens" | "reasoningTokens"
+  | "promptTokens"
+  | "completionTokens"
+  | "totalTokens"
+  | "cachedPromptTokens"
+  | "reasoningTokens"
+  | "audioPromptTokens"
+  | "audioCompletionTokens"
 >
 
 /**
  * `usage` as `usageMetadata`: `candidatesTokenCount` leaves out the thoughts; `cachedContentTokenCount` and
- * `thoughtsTokenCount` only when there are some, as Gemini leaves zeros out.
+ * `thoughtsTokenCount` only when there are some, as Gemini leaves zeros out; audio as the `AUDIO` entry of the
+ * details lists, when there is some.
  */
 export function usageMetadata(usage: UsageCounts): typeof UsageMetadata.Type {
+  const heard = usage.audioPromptTokens ?? 0
+  const spoken = usage.audioCompletionTokens ?? 0
   return {
     promptTokenCount: usage.promptTokens,
     candidatesTokenCount: usage.completionTokens - usage.reasoningTokens,
     totalTokenCount: usage.totalTokens,
     ...(usage.cachedPromptTokens > 0 ? { cachedContentTokenCount: usage.cachedPromptTokens } : {}),
-    ...(usage.reasoningTokens > 0 ? { thoughtsTokenCount: usage.reasoningTokens } : {})
+    ...(usage.reasoningTokens > 0 ? { thoughtsTokenCount: usage.reasoningTokens } : {}),
+    ...(heard > 0 ? { promptTokensDetails: [{ modality: "AUDIO", tokenCount: heard }] } : {}),
+    ...(spoken > 0 ? { candidatesTokensDetails: [{ modality: "AUDIO", tokenCount: spoken }] } : {})
   }
 }
 

@@ -28,7 +28,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "../../../ChatResponse.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
+import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import type { Reply } from "../../providers/adapter.js"
 import {
   imageOnly,
@@ -45,11 +45,21 @@ import { openAiUsage, openAiUsageFields } from "../usage.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
+/**
+ * A prompt-cache breakpoint as OpenAI-compatible gateways take it on a part or a message (OpenRouter's and LiteLLM's
+ * `cache_control`, Anthropic's spelling), for a deployment whose API takes breakpoints (Anthropic's, Bedrock's).
+ */
+const CacheControl = Schema.Struct({
+  type: Schema.Literal("ephemeral"),
+  ttl: maybe(Schema.Literals(["5m", "1h"]))
+})
+
 const Part = Schema.Union([
-  Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("text"), text: Schema.String, cache_control: maybe(CacheControl) }),
   Schema.Struct({
     type: Schema.Literal("image_url"),
-    image_url: Schema.Struct({ url: Schema.String, detail: maybe(Schema.Literals(["auto", "low", "high"])) })
+    image_url: Schema.Struct({ url: Schema.String, detail: maybe(Schema.Literals(["auto", "low", "high"])) }),
+    cache_control: maybe(CacheControl)
   })
 ]).annotate({ expected: "a text or image_url part" })
 
@@ -72,7 +82,8 @@ const WireMessage = Schema.Struct({
   name: maybe(Schema.String),
   reasoning_content: maybe(Schema.String),
   // DeepSeek's "Chat Prefix Completion (Beta)": a last assistant message to go on from (`requestBody`'s prefill).
-  prefix: maybe(Schema.Boolean)
+  prefix: maybe(Schema.Boolean),
+  cache_control: maybe(CacheControl)
 })
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
@@ -146,14 +157,40 @@ function messageText(content: WireContent): string {
   return textOf(content, "content") ?? ""
 }
 
-function userContent(content: WireContent): string | ReadonlyArray<ContentPart> {
-  if (content === null || content === undefined || typeof content === "string") return content ?? ""
-  return content.map((part): ContentPart => {
-    if (part.type === "text") return { type: "text", text: part.text }
+/** A `cache_control` as the breakpoint it sets; none for none. */
+function breakpointOf(control: typeof CacheControl.Type | null | undefined): CacheBreakpoint | undefined {
+  if (control === null || control === undefined) return undefined
+  return control.ttl === null || control.ttl === undefined ? {} : { ttl: control.ttl }
+}
+
+/**
+ * The breakpoint of a message that is not a user's, which the library sets on the message: its own `cache_control`,
+ * else its last part's that has one (its parts are joined into one text).
+ */
+function messageBreakpoint(wire: typeof WireMessage.Type): { readonly cache?: CacheBreakpoint } {
+  let cache = breakpointOf(wire.cache_control)
+  const content = wire.content
+  if (cache === undefined && Array.isArray(content)) {
+    for (const part of content) cache = breakpointOf(part.cache_control) ?? cache
+  }
+  return cache === undefined ? {} : { cache }
+}
+
+/** A user message's content, each part with its breakpoint, the message's own on its last part. */
+function userContent(wire: typeof WireMessage.Type): string | ReadonlyArray<ContentPart> {
+  const content = wire.content
+  const own = breakpointOf(wire.cache_control)
+  if (content === null || content === undefined || typeof content === "string") {
+    return own === undefined ? content ?? "" : [{ type: "text", text: content ?? "", cache: own }]
+  }
+  return content.map((part, j): ContentPart => {
+    const cache = breakpointOf(part.cache_control) ?? (j === content.length - 1 ? own : undefined)
+    const marked = cache === undefined ? {} : { cache }
+    if (part.type === "text") return { type: "text", text: part.text, ...marked }
     const detail = part.image_url.detail
     return detail === null || detail === undefined
-      ? { type: "image", url: part.image_url.url }
-      : { type: "image", url: part.image_url.url, detail }
+      ? { type: "image", url: part.image_url.url, ...marked }
+      : { type: "image", url: part.image_url.url, detail, ...marked }
   })
 }
 
@@ -170,10 +207,10 @@ function messageInto(wire: typeof WireMessage.Type, index: number, out: Array<Me
   switch (wire.role) {
     case "system":
     case "developer":
-      out.push({ role: "system", content: messageText(wire.content) })
+      out.push({ role: "system", content: messageText(wire.content), ...messageBreakpoint(wire) })
       return undefined
     case "user":
-      out.push({ role: "user", content: userContent(wire.content) })
+      out.push({ role: "user", content: userContent(wire) })
       return undefined
     case "assistant": {
       const calls = wire.tool_calls ?? []
@@ -182,7 +219,8 @@ function messageInto(wire: typeof WireMessage.Type, index: number, out: Array<Me
         role: "assistant",
         content: messageText(wire.content),
         ...(calls.length > 0 ? { toolCalls: calls.map(toolCallOf) } : {}),
-        ...(reasoning !== undefined ? { reasoning } : {})
+        ...(reasoning !== undefined ? { reasoning } : {}),
+        ...messageBreakpoint(wire)
       })
       return undefined
     }
@@ -205,8 +243,9 @@ function toolMessageInto(
 ): Problem | undefined {
   const content = wire.content
   const named = wire.name !== undefined && wire.name !== null ? { name: wire.name } : {}
+  const cache = messageBreakpoint(wire)
   if (content === null || content === undefined || typeof content === "string") {
-    out.push({ role: "tool", toolCallId, ...named, content: content ?? "" })
+    out.push({ role: "tool", toolCallId, ...named, content: content ?? "", ...cache })
     return undefined
   }
   const parts: Array<ContentPart> = []
@@ -220,7 +259,7 @@ function toolMessageInto(
     }
     parts.push({ type: "text", text: part.text })
   }
-  out.push({ role: "tool", toolCallId, ...named, content: parts })
+  out.push({ role: "tool", toolCallId, ...named, content: parts, ...cache })
   return undefined
 }
 
@@ -527,9 +566,12 @@ export function finishReason(reason: string | undefined): FinishReason {
 
 const usageFields = openAiUsageFields("prompt", "completion")
 
-/** Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`); undefined when it is not an object. */
-export function usage(value: unknown): Usage | undefined {
-  return openAiUsage(value, usageFields)
+/**
+ * Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`) and the `service_tier` of its reply or chunk;
+ * undefined when it is not an object.
+ */
+export function usage(value: unknown, serviceTier?: unknown): Usage | undefined {
+  return openAiUsage(value, usageFields, serviceTier)
 }
 
 /** `content`: a string, null, or (some compatible servers) an array of text parts. */
@@ -608,7 +650,7 @@ export function reply(body: JsonRecord): Reply {
     refusal: optionalString(message["refusal"], "message.refusal"),
     toolCalls,
     finishReason: finishReason(typeof reason === "string" ? reason : undefined),
-    usage: usage(body["usage"])
+    usage: usage(body["usage"], body["service_tier"])
   }
 }
 
@@ -630,14 +672,19 @@ export function usageObject(usage: Usage) {
     prompt_tokens: usage.promptTokens,
     completion_tokens: usage.completionTokens,
     total_tokens: usage.totalTokens,
-    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens, audio_tokens: usage.audioPromptTokens ?? 0 },
     completion_tokens_details: {
       reasoning_tokens: usage.reasoningTokens,
-      audio_tokens: 0,
+      audio_tokens: usage.audioCompletionTokens ?? 0,
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0
     }
   }
+}
+
+/** A reply's `service_tier`, where it names one other than the standard one (`Usage.serviceTier`). */
+function serviceTierOf(usage: Usage): { readonly service_tier?: string } {
+  return usage.serviceTier === undefined ? {} : { service_tier: usage.serviceTier }
 }
 
 /** What a `chat.completion` body says: the gateway writes a `ChatResponse`, the simulator its generated reply. */
@@ -677,6 +724,7 @@ export function completion(
       ...(options.contentFilters === true ? { content_filter_results: contentFilterResults } : {})
     }],
     usage: usageObject(response.usage),
+    ...serviceTierOf(response.usage),
     ...(options.contentFilters === true ? { prompt_filter_results: promptFilterResults } : {})
   })
 }
@@ -787,11 +835,13 @@ function joined(a: string | undefined, b: string | undefined): string | undefine
  */
 export function readChunk(value: JsonRecord): ChunkRead {
   let failure: unknown = isErrorPayload(value) ? value : undefined
-  let usageRead = value["usage"] === undefined || value["usage"] === null ? undefined : usage(value["usage"])
+  let usageRead = value["usage"] === undefined || value["usage"] === null
+    ? undefined
+    : usage(value["usage"], value["service_tier"])
   const groq = value["x_groq"]
   if (isRecord(groq)) {
     if (typeof groq["error"] === "string") failure ??= { error: { message: groq["error"] } }
-    usageRead = usage(groq["usage"]) ?? usageRead
+    usageRead = usage(groq["usage"], value["service_tier"]) ?? usageRead
   }
   let reasoning: string | undefined
   let text: string | undefined
@@ -943,9 +993,13 @@ export function finishData(templates: ChunkTemplates, reason: FinishReason): str
   }}`
 }
 
-/** The data of the usage event the client asked for (`include_usage`): no choices, the whole usage. */
+/**
+ * The data of the usage event the client asked for (`include_usage`): no choices, the whole usage, and the service tier
+ * the call was served at when it was not the standard one.
+ */
 export function usageData(templates: ChunkTemplates, usage: Usage): string {
-  return `${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}}`
+  const tier = usage.serviceTier === undefined ? "" : `,"service_tier":${JSON.stringify(usage.serviceTier)}`
+  return `${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}${tier}}`
 }
 
 /** The data of the stream's end marker. */

@@ -902,7 +902,7 @@ export function statusOf(
 /** The token counts `usageObject` writes (the library's `Usage`, or the simulator's). */
 export type UsageCounts = Pick<
   Usage,
-  "promptTokens" | "completionTokens" | "totalTokens" | "cachedPromptTokens" | "reasoningTokens"
+  "promptTokens" | "completionTokens" | "totalTokens" | "cachedPromptTokens" | "reasoningTokens" | "serviceTier"
 >
 
 /** Usage as the Responses API reports it. */
@@ -982,7 +982,9 @@ export function responseObject(outcome: Outcome): ResponseObject {
     model: outcome.model,
     output: outcome.output,
     ...outcome.echo,
-    usage: outcome.usage === undefined ? null : usageObject(outcome.usage)
+    usage: outcome.usage === undefined ? null : usageObject(outcome.usage),
+    // The tier the call was served at, where it was not the standard one (a request's own is echoed above).
+    ...(outcome.usage?.serviceTier === undefined ? {} : { service_tier: outcome.usage.serviceTier })
   }
 }
 
@@ -1041,9 +1043,9 @@ export function reasoningItem(
 
 const usageFields = openAiUsageFields("input", "output")
 
-/** Usage from `response.usage`; undefined when it is not an object. */
-export function usage(value: unknown): Usage | undefined {
-  return openAiUsage(value, usageFields)
+/** Usage from `response.usage` and the response's `service_tier`; undefined when it is not an object. */
+export function usage(value: unknown, serviceTier?: unknown): Usage | undefined {
+  return openAiUsage(value, usageFields, serviceTier)
 }
 
 /**
@@ -1202,7 +1204,10 @@ export function reply(response: JsonRecord, store: boolean): Reply {
     refusal,
     toolCalls,
     finishReason: finishReason(response, toolCalls.length > 0),
-    usage: withHostedCalls(usage(response["usage"]), hostedCalls(outputItems, response["tools"])),
+    usage: withHostedCalls(
+      usage(response["usage"], response["service_tier"]),
+      hostedCalls(outputItems, response["tools"])
+    ),
     providerMetadata: metadataOf(reasoningItems, outputItems, keptUpstream(response, store))
   }
 }
