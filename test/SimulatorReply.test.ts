@@ -161,6 +161,30 @@ describe("simulator structured output", () => {
     }
   })
 
+  it("the refusal knob: the model refuses with its text, no text and no call whatever the tools, its pieces counted", () => {
+    const tool: Reply.Tool = { name: "look", parameters: { type: "object" } }
+    const prompt: Reply.Prompt = {
+      model: "m",
+      promptTokens: 3,
+      lastUserText: "hi",
+      lastRole: "user",
+      tools: [tool],
+      toolChoice: { _tag: "Required" },
+      parallelToolCalls: true,
+      reasoning: false
+    }
+    const knobs: Reply.Knobs = { replyTokens: 5, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 }
+    expect(replyOf(prompt, knobs).refusal).toBeUndefined()
+    const refused = replyOf(prompt, { ...knobs, refusal: "I can't help with that." })
+    expect(refused).toMatchObject({
+      refusal: "I can't help with that.",
+      content: [],
+      toolCalls: [],
+      finishReason: "stop"
+    })
+    expect(refused.usage.completionTokens).toBe(Reply.replyPieces("I can't help with that.").length)
+  })
+
   it("told not to call tools (system or last user text): text, unless the tool choice forces a call", () => {
     const tool: Reply.Tool = { name: "Bash", parameters: { type: "object" } }
     const prompt: Reply.Prompt = {

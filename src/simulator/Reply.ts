@@ -190,6 +190,13 @@ export interface Knobs {
    * @since 0.3.0
    */
   readonly reasoning?: string | undefined
+  /**
+   * The model refuses with this text (OpenAI's `refusal`), whatever the prompt: no text and no tool call, its pieces
+   * (`replyPieces`) counted as completion tokens. Default: no refusal.
+   *
+   * @since 0.3.0
+   */
+  readonly refusal?: string | undefined
 }
 
 /**
@@ -257,6 +264,12 @@ export interface Reply {
   /** Text tokens; their concatenation is the reply text. */
   readonly content: ReadonlyArray<string>
   readonly toolCalls: ReadonlyArray<ToolCall>
+  /**
+   * The model's refusal (`Knobs.refusal`), which each wire format writes as its writer writes a `ChatResponse`'s.
+   *
+   * @since 0.3.0
+   */
+  readonly refusal?: string | undefined
   readonly finishReason: FinishReason
   readonly usage: Usage
 }
@@ -485,7 +498,10 @@ export const generate = (prompt: Prompt, knobs: Knobs): Result.Result<Reply, Sch
   const left = budget - reasoningCount
 
   const output = knobs.output ?? "conforming"
-  const tools = knobs.reply === undefined ? toolsToCall(prompt, output, knobs.toolCalls) : undefined
+  const refusal = knobs.refusal
+  const tools = knobs.reply === undefined && refusal === undefined
+    ? toolsToCall(prompt, output, knobs.toolCalls)
+    : undefined
   let content: Array<string> = []
   const toolCalls: Array<ToolCall> = []
   let toolTokens = 0
@@ -499,7 +515,9 @@ export const generate = (prompt: Prompt, knobs: Knobs): Result.Result<Reply, Sch
     }
   } else {
     let wanted = knobs.replyTokens
-    if (knobs.reply !== undefined) {
+    if (refusal !== undefined) {
+      content = []
+    } else if (knobs.reply !== undefined) {
       content = replyPieces(knobs.reply)
     } else if (prompt.responseSchema !== undefined && output !== "text") {
       const schema = prompt.responseSchema
@@ -532,11 +550,13 @@ export const generate = (prompt: Prompt, knobs: Knobs): Result.Result<Reply, Sch
   const promptTokens = Math.max(1, prompt.promptTokens)
   const cachedTokens = Math.min(Math.max(0, knobs.cachedTokens), promptTokens)
   const cacheWriteTokens = Math.min(Math.max(0, knobs.cacheWriteTokens ?? 0), promptTokens - cachedTokens)
-  const completionTokens = reasoning.length + content.length + toolTokens
+  const refusalTokens = refusal === undefined ? 0 : replyPieces(refusal).length
+  const completionTokens = reasoning.length + content.length + toolTokens + refusalTokens
   return Result.succeed({
     reasoning,
     content,
     toolCalls,
+    ...(refusal !== undefined ? { refusal } : {}),
     finishReason: toolCalls.length > 0 ? "tool_calls" : truncated ? "length" : "stop",
     usage: {
       promptTokens,

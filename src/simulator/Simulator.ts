@@ -127,6 +127,9 @@
  *   four non-space characters, each with the spaces before it, as its tokens; no tool call, whatever the tools.
  * - `x-simulator-reasoning: <text>` (since 0.3.0): the reply reasons with this text (percent-decoded as
  *   `x-simulator-reply`), whether or not the request asks for reasoning, in the same pieces, before the reply.
+ * - `x-simulator-refusal: <text>` (since 0.3.0): the model refuses with this text (percent-decoded as
+ *   `x-simulator-reply`): no text, no tool call, the refusal in each wire's own form (OpenAI's `refusal` field; a text
+ *   block and `stop_reason: "refusal"` on Anthropic's; a text part on Gemini's), whole and streamed.
  * - `x-simulator-tool-calls: <n>`: parallel tool calls when the reply is a tool call.
  * - `x-simulator-cached-tokens: <n>`: prompt tokens reported as cached.
  * - `x-simulator-cache-write-tokens: <n>`: prompt tokens reported as written to the cache (Anthropic's

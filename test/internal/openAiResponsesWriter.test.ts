@@ -23,6 +23,7 @@ const reply = fc.record({
     }),
     { maxLength: 2 }
   ),
+  refusal: fc.option(fc.string({ maxLength: 6 }), { nil: undefined }),
   cut: fc.constantFrom<FinishReason | undefined>(undefined, "length", "content_filter"),
   prompt: count,
   completion: count
@@ -34,6 +35,7 @@ const reply = fc.record({
     provider: "openai",
     text: r.text,
     ...(r.reasoning !== undefined ? { reasoning: r.reasoning } : {}),
+    ...(r.refusal !== undefined ? { refusal: r.refusal } : {}),
     toolCalls,
     finishReason: r.cut ?? (toolCalls.length > 0 ? "tool_calls" : "stop"),
     usage: {

@@ -97,7 +97,8 @@ function finishOf(reply: Reply.Reply, meta: ReplyMeta): ChatChunk {
     id: meta.id,
     model: meta.model,
     provider: "simulator",
-    latency: Duration.zero
+    latency: Duration.zero,
+    ...(reply.refusal !== undefined ? { refusal: reply.refusal } : {})
   }
 }
 
@@ -117,6 +118,7 @@ export function responseOf(
     provider: "simulator",
     text: reply.content.join(""),
     ...(reply.reasoning.length > 0 ? { reasoning: reply.reasoning.join("") } : {}),
+    ...(reply.refusal !== undefined ? { refusal: reply.refusal } : {}),
     toolCalls: reply.toolCalls.map(({ arguments: args, id, name }): ToolCall => ({
       id: callId(id),
       name,

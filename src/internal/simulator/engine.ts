@@ -70,6 +70,9 @@ const replyHeader = "x-simulator-reply"
 /** The header whose text is the reply's reasoning. */
 const reasoningHeader = "x-simulator-reasoning"
 
+/** The header whose text is the reply's refusal. */
+const refusalHeader = "x-simulator-refusal"
+
 /** A header's text, percent-decoded (`encodeURIComponent`'s form); an invalid escape is the request's error. */
 const textHeader = (
   headers: Http.IncomingHttpHeaders,
@@ -95,10 +98,11 @@ const knobsOf = (headers: Http.IncomingHttpHeaders) =>
     const replyTokens = yield* intHeader(headers, "x-simulator-reply-tokens", 0, 100_000)
     const replyText = yield* textHeader(headers, replyHeader)
     const reasoningText = yield* textHeader(headers, reasoningHeader)
+    const refusalText = yield* textHeader(headers, refusalHeader)
     const toolCalls = yield* intHeader(headers, "x-simulator-tool-calls", 1, 64)
     const cachedTokens = yield* intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
     const cacheWriteTokens = yield* intHeader(headers, "x-simulator-cache-write-tokens", 0, Number.MAX_SAFE_INTEGER)
-    return { replyTokens, replyText, reasoningText, toolCalls, cachedTokens, cacheWriteTokens }
+    return { replyTokens, replyText, reasoningText, refusalText, toolCalls, cachedTokens, cacheWriteTokens }
   })
 
 const promptModel = (decoded: Decoded<unknown>): string => decoded.prompt.model
@@ -342,7 +346,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     }
     const knobs = knobsOf(headers)
     if (Result.isFailure(knobs)) return errorPlan(format, knobs.failure, out)
-    const { cachedTokens, cacheWriteTokens, reasoningText, replyText, replyTokens, toolCalls } = knobs.success
+    const { cachedTokens, cacheWriteTokens, reasoningText, refusalText, replyText, replyTokens, toolCalls } =
+      knobs.success
     // The knob headers, when sent, stand in for what the prompt cache reports.
     const cache = format.cachePrefixes === undefined
       ? undefined
@@ -357,7 +362,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       output,
       continuation,
       reply: replyText,
-      reasoning: reasoningText
+      reasoning: reasoningText,
+      refusal: refusalText
     })
     if (Result.isFailure(generated)) {
       return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)

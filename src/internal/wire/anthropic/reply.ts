@@ -80,6 +80,15 @@ export function stopReason(reason: FinishReason): string {
   }
 }
 
+/**
+ * A reply's `stop_reason`: `refusal` for a reply that refused (OpenAI's `refusal`, for which the Messages API has no
+ * field: the writer sends its text as a text block, and this stop reason tells the client the reply is a refusal),
+ * else its finish reason's.
+ */
+export function replyStopReason(reply: { readonly finishReason: FinishReason; readonly refusal?: string | undefined }) {
+  return reply.refusal === undefined ? stopReason(reply.finishReason) : "refusal"
+}
+
 // ---------------------------------------------------------------------------
 // Usage
 

@@ -14,6 +14,10 @@
  * gateway's envelope (`wire/carried.ts`): clients send thinking blocks back as they came. The whole message carries
  * the signed blocks as they came, and the carrier for the rest.
  *
+ * The Messages API has no refusal field: a reply's refusal (OpenAI's, which the library holds whole on the `Finish`
+ * chunk) is a text block of its own after the reply's other blocks, whole and streamed, and the reply stops with
+ * `stop_reason: "refusal"` (`replyStopReason`), which Anthropic's clients read as a refusal.
+ *
  * Stop reasons and usage are written as the codec writes them (`reply.ts`), and so are the events (`stream.ts`);
  * this module decides which blocks a reply has.
  *
@@ -41,7 +45,7 @@ import {
   argumentsRecord,
   messageJson,
   metadataKey,
-  stopReason,
+  replyStopReason,
   textBlock,
   thinkingBlock,
   thinkingBlocksOf,
@@ -70,7 +74,10 @@ export function message(response: ChatResponse, id: string, options: MessageOpti
     const signature = options.signature === undefined ? "" : options.signature(response.reasoning)
     blocks.push(thinkingBlock(JSON.stringify(response.reasoning), JSON.stringify(signature)))
   }
-  if (response.text !== "" || (response.toolCalls.length === 0 && options.noEmptyText !== true)) {
+  const refusal = response.refusal
+  if (
+    response.text !== "" || (response.toolCalls.length === 0 && refusal === undefined && options.noEmptyText !== true)
+  ) {
     blocks.push(textBlock(JSON.stringify(response.text)))
   }
   for (const call of response.toolCalls) {
@@ -78,6 +85,8 @@ export function message(response: ChatResponse, id: string, options: MessageOpti
       toolUseBlock(JSON.stringify(toolUseId(call.id)), JSON.stringify(call.name), JSON.stringify(argumentsRecord(call)))
     )
   }
+  // A refusal is a text block of its own, last, where the stream (which knows it at the end) writes it.
+  if (refusal !== undefined) blocks.push(textBlock(JSON.stringify(refusal)))
   const carried = response.toolCalls.length === 0 ? undefined : envelopeOf(
     Object.keys(rest).length === 0 ? undefined : rest,
     response.toolCalls.map((call) => [call.id, call.providerMetadata])
@@ -87,7 +96,7 @@ export function message(response: ChatResponse, id: string, options: MessageOpti
     id: JSON.stringify(id),
     model: JSON.stringify(response.model),
     blocks,
-    stopReason: stopReason(response.finishReason),
+    stopReason: replyStopReason(response),
     usage: wireUsage(response.usage)
   })
 }
@@ -239,6 +248,11 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
   }
 
   function finish(chunk: Extract<ChatChunk, { _tag: "Finish" }>): void {
+    // A refusal, which the library holds whole on the `Finish` chunk: a text block of its own, as the whole message's.
+    if (chunk.refusal !== undefined) {
+      start("text", emptyText)
+      if (chunk.refusal !== "") delta(open, "text_delta", chunk.refusal)
+    }
     // The provider's state for the next turn (its thinking went out unsigned, so all of it), when the turn goes on
     // with tool results.
     const carried = calls.length === 0
@@ -250,7 +264,7 @@ export function streamWriter(meta: StreamMeta, out: EventSink, options: Simulato
       delta(open, "signature_delta", carried)
     }
     stop()
-    whole("message_delta", messageDelta(stopReason(chunk.finishReason), wireUsage(usage ?? emptyUsage)))
+    whole("message_delta", messageDelta(replyStopReason(chunk), wireUsage(usage ?? emptyUsage)))
     whole("message_stop", messageStop)
     out.end()
   }

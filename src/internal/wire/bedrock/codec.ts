@@ -864,6 +864,8 @@ export function reply(body: JsonRecord, outputTool?: string): Reply {
 export interface ReplyContent {
   readonly text: string
   readonly reasoning?: string | undefined
+  /** Converse has no refusal field: its words are a text block of its own, last. */
+  readonly refusal?: string | undefined
   readonly toolCalls: ReadonlyArray<Pick<ToolCall, "id" | "name" | "arguments">>
   readonly finishReason: FinishReason
   readonly usage: Usage
@@ -885,10 +887,13 @@ export function response(content: ReplyContent, latencyMs: number): JsonRecord {
       }
     })
   }
-  if (content.text !== "" || content.toolCalls.length === 0) blocks.push({ text: content.text })
+  if (content.text !== "" || (content.toolCalls.length === 0 && content.refusal === undefined)) {
+    blocks.push({ text: content.text })
+  }
   for (const call of content.toolCalls) {
     blocks.push({ toolUse: { toolUseId: call.id, name: call.name, input: inputOf(call) } })
   }
+  if (content.refusal !== undefined) blocks.push({ text: content.refusal })
   return {
     output: { message: { role: "assistant", content: blocks } },
     stopReason: stopReason(content.finishReason),

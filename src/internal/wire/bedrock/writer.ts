@@ -242,6 +242,11 @@ export function streamWriter(out: EventSink, options: StreamOptions): StreamWrit
           usage = chunk.usage
           break
         case "Finish":
+          // A refusal (`ReplyContent.refusal`): a text block of its own, last, as in the whole reply.
+          if (chunk.refusal !== undefined) {
+            start("text")
+            delta(open, { text: chunk.refusal })
+          }
           stop()
           put("messageStop", { stopReason: stopReason(chunk.finishReason) })
           put("metadata", { usage: wireUsage(usage ?? emptyUsage), metrics: { latencyMs: options.latencyMs } })

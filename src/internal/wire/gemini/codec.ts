@@ -1186,9 +1186,19 @@ export function chunk(parts: ReadonlyArray<WrittenPart>, id: string, model: stri
 }
 
 /** What a whole reply writes: the library's reply, or the simulator's in its terms. */
-export interface WrittenReply extends Pick<ChatResponse, "text" | "reasoning" | "finishReason" | "providerMetadata"> {
+export interface WrittenReply
+  extends Pick<ChatResponse, "text" | "reasoning" | "refusal" | "finishReason" | "providerMetadata">
+{
   readonly toolCalls: ReadonlyArray<WrittenCall>
   readonly usage: UsageCounts
+}
+
+/**
+ * A reply's refusal (OpenAI's `refusal`) as a part: Gemini has no field for one, so its words are a text part of their
+ * own after the reply's text, which clients read as the reply's text, whole and streamed.
+ */
+export function refusalPart(refusal: string): WrittenPart {
+  return { text: refusal }
 }
 
 /** A whole reply as a `GenerateContentResponse` of id `id`, under the model the client asked for. */
@@ -1198,6 +1208,7 @@ export function response(reply: WrittenReply, id: string, model: string): string
   if (reply.text !== "" || reply.toolCalls.length === 0) {
     parts.push(signed({ text: reply.text }, reply.providerMetadata))
   }
+  if (reply.refusal !== undefined) parts.push(refusalPart(reply.refusal))
   for (const call of reply.toolCalls) parts.push(callPart(call))
   return chunk(parts, id, model, { reason: reply.finishReason, usage: reply.usage })
 }

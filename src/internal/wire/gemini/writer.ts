@@ -5,7 +5,8 @@
  * reason and the usage; and a failure as Google's error body (`google.rpc.Status`, with its status names), whole or as
  * the stream's `data: {"error": ...}` event, which `@google/genai` raises. There is no end marker: the body just ends.
  * Events end with CRLF CRLF, as Google's servers send them. Without `?alt=sse` the same events are the objects of one
- * JSON array, streamed (`Framing`). A whole reply is the codec's (`response`).
+ * JSON array, streamed (`Framing`). A whole reply is the codec's (`response`). Gemini has no refusal field: a reply's
+ * refusal is a text part of its own (`refusalPart`), after the text, on the last event of a stream.
  *
  * Gemini sends function calls whole, never piecemeal: by default a stream's calls are folded until its `Finish` chunk
  * and written on the last event, since another dialect's deployment may send them in fragments; a writer told that
@@ -21,7 +22,15 @@ import { type ChatChunk, makeAccumulator, type Restart } from "../../../ChatChun
 import type { Usage } from "../../../ChatResponse.js"
 import type { Encoded, ErrorAnswer, ErrorWriter, StreamEncoder } from "../dialect.js"
 import { type EventSink, eventText, FramedText, type Framing as TextFraming, sseFraming } from "../eventSink.js"
-import { callPart, chunk as chunkJson, type End, errorJson, metadataOf, type WrittenPart } from "./codec.js"
+import {
+  callPart,
+  chunk as chunkJson,
+  type End,
+  errorJson,
+  metadataOf,
+  refusalPart,
+  type WrittenPart
+} from "./codec.js"
 
 /**
  * Google's error body of `answer`, its status name its status's; `details` (`google.rpc.ErrorInfo`, `QuotaFailure`...)
@@ -168,6 +177,7 @@ export function streamWriter(id: string, model: string, out: EventSink, options:
           // A Gemini deployment's signature of the reply goes back to the client on a part of its own.
           const signature = metadataOf(chunk.providerMetadata)?.thoughtSignature
           if (signature !== undefined) parts.push({ text: "", thoughtSignature: signature })
+          if (reply.refusal !== undefined) parts.push(refusalPart(reply.refusal))
           for (const call of reply.toolCalls) parts.push(callPart(call))
           // The last event holds a part, as Gemini's own does: an empty text when nothing else is left to say.
           if (parts.length === 0) parts.push({ text: "" })

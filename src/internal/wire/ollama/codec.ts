@@ -475,11 +475,12 @@ export function objectHead(model: string, created: number): string {
  * `thinking` when it has some, its calls whole), and `metrics`' counts.
  */
 export function responseJson(
-  response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">,
+  response: Pick<ChatResponse, "text" | "reasoning" | "refusal" | "toolCalls">,
   head: string,
   metrics: Metrics
 ): string {
-  let json = `{"role":"assistant","content":${JSON.stringify(response.text)}`
+  // Ollama has no refusal field: a refusal's words follow the text, as its stream's last text line.
+  let json = `{"role":"assistant","content":${JSON.stringify(response.text + (response.refusal ?? ""))}`
   const reasoning = response.reasoning ?? ""
   if (reasoning !== "") json += `,"thinking":${JSON.stringify(reasoning)}`
   if (response.toolCalls.length > 0) json += `,"tool_calls":${toolCallsJson(response.toolCalls)}`
@@ -542,6 +543,7 @@ export function streamWriter(head: string, metrics: () => Metrics, out: EventSin
           }
           case "Finish":
             flushCalls()
+            if (chunk.refusal !== undefined) line(lines.start + JSON.stringify(chunk.refusal) + lines.textEnd)
             line(lines.last(metrics()))
             out.end()
             break

@@ -924,6 +924,8 @@ export interface ChunkTemplates {
   /** `open` and a delta up to the JSON string of its text; `closeText` ends the event's data. */
   readonly content: string
   readonly reasoning: string
+  /** `open` and a delta up to the JSON string of its refusal (OpenAI's `delta.refusal`), ended by `closeText`. */
+  readonly refusal: string
   readonly closeText: string
   /** `open` and a delta up to its tool call fragments; `closeTools` ends the event's data. */
   readonly tools: string
@@ -950,6 +952,7 @@ export function chunkTemplates(meta: ChunkMeta): ChunkTemplates {
     role: `${open}{"role":"assistant","content":"","refusal":null}${close}`,
     content: `${open}{"content":`,
     reasoning: `${open}{"reasoning_content":`,
+    refusal: `${open}{"refusal":`,
     closeText: `}${close}`,
     tools: `${open}{"tool_calls":[`,
     closeTools: `]}${close}`

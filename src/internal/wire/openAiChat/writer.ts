@@ -2,7 +2,8 @@
  * The one writer of OpenAI Chat Completions' answers, which the gateway and the simulator both write with: `ChatChunk`
  * batches as `chat.completion.chunk` SSE events ending in `data: [DONE]`, in the codec's templates (`codec.ts`); a
  * whole `ChatResponse` as a `chat.completion` (the codec's `completion`); and a failure as OpenAI's error body, whole
- * or as the stream's last event.
+ * or as the stream's last event. A refusal, which the library holds whole on the `Finish` chunk, is `message.refusal`
+ * in a whole reply and one `delta.refusal` before the finishing chunk in a stream.
  *
  * A stream's writer keeps what it has forwarded. The engine's `Restart` (a
  * router that moved a broken stream to another deployment) is invisible to an
@@ -83,6 +84,15 @@ export function streamWriter(meta: ChunkMeta, out: EventSink): StreamWriter {
     out.close()
   }
 
+  // An event of a delta whose text (a JSON string of `text`) follows `template`.
+  function delta(template: string, text: string): void {
+    out.open()
+    out.template(template)
+    out.json(text)
+    out.template(templates.closeText)
+    out.close()
+  }
+
   function write(chunks: ReadonlyArray<ChatChunk>): Restart | undefined {
     if (!started) {
       started = true
@@ -96,11 +106,7 @@ export function streamWriter(meta: ChunkMeta, out: EventSink): StreamWriter {
         case "ReasoningDelta":
           if (chunk.text === "") break
           forwarded = true
-          out.open()
-          out.template(chunk._tag === "TextDelta" ? templates.content : templates.reasoning)
-          out.json(chunk.text)
-          out.template(templates.closeText)
-          out.close()
+          delta(chunk._tag === "TextDelta" ? templates.content : templates.reasoning, chunk.text)
           break
         case "ToolCallDelta":
           forwarded = true
@@ -115,6 +121,8 @@ export function streamWriter(meta: ChunkMeta, out: EventSink): StreamWriter {
           break
         case "Finish":
           producedBy(chunk.model)
+          // The library holds a refusal whole, on the `Finish` chunk: it goes out as one `delta.refusal`.
+          if (chunk.refusal !== undefined) delta(templates.refusal, chunk.refusal)
           whole(finishData(templates, chunk.finishReason))
           if (meta.includeUsage && usage !== undefined) whole(usageData(templates, usage))
           whole(doneData)

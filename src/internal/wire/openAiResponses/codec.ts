@@ -1292,6 +1292,12 @@ export const StreamEvent = Schema.Union([
     logprobs: Schema.optional(Schema.Array(Schema.Unknown))
   }),
   Schema.Struct({
+    type: Schema.Literal("response.refusal.done"),
+    ...Numbered,
+    ...InContent,
+    refusal: Schema.String
+  }),
+  Schema.Struct({
     type: Schema.Literals(["response.reasoning_summary_part.added", "response.reasoning_summary_part.done"]),
     ...Numbered,
     ...InSummary,

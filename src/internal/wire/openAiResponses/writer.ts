@@ -17,7 +17,10 @@
  * `response.output_text.delta`, `.done`, `response.content_part.done`), a reasoning item's summary
  * (`response.reasoning_summary_part.added`, `response.reasoning_summary_text.delta`, `.done`,
  * `response.reasoning_summary_part.done`), a function call's arguments (`response.function_call_arguments.delta`,
- * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
+ * `.done`). A refusal (held whole on the `Finish` chunk) is a `refusal` part (`response.content_part.added`,
+ * `response.refusal.delta`, `response.refusal.done`, `response.content_part.done`) after the open message's text, or
+ * in a message of its own; in the whole reply it is in the text's message, or in a message after the function calls
+ * when there are any, where a stream (whose message closes as the calls start) has it. A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
  * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
  * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
  * reasoning item that carries the provider's state for the next turn when there is any (`wire/carried.ts`). A reply
@@ -145,20 +148,25 @@ function reasoningItems(response: Reply, ids: Ids): Array<OutputItem> {
 
 /**
  * A whole reply's output items: its reasoning, the items of other types a Responses deployment gave (a hosted tool's
- * call), its message (unless it is only tool calls; `incomplete` when the reply was cut), its function calls, and the
- * carrier of its provider's state when it has any.
+ * call), its message (unless it is only tool calls; `incomplete` when the reply was cut), its function calls, its
+ * refusal's message after them if it has both, and the carrier of its provider's state when it has any.
  */
 export function outputItems(response: Reply, ids: Ids, names: Names): Array<OutputItem> {
   const output = [...reasoningItems(response, ids), ...outputItemsOf(response.providerMetadata)]
+  const { refusal, toolCalls } = response
+  const { status } = statusOf(response.finishReason)
   const content: Parameters<typeof messageItem>[2][number][] = []
-  if (response.text !== "" || (response.toolCalls.length === 0 && response.refusal === undefined)) {
+  if (response.text !== "" || (toolCalls.length === 0 && refusal === undefined)) {
     content.push(outputText(response.text))
   }
-  if (response.refusal !== undefined) content.push(refusalPart(response.refusal))
-  if (content.length > 0) {
-    output.push(messageItem(ids.item("msg", output.length), statusOf(response.finishReason).status, content))
+  // A refusal joins the text's message; after tool calls (which close that message in a stream, where the refusal
+  // comes at the end) it is a message of its own.
+  if (refusal !== undefined && toolCalls.length === 0) content.push(refusalPart(refusal))
+  if (content.length > 0) output.push(messageItem(ids.item("msg", output.length), status, content))
+  for (const call of toolCalls) output.push(callItem(ids, names, output.length, "completed", call))
+  if (refusal !== undefined && toolCalls.length > 0) {
+    output.push(messageItem(ids.item("msg", output.length), status, [refusalPart(refusal)]))
   }
-  for (const call of response.toolCalls) output.push(callItem(ids, names, output.length, "completed", call))
   const carried = envelope(
     response.providerMetadata,
     response.toolCalls.map((call) => [call.id, call.providerMetadata])
@@ -342,30 +350,56 @@ export function streamWriter(
     output.push(item)
     put("response.output_item.added", { output_index: index, item })
   }
-  function openText(): OpenItem {
+  function openMessage(): OpenItem {
     const index = output.length
     const id = ids.item("msg", index)
     const opened: OpenItem = { index, id, item: messageItem(id, "in_progress", []), text: "" }
     messages++
     added(index, opened.item)
+    return opened
+  }
+  function openText(): OpenItem {
+    const opened = openMessage()
+    const { id, index } = opened
     put("response.content_part.added", { item_id: id, output_index: index, content_index: 0, part: outputText("") })
     return opened
   }
-  function closeText(status: ItemStatus = "completed"): void {
-    if (text === undefined) return
-    const { id, index } = text
-    const part = outputText(text.text)
+  // Closes the open message's `output_text` part: the part, written.
+  function closeTextPart(message: OpenItem): ReturnType<typeof outputText> {
+    const { id, index } = message
+    const part = outputText(message.text)
     put("response.output_text.done", {
       item_id: id,
       output_index: index,
       content_index: 0,
-      text: text.text,
+      text: message.text,
       logprobs: []
     })
     put("response.content_part.done", { item_id: id, output_index: index, content_index: 0, part })
-    output[index] = messageItem(id, status, [part])
-    put("response.output_item.done", { output_index: index, item: output[index]! })
+    return part
+  }
+  function closeMessage(message: OpenItem, status: ItemStatus, content: Parameters<typeof messageItem>[2]): void {
+    output[message.index] = messageItem(message.id, status, content)
+    put("response.output_item.done", { output_index: message.index, item: output[message.index]! })
+  }
+  function closeText(status: ItemStatus = "completed"): void {
+    if (text === undefined) return
+    closeMessage(text, status, [closeTextPart(text)])
     text = undefined
+  }
+  // The reply's refusal (known whole, at its end) as a `refusal` part after the open message's text, or in a message
+  // of its own, as the whole reply's message holds it: its part opened, its one delta, and the message closed.
+  function refuse(refusal: string, status: ItemStatus): void {
+    const message = text ?? openMessage()
+    const content = text === undefined ? [] : [closeTextPart(text)]
+    text = undefined
+    const at = { item_id: message.id, output_index: message.index, content_index: content.length }
+    put("response.content_part.added", { ...at, part: refusalPart("") })
+    put("response.refusal.delta", { ...at, delta: refusal })
+    put("response.refusal.done", { ...at, refusal })
+    const part = refusalPart(refusal)
+    put("response.content_part.done", { ...at, part })
+    closeMessage(message, status, [...content, part])
   }
   function closeReasoning(): void {
     if (reasoning === undefined) return
@@ -469,8 +503,9 @@ export function streamWriter(
   function finish(chunk: Finish): void {
     const { incomplete, status } = statusOf(chunk.finishReason)
     closeReasoning()
-    // A reply of no text and no call: an empty message, as its whole reply has.
-    if (messages === 0 && calls.size === 0 && chunk.refusal === undefined) text = openText()
+    if (chunk.refusal !== undefined) refuse(chunk.refusal, status)
+    // A reply of no text, no refusal and no call: an empty message, as its whole reply has.
+    else if (messages === 0 && calls.size === 0) text = openText()
     closeText(status)
     const carried = envelope(
       chunk.providerMetadata,
