@@ -59,9 +59,11 @@ export const all = (problems: ReadonlyArray<OptionsError | undefined>): OptionsE
  * checks name a problem of a part built by another module.
  */
 export const under = (prefix: string, error: OptionsError): OptionsError =>
-  all([error, ...(error.others ?? [])].map((problem) =>
-    new OptionsError({ ...problem, module: "Gateway", option: `${prefix}${problem.option}` })
-  ))!
+  all(
+    [error, ...(error.others ?? [])].map((problem) =>
+      new OptionsError({ ...problem, module: "Gateway", option: `${prefix}${problem.option}` })
+    )
+  )!
 
 /**
  * The error of a value that is not a non-empty string (`optional`: `undefined` passes); undefined for a good one.

@@ -704,8 +704,11 @@ export const fromJson = (
   json: unknown,
   source = "the provider configuration"
 ): Effect.Effect<ProviderConfig, ProviderConfigError> =>
-  Effect.flatMap(read(json, source), ({ config, issues }) =>
-    issues.length > 0 ? Effect.fail(new ProviderConfigError({ source, issues })) : Effect.succeed(config))
+  Effect.flatMap(
+    read(json, source),
+    ({ config, issues }) =>
+      issues.length > 0 ? Effect.fail(new ProviderConfigError({ source, issues })) : Effect.succeed(config)
+  )
 
 /**
  * A JSON syntax error without the text V8 quotes around it (`..."[sk-secret-"... is
