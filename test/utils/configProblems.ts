@@ -1,12 +1,12 @@
 /**
  * A provider.json with any set of independent problems, one of each kind the configuration's reading checks: a field's
- * value (an entry's, a router's, a gateway key's, an MCP server's, the store's), a cross-reference (a router's
- * deployment, a fallback, a guardrail's name), a rule across an entry's fields (a preset on another api, a name listed
- * twice, a server with both a url and a command) and an unset `env:` variable; and of each kind only the gateway finds
- * as it builds what the file describes (`stage: "gateway"`): a key naming a model no deployment serves, a budget on an
- * unpriced model, an adapter refusing an entry, a guardrail's settings, sign-on's and callers by token's. Each is in a
- * part of the file of its own, and names one path, so a refusal that names every problem at once names exactly these
- * paths.
+ * value (an entry's, a router's, a gateway key's, an MCP server's, the store's, a guardrail's settings), a
+ * cross-reference (a router's deployment, a fallback, a guardrail's name), a rule across an entry's fields (a preset on
+ * another api, a name listed twice, a server with both a url and a command) and an unset `env:` variable; and of each
+ * kind only the gateway finds as it builds what the file describes (`stage: "gateway"`): a key naming a model no
+ * deployment serves, a budget on an unpriced model, an adapter refusing an entry, sign-on's settings and callers by
+ * token's. Each is in a part of the file of its own, and names one path, so a refusal that names every problem at once
+ * names exactly these paths.
  */
 import * as fc from "fast-check"
 
@@ -92,8 +92,9 @@ export const problems: ReadonlyArray<Problem> = [
     path: "sim[4].api_keys[0]",
     apply: (file) => Object.assign(file.sim[4]!, { api_keys: ["env:CONFIG_PROBLEMS_UNSET_KEY"] })
   },
-  // Found by the gateway as it builds: a key's model, a budget on a model without a price, an adapter refusing an entry,
-  // a guardrail's settings, sign-on's, callers by token's.
+  // Found by the gateway as it builds: a key's model, a budget on a model without a price, an adapter refusing an entry
+  // (two, each named), sign-on's settings, callers by token's; and a guardrail's settings (two, each named), which the
+  // file's reading checks as the guardrail's constructor does.
   {
     path: "gateway.keys[1].models[0]",
     stage: "gateway",
@@ -113,10 +114,22 @@ export const problems: ReadonlyArray<Problem> = [
       })
   },
   {
-    path: "guardrails.window.window",
+    path: "cloud2[0].location",
     stage: "gateway",
     apply: (file) =>
+      Object.assign(file, {
+        cloud2: [{ model_name: "w", api: "vertex", project: "my-proj", location: "not a place" }]
+      })
+  },
+  {
+    path: "guardrails.window.window",
+    apply: (file) =>
       Object.assign(file.guardrails, { window: { checks: ["email"], mode: "window", window: 10, overlap: 300 } })
+  },
+  {
+    path: "guardrails.words.window",
+    apply: (file) =>
+      Object.assign(file.guardrails, { words: { words: ["secret"], mode: "window", window: 50, overlap: 100 } })
   },
   {
     path: "gateway.oidc.audience",

@@ -35,7 +35,7 @@ import * as OptionsErrors from "../../optionsError.js"
 import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
 import type { ModelEntry, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
-import type { TokenCallers } from "../identity/callers.js"
+import type { Served as TokenServed, TokenCallers } from "../identity/callers.js"
 import { isJwtShaped } from "../identity/oidc.js"
 import * as Allow from "../mcp/allow.js"
 import { type Caller, configKeyId, digest, find, personPrefix, unpricedOf } from "./caller.js"
@@ -289,8 +289,7 @@ const info = (
 })
 
 /** What the keys' checks read of what a configuration serves: its names, their prices and its guardrails' names. */
-export interface Served {
-  readonly resolve: (model: string) => Pick<Target, "price"> | undefined
+export interface Served extends TokenServed {
   readonly models: ReadonlyArray<ModelEntry>
   /** The configuration's guardrails, by name: the names a key may give. Default: none. */
   readonly guardrails?: ReadonlyMap<string, unknown> | undefined
