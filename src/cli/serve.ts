@@ -165,16 +165,12 @@ const hangups = Effect.gen(function*() {
 
 /**
  * The provider.json at `path`, refused naming every problem of its file and every one the gateway would find building
- * it, served with `args`' options after `started` (none at start), each by its path in the file.
+ * it, served with `args`' options after `started` (none at start), each by its path in the file (keys masked there).
  */
-const load = (
-  path: string,
-  args: Args,
-  secrets: Array<Redacted.Redacted<string>>,
-  started: Gateway.Config | undefined
-) =>
+const load = (path: string, args: Args, started: Gateway.Config | undefined) =>
   loadChecked(path, (config) => {
-    const checked = served(config, args, secrets)
+    // Its keys kept among `secrets` once it is served, not for each check.
+    const checked = served(config, args, [])
     // Its deployments apart from the store: a check connects to nothing.
     const { deployments } = ProviderConfig.gatewayConfig({ ...config, store: undefined })
     return configurationProblems({ ...checked, deployments }, { ...args.options, config: started ?? checked })
@@ -186,7 +182,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
     const file = args.config
     const { config, notice } = file === undefined
       ? yield* simulated
-      : { config: yield* load(file, args, secrets, undefined), notice: "" }
+      : { config: yield* load(file, args, undefined), notice: "" }
     const gatewayConfig = served(config, args, secrets)
     // A reload's check builds the configuration read with the client the gateway has.
     const client = yield* HttpClient.HttpClient
@@ -204,7 +200,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       ...(file === undefined
         ? {}
         : {
-          source: load(file, args, secrets, gatewayConfig).pipe(
+          source: load(file, args, gatewayConfig).pipe(
             Effect.map((next) => served(next, args, secrets)),
             Effect.provideService(HttpClient.HttpClient, client)
           )
