@@ -20,7 +20,7 @@ import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import type * as Router from "../src/Router.js"
 import * as Simulator from "../src/simulator/Simulator.js"
-import { problems as configProblems, someProblems, withProblems } from "./utils/configProblems.js"
+import { fileProblems as configProblems, someFileProblems, withProblems } from "./utils/configProblems.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { withWarnings } from "./utils/warnings.js"
@@ -276,7 +276,7 @@ describe("ProviderConfig.fromJson", () => {
         // Every problem together, each alone, and any set of them.
         yield* check(configProblems)
         for (const problem of configProblems) yield* check([problem])
-        for (const chosen of fc.sample(someProblems, { numRuns: 200, seed: 75 })) yield* check(chosen)
+        for (const chosen of fc.sample(someFileProblems, { numRuns: 200, seed: 75 })) yield* check(chosen)
       }).pipe(withEnv({}))
   )
 

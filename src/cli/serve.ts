@@ -13,6 +13,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Logger from "effect/Logger"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
@@ -20,6 +21,8 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as Path from "node:path"
 import * as Gateway from "../Gateway.js"
+import { configurationProblems } from "../internal/gateway/server.js"
+import { loadChecked } from "../internal/providerConfig/gatewayProblems.js"
 import { describe } from "../internal/sql/location.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as ProviderConfig from "../ProviderConfig.js"
@@ -160,13 +163,29 @@ const hangups = Effect.gen(function*() {
   return queue
 })
 
+/**
+ * The provider.json at `path`, refused naming every problem of its file and every one the gateway would find building
+ * it, served with `args`' options after `started` (none at start), each by its path in the file (keys masked there).
+ */
+const load = (path: string, args: Args, started: Gateway.Config | undefined) =>
+  loadChecked(path, (config) => {
+    // Its keys kept among `secrets` once it is served, not for each check.
+    const checked = served(config, args, [])
+    // Its deployments apart from the store: a check connects to nothing.
+    const { deployments } = ProviderConfig.gatewayConfig({ ...config, store: undefined })
+    return configurationProblems({ ...checked, deployments }, { ...args.options, config: started ?? checked })
+  }).pipe(Effect.provide(NodeFileSystem.layer))
+
 const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
     const hangup = yield* hangups
     const file = args.config
-    const load = (path: string) => ProviderConfig.load(path).pipe(Effect.provide(NodeFileSystem.layer))
-    const { config, notice } = file === undefined ? yield* simulated : { config: yield* load(file), notice: "" }
+    const { config, notice } = file === undefined
+      ? yield* simulated
+      : { config: yield* load(file, args, undefined), notice: "" }
     const gatewayConfig = served(config, args, secrets)
+    // A reload's check builds the configuration read with the client the gateway has.
+    const client = yield* HttpClient.HttpClient
     // The admin API is never open: without an admin key in provider.json, the data directory's token is one.
     const token = (config.gateway?.adminKeys ?? []).length > 0
       ? undefined
@@ -178,7 +197,14 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       // The token is also what the gateway proves it holds, for the commands that would send it (`adminApi.ts`).
       ...(token === undefined ? {} : { adminKeys: [{ name: AdminToken.keyName, key: token }], instanceSecret: token }),
       // A reload reads the file again, with the environment it started with.
-      ...(file === undefined ? {} : { source: Effect.map(load(file), (next) => served(next, args, secrets)) }),
+      ...(file === undefined
+        ? {}
+        : {
+          source: load(file, args, gatewayConfig).pipe(
+            Effect.map((next) => served(next, args, secrets)),
+            Effect.provideService(HttpClient.HttpClient, client)
+          )
+        }),
       logRequests: true
     }).pipe(
       // The gateway's own options are the flags' (a host, a port): a usage error. Any other module's is the

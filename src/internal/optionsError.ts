@@ -55,6 +55,17 @@ export const all = (problems: ReadonlyArray<OptionsError | undefined>): OptionsE
 }
 
 /**
+ * `error`'s options (its others' too) renamed under `prefix` (`config.guardrails.pii.`) as the gateway's own, as its
+ * checks name a problem of a part built by another module.
+ */
+export const under = (prefix: string, error: OptionsError): OptionsError =>
+  all(
+    [error, ...(error.others ?? [])].map((problem) =>
+      new OptionsError({ ...problem, module: "Gateway", option: `${prefix}${problem.option}` })
+    )
+  )!
+
+/**
  * The error of a value that is not a non-empty string (`optional`: `undefined` passes); undefined for a good one.
  */
 export const nonEmpty = (

@@ -117,8 +117,8 @@ describe("serve, a deployment its adapter refuses", () => {
       const out = result(yield* Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io))
       expect(out.code).toBe(1)
       expect(out.stderr).toBe(
-        "OptionsError: Vertex (gcp/gemini-2.5-flash): project must be a Google Cloud project id, such as my-proj or " +
-          "us-central1, got \"my proj\"\n"
+        `ProviderConfigError: ${file} has a problem:\n  gcp[0].project: expected a Google Cloud project id, such as ` +
+          "my-proj or us-central1, got \"my proj\"\n"
       )
       expect(out.stderr).not.toContain("Usage:")
     }).pipe(Effect.scoped))

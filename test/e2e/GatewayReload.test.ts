@@ -152,12 +152,12 @@ describe("serve reloads its provider.json", () => {
             sim: [{ ...entry(simulator, oldKey), api_keys: ["env:RELOAD_UNSET_KEY"] }],
             gateway
           },
-          "config.database must be the one it started with (a reload keeps the store, the database,": {
+          "store.sql: expected the one it started with (a reload keeps the store, the database,": {
             sim: [entry(simulator, oldKey)],
             gateway,
             store: { sql: "postgres://reload@127.0.0.1:1/elsewhere" }
           },
-          "config.keys.logPayloads must be the one it started with": {
+          "gateway.log_payloads: expected the one it started with": {
             sim: [entry(simulator, oldKey)],
             gateway: { ...gateway, log_payloads: true }
           },
@@ -168,7 +168,7 @@ describe("serve reloads its provider.json", () => {
           "__proto__: __proto__ cannot be a name here": `{ "__proto__": [], "sim": [${
             JSON.stringify(entry(simulator, oldKey))
           }] }`,
-          "keys[0].models[0] must be a router, deployment, model or group of the configuration": {
+          "gateway.keys[0].models[0]: expected a router, deployment, model or group of the configuration": {
             sim: [entry(simulator, oldKey)],
             gateway: { ...gateway, keys: [{ ...gateway.keys[0], models: ["gpt-5"] }] }
           }
@@ -219,10 +219,10 @@ describe("serve reloads its provider.json", () => {
               store: { sql: "postgres://reload@127.0.0.1:1/elsewhere" }
             },
             problems: [
-              "config.database must be the one it started with",
-              "config.keys.logPayloads must be the one it started with",
-              "keys[0].models[0] must be a router, deployment, model or group",
-              "keys[1].models[0] must be a router, deployment, model or group"
+              "store.sql: expected the one it started with",
+              "gateway.log_payloads: expected the one it started with",
+              "gateway.keys[0].models[0]: expected a router, deployment, model or group",
+              "gateway.keys[1].models[0]: expected a router, deployment, model or group"
             ]
           },
           {
@@ -238,8 +238,8 @@ describe("serve reloads its provider.json", () => {
               }
             },
             problems: [
-              "keys[0].models[0] must be a router, deployment, model or group",
-              "keys[1].models[0] must be a router, deployment, model or group"
+              "gateway.keys[0].models[0]: expected a router, deployment, model or group",
+              "gateway.keys[1].models[0]: expected a router, deployment, model or group"
             ]
           }
         ]
@@ -415,13 +415,18 @@ describe("serve reloads its provider.json", () => {
   )
 
   it.live(
-    "a file with any set of independent problems is refused naming exactly those, all at once: at start (serve " +
-      "exits 1) and at POST /admin/reload (400)",
+    "a file with any set of independent problems, its own and those the gateway finds building it, is refused " +
+      "naming exactly those, all at once: at start (serve exits 1) and at POST /admin/reload (400)",
     () =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.make({ apiKeys: [oldKey], models: ["a", "b", "c", "d", "e"] })
         const baseUrl = `${simulator.url}/v1`
-        const samples = [[...problems], ...fc.sample(someProblems, { numRuns: 12, seed: 75 })]
+        // Every problem together, each alone, and any set of them.
+        const samples = [
+          [...problems],
+          ...problems.map((problem) => [problem]),
+          ...fc.sample(someProblems, { numRuns: 40, seed: 75 })
+        ]
         const good = withProblems(baseUrl, oldKey, [])
         const { dir, file, write } = yield* providerFile(good.file)
         const data = path.join(dir, "data")

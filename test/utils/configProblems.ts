@@ -1,9 +1,12 @@
 /**
  * A provider.json with any set of independent problems, one of each kind the configuration's reading checks: a field's
- * value (an entry's, a router's, a gateway key's, an MCP server's, the store's), a cross-reference (a router's
- * deployment, a fallback, a guardrail's name), a rule across an entry's fields (a preset on another api, a name listed
- * twice, a server with both a url and a command) and an unset `env:` variable. Each is in a part of the file of its own,
- * and names one path, so a refusal that names every problem at once names exactly these paths.
+ * value (an entry's, a router's, a gateway key's, an MCP server's, the store's, a guardrail's settings), a
+ * cross-reference (a router's deployment, a fallback, a guardrail's name), a rule across an entry's fields (a preset on
+ * another api, a name listed twice, a server with both a url and a command) and an unset `env:` variable; and of each
+ * kind only the gateway finds as it builds what the file describes (`stage: "gateway"`): a key naming a model no
+ * deployment serves, a budget on an unpriced model, an adapter refusing an entry, sign-on's settings and callers by
+ * token's. Each is in a part of the file of its own, and names one path, so a refusal that names every problem at once
+ * names exactly these paths.
  */
 import * as fc from "fast-check"
 
@@ -19,10 +22,11 @@ export interface File {
   [section: string]: unknown
 }
 
-/** A problem: the path the refusal names, and how it changes a good file. */
+/** A problem: the path the refusal names, and how it changes a good file; found by the gateway's build, or before. */
 export interface Problem {
   readonly path: string
   readonly apply: (file: File) => void
+  readonly stage?: "gateway"
 }
 
 // Each entry's index is its own: a problem changes its entry, or adds one, never another's.
@@ -34,7 +38,11 @@ export const goodFile = (baseUrl: string, key: string): File => ({
   router: { main: { deployments: ["sim/a", "sim/b"] } },
   guardrails: { pii: { checks: ["email"], action: "mask" } },
   gateway: {
-    keys: [{ name: "app", key: "gw-config-problems-app-0001" }],
+    keys: [
+      { name: "app", key: "gw-config-problems-app-0001" },
+      { name: "reader", key: "gw-config-problems-reader-0001", models: ["a"] },
+      { name: "spender", key: "gw-config-problems-spender-0001", models: ["c"] }
+    ],
     admin_keys: [{ name: "ops", key: "gw-config-problems-admin-0001" }]
   }
 })
@@ -83,8 +91,64 @@ export const problems: ReadonlyArray<Problem> = [
   {
     path: "sim[4].api_keys[0]",
     apply: (file) => Object.assign(file.sim[4]!, { api_keys: ["env:CONFIG_PROBLEMS_UNSET_KEY"] })
+  },
+  // Found by the gateway as it builds: a key's model, a budget on a model without a price, an adapter refusing an entry
+  // (two, each named), sign-on's settings, callers by token's; and a guardrail's settings (two, each named), which the
+  // file's reading checks as the guardrail's constructor does.
+  {
+    path: "gateway.keys[1].models[0]",
+    stage: "gateway",
+    apply: (file) => Object.assign(file.gateway.keys[1]!, { models: ["nowhere"] })
+  },
+  {
+    path: "gateway.keys[2].budget",
+    stage: "gateway",
+    apply: (file) => Object.assign(file.gateway.keys[2]!, { budget: { limit: 1 } })
+  },
+  {
+    path: "cloud[0].project",
+    stage: "gateway",
+    apply: (file) =>
+      Object.assign(file, {
+        cloud: [{ model_name: "v", api: "vertex", project: "not a project", location: "us-central1" }]
+      })
+  },
+  {
+    path: "cloud2[0].location",
+    stage: "gateway",
+    apply: (file) =>
+      Object.assign(file, {
+        cloud2: [{ model_name: "w", api: "vertex", project: "my-proj", location: "not a place" }]
+      })
+  },
+  {
+    path: "guardrails.window.window",
+    apply: (file) =>
+      Object.assign(file.guardrails, { window: { checks: ["email"], mode: "window", window: 10, overlap: 300 } })
+  },
+  {
+    path: "guardrails.words.window",
+    apply: (file) =>
+      Object.assign(file.guardrails, { words: { words: ["secret"], mode: "window", window: 50, overlap: 100 } })
+  },
+  {
+    path: "gateway.oidc.audience",
+    stage: "gateway",
+    apply: (file) =>
+      Object.assign(file.gateway, { oidc: { issuer: "http://127.0.0.1:1", client_id: "dash", audience: "dash" } })
+  },
+  {
+    path: "gateway.token_callers[0].models[0]",
+    stage: "gateway",
+    apply: (file) =>
+      Object.assign(file.gateway, {
+        token_callers: [{ issuer: "http://127.0.0.1:1", audience: "api", teams: { x: "t" }, models: ["nowhere"] }]
+      })
   }
 ]
+
+/** The problems the file's reading finds, before the gateway builds anything. */
+export const fileProblems = problems.filter((problem) => problem.stage === undefined)
 
 /** A file with the problems chosen, and their paths. */
 export const withProblems = (baseUrl: string, key: string, chosen: ReadonlyArray<Problem>) => {
@@ -93,8 +157,11 @@ export const withProblems = (baseUrl: string, key: string, chosen: ReadonlyArray
   return { file, paths: chosen.map((problem) => problem.path).sort() }
 }
 
-/** Any set of problems, none or all. */
+/** Any set of problems, one or more. */
 export const someProblems = fc.subarray([...problems], { minLength: 1 })
+
+/** Any set of the file's own problems, one or more. */
+export const someFileProblems = fc.subarray([...fileProblems], { minLength: 1 })
 
 /** The paths a refusal's lines name (`  path: message`, one a line). */
 export const pathsNamed = (message: string): ReadonlyArray<string> =>

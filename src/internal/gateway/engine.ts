@@ -28,6 +28,7 @@ import * as Pricing from "../../Pricing.js"
 import * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
+import * as RouterSettings from "../router/settings.js"
 import * as RouterStatus from "../router/status.js"
 import type * as Media from "../tokens/media.js"
 import * as Guardrails from "./guardrails.js"
@@ -255,14 +256,19 @@ function reachOf(
 
 /**
  * The guardrails each part of `config` names, resolved among its named ones: the gateway's, each deployment's (by
- * name) and each named router's; every unknown name is a problem naming its field.
+ * name) and each named router's; every guardrail that does not build and every unknown name is a problem naming its
+ * field.
  */
 function guardrailsOf(config: Gateway.Config, deployments: ReadonlyArray<Deployment>) {
   return Effect.gen(function*() {
-    const named = yield* Guardrails.build(config.guardrails)
+    const built = yield* Effect.result(Guardrails.build(config.guardrails))
     const problems: Array<OptionsError> = []
+    if (Result.isFailure(built)) problems.push(built.failure)
+    // A name whose definition does not build is named once, for its definition, not again where it is listed.
+    const named: Guardrails.Named = Result.isSuccess(built) ? built.success : new Map()
+    const refused = new Set(Object.keys(config.guardrails ?? {}).filter((name) => !named.has(name)))
     function resolved(names: ReadonlyArray<string> | undefined, option: string): ReadonlyArray<Guardrail> {
-      const found = Guardrails.resolve(named, names, option)
+      const found = Guardrails.resolve(named, names?.filter((name) => !refused.has(name)), option)
       if (Result.isSuccess(found)) return found.success
       problems.push(found.failure)
       return []
@@ -276,9 +282,99 @@ function guardrailsOf(config: Gateway.Config, deployments: ReadonlyArray<Deploym
     for (const [name, router] of Object.entries(config.routers ?? {})) {
       byRouter.set(name, resolved(router.guardrails, `config.routers.${name}.guardrails`))
     }
-    const problem = OptionsErrors.all(problems)
-    if (problem !== undefined) return yield* problem
-    return { named, gateway, byDeployment, byRouter }
+    return { named, gateway, byDeployment, byRouter, problems }
+  })
+}
+
+/**
+ * What a configuration serves, by name, without building it: every name a request may use (routers first, then
+ * deployments, models and groups, each once, a router's name winning) and the deployments a call of it may reach. The
+ * engine is built over it, and the configuration's checks read it (`served`) where the engine could not be built.
+ */
+export interface Catalog {
+  readonly models: ReadonlyArray<ModelEntry>
+  /** The deployments a call of `name` may reach; `undefined` for a name the configuration does not have. */
+  readonly reach: (name: string) => ReadonlyArray<Deployment> | undefined
+  /** Each named router's options, its deployments those of its list the configuration has, in its order. */
+  readonly routers: ReadonlyMap<string, Router.Options<Deployment>>
+}
+
+/** The catalog of `deployments` and `routers`. */
+export function catalog(
+  deployments: ReadonlyArray<Deployment>,
+  routers: Gateway.Config["routers"]
+): Catalog {
+  const reaches = new Map<string, ReadonlyArray<Deployment>>()
+  const models: Array<ModelEntry> = []
+  const options = new Map<string, Router.Options<Deployment>>()
+  for (const [name, named] of Object.entries(routers ?? {})) {
+    const picked = named.deployments.flatMap((wanted) =>
+      deployments.filter((deployment) => deployment.name === wanted).slice(0, 1)
+    )
+    const routerOptions = { ...named.options, deployments: picked }
+    options.set(name, routerOptions)
+    reaches.set(name, reachable(routerOptions, undefined))
+    models.push({ id: name, ownedBy: "router" })
+  }
+  function address(name: string, ownedBy: string) {
+    if (reaches.has(name)) return
+    reaches.set(name, reachable({ deployments }, name))
+    models.push({ id: name, ownedBy })
+  }
+  for (const deployment of deployments) address(deployment.name, deployment.provider ?? "gateway")
+  for (const deployment of deployments) address(deployment.model, deployment.provider ?? "gateway")
+  for (const deployment of deployments) for (const group of deployment.groups ?? []) address(group, "group")
+  return { models, reach: (name) => reaches.get(name), routers: options }
+}
+
+/** What the keys' and callers' checks read of `catalog`: each name's worst price, and the guardrails' names. */
+export function served(catalog: Catalog, guardrails: Gateway.Config["guardrails"]) {
+  return {
+    models: catalog.models,
+    resolve: (model: string): Pick<Target, "price"> | undefined => {
+      const reach = catalog.reach(model)
+      return reach === undefined ? undefined : { price: worstPrice(reach) }
+    },
+    guardrails: new Map(Object.keys(guardrails ?? {}).map((name) => [name, name]))
+  }
+}
+
+/** The problems of `routers`' lists: each name of a deployment the configuration does not have. */
+function routerProblems(
+  deployments: ReadonlyArray<Deployment>,
+  routers: Gateway.Config["routers"]
+): ReadonlyArray<OptionsError> {
+  return Object.entries(routers ?? {}).flatMap(([name, named]) =>
+    named.deployments.flatMap((wanted) =>
+      deployments.some((deployment) => deployment.name === wanted)
+        ? []
+        : [OptionsErrors.make("Gateway", `config.routers.${name}.deployments`, wanted, "the name of a deployment")]
+    )
+  )
+}
+
+/** The problem of a named router's options (`Router.make` would refuse them), named under its name. */
+function routerProblem(name: string, options: Router.Options<Deployment>): OptionsError | undefined {
+  const problem = RouterSettings.invalid(options as Router.Options)
+  return problem === undefined ? undefined : OptionsErrors.under(`config.routers.${name}.`, problem)
+}
+
+/**
+ * Each of `deployments` built, by name, or the problem of each that does not build: its adapter's named by its entry,
+ * as `ProviderConfig.clientLayer` names it, any other under `deployments.<name>`.
+ */
+function buildEach(deployments: ReadonlyArray<Deployment>) {
+  return Effect.gen(function*() {
+    const built = new Map<string, Layer.Layer<Llm.Llm>>()
+    const problems: Array<OptionsError> = []
+    for (const deployment of deployments) {
+      const layer = yield* Effect.result(Layer.build(deployment.llm))
+      if (Result.isSuccess(layer)) built.set(deployment.name, Layer.succeedContext(layer.success))
+      else if (layer.failure.module.endsWith(`(${deployment.name})`)) problems.push(layer.failure)
+      // Its key pool's or limiter's: named under the deployment, as the adapter's are by theirs.
+      else problems.push(OptionsErrors.under(`deployments.${deployment.name}.`, layer.failure))
+    }
+    return { built, problems }
   })
 }
 
@@ -293,18 +389,6 @@ export function make(
     if (everything.deployments.length === 0) {
       return yield* OptionsErrors.make("Gateway", "config", "no models", "a configuration with at least one model")
     }
-    const guarding = yield* guardrailsOf(config, everything.deployments)
-    const reachOfGuarded = (deployments: ReadonlyArray<Deployment>, router?: string) =>
-      reachOf(
-        deployments,
-        Guardrails.union(guarding.gateway, router === undefined ? [] : guarding.byRouter.get(router) ?? []),
-        guarding.byDeployment
-      )
-    // Built once, shared by every router below.
-    const built = new Map<string, Layer.Layer<Llm.Llm>>()
-    for (const deployment of everything.deployments) {
-      built.set(deployment.name, Layer.succeedContext(yield* Layer.build(deployment.llm)))
-    }
     // Session affinity is on for the gateway's routers unless a router's options turn it off, each keeping at most the
     // gateway section's `affinity_max_sessions` pins unless its own options say; and they continue a broken stream
     // unless told otherwise: its client cannot restart a reply.
@@ -314,20 +398,42 @@ export function make(
         ? chosen ?? true
         : { maxSessions, ...(chosen === undefined || chosen === true ? {} : chosen) }
     }
+    function settled(options: Router.Options<Deployment>): Router.Options<Deployment> {
+      return { ...options, affinity: affinity(options.affinity), midStream: options.midStream ?? "continue" }
+    }
+    // Every problem of the deployments, the guardrails and the routers (their lists, then their options), at once.
+    const names = catalog(everything.deployments, config.routers)
+    const guarding = yield* guardrailsOf(config, everything.deployments)
+    const { built, problems: refused } = yield* buildEach(everything.deployments)
+    const problem = OptionsErrors.all([
+      ...refused,
+      ...guarding.problems,
+      ...routerProblems(everything.deployments, config.routers),
+      ...[...names.routers].map(([name, options]) =>
+        // A router missing a deployment is named for it alone: its options are checked over the deployments it lists.
+        options.deployments.length < (config.routers?.[name]?.deployments.length ?? 0)
+          ? undefined
+          : routerProblem(name, settled(options))
+      )
+    ])
+    if (problem !== undefined) return yield* problem
+    const reachOfGuarded = (deployments: ReadonlyArray<Deployment>, router?: string) =>
+      reachOf(
+        deployments,
+        Guardrails.union(guarding.gateway, router === undefined ? [] : guarding.byRouter.get(router) ?? []),
+        guarding.byDeployment
+      )
     // With a store, every router keeps its breakers and pins there, the instances sharing them.
     const stores = store === undefined ? undefined : yield* Layer.build(Router.layerStoreRedis(store))
     function routerOf(options: Router.Options<Deployment>) {
       const router = Router.make({
-        ...options,
-        affinity: affinity(options.affinity),
-        midStream: options.midStream ?? "continue",
+        ...settled(options),
         deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
       })
       return stores === undefined ? router : Effect.provide(router, stores)
     }
     const all = yield* routerOf(everything)
     const targets = new Map<string, Target>()
-    const models: Array<ModelEntry> = []
     const statuses: Array<Effect.Effect<Router.Status>> = [all.status]
     // The routers over a target's Responses deployments, by the router narrowed and their names: one per set.
     const narrowed = new Map<string, Target>()
@@ -355,25 +461,16 @@ export function make(
         return { ...reached, responses }
       })
     }
-    for (const [name, named] of Object.entries(config.routers ?? {})) {
-      const options = yield* namedOptions(everything.deployments, name, named)
+    for (const [name, options] of names.routers) {
       const router = yield* routerOf(options)
       statuses.push(router.status)
-      const reached = yield* reachThrough(name, options, reachable(options, undefined))
+      const reached = yield* reachThrough(name, options, names.reach(name)!)
       targets.set(name, { llm: router, address: undefined, ...reached })
-      models.push({ id: name, ownedBy: "router" })
     }
-    const address = Effect.fnUntraced(function*(name: string, ownedBy: string) {
-      // A router's name wins over a model of the same name; each name is listed once.
-      if (targets.has(name)) return
-      const reached = yield* reachThrough("", everything, reachable(everything, name))
-      targets.set(name, { llm: all, address: name, ...reached })
-      models.push({ id: name, ownedBy })
-    })
-    for (const deployment of everything.deployments) yield* address(deployment.name, deployment.provider ?? "gateway")
-    for (const deployment of everything.deployments) yield* address(deployment.model, deployment.provider ?? "gateway")
-    for (const deployment of everything.deployments) {
-      for (const group of deployment.groups ?? []) yield* address(group, "group")
+    for (const { id } of names.models) {
+      if (targets.has(id)) continue
+      const reached = yield* reachThrough("", everything, names.reach(id)!)
+      targets.set(id, { llm: all, address: id, ...reached })
     }
     const ready = Effect.map(
       Effect.all([all.status, all.unavailableCredentials], { concurrency: "unbounded" }),
@@ -388,7 +485,7 @@ export function make(
     return {
       resolve: (model) => targets.get(model),
       balanced: { llm: all, address: undefined, ...reachOfGuarded(reachable(everything, undefined)) },
-      models,
+      models: names.models,
       status: statuses.length === 1 ? all.status : Effect.map(Effect.all(statuses), RouterStatus.combine),
       ready,
       hostedTools: config.keys?.hostedTools ?? "omit",
@@ -396,23 +493,4 @@ export function make(
       gatewayGuardrails: guarding.gateway
     }
   })
-}
-
-/** A named router's options: its deployments, by name and in its order, among every deployment. */
-function namedOptions(
-  deployments: ReadonlyArray<Deployment>,
-  name: string,
-  named: Gateway.NamedRouter
-): Effect.Effect<Router.Options<Deployment>, OptionsError> {
-  const picked: Array<Deployment> = []
-  for (const wanted of named.deployments) {
-    const deployment = deployments.find((candidate) => candidate.name === wanted)
-    if (deployment === undefined) {
-      return Effect.fail(
-        OptionsErrors.make("Gateway", `config.routers.${name}.deployments`, wanted, "the name of a deployment")
-      )
-    }
-    picked.push(deployment)
-  }
-  return Effect.succeed({ ...named.options, deployments: picked })
 }

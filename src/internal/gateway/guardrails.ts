@@ -12,40 +12,28 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { Guardrail, GuardrailError } from "../../Guardrail.js"
-import { OptionsError } from "../../OptionsError.js"
+import type { OptionsError } from "../../OptionsError.js"
 import { guardStream } from "../guardrail/guarded.js"
 import * as OptionsErrors from "../optionsError.js"
 
 /** The guardrails of one configuration, by name. */
 export type Named = ReadonlyMap<string, Guardrail>
 
-/** `error`'s options renamed under `prefix` (`config.guardrails.pii.`), as the gateway's checks name theirs. */
-function under(prefix: string, error: OptionsError): OptionsError {
-  return new OptionsError({
-    ...OptionsErrors.all([error])!,
-    module: "Gateway",
-    option: `${prefix}${error.option}`,
-    ...(error.others === undefined
-      ? {}
-      : { others: error.others.map((other) => ({ ...other, module: "Gateway", option: `${prefix}${other.option}` })) })
-  })
-}
-
-/** The named guardrails built; a problem of one named under `config.guardrails.<name>`. */
+/** The named guardrails built; or the problems of every one that does not build, each under `config.guardrails.<name>`. */
 export function build(
   definitions: Readonly<Record<string, Effect.Effect<Guardrail, OptionsError, HttpClient.HttpClient>>> | undefined
 ): Effect.Effect<Named, OptionsError, HttpClient.HttpClient> {
-  return Effect.map(
-    Effect.forEach(
-      Object.entries(definitions ?? {}),
-      ([name, definition]) =>
-        Effect.map(
-          Effect.mapError(definition, (error) => under(`config.guardrails.${name}.`, error)),
-          (guardrail) => [name, guardrail] as const
-        )
-    ),
-    (built) => new Map(built)
-  )
+  return Effect.gen(function*() {
+    const named = new Map<string, Guardrail>()
+    const problems: Array<OptionsError> = []
+    for (const [name, definition] of Object.entries(definitions ?? {})) {
+      const built = yield* Effect.result(definition)
+      if (Result.isSuccess(built)) named.set(name, built.success)
+      else problems.push(OptionsErrors.under(`config.guardrails.${name}.`, built.failure))
+    }
+    const problem = OptionsErrors.all(problems)
+    return problem === undefined ? named : yield* problem
+  })
 }
 
 /** The guardrails `names` name (at `option`), or the problem naming the first `named` does not have. */

@@ -33,6 +33,7 @@ import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Http from "node:http"
@@ -258,6 +259,67 @@ function restartOnly(options: Options, config: Config): ReadonlyArray<OptionsErr
   ]
 }
 
+/** What the checks of a configuration read of the gateway that would serve it. */
+interface Serving {
+  /** Whether it has a database (keys made at run time, callers by token's teams). */
+  readonly database: boolean
+  /** Whether a key may be had beside the configuration's (`Policy.keylessProblem`: refused when none could). */
+  readonly everMade: boolean
+  /** The key made at run time of a name, if any (`RuntimeKeys.named`). */
+  readonly named: (name: string) => string | undefined
+}
+
+/**
+ * Every problem of `config` served with `options`, in one error: what a reload cannot change, the keyless policy, the
+ * bounds, the audit log's settings, sign-on, the engine's (`engine`: its build, whose problems are its deployments',
+ * guardrails' and routers'), the MCP servers', the callers by token's and the keys'. The callers and keys are checked
+ * against the engine, or against what the configuration names (`Engine.catalog`) where it could not be built, so the
+ * problems of every part are named whatever the others' are.
+ */
+function problemsOf(
+  config: Config,
+  options: Options,
+  engine: Result.Result<Engine.Engine, OptionsError>,
+  serving: Serving
+): Effect.Effect<OptionsError | undefined> {
+  return Effect.gen(function*() {
+    const setting = settingOf(config, options)
+    const served = Result.isSuccess(engine)
+      ? engine.success
+      : Engine.served(Engine.catalog(yield* config.deployments(undefined), config.routers), config.guardrails)
+    const tokenCallers = config.keys?.tokenCallers ?? []
+    return OptionsErrors.all([
+      ...restartOnly(options, config),
+      Policy.keylessProblem(setting, serving.everMade),
+      ...invalidBounds(config.keys),
+      ...anchorProblems(config.keys?.auditAnchor, setting.database !== undefined),
+      OptionsErrors.duration("Gateway", "config.keys.auditRetention", config.keys?.auditRetention, true),
+      ...(config.keys?.oidc === undefined ? [] : Oidc.problems(config.keys.oidc)),
+      Result.isFailure(engine) ? engine.failure : undefined,
+      ...McpEndpoint.problems(config.mcpServers ?? {}, Result.isSuccess(engine) ? engine.success : undefined),
+      ...TokenCallers.problems(tokenCallers, serving.database, served, Oidc.clientsOf(config.keys?.oidc)),
+      ...Auth.problems(keysOf(config, options), adminKeysOf(config, options), served, serving.named)
+    ])
+  })
+}
+
+/**
+ * Every problem the gateway served with `options` would find building `config`, in one error, with nothing kept: its
+ * engine built in a scope closed at once, on no store (`config.deployments` should connect to none either), its keys
+ * checked without their limits. What a reload or a start of `config` checks, that a loader can name with its own.
+ */
+export function configurationProblems(
+  config: Config,
+  options: Options
+): Effect.Effect<OptionsError | undefined, never, HttpClient.HttpClient> {
+  return Effect.scoped(Effect.gen(function*() {
+    const engine = yield* Effect.result(Engine.make(config, undefined))
+    // Whether a gateway without keys could have one is its flags' and database's to say, at start (`check`).
+    const database = (options.database ?? config.database) !== undefined
+    return yield* problemsOf(config, options, engine, { database, everMade: true, named: () => undefined })
+  }))
+}
+
 /** What one configuration serves: its engine, its keys and its routes. */
 interface Generation {
   readonly engine: Engine.Engine
@@ -429,45 +491,34 @@ export function make(
       return (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
         Effect.gen(function*() {
           const setting = settingOf(config, options)
-          // The configuration checked whole, as at start: every problem named at once.
-          const refused = OptionsErrors.all([
-            ...restartOnly(options, config),
-            Policy.keylessProblem(setting, managedKeys?.runtime.everMade() ?? false),
-            ...invalidBounds(config.keys),
-            ...(config.keys?.oidc === undefined ? [] : Oidc.problems(config.keys.oidc))
-          ])
-          // The engine and the keys checked too, their problems named with those above.
+          // The configuration checked whole, as at start: every problem named at once, the engine's with the others.
           const built = yield* Effect.result(Engine.make(config, store))
-          if (built._tag === "Failure") return yield* OptionsErrors.all([refused, built.failure])!
+          const problem = yield* problemsOf(config, options, built, {
+            database: managedKeys !== undefined,
+            everMade: managedKeys?.runtime.everMade() ?? false,
+            named: (name) => managedKeys?.runtime.named(name)
+          })
+          if (problem !== undefined || Result.isFailure(built)) return yield* problem!
           const engine = built.success
           const kept = previous?.auth.budgets ?? new Map()
           const tokenCallers = config.keys?.tokenCallers ?? []
           // The sign-on's clients, whose ID tokens no caller may present, and its signed-out sessions' tokens.
           const signOn = { clients: Oidc.clientsOf(config.keys?.oidc), signedOut: sessions.signedOut }
-          const tokenProblems = TokenCallers.problems(tokenCallers, managedKeys !== undefined, engine, signOn.clients)
-          const tokens = tokenCallers.length === 0 || managedKeys === undefined || tokenProblems.some(Boolean)
+          const tokens = tokenCallers.length === 0 || managedKeys === undefined
             ? undefined
             : yield* TokenCallers.make(tokenCallers, yield* Oidc.load("tokenCallers"), lasting.now, {
               teams: managedKeys.store.teams,
               ledger: managedKeys.ledger,
               limiters: limiterStores
             }, signOn)
-          const authorised = yield* Effect.result(Auth.make(
+          const auth = yield* Auth.make(
             keysOf(config, options),
             adminKeysOf(config, options),
             engine,
             keyLimits,
             kept,
             { keysRequired: Policy.keysRequired(setting), database: managedKeys, tokens }
-          ))
-          const problems = OptionsErrors.all([
-            refused,
-            ...tokenProblems,
-            authorised._tag === "Failure" ? authorised.failure : undefined
-          ])
-          // A failed check of the keys is among the problems.
-          if (problems !== undefined || authorised._tag === "Failure") return yield* problems!
-          const auth = authorised.success
+          )
           const oidcOptions = config.keys?.oidc
           const oidc = oidcOptions === undefined
             ? undefined

@@ -43,7 +43,8 @@ const KeyBudget = Schema.Struct({
   default_max_tokens: optional(PositiveInt)
 })
 
-const KeyEntry = Schema.Struct({
+/** A gateway key of the section, decoded one at a time so that one that does not decode leaves the others read. */
+export const KeyEntry = Schema.Struct({
   name: NonEmpty,
   /** `env:NAME`, or the key itself (discouraged: the file then holds a secret). */
   key: NonEmpty,
@@ -61,7 +62,8 @@ const KeyEntry = Schema.Struct({
   budget: optional(KeyBudget)
 })
 
-const AdminKeyEntry = Schema.Struct({ name: NonEmpty, key: NonEmpty })
+/** An admin key of the section, decoded as a gateway key is. */
+export const AdminKeyEntry = Schema.Struct({ name: NonEmpty, key: NonEmpty })
 
 // Each role and the groups that hold it: every role named as docs/identity.md's table has them.
 const RoleMapping = Schema.Record(Schema.String, Schema.Array(NonEmpty)).check(
@@ -272,30 +274,40 @@ const tokenCallersOf = (entry: typeof TokenCallersEntry.Type): Gateway.TokenCall
   ...limitsOf(entry)
 })
 
+/** Where each key of a section's `keys` and `admin_keys` is in the file: those that did not decode are left out. */
+export interface KeyIndexes {
+  readonly keys: ReadonlyArray<number>
+  readonly admin_keys: ReadonlyArray<number>
+}
+
 /**
  * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
- * limit; and the paths of keys written in the file rather than as `env:NAME`, to warn about.
+ * limit; and the paths of keys written in the file rather than as `env:NAME`, to warn about. `indexes`: where its keys
+ * are in the file (default: where they are in `entry`).
  */
 export const resolve = (
   entry: GatewayEntry,
-  read: ReadSecret
+  read: ReadSecret,
+  indexes?: KeyIndexes
 ): Effect.Effect<{
   readonly keys: Gateway.Keys
   readonly issues: ReadonlyArray<typeof Issue.Type>
   readonly literals: ReadonlyArray<string>
+  /** Where each key of `keys.keys` and `keys.adminKeys` is in the file (`gateway.keys[2]`). */
+  readonly paths: { readonly keys: ReadonlyArray<string>; readonly adminKeys: ReadonlyArray<string> }
 }> =>
   Effect.gen(function*() {
     const issues: Array<typeof Issue.Type> = []
     const literals: Array<string> = []
     const readAll = <E extends { readonly name: string; readonly key: string }>(
       entries: ReadonlyArray<E>,
-      at: string
+      at: "keys" | "admin_keys"
     ) =>
       Effect.gen(function*() {
         const out: Array<{ readonly entry: E; readonly key: Redacted.Redacted<string>; readonly path: string }> = []
         const names = new Set<string>()
         for (const [index, item] of entries.entries()) {
-          const path = `gateway.${at}[${index}]`
+          const path = `gateway.${at}[${indexes?.[at][index] ?? index}]`
           if (names.has(item.name)) issues.push({ path: `${path}.name`, message: `${item.name} is listed twice` })
           names.add(item.name)
           if (!item.key.startsWith("env:")) literals.push(`${path}.key`)
@@ -334,6 +346,7 @@ export const resolve = (
     return {
       issues,
       literals,
+      paths: { keys: keys.map(({ path }) => path), adminKeys: admins.map(({ path }) => path) },
       keys: {
         keys: keys.map(({ entry: item, key }): Gateway.Key => ({
           name: item.name,

@@ -25,7 +25,14 @@ import {
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
 import * as Steps from "../steps.js"
-import { GatewayEntry, type ReadSecret, resolve as resolveGateway } from "./gateway.js"
+import {
+  AdminKeyEntry,
+  GatewayEntry,
+  KeyEntry as GatewayKeyEntry,
+  type KeyIndexes,
+  type ReadSecret,
+  resolve as resolveGateway
+} from "./gateway.js"
 import { GuardrailsEntry, resolve as resolveGuardrails, unknownNames } from "./guardrails.js"
 import { McpServersEntry, resolve as resolveMcp } from "./mcp.js"
 import * as internalRouter from "./router.js"
@@ -245,6 +252,49 @@ function decodeEach(providers: unknown): Effect.Effect<DecodedEntries> {
   })
 }
 
+/**
+ * The `gateway` section decoded with its `keys` and `admin_keys` apart, each key alone: its issues, and the section of
+ * what decodes (its keys alone when its other fields do not), with where each key kept is in the file.
+ */
+function decodeGateway(json: unknown): Effect.Effect<{
+  readonly issues: ReadonlyArray<typeof Issue.Type>
+  readonly section: GatewayEntry
+  readonly indexes: KeyIndexes
+}> {
+  return Effect.gen(function*() {
+    const { admin_keys, keys, ...rest } = isRecord(json) ? json : { keys: undefined, admin_keys: undefined }
+    const whole = yield* decode(GatewayEntry, isRecord(json) ? rest : json, ["gateway"])
+    const issues = Result.isFailure(whole) ? [...whole.failure] : []
+    const list = <S extends Schema.Top>(schema: S, items: unknown, field: "keys" | "admin_keys") =>
+      Effect.gen(function*() {
+        const kept: Array<{ readonly entry: S["Type"]; readonly index: number }> = []
+        if (items === undefined) return kept
+        if (!Array.isArray(items)) {
+          const refused = yield* decode(Schema.Array(schema), items, ["gateway", field])
+          if (Result.isFailure(refused)) issues.push(...refused.failure)
+          return kept
+        }
+        for (const [index, item] of items.entries()) {
+          const one = yield* decode(schema, item, ["gateway", field, index])
+          if (Result.isSuccess(one)) kept.push({ entry: one.success, index })
+          else issues.push(...one.failure)
+        }
+        return kept
+      })
+    const gatewayKeys = yield* list(GatewayKeyEntry, keys, "keys")
+    const adminKeys = yield* list(AdminKeyEntry, admin_keys, "admin_keys")
+    return {
+      issues,
+      section: {
+        ...(Result.isSuccess(whole) ? whole.success : {}),
+        ...(keys === undefined ? {} : { keys: gatewayKeys.map(({ entry }) => entry) }),
+        ...(admin_keys === undefined ? {} : { admin_keys: adminKeys.map(({ entry }) => entry) })
+      },
+      indexes: { keys: gatewayKeys.map(({ index }) => index), admin_keys: adminKeys.map(({ index }) => index) }
+    }
+  })
+}
+
 /** The routers of the `router` JSON that decode alone, when the whole section does not. */
 function decodeRouters(json: unknown): Effect.Effect<Readonly<Record<string, typeof RouterEntry.Type>>> {
   return Effect.gen(function*() {
@@ -368,11 +418,36 @@ const masker = (secrets: ReadonlyArray<string>) => {
     )
 }
 
-/** Decodes a configuration from a parsed JSON value. `source` names it in errors. */
-export const fromJson = (
+/** Where the parts of a configuration read are in its file, for naming what is found of them later. */
+export interface Places {
+  /** Each entry read, by its deployment's name (`provider/model_name`): `provider[index]`. */
+  readonly entries: ReadonlyMap<string, string>
+  /** Where each gateway key and admin key read is in the file (`gateway.keys[2]`), in `config.gateway`'s order. */
+  readonly keys: ReadonlyArray<string>
+  readonly adminKeys: ReadonlyArray<string>
+  /** The names of the entries that do not decode (`provider/model_name` and `model_name`): their issues name them. */
+  readonly unread: ReadonlySet<string>
+  /** The parts read without an entry they list (`router.main`, listing one that does not decode). */
+  readonly partial: ReadonlySet<string>
+}
+
+/** A configuration read: what of it reads, every problem of its file (keys masked), and where its parts are. */
+export interface Read {
+  readonly config: ProviderConfig
+  readonly issues: ReadonlyArray<typeof Issue.Type>
+  readonly places: Places
+  /** The file's keys masked in a text. */
+  readonly mask: (text: string) => string
+}
+
+/**
+ * A configuration read from a parsed JSON value, whatever its problems: its parts that decode, checked for their
+ * references, rules and `env:` variables, and every problem found. Only a value whose shape cannot be walked fails.
+ */
+export const read = (
   json: unknown,
   source = "the provider configuration"
-): Effect.Effect<ProviderConfig, ProviderConfigError> =>
+): Effect.Effect<Read, ProviderConfigError> =>
   Effect.gen(function*() {
     // Each walk of a file apart from the others, other fibers run between them: a file of many keys takes a while.
     yield* Effect.yieldNow
@@ -425,15 +500,16 @@ export const fromJson = (
     }
     const section = yield* decode(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
     const store = storeJson === undefined ? undefined : yield* decode(StoreEntry, storeJson, ["store"])
-    const gatewaySection = gatewayJson === undefined ? undefined : yield* decode(GatewayEntry, gatewayJson, ["gateway"])
+    const gatewaySection = gatewayJson === undefined ? undefined : yield* decodeGateway(gatewayJson)
     const mcpSection = mcpJson === undefined ? undefined : yield* decode(McpServersEntry, mcpJson, ["mcp_servers"])
     const guardrailsSection = guardrailsJson === undefined
       ? undefined
       : yield* decode(GuardrailsEntry, guardrailsJson, ["guardrails"])
     // The issues of every part that does not decode; the parts that do are checked below all the same, so that every
     // problem of the file is named at once, its fields' and its cross-references' alike.
-    const issues: Array<typeof Issue.Type> = [decoded, section, store, gatewaySection, mcpSection, guardrailsSection]
+    const issues: Array<typeof Issue.Type> = [decoded, section, store, mcpSection, guardrailsSection]
       .flatMap((result) => result?._tag === "Failure" ? result.failure : [])
+    issues.push(...gatewaySection?.issues ?? [])
     for (const list of keyLists) if (Result.isFailure(list.keys)) issues.push(...list.keys.failure)
     if (issues.length > 0) {
       const unset = yield* Effect.all(
@@ -547,9 +623,9 @@ export const fromJson = (
     }
     const { issues: routerIssues, routers } = internalRouter.resolve(routerSection, providers, undecoded)
     issues.push(...routerIssues)
-    const gateway = gatewaySection?._tag === "Success"
-      ? yield* resolveGateway(gatewaySection.success, readSecret)
-      : undefined
+    const gateway = gatewaySection === undefined
+      ? undefined
+      : yield* resolveGateway(gatewaySection.section, readSecret, gatewaySection.indexes)
     if (gateway !== undefined) issues.push(...gateway.issues)
     for (const path of gateway?.literals ?? []) {
       yield* Effect.logWarning(
@@ -574,13 +650,14 @@ export const fromJson = (
     for (const [name, router] of Object.entries(routerSection)) {
       issues.push(...unknownNames(guardrailNames, router.guardrails, `router.${name}.guardrails`))
     }
-    const gatewayEntry = gatewaySection?._tag === "Success" ? gatewaySection.success : undefined
+    const gatewayEntry = gatewaySection?.section
     issues.push(...unknownNames(guardrailNames, gatewayEntry?.guardrails, "gateway.guardrails"))
     for (const [name, server] of Object.entries(mcpSection?._tag === "Success" ? mcpSection.success : {})) {
       issues.push(...unknownNames(guardrailNames, server.guardrails, `mcp_servers.${name}.guardrails`))
     }
     for (const [index, key] of (gatewayEntry?.keys ?? []).entries()) {
-      issues.push(...unknownNames(guardrailNames, key.guardrails, `gateway.keys[${index}].guardrails`))
+      const at = `gateway.keys[${gatewaySection!.indexes.keys[index]}]`
+      issues.push(...unknownNames(guardrailNames, key.guardrails, `${at}.guardrails`))
     }
     const storeEntry = store?._tag === "Success" ? store.success : undefined
     const sql = storeEntry?.sql === undefined
@@ -589,8 +666,13 @@ export const fromJson = (
     if (sql?._tag === "Failure") issues.push(...sql.failure)
     const redis = storeEntry?.redis === undefined ? undefined : yield* Effect.result(readRedis(storeEntry.redis))
     if (redis?._tag === "Failure") issues.push(...redis.failure)
-    if (issues.length > 0) return yield* failure(distinct(issues))
-    return {
+    const entries = new Map<string, string>()
+    for (const [provider, list] of Object.entries(file)) {
+      list.forEach((entry, index) => {
+        if (entry !== undefined) entries.set(`${provider}/${entry.model_name}`, `${provider}[${index}]`)
+      })
+    }
+    const config: ProviderConfig = {
       providers,
       routers,
       ...(storeEntry !== undefined && redis?._tag === "Success" ? { store: toOptions(storeEntry, redis.success) } : {}),
@@ -599,7 +681,34 @@ export const fromJson = (
       ...(mcp !== undefined ? { mcpServers: mcp.servers } : {}),
       ...(guardrailsSection !== undefined ? { guardrails: guardrails.guardrails } : {})
     }
+    return {
+      config,
+      issues: failure(distinct(issues)).issues,
+      places: {
+        entries,
+        keys: gateway?.paths.keys ?? [],
+        adminKeys: gateway?.paths.adminKeys ?? [],
+        unread: undecoded,
+        partial: new Set(
+          Object.entries(routerSection).flatMap(([name, entry]) =>
+            entry.deployments.some((wanted) => undecoded.has(wanted)) ? [`router.${name}`] : []
+          )
+        )
+      },
+      mask
+    }
   })
+
+/** Decodes a configuration from a parsed JSON value, or fails naming every problem. `source` names it in errors. */
+export const fromJson = (
+  json: unknown,
+  source = "the provider configuration"
+): Effect.Effect<ProviderConfig, ProviderConfigError> =>
+  Effect.flatMap(
+    read(json, source),
+    ({ config, issues }) =>
+      issues.length > 0 ? Effect.fail(new ProviderConfigError({ source, issues })) : Effect.succeed(config)
+  )
 
 /**
  * A JSON syntax error without the text V8 quotes around it (`..."[sk-secret-"... is
@@ -614,9 +723,9 @@ const syntaxError = (text: string, error: Error): string => {
   return `${quoted[1]} near line ${before.split("\n").length} column ${at - before.lastIndexOf("\n")}`
 }
 
-/** Reads and decodes a `provider.json` file. */
-export const load = Effect.fnUntraced(
-  function*(path: string): Effect.fn.Return<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> {
+/** A `provider.json` file's JSON, or the problem of a file too large, unreadable or not JSON. */
+const readJson = Effect.fnUntraced(
+  function*(path: string): Effect.fn.Return<unknown, ProviderConfigError, FileSystem.FileSystem> {
     const fs = yield* FileSystem.FileSystem
     const unreadable = (error: { readonly message: string }) =>
       new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] })
@@ -628,7 +737,7 @@ export const load = Effect.fnUntraced(
       })
     }
     const text = yield* Effect.mapError(fs.readFileString(path), unreadable)
-    const json = yield* Effect.try({
+    return yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (error) =>
         new ProviderConfigError({
@@ -636,6 +745,19 @@ export const load = Effect.fnUntraced(
           issues: [{ path: "", message: `not valid JSON: ${syntaxError(text, error as Error)}` }]
         })
     })
-    return yield* fromJson(json, path)
+  }
+)
+
+/** Reads and decodes a `provider.json` file. */
+export const load = Effect.fnUntraced(
+  function*(path: string): Effect.fn.Return<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> {
+    return yield* fromJson(yield* readJson(path), path)
+  }
+)
+
+/** Reads a `provider.json` file whatever its problems (`read`). */
+export const readFile = Effect.fnUntraced(
+  function*(path: string): Effect.fn.Return<Read, ProviderConfigError, FileSystem.FileSystem> {
+    return yield* read(yield* readJson(path), path)
   }
 )

@@ -33,9 +33,9 @@ import * as Pricing from "../../../Pricing.js"
 import type * as RateLimiter from "../../../RateLimiter.js"
 import * as OptionsErrors from "../../optionsError.js"
 import { mostEmbeddingTokens } from "../../tokens/promptSize.js"
-import type { Engine, Target } from "../engine.js"
+import type { ModelEntry, Target } from "../engine.js"
 import * as Errors from "../errorAnswer.js"
-import type { TokenCallers } from "../identity/callers.js"
+import type { Served as TokenServed, TokenCallers } from "../identity/callers.js"
 import { isJwtShaped } from "../identity/oidc.js"
 import * as Allow from "../mcp/allow.js"
 import { type Caller, configKeyId, digest, find, personPrefix, unpricedOf } from "./caller.js"
@@ -288,21 +288,98 @@ const info = (
   ...(key.rateLimit === undefined ? {} : { rateLimit: key.rateLimit })
 })
 
+/** What the keys' checks read of what a configuration serves: its names, their prices and its guardrails' names. */
+export interface Served extends TokenServed {
+  readonly models: ReadonlyArray<ModelEntry>
+  /** The configuration's guardrails, by name: the names a key may give. Default: none. */
+  readonly guardrails?: ReadonlyMap<string, unknown> | undefined
+}
+
 /**
- * The keys checked (names given and unique, no key listed twice, every model
- * name one of the engine's, every model of a budgeted key priced) and hashed,
- * each with its limiter and budget from `limits`, a budget handed on from `kept` (the budgets of the configuration
- * served before, by key name) when it has one.
+ * Every problem of the keys, each naming its field: a name missing or listed twice, a key empty or listed twice, a
+ * name a key made at run time has (`named`: that key's id), a guardrail, model or group the configuration does not
+ * have, a budget on a model without a price, a default `max_tokens` that is not a positive integer.
+ */
+export function problems(
+  keys: ReadonlyArray<Key>,
+  adminKeys: ReadonlyArray<AdminKey>,
+  served: Served,
+  named: (name: string) => string | undefined = () => undefined
+): ReadonlyArray<OptionsError> {
+  const names = new Set<string>()
+  const digests = new Set<string>()
+  const found: Array<OptionsError | undefined> = []
+  const own = (field: string, name: string, key: Redacted.Redacted<string>) => {
+    if (name === "" || names.has(`${field}:${name}`)) {
+      found.push(OptionsErrors.make("Gateway", `${field}.name`, name, "a name of its own (names are unique)"))
+    }
+    names.add(`${field}:${name}`)
+    const sha256 = digest(Redacted.value(key)).toString("hex")
+    if (Redacted.value(key) === "" || digests.has(sha256)) {
+      found.push(
+        OptionsErrors.make("Gateway", `${field}.key`, key, "a non-empty key of its own (a key is listed once)")
+      )
+    }
+    digests.add(sha256)
+  }
+  const known = (model: string) => served.resolve(model) !== undefined
+  for (const [index, key] of keys.entries()) {
+    const field = `keys[${index}]`
+    own(field, key.name, key.key)
+    // A name is one key's: a key made at run time of this name would share the name in every answer and log line.
+    const made = named(key.name)
+    const priceless = key.budget === undefined ? undefined : unpricedOf(served, key.models)
+    found.push(
+      made === undefined ? undefined : OptionsErrors.make(
+        "Gateway",
+        `${field}.name`,
+        key.name,
+        `a name no key made at run time has: the key ${made} (made through the admin API) is named so; rename one ` +
+          "of them"
+      ),
+      ...(key.guardrails ?? []).map((name, g) =>
+        served.guardrails?.has(name) === true ? undefined : OptionsErrors.make(
+          "Gateway",
+          `${field}.guardrails[${g}]`,
+          name,
+          `the name of a guardrail of the configuration (known: ${
+            [...served.guardrails?.keys() ?? []].join(", ") || "none"
+          })`
+        )
+      ),
+      ...(key.models ?? []).map((model, m) =>
+        known(model) ? undefined : OptionsErrors.make(
+          "Gateway",
+          `${field}.models[${m}]`,
+          model,
+          "a router, deployment, model or group of the configuration (GET /v1/models lists them)"
+        )
+      ),
+      priceless === undefined ? undefined : OptionsErrors.make(
+        "Gateway",
+        `${field}.budget`,
+        priceless,
+        "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
+          "provider.json, or limit the key's `models` to priced ones)"
+      ),
+      OptionsErrors.positive("Gateway", `${field}.budget.defaultMaxTokens`, key.budget?.defaultMaxTokens, {
+        integer: true,
+        optional: true
+      })
+    )
+  }
+  for (const [index, key] of adminKeys.entries()) own(`adminKeys[${index}]`, key.name, key.key)
+  return found.filter((problem) => problem !== undefined)
+}
+
+/**
+ * The keys checked (`problems`) and hashed, each with its limiter and budget from `limits`, a budget handed on from
+ * `kept` (the budgets of the configuration served before, by key name) when it has one.
  */
 export const make = (
   keys: ReadonlyArray<Key>,
   adminKeys: ReadonlyArray<AdminKey>,
-  engine: {
-    readonly resolve: (model: string) => Pick<Target, "price"> | undefined
-    readonly models: Engine["models"]
-    /** The configuration's guardrails, by name: the names a key may give. Default: none. */
-    readonly guardrails?: Engine["guardrails"] | undefined
-  },
+  engine: Served,
   limits: KeyLimits.KeyLimits,
   kept: ReadonlyMap<string, KeyLimits.KeptBudget>,
   options: {
@@ -319,82 +396,15 @@ export const make = (
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const database = options.database
+    const refused = OptionsErrors.all(problems(keys, adminKeys, engine, (name) => database?.runtime.named(name)))
+    if (refused !== undefined) return yield* refused
     const clock = yield* Clock.Clock
-    const known = (model: string) => engine.resolve(model) !== undefined
     const budgets = new Map(kept)
     const callers: Array<Caller> = []
     const admins: Array<{ readonly name: string; readonly digest: Buffer }> = []
     const infos: Array<KeyInfo> = []
-    const names = new Set<string>()
-    const digests = new Set<string>()
-    // Every problem of the keys, named at once.
-    const problems: Array<OptionsError> = []
-    const add = (field: string, name: string, key: Redacted.Redacted<string>): Buffer | undefined => {
-      if (name === "" || names.has(`${field}:${name}`)) {
-        problems.push(OptionsErrors.make("Gateway", `${field}.name`, name, "a name of its own (names are unique)"))
-      }
-      names.add(`${field}:${name}`)
-      const sha256 = digest(Redacted.value(key))
-      if (Redacted.value(key) === "" || digests.has(sha256.toString("hex"))) {
-        problems.push(
-          OptionsErrors.make("Gateway", `${field}.key`, key, "a non-empty key of its own (a key is listed once)")
-        )
-        return undefined
-      }
-      digests.add(sha256.toString("hex"))
-      return sha256
-    }
-    const unpriced = (models: ReadonlyArray<string> | undefined) => unpricedOf(engine, models)
-    // The problems of a gateway key besides its name and key.
-    const keyProblems = (key: Key, field: string): ReadonlyArray<OptionsError | undefined> => {
-      // A name is one key's: a key made at run time of this name would share the name in every answer and log line.
-      const made = database?.runtime.named(key.name)
-      const priceless = key.budget === undefined ? undefined : unpriced(key.models)
-      return [
-        made === undefined ? undefined : OptionsErrors.make(
-          "Gateway",
-          `${field}.name`,
-          key.name,
-          `a name no key made at run time has: the key ${made} (made through the admin API) is named so; rename one ` +
-            "of them"
-        ),
-        ...(key.guardrails ?? []).map((name, g) =>
-          engine.guardrails?.has(name) === true ? undefined : OptionsErrors.make(
-            "Gateway",
-            `${field}.guardrails[${g}]`,
-            name,
-            `the name of a guardrail of the configuration (known: ${
-              [...engine.guardrails?.keys() ?? []].join(", ") || "none"
-            })`
-          )
-        ),
-        ...(key.models ?? []).map((model, m) =>
-          known(model) ? undefined : OptionsErrors.make(
-            "Gateway",
-            `${field}.models[${m}]`,
-            model,
-            "a router, deployment, model or group of the configuration (GET /v1/models lists them)"
-          )
-        ),
-        priceless === undefined ? undefined : OptionsErrors.make(
-          "Gateway",
-          `${field}.budget`,
-          priceless,
-          "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
-            "provider.json, or limit the key's `models` to priced ones)"
-        ),
-        OptionsErrors.positive("Gateway", `${field}.budget.defaultMaxTokens`, key.budget?.defaultMaxTokens, {
-          integer: true,
-          optional: true
-        })
-      ]
-    }
-    for (const [index, key] of keys.entries()) {
-      const field = `keys[${index}]`
-      const sha256 = add(field, key.name, key.key)
-      const found = keyProblems(key, field).filter((problem) => problem !== undefined)
-      problems.push(...found)
-      if (sha256 === undefined || problems.length > 0) continue
+    for (const key of keys) {
+      const sha256 = digest(Redacted.value(key.key))
       const limiter = key.rateLimit === undefined ? undefined : yield* limits.limiter(key.name, key.rateLimit)
       let budget: Budget.Service | undefined
       if (key.budget !== undefined) {
@@ -416,14 +426,11 @@ export const make = (
       })
       infos.push(info(key.name, sha256, false, key))
     }
-    for (const [index, key] of adminKeys.entries()) {
-      const sha256 = add(`adminKeys[${index}]`, key.name, key.key)
-      if (sha256 === undefined) continue
+    for (const key of adminKeys) {
+      const sha256 = digest(Redacted.value(key.key))
       admins.push({ name: key.name, digest: sha256 })
       infos.push(info(key.name, sha256, true, { models: undefined, tools: undefined, guardrails: undefined }))
     }
-    const refused = OptionsErrors.all(problems)
-    if (refused !== undefined) return yield* refused
 
     const tokens = options.tokens
     const authenticate = (headers: Readonly<Record<string, string | undefined>>) => {

@@ -427,22 +427,27 @@ function chainsOf(
   return problem === undefined ? Result.succeed(chains) : Result.fail(problem)
 }
 
-// The servers of `servers` with names the gateway cannot serve them under.
-function misnamed(servers: Readonly<Record<string, Gateway.McpServer>>): OptionsError | undefined {
-  const name = Object.keys(servers).find((candidate) => !Allow.isServerName(candidate))
-  return name === undefined
-    ? undefined
-    : OptionsErrors.make("Gateway", `config.mcpServers.${name}`, name, `a name of ${Allow.serverNameRule}`)
-}
-
-// The first server of `servers` whose price is not a positive number (a `RateLimiter` checks the limits).
-function mispriced(servers: Readonly<Record<string, Gateway.McpServer>>): OptionsError | undefined {
-  for (const [name, server] of Object.entries(servers)) {
-    const option = `config.mcpServers.${name}.pricePerCall`
-    const refused = OptionsErrors.positive("Gateway", option, server.pricePerCall, { optional: true })
-    if (refused !== undefined) return refused
-  }
-  return undefined
+/**
+ * Every problem of `servers`, each naming its field: a name the gateway cannot serve a server under, a price that is
+ * not a positive number (a `RateLimiter` checks the limits), and with the engine's guardrails (`guarding`), a name of
+ * one the configuration does not have.
+ */
+export function problems(
+  servers: Readonly<Record<string, Gateway.McpServer>>,
+  guarding?: Pick<Engine, "guardrails" | "gatewayGuardrails">
+): ReadonlyArray<OptionsError | undefined> {
+  const chains = guarding === undefined ? undefined : chainsOf(servers, guarding)
+  return [
+    ...Object.entries(servers).flatMap(([name, server]) => [
+      Allow.isServerName(name)
+        ? undefined
+        : OptionsErrors.make("Gateway", `config.mcpServers.${name}`, name, `a name of ${Allow.serverNameRule}`),
+      OptionsErrors.positive("Gateway", `config.mcpServers.${name}.pricePerCall`, server.pricePerCall, {
+        optional: true
+      })
+    ]),
+    chains !== undefined && Result.isFailure(chains) ? chains.failure : undefined
+  ]
 }
 
 /** A server as the endpoints serve it now: what it offered when last listed, each definition by kind and name. */
@@ -466,7 +471,7 @@ export const make = Effect.fnUntraced(function*(
   guarding: Pick<Engine, "guardrails" | "gatewayGuardrails">,
   limiters: Context.Context<RateLimiter.BucketStore | RateLimiter.SlotStore>
 ) {
-  const refused = misnamed(servers) ?? mispriced(servers)
+  const refused = OptionsErrors.all(problems(servers, guarding))
   if (refused !== undefined) return yield* refused
   const chains = yield* Effect.fromResult(chainsOf(servers, guarding))
   const scope = yield* Effect.scope
