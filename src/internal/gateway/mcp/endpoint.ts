@@ -134,8 +134,8 @@ interface Served {
   readonly tool: McpSchema.Tool
 }
 
-// A refusal of the caller's budget or rate limit, as the call's error: `McpServer` answers it as a tool's failure (a
-// result with `isError`, this message its text), which a model reads and a client sees (docs/mcp.md).
+// A refusal of the caller's budget or rate limit, as the call's error: answered as a tool's failure (`failedCall`),
+// which a model reads and a client sees (docs/mcp.md).
 function refused(answer: Errors.ErrorAnswer) {
   return new McpSchema.InternalError({ message: answer.message })
 }
@@ -149,6 +149,16 @@ export function argumentsDigest(payload: Readonly<Record<string, unknown>> | und
 // message the guardrail and its reason, never the text it found.
 function blockedBy(error: GuardrailError) {
   return new McpSchema.InternalError({ message: Errors.guardrailBlocked(error).message })
+}
+
+// A call's failure (a refusal, a guardrail's block, its server's failure) as the tool result every revision answers
+// it with: `isError`, its message the text. `McpServer` answers a handler's error so in 2025-11-25 and 2026-07-28
+// only, as JSON-RPC error -32603 in 2025-06-18 and 2025-03-26, which the clients of those (Codex's, Gemini CLI's)
+// show as a broken call rather than a tool's failure its model reads.
+function failedCall(error: McpSchema.InternalError) {
+  return Effect.succeed(
+    new McpSchema.CallToolResult({ isError: true, content: [{ type: "text", text: error.message }] })
+  )
 }
 
 // Why a call did not end as its server answered it, when the gateway stopped it.
@@ -261,7 +271,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         headers: http._tag === "Some" ? http.value.headers : Headers.empty
       },
       call
-    )
+    ).pipe(Effect.catchTag("InternalError", failedCall))
   })
 }
 
