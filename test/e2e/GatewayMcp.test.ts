@@ -21,6 +21,7 @@ import * as Http from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
+import { maskKey } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -146,14 +147,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
       expect(echoed.structuredContent).toEqual({ echoed: "hi" })
     }).pipe(Effect.scoped))
 
-  it.effect("a stdio server is started with its env (env: read), and none of the gateway's own variables", () =>
+  it.effect("a stdio server is started with its env (env: read, masked in what it answers), none of the gateway's own", () =>
     Effect.gen(function*() {
       const { open } = yield* Fixture
       const client = yield* sdkClient(`${open.url}/mcp`)
       const sum = yield* Effect.promise(() => client.callTool({ name: "calc__add", arguments: { a: 2, b: 3 } }))
       expect(sum.structuredContent).toEqual({ value: 5 })
       const env = yield* Effect.promise(() => client.callTool({ name: "calc__env", arguments: {} }))
-      expect(env.structuredContent).toEqual({ mode: "exact", leaked: false })
+      // The value it was given reaches the caller masked, as every credential of an MCP server does: its masked id.
+      expect(env.structuredContent).toEqual({ mode: maskKey("exact"), leaked: false })
     }).pipe(Effect.scoped))
 
   it.effect("/mcp/<server> serves one server's tools under their own names; another path is 404", () =>

@@ -55,6 +55,7 @@ import * as Guardrails from "../guardrails.js"
 import type * as Auth from "../keys/auth.js"
 import type * as Logs from "../observe/record.js"
 import * as Allow from "./allow.js"
+import * as Credentials from "./credentials.js"
 import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
 import * as Relay from "./relay.js"
@@ -457,11 +458,12 @@ export const make = Effect.fnUntraced(function*(
   if (refused !== undefined) return yield* refused
   const chains = yield* Effect.fromResult(chainsOf(servers, guarding))
   const scope = yield* Effect.scope
+  const credentials = Credentials.make(servers)
   const upstreams = yield* Effect.forEach(
     Object.entries(servers),
     ([name, server]) =>
       Effect.flatMap(
-        Upstreams.connect(name, server),
+        Upstreams.connect(name, server, credentials),
         (upstream) =>
           governable(upstream, server, { guardrails: chains.get(name)!, named: guarding.guardrails }, limiters)
       ),
@@ -564,31 +566,36 @@ export const make = Effect.fnUntraced(function*(
           : [{ name: server.upstream.name, price: server.price, tools: now.listing.tools }]
       })
     ),
-    http: Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const path = new URL(request.url, "http://gateway").pathname
-      const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
-      if (!served) return ServerRequests.served(relayed, request, http)
-      return Effect.gen(function*() {
-        const visible = yield* Effect.serviceOption(Visible)
-        const rule = visible._tag === "Some" ? visible.value : Allow.nothing
-        // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
-        const named = yield* Effect.serviceOption(Subscriptions.Session)
-        const session = named._tag === "Some" ? named.value : undefined
-        // Those taken are told as changed once: on the stream this request opens, else on the session's stream.
-        const taken = session?.recorded === undefined
-          ? []
-          : yield* subscriptions.take(session.id, path, rule, session.recorded)
-        if (!Standalone.opensStream(request) || session === undefined) {
-          if (session !== undefined) yield* subscriptions.tell(session.id, taken)
-          return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
-        }
-        return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
-          session: session.id,
-          subscribed: subscriptions.subscribedBy(session.id),
-          taken: taken.map((subscribed) => subscribed.uri)
+    // Every answer with the servers' credentials masked in it (`credentials.ts`): an upstream's text reaches no caller
+    // otherwise.
+    http: Effect.map(
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const path = new URL(request.url, "http://gateway").pathname
+        const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
+        if (!served) return ServerRequests.served(relayed, request, http)
+        return Effect.gen(function*() {
+          const visible = yield* Effect.serviceOption(Visible)
+          const rule = visible._tag === "Some" ? visible.value : Allow.nothing
+          // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
+          const named = yield* Effect.serviceOption(Subscriptions.Session)
+          const session = named._tag === "Some" ? named.value : undefined
+          // Those taken are told as changed once: on the stream this request opens, else on the session's stream.
+          const taken = session?.recorded === undefined
+            ? []
+            : yield* subscriptions.take(session.id, path, rule, session.recorded)
+          if (!Standalone.opensStream(request) || session === undefined) {
+            if (session !== undefined) yield* subscriptions.tell(session.id, taken)
+            return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
+          }
+          return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
+            session: session.id,
+            subscribed: subscriptions.subscribedBy(session.id),
+            taken: taken.map((subscribed) => subscribed.uri)
+          })
         })
-      })
-    })
+      }),
+      credentials.masked
+    )
   } satisfies Endpoints
 })
 
