@@ -92,7 +92,7 @@ const reading = Effect.fnUntraced(function*(store: Sessions.SessionStore, reads:
     caller: null,
     initialize: JSON.stringify({ protocolVersion, capabilities: {}, clientInfo: { name: "session-store-bench" } }),
     startedAt: yield* Clock.currentTimeMillis
-  }, 0)
+  }, 0, Sessions.defaultBounds)
   const read = store.read("5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10")
   for (let warming = 0; warming < reads / 10; warming++) yield* read
   const began = performance.now()

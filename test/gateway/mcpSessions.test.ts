@@ -29,7 +29,10 @@ const recorded = (
   startedAt: number,
   caller: string | null,
   subscribed: ReadonlyArray<string> = []
-): Sessions.Recorded => ({ ...session(id, startedAt, caller), subscribed })
+): Sessions.Recorded => ({ ...session(id, startedAt, caller), usedAt: startedAt, subscribed })
+
+// Bounds no test of the store's other steps reaches.
+const roomy: Sessions.Bounds = { maxSessions: 1_000, maxKeySessions: 1_000, maxBytes: 1e9, maxKeyBytes: 1e9 }
 
 describe("MCP sessions' store", () => {
   const stores = [
@@ -41,13 +44,13 @@ describe("MCP sessions' store", () => {
     it.live(`${label}: saved sessions read back; a save forgets those started before its cut-off`, () =>
       Effect.gen(function*() {
         const store = yield* makeStore
-        yield* store.save(session("a", 1_000, "config:agent"), 0)
-        yield* store.save(session("b", 2_000, null), 0)
+        yield* store.save(session("a", 1_000, "config:agent"), 0, roomy)
+        yield* store.save(session("b", 2_000, null), 0, roomy)
         expect(yield* store.read("a")).toEqual(recorded("a", 1_000, "config:agent"))
         expect(yield* store.read("b")).toEqual(recorded("b", 2_000, null))
         expect(yield* store.read("c")).toBeUndefined()
         // Saved with a cut-off of 1500: `a` (1000) is forgotten, `b` (2000) and `c` kept.
-        yield* store.save(session("c", 3_000, "key_1"), 1_500)
+        yield* store.save(session("c", 3_000, "key_1"), 1_500, roomy)
         expect(yield* store.read("a")).toBeUndefined()
         expect(yield* store.read("b")).toEqual(recorded("b", 2_000, null))
         expect(yield* store.read("c")).toEqual(recorded("c", 3_000, "key_1"))
@@ -56,8 +59,8 @@ describe("MCP sessions' store", () => {
     it.live(`${label}: a session's subscriptions are recorded with it, and go when it ends or is forgotten`, () =>
       Effect.gen(function*() {
         const store = yield* makeStore
-        yield* store.save(session("a", 1_000, null), 0)
-        yield* store.save(session("b", 2_000, null), 0)
+        yield* store.save(session("a", 1_000, null), 0, roomy)
+        yield* store.save(session("b", 2_000, null), 0, roomy)
         yield* store.subscribe("a", "mcp://docs/file:///b.md", true)
         yield* store.subscribe("a", "mcp://docs/file:///a.md", true)
         // Twice is once.
@@ -79,9 +82,9 @@ describe("MCP sessions' store", () => {
         expect(yield* store.read("a")).toBeUndefined()
         expect(yield* store.read("b")).toEqual(recorded("b", 2_000, null, ["file:///a.md"]))
         // Forgotten past the cut-off, with its subscriptions: the same id saved again subscribes to nothing.
-        yield* store.save(session("c", 3_000, null), 2_500)
+        yield* store.save(session("c", 3_000, null), 2_500, roomy)
         expect(yield* store.read("b")).toBeUndefined()
-        yield* store.save(session("b", 4_000, null), 0)
+        yield* store.save(session("b", 4_000, null), 0, roomy)
         expect(yield* store.read("b")).toEqual(recorded("b", 4_000, null))
         // Which of a list of ids are recorded, however many.
         const many = Array.from({ length: 1_200 }, (_, n) => `ghost-${n}`)
@@ -102,7 +105,7 @@ describe("MCP sessions' store", () => {
           }
         }) as SqlClient.SqlClient
         const store = Sessions.sqlStore({ ...database, sql: counted })
-        yield* store.save(session("a", 1_000, null), 0)
+        yield* store.save(session("a", 1_000, null), 0, roomy)
         yield* store.subscribe("a", "file:///b.md", true)
         yield* store.subscribe("a", "file:///a.md", true)
         queries = 0

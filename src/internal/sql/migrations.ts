@@ -287,6 +287,14 @@ export const migrations = {
       uri TEXT NOT NULL,
       PRIMARY KEY (session, uri)
     )`
+  ),
+  // The MCP sessions' bounds (docs/mcp.md): when a request last named each (the idlest is let go of first), and the
+  // bytes of its record, counted per key and in all; by key and use, for a key's count and its idlest.
+  "18_mcp_session_bounds": statements(
+    "ALTER TABLE mcp_sessions ADD COLUMN used_at BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE mcp_sessions ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0",
+    "CREATE INDEX mcp_sessions_by_caller ON mcp_sessions (caller, used_at)",
+    "CREATE INDEX mcp_sessions_by_use ON mcp_sessions (used_at)"
   )
 }
 
