@@ -93,6 +93,85 @@ describe("MCP sessions' store", () => {
       }).pipe(Effect.scoped))
   }
 
+  // The bounds, on each backend: the times are the store's (a save's is its session's start), so no clock is read.
+  const minute = 60_000
+  for (const [label, makeStore] of stores) {
+    it.live(`${label}: past a key's count, its idlest session makes room; none idle, the new one is refused`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const bounds = { ...roomy, maxKeySessions: 3 }
+        for (const [id, at] of [["a1", 0], ["a2", 1_000], ["a3", 2_000]] as const) {
+          expect(yield* store.save(session(id, at, "key_a"), 0, bounds)).toEqual({ _tag: "Kept", letGo: [] })
+        }
+        yield* store.save(session("b1", 0, "key_b"), 0, bounds)
+        // Used since: a1 is not idle at 100 s; a2 (used at 1 s) is the idlest of key_a's.
+        yield* store.touch("a1", 70_000)
+        expect(yield* store.save(session("a4", 100_000, "key_a"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["a2"] })
+        expect(yield* store.read("a2")).toBeUndefined()
+        expect((yield* store.read("a1"))?.usedAt).toBe(70_000)
+        // Another key's idle session is not a key's room.
+        expect(yield* store.read("b1")).toEqual(recorded("b1", 0, "key_b"))
+        // Every one of key_a's used within the minute: refused, recorded nowhere, nothing let go of.
+        for (const id of ["a1", "a3", "a4"]) yield* store.touch(id, 100_000 + minute / 2)
+        expect(yield* store.save(session("a5", 100_000 + minute, "key_a"), 0, bounds)).toEqual({
+          _tag: "Refused",
+          full: "key"
+        })
+        expect(yield* store.read("a5")).toBeUndefined()
+        for (const id of ["a1", "a3", "a4", "b1"]) expect((yield* store.read(id))?.id).toBe(id)
+      }).pipe(Effect.scoped))
+
+    it.live(`${label}: past all sessions' count, anyone's idlest makes room; none idle, refused`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const bounds = { ...roomy, maxSessions: 3 }
+        yield* store.save(session("a", 0, "key_a"), 0, bounds)
+        yield* store.save(session("b", 1_000, "key_b"), 0, bounds)
+        yield* store.save(session("c", 2_000, null), 0, bounds)
+        yield* store.touch("a", 50_000)
+        expect(yield* store.save(session("d", 70_000, "key_d"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["b"] })
+        expect(yield* store.save(session("e", 70_001, "key_d"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["c"] })
+        expect(yield* store.save(session("f", 70_002, "key_f"), 0, bounds)).toEqual({ _tag: "Refused", full: "all" })
+        expect((yield* Effect.forEach(["a", "b", "c", "d", "e", "f"], store.read)).map((one) => one?.id)).toEqual([
+          "a",
+          undefined,
+          undefined,
+          "d",
+          "e",
+          undefined
+        ])
+      }).pipe(Effect.scoped))
+
+    it.live(`${label}: bytes bound a key's sessions and all; a record past a key's bytes is refused alone`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const small = (id: string, at: number) => session(id, at, "key_a")
+        const size = Sessions.sizeOf(small("s1", 0))
+        const bounds = { ...roomy, maxKeyBytes: size * 3, maxBytes: size * 4 }
+        for (const [id, at] of [["s1", 0], ["s2", 1], ["s3", 2]] as const) yield* store.save(small(id, at), 0, bounds)
+        // One twice as large as each: two of the key's idle ones make room.
+        const large = {
+          ...small("l1", minute * 2),
+          initialize: JSON.stringify({ protocolVersion: "2025-11-25", pad: "x".repeat(size + 10) })
+        }
+        expect(yield* store.save(large, 0, bounds)).toEqual({ _tag: "Kept", letGo: ["s1", "s2"] })
+        // Larger than a key's bytes, alone: refused, nothing let go of.
+        const huge = {
+          ...small("h1", minute * 3),
+          initialize: JSON.stringify({ pad: "x".repeat(size * 3) })
+        }
+        expect(yield* store.save(huge, 0, bounds)).toEqual({ _tag: "Refused", full: "large" })
+        expect((yield* store.read("s3"))?.id).toBe("s3")
+        expect((yield* store.read("l1"))?.id).toBe("l1")
+        // All keys' bytes: another key's session past them lets the idlest of all go.
+        yield* store.save(session("o1", minute * 3, "key_o"), 0, bounds)
+        expect(yield* store.save(session("o2", minute * 4, "key_o"), 0, bounds)).toEqual({
+          _tag: "Kept",
+          letGo: ["s3"]
+        })
+      }).pipe(Effect.scoped))
+  }
+
   for (const [label, makeDatabase] of [["SQLite", sqliteDatabaseMade], ["Postgres", postgresDatabaseMade]] as const) {
     it.live(`${label}: a session is read with its subscriptions in one query`, () =>
       Effect.gen(function*() {

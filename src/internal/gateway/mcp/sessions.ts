@@ -23,6 +23,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -106,8 +107,11 @@ export function sizeOf(session: Session): number {
     Buffer.byteLength(session.initialize) + 64
 }
 
-/** Which bound refused a session: its key's, or all sessions'. */
-export type Full = "key" | "all"
+/** Which bound refused a session: its key's, all sessions', or its own record's size (past a key's bytes). */
+export type Full = "key" | "all" | "large"
+
+// A save refused: what the store did for it is undone (a transaction rolled back, memory as it was).
+class Refusal extends Data.TaggedError("McpSessionRefusal")<{ readonly full: Full }> {}
 
 /** What a save did: kept the session, letting go of `letGo` to make room; or refused it, `full`. */
 export type Admitted =
@@ -131,10 +135,16 @@ interface Room<E> {
 }
 
 // `session`, just recorded, kept within `bounds`: the idlest sessions let go of (its key's for its key's bounds, then
-// anyone's for the whole), or, when none is idle, it is removed again and refused. Written once, over any store's
-// `Room`.
-const admit = <E>(room: Room<E>, session: Session, bounds: Bounds, now: number): Effect.Effect<Admitted, E> =>
+// anyone's for the whole), the ids of those let go of; or, when none is idle (or its record alone is past its key's
+// bytes), refused, the store to undo what it did. Written once, over any store's `Room`.
+const admit = <E>(
+  room: Room<E>,
+  session: Session,
+  bounds: Bounds,
+  now: number
+): Effect.Effect<ReadonlyArray<string>, E | Refusal> =>
   Effect.gen(function*() {
+    if (sizeOf(session) > Math.min(bounds.maxKeyBytes, bounds.maxBytes)) return yield* new Refusal({ full: "large" })
     const letGo: Array<string> = []
     const idleSince = now - Duration.toMillis(idleAfter)
     const scopes = [
@@ -146,16 +156,23 @@ const admit = <E>(room: Room<E>, session: Session, bounds: Bounds, now: number):
         const held = yield* room.held(scope.caller)
         if (held.count <= scope.count && held.bytes <= scope.bytes) break
         const idlest = yield* room.idlest(scope.caller, idleSince, session.id)
-        if (idlest === undefined) {
-          yield* room.remove(session.id)
-          return { _tag: "Refused", full: scope.full } as const
-        }
+        if (idlest === undefined) return yield* new Refusal({ full: scope.full })
         yield* room.remove(idlest)
         letGo.push(idlest)
       }
     }
-    return { _tag: "Kept", letGo } as const
+    return letGo
   })
+
+// A save's outcome: kept, with those `admit` let go of; or refused.
+const admitted = <E>(saved: Effect.Effect<ReadonlyArray<string>, E | Refusal>): Effect.Effect<Admitted, E> =>
+  saved.pipe(
+    Effect.map((letGo): Admitted => ({ _tag: "Kept", letGo })),
+    Effect.catchIf(
+      (error): error is Refusal => error instanceof Refusal,
+      (refusal) => Effect.succeed<Admitted>({ _tag: "Refused", full: refusal.full })
+    )
+  ) as Effect.Effect<Admitted, E>
 
 /** How long a session's start again at an instance may take before the requests waiting for it are answered 404. */
 const restartWithin = Duration.seconds(10)
@@ -209,8 +226,15 @@ export function memoryStore(): SessionStore {
     save: (session, before, bounds) =>
       Effect.suspend(() => {
         for (const [id, kept] of sessions) if (kept.session.startedAt < before) sessions.delete(id)
+        const was = new Map(sessions)
         sessions.set(session.id, { session, subscribed: new Set(), usedAt: session.startedAt, bytes: sizeOf(session) })
-        return admit(room, session, bounds, session.startedAt)
+        return admitted<never>(
+          Effect.tapError(admit(room, session, bounds, session.startedAt), () =>
+            Effect.sync(() => {
+              sessions.clear()
+              for (const [id, kept] of was) sessions.set(id, kept)
+            }))
+        )
       }),
     read: (id) =>
       Effect.sync(() => {
@@ -295,7 +319,7 @@ export function sqlStore(database: Sql.Database): SessionStore {
   }
   return {
     save: (session, before, limits) =>
-      Sql.transaction(
+      admitted(Sql.transaction(
         sql,
         bounds,
         "recording an MCP session",
@@ -313,9 +337,10 @@ export function sqlStore(database: Sql.Database): SessionStore {
           yield* sql`INSERT INTO mcp_sessions (id, path, caller, initialize, started_at, used_at, bytes)
             VALUES (${session.id}, ${session.path}, ${session.caller}, ${session.initialize}, ${session.startedAt},
               ${session.startedAt}, ${sizeOf(session)})`
+          // Refused, the transaction is rolled back: the session not recorded, none let go of.
           return yield* admit(room, session, limits, session.startedAt)
         })
-      ),
+      )),
     touch: (id, at) =>
       Sql.step(
         bounds,
@@ -457,14 +482,20 @@ const refusedCode = -32000
 
 // The refusal of an `initialize` past `bounds` (`full` says which), naming the bound and what to do.
 function full(text: string, which: Full, bounds: Bounds) {
-  const message = which === "key"
+  const message = which === "large"
+    ? `This MCP session's record (its initialize's protocolVersion, capabilities and clientInfo) is larger than a ` +
+      `key's sessions may be (${Math.min(bounds.maxKeyBytes, bounds.maxBytes)} bytes: ` +
+      "gateway.mcp_sessions_max_key_bytes); send a smaller initialize."
+    : which === "key"
     ? `This gateway key holds its most MCP sessions (${bounds.maxKeySessions}, or ${bounds.maxKeyBytes} bytes of ` +
       "them: gateway.mcp_sessions_max_key, gateway.mcp_sessions_max_key_bytes), and none has been idle for a minute " +
       "to make room; end one (DELETE with its Mcp-Session-Id) or try again later."
     : `This gateway holds its most MCP sessions (${bounds.maxSessions}, or ${bounds.maxBytes} bytes of them: ` +
       "gateway.mcp_sessions_max, gateway.mcp_sessions_max_bytes), and none has been idle for a minute to make " +
       "room; try again later."
-  return refusedInitialize(text, 429, message, { "retry-after": String(Duration.toSeconds(idleAfter)) })
+  return which === "large"
+    ? refusedInitialize(text, 413, message)
+    : refusedInitialize(text, 429, message, { "retry-after": String(Duration.toSeconds(idleAfter)) })
 }
 
 // The refusal of an `initialize` by a key that may use no tool, prompt or resource.
