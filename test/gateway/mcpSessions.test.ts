@@ -109,6 +109,10 @@ describe("MCP sessions' store", () => {
         expect(yield* store.save(session("a4", 100_000, "key_a"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["a2"] })
         expect(yield* store.read("a2")).toBeUndefined()
         expect((yield* store.read("a1"))?.usedAt).toBe(70_000)
+        // A gateway without keys has one owner: its sessions are bounded in all only.
+        for (const [id, at] of [["n1", 0], ["n2", 1], ["n3", 2], ["n4", 3]] as const) {
+          expect(yield* store.save(session(id, at, null), 0, bounds)).toEqual({ _tag: "Kept", letGo: [] })
+        }
         // Another key's idle session is not a key's room.
         expect(yield* store.read("b1")).toEqual(recorded("b1", 0, "key_b"))
         // Every one of key_a's used within the minute: refused, recorded nowhere, nothing let go of.

@@ -144,13 +144,17 @@ const admit = <E>(
   now: number
 ): Effect.Effect<ReadonlyArray<string>, E | Refusal> =>
   Effect.gen(function*() {
-    if (sizeOf(session) > Math.min(bounds.maxKeyBytes, bounds.maxBytes)) return yield* new Refusal({ full: "large" })
+    const most = session.caller === null ? bounds.maxBytes : Math.min(bounds.maxKeyBytes, bounds.maxBytes)
+    if (sizeOf(session) > most) return yield* new Refusal({ full: "large" })
     const letGo: Array<string> = []
     const idleSince = now - Duration.toMillis(idleAfter)
+    // A gateway without keys (no caller) has one owner, whose programs all sessions are: only the whole is bounded.
     const scopes = [
-      { full: "key", caller: session.caller, count: bounds.maxKeySessions, bytes: bounds.maxKeyBytes },
-      { full: "all", caller: undefined, count: bounds.maxSessions, bytes: bounds.maxBytes }
-    ] as const
+      ...(session.caller === null
+        ? []
+        : [{ full: "key", caller: session.caller, count: bounds.maxKeySessions, bytes: bounds.maxKeyBytes } as const]),
+      { full: "all", caller: undefined, count: bounds.maxSessions, bytes: bounds.maxBytes } as const
+    ]
     for (const scope of scopes) {
       while (true) {
         const held = yield* room.held(scope.caller)
