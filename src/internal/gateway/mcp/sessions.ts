@@ -20,6 +20,12 @@
  * session answered where it is held; a session whose start could not be recorded is answered where it is held (the
  * store's having no record of it does not end it), and one whose subscription could not be recorded no longer takes
  * the store's subscriptions (they would undo it).
+ *
+ * Sessions are bounded per key and in all, by count and by the bytes of their records (`Bounds`, `admit`: written once
+ * over each store's steps, in its one transaction): a new one past a bound lets go of the idlest (no request named it
+ * for `idleAfter`; each request notes its session used), else is refused, naming the bound; one whose store failed is
+ * bounded the same way in this instance's memory. A record keeps of the client's `initialize` only what starting the
+ * session again needs, and a caller whose rule allows nothing opens none.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
