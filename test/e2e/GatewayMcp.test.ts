@@ -147,7 +147,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
       expect(echoed.structuredContent).toEqual({ echoed: "hi" })
     }).pipe(Effect.scoped))
 
-  it.effect("a stdio server is started with its env (env: read, masked in what it answers), none of the gateway's own", () =>
+  it.effect("a stdio server is started with its env (env: read, masked in answers), none of the gateway's own", () =>
     Effect.gen(function*() {
       const { open } = yield* Fixture
       const client = yield* sdkClient(`${open.url}/mcp`)

@@ -113,8 +113,8 @@ const echoingServer = sdkUpstream(
   { session: true }
 )
 
-// A token endpoint: grants `at-<uuid>` tokens for a second (each kept), or, `refusing`, answers 400 quoting the grant's form and
-// its own address.
+// A token endpoint: grants `at-<uuid>` tokens for a second (each kept), or, `refusing`, answers 400 quoting the grant's
+// form and its own address.
 const tokenEndpoint = Effect.acquireRelease(
   Effect.promise(async () => {
     const state = { refusing: false, tokens: [] as Array<string>, url: "" }
@@ -238,8 +238,8 @@ describe("an MCP upstream's echo of its request", () => {
         // Let the last events of the streams be read.
         yield* Effect.sleep("200 millis")
         const everything = received.join("\n")
-        // Whole, nor a piece an upstream's cut left of it (the completion's value is cut at 100 characters): its first or
-        // last eight characters (a masked id shows three and four).
+        // Whole, nor a piece an upstream's cut left of it (the completion's value is cut at 100 characters): its first
+        // or last eight characters (a masked id shows three and four).
         const secrets = [apiKey, bearer, urlSecret, clientSecret, "tok-tenant-Rw5Kc9", ...token.state.tokens]
         for (const secret of secrets) {
           for (const piece of [secret.slice(0, 8), secret.slice(-8)]) expect(everything, secret).not.toContain(piece)

@@ -123,8 +123,8 @@ describe("MCP refusals, in every revision", () => {
                 .toEqual({
                   isError: true,
                   text:
-                    "Guardrail \"no-secrets\" blocked the tool's arguments: found AWS access key id. Nothing was sent " +
-                    "to the MCP server; change the tool's arguments."
+                    "Guardrail \"no-secrets\" blocked the tool's arguments: found AWS access key id. " +
+                    "Nothing was sent to the MCP server; change the tool's arguments."
                 })
               expect(yield* called(place.url, plainKey, revision, place.echo, { text: "hi" }), where).toEqual({
                 isError: false,

@@ -1,7 +1,8 @@
 /**
  * MCP tools of the keys and teams made through the admin API (on a gateway with a SQLite database), as the official
  * SDK's client sees them at `/mcp`: a key sees what its own `tools` and its team's both allow, none without them (it
- * opens no session), and a change of either is seen at once; a bad list is refused naming `tools`; `keys create --tools` gives one.
+ * opens no session), and a change of either is seen at once; a bad list is refused naming `tools`; `keys create
+ * --tools` gives one.
  */
 import { expect, it } from "@effect/vitest"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"

@@ -1,6 +1,6 @@
 /**
- * The mask of the MCP endpoints' answers (`internal/gateway/mcp/credentials.ts`): every credential the gateway holds for
- * its MCP servers masked in every string of an answer, a JSON body or a stream of server-sent events however its
+ * The mask of the MCP endpoints' answers (`internal/gateway/mcp/credentials.ts`): every credential the gateway holds
+ * for its MCP servers masked in every string of an answer, a JSON body or a stream of server-sent events however its
  * chunks are cut; as it is and as JSON writes it in a string (nested up to three deep), in values and names; a piece
  * of a secret an upstream's cut left (its start or its end); the JSON left valid; an access token masked once it is
  * given; a token endpoint's address masked whole, its start shared with other addresses left alone.
