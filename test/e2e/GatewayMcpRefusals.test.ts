@@ -122,8 +122,7 @@ describe("MCP refusals, in every revision", () => {
               expect(yield* called(place.url, plainKey, revision, place.echo, { text: `key ${secret}` }), where)
                 .toEqual({
                   isError: true,
-                  text:
-                    "Guardrail \"no-secrets\" blocked the tool's arguments: found AWS access key id. " +
+                  text: "Guardrail \"no-secrets\" blocked the tool's arguments: found AWS access key id. " +
                     "Nothing was sent to the MCP server; change the tool's arguments."
                 })
               expect(yield* called(place.url, plainKey, revision, place.echo, { text: "hi" }), where).toEqual({
