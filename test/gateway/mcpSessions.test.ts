@@ -174,6 +174,29 @@ describe("MCP sessions' store", () => {
           letGo: ["s3"]
         })
       }).pipe(Effect.scoped))
+
+    it.live(`${label}: a save refused past all sessions' bytes undoes the room its key's bound made`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const size = Sessions.sizeOf(session("a1", 0, "key_a"))
+        const large = {
+          ...session("a2", 100_001, "key_a"),
+          initialize: JSON.stringify({ protocolVersion: "2025-11-25", pad: "x".repeat(size) })
+        }
+        // a1 and a2 are past the key's bytes; b1, b2 and a2 past all.
+        const bounds = {
+          ...roomy,
+          maxKeyBytes: Sessions.sizeOf(large) + size - 1,
+          maxBytes: 2 * size + Sessions.sizeOf(large) - 1
+        }
+        yield* store.save(session("a1", 0, "key_a"), 0, bounds)
+        yield* store.save(session("b1", 100_000, "key_b"), 0, bounds)
+        yield* store.save(session("b2", 100_000, "key_b"), 0, bounds)
+        expect(yield* store.save(large, 0, bounds)).toEqual({ _tag: "Refused", full: "all" })
+        // a1, let go of for the key's bound, is kept: the refusal undid it.
+        expect((yield* store.read("a1"))?.id).toBe("a1")
+        expect(yield* store.read("a2")).toBeUndefined()
+      }).pipe(Effect.scoped))
   }
 
   for (const [label, makeDatabase] of [["SQLite", sqliteDatabaseMade], ["Postgres", postgresDatabaseMade]] as const) {
