@@ -30,6 +30,11 @@ export interface Credentials {
   readonly mask: (text: string) => string
   /** `response` (JSON, or a stream of server-sent events) with every credential in its strings masked. */
   readonly masked: (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.HttpServerResponse
+  /**
+   * The length of the longest credential as a text may hold it: a text cut short keeps that much past its cut until
+   * it is masked, so that a credential across the cut is masked whole (`stderr.ts`).
+   */
+  readonly longest: () => number
   /** `token`, the OAuth access token of `server`, each one it gives noted as a credential of the server. */
   readonly noting: (
     server: string,
@@ -154,6 +159,7 @@ export function make(servers: Readonly<Record<string, Gateway.McpServer>>): Cred
 
   return {
     mask,
+    longest: () => Math.max(0, ...[...texts, ...secrets].map((secret) => Redacted.value(secret).length)),
     masked: (response) => {
       const { body } = response
       if (body._tag === "Uint8Array") {

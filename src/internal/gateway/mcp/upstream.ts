@@ -499,7 +499,7 @@ const resolve = Effect.fnUntraced(function*(
     token: "url" in server && server.oauth !== undefined
       ? credentials.noting(name, clientCredentials(name, server.oauth, http))
       : undefined,
-    stderr: "command" in server ? yield* Stderr.make(name, server.env ?? {}) : undefined,
+    stderr: "command" in server ? yield* Stderr.make(name, credentials) : undefined,
     revision: Rpc.revisionMeta(server.protocol ?? "2025-11-25", implementation),
     taken: server.tools === undefined ? Allow.everything : Allow.rule(server.tools),
     relay: Relay.make((told) => void Queue.offerUnsafe(unsolicited, told)),
