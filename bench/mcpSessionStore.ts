@@ -86,13 +86,17 @@ async function calling(url: string, session: string, calls: number): Promise<num
 // The store's `read` of a recorded session, `reads` times one after another (after a tenth as many): the mean
 // milliseconds a read, and of the process's CPU.
 const reading = Effect.fnUntraced(function*(store: Sessions.SessionStore, reads: number) {
-  yield* store.save({
-    id: "5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10",
-    path: "/mcp",
-    caller: null,
-    initialize: JSON.stringify({ protocolVersion, capabilities: {}, clientInfo: { name: "session-store-bench" } }),
-    startedAt: yield* Clock.currentTimeMillis
-  }, 0)
+  yield* store.save(
+    {
+      id: "5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10",
+      path: "/mcp",
+      caller: null,
+      initialize: JSON.stringify({ protocolVersion, capabilities: {}, clientInfo: { name: "session-store-bench" } }),
+      startedAt: yield* Clock.currentTimeMillis
+    },
+    0,
+    Sessions.defaultBounds
+  )
   const read = store.read("5b0c3f1e-2a47-4d8e-9c61-7f2e8a9b4d10")
   for (let warming = 0; warming < reads / 10; warming++) yield* read
   const began = performance.now()

@@ -251,6 +251,36 @@ export interface Keys {
    */
   readonly responsesMaxChain?: number | undefined
   /**
+   * How many MCP sessions the gateway keeps at most (`mcp_sessions_max`), in its database or its memory: a new one
+   * past it takes the place of the least recently used idle one (no request for a minute), else is refused (429).
+   * Default 5,000.
+   *
+   * @since 0.3.0
+   */
+  readonly mcpSessionsMax?: number | undefined
+  /**
+   * How many MCP sessions one gateway key keeps at most (`mcp_sessions_max_key`): a new one past it takes the place of
+   * that key's least recently used idle one, else is refused (429). Default 100.
+   *
+   * @since 0.3.0
+   */
+  readonly mcpSessionsMaxKey?: number | undefined
+  /**
+   * How many bytes of MCP sessions' records the gateway keeps at most (`mcp_sessions_max_bytes`; a record counts its
+   * client's `initialize` revision, capabilities and identity, its id, path and key, and 64 bytes), as
+   * `mcpSessionsMax` does its count. Default 16 MiB.
+   *
+   * @since 0.3.0
+   */
+  readonly mcpSessionsMaxBytes?: number | undefined
+  /**
+   * How many bytes of one gateway key's MCP sessions' records the gateway keeps at most (`mcp_sessions_max_key_bytes`),
+   * as `mcpSessionsMaxKey` does its count. Default 1 MiB.
+   *
+   * @since 0.3.0
+   */
+  readonly mcpSessionsMaxKeyBytes?: number | undefined
+  /**
    * How many seconds a request has to arrive in, its headers and its whole body (`request_body_timeout_seconds`):
    * past it, it is answered 408 and its connection closed (its headers alone have 10 seconds at most). Taken at
    * start. Default 30.

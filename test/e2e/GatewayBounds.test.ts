@@ -245,7 +245,10 @@ describe("the request log's retention by rows and bytes", () => {
           [
             { responses_max_key_bytes: 3_000, responses_max_response_bytes: 3_500 },
             "gateway.responses_max_response_bytes"
-          ]
+          ],
+          [{ mcp_sessions_max: 10, mcp_sessions_max_key: 11 }, "gateway.mcp_sessions_max_key"],
+          [{ mcp_sessions_max_bytes: 1_000, mcp_sessions_max_key_bytes: 2_000 }, "gateway.mcp_sessions_max_key_bytes"],
+          [{ mcp_sessions_max: 0 }, "gateway.mcp_sessions_max"]
         ] as const
       ) {
         const refusal = yield* Effect.flip(serveOn(sim, { sqlite: ":memory:" }, gatewaySection(section)))

@@ -21,6 +21,7 @@ import * as Http from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
+import { maskKey } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -146,14 +147,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
       expect(echoed.structuredContent).toEqual({ echoed: "hi" })
     }).pipe(Effect.scoped))
 
-  it.effect("a stdio server is started with its env (env: read), and none of the gateway's own variables", () =>
+  it.effect("a stdio server is started with its env (env: read, masked in answers), none of the gateway's own", () =>
     Effect.gen(function*() {
       const { open } = yield* Fixture
       const client = yield* sdkClient(`${open.url}/mcp`)
       const sum = yield* Effect.promise(() => client.callTool({ name: "calc__add", arguments: { a: 2, b: 3 } }))
       expect(sum.structuredContent).toEqual({ value: 5 })
       const env = yield* Effect.promise(() => client.callTool({ name: "calc__env", arguments: {} }))
-      expect(env.structuredContent).toEqual({ mode: "exact", leaked: false })
+      // The value it was given reaches the caller masked, as every credential of an MCP server does: its masked id.
+      expect(env.structuredContent).toEqual({ mode: maskKey("exact"), leaked: false })
     }).pipe(Effect.scoped))
 
   it.effect("/mcp/<server> serves one server's tools under their own names; another path is 404", () =>
@@ -195,13 +197,38 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /mcp", (
       expect(yield* names(files)).toEqual(["read"])
     }).pipe(Effect.scoped))
 
-  it.effect("a key without tools sees none and calls none; no key, or a wrong one, is 401", () =>
+  it.effect("a key without tools opens no session, sees none and calls none; no key, or a wrong one, is 401", () =>
     Effect.gen(function*() {
       const { keyed } = yield* Fixture
-      const bare = yield* sdkClient(`${keyed.url}/mcp`, bareKey)
-      expect(yield* names(bare)).toEqual([])
-      const refused = yield* refusal(bare, "files__read")
-      expect(refused.message).toContain("files__read")
+      const started = yield* mcpPost(`${keyed.url}/mcp`, bareKey, {}, {
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+      })
+      expect(started.status).toBe(403)
+      expect(started.session).toBeNull()
+      expect(JSON.stringify(started.body)).toContain("may use no MCP tool, prompt or resource")
+      // Without a session (2026-07-28): nothing listed, nothing called.
+      const stateless = (method: string, params: object, name?: string) =>
+        mcpPost(`${keyed.url}/mcp`, bareKey, {
+          "mcp-protocol-version": "2026-07-28",
+          "mcp-method": method,
+          ...(name === undefined ? {} : { "mcp-name": name })
+        }, {
+          id: 2,
+          method,
+          params: {
+            ...params,
+            _meta: {
+              "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+              "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+              "io.modelcontextprotocol/clientCapabilities": {}
+            }
+          }
+        })
+      expect((yield* stateless("tools/list", {})).body?.result?.tools).toEqual([])
+      const called = yield* stateless("tools/call", { name: "files__read", arguments: {} }, "files__read")
+      expect(JSON.stringify(called.body)).toContain("Tool 'files__read' not found")
       for (const key of [undefined, "gw-not-a-key-0000"]) {
         const answer = yield* Effect.promise(() =>
           fetch(`${keyed.url}/mcp`, {

@@ -1,8 +1,8 @@
 /**
  * MCP tool calls governed as model calls are, over loopback with the official SDK's client against `serve`'s `/mcp`:
  * a server's `price_per_call` reserved from the key's budget before each call (never more spent than the limit, however
- * many calls run at once; a refusal a JSON-RPC error naming the budget), its `max_concurrency` and token bucket taken
- * before the call is sent, and every call a request-log row (server, tool, the arguments' digest and never the
+ * many calls run at once; a refusal an `isError` result naming the budget), its `max_concurrency` and token bucket
+ * taken before the call is sent, and every call a request-log row (server, tool, the arguments' digest and never the
  * arguments, outcome, cost) and counted in `/metrics`.
  */
 import { describe, expect, it } from "@effect/vitest"

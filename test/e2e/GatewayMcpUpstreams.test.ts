@@ -22,6 +22,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Gateway from "../../src/Gateway.js"
 import * as Stderr from "../../src/internal/gateway/mcp/stderr.js"
+import { maskKey } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -127,7 +128,7 @@ it.live(
       )
       expect(logged.length).toBeLessThan(Stderr.lineBurst + 50)
       const stderr = logged.join("\n")
-      expect(stderr).toContain("the secret is ***")
+      expect(stderr).toContain(`the secret is ${maskKey(secret)}`)
       expect(stderr).not.toContain(secret)
       expect(stderr).toContain("[line cut]")
       expect(stderr).not.toContain("y".repeat(1001))

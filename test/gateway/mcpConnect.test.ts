@@ -13,6 +13,7 @@ import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import * as Credentials from "../../src/internal/gateway/mcp/credentials.js"
 import * as Upstreams from "../../src/internal/gateway/mcp/upstream.js"
 import { effectProp } from "../utils/effectProp.js"
 
@@ -93,7 +94,9 @@ effectProp(
   (each) =>
     Effect.gen(function*() {
       const connecting = yield* Effect.forkScoped(
-        Upstreams.connect("files", server).pipe(Effect.provideService(HttpClient.HttpClient, slowServer(each)))
+        Upstreams.connect("files", server, Credentials.make({ files: server })).pipe(
+          Effect.provideService(HttpClient.HttpClient, slowServer(each))
+        )
       )
       yield* TestClock.adjust(Upstreams.connectTimeout)
       const upstream = yield* Fiber.join(connecting)

@@ -69,17 +69,39 @@ describe("MCP OAuth client credentials", () => {
       expect(token.bodies.length).toBe(2)
     }))
 
-  it.effect("a refused grant fails naming the endpoint and its answer, never the secret", () =>
+  it.effect("a refused grant fails naming the server's endpoint and its answer, never the secret nor its address", () =>
     Effect.gen(function*() {
       const token = endpoint(() => ({ status: 401, body: { error: "invalid_client" } }))
       const detail = yield* Effect.flip(clientCredentials("search", credentials, token.http).current)
       expect(detail).toBe(
-        "the OAuth token endpoint https://auth.example.com/oauth/token of the MCP server search answered 401: " +
-          "{\"error\":\"invalid_client\"}"
+        "the OAuth token endpoint of the MCP server search answered 401: {\"error\":\"invalid_client\"}"
       )
       const empty = endpoint(() => ({ status: 200, body: { token: "no" } }))
       const missing = yield* Effect.flip(clientCredentials("search", credentials, empty.http).current)
       expect(missing).toContain("answered no access_token in JSON")
       expect(`${detail} ${missing}`).not.toContain("client-secret-value-77")
+      expect(`${detail} ${missing}`).not.toContain("auth.example.com")
+    }))
+
+  it.effect("an answer quoting the grant's form holds no piece of the secret, wherever the quote's cut falls", () =>
+    Effect.gen(function*() {
+      const secret = "Zq9-Kx7w-Vb41-Pm3t"
+      const form = `grant_type=client_credentials&client_id=gateway&client_secret=${secret}&scope=tools`
+      // Every length of text before the form, so that the quote's cut falls before, across and after the secret.
+      for (let padding = 0; padding <= 340; padding++) {
+        const http = HttpClient.make((request) =>
+          Effect.succeed(
+            HttpClientResponse.fromWeb(request, new Response(`${"x".repeat(padding)} ${form}`, { status: 400 }))
+          )
+        )
+        const detail = yield* Effect.flip(
+          clientCredentials("search", { ...credentials, clientSecret: Redacted.make(secret) }, http).current
+        )
+        expect(detail).toMatch(/^the OAuth token endpoint of the MCP server search answered 400: x*/)
+        // Five characters: the masked id shows the secret's first three and last four.
+        for (let start = 0; start + 5 <= secret.length; start++) {
+          expect(detail, `${padding}`).not.toContain(secret.slice(start, start + 5))
+        }
+      }
     }))
 })

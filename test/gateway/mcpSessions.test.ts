@@ -29,7 +29,10 @@ const recorded = (
   startedAt: number,
   caller: string | null,
   subscribed: ReadonlyArray<string> = []
-): Sessions.Recorded => ({ ...session(id, startedAt, caller), subscribed })
+): Sessions.Recorded => ({ ...session(id, startedAt, caller), usedAt: startedAt, subscribed })
+
+// Bounds no test of the store's other steps reaches.
+const roomy: Sessions.Bounds = { maxSessions: 1_000, maxKeySessions: 1_000, maxBytes: 1e9, maxKeyBytes: 1e9 }
 
 describe("MCP sessions' store", () => {
   const stores = [
@@ -41,13 +44,13 @@ describe("MCP sessions' store", () => {
     it.live(`${label}: saved sessions read back; a save forgets those started before its cut-off`, () =>
       Effect.gen(function*() {
         const store = yield* makeStore
-        yield* store.save(session("a", 1_000, "config:agent"), 0)
-        yield* store.save(session("b", 2_000, null), 0)
+        yield* store.save(session("a", 1_000, "config:agent"), 0, roomy)
+        yield* store.save(session("b", 2_000, null), 0, roomy)
         expect(yield* store.read("a")).toEqual(recorded("a", 1_000, "config:agent"))
         expect(yield* store.read("b")).toEqual(recorded("b", 2_000, null))
         expect(yield* store.read("c")).toBeUndefined()
         // Saved with a cut-off of 1500: `a` (1000) is forgotten, `b` (2000) and `c` kept.
-        yield* store.save(session("c", 3_000, "key_1"), 1_500)
+        yield* store.save(session("c", 3_000, "key_1"), 1_500, roomy)
         expect(yield* store.read("a")).toBeUndefined()
         expect(yield* store.read("b")).toEqual(recorded("b", 2_000, null))
         expect(yield* store.read("c")).toEqual(recorded("c", 3_000, "key_1"))
@@ -56,8 +59,8 @@ describe("MCP sessions' store", () => {
     it.live(`${label}: a session's subscriptions are recorded with it, and go when it ends or is forgotten`, () =>
       Effect.gen(function*() {
         const store = yield* makeStore
-        yield* store.save(session("a", 1_000, null), 0)
-        yield* store.save(session("b", 2_000, null), 0)
+        yield* store.save(session("a", 1_000, null), 0, roomy)
+        yield* store.save(session("b", 2_000, null), 0, roomy)
         yield* store.subscribe("a", "mcp://docs/file:///b.md", true)
         yield* store.subscribe("a", "mcp://docs/file:///a.md", true)
         // Twice is once.
@@ -79,14 +82,120 @@ describe("MCP sessions' store", () => {
         expect(yield* store.read("a")).toBeUndefined()
         expect(yield* store.read("b")).toEqual(recorded("b", 2_000, null, ["file:///a.md"]))
         // Forgotten past the cut-off, with its subscriptions: the same id saved again subscribes to nothing.
-        yield* store.save(session("c", 3_000, null), 2_500)
+        yield* store.save(session("c", 3_000, null), 2_500, roomy)
         expect(yield* store.read("b")).toBeUndefined()
-        yield* store.save(session("b", 4_000, null), 0)
+        yield* store.save(session("b", 4_000, null), 0, roomy)
         expect(yield* store.read("b")).toEqual(recorded("b", 4_000, null))
         // Which of a list of ids are recorded, however many.
         const many = Array.from({ length: 1_200 }, (_, n) => `ghost-${n}`)
         expect(yield* store.known(["a", "b", "c", ...many, "b"])).toEqual(new Set(["b", "c"]))
         expect(yield* store.known([])).toEqual(new Set())
+      }).pipe(Effect.scoped))
+  }
+
+  // The bounds, on each backend: the times are the store's (a save's is its session's start), so no clock is read.
+  const minute = 60_000
+  for (const [label, makeStore] of stores) {
+    it.live(`${label}: past a key's count, its idlest session makes room; none idle, the new one is refused`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const bounds = { ...roomy, maxKeySessions: 3 }
+        for (const [id, at] of [["a1", 0], ["a2", 1_000], ["a3", 2_000]] as const) {
+          expect(yield* store.save(session(id, at, "key_a"), 0, bounds)).toEqual({ _tag: "Kept", letGo: [] })
+        }
+        yield* store.save(session("b1", 0, "key_b"), 0, bounds)
+        // Used since: a1 is not idle at 100 s; a2 (used at 1 s) is the idlest of key_a's.
+        yield* store.touch("a1", 70_000)
+        expect(yield* store.save(session("a4", 100_000, "key_a"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["a2"] })
+        expect(yield* store.read("a2")).toBeUndefined()
+        expect((yield* store.read("a1"))?.usedAt).toBe(70_000)
+        // A gateway without keys has one owner: its sessions are bounded in all only.
+        for (const [id, at] of [["n1", 0], ["n2", 1], ["n3", 2], ["n4", 3]] as const) {
+          expect(yield* store.save(session(id, at, null), 0, bounds)).toEqual({ _tag: "Kept", letGo: [] })
+        }
+        // Another key's idle session is not a key's room.
+        expect(yield* store.read("b1")).toEqual(recorded("b1", 0, "key_b"))
+        // Every one of key_a's used within the minute: refused, recorded nowhere, nothing let go of.
+        for (const id of ["a1", "a3", "a4"]) yield* store.touch(id, 100_000 + minute / 2)
+        expect(yield* store.save(session("a5", 100_000 + minute, "key_a"), 0, bounds)).toEqual({
+          _tag: "Refused",
+          full: "key"
+        })
+        expect(yield* store.read("a5")).toBeUndefined()
+        for (const id of ["a1", "a3", "a4", "b1"]) expect((yield* store.read(id))?.id).toBe(id)
+      }).pipe(Effect.scoped))
+
+    it.live(`${label}: past all sessions' count, anyone's idlest makes room; none idle, refused`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const bounds = { ...roomy, maxSessions: 3 }
+        yield* store.save(session("a", 0, "key_a"), 0, bounds)
+        yield* store.save(session("b", 1_000, "key_b"), 0, bounds)
+        yield* store.save(session("c", 2_000, null), 0, bounds)
+        yield* store.touch("a", 50_000)
+        expect(yield* store.save(session("d", 70_000, "key_d"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["b"] })
+        expect(yield* store.save(session("e", 70_001, "key_d"), 0, bounds)).toEqual({ _tag: "Kept", letGo: ["c"] })
+        expect(yield* store.save(session("f", 70_002, "key_f"), 0, bounds)).toEqual({ _tag: "Refused", full: "all" })
+        expect((yield* Effect.forEach(["a", "b", "c", "d", "e", "f"], store.read)).map((one) => one?.id)).toEqual([
+          "a",
+          undefined,
+          undefined,
+          "d",
+          "e",
+          undefined
+        ])
+      }).pipe(Effect.scoped))
+
+    it.live(`${label}: bytes bound a key's sessions and all; a record past a key's bytes is refused alone`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const small = (id: string, at: number) => session(id, at, "key_a")
+        const size = Sessions.sizeOf(small("s1", 0))
+        const bounds = { ...roomy, maxKeyBytes: size * 3, maxBytes: size * 4 }
+        for (const [id, at] of [["s1", 0], ["s2", 1], ["s3", 2]] as const) yield* store.save(small(id, at), 0, bounds)
+        // One twice as large as each: two of the key's idle ones make room.
+        const large = {
+          ...small("l1", minute * 2),
+          initialize: JSON.stringify({ protocolVersion: "2025-11-25", pad: "x".repeat(size + 10) })
+        }
+        expect(yield* store.save(large, 0, bounds)).toEqual({ _tag: "Kept", letGo: ["s1", "s2"] })
+        // Larger than a key's bytes, alone: refused, nothing let go of.
+        const huge = {
+          ...small("h1", minute * 3),
+          initialize: JSON.stringify({ pad: "x".repeat(size * 3) })
+        }
+        expect(yield* store.save(huge, 0, bounds)).toEqual({ _tag: "Refused", full: "large" })
+        expect((yield* store.read("s3"))?.id).toBe("s3")
+        expect((yield* store.read("l1"))?.id).toBe("l1")
+        // All keys' bytes: another key's session past them lets the idlest of all go.
+        yield* store.save(session("o1", minute * 3, "key_o"), 0, bounds)
+        expect(yield* store.save(session("o2", minute * 4, "key_o"), 0, bounds)).toEqual({
+          _tag: "Kept",
+          letGo: ["s3"]
+        })
+      }).pipe(Effect.scoped))
+
+    it.live(`${label}: a save refused past all sessions' bytes undoes the room its key's bound made`, () =>
+      Effect.gen(function*() {
+        const store = yield* makeStore
+        const size = Sessions.sizeOf(session("a1", 0, "key_a"))
+        const large = {
+          ...session("a2", 100_001, "key_a"),
+          initialize: JSON.stringify({ protocolVersion: "2025-11-25", pad: "x".repeat(size) })
+        }
+        // a1 and a2 are past the key's bytes; b1, b2 and a2 past all.
+        const bounds = {
+          ...roomy,
+          maxKeyBytes: Sessions.sizeOf(large) + size - 1,
+          maxBytes: 2 * size + Sessions.sizeOf(large) - 1
+        }
+        yield* store.save(session("a1", 0, "key_a"), 0, bounds)
+        yield* store.save(session("b1", 100_000, "key_b"), 0, bounds)
+        yield* store.save(session("b2", 100_000, "key_b"), 0, bounds)
+        expect(yield* store.save(large, 0, bounds)).toEqual({ _tag: "Refused", full: "all" })
+        // a1, let go of for the key's bound, is kept: the refusal undid it.
+        expect((yield* store.read("a1"))?.id).toBe("a1")
+        expect(yield* store.read("a2")).toBeUndefined()
       }).pipe(Effect.scoped))
   }
 
@@ -102,7 +211,7 @@ describe("MCP sessions' store", () => {
           }
         }) as SqlClient.SqlClient
         const store = Sessions.sqlStore({ ...database, sql: counted })
-        yield* store.save(session("a", 1_000, null), 0)
+        yield* store.save(session("a", 1_000, null), 0, roomy)
         yield* store.subscribe("a", "file:///b.md", true)
         yield* store.subscribe("a", "file:///a.md", true)
         queries = 0

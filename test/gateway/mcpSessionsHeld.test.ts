@@ -28,8 +28,9 @@ function failingStore() {
   const memory = Sessions.memoryStore()
   const failing = { save: false, read: false, subscribe: false }
   const store: Sessions.SessionStore = {
-    save: (session, before) => failing.save ? away() : memory.save(session, before),
+    save: (session, before, bounds) => failing.save ? away() : memory.save(session, before, bounds),
     read: (id) => failing.read ? away() : memory.read(id),
+    touch: memory.touch,
     subscribe: (id, uri, subscribed) => failing.subscribe ? away() : memory.subscribe(id, uri, subscribed),
     end: memory.end,
     known: memory.known
@@ -118,7 +119,7 @@ const subscribe = { jsonrpc: "2.0", id: 3, method: "resources/subscribe", params
 const startedAtA = Effect.gen(function*() {
   const { memory, store } = failingStore()
   const atB = endpoint()
-  const sendA = served(yield* Sessions.make(store, endpoint().answer, () => 0))
+  const sendA = served(yield* Sessions.make(store, endpoint().answer, () => 0, Sessions.defaultBounds))
   const id = (yield* sendA("POST", initialize)).session!
   return { memory, store, atB, sendA, id }
 })
@@ -128,7 +129,7 @@ describe("MCP sessions held when the store fails", () => {
     Effect.gen(function*() {
       const { failing, store } = failingStore()
       const { answer, told } = endpoint()
-      const send = served(yield* Sessions.make(store, answer, () => 0))
+      const send = served(yield* Sessions.make(store, answer, () => 0, Sessions.defaultBounds))
       failing.save = true
       const started = yield* send("POST", initialize)
       expect(started.status).toBe(200)
@@ -146,7 +147,7 @@ describe("MCP sessions held when the store fails", () => {
     Effect.gen(function*() {
       const { failing, memory, store } = failingStore()
       const { answer, told } = endpoint()
-      const send = served(yield* Sessions.make(store, answer, () => 7))
+      const send = served(yield* Sessions.make(store, answer, () => 7, Sessions.defaultBounds))
       const id = (yield* send("POST", initialize)).session!
       expect((yield* send("POST", ping, id)).status).toBe(200)
       expect(told).toEqual([{ uris: [], version: 7 }])
@@ -166,7 +167,7 @@ describe("MCP sessions held when the store fails", () => {
     Effect.gen(function*() {
       const { memory, store } = failingStore()
       const { answer, deleted, live } = endpoint()
-      const send = served(yield* Sessions.make(store, answer, () => 0))
+      const send = served(yield* Sessions.make(store, answer, () => 0, Sessions.defaultBounds))
       const ended = (yield* send("POST", initialize)).session!
       const going = (yield* send("POST", initialize)).session!
       expect([...live]).toEqual([ended, going])
@@ -192,7 +193,7 @@ describe("MCP sessions held when the store fails", () => {
           return dies ? Effect.die(new Error("the test's store broke")) : store.known(ids)
         }
       }
-      const send = served(yield* Sessions.make(dying, answer, () => 0))
+      const send = served(yield* Sessions.make(dying, answer, () => 0, Sessions.defaultBounds))
       const ended = (yield* send("POST", initialize)).session!
       yield* memory.end(ended)
       yield* TestClock.adjust("1 minute")
@@ -207,7 +208,7 @@ describe("MCP sessions held when the store fails", () => {
   it.live("requests of a session at once, at an instance that does not hold it, start it there once", () =>
     Effect.gen(function*() {
       const { atB, id, store } = yield* startedAtA
-      const sendB = served(yield* Sessions.make(store, atB.answer, () => 0))
+      const sendB = served(yield* Sessions.make(store, atB.answer, () => 0, Sessions.defaultBounds))
       const answered = yield* Effect.forEach(Array.from({ length: 8 }), () => sendB("POST", ping, id), {
         concurrency: "unbounded"
       })
@@ -235,7 +236,7 @@ describe("MCP sessions held when the store fails", () => {
         }
         return yield* atB.answer
       })
-      const sessionsB = yield* Sessions.make(store, stalling, () => 0)
+      const sessionsB = yield* Sessions.make(store, stalling, () => 0, Sessions.defaultBounds)
       const restarting = yield* Effect.forkChild(asked(sessionsB, id))
       yield* Deferred.await(entered)
       const waiting = yield* Effect.forkChild(asked(sessionsB, id))
@@ -264,7 +265,7 @@ describe("MCP sessions held when the store fails", () => {
         first = false
         return Effect.andThen(Deferred.succeed(entered, undefined), Effect.never)
       })
-      const sessionsB = yield* Sessions.make(store, stalling, () => 0)
+      const sessionsB = yield* Sessions.make(store, stalling, () => 0, Sessions.defaultBounds)
       const waiting = yield* Effect.forkChild(asked(sessionsB, id))
       yield* Deferred.await(entered)
       yield* TestClock.adjust("9 seconds")
@@ -278,7 +279,7 @@ describe("MCP sessions held when the store fails", () => {
   it.live("a DELETE of a session an instance does not hold ends it without starting it; others' sessions are 404", () =>
     Effect.gen(function*() {
       const { memory, atB, id, sendA, store } = yield* startedAtA
-      const sessionsB = yield* Sessions.make(store, atB.answer, () => 0)
+      const sessionsB = yield* Sessions.make(store, atB.answer, () => 0, Sessions.defaultBounds)
       // Another path's, another key's, and an unknown session: 404, ended nowhere.
       expect((yield* served(sessionsB, { path: "/mcp/docs", caller: null })("DELETE", undefined, id)).status).toBe(404)
       expect((yield* served(sessionsB, { path: "/mcp", caller: "key_1" })("DELETE", undefined, id)).status).toBe(404)
@@ -298,7 +299,7 @@ describe("MCP sessions held when the store fails", () => {
   it.live("a DELETE naming another protocol version than the session's is answered by the endpoint, restarted", () =>
     Effect.gen(function*() {
       const { atB, id, store } = yield* startedAtA
-      const sessionsB = yield* Sessions.make(store, atB.answer, () => 0)
+      const sessionsB = yield* Sessions.make(store, atB.answer, () => 0, Sessions.defaultBounds)
       // `McpServer` answers such a `DELETE` (400 when the version is not the one negotiated); this endpoint 200.
       expect((yield* served(sessionsB)("DELETE", undefined, id, "2025-06-18")).status).toBe(200)
       expect(atB.counts.started).toBe(1)
@@ -308,7 +309,7 @@ describe("MCP sessions held when the store fails", () => {
     Effect.gen(function*() {
       const { failing, memory, store } = failingStore()
       const { answer } = endpoint()
-      const send = served(yield* Sessions.make(store, answer, () => 0))
+      const send = served(yield* Sessions.make(store, answer, () => 0, Sessions.defaultBounds))
       const id = (yield* send("POST", initialize)).session!
       failing.read = true
       expect((yield* send("DELETE", undefined, id)).status).toBe(200)

@@ -15,8 +15,10 @@ import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as TestClock from "effect/testing/TestClock"
+import * as Credentials from "../../src/internal/gateway/mcp/credentials.js"
 import * as Stderr from "../../src/internal/gateway/mcp/stderr.js"
 import * as Supervise from "../../src/internal/gateway/mcp/supervise.js"
+import { maskKey } from "../../src/LlmError.js"
 
 interface Fake {
   readonly id: number
@@ -276,7 +278,12 @@ describe("stderr log", () => {
     Effect.gen(function*() {
       const secret = "sk-secret-value-42"
       const lines = yield* logged(Effect.scoped(Effect.gen(function*() {
-        const log = yield* Stderr.make("calc", { TOKEN: Redacted.make(secret), MODE: Redacted.make("1") })
+        const log = yield* Stderr.make(
+          "calc",
+          Credentials.make({
+            calc: { command: "calc", env: { TOKEN: Redacted.make(secret), MODE: Redacted.make("1") } }
+          })
+        )
         yield* log.write(bytes("starting on port 1"))
         yield* log.write(bytes(`234\nkey=${secret.slice(0, 5)}`))
         yield* log.write(bytes(`${secret.slice(5)} ok\n`))
@@ -286,8 +293,8 @@ describe("stderr log", () => {
       })))
       expect(lines.map((line) => line.replace("Gateway: the MCP server calc wrote to stderr: ", ""))).toEqual([
         "starting on port 1234",
-        "key=*** ok",
-        `${"z".repeat(Stderr.maxLineChars - 3)}***`.slice(0, Stderr.maxLineChars) + " [line cut]",
+        `key=${maskKey(secret)} ok`,
+        `${"z".repeat(Stderr.maxLineChars - 3)}${maskKey(secret)}`.slice(0, Stderr.maxLineChars) + " [line cut]",
         "after",
         "unended"
       ])
@@ -297,7 +304,7 @@ describe("stderr log", () => {
   it.effect("a flood is limited: a burst, then lines a second; what was dropped is counted in the next line", () =>
     Effect.gen(function*() {
       const lines = yield* logged(Effect.scoped(Effect.gen(function*() {
-        const log = yield* Stderr.make("calc", {})
+        const log = yield* Stderr.make("calc", Credentials.make({}))
         yield* log.write(bytes(Array.from({ length: 500 }, (_, index) => `flood ${index}\n`).join("")))
         yield* TestClock.adjust("1 second")
         yield* log.write(bytes("later\n"))

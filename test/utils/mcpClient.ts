@@ -1,18 +1,37 @@
 /**
  * The official MCP SDK's client, as the gateway's MCP tests connect it: over Streamable HTTP to a gateway's `/mcp`,
- * with a gateway key as its bearer token when given one.
+ * with a gateway key as its bearer token when given one, offering the SDK's newest revision or one it names (as the
+ * clients built on older releases of the SDK do: Gemini CLI's offers 2025-06-18).
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 
-/** The official SDK's client connected to `url` (with `key`, when given), closed with the scope. */
-export const sdkClient = (url: string, key?: string) =>
+// `transport`, its `initialize` offering `revision` in place of the SDK's newest.
+function offering(transport: StreamableHTTPClientTransport, revision: string): StreamableHTTPClientTransport {
+  const send = transport.send.bind(transport)
+  transport.send = (message: JSONRPCMessage, options) =>
+    send(
+      "method" in message && message.method === "initialize"
+        ? { ...message, params: { ...message.params, protocolVersion: revision } }
+        : message,
+      options
+    )
+  return transport
+}
+
+/**
+ * The official SDK's client connected to `url` (with `key`, when given; offering `revision` when given), closed with
+ * the scope.
+ */
+export const sdkClient = (url: string, key?: string, revision?: string) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
       const client = new Client({ name: "gateway-mcp-e2e", version: "1.0.0" })
       const headers: Record<string, string> = key === undefined ? {} : { authorization: `Bearer ${key}` }
-      await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }))
+      const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } })
+      await client.connect(revision === undefined ? transport : offering(transport, revision))
       return client
     }),
     (client) => Effect.promise(() => client.close())

@@ -175,7 +175,11 @@ const boundFields = [
   "responsesMaxKeyBytes",
   "responsesMaxResponseBytes",
   "responsesMaxChain",
-  "requestBodyTimeoutSeconds"
+  "requestBodyTimeoutSeconds",
+  "mcpSessionsMax",
+  "mcpSessionsMaxKey",
+  "mcpSessionsMaxBytes",
+  "mcpSessionsMaxKeyBytes"
 ] as const
 
 // Each bound that is not a positive integer, and one response (or one key's) allowed more than the store holds.
@@ -183,7 +187,9 @@ function invalidBounds(keys: Config["keys"]): ReadonlyArray<OptionsError | undef
   const nested = [
     ["responsesMaxResponseBytes", "responsesMaxKeyBytes"],
     ["responsesMaxResponseBytes", "responsesMaxBytes"],
-    ["responsesMaxKeyBytes", "responsesMaxBytes"]
+    ["responsesMaxKeyBytes", "responsesMaxBytes"],
+    ["mcpSessionsMaxKey", "mcpSessionsMax"],
+    ["mcpSessionsMaxKeyBytes", "mcpSessionsMaxBytes"]
   ] as const
   return [
     ...[...boundFields, "affinityMaxSessions" as const].map((field) =>
@@ -476,6 +482,7 @@ export function make(
 
     // The MCP sessions, for the gateway's life: in its database, so that every instance answers them, else in memory.
     const mcpSessions = stored === undefined ? McpSessions.memoryStore() : McpSessions.sqlStore(stored)
+    const mcpSessionBounds = McpSessions.boundsOf(options.config.keys)
 
     // `effect` with the gateway's services, in the generation's scope (not the gateway's, which `services` holds), so
     // that what a generation starts (an MCP server's process) ends with it.
@@ -538,6 +545,7 @@ export function make(
               : yield* McpEndpoint.make(config.mcpServers!, mcpPins, engine, limiterStores),
             mcpPins,
             mcpSessions,
+            mcpSessionBounds,
             oidc,
             sessions,
             grants,

@@ -101,8 +101,41 @@ const maskCut = (text: string, key: string): string => {
   return text
 }
 
-/** The text with every secret in it masked, whole or cut short at the text's end. */
-export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<string>> | undefined): string => {
+// `text` with every run of at least `least` characters that begins `value` or ends it (the secret whole, or a piece of
+// it cut anywhere) masked as `value` is.
+const maskRuns = (text: string, value: string, least: number): string => {
+  const id = maskKey(value)
+  const head = value.slice(0, least)
+  let out = text
+  for (let at = out.indexOf(head); at >= 0; at = out.indexOf(head, at + id.length)) {
+    let end = at + least
+    while (end < out.length && end - at < value.length && out[end] === value[end - at]) end++
+    out = `${out.slice(0, at)}${id}${out.slice(end)}`
+  }
+  const tail = value.slice(-least)
+  for (let at = out.lastIndexOf(tail); at >= 0; at = at === 0 ? -1 : out.lastIndexOf(tail, at - 1)) {
+    let start = at
+    let matched = least
+    while (start > 0 && matched < value.length && out[start - 1] === value[value.length - matched - 1]) {
+      start--
+      matched++
+    }
+    out = `${out.slice(0, start)}${id}${out.slice(at + least)}`
+    at = start
+  }
+  return out
+}
+
+/**
+ * The text with every secret in it masked, whole or cut short at the text's end; with `pieces`, also every piece of
+ * at least that many characters that begins or ends a secret, wherever the text cut it (an echo cut short by whoever
+ * wrote it, not by us).
+ */
+export const scrub = (
+  text: string,
+  secrets: ReadonlyArray<Redacted.Redacted<string>> | undefined,
+  pieces?: number
+): string => {
   if (secrets === undefined) return text
   let out = text
   for (const secret of secrets) {
@@ -110,6 +143,7 @@ export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<str
     if (value.length < 4) continue
     if (out.includes(value)) out = out.split(value).join(maskKey(value))
     out = maskCut(out, value)
+    if (pieces !== undefined && value.length > pieces) out = maskRuns(out, value, pieces)
   }
   return out
 }

@@ -1,8 +1,9 @@
 /**
- * An error with a key masked in every field: the transport (`transport/providerHttp.ts`) passes every failure of a sent
- * call through it, once, with every credential its request carried, so a provider that echoes the key back cannot put
- * it in a message, `Cause.pretty`, JSON or a log line. `LlmError.fromHttpFailure` applies it to the secrets it is
- * given.
+ * Secrets masked in a value: an error with a key masked in every field, and any JSON value with them masked in every
+ * string (`scrubbed`). The transport (`transport/providerHttp.ts`) passes every failure of a sent call through it,
+ * once, with every credential its request carried, so a provider that echoes the key back cannot put it in a message,
+ * `Cause.pretty`, JSON or a log line; `LlmError.fromHttpFailure` applies it to the secrets it is given; and every
+ * answer of the MCP endpoints passes through it with the credentials of the MCP servers (`gateway/mcp/credentials.ts`).
  */
 import type * as Redacted from "effect/Redacted"
 import type { LlmError } from "../../LlmError.js"
@@ -13,28 +14,32 @@ type Secrets = ReadonlyArray<Redacted.Redacted<string>>
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype
 
-// The value with every string in it scrubbed; the same value when nothing changed.
-const scrubbed = (value: unknown, secrets: Secrets): unknown => {
-  if (typeof value === "string") return scrub(value, secrets)
+/**
+ * The value with every string in it (an object's names too) scrubbed (`pieces`, as `scrub` takes it); the same value
+ * when nothing changed.
+ */
+export const scrubbed = (value: unknown, secrets: Secrets, pieces?: number): unknown => {
+  if (typeof value === "string") return scrub(value, secrets, pieces)
   if (Array.isArray(value)) {
-    const items = value.map((item) => scrubbed(item, secrets))
+    const items = value.map((item) => scrubbed(item, secrets, pieces))
     return items.some((item, i) => item !== value[i]) ? items : value
   }
   if (isPlainObject(value)) {
-    const fields = fieldsOf(value, secrets)
+    const fields = fieldsOf(value, secrets, pieces)
     return fields === undefined ? value : fields
   }
   return value
 }
 
 // The fields with the secrets masked, or undefined when none held one.
-const fieldsOf = (value: object, secrets: Secrets): Record<string, unknown> | undefined => {
+const fieldsOf = (value: object, secrets: Secrets, pieces?: number): Record<string, unknown> | undefined => {
   let changed = false
   const fields: Record<string, unknown> = {}
   for (const [name, field] of Object.entries(value)) {
-    const next = scrubbed(field, secrets)
-    if (next !== field) changed = true
-    fields[name] = next
+    const next = scrubbed(field, secrets, pieces)
+    const named = scrub(name, secrets, pieces)
+    if (next !== field || named !== name) changed = true
+    fields[named] = next
   }
   return changed ? fields : undefined
 }

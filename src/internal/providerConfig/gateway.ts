@@ -149,6 +149,12 @@ export const GatewayEntry = Schema.Struct({
   responses_max_response_bytes: optional(PositiveInt),
   /** Responses one chain of `previous_response_id`s holds at most. */
   responses_max_chain: optional(PositiveInt),
+  /** MCP sessions kept at most, of all keys and of one (the idlest make room, else a new one is refused). */
+  mcp_sessions_max: optional(PositiveInt),
+  mcp_sessions_max_key: optional(PositiveInt),
+  /** Bytes of MCP sessions' records kept at most, of all keys and of one. */
+  mcp_sessions_max_bytes: optional(PositiveInt),
+  mcp_sessions_max_key_bytes: optional(PositiveInt),
   /** Sessions each of the gateway's routers keeps pinned in memory at most, unless its `affinity` says. */
   affinity_max_sessions: optional(PositiveInt),
   /** Seconds a request (its headers and whole body) has to arrive in. */
@@ -188,6 +194,12 @@ const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
     ? { responsesMaxResponseBytes: entry.responses_max_response_bytes }
     : {}),
   ...(entry.responses_max_chain !== undefined ? { responsesMaxChain: entry.responses_max_chain } : {}),
+  ...(entry.mcp_sessions_max !== undefined ? { mcpSessionsMax: entry.mcp_sessions_max } : {}),
+  ...(entry.mcp_sessions_max_key !== undefined ? { mcpSessionsMaxKey: entry.mcp_sessions_max_key } : {}),
+  ...(entry.mcp_sessions_max_bytes !== undefined ? { mcpSessionsMaxBytes: entry.mcp_sessions_max_bytes } : {}),
+  ...(entry.mcp_sessions_max_key_bytes !== undefined
+    ? { mcpSessionsMaxKeyBytes: entry.mcp_sessions_max_key_bytes }
+    : {}),
   ...(entry.affinity_max_sessions !== undefined ? { affinityMaxSessions: entry.affinity_max_sessions } : {}),
   ...(entry.request_body_timeout_seconds !== undefined
     ? { requestBodyTimeoutSeconds: entry.request_body_timeout_seconds }
@@ -341,6 +353,16 @@ export const resolve = (
       if ((entry[inner] ?? 0) > (entry[outer] ?? Infinity)) {
         issues.push({ path: `gateway.${inner}`, message: `expected at most ${outer} (${entry[outer]})` })
         break
+      }
+    }
+    // A key's MCP sessions bounded past all of them.
+    const sessionBounds = [
+      ["mcp_sessions_max_key", "mcp_sessions_max"],
+      ["mcp_sessions_max_key_bytes", "mcp_sessions_max_bytes"]
+    ] as const
+    for (const [inner, outer] of sessionBounds) {
+      if ((entry[inner] ?? 0) > (entry[outer] ?? Infinity)) {
+        issues.push({ path: `gateway.${inner}`, message: `expected at most ${outer} (${entry[outer]})` })
       }
     }
     return {

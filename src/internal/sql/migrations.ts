@@ -309,6 +309,14 @@ export const migrations = {
   "18_cache_savings": statements(
     "ALTER TABLE requests ADD COLUMN cache_savings DOUBLE PRECISION",
     "ALTER TABLE requests ADD COLUMN cache_write_1h_tokens INTEGER"
+  ),
+  // The MCP sessions' bounds (docs/mcp.md): when a request last named each (the idlest is let go of first), and the
+  // bytes of its record, counted per key and in all; by key and use, for a key's count and its idlest.
+  "19_mcp_session_bounds": statements(
+    "ALTER TABLE mcp_sessions ADD COLUMN used_at BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE mcp_sessions ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0",
+    "CREATE INDEX mcp_sessions_by_caller ON mcp_sessions (caller, used_at)",
+    "CREATE INDEX mcp_sessions_by_use ON mcp_sessions (used_at)"
   )
 }
 

@@ -36,7 +36,7 @@ export type Rule = (name: string) => boolean
 /** Every tool: a gateway without keys, whose callers are the owner's own programs on loopback. */
 export const everything: Rule = () => true
 
-/** No tool: deny by default. */
+/** No tool: deny by default. A rule that allows nothing is this one (`rule`, `both`), so that it can be told. */
 export const nothing: Rule = () => false
 
 const special = /[.+?^${}()|[\]\\]/g
@@ -56,7 +56,8 @@ export function rule(patterns: ReadonlyArray<string> | undefined): Rule {
   return (name) => exact.has(name) || matcher.test(name)
 }
 
-/** What both rules allow: a key's and its team's. */
+/** What both rules allow: a key's and its team's (`nothing` itself when either allows nothing). */
 export function both(a: Rule, b: Rule): Rule {
+  if (a === nothing || b === nothing) return nothing
   return (name) => a(name) && b(name)
 }

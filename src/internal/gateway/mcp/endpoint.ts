@@ -56,6 +56,7 @@ import * as Guardrails from "../guardrails.js"
 import type * as Auth from "../keys/auth.js"
 import type * as Logs from "../observe/record.js"
 import * as Allow from "./allow.js"
+import * as Credentials from "./credentials.js"
 import * as ToolGuardrails from "./guardrails.js"
 import * as Pins from "./pins.js"
 import * as Relay from "./relay.js"
@@ -135,8 +136,8 @@ interface Served {
   readonly tool: McpSchema.Tool
 }
 
-// A refusal of the caller's budget or rate limit, as the call's error: `McpServer` answers it as a tool's failure (a
-// result with `isError`, this message its text), which a model reads and a client sees (docs/mcp.md).
+// A refusal of the caller's budget or rate limit, as the call's error: answered as a tool's failure (`failedCall`),
+// which a model reads and a client sees (docs/mcp.md).
 function refused(answer: Errors.ErrorAnswer) {
   return new McpSchema.InternalError({ message: answer.message })
 }
@@ -150,6 +151,16 @@ export function argumentsDigest(payload: Readonly<Record<string, unknown>> | und
 // message the guardrail and its reason, never the text it found.
 function blockedBy(error: GuardrailError) {
   return new McpSchema.InternalError({ message: Errors.guardrailBlocked(error).message })
+}
+
+// A call's failure (a refusal, a guardrail's block, its server's failure) as the tool result every revision answers
+// it with: `isError`, its message the text. `McpServer` answers a handler's error so in 2025-11-25 and 2026-07-28
+// only, as JSON-RPC error -32603 in 2025-06-18 and 2025-03-26, which the clients of those (Codex's, Gemini CLI's)
+// show as a broken call rather than a tool's failure its model reads.
+function failedCall(error: McpSchema.InternalError) {
+  return Effect.succeed(
+    new McpSchema.CallToolResult({ isError: true, content: [{ type: "text", text: error.message }] })
+  )
 }
 
 // Why a call did not end as its server answered it, when the gateway stopped it.
@@ -284,7 +295,7 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         headers: http._tag === "Some" ? http.value.headers : Headers.empty
       },
       call
-    )
+    ).pipe(Effect.catchTag("InternalError", failedCall))
   })
 }
 
@@ -475,11 +486,12 @@ export const make = Effect.fnUntraced(function*(
   if (refused !== undefined) return yield* refused
   const chains = yield* Effect.fromResult(chainsOf(servers, guarding))
   const scope = yield* Effect.scope
+  const credentials = Credentials.make(servers)
   const upstreams = yield* Effect.forEach(
     Object.entries(servers),
     ([name, server]) =>
       Effect.flatMap(
-        Upstreams.connect(name, server),
+        Upstreams.connect(name, server, credentials),
         (upstream) =>
           governable(upstream, server, { guardrails: chains.get(name)!, named: guarding.guardrails }, limiters)
       ),
@@ -582,31 +594,36 @@ export const make = Effect.fnUntraced(function*(
           : [{ name: server.upstream.name, price: server.price, tools: now.listing.tools }]
       })
     ),
-    http: Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const path = new URL(request.url, "http://gateway").pathname
-      const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
-      if (!served) return ServerRequests.served(relayed, request, http)
-      return Effect.gen(function*() {
-        const visible = yield* Effect.serviceOption(Visible)
-        const rule = visible._tag === "Some" ? visible.value : Allow.nothing
-        // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
-        const named = yield* Effect.serviceOption(Subscriptions.Session)
-        const session = named._tag === "Some" ? named.value : undefined
-        // Those taken are told as changed once: on the stream this request opens, else on the session's stream.
-        const taken = session?.recorded === undefined
-          ? []
-          : yield* subscriptions.take(session.id, path, rule, session.recorded)
-        if (!Standalone.opensStream(request) || session === undefined) {
-          if (session !== undefined) yield* subscriptions.tell(session.id, taken)
-          return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
-        }
-        return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
-          session: session.id,
-          subscribed: subscriptions.subscribedBy(session.id),
-          taken: taken.map((subscribed) => subscribed.uri)
+    // Every answer with the servers' credentials masked in it (`credentials.ts`): an upstream's text reaches no caller
+    // otherwise.
+    http: Effect.map(
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const path = new URL(request.url, "http://gateway").pathname
+        const served = path === "/mcp" || (path.startsWith("/mcp/") && offered.has(path.slice("/mcp/".length)))
+        if (!served) return ServerRequests.served(relayed, request, http)
+        return Effect.gen(function*() {
+          const visible = yield* Effect.serviceOption(Visible)
+          const rule = visible._tag === "Some" ? visible.value : Allow.nothing
+          // A session's recorded subscriptions taken here before it is answered (`subscriptions.ts`).
+          const named = yield* Effect.serviceOption(Subscriptions.Session)
+          const session = named._tag === "Some" ? named.value : undefined
+          // Those taken are told as changed once: on the stream this request opens, else on the session's stream.
+          const taken = session?.recorded === undefined
+            ? []
+            : yield* subscriptions.take(session.id, path, rule, session.recorded)
+          if (!Standalone.opensStream(request) || session === undefined) {
+            if (session !== undefined) yield* subscriptions.tell(session.id, taken)
+            return yield* ServerRequests.served(relayed, request, subscribing(http, request, path, rule))
+          }
+          return changes.open(path, rule, request.headers["last-event-id"], request.headers["mcp-protocol-version"], {
+            session: session.id,
+            subscribed: subscriptions.subscribedBy(session.id),
+            taken: taken.map((subscribed) => subscribed.uri)
+          })
         })
-      })
-    })
+      }),
+      credentials.masked
+    )
   } satisfies Endpoints
 })
 

@@ -3,7 +3,8 @@
  * 4.4: a form-encoded POST of `grant_type=client_credentials` with the client's id, secret and scope to the token
  * endpoint), held until shortly before its `expires_in` and asked for again then, or when the server refuses it (a
  * 401), over the project's one renewal of held credentials (`providers/accessToken.ts`). The secret is read from its
- * `Redacted` only into the request's body; no error names it.
+ * `Redacted` only into the request's body; no error names it, nor the token endpoint's address (a caller reads the
+ * error of a call that needed the token): an answer that quotes the request has the secret masked before it is cut.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -12,6 +13,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Gateway from "../../../Gateway.js"
+import { scrub } from "../../llmError/errorInfo.js"
 import { renewableToken } from "../../providers/accessToken.js"
 import type { Renewable } from "../../providers/renewing.js"
 import { causeText } from "../../transport/providerHttp.js"
@@ -36,7 +38,7 @@ export function clientCredentials(
   credentials: Gateway.McpClientCredentials,
   http: HttpClient.HttpClient
 ): Renewable<Redacted.Redacted<string>> {
-  const endpoint = `the OAuth token endpoint ${credentials.tokenUrl} of the MCP server ${server}`
+  const endpoint = `the OAuth token endpoint of the MCP server ${server}`
   const grant = HttpClientRequest.post(credentials.tokenUrl).pipe(
     HttpClientRequest.setHeader("accept", "application/json"),
     HttpClientRequest.bodyUrlParams({
@@ -50,7 +52,8 @@ export function clientCredentials(
     const response = yield* http.execute(grant)
     const text = yield* response.text
     if (response.status !== 200) {
-      return yield* Effect.fail(`${endpoint} answered ${response.status}: ${text.slice(0, quotedBodyChars)}`)
+      const quoted = scrub(text, [credentials.clientSecret]).slice(0, quotedBodyChars)
+      return yield* Effect.fail(`${endpoint} answered ${response.status}: ${quoted}`)
     }
     const token = yield* Effect.mapError(decodeToken(text), () => `${endpoint} answered no access_token in JSON`)
     const now = yield* Clock.currentTimeMillis

@@ -41,7 +41,12 @@ export const routes = Effect.fnUntraced(function*(endpoints: Endpoint.Endpoints,
   const requests = yield* Requests
   const { maxBodyBytes } = serving.options
   // Its sweep runs in the configuration's scope: stopped when a reload replaces it, or the gateway stops.
-  const held = yield* Sessions.make(sessions, endpoints.http, endpoints.subscriptionsVersion)
+  const held = yield* Sessions.make(
+    sessions,
+    endpoints.http,
+    endpoints.subscriptionsVersion,
+    serving.options.mcpSessionBounds
+  )
   const answer = requests.served(({ entry, request }) => {
     if (Number(request.headers["content-length"]) > maxBodyBytes) {
       return Effect.succeed(refusal(entry, tooLarge(maxBodyBytes)))

@@ -20,9 +20,16 @@
  * session answered where it is held; a session whose start could not be recorded is answered where it is held (the
  * store's having no record of it does not end it), and one whose subscription could not be recorded no longer takes
  * the store's subscriptions (they would undo it).
+ *
+ * Sessions are bounded per key and in all, by count and by the bytes of their records (`Bounds`, `admit`: written once
+ * over each store's steps, in its one transaction): a new one past a bound lets go of the idlest (no request named it
+ * for `idleAfter`; each request notes its session used), else is refused, naming the bound; one whose store failed is
+ * bounded the same way in this instance's memory. A record keeps of the client's `initialize` only what starting the
+ * session again needs, and a caller whose rule allows nothing opens none.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -32,8 +39,12 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Gateway from "../../../Gateway.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
+import * as Allow from "./allow.js"
+import { Visible } from "./endpoint.js"
 import * as Subscriptions from "./subscriptions.js"
 
 /** A session as recorded when it started. */
@@ -48,10 +59,130 @@ export interface Session {
   readonly startedAt: number
 }
 
-/** A session as the store holds it: as it started, and the URIs it subscribes to (as it subscribed by them). */
+/**
+ * A session as the store holds it: as it started, when a request last named it (`touch`), and the URIs it subscribes
+ * to (as it subscribed by them).
+ */
 export interface Recorded extends Session {
+  readonly usedAt: number
   readonly subscribed: ReadonlyArray<string>
 }
+
+/**
+ * How many sessions, and how many bytes of their records (`sizeOf`), the store keeps: of one key, and of all. A new
+ * session past a bound lets go of the oldest idle one (of its key, for a key's bound), one no request named for
+ * `idleAfter`, to make room; when none is idle, it is refused.
+ */
+export interface Bounds {
+  readonly maxSessions: number
+  readonly maxKeySessions: number
+  readonly maxBytes: number
+  readonly maxKeyBytes: number
+}
+
+/** The bounds when the configuration gives none (docs/mcp.md). */
+export const defaultBounds: Bounds = {
+  maxSessions: 5_000,
+  maxKeySessions: 100,
+  maxBytes: 16 * 1024 * 1024,
+  maxKeyBytes: 1024 * 1024
+}
+
+/** The bounds `keys` (the configuration's `gateway` section) gives, the defaults where it gives none. */
+export function boundsOf(keys: Gateway.Keys | undefined): Bounds {
+  return {
+    maxSessions: keys?.mcpSessionsMax ?? defaultBounds.maxSessions,
+    maxKeySessions: keys?.mcpSessionsMaxKey ?? defaultBounds.maxKeySessions,
+    maxBytes: keys?.mcpSessionsMaxBytes ?? defaultBounds.maxBytes,
+    maxKeyBytes: keys?.mcpSessionsMaxKeyBytes ?? defaultBounds.maxKeyBytes
+  }
+}
+
+/** How long a session no request names is idle: one a new session may take the place of, past a bound. */
+export const idleAfter = Duration.minutes(1)
+
+/**
+ * How often, at most, a request naming a session notes it used (`touch`): well within `idleAfter`, so that a session
+ * its client uses (its standalone stream is opened again every 10 seconds) is never idle.
+ */
+const touchEvery = Duration.seconds(15)
+
+/** The bytes a session's record takes: its text, and what its row and index hold besides. */
+export function sizeOf(session: Session): number {
+  return Buffer.byteLength(session.id) + Buffer.byteLength(session.path) + Buffer.byteLength(session.caller ?? "") +
+    Buffer.byteLength(session.initialize) + 64
+}
+
+/** Which bound refused a session: its key's, all sessions', or its own record's size (past a key's bytes). */
+export type Full = "key" | "all" | "large"
+
+// A save refused: what the store did for it is undone (a transaction rolled back, memory as it was).
+class Refusal extends Data.TaggedError("McpSessionRefusal")<{ readonly full: Full }> {}
+
+/** What a save did: kept the session, letting go of `letGo` to make room; or refused it, `full`. */
+export type Admitted =
+  | { readonly _tag: "Kept"; readonly letGo: ReadonlyArray<string> }
+  | { readonly _tag: "Refused"; readonly full: Full }
+
+/**
+ * A save's steps, as one store takes them in one transaction: the sessions and bytes recorded (of `caller`, or of all
+ * when `caller` is `undefined`), the one of them least recently used and idle since `before` (other than `except`), and
+ * the end of one.
+ */
+interface Room<E> {
+  readonly held: (
+    caller: string | null | undefined
+  ) => Effect.Effect<{ readonly count: number; readonly bytes: number }, E>
+  readonly idlest: (caller: string | null | undefined, before: number, except: string) => Effect.Effect<
+    string | undefined,
+    E
+  >
+  readonly remove: (id: string) => Effect.Effect<void, E>
+}
+
+// `session`, just recorded, kept within `bounds`: the idlest sessions let go of (its key's for its key's bounds, then
+// anyone's for the whole), the ids of those let go of; or, when none is idle (or its record alone is past its key's
+// bytes), refused, the store to undo what it did. Written once, over any store's `Room`.
+const admit = <E>(
+  room: Room<E>,
+  session: Session,
+  bounds: Bounds,
+  now: number
+): Effect.Effect<ReadonlyArray<string>, E | Refusal> =>
+  Effect.gen(function*() {
+    const most = session.caller === null ? bounds.maxBytes : Math.min(bounds.maxKeyBytes, bounds.maxBytes)
+    if (sizeOf(session) > most) return yield* new Refusal({ full: "large" })
+    const letGo: Array<string> = []
+    const idleSince = now - Duration.toMillis(idleAfter)
+    // A gateway without keys (no caller) has one owner, whose programs all sessions are: only the whole is bounded.
+    const scopes = [
+      ...(session.caller === null
+        ? []
+        : [{ full: "key", caller: session.caller, count: bounds.maxKeySessions, bytes: bounds.maxKeyBytes } as const]),
+      { full: "all", caller: undefined, count: bounds.maxSessions, bytes: bounds.maxBytes } as const
+    ]
+    for (const scope of scopes) {
+      while (true) {
+        const held = yield* room.held(scope.caller)
+        if (held.count <= scope.count && held.bytes <= scope.bytes) break
+        const idlest = yield* room.idlest(scope.caller, idleSince, session.id)
+        if (idlest === undefined) return yield* new Refusal({ full: scope.full })
+        yield* room.remove(idlest)
+        letGo.push(idlest)
+      }
+    }
+    return letGo
+  })
+
+// A save's outcome: kept, with those `admit` let go of; or refused.
+const admitted = <E>(saved: Effect.Effect<ReadonlyArray<string>, E | Refusal>): Effect.Effect<Admitted, E> =>
+  saved.pipe(
+    Effect.map((letGo): Admitted => ({ _tag: "Kept", letGo })),
+    Effect.catchIf(
+      (error): error is Refusal => error instanceof Refusal,
+      (refusal) => Effect.succeed<Admitted>({ _tag: "Refused", full: refusal.full })
+    )
+  ) as Effect.Effect<Admitted, E>
 
 /** How long a session's start again at an instance may take before the requests waiting for it are answered 404. */
 const restartWithin = Duration.seconds(10)
@@ -61,9 +192,14 @@ export const maxAge = Duration.days(1)
 
 /** Where sessions are recorded. */
 export interface SessionStore {
-  /** Records `session`, and forgets those started before `before`, with their subscriptions. */
-  readonly save: (session: Session, before: number) => Effect.Effect<void, StoreUnavailableError>
+  /**
+   * Records `session` within `bounds` (`admit`, at its start's time), and forgets those started before `before`, with
+   * their subscriptions: what it let go of to make room, or the bound that refused it.
+   */
+  readonly save: (session: Session, before: number, bounds: Bounds) => Effect.Effect<Admitted, StoreUnavailableError>
   readonly read: (id: string) => Effect.Effect<Recorded | undefined, StoreUnavailableError>
+  /** Notes that a request named the session `id` at `at`; nothing for a session not recorded. */
+  readonly touch: (id: string, at: number) => Effect.Effect<void, StoreUnavailableError>
   /**
    * Notes that the session `id` subscribes (`subscribed`) or no longer subscribes to the resource it names `uri`;
    * nothing for a session not recorded.
@@ -77,17 +213,50 @@ export interface SessionStore {
 
 /** Sessions in memory, for the process's life: a gateway without a database (one instance, across its reloads). */
 export function memoryStore(): SessionStore {
-  const sessions = new Map<string, { readonly session: Session; readonly subscribed: Set<string> }>()
-  return {
-    save: (session, before) =>
+  const sessions = new Map<
+    string,
+    { readonly session: Session; readonly subscribed: Set<string>; usedAt: number; readonly bytes: number }
+  >()
+  const mine = (caller: string | null | undefined) =>
+    [...sessions.values()].filter((kept) => caller === undefined || kept.session.caller === caller)
+  const room: Room<never> = {
+    held: (caller) =>
       Effect.sync(() => {
+        const kept = mine(caller)
+        return { count: kept.length, bytes: kept.reduce((sum, one) => sum + one.bytes, 0) }
+      }),
+    idlest: (caller, before, except) =>
+      Effect.sync(() =>
+        mine(caller).filter((kept) => kept.usedAt < before && kept.session.id !== except)
+          .sort((a, b) => a.usedAt - b.usedAt)[0]?.session.id
+      ),
+    remove: (id) => Effect.sync(() => void sessions.delete(id))
+  }
+  return {
+    save: (session, before, bounds) =>
+      Effect.suspend(() => {
         for (const [id, kept] of sessions) if (kept.session.startedAt < before) sessions.delete(id)
-        sessions.set(session.id, { session, subscribed: new Set() })
+        const was = new Map(sessions)
+        sessions.set(session.id, { session, subscribed: new Set(), usedAt: session.startedAt, bytes: sizeOf(session) })
+        return admitted<never>(
+          Effect.tapError(admit(room, session, bounds, session.startedAt), () =>
+            Effect.sync(() => {
+              sessions.clear()
+              for (const [id, kept] of was) sessions.set(id, kept)
+            }))
+        )
       }),
     read: (id) =>
       Effect.sync(() => {
         const kept = sessions.get(id)
-        return kept === undefined ? undefined : { ...kept.session, subscribed: [...kept.subscribed].sort() }
+        return kept === undefined
+          ? undefined
+          : { ...kept.session, usedAt: kept.usedAt, subscribed: [...kept.subscribed].sort() }
+      }),
+    touch: (id, at) =>
+      Effect.sync(() => {
+        const kept = sessions.get(id)
+        if (kept !== undefined) kept.usedAt = Math.max(kept.usedAt, at)
       }),
     subscribe: (id, uri, subscribed) =>
       Effect.sync(() => {
@@ -124,6 +293,7 @@ function recordedOf(rows: ReadonlyArray<Row>): Recorded | undefined {
     caller: row["caller"] === null || row["caller"] === undefined ? null : String(row["caller"]),
     initialize: String(row["initialize"]),
     startedAt: Number(row["started_at"]),
+    usedAt: Number(row["used_at"]),
     subscribed: rows.flatMap((one) => one["uri"] === null || one["uri"] === undefined ? [] : [String(one["uri"])])
   }
 }
@@ -134,23 +304,59 @@ function recordedOf(rows: ReadonlyArray<Row>): Recorded | undefined {
  */
 export function sqlStore(database: Sql.Database): SessionStore {
   const { bounds, sql } = database
+  // The sessions of `caller` (of all, `undefined`), through the sessions' index by key.
+  const of = (caller: string | null | undefined) =>
+    caller === undefined ? sql`1 = 1` : caller === null ? sql`caller IS NULL` : sql`caller = ${caller}`
+  const room: Room<SqlError> = {
+    held: (caller) =>
+      Effect.map(
+        sql<Row>`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS total FROM mcp_sessions WHERE ${of(caller)}`,
+        (rows) => ({ count: Number(rows[0]?.["n"] ?? 0), bytes: Number(rows[0]?.["total"] ?? 0) })
+      ),
+    idlest: (caller, before, except) =>
+      Effect.map(
+        sql<Row>`SELECT id FROM mcp_sessions WHERE ${of(caller)} AND used_at < ${before} AND id <> ${except}
+          ORDER BY used_at LIMIT 1`,
+        (rows) => rows[0] === undefined ? undefined : String(rows[0]["id"])
+      ),
+    remove: (id) =>
+      Effect.asVoid(
+        Effect.andThen(
+          sql`DELETE FROM mcp_subscriptions WHERE session = ${id}`,
+          sql`DELETE FROM mcp_sessions WHERE id = ${id}`
+        )
+      )
+  }
   return {
-    save: (session, before) =>
-      Sql.transaction(
+    save: (session, before, limits) =>
+      admitted(Sql.transaction(
         sql,
         bounds,
         "recording an MCP session",
-        Effect.andThen(
-          Effect.andThen(
-            // Through the sessions' index of their starts, not a scan of every subscription.
-            sql`DELETE FROM mcp_subscriptions
-              WHERE session IN (SELECT id FROM mcp_sessions WHERE started_at < ${before})`,
-            sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`
-          ),
-          sql`INSERT INTO mcp_sessions (id, path, caller, initialize, started_at)
-            VALUES (${session.id}, ${session.path}, ${session.caller}, ${session.initialize}, ${session.startedAt})`
-        )
-      ),
+        Effect.gen(function*() {
+          // Saves of several instances queue on the table's lock, each counting what those before it recorded
+          // (SQLite's one writer at a time does so already).
+          yield* sql.onDialectOrElse({
+            pg: () => sql`LOCK TABLE mcp_sessions IN SHARE ROW EXCLUSIVE MODE`,
+            orElse: () => Effect.void
+          })
+          // Through the sessions' index of their starts, not a scan of every subscription.
+          yield* sql`DELETE FROM mcp_subscriptions
+            WHERE session IN (SELECT id FROM mcp_sessions WHERE started_at < ${before})`
+          yield* sql`DELETE FROM mcp_sessions WHERE started_at < ${before}`
+          yield* sql`INSERT INTO mcp_sessions (id, path, caller, initialize, started_at, used_at, bytes)
+            VALUES (${session.id}, ${session.path}, ${session.caller}, ${session.initialize}, ${session.startedAt},
+              ${session.startedAt}, ${sizeOf(session)})`
+          // Refused, the transaction is rolled back: the session not recorded, none let go of.
+          return yield* admit(room, session, limits, session.startedAt)
+        })
+      )),
+    touch: (id, at) =>
+      Sql.step(
+        bounds,
+        "noting an MCP session used",
+        sql`UPDATE mcp_sessions SET used_at = ${at} WHERE id = ${id} AND used_at < ${at}`
+      ).pipe(Effect.asVoid),
     read: (id) =>
       Sql.step(
         bounds,
@@ -158,7 +364,7 @@ export function sqlStore(database: Sql.Database): SessionStore {
         // One query, so that a request naming a session waits on one round trip to the database: a row for each of
         // the session's subscriptions, its columns repeated (one row, its uri `NULL`, when it has none).
         Effect.map(
-          sql<Row>`SELECT s.id, s.path, s.caller, s.initialize, s.started_at, u.uri
+          sql<Row>`SELECT s.id, s.path, s.caller, s.initialize, s.started_at, s.used_at, u.uri
             FROM mcp_sessions s LEFT JOIN mcp_subscriptions u ON u.session = s.id
             WHERE s.id = ${id} ORDER BY u.uri`,
           recordedOf
@@ -241,14 +447,75 @@ interface Held {
   readonly takes: boolean
 }
 
-// The `params` of a JSON-RPC `initialize` in `text`, as JSON; `undefined` for anything else.
+// The `params` of a JSON-RPC `initialize` in `text` that a session is started again with, as JSON (its revision, the
+// client's capabilities and identity: what `McpServer` keeps of it); `undefined` for anything else. Nothing else a
+// client sends is kept: a record holds what answering the session needs, not what the client chose to send.
 function initializeOf(text: string): string | undefined {
   try {
     const message = JSON.parse(text) as { readonly method?: unknown; readonly params?: unknown }
-    return message.method === "initialize" ? JSON.stringify(message.params ?? {}) : undefined
+    if (message.method !== "initialize") return undefined
+    const params = (typeof message.params === "object" && message.params !== null ? message.params : {}) as Record<
+      string,
+      unknown
+    >
+    return JSON.stringify({
+      protocolVersion: params["protocolVersion"],
+      capabilities: params["capabilities"],
+      clientInfo: params["clientInfo"]
+    })
   } catch {
     return undefined
   }
+}
+
+// The id of the JSON-RPC request in `text`, for an answer to it; `null` when it has none.
+function requestIdOf(text: string): unknown {
+  try {
+    const id = (JSON.parse(text) as { readonly id?: unknown }).id
+    return typeof id === "string" || typeof id === "number" ? id : null
+  } catch {
+    return null
+  }
+}
+
+// A JSON-RPC error answering the request in `text`, with HTTP `status`: what a client shows of a refused `initialize`
+// (the official SDK's client fails its `connect` with the status and this text).
+function refusedInitialize(text: string, status: number, message: string, headers: Record<string, string> = {}) {
+  return HttpServerResponse.jsonUnsafe(
+    { jsonrpc: "2.0", id: requestIdOf(text), error: { code: refusedCode, message } },
+    { status, headers }
+  )
+}
+
+// The JSON-RPC code of a refused `initialize`: one of the range the specification leaves to servers.
+const refusedCode = -32000
+
+// The refusal of an `initialize` past `bounds` (`full` says which), naming the bound and what to do.
+function full(text: string, which: Full, bounds: Bounds) {
+  const message = which === "large"
+    ? `This MCP session's record (its initialize's protocolVersion, capabilities and clientInfo) is larger than a ` +
+      `key's sessions may be (${Math.min(bounds.maxKeyBytes, bounds.maxBytes)} bytes: ` +
+      "gateway.mcp_sessions_max_key_bytes); send a smaller initialize."
+    : which === "key"
+    ? `This gateway key holds its most MCP sessions (${bounds.maxKeySessions}, or ${bounds.maxKeyBytes} bytes of ` +
+      "them: gateway.mcp_sessions_max_key, gateway.mcp_sessions_max_key_bytes), and none has been idle for a minute " +
+      "to make room; end one (DELETE with its Mcp-Session-Id) or try again later."
+    : `This gateway holds its most MCP sessions (${bounds.maxSessions}, or ${bounds.maxBytes} bytes of them: ` +
+      "gateway.mcp_sessions_max, gateway.mcp_sessions_max_bytes), and none has been idle for a minute to make " +
+      "room; try again later."
+  return which === "large"
+    ? refusedInitialize(text, 413, message)
+    : refusedInitialize(text, 429, message, { "retry-after": String(Duration.toSeconds(idleAfter)) })
+}
+
+// The refusal of an `initialize` by a key that may use no tool, prompt or resource.
+function toolless(text: string) {
+  return refusedInitialize(
+    text,
+    403,
+    "This gateway key may use no MCP tool, prompt or resource (its tools list, or its team's, allows none), so it " +
+      "opens no MCP session; ask for a key with tools (docs/mcp.md)."
+  )
 }
 
 // A JSON-RPC message for the endpoint at `path`, as a request (with `session`'s header when given).
@@ -275,17 +542,22 @@ const handlerOf = (answer: Answer) =>
   )
 
 /**
- * The sessions of one configuration's endpoint `endpoint` over `store`: what it holds, by the ids their clients hold,
- * looked over every `SweepEvery` for as long as the scope is open (the configuration is served); `version` is the
- * version of a session's subscriptions (`Subscriptions.version`), which a read of the store is stamped with.
+ * The sessions of one configuration's endpoint `endpoint` over `store`, within `bounds`: what it holds, by the ids
+ * their clients hold, looked over every `SweepEvery` for as long as the scope is open (the configuration is served);
+ * `version` is the version of a session's subscriptions (`Subscriptions.version`), which a read of the store is
+ * stamped with.
  */
 export const make = Effect.fnUntraced(function*(
   store: SessionStore,
   endpoint: Answer,
-  version: (session: string) => number
+  version: (session: string) => number,
+  bounds: Bounds
 ) {
   // The session this configuration's endpoint holds for each session id a client holds, with whose it is.
   const held = new Map<string, Held>()
+  // The sessions held here whose start the store could not record, within the same bounds (in memory: its operations
+  // do not fail).
+  const unsaved = memoryStore()
   // The restarts under way, by the id their clients hold: the requests naming one meanwhile wait for it, so that an
   // id is started once here, however many of its requests come at once.
   const restarting = new Map<string, Deferred.Deferred<Held | undefined>>()
@@ -351,20 +623,28 @@ export const make = Effect.fnUntraced(function*(
     )
   }
 
-  // The session `id` this configuration's endpoint holds as `holding` let go of (it ended at another instance, or is
-  // past `maxAge`): deleted as its client would, which drops its subscriptions here.
-  const letGo = (id: string, holding: Held) =>
+  // The endpoint's session `local` at `path`, named `id` by its client, deleted as its client would, which drops its
+  // subscriptions here.
+  const close = (id: string, path: string, local: string) =>
     Effect.gen(function*() {
-      if (held.get(id) === holding) held.delete(id)
       const handler = yield* handlerOf(
         Effect.provideService(endpoint, Subscriptions.Session, { id, recorded: undefined, record: () => Effect.void })
       )
       yield* Effect.promise(async () => {
         const ended = await handler(
-          new Request(`http://mcp${holding.path}`, { method: "DELETE", headers: { [sessionHeader]: holding.local } })
+          new Request(`http://mcp${path}`, { method: "DELETE", headers: { [sessionHeader]: local } })
         )
         await ended.arrayBuffer()
       })
+    })
+
+  // The session `id` this configuration's endpoint holds as `holding` let go of (it ended at another instance, is past
+  // `maxAge`, or a new one took its place within the bounds).
+  const letGo = (id: string, holding: Held) =>
+    Effect.gen(function*() {
+      if (held.get(id) === holding) held.delete(id)
+      if (!holding.saved) yield* Effect.orDie(unsaved.end(id))
+      yield* close(id, holding.path, holding.local)
     })
 
   // The sessions held past `maxAge`, and those the store no longer records (their client deleted them at another
@@ -407,7 +687,7 @@ export const make = Effect.fnUntraced(function*(
   // The session `id` ended by its client's `DELETE` answered here: let go of, and forgotten by the store.
   const ended = (id: string) =>
     Effect.andThen(
-      Effect.sync(() => held.delete(id)),
+      Effect.andThen(Effect.sync(() => held.delete(id)), Effect.orDie(unsaved.end(id))),
       store.end(id).pipe(
         Effect.catch((error) =>
           Effect.logWarning(
@@ -455,6 +735,8 @@ export const make = Effect.fnUntraced(function*(
       }
       // Another path's, or another key's: an unknown session, as `McpServer` answers.
       if (session.path !== asked.path || session.caller !== asked.caller) return unknown()
+      // Used now, noted at most every `touchEvery`. One not noted (the store failed) may only look idle sooner.
+      if (now - session.usedAt >= Duration.toMillis(touchEvery)) yield* Effect.ignore(store.touch(id, now))
       if (asked.request.method === "DELETE" && held.get(id) === undefined && endsAsStarted(asked, session)) {
         // Nothing here to end but its record: a restart under way here is let go of at the sweep.
         yield* ended(id)
@@ -475,13 +757,16 @@ export const make = Effect.fnUntraced(function*(
   const heldOnly = (asked: Asked, id: string, holding: Held | undefined) =>
     Effect.gen(function*() {
       if (holding === undefined || holding.path !== asked.path || holding.caller !== asked.caller) return unknown()
+      if (!holding.saved) yield* Effect.orDie(unsaved.touch(id, yield* Clock.currentTimeMillis))
       const response = yield* passOn(asked, id, holding, undefined)
       if (asked.request.method === "DELETE" && response.status < 300) yield* ended(id)
       return response
     })
 
   // Records the session `response` names (its `initialize`'s `params` in `text`), as it is sent: `McpServer` names it
-  // in a handler of the response, which runs before this one.
+  // in a handler of the response, which runs before this one. Within `bounds`: the sessions let go of to make room are
+  // let go of here (another instance holding one lets go of it at its next request or sweep); a session past them is
+  // ended here and refused.
   const record = (asked: Asked, text: string) => (response: HttpServerResponse.HttpServerResponse) =>
     Effect.gen(function*() {
       const id = response.headers[sessionHeader]
@@ -489,30 +774,51 @@ export const make = Effect.fnUntraced(function*(
       const initialize = initializeOf(text)
       if (initialize === undefined) return response
       const startedAt = yield* Clock.currentTimeMillis
+      const session = { id, path: asked.path, caller: asked.caller, initialize, startedAt }
+      const before = startedAt - Duration.toMillis(maxAge)
       // Held once its save is done: a sweep meanwhile would find it held and not recorded.
-      const saved = yield* store.save(
-        { id, path: asked.path, caller: asked.caller, initialize, startedAt },
-        startedAt - Duration.toMillis(maxAge)
-      ).pipe(
-        Effect.as(true),
+      const saved = yield* store.save(session, before, bounds).pipe(
+        Effect.map((admitted) => ({ saved: true, admitted })),
         Effect.catch((error) =>
-          Effect.as(
+          Effect.andThen(
             Effect.logWarning(
               `Gateway: an MCP session could not be recorded (${error.message}); only this instance answers it, ` +
                 "until a reload"
             ),
-            false
+            // In memory: it does not fail.
+            Effect.map(Effect.orDie(unsaved.save(session, before, bounds)), (admitted) => ({ saved: false, admitted }))
           )
         )
       )
-      held.set(id, { local: id, path: asked.path, caller: asked.caller, startedAt, saved, takes: saved })
+      if (saved.admitted._tag === "Refused") {
+        yield* close(id, asked.path, id)
+        return full(text, saved.admitted.full, bounds)
+      }
+      held.set(id, {
+        local: id,
+        path: asked.path,
+        caller: asked.caller,
+        startedAt,
+        saved: saved.saved,
+        takes: saved.saved
+      })
+      for (const gone of saved.admitted.letGo) {
+        const holding = held.get(gone)
+        if (holding !== undefined) yield* letGo(gone, holding)
+      }
       return response
     })
 
-  // The endpoint's answer to a POST without a session: an `initialize`, whose session it records.
+  // The endpoint's answer to a POST without a session: an `initialize`, whose session it records; refused to a caller
+  // whose rule allows nothing (it would list nothing, and hold a session for it).
   const starting = (asked: Asked) =>
     Effect.gen(function*() {
       const read = yield* Effect.result(asked.request.text)
+      const rule = yield* Effect.serviceOption(Visible)
+      if (read._tag === "Success" && rule._tag === "Some" && rule.value === Allow.nothing) {
+        const initialize = initializeOf(read.success)
+        if (initialize !== undefined) return toolless(read.success)
+      }
       // The body is kept by the request, which the endpoint reads it from again (or refuses, when it could not be
       // read).
       const response = yield* Effect.provideService(endpoint, HttpServerRequest.HttpServerRequest, asked.request)

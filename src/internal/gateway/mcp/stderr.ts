@@ -1,12 +1,13 @@
 /**
  * A stdio MCP server's standard error, written to the gateway's log line by line: each line cut at `maxLineChars`,
  * at most `linesPerSecond` lines a second (bursts of `lineBurst`; the lines past it are dropped and counted in the
- * next line logged), and every value of the server's `env` masked, so a secret the gateway gave it does not reach the
- * log even when the server prints it. The limit is the project's `RateLimiter`.
+ * next line logged), and every credential the gateway holds for its servers masked (`credentials.ts`, the one mask of
+ * what a caller receives too), so a secret the gateway gave it does not reach the log even when the server prints it.
+ * The limit is the project's `RateLimiter`.
  */
 import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
 import * as RateLimiter from "../../../RateLimiter.js"
+import type * as Credentials from "./credentials.js"
 
 /** The longest line logged; the rest of a longer one is cut. */
 export const maxLineChars = 1000
@@ -17,34 +18,23 @@ export const linesPerSecond = 20
 /** Lines logged at once, at most, after a quiet while. */
 export const lineBurst = 100
 
-// A value shorter than this is too common to mask (a mode's `1`, a port), and no secret.
-const shortestSecret = 4
-
 /** The log of one server's standard error: `write` takes each chunk it prints; `flush` logs a last unended line. */
 export interface StderrLog {
   readonly write: (chunk: Uint8Array) => Effect.Effect<void>
   readonly flush: Effect.Effect<void>
 }
 
-/** The log of the standard error of the server `server`, whose environment's values are `env`. */
+/** The log of the standard error of the server `server`, `credentials` masked in it. */
 export const make = Effect.fnUntraced(function*(
   server: string,
-  env: Readonly<Record<string, Redacted.Redacted<string>>>
+  credentials: Pick<Credentials.Credentials, "mask" | "longest">
 ) {
   const limiter = yield* Effect.orDie(RateLimiter.make({ capacity: lineBurst, refillRate: linesPerSecond }))
-  const secrets = Object.values(env).map(Redacted.value).filter((value) => value.length >= shortestSecret)
-  const longestSecret = Math.max(0, ...secrets.map((secret) => secret.length))
   const decoder = new TextDecoder()
   // The line being read; `cut` once it passed its bound, so its rest is skipped up to its end.
   let line = ""
   let cut = false
   let dropped = 0
-
-  function masked(text: string): string {
-    let out = text
-    for (const secret of secrets) out = out.split(secret).join("***")
-    return out
-  }
 
   // Logs `text` (masked, cut) if the limit lets it, else counts it dropped.
   const emit = (text: string, wasCut: boolean) =>
@@ -54,7 +44,7 @@ export const make = Effect.fnUntraced(function*(
         onSuccess: () => {
           const skipped = dropped
           dropped = 0
-          const shown = masked(text).slice(0, maxLineChars)
+          const shown = credentials.mask(text).slice(0, maxLineChars)
           return Effect.logInfo(
             `Gateway: the MCP server ${server} wrote to stderr: ${shown}${wasCut ? " [line cut]" : ""}` +
               (skipped > 0 ? ` (${skipped} earlier lines dropped: more than ${linesPerSecond} a second)` : "")
@@ -72,7 +62,7 @@ export const make = Effect.fnUntraced(function*(
       if (!cut) {
         line += piece
         // Kept a secret's length past the bound, so a secret across the cut is masked whole before it is cut.
-        if (line.length > maxLineChars + longestSecret) {
+        if (line.length > maxLineChars + credentials.longest()) {
           yield* emit(line, true)
           line = ""
           cut = true

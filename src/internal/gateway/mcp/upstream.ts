@@ -52,6 +52,7 @@ import type * as Gateway from "../../../Gateway.js"
 import type { Renewable } from "../../providers/renewing.js"
 import { isRecord } from "../../providers/wire.js"
 import * as Allow from "./allow.js"
+import type * as Credentials from "./credentials.js"
 import * as Listen from "./listen.js"
 import { clientCredentials } from "./oauth.js"
 import * as Relay from "./relay.js"
@@ -198,7 +199,7 @@ const follow = Effect.fnUntraced(function*(
         `Gateway: the MCP server ${spec.name} logged${
           one.params.logger === undefined ? "" : ` (${one.params.logger})`
         }: ` +
-          data.slice(0, strayLogChars)
+          spec.mask(data).slice(0, strayLogChars)
       )
     }
   }
@@ -238,6 +239,8 @@ interface Spec {
   readonly relay: Relay.Relay
   /** What it sends of its own (`relay`'s told), waiting to be followed. */
   readonly unsolicited: Queue.Queue<Relay.Unsolicited>
+  /** Masks the credentials of the configuration's servers in a text the gateway logs (`credentials.ts`). */
+  readonly mask: (text: string) => string
 }
 
 // A stdio server's environment: the few variables a program needs to run, then the entry's own.
@@ -474,8 +477,15 @@ function answered(error: McpClientError.McpClientError): boolean {
   return error.reason._tag === "HttpError" || (error.reason._tag === "ProtocolError" && error.reason.code !== undefined)
 }
 
-/** `spec`'s server's resolved entry: its bounds, its token, its stderr log. */
-const resolve = Effect.fnUntraced(function*(name: string, server: Gateway.McpServer) {
+/**
+ * `spec`'s server's resolved entry: its bounds, its token (each one it is given noted among `credentials`), its stderr
+ * log.
+ */
+const resolve = Effect.fnUntraced(function*(
+  name: string,
+  server: Gateway.McpServer,
+  credentials: Credentials.Credentials
+) {
   const http = yield* HttpClient.HttpClient
   const unsolicited = yield* Queue.dropping<Relay.Unsolicited>(maxUnsolicited)
   return {
@@ -484,24 +494,32 @@ const resolve = Effect.fnUntraced(function*(name: string, server: Gateway.McpSer
     maxReplyBytes: server.maxReplyBytes ?? defaultMaxReplyBytes,
     callTimeout: server.callTimeout === undefined ? defaultCallTimeout : Duration.fromInputUnsafe(server.callTimeout),
     pingInterval: pingIntervalOf(server),
-    token: "url" in server && server.oauth !== undefined ? clientCredentials(name, server.oauth, http) : undefined,
-    stderr: "command" in server ? yield* Stderr.make(name, server.env ?? {}) : undefined,
+    token: "url" in server && server.oauth !== undefined
+      ? credentials.noting(name, clientCredentials(name, server.oauth, http))
+      : undefined,
+    stderr: "command" in server ? yield* Stderr.make(name, credentials) : undefined,
     revision: Rpc.revisionMeta(server.protocol ?? "2025-11-25", implementation),
     taken: server.tools === undefined ? Allow.everything : Allow.rule(server.tools),
     relay: Relay.make((told) => void Queue.offerUnsafe(unsolicited, told)),
-    unsolicited
+    unsolicited,
+    mask: credentials.mask
   } satisfies Spec
 })
 
 /**
  * `server` (named `name`) supervised for as long as the scope is open: connected and listed now if it answers within
  * `connectTimeout`, else (logged) tried again with backoff until it does; a stdio server restarted whenever it ends,
- * an HTTP one initialized again when it forgets the session. Each connection lists the server again (`listings`).
+ * an HTTP one initialized again when it forgets the session. Each connection lists the server again (`listings`). Its
+ * OAuth tokens are noted among `credentials`, which mask what it says in the gateway's log.
  */
-export const connect = Effect.fnUntraced(function*(name: string, server: Gateway.McpServer) {
+export const connect = Effect.fnUntraced(function*(
+  name: string,
+  server: Gateway.McpServer,
+  credentials: Credentials.Credentials
+) {
   const scope = yield* Effect.scope
   const http = yield* HttpClient.HttpClient
-  const spec = yield* resolve(name, server)
+  const spec = yield* resolve(name, server, credentials)
   const { revision } = spec
   const listing = yield* SubscriptionRef.make<Listing>(unlisted)
   const updates = yield* Effect.acquireRelease(PubSub.unbounded<string>(), PubSub.shutdown)
@@ -525,7 +543,9 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
   const first = yield* Effect.result(opened(scope))
   if (first._tag === "Failure") {
     yield* Effect.logWarning(
-      `Gateway: the MCP server ${name} could not be reached (${first.failure.message}); it is tried again, and ` +
+      `Gateway: the MCP server ${name} could not be reached (${
+        spec.mask(first.failure.message)
+      }); it is tried again, and ` +
         "its tools are served once it answers"
     )
   }
@@ -564,7 +584,7 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
     close: (connection) => Scope.close(connection.scope, Exit.void),
     report: ({ reason, retryIn }) =>
       Effect.logWarning(
-        `Gateway: the MCP server ${name} is down (${reason}); it is ${
+        `Gateway: the MCP server ${name} is down (${spec.mask(reason)}); it is ${
           "command" in server ? "started" : "tried"
         } again in ${Duration.format(retryIn)}`
       ),
@@ -588,7 +608,9 @@ export const connect = Effect.fnUntraced(function*(name: string, server: Gateway
         Effect.flatMap((fresh) => SubscriptionRef.set(listing, fresh)),
         Effect.catch((error) =>
           Effect.logWarning(
-            `Gateway: the MCP server ${name} said its lists changed, but could not be listed again (${error.message})`
+            `Gateway: the MCP server ${name} said its lists changed, but could not be listed again (${
+              spec.mask(error.message)
+            })`
           )
         )
       )

@@ -45,6 +45,8 @@ export interface AppOptions {
   readonly mcpPins: McpPins.Pins
   /** Where the MCP sessions are recorded, for the gateway's life (its database, else its memory). */
   readonly mcpSessions: McpSessions.SessionStore
+  /** How many MCP sessions, and bytes of them, are kept (taken at start). */
+  readonly mcpSessionBounds: McpSessions.Bounds
   /** Sign-on's identity provider, when the configuration has one (`gateway.oidc`). */
   readonly oidc: Oidc | undefined
   /** The dashboard's sessions, for the gateway's life. */
