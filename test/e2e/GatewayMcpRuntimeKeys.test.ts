@@ -146,7 +146,7 @@ it.live(
       const gateway = yield* gatewayOn(simulator, database, { mcp_servers: { files: { url: files } } })
       const url = ["--url", gateway.url]
 
-      // A team made without tools: a key given tools in it lists none, and `keys create` says why.
+      // A team made without tools: a key given tools in it is allowed none (no session), and `keys create` says why.
       const empty = yield* command(Teams.run, ["create", "later", ...url])
       expect(empty.code).toBe(0)
       const teamId = empty.stdout.trim()
@@ -155,7 +155,7 @@ it.live(
       expect(member.stderr).toContain(`Its team ${teamId} allows no MCP tool, so it lists none`)
       expect(member.stderr).toContain(`teams update ${teamId} --tools`)
       const key = member.stdout.trim()
-      expect(yield* listed(gateway.url, key)).toEqual([])
+      expect(yield* listed(gateway.url, key)).toEqual("no session")
 
       // `teams update --tools`, no hand-written PATCH: the key now lists what both lists allow.
       const updated = yield* command(Teams.run, ["update", teamId, "--tools", "files__read, files__list", ...url])
@@ -184,9 +184,9 @@ it.live(
       expect(writer.stderr).not.toContain("allows no MCP tool")
       expect(yield* listed(gateway.url, writer.stdout.trim())).toEqual(["files__write"])
 
-      // `--no-tools` clears the team's list: its keys list none again.
+      // `--no-tools` clears the team's list: its keys are allowed none again, and open no session.
       expect((yield* command(Teams.run, ["update", teamId, "--no-tools", ...url])).code).toBe(0)
-      expect(yield* listed(gateway.url, key)).toEqual([])
+      expect(yield* listed(gateway.url, key)).toEqual("no session")
       const both = yield* command(Teams.run, ["update", teamId, "--tools", "a", "--no-tools", ...url])
       expect([both.code, both.stderr]).toEqual([2, expect.stringContaining("--no-tools does not go with --tools")])
       const stray = yield* command(Teams.run, ["list", "--tools", "a", ...url])
