@@ -143,7 +143,7 @@ const fullRequest = {
   providerOptions: { logprobs: true }
 } as unknown as ChatRequest.Input
 
-const usage = { ...ChatResponse.emptyUsage, hostedToolCalls: { web_search: 1 } }
+const usage = { ...ChatResponse.emptyUsage, hostedToolCalls: { web_search: 1 }, serviceTier: "priority" }
 
 /** A reply with every field the schema has. */
 const fullReply = {
@@ -208,7 +208,7 @@ const chunkSchemas: ReadonlyArray<readonly [string, Schema.Top]> = [
 
 /**
  * The fields a guardrail does not read, and why: where a call goes, never what it says (the request's); the names
- * the provider and the library give a reply, its usage's counts, its provider's own data (its copy of the reasoning,
+ * the provider and the library give a reply, its usage's counts and service tier, its provider's own data (its copy of the reasoning,
  * read as `reasoning`, and signatures); a router's names for its attempts.
  */
 const leftOut: ReadonlySet<string> = new Set([
@@ -222,10 +222,12 @@ const leftOut: ReadonlySet<string> = new Set([
   "reply provider",
   "reply keyId",
   "reply usage.hostedToolCalls.{key}",
+  "reply usage.serviceTier",
   ...["reply providerMetadata", "reply toolCalls[].providerMetadata", "chunk ToolCallDelta.providerMetadata"].flatMap(
     (field) => [`${field} (json key)`, `${field} (json string)`]
   ),
   "chunk Usage.usage.hostedToolCalls.{key}",
+  "chunk Usage.usage.serviceTier",
   ...["id", "model", "provider", "keyId"].map((field) => `chunk Finish.${field}`),
   "chunk Finish.providerMetadata (json key)",
   "chunk Finish.providerMetadata (json string)",
