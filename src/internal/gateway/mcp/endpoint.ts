@@ -24,10 +24,10 @@
  * (nothing when it fails the call, or when it is cancelled before it was sent); then its server's own `RateLimiter`
  * (`maxConcurrency`, `rateLimit`), waited for. Its guardrails (the gateway's, its server's, its caller's key's and
  * team's: `guardrails.ts`) check its arguments before it is sent and its result before it is answered, a block
- * answered as a refusal is; the same chain checks each definition before a caller is served it (one it finds anything
+ * answered as a refusal is; the same chain checks each definition before a caller is listed it (one it finds anything
  * in is withheld), a prompt's and a resource's texts both ways, its server's requests of its client and the answers,
- * and the notifications relayed (one it blocks is dropped). Its server, tool, the SHA-256 of its arguments, its cost and outcome go to the request's
- * log entry (its row and line), its span and metrics.
+ * and the notifications relayed (one it blocks is dropped). Its server, tool, the SHA-256 of its arguments, its cost
+ * and outcome go to the request's log entry (its row and line), its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -395,6 +395,9 @@ function qualifiedOf(server: string, listing: Upstreams.Listing): ReadonlyMap<st
   ])
 }
 
+// Whether `method` lists definitions.
+const listing = (method: McpServer.MiddlewareMethod): boolean => method.endsWith("/list")
+
 // The method that lists each kind of definition: where a guardrail's finding in one is said to be.
 const listPaths = {
   tool: "tools/list",
@@ -561,28 +564,32 @@ export const make = Effect.fnUntraced(function*(
   const admitted = (seen: Pins.Seen, definition: Pins.Definition) => {
     const server = upstreams.find((one) => one.upstream.name === seen.server)
     if (server === undefined) return Effect.succeed(false)
-    return Effect.flatMap(chainHere(server), (chain) =>
-      chain._tag === "Failure" ? Effect.succeed(false) : ToolGuardrails.checkDefinition(
-        chain.success,
-        definition.value,
-        listPaths[definition.kind]
-      ).pipe(
-        Effect.as(true),
-        Effect.catch((error) =>
-          Effect.as(
-            Effect.logWarning(
-              `Gateway: the MCP server ${seen.server}'s ${definition.kind} of definition ${seen.digest} was ` +
-                `withheld: guardrail "${error.guardrail}", ${error.reason}`
-            ),
-            false
+    return Effect.flatMap(
+      chainHere(server),
+      (chain) =>
+        chain._tag === "Failure" ? Effect.succeed(false) : ToolGuardrails.checkDefinition(
+          chain.success,
+          definition.value,
+          listPaths[definition.kind]
+        ).pipe(
+          Effect.as(true),
+          Effect.catch((error) =>
+            Effect.as(
+              Effect.logWarning(
+                `Gateway: the MCP server ${seen.server}'s ${definition.kind} of definition ${seen.digest} was ` +
+                  `withheld: guardrail "${error.guardrail}", ${error.reason}`
+              ),
+              false
+            )
           )
         )
-      ))
+    )
   }
 
   // The gate of an endpoint naming as `naming` says: a read of a URI that does not name the registration's server
   // (`Resources.namesServer`) is of no resource, as a subscription to it is (`locate`).
-  // A definition is served only when the caller's guardrails find nothing in it (`admitted`).
+  // A definition is listed only when the caller's guardrails find nothing in it (`admitted`). A call, read or get of
+  // it by name is not checked against its definition again (its client was not served it): its own texts are.
   const gate = (naming: Resources.Naming): Resources.Gate => (qualified, server, definition) => {
     const seen = Pins.seen(server, definition)
     return Layer.build(
@@ -595,7 +602,7 @@ export const make = Effect.fnUntraced(function*(
               rule._tag === "Some"
                 ? Effect.flatMap(
                   servable(rule.value, qualified, seen),
-                  (allowed) => allowed ? admitted(seen, definition) : Effect.succeed(false)
+                  (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
                 )
                 : Effect.succeed(false)
           )

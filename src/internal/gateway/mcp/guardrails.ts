@@ -106,7 +106,12 @@ export interface Guard {
    * `value` (JSON at `path`) going `way`, masked; a block (`noted` first) or a chain that cannot run is the refusal
    * (`refusal` of `what`), as a tool call's block is answered.
    */
-  readonly check: (way: Way, value: unknown, path: string, what: string) => Effect.Effect<unknown, McpSchema.InternalError>
+  readonly check: (
+    way: Way,
+    value: unknown,
+    path: string,
+    what: string
+  ) => Effect.Effect<unknown, McpSchema.InternalError>
 }
 
 /**
@@ -122,7 +127,8 @@ export function guard(
       Effect.flatMap(chain, (guardrails) =>
         Effect.catch(
           checkMessage(guardrails, way, value, path),
-          (error) => Effect.andThen(noted(error), Effect.fail(new McpSchema.InternalError({ message: refusal(error, what) })))
+          (error) =>
+            Effect.andThen(noted(error), Effect.fail(new McpSchema.InternalError({ message: refusal(error, what) })))
         ))
   }
 }

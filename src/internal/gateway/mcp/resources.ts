@@ -17,9 +17,9 @@ import * as FindMyWay from "effect/http/FindMyWay"
 import type * as Scope from "effect/Scope"
 import { unreservedDecoded } from "../intake.js"
 import * as Allow from "./allow.js"
-import * as Pins from "./pins.js"
-import { failed, isMethodNotFound } from "./rpc.js"
 import type { Guard } from "./guardrails.js"
+import type * as Pins from "./pins.js"
+import { failed, isMethodNotFound } from "./rpc.js"
 import type * as Upstreams from "./upstream.js"
 
 /** How an endpoint serves an upstream's names and URIs: its own (`/mcp/<server>`), or qualified (`/mcp`). */
@@ -243,8 +243,8 @@ export function readSubject(
 /**
  * What a registration of `server`'s `definition` is served to (as `McpServer.visibility` middleware of that
  * registration alone, asked on list and on call or read): a request whose rule allows `qualified`, while the
- * definition is what its server offers now, is the one pinned and passes the request's guardrails, and a read of a URI
- * that names its server (`namesServer`) (`endpoint.ts`).
+ * definition is what its server offers now and is the one pinned, on a list when it passes the request's guardrails
+ * too, and a read of a URI that names its server (`namesServer`) (`endpoint.ts`).
  */
 export type Gate = (
   qualified: string,
