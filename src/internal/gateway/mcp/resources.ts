@@ -297,15 +297,20 @@ function completions(
 ) {
   const complete = (name: string) => (value: string, context: CompletionContext) =>
     Effect.gen(function*() {
-      const asked = yield* guard.check(
+      // The value and the other arguments' values are the client's; the argument's name is the server's own.
+      const asked = (yield* guard.check(
         "toolArguments",
-        { argument: { name, value }, ...(Object.keys(context?.arguments ?? {}).length === 0 ? {} : { context }) },
+        { value, ...(Object.keys(context?.arguments ?? {}).length === 0 ? {} : { context }) },
         "params",
         "the completion's arguments"
-      )
+      )) as { readonly value: string; readonly context?: CompletionContext }
       const result = yield* upstream.request(
         "completion/complete",
-        { ref, ...asked as object },
+        {
+          ref,
+          argument: { name, value: asked.value },
+          ...(asked.context === undefined ? {} : { context: asked.context })
+        },
         McpSchema.CompleteResult
       ).pipe(
         Effect.catchIf(
