@@ -395,6 +395,9 @@ function qualifiedOf(server: string, listing: Upstreams.Listing): ReadonlyMap<st
   ])
 }
 
+// How many withheld definitions an endpoint remembers having logged.
+const maxWithheldLogged = 1024
+
 // Whether `method` lists definitions.
 const listing = (method: McpServer.MiddlewareMethod): boolean => method.endsWith("/list")
 
@@ -558,38 +561,41 @@ export const make = Effect.fnUntraced(function*(
       : Effect.succeed(false)
 
   // Whether the definition `seen` (`definition`) passes its request's guardrails (`ToolGuardrails.checkDefinition`):
-  // one that does not is withheld, as what a caller may not see is, logged by its digest (its name may be what was
-  // found), its guardrail and reason. A chain
-  // that cannot run (a caller's guardrail no longer configured) withholds every definition.
+  // one that does not is withheld, as what a caller may not see is, logged once per definition, guardrail and reason
+  // (every caller lists it again) by its digest, as its name may be what was found. A chain that cannot run (a
+  // caller's guardrail no longer configured) withholds every definition.
+  const withheld = new Set<string>()
   const admitted = (seen: Pins.Seen, definition: Pins.Definition) => {
     const server = upstreams.find((one) => one.upstream.name === seen.server)
     if (server === undefined) return Effect.succeed(false)
+    const warn = (error: GuardrailError) => {
+      const said = `${seen.digest}\u0000${error.guardrail}\u0000${error.reason}`
+      if (withheld.has(said)) return Effect.void
+      // Bounded, so a server that keeps listing new definitions cannot grow it without end: past it, each is logged
+      // again.
+      if (withheld.size >= maxWithheldLogged) withheld.clear()
+      withheld.add(said)
+      return Effect.logWarning(
+        `Gateway: the MCP server ${seen.server}'s ${definition.kind} of definition ${seen.digest} is withheld from ` +
+          `lists: guardrail "${error.guardrail}", ${error.reason}`
+      )
+    }
     return Effect.flatMap(
       chainHere(server),
       (chain) =>
-        chain._tag === "Failure" ? Effect.succeed(false) : ToolGuardrails.checkDefinition(
-          chain.success,
-          definition.value,
-          listPaths[definition.kind]
-        ).pipe(
-          Effect.as(true),
-          Effect.catch((error) =>
-            Effect.as(
-              Effect.logWarning(
-                `Gateway: the MCP server ${seen.server}'s ${definition.kind} of definition ${seen.digest} was ` +
-                  `withheld: guardrail "${error.guardrail}", ${error.reason}`
-              ),
-              false
-            )
+        chain._tag === "Failure"
+          ? Effect.succeed(false)
+          : ToolGuardrails.checkDefinition(chain.success, definition.value, listPaths[definition.kind]).pipe(
+            Effect.as(true),
+            Effect.catch((error) => Effect.as(warn(error), false))
           )
-        )
     )
   }
 
   // The gate of an endpoint naming as `naming` says: a read of a URI that does not name the registration's server
-  // (`Resources.namesServer`) is of no resource, as a subscription to it is (`locate`).
-  // A definition is listed only when the caller's guardrails find nothing in it (`admitted`). A call, read or get of
-  // it by name is not checked against its definition again (its client was not served it): its own texts are.
+  // (`Resources.namesServer`) is of no resource, as a subscription to it is (`locate`). A definition is listed only
+  // when the caller's guardrails find nothing in it (`admitted`); a call, read or get of it by name is not checked
+  // against its definition again (its client was not served it): its own texts are.
   const gate = (naming: Resources.Naming): Resources.Gate => (qualified, server, definition) => {
     const seen = Pins.seen(server, definition)
     return Layer.build(
