@@ -103,8 +103,8 @@ export function refusal(error: GuardrailError, what: string): string {
 /** The guardrails of the request being served, for one server's messages other than a tool call's. */
 export interface Guard {
   /**
-   * `value` (JSON at `path`) going `way`, masked; a block (`noted` first) or a chain that cannot run is the refusal
-   * (`refusal` of `what`), as a tool call's block is answered.
+   * `value` (JSON at `path`) going `way`, masked; a block (`noted` first) is the refusal (`refusal` of `what`), a
+   * chain that cannot run its own, each an error as a tool call's handler fails with.
    */
   readonly check: (
     way: Way,
@@ -115,8 +115,8 @@ export interface Guard {
 }
 
 /**
- * The guard of a server whose request's chain is `chain` (or the name of a guardrail the configuration no longer has,
- * which refuses, as a tool call is refused: `unavailable`), each block told to `noted`.
+ * The guard of a server whose request's chain is `chain` (which fails with the refusal when the chain cannot run: a
+ * caller's guardrail the configuration no longer has), each block told to `noted`.
  */
 export function guard(
   chain: Effect.Effect<Chain, McpSchema.InternalError>,
