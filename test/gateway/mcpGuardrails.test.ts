@@ -2,14 +2,22 @@
  * An MCP tool call's arguments and result through its guardrails (`mcp/guardrails.ts`), over any JSON: a mask keeps
  * the value's shape (every field, every array's length, every string not found untouched) and leaves nothing found; a
  * block fails naming the guardrail and where; only text content is checked; a chain with nothing to run there passes
- * the value as it is.
+ * the value as it is. Any other MCP message (a definition, a prompt, a resource's contents, a server's request, a
+ * notification) the same: a forbidden word in any one of its texts, a key or a value, plain or disguised, is found.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as McpSchema from "effect/ai/McpSchema"
 import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import * as Guardrail from "../../src/Guardrail.js"
-import { checkArguments, checkError, checkResult } from "../../src/internal/gateway/mcp/guardrails.js"
+import {
+  checkArguments,
+  checkDefinition,
+  checkError,
+  checkMessage,
+  checkResult
+} from "../../src/internal/gateway/mcp/guardrails.js"
+import { type Disguise, disguise, disguises } from "../fixtures/guardrails/labelled.js"
 
 const make = (options: Omit<Guardrail.Options, "name"> & { readonly name?: string }) =>
   Effect.runSync(Guardrail.make({ name: "test", ...options }))
@@ -149,5 +157,71 @@ describe("an MCP tool call's guardrails", () => {
         "toolResult",
         "found payment card number"
       ])
+    }))
+
+  it.effect("a forbidden word in any one text of any MCP message, a key or a value, plain or disguised, is found", () =>
+    Effect.promise(() => {
+      const word = "quokka"
+      const blockWord = make({ name: "no-animals", checks: [Guardrail.words("animals", [word])] })
+      const maskWord = make({ name: "mask-animals", checks: [Guardrail.words("animals", [word])], action: "mask" })
+      // Any JSON value whose texts are words of other letters (so that none holds the word), with at least one text.
+      const text = fc.stringMatching(/^[a-j ]{1,12}$/)
+      const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+        value: fc.oneof(
+          { depthSize: "small" },
+          text,
+          fc.integer({ min: -1000, max: 1000 }),
+          fc.boolean(),
+          fc.constant(null),
+          fc.array(tie("value"), { maxLength: 4 }),
+          fc.dictionary(text, tie("value"), { minKeys: 1, maxKeys: 4 })
+        )
+      })).value
+      const message = fc.dictionary(text, value, { minKeys: 1, maxKeys: 5 })
+      // `json` with `marker` put into its `index`th text (keys and strings, in order; counted in `seen`).
+      const plant = (json: unknown, marker: string, index: number, seen = { count: 0 }): unknown => {
+        const hit = () => seen.count++ === index
+        if (typeof json === "string") return hit() ? `${json} ${marker} ${json}` : json
+        if (Array.isArray(json)) return json.map((item) => plant(item, marker, index, seen))
+        if (json === null || typeof json !== "object") return json
+        return Object.fromEntries(
+          Object.entries(json).map((
+            [name, item]
+          ) => [hit() ? `${name} ${marker}` : name, plant(item, marker, index, seen)])
+        )
+      }
+      const texts = (json: unknown): number =>
+        typeof json === "string"
+          ? 1
+          : Array.isArray(json)
+          ? json.reduce((sum: number, item) => sum + texts(item), 0)
+          : json !== null && typeof json === "object"
+          ? Object.entries(json).reduce((sum, [, item]) => sum + 1 + texts(item), 0)
+          : 0
+      return fc.assert(
+        fc.asyncProperty(
+          message,
+          fc.nat(),
+          fc.constantFrom<Disguise | "plain">("plain", ...disguises),
+          fc.constantFrom("toolArguments" as const, "toolResult" as const),
+          async (clean, at, how, way) => {
+            const marker = how === "plain" ? word : disguise(word, how)
+            const planted = plant(clean, marker, at % texts(clean)) as Record<string, unknown>
+            const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(Effect.flip(effect))
+            // Blocked both ways, and in a definition.
+            const blocked = await run(checkMessage([blockWord], way, planted, "params"))
+            expect([blocked.guardrail, blocked.where]).toEqual(["no-animals", way])
+            expect(blocked.message).not.toContain(marker)
+            expect((await run(checkDefinition([blockWord], planted, "tools/list"))).guardrail).toBe("no-animals")
+            // A mask's finding withholds a definition, whatever text it is in.
+            const withheld = await run(checkDefinition([maskWord], planted, "tools/list"))
+            expect(withheld.reason).toContain("a definition, served as its server gave it or not at all")
+            // The clean message passes as it is.
+            expect(await Effect.runPromise(checkMessage([blockWord], way, clean, "params"))).toBe(clean)
+            await Effect.runPromise(checkDefinition([blockWord, maskWord], clean, "tools/list"))
+          }
+        ),
+        { numRuns: 300 }
+      )
     }))
 })

@@ -19,9 +19,10 @@ import { signedReasoning } from "../wire/signedReasoning.js"
 
 /**
  * Why a mask cannot change a text, so that a mask's finding there refuses the text instead: it is part of its
- * message's shape (a name, an id, a URL, a JSON key), reasoning its provider signed, or its provider's own data.
+ * message's shape (a name, an id, a URL, a JSON key), reasoning its provider signed, its provider's own data, or part
+ * of an MCP server's definition (a tool's, prompt's, resource's), served as its server gave it or not at all.
  */
-export type Fixed = "shape" | "signed" | "provider"
+export type Fixed = "shape" | "signed" | "provider" | "definition"
 
 /** Where a text is (`messages[2].toolCalls[0].name`; never the text), and what may change it. */
 export interface Field {

@@ -48,7 +48,8 @@ type Walk<A> = (value: A, visit: Fields.Visit) => A
 const unmaskable: Record<Fields.Fixed, string> = {
   shape: "which a mask would break",
   signed: "signed by its provider, which a mask would break",
-  provider: "its provider's own data, which a mask would break"
+  provider: "its provider's own data, which a mask would break",
+  definition: "a definition, served as its server gave it or not at all"
 }
 
 /**

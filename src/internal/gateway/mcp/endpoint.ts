@@ -24,8 +24,10 @@
  * (nothing when it fails the call, or when it is cancelled before it was sent); then its server's own `RateLimiter`
  * (`maxConcurrency`, `rateLimit`), waited for. Its guardrails (the gateway's, its server's, its caller's key's and
  * team's: `guardrails.ts`) check its arguments before it is sent and its result before it is answered, a block
- * answered as a refusal is. Its server, tool, the SHA-256 of its arguments, its cost and outcome go to the request's
- * log entry (its row and line), its span and metrics.
+ * answered as a refusal is; the same chain checks each definition before a caller is listed it (one it finds anything
+ * in is withheld), a prompt's and a resource's texts both ways, its server's requests of its client and the answers,
+ * and the notifications relayed (one it blocks is dropped). Its server, tool, the SHA-256 of its arguments, its cost
+ * and outcome go to the request's log entry (its row and line), its span and metrics.
  */
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as McpSchema from "effect/ai/McpSchema"
@@ -178,6 +180,50 @@ function outcomeOf(
   return stopped ?? "failed"
 }
 
+// A block of a message of server `server` other than a tool call's own arguments and result: counted (`count`) and
+// logged, naming the guardrail and its reason, never the text it found.
+function notedOf(server: string, count: (tag: string) => void) {
+  return (error: GuardrailError) =>
+    Effect.andThen(
+      Effect.sync(() => count(error._tag)),
+      Effect.logWarning(`Gateway: a message of the MCP server ${server} was withheld: ${error.message}`)
+    )
+}
+
+// The guardrails of a request to `server` (`Guardrails.chainOf`: its server's, and its caller's names among `named`),
+// or the name of one of its caller's that is no longer configured.
+function chainHere(server: Pick<Governable, "guardrails" | "named">) {
+  return Effect.map(
+    Effect.serviceOption(Governed),
+    (governance) =>
+      Guardrails.chainOf(
+        server.named,
+        server.guardrails,
+        governance._tag === "Some" ? governance.value.entry.caller?.guardrails : undefined
+      )
+  )
+}
+
+// The guard of `server`'s prompts, resources and completions (`Resources.register`): a block is noted in the
+// request's log entry, as a tool call's is.
+function guardOf(server: Governable): ToolGuardrails.Guard {
+  const chain = Effect.flatMap(
+    chainHere(server),
+    (chain) =>
+      chain._tag === "Success"
+        ? Effect.succeed(chain.success)
+        : Effect.fail(refused(Errors.guardrailUnavailable(chain.failure)))
+  )
+  return ToolGuardrails.guard(chain, (error) =>
+    Effect.flatMap(Effect.serviceOption(Governed), (governance) => {
+      if (governance._tag === "None") return notedOf(server.upstream.name, () => undefined)(error)
+      const { entry, metrics } = governance.value
+      entry.error = error._tag
+      entry.errorMessage = error.message
+      return notedOf(server.upstream.name, metrics.error)(error)
+    }))
+}
+
 // The call of `served`'s tool, forwarded with the client's arguments and the caller's trace (`trace.ts`), governed by
 // the request's `Governed`; the upstream's result as it gave it. Its chain (`Guardrails.chainOf`: its server's, and
 // its caller's names among `named`) checks the arguments before they are sent and the result before it is answered.
@@ -241,15 +287,22 @@ function forward(served: Served, notifications: McpServer.McpServer["Service"]["
         const outbound = yield* Effect.serviceOption(ServerRequests.Outbound)
         // What the server asked of a 2026-07-28 client that did not declare it, once it did.
         const undeclared = yield* Deferred.make<McpSchema.McpInputRequest>()
-        const to = Relay.listener(
-          context.requestMetadata,
-          notifications,
-          ServerRequests.asker(
-            client._tag === "Some" ? client.value : undefined,
-            context,
-            outbound._tag === "Some" ? outbound.value : undefined,
-            (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
-          )
+        const ask = ServerRequests.asker(
+          client._tag === "Some" ? client.value : undefined,
+          context,
+          outbound._tag === "Some" ? outbound.value : undefined,
+          (request) => Deferred.doneUnsafe(undeclared, Exit.succeed(request))
+        )
+        // What the server asks the client, the client's answer and the notifications relayed go through the chain.
+        const noted = notedOf(upstream.name, metrics.error)
+        const to = ToolGuardrails.guardedListener(
+          chain.success,
+          Relay.listener(
+            context.requestMetadata,
+            notifications,
+            ask === undefined ? undefined : ToolGuardrails.guardedAsk(chain.success, ask, noted)
+          ),
+          noted
         )
         const answered = yield* Effect.raceFirst(
           Effect.map(
@@ -353,6 +406,20 @@ function qualifiedOf(server: string, listing: Upstreams.Listing): ReadonlyMap<st
   ])
 }
 
+// How many withheld definitions an endpoint remembers having logged.
+const maxWithheldLogged = 1024
+
+// Whether `method` lists definitions.
+const listing = (method: McpServer.MiddlewareMethod): boolean => method.endsWith("/list")
+
+// The method that lists each kind of definition: where a guardrail's finding in one is said to be.
+const listPaths = {
+  tool: "tools/list",
+  prompt: "prompts/list",
+  resource: "resources/list",
+  template: "resources/templates/list"
+} as const
+
 // The notification that tells clients the list of `kind`s changed.
 const listChanged = {
   tool: "notifications/tools/list_changed",
@@ -412,11 +479,11 @@ const register = Effect.fnUntraced(function*(
     yield* endpoint.mcp.addTool({
       tool: new McpSchema.Tool({ ...tool, name: served.name }),
       annotations: Context.empty(),
-      services: yield* gate(qualified, Pins.seen(name, { kind: "tool", value: tool })),
+      services: yield* gate(qualified, name, { kind: "tool", value: tool }),
       handle: forward(served, endpoint.mcp.notifications)
     })
   }
-  yield* Resources.register(endpoint.mcp, server.upstream, listing, endpoint.naming, gate)
+  yield* Resources.register(endpoint.mcp, server.upstream, listing, endpoint.naming, gate, guardOf(server))
 })
 
 /**
@@ -510,19 +577,61 @@ export const make = Effect.fnUntraced(function*(
       ? pins.trusted(seen)
       : Effect.succeed(false)
 
+  // Whether the definition `seen` (`definition`) passes its request's guardrails (`ToolGuardrails.checkDefinition`):
+  // one that does not is withheld, as what a caller may not see is, logged once per definition, guardrail and reason
+  // (every caller lists it again) by its digest, as its name may be what was found. A chain that cannot run (a
+  // caller's guardrail no longer configured) withholds every definition.
+  const withheld = new Set<string>()
+  const admitted = (seen: Pins.Seen, definition: Pins.Definition) => {
+    const server = upstreams.find((one) => one.upstream.name === seen.server)
+    if (server === undefined) return Effect.succeed(false)
+    const warn = (error: GuardrailError) => {
+      const said = `${seen.digest}\u0000${error.guardrail}\u0000${error.reason}`
+      if (withheld.has(said)) return Effect.void
+      // Bounded, so a server that keeps listing new definitions cannot grow it without end: past it, each is logged
+      // again.
+      if (withheld.size >= maxWithheldLogged) withheld.clear()
+      withheld.add(said)
+      return Effect.logWarning(
+        `Gateway: the MCP server ${seen.server}'s ${definition.kind} of definition ${seen.digest} is withheld from ` +
+          `lists: guardrail "${error.guardrail}", ${error.reason}`
+      )
+    }
+    return Effect.flatMap(
+      chainHere(server),
+      (chain) =>
+        chain._tag === "Failure"
+          ? Effect.succeed(false)
+          : ToolGuardrails.checkDefinition(chain.success, definition.value, listPaths[definition.kind]).pipe(
+            Effect.as(true),
+            Effect.catch((error) => Effect.as(warn(error), false))
+          )
+    )
+  }
+
   // The gate of an endpoint naming as `naming` says: a read of a URI that does not name the registration's server
-  // (`Resources.namesServer`) is of no resource, as a subscription to it is (`locate`).
-  const gate = (naming: Resources.Naming): Resources.Gate => (qualified, seen) =>
-    Layer.build(
+  // (`Resources.namesServer`) is of no resource, as a subscription to it is (`locate`). A definition is listed only
+  // when the caller's guardrails find nothing in it (`admitted`); a call, read or get of it by name is not checked
+  // against its definition again (its client was not served it): its own texts are.
+  const gate = (naming: Resources.Naming): Resources.Gate => (qualified, server, definition) => {
+    const seen = Pins.seen(server, definition)
+    return Layer.build(
       McpServer.visibility((asked) =>
         asked.method === "resources/read" && !Resources.readable(naming, seen, asked.target)
           ? Effect.succeed(false)
           : Effect.flatMap(
             Effect.serviceOption(Visible),
-            (rule) => rule._tag === "Some" ? servable(rule.value, qualified, seen) : Effect.succeed(false)
+            (rule) =>
+              rule._tag === "Some"
+                ? Effect.flatMap(
+                  servable(rule.value, qualified, seen),
+                  (allowed) => allowed && listing(asked.method) ? admitted(seen, definition) : Effect.succeed(allowed)
+                )
+                : Effect.succeed(false)
           )
       ).layer
     )
+  }
 
   // The resource a served URI names at `path`, listed or read through a template, when `rule` may read it
   // (`subscriptions.ts`): what a `resources/read` of it at that endpoint reads through, allowed and pinned.

@@ -1,9 +1,15 @@
 /**
- * The guardrails of an MCP tool call (docs/guardrails.md): its arguments checked before it is sent (`toolArguments`),
- * its result and an error its server answered before the client gets them (`toolResult`), through the library's one
- * engine (`checkJson`). Every key and every string (and number) of the arguments and of the result (its content
- * blocks, `structuredContent` and `_meta`) is a text of its own, so a mask leaves them the JSON they were: a key, or
- * a content block's `type`, is part of the message's shape, and a mask's finding there refuses it. A direction's
+ * The guardrails of MCP messages (docs/guardrails.md, docs/mcp.md "Guardrails"), through the library's one engine
+ * (`checkJson`): what goes to a server is checked as a tool call's arguments are (`toolArguments`), what comes from it
+ * as a tool call's result is (`toolResult`). A tool call's arguments before it is sent, its result and an error its
+ * server answered before the client gets them; a prompt's arguments and a completion's before they are sent, a
+ * prompt's messages, a resource's contents and the completions after; a server's request of its client (sampling,
+ * elicitation, roots) before the client is asked, and the client's answer before the server gets it; a notification
+ * relayed to a call's client (progress, a log) before it goes; and each definition a server lists (a tool's, prompt's,
+ * resource's or template's) before a caller is served it. Every key and every string (and number) of a message is a
+ * text of its own, so a mask leaves it the JSON it was: a key, or a field that names a message's shape (a content
+ * block's `type`, a message's `role`, a progress token, a log's level), is part of its shape, and a mask's finding
+ * there refuses it. A definition is served as its server gave it or not at all: any finding withholds it. A message's
  * texts are asked about together: a webhook that takes a list (`batch`) and the moderation endpoint get one post for
  * them all.
  */
@@ -12,11 +18,16 @@ import * as Effect from "effect/Effect"
 import type { Guardrail, GuardrailError } from "../../../Guardrail.js"
 import { running } from "../../guardrail/chain.js"
 import { checkJson } from "../../guardrail/guarded.js"
+import type * as Relay from "./relay.js"
+import type * as ServerRequests from "./serverRequests.js"
 
 type Chain = ReadonlyArray<Guardrail>
 
-// The fields of a content block that name its shape: a mask's finding there refuses the result.
-const shapeFields: ReadonlySet<string> = new Set(["type"])
+/** Which way an MCP message goes: to its server (checked as a tool's arguments), or from it (as a tool's result). */
+export type Way = "toolArguments" | "toolResult"
+
+// The fields of a message that name its shape: a mask's finding there refuses the message.
+const shapeFields: ReadonlySet<string> = new Set(["type", "role", "progressToken", "level"])
 
 /** A call's arguments through `chain`'s `toolArguments` guardrails: masked, or the first block. */
 export function checkArguments(
@@ -54,4 +65,122 @@ export function checkError(
     checkJson(chain, fields, { path: "error" }, { where: "toolResult" }),
     (checked) => checked === fields ? error : new McpSchema.InternalError(checked as typeof fields)
   )
+}
+
+/**
+ * An MCP message's `value` (a request's params, a result, a notification's params: JSON, at `path`) through `chain`'s
+ * guardrails of `way`: masked (a plain object where a field changed), or the first block.
+ */
+export function checkMessage(
+  chain: Chain,
+  way: Way,
+  value: unknown,
+  path: string
+): Effect.Effect<unknown, GuardrailError> {
+  if (running(chain, way).length === 0) return Effect.succeed(value)
+  return checkJson(chain, value, { path }, { where: way }, shapeFields)
+}
+
+/**
+ * A server's definition (a tool's, prompt's, resource's or template's, at `path`: `tools/list`) through `chain`'s
+ * `toolResult` guardrails: nothing, or the first finding, a mask's as a block's, as a definition is served as its
+ * server gave it or not at all.
+ */
+export function checkDefinition(chain: Chain, definition: object, path: string): Effect.Effect<void, GuardrailError> {
+  if (running(chain, "toolResult").length === 0) return Effect.void
+  return Effect.asVoid(checkJson(chain, { ...definition }, { path, fixed: "definition" }, { where: "toolResult" }))
+}
+
+/**
+ * The refusal of a message a guardrail blocked (`what`: "the prompt's messages"), naming the guardrail and its reason,
+ * never the text it found.
+ */
+export function refusal(error: GuardrailError, what: string): string {
+  const outcome = error.where === "toolArguments" ? "Nothing was sent to the MCP server." : "It was withheld."
+  return `Guardrail "${error.guardrail}" blocked ${what}: ${error.reason}. ${outcome}`
+}
+
+/** The guardrails of the request being served, for one server's messages other than a tool call's. */
+export interface Guard {
+  /**
+   * `value` (JSON at `path`) going `way`, masked; a block (`noted` first) is the refusal (`refusal` of `what`), a
+   * chain that cannot run its own, each an error as a tool call's handler fails with.
+   */
+  readonly check: (
+    way: Way,
+    value: unknown,
+    path: string,
+    what: string
+  ) => Effect.Effect<unknown, McpSchema.InternalError>
+}
+
+/**
+ * The guard of a server whose request's chain is `chain` (which fails with the refusal when the chain cannot run: a
+ * caller's guardrail the configuration no longer has), each block told to `noted`.
+ */
+export function guard(
+  chain: Effect.Effect<Chain, McpSchema.InternalError>,
+  noted: (error: GuardrailError) => Effect.Effect<void>
+): Guard {
+  return {
+    check: (way, value, path, what) =>
+      Effect.flatMap(chain, (guardrails) =>
+        Effect.catch(
+          checkMessage(guardrails, way, value, path),
+          (error) =>
+            Effect.andThen(noted(error), Effect.fail(new McpSchema.InternalError({ message: refusal(error, what) })))
+        ))
+  }
+}
+
+// What a server's request asks its client, in a refusal's words.
+const asking: Record<ServerRequests.Method, string> = {
+  "sampling/createMessage": "the server's sampling request",
+  "elicitation/create": "the server's elicitation request",
+  "roots/list": "the server's roots request"
+}
+
+/**
+ * `ask` with what a server asks its call's client checked on its way there (`toolResult`) and the client's answer on
+ * its way back (`toolArguments`): a block answers the server with error -32603 naming the guardrail (the client not
+ * asked, or its answer withheld), told to `noted`.
+ */
+export function guardedAsk(
+  chain: Chain,
+  ask: ServerRequests.Ask,
+  noted: (error: GuardrailError) => Effect.Effect<void>
+): ServerRequests.Ask {
+  const failure = (what: string) => (error: GuardrailError) =>
+    Effect.andThen(noted(error), Effect.fail({ code: McpSchema.INTERNAL_ERROR_CODE, message: refusal(error, what) }))
+  return (method, params, send) =>
+    Effect.gen(function*() {
+      const asked = yield* Effect.catch(checkMessage(chain, "toolResult", params, "params"), failure(asking[method]))
+      const answer = yield* ask(method, asked, send)
+      return yield* Effect.catch(
+        checkMessage(chain, "toolArguments", answer, "result"),
+        failure(`the client's answer to ${asking[method]}`)
+      )
+    })
+}
+
+/**
+ * `listener` with each notification checked on its way to the client (`toolResult`), masked; one a guardrail blocks is
+ * dropped, told to `noted` (a call's result still comes).
+ */
+export function guardedListener(
+  chain: Chain,
+  listener: Relay.Listener,
+  noted: (error: GuardrailError) => Effect.Effect<void>
+): Relay.Listener {
+  if (running(chain, "toolResult").length === 0) return listener
+  return {
+    ...listener,
+    deliver: (relayed) =>
+      checkMessage(chain, "toolResult", relayed.params, "params").pipe(
+        Effect.matchEffect({
+          onFailure: noted,
+          onSuccess: (params) => listener.deliver({ ...relayed, params } as Relay.Relayed)
+        })
+      )
+  }
 }

@@ -5,7 +5,9 @@
  * servers never meet and a read goes to the server its URI names, with the server's own URI. Each is allowed by the
  * same rule as a tool, asked about its qualified name (`<server>__<name>`), pinned as a tool is (`pins.ts`), and hidden
  * as a tool is: left out of lists, and a read or a get of it answered as of one that does not exist. The completion of
- * a prompt's arguments and a template's variables is asked of their server, under its own names.
+ * a prompt's arguments and a template's variables is asked of their server, under its own names. What a client sends
+ * (a prompt's arguments, a completion's) and what a server answers (a prompt's messages, a resource's contents, the
+ * completions) go through the request's guardrails (`Guard`, `guardrails.ts`): masked, or refused.
  */
 import * as McpSchema from "effect/ai/McpSchema"
 import type * as McpServer from "effect/ai/McpServer"
@@ -15,7 +17,8 @@ import * as FindMyWay from "effect/http/FindMyWay"
 import type * as Scope from "effect/Scope"
 import { unreservedDecoded } from "../intake.js"
 import * as Allow from "./allow.js"
-import * as Pins from "./pins.js"
+import type { Guard } from "./guardrails.js"
+import type * as Pins from "./pins.js"
 import { failed, isMethodNotFound } from "./rpc.js"
 import type * as Upstreams from "./upstream.js"
 
@@ -238,11 +241,16 @@ export function readSubject(
 }
 
 /**
- * What a registration is served to (as `McpServer.visibility` middleware of that registration alone, asked on list
- * and on call or read): a request whose rule allows `qualified`, while `seen` is what its server offers now and is the
- * definition pinned, and a read of a URI that names its server (`namesServer`) (`endpoint.ts`).
+ * What a registration of `server`'s `definition` is served to (as `McpServer.visibility` middleware of that
+ * registration alone, asked on list and on call or read): a request whose rule allows `qualified`, while the
+ * definition is what its server offers now and is the one pinned, on a list when it passes the request's guardrails
+ * too, and a read of a URI that names its server (`namesServer`) (`endpoint.ts`).
  */
-export type Gate = (qualified: string, seen: Pins.Seen) => Effect.Effect<Context.Context<never>, never, Scope.Scope>
+export type Gate = (
+  qualified: string,
+  server: string,
+  definition: Pins.Definition
+) => Effect.Effect<Context.Context<never>, never, Scope.Scope>
 
 // `result` with each content's URI as the endpoint serves it.
 function readResult(
@@ -256,12 +264,14 @@ function readResult(
   }
 }
 
-// The read of `uri` (as served) from `upstream`, its contents' URIs as served.
-function read(naming: Naming, upstream: Upstreams.Upstream, uri: string) {
+// The read of `uri` (as served) from `upstream`, its contents' URIs as served, through `guard`.
+function read(naming: Naming, upstream: Upstreams.Upstream, guard: Guard, uri: string) {
   return upstream.request("resources/read", { uri: ownUri(naming, upstream.name, uri) }, McpSchema.ReadResourceResult)
     .pipe(
       Effect.map((result) => readResult(naming, upstream.name, result)),
-      Effect.mapError((error) => failed(upstream.name, error))
+      Effect.mapError((error) => failed(upstream.name, error)),
+      Effect.flatMap((result) => guard.check("toolResult", result, "contents", "the resource's contents")),
+      Effect.map((checked) => checked as McpSchema.ReadResourceResult)
     )
 }
 
@@ -281,23 +291,53 @@ function variables(uriTemplate: string): ReadonlyArray<string> {
  */
 function completions(
   upstream: Upstreams.Upstream,
+  guard: Guard,
   ref: McpSchema.PromptReference | McpSchema.ResourceReference,
   names: ReadonlyArray<string>
 ) {
   const complete = (name: string) => (value: string, context: CompletionContext) =>
-    upstream.request(
-      "completion/complete",
-      { ref, argument: { name, value }, ...(Object.keys(context?.arguments ?? {}).length === 0 ? {} : { context }) },
-      McpSchema.CompleteResult
-    ).pipe(
-      Effect.catchIf(
-        (error) => error._tag === "McpClientError" && isMethodNotFound(error),
-        () => Effect.succeed(McpSchema.CompleteResult.empty)
-      ),
-      Effect.mapError((error) => failed(upstream.name, error))
-    )
+    Effect.gen(function*() {
+      // The value and the other arguments' values are the client's; the argument's name is the server's own.
+      const asked = (yield* guard.check(
+        "toolArguments",
+        { value, ...(Object.keys(context?.arguments ?? {}).length === 0 ? {} : { context }) },
+        "params",
+        "the completion's arguments"
+      )) as { readonly value: string; readonly context?: CompletionContext }
+      const result = yield* upstream.request(
+        "completion/complete",
+        {
+          ref,
+          argument: { name, value: asked.value },
+          ...(asked.context === undefined ? {} : { context: asked.context })
+        },
+        McpSchema.CompleteResult
+      ).pipe(
+        Effect.catchIf(
+          (error) => error._tag === "McpClientError" && isMethodNotFound(error),
+          () => Effect.succeed(McpSchema.CompleteResult.empty)
+        ),
+        Effect.mapError((error) => failed(upstream.name, error))
+      )
+      return (yield* guard.check("toolResult", result, "completion", "the completions")) as McpSchema.CompleteResult
+    })
   return Object.fromEntries(names.map((name) => [name, complete(name)]))
 }
+
+// The get of prompt `prompt` from `upstream` with the client's `params`, its arguments and its messages through
+// `guard`.
+const get = Effect.fnUntraced(function*(
+  upstream: Upstreams.Upstream,
+  guard: Guard,
+  prompt: string,
+  params: Readonly<Record<string, string>>
+) {
+  const args = yield* guard.check("toolArguments", params, "arguments", "the prompt's arguments")
+  const result = yield* upstream.request("prompts/get", { name: prompt, arguments: args }, McpSchema.GetPromptResult)
+    .pipe(Effect.mapError((error) => failed(upstream.name, error)))
+  const checked = yield* guard.check("toolResult", result, "prompt", "the prompt's messages")
+  return checked === result ? result : new McpSchema.GetPromptResult(checked as McpSchema.GetPromptResult)
+})
 
 /**
  * Registers the resources, templates and prompts of `listing` of `upstream` on `server`, named as `naming` says, each
@@ -309,7 +349,8 @@ export const register = Effect.fnUntraced(function*(
   upstream: Upstreams.Upstream,
   listing: Upstreams.Listing,
   naming: Naming,
-  gate: Gate
+  gate: Gate,
+  guard: Guard
 ) {
   const name = upstream.name
   for (const resource of listing.resources) {
@@ -317,11 +358,8 @@ export const register = Effect.fnUntraced(function*(
     yield* server.addResource({
       resource: new McpSchema.Resource({ ...resource, uri, name: servedName(naming, name, resource.name) }),
       annotations: Context.empty(),
-      services: yield* gate(
-        Allow.qualified(name, resource.name),
-        Pins.seen(name, { kind: "resource", value: resource })
-      ),
-      handle: read(naming, upstream, uri)
+      services: yield* gate(Allow.qualified(name, resource.name), name, { kind: "resource", value: resource }),
+      handle: read(naming, upstream, guard, uri)
     })
   }
   for (const template of listing.templates) {
@@ -342,34 +380,30 @@ export const register = Effect.fnUntraced(function*(
         name: servedName(naming, name, template.name)
       }),
       annotations: Context.empty(),
-      services: yield* gate(
-        Allow.qualified(name, template.name),
-        Pins.seen(name, { kind: "template", value: template })
-      ),
+      services: yield* gate(Allow.qualified(name, template.name), name, { kind: "template", value: template }),
       routerPath: path,
       completions: completions(
         upstream,
+        guard,
         McpSchema.ResourceReference.make({ type: "ref/resource", uri: template.uriTemplate }),
         variables(template.uriTemplate)
       ),
       // Its gate let only a URI that stays within the template through: it is read in its normal form.
-      handle: (uri) => read(naming, upstream, normalUri(uri))
+      handle: (uri) => read(naming, upstream, guard, normalUri(uri))
     })
   }
   for (const prompt of listing.prompts) {
     yield* server.addPrompt({
       prompt: new McpSchema.Prompt({ ...prompt, name: servedName(naming, name, prompt.name) }),
       annotations: Context.empty(),
-      services: yield* gate(Allow.qualified(name, prompt.name), Pins.seen(name, { kind: "prompt", value: prompt })),
+      services: yield* gate(Allow.qualified(name, prompt.name), name, { kind: "prompt", value: prompt }),
       completions: completions(
         upstream,
+        guard,
         McpSchema.PromptReference.make({ type: "ref/prompt", name: prompt.name }),
         (prompt.arguments ?? []).map((argument) => argument.name)
       ),
-      handle: (params) =>
-        upstream.request("prompts/get", { name: prompt.name, arguments: params }, McpSchema.GetPromptResult).pipe(
-          Effect.mapError((error) => failed(name, error))
-        )
+      handle: (params) => get(upstream, guard, prompt.name, params)
     })
   }
 })
