@@ -1,0 +1,632 @@
+/**
+ * A scripted session (examples/session.scenario.json: 23 turns of tool calls, tool results, a compaction, text, and
+ * faults with their retries) played by the simulator on every wire it speaks, whole and streamed, each through its
+ * official client over loopback (`openai` for Chat Completions and Responses, `@anthropic-ai/sdk`, `@google/genai`,
+ * `@aws-sdk/client-bedrock-runtime`; Ollama, which has none here, by `fetch`): the replies are the scripted ones in
+ * order, each fault fails its request once and the retry goes on, and the usage each reports, cache reads and writes
+ * included, is the script's in the client's own dialect. The twelve sessions run at once on one simulator.
+ */
+import Anthropic from "@anthropic-ai/sdk"
+import {
+  BedrockRuntimeClient,
+  type ContentBlock,
+  ConverseCommand,
+  ConverseStreamCommand,
+  type Message as BedrockMessage,
+  type TokenUsage
+} from "@aws-sdk/client-bedrock-runtime"
+import { assert, describe, it } from "@effect/vitest"
+import { type Content, GoogleGenAI, type Part } from "@google/genai"
+import { NodeHttpHandler } from "@smithy/node-http-handler"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import OpenAI from "openai"
+import * as Simulator from "../../src/simulator/Simulator.js"
+
+const key = "sk-simulator-scenario-0001"
+const model = "gpt-4o-mini"
+const bedrockModel = "anthropic.claude-3-haiku-20240307-v1:0"
+
+const scenarioJson: unknown = JSON.parse(
+  fs.readFileSync(path.join(import.meta.dirname, "../../examples/session.scenario.json"), "utf8")
+)
+const scenario = Result.getOrThrow(Simulator.decodeScenario(scenarioJson))
+
+type ToolName = "read_file" | "edit_file" | "run"
+
+type ObjectSchema = {
+  [name: string]: unknown
+  type: "object"
+  properties: Record<string, { type: "string" }>
+  required: Array<string>
+}
+
+const toolSchemas: Record<ToolName, ObjectSchema> = {
+  read_file: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+  edit_file: {
+    type: "object",
+    properties: { path: { type: "string" }, old: { type: "string" }, new: { type: "string" } },
+    required: ["path", "old", "new"]
+  },
+  run: { type: "object", properties: { command: { type: "string" } }, required: ["command"] }
+}
+
+const toolNames: ReadonlyArray<ToolName> = ["read_file", "edit_file", "run"]
+
+/** What a tool returns in this session: the file before its fix, then anything. */
+const toolResult = (name: string, args: unknown): string =>
+  name === "read_file" && (args as { path: string }).path === "hello.txt" ? "helo, world" : `ok: ${name}`
+
+/** The usage a reply reported, in the library's sense (the whole prompt, the cache inside it); undefined: not sent. */
+interface Usage {
+  readonly input: number | undefined
+  readonly output: number
+  readonly cacheRead: number | undefined
+  readonly cacheWrite: number | undefined
+}
+
+interface Call {
+  readonly id: string
+  readonly name: string
+  readonly arguments: unknown
+}
+
+/** One reply as a client read it. */
+interface Answer {
+  readonly text: string
+  readonly calls: ReadonlyArray<Call>
+  readonly usage: Usage
+  /** What the wire sends back for this turn when it is the assistant's (Gemini's parts, with their signatures). */
+  readonly raw?: unknown
+}
+
+/** A message of the session, neutral: each wire writes it in its own shape. */
+type Turn =
+  | { readonly role: "user"; readonly text: string }
+  | { readonly role: "assistant"; readonly answer: Answer }
+  | { readonly role: "tool"; readonly call: Call; readonly text: string }
+
+interface Ask {
+  readonly history: ReadonlyArray<Turn>
+  readonly stream: boolean
+  readonly session: string
+}
+
+interface Wire {
+  readonly name: string
+  /** What its usage shows of the script's (`input` the whole prompt): the fields its dialect carries. */
+  readonly shows: (usage: Required<Simulator.ScenarioUsage>) => Usage
+  readonly ask: (sim: Simulator.Simulator, ask: Ask) => Promise<Answer>
+}
+
+const headersOf = (session: string): Record<string, string> => ({
+  [Simulator.scenarioHeader]: "session",
+  [Simulator.sessionHeader]: session
+})
+
+const parsed = (text: string): unknown => JSON.parse(text === "" ? "{}" : text)
+
+const openAiChat: Wire = {
+  name: "Chat Completions",
+  shows: (u) => ({ input: u.input, output: u.output, cacheRead: u.cacheRead, cacheWrite: undefined }),
+  ask: async (sim, { history, session, stream }) => {
+    const client = new OpenAI({ apiKey: key, baseURL: `${sim.url}/v1`, maxRetries: 0 })
+    const messages = history.map((turn): OpenAI.Chat.ChatCompletionMessageParam =>
+      turn.role === "user"
+        ? { role: "user", content: turn.text }
+        : turn.role === "tool"
+        ? { role: "tool", tool_call_id: turn.call.id, content: turn.text }
+        : {
+          role: "assistant",
+          content: turn.answer.text === "" ? null : turn.answer.text,
+          ...(turn.answer.calls.length === 0 ? {} : {
+            tool_calls: turn.answer.calls.map((call) => ({
+              id: call.id,
+              type: "function" as const,
+              function: { name: call.name, arguments: JSON.stringify(call.arguments) }
+            }))
+          })
+        }
+    )
+    const body = {
+      model,
+      messages,
+      tools: toolNames.map((name) => ({ type: "function" as const, function: { name, parameters: toolSchemas[name] } }))
+    }
+    const options = { headers: headersOf(session) }
+    if (!stream) {
+      const completion = await client.chat.completions.create(body, options)
+      const message = completion.choices[0]!.message
+      const usage = completion.usage!
+      return {
+        text: message.content ?? "",
+        calls: (message.tool_calls ?? []).flatMap((call) =>
+          call.type === "function"
+            ? [{ id: call.id, name: call.function.name, arguments: parsed(call.function.arguments) }]
+            : []
+        ),
+        usage: {
+          input: usage.prompt_tokens,
+          output: usage.completion_tokens,
+          cacheRead: usage.prompt_tokens_details?.cached_tokens,
+          cacheWrite: undefined
+        }
+      }
+    }
+    const chunks = await client.chat.completions.create(
+      { ...body, stream: true, stream_options: { include_usage: true } },
+      options
+    )
+    let text = ""
+    const calls: Array<{ id: string; name: string; args: string }> = []
+    let usage: OpenAI.CompletionUsage | undefined
+    for await (const chunk of chunks) {
+      const delta = chunk.choices[0]?.delta
+      text += delta?.content ?? ""
+      for (const call of delta?.tool_calls ?? []) {
+        const at = calls[call.index] ??= { id: "", name: "", args: "" }
+        at.id = call.id ?? at.id
+        at.name = call.function?.name ?? at.name
+        at.args += call.function?.arguments ?? ""
+      }
+      usage = chunk.usage ?? usage
+    }
+    return {
+      text,
+      calls: calls.map((call) => ({ id: call.id, name: call.name, arguments: parsed(call.args) })),
+      usage: {
+        input: usage!.prompt_tokens,
+        output: usage!.completion_tokens,
+        cacheRead: usage!.prompt_tokens_details?.cached_tokens,
+        cacheWrite: undefined
+      }
+    }
+  }
+}
+
+const openAiResponses: Wire = {
+  name: "Responses",
+  shows: (u) => ({ input: u.input, output: u.output, cacheRead: u.cacheRead, cacheWrite: undefined }),
+  ask: async (sim, { history, session, stream }) => {
+    const client = new OpenAI({ apiKey: key, baseURL: `${sim.url}/v1`, maxRetries: 0 })
+    const input = history.flatMap((turn): Array<OpenAI.Responses.ResponseInputItem> =>
+      turn.role === "user"
+        ? [{ role: "user", content: turn.text }]
+        : turn.role === "tool"
+        ? [{ type: "function_call_output", call_id: turn.call.id, output: turn.text }]
+        : [
+          ...(turn.answer.text === "" ? [] : [{ role: "assistant" as const, content: turn.answer.text }]),
+          ...turn.answer.calls.map((call) => ({
+            type: "function_call" as const,
+            call_id: call.id,
+            name: call.name,
+            arguments: JSON.stringify(call.arguments)
+          }))
+        ]
+    )
+    const body = {
+      model,
+      input,
+      store: false,
+      tools: toolNames.map((name) => ({
+        type: "function" as const,
+        name,
+        parameters: toolSchemas[name],
+        strict: false
+      }))
+    }
+    const options = { headers: headersOf(session) }
+    let response: OpenAI.Responses.Response | undefined
+    if (stream) {
+      const events = await client.responses.create({ ...body, stream: true }, options)
+      for await (const event of events) {
+        if (event.type === "response.completed") response = event.response
+      }
+    } else {
+      response = await client.responses.create(body, options)
+    }
+    const usage = response!.usage!
+    return {
+      // Read from the items: a streamed response has no `output_text`, which the SDK adds to a whole one.
+      text: response!.output.flatMap((item) =>
+        item.type === "message"
+          ? item.content.flatMap((part) => part.type === "output_text" ? [part.text] : [])
+          : []
+      ).join(""),
+      calls: response!.output.flatMap((item) =>
+        item.type === "function_call" ? [{ id: item.call_id, name: item.name, arguments: parsed(item.arguments) }] : []
+      ),
+      usage: {
+        input: usage.input_tokens,
+        output: usage.output_tokens,
+        cacheRead: usage.input_tokens_details.cached_tokens,
+        cacheWrite: undefined
+      }
+    }
+  }
+}
+
+const anthropic: Wire = {
+  name: "Anthropic Messages",
+  shows: (u) => ({ input: u.input, output: u.output, cacheRead: u.cacheRead, cacheWrite: u.cacheWrite }),
+  ask: async (sim, { history, session, stream }) => {
+    const client = new Anthropic({ apiKey: key, baseURL: sim.url, maxRetries: 0 })
+    const messages = history.map((turn): Anthropic.MessageParam =>
+      turn.role === "user"
+        ? { role: "user", content: turn.text }
+        : turn.role === "tool"
+        ? { role: "user", content: [{ type: "tool_result", tool_use_id: turn.call.id, content: turn.text }] }
+        : {
+          role: "assistant",
+          content: [
+            ...(turn.answer.text === "" ? [] : [{ type: "text" as const, text: turn.answer.text }]),
+            ...turn.answer.calls.map((call) => ({
+              type: "tool_use" as const,
+              id: call.id,
+              name: call.name,
+              input: call.arguments
+            }))
+          ]
+        }
+    )
+    // Parallel tool results go back in one user message, as the API asks.
+    const merged: Array<Anthropic.MessageParam> = []
+    for (const message of messages) {
+      const last = merged[merged.length - 1]
+      if (last !== undefined && last.role === "user" && message.role === "user" && Array.isArray(last.content)) {
+        merged[merged.length - 1] = {
+          role: "user",
+          content: [...last.content, ...(message.content as Array<Anthropic.ContentBlockParam>)]
+        }
+      } else {
+        merged.push(message)
+      }
+    }
+    const body = {
+      model,
+      max_tokens: 1024,
+      messages: merged,
+      tools: toolNames.map((name) => ({ name, input_schema: toolSchemas[name] as Anthropic.Tool.InputSchema }))
+    }
+    const message = stream
+      ? await client.messages.stream(body, { headers: headersOf(session) }).finalMessage()
+      : await client.messages.create(body, { headers: headersOf(session) })
+    const usage = message.usage
+    const cacheRead = usage.cache_read_input_tokens ?? 0
+    const cacheWrite = usage.cache_creation_input_tokens ?? 0
+    return {
+      text: message.content.flatMap((block) => block.type === "text" ? [block.text] : []).join(""),
+      calls: message.content.flatMap((block) =>
+        block.type === "tool_use" ? [{ id: block.id, name: block.name, arguments: block.input }] : []
+      ),
+      usage: { input: usage.input_tokens + cacheRead + cacheWrite, output: usage.output_tokens, cacheRead, cacheWrite }
+    }
+  }
+}
+
+const gemini: Wire = {
+  name: "Gemini generateContent",
+  shows: (u) => ({ input: u.input, output: u.output, cacheRead: u.cacheRead, cacheWrite: undefined }),
+  ask: async (sim, { history, session, stream }) => {
+    const client = new GoogleGenAI({
+      apiKey: key,
+      apiVersion: "v1beta",
+      httpOptions: { baseUrl: sim.url, headers: headersOf(session), retryOptions: { attempts: 1 } }
+    })
+    const contents: Array<Content> = []
+    for (const turn of history) {
+      if (turn.role === "assistant") {
+        contents.push({ role: "model", parts: turn.answer.raw as Array<Part> })
+        continue
+      }
+      const part: Part = turn.role === "user"
+        ? { text: turn.text }
+        : { functionResponse: { name: turn.call.name, response: { output: turn.text } } }
+      const last = contents[contents.length - 1]
+      // A turn's function responses go back in one content.
+      if (turn.role === "tool" && last?.role === "user" && last.parts?.[0]?.functionResponse !== undefined) {
+        last.parts.push(part)
+      } else {
+        contents.push({ role: "user", parts: [part] })
+      }
+    }
+    const request = {
+      model,
+      contents,
+      config: {
+        tools: [{ functionDeclarations: toolNames.map((name) => ({ name, parametersJsonSchema: toolSchemas[name] })) }]
+      }
+    }
+    const parts: Array<Part> = []
+    let usage: { promptTokenCount?: number; candidatesTokenCount?: number; cachedContentTokenCount?: number } = {}
+    let thoughts = 0
+    const read = (response: Awaited<ReturnType<typeof client.models.generateContent>>) => {
+      parts.push(...(response.candidates?.[0]?.content?.parts ?? []))
+      usage = response.usageMetadata ?? usage
+      thoughts = response.usageMetadata?.thoughtsTokenCount ?? thoughts
+    }
+    if (stream) {
+      for await (const response of await client.models.generateContentStream(request)) read(response)
+    } else {
+      read(await client.models.generateContent(request))
+    }
+    const calls = parts.flatMap((part, i) =>
+      part.functionCall === undefined
+        ? []
+        : [{ id: `gemini_${i}`, name: part.functionCall.name ?? "", arguments: part.functionCall.args ?? {} }]
+    )
+    return {
+      text: parts.flatMap((part) => part.text !== undefined && part.thought !== true ? [part.text] : []).join(""),
+      calls,
+      usage: {
+        input: usage.promptTokenCount,
+        output: (usage.candidatesTokenCount ?? 0) + thoughts,
+        cacheRead: usage.cachedContentTokenCount ?? 0,
+        cacheWrite: undefined
+      },
+      raw: parts
+    }
+  }
+}
+
+const bedrock: Wire = {
+  name: "Bedrock Converse",
+  shows: (u) => ({ input: u.input, output: u.output, cacheRead: u.cacheRead, cacheWrite: u.cacheWrite }),
+  ask: async (sim, { history, session, stream }) => {
+    const client = new BedrockRuntimeClient({
+      endpoint: sim.url,
+      region: "us-east-1",
+      credentials: Simulator.bedrockCredentials,
+      maxAttempts: 1,
+      requestHandler: new NodeHttpHandler()
+    })
+    client.middlewareStack.add((next) => (args) => {
+      const request = args.request as { headers: Record<string, string> }
+      Object.assign(request.headers, headersOf(session))
+      return next(args)
+    }, { step: "build" })
+    const messages: Array<BedrockMessage> = []
+    for (const turn of history) {
+      const block: Array<ContentBlock> = turn.role === "user"
+        ? [{ text: turn.text }]
+        : turn.role === "tool"
+        ? [{ toolResult: { toolUseId: turn.call.id, content: [{ text: turn.text }] } }]
+        : [
+          ...(turn.answer.text === "" ? [] : [{ text: turn.answer.text }]),
+          ...turn.answer.calls.map((call): ContentBlock => ({
+            toolUse: { toolUseId: call.id, name: call.name, input: call.arguments as never }
+          }))
+        ]
+      const role = turn.role === "assistant" ? "assistant" : "user"
+      const last = messages[messages.length - 1]
+      if (last?.role === role) last.content = [...last.content!, ...block]
+      else messages.push({ role, content: block })
+    }
+    const input = {
+      modelId: bedrockModel,
+      messages,
+      toolConfig: {
+        tools: toolNames.map((name) => ({ toolSpec: { name, inputSchema: { json: toolSchemas[name] as never } } }))
+      }
+    }
+    let text = ""
+    const calls: Array<{ id: string; name: string; args: string; input?: unknown }> = []
+    let usage: TokenUsage | undefined
+    if (stream) {
+      const output = await client.send(new ConverseStreamCommand(input))
+      let index = -1
+      for await (const event of output.stream!) {
+        const start = event.contentBlockStart?.start?.toolUse
+        if (start !== undefined) {
+          index = calls.push({ id: start.toolUseId!, name: start.name!, args: "" }) - 1
+        }
+        text += event.contentBlockDelta?.delta?.text ?? ""
+        const piece = event.contentBlockDelta?.delta?.toolUse?.input
+        if (piece !== undefined) calls[index]!.args += piece
+        usage = event.metadata?.usage ?? usage
+      }
+    } else {
+      const output = await client.send(new ConverseCommand(input))
+      for (const block of output.output?.message?.content ?? []) {
+        text += block.text ?? ""
+        if (block.toolUse !== undefined) {
+          calls.push({ id: block.toolUse.toolUseId!, name: block.toolUse.name!, args: "", input: block.toolUse.input })
+        }
+      }
+      usage = output.usage
+    }
+    const cacheRead = usage?.cacheReadInputTokens ?? 0
+    const cacheWrite = usage?.cacheWriteInputTokens ?? 0
+    return {
+      text,
+      calls: calls.map((call) => ({ id: call.id, name: call.name, arguments: call.input ?? parsed(call.args) })),
+      usage: {
+        input: usage!.inputTokens! + cacheRead + cacheWrite,
+        output: usage!.outputTokens!,
+        cacheRead,
+        cacheWrite
+      }
+    }
+  }
+}
+
+interface OllamaLine {
+  readonly message?: {
+    readonly content?: string
+    readonly tool_calls?: ReadonlyArray<{ readonly function: { readonly name: string; readonly arguments: unknown } }>
+  }
+  readonly prompt_eval_count?: number
+  readonly eval_count?: number
+}
+
+const ollama: Wire = {
+  name: "Ollama chat",
+  // Ollama counts the prompt it evaluated: the whole prompt but its cached part.
+  shows: (u) => ({ input: u.input - u.cacheRead, output: u.output, cacheRead: undefined, cacheWrite: undefined }),
+  ask: async (sim, { history, session, stream }) => {
+    const messages = history.map((turn) =>
+      turn.role === "user"
+        ? { role: "user", content: turn.text }
+        : turn.role === "tool"
+        ? { role: "tool", content: turn.text, tool_name: turn.call.name }
+        : {
+          role: "assistant",
+          content: turn.answer.text,
+          ...(turn.answer.calls.length === 0 ? {} : {
+            tool_calls: turn.answer.calls.map((call) => ({
+              function: { name: call.name, arguments: call.arguments }
+            }))
+          })
+        }
+    )
+    const response = await fetch(`${sim.url}/api/chat`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headersOf(session) },
+      body: JSON.stringify({
+        model,
+        messages,
+        stream,
+        tools: toolNames.map((name) => ({ type: "function", function: { name, parameters: toolSchemas[name] } }))
+      })
+    })
+    if (!response.ok) throw new Error(`Ollama answered ${response.status}`)
+    const lines = (await response.text()).split("\n").filter((line) => line !== "").map((line) =>
+      JSON.parse(line) as OllamaLine
+    )
+    const done = lines[lines.length - 1]!
+    return {
+      text: lines.map((line) => line.message?.content ?? "").join(""),
+      calls: lines.flatMap((line) => line.message?.tool_calls ?? []).map((call, i) => ({
+        id: `ollama_${i}`,
+        name: call.function.name,
+        arguments: call.function.arguments
+      })),
+      usage: { input: done.prompt_eval_count, output: done.eval_count!, cacheRead: undefined, cacheWrite: undefined }
+    }
+  }
+}
+
+const wires: ReadonlyArray<Wire> = [openAiChat, openAiResponses, anthropic, gemini, bedrock, ollama]
+
+/** The user's requests of the session, in order; `compact` asks for a compaction and starts again from its summary. */
+const userRequests: ReadonlyArray<string | "compact"> = [
+  "Fix the greeting in hello.txt.",
+  "Add a test for it.",
+  "Show me the file.",
+  "compact",
+  "Now rename the file to greeting.txt.",
+  "Run the whole suite.",
+  "Summarise the diff in one line.",
+  "Read both files.",
+  "Stop here."
+]
+
+const compactionRequest = "Do NOT call any tools. Summarise the conversation so far for the engineer who takes over."
+
+/** What happened to each request of a session: a failure, or the reply it read. */
+type Played = { readonly failed: true } | { readonly failed: false; readonly answer: Answer }
+
+/** A session played through `wire`: each request sent, sent again after a failure, the tools run, compacted once. */
+async function playSession(sim: Simulator.Simulator, wire: Wire, stream: boolean): Promise<ReadonlyArray<Played>> {
+  const session = `${wire.name}/${stream ? "streamed" : "whole"}`
+  const played: Array<Played> = []
+  let history: Array<Turn> = []
+  let summary = ""
+  const send = async (): Promise<Answer> => {
+    for (let attempt = 0;; attempt++) {
+      try {
+        const answer = await wire.ask(sim, { history, stream, session })
+        played.push({ failed: false, answer })
+        return answer
+      } catch (error) {
+        if (attempt > 0) throw error
+        played.push({ failed: true })
+      }
+    }
+  }
+  for (const request of userRequests) {
+    if (request === "compact") {
+      history.push({ role: "user", text: compactionRequest })
+      summary = (await send()).text
+      history = []
+      continue
+    }
+    const text = summary === "" ? request : `Summary of the session so far: ${summary}\n\n${request}`
+    summary = ""
+    history.push({ role: "user", text })
+    for (;;) {
+      const answer = await send()
+      history.push({ role: "assistant", answer })
+      if (answer.calls.length === 0) break
+      for (const call of answer.calls) {
+        history.push({ role: "tool", call, text: toolResult(call.name, call.arguments) })
+      }
+    }
+  }
+  return played
+}
+
+/** What the script says each request of a session reads: a failure, or a turn's text, calls and usage. */
+function scripted(wire: Wire) {
+  return scenario.turns.map((turn) =>
+    turn.fault !== undefined ? { failed: true } : {
+      failed: false,
+      text: turn.text ?? "",
+      calls: (turn.toolCalls ?? []).map((call) => ({ name: call.name, arguments: call.arguments ?? {} })),
+      usage: wire.shows({
+        input: 0,
+        output: 0,
+        cacheRead: 0,
+        cacheWrite: 0,
+        cacheWrite1h: 0,
+        reasoning: 0,
+        ...turn.usage
+      })
+    }
+  )
+}
+
+function read(played: ReadonlyArray<Played>) {
+  return played.map((entry) =>
+    entry.failed ? { failed: true } : {
+      failed: false,
+      text: entry.answer.text,
+      calls: entry.answer.calls.map((call) => ({ name: call.name, arguments: call.arguments })),
+      usage: entry.answer.usage
+    }
+  )
+}
+
+describe("a scenario played on every wire", () => {
+  it("the example scenario scripts at least 20 turns: tool calls, a tool result's, a compaction, text, faults", () => {
+    const turns = scenario.turns
+    assert.isAtLeast(turns.length, 20)
+    assert.isTrue(turns.some((turn) => (turn.toolCalls ?? []).length > 0))
+    assert.isTrue(turns.some((turn) => turn.when?.lastRole === "tool"))
+    assert.isTrue(turns.some((turn) => turn.when?.compaction === true))
+    assert.isTrue(turns.some((turn) => turn.fault?.startsWith("status=") === true))
+    assert.isTrue(turns.some((turn) => turn.fault?.startsWith("reset=") === true))
+  })
+
+  it.live(
+    "every wire, whole and streamed, at once: the scripted replies in order, the usage in its dialect",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const sim = yield* Simulator.make({
+          apiKeys: [key, Simulator.bedrockCredentials.accessKeyId],
+          models: [model, bedrockModel],
+          scenarios: { session: scenario }
+        })
+        const sessions = wires.flatMap((wire) => [false, true].map((stream) => ({ wire, stream })))
+        const results = yield* Effect.promise(() =>
+          Promise.all(sessions.map(({ stream, wire }) => playSession(sim, wire, stream)))
+        )
+        for (const [i, { stream, wire }] of sessions.entries()) {
+          assert.deepStrictEqual(read(results[i]!), scripted(wire), `${wire.name}, ${stream ? "streamed" : "whole"}`)
+        }
+      })),
+    { timeout: 60_000 }
+  )
+})
