@@ -630,3 +630,199 @@ describe("a scenario played on every wire", () => {
     { timeout: 60_000 }
   )
 })
+
+/** What these tests read of a Chat Completions answer: a reply's text and usage, or an error's code and message. */
+interface ChatBody {
+  readonly choices: ReadonlyArray<{ readonly message: { readonly content: string | null } }>
+  readonly usage: Record<string, unknown>
+  readonly error: { readonly code: string; readonly message: string }
+}
+
+/** A Chat Completions request's answer, by `fetch`: its status and its body. */
+async function chat(
+  sim: Simulator.Simulator,
+  body: unknown,
+  headers: Record<string, string> = {}
+): Promise<{ readonly status: number; readonly body: ChatBody }> {
+  const response = await fetch(`${sim.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
+    body: JSON.stringify(body)
+  })
+  return { status: response.status, body: await response.json() as ChatBody }
+}
+
+const tools = toolNames.map((name) => ({ type: "function", function: { name, parameters: toolSchemas[name] } }))
+
+describe("a scenario's places, faults and refusals", () => {
+  it.live("a request is placed by its history alone: a new simulator answers the middle of a session", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({ scenario })
+      // Three assistant turns in, after the run's result: the fourth reply, whatever came before on this simulator.
+      const answer = yield* Effect.promise(() =>
+        chat(sim, {
+          model,
+          tools,
+          messages: [
+            { role: "user", content: "Fix the greeting in hello.txt." },
+            ...["read_file", "edit_file", "run"].flatMap((name, i) => [
+              {
+                role: "assistant",
+                content: null,
+                tool_calls: [{ id: `c${i}`, type: "function", function: { name, arguments: "{}" } }]
+              },
+              { role: "tool", tool_call_id: `c${i}`, content: "ok" }
+            ])
+          ]
+        })
+      )
+      assert.strictEqual(answer.status, 200)
+      assert.strictEqual(answer.body.choices[0]!.message.content, "hello.txt now says hello, world.")
+      assert.deepInclude(answer.body.usage, { prompt_tokens: 1340, completion_tokens: 9 })
+    })))
+
+  it.live("a fault fails once a session: each session's first request gets it, its retry the turn after", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenario: { turns: [{ fault: "status=503" }, { text: "After the fault." }] }
+      })
+      const ask = { model, messages: [{ role: "user", content: "Hello" }] }
+      const statuses = yield* Effect.promise(async () => {
+        const seen: Array<string> = []
+        for (const session of ["a", "b", "a", "b", "a"]) {
+          const { body, status } = await chat(sim, ask, { [Simulator.sessionHeader]: session })
+          seen.push(`${session}:${status}:${status === 200 ? body.choices[0]!.message.content : ""}`)
+        }
+        return seen
+      })
+      assert.deepStrictEqual(statuses, [
+        "a:503:",
+        "b:503:",
+        "a:200:After the fault.",
+        "b:200:After the fault.",
+        "a:200:After the fault."
+      ])
+    })))
+
+  it.live("a compaction request (no tool call allowed, a summary asked for) gets the compaction turn, and only it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenario: {
+          turns: [
+            { text: "First." },
+            { when: { compaction: true }, text: "The summary." },
+            { text: "After the summary." }
+          ]
+        }
+      })
+      const history = [{ role: "user", content: "Hello" }, { role: "assistant", content: "First." }]
+      const answers = yield* Effect.promise(async () => {
+        const texts: Array<string> = []
+        // Codex's compaction: `tools: []` is none offered (sent here without the empty list Chat Completions refuses).
+        for (
+          const body of [
+            { model, messages: [...history, { role: "user", content: "Create a handoff summary." }] },
+            { model, tools, messages: [...history, { role: "user", content: "Summarise it. Do not call tools." }] },
+            // Tools that may be called: no compaction, whatever the words.
+            { model, tools, messages: [...history, { role: "user", content: "Summarise the diff." }] },
+            { model, messages: [{ role: "user", content: "Summary so far: The summary.\n\nGo on." }] }
+          ]
+        ) {
+          const { body: reply } = await chat(sim, body)
+          texts.push(reply.choices[0]!.message.content ?? "")
+        }
+        return texts
+      })
+      assert.strictEqual(answers[0], "The summary.")
+      assert.strictEqual(answers[1], "The summary.")
+      assert.notInclude(["First.", "The summary.", "After the summary."], answers[2])
+      assert.strictEqual(answers[3], "After the summary.")
+    })))
+
+  it.live("an unmatched request: the simulator's own reply, or a strict scenario's 400; an unknown name is a 400", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenarios: {
+          loose: { turns: [{ when: { contains: "magic" }, text: "Scripted." }] },
+          strict: { strict: true, turns: [{ when: { contains: "magic" }, text: "Scripted." }] }
+        }
+      })
+      const ask = { model, messages: [{ role: "user", content: "Hello" }] }
+      const [loose, strict, unknown, matched] = yield* Effect.promise(() =>
+        Promise.all([
+          chat(sim, ask, { [Simulator.scenarioHeader]: "loose" }),
+          chat(sim, ask, { [Simulator.scenarioHeader]: "strict" }),
+          chat(sim, ask, { [Simulator.scenarioHeader]: "other" }),
+          chat(sim, { model, messages: [{ role: "user", content: "Say the magic word" }] }, {
+            [Simulator.scenarioHeader]: "strict"
+          })
+        ])
+      )
+      assert.strictEqual(loose.status, 200)
+      assert.notStrictEqual(loose.body.choices[0]!.message.content, "Scripted.")
+      assert.strictEqual(strict.status, 400)
+      assert.strictEqual(strict.body.error.code, "scenario_unmatched")
+      assert.include(strict.body.error.message, `No turn of the scenario "strict" answers this request`)
+      assert.strictEqual(unknown.status, 400)
+      assert.strictEqual(unknown.body.error.code, "unknown_scenario")
+      assert.include(unknown.body.error.message, "loose, strict")
+      assert.strictEqual(matched.body.choices[0]!.message.content, "Scripted.")
+    })))
+
+  it.live("a turn's tool call plays only where the request offers that tool", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenario: { strict: true, turns: [{ toolCalls: [{ name: "deploy", arguments: { to: "prod" } }] }] }
+      })
+      const answer = yield* Effect.promise(() =>
+        chat(sim, { model, tools, messages: [{ role: "user", content: "Go" }] })
+      )
+      assert.strictEqual(answer.status, 400)
+      assert.strictEqual(answer.body.error.code, "scenario_unmatched")
+    })))
+
+  const bad = {
+    strict: "yes",
+    turns: [
+      { text: 1, usage: { input: 10, cacheRead: 8, cacheWrite: 4 } },
+      { toolCalls: [{ arguments: [] }], fault: "first-token=10" },
+      { when: { turn: -1, lastRole: "system", compaction: true } },
+      { fault: "status=503", delay: 5, usage: { output: 2, reasoning: 3, cacheWrite1h: 1 }, extra: true }
+    ]
+  }
+  const badPaths = [
+    "strict",
+    "turns[0].text",
+    "turns[0].usage.input",
+    "turns[1].toolCalls[0].name",
+    "turns[1].toolCalls[0].arguments",
+    "turns[1].fault",
+    "turns[2].when.turn",
+    "turns[2].when.lastRole",
+    "turns[2].text",
+    "turns[3].extra",
+    "turns[3].usage.cacheWrite1h",
+    "turns[3].usage.reasoning",
+    "turns[3].delay"
+  ]
+
+  it("a bad scenario is refused naming every bad path", () => {
+    const read = Simulator.decodeScenario(bad)
+    assert.isTrue(Result.isFailure(read))
+    const lines = Result.isFailure(read) ? read.failure.split("\n") : []
+    assert.deepStrictEqual(lines.map((line) => line.slice(0, line.indexOf(": "))).sort(), [...badPaths].sort())
+    assert.include(lines.find((line) => line.startsWith("turns[1].fault"))!, "a turn's fault fails its request")
+    assert.isTrue(Result.isFailure(Simulator.decodeScenario({ turns: [] })))
+  })
+
+  it.live("a bad scenario option fails the simulator's start with an OptionsError naming every bad path", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.scoped(Simulator.make({ scenarios: { broken: bad as unknown as Simulator.Scenario } }))
+      )
+      assert.strictEqual(error._tag, "OptionsError")
+      if (error._tag !== "OptionsError") return
+      const options = [error, ...(error.others ?? [])].map((problem) => problem.option).sort()
+      assert.deepStrictEqual(options, badPaths.map((at) => `scenarios["broken"].${at}`).sort())
+    }))
+})

@@ -53,23 +53,7 @@ const Usage = Schema.Struct({
   cacheWrite: optional(NonNegativeInt),
   cacheWrite1h: optional(NonNegativeInt),
   reasoning: optional(NonNegativeInt)
-}).check(Schema.makeFilter((usage) => {
-  const issues: Array<{ readonly path: ReadonlyArray<PropertyKey>; readonly issue: string }> = []
-  const cached = (usage.cacheRead ?? 0) + (usage.cacheWrite ?? 0)
-  if (usage.input !== undefined && cached > usage.input) {
-    issues.push({
-      path: ["input"],
-      issue: `expected at least cacheRead + cacheWrite (${cached}), inside which they are`
-    })
-  }
-  if ((usage.cacheWrite1h ?? 0) > (usage.cacheWrite ?? 0)) {
-    issues.push({ path: ["cacheWrite1h"], issue: "expected at most cacheWrite, inside which it is" })
-  }
-  if (usage.output !== undefined && (usage.reasoning ?? 0) > usage.output) {
-    issues.push({ path: ["reasoning"], issue: "expected at most output, inside which it is" })
-  }
-  return issues
-}))
+})
 
 const ToolCall = Schema.Struct({
   id: optional(NonEmpty),
@@ -93,19 +77,62 @@ const Turn = Schema.Struct({
   finishReason: optional(oneOf(["stop", "length", "tool_calls"])),
   fault: optional(FaultText),
   delay: optional(NonNegativeInt)
-}).check(Schema.makeFilter((turn) => {
-  const issues: Array<{ readonly path: ReadonlyArray<PropertyKey>; readonly issue: string }> = []
-  if (turn.fault !== undefined && turn.delay !== undefined) {
-    issues.push({ path: ["delay"], issue: "expected no delay on a turn with a fault" })
+})
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+}
+
+/** A count of a usage as written, 0 when it is not one, for the rules between counts. */
+function count(usage: Record<string, unknown>, name: string): number {
+  const value = usage[name]
+  return typeof value === "number" ? value : 0
+}
+
+/** The rules between a usage's counts, on its JSON as written: each count inside the one that holds it. */
+function usageRefusals(usage: Record<string, unknown>): Array<Refusal> {
+  const refusals: Array<Refusal> = []
+  const cached = count(usage, "cacheRead") + count(usage, "cacheWrite")
+  if (typeof usage["input"] === "number" && cached > usage["input"]) {
+    refusals.push({ path: ["input"], message: `expected at least cacheRead + cacheWrite (${cached}), which it holds` })
   }
-  if (turn.when?.compaction === true && (turn.text === undefined || turn.text === "")) {
-    issues.push({ path: ["text"], issue: "expected the summary a compaction turn answers with" })
+  if (count(usage, "cacheWrite1h") > count(usage, "cacheWrite")) {
+    refusals.push({ path: ["cacheWrite1h"], message: "expected at most cacheWrite, which holds it" })
   }
-  if (turn.when?.compaction === true && turn.toolCalls !== undefined && turn.toolCalls.length > 0) {
-    issues.push({ path: ["toolCalls"], issue: "expected none on a compaction turn: its request rules calls out" })
+  if (typeof usage["output"] === "number" && count(usage, "reasoning") > usage["output"]) {
+    refusals.push({ path: ["reasoning"], message: "expected at most output, which holds it" })
   }
-  return issues
-}))
+  return refusals
+}
+
+/**
+ * The rules between a turn's fields, on its JSON as written, so that they are named with the schema's issues rather
+ * than only once those are gone: a compaction turn answers with its summary and calls no tool; a fault takes no delay.
+ */
+function turnRefusals(turn: Record<string, unknown>): Array<Refusal> {
+  const refusals: Array<Refusal> = []
+  const compaction = isRecord(turn["when"]) && turn["when"]["compaction"] === true
+  if (turn["fault"] !== undefined && turn["delay"] !== undefined) {
+    refusals.push({ path: ["delay"], message: "expected no delay on a turn with a fault" })
+  }
+  if (compaction && (typeof turn["text"] !== "string" || turn["text"] === "")) {
+    refusals.push({ path: ["text"], message: "expected the summary a compaction turn answers with" })
+  }
+  if (compaction && Array.isArray(turn["toolCalls"]) && turn["toolCalls"].length > 0) {
+    refusals.push({ path: ["toolCalls"], message: "expected none on a compaction turn: its request rules calls out" })
+  }
+  const usage = turn["usage"]
+  if (isRecord(usage)) refusals.push(...usageRefusals(usage).map((r) => ({ ...r, path: ["usage", ...r.path] })))
+  return refusals
+}
+
+/** The rules between fields of a scenario's JSON as written, each at its path. */
+function fieldRefusals(json: unknown): Array<Refusal> {
+  if (!isRecord(json) || !Array.isArray(json["turns"])) return []
+  return json["turns"].flatMap((turn: unknown, index) =>
+    isRecord(turn) ? turnRefusals(turn).map((r) => ({ ...r, path: ["turns", index, ...r.path] })) : []
+  )
+}
 
 /** The request header that names a request's scenario. */
 export const scenarioHeader = "x-simulator-scenario"
@@ -128,9 +155,12 @@ const checkScenarioSchema: (json: unknown) => Result.Result<Scenario, Refused> =
   onExcessProperty: "error"
 })
 
-/** A scenario from its parsed JSON, or each bad path with what is wrong there. */
+/** A scenario from its parsed JSON, or each bad path with what is wrong there: its schema's, then its rules'. */
 export function checkScenario(json: unknown): Result.Result<Scenario, ReadonlyArray<Refusal>> {
-  return Result.mapError(checkScenarioSchema(json), (refused) => refused.refusals)
+  const checked = checkScenarioSchema(json)
+  const broken = fieldRefusals(json)
+  if (Result.isSuccess(checked) && broken.length === 0) return Result.succeed(checked.success)
+  return Result.fail([...(Result.isFailure(checked) ? checked.failure.refusals : []), ...broken])
 }
 
 /** A scenario from its parsed JSON, or every bad path with what is wrong there, one a line. */
@@ -179,8 +209,10 @@ function place(scenario: Scenario): ReadonlyArray<Placed> {
   })
 }
 
-// "Summarise", "summarize", "summary", as agents ask for a compaction.
-const summaryWording = /\bsummar(?:y|ies|i[sz]e[sd]?|i[sz]ing|i[sz]ation)\b/i
+// A summary asked for, as agents ask for a compaction ("summarise", "summarize", "create a detailed summary"); narrow,
+// so that a request that only holds a summary ("Summary so far: ...") asks for none.
+const summaryWording =
+  /\bsummari[sz](?:e|ing)\b|\b(?:create|write|provide|produce|give|generate)\s+(?:[\w-]+\s+){0,3}summary\b/i
 
 /**
  * Whether a request asks for a compaction: it rules tool calls out (`callsRuledOut`) and its system text or last user
