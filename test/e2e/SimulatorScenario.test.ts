@@ -19,11 +19,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { type Content, GoogleGenAI, type Part } from "@google/genai"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import OpenAI from "openai"
+import * as Simulate from "../../src/cli/simulate.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitFirstLine, captureIo, startInProcess } from "../utils/cliHarness.js"
 
 const key = "sk-simulator-scenario-0001"
 const model = "gpt-4o-mini"
@@ -640,11 +644,11 @@ interface ChatBody {
 
 /** A Chat Completions request's answer, by `fetch`: its status and its body. */
 async function chat(
-  sim: Simulator.Simulator,
+  url: string,
   body: unknown,
   headers: Record<string, string> = {}
 ): Promise<{ readonly status: number; readonly body: ChatBody }> {
-  const response = await fetch(`${sim.url}/v1/chat/completions`, {
+  const response = await fetch(`${url}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...headers },
     body: JSON.stringify(body)
@@ -660,7 +664,7 @@ describe("a scenario's places, faults and refusals", () => {
       const sim = yield* Simulator.make({ scenario })
       // Three assistant turns in, after the run's result: the fourth reply, whatever came before on this simulator.
       const answer = yield* Effect.promise(() =>
-        chat(sim, {
+        chat(sim.url, {
           model,
           tools,
           messages: [
@@ -690,7 +694,7 @@ describe("a scenario's places, faults and refusals", () => {
       const statuses = yield* Effect.promise(async () => {
         const seen: Array<string> = []
         for (const session of ["a", "b", "a", "b", "a"]) {
-          const { body, status } = await chat(sim, ask, { [Simulator.sessionHeader]: session })
+          const { body, status } = await chat(sim.url, ask, { [Simulator.sessionHeader]: session })
           seen.push(`${session}:${status}:${status === 200 ? body.choices[0]!.message.content : ""}`)
         }
         return seen
@@ -728,7 +732,7 @@ describe("a scenario's places, faults and refusals", () => {
             { model, messages: [{ role: "user", content: "Summary so far: The summary.\n\nGo on." }] }
           ]
         ) {
-          const { body: reply } = await chat(sim, body)
+          const { body: reply } = await chat(sim.url, body)
           texts.push(reply.choices[0]!.message.content ?? "")
         }
         return texts
@@ -750,10 +754,10 @@ describe("a scenario's places, faults and refusals", () => {
       const ask = { model, messages: [{ role: "user", content: "Hello" }] }
       const [loose, strict, unknown, matched] = yield* Effect.promise(() =>
         Promise.all([
-          chat(sim, ask, { [Simulator.scenarioHeader]: "loose" }),
-          chat(sim, ask, { [Simulator.scenarioHeader]: "strict" }),
-          chat(sim, ask, { [Simulator.scenarioHeader]: "other" }),
-          chat(sim, { model, messages: [{ role: "user", content: "Say the magic word" }] }, {
+          chat(sim.url, ask, { [Simulator.scenarioHeader]: "loose" }),
+          chat(sim.url, ask, { [Simulator.scenarioHeader]: "strict" }),
+          chat(sim.url, ask, { [Simulator.scenarioHeader]: "other" }),
+          chat(sim.url, { model, messages: [{ role: "user", content: "Say the magic word" }] }, {
             [Simulator.scenarioHeader]: "strict"
           })
         ])
@@ -775,7 +779,7 @@ describe("a scenario's places, faults and refusals", () => {
         scenario: { strict: true, turns: [{ toolCalls: [{ name: "deploy", arguments: { to: "prod" } }] }] }
       })
       const answer = yield* Effect.promise(() =>
-        chat(sim, { model, tools, messages: [{ role: "user", content: "Go" }] })
+        chat(sim.url, { model, tools, messages: [{ role: "user", content: "Go" }] })
       )
       assert.strictEqual(answer.status, 400)
       assert.strictEqual(answer.body.error.code, "scenario_unmatched")
@@ -824,5 +828,50 @@ describe("a scenario's places, faults and refusals", () => {
       if (error._tag !== "OptionsError") return
       const options = [error, ...(error.others ?? [])].map((problem) => problem.option).sort()
       assert.deepStrictEqual(options, badPaths.map((at) => `scenarios["broken"].${at}`).sort())
+    }))
+})
+
+describe("simulate --scenario", () => {
+  const written = (name: string, json: unknown) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scenario-"))
+    const file = path.join(dir, name)
+    fs.writeFileSync(file, typeof json === "string" ? json : JSON.stringify(json))
+    return file
+  }
+
+  it.live("plays the file for every request, and under its base name", () =>
+    Effect.gen(function*() {
+      const file = written("greeting.scenario.json", { turns: [{ text: "Scripted hello." }] })
+      const running = yield* startInProcess((io) => Simulate.run(["--port", "0", "--scenario", file], io))
+      const url = yield* awaitFirstLine(running, "the simulator's first line (its URL)")
+      const ask = { model, messages: [{ role: "user", content: "Hello" }] }
+      const [byDefault, named] = yield* Effect.promise(() =>
+        Promise.all([chat(url, ask), chat(url, ask, { [Simulator.scenarioHeader]: "greeting" })])
+      )
+      assert.strictEqual(byDefault.body.choices[0]!.message.content, "Scripted hello.")
+      assert.strictEqual(named.body.choices[0]!.message.content, "Scripted hello.")
+      yield* Fiber.interrupt(running.exited)
+    }).pipe(Effect.scoped))
+
+  it.live("a bad file exits 2 naming every bad path; one that is not JSON, its reason", () =>
+    Effect.gen(function*() {
+      for (
+        const [file, expected] of [
+          [written("bad.json", { turns: [{ text: 1, usage: { output: -1 } }] }), [
+            "2 problems:",
+            "turns[0].text: ",
+            "turns[0].usage.output: "
+          ]],
+          [written("broken.json", "{ turns"), ["JSON"]],
+          [path.join(os.tmpdir(), "no-such-scenario.json"), ["no-such-scenario.json"]]
+        ] as const
+      ) {
+        const { io, result } = captureIo()
+        const out = result(yield* Simulate.run(["--port", "0", "--scenario", file], io))
+        assert.strictEqual(out.code, 2)
+        assert.include(out.stderr, `--scenario "${file}": `)
+        for (const text of expected) assert.include(out.stderr, text)
+        assert.include(out.stderr, "Usage: effect-llm-router simulate")
+      }
     }))
 })

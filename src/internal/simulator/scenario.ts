@@ -83,23 +83,29 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value)
 }
 
-/** A count of a usage as written, 0 when it is not one, for the rules between counts. */
-function count(usage: Record<string, unknown>, name: string): number {
+/** A count of a usage as written; undefined when it is not one (its own issue, which the schema names). */
+function count(usage: Record<string, unknown>, name: string): number | undefined {
   const value = usage[name]
-  return typeof value === "number" ? value : 0
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined
 }
 
-/** The rules between a usage's counts, on its JSON as written: each count inside the one that holds it. */
+/**
+ * The rules between a usage's counts, on its JSON as written, each count inside the one that holds it: those it
+ * leaves out are none (a cache's) or the simulator's (input, output), which the reply makes hold them.
+ */
 function usageRefusals(usage: Record<string, unknown>): Array<Refusal> {
   const refusals: Array<Refusal> = []
-  const cached = count(usage, "cacheRead") + count(usage, "cacheWrite")
-  if (typeof usage["input"] === "number" && cached > usage["input"]) {
+  const input = count(usage, "input")
+  const output = count(usage, "output")
+  const cacheWrite = count(usage, "cacheWrite") ?? 0
+  const cached = (count(usage, "cacheRead") ?? 0) + cacheWrite
+  if (input !== undefined && cached > input) {
     refusals.push({ path: ["input"], message: `expected at least cacheRead + cacheWrite (${cached}), which it holds` })
   }
-  if (count(usage, "cacheWrite1h") > count(usage, "cacheWrite")) {
+  if ((count(usage, "cacheWrite1h") ?? 0) > cacheWrite) {
     refusals.push({ path: ["cacheWrite1h"], message: "expected at most cacheWrite, which holds it" })
   }
-  if (typeof usage["output"] === "number" && count(usage, "reasoning") > usage["output"]) {
+  if (output !== undefined && (count(usage, "reasoning") ?? 0) > output) {
     refusals.push({ path: ["reasoning"], message: "expected at most output, which holds it" })
   }
   return refusals
