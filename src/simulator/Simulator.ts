@@ -132,6 +132,16 @@
  * - `x-simulator-cache-write-tokens: <n>`: prompt tokens reported as written to the cache (Anthropic's
  *   `cache_creation_input_tokens`; the other wires have no such count).
  * Each of the two, when sent, stands in for what the prompt cache reports.
+ * - `x-simulator-scenario: <name>` (since 0.3.0): the request plays the scenario of that name among the `scenarios`
+ *   option's (see below); an unknown name is a 400.
+ * - `x-simulator-session: <id>` (since 0.3.0): the session the request is of, for a scenario's faults.
+ *
+ * ## Scenarios
+ * A scenario ({@link Scenario}, docs/simulator.md) scripts a session's turns: text, reasoning, tool calls, usage (cache
+ * reads and writes included), finish reason, a delay, or a fault that fails the request once a session. A request is
+ * placed by its history, with no state (the assistant's turns it holds; the latest compaction summary of the scenario
+ * it holds), and answered by the first turn there whose conditions hold, the reply written by its wire's writer as a
+ * generated one is; a request no turn answers gets the generated reply, or a 400 when the scenario is `strict`.
  *
  * ## Prompt cache
  * The simulator remembers the prompt prefixes it has seen (the last 1024), so a request that repeats one reports

@@ -21,6 +21,7 @@ import { NodeHttpHandler } from "@smithy/node-http-handler"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Result from "effect/Result"
+import * as fc from "fast-check"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -507,7 +508,13 @@ const ollama: Wire = {
         name: call.function.name,
         arguments: call.function.arguments
       })),
-      usage: { input: done.prompt_eval_count, output: done.eval_count!, cacheRead: undefined, cacheWrite: undefined }
+      // Ollama leaves a count of none out.
+      usage: {
+        input: done.prompt_eval_count ?? 0,
+        output: done.eval_count ?? 0,
+        cacheRead: undefined,
+        cacheWrite: undefined
+      }
     }
   }
 }
@@ -572,9 +579,9 @@ async function playSession(sim: Simulator.Simulator, wire: Wire, stream: boolean
   return played
 }
 
-/** What the script says each request of a session reads: a failure, or a turn's text, calls and usage. */
-function scripted(wire: Wire) {
-  return scenario.turns.map((turn) =>
+/** What `script` says each request of a session reads: a failure, or a turn's text, calls and usage. */
+function scripted(wire: Wire, script: Simulator.Scenario = scenario) {
+  return script.turns.map((turn) =>
     turn.fault !== undefined ? { failed: true } : {
       failed: false,
       text: turn.text ?? "",
@@ -658,7 +665,94 @@ async function chat(
 
 const tools = toolNames.map((name) => ({ type: "function", function: { name, parameters: toolSchemas[name] } }))
 
+/** A script's replies played through `wire`: a new task after each text reply, each failure sent again, until done. */
+async function playScript(
+  sim: Simulator.Simulator,
+  wire: Wire,
+  stream: boolean,
+  replies: number
+): Promise<ReadonlyArray<Played>> {
+  const played: Array<Played> = []
+  const history: Array<Turn> = [{ role: "user", text: "Task 0." }]
+  let answered = 0
+  while (answered < replies) {
+    let answer: Answer | undefined
+    while (answer === undefined) {
+      try {
+        answer = await wire.ask(sim, { history, stream, session: "property" })
+      } catch (error) {
+        if (played.length > 64) throw error
+        played.push({ failed: true })
+      }
+    }
+    played.push({ failed: false, answer })
+    answered++
+    history.push({ role: "assistant", answer })
+    for (const call of answer.calls) history.push({ role: "tool", call, text: `ok: ${call.name}` })
+    if (answer.calls.length === 0) history.push({ role: "user", text: `Task ${answered}.` })
+  }
+  return played
+}
+
+const words = fc.array(fc.constantFrom("read", "the", "file", "edit", "it", "run", "tests", "done", "ok"), {
+  minLength: 1,
+  maxLength: 8
+}).map((picked) => `${picked.join(" ")}.`)
+
+const usage = fc.record({ read: fc.nat(5000), write: fc.nat(5000), rest: fc.nat(5000), output: fc.nat(500) }).map((
+  { output, read, rest, write }
+): Simulator.ScenarioUsage => ({ input: read + write + rest, output, cacheRead: read, cacheWrite: write }))
+
+const call = fc.record({
+  name: fc.constantFrom(...toolNames),
+  arguments: fc.dictionary(fc.constantFrom("path", "old", "new", "command"), words, { maxKeys: 2 })
+})
+
+/** A turn of any kind: text, one or two tool calls, or a fault that fails its request. */
+const turn: fc.Arbitrary<Simulator.ScenarioTurn> = fc.oneof(
+  fc.record({ text: words, usage }),
+  fc.record({ toolCalls: fc.array(call, { minLength: 1, maxLength: 2 }), usage }),
+  fc.record({
+    fault: fc.constantFrom("status=500", "status=503", "status=429;retry-after=0", "reset=0", "reset=2", "empty=502")
+  })
+)
+
 describe("a scenario's places, faults and refusals", () => {
+  it.live(
+    "any script of text, tool calls and faults plays in order on any wire, whole or streamed",
+    () =>
+      Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.array(turn, { minLength: 1, maxLength: 12 }).filter((turns) => turns.some((t) => t.fault === undefined)),
+            // A wire by its index: a failure's counterexample names it, not its code.
+            fc.integer({ min: 0, max: wires.length - 1 }),
+            fc.boolean(),
+            (turns, wireIndex, stream) =>
+              Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+                // A script ends with a reply, so that its last fault has its retry.
+                const script: Simulator.Scenario = {
+                  turns: turns[turns.length - 1]!.fault === undefined
+                    ? turns
+                    : [...turns, { text: "Done.", usage: { input: 10, output: 2 } }]
+                }
+                const sim = yield* Simulator.make({
+                  apiKeys: [key, Simulator.bedrockCredentials.accessKeyId],
+                  models: [model, bedrockModel],
+                  scenarios: { session: script }
+                })
+                const wire = wires[wireIndex]!
+                const replies = script.turns.filter((t) => t.fault === undefined).length
+                const played = yield* Effect.promise(() => playScript(sim, wire, stream, replies))
+                assert.deepStrictEqual(read(played), scripted(wire, script), `${wire.name}, stream: ${stream}`)
+              })))
+          ),
+          { numRuns: 48 }
+        )
+      ),
+    { timeout: 120_000 }
+  )
+
   it.live("a request is placed by its history alone: a new simulator answers the middle of a session", () =>
     Effect.scoped(Effect.gen(function*() {
       const sim = yield* Simulator.make({ scenario })
