@@ -134,7 +134,8 @@
  * Each of the two, when sent, stands in for what the prompt cache reports.
  * - `x-simulator-scenario: <name>` (since 0.3.0): the request plays the scenario of that name among the `scenarios`
  *   option's (see below); an unknown name is a 400.
- * - `x-simulator-session: <id>` (since 0.3.0): the session the request is of, for a scenario's faults.
+ * - `x-simulator-session: <id>` (since 0.3.0): the session the request is of, for a scenario's faults (default: the
+ *   request's `prompt_cache_key`, else its `metadata.user_id`, else one session of all such requests).
  *
  * ## Scenarios
  * A scenario ({@link Scenario}, docs/simulator.md) scripts a session's turns: text, reasoning, tool calls, usage (cache
@@ -355,8 +356,8 @@ export interface ScenarioTurn {
  * the scenario it holds is the part of the session it is in. It is answered by the first turn of that part with that
  * number whose `when` holds and whose tool calls it offers; a turn's number is its `when.turn`, else one more than the
  * turn's before it (a fault's retry: the same; the first after a compaction: 0). A turn with a fault fails the first
- * request it answers in a session (`x-simulator-session`; without it, every request is of one session), so that the
- * retry gets the turn after it. A request no turn answers gets the simulator's own reply, or, when `strict`, a 400.
+ * request it answers in a session (`x-simulator-session`, else the request's `prompt_cache_key` or
+ * `metadata.user_id`; without any, every request is of one session), so that the retry gets the turn after it. A request no turn answers gets the simulator's own reply, or, when `strict`, a 400.
  *
  * @since 0.3.0
  * @category Scenarios
@@ -375,7 +376,8 @@ export interface Scenario {
 export const scenarioHeader: "x-simulator-scenario" = internalScenario.scenarioHeader
 
 /**
- * The request header that names the session a request is of, for a scenario's faults (each fails once a session).
+ * The request header that names the session a request is of, for a scenario's faults (each fails once a session);
+ * without it, the request's `prompt_cache_key`, else its `metadata.user_id`, names it.
  *
  * @since 0.3.0
  * @category Scenarios

@@ -663,6 +663,12 @@ async function chat(
   return { status: response.status, body: await response.json() as ChatBody }
 }
 
+/** A Chat Completions answer as `status:text`. */
+async function answered(asked: Promise<{ readonly status: number; readonly body: ChatBody }>): Promise<string> {
+  const { body, status } = await asked
+  return `${status}:${status === 200 ? body.choices[0]!.message.content : ""}`
+}
+
 const tools = toolNames.map((name) => ({ type: "function", function: { name, parameters: toolSchemas[name] } }))
 
 /** A script's replies played through `wire`: a new task after each text reply, each failure sent again, until done. */
@@ -784,20 +790,38 @@ describe("a scenario's places, faults and refusals", () => {
       const sim = yield* Simulator.make({
         scenario: { turns: [{ fault: "status=503" }, { text: "After the fault." }] }
       })
-      const ask = { model, messages: [{ role: "user", content: "Hello" }] }
-      const statuses = yield* Effect.promise(async () => {
-        const seen: Array<string> = []
-        for (const session of ["a", "b", "a", "b", "a"]) {
-          const { body, status } = await chat(sim.url, ask, { [Simulator.sessionHeader]: session })
-          seen.push(`${session}:${status}:${status === 200 ? body.choices[0]!.message.content : ""}`)
+      const messages = [{ role: "user", content: "Hello" }]
+      // A session named by the header, by OpenAI's prompt_cache_key, by Anthropic's metadata.user_id.
+      const asks: Record<string, () => Promise<string>> = {
+        a: () => answered(chat(sim.url, { model, messages }, { [Simulator.sessionHeader]: "a" })),
+        b: () => answered(chat(sim.url, { model, messages }, { [Simulator.sessionHeader]: "b" })),
+        key: () => answered(chat(sim.url, { model, messages, prompt_cache_key: "conversation-1" })),
+        user: () =>
+          fetch(`${sim.url}/v1/messages`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-api-key": key, "anthropic-version": "2023-06-01" },
+            body: JSON.stringify({ model, max_tokens: 64, messages, metadata: { user_id: "session-1" } })
+          }).then(async (response) => {
+            const body = await response.json() as { readonly content?: ReadonlyArray<{ readonly text: string }> }
+            return `${response.status}:${body.content?.[0]?.text ?? ""}`
+          })
+      }
+      const seen = yield* Effect.promise(async () => {
+        const out: Array<string> = []
+        for (const session of ["a", "b", "key", "user", "a", "b", "key", "user", "a"]) {
+          out.push(`${session}:${await asks[session]!()}`)
         }
-        return seen
+        return out
       })
-      assert.deepStrictEqual(statuses, [
+      assert.deepStrictEqual(seen, [
         "a:503:",
         "b:503:",
+        "key:503:",
+        "user:503:",
         "a:200:After the fault.",
         "b:200:After the fault.",
+        "key:200:After the fault.",
+        "user:200:After the fault.",
         "a:200:After the fault."
       ])
     })))

@@ -379,7 +379,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (Result.isFailure(generated)) {
       return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)
     }
-    const played = scenarios.play(prompt, headers, generated.success, fault)
+    const played = scenarios.play({ prompt, headers, body }, generated.success, fault)
     if (Result.isFailure(played)) return errorPlan(format, played.failure, out)
     const scripted = played.success
     if (scripted._tag === "Failed") return failedPlan(format, scripted.fault, out)

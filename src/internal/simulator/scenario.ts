@@ -364,6 +364,22 @@ function headerText(headers: Http.IncomingHttpHeaders, name: string): string | u
   return Array.isArray(value) ? value[0] : value
 }
 
+/**
+ * The session a request is of, for a scenario's faults: the `x-simulator-session` header, else what the client sends
+ * of its own to name its conversation (OpenAI's `prompt_cache_key`, as Codex sends its conversation's id; Anthropic's
+ * `metadata.user_id`, as Claude Code sends its session's), else none: one session of all such requests.
+ */
+function sessionOf(headers: Http.IncomingHttpHeaders, body: unknown): string {
+  const named = headerText(headers, sessionHeader)
+  if (named !== undefined) return named
+  if (!isRecord(body)) return ""
+  const key = body["prompt_cache_key"]
+  if (typeof key === "string") return `prompt_cache_key:${key}`
+  const metadata = body["metadata"]
+  const user = isRecord(metadata) ? metadata["user_id"] : undefined
+  return typeof user === "string" ? `metadata.user_id:${user}` : ""
+}
+
 /** The scenarios of a simulator, each played by the requests that name it (or by all, the options' `scenario`). */
 export class Scenarios {
   private readonly byDefault: Played | undefined
@@ -379,13 +395,14 @@ export class Scenarios {
    * The reply to `prompt` as its scenario scripts it, over `generated` (the simulator's own) and `fault` (the
    * request's): a matched turn's fault or delay in place of the request's; without a scenario or a matching turn,
    * `generated` as it is; a strict scenario's unmatched request, or a scenario name not loaded, the request's error.
+   * `body` is the request's as parsed, for the session it names.
    */
   play(
-    prompt: Reply.Prompt,
-    headers: Http.IncomingHttpHeaders,
+    request: { readonly prompt: Reply.Prompt; readonly headers: Http.IncomingHttpHeaders; readonly body: unknown },
     generated: Reply.Reply,
     fault: ReplyFault | undefined
   ): Result.Result<Scripted, ApiError> {
+    const { body, headers, prompt } = request
     const name = headerText(headers, scenarioHeader)
     const played = name === undefined ? this.byDefault : this.named.get(name)
     if (name !== undefined && played === undefined) {
@@ -400,7 +417,7 @@ export class Scenarios {
     }
     const unchanged: Scripted = { _tag: "Reply", reply: generated, fault }
     if (played === undefined) return Result.succeed(unchanged)
-    const matched = played.match(prompt, headerText(headers, sessionHeader) ?? "")
+    const matched = played.match(prompt, sessionOf(headers, body))
     if (matched === undefined) {
       return played.scenario.strict === true
         ? Result.fail({ _tag: "InvalidRequest", message: played.unmatched(prompt), code: "scenario_unmatched" })
