@@ -838,27 +838,47 @@ describe("a scenario's places, faults and refusals", () => {
         }
       })
       const history = [{ role: "user", content: "Hello" }, { role: "assistant", content: "First." }]
-      const answers = yield* Effect.promise(async () => {
-        const texts: Array<string> = []
-        // Codex's compaction: `tools: []` is none offered (sent here without the empty list Chat Completions refuses).
-        for (
-          const body of [
-            { model, messages: [...history, { role: "user", content: "Create a handoff summary." }] },
-            { model, tools, messages: [...history, { role: "user", content: "Summarise it. Do not call tools." }] },
-            // Tools that may be called: no compaction, whatever the words.
-            { model, tools, messages: [...history, { role: "user", content: "Summarise the diff." }] },
-            { model, messages: [{ role: "user", content: "Summary so far: The summary.\n\nGo on." }] }
+      /** A request after the first turn: its system text, its last user text, and whether it offers the tools. */
+      const asked = (system: string, user: string, offered: boolean) =>
+        chat(sim.url, {
+          model,
+          ...(offered ? { tools } : {}),
+          messages: [
+            ...(system === "" ? [] : [{ role: "system", content: system }]),
+            ...history,
+            { role: "user", content: user }
           ]
-        ) {
-          const { body: reply } = await chat(sim.url, body)
-          texts.push(reply.choices[0]!.message.content ?? "")
-        }
-        return texts
-      })
-      assert.strictEqual(answers[0], "The summary.")
-      assert.strictEqual(answers[1], "The summary.")
-      assert.notInclude(["First.", "The summary.", "After the summary."], answers[2])
-      assert.strictEqual(answers[3], "After the summary.")
+        }).then(({ body }) => body.choices[0]!.message.content ?? "")
+      // Compaction requests as agents word them: none offers a tool it may call.
+      const compactions: ReadonlyArray<readonly [string, string, boolean]> = [
+        // Codex: `tools: []` (none offered here, as Chat Completions refuses the empty list).
+        ["", "You are performing a CONTEXT CHECKPOINT COMPACTION. Create a handoff summary for another LLM.", false],
+        // Claude Code's /compact: the tools offered, calls ruled out in words.
+        [
+          "You are a helpful AI assistant tasked with summarizing conversations.",
+          "CRITICAL: Respond with TEXT ONLY. Do NOT call any tools. Your task is to create a detailed summary.",
+          true
+        ],
+        // Gemini CLI's chat compression.
+        ["You are the component that summarizes internal chat history into a given structure.", "Go.", false],
+        ["", "Summarise it. Do not call tools.", true]
+      ]
+      // Not compactions: a tool that may be called, or no summary asked for (one only held).
+      const others: ReadonlyArray<readonly [string, string, boolean]> = [
+        ["", "Summarise the diff.", true],
+        ["", "Write a summary of the file.", true],
+        ["", "Hello again.", false]
+      ]
+      const [compacted, answered, after] = yield* Effect.promise(() =>
+        Promise.all([
+          Promise.all(compactions.map(([system, user, offered]) => asked(system, user, offered))),
+          Promise.all(others.map(([system, user, offered]) => asked(system, user, offered))),
+          chat(sim.url, { model, messages: [{ role: "user", content: "Summary so far: The summary.\n\nGo on." }] })
+        ])
+      )
+      assert.deepStrictEqual(compacted, compactions.map(() => "The summary."))
+      for (const text of answered) assert.notInclude(["First.", "The summary.", "After the summary."], text)
+      assert.strictEqual(after.body.choices[0]!.message.content, "After the summary.")
     })))
 
   it.live("an unmatched request: the simulator's own reply, or a strict scenario's 400; an unknown name is a 400", () =>

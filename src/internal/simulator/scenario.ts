@@ -218,7 +218,7 @@ function place(scenario: Scenario): ReadonlyArray<Placed> {
 // A summary asked for, as agents ask for a compaction ("summarise", "summarize", "create a detailed summary"); narrow,
 // so that a request that only holds a summary ("Summary so far: ...") asks for none.
 const summaryWording =
-  /\bsummari[sz](?:e|ing)\b|\b(?:create|write|provide|produce|give|generate)\s+(?:[\w-]+\s+){0,3}summary\b/i
+  /\bsummari[sz](?:es?|ing)\b|\b(?:create|write|provide|produce|give|generate)\s+(?:[\w-]+\s+){0,3}summary\b/i
 
 /**
  * Whether a request asks for a compaction: it rules tool calls out (`callsRuledOut`) and its system text or last user
