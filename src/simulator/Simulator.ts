@@ -317,7 +317,8 @@ export interface ScenarioToolCall {
  * Which requests a scenario's turn answers, besides its place (see {@link Scenario}): `turn`, the assistant's turns
  * in the request's history (default: the place after the turn before); `lastRole`, the last message's role;
  * `contains`, a text the last message (the user's, or a tool result) holds; `compaction`, a compaction request (no
- * tool call allowed, and a summary asked for in the system or last user text).
+ * tool call allowed, and a summary asked for in the system or last user text), which the turn answers with its summary
+ * (`text`) or fails (`fault`).
  *
  * @since 0.3.0
  * @category Scenarios

@@ -881,6 +881,34 @@ describe("a scenario's places, faults and refusals", () => {
       assert.strictEqual(after.body.choices[0]!.message.content, "After the summary.")
     })))
 
+  it.live("a compaction that fails: its request fails once, its retry gets the summary, the session goes on", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenario: {
+          turns: [
+            { text: "First." },
+            { when: { compaction: true }, fault: "status=500" },
+            { when: { compaction: true }, text: "The summary." },
+            { text: "After the summary." }
+          ]
+        }
+      })
+      const compaction = {
+        model,
+        messages: [
+          { role: "user", content: "Hello" },
+          { role: "assistant", content: "First." },
+          { role: "user", content: "Summarise the conversation so far." }
+        ]
+      }
+      const seen = yield* Effect.promise(async () => [
+        await answered(chat(sim.url, compaction)),
+        await answered(chat(sim.url, compaction)),
+        await answered(chat(sim.url, { model, messages: [{ role: "user", content: "Held: The summary. Go on." }] }))
+      ])
+      assert.deepStrictEqual(seen, ["500:", "200:The summary.", "200:After the summary."])
+    })))
+
   it.live("an unmatched request: the simulator's own reply, or a strict scenario's 400; an unknown name is a 400", () =>
     Effect.scoped(Effect.gen(function*() {
       const sim = yield* Simulator.make({

@@ -113,7 +113,8 @@ function usageRefusals(usage: Record<string, unknown>): Array<Refusal> {
 
 /**
  * The rules between a turn's fields, on its JSON as written, so that they are named with the schema's issues rather
- * than only once those are gone: a compaction turn answers with its summary and calls no tool; a fault takes no delay.
+ * than only once those are gone: a compaction turn answers with its summary (unless it fails) and calls no tool; a
+ * fault takes no delay.
  */
 function turnRefusals(turn: Record<string, unknown>): Array<Refusal> {
   const refusals: Array<Refusal> = []
@@ -121,7 +122,7 @@ function turnRefusals(turn: Record<string, unknown>): Array<Refusal> {
   if (turn["fault"] !== undefined && turn["delay"] !== undefined) {
     refusals.push({ path: ["delay"], message: "expected no delay on a turn with a fault" })
   }
-  if (compaction && (typeof turn["text"] !== "string" || turn["text"] === "")) {
+  if (compaction && turn["fault"] === undefined && (typeof turn["text"] !== "string" || turn["text"] === "")) {
     refusals.push({ path: ["text"], message: "expected the summary a compaction turn answers with" })
   }
   if (compaction && Array.isArray(turn["toolCalls"]) && turn["toolCalls"].length > 0) {
@@ -193,7 +194,7 @@ interface Placed {
 /**
  * Each turn placed: a turn without `when.turn` answers one assistant turn more than the one before it, a fault's
  * retry the same as its fault (the retry resends the request), the first after a compaction none (the history starts
- * again from the summary).
+ * again from the summary); a compaction turn that fails starts no part, its retry does.
  */
 function place(scenario: Scenario): ReadonlyArray<Placed> {
   let next = 0
@@ -203,12 +204,12 @@ function place(scenario: Scenario): ReadonlyArray<Placed> {
     const number = turn.when?.turn ?? (compaction ? undefined : next)
     const fault = turn.fault === undefined ? undefined : Result.getOrThrow(failingFault(turn.fault))
     const placed: Placed = { index, turn, number, part, compaction, fault }
-    if (compaction) {
+    if (compaction && fault === undefined) {
       part = index
       next = 0
     } else if (fault === undefined) {
       next = (number ?? next) + 1
-    } else {
+    } else if (!compaction) {
       next = number ?? next
     }
     return placed
@@ -252,8 +253,8 @@ export interface Matched {
 const keptSessions = 1024
 
 /**
- * A scenario being played: each request placed at its turn; the faults a session has had (by `x-simulator-session`,
- * one shared record without it), so that a retry gets the turn after the fault.
+ * A scenario being played: each request placed at its turn; the faults each session has had (`sessionOf`), so that a
+ * retry gets the turn after the fault.
  */
 export class Played {
   private readonly placed: ReadonlyArray<Placed>
@@ -261,7 +262,7 @@ export class Played {
   private readonly spent = new Map<string, Set<number>>()
   constructor(readonly name: string, readonly scenario: Scenario) {
     this.placed = place(scenario)
-    this.compactions = this.placed.filter((turn) => turn.compaction).reverse()
+    this.compactions = this.placed.filter((turn) => turn.compaction && turn.fault === undefined).reverse()
   }
 
   /** The part of the session a request is in: the latest compaction turn whose summary it holds, -1 for none. */
