@@ -785,6 +785,21 @@ describe("a scenario's places, faults and refusals", () => {
       assert.deepInclude(answer.body.usage, { prompt_tokens: 1340, completion_tokens: 9 })
     })))
 
+  it.live("a Responses request continuing a kept response counts that response's turns as its history's", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenario: { turns: [{ text: "One." }, { text: "Two." }, { text: "Three." }] }
+      })
+      const client = new OpenAI({ apiKey: key, baseURL: `${sim.url}/v1`, maxRetries: 0 })
+      const texts = yield* Effect.promise(async () => {
+        const first = await client.responses.create({ model, input: "a" })
+        const second = await client.responses.create({ model, input: "b", previous_response_id: first.id })
+        const third = await client.responses.create({ model, input: "c", previous_response_id: second.id })
+        return [first.output_text, second.output_text, third.output_text]
+      })
+      assert.deepStrictEqual(texts, ["One.", "Two.", "Three."])
+    })))
+
   it.live("a fault fails once a session: each session's first request gets it, its retry the turn after", () =>
     Effect.scoped(Effect.gen(function*() {
       const sim = yield* Simulator.make({
