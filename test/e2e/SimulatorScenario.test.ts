@@ -791,13 +791,20 @@ describe("a scenario's places, faults and refusals", () => {
         scenario: { turns: [{ text: "One." }, { text: "Two." }, { text: "Three." }] }
       })
       const client = new OpenAI({ apiKey: key, baseURL: `${sim.url}/v1`, maxRetries: 0 })
-      const texts = yield* Effect.promise(async () => {
-        const first = await client.responses.create({ model, input: "a" })
+      const replies = yield* Effect.promise(async () => {
+        // A hosted tool offered, a reasoning effort asked for: the script's reply has neither a call nor reasoning.
+        const first = await client.responses.create({
+          model,
+          input: "a",
+          tools: [{ type: "web_search" }],
+          reasoning: { effort: "low" }
+        })
         const second = await client.responses.create({ model, input: "b", previous_response_id: first.id })
         const third = await client.responses.create({ model, input: "c", previous_response_id: second.id })
-        return [first.output_text, second.output_text, third.output_text]
+        return [first, second, third]
       })
-      assert.deepStrictEqual(texts, ["One.", "Two.", "Three."])
+      assert.deepStrictEqual(replies.map((reply) => reply.output_text), ["One.", "Two.", "Three."])
+      assert.deepStrictEqual(replies[0]!.output.map((item) => item.type), ["message"])
     })))
 
   it.live("a fault fails once a session: each session's first request gets it, its retry the turn after", () =>

@@ -389,7 +389,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       id: `${format.idPrefix}sim${id}`,
       created: Math.floor(now / 1000),
       model: prompt.model,
-      ...(opened.noUsage ? { usage: "none" as const } : {})
+      ...(opened.noUsage ? { usage: "none" as const } : {}),
+      ...(scripted.turn ? { hostedTools: "none" as const } : {})
     }
     if (decoded.keeps === true) storedReplies.keep(meta.id, prompt, reply)
 

@@ -314,7 +314,7 @@ export class Played {
 
 /**
  * The reply a matched turn scripts, over `generated` (the simulator's own reply to the request): its reasoning, its
- * text and its tool calls where the turn gives them (with neither text nor calls, the generated ones); its finish
+ * text and its tool calls as the turn gives them (with neither text nor calls, the generated ones); its finish
  * reason, else `tool_calls` with calls and `stop` without; its usage where the turn gives it (a count it leaves out:
  * input and output as the simulator counts them, cache reads and writes none), else the simulator's.
  */
@@ -324,7 +324,7 @@ export function scriptedReply({ index, turn }: Matched, generated: Reply.Reply):
     return { id: call.id ?? `call_scenario_${index}_${i}`, name: call.name, arguments: args, fragments: fragment(args) }
   })
   const own = turn.text === undefined && calls.length === 0
-  const reasoning = turn.reasoning === undefined ? generated.reasoning : Reply.replyPieces(turn.reasoning)
+  const reasoning = turn.reasoning !== undefined ? Reply.replyPieces(turn.reasoning) : own ? generated.reasoning : []
   const content = turn.text === undefined ? own ? generated.content : [] : Reply.replyPieces(turn.text)
   const toolCalls = own ? generated.toolCalls : calls
   const callTokens = toolCalls.reduce((n, call) => n + Reply.countTokens(call.name.length + call.arguments.length), 0)
@@ -357,7 +357,13 @@ export function scriptedReply({ index, turn }: Matched, generated: Reply.Reply):
 /** What a scenario makes of a request: a fault that replaces the reply, or the reply and the fault it is sent with. */
 export type Scripted =
   | { readonly _tag: "Failed"; readonly fault: Extract<Fault, { readonly _tag: "Status" | "Html" | "Empty" }> }
-  | { readonly _tag: "Reply"; readonly reply: Reply.Reply; readonly fault: ReplyFault | undefined }
+  | {
+    readonly _tag: "Reply"
+    readonly reply: Reply.Reply
+    readonly fault: ReplyFault | undefined
+    /** Whether a turn of the scenario made the reply (so it calls no hosted tool it does not script). */
+    readonly turn: boolean
+  }
 
 /** The one header value of `name`, if sent. */
 function headerText(headers: Http.IncomingHttpHeaders, name: string): string | undefined {
@@ -416,7 +422,7 @@ export class Scenarios {
         code: "unknown_scenario"
       })
     }
-    const unchanged: Scripted = { _tag: "Reply", reply: generated, fault }
+    const unchanged: Scripted = { _tag: "Reply", reply: generated, fault, turn: false }
     if (played === undefined) return Result.succeed(unchanged)
     const matched = played.match(prompt, sessionOf(headers, body))
     if (matched === undefined) {
@@ -432,6 +438,7 @@ export class Scenarios {
     return Result.succeed({
       _tag: "Reply",
       reply: scriptedReply(matched, generated),
+      turn: true,
       fault: failed !== undefined
         ? failed as ReplyFault
         : delay === undefined
