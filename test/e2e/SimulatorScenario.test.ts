@@ -792,7 +792,7 @@ describe("a scenario's places, faults and refusals", () => {
       })
       const client = new OpenAI({ apiKey: key, baseURL: `${sim.url}/v1`, maxRetries: 0 })
       const replies = yield* Effect.promise(async () => {
-        // A hosted tool offered, a reasoning effort asked for: the script's reply has neither a call nor reasoning.
+        // A hosted tool offered, a reasoning effort asked for: the script's reply calls none, and reasons.
         const first = await client.responses.create({
           model,
           input: "a",
@@ -804,7 +804,7 @@ describe("a scenario's places, faults and refusals", () => {
         return [first, second, third]
       })
       assert.deepStrictEqual(replies.map((reply) => reply.output_text), ["One.", "Two.", "Three."])
-      assert.deepStrictEqual(replies[0]!.output.map((item) => item.type), ["message"])
+      assert.deepStrictEqual(replies[0]!.output.map((item) => item.type), ["reasoning", "message"])
     })))
 
   it.live("a fault fails once a session: each session's first request gets it, its retry the turn after", () =>

@@ -313,8 +313,9 @@ export class Played {
 }
 
 /**
- * The reply a matched turn scripts, over `generated` (the simulator's own reply to the request): its reasoning, its
- * text and its tool calls as the turn gives them (with neither text nor calls, the generated ones); its finish
+ * The reply a matched turn scripts, over `generated` (the simulator's own reply to the request): its reasoning (else
+ * the generated one, when the request asks for it), its text and its tool calls as the turn gives them (with neither
+ * text nor calls, the generated ones); its finish
  * reason, else `tool_calls` with calls and `stop` without; its usage where the turn gives it (a count it leaves out:
  * input and output as the simulator counts them, cache reads and writes none), else the simulator's.
  */
@@ -324,7 +325,9 @@ export function scriptedReply({ index, turn }: Matched, generated: Reply.Reply):
     return { id: call.id ?? `call_scenario_${index}_${i}`, name: call.name, arguments: args, fragments: fragment(args) }
   })
   const own = turn.text === undefined && calls.length === 0
-  const reasoning = turn.reasoning !== undefined ? Reply.replyPieces(turn.reasoning) : own ? generated.reasoning : []
+  // A model asked to reason always does (the Responses API wants its reasoning item back before its calls): without
+  // the turn's reasoning, the generated one, which there is only when the request asks for it.
+  const reasoning = turn.reasoning === undefined ? generated.reasoning : Reply.replyPieces(turn.reasoning)
   const content = turn.text === undefined ? own ? generated.content : [] : Reply.replyPieces(turn.text)
   const toolCalls = own ? generated.toolCalls : calls
   const callTokens = toolCalls.reduce((n, call) => n + Reply.countTokens(call.name.length + call.arguments.length), 0)
@@ -335,7 +338,8 @@ export function scriptedReply({ index, turn }: Matched, generated: Reply.Reply):
   const cachedTokens = given === undefined ? counted.cachedTokens : given.cacheRead ?? 0
   const cacheWriteTokens = given === undefined ? counted.cacheWriteTokens : given.cacheWrite ?? 0
   const promptTokens = given?.input ?? Math.max(counted.promptTokens, cachedTokens + cacheWriteTokens)
-  const reasoningTokens = given?.reasoning ?? reasoning.length
+  const reasoningTokens = given?.reasoning ??
+    (given?.output === undefined ? reasoning.length : Math.min(reasoning.length, given.output))
   const completionTokens = given?.output ?? reasoningTokens + content.length + callTokens
   return {
     reasoning,
