@@ -337,7 +337,6 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const opened = open(format, format.decode, promptModel, input)
     if (!("decoded" in opened)) return opened
     const { body, continuation, id, out, output, window } = opened
-    let fault = opened.fault
     const continued = storedReplies.continued(opened.decoded)
     if (Result.isFailure(continued)) return errorPlan(format, continued.failure, out)
     const decoded = continued.success
@@ -379,12 +378,12 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (Result.isFailure(generated)) {
       return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)
     }
-    const played = scenarios.play({ prompt, headers, body }, generated.success, fault)
+    // A scenario's turn, where one answers the request, stands in for the generated reply and the request's fault.
+    const played = scenarios.play({ prompt, headers, body }, generated.success, opened.fault)
     if (Result.isFailure(played)) return errorPlan(format, played.failure, out)
     const scripted = played.success
     if (scripted._tag === "Failed") return failedPlan(format, scripted.fault, out)
-    const { reply } = scripted
-    fault = scripted.fault
+    const { fault, reply } = scripted
     const meta: ReplyMeta = {
       id: `${format.idPrefix}sim${id}`,
       created: Math.floor(now / 1000),

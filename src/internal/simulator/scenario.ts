@@ -225,7 +225,7 @@ const summaryWording =
  * Whether a request asks for a compaction: it rules tool calls out (`callsRuledOut`) and its system text or last user
  * text asks for a summary.
  */
-export function isCompaction(prompt: Reply.Prompt): boolean {
+function isCompaction(prompt: Reply.Prompt): boolean {
   return callsRuledOut(prompt) &&
     (summaryWording.test(prompt.lastUserText) || summaryWording.test(prompt.instructions ?? ""))
 }
@@ -243,7 +243,7 @@ function callable(turn: ScriptedTurn, prompt: Reply.Prompt): boolean {
 }
 
 /** A turn the request matched: the turn, its place in the file, and its failing fault (spent once played). */
-export interface Matched {
+interface Matched {
   readonly index: number
   readonly turn: ScriptedTurn
   readonly fault: Fault | undefined
@@ -256,7 +256,7 @@ const keptSessions = 1024
  * A scenario being played: each request placed at its turn; the faults each session has had (`sessionOf`), so that a
  * retry gets the turn after the fault.
  */
-export class Played {
+class Played {
   private readonly placed: ReadonlyArray<Placed>
   private readonly compactions: ReadonlyArray<Placed>
   private readonly spent = new Map<string, Set<number>>()
@@ -319,7 +319,7 @@ export class Played {
  * reason, else `tool_calls` with calls and `stop` without; its usage where the turn gives it (a count it leaves out:
  * input and output as the simulator counts them, cache reads and writes none), else the simulator's.
  */
-export function scriptedReply({ index, turn }: Matched, generated: Reply.Reply): Reply.Reply {
+function scriptedReply({ index, turn }: Matched, generated: Reply.Reply): Reply.Reply {
   const calls = (turn.toolCalls ?? []).map((call, i): Reply.ToolCall => {
     const args = JSON.stringify(call.arguments ?? {})
     return { id: call.id ?? `call_scenario_${index}_${i}`, name: call.name, arguments: args, fragments: fragment(args) }
