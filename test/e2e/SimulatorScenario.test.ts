@@ -931,6 +931,39 @@ describe("a scenario's places, faults and refusals", () => {
       assert.deepStrictEqual(seen, ["500:", "200:The summary.", "200:After the summary."])
     })))
 
+  it.live("an explicit turn number places a turn, and the turns after it count on from it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenario: {
+          strict: true,
+          turns: [
+            { text: "First." },
+            { when: { compaction: true }, text: "The summary." },
+            // As Gemini CLI goes on: the summary, the model's "Got it", then the user's request.
+            { when: { turn: 1 }, text: "After the summary." },
+            { text: "And after that." }
+          ]
+        }
+      })
+      const history = [
+        { role: "user", content: "Summary so far: The summary." },
+        { role: "assistant", content: "Got it." },
+        { role: "user", content: "Go on." }
+      ]
+      const seen = yield* Effect.promise(async () => [
+        await answered(chat(sim.url, { model, messages: history })),
+        await answered(chat(sim.url, {
+          model,
+          messages: [...history, { role: "assistant", content: "After the summary." }, {
+            role: "user",
+            content: "And?"
+          }]
+        })),
+        await answered(chat(sim.url, { model, messages: history.slice(0, 1) }))
+      ])
+      assert.deepStrictEqual(seen, ["200:After the summary.", "200:And after that.", "400:"])
+    })))
+
   it.live("an unmatched request: the simulator's own reply, or a strict scenario's 400; an unknown name is a 400", () =>
     Effect.scoped(Effect.gen(function*() {
       const sim = yield* Simulator.make({
