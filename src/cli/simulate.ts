@@ -7,6 +7,9 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
+import { messageOf } from "../internal/errorText.js"
 import * as Simulator from "../simulator/Simulator.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import {
@@ -41,10 +44,17 @@ const flags = {
   "context-window": { type: "string" },
   "requests-per-minute": { type: "string" },
   fault: { type: "string" },
+  scenario: { type: "string" },
   help: { type: "boolean", short: "h" }
 } as const
 
-const parse = (argv: ReadonlyArray<string>): Result.Result<Simulator.Options | "help", UsageError> =>
+/** What the flags say: the options, and the scenario file to read, if any. */
+interface Parsed {
+  readonly options: Simulator.Options
+  readonly scenarioFile: string | undefined
+}
+
+const parse = (argv: ReadonlyArray<string>): Result.Result<Parsed | "help", UsageError> =>
   Result.gen(function*() {
     const values = yield* noArgumentFlags("simulate", argv, flags)
     if (values === "help") return values
@@ -88,7 +98,7 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Simulator.Options | "
       timeToFirstToken,
       tokensPerSecond
     } = numbers
-    return {
+    const options: Simulator.Options = {
       port: numbers.port ?? defaultPort,
       ...(values.host !== undefined ? { host: values.host } : {}),
       ...(latency !== undefined ? { latency: Duration.millis(latency) } : {}),
@@ -102,7 +112,30 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Simulator.Options | "
       ...(requestsPerMinute !== undefined ? { requestsPerMinute } : {}),
       ...(values.fault !== undefined ? { fault: values.fault } : {})
     }
+    return { options, scenarioFile: values.scenario }
   })
+
+/**
+ * The scenario of `file`, played for every request and named by its base name (`session` for
+ * `session.scenario.json`, as for `x-simulator-scenario`); a file that cannot be read, is not JSON or is no scenario
+ * is a usage error naming every bad path.
+ */
+function readScenario(file: string): Result.Result<Simulator.Options, UsageError> {
+  const bad = (why: string) => Result.fail(new UsageError({ reason: `--scenario "${file}": ${why}` }))
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"))
+  } catch (cause) {
+    return bad(messageOf(cause))
+  }
+  const scenario = Simulator.decodeScenario(json)
+  if (Result.isFailure(scenario)) {
+    const lines = scenario.failure.split("\n")
+    return bad(`${lines.length === 1 ? "a problem" : `${lines.length} problems`}:\n  ${lines.join("\n  ")}`)
+  }
+  const name = path.basename(file).replace(/(\.scenario)?\.json$/, "")
+  return Result.succeed({ scenario: scenario.success, scenarios: { [name]: scenario.success } })
+}
 
 /**
  * Runs `simulate` with its arguments (those after the word `simulate`): prints
@@ -115,11 +148,13 @@ const parse = (argv: ReadonlyArray<string>): Result.Result<Simulator.Options | "
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
   const parsed = parse(argv)
   return Effect.gen(function*() {
-    const options = yield* Effect.fromResult(parsed)
-    if (options === "help") {
+    const flags = yield* Effect.fromResult(parsed)
+    if (flags === "help") {
       io.stdout(simulateUsage)
       return ExitCode.ok
     }
+    const scenario = flags.scenarioFile === undefined ? {} : yield* Effect.fromResult(readScenario(flags.scenarioFile))
+    const options: Simulator.Options = { ...flags.options, ...scenario }
     const simulator = yield* Simulator.make(options).pipe(
       Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
     )

@@ -159,6 +159,9 @@ The first line on stdout is its URL.
   --requests-per-minute N      per-key rate limit (default unlimited)
   --fault SPEC                 a fault for every request, in the
                                x-simulator-fault grammar (e.g. status=503)
+  --scenario FILE              a scripted session (JSON, docs/simulator.md)
+                               played for every request, and named by the
+                               file's base name for x-simulator-scenario
   -h, --help                   this help
 `
 

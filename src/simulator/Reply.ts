@@ -55,6 +55,7 @@
  */
 import * as Result from "effect/Result"
 import { SchemaLimitError } from "../internal/jsonSchemaRef.js"
+import { fragment } from "../internal/simulator/callFragments.js"
 import { prng } from "../internal/simulator/prng.js"
 import { synthesize, synthesizeArguments, violate } from "../internal/simulator/schemaValues.js"
 import { toolsToCall } from "../internal/simulator/toolPick.js"
@@ -104,6 +105,20 @@ export interface Prompt {
   readonly instructions?: string | undefined
   /** The role of the last message (`"user"`, `"tool"`, `"assistant"`, …). */
   readonly lastRole: string
+  /**
+   * The assistant's turns in the request's history (its messages of role `assistant`, Gemini's `model`): where a
+   * session is, as a scenario places a request. Default: 0.
+   *
+   * @since 0.3.0
+   */
+  readonly assistantTurns?: number | undefined
+  /**
+   * The text of every message of the request, system and tool results included, in order: what a scenario looks for
+   * a compaction's summary in. Default: none.
+   *
+   * @since 0.3.0
+   */
+  readonly texts?: ReadonlyArray<string> | undefined
   /** The content of the last message when it is a tool result. */
   readonly toolResult?: string | undefined
   readonly tools: ReadonlyArray<Tool>
@@ -421,17 +436,6 @@ const callId = (seed: number, index: number): string => {
 const jsonPieces = (text: string): Array<string> => {
   const out: Array<string> = []
   for (let i = 0; i < text.length; i += 4) out.push(text.slice(i, i + 4))
-  return out
-}
-
-/** Pieces of at most 8 characters, and at least two pieces. */
-const fragment = (text: string): ReadonlyArray<string> => {
-  if (text.length < 16) {
-    const half = Math.ceil(text.length / 2)
-    return [text.slice(0, half), text.slice(half)]
-  }
-  const out: Array<string> = []
-  for (let i = 0; i < text.length; i += 8) out.push(text.slice(i, i + 8))
   return out
 }
 

@@ -135,6 +135,17 @@
  * - `x-simulator-cache-write-tokens: <n>`: prompt tokens reported as written to the cache (Anthropic's
  *   `cache_creation_input_tokens`; the other wires have no such count).
  * Each of the two, when sent, stands in for what the prompt cache reports.
+ * - `x-simulator-scenario: <name>` (since 0.3.0): the request plays the scenario of that name among the `scenarios`
+ *   option's (see below); an unknown name is a 400.
+ * - `x-simulator-session: <id>` (since 0.3.0): the session the request is of, for a scenario's faults (default: the
+ *   request's `prompt_cache_key`, else its `metadata.user_id`, else one session of all such requests).
+ *
+ * ## Scenarios
+ * A scenario ({@link Scenario}, docs/simulator.md) scripts a session's turns: text, reasoning, tool calls, usage (cache
+ * reads and writes included), finish reason, a delay, or a fault that fails the request once a session. A request is
+ * placed by its history, with no state (the assistant's turns it holds; the latest compaction summary of the scenario
+ * it holds), and answered by the first turn there whose conditions hold, the reply written by its wire's writer as a
+ * generated one is; a request no turn answers gets the generated reply, or a 400 when the scenario is `strict`.
  *
  * ## Prompt cache
  * The simulator remembers the prompt prefixes it has seen (the last 1024), so a request that repeats one reports
@@ -175,6 +186,7 @@ import { messageOf } from "../internal/errorText.js"
 import * as internalConfig from "../internal/simulator/config.js"
 import * as internalFault from "../internal/simulator/fault.js"
 import * as internalMcp from "../internal/simulator/mcp.js"
+import * as internalScenario from "../internal/simulator/scenario.js"
 import * as internalServer from "../internal/simulator/server.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as Bedrock from "./Bedrock.js"
@@ -248,12 +260,157 @@ export interface Options {
   /** A fault (see the module docs) for requests that carry no `x-simulator-fault`. Default none. */
   readonly fault?: string
   /**
+   * A scenario (see {@link Scenario}) played for every generation request that names none with
+   * `x-simulator-scenario`. Default none: replies are generated.
+   *
+   * @since 0.3.0
+   */
+  readonly scenario?: Scenario
+  /**
+   * Scenarios a request chooses by name with `x-simulator-scenario` ({@link scenarioHeader}); a name not among them
+   * is a 400. Default none.
+   *
+   * @since 0.3.0
+   */
+  readonly scenarios?: Readonly<Record<string, Scenario>>
+  /**
    * Which HTTP server answers: `"node"`, a plain `node:http` listener (the
    * default, far cheaper per request), or `"platform"`, `effect/http`'s
    * `HttpRouter` on `@effect/platform-node`'s `NodeHttpServer`. Both send the same bytes.
    */
   readonly server?: "node" | "platform"
 }
+
+// ---------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------
+
+/**
+ * The usage a scenario's turn reports, in tokens: `input` is the whole prompt, the cache reads and writes inside it;
+ * `output` the whole completion, the reasoning inside it. A count left out is the simulator's own (`input`, `output`,
+ * `reasoning`) or none (`cacheRead`, `cacheWrite`, `cacheWrite1h`).
+ *
+ * @since 0.3.0
+ * @category Scenarios
+ */
+export interface ScenarioUsage {
+  readonly input?: number
+  readonly output?: number
+  readonly cacheRead?: number
+  /** Prompt tokens written to the cache, `cacheWrite1h` of them for an hour (Anthropic's lifetimes). */
+  readonly cacheWrite?: number
+  readonly cacheWrite1h?: number
+  readonly reasoning?: number
+}
+
+/**
+ * A tool call a scenario's turn makes: the tool's name (a tool the request offers), its arguments (a JSON object,
+ * default `{}`), and its id (default `call_scenario_<turn>_<call>`).
+ *
+ * @since 0.3.0
+ * @category Scenarios
+ */
+export interface ScenarioToolCall {
+  readonly id?: string
+  readonly name: string
+  readonly arguments?: { readonly [name: string]: unknown }
+}
+
+/**
+ * Which requests a scenario's turn answers, besides its place (see {@link Scenario}): `turn`, the assistant's turns
+ * in the request's history (default: the place after the turn before); `lastRole`, the last message's role;
+ * `contains`, a text the last message (the user's, or a tool result) holds; `compaction`, a compaction request (no
+ * tool call allowed, and a summary asked for in the system or last user text), which the turn answers with its summary
+ * (`text`) or fails (`fault`).
+ *
+ * @since 0.3.0
+ * @category Scenarios
+ */
+export interface ScenarioWhen {
+  readonly turn?: number
+  readonly lastRole?: "user" | "tool"
+  readonly contains?: string
+  readonly compaction?: boolean
+}
+
+/**
+ * One turn of a scenario: what the model answers (`text`, `reasoning`, `toolCalls`; with neither text nor calls, the
+ * simulator's own reply), the `usage` it reports, its `finishReason` (default `tool_calls` with calls, else `stop`),
+ * or a `fault` that fails the request, once a session (a value of the `x-simulator-fault` grammar that ends the
+ * request: `status`, `html`, `empty`, `reset`, `malformed`, `truncate`, `stream-error`), and a `delay` in
+ * milliseconds before its first token.
+ *
+ * @since 0.3.0
+ * @category Scenarios
+ */
+export interface ScenarioTurn {
+  readonly when?: ScenarioWhen
+  readonly text?: string
+  readonly reasoning?: string
+  readonly toolCalls?: ReadonlyArray<ScenarioToolCall>
+  readonly usage?: ScenarioUsage
+  readonly finishReason?: "stop" | "length" | "tool_calls"
+  readonly fault?: string
+  readonly delay?: number
+}
+
+/**
+ * A session's turns, scripted (docs/simulator.md has the format and a whole example). A request is placed by its
+ * history, with no state: the assistant's turns it holds are its turn number, and the latest compaction summary of
+ * the scenario it holds is the part of the session it is in. It is answered by the first turn of that part with that
+ * number whose `when` holds and whose tool calls it offers; a turn's number is its `when.turn`, else one more than the
+ * turn's before it (a fault's retry: the same; the first after a compaction: 0). A turn with a fault fails the first
+ * request it answers in a session (`x-simulator-session`, else the request's `prompt_cache_key` or
+ * `metadata.user_id`; without any, every request is of one session), so that the retry gets the turn after it. A request no turn answers gets the simulator's own reply, or, when `strict`, a 400.
+ *
+ * @since 0.3.0
+ * @category Scenarios
+ */
+export interface Scenario {
+  readonly strict?: boolean
+  readonly turns: ReadonlyArray<ScenarioTurn>
+}
+
+/**
+ * The request header that names the scenario a request plays, among the simulator's `scenarios`.
+ *
+ * @since 0.3.0
+ * @category Scenarios
+ */
+export const scenarioHeader: "x-simulator-scenario" = internalScenario.scenarioHeader
+
+/**
+ * The request header that names the session a request is of, for a scenario's faults (each fails once a session);
+ * without it, the request's `prompt_cache_key`, else its `metadata.user_id`, names it.
+ *
+ * @since 0.3.0
+ * @category Scenarios
+ */
+export const sessionHeader: "x-simulator-session" = internalScenario.sessionHeader
+
+/**
+ * Decodes a scenario from its parsed JSON: a success with the scenario, or a failure naming every bad path, one a
+ * line (`turns[3].usage.cacheRead: expected a whole number, 0 or more`).
+ *
+ * @example
+ * ```ts
+ * import { Result } from "effect"
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * const read = Simulator.decodeScenario({
+ *   turns: [
+ *     { toolCalls: [{ name: "read_file", arguments: { path: "README.md" } }] },
+ *     { fault: "status=503" },
+ *     { text: "The README says hello.", usage: { input: 1200, output: 6, cacheRead: 1024 } }
+ *   ]
+ * })
+ * Result.isSuccess(read) // true
+ * ```
+ *
+ * @since 0.3.0
+ * @category Scenarios
+ */
+export const decodeScenario: (json: unknown) => Result.Result<Scenario, string> = internalScenario.decodeScenario
 
 // ---------------------------------------------------------------------------
 // Faults

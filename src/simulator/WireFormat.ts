@@ -95,6 +95,13 @@ export interface ReplyMeta {
    * @since 0.3.0
    */
   readonly usage?: "none" | undefined
+  /**
+   * `none`: the reply calls none of the request's hosted tools (a scenario's turn, which scripts every call the model
+   * makes), where its wire calls them (the Responses API's `web_search`...). Default: called.
+   *
+   * @since 0.3.0
+   */
+  readonly hostedTools?: "none" | undefined
 }
 
 /**

@@ -6,9 +6,11 @@ import * as Duration from "effect/Duration"
 import * as Result from "effect/Result"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Bedrock from "../../simulator/Bedrock.js"
-import type { Fault, Options } from "../../simulator/Simulator.js"
+import type { Fault, Options, Scenario } from "../../simulator/Simulator.js"
 import * as Invalid from "../optionsError.js"
+import { bracketed } from "../schemaCheck.js"
 import { decodeFault } from "./fault.js"
+import { checkScenario } from "./scenario.js"
 
 /** The models a simulator knows unless told otherwise. */
 export const defaultModels: ReadonlyArray<string> = ["gpt-4o-mini", "gpt-4o", "sim-small", "sim-large"]
@@ -32,6 +34,10 @@ export interface Config {
   readonly contextWindows: Readonly<Record<string, number>>
   readonly requestsPerMinute: number | undefined
   readonly fault: Fault | undefined
+  /** The scenario played without `x-simulator-scenario`, under its name in errors. */
+  readonly scenario: { readonly name: string; readonly scenario: Scenario } | undefined
+  /** The scenarios `x-simulator-scenario` names. */
+  readonly scenarios: Readonly<Record<string, Scenario>>
 }
 
 const invalid = (option: string, value: unknown, expected: string) => Invalid.make("Simulator", option, value, expected)
@@ -54,6 +60,28 @@ function millis(name: string, value: Duration.Input | undefined): Result.Result<
   if (value === undefined) return Result.succeed(0)
   const bad = Invalid.duration("Simulator", name, value)
   return bad === undefined ? Result.succeed(Duration.toMillis(value)) : Result.fail(bad)
+}
+
+/** The value at `path` in `json`, for an error to show. */
+function valueAt(json: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let value = json
+  for (const key of path) {
+    if (typeof value !== "object" || value === null) return undefined
+    value = (value as Record<PropertyKey, unknown>)[key]
+  }
+  return value
+}
+
+/** A scenario option (`option` its name), or an `OptionsError` naming each of its bad paths. */
+function scenarioOption(option: string, json: unknown): Result.Result<Scenario, OptionsError> {
+  return Result.mapError(checkScenario(json), (refusals) =>
+    Invalid.all(refusals.map(({ message, path }) =>
+      invalid(
+        path.length === 0 ? option : `${option}.${bracketed(path)}`,
+        valueAt(json, path),
+        message.replace(/^expected /, "")
+      )
+    ))!)
 }
 
 /** The options with their defaults filled in, or the `OptionsError` of the first one out of range. */
@@ -86,6 +114,13 @@ export const resolve = (options: Options): Result.Result<Config, OptionsError> =
     if (server !== "node" && server !== "platform") {
       return yield* Result.fail(invalid("server", server, `"node" or "platform"`))
     }
+    const scenario = options.scenario === undefined
+      ? undefined
+      : { name: "scenario", scenario: yield* scenarioOption("scenario", options.scenario) }
+    const scenarios: Record<string, Scenario> = {}
+    for (const [name, json] of Object.entries(options.scenarios ?? {})) {
+      scenarios[name] = yield* scenarioOption(`scenarios[${JSON.stringify(name)}]`, json)
+    }
     const modelList = options.models ?? defaultModels
     return {
       host: options.host ?? "127.0.0.1",
@@ -108,6 +143,8 @@ export const resolve = (options: Options): Result.Result<Config, OptionsError> =
       contextWindow,
       contextWindows: options.contextWindows ?? {},
       requestsPerMinute: options.requestsPerMinute,
-      fault
+      fault,
+      scenario,
+      scenarios
     }
   })

@@ -50,6 +50,8 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
       lastUserText: read.lastUserText,
       instructions: read.instructions,
       lastRole: read.lastRole,
+      assistantTurns: read.assistantTurns,
+      texts: read.texts,
       toolResult: read.toolResult,
       tools: read.tools,
       toolChoice: read.toolChoice,
@@ -68,7 +70,16 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
 }
 
 /** What a {@link Transcript} holds of a prompt. */
-type Tallied = "chars" | "media" | "lastUserText" | "instructions" | "lastRole" | "toolResult" | "continued"
+type Tallied =
+  | "chars"
+  | "media"
+  | "lastUserText"
+  | "instructions"
+  | "lastRole"
+  | "assistantTurns"
+  | "texts"
+  | "toolResult"
+  | "continued"
 
 /**
  * The messages of a request as a format reads them, in order: the prompt's
@@ -83,6 +94,8 @@ export class Transcript {
   instructions = ""
   lastRole = ""
   lastText = ""
+  assistantTurns = 0
+  readonly texts: Array<string> = []
   // The user text the last assistant message answered, and, when a user message follows it, that reply.
   answered = ""
   continued: Reply.Prompt["continued"] = undefined
@@ -95,11 +108,15 @@ export class Transcript {
   add(role: string, text: string, media: number): void {
     this.chars += text.length
     this.media += media
+    this.texts.push(text)
     if (role === "system" || role === "developer") {
       this.instructions = this.instructions === "" ? text : `${this.instructions}\n${text}`
       return
     }
-    if (role === "assistant") this.answered = this.lastUserText
+    if (role === "assistant") {
+      this.answered = this.lastUserText
+      this.assistantTurns++
+    }
     if (role === "user") {
       this.continued = this.lastRole === "assistant"
         ? { userText: this.answered, assistantText: this.lastText }
@@ -144,6 +161,8 @@ export class Transcript {
         lastUserText: this.lastUserText,
         instructions: this.instructions,
         lastRole: this.lastRole,
+        assistantTurns: this.assistantTurns,
+        texts: this.texts,
         toolResult: this.lastRole === "tool" ? this.lastText : undefined,
         continued: this.lastRole === "user" ? this.continued : undefined
       },

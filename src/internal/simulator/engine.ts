@@ -29,6 +29,7 @@ import { type Plan, streamPlan } from "./plan.js"
 import { PromptCache } from "./promptCache.js"
 import { makeRateLimit } from "./rateLimit.js"
 import type { RouteInput } from "./routes.js"
+import { Scenarios } from "./scenario.js"
 import { StoredReplies } from "./storedReplies.js"
 
 /** How many prompt prefixes the simulator's prompt cache holds: enough for a test's conversations, bounded. */
@@ -126,6 +127,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
   const chaos = makeChaos()
   const promptCache = new PromptCache(promptCachePrefixes)
   const storedReplies = new StoredReplies(keptReplies)
+  const scenarios = new Scenarios(config)
   const rateLimit = makeRateLimit(config.requestsPerMinute)
   let nextId = 1
   /** When each `down` fault value (`""` for the options' fault) was first seen, for `since=first`; bounded. */
@@ -167,6 +169,23 @@ export const makeEngine = (config: Config, startedAt: number) => {
     return { _tag: "Body", status, headers, body, delayMs: 0 }
   }
 
+  /** The answer of a fault that replaces the reply with an error: in the format's error shape, a page, or nothing. */
+  const failedPlan = (
+    format: Gate,
+    fault: Extract<Fault, { readonly _tag: "Status" | "Html" | "Empty" }>,
+    out: Record<string, string>
+  ): Plan => {
+    switch (fault._tag) {
+      case "Status":
+        return errorPlan(format, { _tag: "Injected", fault }, out)
+      case "Html":
+        out["content-type"] = "text/html"
+        return { _tag: "Body", status: fault.status, headers: out, body: htmlPage(fault.status), delayMs: 0 }
+      case "Empty":
+        return { _tag: "Body", status: fault.status, headers: out, body: "", delayMs: 0 }
+    }
+  }
+
   /**
    * Fault header, auth and rate limit: what every route checks first. Returns
    * a plan (an error, or a fault that replaces the reply), or the fault to apply
@@ -202,12 +221,9 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (fault === undefined) return undefined
     switch (fault._tag) {
       case "Status":
-        return errorPlan(format, { _tag: "Injected", fault }, out)
       case "Html":
-        out["content-type"] = "text/html"
-        return { _tag: "Body", status: fault.status, headers: out, body: htmlPage(fault.status), delayMs: 0 }
       case "Empty":
-        return { _tag: "Body", status: fault.status, headers: out, body: "", delayMs: 0 }
+        return failedPlan(format, fault, out)
       case "Down":
         return isDown(fault, typeof faultText === "string" ? faultText : "", now)
           ? errorPlan(format, { _tag: "Injected", fault: { _tag: "Status", status: fault.status } }, out)
@@ -324,7 +340,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
   const generate = <X>(format: WireFormat<X>, input: RouteInput): Plan => {
     const opened = open(format, format.decode, promptModel, input)
     if (!("decoded" in opened)) return opened
-    const { body, continuation, fault, id, out, output, window } = opened
+    const { body, continuation, id, out, output, window } = opened
     const continued = storedReplies.continued(opened.decoded)
     if (Result.isFailure(continued)) return errorPlan(format, continued.failure, out)
     const decoded = continued.success
@@ -368,12 +384,18 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (Result.isFailure(generated)) {
       return errorPlan(format, { _tag: "InvalidRequest", message: generated.failure.message }, out)
     }
-    const reply = generated.success
+    // A scenario's turn, where one answers the request, stands in for the generated reply and the request's fault.
+    const played = scenarios.play({ prompt, headers, body }, generated.success, opened.fault)
+    if (Result.isFailure(played)) return errorPlan(format, played.failure, out)
+    const scripted = played.success
+    if (scripted._tag === "Failed") return failedPlan(format, scripted.fault, out)
+    const { fault, reply } = scripted
     const meta: ReplyMeta = {
       id: `${format.idPrefix}sim${id}`,
       created: Math.floor(now / 1000),
       model: prompt.model,
-      ...(opened.noUsage ? { usage: "none" as const } : {})
+      ...(opened.noUsage ? { usage: "none" as const } : {}),
+      ...(scripted.turn ? { hostedTools: "none" as const } : {})
     }
     if (decoded.keeps === true) storedReplies.keep(meta.id, prompt, reply)
 

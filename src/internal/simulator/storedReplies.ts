@@ -13,6 +13,8 @@ interface Kept {
   readonly promptTokens: number
   readonly completionTokens: number
   readonly lastUserText: string
+  /** The assistant's turns before the kept reply's, and the reply itself. */
+  readonly assistantTurns: number
 }
 
 /** OpenAI's answer to a `previous_response_id` it does not know. */
@@ -29,7 +31,10 @@ export class StoredReplies {
   private readonly replies = new Map<string, Kept>()
   constructor(private readonly maxReplies: number) {}
 
-  /** `decoded` after the kept reply it continues (its tokens counted, its user text the seed when it has none). */
+  /**
+   * `decoded` after the kept reply it continues (its tokens and its assistant turns counted, its user text the seed
+   * when it has none).
+   */
   continued<X>(decoded: Decoded<X>): Result.Result<Decoded<X>, ApiError> {
     const id = decoded.continues
     if (id === undefined) return Result.succeed(decoded)
@@ -42,7 +47,8 @@ export class StoredReplies {
       prompt: {
         ...prompt,
         promptTokens: prompt.promptTokens + held,
-        lastUserText: prompt.lastUserText === "" ? kept.lastUserText : prompt.lastUserText
+        lastUserText: prompt.lastUserText === "" ? kept.lastUserText : prompt.lastUserText,
+        assistantTurns: (prompt.assistantTurns ?? 0) + kept.assistantTurns
       },
       requestedTokens: decoded.requestedTokens + held
     })
@@ -53,7 +59,8 @@ export class StoredReplies {
     this.replies.set(id, {
       promptTokens: prompt.promptTokens,
       completionTokens: reply.usage.completionTokens,
-      lastUserText: prompt.lastUserText
+      lastUserText: prompt.lastUserText,
+      assistantTurns: (prompt.assistantTurns ?? 0) + 1
     })
     if (this.replies.size > this.maxReplies) this.replies.delete(this.replies.keys().next().value!)
   }

@@ -31,15 +31,21 @@ function toldNoTools(prompt: Prompt): boolean {
 }
 
 /**
+ * Whether the request rules a tool call out: no tools, tool choice `none`, or an instruction not to call tools under a
+ * choice that does not force one (see `toldNoTools`).
+ */
+export function callsRuledOut(prompt: Prompt): boolean {
+  return prompt.tools.length === 0 || prompt.toolChoice._tag === "None" || (!forces(prompt) && toldNoTools(prompt))
+}
+
+/**
  * The tools a reply calls (`count` of them, cycling, when parallel calls are allowed), or `undefined` when the reply
- * is text: the `text` mode, no tools, tool choice `none`, an instruction not to call tools under a choice that does
- * not force one (see `toldNoTools`), or a turn that calls none (see `callsTools`).
+ * is text: the `text` mode, a request that rules calls out (see `callsRuledOut`), or a turn that calls none (see
+ * `callsTools`).
  */
 export const toolsToCall = (prompt: Prompt, output: OutputMode, count: number): ReadonlyArray<Tool> | undefined => {
-  if (output === "text" || !callsTools(prompt, output)) return undefined
+  if (output === "text" || !callsTools(prompt, output) || callsRuledOut(prompt)) return undefined
   const choice = prompt.toolChoice
-  if (prompt.tools.length === 0 || choice._tag === "None") return undefined
-  if (!forces(prompt) && toldNoTools(prompt)) return undefined
   const n = prompt.parallelToolCalls ? Math.max(1, count) : 1
   if (choice._tag === "Named") {
     const tool = prompt.tools.find((t) => t.name === choice.name)

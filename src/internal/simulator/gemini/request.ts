@@ -368,6 +368,8 @@ export function decode(
       lastUserText,
       instructions,
       lastRole,
+      assistantTurns: turns.filter((turn) => turn.role === "model").length,
+      texts: [...(instructions === "" ? [] : [instructions]), ...turns.map((turn) => turn.toolResult ?? turn.text)],
       toolResult: lastRole === "tool" ? last.toolResult : undefined,
       tools,
       toolChoice,

@@ -56,8 +56,10 @@ function echoed(extra: Extra) {
   })
 }
 
-// The items of the hosted tools' calls the reply makes, as a Responses deployment gives them.
+// The items of the hosted tools' calls the reply makes, as a Responses deployment gives them; none for a reply that
+// calls none (a scenario's turn).
 function hostedItems(meta: ReplyMeta, extra: Extra): Array<JsonRecord> {
+  if (meta.hostedTools === "none") return []
   const suffix = suffixOf(meta)
   return (extra.hostedCalls ?? []).map((tool, i) => hostedCallItem(`hc_${suffix}_${i}`, tool, "completed"))
 }
