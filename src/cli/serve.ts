@@ -4,7 +4,8 @@
  * `npx effect-llm-router serve` answers at once. It serves until SIGINT or
  * SIGTERM, then stops accepting, lets calls in flight finish within the grace
  * period, and exits 0. On SIGHUP it reads its provider.json again and serves it
- * (`Gateway.Service.reload`, as `POST /admin/reload` does; one sent while it starts, once it serves). Its logs (a line per request, with no key in it) are
+ * (`Gateway.Service.reload`, as `POST /admin/reload` does; one sent while it starts, once it serves). Its logs (a line
+ * per request, with no key in it) are
  * JSON lines on stderr (Effect's `Logger.formatJson`).
  *
  * @since 0.2.0

@@ -361,7 +361,8 @@ export interface ScenarioTurn {
  * number whose `when` holds and whose tool calls it offers; a turn's number is its `when.turn`, else one more than the
  * turn's before it (a fault's retry: the same; the first after a compaction: 0). A turn with a fault fails the first
  * request it answers in a session (`x-simulator-session`, else the request's `prompt_cache_key` or
- * `metadata.user_id`; without any, every request is of one session), so that the retry gets the turn after it. A request no turn answers gets the simulator's own reply, or, when `strict`, a 400.
+ * `metadata.user_id`; without any, every request is of one session), so that the retry gets the turn after it. A
+ * request no turn answers gets the simulator's own reply, or, when `strict`, a 400.
  *
  * @since 0.3.0
  * @category Scenarios

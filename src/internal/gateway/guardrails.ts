@@ -19,7 +19,9 @@ import * as OptionsErrors from "../optionsError.js"
 /** The guardrails of one configuration, by name. */
 export type Named = ReadonlyMap<string, Guardrail>
 
-/** The named guardrails built; or the problems of every one that does not build, each under `config.guardrails.<name>`. */
+/**
+ * The named guardrails built; or the problems of every one that does not build, each under `config.guardrails.<name>`.
+ */
 export function build(
   definitions: Readonly<Record<string, Effect.Effect<Guardrail, OptionsError, HttpClient.HttpClient>>> | undefined
 ): Effect.Effect<Named, OptionsError, HttpClient.HttpClient> {

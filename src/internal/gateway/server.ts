@@ -4,7 +4,8 @@
  * the first generation is served, every request answered at once as the gateway starting: `starting.ts`), and on the
  * scope's close a drain: the server stops accepting, calls in flight have the grace period to finish, then the streams
  * still open are cut, each ending with an error event, whatever is left is interrupted (freeing its upstream call) and
- * the deployments are closed. A reload reads the configuration again (`Options.source`) and builds it whole before serving it; what a
+ * the deployments are closed. A reload reads the configuration again (`Options.source`) and builds it whole before
+ * serving it; what a
  * reload keeps, besides the store and the database opened at start, is the metrics, the stored responses and the
  * keys' limiters and budgets (`keys/limits.ts`); the routers, their breakers and the key pools are the new
  * configuration's own (in the store, when there is one, their shared state stays).

@@ -20,7 +20,8 @@
  * `.done`). A refusal (held whole on the `Finish` chunk) is a `refusal` part (`response.content_part.added`,
  * `response.refusal.delta`, `response.refusal.done`, `response.content_part.done`) after the open message's text, or
  * in a message of its own; in the whole reply it is in the text's message, or in a message after the function calls
- * when there are any, where a stream (whose message closes as the calls start) has it. A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
+ * when there are any, where a stream (whose message closes as the calls start) has it. A message or reasoning item
+ * closes when another item starts; function calls, whose deltas a provider may
  * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
  * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
  * reasoning item that carries the provider's state for the next turn when there is any (`wire/carried.ts`). A reply

@@ -6,7 +6,8 @@
  * percent, the sessions pinned to each deployment) with the live figures
  * (`LiveStats` in `observe/record.ts`: request and error rates, latency and time-to-first-token
  * quantiles, cost so far), one entry per deployment of the configuration, and the budget of every budgeted key the
- * caller may read (`keys.read`: docs/identity.md; a viewer sees none), as it stands, its team named. With a database the page also charts spend over time by key, team or model, from the request log through
+ * caller may read (`keys.read`: docs/identity.md; a viewer sees none), as it stands, its team named. With a database
+ * the page also charts spend over time by key, team or model, from the request log through
  * `GET /admin/spend` (`admin/spend.ts`), with the same admin key.
  */
 import * as Effect from "effect/Effect"
