@@ -381,7 +381,7 @@ describe("a part by URL whose size cannot be known is reserved at the most the c
   )
 
   it.live(
-    "ten calls at once on a $0.50 budget, to an upstream that bills each the video's tokens, spend within it",
+    "ten calls at once on a $1.20 budget, to an upstream that bills each the video's tokens, spend within it",
     () =>
       Effect.gen(function*() {
         // Gemini's bill for an hour of video: what every fileData costs here, whatever its spelling or type.
@@ -404,7 +404,7 @@ describe("a part by URL whose size cannot be known is reserved at the most the c
               name: "video",
               key: budgetedKey,
               models: ["gemini-2.5-flash"],
-              budget: { limit: 0.5, period: "1 day" }
+              budget: { limit: 1.2, period: "1 day" }
             }],
             admin_keys: [{ name: "ops", key: adminKey }]
           }
@@ -420,19 +420,19 @@ describe("a part by URL whose size cannot be known is reserved at the most the c
           (form) => askGemini(google, "gemini-2.5-flash", { fileData: form }),
           { concurrency: "unbounded" }
         )
-        // Each is reserved at the model's 1,048,576 tokens of input ($0.31 at $0.30 a million): one fits the budget,
-        // and after it is billed ($0.28) no other does.
+        // Each is reserved at the model's 1,048,576 tokens of input at the dearest price such a part can be billed at
+        // (audio's, $1 a million: $1.05): one fits the budget, and after it is billed ($0.28) no other does.
         assert.strictEqual(bodies.length, 1)
         assert.strictEqual(outcomes.filter((outcome) => outcome.status === 200).length, 1)
         for (const outcome of outcomes) {
           if (outcome.status !== 200) assert.strictEqual(outcome.status, 429, outcome.message)
         }
-        // The one call billed ($0.28 for the video, $0.0000075 for its reply), the $0.22 left takes no other either.
+        // The one call billed ($0.28 for the video, $0.0000075 for its reply), the $0.92 left takes no other either.
         const after = yield* askGemini(google, "gemini-2.5-flash", { fileData: namedForms[0]! })
         assert.strictEqual(after.status, 429)
-        const left = /has \$([0-9.]+) of \$0\.5 left/.exec(after.message)
+        const left = /has \$([0-9.]+) of \$1\.2 left/.exec(after.message)
         assert.isNotNull(left, after.message)
-        assert.closeTo(Number(left![1]), 0.5 - (946_805 * 0.3 + 3 * 2.5) / 1e6, 1e-6)
+        assert.closeTo(Number(left![1]), 1.2 - (946_805 * 0.3 + 3 * 2.5) / 1e6, 1e-6)
         assert.strictEqual(bodies.length, 1)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
