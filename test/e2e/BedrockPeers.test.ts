@@ -92,7 +92,8 @@ describe("Bedrock without its optional peer dependencies", () => {
           `${dir}/data`
         ])
         expect(served.code).toBe(1)
-        expect(served.stderr).toContain("aws/claude-haiku")
+        // The entry by its path in the file, as every problem of a configuration is named.
+        expect(served.stderr).toContain("aws[0]")
         expect(served.stderr).toContain("npm install @smithy/signature-v4 @smithy/hash-node @smithy/eventstream-codec")
         expect(served.stderr).not.toContain("Usage:")
         expect(served.stdout).toBe("")
