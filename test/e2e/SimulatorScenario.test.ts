@@ -931,6 +931,36 @@ describe("a scenario's places, faults and refusals", () => {
       assert.deepStrictEqual(seen, ["500:", "200:The summary.", "200:After the summary."])
     })))
 
+  it.live("a summary in <summary> tags places the session by the text inside them, which is what the agent keeps", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenario: {
+          strict: true,
+          turns: [
+            { text: "First." },
+            { when: { compaction: true }, text: "<summary>\nThe summary.\n</summary>" },
+            { text: "After the summary." }
+          ]
+        }
+      })
+      const compaction = {
+        model,
+        messages: [
+          { role: "user", content: "Hello" },
+          { role: "assistant", content: "First." },
+          { role: "user", content: "Create a detailed summary. Wrap it in <summary> tags." }
+        ]
+      }
+      // As Claude Code goes on: the summary without its tags, in a text of its own.
+      const continued = "This session is being continued from a previous conversation.\n\nSummary:\nThe summary.\n"
+      const seen = yield* Effect.promise(async () => [
+        await answered(chat(sim.url, compaction)),
+        await answered(chat(sim.url, { model, messages: [{ role: "user", content: continued }] })),
+        await answered(chat(sim.url, { model, messages: [{ role: "user", content: "The summary: none." }] }))
+      ])
+      assert.deepStrictEqual(seen, ["200:<summary>\nThe summary.\n</summary>", "200:After the summary.", "200:First."])
+    })))
+
   it.live("an explicit turn number places a turn, and the turns after it count on from it", () =>
     Effect.scoped(Effect.gen(function*() {
       const sim = yield* Simulator.make({

@@ -216,6 +216,15 @@ function place(scenario: Scenario): ReadonlyArray<Placed> {
   })
 }
 
+// A summary written in `<summary>` tags, as Claude Code asks for one: the agent keeps the text inside them.
+const summaryTags = /<summary>([\s\S]*?)<\/summary>/
+
+/** What of a compaction turn's summary an agent keeps in the history it sends on: the text in its tags, if any. */
+function summaryBody(text: string): string {
+  const body = summaryTags.exec(text)?.[1]?.trim() ?? ""
+  return body === "" ? text : body
+}
+
 // A summary asked for, as agents ask for a compaction ("summarise", "summarize", "create a detailed summary"); narrow,
 // so that a request that only holds a summary ("Summary so far: ...") asks for none.
 const summaryWording =
@@ -268,7 +277,10 @@ class Played {
   /** The part of the session a request is in: the latest compaction turn whose summary it holds, -1 for none. */
   private partOf(prompt: Reply.Prompt): number {
     const texts = prompt.texts ?? []
-    const found = this.compactions.find(({ turn }) => texts.some((text) => text.includes(turn.text!)))
+    const found = this.compactions.find(({ turn }) => {
+      const summary = summaryBody(turn.text!)
+      return texts.some((text) => text.includes(summary))
+    })
     return found?.index ?? -1
   }
 
