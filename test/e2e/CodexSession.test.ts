@@ -31,14 +31,15 @@ const compactAbove = 8000
 
 // Codex reads, edits and runs through its one shell tool.
 const command = (cmd: string) => ({ name: "exec_command", arguments: { cmd } })
-const scenario = sessionScenario({
-  tools: {
-    read: (file) => command(`cat ${file}`),
-    edit: (file, from, to) => command(`sed -i 's/${from}/${to.replaceAll("\n", "\\n")}/' ${file}`),
-    run: command
-  },
-  compactAbove
-})
+const scenario = () =>
+  sessionScenario({
+    tools: {
+      read: (file) => command(`cat ${file}`),
+      edit: (file, from, to) => command(`sed -i 's/${from}/${to.replaceAll("\n", "\\n")}/' ${file}`),
+      run: command
+    },
+    compactAbove
+  })
 
 describe.concurrent("Codex CLI's long session through serve", () => {
   for (const backend of backends) {
@@ -47,6 +48,7 @@ describe.concurrent("Codex CLI's long session through serve", () => {
       () =>
         Effect.gen(function*() {
           const session = yield* agentSession({ label: "codex-session", model, backend, scenario })
+          const turns = modelTurns(session.scenario).length
           fs.writeFileSync(
             path.join(session.home, "config.toml"),
             [
@@ -86,11 +88,10 @@ describe.concurrent("Codex CLI's long session through serve", () => {
           expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe(sessionResult)
           // Every scripted turn played once, none failed, and the commands' output reached the model (the turns
           // that wait for it were answered).
-          const turns = modelTurns(scenario).length
           expect(yield* session.requests).toBe(turns)
           const spend = yield* session.spend(turns)
           expect(spend.calls).toBe(turns)
-          expect(spend.cost).toBeCloseTo(simulatorBill(scenario, model, backend), 6)
+          expect(spend.cost).toBeCloseTo(simulatorBill(session.scenario, model, backend), 6)
         }).pipe(Effect.scoped),
       300_000
     )

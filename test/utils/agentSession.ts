@@ -48,8 +48,8 @@ export const prompts = {
   resumed: "Add a second line to hello.txt that says: and goodbye"
 } as const
 
-/** The summary the scripted model writes when asked to compact. */
-export const summary = "SUMMARY: hello.txt had a typo (helo); it is fixed and checked."
+/** The summary the scripted model writes when asked to compact, in the tags Claude Code asks for. */
+export const summary = "<summary>SUMMARY: hello.txt had a typo (helo); it is fixed and checked.</summary>"
 
 /** The scripted model's last words of each part. */
 export const endings = { first: "Done: hello.txt says hello, world.", resumed: "Done: the second line is there." }
@@ -59,6 +59,11 @@ export interface SessionOptions {
   readonly tools: AgentTools
   /** The prompt tokens a turn reports before the compaction is due; the turn after reports more than the threshold. */
   readonly compactAbove: number
+  /**
+   * The model's turns the history holds when the session goes on after the compaction (default 0: the agent keeps
+   * only the user's messages and the summary; Claude Code keeps the last turn too).
+   */
+  readonly keptTurns?: number
   /** Whether the agent answers the summary itself before going on (a turn of its own after the compaction). */
   readonly acknowledgesSummary?: boolean
 }
@@ -99,8 +104,14 @@ export const sessionScenario = (options: SessionOptions): Simulator.Scenario => 
   cached = 0
   const restart = (n: number) => usage(400 + 40 * n, 24)
   const afterSummary: ReadonlyArray<Simulator.ScenarioTurn> = [
-    ...(options.acknowledgesSummary === true ? [{ when: { turn: 1 }, text: "Got it.", usage: restart(0) }] : []),
-    { toolCalls: [tools.run("grep -c hello hello.txt")], usage: restart(1) },
+    ...(options.acknowledgesSummary === true
+      ? [{ when: { turn: (options.keptTurns ?? 0) + 1 }, text: "Got it.", usage: restart(0) }]
+      : []),
+    {
+      ...(options.acknowledgesSummary === true ? {} : { when: { turn: options.keptTurns ?? 0 } }),
+      toolCalls: [tools.run("grep -c hello hello.txt")],
+      usage: restart(1)
+    },
     { toolCalls: [tools.read("hello.txt")], usage: restart(2) },
     { toolCalls: [tools.run("ls")], usage: restart(3) },
     { text: endings.first, usage: restart(4) },
@@ -150,7 +161,8 @@ export interface AgentSessionSetup {
   readonly label: string
   readonly model: string
   readonly backend: Backend
-  readonly scenario: Simulator.Scenario
+  /** The session's scenario, given the workspace's path (for agents whose tools take absolute paths). */
+  readonly scenario: (work: string) => Simulator.Scenario
 }
 
 const adminKey = "gw-agent-session-admin-0001"
@@ -159,7 +171,7 @@ const adminKey = "gw-agent-session-admin-0001"
 export const agentKey = "gw-agent-session-agent-0001"
 
 /**
- * The scratch directory (`home`, and `work` holding `hello.txt`), the simulator playing the scenario, and `serve`
+ * The scratch directory (`home`, and `work` holding `hello.txt`), the simulator playing the scenario (returned), and `serve`
  * over it with one deployment of the backend's API: its URL (kept across restarts), `restart` (`serve` stopped and
  * started again on its port, over the same data directory), `spend` (the gateway's recorded spend and calls, once it
  * has logged `calls` of them) and `requests` (the simulator's count).
@@ -174,7 +186,8 @@ export const agentSession = (setup: AgentSessionSetup) =>
     fs.mkdirSync(work)
     fs.writeFileSync(path.join(work, sessionFile.name), sessionFile.text)
     const providerKey = `sk-provider-${setup.label}-0001`
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model], scenario: setup.scenario })
+    const scenario = setup.scenario(work)
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model], scenario })
     const base = setup.backend === "chat-completions" || setup.backend === "responses"
       ? `${simulator.url}/v1`
       : simulator.url
@@ -217,6 +230,7 @@ export const agentSession = (setup: AgentSessionSetup) =>
       )
     return {
       dir,
+      scenario,
       home,
       work,
       url,
