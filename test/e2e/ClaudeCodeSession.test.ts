@@ -39,6 +39,7 @@ const scenario = (work: string) =>
       }),
       run: (command) => ({ name: "Bash", arguments: { command } })
     },
+    compacts: "in the tool loop",
     compactAbove: 60_000,
     keptTurns: 1
   })

@@ -38,7 +38,8 @@ const scenario = () =>
       edit: (file, from, to) => command(`sed -i 's/${from}/${to.replaceAll("\n", "\\n")}/' ${file}`),
       run: command
     },
-    compactAbove
+    compactAbove,
+    compacts: "in the tool loop"
   })
 
 describe.concurrent("Codex CLI's long session through serve", () => {

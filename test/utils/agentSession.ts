@@ -5,10 +5,10 @@
  * agent's session goes on; the gateway's recorded spend (`/admin/spend`), and what the simulator billed: the
  * scenario's usage as the backend's wire reports it, priced by the gateway's own price table.
  *
- * The session: the agent is asked to fix `hello.txt` (read it, edit it, run a command that shows it), goes on with
- * more reads, edits and commands until a turn's usage passes the agent's compaction threshold, compacts, and finishes
- * the task from the summary; then, resumed after `serve` was restarted, it is asked for a second line and does the
- * same again.
+ * The session: the agent is asked to fix `hello.txt` (read it, edit it, run commands that show it); then, resumed
+ * after `serve` was restarted, it is asked for a second line and does the same again. Its compaction comes where the
+ * agent compacts (inside the first task's tool loop, once a turn's usage passes its threshold, or at the resumed
+ * prompt), and the session goes on from the summary.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -54,82 +54,84 @@ export const summary = "<summary>SUMMARY: hello.txt had a typo (helo); it is fix
 /** The scripted model's last words of each part. */
 export const endings = { first: "Done: hello.txt says hello, world.", resumed: "Done: the second line is there." }
 
-/** Where the template's compaction comes (its turn's usage passes this many prompt tokens), per agent. */
+/** How one agent plays the session: its tools, and where and how it compacts. */
 export interface SessionOptions {
   readonly tools: AgentTools
-  /** The prompt tokens a turn reports before the compaction is due; the turn after reports more than the threshold. */
+  /**
+   * When the agent compacts: inside the first task's tool loop, once a call's prompt passes its threshold (Codex,
+   * Claude Code), or only where a user's message starts a turn (Gemini CLI: at the resumed prompt).
+   */
+  readonly compacts: "in the tool loop" | "at the next prompt"
+  /** The prompt tokens the turn before the compaction passes (the turns before it report a quarter of it). */
   readonly compactAbove: number
   /**
    * The model's turns the history holds when the session goes on after the compaction (default 0: the agent keeps
-   * only the user's messages and the summary; Claude Code keeps the last turn too).
+   * only the user's messages and the summary; Claude Code keeps the last turn, Gemini CLI answers the summary itself).
    */
   readonly keptTurns?: number
-  /** Whether the agent answers the summary itself before going on (a turn of its own after the compaction). */
-  readonly acknowledgesSummary?: boolean
 }
 
 /**
- * The session's scenario, strict (every request of the session is one of its turns): 22 turns of the model's, tools
- * and text, with cache reads and writes in every turn's usage, and a compaction between the fourth and fifth call of
- * the first part.
+ * The session's scenario, strict (every request of the session is one of its turns): 21 turns of the model's (tool
+ * calls, text, and the compaction's summary), with cache reads and writes in every turn's usage.
  */
 export const sessionScenario = (options: SessionOptions): Simulator.Scenario => {
   const { tools } = options
-  const low = options.compactAbove / 4
+  const first: ReadonlyArray<Simulator.ScenarioTurn> = [
+    { when: { contains: "Fix the greeting" }, toolCalls: [tools.read("hello.txt")] },
+    { when: { contains: "helo" }, toolCalls: [tools.edit("hello.txt", "helo", "hello")] },
+    { toolCalls: [tools.run("cat hello.txt")] },
+    { when: { contains: "hello, world" }, toolCalls: [tools.run("wc -l hello.txt")] },
+    { toolCalls: [tools.read("hello.txt")] },
+    { toolCalls: [tools.run("grep -c hello hello.txt")] },
+    { toolCalls: [tools.read("hello.txt")] },
+    // A long output, which an agent that counts its history's characters sees fill its context.
+    { toolCalls: [tools.run("seq 2000")] },
+    { text: endings.first }
+  ]
+  const resumed: ReadonlyArray<Simulator.ScenarioTurn> = [
+    { when: { contains: "second line" }, toolCalls: [tools.read("hello.txt")] },
+    { toolCalls: [tools.edit("hello.txt", "hello, world", "hello, world\nand goodbye")] },
+    { toolCalls: [tools.run("cat hello.txt")] },
+    { when: { contains: "goodbye" }, toolCalls: [tools.run("wc -l hello.txt")] },
+    { toolCalls: [tools.run("tail -n 1 hello.txt")] },
+    { toolCalls: [tools.read("hello.txt")] },
+    { toolCalls: [tools.run("grep -c goodbye hello.txt")] },
+    { toolCalls: [tools.run("head -n 1 hello.txt")] },
+    { toolCalls: [tools.run("ls -l hello.txt")] },
+    { text: endings.resumed }
+  ]
+  const all = [...first, ...resumed]
+  const at = options.compacts === "in the tool loop" ? 5 : first.length
+  const before = all.slice(0, at)
+  const after = all.slice(at)
   let cached = 0
-  // Each turn's prompt grows by 40 tokens and repeats the one before it, read from the cache, the rest written.
+  // Each turn's prompt repeats the one before it, read from the cache, the rest written to it.
   const usage = (input: number, output: number): Simulator.ScenarioUsage => {
     const read = Math.min(cached, input)
     cached = input
     return { input, output, cacheRead: read, cacheWrite: input - read }
   }
-  const step = (n: number) => usage(Math.round(low + 40 * n), 24)
-  const first: ReadonlyArray<Simulator.ScenarioTurn> = [
-    { when: { contains: "Fix the greeting" }, toolCalls: [tools.read("hello.txt")], usage: step(0) },
-    { when: { contains: "helo" }, toolCalls: [tools.edit("hello.txt", "helo", "hello")], usage: step(1) },
-    { toolCalls: [tools.run("cat hello.txt")], usage: step(2) },
-    { when: { contains: "hello, world" }, toolCalls: [tools.run("wc -l hello.txt")], usage: step(3) },
-    // Past the threshold: the agent compacts before its next call.
-    {
-      toolCalls: [tools.read("hello.txt")],
-      usage: usage(options.compactAbove + 1000, 24)
-    }
-  ]
-  cached = 0
+  const low = Math.round(options.compactAbove / 4)
   const compaction: Simulator.ScenarioTurn = {
     when: { compaction: true },
     text: summary,
-    usage: usage(options.compactAbove + 1200, 40)
+    usage: { input: options.compactAbove + 1200, output: 40, cacheRead: options.compactAbove + 1000, cacheWrite: 200 }
   }
+  const played = (turn: Simulator.ScenarioTurn, usageOf: Simulator.ScenarioUsage): Simulator.ScenarioTurn => ({
+    ...turn,
+    usage: usageOf
+  })
+  // The prompt grows by 40 tokens a turn; the last before the compaction passes the threshold.
+  const beforeTurns = before.map((turn, n) =>
+    played(turn, usage(n === before.length - 1 ? options.compactAbove + 1000 : low + 40 * n, 24))
+  )
   cached = 0
-  const restart = (n: number) => usage(400 + 40 * n, 24)
-  const afterSummary: ReadonlyArray<Simulator.ScenarioTurn> = [
-    ...(options.acknowledgesSummary === true
-      ? [{ when: { turn: (options.keptTurns ?? 0) + 1 }, text: "Got it.", usage: restart(0) }]
-      : []),
-    {
-      ...(options.acknowledgesSummary === true ? {} : { when: { turn: options.keptTurns ?? 0 } }),
-      toolCalls: [tools.run("grep -c hello hello.txt")],
-      usage: restart(1)
-    },
-    { toolCalls: [tools.read("hello.txt")], usage: restart(2) },
-    { toolCalls: [tools.run("ls")], usage: restart(3) },
-    { text: endings.first, usage: restart(4) },
-    { when: { contains: "second line" }, toolCalls: [tools.read("hello.txt")], usage: restart(5) },
-    {
-      toolCalls: [tools.edit("hello.txt", "hello, world", "hello, world\nand goodbye")],
-      usage: restart(6)
-    },
-    { toolCalls: [tools.run("cat hello.txt")], usage: restart(7) },
-    { when: { contains: "goodbye" }, toolCalls: [tools.run("wc -l hello.txt")], usage: restart(8) },
-    { toolCalls: [tools.run("tail -n 1 hello.txt")], usage: restart(9) },
-    { toolCalls: [tools.read("hello.txt")], usage: restart(10) },
-    { toolCalls: [tools.run("grep -c goodbye hello.txt")], usage: restart(11) },
-    { toolCalls: [tools.run("head -n 1 hello.txt")], usage: restart(12) },
-    { toolCalls: [tools.run("ls -l hello.txt")], usage: restart(13) },
-    { text: endings.resumed, usage: restart(14) }
-  ]
-  return { strict: true, turns: [...first, compaction, ...afterSummary] }
+  const afterTurns = after.map((turn, n) => {
+    const placed = n === 0 ? { ...turn, when: { ...turn.when, turn: options.keptTurns ?? 0 } } : turn
+    return played(placed, usage(400 + 40 * n, 24))
+  })
+  return { strict: true, turns: [...beforeTurns, compaction, ...afterTurns] }
 }
 
 /** The turns of `scenario` the model answers in, the compaction's included. */
