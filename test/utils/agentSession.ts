@@ -69,11 +69,13 @@ export interface SessionOptions {
    * only the user's messages and the summary; Claude Code keeps the last turn, Gemini CLI answers the summary itself).
    */
   readonly keptTurns?: number
+  /** Whether the agent asks for its summary checked, in a second call with the summary in its history (Gemini CLI). */
+  readonly checksSummary?: boolean
 }
 
 /**
  * The session's scenario, strict (every request of the session is one of its turns): 21 turns of the model's (tool
- * calls, text, and the compaction's summary), with cache reads and writes in every turn's usage.
+ * calls, text, and the compaction's summary; 22 with its check), with cache reads and writes in every turn's usage.
  */
 export const sessionScenario = (options: SessionOptions): Simulator.Scenario => {
   const { tools } = options
@@ -113,11 +115,23 @@ export const sessionScenario = (options: SessionOptions): Simulator.Scenario => 
     return { input, output, cacheRead: read, cacheWrite: input - read }
   }
   const low = Math.round(options.compactAbove / 4)
-  const compaction: Simulator.ScenarioTurn = {
-    when: { compaction: true },
-    text: summary,
-    usage: { input: options.compactAbove + 1200, output: 40, cacheRead: options.compactAbove + 1000, cacheWrite: 200 }
+  const compactionUsage = {
+    input: options.compactAbove + 1200,
+    output: 40,
+    cacheRead: options.compactAbove + 1000,
+    cacheWrite: 200
   }
+  // The check's answer holds the summary: the session goes on after it.
+  const compaction: ReadonlyArray<Simulator.ScenarioTurn> = [
+    { when: { compaction: true }, text: summary, usage: compactionUsage },
+    ...(options.checksSummary === true
+      ? [{
+        when: { compaction: true },
+        text: summary.replace("</summary>", " Checked.</summary>"),
+        usage: compactionUsage
+      }]
+      : [])
+  ]
   const played = (turn: Simulator.ScenarioTurn, usageOf: Simulator.ScenarioUsage): Simulator.ScenarioTurn => ({
     ...turn,
     usage: usageOf
@@ -131,7 +145,7 @@ export const sessionScenario = (options: SessionOptions): Simulator.Scenario => 
     const placed = n === 0 ? { ...turn, when: { ...turn.when, turn: options.keptTurns ?? 0 } } : turn
     return played(placed, usage(400 + 40 * n, 24))
   })
-  return { strict: true, turns: [...beforeTurns, compaction, ...afterTurns] }
+  return { strict: true, turns: [...beforeTurns, ...compaction, ...afterTurns] }
 }
 
 /** The turns of `scenario` the model answers in, the compaction's included. */
