@@ -885,9 +885,16 @@ describe("a scenario's places, faults and refusals", () => {
         ["You are the component that summarizes internal chat history into a given structure.", "Go.", false],
         ["", "Summarise it. Do not call tools.", true]
       ]
-      // Not compactions: a tool that may be called, or no summary asked for (one only held).
+      // Not compactions: a tool that may be called, no summary asked for (one only held), or a title asked for.
       const others: ReadonlyArray<readonly [string, string, boolean]> = [
         ["", "Summarise the diff.", true],
+        // opencode's title request.
+        [
+          "You are a title generator. You output ONLY a thread title. Nothing else.\n- you MUST use the same language " +
+          "as the user message you are summarizing",
+          "Generate a title for this conversation:",
+          false
+        ],
         ["", "Write a summary of the file.", true],
         ["", "Hello again.", false]
       ]

@@ -230,13 +230,18 @@ function summaryBody(text: string): string {
 const summaryWording =
   /\bsummari[sz](?:es?|ing)\b|\b(?:create|write|provide|produce|give|generate)\s+(?:[\w-]+\s+){0,3}summary\b/i
 
+// A title asked for, as agents name a session (opencode's "You are a title generator", whose rules speak of the
+// message "you are summarizing"): a side request, never a compaction.
+const titleWording = /\btitle generator\b|\b(?:generate|write|create|give)\s+(?:[\w-]+\s+){0,3}title\b/i
+
 /**
  * Whether a request asks for a compaction: it rules tool calls out (`callsRuledOut`) and its system text or last user
- * text asks for a summary.
+ * text asks for a summary, not for a title.
  */
 function isCompaction(prompt: Reply.Prompt): boolean {
-  return callsRuledOut(prompt) &&
-    (summaryWording.test(prompt.lastUserText) || summaryWording.test(prompt.instructions ?? ""))
+  const texts = [prompt.lastUserText, prompt.instructions ?? ""]
+  return callsRuledOut(prompt) && texts.some((text) => summaryWording.test(text)) &&
+    !texts.some((text) => titleWording.test(text))
 }
 
 /** The text of the request's last message: a tool result's, else the user's. */
