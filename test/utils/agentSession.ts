@@ -71,16 +71,21 @@ export interface SessionOptions {
   readonly keptTurns?: number
   /** Whether the agent asks for its summary checked, in a second call with the summary in its history (Gemini CLI). */
   readonly checksSummary?: boolean
+  /** Whether the agent asks the model for the session's title at its first prompt, without tools (opencode). */
+  readonly namesSession?: boolean
 }
 
 /**
  * The session's scenario, strict (every request of the session is one of its turns): 21 turns of the model's (tool
- * calls, text, and the compaction's summary; 22 with its check), with cache reads and writes in every turn's usage.
+ * calls, text, and the compaction's summary; and its check, and the session's title, for the agents that ask), with
+ * cache reads and writes in every turn's usage.
  */
 export const sessionScenario = (options: SessionOptions): Simulator.Scenario => {
   const { tools } = options
   const first: ReadonlyArray<Simulator.ScenarioTurn> = [
     { when: { contains: "Fix the greeting" }, toolCalls: [tools.read("hello.txt")] },
+    // The title request holds the prompt but offers no tool: the turn before is not its, this one is.
+    ...(options.namesSession === true ? [{ when: { turn: 0 }, text: "Fix the greeting" }] : []),
     { when: { contains: "helo" }, toolCalls: [tools.edit("hello.txt", "helo", "hello")] },
     { toolCalls: [tools.run("cat hello.txt")] },
     { when: { contains: "hello, world" }, toolCalls: [tools.run("wc -l hello.txt")] },
@@ -104,7 +109,7 @@ export const sessionScenario = (options: SessionOptions): Simulator.Scenario => 
     { text: endings.resumed }
   ]
   const all = [...first, ...resumed]
-  const at = options.compacts === "in the tool loop" ? 5 : first.length
+  const at = options.compacts === "in the tool loop" ? first.length - 4 : first.length
   const before = all.slice(0, at)
   const after = all.slice(at)
   let cached = 0

@@ -4,11 +4,14 @@
  * (into a scratch directory renamed into place, so two runs at once do not see half an install), without install
  * scripts. Gemini CLI (one bundled JavaScript program) without its optional native peers (a pty and a keychain, which
  * headless `gemini -p` does not use); Claude Code with its optional dependency of this platform (its native program),
- * run through the package's own wrapper, which finds it (the install script, skipped, would only copy it in place).
+ * run through the package's own wrapper, which finds it (the install script, skipped, would only copy it in place);
+ * opencode with its optional dependency of this platform too, whose native program is run itself (its package has no
+ * wrapper that finds it: its install script, skipped, would copy it in place of a placeholder).
  */
 import * as Effect from "effect/Effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -78,3 +81,9 @@ export const claudeCode = pinnedCli({
   program: "cli-wrapper.cjs",
   optional: true
 })
+
+/** opencode at the version the tests pin: the path of its native program for this platform (run it itself). */
+export const opencode = Effect.map(
+  pinnedCli({ name: "opencode-ai", version: "1.18.33", program: "package.json", optional: true }),
+  (manifest) => path.join(path.dirname(manifest), "..", `opencode-${os.platform()}-${os.arch()}`, "bin", "opencode")
+)
