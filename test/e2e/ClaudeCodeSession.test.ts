@@ -24,7 +24,7 @@ import {
   simulatorBill
 } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-import { claudeCode } from "../utils/pinnedCli.js"
+import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 const model = "claude-sonnet-4-5"
 
@@ -48,9 +48,9 @@ describe.concurrent("Claude Code's long session through serve", () => {
   for (const backend of backends) {
     it.live(
       `${backend}: claude -p compacts, resumes after serve restarts, and is billed what the simulator billed`,
-      () =>
+      (ctx) =>
         Effect.gen(function*() {
-          const claude = yield* claudeCode
+          const claude = yield* claudeCode.pipe(orSkip(ctx))
           const session = yield* agentSession({ label: "claude-code-session", model, backend, scenario })
           const turns = modelTurns(session.scenario).length
           const run = (args: ReadonlyArray<string>) =>

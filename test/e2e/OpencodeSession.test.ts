@@ -24,7 +24,7 @@ import {
   simulatorBill
 } from "../utils/agentSession.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-import { opencode } from "../utils/pinnedCli.js"
+import { opencode, orSkip } from "../utils/pinnedCli.js"
 
 const model = "gpt-4o-mini"
 
@@ -51,9 +51,9 @@ describe.concurrent("opencode's long session through serve", () => {
   for (const backend of backends) {
     it.live(
       `${backend}: opencode run compacts, resumes after serve restarts, and is billed what the simulator billed`,
-      () =>
+      (ctx) =>
         Effect.gen(function*() {
-          const program = yield* opencode
+          const program = yield* opencode.pipe(orSkip(ctx))
           const session = yield* agentSession({ label: "opencode-session", model, backend, scenario })
           const config = path.join(session.home, ".config")
           fs.mkdirSync(path.join(config, "opencode"), { recursive: true })
