@@ -442,7 +442,7 @@ describe("Gemini replies", () => {
       assert.strictEqual(reply.reasoning, "Let me think.")
       assert.deepStrictEqual(reply.toolCalls, [
         {
-          id: "call_0",
+          id: "call_resp-1_0",
           name: "get_weather",
           arguments: `{"city":"Paris"}`,
           providerMetadata: { gemini: { thoughtSignature: "c2ln" } }
@@ -598,12 +598,18 @@ describe("Gemini streams", () => {
       assert.deepStrictEqual(chunks[3], {
         _tag: "ToolCallDelta",
         index: 0,
-        id: "call_0",
+        id: "call_resp-1_0",
         name: "a",
         arguments: `{"x":1}`,
         providerMetadata: { gemini: { thoughtSignature: "c2ln" } }
       })
-      assert.deepStrictEqual(chunks[4], { _tag: "ToolCallDelta", index: 1, id: "call_1", name: "b", arguments: "{}" })
+      assert.deepStrictEqual(chunks[4], {
+        _tag: "ToolCallDelta",
+        index: 1,
+        id: "call_resp-1_1",
+        name: "b",
+        arguments: "{}"
+      })
       const collected = yield* ChatChunk.collect(Stream.fromIterable(chunks))
       assert.strictEqual(collected.text, "Hello world")
       assert.strictEqual(collected.reasoning, "Hmm")

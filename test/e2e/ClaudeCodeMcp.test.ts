@@ -14,7 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-import { claudeCode } from "../utils/pinnedCli.js"
+import { claudeCode, orSkip } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-claude-code-mcp-agent-0001"
 const model = "claude-sonnet-4-5"
@@ -35,9 +35,9 @@ interface Messages {
 
 it.live(
   "claude -p lists and calls the tool its key allows at serve's /mcp, and never sees the denied one",
-  () =>
+  (ctx) =>
     Effect.gen(function*() {
-      const claude = yield* claudeCode
+      const claude = yield* claudeCode.pipe(orSkip(ctx))
       const { dir, home, models, serving, url, work } = yield* agentAgainstServe({
         label: "claude-code-mcp",
         model,

@@ -14,7 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { agentAgainstServe, mcpCallsLogged } from "../utils/agentAgainstServe.js"
 import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
-import { geminiCli } from "../utils/pinnedCli.js"
+import { geminiCli, orSkip } from "../utils/pinnedCli.js"
 
 const agentKey = "gw-gemini-cli-mcp-agent-0001"
 const model = "gemini-2.5-flash"
@@ -36,9 +36,9 @@ interface GenerateContent {
 
 it.live(
   "gemini -p lists and calls the tool its key allows at serve's /mcp, and never sees the denied one",
-  () =>
+  (ctx) =>
     Effect.gen(function*() {
-      const gemini = yield* geminiCli
+      const gemini = yield* geminiCli.pipe(orSkip(ctx))
       const { dir, home, models, serving, url, work } = yield* agentAgainstServe({
         label: "gemini-cli-mcp",
         model,

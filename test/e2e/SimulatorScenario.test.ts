@@ -885,9 +885,16 @@ describe("a scenario's places, faults and refusals", () => {
         ["You are the component that summarizes internal chat history into a given structure.", "Go.", false],
         ["", "Summarise it. Do not call tools.", true]
       ]
-      // Not compactions: a tool that may be called, or no summary asked for (one only held).
+      // Not compactions: a tool that may be called, no summary asked for (one only held), or a title asked for.
       const others: ReadonlyArray<readonly [string, string, boolean]> = [
         ["", "Summarise the diff.", true],
+        // opencode's title request.
+        [
+          "You are a title generator. You output ONLY a thread title. Nothing else.\n- you MUST use the same language " +
+          "as the user message you are summarizing",
+          "Generate a title for this conversation:",
+          false
+        ],
         ["", "Write a summary of the file.", true],
         ["", "Hello again.", false]
       ]
@@ -929,6 +936,36 @@ describe("a scenario's places, faults and refusals", () => {
         await answered(chat(sim.url, { model, messages: [{ role: "user", content: "Held: The summary. Go on." }] }))
       ])
       assert.deepStrictEqual(seen, ["500:", "200:The summary.", "200:After the summary."])
+    })))
+
+  it.live("a summary in <summary> tags places the session by the text inside them, which is what the agent keeps", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const sim = yield* Simulator.make({
+        scenario: {
+          strict: true,
+          turns: [
+            { text: "First." },
+            { when: { compaction: true }, text: "<summary>\nThe summary.\n</summary>" },
+            { text: "After the summary." }
+          ]
+        }
+      })
+      const compaction = {
+        model,
+        messages: [
+          { role: "user", content: "Hello" },
+          { role: "assistant", content: "First." },
+          { role: "user", content: "Create a detailed summary. Wrap it in <summary> tags." }
+        ]
+      }
+      // As Claude Code goes on: the summary without its tags, in a text of its own.
+      const continued = "This session is being continued from a previous conversation.\n\nSummary:\nThe summary.\n"
+      const seen = yield* Effect.promise(async () => [
+        await answered(chat(sim.url, compaction)),
+        await answered(chat(sim.url, { model, messages: [{ role: "user", content: continued }] })),
+        await answered(chat(sim.url, { model, messages: [{ role: "user", content: "The summary: none." }] }))
+      ])
+      assert.deepStrictEqual(seen, ["200:<summary>\nThe summary.\n</summary>", "200:After the summary.", "200:First."])
     })))
 
   it.live("an explicit turn number places a turn, and the turns after it count on from it", () =>

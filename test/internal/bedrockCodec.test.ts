@@ -7,6 +7,7 @@ import type { Input as ChatRequest, ToolChoice } from "../../src/ChatRequest.js"
 import type { FinishReason, Usage } from "../../src/ChatResponse.js"
 import { RequestError } from "../../src/internal/providers/wire.js"
 import { Refused } from "../../src/internal/schemaCheck.js"
+import * as BedrockRequest from "../../src/internal/simulator/bedrock/request.js"
 import * as Codec from "../../src/internal/wire/bedrock/codec.js"
 import * as Writer from "../../src/internal/wire/bedrock/writer.js"
 import type { EventSink } from "../../src/internal/wire/eventSink.js"
@@ -317,6 +318,28 @@ describe("Bedrock Converse codec", () => {
         content: [{ toolResult: { toolUseId: "t1", content: [{ text: "sunny" }] } }, { text: "And tomorrow?" }]
       }
     ])
+  })
+
+  it("messages of one role in a row (Codex's instructions and prompt, replies in parts) join one turn, in order", () => {
+    // Any run of user and assistant messages after the system's, starting with the user's.
+    const conversation = fc.tuple(
+      fc.array(word, { maxLength: 2 }),
+      fc.array(fc.tuple(fc.constantFrom<"user" | "assistant">("user", "assistant"), word), { maxLength: 8 }),
+      word
+    ).map(([system, rest, first]): ReadonlyArray<Message> => [
+      ...system.map((content): Message => ({ role: "system", content })),
+      { role: "user", content: first },
+      ...rest.map(([role, content]): Message => ({ role, content }))
+    ])
+    fc.assert(fc.property(conversation, (messages) => {
+      const body = Codec.requestBody({ messages })
+      // Converse's rules, as the simulator holds a request to them: it starts with a user turn and alternates.
+      expect(Result.isSuccess(BedrockRequest.decode(JSON.parse(JSON.stringify(body)), { modelId: "m" }))).toBe(true)
+      const turns = body["messages"] as ReadonlyArray<{ role: string; content: ReadonlyArray<{ text: string }> }>
+      expect(turns.flatMap((turn) => turn.content.map((block) => [turn.role, block.text]))).toStrictEqual(
+        messages.filter((message) => message.role !== "system").map((message) => [message.role, message.content])
+      )
+    }))
   })
 
   it("with no tool to call (none offered, or a none choice), the history's calls and results go as text", () => {

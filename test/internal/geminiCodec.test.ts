@@ -348,6 +348,44 @@ describe("wire/gemini/codec: the reply both ways", () => {
   })
 })
 
+describe("wire/gemini/codec: the ids of calls Gemini gave none", () => {
+  // Replies of one conversation: each its responseId (any text, as Gemini's are opaque) and calls without ids.
+  const replies = fc.uniqueArray(
+    fc.record({
+      id: fc.string({ minLength: 1, maxLength: 12 }),
+      calls: fc.array(name, { minLength: 1, maxLength: 3 })
+    }),
+    { minLength: 2, maxLength: 4, selector: (reply) => reply.id }
+  ).filter((drawn) => new Set(drawn.map((reply) => reply.id.replaceAll(/[^A-Za-z0-9_-]/g, "_"))).size === drawn.length)
+
+  // The call ids a reply reads as, whole and streamed.
+  const readIds = (responseId: string, calls: ReadonlyArray<string>) => {
+    const body = {
+      responseId,
+      candidates: [{ content: { role: "model", parts: calls.map((call) => ({ functionCall: { name: call } })) } }]
+    }
+    const whole = Codec.reply(body, Codec.candidateOf(body)!).toolCalls.map((call) => call.id)
+    const parser = new GeminiStreamParser(context)
+    const out: Array<ChatChunk> = []
+    expect(parser.push([new TextEncoder().encode(`data: ${JSON.stringify(body)}\r\n\r\n`)], out)).toBeUndefined()
+    const streamed = out.flatMap((chunk) => chunk._tag === "ToolCallDelta" ? [chunk.id] : [])
+    return { whole, streamed }
+  }
+
+  it("differ between the replies of a conversation, stream and whole alike, in the characters tool ids take", () => {
+    fc.assert(fc.property(replies, (drawn) => {
+      const ids = drawn.flatMap((reply) => {
+        const { streamed, whole } = readIds(reply.id, reply.calls)
+        expect(streamed).toStrictEqual(whole)
+        return whole
+      })
+      // An agent keeps its history by call id, and Anthropic refuses a history whose tool_use ids repeat.
+      expect(new Set(ids).size).toBe(ids.length)
+      for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]+$/)
+    }))
+  })
+})
+
 // ---------------------------------------------------------------------------
 // The hand readers against the schema
 

@@ -108,7 +108,7 @@ describe("wire/gemini/codec against @google/genai's types", () => {
       text: "Let me look.",
       reasoning: "Thinking it over.",
       toolCalls: [{
-        id: "call_0",
+        id: "call_resp-1_0",
         name: "get_weather",
         arguments: `{"city":"Paris"}`,
         providerMetadata: { gemini: { thoughtSignature: "c2ln" } }

@@ -85,6 +85,8 @@ export const llmOver = (
 export interface ComparableOptions {
   /** Normalise the response id and compare it (omitted: the id is not compared). */
   readonly id?: (id: string) => string
+  /** Normalise each tool call's id (an id made from the response's, as Gemini's without one of its own). */
+  readonly callId?: (id: string) => string
   /** Compare providerMetadata too. */
   readonly providerMetadata?: boolean
 }
@@ -94,7 +96,10 @@ export const comparable = (response: ChatResponse, options: ComparableOptions = 
   ...(options.id === undefined ? {} : { id: options.id(response.id) }),
   text: response.text,
   reasoning: response.reasoning,
-  toolCalls: response.toolCalls.map((call) => ({ ...call })),
+  toolCalls: response.toolCalls.map((call) => ({
+    ...call,
+    ...(options.callId === undefined ? {} : { id: options.callId(call.id) })
+  })),
   finishReason: response.finishReason,
   usage: { ...response.usage },
   model: response.model,

@@ -4,13 +4,19 @@
  * (into a scratch directory renamed into place, so two runs at once do not see half an install), without install
  * scripts. Gemini CLI (one bundled JavaScript program) without its optional native peers (a pty and a keychain, which
  * headless `gemini -p` does not use); Claude Code with its optional dependency of this platform (its native program),
- * run through the package's own wrapper, which finds it (the install script, skipped, would only copy it in place).
+ * run through the package's own wrapper, which finds it (the install script, skipped, would only copy it in place);
+ * opencode with its optional dependency of this platform too, whose native program is run itself (its package has no
+ * wrapper that finds it: its install script, skipped, would copy it in place of a placeholder). Where a CLI is not
+ * installed and npm cannot reach its registry, a test is skipped with that reason (`orSkip`), never silently.
  */
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import type { TestContext } from "vitest"
 
 /** An npm package whose program a test runs with `node`. */
 export interface PinnedCli {
@@ -24,12 +30,36 @@ export interface PinnedCli {
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
-/** The path of `cli`'s program (run it with `node`), installing it first when it is not there. */
-export const pinnedCli = (cli: PinnedCli): Effect.Effect<string> =>
-  Effect.sync(() => {
+/** npm could not reach its registry to install a CLI a test drives: the test is skipped, saying so. */
+export class RegistryUnreachable extends Data.TaggedError("RegistryUnreachable")<{
+  readonly cli: string
+  readonly detail: string
+}> {
+  override get message() {
+    return `${this.cli} is not installed and npm cannot reach its registry (${this.detail}): the test is skipped`
+  }
+}
+
+/** Why npm cannot reach its registry (`npm ping` fails, at once: no retries), else undefined. */
+function unreachableRegistry(): string | undefined {
+  const ping = spawnSync("npm", ["ping", "--fetch-retries=0"], { encoding: "utf8", timeout: 30_000 })
+  if (ping.status === 0) return undefined
+  return (ping.error?.message ?? ping.stderr.split("\n").find((line) => /error/i.test(line)) ?? ping.stderr).trim()
+}
+
+/**
+ * The path of `cli`'s program (run it with `node`), installing it first when it is not there; `RegistryUnreachable`
+ * when it is not there and the registry cannot be reached (an install that fails otherwise fails the test).
+ */
+export const pinnedCli = (cli: PinnedCli): Effect.Effect<string, RegistryUnreachable> =>
+  Effect.suspend(() => {
     const home = path.join(root, ".test-tools", `${cli.name.split("/").at(-1)}-${cli.version}`)
     const program = (dir: string) => path.join(dir, "node_modules", cli.name, cli.program)
-    if (fs.existsSync(program(home))) return program(home)
+    if (fs.existsSync(program(home))) return Effect.succeed(program(home))
+    const unreachable = unreachableRegistry()
+    if (unreachable !== undefined) {
+      return Effect.fail(new RegistryUnreachable({ cli: `${cli.name}@${cli.version}`, detail: unreachable }))
+    }
     fs.mkdirSync(path.dirname(home), { recursive: true })
     const scratch = fs.mkdtempSync(`${home}.installing-`)
     try {
@@ -57,11 +87,15 @@ export const pinnedCli = (cli: PinnedCli): Effect.Effect<string> =>
         // Another run put it in place first: theirs is the same version.
         if (!fs.existsSync(program(home))) throw error
       }
-      return program(home)
+      return Effect.succeed(program(home))
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true })
     }
   })
+
+/** `installing`'s program, or the test skipped with the reason where the registry cannot be reached to install it. */
+export const orSkip = (ctx: TestContext) => <A>(installing: Effect.Effect<A, RegistryUnreachable>): Effect.Effect<A> =>
+  Effect.catchTag(installing, "RegistryUnreachable", (unreachable) => Effect.sync(() => ctx.skip(unreachable.message)))
 
 /** Gemini CLI at the version the tests pin. */
 export const geminiCli = pinnedCli({
@@ -78,3 +112,9 @@ export const claudeCode = pinnedCli({
   program: "cli-wrapper.cjs",
   optional: true
 })
+
+/** opencode at the version the tests pin: the path of its native program for this platform (run it itself). */
+export const opencode = Effect.map(
+  pinnedCli({ name: "opencode-ai", version: "1.18.33", program: "package.json", optional: true }),
+  (manifest) => path.join(path.dirname(manifest), "..", `opencode-${os.platform()}-${os.arch()}`, "bin", "opencode")
+)

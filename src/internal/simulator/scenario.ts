@@ -216,18 +216,32 @@ function place(scenario: Scenario): ReadonlyArray<Placed> {
   })
 }
 
+// A summary written in `<summary>` tags, as Claude Code asks for one: the agent keeps the text inside them.
+const summaryTags = /<summary>([\s\S]*?)<\/summary>/
+
+/** What of a compaction turn's summary an agent keeps in the history it sends on: the text in its tags, if any. */
+function summaryBody(text: string): string {
+  const body = summaryTags.exec(text)?.[1]?.trim() ?? ""
+  return body === "" ? text : body
+}
+
 // A summary asked for, as agents ask for a compaction ("summarise", "summarize", "create a detailed summary"); narrow,
 // so that a request that only holds a summary ("Summary so far: ...") asks for none.
 const summaryWording =
   /\bsummari[sz](?:es?|ing)\b|\b(?:create|write|provide|produce|give|generate)\s+(?:[\w-]+\s+){0,3}summary\b/i
 
+// A title asked for, as agents name a session (opencode's "You are a title generator", whose rules speak of the
+// message "you are summarizing"): a side request, never a compaction.
+const titleWording = /\btitle generator\b|\b(?:generate|write|create|give)\s+(?:[\w-]+\s+){0,3}title\b/i
+
 /**
  * Whether a request asks for a compaction: it rules tool calls out (`callsRuledOut`) and its system text or last user
- * text asks for a summary.
+ * text asks for a summary, not for a title.
  */
 function isCompaction(prompt: Reply.Prompt): boolean {
-  return callsRuledOut(prompt) &&
-    (summaryWording.test(prompt.lastUserText) || summaryWording.test(prompt.instructions ?? ""))
+  const texts = [prompt.lastUserText, prompt.instructions ?? ""]
+  return callsRuledOut(prompt) && texts.some((text) => summaryWording.test(text)) &&
+    !texts.some((text) => titleWording.test(text))
 }
 
 /** The text of the request's last message: a tool result's, else the user's. */
@@ -268,7 +282,10 @@ class Played {
   /** The part of the session a request is in: the latest compaction turn whose summary it holds, -1 for none. */
   private partOf(prompt: Reply.Prompt): number {
     const texts = prompt.texts ?? []
-    const found = this.compactions.find(({ turn }) => texts.some((text) => text.includes(turn.text!)))
+    const found = this.compactions.find(({ turn }) => {
+      const summary = summaryBody(turn.text!)
+      return texts.some((text) => text.includes(summary))
+    })
     return found?.index ?? -1
   }
 

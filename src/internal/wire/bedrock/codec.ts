@@ -15,10 +15,10 @@
  *   `:exception-type`, which `LlmError.fromHttpFailure` reads).
  *
  * The request mapping: system messages are `system` text blocks; a tool message is a `toolResult` block of the user
- * turn that follows the calls (the results of one turn, and a user message after them, share that turn, as Converse
+ * turn that follows the calls (the results of one turn, and user messages after them, share that turn, as Converse
  * wants roles to alternate); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
  * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
- * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL), PDFs and text
+ * turn, joined by the assistant messages right after it. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL), PDFs and text
  * documents as `document` blocks named by their `document.title` (else `document <n>`; a name once in a request, as
  * Converse requires), in a user turn and a tool result alike, and the `image` and `document` blocks of either read
  * back as parts. A `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a
@@ -674,7 +674,9 @@ export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
   const system: Array<JsonRecord> = []
   const turns: Array<{ readonly role: "user" | "assistant"; readonly content: Array<JsonRecord> }> = []
-  // The user turn open for more blocks: after tool results, the next user message joins their turn.
+  // The user turn open for more blocks: Converse refuses two turns of one role in a row ("A conversation must
+  // alternate between user and assistant roles"), so a user message after tool results or another user message joins
+  // their turn, as an assistant message joins the assistant turn before it.
   let open: Array<JsonRecord> | undefined
   const names: Names = { named: new Map(), titles: givenTitles(messages), untitled: 0 }
   const tools = request.tools ?? []
@@ -692,7 +694,6 @@ export function requestBody(request: ChatRequest): JsonRecord {
       case "user":
         if (open === undefined) turns.push({ role: "user", content: open = [] })
         userBlocks(message.content, where, open, names)
-        open = undefined
         break
       case "tool":
         if (open === undefined) turns.push({ role: "user", content: open = [] })
@@ -705,9 +706,13 @@ export function requestBody(request: ChatRequest): JsonRecord {
           resultAsText(message, where, open, names)
         }
         break
-      case "assistant":
+      case "assistant": {
         open = undefined
-        turns.push({ role: "assistant", content: assistantBlocks(message, where, callable) })
+        const blocks = assistantBlocks(message, where, callable)
+        const last = turns.at(-1)
+        if (last?.role === "assistant") last.content.push(...blocks)
+        else turns.push({ role: "assistant", content: blocks })
+      }
     }
   }
   const body: JsonRecord = { messages: turns }

@@ -207,7 +207,7 @@ export class GeminiStreamParser extends JsonSseParser {
           break
         case "Call": {
           const index = this.calls++
-          const call = part.call(index)
+          const call = part.call(index, this.id)
           out.push(
             call.providerMetadata === undefined
               ? { _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: call.arguments }

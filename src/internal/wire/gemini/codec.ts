@@ -120,12 +120,19 @@ function withMetadata(signature: string | undefined, id: string | undefined): Pr
     }
 }
 
-/** The id of a call Gemini gave none (newer models do): its index in the reply, the same in stream and whole reply. */
-export function madeCallId(index: number): string {
-  return `call_${index}`
+/**
+ * The id of a call Gemini gave none (newer models do): the reply's `responseId` (its characters outside
+ * `[A-Za-z0-9_-]` as `_`, the ids Anthropic's and OpenAI's clients take) and the call's index in the reply, the same
+ * in stream and whole reply. With the reply's id, the calls of a conversation's turns are named apart: an agent keeps
+ * its history by call id (Claude Code replaces a call whose id an earlier one has), and Anthropic refuses a history
+ * whose `tool_use` ids repeat.
+ */
+export function madeCallId(index: number, reply = ""): string {
+  const id = reply.replaceAll(/[^A-Za-z0-9_-]/g, "_")
+  return id === "" ? `call_${index}` : `call_${id}_${index}`
 }
 
-const madeCallIdShape = /^call_\d+$/
+const madeCallIdShape = /^call_(?:[A-Za-z0-9_-]+_)?\d+$/
 
 /** Whether `id` is one `madeCallId` made rather than Gemini's own, which is never sent back to Gemini. */
 function isMadeCallId(id: string): boolean {
@@ -1067,7 +1074,7 @@ export function partsOf(candidate: JsonRecord): ReadonlyArray<unknown> {
 /** What one part is, for the reply and for stream chunks alike. */
 export type ReadPart =
   | { readonly _tag: "Text"; readonly text: string; readonly thought: boolean; readonly signature: string | undefined }
-  | { readonly _tag: "Call"; readonly call: (index: number) => ToolCall }
+  | { readonly _tag: "Call"; readonly call: (index: number, reply: string) => ToolCall }
   | { readonly _tag: "Other"; readonly signature: string | undefined }
 
 function optionalSignature(part: JsonRecord): string | undefined {
@@ -1075,7 +1082,7 @@ function optionalSignature(part: JsonRecord): string | undefined {
   return typeof signature === "string" && signature !== "" ? signature : undefined
 }
 
-/** Reads a part; a function call is turned into a `ToolCall` once its index in the reply is known. */
+/** Reads a part; a function call is turned into a `ToolCall` once its index in the reply and the reply's id are known. */
 export function partOf(raw: unknown): ReadPart {
   if (!isRecord(raw)) throw new ShapeError("a part is not an object")
   const signature = optionalSignature(raw)
@@ -1090,11 +1097,11 @@ export function partOf(raw: unknown): ReadPart {
     const json = args === undefined || args === null ? "{}" : JSON.stringify(args)
     return {
       _tag: "Call",
-      call: (index) => {
+      call: (index, reply) => {
         const metadata = withMetadata(signature, id)
         return metadata === undefined
-          ? { id: id ?? madeCallId(index), name, arguments: json }
-          : { id: id ?? madeCallId(index), name, arguments: json, providerMetadata: metadata }
+          ? { id: id ?? madeCallId(index, reply), name, arguments: json }
+          : { id: id ?? madeCallId(index, reply), name, arguments: json, providerMetadata: metadata }
       }
     }
   }
@@ -1121,7 +1128,7 @@ export function reply(body: JsonRecord, candidate: JsonRecord): Reply {
         if (part.signature !== undefined) signature = part.signature
         break
       case "Call":
-        toolCalls.push(part.call(toolCalls.length))
+        toolCalls.push(part.call(toolCalls.length, replyId(body["responseId"])))
         break
       case "Other":
         if (part.signature !== undefined) signature = part.signature

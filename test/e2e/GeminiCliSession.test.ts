@@ -1,0 +1,107 @@
+/**
+ * Gemini CLI (`@google/gemini-cli`, pinned and installed by `test/utils/pinnedCli.ts`; headless: `gemini -p`, default
+ * settings but `model.compressionThreshold`, its tools run without asking by `--approval-mode yolo`) through a long
+ * scripted session (`test/utils/agentSession.ts`) against `serve`'s Gemini routes over a deployment of each backend
+ * API, the five at once: every turn answered, its tools run (the file read, edited, and shown by a command), the
+ * session resumed by `gemini --resume latest -p` after `serve` was restarted, its chat compressed there (Gemini CLI
+ * compresses where a user's message starts a turn, once its history's estimate passes the threshold: a summary and
+ * its check, then its own "Got it" turn), and the gateway's recorded spend the simulator's bill.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import {
+  agentKey,
+  agentSession,
+  backends,
+  endings,
+  modelTurns,
+  prompts,
+  sessionFile,
+  sessionResult,
+  sessionScenario,
+  simulatorBill
+} from "../utils/agentSession.js"
+import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { geminiCli, orSkip } from "../utils/pinnedCli.js"
+
+const model = "gemini-2.5-flash"
+
+// A thousandth of the model's window of 1,048,576 tokens: the first task's history (`seq 2000`'s output among it)
+// passes it, the resumed task's prompts (400 tokens and up, as scripted) do not.
+const compressionThreshold = 0.001
+
+const scenario = (work: string) =>
+  sessionScenario({
+    tools: {
+      read: (file) => ({ name: "read_file", arguments: { file_path: path.join(work, file) } }),
+      edit: (file, from, to) => ({
+        name: "replace",
+        arguments: { file_path: path.join(work, file), old_string: from, new_string: to, instruction: "Edit it." }
+      }),
+      run: (command) => ({ name: "run_shell_command", arguments: { command } })
+    },
+    compacts: "at the next prompt",
+    compactAbove: 900,
+    keptTurns: 1,
+    checksSummary: true
+  })
+
+describe.concurrent("Gemini CLI's long session through serve", () => {
+  for (const backend of backends) {
+    it.live(
+      `${backend}: gemini -p resumes after serve restarts, compresses, and is billed what the simulator billed`,
+      (ctx) =>
+        Effect.gen(function*() {
+          const gemini = yield* geminiCli.pipe(orSkip(ctx))
+          const session = yield* agentSession({ label: "gemini-cli-session", model, backend, scenario })
+          fs.mkdirSync(path.join(session.home, ".gemini"))
+          fs.writeFileSync(
+            path.join(session.home, ".gemini", "settings.json"),
+            JSON.stringify({
+              security: { auth: { selectedType: "gemini-api-key" } },
+              general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
+              privacy: { usageStatisticsEnabled: false },
+              telemetry: { enabled: false },
+              model: { name: model, compressionThreshold }
+            })
+          )
+          const run = (args: ReadonlyArray<string>) =>
+            spawnProcess(process.execPath, [gemini, "--skip-trust", "--approval-mode", "yolo", ...args], {
+              cwd: session.work,
+              env: {
+                ...envWithoutKeys(),
+                HOME: session.home,
+                TMPDIR: session.dir,
+                GEMINI_API_KEY: agentKey,
+                GOOGLE_GEMINI_BASE_URL: session.url,
+                GEMINI_TELEMETRY_ENABLED: "false"
+              },
+              timeoutMs: 240_000
+            })
+          const first = yield* run(["-p", prompts.first])
+          expect(first.code, `gemini's stdout:\n${first.stdout}\nstderr:\n${first.stderr}\nserve:\n${session.log()}`)
+            .toBe(0)
+          expect(first.stdout.trim()).toBe(endings.first)
+          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe("hello, world\n")
+          yield* session.restart
+          const resumed = yield* run(["--resume", "latest", "-p", prompts.resumed])
+          expect(
+            resumed.code,
+            `gemini's stdout:\n${resumed.stdout}\nstderr:\n${resumed.stderr}\nserve:\n${session.log()}`
+          ).toBe(0)
+          expect(resumed.stdout.trim()).toBe(endings.resumed)
+          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe(sessionResult)
+          // Every scripted turn played once (the summary and its check among them), none failed, and the tools' output
+          // reached the model (the turns that wait for it were answered).
+          const calls = modelTurns(session.scenario).length
+          expect(yield* session.requests).toBe(calls)
+          const spend = yield* session.spend(calls)
+          expect(spend.calls).toBe(calls)
+          expect(spend.cost).toBeCloseTo(simulatorBill(session.scenario, model, backend), 6)
+        }).pipe(Effect.scoped),
+      300_000
+    )
+  }
+})

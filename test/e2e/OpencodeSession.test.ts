@@ -1,0 +1,117 @@
+/**
+ * opencode (`opencode-ai`, pinned and installed by `test/utils/pinnedCli.ts`; headless: `opencode run`, default
+ * settings but its provider, whose model's `limit` sets where it compacts) through a long scripted session
+ * (`test/utils/agentSession.ts`) against `serve`'s Chat Completions routes (`@ai-sdk/openai-compatible`) over a
+ * deployment of each backend API, the five at once: the session's title asked for, every turn answered, its tools run
+ * (the file read, edited, and shown by a command), its context compacted automatically when the scripted usage
+ * passes the model's limit less its output, the session resumed by `opencode run --continue` after `serve` was
+ * restarted, and the gateway's recorded spend the simulator's bill.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import {
+  agentKey,
+  agentSession,
+  backends,
+  endings,
+  modelTurns,
+  prompts,
+  sessionFile,
+  sessionResult,
+  sessionScenario,
+  simulatorBill
+} from "../utils/agentSession.js"
+import { envWithoutKeys, spawnProcess } from "../utils/cliHarness.js"
+import { opencode, orSkip } from "../utils/pinnedCli.js"
+
+const model = "gpt-4o-mini"
+
+// opencode compacts once a call's tokens reach the model's context less its output: 16,000 less 4,000.
+const limit = { context: 16_000, output: 4_000 }
+
+const scenario = (work: string) =>
+  sessionScenario({
+    tools: {
+      read: (file) => ({ name: "read", arguments: { filePath: path.join(work, file) } }),
+      edit: (file, from, to) => ({
+        name: "edit",
+        arguments: { filePath: path.join(work, file), oldString: from, newString: to }
+      }),
+      run: (command) => ({ name: "bash", arguments: { command, description: `Runs ${command}` } })
+    },
+    compacts: "in the tool loop",
+    compactAbove: limit.context - limit.output,
+    keptTurns: 1,
+    namesSession: true
+  })
+
+describe.concurrent("opencode's long session through serve", () => {
+  for (const backend of backends) {
+    it.live(
+      `${backend}: opencode run compacts, resumes after serve restarts, and is billed what the simulator billed`,
+      (ctx) =>
+        Effect.gen(function*() {
+          const program = yield* opencode.pipe(orSkip(ctx))
+          const session = yield* agentSession({ label: "opencode-session", model, backend, scenario })
+          const config = path.join(session.home, ".config")
+          fs.mkdirSync(path.join(config, "opencode"), { recursive: true })
+          fs.writeFileSync(
+            path.join(config, "opencode", "opencode.json"),
+            JSON.stringify({
+              $schema: "https://opencode.ai/config.json",
+              model: `gateway/${model}`,
+              provider: {
+                gateway: {
+                  npm: "@ai-sdk/openai-compatible",
+                  options: { baseURL: `${session.url}/v1`, apiKey: "{env:GATEWAY_KEY}" },
+                  models: { [model]: { limit } }
+                }
+              }
+            })
+          )
+          const run = (args: ReadonlyArray<string>) =>
+            spawnProcess(program, ["run", ...args], {
+              cwd: session.work,
+              env: {
+                ...envWithoutKeys(),
+                HOME: session.home,
+                // opencode takes its project's directory from PWD, which a spawned process inherits unchanged.
+                PWD: session.work,
+                XDG_CONFIG_HOME: config,
+                XDG_DATA_HOME: path.join(session.home, ".local", "share"),
+                XDG_CACHE_HOME: path.join(session.home, ".cache"),
+                XDG_STATE_HOME: path.join(session.home, ".local", "state"),
+                GATEWAY_KEY: agentKey,
+                // The model is the provider's, as configured: no catalogue to fetch, no update to look for.
+                OPENCODE_DISABLE_MODELS_FETCH: "1",
+                OPENCODE_DISABLE_AUTOUPDATE: "1"
+              },
+              timeoutMs: 240_000
+            })
+          const first = yield* run([prompts.first])
+          expect(first.code, `opencode's stdout:\n${first.stdout}\nstderr:\n${first.stderr}\nserve:\n${session.log()}`)
+            .toBe(0)
+          expect(first.stdout.trim().split("\n").at(-1), first.stderr).toBe(endings.first)
+          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe("hello, world\n")
+          yield* session.restart
+          const resumed = yield* run(["--continue", prompts.resumed])
+          expect(
+            resumed.code,
+            `opencode's stdout:\n${resumed.stdout}\nstderr:\n${resumed.stderr}\nserve:\n${session.log()}`
+          ).toBe(0)
+          expect(resumed.stdout.trim().split("\n").at(-1), resumed.stderr).toBe(endings.resumed)
+          expect(fs.readFileSync(path.join(session.work, sessionFile.name), "utf8")).toBe(sessionResult)
+          // Every scripted turn played once (the title among them), none failed, and the tools' output reached the
+          // model (the turns that wait for it were answered).
+          const turns = modelTurns(session.scenario).length
+          expect(yield* session.requests).toBe(turns)
+          const spend = yield* session.spend(turns)
+          expect(spend.calls).toBe(turns)
+          expect(spend.cost, session.log()).toBeCloseTo(simulatorBill(session.scenario, model, backend), 6)
+        }).pipe(Effect.scoped),
+      300_000
+    )
+  }
+})

@@ -1,0 +1,263 @@
+/**
+ * What the agents' long-session tests share: one scripted session (a scenario of more than twenty turns, written once
+ * from a template and filled with each agent's tool names), and `serve` (in-process, its data in a scratch directory)
+ * over the simulator playing it behind one deployment of the backend's API, which can be restarted on its port as the
+ * agent's session goes on; the gateway's recorded spend (`/admin/spend`), and what the simulator billed: the
+ * scenario's usage as the backend's wire reports it, priced by the gateway's own price table.
+ *
+ * The session: the agent is asked to fix `hello.txt` (read it, edit it, run commands that show it); then, resumed
+ * after `serve` was restarted, it is asked for a second line and does the same again. Its compaction comes where the
+ * agent compacts (inside the first task's tool loop, once a turn's usage passes its threshold, or at the resumed
+ * prompt), and the session goes on from the summary.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Serve from "../../src/cli/serve.js"
+import * as Pricing from "../../src/Pricing.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitFirstLine, startInProcess } from "./cliHarness.js"
+import { eventually } from "./eventually.js"
+import { providerFile } from "./serveCluster.js"
+
+/** The API of the deployment `serve` routes the agent's model to. */
+export type Backend = "chat-completions" | "responses" | "anthropic" | "gemini" | "bedrock"
+
+/** Every backend dialect, each played concurrently by the suites. */
+export const backends: ReadonlyArray<Backend> = ["chat-completions", "responses", "anthropic", "gemini", "bedrock"]
+
+/** How one agent names its tools and their arguments: a file read, a text replaced in a file, a shell command. */
+export interface AgentTools {
+  readonly read: (file: string) => Simulator.ScenarioToolCall
+  readonly edit: (file: string, from: string, to: string) => Simulator.ScenarioToolCall
+  readonly run: (command: string) => Simulator.ScenarioToolCall
+}
+
+/** The file the session works on, as the workspace starts with it. */
+export const sessionFile = { name: "hello.txt", text: "helo, world\n" } as const
+
+/** What `hello.txt` holds once the session is done. */
+export const sessionResult = "hello, world\nand goodbye\n"
+
+/** The text of the agent's first prompt, and of its prompt when resumed. */
+export const prompts = {
+  first: "Fix the greeting in hello.txt, then check it.",
+  resumed: "Add a second line to hello.txt that says: and goodbye"
+} as const
+
+/** The summary the scripted model writes when asked to compact, in the tags Claude Code asks for. */
+export const summary = "<summary>SUMMARY: hello.txt had a typo (helo); it is fixed and checked.</summary>"
+
+/** The scripted model's last words of each part. */
+export const endings = { first: "Done: hello.txt says hello, world.", resumed: "Done: the second line is there." }
+
+/** How one agent plays the session: its tools, and where and how it compacts. */
+export interface SessionOptions {
+  readonly tools: AgentTools
+  /**
+   * When the agent compacts: inside the first task's tool loop, once a call's prompt passes its threshold (Codex,
+   * Claude Code), or only where a user's message starts a turn (Gemini CLI: at the resumed prompt).
+   */
+  readonly compacts: "in the tool loop" | "at the next prompt"
+  /** The prompt tokens the turn before the compaction passes (the turns before it report a quarter of it). */
+  readonly compactAbove: number
+  /**
+   * The model's turns the history holds when the session goes on after the compaction (default 0: the agent keeps
+   * only the user's messages and the summary; Claude Code keeps the last turn, Gemini CLI answers the summary itself).
+   */
+  readonly keptTurns?: number
+  /** Whether the agent asks for its summary checked, in a second call with the summary in its history (Gemini CLI). */
+  readonly checksSummary?: boolean
+  /** Whether the agent asks the model for the session's title at its first prompt, without tools (opencode). */
+  readonly namesSession?: boolean
+}
+
+/**
+ * The session's scenario, strict (every request of the session is one of its turns): 21 turns of the model's (tool
+ * calls, text, and the compaction's summary; and its check, and the session's title, for the agents that ask), with
+ * cache reads and writes in every turn's usage.
+ */
+export const sessionScenario = (options: SessionOptions): Simulator.Scenario => {
+  const { tools } = options
+  const first: ReadonlyArray<Simulator.ScenarioTurn> = [
+    { when: { contains: "Fix the greeting" }, toolCalls: [tools.read("hello.txt")] },
+    // The title request holds the prompt but offers no tool: the turn before is not its, this one is.
+    ...(options.namesSession === true ? [{ when: { turn: 0 }, text: "Fix the greeting" }] : []),
+    { when: { contains: "helo" }, toolCalls: [tools.edit("hello.txt", "helo", "hello")] },
+    { toolCalls: [tools.run("cat hello.txt")] },
+    { when: { contains: "hello, world" }, toolCalls: [tools.run("wc -l hello.txt")] },
+    { toolCalls: [tools.read("hello.txt")] },
+    { toolCalls: [tools.run("grep -c hello hello.txt")] },
+    { toolCalls: [tools.read("hello.txt")] },
+    // A long output, which an agent that counts its history's characters sees fill its context.
+    { toolCalls: [tools.run("seq 2000")] },
+    { text: endings.first }
+  ]
+  const resumed: ReadonlyArray<Simulator.ScenarioTurn> = [
+    { when: { contains: "second line" }, toolCalls: [tools.read("hello.txt")] },
+    { toolCalls: [tools.edit("hello.txt", "hello, world", "hello, world\nand goodbye")] },
+    { toolCalls: [tools.run("cat hello.txt")] },
+    { when: { contains: "goodbye" }, toolCalls: [tools.run("wc -l hello.txt")] },
+    { toolCalls: [tools.run("tail -n 1 hello.txt")] },
+    { toolCalls: [tools.read("hello.txt")] },
+    { toolCalls: [tools.run("grep -c goodbye hello.txt")] },
+    { toolCalls: [tools.run("head -n 1 hello.txt")] },
+    { toolCalls: [tools.run("ls -l hello.txt")] },
+    { text: endings.resumed }
+  ]
+  const all = [...first, ...resumed]
+  const at = options.compacts === "in the tool loop" ? first.length - 4 : first.length
+  const before = all.slice(0, at)
+  const after = all.slice(at)
+  let cached = 0
+  // Each turn's prompt repeats the one before it, read from the cache, the rest written to it.
+  const usage = (input: number, output: number): Simulator.ScenarioUsage => {
+    const read = Math.min(cached, input)
+    cached = input
+    return { input, output, cacheRead: read, cacheWrite: input - read }
+  }
+  const low = Math.round(options.compactAbove / 4)
+  const compactionUsage = {
+    input: options.compactAbove + 1200,
+    output: 40,
+    cacheRead: options.compactAbove + 1000,
+    cacheWrite: 200
+  }
+  // The check's answer holds the summary: the session goes on after it.
+  const compaction: ReadonlyArray<Simulator.ScenarioTurn> = [
+    { when: { compaction: true }, text: summary, usage: compactionUsage },
+    ...(options.checksSummary === true
+      ? [{
+        when: { compaction: true },
+        text: summary.replace("</summary>", " Checked.</summary>"),
+        usage: compactionUsage
+      }]
+      : [])
+  ]
+  const played = (turn: Simulator.ScenarioTurn, usageOf: Simulator.ScenarioUsage): Simulator.ScenarioTurn => ({
+    ...turn,
+    usage: usageOf
+  })
+  // The prompt grows by 40 tokens a turn; the last before the compaction passes the threshold.
+  const beforeTurns = before.map((turn, n) =>
+    played(turn, usage(n === before.length - 1 ? options.compactAbove + 1000 : low + 40 * n, 24))
+  )
+  cached = 0
+  const afterTurns = after.map((turn, n) => {
+    const placed = n === 0 ? { ...turn, when: { ...turn.when, turn: options.keptTurns ?? 0 } } : turn
+    return played(placed, usage(400 + 40 * n, 24))
+  })
+  return { strict: true, turns: [...beforeTurns, ...compaction, ...afterTurns] }
+}
+
+/** The turns of `scenario` the model answers in, the compaction's included. */
+export const modelTurns = (scenario: Simulator.Scenario) => scenario.turns.filter((turn) => turn.fault === undefined)
+
+// The wires that report the prompt tokens written to the cache (the others count them among the prompt's).
+const reportsCacheWrites: ReadonlySet<Backend> = new Set(["anthropic", "bedrock"])
+
+/**
+ * What the simulator billed for `scenario` played once through, at `model`'s price: each turn's usage as `backend`'s
+ * wire reports it, priced by the price table the gateway prices with, in US dollars.
+ */
+export const simulatorBill = (scenario: Simulator.Scenario, model: string, backend: Backend) =>
+  modelTurns(scenario).reduce((sum, turn) => {
+    const usage = turn.usage ?? {}
+    const written = reportsCacheWrites.has(backend) ? usage.cacheWrite ?? 0 : 0
+    return sum + Pricing.cost(Pricing.lookup(model), {
+      promptTokens: usage.input ?? 0,
+      completionTokens: usage.output ?? 0,
+      cachedPromptTokens: usage.cacheRead ?? 0,
+      cacheWriteTokens: written,
+      cacheWrite1hTokens: 0
+    })!
+  }, 0)
+
+/** The agent's set-up: its model, the backend's API, the session. */
+export interface AgentSessionSetup {
+  /** The scratch directory's name's prefix. */
+  readonly label: string
+  readonly model: string
+  readonly backend: Backend
+  /** The session's scenario, given the workspace's path (for agents whose tools take absolute paths). */
+  readonly scenario: (work: string) => Simulator.Scenario
+}
+
+const adminKey = "gw-agent-session-admin-0001"
+
+/** The gateway key the agent sends. */
+export const agentKey = "gw-agent-session-agent-0001"
+
+/**
+ * The scratch directory (`home`, and `work` holding `hello.txt`), the simulator playing the scenario (returned), and `serve`
+ * over it with one deployment of the backend's API: its URL (kept across restarts), `restart` (`serve` stopped and
+ * started again on its port, over the same data directory), `spend` (the gateway's recorded spend and calls, once it
+ * has logged `calls` of them) and `requests` (the simulator's count).
+ */
+export const agentSession = (setup: AgentSessionSetup) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${setup.label}-${setup.backend}-`))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const home = path.join(dir, "home")
+    const work = path.join(dir, "work")
+    fs.mkdirSync(home)
+    fs.mkdirSync(work)
+    fs.writeFileSync(path.join(work, sessionFile.name), sessionFile.text)
+    const providerKey = `sk-provider-${setup.label}-0001`
+    const scenario = setup.scenario(work)
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [setup.model], scenario })
+    const base = setup.backend === "chat-completions" || setup.backend === "responses"
+      ? `${simulator.url}/v1`
+      : simulator.url
+    const file = yield* providerFile({
+      sim: [{ model_name: setup.model, api: setup.backend, base_url: base, api_keys: [providerKey], max_retries: 0 }],
+      gateway: { keys: [{ name: "agent", key: agentKey }], admin_keys: [{ name: "ops", key: adminKey }] }
+    })
+    const data = path.join(dir, "data")
+    const start = (port: number) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const serving = yield* startInProcess((io) =>
+          Serve.run(["--config", file, "--port", String(port), "--data", data], io)
+        ).pipe(Scope.provide(scope))
+        const url = yield* awaitFirstLine(serving, "serve's first line (its URL)")
+        return { url, serving, stop: Scope.close(scope, Exit.void) }
+      })
+    let current = yield* start(0)
+    const url = current.url
+    yield* Effect.addFinalizer(() => current.stop)
+    const restart = Effect.gen(function*() {
+      yield* current.stop
+      current = yield* start(Number(new URL(url).port))
+    })
+    const spend = (calls: number) =>
+      eventually(
+        `the request log's ${calls} calls`,
+        Effect.promise(async () => {
+          const answer = await fetch(`${url}/admin/spend`, { headers: { authorization: `Bearer ${adminKey}` } })
+          const body = await answer.json() as {
+            readonly groups: ReadonlyArray<{ readonly calls: number; readonly cost: number }>
+          }
+          return body.groups.reduce((sum, group) => ({ calls: sum.calls + group.calls, cost: sum.cost + group.cost }), {
+            calls: 0,
+            cost: 0
+          })
+        }),
+        (total) => total.calls >= calls,
+        { within: "10 seconds" }
+      )
+    return {
+      dir,
+      scenario,
+      home,
+      work,
+      url,
+      restart,
+      spend,
+      log: () => current.serving.stderr(),
+      requests: simulator.requestCount
+    }
+  })
