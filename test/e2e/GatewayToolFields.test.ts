@@ -1,11 +1,15 @@
 /**
- * The tool fields through the gateway: a valid request of each API the gateway takes (Chat Completions, Responses,
+ * The request fields through the gateway: a valid request of each API the gateway takes (Chat Completions, Responses,
  * Anthropic Messages, Gemini), with tools present, empty or absent, every form of its tool choice, its parallel-calls
- * setting, empty stop lists, reasoning and an instruction not to call tools, goes over loopback to a deployment of
- * each API the simulator speaks (Chat Completions, Responses, Anthropic, Gemini, Bedrock, Ollama), streamed and whole,
- * and each answers it: no translation makes a valid request invalid by the target's rules, which the simulator holds.
- * Where the request rules a tool call out (no tools, a `none` choice, an instruction not to call tools under a choice
- * that does not force one), no backend's reply calls one.
+ * setting, empty stop lists, reasoning and an instruction not to call tools, and the fields a long session sends (a
+ * service tier, a prompt cache key, cache hints, `store`, `include`, encrypted reasoning, empty `metadata`, Anthropic's
+ * `context_management`), goes over loopback to a deployment of each API the simulator speaks (Chat Completions,
+ * Responses, Anthropic, Gemini, Bedrock, Ollama), streamed and whole, and each answers it: no translation makes a valid
+ * request invalid by the target's rules, which the simulator holds. Where the request rules a tool call out (no tools,
+ * a `none` choice, an instruction not to call tools under a choice that does not force one), no backend's reply calls
+ * one. A proxy before the simulator keeps what each backend was sent: the tier as the target names it (or none where
+ * it has none), the prompt cache key to the OpenAI APIs alone, the cache hints as Anthropic's `cache_control` and
+ * Bedrock's `cachePoint` (docs/adapters.md, "Request fields on every wire").
  */
 import { expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -16,18 +20,22 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { recordingProxy } from "../utils/recordingProxy.js"
 
 const model = "gpt-4o-mini"
 
 class Fixture extends Context.Service<Fixture, {
   readonly gateway: string
   readonly simulator: string
+  /** The bodies the backends were sent, in order. */
+  readonly sent: ReadonlyArray<string>
 }>()("test/GatewayToolFieldsFixture") {}
 
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ replyTokens: 4, reasoningTokens: 2 })
+    const proxy = yield* recordingProxy(simulator.url, "/")
     const deployment = (api: string, baseUrl: string) => [{
       model_name: model,
       api,
@@ -36,15 +44,15 @@ const fixture = Layer.effect(
       max_retries: 0
     }]
     const config = yield* ProviderConfig.fromJson({
-      chat: deployment("chat-completions", `${simulator.url}/v1`),
-      resp: deployment("responses", `${simulator.url}/v1`),
-      claude: deployment("anthropic", simulator.url),
-      google: deployment("gemini", simulator.url),
-      aws: deployment("bedrock", simulator.url),
-      ollama: deployment("ollama", simulator.url)
+      chat: deployment("chat-completions", `${proxy.url}/v1`),
+      resp: deployment("responses", `${proxy.url}/v1`),
+      claude: deployment("anthropic", proxy.url),
+      google: deployment("gemini", proxy.url),
+      aws: deployment("bedrock", proxy.url),
+      ollama: deployment("ollama", proxy.url)
     })
     const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
-    return { gateway: gateway.url, simulator: simulator.url }
+    return { gateway: gateway.url, simulator: simulator.url, sent: proxy.bodies }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 
@@ -67,7 +75,53 @@ interface ToolState {
   readonly emptyStop: boolean
   /** Whether an earlier turn called a tool and got its result (with tools offered now or not, as in a compaction). */
   readonly history: boolean
+  readonly fields: Fields
 }
+
+/** The fields besides the tools' that a request may carry, each where its API has it. */
+interface Fields {
+  /** The service tier asked for, as the dialect names it. */
+  readonly tier: string | undefined
+  /** A `prompt_cache_key` (Chat Completions, Responses). */
+  readonly cacheKey: boolean
+  /** `cache_control` on the system text and the last user text (Chat Completions, Anthropic). */
+  readonly cacheHints: boolean
+  /** `store` (Chat Completions, Responses; Responses asks for its reasoning encrypted when it is false). */
+  readonly store: boolean | undefined
+  /** An empty `metadata` (Chat Completions, Responses, Anthropic). */
+  readonly emptyMetadata: boolean
+  /** Anthropic's `context_management` (a beta): clear old tool uses. */
+  readonly contextManagement: boolean
+  /** A Responses deployment's encrypted reasoning item before the earlier turn's call (Responses, with history). */
+  readonly encryptedReasoning: boolean
+}
+
+const plain: Fields = {
+  tier: undefined,
+  cacheKey: false,
+  cacheHints: false,
+  store: undefined,
+  emptyMetadata: false,
+  contextManagement: false,
+  encryptedReasoning: false
+}
+
+const cacheKey = "zq-cache-key"
+const opaqueReasoning = "zq-opaque-reasoning"
+
+/** The fields of a dialect: each of `has` generated, the others left out. */
+const fieldsOf = (tiers: ReadonlyArray<string>, has: ReadonlyArray<Exclude<keyof Fields, "tier">>) =>
+  fc.record({
+    tier: tiers.length === 0 ? fc.constant(undefined) : fc.constantFrom(undefined, ...tiers),
+    cacheKey: has.includes("cacheKey") ? fc.boolean() : fc.constant(false),
+    cacheHints: has.includes("cacheHints") ? fc.boolean() : fc.constant(false),
+    store: has.includes("store") ? fc.constantFrom(undefined, true, false) : fc.constant(undefined),
+    emptyMetadata: has.includes("emptyMetadata") ? fc.boolean() : fc.constant(false),
+    contextManagement: has.includes("contextManagement") ? fc.boolean() : fc.constant(false),
+    encryptedReasoning: has.includes("encryptedReasoning") ? fc.boolean() : fc.constant(false)
+  })
+
+const openAiTiers = ["auto", "default", "flex", "scale", "priority", "fast"]
 
 // An earlier turn's call and its result.
 const earlier = "What is here?"
@@ -93,6 +147,8 @@ interface Dialect {
   readonly path: (model: string, stream: boolean) => string
   /** Text that a reply, whole or streamed, holds only when it calls a tool. */
   readonly callMarker: string
+  /** Headers the request goes with besides its key (a beta it uses). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 const states = (constraints: {
@@ -100,6 +156,7 @@ const states = (constraints: {
   readonly choice: (tools: ToolState["tools"]) => ReadonlyArray<ToolState["choice"]>
   readonly parallel: (tools: ToolState["tools"], choice: ToolState["choice"]) => boolean
   readonly reasoning: (choice: ToolState["choice"]) => boolean
+  readonly fields: fc.Arbitrary<Fields>
 }): fc.Arbitrary<ToolState> =>
   fc.constantFrom(...constraints.tools).chain((tools) =>
     fc.constantFrom(...constraints.choice(tools)).chain((choice) =>
@@ -112,7 +169,8 @@ const states = (constraints: {
           ? fc.constantFrom(true, false, undefined)
           : fc.constant(undefined),
         emptyStop: fc.boolean(),
-        history: fc.boolean()
+        history: fc.boolean(),
+        fields: constraints.fields
       })
     )
   )
@@ -121,6 +179,18 @@ const every: ReadonlyArray<ToolState["choice"]> = ["unset", "auto", "none", "req
 
 const openAiTools = [shell, read].map((name) => ({ type: "function", function: { name, parameters } }))
 
+/** A text as a string, or as one text block with a cache hint when the request has them. */
+const hinted = (state: ToolState, text: string) =>
+  state.fields.cacheHints ? [{ type: "text", text, cache_control: { type: "ephemeral" } }] : text
+
+/** The fields Chat Completions and Responses share. */
+const openAiFields = (fields: Fields) => ({
+  ...(fields.tier === undefined ? {} : { service_tier: fields.tier }),
+  ...(fields.cacheKey ? { prompt_cache_key: cacheKey } : {}),
+  ...(fields.store === undefined ? {} : { store: fields.store }),
+  ...(fields.emptyMetadata ? { metadata: {} } : {})
+})
+
 /** Chat Completions: no empty `tools` (OpenAI refuses one); without tools, a `none` choice at most. */
 const chat: Dialect = {
   name: "Chat Completions",
@@ -128,13 +198,14 @@ const chat: Dialect = {
     tools: ["absent", "offered"],
     choice: (tools) => tools === "offered" ? every : ["unset", "none"],
     parallel: (tools) => tools === "offered",
-    reasoning: () => true
+    reasoning: () => true,
+    fields: fieldsOf(openAiTiers, ["cacheKey", "cacheHints", "store", "emptyMetadata"])
   }),
   body: (state, model, stream) => ({
     model,
     stream,
     messages: [
-      { role: "system", content: systemText(state) },
+      { role: "system", content: hinted(state, systemText(state)) },
       ...(state.history
         ? [
           { role: "user", content: earlier },
@@ -142,8 +213,9 @@ const chat: Dialect = {
           { role: "tool", tool_call_id: "call_1", content: output }
         ]
         : []),
-      { role: "user", content: userText(state) }
+      { role: "user", content: hinted(state, userText(state)) }
     ],
+    ...openAiFields(state.fields),
     ...(state.tools === "offered" ? { tools: openAiTools } : {}),
     ...(state.choice === "unset"
       ? {}
@@ -166,17 +238,24 @@ const responses: Dialect = {
     tools: ["absent", "empty", "hosted", "offered"],
     choice: (tools) => tools === "offered" ? every : ["unset", "auto", "none", "required"],
     parallel: () => true,
-    reasoning: () => true
+    reasoning: () => true,
+    fields: fieldsOf(openAiTiers, ["cacheKey", "store", "emptyMetadata", "encryptedReasoning"])
   }),
   body: (state, model, stream) => ({
     model,
     stream,
     store: false,
+    ...openAiFields(state.fields),
+    // Without stored responses, a reasoning model's reasoning comes back encrypted for the next turn.
+    ...(state.fields.store !== true && state.reasoning ? { include: ["reasoning.encrypted_content"] } : {}),
     instructions: systemText(state),
     input: [
       ...(state.history
         ? [
           { role: "user", content: earlier },
+          ...(state.fields.encryptedReasoning
+            ? [{ type: "reasoning", id: "rs_1", summary: [], encrypted_content: opaqueReasoning }]
+            : []),
           { type: "function_call", call_id: "call_1", ...called },
           { type: "function_call_output", call_id: "call_1", output }
         ]
@@ -219,13 +298,19 @@ const messages: Dialect = {
     tools: ["absent", "empty", "offered"],
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: (tools, choice) => tools === "offered" && choice !== "unset" && choice !== "none",
-    reasoning: (choice) => choice !== "required" && choice !== "named"
+    reasoning: (choice) => choice !== "required" && choice !== "named",
+    fields: fieldsOf(["auto", "standard_only"], ["cacheHints", "emptyMetadata", "contextManagement"])
   }),
   body: (state, model, stream) => ({
     model,
     stream,
     max_tokens: 2048,
-    system: systemText(state),
+    system: hinted(state, systemText(state)),
+    ...(state.fields.tier === undefined ? {} : { service_tier: state.fields.tier }),
+    ...(state.fields.emptyMetadata ? { metadata: {} } : {}),
+    ...(state.fields.contextManagement
+      ? { context_management: { edits: [{ type: "clear_tool_uses_20250919" }] } }
+      : {}),
     messages: [
       ...(state.history
         ? [
@@ -234,7 +319,7 @@ const messages: Dialect = {
           { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: output }] }
         ]
         : []),
-      { role: "user", content: userText(state) }
+      { role: "user", content: hinted(state, userText(state)) }
     ],
     ...(state.tools === "absent"
       ? {}
@@ -244,7 +329,8 @@ const messages: Dialect = {
     ...(state.emptyStop ? { stop_sequences: [] } : {})
   }),
   path: () => "/v1/messages",
-  callMarker: "\"tool_use\""
+  callMarker: "\"tool_use\"",
+  headers: { "anthropic-beta": "context-management-2025-06-27" }
 }
 
 const geminiModes: Readonly<Record<ToolState["choice"], string>> = {
@@ -262,7 +348,8 @@ const gemini: Dialect = {
     tools: ["absent", "empty", "offered"],
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: () => false,
-    reasoning: () => true
+    reasoning: () => true,
+    fields: fc.constant(plain)
   }),
   body: (state) => ({
     systemInstruction: { parts: [{ text: systemText(state) }] },
@@ -305,13 +392,56 @@ const gemini: Dialect = {
 const dialects = [chat, responses, messages, gemini]
 
 /** A POST of `body` as JSON, its status and its whole text (a stream's every event). */
-const post = async (url: string, body: unknown) => {
+const post = async (url: string, body: unknown, headers: Readonly<Record<string, string>> = {}) => {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: "Bearer sk-any" },
+    headers: { "content-type": "application/json", authorization: "Bearer sk-any", ...headers },
     body: JSON.stringify(body)
   })
   return { status: response.status, text: await response.text() }
+}
+
+/** The service tier a client asked for, in the OpenAI names the library reads every dialect's into. */
+const asked = (tier: string) => tier === "standard_only" ? "default" : tier
+
+// What Anthropic and Bedrock are sent for each tier; a tier not here is not sent to them.
+const anthropicTier: Readonly<Record<string, string>> = {
+  auto: "auto",
+  default: "standard_only",
+  flex: "standard_only",
+  priority: "auto",
+  fast: "auto",
+  scale: "auto"
+}
+const bedrockTier: Readonly<Record<string, string>> = {
+  default: "default",
+  flex: "flex",
+  priority: "priority",
+  fast: "priority"
+}
+
+/** The body `backend` was sent holds the request's fields as the target takes them (docs/adapters.md). */
+const sentAsTheTableSays = (backend: string, fields: Fields, text: string, where: string) => {
+  const body = JSON.parse(text) as Record<string, unknown>
+  const tier = fields.tier === undefined ? undefined : asked(fields.tier)
+  const sentTier = backend === "aws"
+    ? (body["serviceTier"] as { type?: string } | undefined)?.type
+    : body["service_tier"]
+  const expected = tier === undefined || backend === "google" || backend === "ollama"
+    ? undefined
+    : backend === "claude"
+    ? anthropicTier[tier]
+    : backend === "aws"
+    ? bedrockTier[tier]
+    : tier
+  expect(sentTier, `${where}: the tier sent`).toBe(expected)
+  if (backend === "google" || backend === "ollama") expect(text, where).not.toMatch(/service_?[tT]ier/)
+  const openAi = backend === "chat" || backend === "resp"
+  expect(text.includes(cacheKey), `${where}: the prompt cache key sent`).toBe(fields.cacheKey && openAi)
+  if (fields.cacheHints && backend === "claude") expect(text, where).toContain("cache_control")
+  if (fields.cacheHints && backend === "aws") expect(text, where).toContain("cachePoint")
+  if (backend !== "resp") expect(text, where).not.toContain(opaqueReasoning)
+  expect(text, where).not.toContain("context_management")
 }
 
 /** A stream's failure after its start: an error event of any of the dialects. */
@@ -324,15 +454,27 @@ const failedInStream = (text: string) => /"error":\s*\{|response\.failed|event: 
  */
 const acceptedEverywhere = async (dialect: Dialect, urls: Fixture["Service"], state: ToolState) => {
   for (const stream of [false, true]) {
-    const direct = await post(`${urls.simulator}${dialect.path(model, stream)}`, dialect.body(state, model, stream))
+    const direct = await post(
+      `${urls.simulator}${dialect.path(model, stream)}`,
+      dialect.body(state, model, stream),
+      dialect.headers
+    )
     expect(direct.status, `${dialect.name} itself: ${direct.text}`).toBe(200)
     for (const backend of backends) {
       const name = `${backend}/${model}`
-      const answer = await post(`${urls.gateway}${dialect.path(name, stream)}`, dialect.body(state, name, stream))
+      const before = urls.sent.length
+      const answer = await post(
+        `${urls.gateway}${dialect.path(name, stream)}`,
+        dialect.body(state, name, stream),
+        dialect.headers
+      )
       const where = `${dialect.name} -> ${backend}, ${stream ? "streamed" : "whole"}, ${JSON.stringify(state)}`
       expect(answer.status, `${where}: ${answer.text}`).toBe(200)
       expect(failedInStream(answer.text), `${where}: ${answer.text}`).toBe(false)
       if (ruledOut(state)) expect(answer.text.includes(dialect.callMarker), `${where}: ${answer.text}`).toBe(false)
+      const sent = urls.sent.slice(before)
+      expect(sent.length, where).toBe(1)
+      sentAsTheTableSays(backend, state.fields, sent[0]!, where)
     }
   }
 }
@@ -362,7 +504,8 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
           reasoning: true,
           parallel: false,
           emptyStop: false,
-          history: true
+          history: true,
+          fields: plain
         }
         yield* Effect.promise(() => acceptedEverywhere(responses, urls, state))
       }))
@@ -377,7 +520,8 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
           reasoning: false,
           parallel: undefined,
           emptyStop: false,
-          history: false
+          history: false,
+          fields: plain
         }
         for (const dialect of dialects) {
           for (const backend of backends) {

@@ -1097,6 +1097,32 @@ describe("the simulator's request errors", () => {
     read(decodeConverse({ messages, toolConfig: { tools, toolChoice: { any: {} } } }, { modelId: "m" }))
   })
 
+  it("a service tier: each API takes the tiers its reference lists and refuses any other, naming the field", () => {
+    const converse = (serviceTier: unknown) =>
+      decodeConverse({ messages: [{ role: "user", content: [{ text: "hi" }] }], serviceTier }, { modelId: "m" })
+    for (const tier of ["auto", "default", "flex", "scale", "priority", "fast"]) {
+      read(decodeChat({ model: "m", messages: hi, service_tier: tier }))
+      read(decodeResponses(responses({ service_tier: tier })))
+    }
+    for (const tier of ["auto", "standard_only"]) read(decodeMessages(claude({ service_tier: tier })))
+    for (const type of ["priority", "default", "flex", "reserved"]) read(converse({ type }))
+    const openAi = {
+      _tag: "InvalidRequest",
+      message: "Invalid value: \"standard_only\". Supported values are: 'auto', 'default', 'flex', 'scale', " +
+        "'priority' and 'fast'.",
+      param: "service_tier",
+      code: "invalid_value"
+    }
+    expect(failed(decodeChat({ model: "m", messages: hi, service_tier: "standard_only" }))).toEqual(openAi)
+    expect(failed(decodeResponses(responses({ service_tier: "standard_only" })))).toEqual(openAi)
+    for (const tier of ["default", "priority", "flex"]) {
+      expect(failed(decodeMessages(claude({ service_tier: tier }))), tier).toMatchObject({ param: "service_tier" })
+    }
+    for (const type of ["auto", "fast", "standard"]) {
+      expect(failed(converse({ type })), type).toMatchObject({ param: "serviceTier.type" })
+    }
+  })
+
   it("Bedrock: tool calls or results in the turns need a toolConfig", () => {
     const loop = [
       { role: "user", content: [{ text: "hi" }] },

@@ -5,7 +5,7 @@
  * server adds past the wire's shape (one message at least, a positive integer
  * limit, `stream_options` only with `stream`, a `tool_choice` among the
  * `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
- * tools), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
+ * tools, a `service_tier` among its tiers), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
  * words it, naming the offending field.
  */
 import * as Result from "effect/Result"
@@ -17,7 +17,7 @@ import { bracketed, type Refused } from "../../schemaCheck.js"
 import { checkCreateRequest, type CreateRequest, toRequest } from "../../wire/openAiChat/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
-import { outputFormatError } from "../openAiRequest.js"
+import { outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, type InvalidRequest, isRecord, typeName, valueAt } from "../requestChecks.js"
 
 type Wire = typeof CreateRequest.Type
@@ -154,7 +154,7 @@ function ruleError(wire: Wire): ApiError | undefined {
       return maxTokensError(name, value)
     }
   }
-  const broken = toolFieldError(wire)
+  const broken = toolFieldError(wire) ?? serviceTierError(wire.service_tier)
   if (broken !== undefined) return broken
   // vLLM's OpenAI-compatible server: `continue_final_message` cannot go with `add_generation_prompt`, true by default.
   if (wire.continue_final_message === true && wire.add_generation_prompt !== false) {

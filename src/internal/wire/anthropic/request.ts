@@ -22,9 +22,9 @@
  * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
  * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`
  * `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format,
- * `metadata.user_id` the `user`, `tool_choice.disable_parallel_tool_use` the opposite of `parallelToolCalls`. A
- * block's `cache_control` becomes its part's, system message's, tool result's or
- * tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level `cache_control` (automatic
+ * `metadata.user_id` the `user`, `tool_choice.disable_parallel_tool_use` the opposite of `parallelToolCalls`,
+ * `service_tier` the `serviceTier` (`standard_only` as `default`). A block's `cache_control` becomes its part's,
+ * system message's, tool result's or tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level `cache_control` (automatic
  * caching, which the API applies to the last cacheable block) the last message's, on its last part. Not carried:
  * `top_k`, a tool result's `is_error`, `context_management` and any other field not read
  * (accepted and left out).
@@ -46,6 +46,7 @@ import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } fro
 import type * as Media from "../../tokens/media.js"
 import type { Origin } from "../dialect.js"
 import { outputTool } from "../outputTool.js"
+import * as ServiceTier from "../serviceTier.js"
 import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
@@ -163,7 +164,9 @@ export const WireMessagesRequest = Schema.Struct({
   top_p: maybe(Schema.Number),
   stop_sequences: maybe(Schema.Array(Schema.String)),
   stream: maybe(Schema.Boolean),
-  metadata: maybe(Schema.Struct({ user_id: maybe(Schema.String) }))
+  metadata: maybe(Schema.Struct({ user_id: maybe(Schema.String) })),
+  // The Messages reference's two values; any other is refused, as the API refuses it.
+  service_tier: maybe(Schema.Literals(["auto", "standard_only"]))
 })
 
 /** The `count_tokens` body: a Messages body's prompt; the fields that shape a reply are not read. */
@@ -465,6 +468,9 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
   set(request, "user", body.metadata?.user_id)
   // Claude Code names its session there: the conversation a router with affinity keeps on one deployment.
   set(request, "session", body.metadata?.user_id)
+  if (body.service_tier !== null && body.service_tier !== undefined) {
+    request.serviceTier = ServiceTier.fromAnthropic(body.service_tier)
+  }
   return Result.succeed(request)
 }
 
@@ -806,6 +812,7 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   a forced tool with thinking on): both throw `RequestError`. `json_object`
  *   has no equivalent and is not sent (ask for JSON in the prompt).
  * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
+ * - `serviceTier` becomes `service_tier` `auto` or `standard_only` where it has one (`wire/serviceTier.ts`).
  * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
  *   mid-conversation system message) when `systemInPlace` and the API's placement rules allow it there;
  *   otherwise it joins the top-level `system`, after the leading ones.
@@ -857,6 +864,8 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
     if (choice !== undefined) body["tool_choice"] = choice
   }
   if (request.user !== undefined) body["metadata"] = { user_id: request.user }
+  const tier = ServiceTier.toAnthropic(request.serviceTier)
+  if (tier !== undefined) body["service_tier"] = tier
   if (options.stream) body["stream"] = true
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body

@@ -31,7 +31,8 @@
  * `toolChoice: {tool}` naming it (for the models that take a tool choice: Anthropic Claude, Mistral Large...), and
  * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
  * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. Not carried:
- * `seed`, `user`, `reasoningEffort`, `promptCacheKey`. `providerOptions` merge into the body
+ * `seed`, `user`, `reasoningEffort`, `promptCacheKey`. `serviceTier` is `serviceTier.type` where Converse has the
+ * tier (`wire/serviceTier.ts`). `providerOptions` merge into the body
  * (`additionalModelRequestFields`...).
  *
  * The stop reasons: `end_turn` and `stop_sequence` are `stop`, `tool_use` `tool_calls`, `max_tokens` and
@@ -68,6 +69,7 @@ import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
+import * as ServiceTier from "../serviceTier.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 
 export { isRecord, type JsonRecord, ShapeError }
@@ -183,7 +185,9 @@ export const ConverseRequest = Schema.Struct({
       any: maybe(JsonObject),
       tool: maybe(Schema.Struct({ name: Schema.String }))
     }))
-  }))
+  })),
+  // The `ServiceTier` reference's values; any other is refused, as the API refuses it.
+  serviceTier: maybe(Schema.Struct({ type: Schema.Literals(["priority", "default", "flex", "reserved"]) }))
 })
 
 /** A `Converse` body as its schema reads it. */
@@ -475,6 +479,7 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
       : toolChoiceOf(toolConfig.toolChoice)
     if (choice !== undefined) request.toolChoice = choice
   }
+  if (body.serviceTier !== undefined && body.serviceTier !== null) request.serviceTier = body.serviceTier.type
   return Result.succeed(request)
 }
 
@@ -669,6 +674,7 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
  * | no tool to call, tool calls and results in the history | those as text, which Converse takes without tools |
  * | `parallelToolCalls` | not sent: Converse has no such setting |
  * | `stop` empty | no `stopSequences` |
+ * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
@@ -729,6 +735,8 @@ export function requestBody(request: ChatRequest): JsonRecord {
     const choice = request.toolChoice === undefined ? undefined : toolChoiceBody(request.toolChoice)
     body["toolConfig"] = choice === undefined ? { tools: specs } : { tools: specs, toolChoice: choice }
   }
+  const tier = ServiceTier.toBedrock(request.serviceTier)
+  if (tier !== undefined) body["serviceTier"] = tier
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
   return body
 }

@@ -827,6 +827,7 @@ export function mergeOptions(target: JsonRecord, options: Readonly<Record<string
  * | `toolChoice`, with tools | `toolConfig.functionCallingConfig`: `AUTO`, `NONE`, `ANY`, `ANY` with the one name |
  * | `parallelToolCalls` | not sent: Gemini has no such setting |
  * | `stop` empty | no `stopSequences` |
+ * | `serviceTier`, `promptCacheKey`, `previousResponse` | not sent: no such request field (`wire/serviceTier.ts`) |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages

@@ -132,6 +132,7 @@ export const ChatBody = Schema.Struct({
   seed: maybe(Schema.Number),
   user: maybe(Schema.String),
   prompt_cache_key: maybe(Schema.String),
+  service_tier: maybe(Schema.String),
   parallel_tool_calls: maybe(Schema.Boolean),
   // vLLM's flags for going on from a last assistant message (`requestBody`'s prefill).
   continue_final_message: maybe(Schema.Boolean),
@@ -332,6 +333,7 @@ export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest
   // The conversation a router with affinity keeps on the deployment whose cache it warmed.
   set(request, "session", body.prompt_cache_key)
   set(request, "promptCacheKey", body.prompt_cache_key)
+  set(request, "serviceTier", body.service_tier)
   return Result.succeed(request)
 }
 
@@ -518,6 +520,7 @@ export interface BodyOptions {
  * | `toolChoice`, with tools | `tool_choice` `auto`, `none`, `required`, `{type: "function", function: {name}}` |
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
  * | `stop` empty | no `stop` |
+ * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
  *
  * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
  */
@@ -539,6 +542,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.seed !== undefined) body["seed"] = request.seed
   if (request.user !== undefined) body["user"] = request.user
   if (options.promptCacheKey && request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
+  if (request.serviceTier !== undefined) body["service_tier"] = request.serviceTier
   if (options.stream) {
     body["stream"] = true
     if (options.includeUsage) body["stream_options"] = { include_usage: true }

@@ -220,6 +220,7 @@ export const WireResponsesRequest = Schema.Struct({
   metadata: maybe(Schema.Record(Schema.String, Schema.String)),
   user: maybe(Schema.String),
   prompt_cache_key: maybe(Schema.String),
+  service_tier: maybe(Schema.String),
   stream: maybe(Schema.Boolean),
   previous_response_id: maybe(Schema.String),
   /** What the response should carry besides its output (`reasoning.encrypted_content`...). */
@@ -575,6 +576,7 @@ export function toRequest(
   set(request, "topP", body.top_p)
   set(request, "user", body.user)
   set(request, "promptCacheKey", body.prompt_cache_key)
+  set(request, "serviceTier", body.service_tier)
   return Result.succeed(request)
 }
 
@@ -764,6 +766,7 @@ function offersTools(request: ChatRequest): boolean {
  * | no `tools` (or none), none passed on | no `tools`, `tool_choice` or `parallel_tool_calls`: no tool, no call |
  * | `toolChoice`, with tools | `tool_choice`: `auto`, `none`, `required`, `{type: "function", name}` |
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
+ * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
   const { previous } = options
@@ -795,6 +798,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   }
   if (request.user !== undefined) body["user"] = request.user
   if (request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
+  if (request.serviceTier !== undefined) body["service_tier"] = request.serviceTier
   if (options.stream) body["stream"] = true
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   // Hosted tools are billed per call: a request with them and no bound of its own makes no more calls than a budget
