@@ -25,6 +25,7 @@ import { AnthropicStreamParser, StreamEvent } from "../../src/internal/wire/anth
 import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
 import type { LlmError } from "../../src/LlmError.js"
 import * as Domain from "../../src/Message.js"
+import { breakpointsIn } from "../utils/breakpoints.js"
 import { junk, loose } from "../utils/nearMiss.js"
 import { read } from "../utils/results.js"
 import type { Written } from "../utils/sdkTypes.js"
@@ -166,15 +167,38 @@ const expected = (original: ChatRequest): ChatRequest => {
 
 const isMessagesRequest = Schema.is(WireMessagesRequest)
 
+// Six breakpoints: two tools', the system's and three parts'; the wire takes four.
+const sixBreakpoints: ChatRequest = {
+  messages: [
+    { role: "system", content: "Rules", cache: {} },
+    {
+      role: "user",
+      content: ["a", "b", "c"].map((text) => ({ type: "text" as const, text, cache: {} }))
+    }
+  ],
+  tools: ["f", "g"].map((name) => ({ name, parameters: { type: "object" }, cache: {} }))
+}
+
 describe("internal/wire/anthropic: the request both ways", () => {
   it("a request encoded for the wire decodes back to itself", () => {
     fc.assert(fc.property(request, (original) => {
+      // Of more breakpoints, the last four are sent (below).
+      fc.pre(breakpointsIn(original) <= 4)
       const body = requestBody(original, { model: "claude-test", stream: true, maxTokens: 4096, systemInPlace: false })
       expect(isMessagesRequest(body)).toBe(true)
       if (!isMessagesRequest(body)) return
       expect(Result.getOrThrow(toRequest(body))).toEqual(expected(original))
       expect(body.stream).toBe(true)
     }))
+  })
+
+  it("of more than four breakpoints, the last four in the prompt's order (tools, system, messages) are sent", () => {
+    const body = requestBody(sixBreakpoints, { model: "m", stream: false, maxTokens: 64, systemInPlace: false })
+    const marked = (blocks: unknown) =>
+      (blocks as ReadonlyArray<Record<string, unknown>>).map((block) => block["cache_control"] !== undefined)
+    expect(marked(body["tools"])).toEqual([false, false])
+    expect(marked(body["system"])).toEqual([true])
+    expect(marked((body["messages"] as ReadonlyArray<{ content: unknown }>)[0]!.content)).toEqual([true, true, true])
   })
 
   it("a system message in its place comes back in its place", () => {

@@ -1123,6 +1123,27 @@ describe("the simulator's request errors", () => {
     }
   })
 
+  it("Anthropic Messages: at most four cache_control blocks, the top-level one (automatic caching) among them", () => {
+    const hinted = (count: number) =>
+      Array.from({ length: count }, (_, i) => ({ type: "text", text: `t${i}`, cache_control: { type: "ephemeral" } }))
+    const withBlocks = (count: number, top: boolean) =>
+      claude({
+        system: hinted(1),
+        messages: [{ role: "user", content: hinted(count - 1) }],
+        ...(top ? { cache_control: { type: "ephemeral" } } : {})
+      })
+    read(decodeMessages(withBlocks(4, false)))
+    read(decodeMessages(withBlocks(3, true)))
+    for (const [count, top] of [[5, false], [4, true]] as const) {
+      expect(failed(decodeMessages(withBlocks(count, top)))).toEqual({
+        _tag: "InvalidRequest",
+        message: "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+        param: "cache_control",
+        code: undefined
+      })
+    }
+  })
+
   it("Bedrock: tool calls or results in the turns need a toolConfig", () => {
     const loop = [
       { role: "user", content: [{ text: "hi" }] },

@@ -5,18 +5,21 @@
  * up to 1, a thinking budget of at least 1024 and below `max_tokens`, a mid-conversation system message only for the
  * models that take one and where they take it, every `tool_use` answered in the next turn, a thinking block sent back
  * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
- * forcing a tool with thinking on), and reduced to a `Reply.Prompt`. What is
+ * forcing a tool with thinking on, at most four `cache_control` blocks), and reduced to a `Reply.Prompt`. What is
  * wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import type { JsonRecord } from "../../providers/wire.js"
 import type { Refused } from "../../schemaCheck.js"
 import {
   type AnyBody,
+  breakpointBlocks,
   checkCount,
   checkMessages,
+  maxBreakpoints,
   minThinkingBudget,
   takesMidConversationSystem,
   toRequest
@@ -182,6 +185,15 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   }
   const choiceBroken = toolChoiceError(wire)
   if (choiceBroken !== undefined) return choiceBroken
+  // The top-level one (automatic caching) takes one of the four too.
+  const automatic = wire.cache_control === undefined || wire.cache_control === null ? 0 : 1
+  const breakpoints = breakpointBlocks(wire as unknown as JsonRecord).length + automatic
+  if (breakpoints > maxBreakpoints) {
+    return invalid(
+      `A maximum of ${maxBreakpoints} blocks with cache_control may be provided. Found ${breakpoints}.`,
+      "cache_control"
+    )
+  }
   const thinking = wire.thinking
   if (thinking?.type !== "enabled") return undefined
   const budget = thinking.budget_tokens

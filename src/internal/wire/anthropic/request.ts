@@ -47,7 +47,7 @@ import type * as Media from "../../tokens/media.js"
 import type { Origin } from "../dialect.js"
 import { outputTool } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
-import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
+import { isRecord, type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
 // The schema, and decoding
@@ -817,7 +817,8 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   mid-conversation system message) when `systemInPlace` and the API's placement rules allow it there;
  *   otherwise it joins the top-level `system`, after the leading ones.
  * - A `cache` breakpoint becomes `cache_control` on its block: a system message's text block (the system is then
- *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block.
+ *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block. Of more than
+ *   four (`maxBreakpoints`), the last four in the prompt's order (tools, system, messages) are sent.
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
   const { system, turns } = messagesOf(request.messages, options.systemInPlace)
@@ -867,8 +868,48 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   const tier = ServiceTier.toAnthropic(request.serviceTier)
   if (tier !== undefined) body["service_tier"] = tier
   if (options.stream) body["stream"] = true
+  keepLastBreakpoints(body)
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
+}
+
+/**
+ * The most `cache_control` blocks a Messages request may hold (Anthropic's prompt caching guide: four breakpoints),
+ * which a client of another dialect (a Chat Completions one's `cache_control` on every part) may pass.
+ */
+export const maxBreakpoints = 4
+
+/** Where each block of `body` that holds a `cache_control` is (its list and index), in the prompt's order. */
+export function breakpointBlocks(body: JsonRecord): ReadonlyArray<readonly [Array<unknown>, number]> {
+  const places: Array<readonly [Array<unknown>, number]> = []
+  const take = (list: unknown) => {
+    if (!Array.isArray(list)) return
+    list.forEach((block, i) => {
+      if (!isRecord(block)) return
+      if (block["cache_control"] !== undefined && block["cache_control"] !== null) places.push([list, i])
+      // A tool result's own blocks may hold one too.
+      if (block["type"] === "tool_result") take(block["content"])
+    })
+  }
+  // The prompt's order: tools, system, messages.
+  take(body["tools"])
+  take(body["system"])
+  for (const message of Array.isArray(body["messages"]) ? body["messages"] : []) {
+    if (isRecord(message)) take(message["content"])
+  }
+  return places
+}
+
+/**
+ * `body` with its breakpoints but the last `maxBreakpoints` left out, which cache the longest prefixes; a block is
+ * replaced by a copy, as a kept block (a signed thinking block) may be shared.
+ */
+function keepLastBreakpoints(body: JsonRecord): void {
+  const places = breakpointBlocks(body)
+  for (const [list, i] of places.slice(0, Math.max(0, places.length - maxBreakpoints))) {
+    const { cache_control: _dropped, ...rest } = list[i] as JsonRecord
+    list[i] = rest
+  }
 }
 
 // The fields of a Messages body that `count_tokens` takes too; it refuses the others (`max_tokens`, `stream`...).

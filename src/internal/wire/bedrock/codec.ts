@@ -675,6 +675,7 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
  * | `parallelToolCalls` | not sent: Converse has no such setting |
  * | `stop` empty | no `stopSequences` |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
+ * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
@@ -737,8 +738,32 @@ export function requestBody(request: ChatRequest): JsonRecord {
   }
   const tier = ServiceTier.toBedrock(request.serviceTier)
   if (tier !== undefined) body["serviceTier"] = tier
+  keepLastCachePoints(body)
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
   return body
+}
+
+/**
+ * The most `cachePoint` blocks a Converse request is sent: Bedrock's prompt caching guide allows four checkpoints
+ * (Anthropic's limit, for its models), which a client of another dialect (a Chat Completions one's `cache_control` on
+ * every part) may pass.
+ */
+const maxCachePoints = 4
+
+/** `body` with its cache points but the last `maxCachePoints` (tools, system, messages, in order) left out. */
+function keepLastCachePoints(body: JsonRecord): void {
+  const places: Array<readonly [Array<unknown>, number]> = []
+  const take = (list: unknown) => {
+    if (!Array.isArray(list)) return
+    list.forEach((block, i) => {
+      if (isRecord(block) && block["cachePoint"] !== undefined) places.push([list, i])
+    })
+  }
+  take((body["toolConfig"] as JsonRecord | undefined)?.["tools"])
+  take(body["system"])
+  for (const turn of body["messages"] as ReadonlyArray<JsonRecord>) take(turn["content"])
+  // Backwards, so that each index still names its block.
+  for (const [list, i] of places.slice(0, Math.max(0, places.length - maxCachePoints)).reverse()) list.splice(i, 1)
 }
 
 // ---------------------------------------------------------------------------
