@@ -90,10 +90,12 @@ interface Fields {
   readonly store: boolean | undefined
   /** An empty `metadata` (Chat Completions, Responses, Anthropic). */
   readonly emptyMetadata: boolean
-  /** Anthropic's `context_management` (a beta): clear old tool uses. */
+  /** `context_management`: Anthropic's beta (clear old tool uses), the Responses API's server-side compaction. */
   readonly contextManagement: boolean
   /** A Responses deployment's encrypted reasoning item before the earlier turn's call (Responses, with history). */
   readonly encryptedReasoning: boolean
+  /** A user message before the last one, two in a row (as Codex sends its environment before the prompt). */
+  readonly twoUsers: boolean
 }
 
 const plain: Fields = {
@@ -103,10 +105,12 @@ const plain: Fields = {
   store: undefined,
   emptyMetadata: false,
   contextManagement: false,
-  encryptedReasoning: false
+  encryptedReasoning: false,
+  twoUsers: false
 }
 
 const cacheKey = "zq-cache-key"
+const environment = "<environment_context>cwd: /repo</environment_context>"
 const opaqueReasoning = "zq-opaque-reasoning"
 
 /** The fields of a dialect: each of `has` generated, the others left out. */
@@ -118,7 +122,8 @@ const fieldsOf = (tiers: ReadonlyArray<string>, has: ReadonlyArray<Exclude<keyof
     store: has.includes("store") ? fc.constantFrom(undefined, true, false) : fc.constant(undefined),
     emptyMetadata: has.includes("emptyMetadata") ? fc.boolean() : fc.constant(false),
     contextManagement: has.includes("contextManagement") ? fc.boolean() : fc.constant(false),
-    encryptedReasoning: has.includes("encryptedReasoning") ? fc.boolean() : fc.constant(false)
+    encryptedReasoning: has.includes("encryptedReasoning") ? fc.boolean() : fc.constant(false),
+    twoUsers: fc.boolean()
   })
 
 const openAiTiers = ["auto", "default", "flex", "scale", "priority", "fast"]
@@ -228,6 +233,7 @@ const chat: Dialect = {
           { role: "tool", tool_call_id: "call_1", content: output }
         ]
         : []),
+      ...(state.fields.twoUsers ? [{ role: "user", content: environment }] : []),
       { role: "user", content: everyPartHinted(state, userText(state)) }
     ],
     ...openAiFields(state.fields),
@@ -255,7 +261,7 @@ const responses: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset", "auto", "none", "required"],
     parallel: () => true,
     reasoning: () => true,
-    fields: fieldsOf(openAiTiers, ["cacheKey", "store", "emptyMetadata", "encryptedReasoning"])
+    fields: fieldsOf(openAiTiers, ["cacheKey", "store", "emptyMetadata", "encryptedReasoning", "contextManagement"])
   }),
   body: (state, model, stream) => ({
     model,
@@ -264,6 +270,10 @@ const responses: Dialect = {
     ...openAiFields(state.fields),
     // Without stored responses, a reasoning model's reasoning comes back encrypted for the next turn.
     ...(state.fields.store !== true && state.reasoning ? { include: ["reasoning.encrypted_content"] } : {}),
+    // Server-side compaction (OpenAI's context management guide).
+    ...(state.fields.contextManagement
+      ? { context_management: [{ type: "compaction", compact_threshold: 200_000 }] }
+      : {}),
     instructions: systemText(state),
     input: [
       ...(state.history
@@ -276,6 +286,7 @@ const responses: Dialect = {
           { type: "function_call_output", call_id: "call_1", output }
         ]
         : []),
+      ...(state.fields.twoUsers ? [{ role: "user", content: environment }] : []),
       { role: "user", content: userText(state) }
     ],
     ...(state.tools === "absent" ? {} : { tools: responsesTools[state.tools] }),
@@ -336,6 +347,7 @@ const messages: Dialect = {
           { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: output }] }
         ]
         : []),
+      ...(state.fields.twoUsers ? [{ role: "user", content: environment }] : []),
       { role: "user", content: hinted(state, userText(state)) }
     ],
     ...(state.tools === "absent"
@@ -367,7 +379,7 @@ const gemini: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: () => false,
     reasoning: () => true,
-    fields: fc.constant(plain)
+    fields: fieldsOf([], [])
   }),
   body: (state) => ({
     systemInstruction: { parts: [{ text: systemText(state) }] },
@@ -379,6 +391,7 @@ const gemini: Dialect = {
           { role: "user", parts: [{ functionResponse: { name: shell, response: { output } } }] }
         ]
         : []),
+      ...(state.fields.twoUsers ? [{ role: "user", parts: [{ text: environment }] }] : []),
       { role: "user", parts: [{ text: userText(state) }] }
     ],
     ...(state.tools === "absent"

@@ -242,6 +242,24 @@ describe("Bedrock Converse codec", () => {
     }))
   })
 
+  it("messages of one role in a row share a turn, as Converse wants the roles to alternate", () => {
+    const body = Codec.requestBody({
+      messages: [
+        { role: "user", content: "environment" },
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "prompt" },
+        { role: "assistant", content: "one" },
+        { role: "assistant", content: "two" },
+        { role: "user", content: "again" }
+      ]
+    })
+    expect(body["messages"]).toEqual([
+      { role: "user", content: [{ text: "environment" }, { text: "prompt" }] },
+      { role: "assistant", content: [{ text: "one" }, { text: "two" }] },
+      { role: "user", content: [{ text: "again" }] }
+    ])
+  })
+
   it("of more than four breakpoints, the last four cachePoints (tools, system, messages, in order) are sent", () => {
     const body = Codec.requestBody({
       messages: [

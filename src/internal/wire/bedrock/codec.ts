@@ -15,8 +15,8 @@
  *   `:exception-type`, which `LlmError.fromHttpFailure` reads).
  *
  * The request mapping: system messages are `system` text blocks; a tool message is a `toolResult` block of the user
- * turn that follows the calls (the results of one turn, and a user message after them, share that turn, as Converse
- * wants roles to alternate); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
+ * turn that follows the calls (messages of one role in a row share a turn, as Converse wants roles to alternate: the
+ * results of one turn and a user message after them, two user messages, two assistant messages); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
  * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
  * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL), PDFs and text
  * documents as `document` blocks named by their `document.title` (else `document <n>`; a name once in a request, as
@@ -681,8 +681,15 @@ export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
   const system: Array<JsonRecord> = []
   const turns: Array<{ readonly role: "user" | "assistant"; readonly content: Array<JsonRecord> }> = []
-  // The user turn open for more blocks: after tool results, the next user message joins their turn.
-  let open: Array<JsonRecord> | undefined
+  // Converse wants the roles to alternate: a message of the last turn's role joins that turn (a user message after
+  // tool results, two user messages in a row, an assistant message after another).
+  const turnOf = (role: "user" | "assistant"): Array<JsonRecord> => {
+    const last = turns.at(-1)
+    if (last?.role === role) return last.content
+    const content: Array<JsonRecord> = []
+    turns.push({ role, content })
+    return content
+  }
   const names: Names = { named: new Map(), titles: givenTitles(messages), untitled: 0 }
   const tools = request.tools ?? []
   const output = outputTool(request, "Bedrock")
@@ -697,12 +704,10 @@ export function requestBody(request: ChatRequest): JsonRecord {
         if (message.cache !== undefined) system.push(cachePoint)
         break
       case "user":
-        if (open === undefined) turns.push({ role: "user", content: open = [] })
-        userBlocks(message.content, where, open, names)
-        open = undefined
+        userBlocks(message.content, where, turnOf("user"), names)
         break
-      case "tool":
-        if (open === undefined) turns.push({ role: "user", content: open = [] })
+      case "tool": {
+        const open = turnOf("user")
         if (callable) {
           open.push({
             toolResult: { toolUseId: message.toolCallId, content: resultBlocks(message.content, where, names) }
@@ -712,9 +717,9 @@ export function requestBody(request: ChatRequest): JsonRecord {
           resultAsText(message, where, open, names)
         }
         break
+      }
       case "assistant":
-        open = undefined
-        turns.push({ role: "assistant", content: assistantBlocks(message, where, callable) })
+        turnOf("assistant").push(...assistantBlocks(message, where, callable))
     }
   }
   const body: JsonRecord = { messages: turns }
