@@ -96,6 +96,10 @@ interface Fields {
   readonly encryptedReasoning: boolean
   /** A user message before the last one, two in a row (as Codex sends its environment before the prompt). */
   readonly twoUsers: boolean
+  /** A temperature, within the dialect's range (Anthropic's up to 1, the others' up to 2). */
+  readonly temperature: number | undefined
+  /** A reply's limit, from the dialect's least (the Responses API's 16, the others' 1). */
+  readonly limit: number | undefined
 }
 
 const plain: Fields = {
@@ -106,17 +110,28 @@ const plain: Fields = {
   emptyMetadata: false,
   contextManagement: false,
   encryptedReasoning: false,
-  twoUsers: false
+  twoUsers: false,
+  temperature: undefined,
+  limit: undefined
 }
 
 const cacheKey = "zq-cache-key"
 const environment = "<environment_context>cwd: /repo</environment_context>"
 const opaqueReasoning = "zq-opaque-reasoning"
 
-/** The fields of a dialect: each of `has` generated, the others left out. */
-const fieldsOf = (tiers: ReadonlyArray<string>, has: ReadonlyArray<Exclude<keyof Fields, "tier">>) =>
+/** The fields of a dialect: its tiers, temperatures and limits, each of `has` generated, the others left out. */
+const fieldsOf = (
+  ranges: {
+    readonly tiers: ReadonlyArray<string>
+    readonly temperatures: ReadonlyArray<number>
+    readonly limits: ReadonlyArray<number>
+  },
+  has: ReadonlyArray<Exclude<keyof Fields, "tier" | "twoUsers" | "temperature" | "limit">>
+) =>
   fc.record({
-    tier: tiers.length === 0 ? fc.constant(undefined) : fc.constantFrom(undefined, ...tiers),
+    temperature: fc.constantFrom(undefined, ...ranges.temperatures),
+    limit: fc.constantFrom(undefined, ...ranges.limits),
+    tier: fc.constantFrom(undefined, ...ranges.tiers),
     cacheKey: has.includes("cacheKey") ? fc.boolean() : fc.constant(false),
     cacheHints: has.includes("cacheHints") ? fc.boolean() : fc.constant(false),
     store: has.includes("store") ? fc.constantFrom(undefined, true, false) : fc.constant(undefined),
@@ -127,6 +142,7 @@ const fieldsOf = (tiers: ReadonlyArray<string>, has: ReadonlyArray<Exclude<keyof
   })
 
 const openAiTiers = ["auto", "default", "flex", "scale", "priority", "fast"]
+const upToTwo = [0, 0.7, 1, 1.5, 2]
 
 // An earlier turn's call and its result.
 const earlier = "What is here?"
@@ -205,6 +221,7 @@ const everyPartHinted = (state: ToolState, text: string) =>
 
 /** The fields Chat Completions and Responses share. */
 const openAiFields = (fields: Fields) => ({
+  ...(fields.temperature === undefined ? {} : { temperature: fields.temperature }),
   ...(fields.tier === undefined ? {} : { service_tier: fields.tier }),
   ...(fields.cacheKey ? { prompt_cache_key: cacheKey } : {}),
   ...(fields.store === undefined ? {} : { store: fields.store }),
@@ -219,7 +236,12 @@ const chat: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset", "none"],
     parallel: (tools) => tools === "offered",
     reasoning: () => true,
-    fields: fieldsOf(openAiTiers, ["cacheKey", "cacheHints", "store", "emptyMetadata"])
+    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, limits: [1, 5, 100] }, [
+      "cacheKey",
+      "cacheHints",
+      "store",
+      "emptyMetadata"
+    ])
   }),
   body: (state, model, stream) => ({
     model,
@@ -237,6 +259,7 @@ const chat: Dialect = {
       { role: "user", content: everyPartHinted(state, userText(state)) }
     ],
     ...openAiFields(state.fields),
+    ...(state.fields.limit === undefined ? {} : { max_tokens: state.fields.limit }),
     ...(state.tools === "offered" ? { tools: openAiTools } : {}),
     ...(state.choice === "unset"
       ? {}
@@ -261,13 +284,20 @@ const responses: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset", "auto", "none", "required"],
     parallel: () => true,
     reasoning: () => true,
-    fields: fieldsOf(openAiTiers, ["cacheKey", "store", "emptyMetadata", "encryptedReasoning", "contextManagement"])
+    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, limits: [16, 100] }, [
+      "cacheKey",
+      "store",
+      "emptyMetadata",
+      "encryptedReasoning",
+      "contextManagement"
+    ])
   }),
   body: (state, model, stream) => ({
     model,
     stream,
     store: false,
     ...openAiFields(state.fields),
+    ...(state.fields.limit === undefined ? {} : { max_output_tokens: state.fields.limit }),
     // Without stored responses, a reasoning model's reasoning comes back encrypted for the next turn.
     ...(state.fields.store !== true && state.reasoning ? { include: ["reasoning.encrypted_content"] } : {}),
     // Server-side compaction (OpenAI's context management guide).
@@ -327,7 +357,11 @@ const messages: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: (tools, choice) => tools === "offered" && choice !== "unset" && choice !== "none",
     reasoning: (choice) => choice !== "required" && choice !== "named",
-    fields: fieldsOf(["auto", "standard_only"], ["cacheHints", "emptyMetadata", "contextManagement"])
+    fields: fieldsOf({ tiers: ["auto", "standard_only"], temperatures: [0, 0.7, 1], limits: [] }, [
+      "cacheHints",
+      "emptyMetadata",
+      "contextManagement"
+    ])
   }),
   body: (state, model, stream) => ({
     model,
@@ -335,6 +369,10 @@ const messages: Dialect = {
     max_tokens: 2048,
     system: hinted(state, systemText(state)),
     ...(state.fields.tier === undefined ? {} : { service_tier: state.fields.tier }),
+    // With thinking on, Anthropic takes a temperature of 1 alone.
+    ...(state.fields.temperature === undefined || (state.reasoning && state.fields.temperature !== 1)
+      ? {}
+      : { temperature: state.fields.temperature }),
     ...(state.fields.emptyMetadata ? { metadata: {} } : {}),
     ...(state.fields.contextManagement
       ? { context_management: { edits: [{ type: "clear_tool_uses_20250919" }] } }
@@ -379,7 +417,7 @@ const gemini: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: () => false,
     reasoning: () => true,
-    fields: fieldsOf([], [])
+    fields: fieldsOf({ tiers: [], temperatures: upToTwo, limits: [1, 5, 100] }, [])
   }),
   body: (state) => ({
     systemInstruction: { parts: [{ text: systemText(state) }] },
@@ -412,6 +450,8 @@ const gemini: Dialect = {
         }
       }),
     generationConfig: {
+      ...(state.fields.temperature === undefined ? {} : { temperature: state.fields.temperature }),
+      ...(state.fields.limit === undefined ? {} : { maxOutputTokens: state.fields.limit }),
       ...(state.reasoning ? { thinkingConfig: { thinkingBudget: 1024 } } : {}),
       ...(state.emptyStop ? { stopSequences: [] } : {})
     }

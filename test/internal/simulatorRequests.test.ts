@@ -1144,6 +1144,30 @@ describe("the simulator's request errors", () => {
     }
   })
 
+  it("Anthropic Messages: with thinking on, a temperature of 1 alone and a top_p of 0.95 or more", () => {
+    const thinking = { type: "enabled", budget_tokens: 1024 }
+    const thinks = (fields: Readonly<Record<string, unknown>>) => claude({ max_tokens: 2048, thinking, ...fields })
+    read(decodeMessages(thinks({ temperature: 1, top_p: 0.95 })))
+    read(decodeMessages(claude({ temperature: 0.5, top_p: 0.5 })))
+    expect(failed(decodeMessages(thinks({ temperature: 0.5 })))).toMatchObject({
+      message: "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.",
+      param: "temperature"
+    })
+    expect(failed(decodeMessages(thinks({ top_p: 0.9 })))).toMatchObject({ param: "top_p" })
+    expect(failed(decodeMessages(claude({ thinking: { type: "adaptive" }, temperature: 0 })))).toMatchObject({
+      param: "temperature"
+    })
+  })
+
+  it("Bedrock: a temperature and a topP from 0 to 1", () => {
+    const messages = [{ role: "user", content: [{ text: "hi" }] }]
+    read(decodeConverse({ messages, inferenceConfig: { temperature: 1, topP: 1 } }, { modelId: "m" }))
+    for (const name of ["temperature", "topP"]) {
+      expect(failed(decodeConverse({ messages, inferenceConfig: { [name]: 1.5 } }, { modelId: "m" })))
+        .toMatchObject({ param: `inferenceConfig.${name}` })
+    }
+  })
+
   it("Bedrock: tool calls or results in the turns need a toolConfig", () => {
     const loop = [
       { role: "user", content: [{ text: "hi" }] },

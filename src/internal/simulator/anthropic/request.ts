@@ -5,7 +5,8 @@
  * up to 1, a thinking budget of at least 1024 and below `max_tokens`, a mid-conversation system message only for the
  * models that take one and where they take it, every `tool_use` answered in the next turn, a thinking block sent back
  * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
- * forcing a tool with thinking on, at most four `cache_control` blocks), and reduced to a `Reply.Prompt`. What is
+ * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, at most
+ * four `cache_control` blocks), and reduced to a `Reply.Prompt`. What is
  * wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
@@ -21,6 +22,7 @@ import {
   checkMessages,
   maxBreakpoints,
   minThinkingBudget,
+  minThinkingTopP,
   takesMidConversationSystem,
   toRequest
 } from "../../wire/anthropic/request.js"
@@ -195,6 +197,16 @@ function fieldError(wire: AnyBody): ApiError | undefined {
     )
   }
   const thinking = wire.thinking
+  const thinkingOn = thinking !== undefined && thinking !== null && thinking.type !== "disabled"
+  if (thinkingOn && temperature !== undefined && temperature !== null && temperature !== 1) {
+    return invalid("`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.", "temperature")
+  }
+  if (thinkingOn && wire.top_p !== undefined && wire.top_p !== null && wire.top_p < minThinkingTopP) {
+    return invalid(
+      `\`top_p\` must be greater than or equal to ${minThinkingTopP} or unset when thinking is enabled.`,
+      "top_p"
+    )
+  }
   if (thinking?.type !== "enabled") return undefined
   const budget = thinking.budget_tokens
   if (!Number.isInteger(budget) || budget < minThinkingBudget) return budgetError

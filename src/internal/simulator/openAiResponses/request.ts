@@ -19,6 +19,7 @@ import {
   inputMessages,
   isOtherItem,
   type KnownItem,
+  minMaxOutputTokens,
   toRequest
 } from "../../wire/openAiResponses/codec.js"
 import { requestPrompt } from "../decoded.js"
@@ -52,7 +53,7 @@ const supported = (value: unknown, values: string, param: string): ApiError =>
 
 const maxOutputTokensError = (value: unknown): ApiError =>
   invalid(
-    `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${
+    `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= ${minMaxOutputTokens}, but got ${
       JSON.stringify(value)
     } instead.`,
     "max_output_tokens",
@@ -301,7 +302,9 @@ export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
   const maxTokens = wire.max_output_tokens
-  if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < 16)) {
+  if (
+    maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < minMaxOutputTokens)
+  ) {
     return Result.fail(maxOutputTokensError(maxTokens))
   }
   const reasoning = wire.reasoning !== undefined && wire.reasoning !== null && wire.reasoning.effort !== "none"

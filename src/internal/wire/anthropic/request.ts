@@ -811,6 +811,8 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   (the forced tool would shut them out) nor with thinking (the API refuses
  *   a forced tool with thinking on): both throw `RequestError`. `json_object`
  *   has no equivalent and is not sent (ask for JSON in the prompt).
+ * - `temperature` is sent up to 1 (Anthropic's most), `top_p` as it is; with thinking on, only a temperature of 1
+ *   and a `top_p` of 0.95 or more, which Anthropic takes with thinking (`samplingInto`).
  * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
  * - `serviceTier` becomes `service_tier` `auto` or `standard_only` where it has one (`wire/serviceTier.ts`).
  * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
@@ -845,8 +847,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
       : Math.max(minThinkingBudget, Math.min(budget, request.maxTokens - 1))
     body["thinking"] = { type: "enabled", budget_tokens: cap }
   }
-  if (request.temperature !== undefined) body["temperature"] = request.temperature
-  if (request.topP !== undefined) body["top_p"] = request.topP
+  samplingInto(body, request, budget !== undefined)
   if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop
   const output = outputTool(request, "Anthropic")
   if (output !== undefined) {
@@ -872,6 +873,22 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
 }
+
+/**
+ * `temperature` and `top_p` as the Messages reference takes them: a temperature up to 1 (a higher one, which OpenAI's
+ * and Gemini's APIs take up to 2, as 1); with thinking on, a temperature of 1 only and a `top_p` of 0.95 or more
+ * (Anthropic's extended thinking guide), others left out: the request's reasoning is kept, its sampling is the
+ * model's.
+ */
+function samplingInto(body: JsonRecord, request: ChatRequest, thinking: boolean): void {
+  const temperature = request.temperature === undefined ? undefined : Math.min(request.temperature, 1)
+  if (temperature !== undefined && (!thinking || temperature === 1)) body["temperature"] = temperature
+  const topP = request.topP
+  if (topP !== undefined && (!thinking || topP >= minThinkingTopP)) body["top_p"] = topP
+}
+
+/** The least `top_p` Anthropic takes with thinking on (its extended thinking guide). */
+export const minThinkingTopP = 0.95
 
 /**
  * The most `cache_control` blocks a Messages request may hold (Anthropic's prompt caching guide: four breakpoints),

@@ -674,6 +674,7 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
  * | no tool to call, tool calls and results in the history | those as text, which Converse takes without tools |
  * | `parallelToolCalls` | not sent: Converse has no such setting |
  * | `stop` empty | no `stopSequences` |
+ * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
  */
@@ -726,7 +727,8 @@ export function requestBody(request: ChatRequest): JsonRecord {
   if (system.length > 0) body["system"] = system
   const config: JsonRecord = {}
   if (request.maxTokens !== undefined) config["maxTokens"] = request.maxTokens
-  if (request.temperature !== undefined) config["temperature"] = request.temperature
+  // Converse's `InferenceConfiguration` takes a temperature up to 1 (OpenAI's and Gemini's APIs up to 2).
+  if (request.temperature !== undefined) config["temperature"] = Math.min(request.temperature, 1)
   if (request.topP !== undefined) config["topP"] = request.topP
   if (request.stop !== undefined && request.stop.length > 0) config["stopSequences"] = request.stop
   if (Object.keys(config).length > 0) body["inferenceConfig"] = config

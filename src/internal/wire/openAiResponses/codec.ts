@@ -756,6 +756,9 @@ function offersTools(request: ChatRequest): boolean {
   return (request.tools?.length ?? 0) > 0 || (Array.isArray(passed) && passed.length > 0)
 }
 
+/** The least `max_output_tokens` the Responses API takes (its reference); a smaller limit is sent as this one. */
+export const minMaxOutputTokens = 16
+
 /**
  * The JSON body of `POST /responses`; `providerOptions` are merged last, so
  * they win. `stop` and `seed` have no Responses counterpart and are not sent.
@@ -767,6 +770,7 @@ function offersTools(request: ChatRequest): boolean {
  * | `toolChoice`, with tools | `tool_choice`: `auto`, `none`, `required`, `{type: "function", name}` |
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
  * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
+ * | `maxTokens` below 16 | `max_output_tokens` 16, the API's least |
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
   const { previous } = options
@@ -778,7 +782,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   body["store"] = options.store
   if (request.temperature !== undefined) body["temperature"] = request.temperature
   if (request.topP !== undefined) body["top_p"] = request.topP
-  if (request.maxTokens !== undefined) body["max_output_tokens"] = request.maxTokens
+  if (request.maxTokens !== undefined) body["max_output_tokens"] = Math.max(request.maxTokens, minMaxOutputTokens)
   if (request.tools !== undefined && request.tools.length > 0) body["tools"] = request.tools.map(encodeTool)
   if (offersTools(request)) {
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
