@@ -555,7 +555,7 @@ const acceptedEverywhere = async (dialect: Dialect, urls: Fixture["Service"], st
 }
 
 layer(fixture, { timeout: 120_000, excludeTestServices: true })(
-  "Gateway: every API's tool fields kept valid on every backend",
+  "Gateway: every API's request fields kept valid on every backend",
   (it) => {
     for (const dialect of dialects) {
       it.effect(`a valid ${dialect.name} request, whatever its tool fields, is answered by every backend`, () =>
@@ -583,6 +583,40 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
           fields: plain
         }
         yield* Effect.promise(() => acceptedEverywhere(responses, urls, state))
+      }))
+
+    it.effect("a stored Responses turn continued by previous_response_id is answered by every backend, whole and streamed", () =>
+      Effect.gen(function*() {
+        const urls = yield* Fixture
+        for (const backend of backends) {
+          for (const stream of [false, true]) {
+            const name = `${backend}/${model}`
+            const first = yield* Effect.promise(() =>
+              post(`${urls.gateway}/v1/responses`, { model: name, store: true, input: "Remember the word zq-kept." })
+            )
+            expect(first.status, `${backend}: ${first.text}`).toBe(200)
+            const id = (JSON.parse(first.text) as { readonly id: string }).id
+            const before = urls.sent.length
+            const next = yield* Effect.promise(() =>
+              post(`${urls.gateway}/v1/responses`, {
+                model: name,
+                stream,
+                store: true,
+                previous_response_id: id,
+                include: ["reasoning.encrypted_content"],
+                input: [{ role: "user", content: "Which word?" }]
+              })
+            )
+            const where = `${backend}, ${stream ? "streamed" : "whole"}`
+            expect(next.status, `${where}: ${next.text}`).toBe(200)
+            expect(failedInStream(next.text), `${where}: ${next.text}`).toBe(false)
+            // The kept turn is sent as messages: no deployment is given the gateway's own id.
+            const sent = urls.sent.slice(before)
+            expect(sent.length, where).toBe(1)
+            expect(sent[0], where).toContain("zq-kept")
+            expect(sent[0], where).not.toContain(id)
+          }
+        }
       }))
 
     it.effect("with tools, an auto choice and nothing said against it, every backend's reply calls a tool", () =>
