@@ -22,7 +22,8 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { recordingProxy } from "../utils/recordingProxy.js"
 
-const model = "gpt-4o-mini"
+// A model of the Claude family that refuses a temperature beside a top_p, which OpenAI's and Gemini's APIs take.
+const model = "claude-sonnet-4-5"
 
 class Fixture extends Context.Service<Fixture, {
   readonly gateway: string
@@ -34,7 +35,11 @@ class Fixture extends Context.Service<Fixture, {
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ replyTokens: 4, reasoningTokens: 2 })
+    const simulator = yield* Simulator.make({
+      replyTokens: 4,
+      reasoningTokens: 2,
+      models: [...Simulator.defaultModels, model]
+    })
     const proxy = yield* recordingProxy(simulator.url, "/")
     const deployment = (api: string, baseUrl: string) => [{
       model_name: model,
@@ -98,6 +103,8 @@ interface Fields {
   readonly twoUsers: boolean
   /** A temperature, within the dialect's range (Anthropic's up to 1, the others' up to 2). */
   readonly temperature: number | undefined
+  /** A top_p beside it (Chat Completions, Responses, Gemini: Anthropic's newer models take one of the two). */
+  readonly topP: number | undefined
   /** A reply's limit, from the dialect's least (the Responses API's 16, the others' 1). */
   readonly limit: number | undefined
 }
@@ -112,6 +119,7 @@ const plain: Fields = {
   encryptedReasoning: false,
   twoUsers: false,
   temperature: undefined,
+  topP: undefined,
   limit: undefined
 }
 
@@ -124,12 +132,14 @@ const fieldsOf = (
   ranges: {
     readonly tiers: ReadonlyArray<string>
     readonly temperatures: ReadonlyArray<number>
+    readonly topPs: ReadonlyArray<number>
     readonly limits: ReadonlyArray<number>
   },
-  has: ReadonlyArray<Exclude<keyof Fields, "tier" | "twoUsers" | "temperature" | "limit">>
+  has: ReadonlyArray<Exclude<keyof Fields, "tier" | "twoUsers" | "temperature" | "topP" | "limit">>
 ) =>
   fc.record({
     temperature: fc.constantFrom(undefined, ...ranges.temperatures),
+    topP: fc.constantFrom(undefined, ...ranges.topPs),
     limit: fc.constantFrom(undefined, ...ranges.limits),
     tier: fc.constantFrom(undefined, ...ranges.tiers),
     cacheKey: has.includes("cacheKey") ? fc.boolean() : fc.constant(false),
@@ -222,6 +232,7 @@ const everyPartHinted = (state: ToolState, text: string) =>
 /** The fields Chat Completions and Responses share. */
 const openAiFields = (fields: Fields) => ({
   ...(fields.temperature === undefined ? {} : { temperature: fields.temperature }),
+  ...(fields.topP === undefined ? {} : { top_p: fields.topP }),
   ...(fields.tier === undefined ? {} : { service_tier: fields.tier }),
   ...(fields.cacheKey ? { prompt_cache_key: cacheKey } : {}),
   ...(fields.store === undefined ? {} : { store: fields.store }),
@@ -236,7 +247,7 @@ const chat: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset", "none"],
     parallel: (tools) => tools === "offered",
     reasoning: () => true,
-    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, limits: [1, 5, 100] }, [
+    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, topPs: [0.5, 1], limits: [1, 5, 100] }, [
       "cacheKey",
       "cacheHints",
       "store",
@@ -284,7 +295,7 @@ const responses: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset", "auto", "none", "required"],
     parallel: () => true,
     reasoning: () => true,
-    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, limits: [16, 100] }, [
+    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, topPs: [0.5, 1], limits: [16, 100] }, [
       "cacheKey",
       "store",
       "emptyMetadata",
@@ -357,7 +368,7 @@ const messages: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: (tools, choice) => tools === "offered" && choice !== "unset" && choice !== "none",
     reasoning: (choice) => choice !== "required" && choice !== "named",
-    fields: fieldsOf({ tiers: ["auto", "standard_only"], temperatures: [0, 0.7, 1], limits: [] }, [
+    fields: fieldsOf({ tiers: ["auto", "standard_only"], temperatures: [0, 0.7, 1], topPs: [], limits: [] }, [
       "cacheHints",
       "emptyMetadata",
       "contextManagement"
@@ -417,7 +428,7 @@ const gemini: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: () => false,
     reasoning: () => true,
-    fields: fieldsOf({ tiers: [], temperatures: upToTwo, limits: [1, 5, 100] }, [])
+    fields: fieldsOf({ tiers: [], temperatures: upToTwo, topPs: [0.5, 1], limits: [1, 5, 100] }, [])
   }),
   body: (state) => ({
     systemInstruction: { parts: [{ text: systemText(state) }] },
@@ -451,6 +462,7 @@ const gemini: Dialect = {
       }),
     generationConfig: {
       ...(state.fields.temperature === undefined ? {} : { temperature: state.fields.temperature }),
+      ...(state.fields.topP === undefined ? {} : { topP: state.fields.topP }),
       ...(state.fields.limit === undefined ? {} : { maxOutputTokens: state.fields.limit }),
       ...(state.reasoning ? { thinkingConfig: { thinkingBudget: 1024 } } : {}),
       ...(state.emptyStop ? { stopSequences: [] } : {})

@@ -147,7 +147,8 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
 // What a request decodes back to: the tool choice goes with tools only, and parallel calls turned off as
 // `disable_parallel_tool_use` on it (an `auto` one when it has none; never on `none`); thinking stays off after a tool
 // call sent without its signed thinking and with a choice that forces a tool (Anthropic refuses both); the user is
-// the session too; with thinking on, a temperature but 1 and a top_p below 0.95 are not sent (Anthropic refuses them).
+// the session too; with thinking on, a temperature but 1 and a top_p below 0.95 are not sent (Anthropic refuses them),
+// nor a top_p beside a temperature (the newer models refuse both).
 const expected = (original: ChatRequest): ChatRequest => {
   const { parallelToolCalls, reasoningEffort, temperature, toolChoice, topP, user, ...rest } = original
   const last = [...original.messages].reverse().find((message) => message.role === "assistant")
@@ -157,10 +158,11 @@ const expected = (original: ChatRequest): ChatRequest => {
     (last !== undefined && (last.toolCalls?.length ?? 0) > 0 && last.providerMetadata === undefined)
   const serial = tools && parallelToolCalls === false && toolChoice !== "none"
   const thinking = reasoningEffort !== undefined && !thinkingOff
+  const sentTemperature = temperature !== undefined && (!thinking || temperature === 1)
   return {
     ...rest,
-    ...(temperature !== undefined && (!thinking || temperature === 1) ? { temperature } : {}),
-    ...(topP !== undefined && (!thinking || topP >= 0.95) ? { topP } : {}),
+    ...(sentTemperature ? { temperature } : {}),
+    ...(topP !== undefined && !sentTemperature && (!thinking || topP >= 0.95) ? { topP } : {}),
     ...(tools && (toolChoice !== undefined || serial) ? { toolChoice: toolChoice ?? "auto" } : {}),
     ...(serial ? { parallelToolCalls: false } : {}),
     ...(reasoningEffort !== undefined && !thinkingOff ? { reasoningEffort } : {}),

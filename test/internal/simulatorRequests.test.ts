@@ -1159,6 +1159,20 @@ describe("the simulator's request errors", () => {
     })
   })
 
+  it("Anthropic Messages: Claude Opus 4.1 and the models after it take a temperature or a top_p, not both", () => {
+    const both = { temperature: 0.5, top_p: 0.9 }
+    for (const model of ["claude-opus-4-1", "claude-sonnet-4-5-20250929", "claude-haiku-4-5", "claude-opus-4-8"]) {
+      expect(failed(decodeMessages(claude({ model, ...both }))), model).toMatchObject({
+        message: "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+      })
+      read(decodeMessages(claude({ model, temperature: 0.5 })))
+      read(decodeMessages(claude({ model, top_p: 0.9 })))
+    }
+    for (const model of ["claude-sonnet-4-20250514", "claude-opus-4-0", "claude-3-5-haiku-latest", "m"]) {
+      read(decodeMessages(claude({ model, ...both })))
+    }
+  })
+
   it("Bedrock: a temperature and a topP from 0 to 1", () => {
     const messages = [{ role: "user", content: [{ text: "hi" }] }]
     read(decodeConverse({ messages, inferenceConfig: { temperature: 1, topP: 1 } }, { modelId: "m" }))

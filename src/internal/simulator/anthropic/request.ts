@@ -5,8 +5,8 @@
  * up to 1, a thinking budget of at least 1024 and below `max_tokens`, a mid-conversation system message only for the
  * models that take one and where they take it, every `tool_use` answered in the next turn, a thinking block sent back
  * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
- * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, at most
- * four `cache_control` blocks), and reduced to a `Reply.Prompt`. What is
+ * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, not
+ * both a `temperature` and a `top_p` for the models that refuse them, at most four `cache_control` blocks), and reduced to a `Reply.Prompt`. What is
  * wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming the field.
  */
 import * as Result from "effect/Result"
@@ -23,6 +23,7 @@ import {
   maxBreakpoints,
   minThinkingBudget,
   minThinkingTopP,
+  takesBothSamplings,
   takesMidConversationSystem,
   toRequest
 } from "../../wire/anthropic/request.js"
@@ -195,6 +196,12 @@ function fieldError(wire: AnyBody): ApiError | undefined {
       `A maximum of ${maxBreakpoints} blocks with cache_control may be provided. Found ${breakpoints}.`,
       "cache_control"
     )
+  }
+  if (
+    temperature !== undefined && temperature !== null && wire.top_p !== undefined && wire.top_p !== null &&
+    !takesBothSamplings(wire.model)
+  ) {
+    return invalid("`temperature` and `top_p` cannot both be specified for this model. Please use only one.")
   }
   const thinking = wire.thinking
   const thinkingOn = thinking !== undefined && thinking !== null && thinking.type !== "disabled"

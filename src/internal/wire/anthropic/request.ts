@@ -811,8 +811,9 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   (the forced tool would shut them out) nor with thinking (the API refuses
  *   a forced tool with thinking on): both throw `RequestError`. `json_object`
  *   has no equivalent and is not sent (ask for JSON in the prompt).
- * - `temperature` is sent up to 1 (Anthropic's most), `top_p` as it is; with thinking on, only a temperature of 1
- *   and a `top_p` of 0.95 or more, which Anthropic takes with thinking (`samplingInto`).
+ * - `temperature` is sent up to 1 (Anthropic's most), `top_p` as it is but beside a temperature, which the newer
+ *   models refuse; with thinking on, only a temperature of 1 and a `top_p` of 0.95 or more, which Anthropic takes
+ *   with thinking (`samplingInto`).
  * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
  * - `serviceTier` becomes `service_tier` `auto` or `standard_only` where it has one (`wire/serviceTier.ts`).
  * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
@@ -878,14 +879,25 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
  * `temperature` and `top_p` as the Messages reference takes them: a temperature up to 1 (a higher one, which OpenAI's
  * and Gemini's APIs take up to 2, as 1); with thinking on, a temperature of 1 only and a `top_p` of 0.95 or more
  * (Anthropic's extended thinking guide), others left out: the request's reasoning is kept, its sampling is the
- * model's.
+ * model's. One of the two at most, the temperature first: Claude Opus 4.1 and the models after it refuse both
+ * (`sendsBothSamplings`), as OpenAI's clients often send them.
  */
 function samplingInto(body: JsonRecord, request: ChatRequest, thinking: boolean): void {
   const temperature = request.temperature === undefined ? undefined : Math.min(request.temperature, 1)
   if (temperature !== undefined && (!thinking || temperature === 1)) body["temperature"] = temperature
   const topP = request.topP
-  if (topP !== undefined && (!thinking || topP >= minThinkingTopP)) body["top_p"] = topP
+  if (topP !== undefined && body["temperature"] === undefined && (!thinking || topP >= minThinkingTopP)) {
+    body["top_p"] = topP
+  }
 }
+
+/**
+ * Whether a model takes `temperature` and `top_p` together: Claude Opus 4.1, Sonnet and Haiku 4.5 and the models
+ * after them refuse both ("cannot both be specified for this model"); the Claude 4 models before them and the Claude 3
+ * ones take both.
+ */
+export const takesBothSamplings = (model: string): boolean =>
+  !/^claude-(?:(?:opus|sonnet|haiku)-4-[1-9](?![0-9])|(?:opus|sonnet|haiku)-[5-9](?![0-9]))/.test(model)
 
 /** The least `top_p` Anthropic takes with thinking on (its extended thinking guide). */
 export const minThinkingTopP = 0.95
