@@ -597,7 +597,7 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
         yield* Effect.promise(() => acceptedEverywhere(responses, urls, state))
       }))
 
-    it.effect("a stored Responses turn continued by previous_response_id is answered by every backend, whole and streamed", () =>
+    it.effect("a stored Responses turn continued by previous_response_id is answered by every backend", () =>
       Effect.gen(function*() {
         const urls = yield* Fixture
         for (const backend of backends) {

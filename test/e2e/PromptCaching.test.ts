@@ -61,7 +61,7 @@ const request: ChatRequest.Input = {
 }
 
 describe("prompt caching", () => {
-  it.live("Anthropic gets cache_control on each block with a breakpoint (the last four), with its TTL; OpenAI's none", () =>
+  it.live("Anthropic gets cache_control on the last four blocks with a breakpoint, with their TTL; OpenAI none", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
       const recorded = yield* recorder(simulator.url)

@@ -105,7 +105,7 @@ describe("internal/openAiRequest", () => {
     Arbitrary.schema(ChatBody)
   ], ([body]) => {
     const result = toChatRequest(body)
-    // A tool message without its call's id, or with an image part, fits the schema; the mapping refuses it, by its path.
+    // A tool message without its call's id, or with an image part, fits the schema; the mapping refuses it by its path.
     if (Result.isFailure(result)) {
       expect(result.failure).toMatch(
         /^messages\[\d+\]\.(tool_call_id: missing|content\[\d+\]\.type: a tool message takes text parts only)/

@@ -2,7 +2,8 @@
  * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
  * the library's request by the codec (`toRequest`), held to the API's rules past the shape (a `toolConfig` with one
  * tool at least, and one wherever the turns hold tool calls or results; a temperature and a topP up to 1; a
- * conversation that starts with a user turn and alternates) and reduced to a `Reply.Prompt`; the model comes from the path.
+ * conversation that starts with a user turn and alternates) and reduced to a `Reply.Prompt`; the model comes from the
+ * path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"

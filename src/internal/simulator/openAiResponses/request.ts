@@ -3,8 +3,8 @@
  * schema checks the body, its mapping makes the library's request), then held to the rules OpenAI's server adds past
  * the wire's shape (no Chat Completions field, one input item at least, `stream_options` only with `stream`, a
  * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
- * replayed with its reasoning item, a `tool_choice` among the `tools`, a `service_tier` among its tiers), and reduced to a `Reply.Prompt`. What is wrong
- * is worded as OpenAI words it, naming the offending field.
+ * replayed with its reasoning item, a `tool_choice` among the `tools`, a `service_tier` among its tiers), and reduced
+ * to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"

@@ -23,10 +23,10 @@
  * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`
  * `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format,
  * `metadata.user_id` the `user`, `tool_choice.disable_parallel_tool_use` the opposite of `parallelToolCalls`,
- * `service_tier` the `serviceTier` (`standard_only` as `default`). A block's `cache_control` becomes its part's,
- * system message's, tool result's or tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level `cache_control` (automatic
- * caching, which the API applies to the last cacheable block) the last message's, on its last part. Not carried:
- * `top_k`, a tool result's `is_error`, `context_management` and any other field not read
+ * `service_tier` the `serviceTier` (`standard_only` as `default`). A block's `cache_control` becomes its part's, system
+ * message's, tool result's or tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level
+ * `cache_control` (automatic caching, which the API applies to the last cacheable block) the last message's, on its
+ * last part. Not carried: `top_k`, a tool result's `is_error`, `context_management` and any other field not read
  * (accepted and left out).
  */
 import * as Result from "effect/Result"
@@ -880,7 +880,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
  * and Gemini's APIs take up to 2, as 1); with thinking on, a temperature of 1 only and a `top_p` of 0.95 or more
  * (Anthropic's extended thinking guide), others left out: the request's reasoning is kept, its sampling is the
  * model's. One of the two at most, the temperature first: Claude Opus 4.1 and the models after it refuse both
- * (`sendsBothSamplings`), as OpenAI's clients often send them.
+ * (`takesBothSamplings`), as OpenAI's clients often send them.
  */
 function samplingInto(body: JsonRecord, request: ChatRequest, thinking: boolean): void {
   const temperature = request.temperature === undefined ? undefined : Math.min(request.temperature, 1)

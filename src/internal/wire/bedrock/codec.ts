@@ -16,23 +16,23 @@
  *
  * The request mapping: system messages are `system` text blocks; a tool message is a `toolResult` block of the user
  * turn that follows the calls (messages of one role in a row share a turn, as Converse wants roles to alternate: the
- * results of one turn and a user message after them, two user messages, two assistant messages); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
- * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
- * turn. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL), PDFs and text
- * documents as `document` blocks named by their `document.title` (else `document <n>`; a name once in a request, as
- * Converse requires), in a user turn and a tool result alike, and the `image` and `document` blocks of either read
- * back as parts. A `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a
- * part, a tool result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
- * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
- * tool choice (`auto`, `any`, `tool`; `none`, which Converse lacks, sends no tools). A request whose tools cannot be
- * called (none, or a `none` choice) sends its history's tool calls and results as text, as Converse refuses their
- * blocks without a `toolConfig`. Converse has no response format: a `json_schema` one is sent as a
- * forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`, its `inputSchema.json` the schema and
- * `toolChoice: {tool}` naming it (for the models that take a tool choice: Anthropic Claude, Mistral Large...), and
- * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
- * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. Not carried:
- * `seed`, `user`, `reasoningEffort`, `promptCacheKey`. `serviceTier` is `serviceTier.type` where Converse has the
- * tier (`wire/serviceTier.ts`). `providerOptions` merge into the body
+ * results of one turn and a user message after them, two user messages, two assistant messages); an assistant message's
+ * text, reasoning (sent only with the signature Bedrock gave it, kept in `providerMetadata.bedrock`) and tool calls
+ * (`toolUse`, their arguments as the `input` object) one assistant turn. Images go as `image` blocks with their bytes
+ * (a `data:` URL; Converse reads no other URL), PDFs and text documents as `document` blocks named by their
+ * `document.title` (else `document <n>`; a name once in a request, as Converse requires), in a user turn and a tool
+ * result alike, and the `image` and `document` blocks of either read back as parts. A `Message.CacheBreakpoint` is a
+ * `cachePoint` block after the block it closes (a system text, a part, a tool result, an assistant turn, a tool's
+ * spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`, `temperature`, `topP` and `stopSequences`;
+ * `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the tool choice (`auto`, `any`, `tool`; `none`, which
+ * Converse lacks, sends no tools). A request whose tools cannot be called (none, or a `none` choice) sends its
+ * history's tool calls and results as text, as Converse refuses their blocks without a `toolConfig`. Converse has no
+ * response format: a `json_schema` one is sent as a forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`,
+ * its `inputSchema.json` the schema and `toolChoice: {tool}` naming it (for the models that take a tool choice:
+ * Anthropic Claude, Mistral Large...), and refused with the request's own tools; the model's input to it is the reply's
+ * text, whole (`reply`) and streamed (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent
+ * and is not sent. Not carried: `seed`, `user`, `reasoningEffort`, `promptCacheKey`. `serviceTier` is
+ * `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`). `providerOptions` merge into the body
  * (`additionalModelRequestFields`...).
  *
  * The stop reasons: `end_turn` and `stop_sequence` are `stop`, `tool_use` `tool_calls`, `max_tokens` and
