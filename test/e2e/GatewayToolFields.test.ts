@@ -107,6 +107,8 @@ interface Fields {
   readonly topP: number | undefined
   /** A reply's limit, from the dialect's least (the Responses API's 16, the others' 1). */
   readonly limit: number | undefined
+  /** How many stop sequences, up to the dialect's most (Chat Completions' four, Gemini's five, Anthropic's any). */
+  readonly stops: number
 }
 
 const plain: Fields = {
@@ -120,7 +122,8 @@ const plain: Fields = {
   twoUsers: false,
   temperature: undefined,
   topP: undefined,
-  limit: undefined
+  limit: undefined,
+  stops: 0
 }
 
 const cacheKey = "zq-cache-key"
@@ -134,10 +137,12 @@ const fieldsOf = (
     readonly temperatures: ReadonlyArray<number>
     readonly topPs: ReadonlyArray<number>
     readonly limits: ReadonlyArray<number>
+    readonly stops: number
   },
-  has: ReadonlyArray<Exclude<keyof Fields, "tier" | "twoUsers" | "temperature" | "topP" | "limit">>
+  has: ReadonlyArray<Exclude<keyof Fields, "tier" | "twoUsers" | "temperature" | "topP" | "limit" | "stops">>
 ) =>
   fc.record({
+    stops: fc.integer({ min: 0, max: ranges.stops }),
     temperature: fc.constantFrom(undefined, ...ranges.temperatures),
     topP: fc.constantFrom(undefined, ...ranges.topPs),
     limit: fc.constantFrom(undefined, ...ranges.limits),
@@ -229,6 +234,14 @@ const everyPartHinted = (state: ToolState, text: string) =>
     }))
     : text
 
+/** The request's stop sequences under the dialect's `name`: `stops` of them, else an empty list or none. */
+const stopsOf = (state: ToolState, name: string) =>
+  state.fields.stops > 0
+    ? { [name]: Array.from({ length: state.fields.stops }, (_, i) => `zq-stop-${i}`) }
+    : state.emptyStop
+    ? { [name]: [] }
+    : {}
+
 /** The fields Chat Completions and Responses share. */
 const openAiFields = (fields: Fields) => ({
   ...(fields.temperature === undefined ? {} : { temperature: fields.temperature }),
@@ -247,7 +260,7 @@ const chat: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset", "none"],
     parallel: (tools) => tools === "offered",
     reasoning: () => true,
-    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, topPs: [0.5, 1], limits: [1, 5, 100] }, [
+    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, topPs: [0.5, 1], limits: [1, 5, 100], stops: 4 }, [
       "cacheKey",
       "cacheHints",
       "store",
@@ -277,7 +290,7 @@ const chat: Dialect = {
       : { tool_choice: state.choice === "named" ? { type: "function", function: { name: shell } } : state.choice }),
     ...(state.parallel === undefined ? {} : { parallel_tool_calls: state.parallel }),
     ...(state.reasoning ? { reasoning_effort: "medium" } : {}),
-    ...(state.emptyStop ? { stop: [] } : {})
+    ...stopsOf(state, "stop")
   }),
   path: () => "/v1/chat/completions",
   callMarker: "\"tool_calls\"",
@@ -295,7 +308,7 @@ const responses: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset", "auto", "none", "required"],
     parallel: () => true,
     reasoning: () => true,
-    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, topPs: [0.5, 1], limits: [16, 100] }, [
+    fields: fieldsOf({ tiers: openAiTiers, temperatures: upToTwo, topPs: [0.5, 1], limits: [16, 100], stops: 0 }, [
       "cacheKey",
       "store",
       "emptyMetadata",
@@ -368,7 +381,7 @@ const messages: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: (tools, choice) => tools === "offered" && choice !== "unset" && choice !== "none",
     reasoning: (choice) => choice !== "required" && choice !== "named",
-    fields: fieldsOf({ tiers: ["auto", "standard_only"], temperatures: [0, 0.7, 1], topPs: [], limits: [] }, [
+    fields: fieldsOf({ tiers: ["auto", "standard_only"], temperatures: [0, 0.7, 1], topPs: [], limits: [], stops: 6 }, [
       "cacheHints",
       "emptyMetadata",
       "contextManagement"
@@ -404,7 +417,7 @@ const messages: Dialect = {
       : { tools: state.tools === "empty" ? [] : [shell, read].map((name) => ({ name, input_schema: parameters })) }),
     ...(state.choice === "unset" ? {} : { tool_choice: anthropicChoice(state) }),
     ...(state.reasoning ? { thinking: { type: "enabled", budget_tokens: 1024 } } : {}),
-    ...(state.emptyStop ? { stop_sequences: [] } : {})
+    ...stopsOf(state, "stop_sequences")
   }),
   path: () => "/v1/messages",
   callMarker: "\"tool_use\"",
@@ -428,7 +441,7 @@ const gemini: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: () => false,
     reasoning: () => true,
-    fields: fieldsOf({ tiers: [], temperatures: upToTwo, topPs: [0.5, 1], limits: [1, 5, 100] }, [])
+    fields: fieldsOf({ tiers: [], temperatures: upToTwo, topPs: [0.5, 1], limits: [1, 5, 100], stops: 5 }, [])
   }),
   body: (state) => ({
     systemInstruction: { parts: [{ text: systemText(state) }] },
@@ -465,7 +478,7 @@ const gemini: Dialect = {
       ...(state.fields.topP === undefined ? {} : { topP: state.fields.topP }),
       ...(state.fields.limit === undefined ? {} : { maxOutputTokens: state.fields.limit }),
       ...(state.reasoning ? { thinkingConfig: { thinkingBudget: 1024 } } : {}),
-      ...(state.emptyStop ? { stopSequences: [] } : {})
+      ...stopsOf(state, "stopSequences")
     }
   }),
   path: (model, stream) => `/v1beta/models/${model}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,

@@ -1173,6 +1173,26 @@ describe("the simulator's request errors", () => {
     }
   })
 
+  it("stop sequences: Chat Completions takes four at most, Gemini five", () => {
+    const stops = (count: number) => Array.from({ length: count }, (_, i) => `s${i}`)
+    read(decodeChat({ model: "m", messages: hi, stop: stops(4) }))
+    expect(failed(decodeChat({ model: "m", messages: hi, stop: stops(5) }))).toEqual({
+      _tag: "InvalidRequest",
+      message:
+        "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length 5 " +
+        "instead.",
+      param: "stop",
+      code: "array_above_max_length"
+    })
+    const gemini = (count: number) =>
+      decodeGemini(
+        { contents: [{ role: "user", parts: [{ text: "hi" }] }], generationConfig: { stopSequences: stops(count) } },
+        { model: "m" }
+      )
+    read(gemini(5))
+    expect(failed(gemini(6))).toMatchObject({ param: "generation_config.stop_sequences" })
+  })
+
   it("Bedrock: a temperature and a topP from 0 to 1", () => {
     const messages = [{ role: "user", content: [{ text: "hi" }] }]
     read(decodeConverse({ messages, inferenceConfig: { temperature: 1, topP: 1 } }, { modelId: "m" }))

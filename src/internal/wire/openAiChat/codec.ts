@@ -510,6 +510,9 @@ export interface BodyOptions {
   readonly prefill: Prefill
 }
 
+/** The most stop sequences Chat Completions takes (OpenAI's reference: up to four); Anthropic's clients send more. */
+export const maxStop = 4
+
 /**
  * The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. What the API refuses in
  * a state the request may be in is left out rather than sent (OpenAI's Chat Completions reference):
@@ -520,6 +523,7 @@ export interface BodyOptions {
  * | `toolChoice`, with tools | `tool_choice` `auto`, `none`, `required`, `{type: "function", function: {name}}` |
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
  * | `stop` empty | no `stop` |
+ * | `stop` of more than four | its first four (`maxStop`), as many as OpenAI takes |
  * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
  *
  * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
@@ -531,7 +535,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.temperature !== undefined) body["temperature"] = request.temperature
   if (request.topP !== undefined) body["top_p"] = request.topP
   if (request.maxTokens !== undefined) body[options.maxTokensField] = request.maxTokens
-  if (request.stop !== undefined && request.stop.length > 0) body["stop"] = request.stop
+  if (request.stop !== undefined && request.stop.length > 0) body["stop"] = request.stop.slice(0, maxStop)
   if (request.tools !== undefined && request.tools.length > 0) {
     body["tools"] = request.tools.map(encodeTool)
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
