@@ -15,11 +15,11 @@
  * | any other | as asked | not sent | not sent | not sent |
  *
  * OpenAI's Chat Completions and Responses references take `auto`, `default`, `flex`, `scale`, `priority` and `fast`
- * (Priority processing's other name; and an
- * OpenAI-compatible server its own names, so the OpenAI wires carry any tier as asked). Anthropic's Messages reference
- * takes `auto` (Priority Tier when the organization has its capacity, else standard) and `standard_only`, which an
- * Anthropic client's request is read as (`default`). Bedrock's `ServiceTier` reference takes `priority`, `default`,
- * `flex` and `reserved`. Gemini's and Ollama's requests have no tier the encoders send.
+ * (Priority processing's other name; and an OpenAI-compatible server its own names, so the OpenAI wires carry any tier
+ * as asked; a Chat Completions client sends none to a `Presets` server or Azure, `OpenAiChat.Options.sendServiceTier`).
+ * Anthropic's Messages reference takes `auto` (Priority Tier when the organization has its capacity, else standard) and
+ * `standard_only`, which an Anthropic client's request is read as (`default`). Bedrock's `ServiceTier` reference takes
+ * `priority`, `default`, `flex` and `reserved`. Gemini's and Ollama's requests have no tier the encoders send.
  */
 
 /** Anthropic's `service_tier` for each tier it has one for. */

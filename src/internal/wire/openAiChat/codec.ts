@@ -506,6 +506,8 @@ export interface BodyOptions {
   readonly maxTokensField: MaxTokensField
   /** Whether `promptCacheKey` is sent (`OpenAiChat.Options.sendPromptCacheKey`). */
   readonly promptCacheKey: boolean
+  /** Whether `serviceTier` is sent (`OpenAiChat.Options.sendServiceTier`). */
+  readonly serviceTier: boolean
   /** How a last assistant message is sent (`OpenAiChat.Options.prefill`). */
   readonly prefill: Prefill
 }
@@ -524,7 +526,7 @@ export const maxStop = 4
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
  * | `stop` empty | no `stop` |
  * | `stop` of more than four | its first four (`maxStop`), as many as OpenAI takes |
- * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
+ * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`), where `sendServiceTier` (OpenAI's own API) |
  *
  * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
  */
@@ -546,7 +548,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.seed !== undefined) body["seed"] = request.seed
   if (request.user !== undefined) body["user"] = request.user
   if (options.promptCacheKey && request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
-  if (request.serviceTier !== undefined) body["service_tier"] = request.serviceTier
+  if (options.serviceTier && request.serviceTier !== undefined) body["service_tier"] = request.serviceTier
   if (options.stream) {
     body["stream"] = true
     if (options.includeUsage) body["stream_options"] = { include_usage: true }
