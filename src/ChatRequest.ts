@@ -190,6 +190,17 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
    */
   promptCacheKey: Schema.optional(Schema.String),
   /**
+   * The service tier to serve the request at, in OpenAI's names (`auto`, `default`, `flex`, `scale`, `priority`,
+   * `fast`; an OpenAI-compatible server's own names pass to it as they are). Sent to OpenAI's Chat Completions
+   * (`OpenAiChat.Options.sendServiceTier`: not to `Presets` servers or Azure) and Responses APIs as `service_tier`, to
+   * Anthropic as its `service_tier` (`auto`, or `standard_only` for `default` and `flex`), to
+   * Bedrock as `serviceTier` (`default`, `flex`, `priority`, `reserved`); not to Gemini or Ollama, nor where the
+   * target has no such tier (docs/adapters.md). A budget reserves at the tier's price when the model prices it
+   * (`Pricing.estimate`). Default: none, the provider's default tier.
+   * @since 0.3.0
+   */
+  serviceTier: Schema.optional(Schema.String),
+  /**
    * The kept reply this request continues (`PreviousResponse`): a client that keeps replies sends its id and only the
    * messages after it, when its key is the one that made it. Never sent otherwise. Default: none.
    */

@@ -660,14 +660,18 @@ function mostPerPromptToken(rates: TokenPrices, request: ChatRequest.Input, audi
 /**
  * The tiers a call of `request` with a prompt of at most `prompt` tokens can be billed at: `price`'s own; its
  * long-context tier when the prompt may pass its `above`; the service tier the request asks for
- * (`providerOptions.service_tier`, as OpenAI's and Anthropic's APIs take it) where `price` prices it.
+ * (`providerOptions.service_tier`, which wins in the body, else `serviceTier`) where `price` prices it; OpenAI's
+ * `fast` at `priority` too, which its reply reports it served at.
  */
 function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): ReadonlyArray<TokenPrices> {
   const tiers: Array<TokenPrices> = [price]
   if (price.longContext !== undefined && prompt > price.longContext.above) tiers.push(price.longContext)
-  const asked = request.providerOptions?.["service_tier"]
+  const asked = request.providerOptions?.["service_tier"] ?? request.serviceTier
   const priced = price.serviceTiers
-  if (typeof asked === "string" && priced !== undefined && Object.hasOwn(priced, asked)) tiers.push(priced[asked]!)
+  if (typeof asked !== "string" || priced === undefined) return tiers
+  for (const name of asked === "fast" ? [asked, "priority"] : [asked]) {
+    if (Object.hasOwn(priced, name)) tiers.push(priced[name]!)
+  }
   return tiers
 }
 
@@ -693,7 +697,7 @@ export interface EstimateOptions {
  * (an audio token's if higher), each in the dearest tier the call can be
  * billed at: the price's own, its long-context tier when the prompt counted
  * may be longer than the tier's `above`, and the service tier the request
- * asks for (`providerOptions.service_tier`) when the price has it.
+ * asks for (`serviceTier`, or `providerOptions.service_tier`) when the price has it.
  * Each media part counts by what it is, whatever field it came
  * in: an image as `imageTokens` of the price (default `defaultImageTokens`),
  * audio and video by their seconds, a PDF by its pages (docs/cost.md,

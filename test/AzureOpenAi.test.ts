@@ -51,6 +51,10 @@ describe("AzureOpenAi requests", () => {
       assert.strictEqual(request!.headers["api-key"], KEY)
       assert.isUndefined(request!.headers["authorization"])
       assert.isUndefined(request!.body["prompt_cache_key"])
+      // Azure's deployments have their own processing tiers, not OpenAI's `service_tier`.
+      const tiered = chatWith(() => completion("gpt-4o"), { ...hello, serviceTier: "priority" }, { model: "gpt-4o" })
+      yield* tiered.run
+      assert.isUndefined(tiered.requests[0]!.body["service_tier"])
     }))
 
   it.effect("without apiVersion: the v1 path, the deployment (else the request's model) as the body's model", () =>

@@ -138,6 +138,7 @@ const fullRequest = {
   user: "user-1",
   session: "session-1",
   promptCacheKey: "cache-1",
+  serviceTier: "priority",
   previousResponse: { id: "resp_1", provider: "openai", keyId: "sk-…f3a9#0d64", messages: 1 },
   timeout: Duration.seconds(30),
   providerOptions: { logprobs: true }
@@ -207,13 +208,15 @@ const chunkSchemas: ReadonlyArray<readonly [string, Schema.Top]> = [
 ]
 
 /**
- * The fields a guardrail does not read, and why: where a call goes, never what it says (the request's); the names
- * the provider and the library give a reply, its usage's counts and service tier, its provider's own data (its copy of the reasoning,
- * read as `reasoning`, and signatures); a router's names for its attempts.
+ * The fields a guardrail does not read, and why: where a call goes and at which tier, never what it says (the
+ * request's); the names the provider and the library give a reply, its usage's counts and service tier, its
+ * provider's own data (its copy of the reasoning, read as `reasoning`, and signatures); a router's names for its
+ * attempts.
  */
 const leftOut: ReadonlySet<string> = new Set([
   "request model",
   "request session",
+  "request serviceTier",
   "request previousResponse.id",
   "request previousResponse.provider",
   "request previousResponse.keyId",

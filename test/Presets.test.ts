@@ -119,6 +119,25 @@ describe("Presets", () => {
       })
   )
 
+  it.effect("every preset is sent no service_tier nor prompt_cache_key, OpenAI's own fields", () =>
+    Effect.gen(function*() {
+      for (const name of Presets.names) {
+        const sent = client(name, () => jsonResponse(completion({ content: "Hi." })), {
+          baseUrl: "http://127.0.0.1:9/v1"
+        })
+        yield* Effect.flatMap(
+          sent.service,
+          (c) =>
+            c.chat(
+              { ...hello, serviceTier: "priority", promptCacheKey: "repo-1" },
+              ProviderClient.credentials("sk-preset-0000000001")
+            )
+        )
+        expect(sent.requests[0]!.body, name).not.toHaveProperty("service_tier")
+        expect(sent.requests[0]!.body, name).not.toHaveProperty("prompt_cache_key")
+      }
+    }))
+
   it.effect(
     "OpenRouter: keep-alive comments are skipped, reasoning is read, attribution headers go out, 402 is " +
       "AuthError",

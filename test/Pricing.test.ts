@@ -499,6 +499,13 @@ describe("tiers: long context, service tiers, audio", () => {
       (407 * 2.5 + 50 * 20) / 1e6
     )
     closeTo(Pricing.estimate(gpt5, { ...request, providerOptions: { service_tier: "flex" } }), (407 * 1.25 + 500) / 1e6)
+    // The request's own field, which every dialect's `service_tier` is read into; a `providerOptions` one wins.
+    closeTo(Pricing.estimate(gpt5, { ...request, serviceTier: "priority" }), (407 * 2.5 + 50 * 20) / 1e6)
+    closeTo(Pricing.estimate(gpt5, { ...request, serviceTier: "fast" }), (407 * 2.5 + 50 * 20) / 1e6)
+    closeTo(
+      Pricing.estimate(gpt5, { ...request, serviceTier: "priority", providerOptions: { service_tier: "default" } }),
+      (407 * 1.25 + 50 * 10) / 1e6
+    )
   })
 
   it("a reservation counts the prompt at the audio price when a part may be audio", () => {
@@ -532,7 +539,7 @@ describe("tiers: long context, service tiers, audio", () => {
               Message.user([{ type: "text" as const, text: "a".repeat(length), cache: { ttl: "1h" as const } }])
             ],
             maxTokens,
-            ...(tier === undefined ? {} : { providerOptions: { service_tier: tier } })
+            ...(tier === undefined ? {} : { serviceTier: tier })
           }
           const prompt = Math.round(Pricing.estimate({ input: 1, output: 0 }, request) * 1e6)
           const reads = Math.floor(readShare! * prompt)

@@ -83,6 +83,12 @@ export interface Options extends HttpOptions {
    */
   readonly sendPromptCacheKey?: boolean | undefined
   /**
+   * Send a request's `serviceTier` as `service_tier`, as OpenAI's API takes it. Default: `true`; every `Presets`
+   * server and Azure OpenAI are sent none (a server may refuse a field, or a tier, it does not know).
+   * @since 0.3.0
+   */
+  readonly sendServiceTier?: boolean | undefined
+  /**
    * The largest SSE event accepted, in characters (a positive number); a
    * larger one fails the stream with `OutputDecodeError`. Default: 16 MiB
    * (`Sse.defaultMaxEventSize`).

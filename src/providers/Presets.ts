@@ -84,8 +84,12 @@ export interface Preset {
 }
 
 // Most compatible servers document `max_tokens`; some reject or ignore `max_completion_tokens`. None documents
-// `prompt_cache_key`: they cache by prefix alone.
-const compatible = (): Partial<OpenAiChat.Options> => ({ maxTokensField: "max_tokens", sendPromptCacheKey: false })
+// `prompt_cache_key`: they cache by prefix alone. OpenAI's service tiers are OpenAI's: a server names its own or none.
+const compatible = (): Partial<OpenAiChat.Options> => ({
+  maxTokensField: "max_tokens",
+  sendPromptCacheKey: false,
+  sendServiceTier: false
+})
 
 /** A local Ollama wants no key: the conventional `none` (or an empty key) sends no `Authorization`. */
 const optionalBearer = (key: Redacted.Redacted<string>): Readonly<Record<string, string>> => {

@@ -3,7 +3,8 @@
  * the most an image costs (`Pricing.defaultImageTokens` unless the model's pricing says `image_tokens`), a request
  * with tools the provider's own tool prompt too; a request of 400 images on a $0.01 budget is refused before the
  * provider is called, one image fits; an input the gateway cannot bound (audio, a file) is refused as it cannot be
- * read.
+ * read. A request asking for a service tier the model prices (`service_tier`, in any dialect that has one) is reserved
+ * at that tier's prices.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -18,10 +19,15 @@ const pixel =
 const served = budgetedGateway({
   name: "tiny",
   key: tinyKey,
-  models: ["vision-priced"],
+  models: ["vision-priced", "tiered"],
   sections: (simulator) => ({
     sim: [
       simDeployment(simulator, "gpt-4o-mini", { input_per_mtok: 0.15, output_per_mtok: 0.6 }),
+      simDeployment(simulator, "tiered", {
+        input_per_mtok: 0.15,
+        output_per_mtok: 0.6,
+        service_tiers: { priority: { input_per_mtok: 15, output_per_mtok: 60 } }
+      }),
       simDeployment(simulator, "vision-priced", { input_per_mtok: 0.15, output_per_mtok: 0.6, image_tokens: 1_445 })
     ]
   })
@@ -91,6 +97,49 @@ describe("a budgeted key's reservation bounds every billable input", () => {
           assert.include(answer.message, "messages[0].content[1]")
         }
         assert.strictEqual((yield* simulator.stats).requests, before)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a request asking for a priced service tier is reserved at it, in each dialect's spelling",
+    () =>
+      Effect.gen(function*() {
+        const { gateway, simulator } = yield* served
+        // 8,000 characters: at most about $0.0012 at the standard $0.15 a million, $0.12 at priority's $15.
+        const text = "a".repeat(8_000)
+        const requests = (tier: string | undefined) => {
+          const asked = tier === undefined ? {} : { service_tier: tier }
+          return [
+            {
+              path: "/v1/chat/completions",
+              body: { model: "tiered", max_tokens: 1, messages: [{ role: "user", content: text }], ...asked }
+            },
+            { path: "/v1/responses", body: { model: "tiered", max_output_tokens: 16, input: text, ...asked } }
+          ]
+        }
+        const send = (request: { readonly path: string; readonly body: unknown }) =>
+          Effect.promise(() =>
+            fetch(`${gateway.url}${request.path}`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${tinyKey}`, "content-type": "application/json" },
+              body: JSON.stringify(request.body)
+            }).then(async (response) => ({ status: response.status, text: await response.text() }))
+          )
+        for (const tier of ["priority", "fast"]) {
+          for (const request of requests(tier)) {
+            const before = (yield* simulator.stats).requests
+            const answer = yield* send(request)
+            assert.strictEqual(answer.status, 429, `${request.path} at ${tier}: ${answer.text}`)
+            assert.strictEqual((yield* simulator.stats).requests, before)
+          }
+        }
+        for (const tier of [undefined, "default", "flex"]) {
+          for (const request of requests(tier)) {
+            const answer = yield* send(request)
+            assert.strictEqual(answer.status, 200, `${request.path} at ${tier}: ${answer.text}`)
+          }
+        }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

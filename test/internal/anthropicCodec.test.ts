@@ -25,6 +25,7 @@ import { AnthropicStreamParser, StreamEvent } from "../../src/internal/wire/anth
 import { message, streamEncoder } from "../../src/internal/wire/anthropic/writer.js"
 import type { LlmError } from "../../src/LlmError.js"
 import * as Domain from "../../src/Message.js"
+import { breakpointsIn } from "../utils/breakpoints.js"
 import { junk, loose } from "../utils/nearMiss.js"
 import { read } from "../utils/results.js"
 import type { Written } from "../utils/sdkTypes.js"
@@ -146,17 +147,22 @@ const request: fc.Arbitrary<ChatRequest> = fc.record({
 // What a request decodes back to: the tool choice goes with tools only, and parallel calls turned off as
 // `disable_parallel_tool_use` on it (an `auto` one when it has none; never on `none`); thinking stays off after a tool
 // call sent without its signed thinking and with a choice that forces a tool (Anthropic refuses both); the user is
-// the session too.
+// the session too; with thinking on, a temperature but 1 and a top_p below 0.95 are not sent (Anthropic refuses them),
+// nor a top_p beside a temperature (the newer models refuse both).
 const expected = (original: ChatRequest): ChatRequest => {
-  const { parallelToolCalls, reasoningEffort, toolChoice, user, ...rest } = original
+  const { parallelToolCalls, reasoningEffort, temperature, toolChoice, topP, user, ...rest } = original
   const last = [...original.messages].reverse().find((message) => message.role === "assistant")
   const tools = original.tools !== undefined
   const forced = tools && toolChoice !== undefined && toolChoice !== "auto" && toolChoice !== "none"
   const thinkingOff = forced ||
     (last !== undefined && (last.toolCalls?.length ?? 0) > 0 && last.providerMetadata === undefined)
   const serial = tools && parallelToolCalls === false && toolChoice !== "none"
+  const thinking = reasoningEffort !== undefined && !thinkingOff
+  const sentTemperature = temperature !== undefined && (!thinking || temperature === 1)
   return {
     ...rest,
+    ...(sentTemperature ? { temperature } : {}),
+    ...(topP !== undefined && !sentTemperature && (!thinking || topP >= 0.95) ? { topP } : {}),
     ...(tools && (toolChoice !== undefined || serial) ? { toolChoice: toolChoice ?? "auto" } : {}),
     ...(serial ? { parallelToolCalls: false } : {}),
     ...(reasoningEffort !== undefined && !thinkingOff ? { reasoningEffort } : {}),
@@ -166,15 +172,38 @@ const expected = (original: ChatRequest): ChatRequest => {
 
 const isMessagesRequest = Schema.is(WireMessagesRequest)
 
+// Six breakpoints: two tools', the system's and three parts'; the wire takes four.
+const sixBreakpoints: ChatRequest = {
+  messages: [
+    { role: "system", content: "Rules", cache: {} },
+    {
+      role: "user",
+      content: ["a", "b", "c"].map((text) => ({ type: "text" as const, text, cache: {} }))
+    }
+  ],
+  tools: ["f", "g"].map((name) => ({ name, parameters: { type: "object" }, cache: {} }))
+}
+
 describe("internal/wire/anthropic: the request both ways", () => {
   it("a request encoded for the wire decodes back to itself", () => {
     fc.assert(fc.property(request, (original) => {
+      // Of more breakpoints, the last four are sent (below).
+      fc.pre(breakpointsIn(original) <= 4)
       const body = requestBody(original, { model: "claude-test", stream: true, maxTokens: 4096, systemInPlace: false })
       expect(isMessagesRequest(body)).toBe(true)
       if (!isMessagesRequest(body)) return
       expect(Result.getOrThrow(toRequest(body))).toEqual(expected(original))
       expect(body.stream).toBe(true)
     }))
+  })
+
+  it("of more than four breakpoints, the last four in the prompt's order (tools, system, messages) are sent", () => {
+    const body = requestBody(sixBreakpoints, { model: "m", stream: false, maxTokens: 64, systemInPlace: false })
+    const marked = (blocks: unknown) =>
+      (blocks as ReadonlyArray<Record<string, unknown>>).map((block) => block["cache_control"] !== undefined)
+    expect(marked(body["tools"])).toEqual([false, false])
+    expect(marked(body["system"])).toEqual([true])
+    expect(marked((body["messages"] as ReadonlyArray<{ content: unknown }>)[0]!.content)).toEqual([true, true, true])
   })
 
   it("a system message in its place comes back in its place", () => {

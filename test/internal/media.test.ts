@@ -273,6 +273,7 @@ const chatOptions: OpenAiChat.BodyOptions = {
   includeUsage: true,
   maxTokensField: "max_tokens",
   promptCacheKey: false,
+  serviceTier: false,
   prefill: false
 }
 

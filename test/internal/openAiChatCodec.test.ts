@@ -98,6 +98,7 @@ const options = (maxTokens: MaxTokensField): BodyOptions => ({
   includeUsage: true,
   maxTokensField: maxTokens,
   promptCacheKey: true,
+  serviceTier: true,
   prefill: true
 })
 

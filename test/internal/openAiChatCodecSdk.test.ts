@@ -34,9 +34,11 @@ type ClientMessage =
     content: string | Array<TextPart>
     tool_call_id: string
   }
-type ClientBody = Omit<Sent, "messages" | "reasoning_effort"> & {
+// The schema takes any `service_tier` (an OpenAI-compatible server's own names too); OpenAI's client sends its own.
+type ClientBody = Omit<Sent, "messages" | "reasoning_effort" | "service_tier"> & {
   messages: Array<ClientMessage>
   reasoning_effort?: NonNullable<OpenAI.ReasoningEffort>
+  service_tier?: NonNullable<ChatCompletionCreateParamsBase["service_tier"]>
 }
 
 // Fails to compile when a body the request schema reads is not one the SDK's own parameter type takes.

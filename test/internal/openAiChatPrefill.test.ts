@@ -10,6 +10,7 @@ const body = (request: ChatRequest, prefill: Prefill) =>
     includeUsage: false,
     maxTokensField: "max_tokens",
     promptCacheKey: false,
+    serviceTier: false,
     prefill
   })
 

@@ -444,11 +444,13 @@ type ClientTool = Omit<SentTool, "type" | "name" | "parameters" | "strict"> & {
   parameters: Record<string, unknown>
   strict: boolean
 }
-type ClientBody = Omit<Sent, "input" | "tools" | "tool_choice" | "include"> & {
+// The schema takes any `service_tier`, as the Chat Completions one does; OpenAI's client sends its own.
+type ClientBody = Omit<Sent, "input" | "tools" | "tool_choice" | "include" | "service_tier"> & {
   input: string | Array<Extract<SentItem, { type: "function_call" }> | ClientMessage | ClientOutput | ClientReasoning>
   tools?: Array<ClientTool>
   tool_choice?: Extract<Sent["tool_choice"], string> | { type: "function"; name: string }
   include?: Array<OpenAI.Responses.ResponseIncludable>
+  service_tier?: NonNullable<ResponseCreateParamsBase["service_tier"]>
 }
 
 // Fails to compile when a body the request schema reads (so every body `requestBody` writes, as the round trip above

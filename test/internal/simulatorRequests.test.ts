@@ -1097,6 +1097,111 @@ describe("the simulator's request errors", () => {
     read(decodeConverse({ messages, toolConfig: { tools, toolChoice: { any: {} } } }, { modelId: "m" }))
   })
 
+  it("a service tier: each API takes the tiers its reference lists and refuses any other, naming the field", () => {
+    const converse = (serviceTier: unknown) =>
+      decodeConverse({ messages: [{ role: "user", content: [{ text: "hi" }] }], serviceTier }, { modelId: "m" })
+    for (const tier of ["auto", "default", "flex", "scale", "priority", "fast"]) {
+      read(decodeChat({ model: "m", messages: hi, service_tier: tier }))
+      read(decodeResponses(responses({ service_tier: tier })))
+    }
+    for (const tier of ["auto", "standard_only"]) read(decodeMessages(claude({ service_tier: tier })))
+    for (const type of ["priority", "default", "flex", "reserved"]) read(converse({ type }))
+    const openAi = {
+      _tag: "InvalidRequest",
+      message: "Invalid value: \"standard_only\". Supported values are: 'auto', 'default', 'flex', 'scale', " +
+        "'priority' and 'fast'.",
+      param: "service_tier",
+      code: "invalid_value"
+    }
+    expect(failed(decodeChat({ model: "m", messages: hi, service_tier: "standard_only" }))).toEqual(openAi)
+    expect(failed(decodeResponses(responses({ service_tier: "standard_only" })))).toEqual(openAi)
+    for (const tier of ["default", "priority", "flex"]) {
+      expect(failed(decodeMessages(claude({ service_tier: tier }))), tier).toMatchObject({ param: "service_tier" })
+    }
+    for (const type of ["auto", "fast", "standard"]) {
+      expect(failed(converse({ type })), type).toMatchObject({ param: "serviceTier.type" })
+    }
+  })
+
+  it("Anthropic Messages: at most four cache_control blocks, the top-level one (automatic caching) among them", () => {
+    const hinted = (count: number) =>
+      Array.from({ length: count }, (_, i) => ({ type: "text", text: `t${i}`, cache_control: { type: "ephemeral" } }))
+    const withBlocks = (count: number, top: boolean) =>
+      claude({
+        system: hinted(1),
+        messages: [{ role: "user", content: hinted(count - 1) }],
+        ...(top ? { cache_control: { type: "ephemeral" } } : {})
+      })
+    read(decodeMessages(withBlocks(4, false)))
+    read(decodeMessages(withBlocks(3, true)))
+    for (const [count, top] of [[5, false], [4, true]] as const) {
+      expect(failed(decodeMessages(withBlocks(count, top)))).toEqual({
+        _tag: "InvalidRequest",
+        message: "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+        param: "cache_control",
+        code: undefined
+      })
+    }
+  })
+
+  it("Anthropic Messages: with thinking on, a temperature of 1 alone and a top_p of 0.95 or more", () => {
+    const thinking = { type: "enabled", budget_tokens: 1024 }
+    const thinks = (fields: Readonly<Record<string, unknown>>) => claude({ max_tokens: 2048, thinking, ...fields })
+    read(decodeMessages(thinks({ temperature: 1, top_p: 0.95 })))
+    read(decodeMessages(claude({ temperature: 0.5, top_p: 0.5 })))
+    expect(failed(decodeMessages(thinks({ temperature: 0.5 })))).toMatchObject({
+      message: "`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.",
+      param: "temperature"
+    })
+    expect(failed(decodeMessages(thinks({ top_p: 0.9 })))).toMatchObject({ param: "top_p" })
+    expect(failed(decodeMessages(claude({ thinking: { type: "adaptive" }, temperature: 0 })))).toMatchObject({
+      param: "temperature"
+    })
+  })
+
+  it("Anthropic Messages: Claude Opus 4.1 and the models after it take a temperature or a top_p, not both", () => {
+    const both = { temperature: 0.5, top_p: 0.9 }
+    for (const model of ["claude-opus-4-1", "claude-sonnet-4-5-20250929", "claude-haiku-4-5", "claude-opus-4-8"]) {
+      expect(failed(decodeMessages(claude({ model, ...both }))), model).toMatchObject({
+        message: "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+      })
+      read(decodeMessages(claude({ model, temperature: 0.5 })))
+      read(decodeMessages(claude({ model, top_p: 0.9 })))
+    }
+    for (const model of ["claude-sonnet-4-20250514", "claude-opus-4-0", "claude-3-5-haiku-latest", "m"]) {
+      read(decodeMessages(claude({ model, ...both })))
+    }
+  })
+
+  it("stop sequences: Chat Completions takes four at most, Gemini five", () => {
+    const stops = (count: number) => Array.from({ length: count }, (_, i) => `s${i}`)
+    read(decodeChat({ model: "m", messages: hi, stop: stops(4) }))
+    expect(failed(decodeChat({ model: "m", messages: hi, stop: stops(5) }))).toEqual({
+      _tag: "InvalidRequest",
+      message:
+        "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length 5 " +
+        "instead.",
+      param: "stop",
+      code: "array_above_max_length"
+    })
+    const gemini = (count: number) =>
+      decodeGemini(
+        { contents: [{ role: "user", parts: [{ text: "hi" }] }], generationConfig: { stopSequences: stops(count) } },
+        { model: "m" }
+      )
+    read(gemini(5))
+    expect(failed(gemini(6))).toMatchObject({ param: "generation_config.stop_sequences" })
+  })
+
+  it("Bedrock: a temperature and a topP from 0 to 1", () => {
+    const messages = [{ role: "user", content: [{ text: "hi" }] }]
+    read(decodeConverse({ messages, inferenceConfig: { temperature: 1, topP: 1 } }, { modelId: "m" }))
+    for (const name of ["temperature", "topP"]) {
+      expect(failed(decodeConverse({ messages, inferenceConfig: { [name]: 1.5 } }, { modelId: "m" })))
+        .toMatchObject({ param: `inferenceConfig.${name}` })
+    }
+  })
+
   it("Bedrock: tool calls or results in the turns need a toolConfig", () => {
     const loop = [
       { role: "user", content: [{ text: "hi" }] },

@@ -1,6 +1,6 @@
 /**
  * What both of OpenAI's wire formats word the same way, each placing the field its own way: what is wrong with the
- * structured-output format (`response_format`, `text.format`).
+ * structured-output format (`response_format`, `text.format`), and a `service_tier` neither takes.
  */
 import type { ApiError } from "../../simulator/WireFormat.js"
 import { invalid, isRecord } from "./requestChecks.js"
@@ -32,3 +32,17 @@ export const outputFormatError = (
       )
   }
 }
+
+// The tiers OpenAI's Chat Completions and Responses references list for `service_tier`.
+const serviceTiers = new Set(["auto", "default", "flex", "scale", "priority", "fast"])
+
+/** What is wrong with a body's `service_tier`, as OpenAI words it; undefined when it is unset or one it takes. */
+export const serviceTierError = (tier: string | null | undefined): ApiError | undefined =>
+  tier === undefined || tier === null || serviceTiers.has(tier)
+    ? undefined
+    : invalid(
+      `Invalid value: ${JSON.stringify(tier)}. Supported values are: 'auto', 'default', 'flex', 'scale', 'priority' ` +
+        "and 'fast'.",
+      "service_tier",
+      "invalid_value"
+    )

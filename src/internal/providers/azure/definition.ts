@@ -50,8 +50,10 @@ export const definition = (
     ...options,
     model: options.model ?? options.deployment,
     provider: options.provider ?? "azure",
-    // Azure takes the prompt cache key only from some API versions on; it caches by prefix without one.
-    sendPromptCacheKey: false
+    // Azure takes the prompt cache key only from some API versions on; it caches by prefix without one. Its
+    // deployments have their own processing tiers, not OpenAI's `service_tier`.
+    sendPromptCacheKey: false,
+    sendServiceTier: false
   }, "AzureOpenAi")
   return Result.map(chat, (chat): Adapter.Definition => ({
     ...chat,

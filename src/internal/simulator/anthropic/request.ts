@@ -1,23 +1,30 @@
 /**
  * The Messages request (`POST /v1/messages`) and the `count_tokens` body, read with the Anthropic codec
- * (`wire/anthropic/request.ts`: its schema checks the body, its mapping makes the library's request), then held to
- * the rules the API adds past the wire's shape (a positive integer `max_tokens`, one message at least, a `temperature`
- * up to 1, a thinking budget of at least 1024 and below `max_tokens`, a mid-conversation system message only for the
+ * (`wire/anthropic/request.ts`: its schema checks the body, its mapping makes the library's request), then held to the
+ * rules the API adds past the wire's shape (a positive integer `max_tokens`, one message at least, a `temperature` up
+ * to 1, a thinking budget of at least 1024 and below `max_tokens`, a mid-conversation system message only for the
  * models that take one and where they take it, every `tool_use` answered in the next turn, a thinking block sent back
  * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
- * forcing a tool with thinking on), and reduced to a `Reply.Prompt`. What is
- * wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming the field.
+ * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, not both
+ * a `temperature` and a `top_p` for the models that refuse them, at most four `cache_control` blocks), and reduced to a
+ * `Reply.Prompt`. What is wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming
+ * the field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import type { JsonRecord } from "../../providers/wire.js"
 import type { Refused } from "../../schemaCheck.js"
 import {
   type AnyBody,
+  breakpointBlocks,
   checkCount,
   checkMessages,
+  maxBreakpoints,
   minThinkingBudget,
+  minThinkingTopP,
+  takesBothSamplings,
   takesMidConversationSystem,
   toRequest
 } from "../../wire/anthropic/request.js"
@@ -182,7 +189,32 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   }
   const choiceBroken = toolChoiceError(wire)
   if (choiceBroken !== undefined) return choiceBroken
+  // The top-level one (automatic caching) takes one of the four too.
+  const automatic = wire.cache_control === undefined || wire.cache_control === null ? 0 : 1
+  const breakpoints = breakpointBlocks(wire as unknown as JsonRecord).length + automatic
+  if (breakpoints > maxBreakpoints) {
+    return invalid(
+      `A maximum of ${maxBreakpoints} blocks with cache_control may be provided. Found ${breakpoints}.`,
+      "cache_control"
+    )
+  }
+  if (
+    temperature !== undefined && temperature !== null && wire.top_p !== undefined && wire.top_p !== null &&
+    !takesBothSamplings(wire.model)
+  ) {
+    return invalid("`temperature` and `top_p` cannot both be specified for this model. Please use only one.")
+  }
   const thinking = wire.thinking
+  const thinkingOn = thinking !== undefined && thinking !== null && thinking.type !== "disabled"
+  if (thinkingOn && temperature !== undefined && temperature !== null && temperature !== 1) {
+    return invalid("`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.", "temperature")
+  }
+  if (thinkingOn && wire.top_p !== undefined && wire.top_p !== null && wire.top_p < minThinkingTopP) {
+    return invalid(
+      `\`top_p\` must be greater than or equal to ${minThinkingTopP} or unset when thinking is enabled.`,
+      "top_p"
+    )
+  }
   if (thinking?.type !== "enabled") return undefined
   const budget = thinking.budget_tokens
   if (!Number.isInteger(budget) || budget < minThinkingBudget) return budgetError

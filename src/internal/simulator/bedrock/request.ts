@@ -1,8 +1,9 @@
 /**
  * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
  * the library's request by the codec (`toRequest`), held to the API's rules past the shape (a `toolConfig` with one
- * tool at least, and one wherever the turns hold tool calls or results; a conversation that starts with a user turn
- * and alternates) and reduced to a `Reply.Prompt`; the model comes from the path.
+ * tool at least, and one wherever the turns hold tool calls or results; a temperature and a topP up to 1; a
+ * conversation that starts with a user turn and alternates) and reduced to a `Reply.Prompt`; the model comes from the
+ * path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -75,6 +76,17 @@ export const decode = (
       "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
       "toolConfig"
     ))
+  }
+  // The Converse reference's `InferenceConfiguration`: a temperature and a topP from 0 to 1.
+  for (const name of ["temperature", "topP"] as const) {
+    const value = checked.inferenceConfig?.[name]
+    if (value !== undefined && value !== null && !(value >= 0 && value <= 1)) {
+      return Result.fail(invalid(
+        `1 validation error detected: Value '${value}' at 'inferenceConfig.${name}' failed to satisfy constraint: ` +
+          "Member must have value less than or equal to 1",
+        `inferenceConfig.${name}`
+      ))
+    }
   }
   if (checked.messages.length === 0) {
     return Result.fail(invalid("A conversation must start with a user message.", "messages"))

@@ -1,8 +1,8 @@
 /**
  * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
- * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a
- * function calling config only with function declarations) and the function-call signature rule of Gemini 3, and
- * reduced to a `Reply.Prompt`; the model and method come from the URL (`params`).
+ * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a function
+ * calling config only with function declarations, at most five stop sequences) and the function-call signature rule of
+ * Gemini 3, and reduced to a `Reply.Prompt`; the model and method come from the URL (`params`).
  */
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
@@ -258,6 +258,13 @@ function decodeGenerationConfig(config: Body["generationConfig"]): Result.Result
     return Result.fail(invalid(
       `Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), ${JSON.stringify(max)}`,
       "generation_config.max_output_tokens"
+    ))
+  }
+  const stops = config.stopSequences?.length ?? 0
+  if (stops > Codec.maxStop) {
+    return Result.fail(invalid(
+      `* GenerateContentRequest.generation_config.stop_sequences: at most ${Codec.maxStop} stop sequences are allowed`,
+      "generation_config.stop_sequences"
     ))
   }
   const temperature = config.temperature ?? undefined

@@ -1,12 +1,10 @@
 /**
- * The Chat Completions request (`POST /v1/chat/completions`), read with the
- * Chat Completions codec (`wire/openAiChat/codec.ts`: its schema checks the body,
- * its mapping makes the library's request), then held to the rules OpenAI's
- * server adds past the wire's shape (one message at least, a positive integer
- * limit, `stream_options` only with `stream`, a `tool_choice` among the
- * `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
- * tools), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI
- * words it, naming the offending field.
+ * The Chat Completions request (`POST /v1/chat/completions`), read with the Chat Completions codec
+ * (`wire/openAiChat/codec.ts`: its schema checks the body, its mapping makes the library's request), then held to the
+ * rules OpenAI's server adds past the wire's shape (one message at least, a positive integer limit, `stream_options`
+ * only with `stream`, a `tool_choice` among the `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
+ * tools, a `service_tier` among its tiers, at most four `stop` sequences), and reduced to a `Reply.Prompt`. What is
+ * wrong is worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -14,10 +12,10 @@ import type { Extra } from "../../../simulator/OpenAiChat.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed, type Refused } from "../../schemaCheck.js"
-import { checkCreateRequest, type CreateRequest, toRequest } from "../../wire/openAiChat/codec.js"
+import { checkCreateRequest, type CreateRequest, maxStop, toRequest } from "../../wire/openAiChat/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
-import { outputFormatError } from "../openAiRequest.js"
+import { outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, type InvalidRequest, isRecord, typeName, valueAt } from "../requestChecks.js"
 
 type Wire = typeof CreateRequest.Type
@@ -154,8 +152,16 @@ function ruleError(wire: Wire): ApiError | undefined {
       return maxTokensError(name, value)
     }
   }
-  const broken = toolFieldError(wire)
+  const broken = toolFieldError(wire) ?? serviceTierError(wire.service_tier)
   if (broken !== undefined) return broken
+  if (Array.isArray(wire.stop) && wire.stop.length > maxStop) {
+    return invalid(
+      `Invalid 'stop': array too long. Expected an array with maximum length ${maxStop}, but got an array with ` +
+        `length ${wire.stop.length} instead.`,
+      "stop",
+      "array_above_max_length"
+    )
+  }
   // vLLM's OpenAI-compatible server: `continue_final_message` cannot go with `add_generation_prompt`, true by default.
   if (wire.continue_final_message === true && wire.add_generation_prompt !== false) {
     return invalid(

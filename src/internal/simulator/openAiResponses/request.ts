@@ -3,8 +3,8 @@
  * schema checks the body, its mapping makes the library's request), then held to the rules OpenAI's server adds past
  * the wire's shape (no Chat Completions field, one input item at least, `stream_options` only with `stream`, a
  * `max_output_tokens` of 16 at least, a reasoning item found by id only when responses are stored, a `function_call`
- * replayed with its reasoning item, a `tool_choice` among the `tools`), and reduced to a `Reply.Prompt`. What is wrong
- * is worded as OpenAI words it, naming the offending field.
+ * replayed with its reasoning item, a `tool_choice` among the `tools`, a `service_tier` among its tiers), and reduced
+ * to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -19,11 +19,12 @@ import {
   inputMessages,
   isOtherItem,
   type KnownItem,
+  minMaxOutputTokens,
   toRequest
 } from "../../wire/openAiResponses/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
-import { outputFormatError } from "../openAiRequest.js"
+import { outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, isRecord, typeName, valueAt } from "../requestChecks.js"
 
 /** Chat Completions fields the Responses API does not know. */
@@ -52,7 +53,7 @@ const supported = (value: unknown, values: string, param: string): ApiError =>
 
 const maxOutputTokensError = (value: unknown): ApiError =>
   invalid(
-    `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${
+    `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= ${minMaxOutputTokens}, but got ${
       JSON.stringify(value)
     } instead.`,
     "max_output_tokens",
@@ -301,11 +302,13 @@ export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
   if (Result.isFailure(checked)) return Result.fail(refusalError(body, checked.failure))
   const wire = checked.success
   const maxTokens = wire.max_output_tokens
-  if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < 16)) {
+  if (
+    maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < minMaxOutputTokens)
+  ) {
     return Result.fail(maxOutputTokensError(maxTokens))
   }
   const reasoning = wire.reasoning !== undefined && wire.reasoning !== null && wire.reasoning.effort !== "none"
-  const broken = inputError(wire, reasoning, wire.store !== false)
+  const broken = inputError(wire, reasoning, wire.store !== false) ?? serviceTierError(wire.service_tier)
   if (broken !== undefined) return Result.fail(broken)
   const request = requestOf(wire)
   if (Result.isFailure(request)) return Result.fail(mappingError(request.failure))

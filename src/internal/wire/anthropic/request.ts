@@ -22,11 +22,11 @@
  * `providerMetadata` so that `requestBody` sends them back unchanged (an unsigned one is kept as reasoning only).
  * `thinking` becomes a `reasoningEffort` (`enabled` by its budget per `thinkingBudgets`, `adaptive` and `between_tools`
  * `output_config.effort` or else medium, `disabled` none), `output_config.format` a `json_schema` response format,
- * `metadata.user_id` the `user`, `tool_choice.disable_parallel_tool_use` the opposite of `parallelToolCalls`. A
- * block's `cache_control` becomes its part's, system message's, tool result's or
- * tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level `cache_control` (automatic
- * caching, which the API applies to the last cacheable block) the last message's, on its last part. Not carried:
- * `top_k`, a tool result's `is_error`, `context_management` and any other field not read
+ * `metadata.user_id` the `user`, `tool_choice.disable_parallel_tool_use` the opposite of `parallelToolCalls`,
+ * `service_tier` the `serviceTier` (`standard_only` as `default`). A block's `cache_control` becomes its part's, system
+ * message's, tool result's or tool's `cache` breakpoint (an assistant turn's on the turn's last block); the top-level
+ * `cache_control` (automatic caching, which the API applies to the last cacheable block) the last message's, on its
+ * last part. Not carried: `top_k`, a tool result's `is_error`, `context_management` and any other field not read
  * (accepted and left out).
  */
 import * as Result from "effect/Result"
@@ -46,7 +46,8 @@ import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } fro
 import type * as Media from "../../tokens/media.js"
 import type { Origin } from "../dialect.js"
 import { outputTool } from "../outputTool.js"
-import { type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
+import * as ServiceTier from "../serviceTier.js"
+import { isRecord, type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
 
 // ---------------------------------------------------------------------------
 // The schema, and decoding
@@ -163,7 +164,9 @@ export const WireMessagesRequest = Schema.Struct({
   top_p: maybe(Schema.Number),
   stop_sequences: maybe(Schema.Array(Schema.String)),
   stream: maybe(Schema.Boolean),
-  metadata: maybe(Schema.Struct({ user_id: maybe(Schema.String) }))
+  metadata: maybe(Schema.Struct({ user_id: maybe(Schema.String) })),
+  // The Messages reference's two values; any other is refused, as the API refuses it.
+  service_tier: maybe(Schema.Literals(["auto", "standard_only"]))
 })
 
 /** The `count_tokens` body: a Messages body's prompt; the fields that shape a reply are not read. */
@@ -465,6 +468,9 @@ export const toRequest = (body: AnyBody, origins?: Array<Origin>): Result.Result
   set(request, "user", body.metadata?.user_id)
   // Claude Code names its session there: the conversation a router with affinity keeps on one deployment.
   set(request, "session", body.metadata?.user_id)
+  if (body.service_tier !== null && body.service_tier !== undefined) {
+    request.serviceTier = ServiceTier.fromAnthropic(body.service_tier)
+  }
   return Result.succeed(request)
 }
 
@@ -805,12 +811,17 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   (the forced tool would shut them out) nor with thinking (the API refuses
  *   a forced tool with thinking on): both throw `RequestError`. `json_object`
  *   has no equivalent and is not sent (ask for JSON in the prompt).
+ * - `temperature` is sent up to 1 (Anthropic's most), `top_p` as it is but beside a temperature, which the newer
+ *   models refuse; with thinking on, only a temperature of 1 and a `top_p` of 0.95 or more, which Anthropic takes
+ *   with thinking (`samplingInto`).
  * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
+ * - `serviceTier` becomes `service_tier` `auto` or `standard_only` where it has one (`wire/serviceTier.ts`).
  * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
  *   mid-conversation system message) when `systemInPlace` and the API's placement rules allow it there;
  *   otherwise it joins the top-level `system`, after the leading ones.
  * - A `cache` breakpoint becomes `cache_control` on its block: a system message's text block (the system is then
- *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block.
+ *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block. Of more than
+ *   four (`maxBreakpoints`), the last four in the prompt's order (tools, system, messages) are sent.
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
   const { system, turns } = messagesOf(request.messages, options.systemInPlace)
@@ -837,8 +848,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
       : Math.max(minThinkingBudget, Math.min(budget, request.maxTokens - 1))
     body["thinking"] = { type: "enabled", budget_tokens: cap }
   }
-  if (request.temperature !== undefined) body["temperature"] = request.temperature
-  if (request.topP !== undefined) body["top_p"] = request.topP
+  samplingInto(body, request, budget !== undefined)
   if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop
   const output = outputTool(request, "Anthropic")
   if (output !== undefined) {
@@ -857,9 +867,78 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
     if (choice !== undefined) body["tool_choice"] = choice
   }
   if (request.user !== undefined) body["metadata"] = { user_id: request.user }
+  const tier = ServiceTier.toAnthropic(request.serviceTier)
+  if (tier !== undefined) body["service_tier"] = tier
   if (options.stream) body["stream"] = true
+  keepLastBreakpoints(body)
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
+}
+
+/**
+ * `temperature` and `top_p` as the Messages reference takes them: a temperature up to 1 (a higher one, which OpenAI's
+ * and Gemini's APIs take up to 2, as 1); with thinking on, a temperature of 1 only and a `top_p` of 0.95 or more
+ * (Anthropic's extended thinking guide), others left out: the request's reasoning is kept, its sampling is the
+ * model's. One of the two at most, the temperature first: Claude Opus 4.1 and the models after it refuse both
+ * (`takesBothSamplings`), as OpenAI's clients often send them.
+ */
+function samplingInto(body: JsonRecord, request: ChatRequest, thinking: boolean): void {
+  const temperature = request.temperature === undefined ? undefined : Math.min(request.temperature, 1)
+  if (temperature !== undefined && (!thinking || temperature === 1)) body["temperature"] = temperature
+  const topP = request.topP
+  if (topP !== undefined && body["temperature"] === undefined && (!thinking || topP >= minThinkingTopP)) {
+    body["top_p"] = topP
+  }
+}
+
+/**
+ * Whether a model takes `temperature` and `top_p` together: Claude Opus 4.1, Sonnet and Haiku 4.5 and the models
+ * after them refuse both ("cannot both be specified for this model"); the Claude 4 models before them and the Claude 3
+ * ones take both.
+ */
+export const takesBothSamplings = (model: string): boolean =>
+  !/^claude-(?:(?:opus|sonnet|haiku)-4-[1-9](?![0-9])|(?:opus|sonnet|haiku)-[5-9](?![0-9]))/.test(model)
+
+/** The least `top_p` Anthropic takes with thinking on (its extended thinking guide). */
+export const minThinkingTopP = 0.95
+
+/**
+ * The most `cache_control` blocks a Messages request may hold (Anthropic's prompt caching guide: four breakpoints),
+ * which a client of another dialect (a Chat Completions one's `cache_control` on every part) may pass.
+ */
+export const maxBreakpoints = 4
+
+/** Where each block of `body` that holds a `cache_control` is (its list and index), in the prompt's order. */
+export function breakpointBlocks(body: JsonRecord): ReadonlyArray<readonly [Array<unknown>, number]> {
+  const places: Array<readonly [Array<unknown>, number]> = []
+  const take = (list: unknown) => {
+    if (!Array.isArray(list)) return
+    list.forEach((block, i) => {
+      if (!isRecord(block)) return
+      if (block["cache_control"] !== undefined && block["cache_control"] !== null) places.push([list, i])
+      // A tool result's own blocks may hold one too.
+      if (block["type"] === "tool_result") take(block["content"])
+    })
+  }
+  // The prompt's order: tools, system, messages.
+  take(body["tools"])
+  take(body["system"])
+  for (const message of Array.isArray(body["messages"]) ? body["messages"] : []) {
+    if (isRecord(message)) take(message["content"])
+  }
+  return places
+}
+
+/**
+ * `body` with its breakpoints but the last `maxBreakpoints` left out, which cache the longest prefixes; a block is
+ * replaced by a copy, as a kept block (a signed thinking block) may be shared.
+ */
+function keepLastBreakpoints(body: JsonRecord): void {
+  const places = breakpointBlocks(body)
+  for (const [list, i] of places.slice(0, Math.max(0, places.length - maxBreakpoints))) {
+    const { cache_control: _dropped, ...rest } = list[i] as JsonRecord
+    list[i] = rest
+  }
 }
 
 // The fields of a Messages body that `count_tokens` takes too; it refuses the others (`max_tokens`, `stream`...).

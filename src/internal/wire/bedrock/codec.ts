@@ -15,23 +15,24 @@
  *   `:exception-type`, which `LlmError.fromHttpFailure` reads).
  *
  * The request mapping: system messages are `system` text blocks; a tool message is a `toolResult` block of the user
- * turn that follows the calls (the results of one turn, and user messages after them, share that turn, as Converse
- * wants roles to alternate); an assistant message's text, reasoning (sent only with the signature Bedrock gave it,
- * kept in `providerMetadata.bedrock`) and tool calls (`toolUse`, their arguments as the `input` object) one assistant
- * turn, joined by the assistant messages right after it. Images go as `image` blocks with their bytes (a `data:` URL; Converse reads no other URL), PDFs and text
- * documents as `document` blocks named by their `document.title` (else `document <n>`; a name once in a request, as
- * Converse requires), in a user turn and a tool result alike, and the `image` and `document` blocks of either read
- * back as parts. A `Message.CacheBreakpoint` is a `cachePoint` block after the block it closes (a system text, a
- * part, a tool result, an assistant turn, a tool's spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`,
- * `temperature`, `topP` and `stopSequences`; `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the
- * tool choice (`auto`, `any`, `tool`; `none`, which Converse lacks, sends no tools). A request whose tools cannot be
- * called (none, or a `none` choice) sends its history's tool calls and results as text, as Converse refuses their
- * blocks without a `toolConfig`. Converse has no response format: a `json_schema` one is sent as a
- * forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`, its `inputSchema.json` the schema and
- * `toolChoice: {tool}` naming it (for the models that take a tool choice: Anthropic Claude, Mistral Large...), and
- * refused with the request's own tools; the model's input to it is the reply's text, whole (`reply`) and streamed
- * (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent and is not sent. Not carried:
- * `seed`, `user`, `reasoningEffort`, `promptCacheKey`. `providerOptions` merge into the body
+ * turn that follows the calls (messages of one role in a row share a turn, as Converse wants roles to alternate: the
+ * results of one turn and a user message after them, two user messages, two assistant messages); an assistant message's
+ * text, reasoning (sent only with the signature Bedrock gave it, kept in `providerMetadata.bedrock`) and tool calls
+ * (`toolUse`, their arguments as the `input` object) one assistant turn. Images go as `image` blocks with their bytes
+ * (a `data:` URL; Converse reads no other URL), PDFs and text documents as `document` blocks named by their
+ * `document.title` (else `document <n>`; a name once in a request, as Converse requires), in a user turn and a tool
+ * result alike, and the `image` and `document` blocks of either read back as parts. A `Message.CacheBreakpoint` is a
+ * `cachePoint` block after the block it closes (a system text, a part, a tool result, an assistant turn, a tool's
+ * spec); its `ttl` is not sent. `inferenceConfig` holds `maxTokens`, `temperature`, `topP` and `stopSequences`;
+ * `toolConfig` the tools (`toolSpec` with `inputSchema.json`) and the tool choice (`auto`, `any`, `tool`; `none`, which
+ * Converse lacks, sends no tools). A request whose tools cannot be called (none, or a `none` choice) sends its
+ * history's tool calls and results as text, as Converse refuses their blocks without a `toolConfig`. Converse has no
+ * response format: a `json_schema` one is sent as a forced tool (`wire/outputTool.ts`), the only tool of `toolConfig`,
+ * its `inputSchema.json` the schema and `toolChoice: {tool}` naming it (for the models that take a tool choice:
+ * Anthropic Claude, Mistral Large...), and refused with the request's own tools; the model's input to it is the reply's
+ * text, whole (`reply`) and streamed (`StreamReader`), and its `tool_use` stop `stop`. `json_object` has no equivalent
+ * and is not sent. Not carried: `seed`, `user`, `reasoningEffort`, `promptCacheKey`. `serviceTier` is
+ * `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`). `providerOptions` merge into the body
  * (`additionalModelRequestFields`...).
  *
  * The stop reasons: `end_turn` and `stop_sequence` are `stop`, `tool_use` `tool_calls`, `max_tokens` and
@@ -68,6 +69,7 @@ import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
+import * as ServiceTier from "../serviceTier.js"
 import { reportedUsage, tokenCount } from "../usage.js"
 
 export { isRecord, type JsonRecord, ShapeError }
@@ -183,7 +185,9 @@ export const ConverseRequest = Schema.Struct({
       any: maybe(JsonObject),
       tool: maybe(Schema.Struct({ name: Schema.String }))
     }))
-  }))
+  })),
+  // The `ServiceTier` reference's values; any other is refused, as the API refuses it.
+  serviceTier: maybe(Schema.Struct({ type: Schema.Literals(["priority", "default", "flex", "reserved"]) }))
 })
 
 /** A `Converse` body as its schema reads it. */
@@ -475,6 +479,7 @@ export function toRequest(body: Body, model: string): Result.Result<ChatRequest,
       : toolChoiceOf(toolConfig.toolChoice)
     if (choice !== undefined) request.toolChoice = choice
   }
+  if (body.serviceTier !== undefined && body.serviceTier !== null) request.serviceTier = body.serviceTier.type
   return Result.succeed(request)
 }
 
@@ -669,15 +674,23 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
  * | no tool to call, tool calls and results in the history | those as text, which Converse takes without tools |
  * | `parallelToolCalls` | not sent: Converse has no such setting |
  * | `stop` empty | no `stopSequences` |
+ * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
+ * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
+ * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
   const system: Array<JsonRecord> = []
   const turns: Array<{ readonly role: "user" | "assistant"; readonly content: Array<JsonRecord> }> = []
-  // The user turn open for more blocks: Converse refuses two turns of one role in a row ("A conversation must
-  // alternate between user and assistant roles"), so a user message after tool results or another user message joins
-  // their turn, as an assistant message joins the assistant turn before it.
-  let open: Array<JsonRecord> | undefined
+  // Converse wants the roles to alternate: a message of the last turn's role joins that turn (a user message after
+  // tool results, two user messages in a row, an assistant message after another).
+  const turnOf = (role: "user" | "assistant"): Array<JsonRecord> => {
+    const last = turns.at(-1)
+    if (last?.role === role) return last.content
+    const content: Array<JsonRecord> = []
+    turns.push({ role, content })
+    return content
+  }
   const names: Names = { named: new Map(), titles: givenTitles(messages), untitled: 0 }
   const tools = request.tools ?? []
   const output = outputTool(request, "Bedrock")
@@ -692,11 +705,10 @@ export function requestBody(request: ChatRequest): JsonRecord {
         if (message.cache !== undefined) system.push(cachePoint)
         break
       case "user":
-        if (open === undefined) turns.push({ role: "user", content: open = [] })
-        userBlocks(message.content, where, open, names)
+        userBlocks(message.content, where, turnOf("user"), names)
         break
-      case "tool":
-        if (open === undefined) turns.push({ role: "user", content: open = [] })
+      case "tool": {
+        const open = turnOf("user")
         if (callable) {
           open.push({
             toolResult: { toolUseId: message.toolCallId, content: resultBlocks(message.content, where, names) }
@@ -706,20 +718,17 @@ export function requestBody(request: ChatRequest): JsonRecord {
           resultAsText(message, where, open, names)
         }
         break
-      case "assistant": {
-        open = undefined
-        const blocks = assistantBlocks(message, where, callable)
-        const last = turns.at(-1)
-        if (last?.role === "assistant") last.content.push(...blocks)
-        else turns.push({ role: "assistant", content: blocks })
       }
+      case "assistant":
+        turnOf("assistant").push(...assistantBlocks(message, where, callable))
     }
   }
   const body: JsonRecord = { messages: turns }
   if (system.length > 0) body["system"] = system
   const config: JsonRecord = {}
   if (request.maxTokens !== undefined) config["maxTokens"] = request.maxTokens
-  if (request.temperature !== undefined) config["temperature"] = request.temperature
+  // Converse's `InferenceConfiguration` takes a temperature up to 1 (OpenAI's and Gemini's APIs up to 2).
+  if (request.temperature !== undefined) config["temperature"] = Math.min(request.temperature, 1)
   if (request.topP !== undefined) config["topP"] = request.topP
   if (request.stop !== undefined && request.stop.length > 0) config["stopSequences"] = request.stop
   if (Object.keys(config).length > 0) body["inferenceConfig"] = config
@@ -734,8 +743,34 @@ export function requestBody(request: ChatRequest): JsonRecord {
     const choice = request.toolChoice === undefined ? undefined : toolChoiceBody(request.toolChoice)
     body["toolConfig"] = choice === undefined ? { tools: specs } : { tools: specs, toolChoice: choice }
   }
+  const tier = ServiceTier.toBedrock(request.serviceTier)
+  if (tier !== undefined) body["serviceTier"] = tier
+  keepLastCachePoints(body)
   if (request.providerOptions !== undefined) mergeOptions(body, request.providerOptions)
   return body
+}
+
+/**
+ * The most `cachePoint` blocks a Converse request is sent: Bedrock's prompt caching guide allows four checkpoints
+ * (Anthropic's limit, for its models), which a client of another dialect (a Chat Completions one's `cache_control` on
+ * every part) may pass.
+ */
+const maxCachePoints = 4
+
+/** `body` with its cache points but the last `maxCachePoints` (tools, system, messages, in order) left out. */
+function keepLastCachePoints(body: JsonRecord): void {
+  const places: Array<readonly [Array<unknown>, number]> = []
+  const take = (list: unknown) => {
+    if (!Array.isArray(list)) return
+    list.forEach((block, i) => {
+      if (isRecord(block) && block["cachePoint"] !== undefined) places.push([list, i])
+    })
+  }
+  take((body["toolConfig"] as JsonRecord | undefined)?.["tools"])
+  take(body["system"])
+  for (const turn of body["messages"] as ReadonlyArray<JsonRecord>) take(turn["content"])
+  // Backwards, so that each index still names its block.
+  for (const [list, i] of places.slice(0, Math.max(0, places.length - maxCachePoints)).reverse()) list.splice(i, 1)
 }
 
 // ---------------------------------------------------------------------------

@@ -824,6 +824,9 @@ export function mergeOptions(target: JsonRecord, options: Readonly<Record<string
   return target
 }
 
+/** The most stop sequences Gemini takes (its `GenerationConfig` reference: up to five). */
+export const maxStop = 5
+
 /**
  * The JSON body of `:generateContent` and `:streamGenerateContent`; throws `RequestError` for what Gemini cannot be
  * sent. The tool fields:
@@ -834,6 +837,8 @@ export function mergeOptions(target: JsonRecord, options: Readonly<Record<string
  * | `toolChoice`, with tools | `toolConfig.functionCallingConfig`: `AUTO`, `NONE`, `ANY`, `ANY` with the one name |
  * | `parallelToolCalls` | not sent: Gemini has no such setting |
  * | `stop` empty | no `stopSequences` |
+ * | `stop` of more than five | its first five (`maxStop`), as many as Gemini takes |
+ * | `serviceTier`, `promptCacheKey`, `previousResponse` | not sent: no such request field (`wire/serviceTier.ts`) |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
@@ -877,7 +882,7 @@ export function requestBody(request: ChatRequest): JsonRecord {
   if (request.temperature !== undefined) config["temperature"] = request.temperature
   if (request.topP !== undefined) config["topP"] = request.topP
   if (request.maxTokens !== undefined) config["maxOutputTokens"] = request.maxTokens
-  if (request.stop !== undefined && request.stop.length > 0) config["stopSequences"] = request.stop
+  if (request.stop !== undefined && request.stop.length > 0) config["stopSequences"] = request.stop.slice(0, maxStop)
   if (request.seed !== undefined) config["seed"] = request.seed
   if (request.responseFormat !== undefined) responseFormat(request.responseFormat, config)
   if (request.reasoningEffort !== undefined) {

@@ -306,6 +306,7 @@ export interface BodyOptions {
  * | `toolChoice` `auto`, `required`, a named tool | the `tools` alone: Ollama cannot be made to call one |
  * | `parallelToolCalls` | not sent: Ollama has no such setting |
  * | `stop` empty | no `stop` |
+ * | `serviceTier`, `promptCacheKey`, `previousResponse` | not sent: no such request field (`wire/serviceTier.ts`) |
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
   const names = new Map<string, string>()

@@ -39,6 +39,7 @@ export function definition(options: Options, adapter = "OpenAiChat"): Result.Res
   const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
   const includeUsage = options.includeUsage ?? true
   const promptCacheKey = options.sendPromptCacheKey ?? true
+  const serviceTier = options.sendServiceTier ?? true
   const maxEventSize = options.maxEventSize
   const prefill = options.prefill ?? false
   const invalid = Adapter.checkPositive(adapter, "maxEventSize", maxEventSize) ??
@@ -58,7 +59,15 @@ export function definition(options: Options, adapter = "OpenAiChat"): Result.Res
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {
-        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
+        return Wire.requestBody(request, {
+          model,
+          stream,
+          includeUsage,
+          maxTokensField,
+          promptCacheKey,
+          serviceTier,
+          prefill
+        })
       } catch (error) {
         if (error instanceof RequestError) throw error
         throw new RequestError(

@@ -132,6 +132,7 @@ export const ChatBody = Schema.Struct({
   seed: maybe(Schema.Number),
   user: maybe(Schema.String),
   prompt_cache_key: maybe(Schema.String),
+  service_tier: maybe(Schema.String),
   parallel_tool_calls: maybe(Schema.Boolean),
   // vLLM's flags for going on from a last assistant message (`requestBody`'s prefill).
   continue_final_message: maybe(Schema.Boolean),
@@ -332,6 +333,7 @@ export function toRequest(body: typeof ChatBody.Type): Result.Result<ChatRequest
   // The conversation a router with affinity keeps on the deployment whose cache it warmed.
   set(request, "session", body.prompt_cache_key)
   set(request, "promptCacheKey", body.prompt_cache_key)
+  set(request, "serviceTier", body.service_tier)
   return Result.succeed(request)
 }
 
@@ -504,9 +506,14 @@ export interface BodyOptions {
   readonly maxTokensField: MaxTokensField
   /** Whether `promptCacheKey` is sent (`OpenAiChat.Options.sendPromptCacheKey`). */
   readonly promptCacheKey: boolean
+  /** Whether `serviceTier` is sent (`OpenAiChat.Options.sendServiceTier`). */
+  readonly serviceTier: boolean
   /** How a last assistant message is sent (`OpenAiChat.Options.prefill`). */
   readonly prefill: Prefill
 }
+
+/** The most stop sequences Chat Completions takes (OpenAI's reference: up to four); Anthropic's clients send more. */
+export const maxStop = 4
 
 /**
  * The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. What the API refuses in
@@ -518,6 +525,8 @@ export interface BodyOptions {
  * | `toolChoice`, with tools | `tool_choice` `auto`, `none`, `required`, `{type: "function", function: {name}}` |
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
  * | `stop` empty | no `stop` |
+ * | `stop` of more than four | its first four (`maxStop`), as many as OpenAI takes |
+ * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`), where `sendServiceTier` (OpenAI's own API) |
  *
  * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
  */
@@ -528,7 +537,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.temperature !== undefined) body["temperature"] = request.temperature
   if (request.topP !== undefined) body["top_p"] = request.topP
   if (request.maxTokens !== undefined) body[options.maxTokensField] = request.maxTokens
-  if (request.stop !== undefined && request.stop.length > 0) body["stop"] = request.stop
+  if (request.stop !== undefined && request.stop.length > 0) body["stop"] = request.stop.slice(0, maxStop)
   if (request.tools !== undefined && request.tools.length > 0) {
     body["tools"] = request.tools.map(encodeTool)
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
@@ -539,6 +548,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (request.seed !== undefined) body["seed"] = request.seed
   if (request.user !== undefined) body["user"] = request.user
   if (options.promptCacheKey && request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
+  if (options.serviceTier && request.serviceTier !== undefined) body["service_tier"] = request.serviceTier
   if (options.stream) {
     body["stream"] = true
     if (options.includeUsage) body["stream_options"] = { include_usage: true }

@@ -220,6 +220,7 @@ export const WireResponsesRequest = Schema.Struct({
   metadata: maybe(Schema.Record(Schema.String, Schema.String)),
   user: maybe(Schema.String),
   prompt_cache_key: maybe(Schema.String),
+  service_tier: maybe(Schema.String),
   stream: maybe(Schema.Boolean),
   previous_response_id: maybe(Schema.String),
   /** What the response should carry besides its output (`reasoning.encrypted_content`...). */
@@ -575,6 +576,7 @@ export function toRequest(
   set(request, "topP", body.top_p)
   set(request, "user", body.user)
   set(request, "promptCacheKey", body.prompt_cache_key)
+  set(request, "serviceTier", body.service_tier)
   return Result.succeed(request)
 }
 
@@ -754,6 +756,9 @@ function offersTools(request: ChatRequest): boolean {
   return (request.tools?.length ?? 0) > 0 || (Array.isArray(passed) && passed.length > 0)
 }
 
+/** The least `max_output_tokens` the Responses API takes (its reference); a smaller limit is sent as this one. */
+export const minMaxOutputTokens = 16
+
 /**
  * The JSON body of `POST /responses`; `providerOptions` are merged last, so
  * they win. `stop` and `seed` have no Responses counterpart and are not sent.
@@ -764,6 +769,8 @@ function offersTools(request: ChatRequest): boolean {
  * | no `tools` (or none), none passed on | no `tools`, `tool_choice` or `parallel_tool_calls`: no tool, no call |
  * | `toolChoice`, with tools | `tool_choice`: `auto`, `none`, `required`, `{type: "function", name}` |
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
+ * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
+ * | `maxTokens` below 16 | `max_output_tokens` 16, the API's least |
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
   const { previous } = options
@@ -775,7 +782,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   body["store"] = options.store
   if (request.temperature !== undefined) body["temperature"] = request.temperature
   if (request.topP !== undefined) body["top_p"] = request.topP
-  if (request.maxTokens !== undefined) body["max_output_tokens"] = request.maxTokens
+  if (request.maxTokens !== undefined) body["max_output_tokens"] = Math.max(request.maxTokens, minMaxOutputTokens)
   if (request.tools !== undefined && request.tools.length > 0) body["tools"] = request.tools.map(encodeTool)
   if (offersTools(request)) {
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)
@@ -795,6 +802,7 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   }
   if (request.user !== undefined) body["user"] = request.user
   if (request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
+  if (request.serviceTier !== undefined) body["service_tier"] = request.serviceTier
   if (options.stream) body["stream"] = true
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   // Hosted tools are billed per call: a request with them and no bound of its own makes no more calls than a budget
