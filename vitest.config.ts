@@ -12,6 +12,9 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     setupFiles: ["test/utils/dataHome.ts"],
+    // Most files wait on sockets, child processes and servers rather than compute: vitest's default (one worker
+    // fewer than the cores) ran them one at a time on a two-core machine (docs/performance.md, "The test suite").
+    maxWorkers: 4,
     testTimeout: 120_000,
     hookTimeout: 30_000
   }
