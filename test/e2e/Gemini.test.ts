@@ -389,7 +389,7 @@ const suite = { withClient: withGemini, request: hello, key: KEY }
 const comparable = (response: ChatResponse) =>
   AdapterE2e.comparable(response, {
     id: (id) => id.replace(/\d+$/, ""),
-    callId: (id) => id.replace(/^call_gemini-sim\d+_/, "call_"),
+    callId: AdapterE2e.simulatedCallId,
     providerMetadata: true
   })
 

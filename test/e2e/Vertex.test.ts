@@ -73,7 +73,8 @@ const vertexClient = (
     Effect.provideService(Vertex.Credential, credential)
   )
 
-const comparable = (response: Parameters<typeof AdapterE2e.comparable>[0]) => AdapterE2e.comparable(response)
+const comparable = (response: Parameters<typeof AdapterE2e.comparable>[0]) =>
+  AdapterE2e.comparable(response, { callId: AdapterE2e.simulatedCallId })
 
 describe("Vertex over the simulator", () => {
   it.live("Google's and Anthropic's models: whole and streamed replies are the same, the token asked once", () =>

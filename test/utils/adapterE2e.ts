@@ -91,6 +91,12 @@ export interface ComparableOptions {
   readonly providerMetadata?: boolean
 }
 
+/**
+ * A call id the gateway made for a simulated Gemini reply (`call_<responseId>_<index>`) without its reply's number,
+ * which differs between a whole and a streamed call.
+ */
+export const simulatedCallId = (id: string): string => id.replace(/^call_gemini-sim\d+_/, "call_")
+
 /** What must be equal between a streamed and a whole reply. */
 export const comparable = (response: ChatResponse, options: ComparableOptions = {}) => ({
   ...(options.id === undefined ? {} : { id: options.id(response.id) }),
