@@ -65,7 +65,10 @@ const Group = Schema.Struct({
   cost: Schema.Number,
   input_tokens: Schema.Number,
   output_tokens: Schema.Number,
-  cached_tokens: Schema.Number
+  cached_tokens: Schema.Number,
+  cache_write_tokens: Schema.Number,
+  /** US dollars the prompt cache saved the group's calls, net of its writes' premiums (negative if they cost more). */
+  cache_savings: Schema.Number
 })
 
 /** `GET /admin/spend`'s answer, the fields printed here. */
@@ -79,11 +82,23 @@ type Answer = typeof Answer.Type
 
 /**
  * The answer as a table: a row per group, the costliest first, and their total. By key or team, a row is named by
- * its name and its id (two keys may have had one name; a deleted team has none).
+ * its name and its id (two keys may have had one name; a deleted team has none). `CACHED` are the prompt tokens read
+ * from the provider's prompt cache, `WRITTEN` those written to it, `SAVED` what caching saved (negative where writes
+ * at a premium cost more than the reads saved).
  */
 const table = (answer: Answer): string => {
   const named = answer.group_by === "key" || answer.group_by === "team"
-  const header = [answer.group_by.toUpperCase(), ...(named ? ["ID"] : []), "CALLS", "COST", "INPUT", "OUTPUT", "CACHED"]
+  const header = [
+    answer.group_by.toUpperCase(),
+    ...(named ? ["ID"] : []),
+    "CALLS",
+    "COST",
+    "INPUT",
+    "OUTPUT",
+    "CACHED",
+    "WRITTEN",
+    "SAVED"
+  ]
   const text = (value: string | null | undefined) =>
     value === null || value === undefined ? "(none)" : AdminApi.printable(value)
   const total = answer.groups.reduce(
@@ -92,11 +107,17 @@ const table = (answer: Answer): string => {
       cost: sum.cost + group.cost,
       input: sum.input + group.input_tokens,
       output: sum.output + group.output_tokens,
-      cached: sum.cached + group.cached_tokens
+      cached: sum.cached + group.cached_tokens,
+      written: sum.written + group.cache_write_tokens,
+      saved: sum.saved + group.cache_savings
     }),
-    { calls: 0, cost: 0, input: 0, output: 0, cached: 0 }
+    { calls: 0, cost: 0, input: 0, output: 0, cached: 0, written: 0, saved: 0 }
   )
-  const dollars = (value: number) => `$${value.toFixed(6)}`
+  // A sum of floating-point dollars may come out as -0.0000001: shown to the micro-dollar, it is no saving.
+  const dollars = (value: number) => {
+    const shown = Math.abs(value) < 5e-7 ? 0 : value
+    return `${shown < 0 ? "-" : ""}$${Math.abs(shown).toFixed(6)}`
+  }
   const rows = [
     header,
     ...answer.groups.map((group) => [
@@ -111,7 +132,9 @@ const table = (answer: Answer): string => {
       dollars(group.cost),
       String(group.input_tokens),
       String(group.output_tokens),
-      String(group.cached_tokens)
+      String(group.cached_tokens),
+      String(group.cache_write_tokens),
+      dollars(group.cache_savings)
     ]),
     [
       "TOTAL",
@@ -120,7 +143,9 @@ const table = (answer: Answer): string => {
       dollars(total.cost),
       String(total.input),
       String(total.output),
-      String(total.cached)
+      String(total.cached),
+      String(total.written),
+      dollars(total.saved)
     ]
   ]
   const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))

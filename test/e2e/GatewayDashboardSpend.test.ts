@@ -38,6 +38,8 @@ interface SpendReading {
   readonly legend: ReadonlyArray<string>
   readonly budgets: Readonly<Record<string, Readonly<Record<string, Cell>>>>
   readonly none: string | null
+  /** The totals table's cache cells per group: tokens read, tokens written, and what caching saved. */
+  readonly cache: Readonly<Record<string, Readonly<Record<"cached" | "written" | "saved", string>>>>
 }
 
 const readSpend = (page: Page) =>
@@ -65,7 +67,12 @@ const readSpend = (page: Page) =>
         budgets[row.dataset["key"]!] = cells
       }
       const none = document.querySelector("[data-testid=spend-none]")
-      return { bars, legend, budgets, none: none === null ? null : none.textContent }
+      const cache: Record<string, Record<"cached" | "written" | "saved", string>> = {}
+      for (const row of Array.from(document.querySelectorAll("tr[data-testid=spend-total]"))) {
+        const cell = (testId: string) => row.querySelectorAll(`td[data-testid=${testId}]`)[0]?.textContent ?? ""
+        cache[row.dataset["group"]!] = { cached: cell("cached"), written: cell("written"), saved: cell("saved") }
+      }
+      return { bars, legend, budgets, none: none === null ? null : none.textContent, cache }
     })
   )
 
@@ -115,6 +122,24 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
           ])
         )
         expect(statuses.filter((status) => status === 200)).toHaveLength(6)
+        // Two calls of one prompt cache key and a 500-token system prompt, each with its own question: the second
+        // reads the 500 from the cache, at gpt-4o-mini's $0.075 a million instead of $0.15.
+        const rules = "Review Go code with care, line by line. ".repeat(50)
+        for (const question of ["Spend, please", "And again"]) {
+          const cachedStatus = yield* Effect.promise(() =>
+            fetch(`${gateway.url}/v1/chat/completions`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${appKey}`, "content-type": "application/json" },
+              body: JSON.stringify({
+                model: "sim/gpt-4o-mini",
+                max_tokens: 20,
+                prompt_cache_key: "dashboard",
+                messages: [{ role: "system", content: rules }, { role: "user", content: question }]
+              })
+            }).then((response) => response.text().then(() => response.status))
+          )
+          expect(cachedStatus).toBe(200)
+        }
         // A key made in a team, on a budget, with a call: its budget's row names the team by its name.
         const admin = (path: string, body: unknown) =>
           fetch(`${gateway.url}${path}`, {
@@ -144,6 +169,9 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
         )
         const cost = spend.groups.find((group) => group.group === "sim/gpt-4o-mini")!.cost
         expect(totalOf(byModel, "sim/gpt-4o-mini")).toBeCloseTo(cost, 10)
+        // Its totals row: the 500 tokens read, none written, $0.0000375 saved, shown to the micro-dollar.
+        expect(byModel.cache["sim/gpt-4o-mini"]).toEqual({ cached: "500", written: "0", saved: "$0.000038" })
+        expect(byModel.cache["flaky/sim-small"]).toEqual({ cached: "0", written: "0", saved: "$0.000000" })
         // Every bar in the slot of the hour the calls were made in.
         const calledTo = hourOf(Date.now())
         for (const bar of byModel.bars) expect([calledFrom, calledTo]).toContain(bar.bucket)
@@ -153,7 +181,7 @@ describe("Gateway dashboard's spend chart and budgets in headless Chromium", () 
         yield* select(page, "spend-group", "key")
         const byKey = yield* readUntil(readSpend(page), (reading) => reading.legend.includes("budgeted"))
         expect(byKey.legend).toEqual(["app", "budgeted", "__proto__", "member"])
-        expect(totalOf(byKey, "app")).toBe(4)
+        expect(totalOf(byKey, "app")).toBe(6)
         expect(totalOf(byKey, "budgeted")).toBe(2)
         expect(totalOf(byKey, "__proto__")).toBe(1)
 

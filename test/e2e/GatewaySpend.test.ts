@@ -255,6 +255,21 @@ describe("prompt caching in the request log, spend and metrics", () => {
           const { samples } = yield* scrape(gateway.url, adminKey)
           expect(valueOf(samples, "llm_gateway_cache_savings_usd", { model })).toBeCloseTo(group["cache_savings"]!, 12)
         }
+
+        // The `spend` command's table: per model its tokens read and written, and what caching saved, to the
+        // micro-dollar: $0.000750 on the chat, $0.001350 less the write's $0.001500 premium on Claude.
+        const { io, result } = captureIo({ env: { EFFECT_LLM_ROUTER_ADMIN_KEY: adminKey } })
+        const printed = result(yield* Spend.run(["--url", gateway.url], io))
+        expect(printed.code).toBe(0)
+        const lines = printed.stdout.trim().split("\n")
+        expect(lines[1]).toMatch(/^MODEL\s+CALLS\s+COST\s+INPUT\s+OUTPUT\s+CACHED\s+WRITTEN\s+SAVED$/)
+        expect(lines).toContainEqual(
+          expect.stringMatching(/^gpt-4o-mini\s+2\s+\$\S+\s+\d+\s+\d+\s+500\s+0\s+\$0\.000750$/)
+        )
+        expect(lines).toContainEqual(
+          expect.stringMatching(/^claude-x\s+2\s+\$\S+\s+\d+\s+\d+\s+500\s+500\s+-\$0\.000150$/)
+        )
+        expect(lines.at(-1)).toMatch(/^TOTAL\s+4\s+\$\S+\s+\d+\s+\d+\s+1000\s+500\s+\$0\.000600$/)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
   )
 })
@@ -344,8 +359,8 @@ describe("effect-llm-router spend", () => {
       expect(table.code).toBe(0)
       const lines = table.stdout.trim().split("\n")
       expect(lines[0]).toMatch(/^Spend by key, \d{4}-.* to \d{4}-/)
-      expect(lines[1]).toMatch(/^KEY\s+ID\s+CALLS\s+COST\s+INPUT\s+OUTPUT\s+CACHED$/)
-      expect(lines[2]).toMatch(/^alpha\s+config:alpha\s+5\s+\$0\.\d{6}\s+\d+\s+\d+\s+0$/)
+      expect(lines[1]).toMatch(/^KEY\s+ID\s+CALLS\s+COST\s+INPUT\s+OUTPUT\s+CACHED\s+WRITTEN\s+SAVED$/)
+      expect(lines[2]).toMatch(/^alpha\s+config:alpha\s+5\s+\$0\.\d{6}\s+\d+\s+\d+\s+0\s+0\s+\$0\.000000$/)
       expect(lines[3]).toMatch(/^beta\s+config:beta\s+2\s+/)
       expect(lines[4]).toMatch(/^TOTAL\s+7\s+/)
 

@@ -1,10 +1,11 @@
 /**
  * The dashboard's spend chart, its style and markup (its script is `browser/spend.js`): spend over time by key, team or
  * model (cost, calls or tokens), over the last day by hour or the last 30 days by day, drawn by the page itself as SVG
- * (no external script), with its legend and each group's totals. Its data is the request log's, through
- * `GET /admin/spend?bucket=...` (`admin/spend.ts`), asked with the admin key the page keeps; the main script tells it
- * (an `admin-key` event) when a key was entered. Every name from the data is set with `textContent`; no markup is built
- * from data. A gateway without a database answers 404, and the section says it keeps no request log.
+ * (no external script), with its legend and each group's totals (with the prompt tokens read from the provider's
+ * prompt cache, those written to it, and what caching saved, net of its writes' premiums). Its data is the request
+ * log's, through `GET /admin/spend?bucket=...` (`admin/spend.ts`), asked with the admin key the page keeps; the main
+ * script tells it (an `admin-key` event) when a key was entered. Every name from the data is set with `textContent`; no
+ * markup is built from data. A gateway without a database answers 404, and the section says it keeps no request log.
  */
 
 export const spendStyle = `
@@ -35,7 +36,8 @@ export const spendSection = `
     role="img" aria-label="Spend over time"></svg>
   <ul class="legend" id="spend-legend" data-testid="spend-legend"></ul>
   <table>
-    <thead><tr><th class="text">Group</th><th>Calls</th><th>Cost</th><th>Input tokens</th><th>Output tokens</th></tr>
+    <thead><tr><th class="text">Group</th><th>Calls</th><th>Cost</th><th>Input tokens</th><th>Output tokens</th>
+      <th>Cached tokens</th><th>Cache-written tokens</th><th>Cache saved</th></tr>
     </thead>
     <tbody id="spend-totals" data-testid="spend-totals"></tbody>
   </table>

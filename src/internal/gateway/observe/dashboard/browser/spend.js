@@ -1,9 +1,10 @@
 /*
  * The dashboard's spend chart, run by the page (`../page.ts`): spend over time by key, team or model (cost,
  * calls or tokens), over the last day by hour or the last 30 days by day, drawn as SVG, with its legend and each
- * group's totals, from `GET /admin/spend?bucket=...` asked with the admin key the page keeps. Every name from the
- * data is set with `textContent`. A gateway without a database answers 404, and the section says it keeps no
- * request log. Plain browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
+ * group's totals (its prompt tokens read from and written to the provider's cache, and what caching saved), from
+ * `GET /admin/spend?bucket=...` asked with the admin key the page keeps. Every name from the data is set with
+ * `textContent`. A gateway without a database answers 404, and the section says it keeps no request log. Plain
+ * browser JavaScript, typechecked against the DOM (`tsconfig.browser.json`) and linted.
  */
 ;(function() {
   "use strict"
@@ -37,6 +38,11 @@
     if (measure.value !== "cost") return String(Math.round(value))
     return "$" + (value === 0 ? "0" : value < 0.01 ? value.toFixed(5) : value.toFixed(2))
   }
+  // Dollars to the micro-dollar; a saving below zero (caching's writes cost more than its reads saved) with its sign.
+  var dollars = function(value) {
+    var shown = Math.abs(value) < 5e-7 ? 0 : value
+    return (shown < 0 ? "-$" : "$") + Math.abs(shown).toFixed(6)
+  }
   var svg = function(name, attributes, text) {
     var element = /** @type {SVGElement} */ (document.createElementNS(svgNs, name))
     Object.keys(attributes).forEach(function(key) {
@@ -62,7 +68,7 @@
     answer.groups.forEach(function(g) {
       var name = nameOf(g)
       if (!byGroup.has(name)) {
-        byGroup.set(name, { total: 0, calls: 0, cost: 0, input: 0, output: 0 })
+        byGroup.set(name, { total: 0, calls: 0, cost: 0, input: 0, output: 0, cached: 0, written: 0, saved: 0 })
         names.push(name)
       }
       var t = byGroup.get(name)
@@ -71,6 +77,9 @@
       t.cost += g.cost
       t.input += g.input_tokens
       t.output += g.output_tokens
+      t.cached += g.cached_tokens
+      t.written += g.cache_write_tokens
+      t.saved += g.cache_savings
     })
     names.sort(function(a, b) {
       return byGroup.get(b).total - byGroup.get(a).total || (a < b ? -1 : 1)
@@ -146,13 +155,22 @@
         var t = byGroup.get(name), tr = document.createElement("tr")
         tr.dataset.testid = "spend-total"
         tr.dataset.group = name
-        ;[[name, "text"], [String(t.calls)], ["$" + t.cost.toFixed(6)], [String(t.input)], [String(t.output)]]
-          .forEach(function(cell) {
-            var td = document.createElement("td")
-            td.textContent = cell[0]
-            if (cell[1]) td.className = cell[1]
-            tr.appendChild(td)
-          })
+        ;[
+          [name, "text"],
+          [String(t.calls)],
+          [dollars(t.cost)],
+          [String(t.input)],
+          [String(t.output)],
+          [String(t.cached), "", "cached"],
+          [String(t.written), "", "written"],
+          [dollars(t.saved), "", "saved"]
+        ].forEach(function(cell) {
+          var td = document.createElement("td")
+          td.textContent = cell[0]
+          if (cell[1]) td.className = cell[1]
+          if (cell[2]) td.dataset.testid = cell[2]
+          tr.appendChild(td)
+        })
         return tr
       })
     )
