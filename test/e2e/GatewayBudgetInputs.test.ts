@@ -4,7 +4,7 @@
  * with tools the provider's own tool prompt too; a request of 400 images on a $0.01 budget is refused before the
  * provider is called, one image fits; an input the gateway cannot bound (audio, a file) is refused as it cannot be
  * read. A request asking for a service tier the model prices (`service_tier`, in any dialect that has one) is reserved
- * at that tier's prices.
+ * at that tier's prices. A reply limit below the least a Responses deployment sends (16) is reserved at 16.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -19,7 +19,7 @@ const pixel =
 const served = budgetedGateway({
   name: "tiny",
   key: tinyKey,
-  models: ["vision-priced", "tiered"],
+  models: ["vision-priced", "tiered", "by-the-token", "by-the-token-chat"],
   sections: (simulator) => ({
     sim: [
       simDeployment(simulator, "gpt-4o-mini", { input_per_mtok: 0.15, output_per_mtok: 0.6 }),
@@ -28,7 +28,10 @@ const served = budgetedGateway({
         output_per_mtok: 0.6,
         service_tiers: { priority: { input_per_mtok: 15, output_per_mtok: 60 } }
       }),
-      simDeployment(simulator, "vision-priced", { input_per_mtok: 0.15, output_per_mtok: 0.6, image_tokens: 1_445 })
+      simDeployment(simulator, "vision-priced", { input_per_mtok: 0.15, output_per_mtok: 0.6, image_tokens: 1_445 }),
+      // A tenth of a cent an output token: one fits the $0.01 budget, sixteen do not.
+      { ...simDeployment(simulator, "by-the-token", { input_per_mtok: 0, output_per_mtok: 1_000 }), api: "responses" },
+      simDeployment(simulator, "by-the-token-chat", { input_per_mtok: 0, output_per_mtok: 1_000 })
     ]
   })
 })
@@ -139,6 +142,44 @@ describe("a budgeted key's reservation bounds every billable input", () => {
             const answer = yield* send(request)
             assert.strictEqual(answer.status, 200, `${request.path} at ${tier}: ${answer.text}`)
           }
+        }
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+
+  it.live(
+    "a reply limit below 16, routed to a Responses deployment, is reserved at the 16 it is sent as, in every dialect",
+    () =>
+      Effect.gen(function*() {
+        const { gateway, simulator } = yield* served
+        const headers = { authorization: `Bearer ${tinyKey}`, "x-api-key": tinyKey, "content-type": "application/json" }
+        const requests = (model: string) => [
+          { path: "/v1/chat/completions", body: { model, max_tokens: 1, messages: [{ role: "user", content: "Hi" }] } },
+          {
+            path: "/v1/messages",
+            body: { model, max_tokens: 1, messages: [{ role: "user", content: "Hi" }] }
+          },
+          {
+            path: `/v1beta/models/${model}:generateContent`,
+            body: { contents: [{ role: "user", parts: [{ text: "Hi" }] }], generationConfig: { maxOutputTokens: 1 } }
+          }
+        ]
+        const send = (request: { readonly path: string; readonly body: unknown }) =>
+          Effect.promise(() =>
+            fetch(`${gateway.url}${request.path}`, { method: "POST", headers, body: JSON.stringify(request.body) })
+              .then(async (response) => ({ status: response.status, text: await response.text() }))
+          )
+        for (const request of requests("by-the-token")) {
+          const before = (yield* simulator.stats).requests
+          const answer = yield* send(request)
+          // 16 tokens at $0.001 is $0.016, past the $0.01 budget: refused before the provider is called.
+          assert.strictEqual(answer.status, 429, `${request.path}: ${answer.text}`)
+          assert.strictEqual((yield* simulator.stats).requests, before)
+        }
+        // The same price through Chat Completions, which sends the limit as asked: one token, $0.001, fits.
+        for (const request of requests("by-the-token-chat")) {
+          const answer = yield* send(request)
+          assert.strictEqual(answer.status, 200, `${request.path}: ${answer.text}`)
         }
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000

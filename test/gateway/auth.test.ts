@@ -7,6 +7,7 @@ import * as fc from "fast-check"
 import { createHash } from "node:crypto"
 import * as Engine from "../../src/internal/gateway/engine.js"
 import * as Auth from "../../src/internal/gateway/keys/auth.js"
+import * as ResponsesCodec from "../../src/internal/wire/openAiResponses/codec.js"
 import * as Message from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as Reply from "../../src/simulator/Reply.js"
@@ -93,7 +94,7 @@ describe("a budgeted call's worst case", () => {
             cacheWriteTokens: written,
             cacheWrite1hTokens: ttl === "1h" ? written : 0
           }
-          const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))) }, request)
+          const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))), leastMaxTokens: 1 }, request)
           for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
         }
       ))
@@ -122,12 +123,43 @@ describe("a budgeted call's worst case", () => {
               cachedPromptTokens: 0,
               ...(tier === undefined ? {} : { serviceTier: tier })
             }
-            const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))) }, request)
+            const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))), leastMaxTokens: 1 }, request)
             for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
           }
         ),
         { numRuns: 200 }
       )
+  )
+
+  it(
+    "is never below the bill of a reply as long as the limit each deployment the name reaches sends (a Responses " +
+      "deployment's `max_output_tokens`, 16 at least)",
+    () =>
+      fc.assert(fc.property(
+        fc.array(
+          fc.record({
+            price: fc.constantFrom(...Object.values(Pricing.builtIn)),
+            api: fc.constantFrom("chat-completions" as const, "responses" as const, "anthropic" as const, undefined)
+          }),
+          { minLength: 1, maxLength: 4 }
+        ),
+        fc.string({ maxLength: 200 }),
+        fc.integer({ min: 1, max: 64 }),
+        (deployments, text, maxTokens) => {
+          const request = { messages: [{ role: "user" as const, content: text }], maxTokens }
+          const target = { price: Engine.worstPrice(deployments), leastMaxTokens: Engine.leastMaxTokens(deployments) }
+          const reserved = Auth.worstCase(target, request)
+          const promptTokens = Math.round(Pricing.estimate({ input: 1, output: 0 }, request) * 1e6)
+          for (const { api, price } of deployments) {
+            // The reply limit the deployment's adapter sends; the reply may be billed that many tokens.
+            const sent = api === "responses"
+              ? ResponsesCodec.requestBody(request, { model: "m", stream: false, store: false })["max_output_tokens"]
+              : maxTokens
+            const usage = { promptTokens, completionTokens: sent as number, cachedPromptTokens: 0 }
+            expect(Pricing.cost(price, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
+          }
+        }
+      ))
   )
 
   it("a name with an unpriced deployment has no worst case; embeddings (no request) reserve nothing", () => {
@@ -173,7 +205,7 @@ describe("a budgeted call's worst case", () => {
         price: { input: 1, output: 2, imageTokens: 1_445 }
       }])?.imageTokens
     ).toBe(1_600)
-    expect(Auth.worstCase({ price: { input: 1, output: 2 } }, undefined)).toBe(0)
+    expect(Auth.worstCase({ price: { input: 1, output: 2 }, leastMaxTokens: 1 }, undefined)).toBe(0)
   })
 
   it("reaches the deployments its address names and, transitively, those of every fallback", () => {
@@ -220,7 +252,7 @@ describe("a budgeted key's admission", () => {
     const admitOnce = (use: (settle: Auth.Settle) => Effect.Effect<void>, exit: Exit.Exit<unknown>) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
-        const settle = yield* Scope.provide(auth.admit(caller, "m", { price }, request), scope)
+        const settle = yield* Scope.provide(auth.admit(caller, "m", { price, leastMaxTokens: 1 }, request), scope)
         const [open] = yield* caller.budget!.status
         expect(open!.reserved).toBeCloseTo(reserved, 12)
         yield* use(settle)

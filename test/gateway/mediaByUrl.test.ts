@@ -144,7 +144,8 @@ const targetOf = (config: ProviderConfig.ProviderConfig, ...names: ReadonlyArray
     const settings = config.providers[provider]![model]!
     const price = ProviderConfig.priceOf(settings)
     return price === undefined ? {} : { price }
-  }))
+  })),
+  leastMaxTokens: 1
 })
 
 // The least a budget must reserve for a call: its prompt at the context window, its reply's one token (a float's

@@ -31,6 +31,7 @@ import * as OptionsErrors from "../optionsError.js"
 import * as RouterSettings from "../router/settings.js"
 import * as RouterStatus from "../router/status.js"
 import type * as Media from "../tokens/media.js"
+import * as ResponsesCodec from "../wire/openAiResponses/codec.js"
 import * as Guardrails from "./guardrails.js"
 
 /** Where a request's `model` goes: the service to call and the address to give it (none for a named router). */
@@ -42,6 +43,11 @@ export interface Target {
    * calls can reach (its address's and its fallbacks'), for a budget's worst case; `undefined` when one has no price.
    */
   readonly price: Pricing.Price | undefined
+  /**
+   * The least reply limit a deployment its calls can reach sends (`leastMaxTokens`): a budget reserves a request's
+   * `maxTokens` raised to it, the most output the call can then bill.
+   */
+  readonly leastMaxTokens: number
   /** Whether every deployment its calls can reach (its address's and its fallbacks') speaks the Responses API. */
   readonly speaksResponses: boolean
   /**
@@ -237,17 +243,33 @@ function dearest(all: ReadonlyArray<Pricing.TokenPrices>): Pricing.TokenPrices {
 }
 
 /**
- * What a target's reach says of it: its worst price, whether it speaks the Responses API throughout, its deployments'
- * names, and its guardrails: `common` (the gateway's and its router's) and those of every deployment it reaches
- * (`guarded`, by name).
+ * The least reply limit each API takes, where it has one: a smaller `maxTokens` is sent as it (OpenAI's Responses
+ * reference: `max_output_tokens` of at least 16), so the call may bill that many output tokens.
+ */
+const leastReplyLimits: Readonly<Partial<Record<NonNullable<Deployment["api"]>, number>>> = {
+  responses: ResponsesCodec.minMaxOutputTokens
+}
+
+/** The least reply limit any of `deployments` sends (one token where none has a least of its own). */
+export function leastMaxTokens(deployments: ReadonlyArray<Pick<Deployment, "api">>): number {
+  let least = 1
+  for (const { api } of deployments) least = Math.max(least, api === undefined ? 1 : leastReplyLimits[api] ?? 1)
+  return least
+}
+
+/**
+ * What a target's reach says of it: its worst price, the least reply limit it sends, whether it speaks the Responses
+ * API throughout, its deployments' names, and its guardrails: `common` (the gateway's and its router's) and those of
+ * every deployment it reaches (`guarded`, by name).
  */
 function reachOf(
   deployments: ReadonlyArray<Deployment>,
   common: ReadonlyArray<Guardrail>,
   guarded: ReadonlyMap<string, ReadonlyArray<Guardrail>>
-): Pick<Target, "price" | "speaksResponses" | "deployments" | "guardrails"> {
+): Pick<Target, "price" | "leastMaxTokens" | "speaksResponses" | "deployments" | "guardrails"> {
   return {
     price: worstPrice(deployments),
+    leastMaxTokens: leastMaxTokens(deployments),
     deployments: deployments.map((deployment) => deployment.name),
     speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses"),
     guardrails: Guardrails.union(common, ...deployments.map((deployment) => guarded.get(deployment.name) ?? []))

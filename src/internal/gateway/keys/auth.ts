@@ -131,7 +131,7 @@ export interface Auth {
   readonly admit: (
     caller: Caller | undefined,
     model: string,
-    target: Pick<Target, "price">,
+    target: Pick<Target, "price" | "leastMaxTokens">,
     request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
   /**
@@ -193,12 +193,19 @@ export type Request = ChatRequest | EmbeddingRequest
 const isChat = (request: Request): request is ChatRequest => "messages" in request
 
 /**
- * A call's worst case through `target`, at its highest price: a chat's prompt estimate and `maxTokens`, embeddings'
- * inputs counted at most (one token per UTF-8 byte).
+ * A call's worst case through `target`, at its highest price: a chat's prompt estimate and `maxTokens` (raised to the
+ * least reply limit the target sends, `Target.leastMaxTokens`), embeddings' inputs counted at most (one token per
+ * UTF-8 byte).
  */
-export const worstCase = (target: Pick<Target, "price">, request: Request | undefined): number => {
+export const worstCase = (target: Pick<Target, "price" | "leastMaxTokens">, request: Request | undefined): number => {
   if (request === undefined || target.price === undefined) return 0
-  if (isChat(request)) return Pricing.estimate(target.price, request)
+  if (isChat(request)) {
+    const limit = request.maxTokens
+    const sent = limit === undefined || limit >= target.leastMaxTokens
+      ? request
+      : { ...request, maxTokens: target.leastMaxTokens }
+    return Pricing.estimate(target.price, sent)
+  }
   const inputs = { promptTokens: mostEmbeddingTokens(request), completionTokens: 0, cachedPromptTokens: 0 }
   return Pricing.cost(target.price, inputs)!
 }
@@ -499,7 +506,7 @@ export const make = (
     const admit = (
       caller: Caller | undefined,
       model: string,
-      target: Pick<Target, "price">,
+      target: Pick<Target, "price" | "leastMaxTokens">,
       request: Request | undefined
     ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
