@@ -195,8 +195,8 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
    * (`OpenAiChat.Options.sendServiceTier`: not to `Presets` servers or Azure) and Responses APIs as `service_tier`, to
    * Anthropic as its `service_tier` (`auto`, or `standard_only` for `default` and `flex`), to
    * Bedrock as `serviceTier` (`default`, `flex`, `priority`, `reserved`); not to Gemini or Ollama, nor where the
-   * target has no such tier (docs/adapters.md). A budget reserves at the tier's price when the model prices it
-   * (`Pricing.estimate`). Default: none, the provider's default tier.
+   * target has no such tier (docs/adapters.md). A budget reserves at the dearest tier the request may be served at
+   * where the model prices it (`Pricing.estimate`: `auto` at priority too). Default: none, the provider's default tier.
    * @since 0.3.0
    */
   serviceTier: Schema.optional(Schema.String),

@@ -658,10 +658,25 @@ function mostPerPromptToken(rates: TokenPrices, request: ChatRequest.Input, audi
 }
 
 /**
+ * The service tiers a request asking for a tier may be served and billed at, where it is more than the tier asked:
+ * Priority processing's two names (OpenAI's `service_tier` reference: `priority`, also `fast`, which its reply
+ * reports as `priority`); `auto`, which leaves the choice to the provider and may be served at priority (Anthropic's
+ * "Service tiers" page: `auto` uses Priority Tier capacity when it is available; OpenAI's reference: `auto` is the
+ * project's default tier, which may be priority); and `scale`, which an Anthropic deployment is sent as `auto`
+ * (`wire/serviceTier.ts`).
+ */
+const servedAt: Readonly<Record<string, ReadonlyArray<string>>> = {
+  priority: ["priority", "fast"],
+  fast: ["fast", "priority"],
+  auto: ["auto", "priority", "fast"],
+  scale: ["scale", "priority", "fast"]
+}
+
+/**
  * The tiers a call of `request` with a prompt of at most `prompt` tokens can be billed at: `price`'s own; its
- * long-context tier when the prompt may pass its `above`; the service tier the request asks for
- * (`providerOptions.service_tier`, which wins in the body, else `serviceTier`) where `price` prices it; OpenAI's
- * `fast` at `priority` too, which its reply reports it served at.
+ * long-context tier when the prompt may pass its `above`; each service tier the tier the request asks for
+ * (`providerOptions.service_tier`, which wins in the body, else `serviceTier`) may be served at (`servedAt`, else the
+ * tier itself) where `price` prices it.
  */
 function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): ReadonlyArray<TokenPrices> {
   const tiers: Array<TokenPrices> = [price]
@@ -669,7 +684,7 @@ function tiersOf(price: Price, request: ChatRequest.Input, prompt: number): Read
   const asked = request.providerOptions?.["service_tier"] ?? request.serviceTier
   const priced = price.serviceTiers
   if (typeof asked !== "string" || priced === undefined) return tiers
-  for (const name of asked === "fast" ? [asked, "priority"] : [asked]) {
+  for (const name of Object.hasOwn(servedAt, asked) ? servedAt[asked]! : [asked]) {
     if (Object.hasOwn(priced, name)) tiers.push(priced[name]!)
   }
   return tiers
@@ -696,8 +711,11 @@ export interface EstimateOptions {
  * lifetime), plus `maxTokens` (or `defaultMaxTokens`) at the output price
  * (an audio token's if higher), each in the dearest tier the call can be
  * billed at: the price's own, its long-context tier when the prompt counted
- * may be longer than the tier's `above`, and the service tier the request
- * asks for (`serviceTier`, or `providerOptions.service_tier`) when the price has it.
+ * may be longer than the tier's `above`, and each service tier the tier the
+ * request asks for (`serviceTier`, or `providerOptions.service_tier`) may be
+ * served at when the price has it: the tier itself, priority for `fast`, and
+ * priority for `auto` (the provider's choice, which may be priority) and for
+ * `scale` (sent to Anthropic as `auto`).
  * Each media part counts by what it is, whatever field it came
  * in: an image as `imageTokens` of the price (default `defaultImageTokens`),
  * audio and video by their seconds, a PDF by its pages (docs/cost.md,

@@ -502,6 +502,12 @@ describe("tiers: long context, service tiers, audio", () => {
     // The request's own field, which every dialect's `service_tier` is read into; a `providerOptions` one wins.
     closeTo(Pricing.estimate(gpt5, { ...request, serviceTier: "priority" }), (407 * 2.5 + 50 * 20) / 1e6)
     closeTo(Pricing.estimate(gpt5, { ...request, serviceTier: "fast" }), (407 * 2.5 + 50 * 20) / 1e6)
+    // `auto` leaves the tier to the provider, which may serve it at priority.
+    closeTo(Pricing.estimate(gpt5, { ...request, serviceTier: "auto" }), (407 * 2.5 + 50 * 20) / 1e6)
+    closeTo(
+      Pricing.estimate(gpt5, { ...request, providerOptions: { service_tier: "auto" } }),
+      (407 * 2.5 + 50 * 20) / 1e6
+    )
     closeTo(
       Pricing.estimate(gpt5, { ...request, serviceTier: "priority", providerOptions: { service_tier: "default" } }),
       (407 * 1.25 + 50 * 10) / 1e6
@@ -523,17 +529,38 @@ describe("tiers: long context, service tiers, audio", () => {
     )
   })
 
+  // The tiers a reply may report for the tier a request asks for (OpenAI's `service_tier` reference, Anthropic's
+  // "Service tiers" page: `auto` is served at priority where there is priority capacity or an OpenAI project's default
+  // is priority; `scale` is sent to Anthropic as `auto`; any tier may fall back to the standard one).
+  const servedAt: Readonly<Record<string, ReadonlyArray<string | undefined>>> = {
+    none: [undefined, "default"],
+    auto: ["default", "standard", "priority"],
+    priority: ["priority", "default"],
+    fast: ["priority", "fast", "default"],
+    scale: ["scale", "priority", "default"],
+    flex: ["flex", "default"],
+    batch: ["batch"],
+    default: ["default"]
+  }
+  // A Claude model priced at a Priority Tier of its own (Anthropic publishes none: an organization's contract does).
+  const claudePriority: Pricing.Price = {
+    ...Pricing.lookup("claude-sonnet-4-5")!,
+    serviceTiers: { priority: { input: 5, cachedInput: 0.5, cacheWrite: 6.25, cacheWrite1h: 10, output: 25 } }
+  }
+
   // Every built-in price, any prompt up to past the long-context thresholds, any split of it into reads and writes
-  // (of either lifetime), any reply within maxTokens, at the service tier the request asks for (or none).
+  // (of either lifetime), any reply within maxTokens, at any tier a reply may report for the one the request asks for.
   it("no usage a request can be billed for costs more than its reservation, at any tier it can be billed at", () =>
     fc.assert(
       fc.property(
-        fc.constantFrom(...Object.values(Pricing.builtIn)),
+        fc.constantFrom(...Object.values(Pricing.builtIn), claudePriority),
         fc.integer({ min: 0, max: 260_000 }),
-        fc.constantFrom(undefined, "priority", "fast", "flex", "batch"),
+        fc.constantFrom(...Object.keys(servedAt)).chain((asked) =>
+          fc.tuple(fc.constant(asked === "none" ? undefined : asked), fc.constantFrom(...servedAt[asked]!))
+        ),
         fc.integer({ min: 1, max: 4096 }),
         fc.tuple(...[0, 1, 2, 3].map(() => fc.double({ min: 0, max: 1, noNaN: true }))),
-        (price, length, tier, maxTokens, [readShare, writeShare, hourShare, replyShare]) => {
+        (price, length, [tier, served], maxTokens, [readShare, writeShare, hourShare, replyShare]) => {
           const request = {
             messages: [
               Message.user([{ type: "text" as const, text: "a".repeat(length), cache: { ttl: "1h" as const } }])
@@ -550,7 +577,7 @@ describe("tiers: long context, service tiers, audio", () => {
             cacheWriteTokens: writes,
             cacheWrite1hTokens: Math.floor(hourShare! * writes),
             completionTokens: Math.floor(replyShare! * maxTokens),
-            ...(tier === undefined ? {} : { serviceTier: tier })
+            ...(served === undefined ? {} : { serviceTier: served })
           }
           expect(Pricing.cost(price, billed)!).toBeLessThanOrEqual(Pricing.estimate(price, request) * (1 + 1e-12))
         }

@@ -4,7 +4,8 @@
  * with tools the provider's own tool prompt too; a request of 400 images on a $0.01 budget is refused before the
  * provider is called, one image fits; an input the gateway cannot bound (audio, a file) is refused as it cannot be
  * read. A request asking for a service tier the model prices (`service_tier`, in any dialect that has one) is reserved
- * at that tier's prices. A reply limit below the least a Responses deployment sends (16) is reserved at 16.
+ * at that tier's prices, and one asking for `auto` at priority's, which the provider may serve it at. A reply limit
+ * below the least a Responses deployment sends (16) is reserved at 16.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -111,25 +112,36 @@ describe("a budgeted key's reservation bounds every billable input", () => {
         const { gateway, simulator } = yield* served
         // 8,000 characters: at most about $0.0012 at the standard $0.15 a million, $0.12 at priority's $15.
         const text = "a".repeat(8_000)
+        // Anthropic's `service_tier` is `auto` or `standard_only`; the OpenAI wires' are the others.
+        const anthropic = (tier: string | undefined) =>
+          tier === undefined || tier === "auto" || tier === "standard_only"
+        const openAi = (tier: string | undefined) => tier !== "standard_only"
         const requests = (tier: string | undefined) => {
           const asked = tier === undefined ? {} : { service_tier: tier }
-          return [
+          const all = [
             {
               path: "/v1/chat/completions",
               body: { model: "tiered", max_tokens: 1, messages: [{ role: "user", content: text }], ...asked }
             },
-            { path: "/v1/responses", body: { model: "tiered", max_output_tokens: 16, input: text, ...asked } }
+            { path: "/v1/responses", body: { model: "tiered", max_output_tokens: 16, input: text, ...asked } },
+            {
+              path: "/v1/messages",
+              body: { model: "tiered", max_tokens: 1, messages: [{ role: "user", content: text }], ...asked }
+            }
           ]
+          return all.filter((request) => request.path === "/v1/messages" ? anthropic(tier) : openAi(tier))
         }
         const send = (request: { readonly path: string; readonly body: unknown }) =>
           Effect.promise(() =>
             fetch(`${gateway.url}${request.path}`, {
               method: "POST",
-              headers: { authorization: `Bearer ${tinyKey}`, "content-type": "application/json" },
+              headers: { authorization: `Bearer ${tinyKey}`, "x-api-key": tinyKey, "content-type": "application/json" },
               body: JSON.stringify(request.body)
             }).then(async (response) => ({ status: response.status, text: await response.text() }))
           )
-        for (const tier of ["priority", "fast"]) {
+        // `auto` leaves the tier to the provider, which may serve it at priority (Anthropic's Priority Tier capacity,
+        // an OpenAI project's default tier): reserved at priority too.
+        for (const tier of ["priority", "fast", "auto"]) {
           for (const request of requests(tier)) {
             const before = (yield* simulator.stats).requests
             const answer = yield* send(request)
@@ -137,7 +149,7 @@ describe("a budgeted key's reservation bounds every billable input", () => {
             assert.strictEqual((yield* simulator.stats).requests, before)
           }
         }
-        for (const tier of [undefined, "default", "flex"]) {
+        for (const tier of [undefined, "default", "flex", "standard_only"]) {
           for (const request of requests(tier)) {
             const answer = yield* send(request)
             assert.strictEqual(answer.status, 200, `${request.path} at ${tier}: ${answer.text}`)

@@ -94,7 +94,10 @@ describe("a budgeted call's worst case", () => {
             cacheWriteTokens: written,
             cacheWrite1hTokens: ttl === "1h" ? written : 0
           }
-          const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))), leastMaxTokens: 1 }, request)
+          const reserved = Auth.worstCase({
+            price: Engine.worstPrice(prices.map((p) => ({ price: p }))),
+            leastMaxTokens: 1
+          }, request)
           for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
         }
       ))
@@ -123,7 +126,10 @@ describe("a budgeted call's worst case", () => {
               cachedPromptTokens: 0,
               ...(tier === undefined ? {} : { serviceTier: tier })
             }
-            const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))), leastMaxTokens: 1 }, request)
+            const reserved = Auth.worstCase({
+              price: Engine.worstPrice(prices.map((p) => ({ price: p }))),
+              leastMaxTokens: 1
+            }, request)
             for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
           }
         ),
