@@ -433,6 +433,41 @@ const table: ReadonlyArray<Row> = [
     dollars: 0.00474
   },
   {
+    wire: "gemini",
+    kind: "input, tool-use prompt, output",
+    tier: "standard",
+    model: "gemini-2.5-flash",
+    price: priced("gemini-2.5-flash"),
+    reply: gemini({
+      promptTokenCount: 2_000,
+      toolUsePromptTokenCount: 3_000,
+      candidatesTokenCount: 500,
+      totalTokenCount: 5_500
+    }),
+    // The tool-use prompt (Google Search's results read back to the model) is not in `promptTokenCount`.
+    reads: { promptTokens: 5_000, totalTokens: 5_500 },
+    // 5,000 × $0.30 + 500 × $2.50
+    dollars: 0.00275
+  },
+  {
+    wire: "bedrock",
+    kind: "input, cache read, cache writes of 5 minutes and of an hour, output",
+    tier: "standard",
+    model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
+    price: priced("anthropic.claude-sonnet-4-5-20250929-v1:0"),
+    reply: bedrock({
+      inputTokens: 1_000,
+      outputTokens: 800,
+      totalTokens: 12_800,
+      cacheReadInputTokens: 8_000,
+      cacheWriteInputTokens: 3_000,
+      cacheDetails: [{ ttl: "1h", inputTokens: 1_000 }, { ttl: "5m", inputTokens: 2_000 }]
+    }),
+    reads: { promptTokens: 12_000, cachedPromptTokens: 8_000, cacheWriteTokens: 3_000, cacheWrite1hTokens: 1_000 },
+    // 1,000 × $3 + 2,000 × $3.75 + 1,000 × $6 + 8,000 × $0.30 + 800 × $15
+    dollars: 0.0309
+  },
+  {
     wire: "bedrock",
     kind: "input, cache read, cache write, output",
     tier: "standard",
@@ -597,9 +632,9 @@ const writtenBack: ReadonlyArray<{
     missing: ["writes", "serviceTier"]
   },
   {
-    dialect: "Bedrock Converse (cacheReadInputTokens, cacheWriteInputTokens)",
+    dialect: "Bedrock Converse (cacheReadInputTokens, cacheWriteInputTokens, cacheDetails by lifetime)",
     roundTrip: (usage) => BedrockCodec.usageOf(JSON.parse(JSON.stringify(BedrockCodec.wireUsage(usage)))),
-    missing: ["hour", "reasoning", "audio", "serviceTier"]
+    missing: ["reasoning", "audio", "serviceTier"]
   }
 ]
 

@@ -781,7 +781,8 @@ const WireUsage = Schema.Struct({
   outputTokens: Schema.Number,
   totalTokens: Schema.Number,
   cacheReadInputTokens: maybe(Schema.Number),
-  cacheWriteInputTokens: maybe(Schema.Number)
+  cacheWriteInputTokens: maybe(Schema.Number),
+  cacheDetails: maybe(Schema.Array(Schema.Struct({ ttl: Schema.String, inputTokens: Schema.Number })))
 })
 
 /** A `Converse` reply, as far as the library reads it. */
@@ -821,7 +822,24 @@ export function stopReason(reason: FinishReason): string {
   return wireStopReasons[reason]
 }
 
-/** The domain's usage of a `usage` object; undefined when there is none. */
+/**
+ * The tokens of `cacheDetails` written for an hour (Bedrock's `TokenUsage` reference: the cache writes by lifetime,
+ * each a `CacheDetail` of `ttl` `5m` or `1h` and its `inputTokens`); undefined when the usage has no such list.
+ */
+function writtenForAnHour(details: unknown): number | undefined {
+  if (!Array.isArray(details)) return undefined
+  let hour = 0
+  for (const detail of details) {
+    if (isRecord(detail) && detail["ttl"] === "1h") hour += tokenCount(detail["inputTokens"])
+  }
+  return hour
+}
+
+/**
+ * The domain's usage of a `usage` object; undefined when there is none. `inputTokens` leaves out the cache's reads and
+ * writes; `cacheDetails` tells the writes of an hour from the five minutes' (Bedrock prices them apart, as Anthropic
+ * does).
+ */
 export function usageOf(value: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined
   const read = tokenCount(value["cacheReadInputTokens"])
@@ -834,10 +852,16 @@ export function usageOf(value: unknown): Usage | undefined {
     read,
     0
   )
-  return typeof written === "number" ? { ...usage, cacheWriteTokens: writes } : usage
+  if (typeof written !== "number") return usage
+  const hour = writtenForAnHour(value["cacheDetails"])
+  return {
+    ...usage,
+    cacheWriteTokens: writes,
+    ...(hour === undefined ? {} : { cacheWrite1hTokens: Math.min(hour, writes) })
+  }
 }
 
-/** `usage` as the wire counts it (`usageOf`'s inverse). */
+/** `usage` as the wire counts it (`usageOf`'s inverse): the writes by lifetime in `cacheDetails`, an hour's first. */
 export function wireUsage(usage: Usage): JsonRecord {
   const written = usage.cacheWriteTokens ?? 0
   const out: JsonRecord = {
@@ -848,6 +872,13 @@ export function wireUsage(usage: Usage): JsonRecord {
   if (usage.cachedPromptTokens > 0 || usage.cacheWriteTokens !== undefined) {
     out["cacheReadInputTokens"] = usage.cachedPromptTokens
     out["cacheWriteInputTokens"] = written
+  }
+  if (written > 0) {
+    const hour = Math.min(usage.cacheWrite1hTokens ?? 0, written)
+    out["cacheDetails"] = [
+      ...(hour > 0 ? [{ ttl: "1h", inputTokens: hour }] : []),
+      ...(written > hour ? [{ ttl: "5m", inputTokens: written - hour }] : [])
+    ]
   }
   return out
 }

@@ -908,6 +908,7 @@ const UsageMetadata = Schema.Struct({
   candidatesTokenCount: maybe(Schema.Number),
   thoughtsTokenCount: maybe(Schema.Number),
   cachedContentTokenCount: maybe(Schema.Number),
+  toolUsePromptTokenCount: maybe(Schema.Number),
   totalTokenCount: maybe(Schema.Number),
   promptTokensDetails: maybe(Schema.Array(ModalityTokenCount)),
   candidatesTokensDetails: maybe(Schema.Array(ModalityTokenCount))
@@ -974,12 +975,15 @@ function audioOf(details: unknown): number | undefined {
 }
 
 /**
- * Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning; the audio of the prompt
- * and of the reply from the `AUDIO` entries of `promptTokensDetails` and `candidatesTokensDetails`.
+ * Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning; the prompt of a tool's
+ * use (`toolUsePromptTokenCount`, the results of a tool Gemini runs itself, such as Google Search, read back to the
+ * model: not in `promptTokenCount`, in `totalTokenCount`, the Gemini API's `UsageMetadata` reference) is part of the
+ * prompt, billed as input; the audio of the prompt and of the reply from the `AUDIO` entries of `promptTokensDetails`
+ * and `candidatesTokensDetails`.
  */
 export function usage(value: unknown): Usage | undefined {
   if (!isRecord(value)) return undefined
-  const promptTokens = tokenCount(value["promptTokenCount"])
+  const promptTokens = tokenCount(value["promptTokenCount"]) + tokenCount(value["toolUsePromptTokenCount"])
   const reasoningTokens = tokenCount(value["thoughtsTokenCount"])
   const completionTokens = tokenCount(value["candidatesTokenCount"]) + reasoningTokens
   const usage = reportedUsage(
