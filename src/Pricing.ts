@@ -94,7 +94,9 @@ export const PerMillion = Schema.Number.check(
  * for completion tokens (reasoning included), and for the prompt tokens of a provider's prompt cache `cachedInput`
  * (read from it; default `input`), `cacheWrite` (written for its default lifetime, five minutes at Anthropic; default
  * `input`) and `cacheWrite1h` (written for an hour; default `cacheWrite`); `audioInput` for the prompt tokens of audio
- * not read from the cache (default `input`) and `audioOutput` for the completion tokens of audio (default `output`).
+ * not read from the cache (default `input`), `cachedAudioInput` for those read from it (OpenAI's audio and realtime
+ * models price a cached audio token apart from a cached text one, their model pages' "Audio tokens: Cached input";
+ * default `cachedInput`), and `audioOutput` for the completion tokens of audio (default `output`).
  * A `Price` is one of these with more; its `longContext` and `serviceTiers` are others, of its tiers.
  *
  * @since 0.3.0
@@ -107,6 +109,8 @@ export const TokenPrices = Schema.Struct({
   cacheWrite1h: Schema.optionalKey(PerMillion),
   output: PerMillion,
   audioInput: Schema.optionalKey(PerMillion),
+  /** @since 0.3.0 */
+  cachedAudioInput: Schema.optionalKey(PerMillion),
   audioOutput: Schema.optionalKey(PerMillion)
 })
 
@@ -531,7 +535,9 @@ export function tierOf(price: Price, usage: Pick<Usage, "promptTokens" | "servic
 /**
  * The cost in US dollars of a call with this usage, at the prices of its tier
  * (`tierOf`: its service tier's, or its long-context tier's): prompt tokens
- * read from the prompt cache at `cachedInput`, prompt tokens written to it at
+ * read from the prompt cache at `cachedInput` (their audio at
+ * `cachedAudioInput`: the prompt's audio past its uncached tokens, as a usage
+ * does not say which of its audio was read), prompt tokens written to it at
  * `cacheWrite` (the ones written for an hour at `cacheWrite1h`), the other
  * prompt tokens at `input` (their audio at `audioInput`), and completion
  * tokens (reasoning included) at `output` (their audio at `audioOutput`),
@@ -562,12 +568,18 @@ export function cost(price: Price | undefined, usage: BilledUsage): number | und
   const written = Math.min(usage.cacheWriteTokens ?? 0, usage.promptTokens - read)
   const writtenForAnHour = Math.min(usage.cacheWrite1hTokens ?? 0, written)
   const fresh = usage.promptTokens - read - written
+  // A usage counts the prompt's audio, not which of it was read from the cache (Chat Completions'
+  // `prompt_tokens_details` has `cached_tokens` and `audio_tokens` apart): the audio is taken as not cached first, the
+  // rest of it as read.
   const heard = Math.min(usage.audioPromptTokens ?? 0, fresh)
+  const heardCached = Math.min((usage.audioPromptTokens ?? 0) - heard, read)
   const spoken = Math.min(usage.audioCompletionTokens ?? 0, usage.completionTokens)
   let calls = 0
   for (const [type, count] of Object.entries(usage.hostedToolCalls ?? {})) calls += count * hostedCallPrice(price, type)
+  const cachedText = rates.cachedInput ?? rates.input
   return ((fresh - heard) * rates.input + heard * (rates.audioInput ?? rates.input) +
-        read * (rates.cachedInput ?? rates.input) + (written - writtenForAnHour) * cacheWritePrice(rates) +
+        (read - heardCached) * cachedText + heardCached * (rates.cachedAudioInput ?? cachedText) +
+        (written - writtenForAnHour) * cacheWritePrice(rates) +
         writtenForAnHour * cacheWritePrice(rates, "1h") + (usage.completionTokens - spoken) * rates.output +
         spoken * (rates.audioOutput ?? rates.output)) * perToken + calls
 }
@@ -642,7 +654,11 @@ function mostHostedCost(price: Price, request: ChatRequest.Input): number {
  * write's when the request carries a cache breakpoint (`Message.CacheBreakpoint`) of that lifetime.
  */
 function mostPerPromptToken(rates: TokenPrices, request: ChatRequest.Input, audible: boolean): number {
-  let most = Math.max(rates.input, rates.cachedInput ?? 0, audible ? rates.audioInput ?? 0 : 0)
+  let most = Math.max(
+    rates.input,
+    rates.cachedInput ?? 0,
+    audible ? Math.max(rates.audioInput ?? 0, rates.cachedAudioInput ?? 0) : 0
+  )
   function weigh(breakpoint: CacheBreakpoint | undefined) {
     if (breakpoint !== undefined) most = Math.max(most, cacheWritePrice(rates, breakpoint.ttl))
   }
@@ -805,6 +821,7 @@ export interface PerMtok {
   readonly cache_write_1h_per_mtok?: number | undefined
   readonly output_per_mtok: number
   readonly audio_input_per_mtok?: number | undefined
+  readonly cached_audio_input_per_mtok?: number | undefined
   readonly audio_output_per_mtok?: number | undefined
 }
 
@@ -817,6 +834,9 @@ function tierFromPerMtok(pricing: PerMtok): TokenPrices {
     ...(pricing.cache_write_1h_per_mtok === undefined ? {} : { cacheWrite1h: pricing.cache_write_1h_per_mtok }),
     output: pricing.output_per_mtok,
     ...(pricing.audio_input_per_mtok === undefined ? {} : { audioInput: pricing.audio_input_per_mtok }),
+    ...(pricing.cached_audio_input_per_mtok === undefined
+      ? {}
+      : { cachedAudioInput: pricing.cached_audio_input_per_mtok }),
     ...(pricing.audio_output_per_mtok === undefined ? {} : { audioOutput: pricing.audio_output_per_mtok })
   }
 }
@@ -825,9 +845,9 @@ function tierFromPerMtok(pricing: PerMtok): TokenPrices {
  * A price as provider.json writes it (`pricing` of a model entry):
  * `cached_input_per_mtok` is `cachedInput`, `cache_write_per_mtok`
  * `cacheWrite`, `cache_write_1h_per_mtok` `cacheWrite1h`,
- * `audio_input_per_mtok` and `audio_output_per_mtok` `audioInput` and
- * `audioOutput`; `long_context` (its `above_tokens` and prices) is
- * `longContext` and `service_tiers` `serviceTiers`; `image_tokens`,
+ * `audio_input_per_mtok`, `cached_audio_input_per_mtok` and
+ * `audio_output_per_mtok` `audioInput`, `cachedAudioInput` and `audioOutput`;
+ * `long_context` (its `above_tokens` and prices) is `longContext` and `service_tiers` `serviceTiers`; `image_tokens`,
  * `audio_tokens_per_second`, `video_tokens_per_second`, `pdf_page_tokens` and
  * `hosted_tool_calls` are `Price`'s fields of those names.
  *

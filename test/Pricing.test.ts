@@ -400,6 +400,7 @@ describe("Pricing.fromPerMtok", () => {
         cached_input_per_mtok: 0.125,
         output_per_mtok: 10,
         audio_input_per_mtok: 4,
+        cached_audio_input_per_mtok: 0.4,
         audio_output_per_mtok: 20,
         long_context: { above_tokens: 200_000, input_per_mtok: 2.5, cached_input_per_mtok: 0.25, output_per_mtok: 15 },
         service_tiers: { flex: { input_per_mtok: 0.625, cached_input_per_mtok: 0.0625, output_per_mtok: 5 } }
@@ -409,6 +410,7 @@ describe("Pricing.fromPerMtok", () => {
         cachedInput: 0.125,
         output: 10,
         audioInput: 4,
+        cachedAudioInput: 0.4,
         audioOutput: 20,
         longContext: { above: 200_000, input: 2.5, cachedInput: 0.25, output: 15 },
         serviceTiers: { flex: { input: 0.625, cachedInput: 0.0625, output: 5 } }

@@ -211,6 +211,15 @@ const audioModel = Pricing.fromPerMtok({
   audio_input_per_mtok: 40,
   audio_output_per_mtok: 80
 })
+/** GPT-Realtime Mini's prices (its model page in OpenAI's docs): a cached audio token at $0.30, a cached text one $0.06. */
+const realtimeMini = Pricing.fromPerMtok({
+  input_per_mtok: 0.6,
+  cached_input_per_mtok: 0.06,
+  output_per_mtok: 2.4,
+  audio_input_per_mtok: 10,
+  cached_audio_input_per_mtok: 0.3,
+  audio_output_per_mtok: 20
+})
 const batchPriced = Pricing.fromPerMtok({
   input_per_mtok: 3,
   cached_input_per_mtok: 0.3,
@@ -294,6 +303,24 @@ const table: ReadonlyArray<Row> = [
     reads: { audioPromptTokens: 500, audioCompletionTokens: 400 },
     // 300 text × $2.50 + 500 audio × $40 + 200 read × $1.25 + 200 text out × $10 + 400 audio out × $80
     dollars: 0.00075 + 0.02 + 0.00025 + 0.002 + 0.032
+  },
+  {
+    wire: "openAiChat",
+    kind: "audio in, part of it read from the cache, and out",
+    tier: "standard",
+    model: "gpt-realtime-mini",
+    price: realtimeMini,
+    reply: openAiChat({
+      prompt_tokens: 10_000,
+      completion_tokens: 1_000,
+      total_tokens: 11_000,
+      prompt_tokens_details: { cached_tokens: 6_000, audio_tokens: 7_000 },
+      completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 600 }
+    }),
+    reads: { cachedPromptTokens: 6_000, audioPromptTokens: 7_000, audioCompletionTokens: 600 },
+    // 4,000 uncached, all audio, × $10 + 3,000 cached audio × $0.30 + 3,000 cached text × $0.06 + 400 text out × $2.40
+    // + 600 audio out × $20
+    dollars: 0.04 + 0.0009 + 0.00018 + 0.00096 + 0.012
   },
   {
     wire: "openAiResponses",

@@ -146,9 +146,9 @@ export function reachable<D extends Pick<Router.Deployment<unknown, unknown>, "n
  * no premium) and output, the most tokens an image, a second of audio or video and a PDF's page cost, URLs read as
  * fetched when one deployment fetches them (or does not say), the largest context window (none when one that fetches
  * URLs has none: a deployment that reads them typed bills no part whose size is unknown, its adapter refusing it), and
- * each hosted tool's call (its default where a deployment does not say), audio tokens', a long-context tier past the
- * lowest threshold of any, and each service tier any prices (each deployment at its own prices where it has no such
- * tier); `undefined` when one has no price.
+ * each hosted tool's call (its default where a deployment does not say), audio tokens' (a cached one's included), a
+ * long-context tier past the lowest threshold of any, and each service tier any prices (each deployment at its own
+ * prices where it has no such tier); `undefined` when one has no price.
  */
 export function worstPrice(
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
@@ -170,7 +170,7 @@ export function worstPrice(
   let above: number | undefined
   for (const { price } of deployments) {
     if (price === undefined) return undefined
-    audioInput = Math.max(audioInput, price.audioInput ?? price.input)
+    audioInput = Math.max(audioInput, price.audioInput ?? price.input, price.cachedAudioInput ?? 0)
     audioOutput = Math.max(audioOutput, price.audioOutput ?? price.output)
     if (price.longContext !== undefined) above = Math.min(above ?? Infinity, price.longContext.above)
     input = Math.max(input, price.input, price.cachedInput ?? 0)
@@ -236,7 +236,7 @@ function dearest(all: ReadonlyArray<Pricing.TokenPrices>): Pricing.TokenPrices {
     cacheWrite = Math.max(cacheWrite, Pricing.cacheWritePrice(rates))
     cacheWrite1h = Math.max(cacheWrite1h, Pricing.cacheWritePrice(rates, "1h"))
     output = Math.max(output, rates.output)
-    audioInput = Math.max(audioInput, rates.audioInput ?? rates.input)
+    audioInput = Math.max(audioInput, rates.audioInput ?? rates.input, rates.cachedAudioInput ?? 0)
     audioOutput = Math.max(audioOutput, rates.audioOutput ?? rates.output)
   }
   return { input, cacheWrite, cacheWrite1h, output, audioInput, audioOutput }

@@ -24,6 +24,8 @@ const TierEntry = Schema.Struct({
   output_per_mtok: Pricing.PerMillion,
   /** Audio in the prompt (`Pricing.TokenPrices.audioInput`). Default: `input_per_mtok`. */
   audio_input_per_mtok: optional(Pricing.PerMillion),
+  /** Cached audio in the prompt (`Pricing.TokenPrices.cachedAudioInput`). Default: `cached_input_per_mtok`. */
+  cached_audio_input_per_mtok: optional(Pricing.PerMillion),
   /** Audio in the reply (`Pricing.TokenPrices.audioOutput`). Default: `output_per_mtok`. */
   audio_output_per_mtok: optional(Pricing.PerMillion)
 })

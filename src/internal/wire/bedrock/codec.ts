@@ -873,8 +873,9 @@ export function wireUsage(usage: Usage): JsonRecord {
     out["cacheReadInputTokens"] = usage.cachedPromptTokens
     out["cacheWriteInputTokens"] = written
   }
-  if (written > 0) {
-    const hour = Math.min(usage.cacheWrite1hTokens ?? 0, written)
+  // Empty when nothing was written, as the reference has it; left out where the usage does not say the lifetimes.
+  if (usage.cacheWriteTokens !== undefined && usage.cacheWrite1hTokens !== undefined) {
+    const hour = Math.min(usage.cacheWrite1hTokens, written)
     out["cacheDetails"] = [
       ...(hour > 0 ? [{ ttl: "1h", inputTokens: hour }] : []),
       ...(written > hour ? [{ ttl: "5m", inputTokens: written - hour }] : [])
