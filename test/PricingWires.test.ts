@@ -477,6 +477,23 @@ const table: ReadonlyArray<Row> = [
     dollars: 0.00275
   },
   {
+    wire: "gemini",
+    kind: "input, tool-use prompt, output",
+    tier: "long context (prompt over 200,000)",
+    model: "gemini-2.5-pro",
+    price: priced("gemini-2.5-pro"),
+    reply: gemini({
+      promptTokenCount: 150_000,
+      toolUsePromptTokenCount: 60_000,
+      candidatesTokenCount: 1_000,
+      totalTokenCount: 211_000
+    }),
+    // The tool-use prompt takes the prompt past 200,000: every token at the long-context tier.
+    reads: { promptTokens: 210_000 },
+    // 210,000 × $2.50 + 1,000 × $15
+    dollars: 0.54
+  },
+  {
     wire: "bedrock",
     kind: "input, cache read, cache writes of 5 minutes and of an hour, output",
     tier: "standard",
