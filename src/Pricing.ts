@@ -722,8 +722,8 @@ export interface EstimateOptions {
  * tokens counted at most (one per UTF-8 byte of its text, as a token of a
  * byte-level tokenizer is at least one byte, and each message's markers), all
  * at the highest price a prompt token of it can be billed at (the input price,
- * a cache read's if higher, an audio token's when it has a part that may be
- * audio, and a cache write's when the request has a cache breakpoint of that
+ * a cache read's if higher, an audio token's (read from the cache or not)
+ * when it has a part that may be audio, and a cache write's when the request has a cache breakpoint of that
  * lifetime), plus `maxTokens` (or `defaultMaxTokens`) at the output price
  * (an audio token's if higher), each in the dearest tier the call can be
  * billed at: the price's own, its long-context tier when the prompt counted
