@@ -1186,7 +1186,8 @@ describe("the simulator's request errors", () => {
     for (const [blank, message] of blanks) {
       const results = [{ type: "tool_result", tool_use_id: "t1", content: [text(blank)] }]
       const loop = [user("hi"), assistant([{ type: "tool_use", id: "t1", name: "f", input: {} }]), user(results)]
-      for (const messages of [[user([text(blank), text("hi")])], [user(blank)], loop]) {
+      const prefill = [user("hi"), assistant([text(blank)])]
+      for (const messages of [[user([text(blank), text("hi")])], [user(blank)], loop, prefill]) {
         expect(failed(decodeMessages(turns(messages)))).toMatchObject({
           message: `messages: text content blocks ${message}`
         })

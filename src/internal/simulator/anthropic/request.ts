@@ -303,19 +303,20 @@ const unanswered = (at: number, ids: ReadonlyArray<string>, rest: string): ApiEr
   )
 
 /**
- * What the API refuses as empty in the message at `i`, but in the final assistant turn (a prefill that may be empty): no
- * block, and a text (the content as a string, a text block, a tool result's) that is empty or white space.
+ * What the API refuses as empty in the message at `i`: no block, and a text (the content as a string, a text block, a
+ * tool result's) that is empty or white space; but the final assistant turn (a prefill) may be `""` or `[]`.
  */
 function emptyError(message: WireMessage, i: number, last: boolean): ApiError | undefined {
   const content = message.content
-  if (last && message.role === "assistant") return undefined
+  const prefill = last && message.role === "assistant"
   if (Array.isArray(content) && content.length === 0) {
+    if (prefill) return undefined
     return invalid(
       `messages.${i}: all messages must have non-empty content except for the optional final assistant message`,
       `messages.${i}.content`
     )
   }
-  const texts = typeof content === "string" ? [content] : content.flatMap(blockTexts)
+  const texts = typeof content === "string" ? (prefill ? [] : [content]) : content.flatMap(blockTexts)
   const refused = texts.find(isBlank)
   if (refused === undefined) return undefined
   return refused === ""
