@@ -76,9 +76,18 @@ const parameters = { type: "object", properties: { command: { type: "string" } }
 /**
  * An empty content a client's API takes (docs/adapters.md, "Empty content"): an empty user message before the last
  * one, an empty text part before the last message's text, an assistant turn's `""` (beside its tool calls in a
- * history, else alone), a final assistant turn with no content (Anthropic's prefill, as `""` or `[]`).
+ * history, else alone), a tool's empty output (in a history), an empty system message after the first, a final
+ * assistant turn with no content (Anthropic's prefill, as `""` or `[]`).
  */
-type Empty = "none" | "userString" | "userPart" | "assistantString" | "prefillString" | "prefillArray"
+type Empty =
+  | "none"
+  | "userString"
+  | "userPart"
+  | "assistantString"
+  | "toolString"
+  | "systemString"
+  | "prefillString"
+  | "prefillArray"
 
 /** What a generated request says about tools, whatever its API. */
 interface ToolState {
@@ -284,6 +293,12 @@ const emptyPartFirst = (state: ToolState, content: string | ReadonlyArray<unknow
     ? content
     : [{ type, text: "" }, ...(typeof content === "string" ? [{ type, text: content }] : content)]
 
+/** A tool's output: none, when the request has an empty one. */
+const outputOf = (state: ToolState) => state.empty === "toolString" ? "" : output
+
+/** An empty system message after the first, when the request has one. */
+const emptySystem = (state: ToolState, role: string) => state.empty === "systemString" ? [{ role, content: "" }] : []
+
 /** An empty user message before the last one, when the request has one. */
 const emptyUser = (state: ToolState) => state.empty === "userString" ? [{ role: "user", content: "" }] : []
 
@@ -304,13 +319,14 @@ const chat: Dialect = {
       "store",
       "emptyMetadata"
     ]),
-    empties: ["userString", "userPart", "assistantString"]
+    empties: ["userString", "userPart", "assistantString", "toolString", "systemString"]
   }),
   body: (state, model, stream) => ({
     model,
     stream,
     messages: [
       { role: "system", content: hinted(state, systemText(state)) },
+      ...emptySystem(state, "system"),
       ...(state.history
         ? [
           { role: "user", content: earlier },
@@ -319,7 +335,7 @@ const chat: Dialect = {
             content: state.empty === "assistantString" ? "" : null,
             tool_calls: [{ id: "call_1", type: "function", function: called }]
           },
-          { role: "tool", tool_call_id: "call_1", content: output }
+          { role: "tool", tool_call_id: "call_1", content: outputOf(state) }
         ]
         : state.empty === "assistantString"
         ? [{ role: "user", content: earlier }, { role: "assistant", content: "" }]
@@ -363,7 +379,7 @@ const responses: Dialect = {
       "encryptedReasoning",
       "contextManagement"
     ]),
-    empties: ["userString", "userPart"]
+    empties: ["userString", "userPart", "toolString", "systemString"]
   }),
   body: (state, model, stream) => ({
     model,
@@ -379,6 +395,7 @@ const responses: Dialect = {
       : {}),
     instructions: systemText(state),
     input: [
+      ...emptySystem(state, "developer"),
       ...(state.history
         ? [
           { role: "user", content: earlier },
@@ -386,7 +403,7 @@ const responses: Dialect = {
             ? [{ type: "reasoning", id: "rs_1", summary: [], encrypted_content: opaqueReasoning }]
             : []),
           { type: "function_call", call_id: "call_1", ...called },
-          { type: "function_call_output", call_id: "call_1", output }
+          { type: "function_call_output", call_id: "call_1", output: outputOf(state) }
         ]
         : []),
       ...(state.fields.twoUsers ? [{ role: "user", content: environment }] : []),

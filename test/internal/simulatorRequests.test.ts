@@ -1195,13 +1195,21 @@ describe("the simulator's request errors", () => {
     }
   })
 
-  it("Bedrock: no message without content, no blank text in a message or the system", () => {
+  it("Bedrock: no message without content, no blank text in a message, a tool result or the system", () => {
     const hi = { role: "user", content: [{ text: "hi" }] }
     for (const blank of ["", "  "]) {
       expect(failed(decodeConverse({ messages: [{ role: "user", content: [{ text: blank }] }] }, { modelId: "m" })))
         .toMatchObject({ param: "messages.0.content.0" })
       expect(failed(decodeConverse({ messages: [hi], system: [{ text: blank }] }, { modelId: "m" })))
         .toMatchObject({ param: "system.0" })
+      const loop = [
+        hi,
+        { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "f", input: {} } }] },
+        { role: "user", content: [{ toolResult: { toolUseId: "t1", content: [{ text: blank }] } }] }
+      ]
+      const toolConfig = { tools: [{ toolSpec: { name: "f", inputSchema: { json: { type: "object" } } } }] }
+      expect(failed(decodeConverse({ messages: loop, toolConfig }, { modelId: "m" })))
+        .toMatchObject({ param: "messages.2.content.0.toolResult.content.0" })
     }
     expect(failed(decodeConverse({ messages: [{ role: "user", content: [] }] }, { modelId: "m" }))).toMatchObject({
       message:

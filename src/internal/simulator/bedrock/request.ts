@@ -31,8 +31,8 @@ function isSet<A>(value: A | null | undefined): value is A {
 const blank = (text: string | null | undefined): boolean => isSet(text) && isBlank(text)
 
 /**
- * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block or
- * a system block whose text is empty or only white space.
+ * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block,
+ * a tool result's text or a system block that is empty or only white space.
  */
 function emptyError(body: Codec.Body): ApiError | undefined {
   const blankAt = (object: string, where: string) =>
@@ -54,7 +54,14 @@ function emptyError(body: Codec.Body): ApiError | undefined {
       )
     }
     for (let j = 0; j < content.length; j++) {
-      if (blank(content[j]!.text)) return blankAt("ContentBlock", `messages.${i}.content.${j}`)
+      const block = content[j]!
+      if (blank(block.text)) return blankAt("ContentBlock", `messages.${i}.content.${j}`)
+      const results = block.toolResult?.content ?? []
+      for (let k = 0; k < results.length; k++) {
+        if (blank(results[k]!.text)) {
+          return blankAt("ToolResultContentBlock", `messages.${i}.content.${j}.toolResult.content.${k}`)
+        }
+      }
     }
   }
   return undefined

@@ -608,11 +608,16 @@ function resultAsText(message: ToolMessage, where: string, into: Array<JsonRecor
   if (message.cache !== undefined) into.push(cachePoint)
 }
 
-/** A tool result's content as a `toolResult`'s: text, images and documents. */
+/**
+ * A tool result's content as a `toolResult`'s: text, images and documents, without a blank text, which Converse
+ * refuses (`wire/emptyText.ts`): a result with no output is one without content blocks.
+ */
 function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string, names: Names): Array<JsonRecord> {
-  if (typeof content === "string") return [{ text: content }]
-  return content.map((part, i) =>
-    part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, names)
+  if (typeof content === "string") return isBlank(content) ? [] : [{ text: content }]
+  return content.flatMap((part, i) =>
+    part.type === "text"
+      ? isBlank(part.text) ? [] : [{ text: part.text }]
+      : [mediaBlock(part, `${where}.content[${i}]`, names)]
   )
 }
 
@@ -680,7 +685,7 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
- * | a blank text (a message's, a part's, a system message's) | none: Converse refuses it (`wire/emptyText.ts`) |
+ * | a blank text (a message's, a part's, a tool result's, a system message's) | none: Converse refuses it |
  * | a user or assistant message left with nothing | left out: Converse refuses a message without content |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
