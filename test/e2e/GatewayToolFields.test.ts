@@ -303,8 +303,8 @@ const emptySystem = (state: ToolState, role: string) => state.empty === "systemS
 const emptyUser = (state: ToolState) => state.empty === "userString" ? [{ role: "user", content: "" }] : []
 
 /**
- * Chat Completions: no empty `tools` (OpenAI refuses one); without tools, a `none` choice at most; to a reasoning model,
- * no sampling field and its limit as `max_completion_tokens`.
+ * Chat Completions: no empty `tools` (OpenAI refuses one); without tools, a `none` choice at most; to a reasoning
+ * model, no sampling field and its limit as `max_completion_tokens`.
  */
 const chat: Dialect = {
   name: "Chat Completions",

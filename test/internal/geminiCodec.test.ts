@@ -160,7 +160,7 @@ describe("wire/gemini/codec: the request both ways", () => {
     }))
   })
 
-  it("empty texts (a message's, a part's, the system's) are left out, and a message left with nothing: Gemini takes it", () => {
+  it("empty texts (a message's, a part's, the system's) and a message left with nothing are left out", () => {
     const empty = fc.constant("")
     const emptied: fc.Arbitrary<ReadonlyArray<Message>> = fc.array(
       fc.oneof(

@@ -138,7 +138,7 @@ describe("internal/wire/openAiChat/codec: a reasoning model's fixed sampling", (
     )
   })
 
-  it("the simulator refuses stop, a temperature or a top_p but 1 to a reasoning model that reasons, as OpenAI does", () => {
+  it("the simulator refuses stop, a temperature or a top_p but 1 to a reasoning model that reasons", () => {
     for (const name of reasoners) {
       const base = { model: name, messages: [{ role: "user", content: "Hi" }], reasoning_effort: "low" }
       for (const [field, value] of [["stop", ["END"]], ["temperature", 0.5], ["top_p", 0.9]] as const) {

@@ -49,8 +49,8 @@ export const serviceTierError = (tier: string | null | undefined): ApiError | un
     )
 
 /**
- * Whether a GPT-5.1 or later model takes sampling fields at the reasoning effort asked: at `none`, its default (OpenAI's
- * GPT-5.1 guide), it does not reason and samples as any model.
+ * Whether a GPT-5.1 or later model takes sampling fields at the reasoning effort asked: at `none`, its default
+ * (OpenAI's GPT-5.1 guide), it does not reason and samples as any model.
  */
 const samplesUnreasoned = (model: string, effort: string | null | undefined): boolean =>
   /^gpt-5\.[1-9]/.test(model.slice(model.lastIndexOf("/") + 1)) &&

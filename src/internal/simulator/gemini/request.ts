@@ -1,9 +1,9 @@
 /**
  * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
  * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a function
- * calling config only with function declarations, at most five stop sequences, no content without parts, no part without
- * data: an empty text but a signature's carrier) and the function-call signature rule of
- * Gemini 3, and reduced to a `Reply.Prompt`; the model and method come from the URL (`params`).
+ * calling config only with function declarations, at most five stop sequences, no content without parts, no part
+ * without data: an empty text but a signature's carrier) and the function-call signature rule of Gemini 3, and reduced
+ * to a `Reply.Prompt`; the model and method come from the URL (`params`).
  */
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"

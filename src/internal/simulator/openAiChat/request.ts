@@ -4,8 +4,8 @@
  * rules OpenAI's server adds past the wire's shape (one message at least, a positive integer limit, `stream_options`
  * only with `stream`, a `tool_choice` among the `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
  * tools, a `service_tier` among its tiers, at most four `stop` sequences, no `stop`, `temperature` or `top_p` to a
- * reasoning model that reasons), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming the
- * offending field.
+ * reasoning model that reasons), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming
+ * the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"

@@ -615,7 +615,7 @@ const contentBlocks = (parts: ReadonlyArray<ContentPart>, i: number): Array<Json
     part.type === "text" && isBlank(part.text) ? [] : [contentPart(part, `messages[${i}].content[${j}]`)]
   )
 
-/** A user message's or a tool result's content as Anthropic takes it: nothing (`[]`) where it has no text to send. */
+/** A user message's or a tool result's content as Anthropic takes it: nothing (`[]`) where nothing is left to send. */
 const userContent = (content: string | ReadonlyArray<ContentPart>, i: number): string | Array<JsonRecord> =>
   typeof content === "string" ? (isBlank(content) ? [] : content) : contentBlocks(content, i)
 
