@@ -130,7 +130,7 @@ describe("OpenAiResponses request mapping", () => {
             Message.system("Answer in French."),
             Message.user("And tomorrow?")
           ],
-          model: "gpt-5",
+          model: "gpt-4.1",
           temperature: 0.5,
           topP: 0.9,
           maxTokens: 300,
@@ -149,7 +149,7 @@ describe("OpenAiResponses request mapping", () => {
         const [request] = requests
         assert.strictEqual(request!.url, "https://api.test/v1/responses")
         expect(request!.body).toStrictEqual({
-          model: "gpt-5",
+          model: "gpt-4.1",
           instructions: "Be terse.\n\nAnswer in French.",
           input: [
             {

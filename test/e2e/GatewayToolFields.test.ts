@@ -3,7 +3,10 @@
  * Anthropic Messages, Gemini), with tools present, empty or absent, every form of its tool choice, its parallel-calls
  * setting, empty stop lists, reasoning and an instruction not to call tools, and the fields a long session sends (a
  * service tier, a prompt cache key, cache hints, `store`, `include`, encrypted reasoning, empty `metadata`, Anthropic's
- * `context_management`), goes over loopback to a deployment of each API the simulator speaks (Chat Completions,
+ * `context_management`), sampling fields and stop sequences to a Claude model or an OpenAI reasoning model (which
+ * refuses them on OpenAI's APIs), and the empty contents its API takes (an empty message, an empty text part, an
+ * assistant's `""` beside its calls, an empty final assistant turn), goes over loopback to a deployment of each API the
+ * simulator speaks (Chat Completions,
  * Responses, Anthropic, Gemini, Bedrock, Ollama), streamed and whole, and each answers it: no translation makes a valid
  * request invalid by the target's rules, which the simulator holds. Where the request rules a tool call out (no tools,
  * a `none` choice, an instruction not to call tools under a choice that does not force one), no backend's reply calls
@@ -24,6 +27,8 @@ import { recordingProxy } from "../utils/recordingProxy.js"
 
 // A model of the Claude family that refuses a temperature beside a top_p, which OpenAI's and Gemini's APIs take.
 const model = "claude-sonnet-4-5"
+// An OpenAI reasoning model, which refuses `stop` and a `temperature` or `top_p` but 1 (OpenAI's reasoning guide).
+const reasoner = "gpt-5-mini"
 
 class Fixture extends Context.Service<Fixture, {
   readonly gateway: string
@@ -38,16 +43,17 @@ const fixture = Layer.effect(
     const simulator = yield* Simulator.make({
       replyTokens: 4,
       reasoningTokens: 2,
-      models: [...Simulator.defaultModels, model]
+      models: [...Simulator.defaultModels, model, reasoner]
     })
     const proxy = yield* recordingProxy(simulator.url, "/")
-    const deployment = (api: string, baseUrl: string) => [{
-      model_name: model,
-      api,
-      base_url: baseUrl,
-      api_keys: ["sk-tool-fields-0001"],
-      max_retries: 0
-    }]
+    const deployment = (api: string, baseUrl: string) =>
+      [model, reasoner].map((name) => ({
+        model_name: name,
+        api,
+        base_url: baseUrl,
+        api_keys: ["sk-tool-fields-0001"],
+        max_retries: 0
+      }))
     const config = yield* ProviderConfig.fromJson({
       chat: deployment("chat-completions", `${proxy.url}/v1`),
       resp: deployment("responses", `${proxy.url}/v1`),
@@ -67,8 +73,27 @@ const shell = "zq_shell"
 const read = "zq_read"
 const parameters = { type: "object", properties: { command: { type: "string" } }, required: ["command"] }
 
+/**
+ * An empty content a client's API takes (docs/adapters.md, "Empty content"): an empty user message before the last
+ * one, an empty text part before the last message's text, an assistant turn's `""` (beside its tool calls in a
+ * history, else alone), a tool's empty output (in a history), an empty system message after the first, a final
+ * assistant turn with no content (Anthropic's prefill, as `""` or `[]`).
+ */
+type Empty =
+  | "none"
+  | "userString"
+  | "userPart"
+  | "assistantString"
+  | "toolString"
+  | "systemString"
+  | "prefillString"
+  | "prefillArray"
+
 /** What a generated request says about tools, whatever its API. */
 interface ToolState {
+  /** The model routed to: the Claude one, or an OpenAI reasoning model (`reasoner`). */
+  readonly model: string
+  readonly empty: Empty
   /** `absent`, `empty` (`[]`, or Gemini's declarations `[]`), a hosted tool alone (Responses' `web_search`), or two. */
   readonly tools: "absent" | "empty" | "hosted" | "offered"
   /** The choice: unset, `auto`, `none`, `required` (Anthropic's `any`, Gemini's `ANY`), or a named tool. */
@@ -195,10 +220,14 @@ const states = (constraints: {
   readonly parallel: (tools: ToolState["tools"], choice: ToolState["choice"]) => boolean
   readonly reasoning: (choice: ToolState["choice"]) => boolean
   readonly fields: fc.Arbitrary<Fields>
+  /** The empty contents its API takes. */
+  readonly empties: ReadonlyArray<Empty>
 }): fc.Arbitrary<ToolState> =>
   fc.constantFrom(...constraints.tools).chain((tools) =>
     fc.constantFrom(...constraints.choice(tools)).chain((choice) =>
       fc.record({
+        model: fc.constantFrom(model, reasoner),
+        empty: fc.constantFrom<Empty>("none", ...constraints.empties),
         tools: fc.constant(tools),
         choice: fc.constant(choice),
         told: fc.constantFrom<ToolState["told"]>("nowhere", "system", "user"),
@@ -242,17 +271,41 @@ const stopsOf = (state: ToolState, name: string) =>
     ? { [name]: [] }
     : {}
 
-/** The fields Chat Completions and Responses share. */
-const openAiFields = (fields: Fields) => ({
-  ...(fields.temperature === undefined ? {} : { temperature: fields.temperature }),
-  ...(fields.topP === undefined ? {} : { top_p: fields.topP }),
-  ...(fields.tier === undefined ? {} : { service_tier: fields.tier }),
-  ...(fields.cacheKey ? { prompt_cache_key: cacheKey } : {}),
-  ...(fields.store === undefined ? {} : { store: fields.store }),
-  ...(fields.emptyMetadata ? { metadata: {} } : {})
-})
+/** Whether the request goes to an OpenAI reasoning model, which takes no sampling field on OpenAI's APIs. */
+const toReasoner = (state: ToolState) => state.model === reasoner
 
-/** Chat Completions: no empty `tools` (OpenAI refuses one); without tools, a `none` choice at most. */
+/** The fields Chat Completions and Responses share; no sampling to a reasoning model, which refuses it. */
+const openAiFields = (state: ToolState) => {
+  const fields = state.fields
+  return {
+    ...(fields.temperature === undefined || toReasoner(state) ? {} : { temperature: fields.temperature }),
+    ...(fields.topP === undefined || toReasoner(state) ? {} : { top_p: fields.topP }),
+    ...(fields.tier === undefined ? {} : { service_tier: fields.tier }),
+    ...(fields.cacheKey ? { prompt_cache_key: cacheKey } : {}),
+    ...(fields.store === undefined ? {} : { store: fields.store }),
+    ...(fields.emptyMetadata ? { metadata: {} } : {})
+  }
+}
+
+/** The last user message's content with an empty text part before it, when the request has one. */
+const emptyPartFirst = (state: ToolState, content: string | ReadonlyArray<unknown>, type: string) =>
+  state.empty !== "userPart"
+    ? content
+    : [{ type, text: "" }, ...(typeof content === "string" ? [{ type, text: content }] : content)]
+
+/** A tool's output: none, when the request has an empty one. */
+const outputOf = (state: ToolState) => state.empty === "toolString" ? "" : output
+
+/** An empty system message after the first, when the request has one. */
+const emptySystem = (state: ToolState, role: string) => state.empty === "systemString" ? [{ role, content: "" }] : []
+
+/** An empty user message before the last one, when the request has one. */
+const emptyUser = (state: ToolState) => state.empty === "userString" ? [{ role: "user", content: "" }] : []
+
+/**
+ * Chat Completions: no empty `tools` (OpenAI refuses one); without tools, a `none` choice at most; to a reasoning
+ * model, no sampling field and its limit as `max_completion_tokens`.
+ */
 const chat: Dialect = {
   name: "Chat Completions",
   states: states({
@@ -265,32 +318,43 @@ const chat: Dialect = {
       "cacheHints",
       "store",
       "emptyMetadata"
-    ])
+    ]),
+    empties: ["userString", "userPart", "assistantString", "toolString", "systemString"]
   }),
   body: (state, model, stream) => ({
     model,
     stream,
     messages: [
       { role: "system", content: hinted(state, systemText(state)) },
+      ...emptySystem(state, "system"),
       ...(state.history
         ? [
           { role: "user", content: earlier },
-          { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: called }] },
-          { role: "tool", tool_call_id: "call_1", content: output }
+          {
+            role: "assistant",
+            content: state.empty === "assistantString" ? "" : null,
+            tool_calls: [{ id: "call_1", type: "function", function: called }]
+          },
+          { role: "tool", tool_call_id: "call_1", content: outputOf(state) }
         ]
+        : state.empty === "assistantString"
+        ? [{ role: "user", content: earlier }, { role: "assistant", content: "" }]
         : []),
       ...(state.fields.twoUsers ? [{ role: "user", content: environment }] : []),
-      { role: "user", content: everyPartHinted(state, userText(state)) }
+      ...emptyUser(state),
+      { role: "user", content: emptyPartFirst(state, everyPartHinted(state, userText(state)), "text") }
     ],
-    ...openAiFields(state.fields),
-    ...(state.fields.limit === undefined ? {} : { max_tokens: state.fields.limit }),
+    ...openAiFields(state),
+    ...(state.fields.limit === undefined
+      ? {}
+      : { [toReasoner(state) ? "max_completion_tokens" : "max_tokens"]: state.fields.limit }),
     ...(state.tools === "offered" ? { tools: openAiTools } : {}),
     ...(state.choice === "unset"
       ? {}
       : { tool_choice: state.choice === "named" ? { type: "function", function: { name: shell } } : state.choice }),
     ...(state.parallel === undefined ? {} : { parallel_tool_calls: state.parallel }),
     ...(state.reasoning ? { reasoning_effort: "medium" } : {}),
-    ...stopsOf(state, "stop")
+    ...(toReasoner(state) ? {} : stopsOf(state, "stop"))
   }),
   path: () => "/v1/chat/completions",
   callMarker: "\"tool_calls\"",
@@ -314,13 +378,14 @@ const responses: Dialect = {
       "emptyMetadata",
       "encryptedReasoning",
       "contextManagement"
-    ])
+    ]),
+    empties: ["userString", "userPart", "toolString", "systemString"]
   }),
   body: (state, model, stream) => ({
     model,
     stream,
     store: false,
-    ...openAiFields(state.fields),
+    ...openAiFields(state),
     ...(state.fields.limit === undefined ? {} : { max_output_tokens: state.fields.limit }),
     // Without stored responses, a reasoning model's reasoning comes back encrypted for the next turn.
     ...(state.fields.store !== true && state.reasoning ? { include: ["reasoning.encrypted_content"] } : {}),
@@ -330,6 +395,7 @@ const responses: Dialect = {
       : {}),
     instructions: systemText(state),
     input: [
+      ...emptySystem(state, "developer"),
       ...(state.history
         ? [
           { role: "user", content: earlier },
@@ -337,11 +403,12 @@ const responses: Dialect = {
             ? [{ type: "reasoning", id: "rs_1", summary: [], encrypted_content: opaqueReasoning }]
             : []),
           { type: "function_call", call_id: "call_1", ...called },
-          { type: "function_call_output", call_id: "call_1", output }
+          { type: "function_call_output", call_id: "call_1", output: outputOf(state) }
         ]
         : []),
       ...(state.fields.twoUsers ? [{ role: "user", content: environment }] : []),
-      { role: "user", content: userText(state) }
+      ...emptyUser(state),
+      { role: "user", content: emptyPartFirst(state, userText(state), "input_text") }
     ],
     ...(state.tools === "absent" ? {} : { tools: responsesTools[state.tools] }),
     ...(state.choice === "unset"
@@ -370,6 +437,12 @@ const anthropicChoice = (state: ToolState) => {
   }
 }
 
+/** An empty final assistant turn (a prefill of nothing), which Anthropic takes without thinking. */
+const prefill = (state: ToolState) =>
+  state.reasoning || (state.empty !== "prefillString" && state.empty !== "prefillArray")
+    ? []
+    : [{ role: "assistant", content: state.empty === "prefillString" ? "" : [] }]
+
 /**
  * Anthropic Messages: a choice only with tools, `disable_parallel_tool_use` on a choice but `none`, thinking only
  * with a choice that does not force a tool (Anthropic refuses the rest).
@@ -385,7 +458,8 @@ const messages: Dialect = {
       "cacheHints",
       "emptyMetadata",
       "contextManagement"
-    ])
+    ]),
+    empties: ["prefillString", "prefillArray"]
   }),
   body: (state, model, stream) => ({
     model,
@@ -410,7 +484,8 @@ const messages: Dialect = {
         ]
         : []),
       ...(state.fields.twoUsers ? [{ role: "user", content: environment }] : []),
-      { role: "user", content: hinted(state, userText(state)) }
+      { role: "user", content: hinted(state, userText(state)) },
+      ...prefill(state)
     ],
     ...(state.tools === "absent"
       ? {}
@@ -441,7 +516,9 @@ const gemini: Dialect = {
     choice: (tools) => tools === "offered" ? every : ["unset"],
     parallel: () => false,
     reasoning: () => true,
-    fields: fieldsOf({ tiers: [], temperatures: upToTwo, topPs: [0.5, 1], limits: [1, 5, 100], stops: 5 }, [])
+    fields: fieldsOf({ tiers: [], temperatures: upToTwo, topPs: [0.5, 1], limits: [1, 5, 100], stops: 5 }, []),
+    // Gemini refuses every empty content.
+    empties: []
   }),
   body: (state) => ({
     systemInstruction: { parts: [{ text: systemText(state) }] },
@@ -553,6 +630,7 @@ const failedInStream = (text: string) => /"error":\s*\{|response\.failed|event: 
  * never made.
  */
 const acceptedEverywhere = async (dialect: Dialect, urls: Fixture["Service"], state: ToolState) => {
+  const model = state.model
   for (const stream of [false, true]) {
     const direct = await post(
       `${urls.simulator}${dialect.path(model, stream)}`,
@@ -598,6 +676,8 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
       Effect.gen(function*() {
         const urls = yield* Fixture
         const state: ToolState = {
+          model,
+          empty: "none",
           tools: "empty",
           choice: "auto",
           told: "nowhere",
@@ -648,6 +728,8 @@ layer(fixture, { timeout: 120_000, excludeTestServices: true })(
       Effect.gen(function*() {
         const urls = yield* Fixture
         const state: ToolState = {
+          model,
+          empty: "none",
           tools: "offered",
           choice: "auto",
           told: "nowhere",

@@ -26,13 +26,15 @@ import {
 import {
   type BodyOptions,
   CreateRequest,
+  fixedSampling,
   type MaxTokensField,
   maxTokensField,
   requestBody,
   toRequest
 } from "../../src/internal/wire/openAiChat/codec.js"
+import { requestBody as responsesBody } from "../../src/internal/wire/openAiResponses/codec.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../src/Message.js"
-import { read } from "../utils/results.js"
+import { failed, read } from "../utils/results.js"
 import { toolFieldsSent } from "../utils/toolFields.js"
 
 const word = fc.string({ maxLength: 6 })
@@ -103,6 +105,55 @@ const options = (maxTokens: MaxTokensField): BodyOptions => ({
 })
 
 const isCreateRequest = Schema.is(CreateRequest)
+
+// OpenAI's reasoning models (its reasoning guide): the o-series and the GPT-5 family but its chat models.
+const reasoners = ["o1", "o1-mini", "o3", "o3-pro", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5.1", "gpt-5-codex"]
+const samplers = ["gpt-4o", "gpt-4.1", "gpt-5-chat-latest", "gpt-50", "o10x", "omni", "gpt-test", "claude-sonnet-4-5"]
+
+describe("internal/wire/openAiChat/codec: a reasoning model's fixed sampling", () => {
+  it("a reasoning model, under any server's prefix, is sent no stop, temperature or top_p on either OpenAI API", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom("", "openai/", "azure/eu/"),
+        fc.constantFrom(...reasoners, ...samplers),
+        fc.double({ min: 0, max: 2, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.array(word, { minLength: 1, maxLength: 4 }),
+        (prefix, name, temperature, topP, stop) => {
+          const model = `${prefix}${name}`
+          const fixed = reasoners.includes(name)
+          expect(fixedSampling(model)).toBe(fixed)
+          const request: ChatRequest = { messages: [{ role: "user", content: "Hi" }], temperature, topP, stop }
+          const chat = requestBody(request, { ...options("max_completion_tokens"), model })
+          const responses = responsesBody(request, { model, stream: false, store: false })
+          for (const body of [chat, responses]) {
+            expect("temperature" in body).toBe(!fixed)
+            expect("top_p" in body).toBe(!fixed)
+          }
+          expect("stop" in chat).toBe(!fixed)
+          // What OpenAI's server refuses, the simulator holds: the Chat body it is sent is taken.
+          expect(Result.isSuccess(decodeSimulated({ ...chat, model: name }))).toBe(true)
+        }
+      )
+    )
+  })
+
+  it("the simulator refuses stop, a temperature or a top_p but 1 to a reasoning model that reasons", () => {
+    for (const name of reasoners) {
+      const base = { model: name, messages: [{ role: "user", content: "Hi" }], reasoning_effort: "low" }
+      for (const [field, value] of [["stop", ["END"]], ["temperature", 0.5], ["top_p", 0.9]] as const) {
+        expect(failed(decodeSimulated({ ...base, [field]: value })), `${name} ${field}`).toMatchObject({ param: field })
+      }
+      read(decodeSimulated({ ...base, temperature: 1, top_p: 1 }))
+    }
+    // GPT-5.1 and later do not reason at effort none, their default, and sample as any model.
+    for (const effort of [{}, { reasoning_effort: "none" }]) {
+      read(
+        decodeSimulated({ model: "gpt-5.1", messages: [{ role: "user", content: "Hi" }], temperature: 0.5, ...effort })
+      )
+    }
+  })
+})
 
 describe("internal/wire/openAiChat/codec: the request both ways", () => {
   it("a request encoded for the wire decodes back to itself", () => {

@@ -561,7 +561,7 @@ const badMessages: ReadonlyArray<readonly [string, unknown, Readonly<Record<stri
     param: "messages.0.content"
   }],
   ["empty user content", turns([{ role: "user", content: [] }]), {
-    message: "messages.0.content: user messages must have non-empty content",
+    message: "messages.0: all messages must have non-empty content except for the optional final assistant message",
     param: "messages.0.content"
   }],
   ["a text block without text", turns([{ role: "user", content: [{ type: "text", text: 5 }] }]), {
@@ -1157,6 +1157,77 @@ describe("the simulator's request errors", () => {
     expect(failed(decodeMessages(claude({ thinking: { type: "adaptive" }, temperature: 0 })))).toMatchObject({
       param: "temperature"
     })
+  })
+
+  it("Anthropic Messages: no top_k with thinking on", () => {
+    const thinking = { type: "enabled", budget_tokens: 1024 }
+    read(decodeMessages(claude({ top_k: 40 })))
+    expect(failed(decodeMessages(claude({ max_tokens: 2048, thinking, top_k: 40 })))).toMatchObject({
+      param: "top_k"
+    })
+  })
+
+  it("Anthropic Messages: no empty message but the final assistant turn, no empty or white-space text block", () => {
+    const user = (content: unknown) => ({ role: "user", content })
+    const assistant = (content: unknown) => ({ role: "assistant", content })
+    const text = (value: string) => ({ type: "text", text: value })
+    for (const empty of ["", []]) {
+      // A prefill of nothing, last, is taken.
+      read(decodeMessages(turns([user("hi"), assistant(empty)])))
+      for (const messages of [[user(empty)], [user("hi"), assistant(empty), user("go on")]]) {
+        expect(failed(decodeMessages(turns(messages))), JSON.stringify(messages)).toMatchObject({
+          message: expect.stringMatching(
+            /all messages must have non-empty content except for the optional final assistant message|must be non-empty/
+          )
+        })
+      }
+    }
+    const blanks = [["", "must be non-empty"], [" \n", "must contain non-whitespace text"]] as const
+    for (const [blank, message] of blanks) {
+      const results = [{ type: "tool_result", tool_use_id: "t1", content: [text(blank)] }]
+      const loop = [user("hi"), assistant([{ type: "tool_use", id: "t1", name: "f", input: {} }]), user(results)]
+      const prefill = [user("hi"), assistant([text(blank)])]
+      for (const messages of [[user([text(blank), text("hi")])], [user(blank)], loop, prefill]) {
+        expect(failed(decodeMessages(turns(messages)))).toMatchObject({
+          message: `messages: text content blocks ${message}`
+        })
+      }
+    }
+  })
+
+  it("Bedrock: no message without content, no blank text in a message, a tool result or the system", () => {
+    const hi = { role: "user", content: [{ text: "hi" }] }
+    for (const blank of ["", "  "]) {
+      expect(failed(decodeConverse({ messages: [{ role: "user", content: [{ text: blank }] }] }, { modelId: "m" })))
+        .toMatchObject({ param: "messages.0.content.0" })
+      expect(failed(decodeConverse({ messages: [hi], system: [{ text: blank }] }, { modelId: "m" })))
+        .toMatchObject({ param: "system.0" })
+      const loop = [
+        hi,
+        { role: "assistant", content: [{ toolUse: { toolUseId: "t1", name: "f", input: {} } }] },
+        { role: "user", content: [{ toolResult: { toolUseId: "t1", content: [{ text: blank }] } }] }
+      ]
+      const toolConfig = { tools: [{ toolSpec: { name: "f", inputSchema: { json: { type: "object" } } } }] }
+      expect(failed(decodeConverse({ messages: loop, toolConfig }, { modelId: "m" })))
+        .toMatchObject({ param: "messages.2.content.0.toolResult.content.0" })
+    }
+    expect(failed(decodeConverse({ messages: [{ role: "user", content: [] }] }, { modelId: "m" }))).toMatchObject({
+      message:
+        "The content field in the Message object at messages.0 is empty. Add a ContentBlock object to the content " +
+        "field and try again."
+    })
+  })
+
+  it("Gemini: no part with an empty text, but one that carries a thought signature", () => {
+    const ask = (parts: ReadonlyArray<unknown>) =>
+      decodeGemini({ contents: [{ role: "user", parts: [{ text: "hi" }] }, { role: "model", parts }] }, { model: "m" })
+    expect(failed(ask([{ text: "" }]))).toMatchObject({
+      message:
+        "Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again.",
+      param: "contents[1].parts[0].text"
+    })
+    read(ask([{ text: "", thoughtSignature: "c2ln" }]))
+    read(ask([{ text: " " }]))
   })
 
   it("Anthropic Messages: Claude Opus 4.1 and the models after it take a temperature or a top_p, not both", () => {

@@ -3,6 +3,7 @@
  * structured-output format (`response_format`, `text.format`), and a `service_tier` neither takes.
  */
 import type { ApiError } from "../../simulator/WireFormat.js"
+import { fixedSampling } from "../wire/openAiChat/codec.js"
 import { invalid, isRecord } from "./requestChecks.js"
 
 /**
@@ -46,3 +47,42 @@ export const serviceTierError = (tier: string | null | undefined): ApiError | un
       "service_tier",
       "invalid_value"
     )
+
+/**
+ * Whether a GPT-5.1 or later model takes sampling fields at the reasoning effort asked: at `none`, its default
+ * (OpenAI's GPT-5.1 guide), it does not reason and samples as any model.
+ */
+const samplesUnreasoned = (model: string, effort: string | null | undefined): boolean =>
+  /^gpt-5\.[1-9]/.test(model.slice(model.lastIndexOf("/") + 1)) &&
+  (effort === undefined || effort === null || effort === "none")
+
+/**
+ * What a reasoning model (`fixedSampling`) refuses, as OpenAI answers it: `stop` (Chat Completions' only), and a
+ * `temperature` or `top_p` but the default, 1; but a GPT-5.1 or later model that does not reason takes them.
+ */
+export const fixedSamplingError = (
+  model: string,
+  effort: string | null | undefined,
+  fields: {
+    readonly stop?: string | ReadonlyArray<string> | null | undefined
+    readonly temperature?: number | null | undefined
+    readonly top_p?: number | null | undefined
+  }
+): ApiError | undefined => {
+  if (!fixedSampling(model) || samplesUnreasoned(model, effort)) return undefined
+  if (fields.stop !== undefined && fields.stop !== null) {
+    return invalid("Unsupported parameter: 'stop' is not supported with this model.", "stop", "unsupported_parameter")
+  }
+  for (const param of ["temperature", "top_p"] as const) {
+    const value = fields[param]
+    if (value !== undefined && value !== null && value !== 1) {
+      return invalid(
+        `Unsupported value: '${param}' does not support ${value} with this model. Only the default (1) value is ` +
+          "supported.",
+        param,
+        "unsupported_value"
+      )
+    }
+  }
+  return undefined
+}

@@ -6,7 +6,9 @@
  * models that take one and where they take it, every `tool_use` answered in the next turn, a thinking block sent back
  * with its signature and first in the final assistant turn of a tool loop, a `tool_choice` only with tools and not
  * forcing a tool with thinking on, with thinking on a `temperature` of 1 alone and a `top_p` of 0.95 or more, not both
- * a `temperature` and a `top_p` for the models that refuse them, at most four `cache_control` blocks), and reduced to a
+ * a `temperature` and a `top_p` for the models that refuse them, no `top_k` with thinking on, at most four
+ * `cache_control` blocks, no message without content but the final assistant turn, no empty or white-space text
+ * block), and reduced to a
  * `Reply.Prompt`. What is wrong is worded as the API words it (as pydantic does: `max_tokens: Field required`), naming
  * the field.
  */
@@ -28,6 +30,7 @@ import {
   takesMidConversationSystem,
   toRequest
 } from "../../wire/anthropic/request.js"
+import { isBlank } from "../../wire/emptyText.js"
 import { requestPrompt } from "../decoded.js"
 import { bareTypeName, invalid, isRecord, valueAt } from "../requestChecks.js"
 import { signatureOf } from "./render.js"
@@ -209,6 +212,11 @@ function fieldError(wire: AnyBody): ApiError | undefined {
   if (thinkingOn && temperature !== undefined && temperature !== null && temperature !== 1) {
     return invalid("`temperature` may only be set to 1 when thinking is enabled or in adaptive mode.", "temperature")
   }
+  // The codec does not read `top_k`; the body does hold it (Anthropic's extended thinking guide: not with thinking).
+  const topK = valueAt(wire, ["top_k"])
+  if (thinkingOn && topK !== undefined && topK !== null) {
+    return invalid("`top_k` is not supported when thinking is enabled.", "top_k")
+  }
   if (thinkingOn && wire.top_p !== undefined && wire.top_p !== null && wire.top_p < minThinkingTopP) {
     return invalid(
       `\`top_p\` must be greater than or equal to ${minThinkingTopP} or unset when thinking is enabled.`,
@@ -294,6 +302,35 @@ const unanswered = (at: number, ids: ReadonlyArray<string>, rest: string): ApiEr
     `messages.${at}`
   )
 
+/**
+ * What the API refuses as empty in the message at `i`: no block, and a text (the content as a string, a text block, a
+ * tool result's) that is empty or white space; but the final assistant turn (a prefill) may be `""` or `[]`.
+ */
+function emptyError(message: WireMessage, i: number, last: boolean): ApiError | undefined {
+  const content = message.content
+  const prefill = last && message.role === "assistant"
+  if (Array.isArray(content) && content.length === 0) {
+    if (prefill) return undefined
+    return invalid(
+      `messages.${i}: all messages must have non-empty content except for the optional final assistant message`,
+      `messages.${i}.content`
+    )
+  }
+  const texts = typeof content === "string" ? (prefill ? [] : [content]) : content.flatMap(blockTexts)
+  const refused = texts.find(isBlank)
+  if (refused === undefined) return undefined
+  return refused === ""
+    ? invalid("messages: text content blocks must be non-empty", `messages.${i}.content`)
+    : invalid("messages: text content blocks must contain non-whitespace text", `messages.${i}.content`)
+}
+
+/** The texts of a block: a text block's, or a tool result's text blocks'. */
+function blockTexts(block: Exclude<WireMessage["content"], string>[number]): ReadonlyArray<string> {
+  if (block.type === "text") return [block.text]
+  if (block.type !== "tool_result" || !Array.isArray(block.content)) return []
+  return block.content.flatMap((part) => part.type === "text" ? [part.text] : [])
+}
+
 /** What the API refuses in the turns: their roles and places, their thinking, and a `tool_use` left unanswered. */
 function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
   const messages = wire.messages
@@ -306,9 +343,8 @@ function turnError(wire: AnyBody, reasoning: boolean): ApiError | undefined {
       if (broken !== undefined) return broken
       continue
     }
-    if (message.role === "user" && Array.isArray(message.content) && message.content.length === 0) {
-      return invalid(`${path}.content: user messages must have non-empty content`, `${path}.content`)
-    }
+    const empty = emptyError(message, i, i === messages.length - 1)
+    if (empty !== undefined) return empty
     if (pending.length > 0) {
       const answered = idsOf(message, "tool_result")
       const missing = pending.filter((id) => !answered.includes(id))

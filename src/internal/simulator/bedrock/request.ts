@@ -2,8 +2,8 @@
  * The Bedrock `Converse` request, checked against the codec's schema of the wire (`wire/bedrock/codec.ts`), read into
  * the library's request by the codec (`toRequest`), held to the API's rules past the shape (a `toolConfig` with one
  * tool at least, and one wherever the turns hold tool calls or results; a temperature and a topP up to 1; a
- * conversation that starts with a user turn and alternates) and reduced to a `Reply.Prompt`; the model comes from the
- * path.
+ * conversation that starts with a user turn and alternates; no message without content, no blank text) and reduced to a
+ * `Reply.Prompt`; the model comes from the path.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest, ToolChoice } from "../../../ChatRequest.js"
@@ -11,6 +11,7 @@ import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { bracketed } from "../../schemaCheck.js"
 import * as Codec from "../../wire/bedrock/codec.js"
+import { isBlank } from "../../wire/emptyText.js"
 import { Transcript } from "../decoded.js"
 import { invalid } from "../requestChecks.js"
 
@@ -25,6 +26,45 @@ const toolChoiceOf = (choice: ToolChoice | undefined): Reply.ToolChoice =>
 
 function isSet<A>(value: A | null | undefined): value is A {
   return value !== undefined && value !== null
+}
+
+const blank = (text: string | null | undefined): boolean => isSet(text) && isBlank(text)
+
+/**
+ * What Converse refuses as empty (its answers to such a request): a message with no content block, and a text block,
+ * a tool result's text or a system block that is empty or only white space.
+ */
+function emptyError(body: Codec.Body): ApiError | undefined {
+  const blankAt = (object: string, where: string) =>
+    invalid(
+      `The text field in the ${object} object at ${where} is blank. Add text to the text field, and try again.`,
+      where
+    )
+  const system = body.system ?? []
+  for (let i = 0; i < system.length; i++) {
+    if (blank(system[i]!.text)) return blankAt("SystemContentBlock", `system.${i}`)
+  }
+  for (let i = 0; i < body.messages.length; i++) {
+    const content = body.messages[i]!.content
+    if (content.length === 0) {
+      return invalid(
+        `The content field in the Message object at messages.${i} is empty. Add a ContentBlock object to the ` +
+          "content field and try again.",
+        `messages.${i}.content`
+      )
+    }
+    for (let j = 0; j < content.length; j++) {
+      const block = content[j]!
+      if (blank(block.text)) return blankAt("ContentBlock", `messages.${i}.content.${j}`)
+      const results = block.toolResult?.content ?? []
+      for (let k = 0; k < results.length; k++) {
+        if (blank(results[k]!.text)) {
+          return blankAt("ToolResultContentBlock", `messages.${i}.content.${j}.toolResult.content.${k}`)
+        }
+      }
+    }
+  }
+  return undefined
 }
 
 /** The prompt of a request the codec read. */
@@ -107,6 +147,8 @@ export const decode = (
       ))
     }
   }
+  const empty = emptyError(checked)
+  if (empty !== undefined) return Result.fail(empty)
   const model = params?.modelId ?? ""
   const request = Codec.toRequest(checked, model)
   if (Result.isFailure(request)) return Result.fail(invalid(request.failure.message, request.failure.param))

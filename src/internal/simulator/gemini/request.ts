@@ -1,8 +1,9 @@
 /**
  * The Gemini request (`:generateContent`, `:streamGenerateContent`), checked against the codec's schema of the wire
  * (`wire/gemini/codec.ts`), then by hand for what the API refuses beyond its types, with the API's messages (a function
- * calling config only with function declarations, at most five stop sequences) and the function-call signature rule of
- * Gemini 3, and reduced to a `Reply.Prompt`; the model and method come from the URL (`params`).
+ * calling config only with function declarations, at most five stop sequences, no content without parts, no part
+ * without data: an empty text but a signature's carrier) and the function-call signature rule of Gemini 3, and reduced
+ * to a `Reply.Prompt`; the model and method come from the URL (`params`).
  */
 import * as Result from "effect/Result"
 import type { Extra } from "../../../simulator/Gemini.js"
@@ -162,6 +163,14 @@ interface Turn {
   readonly toolResult: string | undefined
 }
 
+const signed = (part: Part): boolean => typeof part.thoughtSignature === "string" && part.thoughtSignature !== ""
+
+const emptyText = (at: string): ApiError =>
+  invalid(
+    "Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again.",
+    `${at}.text`
+  )
+
 function decodeContent(
   role: "user" | "model" | "function" | null | undefined,
   parts: ReadonlyArray<Part>,
@@ -186,6 +195,8 @@ function decodeContent(
     const size = partSize(part)
     media += size.media
     if (typeof part.text === "string") {
+      // A part's text is its data: an empty one, but for a signature's carrier, is refused (the Gemini API's answer).
+      if (part.text === "" && part.thought !== true && !signed(part)) return Result.fail(emptyText(at))
       if (part.thought !== true) {
         text += part.text
         hasText = true
@@ -201,7 +212,7 @@ function decodeContent(
         ))
       }
       toolChars += size.chars
-      calls.push({ name, signed: typeof part.thoughtSignature === "string" && part.thoughtSignature !== "" })
+      calls.push({ name, signed: signed(part) })
     } else if (part.functionResponse !== null && part.functionResponse !== undefined) {
       const name = part.functionResponse.name
       if (name === "") {

@@ -3,8 +3,9 @@
  * (`wire/openAiChat/codec.ts`: its schema checks the body, its mapping makes the library's request), then held to the
  * rules OpenAI's server adds past the wire's shape (one message at least, a positive integer limit, `stream_options`
  * only with `stream`, a `tool_choice` among the `tools`, no empty `tools`, a choice and `parallel_tool_calls` only with
- * tools, a `service_tier` among its tiers, at most four `stop` sequences), and reduced to a `Reply.Prompt`. What is
- * wrong is worded as OpenAI words it, naming the offending field.
+ * tools, a `service_tier` among its tiers, at most four `stop` sequences, no `stop`, `temperature` or `top_p` to a
+ * reasoning model that reasons), and reduced to a `Reply.Prompt`. What is wrong is worded as OpenAI words it, naming
+ * the offending field.
  */
 import * as Result from "effect/Result"
 import type { Input as ChatRequest } from "../../../ChatRequest.js"
@@ -15,7 +16,7 @@ import { bracketed, type Refused } from "../../schemaCheck.js"
 import { checkCreateRequest, type CreateRequest, maxStop, toRequest } from "../../wire/openAiChat/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, modelError, refusedField } from "../openAiErrors.js"
-import { outputFormatError, serviceTierError } from "../openAiRequest.js"
+import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, type InvalidRequest, isRecord, typeName, valueAt } from "../requestChecks.js"
 
 type Wire = typeof CreateRequest.Type
@@ -152,7 +153,8 @@ function ruleError(wire: Wire): ApiError | undefined {
       return maxTokensError(name, value)
     }
   }
-  const broken = toolFieldError(wire) ?? serviceTierError(wire.service_tier)
+  const broken = toolFieldError(wire) ?? serviceTierError(wire.service_tier) ??
+    fixedSamplingError(wire.model, wire.reasoning_effort, wire)
   if (broken !== undefined) return broken
   if (Array.isArray(wire.stop) && wire.stop.length > maxStop) {
     return invalid(

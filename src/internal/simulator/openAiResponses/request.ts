@@ -24,7 +24,7 @@ import {
 } from "../../wire/openAiResponses/codec.js"
 import { requestPrompt } from "../decoded.js"
 import { emptyArray, invalidType, missingParameter, refusedField } from "../openAiErrors.js"
-import { outputFormatError, serviceTierError } from "../openAiRequest.js"
+import { fixedSamplingError, outputFormatError, serviceTierError } from "../openAiRequest.js"
 import { invalid, isRecord, typeName, valueAt } from "../requestChecks.js"
 
 /** Chat Completions fields the Responses API does not know. */
@@ -308,7 +308,8 @@ export function decode(body: unknown): Result.Result<Decoded<Extra>, ApiError> {
     return Result.fail(maxOutputTokensError(maxTokens))
   }
   const reasoning = wire.reasoning !== undefined && wire.reasoning !== null && wire.reasoning.effort !== "none"
-  const broken = inputError(wire, reasoning, wire.store !== false) ?? serviceTierError(wire.service_tier)
+  const broken = inputError(wire, reasoning, wire.store !== false) ?? serviceTierError(wire.service_tier) ??
+    fixedSamplingError(wire.model, wire.reasoning?.effort, wire)
   if (broken !== undefined) return Result.fail(broken)
   const request = requestOf(wire)
   if (Result.isFailure(request)) return Result.fail(mappingError(request.failure))

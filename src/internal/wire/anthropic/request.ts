@@ -45,6 +45,7 @@ import { argumentsObject, mediaOnly, RequestError } from "../../providers/wire.j
 import { checker, decodeBody, maybe, Problem, problemOf, type Refused, set } from "../../schemaCheck.js"
 import type * as Media from "../../tokens/media.js"
 import type { Origin } from "../dialect.js"
+import { isBlank } from "../emptyText.js"
 import { outputTool } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
 import { isRecord, type JsonRecord, metadataOf, ShapeError, thinkingBlocksOf } from "./reply.js"
@@ -605,15 +606,28 @@ const contentPart = (part: ContentPart, where: string): JsonRecord => {
   return cached(type === "document" ? { type, source, ...documentFields(part) } : { type, source }, part.cache)
 }
 
+/**
+ * A message's parts as blocks, but for the texts Anthropic refuses (blank ones, `wire/emptyText.ts`), each named by its
+ * place in the message at `i`.
+ */
+const contentBlocks = (parts: ReadonlyArray<ContentPart>, i: number): Array<JsonRecord> =>
+  parts.flatMap((part, j) =>
+    part.type === "text" && isBlank(part.text) ? [] : [contentPart(part, `messages[${i}].content[${j}]`)]
+  )
+
+/** A user message's or a tool result's content as Anthropic takes it: nothing (`[]`) where nothing is left to send. */
+const userContent = (content: string | ReadonlyArray<ContentPart>, i: number): string | Array<JsonRecord> =>
+  typeof content === "string" ? (isBlank(content) ? [] : content) : contentBlocks(content, i)
+
+/** An assistant message's content; nothing (`""` or `[]`) where it has no thinking, no call and a blank text. */
 const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonRecord> => {
   const thinking = thinkingBlocksOf(message.providerMetadata)
   const calls = message.toolCalls ?? []
-  if (thinking.length === 0 && calls.length === 0 && (message.cache === undefined || message.content === "")) {
-    return message.content
-  }
+  const text = isBlank(message.content) ? "" : message.content
+  if (thinking.length === 0 && calls.length === 0 && (message.cache === undefined || text === "")) return text
   // Thinking first, then text, then tool_use: the order the API produced and expects back.
   const blocks: Array<JsonRecord> = [...thinking]
-  if (message.content !== "") blocks.push({ type: "text", text: message.content })
+  if (text !== "") blocks.push({ type: "text", text })
   for (const call of calls) {
     blocks.push({
       type: "tool_use",
@@ -686,6 +700,7 @@ const messagesOf = (
     const last = turns[turns.length - 1]
     switch (message.role) {
       case "system": {
+        if (isBlank(message.content)) break
         const text = { text: message.content, cache: message.cache }
         if (!inPlace || last === undefined) system.push(text)
         else if (last.role === "system") last.texts.push(text)
@@ -693,32 +708,27 @@ const messagesOf = (
         break
       }
       case "user": {
+        const content = userContent(message.content, i)
+        if (content.length === 0) break
         if (last !== undefined && last.results && Array.isArray(last.content)) {
-          if (typeof message.content === "string") {
-            if (message.content !== "") last.content.push({ type: "text", text: message.content })
-          } else {
-            const into = last.content
-            message.content.forEach((part, j) => into.push(contentPart(part, `messages[${i}].content[${j}]`)))
-          }
+          if (typeof content === "string") last.content.push({ type: "text", text: content })
+          else last.content.push(...content)
         } else {
-          turns.push({
-            role: "user",
-            content: typeof message.content === "string"
-              ? message.content
-              : message.content.map((part, j) => contentPart(part, `messages[${i}].content[${j}]`)),
-            results: false
-          })
+          turns.push({ role: "user", content, results: false })
         }
         break
       }
-      case "assistant":
-        turns.push({ role: "assistant", content: assistantContent(message, i), results: false })
+      case "assistant": {
+        const content = assistantContent(message, i)
+        if (content.length > 0) turns.push({ role: "assistant", content, results: false })
         break
+      }
       case "tool": {
-        const content = typeof message.content === "string"
-          ? message.content
-          : message.content.map((part, j) => contentPart(part, `messages[${i}].content[${j}]`))
-        const block = cached({ type: "tool_result", tool_use_id: message.toolCallId, content }, message.cache)
+        const content = userContent(message.content, i)
+        const block = cached(
+          { type: "tool_result", tool_use_id: message.toolCallId, ...(content.length === 0 ? {} : { content }) },
+          message.cache
+        )
         if (last !== undefined && last.results && Array.isArray(last.content)) {
           last.content.push(block)
         } else {
@@ -781,7 +791,11 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
   for (let i = messages.length - 1; i >= 0; i--) {
     const message = messages[i]!
     if (message.role !== "assistant") continue
-    return (message.toolCalls?.length ?? 0) === 0 || thinkingBlocksOf(message.providerMetadata).length > 0
+    const calls = message.toolCalls?.length ?? 0
+    const signed = thinkingBlocksOf(message.providerMetadata).length > 0
+    // A turn with nothing to send is left out (`assistantContent`): the turn before it is the last one sent.
+    if (calls === 0 && !signed && isBlank(message.content)) continue
+    return calls === 0 || signed
   }
   return true
 }
@@ -815,6 +829,8 @@ const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
  *   models refuse; with thinking on, only a temperature of 1 and a `top_p` of 0.95 or more, which Anthropic takes
  *   with thinking (`samplingInto`).
  * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
+ * - A blank text (empty or white space: a message's, a part's, a tool result's, a system message's) is not sent, as
+ *   the API refuses it (`wire/emptyText.ts`); a message left with nothing is left out, a tool result without content.
  * - `serviceTier` becomes `service_tier` `auto` or `standard_only` where it has one (`wire/serviceTier.ts`).
  * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
  *   mid-conversation system message) when `systemInPlace` and the API's placement rules allow it there;

@@ -67,6 +67,7 @@ import {
 } from "../../providers/wire.js"
 import { checker, maybe, Problem } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
+import { isBlank } from "../emptyText.js"
 import { mergeOptions } from "../gemini/codec.js"
 import { outputFinishReason, outputTool } from "../outputTool.js"
 import * as ServiceTier from "../serviceTier.js"
@@ -571,10 +572,12 @@ function userBlocks(
   names: Names
 ): void {
   if (typeof content === "string") {
-    into.push({ text: content })
+    if (!isBlank(content)) into.push({ text: content })
     return
   }
   content.forEach((part, i) => {
+    // A blank text is refused (`wire/emptyText.ts`), and its breakpoint with it: a cache point follows a block.
+    if (part.type === "text" && isBlank(part.text)) return
     into.push(part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, names))
     if (part.cache !== undefined) into.push(cachePoint)
   })
@@ -605,11 +608,16 @@ function resultAsText(message: ToolMessage, where: string, into: Array<JsonRecor
   if (message.cache !== undefined) into.push(cachePoint)
 }
 
-/** A tool result's content as a `toolResult`'s: text, images and documents. */
+/**
+ * A tool result's content as a `toolResult`'s: text, images and documents, without a blank text, which Converse
+ * refuses (`wire/emptyText.ts`): a result with no output is one without content blocks.
+ */
 function resultBlocks(content: string | ReadonlyArray<ContentPart>, where: string, names: Names): Array<JsonRecord> {
-  if (typeof content === "string") return [{ text: content }]
-  return content.map((part, i) =>
-    part.type === "text" ? { text: part.text } : mediaBlock(part, `${where}.content[${i}]`, names)
+  if (typeof content === "string") return isBlank(content) ? [] : [{ text: content }]
+  return content.flatMap((part, i) =>
+    part.type === "text"
+      ? isBlank(part.text) ? [] : [{ text: part.text }]
+      : [mediaBlock(part, `${where}.content[${i}]`, names)]
   )
 }
 
@@ -629,7 +637,7 @@ function assistantBlocks(message: AssistantMessage, where: string, callable: boo
   if (message.reasoning !== undefined && signature !== undefined) {
     blocks.push({ reasoningContent: { reasoningText: { text: message.reasoning, signature } } })
   }
-  if (message.content !== "") blocks.push({ text: message.content })
+  if (!isBlank(message.content)) blocks.push({ text: message.content })
   message.toolCalls?.forEach((call, j) => {
     if (!callable) {
       blocks.push({ text: `[called tool ${call.name} (${call.id}) with ${call.arguments}]` })
@@ -643,7 +651,7 @@ function assistantBlocks(message: AssistantMessage, where: string, callable: boo
       }
     })
   })
-  if (message.cache !== undefined) blocks.push(cachePoint)
+  if (message.cache !== undefined && blocks.length > 0) blocks.push(cachePoint)
   return blocks
 }
 
@@ -677,6 +685,8 @@ function toolChoiceBody(choice: ToolChoice): JsonRecord | undefined {
  * | `temperature` above 1 | `inferenceConfig.temperature` 1, Converse's most |
  * | `serviceTier` | `serviceTier.type` where Converse has the tier (`wire/serviceTier.ts`), else none |
  * | more than four breakpoints | the last four `cachePoint`s (tools, system, messages, in order) |
+ * | a blank text (a message's, a part's, a tool result's, a system message's) | none: Converse refuses it |
+ * | a user or assistant message left with nothing | left out: Converse refuses a message without content |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
@@ -701,12 +711,16 @@ export function requestBody(request: ChatRequest): JsonRecord {
     const where = `messages[${i}]`
     switch (message.role) {
       case "system":
+        if (isBlank(message.content)) break
         system.push({ text: message.content })
         if (message.cache !== undefined) system.push(cachePoint)
         break
-      case "user":
-        userBlocks(message.content, where, turnOf("user"), names)
+      case "user": {
+        const blocks: Array<JsonRecord> = []
+        userBlocks(message.content, where, blocks, names)
+        if (blocks.length > 0) turnOf("user").push(...blocks)
         break
+      }
       case "tool": {
         const open = turnOf("user")
         if (callable) {
@@ -719,8 +733,10 @@ export function requestBody(request: ChatRequest): JsonRecord {
         }
         break
       }
-      case "assistant":
-        turnOf("assistant").push(...assistantBlocks(message, where, callable))
+      case "assistant": {
+        const blocks = assistantBlocks(message, where, callable)
+        if (blocks.length > 0) turnOf("assistant").push(...blocks)
+      }
     }
   }
   const body: JsonRecord = { messages: turns }

@@ -65,6 +65,7 @@ import {
 import { checker, maybe, Problem, problemOf, set } from "../../schemaCheck.js"
 import * as Media from "../../tokens/media.js"
 import type { Origin } from "../dialect.js"
+import { isEmpty } from "../emptyText.js"
 import { reportedUsage, tokenCount, withReported } from "../usage.js"
 import { geminiSchema, jsonSchemaOf } from "./schema.js"
 
@@ -672,13 +673,15 @@ function imagePart(part: ImagePart, where: string): JsonRecord {
   return { fileData: type === undefined || type.endsWith("/*") ? { fileUri: url } : { mimeType: type, fileUri: url } }
 }
 
+/** A user message's parts, without the empty texts Gemini refuses (`wire/emptyText.ts`): none where all are. */
 function userParts(content: string | ReadonlyArray<ContentPart>, where: string): Array<JsonRecord> {
-  if (typeof content === "string") return [{ text: content }]
+  if (typeof content === "string") return isEmpty(content) ? [] : [{ text: content }]
   const parts: Array<JsonRecord> = []
   content.forEach((part, i) => {
+    if (part.type === "text" && isEmpty(part.text)) return
     parts.push(part.type === "text" ? { text: part.text } : imagePart(part, `${where}.content[${i}].url`))
   })
-  return parts.length === 0 ? [{ text: "" }] : parts
+  return parts
 }
 
 /**
@@ -706,7 +709,7 @@ function modelParts(message: AssistantMessage, where: string): Array<JsonRecord>
     const thoughtSignature = meta?.thoughtSignature ?? (i === 0 ? unsignedCallSignature : undefined)
     parts.push(thoughtSignature === undefined ? { functionCall } : { functionCall, thoughtSignature })
   })
-  return parts.length === 0 ? [{ text: "" }] : parts
+  return parts
 }
 
 /** The call a tool result answers: the nearest earlier assistant call with its id. */
@@ -839,6 +842,8 @@ export const maxStop = 5
  * | `stop` empty | no `stopSequences` |
  * | `stop` of more than five | its first five (`maxStop`), as many as Gemini takes |
  * | `serviceTier`, `promptCacheKey`, `previousResponse` | not sent: no such request field (`wire/serviceTier.ts`) |
+ * | an empty text (a message's, a part's, a system message's) | none: Gemini refuses it (`wire/emptyText.ts`) |
+ * | a user or assistant message left with nothing | left out: Gemini refuses a content without parts |
  */
 export function requestBody(request: ChatRequest): JsonRecord {
   const messages = request.messages
@@ -851,14 +856,21 @@ export function requestBody(request: ChatRequest): JsonRecord {
     const where = `messages[${i}]`
     switch (message.role) {
       case "system":
-        system.push({ text: message.content })
+        if (!isEmpty(message.content)) system.push({ text: message.content })
         continue
-      case "user":
-        contents.push({ role: "user", parts: userParts(message.content, where) })
+      case "user": {
+        // A message with no part Gemini takes is left out: it refuses a content without parts.
+        const parts = userParts(message.content, where)
+        if (parts.length === 0) continue
+        contents.push({ role: "user", parts })
         break
-      case "assistant":
-        contents.push({ role: "model", parts: modelParts(message, where) })
+      }
+      case "assistant": {
+        const parts = modelParts(message, where)
+        if (parts.length === 0) continue
+        contents.push({ role: "model", parts })
         break
+      }
       case "tool": {
         const part = functionResponse(messages, i, message)
         if (results !== undefined) {

@@ -516,6 +516,17 @@ export interface BodyOptions {
 export const maxStop = 4
 
 /**
+ * Whether a model's sampling is its own: OpenAI's reasoning models (the o-series, and the GPT-5 family but its
+ * `gpt-5-chat` models) refuse `stop` ("Unsupported parameter: 'stop' is not supported with this model"), a
+ * `temperature` or `top_p` but the default ("Only the default (1) value is supported"), on Chat Completions and (but
+ * `stop`, which it has not) the Responses API. Read over the name's last segment, as a server that routes to OpenAI
+ * names its models (`openai/o3`). GPT-5.1 and later take them at reasoning effort `none`; an encoder leaves them out
+ * there too, which keeps the request valid at any effort.
+ */
+export const fixedSampling = (model: string): boolean =>
+  /^(?:o[1-9](?![0-9])|gpt-5(?![0-9])(?!-chat))/.test(model.slice(model.lastIndexOf("/") + 1))
+
+/**
  * The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. What the API refuses in
  * a state the request may be in is left out rather than sent (OpenAI's Chat Completions reference):
  *
@@ -526,6 +537,7 @@ export const maxStop = 4
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
  * | `stop` empty | no `stop` |
  * | `stop` of more than four | its first four (`maxStop`), as many as OpenAI takes |
+ * | `stop`, `temperature`, `topP`, to a reasoning model (`fixedSampling`) | none: the model refuses them |
  * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`), where `sendServiceTier` (OpenAI's own API) |
  *
  * A choice without tools is dropped whatever it is: with nothing offered, no reply calls a tool.
@@ -534,10 +546,12 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   const messages = request.messages.map(encodeMessage)
   const body: JsonRecord = { model: options.model, messages }
   askToContinue(request, body, messages, options.prefill)
-  if (request.temperature !== undefined) body["temperature"] = request.temperature
-  if (request.topP !== undefined) body["top_p"] = request.topP
+  if (!fixedSampling(options.model)) {
+    if (request.temperature !== undefined) body["temperature"] = request.temperature
+    if (request.topP !== undefined) body["top_p"] = request.topP
+    if (request.stop !== undefined && request.stop.length > 0) body["stop"] = request.stop.slice(0, maxStop)
+  }
   if (request.maxTokens !== undefined) body[options.maxTokensField] = request.maxTokens
-  if (request.stop !== undefined && request.stop.length > 0) body["stop"] = request.stop.slice(0, maxStop)
   if (request.tools !== undefined && request.tools.length > 0) {
     body["tools"] = request.tools.map(encodeTool)
     if (request.toolChoice !== undefined) body["tool_choice"] = encodeToolChoice(request.toolChoice)

@@ -43,7 +43,7 @@ import type { Reply } from "../../providers/adapter.js"
 import { imageOnly, isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../../providers/wire.js"
 import { checker, maybe, Problem, set } from "../../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "../carried.js"
-import { functionTool } from "../openAiChat/codec.js"
+import { fixedSampling, functionTool } from "../openAiChat/codec.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
 import { flatten, type Flattened, nameOf, type Placed } from "./namespace.js"
 
@@ -771,6 +771,7 @@ export const minMaxOutputTokens = 16
  * | `parallelToolCalls`, with tools | `parallel_tool_calls` |
  * | `serviceTier` | `service_tier`, as asked (`wire/serviceTier.ts`) |
  * | `maxTokens` below 16 | `max_output_tokens` 16, the API's least |
+ * | `temperature`, `topP`, to a reasoning model (`fixedSampling`) | none: the model refuses them |
  */
 export function requestBody(request: ChatRequest, options: BodyOptions): JsonRecord {
   const { previous } = options
@@ -780,8 +781,10 @@ export function requestBody(request: ChatRequest, options: BodyOptions): JsonRec
   if (previous !== undefined) body["previous_response_id"] = previous.id
   body["input"] = items
   body["store"] = options.store
-  if (request.temperature !== undefined) body["temperature"] = request.temperature
-  if (request.topP !== undefined) body["top_p"] = request.topP
+  if (!fixedSampling(options.model)) {
+    if (request.temperature !== undefined) body["temperature"] = request.temperature
+    if (request.topP !== undefined) body["top_p"] = request.topP
+  }
   if (request.maxTokens !== undefined) body["max_output_tokens"] = Math.max(request.maxTokens, minMaxOutputTokens)
   if (request.tools !== undefined && request.tools.length > 0) body["tools"] = request.tools.map(encodeTool)
   if (offersTools(request)) {
