@@ -61,6 +61,8 @@ import * as Database from "../sql/database.js"
 import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
 import { urlOf } from "../store/connection.js"
+import type * as Authentication from "./access/authentication.js"
+import { configKeyScope } from "./access/caller.js"
 import * as App from "./app.js"
 import * as AuditAnchor from "./audit/anchor.js"
 import * as AuditRetention from "./audit/retention.js"
@@ -330,7 +332,7 @@ export function configurationProblems(
 /** What one configuration serves: its engine, its keys and its routes. */
 interface Generation {
   readonly engine: Engine.Engine
-  readonly auth: Auth.Auth
+  readonly auth: Authentication.Auth
   /** Its keys, masked in a logged payload: the gateway and admin keys, and the deployments' provider keys. */
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
   readonly app: Effect.Success<ReturnType<typeof App.make>>
@@ -354,7 +356,7 @@ function configKeyStores(
       return {
         limiters,
         budgets: managed.ledger.store,
-        counter: Auth.configKeyScope,
+        counter: configKeyScope,
         unavailable: () => Errors.databaseUnavailable("the budget ledger could not be read")
       }
     }

@@ -8,10 +8,10 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type { StoreUnavailableError } from "../../../Store.js"
+import * as Auth from "../access/authentication.js"
 import * as Errors from "../errorAnswer.js"
-import * as Auth from "../keys/auth.js"
 import type { Grants } from "./grants.js"
-import { isJwtShaped, type Oidc } from "./oidc.js"
+import type { Oidc } from "./oidc.js"
 import { type Role, rolesOfGroups } from "./roles.js"
 import type { Sessions } from "./sessions.js"
 
@@ -124,7 +124,7 @@ export const principalOf = Effect.fnUntraced(function*(
       ).pipe(Effect.annotateLogs({ admin_key: admin }))
       return { name: admin, kind: "key", via: "admin-key", roles: ["admin"] } satisfies Principal
     }
-    if (oidc === undefined || !isJwtShaped(presented)) return yield* Effect.fail(adminRequired(oidc !== undefined))
+    if (oidc === undefined || !Auth.isJwtShaped(presented)) return yield* Effect.fail(adminRequired(oidc !== undefined))
     const person = yield* oidc.verify(presented)
     const roles = yield* personRoles(sources, oidc, person.subject, person.groups)
     return { name: person.subject, kind: "person", via: "token", roles } satisfies Principal

@@ -43,7 +43,7 @@ import type { SqlError } from "effect/sql/SqlError"
 import type * as Gateway from "../../../Gateway.js"
 import type { StoreUnavailableError } from "../../../Store.js"
 import * as Sql from "../../persistence/sql.js"
-import * as Allow from "./allow.js"
+import * as Allow from "../access/tools.js"
 import { Visible } from "./endpoint.js"
 import * as Subscriptions from "./subscriptions.js"
 

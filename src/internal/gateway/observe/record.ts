@@ -37,8 +37,9 @@ import type { GuardrailError } from "../../../Guardrail.js"
 import type { LlmError } from "../../../LlmError.js"
 import * as RateLimiter from "../../../RateLimiter.js"
 import type * as Router from "../../../Router.js"
+import type { Settle } from "../access/authentication.js"
+import type { Caller } from "../access/caller.js"
 import * as Intake from "../intake.js"
-import type { Caller, Settle } from "../keys/auth.js"
 import type * as ResponsesStore from "../responses/store.js"
 
 /**
