@@ -5,10 +5,10 @@
  * row's own team (`sees`). A refusal is 403 naming the permission missing, never another team's data; an admin route
  * the table does not name is refused to everyone, and the application does not build (`unruled`).
  */
+import type { Principal } from "../access/adminCheck.js"
+import { grants, type Permission, type Team } from "../access/roles.js"
 import * as Errors from "../errorAnswer.js"
 import type { KeyStore } from "../keys/store.js"
-import type { Principal } from "./principal.js"
-import { grants, type Permission, type Team } from "./roles.js"
 
 /**
  * Where a route's team comes from: `global` none (the whole gateway); `list` every team (each row then checked by
