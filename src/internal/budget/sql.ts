@@ -45,6 +45,7 @@ import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Budget from "../../Budget.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import { migrations } from "../databaseSchema.js"
 import * as Renewal from "../persistence/leases.js"
 import { type Bounds, closeTimeout, defaultTimeout, step, transaction } from "../persistence/sql.js"
 import { unavailable } from "../persistence/unavailable.js"
@@ -252,7 +253,7 @@ export const budgetStore = (
 ): Effect.Effect<Budget.BudgetStore["Service"], StoreUnavailableError, Scope.Scope> =>
   Effect.andThen(
     Effect.mapError(
-      migrate(sql),
+      migrate(sql, migrations),
       (error) =>
         unavailable(
           options?.address ?? "the SQL database",
