@@ -27,7 +27,7 @@
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCall/routes.ts`; here are the open and admin
  * paths (each admin route's permission in `identity/access.ts`' table, checked by `serving/adminCheck.ts`; the
- * sign-on's in `identity/signOn.ts`), the 404 and the 405s.
+ * sign-on's in `routes/signOn.ts`), the 404 and the 405s.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"

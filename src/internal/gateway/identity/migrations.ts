@@ -1,4 +1,7 @@
-/** The database's tables of the roles granted to people (`grants.ts`) and of the dashboard's sessions (`sessions.ts`). */
+/**
+ * The database's tables of the roles granted to people (`grants.ts`) and of the dashboard's sessions and sign-ins
+ * (`sessions.ts`).
+ */
 import { type Migrations, statements } from "../../sql/migrations.js"
 
 /** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */

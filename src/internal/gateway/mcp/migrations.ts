@@ -1,4 +1,7 @@
-/** The database's tables of the MCP tools' pins (`pins.ts`) and of the MCP sessions and their subscriptions (`sessions.ts`). */
+/**
+ * The database's tables of the MCP tools' pins (`pins.ts`), and of the MCP sessions (`sessions.ts`) and their
+ * subscriptions (`subscriptions.ts`).
+ */
 import { type Migrations, statements } from "../../sql/migrations.js"
 
 /** Its migrations, by `<id>_<name>` (`sql/migrations.ts`). */

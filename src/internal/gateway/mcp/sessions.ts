@@ -52,7 +52,7 @@ export interface Session {
   readonly id: string
   /** The endpoint's path: `/mcp` or `/mcp/<server>`. */
   readonly path: string
-  /** The key that started it (`Auth.Caller.id`); `null` on a gateway without keys. */
+  /** The key that started it (`Caller.id`, `access/caller.ts`); `null` on a gateway without keys. */
   readonly caller: string | null
   /** The `params` of the client's `initialize`, as JSON. */
   readonly initialize: string

@@ -1,6 +1,6 @@
 /**
- * `GET /admin/instance?challenge=<random>`: the gateway's proof of holding `serve`'s admin token (`identity/instance.ts`),
- * to anyone; 404 on a gateway given no secret.
+ * `GET /admin/instance?challenge=<random>`: the gateway's proof of holding `serve`'s admin token
+ * (`identity/instance.ts`), to anyone; 404 on a gateway given no secret.
  */
 import * as Effect from "effect/Effect"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
